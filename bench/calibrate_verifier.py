@@ -1,0 +1,154 @@
+"""Fit the scan verifier's weights on synthetic calibration sets and measure agreement and speed.
+
+    .venv/bin/python bench/calibrate_verifier.py --per-family 60
+
+Fits on one seeded set (train), reports agreement with the reference labels on another (test), for the
+fitted verifier and for the single-decoder and voting baselines. Prints Markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from generator import qr, scan, synthetic  # noqa: E402
+
+cv2.setNumThreads(1)
+DECODERS = scan.DECODERS
+
+
+def features_of(args: tuple[str, float, int]) -> tuple[str, float, bool, dict[str, float]]:
+    family, strength, seed = args
+    sample = synthetic.make_sample(family, strength, seed)
+    result = scan.verify(sample.gray, sample.content)
+    return family, strength, sample.label, result.features
+
+
+def build(per_family: int, seed: int, workers: int) -> list:
+    jobs = [
+        (family, i / max(1, per_family - 1), seed * 1_000_003 + f * 10_007 + i)
+        for f, family in enumerate(synthetic.FAMILIES)
+        for i in range(per_family)
+    ]
+    with Pool(workers) as pool:
+        return pool.map(features_of, jobs, chunksize=4)
+
+
+def matrix(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    names = [f"o_{d}" for d in DECODERS] + [f"f_{d}" for d in DECODERS]
+    x = np.array([[feats.get(n, 0.0) for n in names] for _, _, _, feats in rows])
+    y = np.array([label for _, _, label, _ in rows], dtype=float)
+    return x, y
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iterations: int = 50) -> np.ndarray:
+    """Newton's method on the L2-regularised log-loss; returns [bias, weights...]."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-design @ w))
+        grad = design.T @ (p - y) + l2 * np.r_[0, w[1:]]
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + l2 * np.diag(np.r_[0, np.ones(len(w) - 1)])
+        w -= np.linalg.solve(hess, grad)
+    return w
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def agreement(pred: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    accuracy = float((pred == labels).mean())
+    tpr = float(pred[labels == 1].mean()) if (labels == 1).any() else float("nan")
+    tnr = float((1 - pred[labels == 0]).mean()) if (labels == 0).any() else float("nan")
+    return accuracy, (tpr + tnr) / 2, auc(scores, labels)
+
+
+def speed(repeats: int) -> tuple[float, float]:
+    rng = np.random.default_rng(7)
+    code = qr.encode("https://qart.example/r/AbC123")
+    base = np.asarray(qr.render_control_image(code, 768, style="rounded").convert("L"), np.float32)
+    tex = synthetic.texture(rng, 768)
+    alpha = 0.6 * synthetic.centre_weights(code, 768, 4)
+    art = np.clip(tex * (1 - alpha) + base * alpha, 0, 255).astype(np.uint8)
+    scan.verify(art, code.content)  # load the WeChat nets first
+    full = [scan.verify(art, code.content, seed=i).seconds for i in range(repeats)]
+    quick = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        scan.ranking_score(art, code.content, seed=i)
+        quick.append(time.perf_counter() - started)
+    return statistics.median(full), statistics.median(quick)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-family", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--speed-repeats", type=int, default=20)
+    args = parser.parse_args()
+
+    started = time.time()
+    train = build(args.per_family, seed=1, workers=args.workers)
+    test = build(args.per_family, seed=2, workers=args.workers)
+    x_train, y_train = matrix(train)
+    x_test, y_test = matrix(test)
+    w = fit_logistic(x_train, y_train)
+    n = len(DECODERS)
+    print("## Fitted weights (paste into generator/scan.py)")
+    print(f"BIAS = {w[0]:.2f}")
+    print("W_ORIGINAL = {" + ", ".join(f'"{d}": {w[1 + i]:.2f}' for i, d in enumerate(DECODERS)) + "}")
+    print("W_CAPTURES = {" + ", ".join(f'"{d}": {w[1 + n + i]:.2f}' for i, d in enumerate(DECODERS)) + "}")
+
+    print(f"\n## Agreement with reference labels on the test set ({len(y_test)} images, "
+          f"{int(y_test.sum())} readable)\n")
+    print("| verifier | accuracy | balanced accuracy | ROC AUC |")
+    print("|---|---|---|---|")
+    fitted = 1 / (1 + np.exp(-(w[0] + x_test @ w[1:])))
+    shipped = np.array([scan.probability(feats) for _, _, _, feats in test])
+    rows = {"qart verifier, fitted weights (p >= 0.5)": (fitted >= 0.5, fitted),
+            "qart verifier, weights in scan.py (p >= 0.5)": (shipped >= 0.5, shipped)}
+    for i, d in enumerate(DECODERS):
+        rows[f"{d} alone, original image"] = (x_test[:, i] == 1, x_test[:, i])
+    votes = x_test[:, :n].sum(axis=1)
+    rows["any decoder on any view"] = (np.maximum(x_test[:, :n].max(1), (x_test[:, n:] > 0).max(1)) == 1,
+                                       x_test[:, :n].sum(1) + x_test[:, n:].sum(1))
+    rows["two of three decoders, original"] = (votes >= 2, votes)
+    for name, (pred, score) in rows.items():
+        acc, bal, roc = agreement(pred.astype(float), np.asarray(score, float), y_test)
+        print(f"| {name} | {acc:.3f} | {bal:.3f} | {roc:.3f} |")
+
+    print("\n## Per family (test set, weights in scan.py)\n")
+    print("| family | images | readable | accuracy |")
+    print("|---|---|---|---|")
+    families = np.array([fam for fam, *_ in test])
+    for fam in synthetic.FAMILIES:
+        sel = families == fam
+        acc = float(((shipped[sel] >= 0.5) == y_test[sel]).mean())
+        print(f"| {fam} | {sel.sum()} | {int(y_test[sel].sum())} | {acc:.3f} |")
+
+    full, quick = speed(args.speed_repeats)
+    print(f"\n## Speed, one core, 768x768 blended code ({platform.processor() or platform.machine()})\n")
+    print(f"- full verdict (image + {scan.FULL_CAPTURES} captures, 3 decoders): median {full * 1000:.0f} ms")
+    print(f"- ranking score (image + {scan.RANKING_CAPTURES} captures): median {quick * 1000:.0f} ms")
+    print(f"\n(total run {time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

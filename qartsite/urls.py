@@ -1,0 +1,20 @@
+"""Top-level URL routes."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+from qartsite import views
+
+admin.site.site_header = "qart admin"
+admin.site.site_title = "qart admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "qartsite.views.not_found"
+handler500 = "qartsite.views.server_error"

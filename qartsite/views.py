@@ -1,0 +1,36 @@
+"""Site-wide pages: the home page, a health check and friendly error pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    ctx = {
+        "max_version": settings.QART["MAX_VERSION"],
+        "default_ecc": settings.QART["DEFAULT_ECC"],
+        "threshold": settings.QART["SCAN_THRESHOLD"],
+    }
+    return render(request, "qartsite/home.html", ctx)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    # The web tier's health depends only on its database: Redis or the GPU workers being down must not
+    # take the site (and later the short-link redirect) with them.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return JsonResponse({"status": "ok"})
+    except Exception as exc:  # the page answers plainly whatever the database raises
+        return JsonResponse({"status": "error", "database": type(exc).__name__}, status=503)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "500.html", status=500)

@@ -1,0 +1,25 @@
+"""The ML/QR core must import and work without Django (house style rule 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_core_imports_and_runs_without_django():
+    script = (
+        "import sys\n"
+        "sys.modules['django'] = None  # any 'import django' now fails\n"
+        "from generator import captures, decoders, images, qr, scan, synthetic\n"
+        "code = qr.encode('no django here')\n"
+        "result = scan.verify(qr.render_control_image(code, 400), code.content, captures_count=1)\n"
+        "assert result.verdict == 'pass', result\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

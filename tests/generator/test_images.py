@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator import images
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+class TestOpenImage:
+    def test_it_opens_an_rgb_png(self, tmp_path):
+        path = tmp_path / "ok.png"
+        Image.new("RGB", (10, 8), (1, 2, 3)).save(path)
+        image = images.open_image(path)
+        assert image.mode == "RGB" and image.size == (10, 8) and image.getpixel((0, 0)) == (1, 2, 3)
+
+    def test_it_reports_a_missing_file(self, tmp_path):
+        with pytest.raises(images.ImageError, match="no such file"):
+            images.open_image(tmp_path / "nope.png")
+
+    def test_it_reports_a_folder(self, tmp_path):
+        with pytest.raises(images.ImageError, match="is a folder"):
+            images.open_image(tmp_path)
+
+    def test_it_reports_an_empty_file(self, tmp_path):
+        path = tmp_path / "empty.png"
+        path.write_bytes(b"")
+        with pytest.raises(images.ImageError, match="empty"):
+            images.open_image(path)
+
+    def test_it_reports_a_non_image(self, tmp_path):
+        path = tmp_path / "notes.png"
+        path.write_text("just some text, not pixels")
+        with pytest.raises(images.ImageError, match="not an image"):
+            images.open_image(path)
+
+    def test_it_reports_a_truncated_file(self, tmp_path):
+        data = encoded(Image.effect_noise((200, 200), 50).convert("RGB"))
+        path = tmp_path / "cut.png"
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(images.ImageError, match="damaged or truncated"):
+            images.open_image(path)
+
+    def test_it_refuses_a_decompression_bomb_before_decoding(self):
+        bomb = encoded(Image.new("L", (5000, 5000)))  # a tiny file that claims 25 megapixels
+        assert len(bomb) < 100_000
+        with pytest.raises(images.ImageError, match="too large"):
+            images.open_image(bomb, max_pixels=1_000_000)
+
+    def test_it_scales_16_bit_greyscale(self):
+        values = np.array([[0, 32768, 65535]], dtype=np.uint16)
+        image = images.open_image(encoded(Image.fromarray(values)))  # uint16 arrays open as I;16
+        assert [image.getpixel((x, 0))[0] for x in range(3)] == [0, 128, 255]
+
+    def test_it_converts_cmyk(self):
+        image = images.open_image(encoded(Image.new("CMYK", (4, 4), (0, 0, 0, 255)), "JPEG"))
+        assert image.mode == "RGB" and max(image.getpixel((1, 1))) < 40
+
+    def test_it_converts_palette_images(self):
+        image = images.open_image(encoded(Image.new("RGB", (4, 4), (200, 10, 10)).convert("P")))
+        assert image.mode == "RGB" and image.getpixel((0, 0))[0] > 150
+
+    def test_it_flattens_transparency_onto_white(self):
+        rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+        rgba.putpixel((0, 0), (0, 0, 0, 255))
+        image = images.open_image(encoded(rgba))
+        assert image.getpixel((1, 1)) == (255, 255, 255) and image.getpixel((0, 0)) == (0, 0, 0)
+
+    def test_it_flattens_transparent_palette_images(self):
+        pal = Image.new("P", (4, 4), 0)
+        pal.putpalette([0, 0, 0, 10, 200, 10])
+        pal.putpixel((0, 0), 1)
+        pal.info["transparency"] = 0
+        image = images.open_image(encoded(pal))
+        assert image.getpixel((2, 2)) == (255, 255, 255) and image.getpixel((0, 0)) == (10, 200, 10)

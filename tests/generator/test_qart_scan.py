@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from generator import qr
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "https://qart.example/r/AbC123"
+
+
+@pytest.fixture
+def code_png(tmp_path) -> Path:
+    path = tmp_path / "code.png"
+    qr.render_control_image(qr.encode(URL), 512, style="rounded").save(path)
+    return path
+
+
+def scan(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("qart_scan", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+class TestQartScan:
+    def test_it_prints_one_json_object_per_image(self, code_png, tmp_path):
+        blank = tmp_path / "blank.png"
+        Image.new("RGB", (300, 300), "white").save(blank)
+        out, _ = scan(str(code_png), str(blank), "--expect", URL, "--json")
+        lines = [json.loads(line) for line in out.strip().splitlines()]
+        assert [line["path"] for line in lines] == [str(code_png), str(blank)]
+        good, empty = lines
+        assert set(good) == {"path", "decoded", "expected_match", "misread", "scan_probability", "verdict", "seconds"}
+        assert good["decoded"] == [URL] and good["expected_match"] is True and good["verdict"] == "pass"
+        assert empty["decoded"] == [] and empty["expected_match"] is False and empty["verdict"] == "fail"
+        assert 0.0 <= empty["scan_probability"] < good["scan_probability"] <= 1.0
+
+    def test_it_reports_a_misread(self, code_png):
+        out, _ = scan(str(code_png), "--expect", "https://other.example", "--json")
+        line = json.loads(out)
+        assert line["misread"] is True and line["verdict"] == "fail" and line["expected_match"] is False
+
+    def test_it_counts_any_text_without_expect(self, code_png):
+        line = json.loads(scan(str(code_png), "--json")[0])
+        assert line["expected_match"] is None and line["verdict"] == "pass"
+
+    def test_it_prints_a_readable_line_without_json(self, code_png):
+        out, _ = scan(str(code_png), "--expect", URL)
+        assert out.startswith(f"{code_png}: PASS p=") and "zxing 7/7" in out
+
+    def test_it_reports_each_bad_input_and_keeps_going(self, code_png, tmp_path):
+        empty = tmp_path / "empty.png"
+        empty.write_bytes(b"")
+        text = tmp_path / "text.png"
+        text.write_text("hello")
+        out = StringIO()
+        err = StringIO()
+        with pytest.raises(CommandError) as exc:
+            call_command("qart_scan", str(empty), str(code_png), str(text), "--json", stdout=out, stderr=err)
+        assert exc.value.returncode == 2
+        assert "2 of 3 inputs could not be read" in str(exc.value)
+        assert f"{empty}: the file is empty" in err.getvalue()
+        assert f"{text}: not an image" in err.getvalue()
+        assert json.loads(out.getvalue())["verdict"] == "pass"  # the good image is still verified
+
+    def test_it_exits_2_without_a_traceback_from_the_shell(self, tmp_path):
+        done = subprocess.run(
+            [sys.executable, "manage.py", "qart_scan", str(tmp_path / "missing.png")],
+            cwd=ROOT, capture_output=True, text=True,
+        )
+        assert done.returncode == 2
+        assert "missing.png: no such file" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_it_refuses_a_bad_threshold(self, code_png):
+        with pytest.raises(CommandError, match="--threshold"):
+            scan(str(code_png), "--threshold", "2")

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.django_db
+class TestHome:
+    def test_it_renders_the_home_page(self, client):
+        response = client.get("/")
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "QR codes that are pictures" in body
+        assert "Sign in" in body
+        assert "version 6 at error-correction level H" in body
+
+    def test_it_shows_the_admin_link_to_staff(self, client, admin_user):
+        client.force_login(admin_user)
+        body = client.get("/").content.decode()
+        assert 'href="/admin/"' in body and admin_user.username in body
+
+    def test_it_serves_a_friendly_404(self, client, settings):
+        settings.DEBUG = False
+        response = client.get("/no-such-page")
+        assert response.status_code == 404
+        assert "couldn't find that page" in response.content.decode()
+
+    def test_it_reports_health(self, client):
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_admin_login_page_renders(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200 and "qart admin" in response.content.decode()
