@@ -37,7 +37,7 @@ def capture(gray: np.ndarray, rng: np.random.Generator, severity: float) -> np.n
         severity: 0-1; scales tilt, blur, exposure error, noise and compression.
 
     Returns:
-        The captured 2-D uint8 image, square, 250-400 px a side.
+        The captured 2-D uint8 image, its shorter side 250-400 px, the aspect ratio kept.
     """
     s = float(np.clip(severity, 0.0, 1.0))
     img = gray.astype(np.float32)
@@ -50,19 +50,22 @@ def capture(gray: np.ndarray, rng: np.random.Generator, severity: float) -> np.n
     ramp = ramp + np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None] * rng.uniform(-1, 1)
     img = img + ramp * 25.0 * s
 
-    # 2. Distance: the code spans 250-400 px on the sensor, farther as severity rises
+    # 2. Distance: the code (assumed to span the image's shorter side) covers 250-400 px on the sensor,
+    # farther as severity rises; the aspect ratio is kept
     side = int(round(MAX_SIDE - (MAX_SIDE - MIN_SIDE) * rng.uniform(0.3 * s, s))) if s > 0 else MAX_SIDE
     side = int(np.clip(side, MIN_SIDE, MAX_SIDE))
-    img = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+    scale = side / min(h, w)
+    out_w, out_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
     # 3. Tilt: move each corner inwards by up to 9 % of the side; the border is the image's own edge colour
     jitter = rng.uniform(0.0, 0.09 * s, size=(4, 2)) * side
-    src = np.float32([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]])
+    src = np.float32([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]])
     signs = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
     dst = src + signs * jitter.astype(np.float32)
     edge = float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])))
     matrix = cv2.getPerspectiveTransform(src, dst)
-    img = cv2.warpPerspective(img, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=edge)
+    img = cv2.warpPerspective(img, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=edge)
 
     # 4. Defocus and motion softness
     sigma = rng.uniform(0.3, 0.3 + 1.2 * s)

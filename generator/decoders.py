@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -86,20 +87,32 @@ def read_zbar(gray: np.ndarray) -> list[str]:
     return [_bytes_to_text(s.data) for s in symbols]
 
 
+QREADER_WEIGHTS_NAME = re.compile(r"^qrdet-([nsml])\.pt$")
+
+
 @cache
 def _qreader(weights: str):  # -> qreader.QReader
     from qreader import QReader
 
-    return QReader(model_size="n", weights_folder=str(Path(weights).parent))
+    size = QREADER_WEIGHTS_NAME.match(Path(weights).name).group(1)
+    return QReader(model_size=size, weights_folder=str(Path(weights).parent))
 
 
 def qreader_reader(weights: str | None) -> Reader | None:
     """A QReader-based reader when its weights file exists locally and the package imports; else None.
 
-    QReader fetches its YOLO detector from the internet when constructed, which this product must never
-    do at run time, so it is only ever built from a file the operator placed on disk.
+    QReader fetches its YOLO detector (`qrdet-<n|s|m|l>.pt`) from the internet when constructed unless
+    the file is already in its weights folder, and this product must never download at run time, so it
+    is only ever built from a file the operator placed on disk under that name.
     """
-    if not weights or not Path(weights).is_file() or importlib.util.find_spec("qreader") is None:
+    if not weights:
+        return None
+    path = Path(weights)
+    if not path.is_file() or not QREADER_WEIGHTS_NAME.match(path.name):
+        log.warning("QReader weights %s not found (expected a file named qrdet-n.pt, -s, -m or -l)", weights)
+        return None
+    if importlib.util.find_spec("qreader") is None:
+        log.warning("QReader weights are set but the qreader package is not installed; skipping it")
         return None
 
     def read_qreader(gray: np.ndarray) -> list[str]:

@@ -4,8 +4,9 @@ No real phone scans of QR art exist on this machine, so the verifier is calibrat
 in families that span "obviously fine" to "obviously broken" the way QR art does:
 
 - clean: codes in every style and several versions and levels;
-- blended: codes painted into procedural textures at rising strength, module centres weighted more
-  than edges (the look a QR ControlNet produces);
+- blended: codes painted into photos (when given) or procedural textures at rising strength, module
+  centres weighted more than edges and some regions hidden more than others (the look a QR ControlNet
+  produces: a face or a window swallows part of the code);
 - corrupted: module centres flipped at rising rates;
 - inverted: light-on-dark codes (modern phone readers accept these);
 - low-contrast: codes squeezed into a narrow band of grey levels.
@@ -13,8 +14,9 @@ in families that span "obviously fine" to "obviously broken" the way QR art does
 Labels come from `reference_read`, a reader that knows exactly where the code is - as a phone does once it
 has locked on - and asks whether the information a phone samples is still there: it applies a mild,
 fixed phone capture (downscale, defocus, sensor noise), samples every module centre, thresholds locally,
-and needs Reed-Solomon decoding of that sampled matrix to give back the exact text. Below a minimum
-dark/light contrast it fails, as camera auto-exposure and binarisation do.
+and needs Reed-Solomon decoding of that sampled matrix to give back the exact text. It fails below a
+minimum dark/light contrast (as camera auto-exposure and binarisation do) and when more than a fifth of
+the finder and alignment modules are wrong (the phone cannot lock on).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,7 +34,12 @@ from generator import qr
 FAMILIES = ("clean", "blended", "corrupted", "inverted", "low-contrast")
 # Grey levels between the median dark and median light module centre below which phones fail to lock on.
 MIN_CONTRAST = 24.0
+# Share of finder/alignment modules that may be wrong before a phone fails to lock on to the code.
+MAX_PATTERN_ERRORS = 0.2
 URL_CHARS = string.ascii_letters + string.digits + "-_"
+# Calibration sets spread each family's strength over 0..span: past these, every sample is plainly
+# unreadable, and samples there would teach the verifier nothing.
+STRENGTH_SPAN = {"clean": 1.0, "blended": 0.6, "corrupted": 0.6, "inverted": 1.0, "low-contrast": 1.0}
 
 
 @dataclass(frozen=True)
@@ -69,16 +77,46 @@ def texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(128 + img * rng.uniform(25, 70) + rng.uniform(-50, 50), 0, 255).astype(np.float32)
 
 
+def load_photos(folder: str | Path, limit: int = 40) -> list[np.ndarray]:
+    """Greyscale photos (PNG/JPEG) from a folder, for the blended family; unreadable files are skipped."""
+    photos = []
+    for path in sorted(Path(folder).glob("*"))[: limit * 2]:
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            continue
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is not None and min(img.shape) >= 128:
+            photos.append(img)
+    return photos[:limit]
+
+
+def photo_crop(rng: np.random.Generator, photos: list[np.ndarray], size: int) -> np.ndarray:
+    """A random square crop of a random photo, resized to `size`."""
+    photo = photos[int(rng.integers(len(photos)))]
+    side = int(rng.uniform(0.5, 1.0) * min(photo.shape))
+    y = int(rng.integers(0, photo.shape[0] - side + 1))
+    x = int(rng.integers(0, photo.shape[1] - side + 1))
+    crop = photo[y : y + side, x : x + side].astype(np.float32)
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def patchiness(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Smooth per-region strength, 0.2-1.5: parts of a picture swallow the code more than others."""
+    noise = rng.normal(0, 1, (5, 5)).astype(np.float32)
+    return np.clip(1.0 + 0.6 * cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC), 0.2, 1.5)
+
+
 def centre_weights(code: qr.QRCode, size: int, border: int) -> np.ndarray:
-    """Per-pixel weight, 1 at module centres falling to 0.35 at module edges."""
+    """Per-pixel weight, 1 at module centres falling smoothly to 0.5 at module edges."""
     pitch = size / (code.size + 2 * border)
     pos = (np.arange(size, dtype=np.float32) + 0.5) / pitch
     dist = np.abs(pos - np.floor(pos) - 0.5) * 2  # 0 at centre, 1 at edge
     d = np.maximum(dist[None, :], dist[:, None])
-    return 1.0 - 0.65 * np.clip((d - 0.3) / 0.7, 0, 1)
+    return 1.0 - 0.5 * d**2
 
 
-def make_sample(family: str, strength: float, seed: int, size: int = 512) -> Sample:
+def make_sample(
+    family: str, strength: float, seed: int, size: int = 512, photos: list[np.ndarray] | None = None
+) -> Sample:
     """Build one calibration sample.
 
     Args:
@@ -86,6 +124,7 @@ def make_sample(family: str, strength: float, seed: int, size: int = 512) -> Sam
         strength: 0-1, how hard the sample is (blend weight lost, corruption rate, contrast lost).
         seed: makes the sample reproducible.
         size: image side in pixels.
+        photos: greyscale photos to blend codes into; procedural textures without them.
 
     Returns:
         A labelled `Sample`.
@@ -102,8 +141,9 @@ def make_sample(family: str, strength: float, seed: int, size: int = 512) -> Sam
         img = base
     elif family == "blended":
         # strength 0: the code dominates; strength 1: the texture dominates everywhere.
-        alpha = (1.0 - strength) * centre_weights(code, size, border)
-        img = texture(rng, size) * (1 - alpha) + base * alpha
+        picture = photo_crop(rng, photos, size) if photos else texture(rng, size)
+        alpha = np.clip((1.0 - strength) * centre_weights(code, size, border) * patchiness(rng, size), 0, 1)
+        img = picture * (1 - alpha) + base * alpha
         img = cv2.GaussianBlur(img, (0, 0), sigmaX=rnd.uniform(0.5, 1.5))
     elif family == "corrupted":
         img = base.copy()
@@ -157,25 +197,37 @@ def reference_read(gray: np.ndarray, code: qr.QRCode, border: int = 4, seed: int
 
     # 3. Local threshold: the mean of the surrounding 9x9 modules, so uneven light is tolerated
     local = cv2.blur(samples, (9, 9), borderType=cv2.BORDER_REFLECT)[border:-border, border:-border]
-    dark = inner < local
     contrast = np.median(inner[~code.matrix]) - np.median(inner[code.matrix])  # light minus dark
     if abs(contrast) < MIN_CONTRAST:
         return False
+    # Light-on-dark codes are read inverted, as readers that accept inverted codes do.
+    dark = inner < local if contrast > 0 else inner > local
 
-    # 4. Rebuild a clean symbol from the sampled modules and let Reed-Solomon decide
+    # 4. Locking on: phones find a code whose finder and alignment patterns are mostly intact, and then
+    # know where every module is. Past that, the sampled patterns no longer matter.
+    function = code.function_mask
+    if (dark[function] != code.matrix[function]).mean() > MAX_PATTERN_ERRORS:
+        return False
+    dark[function] = code.matrix[function]
+
+    # 5. Rebuild a clean symbol from the sampled modules and let Reed-Solomon decide
     clean = np.pad(np.where(dark, 0, 255).astype(np.uint8), border, constant_values=255)
-    if contrast < 0:  # light-on-dark: rebuild it inverted, as a reader that accepts inverted codes does
-        clean = np.pad(np.where(dark, 255, 0).astype(np.uint8), border, constant_values=255)
     clean = np.kron(clean, np.ones((6, 6), np.uint8))
     results = zxingcpp.read_barcodes(clean, formats=zxingcpp.BarcodeFormat.QRCode, is_pure=True)
     return any(r.valid and r.bytes == code.content.encode("utf-8") for r in results)
 
 
-def calibration_set(count_per_family: int, seed: int = 0, size: int = 512) -> list[Sample]:
-    """`count_per_family` samples of every family, strengths evenly spread over 0-1."""
-    samples = []
-    for f, family in enumerate(FAMILIES):
-        for i in range(count_per_family):
-            strength = i / max(1, count_per_family - 1)
-            samples.append(make_sample(family, strength, seed=seed * 1_000_003 + f * 10_007 + i, size=size))
-    return samples
+def calibration_plan(count_per_family: int, seed: int = 0) -> list[tuple[str, float, int]]:
+    """(family, strength, seed) for `count_per_family` samples of every family (strengths: STRENGTH_SPAN)."""
+    return [
+        (family, STRENGTH_SPAN[family] * i / max(1, count_per_family - 1), seed * 1_000_003 + f * 10_007 + i)
+        for f, family in enumerate(FAMILIES)
+        for i in range(count_per_family)
+    ]
+
+
+def calibration_set(
+    count_per_family: int, seed: int = 0, size: int = 512, photos: list[np.ndarray] | None = None
+) -> list[Sample]:
+    """The samples of `calibration_plan`, built."""
+    return [make_sample(f, s, sd, size, photos) for f, s, sd in calibration_plan(count_per_family, seed)]

@@ -45,3 +45,10 @@ def test_harder_captures_depart_further_from_the_image():
 
     mild, medium, harsh = departure(0.1), departure(0.5), departure(1.0)
     assert mild < medium < harsh, (mild, medium, harsh)
+
+
+def test_it_keeps_the_aspect_ratio():
+    wide = np.full((300, 900), 255, np.uint8)
+    view = captures.capture(wide, np.random.default_rng(1), 0.5)
+    assert abs(view.shape[1] / view.shape[0] - 3.0) < 0.05
+    assert captures.MIN_SIDE <= view.shape[0] <= captures.MAX_SIDE

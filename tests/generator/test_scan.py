@@ -49,6 +49,13 @@ class TestVerify:
         assert result.decoded == [] and result.verdict == "fail"
         assert result.scan_probability < 0.05
 
+    def test_it_reads_a_small_code_in_a_large_photo(self):
+        code = np.asarray(qr.render_control_image(qr.encode(URL), 700).convert("L"))
+        photo = np.full((2400, 3200), 235, np.uint8)
+        photo[900:1600, 1200:1900] = code
+        result = scan.verify(photo, URL)
+        assert result.expected_match is True and result.verdict == "pass"
+
     def test_it_is_reproducible(self, clean_code):
         blurred = synthetic.make_sample("blended", 0.6, seed=11).gray
         a, b = scan.verify(blurred, URL), scan.verify(blurred, URL)
@@ -86,11 +93,28 @@ class TestRankingScore:
         assert scan.ranking_score(clean_code, "something else") == 0.0
 
 
-def test_probability_rises_with_every_decoder_vote():
-    base = {f"{k}_{d}": 0.0 for k in ("o", "f") for d in scan.DECODERS}
-    assert scan.probability(base) < 0.05
-    full = {key: 1.0 for key in base}
-    assert scan.probability(full) > 0.95
-    for decoder in scan.DECODERS:
-        more = dict(base, **{f"f_{decoder}": 1.0})
-        assert scan.probability(more) > scan.probability(base)
+def test_probability_never_falls_when_a_decoder_reads_more():
+    views = ["original"] + [f"capture-{i}" for i in range(1, 7)]
+    none = [scan.Read(v, d, []) for v in views for d in scan.DECODERS]
+    assert scan.probability(scan.features(none, "x")) < 0.05
+    everything = [scan.Read(v, d, ["x"]) for v in views for d in scan.DECODERS]
+    assert scan.probability(scan.features(everything, "x")) > 0.95
+    # Turning reads on one at a time never lowers the probability.
+    reads = list(none)
+    last = scan.probability(scan.features(reads, "x"))
+    for i in range(len(reads)):
+        reads[i] = scan.Read(reads[i].view, reads[i].decoder, ["x"])
+        now = scan.probability(scan.features(reads, "x"))
+        assert now >= last
+        last = now
+
+
+def test_features_count_reads_per_decoder_and_per_view():
+    views = ["original", "capture-1", "capture-2"]
+    reads = [scan.Read(v, d, ["x"] if (d == "zxing" or v == "capture-1") else []) for v in views for d in scan.DECODERS]
+    rates = scan.features(reads, "x")
+    assert rates["o_zxing"] == 1.0 and rates["f_zxing"] == 1.0
+    assert rates["o_wechat"] == 0.0 and rates["f_wechat"] == 0.5
+    assert rates["o_any"] == 1.0 and rates["o_share"] == pytest.approx(1 / 3)
+    assert rates["f_any"] == 1.0 and rates["f_share"] == pytest.approx((1 + 1 / 3) / 2)
+    assert scan.features(reads, "y")["f_any"] == 0.0  # another text is not a read

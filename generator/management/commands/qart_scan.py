@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import images, scan
+from generator import decoders, images, scan
 
 
 class Command(BaseCommand):
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         threshold = options["threshold"] if options["threshold"] is not None else settings.QART["SCAN_THRESHOLD"]
         if not 0.0 <= threshold <= 1.0:
             raise CommandError(f"--threshold must be between 0 and 1, got {threshold}")
+        readers = decoders.available_readers(settings.QART["QREADER_WEIGHTS"])
         bad = 0
         for path in options["images"]:
             try:
@@ -34,7 +35,7 @@ class Command(BaseCommand):
                 self.stderr.write(str(exc))
                 bad += 1
                 continue
-            result = scan.verify(image, options["expect"], threshold=threshold)
+            result = scan.verify(image, options["expect"], threshold=threshold, readers=readers)
             self.stdout.write(self.format(path, result, options["json"]))
         if bad:
             raise CommandError(f"{bad} of {len(options['images'])} inputs could not be read", returncode=2)

@@ -1,0 +1,52 @@
+"""Create or update the demo superuser that `make run` prints the login of.
+
+The user name is settings.QART["DEMO_USER"] (env QART_DEMO_USER, default "admin"); the password comes from the
+environment variable QART_DEMO_PASSWORD, or is "qart-demo" when DEBUG is on. With DEBUG off there is no default
+password: the command refuses unless QART_DEMO_PASSWORD is set, and checks it against the password validators.
+Running it again resets the same user's password and flags, so it is safe to run on every start.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+DEFAULT_PASSWORD = "qart-demo"
+PASSWORD_ENV = "QART_DEMO_PASSWORD"
+
+
+class Command(BaseCommand):
+    help = f"Create or update the demo superuser (password from {PASSWORD_ENV}, or {DEFAULT_PASSWORD!r} under DEBUG)."
+
+    def handle(self, *args, **options) -> None:
+        username = settings.QART["DEMO_USER"]
+        password = os.environ.get(PASSWORD_ENV, "")
+        if not password:
+            if not settings.DEBUG:
+                raise CommandError(
+                    f"Set {PASSWORD_ENV}: with DEBUG off there is no default demo password for {username!r}."
+                )
+            password = DEFAULT_PASSWORD
+
+        User = get_user_model()
+        with transaction.atomic():
+            user, _created = User._default_manager.get_or_create(**{User.USERNAME_FIELD: username})
+            if not settings.DEBUG:
+                try:
+                    validate_password(password, user)
+                except ValidationError as exc:
+                    raise CommandError(f"{PASSWORD_ENV} is too weak: {' '.join(exc.messages)}") from None
+            user.is_active = True
+            user.is_staff = True
+            user.is_superuser = True
+            user.set_password(password)
+            user.save()
+
+        shown = password if password == DEFAULT_PASSWORD else f"(from {PASSWORD_ENV})"
+        self.stdout.write(f"Demo admin: user {username} / password {shown}")

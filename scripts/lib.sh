@@ -1,0 +1,110 @@
+# Shared helpers for scripts/*.sh. Source it; it sets nothing else up.
+# shellcheck shell=bash
+
+SCRIPT_NAME=${SCRIPT_NAME:-$(basename "$0")}
+
+say() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
+die() {
+    printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2
+    exit 1
+}
+
+# The newest Debian PostgreSQL bin folder (/usr/lib/postgresql/<major>/bin), else the folder of pg_ctl on PATH.
+pg_bindir() {
+    local dir best=""
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && best=$dir
+    done
+    if [ -z "$best" ]; then
+        # Versions sort wrongly as text (9 > 15) only on ancient installs; glob order is fine otherwise.
+        best=$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/pg_ctl)")
+        [ -x "$best/initdb" ] || return 1
+    fi
+    printf '%s\n' "$best"
+}
+
+deb_installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+# Whether a system package's payload is usable here (the Debian package, or the same thing installed otherwise).
+have_pkg() {
+    case "$1" in
+    redis-server) command -v redis-server >/dev/null 2>&1 ;;
+    postgresql) pg_bindir >/dev/null ;;
+    libzbar0)
+        deb_installed libzbar0 ||
+            { { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | grep -q 'libzbar\.so\.0'; }
+        ;;
+    *) deb_installed "$1" ;;
+    esac
+}
+
+# ensure_system_packages PKG...: install the missing ones with apt-get when root (or with passwordless sudo);
+# otherwise print one line naming what to install and exit non-zero.
+ensure_system_packages() {
+    local pkg missing=() sudo=() log
+    for pkg in "$@"; do
+        have_pkg "$pkg" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo=(sudo -n)
+    else
+        die "missing system packages: ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}"
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing system packages: ${missing[*]}; no apt-get here, install them with your package manager"
+
+    say "installing system packages: ${missing[*]}"
+    log=$(mktemp -t qart-apt.XXXXXX)
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 ||
+        ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >>"$log" 2>&1 </dev/null; then
+        tail -n 30 "$log" >&2
+        rm -f "$log"
+        die "apt-get failed installing: ${missing[*]}"
+    fi
+    rm -f "$log"
+    for pkg in "${missing[@]}"; do
+        have_pkg "$pkg" || die "installed $pkg but still cannot find it"
+    done
+}
+
+# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port START: the first loopback port from START on that nothing listens on.
+free_port() {
+    local port=$1 last=$(($1 + 100))
+    while [ "$port" -le "$last" ]; do
+        port_in_use "$port" || {
+            printf '%s\n' "$port"
+            return 0
+        }
+        port=$((port + 1))
+    done
+    die "no free loopback port in $1-$last"
+}
+
+# stop_group PID [NAME]: stop the process group PID leads (started with setsid): SIGTERM, SIGTERM again (RQ's
+# worker finishes its job on the first and stops at once on the second), then SIGKILL, 5 s apart. Not SIGINT: a
+# non-interactive shell starts background commands with SIGINT ignored.
+stop_group() {
+    local pid=$1 name=${2:-$1} sig i
+    for sig in TERM TERM KILL; do
+        kill -0 -- "-$pid" 2>/dev/null || kill -0 "$pid" 2>/dev/null || break
+        kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null || true
+        for i in $(seq 1 50); do
+            kill -0 -- "-$pid" 2>/dev/null || kill -0 "$pid" 2>/dev/null || break 2
+            sleep 0.1
+        done
+        say "$name is still running 5 s after SIG$sig"
+    done
+    wait "$pid" 2>/dev/null || true
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# `make run`: migrate, collect static files, make the demo admin, then run Redis, one RQ worker and the development
+# server on http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C, which stops everything this script started.
+# Reads .env when there is one. SQLite (var/qart.sqlite3) unless DATABASE_URL says otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT_NAME=run
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+PY=.venv/bin/python
+"$PY" -c 'import django' 2>/dev/null || die "$PY does not run or lacks Django; run: make venv"
+
+if [ -f .env ]; then
+    say "reading .env"
+    set -a
+    # shellcheck disable=SC1091
+    . ./.env
+    set +a
+fi
+export DJANGO_SETTINGS_MODULE=qartsite.settings
+PORT=${PORT:-8000}
+mkdir -p var var/log
+
+ensure_system_packages redis-server libzbar0
+
+port_in_use "$PORT" && die "127.0.0.1:$PORT is already in use (another make run?); stop it or set PORT"
+
+PIDS=()
+NAMES=()
+cleanup() {
+    local rc=$? i
+    trap - EXIT
+    trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
+    if [ ${#PIDS[@]} -gt 0 ]; then
+        say "stopping ${NAMES[*]}"
+        # Reverse order: the web server first, Redis last.
+        for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+            stop_group "${PIDS[i]}" "${NAMES[i]}"
+        done
+        say "stopped"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# start NAME CMD...: run CMD in its own process group (so Ctrl-C reaches only this script, and stopping takes the
+# whole group, runserver's autoreload child included).
+start() {
+    local name=$1
+    shift
+    if command -v setsid >/dev/null 2>&1; then
+        setsid "$@" </dev/null &
+    else
+        "$@" </dev/null &
+    fi
+    PIDS+=("$!")
+    NAMES+=("$name")
+}
+
+"$PY" manage.py migrate --noinput
+"$PY" manage.py collectstatic --noinput --verbosity 0
+login=$("$PY" manage.py qart_demo_user)
+printf '%s\n' "$login"
+
+# Redis: reuse whatever answers PING at REDIS_URL; start one on 127.0.0.1 when the URL points here and none answers.
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379/0}
+read -r redis_host redis_port < <("$PY" -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(u.hostname or "127.0.0.1", u.port or 6379)' "$redis_url")
+redis_ping() {
+    "$PY" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()' "$redis_url" \
+        >/dev/null 2>&1
+}
+if redis_ping; then
+    say "reusing the Redis that answers at $redis_host:$redis_port"
+else
+    case "$redis_host" in
+    127.0.0.1 | localhost | ::1) ;;
+    *) die "no Redis answers at $redis_url, and it is not on this machine: start it, or unset REDIS_URL" ;;
+    esac
+    port_in_use "$redis_port" && die "127.0.0.1:$redis_port is in use but does not answer a Redis PING"
+    say "starting redis-server on 127.0.0.1:$redis_port (log: var/log/redis.log)"
+    start redis redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+        --dir "$PWD/var" --logfile "$PWD/var/log/redis.log"
+    for _ in $(seq 1 50); do
+        redis_ping && break
+        kill -0 "${PIDS[-1]}" 2>/dev/null || {
+            tail -n 20 var/log/redis.log >&2 || true
+            die "redis-server exited"
+        }
+        sleep 0.1
+    done
+    redis_ping || die "redis-server did not answer PING within 5 s (see var/log/redis.log)"
+fi
+
+start worker "$PY" manage.py rqworker default gpu
+start web "$PY" manage.py runserver "127.0.0.1:$PORT"
+
+for _ in $(seq 1 300); do
+    port_in_use "$PORT" && break
+    for i in "${!PIDS[@]}"; do
+        kill -0 "${PIDS[i]}" 2>/dev/null || die "${NAMES[i]} exited during start-up"
+    done
+    sleep 0.1
+done
+port_in_use "$PORT" || die "the web server did not listen on 127.0.0.1:$PORT within 30 s"
+
+cat >&2 <<MSG
+
+  qart is running:  http://127.0.0.1:$PORT/
+  admin:            http://127.0.0.1:$PORT/admin/   (${login#Demo admin: })
+  Ctrl-C stops ${NAMES[*]}.
+
+MSG
+
+# Wait until Ctrl-C (the traps) or until one of the services dies, which takes the others down too.
+set +e
+wait -n "${PIDS[@]}"
+rc=$?
+set -e
+for i in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[i]}" 2>/dev/null || say "${NAMES[i]} exited (status $rc); stopping the rest"
+done
+exit 1

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `make test`: ruff, then the whole pytest suite twice: on a throwaway PostgreSQL cluster and on SQLite, both with a
+# throwaway Redis. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
+# Extra pytest arguments: PYTEST_ARGS="-k demo -x" (from make) or as arguments to this script.
+# Ignores .env on purpose: the suite must not depend on a developer's local settings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT_NAME=test
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+PY=.venv/bin/python
+"$PY" -c 'import django' 2>/dev/null || die "$PY does not run or lacks Django; run: make venv"
+
+pytest_args=()
+if [ -n "${PYTEST_ARGS:-}" ]; then
+    eval "pytest_args=($PYTEST_ARGS)"
+fi
+pytest_args+=("$@")
+
+ensure_system_packages redis-server postgresql libzbar0
+PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
+
+# Settings come only from here: drop anything inherited that would point the suite at real services.
+unset DATABASE_URL REDIS_URL SECRET_KEY ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS SITE_ROOT MEDIA_ROOT STATIC_ROOT
+unset QART_DEMO_USER QART_DEMO_PASSWORD
+export DEBUG=1 DJANGO_SETTINGS_MODULE=qartsite.settings
+
+echo "== ruff check ."
+.venv/bin/ruff check .
+
+# Short paths under /tmp: PostgreSQL's unix socket path must stay under ~100 bytes.
+WORK=$(mktemp -d /tmp/qart-test.XXXXXX)
+chmod 755 "$WORK"
+REDIS_PID=""
+PG_STARTED=""
+PG_USER=""
+
+as_pg() {
+    if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
+    if [ -n "$PG_STARTED" ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if [ -n "$REDIS_PID" ]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# PostgreSQL refuses to run as root: as root, run the cluster as the postgres user (made by the Debian package),
+# or as a system user made for it.
+if [ "$(id -u)" -eq 0 ]; then
+    if id postgres >/dev/null 2>&1; then
+        PG_USER=postgres
+    else
+        PG_USER=qart-pg
+        id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
+    fi
+fi
+mkdir -p "$WORK/pg"
+[ -n "$PG_USER" ] && chown "$PG_USER" "$WORK/pg"
+
+PG_PORT=$(free_port 54329)
+echo "== PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U qart --auth=trust --encoding=UTF8 --no-locale --no-sync \
+    >"$WORK/pg/initdb.log" 2>&1 || {
+    cat "$WORK/pg/initdb.log" >&2
+    die "initdb failed"
+}
+PG_STARTED=1
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK/pg -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off" start >/dev/null || {
+    cat "$WORK/pg/server.log" >&2
+    die "PostgreSQL did not start"
+}
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U qart qart
+
+REDIS_PORT=$(free_port 63799)
+echo "== Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" \
+    --logfile "$WORK/redis.log" </dev/null &
+REDIS_PID=$!
+for _ in $(seq 1 50); do
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+    kill -0 "$REDIS_PID" 2>/dev/null || {
+        cat "$WORK/redis.log" >&2
+        die "redis-server exited"
+    }
+    sleep 0.1
+done
+[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || die "redis-server did not answer PING"
+
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export MEDIA_ROOT="$WORK/media" STATIC_ROOT="$WORK/static"
+mkdir -p "$MEDIA_ROOT" "$STATIC_ROOT" # WhiteNoise warns about a missing STATIC_ROOT on every request
+
+# run_suite NAME DATABASE_URL: pytest on that database. "No tests collected" (exit 5) counts as a failure.
+declare -A RESULT=()
+FAILED=0
+run_suite() {
+    local name=$1 rc=0
+    echo "== pytest on $name"
+    DATABASE_URL=$2 .venv/bin/pytest "${pytest_args[@]}" </dev/null || rc=$?
+    case $rc in
+    0) RESULT[$name]="passed" ;;
+    5) RESULT[$name]="FAILED: pytest collected no tests (exit 5)" ;;
+    *) RESULT[$name]="FAILED (pytest exit $rc)" ;;
+    esac
+    [ "$rc" -eq 0 ] || FAILED=1
+}
+run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart"
+run_suite SQLite "sqlite:///$WORK/qart.sqlite3"
+
+echo "== summary"
+echo "   ruff:       passed"
+echo "   PostgreSQL: ${RESULT[PostgreSQL]}"
+echo "   SQLite:     ${RESULT[SQLite]}"
+exit "$FAILED"

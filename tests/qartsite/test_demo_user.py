@@ -1,0 +1,99 @@
+"""The qart_demo_user command: the demo superuser `make run` prints the login of."""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from unittest import mock
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import TestCase, override_settings
+
+User = get_user_model()
+
+
+def run_command(**env: str) -> str:
+    """Run the command with exactly these QART_DEMO_* variables set; return what it printed."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QART_DEMO_")}
+    out = StringIO()
+    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+        call_command("qart_demo_user", stdout=out)
+    return out.getvalue()
+
+
+@override_settings(DEBUG=True)
+class DemoUserTestCase(TestCase):
+    def test_it_creates_a_superuser(self):
+        run_command()
+
+        user = User.objects.get(username="admin")
+        self.assertTrue(user.is_superuser)
+        self.assertTrue(user.is_staff)
+        self.assertTrue(user.is_active)
+        self.assertTrue(user.check_password("qart-demo"))
+
+    def test_it_prints_the_login(self):
+        self.assertEqual(run_command().strip(), "Demo admin: user admin / password qart-demo")
+
+    def test_it_lets_the_user_log_in_to_the_admin(self):
+        run_command()
+
+        response = self.client.post(
+            "/admin/login/?next=/admin/", {"username": "admin", "password": "qart-demo"}, follow=True
+        )
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.redirect_chain[-1][0], "/admin/")
+        self.assertTrue(response.context["user"].is_superuser)
+
+    def test_it_is_idempotent(self):
+        run_command()
+        run_command()
+
+        self.assertEqual(User.objects.filter(username="admin").count(), 1)
+        self.assertTrue(User.objects.get(username="admin").check_password("qart-demo"))
+
+    def test_it_restores_an_existing_user(self):
+        User.objects.create_user("admin", password="forgotten", is_active=False)
+
+        run_command()
+
+        user = User.objects.get(username="admin")
+        self.assertTrue(user.is_superuser and user.is_staff and user.is_active)
+        self.assertTrue(user.check_password("qart-demo"))
+
+    def test_it_takes_the_password_from_the_environment(self):
+        out = run_command(QART_DEMO_PASSWORD="a-longer-Secret-42")
+
+        self.assertTrue(User.objects.get(username="admin").check_password("a-longer-Secret-42"))
+        self.assertNotIn("a-longer-Secret-42", out)
+
+    @override_settings(QART={**settings.QART, "DEMO_USER": "demo"})
+    def test_it_uses_the_configured_user_name(self):
+        run_command()
+
+        self.assertTrue(User.objects.get(username="demo").is_superuser)
+        self.assertFalse(User.objects.filter(username="admin").exists())
+
+    @override_settings(DEBUG=False)
+    def test_it_refuses_without_a_password_when_debug_is_off(self):
+        with self.assertRaisesMessage(CommandError, "QART_DEMO_PASSWORD"):
+            run_command()
+
+        self.assertFalse(User.objects.filter(username="admin").exists())
+
+    @override_settings(DEBUG=False)
+    def test_it_refuses_a_weak_password_when_debug_is_off(self):
+        with self.assertRaisesMessage(CommandError, "too weak"):
+            run_command(QART_DEMO_PASSWORD="password")
+
+        self.assertFalse(User.objects.filter(username="admin").exists())
+
+    @override_settings(DEBUG=False)
+    def test_it_accepts_a_given_password_when_debug_is_off(self):
+        run_command(QART_DEMO_PASSWORD="a-longer-Secret-42")
+
+        self.assertTrue(User.objects.get(username="admin").check_password("a-longer-Secret-42"))

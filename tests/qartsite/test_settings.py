@@ -1,0 +1,43 @@
+"""Production settings (DEBUG=0) refuse the development secret key; checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.test import SimpleTestCase
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    return subprocess.run(
+        [sys.executable, "-c", "import qartsite.settings"],
+        cwd=BASE_DIR,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class ProductionSettingsTestCase(SimpleTestCase):
+    def test_it_refuses_the_development_secret_key(self):
+        result = import_settings(DEBUG="0")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("ImproperlyConfigured", result.stderr)
+        self.assertIn("Set SECRET_KEY in the environment", result.stderr)
+
+    def test_it_accepts_a_secret_key_from_the_environment(self):
+        result = import_settings(DEBUG="0", SECRET_KEY="a-real-production-secret-for-the-test")
+
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_it_starts_with_the_development_key_when_debug_is_on(self):
+        result = import_settings()
+
+        self.assertEqual(result.returncode, 0, result.stderr)
