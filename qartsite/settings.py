@@ -157,6 +157,22 @@ QART = {
     # Optional local QReader detector weights (.pt); QReader is used only when these exist.
     "QREADER_WEIGHTS": os.getenv("QART_QREADER_WEIGHTS", ""),
     "DEMO_USER": os.getenv("QART_DEMO_USER", "admin"),
+    # Generation weights: "tiny" (random toy weights, images are noise), a hub id already in the local
+    # cache, a local diffusers folder or a .safetensors file. Empty: the real defaults on a GPU, tiny without.
+    "MODEL": os.getenv("QART_MODEL", ""),
+    "CONTROLNET": os.getenv("QART_CONTROLNET", ""),
+    "CONTROLNET_SUBFOLDER": os.getenv("QART_CONTROLNET_SUBFOLDER", "v2"),
+    # For a single-file base model: a local diffusers folder holding the SD1.5 component configs.
+    "BASE_CONFIG": os.getenv("QART_BASE_CONFIG", ""),
+    # LAION aesthetic predictor: CLIP ViT-L/14 (hub id or folder) and the head's weights file.
+    "AESTHETIC_CLIP": os.getenv("QART_AESTHETIC_CLIP", "openai/clip-vit-large-patch14"),
+    "AESTHETIC_HEAD": os.getenv("QART_AESTHETIC_HEAD", ""),
+    # Where the tiny preset is saved once (laid out like hub repositories).
+    "MODEL_DIR": Path(os.getenv("QART_MODEL_DIR", str(BASE_DIR / "var" / "models"))),
+    "CANDIDATES": envint("QART_CANDIDATES", "8"),
+    "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
+    # Seconds a generation job may run before RQ stops it.
+    "JOB_TIMEOUT": envint("QART_JOB_TIMEOUT", "600"),
 }
 
 LOGGING = {

@@ -117,4 +117,5 @@ def test_features_count_reads_per_decoder_and_per_view():
     assert rates["o_wechat"] == 0.0 and rates["f_wechat"] == 0.5
     assert rates["o_any"] == 1.0 and rates["o_share"] == pytest.approx(1 / 3)
     assert rates["f_any"] == 1.0 and rates["f_share"] == pytest.approx((1 + 1 / 3) / 2)
+    assert rates["f_max"] == 1.0
     assert scan.features(reads, "y")["f_any"] == 0.0  # another text is not a read

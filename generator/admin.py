@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from generator.models import Candidate, GenerationJob, Prompt
+
+
+def thumbnail(image_field, size: int = 96) -> str:
+    if not image_field:
+        return "—"
+    return format_html('<img src="{}" width="{}" height="{}" style="object-fit:cover;border-radius:4px">',
+                       image_field.url, size, size)
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ("text", "owner", "times_used", "last_used")
+    search_fields = ("text", "negative_text", "owner__username")
+    readonly_fields = ("created", "last_used", "times_used")
+
+
+class CandidateInline(admin.TabularInline):
+    model = Candidate
+    extra = 0
+    can_delete = False
+    fields = ("preview", "rank", "verdict", "scan_probability", "aesthetic_score", "misread", "repaired", "seed")
+    readonly_fields = fields
+    ordering = ("rank",)
+
+    @admin.display(description="image")
+    def preview(self, obj: Candidate) -> str:
+        return thumbnail(obj.image)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "preview", "prompt", "content", "status", "scannable", "progress", "total_seconds",
+                    "owner", "created")
+    list_filter = ("status", "scannable", "scheduler", "engine")
+    search_fields = ("prompt__text", "content", "owner__username")
+    readonly_fields = ("status", "stage", "progress", "attempts", "rq_job_id", "batches", "scannable",
+                       "result_message", "error", "created", "started", "finished", "queue_seconds",
+                       "generation_seconds", "scoring_seconds", "total_seconds", "model_id", "controlnet_id")
+    inlines = [CandidateInline]
+
+    @admin.display(description="best")
+    def preview(self, obj: GenerationJob) -> str:
+        best = obj.candidates.order_by("rank").first()
+        return thumbnail(best.image if best else None, 56)
+
+
+@admin.register(Candidate)
+class CandidateAdmin(admin.ModelAdmin):
+    list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "misread",
+                    "repaired", "seed")
+    list_filter = ("verdict", "misread", "repaired")
+    readonly_fields = ("large_preview",)
+
+    @admin.display(description="image")
+    def preview(self, obj: Candidate) -> str:
+        return thumbnail(obj.image, 64)
+
+    @admin.display(description="image")
+    def large_preview(self, obj: Candidate) -> str:
+        return thumbnail(obj.image, 384)

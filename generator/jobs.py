@@ -1,0 +1,260 @@
+"""RQ jobs for generation: the thin layer between Django rows and the framework-free core.
+
+- `enqueue_generation(job)` puts the job's primary key on the `gpu` queue once the transaction commits.
+- `run_generation(pk)` runs best-of-N on the worker's warm engine and stores every candidate.
+- The database row is the source of truth: status, stage, progress, timings and errors live there;
+  progress is mirrored into RQ's `job.meta` for RQ's own tools.
+
+Retries: RQ retries a job once when it crashed or its worker died (`Retry(max=1)`), then
+`generation_failed` marks the row failed with the reason. Expected failures (bad parameters, missing
+weights, cancellation, timeout) are handled here and never retried.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import django_rq
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import AbandonedJobError
+from rq.timeouts import JobTimeoutException
+
+from generator import images, pipeline, qr, ranking
+from generator.models import Candidate, GenerationJob
+
+log = logging.getLogger(__name__)
+QUEUE = "gpu"
+Status = GenerationJob.Status
+_engines: dict[pipeline.ModelSpec, pipeline.Engine] = {}
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def engine_spec(model: str | None = None, controlnet: str | None = None) -> pipeline.ModelSpec:
+    """The weights to use: explicit arguments, else QART_* settings, else the real defaults on a GPU
+    and the tiny preset without one."""
+    q = settings.QART
+    model = model or q["MODEL"] or (pipeline.DEFAULT_BASE if cuda_available() else "tiny")
+    if model == "tiny":
+        return pipeline.tiny_spec(q["MODEL_DIR"] / "tiny")
+    return pipeline.ModelSpec(
+        base=model,
+        controlnet=controlnet or q["CONTROLNET"] or pipeline.DEFAULT_CONTROLNET,
+        controlnet_subfolder=q["CONTROLNET_SUBFOLDER"] or None,
+        base_config=q["BASE_CONFIG"] or None,
+        aesthetic_clip=q["AESTHETIC_CLIP"] if q["AESTHETIC_HEAD"] else None,
+        aesthetic_head=q["AESTHETIC_HEAD"] or None,
+    )
+
+
+def get_engine(spec: pipeline.ModelSpec | None = None) -> pipeline.Engine:
+    """The warm engine for `spec` (default: from settings), loaded once per process."""
+    spec = spec or engine_spec()
+    if spec not in _engines:
+        log.info("Loading generation engine: %s", spec.label)
+        _engines[spec] = pipeline.load_engine(spec)
+    return _engines[spec]
+
+
+def job_params(job: GenerationJob) -> pipeline.GenerationParams:
+    return pipeline.GenerationParams(
+        prompt=job.prompt.text,
+        negative_prompt=job.prompt.negative_text,
+        steps=job.steps,
+        guidance_scale=job.guidance_scale,
+        conditioning_scale=job.conditioning_scale,
+        control_start=job.control_start,
+        control_end=job.control_end,
+        strength=job.strength,
+        size=job.size,
+        scheduler=job.scheduler,
+    )
+
+
+def job_config(job: GenerationJob) -> ranking.BestOfNConfig:
+    return ranking.BestOfNConfig(
+        n=job.candidates_per_batch,
+        max_batches=job.max_batches,
+        threshold=settings.QART["SCAN_THRESHOLD"],
+        seed=job.seed,
+        style=job.style,
+        background=job.background,
+        ecc=job.ecc,
+        max_version=settings.QART["MAX_VERSION"],
+    )
+
+
+def validate_job(job: GenerationJob) -> None:
+    """Raise ValueError (or qr.ContentError) with a person's message for any bad parameter."""
+    job_params(job).validate()
+    job_config(job).validate()
+    qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
+    if job.style not in qr.STYLES:
+        raise ValueError(f"Style must be one of {', '.join(qr.STYLES)}.")
+    if job.background not in qr.BACKGROUNDS:
+        raise ValueError(f"Background must be one of {', '.join(qr.BACKGROUNDS)}.")
+
+
+def enqueue_generation(job: GenerationJob) -> None:
+    """Queue the job on the GPU queue after the current transaction commits."""
+
+    def send() -> None:
+        try:
+            rq_job = django_rq.get_queue(QUEUE).enqueue(
+                run_generation,
+                job.pk,
+                job_id=f"qart-generation-{job.pk}",
+                job_timeout=settings.QART["JOB_TIMEOUT"],
+                retry=Retry(max=1),
+                on_failure=Callback(generation_failed),
+                result_ttl=24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+            )
+        except RedisError:
+            log.exception("Could not enqueue generation %s", job.pk)
+            _finish(job.pk, Status.FAILED, error="The job queue is unavailable right now; please try again.")
+            return
+        GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
+
+    transaction.on_commit(send)
+
+
+def request_cancel(job: GenerationJob) -> None:
+    """Cancel a job: at once if it is still queued, between denoising steps if it is running."""
+    GenerationJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    if job.status == Status.QUEUED and job.rq_job_id:
+        try:
+            rq_job = django_rq.get_queue(QUEUE).fetch_job(job.rq_job_id)
+            if rq_job is not None and rq_job.get_status() == "queued":
+                rq_job.cancel()
+                _finish(job.pk, Status.CANCELLED, stage="cancelled")
+        except RedisError:
+            log.warning("Could not reach Redis to cancel %s; the worker will skip it", job.pk)
+    elif job.status == Status.QUEUED:
+        _finish(job.pk, Status.CANCELLED, stage="cancelled")
+
+
+def queue_position(job: GenerationJob) -> int | None:
+    """1 for the next job to run, None when the job is not waiting (or Redis cannot tell)."""
+    if job.status != Status.QUEUED or not job.rq_job_id:
+        return None
+    try:
+        position = django_rq.get_queue(QUEUE).get_job_position(job.rq_job_id)
+    except RedisError:
+        return None
+    return None if position is None else position + 1
+
+
+def _finish(pk: int, status: str, **fields) -> None:
+    now = timezone.now()
+    job = GenerationJob.objects.only("created", "started").get(pk=pk)
+    fields.setdefault("total_seconds", (now - job.created).total_seconds())
+    GenerationJob.objects.filter(pk=pk).update(status=status, finished=now, **fields)
+
+
+def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:
+    job.control_image.save(f"control-{job.pk}.png", ContentFile(_png(result.control)), save=False)
+    rows = []
+    for c in result.candidates:
+        row = Candidate(
+            job=job, index=c.index, batch=c.batch, seed=c.seed, scan_probability=c.scan.scan_probability,
+            verdict=c.scan.verdict, decoded_text="\n".join(c.scan.decoded), misread=c.scan.misread,
+            aesthetic_score=c.aesthetic, rank=c.rank, repaired=c.repaired, pixels_changed=c.pixels_changed,
+            ssim=c.ssim, scan_details={"features": c.scan.features, "seconds": c.scan.seconds},
+        )
+        row.image.save(f"candidate-{c.index:02d}-seed{c.seed}.png", ContentFile(_png(c.image)), save=False)
+        rows.append(row)
+    with transaction.atomic():
+        Candidate.objects.filter(job=job).delete()  # a retried job replaces a partial earlier attempt
+        Candidate.objects.bulk_create(rows)
+        GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_generation(job_pk: int) -> str:
+    """RQ job: generate, verify, score, rank and store the candidates of one GenerationJob."""
+    job = GenerationJob.objects.select_related("prompt").get(pk=job_pk)
+    if job.is_finished:
+        return f"job {job_pk} already {job.status}"
+    if job.cancel_requested:
+        _finish(job_pk, Status.CANCELLED, stage="cancelled")
+        return "cancelled before start"
+    started = timezone.now()
+    GenerationJob.objects.filter(pk=job_pk).update(
+        status=Status.RUNNING, stage="loading", started=started, attempts=job.attempts + 1,
+        queue_seconds=(started - job.created).total_seconds(), error="",
+    )
+    rq_job = get_current_job()
+    last_write = [0.0, ""]
+
+    def on_progress(stage: str, fraction: float) -> None:
+        # One cheap UPDATE per step at most every 0.2 s, plus the cancel check the same query answers.
+        now = time.monotonic()
+        if stage == last_write[1] and now - last_write[0] < 0.2 and fraction < 1.0:
+            return
+        last_write[:] = [now, stage]
+        status = Status.SCORING if stage in ("scoring", "repairing") else Status.RUNNING
+        GenerationJob.objects.filter(pk=job_pk).update(stage=stage, progress=round(fraction, 4), status=status)
+        if rq_job is not None:
+            rq_job.meta.update(stage=stage, progress=fraction)
+            rq_job.save_meta()
+        if GenerationJob.objects.filter(pk=job_pk, cancel_requested=True).exists():
+            raise pipeline.Cancelled()
+
+    try:
+        engine = get_engine()
+        GenerationJob.objects.filter(pk=job_pk).update(
+            model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
+        )
+        init = images.open_image(job.init_image.path) if job.init_image else None
+        result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job), on_progress, init)
+        _store(job, result)
+        _finish(
+            job_pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
+            result_message=result.message + (" (tiny model: images are noise)" if engine.spec.tiny else ""),
+            generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
+        )
+        return result.message
+    except pipeline.Cancelled:
+        _finish(job_pk, Status.CANCELLED, stage="cancelled")
+        return "cancelled"
+    except (qr.ContentError, ValueError, pipeline.ModelNotFound, images.ImageError) as exc:
+        _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
+        return f"failed: {exc}"
+    except JobTimeoutException:
+        limit = settings.QART["JOB_TIMEOUT"]
+        _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
+        return "timed out"
+
+
+def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
+    """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails."""
+    job_pk = rq_job.args[0]
+    if rq_job.retries_left:
+        GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
+            status=Status.QUEUED, stage="retrying", progress=0.0
+        )
+        return
+    if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
+        reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
+    else:
+        reason = f"The job failed twice ({getattr(exc_type, '__name__', exc_type)}: {exc_value})."
+    GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
+        status=Status.FAILED, stage="failed", error=reason, finished=timezone.now()
+    )

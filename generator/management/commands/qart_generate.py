@@ -1,0 +1,138 @@
+"""python manage.py qart_generate "PROMPT" --content TEXT -o DIR: best-of-N QR art, in this process."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generator import images, jobs, pipeline, qr, ranking
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate QR art for TEXT in this process (no queue): N candidates in one batch, verified, scored, "
+        "repaired if needed and ranked. Saves every candidate and the control image into DIR."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = pipeline.GenerationParams(prompt="-")
+        parser.add_argument("prompt", help="what the picture shows")
+        parser.add_argument("--content", required=True, help="what the code carries, ideally a short link")
+        parser.add_argument("-o", "--output", required=True, help="folder for the images (created if missing)")
+        parser.add_argument("-n", type=int, default=settings.QART["CANDIDATES"], help="candidates per batch")
+        parser.add_argument("--max-batches", type=int, default=settings.QART["MAX_BATCHES"])
+        parser.add_argument("--model", help="tiny, a cached hub id, a diffusers folder or a .safetensors file")
+        parser.add_argument("--controlnet", help="QR ControlNet hub id (cached) or folder")
+        parser.add_argument("--seed", type=int, help="first candidate's seed (random when omitted)")
+        parser.add_argument("--preset", choices=list(pipeline.PRESETS), help="scheduler and steps together")
+        parser.add_argument("--steps", type=int, default=None, help=f"denoising steps (default {defaults.steps})")
+        parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(pipeline.SCHEDULERS)}")
+        parser.add_argument("--negative", default=defaults.negative_prompt, help="negative prompt")
+        parser.add_argument("--guidance", type=float, default=defaults.guidance_scale)
+        parser.add_argument("--conditioning-scale", type=float, default=defaults.conditioning_scale)
+        parser.add_argument("--control-start", type=float, default=defaults.control_start)
+        parser.add_argument("--control-end", type=float, default=defaults.control_end)
+        parser.add_argument("--strength", type=float, help="img2img strength (0-1]; the QR or --init-image")
+        parser.add_argument("--init-image", help="picture to start from (img2img, needs --strength)")
+        parser.add_argument("--size", type=int, default=defaults.size)
+        parser.add_argument("--style", choices=qr.STYLES, default="square", help="control image module style")
+        parser.add_argument("--background", choices=list(qr.BACKGROUNDS), default="white")
+        parser.add_argument("--no-repair", action="store_true", help="never repair failing candidates")
+        parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+
+    def handle(self, *args, **options) -> None:
+        # 1. Check everything before loading any weights
+        params = pipeline.GenerationParams(
+            prompt=options["prompt"], negative_prompt=options["negative"], guidance_scale=options["guidance"],
+            conditioning_scale=options["conditioning_scale"], control_start=options["control_start"],
+            control_end=options["control_end"], strength=options["strength"], size=options["size"],
+        )
+        config = ranking.BestOfNConfig(
+            n=options["n"], max_batches=options["max_batches"], seed=options["seed"], style=options["style"],
+            background=options["background"], repair=not options["no_repair"],
+            threshold=settings.QART["SCAN_THRESHOLD"], max_version=settings.QART["MAX_VERSION"],
+        )
+        init = None
+        try:
+            if options["preset"]:
+                params = params.with_preset(options["preset"])
+            if options["steps"] is not None:
+                params.steps = options["steps"]
+            if options["scheduler"] is not None:
+                params.scheduler = options["scheduler"]
+            params.validate()
+            config.validate()
+            qr.encode(options["content"], ecc=config.ecc, max_version=config.max_version)
+            if options["init_image"]:
+                if params.strength is None:
+                    raise ValueError("--init-image needs --strength (how much of it to repaint).")
+                init = images.open_image(options["init_image"], settings.QART["MAX_IMAGE_PIXELS"])
+        except (ValueError, images.ImageError) as exc:
+            raise CommandError(str(exc)) from None
+        out = Path(options["output"])
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+
+        # 2. Load the engine (one clear message when weights are missing)
+        try:
+            engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]))
+        except pipeline.ModelNotFound as exc:
+            raise CommandError(str(exc)) from None
+        if engine.spec.tiny:
+            self.stderr.write("Using the tiny model: random weights, so the images are noise (for testing).")
+
+        # 3. Generate, with a progress bar on stderr
+        started = time.perf_counter()
+        result = ranking.best_of_n(engine, options["content"], params, config, self.progress_bar(), init)
+        self.stderr.write("")
+        seconds = time.perf_counter() - started
+
+        # 4. Save and report
+        result.control.save(out / "control.png")
+        rows = []
+        for c in result.candidates:
+            name = f"rank{c.rank:02d}-seed{c.seed}.png"
+            c.image.save(out / name)
+            rows.append({
+                "rank": c.rank, "file": str(out / name), "seed": c.seed, "verdict": c.scan.verdict,
+                "scan_probability": c.scan.scan_probability, "misread": c.scan.misread,
+                "aesthetic_score": c.aesthetic, "repaired": c.repaired, "pixels_changed": c.pixels_changed,
+                "ssim": c.ssim,
+            })
+        if options["json"]:
+            self.stdout.write(json.dumps({
+                "prompt": params.prompt, "content": result.code.content, "model": engine.spec.label,
+                "scannable": result.scannable, "message": result.message, "control": str(out / "control.png"),
+                "batches": result.batches, "seconds": {"total": round(seconds, 3),
+                                                       "generation": round(result.generation_seconds, 3),
+                                                       "scoring": round(result.scoring_seconds, 3)},
+                "candidates": rows,
+            }, ensure_ascii=False))
+            return
+        self.stdout.write(f"{'rank':>4}  {'verdict':7}  {'scan p':>6}  {'aesthetic':>9}  {'repaired':8}  file")
+        for row in rows:
+            aesthetic = "—" if row["aesthetic_score"] is None else f"{row['aesthetic_score']:.2f}"
+            self.stdout.write(
+                f"{row['rank']:>4}  {row['verdict']:7}  {row['scan_probability']:>6.2f}  {aesthetic:>9}  "
+                f"{'yes' if row['repaired'] else 'no':8}  {row['file']}"
+            )
+        self.stdout.write(f"{result.message} ({seconds:.1f} s, {engine.spec.label})")
+
+    def progress_bar(self):
+        stream = sys.stderr
+        interactive = stream.isatty()
+
+        def show(stage: str, fraction: float) -> None:
+            filled = int(round(30 * fraction))
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%  {stage}"
+            stream.write(("\r" + line) if interactive else (line + "\n") if stage != "generating" else "")
+            stream.flush()
+
+        return show

@@ -1,0 +1,145 @@
+"""Generation records: prompts people reuse, generation jobs, and their candidates.
+
+The database row is the source of truth for a job's status; RQ only carries the job's primary key.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class Prompt(models.Model):
+    """A prompt as typed, kept for the gallery of earlier prompts that people reuse."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField(max_length=1000)
+    negative_text = models.TextField(max_length=1000, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(auto_now=True)
+    times_used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_used"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+    @classmethod
+    def remember(cls, owner, text: str, negative_text: str) -> Prompt:
+        """The owner's prompt with this text, created on first use; its use count goes up by one."""
+        prompt = cls.objects.filter(owner=owner, text=text, negative_text=negative_text).first()
+        if prompt is None:
+            prompt = cls.objects.create(owner=owner, text=text, negative_text=negative_text)
+        # F() keeps concurrent uses from losing counts; saving also bumps last_used.
+        cls.objects.filter(pk=prompt.pk).update(times_used=F("times_used") + 1, last_used=timezone.now())
+        prompt.refresh_from_db()
+        return prompt
+
+
+class GenerationJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SCORING = "scoring"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="jobs")
+    content = models.TextField(help_text="The exact text the code carries, usually a short link.")
+
+    # Parameters (see generator.pipeline.GenerationParams and generator.ranking.BestOfNConfig)
+    steps = models.PositiveSmallIntegerField(default=25)
+    guidance_scale = models.FloatField(default=3.5)
+    conditioning_scale = models.FloatField(default=1.5)
+    control_start = models.FloatField(default=0.25)
+    control_end = models.FloatField(default=1.0)
+    strength = models.FloatField(null=True, blank=True, help_text="img2img strength; empty for text-to-image")
+    size = models.PositiveSmallIntegerField(default=768)
+    scheduler = models.CharField(max_length=32, default="dpmpp_2m_karras")
+    candidates_per_batch = models.PositiveSmallIntegerField(default=8)
+    max_batches = models.PositiveSmallIntegerField(default=2)
+    seed = models.BigIntegerField(null=True, blank=True, help_text="First candidate's seed; chosen when empty")
+    style = models.CharField(max_length=16, default="square")
+    background = models.CharField(max_length=16, default="white")
+    ecc = models.CharField(max_length=1, default="H")
+    init_image = models.ImageField(upload_to="generations/init/", null=True, blank=True)
+
+    # Engine
+    engine = models.CharField(max_length=32, default="diffusers")
+    model_id = models.CharField(max_length=300, blank=True)
+    controlnet_id = models.CharField(max_length=300, blank=True)
+
+    # State
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=32, blank=True)
+    progress = models.FloatField(default=0.0)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    control_image = models.ImageField(upload_to="generations/control/", null=True, blank=True)
+    batches = models.PositiveSmallIntegerField(default=0)
+    scannable = models.BooleanField(null=True)
+    result_message = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    # Timings
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    generation_seconds = models.FloatField(null=True, blank=True)
+    scoring_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt.text[:40]!r} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def top_candidates(self, count: int = 4):
+        return self.candidates.order_by("rank")[:count]
+
+
+def candidate_upload_to(candidate: Candidate, filename: str) -> str:
+    return f"generations/{candidate.job_id}/{filename}"
+
+
+class Candidate(models.Model):
+    class Verdict(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="candidates")
+    index = models.PositiveSmallIntegerField()
+    batch = models.PositiveSmallIntegerField(default=0)
+    seed = models.BigIntegerField()
+    image = models.ImageField(upload_to=candidate_upload_to)
+    scan_probability = models.FloatField()
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    decoded_text = models.TextField(blank=True)
+    misread = models.BooleanField(default=False)
+    aesthetic_score = models.FloatField(null=True, blank=True)
+    rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    repaired = models.BooleanField(default=False)
+    pixels_changed = models.FloatField(null=True, blank=True, help_text="Fraction of pixels repair changed")
+    ssim = models.FloatField(null=True, blank=True, help_text="SSIM to the unrepaired image")
+    scan_details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job", "rank"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="unique_candidate_index")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} candidate {self.index} (rank {self.rank}, {self.verdict})"

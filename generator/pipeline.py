@@ -1,0 +1,389 @@
+"""The generation pipeline: Stable Diffusion 1.5 + a QR ControlNet, N candidates in one batched call.
+
+Plain Python, importable without Django (torch and diffusers are imported when an engine loads).
+
+    spec = ModelSpec()                                   # DreamShaper + QR Code Monster v2 (Modal's recipe)
+    engine = load_engine(spec)                           # weights load once and stay warm
+    images = engine.generate(control, GenerationParams(prompt="a misty forest"), seeds=range(8))
+
+Any SD1.5 checkpoint works as the base: a hub id (already in the local cache), a local diffusers folder
+or a single `.safetensors`/`.ckpt` file. The `tiny` preset (`generator.tiny`) is saved like the hub and
+loaded through this same loader. Nothing is ever downloaded: missing weights raise `ModelNotFound` with
+one message that names the model and how to point qart at local weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "Lykon/DreamShaper"
+DEFAULT_CONTROLNET = "monster-labs/control_v1p_sd15_qrcode_monster"
+DEFAULT_CONTROLNET_SUBFOLDER = "v2"
+DEFAULT_NEGATIVE = "worst quality, low quality, ugly, disfigured, blurry, watermark, text"
+SCHEDULERS = ("ddim", "dpmpp_2m_karras", "euler_a", "unipc")
+# Modal's production recipe for qart.codes used DDIM at 50 steps; "fast" trades a little quality for 2x.
+PRESETS = {
+    "quality": {"scheduler": "ddim", "steps": 50},
+    "fast": {"scheduler": "dpmpp_2m_karras", "steps": 25},
+}
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+class ModelNotFound(RuntimeError):
+    """Requested weights are not on this machine (and qart never downloads at run time)."""
+
+
+class Cancelled(RuntimeError):
+    """Raised by an `on_step` callback to stop a generation between denoising steps."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which weights to load. Each is a hub id (looked up in the local cache only) or a local path."""
+
+    base: str = DEFAULT_BASE  # SD1.5 checkpoint: hub id, diffusers folder, or .safetensors/.ckpt file
+    controlnet: str = DEFAULT_CONTROLNET  # QR ControlNet: hub id or folder
+    controlnet_subfolder: str | None = DEFAULT_CONTROLNET_SUBFOLDER  # QR Code Monster keeps v2 in "v2/"
+    base_config: str | None = None  # for single-file bases: a local diffusers folder with the SD1.5 configs
+    aesthetic_clip: str | None = None  # CLIP ViT-L/14 vision tower for the aesthetic score; None: no score
+    aesthetic_head: str | None = None  # LAION head weights (.pth or .safetensors)
+    tiny: bool = False  # random toy weights: images are noise
+
+    @property
+    def label(self) -> str:
+        return "tiny (random weights: images are noise)" if self.tiny else f"{self.base} + {self.controlnet}"
+
+
+@dataclass
+class GenerationParams:
+    """Everything that shapes the images. Defaults follow Modal's published recipe (fast scheduler)."""
+
+    prompt: str  # what the picture shows
+    negative_prompt: str = DEFAULT_NEGATIVE  # what it should not
+    steps: int = 25  # denoising steps, 1-150
+    guidance_scale: float = 3.5  # classifier-free guidance, 0-20 (<= 1 turns guidance off)
+    conditioning_scale: float = 1.5  # how hard the QR pattern is imposed, 0-3
+    control_start: float = 0.25  # fraction of steps before the ControlNet starts, 0-1
+    control_end: float = 1.0  # fraction of steps after which it stops, 0-1, > control_start
+    strength: float | None = None  # img2img: how much of the init image is repainted, (0, 1]; None: txt2img
+    size: int = 768  # output side in pixels, 256-1024, a multiple of 64
+    scheduler: str = "dpmpp_2m_karras"  # one of SCHEDULERS
+
+    def validate(self) -> None:
+        """Raise ValueError with a message for a person on the first bad value."""
+        if not self.prompt or not self.prompt.strip():
+            raise ValueError("Prompt is empty: describe the picture the code should become.")
+        if len(self.prompt) > 1000 or len(self.negative_prompt) > 1000:
+            raise ValueError("Prompts are limited to 1,000 characters.")
+        checks = [
+            ("steps", self.steps, 1, 150),
+            ("guidance scale", self.guidance_scale, 0.0, 20.0),
+            ("conditioning scale", self.conditioning_scale, 0.0, 3.0),
+            ("control start", self.control_start, 0.0, 1.0),
+            ("control end", self.control_end, 0.0, 1.0),
+            ("size", self.size, 256, 1024),
+        ]
+        for name, value, low, high in checks:
+            if not low <= value <= high:
+                raise ValueError(f"{name.capitalize()} must be between {low} and {high}, got {value}.")
+        if self.control_start >= self.control_end:
+            raise ValueError(
+                f"Control start ({self.control_start}) must be before control end ({self.control_end})."
+            )
+        if self.strength is not None and not 0.0 < self.strength <= 1.0:
+            raise ValueError(f"Strength must be above 0 and at most 1, got {self.strength}.")
+        if self.size % 64:
+            raise ValueError(f"Size must be a multiple of 64 pixels, got {self.size}.")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"Unknown scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}.")
+
+    def with_preset(self, name: str) -> GenerationParams:
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
+        return replace(self, **PRESETS[name])
+
+
+def make_scheduler(name: str, config: dict):
+    """A diffusers scheduler by qart's name, from the base model's scheduler config."""
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        UniPCMultistepScheduler,
+    )
+
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "dpmpp_2m_karras":
+        return DPMSolverMultistepScheduler.from_config(
+            config, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
+        )
+    if name == "euler_a":
+        return EulerAncestralDiscreteScheduler.from_config(config)
+    if name == "unipc":
+        return UniPCMultistepScheduler.from_config(config)
+    raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
+
+
+def _skipping_controlnet_class():
+    from diffusers import ControlNetModel
+
+    class QRControlNet(ControlNetModel):
+        """A ControlNet that does no work while its guidance is off.
+
+        diffusers still runs the ControlNet on steps outside [control_start, control_end] and multiplies
+        its residuals by zero: with start 0.25 that is a quarter of all ControlNet compute spent on
+        zeros. Here those steps return zero residuals of the right shapes (learnt from the first real
+        call at that input shape), which the UNet adds exactly as it would add the multiplied ones.
+        """
+
+        _residual_shapes: dict = {}
+
+        def forward(self, sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale=1.0,
+                    *args, **kwargs):
+            import torch
+
+            key = (tuple(sample.shape), sample.dtype, str(sample.device))
+            shapes = self._residual_shapes.get(key)
+            if conditioning_scale == 0 and shapes is not None and not kwargs.get("guess_mode", False):
+                down = tuple(torch.zeros(s, dtype=sample.dtype, device=sample.device) for s in shapes[0])
+                mid = torch.zeros(shapes[1], dtype=sample.dtype, device=sample.device)
+                return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
+            out = super().forward(sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale,
+                                  *args, **kwargs)
+            down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
+            self._residual_shapes[key] = (tuple(tuple(d.shape) for d in down), tuple(mid.shape))
+            return out
+
+    def _output(down, mid):
+        from diffusers.models.controlnets.controlnet import ControlNetOutput
+
+        return ControlNetOutput(down_block_res_samples=down, mid_block_res_sample=mid)
+
+    return QRControlNet
+
+
+def _not_found(spec: ModelSpec, what: str, name: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"The {what} weights '{name}' are not on this machine, and qart never downloads at run time. "
+        "Point QART_MODEL (or --model) at a local diffusers folder or a .safetensors file and "
+        "QART_CONTROLNET (or --controlnet) at a local ControlNet folder, or copy the hub repositories "
+        f"({DEFAULT_BASE}, {DEFAULT_CONTROLNET}) into the Hugging Face cache; or use --model tiny."
+    )
+
+
+def _is_local(name: str) -> bool:
+    return Path(name).expanduser().exists()
+
+
+@dataclass
+class Engine:
+    """Loaded, warm pipelines (text-to-image and image-to-image share every weight) plus the scorer."""
+
+    spec: ModelSpec
+    txt2img: object  # StableDiffusionControlNetPipeline
+    img2img: object  # StableDiffusionControlNetImg2ImgPipeline
+    aesthetic: object | None  # aesthetics.AestheticPredictor
+    device: str
+    dtype: object
+    scheduler_config: dict = field(default_factory=dict)
+
+    def generate(
+        self,
+        control: Image.Image,
+        params: GenerationParams,
+        seeds: Sequence[int],
+        init_image: Image.Image | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """Generate one candidate per seed in a single batched call.
+
+        Args:
+            control (`PIL.Image.Image`): the QR control image (it is resized to `params.size`).
+            params (`GenerationParams`): prompt and sampling parameters; validated here.
+            seeds (`Sequence[int]`): one seed per candidate. The same seed and parameters give the same
+                image whatever the batch size or position.
+            init_image (`PIL.Image.Image`, *optional*): for img2img, the picture to start from; defaults to
+                the control image when `params.strength` is set.
+            on_step (`Callable[[int, int], None]`, *optional*): called after each denoising step with
+                (step, total); raise `Cancelled` in it to stop.
+
+        Returns:
+            One RGB image per seed, in seed order.
+        """
+        import torch
+
+        # 1. Check inputs
+        params.validate()
+        if not seeds:
+            raise ValueError("At least one seed is needed.")
+        size = params.size
+
+        # 2. Prepare the control (and init) image, the scheduler and one generator per candidate
+        control = control.convert("RGB").resize((size, size), Image.Resampling.NEAREST)
+        pipe = self.img2img if params.strength is not None else self.txt2img
+        pipe.scheduler = make_scheduler(params.scheduler, self.scheduler_config)
+        generator_device = "cpu" if self.device == "mps" else self.device
+        generators = [torch.Generator(generator_device).manual_seed(int(s)) for s in seeds]
+
+        def step_end(_pipe, step: int, _timestep, callback_kwargs: dict) -> dict:
+            if on_step is not None:
+                on_step(step + 1, params.steps)
+            return callback_kwargs
+
+        kwargs = dict(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            num_images_per_prompt=len(seeds),
+            num_inference_steps=params.steps,
+            guidance_scale=params.guidance_scale,
+            controlnet_conditioning_scale=params.conditioning_scale,
+            control_guidance_start=params.control_start,
+            control_guidance_end=params.control_end,
+            generator=generators,
+            callback_on_step_end=step_end,
+            output_type="pil",
+        )
+        # 3. One batched denoising run
+        if params.strength is not None:
+            init = (init_image or control).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+            kwargs.update(image=init, control_image=control, strength=params.strength)
+        else:
+            kwargs.update(image=control, height=size, width=size)
+        try:
+            with torch.inference_mode():
+                return list(pipe(**kwargs).images)
+        except torch.cuda.OutOfMemoryError:
+            # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
+            # Per-candidate generators keep every image the same as in one batch.
+            if len(seeds) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = len(seeds) // 2
+            log.warning("Out of GPU memory with %d candidates; retrying as %d + %d", len(seeds), half,
+                        len(seeds) - half)
+            first = self.generate(control, params, list(seeds[:half]), init_image, on_step)
+            return first + self.generate(control, params, list(seeds[half:]), init_image, on_step)
+
+    def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
+        """Aesthetic scores, or None per image when no predictor is configured."""
+        if self.aesthetic is None:
+            return [None] * len(images)
+        return self.aesthetic.score(images)
+
+
+def pick_device() -> tuple[str, object]:
+    """The best device here and its dtype: CUDA in fp16 (bf16 where supported better), else CPU fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.float16
+    return "cpu", torch.float32
+
+
+def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up: bool = True) -> Engine:
+    """Load the pipelines once; the returned engine stays warm for every job.
+
+    Args:
+        spec: which weights.
+        device: torch device; defaults to CUDA when present, else CPU.
+        dtype: torch dtype; defaults to fp16 on CUDA, fp32 on CPU.
+        warm_up: run one small generation so the first job does not pay for lazy initialisation.
+
+    Returns:
+        An `Engine`.
+
+    Raises:
+        ModelNotFound: weights missing locally, with one message saying how to fix it.
+    """
+    quiet_libraries()  # before the pipeline imports, which warn at import time
+    import torch
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
+
+    from generator import aesthetics
+
+    if device is None:
+        device, default_dtype = pick_device()
+        dtype = dtype or default_dtype
+    dtype = dtype or torch.float32
+
+    # 1. ControlNet (QR Code Monster keeps v2 in a subfolder)
+    controlnet_class = _skipping_controlnet_class()
+    try:
+        controlnet = controlnet_class.from_pretrained(
+            spec.controlnet, subfolder=spec.controlnet_subfolder, dtype=dtype, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        log.info("ControlNet load failed: %s", exc)
+        raise _not_found(spec, "ControlNet", spec.controlnet) from None
+
+    # 2. Base SD1.5: a diffusers folder / cached hub id, or a single checkpoint file
+    common = dict(controlnet=controlnet, dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    try:
+        if spec.base.lower().endswith(SINGLE_FILE_SUFFIXES):
+            if not _is_local(spec.base):
+                raise OSError(f"{spec.base} does not exist")
+            txt2img = StableDiffusionControlNetPipeline.from_single_file(
+                spec.base, config=spec.base_config, local_files_only=True, **common
+            )
+        else:
+            txt2img = StableDiffusionControlNetPipeline.from_pretrained(spec.base, local_files_only=True, **common)
+    except (OSError, ValueError) as exc:
+        log.info("Base model load failed: %s", exc)
+        raise _not_found(spec, "base model", spec.base) from None
+    txt2img.to(device)
+    txt2img.set_progress_bar_config(disable=True)
+    img2img = StableDiffusionControlNetImg2ImgPipeline(**txt2img.components)
+    img2img.set_progress_bar_config(disable=True)
+
+    # 3. Aesthetic predictor (optional)
+    predictor = None
+    if spec.aesthetic_clip and spec.aesthetic_head:
+        try:
+            predictor = aesthetics.load_predictor(spec.aesthetic_clip, spec.aesthetic_head, device, dtype)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.info("Aesthetic predictor load failed: %s", exc)
+            raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
+
+    engine = Engine(spec, txt2img, img2img, predictor, device, dtype, dict(txt2img.scheduler.config))
+    if warm_up:
+        warm = GenerationParams(prompt="warm-up", steps=2, size=256)
+        engine.generate(Image.new("RGB", (256, 256), "white"), warm, seeds=[0])
+    return engine
+
+
+def quiet_libraries() -> None:
+    """No per-step progress bars or info chatter from diffusers/transformers: qart reports progress itself."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def tiny_spec(folder: str | Path) -> ModelSpec:
+    """Build (once) and describe the tiny preset saved in `folder`."""
+    from generator import tiny
+
+    folder = Path(folder)
+    marker = folder / "base" / "model_index.json"
+    if not marker.exists():
+        tiny.save_tiny_models(folder)
+    return ModelSpec(
+        base=str(folder / "base"),
+        controlnet=str(folder / "controlnet"),
+        controlnet_subfolder="v2",
+        aesthetic_clip=str(folder / "aesthetic" / "clip"),
+        aesthetic_head=str(folder / "aesthetic" / "head.safetensors"),
+        tiny=True,
+    )

@@ -1,0 +1,205 @@
+"""Best-of-N: generate a batch, verify and score every candidate, rank, and spend more compute only if needed.
+
+Plain Python, importable without Django. The job layer (`generator.jobs`) and `qart_generate` both call
+`best_of_n`; progress flows out through one `on_progress(stage, fraction)` callable.
+
+Ranking: candidates that pass the scan verifier come first, then by aesthetic score, then by scan
+probability. Adaptive compute: when no candidate of a batch passes, the best-looking ones are repaired
+(module centres nudged, `generator.repair`); when still none passes, another batch is generated, up to
+`max_batches`. When the budget ends without a scannable code the result says so plainly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from generator import qr, repair, scan
+from generator.pipeline import Engine, GenerationParams
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class BestOfNConfig:
+    """How much compute a request may use."""
+
+    n: int = 8  # candidates per batch, generated in one pipeline call
+    max_batches: int = 2  # budget: batches generated before giving up on a scannable code
+    repair_top: int = 2  # failing candidates (best-looking first) that repair may touch per batch
+    repair: bool = True  # allow repair at all
+    threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
+    seed: int | None = None  # first candidate's seed; random when None
+    border: int = 4  # quiet zone in modules of the control image
+    style: str = "square"  # control image module style
+    background: str = "white"  # control image background
+    ecc: str = "H"  # error correction of the code
+    max_version: int = qr.DEFAULT_MAX_VERSION
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # parallel verifier threads
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 16:
+            raise ValueError(f"Candidates per batch must be between 1 and 16, got {self.n}.")
+        if not 1 <= self.max_batches <= 8:
+            raise ValueError(f"The batch budget must be between 1 and 8, got {self.max_batches}.")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"The scan threshold must be between 0 and 1, got {self.threshold}.")
+        if self.seed is not None and not 0 <= self.seed < 2**32 - 16 * 8:
+            raise ValueError(f"Seed must be between 0 and {2**32 - 129}, got {self.seed}.")
+
+
+@dataclass
+class Candidate:
+    """One generated image with its verdicts and scores."""
+
+    index: int  # position over the whole request (batch * n + position)
+    batch: int
+    seed: int
+    image: Image.Image
+    scan: scan.ScanResult
+    aesthetic: float | None
+    repaired: bool = False
+    pixels_changed: float | None = None  # fraction of pixels repair changed
+    ssim: float | None = None  # structural similarity to the unrepaired image
+    rank: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.scan.passed
+
+
+@dataclass
+class BestOfNResult:
+    code: qr.QRCode
+    control: Image.Image
+    candidates: list[Candidate]  # in rank order
+    batches: int
+    generation_seconds: float
+    scoring_seconds: float
+    message: str
+
+    @property
+    def scannable(self) -> bool:
+        return any(c.passed for c in self.candidates)
+
+
+def verify_many(
+    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0
+) -> list[scan.ScanResult]:
+    """Verify candidates in parallel threads (the decoders release the GIL), results in input order."""
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(images)))) as pool:
+        return list(pool.map(lambda im: scan.verify(im, expected, threshold=threshold, seed=seed), images))
+
+
+def rank(candidates: list[Candidate]) -> list[Candidate]:
+    """Scannable first, then prettiest, then most scannable; ranks 1..N are written onto the candidates."""
+
+    def key(c: Candidate) -> tuple:
+        aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
+        return (not c.passed, -aesthetic, -c.scan.scan_probability, c.index)
+
+    ordered = sorted(candidates, key=key)
+    for position, candidate in enumerate(ordered, start=1):
+        candidate.rank = position
+    return ordered
+
+
+def _repair_best_looking(candidates: list[Candidate], grid: repair.Grid, expected: str, config: BestOfNConfig):
+    failing = [c for c in candidates if not c.passed]
+    failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
+    for candidate in failing[: config.repair_top]:
+        fixed = repair.repair(candidate.image, grid, expected, threshold=config.threshold)
+        if fixed.after.passed:
+            candidate.image = fixed.image
+            candidate.scan = fixed.after
+            candidate.repaired = True
+            candidate.pixels_changed = fixed.pixels_changed_fraction
+            candidate.ssim = fixed.ssim
+
+
+def best_of_n(
+    engine: Engine,
+    content: str,
+    params: GenerationParams,
+    config: BestOfNConfig | None = None,
+    on_progress: Progress | None = None,
+    init_image: Image.Image | None = None,
+) -> BestOfNResult:
+    """Make QR art for `content`: batches of candidates, verified, scored, repaired if needed, ranked.
+
+    Args:
+        engine (`Engine`): the warm pipelines.
+        content (`str`): what the code must carry (validated; too long gives `qr.ContentError`).
+        params (`GenerationParams`): prompt and sampling parameters (validated).
+        config (`BestOfNConfig`, *optional*): batch size, budget, repair, threshold, seed, control style.
+        on_progress (`Callable[[str, float], None]`, *optional*): called with a stage ("generating",
+            "scoring", "repairing") and the overall fraction done, 0-1. Raising `pipeline.Cancelled` from
+            it stops the request.
+        init_image (`PIL.Image.Image`, *optional*): for img2img (`params.strength` set), the picture to
+            start from; the control image otherwise.
+
+    Returns:
+        A `BestOfNResult` with every candidate in rank order.
+    """
+    # 1. Check inputs
+    config = config or BestOfNConfig()
+    config.validate()
+    params.validate()
+    report = on_progress or (lambda stage, fraction: None)
+    code = qr.encode(content, ecc=config.ecc, max_version=config.max_version)
+    control = qr.render_control_image(code, params.size, config.border, config.style, config.background)
+    grid = repair.grid_from_code(code, params.size, config.border)
+    first_seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
+
+    candidates: list[Candidate] = []
+    generation = scoring = 0.0
+    batch = 0
+    for batch in range(config.max_batches):
+        # 2. One batched generation; progress spans this batch's share of the budget
+        share = 1.0 / config.max_batches
+        seeds = [first_seed + batch * config.n + i for i in range(config.n)]
+
+        def on_step(step: int, total: int, batch: int = batch, share: float = share) -> None:
+            report("generating", (batch + 0.8 * step / total) * share)
+
+        started = time.perf_counter()
+        images = engine.generate(control, params, seeds, init_image=init_image, on_step=on_step)
+        generation += time.perf_counter() - started
+
+        # 3. Verify (CPU threads) and score aesthetics (batched on the engine's device)
+        report("scoring", (batch + 0.85) * share)
+        started = time.perf_counter()
+        scans = verify_many(images, code.content, config.threshold, config.workers)
+        aesthetics = engine.score_aesthetics(images)
+        new = [
+            Candidate(batch * config.n + i, batch, seeds[i], images[i], scans[i], aesthetics[i])
+            for i in range(len(images))
+        ]
+        # 4. Nothing scans: repair the best-looking candidates before paying for another batch
+        if config.repair and not any(c.passed for c in new):
+            report("repairing", (batch + 0.9) * share)
+            _repair_best_looking(new, grid, code.content, config)
+        scoring += time.perf_counter() - started
+        candidates.extend(new)
+        if any(c.passed for c in new):
+            break
+
+    # 5. Rank and say plainly how it went
+    ordered = rank(candidates)
+    report("done", 1.0)
+    passing = sum(c.passed for c in ordered)
+    if passing:
+        message = f"{passing} of {len(ordered)} candidates scan."
+    else:
+        message = (
+            f"No scannable code after {batch + 1} batch(es) of {config.n}: none of {len(ordered)} candidates "
+            "passed the scan check, even after repair. Try a higher conditioning scale, an earlier control "
+            "start, a simpler prompt, or a shorter link."
+        )
+    return BestOfNResult(code, control, ordered, batch + 1, generation, scoring, message)

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator import pipeline, qr
+
+FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
+
+
+@pytest.fixture(scope="module")
+def control() -> Image.Image:
+    return qr.render_control_image(qr.encode("https://qart.example/r/AbC123"), 256)
+
+
+class TestTinyPreset:
+    def test_it_is_saved_like_hub_repositories(self, tiny_spec):
+        base = Path(tiny_spec.base)
+        index = json.loads((base / "model_index.json").read_text())
+        assert index["_class_name"] == "StableDiffusionControlNetPipeline"
+        for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+            assert (base / part).is_dir(), part
+        assert tiny_spec.controlnet_subfolder == "v2"
+        assert (Path(tiny_spec.controlnet) / "v2" / "config.json").is_file()
+        assert not (Path(tiny_spec.controlnet) / "config.json").exists()  # only reachable through the subfolder
+        assert tiny_spec.tiny and "noise" in tiny_spec.label
+
+    def test_it_loads_through_the_real_loader(self, tiny_engine):
+        from diffusers import StableDiffusionControlNetPipeline
+
+        assert isinstance(tiny_engine.txt2img, StableDiffusionControlNetPipeline)
+        assert type(tiny_engine.txt2img.controlnet).__name__ == "QRControlNet"
+        assert tiny_engine.img2img.unet is tiny_engine.txt2img.unet  # the two pipelines share weights
+        assert tiny_engine.aesthetic is not None
+
+    def test_its_tokenizer_is_built_in_code(self, tiny_engine):
+        tokenizer = tiny_engine.txt2img.tokenizer
+        ids = tokenizer("a red fox").input_ids
+        # Character-level: "a</w>", "r", "e", "d</w>", "f", "o", "x</w>" between start and end.
+        assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id and len(ids) == 9
+
+
+class TestGenerate:
+    def test_it_makes_one_image_per_seed_in_one_batched_call(self, tiny_engine, control):
+        steps: list[int] = []
+        images = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2, 3, 4],
+                                      on_step=lambda step, total: steps.append(step))
+        assert len(images) == 4 and all(im.size == (256, 256) and im.mode == "RGB" for im in images)
+        assert steps == [1, 2]  # one denoising loop for the whole batch
+        assert len({im.tobytes() for im in images}) == 4
+
+    def test_the_same_seed_gives_the_same_image(self, tiny_engine, control):
+        params = pipeline.GenerationParams(**FAST)
+        a = tiny_engine.generate(control, params, seeds=[5, 6, 7])
+        b = tiny_engine.generate(control, params, seeds=[5, 6, 7])
+        assert [im.tobytes() for im in a] == [im.tobytes() for im in b]
+        alone = tiny_engine.generate(control, params, seeds=[6])[0]
+        # Another batch size changes BLAS blocking, so allow the last bit of 8-bit rounding.
+        assert np.abs(np.asarray(alone, int) - np.asarray(a[1], int)).max() <= 2
+
+    def test_it_runs_img2img_from_the_control_or_an_init_image(self, tiny_engine, control):
+        params = pipeline.GenerationParams(**FAST, strength=0.6)
+        from_control = tiny_engine.generate(control, params, seeds=[1])[0]
+        picture = Image.new("RGB", (300, 200), (200, 30, 30))
+        from_picture = tiny_engine.generate(control, params, seeds=[1], init_image=picture)[0]
+        assert from_control.size == from_picture.size == (256, 256)
+        assert from_control.tobytes() != from_picture.tobytes()
+
+    def test_every_scheduler_runs(self, tiny_engine, control):
+        for name in pipeline.SCHEDULERS:
+            params = pipeline.GenerationParams(**{**FAST, "scheduler": name})
+            assert tiny_engine.generate(control, params, seeds=[0])[0].size == (256, 256)
+
+    def test_it_stops_when_cancelled(self, tiny_engine, control):
+        def cancel(step: int, total: int) -> None:
+            raise pipeline.Cancelled()
+
+        with pytest.raises(pipeline.Cancelled):
+            tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[0], on_step=cancel)
+
+    def test_it_splits_the_batch_on_out_of_memory(self, tiny_engine, control, monkeypatch):
+        import torch
+
+        real_call = type(tiny_engine.txt2img).__call__
+        sizes: list[int] = []
+
+        def limited(pipe, **kwargs):
+            sizes.append(kwargs["num_images_per_prompt"])
+            if kwargs["num_images_per_prompt"] > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return real_call(pipe, **kwargs)
+
+        monkeypatch.setattr(type(tiny_engine.txt2img), "__call__", limited)
+        images = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2, 3, 4, 5])
+        monkeypatch.undo()
+        assert len(images) == 5
+        assert sizes == [5, 2, 3, 1, 2]
+        same = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2])
+        assert np.abs(np.asarray(images[1], int) - np.asarray(same[1], int)).max() <= 2
+
+
+class TestControlNetSkip:
+    def test_inactive_steps_skip_the_controlnet_without_changing_images(self, tiny_engine, control):
+        net = tiny_engine.txt2img.controlnet
+        calls = {"real": 0}
+        original = type(net).__mro__[1].forward
+
+        def counting(self, *args, **kwargs):
+            calls["real"] += 1
+            return original(self, *args, **kwargs)
+
+        params = pipeline.GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5})
+        type(net).__mro__[1].forward = counting
+        try:
+            skipped = tiny_engine.generate(control, params, seeds=[3])[0]
+        finally:
+            type(net).__mro__[1].forward = original
+        # 8 steps, guidance off for the first 4: at most one real call learns the shapes, the rest skip.
+        assert calls["real"] <= 5
+        full = pipeline.GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5, "conditioning_scale": 1.5})
+        net._residual_shapes.clear()  # without learnt shapes every step runs the real network
+        reference = tiny_engine.generate(control, full, seeds=[3])[0]
+        assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
+
+
+class TestParams:
+    @pytest.mark.parametrize(
+        "change, message",
+        [
+            ({"prompt": "  "}, "Prompt is empty"),
+            ({"steps": 0}, "Steps must be between 1 and 150"),
+            ({"steps": 500}, "Steps must be between 1 and 150"),
+            ({"guidance_scale": 25}, "Guidance scale must be between"),
+            ({"conditioning_scale": -1}, "Conditioning scale must be between"),
+            ({"control_start": 0.8, "control_end": 0.5}, "Control start (0.8) must be before control end (0.5)"),
+            ({"strength": 0}, "Strength must be above 0"),
+            ({"strength": 1.5}, "Strength must be above 0"),
+            ({"size": 2048}, "Size must be between 256 and 1024"),
+            ({"size": 300}, "Size must be a multiple of 64"),
+            ({"scheduler": "plms"}, "Unknown scheduler 'plms'"),
+        ],
+    )
+    def test_it_refuses_bad_values_with_a_message(self, change, message):
+        with pytest.raises(ValueError) as exc:
+            pipeline.GenerationParams(**{"prompt": "ok", **change}).validate()
+        assert message in str(exc.value)
+
+    def test_presets_follow_modals_recipe_and_a_fast_one(self):
+        quality = pipeline.GenerationParams(prompt="x").with_preset("quality")
+        assert (quality.scheduler, quality.steps) == ("ddim", 50)
+        fast = pipeline.GenerationParams(prompt="x").with_preset("fast")
+        assert (fast.scheduler, fast.steps) == ("dpmpp_2m_karras", 25)
+        defaults = pipeline.GenerationParams(prompt="x")
+        assert (defaults.guidance_scale, defaults.conditioning_scale, defaults.control_start,
+                defaults.control_end, defaults.size) == (3.5, 1.5, 0.25, 1.0, 768)
+
+
+class TestMissingWeights:
+    def test_a_real_model_without_weights_gives_one_clear_message(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing is there
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(pipeline.ModelNotFound) as exc:
+            pipeline.load_engine(pipeline.ModelSpec(), device="cpu", warm_up=False)
+        message = str(exc.value)
+        assert "monster-labs/control_v1p_sd15_qrcode_monster" in message
+        assert "Lykon/DreamShaper" in message and "--model tiny" in message and "QART_MODEL" in message
+
+    def test_a_missing_local_file_names_it(self, tiny_spec, tmp_path):
+        spec = pipeline.ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
+        with pytest.raises(pipeline.ModelNotFound, match="dreamshaper.safetensors"):
+            pipeline.load_engine(spec, device="cpu", warm_up=False)

@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator import qr, repair, scan, synthetic
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "https://qart.example/r/AbC123"
+SIZE = 400
+CONTENTS = {  # content -> the version it encodes to at level H
+    "hi": 1,
+    "https://x.ex/a": 2,
+    "https://qart.example/r/1": 3,
+    URL: 4,
+    "https://qart.example/r/AbC123456789": 5,
+    "https://qart.example/r/AbC123456789AbC123456789abc": 6,
+}
+
+
+def blended(seed: int, strength: float = 0.65) -> tuple[qr.QRCode, Image.Image]:
+    """A code painted into a warm-tinted procedural texture, module centres weighted, as QR art looks."""
+    rng = np.random.default_rng(seed)
+    code = qr.encode(URL)
+    base = np.asarray(qr.render_control_image(code, SIZE, 4, "rounded").convert("L"), np.float32)
+    alpha = (1 - strength) * synthetic.centre_weights(code, SIZE, 4) * synthetic.patchiness(rng, SIZE)
+    luma = cv2.GaussianBlur(synthetic.texture(rng, SIZE) * (1 - alpha) + base * alpha, (0, 0), 1.0)
+    tint = np.float32([1.0, 0.55, 0.35])
+    tint /= tint @ repair.LUMA.astype(np.float32)  # a tint that keeps luminance: the code stays as strong
+    return code, Image.fromarray(np.clip(luma[..., None] * tint + 0.5, 0, 255).astype(np.uint8))
+
+
+def corrupted(seed: int, rate: float = 0.2) -> tuple[qr.QRCode, Image.Image, set[tuple[int, int]]]:
+    """A clean code with `rate` of its data modules' centres painted the wrong colour, and those modules."""
+    rng = np.random.default_rng(seed)
+    code = qr.encode(URL)
+    image = np.asarray(qr.render_control_image(code, SIZE, 4, "rounded")).copy()
+    pitch = SIZE / (code.size + 8)
+    flips = (rng.random(code.matrix.shape) < rate) & ~code.function_mask
+    for r, c in zip(*np.nonzero(flips), strict=True):
+        centre = (int((4 + c + 0.5) * pitch), int((4 + r + 0.5) * pitch))
+        colour = (255, 255, 255) if code.matrix[r, c] else (0, 0, 0)
+        cv2.circle(image, centre, int(pitch * 0.32), colour, -1)
+    return code, Image.fromarray(image), {(int(r), int(c)) for r, c in zip(*np.nonzero(flips), strict=True)}
+
+
+def chroma(pixels: np.ndarray) -> np.ndarray:
+    """The colour offset from grey at the same luminance: its direction is the hue."""
+    rgb = pixels.astype(np.float64)
+    return rgb - (rgb @ repair.LUMA)[..., None]
+
+
+def changed_pixels(result: repair.RepairResult, original: Image.Image) -> np.ndarray:
+    return (np.asarray(result.image) != np.asarray(original.convert("RGB"))).any(axis=-1)
+
+
+@pytest.fixture(scope="module")
+def art_repair() -> tuple[qr.QRCode, Image.Image, repair.RepairResult]:
+    code, image = blended(0)
+    return code, image, repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+
+
+@pytest.fixture(scope="module")
+def corrupted_repair() -> tuple[qr.QRCode, Image.Image, set[tuple[int, int]], repair.RepairResult]:
+    code, image, flipped = corrupted(1)
+    return code, image, flipped, repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+
+
+class TestGridFromControl:
+    @pytest.mark.parametrize(
+        ("border", "style", "background"), list(itertools.product((0, 2, 4, 6), qr.STYLES, qr.BACKGROUNDS))
+    )
+    def test_it_recovers_the_matrix_of_any_render(self, border, style, background):
+        # Cycle versions and sizes through the combinations so every one is met without a full product.
+        index = (border // 2) * 6 + qr.STYLES.index(style) * 2 + list(qr.BACKGROUNDS).index(background)
+        content = list(CONTENTS)[index % 6]
+        size = (300, 512, 768, 1000)[index % 4]
+        code = qr.encode(content)
+        grid = repair.grid_from_control(qr.render_control_image(code, size, border, style, background))
+        assert grid.version == CONTENTS[content] == code.version
+        assert np.array_equal(grid.matrix, code.matrix)
+        assert np.array_equal(grid.function_mask, code.function_mask)
+        expected = repair.grid_from_code(code, size, border)
+        assert abs(grid.pitch - expected.pitch) * code.size < 1.5  # the code's width to within 1.5 px
+        assert abs(grid.origin_x - expected.origin_x) <= 0.75 and abs(grid.origin_y - expected.origin_y) <= 0.75
+
+    @pytest.mark.parametrize("content", list(CONTENTS))
+    def test_it_reads_versions_1_to_6(self, content):
+        code = qr.encode(content)
+        grid = repair.grid_from_control(qr.render_control_image(code, 512, 4, "dots", "grey"))
+        assert (grid.version, grid.size) == (CONTENTS[content], 17 + 4 * CONTENTS[content])
+        assert np.array_equal(grid.matrix, code.matrix)
+
+    def test_it_fits_the_grid_to_a_smaller_image(self):
+        code = qr.encode(URL)
+        grid = repair.grid_from_control(qr.render_control_image(code, 768, 4)).fitted_to(512, 512)
+        expected = repair.grid_from_code(code, 512, 4)
+        assert (grid.width, grid.height) == (512, 512)
+        assert grid.pitch == pytest.approx(expected.pitch, abs=0.02)
+        assert grid.origin_x == pytest.approx(expected.origin_x, abs=0.5)
+
+    def test_it_refuses_an_image_of_another_shape(self):
+        grid = repair.grid_from_code(qr.encode(URL), 768, 4)
+        with pytest.raises(repair.RepairError, match="must have the same shape"):
+            grid.fitted_to(512, 300)
+
+    def test_it_refuses_a_blank_image(self):
+        with pytest.raises(repair.RepairError, match="no dark pixels"):
+            repair.grid_from_control(Image.new("RGB", (300, 300), "white"))
+
+    def test_it_refuses_a_black_square(self):
+        image = Image.new("RGB", (300, 300), "white")
+        image.paste((0, 0, 0), (50, 50, 250, 250))
+        with pytest.raises(repair.RepairError, match="no QR version"):
+            repair.grid_from_control(image)
+
+    def test_it_refuses_a_picture(self):
+        picture = synthetic.texture(np.random.default_rng(0), 300).astype(np.uint8)
+        with pytest.raises(repair.RepairError, match="QR"):
+            repair.grid_from_control(Image.fromarray(picture))
+
+    def test_it_refuses_a_code_with_broken_timing(self):
+        code = qr.encode(URL)
+        image = qr.render_control_image(code, 330, 0)  # 10 px modules
+        image.paste((0, 0, 0), (90, 60, 100, 70))  # row 6, col 9: a light timing module painted dark
+        with pytest.raises(repair.RepairError, match="timing patterns"):
+            repair.grid_from_control(image)
+
+
+class TestGrid:
+    def test_it_adds_a_light_quiet_ring_marked_next_to_the_finders(self):
+        grid = repair.grid_from_code(qr.encode(URL), SIZE, 4)
+        ringed = grid.with_quiet_ring()
+        n = grid.size
+        assert ringed.size == n + 2 and not ringed.matrix[0].any() and not ringed.matrix[:, -1].any()
+        assert ringed.function_mask[0, :9].all() and ringed.function_mask[0, n - 7 :].all()
+        assert not ringed.function_mask[-1, 10:].any()  # no finder in the bottom-right corner
+        assert ringed.centres()[0][0, 1] == pytest.approx(grid.centres()[0][0, 0])
+
+
+class TestModuleLuminance:
+    def test_it_samples_each_module_centre(self):
+        code = qr.encode(URL)
+        image = qr.render_control_image(code, SIZE, 4, "dots", "grey")
+        luminance = repair.module_luminance(image, repair.grid_from_code(code, SIZE, 4))
+        assert (luminance[code.matrix] < 10).all() and (luminance[~code.matrix] > 245).all()
+
+
+class TestSetLuminance:
+    def test_it_reaches_the_luminance_and_keeps_the_hue(self):
+        rng = np.random.default_rng(0)
+        rgb = rng.uniform(0, 255, (500, 3))
+        target = rng.uniform(0, 255, 500)
+        out = repair.set_luminance(rgb, target)
+        assert out @ repair.LUMA == pytest.approx(target, abs=1e-6)
+        before, after = chroma(rgb), chroma(out)
+        # Same direction (hue), shrunk only where the colour would leave the gamut.
+        scale = (after * before).sum(axis=1) / (before * before).sum(axis=1)
+        assert np.allclose(after, scale[:, None] * before, atol=1e-6)
+        assert ((scale >= -1e-9) & (scale <= 1 + 1e-9)).all()
+
+
+class TestSsim:
+    def test_it_is_one_for_identical_images(self):
+        _, image = blended(0)
+        assert repair.ssim(image, image.copy()) == pytest.approx(1.0)
+
+    def test_it_matches_the_formula_on_flat_images(self):
+        # Flat images have no variance, so SSIM is the luminance term alone.
+        a, b = Image.new("L", (64, 64), 100), Image.new("L", (64, 64), 150)
+        c1 = (0.01 * 255) ** 2
+        assert repair.ssim(a, b) == pytest.approx((2 * 100 * 150 + c1) / (100**2 + 150**2 + c1))
+
+    def test_it_falls_with_noise(self):
+        _, image = blended(0)
+        pixels = np.asarray(image).astype(float)
+        rng = np.random.default_rng(0)
+        slight = Image.fromarray(np.clip(pixels + rng.normal(0, 3, pixels.shape), 0, 255).astype(np.uint8))
+        heavy = Image.fromarray(np.clip(pixels + rng.normal(0, 30, pixels.shape), 0, 255).astype(np.uint8))
+        assert 1.0 > repair.ssim(image, slight) > repair.ssim(image, heavy) > 0.0
+
+
+class TestRepair:
+    def test_it_makes_failing_art_pass(self, art_repair):
+        _, _, result = art_repair
+        assert result.before.verdict == "fail" and result.after.verdict == "pass" and result.passed
+        assert result.after.scan_probability > result.before.scan_probability
+        assert result.after.decoded == [URL]
+
+    def test_it_changes_little(self, art_repair):
+        _, image, result = art_repair
+        assert 0.0 < result.pixels_changed_fraction < 0.15
+        assert result.pixels_changed_fraction == pytest.approx(changed_pixels(result, image).mean())
+        assert result.ssim > 0.9
+        assert result.ssim == pytest.approx(repair.ssim(image, result.image))
+
+    def test_it_changes_only_the_spots_of_the_modules_it_lists(self, art_repair):
+        code, image, result = art_repair
+        pitch = SIZE / (code.size + 8)
+        ys, xs = np.nonzero(changed_pixels(result, image))
+        cols, rows = np.floor((xs + 0.5) / pitch - 4).astype(int), np.floor((ys + 0.5) / pitch - 4).astype(int)
+        listed = set(result.modules)
+        assert {(int(r), int(c)) for r, c in zip(rows, cols, strict=True)} <= listed
+        # Data modules only at their centre: within the feathered spot's radius.
+        inside = (rows >= 0) & (rows < code.size) & (cols >= 0) & (cols < code.size)
+        data = inside.copy()
+        data[inside] = ~code.function_mask[rows[inside], cols[inside]]
+        dx = (xs[data] + 0.5) - (4 + cols[data] + 0.5) * pitch
+        dy = (ys[data] + 0.5) - (4 + rows[data] + 0.5) * pitch
+        assert data.any() and (np.hypot(dx, dy) <= repair.SPOT_EDGE * pitch + 0.75).all()
+
+    def test_it_lists_function_modules_first(self, art_repair):
+        code, _, result = art_repair
+        ringed = repair.grid_from_code(code, SIZE, 4).with_quiet_ring().function_mask
+        function = [bool(ringed[r + 1, c + 1]) for r, c in result.modules]
+        assert any(function) and function == sorted(function, reverse=True)
+
+    def test_it_keeps_the_hue(self, art_repair):
+        _, image, result = art_repair
+        changed = changed_pixels(result, image)
+        before, after = chroma(np.asarray(image)[changed]), chroma(np.asarray(result.image)[changed])
+        coloured = (np.linalg.norm(before, axis=1) > 20) & (np.linalg.norm(after, axis=1) > 10)
+        cosine = (before * after).sum(axis=1) / np.linalg.norm(before, axis=1) / np.linalg.norm(after, axis=1)
+        assert coloured.sum() > 1000
+        assert np.degrees(np.arccos(np.clip(cosine[coloured], -1, 1))).max() < 5.0
+
+    def test_it_repairs_only_the_corrupted_centres(self, corrupted_repair):
+        code, image, flipped, result = corrupted_repair
+        assert result.before.verdict == "fail" and result.after.verdict == "pass"
+        assert result.modules and set(result.modules) <= flipped
+        assert result.pixels_changed_fraction < 0.05 and result.ssim > 0.9
+
+    def test_it_returns_a_passing_image_unchanged(self):
+        code = qr.encode(URL)
+        image = qr.render_control_image(code, SIZE, 4, "dots")
+        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        assert result.before.verdict == result.after.verdict == "pass"
+        assert result.modules == [] and result.pixels_changed_fraction == 0.0 and result.ssim == 1.0
+        assert np.array_equal(np.asarray(result.image), np.asarray(image))
+
+    def test_it_reports_failure_honestly(self):
+        code = qr.encode(URL)
+        flat = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
+        result = repair.repair(flat, repair.grid_from_code(code, SIZE, 4), URL, margins=(8,))
+        assert result.before.verdict == "fail" and result.after.verdict == "fail" and not result.passed
+        assert result.after.verdict == scan.verify(result.image, URL).verdict
+        assert result.margin == 8 and result.modules_changed > 0
+
+    def test_it_works_from_a_larger_control_image(self):
+        code, image, _ = corrupted(1)
+        grid = repair.grid_from_control(qr.render_control_image(code, 600, 4, "square", "grey"))
+        result = repair.repair(image, grid, URL)
+        assert result.before.verdict == "fail" and result.after.verdict == "pass"
+
+    def test_it_refuses_modules_too_small_to_repair(self):
+        code = qr.encode(URL)
+        with pytest.raises(repair.RepairError, match="too small"):
+            repair.repair(Image.new("RGB", (90, 90)), repair.grid_from_code(code, 90, 4), URL)
+
+
+def test_repair_imports_without_django():
+    script = (
+        "import sys\n"
+        "sys.modules['django'] = None  # any 'import django' now fails\n"
+        "from generator import qr, repair\n"
+        "code = qr.encode('no django here')\n"
+        "grid = repair.grid_from_control(qr.render_control_image(code, 300))\n"
+        "assert (grid.matrix == code.matrix).all()\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
