@@ -238,7 +238,7 @@ def run_generation(job_pk: int) -> str:
         _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
         return f"failed: {exc}"
     except JobTimeoutException:
-        limit = settings.QART["JOB_TIMEOUT"]
+        limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
         _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
         return "timed out"
 

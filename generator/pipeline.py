@@ -132,7 +132,7 @@ def make_scheduler(name: str, config: dict):
     raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
 
 
-def _skipping_controlnet_class():
+def skipping_controlnet_class():
     from diffusers import ControlNetModel
 
     class QRControlNet(ControlNetModel):
@@ -280,6 +280,20 @@ class Engine:
         return self.aesthetic.score(images)
 
 
+def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:
+    """Wrap a ready `StableDiffusionControlNetPipeline` (already on its device) as an `Engine`.
+
+    The image-to-image pipeline is made from the same components, so it shares every weight.
+    """
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+    txt2img.set_progress_bar_config(disable=True)
+    img2img = StableDiffusionControlNetImg2ImgPipeline(**txt2img.components)
+    img2img.set_progress_bar_config(disable=True)
+    return Engine(spec, txt2img, img2img, aesthetic, str(txt2img.device), txt2img.unet.dtype,
+                  dict(txt2img.scheduler.config))
+
+
 def pick_device() -> tuple[str, object]:
     """The best device here and its dtype: CUDA in fp16 (bf16 where supported better), else CPU fp32."""
     import torch
@@ -306,7 +320,7 @@ def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up:
     """
     quiet_libraries()  # before the pipeline imports, which warn at import time
     import torch
-    from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
+    from diffusers import StableDiffusionControlNetPipeline
 
     from generator import aesthetics
 
@@ -316,7 +330,7 @@ def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up:
     dtype = dtype or torch.float32
 
     # 1. ControlNet (QR Code Monster keeps v2 in a subfolder)
-    controlnet_class = _skipping_controlnet_class()
+    controlnet_class = skipping_controlnet_class()
     try:
         controlnet = controlnet_class.from_pretrained(
             spec.controlnet, subfolder=spec.controlnet_subfolder, dtype=dtype, local_files_only=True
@@ -340,9 +354,6 @@ def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up:
         log.info("Base model load failed: %s", exc)
         raise _not_found(spec, "base model", spec.base) from None
     txt2img.to(device)
-    txt2img.set_progress_bar_config(disable=True)
-    img2img = StableDiffusionControlNetImg2ImgPipeline(**txt2img.components)
-    img2img.set_progress_bar_config(disable=True)
 
     # 3. Aesthetic predictor (optional)
     predictor = None
@@ -353,7 +364,7 @@ def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up:
             log.info("Aesthetic predictor load failed: %s", exc)
             raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
 
-    engine = Engine(spec, txt2img, img2img, predictor, device, dtype, dict(txt2img.scheduler.config))
+    engine = engine_from_pipeline(txt2img, spec, predictor)
     if warm_up:
         warm = GenerationParams(prompt="warm-up", steps=2, size=256)
         engine.generate(Image.new("RGB", (256, 256), "white"), warm, seeds=[0])

@@ -47,7 +47,7 @@ class RepairError(ValueError):
     """Inputs that repair cannot work with; the message is meant for a person."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare grids field by field
 class Grid:
     """Where a QR code's modules are in an image, and what each should be.
 
@@ -117,7 +117,7 @@ class RepairResult:
     """What `repair` did.
 
     Attributes:
-        image: the repaired RGB image (the input itself when it already passed).
+        image: the repaired RGB image (an unchanged copy of the input when it already passed).
         before: the verifier's answer for the input.
         after: its answer for `image`.
         modules: (row, col) of every module whose centre was changed, function patterns first.
@@ -314,7 +314,10 @@ def weak_modules(
     lead = np.where(grid.matrix, lead, -lead) - margin
     xs, ys = grid.centres()
     inside = (xs >= 0) & (xs < grid.width) & (ys >= 0) & (ys < grid.height)  # a quiet ring may lie outside
-    rows, cols = np.nonzero((lead < 0) & inside & (True if where is None else where))
+    weak = (lead < 0) & inside
+    if where is not None:
+        weak &= where
+    rows, cols = np.nonzero(weak)
     order = np.lexsort((lead[rows, cols], ~grid.function_mask[rows, cols]))
     return [(int(rows[i]), int(cols[i])) for i in order]
 
@@ -441,6 +444,7 @@ def repair(
     margins: tuple[int, ...] = MARGINS,
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
+    before: scan.ScanResult | None = None,
 ) -> RepairResult:
     """Change just enough module centres of `image` for the scan verifier to pass.
 
@@ -454,6 +458,8 @@ def repair(
             the order tried; their count is the most rounds.
         seed (`int`, *optional*, defaults to 0): seeds the verifier's captures.
         readers (*optional*): decoders by name; defaults to `decoders.available_readers()`.
+        before (`ScanResult`, *optional*): the verifier's answer for `image` (same threshold and seed) when
+            the caller has it already, saving one verification.
 
     Returns:
         A `RepairResult`. When no round passes, it holds the last (strongest) attempt and its failing
@@ -474,7 +480,7 @@ def repair(
         return scan.verify(candidate, expected, threshold=threshold, seed=seed, readers=readers)
 
     # 2. Nothing to do when it already scans
-    before = verify(original)
+    before = before if before is not None else verify(original)
     if before.passed:
         return RepairResult(original, before, before, [], 0.0, 1.0, 0)
 

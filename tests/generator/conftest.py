@@ -17,3 +17,68 @@ def tiny_engine(tiny_spec):
     from generator import pipeline
 
     return pipeline.load_engine(tiny_spec, device="cpu")
+
+
+def database_url() -> str:
+    """A URL for the test database as this process sees it, for worker processes to share."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def gpu_queue():
+    """The real `gpu` queue on the Redis the suite runs against, emptied before and after the test."""
+    import os
+
+    import django_rq
+    from redis.exceptions import RedisError
+
+    queue = django_rq.get_queue("gpu")
+    try:
+        queue.connection.ping()
+    except RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
+    queue.empty()
+    yield queue
+    queue.empty()
+
+
+@pytest.fixture
+def start_worker(tiny_spec, settings, tmp_path):
+    """Start real `rqworker gpu` processes with the GenerationWorker class on the tiny model."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    started: list[subprocess.Popen] = []
+
+    def start(burst: bool = False) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url(),
+            MEDIA_ROOT=str(settings.MEDIA_ROOT),
+            QART_MODEL="tiny",
+            QART_MODEL_DIR=str(Path(tiny_spec.base).parent.parent),
+            PYTHONUNBUFFERED="1",
+        )
+        command = [sys.executable, "manage.py", "rqworker", "gpu", "--worker-class",
+                   "generator.worker.GenerationWorker"] + (["--burst"] if burst else [])
+        log = open(tmp_path / f"worker-{len(started)}.log", "w")  # a file: a pipe nobody reads could fill up
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process.log_path = log.name
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)

@@ -1,0 +1,141 @@
+"""Generation jobs end to end: real Redis, real worker processes, the tiny model on the CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rq.registry import StartedJobRegistry
+
+from generator import jobs, qr
+from generator.models import GenerationJob, Prompt
+
+URL = "https://qart.example/r/AbC123"
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker process must see committed rows
+
+
+def make_job(**overrides) -> GenerationJob:
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    prompt = Prompt.remember(user, "a koi pond at dawn", "blurry")
+    fields = dict(owner=user, prompt=prompt, content=URL, steps=2, size=256, candidates_per_batch=8,
+                  max_batches=1, seed=100)
+    fields.update(overrides)
+    job = GenerationJob.objects.create(**fields)
+    jobs.enqueue_generation(job)  # outside a transaction block on_commit runs at once
+    return job
+
+
+def wait_for(job: GenerationJob, condition, seconds: float, worker=None) -> GenerationJob:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if condition(job):
+            return job
+        if worker is not None and worker.poll() is not None:
+            break
+        time.sleep(0.2)
+    log = Path(worker.log_path).read_text()[-3000:] if worker is not None else ""
+    raise AssertionError(f"job {job.pk} stuck in {job.status} ({job.stage}, {job.progress}); worker log:\n{log}")
+
+
+def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, start_worker, settings):
+    first, second = make_job(), make_job()
+    assert first.status == "queued" and jobs.queue_position(GenerationJob.objects.get(pk=second.pk)) == 2
+    worker = start_worker(burst=True)
+    assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
+
+    for job in (first, second):
+        job.refresh_from_db()
+        assert job.status == "done", job.error
+        assert job.progress == 1.0 and job.attempts == 1 and job.scannable is not None
+        assert job.model_id.endswith("base") and "tiny model" in job.result_message
+        assert job.queue_seconds >= 0 and job.generation_seconds > 0 and job.total_seconds >= job.generation_seconds
+        assert job.control_image and Path(job.control_image.path).is_file()
+        candidates = list(job.candidates.order_by("rank"))
+        assert [c.rank for c in candidates] == list(range(1, 9))
+        assert sorted(c.seed for c in candidates) == list(range(100, 108))
+        assert all(Path(c.image.path).is_file() and c.aesthetic_score is not None for c in candidates)
+        assert all(0.0 <= c.scan_probability <= 1.0 and c.verdict in ("pass", "fail") for c in candidates)
+        assert str(settings.MEDIA_ROOT) in candidates[0].image.path
+
+    by_seed = {c.seed: Path(c.image.path).read_bytes() for c in first.candidates.filter(repaired=False)}
+    again = {c.seed: Path(c.image.path).read_bytes() for c in second.candidates.filter(repaired=False)}
+    shared = set(by_seed) & set(again)
+    assert shared and all(by_seed[s] == again[s] for s in shared)
+
+
+def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
+    job = make_job()
+    job.refresh_from_db()
+    jobs.request_cancel(job)
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.finished is not None
+    assert gpu_queue.count == 0
+    worker = start_worker(burst=True)
+    assert worker.wait(timeout=300) == 0
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.candidates.count() == 0
+
+
+def test_a_running_job_stops_between_steps_when_cancelled(gpu_queue, start_worker):
+    job = make_job(steps=150)
+    worker = start_worker()
+    wait_for(job, lambda j: j.status == "running" and j.progress > 0.01, 120, worker)
+    jobs.request_cancel(job)
+    job = wait_for(job, lambda j: j.status == "cancelled", 60, worker)
+    assert job.progress < 0.8 and job.candidates.count() == 0
+
+
+def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker, settings):
+    settings.QART = {**settings.QART, "JOB_TIMEOUT": 3}
+    job = make_job(steps=150)
+    worker = start_worker(burst=True)
+    assert worker.wait(timeout=300) == 0
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == "Stopped after the 3 s time limit."
+    assert job.attempts == 1  # a timeout is not retried
+
+
+def test_a_killed_workers_job_is_retried_once_then_failed(gpu_queue, start_worker):
+    job = make_job(steps=150)
+    registry = StartedJobRegistry(queue=gpu_queue)
+    for attempt in (1, 2):
+        worker = start_worker()
+        wait_for(job, lambda j, a=attempt: j.status == "running" and j.attempts == a, 120, worker)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        # RQ notices a dead worker's job once it expires from the started registry; don't wait for that.
+        registry.cleanup(timestamp=time.time() + 10**6)
+        job.refresh_from_db()
+        if attempt == 1:
+            assert job.status == "queued" and job.stage == "retrying"
+            assert gpu_queue.count == 1
+    assert job.status == "failed" and job.attempts == 2
+    assert "stopped unexpectedly" in job.error and "retried once" in job.error
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"steps": 0}, "Steps must be between 1 and 150"),
+        ({"conditioning_scale": 9}, "Conditioning scale must be between"),
+        ({"size": 100}, "Size must be between 256 and 1024"),
+        ({"strength": 2}, "Strength must be above 0"),
+        ({"scheduler": "nope"}, "Unknown scheduler"),
+        ({"content": "x" * 300}, "too long for QR art"),
+        ({"content": ""}, "Content is empty"),
+        ({"candidates_per_batch": 40}, "Candidates per batch must be between 1 and 16"),
+        ({"style": "hearts"}, "Style must be one of"),
+    ],
+)
+def test_bad_parameters_are_refused_with_their_message(overrides, message):
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    prompt = Prompt.remember(user, "a fox", "")
+    job = GenerationJob(owner=user, prompt=prompt, **{"content": URL, **overrides})
+    with pytest.raises((ValueError, qr.ContentError)) as exc:
+        jobs.validate_job(job)
+    assert message in str(exc.value)

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator import pipeline, qr, ranking, scan
+
+URL = "https://qart.example/r/AbC123"
+FAST = pipeline.GenerationParams(prompt="a koi pond", steps=2, size=256)
+
+
+def fake_scan(passed: bool, p: float = 0.9) -> scan.ScanResult:
+    return scan.ScanResult(URL, [], [URL] if passed else [], passed, False, p if passed else 0.01,
+                           "pass" if passed else "fail", 0.1)
+
+
+def candidate(index: int, passed: bool, aesthetic: float | None, p: float = 0.9) -> ranking.Candidate:
+    return ranking.Candidate(index, 0, index, Image.new("RGB", (8, 8)), fake_scan(passed, p), aesthetic)
+
+
+class TestRank:
+    def test_it_puts_scannable_first_then_prettiest(self):
+        ordered = ranking.rank([
+            candidate(0, False, 9.0), candidate(1, True, 5.0), candidate(2, True, 7.0), candidate(3, False, 3.0),
+        ])
+        assert [c.index for c in ordered] == [2, 1, 0, 3]
+        assert [c.rank for c in ordered] == [1, 2, 3, 4]
+
+    def test_it_breaks_aesthetic_ties_by_scan_probability(self):
+        ordered = ranking.rank([candidate(0, True, None, 0.6), candidate(1, True, None, 0.95)])
+        assert [c.index for c in ordered] == [1, 0]
+
+
+@dataclass
+class ScriptedEngine:
+    """Stands in for the diffusion model to test the orchestration: batch k returns `plan[k]`, where
+    True is a clean, scannable code and False a blank image."""
+
+    plan: list[list[bool]]
+    calls: list[list[int]] = field(default_factory=list)
+    spec: pipeline.ModelSpec = field(default_factory=lambda: pipeline.ModelSpec(tiny=True))
+
+    def generate(self, control, params, seeds, init_image=None, on_step=None):
+        batch = self.plan[len(self.calls)]
+        self.calls.append(list(seeds))
+        for step in range(1, params.steps + 1):
+            if on_step:
+                on_step(step, params.steps)
+        blank = Image.new("RGB", control.size, (128, 128, 128))
+        return [control.copy() if ok else blank for ok in batch]
+
+    def score_aesthetics(self, images):
+        return [float(i) for i in range(len(images))]
+
+
+class TestBestOfN:
+    def test_it_stops_after_the_first_batch_with_a_scannable_code(self):
+        engine = ScriptedEngine([[False, True, False, True], [True] * 4])
+        result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=4, seed=10, repair=False))
+        assert engine.calls == [[10, 11, 12, 13]]
+        assert result.batches == 1 and result.scannable
+        assert [c.seed for c in result.candidates[:2]] == [13, 11]  # passing, prettiest first
+        assert result.message == "2 of 4 candidates scan."
+
+    def test_it_spends_the_budget_then_says_so_plainly(self):
+        engine = ScriptedEngine([[False] * 2, [False] * 2, [False] * 2])
+        config = ranking.BestOfNConfig(n=2, max_batches=3, seed=0, repair=False)
+        result = ranking.best_of_n(engine, URL, FAST, config)
+        assert len(engine.calls) == 3 and result.batches == 3 and not result.scannable
+        assert len(result.candidates) == 6 and [c.seed for c in sorted(result.candidates, key=lambda c: c.index)] \
+            == list(range(6))
+        assert result.message.startswith("No scannable code after 3 batch(es) of 2")
+
+    def test_it_generates_another_batch_only_when_none_passes(self):
+        engine = ScriptedEngine([[False, False], [False, True]])
+        result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=5, repair=False))
+        assert engine.calls == [[5, 6], [7, 8]]
+        assert result.candidates[0].seed == 8 and result.candidates[0].rank == 1
+
+    def test_it_repairs_before_paying_for_another_batch(self):
+        # A real failing candidate: a clean code with a fifth of its module centres flipped.
+        engine = ScriptedEngine([[True, True]])
+        code = qr.encode(URL)
+        control = qr.render_control_image(code, 256)
+        rng = np.random.default_rng(0)
+        broken = np.asarray(control).copy()
+        pitch = 256 / (code.size + 8)
+        for r, c in zip(*np.nonzero((rng.random(code.matrix.shape) < 0.2) & ~code.function_mask), strict=True):
+            y, x = int((r + 4.5) * pitch), int((c + 4.5) * pitch)
+            broken[y - 1 : y + 2, x - 1 : x + 2] = 0 if not code.matrix[r, c] else 255
+        broken_image = Image.fromarray(broken)
+        assert not scan.verify(broken_image, URL).passed
+
+        def generate(control, params, seeds, init_image=None, on_step=None):
+            engine.calls.append(list(seeds))
+            return [broken_image.copy() for _ in seeds]
+
+        engine.generate = generate
+        result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=1, max_batches=2))
+        assert len(engine.calls) == 1, "repair should have spared the second batch"
+        best = result.candidates[0]
+        assert best.repaired and best.passed and 0 < best.pixels_changed < 0.2 and best.ssim > 0.5
+
+    def test_it_reports_progress_through_every_stage(self):
+        seen: list[tuple[str, float]] = []
+        engine = ScriptedEngine([[True]])
+        ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=1, seed=0),
+                          on_progress=lambda stage, f: seen.append((stage, f)))
+        stages = [s for s, _ in seen]
+        assert stages[0] == "generating" and "scoring" in stages and stages[-1] == "done"
+        fractions = [f for _, f in seen]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+    def test_it_refuses_bad_requests(self):
+        engine = ScriptedEngine([[True]])
+        with pytest.raises(qr.ContentError, match="too long"):
+            ranking.best_of_n(engine, "x" * 200, FAST)
+        with pytest.raises(ValueError, match="Candidates per batch"):
+            ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=0))
+        assert engine.calls == []
+
+
+def test_best_of_eight_with_the_tiny_model(tiny_engine):
+    config = ranking.BestOfNConfig(n=8, max_batches=1, seed=42, repair=False)
+    result = ranking.best_of_n(tiny_engine, URL, FAST, config)
+    assert len(result.candidates) == 8
+    assert sorted(c.seed for c in result.candidates) == list(range(42, 50))
+    assert [c.rank for c in result.candidates] == list(range(1, 9))
+    assert all(c.aesthetic is not None for c in result.candidates)
+    again = ranking.best_of_n(tiny_engine, URL, FAST, config)
+    assert [c.seed for c in again.candidates] == [c.seed for c in result.candidates]
