@@ -11,13 +11,14 @@ REQUIREMENTS := requirements.txt requirements-dev.txt requirements-nodeps.txt
 PYTEST_ARGS ?=
 export PYTEST_ARGS
 
-.PHONY: help venv run test lint clean distclean
+.PHONY: help venv run test lint bench clean distclean
 
 help:
 	@echo "make venv       create/update .venv from the requirements files"
 	@echo "make run        migrate, then serve redis + an RQ worker + the site on http://127.0.0.1:8000/ (Ctrl-C stops)"
 	@echo "make test       ruff, then pytest on a throwaway PostgreSQL and again on SQLite (PYTEST_ARGS=... passes on)"
 	@echo "make lint       ruff check ."
+	@echo "make bench      calibrate the scan verifier and measure its speed (CPU; see bench/RESULTS.md)"
 	@echo "make clean      remove caches and collected static files"
 	@echo "make distclean  clean, and remove .venv and var/ (the SQLite database and media too)"
 
@@ -36,6 +37,11 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# scikit-image is installed for its sample photos only (the calibration blends codes into them).
+bench: venv
+	@$(VENV)/bin/pip install -q --no-deps -r bench/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/python bench/calibrate_verifier.py --per-family 100
 
 clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -15,6 +15,7 @@ class Prompt(models.Model):
     """A prompt as typed, kept for the gallery of earlier prompts that people reuse."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts")
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
     text = models.TextField(max_length=1000)
     negative_text = models.TextField(max_length=1000, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -51,6 +52,10 @@ class GenerationJob(models.Model):
     FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="generations")
+    placement = models.ForeignKey("campaigns.Placement", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="generations", help_text="The placement whose short link it encodes")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="jobs")
     content = models.TextField(help_text="The exact text the code carries, usually a short link.")
 

@@ -68,21 +68,27 @@ class QRCode:
 
     @cached_property
     def function_mask(self) -> np.ndarray:
-        """(n, n) bool array, True on finder patterns (with their separators) and alignment patterns.
+        """See `function_mask`: what readers locate this code by."""
+        return function_mask(self.version)
 
-        These are what a reader locates the code by, so renderers keep them solid squares whatever the style.
-        """
-        n = self.size
-        mask = np.zeros((n, n), dtype=bool)
-        for row, col in ((0, 0), (0, n - 8), (n - 8, 0)):
-            mask[max(row, 0) : row + 8, max(col, 0) : col + 8] = True
-        centres = qrcode.util.pattern_position(self.version)
-        for r in centres:
-            for c in centres:
-                if mask[r, c]:  # overlaps a finder pattern: no alignment pattern there
-                    continue
-                mask[r - 2 : r + 3, c - 2 : c + 3] = True
-        return mask
+
+def function_mask(version: int) -> np.ndarray:
+    """(n, n) bool array, True on finder patterns (with their separators) and alignment patterns.
+
+    These are what a reader locates the code by, so renderers keep them solid squares whatever the style
+    and repair restores them whole.
+    """
+    n = 17 + 4 * version
+    mask = np.zeros((n, n), dtype=bool)
+    for row, col in ((0, 0), (0, n - 8), (n - 8, 0)):
+        mask[row : row + 8, col : col + 8] = True
+    centres = qrcode.util.pattern_position(version)
+    for r in centres:
+        for c in centres:
+            if mask[r, c]:  # overlaps a finder pattern: no alignment pattern there
+                continue
+            mask[r - 2 : r + 3, c - 2 : c + 3] = True
+    return mask
 
 
 def validate_content(content: str | bytes) -> str:

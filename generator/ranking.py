@@ -114,7 +114,7 @@ def _repair_best_looking(candidates: list[Candidate], grid: repair.Grid, expecte
     failing = [c for c in candidates if not c.passed]
     failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
     for candidate in failing[: config.repair_top]:
-        fixed = repair.repair(candidate.image, grid, expected, threshold=config.threshold)
+        fixed = repair.repair(candidate.image, grid, expected, threshold=config.threshold, before=candidate.scan)
         if fixed.after.passed:
             candidate.image = fixed.image
             candidate.scan = fixed.after

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-import qrcode.util
 from PIL import Image
 
 from generator import decoders, qr, scan
@@ -143,20 +142,6 @@ class RepairResult:
         return len(self.modules)
 
 
-def function_mask(version: int) -> np.ndarray:
-    """Finder patterns with their separators, and alignment patterns, as `qr.QRCode.function_mask` marks them."""
-    n = 17 + 4 * version
-    mask = np.zeros((n, n), dtype=bool)
-    for row, col in ((0, 0), (0, n - 8), (n - 8, 0)):
-        mask[row : row + 8, col : col + 8] = True
-    centres = qrcode.util.pattern_position(version)
-    for r in centres:
-        for c in centres:
-            if not mask[r, c]:  # an alignment pattern never overlaps a finder
-                mask[r - 2 : r + 3, c - 2 : c + 3] = True
-    return mask
-
-
 def grid_from_code(code: qr.QRCode, size: int, border: int) -> Grid:
     """The grid of `qr.render_control_image(code, size, border)` (and of art generated from it).
 
@@ -201,7 +186,7 @@ def grid_from_control(control: Image.Image) -> Grid:
     pitch = width / n
     if abs((bottom - top) - width) > pitch:
         raise RepairError("The control image's dark area is not square, so it is not a QR code.")
-    grid = Grid(np.zeros((n, n), bool), function_mask(version), version, float(left), float(top), pitch,
+    grid = Grid(np.zeros((n, n), bool), qr.function_mask(version), version, float(left), float(top), pitch,
                 control.width, control.height)
     matrix = module_luminance(control, grid) < 128
     _check_patterns(matrix)

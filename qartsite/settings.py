@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django_rq",
     "qartsite",
     "generator",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +179,10 @@ QART = {
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.
     "JOB_TIMEOUT": envint("QART_JOB_TIMEOUT", "600"),
+    # Short links: trust X-Forwarded-For only behind your own proxy; a header carrying the country code
+    # (e.g. CF-IPCountry) when the proxy sets one.
+    "TRUST_PROXY": envbool("QART_TRUST_PROXY", "0"),
+    "COUNTRY_HEADER": os.getenv("QART_COUNTRY_HEADER", ""),
 }
 
 LOGGING = {

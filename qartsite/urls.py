@@ -7,6 +7,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import path
 
+from campaigns import views as campaign_views
 from qartsite import views
 
 admin.site.site_header = "qart admin"
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("r/<str:slug>", campaign_views.short_link, name="short_link"),
 ]
 
 if settings.DEBUG:

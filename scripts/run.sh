@@ -98,7 +98,9 @@ else
     redis_ping || die "redis-server did not answer PING within 5 s (see var/log/redis.log)"
 fi
 
-start worker "$PY" manage.py rqworker default gpu
+# One worker for both queues; its class runs jobs in-process and keeps the generation engine warm
+# (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
+start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
 start web "$PY" manage.py runserver "127.0.0.1:$PORT"
 
 for _ in $(seq 1 300); do

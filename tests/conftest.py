@@ -12,3 +12,30 @@ def _media_root(settings, tmp_path):
     media.mkdir()
     settings.MEDIA_ROOT = media
     return media
+
+
+@pytest.fixture
+def team_users(db):
+    """The shared cast for access tests: an owner and a teammate (editor) and a viewer of one team, and an
+    outsider who owns another team."""
+    from types import SimpleNamespace
+
+    from django.contrib.auth import get_user_model
+
+    from qartsite.models import Membership, Team
+
+    users = get_user_model().objects
+    team, other = Team.objects.create(name="Acme"), Team.objects.create(name="Rival")
+    cast = SimpleNamespace(
+        team=team,
+        other_team=other,
+        owner=users.create_user("owner", password="pw-owner-1"),
+        teammate=users.create_user("teammate", password="pw-teammate-1"),
+        viewer=users.create_user("viewer", password="pw-viewer-1"),
+        outsider=users.create_user("outsider", password="pw-outsider-1"),
+    )
+    Membership.objects.create(team=team, user=cast.owner, role="owner")
+    Membership.objects.create(team=team, user=cast.teammate, role="editor")
+    Membership.objects.create(team=team, user=cast.viewer, role="viewer")
+    Membership.objects.create(team=other, user=cast.outsider, role="owner")
+    return cast

@@ -1,0 +1,135 @@
+"""Campaigns, their placements (each printed code, with its own short link) and scan events."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, models, transaction
+from django.utils.text import slugify
+
+from campaigns import links
+from qartsite.models import Team
+
+
+class CampaignQuerySet(models.QuerySet):
+    def for_user(self, user) -> CampaignQuerySet:
+        return self.filter(team__in=Team.for_user(user))
+
+
+class Campaign(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    destination = models.URLField(max_length=2000, validators=[links.validate_destination],
+                                  help_text="Where the codes lead unless a placement overrides it.")
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    utm_source = models.CharField(max_length=100, default="qr", blank=True)
+    utm_medium = models.CharField(max_length=100, default="print", blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")
+    archived = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = CampaignQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["archived", "-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # Checked on every save, not only in forms: the API, the admin and scripts all go through here.
+        links.validate_destination(self.destination)
+        if not self.utm_campaign:
+            self.utm_campaign = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+
+class PlacementQuerySet(models.QuerySet):
+    def for_user(self, user) -> PlacementQuerySet:
+        return self.filter(campaign__team__in=Team.for_user(user))
+
+
+class Placement(models.Model):
+    class Kind(models.TextChoices):
+        POSTER = "poster"
+        FLYER = "flyer"
+        PACKAGING = "packaging"
+        BILLBOARD = "billboard"
+        SCREEN = "screen"
+        OTHER = "other"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="placements")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.POSTER)
+    location = models.CharField(max_length=300, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    printed_quantity = models.PositiveIntegerField(null=True, blank=True)
+    deployed_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    slug = models.CharField(max_length=16, unique=True, editable=False)
+    destination_override = models.URLField(max_length=2000, blank=True, validators=[links.validate_destination])
+    artwork = models.ForeignKey("generator.Candidate", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="placements")
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = PlacementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["campaign", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.name}"
+
+    @property
+    def destination(self) -> str:
+        return self.destination_override or self.campaign.destination
+
+    def redirect_url(self) -> str:
+        """The stored destination with this placement's UTM parameters."""
+        campaign = self.campaign
+        return links.with_utm(self.destination, {
+            "utm_source": campaign.utm_source,
+            "utm_medium": campaign.utm_medium,
+            "utm_campaign": campaign.utm_campaign,
+            "utm_content": slugify(self.name)[:100],
+        })
+
+    def save(self, *args, **kwargs) -> None:
+        if self.destination_override:
+            links.validate_destination(self.destination_override)
+        if self.slug:
+            return super().save(*args, **kwargs)
+        # A fresh random slug; on the (astronomically rare) collision, draw again.
+        for _ in range(5):
+            self.slug = links.new_slug()
+            try:
+                with transaction.atomic():
+                    return super().save(*args, **kwargs)
+            except IntegrityError:
+                if Placement.objects.filter(slug=self.slug).exists():
+                    continue
+                raise
+        raise IntegrityError("could not draw a unique slug")
+
+
+class ScanEvent(models.Model):
+    """One request to a placement's short link. Nothing here identifies a person."""
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="scans")
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    browser = models.CharField(max_length=60, blank=True)
+    os = models.CharField(max_length=60, blank=True)
+    device_class = models.CharField(max_length=10, blank=True)
+    referer = models.CharField(max_length=500, blank=True)
+    accept_language = models.CharField(max_length=100, blank=True)
+    client_hash = models.CharField(max_length=16, blank=True, help_text="Keyed hash of the client address")
+    country = models.CharField(max_length=2, blank=True)
+    is_bot = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-time"]
+        indexes = [models.Index(fields=["placement", "time"])]
+
+    def __str__(self) -> str:
+        return f"{self.placement.slug} at {self.time:%Y-%m-%d %H:%M}"

@@ -1,0 +1,78 @@
+"""Accounts: teams and their members. Everything a marketing team makes belongs to one team.
+
+Roles: owners manage members; editors create and change campaigns, placements and generations; viewers
+only read. `Team.for_user(user)` and `Membership.role_of(user, team)` are the one place access is decided.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120)
+    created = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def for_user(cls, user) -> models.QuerySet[Team]:
+        """Teams the user belongs to (none for anonymous users)."""
+        if not user.is_authenticated:
+            return cls.objects.none()
+        return cls.objects.filter(memberships__user=user)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        EDITOR = "editor"
+        VIEWER = "viewer"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.EDITOR)
+    joined = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.EDITOR)
+
+    @classmethod
+    def role_of(cls, user, team: Team) -> str | None:
+        if not user.is_authenticated:
+            return None
+        return cls.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+
+
+def invitation_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Invitation(models.Model):
+    """Sign-up is by invitation: an owner invites an address; the link lets that person join the team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=8, choices=Membership.Role.choices, default=Membership.Role.EDITOR)
+    token = models.CharField(max_length=64, unique=True, default=invitation_token)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created = models.DateTimeField(auto_now_add=True)
+    accepted = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team}"
