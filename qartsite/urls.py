@@ -1,11 +1,11 @@
-"""Top-level URL routes."""
+"""Top-level URL routes. Each app keeps its own urls module; the REST API lives under /api/."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from campaigns import views as campaign_views
 from qartsite import views
@@ -18,6 +18,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("r/<str:slug>", campaign_views.short_link, name="short_link"),
+    path("accounts/", include("qartsite.account_urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("generate/", include("generator.urls")),
+    path("api/", include("qartsite.api_urls")),
 ]
 
 if settings.DEBUG:
