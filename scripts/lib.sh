@@ -108,3 +108,45 @@ stop_group() {
     done
     wait "$pid" 2>/dev/null || true
 }
+
+# pg_start DIR: a throwaway PostgreSQL cluster in DIR on a free loopback port (exported as PG_PORT), database
+# "qart" owned by user "qart", no durability (tests and benchmarks only). PostgreSQL refuses to run as root: as
+# root the cluster runs as the postgres user (made by the Debian package), or as a system user made for it.
+PG_USER=""
+as_pg() {
+    if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+pg_start() {
+    local dir=$1
+    PG_BIN=${PG_BIN:-$(pg_bindir)} || die "PostgreSQL's initdb/pg_ctl not found"
+    if [ "$(id -u)" -eq 0 ]; then
+        if id postgres >/dev/null 2>&1; then
+            PG_USER=postgres
+        else
+            PG_USER=qart-pg
+            id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
+        fi
+    fi
+    mkdir -p "$dir"
+    [ -n "$PG_USER" ] && chown "$PG_USER" "$dir"
+    PG_PORT=$(free_port 54329)
+    export PG_PORT
+    echo "== PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U qart --auth=trust --encoding=UTF8 --no-locale --no-sync \
+        >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log" >&2
+        die "initdb failed"
+    }
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c synchronous_commit=off \
+            -c full_page_writes=off -c max_connections=200" start >/dev/null || {
+        cat "$dir/server.log" >&2
+        die "PostgreSQL did not start"
+    }
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U qart qart
+}
+
+# pg_stop DIR: stop the cluster pg_start made there.
+pg_stop() {
+    as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1 || true
+}

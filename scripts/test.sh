@@ -34,19 +34,12 @@ WORK=$(mktemp -d /tmp/qart-test.XXXXXX)
 chmod 755 "$WORK"
 REDIS_PID=""
 PG_STARTED=""
-PG_USER=""
-
-as_pg() {
-    if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
-}
 
 cleanup() {
     local rc=$?
     trap - EXIT
     trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
-    if [ -n "$PG_STARTED" ]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    [ -n "$PG_STARTED" ] && pg_stop "$WORK/pg"
     if [ -n "$REDIS_PID" ]; then
         kill "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
@@ -59,34 +52,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# PostgreSQL refuses to run as root: as root, run the cluster as the postgres user (made by the Debian package),
-# or as a system user made for it.
-if [ "$(id -u)" -eq 0 ]; then
-    if id postgres >/dev/null 2>&1; then
-        PG_USER=postgres
-    else
-        PG_USER=qart-pg
-        id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
-    fi
-fi
-mkdir -p "$WORK/pg"
-[ -n "$PG_USER" ] && chown "$PG_USER" "$WORK/pg"
-
-PG_PORT=$(free_port 54329)
-echo "== PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT"
-as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U qart --auth=trust --encoding=UTF8 --no-locale --no-sync \
-    >"$WORK/pg/initdb.log" 2>&1 || {
-    cat "$WORK/pg/initdb.log" >&2
-    die "initdb failed"
-}
+pg_start "$WORK/pg"
 PG_STARTED=1
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK/pg -c fsync=off -c synchronous_commit=off \
-        -c full_page_writes=off" start >/dev/null || {
-    cat "$WORK/pg/server.log" >&2
-    die "PostgreSQL did not start"
-}
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U qart qart
 
 REDIS_PORT=$(free_port 63799)
 echo "== Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT"

@@ -1,0 +1,645 @@
+"""GPU generation speed: full-size SD1.5 UNet + QR ControlNet + VAE + CLIP text encoder at random weights.
+
+Speed does not depend on weight values, and no weights can be downloaded on the device machine, so every
+component is built from SD1.5's configs in code with seeded random weights. The benchmark times the
+product's own path (`pipeline.Engine.generate`: 8 candidates in one batched call, 768², 25 steps,
+classifier-free guidance, DPM++ 2M Karras, control start 0.25) for several versions of the engine, checks
+that each version makes the same images as the plain diffusers pipeline for the same seeds, and times the
+whole job core (`ranking.best_of_n` + PNG encoding) with the fastest engine.
+
+Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory):
+  A  plain diffusers StableDiffusionControlNetPipeline, fp16, ControlNetModel, eager (the baseline)
+  B  A + the ControlNet skip (generator.pipeline's QRControlNet: no ControlNet work while its scale is 0)
+  C  B + channels_last + fused QKV projections (UNet, ControlNet, VAE) + cudnn.benchmark; SDPA as default
+  D  C + torch.compile (inductor, mode "default", fullgraph=False) of UNet, ControlNet and VAE decoder
+  F  C + torch.compile mode "reduce-overhead" (CUDA graphs) for UNet and ControlNet
+  E  bf16 version of the fastest of C/D/F measured so far
+  R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
+
+Usage (device machine; see bench/GPU.md for the wheels and the exact command):
+  PYTHONUNBUFFERED=1 python3 bench/gpu.py --out $OUT
+  python bench/gpu.py --tiny            # CPU dry run: toy sizes, 4 steps, 2 runs
+Results go to OUT/gpu_results.json and OUT/gpu_results.md after every stage (partial results survive a
+timeout); the reference images of A are kept in --cache (default /tmp/qart_bench) so a second call on the
+same warm machine can skip A.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator import aesthetics, decoders, pipeline, qr, ranking  # noqa: E402
+from generator.tiny import write_tokenizer  # noqa: E402
+
+STARTED = time.perf_counter()
+CONTENT = "https://qart.example/r/AbC123"
+PROMPT = "a misty forest at dawn, moss, sunbeams, highly detailed, intricate"
+FIRST_SEED = 1000
+
+# --- SD1.5 configs (runwayml/stable-diffusion-v1-5 unet/vae/text_encoder config.json; QR Code Monster v2 is
+# an SD1.5 ControlNet with the same blocks). sample_size 96 = 768 px / 8.
+SD15 = dict(
+    size=768,
+    steps=25,
+    unet=dict(
+        sample_size=96, in_channels=4, out_channels=4, center_input_sample=False, flip_sin_to_cos=True,
+        freq_shift=0, down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2, downsample_padding=1, mid_block_scale_factor=1, act_fn="silu", norm_num_groups=32,
+        norm_eps=1e-5, cross_attention_dim=768, attention_head_dim=8,
+    ),
+    controlnet=dict(
+        in_channels=4, conditioning_channels=3, flip_sin_to_cos=True, freq_shift=0,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",), block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2, downsample_padding=1, mid_block_scale_factor=1, act_fn="silu", norm_num_groups=32,
+        norm_eps=1e-5, cross_attention_dim=768, attention_head_dim=8,
+        conditioning_embedding_out_channels=(16, 32, 96, 256),
+    ),
+    vae=dict(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+        act_fn="silu", latent_channels=4, norm_num_groups=32, sample_size=768, scaling_factor=0.18215,
+    ),
+    text=dict(
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+        max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
+    ),
+    clip_vision=dict(
+        hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24, image_size=224,
+        patch_size=14, projection_dim=768,
+    ),
+)
+# Toy sizes for the CPU dry run (generator/tiny.py's shapes, with cross-attention in both blocks).
+TINY = dict(
+    size=256,
+    steps=4,
+    unet=dict(
+        sample_size=32, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(16, 32), layers_per_block=1,
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    ),
+    controlnet=dict(
+        in_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), block_out_channels=(16, 32),
+        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+        conditioning_embedding_out_channels=(8, 8, 8, 8),
+    ),
+    vae=dict(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        latent_channels=4, norm_num_groups=4, sample_size=256,
+    ),
+    text=dict(
+        vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=32,
+    ),
+    clip_vision=dict(
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, image_size=224,
+        patch_size=14, projection_dim=768,
+    ),
+)
+SCHEDULER = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+)
+VARIANTS = {
+    "A": dict(label="plain diffusers fp16, eager", skip=False, opt=False, compile=None, dtype="fp16"),
+    "B": dict(label="A + ControlNet skip (QRControlNet)", skip=True, opt=False, compile=None, dtype="fp16"),
+    "C": dict(label="B + channels_last + fused QKV + cudnn.benchmark", skip=True, opt=True, compile=None,
+              dtype="fp16"),
+    "D": dict(label="C + torch.compile (inductor default)", skip=True, opt=True, compile="default", dtype="fp16"),
+    "F": dict(label="C + torch.compile reduce-overhead (CUDA graphs)", skip=True, opt=True,
+              compile="reduce-overhead", dtype="fp16"),
+    "R": dict(label="A in fp32, TF32 off (reference, untimed)", skip=False, opt=False, compile=None,
+              dtype="fp32"),
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:7.1f}s] {message}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default)."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+# ---------------------------------------------------------------------------------------------- building
+class Bench:
+    def __init__(self, args):
+        import torch
+
+        self.args = args
+        self.torch = torch
+        self.cfg = TINY if args.tiny else SD15
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.cuda = self.device == "cuda"
+        self.size = self.cfg["size"]
+        self.steps = args.steps or self.cfg["steps"]
+        self.seeds = [FIRST_SEED + i for i in range(args.n)]
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.cache = Path(args.cache)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.results: dict = {"variants": {}, "job": {}, "notes": []}
+        self.engines: dict = {}
+        self.images: dict = {}
+        self.tokdir = Path(tempfile.mkdtemp(prefix="qart-tok-"))
+        write_tokenizer(self.tokdir)
+        from transformers import CLIPTokenizer
+
+        self.tokenizer = CLIPTokenizer.from_pretrained(self.tokdir)
+        self.control = qr.render_control_image(qr.encode(CONTENT), self.size)
+        self.params = pipeline.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
+        self.masters = self._build_masters()
+
+    def dtype(self, name: str):
+        torch = self.torch
+        if name == "fp32":
+            return torch.float32
+        if name == "bf16":
+            return torch.bfloat16
+        return torch.float16 if self.cuda else torch.float32  # CPU dry run: fp32 stands in for fp16
+
+    def _build_masters(self) -> dict:
+        """Seeded random weights for every component, kept as fp32 state dicts on the CPU."""
+        torch = self.torch
+        from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        started = time.perf_counter()
+        torch.manual_seed(0)
+        with torch.device(self.device):
+            unet = UNet2DConditionModel(**self.cfg["unet"])
+            controlnet = ControlNetModel(**self.cfg["controlnet"])
+            # diffusers zero-initialises the ControlNet's output ("zero") convolutions and the last conv of its
+            # conditioning embedding, as for training from scratch: the ControlNet would add exact zeros and
+            # ignore the QR image, and the image check could not see a ControlNet difference. Trained weights
+            # are not zero; give them the default random init.
+            for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                           controlnet.controlnet_cond_embedding.conv_out]:
+                module.reset_parameters()
+            vae = AutoencoderKL(**self.cfg["vae"])
+            text_config = CLIPTextConfig(
+                **self.cfg["text"], bos_token_id=self.tokenizer.bos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
+            )
+            text = CLIPTextModel(text_config)
+        masters = {}
+        for name, module in (("unet", unet), ("controlnet", controlnet), ("vae", vae), ("text", text)):
+            masters[name] = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            count = sum(p.numel() for p in module.parameters())
+            self.results.setdefault("parameters_millions", {})[name] = round(count / 1e6, 1)
+        self.text_config = text_config
+        del unet, controlnet, vae, text
+        self.free()
+        log(f"random weights built in {time.perf_counter() - started:.1f}s: {self.results['parameters_millions']}")
+        return masters
+
+    def free(self) -> None:
+        gc.collect()
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.empty_cache()
+
+    def _module(self, cls, name: str, dtype, config=None):
+        torch = self.torch
+        with torch.device(self.device):
+            module = cls(config) if config is not None else cls(**self.cfg[name])
+        module.load_state_dict(self.masters[name])
+        return module.to(dtype=dtype).eval().requires_grad_(False)
+
+    def build_engine(self, spec: dict):
+        """An Engine for one variant, through the product's `engine_from_pipeline`."""
+        torch = self.torch
+        from diffusers import (AutoencoderKL, ControlNetModel, DDIMScheduler, StableDiffusionControlNetPipeline,
+                               UNet2DConditionModel)
+        from transformers import CLIPTextModel
+
+        dtype = self.dtype(spec["dtype"])
+        controlnet_class = pipeline.skipping_controlnet_class() if spec["skip"] else ControlNetModel
+        pipe = StableDiffusionControlNetPipeline(
+            vae=self._module(AutoencoderKL, "vae", dtype),
+            text_encoder=self._module(CLIPTextModel, "text", dtype, self.text_config),
+            tokenizer=self.tokenizer,
+            unet=self._module(UNet2DConditionModel, "unet", dtype),
+            controlnet=self._module(controlnet_class, "controlnet", dtype),
+            scheduler=DDIMScheduler(**SCHEDULER),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        if spec["opt"]:
+            for module in (pipe.unet, pipe.controlnet, pipe.vae):
+                module.fuse_qkv_projections()
+                module.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        if spec["compile"]:
+            import torch._dynamo
+            import torch._inductor.config as inductor_config
+
+            # Several compiled copies of the same classes (fp16, bf16, modes) and the ControlNet's two paths
+            # must not hit dynamo's recompile limit (8), which silently falls back to eager.
+            torch._dynamo.config.cache_size_limit = 64
+            torch._dynamo.config.accumulated_cache_size_limit = 1024
+            inductor_config.conv_1x1_as_mm = True
+            mode = None if spec["compile"] == "default" else spec["compile"]
+            backend = self.args.compile_backend
+            kwargs = dict(backend=backend) if backend != "inductor" else dict(mode=mode)
+            pipe.unet = torch.compile(pipe.unet, fullgraph=False, **kwargs)
+            pipe.controlnet = torch.compile(pipe.controlnet, fullgraph=False, **kwargs)
+            # The decoder runs once a call: plain inductor (CUDA graphs would only pin memory).
+            pipe.vae.decoder = torch.compile(pipe.vae.decoder, fullgraph=False,
+                                             **(dict(backend=backend) if backend != "inductor" else {}))
+        engine = pipeline.engine_from_pipeline(pipe, pipeline.ModelSpec(base="random SD1.5", controlnet="random"))
+        self._watch_decode(pipe)
+        return engine
+
+    def _watch_decode(self, pipe) -> None:
+        """Record, per call, whether latents and decoded pixels are finite and how spread they are."""
+        vae = pipe.vae
+        original = vae.decode
+        stats: list = []
+
+        def decode(z, *args, **kwargs):
+            out = original(z, *args, **kwargs)
+            sample = out[0] if isinstance(out, tuple) else out.sample
+            stats.append({
+                "latent_finite": bool(self.torch.isfinite(z).all()),
+                "latent_std": round(float(z.float().std()), 4),
+                "pixels_finite": bool(self.torch.isfinite(sample).all()),
+                "pixels_std": round(float(sample.float().std()), 4),
+                "pixels_saturated": round(float((sample.float().abs() >= 1).float().mean()), 4),
+            })
+            return out
+
+        vae.decode = decode
+        pipe._qart_decode_stats = stats
+
+    # ------------------------------------------------------------------------------------------ timing
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+    def time_variant(self, key: str, spec: dict, runs: int, keep: bool) -> dict:
+        torch = self.torch
+        self.free()
+        base = torch.cuda.memory_allocated() if self.cuda else 0
+        started = time.perf_counter()
+        if spec["dtype"] == "fp32":
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        engine = self.build_engine(spec)
+        built = time.perf_counter() - started
+        warm = replace(self.params, steps=self.args.warm_steps)
+        for i in range(self.args.warm_calls if spec["compile"] else 1):
+            t0 = time.perf_counter()
+            engine.generate(self.control, warm, self.seeds)
+            self.sync()
+            log(f"{key}: warm-up {i + 1} ({self.args.warm_steps} steps) {time.perf_counter() - t0:.1f}s")
+        warm_seconds = time.perf_counter() - started - built
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        times, images = [], None
+        for r in range(runs):
+            self.sync()
+            t0 = time.perf_counter()
+            out = engine.generate(self.control, self.params, self.seeds)
+            self.sync()
+            times.append(time.perf_counter() - t0)
+            log(f"{key}: run {r + 1}/{runs} {times[-1]:.3f}s")
+            if images is None:
+                images = np.stack([np.asarray(im.convert("RGB")) for im in out])
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**30 if self.cuda else None
+        reserved = torch.cuda.max_memory_reserved() / 2**30 if self.cuda else None
+        if spec["dtype"] == "fp32":
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = True  # torch's default
+        stats = engine.txt2img._qart_decode_stats[-1]
+        result = dict(
+            label=spec["label"], dtype=spec["dtype"], compile=spec["compile"], runs=len(times),
+            times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
+            p95_s=round(percentile(times, 95), 4), min_s=round(min(times), 4),
+            peak_gib=round(peak, 3) if peak is not None else None,
+            reserved_gib=round(reserved, 3) if reserved is not None else None,
+            build_s=round(built, 1), warmup_s=round(warm_seconds, 1), decode=stats,
+        )
+        self.images[key] = images
+        if keep:
+            self.engines[key] = engine
+        else:
+            del engine
+        self.free()
+        return result
+
+    def compare(self, key: str) -> dict | None:
+        ref = self.images.get("A")
+        imgs = self.images.get(key)
+        if ref is None or imgs is None or ref.shape != imgs.shape:
+            return None
+        diff = np.abs(ref.astype(np.int16) - imgs.astype(np.int16))
+        mse = float((diff.astype(np.float64) ** 2).mean())
+        per_image = [round(float(d.mean()), 3) for d in diff]
+        return dict(
+            max_abs=int(diff.max()), mean_abs=round(float(diff.mean()), 3),
+            psnr_db=round(10 * math.log10(255**2 / mse), 2) if mse > 0 else float("inf"),
+            identical=bool(mse == 0), mean_abs_per_image=per_image,
+        )
+
+    # -------------------------------------------------------------------------------------------- stages
+    def run_variant(self, key: str, spec: dict, keep: bool = False) -> None:
+        runs = 1 if key == "R" else self.args.runs
+        log(f"=== {key}: {spec['label']}")
+        try:
+            result = self.time_variant(key, spec, runs, keep)
+        except Exception as exc:  # record and go on: one failing variant must not lose the others
+            import traceback
+
+            traceback.print_exc()
+            self.results["variants"][key] = dict(label=spec["label"], error=f"{type(exc).__name__}: {exc}"[:2000])
+            self.engines.pop(key, None)
+            self.free()
+            self.save()
+            return
+        if key == "A":
+            np.save(self.cache / "ref_A.npy", self.images["A"])
+        result["vs_A"] = self.compare(key)
+        self.results["variants"][key] = result
+        log(f"{key}: median {result['median_s']:.3f}s p95 {result['p95_s']:.3f}s peak {result['peak_gib']} GiB "
+            f"vs A {result['vs_A'] and {k: v for k, v in result['vs_A'].items() if k != 'mean_abs_per_image'}} "
+            f"decode {result['decode']}")
+        self.save()
+
+    def fastest(self, keys) -> str | None:
+        timed = [(self.results["variants"][k]["median_s"], k) for k in keys
+                 if k in self.results["variants"] and "median_s" in self.results["variants"][k]]
+        return min(timed)[1] if timed else None
+
+    def whole_job(self, key: str) -> None:
+        """`best_of_n` (generate 8, verify on CPU threads, aesthetic, repair) + PNG encoding, timed."""
+        torch = self.torch
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        engine = self.engines.get(key)
+        if engine is None:
+            self.results["job"]["error"] = f"engine {key} not available"
+            return
+        log(f"=== whole job with engine {key}")
+        dtype = engine.dtype
+        with torch.device(self.device):
+            torch.manual_seed(2)
+            clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**self.cfg["clip_vision"]))
+            head = aesthetics.build_head()
+        clip = clip.to(dtype=dtype).eval().requires_grad_(False)
+        head = head.eval().requires_grad_(False)
+        engine.aesthetic = aesthetics.AestheticPredictor(clip, head, self.cfg["clip_vision"]["image_size"],
+                                                         self.device, dtype)
+        readers = list(decoders.available_readers())
+        job = self.results["job"]
+        job.update(engine=key, decoders=readers, wechat_models=str(decoders.wechat_model_dir()),
+                   cpu_count=os.cpu_count(), steps=self.steps, candidates=len(self.seeds), size=self.size)
+
+        # Time each stage inside best_of_n by wrapping its module-level helpers (the bench only).
+        stage: dict[str, float] = {}
+
+        def timed(name, fn):
+            def wrapper(*args, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self.sync()
+                    stage[name] = stage.get(name, 0.0) + time.perf_counter() - t0
+            return wrapper
+
+        original_verify, original_repair = ranking.verify_many, ranking._repair_best_looking
+        ranking.verify_many = timed("verify", original_verify)
+        ranking._repair_best_looking = timed("repair", original_repair)
+        engine.score_aesthetics = timed("aesthetic", engine.score_aesthetics)
+        try:
+            for repair in (False, True):
+                name = "with_repair" if repair else "no_repair"
+                config = ranking.BestOfNConfig(n=len(self.seeds), max_batches=1, repair=repair, seed=FIRST_SEED)
+                rows = []
+                for r in range(self.args.job_runs + 1):  # the first is a warm-up (decoder nets, threads)
+                    stage.clear()
+                    self.sync()
+                    t0 = time.perf_counter()
+                    result = ranking.best_of_n(engine, CONTENT, self.params, config)
+                    t_png = time.perf_counter()
+                    pngs = []
+                    for image in [result.control] + [c.image for c in result.candidates]:
+                        buffer = io.BytesIO()
+                        image.save(buffer, format="PNG")  # what generator.jobs stores
+                        pngs.append(len(buffer.getvalue()))
+                    done = time.perf_counter()
+                    row = dict(total=done - t0, generation=result.generation_seconds,
+                               verify=stage.get("verify", 0.0), aesthetic=stage.get("aesthetic", 0.0),
+                               repair=stage.get("repair", 0.0), png=done - t_png,
+                               passed=sum(c.passed for c in result.candidates),
+                               repaired=sum(c.repaired for c in result.candidates),
+                               scan_p_max=max(c.scan.scan_probability for c in result.candidates),
+                               png_mib=sum(pngs) / 2**20)
+                    log(f"job {name} {'warm-up' if r == 0 else f'run {r}'}: "
+                        + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+                    if r:
+                        rows.append(row)
+                summary = {k: dict(median=round(statistics.median([row[k] for row in rows]), 4),
+                                   p95=round(percentile([row[k] for row in rows], 95), 4))
+                           for k in rows[0]}
+                job[name] = dict(runs=len(rows), summary=summary,
+                                 rows=[{k: round(v, 4) for k, v in row.items()} for row in rows])
+                self.save()
+        finally:
+            ranking.verify_many, ranking._repair_best_looking = original_verify, original_repair
+
+    def sdpa_probe(self) -> None:
+        """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
+        torch = self.torch
+        if not self.cuda:
+            return
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        q, k, v = (torch.randn(16, 8, 9216, 40, device="cuda", dtype=torch.float16) for _ in range(3))
+        flops = 4 * 16 * 8 * 9216 * 9216 * 40
+        probe = {}
+        for name in ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION"):
+            try:
+                with sdpa_kernel([getattr(SDPBackend, name)]):
+                    for _ in range(3):
+                        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for _ in range(10):
+                        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+                    end.record()
+                    torch.cuda.synchronize()
+                ms = start.elapsed_time(end) / 10
+                probe[name] = dict(ms=round(ms, 3), tflops=round(flops / ms / 1e9, 1))
+            except Exception as exc:
+                probe[name] = dict(error=f"{type(exc).__name__}: {exc}"[:300])
+        # 5 such layers in the UNet (25 steps) + 2 in the ControlNet (18 active steps of 25).
+        probe["calls_per_generation"] = 5 * 25 + 2 * 18
+        self.results["sdpa_96x96"] = probe
+        log(f"SDPA probe: {probe}")
+        self.save()
+
+    # ------------------------------------------------------------------------------------------- output
+    def environment(self) -> None:
+        torch = self.torch
+        import diffusers
+        import transformers
+
+        env = dict(
+            python=platform.python_version(), torch=torch.__version__, cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(), diffusers=diffusers.__version__,
+            transformers=transformers.__version__, numpy=np.__version__, device=self.device,
+            host_cpus=os.cpu_count(),
+        )
+        try:
+            import cv2
+
+            env["opencv"] = cv2.__version__
+        except ImportError:
+            pass
+        if self.cuda:
+            props = torch.cuda.get_device_properties(0)
+            env.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                       sm_count=props.multi_processor_count)
+            try:
+                env["nvidia_smi"] = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                     "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout.strip()
+            except (OSError, subprocess.SubprocessError) as exc:
+                env["nvidia_smi"] = f"unavailable: {exc}"
+        self.results["environment"] = env
+        self.results["setup"] = dict(
+            candidates=len(self.seeds), size=self.size, steps=self.steps, guidance=self.params.guidance_scale,
+            conditioning=self.params.conditioning_scale, control_start=self.params.control_start,
+            scheduler=self.params.scheduler, warm_steps=self.args.warm_steps, runs=self.args.runs,
+            seeds=self.seeds, command=" ".join(sys.argv),
+        )
+        log(f"environment: {env}")
+
+    def save(self) -> None:
+        self.results["elapsed_s"] = round(time.perf_counter() - STARTED, 1)
+        (self.out / "gpu_results.json").write_text(json.dumps(self.results, indent=1, default=str))
+        (self.out / "gpu_results.md").write_text(self.markdown())
+
+    def markdown(self) -> str:
+        env = self.results.get("environment", {})
+        lines = [f"Device: {env.get('gpu', env.get('device'))}; {env.get('nvidia_smi', '')}; torch {env.get('torch')}"
+                 f" (CUDA {env.get('cuda')}), diffusers {env.get('diffusers')}, transformers "
+                 f"{env.get('transformers')}, Python {env.get('python')}", "",
+                 "| variant | what | median s | p95 s | peak GiB | vs A: max / mean abs diff (0-255), PSNR |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        for key, v in self.results["variants"].items():
+            if "error" in v:
+                lines.append(f"| {key} | {v['label']} | failed: {v['error'][:200]} | | | |")
+                continue
+            d = v.get("vs_A")
+            diff = "reference" if key == "A" else (
+                f"{d['max_abs']} / {d['mean_abs']}, {d['psnr_db']} dB" if d else "n/a")
+            median = f"{v['median_s']:.3f}" if key != "R" else f"({v['median_s']:.1f}, 1 run)"
+            p95 = f"{v['p95_s']:.3f}" if key != "R" else ""
+            lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v['peak_gib']} | {diff} |")
+        job = self.results.get("job", {})
+        for name in ("no_repair", "with_repair"):
+            if name in job:
+                s = job[name]["summary"]
+                lines.append("")
+                lines.append(f"Whole job ({name}, engine {job['engine']}, decoders {job['decoders']}, "
+                             f"{job['runs'] if 'runs' in job else job[name]['runs']} runs): "
+                             + ", ".join(f"{k} median {s[k]['median']:.3f} / p95 {s[k]['p95']:.3f}"
+                                         for k in ("total", "generation", "verify", "aesthetic", "repair", "png")))
+        if "unrelated_mean_abs" in self.results:
+            lines.append("")
+            lines.append(f"Mean abs diff between two different seeds of A (unrelated images): "
+                         f"{self.results['unrelated_mean_abs']}")
+        return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="toy sizes, 4 steps, 2 runs: a CPU dry run")
+    parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "var" / "bench_gpu"))
+    parser.add_argument("--cache", default="/tmp/qart_bench", help="keeps A's images between calls")
+    parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
+                        help="stages in order: A B C D F E R (see above), job (whole job), sdpa (attention probe)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
+    parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
+    parser.add_argument("--n", type=int, default=8, help="candidates per call")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, tiny 4)")
+    parser.add_argument("--warm-steps", type=int, default=None, help="steps of each warm-up call (default 5)")
+    parser.add_argument("--warm-calls", type=int, default=2, help="warm-up calls for compiled variants")
+    parser.add_argument("--deadline", type=float, default=530.0,
+                        help="seconds: a stage whose estimate would end past this is skipped")
+    parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
+    args = parser.parse_args()
+    args.runs = args.runs or (2 if args.tiny else 5)
+    args.job_runs = args.job_runs or (2 if args.tiny else 5)
+    args.warm_steps = args.warm_steps or (4 if args.tiny else 5)
+    pipeline.quiet_libraries()
+
+    bench = Bench(args)
+    bench.environment()
+    bench.save()
+    stages = [s.strip() for s in args.variants.split(",") if s.strip()]
+    if "A" not in stages and (bench.cache / "ref_A.npy").exists():
+        bench.images["A"] = np.load(bench.cache / "ref_A.npy")
+        bench.results["notes"].append("A's images loaded from the cache of an earlier call")
+    # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
+    estimate = dict(A=45, B=40, C=40, D=150, F=110, E=150, R=25, job=90, sdpa=10)
+    job_done = False
+    for stage in stages:
+        elapsed = time.perf_counter() - STARTED
+        if not args.tiny and elapsed + estimate.get(stage, 60) > args.deadline:
+            log(f"skip {stage}: {elapsed:.0f}s elapsed + ~{estimate.get(stage, 60)}s > deadline {args.deadline:.0f}s")
+            bench.results["notes"].append(f"{stage} skipped: not enough time left in this call")
+            bench.save()
+            continue
+        if stage in ("A", "B", "C", "R"):
+            bench.run_variant(stage, VARIANTS[stage])
+        elif stage in ("D", "F"):
+            bench.run_variant(stage, VARIANTS[stage], keep=True)
+        elif stage == "E":
+            best = bench.fastest(["C", "D", "F"]) or "C"
+            spec = dict(VARIANTS[best], dtype="bf16", label=f"{best} in bf16")
+            bench.run_variant("E", spec, keep=True)
+        elif stage == "job":
+            key = bench.fastest([k for k in ("B", "C", "D", "F", "E") if k in bench.engines or k in ("B", "C")])
+            if key not in bench.engines:  # eager variants are not kept: rebuild the fastest one
+                bench.run_variant(key, VARIANTS[key], keep=True)
+            bench.whole_job(key)
+            job_done = True
+        elif stage == "sdpa":
+            bench.sdpa_probe()
+        else:
+            raise SystemExit(f"unknown stage {stage!r}")
+    if "A" in bench.images and len(bench.images["A"]) > 1:
+        a = bench.images["A"].astype(np.int16)
+        bench.results["unrelated_mean_abs"] = round(float(np.abs(a[0] - a[1]).mean()), 3)
+    bench.save()
+    log("done; job " + ("timed" if job_done else "not timed"))
+    print(bench.markdown(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

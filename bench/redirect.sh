@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Short-link redirect throughput: gunicorn + PostgreSQL on this machine, wrk on loopback.
+#   bench/redirect.sh [SECONDS] [CONNECTIONS] [WORKERS]
+# Prints wrk's figures and checks that every 302 produced exactly one stored scan event.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT_NAME=redirect-bench
+. scripts/lib.sh
+
+SECONDS_RUN=${1:-20}
+CONNECTIONS=${2:-32}
+WORKERS=${3:-3}
+PY=.venv/bin/python
+ensure_system_packages postgresql wrk
+WORK=$(mktemp -d /tmp/qart-bench.XXXXXX)
+chmod 755 "$WORK"
+GUNICORN_PID=""
+cleanup() {
+    [ -n "$GUNICORN_PID" ] && kill "$GUNICORN_PID" 2>/dev/null && wait "$GUNICORN_PID" 2>/dev/null
+    pg_stop "$WORK/pg"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail_log() { tail -n 30 "$WORK/gunicorn.log" >&2 2>/dev/null || true; }
+trap 'fail_log' ERR
+
+pg_start "$WORK/pg"
+export DATABASE_URL="postgres://qart@127.0.0.1:$PG_PORT/qart" DEBUG=0 SECRET_KEY=bench-only-secret-key-0123456789
+export ALLOWED_HOSTS=127.0.0.1 STATIC_ROOT="$WORK/static" MEDIA_ROOT="$WORK/media" DB_CONN_MAX_AGE=600
+export LOG_LEVEL=WARNING
+mkdir -p "$STATIC_ROOT" "$MEDIA_ROOT"
+"$PY" manage.py migrate --noinput -v 0
+slug=$("$PY" manage.py shell -v 0 -c '
+from qartsite.models import Team
+from campaigns.models import Campaign, Placement
+team = Team.objects.create(name="Bench")
+campaign = Campaign.objects.create(team=team, name="Bench", destination="https://shop.example.com/offer")
+print(Placement.objects.create(campaign=campaign, name="Poster").slug)')
+
+PORT=$(free_port 8811)
+.venv/bin/gunicorn qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
+    --error-logfile "$WORK/gunicorn.log" &
+GUNICORN_PID=$!
+for _ in $(seq 1 100); do port_in_use "$PORT" && break; sleep 0.1; done
+UA='Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1'
+curl -s --retry 30 --retry-connrefused --retry-delay 1 --retry-all-errors -m 10 -o /dev/null -w "warm-up: %{http_code} -> %{redirect_url} %{errormsg}\n" -A "$UA" "http://127.0.0.1:$PORT/r/$slug"
+before=$("$PY" manage.py shell -v 0 -c 'from campaigns.models import ScanEvent; print(ScanEvent.objects.count())')
+
+echo "== wrk: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
+wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/r/$slug" \
+    | tee "$WORK/wrk.txt"
+sleep 1
+after=$("$PY" manage.py shell -v 0 -c 'from campaigns.models import ScanEvent; print(ScanEvent.objects.count())')
+requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
+errors=$(awk '/Non-2xx or 3xx/ {print $NF}' "$WORK/wrk.txt")
+stored=$((after - before))
+echo "== requests completed: $requests; non-3xx: ${errors:-0}; scan events stored: $stored"
+# wrk counts only completed responses; a request cut off when the run ends may still be stored.
+if [ "$stored" -lt "$requests" ] || [ "$stored" -gt $((requests + CONNECTIONS)) ]; then
+    echo "MISMATCH: events stored ($stored) differ from responses ($requests)" >&2
+    exit 1
+fi
+echo "== every response stored exactly one event (up to $CONNECTIONS in flight at the end)"

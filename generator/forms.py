@@ -1,0 +1,206 @@
+"""The generation form: prompt, team and placement, content, presets and the advanced parameters.
+
+The core decides what is valid: `clean()` builds the job and runs `jobs.validate_job`, and shows its
+message on the field it is about. The ranges here only set the inputs' min/max so browsers help first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.conf import settings
+
+from campaigns.models import Placement
+from generator import jobs, pipeline, qr
+from generator.models import GenerationJob, Prompt
+from qartsite.access import editable_teams
+from qartsite.models import Team
+
+# Looks trade picture for scannability: how hard the code is imposed, and from which fraction of the steps.
+LOOKS = {
+    "balanced": {"label": "Balanced", "conditioning_scale": 1.5, "control_start": 0.25,
+                 "help": "Scans reliably and still looks like a picture."},
+    "art": {"label": "More art", "conditioning_scale": 1.2, "control_start": 0.3,
+            "help": "A freer picture; fewer candidates scan."},
+    "scannable": {"label": "More scannable", "conditioning_scale": 1.8, "control_start": 0.15,
+                  "help": "The code shows more; best for small prints."},
+}
+SPEEDS = {
+    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **pipeline.PRESETS["fast"]},
+    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **pipeline.PRESETS["quality"]},
+}
+
+# (min, max, step) of each advanced input: the ranges GenerationParams.validate and BestOfNConfig.validate
+# enforce. tests/generator/test_forms.py checks that the two agree.
+RANGES = {
+    "steps": (1, 150, 1),
+    "guidance_scale": (0, 20, 0.1),
+    "conditioning_scale": (0, 3, 0.05),
+    "control_start": (0, 1, 0.05),
+    "control_end": (0, 1, 0.05),
+    "size": (256, 1024, 64),
+    "candidates_per_batch": (1, 16, 1),
+    "seed": (0, 2**32 - 129, 1),
+}
+
+# Which field a message from the core is about, by its first words; anything else goes on top of the form.
+MESSAGE_FIELDS = (
+    ("Prompt", "prompt"), ("Steps", "steps"), ("Guidance", "guidance_scale"),
+    ("Conditioning", "conditioning_scale"), ("Control start", "control_start"), ("Control end", "control_end"),
+    ("Size", "size"), ("Candidates", "candidates_per_batch"), ("Seed", "seed"), ("Style", "style"),
+    ("Background", "background"),
+)
+
+
+def field_for_message(exc: ValueError) -> str | None:
+    if isinstance(exc, qr.ContentError):
+        return "content"
+    message = str(exc)
+    return next((field for prefix, field in MESSAGE_FIELDS if message.startswith(prefix)), None)
+
+
+def number(name: str, label: str, help_text: str = "", *, integer: bool = False, **kwargs) -> forms.Field:
+    low, high, step = RANGES[name]
+    widget = forms.NumberInput(attrs={"min": low, "max": high, "step": step,
+                                      "inputmode": "numeric" if integer else "decimal"})
+    field_class = forms.IntegerField if integer else forms.FloatField
+    return field_class(label=label, help_text=help_text, required=False, widget=widget, **kwargs)
+
+
+class PlacementChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Placement) -> str:
+        return f"{obj.campaign.name}: {obj.name}"
+
+
+class GenerationForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
+        help_text="What the picture shows. The code's pattern becomes part of it.",
+    )
+    negative_prompt = forms.CharField(
+        max_length=1000, required=False, initial=pipeline.DEFAULT_NEGATIVE, label="Negative prompt",
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    placement = PlacementChoiceField(
+        queryset=Placement.objects.none(), required=False, empty_label="None: I'll enter the content",
+        help_text="The printed code this is for. Its short link is what the code opens, and scans are counted.",
+    )
+    content = forms.CharField(
+        max_length=2000, required=False, label="The code opens",
+        widget=forms.TextInput(attrs={"placeholder": "https://…", "autocomplete": "off", "spellcheck": "false"}),
+        help_text="A short link keeps the code's modules big, which leaves the picture more room.",
+    )
+    look = forms.ChoiceField(choices=[(k, v["label"]) for k, v in LOOKS.items()], initial="balanced",
+                             widget=forms.RadioSelect)
+    speed = forms.ChoiceField(choices=[(k, v["label"]) for k, v in SPEEDS.items()], initial="fast",
+                              widget=forms.RadioSelect)
+
+    # Advanced. Blank steps, conditioning scale and control start take the presets' values.
+    steps = number("steps", "Steps", "Denoising steps. Blank: the speed's.", integer=True)
+    guidance_scale = number("guidance_scale", "Guidance scale", "How closely the picture follows the prompt.",
+                            initial=3.5)
+    conditioning_scale = number("conditioning_scale", "Conditioning scale",
+                                "How hard the code is imposed. Blank: the look's.")
+    control_start = number("control_start", "Control start", "Fraction of steps before the code. Blank: the look's.")
+    control_end = number("control_end", "Control end", "Fraction of steps after which the code stops.", initial=1.0)
+    size = number("size", "Size (px)", "Side of the generated image, a multiple of 64.", integer=True,
+                  initial=768)
+    seed = number("seed", "Seed", "Blank: a random one. The same seed and settings give the same picture.",
+                  integer=True)
+    candidates_per_batch = number("candidates_per_batch", "Candidates", "Pictures drawn per batch.", integer=True)
+    style = forms.ChoiceField(label="Module style", choices=[(s, s.capitalize()) for s in qr.STYLES],
+                              initial="square")
+    background = forms.ChoiceField(choices=[(b, b.capitalize()) for b in qr.BACKGROUNDS], initial="white",
+                                   help_text="Grey lets the picture use light and dark around the code.")
+
+    PRESET_FIELDS = ("steps", "conditioning_scale", "control_start")
+    ADVANCED_FIELDS = ("steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "size",
+                       "seed", "candidates_per_batch", "style", "background")
+
+    def __init__(self, user, *args, link_for: Callable[[Placement], str], placement: Placement | None = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.link_for = link_for
+        self.job: GenerationJob | None = None
+        teams = editable_teams(user)
+        # Viewers see the form as it would be, disabled: the page shows what editors can do.
+        self.read_only = not teams.exists()
+        if self.read_only:
+            teams = Team.for_user(user)
+        self.fields["team"].queryset = teams
+        if teams.count() == 1:
+            self.fields["team"].widget = forms.HiddenInput()
+        self.fields["placement"].queryset = (
+            Placement.objects.for_user(user).filter(campaign__team__in=teams, campaign__archived=False)
+            .select_related("campaign").order_by("campaign__name", "name")
+        )
+        self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
+        look, speed = LOOKS["balanced"], SPEEDS["fast"]
+        for name, value in (("steps", speed["steps"]), ("conditioning_scale", look["conditioning_scale"]),
+                            ("control_start", look["control_start"])):
+            self.fields[name].widget.attrs["placeholder"] = value
+        if placement is not None:
+            self.initial.update(placement=placement.pk, team=placement.campaign.team_id,
+                                content=link_for(placement))
+        elif teams:
+            self.initial.setdefault("team", teams[0].pk)
+        if self.read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+    @property
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.ADVANCED_FIELDS]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        team, placement = data.get("team"), data.get("placement")
+        if placement is not None and team is not None and placement.campaign.team_id != team.pk:
+            self.add_error("placement", "That placement belongs to another team.")
+        if not data.get("content") and placement is not None:
+            data["content"] = self.link_for(placement)
+        if not data.get("content") and "content" not in self.errors:
+            self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
+        if self.errors:
+            return data
+        self.job = self.build_job(data)
+        try:
+            jobs.validate_job(self.job)
+        except ValueError as exc:  # qr.ContentError is a ValueError too
+            self.add_error(field_for_message(exc), str(exc))
+        return data
+
+    def build_job(self, data: dict) -> GenerationJob:
+        """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
+        look, speed = LOOKS[data["look"]], SPEEDS[data["speed"]]
+
+        def given(name: str, default):
+            return default if data.get(name) is None else data[name]
+
+        return GenerationJob(
+            owner=self.user, team=data["team"], placement=data.get("placement"),
+            prompt=Prompt(owner=self.user, text=data["prompt"], negative_text=data.get("negative_prompt", "")),
+            content=data["content"], steps=given("steps", speed["steps"]), scheduler=speed["scheduler"],
+            guidance_scale=given("guidance_scale", 3.5),
+            conditioning_scale=given("conditioning_scale", look["conditioning_scale"]),
+            control_start=given("control_start", look["control_start"]), control_end=given("control_end", 1.0),
+            size=given("size", 768), seed=data.get("seed"),
+            candidates_per_batch=given("candidates_per_batch", settings.QART["CANDIDATES"]),
+            max_batches=settings.QART["MAX_BATCHES"], style=data["style"], background=data["background"],
+            ecc=settings.QART["DEFAULT_ECC"],
+        )
+
+    def save(self) -> GenerationJob:
+        """Store the validated job, remembering its prompt for the team's gallery."""
+        job = self.job
+        prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text)
+        if prompt.team_id is None:
+            # Prompt.remember knows only the owner; the gallery is per team.
+            prompt.team = job.team
+            prompt.save(update_fields=["team"])
+        job.prompt = prompt
+        job.save()
+        return job

@@ -1,0 +1,169 @@
+"""Account pages beyond Django's own auth views: your teams, a team's members and invitations, and sign-up by
+invitation (there is no open sign-up: every account starts from an owner's invitation)."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_safe
+
+from qartsite.access import get_for_user_or_404
+from qartsite.forms import InvitationSignUpForm, InviteForm
+from qartsite.models import Invitation, Membership, Team
+
+User = get_user_model()
+log = logging.getLogger(__name__)
+
+# An invitation link travels by e-mail, so it should not stay valid for ever.
+INVITATION_DAYS = 14
+
+
+def expiry_cutoff() -> datetime:
+    return timezone.now() - timedelta(days=INVITATION_DAYS)
+
+
+def require_owner(user, team: Team) -> None:
+    """Raise PermissionDenied unless `user` owns `team` (only owners manage members)."""
+    if Membership.role_of(user, team) != Membership.Role.OWNER:
+        raise PermissionDenied("Only a team owner can invite people.")
+
+
+def invitation_url(invitation: Invitation) -> str:
+    return settings.SITE_ROOT.rstrip("/") + reverse("invitation", args=[invitation.token])
+
+
+def send_invitation(invitation: Invitation) -> None:
+    context = {"invitation": invitation, "url": invitation_url(invitation), "days": INVITATION_DAYS}
+    send_mail(
+        subject=f"You're invited to {invitation.team.name} on qart",
+        message=render_to_string("qartsite/invitation_email.txt", context),
+        from_email=None,  # DEFAULT_FROM_EMAIL
+        recipient_list=[invitation.email],
+    )
+
+
+@login_required
+@require_safe
+def account(request: HttpRequest) -> HttpResponse:
+    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
+    if not memberships:
+        return render(request, "qartsite/no_team.html")
+    return render(request, "qartsite/account.html", {"memberships": memberships})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def team(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
+    is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
+    form = InviteForm(team=team) if is_owner else None
+    if request.method == "POST":
+        require_owner(request.user, team)
+        form = InviteForm(request.POST, team=team)
+        if form.is_valid():
+            invitation, sent = invite(team, form.cleaned_data["email"], form.cleaned_data["role"], request.user)
+            if sent:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+            else:
+                messages.warning(request, f"The invitation for {invitation.email} is saved, but the e-mail could "
+                                          "not be sent. Copy its link below and send it yourself.")
+            return redirect("team", team_id=team.pk)
+    members = team.memberships.select_related("user").order_by("user__username")
+    pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
+    ctx = {"team": team, "members": members, "is_owner": is_owner, "form": form,
+           "pending": [(i, invitation_url(i)) for i in pending] if is_owner else []}
+    return render(request, "qartsite/team.html", ctx, status=400 if form and form.errors else 200)
+
+
+def invite(team: Team, email: str, role: str, invited_by) -> tuple[Invitation, bool]:
+    """Invite `email` to `team` and send the link; a pending invitation to the same address is re-sent.
+
+    Returns the invitation and whether the e-mail went out.
+    """
+    invitation = (team.invitations.filter(email__iexact=email, accepted__isnull=True, created__gte=expiry_cutoff())
+                  .first())
+    if invitation is None:
+        invitation = Invitation.objects.create(team=team, email=email, role=role, invited_by=invited_by)
+    elif invitation.role != role:
+        invitation.role = role
+        invitation.save(update_fields=["role"])
+    try:
+        send_invitation(invitation)
+    except (OSError, smtplib.SMTPException):
+        # A mail server being down must not lose the invitation: the owner can pass the link on by hand.
+        log.exception("Could not send the invitation e-mail to %s", invitation.email)
+        return invitation, False
+    return invitation, True
+
+
+def invitation_problem(invitation: Invitation | None) -> str | None:
+    """Why this invitation can't be used, or None when it can."""
+    if invitation is None:
+        return "unknown"
+    if invitation.accepted is not None:
+        return "used"
+    if invitation.created < expiry_cutoff():
+        return "expired"
+    return None
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    found = Invitation.objects.select_related("team").filter(token=token).first()
+    problem = invitation_problem(found)
+    if problem:
+        return invitation_refused(request, problem)
+    # Someone already signed in joins with that account; anyone else creates one.
+    signed_in = request.user.is_authenticated
+    form = None if signed_in else InvitationSignUpForm(instance=User(email=found.email))
+    if request.method == "POST":
+        form = None if signed_in else InvitationSignUpForm(request.POST, instance=User(email=found.email))
+        if signed_in or form.is_valid():
+            user = redeem(found, (lambda: request.user) if signed_in else form.save)
+            if user is None:
+                return invitation_refused(request, "used")
+            if not signed_in:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {found.team.name}.")
+            return redirect("campaigns:list")
+    ctx = {"invitation": found, "form": form}
+    return render(request, "qartsite/invitation.html", ctx, status=400 if form and form.errors else 200)
+
+
+def invitation_refused(request: HttpRequest, problem: str) -> HttpResponse:
+    status = 404 if problem == "unknown" else 410
+    return render(request, "qartsite/invitation_invalid.html", {"problem": problem}, status=status)
+
+
+def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) -> AbstractBaseUser | None:
+    """Accept `invitation` for the user `make_user` returns (it may create one), or None if it was used.
+
+    The row is locked and checked again: two tabs submitting one link must not both join, and a refused
+    second attempt must not leave a new account behind (the whole transaction rolls back).
+    """
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted__isnull=True).first()
+        if locked is None:
+            return None
+        user = make_user()
+        # An existing member keeps their role: an invitation never demotes or promotes anyone.
+        Membership.objects.get_or_create(team=locked.team, user=user, defaults={"role": locked.role})
+        locked.accepted = timezone.now()
+        locked.save(update_fields=["accepted"])
+        return user

@@ -1,0 +1,32 @@
+"""Account forms: inviting someone to a team, and the sign-up form an invitation link opens."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from qartsite.models import Invitation, Membership, Team
+
+
+class InviteForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["email", "role"]
+        help_texts = {"role": "Owners manage members; editors change campaigns and generate art; viewers only read."}
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if Membership.objects.filter(team=self.team, user__email__iexact=email).exists():
+            raise forms.ValidationError("Someone with this address is already in the team.")
+        return email
+
+
+class InvitationSignUpForm(UserCreationForm):
+    """User name and password (checked by the password validators); the address comes from the invitation."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ["username"]
