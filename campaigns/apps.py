@@ -6,3 +6,13 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from campaigns.models import Campaign, Placement
+        from campaigns.views import forget_links
+
+        for model in (Campaign, Placement):
+            post_save.connect(forget_links, sender=model, dispatch_uid=f"forget-links-save-{model.__name__}")
+            post_delete.connect(forget_links, sender=model, dispatch_uid=f"forget-links-delete-{model.__name__}")

@@ -24,6 +24,20 @@ def print_centimetres(size: int, dpi: int = PRINT_DPI) -> float:
     return round(size / dpi * 2.54, 1)
 
 
+def parse_size(value: str | None) -> int:
+    """The print size asked for in a query string; the smallest when none is given.
+
+    Raises:
+        ValueError: not one of `PRINT_SIZES` (the message lists them).
+    """
+    if not value:
+        return PRINT_SIZES[0]
+    size = int(value) if value.isdigit() else None
+    if size not in PRINT_SIZES:
+        raise ValueError(f"Download sizes are {_sizes()} pixels; {value[:20]!r} is not one of them.")
+    return size
+
+
 def png_at_size(image: Image.Image, size: int) -> bytes:
     """Re-encode an image as a PNG whose longer side is `size` pixels.
 
@@ -38,8 +52,7 @@ def png_at_size(image: Image.Image, size: int) -> bytes:
         ValueError: `size` is not one of `PRINT_SIZES` (the message lists them).
     """
     if size not in PRINT_SIZES:
-        sizes = ", ".join(str(s) for s in PRINT_SIZES)
-        raise ValueError(f"Download sizes are {sizes} pixels; {size} is not one of them.")
+        raise ValueError(f"Download sizes are {_sizes()} pixels; {size} is not one of them.")
     image = image.convert("RGB")
     width, height = image.size
     scale = size / max(width, height)
@@ -73,6 +86,10 @@ def code_svg(code: qr.QRCode, border: int = QUIET_ZONE, module_px: int = 10) -> 
         f"<title>QR code: {_escape(code.content)}</title>"
         f'<path fill="#fff" d="M0 0h{side}v{side}H0z"/><g fill="#000">{modules}</g></svg>\n'
     )
+
+
+def _sizes() -> str:
+    return ", ".join(str(s) for s in PRINT_SIZES)
 
 
 def _escape(text: str) -> str:

@@ -1,5 +1,20 @@
-"""Routes (filled in by the feature that owns them)."""
+"""Routes of the generation pages, under /generate/."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from generator import views
+
+app_name = "generator"
+
+urlpatterns = [
+    path("", views.generate, name="generate"),
+    path("jobs/", views.job_list, name="jobs"),
+    path("jobs/<int:pk>/", views.job_detail, name="job"),
+    path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),
+    path("jobs/<int:pk>/cancel/", views.cancel_job, name="cancel"),
+    path("jobs/<int:pk>/code.svg", views.code_svg, name="code_svg"),
+    path("candidates/<int:pk>/use/", views.use_candidate, name="use_candidate"),
+    path("candidates/<int:pk>/download.png", views.candidate_png, name="candidate_png"),
+]

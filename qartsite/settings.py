@@ -149,7 +149,11 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/campaigns/"
+LOGOUT_REDIRECT_URL = "/accounts/login/?signed_out=1"
+# Password-reset and invitation e-mails print to the console unless another backend is named here.
+EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 # qart's own settings. The generator core reads none of these itself: the Django layer passes them in.
 QART = {

@@ -66,6 +66,14 @@ class TestShortLink:
                               HTTP_HOST="testserver", HTTP_REFERER="https://evil.example/")
         assert "evil" not in response["Location"]
 
+    def test_a_deactivated_link_stops_at_once_in_this_process(self, client, placement):
+        assert client.get(f"/r/{placement.slug}").status_code == 302  # now cached
+        Placement.objects.filter(pk=placement.pk).update(active=False)  # bypasses save(): cache still warm
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        placement.refresh_from_db()
+        placement.save()  # any save clears the cache
+        assert client.get(f"/r/{placement.slug}").status_code == 404
+
     def test_other_methods_are_refused(self, client, placement):
         assert client.post(f"/r/{placement.slug}").status_code == 405
         assert ScanEvent.objects.count() == 0

@@ -1,0 +1,290 @@
+"""REST API for campaigns and placements, and the team plumbing the generation API shares.
+
+Access follows `qartsite.access`: every queryset is narrowed with `.for_user(user)`, so another team's object
+answers 404 (never a 403 that confirms it exists); members read; owners and editors change; viewers get 403.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
+from operator import attrgetter
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns.models import Campaign, Placement
+from generator.models import Candidate
+from qartsite.access import editable_teams, require_editor
+from qartsite.models import Team
+
+SCAN_DAYS = 30  # days in a placement's scan series
+EDITORS_ONLY = "Viewers can look but not change things. Ask a team owner for editor access."
+
+
+# --- Team plumbing (shared with generator.api) ---------------------------------------------------------------
+
+
+def request_user(request: Request | None):
+    """The requesting user, or an anonymous one where there is no request (as when the schema is generated)."""
+    return getattr(request, "user", None) or AnonymousUser()
+
+
+# What a user may pick by id, given the request: these serve related fields and filters alike.
+def user_teams(request: Request | None) -> QuerySet[Team]:
+    return Team.for_user(request_user(request))
+
+
+def user_campaigns(request: Request | None) -> QuerySet[Campaign]:
+    return Campaign.objects.for_user(request_user(request))
+
+
+def user_placements(request: Request | None) -> QuerySet[Placement]:
+    return Placement.objects.for_user(request_user(request))
+
+
+def user_candidates(request: Request | None) -> QuerySet[Candidate]:
+    return Candidate.objects.filter(job__team__in=user_teams(request))
+
+
+class ScopedField(serializers.PrimaryKeyRelatedField):
+    """A related object picked by id among those the requesting user can see.
+
+    Ids of other teams' objects fail exactly like ids that do not exist, so the answer confirms nothing.
+    """
+
+    def __init__(self, scope, **kwargs) -> None:
+        self.scope = scope  # request -> queryset, e.g. `user_teams`
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet:
+        return self.scope(self.context.get("request"))
+
+
+class TeamRolePermission(permissions.BasePermission):
+    """Members read; owners and editors create and change. Views name the path to an object's team in
+    `team_path`. Other teams' objects never reach `has_object_permission`: the queryset already hid them."""
+
+    message = EDITORS_ONLY
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) != "create":
+            return True
+        return editable_teams(request.user).exists()
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        require_editor(request.user, attrgetter(view.team_path)(obj))
+        return True
+
+
+def team_for_create(user, team: Team | None) -> Team:
+    """The team a new object belongs to: the one asked for (the user must edit there, else 403), or, when
+    none is named, the user's only editable team."""
+    if team is not None:
+        require_editor(user, team)
+        return team
+    teams = list(editable_teams(user)[:2])
+    if not teams:
+        raise PermissionDenied(EDITORS_ONLY)
+    if len(teams) > 1:
+        raise serializers.ValidationError({"team": ["You are in more than one team: choose one."]})
+    return teams[0]
+
+
+@contextmanager
+def model_errors_as_400(field: str):
+    """Models validate on save as well (so scripts and the admin cannot skip it); answer those as 400s."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({field: exc.messages}) from None
+
+
+def short_url(request: Request, placement: Placement) -> str:
+    """The absolute short link a placement's code carries."""
+    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
+
+
+# --- Campaigns -------------------------------------------------------------------------------------------------
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    team = ScopedField(user_teams, required=False,
+                       help_text="Defaults to your team when you can edit in exactly one.")
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "team", "name", "destination", "starts_on", "ends_on", "utm_source", "utm_medium",
+                  "utm_campaign", "archived", "created"]
+        read_only_fields = ["created"]
+
+    def validate(self, attrs: dict) -> dict:
+        user = request_user(self.context.get("request"))
+        if self.instance is None:
+            attrs["team"] = team_for_create(user, attrs.get("team"))
+        elif "team" in attrs and attrs["team"] != self.instance.team:
+            raise serializers.ValidationError({"team": ["A campaign stays in the team that made it."]})
+        starts = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
+        ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
+        if starts and ends and ends < starts:
+            raise serializers.ValidationError({"ends_on": ["The campaign cannot end before it starts."]})
+        return attrs
+
+
+class CampaignFilter(filters.FilterSet):
+    team = filters.ModelChoiceFilter(queryset=user_teams)
+
+    class Meta:
+        model = Campaign
+        fields = ["team", "archived"]
+
+
+class CampaignViewSet(viewsets.ModelViewSet):
+    """Your teams' campaigns. Creating one needs editor rights in its team."""
+
+    serializer_class = CampaignSerializer
+    permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
+    filterset_class = CampaignFilter
+    ordering_fields = ["name", "created", "starts_on", "ends_on"]
+    lookup_value_regex = r"[0-9]+"
+    team_path = "team"
+
+    def get_queryset(self) -> QuerySet[Campaign]:
+        return Campaign.objects.for_user(self.request.user)
+
+    def perform_create(self, serializer) -> None:
+        with model_errors_as_400("destination"):
+            serializer.save()
+
+    def perform_update(self, serializer) -> None:
+        with model_errors_as_400("destination"):
+            serializer.save()
+
+
+# --- Placements ------------------------------------------------------------------------------------------------
+
+
+class PlacementSerializer(serializers.ModelSerializer):
+    campaign = ScopedField(user_campaigns)
+    artwork = ScopedField(user_candidates, required=False, allow_null=True,
+                          help_text="A generated candidate of the campaign's team.")
+    artwork_image = serializers.ImageField(source="artwork.image", read_only=True, allow_null=True)
+    short_url = serializers.SerializerMethodField(help_text="The link the printed code carries.")
+    destination = serializers.URLField(read_only=True, help_text="Where scans lead: the override, else the "
+                                                                  "campaign's destination.")
+
+    class Meta:
+        model = Placement
+        fields = ["id", "campaign", "name", "kind", "location", "latitude", "longitude", "printed_quantity",
+                  "deployed_on", "notes", "active", "slug", "short_url", "destination_override", "destination",
+                  "artwork", "artwork_image", "created"]
+        read_only_fields = ["slug", "created"]
+
+    def get_short_url(self, placement: Placement) -> str:
+        return short_url(self.context["request"], placement)
+
+    def validate_campaign(self, campaign: Campaign) -> Campaign:
+        require_editor(request_user(self.context.get("request")), campaign.team)
+        return campaign
+
+    def validate(self, attrs: dict) -> dict:
+        campaign = attrs.get("campaign") or self.instance.campaign
+        artwork = attrs.get("artwork", getattr(self.instance, "artwork", None))
+        if artwork is not None and artwork.job.team_id != campaign.team_id:
+            raise serializers.ValidationError({"artwork": ["Choose an image your campaign's team generated."]})
+        return attrs
+
+
+class PlacementFilter(filters.FilterSet):
+    campaign = filters.ModelChoiceFilter(queryset=user_campaigns)
+    archived = filters.BooleanFilter(field_name="campaign__archived", help_text="Whether the campaign is archived")
+
+    class Meta:
+        model = Placement
+        fields = ["campaign", "archived", "active", "kind"]
+
+
+class CountSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="A device class or an OS family; empty when unknown")
+    count = serializers.IntegerField()
+
+
+class DayCountSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    count = serializers.IntegerField()
+
+
+class ScanSummarySerializer(serializers.Serializer):
+    placement = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Scans by people (bots and link previews left out), ever")
+    last_7_days = serializers.IntegerField()
+    by_day = DayCountSerializer(many=True, help_text=f"The last {SCAN_DAYS} days (UTC), oldest first")
+    by_device = CountSerializer(many=True)
+    by_os = CountSerializer(many=True)
+
+
+def scan_summary(placement: Placement) -> dict:
+    """Scan counts for a placement, people only: total, last 7 days, per day, per device class, per OS."""
+    scans = placement.scans.filter(is_bot=False)
+    today = timezone.localdate()
+    first_day = today - timedelta(days=SCAN_DAYS - 1)
+    since = timezone.make_aware(datetime.combine(first_day, time.min))
+    per_day = dict(
+        scans.filter(time__gte=since).annotate(day=TruncDate("time")).values("day")
+        .annotate(count=Count("id")).order_by().values_list("day", "count")
+    )
+
+    def counts(field: str) -> list[dict]:
+        rows = scans.values(key=F(field)).annotate(count=Count("id")).order_by("-count", "key")
+        return [{"key": row["key"], "count": row["count"]} for row in rows]
+
+    return {
+        "placement": placement.pk,
+        "total": scans.count(),
+        "last_7_days": scans.filter(time__gte=timezone.now() - timedelta(days=7)).count(),
+        "by_day": [{"day": day, "count": per_day.get(day, 0)}
+                   for day in (first_day + timedelta(days=n) for n in range(SCAN_DAYS))],
+        "by_device": counts("device_class"),
+        "by_os": counts("os"),
+    }
+
+
+class PlacementViewSet(viewsets.ModelViewSet):
+    """Your teams' placements: each printed code, with its own short link."""
+
+    serializer_class = PlacementSerializer
+    permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
+    filterset_class = PlacementFilter
+    ordering_fields = ["name", "created", "kind", "deployed_on"]
+    lookup_value_regex = r"[0-9]+"
+    team_path = "campaign.team"
+
+    def get_queryset(self) -> QuerySet[Placement]:
+        return Placement.objects.for_user(self.request.user).select_related("campaign", "artwork")
+
+    def perform_create(self, serializer) -> None:
+        with model_errors_as_400("destination_override"):
+            serializer.save()
+
+    def perform_update(self, serializer) -> None:
+        with model_errors_as_400("destination_override"):
+            serializer.save()
+
+    @extend_schema(responses=ScanSummarySerializer, filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def scans(self, request: Request, pk: str | None = None) -> Response:
+        """Scan counts by day, device class and OS (bots and link previews left out)."""
+        return Response(ScanSummarySerializer(scan_summary(self.get_object())).data)

@@ -1,0 +1,196 @@
+"""REST API for generations: create a job, follow its status and progress, read its ranked candidates, cancel it.
+
+Creating checks every parameter with `jobs.validate_job` before anything is saved, then counts against the
+team's generation rate (GPU time is money), saves, and queues the job once the transaction commits.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import F, Prefetch, QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, throttling, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from campaigns.api import (
+    ScopedField,
+    TeamRolePermission,
+    request_user,
+    short_url,
+    team_for_create,
+    user_placements,
+    user_teams,
+)
+from generator import jobs, pipeline, qr
+from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.models import Team
+
+
+def user_jobs(user) -> QuerySet[GenerationJob]:
+    """Generations of the user's teams."""
+    return GenerationJob.objects.filter(team__in=Team.for_user(user))
+
+
+class TeamGenerationThrottle(throttling.SimpleRateThrottle):
+    """Generation creates per team, counted only when a job is accepted: the team shares one budget whoever
+    clicks. Rate: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["generations"] (e.g. "30/hour").
+
+    History lives in Django's cache, so every web process must share one cache (Redis or Memcached) in
+    production; with a per-process cache each process would allow the full rate.
+    """
+
+    scope = "generations"
+
+    def __init__(self, team: Team) -> None:
+        self.team = team
+        super().__init__()
+
+    def get_rate(self) -> str | None:
+        # Read at call time, not at import like DRF's class attribute, so a changed setting takes effect.
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError:
+            raise ImproperlyConfigured(f'Set REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["{self.scope}"].') from None
+
+    def get_cache_key(self, request: Request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": f"team-{self.team.pk}"}
+
+
+class CandidateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Candidate
+        fields = ["id", "rank", "index", "batch", "seed", "image", "scan_probability", "verdict", "misread",
+                  "decoded_text", "aesthetic_score", "repaired", "pixels_changed", "ssim"]
+        read_only_fields = fields
+
+
+class GenerationSerializer(serializers.ModelSerializer):
+    team = ScopedField(user_teams, required=False,
+                       help_text="Defaults to the placement's team, else to your team when you edit in just one.")
+    placement = ScopedField(user_placements, required=False, allow_null=True,
+                            help_text="The placement whose short link the code carries.")
+    prompt = serializers.CharField(source="prompt.text", max_length=1000, help_text="What the picture shows.")
+    negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
+                                            default=pipeline.DEFAULT_NEGATIVE, help_text="What it should not.")
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                    help_text="The exact text the code carries; defaults to the placement's short "
+                                              "link.")
+    scheduler = serializers.ChoiceField(pipeline.SCHEDULERS, default=pipeline.GenerationParams.scheduler)
+    style = serializers.ChoiceField(qr.STYLES, default="square")
+    background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
+    queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
+    candidates = CandidateSerializer(many=True, read_only=True, help_text="Best first.")
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id", "team", "placement", "prompt", "negative_prompt", "content",
+            "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
+            "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
+            "status", "stage", "progress", "queue_position", "cancel_requested", "batches", "scannable",
+            "result_message", "error", "created", "started", "finished", "queue_seconds", "generation_seconds",
+            "scoring_seconds", "total_seconds", "control_image", "candidates",
+        ]
+        read_only_fields = [
+            "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "result_message",
+            "error", "created", "started", "finished", "queue_seconds", "generation_seconds", "scoring_seconds",
+            "total_seconds", "control_image",
+        ]
+
+    def get_queue_position(self, job: GenerationJob) -> int | None:
+        return jobs.queue_position(job)
+
+    def validate(self, attrs: dict) -> dict:
+        placement = attrs.get("placement")
+        team = attrs.get("team") or (placement.campaign.team if placement else None)
+        attrs["team"] = team_for_create(request_user(self.context.get("request")), team)
+        if placement is not None and placement.campaign.team_id != attrs["team"].pk:
+            raise serializers.ValidationError({"placement": ["Choose a placement of the generation's team."]})
+        if not attrs.get("content"):
+            if placement is None:
+                raise serializers.ValidationError(
+                    {"content": ["Say what the code carries, or choose a placement to carry its short link."]}
+                )
+            attrs["content"] = short_url(self.context["request"], placement)
+        return attrs
+
+    def unsaved_job(self, owner) -> GenerationJob:
+        """The validated job, not yet saved, with an unsaved prompt (remembered only once the job is accepted)."""
+        data = dict(self.validated_data)
+        prompt = Prompt(owner=owner, **data.pop("prompt"))
+        data.setdefault("candidates_per_batch", settings.QART["CANDIDATES"])
+        data.setdefault("max_batches", settings.QART["MAX_BATCHES"])
+        return GenerationJob(owner=owner, prompt=prompt, ecc=settings.QART["DEFAULT_ECC"], **data)
+
+
+class GenerationFilter(filters.FilterSet):
+    team = filters.ModelChoiceFilter(queryset=user_teams)
+    placement = filters.ModelChoiceFilter(queryset=user_placements)
+
+    class Meta:
+        model = GenerationJob
+        fields = ["team", "placement", "status", "scannable"]
+
+
+@extend_schema_view(
+    create=extend_schema(responses={
+        201: GenerationSerializer,
+        400: OpenApiResponse(description="A bad parameter: the message says which and why."),
+        429: OpenApiResponse(description="The team's generation rate is used up; Retry-After says when to retry."),
+    }),
+)
+class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        viewsets.GenericViewSet):
+    """Your teams' generations: create one (editors), follow its progress, read its ranked candidates."""
+
+    serializer_class = GenerationSerializer
+    permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
+    filterset_class = GenerationFilter
+    ordering_fields = ["created", "status", "total_seconds"]
+    lookup_value_regex = r"[0-9]+"
+    team_path = "team"
+
+    def get_queryset(self) -> QuerySet[GenerationJob]:
+        ranked = Candidate.objects.order_by(F("rank").asc(nulls_last=True), "index")
+        return user_jobs(self.request.user).select_related("prompt").prefetch_related(
+            Prefetch("candidates", queryset=ranked)
+        )
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = serializer.unsaved_job(request.user)
+        try:
+            jobs.validate_job(job)
+        except qr.ContentError as exc:
+            raise serializers.ValidationError({"content": [str(exc)]}) from None
+        except ValueError as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from None
+        throttle = TeamGenerationThrottle(job.team)
+        if not throttle.allow_request(request, self):
+            self.throttled(request, throttle.wait())
+        with transaction.atomic():
+            job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text)
+            job.save()
+            jobs.enqueue_generation(job)  # sends once this transaction commits
+        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={
+        200: GenerationSerializer,
+        409: OpenApiResponse(description="The generation has already finished."),
+    })
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel: at once while queued, between denoising steps while running."""
+        job = self.get_object()
+        if job.is_finished:
+            return Response({"detail": f"This generation has already finished ({job.status})."},
+                            status=status.HTTP_409_CONFLICT)
+        jobs.request_cancel(job)
+        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data)

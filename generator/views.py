@@ -1,0 +1,245 @@
+"""The generation pages: the form, a job's live status and candidates, downloads, and the team's jobs.
+
+Access: every job and candidate is looked up through the user's teams (another team's answers 404), and
+everything that changes something checks `require_editor` on the job's team (viewers get 403).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from campaigns.models import Placement
+from generator import downloads, images, jobs, qr
+from generator.forms import LOOKS, SPEEDS, GenerationForm
+from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.models import Team
+
+GALLERY_SIZE = 12
+TOP_CANDIDATES = 4
+JOB_LIST_SIZE = 60
+STAGES = {
+    "": "Waiting in the queue",
+    "loading": "Loading the model",
+    "generating": "Drawing the candidates",
+    "scoring": "Checking that they scan",
+    "repairing": "Repairing near misses",
+    "retrying": "Retrying after the worker stopped",
+    "done": "Done",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+VIEWER_NOTE = "Viewers can look but not change things. Ask a team owner for editor access."
+
+
+def visible_jobs(user) -> QuerySet[GenerationJob]:
+    """The jobs of the user's teams: the one place this module decides which jobs a user may see."""
+    return GenerationJob.objects.filter(team__in=Team.for_user(user))
+
+
+def visible_candidates(user) -> QuerySet[Candidate]:
+    return Candidate.objects.filter(job__in=visible_jobs(user))
+
+
+def short_link_url(request: HttpRequest, placement: Placement) -> str:
+    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
+
+
+def can_edit(user, team: Team) -> bool:
+    return editable_teams(user).filter(pk=team.pk).exists()
+
+
+def pk_or_404(value: str | None) -> int:
+    if not value or not value.isdigit():
+        raise Http404("Not found")
+    return int(value)
+
+
+def plain_400(message: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+def attachment(data: bytes | str, content_type: str, filename: str) -> HttpResponse:
+    return HttpResponse(data, content_type=content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def generate(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and not editable_teams(request.user).exists():
+        raise PermissionDenied(VIEWER_NOTE)
+    placement = None
+    if request.method == "GET" and "placement" in request.GET:
+        placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign"),
+                                        pk=pk_or_404(request.GET["placement"]))
+
+    def link_for(p: Placement) -> str:
+        return short_link_url(request, p)
+
+    form = GenerationForm(request.user, request.POST or None, link_for=link_for, placement=placement)
+    if request.method == "POST" and form.is_valid():
+        require_editor(request.user, form.cleaned_data["team"])
+        job = form.save()
+        jobs.enqueue_generation(job)
+        return redirect("generator:job", pk=job.pk)
+
+    teams = Team.for_user(request.user)
+    ctx = {
+        "form": form,
+        "viewer_note": VIEWER_NOTE,
+        "gallery": Prompt.objects.filter(team__in=teams).select_related("team")[:GALLERY_SIZE],
+        "several_teams": teams.count() > 1,
+        "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
+        "speeds": list(zip(form["speed"], SPEEDS.values(), strict=True)),
+        "presets": {
+            "look": {k: {"conditioning_scale": v["conditioning_scale"], "control_start": v["control_start"]}
+                     for k, v in LOOKS.items()},
+            "speed": {k: {"steps": v["steps"]} for k, v in SPEEDS.items()},
+        },
+        "placement_links": {
+            p.pk: {"link": link_for(p), "team": p.campaign.team_id} for p in form.fields["placement"].queryset
+        },
+    }
+    return render(request, "generator/generate.html", ctx)
+
+
+def job_state(job: GenerationJob) -> dict:
+    """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "stage": job.stage,
+        "stage_label": STAGES.get(job.stage, job.stage.capitalize()),
+        "progress": round(job.progress, 4),
+        "queue_position": jobs.queue_position(job),
+        "finished": job.is_finished,
+        "scannable": job.scannable,
+        "result_message": job.result_message,
+        "error": job.error,
+        "seconds": {"queue": job.queue_seconds, "generation": job.generation_seconds,
+                    "scoring": job.scoring_seconds, "total": job.total_seconds},
+    }
+
+
+@login_required
+@require_safe
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user_or_404(
+        visible_jobs(request.user).select_related("prompt", "team", "owner", "placement__campaign"), pk=pk
+    )
+    team_placements = Placement.objects.filter(campaign__team=job.team).select_related("campaign")
+    candidates = list(
+        job.candidates.order_by("rank", "index").prefetch_related(Prefetch("placements", queryset=team_placements))
+    )
+    ctx = {
+        "job": job,
+        "state": job_state(job),
+        "top": candidates[:TOP_CANDIDATES],
+        "rest": candidates[TOP_CANDIDATES:],
+        "candidate_count": len(candidates),
+        "can_edit": can_edit(request.user, job.team),
+        "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
+        "print_sizes": [(size, downloads.print_centimetres(size)) for size in downloads.PRINT_SIZES],
+    }
+    return render(request, "generator/job.html", ctx)
+
+
+@login_required
+@require_safe
+@never_cache
+def job_status(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    return JsonResponse(job_state(job))
+
+
+@login_required
+@require_POST
+def cancel_job(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    require_editor(request.user, job.team)
+    if job.is_finished:
+        messages.info(request, f"This job had already finished ({job.get_status_display().lower()}).")
+    else:
+        jobs.request_cancel(job)
+        messages.success(request, "Cancelling: a queued job stops at once, a running one after its current step.")
+    return redirect("generator:job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make a candidate the artwork of the job's placement, or of a placement of the same team."""
+    candidate = get_for_user_or_404(visible_candidates(request.user).select_related("job__team"), pk=pk)
+    job = candidate.job
+    require_editor(request.user, job.team)
+    chosen = job.placement_id or request.POST.get("placement")
+    if not chosen:
+        messages.error(request, "Choose the placement this picture is for.")
+        return redirect("generator:job", pk=job.pk)
+    # Only a placement of the job's own team: the picture carries that team's link.
+    placement = get_for_user_or_404(
+        Placement.objects.filter(campaign__team=job.team).select_related("campaign"), pk=pk_or_404(str(chosen))
+    )
+    placement.artwork = candidate
+    placement.save(update_fields=["artwork"])
+    messages.success(request, f"Candidate {candidate.rank} is now the artwork of {placement}.")
+    return redirect(reverse("generator:job", kwargs={"pk": job.pk}) + f"#candidate-{candidate.pk}")
+
+
+@login_required
+@require_safe
+def candidate_png(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = get_for_user_or_404(visible_candidates(request.user), pk=pk)
+    try:
+        size = downloads.parse_size(request.GET.get("size"))
+    except ValueError as exc:
+        return plain_400(str(exc))
+    try:
+        with candidate.image.open("rb") as stored:
+            image = images.open_image(stored.read())
+    except (OSError, images.ImageError):
+        raise Http404("This candidate's image is missing.") from None
+    filename = f"qart-{candidate.job_id}-rank{candidate.rank}-{size}px.png"
+    return attachment(downloads.png_at_size(image, size), "image/png", filename)
+
+
+@login_required
+@require_safe
+def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    try:
+        # The smallest version that fits, as for the art; no art limit here, the plain code has no picture.
+        code = qr.encode(job.content, ecc=job.ecc, max_version=40)
+    except ValueError as exc:
+        return plain_400(str(exc))
+    return attachment(downloads.code_svg(code), "image/svg+xml", f"qart-{job.pk}-code.svg")
+
+
+@login_required
+@require_safe
+def job_list(request: HttpRequest) -> HttpResponse:
+    best = Candidate.objects.filter(job=OuterRef("pk")).order_by("rank", "index").values("image")[:1]
+    recent = list(
+        visible_jobs(request.user).select_related("prompt", "team", "placement__campaign")
+        .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))[:JOB_LIST_SIZE]
+    )
+    for job in recent:
+        job.thumbnail_url = default_storage.url(job.thumbnail) if job.thumbnail else ""
+    ctx = {
+        "jobs": recent,
+        "limit": JOB_LIST_SIZE,
+        "several_teams": Team.for_user(request.user).count() > 1,
+        "can_generate": editable_teams(request.user).exists(),
+    }
+    return render(request, "generator/job_list.html", ctx)
