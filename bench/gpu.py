@@ -229,8 +229,13 @@ class Bench:
     def build_engine(self, spec: dict):
         """An Engine for one variant, through the product's `engine_from_pipeline`."""
         torch = self.torch
-        from diffusers import (AutoencoderKL, ControlNetModel, DDIMScheduler, StableDiffusionControlNetPipeline,
-                               UNet2DConditionModel)
+        from diffusers import (
+            AutoencoderKL,
+            ControlNetModel,
+            DDIMScheduler,
+            StableDiffusionControlNetPipeline,
+            UNet2DConditionModel,
+        )
         from transformers import CLIPTextModel
 
         dtype = self.dtype(spec["dtype"])
@@ -257,8 +262,10 @@ class Bench:
 
             # Several compiled copies of the same classes (fp16, bf16, modes) and the ControlNet's two paths
             # must not hit dynamo's recompile limit (8), which silently falls back to eager.
-            torch._dynamo.config.cache_size_limit = 64
-            torch._dynamo.config.accumulated_cache_size_limit = 1024
+            for name, value in (("recompile_limit", 64), ("cache_size_limit", 64),
+                                ("accumulated_recompile_limit", 1024), ("accumulated_cache_size_limit", 1024)):
+                if hasattr(torch._dynamo.config, name):
+                    setattr(torch._dynamo.config, name, value)
             inductor_config.conv_1x1_as_mm = True
             mode = None if spec["compile"] == "default" else spec["compile"]
             backend = self.args.compile_backend
@@ -268,6 +275,13 @@ class Bench:
             # The decoder runs once a call: plain inductor (CUDA graphs would only pin memory).
             pipe.vae.decoder = torch.compile(pipe.vae.decoder, fullgraph=False,
                                              **(dict(backend=backend) if backend != "inductor" else {}))
+        else:
+            # Count real ControlNet forwards (its conditioning embedding runs only on the real path); eager
+            # variants only: under torch.compile a hook's Python side effect runs at trace time, not per call.
+            counter = [0]
+            pipe.controlnet.controlnet_cond_embedding.register_forward_hook(
+                lambda *_: counter.__setitem__(0, counter[0] + 1))
+            pipe._qart_controlnet_calls = counter
         engine = pipeline.engine_from_pipeline(pipe, pipeline.ModelSpec(base="random SD1.5", controlnet="random"))
         self._watch_decode(pipe)
         return engine
@@ -318,12 +332,17 @@ class Bench:
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         times, images = [], None
+        counter = getattr(engine.txt2img, "_qart_controlnet_calls", None)
+        controlnet_calls = None
         for r in range(runs):
             self.sync()
+            before = counter[0] if counter else 0
             t0 = time.perf_counter()
             out = engine.generate(self.control, self.params, self.seeds)
             self.sync()
             times.append(time.perf_counter() - t0)
+            if counter:
+                controlnet_calls = counter[0] - before
             log(f"{key}: run {r + 1}/{runs} {times[-1]:.3f}s")
             if images is None:
                 images = np.stack([np.asarray(im.convert("RGB")) for im in out])
@@ -340,6 +359,7 @@ class Bench:
             peak_gib=round(peak, 3) if peak is not None else None,
             reserved_gib=round(reserved, 3) if reserved is not None else None,
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1), decode=stats,
+            controlnet_forwards_per_call=controlnet_calls,
         )
         self.images[key] = images
         if keep:

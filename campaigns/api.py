@@ -7,16 +7,13 @@ answers 404 (never a 403 that confirms it exists); members read; owners and edit
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta
 from operator import attrgetter
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, F, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
@@ -24,12 +21,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from campaigns import stats
 from campaigns.models import Campaign, Placement
 from generator.models import Candidate
 from qartsite.access import editable_teams, require_editor
 from qartsite.models import Team
 
-SCAN_DAYS = 30  # days in a placement's scan series
 EDITORS_ONLY = "Viewers can look but not change things. Ask a team owner for editor access."
 
 
@@ -159,7 +156,6 @@ class CampaignViewSet(viewsets.ModelViewSet):
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
     filterset_class = CampaignFilter
     ordering_fields = ["name", "created", "starts_on", "ends_on"]
-    lookup_value_regex = r"[0-9]+"
     team_path = "team"
 
     def get_queryset(self) -> QuerySet[Campaign]:
@@ -218,7 +214,7 @@ class PlacementFilter(filters.FilterSet):
 
 
 class CountSerializer(serializers.Serializer):
-    key = serializers.CharField(help_text="A device class or an OS family; empty when unknown")
+    key = serializers.CharField(help_text='A device class or an OS family; "Unknown" when not recorded')
     count = serializers.IntegerField()
 
 
@@ -230,35 +226,25 @@ class DayCountSerializer(serializers.Serializer):
 class ScanSummarySerializer(serializers.Serializer):
     placement = serializers.IntegerField()
     total = serializers.IntegerField(help_text="Scans by people (bots and link previews left out), ever")
-    last_7_days = serializers.IntegerField()
-    by_day = DayCountSerializer(many=True, help_text=f"The last {SCAN_DAYS} days (UTC), oldest first")
+    last_7_days = serializers.IntegerField(help_text="Scans by people in the last 7 x 24 hours")
+    by_day = DayCountSerializer(many=True, help_text=f"The last {stats.CHART_DAYS} days, oldest first, ending today")
     by_device = CountSerializer(many=True)
     by_os = CountSerializer(many=True)
 
 
 def scan_summary(placement: Placement) -> dict:
-    """Scan counts for a placement, people only: total, last 7 days, per day, per device class, per OS."""
-    scans = placement.scans.filter(is_bot=False)
-    today = timezone.localdate()
-    first_day = today - timedelta(days=SCAN_DAYS - 1)
-    since = timezone.make_aware(datetime.combine(first_day, time.min))
-    per_day = dict(
-        scans.filter(time__gte=since).annotate(day=TruncDate("time")).values("day")
-        .annotate(count=Count("id")).order_by().values_list("day", "count")
-    )
-
-    def counts(field: str) -> list[dict]:
-        rows = scans.values(key=F(field)).annotate(count=Count("id")).order_by("-count", "key")
-        return [{"key": row["key"], "count": row["count"]} for row in rows]
-
+    """Scan counts for a placement, people only (see `campaigns.stats`)."""
+    one = Placement.objects.filter(pk=placement.pk)
+    counted = stats.with_scan_counts(one).get()
+    daily = stats.daily_counts(one)
     return {
         "placement": placement.pk,
-        "total": scans.count(),
-        "last_7_days": scans.filter(time__gte=timezone.now() - timedelta(days=7)).count(),
-        "by_day": [{"day": day, "count": per_day.get(day, 0)}
-                   for day in (first_day + timedelta(days=n) for n in range(SCAN_DAYS))],
-        "by_device": counts("device_class"),
-        "by_os": counts("os"),
+        "total": counted.total_scans,
+        "last_7_days": counted.recent_scans,
+        "by_day": [{"day": day, "count": count} for day, count in zip(daily.days, daily.counts[placement.pk],
+                                                                        strict=True)],
+        "by_device": [{"key": key, "count": count} for key, count in stats.breakdown(one, "device_class")],
+        "by_os": [{"key": key, "count": count} for key, count in stats.breakdown(one, "os")],
     }
 
 
@@ -269,7 +255,6 @@ class PlacementViewSet(viewsets.ModelViewSet):
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
     filterset_class = PlacementFilter
     ordering_fields = ["name", "created", "kind", "deployed_on"]
-    lookup_value_regex = r"[0-9]+"
     team_path = "campaign.team"
 
     def get_queryset(self) -> QuerySet[Placement]:

@@ -7,8 +7,8 @@ object answers 404), and every change goes through `require_editor` (a viewer's 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,28 +18,31 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns import stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, Placement, ScanEvent
-from generator import qr
+from generator import downloads, qr
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
 
 CHART_SERIES = 6  # lines on the campaign chart; further placements are summed into one "other" line
 TOP_PLACEMENTS = 5
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "is_bot", "referer")
-QUIET_ZONE = 4  # modules of white around a downloaded code, as the QR standard asks
 
 
 # Helpers -------------------------------------------------------------------------------------------------
 
-def short_url(placement: Placement) -> str:
-    """The absolute short link a placement's printed code carries (SITE_ROOT is the public address)."""
-    return settings.SITE_ROOT.rstrip("/") + reverse("short_link", args=[placement.slug])
+def short_url(request: HttpRequest, placement: Placement) -> str:
+    """The absolute short link a placement's printed code carries (built like the generator's and the API's)."""
+    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
+
+
+def carries_short_link(content: str, placement: Placement) -> bool:
+    """Whether an artwork's content is this placement's short link, on whatever host it was made."""
+    return urlsplit(content).path == reverse("short_link", args=[placement.slug])
 
 
 def can_edit(user, team: Team) -> bool:
@@ -62,7 +65,8 @@ def chart_data(daily: stats.DailyCounts, names: dict[int, str]) -> dict:
     datasets = [{"label": names[pk], "data": counts} for pk, counts in series[:CHART_SERIES]]
     rest = [counts for _, counts in series[CHART_SERIES:]]
     if rest:
-        datasets.append({"label": f"{len(rest)} other placements", "data": [sum(day) for day in zip(*rest)]})
+        other = [sum(day) for day in zip(*rest, strict=True)]
+        datasets.append({"label": f"{len(rest)} other placements", "data": other})
     return {"labels": [f"{day.day} {day:%b}" for day in daily.days], "datasets": datasets}
 
 
@@ -120,7 +124,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     placements = stats.with_scan_counts(campaign.placements.select_related("artwork"))
-    rows = [(placement, short_url(placement)) for placement in placements]
+    rows = [(placement, short_url(request, placement)) for placement in placements]
     names = {placement.pk: placement.name for placement, _ in rows}
     editor = can_edit(request.user, campaign.team)
     ctx = {
@@ -180,10 +184,13 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
     ctx = {
         "placement": placement,
         "campaign": placement.campaign,
-        "short_url": short_url(placement),
+        "short_url": short_url(request, placement),
+        "artwork_elsewhere": placement.artwork is not None and not carries_short_link(placement.artwork.job.content,
+                                                                                       placement),
         "total_scans": counted.total_scans,
         "recent_scans": counted.recent_scans,
         "can_edit": can_edit(request.user, placement.campaign.team),
+        "print_sizes": [(size, downloads.print_centimetres(size)) for size in downloads.PRINT_SIZES],
         **scan_summary(just_this, {placement.pk: placement.name}),
     }
     return render(request, "campaigns/placement_detail.html", ctx)
@@ -205,30 +212,16 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
 
 # QR code downloads ---------------------------------------------------------------------------------------
 
-def plain_code(placement: Placement) -> qr.QRCode:
+def plain_code(request: HttpRequest, placement: Placement) -> qr.QRCode:
     # A plain code has no art to make room for, so any version is fine; short links stay small anyway.
-    return qr.encode(short_url(placement), ecc=settings.QART["DEFAULT_ECC"], max_version=40)
-
-
-def code_svg(code: qr.QRCode, border: int = QUIET_ZONE, module_px: int = 10) -> str:
-    """The code as SVG: one 1x1 <rect> per dark module on a white square that includes the quiet zone."""
-    total = code.size + 2 * border
-    modules = "".join(
-        f'<rect x="{col + border}" y="{row + border}" width="1" height="1"/>'
-        for row, line in enumerate(code.matrix.tolist()) for col, dark in enumerate(line) if dark
-    )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {total} {total}" width="{total * module_px}" '
-        f'height="{total * module_px}" shape-rendering="crispEdges"><title>QR code: {escape(code.content)}</title>'
-        f'<path fill="#fff" d="M0 0h{total}v{total}H0z"/><g fill="#000">{modules}</g></svg>'
-    )
+    return qr.encode(short_url(request, placement), ecc=settings.QART["DEFAULT_ECC"], max_version=40)
 
 
 @login_required
 @require_safe
 def placement_code_svg(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    response = HttpResponse(code_svg(plain_code(placement)), content_type="image/svg+xml")
+    response = HttpResponse(downloads.code_svg(plain_code(request, placement)), content_type="image/svg+xml")
     if "download" in request.GET:
         response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.svg"'
     return response
@@ -238,9 +231,9 @@ def placement_code_svg(request: HttpRequest, placement_id: int) -> HttpResponse:
 @require_safe
 def placement_code_png(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    buffer = io.BytesIO()
-    qr.render_control_image(plain_code(placement), size=1200).save(buffer, format="PNG")
-    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    size = downloads.PRINT_SIZES[1]  # 2048 px: 17 cm at 300 dpi, crisp since modules are drawn at that size
+    image = qr.render_control_image(plain_code(request, placement), size=size)
+    response = HttpResponse(downloads.png_at_size(image, size), content_type="image/png")
     response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.png"'
     return response
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F, Prefetch, QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, throttling, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -139,7 +139,10 @@ class GenerationFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    create=extend_schema(responses={
+    create=extend_schema(examples=[OpenApiExample("For a short link", request_only=True, value={
+        "prompt": "a misty forest at dawn, volumetric light", "content": "https://qart.example/r/AbC12345",
+        "steps": 25, "seed": 42, "style": "rounded",
+    })], responses={
         201: GenerationSerializer,
         400: OpenApiResponse(description="A bad parameter: the message says which and why."),
         429: OpenApiResponse(description="The team's generation rate is used up; Retry-After says when to retry."),
@@ -153,7 +156,6 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
     filterset_class = GenerationFilter
     ordering_fields = ["created", "status", "total_seconds"]
-    lookup_value_regex = r"[0-9]+"
     team_path = "team"
 
     def get_queryset(self) -> QuerySet[GenerationJob]:
@@ -176,7 +178,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
         with transaction.atomic():
-            job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text)
+            job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text, team=job.team)
             job.save()
             jobs.enqueue_generation(job)  # sends once this transaction commits
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)

@@ -77,8 +77,9 @@ def code_svg(code: qr.QRCode, border: int = QUIET_ZONE, module_px: int = 10) -> 
         The SVG document as text.
     """
     side = code.size + 2 * border
-    rows, cols = np.nonzero(code.matrix)
-    modules = "".join(f'<rect x="{c + border}" y="{r + border}" width="1" height="1"/>' for r, c in zip(rows, cols))
+    modules = "".join(
+        f'<rect x="{col + border}" y="{row + border}" width="1" height="1"/>' for row, col in np.argwhere(code.matrix)
+    )
     # The white background is a path, not a rect, so that rects are exactly the dark modules.
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {side} {side}" width="{side * module_px}" '

@@ -196,11 +196,6 @@ class GenerationForm(forms.Form):
     def save(self) -> GenerationJob:
         """Store the validated job, remembering its prompt for the team's gallery."""
         job = self.job
-        prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text)
-        if prompt.team_id is None:
-            # Prompt.remember knows only the owner; the gallery is per team.
-            prompt.team = job.team
-            prompt.save(update_fields=["team"])
-        job.prompt = prompt
+        job.prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text, team=job.team)
         job.save()
         return job

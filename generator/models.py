@@ -29,11 +29,13 @@ class Prompt(models.Model):
         return self.text[:80]
 
     @classmethod
-    def remember(cls, owner, text: str, negative_text: str) -> Prompt:
-        """The owner's prompt with this text, created on first use; its use count goes up by one."""
-        prompt = cls.objects.filter(owner=owner, text=text, negative_text=negative_text).first()
+    def remember(cls, owner, text: str, negative_text: str, team=None) -> Prompt:
+        """The team's (or, without a team, the owner's) prompt with this text, created on first use; its use
+        count goes up by one. The gallery of earlier prompts is per team, so teammates reuse each other's."""
+        scope = {"team": team} if team is not None else {"owner": owner, "team": None}
+        prompt = cls.objects.filter(text=text, negative_text=negative_text, **scope).first()
         if prompt is None:
-            prompt = cls.objects.create(owner=owner, text=text, negative_text=negative_text)
+            prompt = cls.objects.create(owner=owner, team=team, text=text, negative_text=negative_text)
         # F() keeps concurrent uses from losing counts; saving also bumps last_used.
         cls.objects.filter(pk=prompt.pk).update(times_used=F("times_used") + 1, last_used=timezone.now())
         prompt.refresh_from_db()

@@ -28,7 +28,6 @@ GALLERY_SIZE = 12
 TOP_CANDIDATES = 4
 JOB_LIST_SIZE = 60
 STAGES = {
-    "": "Waiting in the queue",
     "loading": "Loading the model",
     "generating": "Drawing the candidates",
     "scoring": "Checking that they scan",
@@ -76,6 +75,8 @@ def attachment(data: bytes | str, content_type: str, filename: str) -> HttpRespo
 @login_required
 @require_http_methods(["GET", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
+    if not Team.for_user(request.user).exists():
+        return render(request, "qartsite/no_team.html")
     if request.method == "POST" and not editable_teams(request.user).exists():
         raise PermissionDenied(VIEWER_NOTE)
     placement = None
@@ -86,7 +87,8 @@ def generate(request: HttpRequest) -> HttpResponse:
     def link_for(p: Placement) -> str:
         return short_link_url(request, p)
 
-    form = GenerationForm(request.user, request.POST or None, link_for=link_for, placement=placement)
+    data = request.POST if request.method == "POST" else None
+    form = GenerationForm(request.user, data, link_for=link_for, placement=placement)
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
         job = form.save()
@@ -113,6 +115,14 @@ def generate(request: HttpRequest) -> HttpResponse:
     return render(request, "generator/generate.html", ctx)
 
 
+def stage_label(job: GenerationJob) -> str:
+    if job.cancel_requested and not job.is_finished:
+        return "Cancelling"
+    if job.stage:
+        return STAGES.get(job.stage, job.stage.capitalize())
+    return "Waiting in the queue" if job.status == GenerationJob.Status.QUEUED else "Starting"
+
+
 def job_state(job: GenerationJob) -> dict:
     """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
     return {
@@ -120,7 +130,7 @@ def job_state(job: GenerationJob) -> dict:
         "status": job.status,
         "status_label": job.get_status_display(),
         "stage": job.stage,
-        "stage_label": STAGES.get(job.stage, job.stage.capitalize()),
+        "stage_label": stage_label(job),
         "progress": round(job.progress, 4),
         "queue_position": jobs.queue_position(job),
         "finished": job.is_finished,

@@ -9,7 +9,7 @@ from qartsite import accounts
 
 urlpatterns = [
     path("", accounts.account, name="account"),
-    path("team/<int:team_id>/", accounts.team, name="team"),
-    path("invite/<str:token>/", accounts.invitation, name="invitation"),
+    path("team/<int:team_id>/", accounts.team_page, name="team"),
+    path("invite/<str:token>/", accounts.accept_invitation, name="invitation"),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -8,7 +8,6 @@ import smtplib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -44,12 +43,13 @@ def require_owner(user, team: Team) -> None:
         raise PermissionDenied("Only a team owner can invite people.")
 
 
-def invitation_url(invitation: Invitation) -> str:
-    return settings.SITE_ROOT.rstrip("/") + reverse("invitation", args=[invitation.token])
+def invitation_url(request: HttpRequest, invitation: Invitation) -> str:
+    # On the host the owner is using, like Django's password-reset links.
+    return request.build_absolute_uri(reverse("invitation", args=[invitation.token]))
 
 
-def send_invitation(invitation: Invitation) -> None:
-    context = {"invitation": invitation, "url": invitation_url(invitation), "days": INVITATION_DAYS}
+def send_invitation(invitation: Invitation, url: str) -> None:
+    context = {"invitation": invitation, "url": url, "days": INVITATION_DAYS}
     send_mail(
         subject=f"You're invited to {invitation.team.name} on qart",
         message=render_to_string("qartsite/invitation_email.txt", context),
@@ -69,7 +69,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def team(request: HttpRequest, team_id: int) -> HttpResponse:
+def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
     team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
     form = InviteForm(team=team) if is_owner else None
@@ -77,7 +77,7 @@ def team(request: HttpRequest, team_id: int) -> HttpResponse:
         require_owner(request.user, team)
         form = InviteForm(request.POST, team=team)
         if form.is_valid():
-            invitation, sent = invite(team, form.cleaned_data["email"], form.cleaned_data["role"], request.user)
+            invitation, sent = invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"])
             if sent:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
             else:
@@ -87,11 +87,11 @@ def team(request: HttpRequest, team_id: int) -> HttpResponse:
     members = team.memberships.select_related("user").order_by("user__username")
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
     ctx = {"team": team, "members": members, "is_owner": is_owner, "form": form,
-           "pending": [(i, invitation_url(i)) for i in pending] if is_owner else []}
+           "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else []}
     return render(request, "qartsite/team.html", ctx, status=400 if form and form.errors else 200)
 
 
-def invite(team: Team, email: str, role: str, invited_by) -> tuple[Invitation, bool]:
+def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Invitation, bool]:
     """Invite `email` to `team` and send the link; a pending invitation to the same address is re-sent.
 
     Returns the invitation and whether the e-mail went out.
@@ -99,12 +99,12 @@ def invite(team: Team, email: str, role: str, invited_by) -> tuple[Invitation, b
     invitation = (team.invitations.filter(email__iexact=email, accepted__isnull=True, created__gte=expiry_cutoff())
                   .first())
     if invitation is None:
-        invitation = Invitation.objects.create(team=team, email=email, role=role, invited_by=invited_by)
+        invitation = Invitation.objects.create(team=team, email=email, role=role, invited_by=request.user)
     elif invitation.role != role:
         invitation.role = role
         invitation.save(update_fields=["role"])
     try:
-        send_invitation(invitation)
+        send_invitation(invitation, invitation_url(request, invitation))
     except (OSError, smtplib.SMTPException):
         # A mail server being down must not lose the invitation: the owner can pass the link on by hand.
         log.exception("Could not send the invitation e-mail to %s", invitation.email)
@@ -124,7 +124,7 @@ def invitation_problem(invitation: Invitation | None) -> str | None:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def invitation(request: HttpRequest, token: str) -> HttpResponse:
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     found = Invitation.objects.select_related("team").filter(token=token).first()
     problem = invitation_problem(found)
     if problem:
@@ -154,8 +154,8 @@ def invitation_refused(request: HttpRequest, problem: str) -> HttpResponse:
 def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) -> AbstractBaseUser | None:
     """Accept `invitation` for the user `make_user` returns (it may create one), or None if it was used.
 
-    The row is locked and checked again: two tabs submitting one link must not both join, and a refused
-    second attempt must not leave a new account behind (the whole transaction rolls back).
+    The row is locked and checked again before any account is made: two tabs submitting one link must not
+    both join, nor leave a second account behind.
     """
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted__isnull=True).first()

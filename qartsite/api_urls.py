@@ -1,5 +1,21 @@
-"""Routes (filled in by the feature that owns them)."""
+"""REST API routes under /api/: the apps' view sets, the OpenAPI 3 schema and its browsable docs."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from campaigns.api import CampaignViewSet, PlacementViewSet
+from generator.api import GenerationViewSet
+
+router = DefaultRouter()
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("placements", PlacementViewSet, basename="placement")
+router.register("generations", GenerationViewSet, basename="generation")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    *router.urls,
+]

@@ -39,3 +39,9 @@ def team_users(db):
     Membership.objects.create(team=team, user=cast.viewer, role="viewer")
     Membership.objects.create(team=other, user=cast.outsider, role="owner")
     return cast
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests make many users; the production hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign, Placement, ScanEvent
+from tests.generator.test_api import api_as, make_job
+
+CSRF_SECRET = "abcdefghijklmnopqrstuvwxyzABCDEF"  # any 32 letters make a valid CSRF cookie
+
+
+@pytest.fixture
+def campaign(team_users) -> Campaign:
+    return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station poster", kind="poster")
+
+
+@pytest.mark.django_db
+class TestAuthentication:
+    def test_it_accepts_a_token_made_by_drf_create_token(self, team_users, campaign):
+        call_command("drf_create_token", "owner", stdout=io.StringIO())
+        key = Token.objects.get(user=team_users.owner).key
+        response = APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION=f"Token {key}")
+        assert response.status_code == 200 and response.json()["results"][0]["id"] == campaign.pk
+
+    def test_token_writes_need_no_csrf_token(self, team_users):
+        key = Token.objects.create(user=team_users.owner).key
+        response = Client(enforce_csrf_checks=True).post(
+            "/api/campaigns/", {"name": "Summer", "destination": "https://shop.example.com/summer"},
+            content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}")
+        assert response.status_code == 201
+
+    def test_it_refuses_anonymous_requests_and_bad_tokens_with_401(self, team_users, campaign):
+        anonymous = APIClient().get("/api/campaigns/")
+        assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
+        assert APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION="Token nope").status_code == 401
+
+    def test_it_accepts_a_session(self, team_users, campaign):
+        client = Client()
+        assert client.login(username="viewer", password="pw-viewer-1")
+        assert client.get("/api/campaigns/").json()["count"] == 1
+
+    def test_it_enforces_csrf_on_session_writes(self, team_users):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(team_users.owner)
+        body = {"name": "Summer", "destination": "https://shop.example.com/summer"}
+        refused = client.post("/api/campaigns/", body, content_type="application/json")
+        assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+        assert not Campaign.objects.exists()
+        client.cookies["csrftoken"] = CSRF_SECRET
+        accepted = client.post("/api/campaigns/", body, content_type="application/json", HTTP_X_CSRFTOKEN=CSRF_SECRET)
+        assert accepted.status_code == 201
+
+
+@pytest.mark.django_db
+class TestCampaigns:
+    def test_it_creates_in_the_users_only_editable_team(self, team_users):
+        response = api_as(team_users.teammate).post("/api/campaigns/", {
+            "name": "Summer Sale", "destination": "https://shop.example.com/summer"}, format="json")
+        assert response.status_code == 201, response.content
+        created = Campaign.objects.get()
+        assert created.team == team_users.team and created.utm_campaign == "summer-sale"
+        assert response.json()["team"] == team_users.team.pk
+
+    def test_it_asks_for_a_team_when_the_user_edits_in_several(self, team_users):
+        team_users.outsider.memberships.create(team=team_users.team, role="editor")
+        client = api_as(team_users.outsider)
+        body = {"name": "Summer", "destination": "https://shop.example.com/"}
+        response = client.post("/api/campaigns/", body, format="json")
+        assert response.status_code == 400 and "more than one team" in response.json()["team"][0]
+        assert client.post("/api/campaigns/", {**body, "team": team_users.team.pk}, format="json").status_code == 201
+        assert Campaign.objects.get().team == team_users.team
+
+    def test_it_refuses_to_create_in_another_team_as_if_it_did_not_exist(self, team_users):
+        client = api_as(team_users.outsider)
+        body = {"name": "Hijack", "destination": "https://shop.example.com/"}
+        foreign = client.post("/api/campaigns/", {**body, "team": team_users.team.pk}, format="json")
+        missing = client.post("/api/campaigns/", {**body, "team": 999999}, format="json")
+        assert foreign.status_code == missing.status_code == 400
+        assert foreign.json()["team"] == [m.replace("999999", str(team_users.team.pk)) for m in missing.json()["team"]]
+        assert not Campaign.objects.exists()
+
+    def test_another_teams_campaigns_answer_404_and_stay_unchanged(self, team_users, campaign):
+        client = api_as(team_users.outsider)
+        assert client.get("/api/campaigns/").json()["count"] == 0
+        assert client.get(f"/api/campaigns/{campaign.pk}/").status_code == 404
+        assert client.patch(f"/api/campaigns/{campaign.pk}/", {"name": "Mine"}, format="json").status_code == 404
+        assert client.delete(f"/api/campaigns/{campaign.pk}/").status_code == 404
+        campaign.refresh_from_db()
+        assert campaign.name == "Spring Sale"
+
+    def test_viewers_read_but_cannot_create_change_or_delete(self, team_users, campaign):
+        client = api_as(team_users.viewer)
+        assert client.get(f"/api/campaigns/{campaign.pk}/").status_code == 200
+        created = client.post("/api/campaigns/", {"name": "X", "destination": "https://a.example/"}, format="json")
+        assert created.status_code == 403 and "Viewers" in created.json()["detail"]
+        assert client.patch(f"/api/campaigns/{campaign.pk}/", {"name": "X"}, format="json").status_code == 403
+        assert client.delete(f"/api/campaigns/{campaign.pk}/").status_code == 403
+        assert Campaign.objects.get().name == "Spring Sale"
+
+    def test_an_editor_in_one_team_cannot_create_where_they_only_view(self, team_users):
+        team_users.outsider.memberships.create(team=team_users.team, role="viewer")
+        response = api_as(team_users.outsider).post("/api/campaigns/", {
+            "name": "X", "destination": "https://a.example/", "team": team_users.team.pk}, format="json")
+        assert response.status_code == 403 and not Campaign.objects.exists()
+
+    @pytest.mark.parametrize(("url", "message"), [
+        ("ftp://shop.example.com/", "The destination must start with http:// or https://."),
+        ("https://user:secret@shop.example.com/", "The destination must not contain a user name or password."),
+        ("javascript:alert(1)", "Enter a valid URL."),
+    ])
+    def test_it_answers_a_bad_destination_with_400_and_the_message(self, team_users, url, message):
+        response = api_as(team_users.owner).post("/api/campaigns/", {"name": "X", "destination": url}, format="json")
+        assert response.status_code == 400 and message in response.json()["destination"]
+        assert not Campaign.objects.exists()
+
+    def test_it_answers_a_check_made_only_on_save_with_400_not_500(self, team_users, campaign, monkeypatch):
+        # Campaign.save validates the destination itself; whatever it refuses must come back as a 400.
+        def refuse(url: str) -> None:
+            raise ValidationError("That host is blocked.")
+
+        monkeypatch.setattr("campaigns.links.validate_destination", refuse)
+        response = api_as(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {"name": "Renamed"}, format="json")
+        assert response.status_code == 400 and response.json() == {"destination": ["That host is blocked."]}
+
+    def test_it_refuses_an_end_before_the_start(self, team_users, campaign):
+        response = api_as(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {
+            "starts_on": "2026-05-10", "ends_on": "2026-05-01"}, format="json")
+        assert response.status_code == 400 and "ends_on" in response.json()
+
+    def test_a_campaign_stays_in_its_team(self, team_users, campaign):
+        team_users.owner.memberships.create(team=team_users.other_team, role="editor")
+        response = api_as(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {
+            "team": team_users.other_team.pk}, format="json")
+        assert response.status_code == 400 and "team" in response.json()
+        campaign.refresh_from_db()
+        assert campaign.team == team_users.team
+
+    def test_it_filters_and_orders(self, team_users, campaign):
+        Campaign.objects.create(team=team_users.team, name="Archived", destination="https://a.example/", archived=True)
+        client = api_as(team_users.owner)
+        assert [c["name"] for c in client.get("/api/campaigns/?archived=false").json()["results"]] == ["Spring Sale"]
+        assert [c["name"] for c in client.get("/api/campaigns/?ordering=name").json()["results"]] == [
+            "Archived", "Spring Sale"]
+        assert client.get(f"/api/campaigns/?team={team_users.other_team.pk}").status_code == 400
+
+    def test_it_pages_by_fifty(self, team_users):
+        Campaign.objects.bulk_create(Campaign(team=team_users.team, name=f"C{n:02d}", destination="https://a.example/")
+                                     for n in range(51))
+        client = api_as(team_users.owner)
+        first = client.get("/api/campaigns/").json()
+        assert first["count"] == 51 and len(first["results"]) == 50 and first["next"].endswith("?page=2")
+        assert len(client.get(first["next"]).json()["results"]) == 1
+
+
+@pytest.mark.django_db
+class TestPlacements:
+    def test_it_shows_the_slug_short_url_and_effective_destination(self, team_users, placement):
+        body = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/").json()
+        assert body["slug"] == placement.slug
+        assert body["short_url"] == f"http://testserver/r/{placement.slug}"
+        assert body["destination"] == "https://shop.example.com/" and body["destination_override"] == ""
+        assert body["artwork"] is None and body["artwork_image"] is None
+
+    def test_it_creates_with_a_fresh_slug_it_will_not_take_from_the_request(self, team_users, campaign):
+        response = api_as(team_users.teammate).post("/api/placements/", {
+            "campaign": campaign.pk, "name": "Flyer", "kind": "flyer", "slug": "chosen1",
+            "destination_override": "https://other.example.com/"}, format="json")
+        assert response.status_code == 201, response.content
+        created = Placement.objects.get()
+        assert created.slug != "chosen1" and len(created.slug) == 8
+        assert response.json()["destination"] == "https://other.example.com/"
+
+    def test_it_answers_a_bad_override_with_400_and_the_message(self, team_users, placement):
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
+            "destination_override": "ftp://files.example.com/"}, format="json")
+        assert response.status_code == 400
+        assert response.json()["destination_override"] == ["The destination must start with http:// or https://."]
+
+    def test_it_refuses_another_teams_campaign(self, team_users, campaign):
+        response = api_as(team_users.outsider).post("/api/placements/", {
+            "campaign": campaign.pk, "name": "Sneaky"}, format="json")
+        assert response.status_code == 400 and "does not exist" in response.json()["campaign"][0]
+        assert not Placement.objects.exists()
+
+    def test_another_teams_placements_answer_404(self, team_users, placement):
+        client = api_as(team_users.outsider)
+        assert client.get("/api/placements/").json()["count"] == 0
+        for url in (f"/api/placements/{placement.pk}/", f"/api/placements/{placement.pk}/scans/"):
+            assert client.get(url).status_code == 404
+        assert client.patch(f"/api/placements/{placement.pk}/", {"active": False}, format="json").status_code == 404
+        placement.refresh_from_db()
+        assert placement.active
+
+    def test_viewers_cannot_create_or_change(self, team_users, campaign, placement):
+        client = api_as(team_users.viewer)
+        assert client.post("/api/placements/", {"campaign": campaign.pk, "name": "X"}, format="json").status_code == 403
+        assert client.patch(f"/api/placements/{placement.pk}/", {"name": "X"}, format="json").status_code == 403
+        assert Placement.objects.get().name == "Station poster"
+
+    def test_artwork_must_be_a_candidate_of_the_campaigns_team(self, team_users, placement):
+        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+        client = api_as(team_users.owner)
+        url = f"/api/placements/{placement.pk}/"
+        unseen = client.patch(url, {"artwork": theirs.pk}, format="json")
+        assert unseen.status_code == 400 and "does not exist" in unseen.json()["artwork"][0]
+        # Even a candidate the user can see is refused when it belongs to another of their teams.
+        team_users.owner.memberships.create(team=team_users.other_team, role="editor")
+        other_team = client.patch(url, {"artwork": theirs.pk}, format="json")
+        assert other_team.status_code == 400 and "campaign's team" in other_team.json()["artwork"][0]
+        accepted = client.patch(url, {"artwork": ours.pk}, format="json")
+        assert accepted.status_code == 200 and accepted.json()["artwork"] == ours.pk
+        assert accepted.json()["artwork_image"].startswith("http://testserver/media/generations/")
+        placement.refresh_from_db()
+        assert placement.artwork == ours
+
+    def test_it_filters_by_campaign_activity_kind_and_archived(self, team_users, campaign, placement):
+        other = Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/",
+                                        archived=True)
+        flyer = Placement.objects.create(campaign=other, name="Flyer", kind="flyer", active=False)
+        client = api_as(team_users.owner)
+
+        def ids(query: str) -> list[int]:
+            return [p["id"] for p in client.get(f"/api/placements/?{query}").json()["results"]]
+
+        assert ids(f"campaign={campaign.pk}") == [placement.pk]
+        assert ids("active=false") == ids("kind=flyer") == ids("archived=true") == [flyer.pk]
+        assert ids("ordering=-name") == [placement.pk, flyer.pk]
+
+    def test_filters_do_not_confirm_other_teams_campaigns(self, team_users, placement):
+        rival = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
+        client = api_as(team_users.owner)
+        foreign = client.get(f"/api/placements/?campaign={rival.pk}")
+        missing = client.get("/api/placements/?campaign=999999")
+        assert foreign.status_code == missing.status_code == 400
+        assert foreign.json() == missing.json()
+
+
+@pytest.mark.django_db
+class TestScans:
+    def scan(self, placement: Placement, days_ago: float, os: str, device: str, is_bot: bool = False) -> None:
+        event = ScanEvent.objects.create(placement=placement, os=os, device_class=device, is_bot=is_bot)
+        # `time` is auto_now_add: move it back afterwards.
+        ScanEvent.objects.filter(pk=event.pk).update(time=timezone.now() - timedelta(days=days_ago))
+
+    def test_it_counts_people_by_day_device_and_os_and_leaves_bots_out(self, team_users, placement):
+        self.scan(placement, 0, "iOS", "mobile")
+        self.scan(placement, 0, "iOS", "mobile")
+        self.scan(placement, 3, "Android", "mobile")
+        self.scan(placement, 10, "Windows", "desktop")
+        self.scan(placement, 40, "iOS", "tablet")
+        self.scan(placement, 20, "", "")
+        self.scan(placement, 0, "Other", "bot", is_bot=True)
+        body = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/").json()
+        assert (body["placement"], body["total"], body["last_7_days"]) == (placement.pk, 6, 3)
+        days = body["by_day"]
+        assert len(days) == 30 and days[-1] == {"day": timezone.localdate().isoformat(), "count": 2}
+        assert days[-4]["count"] == days[-21]["count"] == 1 and sum(d["count"] for d in days) == 5
+        assert body["by_device"] == [{"key": "mobile", "count": 3}, {"key": "Unknown", "count": 1},
+                                     {"key": "desktop", "count": 1}, {"key": "tablet", "count": 1}]
+        assert body["by_os"] == [{"key": "iOS", "count": 3}, {"key": "Unknown", "count": 1},
+                                 {"key": "Android", "count": 1}, {"key": "Windows", "count": 1}]
+
+    def test_a_placement_without_scans_has_zeros(self, team_users, placement):
+        body = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/").json()
+        assert body["total"] == body["last_7_days"] == 0 and body["by_device"] == body["by_os"] == []
+        assert {d["count"] for d in body["by_day"]} == {0}

@@ -1,0 +1,377 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.utils import timezone
+from PIL import Image
+
+from campaigns.models import Campaign, Placement, ScanEvent
+from generator import decoders, images, qr
+from generator.models import Candidate, GenerationJob, Prompt
+
+CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # team_users hashes four passwords per test; the real hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def campaign(team_users) -> Campaign:
+    return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station Poster", location="Platform 2")
+
+
+@pytest.fixture
+def scans(placement):
+    """Two people and one link-preview bot; all from a client address that must never be exported."""
+    now = timezone.now()
+    made = [
+        ScanEvent.objects.create(placement=placement, device_class="mobile", os="iOS", browser="Mobile Safari",
+                                 country="DE", referer="https://t.co/x", client_hash="c0ffee0123456789",
+                                 accept_language="de-DE"),
+        ScanEvent.objects.create(placement=placement, device_class="desktop", os="Windows", browser="Chrome",
+                                 referer="=HYPERLINK(\"https://evil.example\")", client_hash="c0ffee0123456789"),
+        ScanEvent.objects.create(placement=placement, device_class="bot", os="Other", browser="Slackbot", is_bot=True),
+    ]
+    ScanEvent.objects.filter(pk=made[1].pk).update(time=now - timedelta(days=10))
+    return made
+
+
+def page_urls(campaign: Campaign, placement: Placement) -> list[str]:
+    return [
+        "/campaigns/",
+        f"/campaigns/{campaign.pk}/",
+        f"/campaigns/placements/{placement.pk}/",
+        f"/campaigns/{campaign.pk}/scans.csv",
+        f"/campaigns/placements/{placement.pk}/scans.csv",
+        f"/campaigns/placements/{placement.pk}/code.svg",
+        f"/campaigns/placements/{placement.pk}/code.png",
+    ]
+
+
+def object_urls(campaign: Campaign, placement: Placement) -> list[str]:
+    """Every URL that names one campaign or placement (the list page names none)."""
+    return page_urls(campaign, placement)[1:] + [
+        f"/campaigns/{campaign.pk}/edit/",
+        f"/campaigns/{campaign.pk}/placements/new/",
+        f"/campaigns/placements/{placement.pk}/edit/",
+    ]
+
+
+def body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+CAMPAIGN_DATA = {"name": "Autumn", "destination": "https://shop.example.com/autumn", "utm_source": "qr",
+                 "utm_medium": "print", "utm_campaign": ""}
+PLACEMENT_DATA = {"name": "Window sticker", "kind": "poster", "location": "Shop window", "active": "on"}
+
+
+@pytest.mark.django_db
+class TestAccess:
+    def test_it_sends_anonymous_visitors_to_sign_in(self, client, campaign, placement):
+        for url in object_urls(campaign, placement) + ["/campaigns/", "/campaigns/new/"]:
+            response = client.get(url)
+            assert response.status_code == 302, url
+            assert response["Location"].startswith("/accounts/login/?next="), url
+
+    @pytest.mark.parametrize("who", ["owner", "teammate", "viewer"])
+    def test_it_shows_every_page_to_team_members(self, client, team_users, campaign, placement, scans, who):
+        client.force_login(getattr(team_users, who))
+        for url in page_urls(campaign, placement):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            if response.streaming:  # a streamed export fails only once it is read
+                b"".join(response.streaming_content)
+
+    def test_it_answers_404_to_outsiders_for_reads_and_writes(self, client, team_users, campaign, placement):
+        client.force_login(team_users.outsider)
+        for url in object_urls(campaign, placement):
+            assert client.get(url).status_code == 404, url
+            assert client.post(url, CAMPAIGN_DATA | PLACEMENT_DATA).status_code in (404, 405), url
+        assert client.post(f"/campaigns/{campaign.pk}/edit/", CAMPAIGN_DATA).status_code == 404
+        assert client.post(f"/campaigns/placements/{placement.pk}/edit/", PLACEMENT_DATA).status_code == 404
+        campaign.refresh_from_db()
+        assert campaign.name == "Spring Sale" and campaign.placements.count() == 1
+
+    def test_it_does_not_list_other_teams_campaigns(self, client, team_users, campaign):
+        Campaign.objects.create(team=team_users.other_team, name="Rival Secret", destination="https://r.example.com/")
+        client.force_login(team_users.owner)
+        html = body(client.get("/campaigns/"))
+        assert "Spring Sale" in html and "Rival Secret" not in html
+
+    @pytest.mark.parametrize("url", ["/campaigns/999999/", "/campaigns/placements/999999/",
+                                     "/campaigns/99999999999999999999999/", "/campaigns/placements/abc/",
+                                     "/campaigns/999999/scans.csv", "/campaigns/placements/999999/code.svg"])
+    def test_it_answers_404_for_unknown_ids(self, client, team_users, url):
+        client.force_login(team_users.owner)
+        assert client.get(url).status_code == 404
+
+    def test_it_refuses_changes_from_viewers_with_403(self, client, team_users, campaign, placement):
+        client.force_login(team_users.viewer)
+        posts = {
+            "/campaigns/new/": CAMPAIGN_DATA | {"team": team_users.team.pk},
+            f"/campaigns/{campaign.pk}/edit/": CAMPAIGN_DATA,
+            f"/campaigns/{campaign.pk}/placements/new/": PLACEMENT_DATA,
+            f"/campaigns/placements/{placement.pk}/edit/": PLACEMENT_DATA,
+        }
+        for url, data in posts.items():
+            assert client.post(url, data).status_code == 403, url
+        assert Campaign.objects.count() == 1 and Placement.objects.count() == 1
+        campaign.refresh_from_db()
+        assert campaign.name == "Spring Sale"
+
+    def test_it_shows_viewers_no_forms(self, client, team_users, campaign, placement):
+        client.force_login(team_users.viewer)
+        for url in ["/campaigns/", f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
+            html = body(client.get(url))
+            assert 'method="post"' not in html.replace('method="post" action="/accounts/logout/"', ""), url
+        assert "Generate art for this placement" not in html
+
+    def test_it_protects_forms_with_csrf(self, team_users, campaign):
+        from django.test import Client
+
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(team_users.owner)
+        assert "csrfmiddlewaretoken" in body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert client.post(f"/campaigns/{campaign.pk}/edit/", CAMPAIGN_DATA).status_code == 403
+
+
+@pytest.mark.django_db
+class TestCampaignList:
+    def test_it_lists_campaigns_with_placement_and_scan_counts(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.teammate)
+        html = body(client.get("/campaigns/"))
+        row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
+        cells = re.findall(r'class="num">(\d+)<', row)
+        assert cells == ["1", "2", "1"]  # placements, scans (bot left out), last 7 days
+        assert "Acme" in row
+
+    def test_it_hides_archived_campaigns_behind_a_toggle(self, client, team_users, campaign):
+        Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
+                                archived=True)
+        client.force_login(team_users.owner)
+        active = body(client.get("/campaigns/"))
+        archived = body(client.get("/campaigns/?archived=1"))
+        assert "Spring Sale" in active and "Old Promo" not in active and "Show archived (1)" in active
+        assert "Old Promo" in archived and "Spring Sale" not in archived
+
+    def test_it_offers_the_new_campaign_form_only_with_editable_teams(self, client, team_users):
+        client.force_login(team_users.teammate)
+        html = body(client.get("/campaigns/"))
+        assert 'action="/campaigns/new/"' in html
+        assert f'<option value="{team_users.team.pk}" selected>Acme</option>' in html
+        assert "Rival" not in html
+        client.force_login(team_users.viewer)
+        assert 'action="/campaigns/new/"' not in body(client.get("/campaigns/"))
+
+    def test_it_tells_a_user_without_a_team(self, client, django_user_model):
+        client.force_login(django_user_model.objects.create_user("loner", password="pw-loner-1"))
+        response = client.get("/campaigns/")
+        assert response.status_code == 200 and "not in a team yet" in body(response)
+
+
+@pytest.mark.django_db
+class TestCampaignForms:
+    def test_it_creates_a_campaign_in_an_editable_team(self, client, team_users):
+        client.force_login(team_users.teammate)
+        response = client.post("/campaigns/new/", CAMPAIGN_DATA | {"team": team_users.team.pk})
+        campaign = Campaign.objects.get(name="Autumn")
+        assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
+        assert campaign.team == team_users.team and campaign.utm_campaign == "autumn"
+
+    def test_it_refuses_another_teams_id(self, client, team_users):
+        client.force_login(team_users.owner)
+        response = client.post("/campaigns/new/", CAMPAIGN_DATA | {"team": team_users.other_team.pk})
+        assert response.status_code == 400 and "Select a valid choice" in body(response)
+        assert not Campaign.objects.exists()
+
+    @pytest.mark.parametrize("destination, message", [
+        ("javascript:alert(1)", "must start with http:// or https://"),
+        ("data:text/html,hi", "must start with http:// or https://"),
+        ("https://nodot", "needs a host name"),
+    ])
+    def test_it_refuses_unsafe_destinations_with_a_message(self, client, team_users, campaign, destination, message):
+        client.force_login(team_users.owner)
+        response = client.post(f"/campaigns/{campaign.pk}/edit/", CAMPAIGN_DATA | {"destination": destination})
+        assert response.status_code == 400 and message in body(response)
+        campaign.refresh_from_db()
+        assert campaign.destination == "https://shop.example.com/"
+
+    def test_it_refuses_an_end_before_the_start(self, client, team_users):
+        client.force_login(team_users.owner)
+        data = CAMPAIGN_DATA | {"team": team_users.team.pk, "starts_on": "2025-05-02", "ends_on": "2025-05-01"}
+        response = client.post("/campaigns/new/", data)
+        assert response.status_code == 400 and "can&#x27;t end before it starts" in body(response)
+
+    def test_it_edits_and_archives_a_campaign(self, client, team_users, campaign):
+        client.force_login(team_users.teammate)
+        response = client.post(f"/campaigns/{campaign.pk}/edit/", CAMPAIGN_DATA | {"archived": "on"})
+        assert response.status_code == 302
+        campaign.refresh_from_db()
+        assert campaign.name == "Autumn" and campaign.archived
+
+
+@pytest.mark.django_db
+class TestPlacementForms:
+    def test_it_adds_a_placement_with_a_fresh_short_link(self, client, team_users, campaign):
+        client.force_login(team_users.teammate)
+        response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA)
+        placement = Placement.objects.get(name="Window sticker")
+        assert response["Location"] == f"/campaigns/placements/{placement.pk}/"
+        assert placement.campaign == campaign and len(placement.slug) == 8 and placement.active
+
+    def test_it_refuses_a_javascript_override_with_a_message(self, client, team_users, campaign, placement):
+        client.force_login(team_users.owner)
+        response = client.post(f"/campaigns/placements/{placement.pk}/edit/",
+                               PLACEMENT_DATA | {"destination_override": "javascript:alert(document.cookie)"})
+        assert response.status_code == 400 and "must start with http:// or https://" in body(response)
+        placement.refresh_from_db()
+        assert placement.destination_override == "" and placement.name == "Station Poster"
+
+    def test_it_only_offers_the_teams_own_artwork(self, client, team_users, campaign, placement):
+        mine, theirs = candidate(team_users.owner, team_users.team), candidate(team_users.outsider,
+                                                                              team_users.other_team)
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/edit/"
+        response = client.post(url, PLACEMENT_DATA | {"artwork": theirs.pk})
+        assert response.status_code == 400 and "Select a valid choice" in body(response)
+        assert client.post(url, PLACEMENT_DATA | {"artwork": mine.pk}).status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork == mine
+
+
+def candidate(owner, team, content: str = "https://example.com/r/x") -> Candidate:
+    prompt = Prompt.objects.create(owner=owner, text="a lighthouse")
+    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
+    return Candidate.objects.create(job=job, index=0, seed=1, image="generations/1/c0.png", scan_probability=0.9,
+                                    verdict="pass", rank=1)
+
+
+@pytest.mark.django_db
+class TestCampaignPage:
+    def test_it_shows_placements_counts_and_chart_data(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert f"http://testserver/r/{placement.slug}" in html
+        chart = json.loads(re.search(r'<script id="scan-chart" type="application/json">(.*?)</script>', html,
+                                     re.S).group(1))
+        assert len(chart["labels"]) == 30
+        assert chart["datasets"] == [{"label": "Station Poster", "data": [0] * 19 + [1] + [0] * 9 + [1]}]
+        assert "mobile" in html and "desktop" in html and "bot</span>" not in html
+
+    def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement):
+        client.force_login(team_users.owner)
+        for url in [f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
+            html = body(client.get(url))
+            assert f'src="{CHART_JS}"' in html
+            assert "cdn" not in html.lower()
+        found = finders.find("vendor/chart.js/chart.umd.min.js")
+        assert found and "Chart.js v4" in open(found, encoding="utf-8").read(200)
+        assert finders.find("vendor/chart.js/LICENSE.md")
+
+
+@pytest.mark.django_db
+class TestPlacementPage:
+    def test_it_shows_the_absolute_short_link_and_the_generate_link(self, client, team_users, placement):
+        client.force_login(team_users.teammate)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert f'value="http://testserver/r/{placement.slug}"' in html
+        assert f'href="/generate/?placement={placement.pk}"' in html
+        assert "No artwork chosen yet" in html
+
+    def test_it_shows_the_chosen_artwork_with_print_downloads(self, client, team_users, placement):
+        placement.artwork = candidate(team_users.owner, team_users.team, f"https://qart.example/r/{placement.slug}")
+        placement.save()
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "/media/generations/1/c0.png" in html
+        assert f"/generate/candidates/{placement.artwork.pk}/download.png?size=2048" in html
+        assert "not this placement's short link" not in html  # same path on another host is fine
+
+    def test_it_warns_when_the_artwork_carries_another_link(self, client, team_users, placement):
+        placement.artwork = candidate(team_users.owner, team_users.team, "https://example.com/elsewhere")
+        placement.save()
+        client.force_login(team_users.owner)
+        assert "not this placement's short link" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+
+
+@pytest.mark.django_db
+class TestCodeDownloads:
+    def test_it_draws_one_svg_square_per_dark_module_of_the_short_link(self, client, team_users, placement):
+        client.force_login(team_users.viewer)
+        response = client.get(f"/campaigns/placements/{placement.pk}/code.svg?download=1")
+        svg = body(response)
+        short = f"http://testserver/r/{placement.slug}"
+        matrix = qr.encode(short).matrix
+        assert response["Content-Type"] == "image/svg+xml" and "attachment" in response["Content-Disposition"]
+        assert svg.count("<rect ") == int(matrix.sum())
+        side = matrix.shape[0] + 8
+        assert f'viewBox="0 0 {side} {side}"' in svg and short in svg
+        # The squares sit exactly on the dark modules (offset by the 4-module quiet zone).
+        squares = {(int(y) - 4, int(x) - 4) for x, y in re.findall(r'<rect x="(\d+)" y="(\d+)"', svg)}
+        assert squares == {(int(r), int(c)) for r, c in zip(*matrix.nonzero(), strict=True)}
+
+    def test_it_serves_a_png_that_decodes_to_the_short_link(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/code.png")
+        image = Image.open(io.BytesIO(response.content))
+        assert response["Content-Type"] == "image/png" and image.size == (2048, 2048)
+        assert decoders.read_zxing(images.to_gray(image)) == [f"http://testserver/r/{placement.slug}"]
+
+
+@pytest.mark.django_db
+class TestCsvExport:
+    def test_it_streams_every_scan_with_its_placement(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.viewer)
+        response = client.get(f"/campaigns/{campaign.pk}/scans.csv")
+        assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
+        assert 'filename="spring-sale-scans.csv"' in response["Content-Disposition"]
+        rows = list(csv.DictReader(io.StringIO(body(response))))
+        assert list(rows[0]) == ["time", "placement", "slug", "device_class", "os", "browser", "country", "is_bot",
+                                 "referer"]
+        assert len(rows) == 3  # bots too, flagged, so the export is complete
+        assert rows[0]["os"] == "Windows"  # oldest first
+        phone = next(row for row in rows if row["os"] == "iOS")
+        assert phone == {"time": phone["time"], "placement": "Station Poster", "slug": placement.slug,
+                         "device_class": "mobile", "os": "iOS", "browser": "Mobile Safari", "country": "DE",
+                         "is_bot": "false", "referer": "https://t.co/x"}
+        assert [row["is_bot"] for row in rows].count("true") == 1
+
+    def test_it_never_exports_client_addresses_or_their_hashes(self, client, team_users, campaign, placement):
+        client.force_login(team_users.owner)
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="198.51.100.23", HTTP_ACCEPT_LANGUAGE="fr-FR")
+        event = ScanEvent.objects.get()
+        for url in [f"/campaigns/{campaign.pk}/scans.csv", f"/campaigns/placements/{placement.pk}/scans.csv"]:
+            text = body(client.get(url))
+            assert "198.51.100.23" not in text and event.client_hash not in text and "fr-FR" not in text
+            assert len(text.strip().splitlines()) == 2
+
+    def test_it_defuses_spreadsheet_formulas(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.owner)
+        rows = list(csv.DictReader(io.StringIO(body(client.get(f"/campaigns/{campaign.pk}/scans.csv")))))
+        assert rows[0]["referer"] == "'=HYPERLINK(\"https://evil.example\")"
+
+    def test_it_exports_only_the_placements_own_scans(self, client, team_users, campaign, placement, scans):
+        other = Placement.objects.create(campaign=campaign, name="Flyer")
+        ScanEvent.objects.create(placement=other, os="Android")
+        client.force_login(team_users.owner)
+        rows = list(csv.DictReader(io.StringIO(body(client.get(f"/campaigns/placements/{placement.pk}/scans.csv")))))
+        assert {row["slug"] for row in rows} == {placement.slug} and len(rows) == 3
+        campaign_rows = body(client.get(f"/campaigns/{campaign.pk}/scans.csv")).strip().splitlines()
+        assert len(campaign_rows) == 5

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from PIL import Image
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign, Placement
+from generator.models import Candidate, GenerationJob, Prompt
+
+SHORT_LINK = "https://qart.example/r/AbC12345"
+
+
+def png(color: str = "black") -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="candidate.png")
+
+
+def make_job(team, owner, ranks: tuple = (), **fields) -> GenerationJob:
+    """A saved generation of `team` with one candidate per rank (None: unranked), each a tiny PNG."""
+    prompt = Prompt.objects.create(owner=owner, text="a misty forest")
+    job = GenerationJob.objects.create(team=team, owner=owner, prompt=prompt, content=SHORT_LINK, **fields)
+    for index, rank in enumerate(ranks):
+        Candidate.objects.create(job=job, index=index, seed=1000 + index, image=png(), rank=rank, verdict="pass",
+                                 scan_probability=round(0.9 - index / 10, 2), aesthetic_score=5.0 + index)
+    return job
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_history():
+    # The generation rate is counted in the cache, which outlives a test's database rollback.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[GenerationJob]:
+    """Jobs handed to the queue, recorded instead of sent (real queueing is tested in test_jobs)."""
+    calls: list[GenerationJob] = []
+    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
+    return calls
+
+
+@pytest.fixture
+def placement(team_users) -> Placement:
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example.com/")
+    return Placement.objects.create(campaign=campaign, name="Station poster")
+
+
+@pytest.mark.django_db
+class TestCreateGeneration:
+    def test_it_validates_saves_and_enqueues_the_job(self, team_users, enqueued, settings):
+        response = api_as(team_users.teammate).post("/api/generations/", {
+            "prompt": "a misty forest", "content": SHORT_LINK, "steps": 20, "seed": 42, "style": "dots",
+        }, format="json")
+        assert response.status_code == 201, response.content
+        job = GenerationJob.objects.get()
+        assert (job.team, job.owner, job.steps, job.seed, job.style) == (
+            team_users.team, team_users.teammate, 20, 42, "dots")
+        assert job.candidates_per_batch == settings.QART["CANDIDATES"]
+        assert job.prompt.text == "a misty forest" and job.prompt.times_used == 1
+        assert enqueued == [job]
+        body = response.json()
+        assert body["id"] == job.pk and body["status"] == "queued" and body["candidates"] == []
+        assert body["content"] == SHORT_LINK and body["queue_position"] is None
+
+    def test_it_defaults_the_content_and_team_to_the_placements(self, team_users, enqueued, placement):
+        team_users.outsider.memberships.create(team=team_users.team, role="editor")  # now in two teams
+        response = api_as(team_users.outsider).post(
+            "/api/generations/", {"prompt": "neon city", "placement": placement.pk}, format="json")
+        assert response.status_code == 201, response.content
+        job = GenerationJob.objects.get()
+        assert job.content == f"http://testserver/r/{placement.slug}"
+        assert (job.team, job.placement) == (team_users.team, placement)
+
+    def test_it_remembers_a_reused_prompt_once(self, team_users, enqueued):
+        client = api_as(team_users.owner)
+        for _ in range(2):
+            assert client.post("/api/generations/", {"prompt": "koi pond", "content": SHORT_LINK},
+                               format="json").status_code == 201
+        assert Prompt.objects.get().times_used == 2 and GenerationJob.objects.count() == 2
+
+    @pytest.mark.parametrize(("fields", "key", "message"), [
+        ({"steps": 0}, "detail", "Steps must be between 1 and 150, got 0."),
+        ({"steps": 500}, "detail", "Steps must be between 1 and 150, got 500."),
+        ({"size": 700}, "detail", "Size must be a multiple of 64 pixels, got 700."),
+        ({"control_start": 0.9, "control_end": 0.5}, "detail", "Control start (0.9) must be before control end"),
+        ({"content": "https://example.com/" + "x" * 300}, "content", "Content is too long for QR art"),
+        ({"content": ""}, "content", "Say what the code carries"),
+        ({"scheduler": "warp"}, "scheduler", '"warp" is not a valid choice.'),
+    ])
+    def test_it_answers_bad_parameters_with_400_before_saving(self, team_users, enqueued, fields, key, message):
+        body = {"prompt": "a misty forest", "content": SHORT_LINK, **fields}
+        response = api_as(team_users.owner).post("/api/generations/", body, format="json")
+        assert response.status_code == 400
+        error = response.json()[key]
+        assert message in (error if isinstance(error, str) else error[0])
+        assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+
+    def test_it_refuses_another_teams_placement_as_if_it_did_not_exist(self, team_users, enqueued, placement):
+        client = api_as(team_users.outsider)
+        foreign = client.post("/api/generations/", {"prompt": "p", "placement": placement.pk}, format="json")
+        missing = client.post("/api/generations/", {"prompt": "p", "placement": 999999}, format="json")
+        assert foreign.status_code == missing.status_code == 400
+        assert foreign.json()["placement"] == [m.replace("999999", str(placement.pk))
+                                               for m in missing.json()["placement"]]
+        assert not GenerationJob.objects.exists()
+
+    def test_it_refuses_a_placement_of_another_of_the_users_teams(self, team_users, enqueued, placement):
+        team_users.outsider.memberships.create(team=team_users.team, role="editor")
+        response = api_as(team_users.outsider).post("/api/generations/", {
+            "prompt": "p", "placement": placement.pk, "team": team_users.other_team.pk}, format="json")
+        assert response.status_code == 400 and "placement" in response.json()
+        assert not GenerationJob.objects.exists()
+
+    def test_it_refuses_to_create_in_another_team(self, team_users, enqueued):
+        response = api_as(team_users.outsider).post("/api/generations/", {
+            "prompt": "p", "content": SHORT_LINK, "team": team_users.team.pk}, format="json")
+        assert response.status_code == 400 and "team" in response.json()
+        assert not GenerationJob.objects.exists()
+
+    def test_viewers_read_but_cannot_create(self, team_users, enqueued):
+        job = make_job(team_users.team, team_users.owner)
+        client = api_as(team_users.viewer)
+        assert client.get("/api/generations/").json()["count"] == 1
+        assert client.get(f"/api/generations/{job.pk}/").status_code == 200
+        response = client.post("/api/generations/", {"prompt": "p", "content": SHORT_LINK}, format="json")
+        assert response.status_code == 403 and "Viewers" in response.json()["detail"]
+        assert GenerationJob.objects.count() == 1 and enqueued == []
+
+
+@pytest.mark.django_db
+class TestGenerationRateLimit:
+    @pytest.fixture(autouse=True)
+    def _two_per_hour(self, settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
+
+    def test_it_answers_429_with_retry_after_once_the_team_used_its_rate(self, team_users, enqueued):
+        body = {"prompt": "p", "content": SHORT_LINK}
+        assert api_as(team_users.owner).post("/api/generations/", body, format="json").status_code == 201
+        assert api_as(team_users.teammate).post("/api/generations/", body, format="json").status_code == 201
+        response = api_as(team_users.owner).post("/api/generations/", body, format="json")
+        assert response.status_code == 429
+        assert 0 < int(response["Retry-After"]) <= 3600
+        assert GenerationJob.objects.count() == 2 and len(enqueued) == 2
+        # Another team has its own budget.
+        assert api_as(team_users.outsider).post("/api/generations/", body, format="json").status_code == 201
+
+    def test_it_counts_only_accepted_jobs(self, team_users, enqueued):
+        client = api_as(team_users.owner)
+        for _ in range(3):
+            assert client.post("/api/generations/", {"prompt": "p", "content": SHORT_LINK, "steps": 0},
+                               format="json").status_code == 400
+        for _ in range(2):
+            assert client.post("/api/generations/", {"prompt": "p", "content": SHORT_LINK},
+                               format="json").status_code == 201
+
+
+@pytest.mark.django_db
+class TestReadGeneration:
+    def test_it_reports_status_progress_timings_and_ranked_candidates(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(2, None, 1, 3), status="done", stage="done",
+                       progress=1.0, scannable=True, result_message="3 of 4 scan.", total_seconds=41.5)
+        body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
+        assert (body["status"], body["stage"], body["progress"], body["scannable"]) == ("done", "done", 1.0, True)
+        assert body["result_message"] == "3 of 4 scan." and body["total_seconds"] == 41.5 and body["error"] == ""
+        assert [c["rank"] for c in body["candidates"]] == [1, 2, 3, None]
+        best = body["candidates"][0]
+        assert best["image"].startswith(f"http://testserver/media/generations/{job.pk}/")
+        assert (best["scan_probability"], best["aesthetic_score"], best["verdict"]) == (0.7, 7.0, "pass")
+
+    def test_it_reports_the_queue_position(self, team_users, monkeypatch):
+        job = make_job(team_users.team, team_users.owner)
+        monkeypatch.setattr("generator.jobs.queue_position", lambda queued: 3 if queued.pk == job.pk else None)
+        assert api_as(team_users.owner).get(f"/api/generations/{job.pk}/").json()["queue_position"] == 3
+
+    def test_another_teams_generations_are_invisible(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        client = api_as(team_users.outsider)
+        assert client.get("/api/generations/").json() == {"count": 0, "next": None, "previous": None, "results": []}
+        assert client.get(f"/api/generations/{job.pk}/").status_code == 404
+        assert client.post(f"/api/generations/{job.pk}/cancel/").status_code == 404
+
+    def test_it_filters_by_status(self, team_users):
+        make_job(team_users.team, team_users.owner, status="done")
+        queued = make_job(team_users.team, team_users.owner)
+        results = api_as(team_users.owner).get("/api/generations/?status=queued").json()["results"]
+        assert [r["id"] for r in results] == [queued.pk]
+
+
+@pytest.mark.django_db
+class TestCancelGeneration:
+    def test_it_cancels_a_queued_job_at_once(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        response = api_as(team_users.teammate).post(f"/api/generations/{job.pk}/cancel/")
+        assert response.status_code == 200
+        assert (response.json()["status"], response.json()["cancel_requested"]) == ("cancelled", True)
+
+    def test_it_asks_a_running_job_to_stop(self, team_users):
+        job = make_job(team_users.team, team_users.owner, status="running")
+        body = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/").json()
+        assert (body["status"], body["cancel_requested"]) == ("running", True)
+
+    def test_it_answers_409_for_a_finished_job(self, team_users):
+        job = make_job(team_users.team, team_users.owner, status="done")
+        assert api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/").status_code == 409
+        job.refresh_from_db()
+        assert not job.cancel_requested
+
+    def test_viewers_cannot_cancel(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        assert api_as(team_users.viewer).post(f"/api/generations/{job.pk}/cancel/").status_code == 403
+        job.refresh_from_db()
+        assert job.status == "queued" and not job.cancel_requested
+

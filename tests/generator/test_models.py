@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+from generator.models import Prompt
+
+
+@pytest.mark.django_db
+class TestPromptRemember:
+    def test_it_shares_a_prompt_within_a_team_and_counts_uses(self, team_users):
+        first = Prompt.remember(team_users.owner, "a koi pond", "blurry", team=team_users.team)
+        again = Prompt.remember(team_users.teammate, "a koi pond", "blurry", team=team_users.team)
+        assert again.pk == first.pk and again.times_used == 2 and again.owner == team_users.owner
+
+    def test_it_keeps_teams_apart(self, team_users):
+        ours = Prompt.remember(team_users.owner, "a koi pond", "", team=team_users.team)
+        theirs = Prompt.remember(team_users.outsider, "a koi pond", "", team=team_users.other_team)
+        assert ours.pk != theirs.pk and theirs.times_used == 1
+
+    def test_without_a_team_it_is_the_owners_own(self, team_users):
+        a = Prompt.remember(team_users.owner, "cli prompt", "")
+        b = Prompt.remember(team_users.owner, "cli prompt", "")
+        c = Prompt.remember(team_users.teammate, "cli prompt", "")
+        assert a.pk == b.pk != c.pk and b.times_used == 2 and a.team is None

@@ -1,0 +1,324 @@
+"""The generation pages: the form, a job's status and candidates, use-this-one, downloads, the job list."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from PIL import Image
+
+from campaigns.models import Campaign, Placement
+from generator import qr, views
+from generator.models import Candidate, GenerationJob, Prompt
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+CONTENT = "https://qart.example/r/AbC123"
+VALID = {"prompt": "a koi pond at dawn", "negative_prompt": "blurry", "content": CONTENT, "look": "balanced",
+         "speed": "fast", "guidance_scale": "3.5", "control_end": "1.0", "size": "768", "candidates_per_batch": "8",
+         "style": "square", "background": "white"}
+
+
+def png(colour: tuple[int, int, int], size: int = 64) -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="candidate.png")
+
+
+def placement_of(team, name: str = "Station Poster") -> Placement:
+    campaign = Campaign.objects.create(team=team, name=f"{team.name} spring", destination="https://shop.example.com/")
+    return Placement.objects.create(campaign=campaign, name=name)
+
+
+def make_job(team, owner, count: int = 0, **fields) -> GenerationJob:
+    prompt = Prompt.objects.create(owner=owner, team=team, text=f"{team.name}'s lighthouse", negative_text="")
+    fields = {"owner": owner, "team": team, "prompt": prompt, "content": CONTENT, **fields}
+    job = GenerationJob.objects.create(**fields)
+    for index in reversed(range(count)):
+        # Stored worst first: the page must sort by rank.
+        Candidate.objects.create(
+            job=job, index=index, seed=100 + index, image=png((index * 40, 90, 160)), rank=index + 1,
+            scan_probability=0.9 - index * 0.1, verdict="pass" if index < 3 else "fail",
+            aesthetic_score=6.0 - index * 0.1, repaired=index == 1,
+        )
+    return job
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def done_job(team_users) -> GenerationJob:
+    return make_job(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
+                    result_message="3 of 6 candidates scan. (tiny model: images are noise)")
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[GenerationJob]:
+    calls: list[GenerationJob] = []
+    monkeypatch.setattr(views.jobs, "enqueue_generation", calls.append)
+    return calls
+
+
+class TestGeneratePage:
+    def test_it_requires_login(self, client, settings):
+        response = client.get("/generate/")
+        assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
+
+    def test_it_renders_the_presets_and_the_ranges(self, team_users):
+        html = logged_in(team_users.teammate).get("/generate/").content.decode()
+        for name in ("Balanced", "More art", "More scannable", "Fast", "Quality"):
+            assert name in html
+        assert re.search(r'name="steps"[^>]*min="1"[^>]*max="150"', html)
+        assert re.search(r'name="conditioning_scale"[^>]*min="0"[^>]*max="3"', html)
+        assert re.search(r'name="size"[^>]*min="256"[^>]*max="1024"[^>]*step="64"', html)
+        assert f'name="team" value="{team_users.team.pk}"' in html  # one team: a hidden field
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+    def test_it_shows_only_the_teams_prompts_in_the_gallery(self, team_users):
+        Prompt.objects.create(owner=team_users.teammate, team=team_users.team, text="a lighthouse in fog")
+        Prompt.objects.create(owner=team_users.outsider, team=team_users.other_team, text="a rival's secret")
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert 'data-prompt="a lighthouse in fog"' in html
+        assert "secret" not in html
+
+    def test_it_preselects_a_placement_and_fills_in_its_short_link(self, team_users):
+        placement = placement_of(team_users.team)
+        response = logged_in(team_users.owner).get(f"/generate/?placement={placement.pk}")
+        html = response.content.decode()
+        assert f'value="http://testserver/r/{placement.slug}"' in html
+        assert re.search(rf'<option value="{placement.pk}" selected>', html)
+
+    def test_it_answers_404_for_another_teams_placement(self, team_users):
+        theirs = placement_of(team_users.other_team)
+        client = logged_in(team_users.owner)
+        assert client.get(f"/generate/?placement={theirs.pk}").status_code == 404
+        assert client.get("/generate/?placement=nope").status_code == 404
+
+    def test_it_creates_a_job_and_queues_it(self, team_users, enqueued):
+        placement = placement_of(team_users.team)
+        response = logged_in(team_users.teammate).post(
+            "/generate/", {**VALID, "team": team_users.team.pk, "placement": placement.pk, "content": "", "seed": "7"}
+        )
+        job = GenerationJob.objects.get()
+        assert response.status_code == 302 and response["Location"] == f"/generate/jobs/{job.pk}/"
+        assert (job.owner, job.team, job.placement, job.seed) == (team_users.teammate, team_users.team, placement, 7)
+        assert job.content == f"http://testserver/r/{placement.slug}"
+        assert job.prompt.team == team_users.team
+        assert enqueued == [job]
+
+    @pytest.mark.parametrize(("field", "value", "message"), [
+        ("steps", "0", "Steps must be between 1 and 150, got 0."),
+        ("content", "https://example.com/" + "x" * 120, "Content is too long for QR art"),
+        ("conditioning_scale", "4.5", "Conditioning scale must be between 0.0 and 3.0, got 4.5."),
+    ])
+    def test_it_shows_the_cores_message_and_makes_no_job(self, team_users, enqueued, field, value, message):
+        response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk, field: value})
+        assert response.status_code == 200
+        assert message in response.content.decode()
+        assert response.context["form"].errors[field]
+        assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+
+    def test_it_shows_viewers_a_disabled_form_and_refuses_their_posts(self, team_users, enqueued):
+        client = logged_in(team_users.viewer)
+        html = client.get("/generate/").content.decode()
+        assert "Viewers can look but not change things" in html
+        assert re.search(r'<textarea name="prompt"[^>]*disabled', html)
+        assert re.search(r'<button type="submit" class="button" disabled>', html)
+        response = client.post("/generate/", {**VALID, "team": team_users.team.pk})
+        assert response.status_code == 403 and not GenerationJob.objects.exists()
+
+    def test_it_refuses_a_team_the_user_cannot_edit(self, team_users, enqueued):
+        response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.other_team.pk})
+        assert response.status_code == 200 and "team" in response.context["form"].errors
+        assert not GenerationJob.objects.exists()
+
+    def test_it_tells_a_user_without_a_team_how_to_join_one(self, team_users, enqueued):
+        from django.contrib.auth import get_user_model
+
+        loner = get_user_model().objects.create_user("loner")
+        client = logged_in(loner)
+        assert "not in a team yet" in client.get("/generate/").content.decode()
+        client.post("/generate/", {**VALID, "team": team_users.team.pk})
+        assert not GenerationJob.objects.exists()
+
+    def test_it_answers_an_empty_post_with_the_form_errors(self, team_users, enqueued):
+        response = logged_in(team_users.owner).post("/generate/", {})
+        assert response.status_code == 200 and "prompt" in response.context["form"].errors
+        assert enqueued == []
+
+    def test_it_needs_the_csrf_token(self, team_users, enqueued):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(team_users.owner)
+        assert client.post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 403
+
+
+class TestJobPage:
+    def test_it_shows_the_top_four_in_rank_order_with_their_badges(self, team_users, done_job):
+        response = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/")
+        assert response.status_code == 200
+        assert [c.rank for c in response.context["top"]] == [1, 2, 3, 4]
+        assert [c.rank for c in response.context["rest"]] == [5, 6]
+        html = response.content.decode()
+        assert "Show all 6" in html and "3 of 6 candidates scan." in html and "tiny model" in html
+        assert "Scans · 90%" in html and "Doesn't scan · 60%" in html and "Repaired" in html
+        assert "data-job-live" not in html  # finished: no polling
+        assert "Use this one" not in html  # a viewer
+        assert f"/generate/candidates/{done_job.candidates.get(rank=1).pk}/download.png?size=4096" in html
+        assert f"/generate/jobs/{done_job.pk}/code.svg" in html
+
+    def test_it_polls_while_the_job_runs(self, team_users):
+        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.42)
+        html = logged_in(team_users.teammate).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert f'data-status-url="/generate/jobs/{job.pk}/status.json"' in html
+        assert "Drawing the candidates" in html and "42%" in html
+        assert f'action="/generate/jobs/{job.pk}/cancel/"' in html and "csrfmiddlewaretoken" in html
+        assert "qart/generate.js" in html
+
+    def test_it_shows_a_failure_plainly(self, team_users):
+        job = make_job(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
+        html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert "It failed." in html and "The weights are not here." in html
+
+    def test_it_answers_404_to_another_team(self, team_users, done_job):
+        client = logged_in(team_users.outsider)
+        candidate = done_job.candidates.first()
+        for url in (f"/generate/jobs/{done_job.pk}/", f"/generate/jobs/{done_job.pk}/status.json",
+                    f"/generate/jobs/{done_job.pk}/code.svg", f"/generate/candidates/{candidate.pk}/download.png"):
+            assert client.get(url).status_code == 404, url
+        for url in (f"/generate/jobs/{done_job.pk}/cancel/", f"/generate/candidates/{candidate.pk}/use/"):
+            assert client.post(url).status_code == 404, url
+
+    def test_it_requires_login(self, client, done_job, settings):
+        response = client.get(f"/generate/jobs/{done_job.pk}/status.json")
+        assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
+
+
+class TestStatus:
+    def test_it_returns_only_the_jobs_own_fields(self, team_users):
+        job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
+        data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert set(data) == {"id", "status", "status_label", "stage", "stage_label", "progress", "queue_position",
+                             "finished", "scannable", "result_message", "error", "seconds"}
+        assert (data["id"], data["status"], data["progress"], data["finished"]) == (job.pk, "scoring", 0.85, False)
+        assert data["stage_label"] == "Checking that they scan" and data["queue_position"] is None
+
+    @pytest.mark.parametrize(("fields", "label"), [
+        ({"status": "queued"}, "Waiting in the queue"),
+        ({"status": "queued", "stage": "retrying"}, "Retrying after the worker stopped"),
+        ({"status": "running", "stage": "generating", "cancel_requested": True}, "Cancelling"),
+    ])
+    def test_it_says_what_the_job_is_doing(self, team_users, fields, label):
+        job = make_job(team_users.team, team_users.owner, **fields)
+        assert logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == label
+
+    def test_it_is_never_cached(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        response = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/status.json")
+        assert "no-cache" in response["Cache-Control"]
+
+
+class TestCancel:
+    def test_it_cancels_a_queued_job(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        response = logged_in(team_users.teammate).post(f"/generate/jobs/{job.pk}/cancel/")
+        assert response.status_code == 302
+        job.refresh_from_db()
+        assert job.status == "cancelled" and job.cancel_requested
+
+    def test_it_refuses_viewers_and_gets(self, team_users):
+        job = make_job(team_users.team, team_users.owner)
+        client = logged_in(team_users.viewer)
+        assert client.post(f"/generate/jobs/{job.pk}/cancel/").status_code == 403
+        assert logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/cancel/").status_code == 405
+        job.refresh_from_db()
+        assert job.status == "queued" and not job.cancel_requested
+
+
+class TestUseThisOne:
+    def test_it_makes_the_candidate_the_jobs_placements_artwork(self, team_users, done_job):
+        placement = placement_of(team_users.team)
+        GenerationJob.objects.filter(pk=done_job.pk).update(placement=placement)
+        candidate = done_job.candidates.get(rank=2)
+        response = logged_in(team_users.teammate).post(f"/generate/candidates/{candidate.pk}/use/")
+        assert response.status_code == 302 and response["Location"].endswith(f"#candidate-{candidate.pk}")
+        placement.refresh_from_db()
+        assert placement.artwork == candidate
+
+    def test_it_uses_a_chosen_placement_of_the_same_team(self, team_users, done_job):
+        placement = placement_of(team_users.team)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+        assert "Use this one" in client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk})
+        placement.refresh_from_db()
+        assert placement.artwork == candidate
+
+    @pytest.mark.parametrize(("who", "whose", "status"), [
+        ("owner", "other_team", 404),  # a placement of another team: the picture carries this team's link
+        ("viewer", "team", 403),
+    ])
+    def test_it_refuses(self, team_users, done_job, who, whose, status):
+        placement = placement_of(getattr(team_users, whose))
+        candidate = done_job.candidates.get(rank=1)
+        response = logged_in(getattr(team_users, who)).post(f"/generate/candidates/{candidate.pk}/use/",
+                                                            {"placement": placement.pk})
+        assert response.status_code == status
+        placement.refresh_from_db()
+        assert placement.artwork is None
+
+
+class TestDownloads:
+    @pytest.mark.parametrize("size", [1024, 2048, 4096])
+    def test_it_serves_the_png_at_print_sizes(self, team_users, done_job, size):
+        candidate = done_job.candidates.get(rank=1)
+        response = logged_in(team_users.viewer).get(f"/generate/candidates/{candidate.pk}/download.png?size={size}")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        assert response["Content-Disposition"].startswith("attachment;")
+        image = Image.open(io.BytesIO(response.content))
+        assert image.format == "PNG" and image.size == (size, size)
+        assert round(image.info["dpi"][0]) == 300
+
+    @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024"])
+    def test_it_refuses_other_sizes_with_a_message(self, team_users, done_job, size):
+        candidate = done_job.candidates.get(rank=1)
+        response = logged_in(team_users.owner).get(f"/generate/candidates/{candidate.pk}/download.png?size={size}")
+        assert response.status_code == 400
+        assert "Download sizes are 1024, 2048, 4096 pixels" in response.content.decode()
+
+    def test_it_serves_the_plain_code_as_svg_one_rect_per_dark_module(self, team_users, done_job):
+        response = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/code.svg")
+        assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+        assert response["Content-Disposition"] == f'attachment; filename="qart-{done_job.pk}-code.svg"'
+        svg = response.content.decode()
+        code = qr.encode(CONTENT, ecc=done_job.ecc)
+        assert svg.count("<rect") == int(code.matrix.sum())
+        side = code.size + 8  # a four-module quiet zone on each side
+        assert f'viewBox="0 0 {side} {side}"' in svg
+        assert '<rect x="4" y="4"' in svg  # the top-left finder pattern starts inside the quiet zone
+
+
+class TestJobList:
+    def test_it_lists_the_teams_jobs_with_thumbnails(self, team_users, done_job):
+        theirs = make_job(team_users.other_team, team_users.outsider, count=1)
+        response = logged_in(team_users.viewer).get("/generate/jobs/")
+        assert response.status_code == 200
+        assert [job.pk for job in response.context["jobs"]] == [done_job.pk]
+        html = response.content.decode()
+        assert done_job.candidates.get(rank=1).image.url in html
+        assert f"/generate/jobs/{theirs.pk}/" not in html and "Rival" not in html
+
+
+def test_it_keeps_the_pages_within_a_phone_screen():
+    # No fixed width wider than a small phone (360 px); grids shrink with minmax(0, …) or auto-fill.
+    css = (ROOT / "static" / "qart" / "generate.css").read_text()
+    for match in re.finditer(r"(?<![-\w])(?:width|min-width|flex-basis|minmax\()\s*:?\s*([\d.]+)(px|rem)", css):
+        pixels = float(match[1]) * (16 if match[2] == "rem" else 1)
+        assert pixels <= 360, match[0]

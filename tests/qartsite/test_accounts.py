@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from qartsite.models import Invitation, Membership
+
+STRONG = "lighthouse-harbour-77"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # team_users hashes four passwords per test; the real hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def link_in(text: str) -> str:
+    """The path of the first http link in an e-mail body."""
+    return re.search(r"https?://testserver(/\S+)", text).group(1)
+
+
+@pytest.mark.django_db
+class TestSignIn:
+    def test_it_signs_in_and_lands_on_campaigns(self, client, team_users):
+        page = client.get("/accounts/login/")
+        assert page.status_code == 200 and "Forgot your password?" in page.content.decode()
+        response = client.post("/accounts/login/", {"username": "owner", "password": "pw-owner-1"})
+        assert response.status_code == 302 and response["Location"] == "/campaigns/"
+        assert client.get("/campaigns/").status_code == 200
+
+    def test_it_follows_next_only_within_the_site(self, client, team_users):
+        data = {"username": "owner", "password": "pw-owner-1"}
+        assert client.post("/accounts/login/?next=/accounts/", data)["Location"] == "/accounts/"
+        client.logout()
+        assert client.post("/accounts/login/?next=https://evil.example/", data)["Location"] == "/campaigns/"
+
+    def test_it_refuses_a_wrong_password(self, client, team_users):
+        response = client.post("/accounts/login/", {"username": "owner", "password": "nope"})
+        assert response.status_code == 200 and "correct username and password" in response.content.decode()
+        assert "_auth_user_id" not in client.session
+
+    def test_it_signs_out_on_post_only(self, client, team_users):
+        client.force_login(team_users.owner)
+        assert client.get("/accounts/logout/").status_code == 405
+        assert "_auth_user_id" in client.session
+        response = client.post("/accounts/logout/")
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert "_auth_user_id" not in client.session
+        assert "signed out" in client.get(response["Location"]).content.decode()
+
+    def test_it_puts_sign_out_and_the_dashboard_in_the_navigation(self, client, team_users):
+        client.force_login(team_users.viewer)
+        html = re.search(r"<nav>.*?</nav>", client.get("/").content.decode(), re.S).group(0)
+        assert 'action="/accounts/logout/"' in html and 'href="/campaigns/"' in html and 'href="/generate/"' in html
+        assert 'href="/admin/"' not in html  # staff only
+
+
+@pytest.mark.django_db
+class TestPasswords:
+    def test_it_resets_a_password_by_email(self, client, team_users, mailoutbox):
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        response = client.post("/accounts/password_reset/", {"email": "owner@acme.example"})
+        assert response["Location"] == "/accounts/password_reset/done/"
+        assert len(mailoutbox) == 1 and mailoutbox[0].to == ["owner@acme.example"]
+        assert mailoutbox[0].subject == "Reset your qart password"
+
+        form_url = client.get(link_in(mailoutbox[0].body))["Location"]  # Django swaps the token for a session
+        assert "Choose a new password" in client.get(form_url).content.decode()
+        done = client.post(form_url, {"new_password1": STRONG, "new_password2": STRONG})
+        assert done["Location"] == "/accounts/reset/done/"
+        assert client.login(username="owner", password=STRONG)
+
+    def test_it_sends_nothing_for_an_unknown_address(self, client, team_users, mailoutbox):
+        response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
+        assert response.status_code == 302 and mailoutbox == []
+
+    def test_it_changes_a_password(self, client, team_users):
+        client.force_login(team_users.teammate)
+        response = client.post("/accounts/password_change/", {
+            "old_password": "pw-teammate-1", "new_password1": STRONG, "new_password2": STRONG})
+        assert response["Location"] == "/accounts/password_change/done/"
+        team_users.teammate.refresh_from_db()
+        assert team_users.teammate.check_password(STRONG)
+
+
+@pytest.mark.django_db
+class TestTeamPage:
+    def test_it_lists_members_with_roles(self, client, team_users):
+        client.force_login(team_users.viewer)
+        html = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        for name, role in [("owner", "Owner"), ("teammate", "Editor"), ("viewer", "Viewer")]:
+            assert re.search(rf"{name}.*?{role}</span>", html, re.S)
+        assert "outsider" not in html
+        assert 'name="email"' not in html and "Only the team's owners can invite" in html
+
+    def test_it_lets_the_owner_invite_by_email(self, client, team_users, mailoutbox):
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "new@acme.example",
+                                                                          "role": "viewer"})
+        assert response.status_code == 302
+        invitation = Invitation.objects.get()
+        assert (invitation.team, invitation.email, invitation.role, invitation.invited_by) == (
+            team_users.team, "new@acme.example", "viewer", team_users.owner)
+        assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new@acme.example"]
+        assert "Acme" in mailoutbox[0].subject
+        assert link_in(mailoutbox[0].body) == f"/accounts/invite/{invitation.token}/"
+        assert "Invitation sent to new@acme.example" in client.get(response["Location"]).content.decode()
+
+    def test_it_resends_a_pending_invitation_instead_of_making_another(self, client, team_users, mailoutbox):
+        client.force_login(team_users.owner)
+        url = f"/accounts/team/{team_users.team.pk}/"
+        client.post(url, {"email": "new@acme.example", "role": "viewer"})
+        client.post(url, {"email": "New@acme.example", "role": "editor"})
+        assert Invitation.objects.get().role == "editor" and len(mailoutbox) == 2
+
+    def test_it_refuses_to_invite_a_member(self, client, team_users):
+        team_users.viewer.email = "viewer@acme.example"
+        team_users.viewer.save()
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "viewer@acme.example",
+                                                                          "role": "editor"})
+        assert response.status_code == 400 and "already in the team" in response.content.decode()
+        assert not Invitation.objects.exists()
+
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_it_refuses_invitations_from_non_owners(self, client, team_users, mailoutbox, who):
+        client.force_login(getattr(team_users, who))
+        response = client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "x@acme.example", "role": "owner"})
+        assert response.status_code == 403 and not Invitation.objects.exists() and mailoutbox == []
+
+    def test_it_hides_other_teams(self, client, team_users):
+        client.force_login(team_users.outsider)
+        url = f"/accounts/team/{team_users.team.pk}/"
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"email": "x@rival.example", "role": "owner"}).status_code == 404
+        assert client.get("/accounts/team/999999/").status_code == 404
+
+    def test_it_needs_a_signed_in_user(self, client, team_users):
+        response = client.get(f"/accounts/team/{team_users.team.pk}/")
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+class TestAccountPage:
+    def test_it_lists_your_teams(self, client, team_users):
+        client.force_login(team_users.teammate)
+        html = client.get("/accounts/").content.decode()
+        assert f'href="/accounts/team/{team_users.team.pk}/"' in html and "Rival" not in html
+
+    def test_it_tells_a_user_without_a_team(self, client, django_user_model):
+        client.force_login(django_user_model.objects.create_user("loner", password="pw-loner-1"))
+        assert "You're not in a team yet" in client.get("/accounts/").content.decode()
+
+
+@pytest.fixture
+def invitation(team_users) -> Invitation:
+    return Invitation.objects.create(team=team_users.team, email="newbie@acme.example", role="viewer",
+                                     invited_by=team_users.owner)
+
+
+@pytest.mark.django_db
+class TestInvitation:
+    def signup(self, client, invitation, username="newbie", password=STRONG):
+        return client.post(f"/accounts/invite/{invitation.token}/",
+                           {"username": username, "password1": password, "password2": password})
+
+    def test_it_shows_the_team_and_role(self, client, invitation):
+        html = client.get(f"/accounts/invite/{invitation.token}/").content.decode()
+        assert "Join Acme" in html and "Viewer" in html and 'name="password1"' in html
+
+    def test_it_creates_the_account_and_joins_the_team(self, client, team_users, invitation):
+        response = self.signup(client, invitation)
+        assert response.status_code == 302 and response["Location"] == "/campaigns/"
+        user = get_user_model().objects.get(username="newbie")
+        assert user.email == "newbie@acme.example" and user.check_password(STRONG)
+        assert Membership.role_of(user, team_users.team) == "viewer"
+        invitation.refresh_from_db()
+        assert invitation.accepted is not None
+        assert client.session["_auth_user_id"] == str(user.pk)
+        assert "Welcome to Acme" in client.get("/campaigns/").content.decode()
+
+    def test_it_refuses_a_used_invitation(self, client, team_users, invitation):
+        self.signup(client, invitation)
+        client.logout()
+        response = self.signup(client, invitation, username="second")
+        assert response.status_code == 410 and "already been used" in response.content.decode()
+        assert client.get(f"/accounts/invite/{invitation.token}/").status_code == 410
+        assert not get_user_model().objects.filter(username="second").exists()
+
+    def test_it_refuses_an_unknown_token(self, client, db):
+        response = client.get("/accounts/invite/not-a-real-token/")
+        assert response.status_code == 404 and "isn't valid" in response.content.decode()
+        assert client.post("/accounts/invite/not-a-real-token/", {"username": "x"}).status_code == 404
+
+    def test_it_refuses_an_expired_invitation(self, client, invitation):
+        Invitation.objects.filter(pk=invitation.pk).update(created=timezone.now() - timedelta(days=15))
+        response = self.signup(client, invitation)
+        assert response.status_code == 410 and "expired" in response.content.decode()
+        assert not get_user_model().objects.filter(username="newbie").exists()
+
+    @pytest.mark.parametrize("password, message", [("short", "too short"), ("password123", "too common"),
+                                                   ("newbieacme1", "too similar")])
+    def test_it_validates_the_password(self, client, invitation, password, message):
+        response = self.signup(client, invitation, password=password)
+        assert response.status_code == 400 and message in response.content.decode()
+        invitation.refresh_from_db()
+        assert invitation.accepted is None and not get_user_model().objects.filter(username="newbie").exists()
+
+    def test_it_refuses_a_taken_username(self, client, team_users, invitation):
+        response = self.signup(client, invitation, username="owner")
+        assert response.status_code == 400 and "already exists" in response.content.decode()
+
+    def test_it_lets_a_signed_in_user_join_with_their_account(self, client, team_users):
+        invitation = Invitation.objects.create(team=team_users.team, email="o@rival.example", role="editor")
+        client.force_login(team_users.outsider)
+        assert "signed in as" in client.get(f"/accounts/invite/{invitation.token}/").content.decode()
+        assert client.post(f"/accounts/invite/{invitation.token}/")["Location"] == "/campaigns/"
+        assert Membership.role_of(team_users.outsider, team_users.team) == "editor"
+
+    def test_it_never_changes_an_existing_members_role(self, client, team_users):
+        invitation = Invitation.objects.create(team=team_users.team, email="v@acme.example", role="owner")
+        client.force_login(team_users.viewer)
+        client.post(f"/accounts/invite/{invitation.token}/")
+        assert Membership.role_of(team_users.viewer, team_users.team) == "viewer"

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import schemathesis
+from django.contrib.staticfiles import finders
+from django.core import signals
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from drf_spectacular.validation import validate_schema
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from schemathesis.checks import not_a_server_error
+
+from campaigns.models import Campaign, Placement, ScanEvent
+from tests.generator.test_api import make_job
+
+OPERATIONS = {
+    ("get", "/api/campaigns/"), ("post", "/api/campaigns/"), ("get", "/api/campaigns/{id}/"),
+    ("put", "/api/campaigns/{id}/"), ("patch", "/api/campaigns/{id}/"), ("delete", "/api/campaigns/{id}/"),
+    ("get", "/api/placements/"), ("post", "/api/placements/"), ("get", "/api/placements/{id}/"),
+    ("put", "/api/placements/{id}/"), ("patch", "/api/placements/{id}/"), ("delete", "/api/placements/{id}/"),
+    ("get", "/api/placements/{id}/scans/"),
+    ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", "/api/generations/{id}/"),
+    ("post", "/api/generations/{id}/cancel/"),
+}
+
+
+@pytest.mark.django_db
+class TestSchema:
+    def test_it_serves_a_valid_openapi_3_schema_of_every_operation(self):
+        response = APIClient().get("/api/schema/?format=json")
+        assert response.status_code == 200
+        schema = response.json()
+        validate_schema(schema)  # drf-spectacular's check against the OpenAPI 3.0 JSON Schema; raises if invalid
+        assert schema["openapi"].startswith("3.")
+        served = {(method, path) for path, item in schema["paths"].items() for method in item}
+        assert served == OPERATIONS
+        assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
+        assert schema["paths"]["/api/generations/"]["post"]["responses"].keys() >= {"201", "400", "429"}
+
+    def test_it_generates_without_warnings(self, tmp_path):
+        # --fail-on-warn turns every drf-spectacular warning (an unannotated field or view) into an error.
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"),
+                     stderr=io.StringIO())
+        assert "/api/placements/{id}/scans/" in (tmp_path / "schema.yaml").read_text()
+
+    def test_the_docs_page_loads_swagger_ui_from_our_static_files_only(self):
+        response = APIClient().get("/api/docs/")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+        assert all(a.startswith("/static/drf_spectacular_sidecar/") for a in assets), assets
+        assert not re.search(r"https?://|cdn|unpkg|jsdelivr", html, re.IGNORECASE)
+        for asset in assets:
+            assert finders.find(asset.removeprefix("/static/")), f"{asset} is not among the static files"
+
+
+# --- Schema-driven fuzzing ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fuzz_objects(team_users) -> dict[str, int]:
+    """Real objects of the token's team, so some fuzzed requests reach them, not only 404s."""
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example.com/")
+    placement = Placement.objects.create(campaign=campaign, name="Poster")
+    ScanEvent.objects.create(placement=placement, os="iOS", device_class="mobile")
+    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    return {"campaigns": campaign.pk, "placements": placement.pk, "generations": job.pk,
+            "campaign": campaign.pk, "placement": placement.pk, "artwork": job.candidates.first().pk}
+
+
+def aim_at_real_objects(case, objects: dict[str, int]) -> None:
+    """Point every other generated id (in the path and in JSON bodies) at a real object of the team, so
+    changes to existing rows are fuzzed too. Deletes keep their random ids: the objects must last the run."""
+    if case.method.upper() == "DELETE":
+        return
+    path_id = (case.path_parameters or {}).get("id")
+    if isinstance(path_id, int) and path_id % 2 == 0:
+        case.path_parameters["id"] = objects[case.path.split("/")[2]]
+    if isinstance(case.body, dict):
+        for field in ("campaign", "placement", "artwork"):
+            if isinstance(case.body.get(field), int) and case.body[field] % 2 == 0:
+                case.body[field] = objects[field]
+
+
+@pytest.fixture
+def api_schema(team_users, fuzz_objects, monkeypatch):
+    """The live schema, loaded through the WSGI app, with a token of the team's owner on every request."""
+    cache.clear()  # a fresh generation rate for this run
+    monkeypatch.setattr("generator.jobs.enqueue_generation", lambda job: None)  # no Redis: queueing is tested elsewhere
+    # Django's test client keeps requests from closing the test's connection (and so its transaction); a bare
+    # WSGI app does not, so stop it the same way for the duration of the run.
+    token = Token.objects.create(user=team_users.owner)
+    config = schemathesis.Config.from_dict({
+        "headers": {"Authorization": f"Token {token.key}"},
+        # Few examples, always the same ones: a quick, repeatable run (CLI runs can go wider).
+        "generation": {"max-examples": 12, "deterministic": True, "database": "none",
+                       "with-security-parameters": False},
+        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+    })
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), config=config)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+        cache.clear()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.mark.django_db
+class TestFuzz:
+    @schema.parametrize()
+    def test_it_never_answers_a_fuzzed_request_with_a_server_error(self, case, fuzz_objects):
+        aim_at_real_objects(case, fuzz_objects)
+        case.call_and_validate(checks=[not_a_server_error])
