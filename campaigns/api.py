@@ -13,7 +13,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
@@ -110,14 +109,6 @@ def model_errors_as_400(field: str):
         raise serializers.ValidationError({field: exc.messages}) from None
 
 
-def short_url(request: Request, placement: Placement) -> str:
-    """The absolute short link a placement's code carries."""
-    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
-
-
-# --- Campaigns -------------------------------------------------------------------------------------------------
-
-
 class CampaignSerializer(serializers.ModelSerializer):
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to your team when you can edit in exactly one.")
@@ -190,7 +181,7 @@ class PlacementSerializer(serializers.ModelSerializer):
         read_only_fields = ["slug", "created"]
 
     def get_short_url(self, placement: Placement) -> str:
-        return short_url(self.context["request"], placement)
+        return placement.short_url(self.context["request"])
 
     def validate_campaign(self, campaign: Campaign) -> Campaign:
         require_editor(request_user(self.context.get("request")), campaign.team)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, models, transaction
+from django.urls import reverse
 from django.utils.text import slugify
 
 from campaigns import links
@@ -84,6 +85,10 @@ class Placement(models.Model):
     @property
     def destination(self) -> str:
         return self.destination_override or self.campaign.destination
+
+    def short_url(self, request) -> str:
+        """The absolute short link the printed code carries, on the host this request came to."""
+        return request.build_absolute_uri(reverse("short_link", args=[self.slug]))
 
     def redirect_url(self) -> str:
         """The stored destination with this placement's UTM parameters."""

@@ -35,11 +35,6 @@ CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "co
 
 # Helpers -------------------------------------------------------------------------------------------------
 
-def short_url(request: HttpRequest, placement: Placement) -> str:
-    """The absolute short link a placement's printed code carries (built like the generator's and the API's)."""
-    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
-
-
 def carries_short_link(content: str, placement: Placement) -> bool:
     """Whether an artwork's content is this placement's short link, on whatever host it was made."""
     return urlsplit(content).path == reverse("short_link", args=[placement.slug])
@@ -124,7 +119,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     placements = stats.with_scan_counts(campaign.placements.select_related("artwork"))
-    rows = [(placement, short_url(request, placement)) for placement in placements]
+    rows = [(placement, placement.short_url(request)) for placement in placements]
     names = {placement.pk: placement.name for placement, _ in rows}
     editor = can_edit(request.user, campaign.team)
     ctx = {
@@ -184,7 +179,7 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
     ctx = {
         "placement": placement,
         "campaign": placement.campaign,
-        "short_url": short_url(request, placement),
+        "short_url": placement.short_url(request),
         "artwork_elsewhere": placement.artwork is not None and not carries_short_link(placement.artwork.job.content,
                                                                                        placement),
         "total_scans": counted.total_scans,
@@ -214,7 +209,7 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
 
 def plain_code(request: HttpRequest, placement: Placement) -> qr.QRCode:
     # A plain code has no art to make room for, so any version is fine; short links stay small anyway.
-    return qr.encode(short_url(request, placement), ecc=settings.QART["DEFAULT_ECC"], max_version=40)
+    return qr.encode(placement.short_url(request), ecc=settings.QART["DEFAULT_ECC"], max_version=40)
 
 
 @login_required

@@ -22,7 +22,6 @@ from campaigns.api import (
     ScopedField,
     TeamRolePermission,
     request_user,
-    short_url,
     team_for_create,
     user_placements,
     user_teams,
@@ -117,7 +116,7 @@ class GenerationSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     {"content": ["Say what the code carries, or choose a placement to carry its short link."]}
                 )
-            attrs["content"] = short_url(self.context["request"], placement)
+            attrs["content"] = placement.short_url(self.context["request"])
         return attrs
 
     def unsaved_job(self, owner) -> GenerationJob:

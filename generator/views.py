@@ -49,10 +49,6 @@ def visible_candidates(user) -> QuerySet[Candidate]:
     return Candidate.objects.filter(job__in=visible_jobs(user))
 
 
-def short_link_url(request: HttpRequest, placement: Placement) -> str:
-    return request.build_absolute_uri(reverse("short_link", args=[placement.slug]))
-
-
 def can_edit(user, team: Team) -> bool:
     return editable_teams(user).filter(pk=team.pk).exists()
 
@@ -85,7 +81,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                                         pk=pk_or_404(request.GET["placement"]))
 
     def link_for(p: Placement) -> str:
-        return short_link_url(request, p)
+        return p.short_url(request)
 
     data = request.POST if request.method == "POST" else None
     form = GenerationForm(request.user, data, link_for=link_for, placement=placement)

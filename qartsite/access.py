@@ -27,6 +27,12 @@ def require_editor(user, team: Team) -> None:
         raise PermissionDenied("Viewers can look but not change things. Ask a team owner for editor access.")
 
 
+def require_owner(user, team: Team) -> None:
+    """Raise PermissionDenied unless `user` owns `team` (only owners manage members)."""
+    if Membership.role_of(user, team) != Membership.Role.OWNER:
+        raise PermissionDenied("Only a team owner can invite people.")
+
+
 def editable_teams(user) -> QuerySet[Team]:
     """Teams in which `user` may create and change things."""
     return Team.for_user(user).filter(

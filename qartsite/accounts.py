@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -22,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
+from qartsite import access
 from qartsite.access import get_for_user_or_404
 from qartsite.forms import InvitationSignUpForm, InviteForm
 from qartsite.models import Invitation, Membership, Team
@@ -35,12 +35,6 @@ INVITATION_DAYS = 14
 
 def expiry_cutoff() -> datetime:
     return timezone.now() - timedelta(days=INVITATION_DAYS)
-
-
-def require_owner(user, team: Team) -> None:
-    """Raise PermissionDenied unless `user` owns `team` (only owners manage members)."""
-    if Membership.role_of(user, team) != Membership.Role.OWNER:
-        raise PermissionDenied("Only a team owner can invite people.")
 
 
 def invitation_url(request: HttpRequest, invitation: Invitation) -> str:
@@ -74,7 +68,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
     form = InviteForm(team=team) if is_owner else None
     if request.method == "POST":
-        require_owner(request.user, team)
+        access.require_owner(request.user, team)
         form = InviteForm(request.POST, team=team)
         if form.is_valid():
             invitation, sent = invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"])

@@ -28,5 +28,6 @@ if settings.DEBUG:
     # Generated images in development; production serves MEDIA_ROOT from the web server or object storage.
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
+handler403 = "qartsite.views.forbidden"
 handler404 = "qartsite.views.not_found"
 handler500 = "qartsite.views.server_error"

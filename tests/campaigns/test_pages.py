@@ -18,12 +18,6 @@ from generator.models import Candidate, GenerationJob, Prompt
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # team_users hashes four passwords per test; the real hasher is slow on purpose.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def campaign(team_users) -> Campaign:
     return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")

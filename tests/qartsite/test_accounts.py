@@ -12,12 +12,6 @@ from qartsite.models import Invitation, Membership
 STRONG = "lighthouse-harbour-77"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # team_users hashes four passwords per test; the real hasher is slow on purpose.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def link_in(text: str) -> str:
     """The path of the first http link in an e-mail body."""
     return re.search(r"https?://testserver(/\S+)", text).group(1)

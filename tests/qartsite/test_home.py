@@ -32,3 +32,19 @@ class TestHome:
 def test_admin_login_page_renders(client):
     response = client.get("/admin/login/")
     assert response.status_code == 200 and "qart admin" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_viewer_who_tries_to_change_something_gets_a_friendly_403(client, team_users):
+    client.force_login(team_users.viewer)
+    response = client.post("/campaigns/new/", {"name": "x", "destination": "https://example.com"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "You can look, but not change this." in body and "Ask a team owner" in body
+
+
+@pytest.mark.django_db
+def test_the_home_page_leads_signed_in_people_to_their_campaigns(client, team_users):
+    client.force_login(team_users.owner)
+    body = client.get("/").content.decode()
+    assert 'href="/campaigns/"' in body and 'href="/generate/"' in body
