@@ -124,14 +124,25 @@ def speed(repeats: int) -> tuple[float, float]:
     return statistics.median(full), statistics.median(quick)
 
 
+def report_speed(repeats: int) -> None:
+    full, quick = speed(repeats)
+    print(f"\n## Speed, one core, 768x768 blended code ({platform.processor() or platform.machine()})\n")
+    print(f"- full verdict (image + {scan.FULL_CAPTURES} captures, 3 decoders): median {full * 1000:.0f} ms")
+    print(f"- ranking score (image + {scan.RANKING_CAPTURES} captures): median {quick * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-family", type=int, default=60)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--speed-repeats", type=int, default=20)
     parser.add_argument("--dump", help="write the test set's features and labels here (JSON lines)")
+    parser.add_argument("--speed-only", action="store_true", help="only time the verifier (no calibration)")
     args = parser.parse_args()
 
+    if args.speed_only:
+        report_speed(args.speed_repeats)
+        return
     folder = photo_folder()
     PHOTOS.extend(synthetic.load_photos(folder) if folder else [])
     print(f"Blending into {len(PHOTOS)} photos from {folder}" if PHOTOS else "Blending into procedural textures")
@@ -201,10 +212,7 @@ def main() -> None:
                 out.write(json.dumps({"family": fam, "strength": strength, "label": bool(label),
                                       "p": round(float(p), 4), **feats}) + "\n")
 
-    full, quick = speed(args.speed_repeats)
-    print(f"\n## Speed, one core, 768x768 blended code ({platform.processor() or platform.machine()})\n")
-    print(f"- full verdict (image + {scan.FULL_CAPTURES} captures, 3 decoders): median {full * 1000:.0f} ms")
-    print(f"- ranking score (image + {scan.RANKING_CAPTURES} captures): median {quick * 1000:.0f} ms")
+    report_speed(args.speed_repeats)
     print(f"\n(total run {time.time() - started:.0f} s)")
 
 

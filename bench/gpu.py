@@ -432,6 +432,10 @@ class Bench:
         engine.aesthetic = aesthetics.AestheticPredictor(clip, head, self.cfg["clip_vision"]["image_size"],
                                                          self.device, dtype)
         readers = list(decoders.available_readers())
+        # available_readers() warns about a missing zbar on every verify call: once is enough here.
+        import logging
+
+        logging.getLogger(decoders.__name__).setLevel(logging.ERROR)
         job = self.results["job"]
         job.update(engine=key, decoders=readers, wechat_models=str(decoders.wechat_model_dir()),
                    cpu_count=os.cpu_count(), steps=self.steps, candidates=len(self.seeds), size=self.size)

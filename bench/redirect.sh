@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Short-link redirect throughput: gunicorn + PostgreSQL on this machine, wrk on loopback.
-#   bench/redirect.sh [SECONDS] [CONNECTIONS] [WORKERS]
+#   bench/redirect.sh [SECONDS=20] [CONNECTIONS=16] [WORKERS=2]   (one gunicorn sync worker per core)
 # Prints wrk's figures and checks that every 302 produced exactly one stored scan event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,8 +8,8 @@ SCRIPT_NAME=redirect-bench
 . scripts/lib.sh
 
 SECONDS_RUN=${1:-20}
-CONNECTIONS=${2:-32}
-WORKERS=${3:-3}
+CONNECTIONS=${2:-16}
+WORKERS=${3:-2}
 PY=.venv/bin/python
 ensure_system_packages postgresql wrk
 WORK=$(mktemp -d /tmp/qart-bench.XXXXXX)
@@ -38,7 +38,7 @@ campaign = Campaign.objects.create(team=team, name="Bench", destination="https:/
 print(Placement.objects.create(campaign=campaign, name="Poster").slug)')
 
 PORT=$(free_port 8811)
-.venv/bin/gunicorn qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
+${GUNICORN:-.venv/bin/gunicorn} qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
     --error-logfile "$WORK/gunicorn.log" &
 GUNICORN_PID=$!
 for _ in $(seq 1 100); do port_in_use "$PORT" && break; sleep 0.1; done
