@@ -255,7 +255,9 @@ class Bench:
             for module in (pipe.unet, pipe.controlnet, pipe.vae):
                 module.fuse_qkv_projections()
                 module.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True
+        # Per variant, not sticky: with benchmark on, cuDNN times every algorithm for each new conv shape,
+        # which made the fp32 reference's warm-up take 188 s on an H200 (2026-11-22).
+        torch.backends.cudnn.benchmark = bool(spec["opt"])
         if spec["compile"]:
             import torch._dynamo
             import torch._inductor.config as inductor_config
@@ -485,6 +487,8 @@ class Bench:
                         + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
                     if r:
                         rows.append(row)
+                        job[name] = dict(runs=len(rows), rows=[{k: round(v, 4) for k, v in x.items()} for x in rows])
+                        self.save()  # partial rows survive a crash or a timeout
                 summary = {k: dict(median=round(statistics.median([row[k] for row in rows]), 4),
                                    p95=round(percentile([row[k] for row in rows], 95), 4))
                            for k in rows[0]}
@@ -586,7 +590,7 @@ class Bench:
             lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v['peak_gib']} | {diff} |")
         job = self.results.get("job", {})
         for name in ("no_repair", "with_repair"):
-            if name in job:
+            if name in job and "summary" in job[name]:
                 s = job[name]["summary"]
                 lines.append("")
                 lines.append(f"Whole job ({name}, engine {job['engine']}, decoders {job['decoders']}, "

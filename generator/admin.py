@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.admin import TeamScopedAdmin
 
 
 def thumbnail(image_field, size: int = 96) -> str:
@@ -14,7 +15,7 @@ def thumbnail(image_field, size: int = 96) -> str:
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(TeamScopedAdmin):
     list_display = ("text", "owner", "times_used", "last_used")
     search_fields = ("text", "negative_text", "owner__username")
     readonly_fields = ("created", "last_used", "times_used")
@@ -37,7 +38,7 @@ class CandidateInline(admin.TabularInline):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(TeamScopedAdmin):
     list_display = ("id", "preview", "prompt", "content", "status", "scannable", "progress", "total_seconds",
                     "owner", "created")
     list_filter = ("status", "scannable", "scheduler", "engine")
@@ -54,7 +55,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Candidate)
-class CandidateAdmin(admin.ModelAdmin):
+class CandidateAdmin(TeamScopedAdmin):
+    team_path = "job__team"
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "misread",
                     "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired")
