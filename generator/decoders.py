@@ -54,28 +54,31 @@ def wechat_model_dir() -> Path | None:
     return folder if all((folder / name).is_file() for name in WECHAT_FILES) else None
 
 
-_wechat_local = threading.local()
+_wechat_lock = threading.Lock()
+_wechat: list = []  # the one detector, made on first use
 
 
 def _wechat_detector():  # -> cv2.wechat_qrcode.WeChatQRCode
-    # One detector per thread: OpenCV's DNN nets are not safe to share between threads.
-    detector = getattr(_wechat_local, "detector", None)
-    if detector is None:
+    if not _wechat:
         import cv2
 
         folder = wechat_model_dir()
         if folder is None:
             log.warning("WeChat QR model files not found; using WeChat's classic mode (less robust)")
-            detector = cv2.wechat_qrcode_WeChatQRCode()
+            _wechat.append(cv2.wechat_qrcode_WeChatQRCode())
         else:
-            detector = cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES))
-        _wechat_local.detector = detector
-    return detector
+            _wechat.append(cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES)))
+    return _wechat[0]
 
 
 def read_wechat(gray: np.ndarray) -> list[str]:
-    """Texts OpenCV's WeChat engine reads from a 2-D uint8 image."""
-    texts, _points = _wechat_detector().detectAndDecode(gray)
+    """Texts OpenCV's WeChat engine reads from a 2-D uint8 image.
+
+    One detector behind a lock: WeChat's DNN detector corrupted the heap when several verifier threads ran
+    it at once (seen on a 16-core GPU host), so its calls are serialised; zxing and zbar still run in parallel.
+    """
+    with _wechat_lock:
+        texts, _points = _wechat_detector().detectAndDecode(gray)
     return [t for t in texts if t]
 
 
@@ -127,6 +130,8 @@ def _zbar_available() -> bool:
     try:
         from pyzbar import pyzbar  # noqa: F401  (loads libzbar0 through ctypes)
     except (ImportError, OSError):
+        # Cached, so this is said once per process, not on every verification.
+        log.warning("zbar is unavailable (install Debian's libzbar0); verifying with the other decoders")
         return False
     return True
 
@@ -136,8 +141,6 @@ def available_readers(qreader_weights: str | None = None) -> dict[str, Reader]:
     readers: dict[str, Reader] = {"zxing": read_zxing, "wechat": read_wechat}
     if _zbar_available():
         readers["zbar"] = read_zbar
-    else:
-        log.warning("zbar is unavailable (install Debian's libzbar0); verifying with the other decoders")
     optional = qreader_reader(qreader_weights)
     if optional is not None:
         readers["qreader"] = optional

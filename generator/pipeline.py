@@ -153,7 +153,8 @@ def skipping_controlnet_class():
             key = (tuple(sample.shape), sample.dtype, str(sample.device))
             shapes = self._residual_shapes.get(key)
             if conditioning_scale == 0 and shapes is not None and not kwargs.get("guess_mode", False):
-                down = tuple(torch.zeros(s, dtype=sample.dtype, device=sample.device) for s in shapes[0])
+                # A list, as ControlNetModel returns: another type would make torch.compile recompile the UNet.
+                down = [torch.zeros(s, dtype=sample.dtype, device=sample.device) for s in shapes[0]]
                 mid = torch.zeros(shapes[1], dtype=sample.dtype, device=sample.device)
                 return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
             out = super().forward(sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale,

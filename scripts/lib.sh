@@ -32,6 +32,7 @@ have_pkg() {
     case "$1" in
     redis-server) command -v redis-server >/dev/null 2>&1 ;;
     postgresql) pg_bindir >/dev/null ;;
+    chromium) [ -x /usr/bin/chromium ] ;; # the browser tests (tests/e2e) launch exactly this one
     libzbar0)
         deb_installed libzbar0 ||
             { { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | grep -q 'libzbar\.so\.0'; }

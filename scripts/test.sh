@@ -18,7 +18,8 @@ if [ -n "${PYTEST_ARGS:-}" ]; then
 fi
 pytest_args+=("$@")
 
-ensure_system_packages redis-server postgresql libzbar0
+# chromium: Debian's browser for tests/e2e (Playwright drives it; Playwright's own browsers are never downloaded).
+ensure_system_packages redis-server postgresql libzbar0 chromium
 PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
 
 # Settings come only from here: drop anything inherited that would point the suite at real services.

@@ -1,0 +1,45 @@
+"""Fixtures for the browser tests: the real worker fixtures of the generation tests, and a headless Chromium.
+
+The browser is Debian's own `chromium` (scripts/test.sh installs it), driven by the Playwright Python package;
+Playwright's downloaded browsers are never used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.generator.conftest import gpu_queue, start_worker, tiny_spec  # noqa: F401 (fixtures used here too)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless Chromium; skipped without one, except in CI where it must be there.
+
+    Per test, not per session: Playwright's sync API keeps an asyncio loop in this thread while it runs, and
+    Django refuses ORM calls under a loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set (only while the browser is up).
+    """
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"no {CHROMIUM} (make test installs Debian's chromium)"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "the playwright package is missing (pip install -r requirements-dev.txt)"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need Chromium in CI: {reason}")
+        pytest.skip(reason)
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
