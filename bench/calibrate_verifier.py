@@ -26,6 +26,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from generator import qr, scan, synthetic  # noqa: E402
+from generator.alignment import agreement  # noqa: E402
 
 cv2.setNumThreads(1)
 DECODERS = scan.DECODERS
@@ -90,21 +91,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iterations: int 
             return full
         negative = np.flatnonzero(active)[w[1:] < 0]
         active[negative] = False
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
-
-
-def agreement(pred: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    accuracy = float((pred == labels).mean())
-    tpr = float(pred[labels == 1].mean()) if (labels == 1).any() else float("nan")
-    tnr = float((1 - pred[labels == 0]).mean()) if (labels == 0).any() else float("nan")
-    return accuracy, (tpr + tnr) / 2, auc(scores, labels)
 
 
 def speed(repeats: int) -> tuple[float, float]:

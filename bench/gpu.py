@@ -13,15 +13,20 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   C  B + channels_last + fused QKV projections (UNet, ControlNet, VAE) + cudnn.benchmark; SDPA as default
   D  C + torch.compile (inductor, mode "default", fullgraph=False) of UNet, ControlNet and VAE decoder
   F  C + torch.compile mode "reduce-overhead" (CUDA graphs) for UNet and ControlNet
+  G  D with the engine's cuDNN attention preference (Engine.attention = "cudnn": cuDNN, flash, efficient, math)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
+A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice), as first measured; the product's
+default is "cudnn" (G). After the timed runs, one 2-step call runs under torch.profiler to record which attention
+kernels the variant really used ("kernels" in the JSON).
 
 Usage (device machine; see bench/GPU.md for the wheels and the exact command):
   PYTHONUNBUFFERED=1 python3 bench/gpu.py --out $OUT
   python bench/gpu.py --tiny            # CPU dry run: toy sizes, 4 steps, 2 runs
 Results go to OUT/gpu_results.json and OUT/gpu_results.md after every stage (partial results survive a
 timeout); the reference images of A are kept in --cache (default /tmp/qart_bench) so a second call on the
-same warm machine can skip A.
+same warm machine can skip A. Compiled variants share Inductor's on-disk cache (/tmp/torchinductor_*): the second
+compiled variant of a process (or call on the same warm machine) compiles much faster.
 """
 
 from __future__ import annotations
@@ -120,16 +125,22 @@ SCHEDULER = dict(
     clip_sample=False, set_alpha_to_one=False, steps_offset=1,
 )
 VARIANTS = {
-    "A": dict(label="plain diffusers fp16, eager", skip=False, opt=False, compile=None, dtype="fp16"),
-    "B": dict(label="A + ControlNet skip (QRControlNet)", skip=True, opt=False, compile=None, dtype="fp16"),
+    "A": dict(label="plain diffusers fp16, eager", skip=False, opt=False, compile=None, dtype="fp16",
+              attention="default"),
+    "B": dict(label="A + ControlNet skip (QRControlNet)", skip=True, opt=False, compile=None, dtype="fp16",
+              attention="default"),
     "C": dict(label="B + channels_last + fused QKV + cudnn.benchmark", skip=True, opt=True, compile=None,
-              dtype="fp16"),
-    "D": dict(label="C + torch.compile (inductor default)", skip=True, opt=True, compile="default", dtype="fp16"),
+              dtype="fp16", attention="default"),
+    "D": dict(label="C + torch.compile (inductor default)", skip=True, opt=True, compile="default", dtype="fp16",
+              attention="default"),
     "F": dict(label="C + torch.compile reduce-overhead (CUDA graphs)", skip=True, opt=True,
-              compile="reduce-overhead", dtype="fp16"),
+              compile="reduce-overhead", dtype="fp16", attention="default"),
+    "G": dict(label="D + cuDNN attention first (Engine.attention='cudnn')", skip=True, opt=True,
+              compile="default", dtype="fp16", attention="cudnn"),
     "R": dict(label="A in fp32, TF32 off (reference, untimed)", skip=False, opt=False, compile=None,
-              dtype="fp32"),
+              dtype="fp32", attention="default"),
 }
+COMPILED = ("D", "F", "G")
 
 
 def log(message: str) -> None:
@@ -161,6 +172,7 @@ class Bench:
         self.results: dict = {"variants": {}, "job": {}, "notes": []}
         self.engines: dict = {}
         self.images: dict = {}
+        self.traced_attention: str | None = None  # attention setting the compiled graphs in this process saw
         self.tokdir = Path(tempfile.mkdtemp(prefix="qart-tok-"))
         write_tokenizer(self.tokdir)
         from transformers import CLIPTokenizer
@@ -262,6 +274,14 @@ class Bench:
             import torch._dynamo
             import torch._inductor.config as inductor_config
 
+            # The attention kernel is picked when dynamo/AOT trace a graph, and dynamo does not guard on the
+            # SDPA flags: without a reset, G would reuse D's graphs (flash) or D G's (cuDNN). Engines compiled
+            # earlier and kept re-trace on their next call.
+            if self.traced_attention not in (None, spec["attention"]):
+                torch._dynamo.reset()
+                log(f"torch._dynamo.reset(): attention {self.traced_attention} -> {spec['attention']}")
+            self.traced_attention = spec["attention"]
+
             # Several compiled copies of the same classes (fp16, bf16, modes) and the ControlNet's two paths
             # must not hit dynamo's recompile limit (8), which silently falls back to eager.
             for name, value in (("recompile_limit", 64), ("cache_size_limit", 64),
@@ -285,6 +305,7 @@ class Bench:
                 lambda *_: counter.__setitem__(0, counter[0] + 1))
             pipe._qart_controlnet_calls = counter
         engine = pipeline.engine_from_pipeline(pipe, pipeline.ModelSpec(base="random SD1.5", controlnet="random"))
+        engine.attention = spec["attention"]
         self._watch_decode(pipe)
         return engine
 
@@ -354,6 +375,7 @@ class Bench:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = True  # torch's default
         stats = engine.txt2img._qart_decode_stats[-1]
+        kernels = self.kernel_check(key, engine) if self.args.kernel_check else None
         result = dict(
             label=spec["label"], dtype=spec["dtype"], compile=spec["compile"], runs=len(times),
             times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
@@ -361,7 +383,7 @@ class Bench:
             peak_gib=round(peak, 3) if peak is not None else None,
             reserved_gib=round(reserved, 3) if reserved is not None else None,
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1), decode=stats,
-            controlnet_forwards_per_call=controlnet_calls,
+            controlnet_forwards_per_call=controlnet_calls, attention=spec["attention"], kernels=kernels,
         )
         self.images[key] = images
         if keep:
@@ -371,8 +393,36 @@ class Bench:
         self.free()
         return result
 
-    def compare(self, key: str) -> dict | None:
-        ref = self.images.get("A")
+    def kernel_check(self, key: str, engine) -> dict:
+        """Which attention ops and GPU kernels one 2-step call really runs (torch.profiler; after the timing)."""
+        torch = self.torch
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else [])
+        # Not "cudnn": cuDNN's convolution kernels would crowd the list; its attention kernels say sdpa/flash,
+        # and the aten op names (_scaled_dot_product_cudnn_attention / _flash_ / _efficient_) settle which.
+        words = ("attention", "attn", "flash", "fmha", "sdpa", "scaled_dot_product")
+        try:
+            with profile(activities=activities) as prof:
+                engine.generate(self.control, replace(self.params, steps=2), self.seeds)
+                self.sync()
+            found: dict = {}
+            for event in prof.key_averages():
+                name = event.key
+                if not any(w in name.lower() for w in words):
+                    continue
+                on_gpu = getattr(event, "device_type", None) == torch.autograd.DeviceType.CUDA
+                us = getattr(event, "device_time_total", 0.0) if on_gpu else getattr(event, "cpu_time_total", 0.0)
+                found[("gpu: " if on_gpu else "op: ") + name[:160]] = dict(calls=event.count, ms=round(us / 1000, 2))
+            top = dict(sorted(found.items(), key=lambda kv: -kv[1]["ms"])[:16])
+            log(f"{key}: attention ops/kernels in a 2-step call: {top}")
+            return top
+        except Exception as exc:  # the check must never cost the timing
+            log(f"{key}: kernel check failed: {type(exc).__name__}: {exc}")
+            return dict(error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def compare(self, key: str, reference: str = "A") -> dict | None:
+        ref = self.images.get(reference)
         imgs = self.images.get(key)
         if ref is None or imgs is None or ref.shape != imgs.shape:
             return None
@@ -403,6 +453,8 @@ class Bench:
         if key == "A":
             np.save(self.cache / "ref_A.npy", self.images["A"])
         result["vs_A"] = self.compare(key)
+        if key == "G":
+            result["vs_D"] = self.compare("G", "D")  # same compiled graph but the attention kernel
         self.results["variants"][key] = result
         log(f"{key}: median {result['median_s']:.3f}s p95 {result['p95_s']:.3f}s peak {result['peak_gib']} GiB "
             f"vs A {result['vs_A'] and {k: v for k, v in result['vs_A'].items() if k != 'mean_abs_per_image'}} "
@@ -585,6 +637,9 @@ class Bench:
             d = v.get("vs_A")
             diff = "reference" if key == "A" else (
                 f"{d['max_abs']} / {d['mean_abs']}, {d['psnr_db']} dB" if d else "n/a")
+            dd = v.get("vs_D")
+            if dd:
+                diff += f" (vs D: {dd['max_abs']} / {dd['mean_abs']}, {dd['psnr_db']} dB)"
             median = f"{v['median_s']:.3f}" if key != "R" else f"({v['median_s']:.1f}, 1 run)"
             p95 = f"{v['p95_s']:.3f}" if key != "R" else ""
             lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v['peak_gib']} | {diff} |")
@@ -610,7 +665,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "var" / "bench_gpu"))
     parser.add_argument("--cache", default="/tmp/qart_bench", help="keeps A's images between calls")
     parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
-                        help="stages in order: A B C D F E R (see above), job (whole job), sdpa (attention probe)")
+                        help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
     parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
     parser.add_argument("--n", type=int, default=8, help="candidates per call")
@@ -620,6 +675,8 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=530.0,
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
+    parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
+                        help="skip the profiled 2-step call that records the attention kernels used")
     args = parser.parse_args()
     args.runs = args.runs or (2 if args.tiny else 5)
     args.job_runs = args.job_runs or (2 if args.tiny else 5)
@@ -634,25 +691,32 @@ def main() -> None:
         bench.images["A"] = np.load(bench.cache / "ref_A.npy")
         bench.results["notes"].append("A's images loaded from the cache of an earlier call")
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
-    estimate = dict(A=45, B=40, C=40, D=150, F=110, E=150, R=25, job=90, sdpa=10)
+    # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
+    # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10)
     job_done = False
+    compiled_before = False
     for stage in stages:
         elapsed = time.perf_counter() - STARTED
-        if not args.tiny and elapsed + estimate.get(stage, 60) > args.deadline:
-            log(f"skip {stage}: {elapsed:.0f}s elapsed + ~{estimate.get(stage, 60)}s > deadline {args.deadline:.0f}s")
+        cost = estimate.get(stage, (120 if compiled_before else 210) if stage in (*COMPILED, "E") else 60)
+        if not args.tiny and elapsed + cost > args.deadline:
+            log(f"skip {stage}: {elapsed:.0f}s elapsed + ~{cost}s > deadline {args.deadline:.0f}s")
             bench.results["notes"].append(f"{stage} skipped: not enough time left in this call")
             bench.save()
             continue
         if stage in ("A", "B", "C", "R"):
             bench.run_variant(stage, VARIANTS[stage])
-        elif stage in ("D", "F"):
+        elif stage in COMPILED:
             bench.run_variant(stage, VARIANTS[stage], keep=True)
+            compiled_before = True
         elif stage == "E":
-            best = bench.fastest(["C", "D", "F"]) or "C"
+            best = bench.fastest(["C", "D", "F", "G"]) or "C"
+            compiled_before = compiled_before or VARIANTS[best]["compile"] is not None
             spec = dict(VARIANTS[best], dtype="bf16", label=f"{best} in bf16")
             bench.run_variant("E", spec, keep=True)
         elif stage == "job":
-            key = bench.fastest([k for k in ("B", "C", "D", "F", "E") if k in bench.engines or k in ("B", "C")])
+            key = bench.fastest([k for k in ("B", "C", "D", "F", "G", "E")
+                                 if k in bench.engines or k in ("B", "C")])
             if key not in bench.engines:  # eager variants are not kept: rebuild the fastest one
                 bench.run_variant(key, VARIANTS[key], keep=True)
             bench.whole_job(key)
@@ -661,6 +725,14 @@ def main() -> None:
             bench.sdpa_probe()
         else:
             raise SystemExit(f"unknown stage {stage!r}")
+    # A (or D) may have run after the variants compared with it: fill in the comparisons now.
+    for key, result in bench.results["variants"].items():
+        if "error" in result:
+            continue
+        if key != "A" and not result.get("vs_A"):
+            result["vs_A"] = bench.compare(key)
+        if key == "G" and not result.get("vs_D"):
+            result["vs_D"] = bench.compare("G", "D")
     if "A" in bench.images and len(bench.images["A"]) > 1:
         a = bench.images["A"].astype(np.int16)
         bench.results["unrelated_mean_abs"] = round(float(np.abs(a[0] - a[1]).mean()), 3)

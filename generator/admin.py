@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpResponse
 from django.utils.html import format_html
 
-from generator.models import Candidate, GenerationJob, Prompt
+from generator import labels
+from generator.models import Candidate, GenerationJob, HumanScanResult, LabelingSession, Prompt
 from qartsite.admin import TeamScopedAdmin
+from qartsite.models import Team
 
 
 def thumbnail(image_field, size: int = 96) -> str:
@@ -69,3 +73,38 @@ class CandidateAdmin(TeamScopedAdmin):
     @admin.display(description="image")
     def large_preview(self, obj: Candidate) -> str:
         return thumbnail(obj.image, 384)
+
+
+@admin.register(LabelingSession)
+class LabelingSessionAdmin(TeamScopedAdmin):
+    list_display = ("name", "team", "created_by", "display_size_px", "created")
+    list_filter = ("team",)
+    search_fields = ("name", "notes", "created_by__username")
+    filter_horizontal = ("candidates",)
+    readonly_fields = ("created",)
+
+
+@admin.register(HumanScanResult)
+class HumanScanResultAdmin(TeamScopedAdmin):
+    list_display = ("id", "session", "candidate", "image_name", "labeler", "device", "app", "scanned",
+                    "seconds", "aesthetic_vote", "created")
+    list_filter = ("scanned", "device", "app", "session")
+    search_fields = ("image_name", "device", "app", "notes", "labeler__username")
+    raw_id_fields = ("candidate",)
+    readonly_fields = ("created",)
+    actions = ["export_csv"]
+
+    def get_queryset(self, request):
+        # A result reaches a team through its session or through its candidate's job; either will do.
+        qs = admin.ModelAdmin.get_queryset(self, request).select_related("candidate", "labeler")
+        if request.user.is_superuser:
+            return qs
+        teams = Team.for_user(request.user)
+        return qs.filter(Q(session__team__in=teams) | Q(candidate__job__team__in=teams)).distinct()
+
+    @admin.action(description="Export selected results as CSV")
+    def export_csv(self, request, queryset) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="human-scan-results.csv"'
+        labels.export_csv(queryset.select_related("candidate", "labeler"), response)
+        return response

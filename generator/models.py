@@ -150,3 +150,52 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} candidate {self.index} (rank {self.rank}, {self.verdict})"
+
+
+class LabelingSession(models.Model):
+    """A sitting in which people tried to scan candidates (or printed codes) with their phones."""
+
+    name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="labeling_sessions")
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="labeling_sessions")
+    created = models.DateTimeField(auto_now_add=True)
+    # How large the codes were shown: a code that scans at 600 px may not at 150 px.
+    display_size_px = models.PositiveIntegerField(null=True, blank=True, help_text="On-screen size in pixels")
+    candidates = models.ManyToManyField(Candidate, blank=True, related_name="labeling_sessions")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HumanScanResult(models.Model):
+    """One person's attempt to scan one image with one phone and app: the ground truth for the verifier."""
+
+    session = models.ForeignKey(LabelingSession, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="results")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, null=True, blank=True,
+                                  related_name="human_scans")
+    # Labels imported from a spreadsheet name an image file that may not be a stored candidate.
+    image_name = models.CharField(max_length=255, blank=True)
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="human_scans")
+    device = models.CharField(max_length=80, blank=True, help_text="Phone model, e.g. 'iPhone 13'")
+    app = models.CharField(max_length=80, blank=True, help_text="Scanning app, e.g. 'iOS Camera'")
+    scanned = models.BooleanField()
+    seconds = models.FloatField(null=True, blank=True, help_text="Time until the phone read it")
+    aesthetic_vote = models.SmallIntegerField(null=True, blank=True, choices=[(-1, "worse"), (0, "same"),
+                                                                              (1, "better")])
+    notes = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        subject = self.image_name or f"candidate {self.candidate_id}"
+        return f"{subject}: {'scanned' if self.scanned else 'not scanned'} ({self.device or 'unknown device'})"

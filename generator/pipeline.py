@@ -34,6 +34,8 @@ PRESETS = {
     "fast": {"scheduler": "dpmpp_2m_karras", "steps": 25},
 }
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+# Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice.
+ATTENTION_CHOICES = ("cudnn", "default")
 
 
 class ModelNotFound(RuntimeError):
@@ -195,6 +197,7 @@ class Engine:
     device: str
     dtype: object
     scheduler_config: dict = field(default_factory=dict)
+    attention: str = "cudnn"  # one of ATTENTION_CHOICES; see attention_context
 
     def generate(
         self,
@@ -259,7 +262,7 @@ class Engine:
         else:
             kwargs.update(image=control, height=size, width=size)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), attention_context(self.device, self.attention):
                 return list(pipe(**kwargs).images)
         except torch.cuda.OutOfMemoryError:
             # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
@@ -279,6 +282,39 @@ class Engine:
         if self.aesthetic is None:
             return [None] * len(images)
         return self.aesthetic.score(images)
+
+
+def attention_context(device: str, attention: str = "cudnn"):
+    """The context `Engine.generate` runs the pipeline in: which scaled-dot-product-attention kernel to prefer.
+
+    Why: SD1.5's self-attention at the 96x96 latent level (9,216 tokens, heads of 40; 161 calls per 25-step
+    generation at 768^2 with ControlNet) is the costliest attention in the pipeline. On an H200 (torch 2.11,
+    cuDNN 9.19, batch 16) one such call took 10.4 ms on PyTorch's default choice (the flash kernel) and 5.8 ms
+    on cuDNN attention (`bench/gpu.py` sdpa probe, bench/RESULTS.md). So on CUDA, "cudnn" puts cuDNN first
+    and keeps flash, memory-efficient and math as fallbacks, in that order, for inputs cuDNN refuses (older
+    GPUs, head sizes it does not support such as the VAE's 512); results stay within fp16 rounding.
+
+    Notes: the flags are process-wide while the context is open (generation runs in one thread per worker).
+    Under `torch.compile` the kernel is chosen when a graph is traced, not per call, and dynamo does not
+    re-trace when these flags change: an engine compiled on its first call inside this context keeps cuDNN.
+    CPU and MPS get no context ("default" everywhere): nothing to gain there and images stay as they were.
+    On a torch without `set_priority` or cuDNN attention this falls back to no context.
+    """
+    import contextlib
+
+    if attention not in ATTENTION_CHOICES:
+        raise ValueError(f"Unknown attention {attention!r}: choose one of {', '.join(ATTENTION_CHOICES)}.")
+    if attention == "default" or not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                 SDPBackend.MATH]
+        return sdpa_kernel(order, set_priority=True)
+    except (ImportError, AttributeError, TypeError) as exc:  # torch too old for cuDNN attention / set_priority
+        log.info("cuDNN attention preference unavailable (%s); using PyTorch's default", exc)
+        return contextlib.nullcontext()
 
 
 def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:

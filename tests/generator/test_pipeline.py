@@ -127,6 +127,38 @@ class TestControlNetSkip:
         assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
 
 
+class TestAttention:
+    def test_cudnn_is_the_default_and_cpu_images_do_not_change(self, tiny_engine, control, monkeypatch):
+        assert tiny_engine.attention == "cudnn" and pipeline.ATTENTION_CHOICES == ("cudnn", "default")
+        params = pipeline.GenerationParams(**FAST)
+        images = {}
+        for attention in pipeline.ATTENTION_CHOICES:
+            monkeypatch.setattr(tiny_engine, "attention", attention)
+            images[attention] = [im.tobytes() for im in tiny_engine.generate(control, params, seeds=[1, 2])]
+        assert images["cudnn"] == images["default"]  # no context on CPU: the very same computation
+
+    def test_on_cuda_it_puts_cudnn_first_and_restores_the_order(self):
+        import torch
+        from torch.nn.attention import SDPBackend
+
+        before = list(torch._C._get_sdp_priority_order())
+        with pipeline.attention_context("cpu", "cudnn"):
+            assert list(torch._C._get_sdp_priority_order()) == before  # CPU: untouched
+        with pipeline.attention_context("cuda", "default"):
+            assert list(torch._C._get_sdp_priority_order()) == before
+        with pipeline.attention_context("cuda:0", "cudnn"):  # only flags: runs without a GPU
+            order = list(torch._C._get_sdp_priority_order())
+            assert order[:4] == [int(b) for b in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
+                                                  SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)]
+            assert torch.backends.cuda.cudnn_sdp_enabled() and torch.backends.cuda.flash_sdp_enabled()
+        assert list(torch._C._get_sdp_priority_order()) == before
+
+    def test_an_unknown_choice_is_refused(self, tiny_engine, control, monkeypatch):
+        monkeypatch.setattr(tiny_engine, "attention", "xformers")
+        with pytest.raises(ValueError, match="Unknown attention 'xformers'"):
+            tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[0])
+
+
 class TestParams:
     @pytest.mark.parametrize(
         "change, message",

@@ -1,0 +1,112 @@
+"""Human scan labels in and out of CSV, shared by the `qart_alignment` command and the admin export action.
+
+Import columns: image,scanned[,device,app,seconds,notes]. A bad row is reported by its line number and
+skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TextIO
+
+from generator.models import Candidate, HumanScanResult, LabelingSession
+
+REQUIRED_COLUMNS = ("image", "scanned")
+EXPORT_COLUMNS = ("id", "session", "candidate", "image", "labeler", "device", "app", "scanned", "seconds",
+                  "aesthetic_vote", "scan_probability", "notes", "created")
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0"}
+
+
+@dataclass
+class ImportOutcome:
+    created: list[HumanScanResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "line N: why", one per bad row
+
+
+def parse_scanned(value: str) -> bool:
+    """yes/no/true/false/1/0 (any case) as a bool; ValueError otherwise."""
+    text = value.strip().lower()
+    if text in YES:
+        return True
+    if text in NO:
+        return False
+    raise ValueError(f"scanned must be yes/no/true/false/1/0, got {value!r}")
+
+
+def candidates_by_file_name(names: Iterable[str]) -> dict[str, Candidate]:
+    """Stored candidates whose image file name (without folders) is one of `names`."""
+    wanted = set(names)
+    found: dict[str, Candidate] = {}
+    # Image paths hold the job id as a folder, so match on the last part; few candidates per sheet.
+    for name in wanted:
+        for candidate in Candidate.objects.filter(image__endswith=f"/{name}").select_related("job"):
+            if PurePath(candidate.image.name).name == name:
+                found.setdefault(name, candidate)
+    return found
+
+
+def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=None) -> ImportOutcome:
+    """Create a `HumanScanResult` per good row of a labels CSV.
+
+    Args:
+        stream: the CSV text, with a header row.
+        session: the labelling session the rows belong to, if any.
+        labeler: the user who labelled, if known.
+
+    Returns:
+        An `ImportOutcome`: the rows created and one message per bad row. A missing required column is a
+        single error and nothing is created.
+    """
+    outcome = ImportOutcome()
+    reader = csv.DictReader(stream)
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        outcome.errors.append(f"missing column(s) {', '.join(missing)}; need image,scanned"
+                              "[,device,app,seconds,notes]")
+        return outcome
+    reader.fieldnames = columns
+    rows = []
+    for row in reader:
+        line = reader.line_num
+        row = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            if not row["image"]:
+                raise ValueError("image is empty")
+            scanned = parse_scanned(row["scanned"])
+            seconds = float(row["seconds"]) if row.get("seconds") else None
+            if seconds is not None and seconds < 0:
+                raise ValueError(f"seconds must not be negative, got {row['seconds']!r}")
+        except ValueError as exc:
+            outcome.errors.append(f"line {line}: {exc}")
+            continue
+        rows.append((row, scanned, seconds))
+    by_name = candidates_by_file_name(PurePath(row["image"]).name for row, _, _ in rows)
+    for row, scanned, seconds in rows:
+        outcome.created.append(HumanScanResult.objects.create(
+            session=session, labeler=labeler, image_name=row["image"],
+            candidate=by_name.get(PurePath(row["image"]).name), scanned=scanned, seconds=seconds,
+            device=row.get("device", "")[:80], app=row.get("app", "")[:80], notes=row.get("notes", ""),
+        ))
+    return outcome
+
+
+def export_csv(results: Iterable[HumanScanResult], stream: TextIO) -> int:
+    """Write results as CSV (EXPORT_COLUMNS); returns how many rows were written."""
+    writer = csv.writer(stream)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for r in results:
+        image = r.image_name or (PurePath(r.candidate.image.name).name if r.candidate else "")
+        writer.writerow([
+            r.pk, r.session_id or "", r.candidate_id or "", image, r.labeler.get_username() if r.labeler else "",
+            r.device, r.app, "yes" if r.scanned else "no", "" if r.seconds is None else r.seconds,
+            "" if r.aesthetic_vote is None else r.aesthetic_vote,
+            r.candidate.scan_probability if r.candidate else "", r.notes, r.created.isoformat(),
+        ])
+        count += 1
+    return count
