@@ -16,9 +16,12 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   G  D with the engine's cuDNN attention preference (Engine.attention = "cudnn": cuDNN, flash, efficient, math)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
-A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice), as first measured; the product's
-default is "cudnn" (G). After the timed runs, one 2-step call runs under torch.profiler to record which attention
-kernels the variant really used ("kernels" in the JSON).
+A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice: on an H200 with torch 2.11 and
+cuDNN 9.19 that is already cuDNN for SD1.5's attention, in a fresh process), as first measured; the product's
+default is now "default" (forcing cuDNN gained 0.4 %: PyTorch already chose it on the H200). After the timed
+runs, one 2-step call runs under torch.profiler to record which attention
+ops and kernels the variant really used ("kernels" in the JSON): check it before reading a difference as a
+kernel's. Compiled graphs are cached per attention setting (torch.compiler.config.cache_key_tag).
 
 Usage (device machine; see bench/GPU.md for the wheels and the exact command):
   PYTHONUNBUFFERED=1 python3 bench/gpu.py --out $OUT
@@ -274,12 +277,24 @@ class Bench:
             import torch._dynamo
             import torch._inductor.config as inductor_config
 
-            # The attention kernel is picked when dynamo/AOT trace a graph, and dynamo does not guard on the
-            # SDPA flags: without a reset, G would reuse D's graphs (flash) or D G's (cuDNN). Engines compiled
-            # earlier and kept re-trace on their next call.
+            # The attention kernel is picked when dynamo/AOT trace a graph. Neither dynamo's guards nor the
+            # on-disk AOTAutograd/FX graph caches key on the SDPA flags: without a reset and a cache tag per
+            # setting, D would replay G's graphs (cuDNN) or G D's. It happened on 2026-11-22 (D after G:
+            # warm-up 19 s, profiled cuDNN kernels); reproduced on the CPU with math vs flash. Engines
+            # compiled earlier and kept re-trace on their next call.
             if self.traced_attention not in (None, spec["attention"]):
                 torch._dynamo.reset()
                 log(f"torch._dynamo.reset(): attention {self.traced_attention} -> {spec['attention']}")
+            import torch.compiler.config as compiler_config
+
+            if hasattr(compiler_config, "cache_key_tag"):
+                compiler_config.cache_key_tag = f"qart-sdpa-{spec['attention']}"
+            elif self.traced_attention not in (None, spec["attention"]):  # no tag: no graph caches at all
+                import torch._functorch.config as functorch_config
+
+                functorch_config.enable_autograd_cache = False
+                inductor_config.fx_graph_cache = False
+                log("no torch.compiler.config.cache_key_tag: AOTAutograd and FX graph caches turned off")
             self.traced_attention = spec["attention"]
 
             # Several compiled copies of the same classes (fp16, bf16, modes) and the ControlNet's two paths

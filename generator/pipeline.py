@@ -197,7 +197,9 @@ class Engine:
     device: str
     dtype: object
     scheduler_config: dict = field(default_factory=dict)
-    attention: str = "cudnn"  # one of ATTENTION_CHOICES; see attention_context
+    # One of ATTENTION_CHOICES. "default": on the H200 PyTorch already picks cuDNN attention (measured: no gain
+    # from forcing it, bench/RESULTS.md); "cudnn" forces it where PyTorch would pick flash (unmeasured there).
+    attention: str = "default"
 
     def generate(
         self,
@@ -284,19 +286,49 @@ class Engine:
         return self.aesthetic.score(images)
 
 
+_sdpa_order_ready: set[str] = set()  # devices whose default SDPA priority torch has filled in
+
+
+def _initialise_sdpa_priority(device: str) -> None:
+    """Make torch fill in its default SDPA priority order now, once per device, before anyone changes it.
+
+    torch sets its default order lazily, at the first attention call of the process (on Hopper with a recent
+    cuDNN that default already puts cuDNN first). `sdpa_kernel(..., set_priority=True)` entered before that
+    saves the not-yet-filled order (flash first) and restores it on exit, which leaves the whole process on
+    flash afterwards: seen on an H200 (2026-11-22), where plain eager diffusers then took 5.80 s instead of
+    5.05 s. Asking for a backend choice (no kernel runs) fills the default in first.
+    """
+    if device in _sdpa_order_ready:
+        return
+    _sdpa_order_ready.add(device)
+    try:
+        import torch
+
+        q = torch.empty(1, 1, 8, 64, device=device, dtype=torch.float16)
+        torch._fused_sdp_choice(q, q, q)
+    except Exception as exc:  # a private API: never let it stop a generation
+        log.info("Could not initialise the SDPA priority order on %s: %s", device, exc)
+
+
 def attention_context(device: str, attention: str = "cudnn"):
     """The context `Engine.generate` runs the pipeline in: which scaled-dot-product-attention kernel to prefer.
 
     Why: SD1.5's self-attention at the 96x96 latent level (9,216 tokens, heads of 40; 161 calls per 25-step
     generation at 768^2 with ControlNet) is the costliest attention in the pipeline. On an H200 (torch 2.11,
-    cuDNN 9.19, batch 16) one such call took 10.4 ms on PyTorch's default choice (the flash kernel) and 5.8 ms
-    on cuDNN attention (`bench/gpu.py` sdpa probe, bench/RESULTS.md). So on CUDA, "cudnn" puts cuDNN first
-    and keeps flash, memory-efficient and math as fallbacks, in that order, for inputs cuDNN refuses (older
-    GPUs, head sizes it does not support such as the VAE's 512); results stay within fp16 rounding.
+    cuDNN 9.19, batch 16) one such call takes 10.4 ms on the flash kernel and 5.8 ms on cuDNN attention; a
+    whole eager generation took 5.80 s on flash (profiled) against 5.05 s in a fresh process, where torch's
+    default is cuDNN (bench/RESULTS.md, GPU section). So on
+    CUDA, "cudnn" puts cuDNN first and keeps flash, memory-efficient and math as fallbacks, in that order, for
+    inputs cuDNN refuses (older GPUs; head sizes it does not take, such as the VAE's 512). On that H200,
+    PyTorch's own default already picks cuDNN for these calls, so "cudnn" pins it rather than speeding up;
+    where torch puts flash first (other GPUs, older cuDNN, TORCH_CUDNN_SDPA_PREFERRED=0) it changes the kernel
+    (not measured off Hopper). Images stay within fp16 rounding (measured: 1/255 max, as torch.compile alone).
 
     Notes: the flags are process-wide while the context is open (generation runs in one thread per worker).
-    Under `torch.compile` the kernel is chosen when a graph is traced, not per call, and dynamo does not
-    re-trace when these flags change: an engine compiled on its first call inside this context keeps cuDNN.
+    Under `torch.compile` the kernel is chosen when a graph is traced, not per call: dynamo does not re-trace
+    when these flags change, and Inductor's on-disk caches (AOTAutograd/FX graph) do not key on them either,
+    so a compiled deployment must trace inside this context and tag its cache per choice
+    (`torch.compiler.config.cache_key_tag`, as bench/gpu.py does).
     CPU and MPS get no context ("default" everywhere): nothing to gain there and images stay as they were.
     On a torch without `set_priority` or cuDNN attention this falls back to no context.
     """
@@ -311,10 +343,12 @@ def attention_context(device: str, attention: str = "cudnn"):
 
         order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
                  SDPBackend.MATH]
-        return sdpa_kernel(order, set_priority=True)
+        context = sdpa_kernel(order, set_priority=True)
     except (ImportError, AttributeError, TypeError) as exc:  # torch too old for cuDNN attention / set_priority
         log.info("cuDNN attention preference unavailable (%s); using PyTorch's default", exc)
         return contextlib.nullcontext()
+    _initialise_sdpa_priority(str(device))  # before the context saves the order it will restore
+    return context
 
 
 def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:

@@ -128,8 +128,8 @@ class TestControlNetSkip:
 
 
 class TestAttention:
-    def test_cudnn_is_the_default_and_cpu_images_do_not_change(self, tiny_engine, control, monkeypatch):
-        assert tiny_engine.attention == "cudnn" and pipeline.ATTENTION_CHOICES == ("cudnn", "default")
+    def test_pytorchs_choice_is_the_default_and_cpu_images_do_not_change(self, tiny_engine, control, monkeypatch):
+        assert tiny_engine.attention == "default" and pipeline.ATTENTION_CHOICES == ("cudnn", "default")
         params = pipeline.GenerationParams(**FAST)
         images = {}
         for attention in pipeline.ATTENTION_CHOICES:
@@ -152,6 +152,19 @@ class TestAttention:
                                                   SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)]
             assert torch.backends.cuda.cudnn_sdp_enabled() and torch.backends.cuda.flash_sdp_enabled()
         assert list(torch._C._get_sdp_priority_order()) == before
+
+    def test_torch_fills_in_its_default_order_before_the_first_context(self, monkeypatch):
+        import torch
+
+        # Else the context would save torch's not-yet-filled order (flash first) and leave it behind on exit.
+        calls = []
+        monkeypatch.setattr(torch, "_fused_sdp_choice", lambda q, k, v: calls.append(q.device.type) or 0)
+        monkeypatch.setattr(pipeline, "_sdpa_order_ready", set())
+        pipeline._initialise_sdpa_priority("cpu")
+        pipeline._initialise_sdpa_priority("cpu")
+        assert calls == ["cpu"]  # once per device and process
+        monkeypatch.setattr(torch, "_fused_sdp_choice", lambda *a: 1 / 0)
+        pipeline._initialise_sdpa_priority("meta")  # a failure is logged, never raised
 
     def test_an_unknown_choice_is_refused(self, tiny_engine, control, monkeypatch):
         monkeypatch.setattr(tiny_engine, "attention", "xformers")
