@@ -142,8 +142,10 @@ VARIANTS = {
               compile="default", dtype="fp16", attention="cudnn"),
     "R": dict(label="A in fp32, TF32 off (reference, untimed)", skip=False, opt=False, compile=None,
               dtype="fp32", attention="default"),
+    "P": dict(label="the product: B + pipeline.compile_for_cuda (what load_engine does on CUDA)", skip=True,
+              opt=False, compile=None, dtype="fp16", attention="default", product=True),
 }
-COMPILED = ("D", "F", "G")
+COMPILED = ("D", "F", "G", "P")
 
 
 def log(message: str) -> None:
@@ -266,6 +268,11 @@ class Bench:
             feature_extractor=None,
             requires_safety_checker=False,
         )
+        if spec.get("product"):
+            if self.device == "cuda":
+                pipeline.compile_for_cuda(pipe)  # exactly what the worker's load_engine applies
+            else:
+                log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
         if spec["opt"]:
             for module in (pipe.unet, pipe.controlnet, pipe.vae):
                 module.fuse_qkv_projections()
@@ -312,7 +319,7 @@ class Bench:
             # The decoder runs once a call: plain inductor (CUDA graphs would only pin memory).
             pipe.vae.decoder = torch.compile(pipe.vae.decoder, fullgraph=False,
                                              **(dict(backend=backend) if backend != "inductor" else {}))
-        else:
+        elif not spec.get("product"):  # P is compiled: a hook would break its graphs
             # Count real ControlNet forwards (its conditioning embedding runs only on the real path); eager
             # variants only: under torch.compile a hook's Python side effect runs at trace time, not per call.
             counter = [0]

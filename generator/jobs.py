@@ -63,7 +63,7 @@ def get_engine(spec: pipeline.ModelSpec | None = None) -> pipeline.Engine:
     spec = spec or engine_spec()
     if spec not in _engines:
         log.info("Loading generation engine: %s", spec.label)
-        _engines[spec] = pipeline.load_engine(spec)
+        _engines[spec] = pipeline.load_engine(spec, warm_batch=settings.QART["CANDIDATES"])
     return _engines[spec]
 
 

@@ -365,6 +365,32 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:
                   dict(txt2img.scheduler.config))
 
 
+def compile_for_cuda(txt2img) -> None:
+    """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
+
+    The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
+    steps, against 4.66 s eager with the ControlNet skip): fused QKV projections and channels_last for the
+    UNet, ControlNet and VAE, cuDNN autotuning, and torch.compile (Inductor, default mode) of the UNet, the
+    ControlNet and the VAE decoder. Images stay within fp16 rounding of the eager pipeline (max 1/255).
+    Compiling takes minutes on a cold cache; the worker pays it once, in its warm-up.
+    """
+    import torch
+    import torch._dynamo
+    import torch._inductor.config as inductor_config
+
+    for module in (txt2img.unet, txt2img.controlnet, txt2img.vae):
+        module.fuse_qkv_projections()
+        module.to(memory_format=torch.channels_last)
+    torch.backends.cudnn.benchmark = True
+    # The ControlNet's real and skipped paths and the img2img pipeline add graphs; stay under dynamo's
+    # recompile limit, past which it silently falls back to eager.
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    inductor_config.conv_1x1_as_mm = True
+    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False)
+    txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False)
+    txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False)
+
+
 def pick_device() -> tuple[str, object]:
     """The best device here and its dtype: CUDA in fp16 (bf16 where supported better), else CPU fp32."""
     import torch
@@ -374,14 +400,26 @@ def pick_device() -> tuple[str, object]:
     return "cpu", torch.float32
 
 
-def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up: bool = True) -> Engine:
+def load_engine(
+    spec: ModelSpec,
+    device: str | None = None,
+    dtype=None,
+    warm_up: bool = True,
+    optimize: bool = True,
+    warm_size: int = 768,
+    warm_batch: int = 8,
+) -> Engine:
     """Load the pipelines once; the returned engine stays warm for every job.
 
     Args:
         spec: which weights.
         device: torch device; defaults to CUDA when present, else CPU.
         dtype: torch dtype; defaults to fp16 on CUDA, fp32 on CPU.
-        warm_up: run one small generation so the first job does not pay for lazy initialisation.
+        warm_up: run one generation so the first job does not pay for lazy initialisation (and, compiled,
+            for compiling: the warm-up uses the production shape `warm_size`² x `warm_batch`).
+        optimize: on CUDA, apply `compile_for_cuda` (the measured fastest image-preserving recipe).
+        warm_size: image side of the compiled warm-up, the size jobs use.
+        warm_batch: candidates of the compiled warm-up, the batch jobs use.
 
     Returns:
         An `Engine`.
@@ -435,10 +473,15 @@ def load_engine(spec: ModelSpec, device: str | None = None, dtype=None, warm_up:
             log.info("Aesthetic predictor load failed: %s", exc)
             raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
 
+    compiled = optimize and str(device).startswith("cuda")
+    if compiled:
+        compile_for_cuda(txt2img)
     engine = engine_from_pipeline(txt2img, spec, predictor)
     if warm_up:
-        warm = GenerationParams(prompt="warm-up", steps=2, size=256)
-        engine.generate(Image.new("RGB", (256, 256), "white"), warm, seeds=[0])
+        # Compiled graphs specialise on shapes: warm up on the jobs' shape, or the first job compiles (minutes).
+        size, batch = (warm_size, warm_batch) if compiled else (256, 1)
+        warm = GenerationParams(prompt="warm-up", steps=2, size=size)
+        engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
     return engine
 
 

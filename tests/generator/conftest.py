@@ -29,6 +29,16 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def forget_everything(queue) -> None:
+    """Empty the queue and its registries: a job left "started" by a worker an earlier test killed would
+    otherwise be retried by the next test's registry cleanup."""
+    queue.empty()
+    for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry,
+                     queue.canceled_job_registry, queue.deferred_job_registry, queue.scheduled_job_registry):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id.split(":")[0] if ":" in job_id else job_id, delete_job=True)
+
+
 @pytest.fixture
 def gpu_queue():
     """The real `gpu` queue on the Redis the suite runs against, emptied before and after the test."""
@@ -44,9 +54,9 @@ def gpu_queue():
         if os.environ.get("CI"):
             pytest.fail(f"Redis is required in CI: {exc}")
         pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
-    queue.empty()
+    forget_everything(queue)
     yield queue
-    queue.empty()
+    forget_everything(queue)
 
 
 @pytest.fixture
