@@ -82,7 +82,8 @@ class Command(BaseCommand):
 
         # 2. Load the engine (one clear message when weights are missing)
         try:
-            engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]))
+            # One-off: skip the minutes-long compile that a long-lived worker pays once.
+            engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]), optimize=False)
         except pipeline.ModelNotFound as exc:
             raise CommandError(str(exc)) from None
         if engine.spec.tiny:
