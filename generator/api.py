@@ -31,11 +31,6 @@ from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.models import Team
 
 
-def user_jobs(user) -> QuerySet[GenerationJob]:
-    """Generations of the user's teams."""
-    return GenerationJob.objects.filter(team__in=Team.for_user(user))
-
-
 class TeamGenerationThrottle(throttling.SimpleRateThrottle):
     """Generation creates per team, counted only when a job is accepted: the team shares one budget whoever
     clicks. Rate: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["generations"] (e.g. "30/hour").
@@ -159,7 +154,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
 
     def get_queryset(self) -> QuerySet[GenerationJob]:
         ranked = Candidate.objects.order_by(F("rank").asc(nulls_last=True), "index")
-        return user_jobs(self.request.user).select_related("prompt").prefetch_related(
+        return GenerationJob.objects.for_user(self.request.user).select_related("prompt").prefetch_related(
             Prefetch("candidates", queryset=ranked)
         )
 

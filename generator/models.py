@@ -42,6 +42,14 @@ class Prompt(models.Model):
         return prompt
 
 
+class GenerationJobQuerySet(models.QuerySet):
+    def for_user(self, user) -> GenerationJobQuerySet:
+        """Jobs of the user's teams: the one place pages and the API decide which jobs a user may see."""
+        from qartsite.models import Team
+
+        return self.filter(team__in=Team.for_user(user))
+
+
 class GenerationJob(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -104,6 +112,8 @@ class GenerationJob(models.Model):
     generation_seconds = models.FloatField(null=True, blank=True)
     scoring_seconds = models.FloatField(null=True, blank=True)
     total_seconds = models.FloatField(null=True, blank=True)
+
+    objects = GenerationJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]

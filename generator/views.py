@@ -40,13 +40,8 @@ STAGES = {
 VIEWER_NOTE = "Viewers can look but not change things. Ask a team owner for editor access."
 
 
-def visible_jobs(user) -> QuerySet[GenerationJob]:
-    """The jobs of the user's teams: the one place this module decides which jobs a user may see."""
-    return GenerationJob.objects.filter(team__in=Team.for_user(user))
-
-
 def visible_candidates(user) -> QuerySet[Candidate]:
-    return Candidate.objects.filter(job__in=visible_jobs(user))
+    return Candidate.objects.filter(job__in=GenerationJob.objects.for_user(user))
 
 
 def can_edit(user, team: Team) -> bool:
@@ -141,9 +136,8 @@ def job_state(job: GenerationJob) -> dict:
 @login_required
 @require_safe
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_for_user_or_404(
-        visible_jobs(request.user).select_related("prompt", "team", "owner", "placement__campaign"), pk=pk
-    )
+    jobs_seen = GenerationJob.objects.for_user(request.user)
+    job = get_for_user_or_404(jobs_seen.select_related("prompt", "team", "owner", "placement__campaign"), pk=pk)
     team_placements = Placement.objects.filter(campaign__team=job.team).select_related("campaign")
     candidates = list(
         job.candidates.order_by("rank", "index").prefetch_related(Prefetch("placements", queryset=team_placements))
@@ -165,14 +159,14 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @never_cache
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
-    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
     return JsonResponse(job_state(job))
 
 
 @login_required
 @require_POST
 def cancel_job(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
     require_editor(request.user, job.team)
     if job.is_finished:
         messages.info(request, f"This job had already finished ({job.get_status_display().lower()}).")
@@ -223,7 +217,7 @@ def candidate_png(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_safe
 def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_for_user_or_404(visible_jobs(request.user), pk=pk)
+    job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
     try:
         # The smallest version that fits, as for the art; no art limit here, the plain code has no picture.
         code = qr.encode(job.content, ecc=job.ecc, max_version=40)
@@ -237,7 +231,7 @@ def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
 def job_list(request: HttpRequest) -> HttpResponse:
     best = Candidate.objects.filter(job=OuterRef("pk")).order_by("rank", "index").values("image")[:1]
     recent = list(
-        visible_jobs(request.user).select_related("prompt", "team", "placement__campaign")
+        GenerationJob.objects.for_user(request.user).select_related("prompt", "team", "placement__campaign")
         .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))[:JOB_LIST_SIZE]
     )
     for job in recent:
