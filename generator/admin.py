@@ -6,7 +6,17 @@ from django.http import HttpResponse
 from django.utils.html import format_html
 
 from generator import labels
-from generator.models import Candidate, GenerationJob, HumanScanResult, LabelingSession, Prompt
+from generator.models import (
+    Candidate,
+    EvalRun,
+    EvalSample,
+    GenerationJob,
+    GenerationPreset,
+    HumanScanResult,
+    LabelingItem,
+    LabelingSession,
+    Prompt,
+)
 from qartsite.admin import TeamScopedAdmin
 from qartsite.models import Team
 
@@ -108,3 +118,46 @@ class HumanScanResultAdmin(TeamScopedAdmin):
         response["Content-Disposition"] = 'attachment; filename="human-scan-results.csv"'
         labels.export_csv(queryset.select_related("candidate", "labeler"), response)
         return response
+
+
+@admin.register(LabelingItem)
+class LabelingItemAdmin(TeamScopedAdmin):
+    team_path = "session__team"
+    list_display = ("session", "position", "candidate", "shown_at", "hit_at", "result")
+    list_filter = ("session",)
+    raw_id_fields = ("candidate", "result")
+    readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent")
+
+
+class EvalSampleInline(admin.TabularInline):
+    model = EvalSample
+    extra = 0
+    can_delete = False
+    fields = ("config_key", "prompt", "content", "status", "total_seconds")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EvalRun)
+class EvalRunAdmin(TeamScopedAdmin):
+    list_display = ("name", "team", "created_by", "candidates_per_sample", "code_version", "created")
+    search_fields = ("name", "notes")
+    readonly_fields = ("created", "code_version", "engine_label")
+    inlines = [EvalSampleInline]
+
+
+@admin.register(EvalSample)
+class EvalSampleAdmin(TeamScopedAdmin):
+    team_path = "run__team"
+    list_display = ("run", "config_key", "prompt", "content", "status", "total_seconds")
+    list_filter = ("status", "run")
+    raw_id_fields = ("job",)
+
+
+@admin.register(GenerationPreset)
+class GenerationPresetAdmin(TeamScopedAdmin):
+    list_display = ("name", "team", "is_default", "source_run", "created")
+    list_filter = ("team", "is_default")
+    raw_id_fields = ("source_run",)

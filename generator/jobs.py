@@ -91,6 +91,7 @@ def job_config(job: GenerationJob) -> ranking.BestOfNConfig:
     return ranking.BestOfNConfig(
         n=job.candidates_per_batch,
         max_batches=job.max_batches,
+        repair=job.repair,
         threshold=settings.QART["SCAN_THRESHOLD"],
         seed=job.seed,
         style=job.style,
@@ -166,6 +167,7 @@ def _finish(pk: int, status: str, **fields) -> None:
     job = GenerationJob.objects.only("created", "started").get(pk=pk)
     fields.setdefault("total_seconds", (now - job.created).total_seconds())
     GenerationJob.objects.filter(pk=pk).update(status=status, finished=now, **fields)
+    _record_eval_samples(pk)
 
 
 def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:
@@ -248,6 +250,13 @@ def run_generation(job_pk: int) -> str:
         return "timed out"
 
 
+def _record_eval_samples(job_pk: int) -> None:
+    """A sweep's samples copy their job's results as soon as it is done (see EvalSample.record)."""
+    job = GenerationJob.objects.get(pk=job_pk)
+    for sample in job.eval_samples.all():
+        sample.record(job)
+
+
 def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails."""
     job_pk = rq_job.args[0]
@@ -263,3 +272,4 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
         status=Status.FAILED, stage="failed", error=reason, finished=timezone.now()
     )
+    _record_eval_samples(job_pk)

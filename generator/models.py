@@ -5,6 +5,8 @@ The database row is the source of truth for a job's status; RQ only carries the 
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F
@@ -85,9 +87,16 @@ class GenerationJob(models.Model):
     background = models.CharField(max_length=16, default="white")
     ecc = models.CharField(max_length=1, default="H")
     init_image = models.ImageField(upload_to="generations/init/", null=True, blank=True)
+    # Sweeps measure raw scan rates, so they turn repair off; people's jobs keep it on.
+    repair = models.BooleanField(default=True, help_text="Repair failing candidates before another batch")
 
-    # Engine
-    engine = models.CharField(max_length=32, default="diffusers")
+    # Engine: "diffusion" (Stable Diffusion + QR ControlNet, GPU) or "halftone" (the CPU engine: the uploaded
+    # picture in `init_image`, module centres bound to the code)
+    class Engine(models.TextChoices):
+        DIFFUSION = "diffusion"
+        HALFTONE = "halftone"
+
+    engine = models.CharField(max_length=32, choices=Engine.choices, default=Engine.DIFFUSION)
     model_id = models.CharField(max_length=300, blank=True)
     controlnet_id = models.CharField(max_length=300, blank=True)
 
@@ -153,6 +162,12 @@ class Candidate(models.Model):
     pixels_changed = models.FloatField(null=True, blank=True, help_text="Fraction of pixels repair changed")
     ssim = models.FloatField(null=True, blank=True, help_text="SSIM to the unrepaired image")
     scan_details = models.JSONField(default=dict, blank=True)
+    # The halftone engine: which variant made it, and how faithful it is to the uploaded picture.
+    variant = models.CharField(max_length=120, blank=True, help_text="Engine variant, e.g. 'centre 0.33, dots'")
+    fidelity_ssim = models.FloatField(null=True, blank=True,
+                                      help_text="SSIM to the input picture outside the constrained module centres")
+    color_error = models.FloatField(null=True, blank=True,
+                                    help_text="Mean colour error (0-255) to the input outside the module centres")
 
     class Meta:
         ordering = ["job", "rank"]
@@ -183,6 +198,37 @@ class LabelingSession(models.Model):
         return self.name
 
 
+def labeling_token() -> str:
+    return secrets.token_urlsafe(9)  # 12 characters, 72 bits: unguessable, and short enough for a small code
+
+
+class LabelingItem(models.Model):
+    """One candidate's turn in a labeling session, with its own one-time link `/l/<token>`.
+
+    The labeling page shows the candidate re-rendered so that its code carries this link; the first phone that
+    opens the link records a HumanScanResult and the page moves on by itself.
+    """
+
+    session = models.ForeignKey(LabelingSession, on_delete=models.CASCADE, related_name="items")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="labeling_items")
+    position = models.PositiveIntegerField(default=0)
+    token = models.CharField(max_length=32, unique=True, default=labeling_token)
+    # The candidate re-rendered to carry /l/<token>; empty when it could not be (then only buttons record).
+    image = models.ImageField(upload_to="labeling/", null=True, blank=True)
+    shown_at = models.DateTimeField(null=True, blank=True)
+    hit_at = models.DateTimeField(null=True, blank=True)
+    hit_user_agent = models.TextField(blank=True)
+    result = models.OneToOneField("HumanScanResult", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="labeling_item")
+
+    class Meta:
+        ordering = ["session", "position"]
+        constraints = [models.UniqueConstraint(fields=["session", "candidate"], name="unique_labeling_item")]
+
+    def __str__(self) -> str:
+        return f"{self.session} #{self.position} (candidate {self.candidate_id})"
+
+
 class HumanScanResult(models.Model):
     """One person's attempt to scan one image with one phone and app: the ground truth for the verifier."""
 
@@ -209,3 +255,110 @@ class HumanScanResult(models.Model):
     def __str__(self) -> str:
         subject = self.image_name or f"candidate {self.candidate_id}"
         return f"{subject}: {'scanned' if self.scanned else 'not scanned'} ({self.device or 'unknown device'})"
+
+
+class EvalRunQuerySet(models.QuerySet):
+    def for_user(self, user) -> EvalRunQuerySet:
+        from qartsite.models import Team
+
+        return self.filter(team__in=Team.for_user(user))
+
+
+class EvalRun(models.Model):
+    """A parameter sweep: every (prompt, content, configuration) of a grid, generated on the GPU workers."""
+
+    name = models.CharField(max_length=120)
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="eval_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="eval_runs")
+    created = models.DateTimeField(auto_now_add=True)
+    # The swept parameters, {"conditioning_scale": [1.0, 1.3], "control_start": [0, 0.15]}, and the fixed ones
+    # every sample shares (GenerationJob field names: steps, scheduler, size, candidates_per_batch, ...).
+    grid = models.JSONField(default=dict)
+    base_params = models.JSONField(default=dict, blank=True)
+    candidates_per_sample = models.PositiveSmallIntegerField(default=8)
+    code_version = models.CharField(max_length=64, blank=True, help_text="git commit the run started from")
+    engine_label = models.CharField(max_length=300, blank=True, help_text="Model ids the workers reported")
+    notes = models.TextField(blank=True)
+
+    objects = EvalRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_eval_run_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvalSample(models.Model):
+    """One (prompt, content, configuration) of a sweep: one GenerationJob, and a copy of its results."""
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="samples")
+    prompt = models.TextField()
+    content = models.TextField()
+    config = models.JSONField(default=dict, help_text="The swept values of this sample")
+    config_key = models.CharField(max_length=300, help_text="Canonical text of `config`, for grouping")
+    job = models.ForeignKey(GenerationJob, on_delete=models.SET_NULL, null=True, blank=True,
+                            related_name="eval_samples")
+    status = models.CharField(max_length=16, choices=GenerationJob.Status.choices,
+                              default=GenerationJob.Status.QUEUED, db_index=True)
+    # Copied from the job when it finishes, so a report never depends on jobs or images still existing:
+    # [{"index", "seed", "scan_probability", "verdict", "aesthetic_score", "misread", "image"}, ...]
+    scores = models.JSONField(default=list, blank=True)
+    generation_seconds = models.FloatField(null=True, blank=True)
+    scoring_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "prompt", "content", "config_key"],
+                                               name="unique_eval_sample")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.config_key} {self.prompt[:30]!r}"
+
+    def record(self, job: GenerationJob) -> None:
+        """Copy a finished job's status, timings and every candidate's scores onto this sample."""
+        self.status = job.status
+        self.error = job.error
+        self.generation_seconds = job.generation_seconds
+        self.scoring_seconds = job.scoring_seconds
+        self.total_seconds = job.total_seconds
+        self.finished = job.finished
+        self.scores = [
+            {"index": c.index, "batch": c.batch, "seed": c.seed, "scan_probability": c.scan_probability,
+             "verdict": c.verdict, "aesthetic_score": c.aesthetic_score, "misread": c.misread,
+             "repaired": c.repaired, "image": c.image.name}
+            for c in job.candidates.order_by("index")
+        ]
+        self.save()
+
+
+class GenerationPreset(models.Model):
+    """A team's named generation parameters; the default one fills the generation page's form."""
+
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, related_name="generation_presets")
+    name = models.CharField(max_length=120)
+    # GenerationJob field names and values: {"conditioning_scale": 1.3, "control_start": 0.15, ...}
+    params = models.JSONField(default=dict)
+    is_default = models.BooleanField(default=False)
+    source_run = models.ForeignKey(EvalRun, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="presets", help_text="The sweep that justified it")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="generation_presets")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="unique_preset_name"),
+            models.UniqueConstraint(fields=["team"], condition=models.Q(is_default=True),
+                                    name="one_default_preset_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.name}"

@@ -21,6 +21,8 @@ urlpatterns = [
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),
+    path("l/", include("generator.labeling_urls")),
+    path("evals/", include("generator.eval_urls")),
     path("api/", include("qartsite.api_urls")),
 ]
 
