@@ -11,11 +11,15 @@ probability. Adaptive compute: when no candidate of a batch passes, the best-loo
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -41,7 +45,7 @@ class BestOfNConfig:
     background: str = "white"  # control image background
     ecc: str = "H"  # error correction of the code
     max_version: int = qr.DEFAULT_MAX_VERSION
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # parallel verifier threads
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # verifier processes; 1 verifies inline
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:
@@ -89,12 +93,102 @@ class BestOfNResult:
         return any(c.passed for c in self.candidates)
 
 
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def verifier_pool(workers: int) -> Executor | None:
+    """The process pool that verifies and repairs candidates, kept for the life of this process; None for 1 worker.
+
+    Processes, not threads: the decoders hold the GIL part of the time and OpenCV's WeChat detector is not
+    thread-safe (it corrupted the heap under parallel threads on a 16-core GPU host, so it runs behind a lock
+    within one process), so threads left most cores idle while a batch was verified. Each process has its own
+    detector. "forkserver": the children never inherit a CUDA context or the weights from the GPU worker.
+    """
+    global _pool, _pool_size
+    workers = max(1, workers)
+    if workers == 1:
+        return None
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            _pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+            )
+            _pool_size = workers
+        return _pool
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a verifier process: exit when the process that made the pool is gone.
+
+    A GPU worker killed with SIGKILL (out of memory, a supervisor's stop) gets no chance to shut its pool down,
+    and the pool's processes would otherwise wait on its queue forever, holding their memory.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid now belongs to someone else's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def warm_verifier(workers: int) -> None:
+    """Start the verifier processes and load their decoders now, so the first job does not pay for it."""
+    pool = verifier_pool(workers)
+    if pool is not None:
+        # One small verify per process (it loads zxing, OpenCV and WeChat's nets); more tasks than processes.
+        code = qr.encode("warm-up")
+        image = qr.render_control_image(code, 256)
+        list(pool.map(functools.partial(scan.verify, expected=code.content, captures_count=1), [image] * workers))
+
+
 def verify_many(
     images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0
 ) -> list[scan.ScanResult]:
-    """Verify candidates in parallel threads (the decoders release the GIL), results in input order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(images)))) as pool:
-        return list(pool.map(lambda im: scan.verify(im, expected, threshold=threshold, seed=seed), images))
+    """Verify candidates in parallel processes (see `verifier_pool`), results in input order."""
+    return submit_verify(images, expected, threshold, workers, seed)()
+
+
+def submit_verify(
+    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0
+) -> Callable[[], list[scan.ScanResult]]:
+    """Start verifying `images` in the background; the returned callable waits and gives the results in order.
+
+    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies).
+    """
+    verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed)
+    return _submit([functools.partial(verify, image) for image in images], workers)
+
+
+def _submit(tasks: list[Callable], workers: int) -> Callable[[], list]:
+    pool = verifier_pool(workers) if len(tasks) > 1 else None
+    if pool is None:
+        results = [task() for task in tasks]
+        return lambda: results
+    futures = [pool.submit(task) for task in tasks]
+    return lambda: _results(futures)
+
+
+def _results(futures: list[Future]) -> list:
+    global _pool
+    try:
+        return [future.result() for future in futures]
+    except BrokenProcessPool:
+        # A verifier process died (killed, out of memory): this job fails (RQ retries it once) and the next
+        # call starts a fresh pool instead of failing forever.
+        with _pool_lock:
+            _pool = None
+        raise
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
@@ -113,8 +207,14 @@ def rank(candidates: list[Candidate]) -> list[Candidate]:
 def _repair_best_looking(candidates: list[Candidate], grid: repair.Grid, expected: str, config: BestOfNConfig):
     failing = [c for c in candidates if not c.passed]
     failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
-    for candidate in failing[: config.repair_top]:
-        fixed = repair.repair(candidate.image, grid, expected, threshold=config.threshold, before=candidate.scan)
+    chosen = failing[: config.repair_top]
+    # Each repair verifies many times on one core: the chosen candidates are repaired side by side.
+    tasks = [
+        functools.partial(repair.repair, c.image, grid, expected, threshold=config.threshold, before=c.scan)
+        for c in chosen
+    ]
+    fixes = _submit(tasks, config.workers)()
+    for candidate, fixed in zip(chosen, fixes, strict=True):
         if fixed.after.passed:
             candidate.image = fixed.image
             candidate.scan = fixed.after
@@ -172,11 +272,12 @@ def best_of_n(
         images = engine.generate(control, params, seeds, init_image=init_image, on_step=on_step)
         generation += time.perf_counter() - started
 
-        # 3. Verify (CPU threads) and score aesthetics (batched on the engine's device)
+        # 3. Verify (CPU processes) while the aesthetic scores run (batched on the engine's device)
         report("scoring", (batch + 0.85) * share)
         started = time.perf_counter()
-        scans = verify_many(images, code.content, config.threshold, config.workers)
+        verified = submit_verify(images, code.content, config.threshold, config.workers)
         aesthetics = engine.score_aesthetics(images)
+        scans = verified()
         new = [
             Candidate(batch * config.n + i, batch, seeds[i], images[i], scans[i], aesthetics[i])
             for i in range(len(images))

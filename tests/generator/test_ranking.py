@@ -132,3 +132,60 @@ def test_best_of_eight_with_the_tiny_model(tiny_engine):
     assert all(c.aesthetic is not None for c in result.candidates)
     again = ranking.best_of_n(tiny_engine, URL, FAST, config)
     assert [c.seed for c in again.candidates] == [c.seed for c in result.candidates]
+
+
+class TestVerifierPool:
+    def test_it_gives_the_inline_verdicts_in_input_order(self):
+        code = qr.encode(URL)
+        clean = qr.render_control_image(code, 300)
+        blank = Image.new("RGB", (300, 300), "white")
+        images = [clean, blank, clean, blank]
+        inline = ranking.verify_many(images, code.content, 0.5, workers=1)
+        pooled = ranking.verify_many(images, code.content, 0.5, workers=2)
+        assert [r.verdict for r in pooled] == ["pass", "fail", "pass", "fail"]
+        assert [r.scan_probability for r in pooled] == [r.scan_probability for r in inline]
+
+    def test_its_processes_exit_when_the_process_that_made_them_is_killed(self, tmp_path):
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        script = tmp_path / "pool_owner.py"
+        script.write_text(
+            "import os, sys, time\n"
+            "from generator import ranking\n"
+            "if __name__ == '__main__':\n"
+            "    pool = ranking.verifier_pool(2)\n"
+            "    pids = {pool.submit(os.getpid).result() for _ in range(8)}\n"
+            "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+            "    time.sleep(120)\n"
+        )
+        root = Path(__file__).resolve().parents[2]
+        owner = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            pids = [int(pid) for pid in owner.stdout.readline().split()]
+            assert pids and owner.pid not in pids
+            owner.send_signal(signal.SIGKILL)  # no atexit, no pool shutdown: as when the OOM killer strikes
+            owner.wait(10)
+            deadline = time.monotonic() + 15
+            alive = pids
+            while alive and time.monotonic() < deadline:
+                time.sleep(0.5)
+                alive = [pid for pid in pids if _running(pid)]
+            assert alive == []
+        finally:
+            owner.kill()
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
