@@ -53,6 +53,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from generator import aesthetics, decoders, pipeline, qr, ranking  # noqa: E402
 from generator.tiny import write_tokenizer  # noqa: E402
@@ -144,8 +145,12 @@ VARIANTS = {
               dtype="fp32", attention="default"),
     "P": dict(label="the product: B + pipeline.compile_for_cuda (what load_engine does on CUDA)", skip=True,
               opt=False, compile=None, dtype="fp16", attention="default", product=True),
+    "T": dict(label="P + Inductor autotuning (coordinate descent, no epilogue fusion)", skip=True, opt=False,
+              compile=None, dtype="fp16", attention="default", product=True,
+              inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
+                            epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P")
+COMPILED = ("D", "F", "G", "P", "T")
 
 
 def log(message: str) -> None:
@@ -269,6 +274,11 @@ class Bench:
             requires_safety_checker=False,
         )
         if spec.get("product"):
+            if spec.get("inductor"):
+                import torch._inductor.config as inductor_config
+
+                for name, value in spec["inductor"].items():  # process-wide: T runs last
+                    setattr(inductor_config, name, value)
             if self.device == "cuda":
                 pipeline.compile_for_cuda(pipe)  # exactly what the worker's load_engine applies
             else:
@@ -572,6 +582,51 @@ class Bench:
         finally:
             ranking.verify_many, ranking._repair_best_looking = original_verify, original_repair
 
+    def turbo(self) -> None:
+        """The product engine (P) with the "turbo" preset's steps: a named preset, so its images differ."""
+        engine = self.engines.get("P")
+        if engine is None:
+            self.results["notes"].append("turbo skipped: P not built in this call")
+            return
+        params = self.params.with_preset("turbo")
+        times = []
+        for r in range(self.args.runs + 1):  # the first: the scheduler's new step count, untimed
+            self.sync()
+            t0 = time.perf_counter()
+            engine.generate(self.control, params, self.seeds)
+            self.sync()
+            if r:
+                times.append(time.perf_counter() - t0)
+                log(f"turbo: run {r}/{self.args.runs} {times[-1]:.3f}s")
+        self.results["variants"]["turbo"] = dict(
+            label=f"P with the turbo preset ({params.steps} steps, {params.scheduler})", runs=len(times),
+            times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
+            p95_s=round(percentile(times, 95), 4), steps=params.steps)
+        self.save()
+
+    def rq_job(self) -> None:
+        """Whole jobs through Django, Redis and an RQ worker with the product engine (bench/rq_job.py)."""
+        import rq_job
+
+        engine = self.engines.get("P")
+        if engine is None:
+            self.results["notes"].append("rq skipped: P not built in this call")
+            return
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        with self.torch.device(self.device):
+            self.torch.manual_seed(2)
+            clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**self.cfg["clip_vision"]))
+            head = aesthetics.build_head()
+        clip = clip.to(dtype=engine.dtype).eval().requires_grad_(False)
+        engine.aesthetic = aesthetics.AestheticPredictor(clip, head.eval().requires_grad_(False),
+                                                         self.cfg["clip_vision"]["image_size"], self.device,
+                                                         engine.dtype)
+        self.results["rq"] = rq_job.run(engine, steps=self.steps, size=self.size, n=len(self.seeds),
+                                         runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
+                                         content=CONTENT, log=log, save=self.save, results=self.results)
+        self.save()
+
     def sdpa_probe(self) -> None:
         """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
         torch = self.torch
@@ -664,7 +719,7 @@ class Bench:
                 diff += f" (vs D: {dd['max_abs']} / {dd['mean_abs']}, {dd['psnr_db']} dB)"
             median = f"{v['median_s']:.3f}" if key != "R" else f"({v['median_s']:.1f}, 1 run)"
             p95 = f"{v['p95_s']:.3f}" if key != "R" else ""
-            lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v['peak_gib']} | {diff} |")
+            lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v.get('peak_gib')} | {diff} |")
         job = self.results.get("job", {})
         for name in ("no_repair", "with_repair"):
             if name in job and "summary" in job[name]:
@@ -674,6 +729,10 @@ class Bench:
                              f"{job['runs'] if 'runs' in job else job[name]['runs']} runs): "
                              + ", ".join(f"{k} median {s[k]['median']:.3f} / p95 {s[k]['p95']:.3f}"
                                          for k in ("total", "generation", "verify", "aesthetic", "repair", "png")))
+        for name, summary in self.results.get("rq", {}).get("summary", {}).items():
+            lines.append("")
+            lines.append(f"Whole job through Redis + RQ + Django ({name}): "
+                         + ", ".join(f"{k} median {v['median']:.3f} / p95 {v['p95']:.3f}" for k, v in summary.items()))
         if "unrelated_mean_abs" in self.results:
             lines.append("")
             lines.append(f"Mean abs diff between two different seeds of A (unrelated images): "
@@ -715,7 +774,7 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=150)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -745,6 +804,10 @@ def main() -> None:
             job_done = True
         elif stage == "sdpa":
             bench.sdpa_probe()
+        elif stage == "turbo":
+            bench.turbo()
+        elif stage == "rq":
+            bench.rq_job()
         else:
             raise SystemExit(f"unknown stage {stage!r}")
     # A (or D) may have run after the variants compared with it: fill in the comparisons now.

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.html import format_html
 
-from generator import labels
+from generator import labeling_sessions, labels
 from generator.models import (
     Candidate,
     EvalRun,
@@ -17,6 +20,7 @@ from generator.models import (
     LabelingSession,
     Prompt,
 )
+from qartsite.access import require_editor
 from qartsite.admin import TeamScopedAdmin
 from qartsite.models import Team
 
@@ -75,10 +79,28 @@ class CandidateAdmin(TeamScopedAdmin):
                     "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired")
     readonly_fields = ("large_preview",)
+    actions = ["create_labeling_session"]
 
     @admin.display(description="image")
     def preview(self, obj: Candidate) -> str:
         return thumbnail(obj.image, 64)
+
+    @admin.action(description="Create labeling session from selected")
+    def create_labeling_session(self, request, queryset):
+        teams = Team.objects.filter(pk__in=queryset.values("job__team"))
+        if teams.count() != 1:
+            self.message_user(request, "Select candidates of one team: a session belongs to one team.",
+                              messages.ERROR)
+            return None
+        team = teams.get()
+        try:
+            require_editor(request.user, team)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        session = labeling_sessions.create_session(team, request.user, f"Selection {timezone.now():%Y-%m-%d %H:%M}",
+                                                   queryset.select_related("job"), 400)
+        return redirect("evals:labeling_run", pk=session.pk)
 
     @admin.display(description="image")
     def large_preview(self, obj: Candidate) -> str:

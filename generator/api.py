@@ -26,7 +26,7 @@ from campaigns.api import (
     user_placements,
     user_teams,
 )
-from generator import jobs, pipeline, qr
+from generator import images, jobs, pictures, pipeline, qr
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.models import Team
 
@@ -60,7 +60,8 @@ class CandidateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
         fields = ["id", "rank", "index", "batch", "seed", "image", "scan_probability", "verdict", "misread",
-                  "decoded_text", "aesthetic_score", "repaired", "pixels_changed", "ssim"]
+                  "decoded_text", "aesthetic_score", "repaired", "pixels_changed", "ssim", "variant", "fidelity_ssim",
+                  "color_error"]
         read_only_fields = fields
 
 
@@ -69,7 +70,21 @@ class GenerationSerializer(serializers.ModelSerializer):
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
     placement = ScopedField(user_placements, required=False, allow_null=True,
                             help_text="The placement whose short link the code carries.")
-    prompt = serializers.CharField(source="prompt.text", max_length=1000, help_text="What the picture shows.")
+    engine = serializers.ChoiceField(
+        GenerationJob.Engine.choices, required=False,
+        help_text="diffusion (a prompt, GPU weights) or halftone (a picture, CPU). Default: halftone when this "
+                  "server has no diffusion weights and a picture is given, else diffusion.",
+    )
+    picture = serializers.FileField(
+        write_only=True, required=False,
+        help_text="halftone: the picture or logo (multipart upload; still, at least 64 px a side). Re-encoded as PNG.",
+    )
+    earlier_candidate = serializers.IntegerField(
+        write_only=True, required=False, min_value=1,
+        help_text="halftone: instead of a picture, the id of one of the team's earlier candidates.",
+    )
+    prompt = serializers.CharField(source="prompt.text", max_length=1000, required=False, allow_blank=True,
+                                   default="", help_text="What the picture shows (diffusion; optional for halftone).")
     negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
                                             default=pipeline.DEFAULT_NEGATIVE, help_text="What it should not.")
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
@@ -84,7 +99,7 @@ class GenerationSerializer(serializers.ModelSerializer):
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "team", "placement", "prompt", "negative_prompt", "content",
+            "id", "team", "placement", "engine", "picture", "earlier_candidate", "prompt", "negative_prompt", "content",
             "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
             "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
             "status", "stage", "progress", "queue_position", "cancel_requested", "batches", "scannable",
@@ -112,11 +127,33 @@ class GenerationSerializer(serializers.ModelSerializer):
                     {"content": ["Say what the code carries, or choose a placement to carry its short link."]}
                 )
             attrs["content"] = placement.short_url(self.context["request"])
+        self.settle_engine(attrs)
         return attrs
+
+    def settle_engine(self, attrs: dict) -> None:
+        """Settle the engine (see `pictures.default_engine`); halftone needs a picture, diffusion a prompt."""
+        given = "picture" in attrs or "earlier_candidate" in attrs
+        attrs["engine"] = attrs.get("engine") or pictures.default_engine(given)
+        if attrs["engine"] == pictures.DIFFUSION:
+            if not attrs.get("prompt", {}).get("text", "").strip():
+                raise serializers.ValidationError({"prompt": ["Describe the picture the code should become."]})
+            return
+        try:
+            if "picture" in attrs:
+                self.picture = pictures.from_upload(attrs["picture"])
+            elif "earlier_candidate" in attrs:
+                self.picture = pictures.from_candidate(attrs["team"], attrs["earlier_candidate"])
+            else:
+                raise images.ImageError(pictures.NEEDS_PICTURE)
+        except images.ImageError as exc:
+            key = "earlier_candidate" if "earlier_candidate" in attrs and "picture" not in attrs else "picture"
+            raise serializers.ValidationError({key: [str(exc)]}) from None
 
     def unsaved_job(self, owner) -> GenerationJob:
         """The validated job, not yet saved, with an unsaved prompt (remembered only once the job is accepted)."""
         data = dict(self.validated_data)
+        data.pop("picture", None)
+        data.pop("earlier_candidate", None)
         prompt = Prompt(owner=owner, **data.pop("prompt"))
         data.setdefault("candidates_per_batch", settings.QART["CANDIDATES"])
         data.setdefault("max_batches", settings.QART["MAX_BATCHES"])
@@ -172,7 +209,12 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
         with transaction.atomic():
-            job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text, team=job.team)
+            if job.engine == pictures.HALFTONE:
+                # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
+                job.prompt = Prompt.remember(request.user, job.prompt.text, "", team=None)
+                pictures.attach(job, serializer.picture)
+            else:
+                job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text, team=job.team)
             job.save()
             jobs.enqueue_generation(job)  # sends once this transaction commits
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)

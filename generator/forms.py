@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 
 from campaigns.models import Placement
-from generator import jobs, pipeline, qr
+from generator import images, jobs, pictures, pipeline, qr
 from generator.models import GenerationJob, Prompt
 from qartsite.access import editable_teams
 from qartsite.models import Team
@@ -74,8 +74,20 @@ class PlacementChoiceField(forms.ModelChoiceField):
 
 
 class GenerationForm(forms.Form):
+    engine = forms.ChoiceField(
+        choices=[(pictures.HALFTONE, "Your picture (halftone, CPU)"),
+                 (pictures.DIFFUSION, "Drawn from a prompt (GPU)")],
+        required=False, widget=forms.RadioSelect,
+    )
+    picture = forms.FileField(
+        required=False, label="Picture or logo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        help_text="PNG, JPEG or WebP, still, at least 64 px a side. The code is drawn into it; its colours stay.",
+    )
+    # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
+    earlier_candidate = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     prompt = forms.CharField(
-        max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
+        max_length=1000, required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
         help_text="What the picture shows. The code's pattern becomes part of it.",
     )
     negative_prompt = forms.CharField(
@@ -125,6 +137,7 @@ class GenerationForm(forms.Form):
         self.user = user
         self.link_for = link_for
         self.job: GenerationJob | None = None
+        self.picture = None  # the checked PIL picture of a halftone job, stored by save()
         teams = editable_teams(user)
         # Viewers see the form as it would be, disabled: the page shows what editors can do.
         self.read_only = not teams.exists()
@@ -138,6 +151,7 @@ class GenerationForm(forms.Form):
             .select_related("campaign").order_by("campaign__name", "name")
         )
         self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
+        self.fields["engine"].initial = pictures.default_engine()
         look, speed = LOOKS["balanced"], SPEEDS["fast"]
         for name, value in (("steps", speed["steps"]), ("conditioning_scale", look["conditioning_scale"]),
                             ("control_start", look["control_start"])):
@@ -164,6 +178,7 @@ class GenerationForm(forms.Form):
             data["content"] = self.link_for(placement)
         if not data.get("content") and "content" not in self.errors:
             self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
+        self.settle_engine(data)
         if self.errors:
             return data
         self.job = self.build_job(data)
@@ -172,6 +187,24 @@ class GenerationForm(forms.Form):
         except ValueError as exc:  # qr.ContentError is a ValueError too
             self.add_error(field_for_message(exc), str(exc))
         return data
+
+    def settle_engine(self, data: dict) -> None:
+        """Settle the engine (see `pictures.default_engine`); halftone needs a picture, diffusion a prompt."""
+        given = bool(data.get("picture")) or data.get("earlier_candidate") is not None
+        data["engine"] = data.get("engine") or pictures.default_engine(given)
+        if data["engine"] == pictures.DIFFUSION:
+            if not (data.get("prompt") or "").strip() and "prompt" not in self.errors:
+                self.add_error("prompt", "Describe the picture the code should become.")
+            return
+        try:
+            if data.get("picture"):
+                self.picture = pictures.from_upload(data["picture"])
+            elif data.get("earlier_candidate") is not None:
+                self.picture = pictures.from_candidate(data.get("team"), data["earlier_candidate"])
+            else:
+                self.add_error("picture", pictures.NEEDS_PICTURE)
+        except images.ImageError as exc:
+            self.add_error("picture" if data.get("picture") else "earlier_candidate", str(exc))
 
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
@@ -190,12 +223,17 @@ class GenerationForm(forms.Form):
             size=given("size", 768), seed=data.get("seed"),
             candidates_per_batch=given("candidates_per_batch", settings.QART["CANDIDATES"]),
             max_batches=settings.QART["MAX_BATCHES"], style=data["style"], background=data["background"],
-            ecc=settings.QART["DEFAULT_ECC"],
+            ecc=settings.QART["DEFAULT_ECC"], engine=data["engine"],
         )
 
     def save(self) -> GenerationJob:
         """Store the validated job, remembering its prompt for the team's gallery."""
         job = self.job
-        job.prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text, team=job.team)
+        if job.engine == pictures.HALFTONE:
+            # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
+            job.prompt = Prompt.remember(self.user, job.prompt.text, "", team=None)
+            pictures.attach(job, self.picture)
+        else:
+            job.prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text, team=job.team)
         job.save()
         return job

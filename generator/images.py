@@ -96,3 +96,77 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 def to_gray(image: Image.Image) -> np.ndarray:
     """A 2-D uint8 luminance array, what every decoder reads."""
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+DEFAULT_MAX_PICTURE_BYTES = 10 * 1024 * 1024
+MIN_PICTURE_SIDE = 64
+
+
+def open_picture(
+    source: str | Path | bytes,
+    max_bytes: int = DEFAULT_MAX_PICTURE_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = MIN_PICTURE_SIDE,
+) -> Image.Image:
+    """Open a picture someone gives qart to draw from (the halftone engine's input), or say why not.
+
+    Stricter than `open_image`: a byte cap, no animations (which frame would the code show?), and a
+    smallest side. Transparency is flattened onto white, as a logo would sit on paper. The result is
+    decoded pixels: callers store it re-encoded (`png_bytes`), never the file as uploaded.
+
+    Args:
+        source: a path, or the file's bytes (an upload).
+        max_bytes: the largest file accepted.
+        max_pixels: the largest width x height accepted.
+        min_side: the smallest width and height accepted.
+
+    Returns:
+        A fully loaded RGB `PIL.Image.Image`.
+
+    Raises:
+        ImageError: too large (bytes or pixels), too small, animated, or anything `open_image` refuses.
+    """
+    name = "the upload" if isinstance(source, bytes) else str(source)
+    size = len(source) if isinstance(source, bytes) else _file_size(Path(source))
+    if size is not None and size > max_bytes:
+        raise ImageError(
+            f"{name}: the file is {_amount(size)}; pictures up to {_amount(max_bytes)} are accepted. "
+            "Save it smaller first."
+        )
+    data = source if isinstance(source, bytes) else None
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else source) as probe:
+            if getattr(probe, "is_animated", False) and getattr(probe, "n_frames", 1) > 1:
+                raise ImageError(
+                    f"{name}: an animated {probe.format} picture; the code needs one still picture. "
+                    "Upload a PNG or JPEG of the frame you want."
+                )
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        pass  # open_image below gives the clear message for every unreadable file
+    image = open_image(source, max_pixels)
+    if min(image.size) < min_side:
+        raise ImageError(
+            f"{name}: {image.width}x{image.height} pixels is too small to draw a code from; "
+            f"at least {min_side} pixels on each side are needed."
+        )
+    return image
+
+
+def _amount(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """The image re-encoded as PNG: what is stored and served instead of an uploaded file."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -28,7 +28,7 @@ from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
-from generator import images, pipeline, qr, ranking
+from generator import halftone, images, pipeline, qr, ranking
 from generator.models import Candidate, GenerationJob
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,20 @@ def job_config(job: GenerationJob) -> ranking.BestOfNConfig:
     )
 
 
+def halftone_config(job: GenerationJob) -> halftone.HalftoneConfig:
+    return halftone.HalftoneConfig(
+        n=job.candidates_per_batch, seed=job.seed, threshold=settings.QART["SCAN_THRESHOLD"], size=job.size,
+        ecc=job.ecc, max_version=settings.QART["MAX_VERSION"],
+    )
+
+
 def validate_job(job: GenerationJob) -> None:
     """Raise ValueError (or qr.ContentError) with a person's message for any bad parameter."""
+    if job.engine == GenerationJob.Engine.HALFTONE:
+        # No prompt, steps or ControlNet: the picture (checked where it is uploaded) and the code are all.
+        halftone_config(job).validate()
+        qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
+        return
     job_params(job).validate()
     job_config(job).validate()
     qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
@@ -185,6 +197,7 @@ def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:
             verdict=c.scan.verdict, decoded_text="\n".join(c.scan.decoded), misread=c.scan.misread,
             aesthetic_score=c.aesthetic, rank=c.rank, repaired=c.repaired, pixels_changed=c.pixels_changed,
             ssim=c.ssim, scan_details={"features": c.scan.features, "seconds": c.scan.seconds},
+            variant=c.variant, fidelity_ssim=c.fidelity_ssim, color_error=c.color_error,
         )
         row.image.save(f"candidate-{c.index:02d}-seed{c.seed}.png", ContentFile(png), save=False)
         rows.append(row)
@@ -231,6 +244,8 @@ def run_generation(job_pk: int) -> str:
             raise pipeline.Cancelled()
 
     try:
+        if job.engine == GenerationJob.Engine.HALFTONE:
+            return _run_halftone(job, on_progress)
         engine = get_engine()
         GenerationJob.objects.filter(pk=job_pk).update(
             model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
@@ -254,6 +269,23 @@ def run_generation(job_pk: int) -> str:
         limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
         _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
         return "timed out"
+
+
+def _run_halftone(job: GenerationJob, on_progress) -> str:
+    """The CPU engine: no weights to load, the job's picture drawn into the code (see generator.halftone)."""
+    if not job.init_image:
+        raise ValueError("The halftone engine needs a picture to draw the code from.")
+    GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
+    with job.init_image.open("rb") as stored:
+        picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    result = halftone.best_of_n(picture, job.content, halftone_config(job), on_progress)
+    _store(job, result)
+    _finish(
+        job.pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
+        result_message=result.message, generation_seconds=round(result.generation_seconds, 3),
+        scoring_seconds=round(result.scoring_seconds, 3),
+    )
+    return result.message
 
 
 def _record_eval_samples(job_pk: int) -> None:

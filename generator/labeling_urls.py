@@ -1,7 +1,14 @@
-"""Routes of human scan labeling: the one-time links phones open (`/l/<token>`) and the labeling pages."""
+"""Routes of human scan labeling: the one-time links phones open (`/l/<token>`); the staff pages are under
+/evals/labeling/ (generator/eval_urls.py)."""
 
 from __future__ import annotations
 
+from django.urls import path
+
+from generator import labeling
+
 app_name = "labeling"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("<str:token>", labeling.hit, name="hit"),
+]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TextIO
 
+from django.db.models import QuerySet
+
 from generator.models import Candidate, HumanScanResult, LabelingSession
 
 REQUIRED_COLUMNS = ("image", "scanned")
@@ -110,3 +112,13 @@ def export_csv(results: Iterable[HumanScanResult], stream: TextIO) -> int:
         ])
         count += 1
     return count
+
+
+def alignment_pairs(results: QuerySet[HumanScanResult]) -> list[dict]:
+    """What the alignment report compares, per result with a stored candidate: the verifier's scan probability,
+    whether the person scanned it, and a device / app group. Shared by `qart_alignment --session` and the staff
+    alignment page."""
+    results = results.filter(candidate__isnull=False).select_related("candidate").order_by("pk")
+    return [{"result": r.pk, "candidate": r.candidate_id, "scanned": r.scanned,
+             "scan_probability": r.candidate.scan_probability,
+             "group": f"{r.device or 'unknown device'} / {r.app or 'unknown app'}"} for r in results]

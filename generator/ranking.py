@@ -72,6 +72,11 @@ class Candidate:
     pixels_changed: float | None = None  # fraction of pixels repair changed
     ssim: float | None = None  # structural similarity to the unrepaired image
     rank: int | None = None
+    # The halftone engine (generator.halftone): its variant, and fidelity to the input picture outside the
+    # constrained module centres; None for diffusion candidates.
+    variant: str = ""
+    fidelity_ssim: float | None = None
+    color_error: float | None = None  # mean absolute difference per channel, 0-255
 
     @property
     def passed(self) -> bool:
@@ -192,11 +197,19 @@ def _results(futures: list[Future]) -> list:
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
-    """Scannable first, then prettiest, then most scannable; ranks 1..N are written onto the candidates."""
+    """Scannable first, then prettiest, then (halftone, which has no aesthetic score) most faithful to the
+    picture, then most scannable; ranks 1..N are written onto the candidates.
+
+    Faithful: fidelity SSIM less the mean colour error as a share of 255, so a greyscale copy of a colour
+    picture ranks below a colour one whose luminance is as close.
+    """
 
     def key(c: Candidate) -> tuple:
         aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
-        return (not c.passed, -aesthetic, -c.scan.scan_probability, c.index)
+        fidelity = float("-inf")
+        if c.fidelity_ssim is not None:
+            fidelity = c.fidelity_ssim - (c.color_error or 0.0) / 255
+        return (not c.passed, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
 
     ordered = sorted(candidates, key=key)
     for position, candidate in enumerate(ordered, start=1):

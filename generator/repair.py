@@ -396,11 +396,12 @@ def push_centres(image: Image.Image, grid: Grid, modules: list[tuple[int, int]],
     return Image.fromarray(out, "RGB")
 
 
-def ssim(a: Image.Image, b: Image.Image) -> float:
+def ssim(a: Image.Image, b: Image.Image, where: np.ndarray | None = None) -> float:
     """Mean structural similarity of two images' luminance (Wang et al. 2004: Gaussian window, sigma 1.5).
 
     Args:
         a, b: images of the same size.
+        where: (height, width) bool, the pixels to average the SSIM map over; all by default.
 
     Returns:
         SSIM in [-1, 1]; 1 for identical luminance.
@@ -417,7 +418,7 @@ def ssim(a: Image.Image, b: Image.Image) -> float:
     mx, my = blur(x), blur(y)
     vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     ssim_map = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(ssim_map.mean())
+    return float(ssim_map.mean() if where is None else ssim_map[where].mean())
 
 
 def repair(

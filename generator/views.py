@@ -18,13 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns.models import Placement
-from generator import downloads, images, jobs, qr
+from generator import downloads, images, jobs, pictures, qr, reports
 from generator.forms import LOOKS, SPEEDS, GenerationForm
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
 
 GALLERY_SIZE = 12
+EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
 TOP_CANDIDATES = 4
 JOB_LIST_SIZE = 60
 STAGES = {
@@ -78,8 +79,11 @@ def generate(request: HttpRequest) -> HttpResponse:
     def link_for(p: Placement) -> str:
         return p.short_url(request)
 
-    data = request.POST if request.method == "POST" else None
-    form = GenerationForm(request.user, data, link_for=link_for, placement=placement)
+    data, files = (request.POST, request.FILES) if request.method == "POST" else (None, None)
+    form = GenerationForm(request.user, data, files, link_for=link_for, placement=placement)
+    # The team's default preset (chosen from a sweep report) fills the form; what people type still wins.
+    preset = reports.default_preset(form.initial.get("team"))
+    form.initial.update(reports.preset_initial(preset, form.fields))
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
         job = form.save()
@@ -89,8 +93,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     teams = Team.for_user(request.user)
     ctx = {
         "form": form,
+        "preset": preset,
         "viewer_note": VIEWER_NOTE,
         "gallery": Prompt.objects.filter(team__in=teams).select_related("team")[:GALLERY_SIZE],
+        "engine_note": pictures.engine_note(),
+        "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
+        .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,
         "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
         "speeds": list(zip(form["speed"], SPEEDS.values(), strict=True)),

@@ -1,5 +1,6 @@
 // The generation pages' small behaviours. Everything works without this file; it only saves typing and reloads:
-// - the form: reuse an earlier prompt, show what the presets mean, fill in a placement's short link;
+// - the form: show the chosen engine's fields, reuse an earlier prompt, show what the presets mean, fill in a
+//   placement's short link;
 // - a running job: poll its status.json every second and reload the page once it has finished.
 (function () {
   "use strict";
@@ -13,6 +14,18 @@
     var presets = readJSON("presets") || { look: {}, speed: {} };
     var links = readJSON("placement-links") || {};
     var fields = form.elements;
+
+    // Show the parts of the form that the chosen engine uses (the picture for halftone, the prompt for diffusion).
+    var engines = form.querySelectorAll('input[name="engine"]');
+    function showEngine() {
+      var checked = form.querySelector('input[name="engine"]:checked');
+      if (!checked) return;
+      form.querySelectorAll("[data-engine-part]").forEach(function (part) {
+        part.hidden = part.dataset.enginePart !== checked.value;
+      });
+    }
+    engines.forEach(function (radio) { radio.addEventListener("change", showEngine); });
+    showEngine();
 
     document.querySelectorAll("[data-reuse-prompt]").forEach(function (button) {
       button.addEventListener("click", function () {

@@ -96,6 +96,8 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
         page.get_by_role("link", name="Generate art for this placement").click()
         expect(page).to_have_url(re.compile(r"/generate/\?placement=\d+$"))
         expect(page.locator("#id_content")).to_have_value(short_url)
+        # Without weights the page starts on the halftone engine (a picture upload); this flow draws from a prompt.
+        page.get_by_label("Drawn from a prompt (GPU)").check()
         page.fill("#id_prompt", "a lighthouse on a cliff at dusk")
         page.locator("details.advanced summary").click()
         page.fill("#id_steps", "2")

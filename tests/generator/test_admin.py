@@ -53,3 +53,37 @@ class TestHumanScanResultAdmin:
         assert response["Content-Type"] == "text/csv"
         rows = list(csv.DictReader(io.StringIO(response.content.decode())))
         assert sorted((r["image"], r["scanned"]) for r in rows) == [("loose.png", "no"), ("ours.png", "yes")]
+
+
+@pytest.mark.django_db
+class TestCandidateAdminLabelingAction:
+    def test_it_creates_a_labeling_session_from_the_selected_candidates(self, client, team_users):
+        from tests.generator.test_labeling import make_job
+
+        user = team_users.owner
+        user.is_staff = True
+        user.save()
+        user.user_permissions.set(Permission.objects.filter(codename="view_candidate"))
+        job = make_job(team_users.team, user, (0.9, 0.4, 0.1))
+        chosen = list(job.candidates.filter(index__lt=2).values_list("pk", flat=True))
+        client.force_login(user)
+        response = client.post("/admin/generator/candidate/", {"action": "create_labeling_session",
+                                                               "_selected_action": chosen})
+        session = LabelingSession.objects.get()
+        assert response.status_code == 302 and response["Location"] == f"/evals/labeling/{session.pk}/run/"
+        assert sorted(session.items.values_list("candidate", flat=True)) == sorted(chosen)
+        assert session.team == team_users.team and session.created_by == user
+
+    def test_it_refuses_candidates_of_several_teams(self, client, team_users):
+        from django.contrib.auth import get_user_model
+
+        from tests.generator.test_labeling import make_job
+
+        admin_user = get_user_model().objects.create_superuser("root", password="pw-root-1")
+        ours, theirs = make_job(team_users.team, team_users.owner), make_job(team_users.other_team, team_users.outsider)
+        client.force_login(admin_user)
+        chosen = [ours.candidates.first().pk, theirs.candidates.first().pk]
+        response = client.post("/admin/generator/candidate/", {"action": "create_labeling_session",
+                                                               "_selected_action": chosen}, follow=True)
+        assert "Select candidates of one team" in response.content.decode()
+        assert not LabelingSession.objects.exists()

@@ -224,3 +224,60 @@ class TestCancelGeneration:
         job.refresh_from_db()
         assert job.status == "queued" and not job.cancel_requested
 
+
+
+def picture_file(name: str = "logo.png", size: int = 160) -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 40, 90)).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name=name)
+
+
+@pytest.mark.django_db
+class TestHalftoneGeneration:
+    @pytest.fixture(autouse=True)
+    def _no_weights(self, monkeypatch):
+        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+
+    def test_it_takes_a_multipart_picture_and_defaults_to_halftone_without_weights(self, team_users, enqueued):
+        response = api_as(team_users.owner).post(
+            "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
+        )
+        assert response.status_code == 201, response.json()
+        job = GenerationJob.objects.get()
+        assert response.json()["engine"] == "halftone" and "picture" not in response.json()
+        assert job.engine == "halftone" and job.init_image.name.endswith(".png") and enqueued == [job]
+
+    def test_it_keeps_diffusion_without_a_picture(self, team_users, enqueued):
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "a fox", "content": SHORT_LINK},
+                                                 format="json")
+        assert response.status_code == 201 and response.json()["engine"] == "diffusion"
+
+    @pytest.mark.parametrize(("body", "key", "message"), [
+        ({"engine": "halftone"}, "picture", "draws the code into a picture"),
+        ({"engine": "halftone", "picture": ContentFile(b"GIF89a nonsense", name="x.gif")}, "picture", "x.gif: "),
+        ({"engine": "halftone", "earlier_candidate": 999999}, "earlier_candidate", "Pick one of this team's"),
+        ({"engine": "diffusion"}, "prompt", "Describe the picture"),
+    ])
+    def test_it_answers_bad_pictures_with_400(self, team_users, enqueued, body, key, message):
+        response = api_as(team_users.owner).post("/api/generations/", {"content": SHORT_LINK, **body},
+                                                 format="multipart")
+        assert response.status_code == 400 and message in response.json()[key][0]
+        assert not GenerationJob.objects.exists() and enqueued == []
+
+    def test_another_teams_candidate_is_refused_as_if_it_did_not_exist(self, team_users, enqueued):
+        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        ours.image.save("c.png", picture_file(), save=True)  # the helper's 8 px PNGs are too small to draw from
+        client = api_as(team_users.owner)
+        refused = client.post("/api/generations/", {"content": SHORT_LINK, "earlier_candidate": theirs.pk})
+        assert refused.status_code == 400
+        assert refused.json()["earlier_candidate"] == ["Pick one of this team's earlier candidates."]
+        accepted = client.post("/api/generations/", {"content": SHORT_LINK, "earlier_candidate": ours.pk})
+        assert accepted.status_code == 201 and accepted.json()["engine"] == "halftone"
+
+    def test_it_reports_each_candidates_variant_and_fidelity(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(1,), engine="halftone")
+        job.candidates.update(variant="centre 0.30, dots, colour, margin 40", fidelity_ssim=0.81, color_error=1.5)
+        candidate = api_as(team_users.owner).get(f"/api/generations/{job.pk}/").json()["candidates"][0]
+        assert (candidate["variant"], candidate["fidelity_ssim"], candidate["color_error"]) == (
+            "centre 0.30, dots, colour, margin 40", 0.81, 1.5)

@@ -14,7 +14,7 @@ def test_core_imports_and_runs_without_django():
         "import sys\n"
         "sys.modules['django'] = None  # any 'import django' now fails\n"
         "from generator import aesthetics, alignment, captures, decoders, images, pipeline, qr, ranking, repair, scan\n"
-        "from generator import synthetic, tiny\n"
+        "from generator import grid, halftone, plots, report, restamp, synthetic, tiny\n"
         "code = qr.encode('no django here')\n"
         "result = scan.verify(qr.render_control_image(code, 400), code.content, captures_count=1)\n"
         "assert result.verdict == 'pass', result\n"

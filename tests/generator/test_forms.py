@@ -120,3 +120,101 @@ class TestTeams:
         assert (job.owner, job.team, job.ecc) == (team_users.teammate, team_users.team, "H")
         assert (job.prompt.team, job.prompt.text, job.prompt.negative_text, job.prompt.times_used) == (
             team_users.team, "a koi pond at dawn", "blurry", 1)
+
+
+def upload(image=None, name: str = "picture.png", fmt: str = "PNG", **save):
+    """An uploaded image file (a red square by default)."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    (image or Image.new("RGB", (120, 120), (200, 60, 40))).save(buffer, format=fmt, **save)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+def halftone_form(user, team, files=None, **data) -> GenerationForm:
+    fields = {"team": team.pk, "content": "https://qart.example/r/AbC123", "engine": "halftone", "look": "balanced",
+              "speed": "fast", "size": "768", "style": "square", "background": "white", **data}
+    return GenerationForm(user, fields, files or {}, link_for=link_for)
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+
+
+class TestHalftoneEngine:
+    def test_it_starts_on_halftone_without_weights_and_on_diffusion_with_them(self, team_users, monkeypatch):
+        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+        assert GenerationForm(team_users.owner, link_for=link_for)["engine"].initial == "halftone"
+        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: True)
+        assert GenerationForm(team_users.owner, link_for=link_for)["engine"].initial == "diffusion"
+
+    def test_it_keeps_diffusion_for_a_request_without_engine_or_picture(self, team_users, no_weights):
+        form = make_form(team_users.owner, team_users.team)
+        assert form.is_valid(), form.errors
+        assert form.job.engine == "diffusion"
+
+    def test_it_stores_the_picture_re_encoded_as_png_and_keeps_the_label_off_the_gallery(self, team_users,
+                                                                                         no_weights):
+        from PIL import Image
+
+        form = halftone_form(team_users.owner, team_users.team, {"picture": upload(fmt="JPEG", name="p.jpg")})
+        assert form.is_valid(), form.errors
+        job = form.save()
+        assert job.engine == "halftone" and job.init_image.name.endswith(".png")
+        with job.init_image.open("rb") as stored:
+            assert Image.open(stored).format == "PNG"
+        assert not Prompt.objects.filter(team=team_users.team).exists()
+
+    def test_it_asks_for_a_picture(self, team_users, no_weights):
+        form = halftone_form(team_users.owner, team_users.team)
+        assert not form.is_valid()
+        assert "draws the code into a picture" in form.errors["picture"][0]
+
+    def test_diffusion_still_needs_a_prompt(self, team_users):
+        form = make_form(team_users.owner, team_users.team, prompt="", engine="diffusion")
+        assert not form.is_valid() and "Describe the picture" in form.errors["prompt"][0]
+
+    @pytest.mark.parametrize(("make", "message"), [
+        ("text", "not an image"),
+        ("animated", "animated GIF picture"),
+        ("tiny", "too small to draw a code from"),
+        ("huge", "pictures up to"),
+    ])
+    def test_it_refuses_bad_uploads_with_their_message(self, team_users, no_weights, settings, make, message):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from PIL import Image
+
+        frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
+        files = {
+            "text": SimpleUploadedFile("notes.png", b"not a picture at all"),
+            "animated": upload(frames[0], "anim.gif", "GIF", save_all=True, append_images=frames[1:]),
+            "tiny": upload(Image.new("RGB", (40, 40)), "tiny.png"),
+            "huge": upload(Image.new("RGB", (600, 600)), "huge.png"),
+        }
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+        form = halftone_form(team_users.owner, team_users.team, {"picture": files[make]})
+        assert not form.is_valid()
+        assert message in form.errors["picture"][0] and not form.job
+
+    def test_it_takes_an_earlier_candidate_of_the_team_only(self, team_users, no_weights):
+        from django.core.files.base import ContentFile
+
+        from generator.models import Candidate, GenerationJob
+
+        def candidate_of(team, owner):
+            job = GenerationJob.objects.create(owner=owner, team=team, content="x",
+                                               prompt=Prompt.objects.create(owner=owner, text="p"))
+            return Candidate.objects.create(job=job, index=0, seed=1, scan_probability=0.9, verdict="pass",
+                                            image=ContentFile(upload().read(), name="c.png"))
+
+        ours = candidate_of(team_users.team, team_users.owner)
+        theirs = candidate_of(team_users.other_team, team_users.outsider)
+        form = halftone_form(team_users.teammate, team_users.team, earlier_candidate=str(ours.pk))
+        assert form.is_valid(), form.errors
+        form = halftone_form(team_users.teammate, team_users.team, earlier_candidate=str(theirs.pk))
+        assert not form.is_valid()
+        assert form.errors["earlier_candidate"] == ["Pick one of this team's earlier candidates."]

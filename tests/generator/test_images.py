@@ -81,3 +81,39 @@ class TestOpenImage:
         pal.info["transparency"] = 0
         image = images.open_image(encoded(pal))
         assert image.getpixel((2, 2)) == (255, 255, 255) and image.getpixel((0, 0)) == (10, 200, 10)
+
+
+class TestOpenPicture:
+    """The halftone engine's input: stricter than open_image (bytes, animation, smallest side)."""
+
+    @staticmethod
+    def encoded(image, fmt: str = "PNG", **save) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **save)
+        return buffer.getvalue()
+
+    @pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+    def test_it_refuses_animations(self, fmt):
+        frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
+        data = self.encoded(frames[0], fmt, save_all=True, append_images=frames[1:])
+        with pytest.raises(images.ImageError, match=f"an animated {fmt} picture"):
+            images.open_picture(data)
+
+    def test_it_refuses_a_file_over_the_byte_cap_before_decoding(self, tmp_path):
+        path = tmp_path / "big.png"
+        path.write_bytes(b"\0" * 3000)
+        with pytest.raises(images.ImageError, match="the file is 3 KB; pictures up to 2 KB are accepted"):
+            images.open_picture(path, max_bytes=2048)
+
+    def test_it_refuses_a_tiny_picture(self):
+        with pytest.raises(images.ImageError, match="30x200 pixels is too small"):
+            images.open_picture(self.encoded(Image.new("RGB", (30, 200))))
+
+    def test_it_flattens_transparency_onto_white_and_re_encodes_as_png(self):
+        picture = images.open_picture(self.encoded(Image.new("RGBA", (80, 80), (0, 0, 0, 0))))
+        assert picture.mode == "RGB" and picture.getpixel((5, 5)) == (255, 255, 255)
+        assert images.png_bytes(picture).startswith(b"\x89PNG")
+
+    def test_it_keeps_open_images_messages(self):
+        with pytest.raises(images.ImageError, match="not an image"):
+            images.open_picture(b"plain text")

@@ -139,3 +139,46 @@ def test_bad_parameters_are_refused_with_their_message(overrides, message):
     with pytest.raises((ValueError, qr.ContentError)) as exc:
         jobs.validate_job(job)
     assert message in str(exc.value)
+
+
+def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings):
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image, ImageDraw
+
+    from generator.models import Candidate
+
+    picture = Image.new("RGB", (320, 320), (240, 200, 60))
+    ImageDraw.Draw(picture).ellipse((40, 40, 280, 280), fill=(30, 90, 180))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "", ""), content=URL, size=384,
+                        candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE)
+    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
+    job.save()
+    jobs.validate_job(job)
+
+    message = jobs.run_generation(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.DONE and job.scannable and message.startswith("3 of 3 variants scan.")
+    assert job.model_id == "halftone" and job.result_message == message and job.control_image
+    rows = list(job.candidates.order_by("rank"))
+    assert [c.rank for c in rows] == [1, 2, 3] and [c.seed for c in sorted(rows, key=lambda c: c.index)] == [9, 10, 11]
+    for row in rows:
+        assert row.verdict == Candidate.Verdict.PASS and row.decoded_text == URL and not row.misread
+        assert row.variant.startswith("centre ") and 0 < row.fidelity_ssim <= 1 and row.color_error >= 0
+        assert row.aesthetic_score is None
+        with row.image.open("rb") as stored:
+            assert Image.open(stored).size == (384, 384)
+
+
+def test_a_halftone_job_without_a_picture_fails_with_the_reason():
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "", ""), content=URL,
+                                       engine=GenerationJob.Engine.HALFTONE)
+    jobs.run_generation(job.pk)
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.FAILED and "needs a picture" in job.error

@@ -84,3 +84,46 @@ class TestQartGenerate:
         with pytest.raises(CommandError) as exc:
             generate("p", "--content", URL, "--model", "Lykon/DreamShaper", "-o", str(tmp_path / "out"))
         assert "not on this machine" in str(exc.value) and "--model tiny" in str(exc.value)
+
+
+def picture(tmp_path: Path, name: str = "pic.png") -> Path:
+    path = tmp_path / name
+    image = Image.new("RGB", (200, 160), (250, 220, 120))
+    image.paste((40, 90, 200), (50, 40, 150, 120))
+    image.save(path)
+    return path
+
+
+class TestHalftoneEngine:
+    def test_it_draws_a_picture_into_passing_codes_without_weights_or_a_prompt(self, tmp_path):
+        out, _ = generate("--content", URL, "--engine", "halftone", "--image", str(picture(tmp_path)),
+                          "-o", str(tmp_path / "out"), "-n", "2", "--size", "384", "--seed", "3", "--json")
+        document = json.loads(out)
+        assert document["model"] == "halftone (CPU)" and document["scannable"]
+        assert [c["rank"] for c in document["candidates"]] == [1, 2]
+        for c in document["candidates"]:
+            assert c["verdict"] == "pass" and Image.open(c["file"]).size == (384, 384)
+            assert c["variant"].startswith("centre ") and 0 < c["fidelity_ssim"] <= 1 and c["color_error"] >= 0
+
+    def test_an_image_alone_picks_halftone_and_the_table_shows_fidelity(self, tmp_path):
+        out, _ = generate("a label", "--content", URL, "--image", str(picture(tmp_path)), "-o", str(tmp_path / "o"),
+                          "-n", "1", "--size", "256")
+        lines = out.strip().splitlines()
+        assert "fidelity" in lines[0] and "colour err" in lines[0]
+        assert lines[1].split()[:2] == ["1", "pass"] and "halftone (CPU)" in lines[-1]
+
+    @pytest.mark.parametrize(("args", "message"), [
+        (["--engine", "halftone"], "needs --image FILE"),
+        (["--engine", "halftone", "--image", "missing.png"], "no such file"),
+        (["--engine", "diffusion", "--image", "x.png"], "for img2img use --init-image"),
+        (["--image", "x.png", "--size", "100"], "Size must be between 256 and 2048"),
+    ])
+    def test_it_refuses_bad_halftone_arguments_with_one_line(self, tmp_path, args, message):
+        with pytest.raises(CommandError, match=message):
+            generate("--content", URL, "-o", str(tmp_path), *args)
+
+    def test_it_refuses_an_animated_picture(self, tmp_path):
+        frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
+        frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+        with pytest.raises(CommandError, match="animated GIF"):
+            generate("--content", URL, "--image", str(tmp_path / "a.gif"), "-o", str(tmp_path))

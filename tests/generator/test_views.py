@@ -322,3 +322,41 @@ def test_it_keeps_the_pages_within_a_phone_screen():
     for match in re.finditer(r"(?<![-\w])(?:width|min-width|flex-basis|minmax\()\s*:?\s*([\d.]+)(px|rem)", css):
         pixels = float(match[1]) * (16 if match[2] == "rem" else 1)
         assert pixels <= 360, match[0]
+
+
+class TestHalftoneOnThePage:
+    @pytest.fixture(autouse=True)
+    def _no_weights(self, monkeypatch):
+        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+
+    def test_it_starts_on_the_halftone_engine_and_says_why(self, team_users):
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert 'enctype="multipart/form-data"' in page and "data-engine-note" in page
+        assert "no GPU and no diffusion model weights" in page
+        assert re.search(r'<input[^>]*name="engine"[^>]*value="halftone"[^>]*checked', page)
+
+    def test_it_offers_only_the_teams_earlier_codes(self, team_users):
+        ours = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        theirs = make_job(team_users.other_team, team_users.outsider, count=1).candidates.get()
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert f'name="earlier_candidate" value="{ours.pk}"' in page
+        assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
+
+    def test_it_creates_a_halftone_job_from_an_upload(self, team_users, enqueued):
+        buffer = io.BytesIO()
+        Image.new("RGB", (200, 150), (30, 120, 200)).save(buffer, format="WEBP")
+        picture = ContentFile(buffer.getvalue(), name="logo.webp")
+        response = logged_in(team_users.teammate).post(
+            "/generate/", {"team": team_users.team.pk, "content": CONTENT, "engine": "halftone", "picture": picture,
+                           "look": "balanced", "speed": "fast", "style": "square", "background": "white"}
+        )
+        job = GenerationJob.objects.get()
+        assert response.status_code == 302 and enqueued == [job]
+        assert job.engine == "halftone" and job.init_image.name.endswith(".png")
+
+    def test_it_shows_the_missing_picture_on_the_form(self, team_users, enqueued):
+        response = logged_in(team_users.owner).post(
+            "/generate/", {**VALID, "team": team_users.team.pk, "engine": "halftone"}
+        )
+        assert response.status_code == 200 and "draws the code into a picture" in response.content.decode()
+        assert not GenerationJob.objects.exists() and enqueued == []

@@ -133,11 +133,7 @@ class Command(BaseCommand):
     @staticmethod
     def session_pairs(sessions: list[LabelingSession]) -> list[dict]:
         """(candidate.scan_probability, scanned) per stored result with a candidate, grouped by device/app."""
-        results = (HumanScanResult.objects.filter(session__in=sessions, candidate__isnull=False)
-                   .select_related("candidate").order_by("pk"))
-        return [{"result": r.pk, "candidate": r.candidate_id, "scanned": r.scanned,
-                 "scan_probability": r.candidate.scan_probability,
-                 "group": f"{r.device or 'unknown device'} / {r.app or 'unknown app'}"} for r in results]
+        return labels.alignment_pairs(HumanScanResult.objects.filter(session__in=sessions))
 
 
 def _figure(value: float | None) -> str:

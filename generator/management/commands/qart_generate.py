@@ -1,4 +1,8 @@
-"""python manage.py qart_generate "PROMPT" --content TEXT -o DIR: best-of-N QR art, in this process."""
+"""python manage.py qart_generate "PROMPT" --content TEXT -o DIR: best-of-N QR art, in this process.
+
+Two engines: "diffusion" (Stable Diffusion + QR ControlNet; the prompt says what to draw) and "halftone" (no
+GPU, no weights: `--image FILE` is drawn into the code, the prompt is optional and only labels the run).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,24 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import images, jobs, pipeline, qr, ranking
+from generator import halftone, images, jobs, pipeline, qr, ranking
+from generator.models import GenerationJob
 
 
 class Command(BaseCommand):
     help = (
         "Generate QR art for TEXT in this process (no queue): N candidates in one batch, verified, scored, "
-        "repaired if needed and ranked. Saves every candidate and the control image into DIR."
+        "repaired if needed and ranked. Saves every candidate and the control image into DIR. "
+        "--engine halftone --image FILE draws a picture into the code on the CPU, with no model weights."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = pipeline.GenerationParams(prompt="-")
-        parser.add_argument("prompt", help="what the picture shows")
+        parser.add_argument("prompt", nargs="?", default="", help="what the picture shows (optional for halftone)")
+        parser.add_argument("--engine", choices=[e.value for e in GenerationJob.Engine],
+                            help="diffusion (GPU weights) or halftone (CPU, --image); default: halftone when "
+                                 "--image is given, else diffusion")
+        parser.add_argument("--image", help="halftone: the picture or logo to draw the code into")
         parser.add_argument("--content", required=True, help="what the code carries, ideally a short link")
         parser.add_argument("-o", "--output", required=True, help="folder for the images (created if missing)")
         parser.add_argument("-n", type=int, default=settings.QART["CANDIDATES"], help="candidates per batch")
@@ -46,6 +56,45 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
 
     def handle(self, *args, **options) -> None:
+        engine = options["engine"] or ("halftone" if options["image"] else "diffusion")
+        if engine == "halftone":
+            result, label, seconds = self.halftone(options)
+        else:
+            if options["image"]:
+                raise CommandError("--image is the halftone engine's picture; for img2img use --init-image.")
+            result, label, seconds = self.diffusion(options)
+        self.report(result, label, seconds, options)
+
+    def halftone(self, options: dict) -> tuple[ranking.BestOfNResult, str, float]:
+        """Check, then draw the picture into the code on the CPU."""
+        if not options["image"]:
+            raise CommandError("The halftone engine needs --image FILE: the picture or logo to draw the code into.")
+        config = halftone.HalftoneConfig(
+            n=options["n"], seed=options["seed"], size=options["size"], threshold=settings.QART["SCAN_THRESHOLD"],
+            max_version=settings.QART["MAX_VERSION"],
+        )
+        try:
+            config.validate()
+            qr.encode(options["content"], ecc=config.ecc, max_version=config.max_version)
+            picture = images.open_picture(options["image"], max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+        except (ValueError, images.ImageError) as exc:
+            raise CommandError(str(exc)) from None
+        self.output_folder(options)
+        started = time.perf_counter()
+        result = halftone.best_of_n(picture, options["content"], config, self.progress_bar())
+        self.stderr.write("")
+        return result, "halftone (CPU)", time.perf_counter() - started
+
+    def output_folder(self, options: dict) -> Path:
+        out = Path(options["output"])
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+        return out
+
+    def diffusion(self, options: dict) -> tuple[ranking.BestOfNResult, str, float]:
+        """Check everything before loading any weights, then generate with the diffusion engine."""
         # 1. Check everything before loading any weights
         params = pipeline.GenerationParams(
             prompt=options["prompt"], negative_prompt=options["negative"], guidance_scale=options["guidance"],
@@ -74,11 +123,7 @@ class Command(BaseCommand):
                 init = images.open_image(options["init_image"], settings.QART["MAX_IMAGE_PIXELS"])
         except (ValueError, images.ImageError) as exc:
             raise CommandError(str(exc)) from None
-        out = Path(options["output"])
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CommandError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+        self.output_folder(options)
 
         # 2. Load the engine (one clear message when weights are missing)
         try:
@@ -93,9 +138,11 @@ class Command(BaseCommand):
         started = time.perf_counter()
         result = ranking.best_of_n(engine, options["content"], params, config, self.progress_bar(), init)
         self.stderr.write("")
-        seconds = time.perf_counter() - started
+        return result, engine.spec.label, time.perf_counter() - started
 
-        # 4. Save and report
+    def report(self, result: ranking.BestOfNResult, label: str, seconds: float, options: dict) -> None:
+        """Save every candidate and the control image, then print a table (or one JSON document)."""
+        out = Path(options["output"])
         result.control.save(out / "control.png")
         rows = []
         for c in result.candidates:
@@ -105,11 +152,11 @@ class Command(BaseCommand):
                 "rank": c.rank, "file": str(out / name), "seed": c.seed, "verdict": c.scan.verdict,
                 "scan_probability": c.scan.scan_probability, "misread": c.scan.misread,
                 "aesthetic_score": c.aesthetic, "repaired": c.repaired, "pixels_changed": c.pixels_changed,
-                "ssim": c.ssim,
+                "ssim": c.ssim, "variant": c.variant, "fidelity_ssim": c.fidelity_ssim, "color_error": c.color_error,
             })
         if options["json"]:
             self.stdout.write(json.dumps({
-                "prompt": params.prompt, "content": result.code.content, "model": engine.spec.label,
+                "prompt": options["prompt"], "content": result.code.content, "model": label,
                 "scannable": result.scannable, "message": result.message, "control": str(out / "control.png"),
                 "batches": result.batches, "seconds": {"total": round(seconds, 3),
                                                        "generation": round(result.generation_seconds, 3),
@@ -117,14 +164,17 @@ class Command(BaseCommand):
                 "candidates": rows,
             }, ensure_ascii=False))
             return
-        self.stdout.write(f"{'rank':>4}  {'verdict':7}  {'scan p':>6}  {'aesthetic':>9}  {'repaired':8}  file")
+        self.stdout.write(
+            f"{'rank':>4}  {'verdict':7}  {'scan p':>6}  {'aesthetic':>9}  {'repaired':8}  {'fidelity':>8}  "
+            f"{'colour err':>10}  file"
+        )
         for row in rows:
-            aesthetic = "—" if row["aesthetic_score"] is None else f"{row['aesthetic_score']:.2f}"
             self.stdout.write(
-                f"{row['rank']:>4}  {row['verdict']:7}  {row['scan_probability']:>6.2f}  {aesthetic:>9}  "
-                f"{'yes' if row['repaired'] else 'no':8}  {row['file']}"
+                f"{row['rank']:>4}  {row['verdict']:7}  {row['scan_probability']:>6.2f}  "
+                f"{_figure(row['aesthetic_score']):>9}  {'yes' if row['repaired'] else 'no':8}  "
+                f"{_figure(row['fidelity_ssim']):>8}  {_figure(row['color_error'], 1):>10}  {row['file']}"
             )
-        self.stdout.write(f"{result.message} ({seconds:.1f} s, {engine.spec.label})")
+        self.stdout.write(f"{result.message} ({seconds:.1f} s, {label})")
 
     def progress_bar(self):
         stream = sys.stderr
@@ -137,3 +187,7 @@ class Command(BaseCommand):
             stream.flush()
 
         return show
+
+
+def _figure(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,131 @@
+"""Halftone engine speed and quality on one CPU core: ms per candidate, pass rate, fidelity.
+
+    taskset -c 0 .venv/bin/python bench/halftone.py [--size 768] [--per-picture 8] [--json]
+
+Pictures: scikit-image's sample photos (bench/requirements.txt installs the wheel for its data only) and the
+synthetic ones the tests use (flat colour, white, black, noise, text, gradient). Every candidate is drawn,
+verified with the full strict verdict and strengthened until it passes (`halftone.make_candidate`), inline in
+this process with OpenCV on one thread, so the figures are one core's. Target: <= 1 s per candidate at 768².
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from generator import halftone, qr, repair  # noqa: E402
+
+cv2.setNumThreads(1)
+URL = "https://qart.example/r/AbC12345"
+PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "logo", "page", "coins")
+
+
+def photos() -> dict[str, Image.Image]:
+    spec = importlib.util.find_spec("skimage")  # its data only: the wheel is installed without its dependencies
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    found = {}
+    for name in PHOTOS:
+        for suffix in (".png", ".jpg"):
+            if (folder / f"{name}{suffix}").exists():
+                found[name] = Image.open(folder / f"{name}{suffix}").convert("RGB")
+    return found
+
+
+def synthetic() -> dict[str, Image.Image]:
+    text = Image.new("RGB", (320, 320), "white")
+    draw = ImageDraw.Draw(text)
+    for row in range(12):
+        draw.text((8, 8 + row * 26), "QART halftone engine " * 2, fill=(20, 20, 20))
+    x = np.linspace(0, 1, 256)
+    gradient = np.stack([np.outer(np.ones(256), x) * 255, np.outer(x, np.ones(256)) * 200, np.full((256, 256), 90)], -1)
+    return {
+        "flat colour": Image.new("RGB", (200, 200), (40, 140, 90)),
+        "white": Image.new("RGB", (200, 200), "white"),
+        "black": Image.new("RGB", (200, 200), "black"),
+        "noise": Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)),
+        "text": text,
+        "gradient": Image.fromarray(gradient.astype(np.uint8), "RGB"),
+    }
+
+
+def measure(pictures: dict[str, Image.Image], size: int, per_picture: int) -> list[dict]:
+    code = qr.encode(URL)
+    grid = repair.grid_from_code(code, size, 4)
+    halftone.make_candidate(halftone.fit_picture(pictures[next(iter(pictures))], size), grid, halftone.VARIANTS[0],
+                            code.content, 0.5, 1)  # warm-up: decoders and OpenCV load once
+    rows = []
+    for name, picture in pictures.items():
+        started = time.perf_counter()
+        fitted = halftone.fit_picture(picture, size)
+        fit_seconds = time.perf_counter() - started
+        for seed in range(per_picture):
+            started = time.perf_counter()
+            attempt = halftone.make_candidate(fitted, grid, halftone.variant_for_seed(seed), code.content, 0.5, 6)
+            total = time.perf_counter() - started + fit_seconds / per_picture
+            rows.append({
+                "picture": name, "seed": seed, "variant": attempt.variant.describe(), "passed": attempt.scan.passed,
+                "rounds": attempt.rounds, "ms_total": total * 1000, "ms_generation": attempt.render_seconds * 1000,
+                "ms_verify": attempt.verify_seconds * 1000, "fidelity_ssim": attempt.fidelity_ssim,
+                "color_error": attempt.color_error,
+            })
+    return rows
+
+
+def summary(rows: list[dict], label: str) -> str:
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    passed = sum(r["passed"] for r in rows)
+    return (
+        f"| {label} | {len(rows)} | {passed / len(rows):.0%} | {statistics.mean(r['rounds'] for r in rows):.2f} | "
+        f"{median('ms_generation'):.0f} | {median('ms_verify'):.0f} | {median('ms_total'):.0f} | "
+        f"{max(r['ms_total'] for r in rows):.0f} | {median('fidelity_ssim'):.3f} | {median('color_error'):.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=768)
+    parser.add_argument("--per-picture", type=int, default=8, help="candidates (seeds 0..N-1) per picture")
+    parser.add_argument("--json", action="store_true", help="print every row as JSON instead of tables")
+    args = parser.parse_args()
+    sets = {"photos": photos(), "synthetic": synthetic()}
+    if not sets["photos"]:
+        print("scikit-image's photos are missing: pip install --no-deps -r bench/requirements.txt", file=sys.stderr)
+    rows = {label: measure(pictures, args.size, args.per_picture) for label, pictures in sets.items() if pictures}
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"Halftone engine, {args.size}² px, {args.per_picture} candidates per picture, {date.today()}, "
+          f"{platform.processor() or platform.machine()}, OpenCV threads {cv2.getNumThreads()}")
+    print("\n| set | candidates | pass | rounds (mean) | generation ms (median) | verify ms (median) | "
+          "total ms (median) | total ms (max) | fidelity SSIM (median) | colour error (median) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, set_rows in rows.items():
+        print(summary(set_rows, label))
+    every = [r for set_rows in rows.values() for r in set_rows]
+    print(summary(every, "all"))
+    print("\nPer picture (median total ms, pass, median fidelity SSIM):")
+    for name in dict.fromkeys(r["picture"] for r in every):
+        mine = [r for r in every if r["picture"] == name]
+        fidelity = statistics.median(r["fidelity_ssim"] for r in mine)
+        print(f"- {name}: {statistics.median(r['ms_total'] for r in mine):.0f} ms, "
+              f"{sum(r['passed'] for r in mine)}/{len(mine)}, {fidelity:.3f}")
+
+
+if __name__ == "__main__":
+    main()

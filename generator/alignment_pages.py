@@ -1,0 +1,85 @@
+"""The staff alignment page: how well the scan verifier agrees with the team's human scan labels.
+
+The same figures as `qart_alignment --session` (pairs from `labels.alignment_pairs`, statistics from
+`generator.alignment`), over every labelled candidate of the user's teams or one session (`?session=ID`), with
+the calibration and ROC plots as PNGs. `?format=json` gives the report as JSON.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from generator import alignment, labels, plots
+from generator.labeling import staff_required, team_sessions
+from generator.models import HumanScanResult, LabelingSession
+from qartsite.access import get_for_user_or_404
+from qartsite.models import Team
+
+PLOTS = ("calibration", "roc")
+
+
+def team_results(user) -> QuerySet[HumanScanResult]:
+    """Results of the user's teams: through their session, or (imported from a sheet) their candidate's job."""
+    teams = Team.for_user(user)
+    return HumanScanResult.objects.filter(Q(session__team__in=teams) | Q(candidate__job__team__in=teams))
+
+
+def chosen(request: HttpRequest) -> tuple[LabelingSession | None, list[dict]]:
+    """The session named by `?session=ID` (404 unless it is the user's team's) and the pairs to align."""
+    results = team_results(request.user)
+    session = None
+    raw = request.GET.get("session", "")
+    if raw:
+        if not raw.isdigit() or len(raw) > 12:
+            raise Http404("Not found")
+        session = get_for_user_or_404(team_sessions(request.user), pk=int(raw))
+        results = results.filter(session=session)
+    return session, labels.alignment_pairs(results.distinct())
+
+
+def report_of(pairs: list[dict]) -> alignment.AlignmentReport | None:
+    if not pairs:
+        return None
+    return alignment.align([p["scan_probability"] for p in pairs], [p["scanned"] for p in pairs],
+                           [p["group"] for p in pairs], threshold=settings.QART["SCAN_THRESHOLD"])
+
+
+@staff_required
+@require_safe
+def alignment_page(request: HttpRequest) -> HttpResponse:
+    session, pairs = chosen(request)
+    report = report_of(pairs)
+    if request.GET.get("format") == "json":
+        return JsonResponse({"session": session.pk if session else None, "count": len(pairs),
+                             "report": report.to_dict() if report else None})
+    ctx = {
+        "session": session,
+        "sessions": team_sessions(request.user).order_by("-created")[:50],
+        "report": report,
+        "query": f"?session={session.pk}" if session else "",
+        "both_labels": report is not None and 0 < report.scanned < report.count,
+    }
+    return render(request, "generator/labeling/alignment.html", ctx)
+
+
+@staff_required
+@require_safe
+def alignment_plot(request: HttpRequest, name: str) -> HttpResponse:
+    if name not in PLOTS:
+        raise Http404("Not found")
+    _, pairs = chosen(request)
+    report = report_of(pairs)
+    if report is None:
+        raise Http404("No labels yet")
+    if name == "calibration":
+        fig = plots.calibration_figure(report.calibration)
+    else:
+        fig = plots.roc_figure([p["scan_probability"] for p in pairs], [p["scanned"] for p in pairs],
+                               report.roc_auc)
+    response = HttpResponse(plots.to_png(fig), content_type="image/png")
+    response["Cache-Control"] = "private, no-cache"  # new labels change it
+    return response

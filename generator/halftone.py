@@ -1,0 +1,406 @@
+"""The halftone engine: QR codes that look like a picture and scan, on one CPU core, with no model weights.
+
+Plain Python, importable without Django. The method is that of halftone QR codes (Chu et al., SIGGRAPH Asia
+2013) and QArt codes (Cox 2012): a phone samples each module near its centre and compares it with its
+neighbourhood, so only a spot of about a third of each module has to carry the module's bit. Those spots, the
+finder and alignment patterns (whole modules: readers lock on by runs across them) and the quiet zone are
+pushed just past the local threshold by a margin, keeping each pixel's hue (`repair.set_luminance`); every
+other pixel keeps the picture's colour.
+
+    result = best_of_n(picture, "https://qart.example/r/AbC123", HalftoneConfig(n=8, seed=7))
+    result.candidates[0].image, result.candidates[0].fidelity_ssim, result.message
+
+Variants differ in spot size ("centre", a share of the module side), spot shape (dot or square), starting
+margin ("soft" or "strong" contrast), dithering of the picture (error diffusion to two luminance levels, the
+halftone look) and colour or greyscale. A candidate's seed names its variant (`variant_for_seed`). Every
+variant is verified with the full strict verdict (`scan.verify`, six captures); one that fails is made
+stronger (a larger margin, then larger spots) and verified again, so every returned candidate passes.
+
+Ranking: there is no aesthetic model on the CPU, so `aesthetic` stays None and candidates rank by the verdict,
+then by `fidelity_ssim` (`ranking.rank`): the most faithful scannable code first. Fidelity is measured
+against the picture as fitted to the code (centre-cropped and resized), outside everything that was
+constrained (spots with their feather, function patterns, quiet zone): SSIM of the luminance, and the mean
+absolute colour difference per channel (0-255).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from generator import qr, ranking, repair, scan
+
+SHAPES = ("dot", "square")
+CENTRES = (0.30, 0.36, 0.42)  # spot side (or diameter) as a share of the module side; readers sample ~1/3
+CONTRASTS = {"soft": 40, "strong": 72}  # starting luminance margin past the local threshold
+MARGIN_STEP = 32  # each failed verdict adds this to the margin ...
+MAX_MARGIN = 136  # ... up to this, then the spots grow
+CENTRE_STEP = 0.12
+MAX_CENTRE = 0.66  # beyond two thirds the code is a plain QR code with the picture in its gaps
+FEATHER = 0.08  # soft edge of a spot, in module sides: no hard ring that would look like a printing fault
+FUNCTION_MARGIN = 96  # finder and alignment modules get at least this margin: phones must lock on first
+QUIET_LUMA = 224  # the quiet zone keeps the picture's hue at this luminance or lighter
+DITHER_LEVELS = (48, 208)  # the two luminances of a dithered picture: dark and light enough to carry hue
+MIN_PICTURE_SIDE = 64
+MIN_SIZE, MAX_SIZE = 256, 2048
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one candidate is drawn."""
+
+    colour: bool  # keep the picture's colours (else greyscale)
+    shape: str  # spot shape: "dot" or "square"
+    dither: bool  # error-diffuse the picture to two luminance levels (the halftone look)
+    centre: float  # spot side as a share of the module side
+    margin: int  # luminance past the local threshold at the spots
+
+    def describe(self) -> str:
+        """A short label, e.g. 'centre 0.36, dots, colour, dithered, margin 40' (fits Candidate.variant)."""
+        parts = [f"centre {self.centre:.2f}", f"{self.shape}s", "colour" if self.colour else "greyscale"]
+        if self.dither:
+            parts.append("dithered")
+        return ", ".join(parts + [f"margin {self.margin}"])
+
+    def stronger(self) -> Variant | None:
+        """The next variant up the ladder (larger margin, then larger spots), or None at the top."""
+        if self.margin < MAX_MARGIN:
+            return replace(self, margin=min(MAX_MARGIN, self.margin + MARGIN_STEP))
+        if self.centre < MAX_CENTRE - 1e-9:
+            return replace(self, centre=round(min(MAX_CENTRE, self.centre + CENTRE_STEP), 2))
+        return None
+
+
+# Every combination once, colour changing fastest, then shape, dither, centre and contrast: any run of eight
+# seeds covers colour x shape x dither.
+VARIANTS = tuple(
+    Variant(colour, shape, dither, centre, margin)
+    for margin, centre, dither, shape, colour in itertools.product(
+        CONTRASTS.values(), CENTRES, (False, True), SHAPES, (True, False)
+    )
+)
+
+
+def variant_for_seed(seed: int) -> Variant:
+    """The variant a candidate's seed names (seeds cycle through `VARIANTS`)."""
+    return VARIANTS[seed % len(VARIANTS)]
+
+
+@dataclass
+class HalftoneConfig:
+    """How many candidates, of what, and how strict."""
+
+    n: int = 8  # candidates (variants) to return
+    seed: int | None = None  # first candidate's seed, which names its variant; random when None
+    threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
+    size: int = 768  # side of the image in pixels
+    ecc: str = "H"  # error correction of the code
+    border: int = 4  # quiet zone in modules
+    max_version: int = qr.DEFAULT_MAX_VERSION
+    fidelity_floor: float = 0.4  # below this fidelity SSIM the result message says the picture fought the code
+    max_rounds: int = 6  # verdicts per candidate before it falls back to the strongest variant
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # verifier processes; 1 verifies inline
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 16:
+            raise ValueError(f"Candidates must be between 1 and 16, got {self.n}.")
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(f"Size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {self.size}.")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"The scan threshold must be between 0 and 1, got {self.threshold}.")
+        if not 0.0 <= self.fidelity_floor <= 1.0:
+            raise ValueError(f"The fidelity floor must be between 0 and 1, got {self.fidelity_floor}.")
+        if self.seed is not None and not 0 <= self.seed < 2**32 - 16:
+            raise ValueError(f"Seed must be between 0 and {2**32 - 17}, got {self.seed}.")
+        if not 1 <= self.max_rounds <= 12:
+            raise ValueError(f"Rounds must be between 1 and 12, got {self.max_rounds}.")
+
+
+@dataclass
+class Layout:
+    """Where each pixel lies on the code, computed once per request and shared by every variant.
+
+    Attributes:
+        grid: the module grid (`repair.grid_from_code`).
+        row, col: (h, w) int arrays, the module of each pixel (clipped; see `inside`).
+        dx, dy: (h, w) float arrays, offset from that module's centre in module sides (-0.5 to 0.5).
+        inside: (h, w) bool, pixels on the code (not the quiet zone).
+        function: (h, w) bool, pixels of finder, separator and alignment modules.
+    """
+
+    grid: repair.Grid
+    row: np.ndarray
+    col: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    inside: np.ndarray
+    function: np.ndarray
+
+
+def layout(grid: repair.Grid) -> Layout:
+    """Each pixel's module and offset from its centre, for `grid`.
+
+    Args:
+        grid: the module grid of the image.
+
+    Returns:
+        A `Layout`.
+    """
+    n = grid.size
+    ux = (np.arange(grid.width) + 0.5 - grid.origin_x) / grid.pitch
+    uy = (np.arange(grid.height) + 0.5 - grid.origin_y) / grid.pitch
+    cols, rows = np.floor(ux).astype(int), np.floor(uy).astype(int)
+    col, row = np.meshgrid(np.clip(cols, 0, n - 1), np.clip(rows, 0, n - 1))
+    dx, dy = np.meshgrid(ux - cols - 0.5, uy - rows - 0.5)
+    inside = np.outer((rows >= 0) & (rows < n), (cols >= 0) & (cols < n))
+    return Layout(grid, row, col, dx, dy, inside, inside & grid.function_mask[row, col])
+
+
+def fit_picture(picture: Image.Image, size: int) -> Image.Image:
+    """The picture centre-cropped to a square and resized to `size` (RGB): it fills the whole code.
+
+    Args:
+        picture: any PIL image (transparency should already be flattened, see `images.open_picture`).
+        size: the side in pixels.
+
+    Returns:
+        A `size` x `size` RGB image.
+    """
+    return ImageOps.fit(picture.convert("RGB"), (size, size), Image.Resampling.LANCZOS)
+
+
+def _styled(rgb: np.ndarray, variant: Variant) -> np.ndarray:
+    """The picture before any constraint: greyscale and/or dithered as the variant says (float, 0-255)."""
+    out = rgb.astype(np.float64)
+    luma = out @ repair.LUMA
+    if not variant.colour:
+        out = np.repeat(luma[..., None], 3, axis=-1)
+    if variant.dither:
+        lo, hi = DITHER_LEVELS
+        # Stretch to the two levels first, so the dots' average keeps the picture's luminance.
+        spread = np.clip((luma - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+        dots = np.asarray(Image.fromarray(spread, "L").convert("1"), dtype=bool)  # Floyd-Steinberg
+        out = repair.set_luminance(out, np.where(dots, float(hi), float(lo)))
+    return out
+
+
+def _spot_weight(lay: Layout, variant: Variant) -> np.ndarray:
+    """How strongly each pixel is bound to its module's bit: 1 in a spot's core, feathered to 0 outside."""
+    if variant.shape == "dot":
+        distance = np.hypot(lay.dx, lay.dy)
+    else:
+        distance = np.maximum(np.abs(lay.dx), np.abs(lay.dy))
+    core = variant.centre / 2
+    t = np.clip((core + FEATHER - distance) / FEATHER, 0.0, 1.0)
+    weight = t * t * (3 - 2 * t)  # smoothstep
+    return np.where(lay.function, 1.0, np.where(lay.inside, weight, 0.0))
+
+
+def render(picture: Image.Image, lay: Layout, variant: Variant) -> tuple[Image.Image, np.ndarray]:
+    """Draw one variant: the picture with its module spots, function patterns and quiet zone constrained.
+
+    Args:
+        picture: the fitted picture (`fit_picture`), the size `lay` is for.
+        lay: the code's layout (`layout`).
+        variant: how to draw it.
+
+    Returns:
+        (image, constrained): the RGB image, and an (h, w) bool array of the pixels the code may change
+        (spots with their feather, function patterns, quiet zone), which fidelity leaves out.
+    """
+    grid = lay.grid
+    rgb = _styled(np.asarray(picture.convert("RGB")), variant)
+    luma = rgb @ repair.LUMA
+    # 1. Goals: past each module's local threshold (measured on the picture) by the margin
+    threshold = repair.local_threshold(Image.fromarray(np.round(rgb).astype(np.uint8), "RGB"), grid)
+    margin = np.where(grid.function_mask, max(variant.margin, FUNCTION_MARGIN), variant.margin)
+    goals = (threshold + np.where(grid.matrix, -margin, margin))[lay.row, lay.col]
+    dark = grid.matrix[lay.row, lay.col]
+    weight = _spot_weight(lay, variant)
+    # 2. The quiet zone: light, whatever the picture, so the finders stand out from it
+    goals = np.where(lay.inside, goals, float(QUIET_LUMA))
+    dark &= lay.inside
+    weight = np.where(lay.inside, weight, 1.0)
+    # 3. Only pixels on the wrong side of their goal move; the spot's weight says how far
+    move = (weight > 0) & np.where(dark, luma > goals, luma < goals)
+    out = rgb.copy()
+    new_luma = luma[move] + weight[move] * (goals[move] - luma[move])
+    out[move] = repair.set_luminance(rgb[move], new_luma)
+    constrained = (weight > 0) | ~lay.inside
+    return Image.fromarray(np.round(out).astype(np.uint8), "RGB"), constrained
+
+
+def fidelity(picture: Image.Image, image: Image.Image, constrained: np.ndarray) -> tuple[float, float]:
+    """SSIM of the luminance and mean absolute colour difference (0-255) outside the constrained pixels.
+
+    Args:
+        picture: the fitted picture (the reference).
+        image: a candidate of the same size.
+        constrained: (h, w) bool, the pixels to leave out (from `render`).
+
+    Returns:
+        (fidelity_ssim, color_error).
+    """
+    free = ~constrained
+    if not free.any():
+        return 0.0, 255.0
+    difference = np.abs(np.asarray(picture, dtype=np.int16) - np.asarray(image, dtype=np.int16))
+    return repair.ssim(picture, image, where=free), float(difference[free].mean())
+
+
+@dataclass
+class Attempt:
+    """One candidate as drawn and verified (what a verifier process sends back)."""
+
+    variant: Variant
+    image: Image.Image
+    scan: scan.ScanResult
+    rounds: int  # verdicts it took
+    fidelity_ssim: float
+    color_error: float
+    pixels_changed: float
+    render_seconds: float
+    verify_seconds: float
+
+
+def make_candidate(
+    picture: Image.Image, grid: repair.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int
+) -> Attempt:
+    """Draw `variant`, verify it, and make it stronger until it passes (the last round tries the strongest).
+
+    Args:
+        picture: the fitted picture (`fit_picture`).
+        grid: the code's module grid for that size.
+        variant: where to start.
+        expected: the exact text the code carries.
+        threshold: scan probability needed to pass.
+        max_rounds: verdicts at most.
+
+    Returns:
+        An `Attempt`: the first variant that passed, else the strongest one tried, with its failing verdict.
+    """
+    lay = layout(grid)
+    render_seconds = verify_seconds = 0.0
+    rounds = 0
+    while True:
+        rounds += 1
+        started = time.perf_counter()
+        image, constrained = render(picture, lay, variant)
+        render_seconds += time.perf_counter() - started
+        verdict = scan.verify(image, expected, threshold=threshold)
+        verify_seconds += verdict.seconds
+        stronger = variant.stronger()
+        if verdict.passed or stronger is None or rounds >= max_rounds:
+            break
+        # The last round allowed goes straight to the top of the ladder: a pass beats a near miss.
+        variant = stronger if rounds + 1 < max_rounds else strongest(variant)
+    ssim, colour = fidelity(picture, image, constrained)
+    changed = float((np.asarray(image) != np.asarray(picture)).any(axis=-1).mean())
+    return Attempt(variant, image, verdict, rounds, ssim, colour, changed, render_seconds, verify_seconds)
+
+
+def strongest(variant: Variant) -> Variant:
+    """The top of `variant`'s ladder."""
+    while (stronger := variant.stronger()) is not None:
+        variant = stronger
+    return variant
+
+
+def best_of_n(
+    picture: Image.Image,
+    content: str,
+    config: HalftoneConfig | None = None,
+    on_progress: ranking.Progress | None = None,
+) -> ranking.BestOfNResult:
+    """Make N halftone QR codes of `picture` for `content`, each passing the strict scan verdict, ranked.
+
+    Args:
+        picture (`PIL.Image.Image`): the picture or logo (see `images.open_picture` for uploads); it is
+            centre-cropped to a square and fills the code.
+        content (`str`): what the code must carry (validated; too long gives `qr.ContentError`).
+        config (`HalftoneConfig`, *optional*): candidates, seed, threshold, size, code and fidelity floor.
+        on_progress (`Callable[[str, float], None]`, *optional*): called with "generating" and the fraction
+            of candidates done, then ("done", 1.0). Raising from it stops the request.
+
+    Returns:
+        A `ranking.BestOfNResult` (one batch) whose control image is the code's plain control image.
+        Candidates that pass come first, then by fidelity; a variant that cannot pass even at its strongest
+        is left out, and the message says so, as it says when the best fidelity is below the floor.
+    """
+    # 1. Check inputs
+    config = config or HalftoneConfig()
+    config.validate()
+    if min(picture.size) < MIN_PICTURE_SIDE:
+        raise ValueError(
+            f"The picture is {picture.width}x{picture.height} pixels: at least {MIN_PICTURE_SIDE} on each side "
+            "is needed to draw from."
+        )
+    report = on_progress or (lambda stage, fraction: None)
+    code = qr.encode(content, ecc=config.ecc, max_version=config.max_version)
+    control = qr.render_control_image(code, config.size, config.border)
+    grid = repair.grid_from_code(code, config.size, config.border)
+    fitted = fit_picture(picture, config.size)
+    first_seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
+    seeds = [first_seed + i for i in range(config.n)]
+
+    # 2. Draw, verify and strengthen every variant: one task each, side by side in the verifier processes
+    report("generating", 0.0)
+    started = time.perf_counter()
+    tasks = [(fitted, grid, variant_for_seed(s), code.content, config.threshold, config.max_rounds) for s in seeds]
+    pool = ranking.verifier_pool(config.workers) if config.n > 1 else None
+    attempts: list[Attempt] = []
+    if pool is None:
+        for task in tasks:
+            attempts.append(make_candidate(*task))
+            report("generating", len(attempts) / len(tasks))
+    else:
+        futures = [pool.submit(make_candidate, *task) for task in tasks]
+        for done, future in enumerate(futures, start=1):
+            attempts.append(future.result())
+            report("generating", done / len(tasks))
+    wall = time.perf_counter() - started
+
+    # 3. Keep what passes, rank (verdict, then fidelity: there is no aesthetic model on the CPU)
+    candidates = [
+        ranking.Candidate(
+            index=i, batch=0, seed=seeds[i], image=a.image, scan=a.scan, aesthetic=None,
+            pixels_changed=a.pixels_changed, variant=a.variant.describe(), fidelity_ssim=round(a.fidelity_ssim, 4),
+            color_error=round(a.color_error, 2),
+        )
+        for i, a in enumerate(attempts)
+        if a.scan.passed
+    ]
+    ordered = ranking.rank(candidates)
+    report("done", 1.0)
+
+    # 4. Timings: wall time, split between drawing and verifying as the processes spent it
+    drawing = sum(a.render_seconds for a in attempts)
+    verifying = sum(a.verify_seconds for a in attempts)
+    share = drawing / (drawing + verifying) if drawing + verifying else 0.0
+    message = _message(ordered, len(attempts), config.fidelity_floor)
+    return ranking.BestOfNResult(code, control, ordered, 1, wall * share, wall * (1 - share), message)
+
+
+def _message(ordered: list[ranking.Candidate], tried: int, floor: float) -> str:
+    """What to tell the person: how many scan, and plainly when the picture fought the code."""
+    if not ordered:
+        return (
+            f"No scannable code: none of {tried} variants passed the scan check, even at their strongest. "
+            "Try a picture with more contrast, or a shorter link."
+        )
+    parts = [f"{len(ordered)} of {tried} variants scan."]
+    if len(ordered) < tried:
+        parts.append(f"{tried - len(ordered)} could not be made to scan and were left out.")
+    best = ordered[0]
+    if best.fidelity_ssim is not None and best.fidelity_ssim < floor:
+        parts.append(
+            f"This picture fights the code: the closest passing variant keeps a fidelity of "
+            f"{best.fidelity_ssim:.2f}, below the requested {floor:.2f}."
+        )
+    return " ".join(parts)

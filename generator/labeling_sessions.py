@@ -1,0 +1,227 @@
+"""Human scan labeling: sessions built from candidates, items re-rendered with their one-time links, and the
+results a phone's hit or a labeler's button records.
+
+The Django side of `generator.restamp`; the pages live in `generator.labeling`. Every function takes objects the
+caller has already checked access to.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+from functools import lru_cache
+from io import BytesIO
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import links
+from generator import images, qr, repair, restamp
+from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
+
+log = logging.getLogger(__name__)
+MAX_ITEMS = 300  # a sitting of more than this is better split: people tire and the labels get worse
+TOKEN_TRIES = 5  # a shortened token may collide with another item's; a fresh one almost never does twice
+DEVELOPMENT_ROOT = "http://127.0.0.1:8000"  # settings.SITE_ROOT's default: then the request's host is better
+
+
+def site_root(request) -> str:
+    """Where phones reach this site: settings.SITE_ROOT when deployed with one, else the host the labeler uses.
+
+    The development default (127.0.0.1) is useless to a phone, and a labeler on a LAN address is reachable by
+    phones on the same network, so without a configured root the request's own host wins.
+    """
+    root = getattr(settings, "SITE_ROOT", "")
+    if root and root.rstrip("/") != DEVELOPMENT_ROOT:
+        return root.rstrip("/")
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def link_prefix(root: str) -> str:
+    """The one-time link up to its token, e.g. "https://qart.example/l/"."""
+    return root + reverse("labeling:hit", kwargs={"token": "TOKEN"}).removesuffix("TOKEN")
+
+
+def create_session(team, user, name: str, candidates: Iterable[Candidate], display_size_px: int | None,
+                   notes: str = "", seed: int | None = None) -> LabelingSession:
+    """A session over `candidates`, one item each, in a shuffled order.
+
+    Shuffled so that a job's candidates (often alike) do not come in a row, where people learn what to expect.
+
+    Args:
+        team: the team the session belongs to (the candidates are the caller's to check).
+        user: who creates it; phone hits are credited to them.
+        name: the session's name.
+        candidates: the candidates to label; duplicates are dropped.
+        display_size_px: how large the codes are shown.
+        notes: free text.
+        seed: fixes the order (tests); random otherwise.
+
+    Returns:
+        The saved `LabelingSession` with its items.
+    """
+    chosen = list({c.pk: c for c in candidates}.values())
+    random.Random(seed).shuffle(chosen)
+    with transaction.atomic():
+        session = LabelingSession.objects.create(team=team, created_by=user, name=name, notes=notes,
+                                                 display_size_px=display_size_px)
+        session.candidates.set(chosen)
+        LabelingItem.objects.bulk_create(
+            LabelingItem(session=session, candidate=c, position=i, token=labeling_token()) for i, c in enumerate(chosen)
+        )
+    return session
+
+
+def render_item(item: LabelingItem, root: str) -> bool:
+    """Re-render the item's candidate to carry its one-time link, once; the token is cut to fit the code.
+
+    Done when the item is first shown rather than when the session is made: a restamp takes a tenth of a
+    second, and a session of hundreds would keep its creator waiting.
+
+    Args:
+        item: the item (its candidate and job are read).
+        root: the site root phones reach (`site_root`).
+
+    Returns:
+        Whether the item has an image; False means the link cannot fit or the art cannot be read, and the
+        labeler records with the buttons.
+    """
+    if item.image:
+        return True
+    if item.shown_at is not None or item.result_id is not None:
+        return False  # its token may already have been seen: never change it now
+    job = item.candidate.job
+    try:
+        with item.candidate.image.open("rb") as stored:
+            art = images.open_image(stored.read())
+        grid = None
+        if job.control_image:
+            with job.control_image.open("rb") as stored:
+                grid = repair.grid_from_control(images.open_image(stored.read()))
+        version = qr.encode(job.content, ecc=job.ecc, max_version=40).version
+        for _ in range(TOKEN_TRIES):
+            link = restamp.fit_link(link_prefix(root), item.token, job.ecc, version)
+            if link is None:
+                return False
+            token = link.removeprefix(link_prefix(root))
+            if token == item.token or not LabelingItem.objects.filter(token=token).exists():
+                break
+            item.token = labeling_token()
+        else:
+            return False
+        made = restamp.restamp(art, job.content, link, ecc=job.ecc, grid=grid)
+    except (OSError, ValueError) as exc:  # images.ImageError, repair.RepairError, restamp.RestampError, ContentError
+        log.info("Labeling item %s has no re-rendered image: %s", item.pk, exc)
+        return False
+    buffer = BytesIO()
+    made.image.save(buffer, format="PNG")
+    item.token = token
+    item.image.save(f"{item.session_id}-{item.position}.png", ContentFile(buffer.getvalue()), save=False)
+    try:
+        item.save(update_fields=["token", "image"])
+    except IntegrityError:  # the token was taken between the check and the save: buttons only this time
+        return False
+    return True
+
+
+def show(item: LabelingItem) -> None:
+    """Start the item's clock; a re-shown item without a result starts again (the earlier attempt was left)."""
+    if item.result_id is None:
+        item.shown_at = timezone.now()
+        item.save(update_fields=["shown_at"])
+
+
+@lru_cache(maxsize=1024)
+def phone_of(user_agent: str) -> tuple[str, str, bool]:
+    """(device, app, is_bot) of a phone's user agent: the model when the agent names it, else its system, and
+    the browser the camera app opened the link in."""
+    from ua_parser import parse
+
+    browser, os_family, _, is_bot = links.describe_agent(user_agent)
+    device = parse(user_agent).device
+    model = device.family if device and device.family not in ("Other", "Generic Smartphone", "K") else os_family
+    return model[:80], browser[:80], is_bot
+
+
+def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
+    """Record a phone's first hit on a shown item as a scan; None when it was not shown or already recorded.
+
+    The claim is one conditional UPDATE, so two hits at once (a phone that retries) make one result.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = LabelingItem.objects.filter(pk=item.pk, shown_at__isnull=False, hit_at__isnull=True,
+                                              result__isnull=True).update(hit_at=now, hit_user_agent=user_agent)
+        if not claimed:
+            return None
+        item.refresh_from_db()
+        device, app, _ = phone_of(user_agent)
+        session = item.session
+        result = HumanScanResult.objects.create(
+            session=session, candidate=item.candidate, labeler=session.created_by, device=device, app=app,
+            scanned=True, seconds=round((now - item.shown_at).total_seconds(), 2),
+        )
+        item.result = result
+        item.save(update_fields=["result"])
+    return result
+
+
+def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float | None,
+                 aesthetic_vote: int | None, notes: str) -> HumanScanResult:
+    """Record what the labeler pressed; an item with a result (a phone hit) has it amended, never doubled.
+
+    Args:
+        item: the item on screen.
+        user: the labeler.
+        scanned: True ("scanned", for phones that only preview the link), False ("could not scan"), or None
+            (only a vote or notes).
+        seconds: how long the item was on screen when they pressed it.
+        aesthetic_vote: -1, 1 or None.
+        notes: free text, appended to any already there.
+
+    Returns:
+        The item's `HumanScanResult`.
+
+    Raises:
+        ValueError: only a vote or notes for an item that has no result yet.
+    """
+    with transaction.atomic():
+        item = LabelingItem.objects.select_for_update().select_related("result", "session").get(pk=item.pk)
+        result = item.result
+        if result is None and scanned is None:
+            raise ValueError("Nothing recorded for this code yet: press “scanned” or “could not scan” first.")
+        if result is None:
+            result = HumanScanResult(session=item.session, candidate_id=item.candidate_id, labeler=user,
+                                     scanned=bool(scanned), seconds=seconds)
+        elif scanned is not None and scanned != result.scanned:
+            result.scanned, result.seconds = scanned, seconds  # the labeler corrects what was recorded
+        if aesthetic_vote is not None:
+            result.aesthetic_vote = aesthetic_vote
+        if notes:
+            result.notes = f"{result.notes}\n{notes}".strip()
+        result.save()
+        if item.result_id is None:
+            item.result = result
+            item.save(update_fields=["result"])
+    return result
+
+
+def next_item(session: LabelingSession, after: int | None = None) -> LabelingItem | None:
+    """The first item without a result, after position `after` when given."""
+    items = session.items.filter(result__isnull=True).select_related("candidate__job")
+    if after is not None:
+        items = items.filter(position__gt=after)
+    return items.order_by("position").first()
+
+
+def labelled_count(session: LabelingSession) -> int:
+    return session.items.filter(result__isnull=False).count()
+
+
+def team_candidates(team) -> QuerySet[Candidate]:
+    return Candidate.objects.filter(job__team=team)

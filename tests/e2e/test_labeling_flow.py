@@ -1,0 +1,67 @@
+"""Human scan labeling in a real browser: the labeling page shows a code, a phone opens its one-time link (a
+separate HTTP request, as a phone would make), and the page records it and moves on by itself.
+
+Headless Chromium (Debian's) against pytest-django's live server, so the database is transactional.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+
+from generator import labeling_sessions
+from generator.models import HumanScanResult
+from tests.generator.test_labeling import IPHONE, make_job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+
+
+def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    owner = team_users.owner
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    job = make_job(team_users.team, owner, (0.9, 0.3))
+    session = labeling_sessions.create_session(team_users.team, owner, "Browser sitting", job.candidates.all(), 320)
+    base = live_server.url
+
+    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"JS error: {error}"))
+
+    page.goto(f"/accounts/login/?next=/evals/labeling/{session.pk}/run/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "pw-owner-1")
+    with page.expect_response(re.compile(r"/items/\d+/shown$")) as shown:
+        page.get_by_role("button", name="Sign in").click()
+    assert shown.value.ok
+    expect(page.locator("#progress")).to_contain_text("1 of 2")
+    expect(page.locator("#state")).to_have_text("Waiting for a phone…")
+    link = page.locator("figcaption code").inner_text()
+    assert link.startswith(f"{base}/l/"), link
+
+    # The phone: no cookies, a phone's user agent, straight to the one-time link.
+    request = urllib.request.Request(link, headers={"User-Agent": IPHONE})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert "Scanned — recorded" in response.read().decode()
+
+    expect(page.locator("#state")).to_contain_text("Scanned on iPhone")
+    expect(page).to_have_url(re.compile(rf"/evals/labeling/{session.pk}/run/\?after=0$"))
+    expect(page.locator("#progress")).to_contain_text("2 of 2")
+    result = HumanScanResult.objects.get()
+    assert result.scanned and result.device == "iPhone" and result.session_id == session.pk
+
+    # The second code: the labeler could not scan it, and says so with the keyboard.
+    page.keyboard.press("f")
+    expect(page).to_have_url(re.compile(rf"/evals/labeling/{session.pk}/done/$"))
+    expect(page.locator("#done-title")).to_have_text("Done: Browser sitting")
+    assert HumanScanResult.objects.filter(scanned=False).count() == 1
+    assert not errors, errors
+    context.close()

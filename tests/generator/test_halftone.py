@@ -1,0 +1,197 @@
+"""The halftone engine: every returned candidate scans (strict verdict, exact text), looks like the picture, and
+reports its fidelity; pictures that fight the code are said to."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from generator import halftone, qr, repair, scan
+
+URL = "https://qart.example/r/AbC123"
+SIZE = 384  # small for speed; the benchmark measures 768
+
+
+def photo_folder() -> Path | None:
+    """scikit-image's sample photos, when its wheel is installed (bench/requirements.txt; CI does not)."""
+    spec = importlib.util.find_spec("skimage")  # the wheel is installed for its data only: never imported
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def gradient() -> Image.Image:
+    x = np.linspace(0, 1, 256)
+    rgb = np.stack([np.outer(np.ones(256), x) * 255, np.outer(x, np.ones(256)) * 200, np.full((256, 256), 90)], -1)
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
+def text() -> Image.Image:
+    image = Image.new("RGB", (320, 320), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(12):
+        draw.text((8, 8 + row * 26), "QART halftone engine " * 2, fill=(20, 20, 20))
+    return image
+
+
+def logo() -> Image.Image:
+    """A transparent logo: a red disc and a blue bar on nothing (flattened onto white by open_picture)."""
+    image = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((40, 40, 260, 260), fill=(210, 30, 40, 255))
+    draw.rectangle((120, 20, 180, 280), fill=(20, 60, 200, 255))
+    background = Image.new("RGBA", image.size, "white")
+    return Image.alpha_composite(background, image).convert("RGB")
+
+
+SYNTHETIC = {
+    "flat colour": lambda: Image.new("RGB", (200, 200), (40, 140, 90)),
+    "white": lambda: Image.new("RGB", (200, 200), "white"),
+    "black": lambda: Image.new("RGB", (200, 200), "black"),
+    "noise": lambda: Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)),
+    "text": text,
+    "gradient": gradient,
+    "logo": logo,
+}
+PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "logo", "page")
+
+
+def assert_all_scan(result, n: int) -> None:
+    assert len(result.candidates) == n, result.message
+    for c in result.candidates:
+        assert c.scan.verdict == "pass" and c.scan.expected_match and c.scan.decoded == [URL]
+        assert c.image.size == (SIZE, SIZE)
+        assert 0 < c.fidelity_ssim <= 1 and 0 <= c.color_error <= 255
+        assert c.variant.startswith("centre ") and c.aesthetic is None
+    assert [c.rank for c in result.candidates] == list(range(1, n + 1))
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_it_makes_passing_candidates_of_synthetic_pictures(name):
+    result = halftone.best_of_n(SYNTHETIC[name](), URL, halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1))
+    assert_all_scan(result, 2)
+    assert result.scannable and result.message.startswith("2 of 2 variants scan.")
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_it_makes_passing_candidates_of_the_sample_photos(name):
+    folder = photo_folder()
+    if folder is None:
+        pytest.skip("scikit-image's sample photos are not installed (pip install --no-deps -r bench/requirements.txt)")
+    picture = Image.open(folder / f"{name}.png").convert("RGB")
+    result = halftone.best_of_n(picture, URL, halftone.HalftoneConfig(n=2, seed=5, size=SIZE, workers=1))
+    assert_all_scan(result, 2)
+    # An independent second opinion on the returned pixels, not the engine's own verdict.
+    assert scan.verify(result.candidates[0].image, URL).passed
+
+
+def test_it_returns_the_same_result_type_as_diffusion_with_the_codes_control_image():
+    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=1, seed=3, size=SIZE, workers=1))
+    code = qr.encode(URL)
+    assert (result.code.matrix == code.matrix).all()
+    assert np.array_equal(np.asarray(result.control), np.asarray(qr.render_control_image(code, SIZE)))
+    assert result.batches == 1 and result.generation_seconds > 0 and result.scoring_seconds > 0
+    assert result.candidates[0].seed == 3 and result.candidates[0].variant == halftone.variant_for_seed(3).describe()
+
+
+def test_it_keeps_a_smooth_picture_far_closer_than_a_plain_code_would():
+    picture = halftone.fit_picture(gradient(), SIZE)
+    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=4, seed=0, size=SIZE, workers=1))
+    plain = repair.ssim(picture, result.control)
+    best = result.candidates[0]
+    assert best.fidelity_ssim > plain + 0.2, (best.fidelity_ssim, plain)  # 0.50 against 0.26 at 384 px
+    assert "greyscale" not in best.variant and best.color_error < 1  # colour kept where nothing was constrained
+
+
+def test_it_ranks_by_fidelity_among_passing_candidates():
+    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=8, seed=0, size=SIZE, workers=1))
+    faithful = [c.fidelity_ssim - c.color_error / 255 for c in result.candidates]
+    assert faithful == sorted(faithful, reverse=True)
+
+
+def test_the_same_seed_gives_the_same_candidates():
+    config = halftone.HalftoneConfig(n=2, seed=11, size=SIZE, workers=1)
+    first, again = (halftone.best_of_n(text(), URL, config) for _ in range(2))
+    for a, b in zip(first.candidates, again.candidates, strict=True):
+        assert a.variant == b.variant and np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_seeds_cycle_through_every_variant():
+    described = {halftone.variant_for_seed(seed).describe() for seed in range(len(halftone.VARIANTS))}
+    assert len(described) == len(halftone.VARIANTS) == 48
+    assert halftone.variant_for_seed(len(halftone.VARIANTS) + 2) == halftone.VARIANTS[2]
+
+
+def test_it_strengthens_a_variant_until_it_passes():
+    code = qr.encode(URL)
+    grid = repair.grid_from_code(code, SIZE, 4)
+    black = halftone.fit_picture(Image.new("RGB", (100, 100), "black"), SIZE)
+    soft = halftone.Variant(colour=True, shape="dot", dither=False, centre=0.30, margin=40)
+    attempt = halftone.make_candidate(black, grid, soft, URL, scan.DEFAULT_THRESHOLD, max_rounds=6)
+    assert attempt.scan.passed and attempt.rounds > 1 and attempt.variant.margin > soft.margin
+
+
+def test_the_ladder_ends_at_large_spots_and_a_full_margin():
+    top = halftone.strongest(halftone.VARIANTS[0])
+    assert top.stronger() is None
+    assert top.margin == halftone.MAX_MARGIN and top.centre == pytest.approx(halftone.MAX_CENTRE)
+
+
+def test_it_leaves_out_variants_that_cannot_pass_and_says_so(monkeypatch):
+    real = scan.verify
+    calls = []
+
+    def fail_the_first(image, expected=None, **kwargs):
+        calls.append(1)
+        result = real(image, expected, **kwargs)
+        if len(calls) == 1:  # the first candidate's only round
+            result.verdict = "fail"
+        return result
+
+    monkeypatch.setattr(scan, "verify", fail_the_first)
+    config = halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1, max_rounds=1)
+    result = halftone.best_of_n(gradient(), URL, config)
+    assert len(result.candidates) == 1 and result.candidates[0].passed
+    assert "1 of 2 variants scan." in result.message and "could not be made to scan" in result.message
+
+
+def test_it_says_when_the_picture_fights_the_code():
+    config = halftone.HalftoneConfig(n=1, seed=4, size=SIZE, workers=1, fidelity_floor=0.99)
+    result = halftone.best_of_n(Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8)),
+                                URL, config)
+    assert result.candidates and result.candidates[0].passed
+    assert "fights the code" in result.message and "below the requested 0.99" in result.message
+
+
+def test_fidelity_ignores_the_constrained_pixels():
+    picture = halftone.fit_picture(gradient(), SIZE)
+    changed = picture.copy()
+    ImageDraw.Draw(changed).rectangle((0, 0, SIZE // 2, SIZE), fill="black")
+    constrained = np.zeros((SIZE, SIZE), bool)
+    constrained[:, : SIZE // 2 + 20] = True  # the changed half and the SSIM window's reach past it
+    ssim, colour = halftone.fidelity(picture, changed, constrained)
+    assert ssim == pytest.approx(1.0) and colour == 0.0
+    assert halftone.fidelity(picture, changed, np.zeros_like(constrained))[1] > 10
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("n", 0, "Candidates must be between 1 and 16"),
+    ("size", 100, "Size must be between 256 and 2048"),
+    ("threshold", 1.5, "scan threshold must be between 0 and 1"),
+    ("fidelity_floor", -1, "fidelity floor must be between 0 and 1"),
+    ("seed", -1, "Seed must be between"),
+])
+def test_it_refuses_bad_settings_with_a_message(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(**{field: value}))
+
+
+def test_it_refuses_a_tiny_picture_and_too_long_content():
+    with pytest.raises(ValueError, match="at least 64 on each side"):
+        halftone.best_of_n(Image.new("RGB", (40, 300)), URL, halftone.HalftoneConfig(workers=1))
+    with pytest.raises(qr.ContentError, match="too long for QR art"):
+        halftone.best_of_n(gradient(), "x" * 400, halftone.HalftoneConfig(workers=1))

@@ -1,0 +1,348 @@
+"""Human scan labeling pages: sessions, the full-screen page, the phone's one-time link, and the alignment page."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from PIL import Image
+
+from generator import decoders, labeling_sessions, qr
+from generator.models import (
+    Candidate,
+    EvalRun,
+    EvalSample,
+    GenerationJob,
+    HumanScanResult,
+    LabelingItem,
+    LabelingSession,
+    Prompt,
+)
+
+pytestmark = pytest.mark.django_db
+CONTENT = "https://qart.example/r/AbC12345"
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+PIXEL = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/126.0.0.0 Mobile Safari/537.36")
+SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+
+
+def png(image: Image.Image) -> ContentFile:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="art.png")
+
+
+def make_job(team, owner, probabilities=(0.9, 0.2), content: str = CONTENT) -> GenerationJob:
+    """A finished job whose candidates are clean codes of its content (so they restamp and decode)."""
+    prompt = Prompt.objects.create(owner=owner, team=team, text=f"{team.name}'s lighthouse")
+    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
+    art = qr.render_control_image(qr.encode(content, "H", max_version=40), 264)
+    for index, p in enumerate(probabilities):
+        Candidate.objects.create(job=job, index=index, seed=index, image=png(art), rank=index + 1,
+                                 scan_probability=p, verdict="pass" if p >= 0.5 else "fail")
+    return job
+
+
+def staff(user):
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
+def logged_in(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def cast(team_users):
+    for user in (team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider):
+        staff(user)
+    return team_users
+
+
+@pytest.fixture
+def session(cast) -> LabelingSession:
+    job = make_job(cast.team, cast.owner)
+    return labeling_sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
+
+
+def run_page(client: Client, session: LabelingSession, query: str = "") -> tuple[LabelingItem, str]:
+    """Open the labeling page, as the labeler's browser does, and start the shown item's clock."""
+    response = client.get(f"/evals/labeling/{session.pk}/run/{query}")
+    assert response.status_code == 200, response.content[:300]
+    item = LabelingItem.objects.get(pk=re.search(r"/items/(\d+)/status", response.content.decode()).group(1))
+    assert client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/shown").status_code == 200
+    item.refresh_from_db()
+    return item, response.content.decode()
+
+
+def status_of(client: Client, item: LabelingItem) -> dict:
+    return client.get(f"/evals/labeling/{item.session_id}/items/{item.pk}/status").json()
+
+
+class TestSessionList:
+    def test_it_creates_a_session_from_job_ids(self, cast):
+        job = make_job(cast.team, cast.owner, (0.9, 0.5, 0.1))
+        response = logged_in(cast.teammate).post("/evals/labeling/", {
+            "name": "Monday", "team": cast.team.pk, "source": "jobs", "jobs": f"#{job.pk}", "display_size_px": 250})
+        session = LabelingSession.objects.get(name="Monday")
+        assert response.status_code == 302 and response["Location"] == f"/evals/labeling/{session.pk}/run/"
+        assert session.created_by == cast.teammate and session.display_size_px == 250
+        assert sorted(session.items.values_list("position", flat=True)) == [0, 1, 2]
+        assert set(session.candidates.all()) == set(job.candidates.all())
+
+    def test_it_creates_a_session_from_a_sweep(self, cast):
+        job = make_job(cast.team, cast.owner, (0.9, 0.5))
+        make_job(cast.team, cast.owner, (0.3,))  # not in the sweep
+        run = EvalRun.objects.create(name="cs", team=cast.team)
+        EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=job)
+        logged_in(cast.teammate).post("/evals/labeling/", {
+            "name": "Sweep", "team": cast.team.pk, "source": "sweep", "sweep": run.pk, "display_size_px": 300})
+        assert set(LabelingSession.objects.get(name="Sweep").candidates.all()) == set(job.candidates.all())
+
+    def test_it_draws_a_random_sample_of_the_teams_candidates(self, cast):
+        make_job(cast.team, cast.owner, (0.9, 0.5, 0.4, 0.1))
+        make_job(cast.other_team, cast.outsider, (0.8,))
+        logged_in(cast.owner).post("/evals/labeling/", {
+            "name": "Random", "team": cast.team.pk, "source": "random", "count": 3, "display_size_px": 300})
+        session = LabelingSession.objects.get(name="Random")
+        assert session.items.count() == 3
+        assert set(session.candidates.values_list("job__team", flat=True)) == {cast.team.pk}
+
+    def test_it_explains_job_ids_it_cannot_use(self, cast):
+        theirs = make_job(cast.other_team, cast.outsider)
+        client = logged_in(cast.teammate)
+        data = {"name": "x", "team": cast.team.pk, "source": "jobs", "display_size_px": 300}
+        html = client.post("/evals/labeling/", {**data, "jobs": str(theirs.pk)}).content.decode()
+        assert f"No candidates in Acme for job(s) {theirs.pk}." in html
+        html = client.post("/evals/labeling/", {**data, "jobs": "twelve"}).content.decode()
+        assert "Give job ids as numbers" in html
+        assert not LabelingSession.objects.exists()
+
+    def test_it_lists_only_the_users_teams_sessions(self, cast, session):
+        mine = logged_in(cast.viewer).get("/evals/labeling/").content.decode()
+        theirs = logged_in(cast.outsider).get("/evals/labeling/").content.decode()
+        listed = '<span class="strong">Friday</span>'
+        assert listed in mine and listed not in theirs
+
+    def test_it_refuses_a_session_for_another_team(self, cast):
+        job = make_job(cast.team, cast.owner)
+        response = logged_in(cast.outsider).post("/evals/labeling/", {
+            "name": "Steal", "team": cast.team.pk, "source": "jobs", "jobs": str(job.pk), "display_size_px": 300})
+        assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+        assert not LabelingSession.objects.exists()
+
+    def test_it_lets_viewers_look_but_not_create(self, cast):
+        client = logged_in(cast.viewer)
+        assert client.get("/evals/labeling/").status_code == 200
+        assert client.post("/evals/labeling/", {"name": "x", "team": cast.team.pk, "source": "random",
+                                                 "count": 1, "display_size_px": 300}).status_code == 403
+
+    def test_it_is_for_signed_in_staff_only(self, team_users, settings):
+        response = Client().get("/evals/labeling/")
+        assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
+        assert logged_in(team_users.owner).get("/evals/labeling/").status_code == 403  # not staff
+
+
+class TestRunPage:
+    def test_it_shows_the_code_restamped_with_its_one_time_link(self, cast, session):
+        item, html = run_page(logged_in(cast.owner), session)
+        assert item.position == 0 and item.image and item.shown_at is not None
+        link = f"http://testserver/l/{item.token}"
+        assert link in html and "1</strong> of 2" in html and 'width: 300px' in html
+        with item.image.open("rb") as stored:
+            gray = np.asarray(Image.open(stored).convert("L"))
+        assert decoders.read_zxing(gray) == [link]
+
+    def test_it_uses_the_configured_site_root(self, cast, session, settings):
+        settings.SITE_ROOT = "https://lab.example"
+        item, html = run_page(logged_in(cast.owner), session)
+        assert f"https://lab.example/l/{item.token}" in html
+
+    def test_it_falls_back_to_buttons_when_the_link_cannot_fit(self, cast):
+        job = make_job(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
+        session = labeling_sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
+        item, html = run_page(logged_in(cast.owner), session)
+        assert not item.image and "could not be re-rendered" in html
+
+    def test_it_refuses_viewers_and_other_teams(self, cast, session):
+        assert logged_in(cast.viewer).get(f"/evals/labeling/{session.pk}/run/").status_code == 403
+        outsider = logged_in(cast.outsider)
+        assert outsider.get(f"/evals/labeling/{session.pk}/run/").status_code == 404
+        item = session.items.first()
+        assert outsider.post(f"/evals/labeling/{session.pk}/items/{item.pk}/shown").status_code == 404
+        assert outsider.get(f"/evals/labeling/{session.pk}/items/{item.pk}/status").status_code == 404
+        assert outsider.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label",
+                             {"outcome": "scanned"}).status_code == 404
+        assert not HumanScanResult.objects.exists()
+
+    def test_it_needs_the_csrf_token_to_change_anything(self, cast, session):
+        client = logged_in(cast.owner, enforce_csrf_checks=True)
+        page = client.get(f"/evals/labeling/{session.pk}/run/").content.decode()
+        item = session.items.order_by("position").first()
+        url = f"/evals/labeling/{session.pk}/items/{item.pk}"
+        assert client.post(f"{url}/shown").status_code == 403
+        assert client.post(f"{url}/label", {"outcome": "failed", "seconds": "3"}).status_code == 403
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        assert client.post(f"{url}/shown", HTTP_X_CSRFTOKEN=token).status_code == 200
+        assert not HumanScanResult.objects.exists()
+
+
+class TestPhoneHit:
+    def test_it_records_the_first_hit_and_the_page_moves_on(self, cast, session):
+        client = logged_in(cast.owner)
+        item, _ = run_page(client, session)
+        assert status_of(client, item)["done"] is False
+
+        response = Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        assert response.status_code == 200 and "Scanned — recorded" in response.content.decode()
+        result = HumanScanResult.objects.get()
+        assert (result.session, result.candidate, result.labeler) == (session, item.candidate, cast.owner)
+        assert result.scanned and result.device == "iPhone" and result.app == "Mobile Safari"
+        assert 0 <= result.seconds < 60
+        state = status_of(client, item)
+        assert state["done"] and state["by_phone"] and state["device"] == "iPhone"
+
+        following, _ = run_page(client, session, state["next"].split("/run/")[1])
+        assert following.position == 1
+
+    def test_it_records_a_second_hit_only_once(self, cast, session):
+        item, _ = run_page(logged_in(cast.owner), session)
+        Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        response = Client(HTTP_USER_AGENT=PIXEL).get(f"/l/{item.token}")
+        assert "Already recorded" in response.content.decode()
+        assert HumanScanResult.objects.count() == 1 and HumanScanResult.objects.get().device == "iPhone"
+
+    def test_it_answers_an_unknown_token_with_the_friendly_404(self, db):
+        response = Client(HTTP_USER_AGENT=IPHONE).get("/l/NoSuchToken1")
+        assert response.status_code == 404 and "couldn't find that page" in response.content.decode()
+
+    def test_it_records_nothing_for_head_requests_and_link_previews(self, cast, session):
+        item, _ = run_page(logged_in(cast.owner), session)
+        assert Client(HTTP_USER_AGENT=IPHONE).head(f"/l/{item.token}").status_code == 200
+        preview = Client(HTTP_USER_AGENT=SLACK).get(f"/l/{item.token}")
+        assert preview.status_code == 200 and "Nothing was recorded" in preview.content.decode()
+        item.refresh_from_db()
+        assert item.hit_at is None and not HumanScanResult.objects.exists()
+
+    def test_it_records_nothing_for_an_item_not_shown_yet(self, cast, session):
+        item = session.items.order_by("position").last()
+        response = Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        assert "isn't on screen yet" in response.content.decode() and not HumanScanResult.objects.exists()
+
+
+class TestButtons:
+    def test_it_records_could_not_scan_with_the_seconds(self, cast, session):
+        client = logged_in(cast.teammate)
+        item, _ = run_page(client, session)
+        response = client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label",
+                               {"outcome": "failed", "seconds": "12.5", "vote": "down", "notes": "glare"})
+        assert response.status_code == 200 and response.json()["done"] is True
+        result = HumanScanResult.objects.get()
+        assert (result.scanned, result.seconds, result.aesthetic_vote, result.notes) == (False, 12.5, -1, "glare")
+        assert result.labeler == cast.teammate
+
+    def test_it_amends_a_phone_hit_with_a_vote_instead_of_adding_a_row(self, cast, session):
+        client = logged_in(cast.owner)
+        item, _ = run_page(client, session)
+        Client(HTTP_USER_AGENT=PIXEL).get(f"/l/{item.token}")
+        client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label", {"vote": "up", "notes": "lovely"})
+        result = HumanScanResult.objects.get()
+        assert result.scanned and result.aesthetic_vote == 1 and result.notes == "lovely"
+
+    def test_it_refuses_bad_input_with_a_message(self, cast, session):
+        client = logged_in(cast.owner)
+        item, _ = run_page(client, session)
+        url = f"/evals/labeling/{session.pk}/items/{item.pk}/label"
+        for data, message in (({"outcome": "maybe"}, "outcome must be"),
+                              ({"outcome": "failed", "seconds": "nan"}, "seconds must be between"),
+                              ({"outcome": "failed", "seconds": "soon"}, "seconds must be a number"),
+                              ({"vote": "up"}, "press “scanned” or “could not scan” first"),
+                              ({}, "nothing to record")):
+            response = client.post(url, data)
+            assert response.status_code == 400 and message in response.content.decode()
+        assert not HumanScanResult.objects.exists()
+
+    def test_it_ends_on_the_done_page_with_a_link_to_the_alignment(self, cast, session):
+        client = logged_in(cast.owner)
+        for _ in range(2):
+            item, _ = run_page(client, session)
+            client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label", {"outcome": "scanned"})
+        response = client.get(f"/evals/labeling/{session.pk}/run/")
+        assert response.status_code == 302 and response["Location"] == f"/evals/labeling/{session.pk}/done/"
+        html = client.get(response["Location"]).content.decode()
+        assert "Done: Friday" in html and f"/evals/alignment/?session={session.pk}" in html
+
+
+class TestAlignmentPage:
+    # Known answer: at threshold 0.5, TP 3 (0.9, 0.8, 0.6), FP 1 (0.7), FN 1 (0.4), TN 3 (0.3, 0.2, 0.1), so
+    # accuracy = balanced accuracy = 0.75; 14 of the 16 (scanned, not scanned) pairs are ordered right, AUC 0.875;
+    # passing from 0.4 catches every scanned code and one of four unscanned: balanced accuracy 0.875.
+    LABELS = ((0.9, True), (0.8, True), (0.7, False), (0.6, True), (0.4, True), (0.3, False), (0.2, False),
+              (0.1, False))
+
+    @pytest.fixture
+    def labelled(self, cast) -> LabelingSession:
+        job = make_job(cast.team, cast.owner, [p for p, _ in self.LABELS])
+        session = labeling_sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
+        for candidate, (_, scanned) in zip(job.candidates.order_by("index"), self.LABELS, strict=True):
+            HumanScanResult.objects.create(session=session, candidate=candidate, scanned=scanned,
+                                           device="iPhone" if candidate.index % 2 else "Pixel 8", app="Camera")
+        # Another team's label, which must not count.
+        theirs = make_job(cast.other_team, cast.outsider, (0.95,))
+        HumanScanResult.objects.create(candidate=theirs.candidates.get(), scanned=False)
+        return session
+
+    def test_it_reports_exactly_the_known_figures(self, cast, labelled, settings):
+        settings.QART = {**settings.QART, "SCAN_THRESHOLD": 0.5}
+        data = logged_in(cast.viewer).get("/evals/alignment/?format=json").json()
+        report = data["report"]
+        assert data["count"] == 8 and report["count"] == 8 and report["scanned"] == 4
+        assert report["confusion"] == {"true_positive": 3, "false_positive": 1, "false_negative": 1,
+                                       "true_negative": 3}
+        assert report["accuracy"] == 0.75 and report["balanced_accuracy"] == 0.75
+        assert report["roc_auc"] == 0.875
+        assert report["best_threshold"] == 0.4 and report["best_balanced_accuracy"] == 0.875
+        assert [g["group"] for g in report["groups"]] == ["Pixel 8 / Camera", "iPhone / Camera"]
+
+    def test_it_shows_the_figures_and_plots_on_the_page(self, cast, labelled, settings):
+        settings.QART = {**settings.QART, "SCAN_THRESHOLD": 0.5}
+        html = logged_in(cast.owner).get(f"/evals/alignment/?session={labelled.pk}").content.decode()
+        for cell, value in (("tp", "3"), ("fp", "1"), ("fn", "1"), ("tn", "3"), ("accuracy", "0.750"),
+                            ("balanced-accuracy", "0.750"), ("roc-auc", "0.875"), ("best-threshold", "0.400")):
+            assert re.search(rf'id="{cell}">{re.escape(value)}<', html), cell
+        assert f"/evals/alignment/roc.png?session={labelled.pk}" in html and "iPhone / Camera" in html
+
+    def test_it_serves_the_calibration_and_roc_plots(self, cast, labelled):
+        client = logged_in(cast.owner)
+        for name in ("calibration", "roc"):
+            response = client.get(f"/evals/alignment/{name}.png?session={labelled.pk}")
+            assert response.status_code == 200 and response["Content-Type"] == "image/png"
+            assert Image.open(io.BytesIO(response.content)).size == (500, 420)
+        assert client.get("/evals/alignment/pie.png").status_code == 404
+
+    def test_it_shows_an_empty_state_without_labels(self, cast, labelled):
+        client = logged_in(cast.outsider)
+        mine = LabelingSession.objects.create(name="Empty", team=cast.other_team)  # a session nobody labelled yet
+        html = client.get(f"/evals/alignment/?session={mine.pk}").content.decode()
+        assert 'id="no-labels"' in html
+        assert client.get(f"/evals/alignment/calibration.png?session={mine.pk}").status_code == 404
+
+    def test_it_keeps_other_teams_sessions_out(self, cast, labelled):
+        client = logged_in(cast.outsider)
+        assert client.get(f"/evals/alignment/?session={labelled.pk}").status_code == 404
+        assert client.get(f"/evals/alignment/roc.png?session={labelled.pk}").status_code == 404
+        assert client.get("/evals/alignment/?session=abc").status_code == 404
+        data = client.get("/evals/alignment/?format=json").json()
+        assert data["count"] == 1  # only their own imported label
+
+    def test_it_is_for_staff_only(self, team_users):
+        assert logged_in(team_users.owner).get("/evals/alignment/").status_code == 403
