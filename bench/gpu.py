@@ -624,7 +624,8 @@ class Bench:
                                                          engine.dtype)
         self.results["rq"] = rq_job.run(engine, steps=self.steps, size=self.size, n=len(self.seeds),
                                          runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
-                                         content=CONTENT, log=log, save=self.save, results=self.results)
+                                         content=CONTENT, log=log, save=self.save, results=self.results,
+                                         turbo_steps=pipeline.PRESETS["turbo"]["steps"])
         self.save()
 
     def sdpa_probe(self) -> None:
@@ -774,7 +775,7 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=150)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=200)
     job_done = False
     compiled_before = False
     for stage in stages:

@@ -8,6 +8,7 @@ from django.utils.text import slugify
 
 from campaigns import links
 from qartsite.models import Team
+from qartsite.site import absolute_url
 
 
 class CampaignQuerySet(models.QuerySet):
@@ -87,8 +88,8 @@ class Placement(models.Model):
         return self.destination_override or self.campaign.destination
 
     def short_url(self, request) -> str:
-        """The absolute short link the printed code carries, on the host this request came to."""
-        return request.build_absolute_uri(reverse("short_link", args=[self.slug]))
+        """The absolute short link the printed code carries (`qartsite.site`: SITE_ROOT, else this request's host)."""
+        return absolute_url(request, reverse("short_link", args=[self.slug]))
 
     def redirect_url(self) -> str:
         """The stored destination with this placement's UTM parameters."""

@@ -39,17 +39,27 @@ class PromptAdmin(TeamScopedAdmin):
     readonly_fields = ("created", "last_used", "times_used")
 
 
+HALFTONE_FIELDS = ("variant", "fidelity_ssim", "color_error")  # set by the halftone engine only
+
+
 class CandidateInline(admin.TabularInline):
     model = Candidate
     extra = 0
     can_delete = False
-    fields = ("preview", "rank", "verdict", "scan_probability", "aesthetic_score", "misread", "repaired", "seed")
+    fields = ("preview", "rank", "verdict", "scan_probability", "aesthetic_score", "misread", "repaired", "seed",
+              "variant", "fidelity_ssim", "color_error")
     readonly_fields = fields
     ordering = ("rank",)
 
     @admin.display(description="image")
     def preview(self, obj: Candidate) -> str:
         return thumbnail(obj.image)
+
+    def get_fields(self, request, obj=None):
+        # A diffusion job's candidates have no variant or fidelity: three empty columns would only be noise.
+        if obj is not None and obj.engine != GenerationJob.Engine.HALFTONE:
+            return [f for f in self.fields if f not in HALFTONE_FIELDS]
+        return list(self.fields)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -75,10 +85,21 @@ class GenerationJobAdmin(TeamScopedAdmin):
 @admin.register(Candidate)
 class CandidateAdmin(TeamScopedAdmin):
     team_path = "job__team"
-    list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "misread",
-                    "repaired", "seed")
-    list_filter = ("verdict", "misread", "repaired")
-    readonly_fields = ("large_preview",)
+    list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
+                    "color_error", "variant", "misread", "repaired", "seed")
+    list_filter = ("verdict", "misread", "repaired", "job__engine")
+    readonly_fields = ("large_preview", *HALFTONE_FIELDS)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The engine measured these; they are shown for halftone candidates and hidden where empty.
+        if obj is not None and obj.fidelity_ssim is None and not obj.variant:
+            return ("large_preview",)
+        return self.readonly_fields
+
+    def get_exclude(self, request, obj=None):
+        if obj is not None and obj.fidelity_ssim is None and not obj.variant:
+            return HALFTONE_FIELDS
+        return super().get_exclude(request, obj)
     actions = ["create_labeling_session"]
 
     @admin.display(description="image")

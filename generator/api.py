@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, throttling, viewsets
@@ -27,7 +27,7 @@ from campaigns.api import (
     user_teams,
 )
 from generator import images, jobs, pictures, pipeline, qr
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.models import Team
 
 
@@ -163,10 +163,20 @@ class GenerationSerializer(serializers.ModelSerializer):
 class GenerationFilter(filters.FilterSet):
     team = filters.ModelChoiceFilter(queryset=user_teams)
     placement = filters.ModelChoiceFilter(queryset=user_placements)
+    # Unset lists every job, as before this filter existed: clients that page through everything keep working.
+    # A choice, not a BooleanFilter: that one reads "maybe" as unset and lists everything without a word.
+    sweep = filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_sweep",
+        help_text="true: only jobs made by an evaluation sweep (qart_sweep); false: only the others. Default: all.",
+    )
 
     class Meta:
         model = GenerationJob
-        fields = ["team", "placement", "status", "scannable"]
+        fields = ["team", "placement", "status", "scannable", "sweep"]
+
+    def filter_sweep(self, queryset: QuerySet[GenerationJob], name: str, value: str) -> QuerySet[GenerationJob]:
+        in_sweep = Exists(EvalSample.objects.filter(job=OuterRef("pk")))
+        return queryset.filter(in_sweep) if value == "true" else queryset.filter(~in_sweep)
 
 
 @extend_schema_view(

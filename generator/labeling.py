@@ -24,6 +24,7 @@ from generator.labeling_forms import LabelingSessionForm
 from generator.models import LabelingItem, LabelingSession
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.site import site_root
 
 STAFF_ONLY = "The labeling and eval pages are for staff. Ask an administrator to mark your account as staff."
 VOTES = {"up": 1, "down": -1}
@@ -105,14 +106,17 @@ def session_run(request: HttpRequest, pk: int) -> HttpResponse:
         item = sessions.next_item(session, int(after) if after.isdigit() else None)
     if item is None:
         return redirect("evals:labeling_done", pk=session.pk)
-    root = sessions.site_root(request)
-    has_image = sessions.render_item(item, root)
+    root = site_root(request)
+    sessions.render_item(item, root)
+    mode = sessions.scan_mode(item)
+    image = {"link": item.image, "text": item.image, "original": item.candidate.image}.get(mode)
     ctx = {
         "session": session,
         "item": item,
-        "has_image": has_image,
+        "mode": mode,
         "link": sessions.link_prefix(root) + item.token,
-        "image_url": item.image.url if has_image else item.candidate.image.url,
+        "text": sessions.scan_text(item),
+        "image_url": image.url if image else "",
         "size": session.display_size_px or 400,
         "number": session.items.filter(position__lt=item.position).count() + 1,
         "total": total,
@@ -151,7 +155,7 @@ def item_status(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse:
 def item_shown(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse:
     session = session_or_404(request, pk, edit=True)
     item = item_or_404(session, item_pk)
-    sessions.show(item)
+    sessions.show(item, request.user)
     return JsonResponse(item_state(session, item))
 
 
@@ -183,6 +187,8 @@ def parse_label(post) -> tuple[bool | None, float | None, int | None, str]:
 def item_label(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse | HttpResponse:
     session = session_or_404(request, pk, edit=True)
     item = item_or_404(session, item_pk)
+    if sessions.scan_mode(item) == "hidden":  # nobody could have scanned or seen it: a label would be made up
+        return plain_400("This code is not shown (a scan would count in its campaign): skip it.")
     try:
         scanned, seconds, vote, notes = parse_label(request.POST)
         sessions.record_label(item, request.user, scanned, seconds, vote, notes)

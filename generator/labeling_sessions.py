@@ -12,34 +12,26 @@ import random
 from collections.abc import Iterable
 from functools import lru_cache
 from io import BytesIO
+from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from campaigns import links
+from campaigns.models import Placement
 from generator import images, qr, repair, restamp
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 300  # a sitting of more than this is better split: people tire and the labels get worse
 TOKEN_TRIES = 5  # a shortened token may collide with another item's; a fresh one almost never does twice
-DEVELOPMENT_ROOT = "http://127.0.0.1:8000"  # settings.SITE_ROOT's default: then the request's host is better
-
-
-def site_root(request) -> str:
-    """Where phones reach this site: settings.SITE_ROOT when deployed with one, else the host the labeler uses.
-
-    The development default (127.0.0.1) is useless to a phone, and a labeler on a LAN address is reachable by
-    phones on the same network, so without a configured root the request's own host wins.
-    """
-    root = getattr(settings, "SITE_ROOT", "")
-    if root and root.rstrip("/") != DEVELOPMENT_ROOT:
-        return root.rstrip("/")
-    return request.build_absolute_uri("/").rstrip("/")
+# What a code whose link does not fit carries instead (see `render_item`): plain text, which a phone shows and
+# opens nothing with, in QR's alphanumeric mode so that "LABEL 300" fits even a version-1 level-H code.
+SCAN_TEXT = "LABEL {number}"
+TEXT_MARK = "-text"  # in the file name of an image that carries SCAN_TEXT rather than the link
 
 
 def link_prefix(root: str) -> str:
@@ -55,7 +47,7 @@ def create_session(team, user, name: str, candidates: Iterable[Candidate], displ
 
     Args:
         team: the team the session belongs to (the candidates are the caller's to check).
-        user: who creates it; phone hits are credited to them.
+        user: who creates it; phone hits on items shown by nobody recorded are credited to them.
         name: the session's name.
         candidates: the candidates to label; duplicates are dropped.
         display_size_px: how large the codes are shown.
@@ -83,13 +75,19 @@ def render_item(item: LabelingItem, root: str) -> bool:
     Done when the item is first shown rather than when the session is made: a restamp takes a tenth of a
     second, and a session of hundreds would keep its creator waiting.
 
+    When not even a shortened link fits the original code's version, the code carries `SCAN_TEXT` instead:
+    never the original content, whose campaign short link would count the labeler's scans as a campaign's.
+    Not a larger version either: the art's picture is drawn on the original module grid, and a finer grid
+    over it disagrees with about half of its modules, so the restamp would repaint the picture and the label
+    would measure the repaint.
+
     Args:
         item: the item (its candidate and job are read).
-        root: the site root phones reach (`site_root`).
+        root: the site root phones reach (`qartsite.site.site_root`).
 
     Returns:
-        Whether the item has an image; False means the link cannot fit or the art cannot be read, and the
-        labeler records with the buttons.
+        Whether the item has an image; False means the art cannot be re-rendered (or its token is already out),
+        and the page falls back on `scan_mode`.
     """
     if item.image:
         return True
@@ -97,31 +95,18 @@ def render_item(item: LabelingItem, root: str) -> bool:
         return False  # its token may already have been seen: never change it now
     job = item.candidate.job
     try:
-        with item.candidate.image.open("rb") as stored:
-            art = images.open_image(stored.read())
-        grid = None
-        if job.control_image:
-            with job.control_image.open("rb") as stored:
-                grid = repair.grid_from_control(images.open_image(stored.read()))
+        art, grid = art_and_grid(item.candidate)
         version = qr.encode(job.content, ecc=job.ecc, max_version=40).version
-        for _ in range(TOKEN_TRIES):
-            link = restamp.fit_link(link_prefix(root), item.token, job.ecc, version)
-            if link is None:
-                return False
-            token = link.removeprefix(link_prefix(root))
-            if token == item.token or not LabelingItem.objects.filter(token=token).exists():
-                break
-            item.token = labeling_token()
-        else:
-            return False
-        made = restamp.restamp(art, job.content, link, ecc=job.ecc, grid=grid)
-    except (OSError, ValueError) as exc:  # images.ImageError, repair.RepairError, restamp.RestampError, ContentError
+        link = fitting_link(item, link_prefix(root), job.ecc, version)
+        payload = link or scan_text(item)
+        made = restamp.restamp(art, job.content, payload, ecc=job.ecc, grid=grid)
+    except (OSError, ValueError) as exc:  # ImageError, RepairError, RestampError, ContentError, no free token
         log.info("Labeling item %s has no re-rendered image: %s", item.pk, exc)
         return False
     buffer = BytesIO()
     made.image.save(buffer, format="PNG")
-    item.token = token
-    item.image.save(f"{item.session_id}-{item.position}.png", ContentFile(buffer.getvalue()), save=False)
+    name = f"{item.session_id}-{item.position}{'' if link else TEXT_MARK}.png"
+    item.image.save(name, ContentFile(buffer.getvalue()), save=False)
     try:
         item.save(update_fields=["token", "image"])
     except IntegrityError:  # the token was taken between the check and the save: buttons only this time
@@ -129,11 +114,73 @@ def render_item(item: LabelingItem, root: str) -> bool:
     return True
 
 
-def show(item: LabelingItem) -> None:
-    """Start the item's clock; a re-shown item without a result starts again (the earlier attempt was left)."""
+def art_and_grid(candidate: Candidate) -> tuple:
+    """The candidate's picture and, when its job kept one, the module grid read from its control image."""
+    job = candidate.job
+    with candidate.image.open("rb") as stored:
+        art = images.open_image(stored.read())
+    grid = None
+    if job.control_image:
+        with job.control_image.open("rb") as stored:
+            grid = repair.grid_from_control(images.open_image(stored.read()))
+    return art, grid
+
+
+def fitting_link(item: LabelingItem, prefix: str, ecc: str, version: int) -> str | None:
+    """The item's link cut to fit `version`, its token set to the cut one; None when no link fits.
+
+    Raises:
+        ValueError: every cut token drawn was another item's already.
+    """
+    for _ in range(TOKEN_TRIES):
+        link = restamp.fit_link(prefix, item.token, ecc, version)
+        if link is None:
+            return None
+        token = link.removeprefix(prefix)
+        if token == item.token or not LabelingItem.objects.filter(token=token).exists():
+            item.token = token
+            return link
+        item.token = labeling_token()
+    raise ValueError(f"no free token for item {item.pk} after {TOKEN_TRIES} tries")
+
+
+def scan_text(item: LabelingItem) -> str:
+    """What the phone shows for an item whose code carries text: the item's number in the session."""
+    return SCAN_TEXT.format(number=item.position + 1)
+
+
+def scan_mode(item: LabelingItem) -> str:
+    """How the labeling page presents the item, after `render_item`:
+
+    - "link": the code carries the one-time link, and a phone's hit records the scan;
+    - "text": it carries `scan_text` (no link fits), and the labeler records with the buttons;
+    - "original": it could not be re-rendered, and the candidate is shown as it is; its content is no
+      campaign's, so a scan counts nowhere but here;
+    - "hidden": it could not be re-rendered and its content is a campaign short link: not shown at all, since
+      every scan of it would count in the campaign's figures. The labeler skips it.
+    """
+    if item.image:
+        return "text" if TEXT_MARK in item.image.name.rsplit("/", 1)[-1] else "link"
+    return "hidden" if is_campaign_link(item.candidate.job) else "original"
+
+
+def is_campaign_link(job) -> bool:
+    """Whether the job's code carries a short link of this site's campaigns (scans of it are counted)."""
+    if job.placement_id is not None:
+        return True
+    try:
+        match = resolve(urlsplit(job.content).path)
+    except Resolver404:
+        return False
+    return match.url_name == "short_link" and Placement.objects.filter(slug=match.kwargs.get("slug")).exists()
+
+
+def show(item: LabelingItem, user) -> None:
+    """Start the item's clock with `user` at the screen; a re-shown item without a result starts again (the
+    earlier attempt was left), and is then credited to whoever shows it this time."""
     if item.result_id is None:
-        item.shown_at = timezone.now()
-        item.save(update_fields=["shown_at"])
+        item.shown_at, item.shown_by = timezone.now(), user
+        item.save(update_fields=["shown_at", "shown_by"])
 
 
 @lru_cache(maxsize=1024)
@@ -151,7 +198,9 @@ def phone_of(user_agent: str) -> tuple[str, str, bool]:
 def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
     """Record a phone's first hit on a shown item as a scan; None when it was not shown or already recorded.
 
-    The claim is one conditional UPDATE, so two hits at once (a phone that retries) make one result.
+    The phone has no session: the scan is the labeler's who had the item on screen (`show`), or the session
+    creator's for an item shown before anyone was recorded. The claim is one conditional UPDATE, so two hits at
+    once (a phone that retries) make one result.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -163,7 +212,8 @@ def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
         device, app, _ = phone_of(user_agent)
         session = item.session
         result = HumanScanResult.objects.create(
-            session=session, candidate=item.candidate, labeler=session.created_by, device=device, app=app,
+            session=session, candidate=item.candidate, labeler_id=item.shown_by_id or session.created_by_id,
+            device=device, app=app,
             scanned=True, seconds=round((now - item.shown_at).total_seconds(), 2),
         )
         item.result = result

@@ -218,6 +218,10 @@ class LabelingItem(models.Model):
     shown_at = models.DateTimeField(null=True, blank=True)
     hit_at = models.DateTimeField(null=True, blank=True)
     hit_user_agent = models.TextField(blank=True)
+    # Who had the item on screen when its clock started: a phone's hit carries no session, so it is credited to
+    # them (the session's creator when nobody is recorded).
+    shown_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="labeling_items_shown")
     result = models.OneToOneField("HumanScanResult", on_delete=models.SET_NULL, null=True, blank=True,
                                   related_name="labeling_item")
 

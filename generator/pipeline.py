@@ -37,6 +37,8 @@ PRESETS = {
     "turbo": {"scheduler": "dpmpp_2m_karras", "steps": 15},
 }
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+# Component configs for a single-file base when ModelSpec.base_config is not set (looked up in the local cache only).
+SD15_CONFIG_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 # Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice.
 ATTENTION_CHOICES = ("cudnn", "default")
 
@@ -185,8 +187,62 @@ def _not_found(spec: ModelSpec, what: str, name: str) -> ModelNotFound:
     )
 
 
-def _is_local(name: str) -> bool:
-    return Path(name).expanduser().exists()
+def _single_file_config(spec: ModelSpec) -> str:
+    """The local diffusers folder whose configs shape a single-file checkpoint's UNet, VAE, text encoder, tokenizer
+    and scheduler: `spec.base_config`, else SD1.5's configs already in the Hugging Face cache.
+
+    Resolved here because diffusers' `from_single_file`, handed anything but a local folder, downloads the configs
+    when they are not cached, `local_files_only=True` notwithstanding (it retries without it).
+    """
+    from huggingface_hub import snapshot_download
+
+    name = spec.base_config or SD15_CONFIG_REPO
+    hint = (
+        f"A single-file base model ('{spec.base}') needs the SD1.5 component configs: point QART_BASE_CONFIG at a "
+        "local diffusers folder of any SD1.5 model (model_index.json and the unet, vae, text_encoder, tokenizer and "
+        f"scheduler configs; its weights are not needed), or copy {SD15_CONFIG_REPO} into the Hugging Face cache."
+    )
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotFound(f"'{name}' is not a diffusers folder (no model_index.json). {hint}")
+        return str(folder)
+    try:
+        return snapshot_download(name, local_files_only=True, allow_patterns=["*.json", "**/*.json", "*.txt",
+                                                                              "**/*.txt", "**/*.model"])
+    except (OSError, ValueError) as exc:  # not cached (LocalEntryNotFoundError), or not a valid repo id
+        log.info("Base config lookup failed: %s", exc)
+        raise ModelNotFound(f"The configs '{name}' are not on this machine. {hint}") from None
+
+
+def _load_single_file(spec: ModelSpec, common: dict):
+    """`StableDiffusionControlNetPipeline` from one .safetensors/.ckpt file (original LDM or diffusers layout)."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    path = Path(spec.base).expanduser()
+    if not path.is_file():
+        raise _not_found(spec, "base model", spec.base)
+    config = _single_file_config(spec)
+
+    def unreadable(reason: str) -> ModelNotFound:
+        return ModelNotFound(
+            f"'{spec.base}' could not be loaded as a Stable Diffusion 1.5 checkpoint ({reason}). It must hold a "
+            f"UNet, VAE and CLIP text encoder that match the configs in '{config}' (QART_BASE_CONFIG)."
+        )
+
+    try:
+        txt2img = StableDiffusionControlNetPipeline.from_single_file(
+            str(path), config=config, local_files_only=True, **common
+        )
+    except Exception as exc:  # a user's file fails anywhere in diffusers' converters: KeyError, SafetensorError...
+        log.info("Single-file base model load failed: %s", exc)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if "meta tensor" in reason:
+            # diffusers builds each model empty ("meta") and fills in the file's tensors: one the file lacks
+            # stays empty and fails when the model moves, with a message about meta tensors.
+            reason = "some of the model's tensors are missing from it"
+        raise unreadable(reason) from None
+    return txt2img
 
 
 @dataclass
@@ -453,18 +509,14 @@ def load_engine(
 
     # 2. Base SD1.5: a diffusers folder / cached hub id, or a single checkpoint file
     common = dict(controlnet=controlnet, dtype=dtype, safety_checker=None, requires_safety_checker=False)
-    try:
-        if spec.base.lower().endswith(SINGLE_FILE_SUFFIXES):
-            if not _is_local(spec.base):
-                raise OSError(f"{spec.base} does not exist")
-            txt2img = StableDiffusionControlNetPipeline.from_single_file(
-                spec.base, config=spec.base_config, local_files_only=True, **common
-            )
-        else:
+    if spec.base.lower().endswith(SINGLE_FILE_SUFFIXES):
+        txt2img = _load_single_file(spec, common)
+    else:
+        try:
             txt2img = StableDiffusionControlNetPipeline.from_pretrained(spec.base, local_files_only=True, **common)
-    except (OSError, ValueError) as exc:
-        log.info("Base model load failed: %s", exc)
-        raise _not_found(spec, "base model", spec.base) from None
+        except (OSError, ValueError) as exc:
+            log.info("Base model load failed: %s", exc)
+            raise _not_found(spec, "base model", spec.base) from None
     txt2img.to(device)
 
     # 3. Aesthetic predictor (optional)

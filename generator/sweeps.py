@@ -33,6 +33,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
+from rq.worker_registration import clean_worker_registry
 
 from generator import jobs, pipeline
 from generator.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
@@ -375,6 +376,7 @@ def gpu_workers() -> int | None:
     """How many workers listen on the `gpu` queue now; None when Redis cannot say."""
     try:
         queue = django_rq.get_queue(jobs.QUEUE)
+        clean_worker_registry(queue)  # drops workers whose heartbeat expired (killed without a goodbye)
         return Worker.count(queue=queue)
     except RedisError:
         return None

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from campaigns.models import Placement
 from generator import downloads, images, jobs, pictures, qr, reports
 from generator.forms import LOOKS, SPEEDS, GenerationForm
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
 
@@ -237,15 +237,23 @@ def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_safe
 def job_list(request: HttpRequest) -> HttpResponse:
+    """The team's latest jobs; a sweep's jobs (hundreds at a time) only with `?sweep=1`, so they don't bury
+    the ones people made."""
+    show_sweeps = request.GET.get("sweep") == "1"
     best = Candidate.objects.filter(job=OuterRef("pk")).order_by("rank", "index").values("image")[:1]
+    in_sweep = Exists(EvalSample.objects.filter(job=OuterRef("pk")))
+    seen = GenerationJob.objects.for_user(request.user).annotate(in_sweep=in_sweep)
+    shown = seen if show_sweeps else seen.filter(in_sweep=False)
     recent = list(
-        GenerationJob.objects.for_user(request.user).select_related("prompt", "team", "placement__campaign")
+        shown.select_related("prompt", "team", "placement__campaign")
         .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))[:JOB_LIST_SIZE]
     )
     for job in recent:
         job.thumbnail_url = default_storage.url(job.thumbnail) if job.thumbnail else ""
     ctx = {
         "jobs": recent,
+        "show_sweeps": show_sweeps,
+        "sweep_jobs": seen.filter(in_sweep=True).count(),
         "limit": JOB_LIST_SIZE,
         "several_teams": Team.for_user(request.user).count() > 1,
         "can_generate": editable_teams(request.user).exists(),

@@ -9,6 +9,7 @@ on a developer machine: SQLite, Redis on localhost, DEBUG on. Production
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -51,7 +52,11 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000")
+# Scheme and host that absolute links (short links, one-time labeling links) start with; empty: the request's
+# host (qartsite.site). Checked here so a typo stops the start, not every printed code.
+SITE_ROOT = os.getenv("SITE_ROOT", "").strip().rstrip("/")
+if SITE_ROOT and not re.fullmatch(r"https?://[^/?#\s]+", SITE_ROOT):
+    raise ImproperlyConfigured(f"SITE_ROOT must be a scheme and host such as https://qart.example, got {SITE_ROOT!r}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

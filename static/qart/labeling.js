@@ -105,6 +105,7 @@
   setInterval(function () { if (!leaving) elapsed.textContent = String(Math.floor(seconds())); }, 250);
 
   if (root.dataset.done === "true") return; // already labelled (came back to it): buttons amend, no clock
+  if (root.dataset.scannable === "false") return; // no code on screen: nothing to time, nothing to record
   post(root.dataset.shownUrl).then(function () {
     shownAt = performance.now();
     pollTimer = setInterval(poll, POLL_MS);

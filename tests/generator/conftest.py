@@ -32,11 +32,19 @@ def database_url() -> str:
 def forget_everything(queue) -> None:
     """Empty the queue and its registries: a job left "started" by a worker an earlier test killed would
     otherwise be retried by the next test's registry cleanup."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
     queue.empty()
     for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry,
                      queue.canceled_job_registry, queue.deferred_job_registry, queue.scheduled_job_registry):
-        for job_id in registry.get_job_ids():
-            registry.remove(job_id.split(":")[0] if ":" in job_id else job_id, delete_job=True)
+        # rq 2's StartedJobRegistry cannot remove() (its entries are "job:execution"): drop jobs and the key.
+        for entry in registry.get_job_ids(cleanup=False):
+            try:
+                Job.fetch(registry.parse_job_id(entry), connection=queue.connection).delete()
+            except NoSuchJobError:
+                pass
+        queue.connection.delete(registry.key)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 
-from generator.models import HumanScanResult, LabelingSession
+from generator.models import GenerationJob, HumanScanResult, LabelingSession
 
 
 @pytest.fixture
@@ -87,3 +87,38 @@ class TestCandidateAdminLabelingAction:
                                                                "_selected_action": chosen}, follow=True)
         assert "Select candidates of one team" in response.content.decode()
         assert not LabelingSession.objects.exists()
+
+
+@pytest.mark.django_db
+class TestCandidateFidelityInAdmin:
+    @pytest.fixture
+    def jobs(self, team_users):
+        from tests.generator.test_labeling import make_job
+
+        halftone, diffusion = make_job(team_users.team, team_users.owner), make_job(team_users.team, team_users.owner)
+        GenerationJob.objects.filter(pk=halftone.pk).update(engine="halftone")
+        halftone.candidates.update(variant="centre 0.42, squares, greyscale, margin 72", fidelity_ssim=0.6789,
+                                   color_error=3.5)
+        return GenerationJob.objects.get(pk=halftone.pk), diffusion
+
+    def test_it_lists_variant_and_fidelity_columns(self, client, admin_user, jobs):
+        client.force_login(admin_user)
+        body = client.get("/admin/generator/candidate/?job__engine=halftone").content.decode()
+        assert "column-fidelity_ssim" in body and "column-color_error" in body and "column-variant" in body
+        assert "centre 0.42, squares, greyscale, margin 72" in body and "0.6789" in body
+
+    def test_it_shows_them_read_only_where_present(self, client, admin_user, jobs):
+        halftone, diffusion = jobs
+        client.force_login(admin_user)
+        page = client.get(f"/admin/generator/candidate/{halftone.candidates.first().pk}/change/").content.decode()
+        assert "field-fidelity_ssim" in page and "0.6789" in page and 'name="fidelity_ssim"' not in page
+        page = client.get(f"/admin/generator/candidate/{diffusion.candidates.first().pk}/change/").content.decode()
+        assert "field-fidelity_ssim" not in page and "field-variant" not in page
+
+    def test_the_job_inline_has_them_for_halftone_jobs_only(self, client, admin_user, jobs):
+        halftone, diffusion = jobs
+        client.force_login(admin_user)
+        page = client.get(f"/admin/generator/generationjob/{halftone.pk}/change/").content.decode()
+        assert "field-fidelity_ssim" in page and "centre 0.42, squares, greyscale, margin 72" in page
+        page = client.get(f"/admin/generator/generationjob/{diffusion.pk}/change/").content.decode()
+        assert "field-fidelity_ssim" not in page and "field-variant" not in page

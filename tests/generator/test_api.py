@@ -9,7 +9,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 SHORT_LINK = "https://qart.example/r/AbC12345"
 
@@ -197,6 +197,24 @@ class TestReadGeneration:
         queued = make_job(team_users.team, team_users.owner)
         results = api_as(team_users.owner).get("/api/generations/?status=queued").json()["results"]
         assert [r["id"] for r in results] == [queued.pk]
+
+    def test_it_filters_sweep_jobs_and_lists_all_by_default(self, team_users):
+        made = make_job(team_users.team, team_users.owner)
+        swept = make_job(team_users.team, team_users.owner)
+        run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
+        EvalSample.objects.create(run=run, prompt="p", content=SHORT_LINK, config_key="a", job=swept)
+        client = api_as(team_users.owner)
+
+        def ids(query: str) -> list[int]:
+            return sorted(r["id"] for r in client.get(f"/api/generations/{query}").json()["results"])
+
+        assert ids("") == sorted([made.pk, swept.pk])
+        assert ids("?sweep=true") == [swept.pk] and ids("?sweep=false") == [made.pk]
+
+    def test_it_answers_a_bad_sweep_value_with_400(self, team_users):
+        response = api_as(team_users.owner).get("/api/generations/?sweep=maybe")
+        assert response.status_code == 400
+        assert "maybe is not one of the available choices" in response.json()["sweep"][0]
 
 
 @pytest.mark.django_db

@@ -126,13 +126,48 @@ def test_seeds_cycle_through_every_variant():
     assert halftone.variant_for_seed(len(halftone.VARIANTS) + 2) == halftone.VARIANTS[2]
 
 
-def test_it_strengthens_a_variant_until_it_passes():
+SOFT = halftone.Variant(colour=True, shape="dot", dither=False, centre=0.30, margin=40)
+
+
+def test_it_strengthens_a_variant_until_it_passes(monkeypatch):
+    real = scan.verify
+    verdicts = []
+
+    def fail_the_first(image, expected=None, **kwargs):
+        result = real(image, expected, **kwargs)
+        verdicts.append(result)
+        if len(verdicts) == 1:
+            result.verdict = "fail"
+        return result
+
+    monkeypatch.setattr(scan, "verify", fail_the_first)
     code = qr.encode(URL)
     grid = repair.grid_from_code(code, SIZE, 4)
-    black = halftone.fit_picture(Image.new("RGB", (100, 100), "black"), SIZE)
-    soft = halftone.Variant(colour=True, shape="dot", dither=False, centre=0.30, margin=40)
-    attempt = halftone.make_candidate(black, grid, soft, URL, scan.DEFAULT_THRESHOLD, max_rounds=6)
-    assert attempt.scan.passed and attempt.rounds > 1 and attempt.variant.margin > soft.margin
+    attempt = halftone.make_candidate(halftone.fit_picture(gradient(), SIZE), grid, SOFT, URL,
+                                      scan.DEFAULT_THRESHOLD, max_rounds=6)
+    assert attempt.scan.passed and attempt.rounds == 2 and attempt.variant.margin == SOFT.margin + 32
+
+
+@pytest.mark.parametrize("colour", ["black", (20, 24, 30), "white"])
+def test_it_starts_dark_and_light_pictures_strong_enough_to_pass_the_first_verdict(colour):
+    # Black at margin 40 took three or four verdicts before the margins adapted to the picture.
+    code = qr.encode(URL)
+    grid = repair.grid_from_code(code, SIZE, 4)
+    picture = halftone.fit_picture(Image.new("RGB", (100, 100), colour), SIZE)
+    attempt = halftone.make_candidate(picture, grid, SOFT, URL, scan.DEFAULT_THRESHOLD, max_rounds=6)
+    assert attempt.scan.passed and attempt.rounds == 1 and attempt.variant == SOFT
+
+
+def test_it_raises_margins_only_where_the_picture_leaves_no_room():
+    n = 21
+    mid = halftone.module_margins(np.full((n, n), 128.0), np.full((n, n), 128.0), 40)
+    assert np.array_equal(mid, np.full((n, n), 40.0))  # a flat mid-grey: the variant's own margin
+    black = halftone.module_margins(np.zeros((n, n)), np.zeros((n, n)), 40)
+    white = halftone.module_margins(np.full((n, n), 255.0), np.full((n, n), 255.0), 40)
+    assert (black > white).all() and (white > 40).all() and black.max() <= halftone.MAX_MARGIN
+    checker = np.indices((n, n)).sum(axis=0) % 2 * 120.0 + 70  # busy: centres alternate 70 and 190
+    assert (halftone.module_margins(np.full((n, n), 130.0), checker, 40) > 40).all()
+    assert halftone.module_margins(np.zeros((n, n)), np.zeros((n, n)), 136).max() == 136  # top of the ladder
 
 
 def test_the_ladder_ends_at_large_spots_and_a_full_margin():

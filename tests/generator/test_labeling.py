@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image
 
+from campaigns.models import Campaign, Placement
 from generator import decoders, labeling_sessions, qr
 from generator.models import (
     Candidate,
@@ -47,6 +48,12 @@ def make_job(team, owner, probabilities=(0.9, 0.2), content: str = CONTENT) -> G
         Candidate.objects.create(job=job, index=index, seed=index, image=png(art), rank=index + 1,
                                  scan_probability=p, verdict="pass" if p >= 0.5 else "fail")
     return job
+
+
+def unreadable(job: GenerationJob) -> None:
+    """Make the job's candidates art restamp cannot work with: not square, and no control image to find the grid."""
+    for candidate in job.candidates.all():
+        candidate.image.save("wide.png", png(Image.new("RGB", (264, 200), "white")))
 
 
 def staff(user):
@@ -167,11 +174,57 @@ class TestRunPage:
         item, html = run_page(logged_in(cast.owner), session)
         assert f"https://lab.example/l/{item.token}" in html
 
-    def test_it_falls_back_to_buttons_when_the_link_cannot_fit(self, cast):
+    def test_it_uses_the_labelers_host_without_a_site_root(self, cast, session, settings):
+        # A phone on the same Wi-Fi reaches the LAN address the labeler opened the page on.
+        settings.SITE_ROOT, settings.ALLOWED_HOSTS = "", ["192.168.1.20"]
+        item, html = run_page(logged_in(cast.owner, HTTP_HOST="192.168.1.20:8000"), session)
+        assert f"http://192.168.1.20:8000/l/{item.token}" in html
+
+    def test_it_shows_text_instead_of_a_link_that_cannot_fit(self, cast):
         job = make_job(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
         session = labeling_sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
         item, html = run_page(logged_in(cast.owner), session)
-        assert not item.image and "could not be re-rendered" in html
+        assert "shows the text <code>LABEL 1</code>" in html and f"/l/{item.token}" not in html
+        with item.image.open("rb") as stored:
+            restamped = Image.open(stored).convert("L")
+        # Same version as the art (so the same grid), carrying text a phone shows without opening anything.
+        assert restamped.size == (264, 264) and decoders.read_zxing(np.asarray(restamped)) == ["LABEL 1"]
+        assert labeling_sessions.scan_mode(item) == "text"
+
+    def test_it_shows_the_original_it_cannot_rerender_when_no_campaign_counts_its_scans(self, cast):
+        job = make_job(cast.team, cast.owner, (0.9,))
+        unreadable(job)
+        session = labeling_sessions.create_session(cast.team, cast.owner, "Odd", job.candidates.all(), 300)
+        item, html = run_page(logged_in(cast.owner), session)
+        assert not item.image and "still carries its own content" in html
+        assert f'src="{item.candidate.image.url}"' in html
+
+    @pytest.mark.parametrize("linked", ["placement", "content"])
+    def test_it_hides_a_campaign_code_it_cannot_rerender(self, cast, linked):
+        campaign = Campaign.objects.create(team=cast.team, name="Spring", destination="https://example.com/spring")
+        placement = Placement.objects.create(campaign=campaign, name="Station poster")
+        job = make_job(cast.team, cast.owner, (0.9,), content=f"https://qart.example/r/{placement.slug}")
+        if linked == "placement":  # made from the placement's page; else the short link was typed in
+            GenerationJob.objects.filter(pk=job.pk).update(placement=placement, content="https://qart.example/r/x")
+        unreadable(job)
+        session = labeling_sessions.create_session(cast.team, cast.owner, "Campaign", job.candidates.all(), 300)
+        client = logged_in(cast.owner)
+        page = client.get(f"/evals/labeling/{session.pk}/run/").content.decode()
+        assert "so it is not shown" in page and 'data-scannable="false"' in page
+        assert "<img" not in page and 'id="scanned" data-key="s" disabled' in page
+        item = session.items.get()
+        response = client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label", {"outcome": "scanned"})
+        assert response.status_code == 400 and "skip it" in response.content.decode()
+        assert not HumanScanResult.objects.exists()
+
+    def test_it_tells_campaign_links_from_other_content(self, cast):
+        campaign = Campaign.objects.create(team=cast.team, name="Spring", destination="https://example.com/spring")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        for content, counted in ((f"https://anywhere.example/r/{placement.slug}", True),
+                                 ("https://anywhere.example/r/NoSuchSlug", False),
+                                 ("https://example.com/menu", False), ("Just some text", False)):
+            job = GenerationJob(team=cast.team, owner=cast.owner, content=content)
+            assert labeling_sessions.is_campaign_link(job) is counted, content
 
     def test_it_refuses_viewers_and_other_teams(self, cast, session):
         assert logged_in(cast.viewer).get(f"/evals/labeling/{session.pk}/run/").status_code == 403
@@ -213,6 +266,18 @@ class TestPhoneHit:
 
         following, _ = run_page(client, session, state["next"].split("/run/")[1])
         assert following.position == 1
+
+    def test_it_credits_the_hit_to_the_labeler_at_the_screen(self, cast, session):
+        item, _ = run_page(logged_in(cast.teammate), session)  # the owner made the session
+        assert item.shown_by == cast.teammate
+        Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        assert HumanScanResult.objects.get().labeler == cast.teammate
+
+    def test_it_credits_the_session_creator_when_nobody_is_recorded_at_the_screen(self, cast, session):
+        item, _ = run_page(logged_in(cast.teammate), session)
+        LabelingItem.objects.filter(pk=item.pk).update(shown_by=None)  # as for an item shown before the field
+        Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        assert HumanScanResult.objects.get().labeler == cast.owner
 
     def test_it_records_a_second_hit_only_once(self, cast, session):
         item, _ = run_page(logged_in(cast.owner), session)

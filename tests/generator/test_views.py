@@ -13,7 +13,7 @@ from PIL import Image
 
 from campaigns.models import Campaign, Placement
 from generator import qr, views
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,6 +174,23 @@ class TestJobPage:
         assert f"/generate/candidates/{done_job.candidates.get(rank=1).pk}/download.png?size=4096" in html
         assert f"/generate/jobs/{done_job.pk}/code.svg" in html
 
+    def test_it_shows_a_halftone_jobs_picture_and_each_candidates_fidelity(self, team_users):
+        job = make_job(team_users.team, team_users.owner, count=2, status="done", engine="halftone",
+                       init_image=png((200, 30, 40), 128))
+        job.candidates.update(variant="centre 0.36, dots, colour, margin 40", fidelity_ssim=0.8123, color_error=1.24,
+                              aesthetic_score=None)
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert re.search(rf'<img[^>]*src="{re.escape(job.init_image.url)}"[^>]*data-picture', html)
+        assert html.count("centre 0.36, dots, colour, margin 40") == 2
+        assert html.count("<dd data-fidelity>0.81</dd>") == 2 and html.count("<dd data-color-error>1.2</dd>") == 2
+        assert "Aesthetic" not in html and "the most faithful to the picture" in html
+        assert "Guidance" not in html  # diffusion settings mean nothing here
+
+    def test_it_shows_no_fidelity_or_picture_for_diffusion(self, team_users, done_job):
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert "data-fidelity" not in html and "data-color-error" not in html and "data-variant" not in html
+        assert "data-picture" not in html and "Aesthetic" in html and "Guidance" in html
+
     def test_it_polls_while_the_job_runs(self, team_users):
         job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.42)
         html = logged_in(team_users.teammate).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -314,6 +331,26 @@ class TestJobList:
         html = response.content.decode()
         assert done_job.candidates.get(rank=1).image.url in html
         assert f"/generate/jobs/{theirs.pk}/" not in html and "Rival" not in html
+
+
+    def test_it_hides_sweep_jobs_behind_a_link(self, team_users, done_job):
+        swept = make_job(team_users.team, team_users.owner, count=1)
+        run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
+        EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=swept)
+        client = logged_in(team_users.teammate)
+        response = client.get("/generate/jobs/")
+        assert [job.pk for job in response.context["jobs"]] == [done_job.pk]
+        assert 'href="?sweep=1"' in response.content.decode() and "Show sweep jobs (1)" in response.content.decode()
+        shown = client.get("/generate/jobs/?sweep=1")
+        assert sorted(job.pk for job in shown.context["jobs"]) == sorted([done_job.pk, swept.pk])
+        assert "Hide sweep jobs" in shown.content.decode() and ">Sweep</span>" in shown.content.decode()
+
+    def test_it_offers_no_sweep_link_without_sweeps(self, team_users, done_job):
+        theirs = make_job(team_users.other_team, team_users.outsider)
+        run = EvalRun.objects.create(name="rival sweep", team=team_users.other_team)
+        EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=theirs)
+        html = logged_in(team_users.owner).get("/generate/jobs/").content.decode()
+        assert "sweep=1" not in html  # another team's sweep is not counted
 
 
 def test_it_keeps_the_pages_within_a_phone_screen():

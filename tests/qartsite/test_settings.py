@@ -41,3 +41,19 @@ class ProductionSettingsTestCase(SimpleTestCase):
         result = import_settings()
 
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_it_refuses_a_site_root_that_is_not_a_scheme_and_host(self):
+        for root in ("qart.example", "https://qart.example/app"):
+            result = import_settings(SITE_ROOT=root)
+
+            self.assertNotEqual(result.returncode, 0, root)
+            self.assertIn("SITE_ROOT must be a scheme and host", result.stderr)
+
+    def test_it_accepts_a_site_root_with_a_trailing_slash(self):
+        result = subprocess.run(
+            [sys.executable, "-c", "from qartsite import settings; print(settings.SITE_ROOT)"],
+            cwd=BASE_DIR, env={**os.environ, "SITE_ROOT": "https://qart.example/"},
+            capture_output=True, text=True, timeout=60,
+        )
+
+        self.assertEqual(result.stdout.strip(), "https://qart.example", result.stderr)
