@@ -27,6 +27,8 @@ LOOKS = {
                   "help": "The code shows more; best for small prints."},
 }
 SPEEDS = {
+    "turbo": {"label": "Turbo", "help": "15 steps, about 2 s on a GPU; a little less detail.",
+              **pipeline.PRESETS["turbo"]},
     "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **pipeline.PRESETS["fast"]},
     "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **pipeline.PRESETS["quality"]},
 }

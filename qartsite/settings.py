@@ -141,6 +141,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("QART_MAX_UPLOAD_BYTES", str(10 * 1024 * 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The cache counts API rate limits. Per process by default; with several web processes give them a shared one
+# (CACHE_URL=redis://host:6379/1), or each process counts its own share of the limit. The short-link redirect does
+# not use it, so scans keep working while Redis is down.
+CACHE_URL = os.getenv("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, got {CACHE_URL!r}")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
     "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 1800},
@@ -161,7 +172,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Generation creates per team (GPU time is money). Counted in the cache: production needs a shared one.
+    # Generation creates per team (GPU time is money). Counted in the cache (CACHE_URL: shared in production).
     "DEFAULT_THROTTLE_RATES": {"generations": os.getenv("QART_GENERATION_RATE", "30/hour")},
 }
 

@@ -57,3 +57,19 @@ class ProductionSettingsTestCase(SimpleTestCase):
         )
 
         self.assertEqual(result.stdout.strip(), "https://qart.example", result.stderr)
+
+    def test_it_shares_the_rate_limit_cache_when_cache_url_is_set(self):
+        script = "from qartsite import settings; print(settings.CACHES['default']['BACKEND'])"
+        local = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                               env={k: v for k, v in os.environ.items() if k != "CACHE_URL"}, timeout=60)
+        shared = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/1"}, timeout=60)
+
+        self.assertEqual(local.stdout.strip(), "django.core.cache.backends.locmem.LocMemCache", local.stderr)
+        self.assertEqual(shared.stdout.strip(), "django.core.cache.backends.redis.RedisCache", shared.stderr)
+
+    def test_it_refuses_a_cache_url_that_is_not_redis(self):
+        result = import_settings(CACHE_URL="memcached://127.0.0.1:11211")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("CACHE_URL must be a redis:// URL", result.stderr)
