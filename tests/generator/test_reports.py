@@ -49,7 +49,7 @@ def test_it_shows_the_report_to_a_viewer(sweep, team_users):
     html = response.content.decode()
     assert response.status_code == 200
     assert "87.5%" in html and "52.9%–97.8%" in html  # 7 of 8 with its Wilson interval
-    assert "Make this the team default" not in html  # viewers look only
+    assert 'name="config_key"' not in html  # viewers look only: no "make default" forms
     for name in ("scan_rate", "batch", "aesthetic", "latency", "pareto", "toast"):
         assert f"/evals/runs/{sweep.pk}/plots/{name}.png" in html
 
@@ -102,6 +102,7 @@ def test_it_needs_the_csrf_token(sweep, team_users):
     assert client.post(f"{page(sweep)}default/", {"config_key": key_of(1.5, 0.0)}).status_code == 403
     assert not GenerationPreset.objects.exists()
     html = client.get(page(sweep)).content.decode()
+    assert html.count('name="config_key"') == 4  # editors get a "make default" form per configuration
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
     response = client.post(f"{page(sweep)}default/", {"config_key": key_of(1.5, 0.0), "csrfmiddlewaretoken": token})
     assert response.status_code == 302
