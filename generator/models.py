@@ -151,7 +151,8 @@ class Candidate(models.Model):
     index = models.PositiveSmallIntegerField()
     batch = models.PositiveSmallIntegerField(default=0)
     seed = models.BigIntegerField()
-    image = models.ImageField(upload_to=candidate_upload_to)
+    # Indexed: the media view finds the candidate that owns a requested file by its name.
+    image = models.ImageField(upload_to=candidate_upload_to, db_index=True)
     scan_probability = models.FloatField()
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
     decoded_text = models.TextField(blank=True)

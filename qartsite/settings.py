@@ -135,6 +135,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# Media is answered only to the owning team (qartsite.media). Behind nginx, name its `internal` location aliased to
+# MEDIA_ROOT (e.g. /protected-media/): Django then checks access and nginx sends the file (X-Accel-Redirect).
+QART_MEDIA_ACCEL_PREFIX = os.getenv("QART_MEDIA_ACCEL_PREFIX", "").strip()
+if QART_MEDIA_ACCEL_PREFIX and not re.fullmatch(r"/[^\s?#%]*/", QART_MEDIA_ACCEL_PREFIX):
+    raise ImproperlyConfigured(f"QART_MEDIA_ACCEL_PREFIX must be a path such as /protected-media/, "
+                               f"got {QART_MEDIA_ACCEL_PREFIX!r}")
 
 # Uploads are capped before they reach a view; images are re-encoded by the code that accepts them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("QART_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
 from campaigns import views as campaign_views
-from qartsite import views
+from qartsite import media, views
 
 admin.site.site_header = "qart admin"
 admin.site.site_title = "qart admin"
@@ -24,11 +23,9 @@ urlpatterns = [
     path("l/", include("generator.labeling_urls")),
     path("evals/", include("generator.eval_urls")),
     path("api/", include("qartsite.api_urls")),
+    # Uploads and generated images, in every mode, each answered only to its owner's team (qartsite.media).
+    path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),
 ]
-
-if settings.DEBUG:
-    # Generated images in development; production serves MEDIA_ROOT from the web server or object storage.
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler403 = "qartsite.views.forbidden"
 handler404 = "qartsite.views.not_found"

@@ -43,3 +43,10 @@ def browser(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _media_through_the_site(monkeypatch):
+    """Django's live server answers MEDIA_URL from MEDIA_ROOT itself, with no access check; hand /media/ to the
+    site's own view (qartsite.media), so the browser loads images the way production does."""
+    monkeypatch.setattr("django.test.testcases._MediaFilesHandler._should_handle", lambda self, path: False)

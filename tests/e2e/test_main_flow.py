@@ -43,8 +43,7 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    # Every static file and page must load; only media (served by the web server in production, and not by the
-    # test server) may be missing.
+    # Every static file, page and image must load (images through qartsite.media's access check).
     failures: list[str] = []
     static_loaded: set[str] = set()
 
@@ -52,7 +51,7 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
         path = response.url.removeprefix(base)
         if path.startswith("/static/") and response.ok:
             static_loaded.add(path.split("?")[0])
-        if response.status >= 400 and not path.startswith("/media/"):
+        if response.status >= 400:
             failures.append(f"{response.status} {response.url}")
 
     page.on("response", on_response)
@@ -150,7 +149,9 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
         # Back on the dashboard, the scan is counted and the artwork is shown.
         page.goto(placement_url)
         expect(tile(page, "scans in all")).to_have_text("1")
-        expect(page.get_by_alt_text("Chosen QR artwork for Poster at the gate")).to_have_count(1)
+        artwork = page.get_by_alt_text("Chosen QR artwork for Poster at the gate")
+        expect(artwork).to_have_count(1)
+        expect(artwork).to_have_js_property("naturalWidth", 256)  # the image itself loaded, through qartsite.media
         page.screenshot(path=shots / "6-placement-scanned.png", full_page=True)
         page.get_by_role("link", name="Spring fair").first.click()
         expect(tile(page, "scans in all")).to_have_text("1")

@@ -73,3 +73,9 @@ class ProductionSettingsTestCase(SimpleTestCase):
 
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("CACHE_URL must be a redis:// URL", result.stderr)
+
+    def test_it_refuses_a_media_accel_prefix_that_is_not_a_path(self):
+        result = import_settings(QART_MEDIA_ACCEL_PREFIX="protected-media")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("QART_MEDIA_ACCEL_PREFIX", result.stderr)

@@ -1,0 +1,138 @@
+"""Uploaded and generated files (everything under MEDIA_ROOT), answered only to the team that owns them.
+
+A file is served only when a stored object names it in one of its file fields (`OWNERS`) and that object belongs to
+one of the user's teams (`Team.for_user`); superusers see every owned file. Anything else (another team's file,
+a file no object names, a directory, a path with `..`) answers the site's 404, never a 403 that confirms a file
+exists. Browsers send their session cookie; API clients may send `Authorization: Token <key>` instead, so the
+image URLs the API returns work with the same credentials as the API itself.
+
+In production behind nginx, set QART_MEDIA_ACCEL_PREFIX: the view still decides access, then hands the sending to
+nginx with `X-Accel-Redirect` (the prefix is an `internal` location aliased to MEDIA_ROOT).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.db.models import Model
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_cache_control
+from django.utils.http import content_disposition_header, http_date
+from django.views.decorators.http import require_safe
+from django.views.static import was_modified_since
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from generator.models import Candidate, GenerationJob, LabelingItem
+from qartsite.models import Team
+
+
+@dataclass(frozen=True)
+class MediaOwner:
+    """A file field whose files are served, and the lookup from its model to the team that owns them."""
+
+    model: type[Model]
+    field: str
+    team_lookup: str
+
+    @property
+    def storage(self) -> Storage:
+        return self.model._meta.get_field(self.field).storage
+
+    def owns(self, name: str, user) -> bool:
+        """Whether an object this user may see names the file `name` in this field."""
+        objects = self.model._default_manager.filter(**{self.field: name})
+        if not user.is_superuser:
+            objects = objects.filter(**{f"{self.team_lookup}__in": Team.for_user(user)})
+        return objects.exists()
+
+
+# Every file field of the project's models (tests/qartsite/test_media.py fails when one is missing). Placement
+# artwork and the eval reports point at candidates' images, so they need no entry of their own. Candidates
+# first: most media requests are their images.
+OWNERS = (
+    MediaOwner(Candidate, "image", "job__team"),
+    MediaOwner(GenerationJob, "control_image", "team"),
+    MediaOwner(GenerationJob, "init_image", "team"),
+    MediaOwner(LabelingItem, "image", "session__team"),
+)
+
+
+def clean_name(path: str) -> str | None:
+    """The storage name a media URL's path asks for, or None when it is not a plain relative file name.
+
+    Args:
+        path: the URL path after MEDIA_URL, already percent-decoded by Django.
+
+    Returns:
+        `path` itself when it is relative, has no empty, `.` or `..` segment, no backslash and no NUL; else None.
+    """
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return None
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return None
+    return path
+
+
+def media_user(request: HttpRequest):
+    """The session's user, else the user of a valid `Authorization: Token` header, else the anonymous user.
+
+    A bad token counts as no token: the answer is the same 404 an anonymous visitor gets.
+    """
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        authenticated = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        authenticated = None
+    return authenticated[0] if authenticated else request.user
+
+
+def owner_of(name: str, user) -> MediaOwner | None:
+    """The file field through which `user` may see the file `name`, if any."""
+    if not user.is_authenticated:
+        return None
+    return next((owner for owner in OWNERS if owner.owns(name, user)), None)
+
+
+@require_safe
+def serve(request: HttpRequest, path: str) -> HttpResponse:
+    """A media file for a member of its owner's team (see the module docstring), else 404."""
+    name = clean_name(path)
+    owner = owner_of(name, media_user(request)) if name else None
+    if owner is None or not owner.storage.exists(name):
+        raise Http404("Not found")
+
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    prefix = settings.QART_MEDIA_ACCEL_PREFIX
+    if prefix:
+        # nginx sends the bytes and answers conditional requests. It keeps Content-Type, Content-Disposition and
+        # Cache-Control from this response but not X-Content-Type-Options: its location adds that (.env.example).
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = quote(prefix + name)
+    else:
+        try:
+            modified = owner.storage.get_modified_time(name).timestamp()
+        except NotImplementedError:  # a storage without modification times is still served, just not revalidated
+            modified = None
+        if modified is not None and not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), modified):
+            response = HttpResponseNotModified()
+        else:
+            try:
+                stored = owner.storage.open(name, "rb")
+            except (IsADirectoryError, FileNotFoundError, PermissionError):
+                raise Http404("Not found") from None
+            response = FileResponse(stored, content_type=content_type)
+        if modified is not None:
+            response["Last-Modified"] = http_date(modified)
+    # Shown in the page, never a download; the PNG downloads for print come from generator.downloads.
+    response["Content-Disposition"] = content_disposition_header(False, posixpath.basename(name))
+    response["X-Content-Type-Options"] = "nosniff"
+    # Only the signed-in browser may keep a copy: a shared cache must never hand one team's file to another.
+    patch_cache_control(response, private=True)
+    return response

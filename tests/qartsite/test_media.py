@@ -1,0 +1,191 @@
+"""Media files (qartsite.media): each answered only to the team that owns it, with safe headers; 404 otherwise."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models import FileField
+from django.test import Client
+from django.utils.http import http_date
+from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from generator.models import Candidate, GenerationJob, LabelingItem, LabelingSession, Prompt
+from qartsite import media
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("owner", "teammate", "viewer")
+KINDS = ("candidate", "control", "picture", "labeling")
+
+
+def png_bytes(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (shade, shade, shade)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def files(team_users) -> SimpleNamespace:
+    """One stored file of each kind for the team: a candidate, the job's control image and uploaded picture, and a
+    labeling image; each a distinct PNG, so a test can tell which file came back."""
+    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a misty forest")
+    job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt,
+                                       content="https://qart.example/r/abc")
+    job.control_image.save(f"control-{job.pk}.png", ContentFile(png_bytes(10)), save=False)
+    job.init_image.save("picture-0123456789abcdef.png", ContentFile(png_bytes(20)), save=False)
+    job.save()
+    candidate = Candidate(job=job, index=0, seed=123, scan_probability=0.9, verdict="pass", rank=1)
+    candidate.image.save("candidate-00-seed123.png", ContentFile(png_bytes(30)))
+    session = LabelingSession.objects.create(name="Office phones", team=team_users.team, created_by=team_users.owner)
+    item = LabelingItem(session=session, candidate=candidate)
+    item.image.save("item-link.png", ContentFile(png_bytes(40)))
+    return SimpleNamespace(job=job, candidate=candidate, item=item, fields={
+        "candidate": candidate.image, "control": job.control_image, "picture": job.init_image, "labeling": item.image,
+    })
+
+
+def client_as(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def assert_not_found(response) -> None:
+    assert response.status_code == 404
+    assert "404.html" in [t.name for t in response.templates], "not the site's friendly 404"
+    assert b"couldn't find that page" in response.content
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_shows_every_member_their_teams_files(team_users, files, role, kind):
+    field = files.fields[kind]
+    response = client_as(getattr(team_users, role)).get(field.url)
+    assert response.status_code == 200
+    with field.open("rb") as stored:
+        assert b"".join(response.streaming_content) == stored.read()
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Cache-Control"] == "private"
+    assert response["Content-Disposition"] == f'inline; filename="{field.name.rsplit("/", 1)[-1]}"'
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_answers_404_to_outsiders_and_anonymous_visitors(team_users, files, kind):
+    url = files.fields[kind].url
+    assert_not_found(client_as(team_users.outsider).get(url))
+    assert_not_found(Client().get(url))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_shows_superusers_every_teams_files(files, kind):
+    admin = get_user_model().objects.create_superuser("root", password="pw-root-1")
+    assert client_as(admin).get(files.fields[kind].url).status_code == 200
+
+
+def test_it_answers_404_for_a_file_that_no_object_names(files):
+    assert default_storage.save("generations/stray.png", ContentFile(png_bytes(50))) == "generations/stray.png"
+    admin = get_user_model().objects.create_superuser("root", password="pw-root-1")
+    assert_not_found(client_as(admin).get("/media/generations/stray.png"))
+
+
+def test_it_answers_404_when_the_named_file_is_gone(team_users, files):
+    files.candidate.image.storage.delete(files.candidate.image.name)
+    assert_not_found(client_as(team_users.owner).get(files.candidate.image.url))
+
+
+@pytest.mark.parametrize("path", [
+    "generations/",  # a directory
+    "generations",
+    "generations/init/",
+    "../qartsite/settings.py",
+    "generations/../../manage.py",
+    "%2e%2e/manage.py",
+    "generations/%2e%2e/%2e%2e/manage.py",
+    "..%2fmanage.py",
+    "%252e%252e/manage.py",  # encoded twice
+    "/etc/passwd",
+    "%2fetc%2fpasswd",
+    "generations\\..\\..\\manage.py",
+    "./generations/init/picture-0123456789abcdef.png",  # an owned file, by a path that is not its name
+    "generations//init/picture-0123456789abcdef.png",
+])
+def test_it_answers_404_to_paths_that_are_not_a_files_name(team_users, files, path):
+    admin = get_user_model().objects.create_superuser("root", password="pw-root-1")
+    assert_not_found(client_as(admin).get(f"/media/{path}"))
+
+
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "a/../b.png", "./a.png", "a//b.png", "a/", "a\\b.png",
+                                  "a\x00.png"])
+def test_it_refuses_names_that_are_not_plain_relative_paths(path):
+    assert media.clean_name(path) is None
+
+
+def test_it_keeps_plain_relative_names():
+    assert media.clean_name("generations/12/candidate-00-seed123.png") == "generations/12/candidate-00-seed123.png"
+
+
+def test_it_hands_the_sending_to_nginx_when_a_prefix_is_set(team_users, files, settings):
+    settings.QART_MEDIA_ACCEL_PREFIX = "/protected-media/"
+    name = files.candidate.image.name
+    response = client_as(team_users.viewer).get(files.candidate.image.url)
+    assert response.status_code == 200 and response.content == b""
+    assert response["X-Accel-Redirect"] == f"/protected-media/{name}"
+    assert response["Content-Type"] == "image/png" and response["Cache-Control"] == "private"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("inline;")
+    assert_not_found(client_as(team_users.outsider).get(files.candidate.image.url))
+
+
+def test_it_serves_image_urls_the_api_returns_to_token_clients(team_users, files):
+    token = Token.objects.create(user=team_users.viewer)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    body = api.get(f"/api/generations/{files.job.pk}/").json()
+    for url in (body["candidates"][0]["image"], body["control_image"]):
+        response = api.get(urlsplit(url).path)
+        assert response.status_code == 200, url
+        assert response["Content-Type"] == "image/png"
+
+
+def test_it_answers_404_to_a_wrong_token_or_another_teams_token(team_users, files):
+    outsider_token = Token.objects.create(user=team_users.outsider)
+    url = files.candidate.image.url
+    assert_not_found(Client().get(url, HTTP_AUTHORIZATION="Token not-a-real-key"))
+    assert_not_found(Client().get(url, HTTP_AUTHORIZATION=f"Token {outsider_token.key}"))
+
+
+def test_it_answers_not_modified_when_the_browser_has_the_file(team_users, files):
+    client = client_as(team_users.owner)
+    first = client.get(files.candidate.image.url)
+    assert first["Last-Modified"]
+    again = client.get(files.candidate.image.url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+    assert again.status_code == 304 and again["Cache-Control"] == "private"
+    stale = client.get(files.candidate.image.url, HTTP_IF_MODIFIED_SINCE=http_date(0))
+    assert stale.status_code == 200
+
+
+def test_it_only_reads(team_users, files):
+    client = client_as(team_users.owner)
+    assert client.head(files.candidate.image.url).status_code == 200
+    assert client.post(files.candidate.image.url).status_code == 405
+
+
+def test_it_knows_the_owner_of_every_file_field(settings):
+    # A new FileField whose files nobody may see would answer 404 everywhere: register its team lookup in OWNERS.
+    project_fields = {
+        (model, field.name)
+        for config in apps.get_app_configs() if config.path.startswith(str(settings.BASE_DIR))
+        for model in config.get_models()
+        for field in model._meta.get_fields() if isinstance(field, FileField)
+    }
+    assert project_fields == {(owner.model, owner.field) for owner in media.OWNERS}
