@@ -38,9 +38,8 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# scikit-image is installed for its sample photos only (the calibration blends codes into them).
+# scikit-image (requirements-nodeps.txt) is installed for its sample photos only: the calibration blends codes into them.
 bench: venv
-	@$(VENV)/bin/pip install -q --no-deps -r bench/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/python bench/calibrate_verifier.py --per-family 100
 
 clean:

@@ -36,7 +36,7 @@ PHOTOS: list[np.ndarray] = []
 
 
 def photo_folder() -> Path | None:
-    """scikit-image's sample photos (bench/requirements.txt installs its wheel for the data only)."""
+    """scikit-image's sample photos (requirements-nodeps.txt installs its wheel for the data only)."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         return None

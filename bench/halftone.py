@@ -2,7 +2,7 @@
 
     taskset -c 0 .venv/bin/python bench/halftone.py [--size 768] [--per-picture 8] [--json]
 
-Pictures: scikit-image's sample photos (bench/requirements.txt installs the wheel for its data only) and the
+Pictures: scikit-image's sample photos (requirements-nodeps.txt installs the wheel for its data only) and the
 synthetic ones the tests use (flat colour, white, black, noise, text, gradient). Every candidate is drawn,
 verified with the full strict verdict and strengthened until it passes (`halftone.make_candidate`), inline in
 this process with OpenCV on one thread, so the figures are one core's. Target: <= 1 s per candidate at 768².
@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     sets = {"photos": photos(), "synthetic": synthetic()}
     if not sets["photos"]:
-        print("scikit-image's photos are missing: pip install --no-deps -r bench/requirements.txt", file=sys.stderr)
+        print("scikit-image's photos are missing: make venv (requirements-nodeps.txt)", file=sys.stderr)
     rows = {label: measure(pictures, args.size, args.per_picture) for label, pictures in sets.items() if pictures}
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -241,7 +241,8 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
         ValueError: only a vote or notes for an item that has no result yet.
     """
     with transaction.atomic():
-        item = LabelingItem.objects.select_for_update().select_related("result", "session").get(pk=item.pk)
+        # "of self": PostgreSQL cannot lock the nullable side of the outer join that select_related makes.
+        item = LabelingItem.objects.select_for_update(of=("self",)).select_related("result", "session").get(pk=item.pk)
         result = item.result
         if result is None and scanned is None:
             raise ValueError("Nothing recorded for this code yet: press “scanned” or “could not scan” first.")

@@ -4,6 +4,7 @@ reports its fidelity; pictures that fight the code are said to."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ SIZE = 384  # small for speed; the benchmark measures 768
 
 
 def photo_folder() -> Path | None:
-    """scikit-image's sample photos, when its wheel is installed (bench/requirements.txt; CI does not)."""
+    """scikit-image's sample photos, when its wheel is installed (requirements-nodeps.txt installs it, for its data)."""
     spec = importlib.util.find_spec("skimage")  # the wheel is installed for its data only: never imported
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -81,7 +82,10 @@ def test_it_makes_passing_candidates_of_synthetic_pictures(name):
 def test_it_makes_passing_candidates_of_the_sample_photos(name):
     folder = photo_folder()
     if folder is None:
-        pytest.skip("scikit-image's sample photos are not installed (pip install --no-deps -r bench/requirements.txt)")
+        message = "scikit-image's sample photos are not installed (make venv installs them: requirements-nodeps.txt)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     picture = Image.open(folder / f"{name}.png").convert("RGB")
     result = halftone.best_of_n(picture, URL, halftone.HalftoneConfig(n=2, seed=5, size=SIZE, workers=1))
     assert_all_scan(result, 2)

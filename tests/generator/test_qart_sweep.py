@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from generator import sweeps
 from generator.models import EvalRun, EvalSample, GenerationJob
 
 
@@ -171,6 +172,8 @@ def test_it_waits_with_plain_progress_lines_until_every_sample_finishes(team_use
         sample.record(GenerationJob.objects.get(pk=sample.job_id))
 
     monkeypatch.setattr(qart_sweep, "time", SimpleNamespace(sleep=a_worker_finishes_one))
+    # One worker, whatever workers earlier tests left registered in Redis: the ETA divides by it.
+    monkeypatch.setattr(sweeps, "gpu_workers", lambda: 1)
     out, err = sweep("--name", "smoke", "--team", "Acme", "--status", "--wait")
     lines = out.splitlines()
     assert [line.split(";")[0] for line in lines] == [
