@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
-from qartsite import access
+from qartsite import access, site
 from qartsite.access import get_for_user_or_404
 from qartsite.forms import InvitationSignUpForm, InviteForm
 from qartsite.models import Invitation, Membership, Team
@@ -38,8 +38,8 @@ def expiry_cutoff() -> datetime:
 
 
 def invitation_url(request: HttpRequest, invitation: Invitation) -> str:
-    # On the host the owner is using, like Django's password-reset links.
-    return request.build_absolute_uri(reverse("invitation", args=[invitation.token]))
+    # The site's one rule for links that leave it (SITE_ROOT, else the host the owner is using).
+    return site.absolute_url(request, reverse("invitation", args=[invitation.token]))
 
 
 def send_invitation(invitation: Invitation, url: str) -> None:

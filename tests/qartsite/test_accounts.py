@@ -105,6 +105,13 @@ class TestTeamPage:
         assert link_in(mailoutbox[0].body) == f"/accounts/invite/{invitation.token}/"
         assert "Invitation sent to new@acme.example" in client.get(response["Location"]).content.decode()
 
+    def test_it_links_the_invitation_under_site_root_when_set(self, client, team_users, mailoutbox, settings):
+        settings.SITE_ROOT = "https://qart.example"
+        client.force_login(team_users.owner)
+        client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "new@acme.example", "role": "viewer"})
+        token = Invitation.objects.get().token
+        assert f"https://qart.example/accounts/invite/{token}/" in mailoutbox[0].body
+
     def test_it_resends_a_pending_invitation_instead_of_making_another(self, client, team_users, mailoutbox):
         client.force_login(team_users.owner)
         url = f"/accounts/team/{team_users.team.pk}/"
