@@ -234,3 +234,12 @@ def test_it_refuses_a_tiny_picture_and_too_long_content():
         halftone.best_of_n(Image.new("RGB", (40, 300)), URL, halftone.HalftoneConfig(workers=1))
     with pytest.raises(qr.ContentError, match="too long for QR art"):
         halftone.best_of_n(gradient(), "x" * 400, halftone.HalftoneConfig(workers=1))
+
+
+def test_it_starts_a_random_request_with_the_plain_colour_variants():
+    for _ in range(3):
+        result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=2, size=256, workers=1))
+        first = min(c.seed for c in result.candidates)
+        assert first % 8 == 0  # the start of a cycle of variants
+        assert all(not halftone.variant_for_seed(c.seed).dither for c in result.candidates)
+    assert halftone.variant_for_seed(0).colour and not halftone.variant_for_seed(0).dither
