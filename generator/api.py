@@ -132,22 +132,18 @@ class GenerationSerializer(serializers.ModelSerializer):
 
     def settle_engine(self, attrs: dict) -> None:
         """Settle the engine (see `pictures.default_engine`); halftone needs a picture, diffusion a prompt."""
+        self.picture = None  # the checked PIL picture of a halftone job, stored by pictures.save_new_job
         given = "picture" in attrs or "earlier_candidate" in attrs
         attrs["engine"] = attrs.get("engine") or pictures.default_engine(given)
         if attrs["engine"] == pictures.DIFFUSION:
             if not attrs.get("prompt", {}).get("text", "").strip():
                 raise serializers.ValidationError({"prompt": ["Describe the picture the code should become."]})
             return
+        upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:
-            if "picture" in attrs:
-                self.picture = pictures.from_upload(attrs["picture"])
-            elif "earlier_candidate" in attrs:
-                self.picture = pictures.from_candidate(attrs["team"], attrs["earlier_candidate"])
-            else:
-                raise images.ImageError(pictures.NEEDS_PICTURE)
+            self.picture = pictures.chosen(upload, attrs["team"], candidate_pk)
         except images.ImageError as exc:
-            key = "earlier_candidate" if "earlier_candidate" in attrs and "picture" not in attrs else "picture"
-            raise serializers.ValidationError({key: [str(exc)]}) from None
+            raise serializers.ValidationError({pictures.picture_field(upload, candidate_pk): [str(exc)]}) from None
 
     def unsaved_job(self, owner) -> GenerationJob:
         """The validated job, not yet saved, with an unsaved prompt (remembered only once the job is accepted)."""
@@ -219,13 +215,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
         with transaction.atomic():
-            if job.engine == pictures.HALFTONE:
-                # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
-                job.prompt = Prompt.remember(request.user, job.prompt.text, "", team=None)
-                pictures.attach(job, serializer.picture)
-            else:
-                job.prompt = Prompt.remember(request.user, job.prompt.text, job.prompt.negative_text, team=job.team)
-            job.save()
+            pictures.save_new_job(job, request.user, serializer.picture)
             jobs.enqueue_generation(job)  # sends once this transaction commits
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)
 

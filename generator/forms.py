@@ -198,15 +198,11 @@ class GenerationForm(forms.Form):
             if not (data.get("prompt") or "").strip() and "prompt" not in self.errors:
                 self.add_error("prompt", "Describe the picture the code should become.")
             return
+        upload, candidate_pk = data.get("picture"), data.get("earlier_candidate")
         try:
-            if data.get("picture"):
-                self.picture = pictures.from_upload(data["picture"])
-            elif data.get("earlier_candidate") is not None:
-                self.picture = pictures.from_candidate(data.get("team"), data["earlier_candidate"])
-            else:
-                self.add_error("picture", pictures.NEEDS_PICTURE)
+            self.picture = pictures.chosen(upload, data.get("team"), candidate_pk)
         except images.ImageError as exc:
-            self.add_error("picture" if data.get("picture") else "earlier_candidate", str(exc))
+            self.add_error(pictures.picture_field(upload, candidate_pk), str(exc))
 
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
@@ -230,12 +226,4 @@ class GenerationForm(forms.Form):
 
     def save(self) -> GenerationJob:
         """Store the validated job, remembering its prompt for the team's gallery."""
-        job = self.job
-        if job.engine == pictures.HALFTONE:
-            # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
-            job.prompt = Prompt.remember(self.user, job.prompt.text, "", team=None)
-            pictures.attach(job, self.picture)
-        else:
-            job.prompt = Prompt.remember(self.user, job.prompt.text, job.prompt.negative_text, team=job.team)
-        job.save()
-        return job
+        return pictures.save_new_job(self.job, self.user, self.picture)

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from generator import halftone, images, jobs
-from generator.models import Candidate, GenerationJob
+from generator.models import Candidate, GenerationJob, Prompt
 
 HALFTONE = GenerationJob.Engine.HALFTONE.value
 DIFFUSION = GenerationJob.Engine.DIFFUSION.value
@@ -83,8 +83,42 @@ def from_candidate(team, pk) -> Image.Image:
         raise images.ImageError("That candidate's image is missing; pick another or upload a picture.") from None
 
 
+def chosen(upload, team, candidate_pk) -> Image.Image:
+    """A halftone job's picture, as the page's form and the API take it: the upload if any, else the team's earlier
+    candidate `candidate_pk`.
+
+    Raises:
+        images.ImageError: neither was given, or the one given cannot be used; `picture_field(upload,
+            candidate_pk)` names the input the message belongs to.
+    """
+    if upload:
+        return from_upload(upload)
+    if candidate_pk is not None:
+        return from_candidate(team, candidate_pk)
+    raise images.ImageError(NEEDS_PICTURE)
+
+
+def picture_field(upload, candidate_pk) -> str:
+    """The input a `chosen` error belongs to: the earlier candidate when only that was given, else the upload."""
+    return "earlier_candidate" if candidate_pk is not None and not upload else "picture"
+
+
 def attach(job: GenerationJob, picture: Image.Image) -> None:
     """Store `picture` as the job's `init_image`: scaled to at most `STORED_SIDE` and re-encoded as PNG."""
     picture = picture.copy()
     picture.thumbnail((STORED_SIDE, STORED_SIDE), Image.Resampling.LANCZOS)
     job.init_image.save(f"picture-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(picture)), save=False)
+
+
+def save_new_job(job: GenerationJob, user, picture: Image.Image | None) -> GenerationJob:
+    """Store a validated, unsaved job (the page's form and the API both make one): remember its prompt and, for the
+    halftone engine, attach its picture. Enqueueing is the caller's (`jobs.enqueue_generation`, after commit)."""
+    if job.engine == HALFTONE:
+        # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
+        job.prompt = Prompt.remember(user, job.prompt.text, "", team=None)
+        attach(job, picture)
+    else:
+        job.prompt = Prompt.remember(user, job.prompt.text, job.prompt.negative_text, team=job.team)
+    job.save()
+    return job
+
