@@ -29,7 +29,7 @@ from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from generator import halftone, images, pipeline, qr, ranking
-from generator.models import Candidate, GenerationJob
+from generator.models import Candidate, EvalSample, GenerationJob
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
@@ -290,9 +290,11 @@ def _run_halftone(job: GenerationJob, on_progress) -> str:
 
 def _record_eval_samples(job_pk: int) -> None:
     """A sweep's samples copy their job's results as soon as it is done (see EvalSample.record)."""
-    job = GenerationJob.objects.get(pk=job_pk)
-    for sample in job.eval_samples.all():
-        sample.record(job)
+    samples = list(EvalSample.objects.filter(job_id=job_pk))
+    if samples:  # most jobs are people's, not a sweep's: one query and done
+        job = GenerationJob.objects.get(pk=job_pk)
+        for sample in samples:
+            sample.record(job)
 
 
 def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
