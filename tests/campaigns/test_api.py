@@ -18,11 +18,6 @@ CSRF_SECRET = "abcdefghijklmnopqrstuvwxyzABCDEF"  # any 32 letters make a valid 
 
 
 @pytest.fixture
-def campaign(team_users) -> Campaign:
-    return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")
-
-
-@pytest.fixture
 def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station poster", kind="poster")
 

@@ -19,11 +19,6 @@ CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 
 
 @pytest.fixture
-def campaign(team_users) -> Campaign:
-    return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")
-
-
-@pytest.fixture
 def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station Poster", location="Platform 2")
 
