@@ -241,15 +241,15 @@ class Bench:
             self.torch.cuda.synchronize()
             self.torch.cuda.empty_cache()
 
-    def _module(self, cls, name: str, dtype, config=None):
+    def _module(self, cls, name: str, dtype, config=None, device: str | None = None):
         torch = self.torch
-        with torch.device(self.device):
+        with torch.device(device or self.device):
             module = cls(config) if config is not None else cls(**self.cfg[name])
         module.load_state_dict(self.masters[name])
         return module.to(dtype=dtype).eval().requires_grad_(False)
 
-    def build_engine(self, spec: dict):
-        """An Engine for one variant, through the product's `engine_from_pipeline`."""
+    def build_engine(self, spec: dict, device: str | None = None):
+        """An Engine for one variant on `device` (default: the first GPU), through `engine_from_pipeline`."""
         torch = self.torch
         from diffusers import (
             AutoencoderKL,
@@ -263,11 +263,11 @@ class Bench:
         dtype = self.dtype(spec["dtype"])
         controlnet_class = pipeline.skipping_controlnet_class() if spec["skip"] else ControlNetModel
         pipe = StableDiffusionControlNetPipeline(
-            vae=self._module(AutoencoderKL, "vae", dtype),
-            text_encoder=self._module(CLIPTextModel, "text", dtype, self.text_config),
+            vae=self._module(AutoencoderKL, "vae", dtype, device=device),
+            text_encoder=self._module(CLIPTextModel, "text", dtype, self.text_config, device=device),
             tokenizer=self.tokenizer,
-            unet=self._module(UNet2DConditionModel, "unet", dtype),
-            controlnet=self._module(controlnet_class, "controlnet", dtype),
+            unet=self._module(UNet2DConditionModel, "unet", dtype, device=device),
+            controlnet=self._module(controlnet_class, "controlnet", dtype, device=device),
             scheduler=DDIMScheduler(**SCHEDULER),
             safety_checker=None,
             feature_extractor=None,
@@ -365,7 +365,8 @@ class Bench:
     # ------------------------------------------------------------------------------------------ timing
     def sync(self) -> None:
         if self.cuda:
-            self.torch.cuda.synchronize()
+            for index in range(self.torch.cuda.device_count()):
+                self.torch.cuda.synchronize(index)
 
     def time_variant(self, key: str, spec: dict, runs: int, keep: bool) -> dict:
         torch = self.torch
@@ -582,6 +583,71 @@ class Bench:
         finally:
             ranking.verify_many, ranking._repair_best_looking = original_verify, original_repair
 
+    def split(self) -> None:
+        """The product's `pipeline.SplitEngine` over every GPU here: each job's 8 candidates shared out.
+
+        P's engine is replica 0; each other GPU gets the same recipe (`compile_for_cuda`) with the same weights.
+        Like `pipeline.load_split_engine`, every replica warms up on its own share (4 of 8 on two GPUs), with
+        dynamo's automatic dynamic shapes off so replica 0, which saw batch 8 as P, compiles a static graph for
+        its share as a worker's would instead of a dynamic one. Images are compared with P's (batch 8, one GPU).
+        """
+        torch = self.torch
+        first = self.engines.get("P")
+        if first is None:
+            self.results["notes"].append("split skipped: P not built in this call")
+            return
+        devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if self.cuda else ["cpu", "cpu"]
+        if len(devices) < 2:
+            self.results["notes"].append("split skipped: one GPU on this machine")
+            return
+        import torch._dynamo
+
+        log(f"=== split: the product engine on {len(devices)} devices ({', '.join(devices)})")
+        torch._dynamo.config.automatic_dynamic_shapes = False
+        started = time.perf_counter()
+        replicas = [first] + [self.build_engine(VARIANTS["P"], device=d) for d in devices[1:]]
+        built = time.perf_counter() - started
+        shares = pipeline.split_seeds(self.seeds, len(replicas))
+        warm = replace(self.params, steps=self.args.warm_steps)
+        for index, (replica, share) in enumerate(zip(replicas, shares, strict=True)):
+            for i in range(self.args.warm_calls):
+                t0 = time.perf_counter()
+                replica.generate(self.control, warm, share)
+                self.sync()
+                log(f"split: replica {index} warm-up {i + 1} ({len(share)} candidates) {time.perf_counter() - t0:.1f}s")
+        warm_seconds = time.perf_counter() - started - built
+        engine = pipeline.SplitEngine(replicas)
+        if self.cuda:
+            for index in range(len(devices)):
+                torch.cuda.reset_peak_memory_stats(index)
+        times, images, steps_seen = [], None, []
+        for r in range(self.args.runs):
+            self.sync()
+            t0 = time.perf_counter()
+            out = engine.generate(self.control, self.params, self.seeds, on_step=lambda s, t: steps_seen.append(s))
+            self.sync()
+            times.append(time.perf_counter() - t0)
+            log(f"split: run {r + 1}/{self.args.runs} {times[-1]:.3f}s")
+            if images is None:
+                images = np.stack([np.asarray(im.convert("RGB")) for im in out])
+        self.images["split"] = images
+        peaks = ([round(torch.cuda.max_memory_allocated(i) / 2**30, 3) for i in range(len(devices))]
+                 if self.cuda else None)
+        result = dict(
+            label=f"P split over {len(devices)} devices ({'/'.join(str(len(x)) for x in shares)} candidates)",
+            devices=devices, runs=len(times), times=[round(t, 4) for t in times],
+            median_s=round(statistics.median(times), 4), p95_s=round(percentile(times, 95), 4),
+            min_s=round(min(times), 4), peak_gib_per_device=peaks, peak_gib=max(peaks) if peaks else None,
+            build_s=round(built, 1), warmup_s=round(warm_seconds, 1),
+            progress_reports_per_call=len(steps_seen) // max(1, len(times)),
+            vs_A=self.compare("split"), vs_P=self.compare("split", "P"),
+        )
+        self.results["variants"]["split"] = result
+        self.engines["split"] = engine
+        log(f"split: median {result['median_s']:.3f}s p95 {result['p95_s']:.3f}s peaks {peaks} GiB, "
+            f"vs P {result['vs_P'] and {k: v for k, v in result['vs_P'].items() if k != 'mean_abs_per_image'}}")
+        self.save()
+
     def turbo(self) -> None:
         """The product engine (P) with the "turbo" preset's steps: a named preset, so its images differ."""
         engine = self.engines.get("P")
@@ -608,9 +674,9 @@ class Bench:
         """Whole jobs through Django, Redis and an RQ worker with the product engine (bench/rq_job.py)."""
         import rq_job
 
-        engine = self.engines.get("P")
+        engine = self.engines.get(self.args.rq_engine)
         if engine is None:
-            self.results["notes"].append("rq skipped: P not built in this call")
+            self.results["notes"].append(f"rq skipped: {self.args.rq_engine} not built in this call")
             return
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -619,13 +685,16 @@ class Bench:
             clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**self.cfg["clip_vision"]))
             head = aesthetics.build_head()
         clip = clip.to(dtype=engine.dtype).eval().requires_grad_(False)
-        engine.aesthetic = aesthetics.AestheticPredictor(clip, head.eval().requires_grad_(False),
+        scorer = engine.replicas[0] if isinstance(engine, pipeline.SplitEngine) else engine
+        scorer.aesthetic = aesthetics.AestheticPredictor(clip, head.eval().requires_grad_(False),
                                                          self.cfg["clip_vision"]["image_size"], self.device,
                                                          engine.dtype)
         self.results["rq"] = rq_job.run(engine, steps=self.steps, size=self.size, n=len(self.seeds),
                                          runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
                                          content=CONTENT, log=log, save=self.save, results=self.results,
-                                         turbo_steps=pipeline.PRESETS["turbo"]["steps"])
+                                         turbo_steps=pipeline.PRESETS["turbo"]["steps"],
+                                         kinds=self.args.rq_kinds.split(","))
+        self.results["rq"]["engine"] = self.args.rq_engine
         self.save()
 
     def sdpa_probe(self) -> None:
@@ -757,6 +826,9 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=530.0,
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
+    parser.add_argument("--rq-engine", default="P", choices=("P", "split"), help="the rq stage's engine")
+    parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
+                        help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
                         help="skip the profiled 2-step call that records the attention kernels used")
     args = parser.parse_args()
@@ -775,7 +847,7 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=200)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=200, split=150)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -809,6 +881,8 @@ def main() -> None:
             bench.turbo()
         elif stage == "rq":
             bench.rq_job()
+        elif stage == "split":
+            bench.split()
         else:
             raise SystemExit(f"unknown stage {stage!r}")
     # A (or D) may have run after the variants compared with it: fill in the comparisons now.

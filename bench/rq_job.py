@@ -34,12 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+KINDS = ("code", "turbo", "noise", "repair")
 
 
 def _free_port() -> int:
@@ -94,8 +96,15 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: str, content: str, log,
-        save=lambda: None, results: dict | None = None, turbo_steps: int = 15) -> dict:
-    """Time `runs` whole jobs per setting (plus one untimed warm-up job) with `engine` as the worker's engine."""
+        save=lambda: None, results: dict | None = None, turbo_steps: int = 15,
+        kinds: Sequence[str] = KINDS) -> dict:
+    """Time `runs` whole jobs per setting (plus one untimed warm-up job) with `engine` as the worker's engine.
+
+    `kinds` picks the settings (see the module docstring): code, turbo, noise, repair.
+    """
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown job kinds {sorted(unknown)}: choose from {', '.join(KINDS)}")
     folder = Path(tempfile.mkdtemp(prefix="qart-rq-"))
     redis_proc, redis_url = start_redis(folder)
     out: dict = {"runs": runs, "steps": steps, "size": size, "candidates": n, "cpu_count": os.cpu_count()}
@@ -123,11 +132,11 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         queue = django_rq.get_queue(jobs.QUEUE)
         out["summary"] = {}
         generate = engine.generate
-        settings = [(f"code-like, {steps} steps", steps, False, True),
-                    (f"code-like, turbo {turbo_steps} steps", turbo_steps, False, True),
-                    (f"noise, {steps} steps", steps, False, False),
-                    (f"noise, {steps} steps, repair 2", steps, True, False)]
-        for name, job_steps, repair, code_like in settings:
+        settings = {"code": (f"code-like, {steps} steps", steps, False, True),
+                    "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, False, True),
+                    "noise": (f"noise, {steps} steps", steps, False, False),
+                    "repair": (f"noise, {steps} steps, repair 2", steps, True, False)}
+        for name, job_steps, repair, code_like in (settings[kind] for kind in KINDS if kind in kinds):
             engine.generate = _code_like(generate) if code_like else generate
             rows = []
             for r in range(runs + 1):

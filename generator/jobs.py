@@ -60,7 +60,7 @@ def engine_spec(model: str | None = None, controlnet: str | None = None) -> pipe
     )
 
 
-def get_engine(spec: pipeline.ModelSpec | None = None, optimize: bool = True) -> pipeline.Engine:
+def get_engine(spec: pipeline.ModelSpec | None = None, optimize: bool = True) -> pipeline.Engine | pipeline.SplitEngine:
     """The warm engine for `spec` (default: from settings), loaded once per process.
 
     `optimize` compiles on CUDA (minutes once, then ~1.5x faster): right for long-lived workers, not for a
@@ -70,7 +70,12 @@ def get_engine(spec: pipeline.ModelSpec | None = None, optimize: bool = True) ->
     key = (spec, optimize)
     if key not in _engines:
         log.info("Loading generation engine: %s", spec.label)
-        _engines[key] = pipeline.load_engine(spec, optimize=optimize, warm_batch=settings.QART["CANDIDATES"])
+        devices, batch = settings.QART["DEVICES"], settings.QART["CANDIDATES"]
+        if len(devices) > 1:
+            _engines[key] = pipeline.load_split_engine(spec, devices, optimize=optimize, warm_batch=batch)
+        else:
+            _engines[key] = pipeline.load_engine(spec, devices[0] if devices else None, optimize=optimize,
+                                                 warm_batch=batch)
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
     return _engines[key]
 
@@ -262,7 +267,7 @@ def run_generation(job_pk: int) -> str:
     except pipeline.Cancelled:
         _finish(job_pk, Status.CANCELLED, stage="cancelled")
         return "cancelled"
-    except (qr.ContentError, ValueError, pipeline.ModelNotFound, images.ImageError) as exc:
+    except (qr.ContentError, ValueError, pipeline.EngineUnavailable, images.ImageError) as exc:
         _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
         return f"failed: {exc}"
     except JobTimeoutException:

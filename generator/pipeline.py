@@ -5,6 +5,8 @@ Plain Python, importable without Django (torch and diffusers are imported when a
     spec = ModelSpec()                                   # DreamShaper + QR Code Monster v2 (Modal's recipe)
     engine = load_engine(spec)                           # weights load once and stay warm
     images = engine.generate(control, GenerationParams(prompt="a misty forest"), seeds=range(8))
+    engine = load_split_engine(spec, ["cuda:0", "cuda:1"])  # or one replica per GPU: candidates split
+
 
 Any SD1.5 checkpoint works as the base: a hub id (already in the local cache), a local diffusers folder
 or a single `.safetensors`/`.ckpt` file. The `tiny` preset (`generator.tiny`) is saved like the hub and
@@ -15,7 +17,10 @@ one message that names the model and how to point qart at local weights.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,10 +46,19 @@ SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 SD15_CONFIG_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 # Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice.
 ATTENTION_CHOICES = ("cudnn", "default")
+DEVICE_NAME = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
-class ModelNotFound(RuntimeError):
+class EngineUnavailable(RuntimeError):
+    """No engine can be loaded here; the message says why and how to fix it."""
+
+
+class ModelNotFound(EngineUnavailable):
     """Requested weights are not on this machine (and qart never downloads at run time)."""
+
+
+class DeviceNotFound(EngineUnavailable):
+    """A configured device (QART_DEVICES) does not exist on this machine."""
 
 
 class Cancelled(RuntimeError):
@@ -345,6 +359,98 @@ class Engine:
         return self.aesthetic.score(images)
 
 
+def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
+    """Consecutive, near-equal, non-empty shares of `seeds` (8 over 3 -> 3, 3, 2), in order."""
+    size, extra = divmod(len(seeds), parts)
+    shares, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        if end > start:
+            shares.append(list(seeds[start:end]))
+        start = end
+    return shares
+
+
+@dataclass
+class SplitEngine:
+    """One warm `Engine` per device; each call's candidates are shared out and generated on all at once.
+
+    For latency: on two GPUs a batch of eight takes about the time of four on one. Per-candidate generators
+    keep every seed's image the same as on one device (within the rounding of another batch size). Progress,
+    cancelling and the caller's callback stay in the calling thread (Django's database connections are
+    per thread); the replicas run in threads, which is enough because the GPUs, not Python, do the work.
+    """
+
+    replicas: list[Engine]
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.replicas[0].spec
+
+    @property
+    def device(self) -> str:
+        return ",".join(r.device for r in self.replicas)
+
+    @property
+    def dtype(self):
+        return self.replicas[0].dtype
+
+    def generate(
+        self,
+        control: Image.Image,
+        params: GenerationParams,
+        seeds: Sequence[int],
+        init_image: Image.Image | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """`Engine.generate`, with the seeds split across the replicas; `on_step` sees the slowest one."""
+        params.validate()
+        if not seeds:
+            raise ValueError("At least one seed is needed.")
+        shares = split_seeds(seeds, len(self.replicas))
+        done_steps = [0] * len(shares)
+        progressed = threading.Condition()
+        stop = threading.Event()
+
+        def replica_step(i: int) -> Callable[[int, int], None]:
+            def step(done: int, _total: int) -> None:
+                if stop.is_set():
+                    raise Cancelled()
+                with progressed:
+                    done_steps[i] = done
+                    progressed.notify()
+
+            return step
+
+        with ThreadPoolExecutor(len(shares), thread_name_prefix="qart-replica") as pool:
+            futures = [pool.submit(replica.generate, control, params, share, init_image, replica_step(i))
+                       for i, (replica, share) in enumerate(zip(self.replicas, shares, strict=False))]
+            reported = 0
+            try:
+                while not all(f.done() for f in futures):
+                    if any(f.done() and f.exception() is not None for f in futures):
+                        break  # one replica failed: stop the others, then raise its error below
+                    with progressed:
+                        progressed.wait(timeout=0.05)
+                        slowest = min(done_steps)
+                    if on_step is not None and slowest > reported:
+                        reported = slowest
+                        on_step(slowest, params.steps)
+            finally:
+                stop.set()  # a no-op when all finished; else the others stop at their next step
+                wait(futures)
+            failed = [f.exception() for f in futures if f.exception() is not None]
+            if failed:
+                raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
+        if on_step is not None and min(done_steps) > reported:
+            on_step(min(done_steps), params.steps)
+        return [image for f in futures for image in f.result()]
+
+    def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
+        """Scores from the first replica (the only one that loads the predictor)."""
+        return self.replicas[0].score_aesthetics(images)
+
+
 _sdpa_order_ready: set[str] = set()  # devices whose default SDPA priority torch has filled in
 
 
@@ -451,12 +557,43 @@ def compile_for_cuda(txt2img) -> None:
 
 
 def pick_device() -> tuple[str, object]:
-    """The best device here and its dtype: CUDA in fp16 (bf16 where supported better), else CPU fp32."""
+    """The best device here and its dtype: CUDA in fp16, else CPU fp32."""
     import torch
 
     if torch.cuda.is_available():
         return "cuda", torch.float16
     return "cpu", torch.float32
+
+
+def parse_devices(text: str) -> list[str]:
+    """Devices from a comma-separated setting ("cuda:0,cuda:1"); empty means "the best one here".
+
+    A device named twice gets two replicas (on the CPU that is how the tests run a split engine).
+
+    Raises:
+        ValueError: a name that is not cpu, mps, cuda or cuda:N.
+    """
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    bad = [d for d in devices if not DEVICE_NAME.match(d)]
+    if bad:
+        raise ValueError(f"Unknown device {bad[0]!r}: use cpu, mps, cuda or cuda:N, comma-separated.")
+    return devices
+
+
+def check_device(device: str) -> None:
+    """Raise `DeviceNotFound` with one message when `device` is not on this machine."""
+    import torch
+
+    if not device.startswith("cuda"):
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise DeviceNotFound("The device 'mps' is not available on this machine.")
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        have = f"{count} GPU{'s' if count != 1 else ''}" + (f" (cuda:0 to cuda:{count - 1})" if count > 1 else "")
+        raise DeviceNotFound(f"The device '{device}' is not on this machine, which has {have}: set "
+                             f"QART_DEVICES to GPUs it has, or leave it empty to use the best one.")
 
 
 def load_engine(
@@ -467,6 +604,7 @@ def load_engine(
     optimize: bool = True,
     warm_size: int = 768,
     warm_batch: int = 8,
+    aesthetic: bool = True,
 ) -> Engine:
     """Load the pipelines once; the returned engine stays warm for every job.
 
@@ -479,12 +617,14 @@ def load_engine(
         optimize: on CUDA, apply `compile_for_cuda` (the measured fastest image-preserving recipe).
         warm_size: image side of the compiled warm-up, the size jobs use.
         warm_batch: candidates of the compiled warm-up, the batch jobs use.
+        aesthetic: load the aesthetic predictor too (when the spec names one).
 
     Returns:
         An `Engine`.
 
     Raises:
         ModelNotFound: weights missing locally, with one message saying how to fix it.
+        DeviceNotFound: `device` is not on this machine.
     """
     quiet_libraries()  # before the pipeline imports, which warn at import time
     import torch
@@ -493,9 +633,9 @@ def load_engine(
     from generator import aesthetics
 
     if device is None:
-        device, default_dtype = pick_device()
-        dtype = dtype or default_dtype
-    dtype = dtype or torch.float32
+        device, _ = pick_device()
+    check_device(str(device))
+    dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
 
     # 1. ControlNet (QR Code Monster keeps v2 in a subfolder)
     controlnet_class = skipping_controlnet_class()
@@ -521,7 +661,7 @@ def load_engine(
 
     # 3. Aesthetic predictor (optional)
     predictor = None
-    if spec.aesthetic_clip and spec.aesthetic_head:
+    if aesthetic and spec.aesthetic_clip and spec.aesthetic_head:
         try:
             predictor = aesthetics.load_predictor(spec.aesthetic_clip, spec.aesthetic_head, device, dtype)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -538,6 +678,28 @@ def load_engine(
         warm = GenerationParams(prompt="warm-up", steps=2, size=size)
         engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
     return engine
+
+
+def load_split_engine(spec: ModelSpec, devices: Sequence[str], warm_batch: int = 8, **kwargs) -> SplitEngine:
+    """One warm engine per device (see `SplitEngine`); each warms up on its share of `warm_batch` candidates.
+
+    Args:
+        spec: which weights.
+        devices: two or more devices, e.g. ["cuda:0", "cuda:1"].
+        warm_batch: the candidates jobs ask for; compiled graphs specialise on each replica's share.
+        **kwargs: passed to `load_engine` (dtype, warm_up, optimize, warm_size).
+    """
+    if len(devices) < 2:
+        raise ValueError("A split engine needs at least two devices.")
+    for device in devices:
+        check_device(device)  # before minutes of loading
+    shares = [len(share) for share in split_seeds(range(max(warm_batch, 1)), len(devices))]
+    replicas = []
+    for i, device in enumerate(devices):
+        share = shares[i] if i < len(shares) else 1
+        log.info("Loading replica %d of %d on %s", i + 1, len(devices), device)
+        replicas.append(load_engine(spec, device=device, warm_batch=share, aesthetic=i == 0, **kwargs))
+    return SplitEngine(replicas)
 
 
 def quiet_libraries() -> None:

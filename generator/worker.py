@@ -22,7 +22,7 @@ class GenerationWorker(SimpleWorker):
         try:
             engine = jobs.get_engine()
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
-        except pipeline.ModelNotFound as exc:
+        except pipeline.EngineUnavailable as exc:
             # Keep serving: each job will fail with this same message instead of hanging in the queue.
             log.error("%s", exc)
         return super().work(*args, **kwargs)

@@ -78,7 +78,7 @@ def start_worker(tiny_spec, settings, tmp_path):
     root = Path(__file__).resolve().parents[2]
     started: list[subprocess.Popen] = []
 
-    def start(burst: bool = False) -> subprocess.Popen:
+    def start(burst: bool = False, **extra_env: str) -> subprocess.Popen:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=database_url(),
@@ -86,6 +86,7 @@ def start_worker(tiny_spec, settings, tmp_path):
             QART_MODEL="tiny",
             QART_MODEL_DIR=str(Path(tiny_spec.base).parent.parent),
             PYTHONUNBUFFERED="1",
+            **extra_env,
         )
         command = [sys.executable, "manage.py", "rqworker", "gpu", "--worker-class",
                    "generator.worker.GenerationWorker"] + (["--burst"] if burst else [])

@@ -68,6 +68,19 @@ def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, s
     assert shared and all(by_seed[s] == again[s] for s in shared)
 
 
+def test_a_worker_on_two_devices_splits_each_jobs_candidates(gpu_queue, start_worker):
+    # Two replicas on the CPU stand in for two GPUs (QART_DEVICES=cuda:0,cuda:1 on a GPU host).
+    job = make_job()
+    worker = start_worker(burst=True, QART_DEVICES="cpu,cpu")
+    assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
+    job.refresh_from_db()
+    assert job.status == "done", job.error
+    assert "ready on cpu,cpu" in Path(worker.log_path).read_text()
+    candidates = list(job.candidates.order_by("rank"))
+    assert sorted(c.seed for c in candidates) == list(range(100, 108))
+    assert all(Path(c.image.path).is_file() and c.aesthetic_score is not None for c in candidates)
+
+
 def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
     job = make_job()
     job.refresh_from_db()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,105 @@ class TestGenerate:
         assert sizes == [5, 2, 3, 1, 2]
         same = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2])
         assert np.abs(np.asarray(images[1], int) - np.asarray(same[1], int)).max() <= 2
+
+
+@pytest.fixture(scope="module")
+def split_engine(tiny_spec):
+    return pipeline.load_split_engine(tiny_spec, ["cpu", "cpu"], warm_batch=3)
+
+
+class TestSplitEngine:
+    def test_seeds_are_shared_out_in_order(self):
+        assert pipeline.split_seeds(range(8), 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+        assert pipeline.split_seeds(range(8), 3) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+        assert pipeline.split_seeds([7], 4) == [[7]]
+
+    def test_it_makes_the_single_engines_images_in_seed_order(self, split_engine, tiny_engine, control):
+        params = pipeline.GenerationParams(**FAST)
+        seeds = [11, 12, 13, 14, 15]
+        split = split_engine.generate(control, params, seeds)
+        single = tiny_engine.generate(control, params, seeds)
+        assert len(split) == 5
+        for a, b in zip(split, single, strict=True):
+            # Batches of 3 and 2 instead of 5: the last bit of 8-bit rounding may differ (as in one engine).
+            assert np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= 2
+        assert len({im.tobytes() for im in split}) == 5
+
+    def test_only_the_first_replica_loads_the_aesthetic_predictor(self, split_engine, control):
+        first, second = split_engine.replicas
+        assert first.aesthetic is not None and second.aesthetic is None
+        assert first.txt2img.unet is not second.txt2img.unet  # one copy of the weights per device
+        images = split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2])
+        scores = split_engine.score_aesthetics(images)
+        assert len(scores) == 2 and all(isinstance(x, float) for x in scores)
+        assert split_engine.device == "cpu,cpu" and split_engine.spec == first.spec
+
+    def test_progress_is_the_slowest_replicas_and_reported_in_the_calling_thread(self, split_engine, control):
+        import threading
+
+        calls: list[tuple[int, int, str]] = []
+        params = pipeline.GenerationParams(**{**FAST, "steps": 3})
+        split_engine.generate(control, params, [1, 2, 3],
+                              on_step=lambda s, t: calls.append((s, t, threading.current_thread().name)))
+        steps = [s for s, _, _ in calls]
+        assert steps == sorted(set(steps)) and steps[-1] == 3
+        assert {t for _, t, _ in calls} == {3}
+        assert {name for _, _, name in calls} == {threading.current_thread().name}
+
+    def test_cancelling_stops_every_replica(self, split_engine, control, monkeypatch):
+        seen: list[int] = []
+        real = pipeline.Engine.generate
+
+        def counted(engine, control, params, seeds, init_image=None, on_step=None):
+            def step(done, total):
+                seen.append(done)
+                time.sleep(0.05)  # steps as slow as a GPU's, so the cancel lands mid-run
+                on_step(done, total)
+
+            return real(engine, control, params, seeds, init_image, step)
+
+        monkeypatch.setattr(pipeline.Engine, "generate", counted)
+
+        def cancel(step: int, total: int) -> None:
+            raise pipeline.Cancelled()
+
+        params = pipeline.GenerationParams(**{**FAST, "steps": 6})
+        with pytest.raises(pipeline.Cancelled):
+            split_engine.generate(control, params, [1, 2], on_step=cancel)
+        # Each replica stops at its next step once the caller cancelled: far fewer than 2 x 6 steps ran.
+        assert len(seen) < 12 and max(seen) < 6
+
+    def test_a_failing_replica_raises_its_own_error(self, split_engine, control, monkeypatch):
+        monkeypatch.setattr(split_engine.replicas[1], "generate",
+                            lambda *a, **k: (_ for _ in ()).throw(RuntimeError("replica 2 broke")))
+        with pytest.raises(RuntimeError, match="replica 2 broke"):
+            split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2, 3, 4])
+
+    def test_it_needs_two_devices(self, tiny_spec):
+        with pytest.raises(ValueError, match="at least two devices"):
+            pipeline.load_split_engine(tiny_spec, ["cpu"])
+
+
+class TestDevices:
+    def test_a_device_list_is_parsed(self):
+        assert pipeline.parse_devices(" cuda:0, cuda:1 ") == ["cuda:0", "cuda:1"]
+        assert pipeline.parse_devices("") == []
+
+    @pytest.mark.parametrize("text", ["gpu", "cuda:x", "cuda0", "cuda:0;cuda:1"])
+    def test_an_unknown_name_is_refused(self, text):
+        with pytest.raises(ValueError, match="Unknown device"):
+            pipeline.parse_devices(text)
+
+    def test_a_gpu_this_machine_lacks_gives_one_message(self, tiny_spec, monkeypatch):
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+        with pytest.raises(pipeline.DeviceNotFound, match=r"'cuda:2' is not on this machine, which has 2 GPUs"):
+            pipeline.load_split_engine(tiny_spec, ["cuda:0", "cuda:2"])
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.raises(pipeline.DeviceNotFound, match="which has 0 GPUs"):
+            pipeline.load_engine(tiny_spec, device="cuda")
 
 
 class TestControlNetSkip:

@@ -79,3 +79,9 @@ class ProductionSettingsTestCase(SimpleTestCase):
 
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("QART_MEDIA_ACCEL_PREFIX", result.stderr)
+
+    def test_it_refuses_an_unknown_device(self):
+        result = import_settings(QART_DEVICES="cuda:0,gpu1")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("QART_DEVICES: Unknown device 'gpu1'", result.stderr)

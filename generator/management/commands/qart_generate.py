@@ -129,7 +129,7 @@ class Command(BaseCommand):
         try:
             # One-off: skip the minutes-long compile that a long-lived worker pays once.
             engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]), optimize=False)
-        except pipeline.ModelNotFound as exc:
+        except pipeline.EngineUnavailable as exc:
             raise CommandError(str(exc)) from None
         if engine.spec.tiny:
             self.stderr.write("Using the tiny model: random weights, so the images are noise (for testing).")
