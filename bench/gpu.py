@@ -597,6 +597,11 @@ class Bench:
             self.results["notes"].append("split skipped: P not built in this call")
             return
         devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if self.cuda else ["cpu", "cpu"]
+        if self.args.split_devices:
+            devices = pipeline.parse_devices(self.args.split_devices)
+        if devices[0] != first.device and not (devices[0] == "cuda:0" and first.device == "cuda"):
+            self.results["notes"].append(f"split skipped: P is on {first.device}, not {devices[0]}")
+            return
         if len(devices) < 2:
             self.results["notes"].append("split skipped: one GPU on this machine")
             return
@@ -616,6 +621,18 @@ class Bench:
                 self.sync()
                 log(f"split: replica {index} warm-up {i + 1} ({len(share)} candidates) {time.perf_counter() - t0:.1f}s")
         warm_seconds = time.perf_counter() - started - built
+        # Each replica alone on its share, full steps: what the split would take with no overhead at all.
+        alone = []
+        for index, (replica, share) in enumerate(zip(replicas, shares, strict=True)):
+            runs = []
+            for _ in range(2):
+                self.sync()
+                t0 = time.perf_counter()
+                replica.generate(self.control, self.params, share)
+                self.sync()
+                runs.append(time.perf_counter() - t0)
+            alone.append(round(min(runs), 4))
+            log(f"split: replica {index} alone, {len(share)} candidates: {runs[0]:.3f}s, {runs[1]:.3f}s")
         engine = pipeline.SplitEngine(replicas)
         if self.cuda:
             for index in range(len(devices)):
@@ -639,7 +656,7 @@ class Bench:
             median_s=round(statistics.median(times), 4), p95_s=round(percentile(times, 95), 4),
             min_s=round(min(times), 4), peak_gib_per_device=peaks, peak_gib=max(peaks) if peaks else None,
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1),
-            progress_reports_per_call=len(steps_seen) // max(1, len(times)),
+            progress_reports_per_call=len(steps_seen) // max(1, len(times)), replica_alone_s=alone,
             vs_A=self.compare("split"), vs_P=self.compare("split", "P"),
         )
         self.results["variants"]["split"] = result
@@ -827,6 +844,9 @@ def main() -> None:
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
     parser.add_argument("--rq-engine", default="P", choices=("P", "split"), help="the rq stage's engine")
+    parser.add_argument("--split-devices", default="",
+                        help="the split stage's devices (default: every GPU; e.g. cuda:0,cuda:0 checks the threaded "
+                             "path on one GPU, where the two replicas share the GPU and are not faster)")
     parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
                         help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
