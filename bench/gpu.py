@@ -634,9 +634,9 @@ class Bench:
             alone.append(round(min(runs), 4))
             log(f"split: replica {index} alone, {len(share)} candidates: {runs[0]:.3f}s, {runs[1]:.3f}s")
         engine = pipeline.SplitEngine(replicas)
-        if self.cuda:
-            for index in range(len(devices)):
-                torch.cuda.reset_peak_memory_stats(index)
+        gpus = sorted({torch.device(d).index or 0 for d in devices}) if self.cuda else []
+        for index in gpus:
+            torch.cuda.reset_peak_memory_stats(index)
         times, images, steps_seen = [], None, []
         for r in range(self.args.runs):
             self.sync()
@@ -648,8 +648,7 @@ class Bench:
             if images is None:
                 images = np.stack([np.asarray(im.convert("RGB")) for im in out])
         self.images["split"] = images
-        peaks = ([round(torch.cuda.max_memory_allocated(i) / 2**30, 3) for i in range(len(devices))]
-                 if self.cuda else None)
+        peaks = [round(torch.cuda.max_memory_allocated(i) / 2**30, 3) for i in gpus] or None
         result = dict(
             label=f"P split over {len(devices)} devices ({'/'.join(str(len(x)) for x in shares)} candidates)",
             devices=devices, runs=len(times), times=[round(t, 4) for t in times],
