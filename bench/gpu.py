@@ -592,25 +592,24 @@ class Bench:
         its share as a worker's would instead of a dynamic one. Images are compared with P's (batch 8, one GPU).
         """
         torch = self.torch
-        first = self.engines.get("P")
-        if first is None:
-            self.results["notes"].append("split skipped: P not built in this call")
-            return
         devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if self.cuda else ["cpu", "cpu"]
         if self.args.split_devices:
             devices = pipeline.parse_devices(self.args.split_devices)
-        if devices[0] != first.device and not (devices[0] == "cuda:0" and first.device == "cuda"):
-            self.results["notes"].append(f"split skipped: P is on {first.device}, not {devices[0]}")
-            return
         if len(devices) < 2:
             self.results["notes"].append("split skipped: one GPU on this machine")
             return
         import torch._dynamo
 
-        log(f"=== split: the product engine on {len(devices)} devices ({', '.join(devices)})")
+        # Replica 0 is P's engine when P ran first on the same device (saves building it), else a fresh one.
+        first = self.engines.get("P")
+        if first is not None and first.device not in (devices[0], "cuda" if devices[0] == "cuda:0" else ""):
+            first = None
+        log(f"=== split: the product engine on {len(devices)} devices ({', '.join(devices)}); replica 0 "
+            f"{'is P' if first is not None else 'built here'}")
         torch._dynamo.config.automatic_dynamic_shapes = False
         started = time.perf_counter()
-        replicas = [first] + [self.build_engine(VARIANTS["P"], device=d) for d in devices[1:]]
+        replicas = [first or self.build_engine(VARIANTS["P"], device=devices[0])]
+        replicas += [self.build_engine(VARIANTS["P"], device=d) for d in devices[1:]]
         built = time.perf_counter() - started
         shares = pipeline.split_seeds(self.seeds, len(replicas))
         warm = replace(self.params, steps=self.args.warm_steps)
@@ -648,6 +647,14 @@ class Bench:
             if images is None:
                 images = np.stack([np.asarray(im.convert("RGB")) for im in out])
         self.images["split"] = images
+        # The same seeds on replica 0 (another GPU for every share but the first): the devices agree.
+        start, across = len(shares[0]), []
+        for share in shares[1:]:
+            again = replicas[0].generate(self.control, self.params, share)
+            for offset, image in enumerate(again):
+                diff = np.abs(np.asarray(image.convert("RGB"), np.int16) - images[start + offset].astype(np.int16))
+                across.append(int(diff.max()))
+            start += len(share)
         peaks = [round(torch.cuda.max_memory_allocated(i) / 2**30, 3) for i in gpus] or None
         result = dict(
             label=f"P split over {len(devices)} devices ({'/'.join(str(len(x)) for x in shares)} candidates)",
@@ -657,6 +664,7 @@ class Bench:
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1),
             progress_reports_per_call=len(steps_seen) // max(1, len(times)), replica_alone_s=alone,
             vs_A=self.compare("split"), vs_P=self.compare("split", "P"),
+            other_shares_on_replica_0_max_abs_diff=across,
         )
         self.results["variants"]["split"] = result
         self.engines["split"] = engine
