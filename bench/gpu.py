@@ -145,12 +145,15 @@ VARIANTS = {
               dtype="fp32", attention="default"),
     "P": dict(label="the product: B + pipeline.compile_for_cuda (what load_engine does on CUDA)", skip=True,
               opt=False, compile=None, dtype="fp16", attention="default", product=True),
+    "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
+               skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
+               cuda_graphs=True),
     "T": dict(label="P + Inductor autotuning (coordinate descent, no epilogue fusion)", skip=True, opt=False,
               compile=None, dtype="fp16", attention="default", product=True,
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "T")
+COMPILED = ("D", "F", "G", "P", "PG", "T")
 
 
 def log(message: str) -> None:
@@ -280,7 +283,8 @@ class Bench:
                 for name, value in spec["inductor"].items():  # process-wide: T runs last
                     setattr(inductor_config, name, value)
             if self.device == "cuda":
-                pipeline.compile_for_cuda(pipe)  # exactly what the worker's load_engine applies
+                # exactly what the worker's load_engine applies
+                pipeline.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False))
             else:
                 log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
         if spec["opt"]:
@@ -600,23 +604,26 @@ class Bench:
             return
         import torch._dynamo
 
-        # Replica 0 is P's engine when P ran first on the same device (saves building it), else a fresh one.
-        first = self.engines.get("P")
+        # Replica 0 is P's engine when P ran first on the same device and the variants match, else a fresh one.
+        key = self.args.split_variant
+        first = self.engines.get(key)
         if first is not None and first.device not in (devices[0], "cuda" if devices[0] == "cuda:0" else ""):
             first = None
-        log(f"=== split: the product engine on {len(devices)} devices ({', '.join(devices)}); replica 0 "
-            f"{'is P' if first is not None else 'built here'}")
+        log(f"=== split: {key} on {len(devices)} devices ({', '.join(devices)}); replica 0 "
+            f"{'is ' + key if first is not None else 'built here'}")
         torch._dynamo.config.automatic_dynamic_shapes = False
         started = time.perf_counter()
-        replicas = [first or self.build_engine(VARIANTS["P"], device=devices[0])]
-        replicas += [self.build_engine(VARIANTS["P"], device=d) for d in devices[1:]]
+        replicas = [first or self.build_engine(VARIANTS[key], device=devices[0])]
+        replicas += [self.build_engine(VARIANTS[key], device=d) for d in devices[1:]]
         built = time.perf_counter() - started
         shares = pipeline.split_seeds(self.seeds, len(replicas))
+        engine = pipeline.SplitEngine(replicas)
         warm = replace(self.params, steps=self.args.warm_steps)
+        # As SplitEngine.warm_up: each replica in its own thread (CUDA graphs are recorded per thread).
         for index, (replica, share) in enumerate(zip(replicas, shares, strict=True)):
             for i in range(self.args.warm_calls):
                 t0 = time.perf_counter()
-                replica.generate(self.control, warm, share)
+                engine.on_replica(index, replica.generate, self.control, warm, share)
                 self.sync()
                 log(f"split: replica {index} warm-up {i + 1} ({len(share)} candidates) {time.perf_counter() - t0:.1f}s")
         warm_seconds = time.perf_counter() - started - built
@@ -627,12 +634,11 @@ class Bench:
             for _ in range(2):
                 self.sync()
                 t0 = time.perf_counter()
-                replica.generate(self.control, self.params, share)
+                engine.on_replica(index, replica.generate, self.control, self.params, share)
                 self.sync()
                 runs.append(time.perf_counter() - t0)
             alone.append(round(min(runs), 4))
             log(f"split: replica {index} alone, {len(share)} candidates: {runs[0]:.3f}s, {runs[1]:.3f}s")
-        engine = pipeline.SplitEngine(replicas)
         gpus = sorted({torch.device(d).index or 0 for d in devices}) if self.cuda else []
         for index in gpus:
             torch.cuda.reset_peak_memory_stats(index)
@@ -650,14 +656,14 @@ class Bench:
         # The same seeds on replica 0 (another GPU for every share but the first): the devices agree.
         start, across = len(shares[0]), []
         for share in shares[1:]:
-            again = replicas[0].generate(self.control, self.params, share)
+            again = engine.on_replica(0, replicas[0].generate, self.control, self.params, share)
             for offset, image in enumerate(again):
                 diff = np.abs(np.asarray(image.convert("RGB"), np.int16) - images[start + offset].astype(np.int16))
                 across.append(int(diff.max()))
             start += len(share)
         peaks = [round(torch.cuda.max_memory_allocated(i) / 2**30, 3) for i in gpus] or None
         result = dict(
-            label=f"P split over {len(devices)} devices ({'/'.join(str(len(x)) for x in shares)} candidates)",
+            label=f"{key} split over {len(devices)} devices ({'/'.join(str(len(x)) for x in shares)} candidates)",
             devices=devices, runs=len(times), times=[round(t, 4) for t in times],
             median_s=round(statistics.median(times), 4), p95_s=round(percentile(times, 95), 4),
             min_s=round(min(times), 4), peak_gib_per_device=peaks, peak_gib=max(peaks) if peaks else None,
@@ -851,6 +857,8 @@ def main() -> None:
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
     parser.add_argument("--rq-engine", default="P", choices=("P", "split"), help="the rq stage's engine")
+    parser.add_argument("--split-variant", default="PG", choices=("P", "PG"),
+                        help="the split stage's replicas: PG (CUDA graphs, as load_split_engine) or P")
     parser.add_argument("--split-devices", default="",
                         help="the split stage's devices (default: every GPU; e.g. cuda:0,cuda:0 checks the threaded "
                              "path on one GPU, where the two replicas share the GPU and are not faster)")
@@ -909,7 +917,14 @@ def main() -> None:
         elif stage == "rq":
             bench.rq_job()
         elif stage == "split":
-            bench.split()
+            try:
+                bench.split()
+            except Exception as exc:  # record it: the call's other results still matter
+                import traceback
+
+                traceback.print_exc()
+                bench.results["variants"]["split"] = dict(label="split", error=f"{type(exc).__name__}: {exc}"[:2000])
+                bench.save()
         else:
             raise SystemExit(f"unknown stage {stage!r}")
     # A (or D) may have run after the variants compared with it: fill in the comparisons now.

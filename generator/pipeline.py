@@ -378,10 +378,26 @@ class SplitEngine:
     For latency: on two GPUs a batch of eight takes about the time of four on one. Per-candidate generators
     keep every seed's image the same as on one device (within the rounding of another batch size). Progress,
     cancelling and the caller's callback stay in the calling thread (Django's database connections are
-    per thread); the replicas run in threads, which is enough because the GPUs, not Python, do the work.
+    per thread). Each replica runs in a thread of its own for its whole life: CUDA graphs are recorded per
+    thread, and with them a step costs Python so little that the replicas' threads do not wait on each
+    other for the interpreter (measured without them: two GPUs took 3.1 s where each alone took 1.8 s).
     """
 
     replicas: list[Engine]
+    _threads: list[ThreadPoolExecutor] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"qart-replica-{i}")
+                         for i in range(len(self.replicas))]
+
+    def on_replica(self, index: int, fn: Callable, *args, **kwargs):
+        """Run `fn` in replica `index`'s own thread and return its result (warm-ups, benchmarks)."""
+        return self._threads[index].submit(fn, *args, **kwargs).result()
+
+    def warm_up(self, size: int, batch: int) -> None:
+        """Each replica, in its own thread and one after another, generates its share of `batch` candidates."""
+        for index, share in enumerate(split_seeds(range(batch), len(self.replicas))):
+            self.on_replica(index, _warm_up, self.replicas[index], size, len(share))
 
     @property
     def spec(self) -> ModelSpec:
@@ -422,26 +438,25 @@ class SplitEngine:
 
             return step
 
-        with ThreadPoolExecutor(len(shares), thread_name_prefix="qart-replica") as pool:
-            futures = [pool.submit(replica.generate, control, params, share, init_image, replica_step(i))
-                       for i, (replica, share) in enumerate(zip(self.replicas, shares, strict=False))]
-            reported = 0
-            try:
-                while not all(f.done() for f in futures):
-                    if any(f.done() and f.exception() is not None for f in futures):
-                        break  # one replica failed: stop the others, then raise its error below
-                    with progressed:
-                        progressed.wait(timeout=0.05)
-                        slowest = min(done_steps)
-                    if on_step is not None and slowest > reported:
-                        reported = slowest
-                        on_step(slowest, params.steps)
-            finally:
-                stop.set()  # a no-op when all finished; else the others stop at their next step
-                wait(futures)
-            failed = [f.exception() for f in futures if f.exception() is not None]
-            if failed:
-                raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
+        futures = [self._threads[i].submit(replica.generate, control, params, share, init_image, replica_step(i))
+                   for i, (replica, share) in enumerate(zip(self.replicas, shares, strict=False))]
+        reported = 0
+        try:
+            while not all(f.done() for f in futures):
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break  # one replica failed: stop the others, then raise its error below
+                with progressed:
+                    progressed.wait(timeout=0.05)
+                    slowest = min(done_steps)
+                if on_step is not None and slowest > reported:
+                    reported = slowest
+                    on_step(slowest, params.steps)
+        finally:
+            stop.set()  # a no-op when all finished; else the others stop at their next step
+            wait(futures)
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:
+            raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
         if on_step is not None and min(done_steps) > reported:
             on_step(min(done_steps), params.steps)
         return [image for f in futures for image in f.result()]
@@ -530,7 +545,7 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:
                   dict(txt2img.scheduler.config))
 
 
-def compile_for_cuda(txt2img) -> None:
+def compile_for_cuda(txt2img, cuda_graphs: bool = False) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -538,6 +553,10 @@ def compile_for_cuda(txt2img) -> None:
     UNet, ControlNet and VAE, cuDNN autotuning, and torch.compile (Inductor, default mode) of the UNet, the
     ControlNet and the VAE decoder. Images stay within fp16 rounding of the eager pipeline (max 1/255).
     Compiling takes minutes on a cold cache; the worker pays it once, in its warm-up.
+
+    `cuda_graphs` also records the UNet and ControlNet as CUDA graphs (mode "reduce-overhead"): no faster on
+    one GPU (3.33 s vs 3.35 s, variant F), but a step then costs Python almost nothing, which a split engine
+    needs (its replicas share one interpreter). Graphs are recorded per thread: call the pipeline from one.
     """
     import torch
     import torch._dynamo
@@ -551,8 +570,9 @@ def compile_for_cuda(txt2img) -> None:
     # recompile limit, past which it silently falls back to eager.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     inductor_config.conv_1x1_as_mm = True
-    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False)
-    txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False)
+    mode = "reduce-overhead" if cuda_graphs else None
+    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode)
+    txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False, mode=mode)
     txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False)
 
 
@@ -605,6 +625,7 @@ def load_engine(
     warm_size: int = 768,
     warm_batch: int = 8,
     aesthetic: bool = True,
+    cuda_graphs: bool = False,
 ) -> Engine:
     """Load the pipelines once; the returned engine stays warm for every job.
 
@@ -618,6 +639,7 @@ def load_engine(
         warm_size: image side of the compiled warm-up, the size jobs use.
         warm_batch: candidates of the compiled warm-up, the batch jobs use.
         aesthetic: load the aesthetic predictor too (when the spec names one).
+        cuda_graphs: compiled, also record CUDA graphs (see `compile_for_cuda`).
 
     Returns:
         An `Engine`.
@@ -668,38 +690,53 @@ def load_engine(
             log.info("Aesthetic predictor load failed: %s", exc)
             raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
 
-    compiled = optimize and str(device).startswith("cuda")
-    if compiled:
-        compile_for_cuda(txt2img)
+    if optimize and str(device).startswith("cuda"):
+        compile_for_cuda(txt2img, cuda_graphs=cuda_graphs)
     engine = engine_from_pipeline(txt2img, spec, predictor)
     if warm_up:
-        # Compiled graphs specialise on shapes: warm up on the jobs' shape, or the first job compiles (minutes).
-        size, batch = (warm_size, warm_batch) if compiled else (256, 1)
-        warm = GenerationParams(prompt="warm-up", steps=2, size=size)
-        engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
+        _warm_up(engine, warm_size, warm_batch)
     return engine
 
 
-def load_split_engine(spec: ModelSpec, devices: Sequence[str], warm_batch: int = 8, **kwargs) -> SplitEngine:
-    """One warm engine per device (see `SplitEngine`); each warms up on its share of `warm_batch` candidates.
+def _warm_up(engine: Engine, size: int, batch: int) -> None:
+    """One short generation. Compiled graphs specialise on shapes: warm up on the jobs' shape (size² x batch),
+    or the first job compiles (minutes); an eager engine only needs a small run."""
+    compiled = hasattr(engine.txt2img.unet, "_orig_mod")
+    size, batch = (size, batch) if compiled else (256, 1)
+    warm = GenerationParams(prompt="warm-up", steps=2, size=size)
+    engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
+
+
+def load_split_engine(
+    spec: ModelSpec,
+    devices: Sequence[str],
+    warm_up: bool = True,
+    warm_size: int = 768,
+    warm_batch: int = 8,
+    **kwargs,
+) -> SplitEngine:
+    """One warm engine per device (see `SplitEngine`), compiled with CUDA graphs on CUDA.
 
     Args:
         spec: which weights.
         devices: two or more devices, e.g. ["cuda:0", "cuda:1"].
-        warm_batch: the candidates jobs ask for; compiled graphs specialise on each replica's share.
-        **kwargs: passed to `load_engine` (dtype, warm_up, optimize, warm_size).
+        warm_up: warm each replica up in its own thread on its share of `warm_batch` candidates at
+            `warm_size`² (compiled graphs specialise on each replica's share).
+        **kwargs: passed to `load_engine` (dtype, optimize).
     """
     if len(devices) < 2:
         raise ValueError("A split engine needs at least two devices.")
     for device in devices:
         check_device(device)  # before minutes of loading
-    shares = [len(share) for share in split_seeds(range(max(warm_batch, 1)), len(devices))]
     replicas = []
     for i, device in enumerate(devices):
-        share = shares[i] if i < len(shares) else 1
         log.info("Loading replica %d of %d on %s", i + 1, len(devices), device)
-        replicas.append(load_engine(spec, device=device, warm_batch=share, aesthetic=i == 0, **kwargs))
-    return SplitEngine(replicas)
+        replicas.append(load_engine(spec, device=device, warm_up=False, aesthetic=i == 0, cuda_graphs=True,
+                                    **kwargs))
+    engine = SplitEngine(replicas)
+    if warm_up:
+        engine.warm_up(warm_size, max(warm_batch, 1))
+    return engine
 
 
 def quiet_libraries() -> None:

@@ -147,6 +147,25 @@ class TestSplitEngine:
         assert {t for _, t, _ in calls} == {3}
         assert {name for _, _, name in calls} == {threading.current_thread().name}
 
+    def test_each_replica_always_runs_in_its_own_thread(self, split_engine, control, monkeypatch):
+        # CUDA graphs are recorded per thread: a replica must never move to another one.
+        import threading
+
+        threads: dict[str, set[str]] = {}
+        real = pipeline.Engine.generate
+
+        def noted(engine, *args, **kwargs):
+            threads.setdefault(str(id(engine)), set()).add(threading.current_thread().name)
+            return real(engine, *args, **kwargs)
+
+        monkeypatch.setattr(pipeline.Engine, "generate", noted)
+        for _ in range(3):
+            split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2])
+        split_engine.on_replica(1, split_engine.replicas[1].generate, control, pipeline.GenerationParams(**FAST), [3])
+        names = [threads[str(id(r))] for r in split_engine.replicas]
+        assert [len(n) for n in names] == [1, 1] and names[0] != names[1]
+        assert threading.current_thread().name not in names[0] | names[1]
+
     def test_cancelling_stops_every_replica(self, split_engine, control, monkeypatch):
         seen: list[int] = []
         real = pipeline.Engine.generate
