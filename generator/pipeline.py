@@ -359,6 +359,22 @@ class Engine:
         return self.aesthetic.score(images)
 
 
+def _graph_thread() -> None:
+    """Set up CUDA graph trees' per-thread state in a thread torch did not create.
+
+    torch 2.11 sets it up only in the thread that first imports `torch._inductor.cudagraph_trees` (and in
+    autograd's threads) and fails an assertion in any other thread that records a graph; 2.13 does it itself.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    from torch._inductor import cudagraph_trees
+
+    if not hasattr(cudagraph_trees.local, "tree_manager_containers") and hasattr(cudagraph_trees, "_initialize_tls"):
+        cudagraph_trees._initialize_tls(cudagraph_trees.local)
+
+
 def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
     """Consecutive, near-equal, non-empty shares of `seeds` (8 over 3 -> 3, 3, 2), in order."""
     size, extra = divmod(len(seeds), parts)
@@ -387,7 +403,7 @@ class SplitEngine:
     _threads: list[ThreadPoolExecutor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"qart-replica-{i}")
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"qart-replica-{i}", initializer=_graph_thread)
                          for i in range(len(self.replicas))]
 
     def on_replica(self, index: int, fn: Callable, *args, **kwargs):
