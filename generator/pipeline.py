@@ -16,6 +16,7 @@ one message that names the model and how to point qart at local weights.
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import threading
@@ -371,8 +372,10 @@ def _graph_thread() -> None:
         return
     from torch._inductor import cudagraph_trees
 
-    if not hasattr(cudagraph_trees.local, "tree_manager_containers") and hasattr(cudagraph_trees, "_initialize_tls"):
-        cudagraph_trees._initialize_tls(cudagraph_trees.local)
+    local = cudagraph_trees.local
+    if not hasattr(local, "tree_manager_containers"):  # what the module does for its importing thread
+        local.tree_manager_containers = {}
+        local.tree_manager_locks = collections.defaultdict(threading.Lock)
 
 
 def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
