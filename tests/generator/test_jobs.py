@@ -81,6 +81,16 @@ def test_a_worker_on_two_devices_splits_each_jobs_candidates(gpu_queue, start_wo
     assert all(Path(c.image.path).is_file() and c.aesthetic_score is not None for c in candidates)
 
 
+def test_a_worker_told_to_use_a_missing_gpu_fails_jobs_with_one_message(gpu_queue, start_worker):
+    job = make_job()
+    worker = start_worker(burst=True, QART_DEVICES="cuda:0,cuda:1")  # this machine has no GPU
+    assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error.startswith("The device 'cuda:0' is not on this machine, which has 0 GPUs")
+    assert "QART_DEVICES" in job.error and "Traceback" not in Path(worker.log_path).read_text()
+
+
 def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
     job = make_job()
     job.refresh_from_db()
