@@ -619,6 +619,18 @@ def parse_devices(text: str) -> list[str]:
     return devices
 
 
+def unused_gpus_hint(gpu_count: int, devices: Sequence[str]) -> str | None:
+    """A line for the worker's log when it leaves GPUs of this machine idle, saying how to use them."""
+    used = {int(d.partition(":")[2] or 0) for d in devices if d.startswith("cuda")} or {0}
+    idle = [i for i in range(gpu_count) if i not in used]
+    if not idle:
+        return None
+    every = ",".join(f"cuda:{i}" for i in range(gpu_count))
+    return (f"This machine has {gpu_count} GPUs and this worker uses {len(used)}: start one worker per GPU "
+            f"(CUDA_VISIBLE_DEVICES=<n>) for more jobs an hour, or set QART_DEVICES={every} to share each job "
+            f"across them for faster jobs.")
+
+
 def check_device(device: str) -> None:
     """Raise `DeviceNotFound` with one message when `device` is not on this machine."""
     import torch

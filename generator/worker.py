@@ -22,6 +22,12 @@ class GenerationWorker(SimpleWorker):
         try:
             engine = jobs.get_engine()
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
+            if jobs.cuda_available():
+                import torch
+
+                hint = pipeline.unused_gpus_hint(torch.cuda.device_count(), engine.device.split(","))
+                if hint:
+                    log.warning("%s", hint)
         except pipeline.EngineUnavailable as exc:
             # Keep serving: each job will fail with this same message instead of hanging in the queue.
             log.error("%s", exc)

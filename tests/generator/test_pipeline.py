@@ -201,6 +201,14 @@ class TestSplitEngine:
 
 
 class TestDevices:
+    def test_a_worker_leaving_gpus_idle_says_how_to_use_them(self):
+        hint = pipeline.unused_gpus_hint(2, ["cuda"])
+        assert "2 GPUs and this worker uses 1" in hint and "QART_DEVICES=cuda:0,cuda:1" in hint
+        assert "CUDA_VISIBLE_DEVICES" in hint
+        assert pipeline.unused_gpus_hint(2, ["cuda:0", "cuda:1"]) is None
+        assert pipeline.unused_gpus_hint(1, ["cuda"]) is None
+        assert "uses 2" in pipeline.unused_gpus_hint(4, ["cuda:2", "cuda:3"])
+
     def test_a_device_list_is_parsed(self):
         assert pipeline.parse_devices(" cuda:0, cuda:1 ") == ["cuda:0", "cuda:1"]
         assert pipeline.parse_devices("") == []
