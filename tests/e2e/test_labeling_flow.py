@@ -63,5 +63,14 @@ def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser
     expect(page).to_have_url(re.compile(rf"/evals/labeling/{session.pk}/done/$"))
     expect(page.locator("#done-title")).to_have_text("Done: Browser sitting")
     assert HumanScanResult.objects.filter(scanned=False).count() == 1
+
+    # A new session's form shows only the fields of the chosen source.
+    page.goto("/evals/labeling/")
+    expect(page.locator("#id_jobs")).to_be_visible()
+    expect(page.locator("#id_sweep")).to_be_hidden()
+    expect(page.locator("#id_count")).to_be_hidden()
+    page.get_by_label("By sweep").check()
+    expect(page.locator("#id_sweep")).to_be_visible()
+    expect(page.locator("#id_jobs")).to_be_hidden()
     assert not errors, errors
     context.close()
