@@ -16,6 +16,9 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   G  D with the engine's cuDNN attention preference (Engine.attention = "cudnn": cuDNN, flash, efficient, math)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
+  P  the product engine (pipeline.compile_for_cuda, what a single-GPU worker runs); PG: P with CUDA graphs
+Other stages: split (pipeline.SplitEngine over every GPU here, PG replicas as load_split_engine makes them),
+job (best_of_n + PNGs), rq (whole jobs through Redis, RQ and Django; --rq-engine P or split), turbo, sdpa.
 A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice: on an H200 with torch 2.11 and
 cuDNN 9.19 that is already cuDNN for SD1.5's attention, in a fresh process), as first measured; the product's
 default is now "default" (forcing cuDNN gained 0.4 %: PyTorch already chose it on the H200). After the timed
