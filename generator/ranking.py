@@ -217,16 +217,50 @@ def rank(candidates: list[Candidate]) -> list[Candidate]:
     return ordered
 
 
+def repair_many(
+    images: list[Image.Image],
+    befores: list[scan.ScanResult],
+    grid: repair.Grid,
+    expected: str,
+    threshold: float,
+    workers: int,
+    margins: tuple[int, ...] = repair.MARGINS,
+) -> list[repair.RepairResult]:
+    """`repair.repair` for each image, its rounds spread over the verifier processes; the same results.
+
+    A repair tries margins in order, each round starting from the original image, and keeps the first that
+    passes. The rounds do not depend on each other, so with processes to spare each image's next few margins
+    are tried at once (a wave) and the first passing one in order is kept: what the rounds one by one would
+    return, without waiting for each failing round in turn. With as many processes as images it is one by one.
+    """
+    width = max(1, workers // max(1, len(images)))
+    results: list[repair.RepairResult | None] = [None] * len(images)
+    open_ = list(range(len(images)))
+    for start in range(0, len(margins), width):
+        wave = margins[start : start + width]
+        tasks = [functools.partial(repair.repair, images[i], grid, expected, threshold=threshold, before=befores[i],
+                                   margins=(margin,)) for i in open_ for margin in wave]
+        attempts = _submit(tasks, workers)()
+        still_open = []
+        for k, i in enumerate(open_):
+            tried = attempts[k * len(wave) : (k + 1) * len(wave)]
+            results[i] = next((a for a in tried if a.after.passed), tried[-1])
+            if not results[i].after.passed:
+                still_open.append(i)
+        open_ = still_open
+        if not open_:
+            break
+    return results
+
+
 def _repair_best_looking(candidates: list[Candidate], grid: repair.Grid, expected: str, config: BestOfNConfig):
     failing = [c for c in candidates if not c.passed]
     failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
     chosen = failing[: config.repair_top]
-    # Each repair verifies many times on one core: the chosen candidates are repaired side by side.
-    tasks = [
-        functools.partial(repair.repair, c.image, grid, expected, threshold=config.threshold, before=c.scan)
-        for c in chosen
-    ]
-    fixes = _submit(tasks, config.workers)()
+    if not chosen:
+        return
+    fixes = repair_many([c.image for c in chosen], [c.scan for c in chosen], grid, expected, config.threshold,
+                        config.workers)
     for candidate, fixed in zip(chosen, fixes, strict=True):
         if fixed.after.passed:
             candidate.image = fixed.image

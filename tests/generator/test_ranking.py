@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import pipeline, qr, ranking, scan
+from generator import pipeline, qr, ranking, repair, scan
+from tests.generator.test_repair import SIZE, blended, corrupted
+from tests.generator.test_repair import URL as ART_URL
 
 URL = "https://qart.example/r/AbC123"
 FAST = pipeline.GenerationParams(prompt="a koi pond", steps=2, size=256)
@@ -189,3 +191,29 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+class TestRepairMany:
+    def test_rounds_tried_at_once_give_what_rounds_one_by_one_give(self):
+        code, art = blended(0)
+        _, broken, _ = corrupted(1)
+        grid = repair.grid_from_code(code, SIZE, 4)
+        befores = [scan.verify(image, ART_URL) for image in (art, broken)]
+        assert not any(b.passed for b in befores)
+        one_by_one = [repair.repair(image, grid, ART_URL, before=b) for image, b in zip((art, broken), befores,
+                                                                                       strict=True)]
+        # Both need their third margin, so waves of two (4 processes, 2 images) pass in the second wave.
+        assert [r.margin for r in one_by_one] == [repair.MARGINS[2]] * 2
+        for workers in (1, 4):
+            at_once = ranking.repair_many([art, broken], befores, grid, ART_URL, 0.5, workers)
+            for a, b in zip(at_once, one_by_one, strict=True):
+                assert a.after.passed and a.margin == b.margin and a.modules == b.modules
+                assert a.image.tobytes() == b.image.tobytes()
+
+    def test_an_image_no_margin_fixes_keeps_its_strongest_attempt(self):
+        code = qr.encode(URL)
+        grid = repair.grid_from_code(code, 256, 4)
+        noise = Image.fromarray(np.random.default_rng(3).integers(0, 256, (256, 256), dtype=np.uint8)).convert("RGB")
+        before = scan.verify(noise, URL)
+        [result] = ranking.repair_many([noise], [before], grid, URL, 0.5, 4, margins=(8, 16))
+        assert result.margin == 16 and not result.after.passed
