@@ -36,7 +36,25 @@ class DemoUserTestCase(TestCase):
         self.assertTrue(user.check_password("qart-demo"))
 
     def test_it_prints_the_login(self):
-        self.assertEqual(run_command().strip(), "Demo admin: user admin / password qart-demo")
+        self.assertEqual(run_command().splitlines()[0], "Demo admin: user admin / password qart-demo")
+
+    def test_a_first_install_gets_a_demo_team_the_user_owns(self):
+        from qartsite.models import Membership, Team
+
+        self.assertIn("Demo team: 'Demo team', owned by admin", run_command())
+        membership = Membership.objects.get(user__username="admin")
+        self.assertEqual((membership.team.name, membership.role), ("Demo team", "owner"))
+        self.assertNotIn("Demo team", run_command())  # once any team exists, none is made
+        self.assertEqual(Team.objects.count(), 1)
+        self.client.login(username="admin", password="qart-demo")
+        self.assertContains(self.client.get("/campaigns/"), "Demo team")
+
+    def test_an_install_with_teams_gets_no_demo_team(self):
+        from qartsite.models import Team
+
+        Team.objects.create(name="Marketing")
+        run_command()
+        self.assertFalse(User.objects.get(username="admin").teams.exists())
 
     def test_it_lets_the_user_log_in_to_the_admin(self):
         run_command()

@@ -4,6 +4,10 @@ The user name is settings.QART["DEMO_USER"] (env QART_DEMO_USER, default "admin"
 environment variable QART_DEMO_PASSWORD, or is "qart-demo" when DEBUG is on. With DEBUG off there is no default
 password: the command refuses unless QART_DEMO_PASSWORD is set, and checks it against the password validators.
 Running it again resets the same user's password and flags, so it is safe to run on every start.
+
+On an install with no team at all (the first `make run`), the demo user also gets a "Demo team" it owns, so the
+first sign-in lands on the campaigns page instead of "you're not in a team yet". Once any team exists it
+creates none.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+
+from qartsite.models import Membership, Team
 
 DEFAULT_PASSWORD = "qart-demo"
 PASSWORD_ENV = "QART_DEMO_PASSWORD"
@@ -47,6 +53,12 @@ class Command(BaseCommand):
             user.is_superuser = True
             user.set_password(password)
             user.save()
+            team = None
+            if not Team.objects.exists():
+                team = Team.objects.create(name="Demo team")
+                Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
 
         shown = password if password == DEFAULT_PASSWORD else f"(from {PASSWORD_ENV})"
         self.stdout.write(f"Demo admin: user {username} / password {shown}")
+        if team is not None:
+            self.stdout.write(f"Demo team: {team.name!r}, owned by {username} (this install had no team yet)")
