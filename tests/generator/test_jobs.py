@@ -104,19 +104,26 @@ def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
     assert job.status == "cancelled" and job.candidates.count() == 0
 
 
-def test_a_running_job_stops_between_steps_when_cancelled(gpu_queue, start_worker):
+# "cpu,cpu": two replicas stand in for a worker driving two GPUs (pipeline.SplitEngine): the job's own thread
+# waits on them, and a cancel or the time limit must still reach it there.
+WORKERS = pytest.mark.parametrize("devices", ["", "cpu,cpu"], ids=["one-device", "split"])
+
+
+@WORKERS
+def test_a_running_job_stops_between_steps_when_cancelled(gpu_queue, start_worker, devices):
     job = make_job(steps=150)
-    worker = start_worker()
+    worker = start_worker(QART_DEVICES=devices)
     wait_for(job, lambda j: j.status == "running" and j.progress > 0.01, 120, worker)
     jobs.request_cancel(job)
     job = wait_for(job, lambda j: j.status == "cancelled", 60, worker)
     assert job.progress < 0.8 and job.candidates.count() == 0
 
 
-def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker, settings):
+@WORKERS
+def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker, settings, devices):
     settings.QART = {**settings.QART, "JOB_TIMEOUT": 3}
     job = make_job(steps=150)
-    worker = start_worker(burst=True)
+    worker = start_worker(burst=True, QART_DEVICES=devices)
     assert worker.wait(timeout=300) == 0
     job.refresh_from_db()
     assert job.status == "failed" and job.error == "Stopped after the 3 s time limit."
