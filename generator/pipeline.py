@@ -5,8 +5,7 @@ Plain Python, importable without Django (torch and diffusers are imported when a
     spec = ModelSpec()                                   # DreamShaper + QR Code Monster v2 (Modal's recipe)
     engine = load_engine(spec)                           # weights load once and stay warm
     images = engine.generate(control, GenerationParams(prompt="a misty forest"), seeds=range(8))
-    engine = load_split_engine(spec, ["cuda:0", "cuda:1"])  # or one replica per GPU: candidates split
-
+    engine = load_split_engine(spec, ["cuda:0", "cuda:1"])  # one replica per GPU; each call's candidates split
 
 Any SD1.5 checkpoint works as the base: a hub id (already in the local cache), a local diffusers folder
 or a single `.safetensors`/`.ckpt` file. The `tiny` preset (`generator.tiny`) is saved like the hub and

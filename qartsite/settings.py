@@ -40,6 +40,13 @@ def envfloat(name: str, default: str) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
 
 
+def envdevices(name: str) -> list[str]:
+    try:
+        return parse_devices(os.getenv(name, ""))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
@@ -209,13 +216,6 @@ LOGOUT_REDIRECT_URL = "/accounts/login/?signed_out=1"
 # Password-reset and invitation e-mails print to the console unless another backend is named here.
 EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
-# GPUs one generation worker drives: empty = the best device here (one GPU). Two or more split every job's
-# candidates across them (lower latency per job; run one worker per GPU instead for throughput).
-try:
-    QART_DEVICES = parse_devices(os.getenv("QART_DEVICES", ""))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"QART_DEVICES: {exc}") from None
-
 # qart's own settings. The generator core reads none of these itself: the Django layer passes them in.
 QART = {
     # Largest QR version accepted for art (version 6 at level H holds 58 bytes).
@@ -240,7 +240,9 @@ QART = {
     "AESTHETIC_HEAD": os.getenv("QART_AESTHETIC_HEAD", ""),
     # Where the tiny preset is saved once (laid out like hub repositories).
     "MODEL_DIR": Path(os.getenv("QART_MODEL_DIR", str(BASE_DIR / "var" / "models"))),
-    "DEVICES": QART_DEVICES,
+    # GPUs one generation worker drives: empty = the best device here (one GPU). Two or more split every job's
+    # candidates across them (lower latency per job; run one worker per GPU instead for throughput).
+    "DEVICES": envdevices("QART_DEVICES"),
     "CANDIDATES": envint("QART_CANDIDATES", "8"),
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.
