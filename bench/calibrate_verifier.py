@@ -25,8 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from generator import qr, scan, synthetic  # noqa: E402
-from generator.alignment import agreement  # noqa: E402
+from generator.core.codes import (  # noqa: E402
+    qr,
+    scan,
+    synthetic,  # noqa: E402
+)
+from generator.core.evals.alignment import agreement  # noqa: E402
 
 cv2.setNumThreads(1)
 DECODERS = scan.DECODERS

@@ -2,7 +2,7 @@
 
 Speed does not depend on weight values, and no weights can be downloaded on the device machine, so every
 component is built from SD1.5's configs in code with seeded random weights. The benchmark times the
-product's own path (`pipeline.Engine.generate`: 8 candidates in one batched call, 768², 25 steps,
+product's own path (`diffusion.Engine.generate`: 8 candidates in one batched call, 768², 25 steps,
 classifier-free guidance, DPM++ 2M Karras, control start 0.25) for several versions of the engine, checks
 that each version makes the same images as the plain diffusers pipeline for the same seeds, and times the
 whole job core (`ranking.best_of_n` + PNG encoding) with the fastest engine.
@@ -16,8 +16,8 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   G  D with the engine's cuDNN attention preference (Engine.attention = "cudnn": cuDNN, flash, efficient, math)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
-  P  the product engine (pipeline.compile_for_cuda, what a single-GPU worker runs); PG: P with CUDA graphs
-Other stages: split (pipeline.SplitEngine over every GPU here, PG replicas as load_split_engine makes them),
+  P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs); PG: P with CUDA graphs
+Other stages: split (diffusion.SplitEngine over every GPU here, PG replicas as load_split_engine makes them),
 job (best_of_n + PNGs), rq (whole jobs through Redis, RQ and Django; --rq-engine P or split), turbo, sdpa.
 A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice: on an H200 with torch 2.11 and
 cuDNN 9.19 that is already cuDNN for SD1.5's attention, in a fresh process), as first measured; the product's
@@ -58,8 +58,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from generator import aesthetics, decoders, pipeline, qr, ranking  # noqa: E402
-from generator.tiny import write_tokenizer  # noqa: E402
+from generator.core.codes import decoders, qr  # noqa: E402
+from generator.core.engines import (  # noqa: E402
+    aesthetics,
+    cuda,
+    diffusion,
+    loading,
+    params,
+    ranking,  # noqa: E402
+)
+from generator.core.engines.tiny import write_tokenizer  # noqa: E402
 
 STARTED = time.perf_counter()
 CONTENT = "https://qart.example/r/AbC123"
@@ -146,7 +154,7 @@ VARIANTS = {
               compile="default", dtype="fp16", attention="cudnn"),
     "R": dict(label="A in fp32, TF32 off (reference, untimed)", skip=False, opt=False, compile=None,
               dtype="fp32", attention="default"),
-    "P": dict(label="the product: B + pipeline.compile_for_cuda (what load_engine does on CUDA)", skip=True,
+    "P": dict(label="the product: B + cuda.compile_for_cuda (what load_engine does on CUDA)", skip=True,
               opt=False, compile=None, dtype="fp16", attention="default", product=True),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
@@ -195,7 +203,7 @@ class Bench:
 
         self.tokenizer = CLIPTokenizer.from_pretrained(self.tokdir)
         self.control = qr.render_control_image(qr.encode(CONTENT), self.size)
-        self.params = pipeline.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
+        self.params = params.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
         self.masters = self._build_masters()
 
     def dtype(self, name: str):
@@ -267,7 +275,7 @@ class Bench:
         from transformers import CLIPTextModel
 
         dtype = self.dtype(spec["dtype"])
-        controlnet_class = pipeline.skipping_controlnet_class() if spec["skip"] else ControlNetModel
+        controlnet_class = diffusion.skipping_controlnet_class() if spec["skip"] else ControlNetModel
         pipe = StableDiffusionControlNetPipeline(
             vae=self._module(AutoencoderKL, "vae", dtype, device=device),
             text_encoder=self._module(CLIPTextModel, "text", dtype, self.text_config, device=device),
@@ -287,7 +295,7 @@ class Bench:
                     setattr(inductor_config, name, value)
             if self.device == "cuda":
                 # exactly what the worker's load_engine applies
-                pipeline.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False))
             else:
                 log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
         if spec["opt"]:
@@ -343,7 +351,7 @@ class Bench:
             pipe.controlnet.controlnet_cond_embedding.register_forward_hook(
                 lambda *_: counter.__setitem__(0, counter[0] + 1))
             pipe._qart_controlnet_calls = counter
-        engine = pipeline.engine_from_pipeline(pipe, pipeline.ModelSpec(base="random SD1.5", controlnet="random"))
+        engine = diffusion.engine_from_pipeline(pipe, params.ModelSpec(base="random SD1.5", controlnet="random"))
         engine.attention = spec["attention"]
         self._watch_decode(pipe)
         return engine
@@ -591,17 +599,17 @@ class Bench:
             ranking.verify_many, ranking._repair_best_looking = original_verify, original_repair
 
     def split(self) -> None:
-        """The product's `pipeline.SplitEngine` over every GPU here: each job's 8 candidates shared out.
+        """The product's `diffusion.SplitEngine` over every GPU here: each job's 8 candidates shared out.
 
         P's engine is replica 0; each other GPU gets the same recipe (`compile_for_cuda`) with the same weights.
-        Like `pipeline.load_split_engine`, every replica warms up on its own share (4 of 8 on two GPUs), with
+        Like `loading.load_split_engine`, every replica warms up on its own share (4 of 8 on two GPUs), with
         dynamo's automatic dynamic shapes off so replica 0, which saw batch 8 as P, compiles a static graph for
         its share as a worker's would instead of a dynamic one. Images are compared with P's (batch 8, one GPU).
         """
         torch = self.torch
         devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if self.cuda else ["cpu", "cpu"]
         if self.args.split_devices:
-            devices = pipeline.parse_devices(self.args.split_devices)
+            devices = [d.strip() for d in self.args.split_devices.split(",") if d.strip()]
         if len(devices) < 2:
             self.results["notes"].append("split skipped: one GPU on this machine")
             return
@@ -619,8 +627,8 @@ class Bench:
         replicas = [first or self.build_engine(VARIANTS[key], device=devices[0])]
         replicas += [self.build_engine(VARIANTS[key], device=d) for d in devices[1:]]
         built = time.perf_counter() - started
-        shares = pipeline.split_seeds(self.seeds, len(replicas))
-        engine = pipeline.SplitEngine(replicas)
+        shares = diffusion.split_seeds(self.seeds, len(replicas))
+        engine = diffusion.SplitEngine(replicas)
         warm = replace(self.params, steps=self.args.warm_steps)
         # As SplitEngine.warm_up: each replica in its own thread (CUDA graphs are recorded per thread).
         for index, (replica, share) in enumerate(zip(replicas, shares, strict=True)):
@@ -718,14 +726,14 @@ class Bench:
             clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**self.cfg["clip_vision"]))
             head = aesthetics.build_head()
         clip = clip.to(dtype=engine.dtype).eval().requires_grad_(False)
-        scorer = engine.replicas[0] if isinstance(engine, pipeline.SplitEngine) else engine
+        scorer = engine.replicas[0] if isinstance(engine, diffusion.SplitEngine) else engine
         scorer.aesthetic = aesthetics.AestheticPredictor(clip, head.eval().requires_grad_(False),
                                                          self.cfg["clip_vision"]["image_size"], self.device,
                                                          engine.dtype)
         self.results["rq"] = rq_job.run(engine, steps=self.steps, size=self.size, n=len(self.seeds),
                                          runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
                                          content=CONTENT, log=log, save=self.save, results=self.results,
-                                         turbo_steps=pipeline.PRESETS["turbo"]["steps"],
+                                         turbo_steps=params.PRESETS["turbo"]["steps"],
                                          kinds=self.args.rq_kinds.split(","))
         self.results["rq"]["engine"] = self.args.rq_engine
         self.save()
@@ -873,7 +881,7 @@ def main() -> None:
     args.runs = args.runs or (2 if args.tiny else 5)
     args.job_runs = args.job_runs or (2 if args.tiny else 5)
     args.warm_steps = args.warm_steps or (4 if args.tiny else 5)
-    pipeline.quiet_libraries()
+    loading.quiet_libraries()
 
     bench = Bench(args)
     bench.environment()

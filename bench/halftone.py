@@ -25,7 +25,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from generator import halftone, qr, repair  # noqa: E402
+from generator.core.codes import (
+    qr,  # noqa: E402
+    repair,  # noqa: E402
+)
+from generator.core.engines import halftone  # noqa: E402
 
 cv2.setNumThreads(1)
 URL = "https://qart.example/r/AbC12345"

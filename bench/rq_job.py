@@ -115,7 +115,8 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         import django_rq
         from django.contrib.auth import get_user_model
 
-        from generator import jobs, ranking
+        from generator import jobs
+        from generator.core.engines import ranking
         from generator.models import GenerationJob, Prompt
         from generator.worker import GenerationWorker
         from qartsite.models import Membership, Team
@@ -190,11 +191,11 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", required=True)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    from generator import pipeline
+    from generator.core.engines import loading, tiny
 
     folder = Path(tempfile.mkdtemp(prefix="qart-tiny-"))
-    spec = pipeline.tiny_spec(folder)
-    engine = pipeline.load_engine(spec, warm_up=False)
+    spec = tiny.tiny_spec(folder)
+    engine = loading.load_engine(spec, warm_up=False)
     result = run(engine, steps=2, size=256, n=4, runs=args.runs, seed=1000, prompt="a koi pond", turbo_steps=1,
                  content="https://qart.example/r/AbC123", log=lambda m: print(m, flush=True))
     print(result["summary"])

@@ -19,7 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from generator import qr, ranking, repair, synthetic  # noqa: E402
+from generator.core.codes import (  # noqa: E402
+    qr,
+    repair,
+    synthetic,  # noqa: E402
+)
+from generator.core.engines import ranking  # noqa: E402
 
 
 def candidates(code: qr.QRCode, seed: int) -> list[Image.Image]:

@@ -11,7 +11,7 @@ class CampaignsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from campaigns.models import Campaign, Placement
-        from campaigns.views import forget_links
+        from campaigns.redirects import forget_links
 
         for model in (Campaign, Placement):
             post_save.connect(forget_links, sender=model, dispatch_uid=f"forget-links-save-{model.__name__}")

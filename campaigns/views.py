@@ -1,87 +1,280 @@
-"""The short-link redirect: the one page every printed code leads to.
+"""Dashboard pages: campaigns, placements, their scan charts, QR code downloads and CSV exports.
 
-It must stay up and fast whatever else is down: it looks the slug up (cached in the process for a few
-seconds), writes one row and redirects. No Redis, no remote calls, no session. It only ever redirects to a
-destination stored on the placement.
+Access: every object comes through `.for_user(request.user)` and `get_for_user_or_404` (another team's
+object answers 404), and every change goes through `require_editor` (a viewer's POST answers 403).
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import csv
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_http_methods, require_safe
 
-from campaigns import links
-from campaigns.models import Placement, ScanEvent
+from campaigns import stats
+from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
+from campaigns.models import Campaign, Placement, ScanEvent
+from generator.core.codes import downloads, qr
+from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.models import Team
 
-log = logging.getLogger(__name__)
-# slug -> (expires at, placement id or None for "no active link", redirect URL). Saving any placement or
-# campaign clears it in this process; other processes see a change within LINK_TTL seconds.
-LINK_TTL = 5.0
-_links: dict[str, tuple[float, int | None, str]] = {}
-
-
-def forget_links(**_kwargs) -> None:
-    _links.clear()
-
-
-def resolve(slug: str) -> tuple[int | None, str]:
-    """(placement id, redirect URL) of an active link, or (None, "") when the slug leads nowhere."""
-    now = time.monotonic()
-    hit = _links.get(slug)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    placement = (
-        Placement.objects.select_related("campaign")
-        .filter(slug=slug, active=True, campaign__archived=False)
-        .first()
-    )
-    found = (placement.pk, placement.redirect_url()) if placement else (None, "")
-    if len(_links) > 50_000:  # unknown slugs from scanners or scrapers must not grow it without bound
-        _links.clear()
-    _links[slug] = (now + LINK_TTL, *found)
-    return found
+CHART_SERIES = 6  # lines on the campaign chart; further placements are summed into one "other" line
+TOP_PLACEMENTS = 5
+CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "is_bot", "referer")
 
 
-def client_address(request: HttpRequest) -> str:
-    # Behind a proxy we trust, the first X-Forwarded-For hop is the client; otherwise anyone could forge it.
-    if settings.QART["TRUST_PROXY"]:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
+# Helpers -------------------------------------------------------------------------------------------------
+
+def carries_short_link(content: str, placement: Placement) -> bool:
+    """Whether an artwork's content is this placement's short link, on whatever host it was made."""
+    return urlsplit(content).path == reverse("short_link", args=[placement.slug])
 
 
-def record_scan(request: HttpRequest, placement_id: int) -> None:
-    agent = request.headers.get("User-Agent", "")[:1000]
-    browser, os_family, device_class, is_bot = links.describe_agent(agent)
-    country_header = settings.QART["COUNTRY_HEADER"]
-    country = request.headers.get(country_header, "")[:2].upper() if country_header else ""
+def can_edit(user, team: Team) -> bool:
     try:
-        ScanEvent.objects.create(
-            placement_id=placement_id, browser=browser[:60], os=os_family[:60], device_class=device_class,
-            referer=request.headers.get("Referer", "")[:500],
-            accept_language=request.headers.get("Accept-Language", "")[:100],
-            client_hash=links.anonymise_address(client_address(request), settings.SECRET_KEY),
-            country=country if country.isalpha() else "", is_bot=is_bot,
-        )
-    except DatabaseError:
-        # Losing one count is better than stranding the person who scanned the code.
-        log.exception("Could not record a scan of placement %s", placement_id)
+        require_editor(user, team)
+    except PermissionDenied:
+        return False
+    return True
 
 
+def bars(rows: list[tuple[str, int]]) -> list[dict]:
+    """Rows of (label, count) with each bar's width in percent of the largest."""
+    largest = max((count for _, count in rows), default=0) or 1
+    return [{"label": label, "count": count, "width": round(100 * count / largest)} for label, count in rows]
+
+
+def chart_data(daily: stats.DailyCounts, names: dict[int, str]) -> dict:
+    """Chart.js line data: one series per placement, the busiest first; the rest summed into one line."""
+    series = sorted(daily.counts.items(), key=lambda item: (-sum(item[1]), names[item[0]]))
+    datasets = [{"label": names[pk], "data": counts} for pk, counts in series[:CHART_SERIES]]
+    rest = [counts for _, counts in series[CHART_SERIES:]]
+    if rest:
+        other = [sum(day) for day in zip(*rest, strict=True)]
+        datasets.append({"label": f"{len(rest)} other placements", "data": other})
+    return {"labels": [f"{day.day} {day:%b}" for day in daily.days], "datasets": datasets}
+
+
+def scan_summary(placements: QuerySet[Placement], names: dict[int, str]) -> dict:
+    """Context shared by the campaign and placement pages: chart, 30-day total, device and OS breakdowns."""
+    daily = stats.daily_counts(placements)
+    return {
+        "chart": chart_data(daily, names),
+        "daily": list(zip(daily.days, daily.totals(), strict=True)),
+        "month_scans": sum(daily.totals()),
+        "devices": bars(stats.breakdown(placements, "device_class")),
+        "systems": bars(stats.breakdown(placements, "os")),
+        "chart_days": stats.CHART_DAYS,
+    }
+
+
+# Campaigns -----------------------------------------------------------------------------------------------
+
+@login_required
 @require_safe
-def short_link(request: HttpRequest, slug: str) -> HttpResponse:
-    placement_id, url = resolve(slug)
-    if placement_id is None:
-        return render(request, "campaigns/unknown_link.html", status=404)
-    if request.method == "GET":  # HEAD requests are link checkers, not people
-        record_scan(request, placement_id)
-    response = HttpResponseRedirect(url)
-    response["Cache-Control"] = "no-store"  # every scan must reach us to be counted
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    if not Team.for_user(request.user).exists():
+        return render(request, "qartsite/no_team.html")
+    mine = Campaign.objects.for_user(request.user)
+    archived = request.GET.get("archived") == "1"
+    campaigns = stats.campaigns_with_scan_counts(mine.filter(archived=archived).select_related("team"))
+    teams = editable_teams(request.user)
+    ctx = {
+        "campaigns": campaigns,
+        "archived": archived,
+        "other_count": mine.filter(archived=not archived).count(),
+        "form": NewCampaignForm(teams=teams, initial={"team": teams.first()}) if teams.exists() else None,
+        "teams": Team.for_user(request.user),
+    }
+    return render(request, "campaigns/campaign_list.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    teams = editable_teams(request.user)
+    if not teams.exists():
+        raise PermissionDenied("Viewers can look but not change things. Ask a team owner for editor access.")
+    form = NewCampaignForm(request.POST or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save()
+        messages.success(request, f"Campaign “{campaign.name}” created. Add a placement for each printed code.")
+        return redirect("campaigns:detail", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_safe
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    placements = stats.with_scan_counts(campaign.placements.select_related("artwork"))
+    rows = [(placement, placement.short_url(request)) for placement in placements]
+    names = {placement.pk: placement.name for placement, _ in rows}
+    editor = can_edit(request.user, campaign.team)
+    ctx = {
+        "campaign": campaign,
+        "rows": rows,
+        "total_scans": sum(p.total_scans for p, _ in rows),
+        "recent_scans": sum(p.recent_scans for p, _ in rows),
+        "top": bars([(p.name, p.total_scans) for p, _ in sorted(rows, key=lambda r: -r[0].total_scans)
+                     if p.total_scans][:TOP_PLACEMENTS]),
+        "can_edit": editor,
+        "placement_form": PlacementForm(team=campaign.team) if editor else None,
+        **scan_summary(campaign.placements.all(), names),
+    }
+    return render(request, "campaigns/campaign_detail.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Campaign saved.")
+        return redirect("campaigns:detail", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
+                  status=400 if form.errors else 200)
+
+
+# Placements ----------------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def placement_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    form = PlacementForm(request.POST or None, instance=Placement(campaign=campaign), team=campaign.team)
+    if request.method == "POST" and form.is_valid():
+        placement = form.save()
+        messages.success(request, f"Placement “{placement.name}” added: its short link is ready to print.")
+        return redirect("campaigns:placement", placement_id=placement.pk)
+    ctx = {"form": form, "campaign": campaign, "placement": None}
+    return render(request, "campaigns/placement_form.html", ctx, status=400 if form.errors else 200)
+
+
+def placements_for(request: HttpRequest) -> QuerySet[Placement]:
+    return Placement.objects.for_user(request.user).select_related("campaign__team", "artwork__job")
+
+
+@login_required
+@require_safe
+def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    just_this = Placement.objects.filter(pk=placement.pk)
+    counted = stats.with_scan_counts(just_this).get()
+    ctx = {
+        "placement": placement,
+        "campaign": placement.campaign,
+        "short_url": placement.short_url(request),
+        "artwork_elsewhere": placement.artwork is not None and not carries_short_link(placement.artwork.job.content,
+                                                                                       placement),
+        "total_scans": counted.total_scans,
+        "recent_scans": counted.recent_scans,
+        "can_edit": can_edit(request.user, placement.campaign.team),
+        "print_sizes": [(size, downloads.print_centimetres(size)) for size in downloads.PRINT_SIZES],
+        **scan_summary(just_this, {placement.pk: placement.name}),
+    }
+    return render(request, "campaigns/placement_detail.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    require_editor(request.user, placement.campaign.team)
+    form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Placement saved.")
+        return redirect("campaigns:placement", placement_id=placement.pk)
+    ctx = {"form": form, "campaign": placement.campaign, "placement": placement}
+    return render(request, "campaigns/placement_form.html", ctx, status=400 if form.errors else 200)
+
+
+# QR code downloads ---------------------------------------------------------------------------------------
+
+def plain_code(request: HttpRequest, placement: Placement) -> qr.QRCode:
+    # A plain code has no art to make room for, so any version is fine; short links stay small anyway.
+    return qr.encode(placement.short_url(request), ecc=settings.QART["DEFAULT_ECC"], max_version=40)
+
+
+@login_required
+@require_safe
+def placement_code_svg(request: HttpRequest, placement_id: int) -> HttpResponse:
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    response = HttpResponse(downloads.code_svg(plain_code(request, placement)), content_type="image/svg+xml")
+    if "download" in request.GET:
+        response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.svg"'
     return response
+
+
+@login_required
+@require_safe
+def placement_code_png(request: HttpRequest, placement_id: int) -> HttpResponse:
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    size = downloads.PRINT_SIZES[1]  # 2048 px: 17 cm at 300 dpi, crisp since modules are drawn at that size
+    image = qr.render_control_image(plain_code(request, placement), size=size)
+    response = HttpResponse(downloads.png_at_size(image, size), content_type="image/png")
+    response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.png"'
+    return response
+
+
+# CSV export ----------------------------------------------------------------------------------------------
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run a cell that starts like a formula; referers come from anyone who scans a code.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def scan_rows(scans: QuerySet[ScanEvent]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    # values_list names exactly what leaves: never the client hash, the language or anything else.
+    rows = scans.order_by("time", "pk").values_list(
+        "time", "placement__name", "placement__slug", "device_class", "os", "browser", "country", "is_bot", "referer"
+    )
+    for time, name, slug, device, os_family, browser, country, is_bot, referer in rows.iterator(chunk_size=2000):
+        yield writer.writerow([time.isoformat(), *map(csv_cell, (name, slug, device, os_family, browser, country)),
+                               "true" if is_bot else "false", csv_cell(referer)])
+
+
+def csv_response(scans: QuerySet[ScanEvent], name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(scan_rows(scans), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slugify(name) or "scans"}-scans.csv"'
+    return response
+
+
+@login_required
+@require_safe
+def campaign_scans_csv(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
+    return csv_response(ScanEvent.objects.filter(placement__campaign=campaign), campaign.name)
+
+
+@login_required
+@require_safe
+def placement_scans_csv(request: HttpRequest, placement_id: int) -> StreamingHttpResponse:
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    return csv_response(placement.scans.all(), f"{placement.campaign.name}-{placement.name}")

@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.html import format_html
 
-from generator import labeling_sessions, labels
+from generator.evals import label_csv, sessions
 from generator.models import (
     Candidate,
     EvalRun,
@@ -119,7 +119,7 @@ class CandidateAdmin(TeamScopedAdmin):
         except PermissionDenied as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
-        session = labeling_sessions.create_session(team, request.user, f"Selection {timezone.now():%Y-%m-%d %H:%M}",
+        session = sessions.create_session(team, request.user, f"Selection {timezone.now():%Y-%m-%d %H:%M}",
                                                    queryset.select_related("job"), 400)
         return redirect("evals:labeling_run", pk=session.pk)
 
@@ -159,7 +159,7 @@ class HumanScanResultAdmin(TeamScopedAdmin):
     def export_csv(self, request, queryset) -> HttpResponse:
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="human-scan-results.csv"'
-        labels.export_csv(queryset.select_related("candidate", "labeler"), response)
+        label_csv.export_csv(queryset.select_related("candidate", "labeler"), response)
         return response
 
 

@@ -26,7 +26,9 @@ from campaigns.api import (
     user_placements,
     user_teams,
 )
-from generator import images, jobs, pictures, pipeline, qr
+from generator import engine_status, jobs, uploads
+from generator.core.codes import images, qr
+from generator.core.engines import params
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.models import Team
 
@@ -86,11 +88,11 @@ class GenerationSerializer(serializers.ModelSerializer):
     prompt = serializers.CharField(source="prompt.text", max_length=1000, required=False, allow_blank=True,
                                    default="", help_text="What the picture shows (diffusion; optional for halftone).")
     negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
-                                            default=pipeline.DEFAULT_NEGATIVE, help_text="What it should not.")
+                                            default=params.DEFAULT_NEGATIVE, help_text="What it should not.")
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                     help_text="The exact text the code carries; defaults to the placement's short "
                                               "link.")
-    scheduler = serializers.ChoiceField(pipeline.SCHEDULERS, default=pipeline.GenerationParams.scheduler)
+    scheduler = serializers.ChoiceField(params.SCHEDULERS, default=params.GenerationParams.scheduler)
     style = serializers.ChoiceField(qr.STYLES, default="square")
     background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
@@ -131,19 +133,19 @@ class GenerationSerializer(serializers.ModelSerializer):
         return attrs
 
     def settle_engine(self, attrs: dict) -> None:
-        """Settle the engine (see `pictures.default_engine`); halftone needs a picture, diffusion a prompt."""
-        self.picture = None  # the checked PIL picture of a halftone job, stored by pictures.save_new_job
+        """Settle the engine (see `engine_status.default_engine`); halftone needs a picture, diffusion a prompt."""
+        self.picture = None  # the checked PIL picture of a halftone job, stored by uploads.save_new_job
         given = "picture" in attrs or "earlier_candidate" in attrs
-        attrs["engine"] = attrs.get("engine") or pictures.default_engine(given)
-        if attrs["engine"] == pictures.DIFFUSION:
+        attrs["engine"] = attrs.get("engine") or engine_status.default_engine(given)
+        if attrs["engine"] == engine_status.DIFFUSION:
             if not attrs.get("prompt", {}).get("text", "").strip():
                 raise serializers.ValidationError({"prompt": ["Describe the picture the code should become."]})
             return
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:
-            self.picture = pictures.chosen(upload, attrs["team"], candidate_pk)
+            self.picture = uploads.chosen(upload, attrs["team"], candidate_pk)
         except images.ImageError as exc:
-            raise serializers.ValidationError({pictures.picture_field(upload, candidate_pk): [str(exc)]}) from None
+            raise serializers.ValidationError({uploads.picture_field(upload, candidate_pk): [str(exc)]}) from None
 
     def unsaved_job(self, owner) -> GenerationJob:
         """The validated job, not yet saved, with an unsaved prompt (remembered only once the job is accepted)."""
@@ -215,7 +217,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
         with transaction.atomic():
-            pictures.save_new_job(job, request.user, serializer.picture)
+            uploads.save_new_job(job, request.user, serializer.picture)
             jobs.enqueue_generation(job)  # sends once this transaction commits
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)
 

@@ -12,7 +12,9 @@ from django import forms
 from django.conf import settings
 
 from campaigns.models import Placement
-from generator import images, jobs, pictures, pipeline, qr
+from generator import engine_status, jobs, uploads
+from generator.core.codes import images, qr
+from generator.core.engines import params
 from generator.models import GenerationJob, Prompt
 from qartsite.access import editable_teams
 from qartsite.models import Team
@@ -28,9 +30,9 @@ LOOKS = {
 }
 SPEEDS = {
     "turbo": {"label": "Turbo", "help": "15 steps, about 2 s on a GPU; a little less detail.",
-              **pipeline.PRESETS["turbo"]},
-    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **pipeline.PRESETS["fast"]},
-    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **pipeline.PRESETS["quality"]},
+              **params.PRESETS["turbo"]},
+    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **params.PRESETS["fast"]},
+    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **params.PRESETS["quality"]},
 }
 
 # (min, max, step) of each advanced input: the ranges GenerationParams.validate and BestOfNConfig.validate
@@ -77,8 +79,8 @@ class PlacementChoiceField(forms.ModelChoiceField):
 
 class GenerationForm(forms.Form):
     engine = forms.ChoiceField(
-        choices=[(pictures.HALFTONE, "Your picture (halftone, CPU)"),
-                 (pictures.DIFFUSION, "Drawn from a prompt (GPU)")],
+        choices=[(engine_status.HALFTONE, "Your picture (halftone, CPU)"),
+                 (engine_status.DIFFUSION, "Drawn from a prompt (GPU)")],
         required=False, widget=forms.RadioSelect,
     )
     picture = forms.FileField(
@@ -93,7 +95,7 @@ class GenerationForm(forms.Form):
         help_text="What the picture shows. The code's pattern becomes part of it.",
     )
     negative_prompt = forms.CharField(
-        max_length=1000, required=False, initial=pipeline.DEFAULT_NEGATIVE, label="Negative prompt",
+        max_length=1000, required=False, initial=params.DEFAULT_NEGATIVE, label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
@@ -153,7 +155,7 @@ class GenerationForm(forms.Form):
             .select_related("campaign").order_by("campaign__name", "name")
         )
         self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
-        self.fields["engine"].initial = pictures.default_engine()
+        self.fields["engine"].initial = engine_status.default_engine()
         look, speed = LOOKS["balanced"], SPEEDS["fast"]
         for name, value in (("steps", speed["steps"]), ("conditioning_scale", look["conditioning_scale"]),
                             ("control_start", look["control_start"])):
@@ -191,18 +193,18 @@ class GenerationForm(forms.Form):
         return data
 
     def settle_engine(self, data: dict) -> None:
-        """Settle the engine (see `pictures.default_engine`); halftone needs a picture, diffusion a prompt."""
+        """Settle the engine (see `engine_status.default_engine`); halftone needs a picture, diffusion a prompt."""
         given = bool(data.get("picture")) or data.get("earlier_candidate") is not None
-        data["engine"] = data.get("engine") or pictures.default_engine(given)
-        if data["engine"] == pictures.DIFFUSION:
+        data["engine"] = data.get("engine") or engine_status.default_engine(given)
+        if data["engine"] == engine_status.DIFFUSION:
             if not (data.get("prompt") or "").strip() and "prompt" not in self.errors:
                 self.add_error("prompt", "Describe the picture the code should become.")
             return
         upload, candidate_pk = data.get("picture"), data.get("earlier_candidate")
         try:
-            self.picture = pictures.chosen(upload, data.get("team"), candidate_pk)
+            self.picture = uploads.chosen(upload, data.get("team"), candidate_pk)
         except images.ImageError as exc:
-            self.add_error(pictures.picture_field(upload, candidate_pk), str(exc))
+            self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
@@ -226,4 +228,4 @@ class GenerationForm(forms.Form):
 
     def save(self) -> GenerationJob:
         """Store the validated job, remembering its prompt for the team's gallery."""
-        return pictures.save_new_job(self.job, self.user, self.picture)
+        return uploads.save_new_job(self.job, self.user, self.picture)

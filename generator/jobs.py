@@ -28,13 +28,14 @@ from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
-from generator import halftone, images, pipeline, qr, ranking
+from generator.core.codes import images, qr
+from generator.core.engines import diffusion, halftone, loading, params, ranking, tiny
 from generator.models import Candidate, EvalSample, GenerationJob
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
 Status = GenerationJob.Status
-_engines: dict[tuple[pipeline.ModelSpec, bool], pipeline.Engine] = {}
+_engines: dict[tuple[params.ModelSpec, bool], diffusion.Engine] = {}
 
 
 def cuda_available() -> bool:
@@ -43,16 +44,16 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def engine_spec(model: str | None = None, controlnet: str | None = None) -> pipeline.ModelSpec:
+def engine_spec(model: str | None = None, controlnet: str | None = None) -> params.ModelSpec:
     """The weights to use: explicit arguments, else QART_* settings, else the real defaults on a GPU
     and the tiny preset without one."""
     q = settings.QART
-    model = model or q["MODEL"] or (pipeline.DEFAULT_BASE if cuda_available() else "tiny")
+    model = model or q["MODEL"] or (params.DEFAULT_BASE if cuda_available() else "tiny")
     if model == "tiny":
-        return pipeline.tiny_spec(q["MODEL_DIR"] / "tiny")
-    return pipeline.ModelSpec(
+        return tiny.tiny_spec(q["MODEL_DIR"] / "tiny")
+    return params.ModelSpec(
         base=model,
-        controlnet=controlnet or q["CONTROLNET"] or pipeline.DEFAULT_CONTROLNET,
+        controlnet=controlnet or q["CONTROLNET"] or params.DEFAULT_CONTROLNET,
         controlnet_subfolder=q["CONTROLNET_SUBFOLDER"] or None,
         base_config=q["BASE_CONFIG"] or None,
         aesthetic_clip=q["AESTHETIC_CLIP"] if q["AESTHETIC_HEAD"] else None,
@@ -60,7 +61,7 @@ def engine_spec(model: str | None = None, controlnet: str | None = None) -> pipe
     )
 
 
-def get_engine(spec: pipeline.ModelSpec | None = None, optimize: bool = True) -> pipeline.Engine | pipeline.SplitEngine:
+def get_engine(spec: params.ModelSpec | None = None, optimize: bool = True) -> diffusion.Engine | diffusion.SplitEngine:
     """The warm engine for `spec` (default: from settings), loaded once per process.
 
     `optimize` compiles on CUDA (minutes once, then ~1.5x faster): right for long-lived workers, not for a
@@ -72,16 +73,16 @@ def get_engine(spec: pipeline.ModelSpec | None = None, optimize: bool = True) ->
         log.info("Loading generation engine: %s", spec.label)
         devices, batch = settings.QART["DEVICES"], settings.QART["CANDIDATES"]
         if len(devices) > 1:
-            _engines[key] = pipeline.load_split_engine(spec, devices, optimize=optimize, warm_batch=batch)
+            _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_batch=batch)
         else:
-            _engines[key] = pipeline.load_engine(spec, devices[0] if devices else None, optimize=optimize,
+            _engines[key] = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize,
                                                  warm_batch=batch)
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
     return _engines[key]
 
 
-def job_params(job: GenerationJob) -> pipeline.GenerationParams:
-    return pipeline.GenerationParams(
+def job_params(job: GenerationJob) -> params.GenerationParams:
+    return params.GenerationParams(
         prompt=job.prompt.text,
         negative_prompt=job.prompt.negative_text,
         steps=job.steps,
@@ -246,7 +247,7 @@ def run_generation(job_pk: int) -> str:
             rq_job.meta.update(stage=stage, progress=fraction)
             rq_job.save_meta()
         if GenerationJob.objects.filter(pk=job_pk, cancel_requested=True).exists():
-            raise pipeline.Cancelled()
+            raise params.Cancelled()
 
     try:
         if job.engine == GenerationJob.Engine.HALFTONE:
@@ -264,10 +265,10 @@ def run_generation(job_pk: int) -> str:
             generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
         )
         return result.message
-    except pipeline.Cancelled:
+    except params.Cancelled:
         _finish(job_pk, Status.CANCELLED, stage="cancelled")
         return "cancelled"
-    except (qr.ContentError, ValueError, pipeline.EngineUnavailable, images.ImageError) as exc:
+    except (qr.ContentError, ValueError, params.EngineUnavailable, images.ImageError) as exc:
         _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
         return f"failed: {exc}"
     except JobTimeoutException:
@@ -277,13 +278,13 @@ def run_generation(job_pk: int) -> str:
 
 
 def _run_halftone(job: GenerationJob, on_progress) -> str:
-    """The CPU engine: no weights to load, the job's picture drawn into the code (see generator.halftone)."""
+    """The CPU engine: no weights to load, the job's picture drawn into the code (`halftone.best_halftones`)."""
     if not job.init_image:
         raise ValueError("The halftone engine needs a picture to draw the code from.")
     GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
     with job.init_image.open("rb") as stored:
         picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
-    result = halftone.best_of_n(picture, job.content, halftone_config(job), on_progress)
+    result = halftone.best_halftones(picture, job.content, halftone_config(job), on_progress)
     _store(job, result)
     _finish(
         job.pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,

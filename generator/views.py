@@ -18,7 +18,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns.models import Placement
-from generator import downloads, images, jobs, pictures, qr, reports
+from generator import engine_status, jobs
+from generator.core.codes import downloads, images, qr
+from generator.evals import report_views
 from generator.forms import LOOKS, SPEEDS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
@@ -82,8 +84,8 @@ def generate(request: HttpRequest) -> HttpResponse:
     data, files = (request.POST, request.FILES) if request.method == "POST" else (None, None)
     form = GenerationForm(request.user, data, files, link_for=link_for, placement=placement)
     # The team's default preset (chosen from a sweep report) fills the form; what people type still wins.
-    preset = reports.default_preset(form.initial.get("team"))
-    form.initial.update(reports.preset_initial(preset, form.fields))
+    preset = report_views.default_preset(form.initial.get("team"))
+    form.initial.update(report_views.preset_initial(preset, form.fields))
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
         job = form.save()
@@ -96,7 +98,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "preset": preset,
         "viewer_note": VIEWER_NOTE,
         "gallery": Prompt.objects.filter(team__in=teams).select_related("team")[:GALLERY_SIZE],
-        "engine_note": pictures.engine_note(),
+        "engine": engine_status.page_status(),
         "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,

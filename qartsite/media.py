@@ -130,7 +130,7 @@ def serve(request: HttpRequest, path: str) -> HttpResponse:
             response = FileResponse(stored, content_type=content_type)
         if modified is not None:
             response["Last-Modified"] = http_date(modified)
-    # Shown in the page, never a download; the PNG downloads for print come from generator.downloads.
+    # Shown in the page, never a download; the PNG downloads for print come from generator.core.codes.downloads.
     response["Content-Disposition"] = content_disposition_header(False, posixpath.basename(name))
     response["X-Content-Type-Options"] = "nosniff"
     # Only the signed-in browser may keep a copy: a shared cache must never hand one team's file to another.

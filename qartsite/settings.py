@@ -15,8 +15,6 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from generator.pipeline import parse_devices
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -41,10 +39,15 @@ def envfloat(name: str, default: str) -> float:
 
 
 def envdevices(name: str) -> list[str]:
-    try:
-        return parse_devices(os.getenv(name, ""))
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    """Devices from a comma-separated variable ("cuda:0,cuda:1"); empty means "the best one on the worker".
+
+    A device named twice gets two replicas (on the CPU that is how the tests run a split engine).
+    """
+    devices = [d.strip() for d in os.getenv(name, "").split(",") if d.strip()]
+    bad = [d for d in devices if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", d)]
+    if bad:
+        raise ImproperlyConfigured(f"{name}: unknown device {bad[0]!r}: use cpu, mps, cuda or cuda:N, comma-separated.")
+    return devices
 
 
 def envlist(name: str, default: str) -> list[str]:

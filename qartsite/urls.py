@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from campaigns import views as campaign_views
+from campaigns import redirects
 from qartsite import media, views
 
 admin.site.site_header = "qart admin"
@@ -16,12 +16,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("r/<str:slug>", campaign_views.short_link, name="short_link"),
+    path("r/<str:slug>", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),
-    path("l/", include("generator.labeling_urls")),
-    path("evals/", include("generator.eval_urls")),
+    path("l/", include("generator.evals.labeling_urls")),
+    path("evals/", include("generator.evals.urls")),
     path("api/", include("qartsite.api_urls")),
     # Uploads and generated images, in every mode, each answered only to its owner's team (qartsite.media).
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from campaigns.models import Campaign, Placement, ScanEvent
-from generator import decoders, images, qr
+from generator.core.codes import decoders, images, qr
 from generator.models import Candidate, GenerationJob, Prompt
 
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from generator import labeling_sessions
+from generator.evals import sessions
 from generator.models import HumanScanResult
 from tests.generator.test_labeling import IPHONE, make_job
 
@@ -27,7 +27,7 @@ def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser
     owner.is_staff = True
     owner.save(update_fields=["is_staff"])
     job = make_job(team_users.team, owner, (0.9, 0.3))
-    session = labeling_sessions.create_session(team_users.team, owner, "Browser sitting", job.candidates.all(), 320)
+    session = sessions.create_session(team_users.team, owner, "Browser sitting", job.candidates.all(), 320)
     base = live_server.url
 
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # A phone scanning the printed code: a person, not a bot, and nobody's session.
 PHONE_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
                "Chrome/126.0.0.0 Mobile Safari/537.36")
-PRINT_SIZE = 1024  # the first download size offered (generator.downloads.PRINT_SIZES)
+PRINT_SIZE = 1024  # the first download size offered (generator.core.codes.downloads.PRINT_SIZES)
 TIMEOUT_MS = 15_000
 GENERATION_TIMEOUT_MS = 90_000
 

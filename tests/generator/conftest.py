@@ -7,16 +7,16 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_spec(tmp_path_factory):
-    from generator import pipeline
+    from generator.core.engines import tiny
 
-    return pipeline.tiny_spec(tmp_path_factory.mktemp("models") / "tiny")
+    return tiny.tiny_spec(tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_spec):
-    from generator import pipeline
+    from generator.core.engines import loading
 
-    return pipeline.load_engine(tiny_spec, device="cpu")
+    return loading.load_engine(tiny_spec, device="cpu")
 
 
 def database_url() -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from generator import aesthetics
+from generator.core.engines import aesthetics
 
 
 def test_the_head_matches_laions_published_layout():

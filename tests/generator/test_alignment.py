@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from generator import alignment
+from generator.core.evals import alignment
 
 
 class TestAlign:

@@ -254,7 +254,7 @@ def picture_file(name: str = "logo.png", size: int = 160) -> ContentFile:
 class TestHalftoneGeneration:
     @pytest.fixture(autouse=True)
     def _no_weights(self, monkeypatch):
-        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+        monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
 
     def test_it_takes_a_multipart_picture_and_defaults_to_halftone_without_weights(self, team_users, enqueued):
         response = api_as(team_users.owner).post(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator import captures, qr
+from generator.core.codes import captures, qr
 
 
 def gray_code() -> np.ndarray:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator import decoders, qr
+from generator.core.codes import decoders, qr
 
 
 def gray(content: str) -> np.ndarray:

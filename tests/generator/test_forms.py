@@ -142,14 +142,14 @@ def halftone_form(user, team, files=None, **data) -> GenerationForm:
 
 @pytest.fixture
 def no_weights(monkeypatch):
-    monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+    monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
 
 
 class TestHalftoneEngine:
     def test_it_starts_on_halftone_without_weights_and_on_diffusion_with_them(self, team_users, monkeypatch):
-        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+        monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
         assert GenerationForm(team_users.owner, link_for=link_for)["engine"].initial == "halftone"
-        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: True)
+        monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: True)
         assert GenerationForm(team_users.owner, link_for=link_for)["engine"].initial == "diffusion"
 
     def test_it_keeps_diffusion_for_a_request_without_engine_or_picture(self, team_users, no_weights):

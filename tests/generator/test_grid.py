@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator import grid
+from generator.core.evals import grid
 
 
 def test_it_parses_a_grid_into_typed_values():

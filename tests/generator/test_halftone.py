@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generator import halftone, qr, repair, scan
+from generator.core.codes import qr, repair, scan
+from generator.core.engines import halftone
 
 URL = "https://qart.example/r/AbC123"
 SIZE = 384  # small for speed; the benchmark measures 768
@@ -73,7 +74,7 @@ def assert_all_scan(result, n: int) -> None:
 
 @pytest.mark.parametrize("name", list(SYNTHETIC))
 def test_it_makes_passing_candidates_of_synthetic_pictures(name):
-    result = halftone.best_of_n(SYNTHETIC[name](), URL, halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1))
+    result = halftone.best_halftones(SYNTHETIC[name](), URL, halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1))
     assert_all_scan(result, 2)
     assert result.scannable and result.message.startswith("2 of 2 variants scan.")
 
@@ -87,14 +88,14 @@ def test_it_makes_passing_candidates_of_the_sample_photos(name):
             pytest.fail(message)
         pytest.skip(message)
     picture = Image.open(folder / f"{name}.png").convert("RGB")
-    result = halftone.best_of_n(picture, URL, halftone.HalftoneConfig(n=2, seed=5, size=SIZE, workers=1))
+    result = halftone.best_halftones(picture, URL, halftone.HalftoneConfig(n=2, seed=5, size=SIZE, workers=1))
     assert_all_scan(result, 2)
     # An independent second opinion on the returned pixels, not the engine's own verdict.
     assert scan.verify(result.candidates[0].image, URL).passed
 
 
 def test_it_returns_the_same_result_type_as_diffusion_with_the_codes_control_image():
-    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=1, seed=3, size=SIZE, workers=1))
+    result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=1, seed=3, size=SIZE, workers=1))
     code = qr.encode(URL)
     assert (result.code.matrix == code.matrix).all()
     assert np.array_equal(np.asarray(result.control), np.asarray(qr.render_control_image(code, SIZE)))
@@ -104,7 +105,7 @@ def test_it_returns_the_same_result_type_as_diffusion_with_the_codes_control_ima
 
 def test_it_keeps_a_smooth_picture_far_closer_than_a_plain_code_would():
     picture = halftone.fit_picture(gradient(), SIZE)
-    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=4, seed=0, size=SIZE, workers=1))
+    result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=4, seed=0, size=SIZE, workers=1))
     plain = repair.ssim(picture, result.control)
     best = result.candidates[0]
     assert best.fidelity_ssim > plain + 0.2, (best.fidelity_ssim, plain)  # 0.50 against 0.26 at 384 px
@@ -112,14 +113,14 @@ def test_it_keeps_a_smooth_picture_far_closer_than_a_plain_code_would():
 
 
 def test_it_ranks_by_fidelity_among_passing_candidates():
-    result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=8, seed=0, size=SIZE, workers=1))
+    result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=8, seed=0, size=SIZE, workers=1))
     faithful = [c.fidelity_ssim - c.color_error / 255 for c in result.candidates]
     assert faithful == sorted(faithful, reverse=True)
 
 
 def test_the_same_seed_gives_the_same_candidates():
     config = halftone.HalftoneConfig(n=2, seed=11, size=SIZE, workers=1)
-    first, again = (halftone.best_of_n(text(), URL, config) for _ in range(2))
+    first, again = (halftone.best_halftones(text(), URL, config) for _ in range(2))
     for a, b in zip(first.candidates, again.candidates, strict=True):
         assert a.variant == b.variant and np.array_equal(np.asarray(a.image), np.asarray(b.image))
 
@@ -193,15 +194,15 @@ def test_it_leaves_out_variants_that_cannot_pass_and_says_so(monkeypatch):
 
     monkeypatch.setattr(scan, "verify", fail_the_first)
     config = halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1, max_rounds=1)
-    result = halftone.best_of_n(gradient(), URL, config)
+    result = halftone.best_halftones(gradient(), URL, config)
     assert len(result.candidates) == 1 and result.candidates[0].passed
     assert "1 of 2 variants scan." in result.message and "could not be made to scan" in result.message
 
 
 def test_it_says_when_the_picture_fights_the_code():
     config = halftone.HalftoneConfig(n=1, seed=4, size=SIZE, workers=1, fidelity_floor=0.99)
-    result = halftone.best_of_n(Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8)),
-                                URL, config)
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8))
+    result = halftone.best_halftones(noise, URL, config)
     assert result.candidates and result.candidates[0].passed
     assert "fights the code" in result.message and "below the requested 0.99" in result.message
 
@@ -226,19 +227,19 @@ def test_fidelity_ignores_the_constrained_pixels():
 ])
 def test_it_refuses_bad_settings_with_a_message(field, value, message):
     with pytest.raises(ValueError, match=message):
-        halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(**{field: value}))
+        halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(**{field: value}))
 
 
 def test_it_refuses_a_tiny_picture_and_too_long_content():
     with pytest.raises(ValueError, match="at least 64 on each side"):
-        halftone.best_of_n(Image.new("RGB", (40, 300)), URL, halftone.HalftoneConfig(workers=1))
+        halftone.best_halftones(Image.new("RGB", (40, 300)), URL, halftone.HalftoneConfig(workers=1))
     with pytest.raises(qr.ContentError, match="too long for QR art"):
-        halftone.best_of_n(gradient(), "x" * 400, halftone.HalftoneConfig(workers=1))
+        halftone.best_halftones(gradient(), "x" * 400, halftone.HalftoneConfig(workers=1))
 
 
 def test_it_starts_a_random_request_with_the_plain_colour_variants():
     for _ in range(3):
-        result = halftone.best_of_n(gradient(), URL, halftone.HalftoneConfig(n=2, size=256, workers=1))
+        result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=2, size=256, workers=1))
         first = min(c.seed for c in result.candidates)
         assert first % 8 == 0  # the start of a cycle of variants
         assert all(not halftone.variant_for_seed(c.seed).dither for c in result.candidates)

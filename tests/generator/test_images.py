@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import images
+from generator.core.codes import images
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:

@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rq.registry import StartedJobRegistry
 
-from generator import jobs, qr
+from generator import jobs
+from generator.core.codes import qr
 from generator.models import GenerationJob, Prompt
 
 URL = "https://qart.example/r/AbC123"

@@ -12,7 +12,8 @@ from django.test import Client
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from generator import decoders, labeling_sessions, qr
+from generator.core.codes import decoders, qr
+from generator.evals import sessions
 from generator.models import (
     Candidate,
     EvalRun,
@@ -78,7 +79,7 @@ def cast(team_users):
 @pytest.fixture
 def session(cast) -> LabelingSession:
     job = make_job(cast.team, cast.owner)
-    return labeling_sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
+    return sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
 
 
 def run_page(client: Client, session: LabelingSession, query: str = "") -> tuple[LabelingItem, str]:
@@ -182,19 +183,19 @@ class TestRunPage:
 
     def test_it_shows_text_instead_of_a_link_that_cannot_fit(self, cast):
         job = make_job(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
-        session = labeling_sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
+        session = sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
         item, html = run_page(logged_in(cast.owner), session)
         assert "shows the text <code>LABEL 1</code>" in html and f"/l/{item.token}" not in html
         with item.image.open("rb") as stored:
             restamped = Image.open(stored).convert("L")
         # Same version as the art (so the same grid), carrying text a phone shows without opening anything.
         assert restamped.size == (264, 264) and decoders.read_zxing(np.asarray(restamped)) == ["LABEL 1"]
-        assert labeling_sessions.scan_mode(item) == "text"
+        assert sessions.scan_mode(item) == "text"
 
     def test_it_shows_the_original_it_cannot_rerender_when_no_campaign_counts_its_scans(self, cast):
         job = make_job(cast.team, cast.owner, (0.9,))
         unreadable(job)
-        session = labeling_sessions.create_session(cast.team, cast.owner, "Odd", job.candidates.all(), 300)
+        session = sessions.create_session(cast.team, cast.owner, "Odd", job.candidates.all(), 300)
         item, html = run_page(logged_in(cast.owner), session)
         assert not item.image and "still carries its own content" in html
         assert f'src="{item.candidate.image.url}"' in html
@@ -207,7 +208,7 @@ class TestRunPage:
         if linked == "placement":  # made from the placement's page; else the short link was typed in
             GenerationJob.objects.filter(pk=job.pk).update(placement=placement, content="https://qart.example/r/x")
         unreadable(job)
-        session = labeling_sessions.create_session(cast.team, cast.owner, "Campaign", job.candidates.all(), 300)
+        session = sessions.create_session(cast.team, cast.owner, "Campaign", job.candidates.all(), 300)
         client = logged_in(cast.owner)
         page = client.get(f"/evals/labeling/{session.pk}/run/").content.decode()
         assert "so it is not shown" in page and 'data-scannable="false"' in page
@@ -224,7 +225,7 @@ class TestRunPage:
                                  ("https://anywhere.example/r/NoSuchSlug", False),
                                  ("https://example.com/menu", False), ("Just some text", False)):
             job = GenerationJob(team=cast.team, owner=cast.owner, content=content)
-            assert labeling_sessions.is_campaign_link(job) is counted, content
+            assert sessions.is_campaign_link(job) is counted, content
 
     def test_it_refuses_viewers_and_other_teams(self, cast, session):
         assert logged_in(cast.viewer).get(f"/evals/labeling/{session.pk}/run/").status_code == 403
@@ -357,7 +358,7 @@ class TestAlignmentPage:
     @pytest.fixture
     def labelled(self, cast) -> LabelingSession:
         job = make_job(cast.team, cast.owner, [p for p, _ in self.LABELS])
-        session = labeling_sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
+        session = sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
         for candidate, (_, scanned) in zip(job.candidates.order_by("index"), self.LABELS, strict=True):
             HumanScanResult.objects.create(session=session, candidate=candidate, scanned=scanned,
                                            device="iPhone" if candidate.index % 2 else "Pixel 8", app="Camera")

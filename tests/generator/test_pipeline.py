@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import pipeline, qr
+from generator.core.codes import qr
+from generator.core.engines import cuda, devices, diffusion, loading
+from generator.core.engines.params import (
+    ATTENTION_CHOICES,
+    SCHEDULERS,
+    Cancelled,
+    DeviceNotFound,
+    GenerationParams,
+    ModelNotFound,
+    ModelSpec,
+)
 
 FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
 
@@ -48,14 +58,14 @@ class TestTinyPreset:
 class TestGenerate:
     def test_it_makes_one_image_per_seed_in_one_batched_call(self, tiny_engine, control):
         steps: list[int] = []
-        images = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2, 3, 4],
+        images = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3, 4],
                                       on_step=lambda step, total: steps.append(step))
         assert len(images) == 4 and all(im.size == (256, 256) and im.mode == "RGB" for im in images)
         assert steps == [1, 2]  # one denoising loop for the whole batch
         assert len({im.tobytes() for im in images}) == 4
 
     def test_the_same_seed_gives_the_same_image(self, tiny_engine, control):
-        params = pipeline.GenerationParams(**FAST)
+        params = GenerationParams(**FAST)
         a = tiny_engine.generate(control, params, seeds=[5, 6, 7])
         b = tiny_engine.generate(control, params, seeds=[5, 6, 7])
         assert [im.tobytes() for im in a] == [im.tobytes() for im in b]
@@ -64,7 +74,7 @@ class TestGenerate:
         assert np.abs(np.asarray(alone, int) - np.asarray(a[1], int)).max() <= 2
 
     def test_it_runs_img2img_from_the_control_or_an_init_image(self, tiny_engine, control):
-        params = pipeline.GenerationParams(**FAST, strength=0.6)
+        params = GenerationParams(**FAST, strength=0.6)
         from_control = tiny_engine.generate(control, params, seeds=[1])[0]
         picture = Image.new("RGB", (300, 200), (200, 30, 30))
         from_picture = tiny_engine.generate(control, params, seeds=[1], init_image=picture)[0]
@@ -72,16 +82,16 @@ class TestGenerate:
         assert from_control.tobytes() != from_picture.tobytes()
 
     def test_every_scheduler_runs(self, tiny_engine, control):
-        for name in pipeline.SCHEDULERS:
-            params = pipeline.GenerationParams(**{**FAST, "scheduler": name})
+        for name in SCHEDULERS:
+            params = GenerationParams(**{**FAST, "scheduler": name})
             assert tiny_engine.generate(control, params, seeds=[0])[0].size == (256, 256)
 
     def test_it_stops_when_cancelled(self, tiny_engine, control):
         def cancel(step: int, total: int) -> None:
-            raise pipeline.Cancelled()
+            raise Cancelled()
 
-        with pytest.raises(pipeline.Cancelled):
-            tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[0], on_step=cancel)
+        with pytest.raises(Cancelled):
+            tiny_engine.generate(control, GenerationParams(**FAST), seeds=[0], on_step=cancel)
 
     def test_it_splits_the_batch_on_out_of_memory(self, tiny_engine, control, monkeypatch):
         import torch
@@ -96,27 +106,27 @@ class TestGenerate:
             return real_call(pipe, **kwargs)
 
         monkeypatch.setattr(type(tiny_engine.txt2img), "__call__", limited)
-        images = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2, 3, 4, 5])
+        images = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3, 4, 5])
         monkeypatch.undo()
         assert len(images) == 5
         assert sizes == [5, 2, 3, 1, 2]
-        same = tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[1, 2])
+        same = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2])
         assert np.abs(np.asarray(images[1], int) - np.asarray(same[1], int)).max() <= 2
 
 
 @pytest.fixture(scope="module")
 def split_engine(tiny_spec):
-    return pipeline.load_split_engine(tiny_spec, ["cpu", "cpu"], warm_batch=3)
+    return loading.load_split_engine(tiny_spec, ["cpu", "cpu"], warm_batch=3)
 
 
 class TestSplitEngine:
     def test_seeds_are_shared_out_in_order(self):
-        assert pipeline.split_seeds(range(8), 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
-        assert pipeline.split_seeds(range(8), 3) == [[0, 1, 2], [3, 4, 5], [6, 7]]
-        assert pipeline.split_seeds([7], 4) == [[7]]
+        assert diffusion.split_seeds(range(8), 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+        assert diffusion.split_seeds(range(8), 3) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+        assert diffusion.split_seeds([7], 4) == [[7]]
 
     def test_it_makes_the_single_engines_images_in_seed_order(self, split_engine, tiny_engine, control):
-        params = pipeline.GenerationParams(**FAST)
+        params = GenerationParams(**FAST)
         seeds = [11, 12, 13, 14, 15]
         split = split_engine.generate(control, params, seeds)
         single = tiny_engine.generate(control, params, seeds)
@@ -130,7 +140,7 @@ class TestSplitEngine:
         first, second = split_engine.replicas
         assert first.aesthetic is not None and second.aesthetic is None
         assert first.txt2img.unet is not second.txt2img.unet  # one copy of the weights per device
-        images = split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2])
+        images = split_engine.generate(control, GenerationParams(**FAST), [1, 2])
         scores = split_engine.score_aesthetics(images)
         assert len(scores) == 2 and all(isinstance(x, float) for x in scores)
         assert split_engine.device == "cpu,cpu" and split_engine.spec == first.spec
@@ -139,7 +149,7 @@ class TestSplitEngine:
         import threading
 
         calls: list[tuple[int, int, str]] = []
-        params = pipeline.GenerationParams(**{**FAST, "steps": 3})
+        params = GenerationParams(**{**FAST, "steps": 3})
         split_engine.generate(control, params, [1, 2, 3],
                               on_step=lambda s, t: calls.append((s, t, threading.current_thread().name)))
         steps = [s for s, _, _ in calls]
@@ -152,23 +162,23 @@ class TestSplitEngine:
         import threading
 
         threads: dict[str, set[str]] = {}
-        real = pipeline.Engine.generate
+        real = diffusion.Engine.generate
 
         def noted(engine, *args, **kwargs):
             threads.setdefault(str(id(engine)), set()).add(threading.current_thread().name)
             return real(engine, *args, **kwargs)
 
-        monkeypatch.setattr(pipeline.Engine, "generate", noted)
+        monkeypatch.setattr(diffusion.Engine, "generate", noted)
         for _ in range(3):
-            split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2])
-        split_engine.on_replica(1, split_engine.replicas[1].generate, control, pipeline.GenerationParams(**FAST), [3])
+            split_engine.generate(control, GenerationParams(**FAST), [1, 2])
+        split_engine.on_replica(1, split_engine.replicas[1].generate, control, GenerationParams(**FAST), [3])
         names = [threads[str(id(r))] for r in split_engine.replicas]
         assert [len(n) for n in names] == [1, 1] and names[0] != names[1]
         assert threading.current_thread().name not in names[0] | names[1]
 
     def test_cancelling_stops_every_replica(self, split_engine, control, monkeypatch):
         seen: list[int] = []
-        real = pipeline.Engine.generate
+        real = diffusion.Engine.generate
 
         def counted(engine, control, params, seeds, init_image=None, on_step=None):
             def step(done, total):
@@ -178,13 +188,13 @@ class TestSplitEngine:
 
             return real(engine, control, params, seeds, init_image, step)
 
-        monkeypatch.setattr(pipeline.Engine, "generate", counted)
+        monkeypatch.setattr(diffusion.Engine, "generate", counted)
 
         def cancel(step: int, total: int) -> None:
-            raise pipeline.Cancelled()
+            raise Cancelled()
 
-        params = pipeline.GenerationParams(**{**FAST, "steps": 6})
-        with pytest.raises(pipeline.Cancelled):
+        params = GenerationParams(**{**FAST, "steps": 6})
+        with pytest.raises(Cancelled):
             split_engine.generate(control, params, [1, 2], on_step=cancel)
         # Each replica stops at its next step once the caller cancelled: far fewer than 2 x 6 steps ran.
         assert len(seen) < 12 and max(seen) < 6
@@ -193,41 +203,32 @@ class TestSplitEngine:
         monkeypatch.setattr(split_engine.replicas[1], "generate",
                             lambda *a, **k: (_ for _ in ()).throw(RuntimeError("replica 2 broke")))
         with pytest.raises(RuntimeError, match="replica 2 broke"):
-            split_engine.generate(control, pipeline.GenerationParams(**FAST), [1, 2, 3, 4])
+            split_engine.generate(control, GenerationParams(**FAST), [1, 2, 3, 4])
 
     def test_it_needs_two_devices(self, tiny_spec):
         with pytest.raises(ValueError, match="at least two devices"):
-            pipeline.load_split_engine(tiny_spec, ["cpu"])
+            loading.load_split_engine(tiny_spec, ["cpu"])
 
 
 class TestDevices:
     def test_a_worker_leaving_gpus_idle_says_how_to_use_them(self):
-        hint = pipeline.unused_gpus_hint(2, ["cuda"])
+        hint = devices.unused_gpus_hint(2, ["cuda"])
         assert "2 GPUs and this worker uses 1" in hint and "QART_DEVICES=cuda:0,cuda:1" in hint
         assert "CUDA_VISIBLE_DEVICES" in hint
-        assert pipeline.unused_gpus_hint(2, ["cuda:0", "cuda:1"]) is None
-        assert pipeline.unused_gpus_hint(1, ["cuda"]) is None
-        assert "uses 2" in pipeline.unused_gpus_hint(4, ["cuda:2", "cuda:3"])
-
-    def test_a_device_list_is_parsed(self):
-        assert pipeline.parse_devices(" cuda:0, cuda:1 ") == ["cuda:0", "cuda:1"]
-        assert pipeline.parse_devices("") == []
-
-    @pytest.mark.parametrize("text", ["gpu", "cuda:x", "cuda0", "cuda:0;cuda:1"])
-    def test_an_unknown_name_is_refused(self, text):
-        with pytest.raises(ValueError, match="Unknown device"):
-            pipeline.parse_devices(text)
+        assert devices.unused_gpus_hint(2, ["cuda:0", "cuda:1"]) is None
+        assert devices.unused_gpus_hint(1, ["cuda"]) is None
+        assert "uses 2" in devices.unused_gpus_hint(4, ["cuda:2", "cuda:3"])
 
     def test_a_gpu_this_machine_lacks_gives_one_message(self, tiny_spec, monkeypatch):
         import torch
 
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-        with pytest.raises(pipeline.DeviceNotFound, match=r"'cuda:2' is not on this machine, which has 2 GPUs"):
-            pipeline.load_split_engine(tiny_spec, ["cuda:0", "cuda:2"])
+        with pytest.raises(DeviceNotFound, match=r"'cuda:2' is not on this machine, which has 2 GPUs"):
+            loading.load_split_engine(tiny_spec, ["cuda:0", "cuda:2"])
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-        with pytest.raises(pipeline.DeviceNotFound, match="which has 0 GPUs"):
-            pipeline.load_engine(tiny_spec, device="cuda")
+        with pytest.raises(DeviceNotFound, match="which has 0 GPUs"):
+            loading.load_engine(tiny_spec, device="cuda")
 
 
 class TestControlNetSkip:
@@ -240,7 +241,7 @@ class TestControlNetSkip:
             calls["real"] += 1
             return original(self, *args, **kwargs)
 
-        params = pipeline.GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5})
+        params = GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5})
         type(net).__mro__[1].forward = counting
         try:
             skipped = tiny_engine.generate(control, params, seeds=[3])[0]
@@ -248,7 +249,7 @@ class TestControlNetSkip:
             type(net).__mro__[1].forward = original
         # 8 steps, guidance off for the first 4: at most one real call learns the shapes, the rest skip.
         assert calls["real"] <= 5
-        full = pipeline.GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5, "conditioning_scale": 1.5})
+        full = GenerationParams(**{**FAST, "steps": 8, "control_start": 0.5, "conditioning_scale": 1.5})
         net._residual_shapes.clear()  # without learnt shapes every step runs the real network
         reference = tiny_engine.generate(control, full, seeds=[3])[0]
         assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
@@ -256,10 +257,10 @@ class TestControlNetSkip:
 
 class TestAttention:
     def test_pytorchs_choice_is_the_default_and_cpu_images_do_not_change(self, tiny_engine, control, monkeypatch):
-        assert tiny_engine.attention == "default" and pipeline.ATTENTION_CHOICES == ("cudnn", "default")
-        params = pipeline.GenerationParams(**FAST)
+        assert tiny_engine.attention == "default" and ATTENTION_CHOICES == ("cudnn", "default")
+        params = GenerationParams(**FAST)
         images = {}
-        for attention in pipeline.ATTENTION_CHOICES:
+        for attention in ATTENTION_CHOICES:
             monkeypatch.setattr(tiny_engine, "attention", attention)
             images[attention] = [im.tobytes() for im in tiny_engine.generate(control, params, seeds=[1, 2])]
         assert images["cudnn"] == images["default"]  # no context on CPU: the very same computation
@@ -269,11 +270,11 @@ class TestAttention:
         from torch.nn.attention import SDPBackend
 
         before = list(torch._C._get_sdp_priority_order())
-        with pipeline.attention_context("cpu", "cudnn"):
+        with cuda.attention_context("cpu", "cudnn"):
             assert list(torch._C._get_sdp_priority_order()) == before  # CPU: untouched
-        with pipeline.attention_context("cuda", "default"):
+        with cuda.attention_context("cuda", "default"):
             assert list(torch._C._get_sdp_priority_order()) == before
-        with pipeline.attention_context("cuda:0", "cudnn"):  # only flags: runs without a GPU
+        with cuda.attention_context("cuda:0", "cudnn"):  # only flags: runs without a GPU
             order = list(torch._C._get_sdp_priority_order())
             assert order[:4] == [int(b) for b in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
                                                   SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)]
@@ -286,17 +287,17 @@ class TestAttention:
         # Else the context would save torch's not-yet-filled order (flash first) and leave it behind on exit.
         calls = []
         monkeypatch.setattr(torch, "_fused_sdp_choice", lambda q, k, v: calls.append(q.device.type) or 0)
-        monkeypatch.setattr(pipeline, "_sdpa_order_ready", set())
-        pipeline._initialise_sdpa_priority("cpu")
-        pipeline._initialise_sdpa_priority("cpu")
+        monkeypatch.setattr(cuda, "_sdpa_order_ready", set())
+        cuda._initialise_sdpa_priority("cpu")
+        cuda._initialise_sdpa_priority("cpu")
         assert calls == ["cpu"]  # once per device and process
         monkeypatch.setattr(torch, "_fused_sdp_choice", lambda *a: 1 / 0)
-        pipeline._initialise_sdpa_priority("meta")  # a failure is logged, never raised
+        cuda._initialise_sdpa_priority("meta")  # a failure is logged, never raised
 
     def test_an_unknown_choice_is_refused(self, tiny_engine, control, monkeypatch):
         monkeypatch.setattr(tiny_engine, "attention", "xformers")
         with pytest.raises(ValueError, match="Unknown attention 'xformers'"):
-            tiny_engine.generate(control, pipeline.GenerationParams(**FAST), seeds=[0])
+            tiny_engine.generate(control, GenerationParams(**FAST), seeds=[0])
 
 
 class TestParams:
@@ -318,15 +319,15 @@ class TestParams:
     )
     def test_it_refuses_bad_values_with_a_message(self, change, message):
         with pytest.raises(ValueError) as exc:
-            pipeline.GenerationParams(**{"prompt": "ok", **change}).validate()
+            GenerationParams(**{"prompt": "ok", **change}).validate()
         assert message in str(exc.value)
 
     def test_presets_follow_modals_recipe_and_a_fast_one(self):
-        quality = pipeline.GenerationParams(prompt="x").with_preset("quality")
+        quality = GenerationParams(prompt="x").with_preset("quality")
         assert (quality.scheduler, quality.steps) == ("ddim", 50)
-        fast = pipeline.GenerationParams(prompt="x").with_preset("fast")
+        fast = GenerationParams(prompt="x").with_preset("fast")
         assert (fast.scheduler, fast.steps) == ("dpmpp_2m_karras", 25)
-        defaults = pipeline.GenerationParams(prompt="x")
+        defaults = GenerationParams(prompt="x")
         assert (defaults.guidance_scale, defaults.conditioning_scale, defaults.control_start,
                 defaults.control_end, defaults.size) == (3.5, 1.5, 0.25, 1.0, 768)
 
@@ -335,13 +336,13 @@ class TestMissingWeights:
     def test_a_real_model_without_weights_gives_one_clear_message(self, monkeypatch, tmp_path):
         monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing is there
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        with pytest.raises(pipeline.ModelNotFound) as exc:
-            pipeline.load_engine(pipeline.ModelSpec(), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(ModelSpec(), device="cpu", warm_up=False)
         message = str(exc.value)
         assert "monster-labs/control_v1p_sd15_qrcode_monster" in message
         assert "Lykon/DreamShaper" in message and "--model tiny" in message and "QART_MODEL" in message
 
     def test_a_missing_local_file_names_it(self, tiny_spec, tmp_path):
-        spec = pipeline.ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
-        with pytest.raises(pipeline.ModelNotFound, match="dreamshaper.safetensors"):
-            pipeline.load_engine(spec, device="cpu", warm_up=False)
+        spec = ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
+        with pytest.raises(ModelNotFound, match="dreamshaper.safetensors"):
+            loading.load_engine(spec, device="cpu", warm_up=False)

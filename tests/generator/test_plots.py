@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from generator import alignment, plots
+from generator.core.evals import alignment, plots
 
 
 def png_size(fig) -> tuple[int, int]:

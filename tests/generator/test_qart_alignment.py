@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator import qr
+from generator.core.codes import qr
 from generator.models import Candidate, GenerationJob, HumanScanResult, LabelingSession, Prompt
 
 

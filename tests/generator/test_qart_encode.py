@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator import decoders
+from generator.core.codes import decoders
 
 
 def encode(*args: str) -> str:

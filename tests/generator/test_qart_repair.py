@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator import qr
+from generator.core.codes import qr
 from tests.generator.test_repair import URL, corrupted
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from generator import report
+from generator.core.evals import statistics
 from generator.models import EvalRun, GenerationPreset
 from tests.generator.sweep_data import key_of, make_run
 
@@ -37,7 +37,7 @@ def sweep(team_users) -> EvalRun:
 def test_it_writes_every_plot_and_an_index_that_shows_them(sweep, tmp_path):
     out = tmp_path / "report"
     printed = run(sweep.name, "-o", str(out))
-    expected = {f"{name}.png" for name in report.PLOTS} | {"toast.png"}
+    expected = {f"{name}.png" for name in statistics.PLOTS} | {"toast.png"}
     for name in expected:
         data = (out / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 1000, name

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator import qr
+from generator.core.codes import qr
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://qart.example/r/AbC123"

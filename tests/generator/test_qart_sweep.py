@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from generator import sweeps
+from generator.evals import sweeps
 from generator.models import EvalRun, EvalSample, GenerationJob
 
 

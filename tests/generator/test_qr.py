@@ -6,7 +6,7 @@ import string
 import numpy as np
 import pytest
 
-from generator import decoders, qr
+from generator.core.codes import decoders, qr
 
 
 def random_contents(count: int, seed: int) -> list[str]:

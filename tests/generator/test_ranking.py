@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import pipeline, qr, ranking, repair, scan
+from generator.core.codes import qr, repair, scan
+from generator.core.engines import params, ranking
 from tests.generator.test_repair import SIZE, blended, corrupted
 from tests.generator.test_repair import URL as ART_URL
 
 URL = "https://qart.example/r/AbC123"
-FAST = pipeline.GenerationParams(prompt="a koi pond", steps=2, size=256)
+FAST = params.GenerationParams(prompt="a koi pond", steps=2, size=256)
 
 
 def fake_scan(passed: bool, p: float = 0.9) -> scan.ScanResult:
@@ -19,8 +20,8 @@ def fake_scan(passed: bool, p: float = 0.9) -> scan.ScanResult:
                            "pass" if passed else "fail", 0.1)
 
 
-def candidate(index: int, passed: bool, aesthetic: float | None, p: float = 0.9) -> ranking.Candidate:
-    return ranking.Candidate(index, 0, index, Image.new("RGB", (8, 8)), fake_scan(passed, p), aesthetic)
+def candidate(index: int, passed: bool, aesthetic: float | None, p: float = 0.9) -> ranking.RankedImage:
+    return ranking.RankedImage(index, 0, index, Image.new("RGB", (8, 8)), fake_scan(passed, p), aesthetic)
 
 
 class TestRank:
@@ -43,7 +44,7 @@ class ScriptedEngine:
 
     plan: list[list[bool]]
     calls: list[list[int]] = field(default_factory=list)
-    spec: pipeline.ModelSpec = field(default_factory=lambda: pipeline.ModelSpec(tiny=True))
+    spec: params.ModelSpec = field(default_factory=lambda: params.ModelSpec(tiny=True))
 
     def generate(self, control, params, seeds, init_image=None, on_step=None):
         batch = self.plan[len(self.calls)]

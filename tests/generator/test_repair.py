@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import qr, repair, scan, synthetic
+from generator.core.codes import qr, repair, scan, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://qart.example/r/AbC123"

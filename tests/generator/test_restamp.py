@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import decoders, qr, repair, restamp, scan, synthetic
+from generator.core.codes import decoders, qr, repair, restamp, scan, synthetic
 
 CONTENT = "https://qart.example/r/AbC12345"
 PREFIX = "http://127.0.0.1:8000/l/"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import qr, scan, synthetic
+from generator.core.codes import qr, scan, synthetic
 
 URL = "https://qart.example/r/AbC123"
 

@@ -1,7 +1,7 @@
 """A single original-layout `.safetensors`/`.ckpt` base model, loaded by the product loader with no network.
 
 No real LDM checkpoint can be downloaded here: `ldm_checkpoint` writes the tiny preset in the original
-(CompVis) layout, and these tests load it through `pipeline.load_engine` next to a folder that holds the
+(CompVis) layout, and these tests load it through `loading.load_engine` next to a folder that holds the
 configs only, so every weight must come from the file.
 """
 
@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
-from generator import pipeline
+from generator.core.engines import loading
+from generator.core.engines.params import GenerationParams, ModelNotFound, ModelSpec
 from tests.generator import ldm_checkpoint
 
 COMPONENTS = {  # component -> its weights file in the diffusers folder
@@ -79,8 +80,8 @@ def empty_hf_cache(monkeypatch, tmp_path):
     return cache
 
 
-def single_file_spec(tiny_spec, checkpoint, configs) -> pipeline.ModelSpec:
-    return pipeline.ModelSpec(base=str(checkpoint), base_config=str(configs) if configs else None,
+def single_file_spec(tiny_spec, checkpoint, configs) -> ModelSpec:
+    return ModelSpec(base=str(checkpoint), base_config=str(configs) if configs else None,
                               controlnet=tiny_spec.controlnet, controlnet_subfolder=tiny_spec.controlnet_subfolder)
 
 
@@ -122,17 +123,17 @@ class TestLdmCheckpoint:
 class TestLoadSingleFile:
     def test_it_loads_every_weight_from_an_original_layout_file_offline(self, single_file, tiny_spec, offline):
         checkpoint, configs = single_file
-        engine = pipeline.load_engine(single_file_spec(tiny_spec, checkpoint, configs), device="cpu", warm_up=False)
+        engine = loading.load_engine(single_file_spec(tiny_spec, checkpoint, configs), device="cpu", warm_up=False)
         assert_same_weights(engine, tiny_spec)
         assert offline == []
 
     def test_it_generates_the_same_images_as_the_diffusers_folder(self, single_file, tiny_spec, tiny_engine,
                                                                   offline):
         checkpoint, configs = single_file
-        engine = pipeline.load_engine(single_file_spec(tiny_spec, checkpoint, configs), device="cpu", warm_up=False)
+        engine = loading.load_engine(single_file_spec(tiny_spec, checkpoint, configs), device="cpu", warm_up=False)
         control = Image.new("RGB", (256, 256), "white")
         control.paste("black", (64, 64, 192, 192))
-        params = pipeline.GenerationParams(prompt="a koi pond", steps=2, size=256)
+        params = GenerationParams(prompt="a koi pond", steps=2, size=256)
         from_file = engine.generate(control, params, seeds=[3, 4])
         from_folder = tiny_engine.generate(control, params, seeds=[3, 4])
         for a, b in zip(from_file, from_folder, strict=True):
@@ -145,19 +146,19 @@ class TestLoadSingleFile:
         checkpoint, configs = single_file
         ckpt = tmp_path / "tiny-ldm.ckpt"
         torch.save({"state_dict": load_file(str(checkpoint))}, ckpt)  # how original training code saves
-        engine = pipeline.load_engine(single_file_spec(tiny_spec, ckpt, configs), device="cpu", warm_up=False)
+        engine = loading.load_engine(single_file_spec(tiny_spec, ckpt, configs), device="cpu", warm_up=False)
         assert_same_weights(engine, tiny_spec)
 
     def test_it_uses_sd15_configs_from_the_hf_cache_without_a_base_config(self, single_file, tiny_spec, offline,
                                                                            empty_hf_cache):
         checkpoint, configs = single_file
         # The hub cache's layout: refs/main names the snapshot folder that holds the files.
-        repo = empty_hf_cache / ("models--" + pipeline.SD15_CONFIG_REPO.replace("/", "--"))
+        repo = empty_hf_cache / ("models--" + loading.SD15_CONFIG_REPO.replace("/", "--"))
         commit = "0" * 40
         (repo / "refs").mkdir(parents=True)
         (repo / "refs" / "main").write_text(commit)
         shutil.copytree(configs, repo / "snapshots" / commit)
-        engine = pipeline.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
+        engine = loading.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
         assert_same_weights(engine, tiny_spec)
         assert offline == []
 
@@ -166,16 +167,16 @@ class TestSingleFileErrors:
     def test_it_names_a_missing_file(self, single_file, tiny_spec, tmp_path):
         _, configs = single_file
         spec = single_file_spec(tiny_spec, tmp_path / "dreamshaper.safetensors", configs)
-        with pytest.raises(pipeline.ModelNotFound, match="'.*dreamshaper.safetensors' are not on this machine"):
-            pipeline.load_engine(spec, device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match="'.*dreamshaper.safetensors' are not on this machine"):
+            loading.load_engine(spec, device="cpu", warm_up=False)
 
     @pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"\x10\x00\x00\x00\x00\x00\x00\x00{broken"])
     def test_it_refuses_a_corrupt_file_with_one_message(self, single_file, tiny_spec, tmp_path, content):
         _, configs = single_file
         bad = tmp_path / "broken.safetensors"
         bad.write_bytes(content)
-        with pytest.raises(pipeline.ModelNotFound) as exc:
-            pipeline.load_engine(single_file_spec(tiny_spec, bad, configs), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(single_file_spec(tiny_spec, bad, configs), device="cpu", warm_up=False)
         message = str(exc.value)
         assert "broken.safetensors' could not be loaded as a Stable Diffusion 1.5 checkpoint" in message
         assert "\n" not in message
@@ -183,8 +184,8 @@ class TestSingleFileErrors:
     def test_it_refuses_a_file_that_is_not_an_sd_checkpoint(self, single_file, tiny_spec):
         _, configs = single_file
         controlnet = Path(tiny_spec.controlnet) / "v2" / "diffusion_pytorch_model.safetensors"
-        with pytest.raises(pipeline.ModelNotFound, match="could not be loaded as a Stable Diffusion 1.5 checkpoint"):
-            pipeline.load_engine(single_file_spec(tiny_spec, controlnet, configs), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match="could not be loaded as a Stable Diffusion 1.5 checkpoint"):
+            loading.load_engine(single_file_spec(tiny_spec, controlnet, configs), device="cpu", warm_up=False)
 
     @pytest.mark.parametrize("dropped", ["model.diffusion_model.output_blocks.1.2.conv.weight",
                                          "first_stage_model.decoder.up.3.block.0.conv1.bias"])
@@ -196,16 +197,16 @@ class TestSingleFileErrors:
         del state[dropped]
         partial = tmp_path / "partial.safetensors"
         save_file(state, str(partial))
-        with pytest.raises(pipeline.ModelNotFound, match=r"partial.safetensors' could not .*tensors are missing"):
-            pipeline.load_engine(single_file_spec(tiny_spec, partial, configs), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match=r"partial.safetensors' could not .*tensors are missing"):
+            loading.load_engine(single_file_spec(tiny_spec, partial, configs), device="cpu", warm_up=False)
 
     def test_it_asks_for_a_base_config_when_none_is_cached_and_never_downloads(self, single_file, tiny_spec,
                                                                                offline, empty_hf_cache):
         checkpoint, _ = single_file
-        with pytest.raises(pipeline.ModelNotFound) as exc:
-            pipeline.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
         message = str(exc.value)
-        assert pipeline.SD15_CONFIG_REPO in message and "QART_BASE_CONFIG" in message
+        assert loading.SD15_CONFIG_REPO in message and "QART_BASE_CONFIG" in message
         assert offline == []
 
     def test_it_asks_for_a_base_config_even_online(self, single_file, tiny_spec, empty_hf_cache, monkeypatch):
@@ -215,23 +216,23 @@ class TestSingleFileErrors:
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         attempts = refuse_connections(monkeypatch)
         checkpoint, _ = single_file
-        with pytest.raises(pipeline.ModelNotFound, match="QART_BASE_CONFIG"):
-            pipeline.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match="QART_BASE_CONFIG"):
+            loading.load_engine(single_file_spec(tiny_spec, checkpoint, None), device="cpu", warm_up=False)
         assert attempts == []
 
     def test_it_names_a_base_config_that_is_not_there(self, single_file, tiny_spec, tmp_path, offline,
                                                       empty_hf_cache):
         checkpoint, _ = single_file
         spec = single_file_spec(tiny_spec, checkpoint, tmp_path / "sd15-configs")
-        with pytest.raises(pipeline.ModelNotFound, match="sd15-configs' are not on this machine.*QART_BASE_CONFIG"):
-            pipeline.load_engine(spec, device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match="sd15-configs' are not on this machine.*QART_BASE_CONFIG"):
+            loading.load_engine(spec, device="cpu", warm_up=False)
         assert offline == []
 
     def test_it_refuses_a_base_config_that_is_not_a_diffusers_folder(self, single_file, tiny_spec, tmp_path):
         checkpoint, _ = single_file
         spec = single_file_spec(tiny_spec, checkpoint, tmp_path)
-        with pytest.raises(pipeline.ModelNotFound, match="is not a diffusers folder"):
-            pipeline.load_engine(spec, device="cpu", warm_up=False)
+        with pytest.raises(ModelNotFound, match="is not a diffusers folder"):
+            loading.load_engine(spec, device="cpu", warm_up=False)
 
 
 class TestQartGenerateWithASingleFile:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import qr, synthetic
+from generator.core.codes import qr, synthetic
 
 
 def test_it_labels_clean_codes_readable():

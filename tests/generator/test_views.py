@@ -12,7 +12,8 @@ from django.test import Client
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from generator import qr, views
+from generator import views
+from generator.core.codes import qr
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 pytestmark = pytest.mark.django_db
@@ -364,7 +365,7 @@ def test_it_keeps_the_pages_within_a_phone_screen():
 class TestHalftoneOnThePage:
     @pytest.fixture(autouse=True)
     def _no_weights(self, monkeypatch):
-        monkeypatch.setattr("generator.pictures.diffusion_has_weights", lambda: False)
+        monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
 
     def test_it_starts_on_the_halftone_engine_and_says_why(self, team_users):
         page = logged_in(team_users.owner).get("/generate/").content.decode()

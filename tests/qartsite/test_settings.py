@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
+from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -84,4 +86,22 @@ class ProductionSettingsTestCase(SimpleTestCase):
         result = import_settings(QART_DEVICES="cuda:0,gpu1")
 
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("QART_DEVICES: Unknown device 'gpu1'", result.stderr)
+        self.assertIn("QART_DEVICES: unknown device 'gpu1'", result.stderr)
+
+
+class EnvDevicesTestCase(SimpleTestCase):
+    def test_it_parses_a_device_list(self):
+        from qartsite.settings import envdevices
+
+        with mock.patch.dict(os.environ, {"QART_TEST_DEVICES": " cuda:0, cuda:1 "}):
+            self.assertEqual(envdevices("QART_TEST_DEVICES"), ["cuda:0", "cuda:1"])
+        with mock.patch.dict(os.environ, {"QART_TEST_DEVICES": ""}):
+            self.assertEqual(envdevices("QART_TEST_DEVICES"), [])
+
+    def test_it_refuses_an_unknown_name(self):
+        from qartsite.settings import envdevices
+
+        for text in ["gpu", "cuda:x", "cuda0", "cuda:0;cuda:1"]:
+            with self.subTest(text=text), mock.patch.dict(os.environ, {"QART_TEST_DEVICES": text}):
+                with self.assertRaisesMessage(ImproperlyConfigured, "unknown device"):
+                    envdevices("QART_TEST_DEVICES")

@@ -14,7 +14,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import alignment, decoders, images, labels, scan
+from generator.core.codes import decoders, images, scan
+from generator.core.evals import alignment
+from generator.evals import label_csv
 from generator.models import HumanScanResult, LabelingSession
 
 FOLDERS = {"valid": True, "invalid": False}
@@ -86,7 +88,7 @@ class Command(BaseCommand):
             raise CommandError("--csv-import stores into at most one --session", returncode=2)
         try:
             with open(path, newline="", encoding="utf-8-sig") as stream:
-                outcome = labels.import_csv(stream, session=sessions[0] if sessions else None)
+                outcome = label_csv.import_csv(stream, session=sessions[0] if sessions else None)
         except FileNotFoundError:
             raise CommandError(f"{path}: no such file", returncode=2) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -102,7 +104,7 @@ class Command(BaseCommand):
         results = HumanScanResult.objects.select_related("candidate", "labeler").order_by("pk")
         try:
             with open(path, "w", newline="", encoding="utf-8") as stream:
-                count = labels.export_csv(results, stream)
+                count = label_csv.export_csv(results, stream)
         except OSError as exc:
             raise CommandError(f"{path}: cannot write it ({exc.strerror})", returncode=2) from None
         self.stderr.write(f"{path}: exported {count} result(s)")
@@ -133,7 +135,7 @@ class Command(BaseCommand):
     @staticmethod
     def session_pairs(sessions: list[LabelingSession]) -> list[dict]:
         """(candidate.scan_probability, scanned) per stored result with a candidate, grouped by device/app."""
-        return labels.alignment_pairs(HumanScanResult.objects.filter(session__in=sessions))
+        return label_csv.alignment_pairs(HumanScanResult.objects.filter(session__in=sessions))
 
 
 def _figure(value: float | None) -> str:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
-from generator import decoders, images, qr, repair, scan
+from generator.core.codes import decoders, images, qr, repair, scan
 
 
 class Command(BaseCommand):

@@ -15,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from generator import report, reports
+from generator.core.evals import statistics
+from generator.evals import report_views
 from generator.models import EvalRun
 from qartsite.models import Team
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--cols", metavar="PARAM", help="swept parameter across the toast plot's columns")
         parser.add_argument("--select", metavar="CONFIG_KEY_OR_BEST",
                             help="store this configuration (or 'best') as the team's default preset")
-        parser.add_argument("--min-scan-rate", type=float, default=reports.DEFAULT_MIN_SCAN_RATE,
+        parser.add_argument("--min-scan-rate", type=float, default=report_views.DEFAULT_MIN_SCAN_RATE,
                             help="single-image scan rate 'best' must reach (default %(default)s)")
         parser.add_argument("--preset-name", metavar="NAME", default="", help="the preset's name (default: run "
                                                                                    "and configuration)")
@@ -52,22 +53,22 @@ class Command(BaseCommand):
         if not 0.0 <= options["min_scan_rate"] <= 1.0:
             raise fail(f"--min-scan-rate must be between 0 and 1, got {options['min_scan_rate']}")
         run = self.find_run(options["run"], options["team"])
-        built = reports.build(run)
+        built = report_views.build(run)
         if not built.summaries:
             raise fail(f"run {run.name!r} has no finished samples yet ({len(built.samples)} sample(s) in all)")
         prompt = self.pick_prompt(built, options["prompt"])
         rows, cols = self.pick_axes(built, options["rows"], options["cols"])
-        choice = report.choose(built.summaries, options["min_scan_rate"])
+        choice = statistics.choose(built.summaries, options["min_scan_rate"])
         selected = self.pick_selection(built, options["select"], choice)
         if selected is not None and run.team is None:
             raise fail(f"run {run.name!r} belongs to no team, so it cannot set a team's default")
 
         out = Path(options["output"])
-        files = self.write(out, built, report.toast_grid(built.samples, prompt, rows, cols, choice.summary.config),
+        files = self.write(out, built, statistics.toast_grid(built.samples, prompt, rows, cols, choice.summary.config),
                            choice)
         preset = None
         if selected is not None:
-            preset = reports.make_default(run, selected, name=options["preset_name"])
+            preset = report_views.make_default(run, selected, name=options["preset_name"])
         if options["json"]:
             self.stdout.write(json.dumps({
                 "run": {"id": run.pk, "name": run.name, "team": str(run.team) if run.team else None},
@@ -105,7 +106,7 @@ class Command(BaseCommand):
         return found[0]
 
     @staticmethod
-    def pick_prompt(built: reports.RunReport, value: str) -> str:
+    def pick_prompt(built: report_views.RunReport, value: str) -> str:
         if value in built.prompts:
             return value
         if value.isdigit() and int(value) < len(built.prompts):
@@ -113,19 +114,19 @@ class Command(BaseCommand):
         raise fail(f"--prompt {value!r}: neither a prompt of this run nor an index from 0 to {len(built.prompts) - 1}")
 
     @staticmethod
-    def pick_axes(built: reports.RunReport, rows: str | None, cols: str | None) -> tuple[str | None, str | None]:
+    def pick_axes(built: report_views.RunReport, rows: str | None, cols: str | None) -> tuple[str | None, str | None]:
         for option, name in (("--rows", rows), ("--cols", cols)):
             if name is not None and name not in built.swept:
                 raise fail(f"{option} {name!r} is not a swept parameter of this run "
                            f"({', '.join(built.swept) or 'nothing was swept'})")
         if rows is None and cols is None:
-            return reports.default_axes(built.swept)
+            return report_views.default_axes(built.swept)
         if rows == cols:
             raise fail("--rows and --cols must be different parameters")
         return rows, cols
 
     @staticmethod
-    def pick_selection(built: reports.RunReport, value: str | None, choice: report.Choice):
+    def pick_selection(built: report_views.RunReport, value: str | None, choice: statistics.Choice):
         if value is None:
             return None
         if value == "best":
@@ -137,16 +138,18 @@ class Command(BaseCommand):
         return summary
 
     @staticmethod
-    def write(out: Path, built: reports.RunReport, grid: report.ToastGrid, choice: report.Choice) -> list[str]:
+    def write(
+        out: Path, built: report_views.RunReport, grid: statistics.ToastGrid, choice: statistics.Choice
+    ) -> list[str]:
         """Every plot as a PNG and index.html beside them; returns the file names."""
-        pictures = {f"{name}.png": draw(built.summaries) for name, draw in report.PLOTS.items()}
-        pictures[TOAST_FILE] = report.toast_plot(grid, reports.load_stored_image)
+        pictures = {f"{name}.png": draw(built.summaries) for name, draw in statistics.PLOTS.items()}
+        pictures[TOAST_FILE] = statistics.toast_plot(grid, report_views.load_stored_image)
         axes = " × ".join(a for a in (grid.rows, grid.cols) if a) or "no swept parameter"
         held = ", ".join(f"{k} = {v}" for k, v in grid.fixed.items())
         page = render_to_string("generator/evals/report_file.html", {
             "run": built.run, "built": built, "rows": built.rows, "choice": choice,
-            "counts": sorted(reports.progress([built.run])[built.run.pk].items()),
-            "plot_urls": {name: f"{name}.png" for name in report.PLOTS}, "toast_file": TOAST_FILE,
+            "counts": sorted(report_views.progress([built.run])[built.run.pk].items()),
+            "plot_urls": {name: f"{name}.png" for name in statistics.PLOTS}, "toast_file": TOAST_FILE,
             "toast_axes": axes, "written": timezone.now(),
             "toast_caption": f"“{grid.prompt}” across {axes}: each cell shows that prompt's first candidate, framed "
                              f"red (none scan) to green (all scan) with the prompt's scan rate in the cell"
@@ -162,7 +165,7 @@ class Command(BaseCommand):
         return [*pictures, "index.html"]
 
 
-def format_table(built: reports.RunReport) -> str:
+def format_table(built: report_views.RunReport) -> str:
     """The summary table as printed: one line per configuration."""
     run = built.run
     header = (f"{'configuration':<44} {'samples':>7} {'cands':>6} {'scan':>7} {'95% interval':>15} "
@@ -174,6 +177,6 @@ def format_table(built: reports.RunReport) -> str:
         lines.append(
             f"{row['label'][:44]:<44} {row['samples']:>7} {row['candidates']:>6} {row['scan_rate']:>7} "
             f"{row['interval']:>15} {batch.get(4, '–'):>7} {batch.get(8, '–'):>7} {row['aesthetic_mean']:>6} "
-            f"{reports.number(summary.latency_mean):>7}  {'*' if row['pareto'] else ''}"
+            f"{report_views.number(summary.latency_mean):>7}  {'*' if row['pareto'] else ''}"
         )
     return "\n".join(lines)

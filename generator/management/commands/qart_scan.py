@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import decoders, images, scan
+from generator.core.codes import decoders, images, scan
 
 
 class Command(BaseCommand):

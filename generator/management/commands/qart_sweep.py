@@ -12,8 +12,8 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import sweeps
-from generator.grid import PARAMETERS, GridError, expand, parse_grid, parse_params
+from generator.core.evals.grid import PARAMETERS, GridError, expand, parse_grid, parse_params
+from generator.evals import sweeps
 from generator.models import EvalRun
 from qartsite.models import Membership, Team
 

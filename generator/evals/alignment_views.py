@@ -1,8 +1,8 @@
 """The staff alignment page: how well the scan verifier agrees with the team's human scan labels.
 
-The same figures as `qart_alignment --session` (pairs from `labels.alignment_pairs`, statistics from
-`generator.alignment`), over every labelled candidate of the user's teams or one session (`?session=ID`), with
-the calibration and ROC plots as PNGs. `?format=json` gives the report as JSON.
+The same figures as `qart_alignment --session` (pairs from `label_csv.alignment_pairs`, statistics from
+`generator.core.evals.alignment`), over every labelled candidate of the user's teams or one session
+(`?session=ID`), with the calibration and ROC plots as PNGs. `?format=json` gives the report as JSON.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from generator import alignment, labels, plots
-from generator.labeling import staff_required, team_sessions
+from generator.core.evals import alignment, plots
+from generator.evals import label_csv
+from generator.evals.labeling_views import staff_required, team_sessions
 from generator.models import HumanScanResult, LabelingSession
 from qartsite.access import get_for_user_or_404
 from qartsite.models import Team
@@ -38,7 +39,7 @@ def chosen(request: HttpRequest) -> tuple[LabelingSession | None, list[dict]]:
             raise Http404("Not found")
         session = get_for_user_or_404(team_sessions(request.user), pk=int(raw))
         results = results.filter(session=session)
-    return session, labels.alignment_pairs(results.distinct())
+    return session, label_csv.alignment_pairs(results.distinct())
 
 
 def report_of(pairs: list[dict]) -> alignment.AlignmentReport | None:

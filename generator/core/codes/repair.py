@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from generator import decoders, qr, scan
+from generator.core.codes import decoders, qr, scan
 
 # Luminance margins past the local threshold, one per round: small first so the least is changed.
 MARGINS = (8, 16, 24, 40, 64, 96, 128)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from generator import pipeline, qr
+from generator.core.codes import qr
+from generator.core.engines import params
 
 
 class GridError(ValueError):
@@ -51,7 +52,7 @@ PARAMETERS = {
     "control_end": _number(float),
     "guidance_scale": _number(float),
     "steps": _number(int),
-    "scheduler": _choice(pipeline.SCHEDULERS),
+    "scheduler": _choice(params.SCHEDULERS),
     "strength": _optional_float,
     "size": _number(int),
     "ecc": _choice(tuple(qr.ECC_LEVELS), upper=True),

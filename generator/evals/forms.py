@@ -8,7 +8,7 @@ import re
 from django import forms
 from django.db.models import QuerySet
 
-from generator.labeling_sessions import MAX_ITEMS, team_candidates
+from generator.evals.sessions import MAX_ITEMS, team_candidates
 from generator.models import Candidate, EvalRun
 from qartsite.access import editable_teams
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from generator import qr
+from generator.core.codes import qr
 
 FAMILIES = ("clean", "blended", "corrupted", "inverted", "low-contrast")
 # Grey levels between the median dark and median light module centre below which phones fail to lock on.

@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from generator.core.engines.loading import quiet_libraries
+from generator.core.engines.params import ModelSpec
+
 TINY_SEED = 0
 # A character-level CLIP tokenizer: every byte is a token, no merges. Real CLIP vocabularies are BPE;
 # the tokenizer class and files are the same.
@@ -61,14 +64,12 @@ def save_tiny_models(folder: str | Path) -> dict[str, str]:
     Returns:
         Paths for the loader: {"base": ..., "controlnet": ..., "controlnet_subfolder": "v2", "aesthetic": ...}.
     """
-    from generator.pipeline import quiet_libraries
-
     quiet_libraries()
     import torch
     from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig
 
-    from generator import aesthetics
+    from generator.core.engines import aesthetics
 
     root = Path(folder)
     base = root / "base"
@@ -143,3 +144,19 @@ def save_tiny_models(folder: str | Path) -> dict[str, str]:
         "controlnet_subfolder": "v2",
         "aesthetic": str(root / "aesthetic"),
     }
+
+
+def tiny_spec(folder: str | Path) -> ModelSpec:
+    """Build (once) and describe the tiny preset saved in `folder`."""
+    folder = Path(folder)
+    marker = folder / "base" / "model_index.json"
+    if not marker.exists():
+        save_tiny_models(folder)
+    return ModelSpec(
+        base=str(folder / "base"),
+        controlnet=str(folder / "controlnet"),
+        controlnet_subfolder="v2",
+        aesthetic_clip=str(folder / "aesthetic" / "clip"),
+        aesthetic_head=str(folder / "aesthetic" / "head.safetensors"),
+        tiny=True,
+    )

@@ -5,7 +5,7 @@ Plain Python, importable without Django. The job layer (`generator.jobs`) and `q
 
 Ranking: candidates that pass the scan verifier come first, then by aesthetic score, then by scan
 probability. Adaptive compute: when no candidate of a batch passes, the best-looking ones are repaired
-(module centres nudged, `generator.repair`); when still none passes, another batch is generated, up to
+(module centres nudged, `generator.core.codes.repair`); when still none passes, another batch is generated, up to
 `max_batches`. When the budget ends without a scannable code the result says so plainly.
 """
 
@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from generator import qr, repair, scan
-from generator.pipeline import Engine, GenerationParams
+from generator.core.codes import qr, repair, scan
+from generator.core.engines.diffusion import Engine
+from generator.core.engines.params import GenerationParams
 
 Progress = Callable[[str, float], None]
 
@@ -59,7 +60,7 @@ class BestOfNConfig:
 
 
 @dataclass
-class Candidate:
+class RankedImage:
     """One generated image with its verdicts and scores."""
 
     index: int  # position over the whole request (batch * n + position)
@@ -72,7 +73,7 @@ class Candidate:
     pixels_changed: float | None = None  # fraction of pixels repair changed
     ssim: float | None = None  # structural similarity to the unrepaired image
     rank: int | None = None
-    # The halftone engine (generator.halftone): its variant, and fidelity to the input picture outside the
+    # The halftone engine (generator.core.engines.halftone): its variant, and fidelity to the input picture outside the
     # constrained module centres; None for diffusion candidates.
     variant: str = ""
     fidelity_ssim: float | None = None
@@ -87,7 +88,7 @@ class Candidate:
 class BestOfNResult:
     code: qr.QRCode
     control: Image.Image
-    candidates: list[Candidate]  # in rank order
+    candidates: list[RankedImage]  # in rank order
     batches: int
     generation_seconds: float
     scoring_seconds: float
@@ -196,7 +197,7 @@ def _results(futures: list[Future]) -> list:
         raise
 
 
-def rank(candidates: list[Candidate]) -> list[Candidate]:
+def rank(candidates: list[RankedImage]) -> list[RankedImage]:
     """Scannable first, then prettiest, then (halftone, which has no aesthetic score) most faithful to the
     picture, then most scannable; ranks 1..N are written onto the candidates.
 
@@ -204,7 +205,7 @@ def rank(candidates: list[Candidate]) -> list[Candidate]:
     picture ranks below a colour one whose luminance is as close.
     """
 
-    def key(c: Candidate) -> tuple:
+    def key(c: RankedImage) -> tuple:
         aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
         fidelity = float("-inf")
         if c.fidelity_ssim is not None:
@@ -253,7 +254,7 @@ def repair_many(
     return results
 
 
-def _repair_best_looking(candidates: list[Candidate], grid: repair.Grid, expected: str, config: BestOfNConfig):
+def _repair_best_looking(candidates: list[RankedImage], grid: repair.Grid, expected: str, config: BestOfNConfig):
     failing = [c for c in candidates if not c.passed]
     failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
     chosen = failing[: config.repair_top]
@@ -304,7 +305,7 @@ def best_of_n(
     grid = repair.grid_from_code(code, params.size, config.border)
     first_seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
 
-    candidates: list[Candidate] = []
+    candidates: list[RankedImage] = []
     generation = scoring = 0.0
     batch = 0
     for batch in range(config.max_batches):
@@ -326,7 +327,7 @@ def best_of_n(
         aesthetics = engine.score_aesthetics(images)
         scans = verified()
         new = [
-            Candidate(batch * config.n + i, batch, seeds[i], images[i], scans[i], aesthetics[i])
+            RankedImage(batch * config.n + i, batch, seeds[i], images[i], scans[i], aesthetics[i])
             for i in range(len(images))
         ]
         # 4. Nothing scans: repair the best-looking candidates before paying for another batch

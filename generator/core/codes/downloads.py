@@ -10,7 +10,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from generator import qr
+from generator.core.codes import qr
 
 # Square print sizes in pixels. Generated images are at most 1024 px, so anything larger is an upscale;
 # 4096 px is the cap because more only adds pixels Lanczos invents, and takes seconds to encode.

@@ -25,7 +25,7 @@ import numpy as np
 import qrcode
 from PIL import Image
 
-from generator import qr, repair
+from generator.core.codes import qr, repair
 
 # A token shorter than this is too easy to guess or to collide with another item's: 6 URL-safe characters
 # are 36 bits, plenty for a link that only counts while its item is on screen.

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from generator import plots
+from generator.core.evals import plots
 
 BATCH_SIZES = tuple(range(1, 9))
 FINISHED_OK = "done"

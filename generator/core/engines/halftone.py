@@ -9,7 +9,7 @@ other pixel keeps the picture's colour. The variant's margin is raised module by
 leaves it too little contrast (dark neighbourhoods, white ones, texture: `module_margins`), so the first
 verdict usually passes: on one core each verdict costs about 0.3 s at 768².
 
-    result = best_of_n(picture, "https://qart.example/r/AbC123", HalftoneConfig(n=8, seed=7))
+    result = best_halftones(picture, "https://qart.example/r/AbC123", HalftoneConfig(n=8, seed=7))
     result.candidates[0].image, result.candidates[0].fidelity_ssim, result.message
 
 Variants differ in spot size ("centre", a share of the module side), spot shape (dot or square), starting
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image, ImageOps
 
-from generator import qr, ranking, repair, scan
+from generator.core.codes import qr, repair, scan
+from generator.core.engines import ranking
 
 SHAPES = ("dot", "square")
 CENTRES = (0.30, 0.36, 0.42)  # spot side (or diameter) as a share of the module side; readers sample ~1/3
@@ -357,7 +358,7 @@ def strongest(variant: Variant) -> Variant:
     return variant
 
 
-def best_of_n(
+def best_halftones(
     picture: Image.Image,
     content: str,
     config: HalftoneConfig | None = None,
@@ -415,7 +416,7 @@ def best_of_n(
 
     # 3. Keep what passes, rank (verdict, then fidelity: there is no aesthetic model on the CPU)
     candidates = [
-        ranking.Candidate(
+        ranking.RankedImage(
             index=i, batch=0, seed=seeds[i], image=a.image, scan=a.scan, aesthetic=None,
             pixels_changed=a.pixels_changed, variant=a.variant.describe(), fidelity_ssim=round(a.fidelity_ssim, 4),
             color_error=round(a.color_error, 2),
@@ -434,7 +435,7 @@ def best_of_n(
     return ranking.BestOfNResult(code, control, ordered, 1, wall * share, wall * (1 - share), message)
 
 
-def _message(ordered: list[ranking.Candidate], tried: int, floor: float) -> str:
+def _message(ordered: list[ranking.RankedImage], tried: int, floor: float) -> str:
     """What to tell the person: how many scan, and plainly when the picture fought the code."""
     if not ordered:
         return (

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from generator import alignment
+from generator.core.evals import alignment
 
 
 def figure(width: float = 6.0, height: float = 4.0) -> Figure:

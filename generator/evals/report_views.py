@@ -1,7 +1,7 @@
 """Sweep reports for staff: the team's runs, a run's report (tables, plots, the toast plot), and the team default.
 
-The figures come from the core (`generator.report`); this module feeds it a run's samples, loads images from
-storage for the toast plot, and stores the chosen configuration as the team's default `GenerationPreset`.
+The figures come from the core (`generator.core.evals.statistics`); this module feeds it a run's samples, loads
+images from storage for the toast plot, and stores the chosen configuration as the team's default `GenerationPreset`.
 `qart_report` uses the same helpers, so the command and the pages report the same thing.
 
 Access: staff only, and only runs of the user's teams (another team's run answers 404); viewers may look,
@@ -23,8 +23,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from PIL import Image
 
-from generator import images, report, sweeps
-from generator.labeling import staff_required  # one staff check for every eval page
+from generator.core.codes import images
+from generator.core.evals import statistics
+from generator.evals import sweeps
+from generator.evals.labeling_views import staff_required  # one staff check for every eval page
 from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 
@@ -37,7 +39,7 @@ SAMPLE_FIELDS = ("prompt", "content", "config", "config_key", "status", "scores"
 
 
 def sample_dicts(run: EvalRun) -> list[dict]:
-    """The run's samples as the plain dicts `generator.report` takes, in the order they were created."""
+    """The run's samples as the plain dicts `generator.core.evals.statistics` takes, in the order they were created."""
     return list(EvalSample.objects.filter(run=run).order_by("pk").values(*SAMPLE_FIELDS))
 
 
@@ -68,7 +70,7 @@ def preset_params(run: EvalRun, config: dict) -> dict:
     return {name: value for name, value in params.items() if name in fields and name not in NOT_PRESET}
 
 
-def make_default(run: EvalRun, summary: report.ConfigSummary, user=None, name: str = "") -> GenerationPreset:
+def make_default(run: EvalRun, summary: statistics.ConfigSummary, user=None, name: str = "") -> GenerationPreset:
     """Store a configuration of `run` as its team's default preset, replacing the previous default.
 
     A preset of the same name is updated. Both changes happen in one transaction, so the team never has two
@@ -105,30 +107,31 @@ class RunReport:
 
     run: EvalRun
     samples: list[dict]
-    summaries: list[report.ConfigSummary]
+    summaries: list[statistics.ConfigSummary]
     prompts: list[str]
     swept: list[str]
 
     @property
     def finished_count(self) -> int:
-        return len(report.finished(self.samples))
+        return len(statistics.finished(self.samples))
 
     @property
     def rows(self) -> list[dict]:
         return table_rows(self.summaries)
 
-    def summary(self, config_key: str) -> report.ConfigSummary | None:
+    def summary(self, config_key: str) -> statistics.ConfigSummary | None:
         return next((s for s in self.summaries if s.config_key == config_key), None)
 
-    def toast(self, prompt: str, rows: str | None, cols: str | None, min_scan_rate: float) -> report.ToastGrid:
+    def toast(self, prompt: str, rows: str | None, cols: str | None, min_scan_rate: float) -> statistics.ToastGrid:
         # Other swept parameters are held at the configuration `--select best` would choose.
-        fixed = report.choose(self.summaries, min_scan_rate).summary.config if self.summaries else {}
-        return report.toast_grid(self.samples, prompt, rows, cols, fixed)
+        fixed = statistics.choose(self.summaries, min_scan_rate).summary.config if self.summaries else {}
+        return statistics.toast_grid(self.samples, prompt, rows, cols, fixed)
 
 
 def build(run: EvalRun) -> RunReport:
     samples = sample_dicts(run)
-    return RunReport(run, samples, report.summarize(samples), report.prompts_of(samples), swept_names(run, samples))
+    summaries = statistics.summarize(samples)
+    return RunReport(run, samples, summaries, statistics.prompts_of(samples), swept_names(run, samples))
 
 
 def percent(value: float | None) -> str:
@@ -139,7 +142,7 @@ def number(value: float | None, unit: str = "") -> str:
     return "–" if value is None or value != value else f"{value:.2f}{unit}"
 
 
-def table_rows(summaries: list[report.ConfigSummary]) -> list[dict]:
+def table_rows(summaries: list[statistics.ConfigSummary]) -> list[dict]:
     """The report's table, formatted once for the page, the HTML file and the printed summary."""
     return [
         {
@@ -224,12 +227,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": sweeps.progress(run, sweeps.gpu_workers()),
         "can_edit": editable_teams(request.user).filter(pk=run.team_id).exists(),
         "default": default_preset(run.team_id),
-        "plot_urls": {name: reverse("evals:plot", args=[run.pk, name]) for name in report.PLOTS},
+        "plot_urls": {name: reverse("evals:plot", args=[run.pk, name]) for name in statistics.PLOTS},
         "toast_url": reverse("evals:plot", args=[run.pk, "toast"]) + f"?{toast_query}",
         "toast_error": toast_error,
         "rows_cols": default_axes(built.swept),
         "min_scan_rate": DEFAULT_MIN_SCAN_RATE,
-        "choice": report.choose(built.summaries, DEFAULT_MIN_SCAN_RATE) if built.summaries else None,
+        "choice": statistics.choose(built.summaries, DEFAULT_MIN_SCAN_RATE) if built.summaries else None,
     }
     return render(request, "generator/evals/run_detail.html", ctx)
 
@@ -246,10 +249,10 @@ def plot_png(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             prompt, rows, cols = toast_choice(request, built)
         except ValueError as exc:
             return plain_400(str(exc))
-        return png(report.toast_plot(built.toast(prompt, rows, cols, DEFAULT_MIN_SCAN_RATE), load_stored_image))
-    if name not in report.PLOTS:
-        return plain_400(f"No plot called {name!r}; plots: toast, {', '.join(report.PLOTS)}")
-    return png(report.PLOTS[name](built.summaries))
+        return png(statistics.toast_plot(built.toast(prompt, rows, cols, DEFAULT_MIN_SCAN_RATE), load_stored_image))
+    if name not in statistics.PLOTS:
+        return plain_400(f"No plot called {name!r}; plots: toast, {', '.join(statistics.PLOTS)}")
+    return png(statistics.PLOTS[name](built.summaries))
 
 
 @staff_required

@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from generator import labeling_sessions as sessions
-from generator.labeling_forms import LabelingSessionForm
+from generator.evals import sessions
+from generator.evals.forms import LabelingSessionForm
 from generator.models import LabelingItem, LabelingSession
 from qartsite.access import editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team

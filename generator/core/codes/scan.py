@@ -2,7 +2,7 @@
 
 Plain Python, importable without Django. For an image (and optionally the text it should carry) it runs
 every available decoder (zxing-cpp, WeChat, zbar; QReader when its weights are local) on the image itself
-and on seeded simulated phone captures of rising severity (`generator.captures`), then returns:
+and on seeded simulated phone captures of rising severity (`generator.core.codes.captures`), then returns:
 
 - `reads`: what each decoder read in each view;
 - `expected_match`: whether any decoder read the expected text exactly (None without an expectation);
@@ -27,7 +27,7 @@ synthetic labels best, WeChat with real iPhones), and per-decoder weights would 
 Weights are constrained non-negative: a read never makes a phone less likely to read.
 
 The weights are fitted by `bench/calibrate_verifier.py` (logistic regression) on synthetic sets made by
-`generator.synthetic`: clean codes in every style; codes blended into procedural textures at rising
+`generator.core.codes.synthetic`: clean codes in every style; codes blended into procedural textures at rising
 strength (the look of QR art); module-centre corruption at rising rates; inverted and low-contrast
 codes. Their labels come from a reference reader that knows exactly where the code is (as a phone does
 once it has locked on), samples module centres after a phone-like capture and needs Reed-Solomon to
@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from generator import captures, decoders
+from generator.core.codes import captures, decoders
 
 DEFAULT_THRESHOLD = 0.5
 FULL_CAPTURES = 6  # the full verdict: the image plus six simulated captures

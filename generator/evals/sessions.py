@@ -1,8 +1,8 @@
 """Human scan labeling: sessions built from candidates, items re-rendered with their one-time links, and the
 results a phone's hit or a labeler's button records.
 
-The Django side of `generator.restamp`; the pages live in `generator.labeling`. Every function takes objects the
-caller has already checked access to.
+The Django side of `generator.core.codes.restamp`; the pages live in `generator.evals.labeling_views`. Every
+function takes objects the caller has already checked access to.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from campaigns import links
 from campaigns.models import Placement
-from generator import images, qr, repair, restamp
+from generator.core.codes import images, qr, repair, restamp
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
 
 log = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generator import labeling
+from generator.evals import labeling_views
 
 app_name = "labeling"
 
 urlpatterns: list = [
-    path("<str:token>", labeling.hit, name="hit"),
+    path("<str:token>", labeling_views.hit, name="hit"),
 ]

@@ -1,4 +1,4 @@
-"""The halftone engine's inputs on the Django side: which engine is the default here, and the picture a job draws.
+"""The picture a halftone job draws, on the Django side: uploaded or one of the team's earlier candidates.
 
 Shared by the generation page (`generator.forms`) and the API (`generator.api`), so both refuse the same files
 with the same messages and store the same thing: a picture is decoded, checked (`images.open_picture`),
@@ -14,36 +14,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from generator import halftone, images, jobs
+from generator.core.codes import images
+from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
 
-HALFTONE = GenerationJob.Engine.HALFTONE.value
-DIFFUSION = GenerationJob.Engine.DIFFUSION.value
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
-NO_WEIGHTS_NOTE = (
-    "This server has no GPU and no diffusion model weights, so the diffusion engine could only draw noise "
-    "with its tiny test model. The halftone engine needs neither: it draws the code into your picture."
-)
-
-
-def diffusion_has_weights() -> bool:
-    """Whether the diffusion engine would draw real pictures: weights named in settings, or a GPU to fetch the
-    real defaults onto; otherwise it falls back to the tiny test model (`jobs.engine_spec`)."""
-    return bool(settings.QART["MODEL"]) or jobs.cuda_available()
-
-
-def default_engine(picture_given: bool = True) -> str:
-    """The engine a request that names none gets: halftone where diffusion has no weights and there is a picture.
-
-    Without a picture the halftone engine has nothing to draw, so such a request keeps the diffusion engine.
-    """
-    return HALFTONE if picture_given and not diffusion_has_weights() else DIFFUSION
-
-
-def engine_note() -> str:
-    """Why the page starts on the halftone engine, or "" when it does not."""
-    return "" if diffusion_has_weights() else NO_WEIGHTS_NOTE
 
 
 def from_upload(upload) -> Image.Image:
@@ -113,7 +89,7 @@ def attach(job: GenerationJob, picture: Image.Image) -> None:
 def save_new_job(job: GenerationJob, user, picture: Image.Image | None) -> GenerationJob:
     """Store a validated, unsaved job (the page's form and the API both make one): remember its prompt and, for the
     halftone engine, attach its picture. Enqueueing is the caller's (`jobs.enqueue_generation`, after commit)."""
-    if job.engine == HALFTONE:
+    if job.engine == GenerationJob.Engine.HALFTONE:
         # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
         job.prompt = Prompt.remember(user, job.prompt.text, "", team=None)
         attach(job, picture)

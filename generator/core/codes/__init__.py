@@ -1,0 +1,1 @@
+"""QR codes: encoding, phone-like captures, decoders, the scan verifier, repair, restamping, images, downloads."""

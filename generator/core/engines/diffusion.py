@@ -1,0 +1,315 @@
+"""The diffusion engines: Stable Diffusion 1.5 + a QR ControlNet, N candidates in one batched call.
+
+`Engine` holds one warm pipeline pair on one device; `SplitEngine` shares each call's candidates across
+several (one replica per GPU). Loading them is `generator.core.engines.loading`'s job.
+
+    engine = loading.load_engine(ModelSpec())            # weights load once and stay warm
+    images = engine.generate(control, GenerationParams(prompt="a misty forest"), seeds=range(8))
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from generator.core.engines.cuda import attention_context, graph_thread
+from generator.core.engines.params import SCHEDULERS, Cancelled, GenerationParams, ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def make_scheduler(name: str, config: dict):
+    """A diffusers scheduler by qart's name, from the base model's scheduler config."""
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        UniPCMultistepScheduler,
+    )
+
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "dpmpp_2m_karras":
+        return DPMSolverMultistepScheduler.from_config(
+            config, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
+        )
+    if name == "euler_a":
+        return EulerAncestralDiscreteScheduler.from_config(config)
+    if name == "unipc":
+        return UniPCMultistepScheduler.from_config(config)
+    raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
+
+
+def skipping_controlnet_class():
+    from diffusers import ControlNetModel
+
+    class QRControlNet(ControlNetModel):
+        """A ControlNet that does no work while its guidance is off.
+
+        diffusers still runs the ControlNet on steps outside [control_start, control_end] and multiplies
+        its residuals by zero: with start 0.25 that is a quarter of all ControlNet compute spent on
+        zeros. Here those steps return zero residuals of the right shapes (learnt from the first real
+        call at that input shape), which the UNet adds exactly as it would add the multiplied ones.
+        """
+
+        _residual_shapes: dict = {}
+
+        def forward(self, sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale=1.0,
+                    *args, **kwargs):
+            import torch
+
+            key = (tuple(sample.shape), sample.dtype, str(sample.device))
+            shapes = self._residual_shapes.get(key)
+            if conditioning_scale == 0 and shapes is not None and not kwargs.get("guess_mode", False):
+                # A list, as ControlNetModel returns: another type would make torch.compile recompile the UNet.
+                down = [torch.zeros(s, dtype=sample.dtype, device=sample.device) for s in shapes[0]]
+                mid = torch.zeros(shapes[1], dtype=sample.dtype, device=sample.device)
+                return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
+            out = super().forward(sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale,
+                                  *args, **kwargs)
+            down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
+            self._residual_shapes[key] = (tuple(tuple(d.shape) for d in down), tuple(mid.shape))
+            return out
+
+    def _output(down, mid):
+        from diffusers.models.controlnets.controlnet import ControlNetOutput
+
+        return ControlNetOutput(down_block_res_samples=down, mid_block_res_sample=mid)
+
+    return QRControlNet
+
+
+@dataclass
+class Engine:
+    """Loaded, warm pipelines (text-to-image and image-to-image share every weight) plus the scorer."""
+
+    spec: ModelSpec
+    txt2img: object  # StableDiffusionControlNetPipeline
+    img2img: object  # StableDiffusionControlNetImg2ImgPipeline
+    aesthetic: object | None  # aesthetics.AestheticPredictor
+    device: str
+    dtype: object
+    scheduler_config: dict = field(default_factory=dict)
+    # One of ATTENTION_CHOICES. "default": on the H200 PyTorch already picks cuDNN attention (measured: no gain
+    # from forcing it, bench/RESULTS.md); "cudnn" forces it where PyTorch would pick flash (unmeasured there).
+    attention: str = "default"
+
+    def generate(
+        self,
+        control: Image.Image,
+        params: GenerationParams,
+        seeds: Sequence[int],
+        init_image: Image.Image | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """Generate one candidate per seed in a single batched call.
+
+        Args:
+            control (`PIL.Image.Image`): the QR control image (it is resized to `params.size`).
+            params (`GenerationParams`): prompt and sampling parameters; validated here.
+            seeds (`Sequence[int]`): one seed per candidate. The same seed and parameters give the same
+                image whatever the batch size or position.
+            init_image (`PIL.Image.Image`, *optional*): for img2img, the picture to start from; defaults to
+                the control image when `params.strength` is set.
+            on_step (`Callable[[int, int], None]`, *optional*): called after each denoising step with
+                (step, total); raise `Cancelled` in it to stop.
+
+        Returns:
+            One RGB image per seed, in seed order.
+        """
+        import torch
+
+        # 1. Check inputs
+        params.validate()
+        if not seeds:
+            raise ValueError("At least one seed is needed.")
+        size = params.size
+
+        # 2. Prepare the control (and init) image, the scheduler and one generator per candidate
+        control = control.convert("RGB").resize((size, size), Image.Resampling.NEAREST)
+        pipe = self.img2img if params.strength is not None else self.txt2img
+        pipe.scheduler = make_scheduler(params.scheduler, self.scheduler_config)
+        generator_device = "cpu" if self.device == "mps" else self.device
+        generators = [torch.Generator(generator_device).manual_seed(int(s)) for s in seeds]
+
+        def step_end(_pipe, step: int, _timestep, callback_kwargs: dict) -> dict:
+            if on_step is not None:
+                on_step(step + 1, params.steps)
+            return callback_kwargs
+
+        kwargs = dict(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            num_images_per_prompt=len(seeds),
+            num_inference_steps=params.steps,
+            guidance_scale=params.guidance_scale,
+            controlnet_conditioning_scale=params.conditioning_scale,
+            control_guidance_start=params.control_start,
+            control_guidance_end=params.control_end,
+            generator=generators,
+            callback_on_step_end=step_end,
+            output_type="pil",
+        )
+        # 3. One batched denoising run
+        if params.strength is not None:
+            init = (init_image or control).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+            kwargs.update(image=init, control_image=control, strength=params.strength)
+        else:
+            kwargs.update(image=control, height=size, width=size)
+        try:
+            with torch.inference_mode(), attention_context(self.device, self.attention):
+                return list(pipe(**kwargs).images)
+        except torch.cuda.OutOfMemoryError:
+            # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
+            # Per-candidate generators keep every image the same as in one batch.
+            if len(seeds) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = len(seeds) // 2
+            log.warning("Out of GPU memory with %d candidates; retrying as %d + %d", len(seeds), half,
+                        len(seeds) - half)
+            first = self.generate(control, params, list(seeds[:half]), init_image, on_step)
+            return first + self.generate(control, params, list(seeds[half:]), init_image, on_step)
+
+    def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
+        """Aesthetic scores, or None per image when no predictor is configured."""
+        if self.aesthetic is None:
+            return [None] * len(images)
+        return self.aesthetic.score(images)
+
+
+def warm_up(engine: Engine, size: int, batch: int) -> None:
+    """One short generation. Compiled graphs specialise on shapes: warm up on the jobs' shape (size² x batch),
+    or the first job compiles (minutes); an eager engine only needs a small run."""
+    compiled = hasattr(engine.txt2img.unet, "_orig_mod")
+    size, batch = (size, batch) if compiled else (256, 1)
+    warm = GenerationParams(prompt="warm-up", steps=2, size=size)
+    engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
+
+
+def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
+    """Consecutive, near-equal, non-empty shares of `seeds` (8 over 3 -> 3, 3, 2), in order."""
+    size, extra = divmod(len(seeds), parts)
+    shares, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        if end > start:
+            shares.append(list(seeds[start:end]))
+        start = end
+    return shares
+
+
+@dataclass
+class SplitEngine:
+    """One warm `Engine` per device; each call's candidates are shared out and generated on all at once.
+
+    For latency: on two GPUs a batch of eight takes about the time of four on one. Per-candidate generators
+    keep every seed's image the same as on one device (within the rounding of another batch size). Progress,
+    cancelling and the caller's callback stay in the calling thread (Django's database connections are
+    per thread). Each replica runs in a thread of its own for its whole life: CUDA graphs are recorded per
+    thread, and with them a step costs Python so little that the replicas' threads do not wait on each
+    other for the interpreter (measured without them: two GPUs took 3.1 s where each alone took 1.8 s).
+    """
+
+    replicas: list[Engine]
+    _threads: list[ThreadPoolExecutor] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"qart-replica-{i}", initializer=graph_thread)
+                         for i in range(len(self.replicas))]
+
+    def on_replica(self, index: int, fn: Callable, *args, **kwargs):
+        """Run `fn` in replica `index`'s own thread and return its result (warm-ups, benchmarks)."""
+        return self._threads[index].submit(fn, *args, **kwargs).result()
+
+    def warm_up(self, size: int, batch: int) -> None:
+        """Each replica, in its own thread and one after another, generates its share of `batch` candidates."""
+        for index, share in enumerate(split_seeds(range(batch), len(self.replicas))):
+            self.on_replica(index, warm_up, self.replicas[index], size, len(share))
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.replicas[0].spec
+
+    @property
+    def device(self) -> str:
+        return ",".join(r.device for r in self.replicas)
+
+    @property
+    def dtype(self):
+        return self.replicas[0].dtype
+
+    def generate(
+        self,
+        control: Image.Image,
+        params: GenerationParams,
+        seeds: Sequence[int],
+        init_image: Image.Image | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """`Engine.generate`, with the seeds split across the replicas; `on_step` sees the slowest one."""
+        params.validate()
+        if not seeds:
+            raise ValueError("At least one seed is needed.")
+        shares = split_seeds(seeds, len(self.replicas))
+        done_steps = [0] * len(shares)
+        progressed = threading.Condition()
+        stop = threading.Event()
+
+        def replica_step(i: int) -> Callable[[int, int], None]:
+            def step(done: int, _total: int) -> None:
+                if stop.is_set():
+                    raise Cancelled()
+                with progressed:
+                    done_steps[i] = done
+                    progressed.notify()
+
+            return step
+
+        futures = [self._threads[i].submit(replica.generate, control, params, share, init_image, replica_step(i))
+                   for i, (replica, share) in enumerate(zip(self.replicas, shares, strict=False))]
+        reported = 0
+        try:
+            while not all(f.done() for f in futures):
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break  # one replica failed: stop the others, then raise its error below
+                with progressed:
+                    progressed.wait(timeout=0.05)
+                    slowest = min(done_steps)
+                if on_step is not None and slowest > reported:
+                    reported = slowest
+                    on_step(slowest, params.steps)
+        finally:
+            stop.set()  # a no-op when all finished; else the others stop at their next step
+            wait(futures)
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:
+            raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
+        if on_step is not None and min(done_steps) > reported:
+            on_step(min(done_steps), params.steps)
+        return [image for f in futures for image in f.result()]
+
+    def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
+        """Scores from the first replica (the only one that loads the predictor)."""
+        return self.replicas[0].score_aesthetics(images)
+
+
+
+def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:
+    """Wrap a ready `StableDiffusionControlNetPipeline` (already on its device) as an `Engine`.
+
+    The image-to-image pipeline is made from the same components, so it shares every weight.
+    """
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+    txt2img.set_progress_bar_config(disable=True)
+    img2img = StableDiffusionControlNetImg2ImgPipeline(**txt2img.components)
+    img2img.set_progress_bar_config(disable=True)
+    return Engine(spec, txt2img, img2img, aesthetic, str(txt2img.device), txt2img.unet.dtype,
+                  dict(txt2img.scheduler.config))

@@ -1,0 +1,224 @@
+"""Loading the diffusion engines from local weights; nothing is ever downloaded.
+
+Any SD1.5 checkpoint works as the base: a hub id (already in the local cache), a local diffusers folder
+or a single `.safetensors`/`.ckpt` file. The `tiny` preset (`generator.core.engines.tiny`) is saved like the
+hub and loaded through this same loader. Missing weights raise `ModelNotFound` with one message that names
+the model and how to point qart at local weights.
+
+    engine = load_engine(ModelSpec())                        # DreamShaper + QR Code Monster v2 (Modal's recipe)
+    engine = load_split_engine(ModelSpec(), ["cuda:0", "cuda:1"])  # one replica per GPU; each call split
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator.core.engines import aesthetics
+from generator.core.engines.cuda import compile_for_cuda
+from generator.core.engines.devices import check_device, pick_device
+from generator.core.engines.diffusion import (
+    Engine,
+    SplitEngine,
+    engine_from_pipeline,
+    skipping_controlnet_class,
+)
+from generator.core.engines.params import DEFAULT_BASE, DEFAULT_CONTROLNET, ModelNotFound, ModelSpec
+
+log = logging.getLogger(__name__)
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+# Component configs for a single-file base when ModelSpec.base_config is not set (looked up in the local cache only).
+SD15_CONFIG_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+# Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice.
+
+
+def _not_found(spec: ModelSpec, what: str, name: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"The {what} weights '{name}' are not on this machine, and qart never downloads at run time. "
+        "Point QART_MODEL (or --model) at a local diffusers folder or a .safetensors file and "
+        "QART_CONTROLNET (or --controlnet) at a local ControlNet folder, or copy the hub repositories "
+        f"({DEFAULT_BASE}, {DEFAULT_CONTROLNET}) into the Hugging Face cache; or use --model tiny."
+    )
+
+
+def _single_file_config(spec: ModelSpec) -> str:
+    """The local diffusers folder whose configs shape a single-file checkpoint's UNet, VAE, text encoder, tokenizer
+    and scheduler: `spec.base_config`, else SD1.5's configs already in the Hugging Face cache.
+
+    Resolved here because diffusers' `from_single_file`, handed anything but a local folder, downloads the configs
+    when they are not cached, `local_files_only=True` notwithstanding (it retries without it).
+    """
+    from huggingface_hub import snapshot_download
+
+    name = spec.base_config or SD15_CONFIG_REPO
+    hint = (
+        f"A single-file base model ('{spec.base}') needs the SD1.5 component configs: point QART_BASE_CONFIG at a "
+        "local diffusers folder of any SD1.5 model (model_index.json and the unet, vae, text_encoder, tokenizer and "
+        f"scheduler configs; its weights are not needed), or copy {SD15_CONFIG_REPO} into the Hugging Face cache."
+    )
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotFound(f"'{name}' is not a diffusers folder (no model_index.json). {hint}")
+        return str(folder)
+    try:
+        return snapshot_download(name, local_files_only=True, allow_patterns=["*.json", "**/*.json", "*.txt",
+                                                                              "**/*.txt", "**/*.model"])
+    except (OSError, ValueError) as exc:  # not cached (LocalEntryNotFoundError), or not a valid repo id
+        log.info("Base config lookup failed: %s", exc)
+        raise ModelNotFound(f"The configs '{name}' are not on this machine. {hint}") from None
+
+
+def _load_single_file(spec: ModelSpec, common: dict):
+    """`StableDiffusionControlNetPipeline` from one .safetensors/.ckpt file (original LDM or diffusers layout)."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    path = Path(spec.base).expanduser()
+    if not path.is_file():
+        raise _not_found(spec, "base model", spec.base)
+    config = _single_file_config(spec)
+
+    def unreadable(reason: str) -> ModelNotFound:
+        return ModelNotFound(
+            f"'{spec.base}' could not be loaded as a Stable Diffusion 1.5 checkpoint ({reason}). It must hold a "
+            f"UNet, VAE and CLIP text encoder that match the configs in '{config}' (QART_BASE_CONFIG)."
+        )
+
+    try:
+        txt2img = StableDiffusionControlNetPipeline.from_single_file(
+            str(path), config=config, local_files_only=True, **common
+        )
+    except Exception as exc:  # a user's file fails anywhere in diffusers' converters: KeyError, SafetensorError...
+        log.info("Single-file base model load failed: %s", exc)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if "meta tensor" in reason:
+            # diffusers builds each model empty ("meta") and fills in the file's tensors: one the file lacks
+            # stays empty and fails when the model moves, with a message about meta tensors.
+            reason = "some of the model's tensors are missing from it"
+        raise unreadable(reason) from None
+    return txt2img
+
+
+def load_engine(
+    spec: ModelSpec,
+    device: str | None = None,
+    dtype=None,
+    warm_up: bool = True,
+    optimize: bool = True,
+    warm_size: int = 768,
+    warm_batch: int = 8,
+    aesthetic: bool = True,
+    cuda_graphs: bool = False,
+) -> Engine:
+    """Load the pipelines once; the returned engine stays warm for every job.
+
+    Args:
+        spec: which weights.
+        device: torch device; defaults to CUDA when present, else CPU.
+        dtype: torch dtype; defaults to fp16 on CUDA, fp32 on CPU.
+        warm_up: run one generation so the first job does not pay for lazy initialisation (and, compiled,
+            for compiling: the warm-up uses the production shape `warm_size`² x `warm_batch`).
+        optimize: on CUDA, apply `compile_for_cuda` (the measured fastest image-preserving recipe).
+        warm_size: image side of the compiled warm-up, the size jobs use.
+        warm_batch: candidates of the compiled warm-up, the batch jobs use.
+        aesthetic: load the aesthetic predictor too (when the spec names one).
+        cuda_graphs: compiled, also record CUDA graphs (see `compile_for_cuda`).
+
+    Returns:
+        An `Engine`.
+
+    Raises:
+        ModelNotFound: weights missing locally, with one message saying how to fix it.
+        DeviceNotFound: `device` is not on this machine.
+    """
+    quiet_libraries()  # before the pipeline imports, which warn at import time
+    import torch
+    from diffusers import StableDiffusionControlNetPipeline
+
+    if device is None:
+        device, _ = pick_device()
+    check_device(str(device))
+    dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
+
+    # 1. ControlNet (QR Code Monster keeps v2 in a subfolder)
+    controlnet_class = skipping_controlnet_class()
+    try:
+        controlnet = controlnet_class.from_pretrained(
+            spec.controlnet, subfolder=spec.controlnet_subfolder, dtype=dtype, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        log.info("ControlNet load failed: %s", exc)
+        raise _not_found(spec, "ControlNet", spec.controlnet) from None
+
+    # 2. Base SD1.5: a diffusers folder / cached hub id, or a single checkpoint file
+    common = dict(controlnet=controlnet, dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    if spec.base.lower().endswith(SINGLE_FILE_SUFFIXES):
+        txt2img = _load_single_file(spec, common)
+    else:
+        try:
+            txt2img = StableDiffusionControlNetPipeline.from_pretrained(spec.base, local_files_only=True, **common)
+        except (OSError, ValueError) as exc:
+            log.info("Base model load failed: %s", exc)
+            raise _not_found(spec, "base model", spec.base) from None
+    txt2img.to(device)
+
+    # 3. Aesthetic predictor (optional)
+    predictor = None
+    if aesthetic and spec.aesthetic_clip and spec.aesthetic_head:
+        try:
+            predictor = aesthetics.load_predictor(spec.aesthetic_clip, spec.aesthetic_head, device, dtype)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.info("Aesthetic predictor load failed: %s", exc)
+            raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
+
+    if optimize and str(device).startswith("cuda"):
+        compile_for_cuda(txt2img, cuda_graphs=cuda_graphs)
+    engine = engine_from_pipeline(txt2img, spec, predictor)
+    if warm_up:
+        warm_up(engine, warm_size, warm_batch)
+    return engine
+
+
+def load_split_engine(
+    spec: ModelSpec,
+    devices: Sequence[str],
+    warm_up: bool = True,
+    warm_size: int = 768,
+    warm_batch: int = 8,
+    **kwargs,
+) -> SplitEngine:
+    """One warm engine per device (see `SplitEngine`), compiled with CUDA graphs on CUDA.
+
+    Args:
+        spec: which weights.
+        devices: two or more devices, e.g. ["cuda:0", "cuda:1"].
+        warm_up: warm each replica up in its own thread on its share of `warm_batch` candidates at
+            `warm_size`² (compiled graphs specialise on each replica's share).
+        **kwargs: passed to `load_engine` (dtype, optimize).
+    """
+    if len(devices) < 2:
+        raise ValueError("A split engine needs at least two devices.")
+    for device in devices:
+        check_device(device)  # before minutes of loading
+    replicas = []
+    for i, device in enumerate(devices):
+        log.info("Loading replica %d of %d on %s", i + 1, len(devices), device)
+        replicas.append(load_engine(spec, device=device, warm_up=False, aesthetic=i == 0, cuda_graphs=True,
+                                    **kwargs))
+    engine = SplitEngine(replicas)
+    if warm_up:
+        engine.warm_up(warm_size, max(warm_batch, 1))
+    return engine
+
+
+def quiet_libraries() -> None:
+    """No per-step progress bars or info chatter from diffusers/transformers: qart reports progress itself."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

@@ -1,0 +1,150 @@
+"""Which engines this site can serve, from settings and from what the generation workers say about themselves.
+
+The web process never imports torch and never asks its own host about a GPU: the GPUs live on the worker hosts.
+Each worker (`generator.worker.GenerationWorker`) records its device, model and readiness in Redis under
+`qart:engine:<worker name>` and refreshes the key's expiry with RQ's heartbeat; a worker that stops deletes its key,
+one that dies lets it expire. The generation page and the API's default engine read those records here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from dataclasses import asdict, dataclass
+
+import django_rq
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from generator.models import GenerationJob
+
+log = logging.getLogger(__name__)
+
+HALFTONE = GenerationJob.Engine.HALFTONE.value
+DIFFUSION = GenerationJob.Engine.DIFFUSION.value
+QUEUE = "gpu"  # the queue the workers serve (generator.jobs.QUEUE)
+KEY_PREFIX = "qart:engine:"
+# A worker compiling on a cold cache is silent for minutes before its first heartbeat.
+LOADING_TTL = 30 * 60
+NO_WEIGHTS_NOTE = (
+    "No worker here has diffusion model weights, so the diffusion engine could only draw noise with its tiny "
+    "test model. The halftone engine needs neither a GPU nor weights: it draws the code into your picture."
+)
+
+
+@dataclass
+class WorkerReport:
+    """What one worker says about itself."""
+
+    worker: str  # RQ's worker name
+    host: str
+    state: str  # "loading", "ready" or "unavailable" (its engine could not load; `error` says why)
+    device: str = ""  # "cuda", "cuda:0,cuda:1", "cpu"...
+    model: str = ""  # the base model (hub id or path); "" while loading an unnamed default
+    tiny: bool = False  # the tiny test model: images are noise
+    error: str = ""
+    since: str = ""  # ISO time of this state
+
+    @property
+    def gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def draws_pictures(self) -> bool:
+        return self.state in ("loading", "ready") and not self.tiny
+
+
+def record(connection, report: WorkerReport, ttl: int) -> None:
+    """Store `report` (called by the worker) for `ttl` seconds; its heartbeat extends it with `refresh`."""
+    report.since = report.since or timezone.now().isoformat()
+    report.host = report.host or socket.gethostname()
+    connection.set(KEY_PREFIX + report.worker, json.dumps(asdict(report)), ex=max(1, int(ttl)))
+
+
+def refresh(connection, worker: str, ttl: int) -> None:
+    connection.expire(KEY_PREFIX + worker, max(1, int(ttl)))
+
+
+def forget(connection, worker: str) -> None:
+    connection.delete(KEY_PREFIX + worker)
+
+
+def live_workers() -> list[WorkerReport] | None:
+    """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows)."""
+    try:
+        connection = django_rq.get_connection(QUEUE)
+        keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
+        values = connection.mget(keys) if keys else []
+    except RedisError as exc:
+        log.warning("Could not read the workers' reports: %s", exc)
+        return None
+    reports = []
+    for value in values:
+        if value is None:  # expired between SCAN and MGET
+            continue
+        try:
+            reports.append(WorkerReport(**json.loads(value)))
+        except (TypeError, ValueError):
+            log.warning("Ignoring an unreadable worker report: %r", value[:200])
+    return reports
+
+
+def diffusion_has_weights() -> bool:
+    """Whether the diffusion engine would draw real pictures: a live worker has (or is loading) real weights, or
+    settings name them (a worker started with them will load them); otherwise only the tiny test model."""
+    return _has_weights(live_workers())
+
+
+def _has_weights(workers: list[WorkerReport] | None) -> bool:
+    return bool(settings.QART["MODEL"]) or any(w.draws_pictures for w in workers or [])
+
+
+def default_engine(picture_given: bool = True) -> str:
+    """The engine a request that names none gets: halftone where diffusion has no weights and there is a picture.
+
+    Without a picture the halftone engine has nothing to draw, so such a request keeps the diffusion engine.
+    """
+    return HALFTONE if picture_given and not diffusion_has_weights() else DIFFUSION
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def summary(workers: list[WorkerReport] | None) -> str:
+    """One line for the generation page, e.g. "2 GPU workers ready, Lykon/DreamShaper"."""
+    if workers is None:
+        return "Worker status unknown: the job queue (Redis) cannot be reached right now."
+    if not workers:
+        return "No generation worker is running: jobs wait in the queue until one starts."
+    parts = []
+    groups: dict[tuple[str, str, str], int] = {}
+    for w in workers:
+        kind = "GPU worker" if w.gpu else "CPU worker"
+        model = "the tiny test model (noise)" if w.tiny else (w.model or "its default model")
+        groups[(w.state, kind, model)] = groups.get((w.state, kind, model), 0) + 1
+    for (state, kind, model), n in sorted(groups.items()):
+        if state == "ready":
+            parts.append(f"{_count(n, kind)} ready, {model}")
+        elif state == "loading":
+            parts.append(f"{_count(n, kind)} loading {model}")
+        else:
+            parts.append(f"{_count(n, kind)} without a diffusion engine: halftone only")
+    return "; ".join(parts) + "."
+
+
+@dataclass
+class EngineStatus:
+    """What the generation page says about engines."""
+
+    line: str  # the workers, in one line
+    note: str  # why the page starts on the halftone engine, or ""
+    diffusion_ready: bool
+
+
+def page_status() -> EngineStatus:
+    workers = live_workers()
+    has_weights = diffusion_has_weights() if workers is None else _has_weights(workers)
+    return EngineStatus(summary(workers), "" if has_weights else NO_WEIGHTS_NOTE, has_weights)
