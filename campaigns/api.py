@@ -1,17 +1,11 @@
-"""REST API for campaigns and placements, and the team plumbing the generation API shares.
+"""REST API for campaigns and placements.
 
-Access follows `qartsite.access`: every queryset is narrowed with `.for_user(user)`, so another team's object
+Access follows `qartsite.api`: every queryset is narrowed with `.for_user(user)`, so another team's object
 answers 404 (never a 403 that confirms it exists); members read; owners and editors change; viewers get 403.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from operator import attrgetter
-
-from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -23,90 +17,16 @@ from rest_framework.response import Response
 from campaigns import stats
 from campaigns.models import Campaign, Placement
 from generator.models import Candidate
-from qartsite.access import editable_teams, require_editor
-from qartsite.models import Team
-
-EDITORS_ONLY = "Viewers can look but not change things. Ask a team owner for editor access."
-
-
-# --- Team plumbing (shared with generator.api) ---------------------------------------------------------------
-
-
-def request_user(request: Request | None):
-    """The requesting user, or an anonymous one where there is no request (as when the schema is generated)."""
-    return getattr(request, "user", None) or AnonymousUser()
-
-
-# What a user may pick by id, given the request: these serve related fields and filters alike.
-def user_teams(request: Request | None) -> QuerySet[Team]:
-    return Team.for_user(request_user(request))
-
-
-def user_campaigns(request: Request | None) -> QuerySet[Campaign]:
-    return Campaign.objects.for_user(request_user(request))
-
-
-def user_placements(request: Request | None) -> QuerySet[Placement]:
-    return Placement.objects.for_user(request_user(request))
-
-
-def user_candidates(request: Request | None) -> QuerySet[Candidate]:
-    return Candidate.objects.filter(job__team__in=user_teams(request))
-
-
-class ScopedField(serializers.PrimaryKeyRelatedField):
-    """A related object picked by id among those the requesting user can see.
-
-    Ids of other teams' objects fail exactly like ids that do not exist, so the answer confirms nothing.
-    """
-
-    def __init__(self, scope, **kwargs) -> None:
-        self.scope = scope  # request -> queryset, e.g. `user_teams`
-        super().__init__(**kwargs)
-
-    def get_queryset(self) -> QuerySet:
-        return self.scope(self.context.get("request"))
-
-
-class TeamRolePermission(permissions.BasePermission):
-    """Members read; owners and editors create and change. Views name the path to an object's team in
-    `team_path`. Other teams' objects never reach `has_object_permission`: the queryset already hid them."""
-
-    message = EDITORS_ONLY
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) != "create":
-            return True
-        return editable_teams(request.user).exists()
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        require_editor(request.user, attrgetter(view.team_path)(obj))
-        return True
-
-
-def team_for_create(user, team: Team | None) -> Team:
-    """The team a new object belongs to: the one asked for (the user must edit there, else 403), or, when
-    none is named, the user's only editable team."""
-    if team is not None:
-        require_editor(user, team)
-        return team
-    teams = list(editable_teams(user)[:2])
-    if not teams:
-        raise PermissionDenied(EDITORS_ONLY)
-    if len(teams) > 1:
-        raise serializers.ValidationError({"team": ["You are in more than one team: choose one."]})
-    return teams[0]
-
-
-@contextmanager
-def model_errors_as_400(field: str):
-    """Models validate on save as well (so scripts and the admin cannot skip it); answer those as 400s."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError({field: exc.messages}) from None
+from qartsite.access import require_editor
+from qartsite.api import (
+    ScopedField,
+    TeamRolePermission,
+    model_errors_as_400,
+    request_user,
+    team_for_create,
+    user_objects,
+    user_teams,
+)
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -165,8 +85,8 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 
 class PlacementSerializer(serializers.ModelSerializer):
-    campaign = ScopedField(user_campaigns)
-    artwork = ScopedField(user_candidates, required=False, allow_null=True,
+    campaign = ScopedField(user_objects(Campaign))
+    artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True,
                           help_text="A generated candidate of the campaign's team.")
     artwork_image = serializers.ImageField(source="artwork.image", read_only=True, allow_null=True)
     short_url = serializers.SerializerMethodField(help_text="The link the printed code carries.")
@@ -196,7 +116,7 @@ class PlacementSerializer(serializers.ModelSerializer):
 
 
 class PlacementFilter(filters.FilterSet):
-    campaign = filters.ModelChoiceFilter(queryset=user_campaigns)
+    campaign = filters.ModelChoiceFilter(queryset=user_objects(Campaign))
     archived = filters.BooleanFilter(field_name="campaign__archived", help_text="Whether the campaign is archived")
 
     class Meta:
@@ -261,6 +181,7 @@ class PlacementViewSet(viewsets.ModelViewSet):
 
     @extend_schema(responses=ScanSummarySerializer, filters=False)
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
-    def scans(self, request: Request, pk: str | None = None) -> Response:
+    # `format`: the router also routes scans.json / scans.api here (format suffixes).
+    def scans(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Scan counts by day, device class and OS (bots and link previews left out)."""
         return Response(ScanSummarySerializer(scan_summary(self.get_object())).data)

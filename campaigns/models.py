@@ -7,16 +7,14 @@ from django.urls import reverse
 from django.utils.text import slugify
 
 from campaigns import links
-from qartsite.models import Team
+from qartsite.models import Team, TeamOwnedQuerySet
 from qartsite.site import absolute_url
 
 
-class CampaignQuerySet(models.QuerySet):
-    def for_user(self, user) -> CampaignQuerySet:
-        return self.filter(team__in=Team.for_user(user))
-
-
 class Campaign(models.Model):
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     destination = models.URLField(max_length=2000, validators=[links.validate_destination],
@@ -29,7 +27,6 @@ class Campaign(models.Model):
     archived = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
-    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         ordering = ["archived", "-created"]
@@ -45,12 +42,10 @@ class Campaign(models.Model):
         super().save(*args, **kwargs)
 
 
-class PlacementQuerySet(models.QuerySet):
-    def for_user(self, user) -> PlacementQuerySet:
-        return self.filter(campaign__team__in=Team.for_user(user))
-
-
 class Placement(models.Model):
+    team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     class Kind(models.TextChoices):
         POSTER = "poster"
         FLYER = "flyer"
@@ -75,7 +70,6 @@ class Placement(models.Model):
                                 related_name="placements")
     created = models.DateTimeField(auto_now_add=True)
 
-    objects = PlacementQuerySet.as_manager()
 
     class Meta:
         ordering = ["campaign", "name"]
@@ -121,6 +115,9 @@ class Placement(models.Model):
 
 class ScanEvent(models.Model):
     """One request to a placement's short link. Nothing here identifies a person."""
+
+    team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="scans")
     time = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -25,7 +25,7 @@ from campaigns import stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.core.codes import downloads, qr
-from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
 
 CHART_SERIES = 6  # lines on the campaign chart; further placements are summed into one "other" line
@@ -38,14 +38,6 @@ CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "co
 def carries_short_link(content: str, placement: Placement) -> bool:
     """Whether an artwork's content is this placement's short link, on whatever host it was made."""
     return urlsplit(content).path == reverse("short_link", args=[placement.slug])
-
-
-def can_edit(user, team: Team) -> bool:
-    try:
-        require_editor(user, team)
-    except PermissionDenied:
-        return False
-    return True
 
 
 def bars(rows: list[tuple[str, int]]) -> list[dict]:
@@ -104,7 +96,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 def campaign_new(request: HttpRequest) -> HttpResponse:
     teams = editable_teams(request.user)
     if not teams.exists():
-        raise PermissionDenied("Viewers can look but not change things. Ask a team owner for editor access.")
+        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
     form = NewCampaignForm(request.POST or None, teams=teams)
     if request.method == "POST" and form.is_valid():
         campaign = form.save()

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -152,8 +151,7 @@ class HumanScanResultAdmin(TeamScopedAdmin):
         qs = admin.ModelAdmin.get_queryset(self, request).select_related("candidate", "labeler")
         if request.user.is_superuser:
             return qs
-        teams = Team.for_user(request.user)
-        return qs.filter(Q(session__team__in=teams) | Q(candidate__job__team__in=teams)).distinct()
+        return qs.filter(pk__in=HumanScanResult.objects.for_user(request.user).values("pk"))
 
     @admin.action(description="Export selected results as CSV")
     def export_csv(self, request, queryset) -> HttpResponse:

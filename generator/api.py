@@ -18,18 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from campaigns.api import (
-    ScopedField,
-    TeamRolePermission,
-    request_user,
-    team_for_create,
-    user_placements,
-    user_teams,
-)
+from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
 from generator.core.codes import images, qr
 from generator.core.engines import params
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
+from qartsite.api import ScopedField, TeamRolePermission, request_user, team_for_create, user_objects, user_teams
 from qartsite.models import Team
 
 
@@ -70,7 +64,7 @@ class CandidateSerializer(serializers.ModelSerializer):
 class GenerationSerializer(serializers.ModelSerializer):
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
-    placement = ScopedField(user_placements, required=False, allow_null=True,
+    placement = ScopedField(user_objects(Placement), required=False, allow_null=True,
                             help_text="The placement whose short link the code carries.")
     engine = serializers.ChoiceField(
         GenerationJob.Engine.choices, required=False,
@@ -160,7 +154,7 @@ class GenerationSerializer(serializers.ModelSerializer):
 
 class GenerationFilter(filters.FilterSet):
     team = filters.ModelChoiceFilter(queryset=user_teams)
-    placement = filters.ModelChoiceFilter(queryset=user_placements)
+    placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
     # Unset lists every job, as before this filter existed: clients that page through everything keep working.
     # A choice, not a BooleanFilter: that one reads "maybe" as unset and lists everything without a word.
     sweep = filters.ChoiceFilter(

@@ -1,6 +1,12 @@
-"""Generation records: prompts people reuse, generation jobs, and their candidates.
+"""The generator app's records, for generation and for the evals.
 
-The database row is the source of truth for a job's status; RQ only carries the job's primary key.
+Generation: `Prompt` (prompts people reuse), `GenerationJob` (the row is the source of truth for a job's status;
+RQ only carries its primary key), `Candidate` (one image of a job, with its scan verdict and scores) and
+`GenerationPreset` (a team's default settings, chosen from a sweep).
+Evals (`generator.evals`): `LabelingSession` and `LabelingItem` (codes shown to phones by one-time links),
+`HumanScanResult` (whether a person's phone read a code), `EvalRun` and `EvalSample` (a parameter sweep and the
+jobs it made). The eval models live here so their app label, tables and admin URLs stay `generator`.
+Every team-owned model answers `objects.for_user(user)` (`qartsite.models.TeamOwnedQuerySet`).
 """
 
 from __future__ import annotations
@@ -12,9 +18,14 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from qartsite.models import TeamOwnedQuerySet
+
 
 class Prompt(models.Model):
     """A prompt as typed, kept for the gallery of earlier prompts that people reuse."""
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts")
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
@@ -44,15 +55,10 @@ class Prompt(models.Model):
         return prompt
 
 
-class GenerationJobQuerySet(models.QuerySet):
-    def for_user(self, user) -> GenerationJobQuerySet:
-        """Jobs of the user's teams: the one place pages and the API decide which jobs a user may see."""
-        from qartsite.models import Team
-
-        return self.filter(team__in=Team.for_user(user))
-
-
 class GenerationJob(models.Model):
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -122,7 +128,6 @@ class GenerationJob(models.Model):
     scoring_seconds = models.FloatField(null=True, blank=True)
     total_seconds = models.FloatField(null=True, blank=True)
 
-    objects = GenerationJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]
@@ -143,6 +148,9 @@ def candidate_upload_to(candidate: Candidate, filename: str) -> str:
 
 
 class Candidate(models.Model):
+    team_paths = ('job__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     class Verdict(models.TextChoices):
         PASS = "pass"
         FAIL = "fail"
@@ -181,6 +189,9 @@ class Candidate(models.Model):
 class LabelingSession(models.Model):
     """A sitting in which people tried to scan candidates (or printed codes) with their phones."""
 
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     name = models.CharField(max_length=120)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="labeling_sessions")
@@ -210,6 +221,9 @@ class LabelingItem(models.Model):
     opens the link records a HumanScanResult and the page moves on by itself.
     """
 
+    team_paths = ('session__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     session = models.ForeignKey(LabelingSession, on_delete=models.CASCADE, related_name="items")
     candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="labeling_items")
     position = models.PositiveIntegerField(default=0)
@@ -237,6 +251,9 @@ class LabelingItem(models.Model):
 class HumanScanResult(models.Model):
     """One person's attempt to scan one image with one phone and app: the ground truth for the verifier."""
 
+    team_paths = ('session__team', 'candidate__job__team')  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     session = models.ForeignKey(LabelingSession, on_delete=models.CASCADE, null=True, blank=True,
                                 related_name="results")
     candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, null=True, blank=True,
@@ -262,15 +279,11 @@ class HumanScanResult(models.Model):
         return f"{subject}: {'scanned' if self.scanned else 'not scanned'} ({self.device or 'unknown device'})"
 
 
-class EvalRunQuerySet(models.QuerySet):
-    def for_user(self, user) -> EvalRunQuerySet:
-        from qartsite.models import Team
-
-        return self.filter(team__in=Team.for_user(user))
-
-
 class EvalRun(models.Model):
     """A parameter sweep: every (prompt, content, configuration) of a grid, generated on the GPU workers."""
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     name = models.CharField(max_length=120)
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True,
@@ -287,7 +300,6 @@ class EvalRun(models.Model):
     engine_label = models.CharField(max_length=300, blank=True, help_text="Model ids the workers reported")
     notes = models.TextField(blank=True)
 
-    objects = EvalRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]
@@ -299,6 +311,9 @@ class EvalRun(models.Model):
 
 class EvalSample(models.Model):
     """One (prompt, content, configuration) of a sweep: one GenerationJob, and a copy of its results."""
+
+    team_paths = ('run__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="samples")
     prompt = models.TextField()
@@ -345,6 +360,9 @@ class EvalSample(models.Model):
 
 class GenerationPreset(models.Model):
     """A team's named generation parameters; the default one fills the generation page's form."""
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, related_name="generation_presets")
     name = models.CharField(max_length=120)

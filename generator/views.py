@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -23,8 +23,9 @@ from generator.core.codes import downloads, images, qr
 from generator.evals import report_views
 from generator.forms import LOOKS, SPEEDS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
-from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.responses import plain_400
 
 GALLERY_SIZE = 12
 EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
@@ -40,25 +41,16 @@ STAGES = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
-VIEWER_NOTE = "Viewers can look but not change things. Ask a team owner for editor access."
 
 
 def visible_candidates(user) -> QuerySet[Candidate]:
-    return Candidate.objects.filter(job__in=GenerationJob.objects.for_user(user))
-
-
-def can_edit(user, team: Team) -> bool:
-    return editable_teams(user).filter(pk=team.pk).exists()
+    return Candidate.objects.for_user(user)
 
 
 def pk_or_404(value: str | None) -> int:
     if not value or not value.isdigit():
         raise Http404("Not found")
     return int(value)
-
-
-def plain_400(message: str) -> HttpResponseBadRequest:
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
 def attachment(data: bytes | str, content_type: str, filename: str) -> HttpResponse:
@@ -72,7 +64,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if not Team.for_user(request.user).exists():
         return render(request, "qartsite/no_team.html")
     if request.method == "POST" and not editable_teams(request.user).exists():
-        raise PermissionDenied(VIEWER_NOTE)
+        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
     placement = None
     if request.method == "GET" and "placement" in request.GET:
         placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign"),
@@ -96,8 +88,8 @@ def generate(request: HttpRequest) -> HttpResponse:
     ctx = {
         "form": form,
         "preset": preset,
-        "viewer_note": VIEWER_NOTE,
-        "gallery": Prompt.objects.filter(team__in=teams).select_related("team")[:GALLERY_SIZE],
+        "viewer_note": VIEWERS_CANNOT_CHANGE,
+        "gallery": Prompt.objects.for_user(request.user).select_related("team")[:GALLERY_SIZE],
         "engine": engine_status.page_status(),
         "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],

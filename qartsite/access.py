@@ -6,11 +6,17 @@ their own team's object gets 403.
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 
 from qartsite.models import Membership, Team
+
+VIEWERS_CANNOT_CHANGE = "Viewers can look but not change things. Ask a team owner for editor access."
+STAFF_ONLY = "The labeling and eval pages are for staff. Ask an administrator to mark your account as staff."
 
 
 def get_for_user_or_404(queryset: QuerySet, **lookup) -> Model:
@@ -23,8 +29,13 @@ def get_for_user_or_404(queryset: QuerySet, **lookup) -> Model:
 
 def require_editor(user, team: Team) -> None:
     """Raise PermissionDenied unless `user` is an owner or editor of `team`."""
-    if Membership.role_of(user, team) not in (Membership.Role.OWNER, Membership.Role.EDITOR):
-        raise PermissionDenied("Viewers can look but not change things. Ask a team owner for editor access.")
+    if not can_edit(user, team):
+        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+
+
+def can_edit(user, team: Team) -> bool:
+    """Whether `user` is an owner or editor of `team` (pages use it to offer or hide their forms)."""
+    return Membership.role_of(user, team) in (Membership.Role.OWNER, Membership.Role.EDITOR)
 
 
 def require_owner(user, team: Team) -> None:
@@ -38,3 +49,16 @@ def editable_teams(user) -> QuerySet[Team]:
     return Team.for_user(user).filter(
         memberships__user=user, memberships__role__in=(Membership.Role.OWNER, Membership.Role.EDITOR)
     ).distinct()
+
+
+def staff_required(view):
+    """Signed in (else the login page) and staff (else 403): eval pages show every team member's work."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied(STAFF_ONLY)
+        return view(request, *args, **kwargs)
+
+    return wrapped

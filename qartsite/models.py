@@ -10,6 +10,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Team(models.Model):
@@ -31,7 +32,28 @@ class Team(models.Model):
         return cls.objects.filter(memberships__user=user)
 
 
+class TeamOwnedQuerySet(models.QuerySet):
+    """`Model.objects.for_user(user)`: the objects of the user's teams, for every team-owned model.
+
+    The model names the path(s) from itself to its team in `team_paths`. An object reachable by several paths
+    (a human scan label: through its session or its candidate) is the user's when any of them leads to one
+    of the user's teams.
+    """
+
+    def for_user(self, user) -> TeamOwnedQuerySet:
+        teams = Team.for_user(user)
+        paths = self.model.team_paths
+        condition = Q()
+        for path in paths:
+            condition |= Q(**{f"{path}__in": teams})
+        scoped = self.filter(condition)
+        return scoped.distinct() if len(paths) > 1 else scoped
+
+
 class Membership(models.Model):
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
     class Role(models.TextChoices):
         OWNER = "owner"
         EDITOR = "editor"
@@ -65,6 +87,9 @@ def invitation_token() -> str:
 
 class Invitation(models.Model):
     """Sign-up is by invitation: an owner invites an address; the link lets that person join the team."""
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()

@@ -8,25 +8,23 @@ The same figures as `qart_alignment --session` (pairs from `label_csv.alignment_
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from generator.core.evals import alignment, plots
 from generator.evals import label_csv
-from generator.evals.labeling_views import staff_required, team_sessions
+from generator.evals.labeling_views import team_sessions
 from generator.models import HumanScanResult, LabelingSession
-from qartsite.access import get_for_user_or_404
-from qartsite.models import Team
+from qartsite.access import get_for_user_or_404, staff_required
 
 PLOTS = ("calibration", "roc")
 
 
 def team_results(user) -> QuerySet[HumanScanResult]:
     """Results of the user's teams: through their session, or (imported from a sheet) their candidate's job."""
-    teams = Team.for_user(user)
-    return HumanScanResult.objects.filter(Q(session__team__in=teams) | Q(candidate__job__team__in=teams))
+    return HumanScanResult.objects.for_user(user)
 
 
 def chosen(request: HttpRequest) -> tuple[LabelingSession | None, list[dict]]:

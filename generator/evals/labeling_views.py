@@ -7,13 +7,10 @@ The one-time link `/l/<token>` needs nobody: a phone camera has no session, and 
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -22,31 +19,18 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from generator.evals import sessions
 from generator.evals.forms import LabelingSessionForm
 from generator.models import LabelingItem, LabelingSession
-from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, get_for_user_or_404, require_editor, staff_required
 from qartsite.models import Team
+from qartsite.responses import plain_400
 from qartsite.site import site_root
 
-STAFF_ONLY = "The labeling and eval pages are for staff. Ask an administrator to mark your account as staff."
 VOTES = {"up": 1, "down": -1}
 MAX_SECONDS = 24 * 3600.0
 
 
-def staff_required(view):
-    """Signed in (else the login page) and staff (else 403): eval pages show every team member's work."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_staff:
-            raise PermissionDenied(STAFF_ONLY)
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 def team_sessions(user) -> QuerySet[LabelingSession]:
     """Sessions of the user's teams: the one place these pages decide which sessions a user may see."""
-    return LabelingSession.objects.filter(team__in=Team.for_user(user))
+    return LabelingSession.objects.for_user(user)
 
 
 def session_or_404(request: HttpRequest, pk: int, edit: bool = False) -> LabelingSession:
@@ -63,10 +47,6 @@ def item_or_404(session: LabelingSession, item_pk: int) -> LabelingItem:
     return item
 
 
-def plain_400(message: str) -> HttpResponseBadRequest:
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
-
-
 # Staff pages ---------------------------------------------------------------------------------------------
 
 @staff_required
@@ -74,7 +54,7 @@ def plain_400(message: str) -> HttpResponseBadRequest:
 def session_list(request: HttpRequest) -> HttpResponse:
     can_create = editable_teams(request.user).exists()
     if request.method == "POST" and not can_create:
-        raise PermissionDenied("Viewers can look but not change things. Ask a team owner for editor access.")
+        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
     form = LabelingSessionForm(request.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

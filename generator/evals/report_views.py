@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
@@ -26,9 +26,9 @@ from PIL import Image
 from generator.core.codes import images
 from generator.core.evals import statistics
 from generator.evals import sweeps
-from generator.evals.labeling_views import staff_required  # one staff check for every eval page
 from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset
-from qartsite.access import editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import can_edit, get_for_user_or_404, require_editor, staff_required
+from qartsite.responses import plain_400
 
 DEFAULT_MIN_SCAN_RATE = 0.95
 # Sweep-only settings a team default must not carry: a fixed seed would give every job the same picture, and
@@ -171,10 +171,6 @@ def progress(runs) -> dict[int, dict[str, int]]:
 # Pages
 
 
-def plain_400(message: str) -> HttpResponseBadRequest:
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
-
-
 def png(data: bytes) -> HttpResponse:
     return HttpResponse(data, content_type="image/png")
 
@@ -225,7 +221,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "built": built,
         "counts": sorted(progress([run])[run.pk].items()),
         "progress": sweeps.progress(run, sweeps.gpu_workers()),
-        "can_edit": editable_teams(request.user).filter(pk=run.team_id).exists(),
+        "can_edit": can_edit(request.user, run.team),
         "default": default_preset(run.team_id),
         "plot_urls": {name: reverse("evals:plot", args=[run.pk, name]) for name in statistics.PLOTS},
         "toast_url": reverse("evals:plot", args=[run.pk, "toast"]) + f"?{toast_query}",

@@ -13,7 +13,7 @@ import pytest
 
 from generator.evals import sessions
 from generator.models import HumanScanResult
-from tests.generator.test_labeling import IPHONE, make_job
+from tests.generator.evals.test_labeling_views import IPHONE, make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000

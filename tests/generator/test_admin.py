@@ -58,7 +58,7 @@ class TestHumanScanResultAdmin:
 @pytest.mark.django_db
 class TestCandidateAdminLabelingAction:
     def test_it_creates_a_labeling_session_from_the_selected_candidates(self, client, team_users):
-        from tests.generator.test_labeling import make_job
+        from tests.generator.evals.test_labeling_views import make_job
 
         user = team_users.owner
         user.is_staff = True
@@ -77,7 +77,7 @@ class TestCandidateAdminLabelingAction:
     def test_it_refuses_candidates_of_several_teams(self, client, team_users):
         from django.contrib.auth import get_user_model
 
-        from tests.generator.test_labeling import make_job
+        from tests.generator.evals.test_labeling_views import make_job
 
         admin_user = get_user_model().objects.create_superuser("root", password="pw-root-1")
         ours, theirs = make_job(team_users.team, team_users.owner), make_job(team_users.other_team, team_users.outsider)
@@ -93,7 +93,7 @@ class TestCandidateAdminLabelingAction:
 class TestCandidateFidelityInAdmin:
     @pytest.fixture
     def jobs(self, team_users):
-        from tests.generator.test_labeling import make_job
+        from tests.generator.evals.test_labeling_views import make_job
 
         halftone, diffusion = make_job(team_users.team, team_users.owner), make_job(team_users.team, team_users.owner)
         GenerationJob.objects.filter(pk=halftone.pk).update(engine="halftone")

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from generator.core.engines import loading
 from generator.core.engines.params import GenerationParams, ModelNotFound, ModelSpec
-from tests.generator import ldm_checkpoint
+from tests.generator.core.engines import ldm_checkpoint
 
 COMPONENTS = {  # component -> its weights file in the diffusers folder
     "unet": "diffusion_pytorch_model.safetensors",

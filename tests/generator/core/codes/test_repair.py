@@ -10,7 +10,7 @@ from PIL import Image
 
 from generator.core.codes import qr, repair, scan, synthetic
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 URL = "https://qart.example/r/AbC123"
 SIZE = 400
 CONTENTS = {  # content -> the version it encodes to at level H

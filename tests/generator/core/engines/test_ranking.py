@@ -8,8 +8,8 @@ from PIL import Image
 
 from generator.core.codes import qr, repair, scan
 from generator.core.engines import params, ranking
-from tests.generator.test_repair import SIZE, blended, corrupted
-from tests.generator.test_repair import URL as ART_URL
+from tests.generator.core.codes.test_repair import SIZE, blended, corrupted
+from tests.generator.core.codes.test_repair import URL as ART_URL
 
 URL = "https://qart.example/r/AbC123"
 FAST = params.GenerationParams(prompt="a koi pond", steps=2, size=256)
@@ -166,7 +166,7 @@ class TestVerifierPool:
             "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
             "    time.sleep(120)\n"
         )
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[4]
         owner = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "PYTHONPATH": str(root)})
         try:

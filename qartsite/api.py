@@ -1,0 +1,95 @@
+"""The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`).
+
+Every queryset is narrowed with `.for_user(user)`, so another team's object answers 404 (never a 403 that
+confirms it exists); members read; owners and editors change; viewers get 403 (`qartsite.access`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from operator import attrgetter
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+
+from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, require_editor
+from qartsite.models import Team
+
+
+def request_user(request: Request | None):
+    """The requesting user, or an anonymous one where there is no request (as when the schema is generated)."""
+    return getattr(request, "user", None) or AnonymousUser()
+
+
+# What a user may pick by id, given the request: these serve related fields and filters alike.
+def user_teams(request: Request | None) -> QuerySet[Team]:
+    return Team.for_user(request_user(request))
+
+
+def user_objects(model: type[Model]) -> Callable[[Request | None], QuerySet]:
+    """A scope for `ScopedField` and filters: `model`'s objects of the requesting user's teams (`for_user`)."""
+
+    def scope(request: Request | None) -> QuerySet:
+        return model.objects.for_user(request_user(request))
+
+    return scope
+
+
+class ScopedField(serializers.PrimaryKeyRelatedField):
+    """A related object picked by id among those the requesting user can see.
+
+    Ids of other teams' objects fail exactly like ids that do not exist, so the answer confirms nothing.
+    """
+
+    def __init__(self, scope, **kwargs) -> None:
+        self.scope = scope  # request -> queryset, e.g. `user_teams`
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet:
+        return self.scope(self.context.get("request"))
+
+
+class TeamRolePermission(permissions.BasePermission):
+    """Members read; owners and editors create and change. Views name the path to an object's team in
+    `team_path`. Other teams' objects never reach `has_object_permission`: the queryset already hid them."""
+
+    message = VIEWERS_CANNOT_CHANGE
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) != "create":
+            return True
+        return editable_teams(request.user).exists()
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        require_editor(request.user, attrgetter(view.team_path)(obj))
+        return True
+
+
+def team_for_create(user, team: Team | None) -> Team:
+    """The team a new object belongs to: the one asked for (the user must edit there, else 403), or, when
+    none is named, the user's only editable team."""
+    if team is not None:
+        require_editor(user, team)
+        return team
+    teams = list(editable_teams(user)[:2])
+    if not teams:
+        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+    if len(teams) > 1:
+        raise serializers.ValidationError({"team": ["You are in more than one team: choose one."]})
+    return teams[0]
+
+
+@contextmanager
+def model_errors_as_400(field: str):
+    """Models validate on save as well (so scripts and the admin cannot skip it); answer those as 400s."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({field: exc.messages}) from None
