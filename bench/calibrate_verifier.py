@@ -143,7 +143,7 @@ def main() -> None:
     x_train, y_train = matrix(train, agnostic)
     x_test, y_test = matrix(test, agnostic)
     w = fit_logistic(x_train, y_train)
-    print("## Fitted weights (paste into generator/scan.py)\n")
+    print("## Fitted weights (paste into generator/core/codes/scan.py)\n")
     print(f"    BIAS = {w[0]:.2f}")
     print("    WEIGHTS = {" + ", ".join(f'"{k}": {w[1 + i]:.2f}' for i, k in enumerate(agnostic)) + "}")
 

@@ -107,7 +107,7 @@ SD15 = dict(
         patch_size=14, projection_dim=768,
     ),
 )
-# Toy sizes for the CPU dry run (generator/tiny.py's shapes, with cross-attention in both blocks).
+# Toy sizes for the CPU dry run (generator/core/engines/tiny.py's shapes, with cross-attention in both blocks).
 TINY = dict(
     size=256,
     steps=4,

@@ -220,7 +220,8 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         409: OpenApiResponse(description="The generation has already finished."),
     })
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str | None = None) -> Response:
+    # `format`: the router also routes cancel.json / cancel.api here (format suffixes).
+    def cancel(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Cancel: at once while queued, between denoising steps while running."""
         job = self.get_object()
         if job.is_finished:

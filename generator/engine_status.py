@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import django_rq
@@ -26,8 +28,10 @@ HALFTONE = GenerationJob.Engine.HALFTONE.value
 DIFFUSION = GenerationJob.Engine.DIFFUSION.value
 QUEUE = "gpu"  # the queue the workers serve (generator.jobs.QUEUE)
 KEY_PREFIX = "qart:engine:"
-# A worker compiling on a cold cache is silent for minutes before its first heartbeat.
-LOADING_TTL = 30 * 60
+# While a worker loads (minutes when compiling on a cold cache) a thread keeps its report alive: a worker killed
+# while loading drops off the page within LOADING_TTL seconds.
+LOADING_TTL = 90
+LOADING_REFRESH = 30
 NO_WEIGHTS_NOTE = (
     "No worker here has diffusion model weights, so the diffusion engine could only draw noise with its tiny "
     "test model. The halftone engine needs neither a GPU nor weights: it draws the code into your picture."
@@ -65,6 +69,28 @@ def record(connection, report: WorkerReport, ttl: int) -> None:
 
 def refresh(connection, worker: str, ttl: int) -> None:
     connection.expire(KEY_PREFIX + worker, max(1, int(ttl)))
+
+
+@contextmanager
+def kept_alive(connection, worker: str, ttl: int = LOADING_TTL, every: float = LOADING_REFRESH):
+    """Refresh `worker`'s report every `every` seconds while the block runs (the engine loading, when RQ's own
+    heartbeat does not run yet)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                refresh(connection, worker, ttl)
+            except RedisError as exc:
+                log.warning("Could not refresh this worker's report: %s", exc)
+
+    thread = threading.Thread(target=beat, name="qart-report-keepalive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def forget(connection, worker: str) -> None:

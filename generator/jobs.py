@@ -219,6 +219,29 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
+class ProgressWriter:
+    """The core's `on_progress(stage, fraction)` for one job: the row (and RQ's `job.meta`) follow it, and a
+    cancel request stops it by raising `Cancelled`."""
+
+    def __init__(self, job_pk: int, rq_job=None) -> None:
+        self.job_pk, self.rq_job = job_pk, rq_job
+        self.written_at, self.stage = 0.0, ""
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        # One cheap UPDATE per step at most every 0.2 s, plus the cancel check the same query answers.
+        now = time.monotonic()
+        if stage == self.stage and now - self.written_at < 0.2 and fraction < 1.0:
+            return
+        self.written_at, self.stage = now, stage
+        status = Status.SCORING if stage in ("scoring", "repairing") else Status.RUNNING
+        GenerationJob.objects.filter(pk=self.job_pk).update(stage=stage, progress=round(fraction, 4), status=status)
+        if self.rq_job is not None:
+            self.rq_job.meta.update(stage=stage, progress=fraction)
+            self.rq_job.save_meta()
+        if GenerationJob.objects.filter(pk=self.job_pk, cancel_requested=True).exists():
+            raise params.Cancelled()
+
+
 def run_generation(job_pk: int) -> str:
     """RQ job: generate, verify, score, rank and store the candidates of one GenerationJob."""
     job = GenerationJob.objects.select_related("prompt").get(pk=job_pk)
@@ -233,21 +256,7 @@ def run_generation(job_pk: int) -> str:
         queue_seconds=(started - job.created).total_seconds(), error="",
     )
     rq_job = get_current_job()
-    last_write = [0.0, ""]
-
-    def on_progress(stage: str, fraction: float) -> None:
-        # One cheap UPDATE per step at most every 0.2 s, plus the cancel check the same query answers.
-        now = time.monotonic()
-        if stage == last_write[1] and now - last_write[0] < 0.2 and fraction < 1.0:
-            return
-        last_write[:] = [now, stage]
-        status = Status.SCORING if stage in ("scoring", "repairing") else Status.RUNNING
-        GenerationJob.objects.filter(pk=job_pk).update(stage=stage, progress=round(fraction, 4), status=status)
-        if rq_job is not None:
-            rq_job.meta.update(stage=stage, progress=fraction)
-            rq_job.save_meta()
-        if GenerationJob.objects.filter(pk=job_pk, cancel_requested=True).exists():
-            raise params.Cancelled()
+    on_progress = ProgressWriter(job_pk, rq_job)
 
     try:
         if job.engine == GenerationJob.Engine.HALFTONE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
@@ -27,9 +28,13 @@ class GenerationWorker(SimpleWorker):
         from generator import jobs
         from generator.core.engines import devices, params
 
-        self._report(engine_status.WorkerReport(self.name, "", "loading"), engine_status.LOADING_TTL)
         try:
-            engine = jobs.get_engine()
+            spec = jobs.engine_spec()
+            device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
+            self._report(engine_status.WorkerReport(self.name, "", "loading", device, spec.base, spec.tiny),
+                         engine_status.LOADING_TTL)
+            with engine_status.kept_alive(self.connection, self.name):
+                engine = jobs.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
             report = engine_status.WorkerReport(self.name, "", "ready", engine.device, engine.spec.base,
                                                 engine.spec.tiny)

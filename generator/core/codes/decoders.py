@@ -55,20 +55,18 @@ def wechat_model_dir() -> Path | None:
 
 
 _wechat_lock = threading.Lock()
-_wechat: list = []  # the one detector, made on first use
 
 
+@cache
 def _wechat_detector():  # -> cv2.wechat_qrcode.WeChatQRCode
-    if not _wechat:
-        import cv2
+    """The one detector of this process, made on first use (callers hold `_wechat_lock`)."""
+    import cv2
 
-        folder = wechat_model_dir()
-        if folder is None:
-            log.warning("WeChat QR model files not found; using WeChat's classic mode (less robust)")
-            _wechat.append(cv2.wechat_qrcode_WeChatQRCode())
-        else:
-            _wechat.append(cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES)))
-    return _wechat[0]
+    folder = wechat_model_dir()
+    if folder is None:
+        log.warning("WeChat QR model files not found; using WeChat's classic mode (less robust)")
+        return cv2.wechat_qrcode_WeChatQRCode()
+    return cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES))
 
 
 def read_wechat(gray: np.ndarray) -> list[str]:

@@ -1,0 +1,244 @@
+"""What the workers say about themselves (generator.engine_status) and how GenerationWorker keeps it current, against
+the real Redis the suite runs on."""
+
+from __future__ import annotations
+
+import uuid
+
+import django_rq
+import pytest
+from redis import Redis
+from rq.worker_registration import unregister
+
+from generator import engine_status
+from generator.engine_status import WorkerReport
+from generator.worker import GenerationWorker
+
+MODEL = "Lykon/DreamShaper"
+
+
+@pytest.fixture
+def connection(gpu_queue, monkeypatch):
+    """The `gpu` queue's Redis, with reports under a prefix of this test's own: a real worker or another test on the
+    same Redis neither shows up here nor loses its report."""
+    prefix = f"qart:engine-test-{uuid.uuid4().hex}:"
+    monkeypatch.setattr(engine_status, "KEY_PREFIX", prefix)
+    connection = django_rq.get_connection("gpu")
+    yield connection
+    for key in connection.scan_iter(match=prefix + "*"):
+        connection.delete(key)
+
+
+@pytest.fixture
+def worker(connection):
+    """A GenerationWorker born as RQ's work() would register it, without loading an engine or taking jobs."""
+    worker = GenerationWorker(["gpu"], connection=connection)
+    worker.register_birth()
+    yield worker
+    unregister(worker)
+    connection.delete(worker.key)
+
+
+@pytest.fixture
+def no_redis(monkeypatch):
+    """Redis unreachable: a port nothing listens on."""
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    monkeypatch.setattr(engine_status.django_rq, "get_connection", lambda name: unreachable)
+
+
+def key_of(name: str) -> str:
+    return engine_status.KEY_PREFIX + name
+
+
+def ready(name: str = "w1", device: str = "cuda", model: str = MODEL, tiny: bool = False) -> WorkerReport:
+    return WorkerReport(name, "gpu-host-1", "ready", device, model, tiny)
+
+
+# --- live_workers -----------------------------------------------------------------------------------------------
+
+
+def test_it_lists_a_recorded_report(connection):
+    engine_status.record(connection, ready(), ttl=300)
+
+    [report] = engine_status.live_workers()
+
+    assert (report.worker, report.host, report.state, report.device, report.model) == ("w1", "gpu-host-1", "ready",
+                                                                                       "cuda", MODEL)
+    assert report.since  # stamped when recorded
+
+
+def test_it_fills_in_the_host_when_the_worker_gives_none(connection):
+    engine_status.record(connection, WorkerReport("w1", "", "loading"), ttl=300)
+
+    [report] = engine_status.live_workers()
+
+    assert report.host
+
+
+def test_it_leaves_out_a_forgotten_report(connection):
+    engine_status.record(connection, ready("w1"), ttl=300)
+    engine_status.record(connection, ready("w2"), ttl=300)
+
+    engine_status.forget(connection, "w1")
+
+    assert [r.worker for r in engine_status.live_workers()] == ["w2"]
+
+
+def test_it_leaves_out_an_expired_report(connection):
+    engine_status.record(connection, ready("w1"), ttl=300)
+    connection.expire(key_of("w1"), 0)  # what a dead worker's report comes to once its TTL runs out
+
+    assert engine_status.live_workers() == []
+
+
+def test_it_skips_an_unreadable_report(connection):
+    connection.set(key_of("garbled"), "{not json", ex=300)
+    connection.set(key_of("alien"), '{"worker": "x", "colour": "blue"}', ex=300)
+    engine_status.record(connection, ready("w1"), ttl=300)
+
+    assert [r.worker for r in engine_status.live_workers()] == ["w1"]
+
+
+def test_it_answers_none_when_redis_is_unreachable(no_redis):
+    assert engine_status.live_workers() is None
+
+
+# --- summary ----------------------------------------------------------------------------------------------------
+
+
+def test_it_says_when_no_worker_runs():
+    assert engine_status.summary([]) == "No generation worker is running: jobs wait in the queue until one starts."
+
+
+def test_it_names_the_model_of_a_ready_gpu_worker():
+    assert engine_status.summary([ready()]) == f"1 GPU worker ready, {MODEL}."
+
+
+def test_it_counts_workers_alike_together():
+    assert engine_status.summary([ready("w1"), ready("w2", device="cuda:1")]) == f"2 GPU workers ready, {MODEL}."
+
+
+def test_it_lists_workers_that_differ_one_by_one():
+    workers = [ready("w1"), WorkerReport("w2", "cpu-host", "ready", "cpu", "")]
+
+    assert engine_status.summary(workers) == f"1 CPU worker ready, its default model; 1 GPU worker ready, {MODEL}."
+
+
+def test_it_warns_that_the_tiny_model_draws_noise():
+    tiny = ready(device="cpu", model="/var/models/tiny/base", tiny=True)
+
+    assert engine_status.summary([tiny]) == "1 CPU worker ready, the tiny test model (noise)."
+
+
+def test_it_says_a_worker_is_loading():
+    loading = WorkerReport("w1", "gpu-host-1", "loading", "cuda", MODEL)
+
+    assert engine_status.summary([loading]) == f"1 GPU worker loading {MODEL}."
+
+
+def test_it_says_a_worker_without_an_engine_draws_halftone_only():
+    unavailable = WorkerReport("w1", "gpu-host-1", "unavailable", error="No weights for Lykon/DreamShaper")
+
+    assert engine_status.summary([unavailable]) == "1 CPU worker without a diffusion engine: halftone only."
+
+
+def test_it_says_when_redis_is_unreachable():
+    assert engine_status.summary(None) == "Worker status unknown: the job queue (Redis) cannot be reached right now."
+
+
+# --- diffusion_has_weights and default_engine -------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_model_setting(settings):
+    settings.QART = {**settings.QART, "MODEL": ""}
+
+
+def test_it_trusts_weights_named_in_settings(connection, settings):
+    settings.QART = {**settings.QART, "MODEL": MODEL}
+
+    assert engine_status.diffusion_has_weights()
+    assert engine_status.default_engine() == engine_status.DIFFUSION
+
+
+def test_it_trusts_weights_named_in_settings_without_redis(no_redis, settings):
+    settings.QART = {**settings.QART, "MODEL": MODEL}
+
+    assert engine_status.diffusion_has_weights()
+
+
+def test_it_finds_no_weights_without_a_setting_or_a_worker(connection, no_model_setting):
+    assert not engine_status.diffusion_has_weights()
+
+
+def test_it_finds_no_weights_when_redis_is_unreachable(no_redis, no_model_setting):
+    assert not engine_status.diffusion_has_weights()
+    assert engine_status.default_engine() == engine_status.HALFTONE
+
+
+@pytest.mark.parametrize("state", ["ready", "loading"])
+def test_it_finds_the_weights_of_a_live_worker(connection, no_model_setting, state):
+    engine_status.record(connection, WorkerReport("w1", "gpu-host-1", state, "cuda", MODEL), ttl=300)
+
+    assert engine_status.diffusion_has_weights()
+    assert engine_status.default_engine() == engine_status.DIFFUSION
+
+
+def test_it_finds_no_weights_on_tiny_or_unavailable_workers(connection, no_model_setting):
+    engine_status.record(connection, ready("w1", device="cpu", model="/var/models/tiny/base", tiny=True), ttl=300)
+    engine_status.record(connection, WorkerReport("w2", "gpu-host-1", "unavailable", error="no weights"), ttl=300)
+
+    assert not engine_status.diffusion_has_weights()
+    assert engine_status.default_engine() == engine_status.HALFTONE
+
+
+def test_it_keeps_diffusion_for_a_request_without_a_picture(connection, no_model_setting):
+    assert engine_status.default_engine(picture_given=False) == engine_status.DIFFUSION
+
+
+# --- GenerationWorker's report ----------------------------------------------------------------------------------
+
+
+def test_it_records_the_workers_report(worker, connection):
+    worker._report(WorkerReport(worker.name, "", "ready", "cuda", MODEL), 300)
+
+    assert [(r.worker, r.state) for r in engine_status.live_workers()] == [(worker.name, "ready")]
+    assert 0 < connection.ttl(key_of(worker.name)) <= 300
+
+
+def test_it_extends_the_report_with_each_heartbeat(worker, connection):
+    worker._report(WorkerReport(worker.name, "", "ready", "cuda", MODEL), 5)
+
+    worker.heartbeat()
+
+    assert 5 < connection.ttl(key_of(worker.name)) <= worker.worker_ttl + 60
+    worker.heartbeat(timeout=worker.worker_ttl + 600)  # as RQ does around a long job
+    assert connection.ttl(key_of(worker.name)) > worker.worker_ttl + 60
+
+
+def test_it_does_not_revive_a_report_with_a_heartbeat(worker, connection):
+    worker.heartbeat()
+
+    assert not connection.exists(key_of(worker.name))
+    assert connection.exists(worker.key)  # RQ's own heartbeat went through
+
+
+def test_it_deletes_the_report_when_the_worker_stops(worker, connection):
+    worker._report(WorkerReport(worker.name, "", "ready", "cuda", MODEL), 300)
+
+    worker.register_death()
+
+    assert not connection.exists(key_of(worker.name))
+    assert engine_status.live_workers() == []
+    assert connection.hexists(worker.key, "death")  # RQ's own bookkeeping still ran
+
+
+def test_it_keeps_going_when_redis_cannot_record_the_report(worker, connection, caplog):
+    worker.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    try:
+        worker._report(WorkerReport(worker.name, "", "loading"), 300)
+    finally:
+        worker.connection = connection
+
+    assert "Could not record this worker's report" in caplog.text
+    assert not connection.exists(key_of(worker.name))
