@@ -11,12 +11,13 @@ REQUIREMENTS := requirements.txt requirements-dev.txt requirements-nodeps.txt
 PYTEST_ARGS ?=
 export PYTEST_ARGS
 
-.PHONY: help venv run test lint bench clean distclean
+.PHONY: help venv run test test-fast lint bench clean distclean
 
 help:
 	@echo "make venv       create/update .venv from the requirements files"
 	@echo "make run        migrate, then serve redis + an RQ worker + the site on http://127.0.0.1:8000/ (Ctrl-C stops)"
 	@echo "make test       ruff, then pytest on a throwaway PostgreSQL and again on SQLite (PYTEST_ARGS=... passes on)"
+	@echo "make test-fast  ruff, then pytest on SQLite without the worker-process and browser tests (the quick loop)"
 	@echo "make lint       ruff check ."
 	@echo "make bench      calibrate the scan verifier and measure its speed (CPU; see bench/RESULTS.md)"
 	@echo "make clean      remove caches and collected static files"
@@ -34,6 +35,9 @@ run: venv
 
 test: venv
 	@scripts/test.sh
+
+test-fast: venv
+	@FAST=1 scripts/test.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

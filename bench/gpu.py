@@ -9,7 +9,7 @@ whole job core (`ranking.best_of_n` + PNG encoding) with the fastest engine.
 
 Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory):
   A  plain diffusers StableDiffusionControlNetPipeline, fp16, ControlNetModel, eager (the baseline)
-  B  A + the ControlNet skip (generator.pipeline's QRControlNet: no ControlNet work while its scale is 0)
+  B  A + the ControlNet skip (generator.core.engines.diffusion's QRControlNet: no ControlNet work while its scale is 0)
   C  B + channels_last + fused QKV projections (UNet, ControlNet, VAE) + cudnn.benchmark; SDPA as default
   D  C + torch.compile (inductor, mode "default", fullgraph=False) of UNet, ControlNet and VAE decoder
   F  C + torch.compile mode "reduce-overhead" (CUDA graphs) for UNet and ControlNet
@@ -64,7 +64,7 @@ from generator.core.engines import (  # noqa: E402
     cuda,
     diffusion,
     loading,
-    params,
+    parameters,
     ranking,  # noqa: E402
 )
 from generator.core.engines.tiny import write_tokenizer  # noqa: E402
@@ -203,7 +203,7 @@ class Bench:
 
         self.tokenizer = CLIPTokenizer.from_pretrained(self.tokdir)
         self.control = qr.render_control_image(qr.encode(CONTENT), self.size)
-        self.params = params.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
+        self.params = parameters.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
         self.masters = self._build_masters()
 
     def dtype(self, name: str):
@@ -351,7 +351,7 @@ class Bench:
             pipe.controlnet.controlnet_cond_embedding.register_forward_hook(
                 lambda *_: counter.__setitem__(0, counter[0] + 1))
             pipe._qart_controlnet_calls = counter
-        engine = diffusion.engine_from_pipeline(pipe, params.ModelSpec(base="random SD1.5", controlnet="random"))
+        engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"))
         engine.attention = spec["attention"]
         self._watch_decode(pipe)
         return engine
@@ -733,7 +733,7 @@ class Bench:
         self.results["rq"] = rq_job.run(engine, steps=self.steps, size=self.size, n=len(self.seeds),
                                          runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
                                          content=CONTENT, log=log, save=self.save, results=self.results,
-                                         turbo_steps=params.PRESETS["turbo"]["steps"],
+                                         turbo_steps=parameters.PRESETS["turbo"]["steps"],
                                          kinds=self.args.rq_kinds.split(","))
         self.results["rq"]["engine"] = self.args.rq_engine
         self.save()

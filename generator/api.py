@@ -21,7 +21,7 @@ from rest_framework.settings import api_settings
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
 from generator.core.codes import images, qr
-from generator.core.engines import params
+from generator.core.engines import parameters
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.api import ScopedField, TeamRolePermission, request_user, team_for_create, user_objects, user_teams
 from qartsite.models import Team
@@ -82,11 +82,11 @@ class GenerationSerializer(serializers.ModelSerializer):
     prompt = serializers.CharField(source="prompt.text", max_length=1000, required=False, allow_blank=True,
                                    default="", help_text="What the picture shows (diffusion; optional for halftone).")
     negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
-                                            default=params.DEFAULT_NEGATIVE, help_text="What it should not.")
+                                            default=parameters.DEFAULT_NEGATIVE, help_text="What it should not.")
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                     help_text="The exact text the code carries; defaults to the placement's short "
                                               "link.")
-    scheduler = serializers.ChoiceField(params.SCHEDULERS, default=params.GenerationParams.scheduler)
+    scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler)
     style = serializers.ChoiceField(qr.STYLES, default="square")
     background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")

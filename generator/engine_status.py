@@ -120,11 +120,7 @@ def live_workers() -> list[WorkerReport] | None:
 def diffusion_has_weights() -> bool:
     """Whether the diffusion engine would draw real pictures: a live worker has (or is loading) real weights, or
     settings name them (a worker started with them will load them); otherwise only the tiny test model."""
-    return _has_weights(live_workers())
-
-
-def _has_weights(workers: list[WorkerReport] | None) -> bool:
-    return bool(settings.QART["MODEL"]) or any(w.draws_pictures for w in workers or [])
+    return bool(settings.QART["MODEL"]) or any(w.draws_pictures for w in live_workers() or [])
 
 
 def default_engine(picture_given: bool = True) -> str:
@@ -171,6 +167,6 @@ class EngineStatus:
 
 
 def page_status() -> EngineStatus:
+    has_weights = diffusion_has_weights()
     workers = live_workers()
-    has_weights = diffusion_has_weights() if workers is None else _has_weights(workers)
     return EngineStatus(summary(workers), "" if has_weights else NO_WEIGHTS_NOTE, has_weights)

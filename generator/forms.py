@@ -14,7 +14,7 @@ from django.conf import settings
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
 from generator.core.codes import images, qr
-from generator.core.engines import params
+from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
 from qartsite.access import editable_teams
 from qartsite.models import Team
@@ -30,9 +30,9 @@ LOOKS = {
 }
 SPEEDS = {
     "turbo": {"label": "Turbo", "help": "15 steps, about 2 s on a GPU; a little less detail.",
-              **params.PRESETS["turbo"]},
-    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **params.PRESETS["fast"]},
-    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **params.PRESETS["quality"]},
+              **parameters.PRESETS["turbo"]},
+    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **parameters.PRESETS["fast"]},
+    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **parameters.PRESETS["quality"]},
 }
 
 # (min, max, step) of each advanced input: the ranges GenerationParams.validate and BestOfNConfig.validate
@@ -95,7 +95,7 @@ class GenerationForm(forms.Form):
         help_text="What the picture shows. The code's pattern becomes part of it.",
     )
     negative_prompt = forms.CharField(
-        max_length=1000, required=False, initial=params.DEFAULT_NEGATIVE, label="Negative prompt",
+        max_length=1000, required=False, initial=parameters.DEFAULT_NEGATIVE, label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)

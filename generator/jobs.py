@@ -29,13 +29,13 @@ from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from generator.core.codes import images, qr
-from generator.core.engines import diffusion, halftone, loading, params, ranking, tiny
+from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
 from generator.models import Candidate, EvalSample, GenerationJob
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
 Status = GenerationJob.Status
-_engines: dict[tuple[params.ModelSpec, bool], diffusion.Engine] = {}
+_engines: dict[tuple[parameters.ModelSpec, bool], diffusion.Engine] = {}
 
 
 def cuda_available() -> bool:
@@ -44,16 +44,16 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def engine_spec(model: str | None = None, controlnet: str | None = None) -> params.ModelSpec:
+def engine_spec(model: str | None = None, controlnet: str | None = None) -> parameters.ModelSpec:
     """The weights to use: explicit arguments, else QART_* settings, else the real defaults on a GPU
     and the tiny preset without one."""
     q = settings.QART
-    model = model or q["MODEL"] or (params.DEFAULT_BASE if cuda_available() else "tiny")
+    model = model or q["MODEL"] or (parameters.DEFAULT_BASE if cuda_available() else "tiny")
     if model == "tiny":
         return tiny.tiny_spec(q["MODEL_DIR"] / "tiny")
-    return params.ModelSpec(
+    return parameters.ModelSpec(
         base=model,
-        controlnet=controlnet or q["CONTROLNET"] or params.DEFAULT_CONTROLNET,
+        controlnet=controlnet or q["CONTROLNET"] or parameters.DEFAULT_CONTROLNET,
         controlnet_subfolder=q["CONTROLNET_SUBFOLDER"] or None,
         base_config=q["BASE_CONFIG"] or None,
         aesthetic_clip=q["AESTHETIC_CLIP"] if q["AESTHETIC_HEAD"] else None,
@@ -61,7 +61,9 @@ def engine_spec(model: str | None = None, controlnet: str | None = None) -> para
     )
 
 
-def get_engine(spec: params.ModelSpec | None = None, optimize: bool = True) -> diffusion.Engine | diffusion.SplitEngine:
+def get_engine(
+    spec: parameters.ModelSpec | None = None, optimize: bool = True
+) -> diffusion.Engine | diffusion.SplitEngine:
     """The warm engine for `spec` (default: from settings), loaded once per process.
 
     `optimize` compiles on CUDA (minutes once, then ~1.5x faster): right for long-lived workers, not for a
@@ -81,8 +83,8 @@ def get_engine(spec: params.ModelSpec | None = None, optimize: bool = True) -> d
     return _engines[key]
 
 
-def job_params(job: GenerationJob) -> params.GenerationParams:
-    return params.GenerationParams(
+def job_params(job: GenerationJob) -> parameters.GenerationParams:
+    return parameters.GenerationParams(
         prompt=job.prompt.text,
         negative_prompt=job.prompt.negative_text,
         steps=job.steps,
@@ -239,7 +241,7 @@ class ProgressWriter:
             self.rq_job.meta.update(stage=stage, progress=fraction)
             self.rq_job.save_meta()
         if GenerationJob.objects.filter(pk=self.job_pk, cancel_requested=True).exists():
-            raise params.Cancelled()
+            raise parameters.Cancelled()
 
 
 def run_generation(job_pk: int) -> str:
@@ -274,10 +276,10 @@ def run_generation(job_pk: int) -> str:
             generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
         )
         return result.message
-    except params.Cancelled:
+    except parameters.Cancelled:
         _finish(job_pk, Status.CANCELLED, stage="cancelled")
         return "cancelled"
-    except (qr.ContentError, ValueError, params.EngineUnavailable, images.ImageError) as exc:
+    except (qr.ContentError, ValueError, parameters.EngineUnavailable, images.ImageError) as exc:
         _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
         return f"failed: {exc}"
     except JobTimeoutException:

@@ -77,7 +77,7 @@ class GenerationJob(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="jobs")
     content = models.TextField(help_text="The exact text the code carries, usually a short link.")
 
-    # Parameters (see generator.core.engines.params.GenerationParams and generator.core.engines.ranking.BestOfNConfig)
+    # Parameters (see core.engines.parameters.GenerationParams and core.engines.ranking.BestOfNConfig)
     steps = models.PositiveSmallIntegerField(default=25)
     guidance_scale = models.FloatField(default=3.5)
     conditioning_scale = models.FloatField(default=1.5)

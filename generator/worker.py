@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class GenerationWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         from generator import jobs
-        from generator.core.engines import devices, params
+        from generator.core.engines import devices, parameters
 
         try:
             spec = jobs.engine_spec()
@@ -44,7 +44,7 @@ class GenerationWorker(SimpleWorker):
                 hint = devices.unused_gpus_hint(torch.cuda.device_count(), engine.device.split(","))
                 if hint:
                     log.warning("%s", hint)
-        except params.EngineUnavailable as exc:
+        except parameters.EngineUnavailable as exc:
             # Keep serving: each job will fail with this same message instead of hanging in the queue.
             log.error("%s", exc)
             report = engine_status.WorkerReport(self.name, "", "unavailable", error=str(exc))

@@ -2,6 +2,8 @@
 # `make test`: ruff, then the whole pytest suite twice: on a throwaway PostgreSQL cluster and on SQLite, both with a
 # throwaway Redis. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
 # Extra pytest arguments: PYTEST_ARGS="-k demo -x" (from make) or as arguments to this script.
+# FAST=1 (`make test-fast`): the quick local loop: SQLite only, without the tests that start a worker process or
+# Chromium (markers `worker` and `browser`).
 # Ignores .env on purpose: the suite must not depend on a developer's local settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +21,14 @@ fi
 pytest_args+=("$@")
 
 # chromium: Debian's browser for tests/e2e (Playwright drives it; Playwright's own browsers are never downloaded).
-ensure_system_packages redis-server postgresql libzbar0 chromium
-PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
+FAST=${FAST:-}
+if [ -n "$FAST" ]; then
+    ensure_system_packages redis-server libzbar0
+    pytest_args=(-m "not worker and not browser" "${pytest_args[@]}")
+else
+    ensure_system_packages redis-server postgresql libzbar0 chromium
+    PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
+fi
 
 # Settings come only from here: drop anything inherited that would point the suite at real services.
 unset DATABASE_URL REDIS_URL SECRET_KEY ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS SITE_ROOT MEDIA_ROOT STATIC_ROOT
@@ -53,8 +61,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-pg_start "$WORK/pg"
-PG_STARTED=1
+if [ -z "$FAST" ]; then
+    pg_start "$WORK/pg"
+    PG_STARTED=1
+fi
 
 REDIS_PORT=$(free_port 63799)
 echo "== Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT"
@@ -89,11 +99,11 @@ run_suite() {
     esac
     [ "$rc" -eq 0 ] || FAILED=1
 }
-run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart"
+[ -z "$FAST" ] && run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart"
 run_suite SQLite "sqlite:///$WORK/qart.sqlite3"
 
 echo "== summary"
 echo "   ruff:       passed"
-echo "   PostgreSQL: ${RESULT[PostgreSQL]}"
+[ -z "$FAST" ] && echo "   PostgreSQL: ${RESULT[PostgreSQL]}"
 echo "   SQLite:     ${RESULT[SQLite]}"
 exit "$FAILED"

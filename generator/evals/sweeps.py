@@ -36,7 +36,7 @@ from rq.job import Job
 from rq.worker_registration import clean_worker_registry
 
 from generator import jobs
-from generator.core.engines import params
+from generator.core.engines import parameters
 from generator.core.evals.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
 
@@ -133,7 +133,7 @@ def _validate(prompts: list[str], contents: list[str], configs: list[dict], base
     """
 
     def check(prompt: str, content: str, config: dict, what: str) -> None:
-        job = GenerationJob(owner=user, prompt=Prompt(text=prompt, negative_text=params.DEFAULT_NEGATIVE),
+        job = GenerationJob(owner=user, prompt=Prompt(text=prompt, negative_text=parameters.DEFAULT_NEGATIVE),
                             content=content, candidates_per_batch=candidates, max_batches=1, repair=False,
                             seed=sample_seed(prompt, content), **base, **config)
         try:
@@ -286,7 +286,7 @@ def start_sweep(*, team, user, name: str, prompts: list[str], contents: list[str
         def job_for(prompt: str, content: str, config: dict) -> GenerationJob:
             if prompt not in prompt_rows:
                 # No team: sweep prompts stay out of the team's gallery of prompts people reuse.
-                prompt_rows[prompt] = Prompt.remember(user, prompt, params.DEFAULT_NEGATIVE, team=None)
+                prompt_rows[prompt] = Prompt.remember(user, prompt, parameters.DEFAULT_NEGATIVE, team=None)
             return GenerationJob(owner=user, team=team, prompt=prompt_rows[prompt], content=content,
                                  candidates_per_batch=candidates, max_batches=1, repair=False,
                                  seed=sample_seed(prompt, content), **base, **config)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
 
 
+@pytest.mark.browser
 def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser):
     from playwright.sync_api import expect
 

@@ -30,6 +30,8 @@ def tile(page, label: str):
         .locator(".tile-num")
 
 
+@pytest.mark.worker
+@pytest.mark.browser
 def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users, gpu_queue, start_worker,
                                                          browser, tmp_path):
     from playwright.sync_api import expect

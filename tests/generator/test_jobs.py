@@ -43,6 +43,7 @@ def wait_for(job: GenerationJob, condition, seconds: float, worker=None) -> Gene
     raise AssertionError(f"job {job.pk} stuck in {job.status} ({job.stage}, {job.progress}); worker log:\n{log}")
 
 
+@pytest.mark.worker
 def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, start_worker, settings):
     first, second = make_job(), make_job()
     assert first.status == "queued" and jobs.queue_position(GenerationJob.objects.get(pk=second.pk)) == 2
@@ -69,6 +70,7 @@ def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, s
     assert shared and all(by_seed[s] == again[s] for s in shared)
 
 
+@pytest.mark.worker
 def test_a_worker_on_two_devices_splits_each_jobs_candidates(gpu_queue, start_worker):
     # Two replicas on the CPU stand in for two GPUs (QART_DEVICES=cuda:0,cuda:1 on a GPU host).
     job = make_job()
@@ -82,6 +84,7 @@ def test_a_worker_on_two_devices_splits_each_jobs_candidates(gpu_queue, start_wo
     assert all(Path(c.image.path).is_file() and c.aesthetic_score is not None for c in candidates)
 
 
+@pytest.mark.worker
 def test_a_worker_told_to_use_a_missing_gpu_fails_jobs_with_one_message(gpu_queue, start_worker):
     job = make_job()
     worker = start_worker(burst=True, QART_DEVICES="cuda:0,cuda:1")  # this machine has no GPU
@@ -92,6 +95,7 @@ def test_a_worker_told_to_use_a_missing_gpu_fails_jobs_with_one_message(gpu_queu
     assert "QART_DEVICES" in job.error and "Traceback" not in Path(worker.log_path).read_text()
 
 
+@pytest.mark.worker
 def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
     job = make_job()
     job.refresh_from_db()
@@ -110,6 +114,7 @@ def test_a_queued_job_is_cancelled_at_once(gpu_queue, start_worker):
 WORKERS = pytest.mark.parametrize("devices", ["", "cpu,cpu"], ids=["one-device", "split"])
 
 
+@pytest.mark.worker
 @WORKERS
 def test_a_running_job_stops_between_steps_when_cancelled(gpu_queue, start_worker, devices):
     job = make_job(steps=150)
@@ -120,6 +125,7 @@ def test_a_running_job_stops_between_steps_when_cancelled(gpu_queue, start_worke
     assert job.progress < 0.8 and job.candidates.count() == 0
 
 
+@pytest.mark.worker
 @WORKERS
 def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker, settings, devices):
     settings.QART = {**settings.QART, "JOB_TIMEOUT": 3}
@@ -131,6 +137,7 @@ def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker
     assert job.attempts == 1  # a timeout is not retried
 
 
+@pytest.mark.worker
 def test_a_killed_workers_job_is_retried_once_then_failed(gpu_queue, start_worker):
     job = make_job(steps=150)
     registry = StartedJobRegistry(queue=gpu_queue)

@@ -31,6 +31,7 @@ SMALL = ("--name", "smoke", "--team", "Acme", "--user", "owner", "--grid", "cond
          "--base", "steps=2", "size=256", "-n", "2")
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)  # the worker process must see committed rows
 def test_it_runs_a_small_sweep_end_to_end_and_a_rerun_repeats_nothing(team_users, gpu_queue, start_worker, inputs):
     out, err = sweep(*SMALL, inputs=inputs)

@@ -370,7 +370,7 @@ class TestHalftoneOnThePage:
     def test_it_starts_on_the_halftone_engine_and_says_why(self, team_users):
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         assert 'enctype="multipart/form-data"' in page and "data-engine-note" in page
-        assert "no GPU and no diffusion model weights" in page
+        assert "No worker here has diffusion model weights" in page and "data-engine-status" in page
         assert re.search(r'<input[^>]*name="engine"[^>]*value="halftone"[^>]*checked', page)
 
     def test_it_offers_only_the_teams_earlier_codes(self, team_users):

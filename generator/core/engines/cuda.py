@@ -9,7 +9,7 @@ import collections
 import logging
 import threading
 
-from generator.core.engines.params import ATTENTION_CHOICES
+from generator.core.engines.parameters import ATTENTION_CHOICES
 
 log = logging.getLogger(__name__)
 

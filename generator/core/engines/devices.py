@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from generator.core.engines.params import DeviceNotFound
+from generator.core.engines.parameters import DeviceNotFound
 
 
 def pick_device() -> tuple[str, object]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from generator.core.engines.cuda import attention_context, graph_thread
-from generator.core.engines.params import SCHEDULERS, Cancelled, GenerationParams, ModelSpec
+from generator.core.engines.parameters import SCHEDULERS, Cancelled, GenerationParams, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class Engine:
         return self.aesthetic.score(images)
 
 
-def warm_up(engine: Engine, size: int, batch: int) -> None:
+def warm_up_engine(engine: Engine, size: int, batch: int) -> None:
     """One short generation. Compiled graphs specialise on shapes: warm up on the jobs' shape (size² x batch),
     or the first job compiles (minutes); an eager engine only needs a small run."""
     compiled = hasattr(engine.txt2img.unet, "_orig_mod")
@@ -231,7 +231,7 @@ class SplitEngine:
     def warm_up(self, size: int, batch: int) -> None:
         """Each replica, in its own thread and one after another, generates its share of `batch` candidates."""
         for index, share in enumerate(split_seeds(range(batch), len(self.replicas))):
-            self.on_replica(index, warm_up, self.replicas[index], size, len(share))
+            self.on_replica(index, warm_up_engine, self.replicas[index], size, len(share))
 
     @property
     def spec(self) -> ModelSpec:

@@ -23,8 +23,9 @@ from generator.core.engines.diffusion import (
     SplitEngine,
     engine_from_pipeline,
     skipping_controlnet_class,
+    warm_up_engine,
 )
-from generator.core.engines.params import DEFAULT_BASE, DEFAULT_CONTROLNET, ModelNotFound, ModelSpec
+from generator.core.engines.parameters import DEFAULT_BASE, DEFAULT_CONTROLNET, ModelNotFound, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def load_engine(
         compile_for_cuda(txt2img, cuda_graphs=cuda_graphs)
     engine = engine_from_pipeline(txt2img, spec, predictor)
     if warm_up:
-        warm_up(engine, warm_size, warm_batch)
+        warm_up_engine(engine, warm_size, warm_batch)
     return engine
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from generator.core.codes import qr, repair, scan
 from generator.core.engines.diffusion import Engine
-from generator.core.engines.params import GenerationParams
+from generator.core.engines.parameters import GenerationParams
 
 Progress = Callable[[str, float], None]
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from generator.core.engines.loading import quiet_libraries
-from generator.core.engines.params import ModelSpec
+from generator.core.engines.parameters import ModelSpec
 
 TINY_SEED = 0
 # A character-level CLIP tokenizer: every byte is a token, no merges. Real CLIP vocabularies are BPE;

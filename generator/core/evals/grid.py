@@ -12,7 +12,7 @@ import hashlib
 import itertools
 
 from generator.core.codes import qr
-from generator.core.engines import params
+from generator.core.engines import parameters
 
 
 class GridError(ValueError):
@@ -52,7 +52,7 @@ PARAMETERS = {
     "control_end": _number(float),
     "guidance_scale": _number(float),
     "steps": _number(int),
-    "scheduler": _choice(params.SCHEDULERS),
+    "scheduler": _choice(parameters.SCHEDULERS),
     "strength": _optional_float,
     "size": _number(int),
     "ecc": _choice(tuple(qr.ECC_LEVELS), upper=True),

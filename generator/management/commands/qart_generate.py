@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator import jobs
 from generator.core.codes import images, qr
-from generator.core.engines import halftone, params, ranking
+from generator.core.engines import halftone, parameters, ranking
 from generator.models import GenerationJob
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        defaults = params.GenerationParams(prompt="-")
+        defaults = parameters.GenerationParams(prompt="-")
         parser.add_argument("prompt", nargs="?", default="", help="what the picture shows (optional for halftone)")
         parser.add_argument("--engine", choices=[e.value for e in GenerationJob.Engine],
                             help="diffusion (GPU weights) or halftone (CPU, --image); default: halftone when "
@@ -41,9 +41,9 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="tiny, a cached hub id, a diffusers folder or a .safetensors file")
         parser.add_argument("--controlnet", help="QR ControlNet hub id (cached) or folder")
         parser.add_argument("--seed", type=int, help="first candidate's seed (random when omitted)")
-        parser.add_argument("--preset", choices=list(params.PRESETS), help="scheduler and steps together")
+        parser.add_argument("--preset", choices=list(parameters.PRESETS), help="scheduler and steps together")
         parser.add_argument("--steps", type=int, default=None, help=f"denoising steps (default {defaults.steps})")
-        parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(params.SCHEDULERS)}")
+        parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(parameters.SCHEDULERS)}")
         parser.add_argument("--negative", default=defaults.negative_prompt, help="negative prompt")
         parser.add_argument("--guidance", type=float, default=defaults.guidance_scale)
         parser.add_argument("--conditioning-scale", type=float, default=defaults.conditioning_scale)
@@ -98,7 +98,7 @@ class Command(BaseCommand):
     def diffusion(self, options: dict) -> tuple[ranking.BestOfNResult, str, float]:
         """Check everything before loading any weights, then generate with the diffusion engine."""
         # 1. Check everything before loading any weights
-        params = params.GenerationParams(
+        params = parameters.GenerationParams(
             prompt=options["prompt"], negative_prompt=options["negative"], guidance_scale=options["guidance"],
             conditioning_scale=options["conditioning_scale"], control_start=options["control_start"],
             control_end=options["control_end"], strength=options["strength"], size=options["size"],
@@ -131,7 +131,7 @@ class Command(BaseCommand):
         try:
             # One-off: skip the minutes-long compile that a long-lived worker pays once.
             engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]), optimize=False)
-        except params.EngineUnavailable as exc:
+        except parameters.EngineUnavailable as exc:
             raise CommandError(str(exc)) from None
         if engine.spec.tiny:
             self.stderr.write("Using the tiny model: random weights, so the images are noise (for testing).")

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from generator.core.codes import qr
-from generator.core.engines import params
+from generator.core.engines import parameters
 from generator.core.evals import grid
 from generator.evals import sweeps
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
@@ -254,7 +254,7 @@ def test_the_shipped_prompts_are_many_varied_and_valid():
     # Short and long ones: long, detailed prompts are reported to hide the code better.
     assert sum(w <= 4 for w in words) >= 20 and sum(w >= 15 for w in words) >= 40 and sum(w >= 40 for w in words) >= 5
     for prompt in prompts:
-        params.GenerationParams(prompt=prompt).validate()
+        parameters.GenerationParams(prompt=prompt).validate()
 
 
 def test_the_shipped_contents_are_many_distinct_and_all_fit_the_apps_codes():

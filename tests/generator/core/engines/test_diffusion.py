@@ -10,7 +10,7 @@ from PIL import Image
 
 from generator.core.codes import qr
 from generator.core.engines import cuda, devices, diffusion, loading
-from generator.core.engines.params import (
+from generator.core.engines.parameters import (
     ATTENTION_CHOICES,
     SCHEDULERS,
     Cancelled,

@@ -19,7 +19,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from generator.core.engines import loading
-from generator.core.engines.params import GenerationParams, ModelNotFound, ModelSpec
+from generator.core.engines.parameters import GenerationParams, ModelNotFound, ModelSpec
 from tests.generator.core.engines import ldm_checkpoint
 
 COMPONENTS = {  # component -> its weights file in the diffusers folder

@@ -7,12 +7,12 @@ import pytest
 from PIL import Image
 
 from generator.core.codes import qr, repair, scan
-from generator.core.engines import params, ranking
+from generator.core.engines import parameters, ranking
 from tests.generator.core.codes.test_repair import SIZE, blended, corrupted
 from tests.generator.core.codes.test_repair import URL as ART_URL
 
 URL = "https://qart.example/r/AbC123"
-FAST = params.GenerationParams(prompt="a koi pond", steps=2, size=256)
+FAST = parameters.GenerationParams(prompt="a koi pond", steps=2, size=256)
 
 
 def fake_scan(passed: bool, p: float = 0.9) -> scan.ScanResult:
@@ -44,7 +44,7 @@ class ScriptedEngine:
 
     plan: list[list[bool]]
     calls: list[list[int]] = field(default_factory=list)
-    spec: params.ModelSpec = field(default_factory=lambda: params.ModelSpec(tiny=True))
+    spec: parameters.ModelSpec = field(default_factory=lambda: parameters.ModelSpec(tiny=True))
 
     def generate(self, control, params, seeds, init_image=None, on_step=None):
         batch = self.plan[len(self.calls)]
@@ -159,7 +159,7 @@ class TestVerifierPool:
         script = tmp_path / "pool_owner.py"
         script.write_text(
             "import os, sys, time\n"
-            "from generator import ranking\n"
+            "from generator.core.engines import ranking\n"
             "if __name__ == '__main__':\n"
             "    pool = ranking.verifier_pool(2)\n"
             "    pids = {pool.submit(os.getpid).result() for _ in range(8)}\n"
