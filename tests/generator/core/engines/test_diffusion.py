@@ -1,23 +1,19 @@
+"""The diffusion engines: batched generation, the split engine, and the ControlNet skip."""
+
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from generator.core.codes import qr
-from generator.core.engines import cuda, devices, diffusion, loading
+from generator.core.engines import diffusion, loading
 from generator.core.engines.parameters import (
-    ATTENTION_CHOICES,
     SCHEDULERS,
     Cancelled,
-    DeviceNotFound,
     GenerationParams,
-    ModelNotFound,
-    ModelSpec,
 )
 
 FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
@@ -26,33 +22,6 @@ FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
 @pytest.fixture(scope="module")
 def control() -> Image.Image:
     return qr.render_control_image(qr.encode("https://qart.example/r/AbC123"), 256)
-
-
-class TestTinyPreset:
-    def test_it_is_saved_like_hub_repositories(self, tiny_spec):
-        base = Path(tiny_spec.base)
-        index = json.loads((base / "model_index.json").read_text())
-        assert index["_class_name"] == "StableDiffusionControlNetPipeline"
-        for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
-            assert (base / part).is_dir(), part
-        assert tiny_spec.controlnet_subfolder == "v2"
-        assert (Path(tiny_spec.controlnet) / "v2" / "config.json").is_file()
-        assert not (Path(tiny_spec.controlnet) / "config.json").exists()  # only reachable through the subfolder
-        assert tiny_spec.tiny and "noise" in tiny_spec.label
-
-    def test_it_loads_through_the_real_loader(self, tiny_engine):
-        from diffusers import StableDiffusionControlNetPipeline
-
-        assert isinstance(tiny_engine.txt2img, StableDiffusionControlNetPipeline)
-        assert type(tiny_engine.txt2img.controlnet).__name__ == "QRControlNet"
-        assert tiny_engine.img2img.unet is tiny_engine.txt2img.unet  # the two pipelines share weights
-        assert tiny_engine.aesthetic is not None
-
-    def test_its_tokenizer_is_built_in_code(self, tiny_engine):
-        tokenizer = tiny_engine.txt2img.tokenizer
-        ids = tokenizer("a red fox").input_ids
-        # Character-level: "a</w>", "r", "e", "d</w>", "f", "o", "x</w>" between start and end.
-        assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id and len(ids) == 9
 
 
 class TestGenerate:
@@ -210,27 +179,6 @@ class TestSplitEngine:
             loading.load_split_engine(tiny_spec, ["cpu"])
 
 
-class TestDevices:
-    def test_a_worker_leaving_gpus_idle_says_how_to_use_them(self):
-        hint = devices.unused_gpus_hint(2, ["cuda"])
-        assert "2 GPUs and this worker uses 1" in hint and "QART_DEVICES=cuda:0,cuda:1" in hint
-        assert "CUDA_VISIBLE_DEVICES" in hint
-        assert devices.unused_gpus_hint(2, ["cuda:0", "cuda:1"]) is None
-        assert devices.unused_gpus_hint(1, ["cuda"]) is None
-        assert "uses 2" in devices.unused_gpus_hint(4, ["cuda:2", "cuda:3"])
-
-    def test_a_gpu_this_machine_lacks_gives_one_message(self, tiny_spec, monkeypatch):
-        import torch
-
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-        with pytest.raises(DeviceNotFound, match=r"'cuda:2' is not on this machine, which has 2 GPUs"):
-            loading.load_split_engine(tiny_spec, ["cuda:0", "cuda:2"])
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-        with pytest.raises(DeviceNotFound, match="which has 0 GPUs"):
-            loading.load_engine(tiny_spec, device="cuda")
-
-
 class TestControlNetSkip:
     def test_inactive_steps_skip_the_controlnet_without_changing_images(self, tiny_engine, control):
         net = tiny_engine.txt2img.controlnet
@@ -253,96 +201,3 @@ class TestControlNetSkip:
         net._residual_shapes.clear()  # without learnt shapes every step runs the real network
         reference = tiny_engine.generate(control, full, seeds=[3])[0]
         assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
-
-
-class TestAttention:
-    def test_pytorchs_choice_is_the_default_and_cpu_images_do_not_change(self, tiny_engine, control, monkeypatch):
-        assert tiny_engine.attention == "default" and ATTENTION_CHOICES == ("cudnn", "default")
-        params = GenerationParams(**FAST)
-        images = {}
-        for attention in ATTENTION_CHOICES:
-            monkeypatch.setattr(tiny_engine, "attention", attention)
-            images[attention] = [im.tobytes() for im in tiny_engine.generate(control, params, seeds=[1, 2])]
-        assert images["cudnn"] == images["default"]  # no context on CPU: the very same computation
-
-    def test_on_cuda_it_puts_cudnn_first_and_restores_the_order(self):
-        import torch
-        from torch.nn.attention import SDPBackend
-
-        before = list(torch._C._get_sdp_priority_order())
-        with cuda.attention_context("cpu", "cudnn"):
-            assert list(torch._C._get_sdp_priority_order()) == before  # CPU: untouched
-        with cuda.attention_context("cuda", "default"):
-            assert list(torch._C._get_sdp_priority_order()) == before
-        with cuda.attention_context("cuda:0", "cudnn"):  # only flags: runs without a GPU
-            order = list(torch._C._get_sdp_priority_order())
-            assert order[:4] == [int(b) for b in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
-                                                  SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)]
-            assert torch.backends.cuda.cudnn_sdp_enabled() and torch.backends.cuda.flash_sdp_enabled()
-        assert list(torch._C._get_sdp_priority_order()) == before
-
-    def test_torch_fills_in_its_default_order_before_the_first_context(self, monkeypatch):
-        import torch
-
-        # Else the context would save torch's not-yet-filled order (flash first) and leave it behind on exit.
-        calls = []
-        monkeypatch.setattr(torch, "_fused_sdp_choice", lambda q, k, v: calls.append(q.device.type) or 0)
-        monkeypatch.setattr(cuda, "_sdpa_order_ready", set())
-        cuda._initialise_sdpa_priority("cpu")
-        cuda._initialise_sdpa_priority("cpu")
-        assert calls == ["cpu"]  # once per device and process
-        monkeypatch.setattr(torch, "_fused_sdp_choice", lambda *a: 1 / 0)
-        cuda._initialise_sdpa_priority("meta")  # a failure is logged, never raised
-
-    def test_an_unknown_choice_is_refused(self, tiny_engine, control, monkeypatch):
-        monkeypatch.setattr(tiny_engine, "attention", "xformers")
-        with pytest.raises(ValueError, match="Unknown attention 'xformers'"):
-            tiny_engine.generate(control, GenerationParams(**FAST), seeds=[0])
-
-
-class TestParams:
-    @pytest.mark.parametrize(
-        "change, message",
-        [
-            ({"prompt": "  "}, "Prompt is empty"),
-            ({"steps": 0}, "Steps must be between 1 and 150"),
-            ({"steps": 500}, "Steps must be between 1 and 150"),
-            ({"guidance_scale": 25}, "Guidance scale must be between"),
-            ({"conditioning_scale": -1}, "Conditioning scale must be between"),
-            ({"control_start": 0.8, "control_end": 0.5}, "Control start (0.8) must be before control end (0.5)"),
-            ({"strength": 0}, "Strength must be above 0"),
-            ({"strength": 1.5}, "Strength must be above 0"),
-            ({"size": 2048}, "Size must be between 256 and 1024"),
-            ({"size": 300}, "Size must be a multiple of 64"),
-            ({"scheduler": "plms"}, "Unknown scheduler 'plms'"),
-        ],
-    )
-    def test_it_refuses_bad_values_with_a_message(self, change, message):
-        with pytest.raises(ValueError) as exc:
-            GenerationParams(**{"prompt": "ok", **change}).validate()
-        assert message in str(exc.value)
-
-    def test_presets_follow_modals_recipe_and_a_fast_one(self):
-        quality = GenerationParams(prompt="x").with_preset("quality")
-        assert (quality.scheduler, quality.steps) == ("ddim", 50)
-        fast = GenerationParams(prompt="x").with_preset("fast")
-        assert (fast.scheduler, fast.steps) == ("dpmpp_2m_karras", 25)
-        defaults = GenerationParams(prompt="x")
-        assert (defaults.guidance_scale, defaults.conditioning_scale, defaults.control_start,
-                defaults.control_end, defaults.size) == (3.5, 1.5, 0.25, 1.0, 768)
-
-
-class TestMissingWeights:
-    def test_a_real_model_without_weights_gives_one_clear_message(self, monkeypatch, tmp_path):
-        monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing is there
-        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        with pytest.raises(ModelNotFound) as exc:
-            loading.load_engine(ModelSpec(), device="cpu", warm_up=False)
-        message = str(exc.value)
-        assert "monster-labs/control_v1p_sd15_qrcode_monster" in message
-        assert "Lykon/DreamShaper" in message and "--model tiny" in message and "QART_MODEL" in message
-
-    def test_a_missing_local_file_names_it(self, tiny_spec, tmp_path):
-        spec = ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
-        with pytest.raises(ModelNotFound, match="dreamshaper.safetensors"):
-            loading.load_engine(spec, device="cpu", warm_up=False)

@@ -251,3 +251,19 @@ class TestQartGenerateWithASingleFile:
         assert document["model"] == f"{checkpoint} + {tiny_spec.controlnet}"
         assert len(document["candidates"]) == 1
         assert offline == []
+
+
+class TestMissingWeights:
+    def test_a_real_model_without_weights_gives_one_clear_message(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing is there
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(ModelSpec(), device="cpu", warm_up=False)
+        message = str(exc.value)
+        assert "monster-labs/control_v1p_sd15_qrcode_monster" in message
+        assert "Lykon/DreamShaper" in message and "--model tiny" in message and "QART_MODEL" in message
+
+    def test_a_missing_local_file_names_it(self, tiny_spec, tmp_path):
+        spec = ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
+        with pytest.raises(ModelNotFound, match="dreamshaper.safetensors"):
+            loading.load_engine(spec, device="cpu", warm_up=False)
