@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 
-from generator.core.codes import qr
 from generator.core.engines import cuda
 from generator.core.engines.parameters import (
     ATTENTION_CHOICES,
     GenerationParams,
 )
-
-FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
-
-
-@pytest.fixture(scope="module")
-def control() -> Image.Image:
-    return qr.render_control_image(qr.encode("https://qart.example/r/AbC123"), 256)
-
+from tests.generator.core.engines.conftest import FAST
 
 
 class TestAttention:

@@ -8,20 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import qr
 from generator.core.engines import diffusion, loading
 from generator.core.engines.parameters import (
     SCHEDULERS,
     Cancelled,
     GenerationParams,
 )
-
-FAST = dict(prompt="a lighthouse at dusk", steps=2, size=256)
-
-
-@pytest.fixture(scope="module")
-def control() -> Image.Image:
-    return qr.render_control_image(qr.encode("https://qart.example/r/AbC123"), 256)
+from tests.generator.core.engines.conftest import FAST
 
 
 class TestGenerate:
