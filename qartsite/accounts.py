@@ -123,8 +123,12 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     problem = invitation_problem(found)
     if problem:
         return invitation_refused(request, problem)
-    # Someone already signed in joins with that account; anyone else creates one.
+    # Someone already signed in joins with that account; anyone else creates one. Either way the invitation is
+    # bound to the address it was sent to: a link that leaked (forwarded, seen by someone else) lets no other
+    # account in, and a new account gets the invited address.
     signed_in = request.user.is_authenticated
+    if signed_in and request.user.email.strip().lower() != found.email.strip().lower():
+        return invitation_refused(request, "other_address", invitation=found)
     form = None if signed_in else InvitationSignUpForm(instance=User(email=found.email))
     if request.method == "POST":
         form = None if signed_in else InvitationSignUpForm(request.POST, instance=User(email=found.email))
@@ -140,9 +144,16 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "qartsite/invitation.html", ctx, status=400 if form and form.errors else 200)
 
 
-def invitation_refused(request: HttpRequest, problem: str) -> HttpResponse:
-    status = 404 if problem == "unknown" else 410
-    return render(request, "qartsite/invitation_invalid.html", {"problem": problem}, status=status)
+def invitation_refused(request: HttpRequest, problem: str, invitation: Invitation | None = None) -> HttpResponse:
+    status = {"unknown": 404, "other_address": 403}.get(problem, 410)
+    ctx = {"problem": problem, "invited": masked_address(invitation.email) if invitation else ""}
+    return render(request, "qartsite/invitation_invalid.html", ctx, status=status)
+
+
+def masked_address(email: str) -> str:
+    """'a***@example.com': enough for the right person to recognise, not enough to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) -> AbstractBaseUser | None:

@@ -218,13 +218,30 @@ class TestInvitation:
 
     def test_it_lets_a_signed_in_user_join_with_their_account(self, client, team_users):
         invitation = Invitation.objects.create(team=team_users.team, email="o@rival.example", role="editor")
+        team_users.outsider.email = "O@Rival.example"  # addresses compare without case
+        team_users.outsider.save(update_fields=["email"])
         client.force_login(team_users.outsider)
         assert "signed in as" in client.get(f"/accounts/invite/{invitation.token}/").content.decode()
         assert client.post(f"/accounts/invite/{invitation.token}/")["Location"] == "/campaigns/"
         assert Membership.role_of(team_users.outsider, team_users.team) == "editor"
 
+    def test_it_refuses_a_signed_in_account_of_another_address(self, client, team_users):
+        # A leaked owner invitation must not let anyone else's account into the team.
+        invitation = Invitation.objects.create(team=team_users.team, email="boss@acme.example", role="owner")
+        team_users.outsider.email = "o@rival.example"
+        team_users.outsider.save(update_fields=["email"])
+        client.force_login(team_users.outsider)
+        for response in (client.get(f"/accounts/invite/{invitation.token}/"),
+                         client.post(f"/accounts/invite/{invitation.token}/")):
+            page = response.content.decode()
+            assert response.status_code == 403 and "for another address" in page and "b***@acme.example" in page
+        invitation.refresh_from_db()
+        assert invitation.accepted is None and Membership.role_of(team_users.outsider, team_users.team) is None
+
     def test_it_never_changes_an_existing_members_role(self, client, team_users):
         invitation = Invitation.objects.create(team=team_users.team, email="v@acme.example", role="owner")
+        team_users.viewer.email = "v@acme.example"
+        team_users.viewer.save(update_fields=["email"])
         client.force_login(team_users.viewer)
         client.post(f"/accounts/invite/{invitation.token}/")
         assert Membership.role_of(team_users.viewer, team_users.team) == "viewer"
