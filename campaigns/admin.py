@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 
 from campaigns.models import Campaign, Placement, ScanEvent
-from qartsite.admin import TeamScopedAdmin
+from qartsite.admin import TeamScopedAdmin, TeamScopedInline
 
 
-class PlacementInline(admin.TabularInline):
+class PlacementInline(TeamScopedInline):
     model = Placement
     extra = 0
     fields = ("name", "kind", "location", "active", "slug")
@@ -23,7 +23,6 @@ class CampaignAdmin(TeamScopedAdmin):
 
 @admin.register(Placement)
 class PlacementAdmin(TeamScopedAdmin):
-    team_path = "campaign__team"
     list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on")
     list_filter = ("kind", "active", "campaign__team")
     search_fields = ("name", "location", "slug", "campaign__name")
@@ -34,7 +33,6 @@ class PlacementAdmin(TeamScopedAdmin):
 
 @admin.register(ScanEvent)
 class ScanEventAdmin(TeamScopedAdmin):
-    team_path = "placement__campaign__team"
     list_display = ("time", "placement", "device_class", "os", "browser", "country", "is_bot")
     list_filter = ("is_bot", "device_class", "os", "country")
     search_fields = ("placement__slug", "placement__name")

@@ -20,7 +20,7 @@ from generator.models import (
     Prompt,
 )
 from qartsite.access import require_editor
-from qartsite.admin import TeamScopedAdmin
+from qartsite.admin import TeamScopedAdmin, TeamScopedInline
 from qartsite.models import Team
 
 
@@ -41,7 +41,7 @@ class PromptAdmin(TeamScopedAdmin):
 HALFTONE_FIELDS = ("variant", "fidelity_ssim", "color_error")  # set by the halftone engine only
 
 
-class CandidateInline(admin.TabularInline):
+class CandidateInline(TeamScopedInline):
     model = Candidate
     extra = 0
     can_delete = False
@@ -83,7 +83,6 @@ class GenerationJobAdmin(TeamScopedAdmin):
 
 @admin.register(Candidate)
 class CandidateAdmin(TeamScopedAdmin):
-    team_path = "job__team"
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
                     "color_error", "variant", "misread", "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired", "job__engine")
@@ -147,11 +146,8 @@ class HumanScanResultAdmin(TeamScopedAdmin):
     actions = ["export_csv"]
 
     def get_queryset(self, request):
-        # A result reaches a team through its session or through its candidate's job; either will do.
-        qs = admin.ModelAdmin.get_queryset(self, request).select_related("candidate", "labeler")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(pk__in=HumanScanResult.objects.for_user(request.user).values("pk"))
+        # A result reaches a team through its session or through its candidate's job (team_paths); either will do.
+        return super().get_queryset(request).select_related("candidate", "labeler")
 
     @admin.action(description="Export selected results as CSV")
     def export_csv(self, request, queryset) -> HttpResponse:
@@ -163,14 +159,13 @@ class HumanScanResultAdmin(TeamScopedAdmin):
 
 @admin.register(LabelingItem)
 class LabelingItemAdmin(TeamScopedAdmin):
-    team_path = "session__team"
     list_display = ("session", "position", "candidate", "shown_at", "hit_at", "result")
     list_filter = ("session",)
     raw_id_fields = ("candidate", "result")
     readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent")
 
 
-class EvalSampleInline(admin.TabularInline):
+class EvalSampleInline(TeamScopedInline):
     model = EvalSample
     extra = 0
     can_delete = False
@@ -191,7 +186,6 @@ class EvalRunAdmin(TeamScopedAdmin):
 
 @admin.register(EvalSample)
 class EvalSampleAdmin(TeamScopedAdmin):
-    team_path = "run__team"
     list_display = ("run", "config_key", "prompt", "content", "status", "total_seconds")
     list_filter = ("status", "run")
     raw_id_fields = ("job",)

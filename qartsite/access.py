@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
@@ -49,6 +50,16 @@ def editable_teams(user) -> QuerySet[Team]:
     return Team.for_user(user).filter(
         memberships__user=user, memberships__role__in=(Membership.Role.OWNER, Membership.Role.EDITOR)
     ).distinct()
+
+
+def owned_teams(user) -> QuerySet[Team]:
+    """Teams that `user` owns (their owners manage members and invitations)."""
+    return Team.for_user(user).filter(memberships__user=user, memberships__role=Membership.Role.OWNER).distinct()
+
+
+def teammates(user) -> QuerySet:
+    """Users who share a team with `user` (`user` included when they have a team)."""
+    return get_user_model().objects.filter(memberships__team__in=Team.for_user(user)).distinct()
 
 
 def staff_required(view):

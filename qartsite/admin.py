@@ -1,38 +1,277 @@
+"""The admin's team isolation: staff who are not superusers see, choose and change only their teams' things.
+
+Pages and the API scope through `Model.objects.for_user(user)` and `qartsite.access`; the admin does the same in
+every place it reads rows: changelists, change pages, foreign-key and many-to-many choices, list filters and
+inlines. Viewers read; editors change their teams' objects; owners change teams, members and invitations.
+Django's permissions still apply on top. Superusers see and change everything.
+
+Every registered admin is a `TeamScopedAdmin`, or one of the scoped replacements at the bottom of this module for
+the admins Django and DRF register themselves (users, groups, API tokens); `tests/qartsite/test_admin.py` walks the
+registry and proves it.
+"""
+
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Model, QuerySet
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
+from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.models import Invitation, Membership, Team
 
 
-class TeamScopedAdmin(admin.ModelAdmin):
-    """Staff who are not superusers see only their teams' rows, as in pages and the API."""
+def visible_to(model: type[Model], user) -> QuerySet:
+    """The rows of `model` (a team or a team-owned model) that `user` may see."""
+    return Team.for_user(user) if model is Team else model.objects.for_user(user)
 
-    team_path = "team"
+
+def in_teams(model: type[Model], teams: QuerySet[Team]) -> QuerySet:
+    """The rows of `model` (a team or a team-owned model) that belong to one of `teams`."""
+    return teams if model is Team else model.objects.in_teams(teams)
+
+
+def teams_of(obj: Model) -> set[Team]:
+    """The teams `obj` belongs to: itself for a team, else where its model's `team_paths` lead (unset paths skipped)."""
+    if isinstance(obj, Team):
+        return {obj}
+    teams = set()
+    for path in type(obj).team_paths:
+        target = obj
+        for name in path.split("__"):
+            try:
+                target = getattr(target, name)
+            except ObjectDoesNotExist:  # a required relation not set yet, on an object being created
+                target = None
+            if target is None:
+                break
+        if target is not None:
+            teams.add(target)
+    return teams
+
+
+def may_change(user, obj: Model | None, allowed_teams=editable_teams) -> bool:
+    """Whether `user` may change `obj`: every team it belongs to is among `allowed_teams(user)`.
+
+    Without an object (the changelist, the add page): whether `user` may change things in any team.
+    """
+    if user.is_superuser:
+        return True
+    allowed = allowed_teams(user)
+    if obj is None:
+        return allowed.exists()
+    wanted = {team.pk for team in teams_of(obj)}
+    # An object of no team (a prompt saved without one) is nobody's to change but a superuser's.
+    return bool(wanted) and allowed.filter(pk__in=wanted).count() == len(wanted)
+
+
+class ScopedChoices:
+    """Choices from the user's teams only, for admins and inlines: foreign keys, many-to-many fields and list
+    filters. `changing_teams` names the teams whose objects the user may change here; the relation that decides
+    an object's team (the first step of its model's `team_paths`) offers only objects of those teams."""
+
+    changing_teams = staticmethod(editable_teams)
+
+    def choices_for(self, db_field, request) -> QuerySet | None:
+        """What a non-superuser may pick for `db_field`; None for models of no team (groups, permissions)."""
+        model, user = db_field.related_model, request.user
+        if model is get_user_model():
+            return teammates(user)
+        if model is Team:
+            return self.changing_teams(user)
+        if not hasattr(model, "team_paths"):
+            return None
+        if db_field.name in {path.split("__")[0] for path in getattr(self.model, "team_paths", ())}:
+            return in_teams(model, self.changing_teams(user))
+        return model.objects.for_user(user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if request.user.is_superuser or "queryset" in kwargs:
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        choices = self.choices_for(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and db_field.related_model is Team:
+            field.required = True  # a row of no team would vanish from its maker's sight
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser and "queryset" not in kwargs:
+            choices = self.choices_for(db_field, request)
+            if choices is not None:
+                kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        # Django's filter on a relation lists every row of the related table (every team's name); the
+        # related-only filter lists those that the scoped changelist refers to.
+        list_filter = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return list_filter
+        return [self._related_only(entry) for entry in list_filter]
+
+    def _related_only(self, entry):
+        if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation:
+            return (entry, admin.RelatedOnlyFieldListFilter)
+        if isinstance(entry, tuple) and entry[1] is admin.RelatedFieldListFilter:
+            return (entry[0], admin.RelatedOnlyFieldListFilter)
+        return entry
+
+
+class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
+    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams."""
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        return qs.filter(**{f"{self.team_path}__in": Team.for_user(request.user)})
+        # A subquery rather than for_user() itself: it keeps this admin's ordering and select_related, and a
+        # model with several team paths (distinct rows) still deletes in bulk.
+        return qs.filter(pk__in=visible_to(self.model, request.user).values("pk"))
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and may_change(request.user, None, self.changing_teams)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Checked on the object as it will be saved: the form's choices already keep other teams out, and this
+        # holds whatever the form lets through (a nullable team path left empty, a model with two team paths).
+        if not may_change(request.user, obj, self.changing_teams):
+            raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+        super().save_model(request, obj, form, change)
 
 
-class MembershipInline(admin.TabularInline):
+class TeamScopedInline(ScopedChoices, admin.TabularInline):
+    """An inline of a team-owned model: rows and choices scoped like its page's; only those who may change the
+    parent object add, change or delete its rows."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(pk__in=visible_to(self.model, request.user).values("pk"))
+
+    def has_add_permission(self, request, obj) -> bool:
+        return super().has_add_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+
+class MembershipInline(TeamScopedInline):
     model = Membership
     extra = 0
     raw_id_fields = ("user",)
+    changing_teams = staticmethod(owned_teams)
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TeamScopedAdmin):
     list_display = ("name", "created")
     search_fields = ("name",)
     inlines = [MembershipInline]
+    changing_teams = staticmethod(owned_teams)
+
+    def has_add_permission(self, request) -> bool:
+        # A team made here would have no member, not even its maker: teams begin on the site, with an owner.
+        return request.user.is_superuser
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(TeamScopedAdmin):
+    """Only owners see invitations: the token in an invitation is the key to joining its team in its role."""
+
     list_display = ("email", "team", "role", "created", "accepted")
     list_filter = ("role",)
     search_fields = ("email", "team__name")
     readonly_fields = ("token",)
+    changing_teams = staticmethod(owned_teams)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(team__in=owned_teams(request.user))
+
+
+# The admins that Django and DRF register by themselves, replaced by scoped ones.
+
+class SuperusersOnly:
+    """An admin that only superusers see or use."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+class TeammateUserAdmin(ScopedChoices, UserAdmin):
+    """Staff who are not superusers see the members of their teams, read only and without their password hashes
+    or permissions: whoever may change a user may make anyone, themselves included, a superuser. People change
+    their own accounts on the site."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=teammates(request.user).values("pk"))
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser or obj is None:
+            return super().get_fieldsets(request, obj)
+        return ((None, {"fields": ("username", "first_name", "last_name", "email")}),
+                ("Important dates", {"fields": ("last_login", "date_joined")}))
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
+    """Groups carry permissions across every team: they are a superuser's business."""
+
+
+class OwnTokenAdmin(TokenAdmin):
+    """An API token acts as its user everywhere: staff who are not superusers see and make only their own."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), TeammateUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, SuperuserGroupAdmin)
+admin.site.unregister(TokenProxy)
+admin.site.register(TokenProxy, OwnTokenAdmin)

@@ -41,7 +41,10 @@ class TeamOwnedQuerySet(models.QuerySet):
     """
 
     def for_user(self, user) -> TeamOwnedQuerySet:
-        teams = Team.for_user(user)
+        return self.in_teams(Team.for_user(user))
+
+    def in_teams(self, teams: models.QuerySet[Team]) -> TeamOwnedQuerySet:
+        """The objects that belong to one of `teams`."""
         paths = self.model.team_paths
         condition = Q()
         for path in paths:

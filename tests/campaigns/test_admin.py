@@ -73,3 +73,69 @@ def test_scan_events_are_read_only(client, admin_user, both_teams):
     response = client.post(f"/admin/campaigns/scanevent/{event.pk}/change/", {"device_class": "desktop"})
     event.refresh_from_db()
     assert event.device_class == "mobile" and response.status_code in (200, 403)
+
+
+@pytest.fixture
+def staff_cast(team_users):
+    from tests.qartsite.test_admin import make_staff
+
+    make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
+    return team_users
+
+
+NO_PLACEMENTS = {"placements-TOTAL_FORMS": 0, "placements-INITIAL_FORMS": 0, "placements-MIN_NUM_FORMS": 0,
+                 "placements-MAX_NUM_FORMS": 1000}
+
+
+def campaign_form(team, **fields) -> dict:
+    return {"name": "Spring Sale", "team": team.pk, "destination": "https://shop.example.com/", "utm_source": "qr",
+            "utm_medium": "print", "utm_campaign": "", **NO_PLACEMENTS, **fields}
+
+
+@pytest.mark.django_db
+class TestCampaignAdminIsolation:
+    def test_it_refuses_a_campaign_in_another_team(self, client, staff_cast):
+        client.force_login(staff_cast.owner)
+        response = client.post("/admin/campaigns/campaign/add/", campaign_form(staff_cast.other_team))
+        assert response.status_code == 200 and "team" in response.context["adminform"].form.errors
+        assert not Campaign.objects.filter(team=staff_cast.other_team).exists()
+        assert client.post("/admin/campaigns/campaign/add/", campaign_form(staff_cast.team)).status_code == 302
+        assert Campaign.objects.filter(team=staff_cast.team).count() == 1
+
+    def test_it_refuses_moving_a_campaign_to_another_team(self, client, staff_cast, campaign):
+        client.force_login(staff_cast.owner)
+        client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", campaign_form(staff_cast.other_team))
+        campaign.refresh_from_db()
+        assert campaign.team == staff_cast.team
+
+    def test_it_refuses_a_viewer_changing_the_destination(self, client, staff_cast, campaign):
+        client.force_login(staff_cast.viewer)
+        page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        assert page.status_code == 200 and 'name="destination"' not in page.content.decode()
+        response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                               campaign_form(staff_cast.team, destination="https://attacker.example/"))
+        campaign.refresh_from_db()
+        assert response.status_code == 403 and campaign.destination == "https://shop.example.com/"
+        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+    def test_it_lets_an_editor_change_the_destination(self, client, staff_cast, campaign):
+        client.force_login(staff_cast.teammate)
+        response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                               campaign_form(staff_cast.team, destination="https://shop.example.com/spring"))
+        campaign.refresh_from_db()
+        assert response.status_code == 302 and campaign.destination == "https://shop.example.com/spring"
+
+    def test_it_refuses_a_placement_on_another_teams_campaign(self, client, staff_cast):
+        theirs = Campaign.objects.create(team=staff_cast.other_team, name="Rival sale", destination="https://x.io")
+        client.force_login(staff_cast.owner)
+        page = client.get("/admin/campaigns/placement/add/")
+        assert theirs not in page.context["adminform"].form.fields["campaign"].queryset
+        response = client.post("/admin/campaigns/placement/add/", {"campaign": theirs.pk, "name": "stolen",
+                                                                   "kind": "poster", "active": "on"})
+        assert response.status_code == 200 and not Placement.objects.filter(campaign=theirs).exists()
+
+    def test_it_lists_only_the_users_teams_in_the_team_filters(self, client, staff_cast, both_teams):
+        client.force_login(staff_cast.owner)
+        for url in ("/admin/campaigns/campaign/", "/admin/campaigns/placement/"):
+            assert "Rival" not in client.get(url).content.decode(), url

@@ -8,7 +8,8 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 
-from generator.models import GenerationJob, HumanScanResult, LabelingSession
+from campaigns.models import Placement
+from generator.models import Candidate, EvalRun, GenerationJob, HumanScanResult, LabelingSession, Prompt
 
 
 @pytest.fixture
@@ -122,3 +123,37 @@ class TestCandidateFidelityInAdmin:
         assert "field-fidelity_ssim" in page and "centre 0.42, squares, greyscale, margin 72" in page
         page = client.get(f"/admin/generator/generationjob/{diffusion.pk}/change/").content.decode()
         assert "field-fidelity_ssim" not in page and "field-variant" not in page
+
+
+@pytest.mark.django_db
+class TestGenerationAdminChoices:
+    @pytest.fixture
+    def rows(self, team_users):
+        from tests.qartsite.test_admin import make_staff, team_rows
+
+        make_staff(team_users.owner, team_users.outsider)
+        return team_rows(team_users.team, team_users.owner), team_rows(team_users.other_team, team_users.outsider)
+
+    def test_it_offers_only_the_users_teams_prompts_on_the_job_form(self, client, team_users, rows):
+        ours, theirs = rows
+        client.force_login(team_users.owner)
+        fields = client.get("/admin/generator/generationjob/add/").context["adminform"].form.fields
+        assert list(fields["prompt"].queryset) == [ours[Prompt]]
+        assert theirs[Placement] not in fields["placement"].queryset and ours[Placement] in fields["placement"].queryset
+        assert list(fields["team"].queryset) == [team_users.team]
+
+    def test_it_refuses_a_job_with_another_teams_prompt(self, client, team_users, rows):
+        ours, theirs = rows
+        client.force_login(team_users.owner)
+        response = client.post(f"/admin/generator/generationjob/{ours[GenerationJob].pk}/change/",
+                               {"prompt": theirs[Prompt].pk, "team": team_users.team.pk})
+        assert response.status_code == 200 and "prompt" in response.context["adminform"].form.errors
+        assert GenerationJob.objects.get(pk=ours[GenerationJob].pk).prompt == ours[Prompt]
+
+    def test_it_offers_only_the_users_teams_candidates_and_runs(self, client, team_users, rows):
+        ours, theirs = rows
+        client.force_login(team_users.owner)
+        fields = client.get("/admin/generator/labelingsession/add/").context["adminform"].form.fields
+        assert list(fields["candidates"].queryset) == [ours[Candidate]]
+        fields = client.get("/admin/generator/generationpreset/add/").context["adminform"].form.fields
+        assert list(fields["source_run"].queryset) == [ours[EvalRun]]
