@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Short-link redirect throughput: gunicorn + PostgreSQL on this machine, wrk on loopback.
+# Short-link redirect throughput: gunicorn + PostgreSQL + Redis on this machine, wrk on loopback, the scan drainer
+# (manage.py qart_drain_scans) storing scans while wrk runs.
 #   bench/redirect.sh [SECONDS=20] [CONNECTIONS=16] [WORKERS=2]   (one gunicorn sync worker per core)
-# Prints wrk's figures and checks that every 302 produced exactly one stored scan event.
+# Prints wrk's figures and the drainer's backlog when wrk stops, then lets the drainer finish and checks that every 302
+# produced exactly one stored scan event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRIPT_NAME=redirect-bench
@@ -11,20 +13,30 @@ SECONDS_RUN=${1:-20}
 CONNECTIONS=${2:-16}
 WORKERS=${3:-2}
 PY=.venv/bin/python
-ensure_system_packages postgresql wrk
+ensure_system_packages postgresql redis-server wrk
 WORK=$(mktemp -d /tmp/qart-bench.XXXXXX)
 chmod 755 "$WORK"
 GUNICORN_PID=""
+DRAINER_PID=""
+REDIS_PID=""
 cleanup() {
     [ -n "$GUNICORN_PID" ] && kill "$GUNICORN_PID" 2>/dev/null && wait "$GUNICORN_PID" 2>/dev/null
+    [ -n "$DRAINER_PID" ] && kill "$DRAINER_PID" 2>/dev/null && wait "$DRAINER_PID" 2>/dev/null
+    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
     pg_stop "$WORK/pg"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-fail_log() { tail -n 30 "$WORK/gunicorn.log" >&2 2>/dev/null || true; }
+fail_log() { tail -n 30 "$WORK/gunicorn.log" "$WORK/drainer.log" >&2 2>/dev/null || true; }
 trap 'fail_log' ERR
 
 pg_start "$WORK/pg"
+REDIS_PORT=$(free_port 63899)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" \
+    --logfile "$WORK/redis.log" </dev/null &
+REDIS_PID=$!
+for _ in $(seq 1 50); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" QART_SPOOL_DIR="$WORK/spool"
 export DATABASE_URL="postgres://qart@127.0.0.1:$PG_PORT/qart" DEBUG=0 SECRET_KEY=bench-only-secret-key-0123456789
 export ALLOWED_HOSTS=127.0.0.1 STATIC_ROOT="$WORK/static" MEDIA_ROOT="$WORK/media" DB_CONN_MAX_AGE=600
 export LOG_LEVEL=WARNING
@@ -37,6 +49,9 @@ team = Team.objects.create(name="Bench")
 campaign = Campaign.objects.create(team=team, name="Bench", destination="https://shop.example.com/offer")
 print(Placement.objects.create(campaign=campaign, name="Poster").slug)')
 
+"$PY" manage.py qart_drain_scans >"$WORK/drainer.log" 2>&1 &
+DRAINER_PID=$!
+
 PORT=$(free_port 8811)
 ${GUNICORN:-.venv/bin/gunicorn} qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
     --error-logfile "$WORK/gunicorn.log" &
@@ -44,20 +59,29 @@ GUNICORN_PID=$!
 for _ in $(seq 1 100); do port_in_use "$PORT" && break; sleep 0.1; done
 UA='Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1'
 curl -s --retry 30 --retry-connrefused --retry-delay 1 --retry-all-errors -m 10 -o /dev/null -w "warm-up: %{http_code} -> %{redirect_url} %{errormsg}\n" -A "$UA" "http://127.0.0.1:$PORT/r/$slug"
-before=$("$PY" manage.py shell -v 0 -c 'from campaigns.models import ScanEvent; print(ScanEvent.objects.count())')
+count_events() { "$PY" manage.py shell -v 0 -c 'from campaigns.models import ScanEvent; print(ScanEvent.objects.count())'; }
+for _ in $(seq 1 50); do [ "$(count_events)" -ge 1 ] && break; sleep 0.2; done # the warm-up's scan, drained
+before=$(count_events)
 
 echo "== wrk: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/r/$slug" \
     | tee "$WORK/wrk.txt"
-sleep 1
-after=$("$PY" manage.py shell -v 0 -c 'from campaigns.models import ScanEvent; print(ScanEvent.objects.count())')
+echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) scans not yet stored"
+# Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would.
+kill "$DRAINER_PID"
+wait "$DRAINER_PID" || true
+DRAINER_PID=""
+"$PY" manage.py qart_drain_scans --once
+after=$(count_events)
 requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
 errors=$(awk '/Non-2xx or 3xx/ {print $NF}' "$WORK/wrk.txt")
+redirects=$((requests - ${errors:-0}))
 stored=$((after - before))
-echo "== requests completed: $requests; non-3xx: ${errors:-0}; scan events stored: $stored"
+spooled=$(find "$WORK/spool" -type f 2>/dev/null | wc -l || true)
+echo "== requests completed: $requests; 302s: $redirects; scan events stored: $stored; spool files left: $spooled"
 # wrk counts only completed responses; a request cut off when the run ends may still be stored.
-if [ "$stored" -lt "$requests" ] || [ "$stored" -gt $((requests + CONNECTIONS)) ]; then
-    echo "MISMATCH: events stored ($stored) differ from responses ($requests)" >&2
+if [ "$stored" -lt "$redirects" ] || [ "$stored" -gt $((redirects + CONNECTIONS)) ] || [ "$spooled" -ne 0 ]; then
+    echo "MISMATCH: events stored ($stored) differ from 302 responses ($redirects)" >&2
     exit 1
 fi
-echo "== every response stored exactly one event (up to $CONNECTIONS in flight at the end)"
+echo "== every 302 stored exactly one event (up to $CONNECTIONS in flight at the end)"

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import date
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -19,6 +20,11 @@ SLUG_LENGTH = 8  # 62**8 = 2.2e14: unguessable at any realistic scan rate
 PREVIEW_BOTS = ("slackbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview", "linkedinbot",
                 "facebookexternalhit", "twitterbot", "embedly", "pinterest", "redditbot", "bingpreview",
                 "google-pagerenderer", "applebot", "iframely", "vkshare", "mastodon")
+# HTTP libraries, command-line tools and headless browsers: scripts, not people. ua-parser names most of them as
+# browsers (curl, Python Requests, Go-http-client, Wget, HeadlessChrome), so they are matched here.
+NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headlesschrome", "phantomjs", "okhttp",
+                "aiohttp", "httpx", "java/", "apache-httpclient", "libwww-perl", "node-fetch", "axios/",
+                "guzzlehttp", "postmanruntime", "insomnia")
 
 
 def new_slug() -> str:
@@ -42,17 +48,28 @@ def validate_destination(url: str) -> None:
 
 
 def with_utm(url: str, utm: dict[str, str]) -> str:
-    """`url` with the non-empty UTM parameters added; parameters already in the URL win."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    present = {key for key, _ in query}
-    query += [(key, value) for key, value in utm.items() if value and key not in present]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    """`url` with the non-empty UTM parameters appended; parameters already in the URL win.
+
+    The destination's own query string is kept byte for byte (re-encoding it would turn `%20` into `+`, which some
+    sites read differently): the new parameters are only appended, before any fragment.
+    """
+    base, hash_mark, fragment = url.partition("#")
+    present = {key for key, _ in parse_qsl(urlsplit(base).query, keep_blank_values=True)}
+    added = urlencode([(key, value) for key, value in utm.items() if value and key not in present], quote_via=quote)
+    if not added:
+        return url
+    separator = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
+    return f"{base}{separator}{added}{hash_mark}{fragment}"
 
 
-def anonymise_address(address: str, key: str) -> str:
-    """A keyed hash of the client address: counts unique scanners without storing who they are."""
-    return hmac.new(key.encode(), address.encode(), hashlib.sha256).hexdigest()[:16]
+def visitor_key(address: str, user_agent: str, secret: str, day: date) -> str:
+    """A keyed hash of address and user agent under a key that changes every (UTC) day.
+
+    Counts unique visitors per day without storing who they are; the day's key is derived from the secret, so
+    yesterday's key says nothing about today's and one visitor cannot be followed from day to day.
+    """
+    day_key = hmac.new(secret.encode(), f"visitor:{day.isoformat()}".encode(), hashlib.sha256).digest()
+    return hmac.new(day_key, f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @lru_cache(maxsize=4096)
@@ -66,7 +83,8 @@ def describe_agent(user_agent: str) -> tuple[str, str, str, bool]:
     os_family = result.os.family if result.os else "Other"
     device = result.device.family if result.device else "Other"
     lowered = user_agent.lower()
-    is_bot = device == "Spider" or any(bot in lowered for bot in PREVIEW_BOTS) or not user_agent
+    is_bot = (device == "Spider" or not user_agent or any(bot in lowered for bot in PREVIEW_BOTS)
+              or any(client in lowered for client in NON_BROWSERS))
     if is_bot:
         device_class = "bot"
     elif os_family in ("iOS", "Android") and ("iPad" in user_agent or "Tablet" in user_agent):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from campaigns import links
@@ -114,25 +115,39 @@ class Placement(models.Model):
 
 
 class ScanEvent(models.Model):
-    """One request to a placement's short link. Nothing here identifies a person."""
+    """One request to a placement's short link. Nothing here identifies a person.
+
+    Written by the drainer (`campaigns.drainer`), not by the request: `time` is the request's time and `event_id`
+    the id the request gave the event, so an event delivered twice is stored once.
+    """
 
     team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
     objects = TeamOwnedQuerySet.as_manager()
 
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="scans")
-    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    event_id = models.UUIDField(unique=True, null=True, blank=True, editable=False,
+                                help_text="Made by the request; empty for scans stored before the buffer")
+    time = models.DateTimeField(default=timezone.now, db_index=True)
     browser = models.CharField(max_length=60, blank=True)
     os = models.CharField(max_length=60, blank=True)
     device_class = models.CharField(max_length=10, blank=True)
     referer = models.CharField(max_length=500, blank=True)
     accept_language = models.CharField(max_length=100, blank=True)
-    client_hash = models.CharField(max_length=16, blank=True, help_text="Keyed hash of the client address")
+    # Old scans only: a hash of the address under one fixed key followed a visitor across days. New scans carry
+    # visitor_key instead and leave this empty.
+    client_hash = models.CharField(max_length=16, blank=True, help_text="Old scans only: keyed hash of the address")
+    visitor_key = models.CharField(max_length=32, blank=True,
+                                   help_text="Keyed hash of address and user agent under a key that changes daily")
     country = models.CharField(max_length=2, blank=True)
     is_bot = models.BooleanField(default=False)
+    is_repeat = models.BooleanField(default=False,
+                                    help_text="More than 10 scans of this placement by one visitor in a minute")
 
     class Meta:
         ordering = ["-time"]
-        indexes = [models.Index(fields=["placement", "time"])]
+        # The second serves the drainer's repeat check (campaigns.drainer.flag_repeats).
+        indexes = [models.Index(fields=["placement", "time"]),
+                   models.Index(fields=["placement", "visitor_key", "time"])]
 
     def __str__(self) -> str:
         return f"{self.placement.slug} at {self.time:%Y-%m-%d %H:%M}"

@@ -1,83 +1,211 @@
 """The short-link redirect: the one page every printed code leads to.
 
-It must stay up and fast whatever else is down: it looks the slug up (cached in the process for a few
-seconds), writes one row and redirects. No Redis, no remote calls, no session. It only ever redirects to a
-destination stored on the placement.
+A code printed on 10,000 flyers cannot be re-printed, so the link must keep working, and counting, through any
+outage. The request looks the slug up (cached in the process for LINK_TTL seconds), hands the scan to the durable
+buffer (`campaigns.scan_buffer`: a Redis stream, else a spool file; `manage.py qart_drain_scans` stores it) and
+redirects: the database is never written here. When the database is away (or slow: 2 s to connect, 1 s per
+statement), known slugs answer from the last copy this process saw, else from the copy every process shares in
+Redis; an unknown slug gets a 503 asking to retry, never a 500. No session. It only ever redirects to a destination
+stored on the placement.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
-import time
+from time import monotonic
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_safe
+from redis.exceptions import RedisError
 
-from campaigns import links
-from campaigns.models import Placement, ScanEvent
+from campaigns import links, scan_buffer
+from campaigns.models import Placement
 
 log = logging.getLogger(__name__)
-# slug -> (expires at, placement id or None for "no active link", redirect URL). Saving any placement or
-# campaign clears it in this process; other processes see a change within LINK_TTL seconds.
-LINK_TTL = 5.0
-_links: dict[str, tuple[float, int | None, str]] = {}
+
+LINK_TTL = 5.0  # seconds a looked-up link is used without asking the database again
+MAX_LINKS = 50_000  # unknown slugs from scanners or scrapers must not grow the copy without bound
+STATEMENT_TIMEOUT_MS = 1000
+# After a failed lookup, answer from the copies for this long without asking the database: a database that hangs
+# would otherwise cost every scan the 2 s connect timeout.
+DATABASE_RETRY_AFTER = 2.0
+RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
+
+Link = tuple[int | None, str]  # (placement id, or None for "no active link"; redirect URL)
+
+
+class LinkUnavailable(Exception):
+    """The database is away and no copy knows the slug."""
+
+
+class LinkCopy:
+    """This process's copy of the links: slug -> (expires at, generation, placement id, URL).
+
+    Entries younger than LINK_TTL answer at once. Saving a campaign or placement (here) starts a new generation,
+    which makes every entry stale; other processes see a change within LINK_TTL. Stale entries of active links are
+    kept: they answer while the database is away.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, int, int | None, str]] = {}
+        self.generation = 0
+
+    def fresh(self, slug: str) -> Link | None:
+        entry = self.entries.get(slug)
+        if entry is not None and entry[1] == self.generation and entry[0] > monotonic():
+            return entry[2], entry[3]
+        return None
+
+    def stale(self, slug: str) -> Link | None:
+        """The last known active link for `slug`, however old."""
+        entry = self.entries.get(slug)
+        return (entry[2], entry[3]) if entry is not None and entry[2] is not None else None
+
+    def put(self, slug: str, link: Link) -> None:
+        if len(self.entries) >= MAX_LINKS:
+            self.entries = {s: e for s, e in self.entries.items() if e[2] is not None}  # unknown slugs go first
+            if len(self.entries) >= MAX_LINKS:
+                self.entries.clear()
+        self.entries[slug] = (monotonic() + LINK_TTL, self.generation, *link)
+
+    def expire(self) -> None:
+        self.generation += 1
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+_links = LinkCopy()
+database_outage = scan_buffer.Outage(DATABASE_RETRY_AFTER)
 
 
 def forget_links(**_kwargs) -> None:
-    _links.clear()
+    """Signal receiver: a campaign or placement changed, so look every link up again."""
+    _links.expire()
 
 
-def resolve(slug: str) -> tuple[int | None, str]:
-    """(placement id, redirect URL) of an active link, or (None, "") when the slug leads nowhere."""
-    now = time.monotonic()
-    hit = _links.get(slug)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    placement = (
-        Placement.objects.select_related("campaign")
-        .filter(slug=slug, active=True, campaign__archived=False)
-        .first()
-    )
-    found = (placement.pk, placement.redirect_url()) if placement else (None, "")
-    if len(_links) > 50_000:  # unknown slugs from scanners or scrapers must not grow it without bound
-        _links.clear()
-    _links[slug] = (now + LINK_TTL, *found)
-    return found
+def find_link(slug: str) -> Link:
+    """The active link of `slug` from the database, each statement limited to STATEMENT_TIMEOUT_MS on PostgreSQL."""
+    with transaction.atomic():  # SET LOCAL lasts until this transaction ends: the redirect's queries only
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
+        placement = (
+            Placement.objects.select_related("campaign")
+            .filter(slug=slug, active=True, campaign__archived=False)
+            .first()
+        )
+    return (placement.pk, placement.redirect_url()) if placement else (None, "")
+
+
+def share_link(slug: str, link: Link) -> None:
+    """Keep the copy in Redis in step with what the database said, for processes that start during an outage."""
+    if scan_buffer.redis_outage.known():
+        return
+    try:
+        if link[0] is None:
+            scan_buffer.redis_client().hdel(scan_buffer.links_key(), slug)
+        else:
+            scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(link))
+    except RedisError:
+        scan_buffer.redis_outage.begin()
+
+
+def shared_link(slug: str) -> Link | None:
+    """The active link of `slug` in the copy shared in Redis, or None."""
+    if scan_buffer.redis_outage.known():
+        return None
+    try:
+        raw = scan_buffer.redis_client().hget(scan_buffer.links_key(), slug)
+    except RedisError:
+        scan_buffer.redis_outage.begin()
+        return None
+    try:
+        placement_id, url = json.loads(raw) if raw else (None, "")
+    except ValueError:
+        return None
+    return (int(placement_id), str(url)) if placement_id else None
+
+
+def resolve(slug: str) -> Link:
+    """(placement id, redirect URL) of an active link, or (None, "") when the slug leads nowhere.
+
+    Raises:
+        LinkUnavailable: the database is away and neither copy knows the slug.
+    """
+    link = _links.fresh(slug)
+    if link is not None:
+        return link
+    if not database_outage.known():
+        try:
+            link = find_link(slug)
+        except (DatabaseError, InterfaceError) as exc:
+            database_outage.begin()
+            log.warning("The database is away (%s): short links answer from their copies", exc)
+        else:
+            database_outage.end()
+            _links.put(slug, link)
+            share_link(slug, link)
+            return link
+    link = _links.stale(slug) or shared_link(slug)
+    if link is None:
+        raise LinkUnavailable(slug)
+    return link
 
 
 def client_address(request: HttpRequest) -> str:
-    # Behind a proxy we trust, the first X-Forwarded-For hop is the client; otherwise anyone could forge it.
+    """The client's address: REMOTE_ADDR, or behind our own proxies the hop they added to X-Forwarded-For.
+
+    Each proxy appends the address it saw, so the client is QART["TRUSTED_PROXY_COUNT"] hops from the right; hops
+    further left come from the client itself and can say anything. A hop that is not an IP address is ignored.
+    """
     if settings.QART["TRUST_PROXY"]:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        hops = request.headers.get("X-Forwarded-For", "").split(",")
+        count = max(1, settings.QART["TRUSTED_PROXY_COUNT"])
+        if len(hops) >= count:
+            try:
+                return str(ipaddress.ip_address(hops[-count].strip()))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR", "")
 
 
 def record_scan(request: HttpRequest, placement_id: int) -> None:
+    """Hand one scan to the buffer; what needs the address (country, visitor key) is worked out here."""
+    now = timezone.now()
     agent = request.headers.get("User-Agent", "")[:1000]
     browser, os_family, device_class, is_bot = links.describe_agent(agent)
     country_header = settings.QART["COUNTRY_HEADER"]
     country = request.headers.get(country_header, "")[:2].upper() if country_header else ""
+    event = scan_buffer.scan_event(
+        placement_id, now, browser=browser[:60], os=os_family[:60], device_class=device_class,
+        referer=request.headers.get("Referer", "")[:500],
+        accept_language=request.headers.get("Accept-Language", "")[:100],
+        country=country if country.isalpha() else "", is_bot=is_bot,
+        visitor_key=links.visitor_key(client_address(request), agent, settings.SECRET_KEY, now.date()),
+    )
     try:
-        ScanEvent.objects.create(
-            placement_id=placement_id, browser=browser[:60], os=os_family[:60], device_class=device_class,
-            referer=request.headers.get("Referer", "")[:500],
-            accept_language=request.headers.get("Accept-Language", "")[:100],
-            client_hash=links.anonymise_address(client_address(request), settings.SECRET_KEY),
-            country=country if country.isalpha() else "", is_bot=is_bot,
-        )
-    except DatabaseError:
+        scan_buffer.push(event)
+    except OSError:
         # Losing one count is better than stranding the person who scanned the code.
-        log.exception("Could not record a scan of placement %s", placement_id)
+        log.exception("Could not buffer a scan of placement %s: %s", placement_id, event)
 
 
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
-    placement_id, url = resolve(slug)
+    try:
+        placement_id, url = resolve(slug)
+    except LinkUnavailable:
+        response = render(request, "campaigns/link_unavailable.html", status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response
     if placement_id is None:
         return render(request, "campaigns/unknown_link.html", status=404)
     if request.method == "GET":  # HEAD requests are link checkers, not people

@@ -1,55 +1,37 @@
 """REST API for generations: create a job, follow its status and progress, read its ranked candidates, cancel it.
 
-Creating checks every parameter with `jobs.validate_job` before anything is saved, then counts against the
+Creating first asks whether the team has generations left (`throttles`, shared with the page; before a picture is
+decoded), checks every parameter with `jobs.validate_job` before anything is saved, then counts against the
 team's generation rate (GPU time is money), saves, and queues the job once the transaction commits.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, serializers, status, throttling, viewsets
+from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
 from generator.core.codes import images, qr
 from generator.core.engines import parameters
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
-from qartsite.api import ScopedField, TeamRolePermission, request_user, team_for_create, user_objects, user_teams
-from qartsite.models import Team
-
-
-class TeamGenerationThrottle(throttling.SimpleRateThrottle):
-    """Generation creates per team, counted only when a job is accepted: the team shares one budget whoever
-    clicks. Rate: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["generations"] (e.g. "30/hour").
-
-    History lives in Django's cache, so every web process must share one cache (Redis or Memcached) in
-    production; with a per-process cache each process would allow the full rate.
-    """
-
-    scope = "generations"
-
-    def __init__(self, team: Team) -> None:
-        self.team = team
-        super().__init__()
-
-    def get_rate(self) -> str | None:
-        # Read at call time, not at import like DRF's class attribute, so a changed setting takes effect.
-        try:
-            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-        except KeyError:
-            raise ImproperlyConfigured(f'Set REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["{self.scope}"].') from None
-
-    def get_cache_key(self, request: Request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": f"team-{self.team.pk}"}
+from generator.throttles import TeamGenerationThrottle
+from qartsite.api import (
+    FiniteFloatField,
+    ScopedField,
+    TeamRolePermission,
+    request_user,
+    team_for_create,
+    user_objects,
+    user_teams,
+)
 
 
 class CandidateSerializer(serializers.ModelSerializer):
@@ -62,6 +44,9 @@ class CandidateSerializer(serializers.ModelSerializer):
 
 
 class GenerationSerializer(serializers.ModelSerializer):
+    # NaN and infinities would be stored (PostgreSQL takes them) and then break every listing of the team's jobs.
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.FloatField: FiniteFloatField}
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
     placement = ScopedField(user_objects(Placement), required=False, allow_null=True,
@@ -83,7 +68,10 @@ class GenerationSerializer(serializers.ModelSerializer):
                                    default="", help_text="What the picture shows (diffusion; optional for halftone).")
     negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
                                             default=parameters.DEFAULT_NEGATIVE, help_text="What it should not.")
+    # Capped before anything is encoded: fitting 4 M characters into a code cost 10 s of CPU.
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                    max_length=qr.MAX_CONTENT_CHARS,
+                                    error_messages={"max_length": qr.CONTENT_TOO_LONG},
                                     help_text="The exact text the code carries; defaults to the placement's short "
                                               "link.")
     scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler)
@@ -117,6 +105,10 @@ class GenerationSerializer(serializers.ModelSerializer):
         attrs["team"] = team_for_create(request_user(self.context.get("request")), team)
         if placement is not None and placement.campaign.team_id != attrs["team"].pk:
             raise serializers.ValidationError({"placement": ["Choose a placement of the generation's team."]})
+        # Before the picture is decoded: a team with no generations left costs no more than this.
+        throttle = TeamGenerationThrottle(attrs["team"])
+        if not throttle.has_room():
+            raise exceptions.Throttled(throttle.wait(), detail=throttle.used_up(retry=False))
         if not attrs.get("content"):
             if placement is None:
                 raise serializers.ValidationError(
@@ -178,7 +170,9 @@ class GenerationFilter(filters.FilterSet):
     })], responses={
         201: GenerationSerializer,
         400: OpenApiResponse(description="A bad parameter: the message says which and why."),
-        429: OpenApiResponse(description="The team's generation rate is used up; Retry-After says when to retry."),
+        413: OpenApiResponse(description="The body is over the upload cap (QART_MAX_UPLOAD_BYTES); nothing was read."),
+        429: OpenApiResponse(description="The team's generation rate, shared with the generation page, is used up; "
+                                         "Retry-After says when to retry. Checked before a picture is decoded."),
     }),
 )
 class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -207,6 +201,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
             raise serializers.ValidationError({"content": [str(exc)]}) from None
         except ValueError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
+        # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())

@@ -16,6 +16,7 @@ from generator import engine_status, jobs, uploads
 from generator.core.codes import images, qr
 from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
+from generator.throttles import TeamGenerationThrottle
 from qartsite.access import editable_teams
 from qartsite.models import Team
 
@@ -84,7 +85,8 @@ class GenerationForm(forms.Form):
         required=False, widget=forms.RadioSelect,
     )
     picture = forms.FileField(
-        required=False, label="Picture or logo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        required=False, label="Picture or logo",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
         help_text="PNG, JPEG or WebP, still, at least 64 px a side. The code is drawn into it; its colours stay.",
     )
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
@@ -104,7 +106,8 @@ class GenerationForm(forms.Form):
         help_text="The printed code this is for. Its short link is what the code opens, and scans are counted.",
     )
     content = forms.CharField(
-        max_length=2000, required=False, label="The code opens",
+        max_length=qr.MAX_CONTENT_CHARS, required=False, label="The code opens",
+        error_messages={"max_length": qr.CONTENT_TOO_LONG},
         widget=forms.TextInput(attrs={"placeholder": "https://…", "autocomplete": "off", "spellcheck": "false"}),
         help_text="A short link keeps the code's modules big, which leaves the picture more room.",
     )
@@ -142,6 +145,8 @@ class GenerationForm(forms.Form):
         self.link_for = link_for
         self.job: GenerationJob | None = None
         self.picture = None  # the checked PIL picture of a halftone job, stored by save()
+        self.rate_limited = False  # the team had no generations left (the page answers 429)...
+        self.retry_after: float | None = None  # ...and seconds until it has one
         teams = editable_teams(user)
         # Viewers see the form as it would be, disabled: the page shows what editors can do.
         self.read_only = not teams.exists()
@@ -155,6 +160,8 @@ class GenerationForm(forms.Form):
             .select_related("campaign").order_by("campaign__name", "name")
         )
         self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
+        # generate.js refuses a larger picture before it is sent (qartsite.limits would answer 413).
+        self.fields["picture"].widget.attrs["data-max-bytes"] = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         self.fields["engine"].initial = engine_status.default_engine()
         look, speed = LOOKS["balanced"], SPEEDS["fast"]
         for name, value in (("steps", speed["steps"]), ("conditioning_scale", look["conditioning_scale"]),
@@ -182,6 +189,9 @@ class GenerationForm(forms.Form):
             data["content"] = self.link_for(placement)
         if not data.get("content") and "content" not in self.errors:
             self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
+        # Before the picture is decoded: a team with no generations left costs no more than this.
+        if team is not None and not self.has_room(team):
+            return data
         self.settle_engine(data)
         if self.errors:
             return data
@@ -191,6 +201,17 @@ class GenerationForm(forms.Form):
         except ValueError as exc:  # qr.ContentError is a ValueError too
             self.add_error(field_for_message(exc), str(exc))
         return data
+
+    def has_room(self, team: Team, count: bool = False) -> bool:
+        """Whether `team`'s generation rate, shared with the API (`generator.throttles`), allows one more job;
+        `count` uses one up (once the job is accepted). If not, the form says when to try again."""
+        throttle = TeamGenerationThrottle(team)
+        if throttle.allow_request(None, None) if count else throttle.has_room():
+            return True
+        self.rate_limited = True
+        self.retry_after = throttle.wait()
+        self.add_error(None, throttle.used_up())
+        return False
 
     def settle_engine(self, data: dict) -> None:
         """Settle the engine (see `engine_status.default_engine`); halftone needs a picture, diffusion a prompt."""

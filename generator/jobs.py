@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from rq.timeouts import JobTimeoutException
 
 from generator.core.codes import images, qr
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
-from generator.models import Candidate, EvalSample, GenerationJob
+from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
@@ -121,6 +122,12 @@ def halftone_config(job: GenerationJob) -> halftone.HalftoneConfig:
 
 def validate_job(job: GenerationJob) -> None:
     """Raise ValueError (or qr.ContentError) with a person's message for any bad parameter."""
+    # Every engine: halftone ignores these, but they are stored and served all the same, and a NaN or infinity
+    # would break every later answer that lists the job.
+    for name in FLOAT_PARAMETERS:
+        value = getattr(job, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name.replace('_', ' ').capitalize()} must be a finite number, got {value}.")
     if job.engine == GenerationJob.Engine.HALFTONE:
         # No prompt, steps or ControlNet: the picture (checked where it is uploaded) and the code are all.
         halftone_config(job).validate()

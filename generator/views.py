@@ -80,9 +80,11 @@ def generate(request: HttpRequest) -> HttpResponse:
     form.initial.update(report_views.preset_initial(preset, form.fields))
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
-        job = form.save()
-        jobs.enqueue_generation(job)
-        return redirect("generator:job", pk=job.pk)
+        # Counted only now that the job is accepted; clean() only asked whether the team had room.
+        if form.has_room(form.cleaned_data["team"], count=True):
+            job = form.save()
+            jobs.enqueue_generation(job)
+            return redirect("generator:job", pk=job.pk)
 
     teams = Team.for_user(request.user)
     ctx = {
@@ -105,6 +107,11 @@ def generate(request: HttpRequest) -> HttpResponse:
             p.pk: {"link": link_for(p), "team": p.campaign.team_id} for p in form.fields["placement"].queryset
         },
     }
+    if form.rate_limited:
+        # The form again, with what was typed and the message on top; Retry-After for scripts.
+        response = render(request, "generator/generate.html", ctx, status=429)
+        response["Retry-After"] = str(max(1, round(form.retry_after or 0)))
+        return response
     return render(request, "generator/generate.html", ctx)
 
 

@@ -6,12 +6,14 @@ inlines. Viewers read; editors change their teams' objects; owners change teams,
 Django's permissions still apply on top. Superusers see and change everything.
 
 Every registered admin is a `TeamScopedAdmin`, or one of the scoped replacements at the bottom of this module for
-the admins Django and DRF register themselves (users, groups, API tokens); `tests/qartsite/test_admin.py` walks the
-registry and proves it.
+the admins Django and the packages register themselves (users, groups, API tokens, sign-in attempts);
+`tests/qartsite/test_admin.py` walks the registry and proves it.
 """
 
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
@@ -19,11 +21,13 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
-from rest_framework.authtoken.admin import TokenAdmin
+from knox import admin as knox_admin  # noqa: F401 (registers knox's admin, replaced below)
+from knox.models import AuthToken
+from rest_framework.authtoken import admin as drf_token_admin  # noqa: F401 (registers DRF's, removed below)
 from rest_framework.authtoken.models import TokenProxy
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
-from qartsite.models import Invitation, Membership, Team
+from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
@@ -206,7 +210,7 @@ class InvitationAdmin(TeamScopedAdmin):
         return qs if request.user.is_superuser else qs.filter(team__in=owned_teams(request.user))
 
 
-# The admins that Django and DRF register by themselves, replaced by scoped ones.
+# The admins that Django and the packages register by themselves, replaced by scoped ones.
 
 class SuperusersOnly:
     """An admin that only superusers see or use."""
@@ -256,22 +260,65 @@ class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
     """Groups carry permissions across every team: they are a superuser's business."""
 
 
-class OwnTokenAdmin(TokenAdmin):
-    """An API token acts as its user everywhere: staff who are not superusers see and make only their own."""
+class OwnTokenAdmin(admin.ModelAdmin):
+    """An API token (knox's) acts as its user everywhere: staff who are not superusers see only their own.
+
+    A row holds the token's prefix and a hash, never the token. Knox's own admin lists the hash first, like a key,
+    names each token by it and makes tokens; this one shows the proxy `APIToken`, named by its prefix, and makes
+    none: `manage.py qart_token` does, the one place a new token is shown. Here tokens are read and revoked.
+    """
+
+    list_display = ("token_key", "user", "name", "created", "expiry")
+    list_select_related = ("user", "label")
+    search_fields = ("token_key", "label__name")
+    fields = ("token_key", "user", "name", "created", "expiry")
+    readonly_fields = fields
+
+    @admin.display(description="name")
+    def name(self, obj: APIToken) -> str:
+        return TokenLabel.name_of(obj)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return qs if request.user.is_superuser else qs.filter(user=request.user)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SuperuserSignInRecordAdmin(SuperusersOnly):
+    """django-axes' records of sign-ins name accounts and addresses of every team: superusers only. They are
+    records, so nobody adds one; deleting an access attempt lifts its lockout."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class SuperuserAccessAttemptAdmin(SuperuserSignInRecordAdmin, AccessAttemptAdmin):
+    pass
+
+
+class SuperuserAccessLogAdmin(SuperuserSignInRecordAdmin, AccessLogAdmin):
+    pass
+
+
+class SuperuserAccessFailureLogAdmin(SuperuserSignInRecordAdmin, AccessFailureLogAdmin):
+    pass
 
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), TeammateUserAdmin)
 admin.site.unregister(Group)
 admin.site.register(Group, SuperuserGroupAdmin)
+# The packages' admin modules are imported at the top, so their registrations exist by now whatever the order of
+# INSTALLED_APPS. DRF's plain-text tokens were hashed into knox's by migration 0002 and are not used since: no admin.
 admin.site.unregister(TokenProxy)
-admin.site.register(TokenProxy, OwnTokenAdmin)
+admin.site.unregister(AuthToken)
+admin.site.register(APIToken, OwnTokenAdmin)
+admin.site.unregister([AccessAttempt, AccessLog, AccessFailureLog])
+admin.site.register(AccessAttempt, SuperuserAccessAttemptAdmin)
+admin.site.register(AccessLog, SuperuserAccessLogAdmin)
+admin.site.register(AccessFailureLog, SuperuserAccessFailureLogAdmin)

@@ -6,6 +6,7 @@ confirms it exists); members read; owners and editors change; viewers get 403 (`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from operator import attrgetter
@@ -52,6 +53,20 @@ class ScopedField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self) -> QuerySet:
         return self.scope(self.context.get("request"))
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A FloatField that refuses NaN and infinities ("nan", "inf" in a form body; DRF 3.16's FloatField takes them).
+
+    A stored NaN breaks every later JSON answer that includes the row, so it is refused on the way in."""
+
+    default_error_messages = {"not_finite": "Enter a finite number (not NaN or infinity)."}
+
+    def to_internal_value(self, data) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
 
 
 class TeamRolePermission(permissions.BasePermission):

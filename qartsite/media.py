@@ -25,10 +25,10 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from generator.models import Candidate, GenerationJob, LabelingItem
+from qartsite.authentication import TokenAuthentication
 from qartsite.models import Team
 
 

@@ -11,6 +11,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from knox.models import AuthToken
 
 
 class Team(models.Model):
@@ -104,3 +105,34 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.team}"
+
+
+class APIToken(AuthToken):
+    """Knox's API token as the admin shows it: by its prefix and user. Knox's own name for a token is its hash,
+    which would read like the token in breadcrumbs, confirmations and the admin's history."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.token_key}… of {self.user}"
+
+
+class TokenLabel(models.Model):
+    """The name given to an API token (`manage.py qart_token USER --name LABEL`), for `--list` and the admin.
+
+    Knox's token row holds no name of its own; this one goes when its token is revoked.
+    """
+
+    token = models.OneToOneField("knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="label")
+    name = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def name_of(token) -> str:
+        """The name of `token` (a knox AuthToken), or "" when it was given none."""
+        label = getattr(token, "label", None)  # a missing one-to-one row raises an AttributeError
+        return label.name if label else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,6 +51,17 @@ def envdevices(name: str) -> list[str]:
     return devices
 
 
+def envdays(name: str) -> timedelta | None:
+    """A whole number of days from the environment; empty (the default) means no limit."""
+    value = os.getenv(name, "").strip()
+    if not value:
+        return None
+    days = envint(name, value)
+    if days < 1:
+        raise ImproperlyConfigured(f"{name} must be a number of days (1 or more), or empty for none; got {value!r}")
+    return timedelta(days=days)
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
@@ -78,7 +90,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,9 +99,15 @@ INSTALLED_APPS = [
     "qartsite",
     "generator",
     "campaigns",
+    # DRF's plaintext tokens: kept only for qartsite's migration 0002, which hashes them into knox's table and
+    # empties theirs. Listed after qartsite so that qartsite's drf_create_token (which points to qart_token)
+    # shadows DRF's, and its admin is unregistered (qartsite.admin).
+    "rest_framework.authtoken",
 ]
 
 MIDDLEWARE = [
+    # First: a body over the upload cap is refused with 413 before anything reads it (qartsite.limits).
+    "qartsite.limits.RequestSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,6 +116,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "qartsite.urls"
@@ -126,9 +147,24 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The test database is a file, not memory, so worker processes started by tests can open it too.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(DATABASES["default"]["NAME"]).with_suffix(".test.sqlite3"))}
-    # Wait for a concurrent writer (a worker) instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Concurrent writers (web requests, workers) wait for each other instead of failing with "database is locked":
+    # IMMEDIATE takes the write lock when a transaction begins, so the timeout applies (a transaction that read
+    # first and then wrote failed at once: 33 of 100 API creates at 16 at a time); WAL lets reads go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that accepts connections but never answers must not hold a request for long: give up connecting
+    # after 2 s (the short link then answers from its copy of the links; campaigns.redirects).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+
+# django-axes first: it refuses a locked-out sign-in before the password is checked (it checks none itself).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -154,9 +190,15 @@ if QART_MEDIA_ACCEL_PREFIX and not re.fullmatch(r"/[^\s?#%]*/", QART_MEDIA_ACCEL
     raise ImproperlyConfigured(f"QART_MEDIA_ACCEL_PREFIX must be a path such as /protected-media/, "
                                f"got {QART_MEDIA_ACCEL_PREFIX!r}")
 
-# Uploads are capped before they reach a view; images are re-encoded by the code that accepts them.
+# Uploads are capped before they reach a view; images are re-encoded by the code that accepts them. The cap covers
+# file parts too (Django's own leaves them out): qartsite.limits answers 413 past it, plus room for the fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("QART_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+FILE_UPLOAD_HANDLERS = [
+    "qartsite.limits.UploadLimitHandler",  # first: it stops an upload that grows past the cap
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The cache counts API rate limits. Per process by default; with several web processes give them a shared one
@@ -176,10 +218,10 @@ RQ_QUEUES = {
 }
 
 REST_FRAMEWORK = {
-    # Token first, so an unauthenticated API call gets 401 with `WWW-Authenticate: Token`. Tokens come from
-    # `python manage.py drf_create_token USER`; the browser's session works too (with CSRF on writes).
+    # Token first, so an unauthenticated API call gets 401 with `WWW-Authenticate: Token`. Tokens (knox: stored as
+    # hashes) come from `python manage.py qart_token USER`; the browser's session works too (with CSRF on writes).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "qartsite.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -190,9 +232,28 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Generation creates per team (GPU time is money). Counted in the cache (CACHE_URL: shared in production).
+    # JSON nested too deeply for Python's parser is a 400, not a 500 (qartsite.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "qartsite.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Generation creates per team (GPU time is money), on the page and through the API alike (generator.throttles).
+    # Counted in the cache (CACHE_URL: shared in production).
     "DEFAULT_THROTTLE_RATES": {"generations": os.getenv("QART_GENERATION_RATE", "30/hour")},
 }
+
+# API tokens (django-rest-knox): sent as `Authorization: Token <token>`, stored as hashes, shown once by
+# `manage.py qart_token`. They never expire unless QART_TOKEN_TTL_DAYS says after how many days a new one does.
+REST_KNOX = {
+    "TOKEN_TTL": envdays("QART_TOKEN_TTL_DAYS"),
+    "AUTH_HEADER_PREFIX": "Token",
+    # Knox's default, named because qartsite's migration 0002 hashed the old DRF tokens with it: another
+    # algorithm would turn every stored token away.
+    "SECURE_HASH_ALGORITHM": "hashlib.sha512",
+}
+# Knox's own model (its default): knox makes it swappable by this setting, so migrations that refer to it read it here.
+KNOX_TOKEN_MODEL = "knox.AuthToken"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "qart API",
@@ -218,6 +279,23 @@ LOGIN_REDIRECT_URL = "/campaigns/"
 LOGOUT_REDIRECT_URL = "/accounts/login/?signed_out=1"
 # Password-reset and invitation e-mails print to the console unless another backend is named here.
 EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# Sign-in lockout (django-axes), on the sign-in page and the admin's: after AXES_FAILURE_LIMIT wrong passwords for one
+# user name from one address, that pair is refused for 15 minutes, even with the right password, with the page
+# templates/registration/locked_out.html (429). The same name from another address, or another name from this one,
+# still signs in. Superusers lift a lockout early by deleting its access attempt in the admin (or `axes_reset`).
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The address the short links see: REMOTE_ADDR, or with QART_TRUST_PROXY the X-Forwarded-For hop our proxy added.
+AXES_CLIENT_IP_CALLABLE = "campaigns.redirects.client_address"
+# A sign-in clears that pair's failures, so typos spread over days do not add up to a lockout.
+AXES_RESET_ON_SUCCESS = True
+# Axes would also keep every successful sign-in with its address: the site keeps addresses only where it needs them.
+AXES_DISABLE_ACCESS_LOG = True
+# Not a line at every start of every command; lockouts are logged all the same (user name and address masked).
+AXES_VERBOSE = False
 
 # qart's own settings. The generator core reads none of these itself: the Django layer passes them in.
 QART = {
@@ -253,7 +331,15 @@ QART = {
     # Short links: trust X-Forwarded-For only behind your own proxy; a header carrying the country code
     # (e.g. CF-IPCountry) when the proxy sets one.
     "TRUST_PROXY": envbool("QART_TRUST_PROXY", "0"),
+    # How many proxies of yours append to X-Forwarded-For: the client is that many hops from the right.
+    "TRUSTED_PROXY_COUNT": envint("QART_TRUSTED_PROXY_COUNT", "1"),
     "COUNTRY_HEADER": os.getenv("QART_COUNTRY_HEADER", ""),
+    # Scans wait for `manage.py qart_drain_scans` in a Redis stream, or in JSON-lines files here while Redis is
+    # away (one file per web process); keep this folder on a disk that survives a restart.
+    "SPOOL_DIR": Path(os.getenv("QART_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))),
+    # Prefix of the short link's Redis keys at REDIS_URL: `<prefix>scans` (the stream of scans) and `<prefix>links`
+    # (the shared copy of the links, read only while the database is away).
+    "REDIS_PREFIX": os.getenv("QART_REDIS_PREFIX", "qart:"),
 }
 
 LOGGING = {

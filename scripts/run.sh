@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: migrate, collect static files, make the demo admin, then run Redis, one RQ worker and the development
-# server on http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C, which stops everything this script started.
+# `make run`: migrate, collect static files, make the demo admin, then run Redis, one RQ worker, the scan drainer and
+# the development server on http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C, which stops everything this script
+# started.
 # Reads .env when there is one. SQLite (var/qart.sqlite3) unless DATABASE_URL says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +102,8 @@ fi
 # One worker for both queues; its class runs jobs in-process and keeps the generation engine warm
 # (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
 start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
+# The short link only buffers scans (Redis stream, var/spool/ while Redis is away); this stores them.
+start drainer "$PY" manage.py qart_drain_scans
 start web "$PY" manage.py runserver "127.0.0.1:$PORT"
 
 for _ in $(seq 1 300); do

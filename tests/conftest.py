@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 
@@ -12,6 +14,14 @@ def _media_root(settings, tmp_path):
     media.mkdir()
     settings.MEDIA_ROOT = media
     return media
+
+
+@pytest.fixture(autouse=True)
+def _scan_buffer_keys(settings, tmp_path):
+    """Scans of short links go to this test's own Redis keys and spool folder: never to the real stream (a running
+    drainer would store them in its database) nor to var/spool."""
+    settings.QART = {**settings.QART, "REDIS_PREFIX": f"qart-test-{uuid.uuid4().hex[:12]}:",
+                     "SPOOL_DIR": tmp_path / "spool"}
 
 
 @pytest.fixture

@@ -55,6 +55,19 @@
       });
     });
 
+    // A picture over the upload cap would get a bare 413 page, and what was typed would be lost: say so here.
+    var picture = fields.picture;
+    if (picture && picture.dataset.maxBytes) {
+      picture.addEventListener("change", function () {
+        var file = picture.files[0], limit = Number(picture.dataset.maxBytes);
+        picture.setCustomValidity(file && file.size > limit
+          ? "This picture is " + (file.size / 1048576).toFixed(1) + " MB; pictures up to " +
+            (limit / 1048576).toFixed(0) + " MB are accepted. Save it smaller first."
+          : "");
+        picture.reportValidity();
+      });
+    }
+
     // A placement's short link becomes the content unless someone typed their own; its team is the job's team.
     var placement = fields.placement, content = fields.content, team = fields.team;
     if (!placement || !content) return;

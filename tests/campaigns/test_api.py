@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement, ScanEvent
@@ -24,14 +25,15 @@ def placement(campaign) -> Placement:
 
 @pytest.mark.django_db
 class TestAuthentication:
-    def test_it_accepts_a_token_made_by_drf_create_token(self, team_users, campaign):
-        call_command("drf_create_token", "owner", stdout=io.StringIO())
-        key = Token.objects.get(user=team_users.owner).key
+    def test_it_accepts_a_token_made_by_qart_token(self, team_users, campaign):
+        out = io.StringIO()
+        call_command("qart_token", "owner", stdout=out, stderr=io.StringIO())
+        key = out.getvalue().strip()
         response = APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION=f"Token {key}")
         assert response.status_code == 200 and response.json()["results"][0]["id"] == campaign.pk
 
     def test_token_writes_need_no_csrf_token(self, team_users):
-        key = Token.objects.create(user=team_users.owner).key
+        _, key = AuthToken.objects.create(user=team_users.owner)
         response = Client(enforce_csrf_checks=True).post(
             "/api/campaigns/", {"name": "Summer", "destination": "https://shop.example.com/summer"},
             content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}")
@@ -44,7 +46,7 @@ class TestAuthentication:
 
     def test_it_accepts_a_session(self, team_users, campaign):
         client = Client()
-        assert client.login(username="viewer", password="pw-viewer-1")
+        assert client.login(request=HttpRequest(), username="viewer", password="pw-viewer-1")  # axes needs a request
         assert client.get("/api/campaigns/").json()["count"] == 1
 
     def test_it_enforces_csrf_on_session_writes(self, team_users):

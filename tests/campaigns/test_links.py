@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import date
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -45,10 +49,43 @@ def test_utm_parameters_are_added_without_overriding_the_destinations_own():
     assert url == "https://example.com/p?utm_source=news&x=1&utm_medium=print"
 
 
-def test_addresses_are_hashed_with_a_key():
-    a = links.anonymise_address("203.0.113.7", "k1")
-    assert a == links.anonymise_address("203.0.113.7", "k1") and len(a) == 16
-    assert a != links.anonymise_address("203.0.113.7", "k2") and "203" not in a
+def test_utm_parameters_keep_the_destinations_own_query_byte_for_byte():
+    url = links.with_utm("https://example.com/s?q=red%20shoes&a=1+2&e=&b=%2F#top", {"utm_source": "qr code"})
+    assert url == "https://example.com/s?q=red%20shoes&a=1+2&e=&b=%2F&utm_source=qr%20code#top"
+    assert links.with_utm("https://example.com/", {"utm_source": "qr"}) == "https://example.com/?utm_source=qr"
+    assert links.with_utm("https://example.com/?", {"utm_source": "qr"}) == "https://example.com/?utm_source=qr"
+    assert links.with_utm("https://example.com/p?x=%20", {"utm_source": ""}) == "https://example.com/p?x=%20"
+
+
+class TestVisitorKey:
+    ADDRESS, AGENT, SECRET = "203.0.113.7", "Mozilla/5.0 (iPhone)", "s3cret"
+    MONDAY, TUESDAY = date(2026, 3, 2), date(2026, 3, 3)
+
+    def key(self, address=ADDRESS, agent=AGENT, secret=SECRET, day=MONDAY) -> str:
+        return links.visitor_key(address, agent, secret, day)
+
+    def test_it_is_the_same_for_one_visitor_on_one_day(self):
+        assert self.key() == self.key() and len(self.key()) == 32
+
+    def test_it_differs_across_days_so_a_visitor_cannot_be_followed(self):
+        assert self.key(day=self.MONDAY) != self.key(day=self.TUESDAY)
+
+    def test_it_tells_visitors_behind_one_address_apart_by_their_agent(self):
+        assert self.key(agent="Mozilla/5.0 (Android)") != self.key()
+
+    def test_it_depends_on_the_secret(self):
+        assert self.key(secret="other") != self.key()
+
+    def test_it_never_equals_a_hash_of_the_address_alone(self):
+        address = self.ADDRESS.encode()
+        hashes = [hashlib.new(name, address).hexdigest() for name in ("md5", "sha1", "sha256", "sha512")]
+        hashes += [hmac.new(self.SECRET.encode(), address, hashlib.sha256).hexdigest(),
+                   hmac.new(self.SECRET.encode(), address, hashlib.md5).hexdigest()]
+        for day in (self.MONDAY, self.TUESDAY):
+            day_key = hmac.new(self.SECRET.encode(), f"visitor:{day.isoformat()}".encode(), hashlib.sha256).digest()
+            hashes.append(hmac.new(day_key, address, hashlib.sha256).hexdigest())
+            key = self.key(day=day)
+            assert "203" not in key and all(key[:16] not in digest for digest in hashes)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +101,29 @@ def test_addresses_are_hashed_with_a_key():
         ("WhatsApp/2.23.20.0 A", "bot", True),
         ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "bot", True),
         ("", "bot", True),
+        # Non-browser clients: ua-parser calls most of them browsers.
+        ("curl/8.5.0", "bot", True),
+        ("python-requests/2.31.0", "bot", True),
+        ("Go-http-client/1.1", "bot", True),
+        ("Wget/1.21.4", "bot", True),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 "
+         "Safari/537.36", "bot", True),
+        ("okhttp/4.12.0", "bot", True),
+        ("Python/3.11 aiohttp/3.9.3", "bot", True),
+        # Link previews.
+        ("Slackbot 1.0 (+https://api.slack.com/robots)", "bot", True),
+        ("WhatsApp/2.2407.3 i", "bot", True),
+        ("Twitterbot/1.0", "bot", True),
+        ("TelegramBot (like TwitterBot)", "bot", True),
+        ("Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)", "bot", True),
+        ("LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", "bot", True),
+        ("Mozilla/5.0 (compatible; SkypeUriPreview Preview/0.5)", "bot", True),
+        ("Iframely/1.3.1 (+https://iframely.com/docs/about)", "bot", True),
+        # In-app browsers are people.
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+         "Chrome/124.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/460.0;]", "mobile", False),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+         "Mobile/15E148 Instagram 330.0", "mobile", False),
     ],
 )
 def test_user_agents_are_classified(agent, device_class, is_bot):

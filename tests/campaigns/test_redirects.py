@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from campaigns import redirects, scan_buffer
+from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -18,6 +25,20 @@ def placement(team_users) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station Poster", location="Platform 2")
 
 
+@pytest.fixture
+def stop_database(monkeypatch):
+    """Call it to make every later lookup of a link fail as it does when PostgreSQL is stopped."""
+    def fail(slug):
+        raise OperationalError("connection refused")
+
+    return lambda: monkeypatch.setattr(redirects, "find_link", fail)
+
+
+def spooled() -> list[dict]:
+    return [event for path in scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
+            for event in scan_buffer.spool_events(path)]
+
+
 @pytest.mark.django_db
 class TestShortLink:
     def test_it_redirects_to_the_destination_with_utm_and_records_one_scan(self, client, placement):
@@ -29,11 +50,13 @@ class TestShortLink:
         assert parse_qs(target.query) == {"ref": ["qr"], "utm_source": ["qr"], "utm_medium": ["print"],
                                           "utm_campaign": ["spring-sale"], "utm_content": ["station-poster"]}
         assert response["Cache-Control"] == "no-store"
+        assert drain_once().stored == 1
         event = ScanEvent.objects.get()
-        assert event.placement == placement and not event.is_bot
+        assert event.placement == placement and not event.is_bot and not event.is_repeat
         assert (event.os, event.device_class, event.browser) == ("iOS", "mobile", "Mobile Safari")
         assert event.accept_language == "de-DE,de" and event.referer == "https://t.co/x"
-        assert event.client_hash and "198.51" not in event.client_hash
+        assert len(event.visitor_key) == 32 and "198.51" not in event.visitor_key and event.client_hash == ""
+        assert event.event_id is not None
 
     def test_a_placement_override_wins(self, client, placement):
         placement.destination_override = "https://other.example.com/"
@@ -42,10 +65,11 @@ class TestShortLink:
 
     def test_head_requests_are_not_counted(self, client, placement):
         assert client.head(f"/r/{placement.slug}").status_code == 302
-        assert ScanEvent.objects.count() == 0
+        assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
     def test_link_preview_bots_are_flagged_not_counted_as_people(self, client, placement):
         client.get(f"/r/{placement.slug}", HTTP_USER_AGENT="Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")
+        drain_once()
         assert ScanEvent.objects.get().is_bot is True
 
     def test_unknown_and_inactive_slugs_get_a_friendly_404(self, client, placement):
@@ -59,7 +83,7 @@ class TestShortLink:
         placement.campaign.archived = True
         placement.campaign.save()
         assert client.get(f"/r/{placement.slug}").status_code == 404
-        assert ScanEvent.objects.count() == 0
+        assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
     def test_it_never_redirects_to_anything_from_the_request(self, client, placement):
         response = client.get(f"/r/{placement.slug}?next=https://evil.example/&url=https://evil.example/",
@@ -76,22 +100,141 @@ class TestShortLink:
 
     def test_other_methods_are_refused(self, client, placement):
         assert client.post(f"/r/{placement.slug}").status_code == 405
-        assert ScanEvent.objects.count() == 0
+        assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
-    def test_it_keeps_working_when_redis_is_down(self, client, placement, settings):
-        settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in ("default", "gpu")}
-        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    def test_it_spools_the_scan_when_redis_is_down(self, client, placement, settings):
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
         assert client.get(f"/r/{placement.slug}").status_code == 302
-        assert ScanEvent.objects.count() == 1
+        [event] = spooled()
+        assert event["placement"] == placement.pk
+        assert ScanEvent.objects.count() == 0  # never written in the request
+        assert drain_once().stored == 1 and ScanEvent.objects.get().event_id.hex == event["id"]
 
-    def test_the_client_address_comes_from_the_proxy_only_when_trusted(self, client, placement, settings):
-        client.get(f"/r/{placement.slug}", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    def test_it_puts_one_event_on_the_stream_with_the_request_time_and_no_address(self, client, placement,
+                                                                                    scan_redis):
+        before = timezone.now()
+        client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.23")
+        after = timezone.now()
+        [(_, fields)] = scan_redis.xrange(scan_buffer.stream_key())
+        raw = fields[b"event"].decode()
+        event = json.loads(raw)
+        assert before <= datetime.fromisoformat(event["time"]) <= after
+        assert set(event) == {"v", "id", "placement", "time", "browser", "os", "device_class", "referer",
+                              "accept_language", "country", "is_bot", "visitor_key"}
+        assert "198.51.100.23" not in raw and "198.51.100" not in raw and spooled() == []
+
+    def test_it_writes_nothing_to_the_database_in_the_request(self, client, placement):
+        client.get(f"/r/{placement.slug}")  # the link is now in this process's copy
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(3):
+                assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert queries.captured_queries == []
+        assert drain_once().stored == 4
+
+    def test_it_limits_the_lookup_to_one_second_on_postgresql_only(self, client, placement):
+        with CaptureQueriesContext(connection) as queries:
+            client.get(f"/r/{placement.slug}")
+        limited = [q["sql"] for q in queries.captured_queries if "statement_timeout" in q["sql"]]
+        assert limited == (["SET LOCAL statement_timeout = 1000"] if connection.vendor == "postgresql" else [])
+        assert not any(q["sql"].lstrip().upper().startswith("INSERT") for q in queries.captured_queries)
+
+    def test_it_redirects_a_known_slug_from_the_stale_copy_when_the_database_fails(self, client, placement,
+                                                                                   stop_database, monkeypatch,
+                                                                                   settings):
+        url = client.get(f"/r/{placement.slug}")["Location"]  # the lookup worked once: now in this copy
+        stop_database()
+        redis_url, settings.REDIS_URL = settings.REDIS_URL, "redis://127.0.0.1:1/0"  # no shared copy either
+        clock = redirects.monotonic() + redirects.LINK_TTL + 1
+        monkeypatch.setattr(redirects, "monotonic", lambda: clock)  # the copy is stale
+        redirects.forget_links()  # and a save elsewhere expired it too
+        for _ in range(2):
+            response = client.get(f"/r/{placement.slug}")
+            assert (response.status_code, response["Location"]) == (302, url)
+        settings.REDIS_URL = redis_url
+        assert drain_once().stored == 3  # the scans made during the outage count too
+
+    def test_it_answers_an_unknown_slug_with_503_and_retry_after_when_the_database_fails(self, client, placement,
+                                                                                         stop_database):
+        stop_database()
+        response = client.get("/r/doesNotExist")
+        assert response.status_code == 503 and int(response["Retry-After"]) > 0
+        assert "Try again" in response.content.decode()
+        assert client.get(f"/r/{placement.slug}").status_code == 503  # never looked up here, nor shared
+        assert drain_once().read == 0
+
+    def test_a_process_started_during_the_outage_redirects_from_the_copy_in_redis(self, client, placement,
+                                                                                  scan_redis, stop_database):
+        url = client.get(f"/r/{placement.slug}")["Location"]  # another process looked it up and shared it
+        redirects._links.clear()  # this process starts now, with no copy of its own
+        stop_database()
+        response = client.get(f"/r/{placement.slug}")
+        assert (response.status_code, response["Location"]) == (302, url)
+        assert client.get("/r/doesNotExist").status_code == 503
+
+    def test_a_deactivated_link_leaves_the_copy_in_redis(self, client, placement, scan_redis):
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        placement.active = False
+        placement.save()
+        assert client.get(f"/r/{placement.slug}").status_code == 404
+        assert scan_redis.hget(scan_buffer.links_key(), placement.slug) is None
+        placement.active = True
+        placement.save()
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert scan_redis.hget(scan_buffer.links_key(), placement.slug) is not None
+
+    def test_it_sees_a_changed_destination_after_link_ttl(self, client, placement, monkeypatch):
+        now = redirects.monotonic()
+        monkeypatch.setattr(redirects, "monotonic", lambda: now)
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/spring?")
+        # Changed by another process: no signal reaches this one.
+        Campaign.objects.filter(pk=placement.campaign_id).update(destination="https://shop.example.com/summer")
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/spring?")
+        monkeypatch.setattr(redirects, "monotonic", lambda: now + redirects.LINK_TTL)
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/summer?")
+
+    def test_it_keeps_the_destinations_own_query_byte_for_byte(self, client, placement):
+        placement.destination_override = "https://shop.example.com/s?q=red%20shoes&size=4+5&tag=%2B1"
+        placement.save()
+        location = client.get(f"/r/{placement.slug}")["Location"]
+        assert location.startswith("https://shop.example.com/s?q=red%20shoes&size=4+5&tag=%2B1&utm_source=qr&")
+
+    def test_the_country_comes_from_the_proxy_only_when_trusted(self, client, placement, settings):
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="10.0.0.1", HTTP_CF_IPCOUNTRY="nl")
         settings.QART = {**settings.QART, "TRUST_PROXY": True, "COUNTRY_HEADER": "CF-IPCountry"}
-        client.get(f"/r/{placement.slug}", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1",
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9",
                    HTTP_CF_IPCOUNTRY="nl")
-        untrusted, trusted = ScanEvent.objects.order_by("id")
-        assert untrusted.client_hash != trusted.client_hash and untrusted.country == ""
+        drain_once()
+        untrusted, trusted = ScanEvent.objects.order_by("time")
+        assert untrusted.visitor_key != trusted.visitor_key and untrusted.country == ""
         assert trusted.country == "NL"
+
+
+class TestClientAddress:
+    @pytest.fixture
+    def trusted(self, settings):
+        settings.QART = {**settings.QART, "TRUST_PROXY": True, "TRUSTED_PROXY_COUNT": 1}
+        return settings
+
+    def address(self, rf, forwarded: str) -> str:
+        return redirects.client_address(rf.get("/r/x", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded))
+
+    def test_it_ignores_x_forwarded_for_unless_the_proxy_is_trusted(self, rf):
+        assert self.address(rf, "203.0.113.9") == "10.0.0.1"
+
+    def test_it_takes_the_right_most_hop_the_trusted_proxy_added(self, rf, trusted):
+        # The client can write anything left of what our proxy appended.
+        assert self.address(rf, "198.51.100.66, 203.0.113.9") == "203.0.113.9"
+        assert self.address(rf, " 2001:db8::7 ") == "2001:db8::7"
+
+    def test_it_counts_hops_from_the_right_for_several_proxies(self, rf, trusted):
+        trusted.QART = {**trusted.QART, "TRUSTED_PROXY_COUNT": 2}
+        assert self.address(rf, "198.51.100.66, 203.0.113.9, 10.0.0.2") == "203.0.113.9"
+        assert self.address(rf, "203.0.113.9") == "10.0.0.1"  # fewer hops than proxies: not from them
+
+    @pytest.mark.parametrize("forwarded", ["", "unknown", "203.0.113.9, evil", "203.0.113.9, 10.0.0.300",
+                                           "203.0.113.9, <script>"])
+    def test_it_falls_back_to_the_peer_when_the_hop_is_not_an_address(self, rf, trusted, forwarded):
+        assert self.address(rf, forwarded) == "10.0.0.1"
 
 
 @pytest.mark.django_db

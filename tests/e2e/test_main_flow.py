@@ -36,6 +36,8 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
                                                          browser, tmp_path):
     from playwright.sync_api import expect
 
+    from campaigns.drainer import drain_once  # the short link only buffers scans, in this test's own keys
+
     expect.set_options(timeout=TIMEOUT_MS)
     worker = start_worker()
     base = live_server.url
@@ -147,6 +149,7 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
             assert '"status": "ok"' in scan.content()
         finally:
             phone.close()
+        assert drain_once().stored == 1  # what `manage.py qart_drain_scans` does beside the web server
 
         # Back on the dashboard, the scan is counted and the artwork is shown.
         page.goto(placement_url)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from django.core.cache import cache
@@ -157,6 +158,21 @@ class TestGenerationRateLimit:
         # Another team has its own budget.
         assert api_as(team_users.outsider).post("/api/generations/", body, format="json").status_code == 201
 
+    def test_it_checks_the_rate_before_decoding_a_picture(self, team_users, enqueued, monkeypatch):
+        monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
+        client = api_as(team_users.owner)
+        for _ in range(2):
+            assert client.post("/api/generations/", {"prompt": "p", "content": SHORT_LINK},
+                               format="json").status_code == 201
+        decoded = []
+        monkeypatch.setattr("generator.core.codes.images.open_picture", lambda *args, **kwargs: decoded.append(args))
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": picture_file()},
+                               format="multipart")
+        assert response.status_code == 429 and decoded == []
+        assert response.json()["detail"].startswith("The team Acme has used its 2 generations per hour.")
+        assert 0 < int(response["Retry-After"]) <= 3600
+        assert GenerationJob.objects.count() == 2
+
     def test_it_counts_only_accepted_jobs(self, team_users, enqueued):
         client = api_as(team_users.owner)
         for _ in range(3):
@@ -165,6 +181,63 @@ class TestGenerationRateLimit:
         for _ in range(2):
             assert client.post("/api/generations/", {"prompt": "p", "content": SHORT_LINK},
                                format="json").status_code == 201
+
+
+@pytest.mark.django_db
+class TestCreateLimits:
+    @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+    @pytest.mark.parametrize("engine", ["halftone", "diffusion"])
+    def test_it_refuses_numbers_that_are_not_finite_and_the_list_keeps_working(self, team_users, enqueued,
+                                                                               engine, value):
+        client = api_as(team_users.owner)
+        body = {"content": SHORT_LINK, "engine": engine, "prompt": "a fox", "picture": picture_file(),
+                "guidance_scale": value}
+        response = client.post("/api/generations/", body, format="multipart")
+        assert response.status_code == 400
+        assert response.json() == {"guidance_scale": ["Enter a finite number (not NaN or infinity)."]}
+        assert not GenerationJob.objects.exists() and enqueued == []
+        assert client.get("/api/generations/").status_code == 200
+
+    def test_it_refuses_content_longer_than_any_code_holds_before_encoding(self, team_users, enqueued,
+                                                                          monkeypatch):
+        monkeypatch.setattr("generator.core.codes.qr.encode", lambda *args, **kwargs: pytest.fail("encoded"))
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "p", "content": "x" * 2954},
+                                                 format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "content": ["A QR code carries at most 2,953 characters; art codes far fewer. Use a short link instead."]}
+        assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+class TestConcurrentCreates:
+    def test_it_creates_jobs_sent_at_once_without_database_locked_errors(self, team_users, enqueued):
+        from django.db import connection, connections
+
+        if connection.vendor != "sqlite":
+            pytest.skip("SQLite's locking: PostgreSQL takes concurrent writers as they come")
+        clients = [api_as(team_users.owner) for _ in range(8)]  # logged in before: sessions are writes too
+        start, answers = threading.Barrier(len(clients)), []
+
+        def create(client: APIClient, index: int) -> None:
+            try:
+                start.wait()
+                # A new prompt each: remembering it reads, then writes, inside the job's transaction.
+                response = client.post("/api/generations/", {"prompt": f"a fox, take {index}",
+                                                             "content": SHORT_LINK}, format="json")
+                answers.append(response.status_code)
+            except Exception as exc:  # the test client re-raises the view's OperationalError
+                answers.append(repr(exc))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=create, args=(client, i)) for i, client in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert answers == [201] * len(clients)
+        assert GenerationJob.objects.count() == len(clients) == len(enqueued)
 
 
 @pytest.mark.django_db

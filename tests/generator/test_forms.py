@@ -81,11 +81,27 @@ class TestContent:
         assert not form.is_valid()
         assert "too long for QR art" in form.errors["content"][0]
 
+    def test_it_refuses_content_longer_than_any_code_holds_before_encoding(self, team_users, monkeypatch):
+        monkeypatch.setattr("generator.core.codes.qr.encode", lambda *args, **kwargs: pytest.fail("encoded"))
+        form = make_form(team_users.owner, team_users.team, content="x" * 2954)
+        assert not form.is_valid() and not form.job
+        assert form.errors["content"] == [
+            "A QR code carries at most 2,953 characters; art codes far fewer. Use a short link instead."]
+
     def test_it_puts_messages_about_no_field_on_top(self, team_users):
         form = make_form(team_users.owner, team_users.team, control_start="0.9", control_end="0.5")
         assert not form.is_valid()
         assert "must be before control end" in form.errors["control_start"][0]
         assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8")) is None
+
+
+class TestNumbers:
+    @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+    @pytest.mark.parametrize("engine", ["diffusion", "halftone"])
+    def test_it_refuses_numbers_that_are_not_finite(self, team_users, engine, value):
+        form = make_form(team_users.owner, team_users.team, engine=engine, guidance_scale=value)
+        assert not form.is_valid() and not form.job
+        assert form.errors["guidance_scale"] == ["Enter a number."]
 
 
 class TestTeams:
@@ -180,7 +196,8 @@ class TestHalftoneEngine:
 
     @pytest.mark.parametrize(("make", "message"), [
         ("text", "not an image"),
-        ("animated", "animated GIF picture"),
+        ("animated", "animated PNG picture"),
+        ("tiff", "a TIFF file; pictures must be PNG, JPEG or WebP"),
         ("tiny", "too small to draw a code from"),
         ("huge", "pictures up to"),
     ])
@@ -191,7 +208,8 @@ class TestHalftoneEngine:
         frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
         files = {
             "text": SimpleUploadedFile("notes.png", b"not a picture at all"),
-            "animated": upload(frames[0], "anim.gif", "GIF", save_all=True, append_images=frames[1:]),
+            "animated": upload(frames[0], "anim.png", "PNG", save_all=True, append_images=frames[1:]),
+            "tiff": upload(frames[0], "scan.tif", "TIFF", compression="tiff_lzw"),  # under the 1,000-byte cap
             "tiny": upload(Image.new("RGB", (40, 40)), "tiny.png"),
             "huge": upload(Image.new("RGB", (600, 600)), "huge.png"),
         }

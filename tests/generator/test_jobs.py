@@ -186,6 +186,20 @@ def test_bad_parameters_are_refused_with_their_message(overrides, message):
     assert message in str(exc.value)
 
 
+@pytest.mark.parametrize("engine", ["diffusion", "halftone"])
+@pytest.mark.parametrize(("name", "value"), [
+    ("guidance_scale", float("nan")), ("control_start", float("inf")), ("strength", float("-inf")),
+])
+def test_every_engine_refuses_parameters_that_are_not_finite(engine, name, value):
+    # Halftone ignores them, but they are stored and served: one NaN broke every later list of the team's jobs.
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "a fox", ""), content=URL, engine=engine,
+                        **{name: value})
+    label = name.replace("_", " ").capitalize()
+    with pytest.raises(ValueError, match=f"^{label} must be a finite number, got {value}.$"):
+        jobs.validate_job(job)
+
+
 def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings):
     import io
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from generator.models import Prompt
+from generator.models import GenerationJob, Prompt
 
 
 @pytest.mark.django_db
@@ -22,3 +23,18 @@ class TestPromptRemember:
         b = Prompt.remember(team_users.owner, "cli prompt", "")
         c = Prompt.remember(team_users.teammate, "cli prompt", "")
         assert a.pk == b.pk != c.pk and b.times_used == 2 and a.team is None
+
+
+@pytest.mark.django_db
+class TestGenerationJob:
+    @pytest.mark.parametrize(("name", "value"), [
+        ("guidance_scale", float("inf")), ("control_end", float("-inf")), ("conditioning_scale", float("nan")),
+        ("strength", float("inf")),
+    ])
+    def test_the_database_refuses_parameters_that_are_not_finite(self, team_users, name, value):
+        # Whatever skips validate_job (a script, the admin): a stored NaN or infinity broke the team's job list.
+        prompt = Prompt.objects.create(owner=team_users.owner, text="a fox")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt, content="x",
+                                         **{name: value})
+        assert not GenerationJob.objects.exists()

@@ -124,6 +124,12 @@ class TestHalftoneEngine:
 
     def test_it_refuses_an_animated_picture(self, tmp_path):
         frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
+        frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:])
+        with pytest.raises(CommandError, match="an animated PNG picture"):
+            generate("--content", URL, "--image", str(tmp_path / "a.png"), "-o", str(tmp_path))
+
+    def test_it_refuses_a_picture_format_other_than_png_jpeg_and_webp(self, tmp_path):
+        frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
         frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
-        with pytest.raises(CommandError, match="animated GIF"):
+        with pytest.raises(CommandError, match="PNG, JPEG or WebP"):
             generate("--content", URL, "--image", str(tmp_path / "a.gif"), "-o", str(tmp_path))

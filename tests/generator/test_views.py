@@ -68,6 +68,16 @@ def enqueued(monkeypatch) -> list[GenerationJob]:
     return calls
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_history():
+    # The generation rate is counted in the cache, which outlives a test's database rollback.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 class TestGeneratePage:
     def test_it_requires_login(self, client, settings):
         response = client.get("/generate/")
@@ -159,6 +169,49 @@ class TestGeneratePage:
         client = Client(enforce_csrf_checks=True)
         client.force_login(team_users.owner)
         assert client.post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 403
+
+
+class TestGenerationRate:
+    """The page spends the same per-team budget as the API (generator.throttles)."""
+
+    @pytest.fixture(autouse=True)
+    def _one_per_hour(self, settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "1/hour"}}
+
+    def test_it_answers_429_with_the_form_and_the_message_once_the_team_used_its_rate(self, team_users, enqueued):
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+        response = logged_in(team_users.teammate).post("/generate/", {**VALID, "team": team_users.team.pk,
+                                                                      "prompt": "a heron in the reeds"})
+        html = response.content.decode()
+        assert response.status_code == 429 and 0 < int(response["Retry-After"]) <= 3600
+        assert re.search(r'<div role="alert">.*The team Acme has used its 1 generation per hour\. '
+                         r'Try again in about 60 minutes\.', html, re.S)
+        assert "a heron in the reeds</textarea>" in html  # what was typed is still there
+        assert GenerationJob.objects.count() == 1 and len(enqueued) == 1
+
+    def test_the_page_and_the_api_share_one_budget(self, team_users, enqueued):
+        from rest_framework.test import APIClient
+
+        api = APIClient()
+        api.force_login(team_users.owner)
+        assert api.post("/api/generations/", {"prompt": "p", "content": CONTENT}, format="json").status_code == 201
+        page = logged_in(team_users.teammate).post("/generate/", {**VALID, "team": team_users.team.pk})
+        assert page.status_code == 429
+        # And the other way round, in the other team.
+        other = {**VALID, "team": team_users.other_team.pk}
+        assert logged_in(team_users.outsider).post("/generate/", other).status_code == 302
+        api.force_login(team_users.outsider)
+        assert api.post("/api/generations/", {"prompt": "p", "content": CONTENT}, format="json").status_code == 429
+        assert GenerationJob.objects.count() == 2 == len(enqueued)
+
+    def test_it_checks_the_rate_before_decoding_a_picture(self, team_users, enqueued, monkeypatch):
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+        decoded = []
+        monkeypatch.setattr("generator.core.codes.images.open_picture", lambda *args, **kwargs: decoded.append(args))
+        response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk,
+                                                                   "engine": "halftone", "picture": png((9, 9, 9))})
+        assert response.status_code == 429 and decoded == []
+        assert GenerationJob.objects.count() == 1
 
 
 class TestJobPage:

@@ -4,7 +4,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from django.utils import timezone
 
 from qartsite.models import Invitation, Membership
@@ -53,6 +55,74 @@ class TestSignIn:
         assert 'href="/admin/"' not in html  # staff only
 
 
+def sign_in(client, username: str, password: str, path: str = "/accounts/login/", **headers):
+    return client.post(path, {"username": username, "password": password}, **headers)
+
+
+@pytest.mark.django_db
+class TestSignInLockout:
+    """django-axes: five wrong passwords (AXES_FAILURE_LIMIT) for one user name from one address lock that pair out
+    for 15 minutes. The test client's address is 127.0.0.1."""
+
+    def fail(self, client, username: str = "owner", times: int = 5, **headers) -> list:
+        return [sign_in(client, username, "wrong", **headers).status_code for _ in range(times)]
+
+    def test_it_refuses_even_the_right_password_after_five_wrong_ones(self, client, team_users):
+        assert self.fail(client) == [200, 200, 200, 200, 429]
+        response = sign_in(client, "owner", "pw-owner-1")
+        assert response.status_code == 429 and "_auth_user_id" not in client.session
+        assert "registration/locked_out.html" in [template.name for template in response.templates]
+        body = response.content.decode()
+        assert "Too many sign-in attempts" in body and "After 5 wrong passwords for <strong>owner</strong>" in body
+        assert re.search(r"paused for 15\s+minutes from the last attempt", body)
+
+    def test_it_locks_out_the_admin_sign_in_too(self, client, team_users):
+        self.fail(client)
+        assert sign_in(client, "owner", "pw-owner-1", path="/admin/login/?next=/admin/").status_code == 429
+
+    def test_it_lets_another_user_name_sign_in_from_the_same_address(self, client, team_users):
+        self.fail(client)
+        assert sign_in(client, "teammate", "pw-teammate-1")["Location"] == "/campaigns/"
+
+    def test_it_lets_the_same_user_name_sign_in_from_another_address(self, client, team_users):
+        self.fail(client)
+        assert sign_in(client, "owner", "pw-owner-1", REMOTE_ADDR="198.51.100.7")["Location"] == "/campaigns/"
+
+    def test_it_lifts_the_lockout_after_fifteen_minutes(self, client, team_users):
+        self.fail(client)
+        AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=14))
+        assert sign_in(client, "owner", "pw-owner-1").status_code == 429
+        AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+        assert sign_in(client, "owner", "pw-owner-1")["Location"] == "/campaigns/"
+
+    def test_it_forgets_earlier_failures_after_a_sign_in(self, client, team_users):
+        self.fail(client, times=4)
+        assert sign_in(client, "owner", "pw-owner-1")["Location"] == "/campaigns/"
+        client.logout()
+        assert self.fail(client, times=4) == [200] * 4
+
+    def test_it_takes_the_limit_from_the_settings(self, client, team_users, settings):
+        settings.AXES_FAILURE_LIMIT = 2
+        assert self.fail(client, times=2) == [200, 429]
+
+    def test_it_ignores_x_forwarded_for_without_a_trusted_proxy(self, client, team_users):
+        statuses = [sign_in(client, "owner", "wrong", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+                    for i in range(5)]
+        assert statuses[-1] == 429
+        assert sign_in(client, "owner", "pw-owner-1", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 429
+
+    def test_it_counts_by_the_hop_our_proxy_added_behind_a_trusted_proxy(self, client, team_users, settings):
+        settings.QART = {**settings.QART, "TRUST_PROXY": True, "TRUSTED_PROXY_COUNT": 1}
+        # Whatever the client writes to the left of the hop our proxy appended does not make it a new client.
+        statuses = [sign_in(client, "owner", "wrong", REMOTE_ADDR="10.0.0.1",
+                            HTTP_X_FORWARDED_FOR=f"192.0.2.{i}, 203.0.113.9").status_code for i in range(5)]
+        assert statuses[-1] == 429
+        assert sign_in(client, "owner", "pw-owner-1", REMOTE_ADDR="10.0.0.1",
+                       HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+        assert sign_in(client, "owner", "pw-owner-1", REMOTE_ADDR="10.0.0.1",
+                       HTTP_X_FORWARDED_FOR="203.0.113.10")["Location"] == "/campaigns/"
+
+
 @pytest.mark.django_db
 class TestPasswords:
     def test_it_resets_a_password_by_email(self, client, team_users, mailoutbox):
@@ -67,7 +137,7 @@ class TestPasswords:
         assert "Choose a new password" in client.get(form_url).content.decode()
         done = client.post(form_url, {"new_password1": STRONG, "new_password2": STRONG})
         assert done["Location"] == "/accounts/reset/done/"
-        assert client.login(username="owner", password=STRONG)
+        assert client.login(request=HttpRequest(), username="owner", password=STRONG)  # axes needs a request
 
     def test_it_sends_nothing_for_an_unknown_address(self, client, team_users, mailoutbox):
         response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})

@@ -8,12 +8,15 @@ shows "Rival" somewhere.
 from __future__ import annotations
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.urls import reverse
-from rest_framework.authtoken.models import Token, TokenProxy
+from django.utils.html import strip_tags
+from knox.models import AuthToken
+from rest_framework.authtoken.models import TokenProxy
 
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import (
@@ -29,12 +32,15 @@ from generator.models import (
 )
 from qartsite.admin import (
     OwnTokenAdmin,
+    SuperuserAccessAttemptAdmin,
+    SuperuserAccessFailureLogAdmin,
+    SuperuserAccessLogAdmin,
     SuperuserGroupAdmin,
     TeammateUserAdmin,
     TeamScopedAdmin,
     TeamScopedInline,
 )
-from qartsite.models import Invitation, Membership, Team
+from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 
 # The admins of models that belong to no team, each replaced by a scoped one in qartsite.admin. django_rq's
 # Queue admin is deliberately absent: it registers only with RQ_SHOW_ADMIN_LINK (off), and its dashboard lists
@@ -42,7 +48,10 @@ from qartsite.models import Invitation, Membership, Team
 SCOPED_ELSEWHERE = {
     get_user_model(): TeammateUserAdmin,  # teammates only, read only
     Group: SuperuserGroupAdmin,  # superusers only
-    TokenProxy: OwnTokenAdmin,  # one's own token only
+    APIToken: OwnTokenAdmin,  # one's own API tokens only (knox's, by their prefix), read and revoke
+    AccessAttempt: SuperuserAccessAttemptAdmin,  # sign-in records: superusers only
+    AccessLog: SuperuserAccessLogAdmin,
+    AccessFailureLog: SuperuserAccessFailureLogAdmin,
 }
 
 
@@ -296,20 +305,53 @@ class TestInvitationAdmin:
 
 @pytest.mark.django_db
 class TestAutoRegisteredAdmins:
-    def test_it_shows_staff_only_their_own_api_token(self, client, cast):
-        mine, teammates = Token.objects.create(user=cast.owner), Token.objects.create(user=cast.teammate)
-        others = Token.objects.create(user=cast.outsider)
+    def test_it_shows_staff_only_their_own_api_tokens(self, client, cast):
+        (mine, secret), (teammates, _) = AuthToken.objects.create(cast.owner), AuthToken.objects.create(cast.teammate)
+        others, _ = AuthToken.objects.create(cast.outsider)
+        TokenLabel.objects.create(token=mine, name="ci deploys")
         client.force_login(cast.owner)
-        body = client.get(url(TokenProxy)).content.decode()
-        assert mine.key in body and teammates.key not in body and others.key not in body
-        assert client.get(f"/admin/authtoken/tokenproxy/{cast.teammate.pk}/change/").status_code in (302, 404)
+        body = client.get(url(APIToken)).content.decode()
+        assert mine.token_key in body and "ci deploys" in body
+        assert teammates.token_key not in body and others.token_key not in body
+        assert client.get(url(APIToken, "change", teammates)).status_code in (302, 404)
+        page = client.get(url(APIToken, "change", mine)).content.decode()
+        assert mine.token_key in page and secret not in page and "digest" not in page.lower()
+        # The hash is in the page's links (it is the row's key), never shown as text: not even as the token's name.
+        assert mine.digest not in strip_tags(page)
+        assert mine.digest not in strip_tags(client.get(url(APIToken, "delete", mine)).content.decode())
 
-    def test_it_makes_tokens_only_for_the_user_themselves(self, client, cast):
+    def test_it_retires_knox_token_admin(self):
+        assert AuthToken not in admin.site._registry
+
+    def test_it_makes_no_tokens_in_the_admin(self, client, cast):
+        # A token is shown once, when it is made: `manage.py qart_token` does that, the admin does not.
+        for user in (cast.owner, get_user_model().objects.create_superuser("root", password="pw-root-1")):
+            client.force_login(user)
+            assert client.get(url(APIToken, "add")).status_code == 403
+            assert client.post(url(APIToken, "add"), {"user": user.pk}).status_code == 403
+        assert not AuthToken.objects.exists()
+
+    def test_it_lets_staff_revoke_only_their_own_tokens(self, client, cast):
+        (mine, _), (teammates, _) = AuthToken.objects.create(cast.owner), AuthToken.objects.create(cast.teammate)
         client.force_login(cast.owner)
-        response = client.post(url(TokenProxy, "add"), {"user": cast.teammate.pk})
-        assert response.status_code == 200 and not Token.objects.filter(user=cast.teammate).exists()
-        assert client.post(url(TokenProxy, "add"), {"user": cast.owner.pk}).status_code == 302
-        assert Token.objects.filter(user=cast.owner).exists()
+        client.post(url(APIToken, "delete", teammates), {"post": "yes"})
+        client.post(url(APIToken), {"action": "delete_selected", "_selected_action": [teammates.pk], "post": "yes"})
+        assert AuthToken.objects.filter(pk=teammates.pk).exists()
+        assert client.post(url(APIToken, "delete", mine), {"post": "yes"}).status_code == 302
+        assert not AuthToken.objects.filter(pk=mine.pk).exists()
+
+    def test_it_retires_drf_token_admin(self):
+        assert TokenProxy not in admin.site._registry
+
+    def test_it_keeps_sign_in_records_to_superusers(self, client, cast):
+        AccessAttempt.objects.create(username="owner", ip_address="203.0.113.9", user_agent="spy", http_accept="*/*",
+                                     path_info="/accounts/login/", get_data="", post_data="", failures_since_start=5)
+        client.force_login(cast.owner)
+        for model in (AccessAttempt, AccessLog, AccessFailureLog):
+            assert client.get(url(model)).status_code == 403, model
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        assert "203.0.113.9" in client.get(url(AccessAttempt)).content.decode()
+        assert client.get(url(AccessAttempt, "add")).status_code == 403
 
     def test_it_shows_staff_only_their_teammates_read_only(self, client, cast):
         User = get_user_model()

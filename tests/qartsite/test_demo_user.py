@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.http import HttpRequest
 from django.test import TestCase, override_settings
 
 User = get_user_model()
@@ -46,7 +47,7 @@ class DemoUserTestCase(TestCase):
         self.assertEqual((membership.team.name, membership.role), ("Demo team", "owner"))
         self.assertNotIn("Demo team", run_command())  # once any team exists, none is made
         self.assertEqual(Team.objects.count(), 1)
-        self.client.login(username="admin", password="qart-demo")
+        self.client.login(request=HttpRequest(), username="admin", password="qart-demo")  # axes needs a request
         self.assertContains(self.client.get("/campaigns/"), "Demo team")
 
     def test_an_install_with_teams_gets_no_demo_team(self):

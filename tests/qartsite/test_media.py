@@ -14,8 +14,8 @@ from django.core.files.storage import default_storage
 from django.db.models import FileField
 from django.test import Client
 from django.utils.http import http_date
+from knox.models import AuthToken
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from generator.models import Candidate, GenerationJob, LabelingItem, LabelingSession, Prompt
@@ -147,9 +147,9 @@ def test_it_hands_the_sending_to_nginx_when_a_prefix_is_set(team_users, files, s
 
 
 def test_it_serves_image_urls_the_api_returns_to_token_clients(team_users, files):
-    token = Token.objects.create(user=team_users.viewer)
+    _, token = AuthToken.objects.create(user=team_users.viewer)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     body = api.get(f"/api/generations/{files.job.pk}/").json()
     for url in (body["candidates"][0]["image"], body["control_image"]):
         response = api.get(urlsplit(url).path)
@@ -158,10 +158,11 @@ def test_it_serves_image_urls_the_api_returns_to_token_clients(team_users, files
 
 
 def test_it_answers_404_to_a_wrong_token_or_another_teams_token(team_users, files):
-    outsider_token = Token.objects.create(user=team_users.outsider)
+    _, outsider_token = AuthToken.objects.create(user=team_users.outsider)
     url = files.candidate.image.url
     assert_not_found(Client().get(url, HTTP_AUTHORIZATION="Token not-a-real-key"))
-    assert_not_found(Client().get(url, HTTP_AUTHORIZATION=f"Token {outsider_token.key}"))
+    assert_not_found(Client().get(url, HTTP_AUTHORIZATION="Token \xe9"))  # not UTF-8: still no more than a 404
+    assert_not_found(Client().get(url, HTTP_AUTHORIZATION=f"Token {outsider_token}"))
 
 
 def test_it_answers_not_modified_when_the_browser_has_the_file(team_users, files):

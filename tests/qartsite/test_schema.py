@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 
@@ -96,9 +96,9 @@ def api_schema(team_users, fuzz_objects, monkeypatch):
     monkeypatch.setattr("generator.jobs.enqueue_generation", lambda job: None)  # no Redis: queueing is tested elsewhere
     # Django's test client keeps requests from closing the test's connection (and so its transaction); a bare
     # WSGI app does not, so stop it the same way for the duration of the run.
-    token = Token.objects.create(user=team_users.owner)
+    _, token = AuthToken.objects.create(user=team_users.owner)
     config = schemathesis.Config.from_dict({
-        "headers": {"Authorization": f"Token {token.key}"},
+        "headers": {"Authorization": f"Token {token}"},
         # Few examples, always the same ones: a quick, repeatable run (CLI runs can go wider).
         "generation": {"max-examples": 12, "deterministic": True, "database": "none",
                        "with-security-parameters": False},

@@ -105,3 +105,64 @@ class EnvDevicesTestCase(SimpleTestCase):
             with self.subTest(text=text), mock.patch.dict(os.environ, {"QART_TEST_DEVICES": text}):
                 with self.assertRaisesMessage(ImproperlyConfigured, "unknown device"):
                     envdevices("QART_TEST_DEVICES")
+
+
+class DatabaseTimeoutTestCase(SimpleTestCase):
+    script = "from qartsite import settings; print(settings.DATABASES['default'].get('OPTIONS', {}))"
+
+    def database_options(self, url: str) -> str:
+        result = subprocess.run([sys.executable, "-c", self.script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "DATABASE_URL": url}, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.strip()
+
+    def test_it_gives_up_connecting_to_postgresql_after_two_seconds(self):
+        self.assertIn("'connect_timeout': 2", self.database_options("postgres://qart@127.0.0.1:5432/qart"))
+        self.assertIn("'connect_timeout': 5", self.database_options("postgres://qart@127.0.0.1:5432/qart"
+                                                                    "?connect_timeout=5"))
+
+    def test_it_sets_no_connect_timeout_on_sqlite(self):
+        self.assertNotIn("connect_timeout", self.database_options("sqlite:////tmp/qart-settings-test.sqlite3"))
+
+
+class EnvDaysTestCase(SimpleTestCase):
+    """QART_TOKEN_TTL_DAYS: after how many days a new API token expires; empty, never."""
+
+    def test_it_reads_whole_days_and_empty_as_none(self):
+        from datetime import timedelta
+
+        from qartsite.settings import envdays
+
+        for text, days in (("30", timedelta(days=30)), (" 1 ", timedelta(days=1)), ("", None), ("  ", None)):
+            with self.subTest(text=text), mock.patch.dict(os.environ, {"QART_TEST_DAYS": text}):
+                self.assertEqual(envdays("QART_TEST_DAYS"), days)
+        with mock.patch.dict(os.environ, {}, clear=True):
+            self.assertIsNone(envdays("QART_TEST_DAYS"))
+
+    def test_it_refuses_what_is_not_a_positive_number_of_days(self):
+        from qartsite.settings import envdays
+
+        for text, message in (("0", "number of days (1 or more)"), ("-3", "number of days (1 or more)"),
+                              ("a week", "must be a whole number")):
+            with self.subTest(text=text), mock.patch.dict(os.environ, {"QART_TEST_DAYS": text}):
+                with self.assertRaisesMessage(ImproperlyConfigured, message):
+                    envdays("QART_TEST_DAYS")
+
+
+class SignInSettingsTestCase(SimpleTestCase):
+    script = ("from qartsite import settings; "
+              "print(settings.AXES_FAILURE_LIMIT, settings.REST_KNOX['TOKEN_TTL'], settings.AXES_COOLOFF_TIME)")
+
+    def sign_in_settings(self, **env: str) -> str:
+        environ = {k: v for k, v in os.environ.items() if k not in ("AXES_FAILURE_LIMIT", "QART_TOKEN_TTL_DAYS")}
+        result = subprocess.run([sys.executable, "-c", self.script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**environ, **env}, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.strip()
+
+    def test_it_locks_out_after_five_failures_and_keeps_tokens_by_default(self):
+        self.assertEqual(self.sign_in_settings(), "5 None 0:15:00")
+
+    def test_it_reads_the_lockout_limit_and_token_lifetime_from_the_environment(self):
+        self.assertEqual(self.sign_in_settings(AXES_FAILURE_LIMIT="3", QART_TOKEN_TTL_DAYS="90"),
+                         "3 90 days, 0:00:00 0:15:00")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,8 @@ def png_bytes():
 user = get_user_model().objects.create_superuser("staff", "staff@example.com", "pw-staff-1")
 team = Team.objects.create(pk=11, name="Acme")
 Membership.objects.create(team=team, user=user, role="owner")
-invitation = Invitation.objects.create(team=team, email="new@example.com", invited_by=user)
+# Sent to the signed-in user's own address: an invitation opens only for the account it was sent to.
+invitation = Invitation.objects.create(team=team, email="staff@example.com", invited_by=user)
 campaign = Campaign.objects.create(pk=12, team=team, name="Spring", destination="https://example.com/spring")
 placement = Placement.objects.create(pk=13, campaign=campaign, name="Station poster")
 prompt = Prompt.objects.create(owner=user, team=team, text="a misty forest")
@@ -190,7 +192,9 @@ def report(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("web")
     (tmp / "media").mkdir()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "qartsite.settings", "DATABASE_URL": f"sqlite:///{tmp / 'web.db'}",
-           "MEDIA_ROOT": str(tmp / "media"), "DEBUG": "1", "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
+           "MEDIA_ROOT": str(tmp / "media"), "DEBUG": "1", "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1",
+           # The walk scans a short link: its scan must reach no real stream or spool (see tests/conftest.py).
+           "QART_REDIS_PREFIX": f"qart-test-{uuid.uuid4().hex[:12]}:", "QART_SPOOL_DIR": str(tmp / "spool")}
     run_checked([sys.executable, "manage.py", "migrate", "--noinput"], env)
     stdout = run_checked([sys.executable, "-c", WALK], env)
     lines = [line for line in stdout.splitlines() if line.startswith(MARKER)]

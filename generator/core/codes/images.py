@@ -14,6 +14,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# What people may give qart to draw from (Pillow's names): the formats the page and the API document. Anything
+# else is refused from its first bytes, before any of Pillow's format plugins reads it.
+PICTURE_FORMATS = ("PNG", "JPEG", "WEBP")
+# Other formats people try, named in the refusal so they know what to change.
+OTHER_SIGNATURES = ((b"GIF8", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"BM", "BMP"), (b"%PDF", "PDF"),
+                    (b"8BPS", "Photoshop"))
 
 
 class ImageError(ValueError):
@@ -22,15 +28,17 @@ class ImageError(ValueError):
 
 def _flatten(image: Image.Image) -> Image.Image:
     """Convert any mode to RGB, compositing transparency onto white (as a printed code would sit on paper)."""
+    if image.mode == "RGB":
+        return image  # no copy: a 40-megapixel picture is 120 MB per copy
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16/32-bit greyscale: scale to 8 bits by the actual range (PIL's convert("L") would clip).
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image, dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(_to_bytes(values, top), "L")
     elif image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image, dtype=np.float32)
         top = 1.0 if values.max() <= 1.0 else 255.0
-        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(_to_bytes(values, top), "L")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("LA", "La", "PA"):
@@ -38,7 +46,17 @@ def _flatten(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "RGBa"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, L, 1 and RGB all convert directly
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, L and 1 all convert directly
+
+
+def _to_bytes(values: np.ndarray, top: float) -> np.ndarray:
+    """`values` (float32, changed in place: float64 temporaries took a 40-megapixel picture past 1 GB) scaled
+    from 0..`top` to rounded uint8."""
+    values /= top
+    values *= 255.0
+    values += 0.5
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
 
 
 def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -54,6 +72,12 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     Raises:
         ImageError: missing, empty, truncated, not an image, too many pixels, or an unsupported format.
     """
+    name, data = _read(source)
+    return _decode(data, name, max_pixels)
+
+
+def _read(source: str | Path | bytes) -> tuple[str, bytes]:
+    """The name to show for `source` and its bytes; ImageError when missing, a folder, unreadable or empty."""
     name = "the upload" if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes):
         data = source
@@ -69,19 +93,31 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
             raise ImageError(f"{name}: cannot be read ({exc.strerror})") from None
     if not data:
         raise ImageError(f"{name}: the file is empty")
+    return name, data
+
+
+def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
+    """Refuse an opened, not yet loaded image over `max_pixels`: its size comes from the header (Image.open
+    is lazy), so nothing is decoded."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: {width}x{height} is too large ({width * height:,} pixels; the limit is "
+            f"{max_pixels:,}). Resize it first."
+        )
+
+
+def _decode(data: bytes, name: str, max_pixels: int, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """`data` decoded as RGB (see `open_image`); only `formats` (Pillow's names) are tried when given."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                width, height = probe.size
-                if width * height > max_pixels:
-                    raise ImageError(
-                        f"{name}: {width}x{height} is too large ({width * height:,} pixels; the limit is "
-                        f"{max_pixels:,}). Resize it first."
-                    )
-                probe.load()
-                image = ImageOps.exif_transpose(probe)
-                return _flatten(image)
+            image = Image.open(io.BytesIO(data), formats=formats)
+            _check_pixels(image, name, max_pixels)
+            image.load()
+            # In place: every copy of a large picture costs its full size again.
+            ImageOps.exif_transpose(image, in_place=True)
+            return _flatten(image)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -124,7 +160,8 @@ def open_picture(
         A fully loaded RGB `PIL.Image.Image`.
 
     Raises:
-        ImageError: too large (bytes or pixels), too small, animated, or anything `open_image` refuses.
+        ImageError: too large (bytes or pixels), too small, animated, not PNG, JPEG or WebP (`PICTURE_FORMATS`),
+            or anything `open_image` refuses.
     """
     name = "the upload" if isinstance(source, bytes) else str(source)
     size = len(source) if isinstance(source, bytes) else _file_size(Path(source))
@@ -133,9 +170,16 @@ def open_picture(
             f"{name}: the file is {_amount(size)}; pictures up to {_amount(max_bytes)} are accepted. "
             "Save it smaller first."
         )
-    data = source if isinstance(source, bytes) else None
+    name, data = _read(source)
+    # 1. The format, from the first bytes: TIFF, BMP or TGA never reach a decoder.
+    found = picture_format(data)
+    if found not in PICTURE_FORMATS:
+        kind = f"a {found} file" if found else "not an image qart can use"
+        raise ImageError(f"{name}: {kind}; pictures must be PNG, JPEG or WebP. Save it as one of those first.")
+    # 2. Pixels and frames, from the header: nothing is decoded yet.
     try:
-        with Image.open(io.BytesIO(data) if data is not None else source) as probe:
+        with Image.open(io.BytesIO(data), formats=[found]) as probe:
+            _check_pixels(probe, name, max_pixels)
             if getattr(probe, "is_animated", False) and getattr(probe, "n_frames", 1) > 1:
                 raise ImageError(
                     f"{name}: an animated {probe.format} picture; the code needs one still picture. "
@@ -144,14 +188,29 @@ def open_picture(
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
-        pass  # open_image below gives the clear message for every unreadable file
-    image = open_image(source, max_pixels)
+        pass  # _decode below gives the clear message for every unreadable file
+    # 3. Decode
+    image = _decode(data, name, max_pixels, (found,))
     if min(image.size) < min_side:
         raise ImageError(
             f"{name}: {image.width}x{image.height} pixels is too small to draw a code from; "
             f"at least {min_side} pixels on each side are needed."
         )
     return image
+
+
+def picture_format(data: bytes) -> str | None:
+    """The format a file's first bytes announce, without decoding anything or running any of Pillow's format
+    plugins: "PNG", "JPEG" or "WEBP" (`PICTURE_FORMATS`), another format's name, or None when unknown."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp":
+        return "HEIC or AVIF"  # what phones save; Pillow reads neither without a plugin
+    return next((name for signature, name in OTHER_SIGNATURES if data.startswith(signature)), None)
 
 
 def _amount(size: int) -> str:

@@ -32,6 +32,12 @@ BACKGROUNDS = {"white": (255, 255, 255), "grey": (128, 128, 128)}
 DARK = (0, 0, 0)
 LIGHT = (255, 255, 255)
 DEFAULT_MAX_VERSION = 6
+# The most characters qart takes as a code's content, checked before anything is encoded (fitting 4 M characters
+# cost 10 s): what the largest code (version 40, level L) holds in bytes. Art codes (up to DEFAULT_MAX_VERSION)
+# hold far fewer; `encode` says how many.
+MAX_CONTENT_CHARS = 2953
+CONTENT_TOO_LONG = (f"A QR code carries at most {MAX_CONTENT_CHARS:,} characters; art codes far fewer. "
+                    "Use a short link instead.")
 # Tab, line feed and carriage return are legitimate in vCards and Wi-Fi payloads; every other control
 # character is dropped or mangled by phone QR apps, so it would be a silent misread.
 ALLOWED_CONTROLS = {"\t", "\n", "\r"}

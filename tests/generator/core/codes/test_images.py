@@ -92,12 +92,36 @@ class TestOpenPicture:
         image.save(buffer, format=fmt, **save)
         return buffer.getvalue()
 
-    @pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+    @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
     def test_it_refuses_animations(self, fmt):
         frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
         data = self.encoded(frames[0], fmt, save_all=True, append_images=frames[1:])
         with pytest.raises(images.ImageError, match=f"an animated {fmt} picture"):
             images.open_picture(data)
+
+    @pytest.mark.parametrize(("fmt", "named"), [
+        ("TIFF", "a TIFF file"), ("BMP", "a BMP file"), ("GIF", "a GIF file"), ("TGA", "not an image qart can use"),
+    ])
+    def test_it_accepts_only_png_jpeg_and_webp_judged_from_the_first_bytes(self, monkeypatch, fmt, named):
+        data = self.encoded(Image.new("RGB", (100, 100), "red"), fmt)
+        monkeypatch.setattr(images.Image, "open", lambda *a, **k: pytest.fail("a refused format was opened"))
+        with pytest.raises(images.ImageError) as refused:
+            images.open_picture(data)
+        assert str(refused.value) == (f"the upload: {named}; pictures must be PNG, JPEG or WebP. "
+                                      "Save it as one of those first.")
+
+    @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+    def test_it_opens_the_accepted_formats(self, fmt):
+        picture = images.open_picture(self.encoded(Image.new("RGB", (80, 70), (200, 40, 90)), fmt))
+        assert picture.mode == "RGB" and picture.size == (80, 70)
+
+    def test_it_checks_the_pixel_count_from_the_header_before_decoding(self, monkeypatch):
+        from PIL import ImageFile
+
+        data = self.encoded(Image.new("L", (6300, 6300)))  # 37 KB; 40 MB once decoded
+        monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels were decoded"))
+        with pytest.raises(images.ImageError, match="6300x6300 is too large"):
+            images.open_picture(data, max_pixels=30_000_000)
 
     def test_it_refuses_a_file_over_the_byte_cap_before_decoding(self, tmp_path):
         path = tmp_path / "big.png"

@@ -1,0 +1,263 @@
+"""The drainer: moves buffered scans (`campaigns.scan_buffer`) into the database, exactly once.
+
+`manage.py qart_drain_scans` runs `Drainer.run` for good; tests and the outage drill call `drain_once`.
+
+Exactly once: every event carries the id its request made (`ScanEvent.event_id`, unique), the insert skips ids
+already stored, and an event leaves the buffer (XACK and XDEL on the stream, deleting a spool file) only after the
+transaction that stored it has committed. A drainer that dies in between leaves the event pending; whoever reads it
+again (this consumer on its next pass, or another one through XAUTOCLAIM once it has been idle CLAIM_IDLE_MS) stores
+nothing twice. When the database fails, nothing is acknowledged and the next pass starts over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, connection, transaction
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from campaigns import scan_buffer
+from campaigns.models import Placement, ScanEvent
+
+log = logging.getLogger(__name__)
+
+GROUP = "drainers"  # the stream's consumer group; each drainer process is one consumer in it
+BATCH = 500
+CLAIM_IDLE_MS = 60_000  # a pending entry nobody touched for this long belongs to a drainer that died
+BLOCK_MS = 1000  # how long a running drainer waits on the stream before looking at the spool again
+REPEAT_WINDOW = timedelta(minutes=1)
+REPEAT_LIMIT = 10  # more scans than this by one visitor of one placement within REPEAT_WINDOW are repeats
+MAX_RETRY_DELAY = 30.0
+
+DATABASE_ERRORS = (DatabaseError, InterfaceError)
+
+
+@dataclass
+class Drained:
+    """What one pass did: events taken from the buffer, and rows new to the database."""
+
+    read: int = 0
+    stored: int = 0
+
+    def add(self, read: int, stored: int) -> None:
+        self.read += read
+        self.stored += stored
+
+
+def default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def scan_row(event: dict[str, Any]) -> ScanEvent:
+    """The database row of a buffered event (ValueError, TypeError or KeyError when it is malformed)."""
+    time = datetime.fromisoformat(event["time"])
+    if time.tzinfo is None:
+        raise ValueError(f"naive time {event['time']!r}")
+    return ScanEvent(
+        event_id=uuid.UUID(event["id"]), placement_id=int(event["placement"]), time=time,
+        browser=str(event.get("browser", ""))[:60], os=str(event.get("os", ""))[:60],
+        device_class=str(event.get("device_class", ""))[:10], referer=str(event.get("referer", ""))[:500],
+        accept_language=str(event.get("accept_language", ""))[:100], country=str(event.get("country", ""))[:2],
+        is_bot=bool(event.get("is_bot", False)), visitor_key=str(event.get("visitor_key", ""))[:32],
+    )
+
+
+def flag_repeats(rows: list[ScanEvent]) -> None:
+    """Set `is_repeat` on rows that follow REPEAT_LIMIT or more scans of the same placement by the same visitor
+    within REPEAT_WINDOW, counting scans already stored and the other rows."""
+    keyed = [row for row in rows if row.visitor_key]
+    if not keyed:
+        return
+    groups: dict[tuple[int, str], list[tuple[datetime, int, int, ScanEvent | None]]] = defaultdict(list)
+    for order, row in enumerate(keyed):
+        groups[(row.placement_id, row.visitor_key)].append((row.time, 1, order, row))
+    stored = ScanEvent.objects.filter(
+        placement_id__in={key[0] for key in groups}, visitor_key__in={key[1] for key in groups},
+        time__gte=min(row.time for row in keyed) - REPEAT_WINDOW, time__lte=max(row.time for row in keyed),
+    ).values_list("placement_id", "visitor_key", "time")
+    for placement_id, visitor_key, time in stored:
+        if (placement_id, visitor_key) in groups:
+            groups[(placement_id, visitor_key)].append((time, 0, 0, None))  # stored ones first at equal times
+    for scans in groups.values():
+        scans.sort(key=lambda scan: scan[:3])
+        window: deque[datetime] = deque()
+        for time, _, _, row in scans:
+            while window and window[0] <= time - REPEAT_WINDOW:
+                window.popleft()
+            if row is not None:
+                row.is_repeat = len(window) >= REPEAT_LIMIT
+            window.append(time)
+
+
+def store_events(events: Iterable[dict[str, Any]]) -> int:
+    """Store `events` in one transaction, skipping those already stored; returns how many rows are new.
+
+    Events of placements deleted since the scan are dropped (their scans went with them). Raises the database's
+    error when it fails: then nothing of this batch is stored.
+    """
+    rows: dict[uuid.UUID, ScanEvent] = {}
+    for event in events:
+        try:
+            row = scan_row(event)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("Dropping a malformed scan event (%s): %r", exc, event)
+            continue
+        rows.setdefault(row.event_id, row)  # the same event twice in one batch counts once
+    if not rows:
+        return 0
+    with transaction.atomic():
+        placements = set(Placement.objects.filter(pk__in={row.placement_id for row in rows.values()})
+                         .values_list("pk", flat=True))
+        known = set(ScanEvent.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True))
+        fresh = [row for row in rows.values() if row.placement_id in placements and row.event_id not in known]
+        flag_repeats(fresh)
+        # ignore_conflicts: another drainer may store the same event between our check and our insert.
+        ScanEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=BATCH)
+    return len(fresh)
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Drainer:
+    """One consumer of the scan stream, and a reader of the spool.
+
+    Args:
+        consumer (`str`, *optional*, defaults to host and process id): the name in the consumer group.
+        claim_idle_ms (`int`, *optional*, defaults to CLAIM_IDLE_MS): take over other consumers' entries pending
+            this long. Longer than a pass can take, or a live drainer's entries are stored twice (harmlessly).
+    """
+
+    def __init__(self, consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
+        self.consumer = consumer or default_consumer()
+        self.claim_idle_ms = claim_idle_ms
+        self.stream = scan_buffer.stream_key()
+        self.redis_away = False
+
+    def client(self) -> Redis:
+        return scan_buffer.redis_client(connect_timeout=2.0, timeout=BLOCK_MS / 1000 + 5.0)
+
+    def drain_once(self, block_ms: int | None = None) -> Drained:
+        """Store what the stream and the spool hold now. Raises the database's error (nothing acknowledged).
+
+        Args:
+            block_ms (`int`, *optional*): wait this long for new stream entries when there are none.
+        """
+        drained = Drained()
+        try:
+            self.drain_stream(drained, block_ms)
+        except RedisError as exc:
+            if not self.redis_away:
+                log.warning("Redis is away (%s): draining the spool only", exc)
+            self.redis_away = True
+        else:
+            if self.redis_away:
+                log.warning("Redis is back: draining the stream again")
+            self.redis_away = False
+        self.drain_spool(drained)
+        return drained
+
+    # 1. The stream
+    def drain_stream(self, drained: Drained, block_ms: int | None) -> None:
+        client = self.client()
+        try:
+            client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        # a. what this consumer read before and did not finish (the database failed, or we were stopped)
+        while entries := self.read(client, "0"):
+            self.store_entries(client, entries, drained)
+        # b. what dead drainers left pending
+        cursor = "0-0"
+        while True:
+            reply = client.xautoclaim(self.stream, GROUP, self.consumer, self.claim_idle_ms, cursor, count=BATCH)
+            cursor, entries = reply[0], reply[1]
+            if entries:
+                self.store_entries(client, entries, drained)
+            if cursor in (b"0-0", "0-0"):
+                break
+        # c. new entries
+        while entries := self.read(client, ">", block_ms):
+            self.store_entries(client, entries, drained)
+            block_ms = None
+
+    def read(self, client: Redis, start: str, block_ms: int | None = None) -> list[tuple[bytes, dict]]:
+        reply = client.xreadgroup(GROUP, self.consumer, {self.stream: start}, count=BATCH, block=block_ms)
+        return reply[0][1] if reply else []
+
+    def store_entries(self, client: Redis, entries: list[tuple[bytes, dict]], drained: Drained) -> None:
+        events = []
+        for entry_id, fields in entries:
+            event = scan_buffer.parse_event(fields.get(b"event", b"")) if fields else None
+            if event is None and fields:  # no fields: deleted from the stream while pending
+                log.error("Dropping unreadable stream entry %s: %r", entry_id, fields)
+            elif event is not None:
+                events.append(event)
+        drained.add(len(events), store_events(events))
+        self.acknowledge(client, [entry_id for entry_id, _ in entries])
+
+    def acknowledge(self, client: Redis, entry_ids: list[bytes]) -> None:
+        """Only after the commit: the entries leave the group's pending list and the stream."""
+        pipeline = client.pipeline(transaction=False)
+        pipeline.xack(self.stream, GROUP, *entry_ids)
+        pipeline.xdel(self.stream, *entry_ids)
+        pipeline.execute()
+
+    # 2. The spool
+    def drain_spool(self, drained: Drained) -> None:
+        for path in scan_buffer.claim_spool_files(Path(settings.QART["SPOOL_DIR"])):
+            for events in batches(scan_buffer.spool_events(path), BATCH):
+                drained.add(len(events), store_events(events))
+            self.remove(path)
+
+    def remove(self, path: Path) -> None:
+        """Only after every batch of the file has committed."""
+        path.unlink(missing_ok=True)
+
+    # 3. For good
+    def run(self, stop: threading.Event) -> None:
+        """Drain until `stop` is set; while the database is away, wait and retry (1 s, doubling up to 30 s)."""
+        delay = 1.0
+        log.info("Draining scans as consumer %s of %s", self.consumer, self.stream)
+        while not stop.is_set():
+            started = monotonic()
+            try:
+                drained = self.drain_once(block_ms=BLOCK_MS)
+            except DATABASE_ERRORS as exc:
+                log.warning("The database is away (%s): nothing acknowledged, retrying in %.0f s", exc, delay)
+                connection.close()  # a broken connection is opened afresh on the next pass
+                stop.wait(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                continue
+            delay = 1.0
+            if drained.stored:
+                log.info("Stored %d scans", drained.stored)
+            if not drained.read and monotonic() - started < BLOCK_MS / 2000:
+                stop.wait(BLOCK_MS / 1000)  # Redis is away: the stream did not wait for us
+
+
+def drain_once(consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS) -> Drained:
+    """Store everything buffered now, stream and spool (for tests, the outage drill and `--once`)."""
+    return Drainer(consumer, claim_idle_ms).drain_once()

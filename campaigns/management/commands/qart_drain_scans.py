@@ -1,0 +1,43 @@
+"""python manage.py qart_drain_scans: store the scans the short link buffered (Redis stream and spool files).
+
+    qart_drain_scans            # runs until SIGTERM or Ctrl-C (make run starts one beside the worker)
+    qart_drain_scans --once     # stores what is buffered now, then exits
+
+Run one or more anywhere that reaches the database, Redis and the web processes' spool folder (QART_SPOOL_DIR).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from campaigns.drainer import CLAIM_IDLE_MS, DATABASE_ERRORS, Drainer
+
+
+class Command(BaseCommand):
+    help = (
+        "Store buffered scans of the short links in the database, exactly once: from the Redis stream (taking over "
+        "entries a stopped drainer left pending) and from the spool files written while Redis was away. Runs until "
+        "stopped; while the database is away it waits and retries, acknowledging nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="store what is buffered now, then exit")
+        parser.add_argument("--claim-idle", type=float, default=CLAIM_IDLE_MS / 1000, metavar="SECONDS",
+                            help="take over entries another drainer has left pending this long (default: %(default)s)")
+
+    def handle(self, *args, **options) -> None:
+        drainer = Drainer(claim_idle_ms=int(options["claim_idle"] * 1000))
+        if options["once"]:
+            try:
+                drained = drainer.drain_once()
+            except DATABASE_ERRORS as exc:
+                raise CommandError(f"The database is away ({exc}): nothing was acknowledged; run again.") from None
+            self.stdout.write(f"Stored {drained.stored} new scans of {drained.read} buffered.")
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())  # finish the batch in hand, then stop
+        drainer.run(stop)

@@ -1,0 +1,173 @@
+"""The durable buffer between the short link and the database: scans wait here for the drainer.
+
+The redirect must not wait for the database, nor lose a scan when the database is away, so each scan becomes one
+event pushed to a Redis stream (`<QART["REDIS_PREFIX"]>scans`, XADD); when Redis is away too, it is appended to
+this process's spool file (JSON lines in `QART["SPOOL_DIR"]`, one write per event). Nothing is kept in memory.
+`manage.py qart_drain_scans` (`campaigns.drainer`) stores both in the database.
+
+An event is a dict of plain values (see `scan_event`), made in the request: its own id, the request's time and
+what was worked out from the address (country, visitor key), never the address itself.
+
+Spool files and the drainer share them through a rename and a lock: the drainer renames a file before reading it
+and then takes its lock once, which waits for a writer still appending; a writer holds the lock while it appends
+and appends only if its file still has the spool name, so nothing is written to a file being drained.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from django.conf import settings
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+EVENT_VERSION = 1
+SPOOL_SUFFIX = ".jsonl"
+CLAIMED_SUFFIX = ".draining"
+# The redirect's own Redis calls: fail in well under a second, never retry (the spool is the fallback).
+REQUEST_CONNECT_TIMEOUT = 0.25
+REQUEST_TIMEOUT = 0.5
+# After a failure, skip Redis for this long: a Redis that hangs would otherwise cost every scan the timeout.
+REDIS_RETRY_AFTER = 1.0
+
+
+class Outage:
+    """Remembers for a moment that a service failed, so the next requests go straight to the fallback."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.until = 0.0
+
+    def known(self) -> bool:
+        return monotonic() < self.until
+
+    def begin(self) -> None:
+        self.until = monotonic() + self.pause
+
+    def end(self) -> None:
+        self.until = 0.0
+
+
+redis_outage = Outage(REDIS_RETRY_AFTER)
+
+
+def stream_key() -> str:
+    return f"{settings.QART['REDIS_PREFIX']}scans"
+
+
+def links_key() -> str:
+    return f"{settings.QART['REDIS_PREFIX']}links"
+
+
+@lru_cache(maxsize=8)
+def _client(url: str, connect_timeout: float, timeout: float) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout,
+                          retry=Retry(NoBackoff(), 0), health_check_interval=30)
+
+
+def redis_client(connect_timeout: float = REQUEST_CONNECT_TIMEOUT, timeout: float = REQUEST_TIMEOUT) -> Redis:
+    """The client (and its connection pool) for REDIS_URL with these timeouts, one per process. Same Redis as the
+    job queues; its own client because the redirect needs short timeouts and no retries."""
+    return _client(settings.REDIS_URL, connect_timeout, timeout)
+
+
+def scan_event(placement_id: int, time: datetime, **fields: Any) -> dict[str, Any]:
+    """One scan as the buffer holds it: a fresh id, the placement, the request's time (UTC) and `fields`
+    (browser, os, device_class, referer, accept_language, country, is_bot, visitor_key)."""
+    return {"v": EVENT_VERSION, "id": uuid.uuid4().hex, "placement": placement_id, "time": time.isoformat(),
+            **fields}
+
+
+def push(event: dict[str, Any]) -> str:
+    """Buffer one event: on the Redis stream, else in this process's spool file. Returns where it went
+    ("stream" or "spool"); raises OSError only when both failed."""
+    line = json.dumps(event, separators=(",", ":"))
+    if not redis_outage.known():
+        try:
+            redis_client().xadd(stream_key(), {"event": line})
+            return "stream"
+        except RedisError as exc:
+            redis_outage.begin()
+            log.warning("Redis is away (%s): scans go to the spool in %s", exc, settings.QART["SPOOL_DIR"])
+    append_to_spool(line)
+    return "spool"
+
+
+def spool_path() -> Path:
+    """This process's spool file (host and process id in the name, so no two processes share one)."""
+    return Path(settings.QART["SPOOL_DIR"]) / f"scans-{socket.gethostname()}-{os.getpid()}{SPOOL_SUFFIX}"
+
+
+def append_to_spool(line: str) -> None:
+    """Append one JSON line to this process's spool file, whole, in one write, under the file's lock."""
+    path = spool_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (line + "\n").encode()
+    for _ in range(5):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            opened, named = os.fstat(fd), os.stat(path)
+            if (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
+                os.write(fd, data)
+                return
+        except FileNotFoundError:
+            pass  # the drainer took the file between our open and our stat: open the new one
+        finally:
+            os.close(fd)  # releases the lock
+    raise OSError(f"could not append to {path}: the drainer kept renaming it")
+
+
+def claim_spool_files(folder: Path) -> list[Path]:
+    """Rename every spool file in `folder` for draining and return all claimed files (older claims too: a drainer
+    that stopped before deleting one leaves it here). Each writer then starts a new file."""
+    if not folder.is_dir():
+        return []
+    for path in folder.glob(f"scans-*{SPOOL_SUFFIX}"):
+        claimed = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{CLAIMED_SUFFIX}")
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            continue
+        # Wait for a writer that locked the file before the rename; writers after it see the name gone.
+        with open(claimed, "rb") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+    return sorted(folder.glob(f"scans-*{CLAIMED_SUFFIX}"))
+
+
+def spool_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a claimed spool file, line by line; a torn last line (a process killed mid-write) is logged
+    and skipped."""
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, 1):
+            event = parse_event(raw)
+            if event is None:
+                log.error("Skipping unreadable line %d of %s: %r", number, path, raw[:200])
+            else:
+                yield event
+
+
+def parse_event(raw: bytes | str) -> dict[str, Any] | None:
+    """An event from its JSON text, or None when it is not one."""
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not {"id", "placement", "time"} <= event.keys():
+        return None
+    return event

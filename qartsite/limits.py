@@ -1,0 +1,85 @@
+"""The cap on a request's size, file parts included (Django's DATA_UPLOAD_MAX_MEMORY_SIZE leaves files out).
+
+The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Two guards:
+- `RequestSizeMiddleware`, first in MIDDLEWARE, answers 413 to a request whose Content-Length is over the cap plus
+  room for the other fields (`request_limit`) before anything reads its body.
+- `UploadLimitHandler`, first in FILE_UPLOAD_HANDLERS, counts the file parts as they stream in and stops reading
+  once they pass the cap: a body within the limit can still carry files over the cap, and under ASGI the parser
+  reads until the body ends, whatever its declared length. The middleware answers that with the same 413.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+
+# Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
+# form of the site fits in far less.
+FIELDS_SLACK = 64 * 1024
+
+
+def request_limit() -> int:
+    """The largest request body accepted, in bytes: the upload cap plus `FIELDS_SLACK`."""
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + FIELDS_SLACK
+
+
+class RequestTooLarge(MultiPartParserError):
+    """The files passed the cap while they were read. A parse error, so Django and DRF both answer 400 (nothing
+    half-read reaches a view); `RequestSizeMiddleware` turns that 400 into its 413."""
+
+
+def amount(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+
+
+def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
+    """413 with one message: what was sent (when known) and what is accepted. JSON for the API, text otherwise."""
+    sent = f"The request is {amount(size)}" if size else "The request is too large"
+    message = (f"{sent}; uploads up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
+               "Save the picture smaller and try again.")
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=413)
+    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+class RequestSizeMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # Django reads such a body as empty
+        if declared > request_limit():
+            return too_large(request, declared)
+        response = self.get_response(request)
+        if getattr(request, "upload_too_large", False):
+            # The handler stopped the upload; whoever was parsing answered 400 for the RequestTooLarge.
+            return too_large(request, None)
+        return response
+
+
+class UploadLimitHandler(FileUploadHandler):
+    """Counts every file part's bytes and stops reading once a request's files pass the upload cap."""
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.refuse()
+        return raw_data  # for the next handler, which keeps the file
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler makes the file
+
+    def refuse(self) -> None:
+        if self.request is not None:
+            self.request.upload_too_large = True
+        raise RequestTooLarge(f"the files passed the upload cap ({self.limit} bytes)")

@@ -1,0 +1,96 @@
+"""API tokens: make one, list them, revoke one.
+
+    python manage.py qart_token alice [--name LABEL]   # prints a new token: the only time it is ever shown
+    python manage.py qart_token alice --list           # prefix, created, expiry and name of each, no secret
+    python manage.py qart_token alice --revoke PREFIX  # revokes the token whose prefix this is
+
+Tokens are django-rest-knox's: the database keeps a hash and the token's first characters (its prefix), never the
+token itself, so a lost token cannot be shown again: revoke it and make another. A new token expires after
+QART_TOKEN_TTL_DAYS days when that is set, and never otherwise. Clients send `Authorization: Token <token>`.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from knox.models import AuthToken
+
+from qartsite.models import TokenLabel
+
+NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
+
+
+class Command(BaseCommand):
+    help = "Make an API token for USER (printed once), or list or revoke USER's tokens."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="", help=f"a label for the new token (up to {NAME_LENGTH} characters)")
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument("--list", action="store_true", dest="listing",
+                            help="list USER's tokens (prefix, dates, name)")
+        action.add_argument("--revoke", metavar="PREFIX", help="revoke USER's token that starts with PREFIX")
+
+    def handle(self, *args, username: str, name: str, listing: bool, revoke: str | None, **options) -> None:
+        User = get_user_model()
+        try:
+            user = User._default_manager.get_by_natural_key(username)
+        except User.DoesNotExist:
+            raise CommandError(f"No user named {username!r}.") from None
+        if name and (listing or revoke is not None):
+            raise CommandError("--name labels a new token: it goes without --list and --revoke.")
+        if listing:
+            self.list_tokens(user)
+        elif revoke is not None:
+            self.revoke(user, revoke.strip())
+        else:
+            self.create(user, name.strip())
+
+    def create(self, user, name: str) -> None:
+        if not user.is_active:
+            raise CommandError(f"{user.get_username()} is inactive: a token of theirs would be refused.")
+        if len(name) > NAME_LENGTH:
+            raise CommandError(f"--name is {len(name)} characters long; the most is {NAME_LENGTH}.")
+        with transaction.atomic():
+            auth_token, token = AuthToken.objects.create(user=user)  # expiry: knox's TOKEN_TTL (settings)
+            if name:
+                TokenLabel.objects.create(token=auth_token, name=name)
+        expires = f"expires {auth_token.expiry:%Y-%m-%d %H:%M} UTC" if auth_token.expiry else "never expires"
+        # The token alone on stdout, so `TOKEN=$(manage.py qart_token alice)` works; the rest on stderr.
+        self.stdout.write(token)
+        self.stderr.write(f"API token for {user.get_username()} (prefix {auth_token.token_key}, {expires}). "
+                          "It is shown only now: store it. Send it as `Authorization: Token <token>`.")
+
+    def list_tokens(self, user) -> None:
+        # Knox deletes an expired token only when someone presents it; expired ones are listed as such.
+        tokens = AuthToken.objects.filter(user=user).select_related("label").order_by("created")
+        if not tokens:
+            self.stdout.write(f"{user.get_username()} has no API tokens.")
+            return
+        now = timezone.now()
+        rows = [("PREFIX", "CREATED (UTC)", "EXPIRES (UTC)", "NAME")]
+        for auth_token in tokens:
+            expiry = f"{auth_token.expiry:%Y-%m-%d %H:%M}" if auth_token.expiry else "never"
+            if auth_token.expiry and auth_token.expiry <= now:
+                expiry += " (expired)"
+            rows.append((auth_token.token_key, f"{auth_token.created:%Y-%m-%d %H:%M}", expiry,
+                         TokenLabel.name_of(auth_token)))
+        width = [max(len(row[i]) for row in rows) for i in range(3)]
+        for prefix, created, expiry, name in rows:
+            self.stdout.write(f"{prefix:<{width[0]}}  {created:<{width[1]}}  {expiry:<{width[2]}}  {name}".rstrip())
+
+    def revoke(self, user, prefix: str) -> None:
+        if not prefix:
+            raise CommandError("--revoke needs the token's prefix, as --list shows it.")
+        matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
+        count = matches.count()
+        if count == 0:
+            raise CommandError(f"{user.get_username()} has no token starting with {prefix!r} (see --list).")
+        if count > 1:
+            raise CommandError(f"{count} of {user.get_username()}'s tokens start with {prefix!r}: "
+                               "give more of the prefix.")
+        token_key = matches.get().token_key
+        matches.delete()
+        self.stdout.write(f"Revoked {user.get_username()}'s token {token_key}.")

@@ -1,0 +1,200 @@
+"""The drainer (`campaigns.drainer`, `manage.py qart_drain_scans`): buffered scans reach the database exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import OperationalError
+from django.db.models.query import QuerySet
+from django.utils import timezone
+
+from campaigns import drainer, scan_buffer
+from campaigns.drainer import GROUP, Drainer, drain_once
+from campaigns.models import Placement, ScanEvent
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station Poster")
+
+
+def event(placement: Placement, seconds_ago: float = 0, visitor_key: str = "v" * 32, **fields) -> dict:
+    return scan_buffer.scan_event(placement.pk, timezone.now() - timedelta(seconds=seconds_ago), browser="Safari",
+                                  os="iOS", device_class="mobile", referer="", accept_language="", country="",
+                                  is_bot=False, visitor_key=visitor_key, **fields)
+
+
+def to_stream(redis, *events: dict) -> None:
+    for made in events:
+        assert scan_buffer.push(made) == "stream"
+
+
+def to_spool(*events: dict) -> None:
+    for made in events:
+        scan_buffer.append_to_spool(json.dumps(made))
+
+
+def stored_ids() -> list[str]:
+    return sorted(row.hex for row in ScanEvent.objects.values_list("event_id", flat=True))
+
+
+def pending(redis) -> int:
+    return redis.xpending(scan_buffer.stream_key(), GROUP)["pending"]
+
+
+def spool_files() -> list[str]:
+    folder = scan_buffer.spool_path().parent
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.django_db
+class TestDrainOnce:
+    def test_it_stores_stream_and_spool_events_once_when_run_twice(self, placement, scan_redis):
+        streamed, spooled = [event(placement) for _ in range(3)], [event(placement) for _ in range(2)]
+        to_stream(scan_redis, *streamed)
+        to_spool(*spooled)
+        assert drain_once().stored == 5
+        assert drain_once().read == 0
+        assert stored_ids() == sorted(made["id"] for made in streamed + spooled)
+        assert scan_redis.xlen(scan_buffer.stream_key()) == 0 and pending(scan_redis) == 0  # acknowledged, deleted
+        assert spool_files() == []
+
+    def test_it_keeps_the_requests_time_not_the_drains(self, placement):
+        made = event(placement, seconds_ago=3 * 3600)
+        to_spool(made)
+        drain_once()
+        assert ScanEvent.objects.get().time.isoformat() == made["time"]
+
+    def test_it_stores_a_stream_event_delivered_again_after_a_crash_before_the_ack_once(self, placement, scan_redis,
+                                                                                         monkeypatch):
+        made = [event(placement) for _ in range(3)]
+        to_stream(scan_redis, *made)
+        with monkeypatch.context() as patched:
+            patched.setattr(Drainer, "acknowledge", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
+            with pytest.raises(SystemExit):
+                drain_once(consumer="crashed")
+        assert ScanEvent.objects.count() == 3 and pending(scan_redis) == 3  # stored, not acknowledged
+        assert drain_once(consumer="next", claim_idle_ms=0).read == 3  # delivered a second time
+        assert stored_ids() == sorted(e["id"] for e in made) and pending(scan_redis) == 0
+
+    def test_it_stores_a_spool_file_read_again_after_a_crash_before_its_removal_once(self, placement, monkeypatch):
+        made = [event(placement) for _ in range(3)]
+        to_spool(*made)
+        with monkeypatch.context() as patched:
+            patched.setattr(Drainer, "remove", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
+            with pytest.raises(SystemExit):
+                drain_once()
+        assert ScanEvent.objects.count() == 3 and len(spool_files()) == 1  # claimed, stored, left behind
+        assert drain_once().read == 3
+        assert stored_ids() == sorted(e["id"] for e in made) and spool_files() == []
+
+    def test_it_stores_the_same_event_in_one_batch_once(self, placement):
+        made = event(placement)
+        to_spool(made, made)
+        assert drain_once().stored == 1 and ScanEvent.objects.count() == 1
+
+    def test_it_reclaims_a_pending_entry_of_a_dead_consumer(self, placement, scan_redis):
+        made = event(placement)
+        to_stream(scan_redis, made)
+        scan_redis.xgroup_create(scan_buffer.stream_key(), GROUP, id="0")
+        scan_redis.xreadgroup(GROUP, "dead", {scan_buffer.stream_key(): ">"})  # read, then the process died
+        assert drain_once(consumer="alive").read == 0  # not idle for long yet: it may still be working
+        assert drain_once(consumer="alive", claim_idle_ms=0).stored == 1
+        assert stored_ids() == [made["id"]] and pending(scan_redis) == 0
+
+    def test_it_loses_and_acknowledges_nothing_when_the_database_fails_mid_drain(self, placement, scan_redis,
+                                                                                 monkeypatch):
+        streamed, spooled = [event(placement) for _ in range(2)], [event(placement) for _ in range(2)]
+        to_stream(scan_redis, *streamed)
+        to_spool(*spooled)
+        real_bulk_create, calls = QuerySet.bulk_create, []
+
+        def fail_once(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            return real_bulk_create(self, *args, **kwargs)
+
+        monkeypatch.setattr(QuerySet, "bulk_create", fail_once)
+        with pytest.raises(OperationalError):
+            drain_once()
+        assert ScanEvent.objects.count() == 0
+        assert pending(scan_redis) == 2 and scan_redis.xlen(scan_buffer.stream_key()) == 2  # nothing acknowledged
+        assert drain_once().stored == 4
+        assert stored_ids() == sorted(e["id"] for e in streamed + spooled) and pending(scan_redis) == 0
+
+    def test_it_drains_the_spool_while_redis_is_down(self, placement, settings):
+        to_spool(event(placement))
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+        assert drain_once().stored == 1
+
+    def test_it_drops_scans_of_deleted_placements_and_unreadable_lines(self, placement, campaign):
+        gone = Placement.objects.create(campaign=campaign, name="Gone")
+        kept, lost = event(placement), event(gone)
+        gone.delete()
+        to_spool(kept, lost)
+        with open(scan_buffer.spool_path(), "a") as file:
+            file.write('{"id": "torn-by-a-kill')  # the last line of a process killed mid-write
+        assert drain_once().stored == 1 and stored_ids() == [kept["id"]] and spool_files() == []
+
+    def test_it_appends_to_a_new_file_once_the_drainer_has_claimed_the_old_one(self, placement):
+        to_spool(event(placement))
+        [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
+        to_spool(event(placement))  # after the claim: a new file under the spool name
+        assert sum(1 for _ in scan_buffer.spool_events(claimed)) == 1
+        assert scan_buffer.spool_path().exists() and drain_once().stored == 2
+
+
+@pytest.mark.django_db
+class TestRepeats:
+    def test_it_flags_scans_after_ten_a_minute_by_one_visitor_on_one_placement(self, placement, campaign):
+        other_placement = Placement.objects.create(campaign=campaign, name="Flyer")
+        to_spool(*[event(placement, seconds_ago=50 - i) for i in range(6)])
+        drain_once()  # six stored before the batch that follows
+        batch = [event(placement, seconds_ago=40 - i) for i in range(6)]
+        others = [event(placement, seconds_ago=30, visitor_key="w" * 32), event(other_placement, seconds_ago=30)]
+        later = event(placement, seconds_ago=-61)  # more than a minute after all the others
+        to_spool(*batch, *others, later)
+        drain_once()
+        repeats = {row.hex for row in ScanEvent.objects.filter(is_repeat=True).values_list("event_id", flat=True)}
+        assert repeats == {uuid.UUID(batch[4]["id"]).hex, uuid.UUID(batch[5]["id"]).hex}  # the 11th and 12th
+
+    def test_it_does_not_flag_ten_scans_a_minute(self, placement):
+        to_spool(*[event(placement, seconds_ago=59 - i) for i in range(10)])
+        drain_once()
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 0 and ScanEvent.objects.count() == 10
+
+
+@pytest.mark.django_db
+class TestCommand:
+    def test_it_drains_once_and_says_how_many(self, placement, capsys):
+        to_spool(event(placement), event(placement))
+        call_command("qart_drain_scans", "--once")
+        assert "Stored 2 new scans of 2 buffered." in capsys.readouterr().out
+
+    def test_it_fails_with_one_message_when_the_database_is_away(self, placement, monkeypatch):
+        to_spool(event(placement))
+        monkeypatch.setattr(drainer, "store_events", lambda events: (_ for _ in ()).throw(OperationalError("down")))
+        with pytest.raises(CommandError, match="nothing was acknowledged"):
+            call_command("qart_drain_scans", "--once")
+        assert len(spool_files()) == 1
+
+    def test_it_waits_and_retries_while_the_database_is_away(self, monkeypatch):
+        stop, waits, passes = threading.Event(), [], []
+
+        def drain(self, block_ms=None):
+            passes.append(block_ms)
+            if len(passes) < 3:
+                raise OperationalError("connection refused")
+            stop.set()
+            return drainer.Drained(read=1, stored=1)
+
+        monkeypatch.setattr(Drainer, "drain_once", drain)
+        monkeypatch.setattr(stop, "wait", waits.append)
+        Drainer("test").run(stop)
+        assert waits == [1.0, 2.0] and passes == [drainer.BLOCK_MS] * 3
