@@ -37,7 +37,8 @@ redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --d
 REDIS_PID=$!
 for _ in $(seq 1 50); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" QART_SPOOL_DIR="$WORK/spool"
-export DATABASE_URL="postgres://qart@127.0.0.1:$PG_PORT/qart" DEBUG=0 SECRET_KEY=bench-only-secret-key-0123456789
+export DATABASE_URL="postgres://qart@127.0.0.1:$PG_PORT/qart" DEBUG=0 SECURE_SSL_REDIRECT=0 \
+    SECRET_KEY=bench-only-secret-key-0123456789-0123456789-0123456789
 export ALLOWED_HOSTS=127.0.0.1 STATIC_ROOT="$WORK/static" MEDIA_ROOT="$WORK/media" DB_CONN_MAX_AGE=600
 export LOG_LEVEL=WARNING
 mkdir -p "$STATIC_ROOT" "$MEDIA_ROOT"

@@ -68,11 +68,15 @@ def envlist(name: str, default: str) -> list[str]:
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
-DEBUG = envbool("DEBUG", "1")
-SECRET_KEY = os.getenv("SECRET_KEY", DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    # Sessions, password-reset tokens and CSRF all rest on this key.
-    raise ImproperlyConfigured("Set SECRET_KEY in the environment: production refuses the development key.")
+# Off unless asked for: `make run` and `make test` turn it on; anything else is production.
+DEBUG = envbool("DEBUG", "0")
+SECRET_KEY = os.getenv("SECRET_KEY", "").strip() or (DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50):
+    # Sessions, password-reset tokens, CSRF and the scan visitor keys all rest on this key.
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY in the environment (50 random characters; see .env.example for a command that makes one), "
+        "or DEBUG=1 on a development machine: production refuses a missing, short or development key."
+    )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -270,9 +274,18 @@ SPECTACULAR_SETTINGS = {
 }
 
 if not DEBUG:
+    # Production is HTTPS (`manage.py check --deploy` is clean with these defaults; tests/qartsite/test_settings.py).
     SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", "1")
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "1")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers check over plain HTTP
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", str(365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "1")
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "1")
+    if envbool("QART_TRUST_PROXY", "0"):
+        # Our own proxy terminates TLS and says so; without one the header could be forged.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/campaigns/"

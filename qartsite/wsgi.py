@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
-application = get_wsgi_application()
+try:
+    application = get_wsgi_application()
+except ImproperlyConfigured as exc:  # one line in the server's log, not a traceback
+    sys.exit(f"qart: {exc}")

@@ -20,6 +20,8 @@ if [ -f .env ]; then
     set +a
 fi
 export DJANGO_SETTINGS_MODULE=qartsite.settings
+# A development machine: debug pages on unless .env or the environment says otherwise (settings default to off).
+export DEBUG=${DEBUG:-1}
 PORT=${PORT:-8000}
 mkdir -p var var/log
 

@@ -1,4 +1,5 @@
-"""Production settings (DEBUG=0) refuse the development secret key; checked in a fresh interpreter."""
+"""Settings from the environment, checked in a fresh interpreter: production (the default, DEBUG off) refuses a
+missing or development secret key in one line and passes `check --deploy`; bad values stop the start."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ from django.test import SimpleTestCase
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "a-real-production-secret-for-the-test-0123456789-abcdefghij",
+              "ALLOWED_HOSTS": "qart.example"}
+
+
 def import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """`import qartsite.settings` with `env` (DEBUG=1 unless `env` says otherwise, as `make run` and `make test`)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    environ["DEBUG"] = "1"
     return subprocess.run(
         [sys.executable, "-c", "import qartsite.settings"],
         cwd=BASE_DIR,
@@ -28,16 +35,49 @@ def import_settings(**env: str) -> subprocess.CompletedProcess[str]:
 
 class ProductionSettingsTestCase(SimpleTestCase):
     def test_it_refuses_the_development_secret_key(self):
-        result = import_settings(DEBUG="0")
+        result = import_settings(DEBUG="0", SECRET_KEY="dev-only-insecure-secret-key-change-me")
 
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("ImproperlyConfigured", result.stderr)
         self.assertIn("Set SECRET_KEY in the environment", result.stderr)
 
+    def test_it_refuses_a_short_secret_key(self):
+        result = import_settings(DEBUG="0", SECRET_KEY="short")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Set SECRET_KEY in the environment", result.stderr)
+
     def test_it_accepts_a_secret_key_from_the_environment(self):
-        result = import_settings(DEBUG="0", SECRET_KEY="a-real-production-secret-for-the-test")
+        result = import_settings(**PRODUCTION)
 
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_it_is_production_without_debug_and_says_so_in_one_line(self):
+        environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+        result = subprocess.run([sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=environ,
+                                capture_output=True, text=True, timeout=60)
+
+        self.assertEqual(result.returncode, 1)
+        self.assertTrue(result.stderr.startswith("qart: Set SECRET_KEY in the environment"), result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)  # no traceback
+
+    def test_it_passes_the_deployment_checks_in_production(self):
+        environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+        result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                                cwd=BASE_DIR, env={**environ, **PRODUCTION}, capture_output=True, text=True,
+                                timeout=60)
+
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("no issues", result.stdout)
+
+    def test_it_fails_the_deployment_checks_with_debug_on(self):
+        environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+        result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                                cwd=BASE_DIR, env={**environ, **PRODUCTION, "DEBUG": "1"}, capture_output=True,
+                                text=True, timeout=60)
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("security.W018", result.stdout + result.stderr)  # DEBUG on in deployment
 
     def test_it_starts_with_the_development_key_when_debug_is_on(self):
         result = import_settings()
