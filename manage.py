@@ -14,7 +14,7 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     try:
-        settings._setup()  # reads the environment now: a bad setting is one line, not a traceback
+        _ = settings.INSTALLED_APPS  # reads the environment now: a bad setting is one line, not a traceback
     except ImproperlyConfigured as exc:
         sys.exit(f"qart: {exc}")
 
