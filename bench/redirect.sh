@@ -2,8 +2,10 @@
 # Short-link redirect throughput: gunicorn + PostgreSQL + Redis on this machine, wrk on loopback, the scan drainer
 # (manage.py qart_drain_scans) storing scans while wrk runs.
 #   bench/redirect.sh [SECONDS=20] [CONNECTIONS=16] [WORKERS=2]   (one gunicorn sync worker per core)
-# Prints wrk's figures and the drainer's backlog when wrk stops, then lets the drainer finish and checks that every 302
-# produced exactly one stored scan event.
+# First measures a trivial Django view that answers the same 302 without touching the database (bench/urls.py, same
+# gunicorn and middleware), then the short link; prints both, their ratio (target >= 0.80) and p99 (target < 25 ms),
+# the drainer's backlog when wrk stops, then lets the drainer finish and checks that every 302 produced exactly one
+# stored scan event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRIPT_NAME=redirect-bench
@@ -54,7 +56,7 @@ print(Placement.objects.create(campaign=campaign, name="Poster").slug)')
 DRAINER_PID=$!
 
 PORT=$(free_port 8811)
-${GUNICORN:-.venv/bin/gunicorn} qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
+DJANGO_SETTINGS_MODULE=bench.settings ${GUNICORN:-.venv/bin/gunicorn} qartsite.wsgi -b "127.0.0.1:$PORT" -w "$WORKERS" --access-logfile /dev/null \
     --error-logfile "$WORK/gunicorn.log" &
 GUNICORN_PID=$!
 for _ in $(seq 1 100); do port_in_use "$PORT" && break; sleep 0.1; done
@@ -64,9 +66,16 @@ count_events() { "$PY" manage.py shell -v 0 -c 'from campaigns.models import Sca
 for _ in $(seq 1 50); do [ "$(count_events)" -ge 1 ] && break; sleep 0.2; done # the warm-up's scan, drained
 before=$(count_events)
 
-echo "== wrk: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
+echo "== baseline, a trivial 302 view: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
+wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/bench/302" \
+    | tee "$WORK/wrk-baseline.txt"
+echo "== the short link /r/<slug>: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers"
 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/r/$slug" \
     | tee "$WORK/wrk.txt"
+rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+p99() { awk '$1 == "99%" {print $2}' "$1"; }
+echo "== short link $(rate "$WORK/wrk.txt") req/s, p99 $(p99 "$WORK/wrk.txt"); trivial view $(rate "$WORK/wrk-baseline.txt") req/s, p99 $(p99 "$WORK/wrk-baseline.txt")"
+echo "== ratio: $(awk -v a="$(rate "$WORK/wrk.txt")" -v b="$(rate "$WORK/wrk-baseline.txt")" 'BEGIN {printf "%.2f", a / b}') (target >= 0.80)"
 echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) scans not yet stored"
 # Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would.
 kill "$DRAINER_PID"
