@@ -2,6 +2,10 @@
 
 Access follows `qartsite.api`: every queryset is narrowed with `.for_user(user)`, so another team's object
 answers 404 (never a 403 that confirms it exists); members read; owners and editors change; viewers get 403.
+
+DELETE never deletes: printed codes cannot be re-printed, so a campaign is archived and a placement switched off
+(`active: false`), and the answer (200) is the object as it now is. Their codes keep redirecting, to the campaign's
+`fallback_url` when set, and keep counting; PATCH `archived: false` / `active: true` brings them back.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = ["id", "team", "name", "destination", "starts_on", "ends_on", "utm_source", "utm_medium",
-                  "utm_campaign", "archived", "created"]
+        fields = ["id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source",
+                  "utm_medium", "utm_campaign", "archived", "created"]
         read_only_fields = ["created"]
 
     def validate(self, attrs: dict) -> dict:
@@ -80,6 +84,15 @@ class CampaignViewSet(viewsets.ModelViewSet):
         with model_errors_as_400("destination"):
             serializer.save()
 
+    @extend_schema(responses={200: CampaignSerializer}, description=(
+        "Archives the campaign; nothing is deleted. Its printed codes keep redirecting (to `fallback_url` when set, "
+        "else to `destination`) and keep counting. Answers the archived campaign; PATCH `{\"archived\": false}` "
+        "brings it back. Archived campaigns stay listed with `archived: true` (`?archived=false` leaves them out)."))
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        campaign = self.get_object()  # viewers get 403 here (TeamRolePermission)
+        campaign.set_archived(True)
+        return Response(self.get_serializer(campaign).data)
+
 
 # --- Placements ------------------------------------------------------------------------------------------------
 
@@ -90,8 +103,9 @@ class PlacementSerializer(serializers.ModelSerializer):
                           help_text="A generated candidate of the campaign's team.")
     artwork_image = serializers.ImageField(source="artwork.image", read_only=True, allow_null=True)
     short_url = serializers.SerializerMethodField(help_text="The link the printed code carries.")
-    destination = serializers.URLField(read_only=True, help_text="Where scans lead: the override, else the "
-                                                                  "campaign's destination.")
+    destination = serializers.URLField(read_only=True, help_text=(
+        "Where scans lead now: while the placement is active and its campaign not archived, the override, else the "
+        "campaign's destination; otherwise the campaign's fallback_url, else its destination."))
 
     class Meta:
         model = Placement
@@ -178,6 +192,15 @@ class PlacementViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer) -> None:
         with model_errors_as_400("destination_override"):
             serializer.save()
+
+    @extend_schema(responses={200: PlacementSerializer}, description=(
+        "Switches the placement off (`active: false`); nothing is deleted. Its printed code keeps redirecting, to the "
+        "campaign's `fallback_url` when set, else to its destination, and keeps counting. Answers the placement; PATCH "
+        "`{\"active\": true}` switches it on again."))
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        placement = self.get_object()  # viewers get 403 here (TeamRolePermission)
+        placement.set_active(False)
+        return Response(self.get_serializer(placement).data)
 
     @extend_schema(responses=ScanSummarySerializer, filters=False)
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)

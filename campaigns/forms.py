@@ -11,11 +11,11 @@ from generator.models import Candidate
 from qartsite.models import Team
 
 
-def destination_field(required: bool, help_text: str) -> forms.CharField:
+def destination_field(required: bool, help_text: str, label: str | None = None) -> forms.CharField:
     # A CharField, not a URLField: URLField would answer "Enter a valid URL." to javascript: and friends,
     # where our validator says exactly what is wrong and what to type instead.
     return forms.CharField(
-        max_length=2000, required=required, validators=[links.validate_destination], help_text=help_text,
+        max_length=2000, required=required, validators=[links.validate_destination], help_text=help_text, label=label,
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/offer", "inputmode": "url"}),
     )
 
@@ -26,14 +26,17 @@ class DateInput(forms.DateInput):
 
 class CampaignForm(forms.ModelForm):
     destination = destination_field(True, "Where the codes lead unless a placement overrides it.")
+    fallback_url = destination_field(False, "Where the codes lead once the campaign is archived or a placement is "
+                                            "switched off. Leave empty to use the destination.", "Fallback address")
 
     class Meta:
         model = Campaign
-        fields = ["name", "destination", "starts_on", "ends_on", "utm_source", "utm_medium", "utm_campaign",
-                  "archived"]
+        fields = ["name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source", "utm_medium",
+                  "utm_campaign", "archived"]
         widgets = {"starts_on": DateInput(), "ends_on": DateInput()}
         labels = {"utm_source": "UTM source", "utm_medium": "UTM medium", "utm_campaign": "UTM campaign"}
-        help_texts = {"archived": "Archived campaigns' short links stop redirecting."}
+        help_texts = {"archived": "Archived campaigns leave the list; their printed codes still redirect, to the "
+                                  "fallback address, and still count."}
 
     def clean(self) -> dict:
         data = super().clean()
@@ -49,7 +52,7 @@ class NewCampaignForm(CampaignForm):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
 
     class Meta(CampaignForm.Meta):
-        fields = ["team", "name", "destination", "starts_on", "ends_on", "utm_source", "utm_medium",
+        fields = ["team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source", "utm_medium",
                   "utm_campaign"]
 
     def __init__(self, *args, teams: QuerySet[Team], **kwargs) -> None:
@@ -74,7 +77,8 @@ class PlacementForm(forms.ModelForm):
         fields = ["name", "kind", "location", "latitude", "longitude", "printed_quantity", "deployed_on", "notes",
                   "active", "destination_override", "artwork"]
         widgets = {"deployed_on": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
-        help_texts = {"active": "Inactive placements' short links stop redirecting."}
+        help_texts = {"active": "Switched off, the printed code still redirects, to the campaign's fallback address "
+                                "(else its destination), and still counts."}
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,7 +1,13 @@
-"""Campaigns, their placements (each printed code, with its own short link) and scan events."""
+"""Campaigns, their placements (each printed code, with its own short link) and scan events.
+
+Printed codes cannot be re-printed, so nothing here is deleted in the ordinary way: a campaign is archived and a
+placement switched off (pages, API and admin alike; only a superuser's explicit admin delete removes one), and
+their codes keep redirecting and counting. Where a code leads: `Placement.destination`.
+"""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +31,13 @@ class Campaign(models.Model):
     utm_source = models.CharField(max_length=100, default="qr", blank=True)
     utm_medium = models.CharField(max_length=100, default="print", blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")
-    archived = models.BooleanField(default=False)
+    fallback_url = models.URLField(
+        max_length=2000, blank=True, validators=[links.validate_destination],
+        help_text="Where the codes lead once the campaign is archived or a placement is switched off; "
+                  "empty: the destination. Printed codes never answer 404.",
+    )
+    archived = models.BooleanField(default=False, help_text="Hidden from the campaign list; its codes still "
+                                                            "redirect (to the fallback) and still count.")
     created = models.DateTimeField(auto_now_add=True)
 
 
@@ -38,9 +50,24 @@ class Campaign(models.Model):
     def save(self, *args, **kwargs) -> None:
         # Checked on every save, not only in forms: the API, the admin and scripts all go through here.
         links.validate_destination(self.destination)
+        if self.fallback_url:
+            try:
+                links.validate_destination(self.fallback_url)
+            except ValidationError as exc:
+                raise ValidationError({"fallback_url": exc.messages}) from None
         if not self.utm_campaign:
             self.utm_campaign = slugify(self.name)[:100]
         super().save(*args, **kwargs)
+
+    @property
+    def fallback_destination(self) -> str:
+        """Where its codes lead once archived, and those of its placements switched off."""
+        return self.fallback_url or self.destination
+
+    def set_archived(self, archived: bool) -> None:
+        """Archive the campaign (what deleting it does everywhere but a superuser's admin), or bring it back."""
+        self.archived = archived
+        self.save(update_fields=["archived"])
 
 
 class Placement(models.Model):
@@ -64,10 +91,13 @@ class Placement(models.Model):
     printed_quantity = models.PositiveIntegerField(null=True, blank=True)
     deployed_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, help_text="Off: the code leads to the campaign's fallback and still "
+                                                          "counts (what deleting a placement does).")
     slug = models.CharField(max_length=16, unique=True, editable=False)
     destination_override = models.URLField(max_length=2000, blank=True, validators=[links.validate_destination])
-    artwork = models.ForeignKey("generator.Candidate", on_delete=models.SET_NULL, null=True, blank=True,
+    # The artwork is printed: deleting its candidate or job is refused (the admin names the placements). RESTRICT,
+    # not PROTECT: deleting a whole team, whose placements go in the same operation, still works.
+    artwork = models.ForeignKey("generator.Candidate", on_delete=models.RESTRICT, null=True, blank=True,
                                 related_name="placements")
     created = models.DateTimeField(auto_now_add=True)
 
@@ -79,8 +109,21 @@ class Placement(models.Model):
         return f"{self.campaign}: {self.name}"
 
     @property
+    def is_live(self) -> bool:
+        return self.active and not self.campaign.archived
+
+    @property
     def destination(self) -> str:
-        return self.destination_override or self.campaign.destination
+        """Where the code leads (before UTM tagging); a code that exists never answers 404.
+
+        A live placement: its override, else the campaign's destination. An archived campaign's placement or one
+        switched off: the campaign's fallback, else its destination (not the override: a placement's own offer is
+        what ended).
+        """
+        campaign = self.campaign
+        if self.is_live:
+            return self.destination_override or campaign.destination
+        return campaign.fallback_destination
 
     def short_url(self, request) -> str:
         """The absolute short link the printed code carries (`qartsite.site`: SITE_ROOT, else this request's host)."""
@@ -95,6 +138,11 @@ class Placement(models.Model):
             "utm_campaign": campaign.utm_campaign,
             "utm_content": slugify(self.name)[:100],
         })
+
+    def set_active(self, active: bool) -> None:
+        """Switch the placement off (what deleting it does everywhere but a superuser's admin), or on again."""
+        self.active = active
+        self.save(update_fields=["active"])
 
     def save(self, *args, **kwargs) -> None:
         if self.destination_override:

@@ -6,7 +6,9 @@ buffer (`campaigns.scan_buffer`: a Redis stream, else a spool file; `manage.py q
 redirects: the database is never written here. When the database is away (or slow: 2 s to connect, 1 s per
 statement), known slugs answer from the last copy this process saw, else from the copy every process shares in
 Redis; an unknown slug gets a 503 asking to retry, never a 500. No session. It only ever redirects to a destination
-stored on the placement.
+stored on the placement or its campaign (`Placement.destination`): a code of an archived campaign or of a placement
+switched off goes to the campaign's fallback and is still counted; only a slug that never existed (or a placement a
+superuser deleted) answers 404.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ STATEMENT_TIMEOUT_MS = 1000
 DATABASE_RETRY_AFTER = 2.0
 RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
 
-Link = tuple[int | None, str]  # (placement id, or None for "no active link"; redirect URL)
+Link = tuple[int | None, str]  # (placement id, or None for "no such placement"; redirect URL)
 
 
 class LinkUnavailable(Exception):
@@ -48,7 +50,7 @@ class LinkCopy:
     """This process's copy of the links: slug -> (expires at, generation, placement id, URL).
 
     Entries younger than LINK_TTL answer at once. Saving a campaign or placement (here) starts a new generation,
-    which makes every entry stale; other processes see a change within LINK_TTL. Stale entries of active links are
+    which makes every entry stale; other processes see a change within LINK_TTL. Stale entries of known links are
     kept: they answer while the database is away.
     """
 
@@ -63,7 +65,7 @@ class LinkCopy:
         return None
 
     def stale(self, slug: str) -> Link | None:
-        """The last known active link for `slug`, however old."""
+        """The last known link for `slug`, however old."""
         entry = self.entries.get(slug)
         return (entry[2], entry[3]) if entry is not None and entry[2] is not None else None
 
@@ -91,14 +93,18 @@ def forget_links(**_kwargs) -> None:
 
 
 def find_link(slug: str) -> Link:
-    """The active link of `slug` from the database, each statement limited to STATEMENT_TIMEOUT_MS on PostgreSQL."""
+    """The link of `slug` from the database, each statement limited to STATEMENT_TIMEOUT_MS on PostgreSQL.
+
+    Archived campaigns' and inactive placements' slugs are found too: printed codes must keep working, and
+    `Placement.redirect_url` sends them to the campaign's fallback.
+    """
     with transaction.atomic():  # SET LOCAL lasts until this transaction ends: the redirect's queries only
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
         placement = (
             Placement.objects.select_related("campaign")
-            .filter(slug=slug, active=True, campaign__archived=False)
+            .filter(slug=slug)
             .first()
         )
     return (placement.pk, placement.redirect_url()) if placement else (None, "")
@@ -118,7 +124,7 @@ def share_link(slug: str, link: Link) -> None:
 
 
 def shared_link(slug: str) -> Link | None:
-    """The active link of `slug` in the copy shared in Redis, or None."""
+    """The link of `slug` in the copy shared in Redis, or None."""
     if scan_buffer.redis_outage.known():
         return None
     try:
@@ -134,7 +140,7 @@ def shared_link(slug: str) -> Link | None:
 
 
 def resolve(slug: str) -> Link:
-    """(placement id, redirect URL) of an active link, or (None, "") when the slug leads nowhere.
+    """(placement id, redirect URL) of a placement's link, or (None, "") when no placement has the slug.
 
     Raises:
         LinkUnavailable: the database is away and neither copy knows the slug.

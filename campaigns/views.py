@@ -1,7 +1,8 @@
 """Dashboard pages: campaigns, placements, their scan charts, QR code downloads and CSV exports.
 
 Access: every object comes through `.for_user(request.user)` and `get_for_user_or_404` (another team's
-object answers 404), and every change goes through `require_editor` (a viewer's POST answers 403).
+object answers 404), and every change goes through `require_editor` (a viewer's POST answers 403). Nothing is
+deleted here: a campaign is archived and a placement switched off, and their printed codes keep working.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns import stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
@@ -27,6 +28,7 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from generator.core.codes import downloads, qr
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.spreadsheets import csv_cell
 
 CHART_SERIES = 6  # lines on the campaign chart; further placements are summed into one "other" line
 TOP_PLACEMENTS = 5
@@ -142,6 +144,26 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+def archive_requested(request: HttpRequest) -> bool:
+    """The archive forms post archived=1 (archive, switch off) or archived=0 (bring back)."""
+    return request.POST.get("archived", "1") != "0"
+
+
+@login_required
+@require_POST
+def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Archive a campaign or bring it back. Pages never delete one: its printed codes must keep working."""
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    campaign.set_archived(archive_requested(request))
+    if campaign.archived:
+        messages.success(request, f"Campaign “{campaign.name}” archived. Its printed codes still redirect, to "
+                                  f"{campaign.fallback_destination}, and still count.")
+    else:
+        messages.success(request, f"Campaign “{campaign.name}” is back.")
+    return redirect("campaigns:detail", campaign_id=campaign.pk)
+
+
 # Placements ----------------------------------------------------------------------------------------------
 
 @login_required
@@ -197,6 +219,21 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     return render(request, "campaigns/placement_form.html", ctx, status=400 if form.errors else 200)
 
 
+@login_required
+@require_POST
+def placement_archive(request: HttpRequest, placement_id: int) -> HttpResponse:
+    """Switch a placement off (what deleting it means) or on again; its printed code keeps redirecting either way."""
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    require_editor(request.user, placement.campaign.team)
+    placement.set_active(not archive_requested(request))
+    if placement.active:
+        messages.success(request, f"Placement “{placement.name}” is on again.")
+    else:
+        messages.success(request, f"Placement “{placement.name}” switched off. Its printed code still redirects, to "
+                                  f"{placement.destination}, and still counts.")
+    return redirect("campaigns:placement", placement_id=placement.pk)
+
+
 # QR code downloads ---------------------------------------------------------------------------------------
 
 def plain_code(request: HttpRequest, placement: Placement) -> qr.QRCode:
@@ -232,12 +269,6 @@ class _Echo:
 
     def write(self, value: str) -> str:
         return value
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # Spreadsheets run a cell that starts like a formula; referers come from anyone who scans a code.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def scan_rows(scans: QuerySet[ScanEvent]) -> Iterator[str]:

@@ -64,8 +64,23 @@ class CandidateInline(TeamScopedInline):
         return False
 
 
+class KeepsPrintedArtwork:
+    """Deleting a job or candidate that a placement prints as its artwork is refused (`Placement.artwork` is RESTRICT);
+    the confirmation page names the placements and says what to do."""
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            # Django would list the placements as objects this user may not delete (only superusers delete
+            # placements), which hides the reason. Nothing is deleted while anything is protected.
+            perms_needed = set()
+            protected = [format_html("{}: printed as its artwork. Choose other artwork for it first.", entry)
+                         for entry in protected]
+        return to_delete, model_count, perms_needed, protected
+
+
 @admin.register(GenerationJob)
-class GenerationJobAdmin(TeamScopedAdmin):
+class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("id", "preview", "prompt", "content", "status", "scannable", "progress", "total_seconds",
                     "owner", "created")
     list_filter = ("status", "scannable", "scheduler", "engine")
@@ -82,7 +97,7 @@ class GenerationJobAdmin(TeamScopedAdmin):
 
 
 @admin.register(Candidate)
-class CandidateAdmin(TeamScopedAdmin):
+class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
                     "color_error", "variant", "misread", "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired", "job__engine")

@@ -32,7 +32,10 @@ class Prompt(models.Model):
     team_paths = ('team',)  # see TeamOwnedQuerySet
     objects = TeamOwnedQuerySet.as_manager()
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts")
+    # SET_NULL here and on GenerationJob.owner: a prompt and a job are the team's work, not the person's; deleting
+    # an account must not take a team's jobs, candidates and printed artwork with it.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="prompts")
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
     text = models.TextField(max_length=1000)
     negative_text = models.TextField(max_length=1000, blank=True)
@@ -74,7 +77,8 @@ class GenerationJob(models.Model):
 
     FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="generations", help_text="Who started it; empty once their account is gone")
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, null=True, blank=True,
                              related_name="generations")
     placement = models.ForeignKey("campaigns.Placement", on_delete=models.SET_NULL, null=True, blank=True,

@@ -194,6 +194,11 @@ class TeamAdmin(TeamScopedAdmin):
         # A team made here would have no member, not even its maker: teams begin on the site, with an owner.
         return request.user.is_superuser
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a team deletes its campaigns, placements and scans: printed codes would answer 404. Campaigns are
+        # archived instead (campaigns.admin); only a superuser deletes, on purpose.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(TeamScopedAdmin):

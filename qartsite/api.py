@@ -103,8 +103,10 @@ def team_for_create(user, team: Team | None) -> Team:
 
 @contextmanager
 def model_errors_as_400(field: str):
-    """Models validate on save as well (so scripts and the admin cannot skip it); answer those as 400s."""
+    """Models validate on save as well (so scripts and the admin cannot skip it); answer those as 400s, under the
+    field the error names, else under `field`."""
     try:
         yield
     except DjangoValidationError as exc:
-        raise serializers.ValidationError({field: exc.messages}) from None
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages}
+        raise serializers.ValidationError(errors) from None

@@ -15,6 +15,7 @@ from typing import TextIO
 from django.db.models import QuerySet
 
 from generator.models import Candidate, HumanScanResult, LabelingSession
+from qartsite.spreadsheets import csv_cell
 
 REQUIRED_COLUMNS = ("image", "scanned")
 EXPORT_COLUMNS = ("id", "session", "candidate", "image", "labeler", "device", "app", "scanned", "seconds",
@@ -98,18 +99,18 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
 
 
 def export_csv(results: Iterable[HumanScanResult], stream: TextIO) -> int:
-    """Write results as CSV (EXPORT_COLUMNS); returns how many rows were written."""
+    """Write results as CSV (EXPORT_COLUMNS), text that would run as a formula quoted; returns how many rows."""
     writer = csv.writer(stream)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for r in results:
         image = r.image_name or (PurePath(r.candidate.image.name).name if r.candidate else "")
-        writer.writerow([
-            r.pk, r.session_id or "", r.candidate_id or "", image, r.labeler.get_username() if r.labeler else "",
-            r.device, r.app, "yes" if r.scanned else "no", "" if r.seconds is None else r.seconds,
-            "" if r.aesthetic_vote is None else r.aesthetic_vote,
+        # Every cell through csv_cell: image names, devices, apps and notes were typed by people (or a spreadsheet).
+        writer.writerow([csv_cell(value) for value in (
+            r.pk, r.session_id, r.candidate_id, image, r.labeler.get_username() if r.labeler else "",
+            r.device, r.app, "yes" if r.scanned else "no", r.seconds, r.aesthetic_vote,
             r.candidate.scan_probability if r.candidate else "", r.notes, r.created.isoformat(),
-        ])
+        )])
         count += 1
     return count
 

@@ -139,3 +139,65 @@ class TestCampaignAdminIsolation:
         client.force_login(staff_cast.owner)
         for url in ("/admin/campaigns/campaign/", "/admin/campaigns/placement/"):
             assert "Rival" not in client.get(url).content.decode(), url
+
+
+@pytest.mark.django_db
+class TestArchiveInsteadOfDelete:
+    """Staff archive campaigns and switch placements off; only a superuser deletes one, and only on purpose."""
+
+    def test_editors_cannot_delete_campaigns_or_placements(self, client, staff_cast, campaign):
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        client.force_login(staff_cast.teammate)
+        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert client.post(f"/admin/campaigns/placement/{placement.pk}/delete/", {"post": "yes"}).status_code == 403
+        client.post("/admin/campaigns/campaign/", {"action": "delete_selected", "_selected_action": [campaign.pk],
+                                                   "post": "yes"})
+        assert Campaign.objects.filter(pk=campaign.pk).exists() and Placement.objects.filter(pk=placement.pk).exists()
+        page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        assert page.context["inline_admin_formsets"][0].formset.can_delete is False
+
+    def test_the_archive_action_archives_and_the_codes_still_redirect(self, client, staff_cast, campaign):
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        campaign.fallback_url = "https://shop.example.com/ended"
+        campaign.save()
+        client.force_login(staff_cast.teammate)
+        response = client.post("/admin/campaigns/campaign/", {"action": "archive", "_selected_action": [campaign.pk]},
+                               follow=True)
+        assert "1 campaign archived" in response.content.decode()
+        campaign.refresh_from_db()
+        assert campaign.archived
+        client.logout()
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/ended?")
+        client.force_login(staff_cast.teammate)
+        client.post("/admin/campaigns/campaign/", {"action": "unarchive", "_selected_action": [campaign.pk]})
+        campaign.refresh_from_db()
+        assert not campaign.archived
+
+    def test_the_placement_action_switches_placements_off(self, client, staff_cast, campaign):
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        client.force_login(staff_cast.owner)
+        client.post("/admin/campaigns/placement/", {"action": "archive", "_selected_action": [placement.pk]})
+        placement.refresh_from_db()
+        assert not placement.active
+
+    def test_viewers_cannot_archive(self, client, staff_cast, campaign):
+        client.force_login(staff_cast.viewer)
+        client.post("/admin/campaigns/campaign/", {"action": "archive", "_selected_action": [campaign.pk]})
+        campaign.refresh_from_db()
+        assert not campaign.archived
+
+    def test_an_editor_of_one_team_archives_only_there(self, client, staff_cast, campaign):
+        # The outsider owns Rival and only views Acme: the changelist shows both teams' campaigns to them.
+        staff_cast.outsider.memberships.create(team=staff_cast.team, role="viewer")
+        theirs = Campaign.objects.create(team=staff_cast.other_team, name="Rival sale", destination="https://x.io")
+        client.force_login(staff_cast.outsider)
+        client.post("/admin/campaigns/campaign/", {"action": "archive", "_selected_action": [campaign.pk, theirs.pk]})
+        campaign.refresh_from_db()
+        theirs.refresh_from_db()
+        assert theirs.archived and not campaign.archived
+
+    def test_a_superuser_may_still_delete_on_purpose(self, client, admin_user, campaign):
+        ScanEvent.objects.create(placement=Placement.objects.create(campaign=campaign, name="Poster"))
+        client.force_login(admin_user)
+        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}).status_code == 302
+        assert not Campaign.objects.exists() and not ScanEvent.objects.exists()

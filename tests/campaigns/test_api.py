@@ -107,6 +107,25 @@ class TestCampaigns:
         assert client.delete(f"/api/campaigns/{campaign.pk}/").status_code == 403
         assert Campaign.objects.get().name == "Spring Sale"
 
+    def test_delete_archives_and_answers_the_archived_campaign(self, team_users, campaign, placement):
+        ScanEvent.objects.create(placement=placement, device_class="mobile")
+        client = api_as(team_users.teammate)
+        response = client.delete(f"/api/campaigns/{campaign.pk}/")
+        assert response.status_code == 200 and response.json()["archived"] is True
+        campaign.refresh_from_db()
+        assert campaign.archived and campaign.placements.get() == placement and placement.scans.count() == 1
+        assert client.get(f"/api/campaigns/{campaign.pk}/").json()["archived"] is True
+        unarchived = client.patch(f"/api/campaigns/{campaign.pk}/", {"archived": False}, format="json")
+        assert unarchived.status_code == 200 and not Campaign.objects.get().archived
+
+    def test_it_takes_a_fallback_url_and_checks_it_like_the_destination(self, team_users, campaign):
+        client = api_as(team_users.owner)
+        url = f"/api/campaigns/{campaign.pk}/"
+        refused = client.patch(url, {"fallback_url": "javascript:alert(1)"}, format="json")
+        assert refused.status_code == 400 and "fallback_url" in refused.json()
+        accepted = client.patch(url, {"fallback_url": "https://shop.example.com/ended"}, format="json")
+        assert accepted.status_code == 200 and accepted.json()["fallback_url"] == "https://shop.example.com/ended"
+
     def test_an_editor_in_one_team_cannot_create_where_they_only_view(self, team_users):
         team_users.outsider.memberships.create(team=team_users.team, role="viewer")
         response = api_as(team_users.outsider).post("/api/campaigns/", {
@@ -206,6 +225,23 @@ class TestPlacements:
         assert client.post("/api/placements/", {"campaign": campaign.pk, "name": "X"}, format="json").status_code == 403
         assert client.patch(f"/api/placements/{placement.pk}/", {"name": "X"}, format="json").status_code == 403
         assert Placement.objects.get().name == "Station poster"
+
+    def test_delete_archives_the_placement_and_its_code_still_leads_somewhere(self, team_users, placement):
+        ScanEvent.objects.create(placement=placement, device_class="mobile")
+        client = api_as(team_users.teammate)
+        response = client.delete(f"/api/placements/{placement.pk}/")
+        assert response.status_code == 200
+        assert response.json()["active"] is False and response.json()["destination"] == "https://shop.example.com/"
+        placement.refresh_from_db()
+        assert not placement.active and placement.scans.count() == 1
+        assert client.patch(f"/api/placements/{placement.pk}/", {"active": True}, format="json").status_code == 200
+        assert Placement.objects.get().active
+
+    def test_viewers_and_outsiders_cannot_delete_a_placement(self, team_users, placement):
+        assert api_as(team_users.viewer).delete(f"/api/placements/{placement.pk}/").status_code == 403
+        assert api_as(team_users.outsider).delete(f"/api/placements/{placement.pk}/").status_code == 404
+        placement.refresh_from_db()
+        assert placement.active
 
     def test_artwork_must_be_a_candidate_of_the_campaigns_team(self, team_users, placement):
         ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()

@@ -1,10 +1,13 @@
-"""Campaign models: a placement's short link follows the site's one rule for absolute links (qartsite.site)."""
+"""Campaign models: a placement's short link follows the site's one rule for absolute links (qartsite.site); where
+a printed code leads; what deleting takes with it."""
 
 from __future__ import annotations
 
 import pytest
+from django.db.models import RestrictedError
 
 from campaigns.models import Campaign, Placement
+from tests.campaigns.test_views import candidate
 
 pytestmark = pytest.mark.django_db
 
@@ -23,3 +26,46 @@ class TestShortUrl:
     def test_it_uses_the_request_host_without_a_site_root(self, placement, rf, settings):
         settings.SITE_ROOT = ""
         assert placement.short_url(rf.get("/", secure=True)) == f"https://testserver/r/{placement.slug}"
+
+
+class TestDestination:
+    """A live placement: its override, else the campaign's destination. An archived campaign or an inactive
+    placement: the campaign's fallback, else its destination (a printed code never answers 404)."""
+
+    @pytest.fixture
+    def overridden(self, placement) -> Placement:
+        placement.destination_override = "https://shop.example.com/poster"
+        placement.campaign.fallback_url = "https://shop.example.com/ended"
+        return placement
+
+    def test_a_live_placement_leads_to_its_override_then_the_campaigns_destination(self, overridden):
+        assert overridden.is_live and overridden.destination == "https://shop.example.com/poster"
+        overridden.destination_override = ""
+        assert overridden.destination == "https://shop.example.com/"
+
+    def test_an_archived_campaigns_placement_leads_to_the_fallback(self, overridden):
+        overridden.campaign.archived = True
+        assert not overridden.is_live and overridden.destination == "https://shop.example.com/ended"
+
+    def test_an_inactive_placement_leads_to_the_fallback_else_the_campaigns_destination(self, overridden):
+        overridden.active = False
+        assert overridden.destination == "https://shop.example.com/ended"
+        overridden.campaign.fallback_url = ""
+        assert overridden.destination == "https://shop.example.com/"
+
+
+class TestArtwork:
+    def test_a_candidate_printed_as_artwork_cannot_be_deleted(self, placement, team_users):
+        art = candidate(team_users.owner, team_users.team)
+        placement.artwork = art
+        placement.save()
+        with pytest.raises(RestrictedError):
+            art.job.delete()
+        placement.refresh_from_db()
+        assert placement.artwork == art
+
+    def test_a_team_deleted_as_a_whole_takes_its_placements_and_artwork_together(self, placement, team_users):
+        placement.artwork = candidate(team_users.owner, team_users.team)
+        placement.save()
+        team_users.team.delete()
+        assert not Placement.objects.exists()

@@ -72,31 +72,55 @@ class TestShortLink:
         drain_once()
         assert ScanEvent.objects.get().is_bot is True
 
-    def test_unknown_and_inactive_slugs_get_a_friendly_404(self, client, placement):
+    def test_unknown_slugs_get_a_friendly_404(self, client, placement):
         response = client.get("/r/doesNotExist")
         assert response.status_code == 404 and "isn't active" in response.content.decode()
-        placement.active = False
-        placement.save()
-        assert client.get(f"/r/{placement.slug}").status_code == 404
-        placement.active = True
-        placement.save()
-        placement.campaign.archived = True
-        placement.campaign.save()
-        assert client.get(f"/r/{placement.slug}").status_code == 404
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
+
+    def test_an_archived_campaigns_code_goes_to_its_fallback_and_still_counts(self, client, placement):
+        placement.destination_override = "https://shop.example.com/poster-offer"
+        placement.save()
+        campaign = placement.campaign
+        campaign.fallback_url = "https://shop.example.com/ended"
+        campaign.archived = True
+        campaign.save()
+        response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE)
+        assert response.status_code == 302
+        assert response["Location"].startswith("https://shop.example.com/ended?utm_source=qr&")
+        assert drain_once().stored == 1 and ScanEvent.objects.get().placement == placement
+
+    def test_an_inactive_placements_code_goes_to_the_fallback_else_the_campaigns_destination(self, client,
+                                                                                             placement):
+        placement.destination_override = "https://shop.example.com/poster-offer"
+        placement.active = False
+        placement.save()  # no fallback yet: the campaign's destination, not the placement's own offer
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/spring?ref=qr&")
+        placement.campaign.fallback_url = "https://shop.example.com/ended"
+        placement.campaign.save()
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/ended?")
+        assert drain_once().stored == 2
+
+    def test_a_deleted_campaigns_codes_keep_redirecting_and_counting(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        assert client.delete(f"/api/campaigns/{placement.campaign_id}/").status_code == 200
+        client.logout()
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert drain_once().stored == 1 and ScanEvent.objects.filter(placement=placement).count() == 1
 
     def test_it_never_redirects_to_anything_from_the_request(self, client, placement):
         response = client.get(f"/r/{placement.slug}?next=https://evil.example/&url=https://evil.example/",
                               HTTP_HOST="testserver", HTTP_REFERER="https://evil.example/")
         assert "evil" not in response["Location"]
 
-    def test_a_deactivated_link_stops_at_once_in_this_process(self, client, placement):
-        assert client.get(f"/r/{placement.slug}").status_code == 302  # now cached
+    def test_a_deactivated_link_turns_to_the_fallback_at_once_in_this_process(self, client, placement):
+        placement.campaign.fallback_url = "https://shop.example.com/ended"
+        placement.campaign.save()
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/spring?")
         Placement.objects.filter(pk=placement.pk).update(active=False)  # bypasses save(): cache still warm
-        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/spring?")
         placement.refresh_from_db()
         placement.save()  # any save clears the cache
-        assert client.get(f"/r/{placement.slug}").status_code == 404
+        assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://shop.example.com/ended?")
 
     def test_other_methods_are_refused(self, client, placement):
         assert client.post(f"/r/{placement.slug}").status_code == 405
@@ -171,16 +195,19 @@ class TestShortLink:
         assert (response.status_code, response["Location"]) == (302, url)
         assert client.get("/r/doesNotExist").status_code == 503
 
-    def test_a_deactivated_link_leaves_the_copy_in_redis(self, client, placement, scan_redis):
+    def test_a_deactivated_link_stays_in_the_copy_in_redis_with_its_fallback(self, client, placement, scan_redis,
+                                                                              stop_database):
+        placement.campaign.fallback_url = "https://shop.example.com/ended"
+        placement.campaign.save()
         assert client.get(f"/r/{placement.slug}").status_code == 302
         placement.active = False
         placement.save()
-        assert client.get(f"/r/{placement.slug}").status_code == 404
-        assert scan_redis.hget(scan_buffer.links_key(), placement.slug) is None
-        placement.active = True
-        placement.save()
-        assert client.get(f"/r/{placement.slug}").status_code == 302
-        assert scan_redis.hget(scan_buffer.links_key(), placement.slug) is not None
+        url = client.get(f"/r/{placement.slug}")["Location"]
+        assert url.startswith("https://shop.example.com/ended?")
+        assert json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug)) == [placement.pk, url]
+        redirects._links.clear()  # a process started during an outage still sends the code somewhere
+        stop_database()
+        assert client.get(f"/r/{placement.slug}")["Location"] == url
 
     def test_it_sees_a_changed_destination_after_link_ttl(self, client, placement, monkeypatch):
         now = redirects.monotonic()
@@ -244,6 +271,12 @@ class TestDestinationsAreValidatedOnSave:
         with pytest.raises(ValidationError):
             Campaign.objects.create(team=team_users.team, name="Bad", destination=url)
         assert Campaign.objects.count() == 0
+
+    @pytest.mark.parametrize("url", ["javascript:alert(1)", "https://", "/local"])
+    def test_campaign_fallbacks(self, placement, url):
+        placement.campaign.fallback_url = url
+        with pytest.raises(ValidationError):
+            placement.campaign.save()
 
     def test_placement_overrides(self, placement):
         placement.destination_override = "javascript:alert(1)"

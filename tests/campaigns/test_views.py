@@ -217,6 +217,58 @@ class TestCampaignForms:
         assert campaign.name == "Autumn" and campaign.archived
 
 
+    def test_it_checks_and_saves_the_fallback_url(self, client, team_users, campaign):
+        client.force_login(team_users.owner)
+        url = f"/campaigns/{campaign.pk}/edit/"
+        refused = client.post(url, CAMPAIGN_DATA | {"fallback_url": "javascript:alert(1)"})
+        assert refused.status_code == 400 and "must start with http:// or https://" in body(refused)
+        assert client.post(url, CAMPAIGN_DATA | {"fallback_url": "https://shop.example.com/ended"}).status_code == 302
+        campaign.refresh_from_db()
+        assert campaign.fallback_url == "https://shop.example.com/ended"
+
+
+@pytest.mark.django_db
+class TestArchiving:
+    """Pages never delete a campaign or placement: they archive it (a campaign) or switch it off (a placement),
+    and its printed codes keep leading somewhere and counting."""
+
+    def test_it_archives_and_unarchives_a_campaign(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.teammate)
+        assert "Archive campaign" in body(client.get(f"/campaigns/{campaign.pk}/"))
+        response = client.post(f"/campaigns/{campaign.pk}/archive/", {"archived": "1"})
+        assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
+        campaign.refresh_from_db()
+        assert campaign.archived and campaign.placements.get().scans.count() == 3
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert "Unarchive" in html and "still redirect and count" in html
+        assert "Spring Sale" not in body(client.get("/campaigns/"))
+        assert client.post(f"/campaigns/{campaign.pk}/archive/", {"archived": "0"}).status_code == 302
+        campaign.refresh_from_db()
+        assert not campaign.archived
+
+    def test_it_switches_a_placement_off_and_on(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/archive/"
+        assert client.post(url, {"archived": "1"})["Location"] == f"/campaigns/placements/{placement.pk}/"
+        placement.refresh_from_db()
+        assert not placement.active and Placement.objects.count() == 1
+        assert "still redirects" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        client.post(url, {"archived": "0"})
+        placement.refresh_from_db()
+        assert placement.active
+
+    def test_it_refuses_viewers_and_outsiders(self, client, team_users, campaign, placement):
+        for user, status in ((team_users.viewer, 403), (team_users.outsider, 404)):
+            client.force_login(user)
+            assert client.post(f"/campaigns/{campaign.pk}/archive/", {"archived": "1"}).status_code == status
+            assert client.post(f"/campaigns/placements/{placement.pk}/archive/",
+                               {"archived": "1"}).status_code == status
+        assert client.get(f"/campaigns/{campaign.pk}/archive/").status_code == 405
+        campaign.refresh_from_db()
+        placement.refresh_from_db()
+        assert not campaign.archived and placement.active
+
+
 @pytest.mark.django_db
 class TestPlacementForms:
     def test_it_adds_a_placement_with_a_fresh_short_link(self, client, team_users, campaign):

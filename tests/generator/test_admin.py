@@ -157,3 +157,37 @@ class TestGenerationAdminChoices:
         assert list(fields["candidates"].queryset) == [ours[Candidate]]
         fields = client.get("/admin/generator/generationpreset/add/").context["adminform"].form.fields
         assert list(fields["source_run"].queryset) == [ours[EvalRun]]
+
+
+@pytest.mark.django_db
+class TestDeletingPrintedArtwork:
+    @pytest.fixture
+    def printed(self, team_users):
+        from campaigns.models import Campaign
+        from tests.generator.evals.test_labeling_views import make_job
+        from tests.qartsite.test_admin import make_staff
+
+        make_staff(team_users.owner)
+        job = make_job(team_users.team, team_users.owner)
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        Placement.objects.create(campaign=campaign, name="Station poster", artwork=job.candidates.first())
+        return job
+
+    def test_it_refuses_to_delete_a_job_whose_candidate_is_printed_with_a_message(self, client, team_users, printed):
+        client.force_login(team_users.owner)
+        for response in (
+            client.post(f"/admin/generator/generationjob/{printed.pk}/delete/", {"post": "yes"}),
+            client.post("/admin/generator/generationjob/", {"action": "delete_selected",
+                                                             "_selected_action": [printed.pk], "post": "yes"}),
+        ):
+            html = response.content.decode()
+            assert response.status_code == 200 and "Station poster</a>: printed as its artwork" in html
+        assert GenerationJob.objects.filter(pk=printed.pk).exists()
+        assert Placement.objects.get().artwork.job == printed
+
+    def test_it_refuses_to_delete_the_printed_candidate_itself(self, client, team_users, printed):
+        client.force_login(team_users.owner)
+        art = Placement.objects.get().artwork
+        response = client.post(f"/admin/generator/candidate/{art.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 200 and "printed as its artwork" in response.content.decode()
+        assert Candidate.objects.filter(pk=art.pk).exists()

@@ -38,3 +38,19 @@ class TestGenerationJob:
             GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt, content="x",
                                          **{name: value})
         assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+class TestDeletingAUser:
+    def test_it_leaves_the_teams_jobs_candidates_prompts_and_artwork_in_place(self, team_users):
+        from campaigns.models import Campaign, Placement
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.teammate, ranks=(1, 2))
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster", artwork=job.candidates.first())
+        team_users.teammate.delete()
+        job.refresh_from_db()
+        placement.refresh_from_db()
+        assert job.owner is None and job.prompt.owner is None and job.candidates.count() == 2
+        assert placement.artwork == job.candidates.first()

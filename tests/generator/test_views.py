@@ -253,6 +253,11 @@ class TestJobPage:
         assert f'action="/generate/jobs/{job.pk}/cancel/"' in html and "csrfmiddlewaretoken" in html
         assert "qart/generate.js" in html
 
+    def test_it_names_a_deleted_starter_plainly(self, team_users, done_job):
+        done_job.owner.delete()  # the job stays with the team (owner: SET_NULL)
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert "started by a former member" in html
+
     def test_it_shows_a_failure_plainly(self, team_users):
         job = make_job(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()

@@ -377,3 +377,14 @@ class TestAutoRegisteredAdmins:
         assert client.get(url(Group, "add")).status_code == 403
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         assert "auditors" in client.get(url(Group)).content.decode()
+
+
+@pytest.mark.django_db
+class TestDeletingTeams:
+    def test_only_superusers_delete_a_team_and_its_printed_codes(self, client, cast, rows):
+        client.force_login(cast.owner)
+        assert client.post(url(Team, "delete", cast.team), {"post": "yes"}).status_code == 403
+        client.post(url(Team), {"action": "delete_selected", "_selected_action": [cast.team.pk], "post": "yes"})
+        assert Team.objects.filter(pk=cast.team.pk).exists() and Placement.objects.filter(campaign__team=cast.team)
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        assert client.get(url(Team, "delete", cast.team)).status_code == 200
