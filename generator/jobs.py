@@ -7,7 +7,8 @@
 
 Retries: RQ retries a job once when it crashed or its worker died (`Retry(max=1)`), then
 `generation_failed` marks the row failed with the reason. Expected failures (bad parameters, missing
-weights, cancellation, timeout) are handled here and never retried.
+weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
+restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
 """
 
 from __future__ import annotations
@@ -142,8 +143,9 @@ def validate_job(job: GenerationJob) -> None:
         raise ValueError(f"Background must be one of {', '.join(qr.BACKGROUNDS)}.")
 
 
-def enqueue_generation(job: GenerationJob) -> None:
-    """Queue the job on the GPU queue after the current transaction commits."""
+def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
+    """Queue the job on the GPU queue after the current transaction commits; RQ retries a crashed run `retries`
+    times (the reconciler re-queues a lost job with what is left of its attempts: generator.reconcile)."""
 
     def send() -> None:
         try:
@@ -152,7 +154,7 @@ def enqueue_generation(job: GenerationJob) -> None:
                 job.pk,
                 job_id=f"qart-generation-{job.pk}",
                 job_timeout=settings.QART["JOB_TIMEOUT"],
-                retry=Retry(max=1),
+                retry=Retry(max=retries) if retries else None,
                 on_failure=Callback(generation_failed),
                 result_ttl=24 * 3600,
                 failure_ttl=7 * 24 * 3600,
@@ -167,18 +169,26 @@ def enqueue_generation(job: GenerationJob) -> None:
 
 
 def request_cancel(job: GenerationJob) -> None:
-    """Cancel a job: at once if it is still queued, between denoising steps if it is running."""
+    """Cancel a job: at once unless a worker has taken it, between denoising steps if one has.
+
+    A queued job ends at once even when Redis lost it (restarted) or cannot be reached: a worker skips a finished row,
+    so nothing runs it afterwards, and the page never says "Cancelling" for ever. A running job whose worker died is
+    ended by the reconciler (generator.reconcile).
+    """
     GenerationJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-    if job.status == Status.QUEUED and job.rq_job_id:
+    if job.status != Status.QUEUED:
+        return
+    if job.rq_job_id:
         try:
             rq_job = django_rq.get_queue(QUEUE).fetch_job(job.rq_job_id)
-            if rq_job is not None and rq_job.get_status() == "queued":
+            state = rq_job.get_status() if rq_job is not None else None
+            if state == "started":
+                return  # a worker has just taken it: it stops at its first step
+            if state in ("queued", "scheduled", "deferred"):
                 rq_job.cancel()
-                _finish(job.pk, Status.CANCELLED, stage="cancelled")
         except RedisError:
             log.warning("Could not reach Redis to cancel %s; the worker will skip it", job.pk)
-    elif job.status == Status.QUEUED:
-        _finish(job.pk, Status.CANCELLED, stage="cancelled")
+    _finish(job.pk, Status.CANCELLED, stage="cancelled")
 
 
 def queue_position(job: GenerationJob) -> int | None:
@@ -192,12 +202,16 @@ def queue_position(job: GenerationJob) -> int | None:
     return None if position is None else position + 1
 
 
-def _finish(pk: int, status: str, **fields) -> None:
+def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
+    """End the row with `status`; with `expect` (field lookups) only while the row still matches them, so the
+    reconciler never overwrites what a worker wrote meanwhile. Returns whether the row was ended."""
     now = timezone.now()
     job = GenerationJob.objects.only("created", "started").get(pk=pk)
     fields.setdefault("total_seconds", (now - job.created).total_seconds())
-    GenerationJob.objects.filter(pk=pk).update(status=status, finished=now, **fields)
+    if not GenerationJob.objects.filter(pk=pk, **(expect or {})).update(status=status, finished=now, **fields):
+        return False
     _record_eval_samples(pk)
+    return True
 
 
 def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:

@@ -8,22 +8,84 @@ Run any number of them, on any number of GPU hosts, against the same Redis, data
 Each worker says what it is in Redis (`generator.engine_status`): "loading" while the engine loads, then
 "ready" with its device and model (or "unavailable" with the reason), kept alive by RQ's heartbeat and
 deleted when the worker stops. The web process reads that instead of importing torch itself.
+
+While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker
+killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
+Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which re-queues or ends jobs nothing
+will finish.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
+from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from generator import engine_status
+from generator import engine_status, reconcile
 
 log = logging.getLogger(__name__)
 
 
 class GenerationWorker(SimpleWorker):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("maintenance_interval", reconcile.INTERVAL)  # RQ's default: every 10 minutes
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # An idle worker waits on the queue this long before its loop, and so its maintenance, comes round again.
+        return min(super().dequeue_timeout, reconcile.INTERVAL)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        close_old_connections()  # a database restarted since the last job left this process a dead connection
+        try:
+            reconcile.reconcile_jobs()
+        except Exception:
+            # RQ's work loop stops the worker on any exception from its maintenance: a reconciler that cannot run
+            # this time (database or Redis away, or a bug) must not take the worker with it.
+            log.exception("The reconciler could not run; it will try again at the next maintenance")
+
+    def get_heartbeat_ttl(self, job) -> int:
+        # The forking worker's rule, not SimpleWorker's (the job's whole time limit): `execute_job` keeps the
+        # heartbeats going, so RQ's cleanup takes the job of a worker killed mid-job within a minute and a half.
+        return self.job_monitoring_interval + 60
+
+    def execute_job(self, job, queue) -> None:
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, stop), name="qart-job-heartbeat", daemon=True)
+        self._hold(job)
+        beat.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            stop.set()
+            beat.join()
+            try:
+                reconcile.release(self.connection, job.id)
+            except RedisError as exc:
+                log.warning("Could not release the lease on %s: %s", job.id, exc)
+
+    def _beat(self, job, stop: threading.Event) -> None:
+        """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""
+        while not stop.wait(self.job_monitoring_interval):
+            self._hold(job)
+            try:
+                if self.execution is not None:
+                    self.maintain_heartbeats(job)
+            except RedisError as exc:
+                log.warning("Could not send the heartbeats of %s: %s", job.id, exc)
+
+    def _hold(self, job) -> None:
+        try:
+            reconcile.hold(self.connection, job.id, self.name)
+        except RedisError as exc:
+            log.warning("Could not renew the lease on %s: %s", job.id, exc)
+
     def work(self, *args, **kwargs):
         from generator import jobs
         from generator.core.engines import devices, parameters

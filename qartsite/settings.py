@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: a body over the upload cap is refused with 413 before anything reads it (qartsite.limits).
     "qartsite.limits.RequestSizeMiddleware",
+    # A database that is away answers 503 with a page that says so, not a 500 (qartsite.outage).
+    "qartsite.outage.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

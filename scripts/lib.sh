@@ -114,6 +114,7 @@ stop_group() {
 # "qart" owned by user "qart", no durability (tests and benchmarks only). PostgreSQL refuses to run as root: as
 # root the cluster runs as the postgres user (made by the Debian package), or as a system user made for it.
 PG_USER=""
+PG_OPTIONS=""
 as_pg() {
     if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
 }
@@ -138,9 +139,10 @@ pg_start() {
         cat "$dir/initdb.log" >&2
         die "initdb failed"
     }
-    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c synchronous_commit=off \
-            -c full_page_writes=off -c max_connections=200" start >/dev/null || {
+    # Kept in PG_OPTIONS for a restart: make test's fault drills stop this cluster and start it again.
+    PG_OPTIONS="-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c synchronous_commit=off"
+    PG_OPTIONS+=" -c full_page_writes=off -c max_connections=200"
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$PG_OPTIONS" start >/dev/null || {
         cat "$dir/server.log" >&2
         die "PostgreSQL did not start"
     }

@@ -3,7 +3,7 @@
 # throwaway Redis. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
 # Extra pytest arguments: PYTEST_ARGS="-k demo -x" (from make) or as arguments to this script.
 # FAST=1 (`make test-fast`): the quick local loop: SQLite only, without the tests that start a worker process or
-# Chromium (markers `worker` and `browser`).
+# Chromium, nor the fault drills (markers `worker`, `browser` and `drill`).
 # Ignores .env on purpose: the suite must not depend on a developer's local settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ pytest_args+=("$@")
 FAST=${FAST:-}
 if [ -n "$FAST" ]; then
     ensure_system_packages redis-server libzbar0
-    pytest_args=(-m "not worker and not browser" "${pytest_args[@]}")
+    pytest_args=(-m "not worker and not browser and not drill" "${pytest_args[@]}")
 else
     ensure_system_packages redis-server postgresql libzbar0 chromium
     PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
@@ -33,6 +33,7 @@ fi
 # Settings come only from here: drop anything inherited that would point the suite at real services.
 unset DATABASE_URL REDIS_URL SECRET_KEY ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS SITE_ROOT MEDIA_ROOT STATIC_ROOT
 unset QART_DEMO_USER QART_DEMO_PASSWORD
+unset QART_TEST_PG_BIN QART_TEST_PG_DATA QART_TEST_PG_OPTIONS QART_TEST_PG_USER
 export DEBUG=1 DJANGO_SETTINGS_MODULE=qartsite.settings
 
 echo "== ruff check ."
@@ -64,6 +65,9 @@ trap 'exit 129' HUP
 if [ -z "$FAST" ]; then
     pg_start "$WORK/pg"
     PG_STARTED=1
+    # The fault drill tests/drills/test_postgresql_stopped.py stops this cluster mid-test and starts it again.
+    export QART_TEST_PG_BIN=$PG_BIN QART_TEST_PG_DATA=$WORK/pg/data QART_TEST_PG_OPTIONS=$PG_OPTIONS
+    export QART_TEST_PG_USER=$PG_USER # empty: this user; else the user the cluster runs as (runuser)
 fi
 
 REDIS_PORT=$(free_port 63799)

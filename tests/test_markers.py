@@ -1,5 +1,6 @@
-"""The `worker` and `browser` markers sit on exactly the tests that start a worker process or Chromium, so
-`make test-fast` (-m "not worker and not browser") leaves out all of those and nothing else."""
+"""The `worker` and `browser` markers sit on exactly the tests that start a worker process or Chromium, and every
+fault drill (tests/drills) carries `drill`, so `make test-fast` (-m "not worker and not browser and not drill") leaves
+out all of those."""
 
 from __future__ import annotations
 
@@ -37,3 +38,9 @@ def test_the_check_reports_a_missing_and_a_stray_marker():
     assert len(problems) == 2
     assert problems[0].startswith("a: uses start_worker without @pytest.mark.worker")
     assert problems[1].startswith("b: has @pytest.mark.browser but does not use browser")
+
+
+def test_every_fault_drill_is_marked_so_the_quick_loop_leaves_it_out(request):
+    unmarked = [item.nodeid for item in request.session.items
+                if item.nodeid.startswith("tests/drills/") and item.get_closest_marker("drill") is None]
+    assert unmarked == []

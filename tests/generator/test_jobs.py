@@ -116,6 +116,31 @@ def test_a_queued_job_is_cancelled_at_once(gpu_queue):
     assert job.candidates.count() == 0
 
 
+def test_a_queued_job_redis_lost_is_cancelled_at_once(gpu_queue):
+    # Redis restarted without its data: no worker will ever see the job, so the cancel must not wait for one.
+    job = make_job()
+    job.refresh_from_db()
+    gpu_queue.remove(job.rq_job_id)
+    gpu_queue.connection.delete(f"rq:job:{job.rq_job_id}")
+    jobs.request_cancel(job)
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.finished is not None
+
+
+def test_a_queued_job_is_cancelled_at_once_when_redis_cannot_be_reached(gpu_queue, monkeypatch):
+    from redis import Redis
+
+    job = make_job()
+    job.refresh_from_db()
+    unreachable, get_queue = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1), jobs.django_rq.get_queue
+    monkeypatch.setattr(jobs.django_rq, "get_queue", lambda name: get_queue(name, connection=unreachable))
+    jobs.request_cancel(job)
+    job.refresh_from_db()
+    assert job.status == "cancelled"  # and a worker that takes its RQ job later skips the finished row
+    monkeypatch.undo()
+    assert jobs.run_generation(job.pk) == f"job {job.pk} already cancelled"
+
+
 # "cpu,cpu": two replicas stand in for a worker driving two GPUs (pipeline.SplitEngine): the job's own thread
 # waits on them, and a cancel or the time limit must still reach it there.
 WORKERS = pytest.mark.parametrize("devices", ["", "cpu,cpu"], ids=["one-device", "split"])
@@ -145,6 +170,7 @@ def test_a_job_over_its_time_limit_fails_with_the_reason(gpu_queue, start_worker
 
 
 @pytest.mark.worker
+@pytest.mark.drill  # the "worker SIGKILLed mid-job" drill
 def test_a_killed_workers_job_is_retried_once_then_failed(gpu_queue, start_worker):
     job = make_job(steps=150)
     registry = StartedJobRegistry(queue=gpu_queue)

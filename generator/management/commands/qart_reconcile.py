@@ -1,0 +1,37 @@
+"""python manage.py qart_reconcile: one pass of the reconciler (generator.reconcile), printing what it did.
+
+    qart_reconcile              # a job acts once it has looked orphaned for the grace period (run it again later)
+    qart_reconcile --grace 0    # act at once: when you know that no worker is starting a job right now
+
+Every generation worker already runs it each minute; this is for a site whose workers are all stopped, or to look now.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from generator import reconcile
+
+
+class Command(BaseCommand):
+    help = (
+        "Find generation jobs nothing will finish (lost when Redis restarted, or whose worker died) and re-queue them "
+        "once or fail them with the reason; end cancelled jobs that nothing runs. One pass; prints what it did."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--grace", type=float, default=reconcile.GRACE, metavar="SECONDS",
+                            help="act on a job only once it has looked orphaned this long (default: %(default)s)")
+
+    def handle(self, *args, **options) -> None:
+        if options["grace"] < 0:
+            raise CommandError(f"--grace must be 0 or more seconds, got {options['grace']}")
+        try:
+            done = reconcile.reconcile_jobs(grace=options["grace"])
+        except RedisError as exc:
+            raise CommandError(f"The job queue (Redis) cannot be reached ({exc}); nothing was reconciled.") from None
+        except DatabaseError as exc:
+            raise CommandError(f"The database cannot be reached ({exc}); run it again once it is back.") from None
+        self.stdout.write(str(done))

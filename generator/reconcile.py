@@ -1,0 +1,220 @@
+"""The reconciler: finds generation jobs that nothing will ever finish, and re-queues or ends them.
+
+The row is the source of truth and RQ carries only its primary key (`generator.jobs`), so when Redis and the database
+disagree a row can wait for ever:
+- Redis restarted without its data (or was emptied): a queued job's RQ job is gone and no worker will take it;
+- the worker running a job died and nothing noticed (RQ notices only in a live worker's maintenance);
+- a cancel was asked for a job that nothing runs any more (the page said "Cancelling" for ever).
+
+`reconcile_jobs()` looks at every unfinished row once and returns what it did. Each generation worker runs it in RQ's
+periodic maintenance (`GenerationWorker.run_maintenance_tasks`, every INTERVAL seconds, one worker at a time);
+`manage.py qart_reconcile` runs one pass. Per row:
+1. A worker holds it (its lease, below; or RQ says it started on a registered worker), or it waits in RQ: left alone,
+   unless a cancel was asked of a waiting job: cancelled.
+2. Otherwise, a cancel was asked: cancelled at once (a live worker that still ran it would stop at its next step).
+3. Otherwise it is orphaned, and acted on once it has looked so for `grace` seconds: a row whose enqueue has not reached
+   Redis yet, or whose worker is taking its lease again after a Redis restart, looks orphaned for a moment.
+   - RQ still has it started on a worker that is gone: RQ's own cleanup takes it, which retries it once or fails it
+     (`jobs.generation_failed`), as when a worker's heartbeats stop;
+   - gone from Redis (or RQ finished with it but the row never heard): re-queued once, within its attempts (the first
+     run and RQ's one retry, MAX_ATTEMPTS), else failed with the reason.
+
+Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed
+with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import django_rq
+from redis import Redis
+from redis.exceptions import LockError
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.worker import Worker
+
+from generator import jobs
+from generator.models import GenerationJob
+
+log = logging.getLogger(__name__)
+Status = GenerationJob.Status
+
+GRACE = 120.0  # seconds a job must look orphaned before it is re-queued or failed: more than a lease renewal
+INTERVAL = 60  # seconds between two passes in a worker (its RQ maintenance interval)
+LEASE_PREFIX = "qart:lease:"
+LEASE_TTL = 90  # renewed every 30 s (RQ's job monitoring interval): one missed renewal does not lose it
+ORPHANS_KEY = "qart:reconcile:orphans"  # job pk -> when it first looked orphaned (Unix time)
+LOCK_KEY = "qart:reconcile:lock"
+MAX_ATTEMPTS = 2  # a job's first run and RQ's one retry (jobs.enqueue_generation)
+REQUEUED = "requeued"  # the stage of a row the reconciler put back in the queue
+BATCH = 500
+
+# What RQ says about a row's job
+HELD, WAITING, ABANDONED, GONE = "held", "waiting", "abandoned", "gone"
+RQ_WAITING = {JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+@dataclass
+class Reconciled:
+    """What one pass did, by job primary key."""
+
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    orphaned: list[int] = field(default_factory=list)  # looking orphaned for less than the grace period
+    skipped: str = ""  # why the pass looked at nothing
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.cancelled or self.orphaned)
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"Nothing reconciled: {self.skipped}."
+        parts = [f"{what} {', '.join(f'#{pk}' for pk in pks)}"
+                 for what, pks in (("re-queued", self.requeued), ("failed", self.failed),
+                                   ("cancelled", self.cancelled), ("orphaned, within the grace period", self.orphaned))
+                 if pks]
+        return f"Jobs {'; '.join(parts)}." if parts else "No orphaned jobs."
+
+
+def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL) -> None:
+    """Take or renew `worker`'s lease on a job it runs."""
+    connection.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
+
+
+def release(connection: Redis, rq_job_id: str) -> None:
+    connection.delete(LEASE_PREFIX + rq_job_id)
+
+
+def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconciled:
+    """One pass over every unfinished generation job (see the module docstring); one pass at a time.
+
+    Args:
+        grace (`float`, *optional*, defaults to GRACE): seconds a job must look orphaned before it is re-queued or
+            failed; 0 acts at once (tests, drills, an operator who knows that no worker is starting a job).
+        queue (`rq.Queue`, *optional*): the `gpu` queue; django-rq's by default.
+
+    Returns:
+        `Reconciled`: what the pass did.
+
+    Raises:
+        RedisError: Redis cannot be reached (then nothing can be told apart; cancelling a queued job still ends it).
+        DatabaseError: the database cannot be reached.
+    """
+    queue = queue or django_rq.get_queue(jobs.QUEUE)
+    lock = queue.connection.lock(LOCK_KEY, timeout=300)
+    if not lock.acquire(blocking=False):
+        return Reconciled(skipped="another reconciler is running")
+    try:
+        return _reconcile(queue, grace)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass  # it expired: the pass took longer than its timeout
+
+
+def _reconcile(queue: Queue, grace: float) -> Reconciled:
+    connection, done = queue.connection, Reconciled()
+    # 1. RQ's own cleanup first: started jobs whose worker stopped sending heartbeats are retried or failed.
+    queue.started_job_registry.cleanup()
+    first_seen = {int(pk): float(at) for pk, at in connection.hgetall(ORPHANS_KEY).items()}
+    orphans: dict[int, float] = {}
+    now = time.time()
+    rows = list(GenerationJob.objects.exclude(status__in=GenerationJob.FINISHED).only(
+        "pk", "status", "stage", "attempts", "cancel_requested", "rq_job_id").order_by("pk"))
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start:start + BATCH]
+        ids = [row.rq_job_id or f"qart-generation-{row.pk}" for row in batch]
+        rq_jobs = Job.fetch_many(ids, connection=connection)
+        leases = connection.mget([LEASE_PREFIX + rq_id for rq_id in ids])
+        for row, rq_job, lease in zip(batch, rq_jobs, leases, strict=True):
+            # 2. Held, waiting, or cancelled
+            state = HELD if lease else _state(connection, rq_job)
+            if state == HELD or (state == WAITING and not row.cancel_requested):
+                continue
+            if row.cancel_requested:
+                if state == WAITING:
+                    rq_job.cancel()
+                if jobs._finish(row.pk, Status.CANCELLED, expect={"status": row.status}, stage="cancelled"):
+                    done.cancelled.append(row.pk)
+                continue
+            # 3. Orphaned: after the grace period, RQ's cleanup, or re-queued, or failed
+            seen = first_seen.get(row.pk, now)
+            if now - seen < grace:
+                orphans[row.pk] = seen
+                done.orphaned.append(row.pk)
+            elif state == ABANDONED and _abandon(queue, rq_job):
+                row.refresh_from_db(fields=["status"])
+                (done.requeued if row.status == Status.QUEUED else done.failed).append(row.pk)
+            else:
+                _requeue_or_fail(row, rq_job, done)
+    with connection.pipeline() as pipeline:  # forget rows that are no longer orphaned
+        pipeline.delete(ORPHANS_KEY)
+        if orphans:
+            pipeline.hset(ORPHANS_KEY, mapping=orphans)
+        pipeline.execute()
+    if done:
+        log.info("Reconciler: %s", done)
+    return done
+
+
+def _state(connection: Redis, rq_job: Job | None) -> str:
+    """What RQ's records say about a job that no worker holds a lease on."""
+    if rq_job is None:
+        return GONE
+    status = rq_job.get_status(refresh=False)
+    if status in RQ_WAITING:
+        return WAITING
+    if status == JobStatus.STARTED:
+        worker = rq_job.worker_name
+        alive = worker and connection.exists(Worker.redis_worker_namespace_prefix + worker)
+        return HELD if alive else ABANDONED
+    return GONE  # finished, failed, stopped or cancelled in RQ while the row is unfinished: the row never heard
+
+
+def _abandon(queue: Queue, rq_job: Job) -> bool:
+    """Expire a dead worker's executions of `rq_job` now, so RQ's cleanup retries or fails it as it does when a
+    worker's heartbeats stop. False when RQ has no execution of it to expire."""
+    registry = queue.started_job_registry
+    keys = [f"{job_id}:{execution_id}" for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
+            if job_id == rq_job.id]
+    if not keys:
+        return False
+    queue.connection.zadd(registry.key, dict.fromkeys(keys, 0), xx=True)
+    registry.cleanup()
+    return True
+
+
+def _requeue_or_fail(row: GenerationJob, rq_job: Job | None, done: Reconciled) -> None:
+    """A job Redis lost: back in the queue once, within its attempts, else failed with the reason."""
+    unchanged = {"status": row.status, "attempts": row.attempts, "stage": row.stage}
+    if row.status == Status.QUEUED and row.stage == REQUEUED:
+        reason = "The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued once."
+    elif row.attempts >= MAX_ATTEMPTS:
+        reason = (f"The worker running this job stopped, or the job queue lost it, on its last attempt "
+                  f"({row.attempts} of {MAX_ATTEMPTS}).")
+    else:
+        if not GenerationJob.objects.filter(pk=row.pk, **unchanged).update(
+                status=Status.QUEUED, stage=REQUEUED, progress=0.0):
+            return  # a worker moved it meanwhile
+        if rq_job is not None:
+            _forget(rq_job)  # RQ's record of it, finished or failed: the new one takes its id
+        jobs.enqueue_generation(row, retries=max(0, MAX_ATTEMPTS - 1 - row.attempts))
+        done.requeued.append(row.pk)
+        return
+    if jobs._finish(row.pk, Status.FAILED, expect=unchanged, stage="failed", error=reason):
+        done.failed.append(row.pk)
+
+
+def _forget(rq_job: Job) -> None:
+    """Delete RQ's record of a job."""
+    try:
+        rq_job.delete()
+    except ValueError:
+        # rq 2.6: a job's list of executions outlives their records by a minute, and delete() fails on the missing ones
+        rq_job.connection.delete(rq_job.execution_registry.key)
+        rq_job.delete()

@@ -1,0 +1,209 @@
+"""Fault drills: real processes (gunicorn, the scan drainer, RQ workers, redis-server, make test's PostgreSQL) and a
+real fault in the middle of their work. Each drill skips where a service it breaks is missing, except in CI (`CI`
+set), where it fails; `make test` provides them all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.exceptions import RedisError
+
+from tests.generator import conftest as generation
+
+database_url = generation.database_url
+# The Redis drill's worker process, as the generation tests start theirs (this folder builds its own tiny model).
+tiny_spec, start_worker = generation.tiny_spec, generation.start_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+def required(missing: str) -> None:
+    """Skip for want of `missing`, except in CI, where the drill must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing} (required in CI)")
+    pytest.skip(missing)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{process.args[:4]} exited with {process.returncode}:\n{log_tail(process)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def log_tail(process: subprocess.Popen, chars: int = 3000) -> str:
+    path = getattr(process, "log_path", None)
+    return Path(path).read_text(errors="replace")[-chars:] if path else ""
+
+
+@pytest.fixture(autouse=True)
+def _scans_removed(_scan_buffer_keys):
+    """Drills scan for real: the stream and the shared copy of the links (this test's own keys) go with the test."""
+    yield
+    from campaigns import scan_buffer
+
+    try:
+        scan_buffer.redis_client().delete(scan_buffer.stream_key(), scan_buffer.links_key())
+    except RedisError:
+        pass
+
+
+@pytest.fixture
+def service_env(settings):
+    """The environment of a process that serves this test: its database, Redis, scan keys, spool and media."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "QART_REDIS_PREFIX": settings.QART["REDIS_PREFIX"],
+        "QART_SPOOL_DIR": str(settings.QART["SPOOL_DIR"]),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def start_process(tmp_path):
+    """start(name, *command, env=...) -> Popen, its output in a file; every one is stopped after the test (SIGTERM,
+    then SIGKILL after 10 s)."""
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, *command: str, env: dict) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "w")  # a file: a pipe nobody reads could fill up
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process.log_path = log.name
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop(process)
+
+
+def stop(process: subprocess.Popen, seconds: float = 10) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_web(start_process, service_env):
+    """start_web(**env) -> base URL of gunicorn (two sync workers, as in production) serving the site."""
+
+    def start(**env: str) -> str:
+        port = free_port()
+        process = start_process("gunicorn", sys.executable, "-m", "gunicorn", "qartsite.wsgi",
+                                "-b", f"127.0.0.1:{port}", "-w", "2", "--access-logfile", "/dev/null",
+                                env={**service_env, **env})
+        wait_for_port(port, process)
+        return f"http://127.0.0.1:{port}"
+
+    return start
+
+
+@dataclass
+class Cluster:
+    """make test's PostgreSQL cluster, stopped and started again by a drill (scripts/test.sh exports where it is)."""
+
+    bin: Path
+    data: Path
+    options: str
+    user: str  # the user it runs as, when that is not this one (runuser)
+    running: bool = True
+
+    def pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=120)
+
+    def stop(self) -> None:
+        self.running = False
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        from django.db import connections
+
+        self.pg_ctl("-l", str(self.data.parent / "server.log"), "-w", "-t", "60", "-o", self.options, "start")
+        self.running = True
+        connections.close_all()  # this process's connections died with the server: open new ones
+
+
+@pytest.fixture
+def postgresql_cluster():
+    """make test's PostgreSQL, to stop and start; only in its PostgreSQL pass. Started again after the test."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a drill of make test's PostgreSQL pass")
+    names = ("QART_TEST_PG_BIN", "QART_TEST_PG_DATA", "QART_TEST_PG_OPTIONS")
+    if not all(os.environ.get(name) for name in names):
+        required(f"{', '.join(names)} not set: scripts/test.sh exports where its cluster is")
+    cluster = Cluster(Path(os.environ["QART_TEST_PG_BIN"]), Path(os.environ["QART_TEST_PG_DATA"]),
+                      os.environ["QART_TEST_PG_OPTIONS"], os.environ.get("QART_TEST_PG_USER", ""))
+    yield cluster
+    if not cluster.running:
+        cluster.start()
+
+
+class RedisServer:
+    """A redis-server of a drill's own on a free port, without persistence: a restart loses everything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port, self.process = folder, free_port(), None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = open(self.folder / "redis.log", "a")
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder)], stdout=log, stderr=subprocess.STDOUT)
+        self.process.log_path = log.name
+        wait_for_port(self.port, self.process, seconds=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    if shutil.which("redis-server") is None:
+        required("no redis-server here (make test installs it)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,195 @@
+"""The reconciler (generator.reconcile) against the real Redis the suite runs on: each way a job can be orphaned."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.worker_registration import unregister
+
+from generator import jobs, reconcile
+from generator.models import GenerationJob, Prompt
+from generator.worker import GenerationWorker
+
+pytestmark = pytest.mark.django_db(transaction=True)  # re-queueing enqueues on commit
+
+
+@pytest.fixture
+def queue(gpu_queue):
+    """The `gpu` queue, with no reconciler memory or lock left by an earlier test or worker."""
+    keys = (reconcile.ORPHANS_KEY, reconcile.LOCK_KEY)
+    gpu_queue.connection.delete(*keys)
+    yield gpu_queue
+    gpu_queue.connection.delete(*keys)
+    for key in gpu_queue.connection.scan_iter(match=reconcile.LEASE_PREFIX + "qart-generation-*"):
+        gpu_queue.connection.delete(key)
+
+
+def make_row(enqueue: bool = False, **fields) -> GenerationJob:
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "a lighthouse", ""),
+                                       content="https://qart.example/r/AbC123", steps=2, size=256, **fields)
+    if enqueue:
+        jobs.enqueue_generation(job)  # outside a transaction block on_commit runs at once
+    job.refresh_from_db()
+    return job
+
+
+def lost(queue, **fields) -> GenerationJob:
+    """A row whose RQ job Redis no longer holds (as after a restart without persistence)."""
+    job = make_row(enqueue=True, **fields)
+    queue.remove(job.rq_job_id)
+    queue.connection.delete(Job.key_for(job.rq_job_id))
+    return job
+
+
+@pytest.fixture
+def worker(queue):
+    """A GenerationWorker registered as RQ's work() registers one, taking no jobs by itself."""
+    worker = GenerationWorker([queue], connection=queue.connection)
+    worker.register_birth()
+    yield worker
+    unregister(worker)
+    queue.connection.delete(worker.key, queue.started_job_registry.key)
+
+
+def taken_by(worker, queue) -> GenerationJob:
+    """A running row whose RQ job `worker` took, as RQ records it."""
+    job = make_row(enqueue=True)
+    rq_job, _ = Queue.dequeue_any([queue], timeout=None, connection=queue.connection)
+    worker.prepare_execution(rq_job)
+    worker.prepare_job_execution(rq_job)
+    GenerationJob.objects.filter(pk=job.pk).update(status="running", stage="generating", attempts=1)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_queued_job_redis_lost_is_queued_again_once(queue):
+    job = lost(queue)
+    done = reconcile.reconcile_jobs(grace=0)
+    assert done.requeued == [job.pk] and str(done) == f"Jobs re-queued #{job.pk}."
+    job.refresh_from_db()
+    assert job.status == "queued" and job.stage == reconcile.REQUEUED
+    rq_job = queue.fetch_job(job.rq_job_id)
+    assert rq_job.get_status() == JobStatus.QUEUED and rq_job.retries_left == 1  # its first run has not happened
+    assert queue.count == 1
+
+
+def test_a_job_redis_loses_again_after_it_was_queued_again_fails_with_the_reason(queue):
+    job = lost(queue)
+    reconcile.reconcile_jobs(grace=0)
+    queue.remove(job.rq_job_id)  # Redis restarted again
+    queue.connection.delete(Job.key_for(job.rq_job_id))
+    done = reconcile.reconcile_jobs(grace=0)
+    assert done.failed == [job.pk] and not done.requeued
+    job.refresh_from_db()
+    assert job.status == "failed" and job.finished is not None
+    assert job.error == ("The job queue lost this job twice (Redis restarted or was emptied); "
+                         "it had been re-queued once.")
+
+
+def test_a_running_job_redis_lost_with_its_worker_is_queued_again_with_its_last_attempt(queue):
+    job = lost(queue, status="running", stage="generating", attempts=1, progress=0.5)
+    done = reconcile.reconcile_jobs(grace=0)
+    assert done.requeued == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and job.stage == reconcile.REQUEUED and job.progress == 0.0
+    assert not queue.fetch_job(job.rq_job_id).retries_left  # the retry RQ would give it is spent
+
+
+def test_a_running_job_lost_on_its_last_attempt_fails_with_the_reason(queue):
+    job = lost(queue, status="scoring", stage="scoring", attempts=2)
+    assert reconcile.reconcile_jobs(grace=0).failed == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "failed" and job.stage == "failed" and queue.count == 0
+    assert job.error == "The worker running this job stopped, or the job queue lost it, on its last attempt (2 of 2)."
+
+
+def test_a_job_rq_failed_without_the_row_hearing_is_queued_again(queue):
+    # The failure callback could not write the row (the database was away), and RQ's list of the job's executions
+    # names one whose record has expired, which RQ's own delete() trips on.
+    job = make_row(enqueue=True, status="running", stage="generating", attempts=1)
+    queue.fetch_job(job.rq_job_id).set_status(JobStatus.FAILED)
+    queue.connection.zadd(f"rq:executions:{job.rq_job_id}", {"expired-execution": time.time() + 60})
+    assert reconcile.reconcile_jobs(grace=0).requeued == [job.pk]
+    assert queue.fetch_job(job.rq_job_id).get_status() == JobStatus.QUEUED and queue.count == 1
+
+
+def test_a_running_job_whose_worker_holds_its_lease_is_left_alone(queue):
+    # Redis restarted under a live worker: RQ forgot the job, but the worker renews its lease.
+    job = lost(queue, status="running", stage="generating", attempts=1)
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    assert not reconcile.reconcile_jobs(grace=0)
+    job.refresh_from_db()
+    assert job.status == "running" and queue.count == 0
+
+
+def test_a_job_started_on_a_registered_worker_is_left_alone(queue, worker):
+    job = taken_by(worker, queue)
+    assert not reconcile.reconcile_jobs(grace=0)
+    job.refresh_from_db()
+    assert job.status == "running"
+
+
+def test_a_job_whose_worker_is_gone_is_retried_by_rqs_own_cleanup(queue, worker):
+    job = taken_by(worker, queue)
+    queue.connection.delete(worker.key)  # killed: its key expired
+    assert reconcile.reconcile_jobs(grace=0).requeued == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and job.stage == "retrying"  # jobs.generation_failed, as for any abandoned job
+    assert queue.count == 1 and not queue.started_job_registry.get_job_ids(cleanup=False)
+
+
+def test_an_orphan_is_left_for_the_grace_period_then_acted_on(queue):
+    job = lost(queue)
+    done = reconcile.reconcile_jobs(grace=60)
+    assert done.orphaned == [job.pk] and not done.requeued
+    assert str(done) == f"Jobs orphaned, within the grace period #{job.pk}."
+    assert reconcile.reconcile_jobs(grace=60).orphaned == [job.pk]  # still waiting: first seen is kept
+    queue.connection.hset(reconcile.ORPHANS_KEY, job.pk, time.time() - 61)
+    assert reconcile.reconcile_jobs(grace=60).requeued == [job.pk]
+    assert not queue.connection.exists(reconcile.ORPHANS_KEY)  # no longer orphaned: forgotten
+
+
+def test_a_job_that_is_queued_again_by_someone_else_is_forgotten(queue):
+    job = lost(queue)
+    reconcile.reconcile_jobs(grace=60)
+    jobs.enqueue_generation(job)  # e.g. a sweep re-sent it
+    assert not reconcile.reconcile_jobs(grace=60)
+    assert not queue.connection.exists(reconcile.ORPHANS_KEY)
+
+
+def test_a_cancel_of_a_job_nothing_runs_ends_it_at_once(queue):
+    job = lost(queue, status="running", stage="generating", attempts=1, cancel_requested=True)
+    assert reconcile.reconcile_jobs().cancelled == [job.pk]  # no grace period: a live worker would stop it anyway
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.finished is not None
+
+
+def test_a_cancel_of_a_waiting_job_cancels_its_rq_job(queue):
+    job = make_row(enqueue=True, cancel_requested=True)
+    assert reconcile.reconcile_jobs().cancelled == [job.pk]
+    assert queue.fetch_job(job.rq_job_id).get_status() == JobStatus.CANCELED and queue.count == 0
+
+
+def test_waiting_and_finished_jobs_are_left_alone(queue):
+    waiting = make_row(enqueue=True)
+    finished = make_row(status="done")
+    assert not reconcile.reconcile_jobs(grace=0)
+    assert queue.count == 1
+    assert GenerationJob.objects.get(pk=waiting.pk).status == "queued"
+    assert GenerationJob.objects.get(pk=finished.pk).status == "done"
+
+
+def test_one_pass_at_a_time(queue):
+    lost(queue)
+    lock = queue.connection.lock(reconcile.LOCK_KEY, timeout=60)
+    assert lock.acquire(blocking=False)
+    try:
+        done = reconcile.reconcile_jobs(grace=0)
+    finally:
+        lock.release()
+    assert not done and str(done) == "Nothing reconciled: another reconciler is running."

@@ -1,0 +1,73 @@
+"""GenerationWorker's own parts of RQ's loop: the reconciler in its maintenance, the heartbeats and lease of a running
+job. Against the real Redis the suite runs on, in this process (no engine is loaded)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue, get_current_job
+from rq.worker_registration import unregister
+
+from generator import reconcile
+from generator.worker import GenerationWorker
+
+
+@pytest.fixture
+def worker(gpu_queue):
+    worker = GenerationWorker([gpu_queue], connection=gpu_queue.connection)
+    worker.register_birth()
+    yield worker
+    unregister(worker)
+    gpu_queue.connection.delete(worker.key)
+
+
+def lease_and_heartbeat() -> list:
+    """A job that reports who holds its lease, and when RQ will take it for abandoned: at its start and after one
+    heartbeat of its worker."""
+    job = get_current_job()
+
+    def expires() -> float:
+        return max(score for key, score in job.connection.zrange(job.started_job_registry.key, 0, -1, withscores=True)
+                   if key.decode().startswith(job.id + ":"))
+
+    first, deadline = expires(), time.monotonic() + 30
+    while expires() == first and time.monotonic() < deadline:  # the first heartbeat comes after 1 s
+        time.sleep(0.1)
+    return [job.connection.get(reconcile.LEASE_PREFIX + job.id).decode(), first - time.time(), expires() - first]
+
+
+def test_its_maintenance_comes_round_every_interval(worker):
+    assert worker.maintenance_interval == reconcile.INTERVAL
+    assert worker.dequeue_timeout <= reconcile.INTERVAL  # an idle worker's loop is not stuck on the queue longer
+
+
+def test_its_maintenance_runs_the_reconciler(worker, monkeypatch):
+    passes = []
+    monkeypatch.setattr(reconcile, "reconcile_jobs", lambda: passes.append(1) or reconcile.Reconciled())
+    worker.run_maintenance_tasks()
+    assert passes == [1]
+
+
+def test_a_reconciler_that_fails_does_not_stop_the_worker(worker, monkeypatch, caplog):
+    def fail():
+        raise RuntimeError("the database is away")
+
+    monkeypatch.setattr(reconcile, "reconcile_jobs", fail)
+    worker.run_maintenance_tasks()  # RQ's loop would quit on an exception from here
+    assert "The reconciler could not run" in caplog.text and "the database is away" in caplog.text
+
+
+def test_a_running_job_keeps_its_lease_and_short_heartbeats_then_releases_the_lease(worker, gpu_queue):
+    worker.job_monitoring_interval = 1  # a heartbeat every second
+    gpu_queue.enqueue(lease_and_heartbeat, job_id="lease-probe", job_timeout=600)
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    rq_job.refresh()
+    holder, lives_for, renewed_by = rq_job.return_value()
+    assert holder == worker.name
+    # RQ's forking worker's heartbeat, not SimpleWorker's job time limit (600 + 60 s): a killed worker's job is
+    # noticed within a minute and a half, and a live one's is renewed.
+    assert 0 < lives_for <= worker.job_monitoring_interval + 60
+    assert renewed_by > 0
+    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
