@@ -82,16 +82,44 @@ kill "$DRAINER_PID"
 wait "$DRAINER_PID" || true
 DRAINER_PID=""
 "$PY" manage.py qart_drain_scans --once
-after=$(count_events)
-requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
-errors=$(awk '/Non-2xx or 3xx/ {print $NF}' "$WORK/wrk.txt")
-redirects=$((requests - ${errors:-0}))
-stored=$((after - before))
-spooled=$(find "$WORK/spool" -type f 2>/dev/null | wc -l || true)
-echo "== requests completed: $requests; 302s: $redirects; scan events stored: $stored; spool files left: $spooled"
-# wrk counts only completed responses; a request cut off when the run ends may still be stored.
-if [ "$stored" -lt "$redirects" ] || [ "$stored" -gt $((redirects + CONNECTIONS)) ] || [ "$spooled" -ne 0 ]; then
-    echo "MISMATCH: events stored ($stored) differ from 302 responses ($redirects)" >&2
-    exit 1
-fi
-echo "== every 302 stored exactly one event (up to $CONNECTIONS in flight at the end)"
+# check_stored WRK_OUTPUT EVENTS_BEFORE: every 302 of that wrk run stored exactly one scan event, none left spooled.
+check_stored() {
+    local requests errors redirects stored spooled
+    requests=$(awk '/requests in/ {print $1}' "$1")
+    errors=$(awk '/Non-2xx or 3xx/ {print $NF}' "$1")
+    redirects=$((requests - ${errors:-0}))
+    stored=$(($(count_events) - $2))
+    spooled=$(find "$WORK/spool" -type f 2>/dev/null | wc -l || true)
+    echo "== requests completed: $requests; 302s: $redirects; scan events stored: $stored; spool files left: $spooled"
+    # wrk counts only completed responses; a request cut off when the run ends may still be stored.
+    if [ "${errors:-0}" -ne 0 ] || [ "$stored" -lt "$redirects" ] || [ "$stored" -gt $((redirects + CONNECTIONS)) ] ||
+        [ "$spooled" -ne 0 ]; then
+        echo "MISMATCH: events stored ($stored) differ from 302 responses ($redirects), or not every answer was a 302" >&2
+        exit 1
+    fi
+    echo "== every 302 stored exactly one event (up to $CONNECTIONS in flight at the end)"
+}
+check_stored "$WORK/wrk.txt" "$before"
+
+# The same load while PostgreSQL is stopped for 10 s and started again: redirects must keep flowing (from the link
+# copies), every scan must still be stored once the drainer reaches the database again, and no request may wait.
+"$PY" manage.py qart_drain_scans >>"$WORK/drainer.log" 2>&1 &
+DRAINER_PID=$!
+before=$(count_events)
+OUTAGE_RUN=$((SECONDS_RUN > 20 ? SECONDS_RUN : 20))
+echo "== outage: ${OUTAGE_RUN}s of load, PostgreSQL stopped from 5 s to 15 s"
+wrk -t1 -c"$CONNECTIONS" -d"${OUTAGE_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/r/$slug" \
+    >"$WORK/wrk-outage.txt" &
+WRK_PID=$!
+sleep 5
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null
+sleep 10
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 -o "$PG_OPTIONS" start >/dev/null
+wait "$WRK_PID"
+cat "$WORK/wrk-outage.txt"
+echo "== slowest request during the outage run: $(awk '/Latency/ {print $4; exit}' "$WORK/wrk-outage.txt") (target: none over 1 s)"
+kill "$DRAINER_PID"
+wait "$DRAINER_PID" || true
+DRAINER_PID=""
+"$PY" manage.py qart_drain_scans --once
+check_stored "$WORK/wrk-outage.txt" "$before"
