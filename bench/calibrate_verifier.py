@@ -4,11 +4,17 @@
 
 Fits on one seeded set (train), reports agreement with the reference labels on another (test), for the
 fitted verifier and for the single-decoder and voting baselines. Prints Markdown for bench/RESULTS.md.
+
+`--speed-only` times the verifier, symbol grading and the verdict on images without a code (one core).
+`--table PATH` also writes the training set's features and labels as CSV: the table the shipped weights are
+fitted on, committed as tests/generator/core/codes/data/verifier_features.csv so a test refits it with
+`scan.fit_weights` and holds `scan.BIAS` and `scan.WEIGHTS` to the fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import json
 import os
@@ -26,6 +32,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from generator.core.codes import (  # noqa: E402
+    grading,
     qr,
     scan,
     synthetic,  # noqa: E402
@@ -47,17 +54,19 @@ def photo_folder() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def features_of(args: tuple[str, float, int]) -> tuple[str, float, bool, dict[str, float]]:
+def features_of(args: tuple[str, float, int]) -> tuple[str, float, bool, dict[str, float], float]:
     family, strength, seed = args
     sample = synthetic.make_sample(family, strength, seed, photos=PHOTOS)
     result = scan.verify(sample.gray, sample.content)
-    return family, strength, sample.label, result.features
+    return family, strength, sample.label, result.features, result.seconds
 
 
-def build(per_family: int, seed: int, workers: int) -> list:
+def build(per_family: int, seed: int, workers: int) -> tuple[list, list[float]]:
+    """(family, strength, label, features) per sample of the seeded set, and the verifier's seconds for each."""
     jobs = synthetic.calibration_plan(per_family, seed)
     with Pool(workers) as pool:
-        return pool.map(features_of, jobs, chunksize=4)
+        done = pool.map(features_of, jobs, chunksize=4)
+    return [row[:4] for row in done], [row[4] for row in done]
 
 
 PER_DECODER = [f"o_{d}" for d in DECODERS] + [f"f_{d}" for d in DECODERS]
@@ -69,32 +78,17 @@ def matrix(rows: list, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iterations: int = 50) -> np.ndarray:
-    """L2-regularised logistic regression with non-negative weights; returns [bias, weights...].
-
-    Non-negative because a decoder reading the code must never make a phone *less* likely to read it:
-    a negative weight would only fit a quirk of the synthetic sets. Active set: fit by Newton's method,
-    drop features whose weight went negative, refit until none does. Classes are weighted equally, so
-    the 0.5 threshold balances missed codes against false passes (balanced accuracy is a target too).
-    """
-    sample_weight = np.where(y == 1, len(y) / (2 * max(1, y.sum())), len(y) / (2 * max(1, (1 - y).sum())))
-    active = np.ones(x.shape[1], dtype=bool)
-    while True:
-        design = np.hstack([np.ones((len(x), 1)), x[:, active]])
-        w = np.zeros(design.shape[1])
-        penalty = l2 * np.diag(np.r_[0.0, np.ones(len(w) - 1)])
-        for _ in range(iterations):
-            p = 1 / (1 + np.exp(-design @ w))
-            grad = design.T @ (sample_weight * (p - y)) + penalty @ w
-            hess = design.T @ (design * (sample_weight * p * (1 - p))[:, None]) + penalty
-            w -= np.linalg.solve(hess, grad)
-        if (w[1:] >= 0).all():
-            full = np.zeros(x.shape[1] + 1)
-            full[0] = w[0]
-            full[1:][active] = w[1:]
-            return full
-        negative = np.flatnonzero(active)[w[1:] < 0]
-        active[negative] = False
+def write_table(path: str, rows: list, names: list[str], per_family: int) -> None:
+    """The features and labels `scan.fit_weights` fits the shipped weights on, as CSV (floats at full precision)."""
+    with open(path, "w", newline="") as out:
+        out.write(f"# Training set of bench/calibrate_verifier.py --per-family {per_family} (seed 1): the features\n"
+                  "# scan.BIAS and scan.WEIGHTS are fitted on (scan.fit_weights). Made with:\n"
+                  f"#   .venv/bin/python bench/calibrate_verifier.py --per-family {per_family} --table {path}\n")
+        writer = csv.writer(out)
+        writer.writerow(["family", "strength", "label", *names])
+        for family, strength, label, feats in rows:
+            values = (repr(float(feats.get(n, 0.0))) for n in names)
+            writer.writerow([family, repr(float(strength)), int(label), *values])
 
 
 def speed(repeats: int) -> tuple[float, float]:
@@ -119,6 +113,49 @@ def report_speed(repeats: int) -> None:
     print(f"\n## Speed, one core, 768x768 blended code ({platform.processor() or platform.machine()})\n")
     print(f"- full verdict (image + {scan.FULL_CAPTURES} captures, 3 decoders): median {full * 1000:.0f} ms")
     print(f"- ranking score (image + {scan.RANKING_CAPTURES} captures): median {quick * 1000:.0f} ms")
+    report_why_speed(repeats)
+
+
+def why_images() -> dict[str, tuple[np.ndarray, str]]:
+    """768x768 images (and the text each should carry) for timing grading and the verdict on images without codes."""
+    rng = np.random.default_rng(11)
+    code = qr.encode("https://qart.example/r/AbC123")
+    clean = np.asarray(qr.render_control_image(code, 768, style="rounded").convert("L"))
+    alpha = 0.6 * synthetic.centre_weights(code, 768, 4)
+    art = np.clip(synthetic.texture(rng, 768) * (1 - alpha) + clean * alpha, 0, 255).astype(np.uint8)
+    painted = clean.copy()
+    painted[70:210, 70:210] = 255  # the top-left finder painted over: located by matching the matrix
+    smooth = cv2.GaussianBlur(rng.normal(0, 1, (768, 768)).astype(np.float32), (0, 0), 4)
+    latent = cv2.resize(rng.normal(0, 3, (96, 96)).astype(np.float32), (768, 768), interpolation=cv2.INTER_CUBIC)
+    latent = latent * 60 + rng.normal(0, 90, latent.shape)
+    images = {
+        "clean code": clean,
+        "code blended 60 % into a texture": art,
+        "code with a finder painted over": painted,
+        "noise: uniform pixels": rng.integers(0, 256, (768, 768), dtype=np.uint8),
+        "noise: black and white pixels": (rng.random((768, 768)) < 0.5).astype(np.uint8) * 255,
+        "noise: blotches (Gaussian, sigma 4 px, saturated)": np.clip(128 + smooth / smooth.std() * 120, 0, 255),
+        "noise: 8x upsampled latent-like, saturated": np.clip(128 + latent, 0, 255),
+    }
+    return {name: (np.asarray(img, np.uint8), code.content) for name, img in images.items()}
+
+
+def report_why_speed(repeats: int) -> None:
+    """Time `grading.grade` and the whole verdict on codes and on images with no code (one core)."""
+    print("\n## Grading and the verdict on images without a code, one core, 768x768\n")
+    print("| image | grading median / max ms | verdict median / max ms | verdict | reasons |")
+    print("|---|---|---|---|---|")
+    for name, (gray, text) in why_images().items():
+        graded, verdict = [], []
+        for i in range(repeats):
+            started = time.perf_counter()
+            grading.grade(gray, text)
+            graded.append(time.perf_counter() - started)
+            result = scan.verify(gray, text, seed=i)
+            verdict.append(result.seconds)
+        reasons = ", ".join(r["code"] for r in result.reasons) or "none"
+        print(f"| {name} | {statistics.median(graded) * 1000:.0f} / {max(graded) * 1000:.0f} | "
+              f"{statistics.median(verdict) * 1000:.0f} / {max(verdict) * 1000:.0f} | {result.verdict} | {reasons} |")
 
 
 def main() -> None:
@@ -127,6 +164,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--speed-repeats", type=int, default=20)
     parser.add_argument("--dump", help="write the test set's features and labels here (JSON lines)")
+    parser.add_argument("--table", help="write the training set's features and labels here (CSV)")
     parser.add_argument("--speed-only", action="store_true", help="only time the verifier (no calibration)")
     args = parser.parse_args()
 
@@ -137,19 +175,22 @@ def main() -> None:
     PHOTOS.extend(synthetic.load_photos(folder) if folder else [])
     print(f"Blending into {len(PHOTOS)} photos from {folder}" if PHOTOS else "Blending into procedural textures")
     started = time.time()
-    train = build(args.per_family, seed=1, workers=args.workers)
-    test = build(args.per_family, seed=2, workers=args.workers)
+    train, train_seconds = build(args.per_family, seed=1, workers=args.workers)
+    test, test_seconds = build(args.per_family, seed=2, workers=args.workers)
     agnostic = list(scan.WEIGHTS)
     x_train, y_train = matrix(train, agnostic)
     x_test, y_test = matrix(test, agnostic)
-    w = fit_logistic(x_train, y_train)
+    w = scan.fit_weights(x_train, y_train)
     print("## Fitted weights (paste into generator/core/codes/scan.py)\n")
-    print(f"    BIAS = {w[0]:.2f}")
-    print("    WEIGHTS = {" + ", ".join(f'"{k}": {w[1 + i]:.2f}' for i, k in enumerate(agnostic)) + "}")
+    # Full precision: the refit test holds the shipped constants to this fit within 1e-6.
+    print(f"    BIAS = {round(float(w[0]), 8)!r}")
+    print("    WEIGHTS = {" + ", ".join(f'"{k}": {round(float(w[1 + i]), 8)!r}' for i, k in enumerate(agnostic)) + "}")
+    if args.table:
+        write_table(args.table, train, agnostic, args.per_family)
 
     xd_train, _ = matrix(train, PER_DECODER)
     xd_test, _ = matrix(test, PER_DECODER)
-    wd = fit_logistic(xd_train, y_train)
+    wd = scan.fit_weights(xd_train, y_train)
     n = len(DECODERS)
     print(f"\n## Agreement with reference labels on the test set ({len(y_test)} images, "
           f"{int(y_test.sum())} readable)\n")
@@ -186,8 +227,8 @@ def main() -> None:
     train_families = np.array([fam for fam, *_ in train])
     for fam in synthetic.FAMILIES:
         keep, sel = train_families != fam, families == fam
-        wa = fit_logistic(x_train[keep], y_train[keep])
-        wb = fit_logistic(xd_train[keep], y_train[keep])
+        wa = scan.fit_weights(x_train[keep], y_train[keep])
+        wb = scan.fit_weights(xd_train[keep], y_train[keep])
         pa = 1 / (1 + np.exp(-(wa[0] + x_test[sel] @ wa[1:])))
         pb = 1 / (1 + np.exp(-(wb[0] + xd_test[sel] @ wb[1:])))
         a = agreement((pa >= 0.5).astype(float), pa, y_test[sel])
@@ -202,6 +243,10 @@ def main() -> None:
                 out.write(json.dumps({"family": fam, "strength": strength, "label": bool(label),
                                       "p": round(float(p), 4), **feats}) + "\n")
 
+    seconds = np.array(train_seconds + test_seconds)
+    print(f"\n## Verifier time per image over both sets ({len(seconds)} images, {args.workers} workers at once)\n")
+    print(f"- median {np.median(seconds) * 1000:.0f} ms, p95 {np.percentile(seconds, 95) * 1000:.0f} ms, "
+          f"max {seconds.max() * 1000:.0f} ms")
     report_speed(args.speed_repeats)
     print(f"\n(total run {time.time() - started:.0f} s)")
 

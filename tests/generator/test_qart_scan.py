@@ -10,7 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator.core.codes import qr
+from generator.core.codes import grading, qr
+from generator.core.codes import scan as scan_module
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://qart.example/r/AbC123"
@@ -37,10 +38,28 @@ class TestQartScan:
         lines = [json.loads(line) for line in out.strip().splitlines()]
         assert [line["path"] for line in lines] == [str(code_png), str(blank)]
         good, empty = lines
-        assert set(good) == {"path", "decoded", "expected_match", "misread", "scan_probability", "verdict", "seconds"}
+        assert set(good) == {"path", "decoded", "expected_match", "misread", "scan_probability", "verdict", "seconds",
+                             "grades", "reasons", "model"}
         assert good["decoded"] == [URL] and good["expected_match"] is True and good["verdict"] == "pass"
         assert empty["decoded"] == [] and empty["expected_match"] is False and empty["verdict"] == "fail"
         assert 0.0 <= empty["scan_probability"] < good["scan_probability"] <= 1.0
+
+    def test_it_says_why_in_json(self, code_png, tmp_path):
+        edge = tmp_path / "edge.png"
+        qr.render_control_image(qr.encode(URL), 512, border=0).save(edge)
+        out, _ = scan(str(code_png), str(edge), "--expect", URL, "--json")
+        good, tight = (json.loads(line) for line in out.strip().splitlines())
+        assert good["grades"] == dict.fromkeys(grading.GRADE_NAMES, "A") and good["reasons"] == []
+        assert good["model"] == tight["model"] == scan_module.MODEL
+        assert tight["grades"]["fixed_pattern"] == "F"
+        assert [r["code"] for r in tight["reasons"]] == ["quiet_zone"]
+
+    def test_it_prints_the_reasons_under_the_verdict(self, tmp_path):
+        edge = tmp_path / "edge.png"
+        qr.render_control_image(qr.encode(URL), 512, border=0).save(edge)
+        first, *reasons = scan(str(edge), "--expect", URL)[0].strip().splitlines()
+        assert first.startswith(f"{edge}: ")
+        assert reasons == ["  - The margin around the code is narrower than 4 modules (none on the top side)."]
 
     def test_it_reports_a_misread(self, code_png):
         out, _ = scan(str(code_png), "--expect", "https://other.example", "--json")

@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +43,51 @@ def read_zxing(gray: np.ndarray) -> list[str]:
 
     results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
     return [_bytes_to_text(bytes(r.bytes)) for r in results if r.valid]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A QR symbol zxing-cpp located, whether or not it decoded.
+
+    Attributes:
+        text: what it decoded to, or None when decoding failed (a checksum or format error).
+        corners: the symbol's outer corners in pixels, top-left, top-right, bottom-right, bottom-left in the
+            symbol's own orientation (a rotated code has its top-left corner wherever the top-left finder is).
+        version: QR version from the format, when read.
+        ecc: error-correction level "L", "M", "Q" or "H", when read.
+        mask: data mask 0-7, when read.
+    """
+
+    text: str | None
+    corners: tuple[tuple[float, float], ...]
+    version: int | None
+    ecc: str | None
+    mask: int | None
+
+
+def zxing_symbols(gray: np.ndarray) -> list[Symbol]:
+    """Every QR symbol zxing-cpp locates in a 2-D uint8 image, the undecodable ones included.
+
+    A symbol is located once three finder patterns line up and a grid is sampled, so an empty list means
+    zxing-cpp saw no QR code at all - where `read_zxing` only says that nothing decoded.
+    """
+    import zxingcpp
+
+    found = []
+    for r in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode, return_errors=True):
+        extra = r.extra if isinstance(r.extra, dict) else {}
+        p = r.position
+        corners = tuple((float(c.x), float(c.y)) for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left))
+        version = str(extra.get("Version", ""))
+        mask = extra.get("DataMask")
+        found.append(Symbol(
+            text=_bytes_to_text(bytes(r.bytes)) if r.valid else None,
+            corners=corners,
+            version=int(version) if version.isdigit() else None,
+            ecc=extra.get("ECLevel") if extra.get("ECLevel") in ("L", "M", "Q", "H") else None,
+            mask=mask if isinstance(mask, int) and 0 <= mask <= 7 else None,
+        ))
+    return found
 
 
 def wechat_model_dir() -> Path | None:

@@ -1,4 +1,4 @@
-"""python manage.py qart_scan IMAGE [IMAGE ...] [--expect TEXT] [--json]: will a phone read these?"""
+"""python manage.py qart_scan IMAGE [IMAGE ...] [--expect TEXT] [--json]: will a phone read these, and why not?"""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from generator.core.codes import decoders, images, scan
 
 class Command(BaseCommand):
     help = (
-        "Verify that phones read QR images (exactly TEXT with --expect). Exit 0 when every image could be "
-        "read as an image, 2 otherwise (one message per bad file)."
+        "Verify that phones read QR images (exactly TEXT with --expect) and say why not: symbol grades A-F "
+        "and reasons. Exit 0 when every image could be read as an image, 2 otherwise (one message per bad file)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,6 +51,9 @@ class Command(BaseCommand):
                 "scan_probability": result.scan_probability,
                 "verdict": result.verdict,
                 "seconds": result.seconds,
+                "grades": result.grades,
+                "reasons": result.reasons,
+                "model": result.model,
             }, ensure_ascii=False)
         views = len({r.view for r in result.reads})
         votes = ", ".join(
@@ -59,5 +62,6 @@ class Command(BaseCommand):
         )
         read = " | ".join(repr(t) for t in result.decoded) or "nothing"
         note = " MISREAD" if result.misread else ""
+        why = "".join(f"\n  - {reason['text']}" for reason in result.reasons)
         return (f"{path}: {result.verdict.upper()}{note} p={result.scan_probability:.2f} read {read} "
-                f"({votes}) {result.seconds:.2f}s")
+                f"({votes}) {result.seconds:.2f}s{why}")

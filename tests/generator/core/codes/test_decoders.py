@@ -48,3 +48,22 @@ def test_qreader_is_skipped_when_the_package_is_missing(tmp_path):
 
 def test_plain_opencv_detector_never_votes():
     assert "opencv" not in decoders.available_readers()
+
+
+def test_zxing_symbols_gives_the_corners_and_format_of_a_decoded_symbol():
+    code = qr.encode("https://qart.example/r/AbC123")
+    image = np.asarray(qr.render_control_image(code, 410, border=4).convert("L"))  # 10 px modules
+    (symbol,) = decoders.zxing_symbols(image)
+    assert symbol.text == code.content
+    assert (symbol.version, symbol.ecc, symbol.mask) == (code.version, code.ecc, code.mask)
+    assert symbol.corners == ((40, 40), (370, 40), (370, 370), (40, 370))
+
+
+def test_zxing_symbols_locates_a_symbol_it_cannot_decode():
+    code = qr.encode("https://qart.example/r/AbC123")
+    image = np.asarray(qr.render_control_image(code, 410, border=4).convert("L")).copy()
+    image[130:280, 130:280] = 255 - image[130:280, 130:280]  # the middle of the data, inverted
+    assert decoders.read_zxing(image) == []
+    (symbol,) = decoders.zxing_symbols(image)
+    assert symbol.text is None and symbol.version == code.version and symbol.corners[0] == (40, 40)
+    assert decoders.zxing_symbols(np.full((300, 300), 255, np.uint8)) == []

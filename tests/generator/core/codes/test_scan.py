@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from generator.core.codes import qr, scan, synthetic
+from generator.core.codes import decoders, grading, qr, scan, synthetic
 
 URL = "https://qart.example/r/AbC123"
+FEATURES = Path(__file__).parent / "data" / "verifier_features.csv"
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +124,89 @@ def test_features_count_reads_per_decoder_and_per_view():
     assert rates["f_any"] == 1.0 and rates["f_share"] == pytest.approx((1 + 1 / 3) / 2)
     assert rates["f_max"] == 1.0
     assert scan.features(reads, "y")["f_any"] == 0.0  # another text is not a read
+
+
+class TestWhy:
+    def test_it_grades_a_clean_code_a_with_no_reasons(self, clean_code):
+        result = scan.verify(clean_code, URL)
+        assert result.grades == dict.fromkeys(grading.GRADE_NAMES, "A")
+        assert result.reasons == [] and result.model == scan.MODEL
+        assert set(result.to_dict()) >= {"grades", "reasons", "model"}
+
+    def test_it_says_why_a_damaged_code_fails(self):
+        code = qr.encode(URL)
+        gray = np.asarray(qr.render_control_image(code, 768).convert("L")).copy()
+        gray[70:210, 70:210] = 255  # the top-left finder painted over: no phone finds this code
+        result = scan.verify(gray, URL)
+        assert result.verdict == "fail"
+        assert [r["code"] for r in result.reasons] == ["finder_damaged"]
+        assert result.grades["fixed_pattern"] == "F"
+
+    def test_it_says_not_found_for_noise(self):
+        noise = np.random.default_rng(0).integers(0, 256, (768, 768), dtype=np.uint8)
+        result = scan.verify(noise, URL)
+        assert result.verdict == "fail" and result.decoded == []
+        assert [r["code"] for r in result.reasons] == ["not_found"]
+        assert set(result.grades.values()) == {"F"}
+
+    def test_the_ranking_score_skips_grading(self, clean_code, monkeypatch):
+        monkeypatch.setattr(grading, "grade", lambda *a, **k: pytest.fail("graded"))
+        assert scan.ranking_score(clean_code, URL) > 0.9
+
+
+class TestSlowDecoders:
+    def spy(self, calls: list):
+        def read_slowly(gray: np.ndarray) -> list[str]:
+            calls.append(gray.shape)
+            return decoders.read_wechat(gray)
+
+        return read_slowly
+
+    @pytest.mark.parametrize("kind", ["uniform", "blotchy"])
+    def test_they_do_not_run_where_no_view_shows_a_finder_pattern(self, kind):
+        rng = np.random.default_rng(1)
+        noise = rng.integers(0, 256, (768, 768), dtype=np.uint8)
+        if kind == "blotchy":
+            smooth = cv2.GaussianBlur(rng.normal(0, 1, (768, 768)).astype(np.float32), (0, 0), 4)
+            noise = np.clip(128 + smooth / smooth.std() * 120, 0, 255).astype(np.uint8)
+        calls: list = []
+        result = scan.verify(noise, URL, readers={"zxing": decoders.read_zxing, "wechat": self.spy(calls)})
+        assert calls == []
+        assert [r.texts for r in result.reads if r.decoder == "wechat"] == [[]] * (scan.FULL_CAPTURES + 1)
+
+    def test_they_run_on_every_view_of_a_code_the_fast_decoders_miss(self):
+        # A code painted into a picture: WeChat reads it, zxing reads nothing, and WeChat still gets every view.
+        sample = synthetic.make_sample("blended", 0.5, seed=4)
+        calls: list = []
+        result = scan.verify(sample.gray, sample.content, readers={"zxing": lambda g: [], "wechat": self.spy(calls)})
+        assert len(calls) == scan.FULL_CAPTURES + 1
+        assert result.expected_match is True
+
+
+class TestModel:
+    def test_its_id_names_the_weights(self):
+        assert scan.MODEL == scan.model_id(scan.BIAS, scan.WEIGHTS)
+        assert scan.MODEL.startswith("logistic-v1-")
+        assert scan.model_id(-4.5, scan.WEIGHTS) != scan.MODEL
+        assert scan.model_id(scan.BIAS, {**scan.WEIGHTS, "f_max": 0.1}) != scan.MODEL
+
+    def test_the_shipped_weights_are_the_fit_of_the_committed_table(self):
+        # bench/calibrate_verifier.py --per-family 100 --table ... wrote this table, and scan.BIAS and scan.WEIGHTS
+        # are its fit: refit it and they must agree, so hand-edited or drifted weights fail here.
+        with open(FEATURES, newline="") as table:
+            rows = list(csv.DictReader(line for line in table if not line.startswith("#")))
+        assert len(rows) == 500
+        names = list(scan.WEIGHTS)
+        x = np.array([[float(row[name]) for name in names] for row in rows])
+        y = np.array([float(row["label"]) for row in rows])
+        fitted = scan.fit_weights(x, y)
+        assert fitted[0] == pytest.approx(scan.BIAS, abs=1e-6)
+        assert dict(zip(names, fitted[1:], strict=True)) == pytest.approx(scan.WEIGHTS, abs=1e-6)
+
+    def test_the_fit_keeps_weights_non_negative(self):
+        rng = np.random.default_rng(0)
+        x = rng.random((200, 2))
+        y = (x[:, 0] + 0.1 * rng.normal(size=200) > 0.5).astype(float)
+        x[:, 1] = 1 - x[:, 0]  # a feature that only ever argues against a read
+        bias, good, bad = scan.fit_weights(x, y)
+        assert good > 1 and bad == 0.0
