@@ -13,7 +13,6 @@ superuser deleted) answers 404.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from time import monotonic
@@ -28,6 +27,7 @@ from redis.exceptions import RedisError
 
 from campaigns import links, scan_buffer
 from campaigns.models import Placement
+from qartsite.site import client_address
 
 log = logging.getLogger(__name__)
 
@@ -163,23 +163,6 @@ def resolve(slug: str) -> Link:
     if link is None:
         raise LinkUnavailable(slug)
     return link
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind our own proxies the hop they added to X-Forwarded-For.
-
-    Each proxy appends the address it saw, so the client is QART["TRUSTED_PROXY_COUNT"] hops from the right; hops
-    further left come from the client itself and can say anything. A hop that is not an IP address is ignored.
-    """
-    if settings.QART["TRUST_PROXY"]:
-        hops = request.headers.get("X-Forwarded-For", "").split(",")
-        count = max(1, settings.QART["TRUSTED_PROXY_COUNT"])
-        if len(hops) >= count:
-            try:
-                return str(ipaddress.ip_address(hops[-count].strip()))
-            except ValueError:
-                pass
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def record_scan(request: HttpRequest, placement_id: int) -> None:

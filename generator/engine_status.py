@@ -20,13 +20,13 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from generator.jobs import QUEUE
 from generator.models import GenerationJob
 
 log = logging.getLogger(__name__)
 
 HALFTONE = GenerationJob.Engine.HALFTONE.value
 DIFFUSION = GenerationJob.Engine.DIFFUSION.value
-QUEUE = "gpu"  # the queue the workers serve (generator.jobs.QUEUE)
 KEY_PREFIX = "qart:engine:"
 # While a worker loads (minutes when compiling on a cold cache) a thread keeps its report alive: a worker killed
 # while loading drops off the page within LOADING_TTL seconds.

@@ -304,7 +304,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The address the short links see: REMOTE_ADDR, or with QART_TRUST_PROXY the X-Forwarded-For hop our proxy added.
-AXES_CLIENT_IP_CALLABLE = "campaigns.redirects.client_address"
+AXES_CLIENT_IP_CALLABLE = "qartsite.site.client_address"
 # A sign-in clears that pair's failures, so typos spread over days do not add up to a lockout.
 AXES_RESET_ON_SUCCESS = True
 # Axes would also keep every successful sign-in with its address: the site keeps addresses only where it needs them.
