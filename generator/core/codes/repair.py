@@ -431,6 +431,7 @@ def repair(
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
     before: scan.ScanResult | None = None,
+    model: scan.DecisionModel | None = None,
 ) -> RepairResult:
     """Change just enough module centres of `image` for the scan verifier to pass.
 
@@ -446,6 +447,7 @@ def repair(
         readers (*optional*): decoders by name; defaults to `decoders.available_readers()`.
         before (`ScanResult`, *optional*): the verifier's answer for `image` (same threshold and seed) when
             the caller has it already, saving one verification.
+        model (`DecisionModel`, *optional*): the verifier's decision model; defaults to the shipped one.
 
     Returns:
         A `RepairResult`. When no round passes, it holds the last (strongest) attempt and its failing
@@ -463,7 +465,7 @@ def repair(
         raise RepairError(f"Modules are {grid.pitch:.1f} px across in this image: too small to repair.")
 
     def verify(candidate: Image.Image) -> scan.ScanResult:
-        return scan.verify(candidate, expected, threshold=threshold, seed=seed, readers=readers)
+        return scan.verify(candidate, expected, threshold=threshold, seed=seed, readers=readers, model=model)
 
     # 2. Nothing to do when it already scans
     before = before if before is not None else verify(original)

@@ -140,19 +140,57 @@ def features(reads: list[Read], expected: str | None) -> dict[str, float]:
     return out
 
 
-def model_id(bias: float, weights: Mapping[str, float]) -> str:
+def model_id(bias: float, weights: Mapping[str, float], form: str = "logistic-v1") -> str:
     """The decision model's name: its form and a short hash of its weights, so a result says what judged it."""
     digest = hashlib.blake2b(json.dumps([bias, sorted(weights.items())]).encode(), digest_size=4).hexdigest()
-    return f"logistic-v1-{digest}"
+    return f"{form}-{digest}"
 
 
-MODEL = model_id(BIAS, WEIGHTS)
+@dataclass(frozen=True)
+class DecisionModel:
+    """What turns a verification's features into a scan probability: sigmoid(bias + sum(weight * feature)).
+
+    The shipped default is `DEFAULT_MODEL`; `fit_weights` makes others from people's labels (the Django layer
+    stores them, activates one and passes it in). Features a model has no weight for count 0; features it names
+    that a verification does not measure count 0 too, so an older model still judges.
+    """
+
+    bias: float
+    weights: tuple[tuple[str, float], ...]  # (feature name, weight), in the order they were fitted
+    form: str = "logistic-v1"  # which feature set and rule the weights belong to
+
+    @property
+    def id(self) -> str:
+        return model_id(self.bias, dict(self.weights), self.form)
+
+    def probability(self, feature_values: Mapping[str, float]) -> float:
+        z = self.bias + sum(weight * feature_values.get(name, 0.0) for name, weight in self.weights)
+        return 1.0 / (1.0 + math.exp(-min(max(z, -700.0), 700.0)))
+
+    def to_dict(self) -> dict:
+        return {"form": self.form, "bias": self.bias, "weights": dict(self.weights), "id": self.id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> DecisionModel:
+        """A model from `to_dict`'s output; one clear ValueError for anything else."""
+        try:
+            bias = float(data["bias"])
+            weights = tuple((str(k), float(v)) for k, v in dict(data["weights"]).items())
+            form = str(data.get("form", "logistic-v1"))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a decision model (needs bias and weights): {error}") from None
+        if not all(math.isfinite(v) for v in (bias, *(w for _, w in weights))):
+            raise ValueError("a decision model's bias and weights must be finite numbers")
+        return cls(bias, weights, form)
 
 
-def probability(feature_values: Mapping[str, float]) -> float:
-    """The calibrated scan probability for a dict made by `features`."""
-    z = BIAS + sum(weight * feature_values.get(name, 0.0) for name, weight in WEIGHTS.items())
-    return 1.0 / (1.0 + math.exp(-z))
+DEFAULT_MODEL = DecisionModel(BIAS, tuple(WEIGHTS.items()))
+MODEL = DEFAULT_MODEL.id
+
+
+def probability(feature_values: Mapping[str, float], model: DecisionModel = DEFAULT_MODEL) -> float:
+    """The scan probability for a dict made by `features`, by `model` (the shipped one by default)."""
+    return model.probability(feature_values)
 
 
 def fit_weights(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iterations: int = 50) -> np.ndarray:
@@ -208,6 +246,7 @@ def verify(
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
     grade: bool = True,
+    model: DecisionModel | None = None,
 ) -> ScanResult:
     """Verify that phones read `expected` from `image`.
 
@@ -222,6 +261,8 @@ def verify(
         readers (*optional*): decoders by name; defaults to `decoders.available_readers()`.
         grade (`bool`, *optional*, defaults to True): grade the symbol (`grades`, `reasons`); the ranking
             score, which needs only the probability, skips it.
+        model (`DecisionModel`, *optional*): what turns the features into the probability; defaults to
+            `DEFAULT_MODEL` (the Django layer passes the active calibrated model).
 
     Returns:
         A `ScanResult`.
@@ -265,7 +306,8 @@ def verify(
         graded = grading.not_found(expected is not None)
 
     # 5. Probability and verdict
-    p = probability(rates)
+    model = model or DEFAULT_MODEL
+    p = model.probability(rates)
     return ScanResult(
         expected=expected,
         reads=reads,
@@ -278,11 +320,13 @@ def verify(
         features=rates,
         grades=graded.grades,
         reasons=graded.reasons,
-        model=MODEL,
+        model=model.id,
     )
 
 
-def ranking_score(image: Image.Image | np.ndarray, expected: str | None = None, seed: int = 0) -> float:
+def ranking_score(
+    image: Image.Image | np.ndarray, expected: str | None = None, seed: int = 0, model: DecisionModel | None = None
+) -> float:
     """A cheaper scan probability for ranking many candidates (two captures instead of six)."""
-    result = verify(image, expected, captures_count=RANKING_CAPTURES, seed=seed, grade=False)
+    result = verify(image, expected, captures_count=RANKING_CAPTURES, seed=seed, grade=False, model=model)
     return 0.0 if result.misread else result.scan_probability

@@ -111,6 +111,7 @@ class HalftoneConfig:
     n: int = 8  # candidates (variants) to return
     seed: int | None = None  # first candidate's seed, which names its variant; random when None
     threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
+    model: scan.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
     size: int = 768  # side of the image in pixels
     ecc: str = "H"  # error correction of the code
     border: int = 4  # quiet zone in modules
@@ -316,7 +317,8 @@ class Attempt:
 
 
 def make_candidate(
-    picture: Image.Image, grid: repair.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int
+    picture: Image.Image, grid: repair.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int,
+    model: scan.DecisionModel | None = None,
 ) -> Attempt:
     """Draw `variant`, verify it, and make it stronger until it passes (the last round tries the strongest).
 
@@ -327,6 +329,7 @@ def make_candidate(
         expected: the exact text the code carries.
         threshold: scan probability needed to pass.
         max_rounds: verdicts at most.
+        model: the verifier's decision model; the shipped one when None.
 
     Returns:
         An `Attempt`: the first variant that passed, else the strongest one tried, with its failing verdict.
@@ -339,7 +342,7 @@ def make_candidate(
         started = time.perf_counter()
         image, constrained = render(picture, lay, variant)
         render_seconds += time.perf_counter() - started
-        verdict = scan.verify(image, expected, threshold=threshold)
+        verdict = scan.verify(image, expected, threshold=threshold, model=model)
         verify_seconds += verdict.seconds
         stronger = variant.stronger()
         if verdict.passed or stronger is None or rounds >= max_rounds:
@@ -400,7 +403,8 @@ def best_halftones(
     # 2. Draw, verify and strengthen every variant: one task each, side by side in the verifier processes
     report("generating", 0.0)
     started = time.perf_counter()
-    tasks = [(fitted, grid, variant_for_seed(s), code.content, config.threshold, config.max_rounds) for s in seeds]
+    tasks = [(fitted, grid, variant_for_seed(s), code.content, config.threshold, config.max_rounds,
+              config.model) for s in seeds]
     pool = ranking.verifier_pool(config.workers) if config.n > 1 else None
     attempts: list[Attempt] = []
     if pool is None:

@@ -40,6 +40,7 @@ class BestOfNConfig:
     repair_top: int = 2  # failing candidates (best-looking first) that repair may touch per batch
     repair: bool = True  # allow repair at all
     threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
+    model: scan.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
     seed: int | None = None  # first candidate's seed; random when None
     border: int = 4  # quiet zone in modules of the control image
     style: str = "square"  # control image module style
@@ -159,20 +160,22 @@ def warm_verifier(workers: int) -> None:
 
 
 def verify_many(
-    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0
+    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0,
+    model: scan.DecisionModel | None = None,
 ) -> list[scan.ScanResult]:
     """Verify candidates in parallel processes (see `verifier_pool`), results in input order."""
-    return submit_verify(images, expected, threshold, workers, seed)()
+    return submit_verify(images, expected, threshold, workers, seed, model)()
 
 
 def submit_verify(
-    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0
+    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0,
+    model: scan.DecisionModel | None = None,
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
     The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies).
     """
-    verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed)
+    verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
     return _submit([functools.partial(verify, image) for image in images], workers)
 
 
@@ -226,6 +229,7 @@ def repair_many(
     threshold: float,
     workers: int,
     margins: tuple[int, ...] = repair.MARGINS,
+    model: scan.DecisionModel | None = None,
 ) -> list[repair.RepairResult]:
     """`repair.repair` for each image, its rounds spread over the verifier processes; the same results.
 
@@ -240,7 +244,7 @@ def repair_many(
     for start in range(0, len(margins), width):
         wave = margins[start : start + width]
         tasks = [functools.partial(repair.repair, images[i], grid, expected, threshold=threshold, before=befores[i],
-                                   margins=(margin,)) for i in open_ for margin in wave]
+                                   margins=(margin,), model=model) for i in open_ for margin in wave]
         attempts = _submit(tasks, workers)()
         still_open = []
         for k, i in enumerate(open_):
@@ -261,7 +265,7 @@ def _repair_best_looking(candidates: list[RankedImage], grid: repair.Grid, expec
     if not chosen:
         return
     fixes = repair_many([c.image for c in chosen], [c.scan for c in chosen], grid, expected, config.threshold,
-                        config.workers)
+                        config.workers, model=config.model)
     for candidate, fixed in zip(chosen, fixes, strict=True):
         if fixed.after.passed:
             candidate.image = fixed.image
@@ -323,7 +327,7 @@ def best_of_n(
         # 3. Verify (CPU processes) while the aesthetic scores run (batched on the engine's device)
         report("scoring", (batch + 0.85) * share)
         started = time.perf_counter()
-        verified = submit_verify(images, code.content, config.threshold, config.workers)
+        verified = submit_verify(images, code.content, config.threshold, config.workers, model=config.model)
         aesthetics = engine.score_aesthetics(images)
         scans = verified()
         new = [

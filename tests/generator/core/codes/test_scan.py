@@ -203,6 +203,21 @@ class TestModel:
         assert fitted[0] == pytest.approx(scan.BIAS, abs=1e-6)
         assert dict(zip(names, fitted[1:], strict=True)) == pytest.approx(scan.WEIGHTS, abs=1e-6)
 
+    def test_a_decision_model_round_trips_and_judges(self, clean_code):
+        model = scan.DecisionModel.from_dict(scan.DEFAULT_MODEL.to_dict())
+        assert model == scan.DEFAULT_MODEL and model.id == scan.MODEL
+        # A model that never passes anything: the verdict and the result's model id follow the model passed in.
+        never = scan.DecisionModel(-50.0, (("o_any", 1.0),), form="logistic-test")
+        result = scan.verify(clean_code, URL, model=never)
+        assert result.verdict == "fail" and result.model == never.id and result.model.startswith("logistic-test-")
+        assert scan.verify(clean_code, URL).passed
+
+    @pytest.mark.parametrize("data", [{}, {"bias": "x", "weights": {}}, {"bias": 0, "weights": {"a": float("nan")}},
+                                      {"bias": 0, "weights": [1, 2]}, {"bias": float("inf"), "weights": {}}])
+    def test_a_bad_decision_model_is_one_clear_error(self, data):
+        with pytest.raises(ValueError, match="decision model"):
+            scan.DecisionModel.from_dict(data)
+
     def test_the_fit_keeps_weights_non_negative(self):
         rng = np.random.default_rng(0)
         x = rng.random((200, 2))
