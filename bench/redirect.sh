@@ -67,16 +67,45 @@ count_events() { "$PY" manage.py shell -v 0 -c 'from campaigns.models import Sca
 for _ in $(seq 1 50); do [ "$(count_events)" -ge 1 ] && break; sleep 0.2; done # the warm-up's scan, drained
 before=$(count_events)
 
+# CPU seconds (user + system) used so far by processes: the figures below say where a request's CPU goes, which on a
+# shared box is steadier than requests/s (other load slows both runs, but does not add to these processes' CPU).
+cpu_of() { # PID...: their CPU seconds and their live children's
+    local pid total=0
+    for pid in "$@"; do
+        for p in "$pid" $(pgrep -P "$pid" || true); do
+            total=$(awk -v t="$total" -v hz="$(getconf CLK_TCK)" '{print t + ($14 + $15) / hz}' "/proc/$p/stat" 2>/dev/null || echo "$total")
+        done
+    done
+    echo "$total"
+}
+pg_pids() { pgrep -f "postgres.*$WORK/pg|postgres: " -d ' ' || true; }
+# measure NAME URL: wrk against URL; writes $WORK/wrk-NAME.txt and $WORK/cpu-NAME.txt (CPU µs per request by process)
+measure() {
+    local name=$1 url=$2 g0 r0 d0 p0 requests
+    g0=$(cpu_of "$GUNICORN_PID"); r0=$(cpu_of "$REDIS_PID"); d0=$(cpu_of "$DRAINER_PID"); p0=$(cpu_of $(pg_pids))
+    TIMEFORMAT='%U %S'
+    { time wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "$url" >"$WORK/wrk-$name.txt"; } \
+        2>"$WORK/time-$name.txt"
+    requests=$(awk '/requests in/ {print $1}' "$WORK/wrk-$name.txt")
+    awk -v n="$requests" -v g="$(cpu_of "$GUNICORN_PID")" -v g0="$g0" -v r="$(cpu_of "$REDIS_PID")" -v r0="$r0" \
+        -v d="$(cpu_of "$DRAINER_PID")" -v d0="$d0" -v p="$(cpu_of $(pg_pids))" -v p0="$p0" \
+        '{w = $1 + $2; printf "gunicorn %.0f, redis %.0f, drainer %.0f, postgres %.0f, wrk %.0f, total %.0f\n", (g - g0) / n * 1e6, (r - r0) / n * 1e6, (d - d0) / n * 1e6, (p - p0) / n * 1e6, w / n * 1e6, (g - g0 + r - r0 + d - d0 + p - p0 + w) / n * 1e6}' \
+        "$WORK/time-$name.txt" >"$WORK/cpu-$name.txt"
+    cat "$WORK/wrk-$name.txt"
+    echo "== CPU µs per request: $(cat "$WORK/cpu-$name.txt")"
+}
+cpu_total() { awk -F'total ' '{print $2}' "$WORK/cpu-$1.txt"; }
+
 echo "== baseline, a trivial 302 view: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
-wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/bench/302" \
-    | tee "$WORK/wrk-baseline.txt"
+measure baseline "http://127.0.0.1:$PORT/bench/302"
 echo "== the short link /r/<slug>: ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers"
-wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_RUN}s" --latency -H "User-Agent: $UA" "http://127.0.0.1:$PORT/r/$slug" \
-    | tee "$WORK/wrk.txt"
+measure link "http://127.0.0.1:$PORT/r/$slug"
+cp "$WORK/wrk-link.txt" "$WORK/wrk.txt"
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
 p99() { awk '$1 == "99%" {print $2}' "$1"; }
 echo "== short link $(rate "$WORK/wrk.txt") req/s, p99 $(p99 "$WORK/wrk.txt"); trivial view $(rate "$WORK/wrk-baseline.txt") req/s, p99 $(p99 "$WORK/wrk-baseline.txt")"
 echo "== ratio: $(awk -v a="$(rate "$WORK/wrk.txt")" -v b="$(rate "$WORK/wrk-baseline.txt")" 'BEGIN {printf "%.2f", a / b}') (target >= 0.80)"
+echo "== CPU per request, trivial view / short link: $(awk -v a="$(cpu_total baseline)" -v b="$(cpu_total link)" 'BEGIN {printf "%.2f", a / b}') (what the ratio would be on a box with nothing else running)"
 echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) scans not yet stored"
 # Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would.
 kill "$DRAINER_PID"

@@ -68,8 +68,12 @@ def visitor_key(address: str, user_agent: str, secret: str, day: date) -> str:
     Counts unique visitors per day without storing who they are; the day's key is derived from the secret, so
     yesterday's key says nothing about today's and one visitor cannot be followed from day to day.
     """
-    day_key = hmac.new(secret.encode(), f"visitor:{day.isoformat()}".encode(), hashlib.sha256).digest()
-    return hmac.new(day_key, f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(_day_key(secret, day), f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@lru_cache(maxsize=4)
+def _day_key(secret: str, day: date) -> bytes:
+    return hmac.new(secret.encode(), f"visitor:{day.isoformat()}".encode(), hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=4096)

@@ -1,9 +1,16 @@
 """The durable buffer between the short link and the database: scans wait here for the drainer.
 
 The redirect must not wait for the database, nor lose a scan when the database is away, so each scan becomes one
-event pushed to a Redis stream (`<QART["REDIS_PREFIX"]>scans`, XADD); when Redis is away too, it is appended to
-this process's spool file (JSON lines in `QART["SPOOL_DIR"]`, one write per event). Nothing is kept in memory.
-`manage.py qart_drain_scans` (`campaigns.drainer`) stores both in the database.
+event written to one of two durable places, never kept in memory, and `manage.py qart_drain_scans`
+(`campaigns.drainer`) stores both in the database:
+
+- this process's spool file: JSON lines in `QART["SPOOL_DIR"]`, one append per event (about 10 µs);
+- the Redis stream `<QART["REDIS_PREFIX"]>scans` (XADD: a round trip to another process, several times the CPU of
+  the rest of the request on a busy two-core host; bench/RESULTS.md).
+
+`QART["SCAN_BUFFER"]` says which comes first: "spool" (the default; the stream only when the file cannot be
+written) needs a drainer on every web host and a disk that outlives the process; "stream" (the spool only while
+Redis is away) suits web hosts whose disk does not.
 
 An event is a dict of plain values (see `scan_event`), made in the request: its own id, the request's time and
 what was worked out from the address (country, visitor key), never the address itself.
@@ -94,18 +101,36 @@ def scan_event(placement_id: int, time: datetime, **fields: Any) -> dict[str, An
 
 
 def push(event: dict[str, Any]) -> str:
-    """Buffer one event: on the Redis stream, else in this process's spool file. Returns where it went
+    """Buffer one event: in the place `QART["SCAN_BUFFER"]` names first, else in the other. Returns where it went
     ("stream" or "spool"); raises OSError only when both failed."""
     line = json.dumps(event, separators=(",", ":"))
-    if not redis_outage.known():
+    if settings.QART["SCAN_BUFFER"] == "spool":
         try:
-            redis_client().xadd(stream_key(), {"event": line})
+            append_to_spool(line)
+            return "spool"
+        except OSError as exc:
+            if not add_to_stream(line):
+                raise
+            log.warning("Could not append to the spool in %s (%s): the scan went to the stream",
+                        settings.QART["SPOOL_DIR"], exc)
             return "stream"
-        except RedisError as exc:
-            redis_outage.begin()
-            log.warning("Redis is away (%s): scans go to the spool in %s", exc, settings.QART["SPOOL_DIR"])
+    if add_to_stream(line):
+        return "stream"
     append_to_spool(line)
     return "spool"
+
+
+def add_to_stream(line: str) -> bool:
+    """XADD one event's JSON to the stream; False when Redis is away (then it is skipped for REDIS_RETRY_AFTER)."""
+    if redis_outage.known():
+        return False
+    try:
+        redis_client().xadd(stream_key(), {"event": line})
+        return True
+    except RedisError as exc:
+        redis_outage.begin()
+        log.warning("Redis is away (%s): scans go to the spool in %s", exc, settings.QART["SPOOL_DIR"])
+        return False
 
 
 def spool_path() -> Path:
@@ -113,24 +138,63 @@ def spool_path() -> Path:
     return Path(settings.QART["SPOOL_DIR"]) / f"scans-{socket.gethostname()}-{os.getpid()}{SPOOL_SUFFIX}"
 
 
+class SpoolFile:
+    """This process's open spool file. Kept open between scans (an open and close per scan would double the cost);
+    reopened after the drainer has renamed it, and in a forked child (the path names the process)."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.path: Path | None = None
+
+    def append(self, data: bytes) -> None:
+        """Append `data` whole, in one write, under the file's lock, to the file that has the spool name now."""
+        path = spool_path()
+        for _ in range(5):
+            fd = self.open(path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                opened = os.fstat(fd)
+                try:
+                    named = os.stat(path)
+                except FileNotFoundError:
+                    named = None  # the drainer took the file: open the new one
+                if named is not None and (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+                    return
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            self.close()
+        raise OSError(f"could not append to {path}: the drainer kept renaming it")
+
+    def open(self, path: Path) -> int:
+        if self.fd is None or self.path != path:
+            self.close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.path = path
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = self.path = None
+
+
+_spool = SpoolFile()
+
+
 def append_to_spool(line: str) -> None:
     """Append one JSON line to this process's spool file, whole, in one write, under the file's lock."""
-    path = spool_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (line + "\n").encode()
-    for _ in range(5):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            opened, named = os.fstat(fd), os.stat(path)
-            if (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
-                os.write(fd, data)
-                return
-        except FileNotFoundError:
-            pass  # the drainer took the file between our open and our stat: open the new one
-        finally:
-            os.close(fd)  # releases the lock
-    raise OSError(f"could not append to {path}: the drainer kept renaming it")
+    try:
+        _spool.append((line + "\n").encode())
+    except OSError:
+        _spool.close()  # a full or vanished disk: start from a fresh open next time
+        raise
 
 
 def claim_spool_files(folder: Path) -> list[Path]:

@@ -39,6 +39,13 @@ def envfloat(name: str, default: str) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
 
 
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.getenv(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def envdevices(name: str) -> list[str]:
     """Devices from a comma-separated variable ("cuda:0,cuda:1"); empty means "the best one on the worker".
 
@@ -349,8 +356,12 @@ QART = {
     # How many proxies of yours append to X-Forwarded-For: the client is that many hops from the right.
     "TRUSTED_PROXY_COUNT": envint("QART_TRUSTED_PROXY_COUNT", "1"),
     "COUNTRY_HEADER": os.getenv("QART_COUNTRY_HEADER", ""),
-    # Scans wait for `manage.py qart_drain_scans` in a Redis stream, or in JSON-lines files here while Redis is
-    # away (one file per web process); keep this folder on a disk that survives a restart.
+    # Where scans wait for `manage.py qart_drain_scans` (campaigns/scan_buffer.py): "spool" appends them to
+    # JSON-lines files in SPOOL_DIR (one per web process; the Redis stream only when that fails) and needs a drainer
+    # on every web host; "stream" puts them on the Redis stream (the spool only while Redis is away), for web hosts
+    # whose disk does not outlive the process (containers).
+    "SCAN_BUFFER": envchoice("QART_SCAN_BUFFER", "spool", ("spool", "stream")),
+    # Keep this folder on a disk that survives a restart.
     "SPOOL_DIR": Path(os.getenv("QART_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))),
     # Prefix of the short link's Redis keys at REDIS_URL: `<prefix>scans` (the stream of scans) and `<prefix>links`
     # (the shared copy of the links, read only while the database is away).

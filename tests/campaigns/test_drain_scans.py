@@ -31,7 +31,7 @@ def event(placement: Placement, seconds_ago: float = 0, visitor_key: str = "v" *
 
 def to_stream(redis, *events: dict) -> None:
     for made in events:
-        assert scan_buffer.push(made) == "stream"
+        assert scan_buffer.add_to_stream(json.dumps(made))
 
 
 def to_spool(*events: dict) -> None:

@@ -127,6 +127,7 @@ class TestShortLink:
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
     def test_it_spools_the_scan_when_redis_is_down(self, client, placement, settings):
+        settings.QART = {**settings.QART, "SCAN_BUFFER": "stream"}
         settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
         assert client.get(f"/r/{placement.slug}").status_code == 302
         [event] = spooled()
@@ -134,18 +135,47 @@ class TestShortLink:
         assert ScanEvent.objects.count() == 0  # never written in the request
         assert drain_once().stored == 1 and ScanEvent.objects.get().event_id.hex == event["id"]
 
-    def test_it_puts_one_event_on_the_stream_with_the_request_time_and_no_address(self, client, placement,
-                                                                                    scan_redis):
+    @pytest.mark.parametrize("buffer", ["spool", "stream"])
+    def test_it_buffers_one_event_with_the_request_time_and_no_address(self, client, placement, scan_redis,
+                                                                       settings, buffer):
+        settings.QART = {**settings.QART, "SCAN_BUFFER": buffer}
         before = timezone.now()
         client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.23")
         after = timezone.now()
-        [(_, fields)] = scan_redis.xrange(scan_buffer.stream_key())
-        raw = fields[b"event"].decode()
+        streamed = scan_redis.xrange(scan_buffer.stream_key())
+        if buffer == "stream":
+            [(_, fields)] = streamed
+            raw = fields[b"event"].decode()
+            assert spooled() == []
+        else:
+            assert streamed == []
+            [raw] = scan_buffer.spool_path().read_text().splitlines()
         event = json.loads(raw)
         assert before <= datetime.fromisoformat(event["time"]) <= after
         assert set(event) == {"v", "id", "placement", "time", "browser", "os", "device_class", "referer",
                               "accept_language", "country", "is_bot", "visitor_key"}
-        assert "198.51.100.23" not in raw and "198.51.100" not in raw and spooled() == []
+        assert "198.51.100.23" not in raw and "198.51.100" not in raw
+
+    def test_the_spool_comes_first_by_default_and_the_stream_takes_over_when_it_cannot_be_written(
+            self, client, placement, scan_redis, settings, tmp_path):
+        assert settings.QART["SCAN_BUFFER"] == "spool"
+        client.get(f"/r/{placement.slug}")
+        assert scan_redis.xlen(scan_buffer.stream_key()) == 0 and len(spooled()) == 1
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("")  # the spool folder's path is a file: every append fails
+        settings.QART = {**settings.QART, "SPOOL_DIR": blocked}
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert scan_redis.xlen(scan_buffer.stream_key()) == 1
+        assert drain_once().stored == 1 and ScanEvent.objects.count() == 1
+
+    def test_a_scan_is_appended_to_a_new_spool_file_after_the_drainer_took_the_old_one(self, client, placement):
+        for _ in range(2):
+            client.get(f"/r/{placement.slug}")
+        [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
+        client.get(f"/r/{placement.slug}")  # the process's open file was renamed: it opens a new one
+        assert len(claimed.read_text().splitlines()) == 2
+        assert len(scan_buffer.spool_path().read_text().splitlines()) == 1
+        assert drain_once().stored == 3
 
     def test_it_writes_nothing_to_the_database_in_the_request(self, client, placement):
         client.get(f"/r/{placement.slug}")  # the link is now in this process's copy
