@@ -106,7 +106,7 @@ p99() { awk '$1 == "99%" {print $2}' "$1"; }
 echo "== short link $(rate "$WORK/wrk.txt") req/s, p99 $(p99 "$WORK/wrk.txt"); trivial view $(rate "$WORK/wrk-baseline.txt") req/s, p99 $(p99 "$WORK/wrk-baseline.txt")"
 echo "== ratio: $(awk -v a="$(rate "$WORK/wrk.txt")" -v b="$(rate "$WORK/wrk-baseline.txt")" 'BEGIN {printf "%.2f", a / b}') (target >= 0.80)"
 echo "== CPU per request, trivial view / short link: $(awk -v a="$(cpu_total baseline)" -v b="$(cpu_total link)" 'BEGIN {printf "%.2f", a / b}') (what the ratio would be on a box with nothing else running)"
-echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) scans not yet stored"
+echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) on the stream, $(cat "$WORK"/spool/* 2>/dev/null | wc -l) in spool files"
 # Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would.
 kill "$DRAINER_PID"
 wait "$DRAINER_PID" || true
