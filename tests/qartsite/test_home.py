@@ -18,6 +18,17 @@ class TestHome:
         body = client.get("/").content.decode()
         assert 'href="/admin/"' in body and admin_user.username in body
 
+    def test_staff_tools_sit_in_their_own_menu_and_only_for_staff(self, client, admin_user, team_users):
+        client.force_login(admin_user)
+        body = client.get("/").content.decode()
+        staff_menu = body[body.index('<details class="nav-staff">'):body.index("</details>")]
+        for href in ('href="/evals/"', 'href="/evals/labeling/"', 'href="/admin/"'):
+            assert href in staff_menu
+        client.force_login(team_users.owner)
+        body = client.get("/").content.decode()
+        assert "nav-staff" not in body and 'href="/admin/"' not in body and 'href="/evals/' not in body
+        assert 'id="nav-toggle"' in body and 'href="/generate/"' in body
+
     def test_it_serves_a_friendly_404(self, client, settings):
         settings.DEBUG = False
         response = client.get("/no-such-page")

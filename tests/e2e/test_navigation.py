@@ -1,0 +1,55 @@
+"""The site's header in a real browser: one line on a phone with the links under a Menu button, staff tools apart,
+and no page wider than the screen."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+PHONE = {"width": 390, "height": 844}
+
+
+def sign_in(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/?next=/campaigns/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/campaigns/")
+
+
+@pytest.mark.browser
+def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    owner = team_users.owner
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
+    page = context.new_page()
+    sign_in(page, "owner", "pw-owner-1")
+
+    header = page.locator("header.topbar")
+    assert header.bounding_box()["height"] < 70  # was ~270 px: three wrapped lines of links
+    expect(page.get_by_role("link", name="Generate")).to_be_hidden()
+    page.locator(".nav-button").click()
+    expect(page.get_by_role("link", name="Generate")).to_be_visible()
+    expect(page.get_by_role("link", name="Admin")).to_be_hidden()  # staff tools stay folded in their own menu
+    page.locator(".nav-staff summary").click()
+    expect(page.get_by_role("link", name="Admin")).to_be_visible()
+    for path in ("/campaigns/", "/generate/", "/account/"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    context.close()
+
+
+@pytest.mark.browser
+def test_the_links_sit_in_one_row_on_a_desktop(live_server, team_users, browser):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, "owner", "pw-owner-1")
+    assert page.get_by_role("link", name="Generate").is_visible()
+    assert not page.locator(".nav-button").is_visible()
+    assert page.locator("header.topbar").bounding_box()["height"] < 80
+    context.close()
