@@ -7,9 +7,11 @@ campaign's fallback, and counting. Only a superuser deletes one, on purpose, sca
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 
+from campaigns import artwork, restamps
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline
 
@@ -62,15 +64,65 @@ class CampaignAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
         self.message_user(request, counted(len(campaigns), "campaign", "unarchived"))
 
 
+class PlacementAdminForm(forms.ModelForm):
+    """The placement with its artwork judged by `campaigns.artwork` (through `restamps.choose`), as on the pages."""
+
+    restamp = forms.BooleanField(required=False, label="Restamp the artwork for this placement", help_text=(
+        "For artwork made for another link: use a copy that carries this placement's short link."))
+    print_anyway = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+                                   label="Print anyway, because", help_text=(
+                                       "Needed to choose artwork that fails the scan check; recorded with who and "
+                                       "when, and the placement shows “will not scan — do not print”."))
+    request = None  # set by PlacementAdmin.get_form
+
+    class Meta:
+        model = Placement
+        fields = "__all__"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        candidate = data.get("artwork")
+        if candidate is None or candidate.pk == self.instance.artwork_id or "artwork" in self.errors:
+            return data  # unchanged artwork was judged when it was chosen
+        if self.instance.pk is None:
+            self.add_error("artwork", "Save the placement first, then choose its artwork: no picture carries its "
+                                      "short link yet.")
+            return data
+        try:
+            data["artwork"] = restamps.choose(
+                self.instance, candidate, short_url=self.instance.short_url(self.request), user=self.request.user,
+                restamp=bool(data.get("restamp")), print_anyway_reason=data.get("print_anyway", ""))
+        except artwork.ArtworkRefused as refused:
+            self.add_error("artwork", refused.message)
+        return data
+
+
 @admin.register(Placement)
 class PlacementAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
-    list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on")
+    form = PlacementAdminForm
+    list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on", "print_state")
     list_filter = ("kind", "active", "campaign__team")
     search_fields = ("name", "location", "slug", "campaign__name")
-    readonly_fields = ("slug", "created")
+    readonly_fields = ("slug", "created", "print_anyway_by", "print_anyway_at", "print_anyway_reason")
     raw_id_fields = ("artwork",)
-    list_select_related = ("campaign",)
+    list_select_related = ("campaign", "artwork")
     actions = ["archive", "unarchive"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request, obj, form, change) -> None:
+        if "artwork" in form.changed_data:
+            artwork.apply(obj, form.cleaned_data.get("artwork"), user=request.user,
+                          print_anyway_reason=form.cleaned_data.get("print_anyway", ""))
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="print")
+    def print_state(self, placement: Placement) -> str:
+        if placement.artwork is None:
+            return "plain code"
+        return "WILL NOT SCAN — do not print" if artwork.will_not_scan(placement) else "ok"
 
     @admin.action(description="Switch selected placements off (their codes go to the fallback)",
                   permissions=["change"])

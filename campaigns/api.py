@@ -10,16 +10,29 @@ DELETE never deletes: printed codes cannot be re-printed, so a campaign is archi
 
 from __future__ import annotations
 
+import json
+
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import stats
+from campaigns import artwork as artwork_rules
+from campaigns import printfiles, restamps, stats
 from campaigns.models import Campaign, Placement
+from campaigns.scan_summaries import (
+    CampaignScanSummarySerializer,
+    RangeQuerySerializer,
+    ScanSummarySerializer,
+    asked_range,
+    scan_summary,
+)
+from generator.core.codes import printing
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
@@ -84,6 +97,26 @@ class CampaignViewSet(viewsets.ModelViewSet):
         with model_errors_as_400("destination"):
             serializer.save()
 
+    @extend_schema(parameters=[RangeQuerySerializer], filters=False,
+                   responses={200: CampaignScanSummarySerializer, 400: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def scans(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The campaign's dashboard in a date range: its figures (as a placement's) and its placements compared
+        (scans, unique visitors, scans per 100 printed, first and last scan, trend)."""
+        campaign = self.get_object()
+        placements = campaign.placements.all()
+        days = asked_range(request, campaign.team, placements)
+        figures = stats.placement_figures(placements, days)
+        compared = [{"placement": p.pk, "name": p.name, "scans": figures[p.pk].scans,
+                     "unique": figures[p.pk].visitors, "printed_quantity": p.printed_quantity,
+                     "scans_per_100_printed": (round(100 * figures[p.pk].scans / p.printed_quantity, 1)
+                                               if p.printed_quantity else None),
+                     "first_scan": figures[p.pk].first_scan, "last_scan": figures[p.pk].last_scan,
+                     "trend": figures[p.pk].trend} for p in placements]
+        compared.sort(key=lambda row: (-row["scans"], row["name"]))
+        summary = {"campaign": campaign.pk, **scan_summary(placements, campaign.team, days), "placements": compared}
+        return Response(CampaignScanSummarySerializer(summary).data)
+
     @extend_schema(responses={200: CampaignSerializer}, description=(
         "Archives the campaign; nothing is deleted. Its printed codes keep redirecting (to `fallback_url` when set, "
         "else to `destination`) and keep counting. Answers the archived campaign; PATCH `{\"archived\": false}` "
@@ -99,23 +132,46 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 class PlacementSerializer(serializers.ModelSerializer):
     campaign = ScopedField(user_objects(Campaign))
-    artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True,
-                          help_text="A generated candidate of the campaign's team.")
+    artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True, help_text=(
+        "A generated candidate of the campaign's team that carries this placement's short link and passes the scan "
+        "check; otherwise 400 with the reason. Choose it once the placement exists (its short link is made then)."))
+    restamp = serializers.BooleanField(write_only=True, required=False, default=False, help_text=(
+        "With `artwork` made for another link: use a copy restamped to carry this placement's short link."))
+    print_anyway = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=1000,
+                                         help_text="Why artwork that fails the scan check is printed anyway; needed "
+                                                   "to choose such artwork, recorded with who and when.")
     artwork_image = serializers.ImageField(source="artwork.image", read_only=True, allow_null=True)
     short_url = serializers.SerializerMethodField(help_text="The link the printed code carries.")
     destination = serializers.URLField(read_only=True, help_text=(
         "Where scans lead now: while the placement is active and its campaign not archived, the override, else the "
         "campaign's destination; otherwise the campaign's fallback_url, else its destination."))
+    print_state = serializers.SerializerMethodField(help_text=(
+        '"plain_code" (no artwork), "ok", or "will_not_scan": the artwork fails the scan check and print downloads '
+        "are refused."))
+    print_problem = serializers.SerializerMethodField(help_text="Why the artwork will not scan; empty otherwise.")
+    print_anyway_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    scanning_distance = serializers.FloatField(read_only=True, help_text=(
+        "Metres people scan from: scan_distance_m, else the kind's usual distance."))
 
     class Meta:
         model = Placement
         fields = ["id", "campaign", "name", "kind", "location", "latitude", "longitude", "printed_quantity",
                   "deployed_on", "notes", "active", "slug", "short_url", "destination_override", "destination",
-                  "artwork", "artwork_image", "created"]
-        read_only_fields = ["slug", "created"]
+                  "artwork", "restamp", "print_anyway", "artwork_image", "print_state", "print_problem",
+                  "print_anyway_by", "print_anyway_at", "print_anyway_reason", "scan_distance_m", "printed_width_cm",
+                  "scanning_distance", "created"]
+        read_only_fields = ["slug", "created", "print_anyway_at", "print_anyway_reason"]
 
     def get_short_url(self, placement: Placement) -> str:
         return placement.short_url(self.context["request"])
+
+    def get_print_state(self, placement: Placement) -> str:
+        if placement.artwork is None:
+            return "plain_code"
+        return "will_not_scan" if artwork_rules.will_not_scan(placement) else "ok"
+
+    def get_print_problem(self, placement: Placement) -> str:
+        return artwork_rules.will_not_scan(placement)
 
     def validate_campaign(self, campaign: Campaign) -> Campaign:
         require_editor(request_user(self.context.get("request")), campaign.team)
@@ -123,10 +179,57 @@ class PlacementSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         campaign = attrs.get("campaign") or self.instance.campaign
-        artwork = attrs.get("artwork", getattr(self.instance, "artwork", None))
-        if artwork is not None and artwork.job.team_id != campaign.team_id:
+        candidate = attrs.get("artwork", getattr(self.instance, "artwork", None))
+        if candidate is not None and candidate.job.team_id != campaign.team_id:
             raise serializers.ValidationError({"artwork": ["Choose an image your campaign's team generated."]})
+        if "artwork" not in attrs or candidate is None or candidate.pk == getattr(self.instance, "artwork_id", None):
+            return attrs  # unchanged artwork was judged when it was chosen
+        if self.instance is None:
+            raise serializers.ValidationError({"artwork": [
+                "Create the placement first, then choose its artwork: no picture carries its short link yet."]})
+        request = self.context["request"]
+        try:
+            attrs["artwork"] = restamps.choose(
+                self.instance, candidate, short_url=self.instance.short_url(request), user=request_user(request),
+                restamp=bool(attrs.get("restamp")), print_anyway_reason=attrs.get("print_anyway", ""))
+        except artwork_rules.ArtworkRefused as refused:
+            raise serializers.ValidationError({"artwork": [refused.message]}, code=refused.code) from None
         return attrs
+
+    def update(self, instance: Placement, validated_data: dict) -> Placement:
+        validated_data.pop("restamp", None)
+        reason = validated_data.pop("print_anyway", "")
+        if "artwork" in validated_data and validated_data["artwork"] != instance.artwork:
+            artwork_rules.apply(instance, validated_data.pop("artwork"), user=request_user(self.context["request"]),
+                                print_anyway_reason=reason)
+        return super().update(instance, validated_data)
+
+    def create(self, validated_data: dict) -> Placement:
+        validated_data.pop("restamp", None)
+        validated_data.pop("print_anyway", None)
+        return super().create(validated_data)
+
+
+class PrintQuerySerializer(serializers.Serializer):
+    width = serializers.CharField(required=False, help_text="Printed side, quiet zone included: 20cm, 200mm, 8in; "
+                                                            "default the placement's printed_width_cm")
+    dpi = serializers.IntegerField(required=False, default=300)
+    bleed = serializers.CharField(required=False, help_text="e.g. 3mm")
+    crop_marks = serializers.BooleanField(required=False)
+    format = serializers.ChoiceField(choices=printing.FORMATS, required=False, default="pdf")
+    cmyk = serializers.BooleanField(required=False, help_text="CMYK (PDF, TIFF); otherwise the file is RGB")
+
+
+class PreflightQuerySerializer(serializers.Serializer):
+    width = serializers.CharField(required=False, help_text="Printed side: 20cm, 8in; default printed_width_cm")
+
+
+def header_safe(report: dict) -> dict:
+    """The print report without the preflight's per-capture checks: a header stays small."""
+    slim = dict(report)
+    if isinstance(slim.get("preflight"), dict):
+        slim["preflight"] = {k: v for k, v in slim["preflight"].items() if k != "checks"}
+    return slim
 
 
 class PlacementFilter(filters.FilterSet):
@@ -136,41 +239,6 @@ class PlacementFilter(filters.FilterSet):
     class Meta:
         model = Placement
         fields = ["campaign", "archived", "active", "kind"]
-
-
-class CountSerializer(serializers.Serializer):
-    key = serializers.CharField(help_text='A device class or an OS family; "Unknown" when not recorded')
-    count = serializers.IntegerField()
-
-
-class DayCountSerializer(serializers.Serializer):
-    day = serializers.DateField()
-    count = serializers.IntegerField()
-
-
-class ScanSummarySerializer(serializers.Serializer):
-    placement = serializers.IntegerField()
-    total = serializers.IntegerField(help_text="Scans by people (bots and link previews left out), ever")
-    last_7_days = serializers.IntegerField(help_text="Scans by people in the last 7 x 24 hours")
-    by_day = DayCountSerializer(many=True, help_text=f"The last {stats.CHART_DAYS} days, oldest first, ending today")
-    by_device = CountSerializer(many=True)
-    by_os = CountSerializer(many=True)
-
-
-def scan_summary(placement: Placement) -> dict:
-    """Scan counts for a placement, people only (see `campaigns.stats`)."""
-    one = Placement.objects.filter(pk=placement.pk)
-    counted = stats.with_scan_counts(one).get()
-    daily = stats.daily_counts(one)
-    return {
-        "placement": placement.pk,
-        "total": counted.total_scans,
-        "last_7_days": counted.recent_scans,
-        "by_day": [{"day": day, "count": count} for day, count in zip(daily.days, daily.counts[placement.pk],
-                                                                        strict=True)],
-        "by_device": [{"key": key, "count": count} for key, count in stats.breakdown(one, "device_class")],
-        "by_os": [{"key": key, "count": count} for key, count in stats.breakdown(one, "os")],
-    }
 
 
 class PlacementViewSet(viewsets.ModelViewSet):
@@ -184,6 +252,11 @@ class PlacementViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Placement]:
         return Placement.objects.for_user(self.request.user).select_related("campaign", "artwork")
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # The print action's `format` is the file's (pdf, png, ...), not DRF's renderer override: without force, an
+        # unknown renderer "pdf" would answer 404. Its errors still come back as JSON (the first renderer).
+        return super().perform_content_negotiation(request, force=force or self.action == "print_file")
 
     def perform_create(self, serializer) -> None:
         with model_errors_as_400("destination_override"):
@@ -202,9 +275,62 @@ class PlacementViewSet(viewsets.ModelViewSet):
         placement.set_active(False)
         return Response(self.get_serializer(placement).data)
 
-    @extend_schema(responses=ScanSummarySerializer, filters=False)
+    @extend_schema(
+        parameters=[PrintQuerySerializer], filters=False,
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
+                   (200, "image/tiff"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.BINARY,
+                   400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+        description=(
+            "A print file at physical size: the artwork's, else the plain code's (vectors in PDF and SVG). Read back "
+            "and verified before it is sent. 400: options that cannot be met; 409: the artwork will not scan (print "
+            "downloads are refused) or its image is missing; 422: the written file did not scan when read back. "
+            "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON."))
+    @action(detail=True, methods=["get"], url_path="print", pagination_class=None, filterset_class=None)
+    def print_file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
+        # `format` is the router's suffix (print.json): the file's own format is the `format` query parameter.
+        placement = self.get_object()
+        try:
+            made = printfiles.checked_file(placement, placement.short_url(request), request.query_params)
+        except printfiles.Refused as exc:
+            return Response({"detail": exc.message}, status=exc.status)
+        response = HttpResponse(made.data, content_type=made.media_type)
+        response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.{made.format}"'
+        response["X-Qart-Print-Report"] = json.dumps(header_safe(made.report), ensure_ascii=True)
+        return response
+
+    @extend_schema(parameters=[PreflightQuerySerializer], filters=False,
+                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, description=(
+                       "Where the printed code is predicted to scan: distance range at `width` (else the placement's "
+                       "printed_width_cm), the narrowest width for its scanning distance, module size, and quiet "
+                       "zone and contrast warnings, with the camera model assumed."))
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def preflight(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        placement = self.get_object()
+        query = PreflightQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        width = query.validated_data.get("width")
+        try:
+            width_cm = printing.parse_length(width) / 10 if width else placement.printed_width_cm
+            if width_cm is not None and not 0.5 <= width_cm <= 500:
+                raise printing.PrintError("The width must be between 0.5 cm and 5 m.")
+            report = printfiles.placement_preflight(placement, placement.short_url(request), width_cm)
+        except printing.PrintError as exc:
+            return Response({"width": [str(exc)]}, status=400)
+        except OSError:
+            return Response({"detail": "This placement's artwork image is missing."}, status=409)
+        if report is None:
+            return Response({"width": ["Give width=20cm, or set the placement's printed_width_cm."]}, status=400)
+        return Response(report)
+
+    @extend_schema(parameters=[RangeQuerySerializer], responses={200: ScanSummarySerializer, 400: OpenApiTypes.OBJECT},
+                   filters=False)
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     # `format`: the router also routes scans.json / scans.api here (format suffixes).
     def scans(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
-        """Scan counts by day, device class and OS (bots and link previews left out)."""
-        return Response(ScanSummarySerializer(scan_summary(self.get_object())).data)
+        """Scans and unique visitors in a date range, by day, hour, weekday, device, OS, browser, country and
+        language (bots and link previews left out). A range that cannot be read is a 400 saying why."""
+        placement = self.get_object()
+        one = Placement.objects.filter(pk=placement.pk)
+        team = placement.campaign.team
+        summary = {"placement": placement.pk, **scan_summary(one, team, asked_range(request, team, one))}
+        return Response(ScanSummarySerializer(summary).data)

@@ -29,8 +29,8 @@ from django.db import DatabaseError, InterfaceError, connection, transaction
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from campaigns import scan_buffer
-from campaigns.models import Placement, ScanEvent
+from campaigns import rollups, scan_buffer
+from campaigns.models import ScanEvent
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,12 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
     if not rows:
         return 0
     with transaction.atomic():
-        placements = set(Placement.objects.filter(pk__in={row.placement_id for row in rows.values()})
-                         .values_list("pk", flat=True))
+        # Locked before anything is read: another drainer's batch of the same placements commits first (rollups).
+        zones = rollups.lock_placements(row.placement_id for row in rows.values())
         known = set(ScanEvent.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True))
-        fresh = [row for row in rows.values() if row.placement_id in placements and row.event_id not in known]
+        fresh = [row for row in rows.values() if row.placement_id in zones and row.event_id not in known]
         flag_repeats(fresh)
+        rollups.add(fresh, zones)  # before the insert: it looks for the visitors' earlier scans
         # ignore_conflicts: another drainer may store the same event between our check and our insert.
         ScanEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=BATCH)
     return len(fresh)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 
-from campaigns import links
+from campaigns import artwork as artwork_rules
+from campaigns import links, restamps
 from campaigns.models import Campaign, Placement
 from generator.models import Candidate
 from qartsite.models import Team
@@ -60,29 +61,102 @@ class NewCampaignForm(CampaignForm):
         self.fields["team"].queryset = teams
 
 
+PICKER_SIZE = 48  # candidates shown in the picker; an older one is still accepted by id (the API, a saved form)
+
+
 class ArtworkChoiceField(forms.ModelChoiceField):
+    """Shows the team's latest candidates (`queryset`); accepts any of the team's (`lookup`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lookup = self.queryset
+
     def label_from_instance(self, candidate: Candidate) -> str:
         rank = f"rank {candidate.rank}" if candidate.rank else "unranked"
         return (f"Generation #{candidate.job_id}, candidate {candidate.index} ({rank}, {candidate.verdict}, "
                 f"scan {candidate.scan_probability:.0%})")
 
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.lookup.get(pk=int(value))
+        except (ValueError, TypeError, Candidate.DoesNotExist):
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
+
+
+def artwork_choices(team: Team, current: Candidate | None) -> list[Candidate]:
+    """The picker's candidates: this team's, passing ones first, newest first; the current artwork always."""
+    fails = Case(When(verdict=Candidate.Verdict.PASS, misread=False, then=Value(0)), default=Value(1))
+    ordered = (Candidate.objects.filter(job__team=team).select_related("job")
+               .order_by(fails, "-job__created", "-job_id", "rank", "index"))
+    shown = list(ordered[:PICKER_SIZE])
+    if current is not None and all(c.pk != current.pk for c in shown):
+        shown.insert(0, current)
+    return shown
+
 
 class PlacementForm(forms.ModelForm):
+    """A placement; once it exists (it has a short link), also its artwork, chosen by the rules of
+    `campaigns.artwork`: a candidate for another link is restamped on request, a failing one needs a reason."""
+
     destination_override = destination_field(False, "Leave empty to use the campaign's destination.")
-    artwork = ArtworkChoiceField(queryset=Candidate.objects.none(), required=False,
+    artwork = ArtworkChoiceField(queryset=Candidate.objects.none(), required=False, widget=forms.RadioSelect,
                                  empty_label="None yet (plain code)")
+    restamp = forms.BooleanField(required=False, label="Restamp it for this placement", help_text=(
+        "A picture made for another link gets a copy that carries this placement's short link."))
+    print_anyway = forms.BooleanField(required=False, label="Print anyway", help_text=(
+        "Only for artwork that fails the scan check: the placement then shows “will not scan — do not print”."))
+    print_anyway_reason = forms.CharField(required=False, max_length=1000, label="Why print it anyway",
+                                          widget=forms.Textarea(attrs={"rows": 2}))
 
     class Meta:
         model = Placement
         fields = ["name", "kind", "location", "latitude", "longitude", "printed_quantity", "deployed_on", "notes",
-                  "active", "destination_override", "artwork"]
+                  "active", "destination_override", "scan_distance_m", "printed_width_cm", "artwork"]
         widgets = {"deployed_on": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
         help_texts = {"active": "Switched off, the printed code still redirects, to the campaign's fallback address "
                                 "(else its destination), and still counts."}
 
-    def __init__(self, *args, team: Team, **kwargs) -> None:
+    def __init__(self, *args, team: Team, user=None, short_url: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.team, self.user, self.short_url = team, user, short_url
+        self.refused: artwork_rules.ArtworkRefused | None = None
+        self.original_artwork_id = self.instance.artwork_id
+        if self.instance.pk is None:
+            # No short link yet, so no picture can carry it: artwork is chosen once the placement exists.
+            for name in self.ARTWORK_FIELDS:
+                del self.fields[name]
+            return
         # Only artwork the team generated: a candidate id from another team must not validate.
-        self.fields["artwork"].queryset = (
-            Candidate.objects.filter(job__team=team).select_related("job").order_by("-job__created", "rank")
-        )
+        field = self.fields["artwork"]
+        field.lookup = Candidate.objects.filter(job__team=team).select_related("job")
+        self.choices = artwork_choices(team, self.instance.artwork)
+        field.queryset = Candidate.objects.filter(pk__in=[c.pk for c in self.choices]).select_related("job")
+
+    ARTWORK_FIELDS = ("artwork", "restamp", "print_anyway", "print_anyway_reason")
+
+    def main_fields(self) -> list:
+        """The placement's own fields; the page draws the artwork picker and its options itself."""
+        return [field for field in self.visible_fields() if field.name not in self.ARTWORK_FIELDS]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        candidate = data.get("artwork")
+        if "artwork" not in self.fields or self.errors or candidate is None or candidate.pk == self.original_artwork_id:
+            return data  # unchanged artwork was judged when it was chosen
+        reason = data.get("print_anyway_reason", "") if data.get("print_anyway") else ""
+        try:
+            data["artwork"] = restamps.choose(self.instance, candidate, short_url=self.short_url, user=self.user,
+                                              restamp=bool(data.get("restamp")), print_anyway_reason=reason)
+        except artwork_rules.ArtworkRefused as refused:
+            self.refused = refused
+            self.add_error("artwork", refused.message)
+        return data
+
+    def save(self, commit: bool = True) -> Placement:
+        chosen = self.cleaned_data.get("artwork") if "artwork" in self.fields else None
+        if "artwork" in self.fields and getattr(chosen, "pk", None) != self.original_artwork_id:
+            reason = self.cleaned_data.get("print_anyway_reason", "") if self.cleaned_data.get("print_anyway") else ""
+            artwork_rules.apply(self.instance, chosen, user=self.user, print_anyway_reason=reason)
+        return super().save(commit)

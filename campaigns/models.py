@@ -7,7 +7,9 @@ their codes keep redirecting and counting. Where a code leads: `Placement.destin
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -82,6 +84,11 @@ class Placement(models.Model):
         SCREEN = "screen"
         OTHER = "other"
 
+    # Where people typically stand to scan each kind, in metres: hand-held print is read at arm's length, a poster
+    # from across a platform, a billboard from the pavement. The preflight's default when none is set.
+    SCAN_DISTANCES = {Kind.FLYER: 0.3, Kind.PACKAGING: 0.3, Kind.POSTER: 1.5, Kind.SCREEN: 2.0, Kind.BILLBOARD: 10.0,
+                      Kind.OTHER: 1.0}
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="placements")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.POSTER)
@@ -99,6 +106,20 @@ class Placement(models.Model):
     # not PROTECT: deleting a whole team, whose placements go in the same operation, still works.
     artwork = models.ForeignKey("generator.Candidate", on_delete=models.RESTRICT, null=True, blank=True,
                                 related_name="placements")
+    # Artwork that fails the scan check is printed only on someone's word: who, when and why (`campaigns.artwork`).
+    # Cleared when the artwork changes to one that passes.
+    print_anyway_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", help_text="Who chose artwork that fails the scan check")
+    print_anyway_at = models.DateTimeField(null=True, blank=True)
+    print_anyway_reason = models.TextField(blank=True, max_length=1000,
+                                           help_text="Why artwork that fails the scan check is printed anyway")
+    scan_distance_m = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.05), MaxValueValidator(100.0)],
+        verbose_name="scanning distance (m)", help_text="How far people stand when they scan it; empty: the kind's "
+        "usual distance (flyer and packaging 0.3 m, poster 1.5 m, screen 2 m, billboard 10 m, other 1 m).")
+    printed_width_cm = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.5), MaxValueValidator(500.0)],
+        verbose_name="printed width (cm)", help_text="The code's printed side, quiet zone included.")
     created = models.DateTimeField(auto_now_add=True)
 
 
@@ -107,6 +128,11 @@ class Placement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.name}"
+
+    @property
+    def scanning_distance(self) -> float:
+        """Metres people scan from: the placement's own, else its kind's usual distance."""
+        return self.scan_distance_m or self.SCAN_DISTANCES.get(self.kind, self.SCAN_DISTANCES[self.Kind.OTHER])
 
     @property
     def is_live(self) -> bool:
@@ -199,3 +225,47 @@ class ScanEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.placement.slug} at {self.time:%Y-%m-%d %H:%M}"
+
+
+class ScanRollup(models.Model):
+    """Scans by people of one placement on one day, in all or for one value of one dimension: what every
+    dashboard figure is summed from, so a page costs O(placements x days), never O(scans).
+
+    `day` is a day of the team's time zone (`Team.time_zone`). Kept up to date by the drainer as it stores scans
+    (`campaigns.rollups.add`) and kept when retention deletes the scans themselves (`campaigns.retention`); rebuilt
+    from the stored scans by `manage.py qart_rollups`. Bots are not counted.
+
+    `visitors` counts the day's distinct visitor keys (which change daily, so a range's unique visitors are the sum
+    of its days'); a visitor is counted under the dimension values of their first scan of the day. Hours have no
+    visitors column worth reading (0). The key changes at UTC midnight (`campaigns.links.visitor_key`), so where a
+    team's day does not start then, one visitor scanning on both sides of UTC midnight counts twice that day.
+    """
+
+    team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Dimension(models.TextChoices):
+        TOTAL = "", "all scans"
+        HOUR = "hour", "hour of the day (00-23)"
+        DEVICE = "device", "device class"
+        OS = "os", "operating system"
+        BROWSER = "browser", "browser"
+        COUNTRY = "country", "country"
+        LANGUAGE = "language", "language"
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="rollups")
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=Dimension.choices, blank=True)
+    value = models.CharField(max_length=60, blank=True)
+    scans = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+    first_scan = models.DateTimeField()
+    last_scan = models.DateTimeField()
+
+    class Meta:
+        # Also the dashboards' index: placement, one dimension, a range of days.
+        constraints = [models.UniqueConstraint(fields=["placement", "dimension", "day", "value"],
+                                               name="one_rollup_per_placement_dimension_day_value")]
+
+    def __str__(self) -> str:
+        return f"{self.placement_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
-from campaigns import links, scan_buffer
+from campaigns import geo, links, scan_buffer
 from campaigns.models import Placement
 from qartsite.site import client_address
 
@@ -175,12 +175,15 @@ def record_scan(request: HttpRequest, placement_id: int) -> None:
     browser, os_family, device_class, is_bot = links.describe_agent(agent)
     country_header = settings.QART["COUNTRY_HEADER"]
     country = meta.get(f"HTTP_{country_header.upper().replace('-', '_')}", "")[:2].upper() if country_header else ""
+    # A trusted proxy's country header wins; else the offline database (`campaigns.geo`) looks the address up here, so
+    # only the country reaches the buffer, never the address.
+    address = client_address(request)
+    country = country if country.isalpha() else geo.country_of(address)
     event = scan_buffer.scan_event(
         placement_id, now, browser=browser[:60], os=os_family[:60], device_class=device_class,
         referer=meta.get("HTTP_REFERER", "")[:500],
         accept_language=meta.get("HTTP_ACCEPT_LANGUAGE", "")[:100],
-        country=country if country.isalpha() else "", is_bot=is_bot,
-        visitor_key=links.visitor_key(client_address(request), agent, settings.SECRET_KEY, now.date()),
+        country=country, is_bot=is_bot, visitor_key=links.visitor_key(address, agent, settings.SECRET_KEY, now.date()),
     )
     try:
         scan_buffer.push(event)

@@ -1,100 +1,269 @@
-"""Scan counts for the dashboard: per day, per device class or OS, and totals per placement or campaign.
+"""Dashboard figures for a date range, summed in the database from the daily rollups (`ScanRollup`).
 
-Plain functions over querysets. Bots (link previews, crawlers) are left out of every count here: a code
-shared in a chat is fetched by the chat's preview bot, and that is not a person scanning a poster. Days are
-bucketed with TruncDate in the current time zone, which works the same on SQLite and PostgreSQL.
+Every figure is people only: bots (link previews, crawlers) are never counted into the rollups. Days are the team's
+(`Team.time_zone`): a range is a span of its local days, both ends included, and the rollups were counted in it.
+Queries are grouped in the database and return O(placements), O(days) or O(values) rows, never one per scan; the
+pages and the API ask for the same functions, so they always agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models.functions import ExtractIsoWeekDay, TruncWeek
 from django.utils import timezone
 
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, ScanRollup
+from qartsite.models import Team
 
-RECENT_DAYS = 7  # the "last 7 days" column: a rolling window of 7 x 24 hours ending now
-CHART_DAYS = 30
-BREAKDOWN_FIELDS = ("device_class", "os", "browser", "country")
+Dimension = ScanRollup.Dimension
+PRESETS = {"7d": 7, "30d": 30, "90d": 90}
+DEFAULT_RANGE = "30d"
+RANGE_KEYS = (*PRESETS, "lifetime", "custom")
+MAX_DAYS = 3660  # ten years: a custom range longer than this is a typing mistake
+BREAKDOWNS = (Dimension.DEVICE, Dimension.OS, Dimension.BROWSER, Dimension.COUNTRY, Dimension.LANGUAGE)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Device classes as `campaigns.links.describe_agent` stores them, as people read them.
+DEVICE_NAMES = {"mobile": "Mobile", "tablet": "Tablet", "desktop": "Desktop", "other": "Other", "bot": "Bot"}
+
+
+class RangeError(ValueError):
+    """A date range that cannot be read; the message says what to send instead."""
 
 
 @dataclass(frozen=True)
-class DailyCounts:
-    """Scans per day for each placement, zero-filled.
+class DateRange:
+    """Local days from `start` to `end`, both included; `key` is the preset it came from (or "custom")."""
 
-    Attributes:
-        days: consecutive dates, oldest first, ending today.
-        counts: placement id -> scans on each of `days` (same length and order), for every placement asked
-            about, including those without scans.
+    start: date
+    end: date
+    key: str = "custom"
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def length(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def label(self) -> str:
+        if self.key in PRESETS:
+            return f"Last {PRESETS[self.key]} days"
+        span = f"{self.start:%-d %b %Y} – {self.end:%-d %b %Y}"
+        return f"Lifetime ({span})" if self.key == "lifetime" else span
+
+    def query(self) -> dict[str, str]:
+        """The query parameters that ask for this range again."""
+        if self.key == "custom":
+            return {"range": "custom", "from": self.start.isoformat(), "to": self.end.isoformat()}
+        return {"range": self.key}
+
+
+def local_today(team: Team, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(team.zone).date()
+
+
+def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) -> DateRange:
+    """The range a page or API call asks for: `range` (7d, 30d, 90d, lifetime, custom; default 30d) and, for a
+    custom range, `from` and `to` (YYYY-MM-DD, both included). `from`/`to` without `range` mean custom.
+
+    Args:
+        params: the query parameters.
+        today: the team's local date.
+        first_day: the first day with scans (lifetime starts there); None when there are none.
+
+    Raises:
+        RangeError: with one sentence saying what is wrong.
     """
+    key = str(params.get("range") or "").strip().lower()
+    if not key:
+        key = "custom" if params.get("from") or params.get("to") else DEFAULT_RANGE
+    if key in PRESETS:
+        return DateRange(today - timedelta(days=PRESETS[key] - 1), today, key)
+    if key == "lifetime":
+        start = min(first_day or today, today)
+        return DateRange(start, today, key)
+    if key != "custom":
+        raise RangeError(f"range must be one of {', '.join(RANGE_KEYS)}; got “{str(params.get('range'))[:40]}”.")
+    start, end = parse_day(params, "from"), parse_day(params, "to")
+    if end < start:
+        raise RangeError(f"from ({start}) is after to ({end}).")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise RangeError(f"A range covers at most {MAX_DAYS} days.")
+    return DateRange(start, end, "custom")
+
+
+def parse_day(params: Mapping[str, Any], name: str) -> date:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        raise RangeError(f"A custom range needs both from and to, as dates like 2026-03-01 (no {name} given).")
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise RangeError(f"{name} must be a date like 2026-03-01; got “{raw[:40]}”.") from None
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+        raise RangeError(f"{name} must be a date between 2000 and 2999; got {day}.")
+    return day
+
+
+def first_scan_day(placements: QuerySet[Placement]) -> date | None:
+    """The first local day any of `placements` was scanned (one index lookup per placement)."""
+    return rollups_of(placements, Dimension.TOTAL).aggregate(first=Min("day"))["first"]
+
+
+# Figures ---------------------------------------------------------------------------------------------------------
+
+def rollups_of(placements: QuerySet[Placement], dimension: str, days: DateRange | None = None) -> QuerySet:
+    rows = ScanRollup.objects.filter(placement__in=placements, dimension=dimension)
+    return rows.filter(day__range=(days.start, days.end)) if days else rows
+
+
+@dataclass
+class PlacementFigures:
+    """One placement's figures in a range."""
+
+    scans: int = 0
+    visitors: int = 0
+    first_scan: datetime | None = None
+    last_scan: datetime | None = None
+    trend: list[int] = field(default_factory=list)
+
+
+def placement_figures(placements: QuerySet[Placement], days: DateRange) -> dict[int, PlacementFigures]:
+    """placement id -> its scans, unique visitors, first and last scan in `days`, and its trend (scans per day, or
+    per week for ranges over 31 days); every placement of `placements` has an entry."""
+    figures = {pk: PlacementFigures() for pk in placements.values_list("pk", flat=True)}
+    totals = (rollups_of(placements, Dimension.TOTAL, days).values("placement_id")
+              .annotate(scans=Sum("scans"), visitors=Sum("visitors"), first=Min("first_scan"), last=Max("last_scan"))
+              .order_by())
+    for row in totals:
+        if row["placement_id"] in figures:
+            figures[row["placement_id"]] = PlacementFigures(row["scans"], row["visitors"], row["first"], row["last"])
+    buckets = trend_buckets(days)
+    position = {bucket: n for n, bucket in enumerate(buckets)}
+    for one in figures.values():
+        one.trend = [0] * len(buckets)
+    rows = rollups_of(placements, Dimension.TOTAL, days)
+    if days.length > 31:
+        rows = rows.annotate(bucket=TruncWeek("day")).values("placement_id", "bucket")
+    else:
+        rows = rows.values("placement_id", bucket=F("day"))
+    for row in rows.annotate(scans_sum=Sum("scans")).order_by():
+        bucket = row["bucket"].date() if isinstance(row["bucket"], datetime) else row["bucket"]
+        if row["placement_id"] in figures and bucket in position:
+            figures[row["placement_id"]].trend[position[bucket]] = row["scans_sum"]
+    return figures
+
+
+def trend_buckets(days: DateRange) -> list[date]:
+    """Each day of a range up to 31 days; else the Mondays of its weeks."""
+    if days.length <= 31:
+        return days.days
+    monday = days.start - timedelta(days=days.start.weekday())
+    return [monday + timedelta(weeks=n) for n in range((days.end - monday).days // 7 + 1)]
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Scans and unique visitors on each day of a range, zero-filled, oldest first."""
 
     days: list[date]
-    counts: dict[int, list[int]]
-
-    def totals(self) -> list[int]:
-        """Scans on each day, all placements together."""
-        return [sum(day) for day in zip(*self.counts.values(), strict=True)] if self.counts else [0] * len(self.days)
+    scans: list[int]
+    visitors: list[int]
 
 
-def human_scans(placements: QuerySet[Placement]) -> QuerySet[ScanEvent]:
-    """Scan events of `placements` made by people (bots left out)."""
-    return ScanEvent.objects.filter(placement__in=placements, is_bot=False)
-
-
-def recent_since(now: datetime | None = None) -> datetime:
-    """Start of the "last 7 days" window."""
-    return (now or timezone.now()) - timedelta(days=RECENT_DAYS)
-
-
-def with_scan_counts(placements: QuerySet[Placement], now: datetime | None = None) -> QuerySet[Placement]:
-    """`placements` annotated with `total_scans` and `recent_scans` (last 7 days), bots left out."""
-    people = Q(scans__is_bot=False)
-    return placements.annotate(
-        total_scans=Count("scans", filter=people),
-        recent_scans=Count("scans", filter=people & Q(scans__time__gte=recent_since(now))),
-    )
-
-
-def campaigns_with_scan_counts(campaigns: QuerySet[Campaign], now: datetime | None = None) -> QuerySet[Campaign]:
-    """`campaigns` annotated with `placement_count`, `total_scans` and `recent_scans`, bots left out."""
-    people = Q(placements__scans__is_bot=False)
-    return campaigns.annotate(
-        # The join fans out to one row per scan; each scan is still counted once, placements need distinct.
-        placement_count=Count("placements", distinct=True),
-        total_scans=Count("placements__scans", filter=people),
-        recent_scans=Count("placements__scans", filter=people & Q(placements__scans__time__gte=recent_since(now))),
-    )
-
-
-def daily_counts(placements: QuerySet[Placement], days: int = CHART_DAYS, today: date | None = None) -> DailyCounts:
-    """Scans per day and placement over the `days` days ending `today` (local date), bots left out."""
-    zone = timezone.get_current_timezone()
-    today = today or timezone.localdate()
-    dates = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
-    start = timezone.make_aware(datetime.combine(dates[0], time.min), zone)
-    end = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min), zone)
-    rows = (
-        human_scans(placements)
-        .filter(time__gte=start, time__lt=end)
-        .annotate(day=TruncDate("time", tzinfo=zone))
-        .values("placement_id", "day")
-        .annotate(scans=Count("id"))
-        .order_by()
-    )
-    position = {day: index for index, day in enumerate(dates)}
-    counts = {pk: [0] * days for pk in placements.values_list("pk", flat=True)}
+def daily(placements: QuerySet[Placement], days: DateRange) -> Daily:
+    rows = (rollups_of(placements, Dimension.TOTAL, days).values("day")
+            .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
+    position = {day: n for n, day in enumerate(days.days)}
+    scans, visitors = [0] * days.length, [0] * days.length
     for row in rows:
-        if row["day"] in position and row["placement_id"] in counts:
-            counts[row["placement_id"]][position[row["day"]]] = row["scans"]
-    return DailyCounts(days=dates, counts=counts)
+        if row["day"] in position:
+            scans[position[row["day"]]] = row["scans_sum"]
+            visitors[position[row["day"]]] = row["visitors_sum"]
+    return Daily(days.days, scans, visitors)
 
 
-def breakdown(placements: QuerySet[Placement], field: str) -> list[tuple[str, int]]:
-    """(value, scans) for one of BREAKDOWN_FIELDS, most scans first; an empty value reads "Unknown"."""
-    if field not in BREAKDOWN_FIELDS:
-        raise ValueError(f"field must be one of {', '.join(BREAKDOWN_FIELDS)}, got {field!r}")
-    rows = human_scans(placements).values(field).annotate(scans=Count("id")).order_by("-scans", field)
-    return [(row[field] or "Unknown", row["scans"]) for row in rows]
+def hours(placements: QuerySet[Placement], days: DateRange) -> list[int]:
+    """Scans in each local hour of the day (0-23) over the range."""
+    counts = [0] * 24
+    rows = rollups_of(placements, Dimension.HOUR, days).values("value").annotate(scans_sum=Sum("scans")).order_by()
+    for row in rows:
+        if row["value"].isdigit() and int(row["value"]) < 24:
+            counts[int(row["value"])] = row["scans_sum"]
+    return counts
+
+
+def weekdays(placements: QuerySet[Placement], days: DateRange) -> list[int]:
+    """Scans on each day of the week, Monday first, over the range."""
+    counts = [0] * 7
+    rows = (rollups_of(placements, Dimension.TOTAL, days).annotate(weekday=ExtractIsoWeekDay("day"))
+            .values("weekday").annotate(scans_sum=Sum("scans")).order_by())
+    for row in rows:
+        counts[row["weekday"] - 1] = row["scans_sum"]
+    return counts
+
+
+@dataclass(frozen=True)
+class Share:
+    value: str  # as stored ("" when not known)
+    label: str  # as people read it
+    scans: int
+    visitors: int
+
+
+def breakdown(placements: QuerySet[Placement], dimension: str, days: DateRange) -> list[Share]:
+    """Scans and unique visitors per value of one of BREAKDOWNS, most scans first; unknown values last."""
+    if dimension not in BREAKDOWNS:
+        raise ValueError(f"dimension must be one of {', '.join(BREAKDOWNS)}, got {dimension!r}")
+    rows = (rollups_of(placements, dimension, days).values("value")
+            .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by("-scans_sum", "value"))
+    shares = [Share(row["value"], label_of(dimension, row["value"]), row["scans_sum"], row["visitors_sum"])
+              for row in rows]
+    return sorted(shares, key=lambda share: not share.value)  # stable: "Unknown" goes last, the rest keep order
+
+
+def label_of(dimension: str, value: str) -> str:
+    if not value:
+        return "Unknown"
+    if dimension == Dimension.DEVICE:
+        return DEVICE_NAMES.get(value, value.capitalize())
+    if dimension == Dimension.LANGUAGE:
+        from django.conf.locale import LANG_INFO
+
+        return LANG_INFO.get(value, {}).get("name", value)
+    return value
+
+
+def scans_ever(placements: QuerySet[Placement]) -> int:
+    return rollups_of(placements, Dimension.TOTAL).aggregate(scans=Sum("scans"))["scans"] or 0
+
+
+# Campaigns -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class CampaignFigures:
+    placements: int = 0
+    scans: int = 0
+    visitors: int = 0
+
+
+def campaign_figures(campaigns: QuerySet[Campaign], days: DateRange | None) -> dict[int, CampaignFigures]:
+    """campaign id -> placements, scans and unique visitors in `days` (None: ever)."""
+    figures = {pk: CampaignFigures(placements=count) for pk, count in
+               campaigns.annotate(count=Count("placements")).values_list("pk", "count")}
+    rows = ScanRollup.objects.filter(placement__campaign__in=campaigns, dimension=Dimension.TOTAL)
+    if days is not None:
+        rows = rows.filter(day__range=(days.start, days.end))
+    for row in (rows.values("placement__campaign_id").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
+                .order_by()):
+        one = figures.get(row["placement__campaign_id"])
+        if one is not None:
+            one.scans, one.visitors = row["scans_sum"], row["visitors_sum"]
+    return figures

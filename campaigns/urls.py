@@ -21,5 +21,6 @@ urlpatterns = [
     path("placements/<int:placement_id>/archive/", views.placement_archive, name="placement_archive"),
     path("placements/<int:placement_id>/code.svg", views.placement_code_svg, name="placement_code_svg"),
     path("placements/<int:placement_id>/code.png", views.placement_code_png, name="placement_code_png"),
+    path("placements/<int:placement_id>/print", views.placement_print, name="placement_print"),
     path("placements/<int:placement_id>/scans.csv", views.placement_scans_csv, name="placement_scans_csv"),
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,58 +17,35 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns import stats
+from campaigns import artwork, dashboard, printfiles, rollups, stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, Placement, ScanEvent
-from generator.core.codes import downloads, qr
+from generator.core.codes import downloads, printing, qr
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.site import unreachable_reason
 from qartsite.spreadsheets import csv_cell
 
-CHART_SERIES = 6  # lines on the campaign chart; further placements are summed into one "other" line
 TOP_PLACEMENTS = 5
-CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "is_bot", "referer")
+CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
+               "is_bot", "referer")
 
 
 # Helpers -------------------------------------------------------------------------------------------------
 
-def carries_short_link(content: str, placement: Placement) -> bool:
-    """Whether an artwork's content is this placement's short link, on whatever host it was made."""
-    return urlsplit(content).path == reverse("short_link", args=[placement.slug])
-
-
-def bars(rows: list[tuple[str, int]]) -> list[dict]:
-    """Rows of (label, count) with each bar's width in percent of the largest."""
-    largest = max((count for _, count in rows), default=0) or 1
-    return [{"label": label, "count": count, "width": round(100 * count / largest)} for label, count in rows]
-
-
-def chart_data(daily: stats.DailyCounts, names: dict[int, str]) -> dict:
-    """Chart.js line data: one series per placement, the busiest first; the rest summed into one line."""
-    series = sorted(daily.counts.items(), key=lambda item: (-sum(item[1]), names[item[0]]))
-    datasets = [{"label": names[pk], "data": counts} for pk, counts in series[:CHART_SERIES]]
-    rest = [counts for _, counts in series[CHART_SERIES:]]
-    if rest:
-        other = [sum(day) for day in zip(*rest, strict=True)]
-        datasets.append({"label": f"{len(rest)} other placements", "data": other})
-    return {"labels": [f"{day.day} {day:%b}" for day in daily.days], "datasets": datasets}
-
-
-def scan_summary(placements: QuerySet[Placement], names: dict[int, str]) -> dict:
-    """Context shared by the campaign and placement pages: chart, 30-day total, device and OS breakdowns."""
-    daily = stats.daily_counts(placements)
-    return {
-        "chart": chart_data(daily, names),
-        "daily": list(zip(daily.days, daily.totals(), strict=True)),
-        "month_scans": sum(daily.totals()),
-        "devices": bars(stats.breakdown(placements, "device_class")),
-        "systems": bars(stats.breakdown(placements, "os")),
-        "chart_days": stats.CHART_DAYS,
-    }
+def chosen_range(request: HttpRequest, team: Team, placements: QuerySet[Placement]) -> tuple[stats.DateRange, dict]:
+    """The date range the page asks for and the picker's context; a range that cannot be read falls back to the
+    default one, with the reason shown above the figures (the page then answers 400)."""
+    kept = {name: request.GET[name] for name in ("archived", "team") if request.GET.get(name)}
+    try:
+        days = dashboard.range_for(team, request.GET, placements)
+    except stats.RangeError as exc:
+        days = dashboard.range_for(team, {}, placements)
+        return days, dashboard.picker(days, kept, str(exc))
+    return days, dashboard.picker(days, kept)
 
 
 # Campaigns -----------------------------------------------------------------------------------------------
@@ -77,20 +53,33 @@ def scan_summary(placements: QuerySet[Placement], names: dict[int, str]) -> dict
 @login_required
 @require_safe
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    if not Team.for_user(request.user).exists():
+    teams = Team.for_user(request.user)
+    if not teams.exists():
         return render(request, "qartsite/no_team.html")
     mine = Campaign.objects.for_user(request.user)
     archived = request.GET.get("archived") == "1"
-    campaigns = stats.campaigns_with_scan_counts(mine.filter(archived=archived).select_related("team"))
-    teams = editable_teams(request.user)
+    listed = list(mine.filter(archived=archived).select_related("team"))
+    # The overview is of the first team's days; a person in several teams sees each campaign in its own team's.
+    asked = request.GET.get("team", "")
+    team = (teams.filter(pk=int(asked)).first() if asked.isdigit() else None) or teams.first()
+    days, picker = chosen_range(request, team, Placement.objects.filter(campaign__in=mine.filter(team=team)))
+    figures = {}
+    for one in {campaign.team for campaign in listed}:
+        team_days = None if days.key == "lifetime" else stats.parse_range(days.query(), stats.local_today(one), None)
+        figures.update(stats.campaign_figures(mine.filter(team=one, archived=archived), team_days))
+    overview = Placement.objects.filter(campaign__in=mine.filter(team=team, archived=False))
+    editable = editable_teams(request.user)
     ctx = {
-        "campaigns": campaigns,
+        "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],
         "archived": archived,
         "other_count": mine.filter(archived=not archived).count(),
-        "form": NewCampaignForm(teams=teams, initial={"team": teams.first()}) if teams.exists() else None,
-        "teams": Team.for_user(request.user),
+        "form": NewCampaignForm(teams=editable, initial={"team": editable.first()}) if editable.exists() else None,
+        "teams": teams,
+        "overview_team": team,
+        **picker,
+        **dashboard.scan_cards(overview, days, team),
     }
-    return render(request, "campaigns/campaign_list.html", ctx)
+    return render(request, "campaigns/campaign_list.html", ctx, status=400 if picker["range_error"] else 200)
 
 
 @login_required
@@ -112,22 +101,23 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 @require_safe
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
-    placements = stats.with_scan_counts(campaign.placements.select_related("artwork"))
-    rows = [(placement, placement.short_url(request)) for placement in placements]
-    names = {placement.pk: placement.name for placement, _ in rows}
+    placements = campaign.placements.all()
+    days, picker = chosen_range(request, campaign.team, placements)
+    listed = list(placements.select_related("artwork"))
+    rows = dashboard.comparison(listed, stats.placement_figures(placements, days),
+                                {placement.pk: placement.short_url(request) for placement in listed})
     editor = can_edit(request.user, campaign.team)
     ctx = {
         "campaign": campaign,
         "rows": rows,
-        "total_scans": sum(p.total_scans for p, _ in rows),
-        "recent_scans": sum(p.recent_scans for p, _ in rows),
-        "top": bars([(p.name, p.total_scans) for p, _ in sorted(rows, key=lambda r: -r[0].total_scans)
-                     if p.total_scans][:TOP_PLACEMENTS]),
+        "top": dashboard.bars([(row.placement.name, row.figures.scans) for row in rows if row.figures.scans]
+                              [:TOP_PLACEMENTS]),
         "can_edit": editor,
         "placement_form": PlacementForm(team=campaign.team) if editor else None,
-        **scan_summary(campaign.placements.all(), names),
+        **picker,
+        **dashboard.scan_cards(placements, days, campaign.team),
     }
-    return render(request, "campaigns/campaign_detail.html", ctx)
+    return render(request, "campaigns/campaign_detail.html", ctx, status=400 if picker["range_error"] else 200)
 
 
 @login_required
@@ -189,20 +179,55 @@ def placements_for(request: HttpRequest) -> QuerySet[Placement]:
 def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
     just_this = Placement.objects.filter(pk=placement.pk)
-    counted = stats.with_scan_counts(just_this).get()
+    team = placement.campaign.team
+    days, picker = chosen_range(request, team, just_this)
+    today = stats.local_today(team)
+    recent = {key: stats.placement_figures(just_this, stats.parse_range({"range": key}, today, None))[placement.pk]
+              for key in ("7d", "30d")}
+    short_url = placement.short_url(request)
+    art = placement.artwork
     ctx = {
         "placement": placement,
         "campaign": placement.campaign,
-        "short_url": placement.short_url(request),
-        "artwork_elsewhere": placement.artwork is not None and not carries_short_link(placement.artwork.job.content,
-                                                                                       placement),
-        "total_scans": counted.total_scans,
-        "recent_scans": counted.recent_scans,
+        "short_url": short_url,
+        "unreachable": unreachable_reason(short_url),
+        "artwork_elsewhere": art is not None and not artwork.carries_short_link(art.job.content, placement),
+        "will_not_scan": artwork.will_not_scan(placement),
+        "total_scans": stats.scans_ever(just_this),
+        "recent_scans": recent["7d"].scans,
+        "month_scans": recent["30d"].scans,
+        "chart_days": 30,
         "can_edit": can_edit(request.user, placement.campaign.team),
-        "print_sizes": [(size, downloads.print_centimetres(size)) for size in downloads.PRINT_SIZES],
-        **scan_summary(just_this, {placement.pk: placement.name}),
+        "print_widths": print_widths(placement),
+        "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
+        "preflight": preflight_or_message(placement, short_url),
+        "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI * printing.MM_PER_INCH),
+        **picker,
+        "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)
+        **dashboard.scan_cards(just_this, days, team),
     }
-    return render(request, "campaigns/placement_detail.html", ctx)
+    return render(request, "campaigns/placement_detail.html", ctx, status=400 if picker["range_error"] else 200)
+
+
+def print_widths(placement: Placement) -> list[dict]:
+    """Offered print widths in cm and inches: the placement's own width first, then common sizes."""
+    widths = [placement.printed_width_cm] if placement.printed_width_cm else []
+    widths += [cm for cm in (5, 10, 20, 50) if cm != placement.printed_width_cm]
+    return [{"cm": cm, "label": printing.describe_length(cm * 10)} for cm in widths]
+
+
+def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
+    """The placement's preflight, or why there is none (no width yet, or art that cannot be read)."""
+    if not placement.printed_width_cm:
+        return "Set the printed width (edit the placement) to see from how far it will scan."
+    try:
+        report = dict(printfiles.placement_preflight(placement, short_url))
+    except (OSError, ValueError) as exc:  # a missing or unreadable image, a code that cannot be encoded
+        return f"No preflight: {exc}"
+    report["width_label"] = printing.describe_length(placement.printed_width_cm * 10)
+    if report["min_width_m"]:
+        report["min_width_label"] = printing.describe_length(round(report["min_width_m"] * 1000, 1))
+    return report
 
 
 @login_required
@@ -210,13 +235,22 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
 def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
     require_editor(request.user, placement.campaign.team)
-    form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team)
+    form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team, user=request.user,
+                         short_url=placement.short_url(request))
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Placement saved.")
         return redirect("campaigns:placement", placement_id=placement.pk)
-    ctx = {"form": form, "campaign": placement.campaign, "placement": placement}
+    ctx = {"form": form, "campaign": placement.campaign, "placement": placement,
+           "choices": artwork_cards(form, placement)}
     return render(request, "campaigns/placement_form.html", ctx, status=400 if form.errors else 200)
+
+
+def artwork_cards(form: PlacementForm, placement: Placement) -> list[dict]:
+    """The thumbnail picker's cards: each candidate with its verdict and whether it carries this placement's link."""
+    chosen = str(form["artwork"].value() or "")
+    return [{"candidate": c, "checked": str(c.pk) == chosen, "passes": artwork.print_verdict(c).passed,
+             "elsewhere": not artwork.carries_short_link(c.job.content, placement)} for c in form.choices]
 
 
 @login_required
@@ -262,6 +296,33 @@ def placement_code_png(request: HttpRequest, placement_id: int) -> HttpResponse:
     return response
 
 
+@login_required
+@require_safe
+def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
+    """A print file at physical size (query: width=20cm, dpi, bleed, crop_marks, format, cmyk), read back and
+    verified before it is sent; the artwork's, else the plain code's."""
+    placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    made, refusal = print_or_refusal(placement, placement.short_url(request), request.GET)
+    if refusal is not None:
+        return refusal
+    name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{made.format if made.format != 'tiff' else 'tif'}"
+    response = HttpResponse(made.data, content_type=made.media_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def plain_text(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message, content_type="text/plain; charset=utf-8", status=status)
+
+
+def print_or_refusal(placement: Placement, short_url: str, options) -> tuple:
+    """(the print file, None), or (None, a plain-text answer saying why not, with `printfiles.Refused`'s status)."""
+    try:
+        return printfiles.checked_file(placement, short_url, options), None
+    except printfiles.Refused as exc:
+        return None, plain_text(exc.message, exc.status)
+
+
 # CSV export ----------------------------------------------------------------------------------------------
 
 class _Echo:
@@ -274,30 +335,45 @@ class _Echo:
 def scan_rows(scans: QuerySet[ScanEvent]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
-    # values_list names exactly what leaves: never the client hash, the language or anything else.
+    # values_list names exactly what leaves: never the old fixed-key client hash. The visitor key changes daily, so
+    # it tells visitors apart within a day and follows nobody across days.
     rows = scans.order_by("time", "pk").values_list(
-        "time", "placement__name", "placement__slug", "device_class", "os", "browser", "country", "is_bot", "referer"
+        "time", "placement__name", "placement__slug", "device_class", "os", "browser", "country", "accept_language",
+        "visitor_key", "is_bot", "referer",
     )
-    for time, name, slug, device, os_family, browser, country, is_bot, referer in rows.iterator(chunk_size=2000):
-        yield writer.writerow([time.isoformat(), *map(csv_cell, (name, slug, device, os_family, browser, country)),
-                               "true" if is_bot else "false", csv_cell(referer)])
+    for time, *texts, is_bot, referer in rows.iterator(chunk_size=2000):
+        yield writer.writerow([time.isoformat(), *map(csv_cell, texts), "true" if is_bot else "false",
+                               csv_cell(referer)])
 
 
-def csv_response(scans: QuerySet[ScanEvent], name: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(scan_rows(scans), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slugify(name) or "scans"}-scans.csv"'
+def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], placements: QuerySet[Placement],
+                 name: str) -> HttpResponse:
+    """The scans of the range the query asks for (the dashboard's), as a streamed CSV; a bad range is a 400."""
+    # Without a range, an export is of every stored scan, as before ranges existed.
+    asked = request.GET if {"range", "from", "to"} & set(request.GET) else {"range": "lifetime"}
+    try:
+        days = dashboard.range_for(team, asked, placements)
+    except stats.RangeError as exc:
+        return plain_text(str(exc), 400)
+    start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
+    response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end)),
+                                     content_type="text/csv; charset=utf-8")
+    filename = f"{slugify(name) or 'scans'}-scans-{days.start}-to-{days.end}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
 @login_required
 @require_safe
-def campaign_scans_csv(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
-    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
-    return csv_response(ScanEvent.objects.filter(placement__campaign=campaign), campaign.name)
+def campaign_scans_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    return csv_response(request, campaign.team, ScanEvent.objects.filter(placement__campaign=campaign),
+                        campaign.placements.all(), campaign.name)
 
 
 @login_required
 @require_safe
-def placement_scans_csv(request: HttpRequest, placement_id: int) -> StreamingHttpResponse:
+def placement_scans_csv(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    return csv_response(placement.scans.all(), f"{placement.campaign.name}-{placement.name}")
+    return csv_response(request, placement.campaign.team, placement.scans.all(),
+                        Placement.objects.filter(pk=placement.pk), f"{placement.campaign.name}-{placement.name}")

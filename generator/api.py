@@ -11,14 +11,20 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns.models import Placement
-from generator import engine_status, jobs, uploads
+from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import images, qr
 from generator.core.engines import parameters
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
@@ -34,13 +40,31 @@ from qartsite.api import (
 )
 
 
+class ScanReasonSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="e.g. finder_damaged, low_contrast, quiet_zone, not_found")
+    text = serializers.CharField()
+
+
 class CandidateSerializer(serializers.ModelSerializer):
+    scan_verdict = serializers.SerializerMethodField(
+        help_text='The verdict in plain words: "Scans reliably." or "May not scan: " and why.')
+    scan_reasons = serializers.SerializerMethodField(help_text="What the verifier found wrong, worst first.")
+    verifier_model = serializers.CharField(read_only=True, help_text="The id of the decision model that judged it.")
+
     class Meta:
         model = Candidate
-        fields = ["id", "rank", "index", "batch", "seed", "image", "scan_probability", "verdict", "misread",
-                  "decoded_text", "aesthetic_score", "repaired", "pixels_changed", "ssim", "variant", "fidelity_ssim",
-                  "color_error"]
+        fields = ["id", "rank", "index", "batch", "seed", "image", "scan_probability", "verdict", "scan_verdict",
+                  "scan_reasons", "verifier_model", "misread", "decoded_text", "aesthetic_score", "repaired",
+                  "pixels_changed", "ssim", "variant", "fidelity_ssim", "color_error"]
         read_only_fields = fields
+
+    def get_scan_verdict(self, candidate: Candidate) -> str:
+        return verifier_models.scan_verdict(candidate)
+
+    @extend_schema_field(ScanReasonSerializer(many=True))
+    def get_scan_reasons(self, candidate: Candidate) -> list[dict[str, str]]:
+        reasons = verifier_models.scan_reasons(candidate)
+        return [{"code": str(r.get("code", "")), "text": str(r["text"])} for r in reasons]
 
 
 class GenerationSerializer(serializers.ModelSerializer):

@@ -30,7 +30,8 @@ from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
-from generator.core.codes import images, qr
+from generator import verifier_models
+from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
 from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob
 
@@ -100,7 +101,8 @@ def job_params(job: GenerationJob) -> parameters.GenerationParams:
     )
 
 
-def job_config(job: GenerationJob) -> ranking.BestOfNConfig:
+def job_config(job: GenerationJob, model: scan.DecisionModel | None = None) -> ranking.BestOfNConfig:
+    """Best-of-N's settings for `job`; `model` judges the candidates (the shipped one when None)."""
     return ranking.BestOfNConfig(
         n=job.candidates_per_batch,
         max_batches=job.max_batches,
@@ -111,13 +113,15 @@ def job_config(job: GenerationJob) -> ranking.BestOfNConfig:
         background=job.background,
         ecc=job.ecc,
         max_version=settings.QART["MAX_VERSION"],
+        model=model,
     )
 
 
-def halftone_config(job: GenerationJob) -> halftone.HalftoneConfig:
+def halftone_config(job: GenerationJob, model: scan.DecisionModel | None = None) -> halftone.HalftoneConfig:
+    """The halftone engine's settings for `job`; `model` judges the candidates (the shipped one when None)."""
     return halftone.HalftoneConfig(
         n=job.candidates_per_batch, seed=job.seed, threshold=settings.QART["SCAN_THRESHOLD"], size=job.size,
-        ecc=job.ecc, max_version=settings.QART["MAX_VERSION"],
+        ecc=job.ecc, max_version=settings.QART["MAX_VERSION"], model=model,
     )
 
 
@@ -222,11 +226,9 @@ def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:
     rows = []
     for c, png in zip(result.candidates, pngs, strict=True):
         row = Candidate(
-            job=job, index=c.index, batch=c.batch, seed=c.seed, scan_probability=c.scan.scan_probability,
-            verdict=c.scan.verdict, decoded_text="\n".join(c.scan.decoded), misread=c.scan.misread,
-            aesthetic_score=c.aesthetic, rank=c.rank, repaired=c.repaired, pixels_changed=c.pixels_changed,
-            ssim=c.ssim, scan_details={"features": c.scan.features, "seconds": c.scan.seconds},
-            variant=c.variant, fidelity_ssim=c.fidelity_ssim, color_error=c.color_error,
+            job=job, index=c.index, batch=c.batch, seed=c.seed, aesthetic_score=c.aesthetic, rank=c.rank,
+            repaired=c.repaired, pixels_changed=c.pixels_changed, ssim=c.ssim, variant=c.variant,
+            fidelity_ssim=c.fidelity_ssim, color_error=c.color_error, **verifier_models.judged_fields(c.scan),
         )
         row.image.save(f"candidate-{c.index:02d}-seed{c.seed}.png", ContentFile(png), save=False)
         rows.append(row)
@@ -280,16 +282,18 @@ def run_generation(job_pk: int) -> str:
     )
     rq_job = get_current_job()
     on_progress = ProgressWriter(job_pk, rq_job)
+    # Asked at every job's start (one indexed query), so a worker judges by a newly activated model from its next job.
+    model = verifier_models.active_model()
 
     try:
         if job.engine == GenerationJob.Engine.HALFTONE:
-            return _run_halftone(job, on_progress)
+            return _run_halftone(job, on_progress, model)
         engine = get_engine()
         GenerationJob.objects.filter(pk=job_pk).update(
             model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
         )
         init = images.open_image(job.init_image.path) if job.init_image else None
-        result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job), on_progress, init)
+        result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job, model), on_progress, init)
         _store(job, result)
         _finish(
             job_pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
@@ -309,14 +313,14 @@ def run_generation(job_pk: int) -> str:
         return "timed out"
 
 
-def _run_halftone(job: GenerationJob, on_progress) -> str:
+def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) -> str:
     """The CPU engine: no weights to load, the job's picture drawn into the code (`halftone.best_halftones`)."""
     if not job.init_image:
         raise ValueError("The halftone engine needs a picture to draw the code from.")
     GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
     with job.init_image.open("rb") as stored:
         picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
-    result = halftone.best_halftones(picture, job.content, halftone_config(job), on_progress)
+    result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress)
     _store(job, result)
     _finish(
         job.pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,

@@ -5,7 +5,8 @@ RQ only carries its primary key), `Candidate` (one image of a job, with its scan
 `GenerationPreset` (a team's default settings, chosen from a sweep).
 Evals (`generator.evals`): `LabelingSession` and `LabelingItem` (codes shown to phones by one-time links),
 `HumanScanResult` (whether a person's phone read a code), `EvalRun` and `EvalSample` (a parameter sweep and the
-jobs it made). The eval models live here so their app label, tables and admin URLs stay `generator`.
+jobs it made), `VerifierModel` (the scan verifier's decision model fitted to people's labels; global, not a
+team's). The eval models live here so their app label, tables and admin URLs stay `generator`.
 Every team-owned model answers `objects.for_user(user)` (`qartsite.models.TeamOwnedQuerySet`).
 """
 
@@ -83,7 +84,9 @@ class GenerationJob(models.Model):
                              related_name="generations")
     placement = models.ForeignKey("campaigns.Placement", on_delete=models.SET_NULL, null=True, blank=True,
                                   related_name="generations", help_text="The placement whose short link it encodes")
-    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="jobs")
+    # RESTRICT, not PROTECT: a prompt in use cannot be deleted on its own, but deleting its team (which takes the
+    # prompt and the jobs in one operation) works.
+    prompt = models.ForeignKey(Prompt, on_delete=models.RESTRICT, related_name="jobs")
     content = models.TextField(help_text="The exact text the code carries, usually a short link.")
 
     # Parameters (see core.engines.parameters.GenerationParams and core.engines.ranking.BestOfNConfig)
@@ -186,7 +189,12 @@ class Candidate(models.Model):
     repaired = models.BooleanField(default=False)
     pixels_changed = models.FloatField(null=True, blank=True, help_text="Fraction of pixels repair changed")
     ssim = models.FloatField(null=True, blank=True, help_text="SSIM to the unrepaired image")
+    # {"features", "grades", "reasons", "seconds"} of the verification that gave the verdict
     scan_details = models.JSONField(default=dict, blank=True)
+    # Which decision model judged it (scan.DecisionModel.id): a candidate judged by another model than the active one
+    # is verified again before it becomes artwork (generator.verifier_models.current_verdict). Empty: judged before
+    # models were recorded.
+    verifier_model = models.CharField(max_length=64, blank=True)
     # The halftone engine: which variant made it, and how faithful it is to the uploaded picture.
     variant = models.CharField(max_length=120, blank=True, help_text="Engine variant, e.g. 'centre 0.33, dots'")
     fidelity_ssim = models.FloatField(null=True, blank=True,
@@ -401,3 +409,44 @@ class GenerationPreset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.name}"
+
+
+class VerifierModel(models.Model):
+    """A decision model of the scan verifier, fitted by `qart_calibrate` to people's labels, with its figures.
+
+    Global, not a team's: the active one (at most one) judges every team's candidates, so only a superuser activates
+    one (`generator.verifier_models`). With none active the shipped `scan.DEFAULT_MODEL` judges.
+    """
+
+    model_id = models.CharField(max_length=64, db_index=True, help_text="scan.DecisionModel.id: form and weights' hash")
+    form = models.CharField(max_length=32, help_text="The feature set and rule the weights belong to")
+    bias = models.FloatField()
+    # [[feature name, weight], ...] in the fitted order: a list, since PostgreSQL's jsonb does not keep key order.
+    weights = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="verifier_models")
+    created = models.DateTimeField(auto_now_add=True)
+    source = models.TextField(blank=True, help_text="Which labels it was fitted to: sessions, a CSV file, a folder")
+    labels = models.JSONField(default=list, blank=True, help_text="Each label used: a result id or an image name")
+    label_count = models.PositiveIntegerField(default=0)
+    scanned_count = models.PositiveIntegerField(default=0, help_text="Labels where the phone read the code")
+    # calibration.Calibration.to_dict(): {"current": {...}, "cross_validated": {...}, "folds", "threshold", ...}
+    figures = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    activated_at = models.DateTimeField(null=True, blank=True)
+    # The model that was active when this one was last activated (empty: the shipped default): where a rollback goes.
+    replaced = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
+                                               name="one_active_verifier_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}{' (active)' if self.is_active else ''}"
+
+    @property
+    def not_scanned_count(self) -> int:
+        return self.label_count - self.scanned_count

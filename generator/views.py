@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from campaigns import artwork, restamps
 from campaigns.models import Placement
-from generator import engine_status, jobs
+from generator import engine_status, jobs, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.evals import report_views
 from generator.forms import LOOKS, SPEEDS, GenerationForm
@@ -151,6 +152,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     candidates = list(
         job.candidates.order_by("rank", "index").prefetch_related(Prefetch("placements", queryset=team_placements))
     )
+    for candidate in candidates:
+        candidate.scan_words = verifier_models.scan_verdict(candidate)
     ctx = {
         "job": job,
         "state": job_state(job),
@@ -159,7 +162,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "candidate_count": len(candidates),
         "can_edit": can_edit(request.user, job.team),
         "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
-        "print_sizes": [(size, downloads.print_centimetres(size)) for size in downloads.PRINT_SIZES],
+        "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))
+                        for size in downloads.PRINT_SIZES],
     }
     return render(request, "generator/job.html", ctx)
 
@@ -188,7 +192,9 @@ def cancel_job(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Make a candidate the artwork of the job's placement, or of a placement of the same team."""
+    """Make a candidate the artwork of the job's placement, or of a placement of the same team, by the rules of
+    `campaigns.artwork`: a picture for another link is restamped when asked (`restamp=1`), one that fails the scan
+    check is used only with `print_anyway=1` and a reason. Otherwise a page says why and offers those choices."""
     candidate = get_for_user_or_404(visible_candidates(request.user).select_related("job__team"), pk=pk)
     job = candidate.job
     require_editor(request.user, job.team)
@@ -200,9 +206,30 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     placement = get_for_user_or_404(
         Placement.objects.filter(campaign__team=job.team).select_related("campaign"), pk=pk_or_404(str(chosen))
     )
-    placement.artwork = candidate
-    placement.save(update_fields=["artwork"])
-    messages.success(request, f"Candidate {candidate.rank} is now the artwork of {placement}.")
+    asked_restamp = request.POST.get("restamp") == "1"
+    asked_anyway = request.POST.get("print_anyway") == "1"
+    reason = request.POST.get("print_anyway_reason", "")[:1000] if asked_anyway else ""
+    try:
+        used = restamps.choose(placement, candidate, short_url=placement.short_url(request), user=request.user,
+                               restamp=asked_restamp, print_anyway_reason=reason)
+    except artwork.ArtworkRefused as refused:
+        # A first click is an offer (200); a choice made that still cannot be met is a bad request. A restamped copy
+        # that fails is offered "print anyway" itself, so asking again does not restamp again.
+        judged = refused.candidate or candidate
+        ctx = {"candidate": judged, "placement": placement, "job": job, "refused": refused,
+               "restamped": judged != candidate}
+        return render(request, "generator/use_candidate.html", ctx,
+                      status=400 if asked_anyway or (asked_restamp and judged == candidate) else 200)
+    artwork.apply(placement, used, user=request.user, print_anyway_reason=reason)
+    placement.save(update_fields=artwork.APPLIED_FIELDS)
+    if used != candidate:
+        messages.success(request, f"A copy of candidate {candidate.rank} restamped with this placement's link "
+                                  f"(generation #{used.job_id}) is now the artwork of {placement}.")
+    elif reason:
+        messages.warning(request, f"Candidate {candidate.rank} is now the artwork of {placement}, printed anyway: "
+                                  "it will not scan. Its print downloads stay off.")
+    else:
+        messages.success(request, f"Candidate {candidate.rank} is now the artwork of {placement}.")
     return redirect(reverse("generator:job", kwargs={"pk": job.pk}) + f"#candidate-{candidate.pk}")
 
 

@@ -12,7 +12,7 @@ deleted when the worker stops. The web process reads that instead of importing t
 While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker
 killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
 Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which re-queues or ends jobs nothing
-will finish.
+will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
+from campaigns import maintenance as dashboards
 from generator import engine_status, reconcile
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class GenerationWorker(SimpleWorker):
             # RQ's work loop stops the worker on any exception from its maintenance: a reconciler that cannot run
             # this time (database or Redis away, or a bug) must not take the worker with it.
             log.exception("The reconciler could not run; it will try again at the next maintenance")
+        try:
+            dashboards.run(self.connection)  # recount days after a time zone change; daily scan retention
+        except Exception:
+            log.exception("The dashboards' maintenance could not run; it will try again at the next maintenance")
 
     def get_heartbeat_ttl(self, job) -> int:
         # The forking worker's rule, not SimpleWorker's (the job's whole time limit): `execute_job` keeps the

@@ -1,5 +1,6 @@
 """Account routes under /accounts/: Django's auth views (login, POST-only logout, password change and reset,
-with our templates under templates/registration/), the teams page and sign-up by invitation."""
+with our templates under templates/registration/), API tokens, the teams page and its settings, and sign-up by
+invitation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from qartsite import accounts
 
 urlpatterns = [
     path("", accounts.account, name="account"),
+    path("tokens/", accounts.token_new, name="token_new"),
+    path("tokens/<str:prefix>/revoke/", accounts.token_revoke, name="token_revoke"),
     path("team/<int:team_id>/", accounts.team_page, name="team"),
+    path("team/<int:team_id>/settings/", accounts.team_settings, name="team_settings"),
     path("invite/<str:token>/", accounts.accept_invitation, name="invitation"),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -1,5 +1,5 @@
-"""Account pages beyond Django's own auth views: your teams, a team's members and invitations, and sign-up by
-invitation (there is no open sign-up: every account starts from an owner's invitation)."""
+"""Account pages beyond Django's own auth views: your teams and API tokens, a team's members, invitations and
+settings, and sign-up by invitation (there is no open sign-up: every account starts from an owner's invitation)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from qartsite import access, site
+from qartsite import access, site, tokens
 from qartsite.access import get_for_user_or_404
-from qartsite.forms import InvitationSignUpForm, InviteForm
+from qartsite.forms import InvitationSignUpForm, InviteForm, TeamSettingsForm
 from qartsite.models import Invitation, Membership, Team
 
 User = get_user_model()
@@ -55,10 +55,61 @@ def send_invitation(invitation: Invitation, url: str) -> None:
 @login_required
 @require_safe
 def account(request: HttpRequest) -> HttpResponse:
+    return account_page(request)
+
+
+def account_page(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
+    """Your teams and your API tokens; `extra` carries a token just made (shown once) or why one was refused."""
     memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
     if not memberships:
         return render(request, "qartsite/no_team.html")
-    return render(request, "qartsite/account.html", {"memberships": memberships})
+    ctx = {"memberships": memberships, "tokens": tokens.tokens_of(request.user), "token_name_length":
+           tokens.NAME_LENGTH, **extra}
+    return render(request, "qartsite/account.html", ctx, status=status)
+
+
+@login_required
+@require_POST
+def token_new(request: HttpRequest) -> HttpResponse:
+    """Make an API token and show it in this answer, the only time it is ever shown."""
+    try:
+        auth_token, token = tokens.make_token(request.user, request.POST.get("name", ""))
+    except tokens.TokenRefused as refused:
+        return account_page(request, status=400, token_error=str(refused))
+    response = account_page(request, new_token=token, new_token_prefix=auth_token.token_key,
+                            new_token_name=request.POST.get("name", "").strip())
+    response["Cache-Control"] = "no-store"  # no copy of the token in any cache
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    try:
+        revoked = tokens.revoke(request.user, prefix)
+    except tokens.TokenRefused as refused:
+        return account_page(request, status=400, token_error=str(refused))
+    messages.success(request, f"Token {revoked}… revoked: requests that send it are refused from now on.")
+    return redirect("account")
+
+
+@login_required
+@require_POST
+def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
+    """The team's time zone (the dashboards' days) and how long raw scans are kept; owners only."""
+    team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
+    access.require_owner(request.user, team)
+    form = TeamSettingsForm(request.POST, instance=team)
+    if not form.is_valid():
+        return team_page_response(request, team, settings_form=form, status=400)
+    zone_changed = "time_zone" in form.changed_data
+    form.save()
+    if zone_changed:
+        messages.success(request, f"Days now count in {team.time_zone}. Earlier days are recounted within a few "
+                                  "minutes; days whose single scans were deleted keep their old boundaries.")
+    else:
+        messages.success(request, "Team settings saved.")
+    return redirect("team", team_id=team.pk)
 
 
 @login_required
@@ -78,11 +129,18 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
                 messages.warning(request, f"The invitation for {invitation.email} is saved, but the e-mail could "
                                           "not be sent. Copy its link below and send it yourself.")
             return redirect("team", team_id=team.pk)
+    return team_page_response(request, team, form=form, status=400 if form and form.errors else 200)
+
+
+def team_page_response(request: HttpRequest, team: Team, status: int = 200, form: InviteForm | None = None,
+                       settings_form: TeamSettingsForm | None = None) -> HttpResponse:
+    is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
     members = team.memberships.select_related("user").order_by("user__username")
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
     ctx = {"team": team, "members": members, "is_owner": is_owner, "form": form,
+           "settings_form": (settings_form or TeamSettingsForm(instance=team)) if is_owner else None,
            "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else []}
-    return render(request, "qartsite/team.html", ctx, status=400 if form and form.errors else 200)
+    return render(request, "qartsite/team.html", ctx, status=status)
 
 
 def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Invitation, bool]:

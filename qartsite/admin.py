@@ -6,7 +6,8 @@ inlines. Viewers read; editors change their teams' objects; owners change teams,
 Django's permissions still apply on top. Superusers see and change everything.
 
 Every registered admin is a `TeamScopedAdmin`, or one of the scoped replacements at the bottom of this module for
-the admins Django and the packages register themselves (users, groups, API tokens, sign-in attempts);
+the admins Django and the packages register themselves (users, groups, API tokens, sign-in attempts), or global
+on purpose (`generator.admin.VerifierModelAdmin`: the one verifier model every team's jobs use, read by staff);
 `tests/qartsite/test_admin.py` walks the registry and proves it.
 """
 

@@ -1,11 +1,11 @@
-"""Account forms: inviting someone to a team, and the sign-up form an invitation link opens."""
+"""Account forms: inviting someone to a team, the team's settings, and the sign-up form an invitation link opens."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from qartsite.models import Invitation, Membership, Team
+from qartsite.models import Invitation, Membership, Team, time_zone_names
 
 
 class InviteForm(forms.ModelForm):
@@ -30,3 +30,15 @@ class InvitationSignUpForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         fields = ["username"]
+
+
+class TeamSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text)
+
+    class Meta:
+        model = Team
+        fields = ["time_zone", "scan_retention_days"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]

@@ -7,23 +7,65 @@ only read. `Team.for_user(user)` and `Membership.role_of(user, team)` are the on
 from __future__ import annotations
 
 import secrets
+import zoneinfo
+from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from knox.models import AuthToken
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names this machine knows (read from disk once: it walks the zone database)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone_named(name: str) -> zoneinfo.ZoneInfo:
+    """The time zone of that name; UTC if this machine's zone database does not know it."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in time_zone_names():
+        raise ValidationError(f"“{name}” is not a time zone name, like Europe/Paris or America/New_York.")
+
+
 class Team(models.Model):
+    # Retention below this would leave the drainer unable to tell a late scan's visitor from a new one (it looks
+    # at the day's stored scans), and people little time to export.
+    MIN_RETENTION_DAYS = 30
+
     name = models.CharField(max_length=120)
     created = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="Dashboards count days in this zone (scans after midnight here belong to the next day).")
+    scan_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(MIN_RETENTION_DAYS), MaxValueValidator(3660)],
+        verbose_name="keep raw scans for (days)",
+        help_text="Single scan events older than this are deleted each day; the daily counts on the dashboards "
+                  "are kept. Empty: keep them all.")
+    # The zone the dashboards' daily counts were counted in: while it differs from time_zone, the worker's
+    # maintenance recounts them (`campaigns.maintenance`).
+    counted_time_zone = models.CharField(max_length=64, default="UTC", editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zone_named(self.time_zone)
 
     @classmethod
     def for_user(cls, user) -> models.QuerySet[Team]:

@@ -10,6 +10,7 @@ whose proxy passes its public Host header.
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -47,3 +48,34 @@ def client_address(request: HttpRequest) -> str:
             except ValueError:
                 pass
     return request.META.get("REMOTE_ADDR", "")
+
+
+def unreachable_reason(url: str) -> str | None:
+    """Why phones could not open `url`, or None when its host looks public.
+
+    A short link printed as `http://127.0.0.1:8140/r/...` or on a LAN address works on the machine that made it
+    and nowhere else: a printed code cannot be fixed afterwards, so the placement page says so before printing.
+
+    Args:
+        url: an absolute link (a placement's short link).
+
+    Returns:
+        A sentence naming the host and why, or None.
+    """
+    host = urlsplit(url).hostname or ""
+    if not host:
+        return f"{url} has no host, so no phone can open it."
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
+        return f"The link's host {host} is a name only this network knows: phones elsewhere cannot open it."
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if "." not in host:
+            return f"The link's host {host} is a bare machine name: phones cannot look it up."
+        return None
+    if address.is_loopback:
+        return f"The link's host {host} is this machine itself (loopback): no phone can open it."
+    if address.is_private or address.is_link_local or address.is_unspecified or address.is_reserved:
+        return (f"The link's host {host} is a private network address: only phones on that network can open it. "
+                "Set SITE_ROOT to the public address before printing.")
+    return None

@@ -25,7 +25,7 @@ export DEBUG=${DEBUG:-1}
 PORT=${PORT:-8000}
 mkdir -p var var/log
 
-ensure_system_packages redis-server libzbar0
+ensure_system_packages redis-server libzbar0 libgs-common
 
 port_in_use "$PORT" && die "127.0.0.1:$PORT is already in use (another make run?); stop it or set PORT"
 

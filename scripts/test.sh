@@ -23,10 +23,10 @@ pytest_args+=("$@")
 # chromium: Debian's browser for tests/e2e (Playwright drives it; Playwright's own browsers are never downloaded).
 FAST=${FAST:-}
 if [ -n "$FAST" ]; then
-    ensure_system_packages redis-server libzbar0
+    ensure_system_packages redis-server libzbar0 libgs-common
     pytest_args=(-m "not worker and not browser and not drill" "${pytest_args[@]}")
 else
-    ensure_system_packages redis-server postgresql libzbar0 chromium
+    ensure_system_packages redis-server postgresql libzbar0 chromium libgs-common
     PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
 fi
 

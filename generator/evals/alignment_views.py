@@ -2,7 +2,8 @@
 
 The same figures as `qart_alignment --session` (pairs from `label_csv.alignment_pairs`, statistics from
 `generator.core.evals.alignment`), over every labelled candidate of the user's teams or one session
-(`?session=ID`), with the calibration and ROC plots as PNGs. `?format=json` gives the report as JSON.
+(`?session=ID`), with the calibration and ROC plots as PNGs. `?format=json` gives the report as JSON. The page
+also says which verifier model judges now (`generator.verifier_models`), who activated it and its figures.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from generator import verifier_models
+from generator.core.codes import scan
 from generator.core.evals import alignment, plots
 from generator.evals import label_csv
 from generator.evals.labeling_views import team_sessions
-from generator.models import HumanScanResult, LabelingSession
+from generator.models import HumanScanResult, LabelingSession, VerifierModel
 from qartsite.access import get_for_user_or_404, staff_required
 
 PLOTS = ("calibration", "roc")
@@ -47,15 +50,30 @@ def report_of(pairs: list[dict]) -> alignment.AlignmentReport | None:
                            [p["group"] for p in pairs], threshold=settings.QART["SCAN_THRESHOLD"])
 
 
+def verifier_summary(row: VerifierModel | None) -> dict:
+    """The model that judges now, for the page and its JSON: its id, who activated it and when, and its figures
+    (none for the shipped default, which was fitted to synthetic labels, not people's)."""
+    if row is None:
+        return {"model": scan.MODEL, "shipped": True, "activated_by": None, "activated_at": None, "labels": None,
+                "figures": None}
+    return {"model": row.model_id, "shipped": False, "stored": row.pk,
+            "activated_by": row.activated_by.get_username() if row.activated_by else None,
+            "activated_at": row.activated_at.isoformat() if row.activated_at else None,
+            "labels": row.label_count, "figures": row.figures}
+
+
 @staff_required
 @require_safe
 def alignment_page(request: HttpRequest) -> HttpResponse:
     session, pairs = chosen(request)
     report = report_of(pairs)
+    active = verifier_models.active_row()
     if request.GET.get("format") == "json":
         return JsonResponse({"session": session.pk if session else None, "count": len(pairs),
-                             "report": report.to_dict() if report else None})
+                             "report": report.to_dict() if report else None, "verifier": verifier_summary(active)})
     ctx = {
+        "verifier": verifier_summary(active),
+        "active_model": active,
         "session": session,
         "sessions": team_sessions(request.user).order_by("-created")[:50],
         "report": report,

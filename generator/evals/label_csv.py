@@ -1,4 +1,5 @@
-"""Human scan labels in and out of CSV, shared by the `qart_alignment` command and the admin export action.
+"""Human scan labels in and out of CSV, shared by the `qart_alignment` and `qart_calibrate` commands and the admin
+export action.
 
 Import columns: image,scanned[,device,app,seconds,notes]. A bad row is reported by its line number and
 skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting.
@@ -22,6 +23,19 @@ EXPORT_COLUMNS = ("id", "session", "candidate", "image", "labeler", "device", "a
                   "aesthetic_vote", "scan_probability", "notes", "created")
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One good row of a labels CSV."""
+
+    line: int
+    image: str
+    scanned: bool
+    seconds: float | None
+    device: str
+    app: str
+    notes: str
 
 
 @dataclass
@@ -52,6 +66,37 @@ def candidates_by_file_name(names: Iterable[str]) -> dict[str, Candidate]:
     return found
 
 
+def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
+    """The good rows of a labels CSV and one "line N: why" per bad row; stores nothing.
+
+    A missing required column is a single error, and no row is read.
+    """
+    reader = csv.DictReader(stream)
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        return [], [f"missing column(s) {', '.join(missing)}; need image,scanned[,device,app,seconds,notes]"]
+    reader.fieldnames = columns
+    rows, errors = [], []
+    for row in reader:
+        line = reader.line_num
+        row = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            if not row["image"]:
+                raise ValueError("image is empty")
+            scanned = parse_scanned(row["scanned"])
+            seconds = float(row["seconds"]) if row.get("seconds") else None
+            if seconds is not None and seconds < 0:
+                raise ValueError(f"seconds must not be negative, got {row['seconds']!r}")
+        except ValueError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        rows.append(LabelRow(line=line, image=row["image"], scanned=scanned, seconds=seconds,
+                             device=row.get("device", "")[:80], app=row.get("app", "")[:80],
+                             notes=row.get("notes", "")))
+    return rows, errors
+
+
 def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=None) -> ImportOutcome:
     """Create a `HumanScanResult` per good row of a labels CSV.
 
@@ -64,36 +109,13 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
         An `ImportOutcome`: the rows created and one message per bad row. A missing required column is a
         single error and nothing is created.
     """
-    outcome = ImportOutcome()
-    reader = csv.DictReader(stream)
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        outcome.errors.append(f"missing column(s) {', '.join(missing)}; need image,scanned"
-                              "[,device,app,seconds,notes]")
-        return outcome
-    reader.fieldnames = columns
-    rows = []
-    for row in reader:
-        line = reader.line_num
-        row = {k: (v or "").strip() for k, v in row.items() if k is not None}
-        try:
-            if not row["image"]:
-                raise ValueError("image is empty")
-            scanned = parse_scanned(row["scanned"])
-            seconds = float(row["seconds"]) if row.get("seconds") else None
-            if seconds is not None and seconds < 0:
-                raise ValueError(f"seconds must not be negative, got {row['seconds']!r}")
-        except ValueError as exc:
-            outcome.errors.append(f"line {line}: {exc}")
-            continue
-        rows.append((row, scanned, seconds))
-    by_name = candidates_by_file_name(PurePath(row["image"]).name for row, _, _ in rows)
-    for row, scanned, seconds in rows:
+    rows, errors = read_rows(stream)
+    outcome = ImportOutcome(errors=errors)
+    by_name = candidates_by_file_name(PurePath(row.image).name for row in rows)
+    for row in rows:
         outcome.created.append(HumanScanResult.objects.create(
-            session=session, labeler=labeler, image_name=row["image"],
-            candidate=by_name.get(PurePath(row["image"]).name), scanned=scanned, seconds=seconds,
-            device=row.get("device", "")[:80], app=row.get("app", "")[:80], notes=row.get("notes", ""),
+            session=session, labeler=labeler, image_name=row.image, candidate=by_name.get(PurePath(row.image).name),
+            scanned=row.scanned, seconds=row.seconds, device=row.device, app=row.app, notes=row.notes,
         ))
     return outcome
 

@@ -4,6 +4,8 @@
   "use strict";
   var PALETTE = ["#5b3df5", "#e8590c", "#0ca678", "#d6336c", "#1c7ed6", "#f59f00", "#868e96"];
 
+  // Bars for counts per day, hour or weekday (a line made one busy day look like a spike out of nothing); a dataset
+  // may ask to be a line (unique visitors over the bars). A range ending today marks today's bar as the day so far.
   function drawCharts() {
     if (!window.Chart) return;
     document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -12,19 +14,24 @@
       var data = JSON.parse(source.textContent);
       var datasets = data.datasets.map(function (series, i) {
         var colour = PALETTE[i % PALETTE.length];
+        var type = series.type || "bar";
+        var fill = colour;
+        if (type === "bar" && data.partial_last && series.data.length) {
+          fill = series.data.map(function (_, day) { return day === series.data.length - 1 ? colour + "66" : colour; });
+        }
         return {
-          label: series.label, data: series.data, borderColor: colour, backgroundColor: colour,
-          borderWidth: 2, cubicInterpolationMode: "monotone", pointRadius: 0, pointHitRadius: 8,
+          type: type, label: series.label, data: series.data, borderColor: colour, backgroundColor: fill,
+          borderWidth: type === "line" ? 2 : 0, pointRadius: 0, pointHitRadius: 8, order: type === "line" ? 0 : 1,
         };
       });
       new window.Chart(canvas, {
-        type: "line",
+        type: "bar",
         data: { labels: data.labels, datasets: datasets },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
           interaction: { mode: "index", intersect: false },
           scales: {
-            x: { grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0 } },
+            x: { grid: { display: false }, ticks: { maxTicksLimit: 12, maxRotation: 0, autoSkip: true } },
             y: { beginAtZero: true, ticks: { precision: 0 } },
           },
           plugins: { legend: { display: datasets.length > 1, position: "bottom", labels: { boxWidth: 12 } } },

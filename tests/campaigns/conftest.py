@@ -48,3 +48,34 @@ def scan_redis() -> Redis:
             pytest.fail(f"Redis is required in CI: {exc}")
         pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
     return client
+
+
+def make_art(team, owner, content: str, verdict: str = "pass", probability: float = 0.95, size: int = 256,
+             judged_by: str | None = None, **job_fields):
+    """A finished generation of `team` with one candidate whose image really carries `content` (a plain code,
+    drawn like a control image) and whose job keeps that control image: what restamp and print files read. Its
+    stored verdict is taken as the active verifier model's unless `judged_by` names another model."""
+    import io
+
+    from django.core.files.base import ContentFile
+
+    from generator import verifier_models
+    from generator.core.codes import qr
+    from generator.models import Candidate, GenerationJob, Prompt
+
+    code = qr.encode(content, max_version=40)
+    prompt = Prompt.objects.create(owner=owner, team=team, text="a lighthouse at dusk")
+    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done",
+                                       size=size, **job_fields)
+
+    def png(image) -> ContentFile:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return ContentFile(buffer.getvalue())
+
+    job.control_image.save(f"control-{job.pk}.png", png(qr.render_control_image(code, size)), save=True)
+    candidate = Candidate(job=job, index=0, seed=8, scan_probability=probability, verdict=verdict, rank=1,
+                          verifier_model=judged_by if judged_by is not None else verifier_models.active_model().id)
+    candidate.image.save(f"candidate-{job.pk}.png", png(qr.render_control_image(code, size, style="dots")),
+                         save=True)
+    return candidate

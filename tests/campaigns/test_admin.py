@@ -201,3 +201,44 @@ class TestArchiveInsteadOfDelete:
         client.force_login(admin_user)
         assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}).status_code == 302
         assert not Campaign.objects.exists() and not ScanEvent.objects.exists()
+
+
+def placement_form(placement, **fields) -> dict:
+    return {"campaign": placement.campaign_id, "name": placement.name, "kind": placement.kind, "active": "on",
+            **fields}
+
+
+@pytest.mark.django_db
+class TestArtworkInTheAdmin:
+    def test_it_refuses_failing_artwork_without_a_reason_and_records_one(self, client, staff_cast, campaign):
+        from tests.campaigns.conftest import make_art
+
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        failing = make_art(staff_cast.team, staff_cast.owner, f"http://testserver/r/{placement.slug}",
+                           verdict="fail", probability=0.0)
+        client.force_login(staff_cast.teammate)
+        url = f"/admin/campaigns/placement/{placement.pk}/change/"
+        refused = client.post(url, placement_form(placement, artwork=failing.pk))
+        assert refused.status_code == 200 and "does not pass the scan check" in refused.content.decode()
+        placement.refresh_from_db()
+        assert placement.artwork is None
+        saved = client.post(url, placement_form(placement, artwork=failing.pk, print_anyway="press proof"))
+        assert saved.status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork == failing and placement.print_anyway_by == staff_cast.teammate
+        assert placement.print_anyway_reason == "press proof"
+        listing = client.get("/admin/campaigns/placement/").content.decode()
+        assert "WILL NOT SCAN" in listing
+
+    def test_it_refuses_another_links_artwork_unless_restamped(self, client, staff_cast, campaign):
+        from tests.campaigns.conftest import make_art
+
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        art = make_art(staff_cast.team, staff_cast.owner, "http://testserver/r/someoneelse")
+        client.force_login(staff_cast.owner)
+        url = f"/admin/campaigns/placement/{placement.pk}/change/"
+        refused = client.post(url, placement_form(placement, artwork=art.pk))
+        assert refused.status_code == 200 and "not this placement&#x27;s short link" in refused.content.decode()
+        assert client.post(url, placement_form(placement, artwork=art.pk, restamp="on")).status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork.job.content == f"http://testserver/r/{placement.slug}"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from campaigns import rollups
 from campaigns.models import Campaign, Placement, ScanEvent
+from generator.models import GenerationJob
 from tests.generator.test_api import api_as, make_job
 
 CSRF_SECRET = "abcdefghijklmnopqrstuvwxyzABCDEF"  # any 32 letters make a valid CSRF cookie
@@ -245,6 +248,7 @@ class TestPlacements:
 
     def test_artwork_must_be_a_candidate_of_the_campaigns_team(self, team_users, placement):
         ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        GenerationJob.objects.filter(pk=ours.job_id).update(content=f"https://qart.example/r/{placement.slug}")
         theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
         client = api_as(team_users.owner)
         url = f"/api/placements/{placement.pk}/"
@@ -284,30 +288,139 @@ class TestPlacements:
 
 @pytest.mark.django_db
 class TestScans:
-    def scan(self, placement: Placement, days_ago: float, os: str, device: str, is_bot: bool = False) -> None:
-        event = ScanEvent.objects.create(placement=placement, os=os, device_class=device, is_bot=is_bot)
+    def scan(self, placement: Placement, days_ago: float, os: str, device: str, is_bot: bool = False,
+             **fields) -> None:
+        event = ScanEvent.objects.create(placement=placement, os=os, device_class=device, is_bot=is_bot, **fields)
         # `time` is auto_now_add: move it back afterwards.
         ScanEvent.objects.filter(pk=event.pk).update(time=timezone.now() - timedelta(days=days_ago))
+        rollups.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
 
     def test_it_counts_people_by_day_device_and_os_and_leaves_bots_out(self, team_users, placement):
-        self.scan(placement, 0, "iOS", "mobile")
-        self.scan(placement, 0, "iOS", "mobile")
+        self.scan(placement, 0, "iOS", "mobile", visitor_key="a" * 32)
+        self.scan(placement, 0, "iOS", "mobile", visitor_key="a" * 32)
         self.scan(placement, 3, "Android", "mobile")
         self.scan(placement, 10, "Windows", "desktop")
         self.scan(placement, 40, "iOS", "tablet")
         self.scan(placement, 20, "", "")
         self.scan(placement, 0, "Other", "bot", is_bot=True)
         body = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/").json()
-        assert (body["placement"], body["total"], body["last_7_days"]) == (placement.pk, 6, 3)
+        assert (body["placement"], body["total"], body["unique"], body["last_7_days"]) == (placement.pk, 5, 4, 3)
+        assert body["range"]["key"] == "30d" and body["range"]["time_zone"] == "UTC"
         days = body["by_day"]
-        assert len(days) == 30 and days[-1] == {"day": timezone.localdate().isoformat(), "count": 2}
+        assert len(days) == 30 and days[-1] == {"day": timezone.now().date().isoformat(), "count": 2, "unique": 1}
         assert days[-4]["count"] == days[-21]["count"] == 1 and sum(d["count"] for d in days) == 5
-        assert body["by_device"] == [{"key": "mobile", "count": 3}, {"key": "Unknown", "count": 1},
-                                     {"key": "desktop", "count": 1}, {"key": "tablet", "count": 1}]
-        assert body["by_os"] == [{"key": "iOS", "count": 3}, {"key": "Unknown", "count": 1},
-                                 {"key": "Android", "count": 1}, {"key": "Windows", "count": 1}]
+        assert [(d["key"], d["label"], d["count"]) for d in body["by_device"]] == [
+            ("mobile", "Mobile", 3), ("desktop", "Desktop", 1), ("Unknown", "Unknown", 1)]
+        assert [(d["key"], d["count"]) for d in body["by_os"]] == [("iOS", 2), ("Android", 1), ("Windows", 1),
+                                                                    ("Unknown", 1)]
+        assert sum(body["by_hour"]) == sum(body["by_weekday"]) == 5
+        lifetime = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/?range=lifetime").json()
+        assert lifetime["total"] == 6 and lifetime["range"]["key"] == "lifetime"
 
     def test_a_placement_without_scans_has_zeros(self, team_users, placement):
         body = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/").json()
         assert body["total"] == body["last_7_days"] == 0 and body["by_device"] == body["by_os"] == []
         assert {d["count"] for d in body["by_day"]} == {0}
+
+    def test_it_compares_a_campaigns_placements_in_a_custom_range(self, team_users, campaign, placement):
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer", printed_quantity=200)
+        self.scan(flyer, 2, "iOS", "mobile", country="FR", accept_language="fr-FR")
+        self.scan(flyer, 2, "iOS", "mobile", country="FR", accept_language="fr-FR")
+        self.scan(placement, 9, "iOS", "mobile")
+        today = timezone.now().date()
+        body = api_as(team_users.viewer).get(
+            f"/api/campaigns/{campaign.pk}/scans/?from={today - timedelta(days=5)}&to={today}").json()
+        assert (body["campaign"], body["total"], body["range"]["key"]) == (campaign.pk, 2, "custom")
+        assert [(p["name"], p["scans"], p["unique"], p["scans_per_100_printed"]) for p in body["placements"]] == [
+            ("Flyer", 2, 2, 1.0), ("Station poster", 0, 0, None)]
+        assert len(body["placements"][0]["trend"]) == 6
+        assert body["by_country"] == [{"key": "FR", "label": "FR", "count": 2, "unique": 2}]
+        assert body["by_language"] == [{"key": "fr", "label": "French", "count": 2, "unique": 2}]
+
+    @pytest.mark.parametrize("query", ["range=forever", "from=2026-02-30&to=2026-03-01",
+                                       "from=2026-03-02&to=2026-03-01", "range=custom"])
+    def test_it_answers_a_bad_range_with_400_and_the_reason(self, team_users, campaign, placement, query):
+        for url in (f"/api/campaigns/{campaign.pk}/scans/", f"/api/placements/{placement.pk}/scans/"):
+            response = api_as(team_users.owner).get(f"{url}?{query}")
+            assert response.status_code == 400
+            assert list(response.json()) == ["range"] and len(response.json()["range"]) == 1
+
+    def test_outsiders_get_404(self, team_users, campaign, placement):
+        for url in (f"/api/campaigns/{campaign.pk}/scans/", f"/api/placements/{placement.pk}/scans/"):
+            assert api_as(team_users.outsider).get(url).status_code == 404
+
+
+def own_link(placement: Placement) -> str:
+    return f"http://testserver/r/{placement.slug}"
+
+
+@pytest.mark.django_db
+class TestArtworkRules:
+    def test_it_answers_400_with_the_reason_for_a_failing_candidate(self, team_users, placement):
+        from tests.campaigns.conftest import make_art
+
+        failing = make_art(team_users.team, team_users.owner, own_link(placement), verdict="fail", probability=0.0)
+        client = api_as(team_users.teammate)
+        url = f"/api/placements/{placement.pk}/"
+        refused = client.patch(url, {"artwork": failing.pk}, format="json")
+        assert refused.status_code == 400 and "does not pass the scan check" in refused.json()["artwork"][0]
+        accepted = client.patch(url, {"artwork": failing.pk, "print_anyway": "client wants a proof"}, format="json")
+        assert accepted.status_code == 200
+        data = accepted.json()
+        assert data["print_state"] == "will_not_scan" and data["print_anyway_by"] == "teammate"
+        assert data["print_anyway_reason"] == "client wants a proof" and "does not pass" in data["print_problem"]
+        blocked = client.get(f"/api/placements/{placement.pk}/print/?width=20cm")
+        assert blocked.status_code == 409 and "do not print" in blocked.json()["detail"]
+
+    def test_it_answers_400_for_another_links_candidate_and_restamps_on_request(self, team_users, campaign,
+                                                                                 placement):
+        from tests.campaigns.conftest import make_art
+
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        art = make_art(team_users.team, team_users.owner, own_link(flyer))
+        client = api_as(team_users.owner)
+        url = f"/api/placements/{placement.pk}/"
+        refused = client.patch(url, {"artwork": art.pk}, format="json")
+        assert refused.status_code == 400 and f"/r/{flyer.slug}" in refused.json()["artwork"][0]
+        restamped = client.patch(url, {"artwork": art.pk, "restamp": True}, format="json")
+        assert restamped.status_code == 200 and restamped.json()["artwork"] != art.pk
+        assert restamped.json()["print_state"] == "ok"
+        placement.refresh_from_db()
+        assert placement.artwork.job.content == own_link(placement)
+
+    def test_artwork_cannot_be_chosen_before_the_placement_exists(self, team_users, campaign):
+        from tests.campaigns.conftest import make_art
+
+        art = make_art(team_users.team, team_users.owner, "https://qart.example/r/whatever")
+        response = api_as(team_users.owner).post("/api/placements/", {"campaign": campaign.pk, "name": "New",
+                                                                      "artwork": art.pk}, format="json")
+        assert response.status_code == 400 and "Create the placement first" in response.json()["artwork"][0]
+
+
+@pytest.mark.django_db
+class TestPrintAndPreflight:
+    def test_it_sends_a_verified_print_file_with_its_report(self, team_users, placement):
+        response = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/print/?width=8in&format=svg")
+        assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+        report = json.loads(response["X-Qart-Print-Report"])
+        assert report["width_mm"] == 203.2 and report["verified"]["passed"]
+        assert report["preflight"]["summary"].startswith("scans from")
+
+    def test_bad_options_answer_400_with_the_reason(self, team_users, placement):
+        response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/print/?width=huge")
+        assert response.status_code == 400 and "needs a number and a unit" in response.json()["detail"]
+
+    def test_preflight_reports_range_width_and_module_size(self, team_users, placement):
+        Placement.objects.filter(pk=placement.pk).update(kind="billboard")
+        client = api_as(team_users.viewer)
+        report = client.get(f"/api/placements/{placement.pk}/preflight/?width=20cm").json()
+        assert report["distance_m"] == 10.0 and not report["scans_at_distance"]
+        assert report["min_width_m"] > 0.2 and report["module_mm"] > 4 and report["warnings"]
+        missing = client.get(f"/api/placements/{placement.pk}/preflight/")
+        assert missing.status_code == 400 and "printed_width_cm" in missing.json()["width"][0]
+        assert client.get(f"/api/placements/{placement.pk}/preflight/?width=abc").status_code == 400
+
+    def test_outsiders_get_404(self, team_users, placement):
+        client = api_as(team_users.outsider)
+        assert client.get(f"/api/placements/{placement.pk}/print/?width=20cm").status_code == 404
+        assert client.get(f"/api/placements/{placement.pk}/preflight/?width=20cm").status_code == 404

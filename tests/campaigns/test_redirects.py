@@ -265,6 +265,18 @@ class TestShortLink:
         assert untrusted.visitor_key != trusted.visitor_key and untrusted.country == ""
         assert trusted.country == "NL"
 
+    def test_the_country_is_looked_up_from_the_address_and_only_the_country_is_kept(self, client, placement):
+        from campaigns import geo
+
+        assert geo.countries.wait()
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="81.2.69.142")  # a UK address in GeoLite2
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="10.1.2.3")  # private: no country
+        [raw_uk, raw_private] = scan_buffer.spool_path().read_text().splitlines()
+        assert "81.2.69" not in raw_uk
+        drain_once()
+        uk, private = ScanEvent.objects.order_by("time")
+        assert (uk.country, private.country) == ("GB", "")
+
 
 @pytest.mark.django_db
 class TestDestinationsAreValidatedOnSave:

@@ -1,30 +1,23 @@
+"""Dashboard figures (`campaigns.stats`): date ranges, and sums over the daily rollups."""
+
 from __future__ import annotations
 
-import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
 from campaigns import stats
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.drainer import store_events
+from campaigns.models import Campaign, Placement
+from campaigns.scan_buffer import scan_event
 
-
-def scan(placement: Placement, when: datetime, **fields) -> ScanEvent:
-    event = ScanEvent.objects.create(placement=placement, **fields)
-    # `time` is auto_now_add: set the moment afterwards.
-    ScanEvent.objects.filter(pk=event.pk).update(time=when)
-    return event
-
-
-@pytest.fixture
-def campaign(team_users) -> Campaign:
-    return Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example.com/")
+UTC = UTC
+TODAY = date(2026, 3, 20)  # a Friday
 
 
 @pytest.fixture
 def poster(campaign) -> Placement:
-    return Placement.objects.create(campaign=campaign, name="Poster")
+    return Placement.objects.create(campaign=campaign, name="Poster", printed_quantity=1000)
 
 
 @pytest.fixture
@@ -32,89 +25,101 @@ def flyer(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Flyer")
 
 
+def scan(placement: Placement, when: datetime, visitor: str = "v" * 32, **fields) -> dict:
+    made = {"browser": "Chrome Mobile", "os": "Android", "device_class": "mobile", "referer": "", "country": "DE",
+            "accept_language": "de-DE", "is_bot": False, "visitor_key": visitor}
+    return scan_event(placement.pk, when, **{**made, **fields})
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+class TestParseRange:
+    def test_it_reads_the_presets_ending_today(self):
+        assert stats.parse_range({"range": "7d"}, TODAY, None) == stats.DateRange(date(2026, 3, 14), TODAY, "7d")
+        assert stats.parse_range({}, TODAY, None).length == 30
+        assert stats.parse_range({"range": "90D"}, TODAY, None).start == TODAY - timedelta(days=89)
+
+    def test_lifetime_starts_at_the_first_scan(self):
+        assert stats.parse_range({"range": "lifetime"}, TODAY, date(2025, 1, 2)).start == date(2025, 1, 2)
+        assert stats.parse_range({"range": "lifetime"}, TODAY, None) == stats.DateRange(TODAY, TODAY, "lifetime")
+
+    def test_from_and_to_make_a_custom_range(self):
+        days = stats.parse_range({"from": "2026-03-01", "to": "2026-03-03"}, TODAY, None)
+        assert days == stats.DateRange(date(2026, 3, 1), date(2026, 3, 3), "custom")
+        assert days.query() == {"range": "custom", "from": "2026-03-01", "to": "2026-03-03"}
+        assert days.label == "1 Mar 2026 – 3 Mar 2026"
+
+    @pytest.mark.parametrize(("params", "message"), [
+        ({"range": "1y"}, "range must be one of 7d, 30d, 90d, lifetime, custom; got “1y”."),
+        ({"range": "custom", "to": "2026-03-01"}, "A custom range needs both from and to, as dates like 2026-03-01 "
+                                                  "(no from given)."),
+        ({"from": "yesterday", "to": "2026-03-01"}, "from must be a date like 2026-03-01; got “yesterday”."),
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "from (2026-03-02) is after to (2026-03-01)."),
+        ({"from": "1999-12-31", "to": "2000-01-01"}, "from must be a date between 2000 and 2999; got 1999-12-31."),
+        ({"from": "2000-01-01", "to": "2026-03-01"}, "A range covers at most 3660 days."),
+    ])
+    def test_it_refuses_what_it_cannot_read_with_one_sentence(self, params, message):
+        with pytest.raises(stats.RangeError) as refused:
+            stats.parse_range(params, TODAY, None)
+        assert str(refused.value) == message
+
+
 @pytest.mark.django_db
-class TestScanCounts:
-    def test_it_counts_all_time_and_the_last_7_days_without_bots(self, poster, flyer):
-        now = timezone.now()
-        scan(poster, now - timedelta(hours=1))
-        scan(poster, now - timedelta(days=6, hours=23))  # inside the 7-day window
-        scan(poster, now - timedelta(days=7, hours=1))  # just outside
-        scan(poster, now - timedelta(days=40))
-        scan(poster, now - timedelta(hours=2), is_bot=True, device_class="bot")
+class TestFigures:
+    def test_it_sums_a_range_per_placement_with_first_last_and_trend(self, poster, flyer):
+        store_events([scan(poster, at(TODAY - timedelta(days=2), 9)), scan(poster, at(TODAY, 18)),
+                      scan(poster, at(TODAY, 19)), scan(poster, at(TODAY - timedelta(days=40))),
+                      scan(poster, at(TODAY), visitor="bot", is_bot=True, device_class="bot")])
+        days = stats.DateRange(TODAY - timedelta(days=6), TODAY)
 
-        counted = {p.name: (p.total_scans, p.recent_scans)
-                   for p in stats.with_scan_counts(Placement.objects.all(), now=now)}
+        figures = stats.placement_figures(Placement.objects.all(), days)
 
-        assert counted == {"Poster": (4, 2), "Flyer": (0, 0)}
+        assert (figures[poster.pk].scans, figures[poster.pk].visitors) == (3, 2)
+        assert (figures[poster.pk].first_scan, figures[poster.pk].last_scan) == (
+            at(TODAY - timedelta(days=2), 9), at(TODAY, 19))
+        assert figures[poster.pk].trend == [0, 0, 0, 0, 1, 0, 2]
+        assert figures[flyer.pk] == stats.PlacementFigures(trend=[0] * 7)
 
-    def test_it_counts_campaigns_once_per_scan_and_placement(self, team_users, campaign, poster, flyer):
-        now = timezone.now()
-        for _ in range(3):
-            scan(poster, now - timedelta(days=1))
-        scan(flyer, now - timedelta(days=10))
-        scan(flyer, now - timedelta(days=1), is_bot=True)
+    def test_long_ranges_trend_by_week(self, poster):
+        store_events([scan(poster, at(date(2026, 1, 5))), scan(poster, at(date(2026, 1, 11))),
+                      scan(poster, at(date(2026, 2, 2)))])
+        days = stats.DateRange(date(2026, 1, 1), date(2026, 2, 4))
+
+        figures = stats.placement_figures(Placement.objects.all(), days)
+
+        assert stats.trend_buckets(days)[0] == date(2025, 12, 29)  # the Monday of the first week
+        assert figures[poster.pk].trend == [0, 2, 0, 0, 0, 1]
+
+    def test_it_gives_days_hours_weekdays_and_breakdowns(self, poster, flyer):
+        store_events([scan(poster, at(TODAY, 8)), scan(poster, at(TODAY, 8), visitor="w" * 32, country="",
+                                                         device_class="tablet", accept_language="fr"),
+                      scan(flyer, at(TODAY - timedelta(days=1), 23), accept_language="")])
+        placements, days = Placement.objects.all(), stats.DateRange(TODAY - timedelta(days=2), TODAY)
+
+        daily = stats.daily(placements, days)
+        assert (daily.scans, daily.visitors) == ([0, 1, 2], [0, 1, 2])
+        assert stats.hours(placements, days)[8] == 2 and stats.hours(placements, days)[23] == 1
+        assert stats.weekdays(placements, days) == [0, 0, 0, 1, 2, 0, 0]  # Thursday and Friday
+        assert [(s.label, s.scans) for s in stats.breakdown(placements, stats.Dimension.DEVICE, days)] == [
+            ("Mobile", 2), ("Tablet", 1)]
+        assert [(s.label, s.scans) for s in stats.breakdown(placements, stats.Dimension.COUNTRY, days)] == [
+            ("DE", 2), ("Unknown", 1)]  # unknown last, whatever its count
+        assert [(s.label, s.scans) for s in stats.breakdown(placements, stats.Dimension.LANGUAGE, days)] == [
+            ("German", 1), ("French", 1), ("Unknown", 1)]
+        with pytest.raises(ValueError):
+            stats.breakdown(placements, "visitor_key", days)
+
+    def test_it_sums_campaigns_in_a_range_or_ever(self, team_users, campaign, poster, flyer):
         empty = Campaign.objects.create(team=team_users.team, name="Empty", destination="https://example.com/")
+        store_events([scan(poster, at(TODAY)), scan(flyer, at(TODAY), visitor="x" * 32),
+                      scan(flyer, at(TODAY - timedelta(days=60)))])
 
-        counted = {c.pk: (c.placement_count, c.total_scans, c.recent_scans)
-                   for c in stats.campaigns_with_scan_counts(Campaign.objects.all(), now=now)}
+        week = stats.campaign_figures(Campaign.objects.all(), stats.DateRange(TODAY - timedelta(days=6), TODAY))
+        ever = stats.campaign_figures(Campaign.objects.all(), None)
 
-        assert counted == {campaign.pk: (2, 4, 3), empty.pk: (0, 0, 0)}
-
-
-@pytest.mark.django_db
-class TestDailyCounts:
-    def test_it_gives_zero_filled_days_per_placement_ending_today(self, poster, flyer):
-        today = timezone.localdate()
-        noon = timezone.make_aware(datetime.combine(today, datetime.min.time())) + timedelta(hours=12)
-        scan(poster, noon)
-        scan(poster, noon)
-        scan(poster, noon - timedelta(days=3))
-        scan(flyer, noon - timedelta(days=29))
-        scan(flyer, noon - timedelta(days=30))  # one day before the window
-        scan(poster, noon, is_bot=True)
-
-        daily = stats.daily_counts(Placement.objects.all(), days=30, today=today)
-
-        assert len(daily.days) == 30 and daily.days[-1] == today and daily.days[0] == today - timedelta(days=29)
-        assert daily.counts[poster.pk][-1] == 2 and daily.counts[poster.pk][-4] == 1
-        assert sum(daily.counts[poster.pk]) == 3
-        assert daily.counts[flyer.pk][0] == 1 and sum(daily.counts[flyer.pk]) == 1
-        assert daily.totals()[-1] == 2 and sum(daily.totals()) == 4
-
-    def test_it_buckets_by_the_local_date(self, settings, poster):
-        settings.TIME_ZONE = "America/New_York"
-        zone = zoneinfo.ZoneInfo("America/New_York")
-        # 02:00 UTC on 10 March is still 9 March in New York.
-        scan(poster, datetime(2025, 3, 10, 2, 0, tzinfo=zoneinfo.ZoneInfo("UTC")))
-
-        with timezone.override(zone):
-            daily = stats.daily_counts(Placement.objects.all(), days=3, today=datetime(2025, 3, 10).date())
-
-        assert [d.day for d in daily.days] == [8, 9, 10]
-        assert daily.counts[poster.pk] == [0, 1, 0]
-
-    def test_it_includes_placements_without_scans(self, poster):
-        daily = stats.daily_counts(Placement.objects.all(), days=7)
-
-        assert daily.counts == {poster.pk: [0] * 7} and daily.totals() == [0] * 7
-
-
-@pytest.mark.django_db
-class TestBreakdown:
-    def test_it_counts_devices_and_systems_most_first_without_bots(self, poster, flyer):
-        now = timezone.now()
-        for _ in range(3):
-            scan(poster, now, device_class="mobile", os="iOS")
-        scan(flyer, now, device_class="mobile", os="Android")
-        scan(flyer, now, device_class="desktop", os="")
-        scan(poster, now, device_class="bot", os="Other", is_bot=True)
-
-        placements = Placement.objects.all()
-        assert stats.breakdown(placements, "device_class") == [("mobile", 4), ("desktop", 1)]
-        # Ties are ordered by value, and the empty value (shown as "Unknown") sorts first.
-        assert stats.breakdown(placements, "os") == [("iOS", 3), ("Unknown", 1), ("Android", 1)]
-        assert stats.breakdown(Placement.objects.filter(pk=flyer.pk), "device_class") == [("desktop", 1), ("mobile", 1)]
-
-    def test_it_refuses_fields_it_does_not_count(self, poster):
-        with pytest.raises(ValueError, match="field must be one of"):
-            stats.breakdown(Placement.objects.all(), "client_hash")
+        assert week == {campaign.pk: stats.CampaignFigures(2, 2, 2), empty.pk: stats.CampaignFigures(0, 0, 0)}
+        assert ever[campaign.pk] == stats.CampaignFigures(2, 3, 3)
+        assert stats.first_scan_day(Placement.objects.all()) == TODAY - timedelta(days=60)
+        assert stats.scans_ever(Placement.objects.filter(pk=flyer.pk)) == 2

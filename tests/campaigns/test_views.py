@@ -11,9 +11,10 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from PIL import Image
 
+from campaigns import rollups
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
-from generator.core.codes import decoders, images, qr
+from generator.core.codes import decoders, images, qr, scan
 from generator.models import Candidate, GenerationJob, Prompt
 
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
@@ -37,6 +38,7 @@ def scans(placement):
         ScanEvent.objects.create(placement=placement, device_class="bot", os="Other", browser="Slackbot", is_bot=True),
     ]
     ScanEvent.objects.filter(pk=made[1].pk).update(time=now - timedelta(days=10))
+    rollups.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
     return made
 
 
@@ -149,7 +151,7 @@ class TestCampaignList:
         html = body(client.get("/campaigns/"))
         row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
         cells = re.findall(r'class="num">(\d+)<', row)
-        assert cells == ["1", "2", "1"]  # placements, scans (bot left out), last 7 days
+        assert cells == ["1", "2", "2"]  # placements, scans in the last 30 days (bot left out), unique visitors
         assert "Acme" in row
 
     def test_it_hides_archived_campaigns_behind_a_toggle(self, client, team_users, campaign):
@@ -287,8 +289,8 @@ class TestPlacementForms:
         assert placement.destination_override == "" and placement.name == "Station Poster"
 
     def test_it_only_offers_the_teams_own_artwork(self, client, team_users, campaign, placement):
-        mine, theirs = candidate(team_users.owner, team_users.team), candidate(team_users.outsider,
-                                                                              team_users.other_team)
+        mine = candidate(team_users.owner, team_users.team, f"https://qart.example/r/{placement.slug}")
+        theirs = candidate(team_users.outsider, team_users.other_team)
         client.force_login(team_users.owner)
         url = f"/campaigns/placements/{placement.pk}/edit/"
         response = client.post(url, PLACEMENT_DATA | {"artwork": theirs.pk})
@@ -302,7 +304,7 @@ def candidate(owner, team, content: str = "https://example.com/r/x") -> Candidat
     prompt = Prompt.objects.create(owner=owner, text="a lighthouse")
     job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
     return Candidate.objects.create(job=job, index=0, seed=1, image="generations/1/c0.png", scan_probability=0.9,
-                                    verdict="pass", rank=1)
+                                    verdict="pass", rank=1, verifier_model=scan.MODEL)  # not verified again
 
 
 @pytest.mark.django_db
@@ -313,9 +315,11 @@ class TestCampaignPage:
         assert f"http://testserver/r/{placement.slug}" in html
         chart = json.loads(re.search(r'<script id="scan-chart" type="application/json">(.*?)</script>', html,
                                      re.S).group(1))
-        assert len(chart["labels"]) == 30
-        assert chart["datasets"] == [{"label": "Station Poster", "data": [0] * 19 + [1] + [0] * 9 + [1]}]
-        assert "mobile" in html and "desktop" in html and "bot</span>" not in html
+        assert len(chart["labels"]) == 30 and chart["partial_last"]
+        assert chart["datasets"] == [{"label": "Scans", "data": [0] * 19 + [1] + [0] * 9 + [1], "type": "bar"},
+                                     {"label": "Unique visitors", "data": [0] * 19 + [1] + [0] * 9 + [1],
+                                      "type": "line"}]
+        assert "Mobile" in html and "Desktop" in html and "Bot</span>" not in html
 
     def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)
@@ -343,7 +347,8 @@ class TestPlacementPage:
         client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
         assert "/media/generations/1/c0.png" in html
-        assert f"/generate/candidates/{placement.artwork.pk}/download.png?size=2048" in html
+        assert f"/campaigns/placements/{placement.pk}/print?width=20cm&amp;format=pdf" in html
+        assert "20 cm (7.87 in)" in html
         assert "not this placement's short link" not in html  # same path on another host is fine
 
     def test_it_warns_when_the_artwork_carries_another_link(self, client, team_users, placement):
@@ -383,28 +388,46 @@ class TestCsvExport:
         client.force_login(team_users.viewer)
         response = client.get(f"/campaigns/{campaign.pk}/scans.csv")
         assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
-        assert 'filename="spring-sale-scans.csv"' in response["Content-Disposition"]
+        assert re.search(r'filename="spring-sale-scans-\d{4}-\d\d-\d\d-to-\d{4}-\d\d-\d\d.csv"',
+                         response["Content-Disposition"])
         rows = list(csv.DictReader(io.StringIO(body(response))))
-        assert list(rows[0]) == ["time", "placement", "slug", "device_class", "os", "browser", "country", "is_bot",
-                                 "referer"]
+        assert list(rows[0]) == ["time", "placement", "slug", "device_class", "os", "browser", "country", "language",
+                                 "visitor", "is_bot", "referer"]
         assert len(rows) == 3  # bots too, flagged, so the export is complete
         assert rows[0]["os"] == "Windows"  # oldest first
         phone = next(row for row in rows if row["os"] == "iOS")
         assert phone == {"time": phone["time"], "placement": "Station Poster", "slug": placement.slug,
                          "device_class": "mobile", "os": "iOS", "browser": "Mobile Safari", "country": "DE",
-                         "is_bot": "false", "referer": "https://t.co/x"}
+                         "language": "de-DE", "visitor": "", "is_bot": "false", "referer": "https://t.co/x"}
         assert [row["is_bot"] for row in rows].count("true") == 1
 
-    def test_it_never_exports_client_addresses_or_their_hashes(self, client, team_users, campaign, placement):
+    def test_it_never_exports_client_addresses_or_their_old_hashes(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)
         client.get(f"/r/{placement.slug}", REMOTE_ADDR="198.51.100.23", HTTP_ACCEPT_LANGUAGE="fr-FR")
         drain_once()
+        ScanEvent.objects.update(client_hash="c0ffee0123456789")
         event = ScanEvent.objects.get()
-        assert event.visitor_key
         for url in [f"/campaigns/{campaign.pk}/scans.csv", f"/campaigns/placements/{placement.pk}/scans.csv"]:
             text = body(client.get(url))
-            assert "198.51.100.23" not in text and event.visitor_key not in text and "fr-FR" not in text
+            assert "198.51.100.23" not in text and "c0ffee0123456789" not in text
+            # The day's visitor key and the language leave: they follow nobody from one day to the next.
+            assert event.visitor_key in text and "fr-FR" in text
             assert len(text.strip().splitlines()) == 2
+
+    def test_it_exports_the_asked_range_in_the_teams_days(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.owner)
+        week = list(csv.DictReader(io.StringIO(body(client.get(f"/campaigns/{campaign.pk}/scans.csv?range=7d")))))
+        assert {row["os"] for row in week} == {"iOS", "Other"}  # the Windows scan was 10 days ago
+        today = timezone.now().date()
+        custom = client.get(f"/campaigns/placements/{placement.pk}/scans.csv?from={today - timedelta(days=12)}"
+                            f"&to={today - timedelta(days=8)}")
+        assert [row["os"] for row in csv.DictReader(io.StringIO(body(custom)))] == ["Windows"]
+
+    def test_it_answers_a_bad_range_with_one_plain_message(self, client, team_users, campaign):
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/{campaign.pk}/scans.csv?from=2026-13-01&to=2026-01-01")
+        assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+        assert body(response) == "from must be a date like 2026-03-01; got “2026-13-01”."
 
     def test_it_defuses_spreadsheet_formulas(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.owner)
@@ -419,3 +442,210 @@ class TestCsvExport:
         assert {row["slug"] for row in rows} == {placement.slug} and len(rows) == 3
         campaign_rows = body(client.get(f"/campaigns/{campaign.pk}/scans.csv")).strip().splitlines()
         assert len(campaign_rows) == 5
+
+
+def tiles(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-tile="(\w+)">(\d+)<', html))
+
+
+@pytest.mark.django_db
+class TestDateRanges:
+    def test_it_applies_the_range_to_tiles_table_and_links(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.viewer)
+        week = body(client.get(f"/campaigns/{campaign.pk}/?range=7d"))
+        lifetime = body(client.get(f"/campaigns/{campaign.pk}/?range=lifetime"))
+        assert tiles(week) == {"scans": "1", "unique": "1"} and tiles(lifetime) == {"scans": "2", "unique": "2"}
+        assert "Last 7 days" in week and 'aria-current="true">7 days<' in week
+        assert f"/campaigns/{campaign.pk}/scans.csv?range=7d" in week
+        row = re.search(r'<tr data-placement="Station Poster">.*?</tr>', lifetime, re.S).group(0)
+        assert re.search(r'data-col="scans">2<', row) and re.search(r'data-col="unique">2<', row)
+
+    def test_it_compares_placements_by_scans_per_100_printed(self, client, team_users, campaign, placement, scans):
+        placement.printed_quantity = 400
+        placement.save()
+        Placement.objects.create(campaign=campaign, name="Flyer")
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/{campaign.pk}/?range=30d"))
+        poster = re.search(r'<tr data-placement="Station Poster">.*?</tr>', html, re.S).group(0)
+        flyer = re.search(r'<tr data-placement="Flyer">.*?</tr>', html, re.S).group(0)
+        assert 'data-col="per100">0.5<span class="muted small"> of 400' in poster
+        assert 'data-col="per100"><span class="muted" title="Set the printed quantity' in flyer
+        assert html.index('data-placement="Station Poster"') < html.index('data-placement="Flyer"')  # busiest first
+        assert "<polyline points=" in poster
+
+    def test_it_takes_a_custom_range(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.owner)
+        today = timezone.now().date()
+        html = body(client.get(f"/campaigns/{campaign.pk}/?from={today - timedelta(days=12)}"
+                               f"&to={today - timedelta(days=8)}"))
+        assert tiles(html) == {"scans": "1", "unique": "1"}
+        chart = json.loads(re.search(r'<script id="scan-chart" type="application/json">(.*?)</script>', html,
+                                     re.S).group(1))
+        assert len(chart["labels"]) == 5 and not chart["partial_last"]
+
+    @pytest.mark.parametrize(("query", "message"), [
+        ("range=forever", "range must be one of 7d, 30d, 90d, lifetime, custom; got “forever”."),
+        ("range=custom&from=2026-03-01", "A custom range needs both from and to"),
+        ("from=2026-03-09&to=2026-03-01", "from (2026-03-09) is after to (2026-03-01)."),
+        ("from=2000-01-01&to=2026-03-01", "A range covers at most 3660 days."),
+    ])
+    def test_it_answers_a_bad_range_with_one_message_and_the_default_figures(self, client, team_users, campaign,
+                                                                            placement, scans, query, message):
+        client.force_login(team_users.owner)
+        for url in (f"/campaigns/{campaign.pk}/", "/campaigns/", f"/campaigns/placements/{placement.pk}/"):
+            response = client.get(f"{url}?{query}")
+            html = body(response)
+            assert response.status_code == 400, url
+            assert message in html and "Showing the last 30 days instead." in html and "Traceback" not in html
+
+    def test_it_counts_days_in_the_teams_time_zone(self, client, team_users, campaign, placement):
+        team_users.team.time_zone = "Pacific/Kiritimati"  # UTC+14: its today is never UTC's yesterday
+        team_users.team.save()
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/{campaign.pk}/?range=7d"))
+        local_today = timezone.now().astimezone(team_users.team.zone).date()
+        chart = json.loads(re.search(r'<script id="scan-chart" type="application/json">(.*?)</script>', html,
+                                     re.S).group(1))
+        assert chart["labels"][-1] == f"{local_today.day} {local_today:%b}"
+        assert "days in Pacific/Kiritimati" in html
+
+    def test_the_list_shows_the_teams_overview(self, client, team_users, campaign, placement, scans):
+        client.force_login(team_users.owner)
+        html = body(client.get("/campaigns/?range=lifetime"))
+        assert "All of Acme's active campaigns" in html and tiles(html) == {"scans": "2", "unique": "2"}
+        assert f"/campaigns/{campaign.pk}/?range=lifetime" in html
+
+
+def own_link(placement: Placement) -> str:
+    return f"http://testserver/r/{placement.slug}"
+
+
+@pytest.mark.django_db
+class TestArtworkPicker:
+    def test_it_shows_the_teams_thumbnails_passing_first_then_newest(self, client, team_users, placement):
+        from tests.campaigns.conftest import make_art
+
+        old_pass = make_art(team_users.team, team_users.owner, own_link(placement))
+        new_fail = make_art(team_users.team, team_users.owner, own_link(placement), verdict="fail", probability=0.0)
+        new_pass = make_art(team_users.team, team_users.owner, own_link(placement))
+        theirs = make_art(team_users.other_team, team_users.outsider, own_link(placement))
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/edit/"))
+        order = [int(pk) for pk in re.findall(r'data-candidate="(\d+)"', html)]
+        assert order == [new_pass.pk, old_pass.pk, new_fail.pk] and theirs.pk not in order
+        assert f'<img src="{new_pass.image.url}"' in html and "Doesn't scan · 0 %" in html
+        assert "<select" not in html.split('class="picker"')[1].split("</fieldset>")[0]
+
+    def test_a_new_placement_has_no_artwork_to_pick_yet(self, client, team_users, campaign):
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/{campaign.pk}/placements/new/"))
+        assert 'name="artwork"' not in html and 'name="scan_distance_m"' in html
+
+
+@pytest.mark.django_db
+class TestArtworkRules:
+    """The placement form: a failing candidate needs "print anyway" and a reason, one for another link a restamp."""
+
+    def test_it_refuses_a_failing_candidate_then_records_print_anyway(self, client, team_users, placement):
+        from tests.campaigns.conftest import make_art
+
+        failing = make_art(team_users.team, team_users.owner, own_link(placement), verdict="fail", probability=0.0)
+        client.force_login(team_users.teammate)
+        url = f"/campaigns/placements/{placement.pk}/edit/"
+        refused = client.post(url, PLACEMENT_DATA | {"artwork": failing.pk})
+        assert refused.status_code == 400 and "does not pass the scan check" in body(refused)
+        placement.refresh_from_db()
+        assert placement.artwork is None
+        assert client.post(url, PLACEMENT_DATA | {"artwork": failing.pk, "print_anyway": "on"}).status_code == 400
+        saved = client.post(url, PLACEMENT_DATA | {"artwork": failing.pk, "print_anyway": "on",
+                                                    "print_anyway_reason": "a proof for the printer"})
+        assert saved.status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork == failing and placement.print_anyway_by == team_users.teammate
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "Will not scan — do not print" in html and "a proof for the printer" in html
+        assert "Print downloads are off" in html and "/print?width=" not in html
+        assert client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm").status_code == 409
+
+    def test_it_refuses_a_candidate_for_another_link_unless_restamped(self, client, team_users, campaign, placement):
+        from tests.campaigns.conftest import make_art
+
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        theirs = make_art(team_users.team, team_users.owner, own_link(flyer))
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/edit/"
+        refused = client.post(url, PLACEMENT_DATA | {"artwork": theirs.pk})
+        assert refused.status_code == 400 and f"/r/{flyer.slug}" in body(refused) and "Restamp" in body(refused)
+        placement.refresh_from_db()
+        assert placement.artwork is None
+        assert client.post(url, PLACEMENT_DATA | {"artwork": theirs.pk, "restamp": "on"}).status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork != theirs and placement.artwork.job.content == own_link(placement)
+        assert placement.artwork.verdict == "pass" and placement.print_anyway_by is None
+
+    def test_unchanged_artwork_is_not_judged_again(self, client, team_users, placement):
+        from tests.campaigns.conftest import make_art
+
+        legacy = make_art(team_users.team, team_users.owner, "https://example.com/elsewhere")
+        Placement.objects.filter(pk=placement.pk).update(artwork=legacy)  # chosen before these rules
+        client.force_login(team_users.owner)
+        response = client.post(f"/campaigns/placements/{placement.pk}/edit/",
+                               PLACEMENT_DATA | {"artwork": legacy.pk, "name": "Renamed"})
+        assert response.status_code == 302 and Placement.objects.get().name == "Renamed"
+
+
+@pytest.mark.django_db
+class TestPrintDownloads:
+    def test_it_sends_a_verified_pdf_of_the_plain_code_at_its_width(self, client, team_users, placement):
+        import pypdfium2 as pdfium
+
+        client.force_login(team_users.viewer)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm&bleed=3mm&crop_marks=1")
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        assert 'filename="qart-' in response["Content-Disposition"]
+        trim = pdfium.PdfDocument(response.content)[0].get_trimbox()
+        assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
+
+    def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, placement):
+        from tests.campaigns.conftest import make_art
+
+        placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
+        placement.save()
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=4cm&format=tiff&dpi=200&cmyk=1")
+        image = Image.open(io.BytesIO(response.content))
+        assert response.status_code == 200 and image.mode == "CMYK" and round(image.info["dpi"][0]) == 200
+
+    @pytest.mark.parametrize(("query", "words"), [("width=20", "a unit"), ("width=20cm&format=gif", "formats"),
+                                                  ("width=20cm&dpi=9999", "resolution"), ("", "how wide")])
+    def test_it_answers_bad_options_with_one_plain_message(self, client, team_users, placement, query, words):
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?{query}")
+        assert response.status_code == 400 and words in body(response) and "Traceback" not in body(response)
+
+    def test_outsiders_get_404(self, client, team_users, placement):
+        client.force_login(team_users.outsider)
+        assert client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm").status_code == 404
+
+
+@pytest.mark.django_db
+class TestPreflightPanel:
+    def test_it_shows_where_the_code_scans_at_the_printed_width(self, client, team_users, placement):
+        Placement.objects.filter(pk=placement.pk).update(printed_width_cm=20, kind="poster")
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        summary = re.search(r"data-preflight-summary><strong>(.*?)</strong>", html).group(1)
+        assert re.fullmatch(r"Scans from [\d.]+ m to [\d.]+ m at 20 cm wide", summary)
+        assert "1.5 m" in html and "usual for a poster" in html and "20 cm (7.87 in)" in html
+        assert "preview frame over a 69 degree field of view" in html
+
+    def test_without_a_width_it_asks_for_one(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        assert "Set the printed width" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+
+    def test_it_warns_that_phones_cannot_open_a_loopback_link(self, client, team_users, placement, settings):
+        client.force_login(team_users.owner)
+        settings.SITE_ROOT = "http://127.0.0.1:8140"
+        assert "Phones cannot open this link" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        settings.SITE_ROOT = "https://qart.example"
+        assert "Phones cannot open this link" not in body(client.get(f"/campaigns/placements/{placement.pk}/"))

@@ -191,3 +191,95 @@ class TestDeletingPrintedArtwork:
         response = client.post(f"/admin/generator/candidate/{art.pk}/delete/", {"post": "yes"})
         assert response.status_code == 200 and "printed as its artwork" in response.content.decode()
         assert Candidate.objects.filter(pk=art.pk).exists()
+
+
+@pytest.mark.django_db
+class TestVerifierModelAdmin:
+    URL = "/admin/generator/verifiermodel/"
+
+    @pytest.fixture
+    def fitted(self, admin_user):
+        from generator.core.codes import scan
+        from generator.models import VerifierModel
+
+        def make(model_id: str, scanned: int = 40) -> VerifierModel:
+            return VerifierModel.objects.create(
+                model_id=model_id, form=scan.DEFAULT_MODEL.form, bias=-4.0, weights=[["o_any", 1.0]],
+                created_by=admin_user, source="sessions #1 Friday", label_count=scanned + 40, scanned_count=scanned,
+                figures={"current": {"model": "logistic-v1-old", "balanced_accuracy": 0.71},
+                         "cross_validated": {"balanced_accuracy": 0.86}})
+        return make
+
+    @pytest.fixture
+    def staff(self, team_users):
+        user = team_users.viewer  # staff with no Django permission at all: the models are still shown
+        user.is_staff = True
+        user.save()
+        return user
+
+    def activate(self, client, row, action: str = "activate"):
+        return client.post(self.URL, {"action": action, "_selected_action": [row.pk]}, follow=True)
+
+    def test_it_shows_staff_every_model_and_its_figures_read_only(self, client, staff, fitted):
+        row = fitted("logistic-v1-aaaa1111")
+        client.force_login(staff)
+        body = client.get(self.URL).content.decode()
+        assert "logistic-v1-aaaa1111" in body and "0.860" in body and "0.710" in body
+        assert "the shipped default model" in body and "Roll back" not in body
+        page = client.get(f"{self.URL}{row.pk}/change/")
+        assert page.status_code == 200 and "sessions #1 Friday" in page.content.decode()
+        assert client.post(f"{self.URL}{row.pk}/change/", {"bias": "9"}).status_code == 403
+        assert client.get(f"{self.URL}add/").status_code == 403
+
+    def test_it_refuses_staff_an_activation_with_one_message(self, client, staff, fitted):
+        row = fitted("logistic-v1-aaaa1111")
+        client.force_login(staff)
+        body = self.activate(client, row).content.decode()
+        assert "Only a superuser activates or rolls back a verifier model" in body
+        row.refresh_from_db()
+        assert not row.is_active
+
+    def test_a_superuser_activates_and_rolls_back(self, client, admin_user, fitted):
+        from generator import verifier_models
+
+        first, second = fitted("logistic-v1-aaaa1111"), fitted("logistic-v1-bbbb2222")
+        client.force_login(admin_user)
+        self.activate(client, first)
+        body = self.activate(client, second).content.decode()
+        assert "Activated logistic-v1-bbbb2222: every team" in body
+        assert verifier_models.active_row() == second and "Roll back" in client.get(self.URL).content.decode()
+        assert client.get(f"{self.URL}rollback/").status_code == 405  # a change: POST only
+        body = client.post(f"{self.URL}rollback/", follow=True).content.decode()
+        assert "Rolled back: logistic-v1-aaaa1111 judges again" in body and verifier_models.active_row() == first
+
+    def test_it_needs_the_csrf_token_to_roll_back(self, admin_user, fitted):
+        from django.test import Client
+
+        from generator import verifier_models
+
+        row = fitted("logistic-v1-aaaa1111")
+        verifier_models.activate(row, admin_user)
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(admin_user)
+        assert client.post(f"{self.URL}rollback/").status_code == 403
+        assert verifier_models.active_row() == row
+
+    def test_it_activates_a_model_fitted_on_few_labels_only_anyway(self, client, admin_user, fitted):
+        row = fitted("logistic-v1-aaaa1111", scanned=20)
+        client.force_login(admin_user)
+        body = self.activate(client, row).content.decode()
+        assert "fewer than 30 of a class" in body and "Activate anyway" in body
+        row.refresh_from_db()
+        assert not row.is_active
+        self.activate(client, row, "activate_anyway")
+        row.refresh_from_db()
+        assert row.is_active
+
+    def test_it_refuses_to_delete_the_active_model(self, client, admin_user, fitted):
+        from generator import verifier_models
+
+        row = fitted("logistic-v1-aaaa1111")
+        verifier_models.activate(row, admin_user)
+        client.force_login(admin_user)
+        client.post(f"{self.URL}{row.pk}/delete/", {"post": "yes"})
+        assert verifier_models.active_row() == row

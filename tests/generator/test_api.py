@@ -10,6 +10,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
+from generator.core.codes import scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 SHORT_LINK = "https://qart.example/r/AbC12345"
@@ -27,7 +28,8 @@ def make_job(team, owner, ranks: tuple = (), **fields) -> GenerationJob:
     job = GenerationJob.objects.create(team=team, owner=owner, prompt=prompt, content=SHORT_LINK, **fields)
     for index, rank in enumerate(ranks):
         Candidate.objects.create(job=job, index=index, seed=1000 + index, image=png(), rank=rank, verdict="pass",
-                                 scan_probability=round(0.9 - index / 10, 2), aesthetic_score=5.0 + index)
+                                 scan_probability=round(0.9 - index / 10, 2), aesthetic_score=5.0 + index,
+                                 verifier_model=scan.MODEL)  # judged by the active model: not verified again
     return job
 
 
@@ -252,6 +254,17 @@ class TestReadGeneration:
         best = body["candidates"][0]
         assert best["image"].startswith(f"http://testserver/media/generations/{job.pk}/")
         assert (best["scan_probability"], best["aesthetic_score"], best["verdict"]) == (0.7, 7.0, "pass")
+
+    def test_it_says_in_plain_words_whether_each_candidate_scans_and_which_model_judged(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")
+        reasons = [{"code": "finder_damaged", "text": "The top-left finder pattern (the square) is damaged."}]
+        job.candidates.filter(rank=1).update(verifier_model="logistic-v1-1234abcd", scan_details={"reasons": []})
+        job.candidates.filter(rank=2).update(verdict="fail", scan_details={"reasons": reasons})
+        best, second = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()["candidates"]
+        assert (best["scan_verdict"], best["scan_reasons"], best["verifier_model"]) == (
+            "Scans reliably.", [], "logistic-v1-1234abcd")
+        assert second["scan_verdict"] == "May not scan: the top-left finder pattern (the square) is damaged."
+        assert second["scan_reasons"] == reasons
 
     def test_it_reports_the_queue_position(self, team_users, monkeypatch):
         job = make_job(team_users.team, team_users.owner)

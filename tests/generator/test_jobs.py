@@ -267,3 +267,35 @@ def test_a_halftone_job_without_a_picture_fails_with_the_reason():
     jobs.run_generation(job.pk)
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.FAILED and "needs a picture" in job.error
+
+
+def test_a_job_is_judged_by_the_active_verifier_model():
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from generator import verifier_models
+    from generator.core.codes import scan
+    from generator.models import VerifierModel
+
+    # The shipped weights with a slightly higher bias: the same verdicts, but a model of its own id.
+    model = scan.DecisionModel(scan.DEFAULT_MODEL.bias + 0.25, scan.DEFAULT_MODEL.weights, scan.DEFAULT_MODEL.form)
+    root = get_user_model().objects.create_superuser("root", password="pw-root-1")
+    row = VerifierModel.objects.create(model_id=model.id, form=model.form, bias=model.bias,
+                                       weights=[list(w) for w in model.weights], label_count=80, scanned_count=40)
+    verifier_models.activate(row, root)
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 120, 40)).save(buffer, format="PNG")
+    job = GenerationJob(owner=root, prompt=Prompt.remember(root, "", ""), content=URL, size=256,
+                        candidates_per_batch=2, seed=3, engine=GenerationJob.Engine.HALFTONE)
+    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
+    job.save()
+
+    jobs.run_generation(job.pk)
+
+    rows = list(GenerationJob.objects.get(pk=job.pk).candidates.order_by("rank"))
+    assert rows and all(c.verifier_model == model.id != scan.MODEL for c in rows)
+    for c in rows:
+        assert c.scan_probability == pytest.approx(model.probability(c.scan_details["features"]), abs=1e-4)
+        assert {"grades", "reasons", "features"} <= set(c.scan_details)

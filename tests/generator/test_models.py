@@ -54,3 +54,24 @@ class TestDeletingAUser:
         placement.refresh_from_db()
         assert job.owner is None and job.prompt.owner is None and job.candidates.count() == 2
         assert placement.artwork == job.candidates.first()
+
+
+@pytest.mark.django_db
+class TestDeletingATeam:
+    def test_it_takes_its_jobs_prompts_candidates_and_placements_with_it(self, team_users):
+        from django.db.models import RestrictedError
+
+        from campaigns.models import Campaign, Placement
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+        Prompt.objects.filter(pk=job.prompt_id).update(team=team_users.team)  # the team's prompt, as the page saves it
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        Placement.objects.create(campaign=campaign, name="Poster", artwork=job.candidates.first())
+        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,))
+        with pytest.raises(RestrictedError):  # a prompt in use cannot go on its own
+            job.prompt.delete()
+        team_users.team.delete()  # was a ProtectedError: the jobs' prompts were PROTECTed
+        assert list(GenerationJob.objects.all()) == [theirs]
+        assert list(Prompt.objects.all()) == [theirs.prompt]
+        assert not Placement.objects.exists()

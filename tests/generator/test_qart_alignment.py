@@ -53,6 +53,7 @@ def session(team_users) -> LabelingSession:
     return session
 
 
+@pytest.mark.django_db  # the images are judged by the active verifier model
 class TestImagesDir:
     def test_it_agrees_with_folder_labels_on_clean_codes(self, sorted_dir):
         out, _ = run("--images-dir", str(sorted_dir), "--json")

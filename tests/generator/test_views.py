@@ -13,7 +13,7 @@ from PIL import Image
 
 from campaigns.models import Campaign, Placement
 from generator import views
-from generator.core.codes import qr
+from generator.core.codes import qr, scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +44,15 @@ def make_job(team, owner, count: int = 0, **fields) -> GenerationJob:
         Candidate.objects.create(
             job=job, index=index, seed=100 + index, image=png((index * 40, 90, 160)), rank=index + 1,
             scan_probability=0.9 - index * 0.1, verdict="pass" if index < 3 else "fail",
-            aesthetic_score=6.0 - index * 0.1, repaired=index == 1,
+            aesthetic_score=6.0 - index * 0.1, repaired=index == 1, verifier_model=scan.MODEL,
         )
     return job
+
+
+def qr_png(text: str) -> bytes:
+    buffer = io.BytesIO()
+    qr.render_control_image(qr.encode(text), 240).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def logged_in(user) -> Client:
@@ -228,6 +234,14 @@ class TestJobPage:
         assert f"/generate/candidates/{done_job.candidates.get(rank=1).pk}/download.png?size=4096" in html
         assert f"/generate/jobs/{done_job.pk}/code.svg" in html
 
+    def test_it_says_in_plain_words_whether_each_candidate_scans(self, team_users, done_job):
+        reasons = [{"code": "finder_damaged", "text": "The top-left finder pattern (the square) is damaged."}]
+        done_job.candidates.filter(rank=1).update(scan_details={"reasons": []})
+        done_job.candidates.filter(rank=4).update(scan_details={"reasons": reasons})
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert "Scans reliably." in html
+        assert "May not scan: the top-left finder pattern (the square) is damaged." in html
+
     def test_it_shows_a_halftone_jobs_picture_and_each_candidates_fidelity(self, team_users):
         job = make_job(team_users.team, team_users.owner, count=2, status="done", engine="halftone",
                        init_image=png((200, 30, 40), 128))
@@ -318,10 +332,16 @@ class TestCancel:
         assert job.status == "queued" and not job.cancel_requested
 
 
+def for_placement(job: GenerationJob, placement: Placement, own: bool = False) -> None:
+    """The job made for `placement` (its own job with `own`): its candidates carry the placement's short link."""
+    GenerationJob.objects.filter(pk=job.pk).update(content=f"http://testserver/r/{placement.slug}",
+                                                   placement=placement if own else None)
+
+
 class TestUseThisOne:
     def test_it_makes_the_candidate_the_jobs_placements_artwork(self, team_users, done_job):
         placement = placement_of(team_users.team)
-        GenerationJob.objects.filter(pk=done_job.pk).update(placement=placement)
+        for_placement(done_job, placement, own=True)
         candidate = done_job.candidates.get(rank=2)
         response = logged_in(team_users.teammate).post(f"/generate/candidates/{candidate.pk}/use/")
         assert response.status_code == 302 and response["Location"].endswith(f"#candidate-{candidate.pk}")
@@ -330,12 +350,53 @@ class TestUseThisOne:
 
     def test_it_uses_a_chosen_placement_of_the_same_team(self, team_users, done_job):
         placement = placement_of(team_users.team)
+        for_placement(done_job, placement)
         candidate = done_job.candidates.get(rank=1)
         client = logged_in(team_users.owner)
         assert "Use this one" in client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
         client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk})
         placement.refresh_from_db()
         assert placement.artwork == candidate
+
+    def test_it_verifies_again_a_candidate_judged_by_another_model(self, team_users, done_job):
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement, own=True)
+        candidate = done_job.candidates.get(rank=1)
+        link = f"http://testserver/r/{placement.slug}"
+        candidate.image.save("code.png", ContentFile(qr_png(link)), save=False)
+        candidate.verifier_model, candidate.verdict = "logistic-v1-0ld0ld00", "fail"
+        candidate.save()
+        logged_in(team_users.owner).post(f"/generate/candidates/{candidate.pk}/use/")
+        candidate.refresh_from_db()
+        placement.refresh_from_db()
+        assert placement.artwork == candidate
+        assert candidate.verifier_model == scan.MODEL and candidate.verdict == "pass"
+        assert candidate.scan_details["reasons"] == [] and candidate.decoded_text == link
+
+    def test_it_checks_a_candidate_of_an_unrecorded_model_before_the_scan_check(self, team_users, done_job):
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement, own=True)
+        candidate = done_job.candidates.get(rank=1)  # a plain coloured square, stored as passing by some model
+        Candidate.objects.filter(pk=candidate.pk).update(verifier_model="")
+        response = logged_in(team_users.owner).post(f"/generate/candidates/{candidate.pk}/use/")
+        assert 'data-refused="scan"' in response.content.decode()
+        candidate.refresh_from_db()
+        placement.refresh_from_db()
+        assert candidate.verdict == "fail" and candidate.verifier_model == scan.MODEL and placement.artwork is None
+
+    def test_it_says_so_when_the_image_is_gone_and_changes_nothing(self, team_users, done_job):
+        from django.core.files.storage import default_storage
+
+        placement = placement_of(team_users.team)
+        done_job.__class__.objects.filter(pk=done_job.pk).update(content=f"https://qart.example/r/{placement.slug}")
+        candidate = done_job.candidates.get(rank=1)
+        Candidate.objects.filter(pk=candidate.pk).update(verifier_model="logistic-v1-0ld0ld00")
+        default_storage.delete(candidate.image.name)
+        response = logged_in(team_users.owner).post(f"/generate/candidates/{candidate.pk}/use/",
+                                                    {"placement": placement.pk}, follow=True)
+        assert response.status_code == 200 and "missing or unreadable" in response.content.decode()
+        placement.refresh_from_db()
+        assert placement.artwork is None
 
     @pytest.mark.parametrize(("who", "whose", "status"), [
         ("owner", "other_team", 404),  # a placement of another team: the picture carries this team's link
@@ -349,6 +410,52 @@ class TestUseThisOne:
         assert response.status_code == status
         placement.refresh_from_db()
         assert placement.artwork is None
+
+    def test_it_asks_before_using_a_failing_candidate_and_records_who_and_why(self, team_users, done_job):
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement, own=True)
+        failing = done_job.candidates.get(rank=5)
+        client = logged_in(team_users.teammate)
+        page = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        card = page[page.index(f'id="candidate-{failing.pk}"'):]
+        card = card[:card.index("</article>")]
+        assert "Use anyway…" in card and "Use this one" not in card
+        assert "1024 px · 8.7 cm · 3.41 in" in card  # print sizes in cm and inches on the card, not in a tooltip
+        offer = client.post(f"/generate/candidates/{failing.pk}/use/")
+        html = offer.content.decode()
+        assert offer.status_code == 200 and 'data-refused="scan"' in html and "does not pass the scan check" in html
+        placement.refresh_from_db()
+        assert placement.artwork is None
+        no_reason = client.post(f"/generate/candidates/{failing.pk}/use/", {"print_anyway": "1"})
+        assert no_reason.status_code == 400
+        placement.refresh_from_db()
+        assert placement.artwork is None
+        client.post(f"/generate/candidates/{failing.pk}/use/", {"print_anyway": "1",
+                                                                "print_anyway_reason": "proof for the client"})
+        placement.refresh_from_db()
+        assert placement.artwork == failing and placement.print_anyway_by == team_users.teammate
+        assert placement.print_anyway_reason == "proof for the client" and placement.print_anyway_at is not None
+
+    def test_it_offers_to_restamp_a_candidate_made_for_another_link(self, team_users, done_job, monkeypatch):
+        placement = placement_of(team_users.team)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+        offer = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk})
+        html = offer.content.decode()
+        assert offer.status_code == 200 and 'data-refused="link"' in html and "Restamp it for" in html
+        assert CONTENT in html
+        placement.refresh_from_db()
+        assert placement.artwork is None
+
+        def restamped(original, target, short_url, user=None):
+            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            assert original == candidate and short_url == f"http://testserver/r/{placement.slug}"
+            return copy
+
+        monkeypatch.setattr("campaigns.restamps.restamp_for", restamped)
+        client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk, "restamp": "1"})
+        placement.refresh_from_db()
+        assert placement.artwork != candidate and placement.artwork.job.content.endswith(f"/r/{placement.slug}")
 
 
 class TestDownloads:

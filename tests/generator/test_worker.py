@@ -9,6 +9,7 @@ import pytest
 from rq import Queue, get_current_job
 from rq.worker_registration import unregister
 
+from campaigns import maintenance as dashboards
 from generator import reconcile
 from generator.worker import GenerationWorker
 
@@ -56,6 +57,20 @@ def test_a_reconciler_that_fails_does_not_stop_the_worker(worker, monkeypatch, c
     monkeypatch.setattr(reconcile, "reconcile_jobs", fail)
     worker.run_maintenance_tasks()  # RQ's loop would quit on an exception from here
     assert "The reconciler could not run" in caplog.text and "the database is away" in caplog.text
+
+
+def test_its_maintenance_keeps_the_dashboards_and_survives_their_failure(db, worker, monkeypatch, caplog):
+    calls = []
+    monkeypatch.setattr(dashboards, "run", lambda connection: calls.append(connection))
+    worker.run_maintenance_tasks()
+    assert calls == [worker.connection]
+
+    def fail(connection):
+        raise RuntimeError("the database is away")
+
+    monkeypatch.setattr(dashboards, "run", fail)
+    worker.run_maintenance_tasks()
+    assert "The dashboards' maintenance could not run" in caplog.text
 
 
 def test_a_running_job_keeps_its_lease_and_short_heartbeats_then_releases_the_lease(worker, gpu_queue):

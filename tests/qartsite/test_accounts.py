@@ -50,7 +50,7 @@ class TestSignIn:
 
     def test_it_puts_sign_out_and_the_dashboard_in_the_navigation(self, client, team_users):
         client.force_login(team_users.viewer)
-        html = re.search(r"<nav>.*?</nav>", client.get("/").content.decode(), re.S).group(0)
+        html = re.search(r"<nav\b.*?</nav>", client.get("/").content.decode(), re.S).group(0)
         assert 'action="/accounts/logout/"' in html and 'href="/campaigns/"' in html and 'href="/generate/"' in html
         assert 'href="/admin/"' not in html  # staff only
 
@@ -315,3 +315,86 @@ class TestInvitation:
         client.force_login(team_users.viewer)
         client.post(f"/accounts/invite/{invitation.token}/")
         assert Membership.role_of(team_users.viewer, team_users.team) == "viewer"
+
+
+def api_status(token: str) -> int:
+    from rest_framework.test import APIClient
+
+    return APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION=f"Token {token}").status_code
+
+
+@pytest.mark.django_db
+class TestApiTokens:
+    def test_it_makes_a_named_token_shown_once_that_the_api_accepts(self, client, team_users):
+        client.force_login(team_users.teammate)
+        made = client.post("/accounts/tokens/", {"name": "  reporting script "})
+        html = made.content.decode()
+        token = re.search(r'class="token-once" value="([^"]+)"', html).group(1)
+        assert made.status_code == 200 and made["Cache-Control"] == "no-store"
+        assert "“reporting script”" in html and api_status(token) == 200
+        again = client.get("/accounts/").content.decode()
+        assert token not in again and "reporting script" in again and f"<code>{token[:15]}…</code>" in again
+
+    def test_it_lists_and_revokes_only_your_own_tokens(self, client, team_users):
+        from knox.models import AuthToken
+
+        mine, my_token = AuthToken.objects.create(user=team_users.owner)
+        theirs, their_token = AuthToken.objects.create(user=team_users.outsider)
+        client.force_login(team_users.owner)
+        page = client.get("/accounts/").content.decode()
+        assert mine.token_key in page and theirs.token_key not in page
+        refused = client.post(f"/accounts/tokens/{theirs.token_key}/revoke/")
+        assert refused.status_code == 400 and "has no token starting with" in refused.content.decode()
+        assert api_status(their_token) == 200
+        revoked = client.post(f"/accounts/tokens/{mine.token_key}/revoke/", follow=True)
+        assert "revoked" in revoked.content.decode() and api_status(my_token) == 401
+
+    def test_it_refuses_a_name_too_long_with_one_message(self, client, team_users):
+        client.force_login(team_users.owner)
+        refused = client.post("/accounts/tokens/", {"name": "x" * 65})
+        assert refused.status_code == 400
+        assert "The name is 65 characters long; the most is 64." in refused.content.decode()
+        assert 'class="token-once"' not in refused.content.decode()
+
+    def test_it_needs_a_signed_in_post_with_csrf(self, team_users):
+        from django.test import Client
+
+        assert Client().post("/accounts/tokens/", {"name": "x"}).status_code == 302  # to sign in
+        guarded = Client(enforce_csrf_checks=True)
+        guarded.force_login(team_users.owner)
+        assert guarded.post("/accounts/tokens/", {"name": "x"}).status_code == 403
+        assert guarded.get("/accounts/tokens/").status_code == 405
+
+
+@pytest.mark.django_db
+class TestTeamSettings:
+    def test_an_owner_sets_the_time_zone_and_retention(self, client, team_users):
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
+                               {"time_zone": "Europe/Paris", "scan_retention_days": "90"}, follow=True)
+        team_users.team.refresh_from_db()
+        assert (team_users.team.time_zone, team_users.team.scan_retention_days) == ("Europe/Paris", 90)
+        assert team_users.team.counted_time_zone == "UTC"  # recounted by the worker's maintenance
+        assert "Days now count in Europe/Paris" in response.content.decode()
+
+    @pytest.mark.parametrize(("data", "message"), [
+        ({"time_zone": "Mars/Olympus", "scan_retention_days": ""}, "Select a valid choice"),
+        ({"time_zone": "UTC", "scan_retention_days": "7"}, "greater than or equal to 30"),
+    ])
+    def test_it_refuses_bad_settings_with_a_message(self, client, team_users, data, message):
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/settings/", data)
+        assert response.status_code == 400 and message in response.content.decode()
+        team_users.team.refresh_from_db()
+        assert team_users.team.time_zone == "UTC" and team_users.team.scan_retention_days is None
+
+    def test_only_owners_change_them(self, client, team_users):
+        data = {"time_zone": "Europe/Paris", "scan_retention_days": ""}
+        client.force_login(team_users.teammate)
+        assert client.post(f"/accounts/team/{team_users.team.pk}/settings/", data).status_code == 403
+        page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        assert "Days count in <strong>UTC</strong>" in page
+        client.force_login(team_users.outsider)
+        assert client.post(f"/accounts/team/{team_users.team.pk}/settings/", data).status_code == 404
+        team_users.team.refresh_from_db()
+        assert team_users.team.time_zone == "UTC"

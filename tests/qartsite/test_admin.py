@@ -19,6 +19,7 @@ from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
 from campaigns.models import Campaign, Placement, ScanEvent
+from generator.admin import VerifierModelAdmin
 from generator.models import (
     Candidate,
     EvalRun,
@@ -29,6 +30,7 @@ from generator.models import (
     LabelingItem,
     LabelingSession,
     Prompt,
+    VerifierModel,
 )
 from qartsite.admin import (
     OwnTokenAdmin,
@@ -52,6 +54,7 @@ SCOPED_ELSEWHERE = {
     AccessAttempt: SuperuserAccessAttemptAdmin,  # sign-in records: superusers only
     AccessLog: SuperuserAccessLogAdmin,
     AccessFailureLog: SuperuserAccessFailureLogAdmin,
+    VerifierModel: VerifierModelAdmin,  # global (every team's jobs use the active one): staff read, superusers activate
 }
 
 
@@ -250,7 +253,8 @@ class TestTeamAdmin:
 
     def test_it_lets_only_owners_change_a_team_and_its_members(self, client, cast, rows):
         memberships = Membership.objects.filter(team=cast.team).order_by("pk")
-        data = {"name": "Acme Inc", "memberships-TOTAL_FORMS": len(memberships),
+        data = {"name": "Acme Inc", "time_zone": "UTC", "scan_retention_days": "",
+                "memberships-TOTAL_FORMS": len(memberships),
                 "memberships-INITIAL_FORMS": len(memberships), "memberships-MIN_NUM_FORMS": 0,
                 "memberships-MAX_NUM_FORMS": 1000}
         for i, membership in enumerate(memberships):

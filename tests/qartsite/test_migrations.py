@@ -32,8 +32,10 @@ SNAPSHOT = Path(__file__).resolve().parent / "data" / "main-2026-12-01.sqlite3"
 PROJECT_APPS = ("qartsite", "campaigns", "generator")
 # Tables of models added since the snapshot, which it cannot fill: their migrations must (the ORM test below loads a
 # row of every project model). qartsite 0002 carries each DRF token over into knox's table (qartsite.APIToken is a
-# proxy of knox's model) and names it.
-ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel"}
+# proxy of knox's model) and names it; generator 0009 records the verifier's shipped decision model (not active);
+# campaigns 0005 counts the stored scans into the daily rollups.
+ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel", "generator_verifiermodel",
+                        "campaigns_scanrollup"}
 # Rows that a migration moves on purpose: DRF's plain-text tokens become knox's hashed ones (qartsite 0002).
 MOVED = {"authtoken_token": "knox_authtoken"}
 # Django's registries of models, which grow with every model added since (by the project or by a new package).

@@ -22,9 +22,11 @@ from tests.generator.test_api import make_job
 OPERATIONS = {
     ("get", "/api/campaigns/"), ("post", "/api/campaigns/"), ("get", "/api/campaigns/{id}/"),
     ("put", "/api/campaigns/{id}/"), ("patch", "/api/campaigns/{id}/"), ("delete", "/api/campaigns/{id}/"),
+    ("get", "/api/campaigns/{id}/scans/"),
     ("get", "/api/placements/"), ("post", "/api/placements/"), ("get", "/api/placements/{id}/"),
     ("put", "/api/placements/{id}/"), ("patch", "/api/placements/{id}/"), ("delete", "/api/placements/{id}/"),
     ("get", "/api/placements/{id}/scans/"),
+    ("get", "/api/placements/{id}/print/"), ("get", "/api/placements/{id}/preflight/"),
     ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", "/api/generations/{id}/"),
     ("post", "/api/generations/{id}/cancel/"),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qartsite.site import absolute_url, client_address, site_root
+from qartsite.site import absolute_url, client_address, site_root, unreachable_reason
 
 
 @pytest.fixture
@@ -57,3 +57,23 @@ class TestClientAddress:
                                            "203.0.113.9, <script>"])
     def test_it_falls_back_to_the_peer_when_the_hop_is_not_an_address(self, rf, trusted, forwarded):
         assert self.address(rf, forwarded) == "10.0.0.1"
+
+
+class TestUnreachableReason:
+    @pytest.mark.parametrize(("url", "words"), [
+        ("http://127.0.0.1:8140/r/AbC12345", "loopback"),
+        ("http://[::1]:8000/r/AbC12345", "loopback"),
+        ("http://localhost:8000/r/AbC12345", "only this network knows"),
+        ("http://192.168.1.20:8000/r/AbC12345", "private network address"),
+        ("http://10.0.0.5/r/AbC12345", "private network address"),
+        ("http://qart.local/r/AbC12345", "only this network knows"),
+        ("http://devbox:8000/r/AbC12345", "bare machine name"),
+    ])
+    def test_it_says_why_phones_cannot_open_a_local_link(self, url, words):
+        reason = unreachable_reason(url)
+        assert reason is not None and words in reason
+
+    @pytest.mark.parametrize("url", ["https://qart.example/r/AbC12345", "http://93.184.215.14/r/x",
+                                     "https://go.shop.example.com/r/x"])
+    def test_it_passes_public_hosts(self, url):
+        assert unreachable_reason(url) is None

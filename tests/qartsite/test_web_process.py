@@ -53,6 +53,7 @@ from django.utils.http import urlsafe_base64_encode
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
+from generator.core.codes import qr
 from generator.core.evals.grid import config_key
 from generator.models import (Candidate, EvalRun, EvalSample, GenerationJob, GenerationPreset, HumanScanResult,
                               LabelingItem, LabelingSession, Prompt)
@@ -73,12 +74,16 @@ Membership.objects.create(team=team, user=user, role="owner")
 # Sent to the signed-in user's own address: an invitation opens only for the account it was sent to.
 invitation = Invitation.objects.create(team=team, email="staff@example.com", invited_by=user)
 campaign = Campaign.objects.create(pk=12, team=team, name="Spring", destination="https://example.com/spring")
-placement = Placement.objects.create(pk=13, campaign=campaign, name="Station poster")
+# A printed width, so the print download and the preflight run with their defaults (no query string here).
+placement = Placement.objects.create(pk=13, campaign=campaign, name="Station poster", printed_width_cm=20)
 prompt = Prompt.objects.create(owner=user, team=team, text="a misty forest")
 job = GenerationJob.objects.create(pk=14, owner=user, team=team, placement=placement, prompt=prompt,
                                    content=f"https://qart.example/r/{placement.slug}", status="done", scannable=True)
 candidate = Candidate(pk=15, job=job, index=0, seed=123, scan_probability=0.9, verdict="pass", rank=1)
-candidate.image.save("candidate-00-seed123.png", ContentFile(png_bytes()))
+# A real code of the job's link: the print file made from it is read back and verified before it is sent.
+code_png = io.BytesIO()
+qr.render_control_image(qr.encode(job.content), 256).save(code_png, format="PNG")
+candidate.image.save("candidate-00-seed123.png", ContentFile(code_png.getvalue()))
 placement.artwork = candidate
 placement.save()
 session = LabelingSession.objects.create(pk=16, name="Office phones", team=team, created_by=user)

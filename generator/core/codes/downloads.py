@@ -24,6 +24,11 @@ def print_centimetres(size: int, dpi: int = PRINT_DPI) -> float:
     return round(size / dpi * 2.54, 1)
 
 
+def print_inches(size: int, dpi: int = PRINT_DPI) -> float:
+    """The printed side in inches of `size` pixels at `dpi`."""
+    return round(size / dpi, 2)
+
+
 def parse_size(value: str | None) -> int:
     """The print size asked for in a query string; the smallest when none is given.
 

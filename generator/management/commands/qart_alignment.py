@@ -14,12 +14,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generator import verifier_models
 from generator.core.codes import decoders, images, scan
 from generator.core.evals import alignment
-from generator.evals import label_csv
+from generator.evals import label_csv, label_sources
 from generator.models import HumanScanResult, LabelingSession
-
-FOLDERS = {"valid": True, "invalid": False}
 
 
 class Command(BaseCommand):
@@ -57,7 +56,7 @@ class Command(BaseCommand):
             items, skipped = self.folder_pairs(Path(options["images_dir"]), threshold)
             bad += skipped
         elif sessions:
-            source = "sessions " + ", ".join(f"#{s.pk} {s.name}" for s in sessions)
+            source = label_sources.describe_sessions(sessions)
             items = self.session_pairs(sessions)
         else:
             items = None
@@ -77,11 +76,10 @@ class Command(BaseCommand):
 
     @staticmethod
     def sessions(ids: list[int]) -> list[LabelingSession]:
-        found = {s.pk: s for s in LabelingSession.objects.filter(pk__in=ids)}
-        missing = [str(i) for i in ids if i not in found]
-        if missing:
-            raise CommandError(f"no labelling session with id {', '.join(missing)}", returncode=2)
-        return [found[i] for i in dict.fromkeys(ids)]
+        try:
+            return label_sources.sessions_by_id(ids)
+        except label_sources.LabelSourceError as exc:
+            raise CommandError(str(exc), returncode=2) from None
 
     def import_labels(self, path: str, sessions: list[LabelingSession]) -> int:
         if len(sessions) > 1:
@@ -111,25 +109,23 @@ class Command(BaseCommand):
 
     def folder_pairs(self, root: Path, threshold: float) -> tuple[list[dict], int]:
         """Verify every image under root/valid and root/invalid; any decoded text counts as a read."""
-        if not root.is_dir():
-            raise CommandError(f"{root}: no such folder", returncode=2)
-        missing = [name for name in FOLDERS if not (root / name).is_dir()]
-        if missing:
-            raise CommandError(f"{root}: missing subfolder(s) {', '.join(missing)}; expected valid/ and invalid/",
-                               returncode=2)
+        try:
+            labels = label_sources.folder_labels(root)
+        except label_sources.LabelSourceError as exc:
+            raise CommandError(str(exc), returncode=2) from None
         readers = decoders.available_readers(settings.QART["QREADER_WEIGHTS"])
+        model = verifier_models.active_model()  # the verifier as jobs judge now
         items, bad = [], 0
-        for name, scanned in FOLDERS.items():
-            for path in sorted(p for p in (root / name).iterdir() if p.is_file() and not p.name.startswith(".")):
-                try:
-                    image = images.open_image(path, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
-                except images.ImageError as exc:
-                    self.stderr.write(str(exc))
-                    bad += 1
-                    continue
-                result = scan.verify(image, None, threshold=threshold, readers=readers)
-                items.append({"path": str(path), "scanned": scanned, "scan_probability": result.scan_probability,
-                              "verdict": result.verdict})
+        for label in labels:
+            try:
+                image = label.load(settings.QART["MAX_IMAGE_PIXELS"])
+            except images.ImageError as exc:
+                self.stderr.write(str(exc))
+                bad += 1
+                continue
+            result = scan.verify(image, None, threshold=threshold, readers=readers, model=model)
+            items.append({"path": label.name, "scanned": label.scanned, "scan_probability": result.scan_probability,
+                          "verdict": result.verdict})
         return items, bad
 
     @staticmethod

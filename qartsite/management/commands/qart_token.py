@@ -1,6 +1,8 @@
 """API tokens: make one, list them, revoke one.
 
     python manage.py qart_token alice [--name LABEL]   # prints a new token: the only time it is ever shown
+
+The account page does the same for the signed-in person (`qartsite.tokens`).
     python manage.py qart_token alice --list           # prefix, created, expiry and name of each, no secret
     python manage.py qart_token alice --revoke PREFIX  # revokes the token whose prefix this is
 
@@ -13,10 +15,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from django.utils import timezone
 from knox.models import AuthToken
 
+from qartsite import tokens
 from qartsite.models import TokenLabel
 
 NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
@@ -53,10 +54,7 @@ class Command(BaseCommand):
             raise CommandError(f"{user.get_username()} is inactive: a token of theirs would be refused.")
         if len(name) > NAME_LENGTH:
             raise CommandError(f"--name is {len(name)} characters long; the most is {NAME_LENGTH}.")
-        with transaction.atomic():
-            auth_token, token = AuthToken.objects.create(user=user)  # expiry: knox's TOKEN_TTL (settings)
-            if name:
-                TokenLabel.objects.create(token=auth_token, name=name)
+        auth_token, token = tokens.make_token(user, name)
         expires = f"expires {auth_token.expiry:%Y-%m-%d %H:%M} UTC" if auth_token.expiry else "never expires"
         # The token alone on stdout, so `TOKEN=$(manage.py qart_token alice)` works; the rest on stderr.
         self.stdout.write(token)
@@ -64,19 +62,16 @@ class Command(BaseCommand):
                           "It is shown only now: store it. Send it as `Authorization: Token <token>`.")
 
     def list_tokens(self, user) -> None:
-        # Knox deletes an expired token only when someone presents it; expired ones are listed as such.
-        tokens = AuthToken.objects.filter(user=user).select_related("label").order_by("created")
-        if not tokens:
+        listed = tokens.tokens_of(user)
+        if not listed:
             self.stdout.write(f"{user.get_username()} has no API tokens.")
             return
-        now = timezone.now()
         rows = [("PREFIX", "CREATED (UTC)", "EXPIRES (UTC)", "NAME")]
-        for auth_token in tokens:
-            expiry = f"{auth_token.expiry:%Y-%m-%d %H:%M}" if auth_token.expiry else "never"
-            if auth_token.expiry and auth_token.expiry <= now:
+        for token in listed:
+            expiry = f"{token.expiry:%Y-%m-%d %H:%M}" if token.expiry else "never"
+            if token.expired:
                 expiry += " (expired)"
-            rows.append((auth_token.token_key, f"{auth_token.created:%Y-%m-%d %H:%M}", expiry,
-                         TokenLabel.name_of(auth_token)))
+            rows.append((token.prefix, f"{token.created:%Y-%m-%d %H:%M}", expiry, token.name))
         width = [max(len(row[i]) for row in rows) for i in range(3)]
         for prefix, created, expiry, name in rows:
             self.stdout.write(f"{prefix:<{width[0]}}  {created:<{width[1]}}  {expiry:<{width[2]}}  {name}".rstrip())

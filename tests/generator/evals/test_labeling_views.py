@@ -412,3 +412,33 @@ class TestAlignmentPage:
 
     def test_it_is_for_staff_only(self, team_users):
         assert logged_in(team_users.owner).get("/evals/alignment/").status_code == 403
+
+    def test_it_names_the_shipped_model_while_none_is_active(self, cast):
+        from generator.core.codes import scan
+
+        client = logged_in(cast.viewer)
+        assert client.get("/evals/alignment/?format=json").json()["verifier"]["model"] == scan.MODEL
+        html = client.get("/evals/alignment/").content.decode()
+        assert f'<code id="active-model">{scan.MODEL}</code>' in html and "the shipped default model" in html
+
+    def test_it_shows_the_active_model_who_activated_it_and_its_figures(self, cast, labelled):
+        from django.contrib.auth import get_user_model
+
+        from generator import verifier_models
+        from generator.models import VerifierModel
+
+        root = get_user_model().objects.create_superuser("root", password="pw-root-1")
+        row = VerifierModel.objects.create(
+            model_id="logistic-v1-cafe0001", form="logistic-v1", bias=-4.0, weights=[["o_any", 1.0]],
+            source="sessions #1 Friday", label_count=80, scanned_count=40,
+            figures={"folds": 5,
+                     "current": {"model": "logistic-v1-1eb1f4cf", "accuracy": 0.7, "balanced_accuracy": 0.65,
+                                 "roc_auc": 0.8},
+                     "cross_validated": {"accuracy": 0.9, "balanced_accuracy": 0.875, "roc_auc": None}})
+        verifier_models.activate(row, root, force=True)  # whatever the verifier's feature set is by now
+        client = logged_in(cast.viewer)
+        html = client.get("/evals/alignment/").content.decode()
+        assert '<code id="active-model">logistic-v1-cafe0001</code>, activated by root' in html
+        assert "0.875" in html and "0.650" in html and "n/a" in html and "5 folds" in html
+        verifier = client.get("/evals/alignment/?format=json").json()["verifier"]
+        assert (verifier["model"], verifier["activated_by"], verifier["labels"]) == ("logistic-v1-cafe0001", "root", 80)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import qr, repair, scan, synthetic
+from generator.core.codes import qr, repair, robust, scan, synthetic
 
 ROOT = Path(__file__).resolve().parents[4]
 URL = "https://qart.example/r/AbC123"
@@ -240,8 +241,32 @@ class TestRepair:
         image = qr.render_control_image(code, SIZE, 4, "dots")
         result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
         assert result.before.verdict == result.after.verdict == "pass"
+        assert result.robust.passed and result.passed
         assert result.modules == [] and result.pixels_changed_fraction == 0.0 and result.ssim == 1.0
         assert np.array_equal(np.asarray(result.image), np.asarray(image))
+
+    def test_it_goes_on_past_the_pass_line_until_the_margin_holds(self, monkeypatch):
+        # The verifier passes the first rounds, but the robust margin does not hold until the third: repair must
+        # not stop at the verifier's line.
+        code, image, _ = corrupted(1)
+        real, checks = robust.check, []
+
+        def hold_from_the_third(candidate, expected, **kwargs):
+            checks.append(1)
+            held = real(candidate, expected, **kwargs)
+            return held if len(checks) >= 3 else dataclasses.replace(held, passed=False)
+
+        monkeypatch.setattr(robust, "check", hold_from_the_third)
+        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        assert len(checks) == 3 and result.passed and result.margin == repair.MARGINS[2]
+
+    def test_it_says_when_the_margin_does_not_hold(self, monkeypatch):
+        code, image, _ = corrupted(1)
+        real = robust.check
+        monkeypatch.setattr(robust, "check", lambda *a, **k: dataclasses.replace(real(*a, **k), passed=False))
+        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL, margins=(8, 16))
+        assert result.after.passed and not result.robust.passed and not result.passed
+        assert result.margin == 16  # the last round tried
 
     def test_it_reports_failure_honestly(self):
         code = qr.encode(URL)
@@ -251,11 +276,13 @@ class TestRepair:
         assert result.after.verdict == scan.verify(result.image, URL).verdict
         assert result.margin == 8 and result.modules_changed > 0
 
-    def test_it_trusts_a_verdict_the_caller_already_has(self):
-        code, image = blended(0)  # fails, but the caller says it passes: no second verification, no change
-        passing = scan.verify(qr.render_control_image(code, SIZE), URL, captures_count=1)
+    def test_it_trusts_a_verdict_the_caller_already_has(self, monkeypatch):
+        code = qr.encode(URL)
+        image = qr.render_control_image(code, SIZE, 4, "dots")
+        passing = scan.verify(image, URL, captures_count=1)
+        monkeypatch.setattr(scan, "verify", lambda *a, **k: pytest.fail("verified again"))
         result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL, before=passing)
-        assert result.before is passing and result.modules == []
+        assert result.before is passing and result.modules == [] and result.robust.passed
         assert np.array_equal(np.asarray(result.image), np.asarray(image))
 
     def test_it_refuses_modules_too_small_to_repair(self):

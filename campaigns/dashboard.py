@@ -1,0 +1,126 @@
+"""What the dashboard pages show for a date range: the range picker, charts as Chart.js data, the placement comparison
+table with its sparklines, and the breakdown cards. Figures come from `campaigns.stats`; this module only shapes them
+for the templates (`templates/campaigns/_range.html`, `_scans.html`, `campaign_detail.html`, `campaign_list.html`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import urlencode
+
+from django.db.models import QuerySet
+
+from campaigns import stats
+from campaigns.models import Placement
+from qartsite.models import Team
+
+SPARK_WIDTH, SPARK_HEIGHT = 100, 24
+CARD_ROWS = 8  # values per breakdown card; the rest are summed into "Other"
+
+
+def bars(rows: Iterable[tuple[str, int]]) -> list[dict]:
+    """Rows of (label, count) with each bar's width in percent of the largest."""
+    rows = list(rows)
+    largest = max((count for _, count in rows), default=0) or 1
+    return [{"label": label, "count": count, "width": round(100 * count / largest)} for label, count in rows]
+
+
+def day_label(day: date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def range_for(team: Team, params: Mapping, placements: QuerySet[Placement]) -> stats.DateRange:
+    """The range asked for, in `team`'s days (stats.RangeError when it cannot be read)."""
+    return stats.parse_range(params, stats.local_today(team), stats.first_scan_day(placements)
+                             if params.get("range") == "lifetime" else None)
+
+
+def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: str = "") -> dict:
+    """The range picker's context: the presets as query strings (with `kept`, the page's other parameters), the
+    custom form's values, and the reason the asked range could not be read, if so."""
+    kept = dict(kept or {})
+    presets = [{"label": f"{count} days", "query": urlencode({**kept, "range": key}), "chosen": key == days.key}
+               for key, count in stats.PRESETS.items()]
+    presets.append({"label": "Lifetime", "query": urlencode({**kept, "range": "lifetime"}),
+                    "chosen": days.key == "lifetime"})
+    return {"presets": presets, "range": days, "range_query": urlencode({**kept, **days.query()}),
+            "range_kept": kept, "range_error": error}
+
+
+def daily_chart(daily: stats.Daily, today: date) -> dict:
+    """Chart.js bar data: scans per day with unique visitors as a line; today's bar, a day not over, marked."""
+    return {
+        "labels": [day_label(day) for day in daily.days],
+        "datasets": [{"label": "Scans", "data": daily.scans, "type": "bar"},
+                     {"label": "Unique visitors", "data": daily.visitors, "type": "line"}],
+        "partial_last": bool(daily.days) and daily.days[-1] == today,
+    }
+
+
+def pattern_charts(placements: QuerySet[Placement], days: stats.DateRange) -> dict:
+    return {
+        "hours_chart": {"labels": [f"{hour:02d}" for hour in range(24)],
+                        "datasets": [{"label": "Scans", "data": stats.hours(placements, days), "type": "bar"}]},
+        "weekdays_chart": {"labels": list(stats.WEEKDAYS),
+                           "datasets": [{"label": "Scans", "data": stats.weekdays(placements, days), "type": "bar"}]},
+    }
+
+
+def card(shares: list[stats.Share]) -> list[dict]:
+    """A breakdown card's bars: the busiest CARD_ROWS values, the rest as "Other"."""
+    rows = [(share.label, share.scans) for share in shares[:CARD_ROWS]]
+    rest = sum(share.scans for share in shares[CARD_ROWS:])
+    if rest:
+        rows.append((f"{len(shares) - CARD_ROWS} more", rest))
+    return bars(rows)
+
+
+def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Team) -> dict:
+    """Everything `_scans.html` shows for `placements` in `days`."""
+    daily = stats.daily(placements, days)
+    return {
+        "chart": daily_chart(daily, stats.local_today(team)),
+        "daily": list(zip(daily.days, daily.scans, daily.visitors, strict=True)),
+        "range_scans": sum(daily.scans),
+        "range_visitors": sum(daily.visitors),
+        "devices": card(stats.breakdown(placements, stats.Dimension.DEVICE, days)),
+        "systems": card(stats.breakdown(placements, stats.Dimension.OS, days)),
+        "countries": card(stats.breakdown(placements, stats.Dimension.COUNTRY, days)),
+        "languages": card(stats.breakdown(placements, stats.Dimension.LANGUAGE, days)),
+        "time_zone": team.time_zone,
+        **pattern_charts(placements, days),
+    }
+
+
+def sparkline(values: list[int]) -> str:
+    """SVG polyline points for `values` in a SPARK_WIDTH x SPARK_HEIGHT box ('' for fewer than two values)."""
+    if len(values) < 2:
+        return ""
+    top = max(values) or 1
+    step = SPARK_WIDTH / (len(values) - 1)
+    return " ".join(f"{n * step:.1f},{SPARK_HEIGHT - 1 - (SPARK_HEIGHT - 2) * value / top:.1f}"
+                    for n, value in enumerate(values))
+
+
+@dataclass
+class ComparisonRow:
+    placement: Placement
+    short_url: str
+    figures: stats.PlacementFigures
+    spark: str
+
+    @property
+    def per_hundred_printed(self) -> float | None:
+        """Scans per 100 printed copies, when the printed quantity is known."""
+        quantity = self.placement.printed_quantity
+        return round(100 * self.figures.scans / quantity, 1) if quantity else None
+
+
+def comparison(placements: list[Placement], figures: Mapping[int, stats.PlacementFigures],
+               urls: Mapping[int, str]) -> list[ComparisonRow]:
+    """The placement comparison table's rows, most scans first."""
+    rows = [ComparisonRow(p, urls[p.pk], figures.get(p.pk) or stats.PlacementFigures(),
+                          sparkline((figures.get(p.pk) or stats.PlacementFigures()).trend)) for p in placements]
+    return sorted(rows, key=lambda row: (-row.figures.scans, row.placement.name))

@@ -1,0 +1,54 @@
+"""What the worker's periodic maintenance does for the dashboards (`generator.worker.GenerationWorker`, each minute):
+recount the daily rollups of teams that changed their time zone, and once a day apply scan retention.
+
+Several workers share the work through Redis: a day's retention runs in whichever worker takes the day's key first,
+and a team's recount is claimed by setting its `counted_time_zone` only once the recount is done (a second worker
+that recounts it meanwhile does the same work twice, harmlessly: a rebuild is idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db.models import F
+from redis import Redis
+
+from campaigns import retention, rollups
+from campaigns.models import Placement
+from qartsite.models import Team
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY = 24 * 3600  # seconds: daily is enough for a period counted in days
+
+
+def recount_changed_zones() -> list[str]:
+    """Rebuild the rollups of every team whose time zone changed since they were counted; returns their names."""
+    done = []
+    for team in Team.objects.exclude(counted_time_zone=F("time_zone")).order_by("pk"):
+        zone = team.time_zone
+        rebuilt = rollups.rebuild(Placement.objects.filter(campaign__team=team))
+        # Only if nobody changed it again meanwhile: otherwise the next pass recounts in the newer zone.
+        Team.objects.filter(pk=team.pk, time_zone=zone).update(counted_time_zone=zone)
+        log.info("Days of %s now count in %s: %s", team.name, zone, rebuilt)
+        done.append(team.name)
+    return done
+
+
+def retention_key() -> str:
+    return f"{settings.QART['REDIS_PREFIX']}retention:ran"
+
+
+def apply_retention_daily(connection: Redis) -> retention.Purged | None:
+    """Delete expired raw scans if no worker did in the last day; None when it was not this worker's turn."""
+    if not connection.set(retention_key(), "1", nx=True, ex=RETENTION_EVERY):
+        return None
+    purged = retention.purge()
+    log.info("%s", purged)
+    return purged
+
+
+def run(connection: Redis) -> None:
+    recount_changed_zones()
+    apply_retention_daily(connection)

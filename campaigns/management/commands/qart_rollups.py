@@ -1,0 +1,47 @@
+"""python manage.py qart_rollups: recount the dashboards' daily rollups from the stored scans.
+
+    qart_rollups                   # every placement
+    qart_rollups --team 3          # one team's (what follows a change of its time zone)
+    qart_rollups --campaign 12     # one campaign's
+
+The drainer keeps the rollups up to date as it stores scans, so this is for repairs and for a team whose time zone
+changed (the worker's maintenance does that one by itself). Days whose scans retention deleted keep their counts.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from django.db.models import F
+
+from campaigns import rollups
+from campaigns.models import Campaign, Placement
+from qartsite.models import Team
+
+
+class Command(BaseCommand):
+    help = "Recount the daily scan rollups the dashboards read from the stored scan events."
+
+    def add_arguments(self, parser) -> None:
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--team", type=int, metavar="ID", help="only this team's placements")
+        which.add_argument("--campaign", type=int, metavar="ID", help="only this campaign's placements")
+
+    def handle(self, *args, team: int | None, campaign: int | None, **options) -> None:
+        placements = Placement.objects.all()
+        if team is not None:
+            if not Team.objects.filter(pk=team).exists():
+                raise CommandError(f"No team with id {team}.")
+            placements = placements.filter(campaign__team_id=team)
+        elif campaign is not None:
+            if not Campaign.objects.filter(pk=campaign).exists():
+                raise CommandError(f"No campaign with id {campaign}.")
+            placements = placements.filter(campaign_id=campaign)
+        try:
+            done = rollups.rebuild(placements)
+        except DatabaseError as exc:
+            raise CommandError(f"The database cannot be reached ({exc}); run it again once it is back.") from None
+        if campaign is None:  # counted in today's zones: the worker's maintenance need not recount them again
+            teams = Team.objects.filter(pk=team) if team is not None else Team.objects.all()
+            teams.update(counted_time_zone=F("time_zone"))
+        self.stdout.write(str(done))

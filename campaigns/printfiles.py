@@ -1,0 +1,199 @@
+"""Print files and preflight for placements: the Django side of `generator.core.codes.printing` and `preflight`.
+
+Pages, the API and `qart_print` share this: which art a placement prints (its artwork, else its plain code), how
+the art is brought to print size (the halftone engine draws again; diffusion art is resampled), the print options
+as typed (`spec_from`), and the preflight report, cached per art, size and distance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from campaigns import artwork as artwork_rules
+from generator.core.codes import images, preflight, printing, qr, repair, restamp, scan
+from generator.core.engines import halftone
+from generator.models import Candidate, GenerationJob
+
+# Ghostscript's CMYK profile (Artifex CMYK SWOP), from Debian's libgs-common: named in every CMYK file's report.
+CMYK_PROFILE = "/usr/share/color/icc/ghostscript/default_cmyk.icc"
+ART_BORDER = restamp.DEFAULT_BORDER  # the quiet zone generated art has, in modules (its control image's)
+# The halftone engine draws every pixel as float arrays; past this side a redraw takes over 2 GB, so larger prints
+# are drawn at this side and resampled (the report says so).
+MAX_REDRAW_SIDE = 4096
+PREFLIGHT_SECONDS = 7 * 24 * 3600  # a preflight depends only on the art, size, distance and verifier model
+TRUE_VALUES = ("1", "true", "on", "yes")
+
+
+def plain_code(content: str) -> qr.QRCode:
+    """A placement's plain code: any version (a plain code has no art to make room for)."""
+    return qr.encode(content, ecc=settings.QART["DEFAULT_ECC"], max_version=40)
+
+
+def spec_from(options: Mapping[str, str], default_width_cm: float | None = None) -> printing.PrintSpec:
+    """The print options as a query string or form gives them: width=20cm, dpi, bleed=3mm, crop_marks, format,
+    cmyk.
+
+    Raises:
+        printing.PrintError: an option that cannot be met (one message).
+    """
+    width = options.get("width") or (f"{default_width_cm:g}cm" if default_width_cm else "")
+    if not width:
+        raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).")
+    dpi = str(options.get("dpi") or 300)
+    if not dpi.isdigit():
+        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {dpi[:20]!r}.")
+    bleed = options.get("bleed") or "0mm"
+    return printing.PrintSpec(
+        width_mm=printing.parse_length(width), dpi=int(dpi), bleed_mm=printing.parse_length(bleed, "bleed"),
+        crop_marks=str(options.get("crop_marks", "")).lower() in TRUE_VALUES,
+        format=str(options.get("format") or "pdf").lower(), cmyk=str(options.get("cmyk", "")).lower() in TRUE_VALUES,
+    )
+
+
+def open_art(candidate: Candidate):
+    """The candidate's stored image (RGB)."""
+    with candidate.image.open("rb") as stored:
+        return images.open_image(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+
+
+def halftone_variant(candidate: Candidate) -> halftone.Variant | None:
+    """The variant that drew a halftone candidate: its seed names the first, strengthening climbs from there."""
+    variant: halftone.Variant | None = halftone.variant_for_seed(candidate.seed)
+    while variant is not None:
+        if variant.describe() == candidate.variant:
+            return variant
+        variant = variant.stronger()
+    return None
+
+
+def candidate_source(candidate: Candidate) -> printing.PrintSource:
+    """How a candidate prints: drawn again by the halftone engine at print size when it can be, else resampled."""
+    job = candidate.job
+    art = open_art(candidate)
+    variant = halftone_variant(candidate) if job.engine == GenerationJob.Engine.HALFTONE else None
+    if variant is None or not job.init_image:
+        return printing.PrintSource.raster(art, job.content)
+    with job.init_image.open("rb") as stored:
+        picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    code = qr.encode(job.content, ecc=job.ecc, max_version=40)
+
+    def render(side: int):
+        drawn = min(side, MAX_REDRAW_SIDE)
+        grid = repair.grid_from_code(code, drawn, ART_BORDER)
+        image, _ = halftone.render(halftone.fit_picture(picture, drawn), halftone.layout(grid), variant)
+        return image
+
+    method = f"re-rendered by the halftone engine ({variant.describe()}, at most {MAX_REDRAW_SIDE} px, then Lanczos)"
+    return printing.PrintSource.procedural(art, job.content, render, method)
+
+
+@dataclass
+class PrintSubject:
+    """What a placement prints: its source, the code it carries, and the art's image for the preflight."""
+
+    source: printing.PrintSource
+    code: qr.QRCode
+    image: object
+    is_plain: bool
+
+
+def subject_for(placement, short_url: str) -> PrintSubject:
+    """The placement's artwork when it has one, else its plain code for `short_url`."""
+    if placement.artwork is not None:
+        candidate = placement.artwork
+        source = candidate_source(candidate)
+        code = qr.encode(candidate.job.content, ecc=candidate.job.ecc, max_version=40)
+        return PrintSubject(source, code, source.image, False)
+    return subject_for_code(plain_code(short_url))
+
+
+def subject_for_code(code: qr.QRCode) -> PrintSubject:
+    """A plain code to print; the preflight judges it drawn at 768 px."""
+    return PrintSubject(printing.PrintSource.plain(code), code,
+                        qr.render_control_image(code, size=768, border=printing.QUIET_ZONE), True)
+
+
+class NotPrintable(Exception):
+    """The placement's artwork must not be printed (it fails the scan check); the message says why."""
+
+
+def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.PrintFile:
+    """A print file of the placement, read back and verified, with the preflight at its width in the report.
+
+    Raises:
+        NotPrintable: the artwork fails the scan check (printed anyway, its downloads stay off).
+        printing.PrintError: the options cannot be met.
+    """
+    refused = artwork_rules.will_not_scan(placement)
+    if refused:
+        raise NotPrintable(f"Will not scan — do not print. {refused}")
+    subject = subject_for(placement, short_url)
+    made = printing.make_print_file(subject.source, spec, cmyk_profile=CMYK_PROFILE,
+                                    threshold=settings.QART["SCAN_THRESHOLD"])
+    report = preflight_for(subject, spec.width_mm / 1000, placement.scanning_distance)
+    made.report["preflight"] = report
+    return made
+
+
+class Refused(Exception):
+    """Why a print file is not offered, with the HTTP status that says it: 400 options that cannot be met, 409
+    artwork that must not be printed (or whose image is missing), 422 a file whose read-back does not scan."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def checked_file(placement, short_url: str, options: Mapping[str, str]) -> printing.PrintFile:
+    """The placement's print file for the typed `options`, only when it scans as written (pages and API).
+
+    Raises:
+        Refused: why not, with its status.
+    """
+    try:
+        made = make_file(placement, short_url, spec_from(options, placement.printed_width_cm))
+    except NotPrintable as exc:
+        raise Refused(str(exc), 409) from None
+    except (printing.PrintError, qr.ContentError) as exc:
+        raise Refused(str(exc), 400) from None
+    except (OSError, images.ImageError):
+        raise Refused("This placement's artwork image is missing or unreadable, so it cannot be printed.",
+                      409) from None
+    if not made.printable:
+        why = "; ".join(r["text"] for r in made.verification.reasons) or "no reader found the code"
+        raise Refused(f"The {made.format.upper()} as written does not scan when read back (scan probability "
+                      f"{made.verification.scan_probability:.0%}: {why}). Try a larger width or a higher dpi.", 422)
+    return made
+
+
+def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> dict:
+    """The preflight report (`preflight.Preflight.to_dict`), cached per art, width, distance and verifier model."""
+    art = subject.source.content + ("|plain" if subject.is_plain else "|" + _image_key(subject.image))
+    key = "qart:preflight:" + hashlib.blake2b(
+        f"{art}|{width_m:.5f}|{distance_m:.4f}|{scan.MODEL}".encode(), digest_size=12).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    border = printing.QUIET_ZONE if subject.is_plain else ART_BORDER
+    report = preflight.preflight(subject.image, subject.source.content, code=subject.code, width_m=width_m,
+                                 distance_m=distance_m, border=border,
+                                 threshold=settings.QART["SCAN_THRESHOLD"]).to_dict()
+    cache.set(key, report, PREFLIGHT_SECONDS)
+    return report
+
+
+def placement_preflight(placement, short_url: str, width_cm: float | None = None) -> dict | None:
+    """The placement's preflight at `width_cm` (else its printed width); None when it has no width yet."""
+    width_cm = width_cm or placement.printed_width_cm
+    if not width_cm:
+        return None
+    return preflight_for(subject_for(placement, short_url), width_cm / 100, placement.scanning_distance)
+
+
+def _image_key(image) -> str:
+    return hashlib.blake2b(image.tobytes(), digest_size=8).hexdigest()

@@ -1,0 +1,294 @@
+"""Daily scan rollups (`ScanRollup`): kept up to date as scans are stored, rebuilt from the stored scans on demand.
+
+The drainer calls `add` with each batch of new scans, in the batch's transaction and before the batch is inserted:
+what a batch adds to each (placement, day, dimension, value) row is summed in Python and written with one upsert
+that adds to the stored counts. A visitor is new on a day when no stored scan of that placement that day has their
+visitor key (the index on placement, visitor key and time answers that) and no earlier scan of the batch has it.
+Two drainers could both take a visitor for new: `lock_placements` makes a batch wait for another's commit on the
+same placements.
+
+`rebuild` (`manage.py qart_rollups`, and after a team changes its time zone) recounts a placement's rows from its
+stored scans by the same `tally`, so both paths agree. Days whose scans retention has deleted keep their rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Protocol
+
+from django.db import connection, transaction
+from django.db.models import Min, QuerySet
+
+from campaigns.models import Placement, ScanEvent, ScanRollup
+from qartsite.models import zone_named
+
+UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
+REPLAY_CHUNK = 5000
+Dimension = ScanRollup.Dimension
+VALUE_MAX = ScanRollup._meta.get_field("value").max_length
+Key = tuple[int, date, str, str]  # placement, day, dimension, value
+
+
+class Scan(Protocol):
+    placement_id: int
+    time: datetime
+    is_bot: bool
+    visitor_key: str
+    client_hash: str
+    device_class: str
+    os: str
+    browser: str
+    country: str
+    accept_language: str
+
+
+# The columns `tally` reads, fetched with values_list(named=True) when replaying (far cheaper than model instances).
+STORED_FIELDS = ("placement_id", "time", "is_bot", "visitor_key", "client_hash", "device_class", "os", "browser",
+                 "country", "accept_language")
+
+
+@dataclass
+class Tally:
+    scans: int
+    visitors: int
+    first_scan: datetime
+    last_scan: datetime
+
+    def count(self, when: datetime, new_visitor: bool) -> None:
+        self.scans += 1
+        self.visitors += new_visitor
+        self.first_scan = min(self.first_scan, when)
+        self.last_scan = max(self.last_scan, when)
+
+
+def language_of(accept_language: str) -> str:
+    """The first language's primary subtag in lower case ('fr-FR,fr;q=0.9' -> 'fr'); '' for none or '*'."""
+    first = accept_language.split(",", 1)[0].split(";", 1)[0].strip()
+    primary = first.split("-", 1)[0].split("_", 1)[0].lower()
+    return primary if primary.isalpha() and 2 <= len(primary) <= 3 else ""
+
+
+def dimension_values(scan: Scan, hour: int) -> list[tuple[str, str, bool]]:
+    """(dimension, value, counts visitors) for one scan, its total row first. Hours count no visitors (0): one
+    visitor's scans spread over several hours, and the figure would read like something it is not."""
+    return [
+        (Dimension.TOTAL, "", True),
+        (Dimension.HOUR, f"{hour:02d}", False),
+        (Dimension.DEVICE, scan.device_class[:VALUE_MAX], True),
+        (Dimension.OS, scan.os[:VALUE_MAX], True),
+        (Dimension.BROWSER, scan.browser[:VALUE_MAX], True),
+        (Dimension.COUNTRY, scan.country.upper()[:VALUE_MAX], True),
+        (Dimension.LANGUAGE, language_of(scan.accept_language), True),
+    ]
+
+
+def visitor_of(scan: Scan) -> str:
+    """The key that tells visitors apart on one day. Scans from before visitor keys carry a keyed hash of the
+    address instead; a scan with neither counts as its own visitor."""
+    return scan.visitor_key or scan.client_hash
+
+
+def tally(scans: Iterable[Scan], zones: Mapping[int, tzinfo], seen: set[tuple[int, date, str]]) -> dict[Key, Tally]:
+    """What `scans` add to the rollups, bots left out.
+
+    Args:
+        scans: scans of the placements in `zones`, in any order.
+        zones: placement id -> its team's time zone, which decides each scan's day and hour.
+        seen: (placement, day, visitor) already counted that day; updated with the visitors of `scans`.
+
+    Returns:
+        (placement, day, dimension, value) -> what to add there.
+    """
+    tallies: dict[Key, Tally] = {}
+    for scan in scans:
+        if scan.is_bot:
+            continue
+        local = scan.time.astimezone(zones[scan.placement_id])
+        day = local.date()
+        visitor = visitor_of(scan)
+        new_visitor = not visitor or (scan.placement_id, day, visitor) not in seen
+        if visitor:
+            seen.add((scan.placement_id, day, visitor))
+        for dimension, value, counts_visitors in dimension_values(scan, local.hour):
+            key = (scan.placement_id, day, dimension, value)
+            row = tallies.get(key)
+            if row is None:
+                row = tallies[key] = Tally(0, 0, scan.time, scan.time)
+            row.count(scan.time, new_visitor and counts_visitors)
+    return tallies
+
+
+# 1. As scans are stored (the drainer) ----------------------------------------------------------------------------
+
+def lock_placements(placement_ids: Iterable[int]) -> dict[int, tzinfo]:
+    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone.
+
+    The lock (FOR NO KEY UPDATE on PostgreSQL; SQLite locks the whole database for a writer anyway) keeps two
+    drainers from counting one visitor as new twice: the second waits for the first's commit, then sees its scans.
+    Ordered by id, so two batches never wait on each other.
+    """
+    rows = (Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
+            .select_for_update(no_key=True, of=("self",)).values_list("pk", "campaign__team__time_zone"))
+    return {pk: zone_named(name) for pk, name in rows}
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The first moment of `day` in `zone` and of the next day (DST days are 23 or 25 hours long)."""
+    return (datetime.combine(day, time.min, tzinfo=zone),
+            datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone))
+
+
+def stored_visitors(scans: list[Scan], zones: Mapping[int, tzinfo]) -> set[tuple[int, date, str]]:
+    """(placement, day, visitor) of stored human scans that share a placement and visitor key with `scans`, on the
+    days `scans` fall on."""
+    keyed = [scan for scan in scans if visitor_of(scan)]
+    if not keyed:
+        return set()
+    starts, ends = [], []
+    for scan in keyed:
+        start, end = day_bounds(scan.time.astimezone(zones[scan.placement_id]).date(), zones[scan.placement_id])
+        starts.append(start)
+        ends.append(end)
+    stored = ScanEvent.objects.filter(
+        placement_id__in={scan.placement_id for scan in keyed}, is_bot=False, time__gte=min(starts), time__lt=max(ends),
+    )
+    visitor_keys = {scan.visitor_key for scan in keyed if scan.visitor_key}
+    hashes = {scan.client_hash for scan in keyed if not scan.visitor_key}
+    seen: set[tuple[int, date, str]] = set()
+    for field, keys in (("visitor_key", visitor_keys), ("client_hash", hashes)):
+        if keys:
+            for placement_id, key, when in stored.filter(**{f"{field}__in": keys}).values_list(
+                    "placement_id", field, "time"):
+                seen.add((placement_id, when.astimezone(zones[placement_id]).date(), key))
+    return seen
+
+
+def add(scans: list[Scan], zones: Mapping[int, tzinfo]) -> None:
+    """Add new scans to the rollups: call in the transaction that stores them, before they are inserted, with
+    their placements locked (`lock_placements`, which gives `zones`)."""
+    people = [scan for scan in scans if not scan.is_bot]
+    if people:
+        write(tally(people, zones, stored_visitors(people, zones)))
+
+
+def write(tallies: Mapping[Key, Tally]) -> None:
+    """Add `tallies` to the stored rows (one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows)."""
+    table = ScanRollup._meta.db_table
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    ops = connection.ops
+    items = list(tallies.items())
+    for start in range(0, len(items), UPSERT_BATCH):
+        batch = items[start:start + UPSERT_BATCH]
+        params: list = []
+        for (placement_id, day, dimension, value), row in batch:
+            params += [placement_id, ops.adapt_datefield_value(day), dimension, value, row.scans, row.visitors,
+                       ops.adapt_datetimefield_value(row.first_scan), ops.adapt_datetimefield_value(row.last_scan)]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch))
+        sql = (
+            f"INSERT INTO {table} (placement_id, day, dimension, value, scans, visitors, first_scan, last_scan) "
+            f"VALUES {values} ON CONFLICT (placement_id, dimension, day, value) DO UPDATE SET "
+            f"scans = {table}.scans + excluded.scans, visitors = {table}.visitors + excluded.visitors, "
+            f"first_scan = {least}({table}.first_scan, excluded.first_scan), "
+            f"last_scan = {greatest}({table}.last_scan, excluded.last_scan)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+# 2. From the stored scans ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rebuilt:
+    placements: int = 0
+    scans: int = 0
+    rows: int = 0
+
+    def __add__(self, other: Rebuilt) -> Rebuilt:
+        return Rebuilt(self.placements + other.placements, self.scans + other.scans, self.rows + other.rows)
+
+    def __str__(self) -> str:
+        return f"Recounted {self.scans:,} scans of {self.placements:,} placements into {self.rows:,} rollup rows."
+
+
+def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
+    """Recount the rollups of `placements` from their stored scans, each in its team's current time zone.
+
+    A placement whose earliest counted scan is gone (retention deleted it) keeps its rows up to the day its
+    earliest stored scan falls on, which may be partly deleted; only the days after are recounted. One transaction
+    per placement, which holds the drainer off that placement meanwhile.
+    """
+    done = Rebuilt()
+    for pk in placements.order_by("pk").values_list("pk", flat=True):
+        done += rebuild_placement(pk)
+    return done
+
+
+def rebuild_placement(placement_id: int) -> Rebuilt:
+    with transaction.atomic():
+        zones = lock_placements([placement_id])
+        if not zones:
+            return Rebuilt()  # deleted meanwhile
+        zone = zones[placement_id]
+        people = ScanEvent.objects.filter(placement_id=placement_id, is_bot=False)
+        earliest_stored = people.aggregate(first=Min("time"))["first"]
+        rows = ScanRollup.objects.filter(placement_id=placement_id)
+        earliest_counted = rows.filter(dimension=Dimension.TOTAL).aggregate(first=Min("first_scan"))["first"]
+        if earliest_stored is not None and earliest_counted is not None and earliest_counted < earliest_stored:
+            first_day = earliest_stored.astimezone(zone).date() + timedelta(days=1)
+            rows = rows.filter(day__gte=first_day)
+            people = people.filter(time__gte=day_bounds(first_day, zone)[0])
+        elif earliest_stored is None and earliest_counted is not None:
+            return Rebuilt()  # every counted scan is gone: the rows are all that is left
+        rows.delete()
+        stored = people.order_by("time").values_list(*STORED_FIELDS, named=True).iterator(chunk_size=REPLAY_CHUNK)
+        tallies, count = count_all(stored, zones)
+        ScanRollup.objects.bulk_create(new_rows(tallies, ScanRollup), batch_size=UPSERT_BATCH)
+    return Rebuilt(1, count, len(tallies))
+
+
+def count_all(scans: Iterable[Scan], zones: Mapping[int, tzinfo]) -> tuple[dict[Key, Tally], int]:
+    """What stored scans, given oldest first, add up to (in chunks, forgetting the visitors of finished days, so
+    memory holds one day's visitors); and how many scans there were. Plain rows in, plain tallies out: the
+    migration that made the rollups counts the scans stored before them with it too."""
+    tallies: dict[Key, Tally] = {}
+    seen: set[tuple[int, date, str]] = set()
+    count = 0
+    chunk: list[Scan] = []
+    for scan in scans:
+        chunk.append(scan)
+        if len(chunk) == REPLAY_CHUNK:
+            count += replay(chunk, zones, seen, tallies)
+            chunk = []
+    count += replay(chunk, zones, seen, tallies)
+    return tallies, count
+
+
+def new_rows(tallies: Mapping[Key, Tally], model: type) -> list:
+    """`model` (ScanRollup, or the migration's historical one) rows holding `tallies`."""
+    return [model(placement_id=placement_id, day=day, dimension=dimension, value=value, scans=row.scans,
+                  visitors=row.visitors, first_scan=row.first_scan, last_scan=row.last_scan)
+            for (placement_id, day, dimension, value), row in tallies.items()]
+
+
+def replay(chunk: list[Scan], zones: Mapping[int, tzinfo], seen: set[tuple[int, date, str]],
+           tallies: dict[Key, Tally]) -> int:
+    """Add a chunk of stored scans, oldest first, to `tallies`; forget visitors of days before the chunk's last
+    (scans come in time order, so those days are done). Returns the chunk's length."""
+    if not chunk:
+        return 0
+    for key, row in tally(chunk, zones, seen).items():
+        mine = tallies.get(key)
+        if mine is None:
+            tallies[key] = row
+        else:
+            mine.scans += row.scans
+            mine.visitors += row.visitors
+            mine.first_scan = min(mine.first_scan, row.first_scan)
+            mine.last_scan = max(mine.last_scan, row.last_scan)
+    last = chunk[-1]
+    current = last.time.astimezone(zones[last.placement_id]).date()
+    stale = {key for key in seen if key[1] < current}
+    seen.difference_update(stale)
+    return len(chunk)

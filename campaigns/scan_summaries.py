@@ -1,0 +1,109 @@
+"""The API's scan figures (`/api/placements/{id}/scans/`, `/api/campaigns/{id}/scans/`): the dashboard's, for the
+date range the query asks for, from `campaigns.stats`."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from campaigns import dashboard, stats
+from campaigns.models import Placement
+
+
+class RangeQuerySerializer(serializers.Serializer):
+    range = serializers.ChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=(
+        f"Local days of the team's time zone, ending today: 7d, 30d, 90d, lifetime (from the first scan), or custom "
+        f"(give from and to). Default {stats.DEFAULT_RANGE}; from/to alone mean custom."))
+    # `from` is a keyword: the field is named in the schema through the serializer's own declared-fields map.
+    to = serializers.DateField(required=False, help_text="A custom range's last day (included), YYYY-MM-DD")
+
+
+RangeQuerySerializer._declared_fields["from"] = serializers.DateField(
+    required=False, help_text="A custom range's first day, YYYY-MM-DD")
+
+
+class RangeSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="7d, 30d, 90d, lifetime or custom")
+    start = serializers.DateField()
+    end = serializers.DateField()
+    time_zone = serializers.CharField(help_text="The team's time zone, in which the days are counted")
+
+
+class CountSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text='The value as stored; "Unknown" when not recorded')
+    label = serializers.CharField(help_text="As the dashboard shows it (a language's name, a capitalised device)")
+    count = serializers.IntegerField(help_text="Scans")
+    unique = serializers.IntegerField(help_text="Unique visitors (summed over days: visitor keys change daily)")
+
+
+class DayCountSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    count = serializers.IntegerField()
+    unique = serializers.IntegerField()
+
+
+class ScanSummarySerializer(serializers.Serializer):
+    placement = serializers.IntegerField(required=False, help_text="The placement (placement summaries)")
+    campaign = serializers.IntegerField(required=False, help_text="The campaign (campaign summaries)")
+    range = RangeSerializer()
+    total = serializers.IntegerField(help_text="Scans by people in the range (bots and link previews left out)")
+    unique = serializers.IntegerField(help_text="Unique visitors in the range: the sum of each day's")
+    last_7_days = serializers.IntegerField(help_text="Scans by people in the last 7 local days, whatever the range")
+    by_day = DayCountSerializer(many=True, help_text="Each day of the range, oldest first")
+    by_hour = serializers.ListField(child=serializers.IntegerField(), help_text="Scans in each local hour, 0-23")
+    by_weekday = serializers.ListField(child=serializers.IntegerField(), help_text="Scans Monday to Sunday")
+    by_device = CountSerializer(many=True)
+    by_os = CountSerializer(many=True)
+    by_browser = CountSerializer(many=True)
+    by_country = CountSerializer(many=True, help_text="ISO 3166 country codes, from the address at scan time")
+    by_language = CountSerializer(many=True, help_text="The first language of Accept-Language")
+
+
+class PlacementFiguresSerializer(serializers.Serializer):
+    placement = serializers.IntegerField()
+    name = serializers.CharField()
+    scans = serializers.IntegerField()
+    unique = serializers.IntegerField()
+    printed_quantity = serializers.IntegerField(allow_null=True)
+    scans_per_100_printed = serializers.FloatField(allow_null=True)
+    first_scan = serializers.DateTimeField(allow_null=True)
+    last_scan = serializers.DateTimeField(allow_null=True)
+    trend = serializers.ListField(child=serializers.IntegerField(),
+                                  help_text="Scans per day (ranges up to 31 days) or per week, oldest first")
+
+
+class CampaignScanSummarySerializer(ScanSummarySerializer):
+    placements = PlacementFiguresSerializer(many=True, help_text="The placements compared, most scans first")
+
+
+def asked_range(request: Request, team, placements: QuerySet[Placement]) -> stats.DateRange:
+    """The range of the query, or a 400 naming what is wrong."""
+    try:
+        return dashboard.range_for(team, request.query_params, placements)
+    except stats.RangeError as exc:
+        raise serializers.ValidationError({"range": [str(exc)]}) from None
+
+
+def shares(placements: QuerySet[Placement], dimension: str, days: stats.DateRange) -> list[dict]:
+    return [{"key": share.value or "Unknown", "label": share.label, "count": share.scans, "unique": share.visitors}
+            for share in stats.breakdown(placements, dimension, days)]
+
+
+def scan_summary(placements: QuerySet[Placement], team, days: stats.DateRange) -> dict:
+    """Scan figures of `placements` in `days`, people only (see `campaigns.stats`)."""
+    daily = stats.daily(placements, days)
+    week = stats.parse_range({"range": "7d"}, stats.local_today(team), None)
+    return {
+        "range": {**days.query(), "key": days.key, "start": days.start, "end": days.end, "time_zone": team.time_zone},
+        "total": sum(daily.scans),
+        "unique": sum(daily.visitors),
+        "last_7_days": sum(stats.daily(placements, week).scans),
+        "by_day": [{"day": day, "count": count, "unique": unique}
+                   for day, count, unique in zip(daily.days, daily.scans, daily.visitors, strict=True)],
+        "by_hour": stats.hours(placements, days),
+        "by_weekday": stats.weekdays(placements, days),
+        **{f"by_{name}": shares(placements, dimension, days) for name, dimension in (
+            ("device", stats.Dimension.DEVICE), ("os", stats.Dimension.OS), ("browser", stats.Dimension.BROWSER),
+            ("country", stats.Dimension.COUNTRY), ("language", stats.Dimension.LANGUAGE))},
+    }

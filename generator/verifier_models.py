@@ -1,0 +1,195 @@
+"""The scan verifier's decision models on the Django side: which one judges, and what it says about a candidate.
+
+- `active_model()`: the model that judges now: the active `VerifierModel` row, else the shipped `scan.DEFAULT_MODEL`.
+  One indexed query, so every job asks at its start and workers pick up an activation at their next job.
+- `store(calibration, ...)`: a model fitted by `qart_calibrate`, kept as a row with its figures (not active).
+- `activate(row, user)` and `rollback(user)`: superusers only, since every team's jobs use the active model; a
+  model fitted on fewer than `calibration.FULL_PER_CLASS` labels of a class, or to another feature set (`form`) than
+  the verifier's today, is activated only when forced.
+- `current_verdict(candidate)`: the candidate's verdict under the active model, verified again (and saved) when
+  another model judged it. Called before a candidate becomes a placement's artwork.
+- `judged_fields(result)` and `scan_verdict(candidate)`: what a candidate stores of a verification, and its verdict in
+  plain words for the job page and the API.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from generator.core.codes import images, scan
+from generator.core.evals import calibration
+from generator.models import Candidate, VerifierModel
+
+NOT_SUPERUSER = "Only a superuser activates or rolls back a verifier model: every team's jobs use the active one."
+SCANS = "Scans reliably."
+UNSAFE = "Unsafe: a phone may read a different text from it than the code should carry."
+FEW_READS = "phones read it in too few of the simulated captures."
+
+
+class VerdictUnavailable(Exception):
+    """The candidate's image cannot be read, so it cannot be verified again (the message says so)."""
+
+
+def decision_model(row: VerifierModel) -> scan.DecisionModel:
+    """The `scan.DecisionModel` a stored row holds."""
+    return scan.DecisionModel(float(row.bias), tuple((str(name), float(w)) for name, w in row.weights), row.form)
+
+
+def active_row() -> VerifierModel | None:
+    """The active row; None when the shipped default judges."""
+    return VerifierModel.objects.filter(is_active=True).select_related("activated_by").first()
+
+
+def active_model() -> scan.DecisionModel:
+    """The model that judges now: the active row's, else the shipped default."""
+    row = active_row()
+    return decision_model(row) if row is not None else scan.DEFAULT_MODEL
+
+
+def store(result: calibration.Calibration, user, source: str, labels: list[str]) -> VerifierModel:
+    """Keep a fitted model as a row (not active), with who made it, from which labels, and its figures."""
+    return VerifierModel.objects.create(
+        model_id=result.model.id, form=result.model.form, bias=result.model.bias,
+        weights=[[name, w] for name, w in result.model.weights], created_by=user, source=source, labels=labels,
+        label_count=result.labels, scanned_count=result.scanned, figures=result.to_dict(),
+    )
+
+
+def activation_refusal(row: VerifierModel) -> str:
+    """Why `row` may be activated only when forced ("" when it may be activated plainly)."""
+    if row.form != scan.DEFAULT_MODEL.form:
+        return (f"{row.model_id} was fitted to the verifier's features of {row.form}, and the verifier now measures "
+                f"those of {scan.DEFAULT_MODEL.form}: its weights may not mean what they did, so it is activated only "
+                "when forced.")
+    fewest = min(row.scanned_count, row.not_scanned_count)
+    if fewest >= calibration.FULL_PER_CLASS:
+        return ""
+    return (f"{row.model_id} was fitted on {row.scanned_count} scanned and {row.not_scanned_count} not scanned "
+            f"labels, fewer than {calibration.FULL_PER_CLASS} of a class: its figures are rough, so it is activated "
+            "only when forced.")
+
+
+def activate(row: VerifierModel, user, force: bool = False) -> None:
+    """Make `row` the model every job and page uses; the one active before is where `rollback` returns.
+
+    Raises:
+        PermissionDenied: `user` is not a superuser.
+        ValueError: fitted on too few labels and not forced, or another activation happened at the same moment.
+    """
+    if user is None or not user.is_superuser:
+        raise PermissionDenied(NOT_SUPERUSER)
+    refusal = activation_refusal(row)
+    if refusal and not force:
+        raise ValueError(refusal)
+    with transaction.atomic():
+        previous = VerifierModel.objects.select_for_update().filter(is_active=True).first()
+        if previous is not None and previous.pk == row.pk:
+            return
+        _switch(previous, row, user, replaced=previous)
+
+
+def rollback(user) -> VerifierModel | None:
+    """Re-activate the model that was active before the active one (None: the shipped default judges again).
+
+    Raises:
+        PermissionDenied: `user` is not a superuser.
+        ValueError: the shipped default already judges: there is nothing to roll back.
+    """
+    if user is None or not user.is_superuser:
+        raise PermissionDenied(NOT_SUPERUSER)
+    with transaction.atomic():
+        current = VerifierModel.objects.select_for_update().filter(is_active=True).first()
+        if current is None:
+            raise ValueError("The shipped default model already judges: there is nothing to roll back.")
+        target = current.replaced
+        # The target keeps its own `replaced`: a second rollback goes one step further back.
+        _switch(current, target, user, replaced=target.replaced if target is not None else None)
+    return target
+
+
+def _switch(old: VerifierModel | None, new: VerifierModel | None, user, replaced: VerifierModel | None) -> None:
+    try:
+        with transaction.atomic():
+            if old is not None:
+                VerifierModel.objects.filter(pk=old.pk).update(is_active=False)
+            if new is not None:
+                new.is_active, new.activated_by, new.activated_at, new.replaced = True, user, timezone.now(), replaced
+                new.save(update_fields=["is_active", "activated_by", "activated_at", "replaced"])
+    except IntegrityError:  # the one-active constraint: someone else activated a model meanwhile
+        raise ValueError("Another verifier model was activated at the same moment; look again and retry.") from None
+    if old is not None:
+        old.is_active = False
+
+
+def judged_fields(result: scan.ScanResult) -> dict:
+    """The `Candidate` fields a verification fills: probability, verdict, what was read, the judging model, and
+    `scan_details` (features, grades, reasons) for the verdict in words."""
+    return {
+        "scan_probability": result.scan_probability, "verdict": result.verdict, "misread": result.misread,
+        "decoded_text": "\n".join(result.decoded), "verifier_model": result.model,
+        "scan_details": {"features": result.features, "grades": result.grades, "reasons": result.reasons,
+                         "seconds": result.seconds},
+    }
+
+
+def current_verdict(candidate: Candidate, model: scan.DecisionModel | None = None) -> Candidate:
+    """The candidate, judged by the active model: verified again and saved when another model judged it.
+
+    Args:
+        candidate: with its job (the text the code must carry).
+        model: the model to judge by; the active one by default.
+
+    Returns:
+        The same candidate, its verdict fields up to date.
+
+    Raises:
+        VerdictUnavailable: its stored image is missing or unreadable.
+    """
+    model = model or active_model()
+    if candidate.verifier_model == model.id:
+        return candidate
+    try:
+        with candidate.image.open("rb") as stored:
+            image = images.open_image(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    except (OSError, ValueError):  # gone from storage, no file at all, or not an image (ImageError)
+        raise VerdictUnavailable("This candidate's image is missing or unreadable, so it could not be checked "
+                                 "with the current scan verifier.") from None
+    result = scan.verify(image, candidate.job.content, threshold=settings.QART["SCAN_THRESHOLD"], model=model)
+    fields = judged_fields(result)
+    # Keep what the job stored besides the verification (e.g. repair's figures), replace the verification's part.
+    fields["scan_details"] = {**candidate.scan_details, **fields["scan_details"]}
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    candidate.save(update_fields=list(fields))
+    return candidate
+
+
+def scan_reasons(candidate: Candidate) -> list[dict[str, str]]:
+    """What the verifier found wrong, `{"code", "text"}` worst first ([] when nothing, or not recorded)."""
+    reasons = (candidate.scan_details or {}).get("reasons") or []
+    return [r for r in reasons if isinstance(r, dict) and r.get("text")]
+
+
+def scan_verdict(candidate: Candidate) -> str:
+    """The candidate's verdict in plain words, with its reasons: "Scans reliably." or "May not scan: the top-left
+    finder pattern (...) is damaged." One wording for the job page and the API."""
+    reasons = [r["text"] for r in scan_reasons(candidate)]
+    if candidate.misread:
+        return UNSAFE
+    if candidate.verdict == Candidate.Verdict.PASS:
+        return SCANS if not reasons else f"Scans reliably, though {_sentences(reasons)}"
+    if reasons:
+        return f"May not scan: {_sentences(reasons)}"
+    # Candidates stored before reasons were recorded say no more than their verdict.
+    return f"May not scan: {FEW_READS}" if "reasons" in (candidate.scan_details or {}) else "May not scan."
+
+
+def _sentences(texts: list[str]) -> str:
+    """Reasons after a colon: the first one's capital dropped ("The top-left ..." -> "the top-left ...")."""
+    first = texts[0]
+    if len(first) > 1 and first[0].isupper() and first[1].islower():
+        first = first[0].lower() + first[1:]
+    return " ".join([first, *texts[1:]])

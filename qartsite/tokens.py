@@ -1,0 +1,71 @@
+"""API tokens: make one (named, shown once), list them, revoke one; for the account page (`qartsite.accounts`) and
+`manage.py qart_token` alike.
+
+Tokens are django-rest-knox's: the database keeps a hash and the token's first characters (its prefix), never the
+token itself, so a new token is shown in the answer to the POST that made it and nowhere else (no redirect, no
+session, `Cache-Control: no-store`). A person sees and revokes only their own tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from knox.models import AuthToken
+
+from qartsite.models import TokenLabel
+
+NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
+
+
+class TokenRefused(ValueError):
+    """What is wrong with a token request, in one sentence."""
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    prefix: str
+    name: str
+    created: datetime
+    expiry: datetime | None
+    expired: bool
+
+
+def make_token(user, name: str) -> tuple[AuthToken, str]:
+    """A new token for `user`, named `name` (may be empty): the row and the token itself, to be shown once."""
+    name = name.strip()
+    if not user.is_active:
+        raise TokenRefused(f"{user.get_username()} is inactive: a token of theirs would be refused.")
+    if len(name) > NAME_LENGTH:
+        raise TokenRefused(f"The name is {len(name)} characters long; the most is {NAME_LENGTH}.")
+    with transaction.atomic():
+        auth_token, token = AuthToken.objects.create(user=user)  # expiry: knox's TOKEN_TTL (settings)
+        if name:
+            TokenLabel.objects.create(token=auth_token, name=name)
+    return auth_token, token
+
+
+def tokens_of(user, now: datetime | None = None) -> list[TokenRow]:
+    """`user`'s tokens, oldest first. Knox deletes an expired token only when someone presents it: those are
+    listed as expired."""
+    now = now or timezone.now()
+    return [TokenRow(token.token_key, TokenLabel.name_of(token), token.created, token.expiry,
+                     bool(token.expiry and token.expiry <= now))
+            for token in AuthToken.objects.filter(user=user).select_related("label").order_by("created")]
+
+
+def revoke(user, prefix: str) -> str:
+    """Revoke `user`'s one token whose prefix starts with `prefix`; returns its full prefix."""
+    prefix = prefix.strip()
+    if not prefix:
+        raise TokenRefused("Give the token's prefix, as the list shows it.")
+    matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
+    keys = list(matches.values_list("token_key", flat=True)[:2])
+    if not keys:
+        raise TokenRefused(f"{user.get_username()} has no token starting with {prefix!r}.")
+    if len(keys) > 1:
+        raise TokenRefused(f"Several of {user.get_username()}'s tokens start with {prefix!r}: give more of the prefix.")
+    matches.delete()
+    return keys[0]

@@ -1,0 +1,38 @@
+"""What the dashboard pages show, shaped from the figures (`campaigns.dashboard`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from campaigns import dashboard, stats
+from campaigns.models import Placement
+
+
+def test_a_sparkline_spans_its_box_with_the_peak_at_the_top():
+    points = dashboard.sparkline([0, 5, 10]).split()
+    assert points == ["0.0,23.0", "50.0,12.0", "100.0,1.0"]
+    assert dashboard.sparkline([7]) == "" and dashboard.sparkline([0, 0]) == "0.0,23.0 100.0,23.0"
+
+
+def test_a_card_keeps_the_busiest_values_and_sums_the_rest():
+    shares = [stats.Share(f"v{n}", f"V{n}", 20 - n, 1) for n in range(10)]
+    rows = dashboard.card(shares)
+    assert [row["label"] for row in rows] == [f"V{n}" for n in range(8)] + ["2 more"]
+    assert rows[-1]["count"] == 12 + 11 and rows[-1]["width"] == 100  # widths relative to the largest bar
+
+
+def test_the_picker_keeps_the_pages_other_parameters():
+    days = stats.DateRange(date(2026, 3, 1), date(2026, 3, 3))
+    picker = dashboard.picker(days, {"archived": "1"}, "nope")
+    assert [p["query"] for p in picker["presets"]] == ["archived=1&range=7d", "archived=1&range=30d",
+                                                       "archived=1&range=90d", "archived=1&range=lifetime"]
+    assert not any(p["chosen"] for p in picker["presets"]) and picker["range_error"] == "nope"
+    assert picker["range_query"] == "archived=1&range=custom&from=2026-03-01&to=2026-03-03"
+
+
+def test_comparison_rows_give_scans_per_100_printed_busiest_first():
+    poster, flyer = Placement(pk=1, name="Poster", printed_quantity=300), Placement(pk=2, name="Flyer")
+    figures = {1: stats.PlacementFigures(scans=4, trend=[1, 3]), 2: stats.PlacementFigures(scans=9)}
+    rows = dashboard.comparison([poster, flyer], figures, {1: "https://q/r/a", 2: "https://q/r/b"})
+    assert [row.placement.name for row in rows] == ["Flyer", "Poster"]
+    assert rows[1].per_hundred_printed == 1.3 and rows[0].per_hundred_printed is None and rows[1].spark

@@ -1,0 +1,39 @@
+"""The dashboards' upkeep in the worker's maintenance (`campaigns.maintenance`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from campaigns import maintenance, retention
+from campaigns.drainer import store_events
+from campaigns.models import Placement, ScanRollup
+from campaigns.scan_buffer import scan_event
+from qartsite.models import Team
+
+
+@pytest.mark.django_db
+class TestRecount:
+    def test_it_recounts_a_team_whose_time_zone_changed_once(self, team_users, campaign):
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        store_events([scan_event(poster.pk, datetime(2026, 3, 11, 3, 30, tzinfo=UTC), visitor_key="a")])
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="America/New_York")
+
+        assert maintenance.recount_changed_zones() == ["Acme"]
+        assert maintenance.recount_changed_zones() == []  # counted in its zone now
+        assert set(ScanRollup.objects.filter(dimension="").values_list("day", flat=True)) == {date(2026, 3, 10)}
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "America/New_York"
+
+
+@pytest.mark.django_db
+class TestRetentionDaily:
+    def test_it_runs_once_a_day_across_workers(self, scan_redis, monkeypatch, settings):
+        runs = []
+        monkeypatch.setattr(retention, "purge", lambda: runs.append(1) or retention.Purged())
+        try:
+            assert maintenance.apply_retention_daily(scan_redis) is not None
+            assert maintenance.apply_retention_daily(scan_redis) is None  # another worker, the same day
+            assert runs == [1] and 0 < scan_redis.ttl(maintenance.retention_key()) <= maintenance.RETENTION_EVERY
+        finally:
+            scan_redis.delete(maintenance.retention_key())

@@ -1,0 +1,110 @@
+"""campaigns.printfiles: which art a placement prints, how it reaches print size, and its preflight."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from campaigns import printfiles
+from campaigns.models import Placement
+from generator.core.codes import printing, scan
+from generator.core.engines import halftone
+from tests.campaigns.conftest import make_art
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station poster", printed_width_cm=20)
+
+
+def link(placement: Placement) -> str:
+    return f"http://testserver/r/{placement.slug}"
+
+
+class TestSpecFrom:
+    def test_it_reads_typed_options(self):
+        spec = printfiles.spec_from({"width": "8in", "dpi": "600", "bleed": "3mm", "crop_marks": "1",
+                                     "format": "TIFF", "cmyk": "on"})
+        assert spec == printing.PrintSpec(width_mm=203.2, dpi=600, bleed_mm=3.0, crop_marks=True, format="tiff",
+                                          cmyk=True)
+
+    def test_it_defaults_to_the_placements_width_and_a_pdf(self):
+        spec = printfiles.spec_from({}, default_width_cm=12.5)
+        assert (spec.width_mm, spec.format, spec.dpi, spec.bleed_mm, spec.cmyk) == (125.0, "pdf", 300, 0.0, False)
+
+    @pytest.mark.parametrize(("options", "words"), [({}, "how wide"), ({"width": "20cm", "dpi": "lots"}, "whole"),
+                                                    ({"width": "20"}, "a unit")])
+    def test_it_refuses_bad_options_with_one_message(self, options, words):
+        with pytest.raises(printing.PrintError, match=words):
+            printfiles.spec_from(options)
+
+
+@pytest.mark.django_db
+class TestSources:
+    def test_diffusion_art_is_resampled(self, team_users, placement):
+        art = make_art(team_users.team, team_users.owner, link(placement))
+        source = printfiles.candidate_source(art)
+        assert source.render is None and source.image.size == (256, 256) and source.content == link(placement)
+
+    def test_halftone_art_is_drawn_again_by_its_variant(self, team_users, placement):
+        picture = io.BytesIO()
+        Image.new("RGB", (128, 128), (200, 120, 40)).save(picture, format="PNG")
+        variant = halftone.variant_for_seed(8).stronger()  # one verdict strengthened it
+        art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone")
+        art.variant = variant.describe()
+        art.save()
+        art.job.init_image.save("picture.png", ContentFile(picture.getvalue()), save=True)
+        assert printfiles.halftone_variant(art) == variant
+        source = printfiles.candidate_source(art)
+        drawn = source.render(600)
+        assert drawn.size == (600, 600) and "halftone engine" in source.render_method
+        assert scan.verify(drawn, link(placement)).passed
+
+    def test_an_unknown_variant_falls_back_to_resampling(self, team_users, placement):
+        art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone")
+        art.variant = "hand-made"
+        art.save()
+        assert printfiles.halftone_variant(art) is None and printfiles.candidate_source(art).render is None
+
+
+@pytest.mark.django_db
+class TestCheckedFile:
+    def test_a_placement_without_art_prints_its_plain_code_with_a_preflight(self, placement):
+        made = printfiles.checked_file(placement, link(placement), {"width": "20cm", "format": "svg"})
+        assert made.printable and made.report["preflight"]["summary"].startswith("scans from")
+        assert made.report["preflight"]["distance_m"] == 1.5  # a poster's usual distance
+
+    def test_artwork_that_will_not_scan_is_refused_with_409(self, team_users, placement):
+        placement.artwork = make_art(team_users.team, team_users.owner, link(placement), verdict="fail",
+                                     probability=0.02)
+        with pytest.raises(printfiles.Refused, match="Will not scan — do not print") as refused:
+            printfiles.checked_file(placement, link(placement), {"width": "20cm"})
+        assert refused.value.status == 409
+
+    def test_bad_options_are_400_and_unscannable_files_422(self, team_users, placement, monkeypatch):
+        with pytest.raises(printfiles.Refused) as refused:
+            printfiles.checked_file(placement, link(placement), {"width": "20cm", "format": "gif"})
+        assert refused.value.status == 400
+        failing = scan.ScanResult(None, [], [], False, False, 0.01, "fail", 0.0, reasons=[{"text": "too faint"}])
+        monkeypatch.setattr(printing.scan, "verify", lambda *args, **kwargs: failing)
+        with pytest.raises(printfiles.Refused, match="too faint") as refused:
+            printfiles.checked_file(placement, link(placement), {"width": "20cm"})
+        assert refused.value.status == 422
+
+
+@pytest.mark.django_db
+class TestPreflight:
+    def test_it_is_cached_per_art_width_and_distance(self, placement, monkeypatch):
+        first = printfiles.placement_preflight(placement, link(placement))
+        monkeypatch.setattr(printfiles.preflight, "preflight", lambda *a, **k: pytest.fail("not cached"))
+        assert printfiles.placement_preflight(placement, link(placement)) == first
+        placement.scan_distance_m = 4.0
+        with pytest.raises(pytest.fail.Exception):
+            printfiles.placement_preflight(placement, link(placement))
+
+    def test_without_a_width_there_is_none(self, placement):
+        placement.printed_width_cm = None
+        assert printfiles.placement_preflight(placement, link(placement)) is None

@@ -1,0 +1,96 @@
+"""The campaign dashboard in a real browser: pick a date range (a preset, then a custom one) and read the placement
+comparison table and the charts it drives.
+
+Headless Chromium (Debian's) against pytest-django's live server; scans are stored the way the drainer stores them,
+so the rollups the pages read are the real ones.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.mark.browser
+def test_a_range_drives_the_tiles_comparison_and_charts(live_server, team_users, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from campaigns.drainer import store_events
+    from campaigns.models import Campaign, Placement
+    from campaigns.scan_buffer import scan_event
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Harbour festival",
+                                       destination="https://shop.example.com/")
+    gate = Placement.objects.create(campaign=campaign, name="Poster at the gate with a rather long name",
+                                    printed_quantity=200)
+    flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+    now = timezone.now()
+    store_events([scan_event(gate.pk, now - timedelta(days=days, minutes=n), device_class="mobile", os="iOS",
+                             visitor_key=f"{days:016d}{n:016d}", country="FR", accept_language="fr-FR")
+                  for days in (0, 1, 2, 20) for n in range(2)]
+                 + [scan_event(flyer.pk, now - timedelta(days=40), device_class="desktop", visitor_key="f")])
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+
+    def tile(name: str):
+        return page.locator(f'[data-tile="{name}"]')
+
+    def row(name: str):
+        return page.locator(f'tr[data-placement="{name}"]')
+
+    try:
+        page.goto("/accounts/login/?next=/campaigns/")
+        page.fill("#id_username", "viewer")
+        page.fill("#id_password", "pw-viewer-1")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Harbour festival").click()
+
+        # The default range: the last 30 days.
+        expect(tile("scans")).to_have_text("8")
+        expect(page.locator("[data-range-label]")).to_contain_text("Last 30 days")
+        expect(row(gate.name).locator('[data-col="per100"]')).to_contain_text("4.0")
+        expect(page.locator("tr[data-placement]").first).to_have_attribute("data-placement", gate.name)
+        drawn = page.evaluate("() => [...document.querySelectorAll('canvas[data-chart]')]"
+                              ".map(c => Boolean(window.Chart && window.Chart.getChart(c)))")
+        assert drawn == [True, True, True], drawn
+        page.screenshot(path=shots / "1-30-days.png", full_page=True)
+
+        # A preset.
+        page.get_by_role("link", name="7 days").click()
+        expect(page).to_have_url(re.compile(r"\?range=7d$"))
+        expect(tile("scans")).to_have_text("6")
+        expect(row(flyer.name).locator('[data-col="scans"]')).to_have_text("0")
+
+        # Lifetime reaches the flyer's old scan.
+        page.get_by_role("link", name="Lifetime").click()
+        expect(tile("scans")).to_have_text("9")
+        expect(row(flyer.name).locator('[data-col="scans"]')).to_have_text("1")
+
+        # A custom range, typed into the date fields.
+        day = (now - timedelta(days=20)).astimezone(team_users.team.zone).date()
+        page.fill('input[name="from"]', (day - timedelta(days=1)).isoformat())
+        page.fill('input[name="to"]', (day + timedelta(days=1)).isoformat())
+        page.get_by_role("button", name="Show").click()
+        expect(tile("scans")).to_have_text("2")
+        expect(tile("unique")).to_have_text("2")
+        expect(page.locator("[data-range-label]")).to_contain_text(f"{day - timedelta(days=1):%-d %b %Y}")
+        csv_link = page.get_by_role("link", name="Download scans (CSV)")
+        expect(csv_link).to_have_attribute("href", re.compile(r"range=custom&from=.*&to="))
+        page.screenshot(path=shots / "2-custom.png", full_page=True)
+        assert not errors, errors
+    finally:
+        context.close()

@@ -1,0 +1,77 @@
+"""The print flow in a real browser: pick artwork with the thumbnail picker (refused, then printed anyway with a
+reason), see the red state with print downloads off, pick passing art, and download a PDF at its physical size.
+
+Headless Chromium (Debian's) against pytest-django's live server; no worker is needed (the art is made in the test).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+
+from campaigns.models import Campaign, Placement
+from tests.campaigns.conftest import make_art
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+
+
+@pytest.mark.browser
+def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    base = live_server.url
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination=f"{base}/healthz")
+    placement = Placement.objects.create(campaign=campaign, name="Poster at the gate", printed_width_cm=20)
+    link = f"{base}/r/{placement.slug}"
+    failing = make_art(team_users.team, team_users.owner, link, verdict="fail", probability=0.0)
+    passing = make_art(team_users.team, team_users.owner, link)
+
+    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    try:
+        page.goto("/accounts/login/?next=/campaigns/")
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", "pw-owner-1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{base}/campaigns/")
+
+        # The picker: thumbnails, the passing one first; the failing one is refused without a reason.
+        page.goto(f"/campaigns/placements/{placement.pk}/edit/")
+        cards = page.locator(".picker label[data-candidate]")
+        expect(cards).to_have_count(2)
+        expect(cards.first).to_have_attribute("data-candidate", str(passing.pk))
+        cards.nth(1).locator("input").check()
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".errorlist")).to_contain_text("does not pass the scan check")
+
+        page.locator(f'.picker label[data-candidate="{failing.pk}"] input').check()
+        page.get_by_label("Print anyway").check()
+        page.get_by_label("Why print it anyway").fill("proof for the client")
+        page.get_by_role("button", name="Save").click()
+        expect(page).to_have_url(f"{base}/campaigns/placements/{placement.pk}/")
+        expect(page.locator("[data-will-not-scan]")).to_contain_text("Will not scan — do not print")
+        expect(page.locator("#print")).to_contain_text("Print downloads are off")
+        expect(page.locator("#print a")).to_have_count(0)
+
+        # Passing art: the red state goes, and a PDF of the chosen width downloads with its TrimBox at 20 cm.
+        page.goto(f"/campaigns/placements/{placement.pk}/edit/")
+        page.locator(f'.picker label[data-candidate="{passing.pk}"] input').check()
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("[data-will-not-scan]")).to_have_count(0)
+        expect(page.locator("[data-preflight-summary]")).to_contain_text(re.compile(r"Scans from .* at 20 cm wide"))
+        with page.expect_download() as info:
+            page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()
+        data = Path(info.value.path()).read_bytes()
+        trim = pdfium.PdfDocument(data)[0].get_trimbox()
+        assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
+        assert not failures, failures
+    finally:
+        context.close()

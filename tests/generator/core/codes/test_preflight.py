@@ -1,0 +1,101 @@
+"""Preflight: camera geometry, the capture at N preview pixels per module, and the predicted scanning range."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.core.codes import captures, preflight, qr
+
+CONTENT = "https://qart.example/r/AbC12345"
+
+
+@pytest.fixture(scope="module")
+def code() -> qr.QRCode:
+    return qr.encode(CONTENT, max_version=40)
+
+
+@pytest.fixture(scope="module")
+def plain(code) -> Image.Image:
+    return qr.render_control_image(code, 768)
+
+
+@pytest.fixture(scope="module")
+def poster(plain, code) -> preflight.Preflight:
+    return preflight.preflight(plain, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+
+
+class TestGeometry:
+    def test_it_counts_preview_pixels_per_module_from_the_field_of_view(self):
+        # 1920 px over 69 degrees: 1920 / (2 tan 34.5 degrees) = 1396.8 px per metre at 1 m.
+        expected = 0.2 / 41 * 1920 / (2 * math.tan(math.radians(34.5))) / 1.0
+        assert preflight.pixels_per_module(0.2, 41, 1.0) == pytest.approx(expected)
+        assert expected == pytest.approx(6.81, abs=0.01)
+
+    def test_farthest_and_min_width_invert_it(self):
+        far = preflight.farthest(0.2, 41, 2.5)
+        assert preflight.pixels_per_module(0.2, 41, far) == pytest.approx(2.5)
+        width = preflight.min_width(far, 41, 2.5)
+        assert width == pytest.approx(0.2)
+
+    def test_the_nearest_distance_is_close_focus_or_where_the_code_fills_the_frame(self):
+        assert preflight.nearest(0.01) == preflight.PHONE.close_focus_m
+        big = preflight.nearest(1.0)
+        px = 1.0 * preflight.PHONE.pixels_per_metre_at_1m / big
+        assert px == pytest.approx(preflight.PHONE.fill * preflight.PHONE.short_px)
+
+
+class TestSimulatedCapture:
+    def test_it_holds_the_code_at_exactly_n_pixels_per_module(self, plain):
+        frame = preflight.simulate_capture(plain, 41, 2.0)
+        pad = (captures.MAX_SIDE - 82) // 2
+        assert frame.shape == (82 + 2 * pad, 82 + 2 * pad)
+        inner = frame[pad : pad + 82, pad : pad + 82]
+        # The finder's dark ring sits 4 modules in, one module (2 px) wide.
+        assert inner[8:22, 9].mean() < 100 and inner[0:6, 0:6].mean() > 200
+
+    def test_a_large_code_is_not_padded(self, plain):
+        assert preflight.simulate_capture(plain, 41, 12.0).shape == (492, 492)
+
+
+class TestPreflight:
+    def test_a_poster_scans_from_its_distance_with_a_stated_range(self, poster):
+        assert poster.scans_at_distance and poster.near_m <= 1.5 <= poster.far_m
+        assert poster.summary == f"scans from {poster.near_m:.2g} m to {poster.far_m:.3g} m at 20 cm wide"
+        assert poster.module_mm == pytest.approx(200 / 41, abs=0.01) and poster.modules == 41
+        assert poster.warnings == [] and poster.contrast > 0.9
+        assert "1920x1080 preview frame over a 69 degree" in poster.assumptions
+
+    def test_the_range_ends_where_the_verifier_stops_passing(self, poster):
+        passed = [c.pixels_per_module for c in poster.checks if c.passed]
+        failed = [c.pixels_per_module for c in poster.checks if not c.passed]
+        assert poster.min_ppm == min(passed) and failed and max(failed) < poster.min_ppm
+        assert poster.far_m == pytest.approx(preflight.farthest(0.2, 41, poster.min_ppm), abs=0.01)
+
+    def test_a_small_print_far_away_names_the_width_it_needs(self, plain, code):
+        report = preflight.preflight(plain, CONTENT, code=code, width_m=0.03, distance_m=1.5)
+        assert not report.scans_at_distance and report.far_m < 1.5
+        assert report.min_width_m > 0.03 and any("print it at least" in w for w in report.warnings)
+
+    def test_art_that_does_not_scan_scans_at_no_distance(self, code):
+        blank = Image.new("RGB", (768, 768), "white")
+        report = preflight.preflight(blank, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+        assert report.summary == "does not scan at any distance at 20 cm wide"
+        assert report.far_m is None and report.min_width_m is None and report.min_ppm is None
+
+    def test_it_warns_about_low_contrast_and_a_busy_quiet_zone(self, plain, code):
+        gray = np.asarray(plain.convert("L"), dtype=np.float32)
+        faint = 90 + gray * (60 / 255)  # modules 90 and 150: 24 % contrast
+        rng = np.random.default_rng(1)
+        faint[:60, :] = rng.uniform(60, 200, size=(60, 768))  # a picture running into the quiet zone
+        art = Image.fromarray(faint.astype(np.uint8)).convert("RGB")
+        report = preflight.preflight(art, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+        assert any(w.startswith("Low contrast") for w in report.warnings)
+        assert any("quiet zone is not plain" in w for w in report.warnings)
+
+    def test_it_refuses_a_width_or_distance_of_zero(self, plain, code):
+        with pytest.raises(ValueError, match="more than 0"):
+            preflight.preflight(plain, CONTENT, code=code, width_m=0.0, distance_m=1.5)

@@ -1,0 +1,179 @@
+"""Print files at physical size: geometry, resolution, colour, and the read-back verdict."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from generator.core.codes import printing, qr
+
+CONTENT = "https://qart.example/r/AbC12345"
+PROFILE = "/usr/share/color/icc/ghostscript/default_cmyk.icc"
+PT = 72 / 25.4
+
+
+@pytest.fixture(scope="module")
+def code() -> qr.QRCode:
+    return qr.encode(CONTENT, max_version=40)
+
+
+@pytest.fixture(scope="module")
+def art(code) -> Image.Image:
+    return qr.render_control_image(code, 768, style="dots")
+
+
+def spec(**fields) -> printing.PrintSpec:
+    return printing.PrintSpec(**{"width_mm": 200.0, **fields})
+
+
+class TestLengths:
+    @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
+                                              ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0)])
+    def test_it_reads_a_length_with_its_unit(self, text, mm):
+        assert printing.parse_length(text) == pytest.approx(mm)
+
+    @pytest.mark.parametrize("text", ["20", "cm", "-3mm", "20 furlongs", "", "20cm; rm -rf /"])
+    def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
+        with pytest.raises(printing.PrintError, match="needs a number and a unit"):
+            printing.parse_length(text)
+
+    def test_it_describes_a_length_in_cm_and_inches(self):
+        assert printing.describe_length(200) == "20 cm (7.87 in)"
+
+
+class TestSpec:
+    @pytest.mark.parametrize(("fields", "words"), [
+        ({"format": "jpeg"}, "Print formats are"),
+        ({"width_mm": 1.0}, "width must be between"),
+        ({"dpi": 20}, "resolution must be between"),
+        ({"bleed_mm": 40.0}, "bleed must be between"),
+        ({"format": "png", "cmyk": True}, "PNG has no CMYK"),
+        ({"width_mm": 2000.0, "format": "png"}, "pixels a side"),
+    ])
+    def test_it_refuses_what_cannot_be_printed_with_the_reason(self, code, fields, words):
+        with pytest.raises(printing.PrintError, match=words):
+            printing.make_print_file(printing.PrintSource.plain(code), spec(**fields))
+
+    def test_svg_is_for_plain_codes_only(self, art):
+        with pytest.raises(printing.PrintError, match="SVG is for plain codes"):
+            printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(format="svg"))
+
+    def test_a_large_plain_code_is_fine_as_vectors(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(width_mm=2000.0))
+        assert made.printable and made.report["dpi"] is None
+
+
+class TestPdf:
+    def test_it_sets_trim_bleed_and_media_boxes_with_marks_in_the_slug(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code),
+                                        spec(bleed_mm=3.0, crop_marks=True, format="pdf"))
+        page = pdfium.PdfDocument(made.data)[0]
+        slug = printing.MARK_OFFSET_MM + printing.MARK_LENGTH_MM
+        trim, bleed, media = page.get_trimbox(), page.get_bleedbox(), page.get_mediabox()
+        assert trim[2] - trim[0] == pytest.approx(200 * PT, abs=0.01)
+        assert trim[0] - bleed[0] == pytest.approx(3 * PT, abs=0.01)
+        assert bleed[0] - media[0] == pytest.approx(slug * PT, abs=0.01)
+        assert made.report["read_back"]["width_mm"] == 200.0 and made.printable
+
+    def test_without_marks_the_media_box_is_the_bleed_box(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(bleed_mm=3.0))
+        page = pdfium.PdfDocument(made.data)[0]
+        assert tuple(page.get_mediabox()) == pytest.approx(tuple(page.get_bleedbox()), abs=0.01)
+
+    def test_a_plain_code_is_vectors_in_pure_k_when_cmyk(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(cmyk=True))
+        content = pdfium.PdfDocument(made.data)[0]
+        assert b"/Subtype /Image" not in made.data  # no raster anywhere
+        assert content.get_objects() and "pure K" in made.report["colour"]
+        # 0 0 0 1 k: reportlab's CMYK fill operator, black only
+        assert re.search(rb"0 0 0 1 k", _page_stream(made.data))
+
+    def test_rgb_files_say_so(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec())
+        assert made.report["colour"].startswith("RGB")
+
+    def test_art_in_cmyk_goes_through_the_named_profile(self, art):
+        made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(cmyk=True),
+                                        cmyk_profile=PROFILE)
+        assert b"/DeviceCMYK" in made.data and "Artifex CMYK SWOP Profile" in made.report["colour"]
+        assert made.printable
+
+    def test_cmyk_art_without_a_profile_is_refused(self, art):
+        with pytest.raises(printing.PrintError, match="ICC profile"):
+            printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(cmyk=True))
+
+
+class TestRaster:
+    def test_it_writes_the_dpi_and_reports_the_arts_own(self, art):
+        made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(format="png"))
+        image = Image.open(io.BytesIO(made.data))
+        assert image.size == (2362, 2362) and round(image.info["dpi"][0]) == 300
+        assert made.report["source_dpi"] == 97  # 768 px over 7.87 in
+        assert "Lanczos" in made.report["method"] and "under 150" in made.report["warnings"][0]
+        assert made.printable
+
+    def test_art_with_enough_pixels_is_not_warned_about(self, art):
+        made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(width_mm=60.0, format="png"))
+        assert made.report["source_dpi"] >= 150 and made.report["warnings"] == []
+
+    def test_procedural_art_is_drawn_again_at_print_size(self, art, code):
+        sides = []
+
+        def render(side: int) -> Image.Image:
+            sides.append(side)
+            return qr.render_control_image(code, side, style="dots")
+
+        source = printing.PrintSource.procedural(art, CONTENT, render, "re-rendered by a test engine")
+        made = printing.make_print_file(source, spec(format="tiff"))
+        assert sides == [2362] and made.report["method"] == "re-rendered by a test engine at 2362 px"
+        assert made.report["warnings"] == []
+
+    def test_bleed_extends_the_art_and_marks_sit_outside_it(self, art):
+        made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT),
+                                        spec(format="png", bleed_mm=3.0, crop_marks=True, dpi=150))
+        image = np.asarray(Image.open(io.BytesIO(made.data)).convert("L"))
+        slug = printing.pixels(printing.MARK_OFFSET_MM + printing.MARK_LENGTH_MM, 150)
+        trim_edge = slug + printing.pixels(3.0, 150)
+        assert image.shape[0] == printing.pixels(200 + 6 + 2 * 7, 150)
+        assert image[trim_edge, : slug].min() < 128  # a crop mark on the trim line's extension
+        assert image[slug + 1 : trim_edge - 1, : slug - 1].min() == 255  # nothing else in the slug
+
+    def test_cmyk_tiff_embeds_the_profile_and_keeps_plain_modules_pure_k(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(format="tiff", cmyk=True, dpi=100),
+                                        cmyk_profile=PROFILE)
+        image = Image.open(io.BytesIO(made.data))
+        cmy = np.asarray(image)[..., :3]
+        assert image.mode == "CMYK" and image.info.get("icc_profile") and cmy.max() == 0
+        assert made.report["read_back"]["icc_profile"] is True
+
+
+class TestSvg:
+    def test_it_draws_the_modules_at_physical_size(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(format="svg", bleed_mm=3.0))
+        svg = made.data.decode()
+        assert 'width="206mm"' in svg and 'viewBox="0 0 206 206"' in svg and made.printable
+        runs = len(printing._runs(code.matrix))
+        assert svg.count("<rect ") == runs + 1  # the trim's white square, then one rect per run of dark modules
+
+
+class TestReadBack:
+    def test_a_file_that_does_not_scan_is_not_printable(self, code):
+        blank = Image.new("RGB", (768, 768), "white")
+        made = printing.make_print_file(printing.PrintSource.raster(blank, CONTENT), spec(format="png", dpi=72))
+        assert not made.printable and made.report["verified"]["passed"] is False
+
+
+def _page_stream(data: bytes) -> bytes:
+    """Every stream of the file, decoded (reportlab writes them ASCII85 over Flate)."""
+    import base64
+    import zlib
+
+    out = b""
+    for raw in re.findall(rb"stream\r?\n(.*?)~>\s*endstream", data, re.S):
+        out += zlib.decompress(base64.a85decode(raw, adobe=False))
+    return out
