@@ -78,6 +78,11 @@ class PlacementChoiceField(forms.ModelChoiceField):
         return f"{obj.campaign.name}: {obj.name}"
 
 
+# Hidden fields the person never typed: one message that says what to do, not "ensure this value is ≤ 1".
+CROP_ERRORS = {key: "The crop was not understood; choose the picture again and crop it."
+               for key in ("invalid", "min_value", "max_value")}
+
+
 class GenerationForm(forms.Form):
     engine = forms.ChoiceField(
         choices=[(engine_status.HALFTONE, "Your picture (halftone, CPU)"),
@@ -89,6 +94,14 @@ class GenerationForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
         help_text="PNG, JPEG or WebP, still, at least 64 px a side. The code is drawn into it; its colours stay.",
     )
+    # The square the page's crop tool chose (`uploads.crop`): its centre as fractions of the picture's width and
+    # height, and the zoom (1: the largest square that fits). Hidden: generate.js fills them in.
+    crop_x = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
+                              error_messages=CROP_ERRORS)
+    crop_y = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
+                              error_messages=CROP_ERRORS)
+    crop_zoom = forms.FloatField(required=False, min_value=1, max_value=uploads.MAX_ZOOM, widget=forms.HiddenInput,
+                                 error_messages=CROP_ERRORS)
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
     earlier_candidate = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     prompt = forms.CharField(
@@ -135,6 +148,8 @@ class GenerationForm(forms.Form):
                                    help_text="Grey lets the picture use light and dark around the code.")
 
     PRESET_FIELDS = ("steps", "conditioning_scale", "control_start")
+    # The advanced fields the halftone engine reads (`jobs.halftone_config`); the page hides the others for it.
+    HALFTONE_FIELDS = ("size", "seed", "candidates_per_batch")
     ADVANCED_FIELDS = ("steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "size",
                        "seed", "candidates_per_batch", "style", "background")
 
@@ -224,6 +239,7 @@ class GenerationForm(forms.Form):
         upload, candidate_pk = data.get("picture"), data.get("earlier_candidate")
         try:
             self.picture = uploads.chosen(upload, data.get("team"), candidate_pk)
+            self.picture = uploads.crop(self.picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 

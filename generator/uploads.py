@@ -19,6 +19,7 @@ from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
 
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
+MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pixels of most photos
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
 
 
@@ -77,6 +78,34 @@ def chosen(upload, team, candidate_pk) -> Image.Image:
 def picture_field(upload, candidate_pk) -> str:
     """The input a `chosen` error belongs to: the earlier candidate when only that was given, else the upload."""
     return "earlier_candidate" if candidate_pk is not None and not upload else "picture"
+
+
+def crop(picture: Image.Image, x: float | None, y: float | None, zoom: float | None) -> Image.Image:
+    """The square of `picture` the page's crop tool chose, or `picture` unchanged when none was sent (the engine
+    then centre-crops it, `halftone.fit_picture`).
+
+    Args:
+        picture: the checked picture.
+        x, y: the square's centre as fractions (0-1) of the width and height; None: the centre.
+        zoom: 1 keeps the largest square that fits, 2 one of half its side...; None: 1.
+
+    Returns:
+        The square, at the picture's own resolution (the engine resizes it). A centre too near an edge for the
+        square is moved inwards: the square never leaves the picture.
+
+    Raises:
+        images.ImageError: a value outside those ranges (the form's fields check them first).
+    """
+    if x is None and y is None and zoom is None:
+        return picture
+    x, y, zoom = 0.5 if x is None else x, 0.5 if y is None else y, 1.0 if zoom is None else zoom
+    if not (0 <= x <= 1 and 0 <= y <= 1 and 1 <= zoom <= MAX_ZOOM):
+        raise images.ImageError("The crop was not understood; choose the picture again and crop it.")
+    width, height = picture.size
+    side = max(1, round(min(width, height) / zoom))
+    left = min(max(0, round(x * width - side / 2)), width - side)
+    top = min(max(0, round(y * height - side / 2)), height - side)
+    return picture.crop((left, top, left + side, top + side))
 
 
 def attach(job: GenerationJob, picture: Image.Image) -> None:

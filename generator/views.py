@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -27,6 +28,7 @@ from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
 from qartsite.responses import plain_400
+from qartsite.site import unreachable_reason
 
 GALLERY_SIZE = 12
 EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
@@ -42,6 +44,12 @@ STAGES = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
+# The note `jobs` appends to the result of a job drawn by the tiny test model: its candidates are noise, so
+# the page warns instead of congratulating, whatever the scan check says.
+NOISE_NOTE = "images are noise"
+EXCELLENT_SCAN = 0.9
+# Below this much progress the rate is mostly the model loading, not the steps: no ETA yet.
+ETA_MIN_PROGRESS = 0.05
 
 
 def visible_candidates(user) -> QuerySet[Candidate]:
@@ -94,6 +102,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "viewer_note": VIEWERS_CANNOT_CHANGE,
         "gallery": Prompt.objects.for_user(request.user).select_related("team")[:GALLERY_SIZE],
         "engine": engine_status.page_status(),
+        "diffusion_estimate": diffusion_estimate(request.user),
         "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,
@@ -108,6 +117,9 @@ def generate(request: HttpRequest) -> HttpResponse:
             p.pk: {"link": link_for(p), "team": p.campaign.team_id} for p in form.fields["placement"].queryset
         },
     }
+    if ctx["placement_links"]:
+        # Every placement's short link starts with the site root: one check covers the links the form fills in.
+        ctx["unreachable"] = unreachable_reason(next(iter(ctx["placement_links"].values()))["link"])
     if form.rate_limited:
         # The form again, with what was typed and the message on top; Retry-After for scripts.
         response = render(request, "generator/generate.html", ctx, status=429)
@@ -116,9 +128,58 @@ def generate(request: HttpRequest) -> HttpResponse:
     return render(request, "generator/generate.html", ctx)
 
 
+def scan_reliability(candidate: Candidate) -> str:
+    """The scan check in one word for the card ("excellent"); the probability itself is one click away. A misread
+    or a failing verdict is never better than "poor", whatever the probability says."""
+    if candidate.misread or candidate.verdict != Candidate.Verdict.PASS:
+        return "poor"
+    return "excellent" if candidate.scan_probability >= EXCELLENT_SCAN else "good"
+
+
+def diffusion_estimate(user) -> str:
+    """An honest time for a diffusion job, said before it is submitted: seconds on a ready GPU worker, minutes
+    without one, with the last such job of the user's teams as the measure when there is one."""
+    workers = engine_status.live_workers() or []
+    last = (GenerationJob.objects.for_user(user)
+            .filter(engine=GenerationJob.Engine.DIFFUSION, status=GenerationJob.Status.DONE,
+                    total_seconds__isnull=False).order_by("-finished", "-pk").first())
+    measured = f" The last one here took {seconds_in_words(last.total_seconds)}." if last else ""
+    if any(w.gpu and w.state == "ready" for w in workers):
+        return f"Usually under a minute on the GPU worker; you can follow it live.{measured}"
+    # A CPU-only server runs the diffusion steps on its cores: minutes, and noise with the tiny test model.
+    return f"No GPU worker is ready: on the CPU this takes several minutes.{measured}"
+
+
+def seconds_in_words(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def elapsed_and_eta(job: GenerationJob) -> tuple[float | None, float | None]:
+    """Seconds since the job started, and the seconds left at the rate its steps have gone so far (progress is
+    per step, so elapsed / progress is the measured time per unit of work); None where not known yet."""
+    if job.is_finished or job.started is None:
+        return None, None
+    elapsed = max(0.0, (timezone.now() - job.started).total_seconds())
+    if job.progress < ETA_MIN_PROGRESS or job.progress >= 1:
+        return elapsed, None
+    return elapsed, elapsed * (1 - job.progress) / job.progress
+
+
+def status_label(job: GenerationJob) -> str:
+    """The badge: a job whose last step is done but whose row is not yet "done" is finishing, not running."""
+    if not job.is_finished and (job.stage == "done" or job.progress >= 1):
+        return "Finishing"
+    return job.get_status_display()
+
+
 def stage_label(job: GenerationJob) -> str:
     if job.cancel_requested and not job.is_finished:
         return "Cancelling"
+    if job.stage == "done" and not job.is_finished:
+        return "Storing the candidates"
     if job.stage:
         return STAGES.get(job.stage, job.stage.capitalize())
     return "Waiting in the queue" if job.status == GenerationJob.Status.QUEUED else "Starting"
@@ -126,10 +187,11 @@ def stage_label(job: GenerationJob) -> str:
 
 def job_state(job: GenerationJob) -> dict:
     """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
+    elapsed, eta = elapsed_and_eta(job)
     return {
         "id": job.pk,
         "status": job.status,
-        "status_label": job.get_status_display(),
+        "status_label": status_label(job),
         "stage": job.stage,
         "stage_label": stage_label(job),
         "progress": round(job.progress, 4),
@@ -138,6 +200,8 @@ def job_state(job: GenerationJob) -> dict:
         "scannable": job.scannable,
         "result_message": job.result_message,
         "error": job.error,
+        "elapsed": None if elapsed is None else round(elapsed, 1),
+        "eta": None if eta is None else round(eta, 1),
         "seconds": {"queue": job.queue_seconds, "generation": job.generation_seconds,
                     "scoring": job.scoring_seconds, "total": job.total_seconds},
     }
@@ -154,8 +218,12 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for candidate in candidates:
         candidate.scan_words = verifier_models.scan_verdict(candidate)
+        candidate.reliability = scan_reliability(candidate)
     ctx = {
         "job": job,
+        "noise": NOISE_NOTE in job.result_message,
+        # The job's content is the placement's short link: warn before anyone prints a code phones cannot open.
+        "unreachable": unreachable_reason(job.content) if job.placement_id else None,
         "state": job_state(job),
         "top": candidates[:TOP_CANDIDATES],
         "rest": candidates[TOP_CANDIDATES:],
@@ -223,13 +291,13 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     artwork.apply(placement, used, user=request.user, print_anyway_reason=reason)
     placement.save(update_fields=artwork.APPLIED_FIELDS)
     if used != candidate:
-        messages.success(request, f"A copy of candidate {candidate.rank} restamped with this placement's link "
+        messages.success(request, f"A copy of candidate #{candidate.rank} restamped with this placement's link "
                                   f"(generation #{used.job_id}) is now the artwork of {placement}.")
     elif reason:
-        messages.warning(request, f"Candidate {candidate.rank} is now the artwork of {placement}, printed anyway: "
+        messages.warning(request, f"Candidate #{candidate.rank} is now the artwork of {placement}, printed anyway: "
                                   "it will not scan. Its print downloads stay off.")
     else:
-        messages.success(request, f"Candidate {candidate.rank} is now the artwork of {placement}.")
+        messages.success(request, f"Candidate #{candidate.rank} is now the artwork of {placement}.")
     return redirect(reverse("generator:job", kwargs={"pk": job.pk}) + f"#candidate-{candidate.pk}")
 
 
@@ -265,19 +333,34 @@ def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_safe
 def job_list(request: HttpRequest) -> HttpResponse:
-    """The team's latest jobs; a sweep's jobs (hundreds at a time) only with `?sweep=1`, so they don't bury
-    the ones people made."""
+    """The team's latest jobs, newest first, optionally of one placement and one status; a sweep's jobs (hundreds
+    at a time) only with `?sweep=1`, so they don't bury the ones people made."""
     show_sweeps = request.GET.get("sweep") == "1"
     best = Candidate.objects.filter(job=OuterRef("pk")).order_by("rank", "index").values("image")[:1]
     in_sweep = Exists(EvalSample.objects.filter(job=OuterRef("pk")))
     seen = GenerationJob.objects.for_user(request.user).annotate(in_sweep=in_sweep)
     shown = seen if show_sweeps else seen.filter(in_sweep=False)
+    placements = Placement.objects.for_user(request.user).filter(generations__isnull=False).distinct() \
+        .select_related("campaign").order_by("campaign__name", "name")
+    status, placement = request.GET.get("status", ""), request.GET.get("placement", "")
+    if status:
+        if status not in GenerationJob.Status.values:
+            return plain_400(f"Unknown status {status[:40]!r}: use one of {', '.join(GenerationJob.Status.values)}.")
+        shown = shown.filter(status=status)
+    if placement:
+        # Another team's placement reads as unknown, like a missing one.
+        if not placement.isdigit() or not placements.filter(pk=int(placement)).exists():
+            return plain_400("Unknown placement: pick one from the list.")
+        shown = shown.filter(placement_id=int(placement))
     recent = list(
         shown.select_related("prompt", "team", "placement__campaign")
-        .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))[:JOB_LIST_SIZE]
+        .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))
+        # Explicit: the aggregate's GROUP BY must not leave the order to the database.
+        .order_by("-created", "-pk")[:JOB_LIST_SIZE]
     )
     for job in recent:
         job.thumbnail_url = default_storage.url(job.thumbnail) if job.thumbnail else ""
+        job.status_text = status_label(job)  # the job page's badge, word for word
     ctx = {
         "jobs": recent,
         "show_sweeps": show_sweeps,
@@ -285,5 +368,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "limit": JOB_LIST_SIZE,
         "several_teams": Team.for_user(request.user).count() > 1,
         "can_generate": editable_teams(request.user).exists(),
+        "statuses": GenerationJob.Status.choices,
+        "placements": placements,
+        "chosen": {"status": status, "placement": placement},
+        "filtered": bool(status or placement),
     }
     return render(request, "generator/job_list.html", ctx)

@@ -1,6 +1,6 @@
 // The generation pages' small behaviours. Everything works without this file; it only saves typing and reloads:
 // - the form: show the chosen engine's fields, reuse an earlier prompt, show what the presets mean, fill in a
-//   placement's short link;
+//   placement's short link, preview and crop the uploaded picture;
 // - a running job: poll its status.json every second and reload the page once it has finished.
 (function () {
   "use strict";
@@ -20,7 +20,8 @@
     function showEngine() {
       var checked = form.querySelector('input[name="engine"]:checked');
       if (!checked) return;
-      form.querySelectorAll("[data-engine-part]").forEach(function (part) {
+      // The whole page: the subtitle and the prompt gallery are outside the form.
+      document.querySelectorAll("[data-engine-part]").forEach(function (part) {
         part.hidden = part.dataset.enginePart !== checked.value;
       });
     }
@@ -68,6 +69,8 @@
       });
     }
 
+    if (picture) setupCrop(form, picture);
+
     // A placement's short link becomes the content unless someone typed their own; its team is the job's team.
     var placement = fields.placement, content = fields.content, team = fields.team;
     if (!placement || !content) return;
@@ -98,6 +101,80 @@
     }
   }
 
+  // The crop: the picture behind a square frame, dragged to move and zoomed with the slider. What is sent is the
+  // square's centre as fractions of the picture and the zoom (uploads.crop cuts the same square on the server).
+  function setupCrop(form, picture) {
+    var box = form.querySelector("[data-crop]");
+    if (!box) return;
+    var frame = box.querySelector("[data-crop-frame]"), image = box.querySelector("[data-crop-image]");
+    var slider = box.querySelector("[data-crop-zoom]");
+    var fields = form.elements, url = null;
+    var state = { x: 0.5, y: 0.5, zoom: 1 };
+
+    function draw() {
+      var w = image.naturalWidth, h = image.naturalHeight, frameSide = frame.clientWidth;
+      if (!w || !h || !frameSide) return;
+      var side = Math.min(w, h) / state.zoom;  // the square, in picture pixels
+      // Keep the square inside the picture, as the server does.
+      var cx = Math.min(Math.max(state.x * w, side / 2), w - side / 2);
+      var cy = Math.min(Math.max(state.y * h, side / 2), h - side / 2);
+      state.x = cx / w; state.y = cy / h;
+      var scale = frameSide / side;
+      image.style.width = w * scale + "px";
+      image.style.height = h * scale + "px";
+      image.style.transform = "translate(" + (-(cx - side / 2) * scale) + "px," + (-(cy - side / 2) * scale) + "px)";
+      fields.crop_x.value = state.x.toFixed(4);
+      fields.crop_y.value = state.y.toFixed(4);
+      fields.crop_zoom.value = state.zoom.toFixed(3);
+    }
+
+    function clear() {
+      box.hidden = true;
+      fields.crop_x.value = fields.crop_y.value = fields.crop_zoom.value = "";
+    }
+
+    picture.addEventListener("change", function () {
+      var file = picture.files[0];
+      if (url) URL.revokeObjectURL(url);
+      if (!file || !/^image\//.test(file.type)) { clear(); return; }
+      url = URL.createObjectURL(file);
+      state = { x: 0.5, y: 0.5, zoom: 1 };
+      slider.value = 1;
+      image.onload = function () { box.hidden = false; draw(); };
+      image.onerror = clear;  // the server says what is wrong with it
+      image.src = url;
+    });
+    slider.addEventListener("input", function () { state.zoom = Number(slider.value); draw(); });
+
+    var drag = null;
+    image.draggable = false;  // the browser's own image drag would take the pointer (pointercancel)
+    frame.addEventListener("pointerdown", function (event) {
+      event.preventDefault();
+      drag = { x: event.clientX, y: event.clientY, start: { x: state.x, y: state.y } };
+      frame.setPointerCapture(event.pointerId);
+    });
+    frame.addEventListener("pointermove", function (event) {
+      if (!drag) return;
+      var w = image.naturalWidth, h = image.naturalHeight;
+      var perPixel = Math.min(w, h) / state.zoom / frame.clientWidth;  // picture pixels per screen pixel
+      state.x = drag.start.x - (event.clientX - drag.x) * perPixel / w;
+      state.y = drag.start.y - (event.clientY - drag.y) * perPixel / h;
+      draw();
+    });
+    ["pointerup", "pointercancel"].forEach(function (name) {
+      frame.addEventListener(name, function () { drag = null; });
+    });
+    // An earlier candidate chosen instead: the crop belongs to the upload only.
+    form.querySelectorAll('input[name="earlier_candidate"]').forEach(function (radio) {
+      radio.addEventListener("change", function () { picture.value = ""; clear(); });
+    });
+  }
+
+  function seconds(value) {
+    value = Math.round(value);
+    return value < 90 ? value + " s" : Math.floor(value / 60) + " min " + String(value % 60).padStart(2, "0") + " s";
+  }
+
   function setupLive(box) {
     var url = box.dataset.statusUrl;
     var bar = box.querySelector("[data-bar]");
@@ -106,6 +183,7 @@
     var percent = box.querySelector("[data-percent]");
     var queue = box.querySelector("[data-queue]");
     var note = box.querySelector("[data-note]");
+    var elapsed = box.querySelector("[data-elapsed]"), eta = box.querySelector("[data-eta]");
     var pill = document.querySelector("[data-status]");
     var delay = 1000;
 
@@ -120,6 +198,8 @@
       if (state.queue_position === 1) queue.textContent = "· next in line";
       else if (state.queue_position) queue.textContent = "· " + state.queue_position + " in the queue";
       else queue.textContent = "";
+      elapsed.textContent = state.elapsed === null ? "" : "· " + seconds(state.elapsed) + " elapsed";
+      eta.textContent = state.eta === null ? "" : "· about " + seconds(state.eta) + " left";
       note.textContent = "This page updates by itself.";
     }
 

@@ -228,7 +228,10 @@ class TestJobPage:
         assert [c.rank for c in response.context["rest"]] == [5, 6]
         html = response.content.decode()
         assert "Show all 6" in html and "3 of 6 candidates scan." in html and "tiny model" in html
-        assert "Scans · 90%" in html and "Doesn't scan · 60%" in html and "Repaired" in html
+        assert html.count("Scan reliability: excellent") == 1 and html.count("Scan reliability: good") == 2
+        assert html.count("Scan reliability: poor") == 3 and "Repaired" in html
+        # The numbers behind the words, one click away.
+        assert "<dd data-scan-probability>90 %</dd>" in html and "<dd data-scan-probability>40 %</dd>" in html
         assert "data-job-live" not in html  # finished: no polling
         assert "Use this one" not in html  # a viewer
         assert f"/generate/candidates/{done_job.candidates.get(rank=1).pk}/download.png?size=4096" in html
@@ -296,7 +299,7 @@ class TestStatus:
         job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert set(data) == {"id", "status", "status_label", "stage", "stage_label", "progress", "queue_position",
-                             "finished", "scannable", "result_message", "error", "seconds"}
+                             "finished", "scannable", "result_message", "error", "elapsed", "eta", "seconds"}
         assert (data["id"], data["status"], data["progress"], data["finished"]) == (job.pk, "scoring", 0.85, False)
         assert data["stage_label"] == "Checking that they scan" and data["queue_position"] is None
 
@@ -563,3 +566,212 @@ class TestHalftoneOnThePage:
         )
         assert response.status_code == 200 and "draws the code into a picture" in response.content.decode()
         assert not GenerationJob.objects.exists() and enqueued == []
+
+
+class TestRunningJob:
+    @pytest.fixture
+    def now(self, monkeypatch):
+        # The clock the view reads, fixed: elapsed time and ETA are arithmetic, not a race with the test.
+        from datetime import UTC, datetime
+
+        fixed = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+        monkeypatch.setattr(views.timezone, "now", lambda: fixed)
+        return fixed
+
+    def test_it_measures_the_elapsed_time_and_the_time_left(self, team_users, now):
+        from datetime import timedelta
+
+        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.25,
+                       started=now - timedelta(seconds=100))
+        data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert (data["elapsed"], data["eta"]) == (100.0, 300.0)
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert "100 s elapsed" in html and "about 300 s left" in html
+
+    @pytest.mark.parametrize(("fields", "elapsed"), [
+        ({"status": "queued"}, None),  # not started: nothing to measure
+        ({"status": "running", "progress": 0.01}, 20.0),  # too little done to say how long the rest takes
+        ({"status": "done", "progress": 1.0}, None),
+    ])
+    def test_it_gives_no_eta_it_cannot_measure(self, team_users, now, fields, elapsed):
+        from datetime import timedelta
+
+        started = now - timedelta(seconds=20) if fields["status"] != "queued" else None
+        job = make_job(team_users.team, team_users.owner, started=started, **fields)
+        data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert (data["elapsed"], data["eta"]) == (elapsed, None)
+
+    def test_it_says_finishing_not_running_once_every_step_is_done(self, team_users, now):
+        job = make_job(team_users.team, team_users.owner, status="running", stage="done", progress=1.0, started=now)
+        data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert (data["status_label"], data["stage_label"]) == ("Finishing", "Storing the candidates")
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert re.search(r"data-status>Finishing<", html) and "Running" not in html
+        listed = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
+        assert ">Finishing</span>" in listed and ">Running</span>" not in listed
+
+
+class TestResultBanner:
+    def test_it_warns_rather_than_congratulates_on_noise(self, team_users, done_job):
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert re.search(r'class="result result-warn"[^>]*data-noise', html) and "result-ok" not in html
+        assert "These are not pictures" in html
+
+    def test_it_congratulates_on_real_pictures_that_scan(self, team_users, done_job):
+        done_job.result_message = "3 of 6 candidates scan."
+        done_job.save()
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert 'class="result result-ok"' in html and "data-noise" not in html
+
+    @pytest.mark.parametrize(("link", "warned"), [
+        ("http://127.0.0.1:8140/r/AbC123", True), ("http://192.168.1.20/r/AbC123", True), (CONTENT, False),
+    ])
+    def test_it_warns_when_phones_cannot_open_the_short_link(self, team_users, done_job, link, warned):
+        done_job.placement = placement_of(team_users.team)
+        done_job.content = link
+        done_job.save()
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert ("data-unreachable" in html) is warned
+
+
+class TestPlainScores:
+    def test_it_gives_a_halftone_candidates_likeness_in_percent_with_the_numbers_behind(self, team_users):
+        job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone")
+        job.candidates.update(fidelity_ssim=0.7, color_error=3.0, aesthetic_score=None, variant="centre 0.36, dots")
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert "Likeness to your photo: 70 %" in html and "Looks:" not in html
+        numbers = html[html.index("<details class=\"numbers\""):html.index("</details>")]
+        assert "data-fidelity" in numbers and "data-color-error" in numbers and "centre 0.36, dots" in numbers
+
+    def test_it_never_calls_a_misread_reliable(self, team_users, done_job):
+        done_job.candidates.filter(rank=1).update(misread=True)
+        response = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/")
+        assert response.context["top"][0].reliability == "poor"
+
+    def test_it_numbers_candidates_by_rank_everywhere(self, team_users, done_job):
+        # Rank, not the 0-based index: #1 on the card, in the alt text, the download's name and the messages.
+        best = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.viewer)
+        html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert '<span class="rank">#1</span>' in html and 'alt="Candidate #1 (seed' in html
+        download = client.get(f"/generate/candidates/{best.pk}/download.png?size=1024")
+        assert "rank1" in download["Content-Disposition"]
+        for_placement(done_job, placement_of(team_users.team), own=True)
+        response = logged_in(team_users.owner).post(f"/generate/candidates/{best.pk}/use/", follow=True)
+        assert "Candidate #1 is now the artwork" in response.content.decode()
+
+
+class TestJobListOrderAndFilters:
+    @pytest.fixture
+    def three(self, team_users):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        poster = placement_of(team_users.team, "Poster")
+        made = []
+        for age, status, placement in ((3, "done", None), (1, "failed", poster), (2, "done", poster)):
+            job = make_job(team_users.team, team_users.owner, status=status, placement=placement)
+            GenerationJob.objects.filter(pk=job.pk).update(created=timezone.now() - timedelta(hours=age))
+            made.append(job)
+        return poster, made
+
+    def test_it_lists_the_newest_first(self, team_users, three):
+        _, (oldest, newest, middle) = three
+        response = logged_in(team_users.viewer).get("/generate/jobs/")
+        assert [job.pk for job in response.context["jobs"]] == [newest.pk, middle.pk, oldest.pk]
+        assert "newest first" in response.content.decode()
+
+    def test_it_filters_by_placement_and_status(self, team_users, three):
+        poster, (oldest, newest, middle) = three
+        client = logged_in(team_users.viewer)
+        by_placement = client.get(f"/generate/jobs/?placement={poster.pk}")
+        assert [job.pk for job in by_placement.context["jobs"]] == [newest.pk, middle.pk]
+        both = client.get(f"/generate/jobs/?placement={poster.pk}&status=done")
+        assert [job.pk for job in both.context["jobs"]] == [middle.pk]
+        assert f'<option value="{poster.pk}" selected>' in both.content.decode()
+        none = client.get("/generate/jobs/?status=cancelled")
+        assert none.context["jobs"] == [] and "No jobs match these filters." in none.content.decode()
+
+    @pytest.mark.parametrize("query", ["status=exploded", "placement=abc", "placement=999999", "placement=theirs"])
+    def test_it_refuses_an_unknown_filter_with_one_message(self, team_users, three, query):
+        if query == "placement=theirs":
+            theirs = placement_of(team_users.other_team, "Rival poster")
+            make_job(team_users.other_team, team_users.outsider, placement=theirs)
+            query = f"placement={theirs.pk}"
+        response = logged_in(team_users.viewer).get(f"/generate/jobs/?{query}")
+        assert response.status_code == 400 and b"Unknown" in response.content
+        assert b"Rival" not in response.content
+
+    def test_it_offers_only_the_teams_placements(self, team_users, three):
+        theirs = placement_of(team_users.other_team, "Rival poster")
+        make_job(team_users.other_team, team_users.outsider, placement=theirs)
+        html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
+        assert "Poster" in html and "Rival poster" not in html
+
+
+class TestEngineFit:
+    def test_it_fits_the_subtitle_fields_and_gallery_to_the_engine(self, team_users):
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert re.search(r'data-engine-part="halftone">Upload a picture or logo', html)
+        assert re.search(r'data-engine-part="diffusion">Describe a picture', html)
+        assert re.search(r'<aside class="gallery card"[^>]*data-engine-part="diffusion"', html)
+        # Diffusion-only advanced fields are wrapped so halftone hides them; the halftone engine's own are not.
+        assert re.search(r'<div data-engine-part="diffusion"><div class="field">\s*<label for="id_guidance_scale"',
+                         html)
+        assert not re.search(r'data-engine-part="diffusion"><div class="field">\s*<label for="id_size"', html)
+
+    def test_it_estimates_minutes_without_a_gpu_worker_from_the_last_job(self, team_users, monkeypatch):
+        monkeypatch.setattr(views.engine_status, "live_workers", lambda: [])
+        make_job(team_users.team, team_users.owner, status="done", total_seconds=336.0)
+        make_job(team_users.other_team, team_users.outsider, status="done", total_seconds=7.0)  # not theirs
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert "No GPU worker is ready: on the CPU this takes several minutes." in html
+        assert "The last one here took 5 min 36 s." in html and "7 s" not in html
+
+    def test_it_promises_under_a_minute_only_with_a_ready_gpu_worker(self, team_users, monkeypatch):
+        from generator.engine_status import WorkerReport
+
+        monkeypatch.setattr(views.engine_status, "live_workers",
+                            lambda: [WorkerReport(worker="w", host="h", state="ready", device="cuda")])
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert "Usually under a minute on the GPU worker" in html and "No GPU worker" not in html
+
+    @pytest.mark.parametrize(("root", "warned"), [("http://127.0.0.1:8140", True), ("https://qart.example", False)])
+    def test_it_warns_when_the_short_links_are_unreachable(self, team_users, settings, root, warned):
+        settings.SITE_ROOT = root
+        placement_of(team_users.team)
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert ("data-unreachable" in html) is warned
+
+
+def halves_png(width: int = 200, height: int = 100) -> ContentFile:
+    """Red on the left half, blue on the right: which square was kept shows in its colour."""
+    picture = Image.new("RGB", (width, height), (220, 20, 20))
+    picture.paste((20, 20, 220), (width // 2, 0, width, height))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="halves.png")
+
+
+class TestCrop:
+    def post(self, team_users, **crop):
+        return logged_in(team_users.owner).post(
+            "/generate/", {"team": team_users.team.pk, "content": CONTENT, "engine": "halftone",
+                           "picture": halves_png(), "look": "balanced", "speed": "fast", "style": "square",
+                           "background": "white", **crop})
+
+    @pytest.mark.parametrize(("x", "colour"), [("0", (220, 20, 20)), ("1", (20, 20, 220))])
+    def test_it_stores_the_square_the_page_chose(self, team_users, enqueued, x, colour):
+        response = self.post(team_users, crop_x=x, crop_y="0.5", crop_zoom="2")
+        assert response.status_code == 302
+        with GenerationJob.objects.get().init_image.open("rb") as stored:
+            picture = Image.open(stored).convert("RGB")
+        assert picture.size == (50, 50)
+        assert picture.getpixel((25, 25)) == colour
+
+    @pytest.mark.parametrize("crop", [{"crop_zoom": "9"}, {"crop_x": "1.5"}, {"crop_y": "nan"}, {"crop_x": "left"}])
+    def test_it_refuses_a_crop_it_cannot_follow_with_one_message(self, team_users, enqueued, crop):
+        response = self.post(team_users, **crop)
+        assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
+        assert response.content.decode().count("The crop was not understood") == 1

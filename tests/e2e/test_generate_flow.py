@@ -1,0 +1,198 @@
+"""The generation pages in a real browser: the halftone picture's crop reaching the stored job, "print anyway"
+from a job's candidate card, the print PNG download, and no page wider than the screen at desktop and phone sizes
+(each screenshot saved for a person to look at).
+
+Headless Chromium (Debian's) against pytest-django's live server; no worker is needed: the job is not enqueued,
+and finished jobs are made in the test.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from campaigns.models import Campaign, Placement
+from generator import views
+from generator.models import GenerationJob
+from tests.campaigns.conftest import make_art
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+def sign_in(page, base: str) -> None:
+    page.goto("/accounts/login/?next=/campaigns/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "pw-owner-1")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/campaigns/")
+
+
+def halves(path: Path) -> Path:
+    """Red on the left half, blue on the right: the colour of the stored square says which half was kept."""
+    picture = Image.new("RGB", (400, 200), RED)
+    picture.paste(BLUE, (200, 0, 400, 200))
+    picture.save(path, format="PNG")
+    return path
+
+
+def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the window (0: nothing to scroll sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+# What a card's `overflow: hidden` clips never widens the page, so it is looked for separately: anything sticking
+# out of its card, and text wider than its own box (the download buttons' labels once overlapped).
+SPILLS = """() => {
+  const found = [];
+  document.querySelectorAll(".card, .candidate").forEach((card) => {
+    const edge = card.getBoundingClientRect();
+    card.querySelectorAll("*").forEach((el) => {
+      const box = el.getBoundingClientRect();
+      if (box.width && (box.right > edge.right + 1 || box.left < edge.left - 1))
+        found.push(el.tagName.toLowerCase() + "." + el.className + " outside its card");
+    });
+  });
+  document.querySelectorAll(".downloads a, .badge, .button").forEach((el) => {
+    if (el.scrollWidth > el.clientWidth + 1) found.push(el.textContent.trim() + " wider than its box");
+  });
+  return found;
+}"""
+
+
+@pytest.mark.browser
+def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, team_users, browser, tmp_path,
+                                                                   monkeypatch):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)  # the page starts on halftone
+    monkeypatch.setattr(views.jobs, "enqueue_generation", lambda job: None)
+    base = live_server.url
+    context = browser.new_context(base_url=base, viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, base)
+        page.goto("/generate/")
+        expect(page.get_by_text("Upload a picture or logo")).to_be_visible()
+        expect(page.get_by_text("Describe a picture")).to_be_hidden()
+        expect(page.locator("#gallery-title")).to_be_hidden()
+        expect(page.locator("#id_guidance_scale")).to_be_hidden()
+        page.locator("#id_picture").set_input_files(str(halves(tmp_path / "halves.png")))
+        crop = page.locator("[data-crop]")
+        expect(crop).to_be_visible()
+        expect(page.locator("#id_crop_zoom")).to_have_value("1.000")
+
+        # Zoom in twice, then drag the picture left: the frame moves over the blue half, and stops at its edge.
+        page.locator("[data-crop-zoom]").fill("2")
+        frame = page.locator("[data-crop-frame]").bounding_box()
+        x, y = frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - frame["width"] * 3, y, steps=5)
+        page.mouse.up()
+        expect(page.locator("#id_crop_x")).to_have_value("0.8750")  # the square's centre, as far right as it goes
+        expect(page.locator("#id_crop_zoom")).to_have_value("2.000")
+
+        page.fill("#id_content", "https://qart.example/r/AbC123")
+        page.get_by_role("button", name="Generate candidates").click()
+        page.wait_for_url(f"{base}/generate/jobs/*/")
+        job = GenerationJob.objects.get()
+        with job.init_image.open("rb") as stored:
+            picture = Image.open(io.BytesIO(stored.read())).convert("RGB")
+        assert picture.size == (100, 100)
+        assert picture.getpixel((0, 0)) == BLUE and picture.getpixel((99, 99)) == BLUE
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_print_anyway_from_the_job_page_then_download_the_print_png(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    base = live_server.url
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination=f"{base}/healthz")
+    placement = Placement.objects.create(campaign=campaign, name="Poster at the gate", printed_width_cm=20)
+    failing = make_art(team_users.team, team_users.owner, f"{base}/r/{placement.slug}", verdict="fail",
+                       probability=0.1)
+    job = failing.job
+    GenerationJob.objects.filter(pk=job.pk).update(placement=placement)
+
+    context = browser.new_context(base_url=base, viewport=DESKTOP, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    try:
+        sign_in(page, base)
+        page.goto(f"/generate/jobs/{job.pk}/")
+        card = page.locator(f"#candidate-{failing.pk}")
+        expect(card.locator("[data-reliability]")).to_have_text("Scan reliability: poor")
+        expect(card.locator("[data-scan-probability]")).to_be_hidden()  # the numbers, one click away
+        card.get_by_text("The numbers").click()
+        expect(card.locator("[data-scan-probability]")).to_have_text("10 %")
+
+        card.get_by_role("button", name="Use anyway…").click()
+        expect(page.locator("[data-refused]")).to_have_attribute("data-refused", "scan")
+        page.get_by_label("Why print it anyway").fill("proof for the client")
+        page.get_by_role("button", name="Print anyway").click()
+        expect(page).to_have_url(f"{base}/generate/jobs/{job.pk}/#candidate-{failing.pk}")
+        expect(page.locator(".messages, [role=alert], .message").first).to_contain_text(
+            f"Candidate #{failing.rank} is now the artwork of")
+        placement.refresh_from_db()
+        assert placement.artwork_id == failing.pk and placement.print_anyway_reason == "proof for the client"
+
+        with page.expect_download() as info:
+            card.get_by_role("link", name="1024 px", exact=False).click()
+        download = info.value
+        assert download.suggested_filename == f"qart-{job.pk}-rank{failing.rank}-1024px.png"
+        assert Image.open(download.path()).size == (1024, 1024)
+        assert not failures, failures
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_no_generation_page_is_wider_than_the_screen(live_server, team_users, browser, tmp_path, viewport):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    base = live_server.url
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination=f"{base}/healthz")
+    placement = Placement.objects.create(campaign=campaign, name="Poster at the gate with a long name indeed",
+                                         printed_width_cm=20)
+    art = make_art(team_users.team, team_users.owner, f"{base}/r/{placement.slug}")
+    # The widest seed there is: it once ran out of its card.
+    art.seed = 2**63 - 1
+    art.save(update_fields=["seed"])
+    placement.artwork = art
+    placement.save(update_fields=["artwork"])
+
+    context = browser.new_context(base_url=base, viewport=viewport)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, base)
+        pages = {"generate": "/generate/", "jobs": "/generate/jobs/", "job": f"/generate/jobs/{art.job_id}/",
+                 "placement": f"/campaigns/placements/{placement.pk}/"}
+        for name, url in pages.items():
+            page.goto(url)
+            if name == "job":
+                page.get_by_text("The numbers").first.click()  # the seed shows
+                expect(page.locator("dd.seed").first).to_have_text(str(2**63 - 1))
+            if name == "placement":
+                expect(page.locator("[data-preflight-summary]")).to_be_visible()  # the preflight panel
+            page.screenshot(path=str(tmp_path / f"{name}-{viewport['width']}.png"), full_page=True)
+            assert horizontal_overflow(page) <= 0, f"{url} scrolls sideways at {viewport['width']} px"
+            assert page.evaluate(SPILLS) == [], url
+    finally:
+        context.close()

@@ -1,0 +1,39 @@
+"""A halftone job's picture: the crop the generation page sends."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from generator import uploads
+from generator.core.codes import images
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    # Each pixel's red is its column and its green its row, so a crop's corner says where it was cut.
+    picture = Image.new("RGB", (width, height))
+    picture.putdata([(x, y, 0) for y in range(height) for x in range(width)])
+    return picture
+
+
+class TestCrop:
+    def test_it_leaves_the_picture_alone_without_a_crop(self):
+        picture = gradient(120, 80)
+        assert uploads.crop(picture, None, None, None) is picture
+
+    def test_it_keeps_the_largest_centred_square_at_zoom_one(self):
+        cropped = uploads.crop(gradient(120, 80), 0.5, 0.5, 1.0)
+        assert cropped.size == (80, 80) and cropped.getpixel((0, 0)) == (20, 0, 0)
+
+    def test_it_zooms_around_the_chosen_centre(self):
+        cropped = uploads.crop(gradient(120, 80), 0.25, 0.5, 2.0)
+        assert cropped.size == (40, 40) and cropped.getpixel((0, 0)) == (10, 20, 0)
+
+    def test_it_moves_a_square_that_would_leave_the_picture_inwards(self):
+        cropped = uploads.crop(gradient(120, 80), 1.0, 0.0, 2.0)
+        assert cropped.size == (40, 40) and cropped.getpixel((0, 0)) == (80, 0, 0)
+
+    @pytest.mark.parametrize(("x", "y", "zoom"), [(-0.1, 0.5, 1), (0.5, 1.2, 1), (0.5, 0.5, 0.5), (0.5, 0.5, 99)])
+    def test_it_refuses_values_out_of_range(self, x, y, zoom):
+        with pytest.raises(images.ImageError, match="The crop was not understood"):
+            uploads.crop(gradient(120, 80), x, y, zoom)
