@@ -1,0 +1,71 @@
+"""SD1.5's component configs at full size and at toy size, for the GPU benchmarks (bench/gpu.py, bench/gpu_probe.py).
+
+Full size follows runwayml/stable-diffusion-v1-5's unet/vae/text_encoder config.json; QR Code Monster v2 is an
+SD1.5 ControlNet with the same blocks. The benchmarks build every component from these with seeded random
+weights: speed does not depend on weight values, and the device machine cannot download weights.
+"""
+
+# sample_size 96 = 768 px / 8.
+SD15 = dict(
+    size=768,
+    steps=25,
+    unet=dict(
+        sample_size=96, in_channels=4, out_channels=4, center_input_sample=False, flip_sin_to_cos=True,
+        freq_shift=0, down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2, downsample_padding=1, mid_block_scale_factor=1, act_fn="silu", norm_num_groups=32,
+        norm_eps=1e-5, cross_attention_dim=768, attention_head_dim=8,
+    ),
+    controlnet=dict(
+        in_channels=4, conditioning_channels=3, flip_sin_to_cos=True, freq_shift=0,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",), block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2, downsample_padding=1, mid_block_scale_factor=1, act_fn="silu", norm_num_groups=32,
+        norm_eps=1e-5, cross_attention_dim=768, attention_head_dim=8,
+        conditioning_embedding_out_channels=(16, 32, 96, 256),
+    ),
+    vae=dict(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+        act_fn="silu", latent_channels=4, norm_num_groups=32, sample_size=768, scaling_factor=0.18215,
+    ),
+    text=dict(
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+        max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
+    ),
+    clip_vision=dict(
+        hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24, image_size=224,
+        patch_size=14, projection_dim=768,
+    ),
+)
+# Toy sizes for the CPU dry run (generator/core/engines/tiny.py's shapes, with cross-attention in both blocks).
+TINY = dict(
+    size=256,
+    steps=4,
+    unet=dict(
+        sample_size=32, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(16, 32), layers_per_block=1,
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    ),
+    controlnet=dict(
+        in_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), block_out_channels=(16, 32),
+        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+        conditioning_embedding_out_channels=(8, 8, 8, 8),
+    ),
+    vae=dict(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        latent_channels=4, norm_num_groups=4, sample_size=256,
+    ),
+    text=dict(
+        vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=32,
+    ),
+    clip_vision=dict(
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, image_size=224,
+        patch_size=14, projection_dim=768,
+    ),
+)
+SCHEDULER = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+)
