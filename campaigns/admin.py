@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 
 from campaigns import artwork, restamps
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline
 
 
@@ -152,3 +152,27 @@ class ScanEventAdmin(TeamScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyTeamAdmin(TeamScopedAdmin):
+    """Looked at here, changed on the team's own pages (which show a secret once and send test deliveries)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyTeamAdmin):
+    list_display = ("url", "team", "active", "failing_since", "created")
+    list_filter = ("active",)
+    exclude = ("secret",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyTeamAdmin):
+    list_display = ("time", "endpoint", "event", "message_id", "attempt", "ok", "status_code", "error")
+    list_filter = ("ok", "event")
+    date_hierarchy = "time"

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -24,7 +25,7 @@ from rest_framework.response import Response
 
 from campaigns import artwork as artwork_rules
 from campaigns import printfiles, restamps, stats
-from campaigns.models import Campaign, Placement
+from campaigns.models import Campaign, Placement, PlacementAlert
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
     RangeQuerySerializer,
@@ -334,3 +335,37 @@ class PlacementViewSet(viewsets.ModelViewSet):
         team = placement.campaign.team
         summary = {"placement": placement.pk, **scan_summary(one, team, asked_range(request, team, one))}
         return Response(ScanSummarySerializer(summary).data)
+
+
+class PlacementAlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PlacementAlert
+        fields = ["id", "placement", "kind", "day", "message", "created", "dismissed_at"]
+
+
+class PlacementAlertViewSet(viewsets.ReadOnlyModelViewSet):
+    """Alerts on your teams' placements (`campaigns.alerts`: scans stopped or fell sharply); open ones first.
+    Filter with `open=true`; editors dismiss one with POST `dismiss`."""
+
+    queryset = PlacementAlert.objects.none()  # the schema's model; requests use get_queryset
+    serializer_class = PlacementAlertSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["placement", "kind"]
+
+    def get_queryset(self) -> QuerySet[PlacementAlert]:
+        alerts = PlacementAlert.objects.for_user(self.request.user).order_by(F("dismissed_at").desc(nulls_first=True),
+                                                                              "-created")
+        if self.request.query_params.get("open") in ("true", "1"):
+            alerts = alerts.filter(dismissed_at__isnull=True)
+        return alerts
+
+    @extend_schema(request=None, responses={200: PlacementAlertSerializer})
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str | None = None) -> Response:
+        """Dismiss the alert (owners and editors); dismissing it again changes nothing."""
+        alert = self.get_object()
+        require_editor(request.user, alert.placement.campaign.team)
+        PlacementAlert.objects.filter(pk=alert.pk, dismissed_at__isnull=True).update(
+            dismissed_at=timezone.now(), dismissed_by=request.user)
+        alert.refresh_from_db()
+        return Response(PlacementAlertSerializer(alert).data)

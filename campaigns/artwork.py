@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns import webhooks
 from generator import verifier_models
 from generator.models import Candidate
 
@@ -59,7 +60,8 @@ def print_verdict(candidate: Candidate, *, judge_again: bool = False) -> PrintVe
         return PrintVerdict(True, candidate.scan_probability)
     why = " and a phone could read another text from it" if candidate.misread else ""
     return PrintVerdict(False, candidate.scan_probability, (
-        f"Candidate {candidate.index} of generation #{candidate.job_id} does not pass the scan check (scan "
+        f"Candidate #{candidate.rank or candidate.index + 1} of generation #{candidate.job_id} does not pass the "
+        f"scan check (scan "
         f"probability {candidate.scan_probability:.0%}{why}): phones will likely not read it."))
 
 
@@ -121,6 +123,8 @@ def apply(placement, candidate: Candidate | None, *, user, print_anyway_reason: 
 
     A passing candidate (or none) clears the record: it belongs to the failing artwork it was given for.
     """
+    if placement.artwork_id != (candidate.pk if candidate is not None else None):
+        webhooks.artwork_changed(placement, candidate.pk if candidate is not None else None)
     placement.artwork = candidate
     if candidate is None or print_verdict(candidate).passed:
         placement.print_anyway_by, placement.print_anyway_at, placement.print_anyway_reason = None, None, ""

@@ -29,7 +29,7 @@ from django.db import DatabaseError, InterfaceError, connection, transaction
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from campaigns import rollups, scan_buffer
+from campaigns import rollups, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
         rollups.add(fresh, zones)  # before the insert: it looks for the visitors' earlier scans
         # ignore_conflicts: another drainer may store the same event between our check and our insert.
         ScanEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=BATCH)
+        webhooks.scans_stored(fresh)  # queued after the commit, one job per endpoint for the batch
     return len(fresh)
 
 

@@ -6,8 +6,8 @@ from django import forms
 from django.db.models import Case, QuerySet, Value, When
 
 from campaigns import artwork as artwork_rules
-from campaigns import links, restamps
-from campaigns.models import Campaign, Placement
+from campaigns import links, restamps, webhooks
+from campaigns.models import Campaign, Placement, WebhookEndpoint
 from generator.models import Candidate
 from qartsite.models import Team
 
@@ -72,8 +72,9 @@ class ArtworkChoiceField(forms.ModelChoiceField):
         self.lookup = self.queryset
 
     def label_from_instance(self, candidate: Candidate) -> str:
-        rank = f"rank {candidate.rank}" if candidate.rank else "unranked"
-        return (f"Generation #{candidate.job_id}, candidate {candidate.index} ({rank}, {candidate.verdict}, "
+        # Candidates are numbered by rank everywhere ("#2"), as the generation page shows them.
+        number = f"#{candidate.rank}" if candidate.rank else "(unranked)"
+        return (f"Generation #{candidate.job_id}, candidate {number} ({candidate.verdict}, "
                 f"scan {candidate.scan_probability:.0%})")
 
     def to_python(self, value):
@@ -160,3 +161,19 @@ class PlacementForm(forms.ModelForm):
             reason = self.cleaned_data.get("print_anyway_reason", "") if self.cleaned_data.get("print_anyway") else ""
             artwork_rules.apply(self.instance, chosen, user=self.user, print_anyway_reason=reason)
         return super().save(commit)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.CharField(max_length=2000, label="Address", help_text="An https:// address that accepts POST.",
+                          widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/qart"}))
+    events = forms.MultipleChoiceField(choices=WebhookEndpoint.Event.choices, widget=forms.CheckboxSelectMultiple,
+                                       help_text="What it receives.")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "events"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"].strip()
+        webhooks.validate_url(url)
+        return url

@@ -1,5 +1,6 @@
 """What the worker's periodic maintenance does for the dashboards (`generator.worker.GenerationWorker`, each minute):
-recount the daily rollups of teams that changed their time zone, and once a day apply scan retention.
+recount the daily rollups of teams that changed their time zone, and once a day apply scan retention and check the
+placements' scans for alerts (`campaigns.alerts`).
 
 Several workers share the work through Redis: a day's retention runs in whichever worker takes the day's key first,
 and a team's recount is claimed by setting its `counted_time_zone` only once the recount is done (a second worker
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db.models import F
 from redis import Redis
 
-from campaigns import retention, rollups
+from campaigns import alerts, retention, rollups
 from campaigns.models import Placement
 from qartsite.models import Team
 
@@ -52,3 +53,4 @@ def apply_retention_daily(connection: Redis) -> retention.Purged | None:
 def run(connection: Redis) -> None:
     recount_changed_zones()
     apply_retention_daily(connection)
+    alerts.check_daily(connection)  # placements whose scans stopped or fell sharply

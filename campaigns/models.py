@@ -269,3 +269,110 @@ class ScanRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.placement_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+
+
+class WebhookEndpoint(models.Model):
+    """A team's HTTPS address that receives events, signed the Standard Webhooks way (`campaigns.webhooks`).
+
+    `secret` is the `whsec_…` signing key: shown to the owner once (when made or rotated) and kept in the database
+    because every delivery signs with it (an HMAC key cannot be stored as a hash).
+    """
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Event(models.TextChoices):
+        SCAN_CREATED = "scan.created"
+        GENERATION_FINISHED = "generation.finished"
+        ARTWORK_CHANGED = "placement.artwork_changed"
+        ALERT_RAISED = "placement.alert"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list, help_text="The event types it receives (WebhookEndpoint.Event)")
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(default=True)
+    # Set by the first failed attempt after a success, cleared by the next success: failing for
+    # webhooks.DISABLE_AFTER switches the endpoint off (webhooks.record_attempt).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one endpoint: what the team's webhook page lists."""
+
+    team_paths = ('endpoint__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, db_index=True, help_text="The webhook-id header: receivers dedupe")
+    event = models.CharField(max_length=40)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    ok = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-time", "-pk"]
+        indexes = [models.Index(fields=["endpoint", "-time"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.message_id} #{self.attempt}: {self.status_code or self.error}"
+
+
+class PlacementAlert(models.Model):
+    """A placement whose scans stopped or fell sharply against its own baseline (`campaigns.alerts`), open until an
+    editor dismisses it."""
+
+    team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Kind(models.TextChoices):
+        STOPPED = "stopped", "scans stopped"
+        DROPPED = "dropped", "scans fell sharply"
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    day = models.DateField(help_text="The team's day the check ran for")
+    message = models.CharField(max_length=300)
+    created = models.DateTimeField(auto_now_add=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.placement_id} {self.kind} on {self.day}"
+
+
+class ReportShare(models.Model):
+    """A read-only link to a campaign's report for people without an account: revocable and expiring. Only the
+    token's SHA-256 is stored; the link is shown once."""
+
+    team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    label = models.CharField(max_length=100, blank=True)
+    expires = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"share of {self.campaign_id} until {self.expires:%Y-%m-%d}"

@@ -62,7 +62,8 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
             **{name: getattr(job, name) for name in COPIED_FIELDS}, owner=user if user else job.owner,
             placement=placement, content=short_url, status=GenerationJob.Status.DONE, progress=1.0, batches=1,
             candidates_per_batch=1, max_batches=1, scannable=result.passed,
-            result_message=(f"Restamped from candidate {candidate.index} of generation #{job.pk} to carry "
+            result_message=(f"Restamped from candidate #{candidate.rank or candidate.index + 1} of generation "
+                            f"#{job.pk} to carry "
                             f"{short_url}: {made.modules_changed} modules changed."),
         )
         copy.save()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from campaigns import views
+from campaigns import alert_views, share_views, views, webhook_views
 
 app_name = "campaigns"
 
@@ -23,4 +23,18 @@ urlpatterns = [
     path("placements/<int:placement_id>/code.png", views.placement_code_png, name="placement_code_png"),
     path("placements/<int:placement_id>/print", views.placement_print, name="placement_print"),
     path("placements/<int:placement_id>/scans.csv", views.placement_scans_csv, name="placement_scans_csv"),
+    path("<int:campaign_id>/shares/", share_views.share_list, name="shares"),
+    path("<int:campaign_id>/shares/new/", share_views.share_new, name="share_new"),
+    path("shares/<int:share_id>/revoke/", share_views.share_revoke, name="share_revoke"),
+    # No login: the token is the key (campaigns.shares).
+    path("shared/<str:token>/", share_views.shared_report, name="shared_report"),
+    path("alerts/<int:alert_id>/dismiss/", alert_views.alert_dismiss, name="alert_dismiss"),
+    path("teams/<int:team_id>/webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path("teams/<int:team_id>/webhooks/<int:endpoint_id>/rotate/", webhook_views.webhook_rotate,
+         name="webhook_rotate"),
+    path("teams/<int:team_id>/webhooks/<int:endpoint_id>/test/", webhook_views.webhook_test, name="webhook_test"),
+    path("teams/<int:team_id>/webhooks/<int:endpoint_id>/enable/", webhook_views.webhook_enable,
+         name="webhook_enable"),
+    path("teams/<int:team_id>/webhooks/<int:endpoint_id>/delete/", webhook_views.webhook_delete,
+         name="webhook_delete"),
 ]

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from campaigns import artwork, dashboard, printfiles, rollups, stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
@@ -114,6 +114,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
                               [:TOP_PLACEMENTS]),
         "can_edit": editor,
         "placement_form": PlacementForm(team=campaign.team) if editor else None,
+        "alerts": PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
+                                        .select_related("placement"),
         **picker,
         **dashboard.scan_cards(placements, days, campaign.team),
     }

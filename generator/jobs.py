@@ -30,6 +30,7 @@ from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
+from campaigns import webhooks
 from generator import verifier_models
 from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
@@ -215,6 +216,8 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
     if not GenerationJob.objects.filter(pk=pk, **(expect or {})).update(status=status, finished=now, **fields):
         return False
     _record_eval_samples(pk)
+    # After the commit (now, outside a transaction): receivers then read the finished row through the API.
+    webhooks.generation_finished(GenerationJob.objects.only("pk", "team", "status", "placement").get(pk=pk))
     return True
 
 

@@ -6,13 +6,17 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api import CampaignViewSet, PlacementViewSet
+from campaigns.api import CampaignViewSet, PlacementAlertViewSet, PlacementViewSet
+from campaigns.webhook_api import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from generator.api import GenerationViewSet
 
 router = DefaultRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("placements", PlacementViewSet, basename="placement")
 router.register("generations", GenerationViewSet, basename="generation")
+router.register("alerts", PlacementAlertViewSet, basename="alert")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),

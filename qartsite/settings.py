@@ -228,7 +228,11 @@ CACHES = {
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
     "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 1800},
+    # Webhook deliveries (campaigns.webhooks): light jobs with their own worker, never behind a generation.
+    "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
 }
+# Webhooks may go to private and loopback addresses (and plain http): tests and local receivers only.
+QART_WEBHOOKS_ALLOW_PRIVATE = envbool("QART_WEBHOOKS_ALLOW_PRIVATE", "0")
 
 REST_FRAMEWORK = {
     # Token first, so an unauthenticated API call gets 401 with `WWW-Authenticate: Token`. Tokens (knox: stored as

@@ -104,6 +104,8 @@ fi
 # One worker for both queues; its class runs jobs in-process and keeps the generation engine warm
 # (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
 start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
+# Webhook deliveries: a light worker of their own; the scheduler runs their retries' back-off.
+start webhooks "$PY" manage.py rqworker webhooks --with-scheduler
 # The short link only buffers scans (Redis stream, var/spool/ while Redis is away); this stores them.
 start drainer "$PY" manage.py qart_drain_scans
 start web "$PY" manage.py runserver "127.0.0.1:$PORT"

@@ -18,7 +18,7 @@ from django.utils.html import strip_tags
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
 from generator.admin import VerifierModelAdmin
 from generator.models import (
     Candidate,
@@ -81,6 +81,8 @@ def team_rows(team: Team, owner) -> dict:
     result = HumanScanResult.objects.create(session=session, candidate=candidate, image_name=f"{name}.png",
                                             scanned=True)
     run = EvalRun.objects.create(team=team, name=f"{name} sweep")
+    endpoint = WebhookEndpoint.objects.create(team=team, url=f"https://{name.lower()}.example.com/hook",
+                                              events=["scan.created"], secret=f"whsec_{name}")
     return {
         Team: team,
         Invitation: Invitation.objects.create(team=team, email=f"{name}@example.com", invited_by=owner),
@@ -97,6 +99,9 @@ def team_rows(team: Team, owner) -> dict:
         EvalSample: EvalSample.objects.create(run=run, prompt=f"{name} prompt", content="x", config_key="a=1",
                                               job=job),
         GenerationPreset: GenerationPreset.objects.create(team=team, name=f"{name} preset", source_run=run),
+        WebhookEndpoint: endpoint,
+        WebhookDelivery: WebhookDelivery.objects.create(endpoint=endpoint, message_id=f"{name}-message",
+                                                        event="scan.created"),
     }
 
 

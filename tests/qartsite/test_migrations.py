@@ -35,7 +35,11 @@ PROJECT_APPS = ("qartsite", "campaigns", "generator")
 # proxy of knox's model) and names it; generator 0009 records the verifier's shipped decision model (not active);
 # campaigns 0005 counts the stored scans into the daily rollups.
 ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel", "generator_verifiermodel",
-                        "campaigns_scanrollup"}
+                        "campaigns_scanrollup", *("campaigns_" + name for name in (
+                            "webhookendpoint", "webhookdelivery", "placementalert", "reportshare"))}
+# Tables added since the snapshot that no migration fills: nothing of theirs to load afterwards.
+EMPTY_AFTER_MIGRATION = {"campaigns_webhookendpoint", "campaigns_webhookdelivery", "campaigns_placementalert",
+                         "campaigns_reportshare"}
 # Rows that a migration moves on purpose: DRF's plain-text tokens become knox's hashed ones (qartsite 0002).
 MOVED = {"authtoken_token": "knox_authtoken"}
 # Django's registries of models, which grow with every model added since (by the project or by a new package).
@@ -55,6 +59,8 @@ LOAD_EVERY_MODEL = """
 from django.apps import apps
 for label in {labels!r}:
     for model in apps.get_app_config(label).get_models():
+        if model._meta.db_table in {empty!r}:
+            continue
         assert model._default_manager.first() is not None, model._meta.label
         print("loaded", model._meta.label)
 """
@@ -137,10 +143,11 @@ class SnapshotMigrationTestCase(SimpleTestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_it_loads_a_row_of_every_project_model_through_the_orm(self):
-        result = self.manage("shell", "-c", LOAD_EVERY_MODEL.format(labels=PROJECT_APPS))
+        result = self.manage("shell", "-c", LOAD_EVERY_MODEL.format(labels=PROJECT_APPS, empty=EMPTY_AFTER_MIGRATION))
 
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        expected = {model._meta.label for label in PROJECT_APPS for model in apps.get_app_config(label).get_models()}
+        expected = {model._meta.label for label in PROJECT_APPS for model in apps.get_app_config(label).get_models()
+                    if model._meta.db_table not in EMPTY_AFTER_MIGRATION}
         loaded = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("loaded ")}
         self.assertEqual(loaded, expected)
 

@@ -23,6 +23,7 @@ MARKER = "WEB-PROCESS-REPORT "
 # Run with `python -c` in the project root. Every name it needs is imported inside it: it shares nothing with pytest.
 WALK = r'''
 import io, json, sys, traceback
+from datetime import date
 
 HEAVY = ("torch", "diffusers", "transformers", "accelerate")
 first_imports = {}  # heavy package -> the stack and the URL being requested when it was first imported
@@ -52,7 +53,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from PIL import Image
 
-from campaigns.models import Campaign, Placement
+from campaigns import shares
+from campaigns.models import Campaign, Placement, PlacementAlert, WebhookDelivery, WebhookEndpoint
 from generator.core.codes import qr
 from generator.core.evals.grid import config_key
 from generator.models import (Candidate, EvalRun, EvalSample, GenerationJob, GenerationPreset, HumanScanResult,
@@ -95,19 +97,27 @@ config = {"conditioning_scale": 1.5}
 EvalSample(run=run, prompt=prompt.text, content=job.content, config=config, config_key=config_key(config),
            job=job).record(job)
 GenerationPreset.objects.create(team=team, name="From the sweep", params=config, is_default=True, source_run=run)
+endpoint = WebhookEndpoint.objects.create(pk=19, team=team, url="https://hooks.example.com/", events=["scan.created"],
+                                          secret="whsec_MDEyMzQ1Njc4OWFiY2RlZg==")
+delivery = WebhookDelivery.objects.create(pk=20, endpoint=endpoint, message_id="m1", event="scan.created", ok=True)
+alert = PlacementAlert.objects.create(pk=21, placement=placement, kind="stopped", day=date(2026, 5, 1),
+                                      message="No scans in the last 24 hours.")
+share, share_token = shares.create(campaign, user, days=7)
 
 # 2. A value for every kind of URL argument, from the objects above
 objects_by_segment = {"campaigns": campaign, "placements": placement, "jobs": job, "generations": job,
-                      "candidates": candidate, "runs": run, "labeling": session}
+                      "candidates": candidate, "runs": run, "labeling": session, "webhooks": endpoint,
+                      "webhook-deliveries": delivery, "alerts": alert}
 by_name = {
     "team_id": team.pk, "campaign_id": campaign.pk, "placement_id": placement.pk, "item_pk": item.pk,
+    "endpoint_id": endpoint.pk, "alert_id": alert.pk, "share_id": share.pk,
     "uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "format": "json", "path": candidate.image.name,
 }
 by_url_name = {
     ("evals:plot", "name"): "scan_rate", ("evals:alignment_plot", "name"): "calibration",
     ("invitation", "token"): invitation.token, ("labeling:hit", "token"): item.token,
     ("password_reset_confirm", "token"): default_token_generator.make_token(user),
-    ("short_link", "slug"): placement.slug,
+    ("short_link", "slug"): placement.slug, ("campaigns:shared_report", "token"): share_token,
 }
 
 

@@ -1,0 +1,92 @@
+"""Share links of a campaign's report: editors make and revoke them; anyone with a live link reads the report."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+
+from campaigns import dashboard, shares, stats
+from campaigns.models import Campaign, ReportShare
+from campaigns.views import chosen_range
+from qartsite.access import get_for_user_or_404, require_editor
+from qartsite.site import absolute_url
+
+
+class ShareForm(forms.Form):
+    label = forms.CharField(max_length=100, required=False, help_text="Who it is for (only your team sees this).")
+    days = forms.IntegerField(min_value=1, max_value=shares.MAX_DAYS, initial=shares.DEFAULT_DAYS,
+                              label="Valid for (days)")
+
+
+def private(response: HttpResponse) -> HttpResponse:
+    # The token is in the URL: keep the page out of caches, search engines and other sites' Referer headers.
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@login_required
+@require_POST
+def share_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Share link not made: " + " ".join(
+            f"{form.fields[name].label or name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+        return redirect("campaigns:shares", campaign_id=campaign.pk)
+    share, token = shares.create(campaign, request.user, form.cleaned_data["days"], form.cleaned_data["label"])
+    link = absolute_url(request, reverse("campaigns:shared_report", args=[token]))
+    return private(share_page(request, campaign, new_link=link, status=201))
+
+
+def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", status: int = 200) -> HttpResponse:
+    return render(request, "campaigns/shares.html", {
+        "campaign": campaign, "shares": ReportShare.objects.filter(campaign=campaign), "form": ShareForm(),
+        "new_link": new_link, "now": timezone.now(),
+    }, status=status)
+
+
+@login_required
+@require_safe
+def share_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    return share_page(request, campaign)
+
+
+@login_required
+@require_POST
+def share_revoke(request: HttpRequest, share_id: int) -> HttpResponse:
+    share = get_for_user_or_404(ReportShare.objects.for_user(request.user).select_related("campaign__team"),
+                                pk=share_id)
+    require_editor(request.user, share.campaign.team)
+    shares.revoke(share)
+    messages.success(request, "Share link revoked: it opens nothing from now on.")
+    return redirect("campaigns:shares", campaign_id=share.campaign_id)
+
+
+@require_safe
+def shared_report(request: HttpRequest, token: str) -> HttpResponse:
+    """The campaign's report, read-only and without login, for a live share link; 404 for any other token."""
+    share = shares.open_share(token)
+    if share is None:
+        return private(render(request, "campaigns/share_gone.html", status=404))
+    campaign = share.campaign
+    placements = campaign.placements.all()
+    days, picker = chosen_range(request, campaign.team, placements)
+    listed = list(placements)
+    figures = stats.placement_figures(placements, days)
+    rows = [(placement, figures[placement.pk]) for placement in listed]
+    rows.sort(key=lambda row: (-row[1].scans, row[0].name))
+    ctx = {"campaign": campaign, "share": share, "rows": rows, **picker,
+           **dashboard.scan_cards(placements, days, campaign.team)}
+    return private(render(request, "campaigns/shared_report.html", ctx,
+                          status=400 if picker["range_error"] else 200))

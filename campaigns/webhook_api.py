@@ -1,0 +1,102 @@
+"""REST API for webhooks: a team owner's endpoints and their deliveries (owners only, like the page: a webhook sends
+the team's data elsewhere). Another team's endpoint, or one of a team you do not own, answers 404.
+
+The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns import webhooks
+from campaigns.models import WebhookDelivery, WebhookEndpoint
+from qartsite.access import owned_teams
+from qartsite.api import ScopedField, request_user
+
+
+def owned_team_scope(request: Request | None):
+    return owned_teams(request_user(request))
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    team = ScopedField(owned_team_scope, help_text="A team you own.")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
+                                   allow_empty=False)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "team", "url", "events", "active", "failing_since", "disabled_reason", "created"]
+        read_only_fields = ["failing_since", "disabled_reason", "created"]
+
+    def validate_url(self, url: str) -> str:
+        try:
+            webhooks.validate_url(url)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return url
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is not None and "team" in attrs and attrs["team"] != self.instance.team:
+            raise serializers.ValidationError({"team": ["An endpoint stays in the team that made it."]})
+        if attrs.get("active") and self.instance is not None and not self.instance.active:
+            attrs["failing_since"], attrs["disabled_reason"] = None, ""  # switched on again: a fresh start
+        return attrs
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The whsec_ signing secret: shown this once.")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "endpoint", "message_id", "event", "attempt", "ok", "status_code", "error", "time"]
+
+
+class WebhookEndpointViewSet(viewsets.ModelViewSet):
+    """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again."""
+
+    queryset = WebhookEndpoint.objects.none()  # the schema's model; requests use get_queryset
+    serializer_class = WebhookEndpointSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    ordering_fields = ["created"]
+
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        return WebhookEndpoint.objects.filter(team__in=owned_teams(self.request.user))
+
+    @extend_schema(responses={201: WebhookEndpointWithSecretSerializer})
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = serializer.save(secret=webhooks.new_secret())
+        return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=201)
+
+    @extend_schema(request=None, responses={200: WebhookEndpointWithSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
+        """A new signing secret, in this answer only; the old one stops signing at once."""
+        endpoint = self.get_object()
+        endpoint.secret = webhooks.new_secret()
+        endpoint.save(update_fields=["secret"])
+        return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
+
+
+class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Delivery attempts to the endpoints of the teams you own, newest first (filter by `endpoint`)."""
+
+    queryset = WebhookDelivery.objects.none()  # the schema's model; requests use get_queryset
+    serializer_class = WebhookDeliverySerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["endpoint", "ok", "event"]
+
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        return WebhookDelivery.objects.filter(endpoint__team__in=owned_teams(self.request.user))

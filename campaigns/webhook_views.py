@@ -1,0 +1,100 @@
+"""The team's webhook page: owners add endpoints, rotate secrets (shown once), send a test, switch a disabled endpoint
+back on, delete, and read recent deliveries. Everyone else gets 403 (members) or 404 (other teams)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from campaigns import webhooks
+from campaigns.forms import WebhookEndpointForm
+from campaigns.models import WebhookDelivery, WebhookEndpoint
+from qartsite.access import get_for_user_or_404
+from qartsite.models import Membership, Team
+
+RECENT_DELIVERIES = 20
+OWNERS_ONLY = "Only a team owner can manage webhooks: they send the team's data elsewhere."
+
+
+def owned_team(request: HttpRequest, team_id: int) -> Team:
+    team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
+    if Membership.role_of(request.user, team) != Membership.Role.OWNER:
+        raise PermissionDenied(OWNERS_ONLY)
+    return team
+
+
+def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = None, shown_secret: str = "",
+         shown_for: WebhookEndpoint | None = None, status: int = 200) -> HttpResponse:
+    endpoints = list(WebhookEndpoint.objects.filter(team=team))
+    for endpoint in endpoints:
+        endpoint.recent = list(WebhookDelivery.objects.filter(endpoint=endpoint)[:RECENT_DELIVERIES])
+    response = render(request, "campaigns/webhooks.html", {
+        "team": team, "endpoints": endpoints, "form": form or WebhookEndpointForm(),
+        "shown_secret": shown_secret, "shown_for": shown_for,
+    }, status=status)
+    if shown_secret:
+        response["Cache-Control"] = "no-store"  # the secret is shown once: no copy in a cache
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def webhook_list(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = owned_team(request, team_id)
+    if request.method != "POST":
+        return page(request, team)
+    form = WebhookEndpointForm(request.POST)
+    if not form.is_valid():
+        return page(request, team, form=form, status=400)
+    endpoint = form.save(commit=False)
+    endpoint.team, endpoint.secret = team, webhooks.new_secret()
+    endpoint.save()
+    return page(request, team, shown_secret=endpoint.secret, shown_for=endpoint, status=201)
+
+
+def owned_endpoint(request: HttpRequest, team_id: int, endpoint_id: int) -> tuple[Team, WebhookEndpoint]:
+    team = owned_team(request, team_id)
+    return team, get_for_user_or_404(WebhookEndpoint.objects.filter(team=team), pk=endpoint_id)
+
+
+@login_required
+@require_POST
+def webhook_rotate(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
+    team, endpoint = owned_endpoint(request, team_id, endpoint_id)
+    endpoint.secret = webhooks.new_secret()
+    endpoint.save(update_fields=["secret"])
+    return page(request, team, shown_secret=endpoint.secret, shown_for=endpoint)
+
+
+@login_required
+@require_POST
+def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
+    team, endpoint = owned_endpoint(request, team_id, endpoint_id)
+    delivery = webhooks.ping(endpoint)
+    if delivery.ok:
+        messages.success(request, f"Test delivered: the receiver answered {delivery.status_code}.")
+    else:
+        messages.error(request, f"Test failed: {delivery.error}")
+    return redirect("campaigns:webhooks", team_id=team.pk)
+
+
+@login_required
+@require_POST
+def webhook_enable(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
+    team, endpoint = owned_endpoint(request, team_id, endpoint_id)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=True, failing_since=None, disabled_reason="")
+    messages.success(request, f"{endpoint.url} receives events again.")
+    return redirect("campaigns:webhooks", team_id=team.pk)
+
+
+@login_required
+@require_POST
+def webhook_delete(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
+    team, endpoint = owned_endpoint(request, team_id, endpoint_id)
+    endpoint.delete()
+    messages.success(request, f"{endpoint.url} removed; it receives nothing more.")
+    return redirect("campaigns:webhooks", team_id=team.pk)

@@ -1,0 +1,283 @@
+"""Webhooks: a team's HTTPS endpoints receive `scan.created`, `generation.finished`, `placement.artwork_changed` and
+`placement.alert` events, signed the Standard Webhooks way so receivers can check them with any Standard Webhooks
+library (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256 under the endpoint's `whsec_` secret).
+
+Events are queued after the transaction that made them commits (`emit`), one RQ job per endpoint and batch on the
+light `webhooks` queue, never on the short link's path: scans are emitted by the drainer once it has stored them.
+Each message's id is stable across retries (a scan's is its event id), so receivers dedupe.
+
+A job sends its messages in order and stops at the first failure; RQ retries it with exponential back-off
+(`RETRY_INTERVALS`, about 5 days in all, which needs a worker started `--with-scheduler`), skipping the messages
+already delivered. Every attempt is a `WebhookDelivery` row. An endpoint failing for `DISABLE_AFTER` is switched off
+and its team's owners are told (the webhook page shows why, and an e-mail goes out).
+
+Addresses are checked when a delivery is made, not only when the endpoint is saved: the host is resolved, every
+address must be public (not private, loopback, link-local, multicast or reserved) unless
+`QART_WEBHOOKS_ALLOW_PRIVATE` (tests, local development), and the connection goes to the checked address itself, so
+a DNS answer that changes in between (rebinding) cannot point the request inside. Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import django_rq
+import urllib3
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Retry
+from standardwebhooks import Webhook
+
+from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from qartsite.models import Membership
+
+log = logging.getLogger(__name__)
+
+QUEUE = "webhooks"
+DISABLE_AFTER = timedelta(days=5)
+# Exponential back-off, 1 min doubling-ish up to a day: 10 retries span about 4.9 days, so a message still failing
+# near the end of them meets DISABLE_AFTER on its last attempts.
+RETRY_INTERVALS = [60, 300, 1800, 7200, 21600, 43200, 86400, 86400, 86400, 86400]
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+JOB_TIMEOUT = 300
+RESPONSE_BYTES = 1024  # read no more of a receiver's answer than this
+
+
+class DeliveryError(Exception):
+    """One attempt failed: the message is what the delivery log shows."""
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form (`whsec_` + base64 of 32 random bytes)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def allow_private() -> bool:
+    return bool(getattr(settings, "QART_WEBHOOKS_ALLOW_PRIVATE", False))
+
+
+def validate_url(url: str) -> None:
+    """Raise ValidationError unless `url` is an https URL with a host (http too where private addresses are
+    allowed, for a local receiver). Whether the host is public is checked at each delivery (`public_address`)."""
+    parts = urlsplit(url)
+    schemes = ("https", "http") if allow_private() else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValidationError("Enter an https:// address with a host name.")
+    if parts.username or parts.password:
+        raise ValidationError("Leave the user name and password out of the address; the signature proves the sender.")
+
+
+def public_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: its first resolved address, after checking that all are public.
+
+    Raises DeliveryError when the host does not resolve or any of its addresses is not public (unless allowed).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DeliveryError(f"Could not resolve {host}: {exc}") from None
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise DeliveryError(f"Could not resolve {host}.")
+    if not allow_private():
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global or ip.is_multicast:
+                raise DeliveryError(f"{host} resolves to {address}, which is not a public address.")
+    return addresses[0]
+
+
+def signed_headers(secret: str, message_id: str, sent: datetime, body: str) -> dict[str, str]:
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, sent, body),
+        "content-type": "application/json",
+        "user-agent": "qart-webhooks",
+    }
+
+
+def post(url: str, headers: dict[str, str], body: str) -> int:
+    """POST `body` to `url` through the checked address; returns the status code. Follows no redirect."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = public_address(parts.hostname or "", port)
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    if parts.scheme == "https":
+        # Connect to the pinned address but check the certificate (and send SNI) for the host name.
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, server_hostname=parts.hostname,
+            assert_hostname=parts.hostname, cert_reqs="CERT_REQUIRED",
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        response = pool.urlopen("POST", path, body=body.encode(), headers={**headers, "host": host_header},
+                                redirect=False, retries=False, preload_content=False)
+        response.read(RESPONSE_BYTES)
+        response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise DeliveryError(f"Could not reach {parts.hostname}: {type(exc).__name__}") from None
+    finally:
+        pool.close()
+    return response.status
+
+
+def message_body(event: str, data: dict[str, Any], sent: datetime) -> str:
+    return json.dumps({"type": event, "timestamp": sent.isoformat(), "data": data}, separators=(",", ":"))
+
+
+def emit(team_id: int, event: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Queue `messages` ((message id, data) pairs) of `event` for each of the team's active endpoints that take it,
+    once the current transaction commits (right away outside one)."""
+    if not messages:
+        return
+    endpoints = [endpoint.pk for endpoint in WebhookEndpoint.objects.filter(team_id=team_id, active=True)
+                 if event in endpoint.events]
+    if endpoints:
+        transaction.on_commit(lambda: enqueue(endpoints, event, messages))
+
+
+def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    for endpoint_id in endpoint_ids:
+        try:
+            django_rq.get_queue(QUEUE).enqueue(
+                deliver, endpoint_id, event, messages, job_timeout=JOB_TIMEOUT,
+                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            )
+        except RedisError:
+            # The events are stored already; losing their notification beats failing the drainer's batch.
+            log.exception("Could not queue %s webhooks for endpoint %s", event, endpoint_id)
+
+
+def scans_stored(rows: list[ScanEvent]) -> None:
+    """`scan.created` for scans the drainer is storing (called inside its transaction; sent after the commit)."""
+    if not rows:
+        return
+    placements = {pk: (team, campaign, slug) for pk, team, campaign, slug in Placement.objects.filter(
+        pk__in={row.placement_id for row in rows}).values_list("pk", "campaign__team_id", "campaign_id", "slug")}
+    by_team: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for row in rows:
+        if row.is_bot or row.placement_id not in placements:
+            continue
+        team, campaign, slug = placements[row.placement_id]
+        # No visitor key, address or language: nothing that follows a person leaves the site.
+        by_team.setdefault(team, []).append((str(row.event_id), {
+            "scan": str(row.event_id), "time": row.time.isoformat(), "campaign": campaign,
+            "placement": row.placement_id, "slug": slug, "country": row.country, "device_class": row.device_class,
+            "repeat": row.is_repeat,
+        }))
+    for team, messages in by_team.items():
+        emit(team, WebhookEndpoint.Event.SCAN_CREATED, messages)
+
+
+def generation_finished(job) -> None:
+    """`generation.finished` for a job that has just ended (done, failed or cancelled)."""
+    if job.team_id is None:
+        return
+    emit(job.team_id, WebhookEndpoint.Event.GENERATION_FINISHED, [(f"generation-{job.pk}-{job.status}", {
+        "generation": job.pk, "status": job.status, "placement": job.placement_id,
+    })])
+
+
+def artwork_changed(placement, candidate_id: int | None) -> None:
+    """`placement.artwork_changed` when a placement's artwork becomes `candidate_id` (None: removed)."""
+    emit(placement.campaign.team_id, WebhookEndpoint.Event.ARTWORK_CHANGED, [
+        (f"artwork-{placement.pk}-{secrets.token_hex(8)}", {
+            "placement": placement.pk, "campaign": placement.campaign_id, "candidate": candidate_id,
+        })])
+
+
+def deliver(endpoint_id: int, event: str, messages: list[tuple[str, dict[str, Any]]]) -> str:
+    """The RQ job: send the messages not yet delivered, in order; raise DeliveryError at the first failure so RQ
+    retries the job later (the endpoint disabled meanwhile: nothing more is sent)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None or not endpoint.active:
+        return "endpoint gone or disabled"
+    done = set(WebhookDelivery.objects.filter(endpoint=endpoint, ok=True, message_id__in=[m for m, _ in messages])
+               .values_list("message_id", flat=True))
+    sent = 0
+    for message_id, data in messages:
+        if message_id in done:
+            continue
+        attempt_one(endpoint, event, message_id, data)  # raises on failure: the retry takes it from here
+        sent += 1
+    return f"sent {sent}"
+
+
+def attempt_one(endpoint: WebhookEndpoint, event: str, message_id: str, data: dict[str, Any]) -> None:
+    """Send one message and log the attempt; raise DeliveryError when it failed."""
+    now = timezone.now()
+    body = message_body(event, data, now)
+    status_code, error = None, ""
+    try:
+        status_code = post(endpoint.url, signed_headers(endpoint.secret, message_id, now, body), body)
+        if not 200 <= status_code < 300:
+            error = f"The receiver answered {status_code}" + (" (a redirect: not followed)"
+                                                                if 300 <= status_code < 400 else "")
+    except DeliveryError as exc:
+        error = str(exc)[:300]
+    attempts = WebhookDelivery.objects.filter(endpoint=endpoint, message_id=message_id).count()
+    WebhookDelivery.objects.create(endpoint=endpoint, message_id=message_id, event=event, attempt=attempts + 1,
+                                   ok=not error, status_code=status_code, error=error, time=now)
+    record_outcome(endpoint, ok=not error, now=now)
+    if error:
+        raise DeliveryError(error)
+
+
+def record_outcome(endpoint: WebhookEndpoint, ok: bool, now: datetime) -> None:
+    """Keep `failing_since`; switch the endpoint off once it has failed for DISABLE_AFTER, and tell the owners."""
+    if ok:
+        if endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            endpoint.failing_since = None
+        return
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
+        return
+    if now - endpoint.failing_since >= DISABLE_AFTER and endpoint.active:
+        disable(endpoint, f"Switched off on {now:%Y-%m-%d}: every delivery failed since "
+                          f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC.")
+
+
+def disable(endpoint: WebhookEndpoint, reason: str) -> None:
+    # The conditional update makes one worker, not each that notices, send the e-mail.
+    if not WebhookEndpoint.objects.filter(pk=endpoint.pk, active=True).update(active=False, disabled_reason=reason):
+        return
+    endpoint.active, endpoint.disabled_reason = False, reason
+    owners = list(Membership.objects.filter(team_id=endpoint.team_id, role=Membership.Role.OWNER)
+                  .exclude(user__email="").values_list("user__email", flat=True))
+    if owners:
+        send_mail(
+            subject=f"qart: webhook {endpoint.url} switched off",
+            message=f"{reason}\n\nFix the receiver, then switch the endpoint back on from your team's webhook page.",
+            from_email=None, recipient_list=owners, fail_silently=True,
+        )
+
+
+def ping(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Send a test message now (the owner's "Send a test" button); returns the logged attempt."""
+    message_id = f"ping-{secrets.token_hex(8)}"
+    try:
+        attempt_one(endpoint, "webhook.ping", message_id, {"endpoint": endpoint.pk})
+    except DeliveryError:
+        pass
+    return WebhookDelivery.objects.filter(endpoint=endpoint, message_id=message_id).latest("time")

@@ -1,0 +1,99 @@
+"""The team's webhook page (`campaigns.webhook_views`): owners only, secrets shown once, tests, CSRF."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from campaigns import webhooks
+from campaigns.models import WebhookDelivery, WebhookEndpoint
+from tests.campaigns.test_webhooks import Receiver
+
+
+@pytest.fixture
+def endpoint(team_users) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/qart",
+                                          events=["scan.created"], secret=webhooks.new_secret())
+
+
+def signed_in(client: Client, user) -> Client:
+    client.force_login(user)
+    return client
+
+
+class TestWebhookPage:
+    def test_it_adds_an_endpoint_and_shows_its_secret_once(self, client, team_users):
+        signed_in(client, team_users.owner)
+        url = reverse("campaigns:webhooks", args=[team_users.team.pk])
+        response = client.post(url, {"url": "https://hooks.example.com/qart", "events": ["scan.created",
+                                                                                         "placement.alert"]})
+        assert response.status_code == 201
+        endpoint = WebhookEndpoint.objects.get()
+        assert endpoint.team == team_users.team and endpoint.events == ["scan.created", "placement.alert"]
+        assert endpoint.secret.startswith("whsec_") and endpoint.secret in response.content.decode()
+        assert response["Cache-Control"] == "no-store"
+        assert endpoint.secret not in client.get(url).content.decode()
+
+    @pytest.mark.parametrize("address", ["http://hooks.example.com/", "ftp://x.example.com/", "not a url",
+                                         "https://user:pw@hooks.example.com/"])
+    def test_it_refuses_bad_addresses_with_one_message(self, client, team_users, address):
+        signed_in(client, team_users.owner)
+        response = client.post(reverse("campaigns:webhooks", args=[team_users.team.pk]),
+                               {"url": address, "events": ["scan.created"]})
+        assert response.status_code == 400 and WebhookEndpoint.objects.count() == 0
+        assert "https://" in response.content.decode() or "password" in response.content.decode()
+
+    @pytest.mark.parametrize("who, status", [("teammate", 403), ("viewer", 403), ("outsider", 404)])
+    def test_it_is_for_owners_only(self, client, team_users, endpoint, who, status):
+        signed_in(client, getattr(team_users, who))
+        assert client.get(reverse("campaigns:webhooks", args=[team_users.team.pk])).status_code == status
+        for name in ("webhook_rotate", "webhook_test", "webhook_enable", "webhook_delete"):
+            url = reverse(f"campaigns:{name}", args=[team_users.team.pk, endpoint.pk])
+            assert client.post(url).status_code == status
+        assert WebhookEndpoint.objects.get().secret == endpoint.secret
+
+    def test_it_hides_another_teams_endpoint_behind_the_owners_own_team(self, client, team_users, endpoint):
+        signed_in(client, team_users.outsider)
+        url = reverse("campaigns:webhook_delete", args=[team_users.other_team.pk, endpoint.pk])
+        assert client.post(url).status_code == 404 and WebhookEndpoint.objects.exists()
+
+    def test_it_rotates_the_secret_and_shows_the_new_one(self, client, team_users, endpoint):
+        signed_in(client, team_users.owner)
+        response = client.post(reverse("campaigns:webhook_rotate", args=[team_users.team.pk, endpoint.pk]))
+        endpoint_after = WebhookEndpoint.objects.get()
+        assert endpoint_after.secret != endpoint.secret and endpoint_after.secret in response.content.decode()
+
+    def test_it_sends_a_test_and_lists_the_delivery(self, client, team_users, settings):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+        receiver = Receiver()
+        try:
+            made = WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=["scan.created"],
+                                                  secret=webhooks.new_secret())
+            signed_in(client, team_users.owner)
+            response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, made.pk]),
+                                   follow=True)
+        finally:
+            receiver.server.shutdown()
+            receiver.server.server_close()
+        assert "Test delivered: the receiver answered 204." in response.content.decode()
+        assert WebhookDelivery.objects.get().event == "webhook.ping" and len(receiver.requests) == 1
+        assert "webhook.ping" in response.content.decode()
+
+    def test_it_shows_why_an_endpoint_was_switched_off_and_switches_it_on(self, client, team_users, endpoint):
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False, disabled_reason="Every delivery failed.")
+        signed_in(client, team_users.owner)
+        url = reverse("campaigns:webhooks", args=[team_users.team.pk])
+        assert "Switched off. Every delivery failed." in client.get(url).content.decode()
+        client.post(reverse("campaigns:webhook_enable", args=[team_users.team.pk, endpoint.pk]))
+        assert WebhookEndpoint.objects.get().active
+
+    def test_it_deletes_an_endpoint(self, client, team_users, endpoint):
+        signed_in(client, team_users.owner)
+        client.post(reverse("campaigns:webhook_delete", args=[team_users.team.pk, endpoint.pk]))
+        assert not WebhookEndpoint.objects.exists()
+
+    def test_it_needs_the_csrf_token(self, team_users, endpoint):
+        client = signed_in(Client(enforce_csrf_checks=True), team_users.owner)
+        response = client.post(reverse("campaigns:webhook_delete", args=[team_users.team.pk, endpoint.pk]))
+        assert response.status_code == 403 and WebhookEndpoint.objects.exists()

@@ -1,0 +1,246 @@
+"""Webhooks (`campaigns.webhooks`): signed deliveries to a real local receiver, retries, public-address checks,
+switching off after 5 days of failure, and the drainer / generation / artwork hooks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import django_rq
+import pytest
+from django.core import mail
+from django.utils import timezone
+from rq import SimpleWorker
+from standardwebhooks import Webhook
+
+from campaigns import artwork, drainer, scan_buffer, webhooks
+from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from tests.campaigns.conftest import make_art
+
+ALL_EVENTS = [choice.value for choice in WebhookEndpoint.Event]
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 in a thread: records each request and answers from `statuses` (then 204)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.requests.append((self.path, dict(self.headers.items()), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(body) for _, _, body in self.requests]
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver()
+    yield made
+    made.server.shutdown()
+    made.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _allow_local_receiver(settings):
+    settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station Poster")
+
+
+@pytest.fixture
+def endpoint(team_users, receiver) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=ALL_EVENTS,
+                                          secret=webhooks.new_secret())
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple[list[int], str, list]]:
+    """What would be queued: (endpoint ids, event, messages) per enqueue call."""
+    calls: list = []
+    monkeypatch.setattr(webhooks, "enqueue", lambda ids, event, messages: calls.append((list(ids), event, messages)))
+    return calls
+
+
+def scan(placement: Placement, **fields) -> dict:
+    made = dict(browser="Safari", os="iOS", device_class="mobile", referer="", accept_language="de", country="DE",
+                is_bot=False, visitor_key="v" * 32)
+    return scan_buffer.scan_event(placement.pk, timezone.now(), **{**made, **fields})
+
+
+def verified(receiver: Receiver, endpoint: WebhookEndpoint) -> list[dict]:
+    """Every received body, checked by the Standard Webhooks library (raises on a bad signature)."""
+    return [Webhook(endpoint.secret).verify(body, headers) for _, headers, body in receiver.requests]
+
+
+class TestDelivery:
+    def test_it_delivers_drained_scans_through_a_real_worker_signed_for_a_standard_webhooks_library(
+            self, placement, endpoint, receiver, scan_redis, django_capture_on_commit_callbacks):
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        events = [scan(placement), scan(placement)]
+        with django_capture_on_commit_callbacks(execute=True):
+            drainer.store_events(events)
+        assert queue.count == 1  # one job per endpoint for the batch
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+        payloads = verified(receiver, endpoint)
+        assert [p["type"] for p in payloads] == ["scan.created", "scan.created"]
+        assert sorted(headers["webhook-id"] for _, headers, _ in receiver.requests) == sorted(
+            str(row) for row in ScanEvent.objects.values_list("event_id", flat=True))
+        assert payloads[0]["data"]["placement"] == placement.pk
+        # Nothing that follows a person leaves the site.
+        assert "visitor" not in json.dumps(payloads) and "accept_language" not in json.dumps(payloads)
+        assert WebhookDelivery.objects.filter(endpoint=endpoint, ok=True, status_code=204).count() == 2
+
+    def test_it_rejects_a_signature_made_with_another_secret(self, placement, endpoint, receiver):
+        webhooks.deliver(endpoint.pk, "scan.created", [("m1", {"x": 1})])
+        _, headers, body = receiver.requests[0]
+        with pytest.raises(Exception, match="signature"):
+            Webhook(webhooks.new_secret()).verify(body, headers)
+
+    def test_it_queues_retries_with_growing_intervals(self, endpoint, scan_redis):
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        webhooks.enqueue([endpoint.pk], "scan.created", [("m1", {})])
+        job = queue.jobs[0]
+        assert job.retries_left == len(webhooks.RETRY_INTERVALS)
+        assert job.retry_intervals == sorted(job.retry_intervals) and job.retry_intervals[0] < job.retry_intervals[-1]
+        assert sum(webhooks.RETRY_INTERVALS) <= webhooks.DISABLE_AFTER.total_seconds()
+        queue.empty()
+
+    def test_it_resends_only_what_failed_and_counts_attempts(self, endpoint, receiver):
+        receiver.statuses = [204, 500]
+        messages = [("m1", {"n": 1}), ("m2", {"n": 2}), ("m3", {"n": 3})]
+        with pytest.raises(webhooks.DeliveryError, match="answered 500"):
+            webhooks.deliver(endpoint.pk, "scan.created", messages)
+        assert len(receiver.requests) == 2  # stopped at the first failure: m3 waits for the retry
+        webhooks.deliver(endpoint.pk, "scan.created", messages)
+        assert [headers["webhook-id"] for _, headers, _ in receiver.requests] == ["m1", "m2", "m2", "m3"]
+        assert list(WebhookDelivery.objects.filter(message_id="m2").order_by("attempt")
+                    .values_list("attempt", "ok")) == [(1, False), (2, True)]
+        endpoint.refresh_from_db()
+        assert endpoint.failing_since is None
+
+    def test_it_does_not_follow_redirects(self, endpoint, receiver):
+        receiver.statuses = [302]
+        with pytest.raises(webhooks.DeliveryError, match="redirect"):
+            webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})])
+        assert [path for path, _, _ in receiver.requests] == ["/hook"]
+
+    def test_it_refuses_a_loopback_address_at_delivery_time(self, endpoint, receiver, settings):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
+        with pytest.raises(webhooks.DeliveryError, match="not a public address"):
+            webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})])
+        assert receiver.requests == []
+        assert WebhookDelivery.objects.get().error.endswith("which is not a public address.")
+
+    @pytest.mark.parametrize("address", ["10.0.0.1", "169.254.169.254", "::1", "224.0.0.1", "100.64.0.1"])
+    def test_it_refuses_non_public_addresses(self, monkeypatch, settings, address):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
+        monkeypatch.setattr(webhooks.socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", (address, 443))])
+        with pytest.raises(webhooks.DeliveryError, match="not a public address"):
+            webhooks.public_address("hooks.example.com", 443)
+
+    def test_it_connects_to_the_address_it_checked(self, monkeypatch, settings):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
+        monkeypatch.setattr(webhooks.socket, "getaddrinfo",
+                            lambda *a, **k: [(None, None, None, "", ("93.184.216.34", 443))])
+        assert webhooks.public_address("hooks.example.com", 443) == "93.184.216.34"
+
+    def test_it_switches_an_endpoint_off_after_five_days_of_failure_and_tells_the_owners(
+            self, endpoint, receiver, team_users):
+        team_users.owner.email = "owner@example.com"
+        team_users.owner.save()
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            failing_since=timezone.now() - webhooks.DISABLE_AFTER - timedelta(minutes=1))
+        receiver.statuses = [500]
+        with pytest.raises(webhooks.DeliveryError):
+            webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})])
+        endpoint.refresh_from_db()
+        assert not endpoint.active and "every delivery failed" in endpoint.disabled_reason
+        assert [message.to for message in mail.outbox] == [["owner@example.com"]]
+        assert webhooks.deliver(endpoint.pk, "scan.created", [("m2", {})]) == "endpoint gone or disabled"
+        assert len(receiver.requests) == 1
+
+    def test_it_keeps_an_endpoint_failing_for_less_than_five_days(self, endpoint, receiver):
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=4))
+        receiver.statuses = [500]
+        with pytest.raises(webhooks.DeliveryError):
+            webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})])
+        endpoint.refresh_from_db()
+        assert endpoint.active and mail.outbox == []
+
+
+class TestHooks:
+    def test_it_queues_one_job_per_endpoint_for_a_drained_batch(self, placement, endpoint, team_users, queued,
+                                                               django_capture_on_commit_callbacks):
+        second = WebhookEndpoint.objects.create(team=team_users.team, url="https://b.example.com/",
+                                                events=["scan.created"], secret=webhooks.new_secret())
+        WebhookEndpoint.objects.create(team=team_users.team, url="https://c.example.com/",
+                                       events=["generation.finished"], secret=webhooks.new_secret())
+        WebhookEndpoint.objects.create(team=team_users.team, url="https://d.example.com/", events=ALL_EVENTS,
+                                       secret=webhooks.new_secret(), active=False)
+        events = [scan(placement), scan(placement), scan(placement, is_bot=True)]
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            drainer.store_events(events)
+        assert queued == []  # nothing before the commit
+        for callback in callbacks:
+            callback()
+        [(ids, event, messages)] = queued
+        assert sorted(ids) == sorted([endpoint.pk, second.pk]) and event == "scan.created"
+        assert sorted(message_id for message_id, _ in messages) == sorted(str(uuid.UUID(e["id"])) for e in events[:2])
+
+    def test_it_sends_nothing_to_other_teams(self, placement, team_users, queued, django_capture_on_commit_callbacks):
+        WebhookEndpoint.objects.create(team=team_users.other_team, url="https://o.example.com/", events=ALL_EVENTS,
+                                       secret=webhooks.new_secret())
+        with django_capture_on_commit_callbacks(execute=True):
+            drainer.store_events([scan(placement)])
+        assert queued == []
+
+    def test_it_announces_a_finished_generation(self, team_users, endpoint, queued,
+                                                django_capture_on_commit_callbacks):
+        from generator import jobs
+        from generator.models import GenerationJob
+
+        candidate = make_art(team_users.team, team_users.owner, "https://example.com/")
+        GenerationJob.objects.filter(pk=candidate.job_id).update(status="running")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert jobs._finish(candidate.job_id, "done")
+        [(ids, event, [(message_id, data)])] = queued
+        assert event == "generation.finished" and data == {"generation": candidate.job_id, "status": "done",
+                                                            "placement": None}
+
+    def test_it_announces_an_artwork_change_once(self, team_users, placement, endpoint, queued,
+                                                 django_capture_on_commit_callbacks):
+        candidate = make_art(team_users.team, team_users.owner, "https://example.com/poster")
+        with django_capture_on_commit_callbacks(execute=True):
+            artwork.apply(placement, candidate, user=team_users.owner)
+            placement.save()
+            artwork.apply(placement, candidate, user=team_users.owner)  # the same artwork again: no event
+        [(ids, event, [(message_id, data)])] = queued
+        assert event == "placement.artwork_changed" and data["candidate"] == candidate.pk
