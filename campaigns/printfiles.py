@@ -18,6 +18,7 @@ from campaigns import artwork as artwork_rules
 from generator.core.codes import images, preflight, printing, qr, repair, restamp, scan
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob
+from qartsite.storage import MediaUnavailable
 
 # Ghostscript's CMYK profile (Artifex CMYK SWOP), from Debian's libgs-common: named in every CMYK file's report.
 CMYK_PROFILE = "/usr/share/color/icc/ghostscript/default_cmyk.icc"
@@ -142,7 +143,8 @@ def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.P
 
 class Refused(Exception):
     """Why a print file is not offered, with the HTTP status that says it: 400 options that cannot be met, 409
-    artwork that must not be printed (or whose image is missing), 422 a file whose read-back does not scan."""
+    artwork that must not be printed (or whose image is missing), 422 a file whose read-back does not scan, 503 an
+    image storage that cannot be reached."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -161,6 +163,9 @@ def checked_file(placement, short_url: str, options: Mapping[str, str]) -> print
         raise Refused(str(exc), 409) from None
     except (printing.PrintError, qr.ContentError) as exc:
         raise Refused(str(exc), 400) from None
+    except MediaUnavailable:
+        raise Refused("The image storage is unavailable right now; try the print file again in a minute.",
+                      503) from None
     except (OSError, images.ImageError):
         raise Refused("This placement's artwork image is missing or unreadable, so it cannot be printed.",
                       409) from None

@@ -28,6 +28,7 @@ from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get
 from qartsite.models import Team
 from qartsite.site import unreachable_reason
 from qartsite.spreadsheets import csv_cell
+from qartsite.storage import MediaUnavailable
 
 TOP_PLACEMENTS = 5
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
@@ -224,6 +225,8 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
         return "Set the printed width (edit the placement) to see from how far it will scan."
     try:
         report = dict(printfiles.placement_preflight(placement, short_url))
+    except MediaUnavailable:
+        return "No preflight right now: the image storage is unavailable. Reload in a minute."
     except (OSError, ValueError) as exc:  # a missing or unreadable image, a code that cannot be encoded
         return f"No preflight: {exc}"
     report["width_label"] = printing.describe_length(placement.printed_width_cm * 10)

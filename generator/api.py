@@ -7,6 +7,8 @@ team's generation rate (GPU time is money), saves, and queues the job once the t
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
@@ -38,6 +40,8 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
+
+log = logging.getLogger(__name__)
 
 
 class ScanReasonSerializer(serializers.Serializer):
@@ -197,6 +201,8 @@ class GenerationFilter(filters.FilterSet):
         413: OpenApiResponse(description="The body is over the upload cap (QART_MAX_UPLOAD_BYTES); nothing was read."),
         429: OpenApiResponse(description="The team's generation rate, shared with the generation page, is used up; "
                                          "Retry-After says when to retry. Checked before a picture is decoded."),
+        503: OpenApiResponse(description="The picture could not be stored (the image storage is unavailable); "
+                                         "nothing was created. Retry-After says when to retry."),
     }),
 )
 class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -229,9 +235,14 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
-        with transaction.atomic():
-            uploads.save_new_job(job, request.user, serializer.picture)
-            jobs.enqueue_generation(job)  # sends once this transaction commits
+        try:
+            with transaction.atomic():
+                uploads.save_new_job(job, request.user, serializer.picture)
+                jobs.enqueue_generation(job)  # sends once this transaction commits
+        except OSError:
+            log.exception("A generation's picture could not be stored")
+            return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "60"})
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={

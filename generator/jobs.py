@@ -5,9 +5,9 @@
 - The database row is the source of truth: status, stage, progress, timings and errors live there;
   progress is mirrored into RQ's `job.meta` for RQ's own tools.
 
-Retries: RQ retries a job once when it crashed or its worker died (`Retry(max=1)`), then
-`generation_failed` marks the row failed with the reason. Expected failures (bad parameters, missing
-weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
+Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
+(`Retry(max=1)`), then `generation_failed` marks the row failed with the reason. Expected failures (bad parameters,
+missing weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
 restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
 """
 
@@ -35,6 +35,7 @@ from generator import verifier_models
 from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
 from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob
+from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
@@ -225,20 +226,39 @@ def _store(job: GenerationJob, result: ranking.BestOfNResult) -> None:
     # PNG encoding releases the GIL: the images are encoded side by side (0.8 s in series for 8 at 768²).
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         control_png, *pngs = pool.map(_png, [result.control] + [c.image for c in result.candidates])
-    job.control_image.save(f"control-{job.pk}.png", ContentFile(control_png), save=False)
     rows = []
-    for c, png in zip(result.candidates, pngs, strict=True):
+    for c in result.candidates:
         row = Candidate(
             job=job, index=c.index, batch=c.batch, seed=c.seed, aesthetic_score=c.aesthetic, rank=c.rank,
             repaired=c.repaired, pixels_changed=c.pixels_changed, ssim=c.ssim, variant=c.variant,
             fidelity_ssim=c.fidelity_ssim, color_error=c.color_error, **verifier_models.judged_fields(c.scan),
         )
-        row.image.save(f"candidate-{c.index:02d}-seed{c.seed}.png", ContentFile(png), save=False)
         rows.append(row)
+    _store_files(job, control_png, rows, pngs)
     with transaction.atomic():
         Candidate.objects.filter(job=job).delete()  # a retried job replaces a partial earlier attempt
         Candidate.objects.bulk_create(rows)
         GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
+
+
+def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], pngs: list[bytes]) -> None:
+    """Store the job's control image and each row's image, before any row is saved: a row never names a file that
+    is not stored. Should the storage fail part way, what this attempt stored is deleted again (as far as the storage
+    lets us) and the error goes on: the job fails, to be retried, with no candidate half stored."""
+    stored = []
+    try:
+        job.control_image.save(f"control-{job.pk}.png", ContentFile(control_png), save=False)
+        stored.append(job.control_image)
+        for row, png in zip(rows, pngs, strict=True):
+            row.image.save(f"candidate-{row.index:02d}-seed{row.seed}.png", ContentFile(png), save=False)
+            stored.append(row.image)
+    except OSError:
+        for file in stored:
+            try:
+                file.storage.delete(file.name)
+            except OSError as exc:
+                log.warning("Could not delete %s after a failed store: %s", file.name, exc)
+        raise
 
 
 def _png(image) -> bytes:
@@ -295,7 +315,7 @@ def run_generation(job_pk: int) -> str:
         GenerationJob.objects.filter(pk=job_pk).update(
             model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
         )
-        init = images.open_image(job.init_image.path) if job.init_image else None
+        init = stored_picture(job.init_image, images.open_image) if job.init_image else None
         result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job, model), on_progress, init)
         _store(job, result)
         _finish(
@@ -321,8 +341,7 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
     if not job.init_image:
         raise ValueError("The halftone engine needs a picture to draw the code from.")
     GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
-    with job.init_image.open("rb") as stored:
-        picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    picture = stored_picture(job.init_image, images.open_picture)
     result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress)
     _store(job, result)
     _finish(
@@ -331,6 +350,20 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
         scoring_seconds=round(result.scoring_seconds, 3),
     )
     return result.message
+
+
+def stored_picture(field, opener):
+    """The job's stored picture, opened by `opener` (`images.open_image` or `images.open_picture`).
+
+    A file that is gone fails the job (ImageError, not retried); a storage that cannot be reached raises
+    MediaUnavailable, which RQ retries like a crash (see `generation_failed`).
+    """
+    try:
+        with field.open("rb") as stored:
+            data = stored.read()
+    except FileNotFoundError:
+        raise images.ImageError("The job's picture is no longer stored; start a new job with the picture.") from None
+    return opener(data, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
 
 
 def _record_eval_samples(job_pk: int) -> None:
@@ -352,6 +385,8 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         return
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
+    elif isinstance(exc_value, MediaUnavailable):
+        reason = f"The image storage could not be reached, twice (it was retried once): {exc_value}"
     else:
         reason = f"The job failed twice ({getattr(exc_type, '__name__', exc_type)}: {exc_value})."
     GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(

@@ -12,15 +12,19 @@ import secrets
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import transaction
 from PIL import Image
 
 from generator.core.codes import images
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.storage import MediaUnavailable
 
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
 MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pixels of most photos
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
+NOT_STORED = ("The picture could not be stored: the image storage is unavailable right now. Nothing was created; "
+              "try again in a minute.")
 
 
 def from_upload(upload) -> Image.Image:
@@ -56,6 +60,9 @@ def from_candidate(team, pk) -> Image.Image:
     try:
         with candidate.image.open("rb") as stored:
             return images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    except MediaUnavailable:
+        raise images.ImageError("That candidate's image cannot be read right now: the image storage is unavailable. "
+                                "Try again in a minute, or upload a picture.") from None
     except OSError:
         raise images.ImageError("That candidate's image is missing; pick another or upload a picture.") from None
 
@@ -115,9 +122,15 @@ def attach(job: GenerationJob, picture: Image.Image) -> None:
     job.init_image.save(f"picture-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(picture)), save=False)
 
 
+@transaction.atomic
 def save_new_job(job: GenerationJob, user, picture: Image.Image | None) -> GenerationJob:
     """Store a validated, unsaved job (the page's form and the API both make one): remember its prompt and, for the
-    halftone engine, attach its picture. Enqueueing is the caller's (`jobs.enqueue_generation`, after commit)."""
+    halftone engine, attach its picture. Enqueueing is the caller's (`jobs.enqueue_generation`, after commit).
+
+    Raises:
+        OSError: the picture could not be stored (MediaUnavailable: the storage is away); nothing was saved, and
+            `NOT_STORED` says so to people.
+    """
     if job.engine == GenerationJob.Engine.HALFTONE:
         # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
         job.prompt = Prompt.remember(user, job.prompt.text, "", team=None)

@@ -6,6 +6,8 @@ everything that changes something checks `require_editor` on the job's team (vie
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -20,16 +22,18 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from campaigns import artwork, restamps
 from campaigns.models import Placement
-from generator import engine_status, jobs, verifier_models
+from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.evals import report_views
 from generator.forms import LOOKS, SPEEDS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
-from qartsite.responses import plain_400
+from qartsite.responses import plain_400, plain_503
 from qartsite.site import unreachable_reason
+from qartsite.storage import MediaUnavailable
 
+log = logging.getLogger(__name__)
 GALLERY_SIZE = 12
 EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
 TOP_CANDIDATES = 4
@@ -83,6 +87,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         return p.short_url(request)
 
     data, files = (request.POST, request.FILES) if request.method == "POST" else (None, None)
+    status = 200
     form = GenerationForm(request.user, data, files, link_for=link_for, placement=placement)
     # The team's default preset (chosen from a sweep report) fills the form; what people type still wins.
     preset = report_views.default_preset(form.initial.get("team"))
@@ -91,9 +96,15 @@ def generate(request: HttpRequest) -> HttpResponse:
         require_editor(request.user, form.cleaned_data["team"])
         # Counted only now that the job is accepted; clean() only asked whether the team had room.
         if form.has_room(form.cleaned_data["team"], count=True):
-            job = form.save()
-            jobs.enqueue_generation(job)
-            return redirect("generator:job", pk=job.pk)
+            try:
+                job = form.save()
+            except OSError:  # the picture could not be stored: the form again, with what was typed and why
+                log.exception("A generation's picture could not be stored")
+                form.add_error("picture", uploads.NOT_STORED)
+                status = 503
+            else:
+                jobs.enqueue_generation(job)
+                return redirect("generator:job", pk=job.pk)
 
     teams = Team.for_user(request.user)
     ctx = {
@@ -125,7 +136,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         response = render(request, "generator/generate.html", ctx, status=429)
         response["Retry-After"] = str(max(1, round(form.retry_after or 0)))
         return response
-    return render(request, "generator/generate.html", ctx)
+    return render(request, "generator/generate.html", ctx, status=status)
 
 
 def scan_reliability(candidate: Candidate) -> str:
@@ -312,6 +323,8 @@ def candidate_png(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         with candidate.image.open("rb") as stored:
             image = images.open_image(stored.read())
+    except MediaUnavailable:
+        return plain_503("The image storage is unavailable right now; try the download again in a minute.")
     except (OSError, images.ImageError):
         raise Http404("This candidate's image is missing.") from None
     filename = f"qart-{candidate.job_id}-rank{candidate.rank}-{size}px.png"

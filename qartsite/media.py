@@ -8,10 +8,20 @@ image URLs the API returns work with the same credentials as the API itself.
 
 In production behind nginx, set QART_MEDIA_ACCEL_PREFIX: the view still decides access, then hands the sending to
 nginx with `X-Accel-Redirect` (the prefix is an `internal` location aliased to MEDIA_ROOT).
+
+With the media in an S3 bucket (MEDIA_STORAGE=s3, qartsite.storage) the view streams the object itself rather than
+redirecting to a presigned URL: the bucket's endpoint need not be reachable from browsers (it often sits on a private
+network), no link that works without the team check ever leaves the site (a presigned URL does, for its lifetime,
+to anyone it is pasted to), and revalidation (304) and `Cache-Control: private` work as they do for files on disk.
+The cost is the bytes passing through the web process: images of at most a few megabytes, as before.
+
+While the storage cannot be reached, an owned file answers 503 with a small picture that says "Image unavailable",
+so a page shows that in place of the image (and the browser keeps no copy of it).
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import posixpath
 from dataclasses import dataclass
@@ -21,7 +31,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.db.models import Model
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_cache_control
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
@@ -30,6 +40,20 @@ from rest_framework.exceptions import AuthenticationFailed
 from generator.models import Candidate, GenerationJob, LabelingItem
 from qartsite.authentication import TokenAuthentication
 from qartsite.models import Team
+from qartsite.storage import MediaUnavailable
+
+log = logging.getLogger(__name__)
+# What an <img> shows while the storage is away: plain words, no script (an SVG shown by <img> cannot run any).
+UNAVAILABLE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 120" width="320" height="120">'
+    '<rect width="320" height="120" fill="#eeeeee"/>'
+    '<text x="160" y="50" font-family="sans-serif" font-size="20" text-anchor="middle" fill="#444444">'
+    'Image unavailable</text>'
+    '<text x="160" y="76" font-family="sans-serif" font-size="13" text-anchor="middle" fill="#666666">'
+    'The image storage cannot be reached.</text>'
+    '<text x="160" y="96" font-family="sans-serif" font-size="13" text-anchor="middle" fill="#666666">'
+    'Reload in a minute.</text></svg>'
+)
 
 
 @dataclass(frozen=True)
@@ -105,34 +129,55 @@ def serve(request: HttpRequest, path: str) -> HttpResponse:
     """A media file for a member of its owner's team (see the module docstring), else 404."""
     name = clean_name(path)
     owner = owner_of(name, media_user(request)) if name else None
-    if owner is None or not owner.storage.exists(name):
+    if owner is None:
         raise Http404("Not found")
-
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    prefix = settings.QART_MEDIA_ACCEL_PREFIX
-    if prefix:
-        # nginx sends the bytes and answers conditional requests. It keeps Content-Type, Content-Disposition and
-        # Cache-Control from this response but not X-Content-Type-Options: its location adds that (.env.example).
-        response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = quote(prefix + name)
-    else:
-        try:
-            modified = owner.storage.get_modified_time(name).timestamp()
-        except NotImplementedError:  # a storage without modification times is still served, just not revalidated
-            modified = None
-        if modified is not None and not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), modified):
-            response = HttpResponseNotModified()
-        else:
-            try:
-                stored = owner.storage.open(name, "rb")
-            except (IsADirectoryError, FileNotFoundError, PermissionError):
-                raise Http404("Not found") from None
-            response = FileResponse(stored, content_type=content_type)
-        if modified is not None:
-            response["Last-Modified"] = http_date(modified)
+    try:
+        response = stored_file(request, owner.storage, name)
+    except MediaUnavailable as exc:
+        log.warning("Media %s not served: %s", name, exc)
+        response = HttpResponse(UNAVAILABLE_SVG, content_type="image/svg+xml", status=503)
+        response["Retry-After"] = "60"
+        add_never_cache_headers(response)
     # Shown in the page, never a download; the PNG downloads for print come from generator.core.codes.downloads.
     response["Content-Disposition"] = content_disposition_header(False, posixpath.basename(name))
     response["X-Content-Type-Options"] = "nosniff"
     # Only the signed-in browser may keep a copy: a shared cache must never hand one team's file to another.
     patch_cache_control(response, private=True)
+    return response
+
+
+def stored_file(request: HttpRequest, storage: Storage, name: str) -> HttpResponse:
+    """The response that sends the file `name` of `storage` (or 304, or the sending handed to nginx); 404 when
+    there is no such file.
+
+    Raises:
+        MediaUnavailable: the storage cannot be reached.
+    """
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    prefix = settings.QART_MEDIA_ACCEL_PREFIX
+    if prefix:
+        if not storage.exists(name):
+            raise Http404("Not found")
+        # nginx sends the bytes and answers conditional requests. It keeps Content-Type, Content-Disposition and
+        # Cache-Control from this response but not X-Content-Type-Options: its location adds that (.env.example).
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = quote(prefix + name)
+        return response
+    # No exists() first: the modification time says the file is there, one request fewer to a bucket.
+    try:
+        modified = storage.get_modified_time(name).timestamp()
+    except NotImplementedError:  # a storage without modification times is still served, just not revalidated
+        modified = None
+    except (FileNotFoundError, NotADirectoryError):
+        raise Http404("Not found") from None
+    if modified is not None and not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), modified):
+        response = HttpResponseNotModified()
+    else:
+        try:
+            stored = storage.open(name, "rb")
+        except (IsADirectoryError, FileNotFoundError, PermissionError):
+            raise Http404("Not found") from None
+        response = FileResponse(stored, content_type=content_type)
+    if modified is not None:
+        response["Last-Modified"] = http_date(modified)
     return response

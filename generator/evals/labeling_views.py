@@ -7,6 +7,8 @@ The one-time link `/l/<token>` needs nobody: a phone camera has no session, and 
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
@@ -23,7 +25,9 @@ from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, get_for_user_
 from qartsite.models import Team
 from qartsite.responses import plain_400
 from qartsite.site import site_root
+from qartsite.storage import MediaUnavailable
 
+log = logging.getLogger(__name__)
 VOTES = {"up": 1, "down": -1}
 MAX_SECONDS = 24 * 3600.0
 
@@ -87,13 +91,19 @@ def session_run(request: HttpRequest, pk: int) -> HttpResponse:
     if item is None:
         return redirect("evals:labeling_done", pk=session.pk)
     root = site_root(request)
-    sessions.render_item(item, root)
-    mode = sessions.scan_mode(item)
+    try:
+        sessions.render_item(item, root)
+        mode = sessions.scan_mode(item)
+    except MediaUnavailable as exc:
+        # Nothing to scan until the storage is back: shown like a hidden code, and the item's clock is not started.
+        log.warning("Labeling item %s not shown: %s", item.pk, exc)
+        mode = "unavailable"
     image = {"link": item.image, "text": item.image, "original": item.candidate.image}.get(mode)
     ctx = {
         "session": session,
         "item": item,
         "mode": mode,
+        "scannable": mode not in ("hidden", "unavailable"),
         "link": sessions.link_prefix(root) + item.token,
         "text": sessions.scan_text(item),
         "image_url": image.url if image else "",

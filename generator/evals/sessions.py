@@ -24,6 +24,7 @@ from campaigns import links
 from campaigns.models import Placement
 from generator.core.codes import images, qr, repair, restamp
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
+from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 300  # a sitting of more than this is better split: people tire and the labels get worse
@@ -88,6 +89,9 @@ def render_item(item: LabelingItem, root: str) -> bool:
     Returns:
         Whether the item has an image; False means the art cannot be re-rendered (or its token is already out),
         and the page falls back on `scan_mode`.
+
+    Raises:
+        MediaUnavailable: the image storage cannot be reached now; nothing about the item changed.
     """
     if item.image:
         return True
@@ -100,6 +104,8 @@ def render_item(item: LabelingItem, root: str) -> bool:
         link = fitting_link(item, link_prefix(root), job.ecc, version)
         payload = link or scan_text(item)
         made = restamp.restamp(art, job.content, payload, ecc=job.ecc, grid=grid)
+    except MediaUnavailable:
+        raise  # a passing outage: the item keeps its chance of an image (the page says it cannot be shown now)
     except (OSError, ValueError) as exc:  # ImageError, RepairError, RestampError, ContentError, no free token
         log.info("Labeling item %s has no re-rendered image: %s", item.pk, exc)
         return False

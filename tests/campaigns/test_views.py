@@ -606,7 +606,7 @@ class TestPrintDownloads:
         trim = pdfium.PdfDocument(response.content)[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
 
-    def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, placement):
+    def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, media_storage, placement):
         from tests.campaigns.conftest import make_art
 
         placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
@@ -626,6 +626,22 @@ class TestPrintDownloads:
     def test_outsiders_get_404(self, client, team_users, placement):
         client.force_login(team_users.outsider)
         assert client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm").status_code == 404
+
+    def test_it_says_the_image_storage_is_unavailable_and_the_page_still_shows(self, client, team_users, placement,
+                                                                                request):
+        from tests.campaigns.conftest import make_art
+
+        placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
+        placement.printed_width_cm = 20
+        placement.save()
+        request.getfixturevalue("unreachable_media")  # the bucket goes away
+        client.force_login(team_users.owner)
+
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=4cm&format=png")
+        assert response.status_code == 503
+        assert body(response) == "The image storage is unavailable right now; try the print file again in a minute."
+        page = client.get(f"/campaigns/placements/{placement.pk}/")
+        assert page.status_code == 200 and "the image storage is unavailable" in page.content.decode()
 
 
 @pytest.mark.django_db

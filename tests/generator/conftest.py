@@ -86,8 +86,8 @@ def start_worker(tiny_spec, settings, tmp_path):
             QART_MODEL="tiny",
             QART_MODEL_DIR=str(Path(tiny_spec.base).parent.parent),
             PYTHONUNBUFFERED="1",
-            **extra_env,
         )
+        env.update(extra_env)  # the test's own, over the defaults (a MEDIA_ROOT of another host, say)
         command = [sys.executable, "manage.py", "rqworker", "gpu", "--worker-class",
                    "generator.worker.GenerationWorker"] + (["--burst"] if burst else [])
         log = open(tmp_path / f"worker-{len(started)}.log", "w")  # a file: a pipe nobody reads could fill up

@@ -10,6 +10,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
+from generator import uploads
 from generator.core.codes import scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
@@ -342,7 +343,8 @@ class TestHalftoneGeneration:
     def _no_weights(self, monkeypatch):
         monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
 
-    def test_it_takes_a_multipart_picture_and_defaults_to_halftone_without_weights(self, team_users, enqueued):
+    def test_it_takes_a_multipart_picture_and_defaults_to_halftone_without_weights(self, team_users, media_storage,
+                                                                                   enqueued):
         response = api_as(team_users.owner).post(
             "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
         )
@@ -350,6 +352,16 @@ class TestHalftoneGeneration:
         job = GenerationJob.objects.get()
         assert response.json()["engine"] == "halftone" and "picture" not in response.json()
         assert job.engine == "halftone" and job.init_image.name.endswith(".png") and enqueued == [job]
+        with job.init_image.open("rb") as stored:
+            assert Image.open(stored).size == (160, 160)
+
+    def test_it_answers_503_when_the_picture_cannot_be_stored(self, team_users, enqueued, unreachable_media):
+        response = api_as(team_users.owner).post(
+            "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
+        )
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert response.json() == {"detail": uploads.NOT_STORED}
+        assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
 
     def test_it_keeps_diffusion_without_a_picture(self, team_users, enqueued):
         response = api_as(team_users.owner).post("/api/generations/", {"prompt": "a fox", "content": SHORT_LINK},

@@ -14,6 +14,7 @@ from rq.registry import StartedJobRegistry
 from generator import jobs
 from generator.core.codes import qr
 from generator.models import GenerationJob, Prompt
+from tests.conftest import S3
 
 URL = "https://qart.example/r/AbC123"
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker process must see committed rows
@@ -226,7 +227,7 @@ def test_every_engine_refuses_parameters_that_are_not_finite(engine, name, value
         jobs.validate_job(job)
 
 
-def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings):
+def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings, media_storage):
     import io
 
     from django.core.files.base import ContentFile
@@ -299,3 +300,110 @@ def test_a_job_is_judged_by_the_active_verifier_model():
     for c in rows:
         assert c.scan_probability == pytest.approx(model.probability(c.scan_details["features"]), abs=1e-4)
         assert {"grades", "reasons", "features"} <= set(c.scan_details)
+
+
+def halftone_job(**overrides) -> GenerationJob:
+    """A saved halftone job with its picture stored (in this test's storage), not enqueued."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (320, 320), (240, 200, 60))
+    ImageDraw.Draw(picture).ellipse((40, 40, 280, 280), fill=(30, 90, 180))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "", ""), content=URL, size=256,
+                        candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE, **overrides)
+    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
+    job.save()
+    return job
+
+
+def stored_names(storage, folder: str) -> list[str]:
+    try:
+        return storage.listdir(folder)[1]
+    except FileNotFoundError:  # the filesystem: no folder at all
+        return []
+
+
+def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_storage, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    from generator.models import Candidate
+    from qartsite.storage import MediaUnavailable
+
+    job = halftone_job()
+    backend = type(default_storage._wrapped)
+    save, saved = backend._save, []
+
+    def fails_on_the_third(self, name, content):
+        if len(saved) == 2:
+            raise MediaUnavailable(f"The media storage could not store {name!r}: it went away")
+        saved.append(save(self, name, content))
+        return saved[-1]
+
+    monkeypatch.setattr(backend, "_save", fails_on_the_third)
+    with pytest.raises(MediaUnavailable):
+        jobs.run_generation(job.pk)  # raised on: RQ retries it, then generation_failed says why
+    monkeypatch.undo()
+
+    job.refresh_from_db()
+    assert saved[0] == f"generations/control/control-{job.pk}.png" and saved[1].startswith(f"generations/{job.pk}/")
+    assert not Candidate.objects.filter(job=job).exists() and not job.control_image
+    assert stored_names(default_storage, "generations/control") == []
+    assert stored_names(default_storage, f"generations/{job.pk}") == []
+    assert default_storage.exists(job.init_image.name)  # the job's own picture stays, for the retry
+
+
+def test_a_job_whose_picture_is_gone_fails_with_the_reason_and_is_not_retried():
+    job = halftone_job()
+    job.init_image.storage.delete(job.init_image.name)
+
+    assert jobs.run_generation(job.pk).startswith("failed: ")
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == ("The job's picture is no longer stored; start a new job with the "
+                                                   "picture.")
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("media_storage", [S3], indirect=True)
+def test_a_worker_on_another_host_stores_candidates_the_web_serves(gpu_queue, start_worker, media_storage,
+                                                                    team_users, tmp_path, settings):
+    from django.test import Client
+
+    job = make_job(team=team_users.team, candidates_per_batch=4)
+    worker_media = tmp_path / "worker-host-media"  # the worker's own disk: nothing may land there
+    worker_media.mkdir()
+    worker = start_worker(burst=True, **{**media_storage.env, "MEDIA_ROOT": str(worker_media)})
+    assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
+
+    job.refresh_from_db()
+    assert job.status == "done", job.error
+    candidates = list(job.candidates.order_by("rank"))
+    assert len(candidates) == 4 and job.control_image
+    owner, outsider = Client(), Client()
+    owner.force_login(team_users.viewer)
+    outsider.force_login(team_users.outsider)
+    for field in [job.control_image] + [c.image for c in candidates]:
+        response = owner.get(field.url)
+        assert response.status_code == 200 and response["Content-Type"] == "image/png", field.name
+        with field.open("rb") as stored:
+            assert b"".join(response.streaming_content) == stored.read()
+        assert outsider.get(field.url).status_code == 404
+    assert list(worker_media.iterdir()) == [] and list(Path(settings.MEDIA_ROOT).iterdir()) == []
+
+
+@pytest.mark.worker
+def test_a_job_whose_storage_cannot_be_reached_is_retried_once_then_failed_with_the_reason(
+        gpu_queue, start_worker, unreachable_media):
+    job = make_job(candidates_per_batch=2)
+    worker = start_worker(burst=True, **unreachable_media.env)
+    assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
+
+    job.refresh_from_db()
+    assert job.status == "failed" and job.attempts == 2 and job.candidates.count() == 0
+    assert job.error.startswith("The image storage could not be reached, twice (it was retried once): "
+                                "The media storage could not look up 'generations/control/control-")
+    assert "Could not connect to the endpoint URL" in job.error

@@ -12,7 +12,7 @@ from django.test import Client
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from generator import views
+from generator import uploads, views
 from generator.core.codes import qr, scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
@@ -53,6 +53,14 @@ def qr_png(text: str) -> bytes:
     buffer = io.BytesIO()
     qr.render_control_image(qr.encode(text), 240).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def halftone_post(team) -> dict:
+    """The generation form for a halftone job of `team`, with an uploaded picture."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 150), (30, 120, 200)).save(buffer, format="WEBP")
+    return {"team": team.pk, "content": CONTENT, "engine": "halftone", "look": "balanced", "speed": "fast",
+            "style": "square", "background": "white", "picture": ContentFile(buffer.getvalue(), name="logo.webp")}
 
 
 def logged_in(user) -> Client:
@@ -275,6 +283,18 @@ class TestJobPage:
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert "started by a former member" in html
 
+    def test_it_shows_the_pages_while_the_image_storage_is_away(self, team_users, unreachable_media):
+        # The pages only link the images (/media/ then answers "Image unavailable"): no page fails for want of one.
+        job = make_job(team_users.team, team_users.owner, status="done", progress=1.0, scannable=True)
+        candidate = job.candidates.create(index=0, seed=1, image=f"generations/{job.pk}/candidate-00-seed1.png",
+                                          rank=1, scan_probability=0.9, verdict="pass")
+        client = logged_in(team_users.owner)
+        for url in (f"/generate/jobs/{job.pk}/", "/generate/jobs/", "/generate/"):
+            response = client.get(url)
+            assert response.status_code == 200, url
+        assert f'src="/media/{candidate.image.name}"' in client.get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert client.get(candidate.image.url).status_code == 503
+
     def test_it_shows_a_failure_plainly(self, team_users):
         job = make_job(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -463,7 +483,7 @@ class TestUseThisOne:
 
 class TestDownloads:
     @pytest.mark.parametrize("size", [1024, 2048, 4096])
-    def test_it_serves_the_png_at_print_sizes(self, team_users, done_job, size):
+    def test_it_serves_the_png_at_print_sizes(self, team_users, media_storage, done_job, size):
         candidate = done_job.candidates.get(rank=1)
         response = logged_in(team_users.viewer).get(f"/generate/candidates/{candidate.pk}/download.png?size={size}")
         assert response.status_code == 200 and response["Content-Type"] == "image/png"
@@ -471,6 +491,15 @@ class TestDownloads:
         image = Image.open(io.BytesIO(response.content))
         assert image.format == "PNG" and image.size == (size, size)
         assert round(image.info["dpi"][0]) == 300
+
+    def test_it_says_the_image_storage_is_unavailable_instead_of_failing(self, team_users, unreachable_media):
+        candidate = make_job(team_users.team, team_users.owner).candidates.create(
+            index=0, seed=1, image="generations/1/candidate-00-seed1.png", rank=1, scan_probability=0.9,
+            verdict="pass")
+        response = logged_in(team_users.owner).get(f"/generate/candidates/{candidate.pk}/download.png?size=1024")
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert response.content.decode() == ("The image storage is unavailable right now; try the download again in "
+                                             "a minute.")
 
     @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024"])
     def test_it_refuses_other_sizes_with_a_message(self, team_users, done_job, size):
@@ -548,17 +577,36 @@ class TestHalftoneOnThePage:
         assert f'name="earlier_candidate" value="{ours.pk}"' in page
         assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
 
-    def test_it_creates_a_halftone_job_from_an_upload(self, team_users, enqueued):
-        buffer = io.BytesIO()
-        Image.new("RGB", (200, 150), (30, 120, 200)).save(buffer, format="WEBP")
-        picture = ContentFile(buffer.getvalue(), name="logo.webp")
-        response = logged_in(team_users.teammate).post(
-            "/generate/", {"team": team_users.team.pk, "content": CONTENT, "engine": "halftone", "picture": picture,
-                           "look": "balanced", "speed": "fast", "style": "square", "background": "white"}
-        )
+    def test_it_creates_a_halftone_job_from_an_upload(self, team_users, media_storage, enqueued):
+        response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
         job = GenerationJob.objects.get()
         assert response.status_code == 302 and enqueued == [job]
         assert job.engine == "halftone" and job.init_image.name.endswith(".png")
+        with job.init_image.open("rb") as stored:  # re-encoded, in the storage the workers read
+            assert Image.open(stored).format == "PNG"
+        assert logged_in(team_users.viewer).get(job.init_image.url).status_code == 200
+
+    def test_it_says_in_one_message_that_the_picture_could_not_be_stored(self, team_users, enqueued,
+                                                                         unreachable_media):
+        response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
+
+        assert response.status_code == 503
+        assert response.context["form"].errors == {"picture": [uploads.NOT_STORED]}
+        assert response.content.decode().count("The picture could not be stored") == 1
+        assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+
+    def test_it_says_an_earlier_candidate_cannot_be_read_while_the_storage_is_away(self, team_users, enqueued,
+                                                                                   unreachable_media):
+        candidate = make_job(team_users.team, team_users.owner).candidates.create(
+            index=0, seed=1, image="generations/1/candidate-00-seed1.png", rank=1, scan_probability=0.9,
+            verdict="pass")
+        post = {**halftone_post(team_users.team), "earlier_candidate": candidate.pk}
+        del post["picture"]
+
+        response = logged_in(team_users.teammate).post("/generate/", post)
+
+        assert response.status_code == 200 and enqueued == []
+        assert "the image storage is unavailable" in response.context["form"].errors["earlier_candidate"][0]
 
     def test_it_shows_the_missing_picture_on_the_form(self, team_users, enqueued):
         response = logged_in(team_users.owner).post(

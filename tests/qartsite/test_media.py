@@ -1,8 +1,12 @@
-"""Media files (qartsite.media): each answered only to the team that owns it, with safe headers; 404 otherwise."""
+"""Media files (qartsite.media): each answered only to the team that owns it, with safe headers; 404 otherwise.
+
+Every test with stored files runs on the filesystem and on make test's S3 server (the `media_storage` fixture)."""
 
 from __future__ import annotations
 
 import io
+import urllib.error
+import urllib.request
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -20,6 +24,7 @@ from rest_framework.test import APIClient
 
 from generator.models import Candidate, GenerationJob, LabelingItem, LabelingSession, Prompt
 from qartsite import media
+from tests.conftest import S3
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +39,7 @@ def png_bytes(shade: int) -> bytes:
 
 
 @pytest.fixture
-def files(team_users) -> SimpleNamespace:
+def files(team_users, media_storage) -> SimpleNamespace:
     """One stored file of each kind for the team: a candidate, the job's control image and uploaded picture, and a
     labeling image; each a distinct PNG, so a test can tell which file came back."""
     prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a misty forest")
@@ -134,6 +139,7 @@ def test_it_keeps_plain_relative_names():
     assert media.clean_name("generations/12/candidate-00-seed123.png") == "generations/12/candidate-00-seed123.png"
 
 
+@pytest.mark.parametrize("media_storage", ["filesystem"], indirect=True)  # nginx sends files from MEDIA_ROOT only
 def test_it_hands_the_sending_to_nginx_when_a_prefix_is_set(team_users, files, settings):
     settings.QART_MEDIA_ACCEL_PREFIX = "/protected-media/"
     name = files.candidate.image.name
@@ -190,3 +196,38 @@ def test_it_knows_the_owner_of_every_file_field(settings):
         for field in model._meta.get_fields() if isinstance(field, FileField)
     }
     assert project_fields == {(owner.model, owner.field) for owner in media.OWNERS}
+
+
+def test_it_links_every_file_through_the_site_never_into_the_bucket(files):
+    for field in files.fields.values():
+        assert field.url == f"/media/{field.name}"
+
+
+@pytest.mark.parametrize("media_storage", [S3], indirect=True)
+def test_it_keeps_the_bucket_private(team_users, files):
+    # Straight to the S3 server, without the keys: refused. Only the access-checked view hands the bytes out.
+    storage = files.candidate.image.storage
+    key = f"{storage.location}/{files.candidate.image.name}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{storage.endpoint_url}/{storage.bucket_name}/{key}", timeout=10)
+    assert refused.value.code == 403
+    assert client_as(team_users.owner).get(files.candidate.image.url).status_code == 200
+
+
+def test_it_says_the_image_is_unavailable_while_the_storage_is_away(team_users, unreachable_media):
+    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a misty forest")
+    job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt,
+                                       content="https://qart.example/r/abc")
+    candidate = Candidate.objects.create(job=job, index=0, seed=1, scan_probability=0.9, verdict="pass", rank=1,
+                                         image=f"generations/{job.pk}/candidate-00-seed1.png")
+
+    response = client_as(team_users.owner).get(candidate.image.url)
+
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert response["Content-Type"] == "image/svg+xml" and b"Image unavailable" in response.content
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    # Access is decided before the storage is asked: nobody else learns more than before, outage or not.
+    assert_not_found(client_as(team_users.outsider).get(candidate.image.url))
+    assert_not_found(Client().get(candidate.image.url))
+    assert_not_found(client_as(team_users.owner).get(f"/media/generations/{job.pk}/candidate-01-seed2.png"))

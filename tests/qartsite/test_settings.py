@@ -206,3 +206,58 @@ class SignInSettingsTestCase(SimpleTestCase):
     def test_it_reads_the_lockout_limit_and_token_lifetime_from_the_environment(self):
         self.assertEqual(self.sign_in_settings(AXES_FAILURE_LIMIT="3", QART_TOKEN_TTL_DAYS="90"),
                          "3 90 days, 0:00:00 0:15:00")
+
+
+class MediaStorageSettingsTestCase(SimpleTestCase):
+    """MEDIA_STORAGE: the filesystem by default, or an S3-compatible bucket configured by MEDIA_S3_*."""
+
+    script = ("from qartsite import settings; import json; print(json.dumps({name: settings.STORAGES[name] "
+              "for name in ('default', 's3')}))")
+
+    def storages(self, **env: str) -> dict:
+        import json
+
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_S")}
+        result = subprocess.run([sys.executable, "-c", self.script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**environ, "DEBUG": "1", **env}, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
+    def test_it_keeps_media_on_the_filesystem_by_default(self):
+        self.assertEqual(self.storages()["default"], {"BACKEND": "django.core.files.storage.FileSystemStorage"})
+
+    def test_it_reads_the_bucket_from_the_environment(self):
+        storages = self.storages(
+            MEDIA_STORAGE="s3", MEDIA_S3_BUCKET="qart-media", MEDIA_S3_ENDPOINT_URL="http://10.0.0.5:9000",
+            MEDIA_S3_REGION="eu-west-1", MEDIA_S3_ACCESS_KEY_ID="AKIAEXAMPLE", MEDIA_S3_SECRET_ACCESS_KEY="s3cret",
+            MEDIA_S3_ADDRESSING_STYLE="Path", MEDIA_S3_PREFIX="/prod/",
+        )
+
+        self.assertEqual(storages["default"], storages["s3"])
+        self.assertEqual(storages["default"], {"BACKEND": "qartsite.storage.S3MediaStorage", "OPTIONS": {
+            "bucket_name": "qart-media", "endpoint_url": "http://10.0.0.5:9000", "region_name": "eu-west-1",
+            "access_key": "AKIAEXAMPLE", "secret_key": "s3cret", "addressing_style": "path", "location": "prod",
+        }})
+
+    def test_it_leaves_empty_keys_to_boto3_and_aws_its_endpoint(self):
+        options = self.storages(MEDIA_STORAGE="s3", MEDIA_S3_BUCKET="qart-media")["default"]["OPTIONS"]
+
+        self.assertEqual([options[name] for name in ("endpoint_url", "access_key", "secret_key", "region_name")],
+                         [None, None, None, None])
+
+    def test_it_refuses_what_it_cannot_use(self):
+        for env, message in (
+            ({"MEDIA_STORAGE": "ftp"}, "MEDIA_STORAGE must be filesystem or s3, got 'ftp'"),
+            ({"MEDIA_STORAGE": "s3"}, "MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET"),
+            ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "minio:9000"},
+             "MEDIA_S3_ENDPOINT_URL must be a scheme and host"),
+            ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ADDRESSING_STYLE": "dns"},
+             "MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto"),
+            ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "QART_MEDIA_ACCEL_PREFIX": "/protected-media/"},
+             "with MEDIA_STORAGE=s3 there are none there"),
+        ):
+            with self.subTest(env=env):
+                result = import_settings(**env)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(message, result.stderr)
+                self.assertEqual(result.stderr.count("ImproperlyConfigured:"), 1)

@@ -161,14 +161,32 @@ class TestSessionList:
 
 
 class TestRunPage:
-    def test_it_shows_the_code_restamped_with_its_one_time_link(self, cast, session):
-        item, html = run_page(logged_in(cast.owner), session)
+    def test_it_shows_the_code_restamped_with_its_one_time_link(self, cast, media_storage, session):
+        client = logged_in(cast.owner)
+        item, html = run_page(client, session)
         assert item.position == 0 and item.image and item.shown_at is not None
         link = f"http://testserver/l/{item.token}"
         assert link in html and "1</strong> of 2" in html and 'width: 300px' in html
-        with item.image.open("rb") as stored:
-            gray = np.asarray(Image.open(stored).convert("L"))
+        assert f'src="/media/{item.image.name}"' in html
+        shown = client.get(item.image.url)  # the image the labeler's screen loads, from where it was stored
+        gray = np.asarray(Image.open(io.BytesIO(b"".join(shown.streaming_content))).convert("L"))
         assert decoders.read_zxing(gray) == [link]
+
+    def test_it_says_the_code_is_unavailable_while_the_storage_is_away_and_shows_it_after(self, cast, session,
+                                                                                          request, settings):
+        client, working = logged_in(cast.owner), settings.STORAGES
+        request.getfixturevalue("unreachable_media")
+
+        response = client.get(f"/evals/labeling/{session.pk}/run/")
+
+        page = response.content.decode()
+        assert response.status_code == 200 and "Image unavailable" in page and "nothing was recorded" in page
+        assert 'data-scannable="false"' in page and 'id="scanned" data-key="s" disabled' in page
+        assert not session.items.filter(image="").exclude(shown_at=None).exists()
+        assert not session.items.exclude(image="").exists()  # no item lost its chance of a re-rendered code
+        settings.STORAGES = working
+        item, html = run_page(client, session)
+        assert item.image and f"/l/{item.token}" in html
 
     def test_it_uses_the_configured_site_root(self, cast, session, settings):
         settings.SITE_ROOT = "https://lab.example"

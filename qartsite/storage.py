@@ -1,0 +1,143 @@
+"""Where media lives: the storage layer every upload, candidate, control image and labeling image goes through.
+
+`settings.STORAGES["default"]` is the filesystem under MEDIA_ROOT (one host, `make run`) or, with MEDIA_STORAGE=s3,
+`S3MediaStorage`: a private bucket of any S3-compatible server (AWS S3, MinIO, SeaweedFS, Ceph, R2) that web
+processes and GPU workers on any number of hosts share. Code elsewhere reads and writes media only through a file
+field or a storage (`field.open("rb")`, `field.save(...)`, `storage.open(...)`), never by a filesystem path
+(tests/qartsite/test_storage.py checks).
+
+A storage that cannot be reached raises `MediaUnavailable`, an `OSError`: the code that already handles a missing
+or unreadable file handles an outage too, and the places where the difference matters to a person (an upload, an
+image, a download, a generation job) say that the storage is unavailable rather than that the file is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urljoin
+
+from boto3.exceptions import Boto3Error
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.utils.encoding import filepath_to_uri
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
+
+# How long a request to the bucket may take, and how often it is tried. A web request for an image waits at most
+# about 3 x (connect + read) when the bucket is away, instead of botocore's default minutes (60 s timeouts).
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 20
+ATTEMPTS = 3
+
+PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+class MediaUnavailable(OSError):
+    """The media storage could not be reached, or refused the request: nothing is known about the file itself."""
+
+
+@contextmanager
+def bucket_errors(doing: str, name: str) -> Iterator[None]:
+    """Turn boto's errors into the file errors Django code expects: a missing object is `FileNotFoundError`,
+    anything else (no connection, a timeout, refused credentials, a missing bucket) is `MediaUnavailable`."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404 and error.get("Code") not in ("NoSuchBucket",):
+            raise FileNotFoundError(f"{name}: no such object in the bucket") from exc
+        raise MediaUnavailable(f"The media storage refused to {doing} {name!r}: {exc}") from exc
+    except (BotoCoreError, Boto3Error) as exc:
+        raise MediaUnavailable(f"The media storage could not {doing} {name!r}: {exc}") from exc
+
+
+class S3MediaStorage(S3Storage):
+    """django-storages' S3 backend for a private bucket that only qart's processes reach.
+
+    - `url()` is the site's own `/media/<name>`: people never get a link into the bucket, and every request goes
+      through the team check in `qartsite.media`, which streams the object.
+    - Names are never overwritten (as on the filesystem): a name in the database always means the bytes first
+      stored under it, which `qart_media_copy` relies on to check what it copied.
+    - Every failure to reach the bucket is a `MediaUnavailable` (see `bucket_errors`), within short timeouts.
+    """
+
+    def __init__(self, **options) -> None:
+        options.setdefault("file_overwrite", False)
+        options.setdefault("default_acl", None)  # no ACL header: objects stay as private as the bucket
+        super().__init__(**options)
+        self.client_config = self.client_config.merge(Config(
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+            retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+            # Checksums only where S3 requires them: several S3-compatible servers refuse the CRC trailers that
+            # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        ))
+
+    def url(self, name: str, parameters=None, expire=None, http_method=None) -> str:
+        return urljoin(settings.MEDIA_URL, filepath_to_uri(name))
+
+    def _open(self, name, mode="rb"):
+        with bucket_errors("read", name):
+            stored = super()._open(name, mode)
+            if "r" in mode:
+                # Downloaded now, not at the first read(): a failure belongs to open(), before a response has begun.
+                stored.file  # noqa: B018
+        return stored
+
+    def _save(self, name, content):
+        with bucket_errors("store", name):
+            return super()._save(name, content)
+
+    def delete(self, name) -> None:
+        with bucket_errors("delete", name):
+            super().delete(name)
+
+    def exists(self, name) -> bool:
+        with bucket_errors("look up", name):
+            return super().exists(name)
+
+    def size(self, name) -> int:
+        with bucket_errors("look up", name):
+            return super().size(name)
+
+    def get_modified_time(self, name):
+        with bucket_errors("look up", name):
+            return super().get_modified_time(name)
+
+    def listdir(self, name):
+        with bucket_errors("list", name):
+            return super().listdir(name)
+
+    def stored_md5(self, name: str) -> str | None:
+        """The object's MD5 as the server reports it (its ETag), or None where the ETag is not a plain MD5
+        (multipart uploads, some server-side encryptions)."""
+        with bucket_errors("look up", name):
+            head = self.connection.meta.client.head_object(Bucket=self.bucket_name,
+                                                           Key=self._normalize_name(clean_name(name)))
+        etag = head.get("ETag", "").strip('"')
+        return etag if PLAIN_MD5.fullmatch(etag) else None
+
+
+def md5_of(storage: Storage, name: str) -> str:
+    """The MD5 (hex) of the file `name` in `storage`, read through the storage."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with storage.open(name, "rb") as stored:
+        for chunk in stored.chunks():
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def holds(storage: Storage, name: str, md5: str) -> bool:
+    """Whether `storage` holds exactly the bytes whose MD5 is `md5` under `name`: the server's own checksum when it
+    reports one that matches, else the bytes read back."""
+    reported = getattr(storage, "stored_md5", None)
+    try:
+        return (reported is not None and reported(name) == md5) or md5_of(storage, name) == md5
+    except FileNotFoundError:
+        return False

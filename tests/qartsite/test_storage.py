@@ -1,0 +1,114 @@
+"""The media storage layer (qartsite.storage): media only through it, the S3 backend's names and links, and a bucket
+that cannot be reached turned into one kind of error."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from qartsite.storage import MediaUnavailable, holds, md5_of
+from tests.conftest import ON_S3_ONLY
+
+ROOT = Path(__file__).resolve().parents[2]
+# The Django apps: everything that could touch media. generator/core never sees a stored file (it takes bytes).
+APPS = ("qartsite", "generator", "campaigns")
+STORAGE_LAYER = {"qartsite/settings.py", "qartsite/storage.py"}
+FILE_FIELDS = {"image", "control_image", "init_image", "artwork"}
+
+
+def media_path_uses(source: str) -> list[str]:
+    """'line N: what' for each place `source` reaches media by a filesystem path: a file field's `.path`, a storage's
+    `.path(...)`, or MEDIA_ROOT."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr == "path":
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name in FILE_FIELDS or "storage" in name:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, (ast.Attribute, ast.Name, ast.Constant)) and "MEDIA_ROOT" in {
+                getattr(node, "attr", None), getattr(node, "id", None), getattr(node, "value", None)}:
+            found.append(f"line {node.lineno}: MEDIA_ROOT")
+    return found
+
+
+def test_it_is_the_only_way_the_apps_reach_media():
+    # Media may be in a bucket on another host: open(job.init_image.path) works on one machine only.
+    offenders = []
+    for app in APPS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative in STORAGE_LAYER or "/migrations/" in relative or relative.startswith("generator/core/"):
+                continue
+            offenders += [f"{relative} {use}" for use in media_path_uses(path.read_text())]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("source", [
+    "images.open_image(job.init_image.path)",
+    "open(candidate.image.path, 'rb')",
+    "Path(default_storage.path(name)).read_bytes()",
+    "folder = settings.MEDIA_ROOT / 'generations'",
+    "os.path.join(MEDIA_ROOT, name)",
+])
+def test_the_check_finds_a_filesystem_path_to_media(source):
+    assert media_path_uses(source)
+
+
+def test_the_check_lets_storage_reads_and_other_paths_be():
+    assert media_path_uses("with job.init_image.open('rb') as f: f.read()\nrequest.path\nurlsplit(url).path") == []
+
+
+@ON_S3_ONLY
+def test_it_links_into_the_site_and_never_overwrites_a_name(media_storage):
+    first = default_storage.save("generations/1/a.png", ContentFile(b"first"))
+    second = default_storage.save("generations/1/a.png", ContentFile(b"second"))
+
+    assert first == "generations/1/a.png" and second != first and second.startswith("generations/1/a_")
+    with default_storage.open(first, "rb") as stored:
+        assert stored.read() == b"first"
+    assert default_storage.url(first) == "/media/generations/1/a.png"
+    assert default_storage.stored_md5(second) == hashlib.md5(b"second").hexdigest()
+
+
+@ON_S3_ONLY
+def test_it_says_a_missing_object_is_missing(media_storage):
+    assert not default_storage.exists("nothing/here.png")
+    for ask in (default_storage.open, default_storage.size, default_storage.get_modified_time):
+        with pytest.raises(FileNotFoundError):
+            ask("nothing/here.png")
+    default_storage.delete("nothing/here.png")  # deleting what is not there is not an error
+
+
+@ON_S3_ONLY
+def test_it_checks_that_a_storage_holds_the_very_bytes(media_storage):
+    name = default_storage.save("generations/2/b.png", ContentFile(b"some bytes"))
+    md5 = hashlib.md5(b"some bytes").hexdigest()
+
+    assert md5_of(default_storage, name) == md5
+    assert holds(default_storage, name, md5)
+    assert not holds(default_storage, name, hashlib.md5(b"other bytes").hexdigest())
+    assert not holds(default_storage, "generations/2/missing.png", md5)
+
+
+def test_it_reads_the_bytes_back_where_the_server_reports_no_plain_md5(media_storage, monkeypatch):
+    name = default_storage.save("generations/3/c.png", ContentFile(b"multipart, say"))
+    md5 = hashlib.md5(b"multipart, say").hexdigest()
+    if media_storage.kind == "s3":
+        monkeypatch.setattr(type(default_storage._wrapped), "stored_md5", lambda self, name: None)
+    assert holds(default_storage, name, md5)
+    assert not holds(default_storage, name, "0" * 32)
+
+
+@pytest.mark.parametrize("ask", ["open", "save", "exists", "size", "get_modified_time", "delete", "listdir"])
+def test_it_says_the_storage_is_unavailable_in_one_kind_of_error(unreachable_media, ask):
+    arguments = {"save": ("generations/1/a.png", ContentFile(b"x")), "listdir": ("generations",)}
+    with pytest.raises(MediaUnavailable, match="The media storage could not .* 'generations") as raised:
+        getattr(default_storage, ask)(*arguments.get(ask, ("generations/1/a.png",)))
+    assert isinstance(raised.value, OSError)  # so code that handles a missing or unreadable file handles this too
+    assert "Could not connect to the endpoint URL" in str(raised.value)
