@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Media in a bucket against media on disk: SeaweedFS on loopback (as make test starts it), then
+# bench/media_storage.py, which stores a job's images and reads one back through each storage.
+#   bench/media_storage.sh [REPEATS=20]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT_NAME=media-bench
+. scripts/lib.sh
+
+WORK=$(mktemp -d /tmp/qart-bench.XXXXXX)
+trap 's3_stop; rm -rf "$WORK"' EXIT
+s3_start "$WORK/s3"
+.venv/bin/python bench/media_storage.py "${1:-20}"
