@@ -13,3 +13,9 @@ try:
     application = get_wsgi_application()
 except ImproperlyConfigured as exc:  # one line in the server's log, not a traceback
     sys.exit(f"qart: {exc}")
+
+# Web processes look scanners' countries up (campaigns.geo): load the country database now, in the background, rather
+# than on the first scan, which would then be counted without a country and share the CPU with the load.
+from campaigns import geo  # noqa: E402 (needs the application set up first)
+
+geo.countries.start()
