@@ -39,6 +39,8 @@ class TestQartRepair:
         output = tmp_path / "fixed.png"
         out, _ = run(str(art_path), "--control", str(control_path), "--expect", URL, "-o", str(output))
         assert out.startswith(f"{art_path}: before FAIL p=0.00; after PASS p=")
+        # Repair aims for every capture of its check, so captures it never saw still read (robust.NEEDED of them).
+        assert "robust margin held: both decoders read 4 phone-like captures (4 needed)" in out
         assert "% of pixels, SSIM 0.9" in out and f"wrote {output}" in out
         written = np.asarray(Image.open(output).convert("RGB"))
         assert written.shape == (400, 400, 3)
@@ -50,7 +52,9 @@ class TestQartRepair:
         out, _ = run(str(art_path), "--control", str(control_path), "--expect", URL, "-o", str(output), "--json")
         line = json.loads(out)
         assert set(line) == {"path", "output", "before", "after", "passed", "modules_changed",
-                             "pixels_changed_fraction", "ssim", "margin"}
+                             "pixels_changed_fraction", "ssim", "margin", "robust"}
+        assert line["robust"]["passed"] and line["robust"]["captures_read"] == line["robust"]["needed"] == 4
+        assert line["robust"]["image"] == {"zxing": True, "wechat": True}
         assert set(line["before"]) == {"verdict", "scan_probability", "decoded", "misread"}
         assert line["before"]["verdict"] == "fail" and line["after"]["verdict"] == "pass" and line["passed"]
         assert line["after"]["decoded"] == [URL] and line["output"] == str(output)

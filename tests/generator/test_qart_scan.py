@@ -72,7 +72,7 @@ class TestQartScan:
 
     def test_it_prints_a_readable_line_without_json(self, code_png):
         out, _ = scan(str(code_png), "--expect", URL)
-        assert out.startswith(f"{code_png}: PASS p=") and "zxing 7/7" in out
+        assert out.startswith(f"{code_png}: PASS p=") and "zxing 7/7" in out and "wechat 1/1" in out
 
     def test_it_reports_each_bad_input_and_keeps_going(self, code_png, tmp_path):
         empty = tmp_path / "empty.png"

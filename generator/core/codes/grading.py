@@ -131,7 +131,7 @@ def grade(gray: np.ndarray, expected: str | None = None, decoded: Sequence[str] 
     layout = codeword_layout(code.version, code.ecc)
 
     # 3. Measure and grade
-    measures: dict[str, float] = {}
+    measures: dict[str, float] = {"module_pixels": round(found.pitch, 3)}
     reasons: list[tuple[int, dict[str, str]]] = []
     grades = {
         "contrast": _contrast(sampled, measures, reasons),
@@ -226,12 +226,13 @@ def _grid(grid: sampling.GridFit, measures: dict, reasons: list) -> int:
 
 
 def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, measures: dict, reasons: list) -> int:
-    wrong = (s.read_dark != code.matrix) & (layout.codeword >= 0)
-    bad = np.zeros(layout.codewords, dtype=bool)
-    bad[layout.codeword[wrong]] = True
-    unused = min(_uec(int(bad[layout.block == b].sum()), ec, p) for b, (ec, p) in enumerate(layout.blocks))
+    unused, errors = unused_ec(s.read_dark, code, layout)
     measures["ec_used"] = round(1 - unused, 4)
-    measures["module_errors"] = int(wrong.sum())
+    measures["module_errors"] = errors
+    # The same from the sharp reading (`sampling.Sampled.sharp_ring`), and the finders a phone's finder scan
+    # would find there: margin measures, not graded.
+    measures["ec_used_sharp"] = round(1 - unused_ec(s.sharp_dark, code, layout)[0], 4)
+    measures["finders_clear"] = finders_clear(s.sharp_ring, code.size)
     g = letter(unused, UNUSED_EC)
     if g < REASON_BELOW:
         text = ("The code has more wrong modules than its error correction can repair." if unused <= 0 else
@@ -239,6 +240,50 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
                 "or a shaky phone.")
         reasons.append((g, _reason("ec_used", text)))
     return g
+
+
+def finders_clear(ring_dark: np.ndarray, n: int) -> int:
+    """How many of the three finders show a clean line through their centre each way, light beyond both ends.
+
+    Readers find a code by scanning rows for dark, light, dark, light, dark runs in the ratio 1:1:3:1:1 and
+    checking the column through the middle; a dark picture running up to the finder's outer edge stretches the
+    outer dark run and hides the finder as surely as damage inside it does. A line counts when all nine modules
+    across the finder and one module past each end read as they should (light, the pattern, light).
+
+    Args:
+        ring_dark: (n + 8, n + 8) bool, the modules read dark with the 4-module quiet zone around the symbol.
+        n: modules across the symbol.
+
+    Returns:
+        0-3.
+    """
+    line = np.array([0, 1, 0, 1, 1, 1, 0, 1, 0], bool)
+    clear = 0
+    for row, col in ((0, 0), (0, n - 7), (n - 7, 0)):
+        top, left = row + sampling.QUIET - 1, col + sampling.QUIET - 1  # one module outside the finder
+        block = ring_dark[top : top + 9, left : left + 9]
+        across = any((block[i] == line).all() for i in (3, 4, 5))
+        down = any((block[:, i] == line).all() for i in (3, 4, 5))
+        clear += across and down
+    return clear
+
+
+def unused_ec(read_dark: np.ndarray, code: qr.QRCode, layout: CodewordLayout) -> tuple[float, int]:
+    """15415's unused error correction of the worst block, and the data modules read wrong.
+
+    Args:
+        read_dark: (n, n) bool, the modules as read (True = dark).
+        code: the code they should be.
+        layout: `codeword_layout(code.version, code.ecc)`.
+
+    Returns:
+        (unused error correction 0-1, count of wrong data modules).
+    """
+    wrong = (read_dark != code.matrix) & (layout.codeword >= 0)
+    bad = np.zeros(layout.codewords, dtype=bool)
+    bad[layout.codeword[wrong]] = True
+    unused = min(_uec(int(bad[layout.block == b].sum()), ec, p) for b, (ec, p) in enumerate(layout.blocks))
+    return unused, int(wrong.sum())
 
 
 def _uec(errors: int, ec: int, protected: int) -> float:

@@ -28,6 +28,9 @@ from generator.core.codes import decoders, qr
 QUIET = 4  # quiet zone ISO 18004 asks for, in modules
 SAMPLE = 9  # pixels per module in the rectified view; a module's central third is its middle 3x3
 WINDOW_MODULES = 7  # local threshold window, as `repair.WINDOW_MODULES`: where phone binarisers average
+# The sharp reading: one rectified pixel at each module centre against the mean of a window this many modules
+# across, as a phone's binariser sees the image at full resolution, texture inside modules and all.
+SHARP_WINDOW_MODULES = 3
 MIN_MATCH = 0.4  # normalised correlation of the re-encoded matrix below which nothing was found
 MIN_PATTERN = 0.5  # correlation of a finder or alignment pattern below which it counts as not found
 SEARCH_MODULES = 1.5  # how far from the grid's prediction a pattern is looked for
@@ -49,6 +52,10 @@ class Sampled:
         inside: (n + 8, n + 8) bool, True where the module centre lies inside the image.
         read_dark: (n, n) bool, the symbol's modules as a phone reads them (darker than their 7x7 surround);
             modules outside the image read wrong.
+        sharp_ring: (n + 8, n + 8) bool, every module centre's own pixel (the quiet zone included) read dark
+            against the mean of the 3x3 modules around it (`SHARP_WINDOW_MODULES`), as a phone's binariser reads
+            the image at full resolution: texture inside a module can flip it where the central third's mean
+            holds. Module centres outside the image read light.
         threshold: 15415's global threshold, (Rmax + Rmin) / 2.
         contrast: 15415's symbol contrast, Rmax - Rmin.
         inverted: the symbol is light on dark.
@@ -57,9 +64,15 @@ class Sampled:
     ring: np.ndarray
     inside: np.ndarray
     read_dark: np.ndarray
+    sharp_ring: np.ndarray
     threshold: float
     contrast: float
     inverted: bool
+
+    @property
+    def sharp_dark(self) -> np.ndarray:
+        """(n, n) bool, the symbol's own modules of `sharp_ring`."""
+        return self.sharp_ring[QUIET:-QUIET, QUIET:-QUIET]
 
     @property
     def reflectance(self) -> np.ndarray:
@@ -103,6 +116,12 @@ class Located:
     grid: GridFit
     located_by: str  # "zxing" or "match"
 
+    @property
+    def pitch(self) -> float:
+        """Pixels per module at the symbol's centre (the square root of the grid's area scale there)."""
+        n = self.code.size
+        return float(np.sqrt(abs(np.linalg.det(_jacobian(self.homography, np.array([n / 2, n / 2]))))))
+
 
 def locate(gray: np.ndarray, text: str) -> Located | None:
     """Find the symbol that carries `text` in `gray` (2-D uint8) and sample it; None when it is not there."""
@@ -122,7 +141,17 @@ def locate(gray: np.ndarray, text: str) -> Located | None:
     candidates = encodings(text)
     if not candidates:
         return None
-    score, h, code = _match(_Shrunk.of(gray, COARSE_SIDE), _Shrunk.of(gray, FINE_SIDE), candidates)
+    coarse, fine = _Shrunk.of(gray, COARSE_SIDE), _Shrunk.of(gray, FINE_SIDE)
+    score, h, code = _match(coarse, fine, candidates)
+    if score < MIN_MATCH:
+        # A code made elsewhere, or restamped with a new link, keeps a mask qrcode would not choose: half its data
+        # modules differ from the re-encoded matrix, and the best wrong match may even be another level. Every
+        # level's other masks (28 templates on the small levels; only where the first search found nothing).
+        others = [c for level in ECC_ORDER for m in range(8)
+                  if (c := _encoded(text, level, m)) is not None
+                  and not any(np.array_equal(c.matrix, k.matrix) for k in candidates)]
+        if others:
+            score, h, code = max((score, h, code), _match(coarse, fine, others), key=lambda found: found[0])
     centre = _map(h, np.array([[code.size / 2, code.size / 2]]))[0]
     others = [s.corners for s in symbols if s.text is not None and s.text != text]
     if score < MIN_MATCH or any(cv2.pointPolygonTest(np.float32(q), tuple(centre), False) >= 0 for q in others):
@@ -344,7 +373,11 @@ def _sample(gray: np.ndarray, code: qr.QRCode, h: np.ndarray, located_by: str) -
     high, low = float(values.max()), float(values.min())
     symbol = (slice(QUIET, -QUIET), slice(QUIET, -QUIET))
     read_dark = np.where(inside[symbol], ring[symbol] < local[symbol], ~code.matrix)
-    sampled = Sampled(ring, inside, read_dark, (high + low) / 2, high - low, inverted)
+    sharp = SHARP_WINDOW_MODULES * SAMPLE
+    point = view[SAMPLE // 2 :: SAMPLE, SAMPLE // 2 :: SAMPLE]
+    near = cv2.blur(view, (sharp, sharp))[SAMPLE // 2 :: SAMPLE, SAMPLE // 2 :: SAMPLE]
+    sharp_ring = (point < near) & inside
+    sampled = Sampled(ring, inside, read_dark, sharp_ring, (high + low) / 2, high - low, inverted)
     return Located(code, h, sampled, grid, located_by)
 
 

@@ -249,8 +249,8 @@ def repair_many(
         still_open = []
         for k, i in enumerate(open_):
             tried = attempts[k * len(wave) : (k + 1) * len(wave)]
-            results[i] = next((a for a in tried if a.after.passed), tried[-1])
-            if not results[i].after.passed:
+            results[i] = next((a for a in tried if a.passed), tried[-1])  # the verdict and the robust margin
+            if not results[i].passed:
                 still_open.append(i)
         open_ = still_open
         if not open_:

@@ -55,10 +55,11 @@ class Command(BaseCommand):
                 "reasons": result.reasons,
                 "model": result.model,
             }, ensure_ascii=False)
-        views = len({r.view for r in result.reads})
+        # Each decoder over the views it ran on (WeChat reads the original only).
         votes = ", ".join(
-            f"{name} {sum(bool(r.texts) for r in result.reads if r.decoder == name)}/{views}"
+            f"{name} {sum(bool(r.texts) for r in mine)}/{len(mine)}"
             for name in dict.fromkeys(r.decoder for r in result.reads)
+            for mine in [[r for r in result.reads if r.decoder == name]]
         )
         read = " | ".join(repr(t) for t in result.decoded) or "nothing"
         note = " MISREAD" if result.misread else ""

@@ -99,6 +99,38 @@ class TestGrade:
         result = grading.grade(gray, URL)
         assert codes_of(result) == ["quiet_zone"] and "on the top side" in result.reasons[0]["text"]
 
+    def test_it_flags_a_damaged_timing_pattern(self, code):
+        gray = render(code)
+        for col in range(8, 8 + 4):  # four of the top timing pattern's 13 modules flipped: 31 %
+            box = module_box(6, col, code)
+            gray[box] = 255 - gray[box]
+        result = grading.grade(gray, URL)
+        assert result.measures["timing_errors_top"] == pytest.approx(4 / (code.size - 16), abs=1e-4)
+        assert result.grades["fixed_pattern"] == "F"
+        assert codes_of(result) == ["timing_damaged"]
+        assert result.reasons[0]["text"].startswith("The top timing pattern")
+
+    def test_it_reads_texture_inside_modules_sharply(self, code):
+        # A light speck at the centre of dark modules: the central third's mean still reads dark (no error for
+        # the grades), but a phone binarising at full resolution reads the speck's pixel light.
+        gray = render(code)
+        pitch = SIZE / (code.size + 2 * BORDER)
+        layout = grading.codeword_layout(code.version, code.ecc)
+        for row, col in np.argwhere(code.matrix & (layout.codeword >= 0))[::3]:
+            y, x = int((BORDER + row + 0.5) * pitch), int((BORDER + col + 0.5) * pitch)
+            gray[y - 1 : y + 2, x - 1 : x + 2] = 255
+        result = grading.grade(gray, URL)
+        assert result.measures["ec_used"] == 0.0 and result.grades["unused_ec"] == "A"
+        assert result.measures["ec_used_sharp"] == 1.0
+        assert grading.grade(render(code), URL).measures["ec_used_sharp"] == 0.0
+
+    def test_it_counts_the_finders_a_phone_would_find(self, code):
+        assert grading.grade(render(code), URL).measures["finders_clear"] == 3
+        gray = render(code)
+        rows, cols = module_box(-1, 0, code)  # the quiet-zone row just above the top-left finder, painted dark
+        gray[rows, : cols.start + round(8 * SIZE / (code.size + 2 * BORDER))] = 0
+        assert grading.grade(gray, URL).measures["finders_clear"] == 2
+
     @pytest.mark.parametrize(("dark", "light", "grade"), [(100, 160, "D"), (115, 145, "F"), (40, 200, "B")])
     def test_it_grades_symbol_contrast(self, code, dark, light, grade):
         gray = np.where(render(code) < 128, dark, light).astype(np.uint8)  # grey on grey

@@ -9,7 +9,8 @@ from PIL import Image
 from generator.core.codes import decoders, qr, repair, robust, scan, synthetic
 
 URL = "https://qart.example/r/AbC123"
-# The verifier before logistic-v2: it passed codes at its line that phones then missed.
+# The weights of the verifier before logistic-v2 (on today's features): it passed codes at its line that phones
+# then missed.
 LENIENT = scan.DecisionModel(-5.7383012, (("o_any", 0.98149407), ("f_share", 9.77219657)))
 
 

@@ -172,14 +172,16 @@ def test_it_strengthens_a_variant_that_passes_the_verdict_without_the_margin(mon
     assert attempt.variant.margin == SOFT.margin + 32
 
 
-@pytest.mark.parametrize("colour", ["black", (20, 24, 30), "white"])
-def test_it_starts_dark_and_light_pictures_strong_enough_to_pass_the_first_verdict(colour):
-    # Black at margin 40 took three or four verdicts before the margins adapted to the picture.
+@pytest.mark.parametrize(("colour", "rounds"), [("black", 1), ((20, 24, 30), 1), ("white", 2)])
+def test_it_starts_dark_and_light_pictures_strong_enough_to_pass_the_first_verdict(colour, rounds):
+    # Black at margin 40 took three or four verdicts before the margins adapted to the picture. White passes the
+    # first verdict too, but its faint grey dots vanish in downscaled captures: the robust margin takes a second.
     code = qr.encode(URL)
     grid = repair.grid_from_code(code, SIZE, 4)
     picture = halftone.fit_picture(Image.new("RGB", (100, 100), colour), SIZE)
     attempt = halftone.make_candidate(picture, grid, SOFT, URL, scan.DEFAULT_THRESHOLD, max_rounds=6)
-    assert attempt.scan.passed and attempt.rounds == 1 and attempt.variant == SOFT
+    assert attempt.scan.passed and attempt.robust.passed and attempt.rounds == rounds
+    assert attempt.variant == SOFT if rounds == 1 else attempt.variant.margin == SOFT.margin + 32
 
 
 def test_it_raises_margins_only_where_the_picture_leaves_no_room():

@@ -203,12 +203,12 @@ class TestRepairMany:
         assert not any(b.passed for b in befores)
         one_by_one = [repair.repair(image, grid, ART_URL, before=b) for image, b in zip((art, broken), befores,
                                                                                        strict=True)]
-        # Both need their third margin, so waves of two (4 processes, 2 images) pass in the second wave.
-        assert [r.margin for r in one_by_one] == [repair.MARGINS[2]] * 2
+        # Neither holds the margin at the first round, so waves of two (4 processes, 2 images) hold failing rounds.
+        assert all(r.passed and r.margin > repair.MARGINS[0] for r in one_by_one)
         for workers in (1, 4):
             at_once = ranking.repair_many([art, broken], befores, grid, ART_URL, 0.5, workers)
             for a, b in zip(at_once, one_by_one, strict=True):
-                assert a.after.passed and a.margin == b.margin and a.modules == b.modules
+                assert a.passed and a.margin == b.margin and a.modules == b.modules
                 assert a.image.tobytes() == b.image.tobytes()
 
     def test_an_image_no_margin_fixes_keeps_its_strongest_attempt(self):
