@@ -11,8 +11,15 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 
-from campaigns import artwork, restamps
-from campaigns.models import Campaign, Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns import artwork, history, restamps
+from campaigns.models import (
+    Campaign,
+    DestinationChange,
+    Placement,
+    ScanEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline
 
 
@@ -48,6 +55,10 @@ class CampaignAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
     search_fields = ("name", "destination", "team__name")
     inlines = [PlacementInline]
     actions = ["archive", "unarchive"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        with history.recorded(obj, request.user):
+            super().save_model(request, obj, form, change)
 
     @admin.action(description="Archive selected campaigns (their codes keep working)", permissions=["change"])
     def archive(self, request, queryset) -> None:
@@ -116,7 +127,8 @@ class PlacementAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
         if "artwork" in form.changed_data:
             artwork.apply(obj, form.cleaned_data.get("artwork"), user=request.user,
                           print_anyway_reason=form.cleaned_data.get("print_anyway", ""))
-        super().save_model(request, obj, form, change)
+        with history.recorded(obj, request.user):
+            super().save_model(request, obj, form, change)
 
     @admin.display(description="print")
     def print_state(self, placement: Placement) -> str:
@@ -176,3 +188,18 @@ class WebhookDeliveryAdmin(ReadOnlyTeamAdmin):
     list_display = ("time", "endpoint", "event", "message_id", "attempt", "ok", "status_code", "error")
     list_filter = ("ok", "event")
     date_hierarchy = "time"
+
+
+@admin.register(DestinationChange)
+class DestinationChangeAdmin(ReadOnlyTeamAdmin):
+    """The history of where codes lead: read here, reverted on the campaign and placement pages."""
+
+    list_display = ("changed_at", "campaign", "placement", "field", "before", "after", "changed_by")
+    list_filter = ("field",)
+    search_fields = ("campaign__name", "placement__name", "placement__slug", "before", "after")
+    date_hierarchy = "changed_at"
+    list_select_related = ("campaign", "placement", "changed_by")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A history is not edited; only a superuser's delete of its team, campaign or placement takes it along.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import artwork as artwork_rules
-from campaigns import printfiles, restamps, stats
+from campaigns import history, printfiles, restamps, stats
 from campaigns.models import Campaign, Placement, PlacementAlert
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
@@ -95,7 +95,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
             serializer.save()
 
     def perform_update(self, serializer) -> None:
-        with model_errors_as_400("destination"):
+        with model_errors_as_400("destination"), history.recorded(serializer.instance, self.request.user):
             serializer.save()
 
     @extend_schema(parameters=[RangeQuerySerializer], filters=False,
@@ -264,7 +264,7 @@ class PlacementViewSet(viewsets.ModelViewSet):
             serializer.save()
 
     def perform_update(self, serializer) -> None:
-        with model_errors_as_400("destination_override"):
+        with model_errors_as_400("destination_override"), history.recorded(serializer.instance, self.request.user):
             serializer.save()
 
     @extend_schema(responses={200: PlacementSerializer}, description=(

@@ -376,3 +376,35 @@ class ReportShare(models.Model):
 
     def __str__(self) -> str:
         return f"share of {self.campaign_id} until {self.expires:%Y-%m-%d}"
+
+
+class DestinationChange(models.Model):
+    """One change of where printed codes lead: a campaign's destination or fallback, or a placement's override;
+    who made it, when, and the value before and after (`campaigns.history`). Editors revert one from the campaign
+    and placement pages, which records the revert as a change too."""
+
+    team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Field(models.TextChoices):
+        DESTINATION = "destination", "destination"
+        FALLBACK_URL = "fallback_url", "fallback address"
+        DESTINATION_OVERRIDE = "destination_override", "placement's own destination"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="destination_changes")
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, null=True, blank=True,
+                                  related_name="destination_changes", help_text="Empty: a campaign's field")
+    field = models.CharField(max_length=24, choices=Field.choices)
+    before = models.CharField(max_length=2000, blank=True)
+    after = models.CharField(max_length=2000, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reverts = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text="The change this one undid, when it is a revert")
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.field} of {self.placement_id or self.campaign_id}: {self.before!r} → {self.after!r}"

@@ -22,6 +22,7 @@ urlpatterns = [
     path("placements/<int:placement_id>/code.svg", views.placement_code_svg, name="placement_code_svg"),
     path("placements/<int:placement_id>/code.png", views.placement_code_png, name="placement_code_png"),
     path("placements/<int:placement_id>/print", views.placement_print, name="placement_print"),
+    path("destination-changes/<int:change_id>/revert/", views.destination_revert, name="destination_revert"),
     path("placements/<int:placement_id>/scans.csv", views.placement_scans_csv, name="placement_scans_csv"),
     path("<int:campaign_id>/shares/", share_views.share_list, name="shares"),
     path("<int:campaign_id>/shares/new/", share_views.share_new, name="share_new"),

@@ -20,9 +20,9 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns import artwork, dashboard, printfiles, rollups, stats
+from campaigns import artwork, dashboard, history, printfiles, rollups, stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
-from campaigns.models import Campaign, Placement, PlacementAlert, ScanEvent
+from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
@@ -117,6 +117,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "placement_form": PlacementForm(team=campaign.team) if editor else None,
         "alerts": PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
                                         .select_related("placement"),
+        "destination_changes": history.latest(campaign),
         **picker,
         **dashboard.scan_cards(placements, days, campaign.team),
     }
@@ -130,7 +131,8 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     require_editor(request.user, campaign.team)
     form = CampaignForm(request.POST or None, instance=campaign)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with history.recorded(campaign, request.user):
+            form.save()
         messages.success(request, "Campaign saved.")
         return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
@@ -201,6 +203,7 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
         "month_scans": recent["30d"].scans,
         "chart_days": 30,
         "can_edit": can_edit(request.user, placement.campaign.team),
+        "destination_changes": history.latest(placement.campaign, placement),
         "print_widths": print_widths(placement),
         "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
         "preflight": preflight_or_message(placement, short_url),
@@ -243,7 +246,8 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team, user=request.user,
                          short_url=placement.short_url(request))
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with history.recorded(placement, request.user):
+            form.save()
         messages.success(request, "Placement saved.")
         return redirect("campaigns:placement", placement_id=placement.pk)
     ctx = {"form": form, "campaign": placement.campaign, "placement": placement,
@@ -271,6 +275,28 @@ def placement_archive(request: HttpRequest, placement_id: int) -> HttpResponse:
         messages.success(request, f"Placement “{placement.name}” switched off. Its printed code still redirects, to "
                                   f"{placement.destination}, and still counts.")
     return redirect("campaigns:placement", placement_id=placement.pk)
+
+
+@login_required
+@require_POST
+def destination_revert(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Set a destination back to what it was before `change_id` (editors), recorded as a change itself."""
+    change = get_for_user_or_404(DestinationChange.objects.for_user(request.user)
+                                 .select_related("campaign__team", "placement__campaign"), pk=change_id)
+    require_editor(request.user, change.campaign.team)
+    try:
+        made = history.revert(change, request.user)
+    except history.RevertRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        label = change.get_field_display()
+        if made is None:
+            messages.info(request, f"Nothing to revert: the {label} is already “{change.before or '(empty)'}”.")
+        else:
+            messages.success(request, f"Reverted: the {label} is “{change.before or '(empty)'}” again.")
+    if change.placement_id and request.POST.get("back") != "campaign":
+        return redirect("campaigns:placement", placement_id=change.placement_id)
+    return redirect("campaigns:detail", campaign_id=change.campaign_id)
 
 
 # QR code downloads ---------------------------------------------------------------------------------------

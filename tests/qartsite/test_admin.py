@@ -18,7 +18,14 @@ from django.utils.html import strip_tags
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
-from campaigns.models import Campaign, Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns.models import (
+    Campaign,
+    DestinationChange,
+    Placement,
+    ScanEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from generator.admin import VerifierModelAdmin
 from generator.models import (
     Candidate,
@@ -102,6 +109,10 @@ def team_rows(team: Team, owner) -> dict:
         WebhookEndpoint: endpoint,
         WebhookDelivery: WebhookDelivery.objects.create(endpoint=endpoint, message_id=f"{name}-message",
                                                         event="scan.created"),
+        DestinationChange: DestinationChange.objects.create(campaign=campaign, placement=placement,
+                                                            field="destination_override", before="",
+                                                            after=f"https://{name.lower()}.example.com/new",
+                                                            changed_by=owner),
     }
 
 

@@ -1,0 +1,87 @@
+"""Where printed codes lead, kept in a history: every change of a campaign's destination or fallback and of a
+placement's override, with who, when, before and after (`DestinationChange`), and its one-click revert.
+
+One recording point for the pages, the API and the admin: wrap the save in `recorded(instance, user)`, which
+compares the stored row before the save with the instance after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from campaigns import links
+from campaigns.models import Campaign, DestinationChange, Placement
+
+TRACKED = {Campaign: ("destination", "fallback_url"), Placement: ("destination_override",)}
+SHOWN = 10  # changes listed on a campaign or placement page
+
+
+def stored_values(instance) -> dict[str, str] | None:
+    """The tracked fields as stored now; None for a row not saved yet (its creation is no change)."""
+    fields = TRACKED.get(type(instance))
+    if not fields or instance.pk is None:
+        return None
+    return type(instance).objects.filter(pk=instance.pk).values(*fields).first()
+
+
+def record_changes(instance, user, before: dict[str, str] | None,
+                   reverts: DestinationChange | None = None) -> list[DestinationChange]:
+    """A `DestinationChange` for each tracked field of `instance` that differs from `before` (`stored_values`)."""
+    if before is None:
+        return []
+    is_placement = isinstance(instance, Placement)
+    changes = [
+        DestinationChange(campaign_id=instance.campaign_id if is_placement else instance.pk,
+                          placement=instance if is_placement else None, field=field, before=old or "",
+                          after=getattr(instance, field) or "", changed_by=user if getattr(user, "pk", None) else None,
+                          reverts=reverts)
+        for field, old in before.items() if (old or "") != (getattr(instance, field) or "")
+    ]
+    return DestinationChange.objects.bulk_create(changes)
+
+
+@contextmanager
+def recorded(instance, user, reverts: DestinationChange | None = None) -> Iterator[None]:
+    """Save `instance` inside the block: its tracked changes are recorded with the save, in one transaction."""
+    with transaction.atomic():
+        before = stored_values(instance)
+        yield
+        record_changes(instance, user, before, reverts)
+
+
+class RevertRefused(Exception):
+    pass
+
+
+def revert(change: DestinationChange, user) -> DestinationChange | None:
+    """Set the changed field back to `change.before`, validated like any destination, and record that as a change
+    (None when the field already holds that value). RevertRefused says why a value no longer validates."""
+    target = change.placement or change.campaign
+    value = change.before
+    if value or change.field == DestinationChange.Field.DESTINATION:
+        try:
+            links.validate_destination(value)
+        except ValidationError as exc:
+            raise RevertRefused(f"Not reverted: the earlier address “{value}” is no longer accepted. "
+                                f"{' '.join(exc.messages)}") from None
+    if (getattr(target, change.field) or "") == value:
+        return None
+    try:
+        with transaction.atomic():
+            before = stored_values(target)
+            setattr(target, change.field, value)
+            target.save(update_fields=[change.field])
+            made = record_changes(target, user, before, reverts=change)
+    except ValidationError as exc:  # the model's own checks, e.g. another of its fields no longer validates
+        raise RevertRefused(f"Not reverted: {' '.join(exc.messages)}") from None
+    return made[0] if made else None
+
+
+def latest(campaign: Campaign, placement: Placement | None = None):
+    """The page's last changes: a campaign's (its placements' included), or one placement's."""
+    changes = (placement.destination_changes if placement is not None else campaign.destination_changes)
+    return changes.select_related("changed_by", "placement")[:SHOWN]
