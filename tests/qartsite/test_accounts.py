@@ -335,6 +335,13 @@ class TestApiTokens:
         again = client.get("/accounts/").content.decode()
         assert token not in again and "reporting script" in again and f"<code>{token[:15]}…</code>" in again
 
+    def test_the_account_page_shows_its_token_section_once_under_a_plain_title(self, client, team_users):
+        client.force_login(team_users.teammate)
+        html = client.post("/accounts/tokens/", {"name": "ci"}).content.decode()
+        assert re.search(r"<title>(.*?)</title>", html, re.S).group(1) == "Your account · qart"
+        token = re.search(r'class="token-once" value="([^"]+)"', html).group(1)
+        assert html.count('id="api-tokens"') == 1 and html.count(token) == 2  # the field and its Copy button
+
     def test_it_lists_and_revokes_only_your_own_tokens(self, client, team_users):
         from knox.models import AuthToken
 
