@@ -10,17 +10,21 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from campaigns import artwork, history, restamps
 from campaigns.models import (
     Campaign,
     DestinationChange,
     Placement,
+    PlacementAlert,
+    ReportShare,
     ScanEvent,
+    ScanRollup,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from qartsite.admin import TeamScopedAdmin, TeamScopedInline
+from qartsite.admin import TeamScopedAdmin, TeamScopedInline, may_change
 
 
 class ArchiveInsteadOfDelete:
@@ -154,8 +158,8 @@ class PlacementAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
 
 @admin.register(ScanEvent)
 class ScanEventAdmin(TeamScopedAdmin):
-    list_display = ("time", "placement", "device_class", "os", "browser", "country", "is_bot")
-    list_filter = ("is_bot", "device_class", "os", "country")
+    list_display = ("time", "placement", "device_class", "os", "browser", "country", "rule", "is_bot")
+    list_filter = ("is_bot", "device_class", "os", "country", "rule")
     search_fields = ("placement__slug", "placement__name")
     date_hierarchy = "time"
 
@@ -203,3 +207,63 @@ class DestinationChangeAdmin(ReadOnlyTeamAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # A history is not edited; only a superuser's delete of its team, campaign or placement takes it along.
         return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+# Alerts, share links and rollups: records the site makes (the daily alert job, the share page, the drainer). Staff
+# read them here; editors dismiss alerts and revoke share links in bulk; only a superuser deletes one.
+
+@admin.register(PlacementAlert)
+class PlacementAlertAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+    list_display = ("created", "placement", "kind", "day", "message", "dismissed_at", "dismissed_by")
+    list_filter = ("kind", ("dismissed_at", admin.EmptyFieldListFilter))
+    search_fields = ("placement__name", "placement__slug", "placement__campaign__name")
+    date_hierarchy = "created"
+    list_select_related = ("placement", "dismissed_by")
+    actions = ["dismiss"]
+
+    def has_dismiss_permission(self, request) -> bool:
+        return may_change(request.user, None, self.changing_teams)
+
+    @admin.action(description="Dismiss selected alerts", permissions=["dismiss"])
+    def dismiss(self, request, queryset) -> None:
+        alerts = self.changeable(request, queryset)
+        # Only open ones: dismissing twice keeps the first dismissal's who and when (as on the campaign page).
+        count = PlacementAlert.objects.filter(pk__in=[alert.pk for alert in alerts], dismissed_at__isnull=True
+                                              ).update(dismissed_at=timezone.now(), dismissed_by=request.user)
+        self.message_user(request, counted(count, "alert", "dismissed"))
+
+
+@admin.register(ReportShare)
+class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+    """Share links, by label and campaign: the token is shown once when made and only its hash is kept, so the
+    admin shows neither."""
+
+    list_display = ("created", "campaign", "label", "expires", "revoked_at", "created_by")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("label", "campaign__name")
+    exclude = ("token_hash",)
+    list_select_related = ("campaign", "created_by")
+    actions = ["revoke"]
+
+    def has_revoke_permission(self, request) -> bool:
+        return may_change(request.user, None, self.changing_teams)
+
+    @admin.action(description="Revoke selected share links (they open nothing from then on)",
+                  permissions=["revoke"])
+    def revoke(self, request, queryset) -> None:
+        chosen = self.changeable(request, queryset)
+        count = ReportShare.objects.filter(pk__in=[share.pk for share in chosen], revoked_at__isnull=True
+                                           ).update(revoked_at=timezone.now())
+        self.message_user(request, counted(count, "share link", "revoked"))
+
+
+@admin.register(ScanRollup)
+class ScanRollupAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+    """The daily counts the dashboards sum: kept by the drainer, rebuilt by `qart_rollups`, never edited by hand
+    (retention deletes raw scans, so a rollup may be all that is left of them)."""
+
+    list_display = ("day", "placement", "dimension", "value", "scans", "visitors", "first_scan", "last_scan")
+    list_filter = ("dimension",)
+    search_fields = ("placement__name", "placement__slug")
+    date_hierarchy = "day"
+    list_select_related = ("placement",)

@@ -6,26 +6,30 @@ answers 404 (never a 403 that confirms it exists); members read; owners and edit
 DELETE never deletes: printed codes cannot be re-printed, so a campaign is archived and a placement switched off
 (`active: false`), and the answer (200) is the object as it now is. Their codes keep redirecting, to the campaign's
 `fallback_url` when set, and keep counting; PATCH `archived: false` / `active: true` brings them back.
+
+`rules` (campaigns and placements) are destination rules, checked like destinations (`campaigns.rules`, which says
+which wins); every change of a destination or of rules is listed by `destination-changes`.
 """
 
 from __future__ import annotations
 
 import json
 
-from django.db.models import F, QuerySet
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import artwork as artwork_rules
-from campaigns import history, printfiles, restamps, stats
-from campaigns.models import Campaign, Placement, PlacementAlert
+from campaigns import history, printfiles, restamps, rules, stats
+from campaigns.bulk_api import CampaignBulkActions
+from campaigns.models import Campaign, DestinationChange, Placement
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
     RangeQuerySerializer,
@@ -46,15 +50,77 @@ from qartsite.api import (
     user_teams,
 )
 
+# --- Destination rules and their history --------------------------------------------------------------------
+
+
+class SplitDestinationSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    weight = serializers.IntegerField(min_value=1, max_value=rules.MAX_WEIGHT)
+
+
+class RulesSchemaSerializer(serializers.Serializer):
+    """What `rules` holds (for the schema; `campaigns.rules.clean_rules` checks it)."""
+
+    ios = serializers.URLField(required=False, help_text="Where iOS devices go")
+    android = serializers.URLField(required=False, help_text="Where Android devices go")
+    other = serializers.URLField(required=False, help_text="Where every other system goes")
+    starts_at = serializers.DateTimeField(required=False, help_text=(
+        "Before it, codes lead to the campaign's fallback_url (else its destination); ISO 8601, without an offset "
+        "a time of the team's time zone"))
+    ends_at = serializers.DateTimeField(required=False, help_text="From it on, codes lead to the fallback as well")
+    split = SplitDestinationSerializer(many=True, required=False, help_text=(
+        "2 to 10 destinations with integer weights; a visitor keeps one all day"))
+
+
+@extend_schema_field(RulesSchemaSerializer)
+class RulesField(serializers.JSONField):
+    pass
+
+
+def rules_field() -> RulesField:
+    return RulesField(required=False, help_text=(
+        "Destination rules; {} for none. First that applies: schedule (outside it, the fallback), device, A/B split, "
+        "then the destination. A placement's rules of one kind (schedule, devices, split) replace its campaign's."))
+
+
+def checked_rules(attrs: dict, team) -> None:
+    """`attrs["rules"]` in its stored form, times without an offset read in `team`'s zone; else a 400 saying why."""
+    if "rules" in attrs:
+        try:
+            attrs["rules"] = rules.clean_rules(attrs["rules"], team.zone)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"rules": exc.messages}) from None
+
+
+class DestinationChangeSerializer(serializers.ModelSerializer):
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DestinationChange
+        fields = ["id", "campaign", "placement", "field", "before", "after", "changed_by", "changed_at", "reverts"]
+        read_only_fields = fields
+
+
+def changes_page(view: viewsets.GenericViewSet, changes: QuerySet[DestinationChange]) -> Response:
+    page = view.paginate_queryset(changes)
+    return view.get_paginated_response(DestinationChangeSerializer(page, many=True).data)
+
+
+def destination_changes_schema():
+    return extend_schema(filters=False, responses={200: DestinationChangeSerializer(many=True)}, description=(
+        "Changes of where the codes lead, newest first: destinations, fallback, override and rules (before and after "
+        "as stored; rules as JSON text), with who and when. Paginated like lists."))
+
 
 class CampaignSerializer(serializers.ModelSerializer):
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to your team when you can edit in exactly one.")
+    rules = rules_field()
 
     class Meta:
         model = Campaign
         fields = ["id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source",
-                  "utm_medium", "utm_campaign", "archived", "created"]
+                  "utm_medium", "utm_campaign", "rules", "archived", "created"]
         read_only_fields = ["created"]
 
     def validate(self, attrs: dict) -> dict:
@@ -67,6 +133,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
         if starts and ends and ends < starts:
             raise serializers.ValidationError({"ends_on": ["The campaign cannot end before it starts."]})
+        checked_rules(attrs, attrs.get("team") or self.instance.team)
         return attrs
 
 
@@ -78,8 +145,9 @@ class CampaignFilter(filters.FilterSet):
         fields = ["team", "archived"]
 
 
-class CampaignViewSet(viewsets.ModelViewSet):
-    """Your teams' campaigns. Creating one needs editor rights in its team."""
+class CampaignViewSet(CampaignBulkActions, viewsets.ModelViewSet):
+    """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
+    exports: `campaigns.bulk_api`."""
 
     serializer_class = CampaignSerializer
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
@@ -118,6 +186,12 @@ class CampaignViewSet(viewsets.ModelViewSet):
         summary = {"campaign": campaign.pk, **scan_summary(placements, campaign.team, days), "placements": compared}
         return Response(CampaignScanSummarySerializer(summary).data)
 
+    @destination_changes_schema()
+    @action(detail=True, methods=["get"], url_path="destination-changes", filterset_class=None)
+    def destination_changes(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The campaign's destination history, its placements' included."""
+        return changes_page(self, self.get_object().destination_changes.select_related("changed_by"))
+
     @extend_schema(responses={200: CampaignSerializer}, description=(
         "Archives the campaign; nothing is deleted. Its printed codes keep redirecting (to `fallback_url` when set, "
         "else to `destination`) and keep counting. Answers the archived campaign; PATCH `{\"archived\": false}` "
@@ -153,14 +227,17 @@ class PlacementSerializer(serializers.ModelSerializer):
     print_anyway_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     scanning_distance = serializers.FloatField(read_only=True, help_text=(
         "Metres people scan from: scan_distance_m, else the kind's usual distance."))
+    rules = rules_field()
+    effective_rules = serializers.JSONField(read_only=True, help_text=(
+        "The rules scans follow: these, with the campaign's for each kind they do not set"))
 
     class Meta:
         model = Placement
         fields = ["id", "campaign", "name", "kind", "location", "latitude", "longitude", "printed_quantity",
                   "deployed_on", "notes", "active", "slug", "short_url", "destination_override", "destination",
-                  "artwork", "restamp", "print_anyway", "artwork_image", "print_state", "print_problem",
-                  "print_anyway_by", "print_anyway_at", "print_anyway_reason", "scan_distance_m", "printed_width_cm",
-                  "scanning_distance", "created"]
+                  "rules", "effective_rules", "artwork", "restamp", "print_anyway", "artwork_image", "print_state",
+                  "print_problem", "print_anyway_by", "print_anyway_at", "print_anyway_reason", "scan_distance_m",
+                  "printed_width_cm", "scanning_distance", "created"]
         read_only_fields = ["slug", "created", "print_anyway_at", "print_anyway_reason"]
 
     def get_short_url(self, placement: Placement) -> str:
@@ -180,6 +257,7 @@ class PlacementSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         campaign = attrs.get("campaign") or self.instance.campaign
+        checked_rules(attrs, campaign.team)
         candidate = attrs.get("artwork", getattr(self.instance, "artwork", None))
         if candidate is not None and candidate.job.team_id != campaign.team_id:
             raise serializers.ValidationError({"artwork": ["Choose an image your campaign's team generated."]})
@@ -267,6 +345,12 @@ class PlacementViewSet(viewsets.ModelViewSet):
         with model_errors_as_400("destination_override"), history.recorded(serializer.instance, self.request.user):
             serializer.save()
 
+    @destination_changes_schema()
+    @action(detail=True, methods=["get"], url_path="destination-changes", filterset_class=None)
+    def destination_changes(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The placement's destination history: its override and rules."""
+        return changes_page(self, self.get_object().destination_changes.select_related("changed_by"))
+
     @extend_schema(responses={200: PlacementSerializer}, description=(
         "Switches the placement off (`active: false`); nothing is deleted. Its printed code keeps redirecting, to the "
         "campaign's `fallback_url` when set, else to its destination, and keeps counting. Answers the placement; PATCH "
@@ -335,37 +419,3 @@ class PlacementViewSet(viewsets.ModelViewSet):
         team = placement.campaign.team
         summary = {"placement": placement.pk, **scan_summary(one, team, asked_range(request, team, one))}
         return Response(ScanSummarySerializer(summary).data)
-
-
-class PlacementAlertSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = PlacementAlert
-        fields = ["id", "placement", "kind", "day", "message", "created", "dismissed_at"]
-
-
-class PlacementAlertViewSet(viewsets.ReadOnlyModelViewSet):
-    """Alerts on your teams' placements (`campaigns.alerts`: scans stopped or fell sharply); open ones first.
-    Filter with `open=true`; editors dismiss one with POST `dismiss`."""
-
-    queryset = PlacementAlert.objects.none()  # the schema's model; requests use get_queryset
-    serializer_class = PlacementAlertSerializer
-    permission_classes = [permissions.IsAuthenticated]
-    filterset_fields = ["placement", "kind"]
-
-    def get_queryset(self) -> QuerySet[PlacementAlert]:
-        alerts = PlacementAlert.objects.for_user(self.request.user).order_by(F("dismissed_at").desc(nulls_first=True),
-                                                                              "-created")
-        if self.request.query_params.get("open") in ("true", "1"):
-            alerts = alerts.filter(dismissed_at__isnull=True)
-        return alerts
-
-    @extend_schema(request=None, responses={200: PlacementAlertSerializer})
-    @action(detail=True, methods=["post"])
-    def dismiss(self, request: Request, pk: str | None = None) -> Response:
-        """Dismiss the alert (owners and editors); dismissing it again changes nothing."""
-        alert = self.get_object()
-        require_editor(request.user, alert.placement.campaign.team)
-        PlacementAlert.objects.filter(pk=alert.pk, dismissed_at__isnull=True).update(
-            dismissed_at=timezone.now(), dismissed_by=request.user)
-        alert.refresh_from_db()
-        return Response(PlacementAlertSerializer(alert).data)

@@ -1,12 +1,16 @@
-"""Dashboard forms: campaigns and placements. Destinations are checked by `links.validate_destination`."""
+"""Dashboard forms: campaigns and placements. Destinations are checked by `links.validate_destination`, destination
+rules by `campaigns.rules`."""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Case, QuerySet, Value, When
 
 from campaigns import artwork as artwork_rules
-from campaigns import links, restamps, webhooks
+from campaigns import links, restamps, rules, webhooks
 from campaigns.models import Campaign, Placement, WebhookEndpoint
 from generator.models import Candidate
 from qartsite.models import Team
@@ -25,7 +29,99 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class CampaignForm(forms.ModelForm):
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+RULE_FIELDS = ("rule_ios", "rule_android", "rule_other", "rule_starts_at", "rule_ends_at", "rule_split")
+
+
+def split_lines(text: str) -> list[dict]:
+    """The A/B split field's lines ("50 https://example.com/a", or an address alone for weight 1) as rules."""
+    split = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) > 2 or len(words) == 2 and not words[0].isdigit():
+            raise ValidationError(f"Line {number}: write the weight, then the address: 50 https://example.com/a.")
+        split.append({"url": words[-1], "weight": int(words[0]) if len(words) == 2 else 1})
+    return split
+
+
+def same_minute(one: str, other: str) -> bool:
+    return datetime.fromisoformat(one).timestamp() // 60 == datetime.fromisoformat(other).timestamp() // 60
+
+
+class RulesFormMixin:
+    """A campaign's or placement's destination rules (`campaigns.rules`) as fields of its edit form; times in the
+    team's time zone. Call `add_rule_fields` in `__init__`; `clean` puts the checked rules on the instance."""
+
+    zone: tzinfo
+    inherited_rules = ""  # a placement's campaign's rules in words, shown next to its own
+
+    def add_rule_fields(self, stored: dict, zone: tzinfo, inherited: str = "") -> None:
+        self.zone, self.stored_rules = zone, stored
+        fields = {
+            "rule_ios": destination_field(False, "Phones and tablets running iOS go here, e.g. the App Store.",
+                                          "iOS destination"),
+            "rule_android": destination_field(False, "Android phones and tablets go here, e.g. Google Play.",
+                                              "Android destination"),
+            "rule_other": destination_field(False, "Every other system (computers, iPads that present themselves "
+                                                   "as Macs) goes here.", "Other systems' destination"),
+            "rule_starts_at": forms.CharField(required=False, widget=DateTimeInput(), label="Leads there from",
+                                              help_text=f"Before then ({zone}), the code leads to the campaign's "
+                                                        "fallback address, else its destination."),
+            "rule_ends_at": forms.CharField(required=False, widget=DateTimeInput(), label="Until",
+                                            help_text=f"From then on ({zone}), the code leads to the campaign's "
+                                                      "fallback address, else its destination."),
+            "rule_split": forms.CharField(required=False, label="A/B split", widget=forms.Textarea(attrs={
+                "rows": 3, "placeholder": "50 https://example.com/a\n50 https://example.com/b"}), help_text=(
+                "Two or more destinations, one a line, each with its weight first; a visitor keeps one all day. "
+                "Device destinations come first: the split shares the scans they leave.")),
+        }
+        initial = {f"rule_{key}": stored[key] for key in rules.DEVICE_KEYS if key in stored}
+        for key in rules.SCHEDULE_KEYS:
+            if key in stored:
+                local = datetime.fromisoformat(stored[key]).astimezone(zone)
+                initial[f"rule_{key}"] = local.strftime("%Y-%m-%dT%H:%M")
+        if "split" in stored:
+            initial["rule_split"] = "\n".join(f"{item['weight']} {item['url']}" for item in stored["split"])
+        for name, field in fields.items():
+            field.initial = initial.get(name, "")
+            self.fields[name] = field
+        self.inherited_rules = inherited
+
+    def rule_fields(self) -> list:
+        return [self[name] for name in RULE_FIELDS if name in self.fields]
+
+    def clean_rules_fields(self, data: dict) -> None:
+        """Check the rule fields together (`rules.clean_rules`) and put the result on the instance."""
+        if "rule_ios" not in self.fields or any(name in self.errors for name in RULE_FIELDS):
+            return
+        given = {key: data.get(f"rule_{key}") for key in (*rules.DEVICE_KEYS, *rules.SCHEDULE_KEYS)}
+        try:
+            given["split"] = split_lines(data.get("rule_split") or "")
+        except ValidationError as exc:
+            self.add_error("rule_split", exc)
+            return
+        try:
+            cleaned = rules.clean_rules(given, self.zone)
+        except ValidationError as exc:
+            message = " ".join(exc.messages)
+            field = ("rule_split" if message.startswith("A/B") else "rule_starts_at" if message.startswith("Start")
+                     else "rule_ends_at" if message.startswith("End") else None)
+            self.add_error(field, exc)
+            return
+        for key in rules.SCHEDULE_KEYS:
+            # The page shows minutes in the team's zone: an unchanged time keeps its stored form (seconds, offset),
+            # so saving the page for another field records no change of rules.
+            if key in cleaned and key in self.stored_rules and same_minute(cleaned[key], self.stored_rules[key]):
+                cleaned[key] = self.stored_rules[key]
+        self.instance.rules = cleaned
+
+
+class CampaignForm(RulesFormMixin, forms.ModelForm):
     destination = destination_field(True, "Where the codes lead unless a placement overrides it.")
     fallback_url = destination_field(False, "Where the codes lead once the campaign is archived or a placement is "
                                             "switched off. Leave empty to use the destination.", "Fallback address")
@@ -39,11 +135,21 @@ class CampaignForm(forms.ModelForm):
         help_texts = {"archived": "Archived campaigns leave the list; their printed codes still redirect, to the "
                                   "fallback address, and still count."}
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:  # rules are set once the campaign exists, on its edit page
+            self.add_rule_fields(self.instance.rules, self.instance.team.zone)
+
+    def main_fields(self) -> list:
+        """The campaign's own fields; the page draws the rules in a fieldset of their own."""
+        return [field for field in self.visible_fields() if field.name not in RULE_FIELDS]
+
     def clean(self) -> dict:
         data = super().clean()
         starts, ends = data.get("starts_on"), data.get("ends_on")
         if starts and ends and ends < starts:
             self.add_error("ends_on", "The campaign can't end before it starts.")
+        self.clean_rules_fields(data)
         return data
 
 
@@ -97,7 +203,7 @@ def artwork_choices(team: Team, current: Candidate | None) -> list[Candidate]:
     return shown
 
 
-class PlacementForm(forms.ModelForm):
+class PlacementForm(RulesFormMixin, forms.ModelForm):
     """A placement; once it exists (it has a short link), also its artwork, chosen by the rules of
     `campaigns.artwork`: a candidate for another link is restamped on request, a failing one needs a reason."""
 
@@ -124,6 +230,9 @@ class PlacementForm(forms.ModelForm):
         self.team, self.user, self.short_url = team, user, short_url
         self.refused: artwork_rules.ArtworkRefused | None = None
         self.original_artwork_id = self.instance.artwork_id
+        if self.instance.pk is not None:  # rules, like artwork, once the placement exists
+            self.add_rule_fields(self.instance.rules, team.zone,
+                                 rules.describe(self.instance.campaign.rules) or "none")
         if self.instance.pk is None:
             # No short link yet, so no picture can carry it: artwork is chosen once the placement exists.
             for name in self.ARTWORK_FIELDS:
@@ -139,10 +248,12 @@ class PlacementForm(forms.ModelForm):
 
     def main_fields(self) -> list:
         """The placement's own fields; the page draws the artwork picker and its options itself."""
-        return [field for field in self.visible_fields() if field.name not in self.ARTWORK_FIELDS]
+        return [field for field in self.visible_fields()
+                if field.name not in self.ARTWORK_FIELDS and field.name not in RULE_FIELDS]
 
     def clean(self) -> dict:
         data = super().clean()
+        self.clean_rules_fields(data)
         candidate = data.get("artwork")
         if "artwork" not in self.fields or self.errors or candidate is None or candidate.pk == self.original_artwork_id:
             return data  # unchanged artwork was judged when it was chosen

@@ -1,5 +1,6 @@
-"""Where printed codes lead, kept in a history: every change of a campaign's destination or fallback and of a
-placement's override, with who, when, before and after (`DestinationChange`), and its one-click revert.
+"""Where printed codes lead, kept in a history: every change of a campaign's destination, fallback or rules and of
+a placement's override or rules (`campaigns.rules`), with who, when, before and after (`DestinationChange`; rules as
+compact JSON), and its one-click revert.
 
 One recording point for the pages, the API and the admin: wrap the save in `recorded(instance, user)`, which
 compares the stored row before the save with the instance after it.
@@ -13,14 +14,19 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from campaigns import links
+from campaigns import links, rules
 from campaigns.models import Campaign, DestinationChange, Placement
 
-TRACKED = {Campaign: ("destination", "fallback_url"), Placement: ("destination_override",)}
+TRACKED = {Campaign: ("destination", "fallback_url", "rules"), Placement: ("destination_override", "rules")}
 SHOWN = 10  # changes listed on a campaign or placement page
 
 
-def stored_values(instance) -> dict[str, str] | None:
+def as_text(field: str, value) -> str:
+    """A tracked field's value as the history keeps it."""
+    return rules.as_text(value) if field == DestinationChange.Field.RULES else value or ""
+
+
+def stored_values(instance) -> dict | None:
     """The tracked fields as stored now; None for a row not saved yet (its creation is no change)."""
     fields = TRACKED.get(type(instance))
     if not fields or instance.pk is None:
@@ -28,18 +34,18 @@ def stored_values(instance) -> dict[str, str] | None:
     return type(instance).objects.filter(pk=instance.pk).values(*fields).first()
 
 
-def record_changes(instance, user, before: dict[str, str] | None,
+def record_changes(instance, user, before: dict | None,
                    reverts: DestinationChange | None = None) -> list[DestinationChange]:
     """A `DestinationChange` for each tracked field of `instance` that differs from `before` (`stored_values`)."""
     if before is None:
         return []
     is_placement = isinstance(instance, Placement)
+    texts = {field: (as_text(field, old), as_text(field, getattr(instance, field))) for field, old in before.items()}
     changes = [
         DestinationChange(campaign_id=instance.campaign_id if is_placement else instance.pk,
-                          placement=instance if is_placement else None, field=field, before=old or "",
-                          after=getattr(instance, field) or "", changed_by=user if getattr(user, "pk", None) else None,
-                          reverts=reverts)
-        for field, old in before.items() if (old or "") != (getattr(instance, field) or "")
+                          placement=instance if is_placement else None, field=field, before=old, after=new,
+                          changed_by=user if getattr(user, "pk", None) else None, reverts=reverts)
+        for field, (old, new) in texts.items() if old != new
     ]
     return DestinationChange.objects.bulk_create(changes)
 
@@ -57,18 +63,31 @@ class RevertRefused(Exception):
     pass
 
 
-def revert(change: DestinationChange, user) -> DestinationChange | None:
-    """Set the changed field back to `change.before`, validated like any destination, and record that as a change
-    (None when the field already holds that value). RevertRefused says why a value no longer validates."""
-    target = change.placement or change.campaign
+def earlier_value(change: DestinationChange):
+    """`change.before` as the field holds it, checked as on any save: RevertRefused says why it no longer is."""
     value = change.before
+    if change.field == DestinationChange.Field.RULES:
+        try:
+            return rules.clean_rules(rules.from_text(value))
+        except ValidationError as exc:
+            raise RevertRefused(f"Not reverted: the earlier rules are no longer accepted. "
+                                f"{' '.join(exc.messages)}") from None
     if value or change.field == DestinationChange.Field.DESTINATION:
         try:
             links.validate_destination(value)
         except ValidationError as exc:
             raise RevertRefused(f"Not reverted: the earlier address “{value}” is no longer accepted. "
                                 f"{' '.join(exc.messages)}") from None
-    if (getattr(target, change.field) or "") == value:
+    return value
+
+
+def revert(change: DestinationChange, user) -> DestinationChange | None:
+    """Set the changed field back to `change.before`, validated like any destination (rules like any rules), and
+    record that as a change (None when the field already holds that value). RevertRefused says why a value no
+    longer validates."""
+    target = change.placement or change.campaign
+    value = earlier_value(change)
+    if as_text(change.field, getattr(target, change.field)) == change.before:
         return None
     try:
         with transaction.atomic():

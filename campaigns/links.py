@@ -66,9 +66,10 @@ def visitor_key(address: str, user_agent: str, secret: str, day: date) -> str:
     """A keyed hash of address and user agent under a key that changes every (UTC) day.
 
     Counts unique visitors per day without storing who they are; the day's key is derived from the secret, so
-    yesterday's key says nothing about today's and one visitor cannot be followed from day to day.
+    yesterday's key says nothing about today's and one visitor cannot be followed from day to day. Keyed BLAKE2b
+    (a MAC by design): it runs in every scan request, where it costs a fraction of an OpenSSL HMAC.
     """
-    return hmac.new(_day_key(secret, day), f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hashlib.blake2b(f"{address}\n{user_agent}".encode(), key=_day_key(secret, day), digest_size=16).hexdigest()
 
 
 @lru_cache(maxsize=4)

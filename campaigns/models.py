@@ -2,7 +2,8 @@
 
 Printed codes cannot be re-printed, so nothing here is deleted in the ordinary way: a campaign is archived and a
 placement switched off (pages, API and admin alike; only a superuser's explicit admin delete removes one), and
-their codes keep redirecting and counting. Where a code leads: `Placement.destination`.
+their codes keep redirecting and counting. Where a code leads: `Placement.destination`, and per scan its rules
+(`campaigns.rules`: device, schedule, A/B split).
 """
 
 from __future__ import annotations
@@ -16,8 +17,21 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from campaigns import links
+from campaigns import rules as destination_rules
 from qartsite.models import Team, TeamOwnedQuerySet
 from qartsite.site import absolute_url
+
+RULES_HELP = ('A JSON object, any of: "ios", "android", "other" (URLs), "starts_at", "ends_at" (ISO 8601 times; '
+              'without an offset, UTC), "split" ([{"url": ..., "weight": 1-1000}, ...], 2 to 10). Precedence: '
+              'campaigns.rules.')
+
+
+def clean_rules_of(instance) -> dict:
+    """Checked on every save, like destinations: the stored form of `instance.rules` (ValidationError under rules)."""
+    try:
+        return destination_rules.clean_rules(instance.rules)
+    except ValidationError as exc:
+        raise ValidationError({"rules": exc.messages}) from None
 
 
 class Campaign(models.Model):
@@ -40,6 +54,8 @@ class Campaign(models.Model):
     )
     archived = models.BooleanField(default=False, help_text="Hidden from the campaign list; its codes still "
                                                             "redirect (to the fallback) and still count.")
+    rules = models.JSONField(default=dict, blank=True, validators=[destination_rules.validate_rules],
+                             help_text=f"Its placements' rules, where they set none of a kind. {RULES_HELP}")
     created = models.DateTimeField(auto_now_add=True)
 
 
@@ -57,9 +73,14 @@ class Campaign(models.Model):
                 links.validate_destination(self.fallback_url)
             except ValidationError as exc:
                 raise ValidationError({"fallback_url": exc.messages}) from None
+        self.rules = clean_rules_of(self)
         if not self.utm_campaign:
             self.utm_campaign = slugify(self.name)[:100]
         super().save(*args, **kwargs)
+
+    @property
+    def rules_in_words(self) -> str:
+        return destination_rules.describe(self.rules)
 
     @property
     def fallback_destination(self) -> str:
@@ -102,6 +123,8 @@ class Placement(models.Model):
                                                           "counts (what deleting a placement does).")
     slug = models.CharField(max_length=16, unique=True, editable=False)
     destination_override = models.URLField(max_length=2000, blank=True, validators=[links.validate_destination])
+    rules = models.JSONField(default=dict, blank=True, validators=[destination_rules.validate_rules],
+                             help_text=RULES_HELP)
     # The artwork is printed: deleting its candidate or job is refused (the admin names the placements). RESTRICT,
     # not PROTECT: deleting a whole team, whose placements go in the same operation, still works.
     artwork = models.ForeignKey("generator.Candidate", on_delete=models.RESTRICT, null=True, blank=True,
@@ -155,15 +178,37 @@ class Placement(models.Model):
         """The absolute short link the printed code carries (`qartsite.site`: SITE_ROOT, else this request's host)."""
         return absolute_url(request, reverse("short_link", args=[self.slug]))
 
-    def redirect_url(self) -> str:
-        """The stored destination with this placement's UTM parameters."""
+    def tagged(self, url: str) -> str:
+        """`url` with this placement's UTM parameters."""
         campaign = self.campaign
-        return links.with_utm(self.destination, {
+        return links.with_utm(url, {
             "utm_source": campaign.utm_source,
             "utm_medium": campaign.utm_medium,
             "utm_campaign": campaign.utm_campaign,
             "utm_content": slugify(self.name)[:100],
         })
+
+    def redirect_url(self) -> str:
+        """The stored destination with this placement's UTM parameters."""
+        return self.tagged(self.destination)
+
+    @property
+    def effective_rules(self) -> dict:
+        """Its rules, with its campaign's for each kind it does not set (`campaigns.rules.effective`)."""
+        return destination_rules.effective(self.campaign.rules, self.rules)
+
+    @property
+    def rules_in_words(self) -> str:
+        """The rules its scans follow, in words ("" for none)."""
+        return destination_rules.describe(self.effective_rules)
+
+    def link_rules(self) -> destination_rules.LinkRules | None:
+        """The compiled rules the redirect chooses from (`campaigns.rules`); None for a placement that is not live
+        (it leads to the fallback whatever the rules) or has none."""
+        if not self.is_live:
+            return None
+        fallback = self.tagged(self.campaign.fallback_destination)
+        return destination_rules.compile_rules(self.effective_rules, self.tagged, fallback)
 
     def set_active(self, active: bool) -> None:
         """Switch the placement off (what deleting it does everywhere but a superuser's admin), or on again."""
@@ -173,6 +218,7 @@ class Placement(models.Model):
     def save(self, *args, **kwargs) -> None:
         if self.destination_override:
             links.validate_destination(self.destination_override)
+        self.rules = clean_rules_of(self)
         if self.slug:
             return super().save(*args, **kwargs)
         # A fresh random slug; on the (astronomically rare) collision, draw again.
@@ -216,6 +262,9 @@ class ScanEvent(models.Model):
     is_bot = models.BooleanField(default=False)
     is_repeat = models.BooleanField(default=False,
                                     help_text="More than 10 scans of this placement by one visitor in a minute")
+    rule = models.CharField(max_length=16, blank=True, help_text=(
+        'The destination rule that sent it (campaigns.rules): "ios", "android", "other", "before_start", '
+        '"after_end", "ab:0", ...; empty: the destination (or the fallback of a code switched off)'))
 
     class Meta:
         ordering = ["-time"]
@@ -379,9 +428,10 @@ class ReportShare(models.Model):
 
 
 class DestinationChange(models.Model):
-    """One change of where printed codes lead: a campaign's destination or fallback, or a placement's override;
-    who made it, when, and the value before and after (`campaigns.history`). Editors revert one from the campaign
-    and placement pages, which records the revert as a change too."""
+    """One change of where printed codes lead: a campaign's destination, fallback or rules, or a placement's
+    override or rules; who made it, when, and the value before and after (`campaigns.history`; rules as compact
+    JSON, `campaigns.rules.as_text`). Editors revert one from the campaign and placement pages, which records the
+    revert as a change too."""
 
     team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
     objects = TeamOwnedQuerySet.as_manager()
@@ -390,13 +440,14 @@ class DestinationChange(models.Model):
         DESTINATION = "destination", "destination"
         FALLBACK_URL = "fallback_url", "fallback address"
         DESTINATION_OVERRIDE = "destination_override", "placement's own destination"
+        RULES = "rules", "set of destination rules"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="destination_changes")
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, null=True, blank=True,
                                   related_name="destination_changes", help_text="Empty: a campaign's field")
     field = models.CharField(max_length=24, choices=Field.choices)
-    before = models.CharField(max_length=2000, blank=True)
-    after = models.CharField(max_length=2000, blank=True)
+    before = models.TextField(blank=True)  # text: rules with several addresses can exceed one URL's 2,000
+    after = models.TextField(blank=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     changed_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -408,3 +459,17 @@ class DestinationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field} of {self.placement_id or self.campaign_id}: {self.before!r} → {self.after!r}"
+
+    def shown(self, value: str) -> str:
+        """`before` or `after` for people: rules in words (`campaigns.rules.describe`), addresses as they are."""
+        if self.field == self.Field.RULES:
+            return destination_rules.describe(destination_rules.from_text(value))
+        return value
+
+    @property
+    def before_shown(self) -> str:
+        return self.shown(self.before)
+
+    @property
+    def after_shown(self) -> str:
+        return self.shown(self.after)

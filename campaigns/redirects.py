@@ -6,16 +6,19 @@ buffer (`campaigns.scan_buffer`: a Redis stream, else a spool file; `manage.py q
 redirects: the database is never written here. When the database is away (or slow: 2 s to connect, 1 s per
 statement), known slugs answer from the last copy this process saw, else from the copy every process shares in
 Redis; an unknown slug gets a 503 asking to retry, never a 500. No session. It only ever redirects to a destination
-stored on the placement or its campaign (`Placement.destination`): a code of an archived campaign or of a placement
-switched off goes to the campaign's fallback and is still counted; only a slug that never existed (or a placement a
-superuser deleted) answers 404.
+stored on the placement or its campaign (`Placement.destination`, or one its rules choose: `campaigns.rules`, compiled
+once per lookup and kept with the link in both copies): a code of an archived campaign or of a placement switched off
+goes to the campaign's fallback and is still counted; only a slug that never existed (or a placement a superuser
+deleted) answers 404.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from time import monotonic
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
@@ -27,6 +30,7 @@ from redis.exceptions import RedisError
 
 from campaigns import geo, links, scan_buffer
 from campaigns.models import Placement
+from campaigns.rules import LinkRules
 from qartsite.site import client_address
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,9 @@ STATEMENT_TIMEOUT_MS = 1000
 DATABASE_RETRY_AFTER = 2.0
 RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
 
-Link = tuple[int | None, str]  # (placement id, or None for "no such placement"; redirect URL)
+# (placement id, or None for "no such placement"; redirect URL; its compiled rules, None for none)
+Link = tuple[int | None, str, LinkRules | None]
+NO_LINK: Link = (None, "", None)
 
 
 class LinkUnavailable(Exception):
@@ -47,7 +53,7 @@ class LinkUnavailable(Exception):
 
 
 class LinkCopy:
-    """This process's copy of the links: slug -> (expires at, generation, placement id, URL).
+    """This process's copy of the links: slug -> (expires at, generation, placement id, URL, rules).
 
     Entries younger than LINK_TTL answer at once. Saving a campaign or placement (here) starts a new generation,
     which makes every entry stale; other processes see a change within LINK_TTL. Stale entries of known links are
@@ -55,19 +61,19 @@ class LinkCopy:
     """
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, int, int | None, str]] = {}
+        self.entries: dict[str, tuple[float, int, int | None, str, LinkRules | None]] = {}
         self.generation = 0
 
     def fresh(self, slug: str) -> Link | None:
         entry = self.entries.get(slug)
         if entry is not None and entry[1] == self.generation and entry[0] > monotonic():
-            return entry[2], entry[3]
+            return entry[2:]
         return None
 
     def stale(self, slug: str) -> Link | None:
         """The last known link for `slug`, however old."""
         entry = self.entries.get(slug)
-        return (entry[2], entry[3]) if entry is not None and entry[2] is not None else None
+        return entry[2:] if entry is not None and entry[2] is not None else None
 
     def put(self, slug: str, link: Link) -> None:
         if len(self.entries) >= MAX_LINKS:
@@ -107,18 +113,21 @@ def find_link(slug: str) -> Link:
             .filter(slug=slug)
             .first()
         )
-    return (placement.pk, placement.redirect_url()) if placement else (None, "")
+    return (placement.pk, placement.redirect_url(), placement.link_rules()) if placement else NO_LINK
 
 
 def share_link(slug: str, link: Link) -> None:
-    """Keep the copy in Redis in step with what the database said, for processes that start during an outage."""
+    """Keep the copy in Redis in step with what the database said, for processes that start during an outage:
+    [placement id, URL], with the rules' JSON (`LinkRules.to_json`) as a third item where there are any."""
     if scan_buffer.redis_outage.known():
         return
+    placement_id, url, rules = link
     try:
-        if link[0] is None:
+        if placement_id is None:
             scan_buffer.redis_client().hdel(scan_buffer.links_key(), slug)
         else:
-            scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(link))
+            shared = [placement_id, url] if rules is None else [placement_id, url, rules.to_json()]
+            scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(shared))
     except RedisError:
         scan_buffer.redis_outage.begin()
 
@@ -132,15 +141,17 @@ def shared_link(slug: str) -> Link | None:
     except RedisError:
         scan_buffer.redis_outage.begin()
         return None
-    try:
-        placement_id, url = json.loads(raw) if raw else (None, "")
-    except ValueError:
+    if not raw:
         return None
-    return (int(placement_id), str(url)) if placement_id else None
+    try:
+        placement_id, url, *rules = json.loads(raw)
+        return int(placement_id), str(url), LinkRules.from_json(rules[0]) if rules else None
+    except (ValueError, TypeError):  # not a link this code wrote
+        return None
 
 
 def resolve(slug: str) -> Link:
-    """(placement id, redirect URL) of a placement's link, or (None, "") when no placement has the slug.
+    """(placement id, redirect URL, rules) of a placement's link, or NO_LINK when no placement has the slug.
 
     Raises:
         LinkUnavailable: the database is away and neither copy knows the slug.
@@ -165,25 +176,41 @@ def resolve(slug: str) -> Link:
     return link
 
 
-def record_scan(request: HttpRequest, placement_id: int) -> None:
-    """Hand one scan to the buffer; what needs the address (country, visitor key) is worked out here."""
-    # request.META, not request.headers: building the headers mapping costs more than the rest of this function,
-    # and this is the busiest view (see bench/RESULTS.md).
-    meta = request.META
+class Visit(NamedTuple):
+    """What one request says about who scanned, worked out once: for the rules and for the scan event."""
+
+    now: datetime
+    agent: str
+    address: str
+    described: tuple[str, str, str, bool]  # links.describe_agent: browser, OS, device class, is_bot
+    visitor_key: str
+
+
+def visit_of(request: HttpRequest) -> Visit:
+    # request.META, not request.headers: building the headers mapping costs more than the rest of the request's
+    # work, and this is the busiest view (see bench/RESULTS.md).
     now = timezone.now()
-    agent = meta.get("HTTP_USER_AGENT", "")[:1000]
-    browser, os_family, device_class, is_bot = links.describe_agent(agent)
+    agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
+    address = client_address(request)
+    return Visit(now, agent, address, links.describe_agent(agent),
+                 links.visitor_key(address, agent, settings.SECRET_KEY, now.date()))
+
+
+def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str = "") -> None:
+    """Hand one scan to the buffer, with the rule that chose its destination (`campaigns.rules`); what needs the
+    address (country, visitor key) was worked out in `visit_of`, the country is looked up here."""
+    meta = request.META
+    browser, os_family, device_class, is_bot = visit.described
     country_header = settings.QART["COUNTRY_HEADER"]
     country = meta.get(f"HTTP_{country_header.upper().replace('-', '_')}", "")[:2].upper() if country_header else ""
     # A trusted proxy's country header wins; else the offline database (`campaigns.geo`) looks the address up here, so
     # only the country reaches the buffer, never the address.
-    address = client_address(request)
-    country = country if country.isalpha() else geo.country_of(address)
+    country = country if country.isalpha() else geo.country_of(visit.address)
     event = scan_buffer.scan_event(
-        placement_id, now, browser=browser[:60], os=os_family[:60], device_class=device_class,
+        placement_id, visit.now, browser=browser[:60], os=os_family[:60], device_class=device_class,
         referer=meta.get("HTTP_REFERER", "")[:500],
         accept_language=meta.get("HTTP_ACCEPT_LANGUAGE", "")[:100],
-        country=country, is_bot=is_bot, visitor_key=links.visitor_key(address, agent, settings.SECRET_KEY, now.date()),
+        country=country, is_bot=is_bot, visitor_key=visit.visitor_key, rule=rule,
     )
     try:
         scan_buffer.push(event)
@@ -195,7 +222,7 @@ def record_scan(request: HttpRequest, placement_id: int) -> None:
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        placement_id, url = resolve(slug)
+        placement_id, url, rules = resolve(slug)
     except LinkUnavailable:
         response = render(request, "campaigns/link_unavailable.html", status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -203,8 +230,14 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         return response
     if placement_id is None:
         return render(request, "campaigns/unknown_link.html", status=404)
-    if request.method == "GET":  # HEAD requests are link checkers, not people
-        record_scan(request, placement_id)
+    counted = request.method == "GET"  # HEAD requests are link checkers, not people
+    if counted or rules is not None:
+        visit = visit_of(request)
+        rule = ""
+        if rules is not None:
+            url, rule = rules.choose(url, visit.described[1], visit.visitor_key, visit.now.timestamp())
+        if counted:
+            record_scan(request, placement_id, visit, rule)
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store"  # every scan must reach us to be counted
     return response

@@ -23,6 +23,7 @@ from django.db.models import Min, QuerySet
 
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from qartsite.models import zone_named
+from qartsite.sql import one_of
 
 UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
 REPLAY_CHUNK = 5000
@@ -159,7 +160,7 @@ def stored_visitors(scans: list[Scan], zones: Mapping[int, tzinfo]) -> set[tuple
     seen: set[tuple[int, date, str]] = set()
     for field, keys in (("visitor_key", visitor_keys), ("client_hash", hashes)):
         if keys:
-            for placement_id, key, when in stored.filter(**{f"{field}__in": keys}).values_list(
+            for placement_id, key, when in stored.filter(one_of(ScanEvent, field, keys)).values_list(
                     "placement_id", field, "time"):
                 seen.add((placement_id, when.astimezone(zones[placement_id]).date(), key))
     return seen

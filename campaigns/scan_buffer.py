@@ -15,9 +15,10 @@ Redis is away) suits web hosts whose disk does not.
 An event is a dict of plain values (see `scan_event`), made in the request: its own id, the request's time and
 what was worked out from the address (country, visitor key), never the address itself.
 
-Spool files and the drainer share them through a rename and a lock: the drainer renames a file before reading it
-and then takes its lock once, which waits for a writer still appending; a writer holds the lock while it appends
-and appends only if its file still has the spool name, so nothing is written to a file being drained.
+Spool files and the drainer share them through a rename, a lock and a mark: the drainer renames a file, takes its
+lock (which waits for a writer still appending) and clears the file's owner-write bit before reading it; a writer
+holds the lock while it appends and appends only to a file without that mark, so nothing is written to a file being
+drained.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 EVENT_VERSION = 1
 SPOOL_SUFFIX = ".jsonl"
 CLAIMED_SUFFIX = ".draining"
+SPOOL_MODE = 0o600  # owner read and write: a file writers append to
+CLAIMED_MODE = 0o400  # owner-write cleared: the drainer has claimed the file (see SpoolFile)
 # The redirect's own Redis calls: fail in well under a second, never retry (the spool is the fallback).
 REQUEST_CONNECT_TIMEOUT = 0.25
 REQUEST_TIMEOUT = 0.5
@@ -95,15 +99,20 @@ def redis_client(connect_timeout: float = REQUEST_CONNECT_TIMEOUT, timeout: floa
 
 def scan_event(placement_id: int, time: datetime, **fields: Any) -> dict[str, Any]:
     """One scan as the buffer holds it: a fresh id, the placement, the request's time (UTC) and `fields`
-    (browser, os, device_class, referer, accept_language, country, is_bot, visitor_key)."""
-    return {"v": EVENT_VERSION, "id": uuid.uuid4().hex, "placement": placement_id, "time": time.isoformat(),
+    (browser, os, device_class, referer, accept_language, country, is_bot, visitor_key, and the destination rule
+    that fired, `rule`: `campaigns.rules`)."""
+    # 128 random bits as 32 hex digits (what `uuid.UUID` reads), without building a UUID object: this runs per scan.
+    return {"v": EVENT_VERSION, "id": os.urandom(16).hex(), "placement": placement_id, "time": time.isoformat(),
             **fields}
+
+
+_to_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps with options builds one per call
 
 
 def push(event: dict[str, Any]) -> str:
     """Buffer one event: in the place `QART["SCAN_BUFFER"]` names first, else in the other. Returns where it went
     ("stream" or "spool"); raises OSError only when both failed."""
-    line = json.dumps(event, separators=(",", ":"))
+    line = _to_json(event)
     if settings.QART["SCAN_BUFFER"] == "spool":
         try:
             append_to_spool(line)
@@ -135,45 +144,52 @@ def add_to_stream(line: str) -> bool:
 
 def spool_path() -> Path:
     """This process's spool file (host and process id in the name, so no two processes share one)."""
-    return Path(settings.QART["SPOOL_DIR"]) / f"scans-{socket.gethostname()}-{os.getpid()}{SPOOL_SUFFIX}"
+    return _spool_path(settings.QART["SPOOL_DIR"], os.getpid())
+
+
+@lru_cache(maxsize=8)
+def _spool_path(folder: str, pid: int) -> Path:
+    return Path(folder) / f"scans-{socket.gethostname()}-{pid}{SPOOL_SUFFIX}"
 
 
 class SpoolFile:
     """This process's open spool file. Kept open between scans (an open and close per scan would double the cost);
-    reopened after the drainer has renamed it, and in a forked child (the path names the process)."""
+    reopened once the drainer has claimed it, in a forked child (the path names the process), and when the spool
+    folder setting changes.
+
+    The handoff costs a writer four system calls and no path lookup: the drainer marks a file it claims by clearing
+    its owner-write bit while it holds the file's lock (`claim_spool_files`), and a writer, holding the same lock,
+    appends only to a file whose mode still has that bit. The drainer and the web processes run as one user.
+    """
 
     def __init__(self) -> None:
         self.fd: int | None = None
-        self.path: Path | None = None
+        self.folder: str | None = None
 
     def append(self, data: bytes) -> None:
-        """Append `data` whole, in one write, under the file's lock, to the file that has the spool name now."""
-        path = spool_path()
+        """Append `data` whole, in one write, under the file's lock, to a file the drainer has not claimed."""
         for _ in range(5):
-            fd = self.open(path)
+            fd = self.fd if self.folder is settings.QART["SPOOL_DIR"] and self.fd is not None else self.open()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                opened = os.fstat(fd)
-                try:
-                    named = os.stat(path)
-                except FileNotFoundError:
-                    named = None  # the drainer took the file: open the new one
-                if named is not None and (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
+                status = os.fstat(fd)
+                if status.st_mode & stat.S_IWUSR and status.st_nlink:  # not claimed, not deleted
                     written = os.write(fd, data)
                     if written != len(data):
-                        raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+                        raise OSError(f"short write to the spool: {written} of {len(data)} bytes")
                     return
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            self.close()
-        raise OSError(f"could not append to {path}: the drainer kept renaming it")
+            self.close()  # claimed (or deleted): the next open makes a new file under the spool name
+        raise OSError("could not append to the spool: the drainer kept claiming the file")
 
-    def open(self, path: Path) -> int:
-        if self.fd is None or self.path != path:
-            self.close()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self.path = path
+    def open(self) -> int:
+        self.close()
+        folder = settings.QART["SPOOL_DIR"]
+        path = spool_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, SPOOL_MODE)
+        self.folder = folder
         return self.fd
 
     def close(self) -> None:
@@ -182,10 +198,11 @@ class SpoolFile:
                 os.close(self.fd)
             except OSError:
                 pass
-            self.fd = self.path = None
+        self.fd = self.folder = None
 
 
 _spool = SpoolFile()
+os.register_at_fork(after_in_child=_spool.close)  # a forked worker writes its own file, not its parent's
 
 
 def append_to_spool(line: str) -> None:
@@ -208,9 +225,11 @@ def claim_spool_files(folder: Path) -> list[Path]:
             os.rename(path, claimed)
         except FileNotFoundError:
             continue
-        # Wait for a writer that locked the file before the rename; writers after it see the name gone.
+        # Wait for a writer that locked the file before the rename, then mark it claimed: writers after this see the
+        # mark under the same lock and open a new file.
         with open(claimed, "rb") as file:
             fcntl.flock(file, fcntl.LOCK_EX)
+            os.fchmod(file.fileno(), CLAIMED_MODE)
     return sorted(folder.glob(f"scans-*{CLAIMED_SUFFIX}"))
 
 

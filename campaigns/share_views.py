@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from campaigns import dashboard, shares, stats
 from campaigns.models import Campaign, ReportShare
 from campaigns.views import chosen_range
+from generator.throttles import retry_in
 from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.site import absolute_url
 
@@ -26,9 +29,11 @@ class ShareForm(forms.Form):
 
 def private(response: HttpResponse) -> HttpResponse:
     # The token is in the URL: keep the page out of caches, search engines and other sites' Referer headers.
+    # Not no-referrer: under it browsers send "Origin: null" with the page's forms (Sign out, Revoke) and CSRF
+    # refuses them; same-origin sends a Referer only to this site, whose access log has the URL already.
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -75,10 +80,21 @@ def share_revoke(request: HttpRequest, share_id: int) -> HttpResponse:
 
 @require_safe
 def shared_report(request: HttpRequest, token: str) -> HttpResponse:
-    """The campaign's report, read-only and without login, for a live share link; 404 for any other token."""
-    share = shares.open_share(token)
-    if share is None:
-        return private(render(request, "campaigns/share_gone.html", status=404))
+    """The campaign's report, read-only and without login, for a live share link.
+
+    A token that names no share answers 404, a revoked or expired one 410, both with a page that names no campaign;
+    too many opens from one address answer 429 with Retry-After (`shares.SharedReportThrottle`).
+    """
+    throttle = shares.SharedReportThrottle()
+    if not throttle.allow_request(request, None):
+        wait = max(1, math.ceil(throttle.wait() or 1))
+        response = render(request, "campaigns/share_busy.html", {"retry_in": retry_in(wait)}, status=429)
+        response["Retry-After"] = str(wait)
+        return private(response)
+    share = shares.find(token)
+    if share is None or not shares.is_live(share):
+        return private(render(request, "campaigns/share_gone.html", {"gone": share is not None},
+                              status=404 if share is None else 410))
     campaign = share.campaign
     placements = campaign.placements.all()
     days, picker = chosen_range(request, campaign.team, placements)

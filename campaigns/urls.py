@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from campaigns import alert_views, share_views, views, webhook_views
+from campaigns import alert_views, bulk_views, share_views, views, webhook_views
 
 app_name = "campaigns"
 
@@ -16,6 +16,10 @@ urlpatterns = [
     path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
     path("<int:campaign_id>/placements/new/", views.placement_new, name="placement_new"),
     path("<int:campaign_id>/scans.csv", views.campaign_scans_csv, name="scans_csv"),
+    path("<int:campaign_id>/placements/import/", bulk_views.placement_import, name="placement_import"),
+    path("<int:campaign_id>/placements.csv", bulk_views.placements_csv, name="placements_csv"),
+    path("<int:campaign_id>/generate/", bulk_views.generate_all, name="generate_all"),
+    path("campaigns.csv", bulk_views.campaigns_csv, name="campaigns_csv"),
     path("placements/<int:placement_id>/", views.placement_detail, name="placement"),
     path("placements/<int:placement_id>/edit/", views.placement_edit, name="placement_edit"),
     path("placements/<int:placement_id>/archive/", views.placement_archive, name="placement_archive"),

@@ -291,9 +291,9 @@ def destination_revert(request: HttpRequest, change_id: int) -> HttpResponse:
     else:
         label = change.get_field_display()
         if made is None:
-            messages.info(request, f"Nothing to revert: the {label} is already “{change.before or '(empty)'}”.")
+            messages.info(request, f"Nothing to revert: the {label} is already “{change.before_shown or '(empty)'}”.")
         else:
-            messages.success(request, f"Reverted: the {label} is “{change.before or '(empty)'}” again.")
+            messages.success(request, f"Reverted: the {label} is “{change.before_shown or '(empty)'}” again.")
     if change.placement_id and request.POST.get("back") != "campaign":
         return redirect("campaigns:placement", placement_id=change.placement_id)
     return redirect("campaigns:detail", campaign_id=change.campaign_id)

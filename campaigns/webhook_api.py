@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
@@ -90,13 +91,27 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
 
 
+def owned_endpoints(request: Request | None) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(team__in=owned_team_scope(request))
+
+
+class WebhookDeliveryFilter(filters.FilterSet):
+    # Scoped: django-filter's default checks the id against every team's endpoints, so another team's endpoint
+    # (an empty list) and a missing one (a 400) would answer differently.
+    endpoint = filters.ModelChoiceFilter(queryset=owned_endpoints)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["endpoint", "ok", "event"]
+
+
 class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Delivery attempts to the endpoints of the teams you own, newest first (filter by `endpoint`)."""
 
     queryset = WebhookDelivery.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = WebhookDeliverySerializer
     permission_classes = [permissions.IsAuthenticated]
-    filterset_fields = ["endpoint", "ok", "event"]
+    filterset_class = WebhookDeliveryFilter
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         return WebhookDelivery.objects.filter(endpoint__team__in=owned_teams(self.request.user))

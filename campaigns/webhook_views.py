@@ -8,7 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from redis.exceptions import RedisError
 
 from campaigns import webhooks
 from campaigns.forms import WebhookEndpointForm
@@ -17,6 +19,7 @@ from qartsite.access import get_for_user_or_404
 from qartsite.models import Membership, Team
 
 RECENT_DELIVERIES = 20
+PING_REFRESH_SECONDS = 2
 OWNERS_ONLY = "Only a team owner can manage webhooks: they send the team's data elsewhere."
 
 
@@ -28,16 +31,21 @@ def owned_team(request: HttpRequest, team_id: int) -> Team:
 
 
 def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = None, shown_secret: str = "",
-         shown_for: WebhookEndpoint | None = None, status: int = 200) -> HttpResponse:
+         shown_for: WebhookEndpoint | None = None, pending: webhooks.PendingPing | None = None,
+         status: int = 200) -> HttpResponse:
     endpoints = list(WebhookEndpoint.objects.filter(team=team))
     for endpoint in endpoints:
         endpoint.recent = list(WebhookDelivery.objects.filter(endpoint=endpoint)[:RECENT_DELIVERIES])
+        # Only this team's endpoint shows a queued test: an id of another team's test shows nothing.
+        endpoint.pending = pending if pending is not None and pending.endpoint_id == endpoint.pk else None
     response = render(request, "campaigns/webhooks.html", {
         "team": team, "endpoints": endpoints, "form": form or WebhookEndpointForm(),
         "shown_secret": shown_secret, "shown_for": shown_for,
     }, status=status)
     if shown_secret:
         response["Cache-Control"] = "no-store"  # the secret is shown once: no copy in a cache
+    if any(endpoint.pending and endpoint.pending.state == "waiting" for endpoint in endpoints):
+        response["Refresh"] = str(PING_REFRESH_SECONDS)  # reload until the test's result is on the list
     return response
 
 
@@ -46,7 +54,7 @@ def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = No
 def webhook_list(request: HttpRequest, team_id: int) -> HttpResponse:
     team = owned_team(request, team_id)
     if request.method != "POST":
-        return page(request, team)
+        return page(request, team, pending=webhooks.pending_ping(request.GET.get("test", "")))
     form = WebhookEndpointForm(request.POST)
     if not form.is_valid():
         return page(request, team, form=form, status=400)
@@ -73,13 +81,16 @@ def webhook_rotate(request: HttpRequest, team_id: int, endpoint_id: int) -> Http
 @login_required
 @require_POST
 def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
+    """Queue a test message (`webhooks.queue_ping`): the page shows it waiting, then its result among the deliveries."""
     team, endpoint = owned_endpoint(request, team_id, endpoint_id)
-    delivery = webhooks.ping(endpoint)
-    if delivery.ok:
-        messages.success(request, f"Test delivered: the receiver answered {delivery.status_code}.")
-    else:
-        messages.error(request, f"Test failed: {delivery.error}")
-    return redirect("campaigns:webhooks", team_id=team.pk)
+    try:
+        message_id = webhooks.queue_ping(endpoint)
+    except RedisError:
+        messages.error(request, "Test not sent: the delivery queue cannot be reached. Try again in a minute.")
+        return redirect("campaigns:webhooks", team_id=team.pk)
+    messages.success(request, f"Test queued for {endpoint.url}: its result appears under Recent deliveries in a "
+                              "few seconds.")
+    return redirect(f"{reverse('campaigns:webhooks', args=[team.pk])}?test={message_id}#endpoint-{endpoint.pk}")
 
 
 @login_required

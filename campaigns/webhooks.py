@@ -23,10 +23,12 @@ import base64
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +41,8 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from standardwebhooks import Webhook
 
 from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
@@ -173,9 +177,14 @@ def scans_stored(rows: list[ScanEvent]) -> None:
         return
     placements = {pk: (team, campaign, slug) for pk, team, campaign, slug in Placement.objects.filter(
         pk__in={row.placement_id for row in rows}).values_list("pk", "campaign__team_id", "campaign_id", "slug")}
+    # Messages only for teams with an endpoint that takes them: most teams have none, and the drainer runs this for
+    # every batch.
+    subscribed = {endpoint.team_id for endpoint in WebhookEndpoint.objects.filter(
+        team_id__in={team for team, _, _ in placements.values()}, active=True).only("team_id", "events")
+        if WebhookEndpoint.Event.SCAN_CREATED in endpoint.events}
     by_team: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     for row in rows:
-        if row.is_bot or row.placement_id not in placements:
+        if row.is_bot or row.placement_id not in placements or placements[row.placement_id][0] not in subscribed:
             continue
         team, campaign, slug = placements[row.placement_id]
         # No visitor key, address or language: nothing that follows a person leaves the site.
@@ -273,11 +282,64 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
         )
 
 
-def ping(endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """Send a test message now (the owner's "Send a test" button); returns the logged attempt."""
+PING_ID = re.compile(r"ping-[0-9a-f]{16}")
+PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
+
+
+def queue_ping(endpoint: WebhookEndpoint) -> str:
+    """Queue a test message to `endpoint` (the owner's "Send a test" button) on the `webhooks` queue, so the page
+    never waits on a receiver (up to CONNECT_TIMEOUT + READ_TIMEOUT); returns its message id, which is also the RQ
+    job's id and names the logged attempt. Raises RedisError when the queue cannot be reached."""
     message_id = f"ping-{secrets.token_hex(8)}"
+    # One attempt and no retry: the owner is watching for this one, now.
+    django_rq.get_queue(QUEUE).enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT,
+                                       result_ttl=3600, failure_ttl=24 * 3600)
+    return message_id
+
+
+def ping(endpoint_id: int, message_id: str) -> str:
+    """The RQ job of a test message: one signed `webhook.ping`, logged as a delivery (sent to a switched-off
+    endpoint too: its owner may be checking a fix before switching it on)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return "endpoint gone"
     try:
         attempt_one(endpoint, "webhook.ping", message_id, {"endpoint": endpoint.pk})
-    except DeliveryError:
-        pass
-    return WebhookDelivery.objects.filter(endpoint=endpoint, message_id=message_id).latest("time")
+    except DeliveryError as exc:
+        return f"failed: {exc}"
+    return "delivered"
+
+
+@dataclass(frozen=True)
+class PendingPing:
+    """A queued test whose attempt is not logged yet: `state` is "waiting" (for a worker, or being sent),
+    "stuck" (no worker took it within PING_PATIENCE) or "crashed" (the job failed before logging an attempt)."""
+
+    endpoint_id: int
+    message_id: str
+    state: str
+
+
+def pending_ping(message_id: str) -> PendingPing | None:
+    """The queued test `message_id` while its result is not on the deliveries list yet; None once it is, or for an
+    unknown id (or when the queue cannot be reached: the page then shows what is logged, as always)."""
+    if not PING_ID.fullmatch(message_id) or WebhookDelivery.objects.filter(message_id=message_id).exists():
+        return None
+    try:
+        job = Job.fetch(message_id, connection=django_rq.get_connection(QUEUE))
+        status = job.get_status()
+    except (NoSuchJobError, RedisError):
+        return None
+    if job.func_name != f"{__name__}.ping" or not job.args:
+        return None
+    if status == JobStatus.FINISHED:
+        # Finished between the two looks: the delivery is logged now.
+        return None if WebhookDelivery.objects.filter(message_id=message_id).exists() else PendingPing(
+            job.args[0], message_id, "crashed")
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return PendingPing(job.args[0], message_id, "crashed")
+    queued_at = job.enqueued_at
+    if queued_at is not None and queued_at.tzinfo is None:
+        queued_at = queued_at.replace(tzinfo=UTC)  # RQ keeps UTC, naive in some versions
+    stuck = status != JobStatus.STARTED and queued_at is not None and timezone.now() - queued_at > PING_PATIENCE
+    return PendingPing(job.args[0], message_id, "stuck" if stuck else "waiting")

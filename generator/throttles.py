@@ -54,6 +54,14 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
             self.history.pop()
         return len(self.history) < self.num_requests
 
+    def room(self) -> int | None:
+        """How many more jobs would be allowed now, without counting any; None when no rate is set. For actions
+        that start several jobs at once (`campaigns.bulk_generation`)."""
+        if self.rate is None:
+            return None
+        self.has_room()
+        return max(0, self.num_requests - len(self.history))
+
     def used_up(self, retry: bool = True) -> str:
         """The message for a person: whose budget, how large, and (with `retry`) when to try again."""
         period = PERIODS.get(self.duration, f"{self.duration} seconds")

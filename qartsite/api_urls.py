@@ -6,9 +6,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api import CampaignViewSet, PlacementAlertViewSet, PlacementViewSet
+from campaigns.alert_api import PlacementAlertViewSet
+from campaigns.api import CampaignViewSet, PlacementViewSet
+from campaigns.share_api import ReportShareViewSet
 from campaigns.webhook_api import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from generator.api import GenerationViewSet
+from qartsite.team_api import TeamViewSet
 
 router = DefaultRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
@@ -17,6 +20,8 @@ router.register("generations", GenerationViewSet, basename="generation")
 router.register("alerts", PlacementAlertViewSet, basename="alert")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("shares", ReportShareViewSet, basename="share")
+router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),

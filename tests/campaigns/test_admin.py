@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
 from generator.models import Candidate, GenerationJob, Prompt
 
 
@@ -242,3 +242,85 @@ class TestArtworkInTheAdmin:
         assert client.post(url, placement_form(placement, artwork=art.pk, restamp="on")).status_code == 302
         placement.refresh_from_db()
         assert placement.artwork.job.content == f"http://testserver/r/{placement.slug}"
+
+
+@pytest.fixture
+def alert_and_share(staff_cast, campaign):
+    from datetime import date
+
+    from campaigns import shares
+
+    placement = Placement.objects.create(campaign=campaign, name="Poster")
+    alert = PlacementAlert.objects.create(placement=placement, kind="stopped", day=date(2026, 5, 1),
+                                          message="No scans in the last 24 hours.")
+    share, _ = shares.create(campaign, staff_cast.owner, days=7, label="Agency")
+    theirs = Campaign.objects.create(team=staff_cast.other_team, name="Rival sale", destination="https://x.io")
+    their_alert = PlacementAlert.objects.create(placement=Placement.objects.create(campaign=theirs, name="Rival"),
+                                                kind="dropped", day=date(2026, 5, 1), message="Fell.")
+    their_share, _ = shares.create(theirs, staff_cast.outsider, days=7)
+    return alert, share, their_alert, their_share
+
+
+@pytest.mark.django_db
+class TestAlertsSharesAndRollupsInTheAdmin:
+    def test_an_editor_dismisses_alerts_only_in_their_teams(self, client, staff_cast, alert_and_share):
+        alert, _, their_alert, _ = alert_and_share
+        # The outsider edits Rival and only views Acme: the changelist shows both teams' alerts to them.
+        staff_cast.outsider.memberships.create(team=staff_cast.team, role="viewer")
+        client.force_login(staff_cast.outsider)
+        response = client.post("/admin/campaigns/placementalert/",
+                               {"action": "dismiss", "_selected_action": [alert.pk, their_alert.pk]}, follow=True)
+        assert "1 alert dismissed" in response.content.decode()
+        alert.refresh_from_db()
+        their_alert.refresh_from_db()
+        assert alert.dismissed_at is None
+        assert their_alert.dismissed_at is not None and their_alert.dismissed_by == staff_cast.outsider
+
+    def test_a_viewer_can_neither_dismiss_nor_revoke(self, client, staff_cast, alert_and_share):
+        alert, share, _, _ = alert_and_share
+        client.force_login(staff_cast.viewer)
+        listing = client.get("/admin/campaigns/placementalert/")
+        assert listing.status_code == 200 and "Dismiss selected" not in listing.content.decode()
+        client.post("/admin/campaigns/placementalert/", {"action": "dismiss", "_selected_action": [alert.pk]})
+        client.post("/admin/campaigns/reportshare/", {"action": "revoke", "_selected_action": [share.pk]})
+        alert.refresh_from_db()
+        share.refresh_from_db()
+        assert alert.dismissed_at is None and share.revoked_at is None
+
+    def test_an_editor_revokes_a_share_and_it_stops_opening(self, client, staff_cast, campaign):
+        from campaigns import shares
+
+        share, token = shares.create(campaign, staff_cast.owner, days=7)
+        assert client.get(f"/campaigns/shared/{token}/").status_code == 200
+        client.force_login(staff_cast.teammate)
+        response = client.post("/admin/campaigns/reportshare/",
+                               {"action": "revoke", "_selected_action": [share.pk]}, follow=True)
+        assert "1 share link revoked" in response.content.decode()
+        client.logout()
+        assert client.get(f"/campaigns/shared/{token}/").status_code == 410
+
+    def test_it_shows_no_token_hash_and_changes_nothing(self, client, staff_cast, alert_and_share):
+        _, share, _, _ = alert_and_share
+        client.force_login(staff_cast.owner)
+        page = client.get(f"/admin/campaigns/reportshare/{share.pk}/change/")
+        assert page.status_code == 200 and share.token_hash not in page.content.decode()
+        client.post(f"/admin/campaigns/reportshare/{share.pk}/change/", {"label": "changed"})
+        share.refresh_from_db()
+        assert share.label == "Agency"
+        assert client.post(f"/admin/campaigns/reportshare/{share.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert ReportShare.objects.filter(pk=share.pk).exists()
+
+    def test_rollups_are_read_only_and_scoped(self, client, staff_cast, both_teams):
+        from django.utils import timezone
+
+        ours, theirs = (ScanRollup.objects.create(placement=both_teams[key][1], day=timezone.now().date(), scans=1,
+                                                  first_scan=timezone.now(), last_scan=timezone.now())
+                        for key in ("ours", "theirs"))
+        client.force_login(staff_cast.teammate)
+        listing = client.get("/admin/campaigns/scanrollup/").content.decode()
+        assert f"/scanrollup/{ours.pk}/change/" in listing and f"/scanrollup/{theirs.pk}/change/" not in listing
+        assert client.get("/admin/campaigns/scanrollup/add/").status_code == 403
+        client.post(f"/admin/campaigns/scanrollup/{ours.pk}/change/", {"scans": 999})
+        assert client.post(f"/admin/campaigns/scanrollup/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
+        ours.refresh_from_db()
+        assert ours.scans == 1

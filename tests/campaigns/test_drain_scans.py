@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from datetime import timedelta
@@ -10,12 +11,11 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
-from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from campaigns import drainer, scan_buffer
 from campaigns.drainer import GROUP, Drainer, drain_once
-from campaigns.models import Placement, ScanEvent
+from campaigns.models import Placement, ScanEvent, ScanRollup
 
 
 @pytest.fixture
@@ -112,21 +112,23 @@ class TestDrainOnce:
         streamed, spooled = [event(placement) for _ in range(2)], [event(placement) for _ in range(2)]
         to_stream(scan_redis, *streamed)
         to_spool(*spooled)
-        real_bulk_create, calls = QuerySet.bulk_create, []
+        real_insert, calls = drainer.insert, []
 
-        def fail_once(self, *args, **kwargs):
+        def fail_once(rows):  # the insert fails after the rollups were written in the same transaction
             calls.append(1)
             if len(calls) == 1:
                 raise OperationalError("server closed the connection unexpectedly")
-            return real_bulk_create(self, *args, **kwargs)
+            return real_insert(rows)
 
-        monkeypatch.setattr(QuerySet, "bulk_create", fail_once)
+        monkeypatch.setattr(drainer, "insert", fail_once)
         with pytest.raises(OperationalError):
             drain_once()
         assert ScanEvent.objects.count() == 0
         assert pending(scan_redis) == 2 and scan_redis.xlen(scan_buffer.stream_key()) == 2  # nothing acknowledged
         assert drain_once().stored == 4
         assert stored_ids() == sorted(e["id"] for e in streamed + spooled) and pending(scan_redis) == 0
+        # the failed batch's rollups went with its transaction: each scan counted once
+        assert sum(ScanRollup.objects.filter(dimension=ScanRollup.Dimension.TOTAL).values_list("scans", flat=True)) == 4
 
     def test_it_drains_the_spool_while_redis_is_down(self, placement, settings):
         to_spool(event(placement))
@@ -148,6 +150,34 @@ class TestDrainOnce:
         to_spool(event(placement))  # after the claim: a new file under the spool name
         assert sum(1 for _ in scan_buffer.spool_events(claimed)) == 1
         assert scan_buffer.spool_path().exists() and drain_once().stored == 2
+
+    def test_a_claimed_file_is_marked_read_only_and_a_writer_holding_it_open_moves_on(self, placement):
+        to_spool(event(placement))  # the writer keeps this file open
+        [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
+        assert claimed.stat().st_mode & 0o777 == scan_buffer.CLAIMED_MODE
+        to_spool(event(placement))
+        assert scan_buffer.spool_path().stat().st_mode & 0o777 == scan_buffer.SPOOL_MODE
+        assert sum(1 for _ in scan_buffer.spool_events(claimed)) == 1
+
+    def test_a_spool_file_deleted_under_the_writer_is_not_written_into_the_void(self, placement):
+        to_spool(event(placement))
+        scan_buffer.spool_path().unlink()  # someone cleaned the folder; the writer still holds the file open
+        kept = event(placement)
+        to_spool(kept)
+        assert drain_once().stored == 1 and stored_ids() == [kept["id"]]
+
+    def test_a_forked_child_writes_its_own_file(self, placement):
+        to_spool(event(placement))  # the parent's file is open
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                to_spool(event(placement))
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        names = spool_files()
+        assert len(names) == 2 and any(f"-{child}.jsonl" in name for name in names)
+        assert drain_once().stored == 2
 
 
 @pytest.mark.django_db

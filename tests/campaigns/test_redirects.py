@@ -153,7 +153,8 @@ class TestShortLink:
         event = json.loads(raw)
         assert before <= datetime.fromisoformat(event["time"]) <= after
         assert set(event) == {"v", "id", "placement", "time", "browser", "os", "device_class", "referer",
-                              "accept_language", "country", "is_bot", "visitor_key"}
+                              "accept_language", "country", "is_bot", "visitor_key", "rule"}
+        assert event["rule"] == ""  # no destination rules
         assert "198.51.100.23" not in raw and "198.51.100" not in raw
 
     def test_the_spool_comes_first_by_default_and_the_stream_takes_over_when_it_cannot_be_written(

@@ -4,10 +4,12 @@ anyone with a live link reads the report without signing in, and it shows no per
 from __future__ import annotations
 
 import re
+import socket
 from datetime import timedelta
 
 import pytest
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +26,14 @@ def shared_link(client: Client, campaign, **data) -> str:
     response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7, **data})
     assert response.status_code == 201 and response["Cache-Control"] == "no-store"
     return re.search(r'value="(http[^"]+/shared/[^"]+/)"', response.content.decode()).group(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rates():
+    # The shared page's rate is counted per address in the cache, and every test client is 127.0.0.1.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 class TestShares:
@@ -44,6 +54,17 @@ class TestShares:
         for private in ("k" * 32, "owner@example.com", "teammate", "Acme", placement.slug, "Agency"):
             assert private not in page
 
+    def test_it_keeps_the_link_out_of_other_sites_referers_without_breaking_forms(self, client, team_users,
+                                                                                   campaign):
+        # Under Referrer-Policy: no-referrer browsers send "Origin: null" with a page's forms (Sign out in the
+        # header, Revoke on the page with the new link), and CSRF refuses them.
+        client.force_login(team_users.owner)
+        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7})
+        link = re.search(r'value="(http[^"]+/shared/[^"]+/)"', response.content.decode()).group(1)
+        shared = client.get(link.split("testserver")[-1])
+        assert response["Referrer-Policy"] == shared["Referrer-Policy"] == "same-origin"
+        assert shared.status_code == 200 and "Sign out" in shared.content.decode()
+
     def test_it_keeps_only_a_hash_of_the_token(self, client, team_users, campaign):
         client.force_login(team_users.owner)
         token = shared_link(client, campaign).rstrip("/").rsplit("/", 1)[1]
@@ -55,17 +76,21 @@ class TestShares:
         link = shared_link(client, campaign).split("testserver")[-1]
         client.post(reverse("campaigns:share_revoke", args=[ReportShare.objects.get().pk]))
         response = Client().get(link)
-        assert response.status_code == 404 and "does not open a report" in response.content.decode()
+        page = response.content.decode()
+        assert response.status_code == 410 and "revoked or it expired" in page
+        assert "Spring Sale" not in page and response["Cache-Control"] == "no-store"
 
     def test_it_stops_opening_once_expired(self, client, team_users, campaign):
         client.force_login(team_users.owner)
         link = shared_link(client, campaign).split("testserver")[-1]
         ReportShare.objects.update(expires=timezone.now() - timedelta(seconds=1))
-        assert Client().get(link).status_code == 404
+        response = Client().get(link)
+        assert response.status_code == 410 and "Spring Sale" not in response.content.decode()
 
     @pytest.mark.parametrize("token", ["nope", "x" * 500, "%00"])
     def test_it_answers_404_to_unknown_tokens(self, db, token):
-        assert Client().get(f"/campaigns/shared/{token}/").status_code == 404
+        response = Client().get(f"/campaigns/shared/{token}/")
+        assert response.status_code == 404 and "No report has this link" in response.content.decode()
 
     @pytest.mark.parametrize("days", [0, 91, "soon"])
     def test_it_refuses_a_bad_lifetime_with_one_message(self, client, team_users, campaign, days):
@@ -87,3 +112,58 @@ class TestShares:
         client.force_login(team_users.owner)
         assert client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7}).status_code == 403
         assert not ReportShare.objects.exists()
+
+
+@pytest.fixture
+def three_a_minute(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                                                          "shared_reports": "3/minute"}}
+
+
+class TestSharedReportRate:
+    def test_it_answers_429_with_retry_after_past_the_rate(self, client, team_users, campaign, three_a_minute):
+        client.force_login(team_users.owner)
+        link = shared_link(client, campaign).split("testserver")[-1]
+        visitor = Client()
+        assert [visitor.get(link).status_code for _ in range(3)] == [200, 200, 200]
+        response = visitor.get(link)
+        page = response.content.decode()
+        assert response.status_code == 429 and "Too many requests" in page and "Try again in" in page
+        assert 1 <= int(response["Retry-After"]) <= 60 and "Spring Sale" not in page
+        assert response["Cache-Control"] == "no-store"
+
+    def test_it_counts_bad_tokens_too(self, db, three_a_minute):
+        visitor = Client()
+        assert [visitor.get(f"/campaigns/shared/guess{n}/").status_code for n in range(4)] == [404, 404, 404, 429]
+
+    def test_it_counts_each_address_apart(self, db, three_a_minute):
+        for _ in range(3):
+            Client(REMOTE_ADDR="198.51.100.7").get("/campaigns/shared/guess/")
+        assert Client(REMOTE_ADDR="198.51.100.7").get("/campaigns/shared/guess/").status_code == 429
+        assert Client(REMOTE_ADDR="198.51.100.8").get("/campaigns/shared/guess/").status_code == 404
+
+    def test_it_ignores_a_forged_forwarded_for_header(self, db, three_a_minute, settings):
+        settings.QART = {**settings.QART, "TRUST_PROXY": False}
+        statuses = [Client(HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").get("/campaigns/shared/guess/").status_code
+                    for n in range(4)]
+        assert statuses == [404, 404, 404, 429]
+
+    def test_it_counts_an_ipv6_host_by_its_64(self, db, three_a_minute):
+        for n in range(3):
+            Client(REMOTE_ADDR=f"2001:db8:1:2::{n + 1}").get("/campaigns/shared/guess/")
+        assert Client(REMOTE_ADDR="2001:db8:1:2::ffff").get("/campaigns/shared/guess/").status_code == 429
+        assert Client(REMOTE_ADDR="2001:db8:1:3::1").get("/campaigns/shared/guess/").status_code == 404
+
+    def test_it_serves_the_report_unthrottled_while_the_cache_is_away(self, client, team_users, campaign,
+                                                                       three_a_minute):
+        client.force_login(team_users.owner)
+        link = shared_link(client, campaign).split("testserver")[-1]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        away = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                            "LOCATION": f"redis://127.0.0.1:{port}/0", "OPTIONS": {"socket_connect_timeout": 1}}}
+        with override_settings(CACHES=away):
+            visitor = Client()
+            assert [visitor.get(link).status_code for _ in range(4)] == [200, 200, 200, 200]

@@ -74,3 +74,13 @@ class TestWebhookApi:
         assert response.status_code == 200
         endpoint.refresh_from_db()
         assert endpoint.active and endpoint.disabled_reason == "" and endpoint.failing_since is None
+
+
+def test_it_answers_another_teams_endpoint_filter_like_a_missing_one(team_users, endpoint):
+    theirs = WebhookEndpoint.objects.create(team=team_users.other_team, url="https://rival.example.com/",
+                                            events=["scan.created"], secret=webhooks.new_secret())
+    client = api(team_users.owner)
+    other = client.get(f"/api/webhook-deliveries/?endpoint={theirs.pk}")
+    missing = client.get("/api/webhook-deliveries/?endpoint=999999")
+    assert other.status_code == missing.status_code == 400 and list(other.json()) == ["endpoint"]
+    assert client.get(f"/api/webhook-deliveries/?endpoint={endpoint.pk}").status_code == 200

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from datetime import timedelta
+
+import django_rq
 import pytest
 from django.test import Client
 from django.urls import reverse
+from redis import Redis
+from rq import Queue, SimpleWorker
 
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
@@ -64,21 +70,89 @@ class TestWebhookPage:
         endpoint_after = WebhookEndpoint.objects.get()
         assert endpoint_after.secret != endpoint.secret and endpoint_after.secret in response.content.decode()
 
-    def test_it_sends_a_test_and_lists_the_delivery(self, client, team_users, settings):
+    def test_it_queues_a_test_and_lists_its_result_once_the_worker_sent_it(self, client, team_users, settings,
+                                                                            scan_redis):
         settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
         receiver = Receiver()
         try:
             made = WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=["scan.created"],
                                                   secret=webhooks.new_secret())
             signed_in(client, team_users.owner)
-            response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, made.pk]),
-                                   follow=True)
+            response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, made.pk]))
+            # Nothing is sent from the web process: the test waits on the queue.
+            assert response.status_code == 302 and receiver.requests == [] and not WebhookDelivery.objects.exists()
+            assert queue.count == 1
+            waiting = client.get(response["Location"])
+            assert waiting["Refresh"] == "2" and "Test queued for" in waiting.content.decode()
+            assert 'data-pending-test="waiting"' in waiting.content.decode()
+
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+            done = client.get(response["Location"])
         finally:
             receiver.server.shutdown()
             receiver.server.server_close()
-        assert "Test delivered: the receiver answered 204." in response.content.decode()
-        assert WebhookDelivery.objects.get().event == "webhook.ping" and len(receiver.requests) == 1
-        assert "webhook.ping" in response.content.decode()
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.event == "webhook.ping" and delivery.ok and delivery.status_code == 204
+        assert len(receiver.requests) == 1 and receiver.requests[0][1]["webhook-id"] == delivery.message_id
+        page = done.content.decode()
+        assert "Refresh" not in done and "data-pending-test" not in page
+        assert delivery.message_id in page and "webhook.ping" in page
+
+    def test_it_lists_a_failed_test_with_the_reason(self, client, team_users, settings, scan_redis):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        receiver = Receiver()
+        receiver.statuses = [500]
+        try:
+            made = WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=["scan.created"],
+                                                  secret=webhooks.new_secret())
+            signed_in(client, team_users.owner)
+            location = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, made.pk]))["Location"]
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        finally:
+            receiver.server.shutdown()
+            receiver.server.server_close()
+        assert queue.count == 0 and len(receiver.requests) == 1  # one attempt: a test is not retried
+        assert "The receiver answered 500" in client.get(location).content.decode()
+
+    def test_it_says_when_no_worker_took_the_test(self, client, team_users, endpoint, scan_redis):
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        signed_in(client, team_users.owner)
+        location = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]))["Location"]
+        job = queue.jobs[0]
+        job.enqueued_at = job.enqueued_at - webhooks.PING_PATIENCE - timedelta(seconds=1)
+        job.save()
+        page = client.get(location)
+        assert "Refresh" not in page and 'data-pending-test="stuck"' in page.content.decode()
+        assert "rqworker webhooks" in page.content.decode()
+        queue.empty()
+
+    def test_it_shows_no_other_teams_test(self, client, team_users, endpoint, scan_redis):
+        theirs = WebhookEndpoint.objects.create(team=team_users.other_team, url="https://rival.example.com/",
+                                                events=["scan.created"], secret=webhooks.new_secret())
+        django_rq.get_queue(webhooks.QUEUE).empty()
+        message_id = webhooks.queue_ping(theirs)
+        signed_in(client, team_users.owner)
+        page = client.get(reverse("campaigns:webhooks", args=[team_users.team.pk]) + f"?test={message_id}")
+        assert page.status_code == 200 and "data-pending-test" not in page.content.decode()
+        assert "Refresh" not in page
+        django_rq.get_queue(webhooks.QUEUE).empty()
+
+    def test_it_says_so_in_one_line_when_the_queue_is_away(self, client, team_users, endpoint, monkeypatch):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        dead = Queue(webhooks.QUEUE, connection=Redis(port=port, socket_connect_timeout=1))
+        monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
+        signed_in(client, team_users.owner)
+        response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]), follow=True)
+        assert response.status_code == 200 and "Test not sent: the delivery queue cannot be reached" in (
+            response.content.decode())
+        assert not WebhookDelivery.objects.exists()
 
     def test_it_shows_why_an_endpoint_was_switched_off_and_switches_it_on(self, client, team_users, endpoint):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False, disabled_reason="Every delivery failed.")

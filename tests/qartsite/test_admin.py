@@ -7,6 +7,8 @@ shows "Rival" somewhere.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
@@ -14,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import strip_tags
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
@@ -22,7 +25,10 @@ from campaigns.models import (
     Campaign,
     DestinationChange,
     Placement,
+    PlacementAlert,
+    ReportShare,
     ScanEvent,
+    ScanRollup,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -113,6 +119,12 @@ def team_rows(team: Team, owner) -> dict:
                                                             field="destination_override", before="",
                                                             after=f"https://{name.lower()}.example.com/new",
                                                             changed_by=owner),
+        PlacementAlert: PlacementAlert.objects.create(placement=placement, kind="stopped", day=date(2026, 5, 1),
+                                                      message=f"{name} poster: no scans"),
+        ReportShare: ReportShare.objects.create(campaign=campaign, token_hash=f"{name}-hash", label=f"{name} agency",
+                                                expires=timezone.now() + timedelta(days=7), created_by=owner),
+        ScanRollup: ScanRollup.objects.create(placement=placement, day=date(2026, 5, 1), scans=3, visitors=2,
+                                              first_scan=timezone.now(), last_scan=timezone.now()),
     }
 
 

@@ -17,6 +17,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 
+from campaigns import shares
 from campaigns.models import Campaign, Placement, PlacementAlert, ScanEvent, WebhookDelivery, WebhookEndpoint
 from campaigns.webhooks import new_secret
 from tests.generator.test_api import make_job
@@ -25,10 +26,14 @@ OPERATIONS = {
     ("get", "/api/campaigns/"), ("post", "/api/campaigns/"), ("get", "/api/campaigns/{id}/"),
     ("put", "/api/campaigns/{id}/"), ("patch", "/api/campaigns/{id}/"), ("delete", "/api/campaigns/{id}/"),
     ("get", "/api/campaigns/{id}/scans/"),
+    ("post", "/api/campaigns/{id}/import-placements/"), ("post", "/api/campaigns/{id}/generate/"),
+    ("get", "/api/campaigns/export/"), ("get", "/api/campaigns/{id}/placements/export/"),
+    ("get", "/api/campaigns/{id}/scans/export/"),
     ("get", "/api/placements/"), ("post", "/api/placements/"), ("get", "/api/placements/{id}/"),
     ("put", "/api/placements/{id}/"), ("patch", "/api/placements/{id}/"), ("delete", "/api/placements/{id}/"),
     ("get", "/api/placements/{id}/scans/"),
     ("get", "/api/placements/{id}/print/"), ("get", "/api/placements/{id}/preflight/"),
+    ("get", "/api/campaigns/{id}/destination-changes/"), ("get", "/api/placements/{id}/destination-changes/"),
     ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", "/api/generations/{id}/"),
     ("post", "/api/generations/{id}/cancel/"),
     ("get", "/api/alerts/"), ("get", "/api/alerts/{id}/"), ("post", "/api/alerts/{id}/dismiss/"),
@@ -36,6 +41,9 @@ OPERATIONS = {
     ("put", "/api/webhooks/{id}/"), ("patch", "/api/webhooks/{id}/"), ("delete", "/api/webhooks/{id}/"),
     ("post", "/api/webhooks/{id}/rotate-secret/"),
     ("get", "/api/webhook-deliveries/"), ("get", "/api/webhook-deliveries/{id}/"),
+    ("get", "/api/shares/"), ("post", "/api/shares/"), ("get", "/api/shares/{id}/"),
+    ("post", "/api/shares/{id}/revoke/"),
+    ("get", "/api/teams/"), ("get", "/api/teams/{id}/"), ("put", "/api/teams/{id}/"), ("patch", "/api/teams/{id}/"),
 }
 
 
@@ -87,6 +95,7 @@ def fuzz_objects(team_users) -> dict[str, int]:
     return {"campaigns": campaign.pk, "placements": placement.pk, "generations": job.pk,
             "webhooks": endpoint.pk, "webhook-deliveries": delivery.pk, "alerts": PlacementAlert.objects.create(
                 placement=placement, kind="stopped", day=date(2026, 5, 1), message="No scans.").pk,
+            "shares": shares.create(campaign, team_users.owner)[0].pk, "teams": team_users.team.pk,
             "campaign": campaign.pk, "placement": placement.pk, "artwork": job.candidates.first().pk}
 
 

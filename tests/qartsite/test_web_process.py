@@ -107,7 +107,7 @@ share, share_token = shares.create(campaign, user, days=7)
 # 2. A value for every kind of URL argument, from the objects above
 objects_by_segment = {"campaigns": campaign, "placements": placement, "jobs": job, "generations": job,
                       "candidates": candidate, "runs": run, "labeling": session, "webhooks": endpoint,
-                      "webhook-deliveries": delivery, "alerts": alert}
+                      "webhook-deliveries": delivery, "alerts": alert, "shares": share, "teams": team}
 by_name = {
     "team_id": team.pk, "campaign_id": campaign.pk, "placement_id": placement.pk, "item_pk": item.pk,
     "endpoint_id": endpoint.pk, "alert_id": alert.pk, "share_id": share.pk,

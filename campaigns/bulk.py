@@ -1,0 +1,253 @@
+"""Placements in bulk: a CSV of placements read into checked rows, stored all at once; campaigns and placements
+written back out as CSV.
+
+The file's columns (a header row is required; names are case-insensitive and any run of spaces, brackets or hyphens
+reads as `_`, so "Printed width (cm)" is `printed_width_cm`; `ALIASES` lists shorter names, like "Distance (m)"):
+
+    name, kind, location, printed_quantity, printed_width_cm, scan_distance_m, destination_override
+
+Only `name` is required as a column; a missing column leaves that field empty for every row (an empty kind is the
+model's default, poster). Any other column is refused (a misspelt header would otherwise drop its data without a
+word), except `short_url`, which the export writes and the import ignores: an imported placement always gets a new
+short link. Cells are separated by commas, or by semicolons where the header has no comma (Excel's CSV in locales
+whose decimal mark is a comma).
+
+Every row is checked by the placement page's own form (`campaigns.forms.PlacementForm`, so the model's validators
+and `links.validate_destination` decide), and its errors come back as (row, column, message), the row numbered as a
+spreadsheet numbers it (the header is row 1). Names must be new to the campaign and to the file. Nothing is stored
+unless every row passes; then all rows are stored in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, QuerySet
+
+from campaigns.forms import PlacementForm
+from campaigns.models import Campaign, Placement
+from qartsite.spreadsheets import csv_cell
+
+MAX_BYTES = 1_000_000  # a thousand rows with long addresses fit in a fraction of this
+MAX_ROWS = 1000
+COLUMNS = ("name", "kind", "location", "printed_quantity", "printed_width_cm", "scan_distance_m",
+           "destination_override")
+IGNORED = ("short_url",)  # the export's own column: a new placement gets a new short link
+# Headers people type for the same columns (after `column_key`).
+ALIASES = {"printed_quantity": ("quantity", "printed"),
+           "printed_width_cm": ("printed_width", "width", "width_cm"),
+           "scan_distance_m": ("distance", "distance_m", "scan_distance", "scanning_distance", "scanning_distance_m"),
+           "destination_override": ("destination", "override")}
+CAMPAIGN_COLUMNS = ("id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source",
+                    "utm_medium", "utm_campaign", "archived", "created", "placements")
+NOT_CSV = ("This is not a CSV file. Save the sheet as “CSV UTF-8 (comma delimited)” and upload that; spreadsheet "
+           "(.xlsx, .ods) and other binary files are refused.")
+
+
+class FileRefused(ValueError):
+    """The file as a whole cannot be read (too large, not UTF-8 text, no header...): one message says why."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as a spreadsheet numbers it: the header is row 1
+    column: str  # "" when the error is about the whole row
+    message: str
+
+
+@dataclass
+class CheckedFile:
+    """A file's rows, each checked; `forms` holds the valid rows' bound forms, ready to save."""
+
+    rows: int = 0
+    forms: list[PlacementForm] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # columns read and left out (`IGNORED`)
+
+    @property
+    def ok(self) -> bool:
+        return self.rows > 0 and not self.errors
+
+
+class PlacementRowForm(PlacementForm):
+    """One row: the placement form's rules for the CSV's columns (the artwork is chosen later, per placement)."""
+
+    class Meta(PlacementForm.Meta):
+        fields = list(COLUMNS)
+
+
+# Reading ----------------------------------------------------------------------------------------------------
+
+def read_upload(upload) -> bytes:
+    """The bytes of an uploaded file, refused before reading when it is over `MAX_BYTES`.
+
+    Raises:
+        FileRefused: the file is too large.
+    """
+    if upload.size is not None and upload.size > MAX_BYTES:
+        raise FileRefused(too_large(upload.size))
+    data = upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise FileRefused(too_large(None))
+    return data
+
+
+def too_large(size: int | None) -> str:
+    sent = f"The file is {size / 1e6:.1f} MB" if size else "The file is too large"
+    return f"{sent}; files up to {MAX_BYTES / 1e6:.0f} MB ({MAX_ROWS:,} rows) are accepted. Split it and try again."
+
+
+def decode(data: bytes) -> str:
+    """The file's text: UTF-8, with or without a byte-order mark (Excel writes one).
+
+    Raises:
+        FileRefused: too large, binary, or not UTF-8.
+    """
+    if len(data) > MAX_BYTES:
+        raise FileRefused(too_large(len(data)))
+    if b"\x00" in data:
+        raise FileRefused(NOT_CSV)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileRefused("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+
+
+def column_key(header: str) -> str:
+    """ "Printed width (cm)" -> "printed_width_cm"; "Destination override" -> "destination_override"."""
+    return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+
+
+def column_of(header: str) -> str | None:
+    """The column a header names (`COLUMNS` or `IGNORED`), else None."""
+    key = column_key(header)
+    if key in COLUMNS or key in IGNORED:
+        return key
+    return next((column for column, names in ALIASES.items() if key in names), None)
+
+
+def records(text: str) -> tuple[list[str], list[list[str]]]:
+    """(the columns, the data rows) of the CSV text; blank lines are skipped.
+
+    Raises:
+        FileRefused: no header, an unknown or repeated column, no `name` column, a file csv cannot read, or more
+            than `MAX_ROWS` rows.
+    """
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first and "," not in first else ","  # Excel's CSV where the decimal mark is a comma
+    try:
+        read = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+                if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise FileRefused(f"The file cannot be read as CSV ({exc}).") from None
+    if not read:
+        raise FileRefused(f"The file is empty. The first row names the columns: {', '.join(COLUMNS)}.")
+    headers, rows = read[0], read[1:]
+    columns = []
+    for header in headers:
+        column = column_of(header)
+        if column is None:
+            raise FileRefused(f"Unknown column “{header.strip()}”. The columns are: {', '.join(COLUMNS)} (the first "
+                              "row names them).")
+        if column in columns:
+            raise FileRefused(f"The column “{column}” appears twice.")
+        columns.append(column)
+    if "name" not in columns:
+        raise FileRefused(f"The first row must name the columns, with at least “name”: {', '.join(COLUMNS)}.")
+    if len(rows) > MAX_ROWS:
+        raise FileRefused(f"The file has {len(rows):,} rows; up to {MAX_ROWS:,} are imported at once. Split it.")
+    return columns, rows
+
+
+# Checking and storing ---------------------------------------------------------------------------------------
+
+def check(campaign: Campaign, data: bytes) -> CheckedFile:
+    """Read and check every row of a CSV of placements for `campaign`; nothing is stored.
+
+    Args:
+        campaign (`Campaign`): where the placements would go.
+        data (`bytes`): the file as uploaded.
+
+    Returns:
+        `CheckedFile`: the row count, each valid row's form, and every error of every row.
+
+    Raises:
+        FileRefused: the file as a whole cannot be read (see `decode` and `records`).
+    """
+    columns, rows = records(decode(data))
+    checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in IGNORED])
+    taken = {name.casefold() for name in campaign.placements.values_list("name", flat=True)}
+    seen: dict[str, int] = {}
+    for number, cells in enumerate(rows, start=2):
+        if len(cells) > len(columns):
+            checked.errors.append(RowError(number, "", f"The row has {len(cells)} cells; the header names "
+                                                       f"{len(columns)} columns."))
+            continue
+        values = {column: cell.strip() for column, cell in zip(columns, cells, strict=False)}
+        values = {column: value for column, value in values.items() if column in COLUMNS}
+        # "Poster" as a person types it; no kind: the model's default, as on the page.
+        values["kind"] = values.get("kind", "").lower() or Placement._meta.get_field("kind").default
+        form = PlacementRowForm(values, instance=Placement(campaign=campaign), team=campaign.team)
+        errors = [RowError(number, name if name != "__all__" else "", message)
+                  for name, messages in form.errors.items() for message in messages]
+        name = values.get("name", "").casefold()
+        if name and name in taken:
+            errors.append(RowError(number, "name", "The campaign already has a placement with this name."))
+        elif name and name in seen:
+            errors.append(RowError(number, "name", f"Row {seen[name]} has the same name."))
+        seen.setdefault(name, number)
+        if errors:
+            checked.errors.extend(errors)
+        else:
+            checked.forms.append(form)
+    return checked
+
+
+def store(checked: CheckedFile) -> list[Placement]:
+    """Store every row of a file that passed `check`, in one transaction: all of them or, on any failure, none.
+
+    Raises:
+        ValueError: the file did not pass.
+    """
+    if not checked.ok:
+        raise ValueError("Only a file whose every row passed can be imported.")
+    with transaction.atomic():
+        return [form.save() for form in checked.forms]
+
+
+# Writing ----------------------------------------------------------------------------------------------------
+
+def csv_line(values: Iterable) -> str:
+    """One CSV line, each cell safe to open in a spreadsheet (`qartsite.spreadsheets.csv_cell`)."""
+    out = io.StringIO()
+    csv.writer(out).writerow([csv_cell(value) for value in values])
+    return out.getvalue()
+
+
+def placement_lines(placements: QuerySet[Placement], short_url) -> Iterator[str]:
+    """The placements as CSV lines, in the import's columns (so the file imports again) plus `short_url`.
+
+    Args:
+        placements: the placements to write, in the order given.
+        short_url: placement -> the short link it carries (the request's site root decides it).
+    """
+    yield csv_line((*COLUMNS, "short_url"))
+    for placement in placements.iterator(chunk_size=500):
+        yield csv_line([*(getattr(placement, column) for column in COLUMNS), short_url(placement)])
+
+
+def campaign_lines(campaigns: QuerySet[Campaign]) -> Iterator[str]:
+    """The campaigns as CSV lines (`CAMPAIGN_COLUMNS`), each with its number of placements."""
+    yield csv_line(CAMPAIGN_COLUMNS)
+    rows = (campaigns.annotate(placement_count=Count("placements")).select_related("team")
+            .order_by("team__name", "name", "pk"))
+    for campaign in rows.iterator(chunk_size=500):
+        yield csv_line([campaign.pk, campaign.team.name, campaign.name, campaign.destination, campaign.fallback_url,
+                        campaign.starts_on, campaign.ends_on, campaign.utm_source, campaign.utm_medium,
+                        campaign.utm_campaign, "true" if campaign.archived else "false",
+                        campaign.created.isoformat(), campaign.placement_count])

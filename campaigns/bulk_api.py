@@ -1,0 +1,222 @@
+"""The API's bulk actions on campaigns (mixed into `campaigns.api.CampaignViewSet`, so they share its team scoping and
+role checks): import placements from CSV (`?dry_run=1` checks only), one generation per placement, and CSV exports
+of campaigns, placements and scans.
+
+The rules are the pages' (`campaigns.bulk`, `campaigns.bulk_generation`, `views.csv_response`); here they are only
+turned into JSON. A CSV export answers `text/csv` whatever the Accept header asks; its errors answer JSON.
+"""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns import bulk, bulk_generation
+from campaigns.bulk_views import csv_stream
+from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.scan_summaries import RangeQuerySerializer
+from campaigns.views import csv_response
+from generator import uploads
+from generator.api import GenerationSerializer
+
+CSV_ACTIONS = ("export", "export_placements", "export_scans")
+CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
+
+
+class ImportQuerySerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(required=False, default=False,
+                                       help_text="1: check every row and store nothing")
+
+
+class PlacementImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text=(
+        f"The CSV (UTF-8, a header row, up to {bulk.MAX_ROWS:,} rows and {bulk.MAX_BYTES / 1e6:.0f} MB); columns "
+        f"{', '.join(bulk.COLUMNS)}, only name required, short_url ignored."))
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                 help_text="Instead of a file: the CSV's text.")
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="The row as a spreadsheet numbers it (the header is "
+                                                              "1); null: the file as a whole")
+    column = serializers.CharField(help_text="Empty when the error is about the whole row or file")
+    message = serializers.CharField()
+
+
+class ImportedPlacementSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="null on a dry run")
+    short_url = serializers.CharField(allow_null=True, help_text="null on a dry run")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    location = serializers.CharField()
+    printed_quantity = serializers.IntegerField(allow_null=True)
+    printed_width_cm = serializers.FloatField(allow_null=True)
+    scan_distance_m = serializers.FloatField(allow_null=True)
+    destination_override = serializers.CharField()
+
+
+class ImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField(help_text="Data rows read")
+    errors = RowErrorSerializer(many=True, help_text="Every row's errors; any error: nothing was stored (400)")
+    placements = ImportedPlacementSerializer(many=True, help_text="The rows as they are (dry run) or were stored")
+
+
+class BulkGenerationSerializer(GenerationSerializer):
+    placements = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, help_text=(
+        "Placements of this campaign (active ones); absent or empty: all its active placements, by name. One job each, "
+        "queued in this order, carrying the placement's short link."))
+
+    class Meta(GenerationSerializer.Meta):
+        fields = ["placements", "engine", "picture", "earlier_candidate", "prompt", "negative_prompt", "steps",
+                  "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
+                  "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background"]
+
+    def validate(self, attrs: dict) -> dict:
+        campaign: Campaign = self.context["campaign"]
+        if campaign.archived:
+            raise serializers.ValidationError({"detail": ["The campaign is archived: bring it back first."]})
+        offered = bulk_generation.placements_to_generate(campaign)
+        asked = attrs.pop("placements", None)
+        if asked:  # absent or empty (a multipart body without the field): every active placement
+            ids = set(asked)
+            if set(offered.filter(pk__in=ids).values_list("pk", flat=True)) != ids:
+                raise serializers.ValidationError({"placements": ["Choose active placements of this campaign."]})
+            self.placements = [placement for placement in offered if placement.pk in ids]
+        else:
+            self.placements = list(offered)
+            if not self.placements:
+                raise serializers.ValidationError({"placements": ["The campaign has no active placements."]})
+        # The shared settings are checked as a single generation's, for the first placement.
+        attrs.update(team=campaign.team, placement=self.placements[0])
+        return super().validate(attrs)
+
+
+class StartedGenerationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    placement = serializers.IntegerField()
+
+
+class BulkGenerationResultSerializer(serializers.Serializer):
+    started = serializers.IntegerField()
+    generations = StartedGenerationSerializer(many=True, help_text="In queue order")
+
+
+def imported(request: Request, checked: bulk.CheckedFile, placements: list[Placement] | None) -> list[dict]:
+    if placements is None:
+        return [{"id": None, "short_url": None, **form.cleaned_data} for form in checked.forms]
+    return [{"id": p.pk, "short_url": p.short_url(request), **{column: getattr(p, column) for column in bulk.COLUMNS}}
+            for p in placements]
+
+
+class CampaignBulkActions:
+    """Bulk actions of `CampaignViewSet`: `self.get_object()` scopes the campaign to your teams (404 otherwise), and
+    its `TeamRolePermission` lets only owners and editors POST (viewers get 403)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # A CSV export is text/csv whatever Accept says; its errors (a bad filter or range) still answer JSON.
+        return super().perform_content_negotiation(request, force=force or self.action in CSV_ACTIONS)
+
+    @extend_schema(parameters=[ImportQuerySerializer], request={"multipart/form-data": PlacementImportSerializer},
+                   filters=False, responses={
+                       200: OpenApiResponse(ImportResultSerializer, description="Dry run: every row passes."),
+                       201: OpenApiResponse(ImportResultSerializer, description="Every row stored."),
+                       400: OpenApiResponse(ImportResultSerializer, description="Some row failed (or the file); "
+                                                                                "nothing was stored.")})
+    @action(detail=True, methods=["post"], url_path="import-placements", parser_classes=[MultiPartParser, FormParser],
+            pagination_class=None, filterset_class=None)
+    def import_placements(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """Import placements from a CSV: all rows or, when any row fails, none (400 with every row's errors)."""
+        campaign = self.get_object()
+        query = ImportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        dry_run = query.validated_data["dry_run"]
+        body = PlacementImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = {"dry_run": dry_run, "rows": 0, "errors": [], "placements": []}
+        try:
+            if body.validated_data.get("file"):
+                data = bulk.read_upload(body.validated_data["file"])
+            elif (body.validated_data.get("text") or "").strip():
+                data = body.validated_data["text"].encode()
+            else:
+                raise bulk.FileRefused("Send the CSV as `file` (multipart), or its rows as `text`.")
+            checked = bulk.check(campaign, data)
+        except bulk.FileRefused as exc:
+            result["errors"] = [{"row": None, "column": "", "message": str(exc)}]
+            return Response(ImportResultSerializer(result).data, status=status.HTTP_400_BAD_REQUEST)
+        result["rows"] = checked.rows
+        result["errors"] = [vars(error) for error in checked.errors]
+        if not checked.ok:
+            if not checked.errors:
+                result["errors"] = [{"row": None, "column": "", "message": "The file has a header but no rows."}]
+            return Response(ImportResultSerializer(result).data, status=status.HTTP_400_BAD_REQUEST)
+        stored = None if dry_run else bulk.store(checked)
+        result["placements"] = imported(request, checked, stored)
+        return Response(ImportResultSerializer(result).data, status=200 if dry_run else 201)
+
+    @extend_schema(request=BulkGenerationSerializer, filters=False, responses={
+        201: BulkGenerationResultSerializer,
+        400: OpenApiResponse(description="A bad parameter or placement: the message says which; nothing started."),
+        413: OpenApiResponse(description="The body is over the upload cap; nothing was read."),
+        429: OpenApiResponse(description="The team's generation rate has room for fewer jobs than placements: none "
+                                         "started; `detail` says how many can start now, Retry-After when more can."),
+        503: OpenApiResponse(description="The picture could not be stored; nothing was created."),
+    })
+    @action(detail=True, methods=["post"], pagination_class=None, filterset_class=None)
+    def generate(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """One generation per placement (all active ones, or `placements`) with one shared prompt or picture, each
+        carrying its placement's short link: all start, or none does."""
+        campaign = self.get_object()
+        serializer = BulkGenerationSerializer(data=request.data, context={**self.get_serializer_context(),
+                                                                          "campaign": campaign})
+        serializer.is_valid(raise_exception=True)
+
+        def make_job(placement: Placement):
+            job = serializer.unsaved_job(request.user)
+            job.placement, job.content = placement, placement.short_url(request)
+            return job
+
+        try:
+            started = bulk_generation.start_jobs(serializer.placements, make_job, request.user, serializer.picture)
+        except bulk_generation.NotStarted as exc:
+            if exc.status == 429:
+                raise exceptions.Throttled(exc.retry_after, detail=exc.message) from None
+            return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+        except OSError:
+            return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "60"})
+        result = {"started": len(started), "generations": [{"id": j.pk, "placement": j.placement_id} for j in started]}
+        return Response(BulkGenerationResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={**CSV_RESPONSE, 400: OpenApiTypes.OBJECT}, filters=True)
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request: Request, format: str | None = None) -> StreamingHttpResponse:
+        """Your teams' campaigns as CSV (the list's filters apply), each with its number of placements."""
+        return csv_stream(bulk.campaign_lines(self.filter_queryset(self.get_queryset())), "campaigns.csv")
+
+    @extend_schema(responses=CSV_RESPONSE, filters=False)
+    @action(detail=True, methods=["get"], url_path="placements/export", pagination_class=None, filterset_class=None)
+    def export_placements(self, request: Request, pk: str | None = None,
+                          format: str | None = None) -> StreamingHttpResponse:
+        """The campaign's placements as CSV in the import's columns, plus each short link: the file imports again."""
+        campaign = self.get_object()
+        placements = campaign.placements.select_related("campaign").order_by("name", "pk")
+        return csv_stream(bulk.placement_lines(placements, lambda p: p.short_url(request)), "placements.csv")
+
+    @extend_schema(parameters=[RangeQuerySerializer], filters=False,
+                   responses={**CSV_RESPONSE, (400, "text/plain"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], url_path="scans/export", pagination_class=None, filterset_class=None)
+    def export_scans(self, request: Request, pk: str | None = None, format: str | None = None):
+        """The campaign's raw scan events in a date range (the dashboard's; default: every stored scan), streamed
+        as CSV; a range that cannot be read is a 400 saying why."""
+        campaign = self.get_object()
+        return csv_response(request, campaign.team, ScanEvent.objects.filter(placement__campaign=campaign),
+                            campaign.placements.all(), campaign.name)
+

@@ -1,0 +1,100 @@
+"""One generation job per placement of a campaign, from one shared prompt or picture.
+
+Each job is built by what builds a single one (the generation page's form, the API's serializer: `make_job`), with
+the placement's short link as its content; here it is only repeated per placement, checked (`jobs.validate_job`),
+counted against the team's generation rate (`generator.throttles`), stored (`uploads.save_new_job`) and queued
+(`jobs.enqueue_generation`) in the placements' order.
+
+All or none: when the team has room for fewer jobs than placements, none starts, and the message says how many could
+start now, so the person can pick that many and start them, or wait. Starting some silently would leave them
+guessing which placements still need artwork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from campaigns.models import Campaign, Placement
+from generator import jobs, uploads
+from generator.core.codes import qr
+from generator.models import GenerationJob
+from generator.throttles import PERIODS, TeamGenerationThrottle, retry_in
+
+
+class NotStarted(Exception):
+    """No job was started; `message` says why, `status` is the HTTP answer (400, or 429 for the rate)."""
+
+    def __init__(self, message: str, status: int = 400, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message, self.status, self.retry_after = message, status, retry_after
+
+
+def placements_to_generate(campaign: Campaign) -> QuerySet[Placement]:
+    """The placements offered: the campaign's active ones, in the order their jobs are queued."""
+    return campaign.placements.filter(active=True).order_by("name", "pk")
+
+
+def room_for(campaign: Campaign) -> int | None:
+    """How many generations the campaign's team may start now; None: no limit is set."""
+    return TeamGenerationThrottle(campaign.team).room()
+
+
+def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], GenerationJob], user,
+               picture=None) -> list[GenerationJob]:
+    """Start one generation job per placement, queued in the order given.
+
+    Args:
+        placements (`Sequence[Placement]`): of one team, not empty.
+        make_job (`Callable[[Placement], GenerationJob]`): the unsaved job for a placement (content: its short link).
+        user: who starts them (the jobs' owner).
+        picture (`PIL.Image.Image`, *optional*): the halftone engine's checked picture, shared by every job.
+
+    Returns:
+        The started jobs, in queue order.
+
+    Raises:
+        NotStarted: a job failed its checks, or the team's generation rate has no room for all of them; nothing
+            was counted or stored.
+        OSError: the picture could not be stored (`uploads.NOT_STORED`); nothing was stored.
+    """
+    if not placements:
+        raise NotStarted("Choose at least one placement.")
+    # 1. Check every job before anything is counted or stored.
+    built = []
+    for placement in placements:
+        job = make_job(placement)
+        try:
+            jobs.validate_job(job)
+        except (ValueError, qr.ContentError) as exc:
+            raise NotStarted(f"{placement.name}: {exc} No generation was started.") from None
+        built.append(job)
+    # 2. Room for all of them, or none starts.
+    throttle = TeamGenerationThrottle(built[0].team)
+    room = throttle.room()
+    if room is not None and room < len(built):
+        raise NotStarted(rate_message(throttle, room, len(built)), status=429, retry_after=throttle.wait())
+    # 3. Count, store and queue in order; each job is counted as it is accepted, like a single one.
+    with transaction.atomic():
+        started = []
+        for job in built:
+            if not throttle.allow_request(None, None):
+                break  # another request took the last room meanwhile: start those already counted
+            uploads.save_new_job(job, user, picture)
+            jobs.enqueue_generation(job)  # sends once the transaction commits, in this order
+            started.append(job)
+    return started
+
+
+def rate_message(throttle: TeamGenerationThrottle, room: int, wanted: int) -> str:
+    """Why none started: how many could start now, and when the team has room again."""
+    if room == 0:
+        return f"{throttle.used_up()} No generation was started."
+    wait = throttle.wait()
+    later = f" or try again in {retry_in(wait)}" if wait else ""
+    period = PERIODS.get(throttle.duration, f"{throttle.duration} seconds")
+    return (f"Only {room} of the {wanted} generations can start now: the team {throttle.team.name} may start "
+            f"{throttle.num_requests} per {period}. No generation was started: choose at most {room} "
+            f"placement{'s' if room != 1 else ''}{later}.")

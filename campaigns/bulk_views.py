@@ -1,0 +1,182 @@
+"""Bulk pages of a campaign: import placements from CSV (a dry run first), generate for every placement, and the
+CSV exports of campaigns and placements (the scans' export is `views.campaign_scans_csv`).
+
+Access as on every campaign page: objects through `.for_user(request.user)` (another team's answers 404), and every
+page that changes something checks `require_editor` (viewers get 403), GET included: there is nothing to look at.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_http_methods, require_safe
+
+from campaigns import bulk, bulk_generation
+from campaigns.models import Campaign, Placement
+from generator import uploads
+from generator.forms import GenerationForm
+from qartsite.access import get_for_user_or_404, require_editor
+
+log = logging.getLogger(__name__)
+# The generation form's inputs the bulk page shows; the rest (team, placement, content) it fills in itself.
+GENERATION_FIELDS = ("engine", "prompt", "negative_prompt", "picture", "look", "speed", "style", "background")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(required=False, label="CSV file",
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    text = forms.CharField(required=False, label="Or the rows themselves", strip=False,
+                           widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}))
+
+
+class PlacementsField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Placement) -> str:
+        return f"{obj.name} ({obj.get_kind_display()})"
+
+
+class PlacementChoiceForm(forms.Form):
+    placements = PlacementsField(
+        queryset=Placement.objects.none(), widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one placement."},
+        help_text="Each gets its own job, queued in this order.")
+
+    def __init__(self, *args, campaign: Campaign, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["placements"].queryset = bulk_generation.placements_to_generate(campaign)
+
+
+def editable_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
+    require_editor(request.user, campaign.team)
+    return campaign
+
+
+def csv_stream(lines, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# Import -----------------------------------------------------------------------------------------------------
+
+def uploaded_csv(form: ImportForm) -> bytes:
+    """The CSV the form carries: the file if one was chosen, else the pasted text.
+
+    Raises:
+        bulk.FileRefused: neither, or a file over the cap.
+    """
+    if form.cleaned_data.get("file"):
+        return bulk.read_upload(form.cleaned_data["file"])
+    text = form.cleaned_data.get("text") or ""
+    if not text.strip():
+        raise bulk.FileRefused("Choose a CSV file, or paste its rows.")
+    return text.encode()
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Upload (or paste) a CSV: every row is checked and shown with its errors; "Import" stores all or nothing."""
+    campaign = editable_campaign(request, campaign_id)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    ctx: dict = {"campaign": campaign, "columns": bulk.COLUMNS, "max_rows": bulk.MAX_ROWS,
+                 "max_mb": bulk.MAX_BYTES / 1e6, "kinds": Placement.Kind.values}
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = uploaded_csv(form)
+            checked = bulk.check(campaign, data)
+        except bulk.FileRefused as exc:
+            form.add_error(None, str(exc))
+            status = 400
+        else:
+            if request.POST.get("action") == "import" and checked.ok:
+                placements = bulk.store(checked)
+                messages.success(request, f"Imported {len(placements)} placement{'s' * (len(placements) != 1)}: "
+                                          "each has its own short link.")
+                return redirect("campaigns:detail", campaign_id=campaign.pk)
+            status = 200 if checked.ok else 400
+            # The rows again, editable: fix them here and check again, or fix the file and upload it again.
+            form = ImportForm(initial={"text": data.decode("utf-8-sig")})
+            ctx.update(checked=checked, preview=[f.cleaned_data for f in checked.forms])
+    ctx["form"] = form
+    return render(request, "campaigns/bulk_import.html", ctx, status=status)
+
+
+# Export -----------------------------------------------------------------------------------------------------
+
+@login_required
+@require_safe
+def placements_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The campaign's placements in the import's columns (plus each short link): the file imports again."""
+    campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
+    placements = campaign.placements.select_related("campaign").order_by("name", "pk")
+    lines = bulk.placement_lines(placements, lambda placement: placement.short_url(request))
+    return csv_stream(lines, f"{slugify(campaign.name) or 'campaign'}-placements.csv")
+
+
+@login_required
+@require_safe
+def campaigns_csv(request: HttpRequest) -> HttpResponse:
+    """The campaigns of your teams (`?team=<id>`: of one), archived ones included (a column says which)."""
+    campaigns = Campaign.objects.for_user(request.user)
+    team = request.GET.get("team", "")
+    if team.isdigit():
+        campaigns = campaigns.filter(team_id=int(team))
+    return csv_stream(bulk.campaign_lines(campaigns), "campaigns.csv")
+
+
+# Generate for every placement -------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """One shared prompt (or picture, for the halftone engine) starts one generation per chosen placement."""
+    campaign = editable_campaign(request, campaign_id)
+
+    def link_for(placement: Placement) -> str:
+        return placement.short_url(request)
+
+    chosen = PlacementChoiceForm(request.POST or None, campaign=campaign,
+                                 initial={"placements": bulk_generation.placements_to_generate(campaign)})
+    form = GenerationForm(request.user, link_for=link_for)
+    status, problem = 200, ""
+    if campaign.archived:
+        problem = "This campaign is archived: bring it back before generating for its placements."
+    elif request.method == "POST" and chosen.is_valid():
+        placements = list(chosen.cleaned_data["placements"])
+        # The form checks the shared settings (and the picture, once) as for the first placement.
+        data = request.POST.copy()
+        data["team"], data["placement"], data["content"] = str(campaign.team_id), str(placements[0].pk), ""
+        form = GenerationForm(request.user, data, request.FILES, link_for=link_for)
+        if form.is_valid():
+            try:
+                started = bulk_generation.start_jobs(
+                    placements, lambda p: form.build_job({**form.cleaned_data, "placement": p,
+                                                          "content": link_for(p)}),
+                    request.user, form.picture)
+            except bulk_generation.NotStarted as exc:
+                problem, status = exc.message, exc.status
+            except OSError:
+                log.exception("A bulk generation's picture could not be stored")
+                problem, status = uploads.NOT_STORED, 503
+            else:
+                messages.success(request, f"Started {len(started)} generation{'s' * (len(started) != 1)}, queued "
+                                          "in the placements' order.")
+                return redirect("generator:jobs")
+        else:
+            status = 429 if form.rate_limited else 400
+    elif request.method == "POST":
+        status = 400
+    for name in ("engine", "look", "speed"):  # compact here: the generation page draws these as cards
+        form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
+    others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]
+    ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
+           "fields": [form[name] for name in GENERATION_FIELDS], "room": bulk_generation.room_for(campaign)}
+    return render(request, "campaigns/bulk_generate.html", ctx, status=status)

@@ -1,0 +1,239 @@
+"""Destination rules: one printed code, several destinations, by the scanner's phone, the date and an A/B split.
+
+A placement's rules and its campaign's are stored as small JSON objects (`Placement.rules`, `Campaign.rules`):
+
+    {"ios": "https://apps.apple.com/app/id1", "android": "https://play.google.com/store/apps/details?id=x",
+     "other": "https://example.com/app", "starts_at": "2026-12-01T09:00:00+01:00",
+     "ends_at": "2026-12-31T23:59:00+01:00",
+     "split": [{"url": "https://example.com/a", "weight": 3}, {"url": "https://example.com/b", "weight": 1}]}
+
+Every key is optional. Each kind of rule (schedule: starts_at/ends_at; devices: ios/android/other; split) comes from
+the placement when it sets that kind, else from its campaign, so a campaign's rules are its placements' defaults.
+
+Where a scan leads, the first that applies (in parentheses, the `rule` it records on the scan):
+
+1. the placement is switched off or its campaign archived: the campaign's fallback, else its destination ("");
+2. schedule: before `starts_at` or from `ends_at` on, the campaign's fallback, else its destination
+   ("before_start", "after_end"): a code printed for an event never leads to a dead end;
+3. device: iOS to `ios`, Android to `android`, any other system (desktops, and iPads that present themselves as
+   Macs) to `other`, each only where set ("ios", "android", "other");
+4. split: one of the `split` URLs, chosen by weight from the visitor key (`links.visitor_key`), so one visitor keeps
+   one destination all day and no state is kept ("ab:0", "ab:1", ... by position);
+5. the placement's own destination, else the campaign's ("").
+
+Every destination carries the placement's UTM parameters (`Placement.tagged`). The redirect keeps the compiled
+`LinkRules` with the link (`campaigns.redirects`), so choosing costs a few comparisons and no query; a link without
+rules carries None and costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from campaigns import links
+
+UTC = zoneinfo.ZoneInfo("UTC")
+DEVICE_KEYS = {"ios": "iOS", "android": "Android", "other": "other systems"}  # key -> its name in messages
+SCHEDULE_KEYS = ("starts_at", "ends_at")
+KINDS = (SCHEDULE_KEYS, tuple(DEVICE_KEYS), ("split",))  # what a placement's rules replace of its campaign's
+KEYS = (*DEVICE_KEYS, *SCHEDULE_KEYS, "split")
+MAX_SPLIT = 10  # destinations in one split
+MAX_WEIGHT = 1000
+
+
+def fail(message: str) -> None:
+    raise ValidationError(message, code="invalid_rules")
+
+
+def checked_url(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        fail(f"{name}: give a web address as text.")
+    value = value.strip()
+    if any(ord(character) < 32 or character == "\x7f" for character in value):  # PostgreSQL's JSON refuses NUL
+        fail(f"{name}: the address contains control characters.")
+    try:
+        links.validate_destination(value)
+    except ValidationError as exc:
+        fail(f"{name}: {' '.join(exc.messages)}")
+    return value
+
+
+def checked_time(value: Any, name: str, zone: tzinfo) -> datetime:
+    """An aware datetime from an ISO 8601 text (or a datetime); without an offset, a time of `zone`."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            fail(f"{name}: give a date and time like 2026-12-01T09:00:00+01:00.")
+    if not isinstance(value, datetime):
+        fail(f"{name}: give a date and time like 2026-12-01T09:00:00+01:00.")
+    if not 2000 <= value.year <= 2200:
+        fail(f"{name}: give a year from 2000 to 2200.")
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def checked_split(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not 2 <= len(value) <= MAX_SPLIT:
+        fail(f"A/B split: give 2 to {MAX_SPLIT} destinations, each with a url and a weight.")
+    split = []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict) or set(item) - {"url", "weight"} or "url" not in item:
+            fail(f"A/B split, destination {number}: give an object with a url and a weight.")
+        weight = item.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+            fail(f"A/B split, destination {number}: the weight must be a whole number from 1 to {MAX_WEIGHT}.")
+        split.append({"url": checked_url(item["url"], f"A/B split, destination {number}"), "weight": weight})
+    return split
+
+
+def clean_rules(value: Any, zone: tzinfo = UTC) -> dict[str, Any]:
+    """The rules in their stored form, every URL checked like a destination (`links.validate_destination`).
+
+    Args:
+        value (`dict`, *optional*): the rules as given (a form, the API, the admin); None or {} for none.
+        zone (`tzinfo`, *optional*, defaults to UTC): the zone of schedule times given without an offset (the
+            pages pass the team's).
+
+    Returns:
+        `dict`: only the keys set, times as ISO 8601 with their offset; {} for no rules.
+
+    Raises:
+        ValidationError: one message saying which rule is wrong and why.
+    """
+    if value in (None, "", {}):
+        return {}
+    if not isinstance(value, dict):
+        fail("Rules must be an object with any of: " + ", ".join(KEYS) + ".")
+    unknown = sorted(set(value) - set(KEYS))
+    if unknown:
+        fail(f"Unknown rule {', '.join(map(str, unknown))}: use any of " + ", ".join(KEYS) + ".")
+    rules: dict[str, Any] = {}
+    for key, name in DEVICE_KEYS.items():
+        if value.get(key) not in (None, ""):
+            rules[key] = checked_url(value[key], f"Destination for {name}")
+    times = {key: checked_time(value[key], "Start" if key == "starts_at" else "End", zone)
+             for key in SCHEDULE_KEYS if value.get(key) not in (None, "")}
+    if len(times) == 2 and times["ends_at"] <= times["starts_at"]:
+        fail("End: the schedule must end after it starts.")
+    rules.update({key: time.isoformat() for key, time in times.items()})
+    if value.get("split") not in (None, [], ""):
+        rules["split"] = checked_split(value["split"])
+    return rules
+
+
+def validate_rules(value: Any) -> None:
+    """The model fields' validator (admin forms): `clean_rules` without keeping its result."""
+    clean_rules(value)
+
+
+def as_text(value: dict[str, Any] | None) -> str:
+    """The rules as the history stores them: compact JSON with sorted keys, "" for none."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if value else ""
+
+
+def from_text(text: str) -> dict[str, Any]:
+    """The rules from `as_text` ({} for "" or text that is not rules JSON; `clean_rules` judges the rest)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def describe(value: dict[str, Any] | None) -> str:
+    """The rules in words, for the history and the pages; "" for none."""
+    if not value:
+        return ""
+    parts = [f"{'iOS' if key == 'ios' else name.capitalize()} → {value[key]}"
+             for key, name in DEVICE_KEYS.items() if key in value]
+    if "starts_at" in value:
+        parts.append(f"from {value['starts_at'].replace('T', ' ')}")
+    if "ends_at" in value:
+        parts.append(f"until {value['ends_at'].replace('T', ' ')}")
+    if "split" in value:
+        total = sum(item["weight"] for item in value["split"])
+        parts.append("split " + ", ".join(f"{100 * item['weight'] / total:.0f}% {item['url']}"
+                                          for item in value["split"]))
+    return "; ".join(parts)
+
+
+def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, Any] | None) -> dict[str, Any]:
+    """A placement's rules with its campaign's filling each kind it does not set (schedule, devices, split)."""
+    placement_rules, campaign_rules = placement_rules or {}, campaign_rules or {}
+    merged: dict[str, Any] = {}
+    for kind in KINDS:
+        source = placement_rules if any(key in placement_rules for key in kind) else campaign_rules
+        merged.update({key: source[key] for key in kind if key in source})
+    return merged
+
+
+class LinkRules:
+    """Compiled rules of one live placement, UTM-tagged: what the redirect chooses from on every scan.
+
+    Times are POSIX timestamps; `devices` maps an OS family ("iOS", "Android", or None for any other) to
+    (URL, rule); `split` holds (cumulative weight, URL, rule) in order.
+    """
+
+    __slots__ = ("starts", "ends", "fallback", "devices", "split", "total")
+
+    def __init__(self, starts: float | None, ends: float | None, fallback: str,
+                 devices: dict[str | None, tuple[str, str]] | None, split: tuple[tuple[int, str, str], ...]) -> None:
+        self.starts, self.ends, self.fallback = starts, ends, fallback
+        self.devices, self.split = devices or None, split or ()
+        self.total = split[-1][0] if split else 0
+
+    def choose(self, default: str, os_family: str, visitor_key: str, now: float) -> tuple[str, str]:
+        """(URL, rule fired) for one scan: `default` (the link's URL) with rule "" when no rule applies."""
+        if self.starts is not None and now < self.starts:
+            return self.fallback, "before_start"
+        if self.ends is not None and now >= self.ends:
+            return self.fallback, "after_end"
+        if self.devices is not None:
+            hit = self.devices.get(os_family if os_family in ("iOS", "Android") else None)
+            if hit is not None:
+                return hit
+        if self.total:
+            # The visitor key is an HMAC: its first 32 bits are uniform, and the same all day for one visitor.
+            point = int(visitor_key[:8] or "0", 16) % self.total
+            for bound, url, rule in self.split:
+                if point < bound:
+                    return url, rule
+        return default, ""
+
+    def to_json(self) -> list:
+        """A plain-JSON form for the copy shared in Redis (`from_json` reads it back)."""
+        devices = [[os_family, url, rule] for os_family, (url, rule) in (self.devices or {}).items()]
+        return [self.starts, self.ends, self.fallback, devices, [list(item) for item in self.split]]
+
+    @classmethod
+    def from_json(cls, data: list) -> LinkRules:
+        starts, ends, fallback, devices, split = data
+        return cls(None if starts is None else float(starts), None if ends is None else float(ends), str(fallback),
+                   {os_family: (str(url), str(rule)) for os_family, url, rule in devices},
+                   tuple((int(bound), str(url), str(rule)) for bound, url, rule in split))
+
+
+def compile_rules(rules: dict[str, Any], tagged: Callable[[str], str], fallback: str) -> LinkRules | None:
+    """The `LinkRules` of a live placement's effective rules (`effective`); None when there are none.
+
+    Args:
+        rules (`dict`): stored rules (`clean_rules`' form).
+        tagged (`Callable[[str], str]`): adds the placement's UTM parameters to a URL.
+        fallback (`str`): where the schedule sends scans outside it, already tagged.
+    """
+    if not rules:
+        return None
+    devices = {os_family: (tagged(rules[key]), key)
+               for key, os_family in (("ios", "iOS"), ("android", "Android"), ("other", None)) if key in rules}
+    split, total = [], 0
+    for index, item in enumerate(rules.get("split", ())):
+        total += int(item["weight"])
+        split.append((total, tagged(item["url"]), f"ab:{index}"))
+    starts, ends = (datetime.fromisoformat(rules[key]).timestamp() if key in rules else None for key in SCHEDULE_KEYS)
+    return LinkRules(starts, ends, fallback, devices, tuple(split))

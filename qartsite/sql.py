@@ -1,0 +1,26 @@
+"""Database helpers shared by the apps."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+
+def one_of(model: type[models.Model], field: str, values: Collection[Any]) -> Q | RawSQL:
+    """A filter for `model`'s queries: `field` is one of `values` (str, UUID or int).
+
+    The ORM's `field__in` sends one parameter per value; for the few hundred keys of a scan batch that costs the
+    drainer more CPU than the query itself (bench/RESULTS.md). On PostgreSQL the values travel as one array literal
+    instead, compared with `= ANY(...)`; elsewhere this is `field__in`.
+    """
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": values})
+    model_field = model._meta.get_field(field)
+    column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(model_field.column)}"
+    array_type = model_field.db_type(connection)  # "uuid", "varchar(32)", "bigint", ...
+    literal = "{" + ",".join('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
+    return RawSQL(f"{column} = ANY(%s::{array_type}[])", (literal,), output_field=BooleanField())

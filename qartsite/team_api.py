@@ -1,0 +1,41 @@
+"""REST API for the teams you belong to and their settings: the time zone the dashboards count days in and how long
+raw scans are kept (`campaigns.retention`). Every member reads them; only owners change them, like the team page.
+Members, invitations and the team's name are managed on the team page.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
+from rest_framework import mixins, permissions, serializers, viewsets
+
+from qartsite.models import Membership, Team
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices, read_only=True, help_text="Your role in the team.")
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "role", "time_zone", "scan_retention_days", "created"]
+        read_only_fields = ["name", "created"]
+
+
+class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+                  viewsets.GenericViewSet):
+    """Your teams, with your role. Owners PATCH `time_zone` (an IANA name; earlier days are recounted within a few
+    minutes) and `scan_retention_days` (30 to 3660, or null to keep every scan; the daily counts are always kept)."""
+
+    queryset = Team.objects.none()  # the schema's model; requests use get_queryset
+    serializer_class = TeamSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self) -> QuerySet[Team]:
+        user = self.request.user
+        role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
+        return Team.for_user(user).annotate(role=Subquery(role))
+
+    def perform_update(self, serializer) -> None:
+        if Membership.role_of(self.request.user, serializer.instance) != Membership.Role.OWNER:
+            raise PermissionDenied("Only a team owner changes the team's settings.")
+        serializer.save()

@@ -1,0 +1,43 @@
+"""The alert API's filters (`campaigns.alert_api`); listing and dismissing are in test_alerts.py's TestAlertApi."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign, Placement, PlacementAlert
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def alerts(campaign, team_users) -> tuple[PlacementAlert, PlacementAlert]:
+    placement = Placement.objects.create(campaign=campaign, name="Poster")
+    open_one = PlacementAlert.objects.create(placement=placement, kind="stopped", day=date(2026, 5, 2), message="x")
+    dismissed = PlacementAlert.objects.create(placement=placement, kind="dropped", day=date(2026, 5, 1), message="y",
+                                              dismissed_at=timezone.now(), dismissed_by=team_users.owner)
+    return open_one, dismissed
+
+
+class TestAlertFilters:
+    @pytest.mark.parametrize("value, expected", [("true", [0]), ("false", [1]), ("", [0, 1])])
+    def test_it_filters_open_and_dismissed_alerts(self, team_users, alerts, value, expected):
+        rows = api(team_users.viewer).get(f"/api/alerts/?open={value}").json()["results"]
+        assert [row["id"] for row in rows] == [alerts[index].pk for index in expected]
+
+    def test_it_answers_another_teams_placement_like_a_missing_one(self, team_users, alerts):
+        theirs = Placement.objects.create(name="Rival poster", campaign=Campaign.objects.create(
+            team=team_users.other_team, name="Rival sale", destination="https://x.io/"))
+        PlacementAlert.objects.create(placement=theirs, kind="stopped", day=date(2026, 5, 1), message="z")
+        client = api(team_users.owner)
+        other, missing = client.get(f"/api/alerts/?placement={theirs.pk}"), client.get("/api/alerts/?placement=999999")
+        assert other.status_code == missing.status_code == 400 and list(other.json()) == ["placement"]
+        ours = client.get(f"/api/alerts/?placement={alerts[0].placement_id}").json()["results"]
+        assert len(ours) == 2

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import pytest
+
+from campaigns import bulk
+from campaigns.models import Campaign, Placement
+
+HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
+GOOD = (HEADER + "Station poster,poster,Platform 2,200,30,1.5,https://shop.example.com/station\n"
+        "Flyer A,Flyer,Market,5000,,,\n")
+
+
+def errors_of(checked: bulk.CheckedFile) -> set[tuple[int, str]]:
+    return {(error.row, error.column) for error in checked.errors}
+
+
+@pytest.mark.django_db
+class TestCheck:
+    def test_it_reads_a_good_file_and_stores_nothing(self, campaign):
+        checked = bulk.check(campaign, GOOD.encode())
+        assert checked.ok and checked.rows == 2 and checked.errors == []
+        assert [form.cleaned_data["kind"] for form in checked.forms] == ["poster", "flyer"]
+        assert checked.forms[0].cleaned_data["printed_width_cm"] == 30.0
+        assert Placement.objects.count() == 0
+
+    def test_it_stores_every_row_in_one_go(self, campaign):
+        placements = bulk.store(bulk.check(campaign, GOOD.encode()))
+        assert [p.name for p in placements] == ["Station poster", "Flyer A"]
+        poster = Placement.objects.get(name="Station poster")
+        assert (poster.campaign, poster.printed_quantity, poster.scan_distance_m, poster.destination_override) == (
+            campaign, 200, 1.5, "https://shop.example.com/station")
+        assert len({p.slug for p in placements}) == 2 and all(p.slug for p in placements)
+
+    def test_it_stores_nothing_when_a_row_fails_while_storing(self, campaign, monkeypatch):
+        checked = bulk.check(campaign, GOOD.encode())
+        saved = Placement.save
+
+        def fail_second(self, *args, **kwargs):
+            if self.name == "Flyer A":
+                raise RuntimeError("disk full")
+            return saved(self, *args, **kwargs)
+
+        monkeypatch.setattr(Placement, "save", fail_second)
+        with pytest.raises(RuntimeError):
+            bulk.store(checked)
+        assert Placement.objects.count() == 0
+
+    def test_it_refuses_to_store_a_file_with_errors(self, campaign):
+        checked = bulk.check(campaign, (HEADER + ",poster\n").encode())
+        with pytest.raises(ValueError):
+            bulk.store(checked)
+
+    def test_it_reports_every_bad_row_with_its_row_and_column(self, campaign):
+        Placement.objects.create(campaign=campaign, name="Old poster")
+        text = HEADER + "\n".join([
+            "Good one,poster,,,,,",
+            ",poster,,,,,",  # 3: no name
+            "Bad kind,sticker,,,,,",  # 4
+            "Bad quantity,poster,,many,,,",  # 5
+            "Negative quantity,poster,,-5,,,",  # 6
+            "Too wide,poster,,,900,,",  # 7
+            "Too near,poster,,,,0.01,",  # 8
+            "Script,poster,,,,,javascript:alert(1)",  # 9
+            "Relative,poster,,,,,/offer",  # 10
+            "old POSTER,poster,,,,,",  # 11: taken in the campaign
+            "Good one,flyer,,,,,",  # 12: same name as row 2
+            "Too,many,cells,,,,,,",  # 13
+            "x" * 201 + ",poster,,,,,",  # 14
+        ]) + "\n"
+        checked = bulk.check(campaign, text.encode())
+        assert not checked.ok and checked.rows == 13
+        assert errors_of(checked) == {
+            (3, "name"), (4, "kind"), (5, "printed_quantity"), (6, "printed_quantity"), (7, "printed_width_cm"),
+            (8, "scan_distance_m"), (9, "destination_override"), (10, "destination_override"), (11, "name"),
+            (12, "name"), (13, ""), (14, "name")}
+        messages = {(e.row, e.column): e.message for e in checked.errors}
+        assert messages[(9, "destination_override")] == "The destination must start with http:// or https://."
+        assert messages[(12, "name")] == "Row 2 has the same name."
+        assert "sticker" in messages[(4, "kind")]
+
+    def test_it_reads_headers_as_people_write_them(self, campaign):
+        text = ("\ufeffName,KIND,Printed quantity,Printed width (cm),Distance (m),Destination override,short_url\r\n"
+                "Poster,poster,10,20,2,,https://qart.example/r/AAAAAAAA\r\n")
+        checked = bulk.check(campaign, text.encode())
+        assert checked.ok, checked.errors
+        data = checked.forms[0].cleaned_data
+        assert (data["name"], data["printed_quantity"], data["printed_width_cm"], data["scan_distance_m"]) == (
+            "Poster", 10, 20.0, 2.0)
+        assert checked.ignored == ["short_url"]
+
+    def test_it_tolerates_a_byte_order_mark_and_semicolons(self, campaign):
+        checked = bulk.check(campaign, "\ufeffname;kind\nPoster;billboard\n".encode())
+        assert checked.ok and checked.forms[0].cleaned_data["kind"] == "billboard"
+
+    def test_it_leaves_the_kind_to_the_model_default_when_empty(self, campaign):
+        checked = bulk.check(campaign, b"name\nPoster\n")
+        assert checked.ok and checked.forms[0].cleaned_data["kind"] == "poster"
+
+    @pytest.mark.parametrize(("data", "message"), [
+        (b"", "The file is empty."),
+        (b"\n\n", "The file is empty."),
+        (b"kind,location\nposter,x\n", "with at least “name”"),
+        (b"name,colour\nA,red\n", "Unknown column “colour”"),
+        (b"name,Name\nA,B\n", "appears twice"),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "This is not a CSV file"),
+        ("name\nCafé\n".encode("latin-1"), "not UTF-8"),
+        (b"name\n" + b"a\n" * (bulk.MAX_ROWS + 1), f"{bulk.MAX_ROWS + 1:,} rows"),
+        (b"name\n" + b"a" * bulk.MAX_BYTES, "files up to 1 MB"),
+    ])
+    def test_it_refuses_a_file_it_cannot_read_with_one_message(self, campaign, data, message):
+        with pytest.raises(bulk.FileRefused, match=message):
+            bulk.check(campaign, data)
+
+    def test_it_reports_a_header_without_rows_as_not_ok(self, campaign):
+        checked = bulk.check(campaign, HEADER.encode())
+        assert checked.rows == 0 and not checked.ok
+
+
+class _Upload:
+    def __init__(self, data: bytes, size: int | None = None) -> None:
+        self.data, self.size, self.read_sizes = data, len(data) if size is None else size, []
+
+    def read(self, size: int = -1) -> bytes:
+        self.read_sizes.append(size)
+        return self.data if size < 0 else self.data[:size]
+
+
+class TestReadUpload:
+    def test_it_refuses_a_large_file_before_reading_it(self):
+        upload = _Upload(b"x", size=5_000_000)
+        with pytest.raises(bulk.FileRefused, match="The file is 5.0 MB"):
+            bulk.read_upload(upload)
+        assert upload.read_sizes == []
+
+    def test_it_reads_no_more_than_the_cap_when_the_size_is_unknown(self):
+        upload = _Upload(b"x" * (bulk.MAX_BYTES + 10), size=None)
+        upload.size = None
+        with pytest.raises(bulk.FileRefused):
+            bulk.read_upload(upload)
+        assert upload.read_sizes == [bulk.MAX_BYTES + 1]
+
+
+@pytest.mark.django_db
+class TestExport:
+    def test_an_export_imports_again_into_another_campaign(self, campaign, team_users):
+        bulk.store(bulk.check(campaign, GOOD.encode()))
+        exported = "".join(bulk.placement_lines(campaign.placements.order_by("name"), lambda p: f"https://s/{p.slug}"))
+        assert exported.splitlines()[0] == HEADER.strip() + ",short_url"
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        checked = bulk.check(other, exported.encode())
+        assert checked.ok, checked.errors
+        bulk.store(checked)
+        fields = ("name", "kind", "location", "printed_quantity", "printed_width_cm", "scan_distance_m",
+                  "destination_override")
+        assert (list(other.placements.order_by("name").values_list(*fields))
+                == list(campaign.placements.order_by("name").values_list(*fields)))
+        assert not set(other.placements.values_list("slug", flat=True)) & set(
+            campaign.placements.values_list("slug", flat=True))
+
+    def test_it_writes_cells_a_spreadsheet_will_not_run(self, campaign):
+        Placement.objects.create(campaign=campaign, name="=HYPERLINK(\"https://evil.example\")")
+        exported = "".join(bulk.placement_lines(campaign.placements.all(), lambda p: ""))
+        assert "'=HYPERLINK" in exported
+
+    def test_it_writes_campaigns_with_their_placement_counts(self, campaign):
+        Placement.objects.create(campaign=campaign, name="A")
+        Placement.objects.create(campaign=campaign, name="B")
+        lines = list(bulk.campaign_lines(Campaign.objects.all()))
+        assert lines[0].strip() == ",".join(bulk.CAMPAIGN_COLUMNS)
+        assert lines[1].startswith(f"{campaign.pk},Acme,Spring Sale,https://shop.example.com/,")
+        assert lines[1].strip().endswith(",false," + campaign.created.isoformat() + ",2")

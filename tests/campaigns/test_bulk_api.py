@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+from rest_framework.test import APIClient
+
+from campaigns import rollups
+from campaigns.models import Campaign, Placement, ScanEvent
+from generator.models import GenerationJob
+
+HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
+ONE_BAD = HEADER + "Gate poster,poster,Gate,200,30,,\nTram screen,screen,,lots,,,\n"
+GOOD = ONE_BAD.replace("lots", "12")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_generation_rate():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[GenerationJob]:
+    calls: list[GenerationJob] = []
+    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
+    return calls
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def upload(text: str) -> dict:
+    return {"file": ContentFile(text.encode(), name="placements.csv")}
+
+
+def streamed(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+@pytest.mark.django_db
+class TestImport:
+    def test_a_dry_run_answers_every_row_error_and_stores_nothing(self, team_users, campaign):
+        url = f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1"
+        response = api_as(team_users.owner).post(url, upload(ONE_BAD), format="multipart")
+        assert response.status_code == 400
+        body = response.json()
+        assert body["dry_run"] is True and body["rows"] == 2 and body["placements"] == []
+        assert body["errors"] == [{"row": 3, "column": "printed_quantity", "message": "Enter a whole number."}]
+        ok = api_as(team_users.owner).post(url, upload(GOOD), format="multipart")
+        assert ok.status_code == 200 and [p["name"] for p in ok.json()["placements"]] == ["Gate poster", "Tram screen"]
+        assert ok.json()["placements"][0]["id"] is None
+        assert Placement.objects.count() == 0
+
+    def test_an_import_stores_all_rows_or_none(self, team_users, campaign):
+        url = f"/api/campaigns/{campaign.pk}/import-placements/"
+        client = api_as(team_users.teammate)
+        assert client.post(url, upload(ONE_BAD), format="multipart").status_code == 400
+        assert Placement.objects.count() == 0
+        response = client.post(url, {"text": GOOD}, format="multipart")
+        assert response.status_code == 201
+        created = response.json()["placements"]
+        gate = Placement.objects.get(name="Gate poster")
+        assert created[0]["id"] == gate.pk and created[0]["short_url"].endswith(f"/r/{gate.slug}")
+        assert campaign.placements.count() == 2
+
+    @pytest.mark.parametrize(("body", "message"), [
+        ({"file": ContentFile(b"\x89PNG\r\n\x1a\n\x00\x00", name="a.png")}, "This is not a CSV file"),
+        ({}, "Send the CSV as `file`"),
+        ({"text": "colour\nred\n"}, "Unknown column"),
+    ])
+    def test_it_refuses_a_file_with_one_message(self, team_users, campaign, body, message):
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", body,
+                                                 format="multipart")
+        assert response.status_code == 400
+        [error] = response.json()["errors"]
+        assert error["row"] is None and message in error["message"]
+
+    def test_it_refuses_a_bad_dry_run_value(self, team_users, campaign):
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
+                                                 upload(GOOD), format="multipart")
+        assert response.status_code == 400 and "dry_run" in response.json()
+        assert Placement.objects.count() == 0
+
+    def test_it_refuses_viewers_and_outsiders(self, team_users, campaign):
+        url = f"/api/campaigns/{campaign.pk}/import-placements/"
+        assert api_as(team_users.viewer).post(url, upload(GOOD), format="multipart").status_code == 403
+        assert api_as(team_users.outsider).post(url, upload(GOOD), format="multipart").status_code == 404
+        assert APIClient().post(url, upload(GOOD), format="multipart").status_code == 401
+        assert Placement.objects.count() == 0
+
+
+@pytest.mark.django_db
+class TestGenerate:
+    @pytest.fixture
+    def placements(self, campaign) -> list[Placement]:
+        made = [Placement.objects.create(campaign=campaign, name=name) for name in ("B", "A", "C")]
+        Placement.objects.create(campaign=campaign, name="Off", active=False)
+        return made
+
+    def test_it_starts_a_job_per_active_placement_in_order(self, team_users, campaign, placements, enqueued):
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["started"] == 3
+        assert [job.placement.name for job in enqueued] == ["A", "B", "C"]
+        assert [g["id"] for g in response.json()["generations"]] == [job.pk for job in enqueued]
+        assert all(job.content.endswith(f"/r/{job.placement.slug}") for job in enqueued)
+
+    def test_it_starts_only_the_chosen_placements(self, team_users, campaign, placements, enqueued):
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", {
+            "prompt": "p", "engine": "diffusion", "placements": [placements[2].pk, placements[0].pk]}, format="json")
+        assert response.status_code == 201 and [job.placement.name for job in enqueued] == ["B", "C"]
+
+    def test_it_answers_429_and_starts_none_without_room_for_all(self, team_users, campaign, placements, enqueued,
+                                                                  settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        assert response.status_code == 429
+        assert response.json()["detail"].startswith("Only 2 of the 3 generations can start now")
+        assert 0 < int(response["Retry-After"]) <= 3600
+        assert GenerationJob.objects.count() == 0 and enqueued == []
+
+    def test_it_refuses_placements_of_other_campaigns_and_bad_parameters(self, team_users, campaign, placements,
+                                                                        enqueued):
+        other = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
+        theirs = Placement.objects.create(campaign=other, name="Theirs")
+        client = api_as(team_users.owner)
+        url = f"/api/campaigns/{campaign.pk}/generate/"
+        response = client.post(url, {"prompt": "p", "engine": "diffusion", "placements": [theirs.pk]}, format="json")
+        assert response.status_code == 400 and "placements" in response.json()
+        response = client.post(url, {"prompt": "p", "engine": "diffusion", "steps": 0}, format="json")
+        assert response.status_code == 400
+        assert enqueued == [] and GenerationJob.objects.count() == 0
+
+    def test_it_shares_one_uploaded_picture_for_the_halftone_engine(self, team_users, campaign, placements,
+                                                                    enqueued):
+        buffer = io.BytesIO()
+        Image.new("RGB", (160, 160), (200, 40, 90)).save(buffer, format="PNG")
+        body = {"engine": "halftone", "picture": ContentFile(buffer.getvalue(), name="logo.png"),
+                "placements": [placements[0].pk, placements[1].pk]}
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
+        assert response.status_code == 201, response.json()
+        assert [job.placement.name for job in enqueued] == ["A", "B"]
+        assert all(job.engine == "halftone" and job.init_image.name for job in enqueued)
+        assert enqueued[0].init_image.name != enqueued[1].init_image.name
+
+    def test_it_refuses_viewers(self, team_users, campaign, placements, enqueued):
+        response = api_as(team_users.viewer).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                  {"prompt": "p", "engine": "diffusion"}, format="json")
+        assert response.status_code == 403 and enqueued == []
+
+
+@pytest.mark.django_db
+class TestExports:
+    def test_the_placements_export_imports_again(self, team_users, campaign):
+        Placement.objects.create(campaign=campaign, name="Gate", kind="screen", scan_distance_m=3)
+        response = api_as(team_users.viewer).get(f"/api/campaigns/{campaign.pk}/placements/export/",
+                                                 HTTP_ACCEPT="text/csv")
+        assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+        text = streamed(response)
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        imported = api_as(team_users.owner).post(f"/api/campaigns/{other.pk}/import-placements/", upload(text),
+                                                 format="multipart")
+        assert imported.status_code == 201
+        assert other.placements.get().scan_distance_m == 3 and other.placements.get().kind == "screen"
+
+    def test_the_campaigns_export_keeps_to_the_users_teams_and_filters(self, team_users, campaign):
+        Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/", archived=True)
+        Campaign.objects.create(team=team_users.other_team, name="Rival plan", destination="https://r.example/")
+        rows = list(csv.DictReader(io.StringIO(streamed(api_as(team_users.viewer).get("/api/campaigns/export/")))))
+        assert sorted(row["name"] for row in rows) == ["Old", "Spring Sale"]
+        active = streamed(api_as(team_users.viewer).get("/api/campaigns/export/?archived=false"))
+        assert "Spring Sale" in active and "Old" not in active
+        assert api_as(team_users.viewer).get("/api/campaigns/export/?team=abc").status_code == 400
+
+    def test_the_scans_export_streams_the_range(self, team_users, campaign):
+        placement = Placement.objects.create(campaign=campaign, name="Gate")
+        ScanEvent.objects.create(placement=placement, os="iOS")
+        old = ScanEvent.objects.create(placement=placement, os="Android")
+        ScanEvent.objects.filter(pk=old.pk).update(time=timezone.now() - timedelta(days=40))
+        rollups.rebuild(Placement.objects.all())  # what the drainer keeps; "lifetime" starts at the first scan
+        client = api_as(team_users.viewer)
+        everything = streamed(client.get(f"/api/campaigns/{campaign.pk}/scans/export/"))
+        assert "iOS" in everything and "Android" in everything
+        recent = streamed(client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=7d"))
+        assert "iOS" in recent and "Android" not in recent
+        assert client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=never").status_code == 400
+        assert api_as(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404

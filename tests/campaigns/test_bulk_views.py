@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.test import Client
+from PIL import Image
+
+from campaigns.models import Campaign, Placement
+from generator.models import GenerationJob
+
+HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
+ONE_BAD = HEADER + "Gate poster,poster,Gate,200,30,,\nTram screen,screen,,12,,,ftp://example.com/\n"
+FIXED = ONE_BAD.replace("ftp://", "https://")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_generation_rate():
+    cache.clear()  # the team's generation rate is counted in the cache, which outlives a test's rollback
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[GenerationJob]:
+    calls: list[GenerationJob] = []
+    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
+    return calls
+
+
+def as_user(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def csv_file(text: str, name: str = "placements.csv") -> ContentFile:
+    return ContentFile(text.encode(), name=name)
+
+
+def streamed(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+@pytest.mark.django_db
+class TestImportPage:
+    def test_it_shows_every_row_error_and_stores_nothing(self, team_users, campaign):
+        url = f"/campaigns/{campaign.pk}/placements/import/"
+        response = as_user(team_users.teammate).post(url, {"file": csv_file(ONE_BAD), "action": "import"})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'data-row="3"' in html and "destination_override" in html and "http:// or https://" in html
+        assert "nothing was imported" in html and "Import 2 placements" not in html
+        assert Placement.objects.count() == 0
+        assert response.context["form"].initial["text"] == ONE_BAD  # the rows again, to fix in place
+
+    def test_it_imports_all_rows_once_they_pass(self, team_users, campaign):
+        url = f"/campaigns/{campaign.pk}/placements/import/"
+        client = as_user(team_users.owner)
+        checked = client.post(url, {"text": FIXED, "action": "check"})
+        assert checked.status_code == 200 and "Import 2 placements" in checked.content.decode()
+        assert Placement.objects.count() == 0
+        response = client.post(url, {"text": FIXED, "action": "import"})
+        assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
+        assert sorted(campaign.placements.values_list("name", flat=True)) == ["Gate poster", "Tram screen"]
+
+    @pytest.mark.parametrize(("upload", "message"), [
+        (ContentFile(b"PK\x03\x04\x00\x00binary", name="sheet.xlsx"), "This is not a CSV file"),
+        (ContentFile(b"name\n" + b"a" * 1_000_001, name="big.csv"), "files up to 1 MB"),
+    ])
+    def test_it_answers_a_file_it_cannot_read_with_one_message(self, team_users, campaign, upload, message):
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/import/",
+                                                  {"file": upload, "action": "import"})
+        assert response.status_code == 400 and message in response.content.decode()
+        assert Placement.objects.count() == 0
+
+    def test_it_asks_for_a_file_when_none_was_sent(self, team_users, campaign):
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/import/", {"action": "check"})
+        assert response.status_code == 400 and "Choose a CSV file" in response.content.decode()
+
+    def test_it_refuses_viewers_and_hides_other_teams_campaigns(self, team_users, campaign):
+        url = f"/campaigns/{campaign.pk}/placements/import/"
+        assert as_user(team_users.viewer).get(url).status_code == 403
+        assert as_user(team_users.viewer).post(url, {"text": FIXED, "action": "import"}).status_code == 403
+        assert as_user(team_users.outsider).post(url, {"text": FIXED, "action": "import"}).status_code == 404
+        assert Client().get(url).status_code == 302
+        assert Placement.objects.count() == 0
+
+    def test_it_needs_the_csrf_token(self, team_users, campaign):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(team_users.owner)
+        response = client.post(f"/campaigns/{campaign.pk}/placements/import/", {"text": FIXED, "action": "import"})
+        assert response.status_code == 403 and Placement.objects.count() == 0
+
+    def test_the_campaign_page_links_to_the_bulk_pages_for_editors_only(self, team_users, campaign):
+        links = (f"/campaigns/{campaign.pk}/placements/import/", f"/campaigns/{campaign.pk}/generate/")
+        editor_page = as_user(team_users.teammate).get(f"/campaigns/{campaign.pk}/").content.decode()
+        viewer_page = as_user(team_users.viewer).get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert all(link in editor_page for link in links)
+        assert not any(link in viewer_page for link in links)
+        assert f"/campaigns/{campaign.pk}/placements.csv" in viewer_page
+
+
+@pytest.mark.django_db
+class TestExports:
+    def test_the_placements_export_imports_again(self, team_users, campaign):
+        Placement.objects.create(campaign=campaign, name="Gate", kind="billboard", printed_width_cm=120)
+        response = as_user(team_users.viewer).get(f"/campaigns/{campaign.pk}/placements.csv")
+        assert response.status_code == 200 and response.streaming
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        text = streamed(response)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[0]["name"] == "Gate" and rows[0]["short_url"].endswith(f"/r/{Placement.objects.get().slug}")
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        imported = as_user(team_users.owner).post(f"/campaigns/{other.pk}/placements/import/",
+                                                  {"file": csv_file(text), "action": "import"})
+        assert imported.status_code == 302
+        assert other.placements.get().printed_width_cm == 120 and other.placements.get().kind == "billboard"
+
+    def test_exports_keep_to_the_users_teams(self, team_users, campaign):
+        Campaign.objects.create(team=team_users.other_team, name="Rival plan", destination="https://rival.example/")
+        assert as_user(team_users.outsider).get(f"/campaigns/{campaign.pk}/placements.csv").status_code == 404
+        text = streamed(as_user(team_users.viewer).get("/campaigns/campaigns.csv"))
+        assert "Spring Sale" in text and "Rival plan" not in text
+
+
+def picture_upload() -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 160), (200, 40, 90)).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="logo.png")
+
+
+SHARED = {"engine": "diffusion", "prompt": "a koi pond at dawn", "negative_prompt": "blurry", "look": "balanced",
+          "speed": "fast", "style": "square", "background": "white"}
+
+
+@pytest.mark.django_db
+class TestGenerateAll:
+    @pytest.fixture
+    def three(self, campaign) -> list[Placement]:
+        return [Placement.objects.create(campaign=campaign, name=name) for name in ("C poster", "A flyer", "B screen")]
+
+    def test_it_starts_one_job_per_placement_in_order(self, team_users, campaign, three, enqueued):
+        response = as_user(team_users.teammate).post(f"/campaigns/{campaign.pk}/generate/",
+                                                     {**SHARED, "placements": [p.pk for p in three]})
+        assert response.status_code == 302 and response["Location"] == "/generate/jobs/"
+        assert [job.placement.name for job in enqueued] == ["A flyer", "B screen", "C poster"]
+        for job in enqueued:
+            assert job.content.endswith(f"/r/{job.placement.slug}") and job.prompt.text == "a koi pond at dawn"
+        assert GenerationJob.objects.count() == 3
+
+    def test_it_starts_none_when_the_rate_has_room_for_fewer(self, team_users, campaign, three, enqueued, settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
+        client = as_user(team_users.owner)
+        page = client.get(f"/campaigns/{campaign.pk}/generate/")
+        assert "2 generations can start now" in page.content.decode()
+        response = client.post(f"/campaigns/{campaign.pk}/generate/", {**SHARED, "placements": [p.pk for p in three]})
+        assert response.status_code == 429
+        assert "Only 2 of the 3 generations can start now" in response.content.decode()
+        assert "No generation was started" in response.content.decode()
+        assert GenerationJob.objects.count() == 0 and enqueued == []
+        two = {**SHARED, "placements": [three[0].pk, three[1].pk]}
+        response = client.post(f"/campaigns/{campaign.pk}/generate/", two)
+        assert response.status_code == 302 and len(enqueued) == 2
+
+    def test_it_shares_one_uploaded_picture_for_the_halftone_engine(self, team_users, campaign, three, enqueued):
+        body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(),
+                "placements": [three[0].pk, three[2].pk]}
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/", body)
+        assert response.status_code == 302
+        names = [job.init_image.name for job in enqueued]
+        assert len(names) == 2 and all(names) and names[0] != names[1]
+
+    def test_it_shows_the_form_errors_and_starts_nothing(self, team_users, campaign, three, enqueued):
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/",
+                                                  {**SHARED, "prompt": "", "placements": [three[0].pk]})
+        assert response.status_code == 400 and "Describe the picture" in response.content.decode()
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/", SHARED)
+        assert response.status_code == 400 and "Choose at least one placement" in response.content.decode()
+        assert enqueued == [] and GenerationJob.objects.count() == 0
+
+    def test_it_refuses_viewers_outsiders_and_other_campaigns_placements(self, team_users, campaign, three, enqueued):
+        url = f"/campaigns/{campaign.pk}/generate/"
+        assert as_user(team_users.viewer).post(url, {**SHARED, "placements": [three[0].pk]}).status_code == 403
+        assert as_user(team_users.outsider).post(url, {**SHARED, "placements": [three[0].pk]}).status_code == 404
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        elsewhere = Placement.objects.create(campaign=other, name="Elsewhere")
+        assert as_user(team_users.owner).post(url, {**SHARED, "placements": [elsewhere.pk]}).status_code == 400
+        assert enqueued == []

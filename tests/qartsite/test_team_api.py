@@ -1,0 +1,63 @@
+"""The team API (`qartsite.team_api`): members read their teams' settings; only owners change the time zone and
+the retention of raw scans; other teams do not exist."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from qartsite.models import Team
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+class TestTeamApi:
+    def test_it_lists_the_users_teams_with_their_role(self, team_users):
+        rows = api(team_users.viewer).get("/api/teams/").json()["results"]
+        assert [(row["name"], row["role"], row["time_zone"], row["scan_retention_days"]) for row in rows] == [
+            ("Acme", "viewer", "UTC", None)]
+
+    def test_it_lets_an_owner_set_the_retention_and_time_zone(self, team_users):
+        response = api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {
+            "scan_retention_days": 90, "time_zone": "Europe/Paris"}, format="json")
+        assert response.status_code == 200 and response.json()["role"] == "owner"
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days == 90 and team_users.team.time_zone == "Europe/Paris"
+        cleared = api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"scan_retention_days": None},
+                                              format="json")
+        assert cleared.status_code == 200 and cleared.json()["scan_retention_days"] is None
+
+    @pytest.mark.parametrize("body, field", [
+        ({"scan_retention_days": 29}, "scan_retention_days"), ({"scan_retention_days": 3661}, "scan_retention_days"),
+        ({"scan_retention_days": "forever"}, "scan_retention_days"), ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ])
+    def test_it_refuses_bad_settings_with_one_message(self, team_users, body, field):
+        response = api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", body, format="json")
+        assert response.status_code == 400 and list(response.json()) == [field]
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days is None and team_users.team.time_zone == "UTC"
+
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_it_refuses_members_who_do_not_own_the_team(self, team_users, who):
+        response = api(getattr(team_users, who)).patch(f"/api/teams/{team_users.team.pk}/",
+                                                       {"scan_retention_days": 30}, format="json")
+        assert response.status_code == 403 and "owner" in response.json()["detail"]
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days is None
+
+    def test_it_treats_another_team_as_missing(self, team_users):
+        client = api(team_users.owner)
+        other = team_users.other_team.pk
+        assert client.get(f"/api/teams/{other}/").status_code == 404
+        assert client.patch(f"/api/teams/{other}/", {"scan_retention_days": 30}, format="json").status_code == 404
+        assert Team.objects.get(pk=other).scan_retention_days is None
+
+    def test_it_keeps_the_name_read_only(self, team_users):
+        api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"name": "Renamed"}, format="json")
+        team_users.team.refresh_from_db()
+        assert team_users.team.name == "Acme"
