@@ -131,7 +131,9 @@ pg_start() {
     fi
     mkdir -p "$dir"
     [ -n "$PG_USER" ] && chown "$PG_USER" "$dir"
-    PG_PORT=$(free_port 54329)
+    # Below the kernel's ephemeral range (32768-60999): a port in it can be taken by any outgoing connection's local
+    # end, and then PostgreSQL cannot bind it (at start, or when a fault drill starts the stopped cluster again).
+    PG_PORT=$(free_port 25432)
     export PG_PORT
     echo "== PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT"
     as_pg "$PG_BIN/initdb" -D "$dir/data" -U qart --auth=trust --encoding=UTF8 --no-locale --no-sync \
