@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from campaigns import artwork as artwork_rules
-from generator.core.codes import images, preflight, printing, qr, repair, restamp, scan
+from generator.core.codes import images, logos, preflight, printing, qr, repair, restamp, scan
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob
 from qartsite.storage import MediaUnavailable
@@ -82,15 +82,25 @@ def candidate_source(candidate: Candidate) -> printing.PrintSource:
     with job.init_image.open("rb") as stored:
         picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
     code = qr.encode(job.content, ecc=job.ecc, max_version=40)
+    logo = _job_logo(job, code)
 
     def render(side: int):
         drawn = min(side, MAX_REDRAW_SIDE)
         grid = repair.grid_from_code(code, drawn, ART_BORDER)
-        image, _ = halftone.render(halftone.fit_picture(picture, drawn), halftone.layout(grid), variant)
+        image, _ = halftone.render(halftone.fit_picture(picture, drawn), halftone.layout(grid), variant, logo)
         return image
 
     method = f"re-rendered by the halftone engine ({variant.describe()}, at most {MAX_REDRAW_SIDE} px, then Lanczos)"
     return printing.PrintSource.procedural(art, job.content, render, method)
+
+
+def _job_logo(job: GenerationJob, code: qr.QRCode) -> halftone.Logo | None:
+    """The job's logo where the engine put it (the default share: jobs do not choose another)."""
+    if not job.logo:
+        return None
+    with job.logo.open("rb") as stored:
+        mark = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+    return halftone.Logo(mark, logos.plate_for(code, halftone.HalftoneConfig.logo_share))
 
 
 @dataclass

@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads, verifier_models
-from generator.core.codes import images, qr
+from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
@@ -88,6 +88,11 @@ class GenerationSerializer(serializers.ModelSerializer):
         write_only=True, required=False,
         help_text="halftone: the picture or logo (multipart upload; still, at least 64 px a side). Re-encoded as PNG.",
     )
+    logo = serializers.FileField(
+        write_only=True, required=False,
+        help_text="halftone: a logo for the centre of the code, on a white square (PNG, JPEG or WebP); the code is "
+                  "then level H. Refused when the code has no room for it.",
+    )
     earlier_candidate = serializers.IntegerField(
         write_only=True, required=False, min_value=1,
         help_text="halftone: instead of a picture, the id of one of the team's earlier candidates.",
@@ -111,7 +116,8 @@ class GenerationSerializer(serializers.ModelSerializer):
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "team", "placement", "engine", "picture", "earlier_candidate", "prompt", "negative_prompt", "content",
+            "id", "team", "placement", "engine", "picture", "logo", "earlier_candidate", "prompt", "negative_prompt",
+            "content",
             "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
             "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
             "status", "stage", "progress", "queue_position", "cancel_requested", "batches", "scannable",
@@ -144,6 +150,12 @@ class GenerationSerializer(serializers.ModelSerializer):
                 )
             attrs["content"] = placement.short_url(self.context["request"])
         self.settle_engine(attrs)
+        try:
+            self.logo = uploads.logo_for(attrs.get("logo"), attrs["engine"], attrs["content"])
+        except qr.ContentError:
+            self.logo = None  # the content's own error, said by validate_job
+        except (images.ImageError, logos.LogoError) as exc:
+            raise serializers.ValidationError({"logo": [str(exc)]}) from None
         return attrs
 
     def settle_engine(self, attrs: dict) -> None:
@@ -166,10 +178,12 @@ class GenerationSerializer(serializers.ModelSerializer):
         data = dict(self.validated_data)
         data.pop("picture", None)
         data.pop("earlier_candidate", None)
+        data.pop("logo", None)
         prompt = Prompt(owner=owner, **data.pop("prompt"))
         data.setdefault("candidates_per_batch", settings.QART["CANDIDATES"])
         data.setdefault("max_batches", settings.QART["MAX_BATCHES"])
-        return GenerationJob(owner=owner, prompt=prompt, ecc=settings.QART["DEFAULT_ECC"], **data)
+        ecc = logos.LOGO_ECC if self.logo is not None else settings.QART["DEFAULT_ECC"]
+        return GenerationJob(owner=owner, prompt=prompt, ecc=ecc, **data)
 
 
 class GenerationFilter(filters.FilterSet):
@@ -237,7 +251,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
             self.throttled(request, throttle.wait())
         try:
             with transaction.atomic():
-                uploads.save_new_job(job, request.user, serializer.picture)
+                uploads.save_new_job(job, request.user, serializer.picture, serializer.logo)
                 jobs.enqueue_generation(job)  # sends once this transaction commits
         except OSError:
             log.exception("A generation's picture could not be stored")

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
-from generator.core.codes import images, qr
+from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
@@ -102,6 +102,13 @@ class GenerationForm(forms.Form):
                               error_messages=CROP_ERRORS)
     crop_zoom = forms.FloatField(required=False, min_value=1, max_value=uploads.MAX_ZOOM, widget=forms.HiddenInput,
                                  error_messages=CROP_ERRORS)
+    logo = forms.FileField(
+        required=False, label="Logo in the centre (optional)",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        help_text=f"PNG, JPEG or WebP. Placed on a white square in the middle of the code, about "
+                  f"{logos.DEFAULT_SHARE:.0%} of its area; the code then uses its strongest error correction (H) "
+                  "and is checked with the logo on it.",
+    )
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
     earlier_candidate = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     prompt = forms.CharField(
@@ -160,6 +167,7 @@ class GenerationForm(forms.Form):
         self.link_for = link_for
         self.job: GenerationJob | None = None
         self.picture = None  # the checked PIL picture of a halftone job, stored by save()
+        self.logo = None  # ... and its checked logo, if any
         self.rate_limited = False  # the team had no generations left (the page answers 429)...
         self.retry_after: float | None = None  # ...and seconds until it has one
         teams = editable_teams(user)
@@ -208,6 +216,7 @@ class GenerationForm(forms.Form):
         if team is not None and not self.has_room(team):
             return data
         self.settle_engine(data)
+        self.settle_logo(data)
         if self.errors:
             return data
         self.job = self.build_job(data)
@@ -243,6 +252,17 @@ class GenerationForm(forms.Form):
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 
+    def settle_logo(self, data: dict) -> None:
+        """The logo, checked and known to fit the centre of the code (`uploads.logo_for`)."""
+        if not data.get("logo") or not data.get("content") or self.errors:
+            return
+        try:
+            self.logo = uploads.logo_for(data["logo"], data["engine"], data["content"])
+        except qr.ContentError:
+            pass  # the content's own error, said by validate_job on its field
+        except (images.ImageError, logos.LogoError) as exc:
+            self.add_error("logo", str(exc))
+
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
         look, speed = LOOKS[data["look"]], SPEEDS[data["speed"]]
@@ -260,9 +280,9 @@ class GenerationForm(forms.Form):
             size=given("size", 768), seed=data.get("seed"),
             candidates_per_batch=given("candidates_per_batch", settings.QART["CANDIDATES"]),
             max_batches=settings.QART["MAX_BATCHES"], style=data["style"], background=data["background"],
-            ecc=settings.QART["DEFAULT_ECC"], engine=data["engine"],
+            ecc=logos.LOGO_ECC if self.logo is not None else settings.QART["DEFAULT_ECC"], engine=data["engine"],
         )
 
     def save(self) -> GenerationJob:
         """Store the validated job, remembering its prompt for the team's gallery."""
-        return uploads.save_new_job(self.job, self.user, self.picture)
+        return uploads.save_new_job(self.job, self.user, self.picture, self.logo)

@@ -342,7 +342,8 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
         raise ValueError("The halftone engine needs a picture to draw the code from.")
     GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
     picture = stored_picture(job.init_image, images.open_picture)
-    result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress)
+    logo = stored_picture(job.logo, images.open_picture) if job.logo else None
+    result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress, logo=logo)
     _store(job, result)
     _finish(
         job.pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,

@@ -105,6 +105,9 @@ class GenerationJob(models.Model):
     background = models.CharField(max_length=16, default="white")
     ecc = models.CharField(max_length=1, default="H")
     init_image = models.ImageField(upload_to="generations/init/", null=True, blank=True)
+    # The halftone engine's logo for the centre of the code, on a white plate (`generator.core.codes.logos`).
+    logo = models.ImageField(upload_to="generations/logos/", null=True, blank=True,
+                             help_text="halftone: a logo in the centre of the code; the code is then level H")
     # Sweeps measure raw scan rates, so they turn repair off; people's jobs keep it on.
     repair = models.BooleanField(default=True, help_text="Repair failing candidates before another batch")
 

@@ -4,6 +4,8 @@ Shared by the generation page (`generator.forms`) and the API (`generator.api`),
 with the same messages and store the same thing: a picture is decoded, checked (`images.open_picture`),
 scaled to at most `STORED_SIDE` and re-encoded as PNG; the uploaded file itself is never stored or served.
 An earlier candidate is looked up among the job's team's candidates only: another team's id reads as missing.
+A logo for the centre of a halftone code is checked the same way (`logo_for`), and refused when the code has no
+room for it (`logos.plate_for`), before anything is stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from generator.core.codes import images
+from generator.core.codes import images, logos, qr
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.storage import MediaUnavailable
@@ -23,6 +25,9 @@ from qartsite.storage import MediaUnavailable
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
 MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pixels of most photos
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
+LOGO_SIDE = 512  # a logo fills at most a fifth of the code's area: a quarter of its side at 2048 px
+LOGO_NEEDS_HALFTONE = ("A logo in the centre is drawn by the halftone engine: choose \"Your picture\", or remove "
+                       "the logo.")
 NOT_STORED = ("The picture could not be stored: the image storage is unavailable right now. Nothing was created; "
               "try again in a minute.")
 
@@ -82,6 +87,24 @@ def chosen(upload, team, candidate_pk) -> Image.Image:
     raise images.ImageError(NEEDS_PICTURE)
 
 
+def logo_for(upload, engine: str, content: str) -> Image.Image | None:
+    """A halftone job's logo, checked like a picture, and checked to fit the centre of `content`'s code; None when
+    none was uploaded.
+
+    Raises:
+        images.ImageError: the file cannot be used (the message says why), or the engine is not halftone.
+        logos.LogoError: the code has no room for a logo in its centre (a long link's large version).
+    """
+    if not upload:
+        return None
+    if engine != GenerationJob.Engine.HALFTONE:
+        raise images.ImageError(LOGO_NEEDS_HALFTONE)
+    logo = from_upload(upload)
+    code = qr.encode(content, ecc=logos.LOGO_ECC, max_version=settings.QART["MAX_VERSION"])
+    logos.plate_for(code)
+    return logo
+
+
 def picture_field(upload, candidate_pk) -> str:
     """The input a `chosen` error belongs to: the earlier candidate when only that was given, else the upload."""
     return "earlier_candidate" if candidate_pk is not None and not upload else "picture"
@@ -122,10 +145,19 @@ def attach(job: GenerationJob, picture: Image.Image) -> None:
     job.init_image.save(f"picture-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(picture)), save=False)
 
 
+def attach_logo(job: GenerationJob, logo: Image.Image) -> None:
+    """Store `logo` as the job's `logo`: scaled to at most `LOGO_SIDE` and re-encoded as PNG."""
+    logo = logo.copy()
+    logo.thumbnail((LOGO_SIDE, LOGO_SIDE), Image.Resampling.LANCZOS)
+    job.logo.save(f"logo-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(logo)), save=False)
+
+
 @transaction.atomic
-def save_new_job(job: GenerationJob, user, picture: Image.Image | None) -> GenerationJob:
+def save_new_job(job: GenerationJob, user, picture: Image.Image | None,
+                 logo: Image.Image | None = None) -> GenerationJob:
     """Store a validated, unsaved job (the page's form and the API both make one): remember its prompt and, for the
-    halftone engine, attach its picture. Enqueueing is the caller's (`jobs.enqueue_generation`, after commit).
+    halftone engine, attach its picture and logo. Enqueueing is the caller's (`jobs.enqueue_generation`, after
+    commit).
 
     Raises:
         OSError: the picture could not be stored (MediaUnavailable: the storage is away); nothing was saved, and
@@ -135,6 +167,8 @@ def save_new_job(job: GenerationJob, user, picture: Image.Image | None) -> Gener
         # A halftone job's prompt only labels it: kept off the team's gallery of prompts to draw from.
         job.prompt = Prompt.remember(user, job.prompt.text, "", team=None)
         attach(job, picture)
+        if logo is not None:
+            attach_logo(job, logo)
     else:
         job.prompt = Prompt.remember(user, job.prompt.text, job.prompt.negative_text, team=job.team)
     job.save()

@@ -24,6 +24,7 @@ from campaigns import artwork, restamps
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
+from generator.core.engines import ranking
 from generator.evals import report_views
 from generator.forms import LOOKS, SPEEDS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
@@ -51,7 +52,6 @@ STAGES = {
 # The note `jobs` appends to the result of a job drawn by the tiny test model: its candidates are noise, so
 # the page warns instead of congratulating, whatever the scan check says.
 NOISE_NOTE = "images are noise"
-EXCELLENT_SCAN = 0.9
 # Below this much progress the rate is mostly the model loading, not the steps: no ETA yet.
 ETA_MIN_PROGRESS = 0.05
 
@@ -140,11 +140,10 @@ def generate(request: HttpRequest) -> HttpResponse:
 
 
 def scan_reliability(candidate: Candidate) -> str:
-    """The scan check in one word for the card ("excellent"); the probability itself is one click away. A misread
-    or a failing verdict is never better than "poor", whatever the probability says."""
-    if candidate.misread or candidate.verdict != Candidate.Verdict.PASS:
-        return "poor"
-    return "excellent" if candidate.scan_probability >= EXCELLENT_SCAN else "good"
+    """The scan check in one word for the card ("excellent"); the probability itself is one click away. The same
+    words the engine ranked by (`ranking.scan_band`), so the order and the labels agree."""
+    return ranking.scan_band(candidate.verdict == Candidate.Verdict.PASS, candidate.scan_probability,
+                             candidate.misread)
 
 
 def diffusion_estimate(user) -> str:

@@ -83,6 +83,7 @@ OWNERS = (
     MediaOwner(Candidate, "image", "job__team"),
     MediaOwner(GenerationJob, "control_image", "team"),
     MediaOwner(GenerationJob, "init_image", "team"),
+    MediaOwner(GenerationJob, "logo", "team"),
     MediaOwner(LabelingItem, "image", "session__team"),
 )
 

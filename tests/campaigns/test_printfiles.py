@@ -10,7 +10,7 @@ from PIL import Image
 
 from campaigns import printfiles
 from campaigns.models import Placement
-from generator.core.codes import printing, scan
+from generator.core.codes import logos, printing, qr, repair, scan
 from generator.core.engines import halftone
 from tests.campaigns.conftest import make_art
 
@@ -61,6 +61,26 @@ class TestSources:
         source = printfiles.candidate_source(art)
         drawn = source.render(600)
         assert drawn.size == (600, 600) and "halftone engine" in source.render_method
+        assert scan.verify(drawn, link(placement)).passed
+
+    def test_a_halftone_logo_is_drawn_again_in_the_centre(self, team_users, placement):
+        def png(colour) -> ContentFile:
+            buffer = io.BytesIO()
+            Image.new("RGB", (128, 128), colour).save(buffer, format="PNG")
+            return ContentFile(buffer.getvalue())
+
+        variant = halftone.strongest(halftone.variant_for_seed(0))
+        art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone", ecc="H")
+        art.variant = variant.describe()
+        art.save()
+        art.job.init_image.save("picture.png", png((200, 120, 40)), save=True)
+        art.job.logo.save("logo.png", png((20, 60, 200)), save=True)
+        drawn = printfiles.candidate_source(art).render(600)
+        code = qr.encode(link(placement), ecc="H", max_version=40)
+        grid = repair.grid_from_code(code, 600, printfiles.ART_BORDER)
+        left, top, right, bottom = logos.plate_box(grid, logos.plate_for(code))
+        centre = drawn.getpixel(((left + right) // 2, (top + bottom) // 2))
+        assert centre == (20, 60, 200) and drawn.getpixel((left + 1, top + 1)) == (255, 255, 255)
         assert scan.verify(drawn, link(placement)).passed
 
     def test_an_unknown_variant_falls_back_to_resampling(self, team_users, placement):

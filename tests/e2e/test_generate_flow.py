@@ -1,4 +1,4 @@
-"""The generation pages in a real browser: the halftone picture's crop reaching the stored job, "print anyway"
+"""The generation pages in a real browser: the halftone picture's crop and logo reaching the stored job, "print anyway"
 from a job's candidate card, the print PNG download, and no page wider than the screen at desktop and phone sizes
 (each screenshot saved for a person to look at).
 
@@ -85,8 +85,9 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
         expect(page.get_by_text("Describe a picture")).to_be_hidden()
         expect(page.locator("#gallery-title")).to_be_hidden()
         expect(page.locator("#id_guidance_scale")).to_be_hidden()
-        page.locator("#id_picture").set_input_files(str(halves(tmp_path / "halves.png")))
         crop = page.locator("[data-crop]")
+        expect(crop).to_be_hidden()  # no picture yet: no empty frame
+        page.locator("#id_picture").set_input_files(str(halves(tmp_path / "halves.png")))
         expect(crop).to_be_visible()
         expect(page.locator("#id_crop_zoom")).to_have_value("1.000")
 
@@ -101,6 +102,11 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
         expect(page.locator("#id_crop_x")).to_have_value("0.8750")  # the square's centre, as far right as it goes
         expect(page.locator("#id_crop_zoom")).to_have_value("2.000")
 
+        # A logo for the centre: its own input, which leaves the crop alone.
+        Image.new("RGB", (90, 90), RED).save(tmp_path / "logo.png", format="PNG")
+        page.get_by_label("Logo in the centre (optional)").set_input_files(str(tmp_path / "logo.png"))
+        expect(page.locator("#id_crop_x")).to_have_value("0.8750")
+
         page.fill("#id_content", "https://qart.example/r/AbC123")
         page.get_by_role("button", name="Generate candidates").click()
         page.wait_for_url(f"{base}/generate/jobs/*/")
@@ -109,6 +115,9 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
             picture = Image.open(io.BytesIO(stored.read())).convert("RGB")
         assert picture.size == (100, 100)
         assert picture.getpixel((0, 0)) == BLUE and picture.getpixel((99, 99)) == BLUE
+        assert job.ecc == "H" and job.logo
+        with job.logo.open("rb") as stored:
+            assert Image.open(io.BytesIO(stored.read())).convert("RGB").getpixel((45, 45)) == RED
     finally:
         context.close()
 

@@ -355,6 +355,17 @@ class TestHalftoneGeneration:
         with job.init_image.open("rb") as stored:
             assert Image.open(stored).size == (160, 160)
 
+    def test_it_takes_a_logo_for_the_centre_and_makes_the_code_level_h(self, team_users, media_storage, enqueued):
+        response = api_as(team_users.owner).post(
+            "/api/generations/", {"content": SHORT_LINK, "picture": picture_file(), "logo": picture_file("l.png", 90)},
+            format="multipart",
+        )
+        assert response.status_code == 201, response.json()
+        job = GenerationJob.objects.get()
+        assert job.ecc == "H" and job.logo.name.endswith(".png") and "logo" not in response.json()
+        with job.logo.open("rb") as stored:
+            assert Image.open(stored).size == (90, 90)
+
     def test_it_answers_503_when_the_picture_cannot_be_stored(self, team_users, enqueued, unreachable_media):
         response = api_as(team_users.owner).post(
             "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
@@ -373,6 +384,9 @@ class TestHalftoneGeneration:
         ({"engine": "halftone", "picture": ContentFile(b"GIF89a nonsense", name="x.gif")}, "picture", "x.gif: "),
         ({"engine": "halftone", "earlier_candidate": 999999}, "earlier_candidate", "Pick one of this team's"),
         ({"engine": "diffusion"}, "prompt", "Describe the picture"),
+        ({"engine": "halftone", "picture": picture_file(), "logo": ContentFile(b"GIF89a nonsense", name="l.gif")},
+         "logo", "l.gif: "),
+        ({"prompt": "a fox", "engine": "diffusion", "logo": picture_file()}, "logo", "drawn by the halftone engine"),
     ])
     def test_it_answers_bad_pictures_with_400(self, team_users, enqueued, body, key, message):
         response = api_as(team_users.owner).post("/api/generations/", {"content": SHORT_LINK, **body},

@@ -185,6 +185,36 @@ class TestHalftoneEngine:
             assert Image.open(stored).format == "PNG"
         assert not Prompt.objects.filter(team=team_users.team).exists()
 
+    def test_it_stores_a_logo_re_encoded_and_makes_the_code_level_h(self, team_users, no_weights, settings):
+        from PIL import Image
+
+        settings.QART = {**settings.QART, "DEFAULT_ECC": "M"}
+        form = halftone_form(team_users.owner, team_users.team,
+                             {"picture": upload(), "logo": upload(fmt="WEBP", name="logo.webp")})
+        assert form.is_valid(), form.errors
+        job = form.save()
+        assert job.ecc == "H" and job.logo.name.endswith(".png")
+        with job.logo.open("rb") as stored:
+            assert Image.open(stored).format == "PNG"
+
+    def test_a_logo_is_for_the_halftone_engine_only(self, team_users):
+        form = make_form(team_users.owner, team_users.team, engine="diffusion")
+        form.files = {"logo": upload()}
+        assert not form.is_valid() and "drawn by the halftone engine" in form.errors["logo"][0]
+
+    def test_a_logo_that_is_not_an_image_is_refused_on_its_field(self, team_users, no_weights):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        logo = SimpleUploadedFile("logo.gif", b"GIF89a nonsense", content_type="image/gif")
+        form = halftone_form(team_users.owner, team_users.team, {"picture": upload(), "logo": logo})
+        assert not form.is_valid() and "logo.gif" in form.errors["logo"][0]
+
+    def test_a_logo_on_a_code_with_no_room_in_the_centre_is_refused(self, team_users, no_weights, settings):
+        settings.QART = {**settings.QART, "MAX_VERSION": 40}
+        form = halftone_form(team_users.owner, team_users.team, {"picture": upload(), "logo": upload()},
+                             content="https://qart.example/r/AbC123/" + "x" * 40)
+        assert not form.is_valid() and "alignment pattern in its centre" in form.errors["logo"][0]
+
     def test_it_asks_for_a_picture(self, team_users, no_weights):
         form = halftone_form(team_users.owner, team_users.team)
         assert not form.is_valid()

@@ -261,6 +261,34 @@ def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(setting
             assert Image.open(stored).size == (384, 384)
 
 
+def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
+    import io
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from generator.core.codes import logos, qr, repair
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (20, 60, 200)).save(buffer, format="PNG")
+    job = halftone_job(ecc="H")
+    job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+
+    jobs.run_generation(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.DONE and job.scannable, job.result_message or job.error
+    row = job.candidates.get(rank=1)
+    assert row.verdict == "pass" and row.decoded_text == URL
+    with row.image.open("rb") as stored:
+        image = np.asarray(Image.open(stored).convert("RGB"))
+    code = qr.encode(URL, ecc="H")
+    grid = repair.grid_from_code(code, 256, 4)
+    left, top, right, bottom = logos.plate_box(grid, logos.plate_for(code))
+    assert tuple(image[(top + bottom) // 2, (left + right) // 2]) == (20, 60, 200)
+
+
 def test_a_halftone_job_without_a_picture_fails_with_the_reason():
     user, _ = get_user_model().objects.get_or_create(username="maker")
     job = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "", ""), content=URL,

@@ -1,4 +1,4 @@
-"""A halftone job's picture: the crop the generation page sends."""
+"""A halftone job's picture and logo: the crop the generation page sends, and the logo's checks."""
 
 from __future__ import annotations
 
@@ -37,3 +37,32 @@ class TestCrop:
     def test_it_refuses_values_out_of_range(self, x, y, zoom):
         with pytest.raises(images.ImageError, match="The crop was not understood"):
             uploads.crop(gradient(120, 80), x, y, zoom)
+
+
+def png_upload(image: Image.Image, name: str = "logo.png"):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+class TestLogo:
+    URL = "https://qart.example/r/AbC123"
+
+    def test_none_uploaded_is_none(self):
+        assert uploads.logo_for(None, "halftone", self.URL) is None
+
+    def test_a_transparent_logo_is_flattened_onto_white(self):
+        logo = uploads.logo_for(png_upload(Image.new("RGBA", (80, 80), (0, 0, 0, 0))), "halftone", self.URL)
+        assert logo.mode == "RGB" and logo.getpixel((0, 0)) == (255, 255, 255)
+
+    def test_it_is_refused_for_diffusion(self):
+        with pytest.raises(images.ImageError, match="drawn by the halftone engine"):
+            uploads.logo_for(png_upload(gradient(80, 80)), "diffusion", self.URL)
+
+    def test_a_tiny_logo_is_refused_like_a_tiny_picture(self):
+        with pytest.raises(images.ImageError, match="logo.png"):
+            uploads.logo_for(png_upload(gradient(20, 20)), "halftone", self.URL)

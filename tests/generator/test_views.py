@@ -264,6 +264,14 @@ class TestJobPage:
         assert html.count("<dd data-fidelity>0.81</dd>") == 2 and html.count("<dd data-color-error>1.2</dd>") == 2
         assert "Aesthetic" not in html and "the most faithful to the picture" in html
         assert "Guidance" not in html  # diffusion settings mean nothing here
+        assert "data-logo" not in html
+
+    def test_it_shows_a_halftone_jobs_logo(self, team_users):
+        job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone",
+                       init_image=png((200, 30, 40), 128), logo=png((20, 60, 200), 64))
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert re.search(rf'<img[^>]*src="{re.escape(job.logo.url)}"[^>]*data-logo', html)
+        assert "error correction H" in html
 
     def test_it_shows_no_fidelity_or_picture_for_diffusion(self, team_users, done_job):
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()

@@ -29,7 +29,7 @@ from tests.conftest import S3
 pytestmark = pytest.mark.django_db
 
 ROLES = ("owner", "teammate", "viewer")
-KINDS = ("candidate", "control", "picture", "labeling")
+KINDS = ("candidate", "control", "picture", "logo", "labeling")
 
 
 def png_bytes(shade: int) -> bytes:
@@ -40,13 +40,14 @@ def png_bytes(shade: int) -> bytes:
 
 @pytest.fixture
 def files(team_users, media_storage) -> SimpleNamespace:
-    """One stored file of each kind for the team: a candidate, the job's control image and uploaded picture, and a
-    labeling image; each a distinct PNG, so a test can tell which file came back."""
+    """One stored file of each kind for the team: a candidate, the job's control image, uploaded picture and logo,
+    and a labeling image; each a distinct PNG, so a test can tell which file came back."""
     prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a misty forest")
     job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt,
                                        content="https://qart.example/r/abc")
     job.control_image.save(f"control-{job.pk}.png", ContentFile(png_bytes(10)), save=False)
     job.init_image.save("picture-0123456789abcdef.png", ContentFile(png_bytes(20)), save=False)
+    job.logo.save("logo-0123456789abcdef.png", ContentFile(png_bytes(25)), save=False)
     job.save()
     candidate = Candidate(job=job, index=0, seed=123, scan_probability=0.9, verdict="pass", rank=1)
     candidate.image.save("candidate-00-seed123.png", ContentFile(png_bytes(30)))
@@ -54,7 +55,8 @@ def files(team_users, media_storage) -> SimpleNamespace:
     item = LabelingItem(session=session, candidate=candidate)
     item.image.save("item-link.png", ContentFile(png_bytes(40)))
     return SimpleNamespace(job=job, candidate=candidate, item=item, fields={
-        "candidate": candidate.image, "control": job.control_image, "picture": job.init_image, "labeling": item.image,
+        "candidate": candidate.image, "control": job.control_image, "picture": job.init_image, "logo": job.logo,
+        "labeling": item.image,
     })
 
 

@@ -17,14 +17,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from campaigns import printfiles
 from generator.core.codes import images, printing, qr
 
-EXTENSIONS = {".pdf": "pdf", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg"}
+# .eps is named so that it meets its refusal (printing.NO_EPS) rather than a PDF under an EPS name.
+EXTENSIONS = {".pdf": "pdf", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg", ".eps": "eps"}
 
 
 class Command(BaseCommand):
     help = (
         "Write a print file of a QR image (or, without IMAGE, of the plain code of --content) at a physical width, "
         "read it back and verify it; the file is written only when it scans. Reports resolution, colour, boxes "
-        "and where it will scan (preflight). Exit 1 when the file would not scan or an option is wrong."
+        "and where it will scan (preflight). Exit 1 when the file would not scan or an option is wrong. "
+        + printing.NO_EPS
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -19,7 +19,9 @@ fewer than `MIN_SOURCE_DPI` pixels per inch at that width. Nothing is offered un
 from its own bytes (PDFs rasterised by PDFium) and verified (`PrintFile.verification`).
 
 Colour: RGB unless `cmyk`; then a plain code's modules are pure K (0/0/0/100) and art is converted through the
-named ICC profile (its dark modules become the profile's rich black, not pure K, and the report says so).
+named ICC profile (its dark modules become the profile's rich black, not pure K, and the report says so:
+`report["pure_k"]`). CMYK PDFs carry a PDF/X-style output intent embedding that profile; CMYK TIFFs embed it
+(`cmyk`).
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageCms, ImageDraw
+from PIL import Image, ImageDraw
 
-from generator.core.codes import qr, scan
+from generator.core.codes import cmyk, qr, scan
 
 MM_PER_INCH = 25.4
 PT_PER_MM = 72 / MM_PER_INCH
 FORMATS = ("pdf", "png", "tiff", "svg")
+# Every file is read back before it is offered, and no PostScript renderer is installed to read an EPS back (the
+# Python QR libraries that write EPS do not render it); PDF carries the same vectors and every RIP takes it.
+NO_EPS = ("EPS is not offered: it could not be read back and verified here. Choose pdf or svg, which carry the "
+          "same vectors; print shops and design tools accept both.")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png", "tiff": "image/tiff", "svg": "image/svg+xml"}
 QUIET_ZONE = 4  # modules of light border around a plain code, inside the TrimBox
 MIN_SOURCE_DPI = 150  # below this, art resampled to print size shows soft edges at reading distance
@@ -106,6 +112,8 @@ class PrintSpec:
 
     def validate(self, vector: bool) -> None:
         """Raise `PrintError` with the reason when this cannot be printed (`vector`: a plain code)."""
+        if self.format == "eps":
+            raise PrintError(NO_EPS)
         if self.format not in FORMATS:
             raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.")
         if not MIN_WIDTH_MM <= self.width_mm <= MAX_WIDTH_MM:
@@ -239,7 +247,8 @@ def make_print_file(
         source (`PrintSource`): the plain code or the art, and the text it carries.
         spec (`PrintSpec`): size, resolution, bleed, marks, format and colour.
         cmyk_profile (`str`, *optional*): path of the CMYK ICC profile art is converted through (needed for
-            art in CMYK; plain codes are pure K without it, and TIFFs embed it when given).
+            art in CMYK; plain codes are pure K without it). When given, a CMYK PDF names it in its output intent
+            and a CMYK TIFF embeds it.
         threshold (`float`, *optional*, defaults to 0.5): scan probability the read-back needs to pass.
 
     Returns:
@@ -274,6 +283,8 @@ def make_print_file(
 
     # 3. Colour
     report["colour"] = _colour_report(spec, vector, profile)
+    report["pure_k"] = vector if spec.cmyk else None  # dark modules on the K plate alone; None: RGB, no plates
+    report["icc_profile"] = profile.name if profile else None
 
     # 4. Write
     if spec.format == "pdf":
@@ -281,7 +292,7 @@ def make_print_file(
     elif spec.format == "svg":
         data = _write_svg(source.code, page).encode()
     else:
-        data = _write_raster(art, page, spec, vector, profile, cmyk_profile)
+        data = _write_raster(art, page, spec, vector, profile)
 
     # 5. Read back from the bytes and verify
     seen, physical = read_back(data, spec.format)
@@ -323,38 +334,22 @@ def _art_at(source: PrintSource, side: int, spec: PrintSpec, report: dict) -> Im
     return image.resize((side, side), Image.Resampling.LANCZOS)
 
 
-def _load_profile(path: str) -> ImageCms.ImageCmsProfile:
+def _load_profile(path: str) -> cmyk.Profile:
     try:
-        return ImageCms.ImageCmsProfile(path)
-    except (OSError, ImageCms.PyCMSError) as exc:
-        raise PrintError(f"The CMYK profile {path} cannot be read: {exc}") from None
+        return cmyk.load_profile(path)
+    except cmyk.ProfileError as exc:
+        raise PrintError(str(exc)) from None
 
 
-def profile_name(profile: ImageCms.ImageCmsProfile) -> str:
-    """The profile's own description, e.g. "Artifex CMYK SWOP Profile"."""
-    return ImageCms.getProfileDescription(profile).strip()
-
-
-def _colour_report(spec: PrintSpec, vector: bool, profile: ImageCms.ImageCmsProfile | None) -> str:
+def _colour_report(spec: PrintSpec, vector: bool, profile: cmyk.Profile | None) -> str:
     if not spec.cmyk:
         return "RGB (sRGB): not separated for print; a print shop converts it to its own CMYK."
+    where = "output intent" if spec.format == "pdf" else "embedded"
     if vector:
-        named = f"; profile {profile_name(profile)} embedded" if profile and spec.format == "tiff" else ""
+        named = f"; profile {profile.name} ({where})" if profile else "; no ICC profile named"
         return f"CMYK, modules pure K (0/0/0/100), paper left unprinted{named}"
-    return (f"CMYK through the ICC profile {profile_name(profile)} (perceptual): dark modules are the profile's "
+    return (f"CMYK through the ICC profile {profile.name} (perceptual, {where}): dark modules are the profile's "
             "rich black, not pure K")
-
-
-def _to_cmyk(image: Image.Image, profile: ImageCms.ImageCmsProfile) -> Image.Image:
-    return ImageCms.profileToProfile(image, ImageCms.createProfile("sRGB"), profile, outputMode="CMYK",
-                                     renderingIntent=ImageCms.Intent.PERCEPTUAL)
-
-
-def _pure_k(image: Image.Image) -> Image.Image:
-    """A black-and-white code as CMYK with only K: dark modules 0/0/0/100, light ones unprinted."""
-    k = 255 - np.asarray(image.convert("L"))
-    zeros = np.zeros_like(k)
-    return Image.fromarray(np.dstack([zeros, zeros, zeros, k]), "CMYK")
 
 
 def _runs(matrix: np.ndarray) -> list[tuple[int, int, int]]:
@@ -368,7 +363,7 @@ def _runs(matrix: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spec: PrintSpec,
-               profile: ImageCms.ImageCmsProfile | None) -> bytes:
+               profile: cmyk.Profile | None) -> bytes:
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
@@ -399,12 +394,14 @@ def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spe
         bleed_px = pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
         placed = _extend(art, bleed_px)
         if spec.cmyk:
-            placed = _to_cmyk(placed, profile)
+            placed = cmyk.through_profile(placed, profile)
         pdf.drawImage(ImageReader(placed), t - b, t - b, w + 2 * b, w + 2 * b)
     if spec.crop_marks:
         _pdf_marks(pdf, page, spec.cmyk)
     pdf.showPage()
     pdf.save()
+    if spec.cmyk and profile is not None:
+        return cmyk.with_output_intent(buffer.getvalue(), profile)
     return buffer.getvalue()
 
 
@@ -426,7 +423,7 @@ def _extend(image: Image.Image, by: int) -> Image.Image:
 
 
 def _write_raster(art: Image.Image, page: Geometry, spec: PrintSpec, vector: bool,
-                  profile: ImageCms.ImageCmsProfile | None, profile_path: str | None) -> bytes:
+                  profile: cmyk.Profile | None) -> bytes:
     bleed_px = pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
     # A plain code's bleed is paper; art runs into it.
     image = _extend(art, bleed_px) if not vector else _pad(art, bleed_px, (255, 255, 255))
@@ -447,9 +444,9 @@ def _write_raster(art: Image.Image, page: Geometry, spec: PrintSpec, vector: boo
         return buffer.getvalue()
     extra = {}
     if spec.cmyk:
-        image = _pure_k(image) if vector else _to_cmyk(image, profile)
-        if profile_path:
-            extra["icc_profile"] = open(profile_path, "rb").read()
+        image = cmyk.pure_k(image) if vector else cmyk.through_profile(image, profile)
+        if profile is not None:
+            extra["icc_profile"] = profile.data
     image.save(buffer, format="TIFF", dpi=(spec.dpi, spec.dpi), compression="tiff_lzw", **extra)
     return buffer.getvalue()
 
@@ -535,7 +532,8 @@ def _read_pdf(data: bytes) -> tuple[Image.Image, dict]:
         document.close()
     trim = boxes["trim"]
     physical = {"boxes_pt": {k: [round(v, 3) for v in box] for k, box in boxes.items()},
-                "width_mm": round((trim[2] - trim[0]) / PT_PER_MM, 2), "rendered_pixels": list(image.size)}
+                "width_mm": round((trim[2] - trim[0]) / PT_PER_MM, 2), "rendered_pixels": list(image.size),
+                "output_intents": [intent["identifier"] for intent in cmyk.output_intents(data)]}
     return image, physical
 
 

@@ -20,11 +20,15 @@ variant is verified with the full strict verdict (`scan.verify`) and must hold t
 spots can pass the verdict and still vanish in a downscaled, blurred capture); one that falls short is made
 stronger (a larger margin, then larger spots) and checked again, so every returned candidate holds both.
 
-Ranking: there is no aesthetic model on the CPU, so `aesthetic` stays None and candidates rank by the verdict,
-then by `fidelity_ssim` (`ranking.rank`): the most faithful scannable code first. Fidelity is measured
-against the picture as fitted to the code (centre-cropped and resized), outside everything that was
-constrained (spots with their feather, function patterns, quiet zone): SSIM of the luminance, and the mean
+Ranking: there is no aesthetic model on the CPU, so `aesthetic` stays None and candidates rank by the
+scan-reliability band, then by `fidelity_ssim` (`ranking.rank`): the most faithful scannable code first.
+Fidelity is measured against the picture as fitted to the code (centre-cropped and resized), outside everything
+that was constrained (spots with their feather, function patterns, quiet zone): SSIM of the luminance, and the mean
 absolute colour difference per channel (0-255).
+
+Logo: `best_halftones(..., logo=image)` puts the logo on a white plate in the centre (`logos.plate_for`: level H,
+at most a fifth of the symbol, clear of every function pattern), drawn over each variant before it is verified,
+so every returned candidate scans with the logo on it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image, ImageOps
 
-from generator.core.codes import qr, repair, robust, scan
+from generator.core.codes import logos, qr, repair, robust, scan
 from generator.core.engines import ranking
 
 SHAPES = ("dot", "square")
@@ -120,6 +124,7 @@ class HalftoneConfig:
     max_version: int = qr.DEFAULT_MAX_VERSION
     fidelity_floor: float = 0.4  # below this fidelity SSIM the result message says the picture fought the code
     max_rounds: int = 6  # verdicts per candidate before it falls back to the strongest variant
+    logo_share: float = logos.DEFAULT_SHARE  # a logo's plate as a share of the symbol's area (with a logo only)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # verifier processes; 1 verifies inline
 
     def validate(self) -> None:
@@ -135,6 +140,17 @@ class HalftoneConfig:
             raise ValueError(f"Seed must be between 0 and {2**32 - 17}, got {self.seed}.")
         if not 1 <= self.max_rounds <= 12:
             raise ValueError(f"Rounds must be between 1 and 12, got {self.max_rounds}.")
+        if not logos.MIN_SHARE <= self.logo_share <= logos.MAX_SHARE:
+            raise ValueError(f"The logo's share of the code must be between {logos.MIN_SHARE:.0%} and "
+                             f"{logos.MAX_SHARE:.0%}, got {self.logo_share:.0%}.")
+
+
+@dataclass(frozen=True)
+class Logo:
+    """A logo and where it goes on the code: drawn over every variant (`render`)."""
+
+    image: Image.Image
+    plate: logos.Plate
 
 
 @dataclass
@@ -249,17 +265,19 @@ def _window_mean(values: np.ndarray, side: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, (side, side)).mean(axis=(-2, -1))
 
 
-def render(picture: Image.Image, lay: Layout, variant: Variant) -> tuple[Image.Image, np.ndarray]:
+def render(picture: Image.Image, lay: Layout, variant: Variant,
+           logo: Logo | None = None) -> tuple[Image.Image, np.ndarray]:
     """Draw one variant: the picture with its module spots, function patterns and quiet zone constrained.
 
     Args:
         picture: the fitted picture (`fit_picture`), the size `lay` is for.
         lay: the code's layout (`layout`).
         variant: how to draw it.
+        logo: a logo on a white plate in the centre, drawn last (`logos.draw`); None for none.
 
     Returns:
         (image, constrained): the RGB image, and an (h, w) bool array of the pixels the code may change
-        (spots with their feather, function patterns, quiet zone), which fidelity leaves out.
+        (spots with their feather, function patterns, quiet zone, the logo's plate), which fidelity leaves out.
     """
     grid = lay.grid
     rgb = _styled(np.asarray(picture.convert("RGB")), variant)
@@ -282,7 +300,12 @@ def render(picture: Image.Image, lay: Layout, variant: Variant) -> tuple[Image.I
     new_luma = luma[move] + weight[move] * (goals[move] - luma[move])
     out[move] = repair.set_luminance(rgb[move], new_luma)
     constrained = (weight > 0) | ~lay.inside
-    return Image.fromarray(np.round(out).astype(np.uint8), "RGB"), constrained
+    image = Image.fromarray(np.round(out).astype(np.uint8), "RGB")
+    if logo is not None:
+        # 4. The logo over everything: its plate's modules are left to the error correction
+        image = logos.draw(image, grid, logo.plate, logo.image)
+        constrained |= logos.plate_pixels(grid, logo.plate)
+    return image, constrained
 
 
 def fidelity(picture: Image.Image, image: Image.Image, constrained: np.ndarray) -> tuple[float, float]:
@@ -321,7 +344,7 @@ class Attempt:
 
 def make_candidate(
     picture: Image.Image, grid: repair.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int,
-    model: scan.DecisionModel | None = None,
+    model: scan.DecisionModel | None = None, logo: Logo | None = None,
 ) -> Attempt:
     """Draw `variant`, verify it, and make it stronger until it passes (the last round tries the strongest).
 
@@ -333,6 +356,7 @@ def make_candidate(
         threshold: scan probability needed to pass.
         max_rounds: verdicts at most.
         model: the verifier's decision model; the shipped one when None.
+        logo: a logo drawn over every round (`render`); None for none.
 
     Returns:
         An `Attempt`: the first variant that passed the verdict with the robust margin (`robust.check`) to spare,
@@ -344,7 +368,7 @@ def make_candidate(
     while True:
         rounds += 1
         started = time.perf_counter()
-        image, constrained = render(picture, lay, variant)
+        image, constrained = render(picture, lay, variant, logo)
         render_seconds += time.perf_counter() - started
         started = time.perf_counter()
         verdict = scan.verify(image, expected, threshold=threshold, model=model)
@@ -374,6 +398,7 @@ def best_halftones(
     content: str,
     config: HalftoneConfig | None = None,
     on_progress: ranking.Progress | None = None,
+    logo: Image.Image | None = None,
 ) -> ranking.BestOfNResult:
     """Make N halftone QR codes of `picture` for `content`, each passing the strict scan verdict, ranked.
 
@@ -384,6 +409,8 @@ def best_halftones(
         config (`HalftoneConfig`, *optional*): candidates, seed, threshold, size, code and fidelity floor.
         on_progress (`Callable[[str, float], None]`, *optional*): called with "generating" and the fraction
             of candidates done, then ("done", 1.0). Raising from it stops the request.
+        logo (`PIL.Image.Image`, *optional*): a logo for the centre of the code, on a white plate of
+            `config.logo_share` of the symbol (`logos.plate_for`); the code must be level H.
 
     Returns:
         A `ranking.BestOfNResult` (one batch) whose control image is the code's plain control image.
@@ -403,6 +430,7 @@ def best_halftones(
     control = qr.render_control_image(code, config.size, config.border)
     grid = repair.grid_from_code(code, config.size, config.border)
     fitted = fit_picture(picture, config.size)
+    placed = Logo(logo.convert("RGB"), logos.plate_for(code, config.logo_share)) if logo is not None else None
     # A random start lands on a multiple of 8, the start of a cycle (colour, undithered first), so a small request
     # gets the plain variants rather than whichever dithered ones the cycle happened to be at.
     first_seed = config.seed if config.seed is not None else secrets.randbelow(2**31 // 8) * 8
@@ -412,7 +440,7 @@ def best_halftones(
     report("generating", 0.0)
     started = time.perf_counter()
     tasks = [(fitted, grid, variant_for_seed(s), code.content, config.threshold, config.max_rounds,
-              config.model) for s in seeds]
+              config.model, placed) for s in seeds]
     pool = ranking.verifier_pool(config.workers) if config.n > 1 else None
     attempts: list[Attempt] = []
     if pool is None:
@@ -443,16 +471,17 @@ def best_halftones(
     drawing = sum(a.render_seconds for a in attempts)
     verifying = sum(a.verify_seconds for a in attempts)
     share = drawing / (drawing + verifying) if drawing + verifying else 0.0
-    message = _message(ordered, len(attempts), config.fidelity_floor)
+    message = _message(ordered, len(attempts), config.fidelity_floor, placed)
     return ranking.BestOfNResult(code, control, ordered, 1, wall * share, wall * (1 - share), message)
 
 
-def _message(ordered: list[ranking.RankedImage], tried: int, floor: float) -> str:
+def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo: Logo | None = None) -> str:
     """What to tell the person: how many scan, and plainly when the picture fought the code."""
     if not ordered:
         return (
             f"No scannable code: none of {tried} variants passed the scan check, even at their strongest. "
-            "Try a picture with more contrast, or a shorter link."
+            + ("The logo takes part of the error correction: try a smaller logo, or none. " if logo else "")
+            + "Try a picture with more contrast, or a shorter link."
         )
     parts = [f"{len(ordered)} of {tried} variants scan."]
     if len(ordered) < tried:
@@ -462,5 +491,7 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float) -> st
         parts.append(
             f"This picture fights the code: the closest passing variant keeps a fidelity of "
             f"{best.fidelity_ssim:.2f}, below the requested {floor:.2f}."
+            + (" The logo takes part of the error correction, so the code's spots are stronger: a smaller logo, "
+               "or none, leaves the picture more room." if logo else "")
         )
     return " ".join(parts)

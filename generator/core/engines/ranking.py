@@ -3,10 +3,11 @@
 Plain Python, importable without Django. The job layer (`generator.jobs`) and `qart_generate` both call
 `best_of_n`; progress flows out through one `on_progress(stage, fraction)` callable.
 
-Ranking: candidates that pass the scan verifier come first, then by aesthetic score, then by scan
-probability. Adaptive compute: when no candidate of a batch passes, the best-looking ones are repaired
-(module centres nudged, `generator.core.codes.repair`); when still none passes, another batch is generated, up to
-`max_batches`. When the budget ends without a scannable code the result says so plainly.
+Ranking (`rank`): by the scan-reliability band people see on the card first (`scan_band`: excellent, good,
+poor), then by looks, so a "good" candidate is never shown above an "excellent" one. Adaptive compute: when no
+candidate of a batch passes, the best-looking ones are repaired (module centres nudged,
+`generator.core.codes.repair`); when still none passes, another batch is generated, up to `max_batches`. When
+the budget ends without a scannable code the result says so plainly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
 Progress = Callable[[str, float], None]
+# A passing candidate at or above this scan probability is "excellent", below it "good": the card's words and the
+# rank order both come from `scan_band`.
+EXCELLENT_SCAN = 0.9
+BANDS = ("excellent", "good", "poor")  # best first
+
+
+def scan_band(passed: bool, scan_probability: float, misread: bool = False) -> str:
+    """The scan check in one word, as the generation page shows it: "excellent", "good" or "poor".
+
+    A misread or a failing verdict is never better than "poor", whatever the probability says.
+    """
+    if misread or not passed:
+        return "poor"
+    return "excellent" if scan_probability >= EXCELLENT_SCAN else "good"
 
 
 @dataclass
@@ -201,8 +216,13 @@ def _results(futures: list[Future]) -> list:
 
 
 def rank(candidates: list[RankedImage]) -> list[RankedImage]:
-    """Scannable first, then prettiest, then (halftone, which has no aesthetic score) most faithful to the
-    picture, then most scannable; ranks 1..N are written onto the candidates.
+    """Order candidates and write ranks 1..N onto them.
+
+    The rule: by scan-reliability band first (`scan_band`: excellent, then good, then poor, i.e. failing), then
+    prettiest (aesthetic score), then (halftone, which has no aesthetic score) most faithful to the picture,
+    then most scannable, then first drawn. The band comes before looks because the page shows the band in
+    words beside the rank: "#1 good" above "#2 excellent" reads as a mistake, and a print is judged by whether
+    it scans first. Within a band, looks decide.
 
     Faithful: fidelity SSIM less the mean colour error as a share of 255, so a greyscale copy of a colour
     picture ranks below a colour one whose luminance is as close.
@@ -213,7 +233,8 @@ def rank(candidates: list[RankedImage]) -> list[RankedImage]:
         fidelity = float("-inf")
         if c.fidelity_ssim is not None:
             fidelity = c.fidelity_ssim - (c.color_error or 0.0) / 255
-        return (not c.passed, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
+        band = BANDS.index(scan_band(c.passed, c.scan.scan_probability, c.scan.misread))
+        return (band, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
 
     ordered = sorted(candidates, key=key)
     for position, candidate in enumerate(ordered, start=1):

@@ -6,6 +6,7 @@ import io
 import re
 
 import numpy as np
+import pikepdf
 import pypdfium2 as pdfium
 import pytest
 from PIL import Image
@@ -53,6 +54,7 @@ class TestSpec:
         ({"dpi": 20}, "resolution must be between"),
         ({"bleed_mm": 40.0}, "bleed must be between"),
         ({"format": "png", "cmyk": True}, "PNG has no CMYK"),
+        ({"format": "eps"}, "EPS is not offered"),
         ({"width_mm": 2000.0, "format": "png"}, "pixels a side"),
     ])
     def test_it_refuses_what_cannot_be_printed_with_the_reason(self, code, fields, words):
@@ -93,14 +95,30 @@ class TestPdf:
         # 0 0 0 1 k: reportlab's CMYK fill operator, black only
         assert re.search(rb"0 0 0 1 k", _page_stream(made.data))
 
+    def test_a_cmyk_pdf_carries_an_output_intent_with_the_named_profile(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(cmyk=True), cmyk_profile=PROFILE)
+        with pikepdf.open(io.BytesIO(made.data)) as document:
+            intent = document.Root.OutputIntents[0]
+            assert intent.S == pikepdf.Name.GTS_PDFX
+            assert str(intent.OutputConditionIdentifier) == "Artifex CMYK SWOP Profile"
+            with open(PROFILE, "rb") as icc:
+                assert intent.DestOutputProfile.read_bytes() == icc.read()
+            assert re.search(rb"0 0 0 1 k", document.pages[0].Contents.read_bytes())  # the modules, K alone
+        assert made.report["read_back"]["output_intents"] == ["Artifex CMYK SWOP Profile"]
+        assert made.report["pure_k"] is True and made.report["icc_profile"] == "Artifex CMYK SWOP Profile"
+        assert made.printable
+
     def test_rgb_files_say_so(self, code):
         made = printing.make_print_file(printing.PrintSource.plain(code), spec())
-        assert made.report["colour"].startswith("RGB")
+        assert made.report["colour"].startswith("RGB") and made.report["pure_k"] is None
+        assert made.report["read_back"]["output_intents"] == []
 
     def test_art_in_cmyk_goes_through_the_named_profile(self, art):
         made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(cmyk=True),
                                         cmyk_profile=PROFILE)
         assert b"/DeviceCMYK" in made.data and "Artifex CMYK SWOP Profile" in made.report["colour"]
+        assert made.report["pure_k"] is False and "not pure K" in made.report["colour"]
+        assert made.report["read_back"]["output_intents"] == ["Artifex CMYK SWOP Profile"]
         assert made.printable
 
     def test_cmyk_art_without_a_profile_is_refused(self, art):
@@ -150,6 +168,18 @@ class TestRaster:
         cmy = np.asarray(image)[..., :3]
         assert image.mode == "CMYK" and image.info.get("icc_profile") and cmy.max() == 0
         assert made.report["read_back"]["icc_profile"] is True
+
+    def test_cmyk_tiff_modules_are_k_255_and_paper_unprinted(self, code):
+        made = printing.make_print_file(printing.PrintSource.plain(code), spec(format="tiff", cmyk=True, dpi=100),
+                                        cmyk_profile=PROFILE)
+        plates = np.asarray(Image.open(io.BytesIO(made.data)))
+        module = plates.shape[0] / (code.size + 2 * printing.QUIET_ZONE)
+        centres = ((np.arange(code.size) + printing.QUIET_ZONE + 0.5) * module).astype(int)
+        sampled = plates[np.ix_(centres, centres)]  # one pixel at each module's centre
+        dark, light = sampled[code.matrix], sampled[~code.matrix]
+        assert (dark[:, :3] == 0).all() and (dark[:, 3] == 255).all()
+        assert (light == 0).all()
+        assert made.report["pure_k"] is True
 
 
 class TestSvg:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generator.core.codes import qr, repair, robust, scan
-from generator.core.engines import halftone
+from generator.core.codes import logos, qr, repair, robust, scan
+from generator.core.engines import halftone, ranking
 
 URL = "https://qart.example/r/AbC123"
 SIZE = 384  # small for speed; the benchmark measures 768
@@ -114,10 +114,11 @@ def test_it_keeps_a_smooth_picture_far_closer_than_a_plain_code_would():
     assert "greyscale" not in best.variant and best.color_error < 1  # colour kept where nothing was constrained
 
 
-def test_it_ranks_by_fidelity_among_passing_candidates():
+def test_it_ranks_by_scan_band_then_fidelity_among_passing_candidates():
     result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=8, seed=0, size=SIZE, workers=1))
-    faithful = [c.fidelity_ssim - c.color_error / 255 for c in result.candidates]
-    assert faithful == sorted(faithful, reverse=True)
+    keys = [(ranking.BANDS.index(ranking.scan_band(True, c.scan.scan_probability)),
+             -(c.fidelity_ssim - c.color_error / 255)) for c in result.candidates]
+    assert keys == sorted(keys)
 
 
 def test_the_same_seed_gives_the_same_candidates():
@@ -245,6 +246,7 @@ def test_fidelity_ignores_the_constrained_pixels():
     ("threshold", 1.5, "scan threshold must be between 0 and 1"),
     ("fidelity_floor", -1, "fidelity floor must be between 0 and 1"),
     ("seed", -1, "Seed must be between"),
+    ("logo_share", 0.5, "logo's share of the code must be between"),
 ])
 def test_it_refuses_bad_settings_with_a_message(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -265,3 +267,39 @@ def test_it_starts_a_random_request_with_the_plain_colour_variants():
         assert first % 8 == 0  # the start of a cycle of variants
         assert all(not halftone.variant_for_seed(c.seed).dither for c in result.candidates)
     assert halftone.variant_for_seed(0).colour and not halftone.variant_for_seed(0).dither
+
+
+def test_a_logo_in_the_centre_scans_on_its_white_plate_clear_of_the_function_patterns():
+    mark = Image.new("RGB", (64, 40), (20, 60, 200))  # a small generated logo
+    config = halftone.HalftoneConfig(n=2, seed=0, size=SIZE, workers=1, logo_share=0.2)
+    result = halftone.best_halftones(text(), URL, config, logo=mark)
+    assert_all_scan(result, 2)
+    code = qr.encode(URL, ecc="H")
+    grid = repair.grid_from_code(code, SIZE, config.border)
+    plate = logos.plate_for(code, 0.2)
+    left, top, right, bottom = logos.plate_box(grid, plate)
+    for c in result.candidates:
+        pixels = np.asarray(c.image)
+        box = pixels[top:bottom, left:right]
+        blue = (box[..., 2] > 150) & (box[..., 0] < 60)
+        assert blue.sum() > 0.3 * box.shape[0] * box.shape[1] and (box[~blue] >= 200).all()
+    assert not (logos.protected(code) & plate.modules()).any()
+    assert plate.share > 0.15  # the test's logo is large: it spends most of the budget and still scans
+
+
+def test_a_logo_needs_level_h_and_room_in_the_centre():
+    mark = Image.new("RGB", (64, 64), "red")
+    with pytest.raises(ValueError, match="level H"):
+        halftone.best_halftones(text(), URL, halftone.HalftoneConfig(n=1, ecc="M", size=SIZE, workers=1), logo=mark)
+    with pytest.raises(ValueError, match="alignment pattern"):
+        halftone.best_halftones(text(), URL + "/" + "x" * 40,
+                                halftone.HalftoneConfig(n=1, size=SIZE, workers=1, max_version=40),
+                                logo=mark)
+
+
+def test_with_a_logo_the_message_says_what_the_logo_costs_the_picture():
+    config = halftone.HalftoneConfig(n=1, seed=0, size=SIZE, workers=1, fidelity_floor=0.99)
+    result = halftone.best_halftones(gradient(), URL, config, logo=Image.new("RGB", (64, 64), "red"))
+    assert "fights the code" in result.message and "The logo takes part of the error correction" in result.message
+    plain = halftone.best_halftones(gradient(), URL, config)
+    assert "fights the code" in plain.message and "logo" not in plain.message

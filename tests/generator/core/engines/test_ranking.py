@@ -32,6 +32,20 @@ class TestRank:
         assert [c.index for c in ordered] == [2, 1, 0, 3]
         assert [c.rank for c in ordered] == [1, 2, 3, 4]
 
+    def test_an_excellent_scan_ranks_above_a_good_one_that_looks_better(self):
+        # 0.85 is "good" on the card, 0.99 "excellent": the prettier good one must not be shown above it.
+        ordered = ranking.rank([candidate(0, True, 9.0, 0.85), candidate(1, True, 4.0, 0.99),
+                                candidate(2, True, 6.0, 0.95), candidate(3, False, 10.0)])
+        assert [c.index for c in ordered] == [2, 1, 0, 3]
+        bands = [ranking.scan_band(c.passed, c.scan.scan_probability, c.scan.misread) for c in ordered]
+        assert bands == ["excellent", "excellent", "good", "poor"]
+
+    def test_the_band_is_poor_for_a_misread_or_a_fail_whatever_the_probability(self):
+        assert ranking.scan_band(True, 0.99, misread=True) == "poor"
+        assert ranking.scan_band(False, 0.99) == "poor"
+        assert ranking.scan_band(True, ranking.EXCELLENT_SCAN) == "excellent"
+        assert ranking.scan_band(True, 0.5) == "good"
+
     def test_it_breaks_aesthetic_ties_by_scan_probability(self):
         ordered = ranking.rank([candidate(0, True, None, 0.6), candidate(1, True, None, 0.95)])
         assert [c.index for c in ordered] == [1, 0]
