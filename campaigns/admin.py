@@ -245,6 +245,14 @@ class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     list_select_related = ("campaign", "created_by")
     actions = ["revoke"]
 
+    def get_queryset(self, request):
+        # A share opens the campaign's report to anyone holding its link, and making or revoking one is an editor's
+        # act: a team's viewers see none (like the team's pages, which show shares to editors only).
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(pk__in=ReportShare.objects.in_teams(self.changing_teams(request.user)).values("pk"))
+
     def has_revoke_permission(self, request) -> bool:
         return may_change(request.user, None, self.changing_teams)
 
@@ -267,3 +275,4 @@ class ScanRollupAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     search_fields = ("placement__name", "placement__slug")
     date_hierarchy = "day"
     list_select_related = ("placement",)
+    show_full_result_count = False  # a count over every rollup of the user's teams for each filtered page

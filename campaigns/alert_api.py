@@ -29,12 +29,16 @@ class PlacementAlertFilter(filters.FilterSet):
     # Scoped: Django-filter's default would check the id against every team's placements, so another team's id
     # (an empty list) and a missing one (a 400) would answer differently.
     placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
-    open = filters.BooleanFilter(field_name="dismissed_at", lookup_expr="isnull",
-                                 label="true: only alerts not dismissed yet; false: only dismissed ones")
+    # A choice, not a BooleanFilter: that one reads "maybe" as unset and lists everything without a word.
+    open = filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_open",
+                                label="true: only alerts not dismissed yet; false: only dismissed ones")
 
     class Meta:
         model = PlacementAlert
         fields = ["placement", "kind", "open"]
+
+    def filter_open(self, queryset: QuerySet[PlacementAlert], name: str, value: str) -> QuerySet[PlacementAlert]:
+        return queryset.filter(dismissed_at__isnull=value == "true")
 
 
 class PlacementAlertViewSet(viewsets.ReadOnlyModelViewSet):

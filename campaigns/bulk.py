@@ -10,12 +10,15 @@ Only `name` is required as a column; a missing column leaves that field empty fo
 model's default, poster). Any other column is refused (a misspelt header would otherwise drop its data without a
 word), except `short_url`, which the export writes and the import ignores: an imported placement always gets a new
 short link. Cells are separated by commas, or by semicolons where the header has no comma (Excel's CSV in locales
-whose decimal mark is a comma).
+whose decimal mark is a comma; there "12,5" in a numeric column reads as 12.5). Empty columns after the last header
+(Excel's "name,kind,") are ignored while their cells are empty. A cell the export quoted so a spreadsheet would not
+run it (`'=…`, `'-…`) reads as it was written (`qartsite.spreadsheets.csv_value`), so an export imports again.
 
 Every row is checked by the placement page's own form (`campaigns.forms.PlacementForm`, so the model's validators
 and `links.validate_destination` decide), and its errors come back as (row, column, message), the row numbered as a
 spreadsheet numbers it (the header is row 1). Names must be new to the campaign and to the file. Nothing is stored
-unless every row passes; then all rows are stored in one transaction.
+unless every row passes; then all rows are stored in one transaction, which checks the names again under a lock on
+the campaign (two imports of one file at once would otherwise both pass their checks).
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from django.db.models import Count, QuerySet
 
 from campaigns.forms import PlacementForm
 from campaigns.models import Campaign, Placement
-from qartsite.spreadsheets import csv_cell
+from qartsite.spreadsheets import csv_cell, csv_value
 
 MAX_BYTES = 1_000_000  # a thousand rows with long addresses fit in a fraction of this
 MAX_ROWS = 1000
 COLUMNS = ("name", "kind", "location", "printed_quantity", "printed_width_cm", "scan_distance_m",
            "destination_override")
+DECIMAL_COLUMNS = ("printed_width_cm", "scan_distance_m")
 IGNORED = ("short_url",)  # the export's own column: a new placement gets a new short link
 # Headers people type for the same columns (after `column_key`).
 ALIASES = {"printed_quantity": ("quantity", "printed"),
@@ -51,6 +55,11 @@ NOT_CSV = ("This is not a CSV file. Save the sheet as “CSV UTF-8 (comma delimi
 
 class FileRefused(ValueError):
     """The file as a whole cannot be read (too large, not UTF-8 text, no header...): one message says why."""
+
+
+class NamesTaken(ValueError):
+    """Placements with some of the file's names were added after it was checked: nothing was stored; checking the
+    file again says which rows."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +150,20 @@ def records(text: str) -> tuple[list[str], list[list[str]]]:
     first = text.split("\n", 1)[0]
     delimiter = ";" if ";" in first and "," not in first else ","  # Excel's CSV where the decimal mark is a comma
     try:
-        read = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # strict: an unclosed quote is refused, not read as one cell swallowing every row after it.
+        read = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
                 if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise FileRefused(f"The file cannot be read as CSV ({exc}).") from None
     if not read:
         raise FileRefused(f"The file is empty. The first row names the columns: {', '.join(COLUMNS)}.")
     headers, rows = read[0], read[1:]
+    width = len(headers)
+    while headers and not headers[-1].strip():  # Excel's trailing separator ("name,kind,")
+        headers.pop()
+    if len(headers) < width:  # its cells are dropped while empty; a filled one is an error of its row (`check`)
+        rows = [row[:len(headers)] if len(row) <= width and not any(cell.strip() for cell in row[len(headers):])
+                else row for row in rows]
     columns = []
     for header in headers:
         column = column_of(header)
@@ -161,7 +177,15 @@ def records(text: str) -> tuple[list[str], list[list[str]]]:
         raise FileRefused(f"The first row must name the columns, with at least “name”: {', '.join(COLUMNS)}.")
     if len(rows) > MAX_ROWS:
         raise FileRefused(f"The file has {len(rows):,} rows; up to {MAX_ROWS:,} are imported at once. Split it.")
+    if delimiter == ";":
+        decimal = [index for index, column in enumerate(columns) if column in DECIMAL_COLUMNS]
+        rows = [[decimal_point(cell) if index in decimal else cell for index, cell in enumerate(row)] for row in rows]
     return columns, rows
+
+
+def decimal_point(cell: str) -> str:
+    """ "12,5" -> "12.5": a number written with a decimal comma (semicolon-separated files); anything else as it is."""
+    return cell.replace(",", ".") if re.fullmatch(r"\s*[-+]?\d*,\d+\s*", cell) else cell
 
 
 # Checking and storing ---------------------------------------------------------------------------------------
@@ -188,7 +212,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
             checked.errors.append(RowError(number, "", f"The row has {len(cells)} cells; the header names "
                                                        f"{len(columns)} columns."))
             continue
-        values = {column: cell.strip() for column, cell in zip(columns, cells, strict=False)}
+        values = {column: csv_value(cell.strip()).strip() for column, cell in zip(columns, cells, strict=False)}
         values = {column: value for column, value in values.items() if column in COLUMNS}
         # "Poster" as a person types it; no kind: the model's default, as on the page.
         values["kind"] = values.get("kind", "").lower() or Placement._meta.get_field("kind").default
@@ -213,10 +237,20 @@ def store(checked: CheckedFile) -> list[Placement]:
 
     Raises:
         ValueError: the file did not pass.
+        NamesTaken: the campaign got a placement with one of the file's names since `check`; nothing was stored.
     """
     if not checked.ok:
         raise ValueError("Only a file whose every row passed can be imported.")
+    campaign_id = checked.forms[0].instance.campaign_id
     with transaction.atomic():
+        # Another import into this campaign waits here until this one commits, then sees its names.
+        Campaign.objects.select_for_update().only("pk").get(pk=campaign_id)
+        taken = {name.casefold() for name in Placement.objects.filter(campaign_id=campaign_id)
+                 .values_list("name", flat=True)}
+        clashes = [form.cleaned_data["name"] for form in checked.forms if form.cleaned_data["name"].casefold() in taken]
+        if clashes:
+            raise NamesTaken(f"The campaign got placements named {', '.join(clashes[:5])} meanwhile; nothing was "
+                             "imported.")
         return [form.save() for form in checked.forms]
 
 

@@ -57,8 +57,8 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
 
     Raises:
         NotStarted: a job failed its checks, or the team's generation rate has no room for all of them; nothing
-            was counted or stored.
-        OSError: the picture could not be stored (`uploads.NOT_STORED`); nothing was stored.
+            was counted or stored. Its `retry_after`: seconds until there is room for all of them (None: never).
+        OSError: the picture could not be stored (`uploads.NOT_STORED`); nothing was stored, nothing stays counted.
     """
     if not placements:
         raise NotStarted("Choose at least one placement.")
@@ -71,28 +71,34 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
         except (ValueError, qr.ContentError) as exc:
             raise NotStarted(f"{placement.name}: {exc} No generation was started.") from None
         built.append(job)
-    # 2. Room for all of them, or none starts.
+    # 2. Room for all of them, or none starts: counted at once, atomically, so concurrent requests cannot both take
+    #    the last room.
     throttle = TeamGenerationThrottle(built[0].team)
-    room = throttle.room()
-    if room is not None and room < len(built):
-        raise NotStarted(rate_message(throttle, room, len(built)), status=429, retry_after=throttle.wait())
-    # 3. Count, store and queue in order; each job is counted as it is accepted, like a single one.
-    with transaction.atomic():
-        started = []
-        for job in built:
-            if not throttle.allow_request(None, None):
-                break  # another request took the last room meanwhile: start those already counted
-            uploads.save_new_job(job, user, picture)
-            jobs.enqueue_generation(job)  # sends once the transaction commits, in this order
-            started.append(job)
-    return started
+    if not throttle.take(len(built)):
+        room = max(0, throttle.num_requests - len(throttle.history))
+        raise NotStarted(rate_message(throttle, room, len(built)), status=429,
+                         retry_after=throttle.wait_for(len(built)))
+    # 3. Store and queue in order. Counted before storing (storing outside the lock keeps the lock short); when
+    #    storing fails nothing is stored (one transaction), so the count is given back.
+    try:
+        with transaction.atomic():
+            for job in built:
+                uploads.save_new_job(job, user, picture)
+                jobs.enqueue_generation(job)  # sends once the transaction commits, in this order
+    except BaseException:
+        throttle.give_back()
+        raise
+    return built
 
 
 def rate_message(throttle: TeamGenerationThrottle, room: int, wanted: int) -> str:
-    """Why none started: how many could start now, and when the team has room again."""
+    """Why none started: how many could start now, and when the team has room for all of them."""
+    if room >= wanted:  # room as read, but the counting lock stayed busy
+        return "The team's generation rate could not be checked just now. Try again shortly. No generation was started."
+    wait = throttle.wait_for(wanted)  # None: more than one period's budget, waiting never helps
     if room == 0:
-        return f"{throttle.used_up()} No generation was started."
-    wait = throttle.wait()
+        later = f" Try again in {retry_in(wait)}." if wait else ""
+        return f"{throttle.used_up(retry=False)}{later} No generation was started."
     later = f" or try again in {retry_in(wait)}" if wait else ""
     period = PERIODS.get(throttle.duration, f"{throttle.duration} seconds")
     return (f"Only {room} of the {wanted} generations can start now: the team {throttle.team.name} may start "

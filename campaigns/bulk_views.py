@@ -97,11 +97,17 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
             status = 400
         else:
             if request.POST.get("action") == "import" and checked.ok:
-                placements = bulk.store(checked)
-                messages.success(request, f"Imported {len(placements)} placement{'s' * (len(placements) != 1)}: "
-                                          "each has its own short link.")
-                return redirect("campaigns:detail", campaign_id=campaign.pk)
-            status = 200 if checked.ok else 400
+                try:
+                    placements = bulk.store(checked)
+                except bulk.NamesTaken:
+                    # Another import took some names since the check: the rows again, with what is taken now.
+                    checked, status = bulk.check(campaign, data), 409
+                else:
+                    messages.success(request, f"Imported {len(placements)} placement{'s' * (len(placements) != 1)}"
+                                              ": each has its own short link.")
+                    return redirect("campaigns:detail", campaign_id=campaign.pk)
+            else:
+                status = 200 if checked.ok else 400
             # The rows again, editable: fix them here and check again, or fix the file and upload it again.
             form = ImportForm(initial={"text": data.decode("utf-8-sig")})
             ctx.update(checked=checked, preview=[f.cleaned_data for f in checked.forms])
@@ -149,6 +155,7 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
     status, problem = 200, ""
     if campaign.archived:
         problem = "This campaign is archived: bring it back before generating for its placements."
+        status = 409 if request.method == "POST" else 200  # a POST started nothing: not a success
     elif request.method == "POST" and chosen.is_valid():
         placements = list(chosen.cleaned_data["placements"])
         # The form checks the shared settings (and the picture, once) as for the first placement.

@@ -85,11 +85,16 @@ def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpRe
     team, endpoint = owned_endpoint(request, team_id, endpoint_id)
     try:
         message_id = webhooks.queue_ping(endpoint)
+    except webhooks.PingPending as pending:
+        message_id = pending.message_id
+        messages.info(request, f"A test is already queued for {endpoint.url}: its result appears under Recent "
+                               "deliveries; send another once it is there.")
     except RedisError:
         messages.error(request, "Test not sent: the delivery queue cannot be reached. Try again in a minute.")
         return redirect("campaigns:webhooks", team_id=team.pk)
-    messages.success(request, f"Test queued for {endpoint.url}: its result appears under Recent deliveries in a "
-                              "few seconds.")
+    else:
+        messages.success(request, f"Test queued for {endpoint.url}: its result appears under Recent deliveries in a "
+                                  "few seconds.")
     return redirect(f"{reverse('campaigns:webhooks', args=[team.pk])}?test={message_id}#endpoint-{endpoint.pk}")
 
 

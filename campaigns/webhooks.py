@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import django_rq
 import urllib3
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -286,14 +287,41 @@ PING_ID = re.compile(r"ping-[0-9a-f]{16}")
 PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
 
 
+class PingPending(Exception):
+    """A test of this endpoint is already queued: `message_id` is that test's."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
+def pending_ping_key(endpoint: WebhookEndpoint) -> str:
+    return f"qart:webhook-ping:{endpoint.pk}"
+
+
 def queue_ping(endpoint: WebhookEndpoint) -> str:
     """Queue a test message to `endpoint` (the owner's "Send a test" button) on the `webhooks` queue, so the page
     never waits on a receiver (up to CONNECT_TIMEOUT + READ_TIMEOUT); returns its message id, which is also the RQ
-    job's id and names the logged attempt. Raises RedisError when the queue cannot be reached."""
+    job's id and names the logged attempt.
+
+    One test per endpoint waits at a time (until its attempt is logged, or PING_PATIENCE): the queue is shared with
+    every team's real deliveries, and a held-down button would otherwise put thousands of tests ahead of them.
+
+    Raises:
+        PingPending: a test of this endpoint is still waiting.
+        RedisError: the queue (or the cache) cannot be reached; nothing was queued.
+    """
     message_id = f"ping-{secrets.token_hex(8)}"
-    # One attempt and no retry: the owner is watching for this one, now.
-    django_rq.get_queue(QUEUE).enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT,
-                                       result_ttl=3600, failure_ttl=24 * 3600)
+    key = pending_ping_key(endpoint)
+    if not cache.add(key, message_id, PING_PATIENCE.total_seconds()):
+        raise PingPending(cache.get(key) or "")
+    try:
+        # One attempt and no retry: the owner is watching for this one, now.
+        django_rq.get_queue(QUEUE).enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT,
+                                           result_ttl=3600, failure_ttl=24 * 3600)
+    except BaseException:
+        cache.delete(key)
+        raise
     return message_id
 
 
@@ -307,6 +335,10 @@ def ping(endpoint_id: int, message_id: str) -> str:
         attempt_one(endpoint, "webhook.ping", message_id, {"endpoint": endpoint.pk})
     except DeliveryError as exc:
         return f"failed: {exc}"
+    finally:
+        # Logged (or crashed): the owner may send the next test. Only this test's mark, not a newer one's.
+        if cache.get(pending_ping_key(endpoint)) == message_id:
+            cache.delete(pending_ping_key(endpoint))
     return "delivered"
 
 

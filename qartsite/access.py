@@ -39,10 +39,11 @@ def can_edit(user, team: Team) -> bool:
     return Membership.role_of(user, team) in (Membership.Role.OWNER, Membership.Role.EDITOR)
 
 
-def require_owner(user, team: Team) -> None:
-    """Raise PermissionDenied unless `user` owns `team` (only owners manage members)."""
+def require_owner(user, team: Team, message: str = "Only a team owner can invite people.") -> None:
+    """Raise PermissionDenied (saying `message`) unless `user` owns `team` (only owners manage members and the
+    team's settings)."""
     if Membership.role_of(user, team) != Membership.Role.OWNER:
-        raise PermissionDenied("Only a team owner can invite people.")
+        raise PermissionDenied(message)
 
 
 def editable_teams(user) -> QuerySet[Team]:

@@ -3,6 +3,7 @@
 A spreadsheet runs a cell that starts like a formula (`=`, `+`, `-`, `@`, or a tab or carriage return before one),
 and what we export was typed by strangers: referers come from anyone who scans a code, devices and notes from
 labelers. OWASP's CSV injection advice: prefix such a cell with a single quote, which spreadsheets show as text.
+`csv_value` undoes it for files that are read back (the placements' import reads its own export).
 """
 
 from __future__ import annotations
@@ -21,3 +22,9 @@ def csv_cell(value: object) -> object:
         return value
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_value(text: str) -> str:
+    """The inverse of `csv_cell` for text read back from a CSV: "'=1+1" -> "=1+1"; a quote before anything else stays.
+    """
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text

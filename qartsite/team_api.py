@@ -5,10 +5,10 @@ Members, invitations and the team's name are managed on the team page.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from rest_framework import mixins, permissions, serializers, viewsets
 
+from qartsite.access import require_owner
 from qartsite.models import Membership, Team
 
 
@@ -35,7 +35,9 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
         role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
         return Team.for_user(user).annotate(role=Subquery(role))
 
-    def perform_update(self, serializer) -> None:
-        if Membership.role_of(self.request.user, serializer.instance) != Membership.Role.OWNER:
-            raise PermissionDenied("Only a team owner changes the team's settings.")
-        serializer.save()
+    def get_object(self) -> Team:
+        team = super().get_object()
+        if self.request.method not in permissions.SAFE_METHODS:
+            # Before the body is validated: a member who may not change the settings gets 403, not a 400 about them.
+            require_owner(self.request.user, team, "Only a team owner changes the team's settings.")
+        return team

@@ -287,6 +287,15 @@ class TestAlertsSharesAndRollupsInTheAdmin:
         share.refresh_from_db()
         assert alert.dismissed_at is None and share.revoked_at is None
 
+    def test_a_viewer_sees_no_share_links(self, client, staff_cast, alert_and_share):
+        _, share, _, _ = alert_and_share
+        client.force_login(staff_cast.viewer)
+        listing = client.get("/admin/campaigns/reportshare/")
+        assert listing.status_code == 200 and f"/reportshare/{share.pk}/change/" not in listing.content.decode()
+        assert client.get(f"/admin/campaigns/reportshare/{share.pk}/change/").status_code in (302, 404)
+        client.force_login(staff_cast.teammate)
+        assert f"/reportshare/{share.pk}/change/" in client.get("/admin/campaigns/reportshare/").content.decode()
+
     def test_an_editor_revokes_a_share_and_it_stops_opening(self, client, staff_cast, campaign):
         from campaigns import shares
 
@@ -324,3 +333,5 @@ class TestAlertsSharesAndRollupsInTheAdmin:
         assert client.post(f"/admin/campaigns/scanrollup/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
         ours.refresh_from_db()
         assert ours.scans == 1
+        # A filtered page does not count every rollup of the user's teams as well.
+        assert client.get("/admin/campaigns/scanrollup/?dimension=device").context["cl"].full_result_count is None

@@ -32,6 +32,11 @@ class TestAlertFilters:
         rows = api(team_users.viewer).get(f"/api/alerts/?open={value}").json()["results"]
         assert [row["id"] for row in rows] == [alerts[index].pk for index in expected]
 
+    @pytest.mark.parametrize("value", ["maybe", "1", "yes"])
+    def test_it_refuses_an_open_value_it_cannot_read(self, team_users, alerts, value):
+        response = api(team_users.viewer).get(f"/api/alerts/?open={value}")
+        assert response.status_code == 400 and list(response.json()) == ["open"]
+
     def test_it_answers_another_teams_placement_like_a_missing_one(self, team_users, alerts):
         theirs = Placement.objects.create(name="Rival poster", campaign=Campaign.objects.create(
             team=team_users.other_team, name="Rival sale", destination="https://x.io/"))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns import bulk
 from campaigns.models import Campaign, Placement
@@ -111,6 +113,47 @@ class TestCheck:
         with pytest.raises(bulk.FileRefused, match=message):
             bulk.check(campaign, data)
 
+    def test_it_refuses_an_unclosed_quote_instead_of_merging_rows(self, campaign):
+        text = 'name,location\nA,"Platform 2\nB,Gate\nC,Hall\n'
+        with pytest.raises(bulk.FileRefused, match="cannot be read as CSV"):
+            bulk.check(campaign, text.encode())
+
+    def test_it_reads_decimal_commas_in_a_semicolon_file(self, campaign):
+        text = "name;printed_width_cm;scan_distance_m;location\nPoster;12,5;1,25;Hall 1,2\n"
+        checked = bulk.check(campaign, text.encode())
+        assert checked.ok, checked.errors
+        data = checked.forms[0].cleaned_data
+        assert (data["printed_width_cm"], data["scan_distance_m"], data["location"]) == (12.5, 1.25, "Hall 1,2")
+
+    def test_it_ignores_a_trailing_empty_column_while_its_cells_are_empty(self, campaign):
+        checked = bulk.check(campaign, b"name,kind,\nPoster,poster,\nFlyer,flyer\n")
+        assert checked.ok, checked.errors
+        assert [form.cleaned_data["name"] for form in checked.forms] == ["Poster", "Flyer"]
+        checked = bulk.check(campaign, b"name,kind,\nPoster,poster,extra\n")
+        assert errors_of(checked) == {(2, "")}
+
+    def test_it_reads_cells_the_export_quoted_as_they_were_written(self, campaign):
+        checked = bulk.check(campaign, b"name,location\n'=1+1,'-2nd floor\n'Tis the season,'plain\n")
+        assert checked.ok, checked.errors
+        assert [(form.cleaned_data["name"], form.cleaned_data["location"]) for form in checked.forms] == [
+            ("=1+1", "-2nd floor"), ("'Tis the season", "'plain")]
+
+    def test_it_stores_nothing_when_another_import_took_a_name_meanwhile(self, campaign):
+        first, second = bulk.check(campaign, GOOD.encode()), bulk.check(campaign, GOOD.encode())
+        assert first.ok and second.ok  # both checked before either stored, as two requests at once
+        bulk.store(first)
+        with pytest.raises(bulk.NamesTaken, match="Station poster, Flyer A"):
+            bulk.store(second)
+        assert campaign.placements.count() == 2
+
+    def test_it_locks_the_campaign_while_storing(self, campaign):
+        checked = bulk.check(campaign, GOOD.encode())
+        with CaptureQueriesContext(connection) as queries:
+            bulk.store(checked)
+        locks = [q["sql"] for q in queries.captured_queries if 'FROM "campaigns_campaign"' in q["sql"]]
+        # SQLite has no FOR UPDATE (its writers are serialised anyway): the campaign is still read first.
+        assert locks and (not connection.features.has_select_for_update or "FOR UPDATE" in locks[0])
+
     def test_it_reports_a_header_without_rows_as_not_ok(self, campaign):
         checked = bulk.check(campaign, HEADER.encode())
         assert checked.rows == 0 and not checked.ok
@@ -156,6 +199,14 @@ class TestExport:
                 == list(campaign.placements.order_by("name").values_list(*fields)))
         assert not set(other.placements.values_list("slug", flat=True)) & set(
             campaign.placements.values_list("slug", flat=True))
+
+    def test_an_export_of_formula_like_cells_imports_as_it_was(self, campaign, team_users):
+        Placement.objects.create(campaign=campaign, name="=1+1", location="-2nd floor")
+        exported = "".join(bulk.placement_lines(campaign.placements.all(), lambda p: ""))
+        assert "'=1+1,poster,'-2nd floor" in exported
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        bulk.store(bulk.check(other, exported.encode()))
+        assert list(other.placements.values_list("name", "location")) == [("=1+1", "-2nd floor")]
 
     def test_it_writes_cells_a_spreadsheet_will_not_run(self, campaign):
         Placement.objects.create(campaign=campaign, name="=HYPERLINK(\"https://evil.example\")")

@@ -11,9 +11,10 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
-from campaigns import rollups
+from campaigns import bulk, rollups
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import GenerationJob
+from generator.throttles import TeamGenerationThrottle
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
 ONE_BAD = HEADER + "Gate poster,poster,Gate,200,30,,\nTram screen,screen,,lots,,,\n"
@@ -86,6 +87,21 @@ class TestImport:
         [error] = response.json()["errors"]
         assert error["row"] is None and message in error["message"]
 
+    def test_it_stores_nothing_when_another_import_took_a_name_meanwhile(self, team_users, campaign, monkeypatch):
+        store = bulk.store
+
+        def racing(checked: bulk.CheckedFile):
+            Placement.objects.create(campaign=campaign, name="Tram screen")  # another import, between check and store
+            return store(checked)
+
+        monkeypatch.setattr(bulk, "store", racing)
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", upload(GOOD),
+                                                 format="multipart")
+        assert response.status_code == 409
+        assert response.json()["errors"] == [{"row": 3, "column": "name", "message": "The campaign already has a "
+                                                                                     "placement with this name."}]
+        assert list(campaign.placements.values_list("name", flat=True)) == ["Tram screen"]
+
     def test_it_refuses_a_bad_dry_run_value(self, team_users, campaign):
         response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
                                                  upload(GOOD), format="multipart")
@@ -124,13 +140,32 @@ class TestGenerate:
 
     def test_it_answers_429_and_starts_none_without_room_for_all(self, team_users, campaign, placements, enqueued,
                                                                   settings):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
+        assert TeamGenerationThrottle(campaign.team).allow_request(None, None)
         response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
                                                  {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 429
         assert response.json()["detail"].startswith("Only 2 of the 3 generations can start now")
-        assert 0 < int(response["Retry-After"]) <= 3600
+        # Room for all three once the one counted just now expires: an hour, not when the next slot frees.
+        assert 3500 < int(response["Retry-After"]) <= 3600
         assert GenerationJob.objects.count() == 0 and enqueued == []
+
+    def test_it_offers_no_retry_for_more_placements_than_the_rate(self, team_users, campaign, placements, enqueued,
+                                                                  settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        assert response.status_code == 429 and "Retry-After" not in response
+        assert "choose at most 2 placements." in response.json()["detail"]
+
+    def test_it_refuses_more_placements_than_an_import_holds(self, team_users, campaign, placements, enqueued):
+        ids = [placements[0].pk] * (bulk.MAX_ROWS + 1)
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "p", "engine": "diffusion", "placements": ids},
+                                                 format="json")
+        assert response.status_code == 400
+        assert response.json()["placements"] == [f"Ensure this field has no more than {bulk.MAX_ROWS} elements."]
+        assert enqueued == []
 
     def test_it_refuses_placements_of_other_campaigns_and_bad_parameters(self, team_users, campaign, placements,
                                                                         enqueued):

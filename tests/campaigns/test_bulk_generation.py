@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.core.cache import cache
 
 from campaigns import bulk_generation
 from campaigns.models import Placement
+from generator import uploads
 from generator.models import GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 
@@ -15,6 +21,21 @@ def _fresh_generation_rate(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+class SlowCache:
+    """The cache, with reads that take a moment: concurrent read-modify-writes of one entry then surely overlap."""
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+
+    def get(self, *args, **kwargs):
+        value = self.cache.get(*args, **kwargs)
+        time.sleep(0.002)
+        return value
+
+    def __getattr__(self, name: str):
+        return getattr(self.cache, name)
 
 
 @pytest.fixture
@@ -75,21 +96,82 @@ class TestStartJobs:
         assert refused.value.status == 400
         assert GenerationJob.objects.count() == 0 and bulk_generation.room_for(campaign) == 3
 
-    def test_it_starts_those_counted_when_another_request_takes_the_last_room(self, team_users, campaign,
-                                                                               placements, enqueued, monkeypatch):
-        allow = TeamGenerationThrottle.allow_request
-        calls = []
+    def test_it_starts_none_when_another_request_takes_the_room_meanwhile(self, team_users, campaign, placements,
+                                                                         enqueued):
+        make = job_maker(team_users.owner)
 
-        def racing(self, request, view):
-            calls.append(1)
-            if len(calls) == 2:  # another request takes the last two while these start
-                allow(self, None, None)
-                allow(self, None, None)
-            return allow(self, request, view)
+        def racing(placement: Placement) -> GenerationJob:
+            if placement.name == "C":  # another request counts two while these are being checked
+                assert TeamGenerationThrottle(campaign.team).allow_request(None, None)
+                assert TeamGenerationThrottle(campaign.team).allow_request(None, None)
+            return make(placement)
 
-        monkeypatch.setattr(TeamGenerationThrottle, "allow_request", racing)
-        started = bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
-        assert [job.placement.name for job in started] == ["A"] and GenerationJob.objects.count() == 1
+        with pytest.raises(bulk_generation.NotStarted, match="^Only 1 of the 3") as refused:
+            bulk_generation.start_jobs(placements, racing, team_users.owner)
+        assert refused.value.status == 429
+        assert GenerationJob.objects.count() == 0 and enqueued == [] and bulk_generation.room_for(campaign) == 1
+
+    def test_it_starts_all_or_none_under_concurrent_requests(self, team_users, campaign, placements, enqueued,
+                                                              settings, monkeypatch):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "50/hour"}}
+        # Only the counting is concurrent here: storing is recorded, without a transaction (SQLite takes one writer).
+        stored: list[GenerationJob] = []
+        monkeypatch.setattr("generator.uploads.save_new_job", lambda job, user, picture: stored.append(job))
+        monkeypatch.setattr(bulk_generation, "transaction", SimpleNamespace(atomic=contextlib.nullcontext))
+        monkeypatch.setattr(TeamGenerationThrottle, "cache", SlowCache(cache))
+        chosen, barrier = (placements * 7)[:20], threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def request() -> None:
+            barrier.wait()
+            try:
+                bulk_generation.start_jobs(chosen, job_maker(team_users.owner), team_users.owner)
+                outcomes.append("started")
+            except bulk_generation.NotStarted as exc:
+                outcomes.append(str(exc.status))
+
+        threads = [threading.Thread(target=request) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["429"] * 6 + ["started"] * 2
+        assert len(stored) == 40 and bulk_generation.room_for(campaign) == 10
+
+    def test_it_gives_the_rate_back_when_storing_fails(self, team_users, campaign, placements, enqueued,
+                                                       monkeypatch):
+        save = uploads.save_new_job
+
+        def failing(job: GenerationJob, user, picture) -> GenerationJob:
+            if job.placement.name == "B":
+                raise OSError("the storage is away")
+            return save(job, user, picture)
+
+        monkeypatch.setattr("generator.uploads.save_new_job", failing)
+        with pytest.raises(OSError):
+            bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
+        assert GenerationJob.objects.count() == 0 and bulk_generation.room_for(campaign) == 3
+
+    def test_it_says_to_retry_when_enough_room_frees(self, team_users, campaign, placements, enqueued,
+                                                     monkeypatch):
+        clock = [1000.0]
+        monkeypatch.setattr(TeamGenerationThrottle, "timer", lambda self: clock[0])
+        for now in (1000.0, 1100.0):
+            clock[0] = now
+            assert TeamGenerationThrottle(campaign.team).allow_request(None, None)
+        clock[0] = 1200.0
+        # Room for 1: two placements wait for the oldest count to expire, three for the two oldest.
+        for chosen, retry_after, said in ((placements[:2], 3400.0, "57 minutes"), (placements, 3500.0, "58 minutes")):
+            with pytest.raises(bulk_generation.NotStarted) as refused:
+                bulk_generation.start_jobs(chosen, job_maker(team_users.owner), team_users.owner)
+            assert refused.value.retry_after == retry_after
+            assert refused.value.message.endswith(f"or try again in about {said}.")
+
+    def test_it_never_offers_a_retry_for_more_than_the_rate(self, team_users, campaign, enqueued):
+        many = [Placement.objects.create(campaign=campaign, name=f"P{n}") for n in range(4)]
+        with pytest.raises(bulk_generation.NotStarted, match=r"choose at most 3 placements\.$") as refused:
+            bulk_generation.start_jobs(many, job_maker(team_users.owner), team_users.owner)
+        assert refused.value.retry_after is None
 
     def test_it_has_no_limit_without_a_rate(self, team_users, campaign, placements, enqueued, settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": None}}

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image
 
+from campaigns import bulk
 from campaigns.models import Campaign, Placement
 from generator.models import GenerationJob
 
@@ -66,6 +67,20 @@ class TestImportPage:
         response = client.post(url, {"text": FIXED, "action": "import"})
         assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
         assert sorted(campaign.placements.values_list("name", flat=True)) == ["Gate poster", "Tram screen"]
+
+    def test_it_shows_the_names_another_import_took_meanwhile(self, team_users, campaign, monkeypatch):
+        store = bulk.store
+
+        def racing(checked: bulk.CheckedFile):
+            Placement.objects.create(campaign=campaign, name="Gate poster")  # another import, between check and store
+            return store(checked)
+
+        monkeypatch.setattr(bulk, "store", racing)
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/import/",
+                                                  {"text": FIXED, "action": "import"})
+        assert response.status_code == 409
+        assert [(e.row, e.column) for e in response.context["checked"].errors] == [(2, "name")]
+        assert list(campaign.placements.values_list("name", flat=True)) == ["Gate poster"]
 
     @pytest.mark.parametrize(("upload", "message"), [
         (ContentFile(b"PK\x03\x04\x00\x00binary", name="sheet.xlsx"), "This is not a CSV file"),
@@ -180,6 +195,15 @@ class TestGenerateAll:
         assert response.status_code == 400 and "Describe the picture" in response.content.decode()
         response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/", SHARED)
         assert response.status_code == 400 and "Choose at least one placement" in response.content.decode()
+        assert enqueued == [] and GenerationJob.objects.count() == 0
+
+    def test_it_starts_nothing_for_an_archived_campaign(self, team_users, campaign, three, enqueued):
+        campaign.archived = True
+        campaign.save()
+        url, client = f"/campaigns/{campaign.pk}/generate/", as_user(team_users.owner)
+        assert client.get(url).status_code == 200
+        response = client.post(url, {**SHARED, "placements": [three[0].pk]})
+        assert response.status_code == 409 and "This campaign is archived" in response.content.decode()
         assert enqueued == [] and GenerationJob.objects.count() == 0
 
     def test_it_refuses_viewers_outsiders_and_other_campaigns_placements(self, team_users, campaign, three, enqueued):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import django_rq
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from redis import Redis
@@ -15,6 +16,13 @@ from rq import Queue, SimpleWorker
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from tests.campaigns.test_webhooks import Receiver
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_tests():
+    cache.clear()  # the mark of a queued test lives in the cache, which outlives a test's rollback
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -118,6 +126,29 @@ class TestWebhookPage:
         assert queue.count == 0 and len(receiver.requests) == 1  # one attempt: a test is not retried
         assert "The receiver answered 500" in client.get(location).content.decode()
 
+    def test_it_queues_one_test_per_endpoint_at_a_time(self, client, team_users, settings, scan_redis):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        receiver = Receiver()
+        try:
+            made = WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=["scan.created"],
+                                                  secret=webhooks.new_secret())
+            signed_in(client, team_users.owner)
+            url = reverse("campaigns:webhook_test", args=[team_users.team.pk, made.pk])
+            first = client.post(url)
+            again = client.post(url, follow=True)
+            assert queue.count == 1 and again.redirect_chain[0][0] == first["Location"]
+            assert "A test is already queued for" in again.content.decode()
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+            # Its result is logged: the next test may go.
+            assert client.post(url)["Location"] != first["Location"] and queue.count == 1
+        finally:
+            receiver.server.shutdown()
+            receiver.server.server_close()
+            queue.empty()
+        assert len(receiver.requests) == 1
+
     def test_it_says_when_no_worker_took_the_test(self, client, team_users, endpoint, scan_redis):
         queue = django_rq.get_queue(webhooks.QUEUE)
         queue.empty()
@@ -153,6 +184,9 @@ class TestWebhookPage:
         assert response.status_code == 200 and "Test not sent: the delivery queue cannot be reached" in (
             response.content.decode())
         assert not WebhookDelivery.objects.exists()
+        # Nothing was queued, so nothing waits: the next click tries the queue again.
+        again = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]), follow=True)
+        assert "Test not sent" in again.content.decode()
 
     def test_it_shows_why_an_endpoint_was_switched_off_and_switches_it_on(self, client, team_users, endpoint):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False, disabled_reason="Every delivery failed.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qartsite.spreadsheets import csv_cell
+from qartsite.spreadsheets import csv_cell, csv_value
 
 
 class TestCsvCell:
@@ -20,3 +20,13 @@ class TestCsvCell:
     def test_it_writes_none_as_empty_and_numbers_as_numbers(self):
         assert csv_cell(None) == ""
         assert (csv_cell(-1), csv_cell(0.25), csv_cell(7)) == (-1, 0.25, 7)  # a vote of -1 is data, not a formula
+
+
+class TestCsvValue:
+    @pytest.mark.parametrize("text", ["=1+1", "-2nd floor", "+44 20", "@home", "\t=1", '=HYPERLINK("x")'])
+    def test_it_reads_back_what_csv_cell_quoted(self, text):
+        assert csv_value(csv_cell(text)) == text
+
+    @pytest.mark.parametrize("text", ["'Tis the season", "'", "''", "plain", "", " '=1"])
+    def test_it_keeps_a_quote_before_anything_else(self, text):
+        assert csv_value(text) == text

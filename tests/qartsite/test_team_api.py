@@ -50,6 +50,13 @@ class TestTeamApi:
         team_users.team.refresh_from_db()
         assert team_users.team.scan_retention_days is None
 
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_it_refuses_non_owners_before_reading_the_settings(self, team_users, who):
+        response = api(getattr(team_users, who)).patch(f"/api/teams/{team_users.team.pk}/",
+                                                       {"scan_retention_days": 1}, format="json")
+        assert response.status_code == 403 and response.json() == {
+            "detail": "Only a team owner changes the team's settings."}
+
     def test_it_treats_another_team_as_missing(self, team_users):
         client = api(team_users.owner)
         other = team_users.other_team.pk

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.core.cache import cache
+
+from generator.throttles import TeamGenerationThrottle
+
+
+@pytest.fixture(autouse=True)
+def _fresh_generation_rate(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "50/hour"}}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class SlowCache:
+    """The cache, with reads that take a moment: concurrent read-modify-writes of one entry then surely overlap."""
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+
+    def get(self, *args, **kwargs):
+        value = self.cache.get(*args, **kwargs)
+        time.sleep(0.002)
+        return value
+
+    def __getattr__(self, name: str):
+        return getattr(self.cache, name)
+
+
+def concurrently(count: int, action) -> list:
+    """Run `action` in `count` threads released together; their results."""
+    barrier, results = threading.Barrier(count), []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(action())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db
+class TestTeamGenerationThrottle:
+    def test_it_counts_several_at_once_or_none(self, team_users):
+        throttle = TeamGenerationThrottle(team_users.team)
+        assert throttle.take(30) and throttle.room() == 20
+        assert not throttle.take(21) and throttle.room() == 20
+        assert throttle.take(20) and throttle.room() == 0
+
+    def test_it_allows_no_more_than_the_rate_to_concurrent_requests(self, team_users, monkeypatch):
+        monkeypatch.setattr(TeamGenerationThrottle, "cache", SlowCache(cache))
+
+        def twenty_singles() -> int:
+            return sum(TeamGenerationThrottle(team_users.team).allow_request(None, None) for _ in range(20))
+
+        assert sum(concurrently(8, twenty_singles)) == 50
+        assert TeamGenerationThrottle(team_users.team).room() == 0
+
+    def test_it_takes_for_all_of_a_batch_or_none_under_concurrency(self, team_users, monkeypatch):
+        monkeypatch.setattr(TeamGenerationThrottle, "cache", SlowCache(cache))
+        taken = concurrently(8, lambda: TeamGenerationThrottle(team_users.team).take(20))
+        assert sorted(taken) == [False] * 6 + [True] * 2
+        assert TeamGenerationThrottle(team_users.team).room() == 10
+
+    def test_it_gives_back_only_its_own_take(self, team_users):
+        first, second = TeamGenerationThrottle(team_users.team), TeamGenerationThrottle(team_users.team)
+        assert first.take(5) and second.take(7)
+        first.give_back()
+        first.give_back()  # once only
+        assert TeamGenerationThrottle(team_users.team).room() == 43
+
+    def test_it_says_when_a_batch_would_fit(self, team_users, monkeypatch):
+        clock = [1000.0]
+        monkeypatch.setattr(TeamGenerationThrottle, "timer", lambda self: clock[0])
+        for now in (1000.0, 1100.0, 1200.0):
+            clock[0] = now
+            assert TeamGenerationThrottle(team_users.team).take(16)
+        clock[0] = 1300.0
+        throttle = TeamGenerationThrottle(team_users.team)
+        assert not throttle.take(5)
+        assert throttle.wait_for(2) == 0 and throttle.wait_for(3) == 3300.0  # the 16 of 1000 free first
+        assert throttle.wait_for(19) == 3400.0 and throttle.wait_for(51) is None
+
+    def test_it_waits_for_a_lock_another_request_holds(self, team_users):
+        throttle = TeamGenerationThrottle(team_users.team)
+        lock = f"{throttle.get_cache_key(None, None)}:lock"
+        assert cache.add(lock, "someone else", 1)  # expires: a lock left behind stops no one for long
+        assert throttle.take(1) and throttle.room() == 49
+        assert cache.get(lock) is None
