@@ -63,7 +63,8 @@ def with_utm(url: str, utm: dict[str, str]) -> str:
 
 
 def visitor_key(address: str, user_agent: str, secret: str, day: date) -> str:
-    """A keyed hash of address and user agent under a key that changes every (UTC) day.
+    """A keyed hash of address and user agent under a key that changes every day (`day`: the team's, see
+    `campaigns.redirects.visit_of`).
 
     Counts unique visitors per day without storing who they are; the day's key is derived from the secret, so
     yesterday's key says nothing about today's and one visitor cannot be followed from day to day. Keyed BLAKE2b

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from time import monotonic
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from campaigns import geo, links, scan_buffer
 from campaigns.models import Placement
 from campaigns.rules import LinkRules
+from qartsite.models import zone_named
 from qartsite.site import client_address
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ STATEMENT_TIMEOUT_MS = 1000
 DATABASE_RETRY_AFTER = 2.0
 RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
 
-# (placement id, or None for "no such placement"; redirect URL; its compiled rules, None for none)
-Link = tuple[int | None, str, LinkRules | None]
-NO_LINK: Link = (None, "", None)
+# (placement id, or None for "no such placement"; redirect URL; its compiled rules, None for none; its team's time
+# zone, whose midnight rotates the visitor key: unique visitors are counted per day of that zone)
+Link = tuple[int | None, str, LinkRules | None, tzinfo]
+NO_LINK: Link = (None, "", None, UTC)
 
 
 class LinkUnavailable(Exception):
@@ -109,24 +111,26 @@ def find_link(slug: str) -> Link:
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
         placement = (
-            Placement.objects.select_related("campaign")
+            Placement.objects.select_related("campaign__team")
             .filter(slug=slug)
             .first()
         )
-    return (placement.pk, placement.redirect_url(), placement.link_rules()) if placement else NO_LINK
+    if placement is None:
+        return NO_LINK
+    return placement.pk, placement.redirect_url(), placement.link_rules(), placement.campaign.team.zone
 
 
 def share_link(slug: str, link: Link) -> None:
     """Keep the copy in Redis in step with what the database said, for processes that start during an outage:
-    [placement id, URL], with the rules' JSON (`LinkRules.to_json`) as a third item where there are any."""
+    [placement id, URL, the rules' JSON (`LinkRules.to_json`) or null, the team's time zone name]."""
     if scan_buffer.redis_outage.known():
         return
-    placement_id, url, rules = link
+    placement_id, url, rules, zone = link
     try:
         if placement_id is None:
             scan_buffer.redis_client().hdel(scan_buffer.links_key(), slug)
         else:
-            shared = [placement_id, url] if rules is None else [placement_id, url, rules.to_json()]
+            shared = [placement_id, url, None if rules is None else rules.to_json(), str(zone)]
             scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(shared))
     except RedisError:
         scan_buffer.redis_outage.begin()
@@ -144,8 +148,9 @@ def shared_link(slug: str) -> Link | None:
     if not raw:
         return None
     try:
-        placement_id, url, *rules = json.loads(raw)
-        return int(placement_id), str(url), LinkRules.from_json(rules[0]) if rules else None
+        placement_id, url, *rest = json.loads(raw)  # rest: rules, zone (either missing in older copies)
+        rules = LinkRules.from_json(rest[0]) if rest and rest[0] is not None else None
+        return int(placement_id), str(url), rules, zone_named(str(rest[1])) if len(rest) > 1 else UTC
     except (ValueError, TypeError):  # not a link this code wrote
         return None
 
@@ -186,14 +191,16 @@ class Visit(NamedTuple):
     visitor_key: str
 
 
-def visit_of(request: HttpRequest) -> Visit:
+def visit_of(request: HttpRequest, zone: tzinfo) -> Visit:
+    """The visit, its visitor key for the day in `zone` (the team's): a visitor's scans on one day of the team's
+    count as one unique visitor, and an A/B split keeps them on one variant that day."""
     # request.META, not request.headers: building the headers mapping costs more than the rest of the request's
     # work, and this is the busiest view (see bench/RESULTS.md).
     now = timezone.now()
     agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
     address = client_address(request)
     return Visit(now, agent, address, links.describe_agent(agent),
-                 links.visitor_key(address, agent, settings.SECRET_KEY, now.date()))
+                 links.visitor_key(address, agent, settings.SECRET_KEY, now.astimezone(zone).date()))
 
 
 def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str = "") -> None:
@@ -222,7 +229,7 @@ def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        placement_id, url, rules = resolve(slug)
+        placement_id, url, rules, zone = resolve(slug)
     except LinkUnavailable:
         response = render(request, "campaigns/link_unavailable.html", status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -232,7 +239,7 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "campaigns/unknown_link.html", status=404)
     counted = request.method == "GET"  # HEAD requests are link checkers, not people
     if counted or rules is not None:
-        visit = visit_of(request)
+        visit = visit_of(request, zone)
         rule = ""
         if rules is not None:
             url, rule = rules.choose(url, visit.described[1], visit.visitor_key, visit.now.timestamp())

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -235,7 +235,7 @@ class TestShortLink:
         placement.save()
         url = client.get(f"/r/{placement.slug}")["Location"]
         assert url.startswith("https://shop.example.com/ended?")
-        assert json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug)) == [placement.pk, url]
+        assert json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug)) == [placement.pk, url, None, "UTC"]
         redirects._links.clear()  # a process started during an outage still sends the code somewhere
         stop_database()
         assert client.get(f"/r/{placement.slug}")["Location"] == url
@@ -306,3 +306,41 @@ class TestDestinationsAreValidatedOnSave:
         assert placement.slug == slug and len(slug) == 8
         second = Placement.objects.create(campaign=placement.campaign, name="Flyer")
         assert second.slug != slug
+
+
+@pytest.mark.django_db
+class TestVisitorDay:
+    """The visitor key rotates at midnight in the team's time zone, the day the dashboards count unique visitors by."""
+
+    def keys_at(self, client, monkeypatch, placement, *moments: datetime) -> list[str]:
+        for moment in moments:
+            monkeypatch.setattr(redirects.timezone, "now", lambda moment=moment: moment)
+            response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.23")
+            assert response.status_code == 302
+        return [event["visitor_key"] for event in sorted(spooled(), key=lambda event: event["time"])]
+
+    # 23:30 and 01:30 UTC: one evening in New York (19:30 and 21:30 EDT), two days in UTC
+    EVENING = (datetime(2026, 3, 10, 23, 30, tzinfo=UTC), datetime(2026, 3, 11, 1, 30, tzinfo=UTC))
+
+    def test_one_evening_in_the_teams_zone_is_one_visitor(self, client, monkeypatch, placement):
+        placement.campaign.team.time_zone = "America/New_York"
+        placement.campaign.team.save()
+        first, second = self.keys_at(client, monkeypatch, placement, *self.EVENING)
+        assert first == second
+
+    def test_a_utc_team_counts_the_same_scans_on_two_days(self, client, monkeypatch, placement):
+        placement.campaign.team.time_zone = "UTC"
+        placement.campaign.team.save()
+        first, second = self.keys_at(client, monkeypatch, placement, *self.EVENING)
+        assert first != second
+
+    def test_the_shared_copy_carries_the_zone_for_an_outage(self, placement):
+        placement.campaign.team.time_zone = "Asia/Tokyo"
+        placement.campaign.team.save()
+        redirects.share_link(placement.slug, redirects.find_link(placement.slug))
+        placement_id, url, rules, zone = redirects.shared_link(placement.slug)
+        assert (placement_id, str(zone), rules) == (placement.pk, "Asia/Tokyo", None) and url.startswith("https://")
+
+    def test_a_shared_copy_written_before_zones_reads_as_utc(self, placement, scan_redis):
+        scan_redis.hset(scan_buffer.links_key(), placement.slug, json.dumps([placement.pk, "https://example.com/"]))
+        assert redirects.shared_link(placement.slug) == (placement.pk, "https://example.com/", None, UTC)
