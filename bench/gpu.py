@@ -16,7 +16,12 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   G  D with the engine's cuDNN attention preference (Engine.attention = "cudnn": cuDNN, flash, efficient, math)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
-  P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs); PG: P with CUDA graphs
+  P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs: FA4 for the 96x96 self-attention
+     where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs
+With --fewstep the product variants also carry the few-step preset (a random rank-64 LoRA fused into a copy of the
+UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-steps; with --seed-sets 3, A and the
+product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
+mean abs <= 0.10).
 Other stages: split (diffusion.SplitEngine over every GPU here, PG replicas as load_split_engine makes them),
 job (best_of_n + PNGs), rq (whole jobs through Redis, RQ and Django; --rq-engine P or split), turbo, sdpa.
 A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice: on an H200 with torch 2.11 and
@@ -47,7 +52,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -58,18 +62,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sd15 import SCHEDULER, SD15, TINY  # noqa: E402  (SD1.5's configs, full and toy size)
+from sd15 import SD15, TINY, Components  # noqa: E402  (SD1.5's configs, full and toy size)
 
-from generator.core.codes import decoders, qr  # noqa: E402
-from generator.core.engines import (  # noqa: E402
-    aesthetics,
-    cuda,
-    diffusion,
-    loading,
-    parameters,
-    ranking,  # noqa: E402
-)
-from generator.core.engines.tiny import write_tokenizer  # noqa: E402
+from generator.core.codes import qr  # noqa: E402
+from generator.core.engines import aesthetics, cuda, diffusion, fewstep, loading, parameters, tiny  # noqa: E402
+
+# The verifier's stack (ranking, decoders: OpenCV, zxing-cpp, zbar) loads only in the stages that time whole jobs, so
+# the generation stages run with diffusers and qrcode alone (the call that carries FlashAttention 4 has no room for
+# OpenCV's 39 MB).
 
 STARTED = time.perf_counter()
 CONTENT = "https://qart.example/r/AbC123"
@@ -93,6 +93,8 @@ VARIANTS = {
               dtype="fp32", attention="default"),
     "P": dict(label="the product: B + cuda.compile_for_cuda (what load_engine does on CUDA)", skip=True,
               opt=False, compile=None, dtype="fp16", attention="default", product=True),
+    "P0": dict(label="P without FlashAttention 4 (cuDNN attention throughout, the product before issue 16)",
+               skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True, fa4=False),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
@@ -101,7 +103,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "PG", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "PG", "T")
 
 
 def log(message: str) -> None:
@@ -133,15 +135,15 @@ class Bench:
         self.results: dict = {"variants": {}, "job": {}, "notes": []}
         self.engines: dict = {}
         self.images: dict = {}
+        self.extra_images: dict = {}  # variant -> {first seed: images} for the image check's other seed sets
         self.traced_attention: str | None = None  # attention setting the compiled graphs in this process saw
-        self.tokdir = Path(tempfile.mkdtemp(prefix="qart-tok-"))
-        write_tokenizer(self.tokdir)
-        from transformers import CLIPTokenizer
-
-        self.tokenizer = CLIPTokenizer.from_pretrained(self.tokdir)
+        started = time.perf_counter()
+        self.parts = Components(self.cfg, self.device)  # the random weights, shared with gpu_probe.py
+        self.tokenizer = self.parts.tokenizer
+        self.results["parameters_millions"] = self.parts.parameters_millions
+        log(f"random weights built in {time.perf_counter() - started:.1f}s: {self.parts.parameters_millions}")
         self.control = qr.render_control_image(qr.encode(CONTENT), self.size)
         self.params = parameters.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
-        self.masters = self._build_masters()
 
     def dtype(self, name: str):
         torch = self.torch
@@ -151,88 +153,40 @@ class Bench:
             return torch.bfloat16
         return torch.float16 if self.cuda else torch.float32  # CPU dry run: fp32 stands in for fp16
 
-    def _build_masters(self) -> dict:
-        """Seeded random weights for every component, kept as fp32 state dicts on the CPU."""
-        torch = self.torch
-        from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel
-
-        started = time.perf_counter()
-        torch.manual_seed(0)
-        with torch.device(self.device):
-            unet = UNet2DConditionModel(**self.cfg["unet"])
-            controlnet = ControlNetModel(**self.cfg["controlnet"])
-            # diffusers zero-initialises the ControlNet's output ("zero") convolutions and the last conv of its
-            # conditioning embedding, as for training from scratch: the ControlNet would add exact zeros and
-            # ignore the QR image, and the image check could not see a ControlNet difference. Trained weights
-            # are not zero; give them the default random init.
-            for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
-                           controlnet.controlnet_cond_embedding.conv_out]:
-                module.reset_parameters()
-            vae = AutoencoderKL(**self.cfg["vae"])
-            text_config = CLIPTextConfig(
-                **self.cfg["text"], bos_token_id=self.tokenizer.bos_token_id,
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
-            )
-            text = CLIPTextModel(text_config)
-        masters = {}
-        for name, module in (("unet", unet), ("controlnet", controlnet), ("vae", vae), ("text", text)):
-            masters[name] = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-            count = sum(p.numel() for p in module.parameters())
-            self.results.setdefault("parameters_millions", {})[name] = round(count / 1e6, 1)
-        self.text_config = text_config
-        del unet, controlnet, vae, text
-        self.free()
-        log(f"random weights built in {time.perf_counter() - started:.1f}s: {self.results['parameters_millions']}")
-        return masters
-
     def free(self) -> None:
         gc.collect()
         if self.cuda:
             self.torch.cuda.synchronize()
             self.torch.cuda.empty_cache()
 
-    def _module(self, cls, name: str, dtype, config=None, device: str | None = None):
-        torch = self.torch
-        with torch.device(device or self.device):
-            module = cls(config) if config is not None else cls(**self.cfg[name])
-        module.load_state_dict(self.masters[name])
-        return module.to(dtype=dtype).eval().requires_grad_(False)
-
     def build_engine(self, spec: dict, device: str | None = None):
         """An Engine for one variant on `device` (default: the first GPU), through `engine_from_pipeline`."""
         torch = self.torch
-        from diffusers import (
-            AutoencoderKL,
-            ControlNetModel,
-            DDIMScheduler,
-            StableDiffusionControlNetPipeline,
-            UNet2DConditionModel,
-        )
-        from transformers import CLIPTextModel
-
-        dtype = self.dtype(spec["dtype"])
-        controlnet_class = diffusion.skipping_controlnet_class() if spec["skip"] else ControlNetModel
-        pipe = StableDiffusionControlNetPipeline(
-            vae=self._module(AutoencoderKL, "vae", dtype, device=device),
-            text_encoder=self._module(CLIPTextModel, "text", dtype, self.text_config, device=device),
-            tokenizer=self.tokenizer,
-            unet=self._module(UNet2DConditionModel, "unet", dtype, device=device),
-            controlnet=self._module(controlnet_class, "controlnet", dtype, device=device),
-            scheduler=DDIMScheduler(**SCHEDULER),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        pipe = self.parts.pipeline(self.dtype(spec["dtype"]), skip=spec["skip"], device=device)
+        fewstep_unet = None
         if spec.get("product"):
             if spec.get("inductor"):
                 import torch._inductor.config as inductor_config
 
                 for name, value in spec["inductor"].items():  # process-wide: T runs last
                     setattr(inductor_config, name, value)
+            # The few-step preset's UNet (a random full-size LoRA, fused), as load_engine builds it
+            if self.args.fewstep:
+                fewstep_unet = fewstep.load_fewstep_unet(pipe.unet, self.lora_file(pipe.unet))
             if self.device == "cuda":
+                import torch._dynamo
+                import torch.compiler.config as compiler_config
+
+                # A fresh trace and cache tag per product variant: P (FA4) and P0 (no FA4) must not share graphs.
+                torch._dynamo.reset()
+                if hasattr(compiler_config, "cache_key_tag"):
+                    compiler_config.cache_key_tag = f"qart-product-fa4-{spec.get('fa4')}"
                 # exactly what the worker's load_engine applies
-                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
+                if fewstep_unet is not None:
+                    fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
+                                                              fa4=spec.get("fa4"))
+                    self.results.setdefault("notes", []).append(f"{spec['label']}: few-step UNet compiled")
             else:
                 log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
         if spec["opt"]:
@@ -288,8 +242,14 @@ class Bench:
             pipe.controlnet.controlnet_cond_embedding.register_forward_hook(
                 lambda *_: counter.__setitem__(0, counter[0] + 1))
             pipe._qart_controlnet_calls = counter
-        engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"))
+        engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"),
+                                                fewstep_unet=fewstep_unet if spec.get("product") else None)
         engine.attention = spec["attention"]
+        if spec.get("product"):
+            kernel = cuda.fa4_kernel() if self.cuda else None
+            routed = sum(isinstance(m.get_processor(), cuda.FA4SelfAttention) for m in pipe.unet.modules()
+                         if type(m).__name__ == "Attention")
+            log(f"{spec['label']}: FA4 importable {kernel is not None}, UNet self-attention layers on FA4: {routed}")
         self._watch_decode(pipe)
         return engine
 
@@ -354,6 +314,12 @@ class Bench:
             log(f"{key}: run {r + 1}/{runs} {times[-1]:.3f}s")
             if images is None:
                 images = np.stack([np.asarray(im.convert("RGB")) for im in out])
+        if key == "A" or spec.get("product"):
+            for k in range(1, self.args.seed_sets):  # the image check's other seed sets (not timed)
+                seeds = [s + 1000 * k for s in self.seeds]
+                out = engine.generate(self.control, self.params, seeds)
+                self.extra_images.setdefault(key, {})[seeds[0]] = np.stack([np.asarray(im.convert("RGB"))
+                                                                             for im in out])
         peak = (torch.cuda.max_memory_allocated() - base) / 2**30 if self.cuda else None
         reserved = torch.cuda.max_memory_reserved() / 2**30 if self.cuda else None
         if spec["dtype"] == "fp32":
@@ -370,6 +336,8 @@ class Bench:
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1), decode=stats,
             controlnet_forwards_per_call=controlnet_calls, attention=spec["attention"], kernels=kernels,
         )
+        if getattr(engine, "fewstep", None) is not None:
+            result["fewstep"] = self.time_fewstep(key, engine)
         self.images[key] = images
         if keep:
             self.engines[key] = engine
@@ -377,6 +345,52 @@ class Bench:
             del engine
         self.free()
         return result
+
+    def lora_file(self, unet) -> str:
+        """A random LoRA of `unet`'s shapes at rank 64 (LCM-LoRA's), saved as safetensors once per machine."""
+        path = self.cache / f"fewstep_lora_{'tiny' if self.args.tiny else 'sd15'}.safetensors"
+        if not path.exists():
+            tiny.save_tiny_lora(path, unet, rank=4 if self.args.tiny else 64)
+        return str(path)
+
+    def time_fewstep(self, key: str, engine) -> dict:
+        """The few-step preset (LCM, no classifier-free guidance: UNet batch 8) at each --fewstep-steps."""
+        result = {}
+        for i, steps in enumerate(self.args.fewstep_steps):
+            params = replace(self.params, steps=steps, scheduler=self.args.fewstep_scheduler)
+            t0 = time.perf_counter()
+            for _ in range(self.args.warm_calls if i == 0 else 1):  # the first compiles the batch-8 graphs
+                engine.generate(self.control, params, self.seeds)
+            self.sync()
+            times = []
+            for _ in range(self.args.runs):
+                self.sync()
+                t1 = time.perf_counter()
+                out = engine.generate(self.control, params, self.seeds)
+                self.sync()
+                times.append(time.perf_counter() - t1)
+            pixels = np.stack([np.asarray(im.convert("RGB")) for im in out])
+            result[str(steps)] = dict(steps=steps, scheduler=params.scheduler, warmup_s=round(t1 - t0 - times[-1], 1),
+                                      times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
+                                      p95_s=round(percentile(times, 95), 4), pixels_std=round(float(pixels.std()), 2))
+            log(f"{key} few-step {steps} steps: median {result[str(steps)]['median_s']:.3f}s "
+                f"p95 {result[str(steps)]['p95_s']:.3f}s")
+        return result
+
+    def check_images(self, key: str) -> dict | None:
+        """Every image of every seed set against A's (the issue's bound: max abs <= 2, mean abs <= 0.10 per image)."""
+        sets = [(FIRST_SEED, self.images.get(key), self.images.get("A"))]
+        sets += [(first, imgs, self.extra_images.get("A", {}).get(first))
+                 for first, imgs in self.extra_images.get(key, {}).items()]
+        per_image = []
+        for _first, got, ref in sets:
+            if got is None or ref is None or got.shape != ref.shape:
+                return None
+            diff = np.abs(ref.astype(np.int16) - got.astype(np.int16))
+            per_image += [(int(d.max()), float(d.mean())) for d in diff]
+        worst_max, worst_mean = max(m for m, _ in per_image), max(a for _, a in per_image)
+        return dict(seed_sets=len(sets), images=len(per_image), worst_max_abs=worst_max,
+                    worst_mean_abs=round(worst_mean, 4), kept=bool(worst_max <= 2 and worst_mean <= 0.10))
 
     def kernel_check(self, key: str, engine) -> dict:
         """Which attention ops and GPU kernels one 2-step call really runs (torch.profiler; after the timing)."""
@@ -437,7 +451,12 @@ class Bench:
             return
         if key == "A":
             np.save(self.cache / "ref_A.npy", self.images["A"])
+            for first, imgs in self.extra_images.get("A", {}).items():
+                np.save(self.cache / f"ref_A_{first}.npy", imgs)
         result["vs_A"] = self.compare(key)
+        if spec.get("product"):
+            result["image_check"] = self.check_images(key)
+            log(f"{key}: image check against A over every seed set: {result['image_check']}")
         if key == "G":
             result["vs_D"] = self.compare("G", "D")  # same compiled graph but the attention kernel
         self.results["variants"][key] = result
@@ -461,6 +480,9 @@ class Bench:
             self.results["job"]["error"] = f"engine {key} not available"
             return
         log(f"=== whole job with engine {key}")
+        from generator.core.codes import decoders
+        from generator.core.engines import ranking
+
         dtype = engine.dtype
         with torch.device(self.device):
             torch.manual_seed(2)
@@ -768,6 +790,15 @@ class Bench:
             median = f"{v['median_s']:.3f}" if key != "R" else f"({v['median_s']:.1f}, 1 run)"
             p95 = f"{v['p95_s']:.3f}" if key != "R" else ""
             lines.append(f"| {key} | {v['label']} | {median} | {p95} | {v.get('peak_gib')} | {diff} |")
+        for key, v in self.results["variants"].items():
+            check, few = v.get("image_check"), v.get("fewstep")
+            if check:
+                lines.append(f"\n{key} image check: {check['images']} images ({check['seed_sets']} seed sets) vs A: "
+                             f"worst max {check['worst_max_abs']}, worst mean {check['worst_mean_abs']}; "
+                             f"kept: {check['kept']}")
+            for steps, f in (few or {}).items():
+                lines.append(f"\n{key} few-step preset ({f['scheduler']}, {steps} steps, no CFG): median "
+                             f"{f['median_s']:.3f} s, p95 {f['p95_s']:.3f} s")
         job = self.results.get("job", {})
         for name in ("no_repair", "with_repair"):
             if name in job and "summary" in job[name]:
@@ -814,7 +845,15 @@ def main() -> None:
                         help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
                         help="skip the profiled 2-step call that records the attention kernels used")
+    parser.add_argument("--seed-sets", type=int, default=1,
+                        help="A and the product variants also draw seeds 2000.., 3000.. (untimed) for the image check")
+    parser.add_argument("--fewstep", action="store_true",
+                        help="product variants also build the few-step preset (a random rank-64 LoRA, fused) and "
+                             "time it at --fewstep-steps")
+    parser.add_argument("--fewstep-steps", default="4,8")
+    parser.add_argument("--fewstep-scheduler", default="lcm", choices=parameters.FEWSTEP_SCHEDULERS)
     args = parser.parse_args()
+    args.fewstep_steps = [int(s) for s in args.fewstep_steps.split(",") if s.strip()]
     args.runs = args.runs or (2 if args.tiny else 5)
     args.job_runs = args.job_runs or (2 if args.tiny else 5)
     args.warm_steps = args.warm_steps or (4 if args.tiny else 5)
@@ -826,6 +865,10 @@ def main() -> None:
     stages = [s.strip() for s in args.variants.split(",") if s.strip()]
     if "A" not in stages and (bench.cache / "ref_A.npy").exists():
         bench.images["A"] = np.load(bench.cache / "ref_A.npy")
+        for k in range(1, args.seed_sets):
+            first = FIRST_SEED + 1000 * k
+            if (bench.cache / f"ref_A_{first}.npy").exists():
+                bench.extra_images.setdefault("A", {})[first] = np.load(bench.cache / f"ref_A_{first}.npy")
         bench.results["notes"].append("A's images loaded from the cache of an earlier call")
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once

@@ -33,7 +33,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from functools import partial
@@ -45,10 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sd15 import SCHEDULER, SD15, TINY  # noqa: E402
+from sd15 import SD15, TINY, Components  # noqa: E402
 
 from generator.core.engines import cuda, diffusion, loading, parameters  # noqa: E402
-from generator.core.engines.tiny import write_tokenizer  # noqa: E402
 
 STARTED = time.perf_counter()
 PROMPT = "a misty forest at dawn, moss, sunbeams, highly detailed, intricate"
@@ -165,17 +163,13 @@ class Probe:
         self.results: dict = {"stages": {}, "notes": [], "command": " ".join(sys.argv)}
         self.reference: list | None = None  # A's images per seed set
         self.routes: set[tuple[int, str]] = set()
-        tokdir = Path(tempfile.mkdtemp(prefix="qart-tok-"))
-        write_tokenizer(tokdir)
-        from transformers import CLIPTokenizer
-
-        self.tokenizer = CLIPTokenizer.from_pretrained(tokdir)
         self.control = self._control_image()
         self.params = parameters.GenerationParams(prompt=PROMPT, steps=self.steps, size=self.size)
         self.seed_sets = [[first + i for i in range(args.n)] for first in SEED_SETS[:args.seed_sets]]
         if self.cuda:
             cuda._initialise_sdpa_priority("cuda")  # torch's own kernel order, filled in before any context
-        self.masters = self._build_masters()
+        self.parts = Components(self.cfg, self.device)  # the random weights, as bench/gpu.py's Bench builds them
+        log("random weights built")
 
     def _control_image(self):
         """A QR-like control image (seeded 41x41 modules, three finder squares), without the QR package: speed
@@ -191,31 +185,6 @@ class Probe:
         pixels = np.pad((1 - modules) * 255, 4, constant_values=255).astype(np.uint8)
         return Image.fromarray(pixels).convert("RGB").resize((self.size, self.size), Image.Resampling.NEAREST)
 
-    def _build_masters(self) -> dict:
-        torch = self.torch
-        from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel
-
-        torch.manual_seed(0)
-        with torch.device(self.device):
-            unet = UNet2DConditionModel(**self.cfg["unet"])
-            controlnet = ControlNetModel(**self.cfg["controlnet"])
-            # As bench/gpu.py: give the zero-initialised ControlNet outputs random weights so it contributes.
-            for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
-                           controlnet.controlnet_cond_embedding.conv_out]:
-                module.reset_parameters()
-            vae = AutoencoderKL(**self.cfg["vae"])
-            self.text_config = CLIPTextConfig(
-                **self.cfg["text"], bos_token_id=self.tokenizer.bos_token_id,
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
-            text = CLIPTextModel(self.text_config)
-        masters = {name: {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-                   for name, module in (("unet", unet), ("controlnet", controlnet), ("vae", vae), ("text", text))}
-        del unet, controlnet, vae, text
-        self.free()
-        log("random weights built")
-        return masters
-
     def free(self) -> None:
         gc.collect()
         if self.cuda:
@@ -226,34 +195,11 @@ class Probe:
         if self.cuda:
             self.torch.cuda.synchronize()
 
-    def module(self, cls, name: str, config=None):
-        torch = self.torch
-        with torch.device(self.device):
-            module = cls(config) if config is not None else cls(**self.cfg[name])
-        module.load_state_dict(self.masters[name])
-        dtype = torch.float16 if self.cuda else torch.float32
-        return module.to(dtype=dtype).eval().requires_grad_(False)
+    def module(self, cls, name: str):
+        return self.parts.module(cls, name, self.torch.float16 if self.cuda else self.torch.float32)
 
     def pipeline(self, skip: bool):
-        from diffusers import (
-            AutoencoderKL,
-            ControlNetModel,
-            DDIMScheduler,
-            StableDiffusionControlNetPipeline,
-            UNet2DConditionModel,
-        )
-        from transformers import CLIPTextModel
-
-        controlnet_class = diffusion.skipping_controlnet_class() if skip else ControlNetModel
-        return StableDiffusionControlNetPipeline(
-            vae=self.module(AutoencoderKL, "vae"),
-            text_encoder=self.module(CLIPTextModel, "text", self.text_config),
-            tokenizer=self.tokenizer,
-            unet=self.module(UNet2DConditionModel, "unet"),
-            controlnet=self.module(controlnet_class, "controlnet"),
-            scheduler=DDIMScheduler(**SCHEDULER), safety_checker=None, feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        return self.parts.pipeline(self.torch.float16 if self.cuda else self.torch.float32, skip=skip)
 
     def compile_settings(self, tag: str) -> None:
         """A fresh dynamo and a compile-cache tag per variant: the attention kernel is fixed when a graph is

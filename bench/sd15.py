@@ -69,3 +69,83 @@ SCHEDULER = dict(
     num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
     clip_sample=False, set_alpha_to_one=False, steps_offset=1,
 )
+
+
+class Components:
+    """Seeded random weights for every SD1.5 component at `cfg`'s size, kept as fp32 state dicts on the CPU, and the
+    pipelines built from them: the one setup bench/gpu.py's `Bench` and bench/gpu_probe.py's `Probe` share."""
+
+    def __init__(self, cfg: dict, device: str):
+        import tempfile
+        from pathlib import Path
+
+        import torch
+        from transformers import CLIPTokenizer
+
+        from generator.core.engines.tiny import write_tokenizer
+
+        self.cfg, self.device, self.torch = cfg, device, torch
+        tokdir = Path(tempfile.mkdtemp(prefix="qart-tok-"))
+        write_tokenizer(tokdir)
+        self.tokenizer = CLIPTokenizer.from_pretrained(tokdir)
+        self.parameters_millions: dict = {}
+        self.masters = self._build_masters()
+
+    def _build_masters(self) -> dict:
+        torch = self.torch
+        from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        torch.manual_seed(0)
+        with torch.device(self.device):
+            unet = UNet2DConditionModel(**self.cfg["unet"])
+            controlnet = ControlNetModel(**self.cfg["controlnet"])
+            # diffusers zero-initialises the ControlNet's output ("zero") convolutions and the last conv of its
+            # conditioning embedding, as for training from scratch: the ControlNet would add exact zeros and
+            # ignore the QR image, and the image check could not see a ControlNet difference. Trained weights
+            # are not zero; give them the default random init.
+            for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                           controlnet.controlnet_cond_embedding.conv_out]:
+                module.reset_parameters()
+            vae = AutoencoderKL(**self.cfg["vae"])
+            self.text_config = CLIPTextConfig(
+                **self.cfg["text"], bos_token_id=self.tokenizer.bos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
+            text = CLIPTextModel(self.text_config)
+        masters = {}
+        for name, module in (("unet", unet), ("controlnet", controlnet), ("vae", vae), ("text", text)):
+            masters[name] = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            self.parameters_millions[name] = round(sum(p.numel() for p in module.parameters()) / 1e6, 1)
+        return masters
+
+    def module(self, cls, name: str, dtype, config=None, device: str | None = None):
+        """One component with the master weights, in `dtype`, eval mode, no gradients."""
+        torch = self.torch
+        with torch.device(device or self.device):
+            module = cls(config) if config is not None else cls(**self.cfg[name])
+        module.load_state_dict(self.masters[name])
+        return module.to(dtype=dtype).eval().requires_grad_(False)
+
+    def pipeline(self, dtype, skip: bool, device: str | None = None):
+        """A StableDiffusionControlNetPipeline of the master weights (`skip`: the product's skipping ControlNet)."""
+        from diffusers import (
+            AutoencoderKL,
+            ControlNetModel,
+            DDIMScheduler,
+            StableDiffusionControlNetPipeline,
+            UNet2DConditionModel,
+        )
+        from transformers import CLIPTextModel
+
+        from generator.core.engines import diffusion
+
+        controlnet_class = diffusion.skipping_controlnet_class() if skip else ControlNetModel
+        return StableDiffusionControlNetPipeline(
+            vae=self.module(AutoencoderKL, "vae", dtype, device=device),
+            text_encoder=self.module(CLIPTextModel, "text", dtype, self.text_config, device=device),
+            tokenizer=self.tokenizer,
+            unet=self.module(UNet2DConditionModel, "unet", dtype, device=device),
+            controlnet=self.module(controlnet_class, "controlnet", dtype, device=device),
+            scheduler=DDIMScheduler(**SCHEDULER), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False,
+        )

@@ -107,7 +107,9 @@ class GenerationSerializer(serializers.ModelSerializer):
                                     error_messages={"max_length": qr.CONTENT_TOO_LONG},
                                     help_text="The exact text the code carries; defaults to the placement's short "
                                               "link.")
-    scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler)
+    scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler,
+                                        help_text="lcm or tcd: the few-step preset (4-8 steps, no guidance), offered "
+                                                  "only where a few-step LoRA is configured.")
     style = serializers.ChoiceField(qr.STYLES, default="square")
     background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
@@ -129,6 +131,11 @@ class GenerationSerializer(serializers.ModelSerializer):
             "error", "created", "started", "finished", "queue_seconds", "generation_seconds", "scoring_seconds",
             "total_seconds", "control_image",
         ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The few-step scheduler (lcm or tcd) only where a few-step LoRA is configured.
+        self.fields["scheduler"].choices = jobs.schedulers()
 
     def get_queue_position(self, job: GenerationJob) -> int | None:
         return jobs.queue_position(job)

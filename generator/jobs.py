@@ -19,6 +19,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import django_rq
 from django.conf import settings
@@ -55,7 +56,7 @@ def engine_spec(model: str | None = None, controlnet: str | None = None) -> para
     q = settings.QART
     model = model or q["MODEL"] or (parameters.DEFAULT_BASE if cuda_available() else "tiny")
     if model == "tiny":
-        return tiny.tiny_spec(q["MODEL_DIR"] / "tiny")
+        return replace(tiny.tiny_spec(q["MODEL_DIR"] / "tiny"), fewstep_lora=q["FEWSTEP_LORA"] or None)
     return parameters.ModelSpec(
         base=model,
         controlnet=controlnet or q["CONTROLNET"] or parameters.DEFAULT_CONTROLNET,
@@ -63,7 +64,21 @@ def engine_spec(model: str | None = None, controlnet: str | None = None) -> para
         base_config=q["BASE_CONFIG"] or None,
         aesthetic_clip=q["AESTHETIC_CLIP"] if q["AESTHETIC_HEAD"] else None,
         aesthetic_head=q["AESTHETIC_HEAD"] or None,
+        fewstep_lora=q["FEWSTEP_LORA"] or None,
     )
+
+
+def fewstep_scheduler() -> str | None:
+    """The few-step preset's scheduler where a few-step LoRA is configured (QART_FEWSTEP_LORA), else None: the
+    page and the API offer the preset only then."""
+    q = settings.QART
+    return q["FEWSTEP_SCHEDULER"] if q["FEWSTEP_LORA"] else None
+
+
+def schedulers() -> tuple[str, ...]:
+    """The schedulers a job may ask for here."""
+    fewstep = fewstep_scheduler()
+    return parameters.SCHEDULERS + ((fewstep,) if fewstep else ())
 
 
 def get_engine(
@@ -141,6 +156,9 @@ def validate_job(job: GenerationJob) -> None:
         qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
         return
     job_params(job).validate()
+    if job.scheduler not in schedulers():
+        raise ValueError(f"Scheduler {job.scheduler!r} is not offered here: choose one of {', '.join(schedulers())} "
+                         "(the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA).")
     job_config(job).validate()
     qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
     if job.style not in qr.STYLES:

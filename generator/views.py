@@ -26,7 +26,7 @@ from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
 from generator.evals import report_views
-from generator.forms import LOOKS, SPEEDS, GenerationForm
+from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
@@ -118,11 +118,11 @@ def generate(request: HttpRequest) -> HttpResponse:
         .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,
         "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
-        "speeds": list(zip(form["speed"], SPEEDS.values(), strict=True)),
+        "speeds": list(zip(form["speed"], form.speeds.values(), strict=True)),
         "presets": {
             "look": {k: {"conditioning_scale": v["conditioning_scale"], "control_start": v["control_start"]}
                      for k, v in LOOKS.items()},
-            "speed": {k: {"steps": v["steps"]} for k, v in SPEEDS.items()},
+            "speed": {k: {"steps": v["steps"]} for k, v in form.speeds.items()},
         },
         "placement_links": {
             p.pk: {"link": link_for(p), "team": p.campaign.team_id} for p in form.fields["placement"].queryset

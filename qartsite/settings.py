@@ -393,6 +393,11 @@ QART = {
     # LAION aesthetic predictor: CLIP ViT-L/14 (hub id or folder) and the head's weights file.
     "AESTHETIC_CLIP": os.getenv("QART_AESTHETIC_CLIP", "openai/clip-vit-large-patch14"),
     "AESTHETIC_HEAD": os.getenv("QART_AESTHETIC_HEAD", ""),
+    # The few-step preset (4-8 steps, no classifier-free guidance): a few-step LoRA for SD1.5 (LCM-LoRA, Hyper-SD,
+    # TCD) as a local .safetensors file, a folder holding one, or a hub id already in the cache, and the scheduler it
+    # was distilled for. Empty: no few-step preset (the page and the API do not offer it).
+    "FEWSTEP_LORA": os.getenv("QART_FEWSTEP_LORA", "").strip(),
+    "FEWSTEP_SCHEDULER": envchoice("QART_FEWSTEP_SCHEDULER", "lcm", ("lcm", "tcd")),
     # Where the tiny preset is saved once (laid out like hub repositories).
     "MODEL_DIR": Path(os.getenv("QART_MODEL_DIR", str(BASE_DIR / "var" / "models"))),
     # GPUs one generation worker drives: empty = the best device here (one GPU). Two or more split every job's

@@ -112,6 +112,16 @@ class TestCreateGeneration:
         assert message in (error if isinstance(error, str) else error[0])
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
 
+    def test_it_takes_the_fewstep_scheduler_only_with_a_fewstep_lora(self, team_users, enqueued, settings):
+        body = {"prompt": "a misty forest", "content": SHORT_LINK, "scheduler": "lcm", "steps": 4}
+        settings.QART = dict(settings.QART, FEWSTEP_LORA="")
+        response = api_as(team_users.owner).post("/api/generations/", body, format="json")
+        assert response.status_code == 400 and response.json()["scheduler"] == ['"lcm" is not a valid choice.']
+        settings.QART = dict(settings.QART, FEWSTEP_LORA="/models/lcm-lora.safetensors", FEWSTEP_SCHEDULER="lcm")
+        response = api_as(team_users.owner).post("/api/generations/", body, format="json")
+        assert response.status_code == 201, response.content
+        assert GenerationJob.objects.get().scheduler == "lcm"
+
     def test_it_refuses_another_teams_placement_as_if_it_did_not_exist(self, team_users, enqueued, placement):
         client = api_as(team_users.outsider)
         foreign = client.post("/api/generations/", {"prompt": "p", "placement": placement.pk}, format="json")

@@ -48,6 +48,17 @@ class TestPresets:
         assert (form.job.steps, form.job.conditioning_scale, form.job.control_start) == (30, 1.4, 0.3)
         assert form.job.scheduler == "dpmpp_2m_karras"
 
+    def test_it_offers_the_fewstep_preset_only_with_a_fewstep_lora(self, team_users, settings):
+        settings.QART = dict(settings.QART, FEWSTEP_LORA="")
+        form = make_form(team_users.owner, team_users.team, speed="fewstep")
+        assert not form.is_valid() and "speed" in form.errors
+        assert "fewstep" not in dict(form.fields["speed"].choices)
+        settings.QART = dict(settings.QART, FEWSTEP_LORA="/models/lcm-lora.safetensors", FEWSTEP_SCHEDULER="tcd")
+        form = make_form(team_users.owner, team_users.team, speed="fewstep")
+        assert form.is_valid(), form.errors
+        assert (form.job.steps, form.job.scheduler) == (6, "tcd")
+        assert form.speeds["fewstep"]["scheduler"] == "tcd"
+
     @pytest.mark.parametrize("name", sorted(forms.RANGES))
     def test_it_keeps_the_input_ranges_in_step_with_the_core(self, team_users, name):
         low, high, step = forms.RANGES[name]

@@ -198,6 +198,7 @@ def test_a_killed_workers_job_is_retried_once_then_failed(gpu_queue, start_worke
         ({"size": 100}, "Size must be between 256 and 1024"),
         ({"strength": 2}, "Strength must be above 0"),
         ({"scheduler": "nope"}, "Unknown scheduler"),
+        ({"scheduler": "lcm"}, "the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA"),
         ({"content": "x" * 300}, "too long for QR art"),
         ({"content": ""}, "Content is empty"),
         ({"candidates_per_batch": 40}, "Candidates per batch must be between 1 and 16"),

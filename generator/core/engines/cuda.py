@@ -1,4 +1,5 @@
-"""CUDA speed-ups that keep the images: the attention kernel preference, torch.compile, CUDA graph threads.
+"""CUDA speed-ups that keep the images: the attention kernel preference, FlashAttention 4 for the largest
+self-attention on Hopper, torch.compile, CUDA graph threads.
 
 Nothing here changes what a pipeline draws beyond fp16 rounding (bench/RESULTS.md has the measurements).
 """
@@ -6,6 +7,7 @@ Nothing here changes what a pipeline draws beyond fp16 rounding (bench/RESULTS.m
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 
@@ -97,7 +99,113 @@ def attention_context(device: str, attention: str = "cudnn"):
     return context
 
 
-def compile_for_cuda(txt2img, cuda_graphs: bool = False) -> None:
+# FA4 runs self-attention only at this head size: SD1.5's 96x96 level at 768² (heads of 40). At heads of 80 and
+# 160 and for cross-attention it was slower than cuDNN (bench/GPU.md, issue 16 probe).
+FA4_HEAD_SIZE = 40
+
+
+@functools.cache
+def fa4_kernel():
+    """FlashAttention 4's forward as `torch.ops.qart.fa4_attention(q, k, v)` on (batch, tokens, heads, head size)
+    fp16/bf16 CUDA tensors, or None when flash-attn-4 does not import here.
+
+    A custom op, so that torch.compile keeps it opaque (it cannot trace FA4's CuTe DSL launcher) and Inductor
+    compiles everything around it. Registered once per process (a second registration would fail).
+    """
+    try:
+        import torch
+        from flash_attn.cute import flash_attn_func
+    except Exception as exc:  # not installed, or the CuTe DSL failing to load its compiler libraries
+        log.info("FlashAttention 4 unavailable: %s", exc)
+        return None
+
+    # An explicit schema: with postponed annotations, torch cannot infer one from the function (bench/GPU.md, trap 6).
+    @torch.library.custom_op("qart::fa4_attention", mutates_args=(), schema="(Tensor q, Tensor k, Tensor v) -> Tensor")
+    def fa4_attention(q, k, v):
+        out = flash_attn_func(q, k, v)
+        out = out[0] if isinstance(out, tuple) else out  # (out, softmax log-sum-exp) in some versions
+        return out.contiguous()
+
+    @fa4_attention.register_fake
+    def _(q, k, v):
+        return q.new_empty((*q.shape[:-1], v.shape[-1]))
+
+    return torch.ops.qart.fa4_attention
+
+
+def fa4_usable(device: str) -> bool:
+    """Whether the engine on `device` should run its 96x96 self-attention on FlashAttention 4: a CUDA device of
+    compute capability 9.0 (Hopper: FA4's sm90 kernel, the one measured) with flash-attn-4 importable."""
+    if not str(device).startswith("cuda"):
+        return False
+    import torch
+
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability(torch.device(device)) != (9, 0):
+        return False
+    return fa4_kernel() is not None
+
+
+class FA4SelfAttention:
+    """A diffusers attention processor: self-attention through `kernel` (FA4), anything else through `fallback`.
+
+    The fused QKV projection's output, viewed as (batch, tokens, 3, heads, head size), already is the layout FA4
+    takes (as are separate projections viewed as (batch, tokens, heads, head size)), so unlike SDPA's (batch,
+    heads, tokens, head size) nothing is transposed or copied. The arithmetic is FusedAttnProcessor2_0's (softmax
+    scale 1/sqrt(head size)); FA4's rounding keeps the images within fp16 rounding (bench/RESULTS.md, issue 16).
+    """
+
+    def __init__(self, fallback, kernel):
+        self.fallback = fallback
+        self.kernel = kernel
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args,
+                 **kwargs):
+        if (encoder_hidden_states is not None or attention_mask is not None or hidden_states.ndim != 3
+                or attn.spatial_norm is not None or attn.group_norm is not None or attn.norm_q is not None
+                or attn.norm_k is not None):
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        residual = hidden_states
+        batch, tokens, _ = hidden_states.shape
+        if getattr(attn, "fused_projections", False):
+            q, k, v = attn.to_qkv(hidden_states).view(batch, tokens, 3, attn.heads, -1).unbind(2)
+        else:  # diffusers 0.42 does not fuse the ControlNet's projections
+            q, k, v = (proj(hidden_states).view(batch, tokens, attn.heads, -1)
+                       for proj in (attn.to_q, attn.to_k, attn.to_v))
+        hidden_states = self.kernel(q, k, v).reshape(batch, tokens, -1).to(q.dtype)
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))  # projection, dropout
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def route_self_attention(model, kernel, head_size: int = FA4_HEAD_SIZE) -> int:
+    """Give every self-attention of `model` (a UNet or ControlNet) with heads of `head_size` an `FA4SelfAttention`
+    processor around its current one. Returns how many attention layers were routed."""
+    routed = 0
+    for module in model.modules():
+        if type(module).__name__ != "Attention" or module.is_cross_attention:
+            continue
+        if module.inner_dim // module.heads != head_size:
+            continue
+        current = module.get_processor()
+        if not isinstance(current, FA4SelfAttention):
+            module.set_processor(FA4SelfAttention(current, kernel))
+            routed += 1
+    return routed
+
+
+def _fast_layout(module, fa4: bool) -> None:
+    """Fused QKV projections, channels_last, and FA4 for the 96x96 self-attention when `fa4`."""
+    import torch
+
+    module.fuse_qkv_projections()
+    module.to(memory_format=torch.channels_last)
+    if fa4:
+        routed = route_self_attention(module, fa4_kernel())
+        log.info("FlashAttention 4 runs %d self-attention layers of %s", routed, type(module).__name__)
+
+
+def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -109,20 +217,33 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False) -> None:
     `cuda_graphs` also records the UNet and ControlNet as CUDA graphs (mode "reduce-overhead"): no faster on
     one GPU (3.33 s vs 3.35 s, variant F), but a step then costs Python almost nothing, which a split engine
     needs (its replicas share one interpreter). Graphs are recorded per thread: call the pipeline from one.
+
+    `fa4` runs the 96x96 self-attention of the UNet and ControlNet on FlashAttention 4 (-7 % on an H200, images
+    kept: bench/RESULTS.md, issue 16); None: where `fa4_usable` says it can. Compiled graphs are static in shape
+    (one per batch size: a few-step engine's UNet batch of 8 next to 16 with guidance), never dynamic-shape
+    recompiles.
     """
     import torch
     import torch._dynamo
     import torch._inductor.config as inductor_config
 
+    fa4 = fa4_usable(str(txt2img.device)) if fa4 is None else fa4
     for module in (txt2img.unet, txt2img.controlnet, txt2img.vae):
-        module.fuse_qkv_projections()
-        module.to(memory_format=torch.channels_last)
+        _fast_layout(module, fa4=fa4 and module is not txt2img.vae)
     torch.backends.cudnn.benchmark = True
     # The ControlNet's real and skipped paths and the img2img pipeline add graphs; stay under dynamo's
     # recompile limit, past which it silently falls back to eager.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     inductor_config.conv_1x1_as_mm = True
     mode = "reduce-overhead" if cuda_graphs else None
-    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode)
-    txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False, mode=mode)
-    txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False)
+    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
+    txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False, mode=mode, dynamic=False)
+    txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
+
+
+def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None):
+    """A second UNet (the few-step preset's) made fast as `compile_for_cuda` makes the first; returns it compiled."""
+    import torch
+
+    _fast_layout(unet, fa4=fa4_usable(str(unet.device)) if fa4 is None else fa4)
+    return torch.compile(unet, fullgraph=False, mode="reduce-overhead" if cuda_graphs else None, dynamic=False)

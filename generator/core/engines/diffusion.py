@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from generator.core.engines.cuda import attention_context, graph_thread
-from generator.core.engines.parameters import SCHEDULERS, Cancelled, GenerationParams, ModelSpec
+from generator.core.engines.parameters import (
+    FEWSTEP_SCHEDULERS,
+    SCHEDULERS,
+    Cancelled,
+    GenerationParams,
+    ModelSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ def make_scheduler(name: str, config: dict):
         DDIMScheduler,
         DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
+        LCMScheduler,
+        TCDScheduler,
         UniPCMultistepScheduler,
     )
 
@@ -42,7 +50,11 @@ def make_scheduler(name: str, config: dict):
         return EulerAncestralDiscreteScheduler.from_config(config)
     if name == "unipc":
         return UniPCMultistepScheduler.from_config(config)
-    raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
+    if name == "lcm":
+        return LCMScheduler.from_config(config)
+    if name == "tcd":
+        return TCDScheduler.from_config(config)
+    raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS + FEWSTEP_SCHEDULERS)}.")
 
 
 def skipping_controlnet_class():
@@ -98,6 +110,9 @@ class Engine:
     # One of ATTENTION_CHOICES. "default": on the H200 PyTorch already picks cuDNN attention (measured: no gain
     # from forcing it, bench/RESULTS.md); "cudnn" forces it where PyTorch would pick flash (unmeasured there).
     attention: str = "default"
+    # The few-step preset's (txt2img, img2img): the same components but a UNet with the few-step LoRA fused in;
+    # None without a LoRA (`loading.load_engine` with ModelSpec.fewstep_lora).
+    fewstep: tuple | None = None
 
     def generate(
         self,
@@ -111,7 +126,8 @@ class Engine:
 
         Args:
             control (`PIL.Image.Image`): the QR control image (it is resized to `params.size`).
-            params (`GenerationParams`): prompt and sampling parameters; validated here.
+            params (`GenerationParams`): prompt and sampling parameters; validated here. A few-step scheduler
+                (lcm, tcd) draws with the few-step LoRA's UNet and no classifier-free guidance (UNet batch = seeds).
             seeds (`Sequence[int]`): one seed per candidate. The same seed and parameters give the same
                 image whatever the batch size or position.
             init_image (`PIL.Image.Image`, *optional*): for img2img, the picture to start from; defaults to
@@ -132,7 +148,8 @@ class Engine:
 
         # 2. Prepare the control (and init) image, the scheduler and one generator per candidate
         control = control.convert("RGB").resize((size, size), Image.Resampling.NEAREST)
-        pipe = self.img2img if params.strength is not None else self.txt2img
+        txt2img, img2img = self.pipelines(params)
+        pipe = img2img if params.strength is not None else txt2img
         pipe.scheduler = make_scheduler(params.scheduler, self.scheduler_config)
         generator_device = "cpu" if self.device == "mps" else self.device
         generators = [torch.Generator(generator_device).manual_seed(int(s)) for s in seeds]
@@ -147,7 +164,8 @@ class Engine:
             negative_prompt=params.negative_prompt,
             num_images_per_prompt=len(seeds),
             num_inference_steps=params.steps,
-            guidance_scale=params.guidance_scale,
+            # Few-step LoRAs are distilled with guidance folded in: none here (guidance <= 1 turns it off).
+            guidance_scale=1.0 if params.fewstep else params.guidance_scale,
             controlnet_conditioning_scale=params.conditioning_scale,
             control_guidance_start=params.control_start,
             control_guidance_end=params.control_end,
@@ -177,6 +195,15 @@ class Engine:
             first = self.generate(control, params, list(seeds[:half]), init_image, on_step)
             return first + self.generate(control, params, list(seeds[half:]), init_image, on_step)
 
+    def pipelines(self, params: GenerationParams) -> tuple:
+        """The (txt2img, img2img) pair that draws `params`: the few-step LoRA's for a few-step scheduler."""
+        if not params.fewstep:
+            return self.txt2img, self.img2img
+        if self.fewstep is None:
+            raise ValueError(f"Scheduler {params.scheduler!r} belongs to the few-step preset, which needs a few-step "
+                             "LoRA: set QART_FEWSTEP_LORA.")
+        return self.fewstep
+
     def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
         """Aesthetic scores, or None per image when no predictor is configured."""
         if self.aesthetic is None:
@@ -185,12 +212,17 @@ class Engine:
 
 
 def warm_up_engine(engine: Engine, size: int, batch: int) -> None:
-    """One short generation. Compiled graphs specialise on shapes: warm up on the jobs' shape (size² x batch),
-    or the first job compiles (minutes); an eager engine only needs a small run."""
+    """One short generation (and one of the few-step preset, when the engine has it). Compiled graphs specialise on
+    shapes: warm up on the jobs' shape (size² x batch), or the first job compiles (minutes); an eager engine only
+    needs a small run."""
     compiled = hasattr(engine.txt2img.unet, "_orig_mod")
     size, batch = (size, batch) if compiled else (256, 1)
-    warm = GenerationParams(prompt="warm-up", steps=2, size=size)
-    engine.generate(Image.new("RGB", (size, size), "white"), warm, seeds=list(range(batch)))
+    control = Image.new("RGB", (size, size), "white")
+    engine.generate(control, GenerationParams(prompt="warm-up", steps=2, size=size), seeds=list(range(batch)))
+    if engine.fewstep is not None:
+        # Steps 0-1 skip the ControlNet (start 0.25 of 4): both of its paths at the few-step batch.
+        warm = GenerationParams(prompt="warm-up", steps=4, size=size, scheduler="lcm")
+        engine.generate(control, warm, seeds=list(range(batch)))
 
 
 def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
@@ -301,15 +333,23 @@ class SplitEngine:
 
 
 
-def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None) -> Engine:
+def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None, fewstep_unet=None) -> Engine:
     """Wrap a ready `StableDiffusionControlNetPipeline` (already on its device) as an `Engine`.
 
-    The image-to-image pipeline is made from the same components, so it shares every weight.
+    The image-to-image pipeline is made from the same components, so it shares every weight; with `fewstep_unet`
+    (a UNet with a few-step LoRA fused in) so do the few-step preset's pipelines, but for the UNet.
     """
-    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
 
-    txt2img.set_progress_bar_config(disable=True)
-    img2img = StableDiffusionControlNetImg2ImgPipeline(**txt2img.components)
-    img2img.set_progress_bar_config(disable=True)
+    def pair(components: dict, t2i=None) -> tuple:
+        t2i = t2i or StableDiffusionControlNetPipeline(**components)
+        i2i = StableDiffusionControlNetImg2ImgPipeline(**components)
+        for pipe in (t2i, i2i):
+            pipe.set_progress_bar_config(disable=True)
+        return t2i, i2i
+
+    components = txt2img.components
+    txt2img, img2img = pair(components, txt2img)
+    fewstep = pair(dict(components, unet=fewstep_unet)) if fewstep_unet is not None else None
     return Engine(spec, txt2img, img2img, aesthetic, str(txt2img.device), txt2img.unet.dtype,
-                  dict(txt2img.scheduler.config))
+                  dict(txt2img.scheduler.config), fewstep=fewstep)

@@ -11,6 +11,9 @@ DEFAULT_CONTROLNET = "monster-labs/control_v1p_sd15_qrcode_monster"
 DEFAULT_CONTROLNET_SUBFOLDER = "v2"
 DEFAULT_NEGATIVE = "worst quality, low quality, ugly, disfigured, blurry, watermark, text"
 SCHEDULERS = ("ddim", "dpmpp_2m_karras", "euler_a", "unipc")
+# The few-step preset's schedulers: they need a few-step LoRA (ModelSpec.fewstep_lora; `fewstep.py`) and run
+# without classifier-free guidance (the LoRA is distilled with it folded in), so the UNet sees 8 samples, not 16.
+FEWSTEP_SCHEDULERS = ("lcm", "tcd")
 # Modal's production recipe for qart.codes used DDIM at 50 steps; "fast" trades a little quality for 2x.
 PRESETS = {
     "quality": {"scheduler": "ddim", "steps": 50},
@@ -18,8 +21,11 @@ PRESETS = {
     # Fewer steps change the images (unlike the engine's speed-ups, which keep them): a preset of its own.
     # DPM-Solver++ 2M is built to converge in 15-20 steps; whether codes scan as often is for a sweep to show.
     "turbo": {"scheduler": "dpmpp_2m_karras", "steps": 15},
+    # Only where a few-step LoRA is configured; its scheduler (lcm or tcd) comes with the LoRA (QART_FEWSTEP_SCHEDULER).
+    "fewstep": {"scheduler": "lcm", "steps": 6},
 }
-# Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice.
+# Attention kernels on CUDA: "cudnn" prefers cuDNN's fused attention, "default" leaves PyTorch's own choice. Either
+# way a compiled engine on Hopper with flash-attn-4 installed runs the 96x96 self-attention on FA4 (`cuda.py`).
 ATTENTION_CHOICES = ("cudnn", "default")
 
 
@@ -50,6 +56,7 @@ class ModelSpec:
     aesthetic_clip: str | None = None  # CLIP ViT-L/14 vision tower for the aesthetic score; None: no score
     aesthetic_head: str | None = None  # LAION head weights (.pth or .safetensors)
     tiny: bool = False  # random toy weights: images are noise
+    fewstep_lora: str | None = None  # few-step LoRA (file, folder or cached hub id) for the lcm/tcd schedulers
 
     @property
     def label(self) -> str:
@@ -96,8 +103,13 @@ class GenerationParams:
             raise ValueError(f"Strength must be above 0 and at most 1, got {self.strength}.")
         if self.size % 64:
             raise ValueError(f"Size must be a multiple of 64 pixels, got {self.size}.")
-        if self.scheduler not in SCHEDULERS:
+        if self.scheduler not in SCHEDULERS + FEWSTEP_SCHEDULERS:
             raise ValueError(f"Unknown scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}.")
+
+    @property
+    def fewstep(self) -> bool:
+        """Drawn by the few-step LoRA's UNet with its scheduler, without classifier-free guidance."""
+        return self.scheduler in FEWSTEP_SCHEDULERS
 
     def with_preset(self, name: str) -> GenerationParams:
         if name not in PRESETS:

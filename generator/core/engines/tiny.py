@@ -160,3 +160,45 @@ def tiny_spec(folder: str | Path) -> ModelSpec:
         aesthetic_head=str(folder / "aesthetic" / "head.safetensors"),
         tiny=True,
     )
+
+
+# The layers LCM-LoRA for SD1.5 trains (its adapter config's target modules); Hyper-SD and TCD take the same.
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1",
+                "conv2", "conv_shortcut", "time_emb_proj", "downsamplers.0.conv", "upsamplers.0.conv")
+
+
+def random_lora(unet, rank: int = 4, seed: int = TINY_SEED, std: float = 0.02) -> dict:
+    """Seeded random LoRA weights of `unet`'s shapes, laid out as diffusers saves a PEFT LoRA
+    (`unet.<module>.lora_A.weight`, `lora_B.weight`). For tests (tiny UNet) and speed runs (full size): a fused
+    LoRA costs the same whatever its values.
+
+    Args:
+        unet: the UNet the LoRA is for.
+        rank: the LoRA's rank.
+        seed: torch seed.
+        std: spread of the random values (B @ A changes each weight by about std² * rank).
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, module in unet.named_modules():
+        if not name.endswith(LORA_TARGETS) or not isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+            continue
+        out_features, in_shape = module.weight.shape[0], tuple(module.weight.shape[1:])
+        down_shape = (rank, *in_shape) if module.weight.dim() == 4 else (rank, in_shape[0])
+        up_shape = (out_features, rank, 1, 1) if module.weight.dim() == 4 else (out_features, rank)
+        state[f"unet.{name}.lora_A.weight"] = torch.randn(down_shape, generator=generator) * std
+        state[f"unet.{name}.lora_B.weight"] = torch.randn(up_shape, generator=generator) * std
+    return state
+
+
+def save_tiny_lora(path: str | Path, unet, rank: int = 4, seed: int = TINY_SEED) -> str:
+    """Write `random_lora(unet)` as a safetensors file at `path` (what a real LoRA download is); returns the path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in random_lora(unet, rank, seed).items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+    return str(path)

@@ -55,3 +55,80 @@ class TestAttention:
         monkeypatch.setattr(tiny_engine, "attention", "xformers")
         with pytest.raises(ValueError, match="Unknown attention 'xformers'"):
             tiny_engine.generate(control, GenerationParams(**FAST), seeds=[0])
+
+
+def sdpa_bshd(q, k, v):
+    """A stand-in for FA4 on the CPU: the same (batch, tokens, heads, head size) layout, through SDPA."""
+    import torch
+
+    return torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
+
+
+class TestFlashAttention4:
+    def test_it_is_not_used_off_cuda_or_without_the_package(self):
+        assert cuda.fa4_usable("cpu") is False
+        assert cuda.fa4_kernel() is None  # flash-attn-4 is not installed here
+
+    @pytest.mark.parametrize(("capability", "kernel", "expected"), [
+        ((9, 0), object(), True),    # Hopper with flash-attn-4: FA4
+        ((9, 0), None, False),       # Hopper without it: cuDNN as before
+        ((8, 0), object(), False),   # an A100: FA4's sm90 kernel is not for it (and unmeasured)
+        ((10, 0), object(), False),  # Blackwell: not measured
+    ])
+    def test_it_needs_hopper_and_flash_attn_4(self, monkeypatch, capability, kernel, expected):
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device=None: capability)
+        monkeypatch.setattr(cuda, "fa4_kernel", lambda: kernel)
+        assert cuda.fa4_usable("cuda:0") is expected
+
+    def test_routed_self_attention_computes_what_sdpa_does(self, tiny_engine):
+        import copy
+
+        import torch
+
+        unet = copy.deepcopy(tiny_engine.txt2img.unet)
+        unet.fuse_qkv_projections()
+        torch.manual_seed(0)
+        sample, text = torch.randn(2, 4, 16, 16), torch.randn(2, 77, 32)
+        with torch.no_grad():
+            expected = unet(sample, 10, text).sample
+        calls = []
+
+        def kernel(q, k, v):
+            calls.append(q.shape)
+            return sdpa_bshd(q, k, v)
+
+        # The tiny UNet's heads are 8 wide at its attention level (SD1.5's 96x96 level: 40).
+        assert cuda.route_self_attention(unet, kernel, head_size=8) == 4
+        with torch.no_grad():
+            got = unet(sample, 10, text).sample
+        assert len(calls) == 4 and all(shape[1:] == (8 * 8, 4, 8) for shape in calls)  # self-attention only
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+    def test_unfused_projections_are_routed_too(self, tiny_engine):
+        import copy
+
+        import torch
+
+        # diffusers does not fuse the ControlNet's QKV projections: its self-attention goes through to_q/k/v.
+        controlnet = copy.deepcopy(tiny_engine.txt2img.controlnet)
+        controlnet.fuse_qkv_projections()
+        torch.manual_seed(0)
+        args = (torch.randn(2, 4, 16, 16), 10, torch.randn(2, 77, 32), torch.randn(2, 3, 128, 128))
+        with torch.no_grad():
+            expected = controlnet(*args, return_dict=False)
+        assert cuda.route_self_attention(controlnet, sdpa_bshd, head_size=8) == 2
+        with torch.no_grad():
+            got = controlnet(*args, return_dict=False)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+    def test_only_the_chosen_head_size_is_routed_and_only_once(self, tiny_engine):
+        import copy
+
+        unet = copy.deepcopy(tiny_engine.txt2img.unet)
+        unet.fuse_qkv_projections()
+        assert cuda.route_self_attention(unet, sdpa_bshd, head_size=40) == 0
+        assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 4
+        assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 0  # once
