@@ -77,6 +77,14 @@ def card(shares: list[stats.Share]) -> list[dict]:
     return bars(rows)
 
 
+def rule_rows(placements: QuerySet[Placement], days: stats.DateRange) -> list[dict]:
+    """The "Destination rules" card's rows (none when no rule sent a scan in `days`): each rule in words with its
+    scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise)."""
+    return [{"label": share.label, "count": share.scans, "visitors": share.visitors,
+             "split_share": "" if share.split_share is None else f"{share.split_share:g}%"}
+            for share in stats.rule_breakdown(placements, days)]
+
+
 def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Team) -> dict:
     """Everything `_scans.html` shows for `placements` in `days`."""
     daily = stats.daily(placements, days)
@@ -89,6 +97,7 @@ def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Tea
         "systems": card(stats.breakdown(placements, stats.Dimension.OS, days)),
         "countries": card(stats.breakdown(placements, stats.Dimension.COUNTRY, days)),
         "languages": card(stats.breakdown(placements, stats.Dimension.LANGUAGE, days)),
+        "rule_rows": rule_rows(placements, days),
         "time_zone": team.time_zone,
         **pattern_charts(placements, days),
     }

@@ -286,8 +286,10 @@ class ScanRollup(models.Model):
 
     `visitors` counts the day's distinct visitor keys (which change daily, so a range's unique visitors are the sum
     of its days'); a visitor is counted under the dimension values of their first scan of the day. Hours have no
-    visitors column worth reading (0). The key changes at UTC midnight (`campaigns.links.visitor_key`), so where a
-    team's day does not start then, one visitor scanning on both sides of UTC midnight counts twice that day.
+    visitors column worth reading (0). Destination rules (`ScanEvent.rule`) have rows only for scans a rule sent: the
+    main destination's share is the total's less theirs. The key changes at UTC midnight
+    (`campaigns.links.visitor_key`), so where a team's day does not start then, one visitor scanning on both sides of
+    UTC midnight counts twice that day.
     """
 
     team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
@@ -301,6 +303,7 @@ class ScanRollup(models.Model):
         BROWSER = "browser", "browser"
         COUNTRY = "country", "country"
         LANGUAGE = "language", "language"
+        RULE = "rule", "destination rule"
 
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="rollups")
     day = models.DateField()

@@ -9,6 +9,9 @@ same placements.
 
 `rebuild` (`manage.py qart_rollups`, and after a team changes its time zone) recounts a placement's rows from its
 stored scans by the same `tally`, so both paths agree. Days whose scans retention has deleted keep their rows.
+One difference: where one visitor's scans of a day reach the drainer out of time order, the drainer counts the
+visitor under the values of the first scan it stored, the rebuild under the earliest; totals agree either way, and
+only values that change within a visitor's day (a destination rule, as a schedule ends) can differ.
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ class Scan(Protocol):
     browser: str
     country: str
     accept_language: str
+    rule: str
 
 
 # The columns `tally` reads, fetched with values_list(named=True) when replaying (far cheaper than model instances).
 STORED_FIELDS = ("placement_id", "time", "is_bot", "visitor_key", "client_hash", "device_class", "os", "browser",
-                 "country", "accept_language")
+                 "country", "accept_language", "rule")
 
 
 @dataclass
@@ -73,8 +77,10 @@ def language_of(accept_language: str) -> str:
 
 def dimension_values(scan: Scan, hour: int) -> list[tuple[str, str, bool]]:
     """(dimension, value, counts visitors) for one scan, its total row first. Hours count no visitors (0): one
-    visitor's scans spread over several hours, and the figure would read like something it is not."""
-    return [
+    visitor's scans spread over several hours, and the figure would read like something it is not. A destination
+    rule has a row only when one sent the scan: most scans have none, and their share is the total's less the
+    rules'."""
+    values = [
         (Dimension.TOTAL, "", True),
         (Dimension.HOUR, f"{hour:02d}", False),
         (Dimension.DEVICE, scan.device_class[:VALUE_MAX], True),
@@ -83,6 +89,9 @@ def dimension_values(scan: Scan, hour: int) -> list[tuple[str, str, bool]]:
         (Dimension.COUNTRY, scan.country.upper()[:VALUE_MAX], True),
         (Dimension.LANGUAGE, language_of(scan.accept_language), True),
     ]
+    if scan.rule:
+        values.append((Dimension.RULE, scan.rule[:VALUE_MAX], True))
+    return values
 
 
 def visitor_of(scan: Scan) -> str:

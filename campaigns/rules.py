@@ -163,6 +163,49 @@ def describe(value: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+# What each `ScanEvent.rule` means, for the dashboards; in precedence order (A/B variants after, by position).
+RULE_NAMES = {
+    "before_start": "Before the start date → fallback",
+    "after_end": "After the end date → fallback",
+    "ios": "iPhone (iOS) destination",
+    "android": "Android destination",
+    "other": "Other systems' destination",
+}
+NO_RULE = "Main destination (no rule)"
+SPLIT_PREFIX = "ab:"
+
+
+def variant_index(rule: str) -> int | None:
+    """The position of an A/B variant ("ab:1" -> 1) in its split; None for any other rule."""
+    number = rule.removeprefix(SPLIT_PREFIX)
+    return int(number) if rule.startswith(SPLIT_PREFIX) and number.isdigit() else None
+
+
+def variant_letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else str(index + 1)
+
+
+def rule_label(rule: str) -> str:
+    """A recorded rule in plain words ("ab:0" -> "A/B variant A"; "" -> the main destination)."""
+    if not rule:
+        return NO_RULE
+    index = variant_index(rule)
+    if index is not None:
+        return f"A/B variant {variant_letter(index)}"
+    return RULE_NAMES.get(rule, f"Rule “{rule}”")
+
+
+def rule_order(rule: str) -> tuple[int, int, str]:
+    """Sort key: the rules in precedence order, A/B variants by position, unknown ones, the main destination last."""
+    if not rule:
+        return (3, 0, "")
+    index = variant_index(rule)
+    if index is not None:
+        return (1, index, "")
+    order = list(RULE_NAMES)
+    return (0, order.index(rule), "") if rule in RULE_NAMES else (2, 0, rule)
+
+
 def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, Any] | None) -> dict[str, Any]:
     """A placement's rules with its campaign's filling each kind it does not set (schedule, devices, split)."""
     placement_rules, campaign_rules = placement_rules or {}, campaign_rules or {}

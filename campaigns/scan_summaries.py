@@ -37,6 +37,17 @@ class CountSerializer(serializers.Serializer):
     unique = serializers.IntegerField(help_text="Unique visitors (summed over days: visitor keys change daily)")
 
 
+class RuleCountSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_blank=True, help_text=(
+        'The rule as scans record it ("ios", "android", "other", "before_start", "after_end", "ab:0", "ab:1", ...); '
+        '"" for the main destination (scans no rule sent)'))
+    label = serializers.CharField(help_text='In words, as the dashboard shows it ("A/B variant A")')
+    count = serializers.IntegerField(help_text="Scans")
+    unique = serializers.IntegerField(help_text="Unique visitors, each under the rule of their first scan of the day")
+    split_share = serializers.FloatField(allow_null=True, help_text=(
+        "An A/B variant's percent of the split's scans; null for other rules"))
+
+
 class DayCountSerializer(serializers.Serializer):
     day = serializers.DateField()
     count = serializers.IntegerField()
@@ -58,6 +69,9 @@ class ScanSummarySerializer(serializers.Serializer):
     by_browser = CountSerializer(many=True)
     by_country = CountSerializer(many=True, help_text="ISO 3166 country codes, from the address at scan time")
     by_language = CountSerializer(many=True, help_text="The first language of Accept-Language")
+    by_rule = RuleCountSerializer(many=True, help_text=(
+        "Where the destination rules sent scans, in precedence order, then the main destination; empty when no rule "
+        "sent a scan in the range"))
 
 
 class PlacementFiguresSerializer(serializers.Serializer):
@@ -106,4 +120,6 @@ def scan_summary(placements: QuerySet[Placement], team, days: stats.DateRange) -
         **{f"by_{name}": shares(placements, dimension, days) for name, dimension in (
             ("device", stats.Dimension.DEVICE), ("os", stats.Dimension.OS), ("browser", stats.Dimension.BROWSER),
             ("country", stats.Dimension.COUNTRY), ("language", stats.Dimension.LANGUAGE))},
+        "by_rule": [{"key": share.value, "label": share.label, "count": share.scans, "unique": share.visitors,
+                     "split_share": share.split_share} for share in stats.rule_breakdown(placements, days)],
     }

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import ExtractIsoWeekDay, TruncWeek
 from django.utils import timezone
 
+from campaigns import rules
 from campaigns.models import Campaign, Placement, ScanRollup
 from qartsite.models import Team
 
@@ -239,6 +240,37 @@ def label_of(dimension: str, value: str) -> str:
 
         return LANG_INFO.get(value, {}).get("name", value)
     return value
+
+
+@dataclass(frozen=True)
+class RuleShare(Share):
+    """One destination rule's scans; an A/B variant's also its share of the split's scans (percent)."""
+
+    split_share: float | None = None
+
+
+def rule_breakdown(placements: QuerySet[Placement], days: DateRange) -> list[RuleShare]:
+    """Scans and unique visitors per destination rule that sent scans in `days` (`ScanEvent.rule`), in precedence
+    order, then the main destination's (the scans no rule sent: the total's less the rules'); [] when no rule sent
+    any. Variants of placements' different splits that share a position are summed (variant A is every split's
+    first destination)."""
+    rows = (rollups_of(placements, Dimension.RULE, days).values("value")
+            .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
+    fired = sorted(((row["value"], row["scans_sum"], row["visitors_sum"]) for row in rows),
+                   key=lambda row: rules.rule_order(row[0]))
+    if not fired:
+        return []
+    split_scans = sum(scans for value, scans, _ in fired if rules.variant_index(value) is not None)
+    shares = [RuleShare(value, rules.rule_label(value), scans, visitors,
+                        round(100 * scans / split_scans, 1) if rules.variant_index(value) is not None else None)
+              for value, scans, visitors in fired]
+    # A visitor counts under their first scan of the day's rule (or none), so the rest is what no rule sent.
+    total = rollups_of(placements, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))
+    rest_scans = (total["scans"] or 0) - sum(share.scans for share in shares)
+    rest_visitors = (total["visitors"] or 0) - sum(share.visitors for share in shares)
+    if rest_scans > 0:
+        shares.append(RuleShare("", rules.rule_label(""), rest_scans, max(rest_visitors, 0)))
+    return shares
 
 
 def scans_ever(placements: QuerySet[Placement]) -> int:

@@ -32,7 +32,7 @@ from qartsite.storage import MediaUnavailable
 
 TOP_PLACEMENTS = 5
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
-               "is_bot", "referer")
+               "is_bot", "referer", "rule")
 
 
 # Helpers -------------------------------------------------------------------------------------------------
@@ -370,11 +370,11 @@ def scan_rows(scans: QuerySet[ScanEvent]) -> Iterator[str]:
     # it tells visitors apart within a day and follows nobody across days.
     rows = scans.order_by("time", "pk").values_list(
         "time", "placement__name", "placement__slug", "device_class", "os", "browser", "country", "accept_language",
-        "visitor_key", "is_bot", "referer",
+        "visitor_key", "is_bot", "referer", "rule",
     )
-    for time, *texts, is_bot, referer in rows.iterator(chunk_size=2000):
+    for time, *texts, is_bot, referer, rule in rows.iterator(chunk_size=2000):
         yield writer.writerow([time.isoformat(), *map(csv_cell, texts), "true" if is_bot else "false",
-                               csv_cell(referer)])
+                               csv_cell(referer), csv_cell(rule)])
 
 
 def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], placements: QuerySet[Placement],

@@ -2,23 +2,29 @@
 the team's data elsewhere). Another team's endpoint, or one of a team you do not own, answers 404.
 
 The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again.
+`send_test` is the page's "Send a test" (`webhooks.queue_ping`), and answers a team member who is not an owner
+with 403 as the page does.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
+from redis.exceptions import RedisError
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams
 from qartsite.api import ScopedField, request_user
+from qartsite.models import Team
 
 
 def owned_team_scope(request: Request | None):
@@ -63,6 +69,16 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         fields = ["id", "endpoint", "message_id", "event", "attempt", "ok", "status_code", "error", "time"]
 
 
+class TestQueuedSerializer(serializers.Serializer):
+    message_id = serializers.CharField(help_text=(
+        "The test's message id: its attempt is listed under /api/webhook-deliveries/ with this id once sent"))
+
+
+class TestRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    message_id = serializers.CharField(required=False, help_text="The test still waiting (409 only)")
+
+
 class WebhookEndpointViewSet(viewsets.ModelViewSet):
     """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again."""
 
@@ -89,6 +105,33 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
         endpoint.secret = webhooks.new_secret()
         endpoint.save(update_fields=["secret"])
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
+
+    @extend_schema(request=None, responses={202: TestQueuedSerializer, 403: TestRefusedSerializer,
+                                            409: TestRefusedSerializer, 503: TestRefusedSerializer})
+    @action(detail=True, methods=["post"], url_path="send-test")
+    def send_test(self, request: Request, pk: str | None = None) -> Response:
+        """Queue a signed `webhook.ping` to the endpoint (one attempt, logged as a delivery). One test per endpoint
+        waits at a time: 409 with the waiting one's id until its attempt is logged."""
+        endpoint = self.member_endpoint(pk)
+        try:
+            message_id = webhooks.queue_ping(endpoint)
+        except webhooks.PingPending as pending:
+            return Response({"detail": "A test of this endpoint is already queued: send another once its attempt is "
+                                       "listed.", "message_id": pending.message_id}, status=409)
+        except RedisError:
+            return Response({"detail": "Test not sent: the delivery queue cannot be reached. Try again in a minute."},
+                            status=503, headers={"Retry-After": "60"})
+        return Response({"message_id": message_id}, status=202)
+
+    def member_endpoint(self, pk: str | None) -> WebhookEndpoint:
+        """The endpoint, like the page: 404 outside the user's teams, 403 for a member who is not its owner."""
+        endpoint = WebhookEndpoint.objects.filter(team__in=Team.for_user(self.request.user),
+                                                  pk=pk if str(pk).isdigit() else None).first()
+        if endpoint is None:
+            raise NotFound()
+        if not owned_teams(self.request.user).filter(pk=endpoint.team_id).exists():
+            raise PermissionDenied(OWNERS_ONLY)
+        return endpoint
 
 
 def owned_endpoints(request: Request | None) -> QuerySet[WebhookEndpoint]:

@@ -188,11 +188,12 @@ def scans_stored(rows: list[ScanEvent]) -> None:
         if row.is_bot or row.placement_id not in placements or placements[row.placement_id][0] not in subscribed:
             continue
         team, campaign, slug = placements[row.placement_id]
-        # No visitor key, address or language: nothing that follows a person leaves the site.
+        # No visitor key, address or language: nothing that follows a person leaves the site. The rule is the
+        # placement's ("ab:1": the split's second destination), chosen from the daily key but not revealing it.
         by_team.setdefault(team, []).append((str(row.event_id), {
             "scan": str(row.event_id), "time": row.time.isoformat(), "campaign": campaign,
             "placement": row.placement_id, "slug": slug, "country": row.country, "device_class": row.device_class,
-            "repeat": row.is_repeat,
+            "repeat": row.is_repeat, "rule": row.rule,
         }))
     for team, messages in by_team.items():
         emit(team, WebhookEndpoint.Event.SCAN_CREATED, messages)

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
+from django.db.models import CharField, Value
 
 
 def count_stored_scans(apps, schema_editor) -> None:
@@ -14,8 +15,9 @@ def count_stored_scans(apps, schema_editor) -> None:
     scans = apps.get_model("campaigns", "ScanEvent")
     rollups = apps.get_model("campaigns", "ScanRollup")
     for pk, zone in placements.objects.order_by("pk").values_list("pk", "campaign__team__time_zone"):
-        stored = (scans.objects.filter(placement_id=pk, is_bot=False).order_by("time")
-                  .values_list(*STORED_FIELDS, named=True).iterator(chunk_size=REPLAY_CHUNK))
+        # Scans had no destination rule yet (0008 adds the column): `rule` is read as "" for all of them.
+        stored = (scans.objects.filter(placement_id=pk, is_bot=False).annotate(rule=Value("", CharField()))
+                  .order_by("time").values_list(*STORED_FIELDS, named=True).iterator(chunk_size=REPLAY_CHUNK))
         tallies, _ = count_all(stored, {pk: zone_named(zone)})
         rollups.objects.bulk_create(new_rows(tallies, rollups), batch_size=UPSERT_BATCH)
 

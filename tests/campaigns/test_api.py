@@ -337,6 +337,25 @@ class TestScans:
         assert body["by_country"] == [{"key": "FR", "label": "FR", "count": 2, "unique": 2}]
         assert body["by_language"] == [{"key": "fr", "label": "French", "count": 2, "unique": 2}]
 
+    def test_it_gives_scans_per_destination_rule_with_the_split_shares(self, team_users, campaign, placement):
+        for n, rule in enumerate(["ab:0", "ab:0", "ab:0", "ab:1", "android", "", ""]):
+            self.scan(placement, 0, "Android", "mobile", visitor_key=f"{n:032d}", rule=rule)
+        self.scan(placement, 0, "Android", "mobile", visitor_key=f"{0:032d}", rule="ab:0")  # variant A's visitor again
+
+        for url in (f"/api/campaigns/{campaign.pk}/scans/", f"/api/placements/{placement.pk}/scans/"):
+            body = api_as(team_users.viewer).get(url).json()
+            assert body["by_rule"] == [
+                {"key": "android", "label": "Android destination", "count": 1, "unique": 1, "split_share": None},
+                {"key": "ab:0", "label": "A/B variant A", "count": 4, "unique": 3, "split_share": 80.0},
+                {"key": "ab:1", "label": "A/B variant B", "count": 1, "unique": 1, "split_share": 20.0},
+                {"key": "", "label": "Main destination (no rule)", "count": 2, "unique": 2, "split_share": None},
+            ]
+
+    def test_it_gives_no_rules_where_none_sent_a_scan(self, team_users, placement):
+        self.scan(placement, 0, "iOS", "mobile")
+        body = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/").json()
+        assert body["total"] == 1 and body["by_rule"] == []
+
     @pytest.mark.parametrize("query", ["range=forever", "from=2026-02-30&to=2026-03-01",
                                        "from=2026-03-02&to=2026-03-01", "range=custom"])
     def test_it_answers_a_bad_range_with_400_and_the_reason(self, team_users, campaign, placement, query):

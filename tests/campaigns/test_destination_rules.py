@@ -434,3 +434,19 @@ class TestAdmin:
         campaign.refresh_from_db()
         assert campaign.rules == {"ios": APP_STORE}
         assert DestinationChange.objects.get().field == "rules"
+
+
+class TestRuleWords:
+    @pytest.mark.parametrize(("rule", "words"), [
+        ("ios", "iPhone (iOS) destination"), ("android", "Android destination"),
+        ("other", "Other systems' destination"), ("before_start", "Before the start date → fallback"),
+        ("after_end", "After the end date → fallback"), ("ab:0", "A/B variant A"), ("ab:2", "A/B variant C"),
+        ("", "Main destination (no rule)"), ("geo", "Rule “geo”"),
+    ])
+    def test_it_names_each_recorded_rule_in_plain_words(self, rule, words):
+        assert rules.rule_label(rule) == words
+
+    def test_it_orders_rules_by_precedence_then_variants_then_the_main_destination(self):
+        recorded = ["", "ab:10", "ios", "ab:2", "after_end", "geo", "before_start"]
+        assert sorted(recorded, key=rules.rule_order) == ["before_start", "after_end", "ios", "ab:2", "ab:10", "geo",
+                                                          ""]

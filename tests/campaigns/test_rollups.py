@@ -78,6 +78,20 @@ class TestAdd:
         assert rows(poster, "language") == {(day, "fr"): (1, 1), (day, "de"): (1, 1)}
         assert rows(poster, "os") == {(day, "iOS"): (1, 1), (day, "Windows"): (1, 1)}
 
+    def test_it_counts_the_rules_that_sent_scans_with_their_visitors(self, poster):
+        noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        store_events([event(poster, noon, rule="ab:0"), event(poster, noon, visitor="b" * 32, rule="ab:1"),
+                      event(poster, noon, visitor="c" * 32, rule="ios"), event(poster, noon, visitor="d" * 32),
+                      event(poster, noon, visitor="e" * 32, rule="ab:1", is_bot=True)])
+        # Later batches: a visitor of variant A again (not new), and one whose first scan of the day had no rule.
+        store_events([event(poster, noon + timedelta(hours=1), rule="ab:0"),
+                      event(poster, noon + timedelta(hours=1), visitor="d" * 32, rule="after_end")])
+
+        day = date(2026, 3, 10)
+        assert rows(poster, "rule") == {(day, "ab:0"): (2, 1), (day, "ab:1"): (1, 1), (day, "ios"): (1, 1),
+                                        (day, "after_end"): (1, 0)}
+        assert rows(poster) == {(day, ""): (6, 4)}  # no row for "": the main destination is the rest
+
     def test_it_counts_a_scan_without_a_visitor_key_as_its_own_visitor(self, poster):
         noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
         store_events([event(poster, noon, visitor=""), event(poster, noon, visitor="")])
@@ -92,9 +106,11 @@ class TestRebuild:
         start = datetime(2026, 3, 1, 8, tzinfo=UTC)
         for batch in range(4):
             store_events([event(place, start + timedelta(hours=7 * n + batch), visitor=f"{n % 5:032d}",
-                                country=("FR", "DE")[n % 2], is_bot=n % 7 == 0)
+                                country=("FR", "DE")[n % 2], is_bot=n % 7 == 0,
+                                rule=("", "ab:0", "ab:1", "ios", "after_end")[(n + batch) % 5])
                           for n in range(12) for place in (poster, flyer)])
         counted = all_rows()
+        assert {row[2] for row in counted} >= {"rule"}  # the rules were counted, so their rebuild is compared
 
         done = rollups.rebuild(Placement.objects.all())
 

@@ -54,6 +54,20 @@ class TestShares:
         for private in ("k" * 32, "owner@example.com", "teammate", "Acme", placement.slug, "Agency"):
             assert private not in page
 
+    def test_it_shows_the_destination_rules_card_without_the_visitors(self, client, team_users, campaign,
+                                                                       placement):
+        drainer.store_events([scan_buffer.scan_event(
+            placement.pk, timezone.now(), browser="Safari", os="iOS", device_class="mobile", referer="",
+            accept_language="", country="", is_bot=False, visitor_key=f"{n:032d}", rule=rule)
+            for n, rule in enumerate(["ab:0", "ab:1", "ab:1", "ios"])])
+        client.force_login(team_users.teammate)
+        page = Client().get(shared_link(client, campaign).split("testserver")[-1]).content.decode()
+        card = page[page.index('id="destination-rules"'):]
+        card = card[:card.index("</section>")]
+        for words in ("iPhone (iOS) destination", "A/B variant A", "A/B variant B", "33.3%", "66.7%"):
+            assert words in card
+        assert f"{0:032d}" not in page
+
     def test_it_keeps_the_link_out_of_other_sites_referers_without_breaking_forms(self, client, team_users,
                                                                                    campaign):
         # Under Referrer-Policy: no-referrer browsers send "Origin: null" with a page's forms (Sign out in the

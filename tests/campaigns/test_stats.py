@@ -111,6 +111,29 @@ class TestFigures:
         with pytest.raises(ValueError):
             stats.breakdown(placements, "visitor_key", days)
 
+    def test_it_gives_each_rule_in_words_with_the_split_shares_and_the_rest(self, poster, flyer):
+        visitors = iter(f"{n:032d}" for n in range(100))
+        store_events([scan(poster, at(TODAY), next(visitors), rule="ab:0") for _ in range(3)]
+                     + [scan(flyer, at(TODAY), next(visitors), rule="ab:1")]
+                     + [scan(poster, at(TODAY), next(visitors), rule="ios"),
+                        scan(poster, at(TODAY), next(visitors), rule="after_end"),
+                        scan(poster, at(TODAY), next(visitors)), scan(flyer, at(TODAY), next(visitors)),
+                        scan(poster, at(TODAY - timedelta(days=10)), next(visitors), rule="before_start"),
+                        scan(poster, at(TODAY - timedelta(days=1)), next(visitors))])
+        placements = Placement.objects.all()
+
+        shares = stats.rule_breakdown(placements, stats.DateRange(TODAY - timedelta(days=2), TODAY))
+
+        assert [(s.value, s.label, s.scans, s.visitors, s.split_share) for s in shares] == [
+            ("after_end", "After the end date → fallback", 1, 1, None),
+            ("ios", "iPhone (iOS) destination", 1, 1, None),
+            ("ab:0", "A/B variant A", 3, 3, 75.0),
+            ("ab:1", "A/B variant B", 1, 1, 25.0),
+            ("", "Main destination (no rule)", 3, 3, None),  # two today, one yesterday
+        ]
+        yesterday = TODAY - timedelta(days=1)
+        assert stats.rule_breakdown(placements, stats.DateRange(yesterday, yesterday)) == []  # scans, no rule
+
     def test_it_sums_campaigns_in_a_range_or_ever(self, team_users, campaign, poster, flyer):
         empty = Campaign.objects.create(team=team_users.team, name="Empty", destination="https://example.com/")
         store_events([scan(poster, at(TODAY)), scan(flyer, at(TODAY), visitor="x" * 32),

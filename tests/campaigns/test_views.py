@@ -12,8 +12,9 @@ from django.utils import timezone
 from PIL import Image
 
 from campaigns import rollups
-from campaigns.drainer import drain_once
+from campaigns.drainer import drain_once, store_events
 from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.scan_buffer import scan_event
 from generator.core.codes import decoders, images, qr, scan
 from generator.models import Candidate, GenerationJob, Prompt
 
@@ -32,7 +33,7 @@ def scans(placement):
     made = [
         ScanEvent.objects.create(placement=placement, device_class="mobile", os="iOS", browser="Mobile Safari",
                                  country="DE", referer="https://t.co/x", client_hash="c0ffee0123456789",
-                                 accept_language="de-DE"),
+                                 accept_language="de-DE", rule="ios"),
         ScanEvent.objects.create(placement=placement, device_class="desktop", os="Windows", browser="Chrome",
                                  referer="=HYPERLINK(\"https://evil.example\")", client_hash="c0ffee0123456789"),
         ScanEvent.objects.create(placement=placement, device_class="bot", os="Other", browser="Slackbot", is_bot=True),
@@ -321,6 +322,30 @@ class TestCampaignPage:
                                       "type": "line"}]
         assert "Mobile" in html and "Desktop" in html and "Bot</span>" not in html
 
+    def test_it_shows_the_destination_rules_card_only_when_rules_sent_scans(self, client, team_users, campaign,
+                                                                             placement):
+        now = timezone.now()
+        made = {"browser": "Chrome Mobile", "os": "Android", "device_class": "mobile", "referer": "",
+                "accept_language": "", "country": "", "is_bot": False}
+        store_events([scan_event(placement.pk, now, visitor_key=f"{n:032d}", **made) for n in range(2)])
+        client.force_login(team_users.viewer)
+        for url in (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+            assert "Destination rules" not in body(client.get(url))
+
+        store_events([scan_event(placement.pk, now, visitor_key=f"{n:032d}", rule=rule, **made)
+                      for n, rule in enumerate(["ab:0", "ab:0", "ab:0", "ab:1", "after_end"], start=10)])
+        for url in (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+            html = body(client.get(url))
+            card = html[html.index('id="destination-rules"'):]
+            card = card[:card.index("</section>")]
+            cells = [re.sub(r"<[^>]+>", "", row).split("|") for row in re.findall(
+                r"<tr><td>(.*?)</td></tr>", card.replace("</td><td class=\"num\">", "|"))]
+            assert cells == [["After the end date → fallback", "1", "1", "–"], ["A/B variant A", "3", "3", "75%"],
+                             ["A/B variant B", "1", "1", "25%"], ["Main destination (no rule)", "2", "2", "–"]]
+        # A range without rule scans has no card.
+        assert "Destination rules" not in body(client.get(
+            f"/campaigns/{campaign.pk}/?from={(now - timedelta(days=9)).date()}&to={(now - timedelta(days=8)).date()}"))
+
     def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)
         for url in [f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
@@ -392,13 +417,14 @@ class TestCsvExport:
                          response["Content-Disposition"])
         rows = list(csv.DictReader(io.StringIO(body(response))))
         assert list(rows[0]) == ["time", "placement", "slug", "device_class", "os", "browser", "country", "language",
-                                 "visitor", "is_bot", "referer"]
+                                 "visitor", "is_bot", "referer", "rule"]
         assert len(rows) == 3  # bots too, flagged, so the export is complete
         assert rows[0]["os"] == "Windows"  # oldest first
         phone = next(row for row in rows if row["os"] == "iOS")
         assert phone == {"time": phone["time"], "placement": "Station Poster", "slug": placement.slug,
                          "device_class": "mobile", "os": "iOS", "browser": "Mobile Safari", "country": "DE",
-                         "language": "de-DE", "visitor": "", "is_bot": "false", "referer": "https://t.co/x"}
+                         "language": "de-DE", "visitor": "", "is_bot": "false", "referer": "https://t.co/x",
+                         "rule": "ios"}
         assert [row["is_bot"] for row in rows].count("true") == 1
 
     def test_it_never_exports_client_addresses_or_their_old_hashes(self, client, team_users, campaign, placement):

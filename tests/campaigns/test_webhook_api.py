@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
+import django_rq
 import pytest
+from django.core.cache import cache
+from redis import Redis
 from rest_framework.test import APIClient
+from rq import Queue
 
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
@@ -13,6 +19,13 @@ from campaigns.models import WebhookDelivery, WebhookEndpoint
 def endpoint(team_users) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/qart",
                                           events=["scan.created"], secret=webhooks.new_secret())
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_tests():
+    cache.clear()  # the mark of a queued test lives in the cache, which outlives a test's rollback
+    yield
+    cache.clear()
 
 
 def api(user) -> APIClient:
@@ -74,6 +87,51 @@ class TestWebhookApi:
         assert response.status_code == 200
         endpoint.refresh_from_db()
         assert endpoint.active and endpoint.disabled_reason == "" and endpoint.failing_since is None
+
+
+class TestSendTest:
+    def test_it_queues_one_test_at_a_time_and_answers_its_message_id(self, team_users, endpoint, scan_redis):
+        queue = django_rq.get_queue(webhooks.QUEUE)
+        queue.empty()
+        try:
+            first = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+            assert first.status_code == 202
+            message_id = first.json()["message_id"]
+            assert queue.job_ids == [message_id] and queue.jobs[0].args == (endpoint.pk, message_id)
+
+            again = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+            assert again.status_code == 409 and again.json()["message_id"] == message_id
+            assert queue.count == 1
+        finally:
+            queue.empty()
+
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_it_refuses_members_who_do_not_own_the_team_like_the_page(self, team_users, endpoint, who):
+        response = api(getattr(team_users, who)).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+        assert response.status_code == 403 and "Only a team owner" in response.json()["detail"]
+        assert cache.get(webhooks.pending_ping_key(endpoint)) is None
+
+    def test_it_hides_another_teams_endpoint(self, team_users, endpoint):
+        theirs = WebhookEndpoint.objects.create(team=team_users.other_team, url="https://rival.example.com/",
+                                                events=["scan.created"], secret=webhooks.new_secret())
+        assert api(team_users.owner).post(f"/api/webhooks/{theirs.pk}/send-test/").status_code == 404
+        assert api(team_users.outsider).post(f"/api/webhooks/{endpoint.pk}/send-test/").status_code == 404
+        assert api(team_users.owner).post("/api/webhooks/999999/send-test/").status_code == 404
+
+    def test_it_answers_503_when_the_queue_is_away_and_keeps_no_pending_test(self, team_users, endpoint,
+                                                                            monkeypatch):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        dead = Queue(webhooks.QUEUE, connection=Redis(port=port, socket_connect_timeout=1))
+        monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
+        response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert "cannot be reached" in response.json()["detail"]
+        assert cache.get(webhooks.pending_ping_key(endpoint)) is None  # the next try goes to the queue again
+
+    def test_it_needs_a_signed_in_user(self, endpoint):
+        assert APIClient().post(f"/api/webhooks/{endpoint.pk}/send-test/").status_code == 401
 
 
 def test_it_answers_another_teams_endpoint_filter_like_a_missing_one(team_users, endpoint):

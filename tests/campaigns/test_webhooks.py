@@ -215,6 +215,20 @@ class TestHooks:
         assert sorted(ids) == sorted([endpoint.pk, second.pk]) and event == "scan.created"
         assert sorted(message_id for message_id, _ in messages) == sorted(str(uuid.UUID(e["id"])) for e in events[:2])
 
+    def test_it_says_which_destination_rule_sent_each_scan_and_nothing_personal(
+            self, placement, endpoint, queued, django_capture_on_commit_callbacks):
+        events = [scan(placement, rule="ab:1", visitor_key="f" * 32), scan(placement, visitor_key="e" * 32)]
+        with django_capture_on_commit_callbacks(execute=True):
+            drainer.store_events(events)
+
+        [(_, _, messages)] = queued
+        by_id = dict(messages)
+        assert by_id[str(uuid.UUID(events[0]["id"]))]["rule"] == "ab:1"
+        assert by_id[str(uuid.UUID(events[1]["id"]))]["rule"] == ""
+        assert set(by_id[str(uuid.UUID(events[0]["id"]))]) == {
+            "scan", "time", "campaign", "placement", "slug", "country", "device_class", "repeat", "rule"}
+        assert "f" * 32 not in json.dumps(messages)  # the visitor key that chose the variant stays here
+
     def test_it_sends_nothing_to_other_teams(self, placement, team_users, queued, django_capture_on_commit_callbacks):
         WebhookEndpoint.objects.create(team=team_users.other_team, url="https://o.example.com/", events=ALL_EVENTS,
                                        secret=webhooks.new_secret())

@@ -39,7 +39,7 @@ OPERATIONS = {
     ("get", "/api/alerts/"), ("get", "/api/alerts/{id}/"), ("post", "/api/alerts/{id}/dismiss/"),
     ("get", "/api/webhooks/"), ("post", "/api/webhooks/"), ("get", "/api/webhooks/{id}/"),
     ("put", "/api/webhooks/{id}/"), ("patch", "/api/webhooks/{id}/"), ("delete", "/api/webhooks/{id}/"),
-    ("post", "/api/webhooks/{id}/rotate-secret/"),
+    ("post", "/api/webhooks/{id}/rotate-secret/"), ("post", "/api/webhooks/{id}/send-test/"),
     ("get", "/api/webhook-deliveries/"), ("get", "/api/webhook-deliveries/{id}/"),
     ("get", "/api/shares/"), ("post", "/api/shares/"), ("get", "/api/shares/{id}/"),
     ("post", "/api/shares/{id}/revoke/"),

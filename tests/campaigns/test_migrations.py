@@ -1,0 +1,33 @@
+"""Data steps of the campaign migrations, run on the current models (their fields are the ones the steps read)."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.apps import apps
+
+from campaigns.drainer import store_events
+from campaigns.models import Placement, ScanRollup
+from tests.campaigns.test_rollups import all_rows, event
+
+rollups_by_rule = importlib.import_module("campaigns.migrations.0009_rollups_by_rule")
+
+
+@pytest.mark.django_db
+def test_0009_counts_the_rules_of_stored_scans_as_the_drainer_does(campaign):
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    plain = Placement.objects.create(campaign=campaign, name="No rules")
+    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    for batch in range(3):  # in time order, as scans reach the drainer (batch 2 runs into the next day)
+        store_events([event(poster, start + timedelta(hours=10 * batch + n), visitor=f"{n % 4:032d}",
+                            rule=("", "ab:0", "ab:1", "ios")[(n + batch) % 4]) for n in range(10)])
+    store_events([event(plain, start)])
+    counted = all_rows()
+    ScanRollup.objects.filter(dimension="rule").delete()  # as before the migration: no rule rows
+
+    rollups_by_rule.count_stored_rules(apps, None)
+
+    assert all_rows() == counted
+    assert ScanRollup.objects.filter(dimension="rule", placement=poster).exists()
