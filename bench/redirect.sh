@@ -108,9 +108,15 @@ p99() { # in ms, whatever unit wrk chose
 }
 ratios=() cpu_ratios=() link_p99s=()
 backlog() { echo $(( $(redis-cli -p "$REDIS_PORT" xlen qart:scans) + $(cat "$WORK"/spool/* 2>/dev/null | wc -l) )); }
+if [ "${DRAIN_DURING:-1}" = 0 ]; then # diagnosis: the web processes alone while wrk runs; the drainer stores it all after
+    echo "== DRAIN_DURING=0: no drainer while wrk runs"
+    kill "$DRAINER_PID"
+    wait "$DRAINER_PID" || true
+    DRAINER_PID=""
+fi
 for round in $(seq 1 "$ROUNDS"); do
     # The drainer first stores the previous round's backlog (up to 60 s), or its CPU would count against the baseline.
-    for _ in $(seq 1 120); do [ "$(backlog)" -eq 0 ] && break; sleep 0.5; done
+    for _ in $(seq 1 120); do [ -z "$DRAINER_PID" ] || [ "$(backlog)" -eq 0 ] && break; sleep 0.5; done
     echo "== round $round of $ROUNDS: a trivial 302 view, ${SECONDS_RUN}s, $CONNECTIONS connections, 1 thread; gunicorn $WORKERS sync workers; $(nproc) cores"
     measure "baseline-$round" "http://127.0.0.1:$PORT/bench/302"
     echo "== round $round of $ROUNDS: the short link /r/<slug>, the same load"
@@ -127,8 +133,7 @@ echo "== short link p99, median: $(median "${link_p99s[@]}") ms (rounds: ${link_
 echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) on the stream, $(cat "$WORK"/spool/* 2>/dev/null | wc -l) in spool files"
 # Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would,
 # timed: the drainer's own rate, with the cores to itself (what it sustains once the burst is over).
-kill "$DRAINER_PID"
-wait "$DRAINER_PID" || true
+[ -n "$DRAINER_PID" ] && kill "$DRAINER_PID" && { wait "$DRAINER_PID" || true; }
 DRAINER_PID=""
 backlog_before=$(count_events)
 drain_started=$(date +%s.%N)
