@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import uuid
+from bisect import bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from campaigns import rollups, scan_buffer, webhooks
 from campaigns.models import ScanEvent
-from qartsite.sql import one_of
+from qartsite.sql import array_literal, one_of
 
 log = logging.getLogger(__name__)
 
@@ -79,29 +80,56 @@ def scan_row(event: dict[str, Any]) -> ScanEvent:
 
 def flag_repeats(rows: list[ScanEvent]) -> None:
     """Set `is_repeat` on rows that follow REPEAT_LIMIT or more scans of the same placement by the same visitor
-    within REPEAT_WINDOW, counting scans already stored and the other rows."""
+    within REPEAT_WINDOW, counting scans already stored (first at equal times) and the batch's earlier rows."""
     keyed = [row for row in rows if row.visitor_key]
     if not keyed:
         return
-    groups: dict[tuple[int, str], list[tuple[datetime, int, int, ScanEvent | None]]] = defaultdict(list)
+    stored = stored_in_window(keyed)
+    groups: dict[tuple[int, str], list[tuple[datetime, int, ScanEvent]]] = defaultdict(list)
     for order, row in enumerate(keyed):
-        groups[(row.placement_id, row.visitor_key)].append((row.time, 1, order, row))
-    stored = ScanEvent.objects.filter(
-        one_of(ScanEvent, "visitor_key", {key[1] for key in groups}), placement_id__in={key[0] for key in groups},
-        time__gte=min(row.time for row in keyed) - REPEAT_WINDOW, time__lte=max(row.time for row in keyed),
-    ).values_list("placement_id", "visitor_key", "time")
-    for placement_id, visitor_key, time in stored:
-        if (placement_id, visitor_key) in groups:
-            groups[(placement_id, visitor_key)].append((time, 0, 0, None))  # stored ones first at equal times
+        groups[(row.placement_id, row.visitor_key)].append((row.time, order, row))
     for scans in groups.values():
-        scans.sort(key=lambda scan: scan[:3])
-        window: deque[datetime] = deque()
-        for time, _, _, row in scans:
+        scans.sort(key=lambda scan: scan[:2])
+        window: deque[datetime] = deque()  # the group's batch rows within REPEAT_WINDOW of the current one
+        for time, order, row in scans:
             while window and window[0] <= time - REPEAT_WINDOW:
                 window.popleft()
-            if row is not None:
-                row.is_repeat = len(window) >= REPEAT_LIMIT
+            row.is_repeat = stored[order] + len(window) >= REPEAT_LIMIT
             window.append(time)
+
+
+def stored_in_window(rows: list[ScanEvent]) -> list[int]:
+    """For each row, how many stored scans of its placement by its visitor fall in (time - REPEAT_WINDOW, time],
+    counted up to REPEAT_LIMIT: all a repeat needs. Bounded per row, so a visitor with thousands of stored scans
+    (one client hammering a link) costs no more than one with a few. On PostgreSQL one query counts for the whole
+    batch through the (placement, visitor key, time) index; elsewhere the window's stored scans are fetched."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ScanEvent._meta.db_table)
+        sql = (
+            f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} s WHERE s.placement_id = b.placement "
+            f"AND s.visitor_key = b.visitor AND s.time > b.at - %s::interval AND s.time <= b.at LIMIT {REPEAT_LIMIT}) "
+            "AS n) FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) WITH ORDINALITY AS b(placement, visitor, "
+            "at, i) ORDER BY b.i"
+        )
+        params = [f"{REPEAT_WINDOW.total_seconds()} seconds", array_literal(row.placement_id for row in rows),
+                  array_literal(row.visitor_key for row in rows), array_literal(row.time for row in rows)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [count for (count,) in cursor.fetchall()]
+    times: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for placement_id, visitor_key, time in ScanEvent.objects.filter(
+        one_of(ScanEvent, "visitor_key", {row.visitor_key for row in rows}),
+        placement_id__in={row.placement_id for row in rows},
+        time__gt=min(row.time for row in rows) - REPEAT_WINDOW, time__lte=max(row.time for row in rows),
+    ).values_list("placement_id", "visitor_key", "time"):
+        times[(placement_id, visitor_key)].append(time)
+    for group in times.values():
+        group.sort()
+    counts = []
+    for row in rows:
+        group = times.get((row.placement_id, row.visitor_key), [])
+        counts.append(min(REPEAT_LIMIT, bisect_right(group, row.time) - bisect_right(group, row.time - REPEAT_WINDOW)))
+    return counts
 
 
 def store_events(events: Iterable[dict[str, Any]]) -> int:

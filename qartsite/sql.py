@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection, models
@@ -22,5 +23,15 @@ def one_of(model: type[models.Model], field: str, values: Collection[Any]) -> Q 
     model_field = model._meta.get_field(field)
     column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(model_field.column)}"
     array_type = model_field.db_type(connection)  # "uuid", "varchar(32)", "bigint", ...
-    literal = "{" + ",".join('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
-    return RawSQL(f"{column} = ANY(%s::{array_type}[])", (literal,), output_field=BooleanField())
+    return RawSQL(f"{column} = ANY(%s::{array_type}[])", (array_literal(values),), output_field=BooleanField())
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of an array of `values` (each quoted, so commas, quotes, braces and the word NULL stay
+    plain text), for one parameter cast to an array type: `%s::text[]`, `%s::timestamptz[]`. Datetimes go as ISO
+    8601."""
+    return "{" + ",".join('"' + _text(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)

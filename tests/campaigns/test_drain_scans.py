@@ -199,6 +199,20 @@ class TestRepeats:
         drain_once()
         assert ScanEvent.objects.filter(is_repeat=True).count() == 0 and ScanEvent.objects.count() == 10
 
+    def test_a_visitor_with_hundreds_of_stored_scans_is_judged_by_the_last_minute_only(self, placement):
+        # one client hammering the link: 300 scans stored, all but the last 4 more than a minute before the batch
+        to_spool(*[event(placement, seconds_ago=400 - i) for i in range(296)],
+                 *[event(placement, seconds_ago=50 - i) for i in range(4)])
+        drain_once()
+        batch = [event(placement, seconds_ago=40 - i) for i in range(8)]
+        to_spool(*batch)
+        drain_once()
+        flagged = [ScanEvent.objects.get(event_id=made["id"]).is_repeat for made in batch]
+        assert flagged == [False] * 6 + [True] * 2  # 4 stored + 6 of the batch in the minute before the 7th
+        # and the visitor counted once that day, however many stored scans they have (rollups' new-visitor check)
+        days = ScanRollup.objects.filter(dimension=ScanRollup.Dimension.TOTAL)  # two when run just after midnight
+        assert sum(day.scans for day in days) == 308 and all(day.visitors == 1 for day in days)
+
 
 @pytest.mark.django_db
 class TestCommand:
