@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -111,3 +112,37 @@ def team_users(db):
 def _fast_password_hashing(settings):
     """Tests make many users; the production hasher is deliberately slow."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list:
+    """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py)."""
+    calls: list = []
+    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
+    return calls
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty cache before and after the test: generation rates are counted in it, and it outlives a test's
+    database rollback."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield cache
+    cache.clear()
+
+
+class SlowCache:
+    """A cache whose reads take a moment: concurrent read-modify-writes of one entry then surely overlap."""
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+
+    def get(self, *args, **kwargs):
+        value = self.cache.get(*args, **kwargs)
+        time.sleep(0.002)
+        return value
+
+    def __getattr__(self, name: str):
+        return getattr(self.cache, name)

@@ -5,7 +5,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
@@ -22,17 +21,9 @@ GOOD = ONE_BAD.replace("lots", "12")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_generation_rate():
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_generation_rate(fresh_cache):
+    """The team's generation rate starts unused."""
 
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[GenerationJob]:
-    calls: list[GenerationJob] = []
-    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    return calls
 
 
 def api_as(user) -> APIClient:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -13,36 +12,14 @@ from campaigns.models import Placement
 from generator import uploads
 from generator.models import GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
+from tests.conftest import SlowCache
 
 
 @pytest.fixture(autouse=True)
-def _fresh_generation_rate(settings):
+def _fresh_generation_rate(settings, fresh_cache):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
-    cache.clear()
-    yield
-    cache.clear()
 
 
-class SlowCache:
-    """The cache, with reads that take a moment: concurrent read-modify-writes of one entry then surely overlap."""
-
-    def __init__(self, cache) -> None:
-        self.cache = cache
-
-    def get(self, *args, **kwargs):
-        value = self.cache.get(*args, **kwargs)
-        time.sleep(0.002)
-        return value
-
-    def __getattr__(self, name: str):
-        return getattr(self.cache, name)
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[GenerationJob]:
-    calls: list[GenerationJob] = []
-    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    return calls
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import csv
 import io
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image
@@ -19,17 +18,9 @@ FIXED = ONE_BAD.replace("ftp://", "https://")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_generation_rate():
-    cache.clear()  # the team's generation rate is counted in the cache, which outlives a test's rollback
-    yield
-    cache.clear()
+def _fresh_generation_rate(fresh_cache):
+    """The team's generation rate starts unused."""
 
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[GenerationJob]:
-    calls: list[GenerationJob] = []
-    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    return calls
 
 
 def as_user(user) -> Client:

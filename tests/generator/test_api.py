@@ -4,7 +4,6 @@ import io
 import threading
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from PIL import Image
 from rest_framework.test import APIClient
@@ -41,19 +40,9 @@ def api_as(user) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_history():
-    # The generation rate is counted in the cache, which outlives a test's database rollback.
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_generation_rate(fresh_cache):
+    """The team's generation rate starts unused."""
 
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[GenerationJob]:
-    """Jobs handed to the queue, recorded instead of sent (real queueing is tested in test_jobs)."""
-    calls: list[GenerationJob] = []
-    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    return calls
 
 
 @pytest.fixture

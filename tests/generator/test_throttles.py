@@ -1,35 +1,18 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.core.cache import cache
 
 from generator.throttles import TeamGenerationThrottle
+from tests.conftest import SlowCache
 
 
 @pytest.fixture(autouse=True)
-def _fresh_generation_rate(settings):
+def _fresh_generation_rate(settings, fresh_cache):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "50/hour"}}
-    cache.clear()
-    yield
-    cache.clear()
 
-
-class SlowCache:
-    """The cache, with reads that take a moment: concurrent read-modify-writes of one entry then surely overlap."""
-
-    def __init__(self, cache) -> None:
-        self.cache = cache
-
-    def get(self, *args, **kwargs):
-        value = self.cache.get(*args, **kwargs)
-        time.sleep(0.002)
-        return value
-
-    def __getattr__(self, name: str):
-        return getattr(self.cache, name)
 
 
 def concurrently(count: int, action) -> list:

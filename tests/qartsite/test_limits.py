@@ -76,12 +76,6 @@ class TestRequestSizeMiddleware:
         assert enqueued == []
 
 
-@pytest.fixture
-def enqueued(monkeypatch) -> list:
-    calls: list = []
-    monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    return calls
-
 
 class TestUploadLimitHandler:
     def test_it_stops_reading_a_body_longer_than_it_declared(self, rf):
