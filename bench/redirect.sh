@@ -131,14 +131,18 @@ echo "== ratio, median of $ROUNDS rounds: $(median "${ratios[@]}") (rounds: ${ra
 echo "== CPU per request, trivial view / short link, median: $(median "${cpu_ratios[@]}") (rounds: ${cpu_ratios[*]}; what the ratio would be on a box with nothing else running)"
 echo "== short link p99, median: $(median "${link_p99s[@]}") ms (rounds: ${link_p99s[*]}; target < 25 ms)"
 echo "== drainer backlog when wrk stopped: $(redis-cli -p "$REDIS_PORT" xlen qart:scans) on the stream, $(cat "$WORK"/spool/* 2>/dev/null | wc -l) in spool files"
-# Let the running drainer finish (SIGTERM: it ends the batch in hand), then store what is left, as a restart would,
-# timed: the drainer's own rate, with the cores to itself (what it sustains once the burst is over).
-[ -n "$DRAINER_PID" ] && kill "$DRAINER_PID" && { wait "$DRAINER_PID" || true; }
-DRAINER_PID=""
-backlog_before=$(count_events)
-drain_started=$(date +%s.%N)
+# The running drainer (idle priority, the cores now to itself) stores the backlog, timed: what it sustains once the
+# burst is over. Then it is stopped, and what it held is stored as a restart would.
+if [ -n "$DRAINER_PID" ]; then
+    backlog_at_stop=$(backlog)
+    drain_started=$(date +%s.%N)
+    for _ in $(seq 1 1200); do [ "$(backlog)" -eq 0 ] && break; sleep 0.25; done
+    echo "== the backlog's drain: $backlog_at_stop events in $(awk -v a="$drain_started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s by the running drainer ($(backlog) left)"
+    kill "$DRAINER_PID"
+    wait "$DRAINER_PID" || true
+    DRAINER_PID=""
+fi
 "$PY" manage.py qart_drain_scans --once --claim-idle 0 # also what the stopped drainer held
-echo "== the backlog's drain: $(( $(count_events) - backlog_before )) events in $(awk -v a="$drain_started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s, start-up included"
 # check_stored EVENTS_BEFORE WRK_OUTPUT...: every 302 of those wrk runs stored exactly one scan event, none left spooled.
 check_stored() { # EVENTS_BEFORE WRK_OUTPUT...
     local requests errors redirects stored spooled before=$1
