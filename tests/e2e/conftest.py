@@ -50,3 +50,12 @@ def _media_through_the_site(monkeypatch):
     """Django's live server answers MEDIA_URL from MEDIA_ROOT itself, with no access check; hand /media/ to the
     site's own view (qartsite.media), so the browser loads images the way production does."""
     monkeypatch.setattr("django.test.testcases._MediaFilesHandler._should_handle", lambda self, path: False)
+
+
+def sign_in(page, username: str, next_url: str = "/campaigns/") -> None:
+    """Sign in through the login form as one of `team_users` (password "pw-<name>-1") and wait for `next_url`."""
+    page.goto(f"/accounts/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}-1")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**{next_url}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
@@ -34,10 +36,7 @@ def test_a_bad_row_is_shown_fixed_and_then_every_row_imported(live_server, team_
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(f"/accounts/login/?next=/campaigns/{campaign.pk}/")
-        page.fill("#id_username", "teammate")
-        page.fill("#id_password", "pw-teammate-1")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, "teammate", f"/campaigns/{campaign.pk}/")
         page.get_by_role("link", name="Import placements (CSV)").click()
 
         # The dry run: the bad row, its column and why; nothing stored, no import button.

@@ -13,6 +13,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
@@ -53,10 +55,7 @@ def test_a_range_drives_the_tiles_comparison_and_charts(live_server, team_users,
         return page.locator(f'tr[data-placement="{name}"]')
 
     try:
-        page.goto("/accounts/login/?next=/campaigns/")
-        page.fill("#id_username", "viewer")
-        page.fill("#id_password", "pw-viewer-1")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, "viewer")
         page.get_by_role("link", name="Harbour festival").click()
 
         # The default range: the last 30 days.

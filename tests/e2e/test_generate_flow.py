@@ -18,20 +18,13 @@ from campaigns.models import Campaign, Placement
 from generator import views
 from generator.models import GenerationJob
 from tests.campaigns.conftest import make_art
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 RED, BLUE = (220, 20, 20), (20, 20, 220)
-
-
-def sign_in(page, base: str) -> None:
-    page.goto("/accounts/login/?next=/campaigns/")
-    page.fill("#id_username", "owner")
-    page.fill("#id_password", "pw-owner-1")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/campaigns/")
 
 
 def halves(path: Path) -> Path:
@@ -79,7 +72,7 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
-        sign_in(page, base)
+        sign_in(page, "owner")
         page.goto("/generate/")
         expect(page.get_by_text("Upload a picture or logo")).to_be_visible()
         expect(page.get_by_text("Describe a picture")).to_be_hidden()
@@ -141,7 +134,7 @@ def test_print_anyway_from_the_job_page_then_download_the_print_png(live_server,
     failures: list[str] = []
     page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     try:
-        sign_in(page, base)
+        sign_in(page, "owner")
         page.goto(f"/generate/jobs/{job.pk}/")
         card = page.locator(f"#candidate-{failing.pk}")
         expect(card.locator("[data-reliability]")).to_have_text("Scan reliability: poor")
@@ -190,7 +183,7 @@ def test_no_generation_page_is_wider_than_the_screen(live_server, team_users, br
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
-        sign_in(page, base)
+        sign_in(page, "owner")
         pages = {"generate": "/generate/", "jobs": "/generate/jobs/", "job": f"/generate/jobs/{art.job_id}/",
                  "placement": f"/campaigns/placements/{placement.pk}/"}
         for name, url in pages.items():

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
 PHONE = {"width": 390, "height": 844}
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/accounts/login/?next=/campaigns/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/campaigns/")
 
 
 @pytest.mark.browser
@@ -28,7 +22,7 @@ def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_us
     owner.save(update_fields=["is_staff"])
     context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     page = context.new_page()
-    sign_in(page, "owner", "pw-owner-1")
+    sign_in(page, "owner")
 
     header = page.locator("header.topbar")
     assert header.bounding_box()["height"] < 70  # was ~270 px: three wrapped lines of links
@@ -48,7 +42,7 @@ def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_us
 def test_the_links_sit_in_one_row_on_a_desktop(live_server, team_users, browser):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    sign_in(page, "owner", "pw-owner-1")
+    sign_in(page, "owner")
     assert page.get_by_role("link", name="Generate").is_visible()
     assert not page.locator(".nav-button").is_visible()
     assert page.locator("header.topbar").bounding_box()["height"] < 80

@@ -14,6 +14,7 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from tests.campaigns.conftest import make_art
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -37,11 +38,7 @@ def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_use
     failures: list[str] = []
     page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     try:
-        page.goto("/accounts/login/?next=/campaigns/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url(f"{base}/campaigns/")
+        sign_in(page, "owner")
 
         # The picker: thumbnails, the passing one first; the failing one is refused without a reason.
         page.goto(f"/campaigns/placements/{placement.pk}/edit/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, Placement
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -34,11 +35,7 @@ def test_set_rules_follow_them_and_revert(live_server, team_users, browser):
     failures: list[str] = []
     page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     try:
-        page.goto("/accounts/login/?next=/campaigns/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url(f"{base}/campaigns/")
+        sign_in(page, "owner")
 
         # 1. The rules, on the placement's edit page.
         page.goto(f"/campaigns/placements/{placement.pk}/edit/")

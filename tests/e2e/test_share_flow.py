@@ -13,6 +13,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
@@ -52,10 +54,7 @@ def test_a_share_link_opens_the_report_logged_out_until_revoked(live_server, tea
     try:
         # 1. The editor makes a link for the agency from the campaign page.
         page = editor.new_page()
-        page.goto("/accounts/login/?next=/campaigns/")
-        page.fill("#id_username", "teammate")
-        page.fill("#id_password", "pw-teammate-1")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, "teammate")
         page.get_by_role("link", name="Harbour festival").click()
         page.get_by_role("link", name="Share report").click()
         page.fill("#id_label", "Agency Blue")
