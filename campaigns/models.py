@@ -287,9 +287,9 @@ class ScanRollup(models.Model):
     `visitors` counts the day's distinct visitor keys (which change daily, so a range's unique visitors are the sum
     of its days'); a visitor is counted under the dimension values of their first scan of the day. Hours have no
     visitors column worth reading (0). Destination rules (`ScanEvent.rule`) have rows only for scans a rule sent: the
-    main destination's share is the total's less theirs. The key changes at UTC midnight
-    (`campaigns.links.visitor_key`), so where a team's day does not start then, one visitor scanning on both sides of
-    UTC midnight counts twice that day.
+    main destination's share is the total's less theirs. The key changes at midnight in the team's time zone
+    (`campaigns.redirects.visit_of`), so keys and rows share one day; on the day a team changes its time zone, a
+    visitor scanning on both sides of the change may count twice.
     """
 
     team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet

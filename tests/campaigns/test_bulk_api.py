@@ -25,7 +25,6 @@ def _fresh_generation_rate(fresh_cache):
     """The team's generation rate starts unused."""
 
 
-
 def api_as(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)

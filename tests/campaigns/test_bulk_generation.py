@@ -20,8 +20,6 @@ def _fresh_generation_rate(settings, fresh_cache):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
 
 
-
-
 @pytest.fixture
 def placements(campaign) -> list[Placement]:
     return [Placement.objects.create(campaign=campaign, name=name) for name in ("A", "B", "C")]

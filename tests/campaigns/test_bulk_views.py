@@ -22,7 +22,6 @@ def _fresh_generation_rate(fresh_cache):
     """The team's generation rate starts unused."""
 
 
-
 def as_user(user) -> Client:
     client = Client()
     client.force_login(user)

@@ -44,7 +44,6 @@ def _fresh_generation_rate(fresh_cache):
     """The team's generation rate starts unused."""
 
 
-
 @pytest.fixture
 def placement(team_users) -> Placement:
     campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example.com/")
@@ -327,7 +326,6 @@ class TestCancelGeneration:
         assert api_as(team_users.viewer).post(f"/api/generations/{job.pk}/cancel/").status_code == 403
         job.refresh_from_db()
         assert job.status == "queued" and not job.cancel_requested
-
 
 
 def picture_file(name: str = "logo.png", size: int = 160) -> ContentFile:

@@ -14,7 +14,6 @@ def _fresh_generation_rate(settings, fresh_cache):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "50/hour"}}
 
 
-
 def concurrently(count: int, action) -> list:
     """Run `action` in `count` threads released together; their results."""
     barrier, results = threading.Barrier(count), []

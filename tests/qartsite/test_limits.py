@@ -76,7 +76,6 @@ class TestRequestSizeMiddleware:
         assert enqueued == []
 
 
-
 class TestUploadLimitHandler:
     def test_it_stops_reading_a_body_longer_than_it_declared(self, rf):
         # Under ASGI the parser reads until the body ends, whatever Content-Length said.
