@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import django_rq
 from django.conf import settings
@@ -50,6 +50,9 @@ class WorkerReport:
     tiny: bool = False  # the tiny test model: images are noise
     error: str = ""
     since: str = ""  # ISO time of this state
+    # Ready and compiled: the shapes it compiled at start, e.g. ["768x8", "768x8 img2img"] (`diffusion.Shape.label`);
+    # empty for an engine that is not compiled. Reports from before this field read back with it empty.
+    shapes: list[str] = field(default_factory=list)
 
     @property
     def gpu(self) -> bool:

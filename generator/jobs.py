@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import django_rq
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -81,6 +82,17 @@ def schedulers() -> tuple[str, ...]:
     return parameters.SCHEDULERS + ((fewstep,) if fewstep else ())
 
 
+def warm_shapes() -> tuple[tuple[int, int], ...]:
+    """The (size, candidates) pairs the worker compiles at start, from QART_WARM_SHAPES.
+
+    Parsed here, not in settings (which import no application module); a bad value stops the worker before it loads.
+    """
+    try:
+        return parameters.parse_shapes(settings.QART["WARM_SHAPES"])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"QART_WARM_SHAPES: {exc}") from None
+
+
 def get_engine(
     spec: parameters.ModelSpec | None = None, optimize: bool = True
 ) -> diffusion.Engine | diffusion.SplitEngine:
@@ -93,12 +105,12 @@ def get_engine(
     key = (spec, optimize)
     if key not in _engines:
         log.info("Loading generation engine: %s", spec.label)
-        devices, batch = settings.QART["DEVICES"], settings.QART["CANDIDATES"]
+        devices, shapes = settings.QART["DEVICES"], warm_shapes()
         if len(devices) > 1:
-            _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_batch=batch)
+            _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
         else:
             _engines[key] = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize,
-                                                 warm_batch=batch)
+                                                 warm_shapes=shapes)
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
     return _engines[key]
 

@@ -6,8 +6,8 @@ engine - with a warm-up generation - before it takes its first job, so every job
 Run any number of them, on any number of GPU hosts, against the same Redis, database and media storage.
 
 Each worker says what it is in Redis (`generator.engine_status`): "loading" while the engine loads, then
-"ready" with its device and model (or "unavailable" with the reason), kept alive by RQ's heartbeat and
-deleted when the worker stops. The web process reads that instead of importing torch itself.
+"ready" with its device, model and the shapes it compiled (or "unavailable" with the reason), kept alive by RQ's
+heartbeat and deleted when the worker stops. The web process reads that instead of importing torch itself.
 
 While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker
 killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
@@ -103,8 +103,13 @@ class GenerationWorker(SimpleWorker):
             with engine_status.kept_alive(self.connection, self.name):
                 engine = jobs.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
+            shapes = [shape.label for shape in sorted(engine.warmed)]
+            if shapes:
+                log.info("Compiled for these shapes (others are drawn eagerly, slower): %s", ", ".join(shapes))
+            else:
+                log.info("The engine is not compiled: every shape runs without compiling, none needs warming")
             report = engine_status.WorkerReport(self.name, "", "ready", engine.device, engine.spec.base,
-                                                engine.spec.tiny)
+                                                engine.spec.tiny, shapes=shapes)
             if jobs.cuda_available():
                 import torch
 

@@ -404,6 +404,10 @@ QART = {
     # candidates across them (lower latency per job; run one worker per GPU instead for throughput).
     "DEVICES": envdevices("QART_DEVICES"),
     "CANDIDATES": envint("QART_CANDIDATES", "8"),
+    # Shapes (image side x candidates) a CUDA worker compiles at start, e.g. "768x8,512x8": a job of another shape is
+    # drawn without the compiled graphs (slower) rather than compiling for minutes mid-job. Each costs start time.
+    # Read by `generator.jobs.warm_shapes`, which refuses a bad value when the worker starts.
+    "WARM_SHAPES": os.getenv("QART_WARM_SHAPES", f"768x{envint('QART_CANDIDATES', '8')}"),
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.
     "JOB_TIMEOUT": envint("QART_JOB_TIMEOUT", "600"),

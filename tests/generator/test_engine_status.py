@@ -3,14 +3,19 @@ the real Redis the suite runs on."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from types import SimpleNamespace
 
 import django_rq
 import pytest
 from redis import Redis
+from rq import SimpleWorker
 from rq.worker_registration import unregister
 
-from generator import engine_status
+from generator import engine_status, jobs
+from generator.core.engines.diffusion import Shape
+from generator.core.engines.parameters import ModelSpec
 from generator.engine_status import WorkerReport
 from generator.worker import GenerationWorker
 
@@ -89,6 +94,22 @@ def test_it_leaves_out_an_expired_report(connection):
     connection.expire(key_of("w1"), 0)  # what a dead worker's report comes to once its TTL runs out
 
     assert engine_status.live_workers() == []
+
+
+def test_it_reads_back_the_shapes_a_worker_compiled(connection):
+    report = ready()
+    report.shapes = ["768x8", "768x8 img2img"]
+    engine_status.record(connection, report, ttl=300)
+
+    assert [r.shapes for r in engine_status.live_workers()] == [["768x8", "768x8 img2img"]]
+
+
+def test_it_reads_a_report_from_before_shapes_were_reported(connection):
+    connection.set(key_of("w1"), json.dumps({"worker": "w1", "host": "gpu-host-1", "state": "ready", "device": "cuda",
+                                             "model": MODEL, "tiny": False, "error": "", "since": ""}), ex=300)
+
+    [report] = engine_status.live_workers()
+    assert (report.worker, report.state, report.shapes) == ("w1", "ready", [])
 
 
 def test_it_skips_an_unreadable_report(connection):
@@ -242,3 +263,25 @@ def test_it_keeps_going_when_redis_cannot_record_the_report(worker, connection, 
 
     assert "Could not record this worker's report" in caplog.text
     assert not connection.exists(key_of(worker.name))
+
+
+@pytest.mark.parametrize(
+    "warmed, shapes, line",
+    [
+        ({Shape(768, 8, img2img=True), Shape(512, 8), Shape(768, 8)}, ["512x8", "768x8", "768x8 img2img"],
+         "Compiled for these shapes (others are drawn eagerly, slower): 512x8, 768x8, 768x8 img2img"),
+        (set(), [], "The engine is not compiled: every shape runs without compiling, none needs warming"),
+    ],
+)
+def test_it_says_at_start_which_shapes_it_warmed(worker, connection, monkeypatch, caplog, warmed, shapes, line):
+    engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(), warmed=warmed)
+    monkeypatch.setattr(jobs, "get_engine", lambda spec: engine)
+    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
+    caplog.set_level("INFO", logger="generator.worker")
+
+    worker.work()
+
+    [report] = engine_status.live_workers()
+    assert (report.state, report.device, report.shapes) == ("ready", "cuda:0", shapes)
+    assert line in caplog.text

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from rq.registry import StartedJobRegistry
 
 from generator import jobs
@@ -212,6 +213,24 @@ def test_bad_parameters_are_refused_with_their_message(overrides, message):
     with pytest.raises((ValueError, qr.ContentError)) as exc:
         jobs.validate_job(job)
     assert message in str(exc.value)
+
+
+def test_the_engine_is_warmed_on_the_shapes_in_settings(settings, monkeypatch):
+    settings.QART = {**settings.QART, "DEVICES": [], "WARM_SHAPES": "768x8, 512x4"}
+    monkeypatch.setattr(jobs, "_engines", {})
+    monkeypatch.setattr(jobs.ranking, "warm_verifier", lambda workers: None)
+    loaded: list[dict] = []
+    monkeypatch.setattr(jobs.loading, "load_engine", lambda spec, device, **kwargs: loaded.append(kwargs) or "engine")
+
+    assert jobs.get_engine(jobs.parameters.ModelSpec(tiny=True)) == "engine"
+    assert loaded == [{"optimize": True, "warm_shapes": ((768, 8), (512, 4))}]
+
+
+def test_a_bad_warm_shape_stops_the_worker_with_one_message(settings):
+    settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
+    with pytest.raises(ImproperlyConfigured) as exc:
+        jobs.warm_shapes()
+    assert str(exc.value) == "QART_WARM_SHAPES: '700x8': the size must be a multiple of 64 from 256 to 1024, got 700."
 
 
 @pytest.mark.parametrize("engine", ["diffusion", "halftone"])

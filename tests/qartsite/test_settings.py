@@ -147,6 +147,24 @@ class EnvDevicesTestCase(SimpleTestCase):
                     envdevices("QART_TEST_DEVICES")
 
 
+class WarmShapesTestCase(SimpleTestCase):
+    """QART_WARM_SHAPES: the shapes a CUDA worker compiles at start (parsed by `generator.jobs.warm_shapes`)."""
+
+    script = "from qartsite import settings; print(settings.QART['WARM_SHAPES'])"
+
+    def warm_shapes(self, **env: str) -> str:
+        environ = {k: v for k, v in os.environ.items() if k not in ("QART_WARM_SHAPES", "QART_CANDIDATES")}
+        result = subprocess.run([sys.executable, "-c", self.script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**environ, "DEBUG": "1", **env}, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.strip()
+
+    def test_it_warms_the_configured_candidates_at_768_unless_told(self):
+        self.assertEqual(self.warm_shapes(), "768x8")
+        self.assertEqual(self.warm_shapes(QART_CANDIDATES="4"), "768x4")
+        self.assertEqual(self.warm_shapes(QART_WARM_SHAPES="768x8,512x8"), "768x8,512x8")
+
+
 class DatabaseTimeoutTestCase(SimpleTestCase):
     script = "from qartsite import settings; print(settings.DATABASES['default'].get('OPTIONS', {}))"
 

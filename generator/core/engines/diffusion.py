@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from PIL import Image
 
@@ -61,15 +63,28 @@ def skipping_controlnet_class():
     from diffusers import ControlNetModel
 
     class QRControlNet(ControlNetModel):
-        """A ControlNet that does no work while its guidance is off.
+        """A ControlNet that does no work while its guidance is off, and compiles once for every conditioning scale.
 
         diffusers still runs the ControlNet on steps outside [control_start, control_end] and multiplies
         its residuals by zero: with start 0.25 that is a quarter of all ControlNet compute spent on
         zeros. Here those steps return zero residuals of the right shapes (learnt from the first real
         call at that input shape), which the UNet adds exactly as it would add the multiplied ones.
+
+        Compiled (`compile_body`, what `cuda.compile_for_cuda` does), only the network runs in the compiled graph,
+        always at scale 1; the residuals are multiplied by the job's scale here, outside it (exactly the product
+        diffusers computes: x * 1 * s = x * s). A graph compiled with the scale inside guards on its value, so each
+        new conditioning scale a user picked recompiled the ControlNet for minutes in the middle of a job.
         """
 
         _residual_shapes: dict = {}
+        _compiled_body = None  # `compile_body`: the network, compiled
+        eager = False  # `diffusion.eager_modules` sets it: draw with the network itself, compile nothing
+
+        def compile_body(self, **compile_kwargs) -> None:
+            """Compile the network (at conditioning scale 1) with `torch.compile(**compile_kwargs)`."""
+            import torch
+
+            self._compiled_body = torch.compile(super().forward, **compile_kwargs)
 
         def forward(self, sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale=1.0,
                     *args, **kwargs):
@@ -77,15 +92,23 @@ def skipping_controlnet_class():
 
             key = (tuple(sample.shape), sample.dtype, str(sample.device))
             shapes = self._residual_shapes.get(key)
-            if conditioning_scale == 0 and shapes is not None and not kwargs.get("guess_mode", False):
+            guess_mode = kwargs.get("guess_mode", False)
+            if conditioning_scale == 0 and shapes is not None and not guess_mode:
                 # A list, as ControlNetModel returns: another type would make torch.compile recompile the UNet.
                 down = [torch.zeros(s, dtype=sample.dtype, device=sample.device) for s in shapes[0]]
                 mid = torch.zeros(shapes[1], dtype=sample.dtype, device=sample.device)
                 return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
-            out = super().forward(sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale,
-                                  *args, **kwargs)
+            compiled = self._compiled_body is not None and not self.eager
+            body = self._compiled_body if compiled else super().forward
+            scale_outside = compiled and not guess_mode and not isinstance(conditioning_scale, torch.Tensor)
+            out = body(sample, timestep, encoder_hidden_states, controlnet_cond,
+                       1.0 if scale_outside else conditioning_scale, *args, **kwargs)
             down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
-            self._residual_shapes[key] = (tuple(tuple(d.shape) for d in down), tuple(mid.shape))
+            if shapes is None:  # once: compiled graphs guard on this dict, and writing it again would recompile them
+                self._residual_shapes[key] = (tuple(tuple(d.shape) for d in down), tuple(mid.shape))
+            if scale_outside and conditioning_scale != 1:
+                down, mid = [d * conditioning_scale for d in down], mid * conditioning_scale
+                return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
             return out
 
     def _output(down, mid):
@@ -94,6 +117,65 @@ def skipping_controlnet_class():
         return ControlNetOutput(down_block_res_samples=down, mid_block_res_sample=mid)
 
     return QRControlNet
+
+
+# Schedulers whose timesteps are float32 where the others' are int64 (diffusers): the UNet and ControlNet then take
+# another input dtype, which a compiled graph does not accept (it would recompile). The warm-up does not compile them
+# (minutes more per shape for one scheduler), so a compiled engine draws them eagerly.
+FLOAT_TIMESTEP_SCHEDULERS = ("euler_a",)
+
+
+class Shape(NamedTuple):
+    """What a compiled engine's graphs specialise on (`dynamic=False`): one call's image side and candidates, and
+    which path draws it. A call of a shape not compiled at start would compile for minutes in the middle of a job."""
+
+    size: int  # image side in pixels
+    batch: int  # candidates (seeds) in the call
+    fewstep: bool = False  # the few-step LoRA's UNet (a module of its own)
+    img2img: bool = False  # from an init image (`GenerationParams.strength`)
+    guided: bool = True  # classifier-free guidance doubles the UNet's batch; few-step calls run without
+    float_timesteps: bool = False  # a scheduler of FLOAT_TIMESTEP_SCHEDULERS
+
+    @classmethod
+    def of(cls, params: GenerationParams, batch: int) -> Shape:
+        # Guidance <= 1 is off in diffusers (`do_classifier_free_guidance`); the few-step preset always runs without.
+        guided = not params.fewstep and params.guidance_scale > 1
+        return cls(params.size, batch, params.fewstep, params.strength is not None, guided,
+                   params.scheduler in FLOAT_TIMESTEP_SCHEDULERS)
+
+    @property
+    def label(self) -> str:
+        """E.g. "768x8", "768x8 few-step img2img"."""
+        words = [f"{self.size}x{self.batch}"]
+        words += ["few-step"] * self.fewstep + ["img2img"] * self.img2img
+        words += ["without guidance"] * (not self.guided and not self.fewstep)
+        words += ["/".join(FLOAT_TIMESTEP_SCHEDULERS)] * self.float_timesteps
+        return " ".join(words)
+
+
+@contextmanager
+def eager_modules(pipe) -> Iterator[None]:
+    """While the block runs, `pipe` draws with the eager modules inside its compiled UNet, ControlNet and VAE decoder
+    (`_orig_mod`: the same weights; a QRControlNet's own network), so a call nothing was compiled for does not
+    compile.
+
+    It swaps attributes of `pipe` and of the VAE its sibling pipelines share: an engine draws one call at a time
+    (the worker runs one job at a time; a split engine's replicas each have their own modules and thread).
+    """
+    unet, controlnet, decoder = pipe.unet, pipe.controlnet, pipe.vae.decoder
+    network = getattr(controlnet, "_orig_mod", controlnet)
+    was_eager = getattr(network, "eager", None)  # a QRControlNet compiles its network itself (`compile_body`)
+    try:
+        pipe.unet = getattr(unet, "_orig_mod", unet)
+        pipe.controlnet = network
+        pipe.vae.decoder = getattr(decoder, "_orig_mod", decoder)
+        if was_eager is not None:
+            network.eager = True
+        yield
+    finally:
+        pipe.unet, pipe.controlnet, pipe.vae.decoder = unet, controlnet, decoder
+        if was_eager is not None:
+            network.eager = was_eager
 
 
 @dataclass
@@ -113,6 +195,15 @@ class Engine:
     # The few-step preset's (txt2img, img2img): the same components but a UNet with the few-step LoRA fused in;
     # None without a LoRA (`loading.load_engine` with ModelSpec.fewstep_lora).
     fewstep: tuple | None = None
+    # Compiled: the shapes `warm_up_engine` compiled; a call of any other shape is drawn eagerly (`generate`).
+    warmed: set[Shape] = field(default_factory=set)
+    # Unwarmed shapes already drawn eagerly, so each is logged once.
+    _drawn_eagerly: set[Shape] = field(default_factory=set, repr=False)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether torch.compile wraps the modules (`cuda.compile_for_cuda`): then each new shape compiles."""
+        return hasattr(self.txt2img.unet, "_orig_mod")
 
     def generate(
         self,
@@ -123,6 +214,9 @@ class Engine:
         on_step: Callable[[int, int], None] | None = None,
     ) -> list[Image.Image]:
         """Generate one candidate per seed in a single batched call.
+
+        On a compiled engine, a call whose `Shape` was not warmed at start runs the eager modules inside the
+        compiled ones (same weights and images within fp16 rounding, slower) instead of compiling for minutes.
 
         Args:
             control (`PIL.Image.Image`): the QR control image (it is resized to `params.size`).
@@ -173,14 +267,19 @@ class Engine:
             callback_on_step_end=step_end,
             output_type="pil",
         )
-        # 3. One batched denoising run
+        # 3. One batched denoising run (eagerly for a shape a compiled engine was not warmed for)
         if params.strength is not None:
             init = (init_image or control).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
             kwargs.update(image=init, control_image=control, strength=params.strength)
         else:
             kwargs.update(image=control, height=size, width=size)
+        shape = Shape.of(params, len(seeds))
+        eager = self.compiled and shape not in self.warmed  # compiling it now would take minutes
+        if eager:
+            self._note_eager(shape)
         try:
-            with torch.inference_mode(), attention_context(self.device, self.attention):
+            with (torch.inference_mode(), attention_context(self.device, self.attention),
+                  eager_modules(pipe) if eager else nullcontext()):
                 return list(pipe(**kwargs).images)
         except torch.cuda.OutOfMemoryError:
             # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
@@ -194,6 +293,14 @@ class Engine:
                         len(seeds) - half)
             first = self.generate(control, params, list(seeds[:half]), init_image, on_step)
             return first + self.generate(control, params, list(seeds[half:]), init_image, on_step)
+
+    def _note_eager(self, shape: Shape) -> None:
+        if shape not in self._drawn_eagerly:
+            self._drawn_eagerly.add(shape)
+            hint = (f"add {shape.size}x{shape.batch} to QART_WARM_SHAPES" if not shape.float_timesteps
+                    else "the warm-up compiles no graphs for this scheduler")
+            log.warning("%s was not warmed at start: drawn eagerly (slower) rather than compiling for minutes; %s",
+                        shape.label, hint)
 
     def pipelines(self, params: GenerationParams) -> tuple:
         """The (txt2img, img2img) pair that draws `params`: the few-step LoRA's for a few-step scheduler."""
@@ -211,18 +318,43 @@ class Engine:
         return self.aesthetic.score(images)
 
 
-def warm_up_engine(engine: Engine, size: int, batch: int) -> None:
-    """One short generation (and one of the few-step preset, when the engine has it). Compiled graphs specialise on
-    shapes: warm up on the jobs' shape (size² x batch), or the first job compiles (minutes); an eager engine only
-    needs a small run."""
-    compiled = hasattr(engine.txt2img.unet, "_orig_mod")
-    size, batch = (size, batch) if compiled else (256, 1)
-    control = Image.new("RGB", (size, size), "white")
-    engine.generate(control, GenerationParams(prompt="warm-up", steps=2, size=size), seeds=list(range(batch)))
-    if engine.fewstep is not None:
-        # Steps 0-1 skip the ControlNet (start 0.25 of 4): both of its paths at the few-step batch.
-        warm = GenerationParams(prompt="warm-up", steps=4, size=size, scheduler="lcm")
-        engine.generate(control, warm, seeds=list(range(batch)))
+def warm_up_calls(size: int, fewstep: bool) -> list[GenerationParams]:
+    """The short calls that compile one image side's graphs: text-to-image and image-to-image, and the few-step
+    preset's two when the engine has it.
+
+    Eight steps at control start 0.25 skip the ControlNet on steps 0-1: step 0 learns the residual shapes with a real
+    call, step 1 compiles the skip (zero residuals, another memory layout for the UNet), steps 2-7 the real path.
+    Image-to-image needs graphs of its own: its latents come out of the channels_last VAE encoder, a layout the
+    text-to-image graphs do not accept (seen on an H200: the first such call recompiled).
+    """
+    calls = [GenerationParams(prompt="warm-up", steps=8, size=size)]
+    if fewstep:
+        calls.append(GenerationParams(prompt="warm-up", steps=8, size=size, scheduler="lcm"))
+    return calls + [replace(params, strength=1.0) for params in calls]
+
+
+def warm_up_engine(engine: Engine, shapes: Sequence[tuple[int, int]]) -> None:
+    """Compile `engine` for each (size, candidates) in `shapes`, and record each `Shape` in `engine.warmed`.
+
+    Compiled graphs specialise on shapes: a job of a shape warmed here finds its graphs ready; one of another shape
+    is drawn eagerly (`Engine.generate`). An engine that is not compiled specialises on nothing: one small run (and
+    one of the few-step preset) initialises it, and `warmed` stays empty.
+    """
+    if not engine.compiled:
+        shapes = [(256, 1)]
+    for size, batch in shapes:
+        control = Image.new("RGB", (size, size), "white")
+        for params in warm_up_calls(size, engine.fewstep is not None):
+            if not engine.compiled and params.strength is not None:
+                continue  # nothing to compile: text-to-image already initialised every module
+            shape = Shape.of(params, batch)
+            if engine.compiled:
+                engine.warmed.add(shape)  # first, or `generate` would draw it eagerly
+            try:
+                engine.generate(control, params, seeds=list(range(batch)))
+            except BaseException:
+                engine.warmed.discard(shape)
+                raise
 
 
 def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
@@ -250,6 +382,7 @@ class SplitEngine:
     """
 
     replicas: list[Engine]
+    warmed: set[Shape] = field(default_factory=set)  # whole calls' shapes; each replica's own hold its shares
     _threads: list[ThreadPoolExecutor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -260,10 +393,21 @@ class SplitEngine:
         """Run `fn` in replica `index`'s own thread and return its result (warm-ups, benchmarks)."""
         return self._threads[index].submit(fn, *args, **kwargs).result()
 
-    def warm_up(self, size: int, batch: int) -> None:
-        """Each replica, in its own thread and one after another, generates its share of `batch` candidates."""
-        for index, share in enumerate(split_seeds(range(batch), len(self.replicas))):
-            self.on_replica(index, warm_up_engine, self.replicas[index], size, len(share))
+    def warm_up(self, shapes: Sequence[tuple[int, int]]) -> None:
+        """Each replica, in its own thread and one after another, warms up on its share of each shape's candidates
+        (compiled graphs specialise on the share); `warmed` then holds the whole calls' shapes."""
+        parts = len(self.replicas)
+        for index, replica in enumerate(self.replicas):
+            own = []
+            for size, batch in shapes:
+                shares = split_seeds(range(batch), parts)
+                if index < len(shares):  # fewer candidates than replicas leave the last replicas out
+                    own.append((size, len(shares[index])))
+            self.on_replica(index, warm_up_engine, replica, own)  # not compiled: one small run whatever `own` is
+        first = self.replicas[0]
+        if first.compiled:
+            self.warmed = {Shape.of(params, batch) for size, batch in shapes
+                           for params in warm_up_calls(size, first.fewstep is not None)}
 
     @property
     def spec(self) -> ModelSpec:

@@ -108,8 +108,7 @@ def load_engine(
     dtype=None,
     warm_up: bool = True,
     optimize: bool = True,
-    warm_size: int = 768,
-    warm_batch: int = 8,
+    warm_shapes: Sequence[tuple[int, int]] = ((768, 8),),
     aesthetic: bool = True,
     cuda_graphs: bool = False,
 ) -> Engine:
@@ -119,11 +118,12 @@ def load_engine(
         spec: which weights.
         device: torch device; defaults to CUDA when present, else CPU.
         dtype: torch dtype; defaults to fp16 on CUDA, fp32 on CPU.
-        warm_up: run one generation so the first job does not pay for lazy initialisation (and, compiled,
-            for compiling: the warm-up uses the production shape `warm_size`² x `warm_batch`).
+        warm_up: run short generations so the first job does not pay for lazy initialisation (and, compiled,
+            for compiling: `warm_up_engine` compiles each of `warm_shapes`).
         optimize: on CUDA, apply `compile_for_cuda` (the measured fastest image-preserving recipe).
-        warm_size: image side of the compiled warm-up, the size jobs use.
-        warm_batch: candidates of the compiled warm-up, the batch jobs use.
+        warm_shapes: compiled, the (image side, candidates) pairs jobs use (QART_WARM_SHAPES), each compiled for
+            text-to-image and image-to-image, and the few-step preset when configured; a job of another shape
+            is drawn eagerly (`Engine.generate`). Not compiled: ignored (one small run initialises everything).
         aesthetic: load the aesthetic predictor too (when the spec names one).
         cuda_graphs: compiled, also record CUDA graphs (see `compile_for_cuda`).
 
@@ -187,7 +187,7 @@ def load_engine(
             fewstep_unet = compile_unet_for_cuda(fewstep_unet, cuda_graphs=cuda_graphs)
     engine = engine_from_pipeline(txt2img, spec, predictor, fewstep_unet)
     if warm_up:
-        warm_up_engine(engine, warm_size, warm_batch)
+        warm_up_engine(engine, warm_shapes)
     return engine
 
 
@@ -195,8 +195,7 @@ def load_split_engine(
     spec: ModelSpec,
     devices: Sequence[str],
     warm_up: bool = True,
-    warm_size: int = 768,
-    warm_batch: int = 8,
+    warm_shapes: Sequence[tuple[int, int]] = ((768, 8),),
     **kwargs,
 ) -> SplitEngine:
     """One warm engine per device (see `SplitEngine`), compiled with CUDA graphs on CUDA.
@@ -204,8 +203,8 @@ def load_split_engine(
     Args:
         spec: which weights.
         devices: two or more devices, e.g. ["cuda:0", "cuda:1"].
-        warm_up: warm each replica up in its own thread on its share of `warm_batch` candidates at
-            `warm_size`² (compiled graphs specialise on each replica's share).
+        warm_up: warm each replica up in its own thread on its share of each of `warm_shapes`' (image side,
+            candidates) (compiled graphs specialise on each replica's share; see `load_engine`).
         **kwargs: passed to `load_engine` (dtype, optimize).
     """
     if len(devices) < 2:
@@ -219,7 +218,7 @@ def load_split_engine(
                                     **kwargs))
     engine = SplitEngine(replicas)
     if warm_up:
-        engine.warm_up(warm_size, max(warm_batch, 1))
+        engine.warm_up(warm_shapes)
     return engine
 
 

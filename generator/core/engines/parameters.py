@@ -4,6 +4,7 @@ named presets, and the errors an engine raises. Plain dataclasses: importing thi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 DEFAULT_BASE = "Lykon/DreamShaper"
@@ -116,3 +117,36 @@ class GenerationParams:
             raise ValueError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
         return replace(self, **PRESETS[name])
 
+
+def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
+    """The shapes a worker warms up, from text such as "768x8,512x8" (image side x candidates, comma-separated).
+
+    Compiled graphs specialise on shape, so each shape named here is compiled at the worker's start and a job of
+    another shape is drawn eagerly (`diffusion.Engine.generate`). The bounds are those a job may ask for.
+
+    Args:
+        text (`str`): comma-separated `<size>x<candidates>` items; spaces and "×" are accepted.
+
+    Returns:
+        (size, candidates) pairs in the order given, each once.
+
+    Raises:
+        ValueError: one message naming the first bad item (or that none was given).
+    """
+    shapes: list[tuple[int, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        match = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", item.lower())
+        if match is None:
+            raise ValueError(f"{item!r} is not a shape: write size x candidates, comma-separated, e.g. 768x8,512x8.")
+        size, batch = int(match[1]), int(match[2])
+        if not 256 <= size <= 1024 or size % 64:
+            raise ValueError(f"{item!r}: the size must be a multiple of 64 from 256 to 1024, got {size}.")
+        if not 1 <= batch <= 16:
+            raise ValueError(f"{item!r}: the candidates must be between 1 and 16, got {batch}.")
+        if (size, batch) not in shapes:
+            shapes.append((size, batch))
+    if not shapes:
+        raise ValueError("No shape given: write size x candidates, comma-separated, e.g. 768x8,512x8.")
+    return tuple(shapes)

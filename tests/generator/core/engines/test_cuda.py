@@ -132,3 +132,58 @@ class TestFlashAttention4:
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=40) == 0
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 4
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 0  # once
+
+
+class TestFp8:
+    """The named "fp8" precision: offered only where FP8 matrix products run, applied to eligible linear layers."""
+
+    @pytest.fixture
+    def fake_torchao(self, monkeypatch):
+        """torchao's quantization module as the calls it receives (torchao refuses FP8 off an FP8-capable GPU)."""
+        import sys
+        import types
+
+        calls = []
+        module = types.ModuleType("torchao.quantization")
+        module.PerTensor = lambda: "per-tensor"
+        module.Float8DynamicActivationFloat8WeightConfig = lambda granularity: ("fp8 dynamic", granularity)
+        module.quantize_ = lambda model, config, filter_fn: calls.append(
+            (config, [name for name, m in model.named_modules() if filter_fn(m, name)]))
+        monkeypatch.setitem(sys.modules, "torchao", types.ModuleType("torchao"))
+        monkeypatch.setitem(sys.modules, "torchao.quantization", module)
+        return calls
+
+    def test_it_says_why_it_cannot_run(self, monkeypatch):
+        import torch
+
+        assert cuda.fp8_unusable("cpu") == "FP8 precision needs a CUDA GPU; this engine runs on cpu."
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device=None: (8, 0))
+        assert "compute capability 8.9 or newer" in cuda.fp8_unusable("cuda:0")
+        assert "has 8.0" in cuda.fp8_unusable("cuda:0")
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device=None: (9, 0))
+        assert cuda.fp8_unusable("cuda:0").startswith("FP8 precision needs torchao")  # not installed here
+
+    def test_a_hopper_gpu_with_torchao_can(self, monkeypatch, fake_torchao):
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device=None: (9, 0))
+        assert cuda.fp8_unusable("cuda:0") is None
+
+    def test_only_linear_layers_in_multiples_of_16_are_quantized(self, fake_torchao):
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Conv2d(16, 16, 1), torch.nn.Linear(64, 24),
+                                    torch.nn.Linear(48, 16))
+        assert cuda.quantize_fp8(model) == 2
+        assert fake_torchao == [(("fp8 dynamic", "per-tensor"), ["0", "3"])]
+
+    def test_the_tiny_unets_attention_and_feed_forward_layers_are_eligible(self, tiny_engine, fake_torchao):
+        unet = tiny_engine.txt2img.unet
+        count = cuda.quantize_fp8(unet)
+        (_config, names), = fake_torchao
+        assert count == len(names) > 0
+        assert any(name.endswith("attn1.to_q") for name in names)
+        assert any(name.endswith("ff.net.2") for name in names)
+        assert not any("conv" in name for name in names)

@@ -78,7 +78,7 @@ class TestGenerate:
 
 @pytest.fixture(scope="module")
 def split_engine(tiny_spec):
-    return loading.load_split_engine(tiny_spec, ["cpu", "cpu"], warm_batch=3)
+    return loading.load_split_engine(tiny_spec, ["cpu", "cpu"], warm_shapes=[(256, 3)])
 
 
 class TestSplitEngine:
@@ -173,6 +173,20 @@ class TestSplitEngine:
 
 
 class TestControlNetSkip:
+    def test_it_learns_the_residual_shapes_once(self, tiny_engine, control, monkeypatch):
+        # Compiled graphs guard on this dict: a write at every real call recompiled the ControlNet (seen on an H200).
+        writes: list[tuple] = []
+
+        class Counting(dict):
+            def __setitem__(self, key, value):
+                writes.append(key)
+                super().__setitem__(key, value)
+
+        monkeypatch.setattr(type(tiny_engine.txt2img.controlnet), "_residual_shapes", Counting())
+        for _ in range(2):
+            tiny_engine.generate(control, GenerationParams(**{**FAST, "steps": 4}), seeds=[1])
+        assert len(writes) == 1
+
     def test_inactive_steps_skip_the_controlnet_without_changing_images(self, tiny_engine, control):
         net = tiny_engine.txt2img.controlnet
         calls = {"real": 0}
@@ -194,3 +208,201 @@ class TestControlNetSkip:
         net._residual_shapes.clear()  # without learnt shapes every step runs the real network
         reference = tiny_engine.generate(control, full, seeds=[3])[0]
         assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
+
+
+class TestControlNetCompiledBody:
+    """`compile_for_cuda` compiles a QRControlNet's network at scale 1 and scales outside the graph."""
+
+    @pytest.fixture
+    def net(self, tiny_engine):
+        import copy
+
+        import torch._dynamo
+
+        torch._dynamo.reset()
+        yield copy.deepcopy(tiny_engine.txt2img.controlnet)
+        torch._dynamo.reset()
+
+    @staticmethod
+    def inputs(batch: int = 2):
+        import torch
+
+        torch.manual_seed(0)
+        return (torch.randn(batch, 4, 16, 16), 10, torch.randn(batch, 77, 32), torch.randn(batch, 3, 128, 128))
+
+    @staticmethod
+    def counting_compile(net) -> list:
+        graphs: list = []
+
+        def backend(graph, _example_inputs):
+            graphs.append(graph)
+            return graph.forward
+
+        net.compile_body(backend=backend, dynamic=False)
+        return graphs
+
+    def test_every_conditioning_scale_runs_one_graph_and_the_networks_residuals(self, net):
+        import torch
+
+        graphs = self.counting_compile(net)
+        args = self.inputs()
+        for scale in (1.5, 1.3, 0.8, 1.0):
+            with torch.no_grad():
+                down, mid = net(*args, conditioning_scale=scale, return_dict=False)
+                net.eager = True
+                want_down, want_mid = net(*args, conditioning_scale=scale, return_dict=False)
+                net.eager = False
+            torch.testing.assert_close(mid, want_mid, rtol=0, atol=1e-6)
+            for got, want in zip(down, want_down, strict=True):
+                torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        assert len(graphs) == 1  # a graph with the scale inside recompiled for each new value (seen on an H200)
+
+    def test_eager_modules_draws_with_the_network_and_compiles_nothing(self, net):
+        import types
+
+        import torch
+
+        graphs = self.counting_compile(net)
+        pipe = types.SimpleNamespace(unet=object(), controlnet=net, vae=types.SimpleNamespace(decoder=object()))
+        with torch.no_grad(), diffusion.eager_modules(pipe):
+            assert pipe.controlnet is net and net.eager
+            net(*self.inputs(3), conditioning_scale=1.5, return_dict=False)
+        assert graphs == [] and net.eager is False
+        with torch.no_grad():
+            net(*self.inputs(3), conditioning_scale=1.5, return_dict=False)
+        assert len(graphs) == 1
+
+
+def fake_compile(module):
+    """torch.compile's wrapper around `module` (`_orig_mod` inside) that never compiles: a compiled engine on the CPU,
+    as diffusers and `Engine` see one, without minutes of tracing."""
+    from torch._dynamo.eval_frame import DisableContext, OptimizedModule
+
+    return OptimizedModule(module, DisableContext())
+
+
+def compiled(engine: diffusion.Engine) -> diffusion.Engine:
+    """`engine` with its UNet, ControlNet and VAE decoder wrapped as `cuda.compile_for_cuda` wraps them."""
+    unet, controlnet = fake_compile(engine.txt2img.unet), fake_compile(engine.txt2img.controlnet)
+    for pipe in (engine.txt2img, engine.img2img):
+        pipe.unet, pipe.controlnet = unet, controlnet
+    engine.txt2img.vae.decoder = fake_compile(engine.txt2img.vae.decoder)
+    return engine
+
+
+@pytest.fixture
+def compiled_engine(tiny_spec):
+    return compiled(loading.load_engine(tiny_spec, device="cpu", warm_up=False, aesthetic=False))
+
+
+def modules_called(engine: diffusion.Engine) -> dict[str, int]:
+    """Counts of calls into each compiled wrapper ("unet") and into the eager module inside it ("eager unet"), for
+    the UNet, ControlNet and VAE decoder; a call through a wrapper counts for both."""
+    counts: dict[str, int] = {}
+
+    def counter(name: str):
+        def count(_module, _args):
+            counts[name] = counts.get(name, 0) + 1
+
+        return count
+
+    pipe = engine.txt2img
+    for name, module in (("unet", pipe.unet), ("controlnet", pipe.controlnet), ("decoder", pipe.vae.decoder)):
+        module.register_forward_pre_hook(counter(name))
+        module._orig_mod.register_forward_pre_hook(counter(f"eager {name}"))
+    return counts
+
+
+class TestWarmShapes:
+    def test_a_shape_names_the_path_that_draws_it(self):
+        shapes = [diffusion.Shape.of(params, 8) for params in diffusion.warm_up_calls(768, fewstep=True)]
+        assert [s.label for s in shapes] == ["768x8", "768x8 few-step", "768x8 img2img", "768x8 few-step img2img"]
+        unguided = diffusion.Shape.of(GenerationParams(**FAST, guidance_scale=1.0), 3)
+        assert unguided.label == "256x3 without guidance" and unguided != diffusion.Shape(256, 3)
+        # euler_a's timesteps are float32, the others' int64: another input dtype, so graphs of its own.
+        shapes = {name: diffusion.Shape.of(GenerationParams(**FAST, scheduler=name), 3) for name in SCHEDULERS}
+        assert shapes["euler_a"].label == "256x3 euler_a"
+        assert {s for name, s in shapes.items() if name != "euler_a"} == {diffusion.Shape(256, 3)}
+        assert [p.label for p in map(diffusion.Shape.of, diffusion.warm_up_calls(512, False), [2, 2])] == [
+            "512x2", "512x2 img2img"]
+
+    def test_the_warm_up_records_every_shape_it_compiled(self, compiled_engine):
+        calls = modules_called(compiled_engine)
+        diffusion.warm_up_engine(compiled_engine, [(256, 2), (320, 1)])
+        assert sorted(s.label for s in compiled_engine.warmed) == ["256x2", "256x2 img2img", "320x1", "320x1 img2img"]
+        assert calls["unet"] > 0 and calls["decoder"] == 4  # every warm-up call went through the compiled modules
+
+    def test_a_warmed_shape_runs_the_compiled_modules(self, compiled_engine, control, caplog):
+        diffusion.warm_up_engine(compiled_engine, [(256, 2)])
+        calls = modules_called(compiled_engine)
+        compiled_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2])
+        assert calls["unet"] == calls["eager unet"] > 0 and calls["decoder"] == 1
+        assert "was not warmed" not in caplog.text
+
+    def test_an_unwarmed_shape_runs_the_eager_modules_and_says_so_once(self, compiled_engine, tiny_engine, control,
+                                                                       caplog):
+        diffusion.warm_up_engine(compiled_engine, [(256, 2)])
+        calls = modules_called(compiled_engine)
+        unet = compiled_engine.txt2img.unet
+        images = compiled_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3])
+        compiled_engine.generate(control, GenerationParams(**FAST), seeds=[4, 5, 6])
+        assert "unet" not in calls and "controlnet" not in calls and "decoder" not in calls
+        assert calls["eager unet"] > 0 and calls["eager controlnet"] > 0 and calls["eager decoder"] == 2
+        # The compiled modules are back in place, and the images are the same weights' images.
+        assert compiled_engine.txt2img.unet is unet and hasattr(compiled_engine.txt2img.vae.decoder, "_orig_mod")
+        same = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3])
+        for a, b in zip(images, same, strict=True):
+            assert np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= 2
+        warnings = [r.getMessage() for r in caplog.records if "was not warmed" in r.getMessage()]
+        assert warnings == ["256x3 was not warmed at start: drawn eagerly (slower) rather than compiling for minutes; "
+                            "add 256x3 to QART_WARM_SHAPES"]
+
+    def test_a_scheduler_with_float_timesteps_is_drawn_eagerly_and_says_why(self, compiled_engine, control, caplog):
+        diffusion.warm_up_engine(compiled_engine, [(256, 1)])
+        calls = modules_called(compiled_engine)
+        compiled_engine.generate(control, GenerationParams(**FAST, scheduler="euler_a"), seeds=[1])
+        assert "unet" not in calls and calls["eager unet"] > 0
+        assert "256x1 euler_a was not warmed at start" in caplog.text
+        assert "the warm-up compiles no graphs for this scheduler" in caplog.text
+
+    def test_img2img_is_a_shape_of_its_own(self, compiled_engine, control, monkeypatch):
+        monkeypatch.setattr(diffusion, "warm_up_calls", lambda size, fewstep: [GenerationParams("warm-up", steps=2,
+                                                                                                size=size)])
+        diffusion.warm_up_engine(compiled_engine, [(256, 1)])
+        calls = modules_called(compiled_engine)
+        compiled_engine.generate(control, GenerationParams(**FAST, strength=0.6), seeds=[1])
+        assert "unet" not in calls and calls["eager unet"] > 0
+
+    def test_halves_after_out_of_memory_are_drawn_eagerly(self, compiled_engine, control, monkeypatch):
+        import torch
+
+        diffusion.warm_up_engine(compiled_engine, [(256, 4)])
+        calls = modules_called(compiled_engine)
+        real_call = type(compiled_engine.txt2img).__call__
+        eager: list[tuple[int, bool]] = []
+
+        def limited(pipe, **kwargs):
+            eager.append((kwargs["num_images_per_prompt"], not hasattr(pipe.unet, "_orig_mod")))
+            if kwargs["num_images_per_prompt"] > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return real_call(pipe, **kwargs)
+
+        monkeypatch.setattr(type(compiled_engine.txt2img), "__call__", limited)
+        images = compiled_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3, 4])
+        assert len(images) == 4
+        assert eager == [(4, False), (2, True), (2, True)]
+        assert "unet" not in calls and hasattr(compiled_engine.txt2img.unet, "_orig_mod")
+
+    def test_an_engine_that_is_not_compiled_warms_no_shape_and_draws_any(self, tiny_engine, control, caplog):
+        assert not tiny_engine.compiled and tiny_engine.warmed == set()
+        tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3])
+        assert "was not warmed" not in caplog.text
+
+    def test_a_split_engine_warms_each_replica_on_its_share(self, tiny_spec):
+        replicas = [compiled(loading.load_engine(tiny_spec, device="cpu", warm_up=False, aesthetic=False))
+                    for _ in range(2)]
+        engine = diffusion.SplitEngine(replicas)
+        engine.warm_up([(256, 3), (256, 1)])
+        assert sorted(s.label for s in engine.warmed) == ["256x1", "256x1 img2img", "256x3", "256x3 img2img"]
+        assert sorted(s.label for s in replicas[0].warmed) == ["256x1", "256x1 img2img", "256x2", "256x2 img2img"]
+        assert sorted(s.label for s in replicas[1].warmed) == ["256x1", "256x1 img2img"]
