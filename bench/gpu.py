@@ -17,7 +17,8 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
   P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs: FA4 for the 96x96 self-attention
-     where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs
+     where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs; P8: P with the named fp8
+     precision (torchao; changes the images: its difference from A is reported, not held to the bound)
 With --fewstep the product variants also carry the few-step preset (a random rank-64 LoRA fused into a copy of the
 UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-steps; with --seed-sets 3, A and the
 product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
@@ -98,12 +99,15 @@ VARIANTS = {
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
+    "P8": dict(label="P with the named fp8 precision (torchao FP8 matrix products in the UNet's and ControlNet's "
+                     "linear layers; changes the images)", skip=True, opt=False, compile=None, dtype="fp16",
+               attention="default", product=True, fp8=True),
     "T": dict(label="P + Inductor autotuning (coordinate descent, no epilogue fusion)", skip=True, opt=False,
               compile=None, dtype="fp16", attention="default", product=True,
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "PG", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "PG", "P8", "T")
 
 
 def log(message: str) -> None:
@@ -180,12 +184,16 @@ class Bench:
                 # A fresh trace and cache tag per product variant: P (FA4) and P0 (no FA4) must not share graphs.
                 torch._dynamo.reset()
                 if hasattr(compiler_config, "cache_key_tag"):
-                    compiler_config.cache_key_tag = f"qart-product-fa4-{spec.get('fa4')}"
+                    compiler_config.cache_key_tag = f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
                 # exactly what the worker's load_engine applies
-                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
+                fp8 = spec.get("fp8", False)
+                if fp8 and cuda.fp8_unusable(self.device):
+                    raise RuntimeError(cuda.fp8_unusable(self.device))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"),
+                                      fp8=fp8)
                 if fewstep_unet is not None:
                     fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
-                                                              fa4=spec.get("fa4"))
+                                                              fa4=spec.get("fa4"), fp8=fp8)
                     self.results.setdefault("notes", []).append(f"{spec['label']}: few-step UNet compiled")
             else:
                 log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
@@ -245,6 +253,13 @@ class Bench:
         engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"),
                                                 fewstep_unet=fewstep_unet if spec.get("product") else None)
         engine.attention = spec["attention"]
+        if engine.compiled:
+            # The bench warms up with its own calls (fewer than the worker's `warm_up_engine`, which also compiles
+            # image-to-image): mark the shapes it draws as warm, or `generate` would draw them eagerly.
+            calls = [self.params] + ([replace(self.params, scheduler=self.args.fewstep_scheduler)]
+                                     if engine.fewstep is not None else [])
+            batches = {len(self.seeds)} | {len(share) for share in diffusion.split_seeds(self.seeds, 2)}
+            engine.warmed.update(diffusion.Shape.of(params, batch) for params in calls for batch in batches)
         if spec.get("product"):
             kernel = cuda.fa4_kernel() if self.cuda else None
             routed = sum(isinstance(m.get_processor(), cuda.FA4SelfAttention) for m in pipe.unet.modules()
@@ -693,7 +708,10 @@ class Bench:
                                          runs=self.args.job_runs, seed=FIRST_SEED, prompt=PROMPT,
                                          content=CONTENT, log=log, save=self.save, results=self.results,
                                          turbo_steps=parameters.PRESETS["turbo"]["steps"],
-                                         kinds=self.args.rq_kinds.split(","))
+                                         kinds=self.args.rq_kinds.split(","),
+                                         fewstep_steps=self.args.fewstep_steps[0],
+                                         fewstep_scheduler=self.args.fewstep_scheduler,
+                                         queue_jobs=self.args.queue_jobs)
         self.results["rq"]["engine"] = self.args.rq_engine
         self.save()
 
@@ -835,14 +853,16 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=530.0,
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
-    parser.add_argument("--rq-engine", default="P", choices=("P", "split"), help="the rq stage's engine")
+    parser.add_argument("--rq-engine", default="P", choices=("P", "P0", "P8", "split"),
+                        help="the rq stage's engine")
     parser.add_argument("--split-variant", default="PG", choices=("P", "PG"),
                         help="the split stage's replicas: PG (CUDA graphs, as load_split_engine) or P")
     parser.add_argument("--split-devices", default="",
                         help="the split stage's devices (default: every GPU; e.g. cuda:0,cuda:0 checks the threaded "
                              "path on one GPU, where the two replicas share the GPU and are not faster)")
     parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
-                        help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair)")
+                        help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair), "
+                             "fewstep, queue, queue-fewstep (bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
                         help="skip the profiled 2-step call that records the attention kernels used")
     parser.add_argument("--seed-sets", type=int, default=1,
@@ -851,6 +871,7 @@ def main() -> None:
                         help="product variants also build the few-step preset (a random rank-64 LoRA, fused) and "
                              "time it at --fewstep-steps")
     parser.add_argument("--fewstep-steps", default="4,8")
+    parser.add_argument("--queue-jobs", type=int, default=50, help="jobs enqueued at once by the rq queue kinds")
     parser.add_argument("--fewstep-scheduler", default="lcm", choices=parameters.FEWSTEP_SCHEDULERS)
     args = parser.parse_args()
     args.fewstep_steps = [int(s) for s in args.fewstep_steps.split(",") if s.strip()]

@@ -18,10 +18,16 @@ Settings, each timed over `runs` jobs after one warm-up job:
   product's 25 steps and with the "turbo" preset's 15.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
+- "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
+  the engine must carry a few-step UNet (`bench/gpu.py --fewstep`).
+- "queue" / "queue-fewstep": throughput and queueing. `queue_jobs` code-like jobs (25 steps / few-step) are enqueued
+  at once, then one worker takes them in turn, as a burst of requests meets one GPU worker: each job's wait
+  (enqueue -> pickup) and total (enqueue -> stored), the wall time from the first enqueue to the last job stored,
+  and jobs per hour on this GPU (jobs / wall time).
 
 Services: Redis from `$QART_REDIS_SERVER` (default `redis-server` on PATH) on a free loopback port, SQLite and
-media in a temporary folder. Django's settings are qartsite's, with only the apps a worker needs (the device has no
-DRF and no drf-spectacular; nothing here touches them).
+media in a temporary folder. Django's settings are qartsite's, with only the apps a worker and the migrations need
+(no admin, drf-spectacular or django-filter; DRF, knox and axes travel as wheels: bench/GPU.md).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "turbo", "noise", "repair")
+KINDS = ("code", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 
 
 def _free_port() -> int:
@@ -68,7 +74,8 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"redis-server did not start on port {port}")
 
 
-def setup_django(folder: Path, redis_url: str) -> None:
+def setup_django(folder: Path, redis_url: str, fewstep_lora: str | None = None,
+                 fewstep_scheduler: str = "lcm") -> None:
     os.environ.update(DATABASE_URL=f"sqlite:///{folder}/qart.sqlite3", REDIS_URL=redis_url, DEBUG="1",
                       MEDIA_ROOT=str(folder / "media"), DJANGO_SETTINGS_MODULE="qartsite.settings")
     import django
@@ -77,11 +84,15 @@ def setup_django(folder: Path, redis_url: str) -> None:
     import qartsite.settings as base
 
     conf = {name: getattr(base, name) for name in dir(base) if name.isupper()}
-    skip = ("rest_framework", "django_filters", "drf_spectacular")
+    # Kept: DRF, its token app and knox (qartsite's migrations need them), axes. Dropped: the admin (its
+    # autodiscovery imports every admin module) and the API's schema and filter apps.
+    skip = ("django.contrib.admin", "django_filters", "drf_spectacular")
     conf["INSTALLED_APPS"] = [app for app in conf["INSTALLED_APPS"] if not app.startswith(skip)]
     conf["MIDDLEWARE"] = []
     conf["DEBUG"] = False  # no query log growing over the runs
     conf["LOGGING"] = {"version": 1, "disable_existing_loggers": False}
+    # The few-step preset is offered only where a LoRA is configured; the bench's engine carries one built in code.
+    conf["QART"] = dict(conf["QART"], FEWSTEP_LORA=fewstep_lora or "", FEWSTEP_SCHEDULER=fewstep_scheduler)
     settings.configure(**conf)
     django.setup()
     from django.core.management import call_command
@@ -97,10 +108,11 @@ def summarise(rows: list[dict]) -> dict:
 
 def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: str, content: str, log,
         save=lambda: None, results: dict | None = None, turbo_steps: int = 15,
-        kinds: Sequence[str] = KINDS) -> dict:
+        kinds: Sequence[str] = KINDS, fewstep_steps: int = 4, fewstep_scheduler: str = "lcm",
+        queue_jobs: int = 50) -> dict:
     """Time `runs` whole jobs per setting (plus one untimed warm-up job) with `engine` as the worker's engine.
 
-    `kinds` picks the settings (see the module docstring): code, turbo, noise, repair.
+    `kinds` picks the settings (see the module docstring): code, turbo, noise, repair, fewstep, queue, queue-fewstep.
     """
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -111,7 +123,11 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
     if results is not None:
         results["rq"] = out
     try:
-        setup_django(folder, redis_url)
+        fewstep = getattr(engine, "fewstep", None) is not None or any(
+            getattr(r, "fewstep", None) is not None for r in getattr(engine, "replicas", []))
+        if {"fewstep", "queue-fewstep"} & set(kinds) and not fewstep:
+            raise ValueError("the fewstep job kinds need an engine with a few-step UNet (bench/gpu.py --fewstep)")
+        setup_django(folder, redis_url, "bench-lora" if fewstep else None, fewstep_scheduler)
         import django_rq
         from django.contrib.auth import get_user_model
 
@@ -133,30 +149,50 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         queue = django_rq.get_queue(jobs.QUEUE)
         out["summary"] = {}
         generate = engine.generate
-        settings = {"code": (f"code-like, {steps} steps", steps, False, True),
-                    "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, False, True),
-                    "noise": (f"noise, {steps} steps", steps, False, False),
-                    "repair": (f"noise, {steps} steps, repair 2", steps, True, False)}
-        for name, job_steps, repair, code_like in (settings[kind] for kind in KINDS if kind in kinds):
+        fewstep_name = f"code-like, few-step {fewstep_steps} steps ({fewstep_scheduler})"
+        settings = {"code": (f"code-like, {steps} steps", steps, "dpmpp_2m_karras", False, True),
+                    "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
+                    "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
+                    "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
+                    "fewstep": (fewstep_name, fewstep_steps, fewstep_scheduler, False, True)}
+
+        def new_job(job_steps, scheduler, repair, r):
+            return GenerationJob.objects.create(
+                owner=user, team=team, prompt=Prompt.remember(user, prompt, "", team), content=content,
+                steps=job_steps, size=size, candidates_per_batch=n, max_batches=1, repair=repair,
+                seed=seed + r, scheduler=scheduler,
+            )
+
+        def row_of(job) -> dict:
+            job.refresh_from_db()
+            if job.status != GenerationJob.Status.DONE:
+                raise RuntimeError(f"job {job.pk} ended {job.status}: {job.error}")
+            return dict(total=job.total_seconds, queue=job.queue_seconds, generation=job.generation_seconds,
+                        scoring=job.scoring_seconds,
+                        store_and_rest=job.total_seconds - job.queue_seconds - job.generation_seconds
+                        - job.scoring_seconds,
+                        candidates=job.candidates.count(), passed=job.candidates.filter(verdict="pass").count(),
+                        repaired=job.candidates.filter(repaired=True).count())
+
+        def work() -> None:
+            GenerationWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+
+        for kind in dict.fromkeys(kinds):  # in the order asked for: the first matter most in a short call
+            if kind.startswith("queue"):
+                name, job_steps, scheduler, repair, _ = settings["fewstep" if kind == "queue-fewstep" else "code"]
+                engine.generate = _code_like(generate)
+                out[kind] = _queue(new_job, row_of, work, queue_jobs, job_steps, scheduler, f"{name}, queue", log)
+                out["summary"][kind] = out[kind]["summary"]
+                save()
+                continue
+            name, job_steps, scheduler, repair, code_like = settings[kind]
             engine.generate = _code_like(generate) if code_like else generate
             rows = []
             for r in range(runs + 1):
-                job = GenerationJob.objects.create(
-                    owner=user, team=team, prompt=Prompt.remember(user, prompt, "", team), content=content,
-                    steps=job_steps, size=size, candidates_per_batch=n, max_batches=1, repair=repair,
-                    seed=seed + r,
-                )
+                job = new_job(job_steps, scheduler, repair, r)
                 jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
-                GenerationWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
-                job.refresh_from_db()
-                if job.status != GenerationJob.Status.DONE:
-                    raise RuntimeError(f"job {job.pk} ended {job.status}: {job.error}")
-                row = dict(total=job.total_seconds, queue=job.queue_seconds, generation=job.generation_seconds,
-                           scoring=job.scoring_seconds,
-                           store_and_rest=job.total_seconds - job.queue_seconds - job.generation_seconds
-                           - job.scoring_seconds,
-                           candidates=job.candidates.count(), passed=job.candidates.filter(verdict="pass").count(),
-                           repaired=job.candidates.filter(repaired=True).count())
+                work()
+                row = row_of(job)
                 log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
                     + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
                 if r:
@@ -168,6 +204,32 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         return out
     finally:
         redis_proc.kill()
+
+
+def _queue(new_job, row_of, work, count: int, steps: int, scheduler: str, name: str, log) -> dict:
+    """`count` jobs enqueued at once, then taken in turn by one worker: waits, totals, wall time, jobs per hour."""
+    from generator import jobs
+
+    started = time.perf_counter()
+    queued = []
+    for r in range(count):
+        job = new_job(steps, scheduler, False, 100 + r)
+        jobs.enqueue_generation(job)
+        queued.append(job)
+    enqueued = time.perf_counter() - started
+    work()  # one worker, burst mode: every queued job, then it stops
+    wall = time.perf_counter() - started
+    rows = [row_of(job) for job in queued]
+    waits = [row["queue"] for row in rows]
+    result = dict(jobs=count, steps=steps, scheduler=scheduler, enqueue_s=round(enqueued, 3), wall_s=round(wall, 2),
+                  jobs_per_hour=round(3600 * count / wall), wait_p50_s=round(statistics.median(waits), 2),
+                  wait_p95_s=round(float(np.percentile(waits, 95)), 2), wait_max_s=round(max(waits), 2),
+                  rows=[{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()} for row in rows],
+                  summary=summarise(rows))
+    log(f"rq {name}: {count} jobs in {wall:.1f}s ({result['jobs_per_hour']} jobs/hour), wait p50 "
+        f"{result['wait_p50_s']}s p95 {result['wait_p95_s']}s max {result['wait_max_s']}s, total p95 "
+        f"{result['summary']['total']['p95']}s")
+    return result
 
 
 def _code_like(generate):
@@ -190,14 +252,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", required=True)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--queue-jobs", type=int, default=5)
     args = parser.parse_args()
+    from dataclasses import replace
+
     from generator.core.engines import loading, tiny
 
     folder = Path(tempfile.mkdtemp(prefix="qart-tiny-"))
     spec = tiny.tiny_spec(folder)
-    engine = loading.load_engine(spec, warm_up=False)
+    lora = folder / "fewstep_lora.safetensors"
+    from diffusers import UNet2DConditionModel
+
+    tiny.save_tiny_lora(lora, UNet2DConditionModel.from_pretrained(spec.base, subfolder="unet"), rank=4)
+    engine = loading.load_engine(replace(spec, fewstep_lora=str(lora)), warm_up=False)
     result = run(engine, steps=2, size=256, n=4, runs=args.runs, seed=1000, prompt="a koi pond", turbo_steps=1,
-                 content="https://qart.example/r/AbC123", log=lambda m: print(m, flush=True))
+                 content="https://qart.example/r/AbC123", log=lambda m: print(m, flush=True),
+                 kinds=args.kinds.split(","), fewstep_steps=2, queue_jobs=args.queue_jobs)
     print(result["summary"])
 
 
