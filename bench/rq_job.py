@@ -207,9 +207,16 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
 
 
 def _queue(new_job, row_of, work, count: int, steps: int, scheduler: str, name: str, log) -> dict:
-    """`count` jobs enqueued at once, then taken in turn by one worker: waits, totals, wall time, jobs per hour."""
+    """`count` jobs enqueued at once, then taken in turn by one worker: waits, totals, wall time, jobs per hour.
+
+    One untimed job runs first (as each other kind's warm-up). The wall time starts before the rows are created, so
+    jobs per hour includes creating and enqueueing them (`enqueue_s`)."""
     from generator import jobs
 
+    warm = new_job(steps, scheduler, False, 99)  # one untimed job first, as the other kinds have
+    jobs.enqueue_generation(warm)
+    work()
+    row_of(warm)
     started = time.perf_counter()
     queued = []
     for r in range(count):

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import django_rq
 from django.conf import settings
@@ -61,6 +61,9 @@ class WorkerReport:
     @property
     def draws_pictures(self) -> bool:
         return self.state in ("loading", "ready") and not self.tiny
+
+
+REPORT_FIELDS = frozenset(f.name for f in fields(WorkerReport))
 
 
 def record(connection, report: WorkerReport, ttl: int) -> None:
@@ -114,8 +117,9 @@ def live_workers() -> list[WorkerReport] | None:
         if value is None:  # expired between SCAN and MGET
             continue
         try:
-            reports.append(WorkerReport(**json.loads(value)))
-        except (TypeError, ValueError):
+            # Known fields only: during a rolling deploy a newer worker's report may carry fields this code lacks.
+            reports.append(WorkerReport(**{k: v for k, v in json.loads(value).items() if k in REPORT_FIELDS}))
+        except (TypeError, ValueError, AttributeError):
             log.warning("Ignoring an unreadable worker report: %r", value[:200])
     return reports
 
@@ -157,7 +161,22 @@ def summary(workers: list[WorkerReport] | None) -> str:
             parts.append(f"{_count(n, kind)} loading {model}")
         else:
             parts.append(f"{_count(n, kind)} without a diffusion engine: halftone only")
-    return "; ".join(parts) + "."
+    line = "; ".join(parts) + "."
+    fast = fast_shapes(workers)
+    if fast:
+        line += (f" Fastest at {', '.join(fast)} (size x candidates, compiled at start); other sizes and counts are "
+                 "drawn more slowly.")
+    return line
+
+
+def fast_shapes(workers: list[WorkerReport]) -> list[str]:
+    """The (size x candidates) pairs every ready compiled worker was warmed for, e.g. ["768x8"]: a job of one of
+    them runs compiled wherever it lands; any other is drawn eagerly (`diffusion.Engine.generate`)."""
+    compiled = [w for w in workers if w.state == "ready" and w.shapes]
+    if not compiled:
+        return []
+    common = set.intersection(*({label.split()[0] for label in w.shapes} for w in compiled))
+    return sorted(common, key=lambda label: tuple(int(x) for x in label.split("x")))
 
 
 @dataclass

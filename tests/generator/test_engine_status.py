@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from types import SimpleNamespace
 
 import django_rq
@@ -112,6 +113,15 @@ def test_it_reads_a_report_from_before_shapes_were_reported(connection):
     assert (report.worker, report.state, report.shapes) == ("w1", "ready", [])
 
 
+def test_it_reads_a_report_from_a_newer_worker_with_fields_it_does_not_know(connection):
+    # A rolling deploy: workers updated before the web processes must not look absent to them.
+    connection.set(key_of("w1"), json.dumps({"worker": "w1", "host": "gpu-host-1", "state": "ready", "device": "cuda",
+                                             "model": MODEL, "shapes": ["768x8"], "precision": "fp8"}), ex=300)
+
+    [report] = engine_status.live_workers()
+    assert (report.worker, report.state, report.shapes) == ("w1", "ready", ["768x8"])
+
+
 def test_it_skips_an_unreadable_report(connection):
     connection.set(key_of("garbled"), "{not json", ex=300)
     connection.set(key_of("alien"), '{"worker": "x", "colour": "blue"}', ex=300)
@@ -161,6 +171,19 @@ def test_it_says_a_worker_without_an_engine_draws_halftone_only():
     unavailable = WorkerReport("w1", "gpu-host-1", "unavailable", error="No weights for Lykon/DreamShaper")
 
     assert engine_status.summary([unavailable]) == "1 CPU worker without a diffusion engine: halftone only."
+
+
+def test_it_names_the_sizes_every_compiled_worker_was_warmed_for():
+    first = replace(ready("w1"), shapes=["512x8", "768x8", "768x8 img2img", "768x8 few-step"])
+    second = replace(ready("w2"), shapes=["768x8", "768x8 img2img", "1024x4"])
+    assert engine_status.summary([first, second]) == (
+        f"2 GPU workers ready, {MODEL}. Fastest at 768x8 (size x candidates, compiled at start); other sizes and "
+        "counts are drawn more slowly.")
+    assert engine_status.fast_shapes([first]) == ["512x8", "768x8"]
+    # A worker that is not compiled (shapes empty) draws every size alike: nothing to say.
+    assert engine_status.summary([ready()]) == f"1 GPU worker ready, {MODEL}."
+    loading = replace(first, state="loading")
+    assert engine_status.fast_shapes([loading]) == []
 
 
 def test_it_says_when_redis_is_unreachable():

@@ -2,7 +2,8 @@
 self-attention on Hopper, torch.compile, CUDA graph threads.
 
 Nothing here changes what a pipeline draws beyond fp16 rounding (bench/RESULTS.md has the measurements), except the
-named "fp8" precision (`quantize_fp8`), which a worker gets only by asking for it (QART_PRECISION=fp8).
+FP8 matrix products of `quantize_fp8`, which no worker uses: only the benchmark's variant P8 does, until they are
+measured (bench/GPU.md).
 """
 
 from __future__ import annotations
@@ -195,11 +196,6 @@ def route_self_attention(model, kernel, head_size: int = FA4_HEAD_SIZE) -> int:
     return routed
 
 
-# "fp16": the default, images kept. "fp8": the linear layers' matrix products in FP8 (a named preset that changes
-# the images; its cost is measured in bench/RESULTS.md, issue 16).
-PRECISIONS = ("fp16", "fp8")
-
-
 def fp8_unusable(device: str) -> str | None:
     """Why FP8 matrix products cannot run on `device` (one sentence), or None when they can: a CUDA GPU of compute
     capability 8.9 or newer (Ada, Hopper) and torchao importable."""
@@ -232,7 +228,7 @@ def quantize_fp8(model) -> int:
     activations, each scaled per tensor (activations at run time), through torchao. Convolutions stay fp16.
 
     Per-tensor scales because the model is fp16: row-wise scaled FP8 products return bf16 only. This changes the
-    images (bench/RESULTS.md says by how much); only the named "fp8" precision calls it. Returns how many layers.
+    images; not measured yet (bench/GPU.md), so only the benchmark calls it. Returns how many layers.
     """
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor, quantize_
 
@@ -271,7 +267,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     recompiles.
 
     `fp8` runs the UNet's and ControlNet's linear layers as FP8 matrix products (`quantize_fp8`): it changes the
-    images, so only the named "fp8" precision asks for it; check `fp8_unusable` first.
+    images, so no worker asks for it (the benchmark's P8 does); check `fp8_unusable` first.
     """
     import torch
     import torch._dynamo

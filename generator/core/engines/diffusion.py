@@ -100,7 +100,10 @@ def skipping_controlnet_class():
                 return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
             compiled = self._compiled_body is not None and not self.eager
             body = self._compiled_body if compiled else super().forward
-            scale_outside = compiled and not guess_mode and not isinstance(conditioning_scale, torch.Tensor)
+            # Scaling after the network equals diffusers' scaling inside it unless the residuals are pooled (mean of
+            # scaled values) or scaled per level (guess mode): those keep the scale inside.
+            scale_outside = (compiled and not guess_mode and not self.config.global_pool_conditions
+                             and not isinstance(conditioning_scale, torch.Tensor))
             out = body(sample, timestep, encoder_hidden_states, controlnet_cond,
                        1.0 if scale_outside else conditioning_scale, *args, **kwargs)
             down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
