@@ -233,7 +233,10 @@ def quantize_fp8(model) -> int:
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor, quantize_
 
     count = sum(_fp8_eligible(m, "") for m in model.modules())
-    quantize_(model, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()), filter_fn=_fp8_eligible)
+    # set_inductor_config=False: torchao would turn on Inductor's coordinate-descent autotuning for the whole process,
+    # which made every compile outlast a 10-minute call (bench/GPU.md, third step).
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor(), set_inductor_config=False)
+    quantize_(model, config, filter_fn=_fp8_eligible)
     return count
 
 

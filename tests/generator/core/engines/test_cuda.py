@@ -146,7 +146,8 @@ class TestFp8:
         calls = []
         module = types.ModuleType("torchao.quantization")
         module.PerTensor = lambda: "per-tensor"
-        module.Float8DynamicActivationFloat8WeightConfig = lambda granularity: ("fp8 dynamic", granularity)
+        module.Float8DynamicActivationFloat8WeightConfig = lambda granularity, set_inductor_config: (
+            "fp8 dynamic", granularity, set_inductor_config)
         module.quantize_ = lambda model, config, filter_fn: calls.append(
             (config, [name for name, m in model.named_modules() if filter_fn(m, name)]))
         monkeypatch.setitem(sys.modules, "torchao", types.ModuleType("torchao"))
@@ -177,7 +178,8 @@ class TestFp8:
         model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Conv2d(16, 16, 1), torch.nn.Linear(64, 24),
                                     torch.nn.Linear(48, 16))
         assert cuda.quantize_fp8(model) == 2
-        assert fake_torchao == [(("fp8 dynamic", "per-tensor"), ["0", "3"])]
+        # Inductor's settings are left alone: torchao's would autotune every kernel of every later compile.
+        assert fake_torchao == [(("fp8 dynamic", "per-tensor", False), ["0", "3"])]
 
     def test_the_tiny_unets_attention_and_feed_forward_layers_are_eligible(self, tiny_engine, fake_torchao):
         unet = tiny_engine.txt2img.unet
