@@ -9,7 +9,7 @@ whole job core (`ranking.best_of_n` + PNG encoding) with the fastest engine.
 
 Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory):
   A  plain diffusers StableDiffusionControlNetPipeline, fp16, ControlNetModel, eager (the baseline)
-  B  A + the ControlNet skip (generator.core.engines.diffusion's QRControlNet: no ControlNet work while its scale is 0)
+  B  A + the ControlNet skip (generator.core.engines.controlnet's QRControlNet: no ControlNet work while its scale is 0)
   C  B + channels_last + fused QKV projections (UNet, ControlNet, VAE) + cudnn.benchmark; SDPA as default
   D  C + torch.compile (inductor, mode "default", fullgraph=False) of UNet, ControlNet and VAE decoder
   F  C + torch.compile mode "reduce-overhead" (CUDA graphs) for UNet and ControlNet

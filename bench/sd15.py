@@ -137,9 +137,9 @@ class Components:
         )
         from transformers import CLIPTextModel
 
-        from generator.core.engines import diffusion
+        from generator.core.engines.controlnet import skipping_controlnet_class
 
-        controlnet_class = diffusion.skipping_controlnet_class() if skip else ControlNetModel
+        controlnet_class = skipping_controlnet_class() if skip else ControlNetModel
         return StableDiffusionControlNetPipeline(
             vae=self.module(AutoencoderKL, "vae", dtype, device=device),
             text_encoder=self.module(CLIPTextModel, "text", dtype, self.text_config, device=device),

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator.core.engines import aesthetics
+from generator.core.engines.controlnet import skipping_controlnet_class
 from generator.core.engines.cuda import compile_for_cuda, compile_unet_for_cuda
 from generator.core.engines.devices import check_device, pick_device
 from generator.core.engines.diffusion import (
     Engine,
     SplitEngine,
     engine_from_pipeline,
-    skipping_controlnet_class,
     warm_up_engine,
 )
 from generator.core.engines.fewstep import load_fewstep_unet
