@@ -21,7 +21,7 @@ from campaigns.models import Campaign, Placement
 from generator import jobs, uploads
 from generator.core.codes import qr
 from generator.models import GenerationJob
-from generator.throttles import PERIODS, TeamGenerationThrottle, retry_in
+from generator.throttles import BUSY, PERIODS, TeamGenerationThrottle, retry_in
 
 
 class NotStarted(Exception):
@@ -93,8 +93,8 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
 
 def rate_message(throttle: TeamGenerationThrottle, room: int, wanted: int) -> str:
     """Why none started: how many could start now, and when the team has room for all of them."""
-    if room >= wanted:  # room as read, but the counting lock stayed busy
-        return "The team's generation rate could not be checked just now. Try again shortly. No generation was started."
+    if throttle.busy:  # the counting lock stayed busy: nothing is known about the budget
+        return f"{BUSY} No generation was started."
     wait = throttle.wait_for(wanted)  # None: more than one period's budget, waiting never helps
     if room == 0:
         later = f" Try again in {retry_in(wait)}." if wait else ""

@@ -255,7 +255,7 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
+            raise exceptions.Throttled(throttle.retry_after(), detail=throttle.refusal(retry=False))
         try:
             with transaction.atomic():
                 uploads.save_new_job(job, request.user, serializer.picture, serializer.logo)

@@ -244,8 +244,8 @@ class GenerationForm(forms.Form):
         if throttle.allow_request(None, None) if count else throttle.has_room():
             return True
         self.rate_limited = True
-        self.retry_after = throttle.wait()
-        self.add_error(None, throttle.used_up())
+        self.retry_after = throttle.retry_after()
+        self.add_error(None, throttle.refusal())
         return False
 
     def settle_engine(self, data: dict) -> None:

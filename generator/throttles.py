@@ -23,6 +23,7 @@ from rest_framework.settings import api_settings
 from qartsite.models import Team
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+BUSY = "The team's generation rate could not be checked just now. Try again shortly."
 # The counting section is one cache read and one write (milliseconds): a lock older than this was left by a process
 # that died holding it, and expires. A request waits at most LOCK_WAIT for it, then is refused ("try again shortly").
 LOCK_TIMEOUT = 5
@@ -43,6 +44,7 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
     def __init__(self, team: Team) -> None:
         self.team = team
         self.taken: tuple[float, int] | None = None  # the last `take`: its timestamp and count, for `give_back`
+        self.busy = False  # the last `take` could not have the counting lock within LOCK_WAIT (nothing counted)
         super().__init__()
 
     def get_rate(self) -> str | None:
@@ -86,6 +88,7 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         if self.rate is None:
             return True
         with self._locked() as locked:
+            self.busy = not locked
             if not self.has_room() or not locked or self.num_requests - len(self.history) < count:
                 return False
             self.history[:0] = [self.now] * count
@@ -142,6 +145,17 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
             return None
         self.has_room()
         return max(0, self.num_requests - len(self.history))
+
+    def retry_after(self) -> float | None:
+        """Seconds a refused request should wait (Retry-After): a busy lock frees within LOCK_TIMEOUT."""
+        return float(LOCK_TIMEOUT) if self.busy else self.wait()
+
+    def refusal(self, retry: bool = True) -> str:
+        """Why the last `take` counted nothing, for a person: the budget is used up (`used_up`), or the counting lock
+        stayed busy, which says nothing about the budget."""
+        if self.busy:
+            return BUSY
+        return self.used_up(retry)
 
     def used_up(self, retry: bool = True) -> str:
         """The message for a person: whose budget, how large, and (with `retry`) when to try again."""

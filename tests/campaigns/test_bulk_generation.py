@@ -58,6 +58,20 @@ class TestStartJobs:
         with pytest.raises(bulk_generation.NotStarted, match="has used its 3 generations per hour"):
             bulk_generation.start_jobs(placements[:1], job_maker(team_users.owner), team_users.owner)
 
+    def test_it_says_when_the_rate_could_not_be_checked(self, team_users, campaign, placements, enqueued,
+                                                          monkeypatch):
+        from generator import throttles
+
+        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        lock = f"{TeamGenerationThrottle(campaign.team).get_cache_key(None, None)}:lock"
+        assert cache.add(lock, "someone else", 60)
+        with pytest.raises(bulk_generation.NotStarted) as refused:
+            bulk_generation.start_jobs(placements[:2], job_maker(team_users.owner), team_users.owner)
+        assert refused.value.message == f"{throttles.BUSY} No generation was started."
+        assert GenerationJob.objects.count() == 0 and enqueued == []
+        cache.delete(lock)
+        assert bulk_generation.room_for(campaign) == 3
+
     def test_it_checks_every_job_before_starting_any(self, team_users, campaign, placements, enqueued):
         make = job_maker(team_users.owner)
 

@@ -159,6 +159,21 @@ class TestGenerationRateLimit:
         # Another team has its own budget.
         assert api_as(team_users.outsider).post("/api/generations/", body, format="json").status_code == 201
 
+    def test_a_busy_rate_lock_is_not_called_a_used_up_rate(self, team_users, enqueued, monkeypatch):
+        from django.core.cache import cache
+
+        from generator import throttles
+
+        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        lock = f"{throttles.TeamGenerationThrottle(team_users.team).get_cache_key(None, None)}:lock"
+        assert cache.add(lock, "someone else", 60)
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "p", "content": SHORT_LINK},
+                                                 format="json")
+        assert response.status_code == 429 and response["Retry-After"] == "5"
+        assert response.json()["detail"].startswith(throttles.BUSY)  # DRF adds when to try again
+        assert GenerationJob.objects.count() == 0 and enqueued == []
+        cache.delete(lock)
+
     def test_it_checks_the_rate_before_decoding_a_picture(self, team_users, enqueued, monkeypatch):
         monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)
         client = api_as(team_users.owner)

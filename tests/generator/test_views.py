@@ -218,6 +218,23 @@ class TestGenerationRate:
         assert api.post("/api/generations/", {"prompt": "p", "content": CONTENT}, format="json").status_code == 429
         assert GenerationJob.objects.count() == 2 == len(enqueued)
 
+    def test_a_busy_rate_lock_is_not_called_a_used_up_rate(self, team_users, enqueued, monkeypatch):
+        from django.core.cache import cache
+
+        from generator import throttles
+
+        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        lock = f"{throttles.TeamGenerationThrottle(team_users.team).get_cache_key(None, None)}:lock"
+        assert cache.add(lock, "someone else", 60)
+        response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk,
+                                                                   "prompt": "a heron in the reeds"})
+        html = response.content.decode()
+        assert response.status_code == 429 and response["Retry-After"] == "5"
+        assert "could not be checked just now. Try again shortly." in html and "has used its" not in html
+        assert "a heron in the reeds</textarea>" in html
+        assert GenerationJob.objects.count() == 0 and enqueued == []
+        cache.delete(lock)
+
     def test_it_checks_the_rate_before_decoding_a_picture(self, team_users, enqueued, monkeypatch):
         assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
         decoded = []
