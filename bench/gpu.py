@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sd15 import SD15, TINY, Components  # noqa: E402  (SD1.5's configs, full and toy size)
+from sd15 import SD15, TINY, Components, warm_as_drawn  # noqa: E402  (SD1.5's configs, full and toy size)
 
 from generator.core.codes import qr  # noqa: E402
 from generator.core.engines import aesthetics, cuda, diffusion, fewstep, loading, parameters, tiny  # noqa: E402
@@ -253,13 +253,9 @@ class Bench:
         engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"),
                                                 fewstep_unet=fewstep_unet if spec.get("product") else None)
         engine.attention = spec["attention"]
-        if engine.compiled:
-            # The bench warms up with its own calls (fewer than the worker's `warm_up_engine`, which also compiles
-            # image-to-image): mark the shapes it draws as warm, or `generate` would draw them eagerly.
-            calls = [self.params] + ([replace(self.params, scheduler=self.args.fewstep_scheduler)]
-                                     if engine.fewstep is not None else [])
-            batches = {len(self.seeds)} | {len(share) for share in diffusion.split_seeds(self.seeds, 2)}
-            engine.warmed.update(diffusion.Shape.of(params, batch) for params in calls for batch in batches)
+        calls = [self.params] + ([replace(self.params, scheduler=self.args.fewstep_scheduler)]
+                                 if engine.fewstep is not None else [])
+        warm_as_drawn(engine, calls, {len(self.seeds)} | {len(share) for share in diffusion.split_seeds(self.seeds, 2)})
         if spec.get("product"):
             kernel = cuda.fa4_kernel() if self.cuda else None
             routed = sum(isinstance(m.get_processor(), cuda.FA4SelfAttention) for m in pipe.unet.modules()

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sd15 import SD15, TINY, Components  # noqa: E402
+from sd15 import SD15, TINY, Components, warm_as_drawn  # noqa: E402
 
 from generator.core.engines import cuda, diffusion, loading, parameters  # noqa: E402
 
@@ -220,7 +220,9 @@ class Probe:
         if self.cuda:
             self.compile_settings(tag)
             cuda.compile_for_cuda(pipe)
-        return diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"))
+        engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"))
+        warm_as_drawn(engine, [self.params], {self.args.n})
+        return engine
 
     # ------------------------------------------------------------------------------------------ measuring
     def generate(self, engine, seeds, steps: int | None = None):

@@ -149,3 +149,14 @@ class Components:
             scheduler=DDIMScheduler(**SCHEDULER), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False,
         )
+
+
+def warm_as_drawn(engine, calls, batches) -> None:
+    """Mark, on a compiled engine, the shapes a benchmark draws as warm: the benchmarks warm up with their own calls
+    (fewer than the worker's `diffusion.warm_up_engine`, which also compiles image-to-image), and `Engine.generate`
+    draws any shape not marked eagerly."""
+    from generator.core.engines import diffusion
+
+    if engine.compiled:
+        engine.warmed.update(diffusion.Shape.of(params, batch) for params in calls for batch in batches)
+

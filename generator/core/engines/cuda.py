@@ -289,10 +289,8 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     inductor_config.conv_1x1_as_mm = True
     mode = "reduce-overhead" if cuda_graphs else None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
-    if hasattr(txt2img.controlnet, "compile_body"):  # controlnet.QRControlNet: one graph for every scale
-        txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
-    else:
-        txt2img.controlnet = torch.compile(txt2img.controlnet, fullgraph=False, mode=mode, dynamic=False)
+    # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
+    txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
     txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
 
 
