@@ -21,6 +21,7 @@ import logging
 import threading
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
@@ -116,6 +117,9 @@ class GenerationWorker(SimpleWorker):
                 hint = devices.unused_gpus_hint(torch.cuda.device_count(), engine.device.split(","))
                 if hint:
                     log.warning("%s", hint)
+        except ImproperlyConfigured as exc:  # e.g. QART_WARM_SHAPES: one line, as manage.py says a bad setting
+            self._forget_report()  # not "loading" until its time to live runs out
+            raise SystemExit(f"qart: {exc}") from None
         except parameters.EngineUnavailable as exc:
             # Keep serving: each job will fail with this same message instead of hanging in the queue.
             log.error("%s", exc)
@@ -131,11 +135,14 @@ class GenerationWorker(SimpleWorker):
             log.warning("Could not refresh this worker's report: %s", exc)
 
     def register_death(self):
+        self._forget_report()
+        super().register_death()
+
+    def _forget_report(self) -> None:
         try:
             engine_status.forget(self.connection, self.name)
         except RedisError as exc:
             log.warning("Could not delete this worker's report: %s", exc)
-        super().register_death()
 
     def _report(self, report: engine_status.WorkerReport, ttl: int) -> None:
         try:

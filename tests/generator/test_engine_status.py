@@ -308,3 +308,17 @@ def test_it_says_at_start_which_shapes_it_warmed(worker, connection, monkeypatch
     [report] = engine_status.live_workers()
     assert (report.state, report.device, report.shapes) == ("ready", "cuda:0", shapes)
     assert line in caplog.text
+
+
+def test_a_bad_warm_shapes_setting_stops_the_worker_with_one_line(worker, connection, settings, monkeypatch):
+    settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
+    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: pytest.fail("took jobs"))
+
+    with pytest.raises(SystemExit) as stopped:
+        worker.work()
+
+    assert str(stopped.value) == ("qart: QART_WARM_SHAPES: '700x8': the size must be a multiple of 64 from 256 to "
+                                  "1024, got 700.")
+    assert engine_status.live_workers() == []  # its "loading" report is gone too
+
