@@ -18,7 +18,8 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
   P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs: FA4 for the 96x96 self-attention
      where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs; P8: P with the named fp8
-     precision (torchao; changes the images: its difference from A is reported, not held to the bound)
+     precision (torchao; changes the images: its difference from A is reported, not held to the bound); PI: P with
+     classifier-free guidance on the first 60 % of the steps only (a probe for a preset; changes the images)
 With --fewstep the product variants also carry the few-step preset (a random rank-64 LoRA fused into a copy of the
 UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-steps; with --seed-sets 3, A and the
 product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
@@ -102,12 +103,17 @@ VARIANTS = {
     "P8": dict(label="P with the named fp8 precision (torchao FP8 matrix products in the UNet's and ControlNet's "
                      "linear layers; changes the images)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, fp8=True),
+    # A probe for a named preset (issue 16 item 2), not in the product: classifier-free guidance on the first 60 % of
+    # the steps only (15 of 25), so the UNet and ControlNet see 8 samples, not 16, on the last 10. Changes the images.
+    "PI": dict(label="P with guidance on the first 60 % of the steps only (UNet batch 8 after; changes the images)",
+               skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
+               guidance_end=0.6),
     "T": dict(label="P + Inductor autotuning (coordinate descent, no epilogue fusion)", skip=True, opt=False,
               compile=None, dtype="fp16", attention="default", product=True,
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "PG", "P8", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -291,6 +297,37 @@ class Bench:
             for index in range(self.torch.cuda.device_count()):
                 self.torch.cuda.synchronize(index)
 
+    def draw(self, engine, spec: dict, params, seeds) -> list:
+        """One call of `engine` as the variant draws it: `Engine.generate`, or for a guidance interval (PI) the same
+        pipeline call with a step callback that turns guidance off after `guidance_end` of the steps (diffusers'
+        documented way: guidance scale 0 and the conditional halves of the prompt embeddings and control image)."""
+        end = spec.get("guidance_end")
+        if end is None:
+            return engine.generate(self.control, params, seeds)
+        torch = self.torch
+        cutoff = max(1, round(params.steps * end))
+        pipe = engine.txt2img
+        pipe.scheduler = diffusion.make_scheduler(params.scheduler, engine.scheduler_config)
+
+        def cut(pipe, step, _t, kwargs):
+            if step + 1 == cutoff:
+                pipe._guidance_scale = 0.0
+                kwargs["prompt_embeds"] = kwargs["prompt_embeds"].chunk(2)[-1]
+                kwargs["image"] = kwargs["image"].chunk(2)[-1]
+            return kwargs
+
+        control = self.control.convert("RGB").resize((params.size, params.size), diffusion.Image.Resampling.NEAREST)
+        with torch.inference_mode():
+            return list(pipe(
+                prompt=params.prompt, negative_prompt=params.negative_prompt, num_images_per_prompt=len(seeds),
+                num_inference_steps=params.steps, guidance_scale=params.guidance_scale,
+                controlnet_conditioning_scale=params.conditioning_scale, control_guidance_start=params.control_start,
+                control_guidance_end=params.control_end,
+                generator=[torch.Generator(self.device).manual_seed(int(s)) for s in seeds],
+                image=control, height=params.size, width=params.size, output_type="pil",
+                callback_on_step_end=cut, callback_on_step_end_tensor_inputs=["latents", "prompt_embeds", "image"],
+            ).images)
+
     def time_variant(self, key: str, spec: dict, runs: int, keep: bool) -> dict:
         torch = self.torch
         self.free()
@@ -304,7 +341,7 @@ class Bench:
         warm = replace(self.params, steps=self.args.warm_steps)
         for i in range(self.args.warm_calls if spec["compile"] else 1):
             t0 = time.perf_counter()
-            engine.generate(self.control, warm, self.seeds)
+            self.draw(engine, spec, warm, self.seeds)
             self.sync()
             log(f"{key}: warm-up {i + 1} ({self.args.warm_steps} steps) {time.perf_counter() - t0:.1f}s")
         warm_seconds = time.perf_counter() - started - built
@@ -317,7 +354,7 @@ class Bench:
             self.sync()
             before = counter[0] if counter else 0
             t0 = time.perf_counter()
-            out = engine.generate(self.control, self.params, self.seeds)
+            out = self.draw(engine, spec, self.params, self.seeds)
             self.sync()
             times.append(time.perf_counter() - t0)
             if counter:
@@ -328,7 +365,7 @@ class Bench:
         if key == "A" or spec.get("product"):
             for k in range(1, self.args.seed_sets):  # the image check's other seed sets (not timed)
                 seeds = [s + 1000 * k for s in self.seeds]
-                out = engine.generate(self.control, self.params, seeds)
+                out = self.draw(engine, spec, self.params, seeds)
                 self.extra_images.setdefault(key, {})[seeds[0]] = np.stack([np.asarray(im.convert("RGB"))
                                                                              for im in out])
         peak = (torch.cuda.max_memory_allocated() - base) / 2**30 if self.cuda else None
@@ -426,6 +463,14 @@ class Bench:
                 found[("gpu: " if on_gpu else "op: ") + name[:160]] = dict(calls=event.count, ms=round(us / 1000, 2))
             top = dict(sorted(found.items(), key=lambda kv: -kv[1]["ms"])[:16])
             log(f"{key}: attention ops/kernels in a 2-step call: {top}")
+            if self.args.top_kernels:  # every GPU kernel: where the rest of the time goes (convolutions, products)
+                gpu = [(e.key, e.count, getattr(e, "device_time_total", 0.0)) for e in prof.key_averages()
+                       if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA]
+                total = sum(us for _, _, us in gpu)
+                ranked = sorted(gpu, key=lambda k: -k[2])[:self.args.top_kernels]
+                top["all_gpu_ms"] = round(total / 1000, 2)
+                top["top_kernels"] = [dict(name=n[:200], calls=c, ms=round(us / 1000, 2)) for n, c, us in ranked]
+                log(f"{key}: GPU kernels in a 2-step call: {total / 1000:.1f} ms; top: {top['top_kernels']}")
             return top
         except Exception as exc:  # the check must never cost the timing
             log(f"{key}: kernel check failed: {type(exc).__name__}: {exc}")
@@ -861,6 +906,12 @@ def main() -> None:
                              "fewstep, queue, queue-fewstep (bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
                         help="skip the profiled 2-step call that records the attention kernels used")
+    parser.add_argument("--top-kernels", type=int, default=0,
+                        help="the kernel check also lists this many GPU kernels by time (all kinds)")
+    parser.add_argument("--cudnn-limit", type=int, default=None,
+                        help="torch.backends.cudnn.benchmark_limit for the whole process (torch's default 10: cuDNN "
+                             "times at most 10 algorithms per convolution; 0 times every one). Process-wide and cached "
+                             "per shape: compare it across calls, not variants")
     parser.add_argument("--seed-sets", type=int, default=1,
                         help="A and the product variants also draw seeds 2000.., 3000.. (untimed) for the image check")
     parser.add_argument("--fewstep", action="store_true",
@@ -876,8 +927,13 @@ def main() -> None:
     args.warm_steps = args.warm_steps or (4 if args.tiny else 5)
     loading.quiet_libraries()
 
+    if args.cudnn_limit is not None:
+        import torch
+
+        torch.backends.cudnn.benchmark_limit = args.cudnn_limit
     bench = Bench(args)
     bench.environment()
+    bench.results["cudnn_benchmark_limit"] = __import__("torch").backends.cudnn.benchmark_limit
     bench.save()
     stages = [s.strip() for s in args.variants.split(",") if s.strip()]
     if "A" not in stages and (bench.cache / "ref_A.npy").exists():
