@@ -17,9 +17,9 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   E  bf16 version of the fastest of C/D/F measured so far
   R  (reference, untimed) A in fp32 with TF32 off: how far fp16 itself is from exact arithmetic
   P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs: FA4 for the 96x96 self-attention
-     where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs; P8: P with the named fp8
-     precision (torchao; changes the images: its difference from A is reported, not held to the bound); PI: P with
-     classifier-free guidance on the first 60 % of the steps only (a probe for a preset; changes the images)
+     where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs; P8: P with FP8 products in
+     the linear layers (bench/fp8.py, torchao; measured slower, not in the product; its difference from A is
+     reported); PI: P with classifier-free guidance on the first 60 % of the steps only (a probe; changes the images)
 With --fewstep the product variants also carry the few-step preset (a random rank-64 LoRA fused into a copy of the
 UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-steps; with --seed-sets 3, A and the
 product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
@@ -64,6 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import fp8 as fp8_mod  # noqa: E402  (bench/fp8.py: variant P8's FP8 products, not in the product)
 from sd15 import SD15, TINY, Components, warm_as_drawn  # noqa: E402  (SD1.5's configs, full and toy size)
 
 from generator.core.codes import qr  # noqa: E402
@@ -100,7 +101,7 @@ VARIANTS = {
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
-    "P8": dict(label="P with the named fp8 precision (torchao FP8 matrix products in the UNet's and ControlNet's "
+    "P8": dict(label="P with fp8 (bench/fp8.py: torchao FP8 matrix products in the UNet's and ControlNet's "
                      "linear layers; changes the images)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, fp8=True),
     # A probe for a named preset (issue 16 item 2), not in the product: classifier-free guidance on the first 60 % of
@@ -193,14 +194,17 @@ class Bench:
                     compiler_config.cache_key_tag = f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
                 # exactly what the worker's load_engine applies
                 fp8 = spec.get("fp8", False)
-                if fp8 and cuda.fp8_unusable(self.device):
-                    raise RuntimeError(cuda.fp8_unusable(self.device))
-                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"),
-                                      fp8=fp8)
+                if fp8 and fp8_mod.fp8_unusable(self.device):
+                    raise RuntimeError(fp8_mod.fp8_unusable(self.device))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
                 if fewstep_unet is not None:
                     fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
-                                                              fa4=spec.get("fa4"), fp8=fp8)
+                                                              fa4=spec.get("fa4"))
                     self.results.setdefault("notes", []).append(f"{spec['label']}: few-step UNet compiled")
+                if fp8:  # P8, not the product: in place, before the first call traces the compiled graphs
+                    for module in (pipe.unet._orig_mod, pipe.controlnet) + ((fewstep_unet._orig_mod,)
+                                                                          if fewstep_unet is not None else ()):
+                        log(f"FP8 products in {fp8_mod.quantize_fp8(module)} linear layers of {type(module).__name__}")
             else:
                 log("P on the CPU: compile_for_cuda skipped (CUDA only), eager B path timed instead")
         if spec["opt"]:

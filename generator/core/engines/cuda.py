@@ -1,9 +1,8 @@
 """CUDA speed-ups that keep the images: the attention kernel preference, FlashAttention 4 for the largest
 self-attention on Hopper, torch.compile, CUDA graph threads.
 
-Nothing here changes what a pipeline draws beyond fp16 rounding (bench/RESULTS.md has the measurements), except the
-FP8 matrix products of `quantize_fp8`, which no worker uses: only the benchmark's variant P8 does, until they are
-measured (bench/GPU.md).
+Nothing here changes what a pipeline draws beyond fp16 rounding (bench/RESULTS.md has the measurements). FP8 matrix
+products (torchao) were measured slower on an H200 and further from the images; they live in bench/fp8.py, not here.
 """
 
 from __future__ import annotations
@@ -196,50 +195,6 @@ def route_self_attention(model, kernel, head_size: int = FA4_HEAD_SIZE) -> int:
     return routed
 
 
-def fp8_unusable(device: str) -> str | None:
-    """Why FP8 matrix products cannot run on `device` (one sentence), or None when they can: a CUDA GPU of compute
-    capability 8.9 or newer (Ada, Hopper) and torchao importable."""
-    if not str(device).startswith("cuda"):
-        return f"FP8 precision needs a CUDA GPU; this engine runs on {device}."
-    import torch
-
-    if not torch.cuda.is_available():
-        return "FP8 precision needs a CUDA GPU; none is visible here."
-    major, minor = torch.cuda.get_device_capability(torch.device(device))
-    if (major, minor) < (8, 9):
-        return (f"FP8 precision needs a GPU of compute capability 8.9 or newer (Ada, Hopper); {device} has "
-                f"{major}.{minor}.")
-    try:
-        import torchao.quantization  # noqa: F401
-    except Exception as exc:  # not installed, or built for another torch
-        return f"FP8 precision needs torchao (pip install torchao==0.18.0): {exc}"
-    return None
-
-
-def _fp8_eligible(module, _name: str) -> bool:
-    import torch
-
-    # FP8 matrix products want both dimensions in multiples of 16; SD1.5's linear layers all are.
-    return isinstance(module, torch.nn.Linear) and module.in_features % 16 == 0 and module.out_features % 16 == 0
-
-
-def quantize_fp8(model) -> int:
-    """Run the linear layers of `model` (a UNet or ControlNet, in place) as FP8 matrix products: e4m3 weights and
-    activations, each scaled per tensor (activations at run time), through torchao. Convolutions stay fp16.
-
-    Per-tensor scales because the model is fp16: row-wise scaled FP8 products return bf16 only. This changes the
-    images; not measured yet (bench/GPU.md), so only the benchmark calls it. Returns how many layers.
-    """
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor, quantize_
-
-    count = sum(_fp8_eligible(m, "") for m in model.modules())
-    # set_inductor_config=False: torchao would turn on Inductor's coordinate-descent autotuning for the whole process,
-    # which made every compile outlast a 10-minute call (bench/GPU.md, third step).
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor(), set_inductor_config=False)
-    quantize_(model, config, filter_fn=_fp8_eligible)
-    return count
-
-
 def _fast_layout(module, fa4: bool) -> None:
     """Fused QKV projections, channels_last, and FA4 for the 96x96 self-attention when `fa4`."""
     import torch
@@ -251,7 +206,7 @@ def _fast_layout(module, fa4: bool) -> None:
         log.info("FlashAttention 4 runs %d self-attention layers of %s", routed, type(module).__name__)
 
 
-def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, fp8: bool = False) -> None:
+def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -267,10 +222,8 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     `fa4` runs the 96x96 self-attention of the UNet and ControlNet on FlashAttention 4 (-7 % on an H200, images
     kept: bench/RESULTS.md, issue 16); None: where `fa4_usable` says it can. Compiled graphs are static in shape
     (one per batch size: a few-step engine's UNet batch of 8 next to 16 with guidance), never dynamic-shape
-    recompiles.
-
-    `fp8` runs the UNet's and ControlNet's linear layers as FP8 matrix products (`quantize_fp8`): it changes the
-    images, so no worker asks for it (the benchmark's P8 does); check `fp8_unusable` first.
+    recompiles. torch.compile traces at the first call, so a caller may still change the modules in place before it
+    (bench/fp8.py does).
     """
     import torch
     import torch._dynamo
@@ -279,9 +232,6 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     fa4 = fa4_usable(str(txt2img.device)) if fa4 is None else fa4
     for module in (txt2img.unet, txt2img.controlnet, txt2img.vae):
         _fast_layout(module, fa4=fa4 and module is not txt2img.vae)
-    if fp8:
-        for module in (txt2img.unet, txt2img.controlnet):
-            log.info("FP8 matrix products in %d linear layers of %s", quantize_fp8(module), type(module).__name__)
     torch.backends.cudnn.benchmark = True
     # The ControlNet's real and skipped paths and the img2img pipeline add graphs; stay under dynamo's
     # recompile limit, past which it silently falls back to eager.
@@ -294,11 +244,9 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
 
 
-def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None, fp8: bool = False):
+def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None):
     """A second UNet (the few-step preset's) made fast as `compile_for_cuda` makes the first; returns it compiled."""
     import torch
 
     _fast_layout(unet, fa4=fa4_usable(str(unet.device)) if fa4 is None else fa4)
-    if fp8:
-        log.info("FP8 matrix products in %d linear layers of the few-step UNet", quantize_fp8(unet))
     return torch.compile(unet, fullgraph=False, mode="reduce-overhead" if cuda_graphs else None, dynamic=False)
