@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
@@ -29,7 +30,7 @@ from rest_framework.response import Response
 from campaigns import artwork as artwork_rules
 from campaigns import history, printfiles, restamps, rules, stats
 from campaigns.bulk_api import CampaignBulkActions
-from campaigns.models import Campaign, DestinationChange, Placement
+from campaigns.models import LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
     RangeQuerySerializer,
@@ -41,6 +42,7 @@ from generator.core.codes import printing
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
+    FiniteFloatField,
     ScopedField,
     TeamRolePermission,
     model_errors_as_400,
@@ -49,6 +51,26 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
+
+# --- Destinations ----------------------------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class DestinationField(serializers.CharField):
+    """Where a code leads, checked only by the model's validator (`links.validate_destination`), which says exactly
+    what is wrong: DRF's URLField would add "Enter a valid URL." to the same mistake, or answer it alone."""
+
+
+# The serializers' fields for model fields: destinations as above, and floats that refuse NaN and infinities (they
+# pass the range validators, since every comparison with NaN is false, and break every answer that includes them).
+FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.URLField: DestinationField,
+                 models.FloatField: FiniteFloatField}
+
+
+def limited_fields() -> dict[str, dict]:
+    """`extra_kwargs` giving each of the placement's limited figures its one message (`models.limit_errors`)."""
+    return {name: {"error_messages": limit_errors(name)} for name in LIMITED_FIELDS}
+
 
 # --- Destination rules and their history --------------------------------------------------------------------
 
@@ -113,6 +135,7 @@ def destination_changes_schema():
 
 
 class CampaignSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = FIELD_MAPPING
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to your team when you can edit in exactly one.")
     rules = rules_field()
@@ -206,6 +229,7 @@ class CampaignViewSet(CampaignBulkActions, viewsets.ModelViewSet):
 
 
 class PlacementSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = FIELD_MAPPING
     campaign = ScopedField(user_objects(Campaign))
     artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True, help_text=(
         "A generated candidate of the campaign's team that carries this placement's short link and passes the scan "
@@ -239,6 +263,7 @@ class PlacementSerializer(serializers.ModelSerializer):
                   "print_problem", "print_anyway_by", "print_anyway_at", "print_anyway_reason", "scan_distance_m",
                   "printed_width_cm", "scanning_distance", "created"]
         read_only_fields = ["slug", "created", "print_anyway_at", "print_anyway_reason"]
+        extra_kwargs = limited_fields()
 
     def get_short_url(self, placement: Placement) -> str:
         return placement.short_url(self.context["request"])

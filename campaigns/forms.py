@@ -3,6 +3,7 @@ rules by `campaigns.rules`."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
 from django import forms
@@ -11,7 +12,7 @@ from django.db.models import Case, QuerySet, Value, When
 
 from campaigns import artwork as artwork_rules
 from campaigns import links, restamps, rules, webhooks
-from campaigns.models import Campaign, Placement, WebhookEndpoint
+from campaigns.models import LIMITED_FIELDS, Campaign, Placement, WebhookEndpoint, limit_errors
 from generator.models import Candidate
 from qartsite.models import Team
 
@@ -36,16 +37,42 @@ class DateTimeInput(forms.DateTimeInput):
 RULE_FIELDS = ("rule_ios", "rule_android", "rule_other", "rule_starts_at", "rule_ends_at", "rule_split")
 
 
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?")
+
+
+def split_item(words: list[str]) -> dict | None:
+    """One line of the A/B split field ("50 https://example.com/a", or an address alone for weight 1) as a split
+    destination for `rules.split_problems` to judge; None when it is not weight-then-address at all."""
+    if len(words) == 1 and not NUMBER.fullmatch(words[0]):
+        return {"url": words[0], "weight": 1}
+    if len(words) == 2 and NUMBER.fullmatch(words[0]):
+        weight = float(words[0])
+        # A fraction stays one, so the rule's own check refuses it with the words every weight gets.
+        return {"url": words[1], "weight": int(weight) if weight.is_integer() else weight}
+    return None
+
+
 def split_lines(text: str) -> list[dict]:
-    """The A/B split field's lines ("50 https://example.com/a", or an address alone for weight 1) as rules."""
-    split = []
+    """The A/B split field's lines as split destinations; blank lines are skipped.
+
+    Raises:
+        ValidationError: one message naming every bad line ("Line 1: …. Line 3: …."), numbered as typed, blank
+            lines included, in the words the API uses per destination (`rules.split_problems`).
+    """
+    split, problems = [], []
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split()
         if not words:
             continue
-        if len(words) > 2 or len(words) == 2 and not words[0].isdigit():
-            raise ValidationError(f"Line {number}: write the weight, then the address: 50 https://example.com/a.")
-        split.append({"url": words[-1], "weight": int(words[0]) if len(words) == 2 else 1})
+        item = split_item(words)
+        found = (["write the weight, then the address: 50 https://example.com/a."] if item is None
+                 else rules.split_problems(item))
+        if found:
+            problems.append(f"Line {number}: {' '.join(found)}")
+        else:
+            split.append(item)
+    if problems:
+        raise ValidationError(" ".join(problems), code="invalid_rules")
     return split
 
 
@@ -224,6 +251,7 @@ class PlacementForm(RulesFormMixin, forms.ModelForm):
         widgets = {"deployed_on": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
         help_texts = {"active": "Switched off, the printed code still redirects, to the campaign's fallback address "
                                 "(else its destination), and still counts."}
+        error_messages = {name: limit_errors(name) for name in LIMITED_FIELDS}
 
     def __init__(self, *args, team: Team, user=None, short_url: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)

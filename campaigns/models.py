@@ -26,6 +26,30 @@ RULES_HELP = ('A JSON object, any of: "ios", "android", "other" (URLs), "starts_
               'campaigns.rules.')
 
 
+# A placement's figures, each with one message whatever limit a value breaks: the model's validators say it to the
+# admin, and `limit_errors` gives the same words to the page's form (and so the CSV import) and to the API, whose
+# fields would otherwise speak first with their own ("Ensure this value is less than or equal to 90.").
+LATITUDE_RANGE = "Latitude must be between -90 and 90 degrees."
+LONGITUDE_RANGE = "Longitude must be between -180 and 180 degrees."
+MAX_PRINTED_QUANTITY = 100_000_000  # beyond any real print run; SQLite bounds nothing, so the model must
+PRINTED_QUANTITY_RANGE = (f"The printed quantity must be a whole number from 0 to {MAX_PRINTED_QUANTITY:,} "
+                          "(one hundred million printed pieces).")
+LIMITED_FIELDS = {"latitude": LATITUDE_RANGE, "longitude": LONGITUDE_RANGE,
+                  "printed_quantity": PRINTED_QUANTITY_RANGE}
+
+
+def within(low: float, high: float, message: str) -> list:
+    """Validators refusing values outside [low, high], both with `message`."""
+    return [MinValueValidator(low, message), MaxValueValidator(high, message)]
+
+
+def limit_errors(name: str) -> dict[str, str]:
+    """Error messages for a form or serializer field of `LIMITED_FIELDS`: its one message for every way a number
+    can be out of range (below, above, or more whole digits than the column holds, which is above too)."""
+    message = LIMITED_FIELDS[name]
+    return {"min_value": message, "max_value": message, "max_whole_digits": message}
+
+
 def clean_rules_of(instance) -> dict:
     """Checked on every save, like destinations: the stored form of `instance.rules` (ValidationError under rules)."""
     try:
@@ -114,9 +138,12 @@ class Placement(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.POSTER)
     location = models.CharField(max_length=300, blank=True)
-    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    printed_quantity = models.PositiveIntegerField(null=True, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True,
+                                   validators=within(-90, 90, LATITUDE_RANGE))
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True,
+                                    validators=within(-180, 180, LONGITUDE_RANGE))
+    printed_quantity = models.PositiveIntegerField(null=True, blank=True,
+                                                   validators=within(0, MAX_PRINTED_QUANTITY, PRINTED_QUANTITY_RANGE))
     deployed_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
     active = models.BooleanField(default=True, help_text="Off: the code leads to the campaign's fallback and still "
@@ -375,6 +402,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-time", "-pk"]
         indexes = [models.Index(fields=["endpoint", "-time"])]
+        verbose_name_plural = "webhook deliveries"  # not Django's "deliverys"
 
     def __str__(self) -> str:
         return f"{self.event} {self.message_id} #{self.attempt}: {self.status_code or self.error}"

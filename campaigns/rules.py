@@ -51,17 +51,25 @@ def fail(message: str) -> None:
     raise ValidationError(message, code="invalid_rules")
 
 
-def checked_url(value: Any, name: str) -> str:
+def url_problem(value: Any) -> str:
+    """What is wrong with a rule's address ("" for nothing), checked like a destination."""
     if not isinstance(value, str):
-        fail(f"{name}: give a web address as text.")
+        return "give a web address as text."
     value = value.strip()
     if any(ord(character) < 32 or character == "\x7f" for character in value):  # PostgreSQL's JSON refuses NUL
-        fail(f"{name}: the address contains control characters.")
+        return "the address contains control characters."
     try:
         links.validate_destination(value)
     except ValidationError as exc:
-        fail(f"{name}: {' '.join(exc.messages)}")
-    return value
+        return " ".join(exc.messages)
+    return ""
+
+
+def checked_url(value: Any, name: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        fail(f"{name}: {problem}")
+    return value.strip()
 
 
 def checked_time(value: Any, name: str, zone: tzinfo) -> datetime:
@@ -78,18 +86,34 @@ def checked_time(value: Any, name: str, zone: tzinfo) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
+def split_problems(item: Any) -> list[str]:
+    """What is wrong with one split destination ({"url": ..., "weight": ...}), each a sentence; [] for nothing.
+
+    Shared by the API (`checked_split`, "A/B split, destination 2: …") and the page's split field
+    (`campaigns.forms.split_lines`, "Line 2: …"), so both say the same thing about the same mistake.
+    """
+    if not isinstance(item, dict) or set(item) - {"url", "weight"} or "url" not in item:
+        return ["give an object with a url and a weight."]
+    problems = []
+    weight = item.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+        problems.append(f"the weight must be a whole number from 1 to {MAX_WEIGHT}.")
+    url = url_problem(item["url"])
+    if url:
+        problems.append(url)
+    return problems
+
+
 def checked_split(value: Any) -> list[dict[str, Any]]:
+    """The split in its stored form; every bad destination is named in the one message ("A/B split, destination
+    1: …. A/B split, destination 3: …."), so one correction fixes them all."""
     if not isinstance(value, list) or not 2 <= len(value) <= MAX_SPLIT:
         fail(f"A/B split: give 2 to {MAX_SPLIT} destinations, each with a url and a weight.")
-    split = []
-    for number, item in enumerate(value, 1):
-        if not isinstance(item, dict) or set(item) - {"url", "weight"} or "url" not in item:
-            fail(f"A/B split, destination {number}: give an object with a url and a weight.")
-        weight = item.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
-            fail(f"A/B split, destination {number}: the weight must be a whole number from 1 to {MAX_WEIGHT}.")
-        split.append({"url": checked_url(item["url"], f"A/B split, destination {number}"), "weight": weight})
-    return split
+    problems = [f"A/B split, destination {number}: {' '.join(found)}"
+                for number, found in enumerate(map(split_problems, value), 1) if found]
+    if problems:
+        fail(" ".join(problems))
+    return [{"url": item["url"].strip(), "weight": item.get("weight", 1)} for item in value]
 
 
 def clean_rules(value: Any, zone: tzinfo = UTC) -> dict[str, Any]:
@@ -104,7 +128,7 @@ def clean_rules(value: Any, zone: tzinfo = UTC) -> dict[str, Any]:
         `dict`: only the keys set, times as ISO 8601 with their offset; {} for no rules.
 
     Raises:
-        ValidationError: one message saying which rule is wrong and why.
+        ValidationError: one message saying which rule is wrong and why (every bad destination of a split).
     """
     if value in (None, "", {}):
         return {}

@@ -138,12 +138,19 @@ class TestCampaigns:
     @pytest.mark.parametrize(("url", "message"), [
         ("ftp://shop.example.com/", "The destination must start with http:// or https://."),
         ("https://user:secret@shop.example.com/", "The destination must not contain a user name or password."),
-        ("javascript:alert(1)", "Enter a valid URL."),
+        ("javascript:alert(1)", "The destination must start with http:// or https://."),
+        ("https://shop", "The destination needs a host name, like https://example.com/offer."),
     ])
-    def test_it_answers_a_bad_destination_with_400_and_the_message(self, team_users, url, message):
+    def test_it_answers_a_bad_destination_with_400_and_one_message(self, team_users, url, message):
         response = api_as(team_users.owner).post("/api/campaigns/", {"name": "X", "destination": url}, format="json")
-        assert response.status_code == 400 and message in response.json()["destination"]
+        assert response.status_code == 400 and response.json()["destination"] == [message]
         assert not Campaign.objects.exists()
+
+    def test_it_answers_a_bad_fallback_with_one_message(self, team_users, campaign):
+        response = api_as(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {
+            "fallback_url": "ftp://shop.example.com/"}, format="json")
+        assert response.status_code == 400
+        assert response.json()["fallback_url"] == ["The destination must start with http:// or https://."]
 
     def test_it_answers_a_check_made_only_on_save_with_400_not_500(self, team_users, campaign, monkeypatch):
         # Campaign.save validates the destination itself; whatever it refuses must come back as a 400.
@@ -207,6 +214,52 @@ class TestPlacements:
             "destination_override": "ftp://files.example.com/"}, format="json")
         assert response.status_code == 400
         assert response.json()["destination_override"] == ["The destination must start with http:// or https://."]
+
+    @pytest.mark.parametrize("field, value, message", [
+        ("latitude", 999, "Latitude must be between -90 and 90 degrees."),
+        ("latitude", "1000", "Latitude must be between -90 and 90 degrees."),
+        ("longitude", 500, "Longitude must be between -180 and 180 degrees."),
+        ("longitude", -181, "Longitude must be between -180 and 180 degrees."),
+        ("printed_quantity", 1e12, "The printed quantity must be a whole number from 0 to 100,000,000 (one hundred "
+                                   "million printed pieces)."),
+        ("printed_quantity", -1, "The printed quantity must be a whole number from 0 to 100,000,000 (one hundred "
+                                 "million printed pieces)."),
+    ])
+    def test_it_refuses_impossible_values_with_one_message(self, team_users, campaign, placement, field, value,
+                                                           message):
+        client = api_as(team_users.owner)
+        created = client.post("/api/placements/", {"campaign": campaign.pk, "name": "Far", field: value},
+                              format="json")
+        assert created.status_code == 400 and created.json() == {field: [message]}
+        changed = client.patch(f"/api/placements/{placement.pk}/", {field: value}, format="json")
+        assert changed.status_code == 400 and changed.json() == {field: [message]}
+        assert Placement.objects.count() == 1 and getattr(Placement.objects.get(), field) is None
+
+    def test_it_accepts_the_ends_of_each_range(self, team_users, placement):
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
+            "latitude": "-90", "longitude": "180", "printed_quantity": 100_000_000}, format="json")
+        assert response.status_code == 200, response.content
+        placement.refresh_from_db()
+        assert (placement.latitude, placement.longitude, placement.printed_quantity) == (-90, 180, 100_000_000)
+
+    @pytest.mark.parametrize("field", ["scan_distance_m", "printed_width_cm"])
+    def test_it_refuses_nan_and_infinity_that_ranges_let_through(self, team_users, placement, field):
+        client = api_as(team_users.owner)
+        for value in ("nan", "inf"):
+            response = client.patch(f"/api/placements/{placement.pk}/", {field: value}, format="json")
+            assert response.status_code == 400 and "finite number" in response.json()[field][0]
+        assert getattr(Placement.objects.get(), field) is None
+
+    def test_it_names_every_bad_split_destination_in_one_message(self, team_users, placement):
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"rules": {"split": [
+            {"url": "banana", "weight": 1}, {"url": "https://a.example.com", "weight": 70},
+            {"url": "ftp://b.example.com", "weight": -5}]}}, format="json")
+        assert response.status_code == 400
+        [message] = response.json()["rules"]
+        assert message.startswith("A/B split, destination 1: The destination must start with http")
+        assert "destination 2" not in message
+        assert ("A/B split, destination 3: the weight must be a whole number from 1 to 1000. The destination must "
+                "start with http") in message
 
     def test_it_refuses_another_teams_campaign(self, team_users, campaign):
         response = api_as(team_users.outsider).post("/api/placements/", {

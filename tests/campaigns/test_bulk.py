@@ -80,6 +80,12 @@ class TestCheck:
         assert messages[(12, "name")] == "Row 2 has the same name."
         assert "sticker" in messages[(4, "kind")]
 
+    def test_it_refuses_a_quantity_over_a_hundred_million_with_the_limit(self, campaign):
+        checked = bulk.check(campaign, (HEADER + "Huge run,flyer,,1000000000000,,,\n"
+                                                 "Largest run,flyer,,100000000,,,\n").encode())
+        assert [(e.row, e.column) for e in checked.errors] == [(2, "printed_quantity")]
+        assert "100,000,000" in checked.errors[0].message
+
     def test_it_reads_headers_as_people_write_them(self, campaign):
         text = ("\ufeffName,KIND,Printed quantity,Printed width (cm),Distance (m),Destination override,short_url\r\n"
                 "Poster,poster,10,20,2,,https://qart.example/r/AAAAAAAA\r\n")

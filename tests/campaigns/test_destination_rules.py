@@ -216,6 +216,15 @@ class TestValidation:
             rules.clean_rules(given)
         assert len(refused.value.messages) == 1 and message in refused.value.messages[0]
 
+    def test_it_names_every_bad_split_destination_in_its_one_message(self):
+        with pytest.raises(ValidationError) as refused:
+            rules.clean_rules({"split": [{"url": "/a", "weight": 1}, {"url": A, "weight": 2},
+                                         {"url": "ftp://b.example.com", "weight": 0}]})
+        assert refused.value.messages == [
+            "A/B split, destination 1: The destination must start with http:// or https://. "
+            "A/B split, destination 3: the weight must be a whole number from 1 to 1000. "
+            "The destination must start with http:// or https://."]
+
     def test_times_without_an_offset_are_the_given_zones(self):
         from zoneinfo import ZoneInfo
 

@@ -1,9 +1,10 @@
 """Campaign models: a placement's short link follows the site's one rule for absolute links (qartsite.site); where
-a printed code leads; what deleting takes with it."""
+a printed code leads; what deleting takes with it; the limits of a placement's figures."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db.models import RestrictedError
 
 from campaigns.models import Campaign, Placement
@@ -69,3 +70,29 @@ class TestArtwork:
         placement.save()
         team_users.team.delete()
         assert not Placement.objects.exists()
+
+
+class TestLimits:
+    @pytest.mark.parametrize("field, value, message", [
+        ("latitude", 999, "Latitude must be between -90 and 90"),
+        ("latitude", -91, "Latitude must be between -90 and 90"),
+        ("longitude", 500, "Longitude must be between -180 and 180"),
+        ("longitude", -180.5, "Longitude must be between -180 and 180"),
+        ("printed_quantity", 10**12, "100,000,000"),
+    ])
+    def test_it_refuses_impossible_values_with_one_message(self, placement, field, value, message):
+        setattr(placement, field, value)
+        with pytest.raises(ValidationError) as refused:
+            placement.full_clean()
+        [said] = refused.value.message_dict[field]
+        assert message in said
+
+    def test_it_accepts_the_ends_of_each_range(self, placement):
+        placement.latitude, placement.longitude, placement.printed_quantity = 90, -180, 100_000_000
+        placement.full_clean()
+
+
+def test_the_admin_names_webhook_deliveries_in_english():
+    from campaigns.models import WebhookDelivery
+
+    assert WebhookDelivery._meta.verbose_name_plural == "webhook deliveries"

@@ -1,0 +1,86 @@
+"""Campaign and placement forms (`campaigns.forms`): the placement's limits and the A/B split field's lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaigns.forms import CampaignForm, PlacementForm
+from campaigns.models import LATITUDE_RANGE, LONGITUDE_RANGE, PRINTED_QUANTITY_RANGE, Placement
+
+pytestmark = pytest.mark.django_db
+
+PLACEMENT = {"name": "Window sticker", "kind": "poster", "active": "on"}
+CAMPAIGN = {"name": "Spring Sale", "destination": "https://shop.example.com/", "utm_source": "qr",
+            "utm_medium": "print", "utm_campaign": "spring-sale"}
+
+
+def new_placement(campaign, **fields) -> PlacementForm:
+    return PlacementForm(PLACEMENT | fields, instance=Placement(campaign=campaign), team=campaign.team)
+
+
+def split_errors(campaign, text: str) -> list[str]:
+    form = CampaignForm(CAMPAIGN | {"rule_split": text}, instance=campaign)
+    assert not form.is_valid()
+    return form.errors["rule_split"]
+
+
+class TestPlacementLimits:
+    @pytest.mark.parametrize("field, value, message", [
+        ("latitude", "999", LATITUDE_RANGE),
+        ("latitude", "-90.5", LATITUDE_RANGE),
+        ("latitude", "1000", LATITUDE_RANGE),  # past the column's digits: still the range, not "3 digits"
+        ("longitude", "500", LONGITUDE_RANGE),
+        ("longitude", "-180.000001", LONGITUDE_RANGE),
+        ("printed_quantity", "1000000000000", PRINTED_QUANTITY_RANGE),
+        ("printed_quantity", "100000001", PRINTED_QUANTITY_RANGE),
+        ("printed_quantity", "-5", PRINTED_QUANTITY_RANGE),
+    ])
+    def test_it_refuses_an_impossible_value_with_one_message(self, campaign, field, value, message):
+        form = new_placement(campaign, **{field: value})
+        assert not form.is_valid()
+        assert form.errors[field] == [message]
+
+    def test_it_accepts_the_limits_themselves(self, campaign):
+        form = new_placement(campaign, latitude="-90", longitude="180", printed_quantity="100000000")
+        assert form.is_valid(), form.errors
+        placement = form.save()
+        assert (placement.latitude, placement.longitude, placement.printed_quantity) == (-90, 180, 100_000_000)
+
+    def test_the_quantity_message_names_the_limit_in_words(self):
+        assert "100,000,000" in PRINTED_QUANTITY_RANGE and "hundred million" in PRINTED_QUANTITY_RANGE
+
+
+class TestSplitField:
+    def test_it_reports_every_bad_line_in_one_error(self, campaign):
+        [error] = split_errors(campaign, "banana\n70 https://a.example\n-5 ftp://b")
+        assert error.startswith("Line 1: ") and " Line 3: " in error and "Line 2" not in error
+        assert "the weight must be a whole number from 1 to 1000" in error.split("Line 3: ")[1]
+
+    def test_a_line_alone_gets_the_same_wording(self, campaign):
+        [error] = split_errors(campaign, "banana")
+        assert error == "Line 1: The destination must start with http:// or https://."
+
+    def test_lines_are_numbered_as_written_blank_ones_included(self, campaign):
+        [error] = split_errors(campaign, "3 https://a.example.com\n\n0 https://b.example.com")
+        assert error == "Line 3: the weight must be a whole number from 1 to 1000."
+
+    @pytest.mark.parametrize("text, message", [
+        ("heavy https://a.example.com\n1 https://b.example.com", "Line 1: write the weight, then the address"),
+        ("1 https://a.example.com\n50", "Line 2: write the weight, then the address"),
+        ("1.5 https://a.example.com\n1 https://b.example.com", "Line 1: the weight must be a whole number"),
+        ("1 https://a.example.com\n1 https://b.example.com extra", "Line 2: write the weight, then the address"),
+    ])
+    def test_it_says_what_is_wrong_with_a_line(self, campaign, text, message):
+        [error] = split_errors(campaign, text)
+        assert error.startswith(message)
+
+    def test_one_good_line_alone_asks_for_more_destinations(self, campaign):
+        [error] = split_errors(campaign, "https://a.example.com")
+        assert "give 2 to 10 destinations" in error
+
+    def test_good_lines_become_the_split(self, campaign):
+        form = CampaignForm(CAMPAIGN | {"rule_split": "3 https://a.example.com\n\nhttps://b.example.com\n"},
+                            instance=campaign)
+        assert form.is_valid(), form.errors
+        assert form.instance.rules == {"split": [{"url": "https://a.example.com", "weight": 3},
+                                                 {"url": "https://b.example.com", "weight": 1}]}
