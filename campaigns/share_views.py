@@ -44,17 +44,17 @@ def share_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
     require_editor(request.user, campaign.team)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Share link not made: " + " ".join(
-            f"{form.fields[name].label or name}: {' '.join(errors)}" for name, errors in form.errors.items()))
-        return redirect("campaigns:shares", campaign_id=campaign.pk)
+        # The page again with the errors at their fields and what was typed, as the campaign forms answer.
+        return share_page(request, campaign, form=form, status=400)
     share, token = shares.create(campaign, request.user, form.cleaned_data["days"], form.cleaned_data["label"])
     link = absolute_url(request, reverse("campaigns:shared_report", args=[token]))
     return private(share_page(request, campaign, new_link=link, status=201))
 
 
-def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", status: int = 200) -> HttpResponse:
+def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", status: int = 200,
+               form: ShareForm | None = None) -> HttpResponse:
     return render(request, "campaigns/shares.html", {
-        "campaign": campaign, "shares": ReportShare.objects.filter(campaign=campaign), "form": ShareForm(),
+        "campaign": campaign, "shares": ReportShare.objects.filter(campaign=campaign), "form": form or ShareForm(),
         "new_link": new_link, "now": timezone.now(),
     }, status=status)
 

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -183,6 +184,13 @@ def placements_for(request: HttpRequest) -> QuerySet[Placement]:
 @require_safe
 def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
+    return placement_page(request, placement)
+
+
+def placement_page(request: HttpRequest, placement: Placement, refusal: printfiles.Refused | None = None,
+                   ) -> HttpResponse:
+    """The placement page; with a `refusal`, the print file it could not make, its reason at the print form, the
+    options as typed (the request's query) and the refusal's status."""
     just_this = Placement.objects.filter(pk=placement.pk)
     team = placement.campaign.team
     days, picker = chosen_range(request, team, just_this)
@@ -207,12 +215,26 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
         "print_widths": print_widths(placement),
         "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
         "preflight": preflight_or_message(placement, short_url),
-        "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI * printing.MM_PER_INCH),
+        "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
+                                              * printing.MM_PER_INCH),
+        "print_options": print_options(placement, request.GET if refusal else {}),
+        "print_error": refusal.message if refusal else "",
+        # Served at the print URL too (a refusal): the date range must lead back to the page, not to a download.
+        "range_path": reverse("campaigns:placement", args=[placement.pk]),
         **picker,
         "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)
         **dashboard.scan_cards(just_this, days, team),
     }
-    return render(request, "campaigns/placement_detail.html", ctx, status=400 if picker["range_error"] else 200)
+    status = refusal.status if refusal else 400 if picker["range_error"] else 200
+    return render(request, "campaigns/placement_detail.html", ctx, status=status)
+
+
+def print_options(placement: Placement, typed) -> dict:
+    """The print form's values: as typed where a request gave them, else the defaults (the placement's width)."""
+    width = f"{placement.printed_width_cm:g}cm" if placement.printed_width_cm else "20cm"
+    return {"width": typed.get("width", width), "dpi": typed.get("dpi", "300"), "bleed": typed.get("bleed", "3mm"),
+            "format": str(typed.get("format") or "pdf").lower(),
+            **{box: str(typed.get(box, "")).lower() in printfiles.TRUE_VALUES for box in ("crop_marks", "cmyk")}}
 
 
 def print_widths(placement: Placement) -> list[dict]:
@@ -234,7 +256,7 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
         return f"No preflight: {exc}"
     report["width_label"] = printing.describe_length(placement.printed_width_cm * 10)
     if report["min_width_m"]:
-        report["min_width_label"] = printing.describe_length(round(report["min_width_m"] * 1000, 1))
+        report["min_width_label"] = printing.describe_length(report["min_width_m"] * 1000)
     return report
 
 
@@ -333,9 +355,11 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
     """A print file at physical size (query: width=20cm, dpi, bleed, crop_marks, format, cmyk), read back and
     verified before it is sent; the artwork's, else the plain code's."""
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    made, refusal = print_or_refusal(placement, placement.short_url(request), request.GET)
-    if refusal is not None:
-        return refusal
+    try:
+        made = printfiles.checked_file(placement, placement.short_url(request), request.GET)
+    except printfiles.Refused as exc:
+        # A person at the print form: answer with the page, the reason next to the form and the options as typed.
+        return placement_page(request, placement, refusal=exc)
     name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{made.format if made.format != 'tiff' else 'tif'}"
     response = HttpResponse(made.data, content_type=made.media_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -344,14 +368,6 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
 
 def plain_text(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, content_type="text/plain; charset=utf-8", status=status)
-
-
-def print_or_refusal(placement: Placement, short_url: str, options) -> tuple:
-    """(the print file, None), or (None, a plain-text answer saying why not, with `printfiles.Refused`'s status)."""
-    try:
-        return printfiles.checked_file(placement, short_url, options), None
-    except printfiles.Refused as exc:
-        return None, plain_text(exc.message, exc.status)
 
 
 # CSV export ----------------------------------------------------------------------------------------------

@@ -106,11 +106,18 @@ class TestShares:
         response = Client().get(f"/campaigns/shared/{token}/")
         assert response.status_code == 404 and "No report has this link" in response.content.decode()
 
-    @pytest.mark.parametrize("days", [0, 91, "soon"])
-    def test_it_refuses_a_bad_lifetime_with_one_message(self, client, team_users, campaign, days):
+    @pytest.mark.parametrize(("days", "words"), [(0, "greater than or equal to 1"),
+                                                 (200, "less than or equal to 90"), ("soon", "whole number")])
+    def test_it_refuses_a_bad_lifetime_at_its_field_keeping_what_was_typed(self, client, team_users, campaign,
+                                                                           days, words):
         client.force_login(team_users.owner)
-        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": days}, follow=True)
-        assert not ReportShare.objects.exists() and "Share link not made" in response.content.decode()
+        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]),
+                               {"label": "Agency Berlin", "days": days})
+        html = response.content.decode()
+        assert response.status_code == 400 and not ReportShare.objects.exists()
+        field = re.search(r'<div>\s*<label for="id_days">.*?</div>', html, re.S).group(0)
+        assert words in field and f'value="{days}"' in field
+        assert 'value="Agency Berlin"' in html
 
     @pytest.mark.parametrize("who, status", [("viewer", 403), ("outsider", 404)])
     def test_it_lets_only_the_teams_editors_make_and_revoke(self, client, team_users, campaign, who, status):

@@ -376,6 +376,24 @@ class TestPlacementPage:
         assert "20 cm (7.87 in)" in html
         assert "not this placement's short link" not in html  # same path on another host is fine
 
+    def test_it_numbers_the_artwork_by_rank_as_the_job_page_does(self, client, team_users, placement):
+        art = candidate(team_users.owner, team_users.team, own_link(placement))
+        Candidate.objects.filter(pk=art.pk).update(index=3, rank=1)  # drawn fourth, ranked first
+        placement.artwork = art
+        placement.save()
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert f"Generation #{art.job_id}, candidate #1 ·" in html and "candidate 3" not in html
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/edit/"))
+        assert f'alt="Generation #{art.job_id}, candidate #1"' in html and "candidate 3" not in html
+
+    def test_it_shows_sizes_to_a_tenth_of_a_centimetre(self, client, team_users, placement):
+        Placement.objects.filter(pk=placement.pk).update(printed_width_cm=12.345)
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "Download PNG · 17.3 cm (6.83 in)" in html and "17.3397" not in html
+        assert "PDF · 12.3 cm (4.86 in)" in html and "12.345 cm" not in html
+
     def test_it_warns_when_the_artwork_carries_another_link(self, client, team_users, placement):
         placement.artwork = candidate(team_users.owner, team_users.team, "https://example.com/elsewhere")
         placement.save()
@@ -643,11 +661,34 @@ class TestPrintDownloads:
         assert response.status_code == 200 and image.mode == "CMYK" and round(image.info["dpi"][0]) == 200
 
     @pytest.mark.parametrize(("query", "words"), [("width=20", "a unit"), ("width=20cm&format=gif", "formats"),
-                                                  ("width=20cm&dpi=9999", "resolution"), ("", "how wide")])
-    def test_it_answers_bad_options_with_one_plain_message(self, client, team_users, placement, query, words):
+                                                  ("width=20cm&dpi=9999", "resolution"), ("", "how wide"),
+                                                  ("width=abc", "a unit"), ("width=0cm", "between"),
+                                                  ("width=9999cm", "between")])
+    def test_it_answers_bad_options_with_the_page_and_one_message(self, client, team_users, placement, query, words):
         client.force_login(team_users.owner)
         response = client.get(f"/campaigns/placements/{placement.pk}/print?{query}")
-        assert response.status_code == 400 and words in body(response) and "Traceback" not in body(response)
+        html = body(response)
+        assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+        assert '<header class="topbar">' in html and f"<h1>{placement.name} " in html
+        assert words in re.search(r'id="print-error" role="alert"><li>(.*?)</li>', html).group(1)
+        assert "Traceback" not in html
+
+    def test_it_keeps_every_print_option_as_typed(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=abc&dpi=600&bleed=2mm"
+                              f"&format=tiff&crop_marks=1&cmyk=1")
+        form = re.search(r'<form method="get" action="[^"]+/print" class="form print-form">(.*?)</form>',
+                         body(response), re.S).group(1)
+        assert response.status_code == 400
+        assert 'name="width" value="abc"' in form and 'name="dpi" value="600"' in form
+        assert 'name="bleed" value="2mm"' in form and '<option value="tiff" selected>' in form
+        assert 'name="crop_marks" value="1" checked' in form and 'name="cmyk" value="1" checked' in form
+
+    def test_its_refusal_page_ranges_lead_back_to_the_page(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/print?width=abc"))
+        page = f"/campaigns/placements/{placement.pk}/"
+        assert f'href="{page}?range=7d"' in html and f'class="range-custom" action="{page}"' in html
 
     def test_outsiders_get_404(self, client, team_users, placement):
         client.force_login(team_users.outsider)
@@ -665,7 +706,8 @@ class TestPrintDownloads:
 
         response = client.get(f"/campaigns/placements/{placement.pk}/print?width=4cm&format=png")
         assert response.status_code == 503
-        assert body(response) == "The image storage is unavailable right now; try the print file again in a minute."
+        assert ('role="alert"><li>The image storage is unavailable right now; try the print file again in a minute.'
+                in body(response))
         page = client.get(f"/campaigns/placements/{placement.pk}/")
         assert page.status_code == 200 and "the image storage is unavailable" in page.content.decode()
 

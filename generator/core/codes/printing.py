@@ -86,8 +86,9 @@ def parse_length(text: str, what: str = "width") -> float:
 
 
 def describe_length(mm: float) -> str:
-    """A length in centimetres and inches, e.g. "20 cm (7.87 in)": print shops think in either."""
-    return f"{mm / 10:g} cm ({mm / MM_PER_INCH:.2f} in)"
+    """A length in centimetres and inches, e.g. "20 cm (7.87 in)": print shops think in either. Centimetres to one
+    decimal: a computed size (2048 px at 300 dpi is 17.3397 cm) is no more precise than a print shop cuts."""
+    return f"{round(mm / 10, 1):g} cm ({mm / MM_PER_INCH:.2f} in)"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class TestLengths:
 
     def test_it_describes_a_length_in_cm_and_inches(self):
         assert printing.describe_length(200) == "20 cm (7.87 in)"
+        assert printing.describe_length(2048 / 300 * 25.4) == "17.3 cm (6.83 in)"  # not 17.3397 cm
 
 
 class TestSpec:
