@@ -75,11 +75,17 @@ def field_for_message(exc: ValueError) -> str | None:
 
 
 def number(name: str, label: str, help_text: str = "", *, integer: bool = False, **kwargs) -> forms.Field:
+    """An advanced input with its range: the browser's min/max, and the same range checked on the field, so a form
+    sent with several values out of range says so for each at once, in the core's words ("Candidates must be
+    between 1 and 16, got 0.")."""
     low, high, step = RANGES[name]
     widget = forms.NumberInput(attrs={"min": low, "max": high, "step": step,
                                       "inputmode": "numeric" if integer else "decimal"})
     field_class = forms.IntegerField if integer else forms.FloatField
-    return field_class(label=label, help_text=help_text, required=False, widget=widget, **kwargs)
+    kind = int if integer else float  # the bounds written as the core writes them: "0.0 and 3.0" for a float
+    message = f"{label.split(' (')[0]} must be between {kind(low)} and {kind(high)}, got %(value)s."
+    return field_class(label=label, help_text=help_text, required=False, widget=widget, min_value=low,
+                       max_value=high, error_messages={"min_value": message, "max_value": message}, **kwargs)
 
 
 class PlacementChoiceField(forms.ModelChoiceField):
@@ -177,6 +183,9 @@ class GenerationForm(forms.Form):
         self.job: GenerationJob | None = None
         self.picture = None  # the checked PIL picture of a halftone job, stored by save()
         self.logo = None  # ... and its checked logo, if any
+        # Uploads kept from an earlier try that was sent back, and those this one keeps (`keep_uploads`):
+        # "picture"/"logo" -> (token, file name), which the page sends back as kept_picture / kept_logo.
+        self.kept: dict[str, tuple[str, str]] = {}
         self.rate_limited = False  # the team had no generations left (the page answers 429)...
         self.retry_after: float | None = None  # ...and seconds until it has one
         teams = editable_teams(user)
@@ -257,7 +266,12 @@ class GenerationForm(forms.Form):
                 self.add_error("prompt", "Describe the picture the code should become.")
             return
         upload, candidate_pk = data.get("picture"), data.get("earlier_candidate")
+        token = self.data.get("kept_picture", "")
         try:
+            if token and not upload and candidate_pk is None:  # kept from the last try, already cropped
+                self.picture, name = uploads.kept(self.user, token)
+                self.kept["picture"] = (token, name)
+                return
             self.picture = uploads.chosen(upload, data.get("team"), candidate_pk)
             self.picture = uploads.crop(self.picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
         except images.ImageError as exc:
@@ -265,14 +279,39 @@ class GenerationForm(forms.Form):
 
     def settle_logo(self, data: dict) -> None:
         """The logo, checked and known to fit the centre of the code (`uploads.logo_for`)."""
-        if not data.get("logo") or not data.get("content") or self.errors:
+        token = "" if self.data.get("kept_logo_off") else self.data.get("kept_logo", "")
+        if not (data.get("logo") or token) or not data.get("content") or self.errors:
             return
         try:
-            self.logo = uploads.logo_for(data["logo"], data["engine"], data["content"])
+            kept_logo = None
+            if not data.get("logo"):  # kept from the last try
+                kept_logo, name = uploads.kept(self.user, token)
+                self.kept["logo"] = (token, name)
+            self.logo = uploads.logo_for(data["logo"], data["engine"], data["content"], kept_logo)
         except qr.ContentError:
             pass  # the content's own error, said by validate_job on its field
         except (images.ImageError, logos.LogoError) as exc:
             self.add_error("logo", str(exc))
+
+    def keep_uploads(self) -> None:
+        """Before the form goes back with an error: keep the picture and logo sent with it for the next try
+        (`uploads.keep`), since a browser cannot refill a file input. A picture is kept as checked and cropped; one
+        that could not be used, or an earlier candidate, is not kept."""
+        files = self.files or {}
+        if self.picture is not None and "picture" not in self.kept and files.get("picture"):
+            token = uploads.keep(self.user, self.picture, files["picture"].name)
+            if token:
+                self.kept["picture"] = (token, files["picture"].name)
+        logo = files.get("logo")
+        if logo and "logo" not in self.kept and "logo" not in self.errors:
+            try:
+                logo.seek(0)
+                picture = self.logo or uploads.from_upload(logo)
+            except images.ImageError:
+                return  # its own message is on the field (or will be, once the rest is right)
+            token = uploads.keep(self.user, picture, logo.name)
+            if token:
+                self.kept["logo"] = (token, logo.name)
 
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""

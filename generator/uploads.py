@@ -6,16 +6,24 @@ scaled to at most `STORED_SIDE` and re-encoded as PNG; the uploaded file itself 
 An earlier candidate is looked up among the job's team's candidates only: another team's id reads as missing.
 A logo for the centre of a halftone code is checked the same way (`logo_for`), and refused when the code has no
 room for it (`logos.plate_for`), before anything is stored.
+
+A browser cannot fill a file input again, so when the page's form goes back with an error the checked picture and
+logo are kept for that person's next try (`keep`, `kept`: in the cache for an hour, by an unguessable token).
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import re
 import secrets
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
+from redis.exceptions import RedisError
 
 from generator.core.codes import images, logos, qr
 from generator.core.engines import halftone
@@ -26,6 +34,10 @@ STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kep
 MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pixels of most photos
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
 LOGO_SIDE = 512  # a logo fills at most a fifth of the code's area: a quarter of its side at 2048 px
+KEEP_SECONDS = 3600  # how long a picture from a try the form sent back stays kept for the next one
+KEPT_GONE = "The picture from your last try is no longer kept; choose it again."
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+log = logging.getLogger(__name__)
 LOGO_NEEDS_HALFTONE = ("A logo in the centre is drawn by the halftone engine: choose \"Your picture\", or remove "
                        "the logo.")
 NOT_STORED = ("The picture could not be stored: the image storage is unavailable right now. Nothing was created; "
@@ -87,19 +99,19 @@ def chosen(upload, team, candidate_pk) -> Image.Image:
     raise images.ImageError(NEEDS_PICTURE)
 
 
-def logo_for(upload, engine: str, content: str) -> Image.Image | None:
+def logo_for(upload, engine: str, content: str, kept_logo: Image.Image | None = None) -> Image.Image | None:
     """A halftone job's logo, checked like a picture, and checked to fit the centre of `content`'s code; None when
-    none was uploaded.
+    none was uploaded. `kept_logo`: one checked on an earlier try (`kept`), used when no file is uploaded.
 
     Raises:
         images.ImageError: the file cannot be used (the message says why), or the engine is not halftone.
         logos.LogoError: the code has no room for a logo in its centre (a long link's large version).
     """
-    if not upload:
+    if not upload and kept_logo is None:
         return None
     if engine != GenerationJob.Engine.HALFTONE:
         raise images.ImageError(LOGO_NEEDS_HALFTONE)
-    logo = from_upload(upload)
+    logo = from_upload(upload) if upload else kept_logo
     code = qr.encode(content, ecc=logos.LOGO_ECC, max_version=settings.QART["MAX_VERSION"])
     logos.plate_for(code)
     return logo
@@ -138,17 +150,56 @@ def crop(picture: Image.Image, x: float | None, y: float | None, zoom: float | N
     return picture.crop((left, top, left + side, top + side))
 
 
+def _scaled(picture: Image.Image, side: int) -> Image.Image:
+    picture = picture.copy()
+    picture.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return picture
+
+
 def attach(job: GenerationJob, picture: Image.Image) -> None:
     """Store `picture` as the job's `init_image`: scaled to at most `STORED_SIDE` and re-encoded as PNG."""
-    picture = picture.copy()
-    picture.thumbnail((STORED_SIDE, STORED_SIDE), Image.Resampling.LANCZOS)
+    picture = _scaled(picture, STORED_SIDE)
     job.init_image.save(f"picture-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(picture)), save=False)
+
+
+def _kept_key(user, token: str) -> str:
+    return f"qart:kept-upload:{user.pk}:{token}"
+
+
+def keep(user, picture: Image.Image, name: str) -> str | None:
+    """Keep a checked (and cropped) picture or logo for `user`'s next try, scaled as it would be stored; returns the
+    token the page sends back (None when the cache cannot be reached: then the person chooses the file again)."""
+    token = secrets.token_urlsafe(24)
+    try:
+        cache.set(_kept_key(user, token), (name[:200], images.png_bytes(_scaled(picture, STORED_SIDE))), KEEP_SECONDS)
+    except (RedisError, OSError) as exc:  # the cache (Redis) away: keeping is a convenience
+        log.warning("Could not keep an upload for the next try: %s", exc)
+        return None
+    return token
+
+
+def kept(user, token: str) -> tuple[Image.Image, str]:
+    """The picture `keep` kept for `user` under `token`, and its file's name.
+
+    Raises:
+        images.ImageError: `KEPT_GONE`: expired, another person's, never kept, or the cache is unreachable.
+    """
+    try:
+        value = cache.get(_kept_key(user, token)) if TOKEN.fullmatch(token or "") else None
+    except (RedisError, OSError) as exc:
+        log.warning("Could not read a kept upload: %s", exc)
+        value = None
+    if value is None:
+        raise images.ImageError(KEPT_GONE)
+    name, png = value
+    picture = Image.open(io.BytesIO(png))  # qart's own PNG of a picture checked on the earlier try (and cropped)
+    picture.load()
+    return picture, name
 
 
 def attach_logo(job: GenerationJob, logo: Image.Image) -> None:
     """Store `logo` as the job's `logo`: scaled to at most `LOGO_SIDE` and re-encoded as PNG."""
-    logo = logo.copy()
-    logo.thumbnail((LOGO_SIDE, LOGO_SIDE), Image.Resampling.LANCZOS)
+    logo = _scaled(logo, LOGO_SIDE)
     job.logo.save(f"logo-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(logo)), save=False)
 
 

@@ -105,6 +105,8 @@ def generate(request: HttpRequest) -> HttpResponse:
             else:
                 jobs.enqueue_generation(job)
                 return redirect("generator:job", pk=job.pk)
+    if request.method == "POST":  # going back with an error: the picture and logo sent stay for the next try
+        form.keep_uploads()
 
     teams = Team.for_user(request.user)
     ctx = {
@@ -229,6 +231,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for candidate in candidates:
         candidate.scan_words = verifier_models.scan_verdict(candidate)
         candidate.reliability = scan_reliability(candidate)
+        candidate.likeness = ranking.likeness(candidate.fidelity_ssim, candidate.color_error)
     ctx = {
         "job": job,
         "noise": NOISE_NOTE in job.result_message,

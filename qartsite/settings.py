@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # naturaltime: "12 seconds ago", "now", not "0 minutes ago"
     "rest_framework",
     "knox",
     "axes",

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from campaigns.models import Campaign, Placement
-from generator import forms
+from generator import forms, jobs
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
@@ -63,16 +63,30 @@ class TestPresets:
     def test_it_keeps_the_input_ranges_in_step_with_the_core(self, team_users, name):
         low, high, step = forms.RANGES[name]
         for outside in (low - step, high + step):
-            value = str(int(outside)) if isinstance(step, int) else str(round(outside, 2))
-            form = make_form(team_users.owner, team_users.team, **{name: value})
+            value = int(outside) if isinstance(step, int) else round(outside, 2)
+            form = make_form(team_users.owner, team_users.team, **{name: str(value)})
             assert not form.is_valid()
-            # The core's message names its range: it must be the one the input's min/max allow.
-            message = " ".join(form.errors[name])
-            bounds = re.search(r"between (\S+) and (\S+?),", message)
-            assert bounds, message
-            assert (float(bounds[1]), float(bounds[2])) == (low, high), message
+            # The field's message and the core's name the same range: the one the input's min/max allow.
+            valid = make_form(team_users.owner, team_users.team)
+            assert valid.is_valid(), valid.errors
+            setattr(valid.job, name, value)
+            with pytest.raises(ValueError) as core:
+                jobs.validate_job(valid.job)
+            for message in (" ".join(form.errors[name]), str(core.value)):
+                bounds = re.search(r"between (\S+) and (\S+?),", message)
+                assert bounds, message
+                assert (float(bounds[1]), float(bounds[2])) == (low, high), message
+            kind = int if isinstance(step, int) else float
+            assert form.errors[name][0].endswith(f" must be between {kind(low)} and {kind(high)}, got {value}.")
             widget = form.fields[name].widget.attrs
             assert (widget["min"], widget["max"]) == (low, high)
+
+    def test_it_reports_every_value_out_of_range_at_once(self, team_users):
+        form = make_form(team_users.owner, team_users.team, candidates_per_batch="0", size="99999", steps="500")
+        assert not form.is_valid()
+        assert form.errors["candidates_per_batch"] == ["Candidates must be between 1 and 16, got 0."]
+        assert form.errors["size"] == ["Size must be between 256 and 1024, got 99999."]
+        assert form.errors["steps"] == ["Steps must be between 1 and 150, got 500."]
 
 
 class TestContent:

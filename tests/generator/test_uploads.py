@@ -66,3 +66,25 @@ class TestLogo:
     def test_a_tiny_logo_is_refused_like_a_tiny_picture(self):
         with pytest.raises(images.ImageError, match="logo.png"):
             uploads.logo_for(png_upload(gradient(20, 20)), "halftone", self.URL)
+
+
+class TestKept:
+    def test_a_kept_picture_comes_back_to_its_owner_only(self, team_users):
+        picture = Image.new("RGB", (80, 60), (10, 200, 30))
+        token = uploads.keep(team_users.owner, picture, "shop.png")
+        back, name = uploads.kept(team_users.owner, token)
+        assert (back.size, back.getpixel((5, 5)), name) == ((80, 60), (10, 200, 30), "shop.png")
+        with pytest.raises(images.ImageError, match="no longer kept"):
+            uploads.kept(team_users.teammate, token)
+
+    def test_without_the_cache_nothing_is_kept_and_the_next_try_says_so(self, team_users, monkeypatch):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        def away(*args, **kwargs):
+            raise RedisConnectionError("Redis is away")
+
+        monkeypatch.setattr(uploads.cache, "set", away)
+        monkeypatch.setattr(uploads.cache, "get", away)
+        assert uploads.keep(team_users.owner, Image.new("RGB", (80, 80)), "shop.png") is None
+        with pytest.raises(images.ImageError, match="no longer kept"):
+            uploads.kept(team_users.owner, "a" * 32)

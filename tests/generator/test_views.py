@@ -710,11 +710,25 @@ class TestResultBanner:
 class TestPlainScores:
     def test_it_gives_a_halftone_candidates_likeness_in_percent_with_the_numbers_behind(self, team_users):
         job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone")
-        job.candidates.update(fidelity_ssim=0.7, color_error=3.0, aesthetic_score=None, variant="centre 0.36, dots")
+        job.candidates.update(fidelity_ssim=0.7, color_error=0.0, aesthetic_score=None, variant="centre 0.36, dots")
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "Likeness to your photo: 70 %" in html and "Looks:" not in html
         numbers = html[html.index("<details class=\"numbers\""):html.index("</details>")]
         assert "data-fidelity" in numbers and "data-color-error" in numbers and "centre 0.36, dots" in numbers
+
+    def test_the_likeness_shown_is_the_one_candidates_are_ordered_by(self, team_users):
+        # A grey copy of a colour picture keeps its luminance (SSIM 0.67) but not its colours: ranked below a colour
+        # candidate of SSIM 0.61, so its card must not show the higher figure.
+        job = make_job(team_users.team, team_users.owner, count=2, status="done", engine="halftone")
+        job.candidates.filter(rank=1).update(fidelity_ssim=0.61, color_error=2.55, aesthetic_score=None)
+        job.candidates.filter(rank=2).update(fidelity_ssim=0.67, color_error=56.1, aesthetic_score=None)
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert html.index("Likeness to your photo: 60 %") < html.index("Likeness to your photo: 45 %")
+
+    def test_a_job_just_started_says_so_in_words(self, team_users, done_job):
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert "0 minutes ago" not in html
+        assert re.search(r"started by \w+ (now|\d+ seconds? ago)", html), html
 
     def test_it_never_calls_a_misread_reliable(self, team_users, done_job):
         done_job.candidates.filter(rank=1).update(misread=True)
@@ -848,3 +862,58 @@ class TestCrop:
         response = self.post(team_users, **crop)
         assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
         assert response.content.decode().count("The crop was not understood") == 1
+
+
+class TestKeptUploads:
+    """A browser cannot refill a file input: a form sent back with an error keeps its picture and logo."""
+
+    def post(self, user, team, **fields):
+        data = {"team": team.pk, "content": CONTENT, "engine": "halftone", "look": "balanced", "speed": "fast",
+                "style": "square", "background": "white", **fields}
+        return logged_in(user).post("/generate/", data)
+
+    @staticmethod
+    def token(response, name: str) -> str:
+        return re.search(rf'name="{name}" value="([^"]+)"', response.content.decode())[1]
+
+    def test_the_picture_is_kept_as_cropped_and_used_on_the_next_try(self, team_users, enqueued):
+        first = self.post(team_users.owner, team_users.team, picture=halves_png(), crop_x="1", crop_y="0.5",
+                          crop_zoom="2", candidates_per_batch="0", size="99999")
+        assert first.status_code == 200 and not GenerationJob.objects.exists()
+        assert "Keeping halves.png from your last try" in first.content.decode()
+        # The crop sent again with it is not applied twice: the kept picture already is the square chosen.
+        second = self.post(team_users.owner, team_users.team, kept_picture=self.token(first, "kept_picture"),
+                           crop_x="0", crop_y="0.5", crop_zoom="2")
+        assert second.status_code == 302
+        with GenerationJob.objects.get().init_image.open("rb") as stored:
+            picture = Image.open(stored).convert("RGB")
+        assert picture.size == (50, 50) and picture.getpixel((25, 25)) == (20, 20, 220)
+
+    def test_a_new_picture_replaces_the_kept_one(self, team_users, enqueued):
+        first = self.post(team_users.owner, team_users.team, picture=halves_png(), candidates_per_batch="0")
+        second = self.post(team_users.owner, team_users.team, kept_picture=self.token(first, "kept_picture"),
+                           picture=png((9, 200, 9), size=80))
+        assert second.status_code == 302
+        with GenerationJob.objects.get().init_image.open("rb") as stored:
+            assert Image.open(stored).convert("RGB").getpixel((40, 40)) == (9, 200, 9)
+
+    def test_someone_elses_or_a_made_up_token_keeps_nothing(self, team_users, enqueued):
+        first = self.post(team_users.owner, team_users.team, picture=halves_png(), candidates_per_batch="0")
+        for user, token in ((team_users.teammate, self.token(first, "kept_picture")),
+                            (team_users.owner, "x" * 32), (team_users.owner, "<script>")):
+            response = self.post(user, team_users.team, kept_picture=token)
+            assert response.status_code == 200
+            assert response.context["form"].errors["picture"] == [uploads.KEPT_GONE]
+        assert not GenerationJob.objects.exists() and enqueued == []
+
+    def test_the_logo_is_kept_too_and_can_be_left_out(self, team_users, enqueued):
+        first = self.post(team_users.owner, team_users.team, picture=halves_png(), logo=png((200, 30, 30), 96),
+                          candidates_per_batch="0")
+        html = first.content.decode()
+        assert "Keeping the logo" in html
+        picture, logo = self.token(first, "kept_picture"), self.token(first, "kept_logo")
+        with_logo = self.post(team_users.owner, team_users.team, kept_picture=picture, kept_logo=logo)
+        assert with_logo.status_code == 302 and GenerationJob.objects.get().logo
+        without = self.post(team_users.owner, team_users.team, kept_picture=picture, kept_logo=logo,
+                            kept_logo_off="on")
+        assert without.status_code == 302 and not GenerationJob.objects.latest("pk").logo

@@ -182,8 +182,8 @@ def _modulation(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, me
         block_grades.append(max(min(level, u) for level, u in zip((4, 3, 2, 1), uec, strict=True)))
     g = min(block_grades)
     if g < REASON_BELOW:
-        reasons.append((g, _reason("low_modulation", "Some modules are too close in brightness to the middle between "
-                                   "light and dark, so a phone may read them wrongly.")))
+        reasons.append((g, _reason("low_modulation", "Some modules are close in brightness to the middle between light "
+                                   "and dark: a dim, faded or small print may lose them.")))
     return g
 
 

@@ -215,6 +215,15 @@ def _results(futures: list[Future]) -> list:
         raise
 
 
+def likeness(fidelity_ssim: float | None, color_error: float | None) -> float | None:
+    """How faithful a halftone candidate is to the picture, 0-1, as `rank` orders them: fidelity SSIM less the mean
+    colour error as a share of 255, so a greyscale copy of a colour picture comes out below a colour one whose
+    luminance is as close. None where there is no fidelity (diffusion candidates)."""
+    if fidelity_ssim is None:
+        return None
+    return max(0.0, fidelity_ssim - (color_error or 0.0) / 255)
+
+
 def rank(candidates: list[RankedImage]) -> list[RankedImage]:
     """Order candidates and write ranks 1..N onto them.
 
@@ -224,15 +233,13 @@ def rank(candidates: list[RankedImage]) -> list[RankedImage]:
     words beside the rank: "#1 good" above "#2 excellent" reads as a mistake, and a print is judged by whether
     it scans first. Within a band, looks decide.
 
-    Faithful: fidelity SSIM less the mean colour error as a share of 255, so a greyscale copy of a colour
-    picture ranks below a colour one whose luminance is as close.
+    Faithful: `likeness` (fidelity SSIM less the colour error), the figure the job page shows.
     """
 
     def key(c: RankedImage) -> tuple:
         aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
-        fidelity = float("-inf")
-        if c.fidelity_ssim is not None:
-            fidelity = c.fidelity_ssim - (c.color_error or 0.0) / 255
+        faithful = likeness(c.fidelity_ssim, c.color_error)
+        fidelity = float("-inf") if faithful is None else faithful
         band = BANDS.index(scan_band(c.passed, c.scan.scan_probability, c.scan.misread))
         return (band, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
 

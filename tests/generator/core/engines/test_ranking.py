@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
@@ -45,6 +45,15 @@ class TestRank:
         assert ranking.scan_band(False, 0.99) == "poor"
         assert ranking.scan_band(True, ranking.EXCELLENT_SCAN) == "excellent"
         assert ranking.scan_band(True, 0.5) == "good"
+
+    def test_without_aesthetic_scores_it_orders_by_likeness_colour_included(self):
+        grey = replace(candidate(0, True, None, 0.99), fidelity_ssim=0.67, color_error=56.1)
+        colour = replace(candidate(1, True, None, 0.99), fidelity_ssim=0.61, color_error=2.55)
+        assert [c.index for c in ranking.rank([grey, colour])] == [1, 0]
+        assert ranking.likeness(0.67, 56.1) == pytest.approx(0.45)
+        assert ranking.likeness(0.61, 2.55) == pytest.approx(0.60)
+        assert ranking.likeness(0.1, 200.0) == 0.0  # a share, never below nothing
+        assert ranking.likeness(None, 3.0) is None and ranking.likeness(0.5, None) == 0.5
 
     def test_it_breaks_aesthetic_ties_by_scan_probability(self):
         ordered = ranking.rank([candidate(0, True, None, 0.6), candidate(1, True, None, 0.95)])
