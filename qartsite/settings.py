@@ -263,8 +263,10 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-# The cache counts API rate limits. Per process by default; with several web processes give them a shared one
-# (CACHE_URL=redis://host:6379/1), or each process counts its own share of the limit. The short-link redirect does
+# The cache counts API rate limits and keeps the picture of a generation form sent back with an error
+# (generator.uploads.keep). Per process by default; with several web processes give them a shared one
+# (CACHE_URL=redis://host:6379/1), or each process counts its own share of the limit (and a kept picture is found
+# only by the process that kept it: the page then asks for the file again). The short-link redirect does
 # not use it, so scans keep working while Redis is down.
 CACHE_URL = os.getenv("CACHE_URL", "")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
