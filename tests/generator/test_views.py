@@ -556,6 +556,13 @@ class TestJobList:
         assert f"/generate/jobs/{theirs.pk}/" not in html and "Rival" not in html
 
 
+    def test_a_halftone_job_without_a_prompt_still_has_a_title(self, team_users):
+        job = make_job(team_users.team, team_users.owner, engine="halftone")
+        job.prompt.text = ""
+        job.prompt.save()
+        html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
+        assert '<span class="job-card-prompt">Your picture, as a code</span>' in html
+
     def test_it_hides_sweep_jobs_behind_a_link(self, team_users, done_job):
         swept = make_job(team_users.team, team_users.owner, count=1)
         run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
