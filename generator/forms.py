@@ -285,7 +285,7 @@ class GenerationForm(forms.Form):
         try:
             kept_logo = None
             if not data.get("logo"):  # kept from the last try
-                kept_logo, name = uploads.kept(self.user, token)
+                kept_logo, name = uploads.kept(self.user, token, "logo")
                 self.kept["logo"] = (token, name)
             self.logo = uploads.logo_for(data["logo"], data["engine"], data["content"], kept_logo)
         except qr.ContentError:
@@ -309,7 +309,7 @@ class GenerationForm(forms.Form):
                 picture = self.logo or uploads.from_upload(logo)
             except images.ImageError:
                 return  # its own message is on the field (or will be, once the rest is right)
-            token = uploads.keep(self.user, picture, logo.name)
+            token = uploads.keep(self.user, picture, logo.name, "logo")
             if token:
                 self.kept["logo"] = (token, logo.name)
 

@@ -162,36 +162,40 @@ def attach(job: GenerationJob, picture: Image.Image) -> None:
     job.init_image.save(f"picture-{secrets.token_hex(8)}.png", ContentFile(images.png_bytes(picture)), save=False)
 
 
-def _kept_key(user, token: str) -> str:
-    return f"qart:kept-upload:{user.pk}:{token}"
+def _kept_key(user, kind: str) -> str:
+    return f"qart:kept-upload:{user.pk}:{kind}"
 
 
-def keep(user, picture: Image.Image, name: str) -> str | None:
-    """Keep a checked (and cropped) picture or logo for `user`'s next try, scaled as it would be stored; returns the
-    token the page sends back (None when the cache cannot be reached: then the person chooses the file again)."""
+def keep(user, picture: Image.Image, name: str, kind: str = "picture") -> str | None:
+    """Keep a checked (and cropped) picture or logo (`kind`) for `user`'s next try, scaled as it would be stored;
+    returns the token the page sends back (None when the cache cannot be reached: then the person chooses the file
+    again). One of each kind per person: a newer try's replaces the older, so the cache holds at most two images
+    a person, however many forms they send back."""
     token = secrets.token_urlsafe(24)
+    value = (token, name[:200], images.png_bytes(_scaled(picture, STORED_SIDE)))
     try:
-        cache.set(_kept_key(user, token), (name[:200], images.png_bytes(_scaled(picture, STORED_SIDE))), KEEP_SECONDS)
+        cache.set(_kept_key(user, kind), value, KEEP_SECONDS)
     except (RedisError, OSError) as exc:  # the cache (Redis) away: keeping is a convenience
         log.warning("Could not keep an upload for the next try: %s", exc)
         return None
     return token
 
 
-def kept(user, token: str) -> tuple[Image.Image, str]:
+def kept(user, token: str, kind: str = "picture") -> tuple[Image.Image, str]:
     """The picture `keep` kept for `user` under `token`, and its file's name.
 
     Raises:
-        images.ImageError: `KEPT_GONE`: expired, another person's, never kept, or the cache is unreachable.
+        images.ImageError: `KEPT_GONE`: expired, replaced by a later try's, another person's, never kept, or the
+            cache is unreachable.
     """
     try:
-        value = cache.get(_kept_key(user, token)) if TOKEN.fullmatch(token or "") else None
+        value = cache.get(_kept_key(user, kind)) if TOKEN.fullmatch(token or "") else None
     except (RedisError, OSError) as exc:
         log.warning("Could not read a kept upload: %s", exc)
         value = None
-    if value is None:
+    if value is None or not secrets.compare_digest(value[0], token):
         raise images.ImageError(KEPT_GONE)
-    name, png = value
+    _token, name, png = value
     picture = Image.open(io.BytesIO(png))  # qart's own PNG of a picture checked on the earlier try (and cropped)
     picture.load()
     return picture, name

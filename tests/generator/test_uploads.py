@@ -76,6 +76,15 @@ class TestKept:
         assert (back.size, back.getpixel((5, 5)), name) == ((80, 60), (10, 200, 30), "shop.png")
         with pytest.raises(images.ImageError, match="no longer kept"):
             uploads.kept(team_users.teammate, token)
+        with pytest.raises(images.ImageError, match="no longer kept"):
+            uploads.kept(team_users.owner, token, "logo")
+
+    def test_a_later_try_replaces_what_an_earlier_one_kept(self, team_users):
+        first = uploads.keep(team_users.owner, Image.new("RGB", (80, 80), "red"), "first.png")
+        second = uploads.keep(team_users.owner, Image.new("RGB", (80, 80), "blue"), "second.png")
+        assert uploads.kept(team_users.owner, second)[1] == "second.png"
+        with pytest.raises(images.ImageError, match="no longer kept"):
+            uploads.kept(team_users.owner, first)
 
     def test_without_the_cache_nothing_is_kept_and_the_next_try_says_so(self, team_users, monkeypatch):
         from redis.exceptions import ConnectionError as RedisConnectionError
