@@ -248,7 +248,7 @@ class PlacementSerializer(serializers.ModelSerializer):
         '"plain_code" (no artwork), "ok", or "will_not_scan": the artwork fails the scan check and print downloads '
         "are refused."))
     print_problem = serializers.SerializerMethodField(help_text="Why the artwork will not scan; empty otherwise.")
-    print_anyway_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    print_anyway_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     scanning_distance = serializers.FloatField(read_only=True, help_text=(
         "Metres people scan from: scan_distance_m, else the kind's usual distance."))
     rules = rules_field()

@@ -35,6 +35,8 @@ class ImportQuerySerializer(serializers.Serializer):
 
 
 class PlacementImportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(required=False, default=False,
+                                       help_text="true: check every row and store nothing (also as ?dry_run=1)")
     file = serializers.FileField(required=False, help_text=(
         f"The CSV (UTF-8, a header row, up to {bulk.MAX_ROWS:,} rows and {bulk.MAX_BYTES / 1e6:.0f} MB); columns "
         f"{', '.join(bulk.COLUMNS)}, only name required, short_url ignored."))
@@ -149,9 +151,10 @@ class CampaignBulkActions:
         campaign = self.get_object()
         query = ImportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        dry_run = query.validated_data["dry_run"]
         body = PlacementImportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # A dry run asked for in the query or in the form body: either way nothing is stored.
+        dry_run = query.validated_data["dry_run"] or body.validated_data["dry_run"]
         result = {"dry_run": dry_run, "rows": 0, "errors": [], "placements": []}
         try:
             if body.validated_data.get("file"):

@@ -145,7 +145,7 @@ class Placement(models.Model):
     printed_quantity = models.PositiveIntegerField(null=True, blank=True,
                                                    validators=within(0, MAX_PRINTED_QUANTITY, PRINTED_QUANTITY_RANGE))
     deployed_on = models.DateField(null=True, blank=True)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=10_000)  # forms and the API refuse more
     active = models.BooleanField(default=True, help_text="Off: the code leads to the campaign's fallback and still "
                                                           "counts (what deleting a placement does).")
     slug = models.CharField(max_length=16, unique=True, editable=False)

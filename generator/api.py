@@ -29,6 +29,7 @@ from campaigns.models import Placement
 from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
+from generator.forms import range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
@@ -126,6 +127,12 @@ class GenerationSerializer(serializers.ModelSerializer):
             "result_message", "error", "created", "started", "finished", "queue_seconds", "generation_seconds",
             "scoring_seconds", "total_seconds", "control_image", "candidates",
         ]
+        # The ranges the core enforces, on each field: a value out of range is that field's 400 (all at once), in the
+        # page's words, and the schema documents them (`generator.forms.RANGES`, held to the core by its tests).
+        extra_kwargs = {name: range_kwargs(name, label) for name, label in (
+            ("steps", "Steps"), ("guidance_scale", "Guidance scale"), ("conditioning_scale", "Conditioning scale"),
+            ("control_start", "Control start"), ("control_end", "Control end"), ("size", "Size"),
+            ("candidates_per_batch", "Candidates per batch"), ("seed", "Seed"))}
         read_only_fields = [
             "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "result_message",
             "error", "created", "started", "finished", "queue_seconds", "generation_seconds", "scoring_seconds",

@@ -74,18 +74,25 @@ def field_for_message(exc: ValueError) -> str | None:
     return next((field for prefix, field in MESSAGE_FIELDS if message.startswith(prefix)), None)
 
 
+def range_kwargs(name: str, label: str) -> dict:
+    """A field's range from `RANGES` as Django and DRF fields take it (min_value, max_value and their message), in
+    the core's words, bounds written as the core writes them: "Candidates must be between 1 and 16, got 0.",
+    "Conditioning scale must be between 0.0 and 3.0, got 4.5."."""
+    low, high, step = RANGES[name]
+    kind = int if isinstance(step, int) else float
+    message = f"{label} must be between {kind(low)} and {kind(high)}, got %(value)s."
+    return {"min_value": low, "max_value": high, "error_messages": {"min_value": message, "max_value": message}}
+
+
 def number(name: str, label: str, help_text: str = "", *, integer: bool = False, **kwargs) -> forms.Field:
     """An advanced input with its range: the browser's min/max, and the same range checked on the field, so a form
-    sent with several values out of range says so for each at once, in the core's words ("Candidates must be
-    between 1 and 16, got 0.")."""
+    sent with several values out of range says so for each at once (`range_kwargs`)."""
     low, high, step = RANGES[name]
     widget = forms.NumberInput(attrs={"min": low, "max": high, "step": step,
                                       "inputmode": "numeric" if integer else "decimal"})
     field_class = forms.IntegerField if integer else forms.FloatField
-    kind = int if integer else float  # the bounds written as the core writes them: "0.0 and 3.0" for a float
-    message = f"{label.split(' (')[0]} must be between {kind(low)} and {kind(high)}, got %(value)s."
-    return field_class(label=label, help_text=help_text, required=False, widget=widget, min_value=low,
-                       max_value=high, error_messages={"min_value": message, "max_value": message}, **kwargs)
+    return field_class(label=label, help_text=help_text, required=False, widget=widget,
+                       **range_kwargs(name, label.split(" (")[0]), **kwargs)
 
 
 class PlacementChoiceField(forms.ModelChoiceField):

@@ -92,6 +92,12 @@ class TestImport:
                                                                                      "placement with this name."}]
         assert list(campaign.placements.values_list("name", flat=True)) == ["Tram screen"]
 
+    def test_a_dry_run_asked_for_in_the_form_body_stores_nothing_either(self, team_users, campaign):
+        url = f"/api/campaigns/{campaign.pk}/import-placements/"
+        response = api_as(team_users.owner).post(url, {**upload(GOOD), "dry_run": "true"}, format="multipart")
+        assert response.status_code == 200 and response.json()["dry_run"] is True
+        assert Placement.objects.count() == 0
+
     def test_it_refuses_a_bad_dry_run_value(self, team_users, campaign):
         response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
                                                  upload(GOOD), format="multipart")

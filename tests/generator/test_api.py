@@ -84,8 +84,10 @@ class TestCreateGeneration:
         assert Prompt.objects.get().times_used == 2 and GenerationJob.objects.count() == 2
 
     @pytest.mark.parametrize(("fields", "key", "message"), [
-        ({"steps": 0}, "detail", "Steps must be between 1 and 150, got 0."),
-        ({"steps": 500}, "detail", "Steps must be between 1 and 150, got 500."),
+        ({"steps": 0}, "steps", "Steps must be between 1 and 150, got 0."),
+        ({"steps": 500}, "steps", "Steps must be between 1 and 150, got 500."),
+        ({"conditioning_scale": 4.5}, "conditioning_scale", "Conditioning scale must be between 0.0 and 3.0, got 4.5."),
+        ({"seed": 2**40}, "seed", "Seed must be between 0 and 4294967167, got 1099511627776."),
         ({"size": 700}, "detail", "Size must be a multiple of 64 pixels, got 700."),
         ({"control_start": 0.9, "control_end": 0.5}, "detail", "Control start (0.9) must be before control end"),
         ({"content": "https://example.com/" + "x" * 300}, "content", "Content is too long for QR art"),
@@ -99,6 +101,16 @@ class TestCreateGeneration:
         error = response.json()[key]
         assert message in (error if isinstance(error, str) else error[0])
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+
+    def test_it_names_every_value_out_of_range_at_once(self, team_users, enqueued):
+        body = {"prompt": "a misty forest", "content": SHORT_LINK, "steps": 0, "size": 99999, "candidates_per_batch": 0}
+        errors = api_as(team_users.owner).post("/api/generations/", body, format="json").json()
+        assert set(errors) == {"steps", "size", "candidates_per_batch"}
+
+    def test_its_schema_documents_the_ranges(self, team_users):
+        schema = api_as(team_users.owner).get("/api/schema/?format=json").json()
+        steps = schema["components"]["schemas"]["GenerationRequest"]["properties"]["steps"]
+        assert (steps["minimum"], steps["maximum"]) == (1, 150)
 
     def test_it_takes_the_fewstep_scheduler_only_with_a_fewstep_lora(self, team_users, enqueued, settings):
         body = {"prompt": "a misty forest", "content": SHORT_LINK, "scheduler": "lcm", "steps": 4}

@@ -49,15 +49,15 @@ class TestRequestSizeMiddleware:
         response = logged_in(team_users.owner).post("/generate/", {"content": "x", "picture": picture(100 * 1024)})
         assert response.status_code == 413 and view_calls == []
         assert response["Content-Type"].startswith("text/plain")
-        assert response.content.decode() == ("The request is 100 KB; uploads up to 1 KB are accepted. "
-                                             "Save the picture smaller and try again.")
+        assert response.content.decode() == ("The request is 100 KB; requests up to 1 KB are accepted. "
+                                             "Save a picture smaller, or send less, and try again.")
 
     def test_it_answers_the_api_in_json(self, team_users, view_calls):
         response = logged_in(team_users.owner).post("/api/generations/", {"content": "x",
                                                                           "picture": picture(100 * 1024)})
         assert response.status_code == 413 and view_calls == []
-        assert response.json() == {"detail": "The request is 100 KB; uploads up to 1 KB are accepted. "
-                                             "Save the picture smaller and try again."}
+        assert response.json() == {"detail": "The request is 100 KB; requests up to 1 KB are accepted. "
+                                             "Save a picture smaller, or send less, and try again."}
 
     def test_it_refuses_anonymous_bodies_too_without_reading_them(self, view_calls):
         assert Client().post("/generate/", {"picture": picture(100 * 1024)}).status_code == 413
@@ -72,7 +72,7 @@ class TestRequestSizeMiddleware:
         for path in ("/generate/", "/api/generations/"):
             response = logged_in(team_users.owner).post(path, {"content": "x", "picture": picture(10 * 1024)})
             assert response.status_code == 413, path
-            assert "uploads up to 1 KB are accepted" in response.content.decode()
+            assert "requests up to 1 KB are accepted" in response.content.decode()
         assert enqueued == []
 
 

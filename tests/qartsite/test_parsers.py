@@ -1,4 +1,5 @@
-"""The API's JSON parser (qartsite.parsers): DRF's, with a body nested too deeply answered as a 400."""
+"""The API's JSON parser (qartsite.parsers): DRF's, with a body nested too deeply or a number no field can hold
+answered as a 400; and unknown API addresses answered in JSON (qartsite.views.not_found)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,30 @@ class TestJSONParser:
         response = client.post("/api/generations/", {"prompt": "p", "content": "https://qart.example/r/x", "steps": 0},
                                format="json")
         assert response.status_code == 400 and "Steps must be between 1 and 150" in str(response.json())
+
+    @pytest.mark.parametrize("body", ['{"name": "n", "destination": "https://e.com", "team": 1e400}',
+                                      '{"name": "n", "destination": "https://e.com", "team": 29524184556031959040}',
+                                      '{"name": "n", "destination": "https://e.com", "team": [1, {"x": -1e999}]}'])
+    def test_it_answers_a_number_no_field_can_hold_with_one_message(self, team_users, body):
+        # 1e400 reads as infinity and 2**64 as an int no database compares with an id: an OverflowError, a 500.
+        client = APIClient()
+        client.force_login(team_users.owner)
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 400
+        assert "a number is out of range" in response.json()["detail"]
+
+    def test_numbers_within_64_bits_pass(self):
+        from qartsite.parsers import numbers_in_range
+
+        assert numbers_in_range({"a": [2**63 - 1, -(2**63 - 1), 1.5e300, True, None, "1e400"]})
+        assert not numbers_in_range([2**63]) and not numbers_in_range({"x": float("nan")})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/nope/", "/api/campaigns/1/nope/", "/api/generations/1/candidates/"])
+def test_an_unknown_api_address_is_answered_in_json(team_users, path):
+    client = APIClient()
+    client.force_login(team_users.owner)
+    response = client.get(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
