@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from knox import admin as knox_admin  # noqa: F401 (registers knox's admin, replaced below)
 from knox.models import AuthToken
 from rest_framework.authtoken import admin as drf_token_admin  # noqa: F401 (registers DRF's, removed below)
@@ -29,6 +33,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
+from qartsite.parsers import numbers_in_range
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
@@ -75,12 +80,53 @@ def may_change(user, obj: Model | None, allowed_teams=editable_teams) -> bool:
     return bool(wanted) and allowed.filter(pk__in=wanted).count() == len(wanted)
 
 
+# Fields no changelist may filter on: `?secret__startswith=whsec_A` showing a row or not would spell out a webhook's
+# signing secret (or a share's token hash, an invitation's token) to anyone who sees the row, one guess at a time.
+HIDDEN_LOOKUPS = frozenset({"secret", "token", "token_hash", "token_key", "digest", "password"})
+
+
+class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
+    """A raw-id input that names only objects the user may pick: Django's looks its id up in the whole table, so
+    `?job=2` on an add page printed another team's prompt beside the box."""
+
+    def __init__(self, rel, admin_site, scope: QuerySet, **kwargs):
+        super().__init__(rel, admin_site, **kwargs)
+        self.scope = scope
+
+    def label_and_url_for_value(self, value):
+        try:
+            visible = self.scope.filter(**{self.rel.get_related_field().name: value}).exists()
+        except (ValueError, TypeError, OverflowError, ValidationError):  # not an id at all
+            visible = False
+        return super().label_and_url_for_value(value) if visible else ("", "")
+
+
+class FiniteJSONField(forms.JSONField):
+    """Django's JSON form field, refusing NaN, infinity and numbers past 64 bits (`parsers.numbers_in_range`): Python
+    reads them, the databases' JSON does not (a 500 on save)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not numbers_in_range(value):
+            raise ValidationError("Numbers must be finite (no NaN or Infinity) and at most 9223372036854775807 in "
+                                  "size.", code="invalid")
+        return value
+
+
 class ScopedChoices:
-    """Choices from the user's teams only, for admins and inlines: foreign keys, many-to-many fields and list
-    filters. `changing_teams` names the teams whose objects the user may change here; the relation that decides
-    an object's team (the first step of its model's `team_paths`) offers only objects of those teams."""
+    """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
+    many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
+    the relation that decides an object's team (the first step of its model's `team_paths`) offers only objects of
+    those teams. Changelists refuse lookups on secrets (`HIDDEN_LOOKUPS`), and JSON fields refuse numbers the
+    database's JSON cannot hold."""
 
     changing_teams = staticmethod(editable_teams)
+    formfield_overrides = {models.JSONField: {"form_class": FiniteJSONField}}
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if HIDDEN_LOOKUPS & set(lookup.split(LOOKUP_SEP)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def choices_for(self, db_field, request) -> QuerySet | None:
         """What a non-superuser may pick for `db_field`; None for models of no team (groups, permissions)."""
@@ -101,6 +147,9 @@ class ScopedChoices:
         choices = self.choices_for(db_field, request)
         if choices is not None:
             kwargs["queryset"] = choices
+            if db_field.name in self.raw_id_fields and "widget" not in kwargs:
+                kwargs["widget"] = ScopedRawIdWidget(db_field.remote_field, self.admin_site, choices,
+                                                     using=kwargs.get("using"))
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and db_field.related_model is Team:
             field.required = True  # a row of no team would vanish from its maker's sight

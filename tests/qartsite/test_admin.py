@@ -245,6 +245,29 @@ class TestForms:
                 for name, choices in choices_on(response).items():
                     assert not theirs & set(choices), f"{page} offers the other team's {name}"
 
+    @pytest.mark.parametrize(("model", "field", "param"), [
+        (EvalSample, "job", "job"), (LabelingItem, "result", "result"), (GenerationPreset, "source_run", "source_run"),
+        (Placement, "artwork", "artwork"), (LabelingItem, "candidate", "candidate"),
+    ])
+    def test_a_raw_id_input_names_no_other_teams_object(self, client, cast, rows, model, field, param):
+        # Django's raw-id input looked the id of `?job=2` up in the whole table and printed its name beside it.
+        client.force_login(cast.owner)
+        theirs = rows["theirs"][model._meta.get_field(field).related_model]
+        html = strip_tags(client.get(url(model, "add") + f"?{param}={theirs.pk}").content.decode())
+        assert "Rival" not in html
+        ours = rows["ours"][model._meta.get_field(field).related_model]
+        page = client.get(url(model, "add") + f"?{param}={ours.pk}").content.decode()
+        assert f'/{ours._meta.model_name}/{ours.pk}/change/' in page  # one's own is still named and linked
+
+    def test_a_json_field_refuses_numbers_its_database_cannot_hold(self, client, cast, rows):
+        client.force_login(cast.owner)
+        preset = rows["ours"][GenerationPreset]
+        for text in ('{"steps": NaN}', '{"steps": 1e400}', '{"seed": 99999999999999999999}'):
+            response = client.post(url(GenerationPreset, "change", preset),
+                                   {"team": cast.team.pk, "name": preset.name, "params": text})
+            assert response.status_code == 200, text  # the form again, not a 500
+            assert "Numbers must be finite" in response.content.decode()
+
     def test_it_lets_superusers_choose_any_team(self, client, rows):
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         choices = choices_on(client.get(url(Campaign, "add")))
@@ -252,6 +275,19 @@ class TestForms:
 
 
 @pytest.mark.django_db
+class TestSecrets:
+    @pytest.mark.parametrize(("model", "lookup"), [
+        (WebhookEndpoint, "secret__startswith=whsec_A"), (WebhookEndpoint, "secret__regex=^whsec"),
+        (ReportShare, "token_hash__startswith=A"), (Invitation, "token__startswith=a"),
+        (LabelingItem, "token__gt=0"), (Placement, "campaign__team__webhook_endpoints__secret__startswith=w"),
+    ])
+    def test_no_changelist_filters_on_a_secret(self, client, cast, rows, model, lookup):
+        # A row shown or not for each guess spelt out a webhook's signing secret to a viewer, one character at a time.
+        Membership.objects.filter(team=cast.team, user=cast.viewer).update(role="viewer")
+        client.force_login(cast.owner)
+        assert client.get(url(model) + "?" + lookup).status_code == 400
+
+
 class TestViewers:
     def test_it_lets_viewers_read_but_not_add_change_or_delete(self, client, cast, rows):
         client.force_login(cast.viewer)
