@@ -113,6 +113,28 @@ class FiniteJSONField(forms.JSONField):
         return value
 
 
+class IdChoiceField(forms.ModelChoiceField):
+    """Django's, but an id too large for the database (30 digits in a raw-id input) is "not one of the choices"
+    rather than an OverflowError and a 500."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """`IdChoiceField` for many-to-many fields."""
+
+    def _check_values(self, value):
+        try:
+            return super()._check_values(value)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                  params={"pk": "(too large)"}) from None
+
+
 class ScopedChoices:
     """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
     many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
@@ -142,6 +164,7 @@ class ScopedChoices:
         return model.objects.for_user(user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", IdChoiceField)
         if request.user.is_superuser or "queryset" in kwargs:
             return super().formfield_for_foreignkey(db_field, request, **kwargs)
         choices = self.choices_for(db_field, request)
@@ -156,6 +179,7 @@ class ScopedChoices:
         return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", IdsChoiceField)
         if not request.user.is_superuser and "queryset" not in kwargs:
             choices = self.choices_for(db_field, request)
             if choices is not None:

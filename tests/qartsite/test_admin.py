@@ -268,6 +268,15 @@ class TestForms:
             assert response.status_code == 200, text  # the form again, not a 500
             assert "Numbers must be finite" in response.content.decode()
 
+    def test_an_id_too_large_for_the_database_is_a_form_error(self, client, cast, rows):
+        client.force_login(cast.owner)
+        huge = "9" * 30
+        session = client.post(url(LabelingSession, "add"), {"team": cast.team.pk, "name": "s", "candidates": huge})
+        preset = client.post(url(GenerationPreset, "add"), {"team": cast.team.pk, "name": "p", "params": "{}",
+                                                            "source_run": huge})
+        for response in (session, preset):
+            assert response.status_code == 200 and response.context["adminform"].form.errors
+
     def test_it_lets_superusers_choose_any_team(self, client, rows):
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         choices = choices_on(client.get(url(Campaign, "add")))
