@@ -238,6 +238,20 @@ class VerifierModelAdmin(admin.ModelAdmin):
     actions = ["activate", "activate_anyway"]
     change_list_template = "admin/generator/verifiermodel/change_list.html"
 
+    # What a model was fitted to names the labelling sessions and images of every team whose labels it used: for
+    # superusers only (the figures are everyone's). Not shown, and not filterable either (a row shown or not for
+    # `?labels__icontains=` would name them one guess at a time).
+    SUPERUSER_FIELDS = frozenset({"source", "labels"})
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if request.user.is_superuser else [f for f in fields if f not in self.SUPERUSER_FIELDS]
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if (request is None or not request.user.is_superuser) and lookup.split("__")[0] in self.SUPERUSER_FIELDS:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff
 

@@ -227,9 +227,23 @@ class TestVerifierModelAdmin:
         assert "logistic-v1-aaaa1111" in body and "0.860" in body and "0.710" in body
         assert "the shipped default model" in body and "Roll back" not in body
         page = client.get(f"{self.URL}{row.pk}/change/")
-        assert page.status_code == 200 and "sessions #1 Friday" in page.content.decode()
+        assert page.status_code == 200 and "0.86" in page.content.decode()
         assert client.post(f"{self.URL}{row.pk}/change/", {"bias": "9"}).status_code == 403
         assert client.get(f"{self.URL}add/").status_code == 403
+
+    def test_which_labels_it_was_fitted_to_are_for_superusers_only(self, client, staff, admin_user, fitted):
+        # The labels name other teams' sessions and images; staff neither see them nor filter on them.
+        row = fitted("logistic-v1-aaaa1111")
+        row.labels = ["Rival-poster.png"]
+        row.save()
+        client.force_login(staff)
+        page = client.get(f"{self.URL}{row.pk}/change/").content.decode()
+        assert "sessions #1 Friday" not in page and "Rival-poster.png" not in page
+        assert client.get(f"{self.URL}?labels__icontains=Rival").status_code == 400
+        assert client.get(f"{self.URL}?source__startswith=s").status_code == 400
+        client.force_login(admin_user)
+        page = client.get(f"{self.URL}{row.pk}/change/").content.decode()
+        assert "sessions #1 Friday" in page and "Rival-poster.png" in page
 
     def test_it_refuses_staff_an_activation_with_one_message(self, client, staff, fitted):
         row = fitted("logistic-v1-aaaa1111")
