@@ -41,6 +41,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         fields = ["id", "team", "url", "events", "active", "failing_since", "disabled_reason", "created"]
         read_only_fields = ["failing_since", "disabled_reason", "created"]
 
+    def validate_events(self, events: list[str]) -> list[str]:
+        return list(dict.fromkeys(events))  # each once, in the order given: a repeat would not send twice
+
     def validate_url(self, url: str) -> str:
         try:
             webhooks.validate_url(url)

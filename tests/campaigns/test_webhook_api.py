@@ -44,6 +44,12 @@ class TestWebhookApi:
         listed = api(team_users.owner).get("/api/webhooks/").json()["results"]
         assert [row["url"] for row in listed] == ["https://hooks.example.com/a"] and "secret" not in listed[0]
 
+    def test_it_keeps_each_event_once(self, team_users):
+        response = api(team_users.owner).post("/api/webhooks/", {
+            "team": team_users.team.pk, "url": "https://hooks.example.com/a",
+            "events": ["scan.created", "generation.finished", "scan.created"]}, format="json")
+        assert response.status_code == 201 and response.json()["events"] == ["scan.created", "generation.finished"]
+
     @pytest.mark.parametrize("body, field", [
         ({"url": "http://hooks.example.com/", "events": ["scan.created"]}, "url"),
         ({"url": "https://hooks.example.com/", "events": ["scan.deleted"]}, "events"),
