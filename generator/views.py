@@ -231,7 +231,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for candidate in candidates:
         candidate.scan_words = verifier_models.scan_verdict(candidate)
         candidate.reliability = scan_reliability(candidate)
-        candidate.likeness = ranking.likeness(candidate.fidelity_ssim, candidate.color_error)
+        likeness = ranking.likeness(candidate.fidelity_ssim, candidate.color_error)
+        candidate.likeness = None if likeness is None else max(0.0, likeness)  # a share: never below nothing
     ctx = {
         "job": job,
         "noise": NOISE_NOTE in job.result_message,

@@ -218,10 +218,11 @@ def _results(futures: list[Future]) -> list:
 def likeness(fidelity_ssim: float | None, color_error: float | None) -> float | None:
     """How faithful a halftone candidate is to the picture, 0-1, as `rank` orders them: fidelity SSIM less the mean
     colour error as a share of 255, so a greyscale copy of a colour picture comes out below a colour one whose
-    luminance is as close. None where there is no fidelity (diffusion candidates)."""
+    luminance is as close. None where there is no fidelity (diffusion candidates). Below 0 for a copy far off in
+    colour: not clipped, so such copies still order among themselves (a page shows them as 0 %)."""
     if fidelity_ssim is None:
         return None
-    return max(0.0, fidelity_ssim - (color_error or 0.0) / 255)
+    return fidelity_ssim - (color_error or 0.0) / 255
 
 
 def rank(candidates: list[RankedImage]) -> list[RankedImage]:

@@ -52,7 +52,7 @@ class TestRank:
         assert [c.index for c in ranking.rank([grey, colour])] == [1, 0]
         assert ranking.likeness(0.67, 56.1) == pytest.approx(0.45)
         assert ranking.likeness(0.61, 2.55) == pytest.approx(0.60)
-        assert ranking.likeness(0.1, 200.0) == 0.0  # a share, never below nothing
+        assert ranking.likeness(0.1, 200.0) < ranking.likeness(0.1, 100.0) < 0  # unclipped: still ordered
         assert ranking.likeness(None, 3.0) is None and ranking.likeness(0.5, None) == 0.5
 
     def test_it_breaks_aesthetic_ties_by_scan_probability(self):
