@@ -42,7 +42,7 @@ from generator.core.codes import printing
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
-    FiniteFloatField,
+    FINITE_FIELD_MAPPING,
     ScopedField,
     TeamRolePermission,
     model_errors_as_400,
@@ -61,10 +61,8 @@ class DestinationField(serializers.CharField):
     what is wrong: DRF's URLField would add "Enter a valid URL." to the same mistake, or answer it alone."""
 
 
-# The serializers' fields for model fields: destinations as above, and floats that refuse NaN and infinities (they
-# pass the range validators, since every comparison with NaN is false, and break every answer that includes them).
-FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.URLField: DestinationField,
-                 models.FloatField: FiniteFloatField}
+# The serializers' fields for model fields: destinations as above, floats finite (`qartsite.api`).
+FIELD_MAPPING = {**FINITE_FIELD_MAPPING, models.URLField: DestinationField}
 
 
 def limited_fields() -> dict[str, dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
@@ -33,7 +33,7 @@ from generator.forms import range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
-    FiniteFloatField,
+    FINITE_FIELD_MAPPING,
     ScopedField,
     TeamRolePermission,
     request_user,
@@ -74,8 +74,7 @@ class CandidateSerializer(serializers.ModelSerializer):
 
 class GenerationSerializer(serializers.ModelSerializer):
     # NaN and infinities would be stored (PostgreSQL takes them) and then break every listing of the team's jobs.
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
-                                models.FloatField: FiniteFloatField}
+    serializer_field_mapping = FINITE_FIELD_MAPPING
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
     placement = ScopedField(user_objects(Placement), required=False, allow_null=True,

@@ -33,7 +33,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
-from qartsite.parsers import numbers_in_range
+from qartsite.parsers import NUMBERS_RULE, numbers_in_range
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
@@ -108,8 +108,7 @@ class FiniteJSONField(forms.JSONField):
     def to_python(self, value):
         value = super().to_python(value)
         if not numbers_in_range(value):
-            raise ValidationError("Numbers must be finite (no NaN or Infinity) and at most 9223372036854775807 in "
-                                  "size.", code="invalid")
+            raise ValidationError(NUMBERS_RULE[0].upper() + NUMBERS_RULE[1:], code="invalid")
         return value
 
 

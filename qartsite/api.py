@@ -14,6 +14,7 @@ from operator import attrgetter
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Model, QuerySet
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -67,6 +68,12 @@ class FiniteFloatField(serializers.FloatField):
         if not math.isfinite(value):
             self.fail("not_finite")
         return value
+
+
+# A model serializer's fields for model fields, with floats that refuse NaN and infinities: `serializer_field_mapping`
+# of every serializer of models with float fields (they pass the range validators, since every comparison with NaN
+# is false, and break every answer that includes them).
+FINITE_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField}
 
 
 class TeamRolePermission(permissions.BasePermission):

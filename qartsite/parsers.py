@@ -9,8 +9,8 @@ from rest_framework.exceptions import ParseError
 
 # No field of the API holds more: database ids and every count are 64-bit at most.
 LARGEST = 2**63 - 1
-OUT_OF_RANGE = ("JSON parse error - a number is out of range: numbers must be finite and at most 9223372036854775807 "
-                "in size.")
+NUMBERS_RULE = f"numbers must be finite (no NaN or Infinity) and at most {LARGEST} in size."
+OUT_OF_RANGE = f"JSON parse error - a number is out of range: {NUMBERS_RULE}"
 
 
 class JSONParser(parsers.JSONParser):
