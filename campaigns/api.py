@@ -353,7 +353,7 @@ class PlacementViewSet(viewsets.ModelViewSet):
     team_path = "campaign.team"
 
     def get_queryset(self) -> QuerySet[Placement]:
-        return Placement.objects.for_user(self.request.user).select_related("campaign", "artwork")
+        return Placement.objects.for_user(self.request.user).select_related("campaign__team", "artwork")
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # The print action's `format` is the file's (pdf, png, ...), not DRF's renderer override: without force, an

@@ -66,8 +66,12 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     destination = models.URLField(max_length=2000, validators=[links.validate_destination],
                                   help_text="Where the codes lead unless a placement overrides it.")
-    starts_on = models.DateField(null=True, blank=True)
-    ends_on = models.DateField(null=True, blank=True)
+    starts_on = models.DateField(null=True, blank=True, help_text=(
+        "Its codes lead to the fallback address before this day (in the team's time zone), unless its rules set "
+        "a schedule."))
+    ends_on = models.DateField(null=True, blank=True, help_text=(
+        "Its codes lead to the fallback address after this day (in the team's time zone), unless its rules set "
+        "a schedule."))
     utm_source = models.CharField(max_length=100, default="qr", blank=True)
     utm_medium = models.CharField(max_length=100, default="print", blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")
@@ -105,6 +109,17 @@ class Campaign(models.Model):
     @property
     def rules_in_words(self) -> str:
         return destination_rules.describe(self.rules)
+
+    @property
+    def effective_rules(self) -> dict:
+        """Its rules, with its dates as their schedule where they set none (`campaigns.rules.with_dates`)."""
+        return destination_rules.with_dates(self.rules, self.starts_on, self.ends_on, self.team.zone)
+
+    @property
+    def dates_route(self) -> bool:
+        """Whether its dates decide where its codes lead (they are set, and its rules set no schedule)."""
+        rules = self.rules or {}
+        return bool(self.starts_on or self.ends_on) and not any(key in rules for key in destination_rules.SCHEDULE_KEYS)
 
     @property
     def fallback_destination(self) -> str:
@@ -221,8 +236,9 @@ class Placement(models.Model):
 
     @property
     def effective_rules(self) -> dict:
-        """Its rules, with its campaign's for each kind it does not set (`campaigns.rules.effective`)."""
-        return destination_rules.effective(self.campaign.rules, self.rules)
+        """Its rules, with its campaign's (its dates included) for each kind it does not set
+        (`campaigns.rules.effective`)."""
+        return destination_rules.effective(self.campaign.effective_rules, self.rules)
 
     @property
     def rules_in_words(self) -> str:

@@ -14,7 +14,9 @@ Where a scan leads, the first that applies (in parentheses, the `rule` it record
 
 1. the placement is switched off or its campaign archived: the campaign's fallback, else its destination ("");
 2. schedule: before `starts_at` or from `ends_at` on, the campaign's fallback, else its destination
-   ("before_start", "after_end"): a code printed for an event never leads to a dead end;
+   ("before_start", "after_end"): a code printed for an event never leads to a dead end. Where neither the
+   placement's rules nor its campaign's set a schedule, the campaign's dates are its schedule (`with_dates`: from
+   the first moment of `starts_on` to the last of `ends_on`, in the team's time zone);
 3. device: iOS to `ios`, Android to `android`, any other system (desktops, and iPads that present themselves as
    Macs) to `other`, each only where set ("ios", "android", "other");
 4. split: one of the `split` URLs, chosen by weight from the visitor key (`links.visitor_key`), so one visitor keeps
@@ -31,7 +33,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -238,6 +240,21 @@ def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, 
         source = placement_rules if any(key in placement_rules for key in kind) else campaign_rules
         merged.update({key: source[key] for key in kind if key in source})
     return merged
+
+
+def with_dates(rules: dict[str, Any] | None, starts_on: date | None, ends_on: date | None,
+               zone: tzinfo) -> dict[str, Any]:
+    """A campaign's rules with its dates as their schedule where they set none: from midnight starting `starts_on`
+    to midnight ending `ends_on` (whole days, both included), in `zone` (its team's)."""
+    rules = rules or {}
+    if any(key in rules for key in SCHEDULE_KEYS) or not (starts_on or ends_on):
+        return rules
+    dated = dict(rules)
+    if starts_on is not None:
+        dated["starts_at"] = datetime.combine(starts_on, time(), zone).isoformat()
+    if ends_on is not None:
+        dated["ends_at"] = datetime.combine(ends_on + timedelta(days=1), time(), zone).isoformat()
+    return dated
 
 
 class LinkRules:

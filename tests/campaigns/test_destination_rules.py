@@ -132,6 +132,62 @@ class TestSchedule:
 
 
 @pytest.mark.django_db
+class TestCampaignDates:
+    """A campaign's `starts_on`/`ends_on` are its placements' schedule wherever no rules set one."""
+
+    def dated(self, placement, starts: int | None = None, ends: int | None = None) -> Campaign:
+        campaign = placement.campaign
+        today = timezone.localdate(timezone=campaign.team.zone)
+        campaign.starts_on = None if starts is None else today + timedelta(days=starts)
+        campaign.ends_on = None if ends is None else today + timedelta(days=ends)
+        campaign.save()
+        return campaign
+
+    def test_after_its_last_day_its_codes_lead_to_the_fallback(self, client, placement):
+        self.dated(placement, starts=-10, ends=-1)
+        assert scan(client, placement) == FALLBACK
+        assert stored_rules() == ["after_end"]
+
+    def test_before_its_first_day_its_codes_lead_to_the_fallback(self, client, placement):
+        self.dated(placement, starts=1)
+        assert scan(client, placement) == FALLBACK
+        assert stored_rules() == ["before_start"]
+
+    def test_its_first_and_last_days_are_included(self, client, placement):
+        with_rules(placement, **DEVICES)
+        self.dated(placement, starts=0, ends=0)
+        assert scan(client, placement, PIXEL) == PLAY
+        assert stored_rules() == ["android"]
+
+    @pytest.mark.parametrize("owner", ["campaign", "placement"])
+    def test_a_schedule_in_the_rules_wins_over_the_dates(self, client, placement, owner):
+        self.dated(placement, ends=-1)
+        with_rules(placement if owner == "placement" else placement.campaign, ends_at=hours(2))
+        assert scan(client, placement) == "https://shop.example.com/"
+        assert stored_rules() == [""]
+
+    def test_the_days_are_the_teams_whole_days(self):
+        zone = rules.zoneinfo.ZoneInfo("Europe/Paris")
+        dated = rules.with_dates({"ios": APP_STORE}, date(2026, 3, 28), date(2026, 3, 29), zone)
+        # the last day is 23 hours long (summer time starts): it ends at midnight Paris time, in summer time
+        assert dated == {"ios": APP_STORE, "starts_at": "2026-03-28T00:00:00+01:00",
+                         "ends_at": "2026-03-30T00:00:00+02:00"}
+        assert rules.with_dates({"ends_at": "2026-04-01T00:00:00+00:00"}, date(2026, 3, 28), None, zone) == {
+            "ends_at": "2026-04-01T00:00:00+00:00"}
+        assert rules.with_dates({}, None, None, zone) == {}
+
+    def test_the_pages_and_the_api_say_so(self, client, team_users, placement):
+        self.dated(placement, starts=-1, ends=30)
+        client.force_login(team_users.owner)
+        page = client.get(f"/campaigns/{placement.campaign_id}/").content.decode()
+        assert "Outside these dates" in page and FALLBACK in page
+        body = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/").json()
+        assert set(body["effective_rules"]) == {"starts_at", "ends_at"} and body["rules"] == {}
+        with_rules(placement.campaign, ends_at=hours(2))
+        assert "Outside these dates" not in client.get(f"/campaigns/{placement.campaign_id}/").content.decode()
+
+
+@pytest.mark.django_db
 class TestPrecedence:
     def test_schedule_then_device_then_split_then_override(self, client, placement):
         placement.destination_override = "https://shop.example.com/own"
