@@ -307,7 +307,8 @@ class ScanEvent(models.Model):
                                     help_text="More than 10 scans of this placement by one visitor in a minute")
     rule = models.CharField(max_length=16, blank=True, help_text=(
         'The destination rule that sent it (campaigns.rules): "ios", "android", "other", "before_start", '
-        '"after_end", "ab:0", ...; empty: the destination (or the fallback of a code switched off)'))
+        '"after_end", "ab:<12 hex digits of the split destination\'s SHA-256>" (`rules.variant_rule`; older scans: '
+        '"ab:0", ... by position); empty: the destination (or the fallback of a code switched off)'))
 
     class Meta:
         ordering = ["-time"]

@@ -20,7 +20,9 @@ Where a scan leads, the first that applies (in parentheses, the `rule` it record
 3. device: iOS to `ios`, Android to `android`, any other system (desktops, and iPads that present themselves as
    Macs) to `other`, each only where set ("ios", "android", "other");
 4. split: one of the `split` URLs, chosen by weight from the visitor key (`links.visitor_key`), so one visitor keeps
-   one destination all day and no state is kept ("ab:0", "ab:1", ... by position);
+   one destination all day and no state is kept ("ab:" and the first 12 hex digits of the URL's SHA-256,
+   `variant_rule`: the destination's, not its position's, so results follow a destination through edits of the
+   split and across placements; scans stored before recorded the position, "ab:0", "ab:1", ...);
 5. the placement's own destination, else the campaign's ("").
 
 Every destination carries the placement's UTM parameters (`Placement.tagged`). The redirect keeps the compiled
@@ -30,9 +32,10 @@ rules carries None and costs nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -189,7 +192,7 @@ def describe(value: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
-# What each `ScanEvent.rule` means, for the dashboards; in precedence order (A/B variants after, by position).
+# What each `ScanEvent.rule` means, for the dashboards; in precedence order (A/B variants after: `rule_label`).
 RULE_NAMES = {
     "before_start": "Before the start date → fallback",
     "after_end": "After the end date → fallback",
@@ -201,33 +204,57 @@ NO_RULE = "Main destination (no rule)"
 SPLIT_PREFIX = "ab:"
 
 
+def variant_rule(url: str) -> str:
+    """The rule a scan records when the split sends it to `url` (as written in the rules, before UTM tagging)."""
+    return SPLIT_PREFIX + hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def is_variant(rule: str) -> bool:
+    return rule.startswith(SPLIT_PREFIX)
+
+
 def variant_index(rule: str) -> int | None:
-    """The position of an A/B variant ("ab:1" -> 1) in its split; None for any other rule."""
+    """The position an A/B variant of a scan stored before `variant_rule` recorded ("ab:1" -> 1); None for any
+    other rule."""
     number = rule.removeprefix(SPLIT_PREFIX)
-    return int(number) if rule.startswith(SPLIT_PREFIX) and number.isdigit() else None
+    return int(number) if is_variant(rule) and number.isdigit() and len(number) < 4 else None
 
 
 def variant_letter(index: int) -> str:
     return chr(ord("A") + index) if index < 26 else str(index + 1)
 
 
-def rule_label(rule: str) -> str:
-    """A recorded rule in plain words ("ab:0" -> "A/B variant A"; "" -> the main destination)."""
+def variant_destinations(sets: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Variant rule -> its destination, for every split destination of these sets of rules."""
+    found: dict[str, str] = {}
+    for value in sets:
+        for item in (value or {}).get("split", ()):
+            if isinstance(item, dict) and isinstance(item.get("url"), str):
+                found.setdefault(variant_rule(item["url"]), item["url"])
+    return found
+
+
+def rule_label(rule: str, variants: dict[str, str] | None = None) -> str:
+    """A recorded rule in plain words: "ab:…" -> "A/B: <its destination>" (from `variants`,
+    `variant_destinations`), "ab:0" (stored by position) -> "A/B variant A", "" -> the main destination."""
     if not rule:
         return NO_RULE
     index = variant_index(rule)
     if index is not None:
         return f"A/B variant {variant_letter(index)}"
+    if is_variant(rule):
+        url = (variants or {}).get(rule)
+        return f"A/B: {url}" if url else "A/B: a destination no longer in any split"
     return RULE_NAMES.get(rule, f"Rule “{rule}”")
 
 
 def rule_order(rule: str) -> tuple[int, int, str]:
-    """Sort key: the rules in precedence order, A/B variants by position, unknown ones, the main destination last."""
+    """Sort key: the rules in precedence order, then the A/B variants (equal here: the dashboard orders them by
+    scans), unknown ones, the main destination last."""
     if not rule:
         return (3, 0, "")
-    index = variant_index(rule)
-    if index is not None:
-        return (1, index, "")
+    if is_variant(rule):
+        return (1, 0, "")
     order = list(RULE_NAMES)
     return (0, order.index(rule), "") if rule in RULE_NAMES else (2, 0, rule)
 
@@ -316,8 +343,8 @@ def compile_rules(rules: dict[str, Any], tagged: Callable[[str], str], fallback:
     devices = {os_family: (tagged(rules[key]), key)
                for key, os_family in (("ios", "iOS"), ("android", "Android"), ("other", None)) if key in rules}
     split, total = [], 0
-    for index, item in enumerate(rules.get("split", ())):
+    for item in rules.get("split", ()):
         total += int(item["weight"])
-        split.append((total, tagged(item["url"]), f"ab:{index}"))
+        split.append((total, tagged(item["url"]), variant_rule(item["url"])))
     starts, ends = (datetime.fromisoformat(rules[key]).timestamp() if key in rules else None for key in SCHEDULE_KEYS)
     return LinkRules(starts, ends, fallback, devices, tuple(split))

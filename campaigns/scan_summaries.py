@@ -39,9 +39,10 @@ class CountSerializer(serializers.Serializer):
 
 class RuleCountSerializer(serializers.Serializer):
     key = serializers.CharField(allow_blank=True, help_text=(
-        'The rule as scans record it ("ios", "android", "other", "before_start", "after_end", "ab:0", "ab:1", ...); '
-        '"" for the main destination (scans no rule sent)'))
-    label = serializers.CharField(help_text='In words, as the dashboard shows it ("A/B variant A")')
+        'The rule as scans record it ("ios", "android", "other", "before_start", "after_end"; an A/B destination: '
+        '"ab:" and the first 12 hex digits of the SHA-256 of its URL as written in the split; "ab:0", "ab:1", ... '
+        'by position for scans stored before 2026-12-02); "" for the main destination (scans no rule sent)'))
+    label = serializers.CharField(help_text='In words, as the dashboard shows it ("A/B: https://example.com/a")')
     count = serializers.IntegerField(help_text="Scans")
     unique = serializers.IntegerField(help_text="Unique visitors, each under the rule of their first scan of the day")
     split_share = serializers.FloatField(allow_null=True, help_text=(

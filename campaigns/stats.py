@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import ExtractIsoWeekDay, TruncWeek
 from django.utils import timezone
 
 from campaigns import rules
-from campaigns.models import Campaign, Placement, ScanRollup
+from campaigns.models import Campaign, DestinationChange, Placement, ScanRollup
 from qartsite.models import Team
 
 Dimension = ScanRollup.Dimension
@@ -249,20 +249,34 @@ class RuleShare(Share):
     split_share: float | None = None
 
 
+def variant_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
+    """A/B variant rule -> its destination (`rules.variant_destinations`), for every split destination these
+    placements follow now (their campaigns' included) or followed before (their destination history): a variant
+    keeps its name after it left the split."""
+    sets = [placement.effective_rules for placement in placements.select_related("campaign__team")]
+    changes = DestinationChange.objects.filter(field=DestinationChange.Field.RULES).filter(
+        Q(placement__in=placements) | Q(placement=None, campaign__placements__in=placements))
+    for before, after in changes.values_list("before", "after").distinct().order_by():
+        sets += [rules.from_text(before), rules.from_text(after)]
+    return rules.variant_destinations(sets)
+
+
 def rule_breakdown(placements: QuerySet[Placement], days: DateRange) -> list[RuleShare]:
     """Scans and unique visitors per destination rule that sent scans in `days` (`ScanEvent.rule`), in precedence
-    order, then the main destination's (the scans no rule sent: the total's less the rules'); [] when no rule sent
-    any. Variants of placements' different splits that share a position are summed (variant A is every split's
-    first destination)."""
+    order (A/B variants by scans), then the main destination's (the scans no rule sent: the total's less the
+    rules'); [] when no rule sent any. A/B variants are destinations: one destination's scans are summed across the
+    placements' splits and through edits of a split (scans stored before recorded positions, summed by position)."""
     rows = (rollups_of(placements, Dimension.RULE, days).values("value")
             .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
-    fired = sorted(((row["value"], row["scans_sum"], row["visitors_sum"]) for row in rows),
-                   key=lambda row: rules.rule_order(row[0]))
-    if not fired:
+    found = [(row["value"], row["scans_sum"], row["visitors_sum"]) for row in rows]
+    if not found:
         return []
-    split_scans = sum(scans for value, scans, _ in fired if rules.variant_index(value) is not None)
-    shares = [RuleShare(value, rules.rule_label(value), scans, visitors,
-                        round(100 * scans / split_scans, 1) if rules.variant_index(value) is not None else None)
+    variants = variant_destinations(placements) if any(rules.is_variant(value) for value, _, _ in found) else {}
+    # A/B variants by scans, most first: the leading destination on top
+    fired = sorted(found, key=lambda row: (rules.rule_order(row[0]), -row[1] if rules.is_variant(row[0]) else 0))
+    split_scans = sum(scans for value, scans, _ in fired if rules.is_variant(value))
+    shares = [RuleShare(value, rules.rule_label(value, variants), scans, visitors,
+                        round(100 * scans / split_scans, 1) if rules.is_variant(value) else None)
               for value, scans, visitors in fired]
     # A visitor counts under their first scan of the day's rule (or none), so the rest is what no rule sent.
     total = rollups_of(placements, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))

@@ -189,7 +189,8 @@ def scans_stored(rows: list[ScanEvent]) -> None:
             continue
         team, campaign, slug = placements[row.placement_id]
         # No visitor key, address or language: nothing that follows a person leaves the site. The rule is the
-        # placement's ("ab:1": the split's second destination), chosen from the daily key but not revealing it.
+        # placement's ("ab:<digest>": a split destination, `rules.variant_rule`), chosen from the daily key but not
+        # revealing it.
         by_team.setdefault(team, []).append((str(row.event_id), {
             "scan": str(row.event_id), "time": row.time.isoformat(), "campaign": campaign,
             "placement": row.placement_id, "slug": slug, "country": row.country, "device_class": row.device_class,

@@ -4,6 +4,7 @@ and edited through the pages, the API and the admin."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from datetime import date, timedelta
@@ -40,6 +41,7 @@ PLAY = "https://play.google.com/store/apps/details?id=com.example"
 WEB = "https://example.com/app"
 FALLBACK = "https://shop.example.com/ended"
 A, B = "https://shop.example.com/a", "https://shop.example.com/b"
+VA, VB = rules.variant_rule(A), rules.variant_rule(B)  # what a scan sent to A or B records
 DEVICES = {"ios": APP_STORE, "android": PLAY, "other": WEB}
 
 
@@ -227,7 +229,7 @@ class TestSplit:
         by_visitor = {}
         for key, rule in ScanEvent.objects.values_list("visitor_key", "rule"):
             by_visitor.setdefault(key, set()).add(rule)
-        assert len(by_visitor) == 3 and all(len(fired) == 1 and fired <= {"ab:0", "ab:1"}
+        assert len(by_visitor) == 3 and all(len(fired) == 1 and fired <= {VA, VB}
                                             for fired in by_visitor.values())
 
     def test_it_matches_the_weights_over_many_visitors(self, placement):
@@ -236,15 +238,21 @@ class TestSplit:
         counts = Counter(compiled.choose("default", "Android", links.visitor_key(f"10.0.{i // 250}.{i % 250}",
                                                                                     PIXEL, "secret", today), 0)[1]
                          for i in range(4000))
-        assert set(counts) == {"ab:0", "ab:1"}
-        assert 0.72 <= counts["ab:0"] / 4000 <= 0.78
+        assert set(counts) == {VA, VB}
+        assert 0.72 <= counts[VA] / 4000 <= 0.78
 
     def test_the_same_visitor_may_get_another_destination_another_day(self, placement):
         compiled = with_rules(placement, split=self.SPLIT).link_rules()
         picks = {compiled.choose("", "iOS", links.visitor_key("198.51.100.7", IPHONE, "secret",
                                                               date(2026, 12, 1) + timedelta(days=n)), 0)[1]
                  for n in range(20)}
-        assert picks == {"ab:0", "ab:1"}
+        assert picks == {VA, VB}
+
+    def test_a_destination_records_the_same_rule_wherever_it_stands_in_a_split(self, placement):
+        swapped = [{"url": B, "weight": 1}, {"url": A, "weight": 3}]
+        assert VA == "ab:" + hashlib.sha256(A.encode()).hexdigest()[:12] and len(VA) <= 16
+        assert ({rule for _, _, rule in with_rules(placement, split=self.SPLIT).link_rules().split}
+                == {rule for _, _, rule in with_rules(placement, split=swapped).link_rules().split} == {VA, VB})
 
 
 class TestValidation:
@@ -511,7 +519,14 @@ class TestRuleWords:
     def test_it_names_each_recorded_rule_in_plain_words(self, rule, words):
         assert rules.rule_label(rule) == words
 
+    def test_it_names_a_variant_by_its_destination(self):
+        variants = rules.variant_destinations([{"split": [{"url": B, "weight": 1}, {"url": A, "weight": 1}]},
+                                               {"split": [{"url": A, "weight": 2}]}, {}])
+        assert variants == {VB: B, VA: A}
+        assert rules.rule_label(VA, variants) == f"A/B: {A}"
+        assert rules.rule_label(rules.variant_rule("https://gone.example.com/"), variants) == (
+            "A/B: a destination no longer in any split")
+
     def test_it_orders_rules_by_precedence_then_variants_then_the_main_destination(self):
-        recorded = ["", "ab:10", "ios", "ab:2", "after_end", "geo", "before_start"]
-        assert sorted(recorded, key=rules.rule_order) == ["before_start", "after_end", "ios", "ab:2", "ab:10", "geo",
-                                                          ""]
+        recorded = ["", "ab:10", "ios", VA, "after_end", "geo", "before_start"]
+        assert sorted(recorded, key=rules.rule_order) == ["before_start", "after_end", "ios", "ab:10", VA, "geo", ""]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from campaigns import stats
+from campaigns import history, rules, stats
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement
 from campaigns.scan_buffer import scan_event
@@ -133,6 +133,32 @@ class TestFigures:
         ]
         yesterday = TODAY - timedelta(days=1)
         assert stats.rule_breakdown(placements, stats.DateRange(yesterday, yesterday)) == []  # scans, no rule
+
+    def test_it_names_each_ab_variant_by_its_destination_through_edits_and_across_placements(self, poster, flyer):
+        a, b, c = "https://shop.example.com/a", "https://shop.example.com/b", "https://shop.example.com/c"
+        poster.rules = {"split": [{"url": a, "weight": 1}, {"url": b, "weight": 1}]}
+        poster.save()
+        flyer.rules = {"split": [{"url": b, "weight": 1}, {"url": a, "weight": 1}]}  # the same two, swapped
+        flyer.save()
+        visitors = iter(f"{n:032d}" for n in range(100))
+        va, vb, vc = (rules.variant_rule(url) for url in (a, b, c))
+        store_events([scan(poster, at(TODAY), next(visitors), rule=va) for _ in range(2)]
+                     + [scan(flyer, at(TODAY), next(visitors), rule=va),
+                        scan(flyer, at(TODAY), next(visitors), rule=vb),
+                        scan(poster, at(TODAY), next(visitors), rule=vc), scan(poster, at(TODAY), next(visitors))])
+        days = stats.DateRange(TODAY, TODAY)
+
+        shares = [(s.value, s.label, s.scans, s.split_share)
+                  for s in stats.rule_breakdown(Placement.objects.all(), days)]
+        assert shares[0] == (va, f"A/B: {a}", 3, 60.0)  # the poster's first and the flyer's second: one destination
+        assert sorted(shares[1:3]) == [(vb, f"A/B: {b}", 1, 20.0),
+                                       (vc, "A/B: a destination no longer in any split", 1, 20.0)]
+        assert shares[3] == ("", "Main destination (no rule)", 1, None)
+        for split in ([c, a], [a, b]):  # c was the poster's for a while: its destination history still names it
+            with history.recorded(poster, None):
+                poster.rules = {"split": [{"url": url, "weight": 1} for url in split]}
+                poster.save()
+        assert f"A/B: {c}" in [s.label for s in stats.rule_breakdown(Placement.objects.all(), days)]
 
     def test_it_sums_campaigns_in_a_range_or_ever(self, team_users, campaign, poster, flyer):
         empty = Campaign.objects.create(team=team_users.team, name="Empty", destination="https://example.com/")
