@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from PIL import Image
 from rq.registry import StartedJobRegistry
 
 from generator import jobs
@@ -455,3 +457,16 @@ def test_a_job_whose_storage_cannot_be_reached_is_retried_once_then_failed_with_
     assert job.error.startswith("The image storage could not be reached, twice (it was retried once): "
                                 "The media storage could not look up 'generations/control/control-")
     assert "Could not connect to the endpoint URL" in job.error
+
+
+def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced(monkeypatch):
+    calls = []
+    encode = jobs._png
+    monkeypatch.setattr(jobs, "_png", lambda image: calls.append(image) or encode(image))
+    drawn = [Image.new("RGB", (64, 64), (n * 40, 0, 0)) for n in range(3)]
+    repaired = Image.new("RGB", (64, 64), "white")
+    with jobs.PngEncoder() as encoder:
+        encoder.start(drawn)
+        pngs = encoder.pngs([drawn[2], repaired, drawn[0]])
+    assert len(calls) == 4  # three started when drawn, the repaired one when asked for; none twice
+    assert [Image.open(io.BytesIO(png)).getpixel((0, 0)) for png in pngs] == [(80, 0, 0), (255, 255, 255), (0, 0, 0)]

@@ -311,6 +311,7 @@ def best_of_n(
     config: BestOfNConfig | None = None,
     on_progress: Progress | None = None,
     init_image: Image.Image | None = None,
+    on_images: Callable[[list[Image.Image]], None] | None = None,
 ) -> BestOfNResult:
     """Make QR art for `content`: batches of candidates, verified, scored, repaired if needed, ranked.
 
@@ -324,6 +325,9 @@ def best_of_n(
             it stops the request.
         init_image (`PIL.Image.Image`, *optional*): for img2img (`params.strength` set), the picture to
             start from; the control image otherwise.
+        on_images (`Callable[[list[PIL.Image.Image]], None]`, *optional*): called with each batch's images as
+            soon as they are drawn, before they are verified (the caller can start encoding them meanwhile);
+            repair replaces the images it changes, so a candidate's final image may be another object.
 
     Returns:
         A `BestOfNResult` with every candidate in rank order.
@@ -352,6 +356,8 @@ def best_of_n(
         started = time.perf_counter()
         images = engine.generate(control, params, seeds, init_image=init_image, on_step=on_step)
         generation += time.perf_counter() - started
+        if on_images is not None:
+            on_images(images)
 
         # 3. Verify (CPU processes) while the aesthetic scores run (batched on the engine's device)
         report("scoring", (batch + 0.85) * share)

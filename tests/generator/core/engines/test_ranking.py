@@ -140,6 +140,18 @@ class TestBestOfN:
         fractions = [f for _, f in seen]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
+    def test_it_hands_each_batch_over_before_verifying_it(self, monkeypatch):
+        engine = ScriptedEngine([[False, False], [True, False]])
+        events = []
+        verify = ranking.submit_verify
+        monkeypatch.setattr(ranking, "submit_verify", lambda images, *a, **k: events.append(("verify", images))
+                            or verify(images, *a, **k))
+        result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=0, repair=False),
+                                   on_images=lambda images: events.append(("drawn", images)))
+        assert [kind for kind, _ in events] == ["drawn", "verify", "drawn", "verify"]
+        assert all(events[i][1] is events[i + 1][1] for i in (0, 2))  # the very images verified next
+        assert {id(c.image) for c in result.candidates} == {id(image) for _, images in events for image in images}
+
     def test_it_refuses_bad_requests(self):
         engine = ScriptedEngine([[True]])
         with pytest.raises(qr.ContentError, match="too long"):
