@@ -93,6 +93,17 @@ class Shape(NamedTuple):
         return " ".join(words)
 
 
+def to_images(batch) -> list[Image.Image]:
+    """RGB images from a pipeline's "pt" output (N x 3 x H x W in [0, 1], on its device), the same pixels as its
+    "pil" output: diffusers scales float32 copies by 255, rounds half to even and casts, on the CPU after copying
+    the batch there as floats; here the same steps run on the device and only the bytes travel (for 8 at 768², 14
+    MB instead of 57, and no float arrays on the CPU)."""
+    import torch
+
+    pixels = (batch.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [Image.fromarray(image) for image in pixels]
+
+
 @contextmanager
 def eager_modules(pipe) -> Iterator[None]:
     """While the block runs, `pipe` draws with the eager modules inside its compiled UNet, ControlNet and VAE decoder
@@ -205,7 +216,7 @@ class Engine:
             control_guidance_end=params.control_end,
             generator=generators,
             callback_on_step_end=step_end,
-            output_type="pil",
+            output_type="pt",  # the images stay on the device: `to_images` converts them there
         )
         # 3. One batched denoising run (eagerly for a shape a compiled engine was not warmed for)
         if params.strength is not None:
@@ -220,7 +231,7 @@ class Engine:
         try:
             with (torch.inference_mode(), attention_context(self.device, self.attention),
                   eager_modules(pipe) if eager else nullcontext()):
-                return list(pipe(**kwargs).images)
+                return to_images(pipe(**kwargs).images)
         except torch.cuda.OutOfMemoryError:
             # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
             # Per-candidate generators keep every image the same as in one batch.

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from generator.core.engines import diffusion, loading
@@ -34,6 +35,28 @@ class TestGenerate:
         alone = tiny_engine.generate(control, params, seeds=[6])[0]
         # Another batch size changes BLAS blocking, so allow the last bit of 8-bit rounding.
         assert np.abs(np.asarray(alone, int) - np.asarray(a[1], int)).max() <= 2
+
+    def test_its_images_are_the_pipelines_own_pixels(self, tiny_engine, control):
+        params = GenerationParams(**FAST)
+        ours = tiny_engine.generate(control, params, seeds=[3, 4])
+        pipe = tiny_engine.txt2img
+        theirs = pipe(prompt=params.prompt, negative_prompt=params.negative_prompt, num_images_per_prompt=2,
+                      num_inference_steps=params.steps, guidance_scale=params.guidance_scale,
+                      controlnet_conditioning_scale=params.conditioning_scale,
+                      control_guidance_start=params.control_start, control_guidance_end=params.control_end,
+                      generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)],
+                      image=control.convert("RGB").resize((256, 256), Image.Resampling.NEAREST), height=256,
+                      width=256, output_type="pil").images
+        assert [im.tobytes() for im in ours] == [im.tobytes() for im in theirs]
+
+    def test_it_converts_as_diffusers_does_to_the_last_rounding(self):
+        from diffusers.image_processor import VaeImageProcessor
+
+        # every level and every half-way point between two levels, in fp16 as the VAE gives them
+        values = torch.cat([torch.arange(256) / 255, (torch.arange(255) + 0.5) / 255, torch.rand(4097)])
+        batch = values[: 3 * 32 * 48].reshape(1, 3, 32, 48).repeat(2, 1, 1, 1).half()
+        expected = VaeImageProcessor().numpy_to_pil(VaeImageProcessor.pt_to_numpy(batch))
+        assert [im.tobytes() for im in diffusion.to_images(batch)] == [im.tobytes() for im in expected]
 
     def test_it_runs_img2img_from_the_control_or_an_init_image(self, tiny_engine, control):
         params = GenerationParams(**FAST, strength=0.6)
