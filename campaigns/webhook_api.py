@@ -1,29 +1,33 @@
 """REST API for webhooks: a team owner's endpoints and their deliveries (owners only, like the page: a webhook sends
-the team's data elsewhere). Another team's endpoint, or one of a team you do not own, answers 404.
+the team's data elsewhere).
+
+Access follows the rest of the API (`qartsite.api`): another team's endpoint answers 404 and another team's id in
+`team` fails like one that does not exist (400); a member of the team who is not an owner gets 403 saying why, on
+every action of an endpoint (read, change, delete, rotate, test) and on creating one, as on the page. Lists show
+only the teams you own.
 
 The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again.
-`send_test` is the page's "Send a test" (`webhooks.queue_ping`), and answers a team member who is not an owner
-with 403 as the page does.
+`send_test` is the page's "Send a test" (`webhooks.queue_ping`).
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
-from qartsite.access import owned_teams
-from qartsite.api import ScopedField, request_user
+from qartsite.access import owned_teams, require_owner
+from qartsite.api import ScopedField, request_user, user_teams
 from qartsite.models import Team
 
 
@@ -32,7 +36,7 @@ def owned_team_scope(request: Request | None):
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
-    team = ScopedField(owned_team_scope, help_text="A team you own.")
+    team = ScopedField(user_teams, help_text="A team you own.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
 
@@ -40,6 +44,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         model = WebhookEndpoint
         fields = ["id", "team", "url", "events", "active", "failing_since", "disabled_reason", "created"]
         read_only_fields = ["failing_since", "disabled_reason", "created"]
+
+    def validate_team(self, team: Team) -> Team:
+        # Your own team, without the owner's role: 403 saying so (another team's id already failed as missing).
+        require_owner(request_user(self.context.get("request")), team, OWNERS_ONLY)
+        return team
 
     def validate_events(self, events: list[str]) -> list[str]:
         return list(dict.fromkeys(events))  # each once, in the order given: a repeat would not send twice
@@ -83,7 +92,9 @@ class TestRefusedSerializer(serializers.Serializer):
 
 
 class WebhookEndpointViewSet(viewsets.ModelViewSet):
-    """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again."""
+    """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again.
+
+    A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404."""
 
     queryset = WebhookEndpoint.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = WebhookEndpointSerializer
@@ -92,6 +103,14 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:
         return WebhookEndpoint.objects.filter(team__in=owned_teams(self.request.user))
+
+    def get_object(self) -> WebhookEndpoint:
+        """The endpoint, like the page: 404 outside the user's teams, 403 for a member who is not an owner."""
+        endpoint = get_object_or_404(WebhookEndpoint.objects.filter(team__in=Team.for_user(self.request.user)),
+                                     pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        require_owner(self.request.user, endpoint.team, OWNERS_ONLY)
+        self.check_object_permissions(self.request, endpoint)
+        return endpoint
 
     @extend_schema(responses={201: WebhookEndpointWithSecretSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
@@ -115,7 +134,7 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def send_test(self, request: Request, pk: str | None = None) -> Response:
         """Queue a signed `webhook.ping` to the endpoint (one attempt, logged as a delivery). One test per endpoint
         waits at a time: 409 with the waiting one's id until its attempt is logged."""
-        endpoint = self.member_endpoint(pk)
+        endpoint = self.get_object()
         try:
             message_id = webhooks.queue_ping(endpoint)
         except webhooks.PingPending as pending:
@@ -125,16 +144,6 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
             return Response({"detail": "Test not sent: the delivery queue cannot be reached. Try again in a minute."},
                             status=503, headers={"Retry-After": "60"})
         return Response({"message_id": message_id}, status=202)
-
-    def member_endpoint(self, pk: str | None) -> WebhookEndpoint:
-        """The endpoint, like the page: 404 outside the user's teams, 403 for a member who is not its owner."""
-        endpoint = WebhookEndpoint.objects.filter(team__in=Team.for_user(self.request.user),
-                                                  pk=pk if str(pk).isdigit() else None).first()
-        if endpoint is None:
-            raise NotFound()
-        if not owned_teams(self.request.user).filter(pk=endpoint.team_id).exists():
-            raise PermissionDenied(OWNERS_ONLY)
-        return endpoint
 
 
 def owned_endpoints(request: Request | None) -> QuerySet[WebhookEndpoint]:

@@ -1,7 +1,11 @@
-"""The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`).
+"""The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`), and the 4xx answers
+every operation's schema documents (`document_error_answers`).
 
 Every queryset is narrowed with `.for_user(user)`, so another team's object answers 404 (never a 403 that
-confirms it exists); members read; owners and editors change; viewers get 403 (`qartsite.access`).
+confirms it exists); members read; owners and editors change; viewers get 403 (`qartsite.access`). The same rule
+holds for a team (or another object) named by id in a body: one of a team you are not in fails like an id that does
+not exist (400, `ScopedField`); one of your own team where your role is not enough answers 403 saying which role it
+needs (`team_for_create`; webhooks: owners only).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Model, QuerySet
@@ -117,3 +121,58 @@ def model_errors_as_400(field: str):
     except DjangoValidationError as exc:
         errors = exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages}
         raise serializers.ValidationError(errors) from None
+
+
+# The 4xx answers the schema documents for every operation, in one place rather than on each view. Their bodies are
+# DRF's: `{"detail": "..."}`, or each field's messages under its name for a 400. No default 429: no view has a
+# general rate; the generation rate's views document their own 429, as views document any answer of their own
+# (which these never replace).
+ERROR_COMPONENTS = {
+    "ErrorDetail": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
+    "FieldErrors": {"type": "object", "additionalProperties": {}, "description": (
+        "Each field's messages (a list of strings) under its name, `non_field_errors` for the request as a whole, "
+        "or `detail` for a body that cannot be read")},
+}
+ERROR_ANSWERS = {  # status code: (the response component's name, its body's schema, its description)
+    "400": ("BadRequest", "FieldErrors", "The body or the query cannot be used; nothing was changed."),
+    "401": ("Unauthenticated", "ErrorDetail", "No credentials, or a token that is invalid or expired (`detail` says "
+                                              "which: an expired token is said to be, once)."),
+    "403": ("Forbidden", "ErrorDetail", "Signed in but not allowed, and `detail` says why: a viewer changing "
+                                        "something, a member without the role this needs, or a browser session's "
+                                        "write without its CSRF token."),
+    "404": ("NotFound", "ErrorDetail", "No such object, or another team's (the same answer), or a page past the "
+                                       "last."),
+}
+QUERY_NEVER_400 = {"page", "ordering"}  # a bad `page` is a 404; an unknown `ordering` is ignored
+
+
+def error_answers(operation: dict) -> list[str]:
+    """The status codes of `ERROR_ANSWERS` that `operation` (a schema's operation object) can answer."""
+    codes = []
+    query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+    if "requestBody" in operation or query - QUERY_NEVER_400:
+        codes.append("400")
+    if {} not in operation.get("security", [{}]):  # drf-spectacular adds {} where anonymous requests are let in
+        codes += ["401", "403"]
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])) or "page" in query:
+        codes.append("404")
+    return codes
+
+
+def document_error_answers(result: dict, generator, request, public) -> dict:
+    """drf-spectacular's postprocessing hook (SPECTACULAR_SETTINGS): add the common 4xx answers to each operation,
+    as references to shared response components, keeping any answer the view documents itself."""
+    components = result.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name, component in ERROR_COMPONENTS.items():
+        if schemas.setdefault(name, component) != component:  # a serializer of that name: say so, replace nothing
+            raise ImproperlyConfigured(f"Two schema components are named {name}: rename the serializer.")
+    components.setdefault("responses", {}).update({
+        name: {"description": description,
+               "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+        for name, schema, description in ERROR_ANSWERS.values()})
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for code in error_answers(operation):
+                operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{ERROR_ANSWERS[code][0]}"})
+    return result

@@ -13,7 +13,22 @@ from campaigns.webhook_api import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from generator.api import GenerationViewSet
 from qartsite.team_api import TeamViewSet
 
-router = DefaultRouter()
+
+class OptionalSlashRouter(DefaultRouter):
+    """Routes that answer with or without the trailing slash, so `POST /api/campaigns` works as integrators type it.
+
+    Without this, Django's APPEND_SLASH answers a slashless POST with a 301 that drops the body (a RuntimeError
+    page under DEBUG). One pattern per route (`campaigns/?`), not two: the schema lists each path once, with its
+    slash (drf-spectacular drops the `?`). Django reverses an optional slash to none, so `reverse()` of these
+    names (the browsable API's root) gives the slashless form, which works as well.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"  # DRF's `trailing_slash` argument is a bool: the pattern is set after
+
+
+router = OptionalSlashRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("placements", PlacementViewSet, basename="placement")
 router.register("generations", GenerationViewSet, basename="generation")
@@ -25,6 +40,8 @@ router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # In the site's page (its header and navigation), not drf-spectacular's bare one.
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html"),
+         name="api_docs"),
     *router.urls,
 ]

@@ -1,20 +1,35 @@
 """API token authentication: django-rest-knox's, which keeps only a hash of each token.
 
-Tokens are made by `manage.py qart_token` and sent as `Authorization: Token <token>`. Those DRF made before knox
-still work: qartsite's migration 0002 stored their hashes the way knox stores its own.
+Tokens are made on the account page or by `manage.py qart_token` and sent as `Authorization: Token <token>`. Those
+DRF made before knox still work: qartsite's migration 0002 stored their hashes the way knox stores its own.
+
+An expired token answers "Token expired: make a new one …" (`TOKEN_EXPIRED`) once; after that, "Invalid token." like
+a token that never existed. Knox deletes an expired token lazily, the first time a token with its prefix is presented
+(and a user's other expired tokens whenever one of theirs is), and keeps nothing to tell a deleted token from one
+that never was: only that first use, by someone holding the whole token, can be told it expired.
 """
 
 from __future__ import annotations
 
+import binascii
+from hmac import compare_digest
+
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
+
+TOKEN_EXPIRED = "Token expired: make a new one on your account page (/accounts/) or with `manage.py qart_token`."
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
-    """Knox's token authentication, answering a token that is not UTF-8 with 401 like any other wrong token.
+    """Knox's token authentication, answering a token that is not UTF-8 with 401 like any other wrong token, and an
+    expired one with `TOKEN_EXPIRED` rather than knox's "Invalid token.".
 
     Knox decodes the header's token as UTF-8 and lets the UnicodeDecodeError through (a 500); DRF's own token
     class refuses such a token as invalid, and so does this one.
@@ -22,10 +37,29 @@ class TokenAuthentication(KnoxTokenAuthentication):
 
     def authenticate_credentials(self, token: bytes):
         try:
-            token.decode("utf-8")
+            text = token.decode("utf-8")
         except UnicodeDecodeError:
             raise AuthenticationFailed(_("Invalid token.")) from None
+        self.refuse_if_expired(text)
         return super().authenticate_credentials(token)
+
+    def refuse_if_expired(self, token: str) -> None:
+        """Raise AuthenticationFailed(TOKEN_EXPIRED) if `token` is an expired token still stored.
+
+        Only a stored row whose hash matches the whole token counts, so the answer says nothing to someone who
+        merely knows a prefix. The row goes the way knox's own check sends it (`_cleanup_token`: deleted, with
+        the user's other expired tokens, and knox's `token_expired` signal).
+        """
+        expired = AuthToken.objects.filter(token_key=token[:CONSTANTS.TOKEN_KEY_LENGTH],
+                                           expiry__lt=timezone.now()).select_related("user")
+        for auth_token in expired:
+            try:
+                digest = hash_token(token)
+            except (TypeError, binascii.Error):
+                return  # not a token knox could have made: its own check answers "Invalid token."
+            if compare_digest(digest, auth_token.digest):
+                self._cleanup_token(auth_token)
+                raise AuthenticationFailed(TOKEN_EXPIRED)
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

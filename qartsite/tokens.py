@@ -48,7 +48,8 @@ def make_token(user, name: str) -> tuple[AuthToken, str]:
 
 
 def tokens_of(user, now: datetime | None = None) -> list[TokenRow]:
-    """`user`'s tokens, oldest first. Knox deletes an expired token only when someone presents it: those are
+    """`user`'s tokens, oldest first. Knox deletes an expired token only when it, or another of the user's tokens,
+    is presented (the API answers that first use "Token expired", `qartsite.authentication`): until then it is
     listed as expired."""
     now = now or timezone.now()
     return [TokenRow(token.token_key, TokenLabel.name_of(token), token.created, token.expiry,

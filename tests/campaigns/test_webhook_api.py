@@ -1,4 +1,4 @@
-"""The webhook API (`campaigns.webhook_api`): owners only, secret shown once, other teams invisible."""
+"""The webhook API (`campaigns.webhook_api`): owners only (members 403), secret shown once, other teams invisible."""
 
 from __future__ import annotations
 
@@ -60,21 +60,51 @@ class TestWebhookApi:
         assert response.status_code == 400 and field in response.json()
         assert not WebhookEndpoint.objects.exists()
 
-    def test_it_refuses_a_team_the_user_does_not_own(self, team_users):
-        response = api(team_users.teammate).post("/api/webhooks/", {
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_it_refuses_members_who_do_not_own_the_team_with_a_403_that_says_why(self, team_users, who):
+        response = api(getattr(team_users, who)).post("/api/webhooks/", {
             "team": team_users.team.pk, "url": "https://hooks.example.com/", "events": ["scan.created"]},
             format="json")
-        assert response.status_code == 400 and "team" in response.json()
+        assert response.status_code == 403 and "Only a team owner" in response.json()["detail"]
+        assert not WebhookEndpoint.objects.exists()
+
+    def test_it_refuses_another_teams_id_as_if_it_did_not_exist(self, team_users):
+        # Like the campaigns API: a 403 here would confirm the team exists.
+        body = {"url": "https://hooks.example.com/", "events": ["scan.created"]}
+        client = api(team_users.outsider)
+        foreign = client.post("/api/webhooks/", {**body, "team": team_users.team.pk}, format="json")
+        missing = client.post("/api/webhooks/", {**body, "team": 999999}, format="json")
+        assert foreign.status_code == missing.status_code == 400
+        assert foreign.json()["team"] == [m.replace("999999", str(team_users.team.pk)) for m in missing.json()["team"]]
+        assert not WebhookEndpoint.objects.exists()
 
     @pytest.mark.parametrize("who", ["teammate", "viewer", "outsider"])
-    def test_it_hides_endpoints_and_deliveries_from_all_but_owners(self, team_users, endpoint, who):
+    def test_it_lists_endpoints_and_deliveries_only_to_owners(self, team_users, endpoint, who):
         WebhookDelivery.objects.create(endpoint=endpoint, message_id="m1", event="scan.created", ok=True)
         client = api(getattr(team_users, who))
         assert client.get("/api/webhooks/").json()["results"] == []
-        assert client.get(f"/api/webhooks/{endpoint.pk}/").status_code == 404
-        assert client.delete(f"/api/webhooks/{endpoint.pk}/").status_code == 404
-        assert client.post(f"/api/webhooks/{endpoint.pk}/rotate-secret/").status_code == 404
         assert client.get("/api/webhook-deliveries/").json()["results"] == []
+
+    @pytest.mark.parametrize("who, status", [("teammate", 403), ("viewer", 403), ("outsider", 404)])
+    def test_it_refuses_each_action_of_an_endpoint_to_members_with_403_and_others_with_404(
+            self, team_users, endpoint, who, status):
+        client = api(getattr(team_users, who))
+        answers = [
+            client.get(f"/api/webhooks/{endpoint.pk}/"),
+            client.patch(f"/api/webhooks/{endpoint.pk}/", {"url": "https://evil.example.com/"}, format="json"),
+            client.put(f"/api/webhooks/{endpoint.pk}/", {"team": team_users.team.pk, "url": "https://evil.example.com/",
+                                                         "events": ["scan.created"]}, format="json"),
+            client.delete(f"/api/webhooks/{endpoint.pk}/"),
+            client.post(f"/api/webhooks/{endpoint.pk}/rotate-secret/"),
+        ]
+        assert [answer.status_code for answer in answers] == [status] * len(answers)
+        if status == 403:
+            assert all("Only a team owner" in answer.json()["detail"] for answer in answers)
+        assert WebhookEndpoint.objects.get() == endpoint
+        assert WebhookEndpoint.objects.values_list("url", "secret").get() == (endpoint.url, endpoint.secret)
+
+    def test_it_answers_an_id_that_is_not_a_number_with_404(self, team_users):
+        assert api(team_users.owner).get("/api/webhooks/abc/").status_code == 404
 
     def test_it_lists_deliveries_to_the_owner(self, team_users, endpoint):
         WebhookDelivery.objects.create(endpoint=endpoint, message_id="m1", event="scan.created", ok=False,

@@ -7,7 +7,10 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from knox.models import AuthToken
+from knox.settings import CONSTANTS
 from rest_framework.test import APIClient
+
+from qartsite.authentication import TOKEN_EXPIRED
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +29,30 @@ def test_it_refuses_an_expired_token_and_forgets_it(team_users):
     response = get_campaigns(f"Token {token}")
     assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
     assert not AuthToken.objects.exists()
+
+
+def test_it_tells_the_holder_of_an_expired_token_that_it_expired_and_where_to_make_another(team_users):
+    _, token = AuthToken.objects.create(team_users.owner, expiry=timedelta(seconds=-1))
+    detail = get_campaigns(f"Token {token}").json()["detail"]
+    assert detail == TOKEN_EXPIRED and "expired" in detail and "qart_token" in detail and "account page" in detail
+    # Knox deleted it on that use and keeps nothing more: from then on it is like any unknown token.
+    assert get_campaigns(f"Token {token}").json()["detail"] == "Invalid token."
+
+
+def test_it_answers_an_unknown_token_as_invalid_even_beside_an_expired_one_with_its_prefix(team_users):
+    # Knowing an expired token's prefix (shown on the account page) is not enough to be told it expired.
+    auth_token, token = AuthToken.objects.create(team_users.owner, expiry=timedelta(seconds=-1))
+    forged = token[:CONSTANTS.TOKEN_KEY_LENGTH] + "0" * (len(token) - CONSTANTS.TOKEN_KEY_LENGTH)
+    assert forged != token and forged.startswith(auth_token.token_key)
+    response = get_campaigns(f"Token {forged}")
+    assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
+    assert get_campaigns("Token 0123456789abcdef0123456789abcdef").json()["detail"] == "Invalid token."
+
+
+def test_it_still_accepts_a_token_that_has_not_expired(team_users):
+    _, token = AuthToken.objects.create(team_users.owner, expiry=timedelta(days=1))
+    AuthToken.objects.create(team_users.owner, expiry=timedelta(seconds=-1))  # another, expired: no matter
+    assert get_campaigns(f"Token {token}").status_code == 200
 
 
 def test_it_answers_a_token_that_is_not_utf8_with_401(team_users):
