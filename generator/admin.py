@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import copy
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.forms.models import construct_instance
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
@@ -9,9 +13,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from generator import verifier_models
+from generator import jobs, verifier_models
 from generator.core.codes import scan
 from generator.evals import label_csv, sessions
+from generator.forms import field_for_message, range_kwargs
 from generator.models import (
     Candidate,
     EvalRun,
@@ -84,6 +89,37 @@ class KeepsPrintedArtwork:
         return to_delete, model_count, perms_needed, protected
 
 
+# A job's parameters with a range in the core, each checked on its field in the core's words (`range_kwargs`), so a
+# form with several values out of range says so for each at once.
+JOB_RANGES = {"steps": "Steps", "guidance_scale": "Guidance scale", "conditioning_scale": "Conditioning scale",
+              "control_start": "Control start", "control_end": "Control end", "size": "Size",
+              "candidates_per_batch": "Candidates per batch", "seed": "Seed"}
+# Where the core's messages about fields that only the admin shows go (`generator.forms.MESSAGE_FIELDS` has the rest).
+ADMIN_MESSAGE_FIELDS = (("Strength", "strength"), ("The batch budget", "max_batches"), ("Scheduler", "scheduler"),
+                        ("Unknown scheduler", "scheduler"))
+
+
+class GenerationJobForm(forms.ModelForm):
+    """The admin's job form: each range on its field, then what only the whole job can tell (size a multiple of 64,
+    control start before control end, strength, the batch budget, scheduler, content, style) from
+    `jobs.validate_job`, the check every new job passes, on the field it is about."""
+
+    def clean(self) -> dict:
+        cleaned_data = super().clean()
+        if self.errors:
+            return cleaned_data  # one message per field: the core would only repeat the first of them
+        # The job as it would be saved, on a copy: the form's own instance is built from the data after clean().
+        job = construct_instance(self, copy.copy(self.instance))
+        try:
+            jobs.validate_job(job)
+        except ValueError as exc:  # qr.ContentError is one
+            message = str(exc)
+            field = field_for_message(exc) or next(
+                (name for prefix, name in ADMIN_MESSAGE_FIELDS if message.startswith(prefix)), None)
+            self.add_error(field if field in self.fields else None, message)
+        return cleaned_data
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("id", "preview", "prompt", "content", "status", "scannable", "progress", "total_seconds",
@@ -94,11 +130,31 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
                        "result_message", "error", "created", "started", "finished", "queue_seconds",
                        "generation_seconds", "scoring_seconds", "total_seconds", "model_id", "controlnet_id")
     inlines = [CandidateInline]
+    form = GenerationJobForm
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in JOB_RANGES:
+            kwargs.update(range_kwargs(db_field.name, JOB_RANGES[db_field.name]))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="best")
     def preview(self, obj: GenerationJob) -> str:
         best = obj.candidates.order_by("rank").first()
         return thumbnail(best.image if best else None, 56)
+
+
+# A candidate's figures whose range holds by definition: a probability, a fraction of the pixels, a structural
+# similarity. The aesthetic score has none (a regression head's output), nor has a seed beyond the job's own.
+# (The halftone engine's fidelity and colour error are read-only here.)
+FIGURE_RANGES = {"scan_probability": ("Scan probability", 0.0, 1.0), "pixels_changed": ("Pixels changed", 0.0, 1.0),
+                 "ssim": ("SSIM", -1.0, 1.0)}
+
+
+def figure_kwargs(name: str) -> dict:
+    """A figure's range from `FIGURE_RANGES` as Django's fields take it, in `range_kwargs`' words."""
+    label, low, high = FIGURE_RANGES[name]
+    message = f"{label} must be between {low} and {high}, got %(value)s."
+    return {"min_value": low, "max_value": high, "error_messages": {"min_value": message, "max_value": message}}
 
 
 @admin.register(Candidate)
@@ -119,6 +175,11 @@ class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
             return HALFTONE_FIELDS
         return super().get_exclude(request, obj)
     actions = ["create_labeling_session"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in FIGURE_RANGES:
+            kwargs.update(figure_kwargs(db_field.name))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="image")
     def preview(self, obj: Candidate) -> str:

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from campaigns import redirects
+from qartsite import admin as site_admin
 from qartsite import media, views
 
 admin.site.site_header = "qart admin"
@@ -15,6 +16,9 @@ admin.site.site_title = "qart admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Ahead of the admin's own "view on site" redirect: a 404 for kinds of objects that have no table (site_admin).
+    path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(site_admin.view_on_site),
+         name="admin_view_on_site"),
     path("admin/", admin.site.urls),
     path("r/<str:slug>", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),

@@ -297,3 +297,87 @@ class TestVerifierModelAdmin:
         client.force_login(admin_user)
         client.post(f"{self.URL}{row.pk}/delete/", {"post": "yes"})
         assert verifier_models.active_row() == row
+
+
+def change_form_data(response) -> dict:
+    """What the admin change page in `response` would post back unchanged: its form's fields and its inlines'
+    management forms (none of the tests' jobs has candidates)."""
+    form = response.context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False or name in ("image", "init_image", "logo", "control_image"):
+            continue
+        data[name] = "on" if value is True else value
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({f"{inline.formset.prefix}-{name}": management[name].value() for name in management.fields})
+    return data
+
+
+@pytest.mark.django_db
+class TestParameterRangesInAdmin:
+    @pytest.fixture
+    def job(self, team_users):
+        prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a lighthouse")
+        return GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt,
+                                            content="https://x.io/r/a")
+
+    def post_job(self, client, job, **changes):
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        return client.post(url, {**change_form_data(client.get(url)), **changes})
+
+    def test_it_refuses_out_of_range_parameters_with_one_message_per_field(self, client, admin_user, job):
+        client.force_login(admin_user)
+        response = self.post_job(client, job, steps=100000, guidance_scale="1e6", candidates_per_batch=0, size=7,
+                                 seed=-1, progress=-3)
+        errors = response.context["adminform"].form.errors
+        assert response.status_code == 200
+        assert errors == {
+            "steps": ["Steps must be between 1 and 150, got 100000."],
+            "guidance_scale": ["Guidance scale must be between 0.0 and 20.0, got 1000000.0."],
+            "candidates_per_batch": ["Candidates per batch must be between 1 and 16, got 0."],
+            "size": ["Size must be between 256 and 1024, got 7."],
+            "seed": [f"Seed must be between 0 and {2**32 - 129}, got -1."],
+        }
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert (stored.steps, stored.guidance_scale, stored.size, stored.progress) == (25, 3.5, 768, 0.0)
+
+    def test_it_puts_the_cores_whole_job_checks_on_their_fields(self, client, admin_user, job):
+        client.force_login(admin_user)
+        form = self.post_job(client, job, size=800).context["adminform"].form
+        assert form.errors == {"size": ["Size must be a multiple of 64 pixels, got 800."]}
+        # The core says what it finds first, once.
+        form = self.post_job(client, job, size=800, control_start=0.9, control_end=0.5).context["adminform"].form
+        assert form.errors == {"control_start": ["Control start (0.9) must be before control end (0.5)."]}
+        form = self.post_job(client, job, strength=1.5).context["adminform"].form
+        assert form.errors == {"strength": ["Strength must be above 0 and at most 1, got 1.5."]}
+        form = self.post_job(client, job, max_batches=0).context["adminform"].form
+        assert form.errors == {"max_batches": ["The batch budget must be between 1 and 8, got 0."]}
+        assert GenerationJob.objects.get(pk=job.pk).size == 768
+
+    def test_it_saves_parameters_in_range(self, client, admin_user, job):
+        client.force_login(admin_user)
+        response = self.post_job(client, job, steps=150, guidance_scale=0, size=1024, candidates_per_batch=16)
+        assert response.status_code == 302
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert (stored.steps, stored.guidance_scale, stored.size, stored.candidates_per_batch) == (150, 0, 1024, 16)
+
+    def test_the_inputs_carry_the_ranges_for_the_browser(self, client, admin_user, job):
+        client.force_login(admin_user)
+        page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
+        assert 'name="steps" value="25" class="vIntegerField" min="1" max="150"' in page
+
+    def test_it_refuses_a_candidates_figures_out_of_their_range(self, client, admin_user, job):
+        candidate = Candidate.objects.create(job=job, index=0, seed=1, scan_probability=0.9, verdict="pass",
+                                             image="generations/c.png")
+        url = f"/admin/generator/candidate/{candidate.pk}/change/"
+        client.force_login(admin_user)
+        response = client.post(url, {**change_form_data(client.get(url)), "scan_probability": 1.5,
+                                     "pixels_changed": -0.1, "ssim": 2})
+        assert response.context["adminform"].form.errors == {
+            "scan_probability": ["Scan probability must be between 0.0 and 1.0, got 1.5."],
+            "pixels_changed": ["Pixels changed must be between 0.0 and 1.0, got -0.1."],
+            "ssim": ["SSIM must be between -1.0 and 1.0, got 2.0."],
+        }
+        assert Candidate.objects.get(pk=candidate.pk).scan_probability == 0.9

@@ -7,6 +7,7 @@ shows "Rival" somewhere.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
@@ -465,3 +467,29 @@ class TestDeletingTeams:
         assert Team.objects.filter(pk=cast.team.pk).exists() and Placement.objects.filter(campaign__team=cast.team)
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         assert client.get(url(Team, "delete", cast.team)).status_code == 200
+
+
+@pytest.mark.django_db
+class TestViewOnSite:
+    def test_every_link_of_the_admin_index_answers_a_superuser(self, client, admin_user, rows):
+        client.force_login(admin_user)
+        index = client.get("/admin/").content.decode()
+        links = sorted(set(re.findall(r'href="(/admin/[^"#]+)"', index)) - {"/admin/logout/"})
+        assert "/admin/campaigns/campaign/" in links
+        answers = {link: client.get(link).status_code for link in links}
+        assert {link: status for link, status in answers.items() if status >= 400} == {}
+
+    def test_a_kind_of_object_without_a_table_has_no_page_rather_than_a_database_outage(self, client, admin_user):
+        # django_rq's Queue: a placeholder model for its permission, never stored.
+        queue = ContentType.objects.get(app_label="django_rq", model="queue")
+        client.force_login(admin_user)
+        response = client.get(reverse("admin:view_on_site", args=[queue.pk, 1]))
+        assert response.status_code == 404 and "Retry-After" not in response
+
+    def test_it_answers_unknown_kinds_and_objects_with_404(self, client, admin_user, rows):
+        campaign = ContentType.objects.get_for_model(Campaign)
+        client.force_login(admin_user)
+        assert client.get(reverse("admin:view_on_site", args=[999_999, 1])).status_code == 404
+        # A campaign has no page of its own here (no get_absolute_url): Django's own answer, a 404.
+        url = reverse("admin:view_on_site", args=[campaign.pk, rows["ours"][Campaign].pk])
+        assert client.get(url).status_code == 404

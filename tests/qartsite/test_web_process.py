@@ -237,8 +237,9 @@ def test_it_requests_every_url_pattern(report):
 def test_it_runs_every_view_it_requests(report):
     # A 404 or 400 means the view stopped early and the imports behind it went unchecked: give the walk the
     # argument the new route needs. 405: POST-only views, which GET cannot reach further.
+    # The admin's "view on site" answers 404 for every object: no model has a page of its own on the site.
     refused = [(r["url"], r["status"]) for r in report["requests"] if r.get("status") in range(400, 500)
-               and r["status"] != 405]
+               and r["status"] != 405 and not r["route"].startswith("admin/r/")]
     assert not refused
 
 
