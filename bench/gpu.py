@@ -791,6 +791,38 @@ class Bench:
         log(f"SDPA probe: {probe}")
         self.save()
 
+    def postprocess_probe(self) -> None:
+        """The images' conversion after the VAE decode: diffusers' "pil" output (float batch copied to the CPU,
+        scaled and rounded there) against its "pt" output through the product's `diffusion.to_images` (the same
+        steps on the device, bytes copied), for 8 decoded images at the bench's size; the pixels must be
+        identical."""
+        torch = self.torch
+        from diffusers.image_processor import VaeImageProcessor
+
+        from generator.core.engines.diffusion import to_images
+
+        device = "cuda" if self.cuda else "cpu"
+        decoded = (torch.rand(len(self.seeds), 3, self.size, self.size, device=device) * 2.2 - 1.1).half()
+        processor = VaeImageProcessor(vae_scale_factor=8)  # what the pipeline's postprocess runs, "pt" or "pil"
+        probe, pixels = {}, []
+        for name, convert in (("diffusers_pil", lambda: processor.postprocess(decoded, output_type="pil")),
+                              ("to_images", lambda: to_images(processor.postprocess(decoded, output_type="pt")))):
+            convert()
+            times = []
+            for _ in range(10):
+                if self.cuda:
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+                images = convert()
+                times.append(time.perf_counter() - started)
+            probe[name] = dict(median_ms=round(1000 * statistics.median(times), 1),
+                               max_ms=round(1000 * max(times), 1))
+            pixels.append([image.tobytes() for image in images])
+        probe["identical"] = pixels[0] == pixels[1]
+        self.results["postprocess"] = probe
+        log(f"postprocess probe: {probe}")
+        self.save()
+
     # ------------------------------------------------------------------------------------------- output
     def environment(self) -> None:
         torch = self.torch
@@ -888,7 +920,8 @@ def main() -> None:
     parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "var" / "bench_gpu"))
     parser.add_argument("--cache", default="/tmp/qart_bench", help="keeps A's images between calls")
     parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
-                        help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe)")
+                        help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe), "
+                             "post (the images' conversion after the decode)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
     parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
     parser.add_argument("--n", type=int, default=8, help="candidates per call")
@@ -950,7 +983,7 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, turbo=25, rq=200, split=150)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -980,6 +1013,8 @@ def main() -> None:
             job_done = True
         elif stage == "sdpa":
             bench.sdpa_probe()
+        elif stage == "post":
+            bench.postprocess_probe()
         elif stage == "turbo":
             bench.turbo()
         elif stage == "rq":
