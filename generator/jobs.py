@@ -318,9 +318,14 @@ def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], 
         raise
 
 
+# zlib level 3, not Pillow's 6: a 768² candidate encodes 2-3x faster for ~8 % more bytes (the same pixels), and
+# the encoding shares the worker's cores with the verifier.
+PNG_COMPRESS_LEVEL = 3
+
+
 def _png(image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
