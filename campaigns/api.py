@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from campaigns import artwork as artwork_rules
 from campaigns import history, printfiles, restamps, rules, stats
 from campaigns.bulk_api import CampaignBulkActions
-from campaigns.models import LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
+from campaigns.models import ENDS_BEFORE_START, LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
     RangeQuerySerializer,
@@ -140,8 +140,8 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = ["id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source",
-                  "utm_medium", "utm_campaign", "rules", "archived", "created"]
+        fields = ["id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route",
+                  "utm_source", "utm_medium", "utm_campaign", "rules", "archived", "created"]
         read_only_fields = ["created"]
 
     def validate(self, attrs: dict) -> dict:
@@ -153,7 +153,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         starts = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
         ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
         if starts and ends and ends < starts:
-            raise serializers.ValidationError({"ends_on": ["The campaign cannot end before it starts."]})
+            raise serializers.ValidationError({"ends_on": [ENDS_BEFORE_START]})
         checked_rules(attrs, attrs.get("team") or self.instance.team)
         return attrs
 
@@ -251,7 +251,8 @@ class PlacementSerializer(serializers.ModelSerializer):
         "Metres people scan from: scan_distance_m, else the kind's usual distance."))
     rules = rules_field()
     effective_rules = serializers.JSONField(read_only=True, help_text=(
-        "The rules scans follow: these, with the campaign's for each kind they do not set"))
+        "The rules scans follow: these, with the campaign's for each kind they do not set (the campaign's dates "
+        "filling its schedule where it routes by them)"))
 
     class Meta:
         model = Placement

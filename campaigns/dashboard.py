@@ -77,16 +77,18 @@ def card(shares: list[stats.Share]) -> list[dict]:
     return bars(rows)
 
 
-def rule_rows(placements: QuerySet[Placement], days: stats.DateRange) -> list[dict]:
+def rule_rows(placements: QuerySet[Placement], days: stats.DateRange, shared: bool = False) -> list[dict]:
     """The "Destination rules" card's rows (none when no rule sent a scan in `days`): each rule in words with its
-    scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise)."""
+    scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise). A shared report numbers
+    the A/B destinations rather than showing their addresses."""
     return [{"label": share.label, "count": share.scans, "visitors": share.visitors,
              "split_share": "" if share.split_share is None else f"{share.split_share:g}%"}
-            for share in stats.rule_breakdown(placements, days)]
+            for share in stats.rule_breakdown(placements, days, named=not shared)]
 
 
-def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Team) -> dict:
-    """Everything `_scans.html` shows for `placements` in `days`."""
+def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Team, shared: bool = False) -> dict:
+    """Everything `_scans.html` shows for `placements` in `days`; `shared`: for a report shared outside the team
+    (aggregates only: no destination addresses)."""
     daily = stats.daily(placements, days)
     return {
         "chart": daily_chart(daily, stats.local_today(team)),
@@ -97,7 +99,7 @@ def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Tea
         "systems": card(stats.breakdown(placements, stats.Dimension.OS, days)),
         "countries": card(stats.breakdown(placements, stats.Dimension.COUNTRY, days)),
         "languages": card(stats.breakdown(placements, stats.Dimension.LANGUAGE, days)),
-        "rule_rows": rule_rows(placements, days),
+        "rule_rows": rule_rows(placements, days, shared),
         "time_zone": team.time_zone,
         **pattern_charts(placements, days),
     }

@@ -155,8 +155,8 @@ class CampaignForm(RulesFormMixin, forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source", "utm_medium",
-                  "utm_campaign", "archived"]
+        fields = ["name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route", "utm_source",
+                  "utm_medium", "utm_campaign", "archived"]
         widgets = {"starts_on": DateInput(), "ends_on": DateInput()}
         labels = {"utm_source": "UTM source", "utm_medium": "UTM medium", "utm_campaign": "UTM campaign"}
         help_texts = {"archived": "Archived campaigns leave the list; their printed codes still redirect, to the "
@@ -172,10 +172,7 @@ class CampaignForm(RulesFormMixin, forms.ModelForm):
         return [field for field in self.visible_fields() if field.name not in RULE_FIELDS]
 
     def clean(self) -> dict:
-        data = super().clean()
-        starts, ends = data.get("starts_on"), data.get("ends_on")
-        if starts and ends and ends < starts:
-            self.add_error("ends_on", "The campaign can't end before it starts.")
+        data = super().clean()  # the model's clean() checks that it ends after it starts
         self.clean_rules_fields(data)
         return data
 
@@ -186,8 +183,8 @@ class NewCampaignForm(CampaignForm):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
 
     class Meta(CampaignForm.Meta):
-        fields = ["team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source", "utm_medium",
-                  "utm_campaign"]
+        fields = ["team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route", "utm_source",
+                  "utm_medium", "utm_campaign"]
 
     def __init__(self, *args, teams: QuerySet[Team], **kwargs) -> None:
         super().__init__(*args, **kwargs)

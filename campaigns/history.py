@@ -1,6 +1,7 @@
-"""Where printed codes lead, kept in a history: every change of a campaign's destination, fallback or rules and of
-a placement's override or rules (`campaigns.rules`), with who, when, before and after (`DestinationChange`; rules as
-compact JSON), and its one-click revert.
+"""Where printed codes lead, kept in a history: every change of a campaign's destination, fallback, rules, dates or
+routing by them and of a placement's override or rules (`campaigns.rules`), with who, when, before and after
+(`DestinationChange`; rules as compact JSON, dates as ISO 8601, the switch as "on"/"off"), and its one-click
+revert.
 
 One recording point for the pages, the API and the admin: wrap the save in `recorded(instance, user)`, which
 compares the stored row before the save with the instance after it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,13 +19,23 @@ from django.db import transaction
 from campaigns import links, rules
 from campaigns.models import Campaign, DestinationChange, Placement
 
-TRACKED = {Campaign: ("destination", "fallback_url", "rules"), Placement: ("destination_override", "rules")}
+TRACKED = {Campaign: ("destination", "fallback_url", "rules", "starts_on", "ends_on", "dates_route"),
+           Placement: ("destination_override", "rules")}
+Field = DestinationChange.Field
+DAYS = (Field.STARTS_ON, Field.ENDS_ON)
+SWITCH = {True: "on", False: "off"}
 SHOWN = 10  # changes listed on a campaign or placement page
 
 
 def as_text(field: str, value) -> str:
     """A tracked field's value as the history keeps it."""
-    return rules.as_text(value) if field == DestinationChange.Field.RULES else value or ""
+    if field == Field.RULES:
+        return rules.as_text(value)
+    if field == Field.DATES_ROUTE:
+        return SWITCH[bool(value)]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value or ""
 
 
 def stored_values(instance) -> dict | None:
@@ -66,13 +78,17 @@ class RevertRefused(Exception):
 def earlier_value(change: DestinationChange):
     """`change.before` as the field holds it, checked as on any save: RevertRefused says why it no longer is."""
     value = change.before
-    if change.field == DestinationChange.Field.RULES:
+    if change.field == Field.DATES_ROUTE:
+        return value == SWITCH[True]
+    if change.field in DAYS:
+        return date.fromisoformat(value) if value else None
+    if change.field == Field.RULES:
         try:
             return rules.clean_rules(rules.from_text(value))
         except ValidationError as exc:
             raise RevertRefused(f"Not reverted: the earlier rules are no longer accepted. "
                                 f"{' '.join(exc.messages)}") from None
-    if value or change.field == DestinationChange.Field.DESTINATION:
+    if value or change.field == Field.DESTINATION:
         try:
             links.validate_destination(value)
         except ValidationError as exc:
@@ -93,6 +109,8 @@ def revert(change: DestinationChange, user) -> DestinationChange | None:
         with transaction.atomic():
             before = stored_values(target)
             setattr(target, change.field, value)
+            if isinstance(target, Campaign):
+                target.clean()  # an earlier date may no longer fit the other one
             target.save(update_fields=[change.field])
             made = record_changes(target, user, before, reverts=change)
     except ValidationError as exc:  # the model's own checks, e.g. another of its fields no longer validates

@@ -58,6 +58,9 @@ def clean_rules_of(instance) -> dict:
         raise ValidationError({"rules": exc.messages}) from None
 
 
+ENDS_BEFORE_START = "The campaign can't end before it starts."
+
+
 class Campaign(models.Model):
     team_paths = ('team',)  # see TeamOwnedQuerySet
     objects = TeamOwnedQuerySet.as_manager()
@@ -66,12 +69,14 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     destination = models.URLField(max_length=2000, validators=[links.validate_destination],
                                   help_text="Where the codes lead unless a placement overrides it.")
-    starts_on = models.DateField(null=True, blank=True, help_text=(
-        "Its codes lead to the fallback address before this day (in the team's time zone), unless its rules set "
-        "a schedule."))
-    ends_on = models.DateField(null=True, blank=True, help_text=(
-        "Its codes lead to the fallback address after this day (in the team's time zone), unless its rules set "
-        "a schedule."))
+    starts_on = models.DateField(null=True, blank=True, validators=[destination_rules.validate_day],
+                                 help_text="Its first day, in the team's time zone.")
+    ends_on = models.DateField(null=True, blank=True, validators=[destination_rules.validate_day],
+                               help_text="Its last day, in the team's time zone.")
+    dates_route = models.BooleanField(
+        "Route by its dates", default=True,
+        help_text="Before its first day and after its last, its codes lead to the fallback address (where its rules "
+                  "set no start or end of their own). Off for campaigns made before qart routed by dates.")
     utm_source = models.CharField(max_length=100, default="qr", blank=True)
     utm_medium = models.CharField(max_length=100, default="print", blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")
@@ -112,14 +117,24 @@ class Campaign(models.Model):
 
     @property
     def effective_rules(self) -> dict:
-        """Its rules, with its dates as their schedule where they set none (`campaigns.rules.with_dates`)."""
+        """Its rules, with its dates filling the ends of the schedule they leave open where it routes by its dates
+        (`campaigns.rules.with_dates`)."""
+        if not self.dates_route:
+            return self.rules or {}
         return destination_rules.with_dates(self.rules, self.starts_on, self.ends_on, self.team.zone)
 
     @property
-    def dates_route(self) -> bool:
-        """Whether its dates decide where its codes lead (they are set, and its rules set no schedule)."""
+    def routed_by_dates(self) -> bool:
+        """Whether one of its dates decides where its codes lead (routing by dates, and a date its rules leave to
+        it)."""
         rules = self.rules or {}
-        return bool(self.starts_on or self.ends_on) and not any(key in rules for key in destination_rules.SCHEDULE_KEYS)
+        return self.dates_route and ((self.starts_on is not None and "starts_at" not in rules)
+                                     or (self.ends_on is not None and "ends_at" not in rules))
+
+    def clean(self) -> None:
+        super().clean()
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": ENDS_BEFORE_START})
 
     @property
     def fallback_destination(self) -> str:
@@ -489,6 +504,9 @@ class DestinationChange(models.Model):
         FALLBACK_URL = "fallback_url", "fallback address"
         DESTINATION_OVERRIDE = "destination_override", "placement's own destination"
         RULES = "rules", "set of destination rules"
+        STARTS_ON = "starts_on", "first day"
+        ENDS_ON = "ends_on", "last day"
+        DATES_ROUTE = "dates_route", "routing by its dates"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="destination_changes")
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, null=True, blank=True,

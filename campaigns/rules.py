@@ -14,9 +14,10 @@ Where a scan leads, the first that applies (in parentheses, the `rule` it record
 
 1. the placement is switched off or its campaign archived: the campaign's fallback, else its destination ("");
 2. schedule: before `starts_at` or from `ends_at` on, the campaign's fallback, else its destination
-   ("before_start", "after_end"): a code printed for an event never leads to a dead end. Where neither the
-   placement's rules nor its campaign's set a schedule, the campaign's dates are its schedule (`with_dates`: from
-   the first moment of `starts_on` to the last of `ends_on`, in the team's time zone);
+   ("before_start", "after_end"): a code printed for an event never leads to a dead end. A campaign that routes
+   by its dates (`Campaign.dates_route`) has them fill the ends its own rules leave open (`with_dates`: from the
+   first moment of `starts_on` to the last of `ends_on`, in the team's time zone); a placement's schedule, where
+   it sets one, replaces all of that;
 3. device: iOS to `ios`, Android to `android`, any other system (desktops, and iPads that present themselves as
    Macs) to `other`, each only where set ("ios", "android", "other");
 4. split: one of the `split` URLs, chosen by weight from the visitor key (`links.visitor_key`), so one visitor keeps
@@ -50,6 +51,7 @@ KINDS = (SCHEDULE_KEYS, tuple(DEVICE_KEYS), ("split",))  # what a placement's ru
 KEYS = (*DEVICE_KEYS, *SCHEDULE_KEYS, "split")
 MAX_SPLIT = 10  # destinations in one split
 MAX_WEIGHT = 1000
+YEARS = (2000, 2200)  # a schedule's (and a campaign's dates') years: anything else is a typing mistake
 
 
 def fail(message: str) -> None:
@@ -86,8 +88,8 @@ def checked_time(value: Any, name: str, zone: tzinfo) -> datetime:
             fail(f"{name}: give a date and time like 2026-12-01T09:00:00+01:00.")
     if not isinstance(value, datetime):
         fail(f"{name}: give a date and time like 2026-12-01T09:00:00+01:00.")
-    if not 2000 <= value.year <= 2200:
-        fail(f"{name}: give a year from 2000 to 2200.")
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        fail(f"{name}: give a year from {YEARS[0]} to {YEARS[1]}.")
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
@@ -269,17 +271,22 @@ def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, 
     return merged
 
 
+def validate_day(value: date) -> None:
+    """A campaign's start or end date: a year in `YEARS`."""
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValidationError(f"Give a year from {YEARS[0]} to {YEARS[1]}.", code="invalid_date")
+
+
 def with_dates(rules: dict[str, Any] | None, starts_on: date | None, ends_on: date | None,
                zone: tzinfo) -> dict[str, Any]:
-    """A campaign's rules with its dates as their schedule where they set none: from midnight starting `starts_on`
-    to midnight ending `ends_on` (whole days, both included), in `zone` (its team's)."""
+    """A campaign's rules with its dates filling the schedule's ends they leave open: `starts_at` from midnight
+    starting `starts_on`, `ends_at` from midnight ending `ends_on` (whole days, both included), in `zone` (its
+    team's)."""
     rules = rules or {}
-    if any(key in rules for key in SCHEDULE_KEYS) or not (starts_on or ends_on):
-        return rules
     dated = dict(rules)
-    if starts_on is not None:
+    if starts_on is not None and "starts_at" not in rules:
         dated["starts_at"] = datetime.combine(starts_on, time(), zone).isoformat()
-    if ends_on is not None:
+    if ends_on is not None and "ends_at" not in rules and ends_on < date.max:
         dated["ends_at"] = datetime.combine(ends_on + timedelta(days=1), time(), zone).isoformat()
     return dated
 

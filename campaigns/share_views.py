@@ -103,6 +103,6 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     rows = [(placement, figures[placement.pk]) for placement in listed]
     rows.sort(key=lambda row: (-row[1].scans, row[0].name))
     ctx = {"campaign": campaign, "share": share, "rows": rows, **picker,
-           **dashboard.scan_cards(placements, days, campaign.team)}
+           **dashboard.scan_cards(placements, days, campaign.team, shared=True)}
     return private(render(request, "campaigns/shared_report.html", ctx,
                           status=400 if picker["range_error"] else 200))

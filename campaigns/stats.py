@@ -249,7 +249,7 @@ class RuleShare(Share):
     split_share: float | None = None
 
 
-def variant_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
+def split_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
     """A/B variant rule -> its destination (`rules.variant_destinations`), for every split destination these
     placements follow now (their campaigns' included) or followed before (their destination history): a variant
     keeps its name after it left the split."""
@@ -261,23 +261,30 @@ def variant_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
     return rules.variant_destinations(sets)
 
 
-def rule_breakdown(placements: QuerySet[Placement], days: DateRange) -> list[RuleShare]:
+def rule_breakdown(placements: QuerySet[Placement], days: DateRange, named: bool = True) -> list[RuleShare]:
     """Scans and unique visitors per destination rule that sent scans in `days` (`ScanEvent.rule`), in precedence
-    order (A/B variants by scans), then the main destination's (the scans no rule sent: the total's less the
-    rules'); [] when no rule sent any. A/B variants are destinations: one destination's scans are summed across the
-    placements' splits and through edits of a split (scans stored before recorded positions, summed by position)."""
+    order (A/B variants by scans, then label), then the main destination's (the scans no rule sent: the total's
+    less the rules'); [] when no rule sent any. A/B variants are destinations: one destination's scans are summed
+    across the placements' splits and through edits of a split (scans stored before recorded positions, summed by
+    position). `named=False` (a report shared outside the team) numbers them instead of naming their URLs."""
     rows = (rollups_of(placements, Dimension.RULE, days).values("value")
             .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
     found = [(row["value"], row["scans_sum"], row["visitors_sum"]) for row in rows]
     if not found:
         return []
-    variants = variant_destinations(placements) if any(rules.is_variant(value) for value, _, _ in found) else {}
+    variants = split_destinations(placements) if named and any(rules.is_variant(v) for v, _, _ in found) else {}
+    labelled = [(value, scans, visitors, rules.rule_label(value, variants)) for value, scans, visitors in found]
     # A/B variants by scans, most first: the leading destination on top
-    fired = sorted(found, key=lambda row: (rules.rule_order(row[0]), -row[1] if rules.is_variant(row[0]) else 0))
-    split_scans = sum(scans for value, scans, _ in fired if rules.is_variant(value))
-    shares = [RuleShare(value, rules.rule_label(value, variants), scans, visitors,
-                        round(100 * scans / split_scans, 1) if rules.is_variant(value) else None)
-              for value, scans, visitors in fired]
+    labelled.sort(key=lambda row: (rules.rule_order(row[0]), -row[1] if rules.is_variant(row[0]) else 0, row[3],
+                                   row[0]))
+    split_scans = sum(scans for value, scans, _, _ in labelled if rules.is_variant(value))
+    shares, number = [], 0
+    for value, scans, visitors, label in labelled:
+        if rules.is_variant(value) and not named:
+            number += 1
+            label = f"A/B destination {number}"
+        shares.append(RuleShare(value, label, scans, visitors,
+                                round(100 * scans / split_scans, 1) if rules.is_variant(value) else None))
     # A visitor counts under their first scan of the day's rule (or none), so the rest is what no rule sent.
     total = rollups_of(placements, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))
     rest_scans = (total["scans"] or 0) - sum(share.scans for share in shares)

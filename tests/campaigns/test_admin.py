@@ -89,7 +89,7 @@ NO_PLACEMENTS = {"placements-TOTAL_FORMS": 0, "placements-INITIAL_FORMS": 0, "pl
 
 def campaign_form(team, **fields) -> dict:
     return {"name": "Spring Sale", "team": team.pk, "destination": "https://shop.example.com/", "utm_source": "qr",
-            "utm_medium": "print", "utm_campaign": "", **NO_PLACEMENTS, **fields}
+            "utm_medium": "print", "utm_campaign": "", "dates_route": "on", **NO_PLACEMENTS, **fields}
 
 
 @pytest.mark.django_db

@@ -174,19 +174,57 @@ class TestCampaignDates:
         # the last day is 23 hours long (summer time starts): it ends at midnight Paris time, in summer time
         assert dated == {"ios": APP_STORE, "starts_at": "2026-03-28T00:00:00+01:00",
                          "ends_at": "2026-03-30T00:00:00+02:00"}
-        assert rules.with_dates({"ends_at": "2026-04-01T00:00:00+00:00"}, date(2026, 3, 28), None, zone) == {
-            "ends_at": "2026-04-01T00:00:00+00:00"}
         assert rules.with_dates({}, None, None, zone) == {}
+        assert rules.with_dates({}, None, date.max, zone) == {}  # no day after it: no end
+
+    def test_the_dates_fill_only_the_ends_the_rules_leave_open(self):
+        zone = rules.UTC
+        assert rules.with_dates({"ends_at": "2026-04-01T00:00:00+00:00"}, date(2026, 3, 28), date(2026, 5, 1),
+                                zone) == {"starts_at": "2026-03-28T00:00:00+00:00",
+                                          "ends_at": "2026-04-01T00:00:00+00:00"}
+
+    def test_a_campaign_that_does_not_route_by_its_dates_keeps_its_codes_where_they_lead(self, client, placement):
+        campaign = self.dated(placement, starts=-10, ends=-1)
+        campaign.dates_route = False
+        campaign.save()
+        assert scan(client, placement) == "https://shop.example.com/"
+        assert not campaign.routed_by_dates and campaign.effective_rules == {}
+
+    @pytest.mark.parametrize("day", ["1999-12-31", "2201-01-01", "9999-12-31"])
+    def test_a_date_out_of_range_is_refused_with_one_message(self, team_users, placement, day):
+        response = api_as(team_users.owner).patch(f"/api/campaigns/{placement.campaign_id}/", {"ends_on": day},
+                                                  format="json")
+        assert response.status_code == 400 and response.json() == {"ends_on": ["Give a year from 2000 to 2200."]}
+
+    def test_the_admin_refuses_a_campaign_that_ends_before_it_starts(self, placement):
+        campaign = self.dated(placement, starts=0, ends=-1)
+        with pytest.raises(ValidationError, match="can't end before it starts"):
+            campaign.full_clean()
+
+    def test_a_change_of_dates_is_in_the_history_and_reverted(self, team_users, placement):
+        campaign = placement.campaign
+        with history.recorded(campaign, team_users.owner):
+            self.dated(placement, ends=-1)
+        with history.recorded(campaign, team_users.owner):
+            campaign.dates_route = False
+            campaign.save()
+        changes = {change.field: change for change in DestinationChange.objects.all()}
+        assert (changes["ends_on"].before, changes["dates_route"].after) == ("", "off")
+        assert changes["ends_on"].after == campaign.ends_on.isoformat()
+        history.revert(changes["dates_route"], team_users.owner)
+        history.revert(changes["ends_on"], team_users.owner)
+        campaign.refresh_from_db()
+        assert campaign.dates_route and campaign.ends_on is None
 
     def test_the_pages_and_the_api_say_so(self, client, team_users, placement):
         self.dated(placement, starts=-1, ends=30)
         client.force_login(team_users.owner)
         page = client.get(f"/campaigns/{placement.campaign_id}/").content.decode()
-        assert "Outside these dates" in page and FALLBACK in page
+        assert "Before its first day and after its last" in page and FALLBACK in page
         body = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/").json()
         assert set(body["effective_rules"]) == {"starts_at", "ends_at"} and body["rules"] == {}
-        with_rules(placement.campaign, ends_at=hours(2))
-        assert "Outside these dates" not in client.get(f"/campaigns/{placement.campaign_id}/").content.decode()
+        with_rules(placement.campaign, starts_at=hours(-2), ends_at=hours(2))
+        assert "Before its first day" not in client.get(f"/campaigns/{placement.campaign_id}/").content.decode()
 
 
 @pytest.mark.django_db
@@ -435,7 +473,8 @@ class TestHistory:
         campaign = placement.campaign
         response = client.post(f"/campaigns/{campaign.pk}/edit/", {
             "name": "Spring Sale", "destination": "https://shop.example.com/", "fallback_url": FALLBACK,
-            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "rule_android": PLAY})
+            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "dates_route": "on",
+            "rule_android": PLAY})
         assert response.status_code == 302
         campaign.refresh_from_db()
         assert campaign.rules == {"android": PLAY}
@@ -497,7 +536,7 @@ class TestAdmin:
         campaign = placement.campaign
         form = {"name": "Spring Sale", "team": campaign.team_id, "destination": "https://shop.example.com/",
                 "fallback_url": FALLBACK, "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale",
-                **NO_PLACEMENTS}
+                "dates_route": "on", **NO_PLACEMENTS}
         refused = client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
                               {**form, "rules": '{"ios": "javascript:alert(1)"}'})
         assert refused.status_code == 200 and "rules" in refused.context["adminform"].form.errors

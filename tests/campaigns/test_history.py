@@ -20,7 +20,7 @@ def placement(campaign) -> Placement:
 
 def page_campaign_form(**fields) -> dict:
     return {"name": "Spring Sale", "destination": OLD, "fallback_url": "", "utm_source": "qr", "utm_medium": "print",
-            "utm_campaign": "spring-sale", **fields}
+            "utm_campaign": "spring-sale", "dates_route": "on", **fields}
 
 
 def only_change() -> DestinationChange:

@@ -13,6 +13,7 @@ from campaigns.models import Placement, ScanRollup
 from tests.campaigns.test_rollups import all_rows, event
 
 rollups_by_rule = importlib.import_module("campaigns.migrations.0009_rollups_by_rule")
+dates_route_switch = importlib.import_module("campaigns.migrations.0014_campaign_dates_route_switch")
 
 
 @pytest.mark.django_db
@@ -31,3 +32,15 @@ def test_0009_counts_the_rules_of_stored_scans_as_the_drainer_does(campaign):
 
     assert all_rows() == counted
     assert ScanRollup.objects.filter(dimension="rule", placement=poster).exists()
+
+
+@pytest.mark.django_db
+def test_0014_leaves_campaigns_made_before_it_leading_where_they_did(campaign):
+    campaign.ends_on = datetime(2026, 1, 31).date()  # long past: as a label, it sent nothing to the fallback
+    campaign.save()
+    assert campaign.dates_route and "ends_at" in campaign.effective_rules  # what a new campaign does
+
+    dates_route_switch.keep_existing_campaigns_where_they_lead(apps, None)
+
+    campaign.refresh_from_db()
+    assert not campaign.dates_route and campaign.effective_rules == {}

@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import drainer, scan_buffer, shares
+from campaigns import drainer, rules, scan_buffer, shares
 from campaigns.models import Placement, ReportShare
 
 
@@ -56,17 +56,21 @@ class TestShares:
 
     def test_it_shows_the_destination_rules_card_without_the_visitors(self, client, team_users, campaign,
                                                                        placement):
+        secret = "https://shop.example.com/launch-coupon-ZX81"  # the team's own business: not on a shared report
+        placement.rules = {"split": [{"url": secret, "weight": 1}, {"url": "https://shop.example.com/b", "weight": 1}]}
+        placement.save()
         drainer.store_events([scan_buffer.scan_event(
             placement.pk, timezone.now(), browser="Safari", os="iOS", device_class="mobile", referer="",
             accept_language="", country="", is_bot=False, visitor_key=f"{n:032d}", rule=rule)
-            for n, rule in enumerate(["ab:0", "ab:1", "ab:1", "ios"])])
+            for n, rule in enumerate([rules.variant_rule(secret), "ab:1", "ab:1", "ios"])])
         client.force_login(team_users.teammate)
+        assert secret in client.get(f"/campaigns/{campaign.pk}/").content.decode()  # the team sees where it led
         page = Client().get(shared_link(client, campaign).split("testserver")[-1]).content.decode()
         card = page[page.index('id="destination-rules"'):]
         card = card[:card.index("</section>")]
-        for words in ("iPhone (iOS) destination", "A/B variant A", "A/B variant B", "33.3%", "66.7%"):
+        for words in ("iPhone (iOS) destination", "A/B destination 1", "A/B destination 2", "33.3%", "66.7%"):
             assert words in card
-        assert f"{0:032d}" not in page
+        assert f"{0:032d}" not in page and "launch-coupon" not in page
 
     def test_it_keeps_the_link_out_of_other_sites_referers_without_breaking_forms(self, client, team_users,
                                                                                    campaign):

@@ -150,10 +150,12 @@ class TestFigures:
 
         shares = [(s.value, s.label, s.scans, s.split_share)
                   for s in stats.rule_breakdown(Placement.objects.all(), days)]
-        assert shares[0] == (va, f"A/B: {a}", 3, 60.0)  # the poster's first and the flyer's second: one destination
-        assert sorted(shares[1:3]) == [(vb, f"A/B: {b}", 1, 20.0),
-                                       (vc, "A/B: a destination no longer in any split", 1, 20.0)]
-        assert shares[3] == ("", "Main destination (no rule)", 1, None)
+        assert shares == [(va, f"A/B: {a}", 3, 60.0),  # the poster's first and the flyer's second: one destination
+                          (vc, "A/B: a destination no longer in any split", 1, 20.0),  # ties: by label
+                          (vb, f"A/B: {b}", 1, 20.0), ("", "Main destination (no rule)", 1, None)]
+        shared = stats.rule_breakdown(Placement.objects.all(), days, named=False)  # outside the team: no addresses
+        assert [(s.label, s.scans) for s in shared] == [("A/B destination 1", 3), ("A/B destination 2", 1),
+                                                        ("A/B destination 3", 1), ("Main destination (no rule)", 1)]
         for split in ([c, a], [a, b]):  # c was the poster's for a while: its destination history still names it
             with history.recorded(poster, None):
                 poster.rules = {"split": [{"url": url, "weight": 1} for url in split]}

@@ -71,7 +71,7 @@ def body(response) -> str:
 
 
 CAMPAIGN_DATA = {"name": "Autumn", "destination": "https://shop.example.com/autumn", "utm_source": "qr",
-                 "utm_medium": "print", "utm_campaign": ""}
+                 "utm_medium": "print", "utm_campaign": "", "dates_route": "on"}
 PLACEMENT_DATA = {"name": "Window sticker", "kind": "poster", "location": "Shop window", "active": "on"}
 
 
@@ -339,7 +339,7 @@ class TestCampaignPage:
             card = html[html.index('id="destination-rules"'):]
             card = card[:card.index("</section>")]
             cells = [re.sub(r"<[^>]+>", "", row).split("|") for row in re.findall(
-                r"<tr><td>(.*?)</td></tr>", card.replace("</td><td class=\"num\">", "|"))]
+                r"<tr><td[^>]*>(.*?)</td></tr>", card.replace("</td><td class=\"num\">", "|"))]
             assert cells == [["After the end date → fallback", "1", "1", "–"], ["A/B variant A", "3", "3", "75%"],
                              ["A/B variant B", "1", "1", "25%"], ["Main destination (no rule)", "2", "2", "–"]]
         # A range without rule scans has no card.
