@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from generator import jobs, verifier_models
 from generator.core.codes import scan
 from generator.evals import label_csv, sessions
-from generator.forms import field_for_message, range_kwargs
+from generator.forms import bounds_kwargs, field_for_message, range_kwargs
 from generator.models import (
     Candidate,
     EvalRun,
@@ -94,29 +94,26 @@ class KeepsPrintedArtwork:
 JOB_RANGES = {"steps": "Steps", "guidance_scale": "Guidance scale", "conditioning_scale": "Conditioning scale",
               "control_start": "Control start", "control_end": "Control end", "size": "Size",
               "candidates_per_batch": "Candidates per batch", "seed": "Seed"}
-# Where the core's messages about fields that only the admin shows go (`generator.forms.MESSAGE_FIELDS` has the rest).
-ADMIN_MESSAGE_FIELDS = (("Strength", "strength"), ("The batch budget", "max_batches"), ("Scheduler", "scheduler"),
-                        ("Unknown scheduler", "scheduler"))
+# What `jobs.validate_job` reads: a change of any of them has the whole job checked again.
+JOB_PARAMETERS = {*JOB_RANGES, "content", "strength", "scheduler", "max_batches", "style", "background", "ecc"}
 
 
 class GenerationJobForm(forms.ModelForm):
     """The admin's job form: each range on its field, then what only the whole job can tell (size a multiple of 64,
     control start before control end, strength, the batch budget, scheduler, content, style) from
-    `jobs.validate_job`, the check every new job passes, on the field it is about."""
+    `jobs.validate_job`, the check every new job passes, on the field it is about. Only when a parameter changed:
+    an old job whose scheduler is no longer offered can still have its other fields edited."""
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
-        if self.errors:
+        if self.errors or not JOB_PARAMETERS & set(self.changed_data):
             return cleaned_data  # one message per field: the core would only repeat the first of them
         # The job as it would be saved, on a copy: the form's own instance is built from the data after clean().
         job = construct_instance(self, copy.copy(self.instance))
         try:
             jobs.validate_job(job)
         except ValueError as exc:  # qr.ContentError is one
-            message = str(exc)
-            field = field_for_message(exc) or next(
-                (name for prefix, name in ADMIN_MESSAGE_FIELDS if message.startswith(prefix)), None)
-            self.add_error(field if field in self.fields else None, message)
+            self.add_error(field_for_message(exc, self.fields), str(exc))
         return cleaned_data
 
 
@@ -150,13 +147,6 @@ FIGURE_RANGES = {"scan_probability": ("Scan probability", 0.0, 1.0), "pixels_cha
                  "ssim": ("SSIM", -1.0, 1.0)}
 
 
-def figure_kwargs(name: str) -> dict:
-    """A figure's range from `FIGURE_RANGES` as Django's fields take it, in `range_kwargs`' words."""
-    label, low, high = FIGURE_RANGES[name]
-    message = f"{label} must be between {low} and {high}, got %(value)s."
-    return {"min_value": low, "max_value": high, "error_messages": {"min_value": message, "max_value": message}}
-
-
 @admin.register(Candidate)
 class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
@@ -178,7 +168,7 @@ class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in FIGURE_RANGES:
-            kwargs.update(figure_kwargs(db_field.name))
+            kwargs.update(bounds_kwargs(*FIGURE_RANGES[db_field.name]))
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="image")

@@ -63,25 +63,33 @@ MESSAGE_FIELDS = (
     ("Prompt", "prompt"), ("Steps", "steps"), ("Guidance", "guidance_scale"),
     ("Conditioning", "conditioning_scale"), ("Control start", "control_start"), ("Control end", "control_end"),
     ("Size", "size"), ("Candidates", "candidates_per_batch"), ("Seed", "seed"), ("Style", "style"),
-    ("Background", "background"),
+    ("Background", "background"), ("Strength", "strength"), ("The batch budget", "max_batches"),
+    ("Scheduler", "scheduler"), ("Unknown scheduler", "scheduler"),
 )
 
 
-def field_for_message(exc: ValueError) -> str | None:
-    if isinstance(exc, qr.ContentError):
-        return "content"
+def field_for_message(exc: ValueError, fields) -> str | None:
+    """Which of `fields` a core message is about (by its first words, `MESSAGE_FIELDS`); None for the form as a
+    whole."""
     message = str(exc)
-    return next((field for prefix, field in MESSAGE_FIELDS if message.startswith(prefix)), None)
+    field = "content" if isinstance(exc, qr.ContentError) else next(
+        (name for prefix, name in MESSAGE_FIELDS if message.startswith(prefix)), None)
+    return field if field in fields else None
+
+
+def bounds_kwargs(label: str, low, high) -> dict:
+    """A range as Django and DRF fields take it (min_value, max_value and their message), in the core's words:
+    "Candidates must be between 1 and 16, got 0."."""
+    message = f"{label} must be between {low} and {high}, got %(value)s."
+    return {"min_value": low, "max_value": high, "error_messages": {"min_value": message, "max_value": message}}
 
 
 def range_kwargs(name: str, label: str) -> dict:
-    """A field's range from `RANGES` as Django and DRF fields take it (min_value, max_value and their message), in
-    the core's words, bounds written as the core writes them: "Candidates must be between 1 and 16, got 0.",
-    "Conditioning scale must be between 0.0 and 3.0, got 4.5."."""
+    """A field's range from `RANGES` (`bounds_kwargs`), bounds written as the core writes them: "Conditioning scale
+    must be between 0.0 and 3.0, got 4.5."."""
     low, high, step = RANGES[name]
     kind = int if isinstance(step, int) else float
-    message = f"{label} must be between {kind(low)} and {kind(high)}, got %(value)s."
-    return {"min_value": low, "max_value": high, "error_messages": {"min_value": message, "max_value": message}}
+    return {**bounds_kwargs(label, kind(low), kind(high)), "min_value": low, "max_value": high}
 
 
 def number(name: str, label: str, help_text: str = "", *, integer: bool = False, **kwargs) -> forms.Field:
@@ -250,7 +258,7 @@ class GenerationForm(forms.Form):
         try:
             jobs.validate_job(self.job)
         except ValueError as exc:  # qr.ContentError is a ValueError too
-            self.add_error(field_for_message(exc), str(exc))
+            self.add_error(field_for_message(exc, self.fields), str(exc))
         return data
 
     def has_room(self, team: Team, count: bool = False) -> bool:

@@ -25,7 +25,7 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes import views as contenttype_views
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import connection, models
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse
@@ -407,17 +407,19 @@ admin.site.register(AccessFailureLog, SuperuserAccessFailureLogAdmin)
 
 def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
     """The admin's "view on site" redirect (`/admin/r/<content type>/<id>/`, routed in qartsite/urls.py ahead of the
-    admin's own), with a 404 for a model that has no table.
+    admin's own): a 404 for a kind of object without a page of its own, before any lookup.
 
-    Django's looks the object up in whatever model the content type names. django_rq's `Queue` is a placeholder
-    (unmanaged, no table: it exists for its "Access admin page" permission), so the lookup failed in the database:
-    SQLite's "no such table" is an OperationalError, which `qartsite.outage` answers with its 503, "the database is
-    not answering" (PostgreSQL's is a 500).
+    Django's looks the object up in whatever model the content type names, across every team, even where it has
+    no page. django_rq's `Queue` is a placeholder (unmanaged, no table: it exists for its "Access admin page"
+    permission), so that lookup failed in the database: SQLite's "no such table" is an OperationalError, which
+    `qartsite.outage` answers with its 503, "the database is not answering" (PostgreSQL's is a 500).
     """
     try:
         model = ContentType.objects.get_for_id(content_type_id).model_class()
     except ContentType.DoesNotExist:
         raise Http404("No such kind of object.") from None
-    if model is None or model._meta.db_table not in connection.introspection.table_names():
-        raise Http404("Objects of this kind are not stored, so they have no page.")
+    if model is None or not hasattr(model, "get_absolute_url"):
+        # No model has a page of its own today. Should one get one, look its objects up through its team-scoped
+        # admin's queryset first: Django's shortcut reads every team's rows.
+        raise Http404("Objects of this kind have no page on the site.")
     return contenttype_views.shortcut(request, content_type_id, object_id)

@@ -14,14 +14,12 @@ from __future__ import annotations
 import binascii
 from hmac import compare_digest
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 TOKEN_EXPIRED = "Token expired: make a new one on your account page (/accounts/) or with `manage.py qart_token`."
@@ -35,31 +33,32 @@ class TokenAuthentication(KnoxTokenAuthentication):
     class refuses such a token as invalid, and so does this one.
     """
 
+    presented = ""  # the token of this request (DRF makes an authenticator per request)
+
     def authenticate_credentials(self, token: bytes):
         try:
-            text = token.decode("utf-8")
+            self.presented = token.decode("utf-8")
         except UnicodeDecodeError:
             raise AuthenticationFailed(_("Invalid token.")) from None
-        self.refuse_if_expired(text)
         return super().authenticate_credentials(token)
 
-    def refuse_if_expired(self, token: str) -> None:
-        """Raise AuthenticationFailed(TOKEN_EXPIRED) if `token` is an expired token still stored.
+    def _cleanup_token(self, auth_token) -> bool:
+        """Knox's own step (pinned knox 5.1: a private method): delete `auth_token` if it expired, with its user's
+        other expired tokens, and say whether it had. Where the expired row is the very token presented (its whole
+        hash matches, so someone who knows only a prefix learns nothing), answer `TOKEN_EXPIRED` instead of knox's
+        "Invalid token.", at no query beyond knox's."""
+        presented = self.is_presented(auth_token)  # before knox deletes it: its digest is its primary key
+        expired = super()._cleanup_token(auth_token)
+        if expired and presented:
+            raise AuthenticationFailed(TOKEN_EXPIRED)
+        return expired
 
-        Only a stored row whose hash matches the whole token counts, so the answer says nothing to someone who
-        merely knows a prefix. The row goes the way knox's own check sends it (`_cleanup_token`: deleted, with
-        the user's other expired tokens, and knox's `token_expired` signal).
-        """
-        expired = AuthToken.objects.filter(token_key=token[:CONSTANTS.TOKEN_KEY_LENGTH],
-                                           expiry__lt=timezone.now()).select_related("user")
-        for auth_token in expired:
-            try:
-                digest = hash_token(token)
-            except (TypeError, binascii.Error):
-                return  # not a token knox could have made: its own check answers "Invalid token."
-            if compare_digest(digest, auth_token.digest):
-                self._cleanup_token(auth_token)
-                raise AuthenticationFailed(TOKEN_EXPIRED)
+    def is_presented(self, auth_token: AuthToken) -> bool:
+        try:
+            digest = hash_token(self.presented)
+        except (TypeError, binascii.Error):
+            return False
+        return compare_digest(digest, auth_token.digest)
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

@@ -356,6 +356,13 @@ class TestParameterRangesInAdmin:
         assert form.errors == {"max_batches": ["The batch budget must be between 1 and 8, got 0."]}
         assert GenerationJob.objects.get(pk=job.pk).size == 768
 
+    def test_an_old_job_the_core_no_longer_accepts_keeps_its_other_fields_editable(self, client, admin_user, job):
+        GenerationJob.objects.filter(pk=job.pk).update(scheduler="retired_sampler")
+        client.force_login(admin_user)
+        assert self.post_job(client, job, repair="").status_code == 302  # no parameter changed: saved
+        form = self.post_job(client, job, steps=30).context["adminform"].form
+        assert list(form.errors) == ["scheduler"] and "retired_sampler" in form.errors["scheduler"][0]
+
     def test_it_saves_parameters_in_range(self, client, admin_user, job):
         client.force_login(admin_user)
         response = self.post_job(client, job, steps=150, guidance_scale=0, size=1024, candidates_per_batch=16)

@@ -117,7 +117,10 @@ class TestContent:
         form = make_form(team_users.owner, team_users.team, control_start="0.9", control_end="0.5")
         assert not form.is_valid()
         assert "must be before control end" in form.errors["control_start"][0]
-        assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8")) is None
+        page = forms.GenerationForm.base_fields
+        assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8"), page) is None
+        assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8"),
+                                       {"max_batches": None}) == "max_batches"
 
 
 class TestNumbers:
