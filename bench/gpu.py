@@ -98,6 +98,9 @@ VARIANTS = {
               opt=False, compile=None, dtype="fp16", attention="default", product=True),
     "P0": dict(label="P without FlashAttention 4 (cuDNN attention throughout, the product before issue 16)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True, fa4=False),
+    "P0E": dict(label="P0 with the ControlNet's conditioning embedding on every step (as diffusers; the product "
+                      "before issue 16's fifth step embeds once per generation)", skip=True, opt=False, compile=None,
+                dtype="fp16", attention="default", product=True, fa4=False, embed_once=False),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
@@ -114,7 +117,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -175,6 +178,8 @@ class Bench:
         torch = self.torch
         pipe = self.parts.pipeline(self.dtype(spec["dtype"]), skip=spec["skip"], device=device)
         fewstep_unet = None
+        if hasattr(pipe.controlnet, "embed_once"):  # a QRControlNet: P0E embeds on every step, as diffusers does
+            pipe.controlnet.embed_once = spec.get("embed_once", True)
         if spec.get("product"):
             if spec.get("inductor"):
                 import torch._inductor.config as inductor_config
@@ -191,7 +196,8 @@ class Bench:
                 # A fresh trace and cache tag per product variant: P (FA4) and P0 (no FA4) must not share graphs.
                 torch._dynamo.reset()
                 if hasattr(compiler_config, "cache_key_tag"):
-                    compiler_config.cache_key_tag = f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
+                    compiler_config.cache_key_tag = (f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
+                                                     f"-embed-{spec.get('embed_once', True)}")
                 # exactly what the worker's load_engine applies
                 fp8 = spec.get("fp8", False)
                 if fp8 and fp8_mod.fp8_unusable(self.device):

@@ -48,6 +48,49 @@ class TestControlNetSkip:
         assert np.abs(np.asarray(skipped, int) - np.asarray(reference, int)).max() <= 1
 
 
+class TestConditioningEmbeddingOnce:
+    def test_it_embeds_the_control_image_once_per_generation_with_the_same_images(self, tiny_engine, control):
+        net = tiny_engine.txt2img.controlnet
+        keys = list(net.state_dict())
+        calls = []
+        hook = net.controlnet_cond_embedding.register_forward_hook(lambda *args: calls.append(1))
+        params = GenerationParams(**{**FAST, "steps": 6, "control_start": 0.0})
+        try:
+            once = tiny_engine.generate(control, params, seeds=[4, 5])
+            assert len(calls) == 1  # 6 ControlNet steps, one embedding
+            again = tiny_engine.generate(control, params, seeds=[4, 5])
+            assert len(calls) == 2  # a new generation, a new control tensor: embedded again
+            net.embed_once = False
+            every_step = tiny_engine.generate(control, params, seeds=[4, 5])
+        finally:
+            net.embed_once = True
+            hook.remove()
+        assert len(calls) == 2 + 6
+        assert [im.tobytes() for im in once] == [im.tobytes() for im in again] == [im.tobytes() for im in every_step]
+        # the embedding module is back in its place: weights load and save under their own names
+        assert list(net.state_dict()) == keys and any(k.startswith("controlnet_cond_embedding.") for k in keys)
+
+    def test_a_compiled_network_takes_the_embedding_as_given(self, tiny_engine):
+        import copy
+
+        import torch
+        import torch._dynamo
+
+        net = copy.deepcopy(tiny_engine.txt2img.controlnet)
+        args = TestControlNetCompiledBody.inputs()
+        with torch.no_grad():
+            net.embed_once = False
+            want_down, want_mid = net(*args, conditioning_scale=1.5, return_dict=False)
+            net.embed_once = True
+            torch._dynamo.reset()
+            graphs = TestControlNetCompiledBody.counting_compile(net)
+            for _ in range(2):
+                down, mid = net(*args, conditioning_scale=1.5, return_dict=False)
+        torch._dynamo.reset()
+        assert len(graphs) == 1 and torch.allclose(mid, want_mid, atol=1e-5)
+        assert all(torch.allclose(got, want, atol=1e-5) for got, want in zip(down, want_down, strict=True))
+
+
 class TestControlNetCompiledBody:
     """`compile_for_cuda` compiles a QRControlNet's network at scale 1 and scales outside the graph."""
 
