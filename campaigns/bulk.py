@@ -47,8 +47,8 @@ ALIASES = {"printed_quantity": ("quantity", "printed"),
            "printed_width_cm": ("printed_width", "width", "width_cm"),
            "scan_distance_m": ("distance", "distance_m", "scan_distance", "scanning_distance", "scanning_distance_m"),
            "destination_override": ("destination", "override")}
-CAMPAIGN_COLUMNS = ("id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "utm_source",
-                    "utm_medium", "utm_campaign", "archived", "created", "placements")
+CAMPAIGN_COLUMNS = ("id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route",
+                    "utm_source", "utm_medium", "utm_campaign", "archived", "created", "placements")
 NOT_CSV = ("This is not a CSV file. Save the sheet as “CSV UTF-8 (comma delimited)” and upload that; spreadsheet "
            "(.xlsx, .ods) and other binary files are refused.")
 
@@ -282,6 +282,7 @@ def campaign_lines(campaigns: QuerySet[Campaign]) -> Iterator[str]:
             .order_by("team__name", "name", "pk"))
     for campaign in rows.iterator(chunk_size=500):
         yield csv_line([campaign.pk, campaign.team.name, campaign.name, campaign.destination, campaign.fallback_url,
-                        campaign.starts_on, campaign.ends_on, campaign.utm_source, campaign.utm_medium,
+                        campaign.starts_on, campaign.ends_on, "true" if campaign.dates_route else "false",
+                        campaign.utm_source, campaign.utm_medium,
                         campaign.utm_campaign, "true" if campaign.archived else "false",
                         campaign.created.isoformat(), campaign.placement_count])

@@ -224,5 +224,5 @@ class TestExport:
         Placement.objects.create(campaign=campaign, name="B")
         lines = list(bulk.campaign_lines(Campaign.objects.all()))
         assert lines[0].strip() == ",".join(bulk.CAMPAIGN_COLUMNS)
-        assert lines[1].startswith(f"{campaign.pk},Acme,Spring Sale,https://shop.example.com/,")
+        assert lines[1].startswith(f"{campaign.pk},Acme,Spring Sale,https://shop.example.com/,,,,true,qr,print,")
         assert lines[1].strip().endswith(",false," + campaign.created.isoformat() + ",2")
