@@ -183,12 +183,16 @@ class TestCampaignDates:
                                 zone) == {"starts_at": "2026-03-28T00:00:00+00:00",
                                           "ends_at": "2026-04-01T00:00:00+00:00"}
 
-    def test_a_campaign_that_does_not_route_by_its_dates_keeps_its_codes_where_they_lead(self, client, placement):
+    def test_a_campaign_that_does_not_route_by_its_dates_keeps_its_codes_where_they_lead(self, client, team_users,
+                                                                                          placement):
         campaign = self.dated(placement, starts=-10, ends=-1)
         campaign.dates_route = False
         campaign.save()
         assert scan(client, placement) == "https://shop.example.com/"
         assert not campaign.routed_by_dates and campaign.effective_rules == {}
+        client.force_login(team_users.owner)
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert "Its dates do not change where its codes lead" in page and "Before its first day" not in page
 
     @pytest.mark.parametrize("day", ["1999-12-31", "2201-01-01", "9999-12-31"])
     def test_a_date_out_of_range_is_refused_with_one_message(self, team_users, placement, day):
