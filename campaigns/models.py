@@ -8,6 +8,8 @@ their codes keep redirecting and counting. Where a code leads: `Placement.destin
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -130,6 +132,19 @@ class Campaign(models.Model):
         rules = self.rules or {}
         return self.dates_route and ((self.starts_on is not None and "starts_at" not in rules)
                                      or (self.ends_on is not None and "ends_at" not in rules))
+
+    @property
+    def dates_now(self) -> str:
+        """Where today falls for a campaign routed by its dates: "before" its first day, "after" its last, else ""
+        (today in its team's time zone)."""
+        if not self.routed_by_dates:
+            return ""
+        today = timezone.localdate(timezone=self.team.zone)
+        if self.starts_on and today < self.starts_on and "starts_at" not in (self.rules or {}):
+            return "before"
+        if self.ends_on and today > self.ends_on and "ends_at" not in (self.rules or {}):
+            return "after"
+        return ""
 
     def clean(self) -> None:
         super().clean()
@@ -530,6 +545,9 @@ class DestinationChange(models.Model):
         """`before` or `after` for people: rules in words (`campaigns.rules.describe`), addresses as they are."""
         if self.field == self.Field.RULES:
             return destination_rules.describe(destination_rules.from_text(value))
+        if self.field in (self.Field.STARTS_ON, self.Field.ENDS_ON) and value:
+            day = date.fromisoformat(value)
+            return f"{day.day} {day:%b %Y}"  # as the campaign page writes its dates
         return value
 
     @property

@@ -274,7 +274,8 @@ def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, 
 def validate_day(value: date) -> None:
     """A campaign's start or end date: a year in `YEARS`."""
     if not YEARS[0] <= value.year <= YEARS[1]:
-        raise ValidationError(f"Give a year from {YEARS[0]} to {YEARS[1]}.", code="invalid_date")
+        # Not "invalid_date": a form's date field has a message of its own under that code, which would replace this.
+        raise ValidationError(f"Give a year from {YEARS[0]} to {YEARS[1]}.", code="year_range")
 
 
 def with_dates(rules: dict[str, Any] | None, starts_on: date | None, ends_on: date | None,

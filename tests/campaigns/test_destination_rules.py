@@ -200,6 +200,28 @@ class TestCampaignDates:
                                                   format="json")
         assert response.status_code == 400 and response.json() == {"ends_on": ["Give a year from 2000 to 2200."]}
 
+    def test_the_pages_refuse_a_date_out_of_range_in_these_words(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        campaign = placement.campaign
+        response = client.post(f"/campaigns/{campaign.pk}/edit/", {
+            "name": "Spring Sale", "destination": "https://shop.example.com/", "fallback_url": FALLBACK,
+            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "dates_route": "on",
+            "ends_on": "9999-12-31"})
+        assert response.status_code == 400
+        assert response.context["form"].errors == {"ends_on": ["Give a year from 2000 to 2200."]}
+
+    def test_the_page_says_when_the_dates_send_its_codes_to_the_fallback_today(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        campaign = self.dated(placement, starts=-10, ends=-1)
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert f"It ended on {campaign.ends_on.day} {campaign.ends_on:%b %Y}: its codes lead to" in page
+        campaign = self.dated(placement, starts=2, ends=9)
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert f"It starts on {campaign.starts_on.day} {campaign.starts_on:%b %Y}: until then" in page
+        self.dated(placement, starts=-1, ends=1)
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert "It ended on" not in page and "It starts on" not in page
+
     def test_the_admin_refuses_a_campaign_that_ends_before_it_starts(self, placement):
         campaign = self.dated(placement, starts=0, ends=-1)
         with pytest.raises(ValidationError, match="can't end before it starts"):
@@ -215,6 +237,7 @@ class TestCampaignDates:
         changes = {change.field: change for change in DestinationChange.objects.all()}
         assert (changes["ends_on"].before, changes["dates_route"].after) == ("", "off")
         assert changes["ends_on"].after == campaign.ends_on.isoformat()
+        assert changes["ends_on"].after_shown == f"{campaign.ends_on.day} {campaign.ends_on:%b %Y}"  # as the page
         history.revert(changes["dates_route"], team_users.owner)
         history.revert(changes["ends_on"], team_users.owner)
         campaign.refresh_from_db()
