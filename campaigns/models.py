@@ -118,31 +118,34 @@ class Campaign(models.Model):
         return destination_rules.describe(self.rules)
 
     @property
-    def effective_rules(self) -> dict:
-        """Its rules, with its dates filling the ends of the schedule they leave open where it routes by its dates
-        (`campaigns.rules.with_dates`)."""
+    def routing_days(self) -> tuple[date | None, date | None]:
+        """Its first and last days where they decide where its codes lead: when it routes by its dates, each day
+        whose end of the schedule its rules leave open (None otherwise)."""
         if not self.dates_route:
-            return self.rules or {}
-        return destination_rules.with_dates(self.rules, self.starts_on, self.ends_on, self.team.zone)
+            return None, None
+        rules = self.rules or {}
+        return (None if "starts_at" in rules else self.starts_on), (None if "ends_at" in rules else self.ends_on)
+
+    @property
+    def effective_rules(self) -> dict:
+        """Its rules, with its routing days filling the ends of the schedule they leave open
+        (`campaigns.rules.with_dates`)."""
+        return destination_rules.with_dates(self.rules, *self.routing_days, self.team.zone)
 
     @property
     def routed_by_dates(self) -> bool:
-        """Whether one of its dates decides where its codes lead (routing by dates, and a date its rules leave to
-        it)."""
-        rules = self.rules or {}
-        return self.dates_route and ((self.starts_on is not None and "starts_at" not in rules)
-                                     or (self.ends_on is not None and "ends_at" not in rules))
+        """Whether one of its dates decides where its codes lead (`routing_days`)."""
+        return any(day is not None for day in self.routing_days)
 
     @property
     def dates_now(self) -> str:
-        """Where today falls for a campaign routed by its dates: "before" its first day, "after" its last, else ""
-        (today in its team's time zone)."""
-        if not self.routed_by_dates:
-            return ""
+        """Where today (in its team's time zone) falls against its routing days: "before" the first, "after" the
+        last, else ""."""
+        first, last = self.routing_days
         today = timezone.localdate(timezone=self.team.zone)
-        if self.starts_on and today < self.starts_on and "starts_at" not in (self.rules or {}):
+        if first is not None and today < first:
             return "before"
-        if self.ends_on and today > self.ends_on and "ends_at" not in (self.rules or {}):
+        if last is not None and today > last:
             return "after"
         return ""
 

@@ -56,6 +56,12 @@ def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station Poster")
 
 
+def campaign_page_form(**fields) -> dict:
+    """The campaign edit page's form as the fixture's campaign fills it, with `fields` changed."""
+    return {"name": "Spring Sale", "destination": "https://shop.example.com/", "fallback_url": FALLBACK,
+            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "dates_route": "on", **fields}
+
+
 def with_rules(target, **given):
     target.rules = given
     target.save()
@@ -203,10 +209,7 @@ class TestCampaignDates:
     def test_the_pages_refuse_a_date_out_of_range_in_these_words(self, client, team_users, placement):
         client.force_login(team_users.owner)
         campaign = placement.campaign
-        response = client.post(f"/campaigns/{campaign.pk}/edit/", {
-            "name": "Spring Sale", "destination": "https://shop.example.com/", "fallback_url": FALLBACK,
-            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "dates_route": "on",
-            "ends_on": "9999-12-31"})
+        response = client.post(f"/campaigns/{campaign.pk}/edit/", campaign_page_form(ends_on="9999-12-31"))
         assert response.status_code == 400
         assert response.context["form"].errors == {"ends_on": ["Give a year from 2000 to 2200."]}
 
@@ -498,10 +501,7 @@ class TestHistory:
     def test_the_campaign_page_edits_its_rules(self, client, team_users, placement):
         client.force_login(team_users.teammate)
         campaign = placement.campaign
-        response = client.post(f"/campaigns/{campaign.pk}/edit/", {
-            "name": "Spring Sale", "destination": "https://shop.example.com/", "fallback_url": FALLBACK,
-            "utm_source": "qr", "utm_medium": "print", "utm_campaign": "spring-sale", "dates_route": "on",
-            "rule_android": PLAY})
+        response = client.post(f"/campaigns/{campaign.pk}/edit/", campaign_page_form(rule_android=PLAY))
         assert response.status_code == 302
         campaign.refresh_from_db()
         assert campaign.rules == {"android": PLAY}

@@ -7,7 +7,7 @@ control image's embedding once per generation.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 
 
@@ -80,13 +80,11 @@ def skipping_controlnet_class():
             # scaled values) or scaled per level (guess mode): those keep the scale inside.
             scale_outside = (compiled and not guess_mode and not self.config.global_pool_conditions
                              and not isinstance(conditioning_scale, torch.Tensor))
-            if self.embed_once:
-                embedding = self.embedded(controlnet_cond)  # before the block: inside it, the module passes through
-                with embedding_given(self):
-                    out = body(sample, timestep, encoder_hidden_states, embedding,
-                               1.0 if scale_outside else conditioning_scale, *args, **kwargs)
-            else:
-                out = body(sample, timestep, encoder_hidden_states, controlnet_cond,
+            given, embedding = nullcontext(), controlnet_cond
+            if self.embed_once:  # embedded before the block: inside it, the module passes through
+                given, embedding = embedding_given(self), self.embedded(controlnet_cond)
+            with given:
+                out = body(sample, timestep, encoder_hidden_states, embedding,
                            1.0 if scale_outside else conditioning_scale, *args, **kwargs)
             down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
             if shapes is None:  # once: compiled graphs guard on this dict, and writing it again would recompile them
