@@ -101,6 +101,9 @@ VARIANTS = {
     "P0E": dict(label="P0 with the ControlNet's conditioning embedding on every step (as diffusers; the product "
                       "before issue 16's fifth step embeds once per generation)", skip=True, opt=False, compile=None,
                 dtype="fp16", attention="default", product=True, fa4=False, embed_once=False),
+    "PW": dict(label="P with the guided batch whole up to the first cross-attention (no shared halves, guidance.py: "
+                     "the product before issue 16's sixth step)", skip=True, opt=False, compile=None, dtype="fp16",
+               attention="default", product=True, shared_halves=False),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
@@ -117,7 +120,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PW", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -269,6 +272,8 @@ class Bench:
         engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"),
                                                 fewstep_unet=fewstep_unet if spec.get("product") else None)
         engine.attention = spec["attention"]
+        # Only the product shares the guided halves (guidance.py): A and the other references stay plain diffusers.
+        engine.shared_halves = bool(spec.get("product")) and spec.get("shared_halves", True)
         calls = [self.params] + ([replace(self.params, scheduler=self.args.fewstep_scheduler)]
                                  if engine.fewstep is not None else [])
         warm_as_drawn(engine, calls, {len(self.seeds)} | {len(share) for share in diffusion.split_seeds(self.seeds, 2)})

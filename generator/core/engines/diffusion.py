@@ -20,6 +20,7 @@ from typing import NamedTuple
 from PIL import Image
 
 from generator.core.engines.cuda import attention_context, graph_thread
+from generator.core.engines.guidance import halves_shared, share_halves
 from generator.core.engines.parameters import (
     FEWSTEP_SCHEDULERS,
     SCHEDULERS,
@@ -148,6 +149,9 @@ class Engine:
     fewstep: tuple | None = None
     # Compiled: the shapes `warm_up_engine` compiled; a call of any other shape is drawn eagerly (`generate`).
     warmed: set[Shape] = field(default_factory=set)
+    # Guided calls run the layers before the first cross-attention on one half of the batch (`guidance.py`);
+    # bench/gpu.py turns it off to measure what it saves.
+    shared_halves: bool = True
     # Unwarmed shapes already drawn eagerly, so each is logged once.
     _drawn_eagerly: set[Shape] = field(default_factory=set, repr=False)
 
@@ -230,6 +234,7 @@ class Engine:
             self._note_eager(shape)
         try:
             with (torch.inference_mode(), attention_context(self.device, self.attention),
+                  halves_shared(pipe, shape.guided and self.shared_halves),
                   eager_modules(pipe) if eager else nullcontext()):
                 return to_images(pipe(**kwargs).images)
         except torch.cuda.OutOfMemoryError:
@@ -444,6 +449,9 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None, fewstep_unet=
         return t2i, i2i
 
     components = txt2img.components
+    for model in (txt2img.unet, txt2img.controlnet, fewstep_unet):
+        if model is not None:
+            share_halves(getattr(model, "_orig_mod", model))
     txt2img, img2img = pair(components, txt2img)
     fewstep = pair(dict(components, unet=fewstep_unet)) if fewstep_unet is not None else None
     return Engine(spec, txt2img, img2img, aesthetic, str(txt2img.device), txt2img.unet.dtype,
