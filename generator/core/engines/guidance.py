@@ -86,10 +86,11 @@ def halves_shared(pipe, guided: bool):
     the scale: its batch is not doubled, so nothing is shared."""
     guided = guided and getattr(pipe.unet.config, "time_cond_proj_dim", None) is None
     layers = [m for model in (pipe.unet, pipe.controlnet) for m in model.modules() if hasattr(m, SHARED)]
+    before = [getattr(layer, SHARED) for layer in layers]
     for layer in layers:
         setattr(layer, SHARED, guided)
     try:
         yield
     finally:
-        for layer in layers:
-            setattr(layer, SHARED, False)
+        for layer, value in zip(layers, before, strict=True):
+            setattr(layer, SHARED, value)

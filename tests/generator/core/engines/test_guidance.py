@@ -97,6 +97,17 @@ class TestHalvesShared:
         assert seen == [4, 4]
         torch.testing.assert_close(out, expected)
 
+    def test_blocks_nest(self):
+        # An engine's out-of-memory retry draws each half of its batch inside the block that drew the whole.
+        unet = attention_unet()
+        guidance.share_halves(unet)
+        layer = guidance.shared_layers(unet)[0]
+        with guidance.halves_shared(Pipe(unet), guided=True):
+            with guidance.halves_shared(Pipe(unet), guided=False):
+                assert not getattr(layer, guidance.SHARED)
+            assert getattr(layer, guidance.SHARED)
+        assert not getattr(layer, guidance.SHARED)
+
     def test_a_guidance_embedded_unet_shares_nothing(self):
         # LCM-distilled UNets (time_cond_proj_dim) never double the batch in diffusers, whatever the guidance scale.
         unet = attention_unet(time_cond_proj_dim=8)
