@@ -16,10 +16,11 @@ from rest_framework.response import Response
 
 from campaigns.models import Placement, PlacementAlert
 from qartsite.access import require_editor
-from qartsite.api import user_objects
+from qartsite.api import KnownFieldsOnly, user_objects
+from qartsite.filters import TrueFalseFilter
 
 
-class PlacementAlertSerializer(serializers.ModelSerializer):
+class PlacementAlertSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     class Meta:
         model = PlacementAlert
         fields = ["id", "placement", "kind", "day", "message", "created", "dismissed_at"]
@@ -29,9 +30,8 @@ class PlacementAlertFilter(filters.FilterSet):
     # Scoped: Django-filter's default would check the id against every team's placements, so another team's id
     # (an empty list) and a missing one (a 400) would answer differently.
     placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
-    # A choice, not a BooleanFilter: that one reads "maybe" as unset and lists everything without a word.
-    open = filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_open",
-                                label="true: only alerts not dismissed yet; false: only dismissed ones")
+    open = TrueFalseFilter(method="filter_open",
+                           label="true: only alerts not dismissed yet; false: only dismissed ones")
 
     class Meta:
         model = PlacementAlert

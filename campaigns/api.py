@@ -43,6 +43,7 @@ from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
     FINITE_FIELD_MAPPING,
+    KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
     model_errors_as_400,
@@ -51,6 +52,7 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
+from qartsite.filters import TrueFalseFilter
 
 # --- Destinations ----------------------------------------------------------------------------------------------
 
@@ -59,6 +61,14 @@ from qartsite.api import (
 class DestinationField(serializers.CharField):
     """Where a code leads, checked only by the model's validator (`links.validate_destination`), which says exactly
     what is wrong: DRF's URLField would add "Enter a valid URL." to the same mistake, or answer it alone."""
+
+    def run_validators(self, value: str) -> None:
+        # One message: the model's validator comes first and says what is wrong ("... or is too long" included);
+        # DRF's own length check (which also gives the schema its maxLength) only repeated it in other words.
+        try:
+            super().run_validators(value)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(exc.detail[:1]) from None
 
 
 # The serializers' fields for model fields: destinations as above, floats finite (`qartsite.api`).
@@ -132,7 +142,7 @@ def destination_changes_schema():
         "as stored; rules as JSON text), with who and when. Paginated like lists."))
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = FIELD_MAPPING
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to your team when you can edit in exactly one.")
@@ -160,6 +170,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 class CampaignFilter(filters.FilterSet):
     team = filters.ModelChoiceFilter(queryset=user_teams)
+    archived = TrueFalseFilter()
 
     class Meta:
         model = Campaign
@@ -226,7 +237,7 @@ class CampaignViewSet(CampaignBulkActions, viewsets.ModelViewSet):
 # --- Placements ------------------------------------------------------------------------------------------------
 
 
-class PlacementSerializer(serializers.ModelSerializer):
+class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = FIELD_MAPPING
     campaign = ScopedField(user_objects(Campaign))
     artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True, help_text=(
@@ -337,7 +348,8 @@ def header_safe(report: dict) -> dict:
 
 class PlacementFilter(filters.FilterSet):
     campaign = filters.ModelChoiceFilter(queryset=user_objects(Campaign))
-    archived = filters.BooleanFilter(field_name="campaign__archived", help_text="Whether the campaign is archived")
+    archived = TrueFalseFilter(field_name="campaign__archived", help_text="Whether the campaign is archived")
+    active = TrueFalseFilter()
 
     class Meta:
         model = Placement

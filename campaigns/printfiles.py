@@ -28,6 +28,19 @@ ART_BORDER = restamp.DEFAULT_BORDER  # the quiet zone generated art has, in modu
 MAX_REDRAW_SIDE = 4096
 PREFLIGHT_SECONDS = 7 * 24 * 3600  # a preflight depends only on the art, size, distance and verifier model
 TRUE_VALUES = ("1", "true", "on", "yes")
+FALSE_VALUES = ("", "0", "false", "off", "no")
+
+
+def flag(options: Mapping[str, str], name: str) -> bool:
+    """A yes/no print option (a form's checkbox sends "on"; a query string true or false).
+
+    Raises:
+        printing.PrintError: a value that is neither: `cmyk=maybe` printed RGB without a word.
+    """
+    value = str(options.get(name, "")).lower()
+    if value not in TRUE_VALUES + FALSE_VALUES:
+        raise printing.PrintError(f"{name} must be true or false, got {value[:20]!r}.")
+    return value in TRUE_VALUES
 
 
 def plain_code(content: str) -> qr.QRCode:
@@ -51,8 +64,8 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     bleed = options.get("bleed") or "0mm"
     return printing.PrintSpec(
         width_mm=printing.parse_length(width), dpi=int(dpi), bleed_mm=printing.parse_length(bleed, "bleed"),
-        crop_marks=str(options.get("crop_marks", "")).lower() in TRUE_VALUES,
-        format=str(options.get("format") or "pdf").lower(), cmyk=str(options.get("cmyk", "")).lower() in TRUE_VALUES,
+        crop_marks=flag(options, "crop_marks"), format=str(options.get("format") or "pdf").lower(),
+        cmyk=flag(options, "cmyk"),
     )
 
 

@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from campaigns import shares
 from campaigns.models import Campaign, ReportShare
 from qartsite.access import editable_teams, require_editor
-from qartsite.api import ScopedField, user_objects
+from qartsite.api import KnownFieldsOnly, ScopedField, user_objects
 from qartsite.site import absolute_url
 
 
-class ReportShareSerializer(serializers.ModelSerializer):
+class ReportShareSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     campaign = ScopedField(user_objects(Campaign), help_text="A campaign of a team where you edit.")
     days = serializers.IntegerField(write_only=True, min_value=1, max_value=shares.MAX_DAYS,
                                     default=shares.DEFAULT_DAYS, help_text="How long the link opens the report.")

@@ -27,7 +27,8 @@ from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
-from qartsite.api import ScopedField, request_user, user_teams
+from qartsite.api import KnownFieldsOnly, ScopedField, request_user, user_teams
+from qartsite.filters import TrueFalseFilter
 from qartsite.models import Team
 
 
@@ -35,7 +36,7 @@ def owned_team_scope(request: Request | None):
     return owned_teams(request_user(request))
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     team = ScopedField(user_teams, help_text="A team you own.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
@@ -154,6 +155,7 @@ class WebhookDeliveryFilter(filters.FilterSet):
     # Scoped: django-filter's default checks the id against every team's endpoints, so another team's endpoint
     # (an empty list) and a missing one (a 400) would answer differently.
     endpoint = filters.ModelChoiceFilter(queryset=owned_endpoints)
+    ok = TrueFalseFilter()
 
     class Meta:
         model = WebhookDelivery

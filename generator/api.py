@@ -34,6 +34,7 @@ from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
     FINITE_FIELD_MAPPING,
+    KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
     request_user,
@@ -41,6 +42,7 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
+from qartsite.filters import TrueFalseFilter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class CandidateSerializer(serializers.ModelSerializer):
         return [{"code": str(r.get("code", "")), "text": str(r["text"])} for r in reasons]
 
 
-class GenerationSerializer(serializers.ModelSerializer):
+class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     # NaN and infinities would be stored (PostgreSQL takes them) and then break every listing of the team's jobs.
     serializer_field_mapping = FINITE_FIELD_MAPPING
     team = ScopedField(user_teams, required=False,
@@ -202,10 +204,10 @@ class GenerationSerializer(serializers.ModelSerializer):
 class GenerationFilter(filters.FilterSet):
     team = filters.ModelChoiceFilter(queryset=user_teams)
     placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
+    scannable = TrueFalseFilter()
     # Unset lists every job, as before this filter existed: clients that page through everything keep working.
-    # A choice, not a BooleanFilter: that one reads "maybe" as unset and lists everything without a word.
-    sweep = filters.ChoiceFilter(
-        choices=[("true", "true"), ("false", "false")], method="filter_sweep",
+    sweep = TrueFalseFilter(
+        method="filter_sweep",
         help_text="true: only jobs made by an evaluation sweep (qart_sweep); false: only the others. Default: all.",
     )
 

@@ -1,5 +1,6 @@
-"""The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`), and the 4xx answers
-every operation's schema documents (`document_error_answers`).
+"""The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`), the 4xx answers
+every operation's schema documents (`document_error_answers`), and serializers that refuse unknown body fields
+(`KnownFieldsOnly`; the query's yes/no filters and orderings are as strict: `qartsite.filters`).
 
 Every queryset is narrowed with `.for_user(user)`, so another team's object answers 404 (never a 403 that
 confirms it exists); members read; owners and editors change; viewers get 403 (`qartsite.access`). The same rule
@@ -11,7 +12,7 @@ needs (`team_for_create`; webhooks: owners only).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from operator import attrgetter
 
@@ -49,11 +50,13 @@ def user_objects(model: type[Model]) -> Callable[[Request | None], QuerySet]:
 class ScopedField(serializers.PrimaryKeyRelatedField):
     """A related object picked by id among those the requesting user can see.
 
-    Ids of other teams' objects fail exactly like ids that do not exist, so the answer confirms nothing.
+    Ids of other teams' objects fail exactly like ids that do not exist, so the answer confirms nothing. An id must
+    be a whole number: without `pk_field`, `{"team": 1.9}` picked team 1 (the database rounds it down).
     """
 
     def __init__(self, scope, **kwargs) -> None:
         self.scope = scope  # request -> queryset, e.g. `user_teams`
+        kwargs.setdefault("pk_field", serializers.IntegerField())
         super().__init__(**kwargs)
 
     def get_queryset(self) -> QuerySet:
@@ -78,6 +81,36 @@ class FiniteFloatField(serializers.FloatField):
 # of every serializer of models with float fields (they pass the range validators, since every comparison with NaN
 # is false, and break every answer that includes them).
 FINITE_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField}
+
+
+# Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.
+FORM_EXTRAS = {"csrfmiddlewaretoken"}
+
+
+class KnownFieldsOnly:
+    """A serializer mixin that refuses fields it does not have (400, each under its name), rather than ignoring them:
+    a misspelt `stepz` would otherwise make a generation with the default steps, and answer 201.
+
+    Read-only fields are known, so an object as GET answers it can be sent back with PUT. Checked before any other
+    validation, so a refused request costs nothing (a generation's rate is not asked, its picture not decoded); the
+    body's other field errors come in the same answer.
+    """
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, Mapping):
+            writable = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+            unknown = {name: [f"Unknown field. Fields you can send: {writable}."]
+                       for name in data if name not in self.fields and name not in FORM_EXTRAS}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
 
 
 class TeamRolePermission(permissions.BasePermission):
@@ -143,7 +176,7 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
     "404": ("NotFound", "ErrorDetail", "No such object, or another team's (the same answer), or a page past the "
                                        "last."),
 }
-QUERY_NEVER_400 = {"page", "ordering"}  # a bad `page` is a 404; an unknown `ordering` is ignored
+QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
 
 def error_answers(operation: dict) -> list[str]:

@@ -9,10 +9,11 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from rest_framework import mixins, permissions, serializers, viewsets
 
 from qartsite.access import require_owner
+from qartsite.api import KnownFieldsOnly
 from qartsite.models import Membership, Team
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices, read_only=True, help_text="Your role in the team.")
 
     class Meta:

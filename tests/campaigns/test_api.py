@@ -140,6 +140,8 @@ class TestCampaigns:
         ("https://user:secret@shop.example.com/", "The destination must not contain a user name or password."),
         ("javascript:alert(1)", "The destination must start with http:// or https://."),
         ("https://shop", "The destination needs a host name, like https://example.com/offer."),
+        # DRF's length check added "Ensure this field has no more than 2000 characters." to this one.
+        ("https://shop.example.com/" + "x" * 2000, "The destination contains spaces or is too long."),
     ])
     def test_it_answers_a_bad_destination_with_400_and_one_message(self, team_users, url, message):
         response = api_as(team_users.owner).post("/api/campaigns/", {"name": "X", "destination": url}, format="json")
@@ -329,6 +331,29 @@ class TestPlacements:
         assert ids(f"campaign={campaign.pk}") == [placement.pk]
         assert ids("active=false") == ids("kind=flyer") == ids("archived=true") == [flyer.pk]
         assert ids("ordering=-name") == [placement.pk, flyer.pk]
+
+    def test_it_refuses_a_filter_value_or_ordering_it_cannot_read(self, team_users, placement):
+        client = api_as(team_users.owner)
+        for query, name in (("active=no", "active"), ("archived=maybe", "archived")):
+            response = client.get(f"/api/placements/?{query}")
+            assert response.status_code == 400 and list(response.json()) == [name], query
+        response = client.get("/api/placements/?ordering=slug")
+        assert response.status_code == 400
+        assert response.json() == {"ordering": [
+            "Cannot order by slug: order by name, created, kind, deployed_on, with a leading - for descending."]}
+
+    def test_it_refuses_an_unknown_field_and_keeps_the_placement(self, team_users, placement):
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
+            "name": "Renamed", "destination": "https://elsewhere.example/"}, format="json")
+        # `destination` is read-only (where scans lead now), so it is known, and ignored: `name` changes.
+        assert response.status_code == 200 and response.json()["name"] == "Renamed"
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
+            "name": "Again", "overide": "https://elsewhere.example/"}, format="json")
+        assert response.status_code == 400
+        assert list(response.json()) == ["overide"]
+        assert response.json()["overide"][0].startswith("Unknown field. Fields you can send: campaign, name, kind,")
+        placement.refresh_from_db()
+        assert placement.name == "Renamed" and placement.destination_override == ""
 
     def test_filters_do_not_confirm_other_teams_campaigns(self, team_users, placement):
         rival = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")

@@ -31,12 +31,18 @@ class TestSpecFrom:
         assert spec == printing.PrintSpec(width_mm=203.2, dpi=600, bleed_mm=3.0, crop_marks=True, format="tiff",
                                           cmyk=True)
 
+    def test_false_written_any_usual_way_is_false(self):
+        for value in ("", "0", "false", "OFF", "no"):
+            assert not printfiles.spec_from({"width": "20cm", "cmyk": value, "crop_marks": value}).cmyk
+
     def test_it_defaults_to_the_placements_width_and_a_pdf(self):
         spec = printfiles.spec_from({}, default_width_cm=12.5)
         assert (spec.width_mm, spec.format, spec.dpi, spec.bleed_mm, spec.cmyk) == (125.0, "pdf", 300, 0.0, False)
 
     @pytest.mark.parametrize(("options", "words"), [({}, "how wide"), ({"width": "20cm", "dpi": "lots"}, "whole"),
-                                                    ({"width": "20"}, "a unit")])
+                                                    ({"width": "20"}, "a unit"),
+                                                    ({"width": "20cm", "cmyk": "maybe"}, "cmyk must be true or false"),
+                                                    ({"width": "20cm", "crop_marks": "2"}, "crop_marks must be")])
     def test_it_refuses_bad_options_with_one_message(self, options, words):
         with pytest.raises(printing.PrintError, match=words):
             printfiles.spec_from(options)

@@ -102,6 +102,17 @@ class TestCreateGeneration:
         assert message in (error if isinstance(error, str) else error[0])
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
 
+    def test_it_refuses_a_misspelt_parameter_before_asking_the_rate(self, team_users, enqueued, monkeypatch):
+        # A misspelt `stepz` made a job with the default steps and answered 201: GPU time spent on the wrong thing.
+        asked = []
+        monkeypatch.setattr("generator.throttles.TeamGenerationThrottle.has_room", lambda self: asked.append(1))
+        response = api_as(team_users.owner).post("/api/generations/", {
+            "prompt": "a misty forest", "content": SHORT_LINK, "stepz": 8}, format="json")
+        assert response.status_code == 400
+        assert list(response.json()) == ["stepz"]
+        assert response.json()["stepz"][0].startswith("Unknown field. Fields you can send: team, placement, engine,")
+        assert asked == [] and not GenerationJob.objects.exists() and enqueued == []
+
     def test_it_names_every_value_out_of_range_at_once(self, team_users, enqueued):
         body = {"prompt": "a misty forest", "content": SHORT_LINK, "steps": 0, "size": 99999, "candidates_per_batch": 0}
         errors = api_as(team_users.owner).post("/api/generations/", body, format="json").json()
@@ -322,6 +333,15 @@ class TestReadGeneration:
 
         assert ids("") == sorted([made.pk, swept.pk])
         assert ids("?sweep=true") == [swept.pk] and ids("?sweep=false") == [made.pk]
+
+    def test_it_filters_by_scannable_and_refuses_a_value_it_cannot_read(self, team_users):
+        make_job(team_users.team, team_users.owner, status="done", scannable=False)
+        good = make_job(team_users.team, team_users.owner, status="done", scannable=True)
+        client = api_as(team_users.owner)
+        assert [r["id"] for r in client.get("/api/generations/?scannable=true").json()["results"]] == [good.pk]
+        response = client.get("/api/generations/?scannable=yes")  # BooleanFilter listed every job for this
+        assert response.status_code == 400
+        assert response.json() == {"scannable": ["Select a valid choice. yes is not one of the available choices."]}
 
     def test_it_answers_a_bad_sweep_value_with_400(self, team_users):
         response = api_as(team_users.owner).get("/api/generations/?sweep=maybe")

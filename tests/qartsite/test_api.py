@@ -1,4 +1,6 @@
-"""The API's shared plumbing (`qartsite.api`): here, the 4xx answers the schema documents for every operation."""
+"""The API's shared plumbing (`qartsite.api`): the 4xx answers the schema documents for every operation, the HTTP
+answers every endpoint gives to a client's mistakes, and the strict fields the apps share (their strict filters and
+ordering: test_filters.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,11 @@ from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign, Placement
 from qartsite.api import document_error_answers, error_answers
+from tests.generator.test_api import make_job
 
 SIGNED_IN = [{"tokenAuth": []}, {"cookieAuth": []}]
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker) -> dict:
-    with django_db_blocker.unblock():
-        return APIClient().get("/api/schema/?format=json").json()
 
 
 def answers(schema: dict, method: str, path: str) -> dict:
@@ -26,9 +24,10 @@ class TestErrorAnswers:
     @pytest.mark.parametrize("operation, codes", [
         ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404"]),
-        # A bad page is "Invalid page." (404); an unknown ordering is ignored; a filter's bad value is a 400.
+        # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
+        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"},
-                                                {"name": "ordering", "in": "query"}]}, ["401", "403", "404"]),
+                                                {"name": "ordering", "in": "query"}]}, ["400", "401", "403", "404"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "team", "in": "query"}]}, ["400", "401", "403"]),
         ({"security": [*SIGNED_IN, {}]}, []),  # anonymous requests let in: no 401 or 403
         ({}, []),
@@ -68,3 +67,152 @@ class TestErrorAnswers:
         detail = schema["components"]["schemas"]["ErrorDetail"]
         body = APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION="Token nope").json()
         assert set(body) == set(detail["properties"]) == set(detail["required"]) == {"detail"}
+
+
+# --- What HTTP clients get wrong ------------------------------------------------------------------------------------
+
+LISTS = ["/api/campaigns/", "/api/placements/", "/api/generations/", "/api/alerts/", "/api/webhooks/",
+         "/api/webhook-deliveries/", "/api/shares/", "/api/teams/"]
+
+
+def signed_in(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def rival_objects(team_users) -> dict[str, int]:
+    """Ids of the outsider's team's campaign, placement and generation: real rows the owner must not see."""
+    campaign = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
+    placement = Placement.objects.create(campaign=campaign, name="Rival poster")
+    job = make_job(team_users.other_team, team_users.outsider, ranks=(1,))
+    return {"campaigns": campaign.pk, "placements": placement.pk, "generations": job.pk}
+
+
+@pytest.mark.django_db
+class TestHttpAnswers:
+    @pytest.mark.parametrize("path", LISTS)
+    def test_it_answers_no_credentials_with_401_and_the_scheme_to_use(self, path):
+        response = APIClient().get(path)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == "Token"
+        assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+    @pytest.mark.parametrize("method, path, allow", [
+        ("put", "/api/campaigns/", "GET, POST, HEAD, OPTIONS"),
+        ("delete", "/api/generations/1/", "GET, HEAD, OPTIONS"),
+        ("get", "/api/generations/1/cancel/", "POST, OPTIONS"),
+        ("post", "/api/campaigns/1/", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"),
+        ("delete", "/api/teams/1/", "GET, PUT, PATCH, HEAD, OPTIONS"),
+    ])
+    def test_it_answers_a_wrong_method_with_405_and_the_allowed_ones(self, team_users, method, path, allow):
+        response = getattr(signed_in(team_users.owner), method)(path)
+        assert response.status_code == 405
+        assert response["Allow"] == allow
+        assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+
+    @pytest.mark.parametrize("path", LISTS)
+    def test_head_and_options_answer_without_a_body_or_with_the_description(self, team_users, path):
+        client = signed_in(team_users.owner)
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"" and head["Content-Type"] == "application/json"
+        assert client.options(path).json()["parses"] == [
+            "application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+    @pytest.mark.parametrize("body, content_type, status, detail", [
+        ('{"name": ', "application/json", 400, "JSON parse error - Expecting value: line 1 column 10 (char 9)"),
+        (b'{"name": "\xff"}', "application/json", 400,
+         "JSON parse error - 'utf-8' codec can't decode byte 0xff in position 10: invalid start byte"),
+        ('{"name": "x"}', "text/plain", 415, 'Unsupported media type "text/plain" in request.'),
+    ])
+    def test_it_answers_a_body_it_cannot_read_with_one_detail(self, team_users, body, content_type, status, detail):
+        response = signed_in(team_users.owner).post("/api/campaigns/", body, content_type=content_type)
+        assert response.status_code == status
+        assert response.json() == {"detail": detail}
+        assert not Campaign.objects.exists()
+
+    @pytest.mark.parametrize("kind", ["campaigns", "placements", "generations"])
+    def test_another_teams_ids_and_ids_that_are_not_numbers_answer_404_alike(self, team_users, rival_objects,
+                                                                            kind):
+        client = signed_in(team_users.owner)
+        rival, missing = client.get(f"/api/{kind}/{rival_objects[kind]}/"), client.get(f"/api/{kind}/999999/")
+        assert rival.status_code == missing.status_code == 404
+        assert rival.json() == missing.json()
+        for odd in ("abc", "1.5", "99999999999999999999999"):
+            response = client.get(f"/api/{kind}/{odd}/")
+            assert response.status_code == 404 and set(response.json()) == {"detail"}, odd
+
+
+@pytest.mark.django_db
+class TestKnownFieldsOnly:
+    def test_it_refuses_an_unknown_field_naming_those_it_takes_and_changes_nothing(self, team_users):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        response = signed_in(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {
+            "name": "Autumn", "nmae": "Autumn"}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"nmae": [
+            "Unknown field. Fields you can send: team, name, destination, fallback_url, starts_on, ends_on, "
+            "dates_route, utm_source, utm_medium, utm_campaign, rules, archived."]}
+        campaign.refresh_from_db()
+        assert campaign.name == "Spring"
+
+    def test_it_answers_unknown_fields_with_the_other_fields_errors_at_once(self, team_users):
+        response = signed_in(team_users.owner).post("/api/campaigns/", {"name": None, "colour": "red"},
+                                                    format="json")
+        assert response.status_code == 400
+        assert set(response.json()) == {"name", "destination", "colour"}
+
+    def test_read_only_fields_are_known_so_a_read_object_can_be_sent_back(self, team_users):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        read = client.get(f"/api/campaigns/{campaign.pk}/").json()
+        response = client.put(f"/api/campaigns/{campaign.pk}/", {**read, "name": "Autumn"}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["name"] == "Autumn"
+
+    @pytest.mark.parametrize("path, body", [
+        ("/api/shares/", {"campaign": 0, "lable": "Agency"}),
+        ("/api/webhooks/", {"url": "https://hooks.example/", "events": ["scan"], "activ": True}),
+    ])
+    def test_every_app_refuses_unknown_fields(self, team_users, path, body):
+        response = signed_in(team_users.owner).post(path, body, format="json")
+        assert response.status_code == 400
+        misspelt = next(name for name in body if name not in ("campaign", "url", "events"))
+        assert response.json()[misspelt][0].startswith("Unknown field. Fields you can send: ")
+
+    def test_a_teams_settings_refuse_unknown_fields(self, team_users):
+        response = signed_in(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"timezone": "UTC"},
+                                                     format="json")
+        assert response.status_code == 400
+        assert response.json() == {"timezone": [
+            "Unknown field. Fields you can send: time_zone, scan_retention_days."]}
+
+    def test_the_browsable_apis_csrf_field_is_not_unknown(self, team_users):
+        response = signed_in(team_users.owner).post("/api/campaigns/", {
+            "name": "Spring", "destination": "https://a.example/", "csrfmiddlewaretoken": "x"}, format="multipart")
+        assert response.status_code == 201, response.content
+
+
+@pytest.mark.django_db
+class TestScopedField:
+    def test_it_refuses_a_fraction_rather_than_round_it_to_a_team(self, team_users):
+        # {"team": 1.5} picked team 1: the database rounded the id down.
+        response = signed_in(team_users.owner).post("/api/campaigns/", {
+            "team": team_users.team.pk + 0.5, "name": "S", "destination": "https://a.example/"}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"team": ["A valid integer is required."]}
+        assert not Campaign.objects.exists()
+
+    @pytest.mark.parametrize("team", ["1.5", True, [1], "one"])
+    def test_it_refuses_other_things_that_are_not_whole_numbers(self, team_users, team):
+        response = signed_in(team_users.owner).post("/api/campaigns/", {
+            "team": team, "name": "S", "destination": "https://a.example/"}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"team": ["A valid integer is required."]}
+        assert not Campaign.objects.exists()
+
+    def test_a_whole_number_written_as_a_float_is_that_id(self, team_users):
+        response = signed_in(team_users.owner).post("/api/campaigns/", {
+            "team": float(team_users.team.pk), "name": "S", "destination": "https://a.example/"}, format="json")
+        assert response.status_code == 201 and response.json()["team"] == team_users.team.pk

@@ -1,0 +1,56 @@
+"""The API's query filters, strict where DRF and django-filter are lenient: a yes/no filter takes `true` or `false`
+(`TrueFalseFilter`) and an ordering names a field there is (`StrictOrderingFilter`, every list's through
+`REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`); anything else answers 400 saying what would do, where they would list
+everything or the default order without a word.
+
+This module imports no app: the settings name `StrictOrderingFilter`, and DRF resolves that while its own views load.
+"""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from django_filters.constants import EMPTY_VALUES
+from rest_framework import serializers
+from rest_framework.filters import OrderingFilter
+
+
+def true_or_false() -> list[tuple[str, str]]:
+    return [("true", "true"), ("false", "false")]
+
+
+class TrueFalseFilter(filters.ChoiceFilter):
+    """A boolean filter that takes `true` or `false` and answers anything else with 400. django-filter's
+    BooleanFilter reads `maybe` (or `yes`, `1`) as unset and lists everything without a word."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        # Choices from a function: drf-spectacular then documents the model field's type (a boolean, which a query
+        # string writes true or false) instead of a boolean with an enum of strings.
+        super().__init__(*args, choices=true_or_false, **kwargs)
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:  # not given
+            return qs
+        return super().filter(qs, value == "true")
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """DRF's ordering, answering an unknown field with 400 naming the ones there are: DRF drops it without a word, and
+    `?ordering=nmae` came back in the default order, looking sorted."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        fields = [term for term in fields if term]  # `?ordering=name,` has an empty last term: not a mistake
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if len(valid) != len(fields):
+            names = ", ".join(name for name, _ in self.get_valid_fields(queryset, view, {"request": request}))
+            wrong = ", ".join(term for term in fields if term not in valid)
+            raise serializers.ValidationError({self.ordering_param: [
+                f"Cannot order by {wrong}: order by {names}, with a leading - for descending."]})
+        return valid
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        names = getattr(view, "ordering_fields", None)
+        if isinstance(names, list | tuple):
+            parameters[0]["description"] = (f"Comma-separated: {', '.join(names)}; a leading - orders descending. "
+                                            "Another field is a 400.")
+        return parameters

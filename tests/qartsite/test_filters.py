@@ -1,0 +1,72 @@
+"""The API's strict query filters (`qartsite.filters`): yes/no filters take true or false, orderings name a field
+there is; anything else is a 400 saying what would do, on every list."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaigns.models import Campaign
+from tests.qartsite.test_api import LISTS, signed_in
+
+
+@pytest.mark.django_db
+class TestStrictQueries:
+    @pytest.mark.parametrize("path, name", [
+        ("/api/campaigns/?archived=maybe", "archived"), ("/api/placements/?active=yes", "active"),
+        ("/api/placements/?archived=1", "archived"), ("/api/generations/?scannable=maybe", "scannable"),
+        ("/api/generations/?sweep=1", "sweep"), ("/api/alerts/?open=yes", "open"),
+        ("/api/webhook-deliveries/?ok=0", "ok"),
+    ])
+    def test_it_answers_a_yes_or_no_filter_it_cannot_read_with_400(self, team_users, path, name):
+        # django-filter's BooleanFilter read these as unset and listed everything.
+        response = signed_in(team_users.owner).get(path)
+        assert response.status_code == 400
+        value = path.rsplit("=", 1)[1]
+        assert response.json() == {name: [f"Select a valid choice. {value} is not one of the available choices."]}
+
+    def test_true_and_false_still_filter(self, team_users):
+        Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/", archived=True)
+        Campaign.objects.create(team=team_users.team, name="New", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        assert [c["name"] for c in client.get("/api/campaigns/?archived=true").json()["results"]] == ["Old"]
+        assert [c["name"] for c in client.get("/api/campaigns/?archived=false").json()["results"]] == ["New"]
+        assert client.get("/api/campaigns/?archived=").json()["count"] == 2
+
+    def test_the_schema_documents_them_as_booleans(self, schema):
+        # Not a boolean with an enum of strings, which no client can send.
+        parameters = {p["name"]: p for p in schema["paths"]["/api/placements/"]["get"]["parameters"]}
+        assert parameters["active"]["schema"] == parameters["archived"]["schema"] == {"type": "boolean"}
+        assert parameters["archived"]["description"] == "Whether the campaign is archived"
+
+    @pytest.mark.parametrize("path, fields", [
+        ("/api/campaigns/?ordering=nmae", "name, created, starts_on, ends_on"),
+        ("/api/placements/?ordering=-name,campaign__team__name", "name, created, kind, deployed_on"),
+        ("/api/generations/?ordering=prompt__text", "created, status, total_seconds"),
+    ])
+    def test_it_answers_an_unknown_ordering_with_400_naming_the_fields(self, team_users, path, fields):
+        # DRF's OrderingFilter dropped it without a word: the list came back in its default order.
+        response = signed_in(team_users.owner).get(path)
+        assert response.status_code == 400
+        wrong = path.rsplit("=", 1)[1].removeprefix("-name,")
+        assert response.json() == {"ordering": [
+            f"Cannot order by {wrong}: order by {fields}, with a leading - for descending."]}
+
+    def test_known_orderings_still_order(self, team_users):
+        for name in ("b", "a", "c"):
+            Campaign.objects.create(team=team_users.team, name=name, destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        assert [c["name"] for c in client.get("/api/campaigns/?ordering=-name,").json()["results"]] == ["c", "b", "a"]
+
+    def test_the_schema_says_which_orderings_there_are(self, schema):
+        ordering = next(p for p in schema["paths"]["/api/campaigns/"]["get"]["parameters"] if p["name"] == "ordering")
+        assert ordering["description"] == ("Comma-separated: name, created, starts_on, ends_on; a leading - orders "
+                                           "descending. Another field is a 400.")
+
+    @pytest.mark.parametrize("path", LISTS)
+    def test_every_list_answers_an_unknown_ordering_with_400(self, team_users, path):
+        response = signed_in(team_users.owner).get(f"{path}?ordering=nmae")
+        assert response.status_code == 400
+        (message,) = response.json()["ordering"]
+        assert message.startswith("Cannot order by nmae: order by ")
+        first = message.removeprefix("Cannot order by nmae: order by ").split(",")[0]
+        assert signed_in(team_users.owner).get(f"{path}?ordering=-{first}").status_code == 200
