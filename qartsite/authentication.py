@@ -1,7 +1,8 @@
 """API token authentication: django-rest-knox's, which keeps only a hash of each token.
 
-Tokens are made on the account page or by `manage.py qart_token` and sent as `Authorization: Token <token>`. Those
-DRF made before knox still work: qartsite's migration 0002 stored their hashes the way knox stores its own.
+Tokens are made on the account page or by `manage.py qart_token` and sent as `Authorization: Token <token>` (or
+`Bearer <token>`, RFC 6750's scheme, which most HTTP clients send for a token). Those DRF made before knox still
+work: qartsite's migration 0002 stored their hashes the way knox stores its own.
 
 An expired token answers "Token expired: make a new one …" (`TOKEN_EXPIRED`) once; after that, "Invalid token." like
 a token that never existed. Knox deletes an expired token lazily, the first time a token with its prefix is presented
@@ -20,6 +21,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.models import AuthToken
+from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 TOKEN_EXPIRED = "Token expired: make a new one on your account page (/accounts/) or with `manage.py qart_token`."
@@ -34,6 +36,16 @@ class TokenAuthentication(KnoxTokenAuthentication):
     """
 
     presented = ""  # the token of this request (DRF makes an authenticator per request)
+
+    def authenticate(self, request):
+        scheme, *rest = get_authorization_header(request).split() or [b""]
+        if scheme.lower() != b"bearer":
+            return super().authenticate(request)
+        # The same token under RFC 6750's scheme: knox reads only its own prefix, and a client configured for bearer
+        # tokens got "Authentication credentials were not provided." with its token in hand.
+        if len(rest) != 1:
+            raise AuthenticationFailed(_("Invalid token header: send `Authorization: Token <token>`."))
+        return self.authenticate_credentials(rest[0])
 
     def authenticate_credentials(self, token: bytes):
         try:

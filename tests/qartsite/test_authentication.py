@@ -24,6 +24,22 @@ def test_it_accepts_a_knox_token_in_the_token_header(team_users):
     assert get_campaigns(f"Token {token}").status_code == 200
 
 
+def test_it_accepts_the_same_token_as_a_bearer_token(team_users):
+    _, token = AuthToken.objects.create(team_users.owner)
+    assert get_campaigns(f"Bearer {token}").status_code == 200
+    assert get_campaigns(f"bearer {token}").status_code == 200
+
+
+@pytest.mark.parametrize("authorization, detail", [
+    ("Bearer", "Invalid token header: send `Authorization: Token <token>`."),
+    ("Bearer a b", "Invalid token header: send `Authorization: Token <token>`."),
+    ("Bearer nope", "Invalid token."),
+])
+def test_it_refuses_a_bearer_header_without_a_valid_token(team_users, authorization, detail):
+    response = get_campaigns(authorization)
+    assert response.status_code == 401 and response.json() == {"detail": detail}
+
+
 def test_it_refuses_an_expired_token_and_forgets_it(team_users):
     _, token = AuthToken.objects.create(team_users.owner, expiry=timedelta(seconds=-1))
     response = get_campaigns(f"Token {token}")
