@@ -79,9 +79,10 @@ def card(shares: list[stats.Share]) -> list[dict]:
 
 def rule_rows(placements: QuerySet[Placement], days: stats.DateRange, shared: bool = False) -> list[dict]:
     """The "Destination rules" card's rows (none when no rule sent a scan in `days`): each rule in words with its
-    scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise). A shared report numbers
+    scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise) and its address ("" when
+    unnamed). A shared report numbers
     the A/B destinations rather than showing their addresses."""
-    return [{"label": share.label, "count": share.scans, "visitors": share.visitors,
+    return [{"label": share.label, "url": share.url, "count": share.scans, "visitors": share.visitors,
              "split_share": "" if share.split_share is None else f"{share.split_share:g}%"}
             for share in stats.rule_breakdown(placements, days, named=not shared)]
 

@@ -47,8 +47,14 @@ def share_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
         # The page again with the errors at their fields and what was typed, as the campaign forms answer.
         return share_page(request, campaign, form=form, status=400)
     share, token = shares.create(campaign, request.user, form.cleaned_data["days"], form.cleaned_data["label"])
-    link = absolute_url(request, reverse("campaigns:shared_report", args=[token]))
-    return private(share_page(request, campaign, new_link=link, status=201))
+    # Shown once, by the page this redirects to: answered here, a reload sent the form again and made a second link.
+    request.session[new_link_key(campaign)] = absolute_url(request, reverse("campaigns:shared_report", args=[token]))
+    return redirect("campaigns:shares", campaign_id=campaign.pk)
+
+
+def new_link_key(campaign: Campaign) -> str:
+    """The session key under which `share_new` leaves a campaign's new link for the next page to show, once."""
+    return f"qart:new-share-link:{campaign.pk}"
 
 
 def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", status: int = 200,
@@ -64,7 +70,8 @@ def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", sta
 def share_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
-    return share_page(request, campaign)
+    new_link = request.session.pop(new_link_key(campaign), "")
+    return private(share_page(request, campaign, new_link=new_link)) if new_link else share_page(request, campaign)
 
 
 @login_required

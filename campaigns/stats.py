@@ -247,6 +247,7 @@ class RuleShare(Share):
     """One destination rule's scans; an A/B variant's also its share of the split's scans (percent)."""
 
     split_share: float | None = None
+    url: str = ""  # a named A/B variant's destination (its label reads "A/B: <url>"), for pages that shorten it
 
 
 def split_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
@@ -284,7 +285,8 @@ def rule_breakdown(placements: QuerySet[Placement], days: DateRange, named: bool
             number += 1
             label = f"A/B destination {number}"
         shares.append(RuleShare(value, label, scans, visitors,
-                                round(100 * scans / split_scans, 1) if rules.is_variant(value) else None))
+                                round(100 * scans / split_scans, 1) if rules.is_variant(value) else None,
+                                variants.get(value, "")))
     # A visitor counts under their first scan of the day's rule (or none), so the rest is what no rule sent.
     total = rollups_of(placements, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))
     rest_scans = (total["scans"] or 0) - sum(share.scans for share in shares)

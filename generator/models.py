@@ -212,6 +212,12 @@ class Candidate(models.Model):
     def __str__(self) -> str:
         return f"job {self.job_id} candidate {self.index} (rank {self.rank}, {self.verdict})"
 
+    @property
+    def looks_out_of_ten(self) -> float | None:
+        """The aesthetic score as pages show it, "n / 10": the predictor's regression can land a little outside its
+        1-10 scale (the tiny test model's often does), and "-0.2 / 10" reads as a fault. Ranking uses the raw score."""
+        return None if self.aesthetic_score is None else min(max(self.aesthetic_score, 0.0), 10.0)
+
 
 class LabelingSession(models.Model):
     """A sitting in which people tried to scan candidates (or printed codes) with their phones."""

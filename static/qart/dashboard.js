@@ -43,17 +43,28 @@
   function wireCopyButtons() {
     document.querySelectorAll("button[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
-        var done = function () {
-          var label = button.textContent;
-          button.textContent = "Copied";
-          setTimeout(function () { button.textContent = label; }, 1500);
+        var say = function (text) {
+          var label = button.dataset.label || button.textContent;
+          button.dataset.label = label;
+          button.textContent = text;
+          setTimeout(function () { button.textContent = label; }, 2000);
+        };
+        var done = function () { say("Copied"); };
+        // Plain-HTTP development, or a browser that refuses the clipboard: select the text field next to the button
+        // instead (the button said nothing at all when the clipboard refused).
+        var select = function () {
+          var field = button.parentElement.querySelector("input");
+          if (!field) return;
+          field.focus();
+          field.select();
+          var copied = false;
+          try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+          say(copied ? "Copied" : "Selected: copy it");
         };
         if (navigator.clipboard && window.isSecureContext) {
-          navigator.clipboard.writeText(button.dataset.copy).then(done);
+          navigator.clipboard.writeText(button.dataset.copy).then(done, select);
         } else {
-          // Plain-HTTP development: select the text field next to the button instead.
-          var field = button.parentElement.querySelector("input");
-          if (field) { field.select(); document.execCommand("copy"); done(); }
+          select();
         }
       });
     });

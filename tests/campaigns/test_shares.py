@@ -23,8 +23,9 @@ def placement(campaign) -> Placement:
 
 
 def shared_link(client: Client, campaign, **data) -> str:
-    response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7, **data})
-    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7, **data}, follow=True)
+    assert response.redirect_chain == [(reverse("campaigns:shares", args=[campaign.pk]), 302)]
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     return re.search(r'value="(http[^"]+/shared/[^"]+/)"', response.content.decode()).group(1)
 
 
@@ -37,6 +38,13 @@ def _fresh_rates():
 
 
 class TestShares:
+    def test_the_new_link_is_shown_once_and_a_reload_makes_no_second_one(self, client, team_users, campaign):
+        client.force_login(team_users.teammate)
+        link = shared_link(client, campaign, label="Agency")
+        again = client.get(reverse("campaigns:shares", args=[campaign.pk]))  # a reload of the page it landed on
+        assert again.status_code == 200 and link not in again.content.decode()
+        assert ReportShare.objects.filter(campaign=campaign).count() == 1
+
     def test_it_opens_the_report_without_login_and_without_personal_data(self, client, team_users, campaign,
                                                                          placement):
         team_users.owner.email = "owner@example.com"
@@ -77,7 +85,7 @@ class TestShares:
         # Under Referrer-Policy: no-referrer browsers send "Origin: null" with a page's forms (Sign out in the
         # header, Revoke on the page with the new link), and CSRF refuses them.
         client.force_login(team_users.owner)
-        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7})
+        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7}, follow=True)
         link = re.search(r'value="(http[^"]+/shared/[^"]+/)"', response.content.decode()).group(1)
         shared = client.get(link.split("testserver")[-1])
         assert response["Referrer-Policy"] == shared["Referrer-Policy"] == "same-origin"

@@ -148,14 +148,15 @@ class TestFigures:
                         scan(poster, at(TODAY), next(visitors), rule=vc), scan(poster, at(TODAY), next(visitors))])
         days = stats.DateRange(TODAY, TODAY)
 
-        shares = [(s.value, s.label, s.scans, s.split_share)
+        shares = [(s.value, s.label, s.scans, s.split_share, s.url)
                   for s in stats.rule_breakdown(Placement.objects.all(), days)]
-        assert shares == [(va, f"A/B: {a}", 3, 60.0),  # the poster's first and the flyer's second: one destination
-                          (vc, "A/B: a destination no longer in any split", 1, 20.0),  # ties: by label
-                          (vb, f"A/B: {b}", 1, 20.0), ("", "Main destination (no rule)", 1, None)]
+        assert shares == [(va, f"A/B: {a}", 3, 60.0, a),  # the poster's first and the flyer's second: one destination
+                          (vc, "A/B: a destination no longer in any split", 1, 20.0, ""),  # ties: by label
+                          (vb, f"A/B: {b}", 1, 20.0, b), ("", "Main destination (no rule)", 1, None, "")]
         shared = stats.rule_breakdown(Placement.objects.all(), days, named=False)  # outside the team: no addresses
-        assert [(s.label, s.scans) for s in shared] == [("A/B destination 1", 3), ("A/B destination 2", 1),
-                                                        ("A/B destination 3", 1), ("Main destination (no rule)", 1)]
+        assert [(s.label, s.scans, s.url) for s in shared] == [
+            ("A/B destination 1", 3, ""), ("A/B destination 2", 1, ""), ("A/B destination 3", 1, ""),
+            ("Main destination (no rule)", 1, "")]
         for split in ([c, a], [a, b]):  # c was the poster's for a while: its destination history still names it
             with history.recorded(poster, None):
                 poster.rules = {"split": [{"url": url, "weight": 1} for url in split]}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from generator.models import GenerationJob, Prompt
+from generator.models import Candidate, GenerationJob, Prompt
 
 
 @pytest.mark.django_db
@@ -75,3 +75,10 @@ class TestDeletingATeam:
         assert list(GenerationJob.objects.all()) == [theirs]
         assert list(Prompt.objects.all()) == [theirs.prompt]
         assert not Placement.objects.exists()
+
+
+class TestCandidate:
+    @pytest.mark.parametrize("score, shown", [(None, None), (-0.2, 0.0), (6.4, 6.4), (10.3, 10.0)])
+    def test_its_looks_are_shown_within_zero_to_ten(self, score, shown):
+        # The predictor's regression strays past its scale; "-0.2 / 10" on a page reads as a fault.
+        assert Candidate(aesthetic_score=score).looks_out_of_ten == shown

@@ -246,6 +246,13 @@ class TestGenerationRate:
 
 
 class TestJobPage:
+    def test_a_halftone_job_without_a_prompt_has_a_heading(self, team_users):
+        job = make_job(team_users.team, team_users.owner, engine="halftone")
+        job.prompt.text = ""
+        job.prompt.save()
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert "<h1>Your picture, as a code</h1>" in html  # was an empty <h1></h1>
+
     def test_it_shows_the_top_four_in_rank_order_with_their_badges(self, team_users, done_job):
         response = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/")
         assert response.status_code == 200

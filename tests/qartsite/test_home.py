@@ -46,6 +46,18 @@ def test_admin_login_page_renders(client):
 
 
 @pytest.mark.django_db
+def test_the_admin_shows_the_sites_icon(client, admin_user):
+    # Without it each admin page asked for /favicon.ico, a 404.
+    pages = [client.get("/admin/login/")]
+    client.force_login(admin_user)
+    pages.append(client.get("/admin/"))
+    for response in pages:
+        body = response.content.decode()
+        assert response.status_code == 200 and "qart admin" in body
+        assert '<link rel="icon" href="/static/qart/favicon.svg"' in body
+
+
+@pytest.mark.django_db
 def test_a_viewer_who_tries_to_change_something_gets_a_friendly_403(client, team_users):
     client.force_login(team_users.viewer)
     response = client.post("/campaigns/new/", {"name": "x", "destination": "https://example.com"})
