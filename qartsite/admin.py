@@ -1,9 +1,11 @@
 """The admin's team isolation: staff who are not superusers see, choose and change only their teams' things.
 
 Pages and the API scope through `Model.objects.for_user(user)` and `qartsite.access`; the admin does the same in
-every place it reads rows: changelists, change pages, foreign-key and many-to-many choices, list filters and
-inlines. Viewers read; editors change their teams' objects; owners change teams, members and invitations.
-Django's permissions still apply on top. Superusers see and change everything.
+every place it reads rows: changelists, change pages, foreign-key and many-to-many choices (the autocomplete's too),
+list filters, inlines, delete confirmations and the index's recent actions. A row of two teams (a label made in one
+team's session on another's candidate) is shown to neither team's staff, and the admin's forms make none. Viewers
+read; editors change their teams' objects; owners change teams, members and invitations. Django's permissions still
+apply on top. Superusers see and change everything.
 
 Every registered admin is a `TeamScopedAdmin`, or one of the scoped replacements at the bottom of this module for
 the admins Django and the packages register themselves (users, groups, API tokens, sign-in attempts), or global
@@ -18,17 +20,22 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.models import LogEntry
+from django.contrib.admin.utils import NestedObjects, get_fields_from_path, quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes import views as contenttype_views
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import models
-from django.db.models import Model, QuerySet
+from django.db import models, router
+from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 from knox import admin as knox_admin  # noqa: F401 (registers knox's admin, replaced below)
 from knox.models import AuthToken
 from rest_framework.authtoken import admin as drf_token_admin  # noqa: F401 (registers DRF's, removed below)
@@ -40,13 +47,30 @@ from qartsite.parsers import NUMBERS_RULE, numbers_in_range
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
-    """The rows of `model` (a team or a team-owned model) that `user` may see."""
-    return Team.for_user(user) if model is Team else model.objects.for_user(user)
+    """The rows of `model` (a team or a team-owned model) that `user` may see in the admin."""
+    return in_teams(model, Team.for_user(user))
 
 
 def in_teams(model: type[Model], teams: QuerySet[Team]) -> QuerySet:
-    """The rows of `model` (a team or a team-owned model) that belong to one of `teams`."""
-    return teams if model is Team else model.objects.in_teams(teams)
+    """The rows of `model` (a team or a team-owned model) that belong to `teams` alone.
+
+    A row that several paths lead to a team (a human scan label: its session's, its candidate's job's) counts only
+    when every path that is set leads into `teams`: `for_user`'s "any path will do" showed a label made in another
+    team's session on our candidate, with that session's name, in the list, its filter and the autocomplete.
+    """
+    if model is Team:
+        return teams
+    rows = model.objects.in_teams(teams)
+    if len(model.team_paths) > 1:
+        for path in model.team_paths:
+            elsewhere = model.objects.filter(**{f"{path}__isnull": False}).exclude(**{f"{path}__in": teams})
+            rows = rows.exclude(pk__in=elsewhere.values("pk"))
+    return rows
+
+
+def is_team_owned(model: type[Model]) -> bool:
+    """Whether `model`'s rows belong to teams (a team, or a model with `team_paths`)."""
+    return model is Team or hasattr(model, "team_paths")
 
 
 def teams_of(obj: Model) -> set[Team]:
@@ -137,6 +161,34 @@ class IdsChoiceField(forms.ModelMultipleChoiceField):
                                   params={"pk": "(too large)"}) from None
 
 
+class OneTeamForm(forms.ModelForm):
+    """A team-owned object's admin form (made by `TeamScopedAdmin.get_form`) that keeps it within one team: what it
+    points to (a session's candidates, a label's session and candidate, a job's placement) must be its own team's.
+
+    The choices offer everything of the user's teams, so a member of two teams could put one team's candidate in
+    the other's session: the other team's page then named that session, and deleting the candidate took its labels.
+    """
+
+    user = None  # set by TeamScopedAdmin.get_form
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.user is None or self.user.is_superuser:
+            return
+        owners = {team.pk for team in teams_of(self.instance)}
+        if len(owners) > 1:
+            self.add_error(None, "Choose things of one team: this belongs to the team of each.")
+            return
+        for name, field in self.fields.items():
+            model = getattr(getattr(field, "queryset", None), "model", None)
+            value = self.cleaned_data.get(name)
+            if not owners or model is Team or not hasattr(model, "team_paths") or value in (None, ""):
+                continue
+            chosen = value if isinstance(field, forms.ModelMultipleChoiceField) else [value]
+            if any(not {team.pk for team in teams_of(obj)} <= owners for obj in chosen):
+                self.add_error(name, "Choose one of its own team's: this is another team's.")
+
+
 class ScopedChoices:
     """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
     many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
@@ -163,7 +215,7 @@ class ScopedChoices:
             return None
         if db_field.name in {path.split("__")[0] for path in getattr(self.model, "team_paths", ())}:
             return in_teams(model, self.changing_teams(user))
-        return model.objects.for_user(user)
+        return visible_to(model, user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", IdChoiceField)
@@ -223,6 +275,42 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (OneTeamForm, form), {"user": request.user})
+
+    def get_deleted_objects(self, objs, request):
+        # Django's confirmation page names, with a link, every object a delete takes along or is stopped by, whatever
+        # its team: our candidate's page named the other team's placement printing it (generator.admin lists what
+        # protects printed artwork). Here another team's objects are named by their kind only, and refuse the delete.
+        if request.user.is_superuser or not objs:
+            return super().get_deleted_objects(objs, request)
+        collector = NestedObjects(using=router.db_for_write(self.model), origin=objs)
+        collector.collect(objs)
+        perms_needed = set()
+
+        def format_callback(obj: Model) -> str:
+            opts = obj._meta
+            if is_team_owned(type(obj)) and not visible_to(type(obj), request.user).filter(pk=obj.pk).exists():
+                perms_needed.add(opts.verbose_name)
+                return f"{capfirst(opts.verbose_name)}: one of another team"
+            if self.admin_site.is_registered(type(obj)):
+                if not self.admin_site.get_model_admin(type(obj)).has_delete_permission(request, obj):
+                    perms_needed.add(opts.verbose_name)
+                try:
+                    link = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                                   args=(quote(obj.pk),))
+                except NoReverseMatch:
+                    pass
+                else:
+                    return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), link, obj)
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+
+        to_delete = collector.nested(format_callback)
+        protected = [format_callback(obj) for obj in collector.protected]
+        model_count = {model._meta.verbose_name_plural: len(rows) for model, rows in collector.model_objs.items()}
+        return to_delete, model_count, perms_needed, protected
 
     def save_model(self, request, obj, form, change) -> None:
         # Checked on the object as it will be saved: the form's choices already keep other teams out, and this
@@ -336,6 +424,13 @@ class TeammateUserAdmin(ScopedChoices, UserAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def get_list_filter(self, request):
+        # Groups are a superuser's business (SuperuserGroupAdmin): the filter listed their names to staff.
+        list_filter = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return list_filter
+        return [entry for entry in list_filter if (entry[0] if isinstance(entry, tuple) else entry) != "groups"]
+
 
 class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
     """Groups carry permissions across every team: they are a superuser's business."""
@@ -403,6 +498,26 @@ admin.site.unregister([AccessAttempt, AccessLog, AccessFailureLog])
 admin.site.register(AccessAttempt, SuperuserAccessAttemptAdmin)
 admin.site.register(AccessLog, SuperuserAccessLogAdmin)
 admin.site.register(AccessFailureLog, SuperuserAccessFailureLogAdmin)
+
+
+def recent_actions(request: HttpRequest) -> QuerySet[LogEntry]:
+    """The log entries behind the admin index's "Recent actions" (`AdminSite.get_log_entries`): for staff who are not
+    superusers, only those about objects they still see. The sidebar lists one's own actions by the object's name,
+    so someone who left a team, or was moved out of it, kept reading the names of that team's campaigns."""
+    entries = LogEntry.objects.select_related("content_type", "user")
+    if request.user.is_superuser:
+        return entries
+    team_owned = [model for model in admin.site._registry if is_team_owned(model)]
+    types = ContentType.objects.get_for_models(*team_owned)
+    shown = ~Q(content_type__in=types.values())
+    for model in team_owned:
+        keys = visible_to(model, request.user).annotate(key=Cast("pk", models.TextField())).values("key")
+        shown |= Q(content_type=types[model], object_id__in=keys)
+    return entries.filter(shown)
+
+
+# Django's site, not a subclass of our own: INSTALLED_APPS names "django.contrib.admin", whose default site this is.
+admin.site.get_log_entries = recent_actions
 
 
 def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
