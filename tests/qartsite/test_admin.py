@@ -130,17 +130,6 @@ def team_rows(team: Team, owner) -> dict:
     }
 
 
-@pytest.fixture
-def cast(team_users):
-    make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
-    return team_users
-
-
-@pytest.fixture
-def rows(cast):
-    return {"ours": team_rows(cast.team, cast.owner), "theirs": team_rows(cast.other_team, cast.outsider)}
-
-
 def url(model, action: str = "changelist", obj=None) -> str:
     """An admin page of `model`: its changelist, add page, or an object's change or delete page."""
     opts = model._meta

@@ -26,18 +26,7 @@ from generator.models import (
     Prompt,
 )
 from qartsite.models import Membership
-from tests.qartsite.test_admin import make_staff, team_rows, url
-
-
-@pytest.fixture
-def cast(team_users):
-    make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
-    return team_users
-
-
-@pytest.fixture
-def rows(cast):
-    return {"ours": team_rows(cast.team, cast.owner), "theirs": team_rows(cast.other_team, cast.outsider)}
+from tests.qartsite.test_admin import url
 
 
 @pytest.fixture
