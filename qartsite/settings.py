@@ -440,4 +440,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # Django's own default gives its logger a console handler of its own (under DEBUG) that also passes records to
+    # the root's: every "Not Found: ..." line printed twice. Here the root's handler prints them, once.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

@@ -68,6 +68,8 @@ start() {
 "$PY" manage.py collectstatic --noinput --verbosity 0
 login=$("$PY" manage.py qart_demo_user)
 printf '%s\n' "$login"
+admin_login=${login%%$'\n'*}  # its first line; a fresh install's second names the demo team
+admin_login=${admin_login#Demo admin: }
 
 # Redis: reuse whatever answers PING at REDIS_URL; start one on 127.0.0.1 when the URL points here and none answers.
 redis_url=${REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -106,7 +108,8 @@ fi
 start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
 # Webhook deliveries: a light worker of their own; the scheduler runs their retries' back-off.
 start webhooks "$PY" manage.py rqworker webhooks --with-scheduler
-# The short link only buffers scans (Redis stream, var/spool/ while Redis is away); this stores them.
+# The short link only buffers scans (this process's spool file in var/spool/ first, the Redis stream where it cannot
+# be written; QART_SCAN_BUFFER=stream the other way round); this stores them.
 start drainer "$PY" manage.py qart_drain_scans
 start web "$PY" manage.py runserver "127.0.0.1:$PORT"
 
@@ -122,7 +125,7 @@ port_in_use "$PORT" || die "the web server did not listen on 127.0.0.1:$PORT wit
 cat >&2 <<MSG
 
   qart is running:  http://127.0.0.1:$PORT/
-  admin:            http://127.0.0.1:$PORT/admin/   (${login#Demo admin: })
+  admin:            http://127.0.0.1:$PORT/admin/   ($admin_login)
   Ctrl-C stops ${NAMES[*]}.
 
 MSG

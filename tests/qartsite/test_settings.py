@@ -279,3 +279,16 @@ class MediaStorageSettingsTestCase(SimpleTestCase):
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(message, result.stderr)
                 self.assertEqual(result.stderr.count("ImproperlyConfigured:"), 1)
+
+
+class LoggingTestCase(SimpleTestCase):
+    def test_it_prints_djangos_lines_once_under_debug(self):
+        # Django's default config gave its logger a console handler of its own that also passed records on to the
+        # root's: every "Not Found: ..." printed twice in `make run`'s terminal.
+        probe = ("import django, logging, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'qartsite.settings'); "
+                 "django.setup(); logging.getLogger('django.request').warning('probe-line')")
+        environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+        result = subprocess.run([sys.executable, "-c", probe], cwd=BASE_DIR, env={**environ, "DEBUG": "1"},
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr.count("probe-line"), 1)
