@@ -70,7 +70,8 @@ def share_page(request: HttpRequest, campaign: Campaign, new_link: str = "", sta
 def share_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
-    new_link = request.session.pop(new_link_key(campaign), "")
+    # Popped by a GET only: a HEAD (a link prefetcher, a monitor) must not use up the one showing of the link.
+    new_link = request.session.pop(new_link_key(campaign), "") if request.method == "GET" else ""
     return private(share_page(request, campaign, new_link=new_link)) if new_link else share_page(request, campaign)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
+from django_filters.fields import ChoiceField
 from rest_framework import serializers
 from rest_framework.filters import OrderingFilter
 
@@ -18,9 +19,23 @@ def true_or_false() -> list[tuple[str, str]]:
     return [("true", "true"), ("false", "false")]
 
 
+# What django-filter's BooleanFilter read (`requests` sends Python's True as "True"), kept so those clients still work.
+TRUE_FALSE_SPELLINGS = {"true": "true", "1": "true", "false": "false", "0": "false"}
+
+
+class TrueFalseField(ChoiceField):
+    """`true`/`false` in any case, or `1`/`0`, read as "true"/"false"; anything else fails as a choice."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return TRUE_FALSE_SPELLINGS.get(value.lower(), value)
+
+
 class TrueFalseFilter(filters.ChoiceFilter):
-    """A boolean filter that takes `true` or `false` and answers anything else with 400. django-filter's
-    BooleanFilter reads `maybe` (or `yes`, `1`) as unset and lists everything without a word."""
+    """A boolean filter that takes `true` or `false` (any case, or 1 and 0) and answers anything else with 400.
+    django-filter's BooleanFilter reads `maybe` as unset and lists everything without a word."""
+
+    field_class = TrueFalseField
 
     def __init__(self, *args, **kwargs) -> None:
         # Choices from a function: drf-spectacular then documents the model field's type (a boolean, which a query
@@ -40,7 +55,8 @@ class StrictOrderingFilter(OrderingFilter):
     def remove_invalid_fields(self, queryset, fields, view, request):
         fields = [term for term in fields if term]  # `?ordering=name,` has an empty last term: not a mistake
         valid = super().remove_invalid_fields(queryset, fields, view, request)
-        if len(valid) != len(fields):
+        # Lists only: one object's request (its `get_object` filters the queryset too) orders nothing.
+        if len(valid) != len(fields) and not getattr(view, "detail", False):
             names = ", ".join(name for name, _ in self.get_valid_fields(queryset, view, {"request": request}))
             wrong = ", ".join(term for term in fields if term not in valid)
             raise serializers.ValidationError({self.ordering_param: [

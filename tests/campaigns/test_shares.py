@@ -45,6 +45,14 @@ class TestShares:
         assert again.status_code == 200 and link not in again.content.decode()
         assert ReportShare.objects.filter(campaign=campaign).count() == 1
 
+    def test_a_head_request_does_not_use_up_the_one_showing_of_the_link(self, client, team_users, campaign):
+        client.force_login(team_users.teammate)
+        response = client.post(reverse("campaigns:share_new", args=[campaign.pk]), {"days": 7})
+        assert response.status_code == 302
+        assert client.head(response["Location"]).status_code == 200  # a prefetcher, a monitor
+        shown = client.get(response["Location"]).content.decode()
+        assert re.search(r'value="(http[^"]+/shared/[^"]+/)"', shown)
+
     def test_it_opens_the_report_without_login_and_without_personal_data(self, client, team_users, campaign,
                                                                          placement):
         team_users.owner.email = "owner@example.com"

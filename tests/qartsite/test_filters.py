@@ -13,9 +13,9 @@ from tests.qartsite.test_api import LISTS, signed_in
 class TestStrictQueries:
     @pytest.mark.parametrize("path, name", [
         ("/api/campaigns/?archived=maybe", "archived"), ("/api/placements/?active=yes", "active"),
-        ("/api/placements/?archived=1", "archived"), ("/api/generations/?scannable=maybe", "scannable"),
-        ("/api/generations/?sweep=1", "sweep"), ("/api/alerts/?open=yes", "open"),
-        ("/api/webhook-deliveries/?ok=0", "ok"),
+        ("/api/placements/?archived=2", "archived"), ("/api/generations/?scannable=maybe", "scannable"),
+        ("/api/generations/?sweep=yes", "sweep"), ("/api/alerts/?open=yes", "open"),
+        ("/api/webhook-deliveries/?ok=no", "ok"),
     ])
     def test_it_answers_a_yes_or_no_filter_it_cannot_read_with_400(self, team_users, path, name):
         # django-filter's BooleanFilter read these as unset and listed everything.
@@ -31,6 +31,9 @@ class TestStrictQueries:
         assert [c["name"] for c in client.get("/api/campaigns/?archived=true").json()["results"]] == ["Old"]
         assert [c["name"] for c in client.get("/api/campaigns/?archived=false").json()["results"]] == ["New"]
         assert client.get("/api/campaigns/?archived=").json()["count"] == 2
+        # As django-filter's BooleanFilter read them: `requests` sends Python's True as "True".
+        for value, names in (("True", ["Old"]), ("TRUE", ["Old"]), ("1", ["Old"]), ("0", ["New"]), ("False", ["New"])):
+            assert [c["name"] for c in client.get(f"/api/campaigns/?archived={value}").json()["results"]] == names
 
     def test_the_schema_documents_them_as_booleans(self, schema):
         # Not a boolean with an enum of strings, which no client can send.
@@ -70,3 +73,11 @@ class TestStrictQueries:
         assert message.startswith("Cannot order by nmae: order by ")
         first = message.removeprefix("Cannot order by nmae: order by ").split(",")[0]
         assert signed_in(team_users.owner).get(f"{path}?ordering=-{first}").status_code == 200
+
+    def test_one_objects_request_ignores_ordering_as_before(self, team_users):
+        # `get_object` filters the queryset too: an ordering means nothing there and stays ignored.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        assert client.get(f"/api/campaigns/{campaign.pk}/?ordering=nmae").status_code == 200
+        assert client.patch(f"/api/campaigns/{campaign.pk}/?ordering=nmae", {"name": "Autumn"},
+                            format="json").status_code == 200

@@ -83,8 +83,11 @@ def halves_shared(pipe, guided: bool):
     `guided` (the call uses classifier-free guidance, so the halves are equal), on the whole batch otherwise.
 
     A UNet with a guidance embedding (`time_cond_proj_dim`, LCM-distilled) never runs guidance in diffusers, whatever
-    the scale: its batch is not doubled, so nothing is shared."""
+    the scale: its batch is not doubled, so nothing is shared; nor with a ControlNet that pools its conditions
+    (diffusers then runs it on the conditional half alone)."""
     guided = guided and getattr(pipe.unet.config, "time_cond_proj_dim", None) is None
+    # A ControlNet pooling its conditions runs in guess mode in diffusers: on the conditional half only.
+    guided = guided and not getattr(getattr(pipe.controlnet, "config", None), "global_pool_conditions", False)
     layers = [m for model in (pipe.unet, pipe.controlnet) for m in model.modules() if hasattr(m, SHARED)]
     before = [getattr(layer, SHARED) for layer in layers]
     for layer in layers:

@@ -98,7 +98,7 @@ class TestHalvesShared:
         torch.testing.assert_close(out, expected)
 
     def test_blocks_nest(self):
-        # An engine's out-of-memory retry draws each half of its batch inside the block that drew the whole.
+        # A block inside another's restores the setting it found, not "off".
         unet = attention_unet()
         guidance.share_halves(unet)
         layer = guidance.shared_layers(unet)[0]
@@ -113,6 +113,16 @@ class TestHalvesShared:
         unet = attention_unet(time_cond_proj_dim=8)
         guidance.share_halves(unet)
         with guidance.halves_shared(Pipe(unet), guided=True):
+            assert not any(getattr(layer, guidance.SHARED) for layer in guidance.shared_layers(unet))
+
+    def test_a_controlnet_pooling_its_conditions_shares_nothing(self):
+        # diffusers runs such a ControlNet in guess mode: on the conditional half alone, so the halves differ.
+        from types import SimpleNamespace
+
+        unet = attention_unet()
+        guidance.share_halves(unet)
+        pooling = Pipe(unet, SimpleNamespace(config=SimpleNamespace(global_pool_conditions=True), modules=list))
+        with guidance.halves_shared(pooling, guided=True):
             assert not any(getattr(layer, guidance.SHARED) for layer in guidance.shared_layers(unet))
 
     def test_an_odd_batch_says_so(self):
