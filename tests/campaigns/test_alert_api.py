@@ -27,12 +27,14 @@ def alerts(campaign, team_users) -> tuple[PlacementAlert, PlacementAlert]:
 
 
 class TestAlertFilters:
-    @pytest.mark.parametrize("value, expected", [("true", [0]), ("false", [1]), ("", [0, 1])])
+    # Every yes/no filter of the API reads true and false in any case, and 1 and 0 (qartsite.filters).
+    @pytest.mark.parametrize("value, expected", [("true", [0]), ("false", [1]), ("", [0, 1]), ("True", [0]),
+                                                 ("1", [0]), ("0", [1])])
     def test_it_filters_open_and_dismissed_alerts(self, team_users, alerts, value, expected):
         rows = api(team_users.viewer).get(f"/api/alerts/?open={value}").json()["results"]
         assert [row["id"] for row in rows] == [alerts[index].pk for index in expected]
 
-    @pytest.mark.parametrize("value", ["maybe", "1", "yes"])
+    @pytest.mark.parametrize("value", ["maybe", "2", "yes"])
     def test_it_refuses_an_open_value_it_cannot_read(self, team_users, alerts, value):
         response = api(team_users.viewer).get(f"/api/alerts/?open={value}")
         assert response.status_code == 400 and list(response.json()) == ["open"]
