@@ -87,19 +87,26 @@ def capture(gray: np.ndarray, rng: np.random.Generator, severity: float) -> np.n
     return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out
 
 
-def phone_views(gray: np.ndarray, count: int = 6, seed: int = 0) -> list[View]:
+def phone_views(gray: np.ndarray, count: int = 6, seed: int = 0, indices: range | None = None) -> list[View]:
     """The image itself followed by `count` simulated captures of rising severity.
 
     Args:
         gray: 2-D uint8 image.
         count: how many simulated captures (0 gives only the image itself).
         seed: the same seed gives the same views.
+        indices: only these views (0 the image, i the i-th capture), each the same as in the whole list: two
+            processes can share one image's views.
 
     Returns:
-        `count + 1` views; views[0] is the image, views[i] has severity i / count.
+        `count + 1` views (or those of `indices`); views[0] is the image, views[i] has severity i / count.
     """
-    views = [View("original", 0.0, gray)]
-    for i in range(1, count + 1):
+    indices = range(count + 1) if indices is None else indices
+    if indices and not 0 <= min(indices) <= max(indices) <= count:
+        raise ValueError(f"view indices must be within 0-{count}, got {indices}")
+    views = [View("original", 0.0, gray)] if 0 in indices else []
+    for i in indices:
+        if i == 0:
+            continue
         severity = i / count
         rng = np.random.default_rng([seed, i])
         views.append(View(f"capture-{i}", severity, capture(gray, rng, severity)))

@@ -344,30 +344,133 @@ def verify(
 
     Returns:
         A `ScanResult`.
+
+    The same verdict can be reached in two processes (`ranking.submit_verify` does, with cores to spare):
+    `verify_part` on two ranges of views, then `combine`.
     """
-    # 1. Check inputs
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    if captures_count < 1:
-        raise ValueError(f"captures_count must be at least 1, got {captures_count}")
     started = time.perf_counter()
+    readers = readers if readers is not None else decoders.available_readers()
+    options = dict(captures_count=captures_count, seed=seed, readers=readers, grade=grade, model=model)
+    part = verify_part(image, expected, range(captures_count + 1), **options)
+    return combine(image, expected, [part], threshold=threshold, started=started, **options)
+
+
+@dataclass
+class Part:
+    """What `verify_part` saw on some of an image's views; `combine` makes the verdict from the parts."""
+
+    views: range
+    texts: dict[tuple[str, str], list[str]]  # (view name, decoder): texts read
+    finder_seen: bool  # a decoder read a text, or a finder pattern shows, in one of these views
+    slow_read: bool  # the slow decoders read the original (its part, where it saw a finder): in `texts`
+    graded: grading.Grading | None  # the symbol's grading, where this part could grade it
+
+
+def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
     gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError("image arrays must be 2-D uint8 luminance")
-    readers = readers if readers is not None else decoders.available_readers()
     if max(gray.shape) > MAX_ORIGINAL_SIDE:
         scale = MAX_ORIGINAL_SIDE / max(gray.shape)
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return gray
 
-    # 2. Read every view: the fast decoders everywhere, the slow ones on the original where a finder pattern shows
-    views = captures.phone_views(gray, captures_count, seed=image_seed(gray, seed))
-    texts = {(v.name, name): read(v.gray) for v in views for name, read in readers.items() if name in FAST_DECODERS}
-    slow = {name: read for name, read in readers.items() if name not in FAST_DECODERS}
-    finder_seen = any(texts.values()) or any(finders.present(v.gray) for v in views)
-    for name, read in slow.items():
-        texts[views[0].name, name] = read(gray) if finder_seen else []
-    reads = [Read(v.name, name, texts[v.name, name]) for v in views for name in readers if (v.name, name) in texts]
+
+def _grades(model: DecisionModel, grade: bool) -> bool:
+    """Whether a verdict grades the symbol: for its reasons, or because the model weighs a margin."""
+    return grade or any(name in MARGIN_FEATURES for name, _ in model.weights)
+
+
+def _slow_reads(gray: np.ndarray, texts: dict, readers: Mapping) -> None:
+    """The slow decoders on the original, into `texts`: once some view showed a finder pattern."""
+    for name, read in readers.items():
+        if name not in FAST_DECODERS:
+            texts["original", name] = read(gray)
+
+
+def _grading(gray: np.ndarray, expected: str | None, texts: dict, grades: bool) -> grading.Grading:
+    """The symbol's grading once a finder was seen; without an expected text, of the first text any view read."""
+    if not grades:
+        return grading.Grading({})
+    return grading.grade(gray, expected, sorted({t for found in texts.values() for t in found}))
+
+
+def verify_part(
+    image: Image.Image | np.ndarray,
+    expected: str | None,
+    views: range,
+    *,
+    captures_count: int = FULL_CAPTURES,
+    seed: int = 0,
+    readers: Mapping[str, decoders.Reader] | None = None,
+    grade: bool = True,
+    model: DecisionModel | None = None,
+) -> Part:
+    """Read `views` of `image` (0 the image itself, i its i-th capture) as `verify` reads them: the fast decoders
+    and the finder check on each; with the original among them and a finder seen, the slow decoders and the
+    grading too. Arguments as `verify`'s."""
+    if captures_count < 1:
+        raise ValueError(f"captures_count must be at least 1, got {captures_count}")
+    gray = _gray(image)
+    readers = readers if readers is not None else decoders.available_readers()
+    seen = captures.phone_views(gray, captures_count, seed=image_seed(gray, seed), indices=views)
+    texts = {(v.name, name): read(v.gray) for v in seen for name, read in readers.items() if name in FAST_DECODERS}
+    finder_seen = any(texts.values()) or any(finders.present(v.gray) for v in seen)
+    slow_read, graded = 0 in views and finder_seen, None
+    if slow_read:
+        _slow_reads(gray, texts, readers)
+        # Without an expected text the grading needs every view's reads: `combine` grades then, unless all are here
+        if expected is not None or len(views) == captures_count + 1:
+            graded = _grading(gray, expected, texts, _grades(model or DEFAULT_MODEL, grade))
+    return Part(views, texts, finder_seen, slow_read, graded)
+
+
+def combine(
+    image: Image.Image | np.ndarray,
+    expected: str | None,
+    parts: list[Part],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    captures_count: int = FULL_CAPTURES,
+    seed: int = 0,
+    readers: Mapping[str, decoders.Reader] | None = None,
+    grade: bool = True,
+    model: DecisionModel | None = None,
+    started: float | None = None,
+) -> ScanResult:
+    """The verdict from `verify_part`s covering every view once: what `verify` returns for the same arguments.
+
+    Where only a capture showed a finder, the original's part did not run the slow decoders or grade: that is
+    done here, as `verify` would have.
+    """
+    # 1. Check inputs
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    covered = sorted(i for part in parts for i in part.views)
+    if covered != list(range(captures_count + 1)):
+        raise ValueError(f"the parts must cover views 0-{captures_count} once each, got {covered}")
+    started = time.perf_counter() if started is None else started
+    model = model or DEFAULT_MODEL
+    readers = readers if readers is not None else decoders.available_readers()
+    texts = {key: found for part in parts for key, found in part.texts.items()}
+    finder_seen = any(part.finder_seen for part in parts)
+    original = next(part for part in parts if 0 in part.views)
+    graded = original.graded
+
+    # 2. The slow decoders read the original where some view shows a finder pattern (here when only a capture did)
+    if finder_seen and graded is None:
+        gray = _gray(image)
+        if not original.slow_read:
+            _slow_reads(gray, texts, readers)
+        graded = _grading(gray, expected, texts, _grades(model, grade))
+    for name in readers:
+        if name not in FAST_DECODERS:
+            texts.setdefault(("original", name), [])
+    names = ["original"] + [f"capture-{i}" for i in range(1, captures_count + 1)]
+    reads = [Read(view, name, texts[view, name]) for view in names for name in readers if (view, name) in texts]
 
     # 3. Exact matches and misreads
     decoded = sorted({t for r in reads for t in r.texts})
@@ -376,13 +479,8 @@ def verify(
 
     # 4. Why, and the full-resolution margins: symbol grades (a symbol without a finder pattern anywhere is not
     # found, whatever it carries). The ranking score skips grading unless the model weighs a margin.
-    model = model or DEFAULT_MODEL
-    if not (grade or any(name in MARGIN_FEATURES for name, _ in model.weights)):
-        graded = grading.Grading({})
-    elif finder_seen:
-        graded = grading.grade(gray, expected, decoded)
-    else:
-        graded = grading.not_found(expected is not None)
+    if not finder_seen:
+        graded = grading.not_found(expected is not None) if _grades(model, grade) else grading.Grading({})
     rates.update(margin_features(graded))
     if not grade:
         graded = grading.Grading({})

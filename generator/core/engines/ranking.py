@@ -30,6 +30,9 @@ from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
 Progress = Callable[[str, float], None]
+# A verdict split over two processes (`submit_verify`): views 0 to SPLIT_VIEWS - 1 (the image and its first
+# capture, with the slow decoders and the grading) in one, the other captures in the other.
+SPLIT_VIEWS = 2
 # A passing candidate at or above this scan probability is "excellent", below it "good": the card's words and the
 # rank order both come from `scan_band`.
 EXCELLENT_SCAN = 0.9
@@ -138,18 +141,24 @@ def verifier_pool(workers: int) -> Executor | None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
             _pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+                max_workers=workers, mp_context=context, initializer=_start_verifier, initargs=(os.getpid(),)
             )
             _pool_size = workers
         return _pool
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In a verifier process: exit when the process that made the pool is gone.
+def _start_verifier(parent: int) -> None:
+    """In a new verifier process: one OpenCV thread, and exit when the process that made the pool is gone.
+
+    The pool already runs a process per core: OpenCV's own thread pool (a thread per core by default) in each
+    of them would put cores x cores threads on the cores while a batch is verified.
 
     A GPU worker killed with SIGKILL (out of memory, a supervisor's stop) gets no chance to shut its pool down,
     and the pool's processes would otherwise wait on its queue forever, holding their memory.
     """
+    import cv2
+
+    cv2.setNumThreads(1)
 
     def watch() -> None:
         while True:
@@ -188,10 +197,25 @@ def submit_verify(
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
-    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies).
+    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two
+    processes or more for each image (a GPU host's cores for a batch of 8), each image's views are read in two
+    processes at once (`scan.verify_part`: the image and its first capture, then the other captures, about even
+    on code-like art) and the verdict made from both (`scan.combine`: the same result as `scan.verify`).
     """
-    verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
-    return _submit([functools.partial(verify, image) for image in images], workers)
+    if workers < 2 * len(images):
+        verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
+        return _submit([functools.partial(verify, image) for image in images], workers)
+    started = time.perf_counter()
+    part = functools.partial(scan.verify_part, expected=expected, seed=seed, model=model)
+    halves = (range(0, SPLIT_VIEWS), range(SPLIT_VIEWS, scan.FULL_CAPTURES + 1))
+    parts = _submit([functools.partial(part, image, views=views) for image in images for views in halves], workers)
+
+    def results() -> list[scan.ScanResult]:
+        done = parts()
+        return [scan.combine(image, expected, done[2 * i : 2 * i + 2], threshold=threshold, seed=seed, model=model,
+                             started=started) for i, image in enumerate(images)]
+
+    return results
 
 
 def _submit(tasks: list[Callable], workers: int) -> Callable[[], list]:

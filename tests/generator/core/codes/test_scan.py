@@ -217,6 +217,57 @@ class TestSlowDecoders:
         assert [r.view for r in result.reads if r.decoder == "wechat"] == ["original"]
 
 
+class TestVerifyInParts:
+    """`verify_part` on two ranges of views, then `combine`: what `verify` gives, for a process pool to split."""
+
+    @staticmethod
+    def same(a: scan.ScanResult, b: scan.ScanResult) -> bool:
+        return {**a.to_dict(), "seconds": 0} == {**b.to_dict(), "seconds": 0}
+
+    @pytest.mark.parametrize("split", [1, 2, 4, 6])
+    @pytest.mark.parametrize("expected", [URL, None])
+    def test_two_parts_give_the_whole_verdict(self, clean_code, expected, split):
+        art = synthetic.make_sample("art", 0.3, seed=1003)
+        noise = np.random.default_rng(2).integers(0, 256, (400, 400), dtype=np.uint8)
+        for gray in (clean_code, art.gray, noise):
+            parts = [scan.verify_part(gray, expected, views) for views in (range(0, split), range(split, 7))]
+            assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
+
+    def test_a_misread_and_a_threshold_carry_through(self, clean_code):
+        parts = [scan.verify_part(clean_code, "https://elsewhere.example/", views) for views in (range(2), range(2, 7))]
+        combined = scan.combine(clean_code, "https://elsewhere.example/", parts)
+        assert combined.misread and combined.verdict == "fail"
+        strict = scan.combine(clean_code, URL, [scan.verify_part(clean_code, URL, range(7))], threshold=1.0)
+        assert self.same(strict, scan.verify(clean_code, URL, threshold=1.0)) and strict.verdict == "fail"
+
+    def test_a_finder_seen_only_in_a_capture_gets_the_slow_reads_and_the_grading(self, clean_code):
+        # Rare on real images (the original shows what its captures show), so the parts are made by hand: the
+        # original's part saw nothing, a capture's part read the code. `combine` reads and grades as `verify` would.
+        calls: list = []
+
+        def wechat(gray: np.ndarray) -> list[str]:
+            calls.append(gray.shape)
+            return [URL]
+
+        views = ["original"] + [f"capture-{i}" for i in range(1, 7)]
+        nothing = scan.Part(range(0, 2), {(v, "zxing"): [] for v in views[:2]}, False, False, None)
+        read = scan.Part(range(2, 7), {(v, "zxing"): [URL] for v in views[2:]}, True, False, None)
+        result = scan.combine(clean_code, URL, [nothing, read], readers={"zxing": decoders.read_zxing,
+                                                                         "wechat": wechat})
+        assert calls == [clean_code.shape]
+        assert result.features["o_wechat"] == 1.0 and result.features["o_zxing"] == 0.0
+        assert result.grades["contrast"] == "A" and result.reasons == []
+
+    def test_parts_that_miss_or_repeat_a_view_are_one_clear_error(self, clean_code):
+        first = scan.verify_part(clean_code, URL, range(0, 3))
+        with pytest.raises(ValueError, match="cover views 0-6 once each"):
+            scan.combine(clean_code, URL, [first])
+        with pytest.raises(ValueError, match="cover views 0-6 once each"):
+            scan.combine(clean_code, URL, [first, scan.verify_part(clean_code, URL, range(2, 7))])
+        with pytest.raises(ValueError, match="view indices must be within 0-6"):
+            scan.verify_part(clean_code, URL, range(5, 9))
+
+
 class TestModel:
     def test_its_id_names_the_weights(self):
         assert scan.MODEL == scan.model_id(scan.BIAS, scan.WEIGHTS, scan.FORM)

@@ -183,6 +183,23 @@ class TestVerifierPool:
         assert [r.verdict for r in pooled] == ["pass", "fail", "pass", "fail"]
         assert [r.scan_probability for r in pooled] == [r.scan_probability for r in inline]
 
+    def test_with_two_processes_an_image_it_splits_each_verdict_and_gives_the_same(self, monkeypatch):
+        code = qr.encode(URL)
+        clean = qr.render_control_image(code, 300)
+        blank = Image.new("RGB", (300, 300), "white")
+        parts: list = []
+        monkeypatch.setattr(ranking, "_submit", _counting(ranking._submit, parts))
+        inline = ranking.verify_many([clean, blank], code.content, 0.5, workers=1)
+        split = ranking.verify_many([clean, blank], code.content, 0.5, workers=4)
+        assert parts == [2, 4]  # one task an image inline, two an image with four processes
+        assert [r.verdict for r in split] == ["pass", "fail"]
+        assert [{**r.to_dict(), "seconds": 0} for r in split] == [{**r.to_dict(), "seconds": 0} for r in inline]
+
+    def test_its_processes_run_opencv_on_one_thread(self):
+        import cv2
+
+        assert ranking.verifier_pool(2).submit(cv2.getNumThreads).result() == 1
+
     def test_its_processes_exit_when_the_process_that_made_them_is_killed(self, tmp_path):
         import os
         import signal
@@ -253,3 +270,13 @@ class TestRepairMany:
         before = scan.verify(noise, URL)
         [result] = ranking.repair_many([noise], [before], grid, URL, 0.5, 4, margins=(8, 16))
         assert result.margin == 16 and not result.after.passed
+
+
+def _counting(submit, counts: list):
+    """`ranking._submit`, noting how many tasks each call hands over."""
+
+    def counted(tasks, workers):
+        counts.append(len(tasks))
+        return submit(tasks, workers)
+
+    return counted
