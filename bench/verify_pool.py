@@ -107,7 +107,8 @@ def main() -> None:
         report["pools"][name] = summary(seconds)
 
     for name, got in results.items():
-        same = all({**a.to_dict(), "seconds": 0} == {**b.to_dict(), "seconds": 0} for a, b in zip(got, inline, strict=True))
+        pairs = zip(got, inline, strict=True)
+        same = all({**a.to_dict(), "seconds": 0} == {**b.to_dict(), "seconds": 0} for a, b in pairs)
         report["pools"][name]["same_as_inline"] = same
     report["inline_one_image_median_s"] = round(rows["inline, one image, one process (s)"], 4)
     report["passed"] = sum(r.passed for r in inline)
