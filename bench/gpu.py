@@ -19,8 +19,7 @@ Variants (each: warm-up, then `--runs` timed runs; median, p95, peak GPU memory)
   P  the product engine (cuda.compile_for_cuda, what a single-GPU worker runs: FA4 for the 96x96 self-attention
      where flash-attn-4 imports on Hopper); P0: P without FA4; PG: P with CUDA graphs; P8: P with FP8 products in
      the linear layers (bench/fp8.py, torchao; measured slower, not in the product; its difference from A is
-     reported); PI: P with classifier-free guidance on the first 60 % of the steps only (a probe; changes the images);
-     PW: P without the guidance halves' shared layers; PV: P without the ControlNet's side stream (overlap.py)
+     reported); PI: P with classifier-free guidance on the first 60 % of the steps only (a probe; changes the images)
 With --fewstep the product variants also carry the few-step preset (a random rank-64 LoRA fused into a copy of the
 UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-steps; with --seed-sets 3, A and the
 product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
@@ -105,9 +104,6 @@ VARIANTS = {
     "PW": dict(label="P with the guided batch whole up to the first cross-attention (no shared halves, guidance.py: "
                      "the product before issue 16's sixth step)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, shared_halves=False),
-    "PV": dict(label="P with the ControlNet and the UNet on one stream (no overlap, overlap.py: the product before "
-                     "issue 16's seventh step)", skip=True, opt=False, compile=None, dtype="fp16",
-               attention="default", product=True, overlap=False),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
@@ -124,7 +120,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PW", "PV", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PW", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -204,18 +200,15 @@ class Bench:
                 torch._dynamo.reset()
                 if hasattr(compiler_config, "cache_key_tag"):
                     compiler_config.cache_key_tag = (f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
-                                                     f"-embed-{spec.get('embed_once', True)}"
-                                                     f"-overlap-{spec.get('overlap')}")
+                                                     f"-embed-{spec.get('embed_once', True)}")
                 # exactly what the worker's load_engine applies
                 fp8 = spec.get("fp8", False)
                 if fp8 and fp8_mod.fp8_unusable(self.device):
                     raise RuntimeError(fp8_mod.fp8_unusable(self.device))
-                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"),
-                                      overlap=spec.get("overlap"))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
                 if fewstep_unet is not None:
                     fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
-                                                              fa4=spec.get("fa4"),
-                                                              overlap=getattr(pipe.controlnet, "overlap", None))
+                                                              fa4=spec.get("fa4"))
                     self.results.setdefault("notes", []).append(f"{spec['label']}: few-step UNet compiled")
                 if fp8:  # P8, not the product: in place, before the first call traces the compiled graphs
                     for module in (pipe.unet._orig_mod, pipe.controlnet) + ((fewstep_unet._orig_mod,)

@@ -44,9 +44,6 @@ def skipping_controlnet_class():
         _residual_shapes: dict = {}
         _compiled_body = None  # `compile_body`: the network, compiled
         eager = False  # `diffusion.eager_modules` sets it: draw with the network itself, compile nothing
-        # An `overlap.Overlap` (`cuda.compile_for_cuda` sets it): compiled, the network runs on its side stream beside
-        # the UNet's down path (a `overlap.SplitUNet` waits for it)
-        overlap = None
         embed_once = True  # False: the embedding on every step, as diffusers does (bench/gpu.py compares the two)
         _embedding: tuple | None = None  # (the control tensor, kept alive so its identity is its own; its embedding)
 
@@ -78,21 +75,6 @@ def skipping_controlnet_class():
                 mid = torch.zeros(shapes[1], dtype=sample.dtype, device=sample.device)
                 return (down, mid) if not kwargs.get("return_dict", True) else _output(down, mid)
             compiled = self._compiled_body is not None and not self.eager
-            side = (self.overlap.begin(sample.device) if compiled and self.overlap is not None and sample.is_cuda
-                    else None)
-            with torch.cuda.stream(side) if side is not None else nullcontext():
-                out = self._network(compiled, sample, timestep, encoder_hidden_states, controlnet_cond,
-                                    conditioning_scale, *args, **kwargs)
-            if side is not None:
-                self.overlap.end(side)
-            return out
-
-        def _network(self, compiled, sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale,
-                     *args, **kwargs):
-            import torch
-
-            guess_mode = kwargs.get("guess_mode", False)
-            key = (tuple(sample.shape), sample.dtype, str(sample.device))
             body = self._compiled_body if compiled else super().forward
             # Scaling after the network equals diffusers' scaling inside it unless the residuals are pooled (mean of
             # scaled values) or scaled per level (guess mode): those keep the scale inside.
@@ -105,7 +87,7 @@ def skipping_controlnet_class():
                 out = body(sample, timestep, encoder_hidden_states, embedding,
                            1.0 if scale_outside else conditioning_scale, *args, **kwargs)
             down, mid = (out if isinstance(out, tuple) else (out.down_block_res_samples, out.mid_block_res_sample))
-            if key not in self._residual_shapes:  # once: compiled graphs guard on this dict; writing it recompiles them
+            if shapes is None:  # once: compiled graphs guard on this dict, and writing it again would recompile them
                 self._residual_shapes[key] = (tuple(tuple(d.shape) for d in down), tuple(mid.shape))
             if scale_outside and conditioning_scale != 1:
                 down, mid = [d * conditioning_scale for d in down], mid * conditioning_scale

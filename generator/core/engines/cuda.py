@@ -12,7 +12,6 @@ import functools
 import logging
 import threading
 
-from generator.core.engines.overlap import Overlap, split_unet
 from generator.core.engines.parameters import ATTENTION_CHOICES
 
 log = logging.getLogger(__name__)
@@ -207,7 +206,7 @@ def _fast_layout(module, fa4: bool) -> None:
         log.info("FlashAttention 4 runs %d self-attention layers of %s", routed, type(module).__name__)
 
 
-def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, overlap: bool | None = None) -> None:
+def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -225,9 +224,6 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     (one per batch size: a few-step engine's UNet batch of 8 next to 16 with guidance), never dynamic-shape
     recompiles. torch.compile traces at the first call, so a caller may still change the modules in place before it
     (bench/fp8.py does).
-
-    `overlap` runs the ControlNet on a second stream beside the UNet's down path (`overlap.py`: the UNet compiled in
-    two parts around the wait, same kernels); None: unless `cuda_graphs`, whose graph trees record one stream.
     """
     import torch
     import torch._dynamo
@@ -242,24 +238,15 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     inductor_config.conv_1x1_as_mm = True
     mode = "reduce-overhead" if cuda_graphs else None
-    overlap = not cuda_graphs if overlap is None else overlap and not cuda_graphs
-    if overlap and hasattr(txt2img.controlnet, "overlap"):  # a QRControlNet: it runs on the side stream
-        txt2img.controlnet.overlap = Overlap()
-        txt2img.unet = split_unet(txt2img.unet, txt2img.controlnet.overlap, fullgraph=False, dynamic=False)
-    else:
-        txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
+    txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
     txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
 
 
-def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None, overlap: Overlap | None = None):
-    """A second UNet (the few-step preset's) made fast as `compile_for_cuda` makes the first; returns it compiled.
-
-    `overlap`: the ControlNet's (`controlnet.overlap`, set by `compile_for_cuda`), which this UNet must wait for."""
+def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None):
+    """A second UNet (the few-step preset's) made fast as `compile_for_cuda` makes the first; returns it compiled."""
     import torch
 
     _fast_layout(unet, fa4=fa4_usable(str(unet.device)) if fa4 is None else fa4)
-    if overlap is not None:
-        return split_unet(unet, overlap, fullgraph=False, dynamic=False)
     return torch.compile(unet, fullgraph=False, mode="reduce-overhead" if cuda_graphs else None, dynamic=False)

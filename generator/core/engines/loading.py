@@ -184,8 +184,7 @@ def load_engine(
     if optimize and str(device).startswith("cuda"):
         compile_for_cuda(txt2img, cuda_graphs=cuda_graphs)
         if fewstep_unet is not None:
-            fewstep_unet = compile_unet_for_cuda(fewstep_unet, cuda_graphs=cuda_graphs,
-                                                 overlap=getattr(txt2img.controlnet, "overlap", None))
+            fewstep_unet = compile_unet_for_cuda(fewstep_unet, cuda_graphs=cuda_graphs)
     engine = engine_from_pipeline(txt2img, spec, predictor, fewstep_unet)
     if warm_up:
         warm_up_engine(engine, warm_shapes)
