@@ -7,8 +7,8 @@ Eight code-like candidates (the control image blended 55/45 with upsampled noise
 core), each timed over `--runs` batches after a warm-up:
 - "one task an image, OpenCV's threads": the pool before 2026-12-02 (OpenCV's default thread pool in each process);
 - "one task an image, one thread": `ranking.verifier_pool`'s processes (one OpenCV thread each), no split;
-- "two tasks an image": the product (`ranking.submit_verify` splits each verdict over two processes when there are
-  two an image; `scan.combine` makes the same verdict).
+- "two tasks an image": the product (`ranking.submit_verify` sends each image's luminance, not its RGB, and splits each
+  verdict over two processes when there are two an image; `scan.combine` makes the same verdict).
 Every pool's verdicts are checked against the inline `scan.verify` (same probability, verdict and reads).
 Results: a table on stdout and `verify_pool.json` in `--out`.
 """

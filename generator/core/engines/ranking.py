@@ -23,6 +23,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from generator.core.codes import qr, repair, scan
@@ -202,6 +203,10 @@ def submit_verify(
     processes at once (`scan.verify_part`: the image and its first capture, then the other captures, about even
     on code-like art) and the verdict made from both (`scan.combine`: the same result as `scan.verify`).
     """
+    if workers > 1 and len(images) > 1:
+        # The verifier reads luminance: a third of an RGB image's bytes to copy to the processes (the same pixels
+        # `scan.verify` would convert to), which matters while the parent also scores the images' looks
+        images = [np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image for image in images]
     if workers < 2 * len(images):
         verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
         return _submit([functools.partial(verify, image) for image in images], workers)
