@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -30,7 +30,7 @@ def test_a_refused_clipboard_still_gets_the_link_selected(live_server, team_user
     campaign = Campaign.objects.create(team=team_users.team, name="Spring fair",
                                        destination="https://shop.example.com/fair")
     placement = Placement.objects.create(campaign=campaign, name="Poster at the gate")
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script(REFUSING_CLIPBOARD)
     page = context.new_page()

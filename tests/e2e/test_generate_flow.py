@@ -18,12 +18,11 @@ from campaigns.models import Campaign, Placement
 from generator import views
 from generator.models import GenerationJob
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
 

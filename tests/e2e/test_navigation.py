@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.mark.browser

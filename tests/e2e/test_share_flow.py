@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +44,7 @@ def test_a_share_link_opens_the_report_logged_out_until_revoked(live_server, tea
 
     expect.set_options(timeout=TIMEOUT_MS)
     editor = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 1000})
-    stranger = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    stranger = browser.new_context(base_url=live_server.url, viewport=PHONE)
     for context in (editor, stranger):
         context.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
