@@ -104,6 +104,9 @@ VARIANTS = {
     "PW": dict(label="P with the guided batch whole up to the first cross-attention (no shared halves, guidance.py: "
                      "the product before issue 16's sixth step)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, shared_halves=False),
+    "P0C": dict(label="P0 with the VAE decoder contiguous (NCHW) instead of channels_last (a probe)", skip=True,
+                opt=False, compile=None, dtype="fp16", attention="default", product=True, fa4=False,
+                vae_contiguous=True),
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
@@ -120,7 +123,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "PW", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -206,6 +209,10 @@ class Bench:
                 if fp8 and fp8_mod.fp8_unusable(self.device):
                     raise RuntimeError(fp8_mod.fp8_unusable(self.device))
                 cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
+                if spec.get("vae_contiguous"):  # P0C: before the first call, when the decoder's graph is traced
+                    pipe.vae.to(memory_format=torch.contiguous_format)
+                    # the UNet's channels_last latents would keep the decoder's activations channels_last
+                    pipe.vae.post_quant_conv.register_forward_hook(lambda _m, _i, out: out.contiguous())
                 if fewstep_unet is not None:
                     fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
                                                               fa4=spec.get("fa4"))

@@ -16,6 +16,8 @@ Stages (in the order given by --stages; each is skipped when its estimate would 
          as a custom op torch.compile leaves opaque
   blocks the UNet's 96x96 blocks (down_blocks[0], up_blocks[-1]) alone: eager, Inductor default, max-autotune
   vae    the VAE decoder alone (8 latents of 96x96): eager, Inductor default, max-autotune
+  vaelayout  the VAE decoder alone, Inductor default: channels_last or contiguous, its attention as PyTorch picks or
+         as SDPA's math backend (matrix products and a softmax)
 
 Usage (device machine; bench/GPU.md gives the wheel install and the exact commands):
   PYTHONUNBUFFERED=1 python3 -W ignore bench/gpu_probe.py --out $OUT --stages attn,ref,P,blocks,vae
@@ -26,6 +28,7 @@ Writes OUT/probe.json after every stage, so a call stopped at its limit keeps wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -56,7 +59,7 @@ MAX_ABS, MAX_MEAN = 2, 0.10  # the issue's bound for "images kept", per image, i
 # Inductor cache and 90 from a warm one, PF 150 after P on the same machine, attn 25). blocks and vae without their
 # max-autotune compiles; those start only with AUTOTUNE_S[stage] seconds left (measured: 162 s for down_blocks[0],
 # 315 s for the VAE decoder).
-COST = dict(attn=60, ref=45, P=230, PF=200, blocks=60, vae=60)
+COST = dict(attn=60, ref=45, P=230, PF=200, blocks=60, vae=60, vaelayout=180)
 AUTOTUNE_S = dict(blocks=180, vae=330)
 
 
@@ -577,6 +580,53 @@ class Probe:
         result = self.results["stages"].setdefault("vae", {})
         result["decoder"] = {}
         self.compiled_variants("vae.decoder", vae.decoder, call, result["decoder"], AUTOTUNE_S["vae"])
+        del vae
+        self.free()
+        return result
+
+    def stage_vaelayout(self) -> dict:
+        """The VAE decoder alone (8 latents of 96x96), Inductor default, in four forms: channels_last (the product)
+        or contiguous, with its mid-block attention (one head of 512: no cuDNN or flash kernel takes it, so the
+        memory-efficient one runs) as PyTorch chooses or as plain matrix products and a softmax (SDPA's math
+        backend, which Inductor fuses). Each form against the eager channels_last decoder (fp16 rounding)."""
+        from diffusers import AutoencoderKL
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        torch = self.torch
+        vae = self.module(AutoencoderKL, "vae")
+        latent = self.size // 8
+        z = torch.randn(self.args.n, 4, latent, latent, device=self.device, dtype=vae.dtype) * 5
+        with torch.inference_mode():
+            z = vae.post_quant_conv(z)
+            vae.to(memory_format=torch.channels_last)
+            reference = vae.decoder(z.contiguous(memory_format=torch.channels_last)).float()
+        self.sync()
+        result = {}
+        for layout in ("channels_last", "contiguous"):
+            memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            vae.to(memory_format=memory_format)
+            inputs = z.contiguous(memory_format=memory_format)
+            for attention in ("default", "math"):
+                name = f"{layout}, attention {attention}"
+                try:
+                    self.compile_settings(f"vae-{layout}-{attention}")
+                    fn = torch.compile(vae.decoder, fullgraph=False,
+                                       **({} if self.cuda else dict(backend="aot_eager")))
+                    context = (sdpa_kernel([SDPBackend.MATH]) if attention == "math"
+                               else contextlib.nullcontext())
+                    t0 = time.perf_counter()
+                    with torch.inference_mode(), context:
+                        out = fn(inputs)
+                        self.sync()
+                        first = time.perf_counter() - t0
+                        ms = bench_ms(partial(fn, inputs), torch, self.cuda, reps=10)
+                    result[name] = dict(ms=round(ms, 3), first_call_s=round(first, 1),
+                                        max_abs_vs_eager=round(float((out.float() - reference).abs().max()), 4),
+                                        mean_abs_vs_eager=round(float((out.float() - reference).abs().mean()), 6))
+                except Exception as exc:
+                    result[name] = dict(error=f"{type(exc).__name__}: {exc}"[:300])
+                log(f"vae decoder {name}: {result[name]}")
+                self.save()
         del vae
         self.free()
         return result
