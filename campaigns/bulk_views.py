@@ -22,6 +22,7 @@ from campaigns.models import Campaign, Placement
 from generator import uploads
 from generator.forms import GenerationForm
 from qartsite.access import get_for_user_or_404, require_editor
+from qartsite.numbers import whole
 
 log = logging.getLogger(__name__)
 # The generation form's inputs the bulk page shows; the rest (team, placement, content) it fills in itself.
@@ -132,9 +133,9 @@ def placements_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def campaigns_csv(request: HttpRequest) -> HttpResponse:
     """The campaigns of your teams (`?team=<id>`: of one), archived ones included (a column says which)."""
     campaigns = Campaign.objects.for_user(request.user)
-    team = request.GET.get("team", "")
-    if team.isdigit():
-        campaigns = campaigns.filter(team_id=int(team))
+    team = whole(request.GET.get("team"))
+    if team is not None:
+        campaigns = campaigns.filter(team_id=team)
     return csv_stream(bulk.campaign_lines(campaigns), "campaigns.csv")
 
 

@@ -18,6 +18,7 @@ from campaigns import artwork as artwork_rules
 from generator.core.codes import images, logos, preflight, printing, qr, repair, restamp, scan
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob
+from qartsite.numbers import whole
 from qartsite.storage import MediaUnavailable
 
 # Ghostscript's CMYK profile (Artifex CMYK SWOP), from Debian's libgs-common: named in every CMYK file's report.
@@ -59,11 +60,11 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     if not width:
         raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).")
     dpi = str(options.get("dpi") or 300)
-    if not dpi.isdigit():
+    if whole(dpi) is None:
         raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {dpi[:20]!r}.")
     bleed = options.get("bleed") or "0mm"
     return printing.PrintSpec(
-        width_mm=printing.parse_length(width), dpi=int(dpi), bleed_mm=printing.parse_length(bleed, "bleed"),
+        width_mm=printing.parse_length(width), dpi=whole(dpi), bleed_mm=printing.parse_length(bleed, "bleed"),
         crop_marks=flag(options, "crop_marks"), format=str(options.get("format") or "pdf").lower(),
         cmyk=flag(options, "cmyk"),
     )
@@ -112,7 +113,8 @@ def _job_logo(job: GenerationJob, code: qr.QRCode) -> halftone.Logo | None:
     if not job.logo:
         return None
     with job.logo.open("rb") as stored:
-        mark = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
+        # checked at upload; a wordmark stored 512 px long may be thinner than a picture's minimum (jobs.py too)
+        mark = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"], min_side=1)
     return halftone.Logo(mark, logos.plate_for(code, halftone.HalftoneConfig.logo_share))
 
 

@@ -43,6 +43,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from campaigns import links
+from qartsite.numbers import whole
 
 UTC = zoneinfo.ZoneInfo("UTC")
 DEVICE_KEYS = {"ios": "iOS", "android": "Android", "other": "other systems"}  # key -> its name in messages
@@ -219,7 +220,7 @@ def variant_index(rule: str) -> int | None:
     """The position an A/B variant of a scan stored before `variant_rule` recorded ("ab:1" -> 1); None for any
     other rule."""
     number = rule.removeprefix(SPLIT_PREFIX)
-    return int(number) if is_variant(rule) and number.isdigit() and len(number) < 4 else None
+    return whole(number, 999) if is_variant(rule) else None
 
 
 def variant_letter(index: int) -> str:

@@ -27,6 +27,7 @@ from campaigns.models import Campaign, DestinationChange, Placement, PlacementAl
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.numbers import whole
 from qartsite.site import unreachable_reason
 from qartsite.spreadsheets import csv_cell
 from qartsite.storage import MediaUnavailable
@@ -62,8 +63,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     listed = list(mine.filter(archived=archived).select_related("team"))
     # The overview is of the first team's days; a person in several teams sees each campaign in its own team's.
-    asked = request.GET.get("team", "")
-    team = (teams.filter(pk=int(asked)).first() if asked.isdigit() else None) or teams.first()
+    asked = whole(request.GET.get("team"))
+    team = (teams.filter(pk=asked).first() if asked is not None else None) or teams.first()
     days, picker = chosen_range(request, team, Placement.objects.filter(campaign__in=mine.filter(team=team)))
     figures = {}
     for one in {campaign.team for campaign in listed}:

@@ -184,7 +184,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             return
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:
-            self.picture = uploads.chosen(upload, attrs["team"], candidate_pk)
+            self.picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk),
+                                            upload.name if upload else "The candidate")
         except images.ImageError as exc:
             raise serializers.ValidationError({uploads.picture_field(upload, candidate_pk): [str(exc)]}) from None
 

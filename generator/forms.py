@@ -287,8 +287,10 @@ class GenerationForm(forms.Form):
                 self.picture, name = uploads.kept(self.user, token)
                 self.kept["picture"] = (token, name)
                 return
-            self.picture = uploads.chosen(upload, data.get("team"), candidate_pk)
-            self.picture = uploads.crop(self.picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
+            picture = uploads.chosen(upload, data.get("team"), candidate_pk)
+            picture = uploads.crop(picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
+            # Set only once usable: `keep_uploads` keeps `self.picture` for the next try
+            self.picture = uploads.storable(picture, upload.name if upload else "The candidate")
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 

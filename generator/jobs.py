@@ -13,6 +13,7 @@ restarted, or whose worker died unnoticed) are re-queued or failed by the reconc
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -406,7 +407,9 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
         raise ValueError("The halftone engine needs a picture to draw the code from.")
     GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
     picture = stored_picture(job.init_image, images.open_picture)
-    logo = stored_picture(job.logo, images.open_picture) if job.logo else None
+    # A logo was checked when it was uploaded; stored at most uploads.LOGO_SIDE long, a wordmark's short side can be
+    # under a picture's minimum, which a logo (drawn a few modules wide) does not need.
+    logo = stored_picture(job.logo, functools.partial(images.open_picture, min_side=1)) if job.logo else None
     result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress, logo=logo)
     with PngEncoder() as encoder:
         _store(job, result, encoder)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import secrets
 
@@ -148,6 +149,29 @@ def crop(picture: Image.Image, x: float | None, y: float | None, zoom: float | N
     left = min(max(0, round(x * width - side / 2)), width - side)
     top = min(max(0, round(y * height - side / 2)), height - side)
     return picture.crop((left, top, left + side, top + side))
+
+
+def storable(picture: Image.Image, name: str) -> Image.Image:
+    """`picture` when it keeps `images.MIN_PICTURE_SIDE` pixels on its short side once stored (`attach`: at most
+    `STORED_SIDE` long); a banner's shape would reach the engine too thin to draw from, and the job would fail.
+
+    Raises:
+        images.ImageError: too long and narrow a shape (the message says what to do).
+    """
+    width, height = picture.size
+    short = math.floor(min(width, height) * min(1.0, STORED_SIDE / max(width, height)))
+    if short >= images.MIN_PICTURE_SIDE:
+        return picture
+    if max(width, height) <= STORED_SIDE:  # small as chosen: the crop tool zoomed in too far on a small picture
+        raise images.ImageError(
+            f"{name}: the part chosen is {width}x{height} pixels, too small to draw a code from; at least "
+            f"{images.MIN_PICTURE_SIDE} pixels on each side are needed. Zoom out, or choose a larger picture."
+        )
+    raise images.ImageError(
+        f"{name}: {width}x{height} pixels is too long and narrow to draw a code from: kept at most "
+        f"{STORED_SIDE} pixels long, its short side would be {short} pixels, and at least "
+        f"{images.MIN_PICTURE_SIDE} are needed. Crop it closer to a square first."
+    )
 
 
 def _scaled(picture: Image.Image, side: int) -> Image.Image:

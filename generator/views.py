@@ -30,6 +30,7 @@ from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
 from qartsite.models import Team
+from qartsite.numbers import whole
 from qartsite.responses import plain_400, plain_503
 from qartsite.site import unreachable_reason
 from qartsite.storage import MediaUnavailable
@@ -61,9 +62,10 @@ def visible_candidates(user) -> QuerySet[Candidate]:
 
 
 def pk_or_404(value: str | None) -> int:
-    if not value or not value.isdigit():
+    number = whole(value)
+    if number is None:
         raise Http404("Not found")
-    return int(value)
+    return number
 
 
 def attachment(data: bytes | str, content_type: str, filename: str) -> HttpResponse:
@@ -365,9 +367,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
         shown = shown.filter(status=status)
     if placement:
         # Another team's placement reads as unknown, like a missing one.
-        if not placement.isdigit() or not placements.filter(pk=int(placement)).exists():
+        if whole(placement) is None or not placements.filter(pk=whole(placement)).exists():
             return plain_400("Unknown placement: pick one from the list.")
-        shown = shown.filter(placement_id=int(placement))
+        shown = shown.filter(placement_id=whole(placement))
     recent = list(
         shown.select_related("prompt", "team", "placement__campaign")
         .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))

@@ -21,6 +21,7 @@ from generator.evals import label_csv
 from generator.evals.labeling_views import team_sessions
 from generator.models import HumanScanResult, LabelingSession, VerifierModel
 from qartsite.access import get_for_user_or_404, staff_required
+from qartsite.numbers import whole
 
 PLOTS = ("calibration", "roc")
 
@@ -36,9 +37,9 @@ def chosen(request: HttpRequest) -> tuple[LabelingSession | None, list[dict]]:
     session = None
     raw = request.GET.get("session", "")
     if raw:
-        if not raw.isdigit() or len(raw) > 12:
+        if whole(raw) is None:
             raise Http404("Not found")
-        session = get_for_user_or_404(team_sessions(request.user), pk=int(raw))
+        session = get_for_user_or_404(team_sessions(request.user), pk=whole(raw))
         results = results.filter(session=session)
     return session, label_csv.alignment_pairs(results.distinct())
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from generator.evals.sessions import MAX_ITEMS, team_candidates
 from generator.models import Candidate, EvalRun
 from qartsite.access import editable_teams
+from qartsite.numbers import whole
 
 SOURCES = [("jobs", "By job"), ("sweep", "By sweep"), ("random", "Random sample of the team's candidates")]
 
@@ -60,9 +61,9 @@ class LabelingSessionForm(forms.Form):
 
     def _by_jobs(self, team, text: str) -> QuerySet[Candidate]:
         parts = [part.lstrip("#") for part in re.split(r"[\s,;]+", text.strip()) if part]
-        if not parts or not all(part.isdigit() and len(part) <= 12 for part in parts):
+        ids = [whole(part) for part in parts]
+        if not ids or None in ids:
             raise forms.ValidationError({"jobs": "Give job ids as numbers, separated by commas or spaces."})
-        ids = [int(part) for part in parts]
         found = set(team_candidates(team).filter(job_id__in=ids).values_list("job_id", flat=True))
         missing = [str(i) for i in dict.fromkeys(ids) if i not in found]
         if missing:

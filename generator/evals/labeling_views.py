@@ -23,6 +23,7 @@ from generator.evals.forms import LabelingSessionForm
 from generator.models import LabelingItem, LabelingSession
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, get_for_user_or_404, require_editor, staff_required
 from qartsite.models import Team
+from qartsite.numbers import whole
 from qartsite.responses import plain_400
 from qartsite.site import site_root
 from qartsite.storage import MediaUnavailable
@@ -82,12 +83,11 @@ def session_run(request: HttpRequest, pk: int) -> HttpResponse:
     """One item, full screen: `?position=N` for a given item (back), `?after=N` for the next unlabelled one."""
     session = session_or_404(request, pk, edit=True)
     total = session.items.count()
-    position = request.GET.get("position", "")
-    after = request.GET.get("after", "")
-    if position.isdigit():
-        item = session.items.select_related("candidate__job", "result").filter(position=int(position)).first()
+    position, after = whole(request.GET.get("position")), whole(request.GET.get("after"))
+    if position is not None:
+        item = session.items.select_related("candidate__job", "result").filter(position=position).first()
     else:
-        item = sessions.next_item(session, int(after) if after.isdigit() else None)
+        item = sessions.next_item(session, after)
     if item is None:
         return redirect("evals:labeling_done", pk=session.pk)
     root = site_root(request)

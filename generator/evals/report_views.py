@@ -28,6 +28,7 @@ from generator.core.evals import statistics
 from generator.evals import sweeps
 from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset
 from qartsite.access import can_edit, get_for_user_or_404, require_editor, staff_required
+from qartsite.numbers import whole
 from qartsite.responses import plain_400
 
 DEFAULT_MIN_SCAN_RATE = 0.95
@@ -177,8 +178,8 @@ def png(data: bytes) -> HttpResponse:
 
 def toast_choice(request: HttpRequest, built: RunReport) -> tuple[str, str | None, str | None]:
     """The prompt (by index), rows and columns asked for in the query string, checked against the run."""
-    index = request.GET.get("prompt", "0")
-    if not index.isdigit() or int(index) >= len(built.prompts):
+    index = whole(request.GET.get("prompt", "0"))
+    if index is None or index >= len(built.prompts):
         raise ValueError(f"prompt must be a number from 0 to {len(built.prompts) - 1}")
     rows, cols = default_axes(built.swept)
     rows, cols = request.GET.get("rows") or rows, request.GET.get("cols") or cols

@@ -125,6 +125,11 @@ class TestExports:
         assert imported.status_code == 302
         assert other.placements.get().printed_width_cm == 120 and other.placements.get().kind == "billboard"
 
+    @pytest.mark.parametrize("team", ["%C2%B2", "9" * 30, "abc"])
+    def test_a_team_filter_it_cannot_read_exports_all_the_users_campaigns(self, team_users, campaign, team):
+        text = streamed(as_user(team_users.viewer).get(f"/campaigns/campaigns.csv?team={team}"))
+        assert "Spring Sale" in text
+
     def test_exports_keep_to_the_users_teams(self, team_users, campaign):
         Campaign.objects.create(team=team_users.other_team, name="Rival plan", destination="https://rival.example/")
         assert as_user(team_users.outsider).get(f"/campaigns/{campaign.pk}/placements.csv").status_code == 404

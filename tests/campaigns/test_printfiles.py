@@ -42,7 +42,10 @@ class TestSpecFrom:
     @pytest.mark.parametrize(("options", "words"), [({}, "how wide"), ({"width": "20cm", "dpi": "lots"}, "whole"),
                                                     ({"width": "20"}, "a unit"),
                                                     ({"width": "20cm", "cmyk": "maybe"}, "cmyk must be true or false"),
-                                                    ({"width": "20cm", "crop_marks": "2"}, "crop_marks must be")])
+                                                    ({"width": "20cm", "crop_marks": "2"}, "crop_marks must be"),
+                                                    # digits int() refuses: a superscript, more than 4,300 of them
+                                                    ({"width": "20cm", "dpi": "²"}, "whole"),
+                                                    ({"width": "20cm", "dpi": "9" * 5000}, "whole")])
     def test_it_refuses_bad_options_with_one_message(self, options, words):
         with pytest.raises(printing.PrintError, match=words):
             printfiles.spec_from(options)
@@ -88,6 +91,15 @@ class TestSources:
         centre = drawn.getpixel(((left + right) // 2, (top + bottom) // 2))
         assert centre == (20, 60, 200) and drawn.getpixel((left + 1, top + 1)) == (255, 255, 255)
         assert scan.verify(drawn, link(placement)).passed
+
+    def test_a_wordmark_logo_stored_thinner_than_a_picture_still_draws(self, team_users, placement):
+        # A 1700x200 wordmark is stored 512 px long (uploads.LOGO_SIDE): 512x60, under a picture's 64 px minimum
+        buffer = io.BytesIO()
+        Image.new("RGB", (512, 60), (20, 60, 200)).save(buffer, format="PNG")
+        art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone", ecc="H")
+        art.job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+        code = qr.encode(link(placement), ecc="H", max_version=40)
+        assert printfiles._job_logo(art.job, code).image.size == (512, 60)
 
     def test_an_unknown_variant_falls_back_to_resampling(self, team_users, placement):
         art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone")

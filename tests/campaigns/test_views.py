@@ -102,6 +102,11 @@ class TestAccess:
         campaign.refresh_from_db()
         assert campaign.name == "Spring Sale" and campaign.placements.count() == 1
 
+    @pytest.mark.parametrize("team", ["%C2%B2", "9" * 30, "abc", "-1"])
+    def test_a_team_it_cannot_read_lists_the_first_team(self, client, team_users, campaign, team):
+        client.force_login(team_users.owner)
+        assert "Spring Sale" in body(client.get(f"/campaigns/?team={team}"))
+
     def test_it_does_not_list_other_teams_campaigns(self, client, team_users, campaign):
         Campaign.objects.create(team=team_users.other_team, name="Rival Secret", destination="https://r.example.com/")
         client.force_login(team_users.owner)

@@ -381,6 +381,12 @@ def picture_file(name: str = "logo.png", size: int = 160) -> ContentFile:
     return ContentFile(buffer.getvalue(), name=name)
 
 
+def banner_file() -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4000, 100), (200, 40, 90)).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="banner.png")
+
+
 @pytest.mark.django_db
 class TestHalftoneGeneration:
     @pytest.fixture(autouse=True)
@@ -410,6 +416,18 @@ class TestHalftoneGeneration:
         with job.logo.open("rb") as stored:
             assert Image.open(stored).size == (90, 90)
 
+    def test_a_wordmark_logo_is_taken_whatever_its_shape(self, team_users, media_storage, enqueued):
+        buffer = io.BytesIO()
+        Image.new("RGB", (1700, 200), (20, 60, 200)).save(buffer, format="PNG")
+        response = api_as(team_users.owner).post(
+            "/api/generations/",
+            {"content": SHORT_LINK, "picture": picture_file(), "logo": ContentFile(buffer.getvalue(), name="w.png")},
+            format="multipart",
+        )
+        assert response.status_code == 201, response.json()
+        with GenerationJob.objects.get().logo.open("rb") as stored:
+            assert Image.open(stored).size == (512, 60)  # thinner than a picture may be: the worker takes it
+
     def test_it_answers_503_when_the_picture_cannot_be_stored(self, team_users, enqueued, unreachable_media):
         response = api_as(team_users.owner).post(
             "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
@@ -431,6 +449,8 @@ class TestHalftoneGeneration:
         ({"engine": "halftone", "picture": picture_file(), "logo": ContentFile(b"GIF89a nonsense", name="l.gif")},
          "logo", "l.gif: "),
         ({"prompt": "a fox", "engine": "diffusion", "logo": picture_file()}, "logo", "drawn by the halftone engine"),
+        # accepted before, then the job failed: stored 2048 px long its short side was 51 px
+        ({"engine": "halftone", "picture": banner_file()}, "picture", "banner.png: 4000x100 pixels is too long"),
     ])
     def test_it_answers_bad_pictures_with_400(self, team_users, enqueued, body, key, message):
         response = api_as(team_users.owner).post("/api/generations/", {"content": SHORT_LINK, **body},

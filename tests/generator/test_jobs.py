@@ -311,6 +311,22 @@ def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
     assert tuple(image[(top + bottom) // 2, (left + right) // 2]) == (20, 60, 200)
 
 
+def test_a_halftone_job_with_a_wordmark_logo_stored_thinner_than_a_picture_runs():
+    # A 1700x200 wordmark is stored at most 512 px long: 512x60, under a picture's 64 px; the job failed on it
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (512, 60), (20, 60, 200)).save(buffer, format="PNG")
+    job = halftone_job(ecc="H")
+    job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+    jobs.run_generation(job.pk)
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.DONE, job.error
+
+
 def test_a_halftone_job_without_a_picture_fails_with_the_reason():
     user, _ = get_user_model().objects.get_or_create(username="maker")
     job = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "", ""), content=URL,

@@ -49,6 +49,22 @@ def png_upload(image: Image.Image, name: str = "logo.png"):
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 
+class TestStorable:
+    def test_a_banner_too_thin_once_stored_is_refused_saying_why(self):
+        with pytest.raises(images.ImageError, match="banner.png: 4000x100 pixels is too long and narrow.*would be 51"):
+            uploads.storable(gradient(4000, 100), "banner.png")
+
+    def test_a_small_crop_is_refused_saying_to_zoom_out(self):
+        with pytest.raises(images.ImageError, match="p.png: the part chosen is 50x50 pixels.*Zoom out"):
+            uploads.storable(gradient(50, 50), "p.png")
+
+    @pytest.mark.parametrize("size", [(4000, 128), (64, 64), (300, 2000)])
+    def test_a_shape_that_keeps_its_short_side_passes_unchanged(self, size):
+        picture = gradient(*size)
+        assert uploads.storable(picture, "p.png") is picture
+        assert min(uploads._scaled(picture, uploads.STORED_SIDE).size) >= images.MIN_PICTURE_SIDE
+
+
 class TestLogo:
     URL = "https://qart.example/r/AbC123"
 

@@ -533,7 +533,7 @@ class TestDownloads:
         assert response.content.decode() == ("The image storage is unavailable right now; try the download again in "
                                              "a minute.")
 
-    @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024"])
+    @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024", "%C2%B2", "9" * 5000])  # "²": int() refuses it
     def test_it_refuses_other_sizes_with_a_message(self, team_users, done_job, size):
         candidate = done_job.candidates.get(rank=1)
         response = logged_in(team_users.owner).get(f"/generate/candidates/{candidate.pk}/download.png?size={size}")
@@ -864,12 +864,20 @@ class TestCrop:
 
     @pytest.mark.parametrize(("x", "colour"), [("0", (220, 20, 20)), ("1", (20, 20, 220))])
     def test_it_stores_the_square_the_page_chose(self, team_users, enqueued, x, colour):
-        response = self.post(team_users, crop_x=x, crop_y="0.5", crop_zoom="2")
+        response = self.post(team_users, crop_x=x, crop_y="0.5", crop_zoom="1.5")
         assert response.status_code == 302
         with GenerationJob.objects.get().init_image.open("rb") as stored:
             picture = Image.open(stored).convert("RGB")
-        assert picture.size == (50, 50)
-        assert picture.getpixel((25, 25)) == colour
+        assert picture.size == (67, 67)
+        assert picture.getpixel((33, 33)) == colour
+
+    def test_a_square_too_small_to_draw_from_is_refused_before_the_job(self, team_users, enqueued):
+        # zoom 2 on a 200x100 picture keeps 50x50: the job took it, then failed on it in the worker
+        response = self.post(team_users, crop_x="0", crop_y="0.5", crop_zoom="2")
+        assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
+        html = response.content.decode()
+        assert "halves.png: the part chosen is 50x50 pixels, too small to draw a code from" in html
+        assert 'name="kept_picture"' not in html  # not kept for the next try: it would fail the same way
 
     @pytest.mark.parametrize("crop", [{"crop_zoom": "9"}, {"crop_x": "1.5"}, {"crop_y": "nan"}, {"crop_x": "left"}])
     def test_it_refuses_a_crop_it_cannot_follow_with_one_message(self, team_users, enqueued, crop):
@@ -892,7 +900,7 @@ class TestKeptUploads:
 
     def test_the_picture_is_kept_as_cropped_and_used_on_the_next_try(self, team_users, enqueued):
         first = self.post(team_users.owner, team_users.team, picture=halves_png(), crop_x="1", crop_y="0.5",
-                          crop_zoom="2", candidates_per_batch="0", size="99999")
+                          crop_zoom="1.5", candidates_per_batch="0", size="99999")
         assert first.status_code == 200 and not GenerationJob.objects.exists()
         assert "Keeping halves.png from your last try" in first.content.decode()
         # The crop sent again with it is not applied twice: the kept picture already is the square chosen.
@@ -901,7 +909,7 @@ class TestKeptUploads:
         assert second.status_code == 302
         with GenerationJob.objects.get().init_image.open("rb") as stored:
             picture = Image.open(stored).convert("RGB")
-        assert picture.size == (50, 50) and picture.getpixel((25, 25)) == (20, 20, 220)
+        assert picture.size == (67, 67) and picture.getpixel((33, 33)) == (20, 20, 220)
 
     def test_a_new_picture_replaces_the_kept_one(self, team_users, enqueued):
         first = self.post(team_users.owner, team_users.team, picture=halves_png(), candidates_per_batch="0")
