@@ -125,7 +125,9 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     search_fields = ("prompt__text", "content", "owner__username")
     readonly_fields = ("status", "stage", "progress", "attempts", "rq_job_id", "batches", "scannable",
                        "result_message", "error", "created", "started", "finished", "queue_seconds",
-                       "generation_seconds", "scoring_seconds", "total_seconds", "model_id", "controlnet_id")
+                       "generation_seconds", "scoring_seconds", "total_seconds", "model_id", "controlnet_id",
+                       # Stored by the app after its checks (uploads.py: capped, re-encoded): never uploaded here
+                       "init_image", "logo", "control_image")
     inlines = [CandidateInline]
     form = GenerationJobForm
 
@@ -152,12 +154,13 @@ class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
                     "color_error", "variant", "misread", "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired", "job__engine")
-    readonly_fields = ("large_preview", *HALFTONE_FIELDS)
+    # The image is the engine's (never uploaded here: uploads are checked and re-encoded, uploads.py)
+    readonly_fields = ("large_preview", "image", *HALFTONE_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
         # The engine measured these; they are shown for halftone candidates and hidden where empty.
         if obj is not None and obj.fidelity_ssim is None and not obj.variant:
-            return ("large_preview",)
+            return ("large_preview", "image")
         return self.readonly_fields
 
     def get_exclude(self, request, obj=None):
@@ -233,7 +236,7 @@ class LabelingItemAdmin(TeamScopedAdmin):
     list_display = ("session", "position", "candidate", "shown_at", "hit_at", "result")
     list_filter = ("session",)
     raw_id_fields = ("candidate", "result")
-    readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent")
+    readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent", "image")  # the labeling flow stores the image
 
 
 class EvalSampleInline(TeamScopedInline):

@@ -185,7 +185,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:
             self.picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk),
-                                            upload.name if upload else "The candidate")
+                                            uploads.shown_name(upload.name) if upload else "The candidate")
         except images.ImageError as exc:
             raise serializers.ValidationError({uploads.picture_field(upload, candidate_pk): [str(exc)]}) from None
 

@@ -150,7 +150,8 @@ class GenerationForm(forms.Form):
         max_length=1000, required=False, initial=parameters.DEFAULT_NEGATIVE, label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
     )
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None, error_messages={
+        "invalid_choice": "That team is not one you can make codes for: reload the page and try again."})
     placement = PlacementChoiceField(
         queryset=Placement.objects.none(), required=False, empty_label="None: I'll enter the content",
         help_text="The printed code this is for. Its short link is what the code opens, and scans are counted.",
@@ -290,7 +291,7 @@ class GenerationForm(forms.Form):
             picture = uploads.chosen(upload, data.get("team"), candidate_pk)
             picture = uploads.crop(picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
             # Set only once usable: `keep_uploads` keeps `self.picture` for the next try
-            self.picture = uploads.storable(picture, upload.name if upload else "The candidate")
+            self.picture = uploads.storable(picture, uploads.shown_name(upload.name) if upload else "The candidate")
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 
@@ -318,7 +319,7 @@ class GenerationForm(forms.Form):
         if self.picture is not None and "picture" not in self.kept and files.get("picture"):
             token = uploads.keep(self.user, self.picture, files["picture"].name)
             if token:
-                self.kept["picture"] = (token, files["picture"].name)
+                self.kept["picture"] = (token, uploads.shown_name(files["picture"].name))
         logo = files.get("logo")
         if logo and "logo" not in self.kept and "logo" not in self.errors:
             try:
@@ -328,7 +329,7 @@ class GenerationForm(forms.Form):
                 return  # its own message is on the field (or will be, once the rest is right)
             token = uploads.keep(self.user, picture, logo.name, "logo")
             if token:
-                self.kept["logo"] = (token, logo.name)
+                self.kept["logo"] = (token, uploads.shown_name(logo.name))
 
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""

@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import secrets
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
@@ -45,6 +46,14 @@ NOT_STORED = ("The picture could not be stored: the image storage is unavailable
               "try again in a minute.")
 
 
+def shown_name(name: str | None) -> str:
+    """An upload's file name as pages and messages show it: without control or formatting characters (a
+    right-to-left override would turn "gpj.exe" around on screen), at most 200 characters; "the upload" when
+    none is left."""
+    name = "".join(c for c in (name or "") if unicodedata.category(c) not in ("Cc", "Cf"))
+    return name.strip()[:200] or "the upload"
+
+
 def from_upload(upload) -> Image.Image:
     """The picture in an uploaded file, checked.
 
@@ -55,14 +64,14 @@ def from_upload(upload) -> Image.Image:
     if upload.size is not None and upload.size > cap:
         # Checked before reading: the file may be far larger than memory should hold.
         raise images.ImageError(
-            f"{upload.name}: the file is {upload.size / 2**20:.1f} MB; pictures up to {cap / 2**20:.0f} MB are "
-            "accepted. Save it smaller first."
+            f"{shown_name(upload.name)}: the file is {upload.size / 2**20:.1f} MB; pictures up to "
+            f"{cap / 2**20:.0f} MB are accepted. Save it smaller first."
         )
     data = upload.read()
     try:
         return images.open_picture(data, max_bytes=cap, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
     except images.ImageError as exc:
-        raise images.ImageError(str(exc).replace("the upload", upload.name or "the upload", 1)) from None
+        raise images.ImageError(str(exc).replace("the upload", shown_name(upload.name), 1)) from None
 
 
 def from_candidate(team, pk) -> Image.Image:
@@ -196,7 +205,7 @@ def keep(user, picture: Image.Image, name: str, kind: str = "picture") -> str | 
     again). One of each kind per person: a newer try's replaces the older, so the cache holds at most two images
     a person, however many forms they send back."""
     token = secrets.token_urlsafe(24)
-    value = (token, name[:200], images.png_bytes(_scaled(picture, STORED_SIDE)))
+    value = (token, shown_name(name), images.png_bytes(_scaled(picture, STORED_SIDE)))
     try:
         cache.set(_kept_key(user, kind), value, KEEP_SECONDS)
     except (RedisError, OSError) as exc:  # the cache (Redis) away: keeping is a convenience

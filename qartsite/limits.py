@@ -38,7 +38,7 @@ def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
     """413 with one message: what was sent (when known) and what is accepted. JSON for the API, text otherwise."""
     sent = f"The request is {amount(size)}" if size else "The request is too large"
     message = (f"{sent}; requests up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
-               "Save a picture smaller, or send less, and try again.")
+               "Send a smaller file, or less at once, and try again.")
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message}, status=413)
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")

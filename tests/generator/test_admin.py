@@ -343,6 +343,20 @@ class TestParameterRangesInAdmin:
         stored = GenerationJob.objects.get(pk=job.pk)
         assert (stored.steps, stored.guidance_scale, stored.size, stored.progress) == (25, 3.5, 768, 0.0)
 
+    def test_its_images_are_never_uploaded_here(self, client, admin_user, job, media_storage):
+        # Pictures and logos are capped and re-encoded where the app takes them (uploads.py); the admin's own file
+        # inputs skipped every check. A file posted anyway is ignored.
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        client.force_login(admin_user)
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        assert 'type="file"' not in client.get(url).content.decode()
+        payload = SimpleUploadedFile("page.png", b"<html>not a picture</html>", content_type="image/png")
+        response = client.post(url, {**change_form_data(client.get(url)), "init_image": payload, "logo": payload})
+        assert response.status_code == 302
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert not stored.init_image and not stored.logo
+
     def test_it_puts_the_cores_whole_job_checks_on_their_fields(self, client, admin_user, job):
         client.force_login(admin_user)
         form = self.post_job(client, job, size=800).context["adminform"].form

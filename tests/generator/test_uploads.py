@@ -49,6 +49,13 @@ def png_upload(image: Image.Image, name: str = "logo.png"):
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 
+@pytest.mark.parametrize(("name", "shown"), [("photo.png", "photo.png"), ("\u202egnp.exe", "gnp.exe"),
+                                             ("a\x00b\nc.png", "abc.png"), ("\u200b", "the upload"),
+                                             (None, "the upload"), ("x" * 300, "x" * 200)])
+def test_a_file_name_is_shown_without_control_or_formatting_characters(name, shown):
+    assert uploads.shown_name(name) == shown
+
+
 class TestStorable:
     def test_a_banner_too_thin_once_stored_is_refused_saying_why(self):
         with pytest.raises(images.ImageError, match="banner.png: 4000x100 pixels is too long and narrow.*would be 51"):

@@ -164,6 +164,8 @@ class TestGeneratePage:
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.other_team.pk})
         assert response.status_code == 200 and "team" in response.context["form"].errors
         assert not GenerationJob.objects.exists()
+        # one team: the field is hidden, so its error is shown above the form (it was not shown at all)
+        assert "That team is not one you can make codes for" in response.content.decode()
 
     def test_it_tells_a_user_without_a_team_how_to_join_one(self, team_users, enqueued):
         from django.contrib.auth import get_user_model

@@ -50,14 +50,14 @@ class TestRequestSizeMiddleware:
         assert response.status_code == 413 and view_calls == []
         assert response["Content-Type"].startswith("text/plain")
         assert response.content.decode() == ("The request is 100 KB; requests up to 1 KB are accepted. "
-                                             "Save a picture smaller, or send less, and try again.")
+                                             "Send a smaller file, or less at once, and try again.")
 
     def test_it_answers_the_api_in_json(self, team_users, view_calls):
         response = logged_in(team_users.owner).post("/api/generations/", {"content": "x",
                                                                           "picture": picture(100 * 1024)})
         assert response.status_code == 413 and view_calls == []
         assert response.json() == {"detail": "The request is 100 KB; requests up to 1 KB are accepted. "
-                                             "Save a picture smaller, or send less, and try again."}
+                                             "Send a smaller file, or less at once, and try again."}
 
     def test_it_refuses_anonymous_bodies_too_without_reading_them(self, view_calls):
         assert Client().post("/generate/", {"picture": picture(100 * 1024)}).status_code == 413

@@ -124,7 +124,12 @@ def _decode(data: bytes, name: str, max_pixels: int, formats: tuple[str, ...] | 
         raise ImageError(f"{name}: not an image (or a format qart cannot read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: too many pixels to open safely. Resize it first.") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except ValueError as exc:
+        if "Decompressed data too large" in str(exc):  # Pillow's cap on a PNG's text or colour-profile chunk
+            raise ImageError(f"{name}: the file carries more metadata (text or a colour profile) than qart reads. "
+                             "Save it again without metadata.") from None
+        raise ImageError(f"{name}: the file is damaged or truncated ({exc})") from None
+    except (OSError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated and corrupt files as OSError/SyntaxError with terse messages.
         raise ImageError(f"{name}: the file is damaged or truncated ({exc})") from None
 

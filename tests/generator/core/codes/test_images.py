@@ -49,6 +49,19 @@ class TestOpenImage:
         with pytest.raises(images.ImageError, match="damaged or truncated"):
             images.open_image(path)
 
+    def test_it_names_a_metadata_bomb_in_plain_words(self):
+        # 2 MB of compressed text in a few KB: Pillow refuses to decompress it ("Decompressed data too large for
+        # PngImagePlugin.MAX_TEXT_CHUNK"); people are told what that means
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_text("comment", "a" * 2_000_000, zip=True)
+        buffer = io.BytesIO()
+        Image.new("RGB", (80, 80), "white").save(buffer, format="PNG", pnginfo=info)
+        with pytest.raises(images.ImageError, match="more metadata .* than qart reads") as caught:
+            images.open_picture(buffer.getvalue())
+        assert "MAX_TEXT_CHUNK" not in str(caught.value)
+
     def test_it_refuses_a_decompression_bomb_before_decoding(self):
         bomb = encoded(Image.new("L", (5000, 5000)))  # a tiny file that claims 25 megapixels
         assert len(bomb) < 100_000
