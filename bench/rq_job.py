@@ -243,8 +243,8 @@ def _code_like(generate):
     """`engine.generate`, then each image blended 55/45 with the control image (see the module docstring).
 
     The blend is the bench's stand-in, not the product's work, yet it runs inside the job's timings: OpenCV's
-    saturating 8-bit blend keeps it to a few milliseconds for 8 images (float32 arrays in numpy took ~50 ms of the
-    whole-job figures up to 2026-12-02)."""
+    saturating 8-bit blend keeps it to about 10 ms for 8 images on an H200 host (float32 arrays in numpy took ~50 ms
+    of the whole-job figures up to 2026-12-02; OpenCV rounds where numpy truncated, one level at most)."""
     import cv2
     from PIL import Image
 

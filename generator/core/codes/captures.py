@@ -87,6 +87,11 @@ def capture(gray: np.ndarray, rng: np.random.Generator, severity: float) -> np.n
     return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out
 
 
+def view_name(index: int) -> str:
+    """The name of view `index` of `phone_views`: "original" for the image itself, "capture-i" for the i-th capture."""
+    return "original" if index == 0 else f"capture-{index}"
+
+
 def phone_views(gray: np.ndarray, count: int = 6, seed: int = 0, indices: range | None = None) -> list[View]:
     """The image itself followed by `count` simulated captures of rising severity.
 
@@ -103,11 +108,11 @@ def phone_views(gray: np.ndarray, count: int = 6, seed: int = 0, indices: range 
     indices = range(count + 1) if indices is None else indices
     if indices and not 0 <= min(indices) <= max(indices) <= count:
         raise ValueError(f"view indices must be within 0-{count}, got {indices}")
-    views = [View("original", 0.0, gray)] if 0 in indices else []
+    views = [View(view_name(0), 0.0, gray)] if 0 in indices else []
     for i in indices:
         if i == 0:
             continue
         severity = i / count
         rng = np.random.default_rng([seed, i])
-        views.append(View(f"capture-{i}", severity, capture(gray, rng, severity)))
+        views.append(View(view_name(i), severity, capture(gray, rng, severity)))
     return views

@@ -366,6 +366,8 @@ class Part:
     finder_seen: bool  # a decoder read a text, or a finder pattern shows, in one of these views
     slow_read: bool  # the slow decoders read the original (its part, where it saw a finder): in `texts`
     graded: grading.Grading | None  # the symbol's grading, where this part could grade it
+    settings: tuple  # (captures_count, seed, grade, model id): the parts of one verdict must agree
+    seconds: float  # this part's own time
 
 
 def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -388,7 +390,7 @@ def _slow_reads(gray: np.ndarray, texts: dict, readers: Mapping) -> None:
     """The slow decoders on the original, into `texts`: once some view showed a finder pattern."""
     for name, read in readers.items():
         if name not in FAST_DECODERS:
-            texts["original", name] = read(gray)
+            texts[captures.view_name(0), name] = read(gray)
 
 
 def _grading(gray: np.ndarray, expected: str | None, texts: dict, grades: bool) -> grading.Grading:
@@ -409,11 +411,20 @@ def verify_part(
     grade: bool = True,
     model: DecisionModel | None = None,
 ) -> Part:
-    """Read `views` of `image` (0 the image itself, i its i-th capture) as `verify` reads them: the fast decoders
-    and the finder check on each; with the original among them and a finder seen, the slow decoders and the
-    grading too. Arguments as `verify`'s."""
+    """Read some of `image`'s views as `verify` reads them: the fast decoders and the finder check on each; with the
+    original among them and a finder seen, the slow decoders and the grading too.
+
+    Args:
+        image, expected, captures_count, seed, readers, grade, model: as `verify`'s.
+        views (`range`): which views (0 the image itself, i its i-th capture of `captures_count`).
+
+    Returns:
+        A `Part`, for `combine` with the parts of the other views (it pickles: a process pool can make it).
+    """
     if captures_count < 1:
         raise ValueError(f"captures_count must be at least 1, got {captures_count}")
+    started = time.perf_counter()
+    model = model or DEFAULT_MODEL
     gray = _gray(image)
     readers = readers if readers is not None else decoders.available_readers()
     seen = captures.phone_views(gray, captures_count, seed=image_seed(gray, seed), indices=views)
@@ -424,8 +435,9 @@ def verify_part(
         _slow_reads(gray, texts, readers)
         # Without an expected text the grading needs every view's reads: `combine` grades then, unless all are here
         if expected is not None or len(views) == captures_count + 1:
-            graded = _grading(gray, expected, texts, _grades(model or DEFAULT_MODEL, grade))
-    return Part(views, texts, finder_seen, slow_read, graded)
+            graded = _grading(gray, expected, texts, _grades(model, grade))
+    return Part(views, texts, finder_seen, slow_read, graded, (captures_count, seed, grade, model.id),
+                time.perf_counter() - started)
 
 
 def combine(
@@ -444,7 +456,20 @@ def combine(
     """The verdict from `verify_part`s covering every view once: what `verify` returns for the same arguments.
 
     Where only a capture showed a finder, the original's part did not run the slow decoders or grade: that is
-    done here, as `verify` would have.
+    done here, as `verify` would have (rare: the original shows what its captures show).
+
+    Args:
+        image, expected, threshold, captures_count, seed, readers, grade, model: as `verify`'s, and as the parts
+            were made with.
+        parts (`list[Part]`): `verify_part`'s answers, each view once.
+        started (`float`, *optional*): `time.perf_counter()` when the verdict began (`verify` passes it); without
+            it, `seconds` is the slowest part's time and this call's.
+
+    Returns:
+        A `ScanResult`.
+
+    Raises:
+        ValueError: a threshold outside 0-1, parts that miss or repeat a view, or parts made with other settings.
     """
     # 1. Check inputs
     if not 0.0 <= threshold <= 1.0:
@@ -452,8 +477,11 @@ def combine(
     covered = sorted(i for part in parts for i in part.views)
     if covered != list(range(captures_count + 1)):
         raise ValueError(f"the parts must cover views 0-{captures_count} once each, got {covered}")
-    started = time.perf_counter() if started is None else started
     model = model or DEFAULT_MODEL
+    settings = (captures_count, seed, grade, model.id)
+    if any(part.settings != settings for part in parts):
+        raise ValueError(f"the parts were made with other settings than {settings} (captures, seed, grade, model)")
+    began = time.perf_counter()
     readers = readers if readers is not None else decoders.available_readers()
     texts = {key: found for part in parts for key, found in part.texts.items()}
     finder_seen = any(part.finder_seen for part in parts)
@@ -468,8 +496,8 @@ def combine(
         graded = _grading(gray, expected, texts, _grades(model, grade))
     for name in readers:
         if name not in FAST_DECODERS:
-            texts.setdefault(("original", name), [])
-    names = ["original"] + [f"capture-{i}" for i in range(1, captures_count + 1)]
+            texts.setdefault((captures.view_name(0), name), [])
+    names = [captures.view_name(i) for i in range(captures_count + 1)]
     reads = [Read(view, name, texts[view, name]) for view in names for name in readers if (view, name) in texts]
 
     # 3. Exact matches and misreads
@@ -495,7 +523,8 @@ def combine(
         misread=misread,
         scan_probability=round(p, 4),
         verdict="pass" if p >= threshold and not misread else "fail",
-        seconds=round(time.perf_counter() - started, 4),
+        seconds=round(time.perf_counter() - started if started is not None
+                      else max(part.seconds for part in parts) + time.perf_counter() - began, 4),
         features=rates,
         grades=graded.grades,
         reasons=graded.reasons,

@@ -185,7 +185,7 @@ def warm_verifier(workers: int) -> None:
 
 
 def verify_many(
-    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0,
+    images: list[Image.Image | np.ndarray], expected: str, threshold: float, workers: int, seed: int = 0,
     model: scan.DecisionModel | None = None,
 ) -> list[scan.ScanResult]:
     """Verify candidates in parallel processes (see `verifier_pool`), results in input order."""
@@ -193,7 +193,7 @@ def verify_many(
 
 
 def submit_verify(
-    images: list[Image.Image], expected: str, threshold: float, workers: int, seed: int = 0,
+    images: list[Image.Image | np.ndarray], expected: str, threshold: float, workers: int, seed: int = 0,
     model: scan.DecisionModel | None = None,
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
@@ -203,22 +203,21 @@ def submit_verify(
     processes at once (`scan.verify_part`: the image and its first capture, then the other captures, about even
     on code-like art) and the verdict made from both (`scan.combine`: the same result as `scan.verify`).
     """
-    if workers > 1 and len(images) > 1:
+    if workers > 1:
         # The verifier reads luminance: a third of an RGB image's bytes to copy to the processes (the same pixels
         # `scan.verify` would convert to), which matters while the parent also scores the images' looks
         images = [np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image for image in images]
     if workers < 2 * len(images):
         verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
         return _submit([functools.partial(verify, image) for image in images], workers)
-    started = time.perf_counter()
     part = functools.partial(scan.verify_part, expected=expected, seed=seed, model=model)
     halves = (range(0, SPLIT_VIEWS), range(SPLIT_VIEWS, scan.FULL_CAPTURES + 1))
     parts = _submit([functools.partial(part, image, views=views) for image in images for views in halves], workers)
 
     def results() -> list[scan.ScanResult]:
         done = parts()
-        return [scan.combine(image, expected, done[2 * i : 2 * i + 2], threshold=threshold, seed=seed, model=model,
-                             started=started) for i, image in enumerate(images)]
+        return [scan.combine(image, expected, done[2 * i : 2 * i + 2], threshold=threshold, seed=seed, model=model)
+                for i, image in enumerate(images)]
 
     return results
 
