@@ -400,18 +400,21 @@ class PlacementViewSet(viewsets.ModelViewSet):
         parameters=[PrintQuerySerializer], filters=False,
         responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
                    (200, "image/tiff"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.BINARY,
-                   400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+                   400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT,
+                   429: OpenApiTypes.OBJECT},
         description=(
             "A print file at physical size: the artwork's, else the plain code's (vectors in PDF and SVG). Read back "
             "and verified before it is sent. 400: options that cannot be met; 409: the artwork will not scan (print "
-            "downloads are refused) or its image is missing; 422: the written file did not scan when read back. "
+            "downloads are refused) or its image is missing; 422: the written file did not scan when read back; 429: "
+            "another print file of yours is still being made (one at a time each). "
             "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON."))
     @action(detail=True, methods=["get"], url_path="print", pagination_class=None, filterset_class=None)
     def print_file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         # `format` is the router's suffix (print.json): the file's own format is the `format` query parameter.
         placement = self.get_object()
         try:
-            made = printfiles.checked_file(placement, placement.short_url(request), request.query_params)
+            made = printfiles.checked_file(placement, placement.short_url(request), request.query_params,
+                                           request.user.pk)
         except printfiles.Refused as exc:
             return Response({"detail": exc.message}, status=exc.status)
         response = HttpResponse(made.data, content_type=made.media_type)

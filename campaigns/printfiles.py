@@ -8,11 +8,13 @@ as typed (`spec_from`), and the preflight report, cached per art, size and dista
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
 from generator.core.codes import images, logos, preflight, printing, qr, repair, restamp, scan
@@ -176,14 +178,47 @@ class Refused(Exception):
         self.message, self.status = message, status
 
 
-def checked_file(placement, short_url: str, options: Mapping[str, str]) -> printing.PrintFile:
-    """The placement's print file for the typed `options`, only when it scans as written (pages and API).
+# A print file is built in the request (a large raster or CMYK TIFF: seconds, and hundreds of MB of the web
+# process): one at a time for each person, so one account or script cannot run a web host out of memory in parallel.
+BUILDING_SECONDS = 120  # the mark's lifetime, should a web process die while it builds
+BUSY = "A print file you asked for is still being made; download this one when it is done."
+
+
+@contextmanager
+def one_build_each(person_id: int | None) -> Iterator[None]:
+    """While the block runs, `person_id` has a print file being built; a second at the same time is refused.
+
+    Raises:
+        Refused: 429, that person already has one being built. Without the cache (Redis away) nothing is refused.
+    """
+    key = f"qart:print-building:{person_id}"
+    try:
+        taken = person_id is None or cache.add(key, 1, BUILDING_SECONDS)
+    except (RedisError, OSError):
+        taken, person_id = True, None
+    if not taken:
+        raise Refused(BUSY, 429)
+    try:
+        yield
+    finally:
+        if person_id is not None:
+            try:
+                cache.delete(key)
+            except (RedisError, OSError):
+                pass  # the mark expires by itself
+
+
+def checked_file(placement, short_url: str, options: Mapping[str, str], person_id: int | None = None
+                 ) -> printing.PrintFile:
+    """The placement's print file for the typed `options`, only when it scans as written (pages and API); built
+    for one person (`person_id`) at a time (`one_build_each`).
 
     Raises:
         Refused: why not, with its status.
     """
     try:
-        made = make_file(placement, short_url, spec_from(options, placement.printed_width_cm))
+        with one_build_each(person_id):
+            made = make_file(placement, short_url, spec_from(options, placement.printed_width_cm))
     except NotPrintable as exc:
         raise Refused(str(exc), 409) from None
     except (printing.PrintError, qr.ContentError) as exc:

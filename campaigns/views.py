@@ -357,7 +357,7 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
     verified before it is sent; the artwork's, else the plain code's."""
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
     try:
-        made = printfiles.checked_file(placement, placement.short_url(request), request.GET)
+        made = printfiles.checked_file(placement, placement.short_url(request), request.GET, request.user.pk)
     except printfiles.Refused as exc:
         # A person at the print form: answer with the page, the reason next to the form and the options as typed.
         return placement_page(request, placement, refusal=exc)

@@ -655,6 +655,30 @@ class TestPrintDownloads:
         trim = pdfium.PdfDocument(response.content)[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
 
+    def test_one_person_has_one_print_file_built_at_a_time(self, client, team_users, placement):
+        # A print file is built in the request: a second of the same person's at the same time is refused (429);
+        # someone else's is not, and the person's next one after it is.
+        from django.core.cache import cache
+        from rest_framework.test import APIClient
+
+        from campaigns import printfiles
+
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=svg"
+        busy = f"qart:print-building:{team_users.viewer.pk}"
+        cache.set(busy, 1, 60)  # as while the viewer's first request builds
+        client.force_login(team_users.viewer)
+        page = client.get(url)
+        assert page.status_code == 429 and printfiles.BUSY in page.content.decode()
+        api = APIClient()
+        api.force_authenticate(team_users.viewer)
+        answer = api.get(f"/api/placements/{placement.pk}/print/?width=5cm&format=svg")
+        assert answer.status_code == 429 and answer.json() == {"detail": printfiles.BUSY}
+        client.force_login(team_users.owner)
+        assert client.get(url).status_code == 200
+        cache.delete(busy)
+        client.force_login(team_users.viewer)
+        assert client.get(url).status_code == 200 and cache.get(busy) is None  # the mark goes with the build
+
     def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, media_storage, placement):
         from tests.campaigns.conftest import make_art
 
