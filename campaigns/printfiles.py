@@ -61,12 +61,13 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     width = options.get("width") or (f"{default_width_cm:g}cm" if default_width_cm else "")
     if not width:
         raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).")
-    dpi = str(options.get("dpi") or 300)
-    if whole(dpi) is None:
-        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {dpi[:20]!r}.")
+    typed_dpi = str(options.get("dpi") or 300)
+    dpi = whole(typed_dpi)
+    if dpi is None:
+        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.")
     bleed = options.get("bleed") or "0mm"
     return printing.PrintSpec(
-        width_mm=printing.parse_length(width), dpi=whole(dpi), bleed_mm=printing.parse_length(bleed, "bleed"),
+        width_mm=printing.parse_length(width), dpi=dpi, bleed_mm=printing.parse_length(bleed, "bleed"),
         crop_marks=flag(options, "crop_marks"), format=str(options.get("format") or "pdf").lower(),
         cmyk=flag(options, "cmyk"),
     )

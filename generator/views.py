@@ -367,9 +367,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
         shown = shown.filter(status=status)
     if placement:
         # Another team's placement reads as unknown, like a missing one.
-        if whole(placement) is None or not placements.filter(pk=whole(placement)).exists():
+        placement_id = whole(placement)
+        if placement_id is None or not placements.filter(pk=placement_id).exists():
             return plain_400("Unknown placement: pick one from the list.")
-        shown = shown.filter(placement_id=whole(placement))
+        shown = shown.filter(placement_id=placement_id)
     recent = list(
         shown.select_related("prompt", "team", "placement__campaign")
         .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))

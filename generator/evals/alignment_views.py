@@ -37,9 +37,10 @@ def chosen(request: HttpRequest) -> tuple[LabelingSession | None, list[dict]]:
     session = None
     raw = request.GET.get("session", "")
     if raw:
-        if whole(raw) is None:
+        session_id = whole(raw)
+        if session_id is None:
             raise Http404("Not found")
-        session = get_for_user_or_404(team_sessions(request.user), pk=whole(raw))
+        session = get_for_user_or_404(team_sessions(request.user), pk=session_id)
         results = results.filter(session=session)
     return session, label_csv.alignment_pairs(results.distinct())
 
