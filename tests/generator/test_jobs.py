@@ -283,23 +283,29 @@ def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(setting
             assert Image.open(stored).size == (384, 384)
 
 
-def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
+def run_halftone_job_with_logo(size: tuple[int, int]) -> GenerationJob:
+    """A level-H halftone job with a stored blue logo of `size`, run; refreshed from the database."""
     import io
 
-    import numpy as np
     from django.core.files.base import ContentFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (20, 60, 200)).save(buffer, format="PNG")
+    job = halftone_job(ecc="H")
+    job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+    jobs.run_generation(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
+    import numpy as np
     from PIL import Image
 
     from generator.core.codes import logos, qr, repair
 
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (20, 60, 200)).save(buffer, format="PNG")
-    job = halftone_job(ecc="H")
-    job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
-
-    jobs.run_generation(job.pk)
-
-    job.refresh_from_db()
+    job = run_halftone_job_with_logo((64, 64))
     assert job.status == GenerationJob.Status.DONE and job.scannable, job.result_message or job.error
     row = job.candidates.get(rank=1)
     assert row.verdict == "pass" and row.decoded_text == URL
@@ -313,17 +319,7 @@ def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
 
 def test_a_halftone_job_with_a_wordmark_logo_stored_thinner_than_a_picture_runs():
     # A 1700x200 wordmark is stored at most 512 px long: 512x60, under a picture's 64 px; the job failed on it
-    import io
-
-    from django.core.files.base import ContentFile
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (512, 60), (20, 60, 200)).save(buffer, format="PNG")
-    job = halftone_job(ecc="H")
-    job.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
-    jobs.run_generation(job.pk)
-    job.refresh_from_db()
+    job = run_halftone_job_with_logo((512, 60))
     assert job.status == GenerationJob.Status.DONE, job.error
 
 
