@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 import django_rq
+from django import db
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
@@ -367,11 +368,24 @@ def run_generation(job_pk: int) -> str:
         queue_seconds=(started - job.created).total_seconds(), error="",
     )
     rq_job = get_current_job()
-    on_progress = ProgressWriter(job_pk, rq_job)
-    # Asked at every job's start (one indexed query), so a worker judges by a newly activated model from its next job.
-    model = verifier_models.active_model()
-
     try:
+        return _run(job, ProgressWriter(job_pk, rq_job))
+    except JobTimeoutException:
+        # RQ's time limit is a signal: it can land in the middle of a query, and psycopg then leaves the connection
+        # half-way through that command ("another command is already in progress"): the verdict goes through a new
+        # one. (It can also land in `_run`'s own handlers, which is why it is caught out here.)
+        db.connection.close()
+        limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
+        _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
+        return "timed out"
+
+
+def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
+    """`run_generation` from the row marked running: the candidates made, stored and ranked, and the row ended."""
+    job_pk = job.pk
+    try:
+        # Asked at every job's start (one indexed query): a worker judges by a newly activated model from its next job.
+        model = verifier_models.active_model()
         if job.engine == GenerationJob.Engine.HALFTONE:
             return _run_halftone(job, on_progress, model)
         engine = get_engine()
@@ -395,10 +409,6 @@ def run_generation(job_pk: int) -> str:
     except (qr.ContentError, ValueError, parameters.EngineUnavailable, images.ImageError) as exc:
         _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
         return f"failed: {exc}"
-    except JobTimeoutException:
-        limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
-        _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
-        return "timed out"
 
 
 def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) -> str:

@@ -193,6 +193,34 @@ def test_a_killed_workers_job_is_retried_once_then_failed(gpu_queue, start_worke
     assert "stopped unexpectedly" in job.error and "retried once" in job.error
 
 
+def test_a_time_limit_that_lands_mid_query_still_ends_the_job_with_the_reason(monkeypatch, settings):
+    # RQ's time limit is SIGALRM raising JobTimeoutException wherever the job is; in a PostgreSQL query psycopg leaves
+    # the connection mid-command, and the job's verdict could not be written (the row stayed "running").
+    from django.db import connection
+    from rq.timeouts import JobTimeoutException
+
+    slow = ("SELECT pg_sleep(2)" if connection.vendor == "postgresql" else
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c")
+
+    def time_limit(signum, frame):
+        raise JobTimeoutException("Task exceeded maximum timeout value")
+
+    def slow_query(job, on_progress, model):
+        with connection.cursor() as cursor:
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            cursor.execute(slow)
+
+    previous = signal.signal(signal.SIGALRM, time_limit)
+    monkeypatch.setattr(jobs, "_run_halftone", slow_query)
+    try:
+        assert jobs.run_generation(halftone_job().pk) == "timed out"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    job = GenerationJob.objects.get(engine=GenerationJob.Engine.HALFTONE)
+    assert job.status == "failed" and job.error == f"Stopped after the {settings.QART['JOB_TIMEOUT']} s time limit."
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
