@@ -365,9 +365,13 @@ def _runs(matrix: np.ndarray) -> list[tuple[int, int, int]]:
 
 def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spec: PrintSpec,
                profile: cmyk.Profile | None) -> bytes:
+    from reportlab import rl_config
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
+    # Binary streams: reportlab's ASCII85 default makes a file 25 % larger and, without its optional C accelerator,
+    # encodes in pure Python (150 s and 4 GB for an 82 cm poster's art at 300 dpi). qart writes PDFs only here.
+    rl_config.useA85 = 0
     buffer = io.BytesIO()
     side = page.media_mm * PT_PER_MM
     pdf = canvas.Canvas(buffer, pagesize=(side, side), invariant=1, pageCompression=1)
@@ -441,7 +445,8 @@ def _write_raster(art: Image.Image, page: Geometry, spec: PrintSpec, vector: boo
                        media_px - round(y1 * scale)], fill=(0, 0, 0), width=line)
     buffer = io.BytesIO()
     if spec.format == "png":
-        image.save(buffer, format="PNG", dpi=(spec.dpi, spec.dpi))
+        # zlib level 3: a 4,800 px art file in 4.4 s where the default level 6 took 15 s, for 10 % more bytes.
+        image.save(buffer, format="PNG", dpi=(spec.dpi, spec.dpi), compress_level=3)
         return buffer.getvalue()
     extra = {}
     if spec.cmyk:
