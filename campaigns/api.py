@@ -18,7 +18,7 @@ import json
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -400,25 +400,34 @@ class PlacementViewSet(viewsets.ModelViewSet):
         parameters=[PrintQuerySerializer], filters=False,
         responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
                    (200, "image/tiff"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.BINARY,
-                   400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT,
-                   429: OpenApiTypes.OBJECT},
+                   202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                   422: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
         description=(
             "A print file at physical size: the artwork's, else the plain code's (vectors in PDF and SVG). Read back "
             "and verified before it is sent. 400: options that cannot be met; 409: the artwork will not scan (print "
             "downloads are refused) or its image is missing; 422: the written file did not scan when read back; 429: "
-            "another print file of yours is still being made (one at a time each). "
+            "another print file of yours is still being made (one at a time each). 202: a large file (a raster over "
+            "25 million pixels) is being made by a worker: ask again after Retry-After seconds, the same query then "
+            "answers with the file (kept a day). "
             "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON."))
     @action(detail=True, methods=["get"], url_path="print", pagination_class=None, filterset_class=None)
     def print_file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         # `format` is the router's suffix (print.json): the file's own format is the `format` query parameter.
         placement = self.get_object()
         try:
-            made = printfiles.checked_file(placement, placement.short_url(request), request.query_params,
-                                           request.user.pk)
+            made = printfiles.requested_file(placement, placement.short_url(request), request.query_params,
+                                             request.user.pk)
         except printfiles.Refused as exc:
             return Response({"detail": exc.message}, status=exc.status)
-        response = HttpResponse(made.data, content_type=made.media_type)
-        response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.{made.format}"'
+        except printfiles.Making as exc:
+            return Response({"detail": exc.message, "retry_after": printfiles.RETRY_SECONDS}, status=202,
+                            headers={"Retry-After": str(printfiles.RETRY_SECONDS)})
+        name = f"qart-{placement.slug}.{made.format}"
+        if isinstance(made, printfiles.Stored):
+            response = FileResponse(made.open(), as_attachment=True, filename=name, content_type=made.media_type)
+        else:
+            response = HttpResponse(made.data, content_type=made.media_type)
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-Qart-Print-Report"] = json.dumps(header_safe(made.report), ensure_ascii=True)
         return response
 

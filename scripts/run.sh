@@ -103,8 +103,8 @@ else
     redis_ping || die "redis-server did not answer PING within 5 s (see var/log/redis.log)"
 fi
 
-# One worker for both queues; its class runs jobs in-process and keeps the generation engine warm
-# (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
+# One worker for both queues (generations; large print files on "default"); its class runs jobs in-process and keeps
+# the generation engine warm (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
 start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
 # Webhook deliveries: a light worker of their own; the scheduler runs their retries' back-off.
 start webhooks "$PY" manage.py rqworker webhooks --with-scheduler

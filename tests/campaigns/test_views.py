@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.utils import timezone
 from PIL import Image
@@ -658,14 +659,15 @@ class TestPrintDownloads:
     def test_one_person_has_one_print_file_built_at_a_time(self, client, team_users, placement):
         # A print file is built in the request: a second of the same person's at the same time is refused (429);
         # someone else's is not, and the person's next one after it is.
-        from django.core.cache import cache
+        import django_rq
         from rest_framework.test import APIClient
 
         from campaigns import printfiles
 
+        redis = django_rq.get_connection(printfiles.QUEUE)
         url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=svg"
-        busy = f"qart:print-building:{team_users.viewer.pk}"
-        cache.set(busy, 1, 60)  # as while the viewer's first request builds
+        busy = f"{settings.QART['REDIS_PREFIX']}print-building:{team_users.viewer.pk}"
+        redis.set(busy, "made here", ex=60)  # as while the viewer's first request builds
         client.force_login(team_users.viewer)
         page = client.get(url)
         assert page.status_code == 429 and printfiles.BUSY in page.content.decode()
@@ -675,9 +677,107 @@ class TestPrintDownloads:
         assert answer.status_code == 429 and answer.json() == {"detail": printfiles.BUSY}
         client.force_login(team_users.owner)
         assert client.get(url).status_code == 200
-        cache.delete(busy)
+        redis.delete(busy)
         client.force_login(team_users.viewer)
-        assert client.get(url).status_code == 200 and cache.get(busy) is None  # the mark goes with the build
+        assert client.get(url).status_code == 200 and redis.get(busy) is None  # the mark goes with the build
+
+    def test_a_large_print_file_is_made_by_a_worker_then_downloaded_from_storage(self, client, team_users,
+                                                                                 media_storage, placement,
+                                                                                 monkeypatch):
+        import django_rq
+        from django.core.files.storage import default_storage
+        from rest_framework.test import APIClient
+
+        from campaigns import printfiles
+        from tests.campaigns.conftest import make_art
+
+        placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
+        placement.save()
+        queue = django_rq.get_queue(printfiles.QUEUE)
+        queue.empty()
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        inline = client_file(client, team_users.viewer, url)  # small: made in the request
+        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)  # now it is large
+        monkeypatch.setattr(printfiles.Worker, "count", classmethod(lambda cls, **kwargs: 1))
+
+        making = client.get(url)
+        html = body(making)
+        assert making.status_code == 202 and printfiles.MAKING in html
+        assert f'<meta http-equiv="refresh" content="{printfiles.RETRY_SECONDS}">' in html
+        assert client.get(url).status_code == 202 and queue.count == 1  # asked again: queued once
+        other = client.get(f"/campaigns/placements/{placement.pk}/print?width=6cm&format=png&dpi=100")
+        assert other.status_code == 429 and printfiles.BUSY in body(other)  # one of the viewer's at a time
+
+        (job,) = queue.jobs
+        assert job.func_name == "campaigns.printfiles.build" and job.args[0].isalnum()
+        assert printfiles.build(*job.args).startswith("made print-files/")
+        assert queue.connection.get(f"{settings.QART['REDIS_PREFIX']}print-building:{team_users.viewer.pk}") is None
+        made = client.get(url)
+        assert made.status_code == 200 and made["Content-Type"] == "image/png"
+        assert b"".join(made.streaming_content) == inline and 'filename="qart-' in made["Content-Disposition"]
+        api = APIClient()
+        api.force_authenticate(team_users.viewer)
+        answer = api.get(f"/api/placements/{placement.pk}/print/?width=5cm&format=png&dpi=100")
+        assert answer.status_code == 200 and b"".join(answer.streaming_content) == inline
+        assert json.loads(answer["X-Qart-Print-Report"])["width_mm"] == 50.0
+
+        (stored,) = default_storage.listdir(printfiles.FOLDER)[1]
+        default_storage.delete(f"{printfiles.FOLDER}/{stored}")  # gone (the daily upkeep): made again
+        assert client.get(url).status_code == 202 and queue.count == 2
+
+    def test_the_api_says_when_to_ask_again_and_a_workers_refusal_is_the_answer(self, team_users, placement,
+                                                                                 monkeypatch):
+        import django_rq
+        from rest_framework.test import APIClient
+
+        from campaigns import printfiles
+
+        queue = django_rq.get_queue(printfiles.QUEUE)
+        queue.empty()
+        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)
+        monkeypatch.setattr(printfiles.Worker, "count", classmethod(lambda cls, **kwargs: 1))
+        api = APIClient()
+        api.force_authenticate(team_users.owner)
+        url = f"/api/placements/{placement.pk}/print/?width=5cm&format=tiff&dpi=100"
+        answer = api.get(url)
+        assert answer.status_code == 202 and answer["Retry-After"] == str(printfiles.RETRY_SECONDS)
+        assert answer.json() == {"detail": printfiles.MAKING, "retry_after": printfiles.RETRY_SECONDS}
+
+        def does_not_scan(placement, short_url, spec):
+            raise printfiles.Refused("The TIFF as written does not scan when read back.", 422)
+
+        monkeypatch.setattr(printfiles, "made_and_checked", does_not_scan)
+        (job,) = queue.jobs
+        assert printfiles.build(*job.args).startswith("refused: ")
+        answer = api.get(url)
+        assert answer.status_code == 422 and answer.json() == {"detail": "The TIFF as written does not scan when "
+                                                                         "read back."}
+
+    def test_without_a_worker_on_the_queue_a_large_file_is_made_in_the_request(self, client, team_users, placement,
+                                                                                monkeypatch):
+        import django_rq
+
+        from campaigns import printfiles
+
+        queue = django_rq.get_queue(printfiles.QUEUE)
+        queue.empty()
+        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png" and queue.count == 0
+
+    def test_made_files_are_deleted_a_day_later(self, media_storage):
+        import time
+
+        from django.core.files.base import ContentFile
+        from django.core.files.storage import default_storage
+
+        from campaigns import printfiles
+
+        name = default_storage.save(f"{printfiles.FOLDER}/made.png", ContentFile(b"png"))
+        assert printfiles.forget_old_files() == 0 and default_storage.exists(name)
+        later = time.time() + printfiles.KEEP_SECONDS + 2 * 3600
+        assert printfiles.forget_old_files(now=later) == 1 and not default_storage.exists(name)
 
     def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, media_storage, placement):
         from tests.campaigns.conftest import make_art
@@ -762,3 +862,11 @@ class TestPreflightPanel:
         assert "Phones cannot open this link" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
         settings.SITE_ROOT = "https://qart.example"
         assert "Phones cannot open this link" not in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+
+
+def client_file(client, user, url: str) -> bytes:
+    """The file `user` downloads from `url`, made in the request."""
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, body(response)
+    return response.content
