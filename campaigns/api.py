@@ -18,7 +18,7 @@ import json
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import artwork as artwork_rules
-from campaigns import history, printfiles, restamps, rules, stats
+from campaigns import history, print_builds, printfiles, restamps, rules, stats
 from campaigns.bulk_api import CampaignBulkActions
 from campaigns.models import ENDS_BEFORE_START, LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
 from campaigns.scan_summaries import (
@@ -415,19 +415,15 @@ class PlacementViewSet(viewsets.ModelViewSet):
         # `format` is the router's suffix (print.json): the file's own format is the `format` query parameter.
         placement = self.get_object()
         try:
-            made = printfiles.requested_file(placement, placement.short_url(request), request.query_params,
-                                             request.user.pk)
+            made = print_builds.requested_file(placement, placement.short_url(request), request.query_params,
+                                               request.user.pk, start=request.method != "HEAD")
+            response = print_builds.download(made, f"qart-{placement.slug}.{made.format}",
+                                             head=request.method == "HEAD")
         except printfiles.Refused as exc:
             return Response({"detail": exc.message}, status=exc.status)
-        except printfiles.Making as exc:
-            return Response({"detail": exc.message, "retry_after": printfiles.RETRY_SECONDS}, status=202,
-                            headers={"Retry-After": str(printfiles.RETRY_SECONDS)})
-        name = f"qart-{placement.slug}.{made.format}"
-        if isinstance(made, printfiles.Stored):
-            response = FileResponse(made.open(), as_attachment=True, filename=name, content_type=made.media_type)
-        else:
-            response = HttpResponse(made.data, content_type=made.media_type)
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        except print_builds.Making as exc:
+            return Response({"detail": exc.message, "retry_after": print_builds.RETRY_SECONDS}, status=202,
+                            headers={"Retry-After": str(print_builds.RETRY_SECONDS)})
         response["X-Qart-Print-Report"] = json.dumps(header_safe(made.report), ensure_ascii=True)
         return response
 

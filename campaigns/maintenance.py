@@ -1,6 +1,6 @@
 """What the worker's periodic maintenance does for the dashboards (`generator.worker.GenerationWorker`, each minute):
 recount the daily rollups of teams that changed their time zone, and once a day apply scan retention, delete print
-files made a day ago (`campaigns.printfiles`) and check the placements' scans for alerts (`campaigns.alerts`).
+files made a day ago (`campaigns.print_builds`) and check the placements' scans for alerts (`campaigns.alerts`).
 
 Several workers share the work through Redis: a day's retention runs in whichever worker takes the day's key first,
 and a team's recount is claimed by setting its `counted_time_zone` only once the recount is done (a second worker
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F
 from redis import Redis
 
-from campaigns import alerts, printfiles, retention, rollups
+from campaigns import alerts, print_builds, retention, rollups
 from campaigns.models import Placement
 from qartsite.models import Team
 
@@ -48,7 +48,7 @@ def apply_retention_daily(connection: Redis) -> retention.Purged | None:
     purged = retention.purge()
     log.info("%s", purged)
     try:
-        log.info("Deleted %d print files made over a day ago", printfiles.forget_old_files())
+        log.info("Deleted %d print files made over a day ago", print_builds.forget_old_files())
     except OSError as exc:  # the media storage away (MediaUnavailable is one): the next day's upkeep deletes them
         log.warning("Could not delete old print files: %s", exc)
     return purged

@@ -7,11 +7,7 @@ as typed (`spec_from`), and the preflight report, cached per art, size and dista
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
-import logging
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +15,7 @@ from dataclasses import dataclass
 import django_rq
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from redis.exceptions import RedisError
-from rq import Worker
 
 from campaigns import artwork as artwork_rules
 from generator.core.codes import images, logos, preflight, printing, qr, repair, restamp, scan
@@ -39,7 +32,6 @@ ART_BORDER = restamp.DEFAULT_BORDER  # the quiet zone generated art has, in modu
 MAX_REDRAW_SIDE = 4096
 PREFLIGHT_SECONDS = 7 * 24 * 3600  # a preflight depends only on the art, size, distance and verifier model
 TRUE_VALUES = ("1", "true", "on", "yes")
-log = logging.getLogger(__name__)
 FALSE_VALUES = ("", "0", "false", "off", "no")
 
 
@@ -160,6 +152,13 @@ class NotPrintable(Exception):
     """The placement's artwork must not be printed (it fails the scan check); the message says why."""
 
 
+def refuse_unprintable(placement) -> None:
+    """Raises `NotPrintable` when the placement's artwork fails the scan check (`artwork.will_not_scan`)."""
+    refused = artwork_rules.will_not_scan(placement)
+    if refused:
+        raise NotPrintable(f"Will not scan — do not print. {refused}")
+
+
 def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.PrintFile:
     """A print file of the placement, read back and verified, with the preflight at its width in the report.
 
@@ -167,9 +166,7 @@ def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.P
         NotPrintable: the artwork fails the scan check (printed anyway, its downloads stay off).
         printing.PrintError: the options cannot be met.
     """
-    refused = artwork_rules.will_not_scan(placement)
-    if refused:
-        raise NotPrintable(f"Will not scan — do not print. {refused}")
+    refuse_unprintable(placement)
     subject = subject_for(placement, short_url)
     made = printing.make_print_file(subject.source, spec, cmyk_profile=CMYK_PROFILE,
                                     threshold=settings.QART["SCAN_THRESHOLD"])
@@ -188,18 +185,19 @@ class Refused(Exception):
         self.message, self.status = message, status
 
 
-# A print file made in the request (small ones; large ones without a worker) takes seconds and hundreds of MB of
-# the web process: one at a time for each person, so one account or script cannot run a web host out of memory in
-# parallel. The marks and a worker's answers live in the queue's Redis, which the web and the workers share.
+# A print file made in the request (small ones; large ones without a worker: `print_builds`) takes seconds and
+# hundreds of MB of the web process: one at a time for each person, so one account or script cannot run a web host
+# out of memory in parallel. A person's file queued for a worker holds the same mark (`print_builds`).
 BUILDING_SECONDS = 120  # the mark's lifetime, should a web process die while it builds
 BUSY = "A print file you asked for is still being made; download this one when it is done."
 
 
-def _redis():
-    return django_rq.get_connection(QUEUE)
+def redis_connection():
+    """The Redis the web and the workers share (RQ's): marks here are seen by every process."""
+    return django_rq.get_connection("default")
 
 
-def _mark(person_id: int | None) -> str:
+def building_mark(person_id: int | None) -> str:
     return f"{settings.QART['REDIS_PREFIX']}print-building:{person_id}"
 
 
@@ -211,7 +209,8 @@ def one_build_each(person_id: int | None) -> Iterator[None]:
         Refused: 429, that person already has one being built. Without Redis nothing is refused.
     """
     try:
-        taken = person_id is None or _redis().set(_mark(person_id), "made here", nx=True, ex=BUILDING_SECONDS)
+        taken = person_id is None or redis_connection().set(building_mark(person_id), "made here", nx=True,
+                                                            ex=BUILDING_SECONDS)
     except (RedisError, OSError):
         taken, person_id = True, None
     if not taken:
@@ -221,7 +220,7 @@ def one_build_each(person_id: int | None) -> Iterator[None]:
     finally:
         if person_id is not None:
             try:
-                _redis().delete(_mark(person_id))
+                redis_connection().delete(building_mark(person_id))
             except (RedisError, OSError):
                 pass  # the mark expires by itself
 
@@ -240,15 +239,18 @@ def checked_file(placement, short_url: str, options: Mapping[str, str], person_i
 
 
 def typed_spec(placement, options: Mapping[str, str]) -> printing.PrintSpec:
-    """`spec_from` the typed options, the placement's printed width by default.
+    """`spec_from` the typed options, the placement's printed width by default, checked against what can be
+    printed (`PrintSpec.validate`): nothing is measured or made from options that cannot be met.
 
     Raises:
-        Refused: 400, options that cannot be read.
+        Refused: 400, options that cannot be read or met.
     """
     try:
-        return spec_from(options, placement.printed_width_cm)
+        spec = spec_from(options, placement.printed_width_cm)
+        spec.validate(vector=placement.artwork is None)
     except printing.PrintError as exc:
         raise Refused(str(exc), 400) from None
+    return spec
 
 
 def made_and_checked(placement, short_url: str, spec: printing.PrintSpec) -> printing.PrintFile:
@@ -270,163 +272,6 @@ def made_and_checked(placement, short_url: str, spec: printing.PrintSpec) -> pri
         raise Refused(f"The {made.format.upper()} as written does not scan when read back (scan probability "
                       f"{made.verification.scan_probability:.0%}: {why}). Try a larger width or a higher dpi.", 422)
     return made
-
-
-# Large print files are made by a worker, not in the request: an 82 cm poster of art at 300 dpi takes ~30 s and
-# 1.3-1.9 GB (past a web server's timeout, and a web host's memory). Made once, a file is kept for a day, so its
-# next download (or a HEAD) is read from the media storage. Without a worker on the queue, or without Redis, they
-# are made in the request as before.
-INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
-QUEUE = "default"
-BUILD_SECONDS = 600  # a worker's limit for one file; a build not heard from by then is started again
-KEEP_SECONDS = 24 * 3600  # a made file, and its answer in Redis
-REFUSAL_SECONDS = 600  # a build's refusal (the file does not scan as written, say) is the answer this long
-FOLDER = "print-files"
-RETRY_SECONDS = 5
-MAKING = "Your print file is large, so it is being made in the background (up to a minute or two)."
-
-
-@dataclass
-class Stored:
-    """A print file a worker made, in the media storage."""
-
-    name: str
-    format: str
-    media_type: str
-    report: dict
-
-    def open(self):
-        return default_storage.open(self.name, "rb")
-
-
-class Making(Exception):
-    """The print file is being made by a worker; ask again in `RETRY_SECONDS`."""
-
-    message = MAKING
-
-
-def raster_pixels(placement, spec: printing.PrintSpec) -> int:
-    """How many pixels the file's page has; 0 for vectors (a plain code in PDF or SVG)."""
-    if placement.artwork is None and spec.format in ("pdf", "svg"):
-        return 0
-    return printing.pixels(printing.geometry(spec).media_mm, spec.dpi) ** 2
-
-
-def requested_file(placement, short_url: str, options: Mapping[str, str], person_id: int | None = None
-                   ) -> printing.PrintFile | Stored:
-    """The print file for the typed `options` (pages and API): made here when small, else a worker's (`Stored`
-    once made).
-
-    Raises:
-        Making: a worker is making it (the request that starts it raises this too).
-        Refused: why not, with its status (429: another of this person's files is being made).
-    """
-    spec = typed_spec(placement, options)
-    if raster_pixels(placement, spec) <= INLINE_PIXELS:
-        return checked_file(placement, short_url, options, person_id)
-    key = build_key(placement, short_url, spec)
-    try:
-        answer = _answer(key)
-        if answer is None and not _start(key, placement, short_url, spec, person_id):
-            return checked_file(placement, short_url, options, person_id)  # no worker takes print files
-    except (RedisError, OSError):
-        return checked_file(placement, short_url, options, person_id)
-    if answer is None or answer["state"] == "making":
-        raise Making()
-    if answer["state"] == "refused":
-        raise Refused(answer["message"], answer["status"])
-    stored = Stored(answer["name"], answer["format"], answer["media_type"], answer["report"])
-    if not default_storage.exists(stored.name):  # deleted since: made again
-        _redis().delete(_answer_key(key))
-        return requested_file(placement, short_url, options, person_id)
-    return stored
-
-
-def build_key(placement, short_url: str, spec: printing.PrintSpec) -> str:
-    """What a made file depends on: the placement's art (or its link), the options and the verifier."""
-    art = f"artwork {placement.artwork.pk} {placement.artwork.image.name}" if placement.artwork else "plain"
-    text = (f"{placement.pk}|{art}|{short_url}|{sorted(dataclasses.asdict(spec).items())}|{scan.MODEL}|"
-            f"{settings.QART['SCAN_THRESHOLD']}")
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _answer_key(key: str) -> str:
-    return f"{settings.QART['REDIS_PREFIX']}print-file:{key}"
-
-
-def _answer(key: str) -> dict | None:
-    """What is known of the file `key`: {"state": "making"}, "ready" (where it is) or "refused" (why)."""
-    raw = _redis().get(_answer_key(key))
-    return json.loads(raw) if raw else None
-
-
-def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person_id: int | None) -> bool:
-    """Queue the build of `key` unless it is queued already; False when no worker takes the queue.
-
-    Raises:
-        Refused: 429, another of this person's files is being made.
-    """
-    queue = django_rq.get_queue(QUEUE)
-    if not Worker.count(queue=queue):
-        return False
-    redis = queue.connection
-    building = redis.get(_mark(person_id)) if person_id is not None else None
-    if building is not None and building.decode() != key:
-        raise Refused(BUSY, 429)
-    if redis.set(_answer_key(key), json.dumps({"state": "making"}), nx=True, ex=BUILD_SECONDS):  # queued once
-        if person_id is not None:
-            redis.set(_mark(person_id), key, ex=BUILD_SECONDS)
-        queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id,
-                      job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS)
-    return True
-
-
-def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person_id: int | None) -> str:
-    """RQ job: make the print file `key`, keep it in the media storage, and leave the answer in Redis."""
-    from campaigns.models import Placement
-
-    started = time.monotonic()
-    redis = _redis()
-
-    def answer(seconds: int, **fields) -> None:
-        redis.set(_answer_key(key), json.dumps(fields), ex=seconds)
-
-    try:
-        placement = Placement.objects.select_related("artwork__job").get(pk=placement_pk)
-        made = made_and_checked(placement, short_url, printing.PrintSpec(**spec_fields))
-        name = default_storage.save(f"{FOLDER}/{key}.{made.format}", ContentFile(made.data))
-        answer(KEEP_SECONDS, state="ready", name=name, format=made.format, media_type=made.media_type,
-               report=made.report)
-        return f"made {name} in {time.monotonic() - started:.1f} s"
-    except Placement.DoesNotExist:
-        redis.delete(_answer_key(key))
-        return "the placement is gone"
-    except Refused as exc:
-        answer(REFUSAL_SECONDS, state="refused", message=exc.message, status=exc.status)
-        return f"refused: {exc.message}"
-    except Exception:
-        answer(REFUSAL_SECONDS, state="refused", status=500,
-               message="The print file could not be made; try again, or choose a smaller size.")
-        raise  # RQ keeps the traceback with the failed job
-    finally:
-        if person_id is not None and redis.get(_mark(person_id)) == key.encode():
-            redis.delete(_mark(person_id))
-
-
-def forget_old_files(now: float | None = None) -> int:
-    """Delete made print files past their day (the maintenance's daily upkeep); returns how many."""
-    now = time.time() if now is None else now
-    try:
-        _, names = default_storage.listdir(FOLDER)
-    except FileNotFoundError:
-        return 0
-    deleted = 0
-    for name in names:
-        path = f"{FOLDER}/{name}"
-        if now - default_storage.get_modified_time(path).timestamp() > KEEP_SECONDS + 3600:
-            default_storage.delete(path)
-            deleted += 1
-    return deleted
 
 
 def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> dict:

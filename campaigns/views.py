@@ -15,13 +15,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns import artwork, dashboard, history, printfiles, rollups, stats
+from campaigns import artwork, dashboard, history, print_builds, printfiles, rollups, stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
@@ -189,11 +189,11 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
 
 
 def placement_page(request: HttpRequest, placement: Placement,
-                   refusal: printfiles.Refused | printfiles.Making | None = None) -> HttpResponse:
+                   refusal: printfiles.Refused | print_builds.Making | None = None) -> HttpResponse:
     """The placement page; with a `refusal`, the print file it could not make, its reason at the print form, the
     options as typed (the request's query) and the refusal's status; with `Making`, 202 and the page asks for the
     file again every few seconds."""
-    making = isinstance(refusal, printfiles.Making)
+    making = isinstance(refusal, print_builds.Making)
     just_this = Placement.objects.filter(pk=placement.pk)
     team = placement.campaign.team
     days, picker = chosen_range(request, team, just_this)
@@ -223,7 +223,7 @@ def placement_page(request: HttpRequest, placement: Placement,
         "print_options": print_options(placement, request.GET if refusal else {}),
         "print_error": refusal.message if refusal and not making else "",
         "print_making": refusal.message if making else "",
-        "refresh_seconds": printfiles.RETRY_SECONDS if making else None,
+        "refresh_seconds": print_builds.RETRY_SECONDS if making else None,
         # Served at the print URL too (a refusal): the date range must lead back to the page, not to a download.
         "range_path": reverse("campaigns:placement", args=[placement.pk]),
         **picker,
@@ -361,17 +361,15 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
     verified before it is sent; the artwork's, else the plain code's."""
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
     try:
-        made = printfiles.requested_file(placement, placement.short_url(request), request.GET, request.user.pk)
-    except (printfiles.Refused, printfiles.Making) as exc:
+        made = print_builds.requested_file(placement, placement.short_url(request), request.GET, request.user.pk,
+                                           start=request.method != "HEAD")
+        extension = "tif" if made.format == "tiff" else made.format
+        name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
+        return print_builds.download(made, name, head=request.method == "HEAD")
+    except (printfiles.Refused, print_builds.Making) as exc:
         # A person at the print form: answer with the page, the reason (or that a worker is making the file, the
         # page asking again by itself) next to the form and the options as typed.
         return placement_page(request, placement, refusal=exc)
-    name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{made.format if made.format != 'tiff' else 'tif'}"
-    if isinstance(made, printfiles.Stored):
-        return FileResponse(made.open(), as_attachment=True, filename=name, content_type=made.media_type)
-    response = HttpResponse(made.data, content_type=made.media_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
 
 
 def plain_text(message: str, status: int) -> HttpResponse:

@@ -376,7 +376,9 @@ def run_generation(job_pk: int) -> str:
         # one. (It can also land in `_run`'s own handlers, which is why it is caught out here.)
         db.connection.close()
         limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
-        _finish(job_pk, Status.FAILED, stage="failed", error=f"Stopped after the {limit} s time limit.")
+        # Only a row not ended yet: the limit may land after `_run` ended it (while it sends the webhook, say).
+        _finish(job_pk, Status.FAILED, expect={"finished__isnull": True}, stage="failed",
+                error=f"Stopped after the {limit} s time limit.")
         return "timed out"
 
 

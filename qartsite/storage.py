@@ -70,6 +70,9 @@ class S3MediaStorage(S3Storage):
     def __init__(self, **options) -> None:
         options.setdefault("file_overwrite", False)
         options.setdefault("default_acl", None)  # no ACL header: objects stay as private as the bucket
+        # An object read is spooled to a temporary file past this size, not held in memory (django-storages' default,
+        # 0, never spools: a poster's print file of hundreds of MB would sit in the web process).
+        options.setdefault("max_memory_size", 8 * 1024 * 1024)
         super().__init__(**options)
         self.client_config = self.client_config.merge(Config(
             connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,

@@ -146,3 +146,28 @@ class SlowCache:
 
     def __getattr__(self, name: str):
         return getattr(self.cache, name)
+
+
+@pytest.fixture
+def print_queue():
+    """The real queue large print files go to (`print_builds.QUEUE`), emptied before and after the test, with a
+    worker counted on it (the test plays the worker: it runs the queued `build` itself)."""
+    import django_rq
+    from redis.exceptions import RedisError
+
+    from campaigns import print_builds
+
+    queue = django_rq.get_queue(print_builds.QUEUE)
+    try:
+        queue.connection.ping()
+    except RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis is not running: {exc}")
+    queue.empty()
+    counted = pytest.MonkeyPatch()
+    counted.setattr(print_builds.Worker, "count", classmethod(lambda cls, connection=None, queue=None: 1))
+    counted.setattr(print_builds, "INLINE_PIXELS", 1000)  # every raster is large
+    yield queue
+    counted.undo()
+    queue.empty()

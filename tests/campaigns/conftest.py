@@ -79,3 +79,4 @@ def make_art(team, owner, content: str, verdict: str = "pass", probability: floa
     candidate.image.save(f"candidate-{job.pk}.png", png(qr.render_control_image(code, size, style="dots")),
                          save=True)
     return candidate
+

@@ -37,3 +37,22 @@ class TestRetentionDaily:
             assert runs == [1] and 0 < scan_redis.ttl(maintenance.retention_key()) <= maintenance.RETENTION_EVERY
         finally:
             scan_redis.delete(maintenance.retention_key())
+
+    def test_it_deletes_old_print_files_and_a_storage_away_does_not_stop_it(self, scan_redis, monkeypatch):
+        from campaigns import print_builds
+        from qartsite.storage import MediaUnavailable
+
+        deletions = []
+        monkeypatch.setattr(retention, "purge", lambda: retention.Purged())
+        monkeypatch.setattr(print_builds, "forget_old_files", lambda: deletions.append(1) or 3)
+        try:
+            assert maintenance.apply_retention_daily(scan_redis) is not None and deletions == [1]
+            scan_redis.delete(maintenance.retention_key())
+
+            def away():
+                raise MediaUnavailable("The media storage could not list 'print-files'")
+
+            monkeypatch.setattr(print_builds, "forget_old_files", away)
+            assert maintenance.apply_retention_daily(scan_redis) is not None  # purged all the same
+        finally:
+            scan_redis.delete(maintenance.retention_key())

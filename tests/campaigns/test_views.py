@@ -659,12 +659,11 @@ class TestPrintDownloads:
     def test_one_person_has_one_print_file_built_at_a_time(self, client, team_users, placement):
         # A print file is built in the request: a second of the same person's at the same time is refused (429);
         # someone else's is not, and the person's next one after it is.
-        import django_rq
         from rest_framework.test import APIClient
 
         from campaigns import printfiles
 
-        redis = django_rq.get_connection(printfiles.QUEUE)
+        redis = printfiles.redis_connection()
         url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=svg"
         busy = f"{settings.QART['REDIS_PREFIX']}print-building:{team_users.viewer.pk}"
         redis.set(busy, "made here", ex=60)  # as while the viewer's first request builds
@@ -683,101 +682,155 @@ class TestPrintDownloads:
 
     def test_a_large_print_file_is_made_by_a_worker_then_downloaded_from_storage(self, client, team_users,
                                                                                  media_storage, placement,
-                                                                                 monkeypatch):
-        import django_rq
+                                                                                 print_queue, monkeypatch):
         from django.core.files.storage import default_storage
         from rest_framework.test import APIClient
 
-        from campaigns import printfiles
+        from campaigns import print_builds, printfiles
         from tests.campaigns.conftest import make_art
 
         placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
         placement.save()
-        queue = django_rq.get_queue(printfiles.QUEUE)
-        queue.empty()
         url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
-        inline = client_file(client, team_users.viewer, url)  # small: made in the request
-        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)  # now it is large
-        monkeypatch.setattr(printfiles.Worker, "count", classmethod(lambda cls, **kwargs: 1))
+        with monkeypatch.context() as small:
+            small.setattr(print_builds, "INLINE_PIXELS", 10**8)
+            inline = client_file(client, team_users.viewer, url)  # small: made in the request
 
+        assert client.head(url).status_code == 202 and print_queue.count == 0  # a HEAD asks, it does not order
         making = client.get(url)
         html = body(making)
-        assert making.status_code == 202 and printfiles.MAKING in html
-        assert f'<meta http-equiv="refresh" content="{printfiles.RETRY_SECONDS}">' in html
-        assert client.get(url).status_code == 202 and queue.count == 1  # asked again: queued once
+        assert making.status_code == 202 and print_builds.MAKING in html
+        assert f'<meta http-equiv="refresh" content="{print_builds.RETRY_SECONDS}">' in html
+        assert client.get(url).status_code == 202 and print_queue.count == 1  # asked again: queued once
         other = client.get(f"/campaigns/placements/{placement.pk}/print?width=6cm&format=png&dpi=100")
         assert other.status_code == 429 and printfiles.BUSY in body(other)  # one of the viewer's at a time
 
-        (job,) = queue.jobs
-        assert job.func_name == "campaigns.printfiles.build" and job.args[0].isalnum()
-        assert printfiles.build(*job.args).startswith("made print-files/")
-        assert queue.connection.get(f"{settings.QART['REDIS_PREFIX']}print-building:{team_users.viewer.pk}") is None
+        (job,) = print_queue.jobs
+        assert job.func_name == "campaigns.print_builds.build"
+        assert print_builds.build(*job.args).startswith("made print-files/")
+        assert print_queue.connection.get(printfiles.building_mark(team_users.viewer.pk)) is None
         made = client.get(url)
         assert made.status_code == 200 and made["Content-Type"] == "image/png"
         assert b"".join(made.streaming_content) == inline and 'filename="qart-' in made["Content-Disposition"]
+        head = client.head(url)
+        assert head.status_code == 200 and int(head["Content-Length"]) == len(inline)
         api = APIClient()
         api.force_authenticate(team_users.viewer)
         answer = api.get(f"/api/placements/{placement.pk}/print/?width=5cm&format=png&dpi=100")
         assert answer.status_code == 200 and b"".join(answer.streaming_content) == inline
         assert json.loads(answer["X-Qart-Print-Report"])["width_mm"] == 50.0
 
-        (stored,) = default_storage.listdir(printfiles.FOLDER)[1]
-        default_storage.delete(f"{printfiles.FOLDER}/{stored}")  # gone (the daily upkeep): made again
-        assert client.get(url).status_code == 202 and queue.count == 2
+        (stored,) = default_storage.listdir(print_builds.FOLDER)[1]
+        default_storage.delete(f"{print_builds.FOLDER}/{stored}")  # gone (the daily upkeep): made again
+        assert client.get(url).status_code == 202 and print_queue.count == 1
+
+    def test_a_made_file_is_not_served_once_its_artwork_fails_the_scan_check(self, client, team_users, placement,
+                                                                             print_queue):
+        from campaigns import print_builds
+        from tests.campaigns.conftest import make_art
+
+        placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
+        placement.save()
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        assert client.get(url).status_code == 202
+        print_builds.build(*print_queue.jobs[0].args)
+        assert client.get(url).status_code == 200
+        type(placement.artwork).objects.filter(pk=placement.artwork.pk).update(verdict="fail", scan_probability=0.0)
+        refused = client.get(url)
+        assert refused.status_code == 409 and "Will not scan — do not print" in body(refused)
+
+    @pytest.mark.parametrize(("query", "words"), [("width=" + "9" * 400 + "mm&format=png", "between"),
+                                                  ("width=50cm&bleed=" + "9" * 400 + "mm&format=png", "bleed"),
+                                                  ("width=99m&format=png", "between"),
+                                                  ("width=50cm&dpi=99999&format=tiff", "resolution"),
+                                                  ("width=50cm&format=bmp", "formats")])
+    def test_options_that_cannot_be_met_are_refused_at_once_not_queued(self, client, team_users, placement,
+                                                                       print_queue, query, words):
+        client.force_login(team_users.owner)
+        for answer in (client.get(f"/campaigns/placements/{placement.pk}/print?{query}"),
+                       client.get(f"/api/placements/{placement.pk}/print/?{query}")):
+            assert answer.status_code == 400 and words in answer.content.decode()
+        assert print_queue.count == 0
 
     def test_the_api_says_when_to_ask_again_and_a_workers_refusal_is_the_answer(self, team_users, placement,
-                                                                                 monkeypatch):
-        import django_rq
+                                                                                 print_queue, monkeypatch):
         from rest_framework.test import APIClient
 
-        from campaigns import printfiles
+        from campaigns import print_builds, printfiles
 
-        queue = django_rq.get_queue(printfiles.QUEUE)
-        queue.empty()
-        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)
-        monkeypatch.setattr(printfiles.Worker, "count", classmethod(lambda cls, **kwargs: 1))
         api = APIClient()
         api.force_authenticate(team_users.owner)
         url = f"/api/placements/{placement.pk}/print/?width=5cm&format=tiff&dpi=100"
         answer = api.get(url)
-        assert answer.status_code == 202 and answer["Retry-After"] == str(printfiles.RETRY_SECONDS)
-        assert answer.json() == {"detail": printfiles.MAKING, "retry_after": printfiles.RETRY_SECONDS}
+        assert answer.status_code == 202 and answer["Retry-After"] == str(print_builds.RETRY_SECONDS)
+        assert answer.json() == {"detail": print_builds.MAKING, "retry_after": print_builds.RETRY_SECONDS}
 
         def does_not_scan(placement, short_url, spec):
             raise printfiles.Refused("The TIFF as written does not scan when read back.", 422)
 
         monkeypatch.setattr(printfiles, "made_and_checked", does_not_scan)
-        (job,) = queue.jobs
-        assert printfiles.build(*job.args).startswith("refused: ")
+        (job,) = print_queue.jobs
+        assert print_builds.build(*job.args).startswith("refused: ")
         answer = api.get(url)
         assert answer.status_code == 422 and answer.json() == {"detail": "The TIFF as written does not scan when "
                                                                          "read back."}
 
-    def test_without_a_worker_on_the_queue_a_large_file_is_made_in_the_request(self, client, team_users, placement,
-                                                                                monkeypatch):
-        import django_rq
+    def test_a_build_that_failed_or_was_lost_says_so_and_is_tried_again(self, client, team_users, placement,
+                                                                         print_queue, monkeypatch):
+        from rq.job import Job
 
-        from campaigns import printfiles
+        from campaigns import print_builds, printfiles
 
-        queue = django_rq.get_queue(printfiles.QUEUE)
-        queue.empty()
-        monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)
         client.force_login(team_users.owner)
-        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100")
-        assert response.status_code == 200 and response["Content-Type"] == "image/png" and queue.count == 0
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        assert client.get(url).status_code == 202
+        (job,) = print_queue.jobs
+        Job.fetch(job.id, connection=print_queue.connection).delete()  # its worker was killed, the job lost
+        lost = client.get(url)
+        assert lost.status_code == 503 and print_builds.COULD_NOT in body(lost)
+        assert print_queue.connection.get(printfiles.building_mark(team_users.owner.pk)) is not None
 
-    def test_made_files_are_deleted_a_day_later(self, media_storage):
-        import time
+        print_queue.connection.delete(*print_queue.connection.keys(f"{settings.QART['REDIS_PREFIX']}print-*"))
+        assert client.get(url).status_code == 202 and print_queue.count == 1  # half a minute later: queued again
 
-        from django.core.files.base import ContentFile
+        def storage_away(placement, short_url, spec):
+            raise printfiles.Refused(print_builds.STORAGE_AWAY, 503)
+
+        monkeypatch.setattr(printfiles, "made_and_checked", storage_away)
+        print_builds.build(*print_queue.jobs[0].args)
+        assert client.get(url).status_code == 503
+        ttl = print_queue.connection.ttl(f"{settings.QART['REDIS_PREFIX']}print-file:{print_queue.jobs[0].args[0]}")
+        assert 0 < ttl <= print_builds.TROUBLE_SECONDS  # a passing trouble is not the answer for long
+
+    def test_the_storage_away_when_a_made_file_is_asked_for_is_503_with_the_reason(self, client, team_users,
+                                                                                    placement, print_queue,
+                                                                                    monkeypatch):
         from django.core.files.storage import default_storage
 
-        from campaigns import printfiles
+        from campaigns import print_builds
+        from qartsite.storage import MediaUnavailable
 
-        name = default_storage.save(f"{printfiles.FOLDER}/made.png", ContentFile(b"png"))
-        assert printfiles.forget_old_files() == 0 and default_storage.exists(name)
-        later = time.time() + printfiles.KEEP_SECONDS + 2 * 3600
-        assert printfiles.forget_old_files(now=later) == 1 and not default_storage.exists(name)
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        client.get(url)
+        print_builds.build(*print_queue.jobs[0].args)
+
+        def away(*args, **kwargs):
+            raise MediaUnavailable("The media storage could not look up it")
+
+        monkeypatch.setattr(type(default_storage._wrapped), "exists", away)
+        answer = client.get(url)
+        assert answer.status_code == 503 and print_builds.STORAGE_AWAY in body(answer)
+
+    def test_without_a_worker_on_the_queue_a_large_file_is_made_in_the_request(self, client, team_users, placement,
+                                                                                print_queue, monkeypatch):
+        from campaigns import print_builds
+
+        monkeypatch.setattr(print_builds.Worker, "count", classmethod(lambda cls, connection=None, queue=None: 0))
+        client.force_login(team_users.owner)
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png" and print_queue.count == 0
 
     def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, media_storage, placement):
         from tests.campaigns.conftest import make_art

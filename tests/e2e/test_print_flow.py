@@ -75,19 +75,13 @@ def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_use
 
 
 @pytest.mark.browser
-def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_server, team_users, browser,
-                                                                      monkeypatch):
+def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_server, team_users, browser, print_queue):
     # The live server runs in this process: the test plays the worker, running the queued job itself.
-    import django_rq
     from playwright.sync_api import expect
 
-    from campaigns import printfiles
+    from campaigns import print_builds
 
     expect.set_options(timeout=TIMEOUT_MS)
-    monkeypatch.setattr(printfiles, "INLINE_PIXELS", 1000)
-    monkeypatch.setattr(printfiles.Worker, "count", classmethod(lambda cls, **kwargs: 1))
-    queue = django_rq.get_queue(printfiles.QUEUE)
-    queue.empty()
     base = live_server.url
     campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination=f"{base}/healthz")
     placement = Placement.objects.create(campaign=campaign, name="Banner", printed_width_cm=20)
@@ -105,9 +99,9 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
         page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()
         expect(page.locator("#print-making")).to_contain_text("being made in the background")
         assert page.url.startswith(f"{base}/campaigns/placements/{placement.pk}/print?")
-        (job,) = queue.jobs
+        (job,) = print_queue.jobs
         with page.expect_download() as info:
-            assert printfiles.build(*job.args).startswith("made ")  # the page asks again within 5 s
+            assert print_builds.build(*job.args).startswith("made ")  # the page asks again within 5 s
         trim = pdfium.PdfDocument(Path(info.value.path()).read_bytes())[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
         assert not failures, failures

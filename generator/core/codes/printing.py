@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -515,8 +516,12 @@ def read_back(data: bytes, format: str) -> tuple[Image.Image, dict]:
         return _read_pdf(data)
     if format == "svg":
         return _read_svg(data)
-    image = Image.open(io.BytesIO(data))
-    image.load()
+    with warnings.catch_warnings():
+        # A file written here: at most MAX_RASTER_SIDE squared (100 M) pixels, past Pillow's warning line (89 M) for
+        # pictures from elsewhere, but not a decompression bomb.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+        image.load()
     dpi = image.info.get("dpi", (0, 0))[0]
     physical = {"pixels": list(image.size), "dpi": round(float(dpi), 1), "mode": image.mode,
                 "width_mm": round(image.width / float(dpi) * MM_PER_INCH, 2) if dpi else None,

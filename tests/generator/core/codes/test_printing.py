@@ -211,3 +211,16 @@ def _page_stream(data: bytes) -> bytes:
     """Every content stream of the file's pages, decoded."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
         return b"".join(page.Contents.read_bytes() if "/Contents" in page.obj else b"" for page in pdf.pages)
+
+
+def test_reading_back_a_large_raster_of_its_own_warns_of_nothing(monkeypatch, recwarn):
+    # The largest rasters (100 M pixels) pass Pillow's decompression-bomb warning line (89 M); here the line is moved
+    # under a small file's size to show the same.
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), "white").save(buffer, format="PNG", dpi=(300, 300))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.warns(Image.DecompressionBombWarning):
+        Image.open(io.BytesIO(buffer.getvalue()))  # what Pillow says of the same file from elsewhere
+    image, physical = printing.read_back(buffer.getvalue(), "png")
+    assert image.size == (40, 40) and physical["dpi"] == 300
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]

@@ -1,0 +1,265 @@
+"""Large print files, made by a worker rather than in the request; pages and the API ask `requested_file`.
+
+An 82 cm poster of art at 300 dpi takes 17-35 s and 1.3-2.3 GB to make (`bench/print_files.py`): past a web server's
+timeout, and a lot of a web host's memory. Rasters over `INLINE_PIXELS` are queued once on the `default` queue
+(`build`); the page says so and asks again every few seconds, the API answers 202 with Retry-After. The made file
+is kept in the media storage for a day, so the next download (or a HEAD) reads it back; the workers' daily upkeep
+deletes it (`forget_old_files`). What is known of each file lives in Redis, which web and workers share: being made
+(by which RQ job), made (where), or refused (why: in the file's own terms for ten minutes, a passing trouble for
+half a minute). Without a worker on the queue, or without Redis, the file is made in the request
+(`printfiles.checked_file`), as small ones always are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import django_rq
+from django import db
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse
+from django.utils.http import content_disposition_header
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.worker_registration import clean_worker_registry
+
+from campaigns import printfiles
+from campaigns.printfiles import Refused
+from generator.core.codes import printing, scan
+from qartsite.storage import MediaUnavailable
+
+INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
+QUEUE = "default"
+BUILD_SECONDS = 600  # a worker's limit for one file
+KEEP_SECONDS = 24 * 3600  # a made file, and its answer
+REFUSAL_SECONDS = 600  # a refusal in the file's own terms (it does not scan as written, say)
+TROUBLE_SECONDS = 30  # a passing trouble (the storage away, a build that failed or was lost): then tried again
+RETRY_SECONDS = 5
+FOLDER = "print-files"
+VERSION = 1  # part of every file's key: raise it when a change to `printing` changes the files it makes
+MAKING = "Your print file is large, so it is being made in the background (up to a minute or two)."
+COULD_NOT = "The print file could not be made just now; try again in a minute, or choose a smaller size."
+STORAGE_AWAY = "The image storage is unavailable right now; try the print file again in a minute."
+WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
+
+
+@dataclass
+class Stored:
+    """A print file a worker made, in the media storage."""
+
+    name: str
+    format: str
+    media_type: str
+    report: dict
+
+
+class Making(Exception):
+    """The print file is being made by a worker; ask again in `RETRY_SECONDS`."""
+
+    message = MAKING
+
+
+def raster_pixels(placement, spec: printing.PrintSpec) -> int:
+    """How many pixels the file's page has; 0 for vectors (a plain code in PDF or SVG)."""
+    if placement.artwork is None and spec.format in ("pdf", "svg"):
+        return 0
+    return printing.pixels(printing.geometry(spec).media_mm, spec.dpi) ** 2
+
+
+def requested_file(placement, short_url: str, options: Mapping[str, str], person_id: int | None = None,
+                   start: bool = True) -> printing.PrintFile | Stored:
+    """The print file for the typed `options`: made here when small, else a worker's (`Stored`, once made).
+
+    Args:
+        start: whether a file not yet made may be queued (False for a HEAD: it asks, it does not order).
+
+    Raises:
+        Making: a worker is making it (the request that queues it raises this too).
+        Refused: why not, with its status (429: another of this person's files is being made).
+    """
+    spec = printfiles.typed_spec(placement, options)
+    if raster_pixels(placement, spec) <= INLINE_PIXELS:
+        return printfiles.checked_file(placement, short_url, options, person_id)
+    try:
+        printfiles.refuse_unprintable(placement)  # a made file, too, is never served once its art fails
+    except printfiles.NotPrintable as exc:
+        raise Refused(str(exc), 409) from None
+    key = build_key(placement, short_url, spec)
+    try:
+        answer = _answer(key)
+        if answer is None:
+            if not start:
+                raise Making()
+            if not _start(key, placement, short_url, spec, person_id):
+                return printfiles.checked_file(placement, short_url, options, person_id)  # no worker: made here
+            raise Making()
+        if answer["state"] == "making":
+            _check_on(key)
+    except (RedisError, OSError):
+        return printfiles.checked_file(placement, short_url, options, person_id)
+    if answer["state"] == "refused":
+        raise Refused(answer["message"], answer["status"])
+    stored = Stored(answer["name"], answer["format"], answer["media_type"], answer["report"])
+    try:
+        here = default_storage.exists(stored.name)
+    except MediaUnavailable:
+        raise Refused(STORAGE_AWAY, 503) from None
+    if not here:  # deleted since (the daily upkeep): made again
+        printfiles.redis_connection().delete(_answer_key(key))
+        return requested_file(placement, short_url, options, person_id, start)
+    return stored
+
+
+def download(made: printing.PrintFile | Stored, filename: str, head: bool = False) -> HttpResponse:
+    """The response that sends `made` as an attachment; a stored file streams from the storage (nothing read for
+    a HEAD).
+
+    Raises:
+        Refused: 503, the storage cannot be reached; 410 the stored file went away meanwhile.
+    """
+    if isinstance(made, printing.PrintFile):
+        response = HttpResponse(made.data, content_type=made.media_type)
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        return response
+    try:
+        if head:
+            response = HttpResponse(content_type=made.media_type)
+            response["Content-Length"] = str(default_storage.size(made.name))
+            response["Content-Disposition"] = content_disposition_header(True, filename)
+            return response
+        return FileResponse(default_storage.open(made.name, "rb"), as_attachment=True, filename=filename,
+                            content_type=made.media_type)
+    except MediaUnavailable:
+        raise Refused(STORAGE_AWAY, 503) from None
+    except FileNotFoundError:
+        raise Refused("The print file was deleted a moment ago; ask for it again.", 410) from None
+
+
+def build_key(placement, short_url: str, spec: printing.PrintSpec) -> str:
+    """What a made file depends on: the placement's art (or its link) and scanning distance (the report's
+    preflight), the options, the verifier, and this code's `VERSION`."""
+    art = f"artwork {placement.artwork.pk} {placement.artwork.image.name}" if placement.artwork else "plain"
+    text = (f"{VERSION}|{placement.pk}|{art}|{short_url}|{placement.scanning_distance}|"
+            f"{sorted(dataclasses.asdict(spec).items())}|{scan.MODEL}|{settings.QART['SCAN_THRESHOLD']}|"
+            f"{printfiles.CMYK_PROFILE}")
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _answer_key(key: str) -> str:
+    return f"{settings.QART['REDIS_PREFIX']}print-file:{key}"
+
+
+def _job_id(key: str) -> str:
+    return f"qart-print-{key}"
+
+
+def _answer(key: str) -> dict | None:
+    """What is known of the file `key`: {"state": "making"}, "ready" (where it is) or "refused" (why)."""
+    raw = printfiles.redis_connection().get(_answer_key(key))
+    return json.loads(raw) if raw else None
+
+
+def _tell(key: str, seconds: int, **answer) -> None:
+    printfiles.redis_connection().set(_answer_key(key), json.dumps(answer), ex=seconds)
+
+
+def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person_id: int | None) -> bool:
+    """Queue the build of `key` unless it is queued already; False when no worker takes the queue.
+
+    Raises:
+        Refused: 429, another of this person's files is being made.
+    """
+    queue = django_rq.get_queue(QUEUE)
+    clean_worker_registry(queue)  # a worker killed without a goodbye stays registered until someone cleans up
+    if not Worker.count(queue=queue):
+        return False
+    redis = queue.connection
+    if not redis.set(_answer_key(key), json.dumps({"state": "making"}), nx=True, ex=BUILD_SECONDS):
+        return True  # someone queued it a moment ago
+    mark = printfiles.building_mark(person_id)
+    taken = person_id is None or redis.set(mark, key, nx=True, ex=BUILD_SECONDS) or redis.get(mark) == key.encode()
+    if not taken:
+        redis.delete(_answer_key(key))
+        raise Refused(printfiles.BUSY, 429)
+    try:
+        Job.fetch(_job_id(key), connection=redis).delete()  # an earlier, failed build of the same file
+    except NoSuchJobError:
+        pass
+    queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
+                  job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS)
+    return True
+
+
+def _check_on(key: str) -> None:
+    """A file being made: raises `Making` while its job waits or runs (its answer kept alive meanwhile, however
+    long the queue), else `Refused` 503: the job failed, or was lost with its worker."""
+    redis = printfiles.redis_connection()
+    try:
+        status = Job.fetch(_job_id(key), connection=redis).get_status()
+    except NoSuchJobError:
+        status = None
+    if status in WAITING:
+        redis.expire(_answer_key(key), BUILD_SECONDS)
+        raise Making()
+    answer = _answer(key)  # the job may have finished since the answer was read
+    if answer is not None and answer["state"] != "making":
+        raise Refused(answer["message"], answer["status"]) if answer["state"] == "refused" else Making()
+    _tell(key, TROUBLE_SECONDS, state="refused", status=503, message=COULD_NOT)
+    raise Refused(COULD_NOT, 503)
+
+
+def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person_id: int | None) -> str:
+    """RQ job: make the print file `key`, keep it in the media storage, and leave the answer in Redis."""
+    from campaigns.models import Placement
+
+    started = time.monotonic()
+    try:
+        placement = Placement.objects.select_related("artwork__job").get(pk=placement_pk)
+        made = printfiles.made_and_checked(placement, short_url, printing.PrintSpec(**spec_fields))
+        name = default_storage.save(f"{FOLDER}/{key}.{made.format}", ContentFile(made.data))
+        _tell(key, KEEP_SECONDS, state="ready", name=name, format=made.format, media_type=made.media_type,
+              report=made.report)
+        return f"made {name} in {time.monotonic() - started:.1f} s"
+    except Placement.DoesNotExist:
+        printfiles.redis_connection().delete(_answer_key(key))
+        return "the placement is gone"
+    except Refused as exc:
+        _tell(key, REFUSAL_SECONDS if exc.status < 500 else TROUBLE_SECONDS, state="refused", message=exc.message,
+              status=exc.status)
+        return f"refused: {exc.message}"
+    except Exception:
+        # A time limit can land mid-query and leave the connection mid-command (see `generator.jobs`): the next
+        # job in this worker gets a new one.
+        db.connection.close()
+        _tell(key, TROUBLE_SECONDS, state="refused", status=503, message=COULD_NOT)
+        raise  # RQ keeps the traceback with the failed job
+    finally:
+        redis = printfiles.redis_connection()
+        mark = printfiles.building_mark(person_id)
+        if person_id is not None and redis.get(mark) == key.encode():
+            redis.delete(mark)
+
+
+def forget_old_files(now: float | None = None) -> int:
+    """Delete made print files past their day (the workers' daily upkeep); returns how many."""
+    now = time.time() if now is None else now
+    try:
+        _, names = default_storage.listdir(FOLDER)
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for name in names:
+        path = f"{FOLDER}/{name}"
+        if now - default_storage.get_modified_time(path).timestamp() > KEEP_SECONDS + 3600:
+            default_storage.delete(path)
+            deleted += 1
+    return deleted
