@@ -155,7 +155,9 @@ class GenerationJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.prompt.text[:40]!r} ({self.status})"
+        # A halftone job has no prompt: it is named by its engine (the admin listed it as `#1 '' (done)`).
+        what = repr(self.prompt.text[:40]) if self.prompt.text else f"{self.get_engine_display().lower()} engine"
+        return f"#{self.pk} {what} ({self.status})"
 
     @property
     def is_finished(self) -> bool:
@@ -210,7 +212,9 @@ class Candidate(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="unique_candidate_index")]
 
     def __str__(self) -> str:
-        return f"job {self.job_id} candidate {self.index} (rank {self.rank}, {self.verdict})"
+        # Numbered by rank, as the pages number candidates ("candidate #1"); the drawing order is an internal index.
+        number = f"#{self.rank}" if self.rank else f"{self.index} (not ranked yet)"
+        return f"Generation #{self.job_id}, candidate {number} ({self.verdict})"
 
     @property
     def looks_out_of_ten(self) -> float | None:

@@ -29,6 +29,8 @@ from qartsite.models import Invitation, Membership, Team
 User = get_user_model()
 log = logging.getLogger(__name__)
 
+# The session key under which `token_new` leaves a new token for the account page to show, once.
+NEW_TOKEN_KEY = "qart:new-api-token"
 # An invitation link travels by e-mail, so it should not stay valid for ever.
 INVITATION_DAYS = 14
 
@@ -55,7 +57,14 @@ def send_invitation(invitation: Invitation, url: str) -> None:
 @login_required
 @require_safe
 def account(request: HttpRequest) -> HttpResponse:
-    return account_page(request)
+    # A token `token_new` just made, shown once: popped by a GET only (a HEAD must not use up its one showing).
+    made = request.session.pop(NEW_TOKEN_KEY, None) if request.method == "GET" else None
+    if not made:
+        return account_page(request)
+    response = account_page(request, new_token=made["token"], new_token_prefix=made["prefix"],
+                            new_token_name=made["name"])
+    response["Cache-Control"] = "no-store"  # no copy of the token in any cache
+    return response
 
 
 def account_page(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
@@ -71,15 +80,15 @@ def account_page(request: HttpRequest, status: int = 200, **extra) -> HttpRespon
 @login_required
 @require_POST
 def token_new(request: HttpRequest) -> HttpResponse:
-    """Make an API token and show it in this answer, the only time it is ever shown."""
+    """Make an API token; the account page this redirects to shows it, the only time it is ever shown (answered
+    here, a reload sent the form again and made a second token)."""
     try:
         auth_token, token = tokens.make_token(request.user, request.POST.get("name", ""))
     except tokens.TokenRefused as refused:
         return account_page(request, status=400, token_error=str(refused))
-    response = account_page(request, new_token=token, new_token_prefix=auth_token.token_key,
-                            new_token_name=request.POST.get("name", "").strip())
-    response["Cache-Control"] = "no-store"  # no copy of the token in any cache
-    return response
+    request.session[NEW_TOKEN_KEY] = {"token": token, "prefix": auth_token.token_key,
+                                      "name": request.POST.get("name", "").strip()}
+    return redirect("account")
 
 
 @login_required

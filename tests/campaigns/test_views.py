@@ -389,7 +389,13 @@ class TestPlacementPage:
         placement.save()
         client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
-        assert f"Generation #{art.job_id}, candidate #1 ·" in html and "candidate 3" not in html
+        assert f'<a href="/generate/jobs/{art.job_id}/">Generation #{art.job_id}</a>, candidate #1 ·' in html
+        assert "candidate 3" not in html
+        assert f'href="/campaigns/placements/{placement.pk}/edit/">Change artwork</a>' in html
+        client.force_login(team_users.viewer)  # a viewer sees where the art came from, not the change
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert f'">Generation #{art.job_id}</a>' in html and "Change artwork" not in html
+        client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/placements/{placement.pk}/edit/"))
         assert f'alt="Generation #{art.job_id}, candidate #1"' in html and "candidate 3" not in html
 
@@ -507,6 +513,9 @@ class TestDateRanges:
         assert tiles(week) == {"scans": "1", "unique": "1"} and tiles(lifetime) == {"scans": "2", "unique": "2"}
         assert "Last 7 days" in week and 'aria-current="true">7 days<' in week
         assert f"/campaigns/{campaign.pk}/scans.csv?range=7d" in week
+        # A placement's export follows its page's range too (the whole lifetime it was, whatever the page showed).
+        assert f"/campaigns/placements/{placement.pk}/scans.csv?range=7d" in body(
+            client.get(f"/campaigns/placements/{placement.pk}/?range=7d"))
         row = re.search(r'<tr data-placement="Station Poster">.*?</tr>', lifetime, re.S).group(0)
         assert re.search(r'data-col="scans">2<', row) and re.search(r'data-col="unique">2<', row)
 

@@ -82,3 +82,20 @@ class TestCandidate:
     def test_its_looks_are_shown_within_zero_to_ten(self, score, shown):
         # The predictor's regression strays past its scale; "-0.2 / 10" on a page reads as a fault.
         assert Candidate(aesthetic_score=score).looks_out_of_ten == shown
+
+
+@pytest.mark.django_db
+def test_jobs_and_candidates_are_named_as_the_pages_name_them():
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create(username="namer")
+    drawn = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "a koi pond at dawn", ""),
+                                         content="https://qart.example/r/x")
+    halftone = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "", ""),
+                                            content="https://qart.example/r/x", engine=GenerationJob.Engine.HALFTONE)
+    assert str(drawn) == f"#{drawn.pk} 'a koi pond at dawn' (queued)"
+    assert str(halftone) == f"#{halftone.pk} halftone engine (queued)"
+    ranked = Candidate(job=drawn, index=3, rank=1, verdict="pass")
+    assert str(ranked) == f"Generation #{drawn.pk}, candidate #1 (pass)"  # the pages' number, not the index
+    unranked = Candidate(job=drawn, index=3, verdict="fail")
+    assert str(unranked) == f"Generation #{drawn.pk}, candidate 3 (not ranked yet) (fail)"

@@ -326,18 +326,24 @@ def api_status(token: str) -> int:
 @pytest.mark.django_db
 class TestApiTokens:
     def test_it_makes_a_named_token_shown_once_that_the_api_accepts(self, client, team_users):
+        from knox.models import AuthToken
+
         client.force_login(team_users.teammate)
         made = client.post("/accounts/tokens/", {"name": "  reporting script "})
-        html = made.content.decode()
+        assert made.status_code == 302 and made["Location"] == "/accounts/"  # a reload does not post again
+        assert client.head("/accounts/").status_code == 200  # a HEAD does not use up its showing
+        shown = client.get("/accounts/")
+        html = shown.content.decode()
         token = re.search(r'class="token-once" value="([^"]+)"', html).group(1)
-        assert made.status_code == 200 and made["Cache-Control"] == "no-store"
+        assert shown.status_code == 200 and shown["Cache-Control"] == "no-store"
         assert "“reporting script”" in html and api_status(token) == 200
         again = client.get("/accounts/").content.decode()
         assert token not in again and "reporting script" in again and f"<code>{token[:15]}…</code>" in again
+        assert AuthToken.objects.filter(user=team_users.teammate).count() == 1
 
     def test_the_account_page_shows_its_token_section_once_under_a_plain_title(self, client, team_users):
         client.force_login(team_users.teammate)
-        html = client.post("/accounts/tokens/", {"name": "ci"}).content.decode()
+        html = client.post("/accounts/tokens/", {"name": "ci"}, follow=True).content.decode()
         assert re.search(r"<title>(.*?)</title>", html, re.S).group(1) == "Your account · qart"
         token = re.search(r'class="token-once" value="([^"]+)"', html).group(1)
         assert html.count('id="api-tokens"') == 1 and html.count(token) == 2  # the field and its Copy button
