@@ -1,5 +1,6 @@
-// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/) and copy-to-clipboard buttons.
-// Pages work without it: daily totals are also in a table, links are also in a text field.
+// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/), copy-to-clipboard buttons, and waiting for
+// a large print file. Pages work without it: daily totals are also in a table, links are also in a text field, and
+// the print file's page refreshes itself.
 (function () {
   "use strict";
   var PALETTE = ["#5b3df5", "#e8590c", "#0ca678", "#d6336c", "#1c7ed6", "#f59f00", "#868e96"];
@@ -70,6 +71,30 @@
     });
   }
 
+  // A large print file a worker is making: ask with HEAD (which never queues a build) until it is ready, then
+  // start the download and say so; any other answer reloads the page, which shows why. Without script the page's
+  // <noscript> refresh asks again the same way, by GET.
+  function waitForPrintFile() {
+    var notice = document.querySelector("[data-print-url]");
+    if (!notice || !window.fetch) return;
+    var url = notice.dataset.printUrl;
+    var every = (parseInt(notice.dataset.every, 10) || 5) * 1000;
+    var ask = function () {
+      fetch(url, { method: "HEAD", credentials: "same-origin" }).then(function (answer) {
+        if (answer.status === 202) {
+          setTimeout(ask, every);
+        } else if (answer.ok) {
+          notice.textContent = "Your print file is ready: its download has started.";
+          window.location.assign(url);
+        } else {
+          window.location.reload();
+        }
+      }, function () { setTimeout(ask, every); });
+    };
+    setTimeout(ask, every);
+  }
+
   drawCharts();
   wireCopyButtons();
+  waitForPrintFile();
 })();

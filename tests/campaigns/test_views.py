@@ -709,7 +709,8 @@ class TestPrintDownloads:
         making = client.get(url)
         html = body(making)
         assert making.status_code == 202 and print_builds.MAKING in html
-        assert f'<meta http-equiv="refresh" content="{print_builds.RETRY_SECONDS}">' in html
+        assert f'<noscript><meta http-equiv="refresh" content="{print_builds.RETRY_SECONDS}"></noscript>' in html
+        assert f'data-print-url="{url.replace("&", "&amp;")}"' in html  # asked again with HEAD by the script
         assert client.get(url).status_code == 202 and print_queue.count == 1  # asked again: queued once
         other = client.get(f"/campaigns/placements/{placement.pk}/print?width=6cm&format=png&dpi=100")
         assert other.status_code == 429 and printfiles.BUSY in body(other)  # one of the viewer's at a time

@@ -102,6 +102,8 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
         (job,) = print_queue.jobs
         with page.expect_download() as info:
             assert print_builds.build(*job.args).startswith("made ")  # the page asks again within 5 s
+        expect(page.locator("#print-making")).to_have_text("Your print file is ready: its download has started.")
+        assert print_queue.count == 1  # the job this test ran itself: the script's questions (HEAD) queued no other
         trim = pdfium.PdfDocument(Path(info.value.path()).read_bytes())[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
         assert not failures, failures
