@@ -120,9 +120,10 @@ class GenerationForm(forms.Form):
         required=False, widget=forms.RadioSelect,
     )
     picture = forms.FileField(
-        required=False, label="Picture or logo",
+        required=False, label="Picture to draw the code into",
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
-        help_text="PNG, JPEG or WebP, still, at least 64 px a side. The code is drawn into it; its colours stay.",
+        help_text="A photo, an illustration or a large logo: PNG, JPEG or WebP, still, at least 64 px a side. Its "
+                  "colours are kept where the code allows; some variants are drawn in greys.",
     )
     # The square the page's crop tool chose (`uploads.crop`): its centre as fractions of the picture's width and
     # height, and the zoom (1: the largest square that fits). Hidden: generate.js fills them in.

@@ -728,7 +728,7 @@ class TestPlainScores:
         job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone")
         job.candidates.update(fidelity_ssim=0.7, color_error=0.0, aesthetic_score=None, variant="centre 0.36, dots")
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
-        assert "Likeness to your photo: 70 %" in html and "Looks:" not in html
+        assert "Likeness to your picture: 70 %" in html and "Looks:" not in html
         numbers = html[html.index("<details class=\"numbers\""):html.index("</details>")]
         assert "data-fidelity" in numbers and "data-color-error" in numbers and "centre 0.36, dots" in numbers
 
@@ -739,7 +739,7 @@ class TestPlainScores:
         job.candidates.filter(rank=1).update(fidelity_ssim=0.61, color_error=2.55, aesthetic_score=None)
         job.candidates.filter(rank=2).update(fidelity_ssim=0.67, color_error=56.1, aesthetic_score=None)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
-        assert html.index("Likeness to your photo: 60 %") < html.index("Likeness to your photo: 45 %")
+        assert html.index("Likeness to your picture: 60 %") < html.index("Likeness to your picture: 45 %")
 
     def test_a_job_just_started_says_so_in_words(self, team_users, done_job):
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
