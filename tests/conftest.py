@@ -148,22 +148,29 @@ class SlowCache:
         return getattr(self.cache, name)
 
 
-@pytest.fixture
-def print_queue():
-    """The real queue large print files go to (`print_builds.QUEUE`), emptied before and after the test, with a
-    worker counted on it (the test plays the worker: it runs the queued `build` itself)."""
+def live_queue(name: str):
+    """The real RQ queue `name` on the Redis the suite runs against; without that Redis the test is skipped (in CI
+    it fails)."""
     import django_rq
     from redis.exceptions import RedisError
 
-    from campaigns import print_builds
-
-    queue = django_rq.get_queue(print_builds.QUEUE)
+    queue = django_rq.get_queue(name)
     try:
         queue.connection.ping()
     except RedisError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip(f"Redis is not running: {exc}")
+        pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
+    return queue
+
+
+@pytest.fixture
+def print_queue():
+    """The real queue large print files go to (`print_builds.QUEUE`), emptied before and after the test, with a
+    worker counted on it (the test plays the worker: it runs the queued `build` itself)."""
+    from campaigns import print_builds
+
+    queue = live_queue(print_builds.QUEUE)
     queue.empty()
     counted = pytest.MonkeyPatch()
     counted.setattr(print_builds.Worker, "count", classmethod(lambda cls, connection=None, queue=None: 1))

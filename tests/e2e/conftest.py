@@ -60,3 +60,14 @@ def sign_in(page, username: str, next_url: str = "/campaigns/") -> None:
     page.fill("#id_password", f"pw-{username}-1")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**{next_url}")
+
+
+def watched_page(browser, base: str, timeout_ms: int, **options):
+    """A new context (base URL, `options` such as viewport and accept_downloads) and its page, with the list that
+    collects every 5xx answer the page receives; close the context when done."""
+    context = browser.new_context(base_url=base, **options)
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    return context, page, failures

@@ -18,7 +18,7 @@ from campaigns.models import Campaign, Placement
 from generator import views
 from generator.models import GenerationJob
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -127,11 +127,7 @@ def test_print_anyway_from_the_job_page_then_download_the_print_png(live_server,
     job = failing.job
     GenerationJob.objects.filter(pk=job.pk).update(placement=placement)
 
-    context = browser.new_context(base_url=base, viewport=DESKTOP, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    failures: list[str] = []
-    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP, accept_downloads=True)
     try:
         sign_in(page, "owner")
         page.goto(f"/generate/jobs/{job.pk}/")

@@ -14,10 +14,11 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1280, "height": 1000}
 
 
 @pytest.mark.browser
@@ -32,11 +33,7 @@ def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_use
     failing = make_art(team_users.team, team_users.owner, link, verdict="fail", probability=0.0)
     passing = make_art(team_users.team, team_users.owner, link)
 
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    failures: list[str] = []
-    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP, accept_downloads=True)
     try:
         sign_in(page, "owner")
 
@@ -88,11 +85,7 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
     placement.artwork = make_art(team_users.team, team_users.owner, f"{base}/r/{placement.slug}")
     placement.save()
 
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    failures: list[str] = []
-    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP, accept_downloads=True)
     try:
         sign_in(page, "owner")
         page.goto(f"/campaigns/placements/{placement.pk}/")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, Placement
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -29,11 +29,7 @@ def test_set_rules_follow_them_and_revert(live_server, team_users, browser):
                                        destination="https://shop.example.com/fair")
     placement = Placement.objects.create(campaign=campaign, name="Poster at the gate")
 
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    failures: list[str] = []
-    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport={"width": 1280, "height": 1000})
     try:
         sign_in(page, "owner")
 

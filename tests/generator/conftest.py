@@ -50,18 +50,9 @@ def forget_everything(queue) -> None:
 @pytest.fixture
 def gpu_queue():
     """The real `gpu` queue on the Redis the suite runs against, emptied before and after the test."""
-    import os
+    from tests.conftest import live_queue
 
-    import django_rq
-    from redis.exceptions import RedisError
-
-    queue = django_rq.get_queue("gpu")
-    try:
-        queue.connection.ping()
-    except RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
+    queue = live_queue("gpu")
     forget_everything(queue)
     yield queue
     forget_everything(queue)
