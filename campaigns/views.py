@@ -367,6 +367,8 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
         name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
         return print_builds.download(made, name, head=request.method == "HEAD")
     except (printfiles.Refused, print_builds.Making) as exc:
+        if request.method == "HEAD" and isinstance(exc, print_builds.Making):
+            return HttpResponse(status=202)  # the waiting page's script asking: no page to draw for it
         # A person at the print form: answer with the page, the reason (or that a worker is making the file, the
         # page asking again by itself) next to the form and the options as typed.
         return placement_page(request, placement, refusal=exc)

@@ -705,7 +705,9 @@ class TestPrintDownloads:
             small.setattr(print_builds, "INLINE_PIXELS", 10**8)
             inline = client_file(client, team_users.viewer, url)  # small: made in the request
 
-        assert client.head(url).status_code == 202 and print_queue.count == 0  # a HEAD asks, it does not order
+        asked = client.head(url)
+        assert asked.status_code == 202 and print_queue.count == 0  # a HEAD asks, it does not order
+        assert asked.templates == []  # the waiting page's script asks this way every few seconds: no page drawn
         making = client.get(url)
         html = body(making)
         assert making.status_code == 202 and print_builds.MAKING in html
