@@ -218,6 +218,8 @@ def placement_page(request: HttpRequest, placement: Placement,
         "print_widths": print_widths(placement),
         "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
         "preflight": preflight_or_message(placement, short_url),
+        # The plain code's PNG is a proof at a fixed size (print files come at the placement's own width).
+        "proof_pixels": downloads.PRINT_SIZES[1], "proof_dpi": downloads.PRINT_DPI,
         "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
                                               * printing.MM_PER_INCH),
         "print_options": print_options(placement, request.GET if refusal else {}),

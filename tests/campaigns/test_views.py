@@ -403,7 +403,7 @@ class TestPlacementPage:
         Placement.objects.filter(pk=placement.pk).update(printed_width_cm=12.345)
         client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
-        assert "Download PNG · 17.3 cm (6.83 in)" in html and "17.3397" not in html
+        assert "Download PNG · 2048 px, 17.3 cm (6.83 in) at 300 dpi" in html and "17.3397" not in html
         assert "PDF · 12.3 cm (4.86 in)" in html and "12.345 cm" not in html
 
     def test_it_warns_when_the_artwork_carries_another_link(self, client, team_users, placement):
