@@ -42,7 +42,7 @@ from generator.core.codes import printing
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
-    FINITE_FIELD_MAPPING,
+    MODEL_FIELD_MAPPING,
     KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
@@ -72,7 +72,7 @@ class DestinationField(serializers.CharField):
 
 
 # The serializers' fields for model fields: destinations as above, floats finite (`qartsite.api`).
-FIELD_MAPPING = {**FINITE_FIELD_MAPPING, models.URLField: DestinationField}
+FIELD_MAPPING = {**MODEL_FIELD_MAPPING, models.URLField: DestinationField}
 
 
 def limited_fields() -> dict[str, dict]:
@@ -291,6 +291,11 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         return campaign
 
     def validate(self, attrs: dict) -> dict:
+        if self.instance is not None and "campaign" in attrs and attrs["campaign"] != self.instance.campaign:
+            # Its printed code, scans and destination history belong to its campaign (the page offers no move).
+            raise serializers.ValidationError({"campaign": [
+                "A placement stays in the campaign that made it: its printed code's scans are counted there. "
+                "Add a placement to the other campaign instead."]})
         campaign = attrs.get("campaign") or self.instance.campaign
         checked_rules(attrs, campaign.team)
         candidate = attrs.get("artwork", getattr(self.instance, "artwork", None))
@@ -420,7 +425,8 @@ class PlacementViewSet(viewsets.ModelViewSet):
             response = print_builds.download(made, f"qart-{placement.slug}.{made.format}",
                                              head=request.method == "HEAD")
         except printfiles.Refused as exc:
-            return Response({"detail": exc.message}, status=exc.status)
+            busy = {"Retry-After": str(print_builds.RETRY_SECONDS)} if exc.status == 429 else None
+            return Response({"detail": exc.message}, status=exc.status, headers=busy)
         except print_builds.Making as exc:
             return Response({"detail": exc.message, "retry_after": print_builds.RETRY_SECONDS}, status=202,
                             headers={"Retry-After": str(print_builds.RETRY_SECONDS)})

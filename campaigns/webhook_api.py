@@ -27,7 +27,7 @@ from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
-from qartsite.api import KnownFieldsOnly, ScopedField, request_user, user_teams
+from qartsite.api import MODEL_FIELD_MAPPING, KnownFieldsOnly, ScopedField, request_user, user_teams
 from qartsite.filters import TrueFalseFilter
 from qartsite.models import Team
 
@@ -37,6 +37,7 @@ def owned_team_scope(request: Request | None):
 
 
 class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
+    serializer_field_mapping = MODEL_FIELD_MAPPING
     team = ScopedField(user_teams, help_text="A team you own.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)

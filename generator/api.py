@@ -33,7 +33,7 @@ from generator.forms import range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
-    FINITE_FIELD_MAPPING,
+    MODEL_FIELD_MAPPING,
     KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
@@ -76,7 +76,7 @@ class CandidateSerializer(serializers.ModelSerializer):
 
 class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     # NaN and infinities would be stored (PostgreSQL takes them) and then break every listing of the team's jobs.
-    serializer_field_mapping = FINITE_FIELD_MAPPING
+    serializer_field_mapping = MODEL_FIELD_MAPPING
     team = ScopedField(user_teams, required=False,
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
     placement = ScopedField(user_objects(Placement), required=False, allow_null=True,

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Model, QuerySet
 from rest_framework import permissions, serializers
+from rest_framework.fields import empty
 from rest_framework.request import Request
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, require_editor
@@ -77,10 +78,20 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-# A model serializer's fields for model fields, with floats that refuse NaN and infinities: `serializer_field_mapping`
-# of every serializer of models with float fields (they pass the range validators, since every comparison with NaN
-# is false, and break every answer that includes them).
-FINITE_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField}
+class ModelBooleanField(serializers.BooleanField):
+    """A model's yes/no field that a form-encoded or multipart body may leave out, as a JSON body may: the model's
+    default then holds. DRF reads a missing field of a form body as an unticked checkbox (False): a placement,
+    webhook or generation made with `curl -F` was switched off, its repair off, where the same JSON left them on.
+    (The browsable API's forms send "false" for nothing then: untick is not a way to switch off there; PATCH is.)"""
+
+    default_empty_html = empty
+
+
+# A model serializer's fields for model fields: floats that refuse NaN and infinities (they pass the range
+# validators, since every comparison with NaN is false, and break every answer that includes them), and yes/no
+# fields a form body may leave out (`ModelBooleanField`). `serializer_field_mapping` of every writable serializer.
+MODEL_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField,
+                       models.BooleanField: ModelBooleanField}
 
 
 # Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.

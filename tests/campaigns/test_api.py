@@ -211,6 +211,32 @@ class TestPlacements:
         assert created.slug != "chosen1" and len(created.slug) == 8
         assert response.json()["destination"] == "https://other.example.com/"
 
+    @pytest.mark.parametrize("format", ["json", "multipart"])
+    def test_a_form_body_that_leaves_a_yes_no_field_out_gets_its_default_as_json_does(self, team_users, campaign,
+                                                                                        format):
+        # DRF reads a missing field of a form body as an unticked checkbox: placements were made switched off.
+        api = api_as(team_users.teammate)
+        made = api.post("/api/placements/", {"campaign": campaign.pk, "name": "Flyer", "kind": "flyer"},
+                        format=format)
+        assert made.status_code == 201 and made.json()["active"] is True
+        off = api.post("/api/placements/", {"campaign": campaign.pk, "name": "Off", "kind": "flyer", "active": "false"},
+                       format=format)
+        assert off.status_code == 201 and off.json()["active"] is False  # said, not left out
+        created = api.post("/api/campaigns/", {"name": "Autumn", "destination": "https://shop.example.com/",
+                                               "team": campaign.team.pk}, format=format)
+        assert created.status_code == 201 and created.json()["dates_route"] is True
+
+    def test_a_placement_stays_in_its_campaign(self, team_users, campaign, placement):
+        other = Campaign.objects.create(team=campaign.team, name="Autumn", destination="https://autumn.example.com/")
+        moved = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"campaign": other.pk},
+                                               format="json")
+        assert moved.status_code == 400 and "stays in the campaign that made it" in moved.json()["campaign"][0]
+        placement.refresh_from_db()
+        assert placement.campaign == campaign
+        same = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"campaign": campaign.pk,
+                                                                                   "name": "Renamed"}, format="json")
+        assert same.status_code == 200 and same.json()["name"] == "Renamed"
+
     def test_it_answers_a_bad_override_with_400_and_the_message(self, team_users, placement):
         response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
             "destination_override": "ftp://files.example.com/"}, format="json")

@@ -683,6 +683,7 @@ class TestPrintDownloads:
         api.force_authenticate(team_users.viewer)
         answer = api.get(f"/api/placements/{placement.pk}/print/?width=5cm&format=svg")
         assert answer.status_code == 429 and answer.json() == {"detail": printfiles.BUSY}
+        assert answer["Retry-After"] == "5"
         client.force_login(team_users.owner)
         assert client.get(url).status_code == 200
         redis.delete(busy)

@@ -44,6 +44,12 @@ class TestWebhookApi:
         listed = api(team_users.owner).get("/api/webhooks/").json()["results"]
         assert [row["url"] for row in listed] == ["https://hooks.example.com/a"] and "secret" not in listed[0]
 
+    def test_a_form_body_without_active_makes_an_active_endpoint(self, team_users):
+        response = api(team_users.owner).post("/api/webhooks/", {
+            "team": team_users.team.pk, "url": "https://hooks.example.com/a", "events": ["generation.finished"]},
+            format="multipart")
+        assert response.status_code == 201 and response.json()["active"] is True
+
     def test_it_keeps_each_event_once(self, team_users):
         response = api(team_users.owner).post("/api/webhooks/", {
             "team": team_users.team.pk, "url": "https://hooks.example.com/a",

@@ -402,6 +402,7 @@ class TestHalftoneGeneration:
         job = GenerationJob.objects.get()
         assert response.json()["engine"] == "halftone" and "picture" not in response.json()
         assert job.engine == "halftone" and job.init_image.name.endswith(".png") and enqueued == [job]
+        assert job.repair is True  # left out of the form body: its default, as in JSON (not an unticked box)
         with job.init_image.open("rb") as stored:
             assert Image.open(stored).size == (160, 160)
 
