@@ -29,7 +29,7 @@ from campaigns.models import Placement
 from generator import engine_status, jobs, uploads, verifier_models
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
-from generator.forms import range_kwargs
+from generator.forms import field_for_message, range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
@@ -260,7 +260,9 @@ class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
         except qr.ContentError as exc:
             raise serializers.ValidationError({"content": [str(exc)]}) from None
         except ValueError as exc:
-            raise serializers.ValidationError({"detail": str(exc)}) from None
+            # At the field it is about, as the page's form puts it; a message about the job as a whole as "detail".
+            field = field_for_message(exc, serializer.fields)
+            raise serializers.ValidationError({field: [str(exc)]} if field else {"detail": str(exc)}) from None
         # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):

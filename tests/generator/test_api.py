@@ -88,8 +88,11 @@ class TestCreateGeneration:
         ({"steps": 500}, "steps", "Steps must be between 1 and 150, got 500."),
         ({"conditioning_scale": 4.5}, "conditioning_scale", "Conditioning scale must be between 0.0 and 3.0, got 4.5."),
         ({"seed": 2**40}, "seed", "Seed must be between 0 and 4294967167, got 1099511627776."),
-        ({"size": 700}, "detail", "Size must be a multiple of 64 pixels, got 700."),
-        ({"control_start": 0.9, "control_end": 0.5}, "detail", "Control start (0.9) must be before control end"),
+        # What only the whole job can tell is at its field too, as on the page's form.
+        ({"size": 700}, "size", "Size must be a multiple of 64 pixels, got 700."),
+        ({"control_start": 0.9, "control_end": 0.5}, "control_start", "Control start (0.9) must be before control end"),
+        ({"max_batches": 1000}, "max_batches", "The batch budget must be between 1 and 8, got 1000."),
+        ({"strength": 5}, "strength", "Strength must be above 0 and at most 1, got 5"),
         ({"content": "https://example.com/" + "x" * 300}, "content", "Content is too long for QR art"),
         ({"content": ""}, "content", "Say what the code carries"),
         ({"scheduler": "warp"}, "scheduler", '"warp" is not a valid choice.'),
