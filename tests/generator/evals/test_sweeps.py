@@ -228,16 +228,19 @@ def test_it_gives_no_eta_before_the_first_sample_and_none_needed_after_the_last(
 
 def test_it_counts_the_workers_listening_on_the_gpu_queue(gpu_queue):
     from rq import Worker
+    from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-    # Workers that earlier tests killed stay registered until their heartbeat expires: count relative to now.
-    before = sweeps.gpu_workers()
+    # Workers that earlier tests killed stay registered until their heartbeat expires, and one expiring between two
+    # counts made a relative count flaky: the queue's registry starts empty here.
+    gpu_queue.connection.delete(WORKERS_BY_QUEUE_KEY % gpu_queue.name)
+    assert sweeps.gpu_workers() == 0
     worker = Worker([gpu_queue], connection=gpu_queue.connection, name="sweep-test-worker")
     worker.register_birth()
     try:
-        assert sweeps.gpu_workers() == before + 1
+        assert sweeps.gpu_workers() == 1
     finally:
         worker.register_death()
-    assert sweeps.gpu_workers() == before
+    assert sweeps.gpu_workers() == 0
 
 
 # 4. The shipped evaluation set
