@@ -226,20 +226,24 @@ def test_it_gives_no_eta_before_the_first_sample_and_none_needed_after_the_last(
     assert progress.finished and progress.eta_seconds == 0.0 and progress.summary() == "0/8 done (0%), 8 cancelled"
 
 
-def test_it_counts_the_workers_listening_on_the_gpu_queue(gpu_queue):
-    from rq import Worker
-    from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+def test_it_counts_the_workers_listening_on_the_gpu_queue(gpu_queue, monkeypatch):
+    from rq import Queue, Worker
 
-    # Workers that earlier tests killed stay registered until their heartbeat expires, and one expiring between two
-    # counts made a relative count flaky: the queue's registry starts empty here.
-    gpu_queue.connection.delete(WORKERS_BY_QUEUE_KEY % gpu_queue.name)
+    # A queue of this test's own: workers that earlier tests started or killed (registered until their heartbeat
+    # expires, which can happen between two counts) made counts on the real `gpu` queue flaky.
+    queue = Queue("gpu-sweep-test", connection=gpu_queue.connection)
+    monkeypatch.setattr(sweeps.django_rq, "get_queue", lambda name: queue if name == sweeps.jobs.QUEUE else None)
     assert sweeps.gpu_workers() == 0
-    worker = Worker([gpu_queue], connection=gpu_queue.connection, name="sweep-test-worker")
+    worker = Worker([queue], connection=queue.connection, name="sweep-test-worker")
     worker.register_birth()
     try:
         assert sweeps.gpu_workers() == 1
     finally:
         worker.register_death()
+    assert sweeps.gpu_workers() == 0
+    killed = Worker([queue], connection=queue.connection, name="sweep-test-killed")
+    killed.register_birth()
+    queue.connection.delete(killed.key)  # its heartbeat expired: killed without a goodbye
     assert sweeps.gpu_workers() == 0
 
 
