@@ -179,8 +179,7 @@ def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person
         Refused: 429, another of this person's files is being made.
     """
     queue = django_rq.get_queue(QUEUE)
-    clean_worker_registry(queue)  # a worker killed without a goodbye stays registered until someone cleans up
-    if not Worker.count(queue=queue):
+    if not workers_on(queue):
         return False
     redis = queue.connection
     if not redis.set(_answer_key(key), json.dumps({"state": "making"}), nx=True, ex=BUILD_SECONDS):
@@ -197,6 +196,12 @@ def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person
     queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
                   job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS)
     return True
+
+
+def workers_on(queue) -> int:
+    """How many workers listen on `queue` now."""
+    clean_worker_registry(queue)  # a worker killed without a goodbye stays registered until someone cleans up
+    return Worker.count(queue=queue)
 
 
 def _check_on(key: str) -> None:

@@ -165,16 +165,15 @@ def live_queue(name: str):
 
 
 @pytest.fixture
-def print_queue():
+def print_queue(monkeypatch):
     """The real queue large print files go to (`print_builds.QUEUE`), emptied before and after the test, with a
-    worker counted on it (the test plays the worker: it runs the queued `build` itself)."""
+    worker counted on it (the test plays the worker: it runs the queued `build` itself). The test's own
+    `monkeypatch` does it, so that a test changing the same again is undone in order."""
     from campaigns import print_builds
 
     queue = live_queue(print_builds.QUEUE)
     queue.empty()
-    counted = pytest.MonkeyPatch()
-    counted.setattr(print_builds.Worker, "count", classmethod(lambda cls, connection=None, queue=None: 1))
-    counted.setattr(print_builds, "INLINE_PIXELS", 1000)  # every raster is large
+    monkeypatch.setattr(print_builds, "workers_on", lambda queue: 1)
+    monkeypatch.setattr(print_builds, "INLINE_PIXELS", 1000)  # every raster is large
     yield queue
-    counted.undo()
     queue.empty()

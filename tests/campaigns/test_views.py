@@ -840,7 +840,7 @@ class TestPrintDownloads:
                                                                                 print_queue, monkeypatch):
         from campaigns import print_builds
 
-        monkeypatch.setattr(print_builds.Worker, "count", classmethod(lambda cls, connection=None, queue=None: 0))
+        monkeypatch.setattr(print_builds, "workers_on", lambda queue: 0)
         client.force_login(team_users.owner)
         response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100")
         assert response.status_code == 200 and response["Content-Type"] == "image/png" and print_queue.count == 0
