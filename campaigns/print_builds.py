@@ -27,14 +27,13 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
 from django.utils.http import content_disposition_header
 from redis.exceptions import RedisError
-from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.worker_registration import clean_worker_registry
 
 from campaigns import printfiles
 from campaigns.printfiles import Refused
 from generator.core.codes import printing, scan
+from qartsite.queues import workers_on
 from qartsite.storage import MediaUnavailable
 
 INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
@@ -88,7 +87,7 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
     """
     spec = printfiles.typed_spec(placement, options)
     if raster_pixels(placement, spec) <= INLINE_PIXELS:
-        return printfiles.checked_file(placement, short_url, options, person_id)
+        return printfiles.checked_file(placement, short_url, spec, person_id)
     try:
         printfiles.refuse_unprintable(placement)  # a made file, too, is never served once its art fails
     except printfiles.NotPrintable as exc:
@@ -100,12 +99,12 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
             if not start:
                 raise Making()
             if not _start(key, placement, short_url, spec, person_id):
-                return printfiles.checked_file(placement, short_url, options, person_id)  # no worker: made here
+                return printfiles.checked_file(placement, short_url, spec, person_id)  # no worker: made here
             raise Making()
         if answer["state"] == "making":
             _check_on(key)
     except (RedisError, OSError):
-        return printfiles.checked_file(placement, short_url, options, person_id)
+        return printfiles.checked_file(placement, short_url, spec, person_id)
     if answer["state"] == "refused":
         raise Refused(answer["message"], answer["status"])
     stored = Stored(answer["name"], answer["format"], answer["media_type"], answer["report"])
@@ -196,12 +195,6 @@ def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person
     queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
                   job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS)
     return True
-
-
-def workers_on(queue) -> int:
-    """How many workers listen on `queue` now."""
-    clean_worker_registry(queue)  # a worker killed without a goodbye stays registered until someone cleans up
-    return Worker.count(queue=queue)
 
 
 def _check_on(key: str) -> None:

@@ -225,15 +225,14 @@ def one_build_each(person_id: int | None) -> Iterator[None]:
                 pass  # the mark expires by itself
 
 
-def checked_file(placement, short_url: str, options: Mapping[str, str], person_id: int | None = None
+def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id: int | None = None
                  ) -> printing.PrintFile:
-    """The placement's print file for the typed `options`, made here, only when it scans as written; made for one
-    person (`person_id`) at a time (`one_build_each`).
+    """The placement's print file for `spec` (see `typed_spec`), made here, only when it scans as written; made for
+    one person (`person_id`) at a time (`one_build_each`).
 
     Raises:
         Refused: why not, with its status.
     """
-    spec = typed_spec(placement, options)
     with one_build_each(person_id):
         return made_and_checked(placement, short_url, spec)
 

@@ -31,14 +31,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
-from rq import Worker
 from rq.job import Job
-from rq.worker_registration import clean_worker_registry
 
 from generator import jobs
 from generator.core.engines import parameters
 from generator.core.evals.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
+from qartsite import queues
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_PROMPTS = DATA / "eval_prompts.txt"
@@ -376,9 +375,7 @@ def format_duration(seconds: float) -> str:
 def gpu_workers() -> int | None:
     """How many workers listen on the `gpu` queue now; None when Redis cannot say."""
     try:
-        queue = django_rq.get_queue(jobs.QUEUE)
-        clean_worker_registry(queue)  # drops workers whose heartbeat expired (killed without a goodbye)
-        return Worker.count(queue=queue)
+        return queues.workers_on(django_rq.get_queue(jobs.QUEUE))
     except RedisError:
         return None
 

@@ -24,22 +24,3 @@ def test_no_folder_yet_is_nothing_to_delete(settings, tmp_path):
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                                                           "OPTIONS": {"location": str(tmp_path / "media")}}}
     assert print_builds.forget_old_files() == 0
-
-
-def test_workers_are_counted_on_the_queue_and_a_killed_one_is_not():
-    from rq import Queue, Worker
-
-    from tests.conftest import live_queue
-
-    queue = Queue("print-count-test", connection=live_queue(print_builds.QUEUE).connection)
-    assert print_builds.workers_on(queue) == 0
-    alive = Worker([queue], connection=queue.connection, name="print-count-alive")
-    killed = Worker([queue], connection=queue.connection, name="print-count-killed")
-    alive.register_birth()
-    killed.register_birth()
-    queue.connection.delete(killed.key)  # its heartbeat expired: killed without a goodbye
-    try:
-        assert print_builds.workers_on(queue) == 1
-    finally:
-        alive.register_death()
-    assert print_builds.workers_on(queue) == 0

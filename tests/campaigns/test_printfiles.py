@@ -111,7 +111,8 @@ class TestSources:
 @pytest.mark.django_db
 class TestCheckedFile:
     def test_a_placement_without_art_prints_its_plain_code_with_a_preflight(self, placement):
-        made = printfiles.checked_file(placement, link(placement), {"width": "20cm", "format": "svg"})
+        made = printfiles.checked_file(placement, link(placement),
+                                      printfiles.typed_spec(placement, {"width": "20cm", "format": "svg"}))
         assert made.printable and made.report["preflight"]["summary"].startswith("scans from")
         assert made.report["preflight"]["distance_m"] == 1.5  # a poster's usual distance
 
@@ -119,17 +120,17 @@ class TestCheckedFile:
         placement.artwork = make_art(team_users.team, team_users.owner, link(placement), verdict="fail",
                                      probability=0.02)
         with pytest.raises(printfiles.Refused, match="Will not scan — do not print") as refused:
-            printfiles.checked_file(placement, link(placement), {"width": "20cm"})
+            printfiles.checked_file(placement, link(placement), printfiles.typed_spec(placement, {"width": "20cm"}))
         assert refused.value.status == 409
 
     def test_bad_options_are_400_and_unscannable_files_422(self, team_users, placement, monkeypatch):
         with pytest.raises(printfiles.Refused) as refused:
-            printfiles.checked_file(placement, link(placement), {"width": "20cm", "format": "gif"})
+            printfiles.typed_spec(placement, {"width": "20cm", "format": "gif"})
         assert refused.value.status == 400
         failing = scan.ScanResult(None, [], [], False, False, 0.01, "fail", 0.0, reasons=[{"text": "too faint"}])
         monkeypatch.setattr(printing.scan, "verify", lambda *args, **kwargs: failing)
         with pytest.raises(printfiles.Refused, match="too faint") as refused:
-            printfiles.checked_file(placement, link(placement), {"width": "20cm"})
+            printfiles.checked_file(placement, link(placement), printfiles.typed_spec(placement, {"width": "20cm"}))
         assert refused.value.status == 422
 
 

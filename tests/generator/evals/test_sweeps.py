@@ -229,11 +229,11 @@ def test_it_gives_no_eta_before_the_first_sample_and_none_needed_after_the_last(
 def test_it_counts_the_workers_listening_on_the_gpu_queue(gpu_queue, monkeypatch):
     from rq import Queue, Worker
 
-    # A queue of this test's own: workers that earlier tests started or killed (registered until their heartbeat
-    # expires, which can happen between two counts) made counts on the real `gpu` queue flaky.
+    # A queue of this test's own stands in for `gpu`: workers that earlier tests started or killed stay registered
+    # on the real one until their heartbeat expires, which can happen between two counts.
     queue = Queue("gpu-sweep-test", connection=gpu_queue.connection)
-    monkeypatch.setattr(sweeps.django_rq, "get_queue", lambda name: queue if name == sweeps.jobs.QUEUE else None)
-    assert sweeps.gpu_workers() == 0
+    asked = []
+    monkeypatch.setattr(sweeps.django_rq, "get_queue", lambda name: asked.append(name) or queue)
     worker = Worker([queue], connection=queue.connection, name="sweep-test-worker")
     worker.register_birth()
     try:
@@ -241,10 +241,18 @@ def test_it_counts_the_workers_listening_on_the_gpu_queue(gpu_queue, monkeypatch
     finally:
         worker.register_death()
     assert sweeps.gpu_workers() == 0
-    killed = Worker([queue], connection=queue.connection, name="sweep-test-killed")
-    killed.register_birth()
-    queue.connection.delete(killed.key)  # its heartbeat expired: killed without a goodbye
-    assert sweeps.gpu_workers() == 0
+    assert set(asked) == {sweeps.jobs.QUEUE}
+
+
+def test_it_says_none_when_redis_cannot_count_the_workers(monkeypatch):
+    from redis.exceptions import ConnectionError
+
+    def refuse(queue):
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(sweeps.queues, "workers_on", refuse)
+    assert sweeps.gpu_workers() is None
+
 
 
 # 4. The shipped evaluation set
