@@ -1,6 +1,6 @@
-// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/), copy-to-clipboard buttons, and waiting for
-// a large print file. Pages work without it: daily totals are also in a table, links are also in a text field, and
-// the print file's page refreshes itself.
+// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/), copy-to-clipboard buttons, a question
+// before an action that cannot be undone, and waiting for a large print file. Pages work without it: daily totals
+// are also in a table, links are also in a text field, and the print file's page refreshes itself.
 (function () {
   "use strict";
   var PALETTE = ["#5b3df5", "#e8590c", "#0ca678", "#d6336c", "#1c7ed6", "#f59f00", "#868e96"];
@@ -71,6 +71,15 @@
     });
   }
 
+  // A form marked data-confirm (revoking a token or share link, deleting a webhook, a new webhook secret) is sent
+  // only once the person says yes: those actions break whatever relies on the thing, and cannot be undone.
+  function askBeforeUndoable() {
+    document.addEventListener("submit", function (event) {
+      var question = event.target.dataset && event.target.dataset.confirm;
+      if (question && !window.confirm(question)) event.preventDefault();
+    });
+  }
+
   // A large print file a worker is making: ask with HEAD (which never queues a build) until it is ready, then
   // start the download and say so; any other answer reloads the page, which shows why. Without script the page's
   // <noscript> refresh asks again the same way, by GET.
@@ -96,5 +105,6 @@
 
   drawCharts();
   wireCopyButtons();
+  askBeforeUndoable();
   waitForPrintFile();
 })();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import timedelta
 
@@ -198,6 +199,11 @@ class TestWebhookPage:
 
     def test_it_deletes_an_endpoint(self, client, team_users, endpoint):
         signed_in(client, team_users.owner)
+        page = client.get(reverse("campaigns:webhooks", args=[team_users.team.pk])).content.decode()
+        for name in ("webhook_delete", "webhook_rotate"):  # the browser asks first (tests/e2e/test_undoable_actions)
+            action = reverse(f"campaigns:{name}", args=[team_users.team.pk, endpoint.pk])
+            assert re.search(f'action="{action}" data-confirm="[^"]*cannot be undone|action="{action}" '
+                             'data-confirm="[^"]*refuses them', page)
         client.post(reverse("campaigns:webhook_delete", args=[team_users.team.pk, endpoint.pk]))
         assert not WebhookEndpoint.objects.exists()
 

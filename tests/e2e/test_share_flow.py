@@ -90,6 +90,7 @@ def test_a_share_link_opens_the_report_logged_out_until_revoked(live_server, tea
         expect(shared.locator('tr[data-placement="Poster at the gate"] [data-col="scans"]')).to_have_text("4")
 
         # 3. The editor revokes it; the stranger's next load shows no report and names no campaign.
+        page.once("dialog", lambda dialog: dialog.accept())  # "Revoke this link? …"
         page.get_by_role("button", name="Revoke").click()
         expect(page.locator("#links")).to_contain_text("revoked")
         response = shared.reload()

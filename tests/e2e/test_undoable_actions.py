@@ -1,0 +1,49 @@
+"""Actions that cannot be undone ask first, in a real browser: revoking an API token happens only after the person
+says yes to the question; saying no leaves the token working.
+
+Headless Chromium (Debian's) against pytest-django's live server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import sign_in, watched_page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.mark.browser
+def test_revoking_a_token_asks_first_and_no_keeps_it(live_server, team_users, browser):
+    from knox.models import AuthToken
+    from playwright.sync_api import expect
+
+    from qartsite import tokens
+
+    row, _ = tokens.make_token(team_users.owner, "reporting script")
+    expect.set_options(timeout=TIMEOUT_MS)
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS)
+    questions: list[str] = []
+    try:
+        sign_in(page, "owner", next_url="/accounts/")
+        token_row = page.locator(f"tr[data-token='{row.token_key}']")
+        expect(token_row).to_contain_text("reporting script")
+
+        # 1. No: the form is not sent, the token stays.
+        page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+        token_row.get_by_role("button", name="Revoke").click()
+        page.wait_for_timeout(500)  # a sent form would have navigated by now
+        expect(token_row).to_be_visible()
+        assert AuthToken.objects.filter(pk=row.pk).exists()
+
+        # 2. Yes: revoked.
+        page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+        token_row.get_by_role("button", name="Revoke").click()
+        expect(token_row).to_have_count(0)
+        assert not AuthToken.objects.filter(pk=row.pk).exists()
+    finally:
+        context.close()
+    assert len(questions) == 2 and all(row.token_key in q and "cannot be undone" in q for q in questions)
+    assert failures == []
