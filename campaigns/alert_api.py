@@ -24,6 +24,7 @@ class PlacementAlertSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     class Meta:
         model = PlacementAlert
         fields = ["id", "placement", "kind", "day", "message", "created", "dismissed_at"]
+        read_only_fields = fields  # made by the daily job; the browsable API must offer no form of every placement
 
 
 class PlacementAlertFilter(filters.FilterSet):

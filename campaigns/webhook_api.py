@@ -81,6 +81,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = ["id", "endpoint", "message_id", "event", "attempt", "ok", "status_code", "error", "time"]
+        read_only_fields = fields  # written by the delivery worker only
 
 
 class TestQueuedSerializer(serializers.Serializer):

@@ -260,9 +260,14 @@ class EvalRunAdmin(TeamScopedAdmin):
 
 @admin.register(EvalSample)
 class EvalSampleAdmin(TeamScopedAdmin):
+    """Read-only: a sample is a measurement the sweep wrote (its `scores` name image files the reports open)."""
+
     list_display = ("run", "config_key", "prompt", "content", "status", "total_seconds")
     list_filter = ("status", "run")
-    raw_id_fields = ("job",)
+    readonly_fields = [field.name for field in EvalSample._meta.fields if field.name != "id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(GenerationPreset)

@@ -26,7 +26,7 @@ from PIL import Image
 from generator.core.codes import images
 from generator.core.evals import statistics
 from generator.evals import sweeps
-from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset
+from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, GenerationPreset
 from qartsite.access import can_edit, get_for_user_or_404, require_editor, staff_required
 from qartsite.numbers import whole
 from qartsite.responses import plain_400
@@ -53,6 +53,13 @@ def swept_names(run: EvalRun, samples: list[dict]) -> list[str]:
 def default_axes(names: list[str]) -> tuple[str | None, str | None]:
     """Rows and columns of the toast plot when none are asked for: the first two swept parameters."""
     return (names[0] if names else None), (names[1] if len(names) > 1 else None)
+
+
+def image_loader(run: EvalRun):
+    """`load_stored_image` for the images of `run`'s own candidates only: a sample's `scores` are copied data, and a
+    file name written there by hand must not open another team's files."""
+    own = set(Candidate.objects.filter(job__eval_samples__run=run).values_list("image", flat=True))
+    return lambda name: load_stored_image(name) if name in own else None
 
 
 def load_stored_image(name: str) -> Image.Image | None:
@@ -246,7 +253,7 @@ def plot_png(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             prompt, rows, cols = toast_choice(request, built)
         except ValueError as exc:
             return plain_400(str(exc))
-        return png(statistics.toast_plot(built.toast(prompt, rows, cols, DEFAULT_MIN_SCAN_RATE), load_stored_image))
+        return png(statistics.toast_plot(built.toast(prompt, rows, cols, DEFAULT_MIN_SCAN_RATE), image_loader(run)))
     if name not in statistics.PLOTS:
         return plain_400(f"No plot called {name!r}; plots: toast, {', '.join(statistics.PLOTS)}")
     return png(statistics.PLOTS[name](built.summaries))

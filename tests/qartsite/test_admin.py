@@ -237,7 +237,7 @@ class TestForms:
                     assert not theirs & set(choices), f"{page} offers the other team's {name}"
 
     @pytest.mark.parametrize(("model", "field", "param"), [
-        (EvalSample, "job", "job"), (LabelingItem, "result", "result"), (GenerationPreset, "source_run", "source_run"),
+        (LabelingItem, "result", "result"), (GenerationPreset, "source_run", "source_run"),
         (Placement, "artwork", "artwork"), (LabelingItem, "candidate", "candidate"),
     ])
     def test_a_raw_id_input_names_no_other_teams_object(self, client, cast, rows, model, field, param):

@@ -216,3 +216,32 @@ class TestScopedField:
         response = signed_in(team_users.owner).post("/api/campaigns/", {
             "team": float(team_users.team.pk), "name": "S", "destination": "https://a.example/"}, format="json")
         assert response.status_code == 201 and response.json()["team"] == team_users.team.pk
+
+
+def all_serializers(cls=None) -> set[type]:
+    from rest_framework import serializers
+
+    import qartsite.api_urls  # noqa: F401 (imports every API module, so every serializer is defined)
+
+    found = set()
+    for sub in (cls or serializers.BaseSerializer).__subclasses__():
+        if sub.__module__.split(".")[0] in ("campaigns", "generator", "qartsite"):
+            found.add(sub)
+        found |= all_serializers(sub)
+    return found
+
+
+def test_every_related_field_a_client_can_write_is_scoped_to_the_users_teams():
+    # An unscoped related field lists every team's objects in the browsable API's form (even on an action's 405
+    # page) and checks ids against the whole table.
+    from rest_framework import relations
+
+    from qartsite.api import ScopedField
+
+    serializers_seen = all_serializers()
+    assert len(serializers_seen) > 20
+    for serializer_class in serializers_seen:
+        for name, field in serializer_class(context={"request": None}).fields.items():
+            child = getattr(field, "child_relation", field)
+            if isinstance(child, relations.RelatedField) and not field.read_only:
+                assert isinstance(child, ScopedField), f"{serializer_class.__name__}.{name} is writable and unscoped"

@@ -134,3 +134,19 @@ def test_it_leaves_another_teams_generation_form_alone(sweep, team_users):
     logged_in(team_users.teammate).post(f"{page(sweep)}default/", {"config_key": key_of(1.5, 0.0)})
     html = logged_in(team_users.outsider).get("/generate/").content.decode()
     assert "default preset" not in html and not re.search(r'name="conditioning_scale" value=', html)
+
+
+def test_the_toast_opens_only_the_images_of_the_runs_own_candidates(sweep, team_users):
+    # A sample's scores are copied data: a file name written into them (another team's upload) must open nothing.
+    from generator.evals.report_views import image_loader
+    from tests.generator.test_views import make_job
+
+    ours = make_job(team_users.team, team_users.owner, count=1)
+    theirs = make_job(team_users.other_team, team_users.outsider, count=1)
+    sample = sweep.samples.filter(status="done").first()
+    sample.job = ours
+    sample.save(update_fields=["job"])
+    load = image_loader(sweep)
+    assert load(ours.candidates.get().image.name).size == (64, 64)
+    assert load(theirs.candidates.get().image.name) is None
+    assert load(sample.scores[0]["image"]) is None  # a stored file that no candidate of the run names
