@@ -424,6 +424,16 @@ class TeammateUserAdmin(ScopedChoices, UserAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # Django lets any one-step lookup through, reverse relations included: `?teams=3` or `?generations=7`
+        # told staff which of their teammates belong to another team, or made that team's generation. Staff filter
+        # by the list's own filters only.
+        if request is not None and not request.user.is_superuser:
+            shown = {entry[0] if isinstance(entry, tuple) else entry for entry in self.get_list_filter(request)}
+            if lookup.split(LOOKUP_SEP)[0] not in shown:
+                return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_list_filter(self, request):
         # Groups are a superuser's business (SuperuserGroupAdmin): the filter listed their names to staff.
         list_filter = super().get_list_filter(request)

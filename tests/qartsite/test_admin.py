@@ -438,6 +438,23 @@ class TestAutoRegisteredAdmins:
         assert cast.owner.check_password("pw-owner-1")
         assert not User.objects.get(pk=cast.viewer.pk).is_superuser
 
+    def test_it_lets_staff_filter_users_only_by_the_lists_filters(self, client, cast):
+        # `?teams=<id>` (any one-step lookup, reverse relations included) told staff which teammates also belong
+        # to another team; `?generations=<id>` which of them made another team's generation.
+        User = get_user_model()
+        Membership.objects.create(team=cast.other_team, user=cast.teammate, role="viewer")
+        client.force_login(cast.owner)
+        for lookup in (f"teams={cast.other_team.pk}", f"memberships__team={cast.other_team.pk}", "generations=1",
+                       f"prompts__team={cast.other_team.pk}"):
+            response = client.get(url(User) + f"?{lookup}")
+            assert response.status_code == 400, lookup
+            assert "teammate" not in response.content.decode(), lookup
+        assert client.get(url(User) + "?is_staff__exact=1").status_code == 200
+        cast.owner.is_superuser = True
+        cast.owner.save(update_fields=["is_superuser"])
+        listed = client.get(url(User) + f"?teams={cast.other_team.pk}").content.decode()
+        assert url(User, "change", cast.teammate) in listed  # a superuser filters as Django allows
+
     def test_it_keeps_groups_to_superusers(self, client, cast):
         Group.objects.create(name="auditors")
         client.force_login(cast.owner)
