@@ -21,7 +21,8 @@ from campaigns.models import Campaign, Placement
 from generator import jobs, uploads
 from generator.core.codes import qr
 from generator.models import GenerationJob
-from generator.throttles import BUSY, PERIODS, TeamGenerationThrottle, retry_in
+from generator.throttles import BUSY, PERIODS, TeamGenerationThrottle
+from qartsite.rates import retry_in
 
 
 class NotStarted(Exception):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,8 +14,8 @@ from django.views.decorators.http import require_POST, require_safe
 from campaigns import dashboard, shares, stats
 from campaigns.models import Campaign, ReportShare
 from campaigns.views import chosen_range
-from generator.throttles import retry_in
 from qartsite.access import get_for_user_or_404, require_editor
+from qartsite.rates import retry_in
 from qartsite.site import absolute_url
 
 
@@ -95,7 +93,7 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     """
     throttle = shares.SharedReportThrottle()
     if not throttle.allow_request(request, None):
-        wait = max(1, math.ceil(throttle.wait() or 1))
+        wait = throttle.retry_after()
         response = render(request, "campaigns/share_busy.html", {"retry_in": retry_in(wait)}, status=429)
         response["Retry-After"] = str(wait)
         return private(response)

@@ -12,21 +12,13 @@ load the database.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import logging
 import secrets
 from datetime import timedelta
 
-from django.http import HttpRequest
 from django.utils import timezone
-from redis.exceptions import RedisError
-from rest_framework import throttling
-from rest_framework.settings import api_settings
 
 from campaigns.models import Campaign, ReportShare
-from qartsite.site import client_address
-
-log = logging.getLogger(__name__)
+from qartsite.rates import ClientRateThrottle
 
 MAX_DAYS = 90
 DEFAULT_DAYS = 30
@@ -65,42 +57,8 @@ def revoke(share: ReportShare) -> None:
     ReportShare.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def client_network(request: HttpRequest) -> str:
-    """Whom the page's rate is counted for: the client's IPv4 address, or its IPv6 /64 (one host is given a whole
-    /64 and can pick any address in it)."""
-    address = client_address(request)
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address or "unknown"
-    if ip.version == 4:
-        return str(ip)
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-
-
-class SharedReportThrottle(throttling.SimpleRateThrottle):
-    """Opens of the shared report page per client network (`client_network`), good tokens and bad alike.
-
-    History lives in Django's cache: every web process must share one (CACHE_URL) for the rate to hold across
-    processes; with the per-process default each process allows the full rate.
-    """
+class SharedReportThrottle(ClientRateThrottle):
+    """Opens of the shared report page per client network, good tokens and bad alike."""
 
     scope = "shared_reports"
-
-    def get_rate(self) -> str | None:
-        # Read at call time, not at import like DRF's class attribute, so a changed setting takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope, VIEW_RATE)
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": client_network(request)}
-
-    def allow_request(self, request, view) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except RedisError:
-            # The cache (CACHE_URL) is away: serve the report unthrottled rather than fail everyone who has a link.
-            log.warning("Shared report opened without a rate check: the cache cannot be reached", exc_info=True)
-            self.history = []
-            return True
+    default_rate = VIEW_RATE

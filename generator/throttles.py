@@ -21,6 +21,7 @@ from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from qartsite.models import Team
+from qartsite.rates import retry_in
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 BUSY = "The team's generation rate could not be checked just now. Try again shortly."
@@ -166,13 +167,3 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
             wait = self.wait()
             message += f" Try again in {retry_in(wait)}." if wait else " Try again shortly."
         return message
-
-
-def retry_in(seconds: float) -> str:
-    """"about 12 minutes", "40 seconds": when to retry, as a person would say it."""
-    if seconds < 90:
-        count = max(1, round(seconds))
-        return f"{count} second{'s' if count > 1 else ''}"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} minutes"
-    return f"about {round(seconds / 3600)} hours"

@@ -15,5 +15,6 @@ urlpatterns = [
     path("team/<int:team_id>/", accounts.team_page, name="team"),
     path("team/<int:team_id>/settings/", accounts.team_settings, name="team_settings"),
     path("invite/<str:token>/", accounts.accept_invitation, name="invitation"),
+    path("password_reset/", accounts.password_reset, name="password_reset"),  # Django's, with a rate
     path("", include("django.contrib.auth.urls")),
 ]

@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.views import PasswordResetView
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from qartsite import access, site, tokens
+from qartsite import access, rates, site, tokens
 from qartsite.access import get_for_user_or_404
 from qartsite.forms import InvitationSignUpForm, InviteForm, TeamSettingsForm
 from qartsite.models import Invitation, Membership, Team
@@ -33,6 +35,24 @@ log = logging.getLogger(__name__)
 NEW_TOKEN_KEY = "qart:new-api-token"
 # An invitation link travels by e-mail, so it should not stay valid for ever.
 INVITATION_DAYS = 14
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Django's password reset form, with a rate: per client network and per address asked for
+    (`rates.PasswordResetThrottle`, `rates.PasswordResetAddressThrottle`), so the form cannot flood a mailbox.
+    Refused: the form again, 429 with Retry-After, saying when to try again."""
+    if request.method == "POST":
+        for throttle in (rates.PasswordResetThrottle(), rates.PasswordResetAddressThrottle()):
+            if not throttle.allow_request(request, None):
+                wait = throttle.retry_after()
+                form = PasswordResetForm(request.POST)
+                form.add_error(None, f"Too many reset links were asked for just now. "
+                                     f"Try again in {rates.retry_in(wait)}.")
+                response = render(request, "registration/password_reset_form.html", {"form": form}, status=429)
+                response["Retry-After"] = str(wait)
+                return response
+    return PasswordResetView.as_view()(request)
 
 
 def expiry_cutoff() -> datetime:

@@ -2,8 +2,9 @@
 `manage.py qart_token` alike.
 
 Tokens are django-rest-knox's: the database keeps a hash and the token's first characters (its prefix), never the
-token itself, so a new token is shown in the answer to the POST that made it and nowhere else (no redirect, no
-session, `Cache-Control: no-store`). A person sees and revokes only their own tokens.
+token itself, so a new token is shown once, when it is made (`qartsite.accounts` carries it across one redirect in
+the session, `Cache-Control: no-store`). A person sees and revokes only their own tokens. A new password revokes
+them all (`revoke_on_new_password`).
 """
 
 from __future__ import annotations
@@ -70,3 +71,18 @@ def revoke(user, prefix: str) -> str:
         raise TokenRefused(f"Several of {user.get_username()}'s tokens start with {prefix!r}: give more of the prefix.")
     matches.delete()
     return keys[0]
+
+
+def revoke_on_new_password(sender, instance, update_fields=None, **kwargs) -> None:
+    """`pre_save` of the user model: a password set with `set_password` (changed on the site, reset by email, set
+    in the admin or by `changepassword`) revokes every API token of the user, as it ends their other sessions.
+    After an account is taken over, a new password must lock the intruder out, scripts included.
+
+    Django keeps the new raw password in `_password` until the save; a hash upgraded at sign-in goes through
+    `set_password` too but clears it before saving, so signing in revokes nothing.
+    """
+    if instance.pk is None or getattr(instance, "_password", None) is None:
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return
+    AuthToken.objects.filter(user_id=instance.pk).delete()

@@ -7,6 +7,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from django.test import Client
 from django.utils import timezone
 
 from qartsite.models import Invitation, Membership
@@ -125,7 +126,7 @@ class TestSignInLockout:
 
 @pytest.mark.django_db
 class TestPasswords:
-    def test_it_resets_a_password_by_email(self, client, team_users, mailoutbox):
+    def test_it_resets_a_password_by_email(self, client, team_users, mailoutbox, fresh_cache):
         team_users.owner.email = "owner@acme.example"
         team_users.owner.save()
         response = client.post("/accounts/password_reset/", {"email": "owner@acme.example"})
@@ -139,9 +140,37 @@ class TestPasswords:
         assert done["Location"] == "/accounts/reset/done/"
         assert client.login(request=HttpRequest(), username="owner", password=STRONG)  # axes needs a request
 
-    def test_it_sends_nothing_for_an_unknown_address(self, client, team_users, mailoutbox):
+    def test_it_sends_nothing_for_an_unknown_address(self, client, team_users, mailoutbox, fresh_cache):
         response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
         assert response.status_code == 302 and mailoutbox == []
+
+    def test_it_limits_reset_links_per_network_with_the_form_and_retry_after(self, team_users, mailoutbox,
+                                                                              fresh_cache):
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        client = Client(REMOTE_ADDR="198.51.100.7")
+        asked = ["owner@acme.example", "nobody@example.com", "a@example.com", "b@example.com", "c@example.com"]
+        assert [client.post("/accounts/password_reset/", {"email": e}).status_code for e in asked] == [302] * 5
+        response = client.post("/accounts/password_reset/", {"email": "owner@acme.example"})
+        page = response.content.decode()
+        assert response.status_code == 429 and "Too many reset links" in page and "Try again in about" in page
+        assert 1 <= int(response["Retry-After"]) <= 3600 and 'value="owner@acme.example"' in page
+        assert len(mailoutbox) == 1  # the first ask only
+        other = Client(REMOTE_ADDR="198.51.100.8").post("/accounts/password_reset/", {"email": "d@example.com"})
+        assert other.status_code == 302
+
+    def test_it_limits_reset_links_per_address_from_any_network(self, team_users, mailoutbox, fresh_cache):
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        statuses = [Client(REMOTE_ADDR=f"198.51.100.{n}").post("/accounts/password_reset/",
+                                                               {"email": "Owner@ACME.example "}).status_code
+                    for n in range(4)]
+        assert statuses == [302, 302, 302, 429] and len(mailoutbox) == 3
+        # An address no account has is counted the same way: the answers tell nothing about accounts.
+        statuses = [Client(REMOTE_ADDR=f"203.0.113.{n}").post("/accounts/password_reset/",
+                                                              {"email": "nobody@example.com"}).status_code
+                    for n in range(4)]
+        assert statuses == [302, 302, 302, 429]
 
     def test_it_changes_a_password(self, client, team_users):
         client.force_login(team_users.teammate)

@@ -1,0 +1,96 @@
+"""Rates for pages anyone can open without signing in (a shared report, the password reset form), counted per client
+network in Django's cache.
+
+History lives in Django's cache: every web process must share one (CACHE_URL) for a rate to hold across processes;
+with the per-process default each process allows the full rate. When the cache cannot be reached the page is served
+unthrottled rather than failing everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+
+from django.http import HttpRequest
+from redis.exceptions import RedisError
+from rest_framework import throttling
+from rest_framework.settings import api_settings
+
+from qartsite.site import client_address
+
+log = logging.getLogger(__name__)
+
+
+def client_network(request: HttpRequest) -> str:
+    """Whom a page's rate is counted for: the client's IPv4 address, or its IPv6 /64 (one host is given a whole
+    /64 and can pick any address in it)."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+def retry_in(seconds: float) -> str:
+    """"about 12 minutes", "40 seconds": when to retry, as a person would say it."""
+    if seconds < 90:
+        count = max(1, round(seconds))
+        return f"{count} second{'s' if count > 1 else ''}"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {round(seconds / 3600)} hours"
+
+
+class ClientRateThrottle(throttling.SimpleRateThrottle):
+    """A page's rate per client network (`client_network`): REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope], else
+    `default_rate`. Subclasses set `scope` and `default_rate`, and may count something else by `ident`."""
+
+    default_rate = "60/minute"
+
+    def get_rate(self) -> str | None:
+        # Read at call time, not at import like DRF's class attribute, so a changed setting takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope, self.default_rate)
+
+    def ident(self, request: HttpRequest) -> str:
+        return client_network(request)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.ident(request)}
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except RedisError:
+            log.warning("%s served without a rate check: the cache cannot be reached", self.scope, exc_info=True)
+            self.history = []
+            return True
+
+    def retry_after(self) -> int:
+        """Whole seconds until the next request is allowed, at least 1 (for Retry-After)."""
+        return max(1, math.ceil(self.wait() or 1))
+
+
+class PasswordResetThrottle(ClientRateThrottle):
+    """Password reset e-mails asked for from one client network."""
+
+    scope = "password_resets"
+    default_rate = "5/hour"
+
+
+class PasswordResetAddressThrottle(ClientRateThrottle):
+    """Password reset e-mails asked for one address, from anywhere: a mailbox is not flooded from many networks.
+    Counted whether or not an account has the address, so the answer tells nothing about accounts."""
+
+    scope = "password_reset_addresses"
+    default_rate = "3/hour"
+
+    def ident(self, request: HttpRequest) -> str:
+        address = request.POST.get("email", "").strip().lower()
+        return hashlib.sha256(address.encode()).hexdigest()
