@@ -102,7 +102,11 @@ def public_address(host: str, port: int) -> str:
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
             if not ip.is_global or ip.is_multicast:
-                raise DeliveryError(f"{host} resolves to {address}, which is not a public address.")
+                # The address stays in the server's log: the delivery log is read by the team, and would tell any
+                # owner how this server resolves internal names.
+                log.warning("Webhook delivery to %s refused: it resolves to %s", host, address)
+                raise DeliveryError(f"{host} resolves to an address that is not public: deliveries go to public "
+                                    "addresses only.")
     return addresses[0]
 
 
