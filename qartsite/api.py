@@ -24,6 +24,7 @@ from django.db.models import Model, QuerySet
 from rest_framework import permissions, serializers
 from rest_framework.fields import empty
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, require_editor
 from qartsite.models import Team
@@ -96,6 +97,8 @@ MODEL_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, m
 
 # Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.
 FORM_EXTRAS = {"csrfmiddlewaretoken"}
+# Unknown fields named one by one in a 400; the rest are counted.
+MAX_UNKNOWN = 20
 
 
 class KnownFieldsOnly:
@@ -111,13 +114,22 @@ class KnownFieldsOnly:
         unknown = {}
         if isinstance(data, Mapping):
             writable = ", ".join(name for name, field in self.fields.items() if not field.read_only)
-            unknown = {name: [f"Unknown field. Fields you can send: {writable}."]
-                       for name in data if name not in self.fields and name not in FORM_EXTRAS}
+            names = [name for name in data if name not in self.fields and name not in FORM_EXTRAS]
+            # The first few by name, the rest counted: half a million unknown keys made a 100 MB answer.
+            unknown = {name: [f"Unknown field. Fields you can send: {writable}."] for name in names[:MAX_UNKNOWN]}
+            if len(names) > MAX_UNKNOWN:
+                unknown[api_settings.NON_FIELD_ERRORS_KEY] = [
+                    f"{len(names) - MAX_UNKNOWN} more unknown fields are not listed. Fields you can send: "
+                    f"{writable}."]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             if unknown and isinstance(exc.detail, dict):
-                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+                merged = {**exc.detail, **unknown}
+                key = api_settings.NON_FIELD_ERRORS_KEY
+                if key in exc.detail and key in unknown:
+                    merged[key] = [*exc.detail[key], *unknown[key]]
+                raise serializers.ValidationError(merged) from None
             raise
         if unknown:
             raise serializers.ValidationError(unknown)

@@ -1,6 +1,8 @@
 """The cap on a request's size, file parts included (Django's DATA_UPLOAD_MAX_MEMORY_SIZE leaves files out).
 
-The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Two guards:
+The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Three guards:
+- `ChunkedBodies`, around the WSGI application, reads a body sent in chunks (no Content-Length) up to the cap and
+  hands it on with its length; where the server cannot say where such a body ends, the middleware answers 411.
 - `RequestSizeMiddleware`, first in MIDDLEWARE, answers 413 to a request whose Content-Length is over the cap plus
   room for the other fields (`request_limit`) before anything reads its body.
 - `UploadLimitHandler`, first in FILE_UPLOAD_HANDLERS, counts the file parts as they stream in and stops reading
@@ -9,6 +11,8 @@ The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Two guard
 """
 
 from __future__ import annotations
+
+import io
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
@@ -44,11 +48,41 @@ def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
 
+class ChunkedBodies:
+    """WSGI middleware around the application: a request body sent in chunks (no Content-Length; httpx does so for
+    a body given as a generator) is read here, up to the cap, and handed on with its length. Django reads a body
+    only as far as its Content-Length, so such a body was taken as empty: a PATCH answered 200 having changed
+    nothing. Only a server that decodes the chunks and marks the end of the body (`wsgi.input_terminated`:
+    gunicorn) can be read this way; elsewhere `RequestSizeMiddleware` answers 411.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    def __call__(self, environ: dict, start_response):
+        if ("chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not environ.get("CONTENT_LENGTH")
+                and environ.get("wsgi.input_terminated")):
+            body = environ["wsgi.input"].read(request_limit() + 1)  # one byte over is enough for the 413
+            environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+            del environ["HTTP_TRANSFER_ENCODING"]
+        return self.application(environ, start_response)
+
+
+def length_required(request: HttpRequest) -> HttpResponse:
+    """411: a body in chunks this server cannot read (see `ChunkedBodies`)."""
+    message = "Send the request body with a Content-Length header: bodies sent in chunks are not read here."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=411)
+    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+
+
 class RequestSizeMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower() and not request.META.get("CONTENT_LENGTH"):
+            return length_required(request)
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

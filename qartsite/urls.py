@@ -31,6 +31,7 @@ urlpatterns = [
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),
 ]
 
+handler400 = "qartsite.views.bad_request"
 handler403 = "qartsite.views.forbidden"
 handler404 = "qartsite.views.not_found"
 handler500 = "qartsite.views.server_error"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -28,7 +30,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "error", "database": type(exc).__name__}, status=503)
 
 
+def bad_request_message(exception: Exception | None) -> str:
+    """What was wrong with a request Django refused before any view (its own messages name settings)."""
+    if isinstance(exception, DisallowedHost):
+        return "The request's Host header names no site served here."
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return (f"The request sends too many fields; the most is {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields "
+                f"and {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")
+    return "The request is malformed: check its headers and body."
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """400 for what Django refuses before a view runs (a bad Host header, too many fields): JSON under /api/."""
+    message = bad_request_message(exception)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=400)
+    return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
+
+
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": str(exception or "") or "You do not have permission to do this."}, status=403)
     return render(request, "403.html", {"exception": str(exception or "")}, status=403)
 
 

@@ -9,8 +9,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
+from qartsite.limits import ChunkedBodies  # noqa: E402 (imports settings)
+
 try:
-    application = get_wsgi_application()
+    application = ChunkedBodies(get_wsgi_application())
 except ImproperlyConfigured as exc:  # one line in the server's log, not a traceback
     sys.exit(f"qart: {exc}")
 

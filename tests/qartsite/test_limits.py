@@ -8,6 +8,8 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParser
 from django.test import Client
@@ -87,3 +89,63 @@ class TestUploadLimitHandler:
         with pytest.raises(RequestTooLarge):
             parser.parse()
         assert request.upload_too_large and stream.tell() < len(body) / 2
+
+
+def wsgi_call(application, method: str, path: str, body: bytes, headers: dict, terminated: bool) -> tuple[str, bytes]:
+    """One request through a WSGI application as a server would make it: the body already de-chunked in
+    `wsgi.input`, no CONTENT_LENGTH, and `wsgi.input_terminated` as gunicorn sets it (wsgiref does not)."""
+    from wsgiref.util import setup_testing_defaults
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body),
+               "HTTP_TRANSFER_ENCODING": "chunked", **headers}
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    setup_testing_defaults(environ)
+    environ.pop("CONTENT_LENGTH", None)
+    answer = {}
+    # As Django's test client does: the request's end must not close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(status=status))
+        content = b"".join(chunks)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], content
+
+
+@pytest.mark.django_db
+class TestChunkedBodies:
+    @pytest.fixture
+    def patch_name(self, team_users):
+        from django.core.handlers.wsgi import WSGIHandler
+
+        from campaigns.models import Campaign
+        from qartsite import tokens
+        from qartsite.limits import ChunkedBodies
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
+        _, token = tokens.make_token(team_users.owner, "chunks")
+
+        def patch(body: bytes, terminated: bool = True, wrapped: bool = True) -> tuple[str, bytes, Campaign]:
+            application = ChunkedBodies(WSGIHandler()) if wrapped else WSGIHandler()
+            status, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
+                "HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": "application/json",
+                "HTTP_HOST": "testserver"}, terminated)
+            campaign.refresh_from_db()
+            return status, content, campaign
+
+        return patch
+
+    def test_it_reads_a_body_sent_in_chunks_where_the_server_marks_its_end(self, patch_name):
+        status, _, campaign = patch_name(b'{"name": "Renamed"}')
+        assert status.startswith("200") and campaign.name == "Renamed"
+
+    def test_it_answers_411_where_the_server_cannot_say_where_the_body_ends(self, patch_name):
+        status, content, campaign = patch_name(b'{"name": "Renamed"}', terminated=False)
+        assert status.startswith("411") and b"Content-Length" in content and campaign.name == "Spring"
+
+    def test_it_answers_413_past_the_cap_reading_no_more_than_one_byte_over(self, patch_name):
+        status, content, campaign = patch_name(b'{"name": "' + b"x" * (CAP + FIELDS_SLACK) + b'"}')
+        assert status.startswith("413") and b"requests up to" in content and campaign.name == "Spring"

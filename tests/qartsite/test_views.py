@@ -1,0 +1,50 @@
+"""Site-wide error answers (`qartsite.views`): JSON under /api/, the site's pages elsewhere, never Django's."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from qartsite import tokens
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(team_users) -> Client:
+    _, token = tokens.make_token(team_users.owner, "errors")
+    return Client(HTTP_AUTHORIZATION=f"Token {token}")
+
+
+def test_too_many_form_fields_are_a_json_400_under_the_api(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+    body = "&".join(f"k{n}=1" for n in range(60))
+    response = api.post("/api/campaigns/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "The request sends too many fields; the most is 50 fields and 100 files."}
+
+
+def test_a_bad_host_is_a_400_that_names_no_setting(api, settings):
+    settings.ALLOWED_HOSTS = ["qart.example"]
+    response = api.get("/api/campaigns/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The request's Host header names no site served here."}
+    page = Client().get("/campaigns/", HTTP_HOST="evil.example")
+    body = page.content.decode()
+    assert page.status_code == 400 and "names no site served here" in body and "ALLOWED_HOSTS" not in body
+
+
+def test_an_unknown_api_address_is_a_json_404(api):
+    response = api.get("/api/nothing-here/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+def test_a_permission_refused_outside_drf_is_json_under_the_api(rf):
+    from django.core.exceptions import PermissionDenied
+
+    from qartsite.views import forbidden
+
+    response = forbidden(rf.get("/api/anything/"), PermissionDenied("Owners only."))
+    assert response.status_code == 403 and response.content == b'{"detail": "Owners only."}'
+    page = forbidden(rf.get("/campaigns/"), PermissionDenied("Owners only."))
+    assert page.status_code == 403 and b"<html" in page.content.lower()
