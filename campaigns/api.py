@@ -43,6 +43,7 @@ from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
+    CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
@@ -177,7 +178,7 @@ class CampaignFilter(filters.FilterSet):
         fields = ["team", "archived"]
 
 
-class CampaignViewSet(CampaignBulkActions, viewsets.ModelViewSet):
+class CampaignViewSet(CreatedLocation, CampaignBulkActions, viewsets.ModelViewSet):
     """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
     exports: `campaigns.bulk_api`."""
 
@@ -361,7 +362,7 @@ class PlacementFilter(filters.FilterSet):
         fields = ["campaign", "archived", "active", "kind"]
 
 
-class PlacementViewSet(viewsets.ModelViewSet):
+class PlacementViewSet(CreatedLocation, viewsets.ModelViewSet):
     """Your teams' placements: each printed code, with its own short link."""
 
     serializer_class = PlacementSerializer

@@ -34,6 +34,7 @@ from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
+    CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
@@ -235,7 +236,7 @@ class GenerationFilter(filters.FilterSet):
                                          "nothing was created. Retry-After says when to retry."),
     }),
 )
-class GenerationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class GenerationViewSet(CreatedLocation, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         viewsets.GenericViewSet):
     """Your teams' generations: create one (editors), follow its progress, read its ranked candidates."""
 

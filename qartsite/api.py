@@ -136,6 +136,19 @@ class KnownFieldsOnly:
         return value
 
 
+class CreatedLocation:
+    """A view set mixin: a 201 from `create` names the new object's address in Location, as HTTP asks, so a client
+    can follow it without knowing how the API builds its paths."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if (response.status_code == 201 and getattr(self, "action", None) == "create" and isinstance(data, Mapping)
+                and data.get("id") is not None and not response.has_header("Location")):
+            response["Location"] = self.reverse_action("detail", args=[data["id"]]).rstrip("/") + "/"
+        return response
+
+
 class TeamRolePermission(permissions.BasePermission):
     """Members read; owners and editors create and change. Views name the path to an object's team in
     `team_path`. Other teams' objects never reach `has_object_permission`: the queryset already hid them."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -40,8 +40,12 @@ router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    # Without the slash too, as every API path answers (no redirect).
+    re_path(r"^schema$", SpectacularAPIView.as_view(), name="api_schema_unslashed"),
     # In the site's page (its header and navigation), not drf-spectacular's bare one.
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html"),
          name="api_docs"),
+    re_path(r"^docs$", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html"),
+            name="api_docs_unslashed"),
     *router.urls,
 ]

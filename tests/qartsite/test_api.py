@@ -259,3 +259,31 @@ def test_every_related_field_a_client_can_write_is_scoped_to_the_users_teams():
             child = getattr(field, "child_relation", field)
             if isinstance(child, relations.RelatedField) and not field.read_only:
                 assert isinstance(child, ScopedField), f"{serializer_class.__name__}.{name} is writable and unscoped"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["campaigns", "placements", "shares", "webhooks", "generations"])
+def test_a_201_names_the_new_objects_address_in_location(team_users, enqueued, settings, path):
+    settings.QART_WEBHOOKS_ALLOW_PRIVATE = True
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+    bodies = {
+        "campaigns": {"name": "Autumn", "destination": "https://b.example/"},
+        "placements": {"campaign": campaign.pk, "name": "Poster"},
+        "shares": {"campaign": campaign.pk, "days": 7},
+        "webhooks": {"team": team_users.team.pk, "url": "https://hooks.example/", "events": ["scan.created"]},
+        "generations": {"prompt": "a misty forest", "content": "https://a.example/"},
+    }
+    client = signed_in(team_users.owner)
+    response = client.post(f"/api/{path}/", bodies[path], format="json")
+    assert response.status_code == 201, response.content
+    assert response["Location"] == f"http://testserver/api/{path}/{response.json()['id']}/"
+    assert client.get(response["Location"]).json()["id"] == response.json()["id"]
+
+
+@pytest.mark.django_db
+def test_a_201_that_is_no_new_object_names_no_location(team_users):
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+    response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/",
+                                                {"text": "name\nPoster"}, format="multipart")
+    assert response.status_code == 201, response.content
+    assert not response.has_header("Location")

@@ -63,3 +63,11 @@ class TestSchemaPaths:
         assert all(path.endswith("/") for path in paths), [p for p in paths if not p.endswith("/")]
         assert len({path.rstrip("/") for path in paths}) == len(paths)
         assert {"/api/campaigns/", "/api/campaigns/{id}/", "/api/webhooks/{id}/rotate-secret/"} <= set(paths)
+
+
+def test_the_schema_and_docs_answer_without_the_trailing_slash_too(team_users):
+    client = api_as(team_users.owner)
+    assert client.get("/api/schema?format=json").json()["paths"] == client.get("/api/schema/?format=json").json()[
+        "paths"]
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and '<div id="swagger-ui"></div>' in docs.content.decode()
