@@ -427,7 +427,9 @@ class PlacementViewSet(CreatedLocation, viewsets.ModelViewSet):
                                              head=request.method == "HEAD")
         except printfiles.Refused as exc:
             busy = {"Retry-After": str(print_builds.RETRY_SECONDS)} if exc.status == 429 else None
-            return Response({"detail": exc.message}, status=exc.status, headers=busy)
+            # At the option it is about, as preflight's errors and every other 400 of the API.
+            body = {exc.option: [exc.message]} if exc.option else {"detail": exc.message}
+            return Response(body, status=exc.status, headers=busy)
         except print_builds.Making as exc:
             return Response({"detail": exc.message, "retry_after": print_builds.RETRY_SECONDS}, status=202,
                             headers={"Retry-After": str(print_builds.RETRY_SECONDS)})

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from campaigns import bulk, bulk_generation
 from campaigns.bulk_views import csv_stream
 from campaigns.models import Campaign, Placement, ScanEvent
-from campaigns.scan_summaries import RangeQuerySerializer
+from campaigns.scan_summaries import RangeQuerySerializer, asked_range
 from campaigns.views import csv_response
 from generator import uploads
 from generator.api import GenerationSerializer
@@ -94,7 +94,7 @@ class BulkGenerationSerializer(GenerationSerializer):
     def validate(self, attrs: dict) -> dict:
         campaign: Campaign = self.context["campaign"]
         if campaign.archived:
-            raise serializers.ValidationError({"detail": ["The campaign is archived: bring it back first."]})
+            raise serializers.ValidationError("The campaign is archived: bring it back first.")
         offered = bulk_generation.placements_to_generate(campaign)
         asked = attrs.pop("placements", None)
         if asked:  # absent or empty (a multipart body without the field): every active placement
@@ -232,12 +232,14 @@ class CampaignBulkActions:
         return csv_stream(bulk.placement_lines(placements, lambda p: p.short_url(request)), "placements.csv")
 
     @extend_schema(parameters=[RangeQuerySerializer], filters=False,
-                   responses={**CSV_RESPONSE, (400, "text/plain"): OpenApiTypes.STR})
+                   responses={**CSV_RESPONSE, 400: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], url_path="scans/export", pagination_class=None, filterset_class=None)
     def export_scans(self, request: Request, pk: str | None = None, format: str | None = None):
         """The campaign's raw scan events in a date range (the dashboard's; default: every stored scan), streamed
-        as CSV; a range that cannot be read is a 400 saying why."""
+        as CSV; a range that cannot be read is a 400 saying why, in JSON like every other API error."""
         campaign = self.get_object()
+        if {"range", "from", "to"} & set(request.query_params):
+            asked_range(request, campaign.team, campaign.placements.all())  # raises the 400
         return csv_response(request, campaign.team, ScanEvent.objects.filter(placement__campaign=campaign),
                             campaign.placements.all(), campaign.name)
 

@@ -43,7 +43,7 @@ def flag(options: Mapping[str, str], name: str) -> bool:
     """
     value = str(options.get(name, "")).lower()
     if value not in TRUE_VALUES + FALSE_VALUES:
-        raise printing.PrintError(f"{name} must be true or false, got {value[:20]!r}.")
+        raise printing.PrintError(f"{name} must be true or false, got {value[:20]!r}.", name)
     return value in TRUE_VALUES
 
 
@@ -61,11 +61,12 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     """
     width = options.get("width") or (f"{default_width_cm:g}cm" if default_width_cm else "")
     if not width:
-        raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).")
+        raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).", "width")
     typed_dpi = str(options.get("dpi") or 300)
     dpi = whole(typed_dpi)
     if dpi is None:
-        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.")
+        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.",
+                                  "dpi")
     bleed = options.get("bleed") or "0mm"
     return printing.PrintSpec(
         width_mm=printing.parse_length(width), dpi=dpi, bleed_mm=printing.parse_length(bleed, "bleed"),
@@ -180,9 +181,9 @@ class Refused(Exception):
     artwork that must not be printed (or whose image is missing), 422 a file whose read-back does not scan, 503 an
     image storage that cannot be reached."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, option: str | None = None) -> None:
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.option = message, status, option
 
 
 # A print file made in the request (small ones; large ones without a worker: `print_builds`) takes seconds and
@@ -248,7 +249,7 @@ def typed_spec(placement, options: Mapping[str, str]) -> printing.PrintSpec:
         spec = spec_from(options, placement.printed_width_cm)
         spec.validate(vector=placement.artwork is None)
     except printing.PrintError as exc:
-        raise Refused(str(exc), 400) from None
+        raise Refused(str(exc), 400, exc.option) from None
     return spec
 
 

@@ -310,6 +310,8 @@ REST_FRAMEWORK = {
     # Generation creates per team (GPU time is money), on the page and through the API alike (generator.throttles).
     # Counted in the cache (CACHE_URL: shared in production).
     "DEFAULT_THROTTLE_RATES": {"generations": os.getenv("QART_GENERATION_RATE", "30/hour")},
+    # A 404 says "Not found." whatever the view looked up (DRF passes on Django's "No Campaign matches ...").
+    "EXCEPTION_HANDLER": "qartsite.api.exception_handler",
 }
 
 # API tokens (django-rest-knox): sent as `Authorization: Token <token>`, stored as hashes, shown once by

@@ -529,9 +529,18 @@ class TestPrintAndPreflight:
         assert report["width_mm"] == 203.2 and report["verified"]["passed"]
         assert report["preflight"]["summary"].startswith("scans from")
 
-    def test_bad_options_answer_400_with_the_reason(self, team_users, placement):
-        response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/print/?width=huge")
-        assert response.status_code == 400 and "needs a number and a unit" in response.json()["detail"]
+    @pytest.mark.parametrize(("query", "option", "words"), [
+        ("width=huge", "width", "needs a number and a unit"), ("width=20cm&bleed=3", "bleed", "needs a number"),
+        ("width=20cm&dpi=many", "dpi", "whole number"), ("width=20cm&dpi=5", "dpi", "between"),
+        ("width=20cm&cmyk=maybe", "cmyk", "true or false"), ("width=20cm&crop_marks=2", "crop_marks", "true or false"),
+        ("width=20cm&format=gif", "format", "Print formats are"),
+        ("width=20cm&format=png&cmyk=true", "cmyk", "no CMYK"),
+        ("width=20m", "width", "between"),
+    ])
+    def test_bad_options_answer_400_at_the_option_with_the_reason(self, team_users, placement, query, option, words):
+        response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/print/?{query}")
+        assert response.status_code == 400 and list(response.json()) == [option]
+        assert words in response.json()[option][0]
 
     def test_preflight_reports_range_width_and_module_size(self, team_users, placement):
         Placement.objects.filter(pk=placement.pk).update(kind="billboard")

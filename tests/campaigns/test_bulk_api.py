@@ -129,6 +129,15 @@ class TestGenerate:
         assert [g["id"] for g in response.json()["generations"]] == [job.pk for job in enqueued]
         assert all(job.content.endswith(f"/r/{job.placement.slug}") for job in enqueued)
 
+    def test_it_refuses_an_archived_campaign_with_one_message(self, team_users, campaign, placements, enqueued):
+        campaign.archived = True
+        campaign.save(update_fields=["archived"])
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"non_field_errors": ["The campaign is archived: bring it back first."]}
+        assert enqueued == []
+
     def test_it_starts_only_the_chosen_placements(self, team_users, campaign, placements, enqueued):
         response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", {
             "prompt": "p", "engine": "diffusion", "placements": [placements[2].pk, placements[0].pk]}, format="json")
@@ -227,5 +236,6 @@ class TestExports:
         assert "iOS" in everything and "Android" in everything
         recent = streamed(client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=7d"))
         assert "iOS" in recent and "Android" not in recent
-        assert client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=never").status_code == 400
+        refused = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=never")
+        assert refused.status_code == 400 and refused.json()["range"][0].startswith("range must be one of")
         assert api_as(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404

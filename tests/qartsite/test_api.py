@@ -287,3 +287,10 @@ def test_a_201_that_is_no_new_object_names_no_location(team_users):
                                                 {"text": "name\nPoster"}, format="multipart")
     assert response.status_code == 201, response.content
     assert not response.has_header("Location")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["generations", "campaigns", "placements", "shares", "webhooks", "alerts"])
+def test_every_404_says_not_found_and_names_no_model(team_users, path):
+    response = signed_in(team_users.owner).get(f"/api/{path}/987654/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}

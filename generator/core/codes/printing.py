@@ -64,7 +64,12 @@ _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_P
 
 
 class PrintError(ValueError):
-    """A print request that cannot be met; the message is meant for a person."""
+    """A print request that cannot be met; the message is meant for a person, `option` names the option it is about
+    (width, dpi, bleed, format, cmyk, crop_marks) when it is about one."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 def parse_length(text: str, what: str = "width") -> float:
@@ -82,7 +87,7 @@ def parse_length(text: str, what: str = "width") -> float:
     """
     match = _LENGTH.match(str(text))
     if not match:
-        raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.")
+        raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
     return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
 
 
@@ -115,26 +120,29 @@ class PrintSpec:
     def validate(self, vector: bool) -> None:
         """Raise `PrintError` with the reason when this cannot be printed (`vector`: a plain code)."""
         if self.format == "eps":
-            raise PrintError(NO_EPS)
+            raise PrintError(NO_EPS, "format")
         if self.format not in FORMATS:
-            raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.")
+            raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.",
+                             "format")
         if not MIN_WIDTH_MM <= self.width_mm <= MAX_WIDTH_MM:
             raise PrintError(f"The width must be between {MIN_WIDTH_MM / 10:g} cm and {MAX_WIDTH_MM / 1000:g} m, "
-                             f"got {describe_length(self.width_mm)}.")
+                             f"got {describe_length(self.width_mm)}.", "width")
         if not MIN_DPI <= self.dpi <= MAX_DPI:
-            raise PrintError(f"The resolution must be between {MIN_DPI} and {MAX_DPI} dpi, got {self.dpi}.")
+            raise PrintError(f"The resolution must be between {MIN_DPI} and {MAX_DPI} dpi, got {self.dpi}.", "dpi")
         if not 0 <= self.bleed_mm <= MAX_BLEED_MM:
-            raise PrintError(f"The bleed must be between 0 and {MAX_BLEED_MM:g} mm, got {self.bleed_mm:g} mm.")
+            raise PrintError(f"The bleed must be between 0 and {MAX_BLEED_MM:g} mm, got {self.bleed_mm:g} mm.",
+                             "bleed")
         if self.format == "svg" and not vector:
-            raise PrintError("SVG is for plain codes, which are vectors; art is pixels: choose pdf, png or tiff.")
+            raise PrintError("SVG is for plain codes, which are vectors; art is pixels: choose pdf, png or tiff.",
+                             "format")
         if self.cmyk and self.format in ("png", "svg"):
             raise PrintError(f"{self.format.upper()} has no CMYK: choose pdf or tiff for CMYK, or leave CMYK off "
-                             "for an RGB file.")
+                             "for an RGB file.", "cmyk")
         side = pixels(geometry(self).media_mm, self.dpi)
         if (self.format in ("png", "tiff") or not vector) and side > MAX_RASTER_SIDE:
             raise PrintError(f"At {self.dpi} dpi this print is {side:,} pixels a side; the most is "
                              f"{MAX_RASTER_SIDE:,}. Lower the dpi (large prints are seen from farther away)"
-                             + (" or choose pdf or svg." if vector else "."))
+                             + (" or choose pdf or svg." if vector else "."), "dpi")
 
 
 @dataclass(frozen=True)
