@@ -54,6 +54,7 @@ from qartsite.api import (
     user_teams,
 )
 from qartsite.filters import TrueFalseFilter
+from qartsite.idempotency import IdempotentCreate
 
 # --- Destinations ----------------------------------------------------------------------------------------------
 
@@ -178,10 +179,11 @@ class CampaignFilter(filters.FilterSet):
         fields = ["team", "archived"]
 
 
-class CampaignViewSet(CreatedLocation, CampaignBulkActions, viewsets.ModelViewSet):
+class CampaignViewSet(CreatedLocation, IdempotentCreate, CampaignBulkActions, viewsets.ModelViewSet):
     """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
     exports: `campaigns.bulk_api`."""
 
+    idempotent_actions = ("create", "generate")  # a retried bulk generate must not start every job twice
     serializer_class = CampaignSerializer
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
     filterset_class = CampaignFilter
@@ -362,7 +364,7 @@ class PlacementFilter(filters.FilterSet):
         fields = ["campaign", "archived", "active", "kind"]
 
 
-class PlacementViewSet(CreatedLocation, viewsets.ModelViewSet):
+class PlacementViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet):
     """Your teams' placements: each printed code, with its own short link."""
 
     serializer_class = PlacementSerializer

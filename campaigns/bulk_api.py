@@ -24,6 +24,7 @@ from campaigns.scan_summaries import RangeQuerySerializer, asked_range
 from campaigns.views import csv_response
 from generator import uploads
 from generator.api import GenerationSerializer
+from qartsite import idempotency
 
 CSV_ACTIONS = ("export", "export_placements", "export_scans")
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
@@ -182,13 +183,15 @@ class CampaignBulkActions:
         result["placements"] = imported(request, checked, stored)
         return Response(ImportResultSerializer(result).data, status=200 if dry_run else 201)
 
-    @extend_schema(request=BulkGenerationSerializer, filters=False, responses={
+    @extend_schema(request=BulkGenerationSerializer, filters=False, parameters=[idempotency.PARAMETER], responses={
         201: BulkGenerationResultSerializer,
         400: OpenApiResponse(description="A bad parameter or placement: the message says which; nothing started."),
         413: OpenApiResponse(description="The body is over the upload cap; nothing was read."),
         429: OpenApiResponse(description="The team's generation rate has room for fewer jobs than placements: none "
                                          "started; `detail` says how many can start now, Retry-After when more can."),
         503: OpenApiResponse(description="The picture could not be stored; nothing was created."),
+        409: OpenApiResponse(description="The first request with this Idempotency-Key is still running."),
+        422: OpenApiResponse(description="This Idempotency-Key was used for another body."),
     })
     @action(detail=True, methods=["post"], pagination_class=None, filterset_class=None)
     def generate(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:

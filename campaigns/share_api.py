@@ -20,6 +20,7 @@ from campaigns import shares
 from campaigns.models import Campaign, ReportShare
 from qartsite.access import editable_teams, require_editor
 from qartsite.api import CreatedLocation, KnownFieldsOnly, ScopedField, user_objects
+from qartsite.idempotency import IdempotentCreate
 from qartsite.site import absolute_url
 
 
@@ -55,8 +56,8 @@ class ReportShareFilter(filters.FilterSet):
         fields = ["campaign"]
 
 
-class ReportShareViewSet(CreatedLocation, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                         viewsets.GenericViewSet):
+class ReportShareViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
+                         mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Share links of the campaigns of teams where you edit, newest first. POST makes one (its `url` is in that
     answer only); POST `revoke` ends one at once. Nothing else changes a share."""
 

@@ -29,6 +29,7 @@ from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
 from qartsite.api import MODEL_FIELD_MAPPING, CreatedLocation, KnownFieldsOnly, ScopedField, request_user, user_teams
 from qartsite.filters import TrueFalseFilter
+from qartsite.idempotency import IdempotentCreate
 from qartsite.models import Team
 
 
@@ -94,7 +95,7 @@ class TestRefusedSerializer(serializers.Serializer):
     message_id = serializers.CharField(required=False, help_text="The test still waiting (409 only)")
 
 
-class WebhookEndpointViewSet(CreatedLocation, viewsets.ModelViewSet):
+class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet):
     """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again.
 
     A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404."""

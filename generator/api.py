@@ -44,6 +44,7 @@ from qartsite.api import (
     user_teams,
 )
 from qartsite.filters import TrueFalseFilter
+from qartsite.idempotency import IdempotentCreate
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,8 @@ class GenerationFilter(filters.FilterSet):
                                          "nothing was created. Retry-After says when to retry."),
     }),
 )
-class GenerationViewSet(CreatedLocation, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        viewsets.GenericViewSet):
+class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
+                        mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your teams' generations: create one (editors), follow its progress, read its ranked candidates."""
 
     serializer_class = GenerationSerializer

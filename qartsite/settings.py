@@ -339,7 +339,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # drf-spectacular's default hook, then the 4xx answers every operation documents (one place: qartsite.api).
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "qartsite.api.document_error_answers"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "qartsite.api.document_error_answers",
+                           "qartsite.idempotency.document_idempotency_key"],
 }
 
 if not DEBUG:

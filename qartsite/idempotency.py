@@ -1,0 +1,127 @@
+"""`Idempotency-Key` on the API's creates: a client that retries a POST after a timeout gets the first answer again,
+not a second generation (GPU time, and the team's rate) or a second campaign.
+
+The first request with a key runs; its 2xx answer is kept for `KEEP_SECONDS` under the user, the path and the key.
+The same key again: the same body replays that answer (header `Idempotent-Replayed: true`); another body is a 422;
+while the first still runs, a 409. An answer that is not 2xx is not kept, so a corrected request can use the key.
+Kept in Django's cache (CACHE_URL: shared in production); when the cache cannot be reached the request runs as if it
+had no key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.utils import OpenApiParameter
+from redis.exceptions import RedisError
+from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+KEEP_SECONDS = 24 * 3600
+# A request holds its key this long at most while it runs; a process that died holding it frees the key then.
+RUNNING_SECONDS = 120
+RUNNING = "running"
+
+
+def fingerprint(request: Request) -> str:
+    """A hash of what the request asks: its content type and its parsed body (files by name, size and content)."""
+
+    def plain(value):
+        if isinstance(value, UploadedFile):
+            digest = hashlib.sha256()
+            for chunk in value.chunks():
+                digest.update(chunk)
+            value.seek(0)
+            return ["file", value.name, value.size, digest.hexdigest()]
+        return value
+
+    data = request.data
+    body = sorted((k, [plain(v) for v in data.getlist(k)]) for k in data) if hasattr(data, "getlist") else data
+    text = json.dumps([request.content_type.split(";")[0], body], cls=JSONEncoder, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def once(handler, request: Request, key: str):
+    """`handler` (the view's bound `post`) run at most once for `key`, as the module says."""
+    name = "qart:idempotency:" + hashlib.sha256(f"{request.user.pk}\0{request.path}\0{key}".encode()).hexdigest()
+    asked = fingerprint(request)
+
+    def run(request: Request, *args, **kwargs) -> Response:
+        try:
+            kept = cache.get(name)
+            if kept is None and not cache.add(name, {"state": RUNNING, "fingerprint": asked}, RUNNING_SECONDS):
+                kept = cache.get(name) or {"state": RUNNING, "fingerprint": asked}
+        except RedisError:
+            log.warning("Idempotency-Key not checked: the cache cannot be reached", exc_info=True)
+            return handler(request, *args, **kwargs)
+        if kept is not None:
+            if kept["fingerprint"] != asked:
+                return Response({"detail": f"This {HEADER} was used for another request body: send a new key for "
+                                           "a new request."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+            if kept["state"] == RUNNING:
+                return Response({"detail": f"The first request with this {HEADER} is still running: ask again in "
+                                           "a moment."}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "2"})
+            return Response(kept["data"], status=kept["status"], headers={"Idempotent-Replayed": "true"})
+        response = None
+        try:
+            response = handler(request, *args, **kwargs)
+        finally:
+            try:
+                if response is not None and 200 <= response.status_code < 300:
+                    data = json.loads(json.dumps(response.data, cls=JSONEncoder))
+                    cache.set(name, {"state": "done", "fingerprint": asked, "status": response.status_code,
+                                     "data": data}, KEEP_SECONDS)
+                else:
+                    cache.delete(name)  # refused or failed: the key may be used again
+            except RedisError:
+                log.warning("Idempotency-Key answer not kept: the cache cannot be reached", exc_info=True)
+        return response
+
+    return run
+
+
+class IdempotentCreate:
+    """A view set mixin: `create`, and the actions named in `idempotent_actions`, honour an `Idempotency-Key`
+    header (see the module)."""
+
+    idempotent_actions = ("create",)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # authenticated and permitted first: the key is per user
+        key = request.headers.get(HEADER)
+        if key is None or getattr(self, "action", None) not in self.idempotent_actions:
+            return
+        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            raise ParseError(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.")
+        self.post = once(self.post, request, key)
+
+
+DESCRIPTION = (f"Retry safely: the same key and body answer the first answer again for {KEEP_SECONDS // 3600} hours "
+               "(header Idempotent-Replayed: true); another body is a 422, a request still running with the key a 409.")
+# For an action in `idempotent_actions` (extend_schema(parameters=[PARAMETER])); creates get it from the hook below.
+PARAMETER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False, description=DESCRIPTION)
+
+
+def document_idempotency_key(result: dict, generator, request, public) -> dict:
+    """drf-spectacular's postprocessing hook: the header on every create (a POST to a collection; actions' POSTs,
+    whose paths name an object, are named `..._create` too)."""
+    parameter = {"in": "header", "name": HEADER, "required": False,
+                 "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH}, "description": DESCRIPTION}
+    for path, item in result.get("paths", {}).items():
+        operation = item.get("post")
+        if operation and "{" not in path and operation.get("operationId", "").endswith("_create"):
+            operation.setdefault("parameters", []).append(parameter)
+            operation["responses"].setdefault("409", {"description": "The first request with this key is running."})
+            operation["responses"].setdefault("422", {"description": "This key was used for another body."})
+    return result

@@ -1,0 +1,146 @@
+"""`Idempotency-Key` on the API's creates (`qartsite.idempotency`): a retried POST answers the first answer again."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign
+from generator.models import GenerationJob
+
+pytestmark = pytest.mark.django_db
+
+GENERATION = {"prompt": "a misty forest", "content": "https://a.example/"}
+
+
+def signed_in(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_retried_generation_is_made_once_and_answered_again(team_users, enqueued, fresh_cache):
+    client = signed_in(team_users.owner)
+    first = client.post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="job-7f3a")
+    again = client.post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="job-7f3a")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert again["Location"] == first["Location"]
+    assert GenerationJob.objects.count() == 1 and len(enqueued) == 1
+
+
+def test_without_a_key_or_with_another_each_post_makes_one(team_users, enqueued, fresh_cache):
+    client = signed_in(team_users.owner)
+    client.post("/api/generations/", GENERATION, format="json")
+    client.post("/api/generations/", GENERATION, format="json")
+    client.post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="a")
+    client.post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert GenerationJob.objects.count() == 4
+
+
+def test_a_key_is_each_users_own(team_users, enqueued, fresh_cache):
+    signed_in(team_users.owner).post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="same")
+    other = signed_in(team_users.teammate).post("/api/generations/", GENERATION, format="json",
+                                                HTTP_IDEMPOTENCY_KEY="same")
+    assert other.status_code == 201 and not other.has_header("Idempotent-Replayed")
+    assert GenerationJob.objects.count() == 2
+
+
+def test_the_same_key_with_another_body_is_a_422(team_users, fresh_cache):
+    client = signed_in(team_users.owner)
+    client.post("/api/campaigns/", {"name": "Spring", "destination": "https://a.example/"}, format="json",
+                HTTP_IDEMPOTENCY_KEY="k1")
+    response = client.post("/api/campaigns/", {"name": "Autumn", "destination": "https://a.example/"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 422 and "another request body" in response.json()["detail"]
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["Spring"]
+
+
+def test_a_refused_request_keeps_no_answer_so_the_corrected_one_runs(team_users, fresh_cache):
+    client = signed_in(team_users.owner)
+    refused = client.post("/api/campaigns/", {"name": "Spring"}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    assert refused.status_code == 400
+    refused_again = client.post("/api/campaigns/", {"name": "Spring"}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    assert refused_again.status_code == 400 and not refused_again.has_header("Idempotent-Replayed")
+
+
+def test_a_key_still_running_is_a_409(team_users, fresh_cache, monkeypatch):
+    from qartsite import idempotency
+
+    client = signed_in(team_users.owner)
+    body = {"name": "Spring", "destination": "https://a.example/"}
+    answers = []
+
+    def post_again_meanwhile(self, serializer):
+        answers.append(client.post("/api/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="k3"))
+        serializer.save(team=team_users.team)
+
+    from campaigns.api import CampaignViewSet
+
+    monkeypatch.setattr(CampaignViewSet, "perform_create", post_again_meanwhile)
+    first = client.post("/api/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="k3")
+    assert first.status_code == 201
+    assert answers[0].status_code == 409 and answers[0]["Retry-After"] and idempotency.HEADER in answers[0].json()[
+        "detail"]
+    assert Campaign.objects.count() == 1
+
+
+def test_a_multipart_upload_is_told_apart_by_its_file(team_users, fresh_cache):
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+    client = signed_in(team_users.owner)
+
+    def share(days: int):
+        return client.post("/api/shares/", {"campaign": campaign.pk, "days": days, "label": "x"},
+                           format="multipart", HTTP_IDEMPOTENCY_KEY="k4")
+
+    assert share(7).status_code == 201
+    assert share(7)["Idempotent-Replayed"] == "true"
+    assert share(8).status_code == 422
+
+
+def test_files_are_told_apart_by_their_content():
+    from types import SimpleNamespace
+
+    from django.utils.datastructures import MultiValueDict
+
+    from qartsite.idempotency import fingerprint
+
+    def request(content: bytes):
+        upload = SimpleUploadedFile("picture.png", content, content_type="image/png")
+        return SimpleNamespace(content_type="multipart/form-data; boundary=x",
+                               data=MultiValueDict({"prompt": ["koi"], "picture": [upload]}))
+
+    assert fingerprint(request(b"one")) == fingerprint(request(b"one"))
+    assert fingerprint(request(b"one")) != fingerprint(request(b"two"))
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+def test_a_bad_key_is_a_400(team_users, fresh_cache, key):
+    response = signed_in(team_users.owner).post("/api/campaigns/", {"name": "S", "destination": "https://a.example/"},
+                                                format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 400 and "Idempotency-Key must be" in response.json()["detail"]
+    assert not Campaign.objects.exists()
+
+
+def test_the_schema_offers_the_header_on_every_create_and_bulk_generate_only(schema):
+    creates = {path for path, item in schema["paths"].items()
+               if any(p["name"] == "Idempotency-Key" for p in item.get("post", {}).get("parameters", []))}
+    assert creates == {"/api/campaigns/", "/api/placements/", "/api/generations/", "/api/shares/", "/api/webhooks/",
+                       "/api/campaigns/{id}/generate/"}
+
+
+def test_a_retried_bulk_generate_starts_its_jobs_once(team_users, enqueued, fresh_cache, schema):
+    from campaigns.models import Placement
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+    Placement.objects.create(campaign=campaign, name="Gate")
+    Placement.objects.create(campaign=campaign, name="Flyer")
+    client = signed_in(team_users.owner)
+    path = f"/api/campaigns/{campaign.pk}/generate/"
+    first = client.post(path, {"prompt": "koi", "engine": "diffusion"}, format="json", HTTP_IDEMPOTENCY_KEY="b1")
+    again = client.post(path, {"prompt": "koi", "engine": "diffusion"}, format="json", HTTP_IDEMPOTENCY_KEY="b1")
+    assert first.status_code == 201 and again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert GenerationJob.objects.count() == 2
+    parameters = schema["paths"]["/api/campaigns/{id}/generate/"]["post"]["parameters"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters)
