@@ -7,6 +7,7 @@ as typed (`spec_from`), and the preflight report, cached per art, size and dista
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -279,14 +280,18 @@ def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> d
     art = subject.source.content + ("|plain" if subject.is_plain else "|" + _image_key(subject.image))
     key = "qart:preflight:" + hashlib.blake2b(
         f"{art}|{width_m:.5f}|{distance_m:.4f}|{scan.MODEL}".encode(), digest_size=12).hexdigest()
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except RedisError:  # the cache (CACHE_URL) is away: measure it again rather than fail the page
+        cached = None
     if cached is not None:
         return cached
     border = printing.QUIET_ZONE if subject.is_plain else ART_BORDER
     report = preflight.preflight(subject.image, subject.source.content, code=subject.code, width_m=width_m,
                                  distance_m=distance_m, border=border,
                                  threshold=settings.QART["SCAN_THRESHOLD"]).to_dict()
-    cache.set(key, report, PREFLIGHT_SECONDS)
+    with contextlib.suppress(RedisError):
+        cache.set(key, report, PREFLIGHT_SECONDS)
     return report
 
 

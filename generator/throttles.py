@@ -11,17 +11,21 @@ overwrote each other's history, and 8 threads started 160 jobs at a rate of 50 a
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import RedisError
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from qartsite.models import Team
 from qartsite.rates import retry_in
+
+log = logging.getLogger(__name__)
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 BUSY = "The team's generation rate could not be checked just now. Try again shortly."
@@ -65,8 +69,13 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         if self.rate is None:
             return True
         self.key = self.get_cache_key(None, None)
-        self.history = self.cache.get(self.key, [])
         self.now = self.timer()
+        try:
+            self.history = self.cache.get(self.key, [])
+        except RedisError:
+            self.history = []
+            log.warning("The generation rate was not checked: the cache cannot be reached", exc_info=True)
+            return True
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
         return len(self.history) < self.num_requests
@@ -88,12 +97,19 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         """
         if self.rate is None:
             return True
-        with self._locked() as locked:
-            self.busy = not locked
-            if not self.has_room() or not locked or self.num_requests - len(self.history) < count:
-                return False
-            self.history[:0] = [self.now] * count
-            self.cache.set(self.key, self.history, self.duration)
+        try:
+            with self._locked() as locked:
+                self.busy = not locked
+                if not self.has_room() or not locked or self.num_requests - len(self.history) < count:
+                    return False
+                self.history[:0] = [self.now] * count
+                self.cache.set(self.key, self.history, self.duration)
+        except RedisError:
+            # The cache (CACHE_URL) is away: the jobs start uncounted rather than the page failing (a 500 before).
+            log.warning("%d generation(s) started without counting: the cache cannot be reached", count,
+                        exc_info=True)
+            self.history, self.now, self.busy = [], self.timer(), False
+            return True
         self.taken = (self.now, count)
         return True
 
@@ -103,12 +119,15 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
             return
         stamp, count = self.taken
         self.taken = None
-        with self._locked():  # undone even without the lock (after LOCK_WAIT): unstarted jobs must not hold the rate
-            history = self.cache.get(self.key, [])
-            for _ in range(count):
-                if stamp in history:
-                    history.remove(stamp)
-            self.cache.set(self.key, history, self.duration)
+        try:
+            with self._locked():  # undone even without the lock (after LOCK_WAIT): unstarted jobs must not hold it
+                history = self.cache.get(self.key, [])
+                for _ in range(count):
+                    if stamp in history:
+                        history.remove(stamp)
+                self.cache.set(self.key, history, self.duration)
+        except RedisError:
+            log.warning("%d unstarted generation(s) still counted: the cache cannot be reached", count)
 
     @contextmanager
     def _locked(self) -> Iterator[bool]:

@@ -28,11 +28,12 @@ from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
 from generator import engine_status, reconcile
+from qartsite.queues import RedisPatience
 
 log = logging.getLogger(__name__)
 
 
-class GenerationWorker(SimpleWorker):
+class GenerationWorker(RedisPatience, SimpleWorker):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("maintenance_interval", reconcile.INTERVAL)  # RQ's default: every 10 minutes
         super().__init__(*args, **kwargs)

@@ -1,9 +1,15 @@
-"""What the site asks of RQ's worker registry."""
+"""What the site asks of RQ: how many workers listen on a queue, and workers that wait out a Redis that stalls."""
 
 from __future__ import annotations
 
+import logging
+import time
+
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.worker_registration import clean_worker_registry
+
+log = logging.getLogger(__name__)
 
 
 def workers_on(queue: Queue) -> int:
@@ -17,3 +23,30 @@ def workers_on(queue: Queue) -> int:
     """
     clean_worker_registry(queue)
     return Worker.count(queue=queue)
+
+
+class RedisPatience:
+    """A worker mixin: a Redis that stops answering (a timeout) is waited for, as RQ already waits for one that
+    refuses connections. RQ's own loop quits on a timeout, with exit status 0, so no supervisor restarted the worker
+    after a stall of a minute or two, and jobs stayed queued until someone noticed.
+    """
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        wait = 1.0
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisTimeoutError as exc:
+                log.error("Worker %s: Redis did not answer (%s); trying again in %.0f s", self.name, exc, wait)
+                time.sleep(wait)
+                wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        try:
+            super().heartbeat(timeout, pipeline)
+        except RedisTimeoutError as exc:  # the next dequeue waits for Redis; the loop must not quit here
+            log.warning("Worker %s: heartbeat not sent, Redis did not answer (%s)", self.name, exc)
+
+
+class PatientWorker(RedisPatience, Worker):
+    """RQ's worker with `RedisPatience`: the class `rqworker` uses unless told otherwise (settings.RQ)."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -108,6 +110,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "csp",
     "qartsite",
     "generator",
     "campaigns",
@@ -130,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -263,6 +267,24 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    # Checked here: otherwise the site started, /healthz said ok, and every short link answered 500.
+    raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {REDIS_URL!r}")
+# A Redis that stops answering (a stalled server, a lost network) must cost a page seconds, not its whole time: without
+# a timeout a read waited until gunicorn killed the worker, and two such pages held every short link's process. RQ's
+# workers raise the read timeout to their own blocking wait (rq.Worker._set_connection).
+REDIS_TIMEOUTS = {"socket_connect_timeout": envint("QART_REDIS_CONNECT_TIMEOUT", "2"),
+                  "socket_timeout": envint("QART_REDIS_TIMEOUT", "3")}
+
+
+def with_timeouts(url: str) -> str:
+    """`url` with `REDIS_TIMEOUTS` as redis-py reads them from a URL's query, unless the URL sets them itself."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    query = {**{name: str(value) for name, value in REDIS_TIMEOUTS.items()}, **query}
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
 # The cache counts API rate limits and keeps the picture of a generation form sent back with an error
 # (generator.uploads.keep). Per process by default; with several web processes give them a shared one
 # (CACHE_URL=redis://host:6379/1), or each process counts its own share of the limit (and a kept picture is found
@@ -272,16 +294,20 @@ CACHE_URL = os.getenv("CACHE_URL", "")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, got {CACHE_URL!r}")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                "OPTIONS": REDIS_TIMEOUTS}
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
-    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 1800},
+    "default": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 600},
+    "gpu": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 1800},
     # Webhook deliveries (campaigns.webhooks): light jobs with their own worker, never behind a generation.
-    "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
+    "webhooks": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 300},
 }
+# Workers wait out a Redis that stalls instead of quitting (qartsite.queues.RedisPatience); GPU workers name their own
+# class, which has it too.
+RQ = {"WORKER_CLASS": "qartsite.queues.PatientWorker"}
 # Webhooks may go to private and loopback addresses (and plain http): tests and local receivers only.
 QART_WEBHOOKS_ALLOW_PRIVATE = envbool("QART_WEBHOOKS_ALLOW_PRIVATE", "0")
 
@@ -356,6 +382,22 @@ if not DEBUG:
     if envbool("QART_TRUST_PROXY", "0"):
         # Our own proxy terminates TLS and says so; without one the header could be forged.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp), in every mode so the browser tests see what production enforces: scripts from
+# this site only (the API docs' one inline script carries the request's nonce), no plug-ins, no framing, forms posting
+# here only. Inline styles stay allowed: progress bars and label sizes are style attributes, and CSS cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],  # a chosen picture previews from a blob: URL (static/qart/generate.js)
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/campaigns/"

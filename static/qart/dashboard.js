@@ -80,6 +80,13 @@
     });
   }
 
+  // A <select data-autosubmit> sends its form when a choice is made (its <noscript> button does without script).
+  function wireAutosubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+
   // A large print file a worker is making: ask with HEAD (which never queues a build) until it is ready, then
   // start the download and say so; any other answer reloads the page, which shows why. Without script the page's
   // <noscript> refresh asks again the same way, by GET.
@@ -106,5 +113,6 @@
   drawCharts();
   wireCopyButtons();
   askBeforeUndoable();
+  wireAutosubmit();
   waitForPrintFile();
 })();

@@ -64,10 +64,13 @@ def sign_in(page, username: str, next_url: str = "/campaigns/") -> None:
 
 def watched_page(browser, base: str, timeout_ms: int, **options):
     """A new context (base URL, `options` such as viewport and accept_downloads) and its page, with the list that
-    collects every 5xx answer the page receives; close the context when done."""
+    collects every 5xx answer the page receives and everything the Content-Security-Policy blocked; close the
+    context when done."""
     context = browser.new_context(base_url=base, **options)
     context.set_default_timeout(timeout_ms)
     page = context.new_page()
     failures: list[str] = []
     page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    # What the Content-Security-Policy blocked is a failure too: a script or form the page needs did not run.
+    page.on("console", lambda m: failures.append(m.text) if "Content Security Policy" in m.text else None)
     return context, page, failures

@@ -116,6 +116,23 @@ class ProductionSettingsTestCase(SimpleTestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("CACHE_URL must be a redis:// URL", result.stderr)
 
+    def test_it_refuses_a_redis_url_that_is_not_redis(self):
+        # Before, the site started, /healthz said ok and every short link answered 500.
+        for url in ("not-a-url", "http://127.0.0.1:6379/0"):
+            result = import_settings(REDIS_URL=url)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("REDIS_URL must be a redis://", result.stderr)
+
+    def test_it_gives_redis_connections_timeouts_unless_the_url_sets_them(self):
+        script = ("from qartsite import settings; print(settings.RQ_QUEUES['gpu']['URL']); "
+                  "print(settings.CACHES['default']['OPTIONS'])")
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "REDIS_URL": "redis://q.example:6379/2?socket_timeout=9",
+                                     "CACHE_URL": "redis://q.example:6379/1"}, timeout=60)
+        queue_url, cache_options = result.stdout.strip().splitlines()
+        self.assertEqual(queue_url, "redis://q.example:6379/2?socket_connect_timeout=2&socket_timeout=9")
+        self.assertEqual(cache_options, "{'socket_connect_timeout': 2, 'socket_timeout': 3}")
+
     def test_it_refuses_a_media_accel_prefix_that_is_not_a_path(self):
         result = import_settings(QART_MEDIA_ACCEL_PREFIX="protected-media")
 

@@ -48,3 +48,20 @@ def test_a_permission_refused_outside_drf_is_json_under_the_api(rf):
     assert response.status_code == 403 and response.content == b'{"detail": "Owners only."}'
     page = forbidden(rf.get("/campaigns/"), PermissionDenied("Owners only."))
     assert page.status_code == 403 and b"<html" in page.content.lower()
+
+
+def test_every_page_carries_a_content_security_policy(client, team_users):
+    client.force_login(team_users.owner)
+    policy = client.get("/campaigns/")["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    script = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script and "'self'" in script
+
+
+def test_the_api_docs_inline_script_carries_the_pages_nonce(client, team_users):
+    import re
+
+    client.force_login(team_users.owner)
+    response = client.get("/api/docs/")
+    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
+    assert f'<script nonce="{nonce}">' in response.content.decode()
