@@ -1,0 +1,36 @@
+"""The WSGI entry point (`qartsite.wsgi`), as gunicorn loads it: a bad setting stops the server with one line, and
+the views are imported before the first request."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_bad_setting_stops_gunicorn_with_one_line_per_worker():
+    # Exit status 1 made gunicorn start new workers forever (hundreds of lines a minute) while the port accepted
+    # connections nothing answered; 3 is its "worker failed to boot": the master stops.
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": ""}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "qartsite.wsgi", "-b", f"127.0.0.1:{free_port()}",
+                             "-w", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert result.stderr.count("qart: Set SECRET_KEY") <= 2 and "Reason: Worker failed to boot." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_views_are_imported_when_the_application_loads():
+    script = "import sys, qartsite.wsgi; print('campaigns.views' in sys.modules, 'generator.api' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "DEBUG": "1"})
+    assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]
