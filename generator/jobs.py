@@ -468,6 +468,12 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
     elif isinstance(exc_value, MediaUnavailable):
         reason = f"The image storage could not be reached, twice (it was retried once): {exc_value}"
+    elif isinstance(exc_value, OSError):
+        # Not the file's path: it names the server's folders. The worker's log has all of it.
+        log.error("Job %s failed twice on storage: %s", job_pk, exc_value)
+        reason = (f"The images could not be stored, twice (it was retried once): "
+                  f"{exc_value.strerror or type(exc_value).__name__}. Try again later; if it lasts, tell whoever runs "
+                  "qart.")
     else:
         reason = f"The job failed twice ({getattr(exc_type, '__name__', exc_type)}: {exc_value})."
     GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(

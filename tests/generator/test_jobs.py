@@ -510,3 +510,16 @@ def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced
         pngs = encoder.pngs([drawn[2], repaired, drawn[0]])
     assert len(calls) == 4  # three started when drawn, the repaired one when asked for; none twice
     assert [Image.open(io.BytesIO(png)).getpixel((0, 0)) for png in pngs] == [(80, 0, 0), (255, 255, 255), (0, 0, 0)]
+
+
+@pytest.mark.django_db
+def test_a_job_that_could_not_store_its_images_twice_fails_without_the_servers_paths():
+    from types import SimpleNamespace
+
+    job = halftone_job()
+    error = OSError(30, "Read-only file system")
+    error.filename = "/srv/qart/media/generations/control/control-7.png"
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, OSError, error, None)
+    job.refresh_from_db()
+    assert job.status == "failed" and "could not be stored" in job.error and "Read-only file system" in job.error
+    assert "/srv/qart" not in job.error
