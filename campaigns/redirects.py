@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, tzinfo
 from time import monotonic
 from typing import NamedTuple
@@ -120,6 +122,43 @@ def find_link(slug: str) -> Link:
     return placement.pk, placement.redirect_url(), placement.link_rules(), placement.campaign.team.zone
 
 
+# Lookups bounded in time run here. A thread stuck on a hung database stays stuck until it answers; while the outage
+# is known no new lookup starts, so a process holds a few at most.
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="link-lookup")
+
+
+class LookupTimedOut(DatabaseError):
+    """The database did not answer a link lookup in time (settings.QART["LINK_LOOKUP_SECONDS"])."""
+
+
+def _find_link_here(slug: str) -> Link:
+    # A connection of its own, closed after each lookup: one left open in a pool thread would outlive its process's
+    # use of it (and hold a test database open). A lookup happens once per slug every LINK_TTL seconds at most.
+    try:
+        return find_link(slug)
+    finally:
+        connection.close()
+
+
+def looked_up(slug: str) -> Link:
+    """`find_link`, waited for at most QART["LINK_LOOKUP_SECONDS"].
+
+    The connect and statement timeouts bound a database that is away or slow, not one that stops answering on a
+    connection already open (a stalled server, a lost network): a scan waited as long as the stall, 18 s in a
+    drill. Here the lookup runs in another thread, and the scan is answered from the copies once the time is up.
+
+    Raises:
+        LookupTimedOut: no answer in time.
+    """
+    seconds = settings.QART["LINK_LOOKUP_SECONDS"]
+    if not seconds:
+        return find_link(slug)
+    try:
+        return _lookups.submit(_find_link_here, slug).result(timeout=seconds)
+    except FutureTimeout:
+        raise LookupTimedOut(f"no answer to a link lookup within {seconds:g} s") from None
+
+
 def share_link(slug: str, link: Link) -> None:
     """Keep the copy in Redis in step with what the database said, for processes that start during an outage:
     [placement id, URL, the rules' JSON (`LinkRules.to_json`) or null, the team's time zone name]."""
@@ -166,7 +205,7 @@ def resolve(slug: str) -> Link:
         return link
     if not database_outage.known():
         try:
-            link = find_link(slug)
+            link = looked_up(slug)
         except (DatabaseError, InterfaceError) as exc:
             database_outage.begin()
             log.warning("The database is away (%s): short links answer from their copies", exc)

@@ -429,6 +429,9 @@ QART = {
     "DEFAULT_ECC": os.getenv("QART_DEFAULT_ECC", "H"),
     # Largest image (in pixels) the scan verifier opens: a guard against decompression bombs.
     "MAX_IMAGE_PIXELS": envint("QART_MAX_IMAGE_PIXELS", str(40_000_000)),
+    # Seconds a short link waits for its database lookup before answering from the copies of the links
+    # (campaigns.redirects.looked_up); 0 looks up in the request's own thread, without a bound.
+    "LINK_LOOKUP_SECONDS": envfloat("QART_LINK_LOOKUP_SECONDS", "1.5"),
     # Scan probability at or above which a candidate passes.
     "SCAN_THRESHOLD": envfloat("QART_SCAN_THRESHOLD", "0.5"),
     # Optional local QReader detector weights (.pt); QReader is used only when these exist.

@@ -114,6 +114,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _link_lookups_in_the_request(settings):
+    """Short links look up in the request's own thread: a lookup thread has a connection of its own, which does not
+    see what a test wrote inside its transaction. The bounded lookup is tested with its own setting
+    (tests/campaigns/test_redirects.py, TestHungDatabase), and the drills run it in gunicorn."""
+    settings.QART = {**settings.QART, "LINK_LOOKUP_SECONDS": 0}
+
+
 @pytest.fixture
 def enqueued(monkeypatch) -> list:
     """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py)."""

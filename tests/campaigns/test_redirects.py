@@ -344,3 +344,38 @@ class TestVisitorDay:
     def test_a_shared_copy_written_before_zones_reads_as_utc(self, placement, scan_redis):
         scan_redis.hset(scan_buffer.links_key(), placement.slug, json.dumps([placement.pk, "https://example.com/"]))
         assert redirects.shared_link(placement.slug) == (placement.pk, "https://example.com/", None, UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestHungDatabase:
+    """A database that stops answering on a connection already open (a stalled server): the lookup is given
+    QART["LINK_LOOKUP_SECONDS"], then the scan is answered from the copies. A drill saw every scan wait 18 s."""
+
+    def test_a_lookup_that_does_not_answer_in_time_is_answered_from_the_copy(self, client, placement, settings,
+                                                                             monkeypatch):
+        import threading
+        import time
+
+        settings.QART = {**settings.QART, "LINK_LOOKUP_SECONDS": 0.3}
+        url = client.get(f"/r/{placement.slug}")["Location"]  # looked up in a lookup thread, then copied
+        release = threading.Event()
+        real = redirects.find_link
+        monkeypatch.setattr(redirects, "find_link", lambda slug: release.wait(10) and real(slug))
+        redirects.forget_links()  # the next scan asks the database, which hangs
+        try:
+            started = time.monotonic()
+            response = client.get(f"/r/{placement.slug}")
+            took = time.monotonic() - started
+            assert (response.status_code, response["Location"]) == (302, url) and took < 2
+            assert redirects.database_outage.known()  # later scans do not wait again meanwhile
+            started = time.monotonic()
+            assert client.get(f"/r/{placement.slug}").status_code == 302 and time.monotonic() - started < 0.25
+        finally:
+            release.set()
+        assert drain_once().stored == 3
+
+    def test_the_lookup_thread_finds_what_the_database_holds(self, client, placement, settings):
+        settings.QART = {**settings.QART, "LINK_LOOKUP_SECONDS": 5}
+        link = redirects.looked_up(placement.slug)
+        assert link[0] == placement.pk and link[1].startswith("https://shop.example.com/spring")
+        assert redirects.looked_up("no-such-slug") == redirects.NO_LINK
