@@ -277,7 +277,8 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
             log.exception("A generation's picture could not be stored")
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": "60"})
-        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED,
+                        headers=throttle.rate_headers())
 
     @extend_schema(request=None, responses={
         200: GenerationSerializer,

@@ -12,6 +12,7 @@ overwrote each other's history, and 8 threads started 160 jobs at a rate of 50 a
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -144,6 +145,17 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         finally:
             if self.cache.get(key) == token:  # not another's, should ours have expired
                 self.cache.delete(key)
+
+    def rate_headers(self) -> dict[str, str]:
+        """The budget as last read, as the IETF RateLimit header fields say it (the API sends them with a created
+        generation): the rate, what is left of it, and whole seconds until a slot frees. Empty without a rate or
+        when the budget could not be read."""
+        if self.rate is None or not hasattr(self, "now"):
+            return {}
+        left = max(0, self.num_requests - len(self.history))
+        reset = math.ceil(self.duration - (self.now - self.history[-1])) if self.history else 0
+        return {"RateLimit-Limit": str(self.num_requests), "RateLimit-Remaining": str(left),
+                "RateLimit-Reset": str(max(0, reset))}
 
     def wait_for(self, count: int) -> float | None:
         """Seconds until `count` jobs would be allowed, from the history last read (0: now); None when never (more

@@ -479,3 +479,13 @@ class TestHalftoneGeneration:
         candidate = api_as(team_users.owner).get(f"/api/generations/{job.pk}/").json()["candidates"][0]
         assert (candidate["variant"], candidate["fidelity_ssim"], candidate["color_error"]) == (
             "centre 0.30, dots, colour, margin 40", 0.81, 1.5)
+
+
+@pytest.mark.django_db
+def test_a_created_generation_says_what_is_left_of_the_teams_rate(team_users, enqueued, settings, fresh_cache):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
+    client = api_as(team_users.owner)
+    first = client.post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK}, format="json")
+    second = client.post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK}, format="json")
+    assert (first["RateLimit-Limit"], first["RateLimit-Remaining"]) == ("3", "2")
+    assert second["RateLimit-Remaining"] == "1" and 3590 <= int(second["RateLimit-Reset"]) <= 3600
