@@ -75,6 +75,17 @@ class DemoUserTestCase(TestCase):
         self.assertEqual(User.objects.filter(username="admin").count(), 1)
         self.assertTrue(User.objects.get(username="admin").check_password("qart-demo"))
 
+    def test_running_it_again_keeps_the_demo_admins_api_tokens(self):
+        # `make run` runs it at every start; a new password revokes a user's tokens, the same one must not.
+        from knox.models import AuthToken
+
+        run_command()
+        AuthToken.objects.create(User.objects.get(username="admin"))
+        run_command()
+        self.assertEqual(AuthToken.objects.count(), 1)
+        run_command(QART_DEMO_PASSWORD="a-longer-Secret-42")  # a new one does
+        self.assertEqual(AuthToken.objects.count(), 0)
+
     def test_it_restores_an_existing_user(self):
         User.objects.create_user("admin", password="forgotten", is_active=False)
 

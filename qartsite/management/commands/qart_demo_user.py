@@ -51,7 +51,10 @@ class Command(BaseCommand):
             user.is_active = True
             user.is_staff = True
             user.is_superuser = True
-            user.set_password(password)
+            if not user.check_password(password):
+                # Only a new password is set: setting it again at every `make run` would revoke the demo admin's
+                # API tokens each time (qartsite.tokens.revoke_on_new_password).
+                user.set_password(password)
             user.save()
             team = None
             if not Team.objects.exists():
