@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, tzinfo
 from time import monotonic
 from typing import NamedTuple
@@ -33,6 +31,7 @@ from redis.exceptions import RedisError
 from campaigns import geo, links, scan_buffer
 from campaigns.models import Placement
 from campaigns.rules import LinkRules
+from qartsite.db_threads import DatabaseThreads
 from qartsite.models import zone_named
 from qartsite.site import client_address
 
@@ -122,22 +121,8 @@ def find_link(slug: str) -> Link:
     return placement.pk, placement.redirect_url(), placement.link_rules(), placement.campaign.team.zone
 
 
-# Lookups bounded in time run here. A thread stuck on a hung database stays stuck until it answers; while the outage
-# is known no new lookup starts, so a process holds a few at most.
-_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="link-lookup")
-
-
-class LookupTimedOut(DatabaseError):
-    """The database did not answer a link lookup in time (settings.QART["LINK_LOOKUP_SECONDS"])."""
-
-
-def _find_link_here(slug: str) -> Link:
-    # A connection of its own, closed after each lookup: one left open in a pool thread would outlive its process's
-    # use of it (and hold a test database open). A lookup happens once per slug every LINK_TTL seconds at most.
-    try:
-        return find_link(slug)
-    finally:
-        connection.close()
+# Lookups bounded in time run here (qartsite.db_threads): a scan is answered from the copies once its time is up.
+lookup_threads = DatabaseThreads(count=4, name="link-lookup")
 
 
 def looked_up(slug: str) -> Link:
@@ -148,15 +133,12 @@ def looked_up(slug: str) -> Link:
     drill. Here the lookup runs in another thread, and the scan is answered from the copies once the time is up.
 
     Raises:
-        LookupTimedOut: no answer in time.
+        qartsite.db_threads.TimedOut: no answer in time (a DatabaseError).
     """
     seconds = settings.QART["LINK_LOOKUP_SECONDS"]
     if not seconds:
         return find_link(slug)
-    try:
-        return _lookups.submit(_find_link_here, slug).result(timeout=seconds)
-    except FutureTimeout:
-        raise LookupTimedOut(f"no answer to a link lookup within {seconds:g} s") from None
+    return lookup_threads.call(find_link, slug, timeout=seconds)
 
 
 def share_link(slug: str, link: Link) -> None:

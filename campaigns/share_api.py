@@ -61,6 +61,8 @@ class ReportShareViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMi
     """Share links of the campaigns of teams where you edit, newest first. POST makes one (its `url` is in that
     answer only); POST `revoke` ends one at once. Nothing else changes a share."""
 
+    idempotent_keeps_body = False  # the create answer carries a secret shown once
+
     queryset = ReportShare.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = ReportShareSerializer
     permission_classes = [permissions.IsAuthenticated]

@@ -100,6 +100,8 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelVi
 
     A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404."""
 
+    idempotent_keeps_body = False  # the create answer carries a secret shown once
+
     queryset = WebhookEndpoint.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = WebhookEndpointSerializer
     permission_classes = [permissions.IsAuthenticated]

@@ -13,6 +13,7 @@ restarted, or whose worker died unnoticed) are re-queued or failed by the reconc
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import logging
@@ -456,6 +457,10 @@ def _record_eval_samples(job_pk: int) -> None:
             sample.record(job)
 
 
+# What a storage that refuses to write says (read-only, full, no permission): a job's images could not be stored.
+STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
 def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails."""
     job_pk = rq_job.args[0]
@@ -468,7 +473,7 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
     elif isinstance(exc_value, MediaUnavailable):
         reason = f"The image storage could not be reached, twice (it was retried once): {exc_value}"
-    elif isinstance(exc_value, OSError):
+    elif isinstance(exc_value, OSError) and exc_value.errno in STORAGE_ERRNOS:
         # Not the file's path: it names the server's folders. The worker's log has all of it.
         log.error("Job %s failed twice on storage: %s", job_pk, exc_value)
         reason = (f"The images could not be stored, twice (it was retried once): "

@@ -69,14 +69,19 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         False, `wait()` says how many seconds until there is room."""
         if self.rate is None:
             return True
-        self.key = self.get_cache_key(None, None)
-        self.now = self.timer()
         try:
-            self.history = self.cache.get(self.key, [])
+            return self._room_left()
         except RedisError:
             self.history = []
             log.warning("The generation rate was not checked: the cache cannot be reached", exc_info=True)
             return True
+
+    def _room_left(self) -> bool:
+        """`has_room`, raising RedisError: `take` must not write a history it could not read (a read that timed
+        out, then a write that worked, would wipe the team's count)."""
+        self.key = self.get_cache_key(None, None)
+        self.now = self.timer()
+        self.history = self.cache.get(self.key, [])
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
         return len(self.history) < self.num_requests
@@ -101,7 +106,7 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         try:
             with self._locked() as locked:
                 self.busy = not locked
-                if not self.has_room() or not locked or self.num_requests - len(self.history) < count:
+                if not self._room_left() or not locked or self.num_requests - len(self.history) < count:
                     return False
                 self.history[:0] = [self.now] * count
                 self.cache.set(self.key, self.history, self.duration)

@@ -3,7 +3,9 @@ not a second generation (GPU time, and the team's rate) or a second campaign.
 
 The first request with a key runs; its 2xx answer is kept for `KEEP_SECONDS` under the user, the path and the key.
 The same key again: the same body replays that answer (header `Idempotent-Replayed: true`); another body is a 422;
-while the first still runs, a 409. An answer that is not 2xx is not kept, so a corrected request can use the key.
+while the first still runs, a 409. An answer that carries a secret shown once (a share's link, a webhook's secret)
+is not kept: its retry is a 409 naming the object. An answer that is not 2xx is not kept, so a corrected request
+can use the key.
 Kept in Django's cache (CACHE_URL: shared in production); when the cache cannot be reached the request runs as if it
 had no key.
 """
@@ -32,6 +34,8 @@ KEEP_SECONDS = 24 * 3600
 # A request holds its key this long at most while it runs; a process that died holding it frees the key then.
 RUNNING_SECONDS = 120
 RUNNING = "running"
+# Headers of the first answer that its replay repeats (Location is added again by `api.CreatedLocation`).
+KEPT_HEADERS = ("Cache-Control", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
 def fingerprint(request: Request) -> str:
@@ -52,9 +56,13 @@ def fingerprint(request: Request) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def once(handler, request: Request, key: str):
-    """`handler` (the view's bound `post`) run at most once for `key`, as the module says."""
-    name = "qart:idempotency:" + hashlib.sha256(f"{request.user.pk}\0{request.path}\0{key}".encode()).hexdigest()
+def once(handler, request: Request, key: str, keep_body: bool = True):
+    """`handler` (the view's bound `post`) run at most once for `key`, as the module says. `keep_body` False: the
+    first answer carries a secret shown once (a share's link, a webhook's signing secret), which is not kept; a
+    retry is answered 409 with the object's id and address instead."""
+    # The path without its trailing slash: every API path answers with or without it.
+    where = request.path.rstrip("/")
+    name = "qart:idempotency:" + hashlib.sha256(f"{request.user.pk}\0{where}\0{key}".encode()).hexdigest()
     asked = fingerprint(request)
 
     def run(request: Request, *args, **kwargs) -> Response:
@@ -72,16 +80,26 @@ def once(handler, request: Request, key: str):
             if kept["state"] == RUNNING:
                 return Response({"detail": f"The first request with this {HEADER} is still running: ask again in "
                                            "a moment."}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "2"})
-            return Response(kept["data"], status=kept["status"], headers={"Idempotent-Replayed": "true"})
+            headers = {**kept.get("headers", {}), "Idempotent-Replayed": "true"}
+            if "data" not in kept:
+                return Response({"detail": "This request was carried out already; what it made is at its address "
+                                           "(its secret was shown in the first answer only).", "id": kept.get("id")},
+                                status=status.HTTP_409_CONFLICT, headers=headers)
+            return Response(kept["data"], status=kept["status"], headers=headers)
         response = None
         try:
             response = handler(request, *args, **kwargs)
         finally:
             try:
                 if response is not None and 200 <= response.status_code < 300:
+                    answer = {"state": "done", "fingerprint": asked, "status": response.status_code,
+                              "headers": {h: response[h] for h in KEPT_HEADERS if response.has_header(h)}}
                     data = json.loads(json.dumps(response.data, cls=JSONEncoder))
-                    cache.set(name, {"state": "done", "fingerprint": asked, "status": response.status_code,
-                                     "data": data}, KEEP_SECONDS)
+                    if keep_body:
+                        answer["data"] = data
+                    else:
+                        answer["id"] = data.get("id") if isinstance(data, dict) else None
+                    cache.set(name, answer, KEEP_SECONDS)
                 else:
                     cache.delete(name)  # refused or failed: the key may be used again
             except RedisError:
@@ -96,6 +114,8 @@ class IdempotentCreate:
     header (see the module)."""
 
     idempotent_actions = ("create",)
+    # False where the create answer carries a secret shown once: a retry gets a 409 naming the object instead.
+    idempotent_keeps_body = True
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authenticated and permitted first: the key is per user
@@ -104,7 +124,7 @@ class IdempotentCreate:
             return
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
             raise ParseError(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.")
-        self.post = once(self.post, request, key)
+        self.post = once(self.post, request, key, keep_body=self.idempotent_keeps_body)
 
 
 DESCRIPTION = (f"Retry safely: the same key and body answer the first answer again for {KEEP_SECONDS // 3600} hours "

@@ -41,6 +41,18 @@ class RedisPatience:
                 time.sleep(wait)
                 wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
 
+    def check_for_suspension(self, burst):
+        try:
+            super().check_for_suspension(burst)
+        except RedisTimeoutError as exc:  # asked again before the next dequeue, which waits for Redis
+            log.warning("Worker %s: could not ask whether workers are suspended (%s)", self.name, exc)
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+        except RedisTimeoutError as exc:
+            log.warning("Worker %s: maintenance skipped, Redis did not answer (%s)", self.name, exc)
+
     def heartbeat(self, timeout=None, pipeline=None):
         try:
             super().heartbeat(timeout, pipeline)

@@ -278,11 +278,13 @@ REDIS_TIMEOUTS = {"socket_connect_timeout": envint("QART_REDIS_CONNECT_TIMEOUT",
 
 
 def with_timeouts(url: str) -> str:
-    """`url` with `REDIS_TIMEOUTS` as redis-py reads them from a URL's query, unless the URL sets them itself."""
-    parts = urllib.parse.urlsplit(url)
-    query = dict(urllib.parse.parse_qsl(parts.query))
-    query = {**{name: str(value) for name, value in REDIS_TIMEOUTS.items()}, **query}
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    """`url` with `REDIS_TIMEOUTS` as redis-py reads them from a URL's query, unless the URL sets them itself.
+    Appended to the URL as written: rebuilding it (urlunsplit) turned unix:///path into unix:/path."""
+    given = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    missing = {name: value for name, value in REDIS_TIMEOUTS.items() if name not in given}
+    if not missing:
+        return url
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(missing)
 
 
 # The cache counts API rate limits and keeps the picture of a generation form sent back with an error

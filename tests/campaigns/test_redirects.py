@@ -351,6 +351,11 @@ class TestHungDatabase:
     """A database that stops answering on a connection already open (a stalled server): the lookup is given
     QART["LINK_LOOKUP_SECONDS"], then the scan is answered from the copies. A drill saw every scan wait 18 s."""
 
+    @pytest.fixture(autouse=True)
+    def _threads_stopped(self):
+        yield
+        redirects.lookup_threads.stop()  # their connections closed: the test database can be dropped
+
     def test_a_lookup_that_does_not_answer_in_time_is_answered_from_the_copy(self, client, placement, settings,
                                                                              monkeypatch):
         import threading

@@ -523,3 +523,14 @@ def test_a_job_that_could_not_store_its_images_twice_fails_without_the_servers_p
     job.refresh_from_db()
     assert job.status == "failed" and "could not be stored" in job.error and "Read-only file system" in job.error
     assert "/srv/qart" not in job.error
+
+
+@pytest.mark.django_db
+def test_an_oserror_that_is_not_about_storage_keeps_its_own_words():
+    from types import SimpleNamespace
+
+    job = halftone_job()
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, TimeoutError,
+                           TimeoutError("timed out"), None)
+    job.refresh_from_db()
+    assert job.error == "The job failed twice (TimeoutError: timed out)."

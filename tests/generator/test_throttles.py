@@ -125,3 +125,18 @@ class TestCacheAway:
         throttle = TeamGenerationThrottle(team_users.team)
         assert throttle.has_room() and throttle.take(3) and not throttle.busy
         throttle.give_back()
+
+
+@pytest.mark.django_db
+def test_a_count_that_could_not_be_read_is_not_overwritten(team_users, monkeypatch):
+    # A read that timed out and a write that worked would have replaced the team's history by this one job.
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    throttle = TeamGenerationThrottle(team_users.team)
+    assert throttle.take(2)
+    written = []
+    monkeypatch.setattr(type(throttle.cache), "get", lambda self, *a, **k: (_ for _ in ()).throw(
+        RedisTimeoutError("Timeout reading from socket")), raising=False)
+    monkeypatch.setattr(type(throttle.cache), "set", lambda self, *a, **k: written.append(a), raising=False)
+    assert TeamGenerationThrottle(team_users.team).take(1)  # started uncounted
+    assert written == []

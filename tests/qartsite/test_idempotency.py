@@ -86,17 +86,33 @@ def test_a_key_still_running_is_a_409(team_users, fresh_cache, monkeypatch):
     assert Campaign.objects.count() == 1
 
 
-def test_a_multipart_upload_is_told_apart_by_its_file(team_users, fresh_cache):
+def test_a_secret_shown_once_is_not_kept_and_its_retry_names_the_object(team_users, fresh_cache):
+    # A share's link (the database keeps only its hash) must not sit in the cache for a day, nor be shown twice.
+    from django.core.cache import cache
+
     campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
     client = signed_in(team_users.owner)
 
-    def share(days: int):
-        return client.post("/api/shares/", {"campaign": campaign.pk, "days": days, "label": "x"},
-                           format="multipart", HTTP_IDEMPOTENCY_KEY="k4")
+    def share(days: int, path: str = "/api/shares/"):
+        return client.post(path, {"campaign": campaign.pk, "days": days, "label": "x"}, format="multipart",
+                           HTTP_IDEMPOTENCY_KEY="k4")
 
-    assert share(7).status_code == 201
-    assert share(7)["Idempotent-Replayed"] == "true"
+    first = share(7)
+    assert first.status_code == 201 and first["Cache-Control"] == "no-store"
+    retry = share(7, "/api/shares")  # with or without the slash: one key
+    assert retry.status_code == 409 and retry.json()["id"] == first.json()["id"]
+    assert first.json()["url"] not in retry.content.decode() and retry["Cache-Control"] == "no-store"
     assert share(8).status_code == 422
+    kept = list(cache._cache.values())  # the local-memory cache of the tests: pickled values
+    assert kept and not any(first.json()["url"].encode() in value for value in kept)
+
+
+def test_a_replay_repeats_the_first_answers_headers(team_users, enqueued, fresh_cache):
+    client = signed_in(team_users.owner)
+    first = client.post("/api/generations/", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="h1")
+    again = client.post("/api/generations", GENERATION, format="json", HTTP_IDEMPOTENCY_KEY="h1")
+    assert again["Idempotent-Replayed"] == "true" and again["RateLimit-Remaining"] == first["RateLimit-Remaining"]
+    assert GenerationJob.objects.count() == 1
 
 
 def test_files_are_told_apart_by_their_content():

@@ -65,3 +65,17 @@ def test_rqworker_uses_the_patient_worker_unless_told_otherwise(settings):
     from generator.worker import GenerationWorker
 
     assert issubclass(GenerationWorker, queues.RedisPatience)
+
+
+def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_the_worker(monkeypatch):
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    def stalled(*args, **kwargs):
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(Worker, "check_for_suspension", stalled)
+    monkeypatch.setattr(Worker, "run_maintenance_tasks", stalled)
+    worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
+                                  name="queues-maintenance")
+    worker.check_for_suspension(burst=False)  # logged, not raised
+    worker.run_maintenance_tasks()

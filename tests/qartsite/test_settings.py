@@ -130,7 +130,14 @@ class ProductionSettingsTestCase(SimpleTestCase):
                                 env={**os.environ, "REDIS_URL": "redis://q.example:6379/2?socket_timeout=9",
                                      "CACHE_URL": "redis://q.example:6379/1"}, timeout=60)
         queue_url, cache_options = result.stdout.strip().splitlines()
-        self.assertEqual(queue_url, "redis://q.example:6379/2?socket_connect_timeout=2&socket_timeout=9")
+        self.assertEqual(queue_url, "redis://q.example:6379/2?socket_timeout=9&socket_connect_timeout=2")
+        unix = subprocess.run([sys.executable, "-c", "from qartsite import settings; "
+                               "print(settings.RQ_QUEUES['gpu']['URL'])"], cwd=BASE_DIR, capture_output=True,
+                              text=True, env={**os.environ, "REDIS_URL": "unix:///run/redis.sock?db=2"}, timeout=60)
+        self.assertEqual(unix.stdout.strip(), "unix:///run/redis.sock?db=2&socket_connect_timeout=2&socket_timeout=3")
+        from redis import Redis
+
+        Redis.from_url(unix.stdout.strip())  # redis-py reads it (unix:/run/... it refused)
         self.assertEqual(cache_options, "{'socket_connect_timeout': 2, 'socket_timeout': 3}")
 
     def test_it_refuses_a_media_accel_prefix_that_is_not_a_path(self):
