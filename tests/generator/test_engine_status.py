@@ -322,3 +322,31 @@ def test_a_bad_warm_shapes_setting_stops_the_worker_with_one_line(worker, connec
                                   "1024, got 700.")
     assert engine_status.live_workers() == []  # its "loading" report is gone too
 
+
+
+def test_a_redis_that_accepts_and_never_answers_costs_seconds_not_the_request(monkeypatch):
+    # A stalled Redis (SIGSTOP in a drill) held the generation page until gunicorn killed its worker, and the short
+    # links waiting behind it. The queues' URLs carry read timeouts (settings.with_timeouts).
+    import socket
+    import threading
+    import time
+
+    from qartsite.settings import with_timeouts
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.extend(server.accept() for _ in range(3)), daemon=True).start()
+    url = with_timeouts(f"redis://127.0.0.1:{server.getsockname()[1]}/0")
+    from django.conf import settings
+    from redis import Redis
+
+    assert settings.RQ_QUEUES[engine_status.QUEUE]["URL"].endswith("socket_connect_timeout=2&socket_timeout=3")
+    monkeypatch.setattr(engine_status.django_rq, "get_connection", lambda name: Redis.from_url(url))
+    started = time.monotonic()
+    try:
+        assert engine_status.live_workers() is None
+        assert time.monotonic() - started < 8
+    finally:
+        server.close()
+        for connection, _ in held:
+            connection.close()
