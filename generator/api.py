@@ -277,7 +277,14 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
             log.exception("A generation's picture could not be stored")
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": "60"})
-        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data, status=status.HTTP_201_CREATED,
+        made = self.get_queryset().get(pk=job.pk)
+        if made.status == GenerationJob.Status.FAILED and made.error == jobs.QUEUE_UNAVAILABLE:
+            # Queued on commit, which just failed: the row stays (failed, with the reason), but nothing will run, so
+            # the answer is not a 201, and the team's rate gets its job back.
+            throttle.give_back()
+            return Response({"detail": made.error, "id": made.pk}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "60"})
+        return Response(self.get_serializer(made).data, status=status.HTTP_201_CREATED,
                         headers=throttle.rate_headers())
 
     @extend_schema(request=None, responses={

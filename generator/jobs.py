@@ -183,6 +183,9 @@ def validate_job(job: GenerationJob) -> None:
         raise ValueError(f"Background must be one of {', '.join(qr.BACKGROUNDS)}.")
 
 
+QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
+
+
 def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
     """Queue the job on the GPU queue after the current transaction commits; RQ retries a crashed run `retries`
     times (the reconciler re-queues a lost job with what is left of its attempts: generator.reconcile)."""
@@ -201,7 +204,7 @@ def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
             )
         except RedisError:
             log.exception("Could not enqueue generation %s", job.pk)
-            _finish(job.pk, Status.FAILED, error="The job queue is unavailable right now; please try again.")
+            _finish(job.pk, Status.FAILED, error=QUEUE_UNAVAILABLE)
             return
         GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
 

@@ -12,6 +12,7 @@ from campaigns.models import Campaign, Placement
 from generator import uploads
 from generator.core.codes import scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
+from generator.throttles import TeamGenerationThrottle
 
 SHORT_LINK = "https://qart.example/r/AbC12345"
 
@@ -489,3 +490,23 @@ def test_a_created_generation_says_what_is_left_of_the_teams_rate(team_users, en
     second = client.post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK}, format="json")
     assert (first["RateLimit-Limit"], first["RateLimit-Remaining"]) == ("3", "2")
     assert second["RateLimit-Remaining"] == "1" and 3590 <= int(second["RateLimit-Reset"]) <= 3600
+
+
+@pytest.mark.django_db(transaction=True)  # the job is queued when its transaction commits
+def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, monkeypatch, fresh_cache, settings):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from generator import jobs
+
+    def away(name):
+        raise RedisConnectionError("Connection refused")
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
+    monkeypatch.setattr(jobs.django_rq, "get_queue", away)
+    response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
+                                             format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert response.json()["detail"] == jobs.QUEUE_UNAVAILABLE
+    assert GenerationJob.objects.get(pk=response.json()["id"]).status == "failed"
+    throttle = TeamGenerationThrottle(team_users.team)
+    assert throttle.has_room() and throttle.history == []  # the team's rate got its job back
