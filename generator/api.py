@@ -233,8 +233,10 @@ class GenerationFilter(filters.FilterSet):
         413: OpenApiResponse(description="The body is over the upload cap (QART_MAX_UPLOAD_BYTES); nothing was read."),
         429: OpenApiResponse(description="The team's generation rate, shared with the generation page, is used up; "
                                          "Retry-After says when to retry. Checked before a picture is decoded."),
-        503: OpenApiResponse(description="The picture could not be stored (the image storage is unavailable); "
-                                         "nothing was created. Retry-After says when to retry."),
+        503: OpenApiResponse(description="The picture could not be stored (the image storage is unavailable): "
+                                         "nothing was created; or the job queue could not take the job: its row "
+                                         "(`id`) is failed with the reason, and nothing will run. Retry-After says "
+                                         "when to retry."),
     }),
 )
 class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
