@@ -37,6 +37,9 @@ NEW_TOKEN_KEY = "qart:new-api-token"
 INVITATION_DAYS = 14
 
 
+django_password_reset = PasswordResetView.as_view()
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def password_reset(request: HttpRequest) -> HttpResponse:
     """Django's password reset form, with a rate: per client network and per address asked for
@@ -52,7 +55,7 @@ def password_reset(request: HttpRequest) -> HttpResponse:
                 response = render(request, "registration/password_reset_form.html", {"form": form}, status=429)
                 response["Retry-After"] = str(wait)
                 return response
-    return PasswordResetView.as_view()(request)
+    return django_password_reset(request)
 
 
 def expiry_cutoff() -> datetime:

@@ -38,14 +38,15 @@ router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-
 router.register("shares", ReportShareViewSet, basename="share")
 router.register("teams", TeamViewSet, basename="team")
 
+schema = SpectacularAPIView.as_view()
+# In the site's page (its header and navigation), not drf-spectacular's bare one.
+docs = SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html")
+
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("schema/", schema, name="api_schema"),
+    path("docs/", docs, name="api_docs"),
     # Without the slash too, as every API path answers (no redirect).
-    re_path(r"^schema$", SpectacularAPIView.as_view(), name="api_schema_unslashed"),
-    # In the site's page (its header and navigation), not drf-spectacular's bare one.
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html"),
-         name="api_docs"),
-    re_path(r"^docs$", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html"),
-            name="api_docs_unslashed"),
+    re_path(r"^schema$", schema, name="api_schema_unslashed"),
+    re_path(r"^docs$", docs, name="api_docs_unslashed"),
     *router.urls,
 ]

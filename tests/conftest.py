@@ -63,13 +63,27 @@ def media_storage(request, settings, monkeypatch, _media_root) -> MediaStorage:
     return use_s3(settings, monkeypatch, **server, PREFIX=f"test-{uuid.uuid4().hex[:12]}")
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked): for a server a test starts, or one that is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def cache_away():
+    """`with cache_away():` Django's cache is a Redis where nothing listens, as when CACHE_URL's server is down."""
+    from django.test import override_settings
+
+    return lambda: override_settings(CACHES={"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"socket_connect_timeout": 1}}})
+
+
 @pytest.fixture
 def unreachable_media(settings, monkeypatch) -> MediaStorage:
     """Media in a bucket whose server cannot be reached (nothing listens on its port): the storage is down."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{port}", BUCKET="qart",
+    return use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", BUCKET="qart",
                   ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
 
 

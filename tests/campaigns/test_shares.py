@@ -4,12 +4,11 @@ anyone with a live link reads the report without signing in, and it shows no per
 from __future__ import annotations
 
 import re
-import socket
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -197,14 +196,9 @@ class TestSharedReportRate:
         assert Client(REMOTE_ADDR="2001:db8:1:3::1").get("/campaigns/shared/guess/").status_code == 404
 
     def test_it_serves_the_report_unthrottled_while_the_cache_is_away(self, client, team_users, campaign,
-                                                                       three_a_minute):
+                                                                       three_a_minute, cache_away):
         client.force_login(team_users.owner)
         link = shared_link(client, campaign).split("testserver")[-1]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        away = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                            "LOCATION": f"redis://127.0.0.1:{port}/0", "OPTIONS": {"socket_connect_timeout": 1}}}
-        with override_settings(CACHES=away):
+        with cache_away():
             visitor = Client()
             assert [visitor.get(link).status_code for _ in range(4)] == [200, 200, 200, 200]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import django_rq
 import pytest
 from django.core.cache import cache
@@ -13,6 +11,7 @@ from rq import Queue
 
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -162,10 +161,7 @@ class TestSendTest:
 
     def test_it_answers_503_when_the_queue_is_away_and_keeps_no_pending_test(self, team_users, endpoint,
                                                                             monkeypatch):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        dead = Queue(webhooks.QUEUE, connection=Redis(port=port, socket_connect_timeout=1))
+        dead = Queue(webhooks.QUEUE, connection=Redis(port=free_port(), socket_connect_timeout=1))
         monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
         response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
         assert response.status_code == 503 and response["Retry-After"] == "60"

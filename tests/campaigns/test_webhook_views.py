@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from datetime import timedelta
 
 import django_rq
@@ -17,6 +16,7 @@ from rq import Queue, SimpleWorker
 from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from tests.campaigns.test_webhooks import Receiver
+from tests.conftest import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -175,10 +175,7 @@ class TestWebhookPage:
         django_rq.get_queue(webhooks.QUEUE).empty()
 
     def test_it_says_so_in_one_line_when_the_queue_is_away(self, client, team_users, endpoint, monkeypatch):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        dead = Queue(webhooks.QUEUE, connection=Redis(port=port, socket_connect_timeout=1))
+        dead = Queue(webhooks.QUEUE, connection=Redis(port=free_port(), socket_connect_timeout=1))
         monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
         signed_in(client, team_users.owner)
         response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]), follow=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from redis.exceptions import RedisError
 
+from tests.conftest import free_port
 from tests.generator import conftest as generation
 
 database_url = generation.database_url
@@ -33,12 +34,6 @@ def required(missing: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{missing} (required in CI)")
     pytest.skip(missing)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: float = 60) -> None:

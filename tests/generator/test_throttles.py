@@ -94,22 +94,6 @@ class TestTeamGenerationThrottle:
 
 
 
-@pytest.fixture
-def cache_away():
-    """The shared cache (CACHE_URL) on a port where nothing listens."""
-    import socket
-
-    from django.test import override_settings
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    away = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                        "LOCATION": f"redis://127.0.0.1:{port}/0", "OPTIONS": {"socket_connect_timeout": 1}}}
-    with override_settings(CACHES=away):
-        yield
-
-
 @pytest.mark.django_db
 class TestCacheAway:
     def test_generations_start_uncounted_rather_than_failing(self, team_users, enqueued, cache_away):
@@ -117,14 +101,17 @@ class TestCacheAway:
 
         client = APIClient()
         client.force_authenticate(team_users.owner)
-        response = client.post("/api/generations/", {"prompt": "koi", "content": "https://a.example/"}, format="json")
+        with cache_away():
+            response = client.post("/api/generations/", {"prompt": "koi", "content": "https://a.example/"},
+                                   format="json")
         assert response.status_code == 201, response.content  # a 500 before
         assert len(enqueued) == 1
 
     def test_the_throttle_allows_and_gives_back_without_raising(self, team_users, cache_away):
-        throttle = TeamGenerationThrottle(team_users.team)
-        assert throttle.has_room() and throttle.take(3) and not throttle.busy
-        throttle.give_back()
+        with cache_away():
+            throttle = TeamGenerationThrottle(team_users.team)
+            assert throttle.has_room() and throttle.take(3) and not throttle.busy
+            throttle.give_back()
 
 
 @pytest.mark.django_db

@@ -29,10 +29,15 @@ def owner_tokens(team_users):
     return team_users
 
 
+def change_password(client, user, old_password: str):
+    """The site's password change form, signed in as `user`, to "Fresh-harbour-77"."""
+    client.force_login(user)
+    return client.post("/accounts/password_change/", {
+        "old_password": old_password, "new_password1": "Fresh-harbour-77", "new_password2": "Fresh-harbour-77"})
+
+
 def test_a_password_changed_on_the_site_revokes_the_users_tokens(client, owner_tokens):
-    client.force_login(owner_tokens.owner)
-    response = client.post("/accounts/password_change/", {
-        "old_password": "pw-owner-1", "new_password1": "Fresh-harbour-77", "new_password2": "Fresh-harbour-77"})
+    response = change_password(client, owner_tokens.owner, "pw-owner-1")
     assert response.status_code == 302
     assert tokens_left(owner_tokens.owner) == 0
     assert tokens_left(owner_tokens.teammate) == 1  # only the person's own
@@ -40,9 +45,7 @@ def test_a_password_changed_on_the_site_revokes_the_users_tokens(client, owner_t
 
 
 def test_a_refused_password_change_revokes_nothing(client, owner_tokens):
-    client.force_login(owner_tokens.owner)
-    response = client.post("/accounts/password_change/", {
-        "old_password": "wrong", "new_password1": "Fresh-harbour-77", "new_password2": "Fresh-harbour-77"})
+    response = change_password(client, owner_tokens.owner, "wrong")
     assert response.status_code == 200
     assert tokens_left(owner_tokens.owner) == 2
 
