@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from campaigns.forms import PlacementForm
-from campaigns.models import Campaign, Placement
+from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement
 from qartsite.spreadsheets import csv_cell, csv_value
 
 MAX_BYTES = 1_000_000  # a thousand rows with long addresses fit in a fraction of this
@@ -201,8 +201,10 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         `CheckedFile`: the row count, each valid row's form, and every error of every row.
 
     Raises:
-        FileRefused: the file as a whole cannot be read (see `decode` and `records`).
+        FileRefused: the campaign is archived, or the file as a whole cannot be read (see `decode` and `records`).
     """
+    if campaign.archived:
+        raise FileRefused(ARCHIVED_NO_PLACEMENTS)
     columns, rows = records(decode(data))
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in IGNORED])
     taken = {name.casefold() for name in campaign.placements.values_list("name", flat=True)}

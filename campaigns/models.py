@@ -61,6 +61,7 @@ def clean_rules_of(instance) -> dict:
 
 
 ENDS_BEFORE_START = "The campaign can't end before it starts."
+ARCHIVED_NO_PLACEMENTS = "This campaign is archived: bring it back before adding placements to it."
 
 
 class Campaign(models.Model):
@@ -291,7 +292,18 @@ class Placement(models.Model):
         self.active = active
         self.save(update_fields=["active"])
 
+    def clean(self) -> None:
+        super().clean()
+        if self.refused_as_new():
+            raise ValidationError(ARCHIVED_NO_PLACEMENTS)
+
+    def refused_as_new(self) -> bool:
+        """A new placement of an archived campaign: refused everywhere (pages, API, CSV import, admin, scripts)."""
+        return self._state.adding and self.campaign_id is not None and self.campaign.archived
+
     def save(self, *args, **kwargs) -> None:
+        if self.refused_as_new():
+            raise ValidationError({"campaign": [ARCHIVED_NO_PLACEMENTS]})
         if self.destination_override:
             links.validate_destination(self.destination_override)
         self.rules = clean_rules_of(self)

@@ -135,6 +135,15 @@ class TestCampaignAdminIsolation:
                                                                    "kind": "poster", "active": "on"})
         assert response.status_code == 200 and not Placement.objects.filter(campaign=theirs).exists()
 
+    def test_it_refuses_a_placement_on_an_archived_campaign_with_the_message(self, client, staff_cast):
+        old = Campaign.objects.create(team=staff_cast.team, name="Old sale", destination="https://x.io",
+                                      archived=True)
+        client.force_login(staff_cast.owner)
+        response = client.post("/admin/campaigns/placement/add/", {"campaign": old.pk, "name": "late",
+                                                                   "kind": "poster", "active": "on"})
+        assert response.status_code == 200 and not old.placements.exists()
+        assert "archived: bring it back before adding placements" in response.content.decode()
+
     def test_it_lists_only_the_users_teams_in_the_team_filters(self, client, staff_cast, both_teams):
         client.force_login(staff_cast.owner)
         for url in ("/admin/campaigns/campaign/", "/admin/campaigns/placement/"):

@@ -237,6 +237,17 @@ class TestPlacements:
                                                                                    "name": "Renamed"}, format="json")
         assert same.status_code == 200 and same.json()["name"] == "Renamed"
 
+    def test_an_archived_campaign_takes_no_new_placement(self, team_users, campaign, placement):
+        campaign.set_archived(True)
+        client = api_as(team_users.owner)
+        refused = client.post("/api/placements/", {"campaign": campaign.pk, "name": "Late flyer"}, format="json")
+        assert refused.status_code == 400
+        assert refused.json() == {"campaign": ["This campaign is archived: bring it back before adding placements "
+                                               "to it."]}
+        assert list(campaign.placements.all()) == [placement]
+        kept = client.patch(f"/api/placements/{placement.pk}/", {"name": "Renamed"}, format="json")
+        assert kept.status_code == 200 and kept.json()["name"] == "Renamed"
+
     def test_it_answers_a_bad_override_with_400_and_the_message(self, team_users, placement):
         response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
             "destination_override": "ftp://files.example.com/"}, format="json")
@@ -346,9 +357,9 @@ class TestPlacements:
         assert placement.artwork == ours
 
     def test_it_filters_by_campaign_activity_kind_and_archived(self, team_users, campaign, placement):
-        other = Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/",
-                                        archived=True)
+        other = Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/")
         flyer = Placement.objects.create(campaign=other, name="Flyer", kind="flyer", active=False)
+        other.set_archived(True)
         client = api_as(team_users.owner)
 
         def ids(query: str) -> list[int]:

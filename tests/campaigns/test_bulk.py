@@ -119,6 +119,11 @@ class TestCheck:
         with pytest.raises(bulk.FileRefused, match=message):
             bulk.check(campaign, data)
 
+    def test_it_refuses_any_file_for_an_archived_campaign(self, campaign):
+        campaign.set_archived(True)
+        with pytest.raises(bulk.FileRefused, match="archived: bring it back before adding placements"):
+            bulk.check(campaign, b"name\nPoster\n")
+
     def test_it_refuses_an_unclosed_quote_instead_of_merging_rows(self, campaign):
         text = 'name,location\nA,"Platform 2\nB,Gate\nC,Hall\n'
         with pytest.raises(bulk.FileRefused, match="cannot be read as CSV"):

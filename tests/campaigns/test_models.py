@@ -29,6 +29,22 @@ class TestShortUrl:
         assert placement.short_url(rf.get("/", secure=True)) == f"https://testserver/r/{placement.slug}"
 
 
+class TestArchivedCampaign:
+    def test_it_takes_no_new_placement_but_keeps_its_own(self, placement):
+        campaign = placement.campaign
+        campaign.set_archived(True)
+        with pytest.raises(ValidationError, match="archived: bring it back"):
+            Placement.objects.create(campaign=campaign, name="Late flyer")
+        with pytest.raises(ValidationError, match="archived: bring it back"):
+            Placement(campaign=campaign, name="Late flyer").full_clean()
+        placement.name = "Renamed"
+        placement.full_clean()
+        placement.save()
+        assert list(campaign.placements.values_list("name", flat=True)) == ["Renamed"]
+        campaign.set_archived(False)
+        assert Placement.objects.create(campaign=campaign, name="Late flyer").pk
+
+
 class TestDestination:
     """A live placement: its override, else the campaign's destination. An archived campaign or an inactive
     placement: the campaign's fallback, else its destination (a printed code never answers 404)."""

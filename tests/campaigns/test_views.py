@@ -287,6 +287,16 @@ class TestPlacementForms:
         assert response["Location"] == f"/campaigns/placements/{placement.pk}/"
         assert placement.campaign == campaign and len(placement.slug) == 8 and placement.active
 
+    def test_an_archived_campaign_offers_and_takes_no_new_placement(self, client, team_users, campaign):
+        campaign.set_archived(True)
+        client.force_login(team_users.teammate)
+        page = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert "unarchive it to add one" in page and f"/campaigns/{campaign.pk}/placements/new/" not in page
+        assert f"/campaigns/{campaign.pk}/placements/import/" not in page
+        response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA)
+        assert response.status_code == 400 and "archived: bring it back before adding placements" in body(response)
+        assert not campaign.placements.exists()
+
     def test_it_refuses_a_javascript_override_with_a_message(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)
         response = client.post(f"/campaigns/placements/{placement.pk}/edit/",
