@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns.models import Placement
-from generator import engine_status, jobs, uploads, verifier_models
+from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.forms import field_for_message, range_kwargs
@@ -117,6 +117,10 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     style = serializers.ChoiceField(qr.STYLES, default="square")
     background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
+    worker_silent = serializers.SerializerMethodField(help_text=(
+        f"While running: seconds since its worker was last heard from (it reports every {reconcile.RENEWAL} s; past "
+        f"{reconcile.SILENT_AFTER} the worker has most likely stopped, and the job is re-queued or failed within a "
+        f"few minutes). Null otherwise."))
     candidates = CandidateSerializer(many=True, read_only=True, help_text="Best first.")
 
     class Meta:
@@ -126,9 +130,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             "content",
             "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
             "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
-            "status", "stage", "progress", "queue_position", "cancel_requested", "batches", "scannable",
-            "result_message", "error", "created", "started", "finished", "queue_seconds", "generation_seconds",
-            "scoring_seconds", "total_seconds", "control_image", "candidates",
+            "status", "stage", "progress", "queue_position", "worker_silent", "cancel_requested", "batches",
+            "scannable", "result_message", "error", "created", "started", "finished", "queue_seconds",
+            "generation_seconds", "scoring_seconds", "total_seconds", "control_image", "candidates",
         ]
         # The ranges the core enforces, on each field: a value out of range is that field's 400 (all at once), in the
         # page's words, and the schema documents them (`generator.forms.RANGES`, held to the core by its tests).
@@ -149,6 +153,10 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
     def get_queue_position(self, job: GenerationJob) -> int | None:
         return jobs.queue_position(job)
+
+    def get_worker_silent(self, job: GenerationJob) -> float | None:
+        silence = reconcile.worker_silence(job)
+        return None if silence is None else round(silence, 1)
 
     def validate(self, attrs: dict) -> dict:
         placement = attrs.get("placement")

@@ -186,6 +186,11 @@ def validate_job(job: GenerationJob) -> None:
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
 
 
+def rq_job_id(pk: int) -> str:
+    """The id of a generation row's RQ job (the row keeps it in `rq_job_id` once queued)."""
+    return f"qart-generation-{pk}"
+
+
 def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
     """Queue the job on the GPU queue after the current transaction commits; RQ retries a crashed run `retries`
     times (the reconciler re-queues a lost job with what is left of its attempts: generator.reconcile)."""
@@ -195,7 +200,7 @@ def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
             rq_job = django_rq.get_queue(QUEUE).enqueue(
                 run_generation,
                 job.pk,
-                job_id=f"qart-generation-{job.pk}",
+                job_id=rq_job_id(job.pk),
                 job_timeout=settings.QART["JOB_TIMEOUT"],
                 retry=Retry(max=retries) if retries else None,
                 on_failure=Callback(generation_failed),

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 
 import django_rq
 from redis import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from rq import Queue
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
@@ -45,7 +46,9 @@ Status = GenerationJob.Status
 GRACE = 120.0  # seconds a job must look orphaned before it is re-queued or failed: more than a lease renewal
 INTERVAL = 60  # seconds between two passes in a worker (its RQ maintenance interval)
 LEASE_PREFIX = "qart:lease:"
-LEASE_TTL = 90  # renewed every 30 s (RQ's job monitoring interval): one missed renewal does not lose it
+LEASE_TTL = 90  # renewed every RENEWAL seconds: one missed renewal does not lose it
+RENEWAL = DEFAULT_JOB_MONITORING_INTERVAL  # seconds: a GenerationWorker renews its lease with RQ's heartbeats
+SILENT_AFTER = 2 * RENEWAL  # a running job's worker not heard from for longer has most likely stopped
 ORPHANS_KEY = "qart:reconcile:orphans"  # job pk -> when it first looked orphaned (Unix time)
 LOCK_KEY = "qart:reconcile:lock"
 MAX_ATTEMPTS = 2  # a job's first run and RQ's one retry (jobs.enqueue_generation)
@@ -89,6 +92,18 @@ def release(connection: Redis, rq_job_id: str) -> None:
     connection.delete(LEASE_PREFIX + rq_job_id)
 
 
+def worker_silence(job: GenerationJob) -> float | None:
+    """Seconds since the worker running `job` last renewed its lease (every RENEWAL seconds while it lives);
+    LEASE_TTL or more once the lease is gone. None for a job that is not running, or when Redis cannot tell."""
+    if job.status != Status.RUNNING or job.is_finished:
+        return None
+    try:
+        left = django_rq.get_connection(jobs.QUEUE).pttl(LEASE_PREFIX + (job.rq_job_id or jobs.rq_job_id(job.pk)))
+    except RedisError:
+        return None
+    return float(LEASE_TTL) if left < 0 else max(0.0, LEASE_TTL - left / 1000)
+
+
 def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconciled:
     """One pass over every unfinished generation job (see the module docstring); one pass at a time.
 
@@ -128,7 +143,7 @@ def _reconcile(queue: Queue, grace: float) -> Reconciled:
         "pk", "status", "stage", "attempts", "cancel_requested", "rq_job_id").order_by("pk"))
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
-        ids = [row.rq_job_id or f"qart-generation-{row.pk}" for row in batch]
+        ids = [row.rq_job_id or jobs.rq_job_id(row.pk) for row in batch]
         rq_jobs = Job.fetch_many(ids, connection=connection)
         leases = connection.mget([LEASE_PREFIX + rq_id for rq_id in ids])
         for row, rq_job, lease in zip(batch, rq_jobs, leases, strict=True):

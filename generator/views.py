@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from campaigns import artwork, restamps
 from campaigns.models import Placement
-from generator import engine_status, jobs, uploads, verifier_models
+from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
 from generator.evals import report_views
@@ -189,9 +189,14 @@ def status_label(job: GenerationJob) -> str:
     return job.get_status_display()
 
 
-def stage_label(job: GenerationJob) -> str:
+def stage_label(job: GenerationJob, silence: float | None = None) -> str:
+    """The stage in words; with `silence` (`reconcile.worker_silence`) past SILENT_AFTER, that the worker went quiet
+    and what happens next, instead of a stage that will not move."""
     if job.cancel_requested and not job.is_finished:
         return "Cancelling"
+    if silence is not None and silence > reconcile.SILENT_AFTER:
+        return (f"The worker has not answered for {seconds_in_words(silence)}: if it stopped, the job is re-queued "
+                f"automatically within a few minutes")
     if job.stage == "done" and not job.is_finished:
         return "Storing the candidates"
     if job.stage:
@@ -202,12 +207,14 @@ def stage_label(job: GenerationJob) -> str:
 def job_state(job: GenerationJob) -> dict:
     """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
     elapsed, eta = elapsed_and_eta(job)
+    silence = reconcile.worker_silence(job)
     return {
         "id": job.pk,
         "status": job.status,
         "status_label": status_label(job),
         "stage": job.stage,
-        "stage_label": stage_label(job),
+        "stage_label": stage_label(job, silence),
+        "worker_silent": None if silence is None else round(silence, 1),
         "progress": round(job.progress, 4),
         "queue_position": jobs.queue_position(job),
         "finished": job.is_finished,

@@ -177,7 +177,7 @@ def _lost_jobs(job_pks: list[int]) -> set[int]:
     if not job_pks:
         return set()
     connection = django_rq.get_queue(jobs.QUEUE).connection
-    found = Job.fetch_many([f"qart-generation-{pk}" for pk in job_pks], connection=connection)
+    found = Job.fetch_many([jobs.rq_job_id(pk) for pk in job_pks], connection=connection)
     return {pk for pk, rq_job in zip(job_pks, found, strict=True) if rq_job is None}
 
 

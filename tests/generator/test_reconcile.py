@@ -127,6 +127,35 @@ def test_a_running_job_whose_worker_holds_its_lease_is_left_alone(queue):
     assert job.status == "running" and queue.count == 0
 
 
+def test_worker_silence_counts_from_the_last_lease_renewal(queue):
+    job = lost(queue, status="running", stage="generating", attempts=1)
+    assert reconcile.worker_silence(job) == reconcile.LEASE_TTL  # no lease: at least a whole lease ago
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    assert 0 <= reconcile.worker_silence(job) < 2
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=reconcile.LEASE_TTL - 75)
+    assert 74 < reconcile.worker_silence(job) < 76 and reconcile.worker_silence(job) > reconcile.SILENT_AFTER
+    waiting = make_row(enqueue=True)
+    assert reconcile.worker_silence(waiting) is None
+
+
+def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    job = lost(queue, status="running", stage="generating", attempts=1)
+
+    class Away:
+        def pttl(self, key):
+            raise RedisConnectionError("gone")
+
+    monkeypatch.setattr(reconcile.django_rq, "get_connection", lambda name: Away())
+    assert reconcile.worker_silence(job) is None
+
+
+def test_the_lease_is_renewed_at_the_interval_the_silence_assumes(queue):
+    assert GenerationWorker([queue], connection=queue.connection).job_monitoring_interval == reconcile.RENEWAL
+    assert reconcile.RENEWAL < reconcile.SILENT_AFTER < reconcile.LEASE_TTL
+
+
 def test_a_job_started_on_a_registered_worker_is_left_alone(queue, worker):
     job = taken_by(worker, queue)
     assert not reconcile.reconcile_jobs(grace=0)

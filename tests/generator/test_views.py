@@ -6,13 +6,14 @@ import io
 import re
 from pathlib import Path
 
+import django_rq
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from generator import uploads, views
+from generator import jobs, reconcile, uploads, views
 from generator.core.codes import qr, scan
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
@@ -304,8 +305,8 @@ class TestJobPage:
         assert "data-fidelity" not in html and "data-color-error" not in html and "data-variant" not in html
         assert "data-picture" not in html and "Aesthetic" in html and "Guidance" in html
 
-    def test_it_polls_while_the_job_runs(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.42)
+    def test_it_polls_while_the_job_runs(self, team_users, leased):
+        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.42))
         html = logged_in(team_users.teammate).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert f'data-status-url="/generate/jobs/{job.pk}/status.json"' in html
         assert "Drawing the candidates" in html and "42%" in html
@@ -348,12 +349,44 @@ class TestJobPage:
         assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
 
 
+@pytest.fixture
+def leased():
+    """Give a running job's worker a lease renewed `ago` seconds ago (as a GenerationWorker renews it)."""
+    connection = django_rq.get_connection(jobs.QUEUE)
+    held = []
+
+    def lease(job: GenerationJob, ago: float = 0) -> GenerationJob:
+        held.append(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
+        reconcile.hold(connection, jobs.rq_job_id(job.pk), "gpu-worker-1", ttl=round(reconcile.LEASE_TTL - ago))
+        return job
+
+    yield lease
+    if held:
+        connection.delete(*held)
+
+
 class TestStatus:
+    def test_it_says_when_the_running_jobs_worker_went_quiet(self, team_users, leased):
+        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="generating",
+                              progress=0.4))
+        client = logged_in(team_users.viewer)
+        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert data["stage_label"] == "Drawing the candidates" and data["worker_silent"] < 5
+        leased(job, ago=70)
+        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert 69 <= data["worker_silent"] <= 71
+        assert data["stage_label"].startswith("The worker has not answered for 70 s: if it stopped, the job is "
+                                              "re-queued automatically")
+        assert "re-queued automatically" in client.get(f"/generate/jobs/{job.pk}/").content.decode()
+        django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
+        assert client.get(f"/generate/jobs/{job.pk}/status.json").json()["worker_silent"] == reconcile.LEASE_TTL
+
     def test_it_returns_only_the_jobs_own_fields(self, team_users):
         job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert set(data) == {"id", "status", "status_label", "stage", "stage_label", "progress", "queue_position",
-                             "finished", "scannable", "result_message", "error", "elapsed", "eta", "seconds"}
+                             "worker_silent", "finished", "scannable", "result_message", "error", "elapsed", "eta",
+                             "seconds"}
         assert (data["id"], data["status"], data["progress"], data["finished"]) == (job.pk, "scoring", 0.85, False)
         assert data["stage_label"] == "Checking that they scan" and data["queue_position"] is None
 
@@ -690,8 +723,9 @@ class TestRunningJob:
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["elapsed"], data["eta"]) == (elapsed, None)
 
-    def test_it_says_finishing_not_running_once_every_step_is_done(self, team_users, now):
-        job = make_job(team_users.team, team_users.owner, status="running", stage="done", progress=1.0, started=now)
+    def test_it_says_finishing_not_running_once_every_step_is_done(self, team_users, now, leased):
+        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="done", progress=1.0,
+                              started=now))
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["status_label"], data["stage_label"]) == ("Finishing", "Storing the candidates")
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
