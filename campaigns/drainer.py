@@ -40,6 +40,16 @@ GROUP = "drainers"  # the stream's consumer group; each drainer process is one c
 BATCH = 500
 CLAIM_IDLE_MS = 60_000  # a pending entry nobody touched for this long belongs to a drainer that died
 BLOCK_MS = 1000  # how long a running drainer waits on the stream before looking at the spool again
+FORGET_IDLE_MS = 3_600_000  # a consumer with nothing pending that has not read for this long is forgotten
+FORGET_EVERY = 60.0  # seconds between two looks for such consumers in a running drainer
+# Delete a consumer only if it holds nothing pending, in one step: an entry it read in between would otherwise leave
+# the group's pending list unacknowledged and never be delivered again.
+FORGET_IF_IDLE = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+"""
 REPEAT_WINDOW = timedelta(minutes=1)
 REPEAT_LIMIT = 10  # more scans than this by one visitor of one placement within REPEAT_WINDOW are repeats
 MAX_RETRY_DELAY = 30.0
@@ -207,6 +217,7 @@ class Drainer:
         self.claim_idle_ms = claim_idle_ms
         self.stream = scan_buffer.stream_key()
         self.redis_away = False
+        self.forgot_at: float | None = None  # when this drainer last looked for consumers to forget
 
     def client(self) -> Redis:
         return scan_buffer.redis_client(connect_timeout=2.0, timeout=BLOCK_MS / 1000 + 5.0)
@@ -255,6 +266,25 @@ class Drainer:
         while entries := self.read(client, ">", block_ms):
             self.store_entries(client, entries, drained)
             block_ms = None
+        # d. now and then: drainers that stopped, once b. has taken what they left
+        if self.forgot_at is None or monotonic() - self.forgot_at >= FORGET_EVERY:
+            self.forgot_at = monotonic()
+            self.forget_stopped(client)
+
+    def forget_stopped(self, client: Redis) -> list[str]:
+        """Remove the group's consumers that hold nothing pending and have not read for FORGET_IDLE_MS: each drainer
+        process joins under its own name, so every restart used to leave one listed for good. A live drainer that
+        is forgotten on a quiet stream joins again at its next read. Returns the names removed."""
+        forgotten = []
+        for info in client.xinfo_consumers(self.stream, GROUP):
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name == self.consumer or info["pending"] or info["idle"] < FORGET_IDLE_MS:
+                continue
+            if client.eval(FORGET_IF_IDLE, 1, self.stream, GROUP, name) != -1:
+                forgotten.append(name)
+        if forgotten:
+            log.info("Forgot %d stopped drainers of %s: %s", len(forgotten), self.stream, ", ".join(forgotten))
+        return forgotten
 
     def read(self, client: Redis, start: str, block_ms: int | None = None) -> list[tuple[bytes, dict]]:
         reply = client.xreadgroup(GROUP, self.consumer, {self.stream: start}, count=BATCH, block=block_ms)

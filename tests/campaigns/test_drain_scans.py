@@ -47,6 +47,10 @@ def pending(redis) -> int:
     return redis.xpending(scan_buffer.stream_key(), GROUP)["pending"]
 
 
+def consumers(redis) -> set[str]:
+    return {info["name"].decode() for info in redis.xinfo_consumers(scan_buffer.stream_key(), GROUP)}
+
+
 def spool_files() -> list[str]:
     folder = scan_buffer.spool_path().parent
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
@@ -106,6 +110,32 @@ class TestDrainOnce:
         assert drain_once(consumer="alive").read == 0  # not idle for long yet: it may still be working
         assert drain_once(consumer="alive", claim_idle_ms=0).stored == 1
         assert stored_ids() == [made["id"]] and pending(scan_redis) == 0
+
+    def test_it_forgets_stopped_drainers_once_nothing_is_pending_for_them(self, placement, scan_redis, monkeypatch):
+        stream = scan_buffer.stream_key()
+        to_stream(scan_redis, event(placement), event(placement, visitor_key="w" * 32))
+        scan_redis.xgroup_create(stream, GROUP, id="0")
+        scan_redis.xreadgroup(GROUP, "stopped-with-one", {stream: ">"}, count=1)  # died holding an entry
+        scan_redis.xreadgroup(GROUP, "stopped-empty", {stream: "0"})  # joined, read nothing new
+        monkeypatch.setattr(drainer, "FORGET_IDLE_MS", 0)
+        alive = Drainer(consumer="alive", claim_idle_ms=60_000)
+        alive.drain_once()
+        # the stopped one holding an entry stays until its entry is claimed
+        assert consumers(scan_redis) == {"alive", "stopped-with-one"} and pending(scan_redis) == 1
+        alive.claim_idle_ms, alive.forgot_at = 0, None
+        assert alive.drain_once().stored == 1
+        assert consumers(scan_redis) == {"alive"}
+        assert ScanEvent.objects.count() == 2 and pending(scan_redis) == 0
+
+    def test_it_never_forgets_a_consumer_holding_an_entry(self, placement, scan_redis):
+        stream = scan_buffer.stream_key()
+        to_stream(scan_redis, event(placement))
+        scan_redis.xgroup_create(stream, GROUP, id="0")
+        scan_redis.xreadgroup(GROUP, "busy", {stream: ">"})
+        assert scan_redis.eval(drainer.FORGET_IF_IDLE, 1, stream, GROUP, "busy") == -1
+        assert pending(scan_redis) == 1
+        scan_redis.xreadgroup(GROUP, "idle", {stream: "0"})
+        assert scan_redis.eval(drainer.FORGET_IF_IDLE, 1, stream, GROUP, "idle") == 0
 
     def test_it_loses_and_acknowledges_nothing_when_the_database_fails_mid_drain(self, placement, scan_redis,
                                                                                  monkeypatch):
