@@ -21,14 +21,14 @@ from time import monotonic
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
-from campaigns import geo, links, scan_buffer
+from campaigns import drainer, geo, links, scan_buffer
 from campaigns.models import Placement
 from campaigns.rules import LinkRules
 from qartsite.db_threads import DatabaseThreads
@@ -188,7 +188,7 @@ def resolve(slug: str) -> Link:
     if not database_outage.known():
         try:
             link = looked_up(slug)
-        except (DatabaseError, InterfaceError) as exc:
+        except drainer.DATABASE_ERRORS as exc:
             database_outage.begin()
             log.warning("The database is away (%s): short links answer from their copies", exc)
         else:
@@ -242,9 +242,29 @@ def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str
     )
     try:
         scan_buffer.push(event)
-    except OSError:
-        # Losing one count is better than stranding the person who scanned the code.
-        log.exception("Could not buffer a scan of placement %s: %s", placement_id, event)
+    except OSError as exc:
+        store_unbuffered(event, exc)
+
+
+def store_unbuffered(event: dict, buffered: OSError) -> None:
+    """Both buffers failed (a spool that cannot be written while Redis is away): the scan goes to the database
+    itself, given the lookup's time (QART["LINK_LOOKUP_SECONDS"]). Only when that fails too is it lost: logged with
+    the event, since losing one count is better than stranding the person who scanned the code."""
+    seconds = settings.QART["LINK_LOOKUP_SECONDS"]
+    try:
+        if database_outage.known():
+            raise DatabaseError("the database is away")
+        if seconds:
+            lookup_threads.call(drainer.store_events, [event], timeout=seconds)
+        else:
+            drainer.store_events([event])
+    except drainer.DATABASE_ERRORS as exc:
+        database_outage.begin()
+        log.error("Could not buffer a scan of placement %s (%s) nor store it (%s): %s", event["placement"], buffered,
+                  exc, event)
+    else:
+        log.warning("Could not buffer a scan of placement %s (%s): stored it in the database", event["placement"],
+                    buffered)
 
 
 @require_safe

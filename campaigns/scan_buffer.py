@@ -10,7 +10,8 @@ event written to one of two durable places, never kept in memory, and `manage.py
 
 `QART["SCAN_BUFFER"]` says which comes first: "spool" (the default; the stream only when the file cannot be
 written) needs a drainer on every web host and a disk that outlives the process; "stream" (the spool only while
-Redis is away) suits web hosts whose disk does not.
+Redis is away) suits web hosts whose disk does not. When neither takes an event, the short link stores it in the
+database itself (`campaigns.redirects.store_unbuffered`).
 
 An event is a dict of plain values (see `scan_event`), made in the request: its own id, the request's time and
 what was worked out from the address (country, visitor key), never the address itself.

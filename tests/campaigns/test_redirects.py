@@ -169,6 +169,35 @@ class TestShortLink:
         assert scan_redis.xlen(scan_buffer.stream_key()) == 1
         assert drain_once().stored == 1 and ScanEvent.objects.count() == 1
 
+    @pytest.mark.parametrize("buffer", ["spool", "stream"])
+    def test_with_neither_buffer_writable_the_scan_goes_to_the_database(self, client, placement, settings, tmp_path,
+                                                                       buffer):
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("")  # the spool folder's path is a file: every append fails
+        settings.QART = {**settings.QART, "SCAN_BUFFER": buffer, "SPOOL_DIR": blocked}
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+        response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE)
+        assert response.status_code == 302 and response["Location"] == placement.redirect_url()
+        stored = ScanEvent.objects.get()
+        assert stored.placement == placement and stored.os == "iOS"
+        assert drain_once().read == 0  # nothing waits in a buffer: it was stored once
+
+    def test_with_neither_buffer_nor_the_database_the_scan_is_logged_and_still_redirected(
+            self, client, placement, settings, tmp_path, monkeypatch, caplog):
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("")
+        settings.QART = {**settings.QART, "SPOOL_DIR": blocked}
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+        client.get(f"/r/{placement.slug}")  # the link's copy is made while the database answers
+
+        def away(events):
+            raise OperationalError("connection refused")
+
+        monkeypatch.setattr(redirects.drainer, "store_events", away)
+        response = client.get(f"/r/{placement.slug}")
+        assert response.status_code == 302
+        assert "nor store it (connection refused)" in caplog.text and f"'placement': {placement.pk}" in caplog.text
+
     def test_a_scan_is_appended_to_a_new_spool_file_after_the_drainer_took_the_old_one(self, client, placement):
         for _ in range(2):
             client.get(f"/r/{placement.slug}")
