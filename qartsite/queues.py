@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.worker_registration import clean_worker_registry
 
 log = logging.getLogger(__name__)
+
+SCHEDULER_CHECK = 30  # seconds: how often an idle worker with a scheduler makes sure the scheduler still runs
 
 
 def workers_on(queue: Queue) -> int:
@@ -32,6 +35,8 @@ class RedisPatience:
     """
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        if timeout is not None and self.scheduler is not None:
+            timeout = min(timeout, SCHEDULER_CHECK)  # RQ's loop heartbeats between two waits: see restart_scheduler
         wait = 1.0
         while True:
             try:
@@ -58,6 +63,23 @@ class RedisPatience:
             super().heartbeat(timeout, pipeline)
         except RedisTimeoutError as exc:  # the next dequeue waits for Redis; the loop must not quit here
             log.warning("Worker %s: heartbeat not sent, Redis did not answer (%s)", self.name, exc)
+            return
+        self.restart_scheduler()
+
+    def restart_scheduler(self) -> None:
+        """Start the scheduler's process again if it died, as it does when Redis goes away. RQ looks only in its
+        maintenance, every 10 minutes, so scheduled jobs (webhook retries) waited that long after a Redis restart;
+        here it is at every heartbeat: at least every SCHEDULER_CHECK seconds while idle (see the dequeue)."""
+        scheduler = self.scheduler
+        if scheduler is None or self.last_cleaned_at is None:  # none, or work() has not started it yet
+            return
+        if scheduler._process is not None and scheduler._process.is_alive():
+            return
+        try:
+            if scheduler.acquire_locks(auto_start=True):
+                log.warning("Worker %s: the scheduler had stopped; started it again", self.name)
+        except RedisError as exc:
+            log.warning("Worker %s: could not start the scheduler again yet (%s)", self.name, exc)
 
 
 class PatientWorker(RedisPatience, Worker):

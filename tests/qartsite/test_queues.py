@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from rq import Queue, Worker
+from rq.scheduler import RQScheduler
+from rq.utils import now
 
 from qartsite import queues
 from tests.conftest import live_queue
@@ -79,3 +81,38 @@ def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_th
                                   name="queues-maintenance")
     worker.check_for_suspension(burst=False)  # logged, not raised
     worker.run_maintenance_tasks()
+
+
+def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat():
+    # RQ starts a dead scheduler again only in its maintenance, every 10 minutes: scheduled webhook retries waited.
+    queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler")
+    lock = RQScheduler.get_locking_key(queue.name)
+    queue.connection.delete(lock)
+    worker._start_scheduler()
+    worker.last_cleaned_at = now()  # as after work()'s first maintenance
+    first = worker.scheduler._process
+    try:
+        assert first is not None and first.is_alive()
+        first.kill()  # what a Redis restart does to it
+        first.join(5)
+        queue.connection.delete(lock)  # its lock went with Redis's data
+        worker.heartbeat()
+        second = worker.scheduler._process
+        assert second is not first and second.is_alive()
+    finally:
+        worker.stop_scheduler()
+        queue.connection.delete(lock, worker.key)
+
+
+def test_an_idle_worker_with_a_scheduler_comes_round_at_least_every_scheduler_check(monkeypatch):
+    queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler-wait")
+    waited = []
+    monkeypatch.setattr(Worker, "dequeue_job_and_maintain_ttl",
+                        lambda self, timeout, max_idle_time=None: waited.append(timeout))
+    worker.dequeue_job_and_maintain_ttl(405)
+    worker.scheduler = RQScheduler([queue], connection=queue.connection)
+    worker.dequeue_job_and_maintain_ttl(405)
+    worker.dequeue_job_and_maintain_ttl(None)  # burst: no wait to shorten
+    assert waited == [405, queues.SCHEDULER_CHECK, None]
