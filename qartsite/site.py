@@ -40,7 +40,7 @@ def client_address(request: HttpRequest) -> str:
     further left come from the client itself and can say anything. A hop that is not an IP address is ignored.
     """
     if settings.QART["TRUST_PROXY"]:
-        hops = request.headers.get("X-Forwarded-For", "").split(",")
+        hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")  # not request.headers: built whole per request
         count = max(1, settings.QART["TRUSTED_PROXY_COUNT"])
         if len(hops) >= count:
             try:
