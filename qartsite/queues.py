@@ -67,16 +67,20 @@ class RedisPatience:
         self.restart_scheduler()
 
     def restart_scheduler(self) -> None:
-        """Start the scheduler's process again if it died, as it does when Redis goes away. RQ looks only in its
-        maintenance, every 10 minutes, so scheduled jobs (webhook retries) waited that long after a Redis restart;
-        here it is at every heartbeat: at least every SCHEDULER_CHECK seconds while idle (see the dequeue)."""
+        """Start this worker's scheduler process again if it died, as it does when Redis goes away, and the scheduler
+        lock is free. RQ looks only in its maintenance, every 10 minutes, so scheduled jobs (webhook retries) waited
+        that long after a Redis restart; here it is at every heartbeat: at least every SCHEDULER_CHECK seconds while
+        idle (see the dequeue). A worker whose scheduler never started (another worker's holds the lock, or a burst)
+        is left to RQ's maintenance, as is the process that runs a job (a forked copy of the worker)."""
         scheduler = self.scheduler
-        if scheduler is None or self.last_cleaned_at is None:  # none, or work() has not started it yet
-            return
-        if scheduler._process is not None and scheduler._process.is_alive():
+        if scheduler is None or self.is_horse or scheduler._process is None or scheduler._process.is_alive():
             return
         try:
-            if scheduler.acquire_locks(auto_start=True):
+            # Only a lock taken now: RQ keeps the dead process's locks in the set, and would start a second scheduler
+            # beside another worker's that took the lock meanwhile.
+            scheduler._acquired_locks = set()
+            if scheduler.acquire_locks():
+                scheduler.start()
                 log.warning("Worker %s: the scheduler had stopped; started it again", self.name)
         except RedisError as exc:
             log.warning("Worker %s: could not start the scheduler again yet (%s)", self.name, exc)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from rq import Queue, Worker
 from rq.scheduler import RQScheduler
-from rq.utils import now
 
 from qartsite import queues
 from tests.conftest import live_queue
@@ -90,7 +89,6 @@ def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat():
     lock = RQScheduler.get_locking_key(queue.name)
     queue.connection.delete(lock)
     worker._start_scheduler()
-    worker.last_cleaned_at = now()  # as after work()'s first maintenance
     first = worker.scheduler._process
     try:
         assert first is not None and first.is_alive()
@@ -103,6 +101,39 @@ def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat():
     finally:
         worker.stop_scheduler()
         queue.connection.delete(lock, worker.key)
+
+
+def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock():
+    queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler-taken")
+    lock = RQScheduler.get_locking_key(queue.name)
+    queue.connection.delete(lock)
+    worker._start_scheduler()
+    first = worker.scheduler._process
+    try:
+        first.kill()
+        first.join(5)
+        queue.connection.set(lock, "another-workers-scheduler")  # it took the lock while this one was dead
+        worker.heartbeat()
+        assert worker.scheduler._process is first and queue.connection.get(lock) == b"another-workers-scheduler"
+    finally:
+        worker.stop_scheduler()
+        queue.connection.delete(lock, worker.key)
+
+
+def test_jobs_run_on_a_forking_worker_with_a_scheduler():
+    # The job's forked process sends heartbeats too: it must not look at (or start) the parent's scheduler.
+    queue = Queue("queues-scheduler-jobs", connection=live_queue("default").connection)
+    queue.connection.delete(RQScheduler.get_locking_key(queue.name))
+    job = queue.enqueue("os.getpid")
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler-jobs")
+    try:
+        worker.work(burst=False, max_jobs=1, with_scheduler=True, logging_level="WARNING")
+        job.refresh()
+        assert job.get_status() == "finished", job.latest_result().exc_string
+    finally:
+        queue.connection.delete(RQScheduler.get_locking_key(queue.name), worker.key)
+        queue.empty()
 
 
 def test_an_idle_worker_with_a_scheduler_comes_round_at_least_every_scheduler_check(monkeypatch):
