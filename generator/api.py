@@ -119,8 +119,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
     worker_silent = serializers.SerializerMethodField(help_text=(
         f"While running: seconds since its worker was last heard from (it reports every {reconcile.RENEWAL} s; past "
-        f"{reconcile.SILENT_AFTER} the worker has most likely stopped, and the job is re-queued or failed within a "
-        f"few minutes). Null otherwise."))
+        f"{reconcile.SILENT_AFTER} s the worker has most likely stopped, and the job is re-queued or failed within a "
+        f"few minutes). Null otherwise, or when Redis cannot tell (it restarted)."))
     candidates = CandidateSerializer(many=True, read_only=True, help_text="Best first.")
 
     class Meta:

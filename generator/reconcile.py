@@ -34,7 +34,9 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 from rq import Queue
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.utils import now as rq_now
 from rq.worker import Worker
 
 from generator import jobs
@@ -93,15 +95,23 @@ def release(connection: Redis, rq_job_id: str) -> None:
 
 
 def worker_silence(job: GenerationJob) -> float | None:
-    """Seconds since the worker running `job` last renewed its lease (every RENEWAL seconds while it lives);
-    LEASE_TTL or more once the lease is gone. None for a job that is not running, or when Redis cannot tell."""
+    """Seconds since the worker running `job` was last heard from: its lease's renewal (a GenerationWorker, every
+    RENEWAL seconds), else RQ's heartbeat of the job (any worker, every RENEWAL seconds; it stays in Redis once the
+    worker is gone). None for a job that is not running, or when neither says (Redis restarted, or cannot tell)."""
     if job.status != Status.RUNNING or job.is_finished:
         return None
+    rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
     try:
-        left = django_rq.get_connection(jobs.QUEUE).pttl(LEASE_PREFIX + (job.rq_job_id or jobs.rq_job_id(job.pk)))
-    except RedisError:
+        connection = django_rq.get_connection(jobs.QUEUE)
+        left = connection.pttl(LEASE_PREFIX + rq_id)
+        if left > 0:
+            return max(0.0, LEASE_TTL - left / 1000)
+        rq_job = Job.fetch(rq_id, connection=connection)
+    except (RedisError, NoSuchJobError):
         return None
-    return float(LEASE_TTL) if left < 0 else max(0.0, LEASE_TTL - left / 1000)
+    if rq_job.last_heartbeat is None or rq_job.get_status(refresh=False) != JobStatus.STARTED:
+        return None
+    return max(0.0, (rq_now() - rq_job.last_heartbeat).total_seconds())
 
 
 def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconciled:

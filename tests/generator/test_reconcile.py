@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from rq import Queue
 from rq.job import Job, JobStatus
+from rq.utils import now as rq_now
 from rq.worker_registration import unregister
 
 from generator import jobs, reconcile
@@ -129,13 +131,22 @@ def test_a_running_job_whose_worker_holds_its_lease_is_left_alone(queue):
 
 def test_worker_silence_counts_from_the_last_lease_renewal(queue):
     job = lost(queue, status="running", stage="generating", attempts=1)
-    assert reconcile.worker_silence(job) == reconcile.LEASE_TTL  # no lease: at least a whole lease ago
+    assert reconcile.worker_silence(job) is None  # no lease and no RQ job (Redis restarted): nothing to go by
     reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
     assert 0 <= reconcile.worker_silence(job) < 2
     reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=reconcile.LEASE_TTL - 75)
     assert 74 < reconcile.worker_silence(job) < 76 and reconcile.worker_silence(job) > reconcile.SILENT_AFTER
     waiting = make_row(enqueue=True)
     assert reconcile.worker_silence(waiting) is None
+
+
+def test_worker_silence_without_a_lease_counts_from_rqs_heartbeat_of_the_job(queue, worker):
+    # A worker that takes no lease (not a GenerationWorker), or one whose lease expired: RQ's own heartbeat.
+    job = taken_by(worker, queue)
+    assert 0 <= reconcile.worker_silence(job) < 5
+    rq_job = queue.fetch_job(job.rq_job_id)
+    rq_job.heartbeat(rq_now() - timedelta(seconds=200), ttl=600)
+    assert 199 < reconcile.worker_silence(job) < 205
 
 
 def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):

@@ -379,7 +379,8 @@ class TestStatus:
                                               "re-queued automatically")
         assert "re-queued automatically" in client.get(f"/generate/jobs/{job.pk}/").content.decode()
         django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
-        assert client.get(f"/generate/jobs/{job.pk}/status.json").json()["worker_silent"] == reconcile.LEASE_TTL
+        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # no lease, no RQ job: nothing claimed
+        assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
 
     def test_it_returns_only_the_jobs_own_fields(self, team_users):
         job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
