@@ -21,7 +21,7 @@ from time import monotonic
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -123,6 +123,9 @@ def find_link(slug: str) -> Link:
 
 # Lookups bounded in time run here (qartsite.db_threads): a scan is answered from the copies once its time is up.
 lookup_threads = DatabaseThreads(count=4, name="link-lookup")
+# Scans neither buffer took are stored here (store_unbuffered), never in the lookup threads.
+store_threads = DatabaseThreads(count=1, name="scan-store")
+STORE_BACKLOG = 10_000
 
 
 def looked_up(slug: str) -> Link:
@@ -247,19 +250,24 @@ def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str
 
 
 def store_unbuffered(event: dict, buffered: OSError) -> None:
-    """Both buffers failed (a spool that cannot be written while Redis is away): the scan goes to the database
-    itself, given the lookup's time (QART["LINK_LOOKUP_SECONDS"]). Only when that fails too is it lost: logged with
-    the event, since losing one count is better than stranding the person who scanned the code."""
-    seconds = settings.QART["LINK_LOOKUP_SECONDS"]
+    """Both buffers failed (a spool that cannot be written while Redis is away): the scan is stored in the database
+    itself by a store thread of its own, which the redirect does not wait for (nor do the lookups, which have their
+    own threads); at most STORE_BACKLOG scans wait for it. Only a scan the database refuses too, or one past the
+    backlog, is lost: logged with the event, since losing one count is better than stranding the person who scanned.
+    With QART["LINK_LOOKUP_SECONDS"] 0 (tests: their database is their thread's) it is stored in the request."""
+    if not settings.QART["LINK_LOOKUP_SECONDS"]:
+        store_event(event, buffered)
+    elif store_threads.waiting() >= STORE_BACKLOG:
+        log.error("Could not buffer a scan of placement %s (%s), and %d scans already wait for the database: %s",
+                  event["placement"], buffered, STORE_BACKLOG, event)
+    else:
+        store_threads.submit(store_event, event, buffered)
+
+
+def store_event(event: dict, buffered: OSError) -> None:
     try:
-        if database_outage.known():
-            raise DatabaseError("the database is away")
-        if seconds:
-            lookup_threads.call(drainer.store_events, [event], timeout=seconds)
-        else:
-            drainer.store_events([event])
+        drainer.store_events([event])
     except drainer.DATABASE_ERRORS as exc:
-        database_outage.begin()
         log.error("Could not buffer a scan of placement %s (%s) nor store it (%s): %s", event["placement"], buffered,
                   exc, event)
     else:

@@ -48,6 +48,17 @@ class DatabaseThreads:
             future.cancel()
             raise TimedOut(f"the database did not answer within {timeout:g} s") from None
 
+    def submit(self, function: Callable[..., T], *args) -> Future:
+        """`function(*args)` in one of the threads, not waited for: its future, never cancelled."""
+        self._start()
+        future: Future = Future()
+        self._calls.put((future, function, args))
+        return future
+
+    def waiting(self) -> int:
+        """Calls not started yet."""
+        return self._calls.qsize()
+
     def stop(self, timeout: float = 10) -> None:
         """End the threads, each closing its connection (tests: a test database cannot be dropped while a
         connection to it is open). The next `call` starts new ones."""

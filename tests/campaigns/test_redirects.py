@@ -384,6 +384,36 @@ class TestHungDatabase:
     def _threads_stopped(self):
         yield
         redirects.lookup_threads.stop()  # their connections closed: the test database can be dropped
+        redirects.store_threads.stop()
+
+    def test_a_scan_neither_buffer_takes_is_stored_by_the_store_thread_unwaited(self, client, placement, settings,
+                                                                                tmp_path, monkeypatch, caplog):
+        import threading
+        import time
+
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("")  # the spool folder's path is a file: every append fails
+        settings.QART = {**settings.QART, "SPOOL_DIR": blocked, "LINK_LOOKUP_SECONDS": 0.3}
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+        release, store = threading.Event(), redirects.drainer.store_events
+
+        def slow(events):
+            release.wait(10)
+            return store(events)
+
+        monkeypatch.setattr(redirects.drainer, "store_events", slow)
+        started = time.monotonic()
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert time.monotonic() - started < 1 and ScanEvent.objects.count() == 0  # the redirect did not wait
+        release.set()
+        for _ in range(100):
+            if ScanEvent.objects.count():
+                break
+            time.sleep(0.05)
+        assert ScanEvent.objects.get().placement == placement
+        monkeypatch.setattr(redirects, "STORE_BACKLOG", 0)  # a full backlog: the scan is logged, not queued
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert "scans already wait for the database" in caplog.text and ScanEvent.objects.count() == 1
 
     def test_a_lookup_that_does_not_answer_in_time_is_answered_from_the_copy(self, client, placement, settings,
                                                                              monkeypatch):
