@@ -240,13 +240,15 @@ def store(checked: CheckedFile) -> list[Placement]:
     Raises:
         ValueError: the file did not pass.
         NamesTaken: the campaign got a placement with one of the file's names since `check`; nothing was stored.
+        FileRefused: the campaign was archived since `check`; nothing was stored.
     """
     if not checked.ok:
         raise ValueError("Only a file whose every row passed can be imported.")
     campaign_id = checked.forms[0].instance.campaign_id
     with transaction.atomic():
         # Another import into this campaign waits here until this one commits, then sees its names.
-        Campaign.objects.select_for_update().only("pk").get(pk=campaign_id)
+        if Campaign.objects.select_for_update().only("pk", "archived").get(pk=campaign_id).archived:
+            raise FileRefused(ARCHIVED_NO_PLACEMENTS)  # archived since the check
         taken = {name.casefold() for name in Placement.objects.filter(campaign_id=campaign_id)
                  .values_list("name", flat=True)}
         clashes = [form.cleaned_data["name"] for form in checked.forms if form.cleaned_data["name"].casefold() in taken]

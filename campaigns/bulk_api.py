@@ -176,6 +176,9 @@ class CampaignBulkActions:
             return Response(ImportResultSerializer(result).data, status=status.HTTP_400_BAD_REQUEST)
         try:
             stored = None if dry_run else bulk.store(checked)
+        except bulk.FileRefused as exc:  # the campaign was archived since the check
+            result["errors"] = [{"row": None, "column": "", "message": str(exc)}]
+            return Response(ImportResultSerializer(result).data, status=status.HTTP_400_BAD_REQUEST)
         except bulk.NamesTaken:
             # Another import took some names since the check: nothing stored; every row's errors as they are now.
             result["errors"] = [vars(error) for error in bulk.check(campaign, data).errors]

@@ -93,10 +93,6 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
         try:
             data = uploaded_csv(form)
             checked = bulk.check(campaign, data)
-        except bulk.FileRefused as exc:
-            form.add_error(None, str(exc))
-            status = 400
-        else:
             if request.POST.get("action") == "import" and checked.ok:
                 try:
                     placements = bulk.store(checked)
@@ -109,6 +105,10 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
                     return redirect("campaigns:detail", campaign_id=campaign.pk)
             else:
                 status = 200 if checked.ok else 400
+        except bulk.FileRefused as exc:  # the file, or a campaign archived since the page was drawn
+            form.add_error(None, str(exc))
+            status = 400
+        else:
             # The rows again, editable: fix them here and check again, or fix the file and upload it again.
             form = ImportForm(initial={"text": data.decode("utf-8-sig")})
             ctx.update(checked=checked, preview=[f.cleaned_data for f in checked.forms])

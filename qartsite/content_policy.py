@@ -1,9 +1,10 @@
 """The Content-Security-Policy header (settings.CONTENT_SECURITY_POLICY), built once per process for most responses.
 
 django-csp's middleware builds the policy from the settings on every response, twice (the enforced and the
-report-only one), each time through `dataclasses.asdict`: ~145 µs a request, ~12 % of a short link's throughput in
-bench/redirect.sh. Most responses use no nonce and no per-view policy (django-csp's decorators), so their header is
-always the same string: this middleware keeps it, and leaves every other response to django-csp.
+report-only one), each time through `dataclasses.asdict`: a noticeable share of the short link's CPU (bench/RESULTS.md,
+"After the bounded lookup and the Content-Security-Policy"). Most responses use no nonce and no per-view policy
+(django-csp's decorators), so their header is always the same string: this middleware keeps it, and leaves every
+other response to django-csp.
 """
 
 from __future__ import annotations

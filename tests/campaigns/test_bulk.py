@@ -124,6 +124,14 @@ class TestCheck:
         with pytest.raises(bulk.FileRefused, match="archived: bring it back before adding placements"):
             bulk.check(campaign, b"name\nPoster\n")
 
+    def test_it_stores_nothing_for_a_campaign_archived_since_the_check(self, campaign):
+        checked = bulk.check(campaign, b"name\nPoster\nFlyer\n")
+        assert checked.ok
+        Campaign.objects.filter(pk=campaign.pk).update(archived=True)  # another tab archived it meanwhile
+        with pytest.raises(bulk.FileRefused, match="archived: bring it back before adding placements"):
+            bulk.store(checked)
+        assert not campaign.placements.exists()
+
     def test_it_refuses_an_unclosed_quote_instead_of_merging_rows(self, campaign):
         text = 'name,location\nA,"Platform 2\nB,Gate\nC,Hall\n'
         with pytest.raises(bulk.FileRefused, match="cannot be read as CSV"):
