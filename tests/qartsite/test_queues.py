@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import signal
+
+import pytest
 from rq import Queue, Worker
 from rq.scheduler import RQScheduler
 
@@ -82,7 +85,24 @@ def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_th
     worker.run_maintenance_tasks()
 
 
-def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat():
+@pytest.fixture
+def default_sigterm():
+    """The scheduler's process is forked from this one and gets a SIGTERM it cannot ignore only once it installs its
+    handlers: an earlier test's worker may have left a handler here that the child would run instead of stopping."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def stopped(worker) -> None:
+    """Stop the worker's scheduler process for good (a SIGTERM before its handlers are installed may be lost)."""
+    process = worker.scheduler._process if worker.scheduler else None
+    if process is not None and process.pid and process.is_alive():
+        process.kill()
+        process.join(5)
+
+
+def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat(default_sigterm):
     # RQ starts a dead scheduler again only in its maintenance, every 10 minutes: scheduled webhook retries waited.
     queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
     worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler")
@@ -99,11 +119,11 @@ def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat():
         second = worker.scheduler._process
         assert second is not first and second.is_alive()
     finally:
-        worker.stop_scheduler()
+        stopped(worker)
         queue.connection.delete(lock, worker.key)
 
 
-def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock():
+def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock(default_sigterm):
     queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
     worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler-taken")
     lock = RQScheduler.get_locking_key(queue.name)
@@ -117,11 +137,11 @@ def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock()
         worker.heartbeat()
         assert worker.scheduler._process is first and queue.connection.get(lock) == b"another-workers-scheduler"
     finally:
-        worker.stop_scheduler()
+        stopped(worker)
         queue.connection.delete(lock, worker.key)
 
 
-def test_jobs_run_on_a_forking_worker_with_a_scheduler():
+def test_jobs_run_on_a_forking_worker_with_a_scheduler(default_sigterm):
     # The job's forked process sends heartbeats too: it must not look at (or start) the parent's scheduler.
     queue = Queue("queues-scheduler-jobs", connection=live_queue("default").connection)
     queue.connection.delete(RQScheduler.get_locking_key(queue.name))
@@ -132,6 +152,7 @@ def test_jobs_run_on_a_forking_worker_with_a_scheduler():
         job.refresh()
         assert job.get_status() == "finished", job.latest_result().exc_string
     finally:
+        stopped(worker)
         queue.connection.delete(RQScheduler.get_locking_key(queue.name), worker.key)
         queue.empty()
 
