@@ -86,7 +86,7 @@ class RequestSizeMiddleware:
         if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get("CONTENT_LENGTH"):
             return length_required(request)
         try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0  # Django reads such a body as empty
         if declared > request_limit():

@@ -102,8 +102,10 @@ def stopped(worker) -> None:
         process.join(5)
 
 
-def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat(default_sigterm):
-    # RQ starts a dead scheduler again only in its maintenance, every 10 minutes: scheduled webhook retries waited.
+@pytest.fixture
+def killed_scheduler(default_sigterm):
+    """A worker whose scheduler ran and was killed, as a Redis restart kills it: (worker, its queue's lock key, the
+    dead process). The scheduler is stopped and its keys deleted afterwards."""
     queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
     worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler")
     lock = RQScheduler.get_locking_key(queue.name)
@@ -112,33 +114,28 @@ def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat(default_si
     first = worker.scheduler._process
     try:
         assert first is not None and first.is_alive()
-        first.kill()  # what a Redis restart does to it
-        first.join(5)
-        queue.connection.delete(lock)  # its lock went with Redis's data
-        worker.heartbeat()
-        second = worker.scheduler._process
-        assert second is not first and second.is_alive()
-    finally:
-        stopped(worker)
-        queue.connection.delete(lock, worker.key)
-
-
-def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock(default_sigterm):
-    queue = Queue("queues-scheduler-test", connection=live_queue("default").connection)
-    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-scheduler-taken")
-    lock = RQScheduler.get_locking_key(queue.name)
-    queue.connection.delete(lock)
-    worker._start_scheduler()
-    first = worker.scheduler._process
-    try:
         first.kill()
         first.join(5)
-        queue.connection.set(lock, "another-workers-scheduler")  # it took the lock while this one was dead
-        worker.heartbeat()
-        assert worker.scheduler._process is first and queue.connection.get(lock) == b"another-workers-scheduler"
+        yield worker, lock, first
     finally:
         stopped(worker)
         queue.connection.delete(lock, worker.key)
+
+
+def test_a_scheduler_that_died_is_started_again_at_the_next_heartbeat(killed_scheduler):
+    # RQ starts a dead scheduler again only in its maintenance, every 10 minutes: scheduled webhook retries waited.
+    worker, lock, first = killed_scheduler
+    worker.connection.delete(lock)  # its lock went with Redis's data
+    worker.heartbeat()
+    second = worker.scheduler._process
+    assert second is not first and second.is_alive()
+
+
+def test_a_dead_scheduler_is_not_started_again_beside_the_one_holding_the_lock(killed_scheduler):
+    worker, lock, first = killed_scheduler
+    worker.connection.set(lock, "another-workers-scheduler")  # it took the lock while this one was dead
+    worker.heartbeat()
+    assert worker.scheduler._process is first and worker.connection.get(lock) == b"another-workers-scheduler"
 
 
 def test_jobs_run_on_a_forking_worker_with_a_scheduler(default_sigterm):
