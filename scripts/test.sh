@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: ruff, then the whole pytest suite twice: on a throwaway PostgreSQL cluster and on SQLite, both with a
-# throwaway Redis. The tests that store media in a bucket (marker `s3`) run once, in the PostgreSQL pass, against a
+# `make test`: ruff, then the whole pytest suite twice, side by side: on a throwaway PostgreSQL cluster and on SQLite,
+# each with its own throwaway Redis (SERIAL=1: one pass after the other). The tests that store media in a bucket (marker `s3`) run once, in the PostgreSQL pass, against a
 # throwaway SeaweedFS S3 server. Everything lives in temporary folders and is stopped and removed on exit, pass or fail.
 # Extra pytest arguments: PYTEST_ARGS="-k demo -x" (from make) or as arguments to this script.
 # FAST=1 (`make test-fast`): the quick local loop: SQLite only, without the tests that start a worker process or
@@ -46,19 +46,22 @@ echo "== ruff check ."
 # Short paths under /tmp: PostgreSQL's unix socket path must stay under ~100 bytes.
 WORK=$(mktemp -d /tmp/qart-test.XXXXXX)
 chmod 755 "$WORK"
-REDIS_PID=""
+REDIS_PIDS=()
 PG_STARTED=""
+BESIDE_PID="" # the SQLite pass while it runs beside the PostgreSQL pass
 
 cleanup() {
     local rc=$?
     trap - EXIT
     trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
+    [ -n "$BESIDE_PID" ] && stop_group "$BESIDE_PID" "the SQLite pass"
     [ -n "$PG_STARTED" ] && pg_stop "$WORK/pg"
     s3_stop
-    if [ -n "$REDIS_PID" ]; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${REDIS_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -75,50 +78,90 @@ if [ -z "$FAST" ]; then
     export QART_TEST_PG_USER=$PG_USER # empty: this user; else the user the cluster runs as (runuser)
 fi
 
-REDIS_PORT=$(free_port 63799)
-echo "== Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" \
-    --logfile "$WORK/redis.log" </dev/null &
-REDIS_PID=$!
-for _ in $(seq 1 50); do
-    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
-    kill -0 "$REDIS_PID" 2>/dev/null || {
-        cat "$WORK/redis.log" >&2
-        die "redis-server exited"
-    }
-    sleep 0.1
-done
-[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || die "redis-server did not answer PING"
-
-export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-export MEDIA_ROOT="$WORK/media" STATIC_ROOT="$WORK/static"
-mkdir -p "$MEDIA_ROOT" "$STATIC_ROOT" # WhiteNoise warns about a missing STATIC_ROOT on every request
+# start_redis NAME: a throwaway Redis for one pass (its own server: the passes run side by side); sets REDIS_URL.
+start_redis() {
+    local name=$1 port pid
+    port=$(free_port $((63799 + ${#REDIS_PIDS[@]} * 10)))
+    echo "== Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$port for the $name pass"
+    mkdir -p "$WORK/redis-$name"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$WORK/redis-$name" \
+        --logfile "$WORK/redis-$name/redis.log" </dev/null &
+    pid=$!
+    REDIS_PIDS+=("$pid")
+    for _ in $(seq 1 50); do
+        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+        kill -0 "$pid" 2>/dev/null || {
+            cat "$WORK/redis-$name/redis.log" >&2
+            die "redis-server exited"
+        }
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] || die "redis-server did not answer PING"
+    REDIS_URL="redis://127.0.0.1:$port/0"
+}
 
 if [ -z "$FAST" ]; then
     s3_start "$WORK/s3"
 fi
 
-# run_suite NAME DATABASE_URL [PYTEST_ARG...]: pytest on that database. "No tests collected" (exit 5) counts as a
-# failure.
-declare -A RESULT=()
-FAILED=0
+# run_suite NAME DATABASE_URL [PYTEST_ARG...]: pytest on that database, with its own Redis, media and static
+# folders. "No tests collected" (exit 5) counts as a failure. Prints the result line; exits with pytest's status.
 run_suite() {
     local name=$1 url=$2 rc=0
     shift 2
+    mkdir -p "$WORK/$name/media" "$WORK/$name/static" # WhiteNoise warns about a missing STATIC_ROOT on every request
     echo "== pytest on $name"
-    DATABASE_URL=$url .venv/bin/pytest "$@" "${pytest_args[@]}" </dev/null || rc=$?
-    case $rc in
-    0) RESULT[$name]="passed" ;;
-    5) RESULT[$name]="FAILED: pytest collected no tests (exit 5)" ;;
-    *) RESULT[$name]="FAILED (pytest exit $rc)" ;;
-    esac
-    [ "$rc" -eq 0 ] || FAILED=1
+    DATABASE_URL=$url REDIS_URL=${PASS_REDIS[$name]} MEDIA_ROOT=$WORK/$name/media STATIC_ROOT=$WORK/$name/static \
+        .venv/bin/pytest "$@" "${pytest_args[@]}" </dev/null || rc=$?
+    return "$rc"
 }
-[ -z "$FAST" ] && run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart"
-if [ -z "$FAST" ]; then
-    run_suite SQLite "sqlite:///$WORK/qart.sqlite3" -m "not s3" # the S3 tests ran in the PostgreSQL pass
+declare -A RESULT=() PASS_REDIS=()
+FAILED=0
+result() {
+    case $2 in
+    0) RESULT[$1]="passed" ;;
+    5) RESULT[$1]="FAILED: pytest collected no tests (exit 5)" ;;
+    *) RESULT[$1]="FAILED (pytest exit $2)" ;;
+    esac
+    [ "$2" -eq 0 ] || FAILED=1
+}
+
+start_redis SQLite
+PASS_REDIS[SQLite]=$REDIS_URL
+unset REDIS_URL
+if [ -n "$FAST" ]; then
+    rc=0
+    run_suite SQLite "sqlite:///$WORK/qart.sqlite3" || rc=$?
+    result SQLite "$rc"
 else
-    run_suite SQLite "sqlite:///$WORK/qart.sqlite3"
+    start_redis PostgreSQL
+    PASS_REDIS[PostgreSQL]=$REDIS_URL
+    unset REDIS_URL
+    # The passes share nothing but the machine, so they run side by side (most of a test's time is waiting on
+    # processes, servers and the browser): the SQLite pass's output is kept in a file and printed after the
+    # PostgreSQL pass's. SERIAL=1 runs them one after the other.
+    sqlite_args=(SQLite "sqlite:///$WORK/qart.sqlite3" -m "not s3") # the S3 tests run in the PostgreSQL pass
+    if [ -n "${SERIAL:-}" ]; then
+        rc=0
+        run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart" || rc=$?
+        result PostgreSQL "$rc"
+        rc=0
+        run_suite "${sqlite_args[@]}" || rc=$?
+        result SQLite "$rc"
+    else
+        echo "== pytest on SQLite runs beside the PostgreSQL pass; its output follows that pass's"
+        setsid bash -c "$(declare -f run_suite); $(declare -p PASS_REDIS pytest_args); WORK=$WORK; \
+            run_suite \"\$@\"" run_suite "${sqlite_args[@]}" >"$WORK/sqlite.log" 2>&1 </dev/null &
+        BESIDE_PID=$!
+        rc=0
+        run_suite PostgreSQL "postgres://qart@127.0.0.1:$PG_PORT/qart" || rc=$?
+        result PostgreSQL "$rc"
+        rc=0
+        wait "$BESIDE_PID" || rc=$?
+        BESIDE_PID=""
+        cat "$WORK/sqlite.log"
+        result SQLite "$rc"
+    fi
 fi
 
 echo "== summary"
