@@ -2,10 +2,12 @@
 # On the device machine: unpack whatever this call carries, then run `bench/gpu.py --out $OUT ARGS...`.
 #
 #   bash bench/device.sh --variants A,P0,P8 --seed-sets 3 --deadline 480
+#   bash bench/device.sh --script bench/fa4_tiles.py --reps 40      (another script, same setup)
 #
 # Carried folders (bench/GPU.md says how each is built here; any subset, in any call):
 #   .whl/*.whl, .whl2/*.whl     Python wheels, installed into /tmp/site (diffusers, torchao, qrcode, ...)
-#   .whl*/fa4/, .whl*/cu13.*    FlashAttention 4's wheels and the two parts of its CuTe DSL libraries: parked in
+#   .whl*/fa4/, .whl*/cu13.*    FlashAttention 4's wheels and the two parts of its CuTe DSL libraries (an xz tar
+#                               cut in two, or the wheel itself cut in two: cu13.whl.part00/01): parked in
 #                               /tmp/qart_parts and unpacked into /tmp/fa4site once both parts have arrived
 #   .whl*/*.tar.xz              packages installed here and packed (Django's stack, OpenCV contrib): into /tmp/site
 #   .whl*/redis/*.deb           Debian's redis-server, unpacked into /tmp/redis (bench/rq_job.py starts it)
@@ -19,7 +21,7 @@ for d in .whl .whl2 .whl3; do
       "$d"/*.whl || exit 3
   fi
   [ -d "$d/fa4" ] && cp "$d"/fa4/* /tmp/qart_parts/
-  cp "$d"/cu13.tar.xz.part* /tmp/qart_parts/ 2>/dev/null
+  cp "$d"/cu13.tar.xz.part* "$d"/cu13.whl.part* /tmp/qart_parts/ 2>/dev/null
   for t in "$d"/*.tar.xz; do  # once per machine: a later call finds the folder still there
     [ -f "$t" ] && [ ! -f "/tmp/site/.$(basename "$t").done" ] && { tar xJf "$t" -C /tmp/site || exit 3; } \
       && touch "/tmp/site/.$(basename "$t").done"
@@ -36,9 +38,19 @@ if [ -f /tmp/qart_parts/cu13.tar.xz.part00 ] && [ -f /tmp/qart_parts/cu13.tar.xz
   mkdir -p /tmp/fa4site && for w in /tmp/qart_parts/*.whl; do python3 -m zipfile -e "$w" /tmp/fa4site; done \
     && cat /tmp/qart_parts/cu13.tar.xz.part00 /tmp/qart_parts/cu13.tar.xz.part01 | tar xJf - -C /tmp/fa4site || exit 4
 fi
+if [ -f /tmp/qart_parts/cu13.whl.part00 ] && [ -f /tmp/qart_parts/cu13.whl.part01 ] \
+   && [ ! -d /tmp/fa4site/nvidia_cutlass_dsl ]; then
+  mkdir -p /tmp/fa4site && cat /tmp/qart_parts/cu13.whl.part00 /tmp/qart_parts/cu13.whl.part01 > /tmp/cu13.whl \
+    && for w in /tmp/qart_parts/*.whl /tmp/cu13.whl; do python3 -m zipfile -e "$w" /tmp/fa4site || exit 4; done
+fi
 # PYTHONPATH runs no .pth files: the CuTe DSL's own packages are named by hand (bench/GPU.md, trap 7).
 [ -d /tmp/fa4site/nvidia_cutlass_dsl ] \
   && export PYTHONPATH=/tmp/site:/tmp/fa4site:/tmp/fa4site/nvidia_cutlass_dsl/dsl_packages
 [ -x /tmp/redis/rs ] && export QART_REDIS_SERVER=/tmp/redis/rs
 echo "device.sh: PYTHONPATH=$PYTHONPATH; FA4 $([ -d /tmp/fa4site/nvidia_cutlass_dsl ] && echo unpacked || echo absent)"
-PYTHONUNBUFFERED=1 python3 -W ignore bench/gpu.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_log.txt"
+script=bench/gpu.py
+if [ "${1:-}" = --script ]; then
+  script=$2
+  shift 2
+fi
+PYTHONUNBUFFERED=1 python3 -W ignore "$script" --out "$OUT" "$@" 2>&1 | tee -a "$OUT/gpu_log.txt"

@@ -932,6 +932,20 @@ class Bench:
         return "\n".join(lines) + "\n"
 
 
+def use_fa4_tile(setting: str) -> dict:
+    """Make every FA4 call of this process use the tile shape and flags in `setting` ("M,N,RS,OL"): the product's
+    op calls `flash_attn_func`, which looks `_flash_attn_fwd` up at each call, so wrapping it reaches them all."""
+    import functools
+
+    from flash_attn.cute import interface
+
+    m, n, rs, ol = (int(x) for x in setting.split(","))
+    chosen = dict(tile_mn=(m, n), mma_pv_is_rs=bool(rs), intra_wg_overlap=bool(ol))
+    interface._flash_attn_fwd = functools.partial(interface._flash_attn_fwd, **chosen)
+    log(f"FA4 tile for this process: {chosen}")
+    return dict(chosen, tile_mn=[m, n])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="toy sizes, 4 steps, 2 runs: a CPU dry run")
@@ -974,6 +988,9 @@ def main() -> None:
                              "time it at --fewstep-steps")
     parser.add_argument("--fewstep-steps", default="4,8")
     parser.add_argument("--queue-jobs", type=int, default=50, help="jobs enqueued at once by the rq queue kinds")
+    parser.add_argument("--fa4-tile", default="",
+                        help="M,N,RS,OL: FA4's tile shape and schedule flags for every call of this process "
+                             "(bench/fa4_tiles.py finds them; default: the kernel's own choice)")
     parser.add_argument("--fewstep-scheduler", default="lcm", choices=parameters.FEWSTEP_SCHEDULERS)
     args = parser.parse_args()
     args.fewstep_steps = [int(s) for s in args.fewstep_steps.split(",") if s.strip()]
@@ -988,6 +1005,8 @@ def main() -> None:
         torch.backends.cudnn.benchmark_limit = args.cudnn_limit
     bench = Bench(args)
     bench.environment()
+    if args.fa4_tile:
+        bench.results["fa4_tile"] = use_fa4_tile(args.fa4_tile)
     bench.results["cudnn_benchmark_limit"] = __import__("torch").backends.cudnn.benchmark_limit
     bench.save()
     stages = [s.strip() for s in args.variants.split(",") if s.strip()]
