@@ -116,7 +116,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "top": dashboard.bars([(row.placement.name, row.figures.scans) for row in rows if row.figures.scans]
                               [:TOP_PLACEMENTS]),
         "can_edit": editor,
-        "placement_form": PlacementForm(team=campaign.team) if editor else None,
+        "placement_form": PlacementForm(team=campaign.team) if editor and not campaign.archived else None,
         "alerts": PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
                                         .select_related("placement"),
         "destination_changes": history.latest(campaign),

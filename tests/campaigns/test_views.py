@@ -290,8 +290,10 @@ class TestPlacementForms:
     def test_an_archived_campaign_offers_and_takes_no_new_placement(self, client, team_users, campaign):
         campaign.set_archived(True)
         client.force_login(team_users.teammate)
-        page = body(client.get(f"/campaigns/{campaign.pk}/"))
+        response = client.get(f"/campaigns/{campaign.pk}/")
+        page = body(response)
         assert "unarchive it to add one" in page and f"/campaigns/{campaign.pk}/placements/new/" not in page
+        assert response.context["placement_form"] is None  # not built for a form the page does not show
         assert f"/campaigns/{campaign.pk}/placements/import/" not in page
         response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA)
         assert response.status_code == 400 and "archived: bring it back before adding placements" in body(response)
