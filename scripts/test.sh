@@ -54,7 +54,11 @@ cleanup() {
     local rc=$?
     trap - EXIT
     trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
-    [ -n "$BESIDE_PID" ] && stop_group "$BESIDE_PID" "the SQLite pass"
+    if [ -n "$BESIDE_PID" ]; then # stopped before it finished: show how far it got
+        stop_group "$BESIDE_PID" "the SQLite pass"
+        echo "== the SQLite pass, stopped (its last lines)"
+        tail -n 40 "$WORK/sqlite.log" 2>/dev/null || true
+    fi
     [ -n "$PG_STARTED" ] && pg_stop "$WORK/pg"
     s3_stop
     local pid
