@@ -30,6 +30,7 @@ def scan(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
+@pytest.mark.django_db
 class TestQartScan:
     def test_it_prints_one_json_object_per_image(self, code_png, tmp_path):
         blank = tmp_path / "blank.png"
@@ -53,6 +54,26 @@ class TestQartScan:
         assert good["model"] == tight["model"] == scan_module.MODEL
         assert tight["grades"]["fixed_pattern"] == "F"
         assert [r["code"] for r in tight["reasons"]] == ["quiet_zone"]
+
+    def test_it_judges_with_the_active_model_as_jobs_do(self, code_png, tmp_path):
+        from django.contrib.auth import get_user_model
+
+        from generator import verifier_models
+        from generator.models import VerifierModel
+
+        edge = tmp_path / "edge.png"
+        qr.render_control_image(qr.encode(URL), 512, border=0).save(edge)
+        before = json.loads(scan(str(edge), "--expect", URL, "--json")[0])
+        weights = dict(scan_module.DEFAULT_MODEL.weights)
+        strict = scan_module.DecisionModel(scan_module.DEFAULT_MODEL.bias - 3.0, tuple(weights.items()),
+                                           scan_module.DEFAULT_MODEL.form)
+        row = VerifierModel.objects.create(model_id=strict.id, form=strict.form, bias=strict.bias,
+                                           weights=[list(item) for item in strict.weights], label_count=60,
+                                           scanned_count=30)
+        verifier_models.activate(row, get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        after = json.loads(scan(str(edge), "--expect", URL, "--json")[0])
+        assert before["model"] == scan_module.MODEL and after["model"] == strict.id != scan_module.MODEL
+        assert after["scan_probability"] < before["scan_probability"]
 
     def test_it_prints_the_reasons_under_the_verdict(self, tmp_path):
         edge = tmp_path / "edge.png"

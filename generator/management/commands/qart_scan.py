@@ -6,14 +6,17 @@ import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
+from generator import verifier_models
 from generator.core.codes import decoders, images, scan
 
 
 class Command(BaseCommand):
     help = (
         "Verify that phones read QR images (exactly TEXT with --expect) and say why not: symbol grades A-F "
-        "and reasons. Exit 0 when every image could be read as an image, 2 otherwise (one message per bad file)."
+        "and reasons, judged by the active verifier model (as jobs are). Exit 0 when every image could be read as an "
+        "image, 2 otherwise (one message per bad file)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,6 +30,7 @@ class Command(BaseCommand):
         if not 0.0 <= threshold <= 1.0:
             raise CommandError(f"--threshold must be between 0 and 1, got {threshold}")
         readers = decoders.available_readers(settings.QART["QREADER_WEIGHTS"])
+        model = None
         bad = 0
         for path in options["images"]:
             try:
@@ -35,10 +39,20 @@ class Command(BaseCommand):
                 self.stderr.write(str(exc))
                 bad += 1
                 continue
-            result = scan.verify(image, options["expect"], threshold=threshold, readers=readers)
+            model = model or self.active_model()
+            result = scan.verify(image, options["expect"], threshold=threshold, readers=readers, model=model)
             self.stdout.write(self.format(path, result, options["json"]))
         if bad:
             raise CommandError(f"{bad} of {len(options['images'])} inputs could not be read", returncode=2)
+
+    def active_model(self) -> scan.DecisionModel:
+        """The model jobs and pages judge by; the shipped default, said so, when the database cannot tell."""
+        try:
+            return verifier_models.active_model()
+        except DatabaseError as exc:
+            self.stderr.write(f"The database could not say which verifier model is active ({exc}); judging with the "
+                              f"shipped default {scan.DEFAULT_MODEL.id}, which jobs may not use.")
+            return scan.DEFAULT_MODEL
 
     @staticmethod
     def format(path: str, result: scan.ScanResult, as_json: bool) -> str:

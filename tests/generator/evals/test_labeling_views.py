@@ -458,5 +458,10 @@ class TestAlignmentPage:
         html = client.get("/evals/alignment/").content.decode()
         assert '<code id="active-model">logistic-v1-cafe0001</code>, activated by root' in html
         assert "0.875" in html and "0.650" in html and "n/a" in html and "5 folds" in html
+        # Which sessions it was fitted to names every team's: superusers only, as in the admin.
+        assert "Fitted to 80 labels (40 scanned) of the teams that labelled scans." in html
+        assert "Friday" not in html.split('id="active-model"')[1].split("</p>")[0]
+        root_html = logged_in(root).get("/evals/alignment/").content.decode()
+        assert "Fitted to 80 labels (40 scanned) from sessions #1 Friday." in root_html
         verifier = client.get("/evals/alignment/?format=json").json()["verifier"]
         assert (verifier["model"], verifier["activated_by"], verifier["labels"]) == ("logistic-v1-cafe0001", "root", 80)
