@@ -181,7 +181,10 @@ class TestSessions:
         data = json.loads(out)
         # 21 images x 3 phones; the imported label without an image is left out
         assert (data["labels"], data["scanned"], data["left_out"]) == (63, 31, 1)
-        assert "1 result(s) left out" in err and "warning" not in err
+        assert "1 result(s) left out" in err
+        # Enough labels to activate, but three phones' labels of 21 pictures (one also shown re-rendered): rougher.
+        assert "warning: The labels are of 12 scanned and 12 not scanned distinct images" in err
+        assert "Only" not in err and data["images"] == {"scanned": 12, "not_scanned": 12}
         assert data["cross_validated"]["roc_auc"] > 0.9
         row = VerifierModel.objects.get(pk=data["stored"])
         assert row.created_by == root and row.source == f"sessions #{session.pk} Friday"
@@ -218,6 +221,17 @@ class TestCsv:
         assert data["labels"] == 32 and data["left_out"] == 2
         assert "line 34: nowhere.png is neither a file beside the CSV nor a stored candidate's image" in err
         assert "line 35: scanned must be yes/no" in err
+
+    def test_it_counts_repeated_rows_of_one_image_as_labels_and_warns_of_the_few_images(self, some, tmp_path, root):
+        sheet = tmp_path / "labels.csv"
+        valid, invalid = sorted((some / "valid").iterdir())[:5], sorted((some / "invalid").iterdir())[:5]
+        rows = [f"{p},{answer},{phone}" for phone in ("iPhone", "Pixel", "Galaxy", "Moto", "Nokia", "Xperia")
+                for paths, answer in ((valid, "yes"), (invalid, "no")) for p in paths]
+        sheet.write_text("image,scanned,device\n" + "\n".join(rows) + "\n")
+        out, err = run("--csv", str(sheet), "--json", "--activate", "--user", "root")
+        data = json.loads(out)
+        assert (data["labels"], data["images"]) == (60, {"scanned": 5, "not_scanned": 5}) and data["active"]
+        assert "warning: The labels are of 5 scanned and 5 not scanned distinct images" in err
 
     def test_it_names_a_missing_file_or_column(self, tmp_path):
         assert "no such file" in refused("--csv", str(tmp_path / "gone.csv"))

@@ -16,7 +16,8 @@ model is never tested on an image it was trained on.
 
 Labels are scarce (a labeling sitting gives a few hundred at best), so the rules are explicit: fewer than
 `MIN_PER_CLASS` labels of either class fit nothing (`TooFewLabels`); fewer than `FULL_PER_CLASS` fit and report
-with a warning (`Calibration.warning`), and the Django layer refuses to activate such a model unless forced.
+with a warning (`Calibration.warning`), and the Django layer refuses to activate such a model unless forced. Labels
+of fewer than `FULL_PER_CLASS` distinct images of a class (one image scanned by several phones) are warned about too.
 """
 
 from __future__ import annotations
@@ -62,21 +63,41 @@ def figures(probabilities: Sequence[float], labels: Sequence[bool], threshold: f
     return Figures(*alignment.agreement((scores >= threshold).astype(float), scores, truth))
 
 
-def label_warning(scanned: int, not_scanned: int) -> str:
-    """The warning for a class below `FULL_PER_CLASS` ("" when both have enough).
+def label_warning(labels: Sequence[bool], groups: Sequence[Hashable] | None = None) -> str:
+    """The warning for a class below `FULL_PER_CLASS` labels ("" when both have enough), and for labels that come
+    from fewer distinct images (`groups`: a key per label, as `calibrate` takes them) than that: ten images scanned
+    by three phones each are thirty labels but ten images' worth of pictures, so the figures are rougher than the
+    count says. Only the label counts decide what is refused.
 
     Raises:
         TooFewLabels: a class has fewer than `MIN_PER_CLASS` labels.
     """
-    fewest = min(scanned, not_scanned)
+    truth = [bool(v) for v in labels]
+    scanned = sum(truth)
+    not_scanned = len(truth) - scanned
     counts = f"{scanned} scanned and {not_scanned} not scanned"
-    if fewest < MIN_PER_CLASS:
+    if min(scanned, not_scanned) < MIN_PER_CLASS:
         raise TooFewLabels(f"Calibration needs at least {MIN_PER_CLASS} labels of each class (scanned and not "
                            f"scanned); these have {counts}.")
-    if fewest < FULL_PER_CLASS:
-        return (f"Only {counts}: fewer than {FULL_PER_CLASS} of a class, so the figures are rough; such a model is "
-                "activated only when forced.")
-    return ""
+    warnings = []
+    if min(scanned, not_scanned) < FULL_PER_CLASS:
+        warnings.append(f"Only {counts}: fewer than {FULL_PER_CLASS} of a class, so the figures are rough; such a "
+                        "model is activated only when forced.")
+    images = images_per_class(truth, groups)
+    if min(images) < FULL_PER_CLASS and images != (scanned, not_scanned):
+        warnings.append(f"The labels are of {images[0]} scanned and {images[1]} not scanned distinct images (several "
+                        f"labels of one image, from several phones): fewer than {FULL_PER_CLASS} images of a class, "
+                        "so the figures are rougher than the label counts say.")
+    return " ".join(warnings)
+
+
+def images_per_class(labels: Sequence[bool], groups: Sequence[Hashable] | None = None) -> tuple[int, int]:
+    """How many distinct images (`groups`' keys; each label its own without them) were labelled scanned, and how
+    many not scanned."""
+    keys = range(len(labels)) if groups is None else groups
+    scanned = {key for key, label in zip(keys, labels, strict=True) if label}
+    not_scanned = {key for key, label in zip(keys, labels, strict=True) if not label}
+    return len(scanned), len(not_scanned)
 
 
 def stratified_folds(
@@ -167,7 +188,9 @@ class Calibration:
     current_model: str  # the id of the model it is compared with
     current: Figures  # that model on the same labels
     cross_validated: Figures  # the fit, pooled over out-of-fold predictions
-    warning: str  # "" with at least FULL_PER_CLASS labels of each class
+    warning: str  # "" with at least FULL_PER_CLASS labels, and images, of each class
+    scanned_images: int = 0  # distinct images labelled scanned (`images_per_class`)
+    not_scanned_images: int = 0
 
     def to_dict(self) -> dict:
         """The figures as `qart_calibrate --json` gives them (and the stored model row keeps)."""
@@ -177,6 +200,7 @@ class Calibration:
             "current": {"model": self.current_model, **self.current.to_dict()},
             "cross_validated": self.cross_validated.to_dict(),
             "model": self.model.id, "warning": self.warning or None,
+            "images": {"scanned": self.scanned_images, "not_scanned": self.not_scanned_images},
         }
 
 
@@ -223,7 +247,8 @@ def calibrate(
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     scanned = int(truth.sum())
-    warning = label_warning(scanned, len(truth) - scanned)
+    warning = label_warning(truth, groups)
+    scanned_images, not_scanned_images = images_per_class(truth, groups)
     fold = stratified_folds(truth, folds, groups, seed)
 
     # 2. The feature table, in the template's order
@@ -236,5 +261,6 @@ def calibrate(
     return Calibration(
         model=model, labels=len(truth), scanned=scanned, folds=folds, threshold=threshold,
         current_model=current.id, current=figures([current.probability(row) for row in features], truth, threshold),
-        cross_validated=figures(pooled, truth, threshold), warning=warning,
+        cross_validated=figures(pooled, truth, threshold), warning=warning, scanned_images=scanned_images,
+        not_scanned_images=not_scanned_images,
     )

@@ -75,9 +75,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         loaded = self.load(labels)
         left_out += len(labels) - len(loaded)
-        scanned = sum(label.scanned for label, _ in loaded)
         try:
-            calibration.label_warning(scanned, len(loaded) - scanned)
+            calibration.label_warning([label.scanned for label, _ in loaded], [label.key for label, _ in loaded])
             calibration.stratified_folds([label.scanned for label, _ in loaded], options["folds"],
                                          [label.key for label, _ in loaded])
         except ValueError as exc:  # too few labels, or too few images for the folds

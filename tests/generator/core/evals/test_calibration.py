@@ -100,6 +100,15 @@ class TestCalibrate:
         result = calibration.calibrate(rows, labels, current=TEMPLATE, template=TEMPLATE)
         assert "29 scanned" in result.warning and "forced" in result.warning
 
+    def test_it_warns_when_the_labels_are_of_few_distinct_images(self):
+        rows, labels = table(30, 30)
+        groups = [i // 3 for i in range(60)]  # each image labelled by three phones: 10 scanned, 10 not
+        result = calibration.calibrate(rows, labels, current=TEMPLATE, template=TEMPLATE, groups=groups)
+        assert "10 scanned and 10 not scanned distinct images" in result.warning and "Only" not in result.warning
+        assert result.to_dict()["images"] == {"scanned": 10, "not_scanned": 10}
+        one_each = calibration.calibrate(rows, labels, current=TEMPLATE, template=TEMPLATE)
+        assert one_each.warning == "" and one_each.to_dict()["images"] == {"scanned": 30, "not_scanned": 30}
+
     def test_it_counts_a_missing_feature_as_zero(self):
         rows, labels = table(20, 20)
         for row in rows:
