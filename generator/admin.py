@@ -291,8 +291,8 @@ class VerifierModelAdmin(admin.ModelAdmin):
     list_display = ("model_id", "is_active", "label_count", "scanned_count", "cross_validated_balanced_accuracy",
                     "current_balanced_accuracy", "created_by", "created", "activated_by", "activated_at")
     list_filter = ("is_active", "form")
-    fields = ("model_id", "form", "bias", "weights", "is_active", "activated_by", "activated_at", "replaced",
-              "created_by", "created", "source", "label_count", "scanned_count", "figures", "labels")
+    fields = ("model_id", "form", "bias", "weights", "is_active", "activated_by", "activated_at", "created_by",
+              "created", "source", "label_count", "scanned_count", "figures", "labels")
     readonly_fields = fields
     actions = ["activate", "activate_anyway"]
     change_list_template = "admin/generator/verifiermodel/change_list.html"
@@ -324,8 +324,9 @@ class VerifierModelAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        # Deleting the active model would silently hand judging back to the shipped one: roll back first.
-        return request.user.is_superuser and not (obj is not None and obj.is_active)
+        # Deleting the active model would silently hand judging back to the shipped one, and deleting one a rollback
+        # may return to would skip it: roll back past it first.
+        return request.user.is_superuser and not (obj is not None and verifier_models.in_use(obj))
 
     @admin.display(description="balanced accuracy (cross-validated)")
     def cross_validated_balanced_accuracy(self, obj: VerifierModel) -> str:
@@ -372,5 +373,7 @@ class VerifierModelAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         active = verifier_models.active_row()
         extra_context = {**(extra_context or {}), "active_model": active,
-                         "shipped_model": scan.MODEL, "can_roll_back": request.user.is_superuser}
+                         "shipped_model": scan.MODEL, "can_roll_back": request.user.is_superuser,
+                         "rolls_back_to": verifier_models.rollback_target() if active else None,
+                         "history": verifier_models.history()}
         return super().changelist_view(request, extra_context)

@@ -448,9 +448,7 @@ class VerifierModel(models.Model):
     is_active = models.BooleanField(default=False)
     activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
-    activated_at = models.DateTimeField(null=True, blank=True)
-    # The model that was active when this one was last activated (empty: the shipped default): where a rollback goes.
-    replaced = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    activated_at = models.DateTimeField(null=True, blank=True)  # when it began judging this time (or again)
 
     class Meta:
         ordering = ["-created", "-pk"]
@@ -463,3 +461,24 @@ class VerifierModel(models.Model):
     @property
     def not_scanned_count(self) -> int:
         return self.label_count - self.scanned_count
+
+
+class VerifierActivation(models.Model):
+    """One activation of a verifier model, kept in order: `verifier_models.rollback` undoes the latest one not yet
+    undone, and the model of the one before it judges again (the shipped default when none is left). A model
+    activated twice has two; a model a live activation names is not deleted (the admin refuses)."""
+
+    model = models.ForeignKey(VerifierModel, on_delete=models.CASCADE, related_name="activations")
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    activated_at = models.DateTimeField(default=timezone.now)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    undone_at = models.DateTimeField(null=True, blank=True, help_text="When a rollback undid it (empty: it stands)")
+
+    class Meta:
+        ordering = ["-activated_at", "-pk"]
+
+    def __str__(self) -> str:
+        undone = " (rolled back)" if self.undone_at else ""
+        return f"{self.model.model_id} activated {self.activated_at:%Y-%m-%d %H:%M}{undone}"

@@ -5,7 +5,9 @@
 - `store(calibration, ...)`: a model fitted by `qart_calibrate`, kept as a row with its figures (not active).
 - `activate(row, user)` and `rollback(user)`: superusers only, since every team's jobs use the active model; a
   model fitted on fewer than `calibration.FULL_PER_CLASS` labels of a class, or to another feature set (`form`) than
-  the verifier's today, is activated only when forced.
+  the verifier's today, is activated only when forced. Each activation is kept (`VerifierActivation`); a rollback
+  undoes the latest one still standing, so rollbacks walk back through the activations in order (a model activated
+  twice is returned to in between) and end at the shipped default.
 - `current_verdict(candidate)`: the candidate's verdict under the active model, verified again (and saved) when
   another model judged it. Called before a candidate becomes a placement's artwork.
 - `judged_fields(result)` and `scan_verdict(candidate)`: what a candidate stores of a verification, and its verdict in
@@ -21,7 +23,7 @@ from django.utils import timezone
 
 from generator.core.codes import images, scan
 from generator.core.evals import calibration
-from generator.models import Candidate, VerifierModel
+from generator.models import Candidate, VerifierActivation, VerifierModel
 
 NOT_SUPERUSER = "Only a superuser activates or rolls back a verifier model: every team's jobs use the active one."
 SCANS = "Scans reliably."
@@ -73,7 +75,7 @@ def activation_refusal(row: VerifierModel) -> str:
 
 
 def activate(row: VerifierModel, user, force: bool = False) -> None:
-    """Make `row` the model every job and page uses; the one active before is where `rollback` returns.
+    """Make `row` the model every job and page uses; `rollback` undoes it. Activating the active model does nothing.
 
     Raises:
         PermissionDenied: `user` is not a superuser.
@@ -85,14 +87,17 @@ def activate(row: VerifierModel, user, force: bool = False) -> None:
     if refusal and not force:
         raise ValueError(refusal)
     with transaction.atomic():
-        previous = VerifierModel.objects.select_for_update().filter(is_active=True).first()
-        if previous is not None and previous.pk == row.pk:
+        _lock()
+        current = VerifierModel.objects.filter(is_active=True).first()
+        if current is not None and current.pk == row.pk:
             return
-        _switch(previous, row, user, replaced=previous)
+        _switch(current, row, user)
+        VerifierActivation.objects.create(model=row, activated_by=user)
 
 
 def rollback(user) -> VerifierModel | None:
-    """Re-activate the model that was active before the active one (None: the shipped default judges again).
+    """Undo the latest activation still standing: the model of the one before it judges again (None: the shipped
+    default does).
 
     Raises:
         PermissionDenied: `user` is not a superuser.
@@ -101,23 +106,57 @@ def rollback(user) -> VerifierModel | None:
     if user is None or not user.is_superuser:
         raise PermissionDenied(NOT_SUPERUSER)
     with transaction.atomic():
-        current = VerifierModel.objects.select_for_update().filter(is_active=True).first()
+        _lock()
+        current = VerifierModel.objects.filter(is_active=True).first()
         if current is None:
             raise ValueError("The shipped default model already judges: there is nothing to roll back.")
-        target = current.replaced
-        # The target keeps its own `replaced`: a second rollback goes one step further back.
-        _switch(current, target, user, replaced=target.replaced if target is not None else None)
+        latest = _standing().filter(model=current).first()  # none for a row made active outside `activate`
+        if latest is not None:
+            latest.undone_by, latest.undone_at = user, timezone.now()
+            latest.save(update_fields=["undone_by", "undone_at"])
+        target = rollback_target()
+        _switch(current, target, user)
     return target
 
 
-def _switch(old: VerifierModel | None, new: VerifierModel | None, user, replaced: VerifierModel | None) -> None:
+def rollback_target() -> VerifierModel | None:
+    """The model a rollback now returns to: that of the latest activation still standing other than the active
+    one's (None: the shipped default)."""
+    standing = _standing().select_related("model")
+    current = standing.filter(model__is_active=True).first()
+    before = (standing.exclude(pk=current.pk) if current is not None else standing).first()
+    return before.model if before is not None else None
+
+
+def history(limit: int = 20) -> list[VerifierActivation]:
+    """The latest activations, newest first, with whether and by whom each was rolled back."""
+    return list(VerifierActivation.objects.select_related("model", "activated_by", "undone_by")[:limit])
+
+
+def in_use(row: VerifierModel) -> bool:
+    """Whether `row` judges now or a rollback may return to it (an activation of it still stands)."""
+    return row.is_active or _standing().filter(model=row).exists()
+
+
+def _standing():
+    return VerifierActivation.objects.filter(undone_at__isnull=True)  # newest first
+
+
+def _lock() -> None:
+    """Serialise activations and rollbacks: every model row locked, in one order, inside the caller's transaction.
+    The caller's next query (a new statement) then sees what the one before it committed; a double-submitted
+    activation finds its model already active instead of activating it a second time."""
+    list(VerifierModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
+def _switch(old: VerifierModel | None, new: VerifierModel | None, user) -> None:
     try:
         with transaction.atomic():
             if old is not None:
                 VerifierModel.objects.filter(pk=old.pk).update(is_active=False)
             if new is not None:
-                new.is_active, new.activated_by, new.activated_at, new.replaced = True, user, timezone.now(), replaced
-                new.save(update_fields=["is_active", "activated_by", "activated_at", "replaced"])
+                new.is_active, new.activated_by, new.activated_at = True, user, timezone.now()
+                new.save(update_fields=["is_active", "activated_by", "activated_at"])
     except IntegrityError:  # the one-active constraint: someone else activated a model meanwhile
         raise ValueError("Another verifier model was activated at the same moment; look again and retry.") from None
     if old is not None:

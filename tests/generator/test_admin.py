@@ -263,8 +263,11 @@ class TestVerifierModelAdmin:
         assert "Activated logistic-v1-bbbb2222: every team" in body
         assert verifier_models.active_row() == second and "Roll back" in client.get(self.URL).content.decode()
         assert client.get(f"{self.URL}rollback/").status_code == 405  # a change: POST only
+        page = client.get(self.URL).content.decode()
+        assert "A rollback returns to <strong>logistic-v1-aaaa1111</strong>" in page and 'id="verifier-history"' in page
         body = client.post(f"{self.URL}rollback/", follow=True).content.decode()
         assert "Rolled back: logistic-v1-aaaa1111 judges again" in body and verifier_models.active_row() == first
+        assert "rolled back by admin" in body and "A rollback returns to the shipped default model" in body
 
     def test_it_needs_the_csrf_token_to_roll_back(self, admin_user, fitted):
         from django.test import Client
@@ -297,6 +300,24 @@ class TestVerifierModelAdmin:
         client.force_login(admin_user)
         client.post(f"{self.URL}{row.pk}/delete/", {"post": "yes"})
         assert verifier_models.active_row() == row
+
+    def test_it_refuses_to_delete_a_model_a_rollback_would_return_to(self, client, admin_user, fitted):
+        from generator import verifier_models
+        from generator.models import VerifierModel
+
+        first, second, unused = (fitted(f"logistic-v1-{c * 8}") for c in "abc")
+        verifier_models.activate(first, admin_user)
+        verifier_models.activate(second, admin_user)
+        client.force_login(admin_user)
+        assert client.post(f"{self.URL}{first.pk}/delete/", {"post": "yes"}).status_code == 403
+        selected = {"action": "delete_selected", "_selected_action": [first.pk, unused.pk], "post": "yes"}
+        assert client.post(self.URL, selected).status_code == 403  # Django's answer: one of them may not go
+        assert VerifierModel.objects.filter(pk__in=[first.pk, unused.pk]).count() == 2
+        client.post(self.URL, {**selected, "_selected_action": [unused.pk]})
+        assert not VerifierModel.objects.filter(pk=unused.pk).exists()
+        verifier_models.rollback(admin_user)  # second rolled back: no rollback returns to it, so it may go
+        client.post(f"{self.URL}{second.pk}/delete/", {"post": "yes"})
+        assert not VerifierModel.objects.filter(pk=second.pk).exists()
 
 
 def change_form_data(response) -> dict:

@@ -109,7 +109,15 @@ class TestActivate:
         verifier_models.activate(second, root)
         assert list(VerifierModel.objects.filter(is_active=True)) == [second]
         second.refresh_from_db()
-        assert (second.replaced, second.activated_by) == (first, root) and second.activated_at is not None
+        assert second.activated_by == root and second.activated_at is not None
+        assert [(a.model, a.activated_by, a.undone_at) for a in verifier_models.history()] == [
+            (second, root, None), (first, root, None)]
+
+    def test_activating_the_active_model_again_changes_nothing(self, root):
+        row = verifier_models.store(fitted(), root, "x", [])
+        verifier_models.activate(row, root)
+        verifier_models.activate(row, root)  # a double-submitted form
+        assert len(verifier_models.history()) == 1 and verifier_models.active_row() == row
 
     def test_the_database_refuses_a_second_active_model(self, root):
         VerifierModel.objects.create(model_id="a", form="f", bias=0, is_active=True)
@@ -127,6 +135,29 @@ class TestRollback:
         assert verifier_models.active_model() == fitted(-4.0).model
         assert verifier_models.rollback(root) is None
         assert verifier_models.active_model() == scan.DEFAULT_MODEL
+
+    def test_it_walks_back_through_a_model_activated_twice_and_ends_at_the_shipped_default(self, root, staff):
+        first = verifier_models.store(fitted(-4.0), root, "x", [])
+        second = verifier_models.store(fitted(-3.0), root, "y", [])
+        for row in (first, second, first):  # the shipped default, then first, second, first again
+            verifier_models.activate(row, root)
+        assert verifier_models.rollback_target() == second
+        assert [verifier_models.rollback(root) for _ in range(3)] == [second, first, None]
+        assert verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert [a.undone_by for a in verifier_models.history()] == [root] * 3
+        with pytest.raises(ValueError, match="nothing to roll back"):
+            verifier_models.rollback(root)
+
+    def test_a_model_a_rollback_may_return_to_is_in_use(self, root):
+        first = verifier_models.store(fitted(-4.0), root, "x", [])
+        second = verifier_models.store(fitted(-3.0), root, "y", [])
+        unused = verifier_models.store(fitted(-2.0), root, "z", [])
+        verifier_models.activate(first, root)
+        verifier_models.activate(second, root)
+        assert verifier_models.in_use(first) and verifier_models.in_use(second) and not verifier_models.in_use(unused)
+        verifier_models.rollback(root)
+        second.refresh_from_db()
+        assert not verifier_models.in_use(second)  # rolled back: no rollback returns to it
 
     def test_it_says_when_there_is_nothing_to_roll_back(self, root):
         with pytest.raises(ValueError, match="nothing to roll back"):

@@ -35,12 +35,12 @@ PROJECT_APPS = ("qartsite", "campaigns", "generator")
 # proxy of knox's model) and names it; generator 0009 records the verifier's shipped decision model (not active);
 # campaigns 0005 counts the stored scans into the daily rollups.
 ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel", "generator_verifiermodel",
-                        "campaigns_scanrollup", *("campaigns_" + name for name in (
+                        "generator_verifieractivation", "campaigns_scanrollup", *("campaigns_" + name for name in (
                             "webhookendpoint", "webhookdelivery", "placementalert", "reportshare",
                             "destinationchange"))}
 # Tables added since the snapshot that no migration fills: nothing of theirs to load afterwards.
 EMPTY_AFTER_MIGRATION = {"campaigns_webhookendpoint", "campaigns_webhookdelivery", "campaigns_placementalert",
-                         "campaigns_reportshare", "campaigns_destinationchange"}
+                         "campaigns_reportshare", "campaigns_destinationchange", "generator_verifieractivation"}
 # Rows that a migration moves on purpose: DRF's plain-text tokens become knox's hashed ones (qartsite 0002).
 MOVED = {"authtoken_token": "knox_authtoken"}
 # Django's registries of models, which grow with every model added since (by the project or by a new package).
