@@ -345,7 +345,7 @@ class VerifierModelAdmin(admin.ModelAdmin):
         try:
             verifier_models.activate(row, request.user, force=force)
         except (PermissionDenied, ValueError) as exc:
-            few = not force and verifier_models.activation_refusal(row)
+            few = not force and request.user.is_superuser and verifier_models.activation_refusal(row)
             hint = " “Activate anyway” activates it on purpose." if few else ""
             self.message_user(request, f"{exc}{hint}", messages.ERROR)
             return

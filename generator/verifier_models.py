@@ -199,7 +199,8 @@ def current_verdict(candidate: Candidate, model: scan.DecisionModel | None = Non
     result = scan.verify(image, candidate.job.content, threshold=settings.QART["SCAN_THRESHOLD"], model=model)
     fields = judged_fields(result)
     # Keep what the job stored besides the verification (e.g. repair's figures), replace the verification's part.
-    fields["scan_details"] = {**candidate.scan_details, **fields["scan_details"]}
+    kept = candidate.scan_details if isinstance(candidate.scan_details, dict) else {}
+    fields["scan_details"] = {**kept, **fields["scan_details"]}
     for name, value in fields.items():
         setattr(candidate, name, value)
     candidate.save(update_fields=list(fields))
@@ -208,8 +209,9 @@ def current_verdict(candidate: Candidate, model: scan.DecisionModel | None = Non
 
 def scan_reasons(candidate: Candidate) -> list[dict[str, str]]:
     """What the verifier found wrong, `{"code", "text"}` worst first ([] when nothing, or not recorded)."""
-    reasons = (candidate.scan_details or {}).get("reasons") or []
-    return [r for r in reasons if isinstance(r, dict) and r.get("text")]
+    details = candidate.scan_details if isinstance(candidate.scan_details, dict) else {}
+    reasons = details.get("reasons") if isinstance(details.get("reasons"), list) else []
+    return [r for r in reasons if isinstance(r, dict) and isinstance(r.get("text"), str) and r["text"]]
 
 
 def scan_verdict(candidate: Candidate) -> str:
@@ -223,7 +225,8 @@ def scan_verdict(candidate: Candidate) -> str:
     if reasons:
         return f"May not scan: {_sentences(reasons)}"
     # Candidates stored before reasons were recorded say no more than their verdict.
-    return f"May not scan: {FEW_READS}" if "reasons" in (candidate.scan_details or {}) else "May not scan."
+    recorded = isinstance(candidate.scan_details, dict) and "reasons" in candidate.scan_details
+    return f"May not scan: {FEW_READS}" if recorded else "May not scan."
 
 
 def _sentences(texts: list[str]) -> str:

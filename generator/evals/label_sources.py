@@ -65,7 +65,8 @@ def sessions_by_id(ids: list[int]) -> list[LabelingSession]:
     Raises:
         LabelSourceError: an id that no session has.
     """
-    found = {s.pk: s for s in LabelingSession.objects.filter(pk__in=ids)}
+    # An id past the database's integer range names no session (the query would overflow).
+    found = {s.pk: s for s in LabelingSession.objects.filter(pk__in=[i for i in ids if 0 < i < 2**63])}
     missing = [str(i) for i in ids if i not in found]
     if missing:
         raise LabelSourceError(f"no labelling session with id {', '.join(missing)}")
@@ -145,14 +146,14 @@ def csv_labels(path: Path) -> tuple[list[LabelledImage], list[str]]:
         raise LabelSourceError(f"{path}: {errors[0]}")
     errors = [f"{path}: {e}" for e in errors]
     files = {row.line: path.parent / row.image for row in rows}
-    stored = label_csv.candidates_by_file_name(PurePath(row.image).name for row in rows
-                                               if not files[row.line].is_file())
+    beside = {line for line, file in files.items() if is_file(file)}
+    stored = label_csv.candidates_by_file_name(PurePath(row.image).name for row in rows if row.line not in beside)
     labels = []
     for row in rows:
         group = f"{row.device or 'unknown device'} / {row.app or 'unknown app'}"
         ref = f"{path.name} line {row.line}"
         candidate = stored.get(PurePath(row.image).name)
-        if files[row.line].is_file():
+        if row.line in beside:
             file = files[row.line]
             labels.append(LabelledImage(ref=ref, scanned=row.scanned, key=str(file.resolve()), group=group, path=file))
         elif candidate is not None:
@@ -162,3 +163,11 @@ def csv_labels(path: Path) -> tuple[list[LabelledImage], list[str]]:
             errors.append(f"{path}: line {row.line}: {row.image} is neither a file beside the CSV nor a stored "
                           "candidate's image")
     return labels, errors
+
+
+def is_file(path: Path) -> bool:
+    """Whether `path` is a file; False for a name the system refuses (too long, say) rather than an error."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False

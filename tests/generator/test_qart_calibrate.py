@@ -242,6 +242,16 @@ class TestCsv:
 class TestBadInput:
     def test_it_names_an_unknown_session(self, db):
         assert "no labelling session with id 999" in refused("--session", "999")
+        huge = "9" * 23  # past the database's integers: no session either, not an overflow
+        assert f"no labelling session with id {huge}" in refused("--session", huge)
+
+    def test_it_reports_a_csv_row_whose_name_the_system_refuses(self, some, tmp_path):
+        sheet = tmp_path / "labels.csv"
+        rows = [f"{p},yes" for p in sorted((some / "valid").iterdir())]
+        rows += [f"{p},no" for p in sorted((some / "invalid").iterdir())]
+        sheet.write_text("image,scanned\n" + "\n".join(rows + ["x" * 5000 + ".png,yes"]) + "\n")
+        out, err = run("--csv", str(sheet), "--json")
+        assert json.loads(out)["left_out"] == 1 and "line 34: xxxx" in err and "Traceback" not in err
 
     def test_it_names_a_missing_folder(self, tmp_path):
         assert "no such folder" in refused("--images-dir", str(tmp_path / "nowhere"))

@@ -203,6 +203,12 @@ class TestScanVerdict:
     def judged(verdict: str = "pass", misread: bool = False, **details) -> Candidate:
         return Candidate(verdict=verdict, misread=misread, scan_details=details)
 
+    def test_it_reads_details_that_are_not_an_object_as_none(self):
+        for details in ([1, 2], "text", {"reasons": "a string"}, {"reasons": [{"text": 5}, "x"]}):
+            candidate = Candidate(verdict="fail", misread=False, scan_details=details)
+            assert verifier_models.scan_reasons(candidate) == []
+            assert verifier_models.scan_verdict(candidate).startswith("May not scan")
+
     def test_it_says_a_passing_code_scans(self):
         assert verifier_models.scan_verdict(self.judged(reasons=[])) == "Scans reliably."
 
