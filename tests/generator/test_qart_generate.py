@@ -8,6 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from generator import jobs
+from generator.core.engines import parameters
+
 URL = "https://qart.example/r/AbC123"
 
 
@@ -68,6 +71,31 @@ class TestQartGenerate:
         with pytest.raises(CommandError) as exc:
             generate("p", "--content", URL, "--model", "no/such-model", "-o", str(tmp_path), *args)
         assert message in str(exc.value)
+
+    @pytest.mark.parametrize("args", [["--preset", "fewstep"], ["--scheduler", "lcm"], ["--scheduler", "tcd"]])
+    def test_it_refuses_the_few_step_preset_without_a_lora_before_loading(self, tmp_path, monkeypatch, args):
+        monkeypatch.setattr(jobs, "get_engine", lambda *a, **k: pytest.fail("loaded the engine"))
+        with pytest.raises(CommandError, match="is not offered here.*needs QART_FEWSTEP_LORA"):
+            generate("p", "--content", URL, "-o", str(tmp_path), *args)
+
+    def test_the_few_step_preset_draws_with_the_configured_scheduler(self, settings, tmp_path, monkeypatch):
+        settings.QART = {**settings.QART, "FEWSTEP_LORA": str(tmp_path / "lora.safetensors"),
+                         "FEWSTEP_SCHEDULER": "tcd"}
+        monkeypatch.setattr(jobs, "get_engine", lambda *a, **k: (_ for _ in ()).throw(
+            parameters.EngineUnavailable("stop here")))
+        seen = []
+        real = parameters.GenerationParams.validate
+        monkeypatch.setattr(parameters.GenerationParams, "validate", lambda p: (seen.append(p.scheduler), real(p)))
+        with pytest.raises(CommandError, match="stop here"):
+            generate("p", "--content", URL, "-o", str(tmp_path), "--preset", "fewstep")
+        assert seen == ["tcd"]
+        with pytest.raises(CommandError, match="Scheduler 'lcm' is not offered here"):  # the LoRA is a TCD one
+            generate("p", "--content", URL, "-o", str(tmp_path), "--scheduler", "lcm")
+
+    def test_a_bad_warm_shapes_setting_is_one_message(self, settings, tmp_path):
+        settings.QART = {**settings.QART, "WARM_SHAPES": "abc"}
+        with pytest.raises(CommandError, match="QART_WARM_SHAPES"):
+            generate("p", "--content", URL, "-o", str(tmp_path), "--model", "tiny")
 
     def test_it_refuses_content_that_is_too_long(self, tmp_path):
         with pytest.raises(CommandError, match="too long for QR art"):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator import jobs
@@ -112,11 +113,17 @@ class Command(BaseCommand):
         try:
             if options["preset"]:
                 params = params.with_preset(options["preset"])
+                if options["preset"] == "fewstep" and jobs.fewstep_scheduler():
+                    params.scheduler = jobs.fewstep_scheduler()  # the configured LoRA's (lcm or tcd), as on the page
             if options["steps"] is not None:
                 params.steps = options["steps"]
             if options["scheduler"] is not None:
                 params.scheduler = options["scheduler"]
             params.validate()
+            if params.scheduler not in jobs.schedulers():  # lcm/tcd: only with the configured few-step LoRA
+                raise ValueError(f"Scheduler {params.scheduler!r} is not offered here: choose one of "
+                                 f"{', '.join(jobs.schedulers())} (the few-step preset needs QART_FEWSTEP_LORA, and "
+                                 "then its QART_FEWSTEP_SCHEDULER).")
             config.validate()
             qr.encode(options["content"], ecc=config.ecc, max_version=config.max_version)
             if options["init_image"]:
@@ -131,7 +138,7 @@ class Command(BaseCommand):
         try:
             # One-off: skip the minutes-long compile that a long-lived worker pays once.
             engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]), optimize=False)
-        except parameters.EngineUnavailable as exc:
+        except (parameters.EngineUnavailable, ImproperlyConfigured) as exc:  # missing weights, a bad QART_ setting
             raise CommandError(str(exc)) from None
         if engine.spec.tiny:
             self.stderr.write("Using the tiny model: random weights, so the images are noise (for testing).")
