@@ -125,9 +125,15 @@ def live_workers() -> list[WorkerReport] | None:
 
 
 def diffusion_has_weights() -> bool:
-    """Whether the diffusion engine would draw real pictures: a live worker has (or is loading) real weights, or
-    settings name them (a worker started with them will load them); otherwise only the tiny test model."""
-    return bool(settings.QART["MODEL"]) or any(w.draws_pictures for w in live_workers() or [])
+    """Whether the diffusion engine would draw real pictures. Where workers report, what they hold decides: one has
+    (or is loading) real weights; a worker whose weights failed to load or that runs the tiny test model draws none,
+    whatever settings say. With no report (no worker yet, or Redis away), settings decide: they name weights other
+    than the tiny model (a worker started with them will load them)."""
+    workers = live_workers()
+    if workers:
+        return any(w.draws_pictures for w in workers)
+    model = settings.QART["MODEL"]
+    return bool(model) and model != "tiny"
 
 
 def default_engine(picture_given: bool = True) -> str:

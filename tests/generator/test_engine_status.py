@@ -236,6 +236,21 @@ def test_it_finds_no_weights_on_tiny_or_unavailable_workers(connection, no_model
     assert engine_status.default_engine() == engine_status.HALFTONE
 
 
+def test_what_live_workers_hold_wins_over_settings(connection, settings):
+    # A worker whose named weights failed to load, or one on the tiny model, draws no picture: settings naming
+    # weights do not make the page promise them or send pictures to the diffusion engine.
+    settings.QART = {**settings.QART, "MODEL": "/nonexistent/sd15"}
+    engine_status.record(connection, WorkerReport("w2", "gpu-host-1", "unavailable", error="no weights"), ttl=300)
+    assert not engine_status.diffusion_has_weights() and engine_status.page_status().note
+    assert engine_status.default_engine() == engine_status.HALFTONE
+
+
+def test_the_tiny_model_named_in_settings_is_no_weights(connection, settings):
+    settings.QART = {**settings.QART, "MODEL": "tiny"}
+    assert not engine_status.diffusion_has_weights()
+    assert engine_status.default_engine() == engine_status.HALFTONE
+
+
 def test_it_keeps_diffusion_for_a_request_without_a_picture(connection, no_model_setting):
     assert engine_status.default_engine(picture_given=False) == engine_status.DIFFUSION
 
