@@ -110,11 +110,20 @@ def get_engine(
     if key not in _engines:
         log.info("Loading generation engine: %s", spec.label)
         devices, shapes = settings.QART["DEVICES"], warm_shapes()
-        if len(devices) > 1:
-            _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
-        else:
-            _engines[key] = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize,
-                                                 warm_shapes=shapes)
+        try:
+            if len(devices) > 1:
+                _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
+            else:
+                _engines[key] = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize,
+                                                     warm_shapes=shapes)
+        except parameters.EngineUnavailable:
+            raise
+        except Exception as exc:  # a file failing where no check foresaw it: one message, not a dead worker
+            log.exception("Loading the generation engine failed")
+            raise parameters.EngineUnavailable(
+                f"The generation engine could not be loaded ({type(exc).__name__}: {exc}). Check the files that "
+                "QART_MODEL, QART_CONTROLNET, QART_AESTHETIC_CLIP, QART_AESTHETIC_HEAD and QART_FEWSTEP_LORA name."
+            ) from None
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
     return _engines[key]
 

@@ -256,6 +256,20 @@ def test_the_engine_is_warmed_on_the_shapes_in_settings(settings, monkeypatch):
     assert loaded == [{"optimize": True, "warm_shapes": ((768, 8), (512, 4))}]
 
 
+def test_a_load_failing_where_no_check_foresaw_it_is_one_message(settings, monkeypatch):
+    settings.QART = {**settings.QART, "DEVICES": []}
+    monkeypatch.setattr(jobs, "_engines", {})
+
+    def fail(spec, device, **kwargs):
+        raise KeyError("layers.0.weight")  # e.g. an aesthetic head of other tensors, as safetensors reports it
+
+    monkeypatch.setattr(jobs.loading, "load_engine", fail)
+    with pytest.raises(jobs.parameters.EngineUnavailable) as exc:
+        jobs.get_engine(jobs.parameters.ModelSpec(tiny=True))
+    assert "could not be loaded (KeyError: 'layers.0.weight')" in str(exc.value)
+    assert "QART_AESTHETIC_HEAD" in str(exc.value) and jobs._engines == {}
+
+
 def test_a_bad_warm_shape_stops_the_worker_with_one_message(settings):
     settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
     with pytest.raises(ImproperlyConfigured) as exc:

@@ -120,15 +120,27 @@ def fuse_lora(modules: dict, state: dict, alphas: dict, scale: float = 1.0) -> i
         module = modules.get(prefix)
         layer = _submodule(module, path) if module is not None else None
         weight = getattr(layer, "weight", None)
-        if up is None or weight is None:
+        if weight is None:
             raise FewStepLoraError(f"The few-step LoRA has weights for '{name}', which this model lacks: it was made "
                                    f"for another model. {HINT}")
+        if up is None:
+            raise FewStepLoraError(f"The few-step LoRA has no up weights (lora_B) for '{name}', only its down "
+                                   f"weights: the file is incomplete. {HINT}")
+        if down.ndim < 2 or up.ndim < 2 or down.shape[0] == 0:
+            raise FewStepLoraError(f"The few-step LoRA's weights for '{name}' are not matrices (down "
+                                   f"{tuple(down.shape)}, up {tuple(up.shape)}): the file is damaged. {HINT}")
         rank = down.shape[0]
+        if up.shape[1] != rank:
+            raise FewStepLoraError(f"The few-step LoRA's weights for '{name}' disagree on their rank (down {rank}, up "
+                                   f"{up.shape[1]}): the file is damaged. {HINT}")
         # Kohya files keep 1x1 convolutions' LoRA as matrices and the reverse: compare the sizes, reshape below.
-        if up.shape[0] != weight.shape[0] or up.shape[1] != rank or down[0].numel() != weight[0].numel():
+        if up.shape[0] != weight.shape[0] or down[0].numel() != weight[0].numel():
             raise FewStepLoraError(
                 f"The few-step LoRA does not fit this model: '{name}' is {tuple(weight.shape)} here, the LoRA's layers "
                 f"make {(up.shape[0], *down.shape[1:])}. It was made for another model (SD1.5 is needed). {HINT}")
+        if not (torch.isfinite(down).all() and torch.isfinite(up).all()):
+            raise FewStepLoraError(f"The few-step LoRA's weights for '{name}' hold NaN or infinite values: the file "
+                                   f"is damaged. {HINT}")
         pairs.append((weight, down, up, scale * alphas.get(name, rank) / rank))
     if not pairs:
         raise FewStepLoraError(f"The few-step LoRA has no weights for this model's UNet. {HINT}")

@@ -35,6 +35,10 @@ SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 SD15_CONFIG_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
+AESTHETIC_HINT = ("Point QART_AESTHETIC_CLIP at a local CLIP ViT-L/14 folder and QART_AESTHETIC_HEAD at the LAION "
+                  "aesthetic predictor's .pth or .safetensors file, or unset both to rank without aesthetic scores.")
+
+
 def _not_found(spec: ModelSpec, what: str, name: str) -> ModelNotFound:
     return ModelNotFound(
         f"The {what} weights '{name}' are not on this machine, and qart never downloads at run time. "
@@ -172,11 +176,20 @@ def load_engine(
     # 3. Aesthetic predictor (optional)
     predictor = None
     if aesthetic and spec.aesthetic_clip and spec.aesthetic_head:
+        head = Path(spec.aesthetic_head).expanduser()
+        if not head.is_file():
+            raise ModelNotFound(f"The aesthetic predictor's head '{spec.aesthetic_head}' is not a file on this "
+                                f"machine. {AESTHETIC_HINT}")
         try:
             predictor = aesthetics.load_predictor(spec.aesthetic_clip, spec.aesthetic_head, device, dtype)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (OSError, ValueError) as exc:  # the CLIP folder: not on this machine, or not a CLIP model
             log.info("Aesthetic predictor load failed: %s", exc)
-            raise _not_found(spec, "aesthetic predictor", spec.aesthetic_clip) from None
+            raise ModelNotFound(f"The aesthetic predictor's CLIP model '{spec.aesthetic_clip}' could not be loaded "
+                                f"from this machine ({exc}). {AESTHETIC_HINT}") from None
+        except Exception as exc:  # the head's file: safetensors' own error, a .pth of other tensors (KeyError)...
+            log.info("Aesthetic predictor head load failed: %r", exc)
+            raise ModelNotFound(f"The aesthetic predictor's head '{spec.aesthetic_head}' could not be read "
+                                f"({type(exc).__name__}: {exc}). {AESTHETIC_HINT}") from None
 
     # 4. The few-step preset's UNet: fused before anything fuses QKV or compiles
     fewstep_unet = load_fewstep_unet(txt2img.unet, spec.fewstep_lora) if spec.fewstep_lora else None

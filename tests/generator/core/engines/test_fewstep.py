@@ -108,6 +108,28 @@ class TestLoading:
         with pytest.raises(FewStepLoraError, match="which this model lacks"):
             fewstep.load_fewstep_unet(tiny_engine.txt2img.unet, str(tmp_path / "elsewhere.safetensors"))
 
+    @pytest.mark.parametrize(("damage", "message"), [
+        (lambda a, b: {"A": a}, "no up weights"),
+        (lambda a, b: {"A": a, "B": b.flatten().contiguous()}, "not matrices"),
+        (lambda a, b: {"A": a[:0].contiguous(), "B": b[:, :0].contiguous()}, "not matrices"),
+        (lambda a, b: {"A": a, "B": torch.cat([b, b], dim=1)}, "disagree on their rank"),
+        (lambda a, b: {"A": a, "B": torch.full_like(b, float("nan"))}, "NaN or infinite"),
+    ])
+    def test_a_damaged_layer_gets_one_message_and_changes_nothing(self, tiny_engine, lora_path, tmp_path, damage,
+                                                                  message):
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(lora_path)
+        name = sorted(k for k in state if k.endswith(".lora_A.weight"))[0].removesuffix(".lora_A.weight")
+        damaged = damage(state.pop(f"{name}.lora_A.weight"), state.pop(f"{name}.lora_B.weight"))
+        state.update({f"{name}.lora_{part}.weight": tensor for part, tensor in damaged.items()})
+        save_file(state, str(tmp_path / "damaged.safetensors"))
+        unet = tiny_engine.txt2img.unet
+        before = {k: v.clone() for k, v in unet.state_dict().items()}
+        with pytest.raises(FewStepLoraError, match=message):
+            fewstep.load_fewstep_unet(unet, str(tmp_path / "damaged.safetensors"))
+        assert all(torch.equal(before[k], v) for k, v in unet.state_dict().items())
+
     def test_through_the_loader_a_bad_lora_stops_loading_with_its_message(self, tiny_spec, tmp_path):
         bad = tmp_path / "bad.safetensors"
         bad.write_bytes(b"\x00" * 64)

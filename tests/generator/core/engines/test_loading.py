@@ -7,6 +7,7 @@ configs only, so every weight must come from the file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import socket
@@ -262,6 +263,14 @@ class TestMissingWeights:
         message = str(exc.value)
         assert "monster-labs/control_v1p_sd15_qrcode_monster" in message
         assert "Lykon/DreamShaper" in message and "--model tiny" in message and "QART_MODEL" in message
+
+    def test_a_missing_or_unreadable_aesthetic_head_names_it(self, tiny_spec, tmp_path):
+        missing = dataclasses.replace(tiny_spec, aesthetic_head=str(tmp_path / "head.safetensors"))
+        with pytest.raises(ModelNotFound, match="head '.*head.safetensors' is not a file.*QART_AESTHETIC_HEAD"):
+            loading.load_engine(missing, device="cpu", warm_up=False)
+        (tmp_path / "head.safetensors").write_text("not tensors")
+        with pytest.raises(ModelNotFound, match="head '.*head.safetensors' could not be read.*QART_AESTHETIC_HEAD"):
+            loading.load_engine(missing, device="cpu", warm_up=False)
 
     def test_a_missing_local_file_names_it(self, tiny_spec, tmp_path):
         spec = ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
