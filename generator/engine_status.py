@@ -166,7 +166,8 @@ def summary(workers: list[WorkerReport] | None) -> str:
         elif state == "loading":
             parts.append(f"{_count(n, kind)} loading {model}")
         else:
-            parts.append(f"{_count(n, kind)} without a diffusion engine: halftone only")
+            parts.append(f"{_count(n, kind)} without a diffusion engine ({model} could not be loaded: the worker's "
+                         "log says why): halftone only")
     line = "; ".join(parts) + "."
     fast = fast_shapes(workers)
     if fast:

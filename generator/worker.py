@@ -97,9 +97,11 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         from generator import jobs
         from generator.core.engines import devices, parameters
 
+        device = model = ""
         try:
             spec = jobs.engine_spec()
             device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
+            model = spec.base
             self._report(engine_status.WorkerReport(self.name, "", "loading", device, spec.base, spec.tiny),
                          engine_status.LOADING_TTL)
             with engine_status.kept_alive(self.connection, self.name):
@@ -124,7 +126,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         except parameters.EngineUnavailable as exc:
             # Keep serving: each job will fail with this same message instead of hanging in the queue.
             log.error("%s", exc)
-            report = engine_status.WorkerReport(self.name, "", "unavailable", error=str(exc))
+            report = engine_status.WorkerReport(self.name, "", "unavailable", device, model, error=str(exc))
         self._report(report, self.worker_ttl + 60)
         return super().work(*args, **kwargs)
 

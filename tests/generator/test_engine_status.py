@@ -15,6 +15,7 @@ from rq import SimpleWorker
 from rq.worker_registration import unregister
 
 from generator import engine_status, jobs
+from generator.core.engines import parameters
 from generator.core.engines.diffusion import Shape
 from generator.core.engines.parameters import ModelSpec
 from generator.engine_status import WorkerReport
@@ -168,9 +169,11 @@ def test_it_says_a_worker_is_loading():
 
 
 def test_it_says_a_worker_without_an_engine_draws_halftone_only():
-    unavailable = WorkerReport("w1", "gpu-host-1", "unavailable", error="No weights for Lykon/DreamShaper")
+    unavailable = WorkerReport("w1", "gpu-host-1", "unavailable", "cuda", MODEL, error=f"No weights for {MODEL}")
 
-    assert engine_status.summary([unavailable]) == "1 CPU worker without a diffusion engine: halftone only."
+    assert engine_status.summary([unavailable]) == (
+        f"1 GPU worker without a diffusion engine ({MODEL} could not be loaded: the worker's log says why): "
+        "halftone only.")
 
 
 def test_it_names_the_sizes_every_compiled_worker_was_warmed_for():
@@ -365,3 +368,21 @@ def test_a_redis_that_accepts_and_never_answers_costs_seconds_not_the_request(mo
         server.close()
         for connection, _ in held:
             connection.close()
+
+
+def test_a_worker_whose_engine_cannot_load_keeps_serving_and_says_what_failed(worker, connection, settings,
+                                                                              monkeypatch):
+    settings.QART = {**settings.QART, "MODEL": MODEL, "DEVICES": ["cuda:0"]}
+
+    def unavailable(spec):
+        raise parameters.EngineUnavailable("The base model weights are not on this machine.")
+
+    monkeypatch.setattr(jobs, "get_engine", unavailable)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
+
+    worker.work()
+
+    [report] = engine_status.live_workers()
+    assert (report.state, report.device, report.model) == ("unavailable", "cuda:0", MODEL)
+    assert report.error == "The base model weights are not on this machine."
+    assert engine_status.summary([report]).startswith(f"1 GPU worker without a diffusion engine ({MODEL} could not")
