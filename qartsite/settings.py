@@ -42,7 +42,7 @@ def envfloat(name: str, default: str) -> float:
 
 
 def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = os.getenv(name, default).strip().lower()
+    value = (os.getenv(name, "").strip() or default).lower()  # set but empty (a blank line in .env): the default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value

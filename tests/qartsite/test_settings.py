@@ -116,6 +116,16 @@ class ProductionSettingsTestCase(SimpleTestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("CACHE_URL must be a redis:// URL", result.stderr)
 
+    def test_a_choice_set_but_empty_is_its_default_and_a_wrong_one_is_named(self):
+        script = "from django.conf import settings; print(settings.QART['FEWSTEP_SCHEDULER'])"
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "DJANGO_SETTINGS_MODULE": "qartsite.settings", "DEBUG": "1",
+                                     "QART_FEWSTEP_SCHEDULER": " "}, timeout=60)
+        self.assertEqual(result.stdout.strip(), "lcm", result.stderr)
+        result = import_settings(QART_FEWSTEP_SCHEDULER="ddim")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("QART_FEWSTEP_SCHEDULER must be one of lcm, tcd, got 'ddim'", result.stderr)
+
     def test_it_refuses_a_redis_url_that_is_not_redis(self):
         # Before, the site started, /healthz said ok and every short link answered 500.
         for url in ("not-a-url", "http://127.0.0.1:6379/0"):
