@@ -17,8 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cuda_timing  # noqa: E402  (bench/cuda_timing.py)
 
 # (tile_m, tile_n, P@V from registers, intra-warpgroup overlap); the first is FA4's own choice for heads of 40.
 CONFIGS = ("192x128:1:1,192x128:0:1,192x128:1:0,192x192:1:1,192x192:0:1,192x160:1:1,192x96:1:1,192x64:1:1,"
@@ -56,17 +61,7 @@ def main() -> None:
     generator = torch.Generator(device="cuda").manual_seed(0)
 
     def time_calls(fn, reps: int) -> list[float]:
-        fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        return times
+        return cuda_timing.event_times(fn, torch, reps)
 
     best: list = []  # (median ms, config) of the fastest batch-16 config whose error matches the default's
 

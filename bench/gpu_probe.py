@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import cuda_timing  # noqa: E402  (bench/cuda_timing.py)
 from sd15 import SD15, TINY, Components, warm_as_drawn  # noqa: E402
 
 from generator.core.engines import cuda, diffusion, loading, parameters  # noqa: E402
@@ -686,15 +687,7 @@ def bench_ms(fn, torch, cuda: bool, reps: int = 20) -> float:
             fn()
             times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return statistics.median(cuda_timing.event_times(fn, torch, reps, warm=0))
 
 
 def kernel_kind(name: str) -> str:
