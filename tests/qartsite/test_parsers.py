@@ -18,6 +18,17 @@ class TestJSONParser:
         assert response.status_code == 400
         assert response.json() == {"detail": "JSON parse error - the body is nested too deeply."}
 
+    def test_it_counts_the_nesting_outside_strings_only(self, team_users):
+        from qartsite.parsers import MAX_DEPTH, too_deep
+
+        assert too_deep(b"[" * (MAX_DEPTH + 1)) and not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+        assert not too_deep(b'{"a": "' + b"[" * 5000 + b'"}') and too_deep(b'["\\", ' + b"[" * 5000)
+        client = APIClient()
+        client.force_login(team_users.owner)
+        body = '{"prompt": "' + "[" * 5000 + '", "content": "https://qart.example/r/x", "steps": 0}'
+        response = client.post("/api/generations/", body, content_type="application/json")
+        assert response.status_code == 400 and "Steps must be between 1 and 150" in str(response.json())
+
     def test_it_still_reads_ordinary_json(self, team_users):
         client = APIClient()
         client.force_login(team_users.owner)
