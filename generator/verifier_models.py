@@ -120,12 +120,12 @@ def rollback(user) -> VerifierModel | None:
 
 
 def rollback_target() -> VerifierModel | None:
-    """The model a rollback now returns to: that of the latest activation still standing other than the active
-    one's (None: the shipped default)."""
-    standing = _standing().select_related("model")
-    current = standing.filter(model__is_active=True).first()
-    before = (standing.exclude(pk=current.pk) if current is not None else standing).first()
-    return before.model if before is not None else None
+    """The model a rollback now returns to: that of the latest activation still standing, past the active model's
+    own (None: the shipped default). Inside `rollback`, the active model's is already undone."""
+    standing = list(_standing().select_related("model")[:2])
+    if standing and standing[0].model.is_active:
+        standing = standing[1:]
+    return standing[0].model if standing else None
 
 
 def history(limit: int = 20) -> list[VerifierActivation]:

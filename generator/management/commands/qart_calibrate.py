@@ -75,10 +75,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         loaded = self.load(labels)
         left_out += len(labels) - len(loaded)
+        scanned, keys = [label.scanned for label, _ in loaded], [label.key for label, _ in loaded]
         try:
-            calibration.label_warning([label.scanned for label, _ in loaded], [label.key for label, _ in loaded])
-            calibration.stratified_folds([label.scanned for label, _ in loaded], options["folds"],
-                                         [label.key for label, _ in loaded])
+            calibration.label_warning(scanned, keys)
+            calibration.stratified_folds(scanned, options["folds"], keys)
         except ValueError as exc:  # too few labels, or too few images for the folds
             raise CommandError(f"{str(exc).rstrip('.')}. Nothing was stored.", returncode=2) from None
 
@@ -87,9 +87,9 @@ class Command(BaseCommand):
         current = verifier_models.active_model()
         try:
             result = calibration.calibrate(
-                [features[label.key] for label, _ in loaded], [label.scanned for label, _ in loaded],
+                [features[key] for key in keys], scanned,
                 current=current, template=scan.DEFAULT_MODEL, folds=options["folds"],
-                threshold=settings.QART["SCAN_THRESHOLD"], groups=[label.key for label, _ in loaded],
+                threshold=settings.QART["SCAN_THRESHOLD"], groups=keys,
             )
         except ValueError as exc:
             raise CommandError(f"{str(exc).rstrip('.')}. Nothing was stored.", returncode=2) from None
