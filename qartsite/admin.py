@@ -43,7 +43,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
-from qartsite.parsers import NUMBERS_RULE, numbers_in_range
+from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
@@ -130,13 +130,22 @@ class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
 
 class FiniteJSONField(forms.JSONField):
     """Django's JSON form field, refusing NaN, infinity and numbers past 64 bits (`parsers.numbers_in_range`): Python
-    reads them, the databases' JSON does not (a 500 on save)."""
+    reads them, the databases' JSON does not (a 500 on save); and JSON nested too deeply (`parsers.too_deep`), as the
+    API's parser does."""
 
     def to_python(self, value):
+        if isinstance(value, str) and too_deep(value.encode()):  # Python's parser would recurse to its limit: a 500
+            raise ValidationError(f"The JSON is nested more than {MAX_DEPTH} levels deep.", code="invalid")
         value = super().to_python(value)
         if not numbers_in_range(value):
             raise ValidationError(NUMBERS_RULE[0].upper() + NUMBERS_RULE[1:], code="invalid")
         return value
+
+    def bound_data(self, data, initial):
+        # The form shown again with a body nested too deeply: the text as typed, not a parse that would overflow.
+        if isinstance(data, str) and too_deep(data.encode()):
+            return forms.fields.InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
 
 class IdChoiceField(forms.ModelChoiceField):

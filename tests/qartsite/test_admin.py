@@ -258,6 +258,10 @@ class TestForms:
                                    {"team": cast.team.pk, "name": preset.name, "params": text})
             assert response.status_code == 200, text  # the form again, not a 500
             assert "Numbers must be finite" in response.content.decode()
+        response = client.post(url(GenerationPreset, "change", preset),
+                               {"team": cast.team.pk, "name": preset.name, "params": "[" * 100_000 + "]" * 100_000})
+        assert response.status_code == 200  # the form again, not a RecursionError's 500
+        assert "The JSON is nested more than 200 levels deep." in response.content.decode()
 
     def test_an_id_too_large_for_the_database_is_a_form_error(self, client, cast, rows):
         client.force_login(cast.owner)
