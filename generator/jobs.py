@@ -21,7 +21,7 @@ import math
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import django_rq
 from django import db
@@ -47,6 +47,17 @@ log = logging.getLogger(__name__)
 QUEUE = "gpu"
 Status = GenerationJob.Status
 _engines: dict[tuple[parameters.ModelSpec, bool], diffusion.Engine] = {}
+LOAD_RETRY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class FailedLoad:
+    at: float  # time.monotonic() of the failure
+    fingerprint: tuple  # the weights as they were (`loading.weights_fingerprint`)
+    message: str  # the EngineUnavailable's, raised again until the files change
+
+
+_failed_loads: dict[tuple[parameters.ModelSpec, bool], FailedLoad] = {}
 
 
 def cuda_available() -> bool:
@@ -104,28 +115,52 @@ def get_engine(
 
     `optimize` compiles on CUDA (minutes once, then ~1.5x faster): right for long-lived workers, not for a
     one-off command, which gets the eager pipeline (the same images within fp16 rounding).
+
+    A load that failed is not tried again for every job: with real weights each try loads gigabytes before it fails
+    (a bad LoRA is met after SD1.5 is loaded). Its error is raised again until the files the spec names change
+    (`loading.weights_fingerprint`) or `LOAD_RETRY_SECONDS` pass (weights copied into the hub cache change no path
+    the spec names).
     """
     spec = spec or engine_spec()
     key = (spec, optimize)
-    if key not in _engines:
-        log.info("Loading generation engine: %s", spec.label)
-        devices, shapes = settings.QART["DEVICES"], warm_shapes()
-        try:
-            if len(devices) > 1:
-                _engines[key] = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
-            else:
-                _engines[key] = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize,
-                                                     warm_shapes=shapes)
-        except parameters.EngineUnavailable:
-            raise
-        except Exception as exc:  # a file failing where no check foresaw it: one message, not a dead worker
+    if key in _engines:
+        return _engines[key]
+    failed = _failed_loads.get(key)
+    if failed and time.monotonic() - failed.at < LOAD_RETRY_SECONDS and (
+            loading.weights_fingerprint(spec) == failed.fingerprint):
+        raise parameters.EngineUnavailable(failed.message)
+    log.info("Loading generation engine: %s", spec.label)
+    fingerprint = loading.weights_fingerprint(spec)
+    devices, shapes = settings.QART["DEVICES"], warm_shapes()
+    try:
+        if len(devices) > 1:
+            engine = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
+        else:
+            engine = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize, warm_shapes=shapes)
+    except Exception as exc:
+        if not isinstance(exc, parameters.EngineUnavailable):  # a file failing where no check foresaw it
             log.exception("Loading the generation engine failed")
-            raise parameters.EngineUnavailable(
+            exc = parameters.EngineUnavailable(
                 f"The generation engine could not be loaded ({type(exc).__name__}: {exc}). Check the files that "
                 "QART_MODEL, QART_CONTROLNET, QART_AESTHETIC_CLIP, QART_AESTHETIC_HEAD and QART_FEWSTEP_LORA name."
-            ) from None
-        ranking.warm_verifier(ranking.BestOfNConfig().workers)
-    return _engines[key]
+            )
+        _failed_loads[key] = FailedLoad(time.monotonic(), fingerprint, str(exc))
+        raise exc from None
+    _failed_loads.pop(key, None)
+    _engines[key] = engine
+    ranking.warm_verifier(ranking.BestOfNConfig().workers)
+    return engine
+
+
+def loaded_engine(spec: parameters.ModelSpec | None = None) -> diffusion.Engine | diffusion.SplitEngine | None:
+    """The engine `get_engine` already holds for `spec` (default: from settings), or None; never loads."""
+    return _engines.get((spec or engine_spec(), True))
+
+
+def load_error(spec: parameters.ModelSpec | None = None) -> str | None:
+    """Why the last load of `spec`'s engine failed, while that failure stands; None otherwise."""
+    failed = _failed_loads.get((spec or engine_spec(), True))
+    return failed.message if failed else None
 
 
 def job_params(job: GenerationJob) -> parameters.GenerationParams:

@@ -72,6 +72,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         finally:
             stop.set()
             beat.join()
+            self._follow_engine()
             try:
                 reconcile.release(self.connection, job.id)
             except RedisError as exc:
@@ -97,23 +98,21 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         from generator import jobs
         from generator.core.engines import devices, parameters
 
-        device = model = ""
+        self._device = self._model = ""
         try:
             spec = jobs.engine_spec()
-            device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
-            model = spec.base
-            self._report(engine_status.WorkerReport(self.name, "", "loading", device, spec.base, spec.tiny),
+            self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
+            self._model = spec.base
+            self._report(engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base, spec.tiny),
                          engine_status.LOADING_TTL)
             with engine_status.kept_alive(self.connection, self.name):
                 engine = jobs.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
-            shapes = [shape.label for shape in sorted(engine.warmed)]
-            if shapes:
-                log.info("Compiled for these shapes (others are drawn eagerly, slower): %s", ", ".join(shapes))
+            report = self._ready(engine)
+            if report.shapes:
+                log.info("Compiled for these shapes (others are drawn eagerly, slower): %s", ", ".join(report.shapes))
             else:
                 log.info("The engine is not compiled: every shape runs without compiling, none needs warming")
-            report = engine_status.WorkerReport(self.name, "", "ready", engine.device, engine.spec.base,
-                                                engine.spec.tiny, shapes=shapes)
             if jobs.cuda_available():
                 import torch
 
@@ -124,11 +123,45 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             self._forget_report()  # not "loading" until its time to live runs out
             raise SystemExit(f"qart: {exc}") from None
         except parameters.EngineUnavailable as exc:
-            # Keep serving: each job will fail with this same message instead of hanging in the queue.
+            # Keep serving: each job fails with this same message instead of hanging in the queue, and loading is
+            # tried again once the weights' files change (`jobs.get_engine`); `_follow_engine` reports the outcome.
             log.error("%s", exc)
-            report = engine_status.WorkerReport(self.name, "", "unavailable", device, model, error=str(exc))
+            report = self._unavailable(str(exc))
+        self._engine_report = report
         self._report(report, self.worker_ttl + 60)
         return super().work(*args, **kwargs)
+
+    def _ready(self, engine) -> engine_status.WorkerReport:
+        shapes = [shape.label for shape in sorted(engine.warmed)]
+        return engine_status.WorkerReport(self.name, "", "ready", engine.device, engine.spec.base, engine.spec.tiny,
+                                          shapes=shapes)
+
+    def _unavailable(self, error: str) -> engine_status.WorkerReport:
+        return engine_status.WorkerReport(self.name, "", "unavailable", self._device, self._model, error=error)
+
+    def _follow_engine(self) -> None:
+        """After a job of a worker without an engine: the job may have loaded it (the files were fixed) or failed
+        on another error; the page says what the worker holds now, not what it held at start."""
+        from generator import jobs
+
+        report = getattr(self, "_engine_report", None)
+        if report is None or report.state != "unavailable":
+            return
+        try:
+            engine = jobs.loaded_engine()
+        except Exception:  # the spec itself (settings, torch) failing here must not take the worker down
+            log.exception("Could not look up this worker's engine")
+            return
+        error = jobs.load_error()
+        if engine is not None:
+            log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
+            new = self._ready(engine)
+        elif error and error != report.error:
+            new = self._unavailable(error)
+        else:
+            return
+        self._engine_report = new
+        self._report(new, self.worker_ttl + 60)
 
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout, pipeline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -120,6 +121,15 @@ def team_users(db):
     Membership.objects.create(team=team, user=cast.viewer, role="viewer")
     Membership.objects.create(team=other, user=cast.outsider, role="owner")
     return cast
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_engine_failure():
+    """`jobs.get_engine` remembers a failed load for the process: each test starts without one (a test's broken
+    weights must not fail another test's job)."""
+    jobs = sys.modules.get("generator.jobs")  # not imported yet: nothing remembered, and no import paid for
+    if jobs is not None:
+        jobs._failed_loads.clear()
 
 
 @pytest.fixture(autouse=True)

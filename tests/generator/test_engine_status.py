@@ -386,3 +386,36 @@ def test_a_worker_whose_engine_cannot_load_keeps_serving_and_says_what_failed(wo
     assert (report.state, report.device, report.model) == ("unavailable", "cuda:0", MODEL)
     assert report.error == "The base model weights are not on this machine."
     assert engine_status.summary([report]).startswith(f"1 GPU worker without a diffusion engine ({MODEL} could not")
+
+
+def test_a_worker_whose_engine_loads_at_a_later_job_reports_it_ready(worker, connection, settings, monkeypatch):
+    # The files were fixed after the worker started: a job's `get_engine` loads them, and the page must stop saying
+    # the worker has no engine.
+    settings.QART = {**settings.QART, "MODEL": MODEL, "DEVICES": ["cuda:0"]}
+    engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(base=MODEL), warmed={Shape(768, 8)})
+    held: dict = {}
+    monkeypatch.setattr(jobs, "get_engine", lambda spec: (_ for _ in ()).throw(
+        parameters.EngineUnavailable("The base model weights are not on this machine.")))
+    monkeypatch.setattr(jobs, "loaded_engine", lambda: held.get("engine"))
+    monkeypatch.setattr(jobs, "load_error", lambda: held.get("error"))
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
+    monkeypatch.setattr(SimpleWorker, "execute_job", lambda self, job, queue: None)
+    worker.work()
+    job = SimpleNamespace(id=str(uuid.uuid4()))
+
+    held.clear()
+    worker.execute_job(job, None)  # a halftone job: nothing loaded, nothing new
+    [report] = engine_status.live_workers()
+    assert report.state == "unavailable" and report.error == "The base model weights are not on this machine."
+
+    monkeypatch.setattr(SimpleWorker, "execute_job", lambda self, job, queue: held.update(
+        error="The few-step LoRA is unreadable."))
+    worker.execute_job(job, None)  # tried again, failed on something else: the page says what now
+    [report] = engine_status.live_workers()
+    assert report.state == "unavailable" and report.error == "The few-step LoRA is unreadable."
+
+    monkeypatch.setattr(SimpleWorker, "execute_job", lambda self, job, queue: held.update(engine=engine, error=None))
+    worker.execute_job(job, None)
+    [report] = engine_status.live_workers()
+    assert (report.state, report.device, report.model, report.shapes, report.error) == (
+        "ready", "cuda:0", MODEL, ["768x8"], "")

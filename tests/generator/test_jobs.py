@@ -270,6 +270,41 @@ def test_a_load_failing_where_no_check_foresaw_it_is_one_message(settings, monke
     assert "QART_AESTHETIC_HEAD" in str(exc.value) and jobs._engines == {}
 
 
+def test_a_failed_load_is_tried_again_only_once_the_files_change_or_time_passes(settings, monkeypatch, tmp_path):
+    settings.QART = {**settings.QART, "DEVICES": []}
+    monkeypatch.setattr(jobs, "_engines", {})
+    monkeypatch.setattr(jobs.ranking, "warm_verifier", lambda workers: None)
+    lora = tmp_path / "lora.safetensors"
+    lora.write_bytes(b"broken")
+    spec = jobs.parameters.ModelSpec(tiny=True, fewstep_lora=str(lora))
+    tries: list[int] = []
+    outcome = {"error": jobs.parameters.EngineUnavailable("The few-step LoRA is unreadable.")}
+
+    def load(spec, device, **kwargs):
+        tries.append(1)
+        if outcome["error"]:
+            raise outcome["error"]
+        return "engine"
+
+    monkeypatch.setattr(jobs.loading, "load_engine", load)
+    for _ in range(3):  # every job after the first gets the same message without loading gigabytes again
+        with pytest.raises(jobs.parameters.EngineUnavailable, match="The few-step LoRA is unreadable."):
+            jobs.get_engine(spec)
+    assert len(tries) == 1 and jobs.load_error(spec) == "The few-step LoRA is unreadable."
+
+    monkeypatch.setattr(jobs, "LOAD_RETRY_SECONDS", 0)  # as if its time had passed: tried again (still broken)
+    with pytest.raises(jobs.parameters.EngineUnavailable):
+        jobs.get_engine(spec)
+    assert len(tries) == 2
+
+    monkeypatch.setattr(jobs, "LOAD_RETRY_SECONDS", 300)
+    lora.write_bytes(b"fixed now")  # the file changed: tried again at once, and the engine is kept
+    outcome["error"] = None
+    assert jobs.get_engine(spec) == "engine" == jobs.loaded_engine(spec)
+    assert len(tries) == 3 and jobs.load_error(spec) is None
+    assert jobs.get_engine(spec) == "engine" and len(tries) == 3
+
+
 def test_a_bad_warm_shape_stops_the_worker_with_one_message(settings):
     settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
     with pytest.raises(ImproperlyConfigured) as exc:

@@ -48,14 +48,15 @@ def lora_file(source: str) -> Path:
             raise FewStepLoraError(f"The few-step LoRA '{source}' is not on this machine, and qart never "
                                    f"downloads at run time. {HINT}") from None
     if path.is_dir():
-        files = [path / LORA_FILE] if (path / LORA_FILE).is_file() else sorted(path.glob("*.safetensors"))
+        files = [path / LORA_FILE] if (path / LORA_FILE).is_file() else sorted(
+            f for f in path.iterdir() if f.suffix.lower() == ".safetensors" and f.is_file())
         if len(files) != 1:
             found = "no .safetensors file" if not files else f"{len(files)} .safetensors files"
             raise FewStepLoraError(f"The folder '{source}' holds {found}; name the LoRA file itself. {HINT}")
         path = files[0]
     if not path.is_file():
         raise FewStepLoraError(f"The few-step LoRA '{source}' does not exist. {HINT}")
-    if path.suffix != ".safetensors":
+    if path.suffix.lower() != ".safetensors":
         raise FewStepLoraError(f"'{source}' is not a .safetensors file; qart loads LoRA weights only from "
                                f"safetensors (a pickled .ckpt/.bin could run code). {HINT}")
     return path
@@ -71,13 +72,14 @@ def read_lora(source: str) -> tuple[dict, dict]:
     Raises:
         FewStepLoraError: missing, not safetensors, unreadable, or holding no LoRA weights.
     """
+    import safetensors.torch
     from diffusers import StableDiffusionPipeline
     from diffusers.utils.state_dict_utils import convert_unet_state_dict_to_peft
 
     path = lora_file(source)
     try:
-        state, alphas = StableDiffusionPipeline.lora_state_dict(str(path.parent), weight_name=path.name,
-                                                               local_files_only=True, use_safetensors=True)
+        # Read here rather than by diffusers, whose reader takes the lower-case suffix only (a "LCM.SAFETENSORS").
+        state, alphas = StableDiffusionPipeline.lora_state_dict(safetensors.torch.load_file(path))
     except Exception as exc:  # safetensors' own errors (a truncated file, a header that is not JSON) and others
         log.info("Few-step LoRA read failed: %s", exc)
         raise FewStepLoraError(f"'{source}' could not be read as safetensors LoRA weights (the file is damaged or "

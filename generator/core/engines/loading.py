@@ -11,8 +11,10 @@ the model and how to point qart at local weights.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from generator.core.engines import aesthetics
@@ -39,7 +41,18 @@ AESTHETIC_HINT = ("Point QART_AESTHETIC_CLIP at a local CLIP ViT-L/14 folder and
                   "aesthetic predictor's .pth or .safetensors file, or unset both to rank without aesthetic scores.")
 
 
-def _not_found(spec: ModelSpec, what: str, name: str) -> ModelNotFound:
+def _not_found(spec: ModelSpec, what: str, name: str, exc: Exception | None = None) -> ModelNotFound:
+    """Weights that could not be loaded: missing here (the usual case, with how to fix it), or a local path that is
+    there but unreadable as such weights (`exc` says why; "not on this machine" would send the user looking for
+    files they have)."""
+    if exc is not None and Path(name).expanduser().exists():
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        where = f" (subfolder '{spec.controlnet_subfolder}', QART_CONTROLNET_SUBFOLDER)" if (
+            what == "ControlNet" and spec.controlnet_subfolder) else ""
+        return ModelNotFound(
+            f"The {what} weights in '{name}'{where} could not be loaded: {reason}. It must be a diffusers folder "
+            "(model_index.json or config.json beside the weights) as the hub repositories have it."
+        )
     return ModelNotFound(
         f"The {what} weights '{name}' are not on this machine, and qart never downloads at run time. "
         "Point QART_MODEL (or --model) at a local diffusers folder or a .safetensors file and "
@@ -106,6 +119,36 @@ def _load_single_file(spec: ModelSpec, common: dict):
     return txt2img
 
 
+def weights_fingerprint(spec: ModelSpec, limit: int = 10_000) -> tuple:
+    """What the local weights `spec` names look like now: each local path's files with their sizes and modification
+    times (a hub id, or a path not there, as itself). A load that failed is worth trying again once this changes.
+
+    Args:
+        spec: which weights.
+        limit: files looked at per path at most (a folder pointed at by mistake must not cost a walk of a disk).
+    """
+    names = (spec.base, spec.controlnet, spec.base_config, spec.aesthetic_clip, spec.aesthetic_head, spec.fewstep_lora)
+    return tuple((name, tuple(itertools.islice(_files(Path(name).expanduser()), limit)))
+                 for name in filter(None, names))
+
+
+def _files(path: Path) -> Iterator[tuple]:
+    """(file, size, modification time) for `path`, or for each file under it in a fixed order; (path, None, None)
+    where one cannot be read (a broken link, a file gone meanwhile: still a change worth noticing)."""
+    if not path.is_dir():
+        try:
+            stat = path.stat()
+            yield str(path), stat.st_size, stat.st_mtime_ns
+        except OSError:
+            if path.is_symlink() or path.exists():
+                yield str(path), None, None
+        return
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            yield from _files(Path(root, name))
+
+
 def load_engine(
     spec: ModelSpec,
     device: str | None = None,
@@ -159,7 +202,7 @@ def load_engine(
         )
     except (OSError, ValueError) as exc:
         log.info("ControlNet load failed: %s", exc)
-        raise _not_found(spec, "ControlNet", spec.controlnet) from None
+        raise _not_found(spec, "ControlNet", spec.controlnet, exc) from None
 
     # 2. Base SD1.5: a diffusers folder / cached hub id, or a single checkpoint file
     common = dict(controlnet=controlnet, dtype=dtype, safety_checker=None, requires_safety_checker=False)
@@ -170,7 +213,7 @@ def load_engine(
             txt2img = StableDiffusionControlNetPipeline.from_pretrained(spec.base, local_files_only=True, **common)
         except (OSError, ValueError) as exc:
             log.info("Base model load failed: %s", exc)
-            raise _not_found(spec, "base model", spec.base) from None
+            raise _not_found(spec, "base model", spec.base, exc) from None
     txt2img.to(device)
 
     # 3. Aesthetic predictor (optional)

@@ -6,6 +6,7 @@ weights use (`loading.load_engine` with `ModelSpec.fewstep_lora`)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,6 +47,16 @@ class TestLoading:
         state, alphas = fewstep.read_lora(folder)
         assert state and alphas == {}
         assert fewstep.lora_file(folder).name == "pytorch_lora_weights.safetensors"
+
+    def test_it_reads_a_file_whose_suffix_is_in_capitals(self, lora_path, tmp_path):
+        # diffusers' own reader takes ".safetensors" only; a LoRA saved as "LCM.SAFETENSORS" is still safetensors.
+        upper = tmp_path / "lora" / "LCM.SAFETENSORS"
+        upper.parent.mkdir()
+        upper.write_bytes(Path(lora_path).read_bytes())
+        expected, _ = fewstep.read_lora(lora_path)
+        for source in (upper, upper.parent):  # the file, and the folder holding it
+            state, alphas = fewstep.read_lora(str(source))
+            assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in state)
 
     def test_it_reads_kohya_files_with_their_alphas(self, tiny_engine, tmp_path):
         from safetensors.torch import save_file

@@ -276,3 +276,49 @@ class TestMissingWeights:
         spec = ModelSpec(base=str(tmp_path / "dreamshaper.safetensors"), controlnet=tiny_spec.controlnet)
         with pytest.raises(ModelNotFound, match="dreamshaper.safetensors"):
             loading.load_engine(spec, device="cpu", warm_up=False)
+
+    def test_a_controlnet_folder_without_the_subfolder_is_said_to_be_there_but_unreadable(self, tiny_spec):
+        spec = dataclasses.replace(tiny_spec, controlnet_subfolder="v3")
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(spec, device="cpu", warm_up=False)
+        message = str(exc.value)
+        assert f"ControlNet weights in '{tiny_spec.controlnet}' (subfolder 'v3', QART_CONTROLNET_SUBFOLDER) could " \
+               "not be loaded: " in message
+        assert "not on this machine" not in message
+
+    def test_a_base_folder_with_a_corrupt_model_index_is_said_to_be_there_but_unreadable(self, tiny_spec, tmp_path):
+        base = shutil.copytree(tiny_spec.base, tmp_path / "base")
+        (base / "model_index.json").write_text("{ not json")
+        with pytest.raises(ModelNotFound) as exc:
+            loading.load_engine(dataclasses.replace(tiny_spec, base=str(base)), device="cpu", warm_up=False)
+        message = str(exc.value)
+        assert f"The base model weights in '{base}' could not be loaded: " in message
+        assert "not on this machine" not in message
+
+
+class TestWeightsFingerprint:
+    def test_it_changes_when_a_file_in_a_named_folder_changes_and_only_then(self, tiny_spec, tmp_path):
+        base = shutil.copytree(tiny_spec.base, tmp_path / "base")
+        spec = dataclasses.replace(tiny_spec, base=str(base))
+        before = loading.weights_fingerprint(spec)
+        assert loading.weights_fingerprint(spec) == before
+        (base / "unet" / "config.json").write_text((base / "unet" / "config.json").read_text() + " ")
+        assert loading.weights_fingerprint(spec) != before
+
+    def test_it_notices_a_file_appearing_where_the_spec_points(self, tmp_path):
+        spec = ModelSpec(base="some/hub-id", controlnet="other/hub-id", fewstep_lora=str(tmp_path / "lora.safetensors"))
+        before = loading.weights_fingerprint(spec)
+        assert before == (("some/hub-id", ()), ("other/hub-id", ()), (spec.fewstep_lora, ()))
+        (tmp_path / "lora.safetensors").write_bytes(b"1234")
+        [*_, (name, files)] = loading.weights_fingerprint(spec)
+        assert name == spec.fewstep_lora and [f[:2] for f in files] == [(spec.fewstep_lora, 4)]
+
+    def test_it_reads_a_broken_link_as_such_and_bounds_the_walk(self, tmp_path):
+        (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+        for i in range(5):
+            (tmp_path / f"f{i}").write_text("x")
+        spec = ModelSpec(base=str(tmp_path), controlnet="hub/id")
+        [(_, files), _] = loading.weights_fingerprint(spec)
+        assert files[-1] == (str(tmp_path / "gone"), None, None) and len(files) == 6
+        [(_, files), _] = loading.weights_fingerprint(spec, limit=3)
+        assert [Path(f[0]).name for f in files] == ["f0", "f1", "f2"]
