@@ -23,6 +23,7 @@ from django.utils import timezone
 from campaigns import webhooks
 from generator import verifier_models
 from generator.models import Candidate
+from qartsite import site
 
 TEAM, LINK, SCAN = "team", "link", "scan"
 
@@ -66,8 +67,9 @@ def print_verdict(candidate: Candidate, *, judge_again: bool = False) -> PrintVe
 
 
 def carries_short_link(content: str, placement) -> bool:
-    """Whether an artwork's content is this placement's short link, on whatever host it was made."""
-    return urlsplit(content).path == reverse("short_link", args=[placement.slug])
+    """Whether an artwork's content is this placement's short link on a host of this site (`site.is_own_link`:
+    SITE_ROOT's, else any the site answers to, so art made on a developer's LAN address still counts)."""
+    return urlsplit(content).path == reverse("short_link", args=[placement.slug]) and site.is_own_link(content)
 
 
 class ArtworkRefused(Exception):

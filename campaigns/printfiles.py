@@ -151,11 +151,19 @@ def subject_for_code(code: qr.QRCode) -> PrintSubject:
 
 
 class NotPrintable(Exception):
-    """The placement's artwork must not be printed (it fails the scan check); the message says why."""
+    """The placement's artwork must not be printed (it fails the scan check, or carries a link other than the
+    placement's short link); the message says why."""
 
 
 def refuse_unprintable(placement) -> None:
-    """Raises `NotPrintable` when the placement's artwork fails the scan check (`artwork.will_not_scan`)."""
+    """Raises `NotPrintable` when the placement's artwork fails the scan check (`artwork.will_not_scan`) or no longer
+    carries the placement's short link on this site's host (SITE_ROOT set or changed since it was chosen): its
+    file would read back fine and send every scan elsewhere."""
+    art = placement.artwork
+    if art is not None and not artwork_rules.carries_short_link(art.job.content, placement):
+        raise NotPrintable(f"Do not print: this artwork carries {art.job.content}, not this placement's short link "
+                           "on this site, so its scans would not count here. Restamp it for this placement from "
+                           "the placement page (a copy carrying its link), or choose other artwork.")
     refused = artwork_rules.will_not_scan(placement)
     if refused:
         raise NotPrintable(f"Will not scan — do not print. {refused}")
@@ -174,7 +182,21 @@ def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.P
                                     threshold=settings.QART["SCAN_THRESHOLD"])
     report = preflight_for(subject, spec.width_mm / 1000, placement.scanning_distance)
     made.report["preflight"] = report
+    if not placement.is_live:  # printable, but a script printing 10,000 must hear where they lead now
+        why = "its campaign is archived" if placement.campaign.archived else "the placement is switched off"
+        made.report["warnings"].append(f"This code leads to {placement.destination} now, because {why}: people "
+                                       "who scan it do not reach the campaign's offer.")
     return made
+
+
+def cautions(report: dict) -> list[str]:
+    """What a person should read before printing a file with this `report`: the preflight's verdict at the
+    placement's distance when it does not scan from there, then every warning (the file's and the preflight's)."""
+    preflight = report.get("preflight") or {}
+    said = [] if preflight.get("scans_at_distance", True) else [
+        f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "
+        f"{preflight['summary']}."]
+    return said + list(report.get("warnings", [])) + list(preflight.get("warnings", []))
 
 
 class Refused(Exception):

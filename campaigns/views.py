@@ -189,10 +189,12 @@ def placement_detail(request: HttpRequest, placement_id: int) -> HttpResponse:
 
 
 def placement_page(request: HttpRequest, placement: Placement,
-                   refusal: printfiles.Refused | print_builds.Making | None = None) -> HttpResponse:
+                   refusal: printfiles.Refused | print_builds.Making | None = None,
+                   cautions: list[str] | None = None, confirm_url: str = "") -> HttpResponse:
     """The placement page; with a `refusal`, the print file it could not make, its reason at the print form, the
     options as typed (the request's query) and the refusal's status; with `Making`, 202 and the page asks for the
-    file again every few seconds."""
+    file again every few seconds; with `cautions`, what to know before printing the file asked for, and
+    `confirm_url` to download it all the same."""
     making = isinstance(refusal, print_builds.Making)
     just_this = Placement.objects.filter(pk=placement.pk)
     team = placement.campaign.team
@@ -222,7 +224,9 @@ def placement_page(request: HttpRequest, placement: Placement,
         "proof_pixels": downloads.PRINT_SIZES[1], "proof_dpi": downloads.PRINT_DPI,
         "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
                                               * printing.MM_PER_INCH),
-        "print_options": print_options(placement, request.GET if refusal else {}),
+        "print_options": print_options(placement, request.GET if refusal or cautions else {}),
+        "print_cautions": cautions or [],
+        "print_confirm_url": confirm_url,
         "print_error": refusal.message if refusal and not making else "",
         "print_making": refusal.message if making else "",
         "refresh_seconds": print_builds.RETRY_SECONDS if making else None,
@@ -365,9 +369,20 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
     try:
         made = print_builds.requested_file(placement, placement.short_url(request), request.GET, request.user.pk,
                                            start=request.method != "HEAD")
+        cautions = printfiles.cautions(made.report) if request.GET.get("confirm") != "1" else []
+        if cautions and request.method != "HEAD":
+            # The API sends these in its report header; a person gets them before the file, with the same file
+            # one click away.
+            confirmed = request.GET.copy()
+            confirmed["confirm"] = "1"
+            return placement_page(request, placement, cautions=cautions,
+                                  confirm_url=f"{request.path}?{confirmed.urlencode()}")
         extension = "tif" if made.format == "tiff" else made.format
         name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
-        return print_builds.download(made, name, head=request.method == "HEAD")
+        response = print_builds.download(made, name, head=request.method == "HEAD")
+        if cautions:  # a HEAD (the waiting page's script): the GET that follows shows them, not the file
+            response["X-Qart-Print-Cautions"] = str(len(cautions))
+        return response
     except (printfiles.Refused, print_builds.Making) as exc:
         if request.method == "HEAD" and isinstance(exc, print_builds.Making):
             return HttpResponse(status=202)  # the waiting page's script asking: no page to draw for it

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.http.request import validate_host
 
 
 def site_root(request: HttpRequest) -> str:
@@ -31,6 +32,32 @@ def site_root(request: HttpRequest) -> str:
 def absolute_url(request: HttpRequest, path: str) -> str:
     """`path` (from `reverse`, starting with "/") as an absolute link under `site_root`."""
     return site_root(request) + path
+
+
+def is_own_link(url: str) -> bool:
+    """Whether `url` leads to this site: SITE_ROOT's scheme and host when it is set, else a host this site answers to
+    (ALLOWED_HOSTS, which Django checks every request against). Art made on a staging or old host carries a link
+    whose scans this site never sees.
+
+    Args:
+        url: an absolute link (what a printed code carries).
+
+    Returns:
+        True when phones following it reach this site.
+    """
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return False
+    if settings.SITE_ROOT:
+        root = urlsplit(settings.SITE_ROOT)
+        return parts.scheme.lower() == root.scheme and (host, port) == (root.hostname, root.port)
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return False
+    allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return validate_host(f"[{host}]" if ":" in host else host, allowed)
 
 
 def client_address(request: HttpRequest) -> str:

@@ -100,7 +100,9 @@
         if (answer.status === 202) {
           setTimeout(ask, every);
         } else if (answer.ok) {
-          notice.textContent = "Your print file is ready: its download has started.";
+          notice.textContent = answer.headers.get("X-Qart-Print-Cautions")
+            ? "Your print file is ready: read what to know before printing it."
+            : "Your print file is ready: its download has started.";
           window.location.assign(url);
         } else {
           window.location.reload();

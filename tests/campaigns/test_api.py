@@ -340,7 +340,7 @@ class TestPlacements:
 
     def test_artwork_must_be_a_candidate_of_the_campaigns_team(self, team_users, placement):
         ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
-        GenerationJob.objects.filter(pk=ours.job_id).update(content=f"https://qart.example/r/{placement.slug}")
+        GenerationJob.objects.filter(pk=ours.job_id).update(content=f"http://testserver/r/{placement.slug}")
         theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
         client = api_as(team_users.owner)
         url = f"/api/placements/{placement.pk}/"

@@ -15,7 +15,7 @@ def placement(campaign) -> Placement:
 
 
 def link(placement: Placement) -> str:
-    return f"https://qart.example/r/{placement.slug}"
+    return f"http://testserver/r/{placement.slug}"
 
 
 @pytest.mark.django_db
@@ -38,6 +38,22 @@ class TestProblem:
     def test_it_accepts_a_passing_candidate_carrying_the_placements_link_on_any_host(self, team_users, placement):
         art = make_art(team_users.team, team_users.owner, f"http://127.0.0.1:8140/r/{placement.slug}")
         assert artwork.problem(placement, art) is None
+
+    @pytest.mark.parametrize("host", ["http://staging.old-host.example", "https://testserver.evil.example",
+                                      "ftp://testserver", "http://testserver:notaport"])
+    def test_it_refuses_the_placements_path_on_a_host_of_another_site(self, team_users, placement, host):
+        # Art made on a staging or old host carries a link whose scans this site never sees.
+        art = make_art(team_users.team, team_users.owner, f"{host}/r/{placement.slug}")
+        refused = artwork.problem(placement, art)
+        assert refused.code == artwork.LINK and "Restamp it for this placement" in refused.message
+
+    def test_with_site_root_only_its_scheme_and_host_carry_the_link(self, team_users, placement, settings):
+        settings.SITE_ROOT = "https://qart.example"
+        ours = make_art(team_users.team, team_users.owner, f"https://QART.example/r/{placement.slug}")
+        assert artwork.problem(placement, ours) is None
+        for other in (f"http://qart.example/r/{placement.slug}", f"https://qart.example:8443/r/{placement.slug}",
+                      f"http://testserver/r/{placement.slug}"):
+            assert artwork.problem(placement, make_art(team_users.team, team_users.owner, other)).code == artwork.LINK
 
     def test_it_refuses_another_teams_candidate(self, team_users, placement):
         theirs = make_art(team_users.other_team, team_users.outsider, link(placement))

@@ -29,7 +29,7 @@ def job_maker(owner, steps: int = 20):
     def make(placement: Placement) -> GenerationJob:
         return GenerationJob(owner=owner, team=placement.campaign.team, placement=placement,
                              prompt=Prompt(owner=owner, text="a koi pond"), steps=steps,
-                             content=f"https://qart.example/r/{placement.slug}")
+                             content=f"http://testserver/r/{placement.slug}")
     return make
 
 

@@ -123,6 +123,18 @@ class TestCheckedFile:
             printfiles.checked_file(placement, link(placement), printfiles.typed_spec(placement, {"width": "20cm"}))
         assert refused.value.status == 409
 
+    def test_artwork_carrying_the_link_on_another_sites_host_is_refused_with_409(self, team_users, placement,
+                                                                                 settings):
+        # Chosen before SITE_ROOT was set (or made on a staging host): it reads back fine, and every scan goes
+        # to a host that does not count it.
+        placement.artwork = make_art(team_users.team, team_users.owner, link(placement))
+        settings.SITE_ROOT = "https://qart.example"
+        with pytest.raises(printfiles.Refused, match="carries http://testserver/r/.*not this placement's short link "
+                                                     "on this site") as refused:
+            printfiles.checked_file(placement, f"https://qart.example/r/{placement.slug}",
+                                    printfiles.typed_spec(placement, {"width": "20cm"}))
+        assert refused.value.status == 409
+
     def test_bad_options_are_400_and_unscannable_files_422(self, team_users, placement, monkeypatch):
         with pytest.raises(printfiles.Refused) as refused:
             printfiles.typed_spec(placement, {"width": "20cm", "format": "gif"})

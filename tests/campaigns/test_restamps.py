@@ -17,7 +17,7 @@ def placements(campaign) -> tuple[Placement, Placement]:
 
 
 def link(placement: Placement) -> str:
-    return f"https://qart.example/r/{placement.slug}"
+    return f"http://testserver/r/{placement.slug}"
 
 
 @pytest.mark.django_db

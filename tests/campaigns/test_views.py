@@ -308,7 +308,7 @@ class TestPlacementForms:
         assert placement.destination_override == "" and placement.name == "Station Poster"
 
     def test_it_only_offers_the_teams_own_artwork(self, client, team_users, campaign, placement):
-        mine = candidate(team_users.owner, team_users.team, f"https://qart.example/r/{placement.slug}")
+        mine = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")
         theirs = candidate(team_users.outsider, team_users.other_team)
         client.force_login(team_users.owner)
         url = f"/campaigns/placements/{placement.pk}/edit/"
@@ -385,7 +385,7 @@ class TestPlacementPage:
         assert "No artwork chosen yet" in html
 
     def test_it_shows_the_chosen_artwork_with_print_downloads(self, client, team_users, placement):
-        placement.artwork = candidate(team_users.owner, team_users.team, f"https://qart.example/r/{placement.slug}")
+        placement.artwork = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")
         placement.save()
         client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
@@ -677,6 +677,39 @@ class TestPrintDownloads:
         trim = pdfium.PdfDocument(response.content)[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
 
+    def test_a_file_with_cautions_comes_after_the_page_says_them(self, client, team_users, placement):
+        # The API sends the preflight's warnings in a header; a person at the print form must read them before the
+        # file: a 5 mm code on a poster is too small to scan from anywhere.
+        client.force_login(team_users.viewer)
+        url = f"/campaigns/placements/{placement.pk}/print?width=5mm&format=pdf"
+        page = client.get(url)
+        html = body(page)
+        assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+        assert "Before you print this file" in html and "does not scan" in html and "print it larger" in html
+        assert 'value="5mm"' in html  # the options as typed
+        confirm = f'href="/campaigns/placements/{placement.pk}/print?width=5mm&amp;format=pdf&amp;confirm=1"'
+        assert confirm in html
+        response = client.get(url + "&confirm=1")
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        fine = client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm&format=pdf")
+        assert fine["Content-Type"] == "application/pdf"  # nothing to say: the file at once
+
+    def test_a_code_of_an_archived_campaign_is_printed_after_saying_where_it_leads(self, client, team_users,
+                                                                                 placement):
+        from rest_framework.test import APIClient
+
+        placement.campaign.fallback_url = "https://example.com/ended"
+        placement.campaign.set_archived(True)
+        placement.campaign.save()
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm&format=pdf"))
+        assert "leads to https://example.com/ended now, because its campaign is archived" in html
+        api = APIClient()
+        api.force_authenticate(team_users.viewer)
+        answer = api.get(f"/api/placements/{placement.pk}/print/?width=20cm&format=svg")
+        assert answer.status_code == 200
+        assert any("its campaign is archived" in w for w in json.loads(answer["X-Qart-Print-Report"])["warnings"])
+
     def test_one_person_has_one_print_file_built_at_a_time(self, client, team_users, placement):
         # A print file is built in the request: a second of the same person's at the same time is refused (429);
         # someone else's is not, and the person's next one after it is.
@@ -713,7 +746,8 @@ class TestPrintDownloads:
 
         placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
         placement.save()
-        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        # confirm=1: a 5 cm poster does not scan from a poster's distance (the cautions page; tested below)
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
         with monkeypatch.context() as small:
             small.setattr(print_builds, "INLINE_PIXELS", 10**8)
             inline = client_file(client, team_users.viewer, url)  # small: made in the request
@@ -854,7 +888,7 @@ class TestPrintDownloads:
 
         monkeypatch.setattr(print_builds, "workers_on", lambda queue: 0)
         client.force_login(team_users.owner)
-        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100")
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1")
         assert response.status_code == 200 and response["Content-Type"] == "image/png" and print_queue.count == 0
 
     def test_it_sends_artwork_as_tiff_with_its_dpi(self, client, team_users, media_storage, placement):
@@ -863,7 +897,8 @@ class TestPrintDownloads:
         placement.artwork = make_art(team_users.team, team_users.owner, own_link(placement))
         placement.save()
         client.force_login(team_users.owner)
-        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=4cm&format=tiff&dpi=200&cmyk=1")
+        response = client.get(f"/campaigns/placements/{placement.pk}/print?width=4cm&format=tiff&dpi=200&cmyk=1"
+                              "&confirm=1")
         image = Image.open(io.BytesIO(response.content))
         assert response.status_code == 200 and image.mode == "CMYK" and round(image.info["dpi"][0]) == 200
 

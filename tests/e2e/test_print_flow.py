@@ -61,8 +61,11 @@ def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_use
         page.get_by_role("button", name="Save").click()
         expect(page.locator("[data-will-not-scan]")).to_have_count(0)
         expect(page.locator("[data-preflight-summary]")).to_contain_text(re.compile(r"Scans from .* at 20 cm wide"))
+        # The test art is small (upscaled 9x at 20 cm): the page says so before the file, which is one click away.
+        page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()
+        expect(page.locator("#print-cautions")).to_contain_text("edges will look soft up close")
         with page.expect_download() as info:
-            page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()
+            page.get_by_role("link", name="Download it anyway").click()
         data = Path(info.value.path()).read_bytes()
         trim = pdfium.PdfDocument(data)[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)
@@ -93,9 +96,11 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
         expect(page.locator("#print-making")).to_contain_text("being made in the background")
         assert page.url.startswith(f"{base}/campaigns/placements/{placement.pk}/print?")
         (job,) = print_queue.jobs
+        assert print_builds.build(*job.args).startswith("made ")  # the page asks again within 5 s
+        # Ready, with something to read first (the test art is small): the page says it, the file one click away.
+        expect(page.locator("#print-cautions")).to_contain_text("edges will look soft up close")
         with page.expect_download() as info:
-            assert print_builds.build(*job.args).startswith("made ")  # the page asks again within 5 s
-        expect(page.locator("#print-making")).to_have_text("Your print file is ready: its download has started.")
+            page.get_by_role("link", name="Download it anyway").click()
         assert print_queue.count == 1  # the job this test ran itself: the script's questions (HEAD) queued no other
         trim = pdfium.PdfDocument(Path(info.value.path()).read_bytes())[0].get_trimbox()
         assert (trim[2] - trim[0]) / 72 * 25.4 == pytest.approx(200, abs=0.01)

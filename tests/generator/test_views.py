@@ -479,7 +479,7 @@ class TestUseThisOne:
         from django.core.files.storage import default_storage
 
         placement = placement_of(team_users.team)
-        done_job.__class__.objects.filter(pk=done_job.pk).update(content=f"https://qart.example/r/{placement.slug}")
+        done_job.__class__.objects.filter(pk=done_job.pk).update(content=f"http://testserver/r/{placement.slug}")
         candidate = done_job.candidates.get(rank=1)
         Candidate.objects.filter(pk=candidate.pk).update(verifier_model="logistic-v1-0ld0ld00")
         default_storage.delete(candidate.image.name)

@@ -80,7 +80,7 @@ campaign = Campaign.objects.create(pk=12, team=team, name="Spring", destination=
 placement = Placement.objects.create(pk=13, campaign=campaign, name="Station poster", printed_width_cm=20)
 prompt = Prompt.objects.create(owner=user, team=team, text="a misty forest")
 job = GenerationJob.objects.create(pk=14, owner=user, team=team, placement=placement, prompt=prompt,
-                                   content=f"https://qart.example/r/{placement.slug}", status="done", scannable=True)
+                                   content=f"http://testserver/r/{placement.slug}", status="done", scannable=True)
 candidate = Candidate(pk=15, job=job, index=0, seed=123, scan_probability=0.9, verdict="pass", rank=1)
 # A real code of the job's link: the print file made from it is read back and verified before it is sent.
 code_png = io.BytesIO()

@@ -34,6 +34,7 @@ LADDER = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
 LENS_BLUR_SIGMA = 0.5  # preview pixels: demosaicing and the lens soften an edge over about one pixel
 LOW_CONTRAST = 0.40  # symbol contrast under this (ISO/IEC 15415 grade C and below) is warned about
 QUIET_ZONE_MODULES = 4
+MAX_FRAME_SIDE = 4096  # pixels: more than any phone's preview frame (1920 x 1080 here)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ def min_width(distance_m: float, modules: int, ppm: float, camera: Camera = PHON
     return ppm * modules * distance_m / camera.pixels_per_metre_at_1m
 
 
+def framed_ppm(modules: int, camera: Camera = PHONE) -> float:
+    """The most preview pixels per module a code of `modules` modules covers while the phone frames it whole:
+    closer than that, people step back until it fits."""
+    return camera.fill * camera.short_px / modules
+
+
 def simulate_capture(image: Image.Image | np.ndarray, modules: int, ppm: float) -> np.ndarray:
     """The code as a phone's preview frame holds it at `ppm` pixels per module.
 
@@ -103,8 +110,10 @@ def simulate_capture(image: Image.Image | np.ndarray, modules: int, ppm: float) 
         A 2-D uint8 frame: the code area-averaged to `modules x ppm` pixels, lens-blurred, and surrounded by
         its own edge up to `captures.MAX_SIDE` pixels, so the verifier's captures see a frame of phone size.
     """
-    gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image
     side = max(8, round(modules * ppm))
+    if side > MAX_FRAME_SIDE:  # a caller's bug, not a capture: the frame alone would take gigabytes
+        raise ValueError(f"A capture {side:,} pixels a side is larger than any phone's preview frame.")
+    gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image
     small = cv2.resize(gray.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=LENS_BLUR_SIGMA)
     pad = max(0, (captures.MAX_SIDE - side) // 2)
@@ -228,9 +237,11 @@ def preflight(
     image = image.convert("RGB")
     modules = code.size + 2 * border
 
-    # 2. The capture at the placement's distance, and the fewest pixels per module that scan
+    # 2. The capture at the placement's distance (as framed: a code too big for the frame there is scanned from
+    # where it fits), and the fewest pixels per module that scan
     at_distance = pixels_per_module(width_m, modules, distance_m, camera)
-    verdict = scan.verify(simulate_capture(image, modules, at_distance), content, threshold=threshold)
+    captured = min(at_distance, framed_ppm(modules, camera))
+    verdict = scan.verify(simulate_capture(image, modules, captured), content, threshold=threshold)
     min_ppm, checks = smallest_scanning_ppm(image, content, modules, threshold)
 
     # 3. The range, and the width the placement's distance needs

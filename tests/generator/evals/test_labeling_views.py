@@ -222,7 +222,7 @@ class TestRunPage:
     def test_it_hides_a_campaign_code_it_cannot_rerender(self, cast, linked):
         campaign = Campaign.objects.create(team=cast.team, name="Spring", destination="https://example.com/spring")
         placement = Placement.objects.create(campaign=campaign, name="Station poster")
-        job = make_job(cast.team, cast.owner, (0.9,), content=f"https://qart.example/r/{placement.slug}")
+        job = make_job(cast.team, cast.owner, (0.9,), content=f"http://testserver/r/{placement.slug}")
         if linked == "placement":  # made from the placement's page; else the short link was typed in
             GenerationJob.objects.filter(pk=job.pk).update(placement=placement, content="https://qart.example/r/x")
         unreadable(job)

@@ -99,3 +99,20 @@ class TestPreflight:
     def test_it_refuses_a_width_or_distance_of_zero(self, plain, code):
         with pytest.raises(ValueError, match="more than 0"):
             preflight.preflight(plain, CONTENT, code=code, width_m=0.0, distance_m=1.5)
+
+    def test_a_code_too_big_for_the_frame_is_judged_as_framed_without_a_giant_capture(self, plain, code,
+                                                                                      monkeypatch):
+        # 5 m wide at 5 cm: 78 GB of capture asked for once. People step back until the code fits the frame.
+        sides: list[int] = []
+        simulate = preflight.simulate_capture
+        monkeypatch.setattr(preflight, "simulate_capture",
+                            lambda image, modules, ppm: sides.append(round(modules * ppm)) or simulate(image, modules,
+                                                                                                       ppm))
+        report = preflight.preflight(plain, CONTENT, code=code, width_m=5.0, distance_m=0.05)
+        assert report.scans_at_distance and max(sides) <= preflight.PHONE.fill * preflight.PHONE.short_px + 1
+        assert report.ppm_at_distance > 3000  # the geometry is still reported as it is
+        assert any("does not fit the phone's frame" in w for w in report.warnings)
+
+    def test_a_capture_larger_than_any_frame_is_refused(self, plain):
+        with pytest.raises(ValueError, match="larger than any phone's preview frame"):
+            preflight.simulate_capture(plain, 41, 200.0)
