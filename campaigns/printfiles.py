@@ -213,7 +213,8 @@ class Refused(Exception):
 # hundreds of MB of the web process: one at a time for each person, so one account or script cannot run a web host
 # out of memory in parallel. A person's file queued for a worker holds the same mark (`print_builds`).
 BUILDING_SECONDS = 120  # the mark's lifetime, should a web process die while it builds
-BUSY = "A print file you asked for is still being made; download this one when it is done."
+BUSY = ("Another print file you asked for is still being made (one at a time for each person): ask for this one "
+        "again when that one is done.")
 
 
 def redis_connection():

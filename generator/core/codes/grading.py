@@ -235,7 +235,11 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
     measures["finders_clear"] = finders_clear(s.sharp_ring, code.size)
     g = letter(unused, UNUSED_EC)
     if g < REASON_BELOW:
-        text = ("The code has more wrong modules than its error correction can repair." if unused <= 0 else
+        # Measured at each module's centre: a reader averaging whole modules may still read such a code (and the
+        # verdict may pass it), so the text states the measure, not that no phone can read it.
+        text = ("Read at each module's centre, more modules come out wrong than error correction can repair: "
+                "readers that average whole modules may still read it, with no margin left for print or blur."
+                if unused <= 0 else
                 f"The code uses {_pct(1 - unused)} of its error correction, leaving little room for a poor print "
                 "or a shaky phone.")
         reasons.append((g, _reason("ec_used", text)))

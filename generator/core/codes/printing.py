@@ -31,7 +31,7 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -58,7 +58,7 @@ MARK_OFFSET_MM = 2.0  # crop marks start this far outside the BleedBox, so trimm
 MARK_LENGTH_MM = 5.0
 MARK_WIDTH_PT = 0.25
 READ_BACK_SIDE = 1536  # a read-back page is rendered at about this many pixels (what the verifier looks at)
-_LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE)
+_LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE)
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
              '"': MM_PER_INCH}
 
@@ -85,8 +85,11 @@ def parse_length(text: str, what: str = "width") -> float:
     Raises:
         PrintError: no number, or no unit (a bare "20" could be centimetres or inches).
     """
-    match = _LENGTH.match(str(text))
+    typed = str(text).strip()
+    match = _LENGTH.match(typed.removeprefix("+"))
     if not match:
+        if typed.startswith("-") and _LENGTH.match(typed[1:]):
+            raise PrintError(f"The {what} must be more than 0, got {typed[:30]!r}.", what)
         raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
     return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
 
@@ -125,8 +128,10 @@ class PrintSpec:
             raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.",
                              "format")
         if not MIN_WIDTH_MM <= self.width_mm <= MAX_WIDTH_MM:
+            # Past the range only its side is said: a 300-digit width echoed back is no help.
+            got = describe_length(self.width_mm) if self.width_mm < 100 * MAX_WIDTH_MM else "far more"
             raise PrintError(f"The width must be between {MIN_WIDTH_MM / 10:g} cm and {MAX_WIDTH_MM / 1000:g} m, "
-                             f"got {describe_length(self.width_mm)}.", "width")
+                             f"got {got}.", "width")
         if not MIN_DPI <= self.dpi <= MAX_DPI:
             raise PrintError(f"The resolution must be between {MIN_DPI} and {MAX_DPI} dpi, got {self.dpi}.", "dpi")
         if not 0 <= self.bleed_mm <= MAX_BLEED_MM:
@@ -140,6 +145,13 @@ class PrintSpec:
                              "for an RGB file.", "cmyk")
         side = pixels(geometry(self).media_mm, self.dpi)
         if (self.format in ("png", "tiff") or not vector) and side > MAX_RASTER_SIDE:
+            if pixels(geometry(replace(self, dpi=MIN_DPI)).media_mm, MIN_DPI) > MAX_RASTER_SIDE:
+                # Even the fewest dots per inch are too many pixels: no dpi helps, only a smaller print.
+                widest = MAX_RASTER_SIDE / MIN_DPI * MM_PER_INCH - (geometry(self).media_mm - self.width_mm)
+                raise PrintError(f"This print is too large for a raster file: at {MIN_DPI} dpi, the fewest, it is "
+                                 f"{pixels(geometry(self).media_mm, MIN_DPI):,} pixels a side and the most is "
+                                 f"{MAX_RASTER_SIDE:,}. The widest is {describe_length(widest)} with these margins"
+                                 + (", or choose pdf or svg." if vector else "."), "width")
             raise PrintError(f"At {self.dpi} dpi this print is {side:,} pixels a side; the most is "
                              f"{MAX_RASTER_SIDE:,}. Lower the dpi (large prints are seen from farther away)"
                              + (" or choose pdf or svg." if vector else "."), "dpi")

@@ -157,7 +157,9 @@ class TestGrade:
         assert result.grades["unused_ec"] == grade
         said = [r["text"] for r in result.reasons if r["code"] == "ec_used"]
         if used == 1.0:
-            assert said == ["The code has more wrong modules than its error correction can repair."]
+            assert said == ["Read at each module's centre, more modules come out wrong than error correction can "
+                            "repair: readers that average whole modules may still read it, with no margin left for "
+                            "print or blur."]
         elif grade in "DF":
             assert said == [f"The code uses {round(100 * used)} % of its error correction, leaving little room "
                             "for a poor print or a shaky phone."]

@@ -34,14 +34,20 @@ def spec(**fields) -> printing.PrintSpec:
 
 class TestLengths:
     @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
-                                              ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0)])
+                                              ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0), (".5cm", 5.0),
+                                              ("20.cm", 200.0), ("+3mm", 3.0)])
     def test_it_reads_a_length_with_its_unit(self, text, mm):
         assert printing.parse_length(text) == pytest.approx(mm)
 
-    @pytest.mark.parametrize("text", ["20", "cm", "-3mm", "20 furlongs", "", "20cm; rm -rf /"])
+    @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /"])
     def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
         with pytest.raises(printing.PrintError, match="needs a number and a unit"):
             printing.parse_length(text)
+
+    def test_a_negative_length_is_said_to_be_one(self):
+        # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
+        with pytest.raises(printing.PrintError, match="The bleed must be more than 0, got '-3mm'"):
+            printing.parse_length(" -3mm", "bleed")
 
     def test_it_describes_a_length_in_cm_and_inches(self):
         assert printing.describe_length(200) == "20 cm (7.87 in)"
@@ -56,7 +62,10 @@ class TestSpec:
         ({"bleed_mm": 40.0}, "bleed must be between"),
         ({"format": "png", "cmyk": True}, "PNG has no CMYK"),
         ({"format": "eps"}, "EPS is not offered"),
-        ({"width_mm": 2000.0, "format": "png"}, "pixels a side"),
+        ({"width_mm": 2000.0, "format": "png"}, "pixels a side; the most is 10,000. Lower the dpi"),
+        # Too many pixels even at the fewest dpi: lowering it cannot help (it once said so); the widest is named.
+        ({"width_mm": 4000.0, "format": "png", "dpi": 72}, r"too large for a raster file.*The widest is 352.8 cm"),
+        ({"width_mm": 10.0 ** 300}, "got far more"),
     ])
     def test_it_refuses_what_cannot_be_printed_with_the_reason(self, code, fields, words):
         with pytest.raises(printing.PrintError, match=words):
