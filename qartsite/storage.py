@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urljoin
 
@@ -33,6 +34,7 @@ from storages.utils import clean_name
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 20
 ATTEMPTS = 3
+BUCKET_SEEN_SECONDS = 60  # after a 404, the bucket's existence is asked about at most this often
 
 PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
 
@@ -42,15 +44,25 @@ class MediaUnavailable(OSError):
 
 
 @contextmanager
-def bucket_errors(doing: str, name: str) -> Iterator[None]:
+def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None = None) -> Iterator[None]:
     """Turn boto's errors into the file errors Django code expects: a missing object is `FileNotFoundError`,
-    anything else (no connection, a timeout, refused credentials, a missing bucket) is `MediaUnavailable`."""
+    anything else (no connection, a timeout, refused credentials, a missing bucket) is `MediaUnavailable`.
+
+    A 404 to a HEAD request has no body, so nothing tells a missing object from a missing bucket (a typo in
+    MEDIA_S3_BUCKET): `bucket_check`, asked then, raises `MediaUnavailable` when the bucket is not there. Without
+    it, a worker with a mistyped bucket failed every job for good with "the picture is no longer stored"."""
     try:
         yield
+    except FileNotFoundError:  # django-storages' own answer to a 404 for some calls (size, modified time)
+        if bucket_check is not None:
+            bucket_check()
+        raise
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 404 and error.get("Code") not in ("NoSuchBucket",):
+            if bucket_check is not None:
+                bucket_check()
             raise FileNotFoundError(f"{name}: no such object in the bucket") from exc
         raise MediaUnavailable(f"The media storage refused to {doing} {name!r}: {exc}") from exc
     except (BotoCoreError, Boto3Error) as exc:
@@ -82,11 +94,27 @@ class S3MediaStorage(S3Storage):
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
         ))
 
+    def check_bucket(self) -> None:
+        """Raise `MediaUnavailable` when the bucket itself is missing (asked after a 404, see `bucket_errors`); a
+        bucket seen within `BUCKET_SEEN_SECONDS` is not asked about again."""
+        if time.monotonic() - getattr(self, "_bucket_seen_at", -BUCKET_SEEN_SECONDS) < BUCKET_SEEN_SECONDS:
+            return
+        try:
+            self.connection.meta.client.head_bucket(Bucket=self.bucket_name)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise MediaUnavailable(f"The media storage has no bucket {self.bucket_name!r}: check MEDIA_S3_BUCKET "
+                                       "(and MEDIA_S3_ENDPOINT_URL).") from exc
+            return  # not allowed to ask about the bucket (a policy on objects only): trust the object's 404
+        except (BotoCoreError, Boto3Error) as exc:
+            raise MediaUnavailable(f"The media storage could not look up its bucket: {exc}") from exc
+        self._bucket_seen_at = time.monotonic()
+
     def url(self, name: str, parameters=None, expire=None, http_method=None) -> str:
         return urljoin(settings.MEDIA_URL, filepath_to_uri(name))
 
     def _open(self, name, mode="rb"):
-        with bucket_errors("read", name):
+        with bucket_errors("read", name, self.check_bucket):
             stored = super()._open(name, mode)
             if "r" in mode:
                 # Downloaded now, not at the first read(): a failure belongs to open(), before a response has begun.
@@ -102,15 +130,18 @@ class S3MediaStorage(S3Storage):
             super().delete(name)
 
     def exists(self, name) -> bool:
-        with bucket_errors("look up", name):
-            return super().exists(name)
+        with bucket_errors("look up", name, self.check_bucket):
+            found = super().exists(name)  # django-storages answers a HEAD's 404 with False itself
+        if not found:
+            self.check_bucket()
+        return found
 
     def size(self, name) -> int:
-        with bucket_errors("look up", name):
+        with bucket_errors("look up", name, self.check_bucket):
             return super().size(name)
 
     def get_modified_time(self, name):
-        with bucket_errors("look up", name):
+        with bucket_errors("look up", name, self.check_bucket):
             return super().get_modified_time(name)
 
     def listdir(self, name):
@@ -120,7 +151,7 @@ class S3MediaStorage(S3Storage):
     def stored_md5(self, name: str) -> str | None:
         """The object's MD5 as the server reports it (its ETag), or None where the ETag is not a plain MD5
         (multipart uploads, some server-side encryptions)."""
-        with bucket_errors("look up", name):
+        with bucket_errors("look up", name, self.check_bucket):
             head = self.connection.meta.client.head_object(Bucket=self.bucket_name,
                                                            Key=self._normalize_name(clean_name(name)))
         etag = head.get("ETag", "").strip('"')

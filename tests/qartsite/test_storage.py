@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,20 @@ def test_it_says_a_missing_object_is_missing(media_storage):
         with pytest.raises(FileNotFoundError):
             ask("nothing/here.png")
     default_storage.delete("nothing/here.png")  # deleting what is not there is not an error
+
+
+@ON_S3_ONLY
+def test_a_missing_bucket_is_an_unavailable_storage_not_a_missing_file(media_storage, settings, monkeypatch):
+    # A HEAD's 404 carries no error code: a typo in MEDIA_S3_BUCKET read as "the file is gone", and a worker failed
+    # every job for good. Only reads here: SeaweedFS, unlike AWS, makes a bucket a write names.
+    from tests.conftest import S3_SERVER, use_s3
+
+    server = {name: media_storage.env[f"MEDIA_S3_{name}"] for name in S3_SERVER}
+    use_s3(settings, monkeypatch, **{**server, "BUCKET": f"typo-{uuid.uuid4().hex[:12]}"})
+    for ask in (default_storage.exists, default_storage.open, default_storage.size, default_storage.get_modified_time,
+                default_storage.stored_md5):
+        with pytest.raises(MediaUnavailable, match="has no bucket 'typo-.*check MEDIA_S3_BUCKET"):
+            ask("generations/1/a.png")
 
 
 @ON_S3_ONLY
