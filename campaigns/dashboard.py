@@ -34,7 +34,7 @@ def day_label(day: date) -> str:
 def range_for(team: Team, params: Mapping, placements: QuerySet[Placement]) -> stats.DateRange:
     """The range asked for, in `team`'s days (stats.RangeError when it cannot be read)."""
     return stats.parse_range(params, stats.local_today(team), stats.first_scan_day(placements)
-                             if params.get("range") == "lifetime" else None)
+                             if stats.range_key(params) == "lifetime" else None)
 
 
 def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: str = "") -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -62,20 +63,35 @@ def with_utm(url: str, utm: dict[str, str]) -> str:
     return f"{base}{separator}{added}{hash_mark}{fragment}"
 
 
-def visitor_key(address: str, user_agent: str, secret: str, day: date) -> str:
-    """A keyed hash of address and user agent under a key that changes every day (`day`: the team's, see
+def visitor_key(address: str, user_agent: str, secret: str, day: date, team_id: int) -> str:
+    """A keyed hash of the team, address and user agent under a key that changes every day (`day`: the team's, see
     `campaigns.redirects.visit_of`).
 
     Counts unique visitors per day without storing who they are; the day's key is derived from the secret, so
-    yesterday's key says nothing about today's and one visitor cannot be followed from day to day. Keyed BLAKE2b
-    (a MAC by design): it runs in every scan request, where it costs a fraction of an OpenSSL HMAC.
+    yesterday's key says nothing about today's and one visitor cannot be followed from day to day. The team is
+    hashed too, so one person has another key in each team's exports and two customers cannot join theirs to
+    follow them; in the message, not the key, so the day's key stays one cached value for every team. Keyed
+    BLAKE2b (a MAC by design): it runs in every scan request, where it costs a fraction of an OpenSSL HMAC.
     """
-    return hashlib.blake2b(f"{address}\n{user_agent}".encode(), key=_day_key(secret, day), digest_size=16).hexdigest()
+    return hashlib.blake2b(f"{team_id}\n{address}\n{user_agent}".encode(), key=_day_key(secret, day),
+                           digest_size=16).hexdigest()
 
 
 @lru_cache(maxsize=4)
 def _day_key(secret: str, day: date) -> bytes:
     return hmac.new(secret.encode(), f"visitor:{day.isoformat()}".encode(), hashlib.sha256).digest()
+
+
+# Headers a browser sends when it loads a link ahead of a click (prefetch, prerender, a preview of top sites):
+# Sec-Purpose ("prefetch", "prefetch;prerender"), Purpose and X-Moz ("prefetch"), X-Purpose ("preview").
+SPECULATIVE_LOADS = (("HTTP_SEC_PURPOSE", "prefetch"), ("HTTP_PURPOSE", "prefetch"), ("HTTP_X_MOZ", "prefetch"),
+                     ("HTTP_X_PURPOSE", "preview"))
+
+
+def is_speculative(meta: Mapping[str, str]) -> bool:
+    """Whether a request (its `request.META`) is a browser loading the link on its own, not a person opening it:
+    the page may never be shown, so it is no more a scan than a link preview."""
+    return any(wanted in meta.get(header, "").lower() for header, wanted in SPECULATIVE_LOADS)
 
 
 @lru_cache(maxsize=4096)

@@ -46,9 +46,10 @@ DATABASE_RETRY_AFTER = 2.0
 RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
 
 # (placement id, or None for "no such placement"; redirect URL; its compiled rules, None for none; its team's time
-# zone, whose midnight rotates the visitor key: unique visitors are counted per day of that zone)
-Link = tuple[int | None, str, LinkRules | None, tzinfo]
-NO_LINK: Link = (None, "", None, UTC)
+# zone, whose midnight rotates the visitor key: unique visitors are counted per day of that zone; its team's id,
+# which the visitor key hashes so that one person's keys differ from team to team)
+Link = tuple[int | None, str, LinkRules | None, tzinfo, int]
+NO_LINK: Link = (None, "", None, UTC, 0)
 
 
 class LinkUnavailable(Exception):
@@ -56,7 +57,7 @@ class LinkUnavailable(Exception):
 
 
 class LinkCopy:
-    """This process's copy of the links: slug -> (expires at, generation, placement id, URL, rules).
+    """This process's copy of the links: slug -> (expires at, generation, *the `Link`).
 
     Entries younger than LINK_TTL answer at once. Saving a campaign or placement (here) starts a new generation,
     which makes every entry stale; other processes see a change within LINK_TTL. Stale entries of known links are
@@ -64,7 +65,7 @@ class LinkCopy:
     """
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, int, int | None, str, LinkRules | None]] = {}
+        self.entries: dict[str, tuple[float, int, int | None, str, LinkRules | None, tzinfo, int]] = {}
         self.generation = 0
 
     def fresh(self, slug: str) -> Link | None:
@@ -118,7 +119,8 @@ def find_link(slug: str) -> Link:
         )
     if placement is None:
         return NO_LINK
-    return placement.pk, placement.redirect_url(), placement.link_rules(), placement.campaign.team.zone
+    team = placement.campaign.team  # selected with the placement: no query more per lookup
+    return placement.pk, placement.redirect_url(), placement.link_rules(), team.zone, team.pk
 
 
 # Lookups bounded in time run here (qartsite.db_threads): a scan is answered from the copies once its time is up.
@@ -146,22 +148,23 @@ def looked_up(slug: str) -> Link:
 
 def share_link(slug: str, link: Link) -> None:
     """Keep the copy in Redis in step with what the database said, for processes that start during an outage:
-    [placement id, URL, the rules' JSON (`LinkRules.to_json`) or null, the team's time zone name]."""
+    [placement id, URL, the rules' JSON (`LinkRules.to_json`) or null, the team's time zone name, the team's id]."""
     if scan_buffer.redis_outage.known():
         return
-    placement_id, url, rules, zone = link
+    placement_id, url, rules, zone, team_id = link
     try:
         if placement_id is None:
             scan_buffer.redis_client().hdel(scan_buffer.links_key(), slug)
         else:
-            shared = [placement_id, url, None if rules is None else rules.to_json(), str(zone)]
+            shared = [placement_id, url, None if rules is None else rules.to_json(), str(zone), team_id]
             scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(shared))
     except RedisError:
         scan_buffer.redis_outage.begin()
 
 
 def shared_link(slug: str) -> Link | None:
-    """The link of `slug` in the copy shared in Redis, or None."""
+    """The link of `slug` in the copy shared in Redis, or None. A copy written before it carried the team reads as
+    team 0: during an outage its scans' visitor keys are those of no team, until a lookup writes the copy again."""
     if scan_buffer.redis_outage.known():
         return None
     try:
@@ -172,15 +175,16 @@ def shared_link(slug: str) -> Link | None:
     if not raw:
         return None
     try:
-        placement_id, url, *rest = json.loads(raw)  # rest: rules, zone (either missing in older copies)
+        placement_id, url, *rest = json.loads(raw)  # rest: rules, zone, team (any of them missing in older copies)
         rules = LinkRules.from_json(rest[0]) if rest and rest[0] is not None else None
-        return int(placement_id), str(url), rules, zone_named(str(rest[1])) if len(rest) > 1 else UTC
+        zone = zone_named(str(rest[1])) if len(rest) > 1 else UTC
+        return int(placement_id), str(url), rules, zone, int(rest[2]) if len(rest) > 2 else 0
     except (ValueError, TypeError):  # not a link this code wrote
         return None
 
 
 def resolve(slug: str) -> Link:
-    """(placement id, redirect URL, rules) of a placement's link, or NO_LINK when no placement has the slug.
+    """The `Link` of a placement's short link, or NO_LINK when no placement has the slug.
 
     Raises:
         LinkUnavailable: the database is away and neither copy knows the slug.
@@ -215,16 +219,20 @@ class Visit(NamedTuple):
     visitor_key: str
 
 
-def visit_of(request: HttpRequest, zone: tzinfo) -> Visit:
-    """The visit, its visitor key for the day in `zone` (the team's): a visitor's scans on one day of the team's
-    count as one unique visitor, and an A/B split keeps them on one variant that day."""
+def visit_of(request: HttpRequest, zone: tzinfo, team_id: int) -> Visit:
+    """The visit, its visitor key for the day in `zone` in team `team_id` (the link's team): a visitor's scans on one
+    day of the team's count as one unique visitor, and an A/B split keeps them on one variant that day. A browser's
+    speculative load (`links.is_speculative`) is flagged as a bot, as link previews are: not a person who scanned."""
     # request.META, not request.headers: building the headers mapping costs more than the rest of the request's
     # work, and this is the busiest view (see bench/RESULTS.md).
     now = timezone.now()
     agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
     address = client_address(request)
-    return Visit(now, agent, address, links.describe_agent(agent),
-                 links.visitor_key(address, agent, settings.SECRET_KEY, now.astimezone(zone).date()))
+    described = links.describe_agent(agent)
+    if links.is_speculative(request.META):
+        described = (described[0], described[1], "bot", True)
+    return Visit(now, agent, address, described,
+                 links.visitor_key(address, agent, settings.SECRET_KEY, now.astimezone(zone).date(), team_id))
 
 
 def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str = "") -> None:
@@ -278,7 +286,7 @@ def store_event(event: dict, buffered: OSError) -> None:
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        placement_id, url, rules, zone = resolve(slug)
+        placement_id, url, rules, zone, team_id = resolve(slug)
     except LinkUnavailable:
         response = render(request, "campaigns/link_unavailable.html", status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -288,7 +296,7 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "campaigns/unknown_link.html", status=404)
     counted = request.method == "GET"  # HEAD requests are link checkers, not people
     if counted or rules is not None:
-        visit = visit_of(request, zone)
+        visit = visit_of(request, zone, team_id)
         rule = ""
         if rules is not None:
             url, rule = rules.choose(url, visit.described[1], visit.visitor_key, visit.now.timestamp())

@@ -8,7 +8,8 @@ Two drainers could both take a visitor for new: `lock_placements` makes a batch 
 same placements.
 
 `rebuild` (`manage.py qart_rollups`, and after a team changes its time zone) recounts a placement's rows from its
-stored scans by the same `tally`, so both paths agree. Days whose scans retention has deleted keep their rows.
+stored scans by the same `tally`, so both paths agree. Days whose scans retention has deleted keep their rows, in
+the zone they were counted in (`kept_rows`).
 One difference: where one visitor's scans of a day reach the drainer out of time order, the drainer counts the
 visitor under the values of the first scan it stored, the rebuild under the earliest; totals agree either way, and
 only values that change within a visitor's day (a destination rule, as a schedule ends) can differ.
@@ -253,9 +254,12 @@ class Rebuilt:
 def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
     """Recount the rollups of `placements` from their stored scans, each in its team's current time zone.
 
-    A placement whose earliest counted scan is gone (retention deleted it) keeps its rows up to the day its
-    earliest stored scan falls on, which may be partly deleted; only the days after are recounted. One transaction
-    per placement, which holds the drainer off that placement meanwhile.
+    A placement whose earliest counted scans are gone (retention deleted them) keeps the rows that count them, and
+    any that share their time (`kept_rows`): those days stay days of the zone they were counted in. Only the stored
+    scans after the last one those rows count are recounted, so totals are exact whatever the zone was and is; a
+    recounted day that is also a kept day (the zone moved west) is added to the kept rows. On that one seam day a
+    visitor with scans on both sides of the cut counts twice among unique visitors. One transaction per placement,
+    which holds the drainer off that placement meanwhile.
     """
     done = Rebuilt()
     for pk in placements.order_by("pk").values_list("pk", flat=True):
@@ -264,26 +268,50 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
 
 
 def rebuild_placement(placement_id: int) -> Rebuilt:
+    """Recount one placement's rollups (see `rebuild`) in one transaction, its placement locked."""
     with transaction.atomic():
         zones = lock_placements([placement_id])
         if not zones:
             return Rebuilt()  # deleted meanwhile
-        zone = zones[placement_id]
         people = ScanEvent.objects.filter(placement_id=placement_id, is_bot=False)
-        earliest_stored = people.aggregate(first=Min("time"))["first"]
         rows = ScanRollup.objects.filter(placement_id=placement_id)
-        earliest_counted = rows.filter(dimension=Dimension.TOTAL).aggregate(first=Min("first_scan"))["first"]
-        if earliest_stored is not None and earliest_counted is not None and earliest_counted < earliest_stored:
-            first_day = earliest_stored.astimezone(zone).date() + timedelta(days=1)
-            rows = rows.filter(day__gte=first_day)
-            people = people.filter(time__gte=day_bounds(first_day, zone)[0])
-        elif earliest_stored is None and earliest_counted is not None:
+        earliest_stored = people.aggregate(first=Min("time"))["first"]
+        kept_days, counted_until = kept_rows(rows, earliest_stored)
+        if earliest_stored is None and kept_days:
             return Rebuilt()  # every counted scan is gone: the rows are all that is left
+        if kept_days:
+            # Every scan at or before counted_until is in a kept row, none after: recount the rest.
+            rows = rows.filter(day__in=rows.filter(dimension=Dimension.TOTAL, first_scan__gt=counted_until)
+                               .values("day"))
+            people = people.filter(time__gt=counted_until)
         rows.delete()
         stored = people.order_by("time").values_list(*STORED_FIELDS, named=True).iterator(chunk_size=REPLAY_CHUNK)
         tallies, count = count_all(stored, zones)
-        ScanRollup.objects.bulk_create(new_rows(tallies, ScanRollup), batch_size=UPSERT_BATCH)
+        # A kept day of the old zone can also be a day of the new one (moving west): add to its rows.
+        write({key: row for key, row in tallies.items() if key[1] in kept_days})
+        ScanRollup.objects.bulk_create(new_rows({key: row for key, row in tallies.items() if key[1] not in kept_days},
+                                                ScanRollup), batch_size=UPSERT_BATCH)
     return Rebuilt(1, count, len(tallies))
+
+
+def kept_rows(rows: QuerySet[ScanRollup], earliest_stored: datetime | None) -> tuple[set[date], datetime | None]:
+    """The days whose rows a rebuild keeps, and the time of the last scan they count (None when none is kept).
+
+    A day's rows are kept when they count a scan older than the earliest stored one (retention deleted it, so it
+    cannot be recounted), and then every day whose first scan is no later than the last scan kept so far: the kept
+    rows hold exactly the scans up to that time, whatever zones their days were counted in, and the recount takes
+    the stored scans after it.
+    """
+    kept: set[date] = set()
+    counted_until: datetime | None = None
+    for day, first_scan, last_scan in rows.filter(dimension=Dimension.TOTAL).order_by("first_scan").values_list(
+            "day", "first_scan", "last_scan"):
+        older = earliest_stored is None or first_scan < earliest_stored
+        if not (older or counted_until is not None and first_scan <= counted_until):
+            break
+        kept.add(day)
+        counted_until = last_scan if counted_until is None else max(counted_until, last_scan)
+    return kept, counted_until
 
 
 def count_all(scans: Iterable[Scan], zones: Mapping[int, tzinfo]) -> tuple[dict[Key, Tally], int]:

@@ -82,9 +82,7 @@ def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) 
     Raises:
         RangeError: with one sentence saying what is wrong.
     """
-    key = str(params.get("range") or "").strip().lower()
-    if not key:
-        key = "custom" if params.get("from") or params.get("to") else DEFAULT_RANGE
+    key = range_key(params)
     if key in PRESETS:
         return DateRange(today - timedelta(days=PRESETS[key] - 1), today, key)
     if key == "lifetime":
@@ -98,6 +96,15 @@ def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) 
     if (end - start).days + 1 > MAX_DAYS:
         raise RangeError(f"A range covers at most {MAX_DAYS} days.")
     return DateRange(start, end, "custom")
+
+
+def range_key(params: Mapping[str, Any]) -> str:
+    """The range `params` ask for as `parse_range` reads it (any case, spaces around it; not checked): callers that
+    must know it before parsing (lifetime needs the first scan day) ask here, so "Lifetime" is lifetime too."""
+    key = str(params.get("range") or "").strip().lower()
+    if not key:
+        key = "custom" if params.get("from") or params.get("to") else DEFAULT_RANGE
+    return key
 
 
 def parse_day(params: Mapping[str, Any], name: str) -> date:

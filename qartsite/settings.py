@@ -341,6 +341,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"generations": os.getenv("QART_GENERATION_RATE", "30/hour")},
     # A 404 says "Not found." whatever the view looked up (DRF passes on Django's "No Campaign matches ...").
     "EXCEPTION_HANDLER": "qartsite.api.exception_handler",
+    # An unknown `?format=` or suffix is a 406 naming the formats there are (DRF: a 404 "Not found.").
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qartsite.negotiation.ContentNegotiation",
 }
 
 # API tokens (django-rest-knox): sent as `Authorization: Token <token>`, stored as hashes, shown once by

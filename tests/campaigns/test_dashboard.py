@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
 
 from campaigns import dashboard, stats
+from campaigns.drainer import store_events
 from campaigns.models import Placement
+from campaigns.scan_buffer import scan_event
 
 
 def test_a_sparkline_spans_its_box_with_the_peak_at_the_top():
@@ -36,3 +41,15 @@ def test_comparison_rows_give_scans_per_100_printed_busiest_first():
     rows = dashboard.comparison([poster, flyer], figures, {1: "https://q/r/a", 2: "https://q/r/b"})
     assert [row.placement.name for row in rows] == ["Flyer", "Poster"]
     assert rows[1].per_hundred_printed == 1.3 and rows[0].per_hundred_printed is None and rows[1].spark
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("asked", ["lifetime", "Lifetime", " LIFETIME ", "lifetime\t"])
+def test_lifetime_starts_at_the_first_scan_however_it_is_written(team_users, campaign, asked):
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    first = timezone.now() - timedelta(days=40)
+    store_events([scan_event(poster.pk, first, visitor_key="a" * 32), scan_event(poster.pk, timezone.now())])
+
+    days = dashboard.range_for(team_users.team, {"range": asked}, Placement.objects.all())
+
+    assert (days.key, days.start, days.end) == ("lifetime", first.date(), timezone.now().date())  # a UTC team

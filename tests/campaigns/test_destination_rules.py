@@ -304,7 +304,7 @@ class TestSplit:
         compiled = with_rules(placement, split=self.SPLIT).link_rules()
         today = date(2026, 12, 2)
         counts = Counter(compiled.choose("default", "Android", links.visitor_key(f"10.0.{i // 250}.{i % 250}",
-                                                                                    PIXEL, "secret", today), 0)[1]
+                                                                                    PIXEL, "secret", today, 1), 0)[1]
                          for i in range(4000))
         assert set(counts) == {VA, VB}
         assert 0.72 <= counts[VA] / 4000 <= 0.78
@@ -312,7 +312,7 @@ class TestSplit:
     def test_the_same_visitor_may_get_another_destination_another_day(self, placement):
         compiled = with_rules(placement, split=self.SPLIT).link_rules()
         picks = {compiled.choose("", "iOS", links.visitor_key("198.51.100.7", IPHONE, "secret",
-                                                              date(2026, 12, 1) + timedelta(days=n)), 0)[1]
+                                                              date(2026, 12, 1) + timedelta(days=n), 1), 0)[1]
                  for n in range(20)}
         assert picks == {VA, VB}
 
@@ -390,7 +390,7 @@ class TestCopies:
         with_rules(placement, ends_at=hours(1), **DEVICES)
         scan(client, placement)  # looked up and shared
         shared = json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug))
-        assert shared[0] == placement.pk and len(shared) == 4 and shared[2] is not None
+        assert shared[0] == placement.pk and len(shared) == 5 and shared[2] is not None
         redirects._links.clear()  # a process that starts during the outage
 
         def fail(slug):
@@ -406,7 +406,7 @@ class TestCopies:
         copied = rules.LinkRules.from_json(json.loads(json.dumps(compiled.to_json())))
         now = timezone.now().timestamp()
         for n in range(50):
-            key = links.visitor_key(f"10.1.1.{n}", WINDOWS, "secret", date(2026, 12, 2))
+            key = links.visitor_key(f"10.1.1.{n}", WINDOWS, "secret", date(2026, 12, 2), 1)
             for os_family in ("Android", "iOS", "Windows"):
                 assert copied.choose("x", os_family, key, now) == compiled.choose("x", os_family, key, now)
         assert copied.choose("x", "iOS", "0", now - 7200)[1] == "before_start"

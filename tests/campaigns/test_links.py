@@ -58,11 +58,11 @@ def test_utm_parameters_keep_the_destinations_own_query_byte_for_byte():
 
 
 class TestVisitorKey:
-    ADDRESS, AGENT, SECRET = "203.0.113.7", "Mozilla/5.0 (iPhone)", "s3cret"
+    ADDRESS, AGENT, SECRET, TEAM = "203.0.113.7", "Mozilla/5.0 (iPhone)", "s3cret", 1
     MONDAY, TUESDAY = date(2026, 3, 2), date(2026, 3, 3)
 
-    def key(self, address=ADDRESS, agent=AGENT, secret=SECRET, day=MONDAY) -> str:
-        return links.visitor_key(address, agent, secret, day)
+    def key(self, address=ADDRESS, agent=AGENT, secret=SECRET, day=MONDAY, team=TEAM) -> str:
+        return links.visitor_key(address, agent, secret, day, team)
 
     def test_it_is_the_same_for_one_visitor_on_one_day(self):
         assert self.key() == self.key() and len(self.key()) == 32
@@ -75,6 +75,10 @@ class TestVisitorKey:
 
     def test_it_depends_on_the_secret(self):
         assert self.key(secret="other") != self.key()
+
+    def test_it_differs_from_team_to_team_so_two_teams_cannot_join_their_exports(self):
+        assert self.key(team=2) != self.key(team=1) == self.key(team=1)
+        assert self.key(team=12, address="3.0.113.7") != self.key(team=1, address="23.0.113.7")  # no run-together
 
     def test_it_never_equals_a_hash_of_the_address_alone(self):
         address = self.ADDRESS.encode()
@@ -129,3 +133,18 @@ class TestVisitorKey:
 def test_user_agents_are_classified(agent, device_class, is_bot):
     _, _, got_class, got_bot = links.describe_agent(agent)
     assert (got_class, got_bot) == (device_class, is_bot)
+
+
+@pytest.mark.parametrize(("headers", "speculative"), [
+    ({"HTTP_SEC_PURPOSE": "prefetch"}, True),
+    ({"HTTP_SEC_PURPOSE": "prefetch;prerender"}, True),
+    ({"HTTP_SEC_PURPOSE": "prefetch; anonymous-client-ip"}, True),
+    ({"HTTP_PURPOSE": "Prefetch"}, True),
+    ({"HTTP_X_MOZ": "prefetch"}, True),
+    ({"HTTP_X_PURPOSE": "preview"}, True),
+    ({}, False),
+    ({"HTTP_SEC_PURPOSE": ""}, False),
+    ({"HTTP_SEC_FETCH_DEST": "document", "HTTP_SEC_FETCH_MODE": "navigate"}, False),  # a person opening it
+])
+def test_it_tells_a_browsers_speculative_load_from_a_visit(headers, speculative):
+    assert links.is_speculative({"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)", **headers}) is speculative

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns import redirects, scan_buffer
 from campaigns.drainer import drain_once
-from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.models import Campaign, Placement, ScanEvent, ScanRollup
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")
@@ -71,6 +71,18 @@ class TestShortLink:
         client.get(f"/r/{placement.slug}", HTTP_USER_AGENT="Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")
         drain_once()
         assert ScanEvent.objects.get().is_bot is True
+
+    @pytest.mark.parametrize("header", [{"HTTP_SEC_PURPOSE": "prefetch"}, {"HTTP_SEC_PURPOSE": "prefetch;prerender"},
+                                        {"HTTP_PURPOSE": "prefetch"}, {"HTTP_X_MOZ": "prefetch"},
+                                        {"HTTP_X_PURPOSE": "preview"}])
+    def test_it_redirects_a_browsers_speculative_load_but_flags_it_not_counted_as_a_person(self, client, placement,
+                                                                                           header):
+        person = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE)
+        response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, **header)
+        assert (response.status_code, response["Location"]) == (302, person["Location"])
+        assert drain_once().stored == 2
+        assert sorted(ScanEvent.objects.values_list("is_bot", "device_class")) == [(False, "mobile"), (True, "bot")]
+        assert ScanRollup.objects.get(placement=placement, dimension="").scans == 1  # what the dashboards count
 
     def test_unknown_slugs_get_a_friendly_404(self, client, placement):
         response = client.get("/r/doesNotExist")
@@ -264,7 +276,8 @@ class TestShortLink:
         placement.save()
         url = client.get(f"/r/{placement.slug}")["Location"]
         assert url.startswith("https://shop.example.com/ended?")
-        assert json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug)) == [placement.pk, url, None, "UTC"]
+        assert json.loads(scan_redis.hget(scan_buffer.links_key(), placement.slug)) == [
+            placement.pk, url, None, "UTC", placement.campaign.team_id]
         redirects._links.clear()  # a process started during an outage still sends the code somewhere
         stop_database()
         assert client.get(f"/r/{placement.slug}")["Location"] == url
@@ -367,12 +380,26 @@ class TestVisitorDay:
         placement.campaign.team.time_zone = "Asia/Tokyo"
         placement.campaign.team.save()
         redirects.share_link(placement.slug, redirects.find_link(placement.slug))
-        placement_id, url, rules, zone = redirects.shared_link(placement.slug)
+        placement_id, url, rules, zone, team_id = redirects.shared_link(placement.slug)
         assert (placement_id, str(zone), rules) == (placement.pk, "Asia/Tokyo", None) and url.startswith("https://")
+        assert team_id == placement.campaign.team_id  # the visitor key's team, for scans during an outage
+
+    def test_one_person_has_one_key_across_a_teams_placements_and_another_in_another_team(
+            self, client, monkeypatch, team_users, placement):
+        flyer = Placement.objects.create(campaign=placement.campaign, name="Flyer")
+        rival = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
+        theirs = Placement.objects.create(campaign=rival, name="Their poster")
+        noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        monkeypatch.setattr(redirects.timezone, "now", lambda: noon)
+        for scanned in (placement, flyer, theirs):
+            response = client.get(f"/r/{scanned.slug}", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.23")
+            assert response.status_code == 302
+        keys = {event["placement"]: event["visitor_key"] for event in spooled()}
+        assert keys[placement.pk] == keys[flyer.pk] != keys[theirs.pk]
 
     def test_a_shared_copy_written_before_zones_reads_as_utc(self, placement, scan_redis):
         scan_redis.hset(scan_buffer.links_key(), placement.slug, json.dumps([placement.pk, "https://example.com/"]))
-        assert redirects.shared_link(placement.slug) == (placement.pk, "https://example.com/", None, UTC)
+        assert redirects.shared_link(placement.slug) == (placement.pk, "https://example.com/", None, UTC, 0)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from campaigns import rollups
+from campaigns import maintenance, retention, rollups
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
+from qartsite.models import Team
 
 UTC = UTC
 
@@ -145,6 +146,57 @@ class TestRebuild:
         rollups.rebuild(Placement.objects.all())
 
         assert rows(poster) == {(date(2026, 3, 1), ""): (1, 1)}
+
+
+@pytest.mark.django_db
+class TestRebuildAfterRetentionInAnotherZone:
+    """Retention deleted a placement's early scans, then its team changed time zone: the kept rows count days of
+    the old zone, the recount days of the new one, and no scan may be counted twice or lost at the seam."""
+
+    START = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def scan_every_50_minutes(self, poster: Placement, days: int) -> int:
+        """Scans from START on, one bot in five; returns how many were by people."""
+        moments = [self.START + timedelta(minutes=50 * n) for n in range(days * 24 * 60 // 50)]
+        store_events([event(poster, when, visitor=f"{n % 7:032d}", is_bot=n % 5 == 0,
+                            device_class="bot" if n % 5 == 0 else "mobile") for n, when in enumerate(moments)])
+        return sum(1 for n in range(len(moments)) if n % 5)
+
+    def purge_before(self, team, cut: datetime) -> None:
+        Team.objects.filter(pk=team.pk).update(scan_retention_days=30)  # update(): the zones stay as they are
+        assert retention.purge(now=cut + timedelta(days=30)).total > 0
+
+    def total_after_moving_to(self, team, zone: str) -> int:
+        Team.objects.filter(pk=team.pk).update(time_zone=zone)
+        assert maintenance.recount_changed_zones() == [team.name]
+        return sum(ScanRollup.objects.filter(dimension="").values_list("scans", flat=True))
+
+    def test_it_counts_every_scan_once_whatever_the_zone_moves(self, team_users, poster):
+        team = team_users.team
+        Team.objects.filter(pk=team.pk).update(time_zone="America/New_York", counted_time_zone="America/New_York")
+        people = self.scan_every_50_minutes(poster, days=6)
+        self.purge_before(team, datetime(2026, 11, 4, 4, 10, tzinfo=UTC))  # 23:10 in New York, 05:10 in Berlin
+        moves = ["Europe/Berlin", "America/Los_Angeles", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
+        totals = {zone: self.total_after_moving_to(team, zone) for zone in moves}
+        # Retention again, now that the early days are a patchwork of zones, then the big jump back.
+        self.purge_before(team, datetime(2026, 11, 5, 10, 40, tzinfo=UTC))
+        totals |= {f"{zone} again": self.total_after_moving_to(team, zone)
+                   for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York")}
+
+        assert totals == dict.fromkeys(totals, people)
+        devices = ScanRollup.objects.filter(dimension="device").values_list("scans", flat=True)
+        assert sum(devices) == people  # every dimension's rows moved with the totals
+
+    def test_it_keeps_a_deleted_scan_whose_old_day_starts_after_the_new_zones_cut(self, team_users, poster):
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Europe/Berlin", counted_time_zone="Europe/Berlin")
+        # 00:10 and 00:30 on 5 November in Berlin, 15:10 and 15:30 on the 4th in Los Angeles.
+        store_events([event(poster, datetime(2026, 11, 4, 23, 10, tzinfo=UTC)),
+                      event(poster, datetime(2026, 11, 4, 23, 30, tzinfo=UTC))])
+        ScanEvent.objects.filter(time__lt=datetime(2026, 11, 4, 23, 20, tzinfo=UTC)).delete()  # retention
+
+        self.total_after_moving_to(team_users.team, "America/Los_Angeles")
+
+        assert rows(poster) == {(date(2026, 11, 5), ""): (2, 1)}  # the kept Berlin day, the whole of it
 
 
 @pytest.mark.parametrize(("header", "language"), [

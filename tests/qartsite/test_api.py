@@ -143,6 +143,27 @@ class TestHttpAnswers:
             response = client.get(f"/api/{kind}/{odd}/")
             assert response.status_code == 404 and set(response.json()) == {"detail"}, odd
 
+    def test_it_answers_a_format_it_has_no_renderer_for_with_406_naming_those_it_has(self, team_users):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        client = signed_in(team_users.owner)
+        for path in (f"/api/campaigns/{campaign.pk}/scans/?format=csv", f"/api/campaigns/{campaign.pk}/scans.csv",
+                     f"/api/placements/{placement.pk}/scans/?format=xml", "/api/campaigns/?format=CSV"):
+            response = client.get(path)
+            assert response.status_code == 406, path
+            asked = path.rsplit("=", 1)[-1] if "=" in path else "csv"
+            assert response.json() == {
+                "detail": f"The format “{asked}” is not supported here; use one of: json, api."}, path
+        assert client.get(f"/api/campaigns/{campaign.pk}.5/").status_code == 404  # an id "1.5", not a format
+        assert client.get(f"/api/campaigns/{campaign.pk}/scans/?format=json").status_code == 200
+        assert client.get(f"/api/campaigns/{campaign.pk}/scans.json").status_code == 200
+
+    def test_an_unsupported_format_answers_alike_for_another_teams_object_and_ours(self, team_users, rival_objects):
+        ours = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        mine, theirs = (client.get(f"/api/campaigns/{pk}/?format=csv") for pk in (ours.pk, rival_objects["campaigns"]))
+        assert mine.status_code == theirs.status_code == 406 and mine.json() == theirs.json()
+
 
 @pytest.mark.django_db
 class TestKnownFieldsOnly:
