@@ -1,6 +1,7 @@
 """What the worker's periodic maintenance does for the dashboards (`generator.worker.GenerationWorker`, each minute):
 recount the daily rollups of teams that changed their time zone, and once a day apply scan retention, delete print
-files made a day ago (`campaigns.print_builds`) and check the placements' scans for alerts (`campaigns.alerts`).
+files made a day ago (`campaigns.print_builds`) and media no row names (`qartsite.media_sweep`), and check the
+placements' scans for alerts (`campaigns.alerts`).
 
 Several workers share the work through Redis: a day's retention runs in whichever worker takes the day's key first,
 and a team's recount is claimed by setting its `counted_time_zone` only once the recount is done (a second worker
@@ -12,11 +13,13 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import F
 from redis import Redis
 
 from campaigns import alerts, print_builds, retention, rollups
 from campaigns.models import Placement
+from qartsite import media_sweep
 from qartsite.models import Team
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,10 @@ def apply_retention_daily(connection: Redis) -> retention.Purged | None:
         log.info("Deleted %d print files made over a day ago", print_builds.forget_old_files())
     except OSError as exc:  # the media storage away (MediaUnavailable is one): the next day's upkeep deletes them
         log.warning("Could not delete old print files: %s", exc)
+    try:
+        log.info("Media no row names: %s", media_sweep.sweep(default_storage, delete=True))
+    except OSError as exc:
+        log.warning("Could not sweep the media no row names: %s", exc)
     return purged
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import posixpath
+from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -86,6 +87,16 @@ OWNERS = (
     MediaOwner(GenerationJob, "logo", "team"),
     MediaOwner(LabelingItem, "image", "session__team"),
 )
+
+
+def named_files() -> dict[str, list[MediaOwner]]:
+    """Every file name a row names, with the file fields that name it (`qart_media_copy`, `media_sweep`)."""
+    names: dict[str, list[MediaOwner]] = defaultdict(list)
+    for owner in OWNERS:
+        stored = owner.model._default_manager.exclude(**{owner.field: ""}).exclude(**{f"{owner.field}__isnull": True})
+        for name in stored.values_list(owner.field, flat=True).distinct().order_by(owner.field):
+            names[name].append(owner)
+    return dict(sorted(names.items()))
 
 
 def clean_name(path: str) -> str | None:

@@ -56,3 +56,25 @@ class TestRetentionDaily:
             assert maintenance.apply_retention_daily(scan_redis) is not None  # purged all the same
         finally:
             scan_redis.delete(maintenance.retention_key())
+
+    def test_it_sweeps_media_no_row_names_guarded_and_a_storage_away_does_not_stop_it(self, scan_redis,
+                                                                                     monkeypatch):
+        from qartsite import media_sweep
+        from qartsite.storage import MediaUnavailable
+
+        sweeps = []
+        monkeypatch.setattr(retention, "purge", lambda: retention.Purged())
+        monkeypatch.setattr(media_sweep, "sweep", lambda storage, delete, **kwargs: sweeps.append((delete, kwargs))
+                            or media_sweep.Swept())
+        try:
+            assert maintenance.apply_retention_daily(scan_redis) is not None
+            assert sweeps == [(True, {})]  # deletes, with the guard on (its default)
+            scan_redis.delete(maintenance.retention_key())
+
+            def away(storage, delete, **kwargs):
+                raise MediaUnavailable("The media storage could not list 'generations'")
+
+            monkeypatch.setattr(media_sweep, "sweep", away)
+            assert maintenance.apply_retention_daily(scan_redis) is not None
+        finally:
+            scan_redis.delete(maintenance.retention_key())

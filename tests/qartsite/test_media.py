@@ -4,10 +4,8 @@ Every test with stored files runs on the filesystem and on make test's S3 server
 
 from __future__ import annotations
 
-import io
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,45 +17,17 @@ from django.db.models import FileField
 from django.test import Client
 from django.utils.http import http_date
 from knox.models import AuthToken
-from PIL import Image
 from rest_framework.test import APIClient
 
-from generator.models import Candidate, GenerationJob, LabelingItem, LabelingSession, Prompt
+from generator.models import Candidate, GenerationJob, Prompt
 from qartsite import media
 from tests.conftest import S3
+from tests.qartsite.conftest import png_bytes
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("owner", "teammate", "viewer")
 KINDS = ("candidate", "control", "picture", "logo", "labeling")
-
-
-def png_bytes(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (shade, shade, shade)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def files(team_users, media_storage) -> SimpleNamespace:
-    """One stored file of each kind for the team: a candidate, the job's control image, uploaded picture and logo,
-    and a labeling image; each a distinct PNG, so a test can tell which file came back."""
-    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a misty forest")
-    job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=prompt,
-                                       content="https://qart.example/r/abc")
-    job.control_image.save(f"control-{job.pk}.png", ContentFile(png_bytes(10)), save=False)
-    job.init_image.save("picture-0123456789abcdef.png", ContentFile(png_bytes(20)), save=False)
-    job.logo.save("logo-0123456789abcdef.png", ContentFile(png_bytes(25)), save=False)
-    job.save()
-    candidate = Candidate(job=job, index=0, seed=123, scan_probability=0.9, verdict="pass", rank=1)
-    candidate.image.save("candidate-00-seed123.png", ContentFile(png_bytes(30)))
-    session = LabelingSession.objects.create(name="Office phones", team=team_users.team, created_by=team_users.owner)
-    item = LabelingItem(session=session, candidate=candidate)
-    item.image.save("item-link.png", ContentFile(png_bytes(40)))
-    return SimpleNamespace(job=job, candidate=candidate, item=item, fields={
-        "candidate": candidate.image, "control": job.control_image, "picture": job.init_image, "logo": job.logo,
-        "labeling": item.image,
-    })
 
 
 def client_as(user) -> Client:

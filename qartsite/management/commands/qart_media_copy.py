@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.core.files.storage import Storage, storages
 from django.core.management.base import BaseCommand, CommandError
 
-from qartsite.media import OWNERS, MediaOwner
+from qartsite.media import MediaOwner, named_files
 from qartsite.storage import MediaUnavailable, holds, md5_of
 
 STORAGE_NAMES = ("s3", "filesystem")
@@ -38,16 +38,6 @@ class Copied:
     outcome: str
     stored_as: str = ""
     error: str = ""
-
-
-def named_files() -> dict[str, list[MediaOwner]]:
-    """Every file name a row names, with the file fields that name it."""
-    names: dict[str, list[MediaOwner]] = defaultdict(list)
-    for owner in OWNERS:
-        stored = owner.model._default_manager.exclude(**{owner.field: ""}).exclude(**{f"{owner.field}__isnull": True})
-        for name in stored.values_list(owner.field, flat=True).distinct().order_by(owner.field):
-            names[name].append(owner)
-    return dict(sorted(names.items()))
 
 
 def copy_file(source: Storage, destination: Storage, name: str, max_length: int | None) -> Copied:

@@ -1,0 +1,80 @@
+"""qartsite.media_sweep and `manage.py qart_media_sweep`: media no row names, found and deleted once a day old; on
+the filesystem and on the S3 server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from generator.models import Candidate, GenerationJob, LabelingItem
+from qartsite import media, media_sweep
+from tests.qartsite.conftest import png_bytes
+
+pytestmark = pytest.mark.django_db
+LATER = timedelta(days=2)
+
+
+def orphan(name: str) -> str:
+    return default_storage.save(name, ContentFile(png_bytes(50)))
+
+
+def test_it_deletes_what_no_row_names_once_a_day_old_and_keeps_every_named_file(files):
+    job_gone = orphan("generations/999/candidate-00-seed1.png")  # a deleted job's candidate
+    retried = orphan("generations/control/control-7.png")  # a first attempt's control image
+    extra = Candidate(job=files.job, index=1, seed=124, scan_probability=0.2, verdict="fail", rank=2)
+    extra.image.save("candidate-01-seed124.png", ContentFile(png_bytes(35)))
+    gone = extra.image.name
+    extra.delete()  # its row goes, its file stays
+
+    young = media_sweep.sweep(default_storage, delete=True)  # all of them younger than a day: left for later
+    assert young.orphans == [] and young.young == 3 and young.deleted == 0 and young.files == 8
+
+    listed = media_sweep.sweep(default_storage, delete=False, now=timezone.now() + LATER)
+    assert sorted(listed.orphans) == sorted([job_gone, retried, gone]) and listed.deleted == 0
+    assert all(default_storage.exists(name) for name in listed.orphans)
+
+    swept = media_sweep.sweep(default_storage, delete=True, now=timezone.now() + LATER)
+    assert swept.deleted == 3 and not any(default_storage.exists(name) for name in (job_gone, retried, gone))
+    assert all(default_storage.exists(field.name) for field in files.fields.values())
+
+
+def test_it_holds_back_when_most_files_look_orphaned(files, monkeypatch):
+    # A worker on the wrong (or an empty) database sees every file as an orphan: the upkeep must not empty the bucket.
+    monkeypatch.setattr(media_sweep, "SAFE_COUNT", 2)
+    monkeypatch.setattr(media_sweep, "named_files", lambda: {})
+    swept = media_sweep.sweep(default_storage, delete=True, now=timezone.now() + LATER)
+    assert swept.deleted == 0 and len(swept.orphans) == swept.files == 5
+    assert "Held back: 5 of 5 files are named by no row" in str(swept)
+    assert all(default_storage.exists(field.name) for field in files.fields.values())
+    unguarded = media_sweep.sweep(default_storage, delete=True, guard=False, now=timezone.now() + LATER)
+    assert unguarded.deleted == 5  # a person running the command decides
+
+
+def test_every_file_field_stores_under_a_swept_folder(files):
+    for field in files.fields.values():
+        assert field.name.split("/", 1)[0] in media_sweep.FOLDERS, field.name
+    for owner in media.OWNERS:  # and the fields a new row would use
+        assert owner.model in (Candidate, GenerationJob, LabelingItem)
+
+
+def test_the_command_lists_then_deletes_and_says_so(files, monkeypatch):
+    name = orphan("labeling/item-gone.png")
+    monkeypatch.setattr(media_sweep, "MIN_AGE", timedelta(0))
+    out = StringIO()
+    call_command("qart_media_sweep", stdout=out)
+    assert out.getvalue().splitlines()[0] == name and "Run with --delete to delete them." in out.getvalue()
+    assert default_storage.exists(name)
+    out = StringIO()
+    call_command("qart_media_sweep", "--delete", stdout=out)
+    assert "1 deleted." in out.getvalue() and not default_storage.exists(name)
+
+
+def test_the_command_says_the_storage_is_away_in_one_line(unreachable_media):
+    with pytest.raises(CommandError, match="The media storage could not .*Nothing more was deleted"):
+        call_command("qart_media_sweep")
