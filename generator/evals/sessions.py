@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
@@ -114,10 +114,26 @@ def render_item(item: LabelingItem, root: str) -> bool:
     name = f"{item.session_id}-{item.position}{'' if link else TEXT_MARK}.png"
     item.image.save(name, ContentFile(buffer.getvalue()), save=False)
     try:
-        item.save(update_fields=["token", "image"])
+        with transaction.atomic():
+            # Only where no other request drew it meanwhile (two tabs, a double click): each would show its own
+            # image with its own token, and a phone scanning the losing tab's code would record nothing.
+            drawn = LabelingItem.objects.filter(Q(image="") | Q(image__isnull=True), pk=item.pk).update(
+                token=item.token, image=item.image.name)
     except IntegrityError:  # the token was taken between the check and the save: buttons only this time
-        return False
+        drawn = 0
+    if not drawn:
+        _forget(item.image.storage, item.image.name)
+        item.refresh_from_db(fields=["token", "image"])
+        return bool(item.image)
     return True
+
+
+def _forget(storage, name: str) -> None:
+    """Delete an image this request stored and no row took (`qartsite.media_sweep` would, a day later)."""
+    try:
+        storage.delete(name)
+    except OSError as exc:
+        log.info("Could not delete the unused labeling image %s: %s", name, exc)
 
 
 def art_and_grid(candidate: Candidate) -> tuple:

@@ -172,6 +172,19 @@ class TestRunPage:
         gray = np.asarray(Image.open(io.BytesIO(b"".join(shown.streaming_content))).convert("L"))
         assert decoders.read_zxing(gray) == [link]
 
+    def test_two_requests_drawing_one_item_at_once_show_the_same_code(self, cast, media_storage, session):
+        # Two tabs (or a double click) drew one item each with its own token and image: a phone scanning the losing
+        # tab's code recorded nothing, and its image stayed in the storage for ever.
+        from django.core.files.storage import default_storage
+
+        first, second = (LabelingItem.objects.get(session=session, position=0) for _ in range(2))
+        assert sessions.render_item(first, "http://testserver")
+        assert sessions.render_item(second, "http://testserver")  # drawn meanwhile: it shows the first's
+        stored = LabelingItem.objects.get(pk=first.pk)
+        assert (second.token, second.image.name) == (first.token, first.image.name) == (stored.token,
+                                                                                         stored.image.name)
+        assert default_storage.listdir("labeling")[1] == [first.image.name.rsplit("/", 1)[-1]]
+
     def test_it_says_the_code_is_unavailable_while_the_storage_is_away_and_shows_it_after(self, cast, session,
                                                                                           request, settings):
         client, working = logged_in(cast.owner), settings.STORAGES
