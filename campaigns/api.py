@@ -425,7 +425,7 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet)
         try:
             made = print_builds.requested_file(placement, placement.short_url(request), request.query_params,
                                                request.user.pk, start=request.method != "HEAD")
-            response = print_builds.download(made, f"qart-{placement.slug}.{made.format}",
+            response = print_builds.download(made, print_builds.file_name(placement, made),
                                              head=request.method == "HEAD")
         except printfiles.Refused as exc:
             busy = {"Retry-After": str(print_builds.RETRY_SECONDS)} if exc.status == 429 else None

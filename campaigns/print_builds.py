@@ -118,6 +118,13 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
     return stored
 
 
+def file_name(placement, made: printing.PrintFile | Stored) -> str:
+    """The downloaded file's name, the same from the page and the API: the slug, the width and the format's usual
+    suffix ("qart-Ab3dE9xy-20cm.tif")."""
+    extension = "tif" if made.format == "tiff" else made.format
+    return f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
+
+
 def download(made: printing.PrintFile | Stored, filename: str, head: bool = False) -> HttpResponse:
     """The response that sends `made` as an attachment; a stored file streams from the storage (nothing read for
     a HEAD).

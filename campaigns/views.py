@@ -377,9 +377,8 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
             confirmed["confirm"] = "1"
             return placement_page(request, placement, cautions=cautions,
                                   confirm_url=f"{request.path}?{confirmed.urlencode()}")
-        extension = "tif" if made.format == "tiff" else made.format
-        name = f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
-        response = print_builds.download(made, name, head=request.method == "HEAD")
+        response = print_builds.download(made, print_builds.file_name(placement, made),
+                                         head=request.method == "HEAD")
         if cautions:  # a HEAD (the waiting page's script): the GET that follows shows them, not the file
             response["X-Qart-Print-Cautions"] = str(len(cautions))
         return response

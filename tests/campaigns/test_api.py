@@ -539,6 +539,8 @@ class TestPrintAndPreflight:
         report = json.loads(response["X-Qart-Print-Report"])
         assert report["width_mm"] == 203.2 and report["verified"]["passed"]
         assert report["preflight"]["summary"].startswith("scans from")
+        # The same name as the page's download of it (it was "qart-<slug>.svg" here, with the width there).
+        assert response["Content-Disposition"] == f'attachment; filename="qart-{placement.slug}-20.32cm.svg"'
 
     @pytest.mark.parametrize(("query", "option", "words"), [
         ("width=huge", "width", "needs a number and a unit"), ("width=20cm&bleed=3", "bleed", "needs a number"),
