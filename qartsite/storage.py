@@ -122,6 +122,9 @@ class S3MediaStorage(S3Storage):
         return stored
 
     def _save(self, name, content):
+        # Some servers (SeaweedFS, MinIO in some setups) make a bucket a write names: a typo in MEDIA_S3_BUCKET on
+        # one host would store its uploads where no other host looks. The bucket is looked up first (once a minute).
+        self.check_bucket()
         with bucket_errors("store", name):
             return super()._save(name, content)
 

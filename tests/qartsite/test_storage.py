@@ -89,7 +89,7 @@ def test_it_says_a_missing_object_is_missing(media_storage):
 @ON_S3_ONLY
 def test_a_missing_bucket_is_an_unavailable_storage_not_a_missing_file(media_storage, settings, monkeypatch):
     # A HEAD's 404 carries no error code: a typo in MEDIA_S3_BUCKET read as "the file is gone", and a worker failed
-    # every job for good. Only reads here: SeaweedFS, unlike AWS, makes a bucket a write names.
+    # every job for good.
     from tests.conftest import S3_SERVER, use_s3
 
     server = {name: media_storage.env[f"MEDIA_S3_{name}"] for name in S3_SERVER}
@@ -98,6 +98,9 @@ def test_a_missing_bucket_is_an_unavailable_storage_not_a_missing_file(media_sto
                 default_storage.stored_md5):
         with pytest.raises(MediaUnavailable, match="has no bucket 'typo-.*check MEDIA_S3_BUCKET"):
             ask("generations/1/a.png")
+    # Nor does a write make the bucket (SeaweedFS would): the upload is refused, not stored where no host looks.
+    with pytest.raises(MediaUnavailable, match="has no bucket 'typo-"):
+        default_storage.save("generations/1/a.png", ContentFile(b"x"))
 
 
 @ON_S3_ONLY
