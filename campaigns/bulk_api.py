@@ -242,7 +242,9 @@ class CampaignBulkActions:
     @action(detail=True, methods=["get"], url_path="scans/export", pagination_class=None, filterset_class=None)
     def export_scans(self, request: Request, pk: str | None = None, format: str | None = None):
         """The campaign's raw scan events in a date range (the dashboard's; default: every stored scan), streamed
-        as CSV; a range that cannot be read is a 400 saying why, in JSON like every other API error."""
+        as CSV (`is_repeat` and `local_time`, in the team's zone, are the last columns); a range that cannot be read
+        is a 400 saying why, in JSON like every other API error. When raw scans of the range are no longer kept
+        (retention) while the dashboard still counts them, the `X-Qart-Export-Note` header says so."""
         campaign = self.get_object()
         if {"range", "from", "to"} & set(request.query_params):
             asked_range(request, campaign.team, campaign.placements.all())  # raises the 400

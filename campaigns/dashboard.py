@@ -98,10 +98,13 @@ def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Tea
         "range_visitors": sum(daily.visitors),
         "devices": card(stats.breakdown(placements, stats.Dimension.DEVICE, days)),
         "systems": card(stats.breakdown(placements, stats.Dimension.OS, days)),
+        "browsers": card(stats.breakdown(placements, stats.Dimension.BROWSER, days)),
         "countries": card(stats.breakdown(placements, stats.Dimension.COUNTRY, days)),
         "languages": card(stats.breakdown(placements, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(placements, days, shared),
         "time_zone": team.time_zone,
+        "unique_counted": stats.UNIQUE_COUNTED,
+        "unique_explained": stats.UNIQUE_EXPLAINED,
         **pattern_charts(placements, days),
     }
 

@@ -30,7 +30,7 @@ from django.db import DatabaseError, InterfaceError, connection, transaction
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from campaigns import rollups, scan_buffer, webhooks
+from campaigns import rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 from qartsite.sql import array_literal, one_of
 
@@ -240,7 +240,17 @@ class Drainer:
                 log.warning("Redis is back: draining the stream again")
             self.redis_away = False
         self.drain_spool(drained)
+        self.record_pass()
         return drained
+
+    def record_pass(self) -> None:
+        """Tell the pages and /healthz this host's drainer is running (`campaigns.scan_backlog`)."""
+        if self.redis_away:
+            return
+        try:
+            scan_backlog.record_pass(self.client())
+        except RedisError:
+            pass  # noticed at the next pass's stream read
 
     # 1. The stream
     def drain_stream(self, drained: Drained, block_ms: int | None) -> None:

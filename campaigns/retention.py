@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from campaigns.models import ScanEvent
+from campaigns import stats
+from campaigns.models import Placement, ScanEvent
 from qartsite.models import Team
 
 BATCH = 5000
@@ -59,3 +60,20 @@ def purge(now: datetime | None = None, batch: int = BATCH, dry_run: bool = False
             deleted += ScanEvent.objects.filter(pk__in=ids).delete()[0]
         done.teams[team.name] = deleted
     return done
+
+
+def export_gap(team: Team, placements: QuerySet[Placement], days: stats.DateRange) -> str:
+    """Why an export of `placements`' raw scans in `days` lacks scans the pages count, in one line ("" when it lacks
+    none): people's scans were counted (the rollups) on days of the range before the oldest raw scan still kept.
+    Plain ASCII: it travels in a response header too."""
+    oldest = ScanEvent.objects.filter(placement__in=placements).aggregate(first=Min("time"))["first"]
+    kept_from = oldest.astimezone(team.zone).date() if oldest else None
+    counted = stats.rollups_of(placements, stats.Dimension.TOTAL, days).filter(scans__gt=0)
+    if kept_from is not None:
+        counted = counted.filter(day__lt=kept_from)
+    if not counted.exists():
+        return ""
+    policy = (f" (this team keeps them {team.scan_retention_days} days)" if team.scan_retention_days else "")
+    which = f"Raw scans before {kept_from:%Y-%m-%d}" if kept_from else "The raw scans of these days"
+    return (f"{which} are no longer kept{policy}: the CSV has no rows for those days, while the page's daily counts "
+            "still include them.")

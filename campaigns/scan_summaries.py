@@ -10,6 +10,9 @@ from rest_framework.request import Request
 from campaigns import dashboard, stats
 from campaigns.models import Placement
 
+# The pages' words (`stats.UNIQUE_COUNTED`), so an integrator reads the figure as the marketer does.
+UNIQUE_HELP = f"Unique visitors, {stats.UNIQUE_COUNTED}. {stats.UNIQUE_EXPLAINED}"
+
 
 class RangeQuerySerializer(serializers.Serializer):
     range = serializers.ChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=(
@@ -34,7 +37,7 @@ class CountSerializer(serializers.Serializer):
     key = serializers.CharField(help_text='The value as stored; "Unknown" when not recorded')
     label = serializers.CharField(help_text="As the dashboard shows it (a language's name, a capitalised device)")
     count = serializers.IntegerField(help_text="Scans")
-    unique = serializers.IntegerField(help_text="Unique visitors (summed over days: visitor keys change daily)")
+    unique = serializers.IntegerField(help_text=UNIQUE_HELP)
 
 
 class RuleCountSerializer(serializers.Serializer):
@@ -44,7 +47,8 @@ class RuleCountSerializer(serializers.Serializer):
         'by position for scans stored before 2026-12-02); "" for the main destination (scans no rule sent)'))
     label = serializers.CharField(help_text='In words, as the dashboard shows it ("A/B: https://example.com/a")')
     count = serializers.IntegerField(help_text="Scans")
-    unique = serializers.IntegerField(help_text="Unique visitors, each under the rule of their first scan of the day")
+    unique = serializers.IntegerField(help_text=(
+        f"{UNIQUE_HELP} Each visitor counts under the rule of their first scan of the day."))
     split_share = serializers.FloatField(allow_null=True, help_text=(
         "An A/B variant's percent of the split's scans; null for other rules"))
 
@@ -52,7 +56,7 @@ class RuleCountSerializer(serializers.Serializer):
 class DayCountSerializer(serializers.Serializer):
     day = serializers.DateField()
     count = serializers.IntegerField()
-    unique = serializers.IntegerField()
+    unique = serializers.IntegerField(help_text=UNIQUE_HELP)
 
 
 class ScanSummarySerializer(serializers.Serializer):
@@ -60,7 +64,7 @@ class ScanSummarySerializer(serializers.Serializer):
     campaign = serializers.IntegerField(required=False, help_text="The campaign (campaign summaries)")
     range = RangeSerializer()
     total = serializers.IntegerField(help_text="Scans by people in the range (bots and link previews left out)")
-    unique = serializers.IntegerField(help_text="Unique visitors in the range: the sum of each day's")
+    unique = serializers.IntegerField(help_text=UNIQUE_HELP)
     last_7_days = serializers.IntegerField(help_text="Scans by people in the last 7 local days, whatever the range")
     by_day = DayCountSerializer(many=True, help_text="Each day of the range, oldest first")
     by_hour = serializers.ListField(child=serializers.IntegerField(), help_text="Scans in each local hour, 0-23")
@@ -79,7 +83,7 @@ class PlacementFiguresSerializer(serializers.Serializer):
     placement = serializers.IntegerField()
     name = serializers.CharField()
     scans = serializers.IntegerField()
-    unique = serializers.IntegerField()
+    unique = serializers.IntegerField(help_text=UNIQUE_HELP)
     printed_quantity = serializers.IntegerField(allow_null=True)
     scans_per_100_printed = serializers.FloatField(allow_null=True)
     first_scan = serializers.DateTimeField(allow_null=True)

@@ -28,6 +28,12 @@ RANGE_KEYS = (*PRESETS, "lifetime", "custom")
 MAX_DAYS = 3660  # ten years: a custom range longer than this is a typing mistake
 BREAKDOWNS = (Dimension.DEVICE, Dimension.OS, Dimension.BROWSER, Dimension.COUNTRY, Dimension.LANGUAGE)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# How unique visitors are counted, in the words every page, the shared report and the API's schema use: a visitor
+# is de-duplicated per placement and local day (the visitor key changes daily, as Bitly and Dub count per link), and
+# a campaign's or a range's figure is the sum of those, so one person who scans two placements counts twice.
+UNIQUE_COUNTED = "counted once a day per placement"
+UNIQUE_EXPLAINED = ("Each person is counted once a day on each placement they scan, and these counts are added "
+                    "up: someone who scans two placements, or on two days, counts more than once.")
 # Device classes as `campaigns.links.describe_agent` stores them, as people read them.
 DEVICE_NAMES = {"mobile": "Mobile", "tablet": "Tablet", "desktop": "Desktop", "other": "Other", "bot": "Bot"}
 

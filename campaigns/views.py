@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from datetime import tzinfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns import artwork, dashboard, history, print_builds, printfiles, rollups, stats
+from campaigns import artwork, dashboard, history, print_builds, printfiles, retention, rollups, scan_backlog, stats
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
@@ -33,8 +34,11 @@ from qartsite.spreadsheets import csv_cell
 from qartsite.storage import MediaUnavailable
 
 TOP_PLACEMENTS = 5
+# Integrators parse these by position too: new columns go at the end. `local_time` is `time` in the team's zone,
+# so a spreadsheet's days are the pages' days.
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
-               "is_bot", "referer", "rule")
+               "is_bot", "referer", "rule", "is_repeat", "local_time")
+EXPORT_NOTE_HEADER = "X-Qart-Export-Note"  # a header, not a comment line: CSV readers would take that for a row
 
 
 # Helpers -------------------------------------------------------------------------------------------------
@@ -120,6 +124,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "alerts": PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
                                         .select_related("placement"),
         "destination_changes": history.latest(campaign),
+        "backlog_note": scan_backlog.backlog().note(campaign.team.zone),
+        "export_note": retention.export_gap(campaign.team, placements, days),
         **picker,
         **dashboard.scan_cards(placements, days, campaign.team),
     }
@@ -232,6 +238,8 @@ def placement_page(request: HttpRequest, placement: Placement,
         "refresh_seconds": print_builds.RETRY_SECONDS if making else None,
         # Served at the print URL too (a refusal): the date range must lead back to the page, not to a download.
         "range_path": reverse("campaigns:placement", args=[placement.pk]),
+        "backlog_note": scan_backlog.backlog().note(team.zone),
+        "export_note": retention.export_gap(team, just_this, days),
         **picker,
         "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)
         **dashboard.scan_cards(just_this, days, team),
@@ -403,18 +411,19 @@ class _Echo:
         return value
 
 
-def scan_rows(scans: QuerySet[ScanEvent]) -> Iterator[str]:
+def scan_rows(scans: QuerySet[ScanEvent], zone: tzinfo) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     # values_list names exactly what leaves: never the old fixed-key client hash. The visitor key changes daily, so
     # it tells visitors apart within a day and follows nobody across days.
     rows = scans.order_by("time", "pk").values_list(
         "time", "placement__name", "placement__slug", "device_class", "os", "browser", "country", "accept_language",
-        "visitor_key", "is_bot", "referer", "rule",
+        "visitor_key", "is_bot", "referer", "rule", "is_repeat",
     )
-    for time, *texts, is_bot, referer, rule in rows.iterator(chunk_size=2000):
+    for time, *texts, is_bot, referer, rule, is_repeat in rows.iterator(chunk_size=2000):
         yield writer.writerow([time.isoformat(), *map(csv_cell, texts), "true" if is_bot else "false",
-                               csv_cell(referer), csv_cell(rule)])
+                               csv_cell(referer), csv_cell(rule), "true" if is_repeat else "false",
+                               time.astimezone(zone).isoformat()])
 
 
 def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], placements: QuerySet[Placement],
@@ -427,10 +436,12 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
     except stats.RangeError as exc:
         return plain_text(str(exc), 400)
     start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
-    response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end)),
+    response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone),
                                      content_type="text/csv; charset=utf-8")
     filename = f"{slugify(name) or 'scans'}-scans-{days.start}-to-{days.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if note := retention.export_gap(team, placements, days):
+        response[EXPORT_NOTE_HEADER] = note
     return response
 
 

@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from campaigns import scan_backlog
+
 
 def home(request: HttpRequest) -> HttpResponse:
     ctx = {
@@ -21,13 +23,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def healthz(request: HttpRequest) -> JsonResponse:
     # The web tier's health depends only on its database: Redis or the GPU workers being down must not
-    # take the site (and later the short-link redirect) with them.
+    # take the site (and later the short-link redirect) with them. Scans waiting to be counted ("scans", this
+    # host's view: campaigns.scan_backlog) never fail it either: they are kept meanwhile, and a web host taken out
+    # of the balancer would only stop taking scans; a monitor alerts on scans.behind instead.
+    scans = scan_backlog.backlog().to_dict()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        return JsonResponse({"status": "ok"})
+        return JsonResponse({"status": "ok", "scans": scans})
     except Exception as exc:  # the page answers plainly whatever the database raises
-        return JsonResponse({"status": "error", "database": type(exc).__name__}, status=503)
+        return JsonResponse({"status": "error", "database": type(exc).__name__, "scans": scans}, status=503)
 
 
 def bad_request_message(exception: Exception | None) -> str:

@@ -239,3 +239,18 @@ class TestExports:
         refused = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=never")
         assert refused.status_code == 400 and refused.json()["range"][0].startswith("range must be one of")
         assert api_as(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404
+
+    def test_the_scans_export_carries_repeats_local_times_and_the_retention_note(self, team_users, campaign):
+        placement = Placement.objects.create(campaign=campaign, name="Gate")
+        ScanEvent.objects.create(placement=placement, os="iOS", is_repeat=True)
+        old = ScanEvent.objects.create(placement=placement, os="Android")
+        ScanEvent.objects.filter(pk=old.pk).update(time=timezone.now() - timedelta(days=40))
+        rollups.rebuild(Placement.objects.all())
+        client = api_as(team_users.viewer)
+        response = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=90d")
+        rows = list(csv.DictReader(io.StringIO(streamed(response))))
+        assert [row["is_repeat"] for row in rows] == ["false", "true"] and rows[1]["local_time"]
+        assert "X-Qart-Export-Note" not in response
+        ScanEvent.objects.filter(pk=old.pk).delete()  # retention: the rollups keep counting it
+        response = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=90d")
+        assert "are no longer kept" in response["X-Qart-Export-Note"] and len(streamed(response).splitlines()) == 2

@@ -69,6 +69,15 @@ class TestShares:
         for private in ("k" * 32, "owner@example.com", "teammate", "Acme", placement.slug, "Agency"):
             assert private not in page
 
+    def test_it_says_how_unique_visitors_are_counted(self, client, team_users, campaign, placement):
+        client.force_login(team_users.teammate)
+        page = Client().get(shared_link(client, campaign).split("testserver")[-1]).content.decode()
+        assert "(a day's)" not in page
+        tile = re.search(r'data-tile="unique">\d+</span><span class="tile-label">(.*?)</div>', page, re.S).group(1)
+        assert "(counted once a day per placement)" in tile and 'title="Each person is counted once a day' in tile
+        assert re.search(r'<th class="num"><abbr title="Unique visitors, counted once a day per placement\.[^"]*">'
+                         r'Unique</abbr>', page)
+
     def test_it_shows_the_destination_rules_card_without_the_visitors(self, client, team_users, campaign,
                                                                        placement):
         secret = "https://shop.example.com/launch-coupon-ZX81"  # the team's own business: not on a shared report

@@ -4,7 +4,7 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -340,6 +340,35 @@ class TestCampaignPage:
                                       "type": "line"}]
         assert "Mobile" in html and "Desktop" in html and "Bot</span>" not in html
 
+    def test_it_says_unique_visitors_are_counted_once_a_day_per_placement(self, client, team_users, campaign,
+                                                                          placement, scans):
+        client.force_login(team_users.viewer)
+        for url in ("/campaigns/", f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+            html = body(client.get(url))
+            assert "(a day's)" not in html
+            # the daily table's head and small print on every page; the tiles and the Unique columns where shown
+            assert '<abbr title="Unique visitors, counted once a day per placement. Each person is counted once a ' \
+                   'day on each placement they scan' in html
+            assert "Unique visitors are counted once a day per placement." in html
+        for url in ("/campaigns/", f"/campaigns/{campaign.pk}/"):
+            html = body(client.get(url))
+            tile = re.search(r'data-tile="unique">\d+</span><span class="tile-label">(.*?)</div>', html, re.S).group(1)
+            assert "unique visitors" in tile and "(counted once a day per placement)" in tile
+            assert 'title="Each person is counted once a day on each placement they scan' in tile
+            assert re.search(r'<th class="num"><abbr title="Unique visitors, counted once a day per placement\.[^"]*">'
+                             r'Unique</abbr>', html)
+
+    def test_it_shows_a_browser_card_like_the_other_breakdowns(self, client, team_users, campaign, placement,
+                                                               scans):
+        client.force_login(team_users.viewer)
+        for url in ("/campaigns/?range=7d", f"/campaigns/{campaign.pk}/?range=lifetime",
+                    f"/campaigns/placements/{placement.pk}/?range=lifetime"):
+            html = body(client.get(url))
+            card = html[html.index("<h2>Browsers</h2>"):]
+            card = card[:card.index("</section>")]
+            assert "Mobile Safari" in card and "Slackbot" not in card  # people only, as the API's by_browser
+            assert ("Chrome" in card) == ("lifetime" in url)  # the Windows scan was 10 days ago
+
     def test_it_shows_the_destination_rules_card_only_when_rules_sent_scans(self, client, team_users, campaign,
                                                                              placement):
         now = timezone.now()
@@ -459,14 +488,14 @@ class TestCsvExport:
                          response["Content-Disposition"])
         rows = list(csv.DictReader(io.StringIO(body(response))))
         assert list(rows[0]) == ["time", "placement", "slug", "device_class", "os", "browser", "country", "language",
-                                 "visitor", "is_bot", "referer", "rule"]
+                                 "visitor", "is_bot", "referer", "rule", "is_repeat", "local_time"]
         assert len(rows) == 3  # bots too, flagged, so the export is complete
         assert rows[0]["os"] == "Windows"  # oldest first
         phone = next(row for row in rows if row["os"] == "iOS")
         assert phone == {"time": phone["time"], "placement": "Station Poster", "slug": placement.slug,
                          "device_class": "mobile", "os": "iOS", "browser": "Mobile Safari", "country": "DE",
                          "language": "de-DE", "visitor": "", "is_bot": "false", "referer": "https://t.co/x",
-                         "rule": "ios"}
+                         "rule": "ios", "is_repeat": "false", "local_time": phone["local_time"]}
         assert [row["is_bot"] for row in rows].count("true") == 1
 
     def test_it_never_exports_client_addresses_or_their_old_hashes(self, client, team_users, campaign, placement):
@@ -501,6 +530,37 @@ class TestCsvExport:
         client.force_login(team_users.owner)
         rows = list(csv.DictReader(io.StringIO(body(client.get(f"/campaigns/{campaign.pk}/scans.csv")))))
         assert rows[0]["referer"] == "'=HYPERLINK(\"https://evil.example\")"
+
+    def test_it_marks_repeats_and_gives_the_time_in_the_teams_zone_last(self, client, team_users, campaign,
+                                                                         placement):
+        team_users.team.time_zone = "America/New_York"
+        team_users.team.save()
+        late = datetime(2026, 6, 2, 3, 59, 59, tzinfo=UTC)  # still 1 June in New York, the page's day
+        ScanEvent.objects.create(placement=placement, time=late, is_repeat=True, os="iOS")
+        ScanEvent.objects.create(placement=placement, time=late - timedelta(hours=1), os="Android")
+        client.force_login(team_users.owner)
+        for url in (f"/campaigns/{campaign.pk}/scans.csv", f"/campaigns/placements/{placement.pk}/scans.csv"):
+            rows = list(csv.reader(io.StringIO(body(client.get(f"{url}?from=2026-06-01&to=2026-06-01")))))
+            assert rows[0][-2:] == ["is_repeat", "local_time"] and len(rows) == 3
+            assert [row[-2:] for row in rows[1:]] == [["false", "2026-06-01T22:59:59-04:00"],
+                                                      ["true", "2026-06-01T23:59:59-04:00"]]
+            assert rows[2][0] == "2026-06-02T03:59:59+00:00"  # the UTC column stays first, as it was
+
+    def test_it_says_when_the_range_reaches_before_the_raw_scans_kept(self, client, team_users, campaign, placement,
+                                                                      scans):
+        team_users.team.scan_retention_days = 7
+        team_users.team.save()
+        ScanEvent.objects.filter(time__lt=timezone.now() - timedelta(days=7)).delete()  # what retention does
+        client.force_login(team_users.owner)
+        kept = f"Raw scans before {timezone.now().date():%Y-%m-%d} are no longer kept (this team keeps them 7 days)"
+        for url in (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+            month, week = body(client.get(f"{url}?range=30d")), body(client.get(f"{url}?range=7d"))
+            assert "data-export-note" in month and kept in month  # the page still counts the deleted day
+            assert "data-export-note" not in week
+            export = client.get(f"{url}scans.csv?range=30d")
+            assert export["X-Qart-Export-Note"].startswith(kept)
+            assert not body(export).startswith("#")  # no comment line: CSV readers would take it for a row
+            assert "X-Qart-Export-Note" not in client.get(f"{url}scans.csv?range=7d")
 
     def test_it_exports_only_the_placements_own_scans(self, client, team_users, campaign, placement, scans):
         other = Placement.objects.create(campaign=campaign, name="Flyer")

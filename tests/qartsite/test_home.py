@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 
 @pytest.mark.django_db
@@ -36,7 +40,25 @@ class TestHome:
         assert "couldn't find that page" in response.content.decode()
 
     def test_it_reports_health(self, client):
-        assert client.get("/healthz").json() == {"status": "ok"}
+        answer = client.get("/healthz").json()
+        assert answer["status"] == "ok" and answer["scans"]["behind"] is False
+        assert answer["scans"]["spool_files_here"] == 0 and answer["scans"]["last_drained"] is None
+
+    def test_it_reports_scans_waiting_without_failing(self, client, settings):
+        # An operator's monitor alerts on scans.behind; the balancer keys on the status code, which stays 200.
+        from campaigns import scan_buffer
+
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # Redis away too: still answered, still healthy
+        old = timezone.now() - timedelta(minutes=5)
+        scan_buffer.append_to_spool(json.dumps(scan_buffer.scan_event(1, old)))
+        try:
+            response = client.get("/healthz")
+        finally:
+            scan_buffer.redis_outage.end()  # the next test's Redis is there
+        answer = response.json()
+        assert response.status_code == 200 and answer["status"] == "ok"
+        assert answer["scans"] == {"behind": True, "spool_files_here": 1, "stream_entries": None,
+                                   "oldest_waiting": old.isoformat(), "last_drained": None}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,161 @@
+"""Scans not counted yet: what waits in the durable buffer (`campaigns.scan_buffer`) and when the drainer
+(`campaigns.drainer`) last stored it, for the one line the campaign and placement pages show and for `/healthz`.
+
+Figures come from the daily rollups the drainer keeps, so a stopped drainer looked exactly like nobody scanning.
+Only what this host can know is said: its own spool folder (each web host spools to its own disk, and another host's
+files cannot be seen from here), the shared Redis stream, and the drainers' last passes. Reading it costs one Redis
+round trip with the short link's own timeouts and skips Redis during a known outage; when Redis is away the stream is
+said to be unknown and the page still renders.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from campaigns import scan_buffer
+
+# A running drainer stores a scan within about a second (drainer.BLOCK_MS); one waiting longer than this, or a
+# drainer that has not finished a pass for this long, is worth saying. A lag this small never fails the health check.
+LAG = timedelta(minutes=1)
+SPOOL_FILES_READ = 20  # the oldest waiting scan is looked for in this many spool files at most (one line each)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits to be counted, as far as this host knows.
+
+    spool_files: this host's spool files not drained yet (written or claimed); other hosts' are not seen.
+    stream_entries: entries in the Redis stream, None when Redis could not be asked.
+    oldest: when the oldest waiting scan that was looked at was made (None: none found).
+    drained_at: this host's drainer's last finished pass, else the latest of any host's (None: none recorded).
+    """
+
+    spool_files: int
+    stream_entries: int | None
+    oldest: datetime | None
+    drained_at: datetime | None
+    now: datetime
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.spool_files or self.stream_entries)
+
+    @property
+    def stalled(self) -> bool:
+        return self.drained_at is not None and self.now - self.drained_at > LAG
+
+    @property
+    def behind(self) -> bool:
+        """Scans wait longer than LAG, or wait with no drainer ever recorded, or the drainer stopped passing."""
+        if self.stalled:
+            return True
+        if not self.waiting:
+            return False
+        return self.drained_at is None or self.oldest is None or self.now - self.oldest > LAG
+
+    def note(self, zone: tzinfo) -> str:
+        """The pages' one line ("" when the counts are up to date), times in `zone`."""
+        if not self.behind:
+            return ""
+        ran = f" The scan counter last ran at {clock(self.drained_at, zone, self.now)}." if self.stalled else ""
+        if self.waiting and self.oldest is not None:
+            return (f"Some scans are still being counted: the oldest waiting was made at "
+                    f"{clock(self.oldest, zone, self.now)}; the figures below do not include them yet.{ran}")
+        if self.waiting:
+            return f"Some scans are still being counted: the figures below do not include them yet.{ran}"
+        return (f"Scans made after {clock(self.drained_at, zone, self.now)} may not be counted yet: the scan counter "
+                "has not run since.")
+
+    def to_dict(self) -> dict:
+        """For `/healthz`: `behind` is what a monitor alerts on; the site stays healthy (scans are kept meanwhile)."""
+        return {
+            "behind": self.behind,
+            "spool_files_here": self.spool_files,
+            "stream_entries": self.stream_entries,
+            "oldest_waiting": self.oldest.isoformat() if self.oldest else None,
+            "last_drained": self.drained_at.isoformat() if self.drained_at else None,
+        }
+
+
+def clock(moment: datetime, zone: tzinfo, now: datetime) -> str:
+    """HH:MM in `zone`, with the date when it is not today's there."""
+    local = moment.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return f"{local:%H:%M}"
+    return f"{local:%H:%M} on {local.day} {local:%b}"
+
+
+def drained_key() -> str:
+    """A hash: host name -> the Unix time its drainer last finished a pass (written by `Drainer.drain_once`)."""
+    return f"{settings.QART['REDIS_PREFIX']}drained"
+
+
+def record_pass(client) -> None:
+    """Note that this host's drainer finished a pass now (one HSET a pass; a Redis error is the caller's)."""
+    client.hset(drained_key(), socket.gethostname(), f"{timezone.now().timestamp():.3f}")
+
+
+def from_unix(value: bytes | str | float) -> datetime:
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def spool_waiting(folder: Path) -> tuple[int, datetime | None]:
+    """This host's spool files waiting (written or claimed) and the time of the oldest first scan among them."""
+    paths = []
+    try:
+        for path in folder.glob(f"scans-*{scan_buffer.SPOOL_SUFFIX}*"):
+            try:
+                if path.stat().st_size:
+                    paths.append(path)
+            except OSError:
+                continue  # drained while we looked
+    except OSError:  # no folder yet, or one that cannot be read
+        return 0, None
+    oldest = None
+    for path in paths[:SPOOL_FILES_READ]:
+        try:
+            with open(path, "rb") as file:
+                event = scan_buffer.parse_event(file.readline())
+            made = datetime.fromisoformat(event["time"]) if event else None
+        except (OSError, ValueError, TypeError):
+            continue  # drained meanwhile, or a torn line: the count still says it waits
+        if made is not None and made.tzinfo is not None and (oldest is None or made < oldest):
+            oldest = made
+    return len(paths), oldest
+
+
+def stream_waiting() -> tuple[int | None, datetime | None, dict]:
+    """Entries in the stream, the time the oldest was added, and the drainers' last passes; (None, None, {}) when
+    Redis is away (it is then skipped for a moment, as the short link does)."""
+    if scan_buffer.redis_outage.known():
+        return None, None, {}
+    pipeline = scan_buffer.redis_client().pipeline(transaction=False)
+    pipeline.xlen(scan_buffer.stream_key())
+    pipeline.xrange(scan_buffer.stream_key(), count=1)
+    pipeline.hgetall(drained_key())
+    try:
+        length, first, passes = pipeline.execute()
+    except RedisError:
+        scan_buffer.redis_outage.begin()
+        return None, None, {}
+    # A stream entry's id starts with the millisecond it was added.
+    added = from_unix(int(first[0][0].split(b"-")[0]) / 1000) if first else None
+    return length, added, {(host.decode() if isinstance(host, bytes) else host): from_unix(at)
+                           for host, at in passes.items()}
+
+
+def backlog() -> Backlog:
+    """What waits now (see `Backlog`)."""
+    spool_files, spool_oldest = spool_waiting(Path(settings.QART["SPOOL_DIR"]))
+    stream_entries, stream_oldest, passes = stream_waiting()
+    # This host's drainer drains this host's spool; in the stream-first setup the drainer may run elsewhere.
+    drained_at = passes.get(socket.gethostname()) or max(passes.values(), default=None)
+    oldest = min((t for t in (spool_oldest, stream_oldest) if t is not None), default=None)
+    return Backlog(spool_files, stream_entries, oldest, drained_at, timezone.now())

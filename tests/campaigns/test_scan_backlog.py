@@ -1,0 +1,106 @@
+"""Scans not counted yet (`campaigns.scan_backlog`): the pages' one line and what /healthz reports."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from campaigns import scan_backlog, scan_buffer
+from campaigns.drainer import drain_once
+from campaigns.models import Placement
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station Poster")
+
+
+def spool_scan(placement: Placement, minutes_ago: float) -> None:
+    made = timezone.now() - timedelta(minutes=minutes_ago)
+    scan_buffer.append_to_spool(json.dumps(scan_buffer.scan_event(placement.pk, made, is_bot=False)))
+
+
+def drainer_ran(redis, minutes_ago: float) -> None:
+    at = (timezone.now() - timedelta(minutes=minutes_ago)).timestamp()
+    redis.hset(scan_backlog.drained_key(), socket.gethostname(), at)
+
+
+def clock(minutes_ago: float) -> str:
+    return f"{(timezone.now() - timedelta(minutes=minutes_ago)).astimezone(NEW_YORK):%H:%M}"
+
+
+@pytest.mark.django_db
+class TestBacklog:
+    def test_it_says_nothing_while_the_drainer_keeps_up(self, placement, scan_redis):
+        drainer_ran(scan_redis, 0)
+        spool_scan(placement, 0)  # a scan of this second: the next pass stores it
+        now = scan_backlog.backlog()
+        assert now.waiting and now.spool_files == 1 and now.stream_entries == 0
+        assert not now.behind and now.note(NEW_YORK) == ""
+
+    def test_it_names_the_oldest_waiting_scan_in_the_teams_zone(self, placement, scan_redis):
+        drainer_ran(scan_redis, 0)
+        spool_scan(placement, 5)
+        spool_scan(placement, 2)
+        note = scan_backlog.backlog().note(NEW_YORK)
+        assert note.startswith(f"Some scans are still being counted: the oldest waiting was made at {clock(5)};")
+        assert "last ran" not in note
+
+    def test_it_says_when_the_drainer_stopped_though_nothing_waits_here(self, placement, scan_redis):
+        drainer_ran(scan_redis, 10)
+        now = scan_backlog.backlog()
+        assert not now.waiting and now.behind
+        assert now.note(NEW_YORK) == (f"Scans made after {clock(10)} may not be counted yet: the scan counter has "
+                                      "not run since.")
+
+    def test_it_counts_the_stream_with_no_drainer_ever_seen(self, placement, scan_redis):
+        assert scan_buffer.add_to_stream(json.dumps(scan_buffer.scan_event(placement.pk, timezone.now())))
+        now = scan_backlog.backlog()
+        assert now.stream_entries == 1 and now.drained_at is None and now.behind
+        assert now.to_dict()["stream_entries"] == 1 and now.to_dict()["behind"] is True
+
+    def test_a_drain_clears_it_and_records_the_pass(self, placement, scan_redis):
+        spool_scan(placement, 5)
+        assert scan_backlog.backlog().behind
+        drain_once()
+        now = scan_backlog.backlog()
+        assert not now.waiting and not now.behind and now.drained_at is not None
+        assert scan_redis.hget(scan_backlog.drained_key(), socket.gethostname())
+
+    def test_it_says_what_the_spool_shows_when_redis_is_away(self, placement, settings):
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+        spool_scan(placement, 5)
+        now = scan_backlog.backlog()
+        assert now.stream_entries is None and now.spool_files == 1 and now.behind
+        assert clock(5) in now.note(NEW_YORK)
+
+
+@pytest.mark.django_db
+class TestPages:
+    def test_the_campaign_and_placement_pages_say_scans_wait(self, client, team_users, campaign, placement,
+                                                             scan_redis):
+        team_users.team.time_zone = "America/New_York"
+        team_users.team.save()
+        client.force_login(team_users.viewer)
+        pages = (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/")
+        drainer_ran(scan_redis, 0)
+        for url in pages:
+            assert "data-backlog" not in client.get(url).content.decode()
+        spool_scan(placement, 5)
+        for url in pages:
+            assert f"the oldest waiting was made at {clock(5)}" in client.get(url).content.decode()
+
+    def test_the_pages_render_when_redis_is_away(self, client, team_users, campaign, placement, settings):
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+        spool_scan(placement, 5)
+        client.force_login(team_users.viewer)
+        for url in (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+            response = client.get(url)
+            assert response.status_code == 200 and "Some scans are still being counted" in response.content.decode()
