@@ -435,7 +435,8 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet)
         except print_builds.Making as exc:
             return Response({"detail": exc.message, "retry_after": print_builds.RETRY_SECONDS}, status=202,
                             headers={"Retry-After": str(print_builds.RETRY_SECONDS)})
-        response["X-Qart-Print-Report"] = json.dumps(header_safe(made.report), ensure_ascii=True)
+        response["X-Qart-Print-Report"] = json.dumps(header_safe(printfiles.report_now(made.report, placement)),
+                                                     ensure_ascii=True)
         return response
 
     @extend_schema(parameters=[PreflightQuerySerializer], filters=False,

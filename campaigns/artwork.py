@@ -69,7 +69,15 @@ def print_verdict(candidate: Candidate, *, judge_again: bool = False) -> PrintVe
 def carries_short_link(content: str, placement) -> bool:
     """Whether an artwork's content is this placement's short link on a host of this site (`site.is_own_link`:
     SITE_ROOT's, else any the site answers to, so art made on a developer's LAN address still counts)."""
-    return urlsplit(content).path == reverse("short_link", args=[placement.slug]) and site.is_own_link(content)
+    return carries_path(content, placement) and site.is_own_link(content)
+
+
+def carries_path(content: str, placement) -> bool:
+    """Whether `content` is a link to this placement's short-link path, on whatever host."""
+    try:
+        return urlsplit(content).path == reverse("short_link", args=[placement.slug])
+    except ValueError:  # not a URL urlsplit can take apart (a broken IPv6 host): not this link
+        return False
 
 
 class ArtworkRefused(Exception):
@@ -102,10 +110,12 @@ def problem(placement, candidate: Candidate, *, print_anyway_reason: str = "") -
     if candidate.job.team_id != placement.campaign.team_id:
         return ArtworkRefused("Choose an image your campaign's team generated.", TEAM, candidate)
     if not placement.slug or not carries_short_link(candidate.job.content, placement):
+        where = ("this placement's short link on another site's address, which phones would not bring here" if
+                 placement.slug and carries_path(candidate.job.content, placement) else
+                 f"not this placement's short link (/r/{placement.slug})")
         return ArtworkRefused(
-            f"This picture carries {candidate.job.content}, not this placement's short link "
-            f"(/r/{placement.slug}): its scans would not count here. Restamp it for this placement (a copy that "
-            "carries this placement's link), or choose another.", LINK, candidate)
+            f"This picture carries {candidate.job.content}: {where}, so its scans would not count here. Restamp it "
+            "for this placement (a copy that carries this placement's link), or choose another.", LINK, candidate)
     verdict = print_verdict(candidate, judge_again=True)
     if not verdict.passed and not print_anyway_reason.strip():
         return ArtworkRefused(

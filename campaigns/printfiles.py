@@ -182,16 +182,32 @@ def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.P
                                     threshold=settings.QART["SCAN_THRESHOLD"])
     report = preflight_for(subject, spec.width_mm / 1000, placement.scanning_distance)
     made.report["preflight"] = report
-    if not placement.is_live:  # printable, but a script printing 10,000 must hear where they lead now
-        why = "its campaign is archived" if placement.campaign.archived else "the placement is switched off"
-        made.report["warnings"].append(f"This code leads to {placement.destination} now, because {why}: people "
-                                       "who scan it do not reach the campaign's offer.")
     return made
 
 
+def live_warning(placement) -> str:
+    """A sentence when the placement's code no longer leads to the campaign's offer (its campaign archived or the
+    placement switched off), else "". Asked at each request, never stored with a made file: a campaign archived or
+    brought back after the file was made must be said as it is now."""
+    if placement.is_live:
+        return ""
+    why = "its campaign is archived" if placement.campaign.archived else "the placement is switched off"
+    if placement.campaign.fallback_url:
+        return f"This code leads to the campaign's fallback address {placement.destination} now, because {why}."
+    return (f"This code still leads to {placement.destination}, but {why}: check that what people find there "
+            "still stands before printing it.")
+
+
+def report_now(report: dict, placement) -> dict:
+    """A made file's report with what is true of the placement now (`live_warning`) among its warnings."""
+    said = live_warning(placement)
+    return {**report, "warnings": [*report.get("warnings", []), said]} if said else report
+
+
 def cautions(report: dict) -> list[str]:
-    """What a person should read before printing a file with this `report`: the preflight's verdict at the
-    placement's distance when it does not scan from there, then every warning (the file's and the preflight's)."""
+    """What a person should read before printing a file with this `report` (`report_now`'s): the preflight's
+    verdict at the placement's distance when it does not scan from there, then every warning (the file's, the
+    placement's and the preflight's)."""
     preflight = report.get("preflight") or {}
     said = [] if preflight.get("scans_at_distance", True) else [
         f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "

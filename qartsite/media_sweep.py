@@ -8,8 +8,10 @@ every name a file field holds (`qartsite.media.named_files`); an orphan is delet
 `MIN_AGE` (a file is stored a moment before the row that names it commits: a younger one may be on its way).
 
 The worker's daily upkeep sweeps (`campaigns.maintenance`); `manage.py qart_media_sweep` lists or deletes by hand.
-The upkeep deletes nothing when orphans are more than `SAFE_SHARE` of the files: a process pointed at another
-(or an empty) database sees every file as an orphan, and the person who runs the command by hand decides then.
+The upkeep deletes nothing when orphans are more than `SAFE_SHARE` of the files or the database names none: a process
+pointed at another (or an empty) database sees every file as an orphan, and the person who runs the command by hand
+decides then. On a bucket the folders are listed flat, 1,000 keys a request with their times: the upkeep runs in a
+GPU worker's maintenance, between jobs.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from qartsite.media import named_files
 # field stores under one). Print files have their own upkeep (`campaigns.print_builds.forget_old_files`).
 FOLDERS = ("generations", "labeling")
 MIN_AGE = timedelta(days=1)
-SAFE_SHARE = 0.10  # the upkeep's limit: above this share of orphans (and `SAFE_COUNT`), it deletes nothing
-SAFE_COUNT = 100
+# The upkeep deletes nothing when orphans are over this share of the files, or the database names none: what a
+# process on another (or an empty) database sees. A team deleted with most of the media is swept by hand then.
+SAFE_SHARE = 0.5
 
 
 @dataclass
@@ -49,14 +52,22 @@ class Swept:
         return f"{said} {self.held}" if self.held else said
 
 
-def stored_files(storage: Storage, folder: str) -> Iterator[str]:
-    """Every file name under `folder` in `storage`, depth first; nothing for a folder that is not there."""
+def stored_files(storage: Storage, folder: str) -> Iterator[tuple[str, datetime]]:
+    """(name, last modified) of every file under `folder` in `storage`: flat listings on a bucket
+    (`S3MediaStorage.files_under`), else a walk of the folders; nothing for a folder that is not there."""
+    if hasattr(storage, "files_under"):
+        yield from storage.files_under(folder)
+        return
     try:
         folders, files = storage.listdir(folder)
     except FileNotFoundError:
         return
     for name in sorted(files):
-        yield posixpath.join(folder, name)
+        path = posixpath.join(folder, name)
+        try:
+            yield path, storage.get_modified_time(path)
+        except FileNotFoundError:
+            continue  # deleted meanwhile
     for sub in sorted(folders):
         yield from stored_files(storage, posixpath.join(folder, sub))
 
@@ -81,22 +92,19 @@ def sweep(storage: Storage, delete: bool, *, guard: bool = True, now: datetime |
     named = named_files()  # before listing: a file stored after this and named meanwhile is young anyway
     swept = Swept()
     for folder in FOLDERS:
-        for name in stored_files(storage, folder):
+        for name, modified in stored_files(storage, folder):
             swept.files += 1
             if name in named:
                 continue
-            try:
-                modified = storage.get_modified_time(name)
-            except FileNotFoundError:
-                continue  # deleted meanwhile
             if now - modified < MIN_AGE:
                 swept.young += 1
             else:
                 swept.orphans.append(name)
-    if guard and len(swept.orphans) > max(SAFE_COUNT, SAFE_SHARE * swept.files):
-        swept.held = (f"Held back: {len(swept.orphans):,} of {swept.files:,} files are named by no row, more than "
-                      f"{SAFE_SHARE:.0%}; is this process on the right database? Run `manage.py qart_media_sweep` "
-                      "to list them, and with --delete to delete them.")
+    if guard and swept.orphans and (not named or len(swept.orphans) > SAFE_SHARE * swept.files):
+        share = "the database names no file at all" if not named else f"more than {SAFE_SHARE:.0%} of them"
+        swept.held = (f"Held back: {len(swept.orphans):,} of {swept.files:,} files are named by no row, and {share}; "
+                      "is this process on the right database? Run `manage.py qart_media_sweep` to list them, and "
+                      "with --delete to delete them.")
         return swept
     if delete:
         for name in swept.orphans:

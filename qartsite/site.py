@@ -35,9 +35,12 @@ def absolute_url(request: HttpRequest, path: str) -> str:
 
 
 def is_own_link(url: str) -> bool:
-    """Whether `url` leads to this site: SITE_ROOT's scheme and host when it is set, else a host this site answers to
+    """Whether `url` leads to this site: SITE_ROOT's host when it is set, else a host this site answers to
     (ALLOWED_HOSTS, which Django checks every request against). Art made on a staging or old host carries a link
     whose scans this site never sees.
+
+    http and https are the same site (behind a TLS proxy a link may have been made with either), and a port that is
+    its scheme's default is no port; another port must match.
 
     Args:
         url: an absolute link (what a printed code carries).
@@ -45,19 +48,24 @@ def is_own_link(url: str) -> bool:
     Returns:
         True when phones following it reach this site.
     """
-    parts = urlsplit(url)
     try:
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:  # a port that is not a number
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", _port(parts)
+    except ValueError:  # a port that is not a number, a broken IPv6 address
+        return False
+    if parts.scheme.lower() not in ("http", "https") or not host:
         return False
     if settings.SITE_ROOT:
         root = urlsplit(settings.SITE_ROOT)
-        return parts.scheme.lower() == root.scheme and (host, port) == (root.hostname, root.port)
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return False
+        return (host, port) == (root.hostname, _port(root))
     allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
     return validate_host(f"[{host}]" if ":" in host else host, allowed)
+
+
+def _port(parts) -> int | None:
+    """The URL's port, None for none or its scheme's default (https://host:443 is https://host)."""
+    port = parts.port
+    return None if port == {"http": 80, "https": 443}.get(parts.scheme.lower()) else port
 
 
 def client_address(request: HttpRequest) -> str:

@@ -14,10 +14,12 @@ image, a download, a generation job) say that the storage is unavailable rather 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from urllib.parse import urljoin
 
 from boto3.exceptions import Boto3Error
@@ -150,6 +152,19 @@ class S3MediaStorage(S3Storage):
     def listdir(self, name):
         with bucket_errors("list", name):
             return super().listdir(name)
+
+    def files_under(self, folder: str) -> Iterator[tuple[str, datetime]]:
+        """(name, last modified) of every object under `folder`, from flat listings of 1,000 keys a request:
+        `listdir` asks once per sub-folder (one per generation job) and its callers then once per object for the
+        time (`qartsite.media_sweep` walks every job's folder)."""
+        prefix = self._normalize_name(clean_name(folder)).rstrip("/") + "/"
+        with bucket_errors("list", folder):
+            pages = self.connection.meta.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket_name, Prefix=prefix)
+            for page in pages:
+                for entry in page.get("Contents", ()):
+                    key = entry["Key"]
+                    yield (posixpath.relpath(key, self.location) if self.location else key), entry["LastModified"]
 
     def stored_md5(self, name: str) -> str | None:
         """The object's MD5 as the server reports it (its ETag), or None where the ETag is not a plain MD5

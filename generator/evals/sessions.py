@@ -192,7 +192,7 @@ def is_campaign_link(job) -> bool:
         return True
     try:
         match = resolve(urlsplit(job.content).path)
-    except Resolver404:
+    except (Resolver404, ValueError):  # ValueError: text urlsplit cannot take apart (a broken IPv6 host)
         return False
     return match.url_name == "short_link" and Placement.objects.filter(slug=match.kwargs.get("slug")).exists()
 

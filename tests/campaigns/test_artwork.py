@@ -46,14 +46,21 @@ class TestProblem:
         art = make_art(team_users.team, team_users.owner, f"{host}/r/{placement.slug}")
         refused = artwork.problem(placement, art)
         assert refused.code == artwork.LINK and "Restamp it for this placement" in refused.message
+        assert "short link on another site's address" in refused.message  # not "not this link (/r/<the same>)"
 
-    def test_with_site_root_only_its_scheme_and_host_carry_the_link(self, team_users, placement, settings):
+    def test_with_site_root_only_its_host_carries_the_link_by_either_scheme(self, team_users, placement, settings):
+        # Behind a TLS proxy art may have been made over http: the same site. A port other than the default is not.
         settings.SITE_ROOT = "https://qart.example"
-        ours = make_art(team_users.team, team_users.owner, f"https://QART.example/r/{placement.slug}")
-        assert artwork.problem(placement, ours) is None
-        for other in (f"http://qart.example/r/{placement.slug}", f"https://qart.example:8443/r/{placement.slug}",
-                      f"http://testserver/r/{placement.slug}"):
+        for ours in (f"https://QART.example/r/{placement.slug}", f"http://qart.example/r/{placement.slug}",
+                     f"https://qart.example:443/r/{placement.slug}"):
+            assert artwork.problem(placement, make_art(team_users.team, team_users.owner, ours)) is None, ours
+        for other in (f"https://qart.example:8443/r/{placement.slug}", f"http://testserver/r/{placement.slug}",
+                      f"https://qart.example.evil/r/{placement.slug}"):
             assert artwork.problem(placement, make_art(team_users.team, team_users.owner, other)).code == artwork.LINK
+
+    def test_a_content_that_is_no_url_is_refused_not_a_500(self, team_users, placement):
+        broken = make_art(team_users.team, team_users.owner, "http://[::1/r/x", verdict="pass")
+        assert not artwork.carries_short_link(broken.job.content, placement)
 
     def test_it_refuses_another_teams_candidate(self, team_users, placement):
         theirs = make_art(team_users.other_team, team_users.outsider, link(placement))

@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from generator.models import Candidate, GenerationJob, LabelingItem
+from generator.models import Candidate
 from qartsite import media, media_sweep
 from tests.qartsite.conftest import png_bytes
 
@@ -44,23 +44,31 @@ def test_it_deletes_what_no_row_names_once_a_day_old_and_keeps_every_named_file(
     assert all(default_storage.exists(field.name) for field in files.fields.values())
 
 
-def test_it_holds_back_when_most_files_look_orphaned(files, monkeypatch):
+def test_it_holds_back_when_most_files_look_orphaned_or_the_database_names_none(files, monkeypatch):
     # A worker on the wrong (or an empty) database sees every file as an orphan: the upkeep must not empty the bucket.
-    monkeypatch.setattr(media_sweep, "SAFE_COUNT", 2)
-    monkeypatch.setattr(media_sweep, "named_files", lambda: {})
-    swept = media_sweep.sweep(default_storage, delete=True, now=timezone.now() + LATER)
-    assert swept.deleted == 0 and len(swept.orphans) == swept.files == 5
-    assert "Held back: 5 of 5 files are named by no row" in str(swept)
-    assert all(default_storage.exists(field.name) for field in files.fields.values())
-    unguarded = media_sweep.sweep(default_storage, delete=True, guard=False, now=timezone.now() + LATER)
-    assert unguarded.deleted == 5  # a person running the command decides
+    later = timezone.now() + LATER
+    for i in range(5):
+        orphan(f"generations/999/candidate-0{i}-seed1.png")  # 5 orphans beside 5 named files: half, not over
+    swept = media_sweep.sweep(default_storage, delete=False, now=later)
+    assert len(swept.orphans) == 5 and swept.files == 10 and not swept.held
+    orphan("generations/999/candidate-05-seed1.png")  # 6 of 11: over half
+    held = media_sweep.sweep(default_storage, delete=True, now=later)
+    assert held.deleted == 0 and "Held back: 6 of 11 files are named by no row, and more than 50% of them" in str(held)
 
-
-def test_every_file_field_stores_under_a_swept_folder(files):
+    monkeypatch.setattr(media_sweep, "named_files", lambda: {})  # an empty database: even one orphan is held
     for field in files.fields.values():
-        assert field.name.split("/", 1)[0] in media_sweep.FOLDERS, field.name
-    for owner in media.OWNERS:  # and the fields a new row would use
-        assert owner.model in (Candidate, GenerationJob, LabelingItem)
+        field.delete(save=False)
+    only = media_sweep.sweep(default_storage, delete=True, now=later)
+    assert only.deleted == 0 and "the database names no file at all" in only.held
+    unguarded = media_sweep.sweep(default_storage, delete=True, guard=False, now=later)
+    assert unguarded.deleted == 6  # a person running the command decides
+
+
+def test_every_file_field_stores_under_a_swept_folder():
+    for owner in media.OWNERS:  # where a new row of each field would store its file
+        field = owner.model._meta.get_field(owner.field)
+        name = field.generate_filename(owner.model(), "x.png")
+        assert name.split("/", 1)[0] in media_sweep.FOLDERS, (owner, name)
 
 
 def test_the_command_lists_then_deletes_and_says_so(files, monkeypatch):

@@ -27,6 +27,7 @@ named ICC profile (its dark modules become the profile's rich black, not pure K,
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -89,7 +90,7 @@ def parse_length(text: str, what: str = "width") -> float:
     match = _LENGTH.match(typed.removeprefix("+"))
     if not match:
         if typed.startswith("-") and _LENGTH.match(typed[1:]):
-            raise PrintError(f"The {what} must be more than 0, got {typed[:30]!r}.", what)
+            raise PrintError(f"The {what} cannot be negative, got {typed[:30]!r}.", what)
         raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
     return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
 
@@ -147,7 +148,8 @@ class PrintSpec:
         if (self.format in ("png", "tiff") or not vector) and side > MAX_RASTER_SIDE:
             if pixels(geometry(replace(self, dpi=MIN_DPI)).media_mm, MIN_DPI) > MAX_RASTER_SIDE:
                 # Even the fewest dots per inch are too many pixels: no dpi helps, only a smaller print.
-                widest = MAX_RASTER_SIDE / MIN_DPI * MM_PER_INCH - (geometry(self).media_mm - self.width_mm)
+                # Whole millimetres down: rounded up, the width named would itself be one pixel too many.
+                widest = math.floor(MAX_RASTER_SIDE / MIN_DPI * MM_PER_INCH - (geometry(self).media_mm - self.width_mm))
                 raise PrintError(f"This print is too large for a raster file: at {MIN_DPI} dpi, the fewest, it is "
                                  f"{pixels(geometry(self).media_mm, MIN_DPI):,} pixels a side and the most is "
                                  f"{MAX_RASTER_SIDE:,}. The widest is {describe_length(widest)} with these margins"

@@ -46,7 +46,7 @@ class TestLengths:
 
     def test_a_negative_length_is_said_to_be_one(self):
         # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
-        with pytest.raises(printing.PrintError, match="The bleed must be more than 0, got '-3mm'"):
+        with pytest.raises(printing.PrintError, match="The bleed cannot be negative, got '-3mm'"):
             printing.parse_length(" -3mm", "bleed")
 
     def test_it_describes_a_length_in_cm_and_inches(self):
@@ -64,7 +64,7 @@ class TestSpec:
         ({"format": "eps"}, "EPS is not offered"),
         ({"width_mm": 2000.0, "format": "png"}, "pixels a side; the most is 10,000. Lower the dpi"),
         # Too many pixels even at the fewest dpi: lowering it cannot help (it once said so); the widest is named.
-        ({"width_mm": 4000.0, "format": "png", "dpi": 72}, r"too large for a raster file.*The widest is 352.8 cm"),
+        ({"width_mm": 4000.0, "format": "png", "dpi": 72}, r"too large for a raster file.*The widest is 352.7 cm"),
         ({"width_mm": 10.0 ** 300}, "got far more"),
     ])
     def test_it_refuses_what_cannot_be_printed_with_the_reason(self, code, fields, words):
@@ -74,6 +74,12 @@ class TestSpec:
     def test_svg_is_for_plain_codes_only(self, art):
         with pytest.raises(printing.PrintError, match="SVG is for plain codes"):
             printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(format="svg"))
+
+    def test_the_widest_raster_it_names_is_accepted(self):
+        with pytest.raises(printing.PrintError) as refused:
+            spec(width_mm=4000.0, format="png", dpi=72).validate(vector=True)
+        widest = float(refused.value.args[0].split("The widest is ")[1].split(" cm")[0]) * 10
+        spec(width_mm=widest, format="png", dpi=72).validate(vector=True)  # raises if it was a pixel too many
 
     def test_a_large_plain_code_is_fine_as_vectors(self, code):
         made = printing.make_print_file(printing.PrintSource.plain(code), spec(width_mm=2000.0))
