@@ -46,6 +46,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         close_old_connections()  # a database restarted since the last job left this process a dead connection
+        self._retry_engine()
         try:
             reconcile.reconcile_jobs()
         except Exception:
@@ -139,6 +140,25 @@ class GenerationWorker(RedisPatience, SimpleWorker):
     def _unavailable(self, error: str) -> engine_status.WorkerReport:
         return engine_status.WorkerReport(self.name, "", "unavailable", self._device, self._model, error=error)
 
+    def _retry_engine(self) -> None:
+        """Without an engine, try loading it again (each minute, with the maintenance): `jobs.get_engine` loads only
+        once the weights' files changed or its retry time passed, else raises the remembered error at once. Jobs
+        cannot be relied on to do it: while the worker reports no engine, the site sends picture requests to the
+        halftone engine."""
+        from generator import jobs
+        from generator.core.engines import parameters
+
+        report = getattr(self, "_engine_report", None)
+        if report is None or report.state != "unavailable":
+            return
+        try:
+            jobs.get_engine()
+        except parameters.EngineUnavailable:
+            pass  # remembered; `_follow_engine` reports a new reason
+        except Exception:  # settings or torch failing here must not take the worker down
+            log.exception("Could not try loading the engine again")
+        self._follow_engine()
+
     def _follow_engine(self) -> None:
         """After a job of a worker without an engine: the job may have loaded it (the files were fixed) or failed
         on another error; the page says what the worker holds now, not what it held at start."""
@@ -148,11 +168,10 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         if report is None or report.state != "unavailable":
             return
         try:
-            engine = jobs.loaded_engine()
+            engine, error = jobs.loaded_engine(), jobs.load_error()
         except Exception:  # the spec itself (settings, torch) failing here must not take the worker down
             log.exception("Could not look up this worker's engine")
             return
-        error = jobs.load_error()
         if engine is not None:
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
             new = self._ready(engine)

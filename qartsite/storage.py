@@ -107,7 +107,8 @@ class S3MediaStorage(S3Storage):
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 raise MediaUnavailable(f"The media storage has no bucket {self.bucket_name!r}: check MEDIA_S3_BUCKET "
                                        "(and MEDIA_S3_ENDPOINT_URL).") from exc
-            return  # not allowed to ask about the bucket (a policy on objects only): trust the object's 404
+            # Not allowed to ask about the bucket (a policy on objects only): trust the object's 404, and do not
+            # ask again for a while (every save asks).
         except (BotoCoreError, Boto3Error) as exc:
             raise MediaUnavailable(f"The media storage could not look up its bucket: {exc}") from exc
         self._bucket_seen_at = time.monotonic()

@@ -419,3 +419,38 @@ def test_a_worker_whose_engine_loads_at_a_later_job_reports_it_ready(worker, con
     [report] = engine_status.live_workers()
     assert (report.state, report.device, report.model, report.shapes, report.error) == (
         "ready", "cuda:0", MODEL, ["768x8"], "")
+
+
+def test_a_worker_without_an_engine_tries_again_in_its_maintenance(worker, connection, settings, monkeypatch):
+    # While it reports no engine the site sends picture requests to the halftone engine: no diffusion job would come
+    # to load it again, so the minute's maintenance asks (get_engine loads only once files changed or time passed).
+    settings.QART = {**settings.QART, "MODEL": MODEL, "DEVICES": ["cuda:0"]}
+    engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(base=MODEL), warmed=set())
+    held: dict = {}
+    asked: list[int] = []
+
+    def get_engine(spec=None):
+        asked.append(1)
+        if "engine" not in held:
+            raise parameters.EngineUnavailable("The base model weights are not on this machine.")
+        return held["engine"]
+
+    monkeypatch.setattr(jobs, "get_engine", get_engine)
+    monkeypatch.setattr(jobs, "loaded_engine", lambda: held.get("engine"))
+    monkeypatch.setattr(jobs, "load_error", lambda: None if "engine" in held else
+                        "The base model weights are not on this machine.")
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
+    worker.work()
+    worker._retry_engine()
+    [report] = engine_status.live_workers()
+    assert report.state == "unavailable" and len(asked) == 2  # at start, then in the maintenance
+
+    held["engine"] = engine  # the files were fixed
+    monkeypatch.setattr(SimpleWorker, "run_maintenance_tasks", lambda self: None)  # RQ's own: not this test's
+    monkeypatch.setattr("generator.worker.reconcile.reconcile_jobs", lambda: None)
+    monkeypatch.setattr("generator.worker.dashboards.run", lambda connection: None)
+    worker.run_maintenance_tasks()
+    [report] = engine_status.live_workers()
+    assert report.state == "ready" and len(asked) == 3
+    worker.run_maintenance_tasks()
+    assert len(asked) == 3  # ready: nothing more to try

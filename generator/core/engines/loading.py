@@ -133,15 +133,15 @@ def weights_fingerprint(spec: ModelSpec, limit: int = 10_000) -> tuple:
 
 
 def _files(path: Path) -> Iterator[tuple]:
-    """(file, size, modification time) for `path`, or for each file under it in a fixed order; (path, None, None)
-    where one cannot be read (a broken link, a file gone meanwhile: still a change worth noticing)."""
+    """(file, size, modification time, change time, inode) for `path`, or for each file under it in a fixed order;
+    (path, None, ...) where one cannot be read (a broken link, a file gone meanwhile: still a change worth noticing)."""
     if not path.is_dir():
         try:
-            stat = path.stat()
-            yield str(path), stat.st_size, stat.st_mtime_ns
+            stat = path.stat()  # a change of mode or a copy over it changes ctime or inode, not always mtime
+            yield str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
         except OSError:
             if path.is_symlink() or path.exists():
-                yield str(path), None, None
+                yield str(path), None, None, None, None
         return
     for root, dirs, files in os.walk(path):
         dirs.sort()

@@ -304,6 +304,9 @@ class TestWeightsFingerprint:
         assert loading.weights_fingerprint(spec) == before
         (base / "unet" / "config.json").write_text((base / "unet" / "config.json").read_text() + " ")
         assert loading.weights_fingerprint(spec) != before
+        changed = loading.weights_fingerprint(spec)
+        (base / "unet" / "config.json").chmod(0o600)  # unreadable weights made readable: the size and mtime stay
+        assert loading.weights_fingerprint(spec) != changed
 
     def test_it_notices_a_file_appearing_where_the_spec_points(self, tmp_path):
         spec = ModelSpec(base="some/hub-id", controlnet="other/hub-id", fewstep_lora=str(tmp_path / "lora.safetensors"))
@@ -319,6 +322,6 @@ class TestWeightsFingerprint:
             (tmp_path / f"f{i}").write_text("x")
         spec = ModelSpec(base=str(tmp_path), controlnet="hub/id")
         [(_, files), _] = loading.weights_fingerprint(spec)
-        assert files[-1] == (str(tmp_path / "gone"), None, None) and len(files) == 6
+        assert files[-1] == (str(tmp_path / "gone"), None, None, None, None) and len(files) == 6
         [(_, files), _] = loading.weights_fingerprint(spec, limit=3)
         assert [Path(f[0]).name for f in files] == ["f0", "f1", "f2"]
