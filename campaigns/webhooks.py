@@ -26,6 +26,7 @@ import logging
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,7 @@ DISABLE_AFTER = timedelta(days=5)
 RETRY_INTERVALS = [60, 300, 1800, 7200, 21600, 43200, 86400, 86400, 86400, 86400]
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
+ATTEMPT_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT  # one attempt in all, however the receiver trickles its answer
 JOB_TIMEOUT = 300
 RESPONSE_BYTES = 1024  # read no more of a receiver's answer than this
 
@@ -78,7 +80,11 @@ def allow_private() -> bool:
 def validate_url(url: str) -> None:
     """Raise ValidationError unless `url` is an https URL with a host (http too where private addresses are
     allowed, for a local receiver). Whether the host is public is checked at each delivery (`public_address`)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here, not at each delivery)
+    except ValueError:  # a broken IPv6 host ("https://[::1"): the page answered 500
+        raise ValidationError("Enter an https:// address with a host name.") from None
     schemes = ("https", "http") if allow_private() else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
         raise ValidationError("Enter an https:// address with a host name.")
@@ -135,17 +141,48 @@ def post(url: str, headers: dict[str, str], body: str) -> int:
         )
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    # The timeouts bound each read, not the answer: a receiver sending a header line every few seconds held the one
+    # worker every team's deliveries share for minutes. At the deadline the connection's socket is shut down.
+    opened: list[socket.socket] = []
+    pool.ConnectionCls = _recording(pool.ConnectionCls, opened)
+    late = threading.Event()
+    deadline = threading.Timer(ATTEMPT_SECONDS, _shut, (opened, late))
+    deadline.start()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         response = pool.urlopen("POST", path, body=body.encode(), headers={**headers, "host": host_header},
                                 redirect=False, retries=False, preload_content=False)
         response.read(RESPONSE_BYTES)
         response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if late.is_set():
+            raise DeliveryError(f"{parts.hostname} did not answer within {ATTEMPT_SECONDS:g} s.") from None
         raise DeliveryError(f"Could not reach {parts.hostname}: {type(exc).__name__}") from None
     finally:
+        deadline.cancel()
         pool.close()
+    if late.is_set():  # cut off mid-answer, which can read as a short but complete one
+        raise DeliveryError(f"{parts.hostname} did not answer within {ATTEMPT_SECONDS:g} s.")
     return response.status
+
+
+def _recording(connection_class: type, opened: list) -> type:
+    """`connection_class` that adds each socket it connects to `opened`."""
+    class Recording(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            opened.append(self.sock)
+
+    return Recording
+
+
+def _shut(opened: list, late: threading.Event) -> None:
+    late.set()
+    for sock in opened:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
 
 
 def message_body(event: str, data: dict[str, Any], sent: datetime) -> str:

@@ -51,7 +51,7 @@ class TestWebhookPage:
         assert endpoint.secret not in client.get(url).content.decode()
 
     @pytest.mark.parametrize("address", ["http://hooks.example.com/", "ftp://x.example.com/", "not a url",
-                                         "https://user:pw@hooks.example.com/"])
+                                         "https://user:pw@hooks.example.com/", "https://[::1", "https://h.example:x/"])
     def test_it_refuses_bad_addresses_with_one_message(self, client, team_users, address):
         signed_in(client, team_users.owner)
         response = client.post(reverse("campaigns:webhooks", args=[team_users.team.pk]),

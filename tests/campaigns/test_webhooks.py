@@ -146,6 +146,39 @@ class TestDelivery:
         endpoint.refresh_from_db()
         assert endpoint.failing_since is None
 
+    def test_a_receiver_trickling_its_answer_is_cut_off_at_the_deadline(self, endpoint, monkeypatch):
+        # A header line every 0.3 s stays under every read timeout: it held the worker all teams share for minutes.
+        import socket
+        import threading
+        import time
+
+        monkeypatch.setattr(webhooks, "ATTEMPT_SECONDS", 1.0)
+        server = socket.create_server(("127.0.0.1", 0))
+        stop = threading.Event()
+
+        def drip() -> None:
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.3):
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    break
+            conn.close()
+
+        threading.Thread(target=drip, daemon=True).start()
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=f"http://127.0.0.1:{server.getsockname()[1]}/h")
+        started = time.monotonic()
+        try:
+            with pytest.raises(webhooks.DeliveryError, match="did not answer within 1 s"):
+                webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})])
+            assert time.monotonic() - started < 5
+        finally:
+            stop.set()
+            server.close()
+        assert WebhookDelivery.objects.get().error.endswith("did not answer within 1 s.")
+
     def test_it_does_not_follow_redirects(self, endpoint, receiver):
         receiver.statuses = [302]
         with pytest.raises(webhooks.DeliveryError, match="redirect"):
