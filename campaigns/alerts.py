@@ -4,7 +4,7 @@ to webhooks (`placement.alert`) and shown on the dashboard until an editor dismi
 
 The rule (`verdict`), for a check at time T in the team's time zone, with D = T's local day:
 - baseline: the scans of the 28 whole days D-35 … D-8 (daily rollups, bots excluded). A placement made less than
-  35 days ago, or whose campaign is archived or which is switched off, is not checked.
+  35 days ago, whose campaign is archived or past its last day, or which is switched off, is not checked.
 - "stopped": no scan in the 24 hours before T, and a baseline so large that this is implausible under steady
   traffic. Under the null (steady Poisson traffic at one rate) the 24 h count given the 24 h + baseline total n
   is Binomial(n, 1/29), so P(0) = (28/29)^n; flagged when that is <= ALPHA. Conditioning on the total makes the
@@ -16,7 +16,8 @@ The rule (`verdict`), for a check at time T in the team's time zone, with D = T'
   and the baseline's scans together.
 False alarms: each daily check has at most ALPHA per rule under steady traffic, so at most 2 x 365 x ALPHA
 (about 0.07) flagged days a year by the union bound, however the overlapping windows correlate; a placement with an
-open alert of a kind gets no second one. Not modelled: strong weekly or seasonal patterns (a code scanned only on
+open alert of a kind gets no second one, nor one dismissed within 35 days (a dismissed "stopped" comes back only
+after people scanned again: `already_said`). Not modelled: strong weekly or seasonal patterns (a code scanned only on
 weekdays, busy enough, is flagged "stopped" on a quiet Sunday): the rule assumes steady traffic.
 """
 
@@ -110,10 +111,29 @@ def message_of(kind: str, counts: Counts) -> str:
 
 
 def checked_placements(now: datetime):
-    # Only placements old enough to have a whole baseline; a day's margin for time zones.
+    # Only placements old enough to have a whole baseline; a day's margin for time zones. Not those of a campaign
+    # past its last day: scans stopping then is the plan, not news (archived or not).
     return (Placement.objects.filter(active=True, campaign__archived=False,
                                      created__lte=now - timedelta(days=BASELINE_DAYS + RECENT_DAYS + 1))
+            .exclude(campaign__ends_on__lt=(now - timedelta(days=1)).date())
             .select_related("campaign__team"))
+
+
+def already_said(placement: Placement, kind: str, now: datetime) -> bool:
+    """Whether an alert of `kind` for `placement` stands, or was dismissed recently enough to keep quiet: a dismissed
+    "stopped" until a person scans again (then it may stop again), a dismissed "fell" until its baseline no longer
+    holds the weeks before the dismissal. Without this a dismissed alert was raised again the next day, and every
+    day for weeks (the baseline still held the scans from before the stop), e-mailing the team each time."""
+    alerts = PlacementAlert.objects.filter(placement=placement, kind=kind)
+    if alerts.filter(dismissed_at__isnull=True).exists():
+        return True
+    dismissed = alerts.filter(dismissed_at__gt=now - timedelta(days=BASELINE_DAYS + RECENT_DAYS)).order_by(
+        "-dismissed_at").values_list("dismissed_at", flat=True).first()
+    if dismissed is None:
+        return False
+    if kind == PlacementAlert.Kind.STOPPED:
+        return not ScanEvent.objects.filter(placement=placement, is_bot=False, time__gt=dismissed).exists()
+    return True
 
 
 def check_all(now: datetime | None = None) -> list[PlacementAlert]:
@@ -123,8 +143,7 @@ def check_all(now: datetime | None = None) -> list[PlacementAlert]:
     for placement in checked_placements(now):
         counts = counts_of(placement, now)
         kind = verdict(counts)
-        if kind is None or PlacementAlert.objects.filter(placement=placement, kind=kind,
-                                                         dismissed_at__isnull=True).exists():
+        if kind is None or already_said(placement, kind, now):
             continue
         alert = PlacementAlert.objects.create(placement=placement, kind=kind, message=message_of(kind, counts),
                                               day=stats.local_today(placement.campaign.team, now))

@@ -125,6 +125,27 @@ class TestDailyCheck:
         steady(off, per_day=30, quiet_last=3)
         assert alerts.check_all(NOW) == [] and young.alerts.count() == 0
 
+    def test_a_dismissed_stop_is_not_raised_again_until_people_scan_again(self, placement):
+        # The baseline holds the weeks before the stop for a month: it was raised again every day, e-mails and all.
+        steady(placement, per_day=30, quiet_last=2)
+        [alert] = alerts.check_all(NOW)
+        alert.dismissed_at = NOW
+        alert.save()
+        for days in (1, 2, 10):
+            assert alerts.check_all(NOW + timedelta(days=days)) == []
+        ScanEvent.objects.create(placement=placement, time=NOW + timedelta(days=10))  # back, then stopped again
+        [again] = alerts.check_all(NOW + timedelta(days=12))
+        assert again.kind == PlacementAlert.Kind.STOPPED and again.pk != alert.pk
+
+    def test_it_leaves_a_campaign_past_its_last_day_alone(self, placement, campaign):
+        steady(placement, per_day=30, quiet_last=3)
+        campaign.ends_on = (NOW - timedelta(days=3)).date()  # ended as planned, not archived
+        campaign.save()
+        assert alerts.check_all(NOW) == []
+        campaign.ends_on = (NOW + timedelta(days=3)).date()
+        campaign.save()
+        assert [a.kind for a in alerts.check_all(NOW)] == [PlacementAlert.Kind.STOPPED]
+
     def test_it_runs_once_a_day_across_workers(self, scan_redis, monkeypatch):
         scan_redis.delete(alerts.check_key())
         runs = []
