@@ -63,6 +63,13 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
     """
     if not placements:
         raise NotStarted("Choose at least one placement.")
+    # 0. No room for all of them: said before the checks below (a QR code encoded per job: seconds for a thousand),
+    #    which an editor could otherwise make the server repeat as often as they like. Step 2 takes the room.
+    throttle = TeamGenerationThrottle(placements[0].campaign.team)
+    room = throttle.room()
+    if room is not None and room < len(placements):
+        raise NotStarted(rate_message(throttle, room, len(placements)), status=429,
+                         retry_after=throttle.wait_for(len(placements)))
     # 1. Check every job before anything is counted or stored.
     built = []
     for placement in placements:
@@ -74,7 +81,6 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
         built.append(job)
     # 2. Room for all of them, or none starts: counted at once, atomically, so concurrent requests cannot both take
     #    the last room.
-    throttle = TeamGenerationThrottle(built[0].team)
     if not throttle.take(len(built)):
         room = max(0, throttle.num_requests - len(throttle.history))
         raise NotStarted(rate_message(throttle, room, len(built)), status=429,

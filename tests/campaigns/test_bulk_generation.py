@@ -52,6 +52,15 @@ class TestStartJobs:
         assert GenerationJob.objects.count() == 0 and enqueued == []
         assert bulk_generation.room_for(campaign) == 2
 
+    def test_it_refuses_before_checking_any_job_when_there_is_no_room(self, team_users, campaign, placements,
+                                                                      enqueued, monkeypatch):
+        # The checks encode a QR code per job: a thousand placements took 15 s of CPU before the 429.
+        TeamGenerationThrottle(campaign.team).allow_request(None, None)
+        monkeypatch.setattr(bulk_generation.jobs, "validate_job", lambda job: pytest.fail("checked a job"))
+        with pytest.raises(bulk_generation.NotStarted) as refused:
+            bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
+        assert refused.value.status == 429 and refused.value.message.startswith("Only 2 of the 3")
+
     def test_it_says_when_the_rate_is_used_up(self, team_users, campaign, placements, enqueued):
         for _ in range(3):
             TeamGenerationThrottle(campaign.team).allow_request(None, None)
