@@ -49,19 +49,33 @@ def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = No
     return response
 
 
+def shown_secret_key(team: Team) -> str:
+    return f"webhook-secret-{team.pk}"
+
+
+def show_secret_next(request: HttpRequest, team: Team, endpoint: WebhookEndpoint) -> HttpResponse:
+    """Redirect to the list, which shows `endpoint`'s new secret once (kept in the session until then): the page
+    answering the POST itself was sent again by a reload, adding a second endpoint or rotating the secret again."""
+    request.session[shown_secret_key(team)] = [endpoint.pk, endpoint.secret]
+    return redirect(f"{reverse('campaigns:webhooks', args=[team.pk])}#endpoint-{endpoint.pk}")
+
+
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def webhook_list(request: HttpRequest, team_id: int) -> HttpResponse:
     team = owned_team(request, team_id)
     if request.method != "POST":
-        return page(request, team, pending=webhooks.pending_ping(request.GET.get("test", "")))
+        shown_pk, secret = request.session.pop(shown_secret_key(team), None) or (None, "")
+        shown_for = WebhookEndpoint.objects.filter(team=team, pk=shown_pk, secret=secret).first()
+        return page(request, team, pending=webhooks.pending_ping(request.GET.get("test", "")),
+                    shown_secret=secret if shown_for else "", shown_for=shown_for)
     form = WebhookEndpointForm(request.POST)
     if not form.is_valid():
         return page(request, team, form=form, status=400)
     endpoint = form.save(commit=False)
     endpoint.team, endpoint.secret = team, webhooks.new_secret()
     endpoint.save()
-    return page(request, team, shown_secret=endpoint.secret, shown_for=endpoint, status=201)
+    return show_secret_next(request, team, endpoint)
 
 
 def owned_endpoint(request: HttpRequest, team_id: int, endpoint_id: int) -> tuple[Team, WebhookEndpoint]:
@@ -75,7 +89,7 @@ def webhook_rotate(request: HttpRequest, team_id: int, endpoint_id: int) -> Http
     team, endpoint = owned_endpoint(request, team_id, endpoint_id)
     endpoint.secret = webhooks.new_secret()
     endpoint.save(update_fields=["secret"])
-    return page(request, team, shown_secret=endpoint.secret, shown_for=endpoint)
+    return show_secret_next(request, team, endpoint)
 
 
 @login_required

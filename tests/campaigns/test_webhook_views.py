@@ -41,14 +41,16 @@ class TestWebhookPage:
     def test_it_adds_an_endpoint_and_shows_its_secret_once(self, client, team_users):
         signed_in(client, team_users.owner)
         url = reverse("campaigns:webhooks", args=[team_users.team.pk])
-        response = client.post(url, {"url": "https://hooks.example.com/qart", "events": ["scan.created",
-                                                                                         "placement.alert"]})
-        assert response.status_code == 201
+        posted = client.post(url, {"url": "https://hooks.example.com/qart", "events": ["scan.created",
+                                                                                       "placement.alert"]})
         endpoint = WebhookEndpoint.objects.get()
+        # Redirected: a reload of the answer to the POST sent it again and added a second endpoint.
+        assert posted.status_code == 302 and posted["Location"] == f"{url}#endpoint-{endpoint.pk}"
+        response = client.get(url)
         assert endpoint.team == team_users.team and endpoint.events == ["scan.created", "placement.alert"]
         assert endpoint.secret.startswith("whsec_") and endpoint.secret in response.content.decode()
         assert response["Cache-Control"] == "no-store"
-        assert endpoint.secret not in client.get(url).content.decode()
+        assert endpoint.secret not in client.get(url).content.decode()  # once
 
     @pytest.mark.parametrize("address", ["http://hooks.example.com/", "ftp://x.example.com/", "not a url",
                                          "https://user:pw@hooks.example.com/", "https://[::1", "https://h.example:x/"])
@@ -75,9 +77,12 @@ class TestWebhookPage:
 
     def test_it_rotates_the_secret_and_shows_the_new_one(self, client, team_users, endpoint):
         signed_in(client, team_users.owner)
-        response = client.post(reverse("campaigns:webhook_rotate", args=[team_users.team.pk, endpoint.pk]))
+        posted = client.post(reverse("campaigns:webhook_rotate", args=[team_users.team.pk, endpoint.pk]))
+        assert posted.status_code == 302
+        response = client.get(posted["Location"])
         endpoint_after = WebhookEndpoint.objects.get()
         assert endpoint_after.secret != endpoint.secret and endpoint_after.secret in response.content.decode()
+        assert endpoint_after.secret not in client.get(posted["Location"]).content.decode()
 
     def test_it_queues_a_test_and_lists_its_result_once_the_worker_sent_it(self, client, team_users, settings,
                                                                             scan_redis):
