@@ -261,6 +261,9 @@ if QART_MEDIA_ACCEL_PREFIX and MEDIA_STORAGE != "filesystem":
 # file parts too (Django's own leaves them out): qartsite.limits answers 413 past it, plus room for the fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("QART_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# "Generate for every placement" sends one field per placement: Django's 1,000 refused a campaign of one import
+# (bulk.MAX_ROWS placements). The size cap above still bounds the request.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 FILE_UPLOAD_HANDLERS = [
     "qartsite.limits.UploadLimitHandler",  # first: it stops an upload that grows past the cap
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

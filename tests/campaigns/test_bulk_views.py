@@ -176,6 +176,16 @@ class TestGenerateAll:
         response = client.post(f"/campaigns/{campaign.pk}/generate/", two)
         assert response.status_code == 302 and len(enqueued) == 2
 
+    def test_a_campaign_of_one_whole_import_can_be_sent(self, team_users, campaign, enqueued):
+        # Every placement is one field: Django's default 1,000 fields refused the page it drew (TooManyFieldsSent).
+        from campaigns import bulk
+
+        Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i:04d}", slug=f"bulk{i:04d}x")
+                                      for i in range(bulk.MAX_ROWS))
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/", {
+            **SHARED, "placements": list(campaign.placements.values_list("pk", flat=True))})
+        assert response.status_code == 429 and "Only 30 of the 1000 generations" in response.content.decode()
+
     def test_it_shares_one_uploaded_picture_for_the_halftone_engine(self, team_users, campaign, three, enqueued):
         body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(),
                 "placements": [three[0].pk, three[2].pk]}
