@@ -140,30 +140,33 @@ def column_of(header: str) -> str | None:
     return next((column for column, names in ALIASES.items() if key in names), None)
 
 
-def records(text: str) -> tuple[list[str], list[list[str]]]:
-    """(the columns, the data rows) of the CSV text; blank lines are skipped.
+def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(the columns, the data rows) of the CSV text, each row with its number as a spreadsheet shows it (the header
+    is row 1; blank rows are skipped but counted, so an error names the row a person sees).
 
     Raises:
         FileRefused: no header, an unknown or repeated column, no `name` column, a file csv cannot read, or more
             than `MAX_ROWS` rows.
     """
-    first = text.split("\n", 1)[0]
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
     delimiter = ";" if ";" in first and "," not in first else ","  # Excel's CSV where the decimal mark is a comma
     try:
         # strict: an unclosed quote is refused, not read as one cell swallowing every row after it.
-        read = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        read = [(number, row) for number, row in enumerate(
+                    csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True), start=1)
                 if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise FileRefused(f"The file cannot be read as CSV ({exc}).") from None
     if not read:
         raise FileRefused(f"The file is empty. The first row names the columns: {', '.join(COLUMNS)}.")
-    headers, rows = read[0], read[1:]
+    headers, rows = read[0][1], read[1:]
     width = len(headers)
     while headers and not headers[-1].strip():  # Excel's trailing separator ("name,kind,")
         headers.pop()
     if len(headers) < width:  # its cells are dropped while empty; a filled one is an error of its row (`check`)
-        rows = [row[:len(headers)] if len(row) <= width and not any(cell.strip() for cell in row[len(headers):])
-                else row for row in rows]
+        rows = [(number, row[:len(headers)] if len(row) <= width and not any(cell.strip() for cell in
+                                                                           row[len(headers):]) else row)
+                for number, row in rows]
     columns = []
     for header in headers:
         column = column_of(header)
@@ -179,7 +182,8 @@ def records(text: str) -> tuple[list[str], list[list[str]]]:
         raise FileRefused(f"The file has {len(rows):,} rows; up to {MAX_ROWS:,} are imported at once. Split it.")
     if delimiter == ";":
         decimal = [index for index, column in enumerate(columns) if column in DECIMAL_COLUMNS]
-        rows = [[decimal_point(cell) if index in decimal else cell for index, cell in enumerate(row)] for row in rows]
+        rows = [(number, [decimal_point(cell) if index in decimal else cell for index, cell in enumerate(row)])
+                for number, row in rows]
     return columns, rows
 
 
@@ -209,7 +213,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in IGNORED])
     taken = {name.casefold() for name in campaign.placements.values_list("name", flat=True)}
     seen: dict[str, int] = {}
-    for number, cells in enumerate(rows, start=2):
+    for number, cells in rows:
         if len(cells) > len(columns):
             checked.errors.append(RowError(number, "", f"The row has {len(cells)} cells; the header names "
                                                        f"{len(columns)} columns."))

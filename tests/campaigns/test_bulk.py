@@ -144,6 +144,18 @@ class TestCheck:
         data = checked.forms[0].cleaned_data
         assert (data["printed_width_cm"], data["scan_distance_m"], data["location"]) == (12.5, 1.25, "Hall 1,2")
 
+    def test_it_reads_a_semicolon_file_with_old_mac_line_ends(self, campaign):
+        text = "name;printed_width_cm\rPoster;12,5\r"  # the header was the whole file to the delimiter's guess
+        checked = bulk.check(campaign, text.encode())
+        assert checked.ok, checked.errors
+        assert checked.forms[0].cleaned_data["printed_width_cm"] == 12.5
+
+    def test_it_names_the_row_a_spreadsheet_shows_past_blank_rows(self, campaign):
+        # Blank rows were skipped and not counted: the error named row 3 for the fifth row of the sheet.
+        text = "name,kind\nGood,poster\n\n,,\nBad kind,sticker\n"
+        [error] = bulk.check(campaign, text.encode()).errors
+        assert error.row == 5 and error.column == "kind"
+
     def test_it_ignores_a_trailing_empty_column_while_its_cells_are_empty(self, campaign):
         checked = bulk.check(campaign, b"name,kind,\nPoster,poster,\nFlyer,flyer\n")
         assert checked.ok, checked.errors
