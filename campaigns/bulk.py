@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -187,6 +188,15 @@ def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return columns, rows
 
 
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))  # zero-width and soft hyphen
+
+
+def name_key(name: str) -> str:
+    """What makes two placement names the same to a reader: case, the Unicode forms of one letter ("é" as one
+    character or as "e" and an accent) and invisible characters left out."""
+    return unicodedata.normalize("NFKC", name.translate(INVISIBLE)).casefold()
+
+
 def decimal_point(cell: str) -> str:
     """ "12,5" -> "12.5": a number written with a decimal comma (semicolon-separated files); anything else as it is."""
     return cell.replace(",", ".") if re.fullmatch(r"\s*[-+]?\d*,\d+\s*", cell) else cell
@@ -211,7 +221,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         raise FileRefused(ARCHIVED_NO_PLACEMENTS)
     columns, rows = records(decode(data))
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in IGNORED])
-    taken = {name.casefold() for name in campaign.placements.values_list("name", flat=True)}
+    taken = {name_key(name) for name in campaign.placements.values_list("name", flat=True)}
     seen: dict[str, int] = {}
     for number, cells in rows:
         if len(cells) > len(columns):
@@ -225,7 +235,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         form = PlacementRowForm(values, instance=Placement(campaign=campaign), team=campaign.team)
         errors = [RowError(number, name if name != "__all__" else "", message)
                   for name, messages in form.errors.items() for message in messages]
-        name = values.get("name", "").casefold()
+        name = name_key(values.get("name", ""))
         if name and name in taken:
             errors.append(RowError(number, "name", "The campaign already has a placement with this name."))
         elif name and name in seen:
@@ -253,9 +263,9 @@ def store(checked: CheckedFile) -> list[Placement]:
         # Another import into this campaign waits here until this one commits, then sees its names.
         if Campaign.objects.select_for_update().only("pk", "archived").get(pk=campaign_id).archived:
             raise FileRefused(ARCHIVED_NO_PLACEMENTS)  # archived since the check
-        taken = {name.casefold() for name in Placement.objects.filter(campaign_id=campaign_id)
+        taken = {name_key(name) for name in Placement.objects.filter(campaign_id=campaign_id)
                  .values_list("name", flat=True)}
-        clashes = [form.cleaned_data["name"] for form in checked.forms if form.cleaned_data["name"].casefold() in taken]
+        clashes = [form.cleaned_data["name"] for form in checked.forms if name_key(form.cleaned_data["name"]) in taken]
         if clashes:
             raise NamesTaken(f"The campaign got placements named {', '.join(clashes[:5])} meanwhile; nothing was "
                              "imported.")

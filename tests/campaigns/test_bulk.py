@@ -144,6 +144,13 @@ class TestCheck:
         data = checked.forms[0].cleaned_data
         assert (data["printed_width_cm"], data["scan_distance_m"], data["location"]) == (12.5, 1.25, "Hall 1,2")
 
+    def test_names_that_look_the_same_are_the_same(self, campaign):
+        # "é" as one character and as "e" + accent, and a hidden zero-width space, passed as different names.
+        Placement.objects.create(campaign=campaign, name="Caf\u00e9 poster")
+        text = "name\nCafe\u0301 poster\nHall\u200b A\nhall a\n"
+        errors = bulk.check(campaign, text.encode()).errors
+        assert [(e.row, e.column) for e in errors] == [(2, "name"), (4, "name")]
+
     def test_it_reads_a_semicolon_file_with_old_mac_line_ends(self, campaign):
         text = "name;printed_width_cm\rPoster;12,5\r"  # the header was the whole file to the delimiter's guess
         checked = bulk.check(campaign, text.encode())
