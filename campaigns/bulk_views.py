@@ -112,6 +112,8 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
             # The rows again, editable: fix them here and check again, or fix the file and upload it again.
             form = ImportForm(initial={"text": data.decode("utf-8-sig")})
             ctx.update(checked=checked, preview=[f.cleaned_data for f in checked.forms])
+    if request.method == "POST" and form.errors:  # the form's own refusals too (an empty file): not a success
+        status = 400
     ctx["form"] = form
     return render(request, "campaigns/bulk_import.html", ctx, status=status)
 

@@ -90,6 +90,13 @@ def validate_url(url: str) -> None:
         raise ValidationError("Enter an https:// address with a host name.")
     if parts.username or parts.password:
         raise ValidationError("Leave the user name and password out of the address; the signature proves the sender.")
+    if not allow_private():
+        try:  # an address written as one: said now, not at the first delivery (names are checked at each one)
+            literal = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return
+        if not literal.is_global or literal.is_multicast:
+            raise ValidationError("Deliveries go to public addresses only; this one is not.")
 
 
 def public_address(host: str, port: int) -> str:
