@@ -41,12 +41,18 @@ AESTHETIC_HINT = ("Point QART_AESTHETIC_CLIP at a local CLIP ViT-L/14 folder and
                   "aesthetic predictor's .pth or .safetensors file, or unset both to rank without aesthetic scores.")
 
 
+def first_line(exc: Exception, limit: int = 300) -> str:
+    """An exception's first line, at most `limit` characters (its type when it says nothing): libraries' errors
+    (diffusers' converters, safetensors) run to pages."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 def _not_found(spec: ModelSpec, what: str, name: str, exc: Exception | None = None) -> ModelNotFound:
     """Weights that could not be loaded: missing here (the usual case, with how to fix it), or a local path that is
     there but unreadable as such weights (`exc` says why; "not on this machine" would send the user looking for
     files they have)."""
     if exc is not None and Path(name).expanduser().exists():
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        reason = first_line(exc)
         where = f" (subfolder '{spec.controlnet_subfolder}', QART_CONTROLNET_SUBFOLDER)" if (
             what == "ControlNet" and spec.controlnet_subfolder) else ""
         return ModelNotFound(
@@ -110,7 +116,7 @@ def _load_single_file(spec: ModelSpec, common: dict):
         )
     except Exception as exc:  # a user's file fails anywhere in diffusers' converters: KeyError, SafetensorError...
         log.info("Single-file base model load failed: %s", exc)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        reason = first_line(exc)
         if "meta tensor" in reason:
             # diffusers builds each model empty ("meta") and fills in the file's tensors: one the file lacks
             # stays empty and fails when the model moves, with a message about meta tensors.
