@@ -199,20 +199,24 @@ def live_warning(placement) -> str:
 
 
 def report_now(report: dict, placement) -> dict:
-    """A made file's report with what is true of the placement now (`live_warning`) among its warnings."""
+    """A made file's report with what is true of the placement now (`live_warning`) first among its warnings."""
     said = live_warning(placement)
-    return {**report, "warnings": [*report.get("warnings", []), said]} if said else report
+    return {**report, "warnings": [said, *report.get("warnings", [])]} if said else report
 
 
 def cautions(report: dict) -> list[str]:
-    """What a person should read before printing a file with this `report` (`report_now`'s): the preflight's
-    verdict at the placement's distance when it does not scan from there, then every warning (the file's, the
-    placement's and the preflight's)."""
+    """What a person should read before printing a file with this `report` (`report_now`'s), most pressing first:
+    where the code leads now, whether it scans from the placement's distance (the preflight's own advice, else its
+    verdict), then the file's other warnings."""
     preflight = report.get("preflight") or {}
-    said = [] if preflight.get("scans_at_distance", True) else [
-        f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "
-        f"{preflight['summary']}."]
-    return said + list(report.get("warnings", [])) + list(preflight.get("warnings", []))
+    warnings = list(report.get("warnings", []))
+    leads = [w for w in warnings if w.startswith("This code ")]  # `live_warning`'s
+    scanning = list(preflight.get("warnings", []))
+    if not preflight.get("scans_at_distance", True):  # the verdict and the preflight's first advice, one point
+        verdict = (f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "
+                   f"{preflight['summary']}.")
+        scanning = [" ".join([verdict, *scanning[:1]]), *scanning[1:]]
+    return leads + scanning + [w for w in warnings if w not in leads]
 
 
 class Refused(Exception):

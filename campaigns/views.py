@@ -83,6 +83,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "form": NewCampaignForm(teams=editable, initial={"team": editable.first()}) if editable.exists() else None,
         "teams": teams,
         "overview_team": team,
+        "backlog_note": scan_backlog.backlog().note(team.zone),  # the overview's totals lag as the pages' do
         **picker,
         **dashboard.scan_cards(overview, days, team),
     }

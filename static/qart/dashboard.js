@@ -112,7 +112,15 @@
     setTimeout(ask, every);
   }
 
+  // The print form's answer (what to know before printing, or why not) is the page reloaded at its top: on a phone
+  // the box sat a screen and a half down, and nothing seemed to happen.
+  function showPrintAnswer() {
+    var box = document.querySelector("#print-cautions, #print-error");
+    if (box && box.scrollIntoView) box.scrollIntoView({ block: "center" });
+  }
+
   drawCharts();
+  showPrintAnswer();
   wireCopyButtons();
   askBeforeUndoable();
   wireAutosubmit();

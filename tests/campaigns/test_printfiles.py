@@ -159,3 +159,18 @@ class TestPreflight:
     def test_without_a_width_there_is_none(self, placement):
         placement.printed_width_cm = None
         assert printfiles.placement_preflight(placement, link(placement)) is None
+
+
+def test_cautions_say_where_it_leads_first_and_a_failing_distance_once():
+    report = {"warnings": ["This code leads to https://example.com/ended now, because x.", "The art has 21 ppi."],
+              "preflight": {"scans_at_distance": False, "distance_m": 1.5, "summary": "too small to scan at 1 cm wide",
+                            "warnings": ["At 1 cm the modules are 0.24 mm: print it larger.", "Low contrast."]}}
+    assert printfiles.cautions(report) == [
+        "This code leads to https://example.com/ended now, because x.",
+        "At 1.5 m, the placement's scanning distance, this print does not scan: too small to scan at 1 cm wide. "
+        "At 1 cm the modules are 0.24 mm: print it larger.",
+        "Low contrast.",
+        "The art has 21 ppi.",
+    ]
+    fine = {"warnings": [], "preflight": {"scans_at_distance": True, "warnings": []}}
+    assert printfiles.cautions(fine) == []

@@ -84,12 +84,12 @@ class TestBacklog:
 
 @pytest.mark.django_db
 class TestPages:
-    def test_the_campaign_and_placement_pages_say_scans_wait(self, client, team_users, campaign, placement,
-                                                             scan_redis):
+    def test_the_overview_campaign_and_placement_pages_say_scans_wait(self, client, team_users, campaign, placement,
+                                                                      scan_redis):
         team_users.team.time_zone = "America/New_York"
         team_users.team.save()
         client.force_login(team_users.viewer)
-        pages = (f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/")
+        pages = ("/campaigns/", f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/")
         drainer_ran(scan_redis, 0)
         for url in pages:
             assert "data-backlog" not in client.get(url).content.decode()
