@@ -66,6 +66,10 @@ class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         if self.instance is not None and "team" in attrs and attrs["team"] != self.instance.team:
             raise serializers.ValidationError({"team": ["An endpoint stays in the team that made it."]})
+        team = attrs.get("team") or getattr(self.instance, "team", None)
+        url = attrs.get("url")
+        if team is not None and url and webhooks.sent_there_already(team.pk, url, getattr(self.instance, "pk", None)):
+            raise serializers.ValidationError({"url": [webhooks.SENT_THERE_ALREADY]})
         if attrs.get("active") and self.instance is not None and not self.instance.active:
             attrs["failing_since"], attrs["disabled_reason"] = None, ""  # switched on again: a fresh start
         return attrs

@@ -70,6 +70,8 @@ def webhook_list(request: HttpRequest, team_id: int) -> HttpResponse:
         return page(request, team, pending=webhooks.pending_ping(request.GET.get("test", "")),
                     shown_secret=secret if shown_for else "", shown_for=shown_for)
     form = WebhookEndpointForm(request.POST)
+    if form.is_valid() and webhooks.sent_there_already(team.pk, form.cleaned_data["url"]):
+        form.add_error("url", webhooks.SENT_THERE_ALREADY)
     if not form.is_valid():
         return page(request, team, form=form, status=400)
     endpoint = form.save(commit=False)

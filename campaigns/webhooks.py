@@ -99,6 +99,14 @@ def validate_url(url: str) -> None:
             raise ValidationError("Deliveries go to public addresses only; this one is not.")
 
 
+SENT_THERE_ALREADY = "The team already sends to this address: every event would arrive twice. Edit that endpoint."
+
+
+def sent_there_already(team_id: int, url: str, endpoint_id: int | None = None) -> bool:
+    """Whether another of the team's endpoints has `url` (an endpoint being edited, `endpoint_id`, aside)."""
+    return WebhookEndpoint.objects.filter(team_id=team_id, url=url).exclude(pk=endpoint_id).exists()
+
+
 def public_address(host: str, port: int) -> str:
     """The address to connect to for `host`: its first resolved address, after checking that all are public.
 

@@ -49,6 +49,15 @@ class TestWebhookApi:
             format="multipart")
         assert response.status_code == 201 and response.json()["active"] is True
 
+    def test_it_refuses_a_second_endpoint_for_the_same_address_but_lets_one_be_edited(self, team_users):
+        body = {"team": team_users.team.pk, "url": "https://hooks.example.com/a", "events": ["scan.created"]}
+        first = api(team_users.owner).post("/api/webhooks/", body, format="json")
+        again = api(team_users.owner).post("/api/webhooks/", body, format="json")
+        assert again.status_code == 400 and "already sends to this address" in again.json()["url"][0]
+        edited = api(team_users.owner).patch(f"/api/webhooks/{first.json()['id']}/", {
+            "url": "https://hooks.example.com/a", "events": ["generation.finished"]}, format="json")
+        assert edited.status_code == 200 and WebhookEndpoint.objects.count() == 1
+
     def test_it_keeps_each_event_once(self, team_users):
         response = api(team_users.owner).post("/api/webhooks/", {
             "team": team_users.team.pk, "url": "https://hooks.example.com/a",

@@ -52,6 +52,16 @@ class TestWebhookPage:
         assert response["Cache-Control"] == "no-store"
         assert endpoint.secret not in client.get(url).content.decode()  # once
 
+    def test_it_refuses_a_second_endpoint_for_the_same_address(self, client, team_users):
+        # Every event would arrive twice, one copy signed with a secret the receiver does not hold.
+        signed_in(client, team_users.owner)
+        url = reverse("campaigns:webhooks", args=[team_users.team.pk])
+        data = {"url": "https://hooks.example.com/qart", "events": ["scan.created"]}
+        assert client.post(url, data).status_code == 302
+        again = client.post(url, data)
+        assert again.status_code == 400 and "already sends to this address" in again.content.decode()
+        assert WebhookEndpoint.objects.count() == 1
+
     @pytest.mark.parametrize("address", ["http://hooks.example.com/", "ftp://x.example.com/", "not a url",
                                          "https://user:pw@hooks.example.com/", "https://[::1", "https://h.example:x/",
                                          "https://169.254.169.254/latest", "https://10.0.0.1/", "https://[::1]/"])
