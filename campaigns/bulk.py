@@ -90,6 +90,12 @@ class PlacementRowForm(PlacementForm):
     class Meta(PlacementForm.Meta):
         fields = list(COLUMNS)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The page's select shows the kinds; a file's cell does not: say them.
+        self.fields["kind"].error_messages["invalid_choice"] = (
+            f"“%(value)s” is not a kind of placement; the kinds are {', '.join(Placement.Kind.values)}.")
+
 
 # Reading ----------------------------------------------------------------------------------------------------
 

@@ -31,7 +31,9 @@ GENERATION_FIELDS = ("engine", "prompt", "negative_prompt", "picture", "look", "
 
 class ImportForm(forms.Form):
     file = forms.FileField(required=False, label="CSV file",
-                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+                           error_messages={"empty": "The file is empty: the first row names the columns, the rows "
+                                                    "below are the placements."})
     text = forms.CharField(required=False, label="Or the rows themselves", strip=False,
                            widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}))
 

@@ -302,8 +302,10 @@ class PlacementForm(RulesFormMixin, forms.ModelForm):
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.CharField(max_length=2000, label="Address", help_text="An https:// address that accepts POST.",
                           widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/qart"}))
-    events = forms.MultipleChoiceField(choices=WebhookEndpoint.Event.choices, widget=forms.CheckboxSelectMultiple,
-                                       help_text="What it receives.")
+    events = forms.MultipleChoiceField(choices=[(event, event) for event in WebhookEndpoint.Event.values],
+                                       widget=forms.CheckboxSelectMultiple,
+                                       initial=[WebhookEndpoint.Event.SCAN_CREATED],
+                                       help_text="What it receives (the names the deliveries carry).")
 
     class Meta:
         model = WebhookEndpoint

@@ -67,9 +67,9 @@ class Backlog:
         ran = f" The scan counter last ran at {clock(self.drained_at, zone, self.now)}." if self.stalled else ""
         if self.waiting and self.oldest is not None:
             return (f"Some scans are still being counted: the oldest waiting was made at "
-                    f"{clock(self.oldest, zone, self.now)}; the figures below do not include them yet.{ran}")
+                    f"{clock(self.oldest, zone, self.now)}; the figures on this page do not include them yet.{ran}")
         if self.waiting:
-            return f"Some scans are still being counted: the figures below do not include them yet.{ran}"
+            return f"Some scans are still being counted: the figures on this page do not include them yet.{ran}"
         return (f"Scans made after {clock(self.drained_at, zone, self.now)} may not be counted yet: the scan counter "
                 "has not run since.")
 

@@ -91,8 +91,11 @@ def validate_url(url: str) -> None:
     if parts.username or parts.password:
         raise ValidationError("Leave the user name and password out of the address; the signature proves the sender.")
     if not allow_private():
+        host = parts.hostname.rstrip(".")
+        if host == "localhost" or host.endswith(".localhost"):  # this machine by name (RFC 6761), whatever DNS says
+            raise ValidationError("Deliveries go to public addresses only; this one is not.")
         try:  # an address written as one: said now, not at the first delivery (names are checked at each one)
-            literal = ipaddress.ip_address(parts.hostname)
+            literal = ipaddress.ip_address(host)
         except ValueError:
             return
         if not literal.is_global or literal.is_multicast:

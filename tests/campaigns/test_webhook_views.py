@@ -64,7 +64,8 @@ class TestWebhookPage:
 
     @pytest.mark.parametrize("address", ["http://hooks.example.com/", "ftp://x.example.com/", "not a url",
                                          "https://user:pw@hooks.example.com/", "https://[::1", "https://h.example:x/",
-                                         "https://169.254.169.254/latest", "https://10.0.0.1/", "https://[::1]/"])
+                                         "https://169.254.169.254/latest", "https://10.0.0.1/", "https://[::1]/",
+                                         "https://localhost/x", "https://api.localhost./x"])
     def test_it_refuses_bad_addresses_with_one_message(self, client, team_users, address):
         signed_in(client, team_users.owner)
         response = client.post(reverse("campaigns:webhooks", args=[team_users.team.pk]),
