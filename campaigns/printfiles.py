@@ -204,19 +204,18 @@ def report_now(report: dict, placement) -> dict:
     return {**report, "warnings": [said, *report.get("warnings", [])]} if said else report
 
 
-def cautions(report: dict) -> list[str]:
-    """What a person should read before printing a file with this `report` (`report_now`'s), most pressing first:
-    where the code leads now, whether it scans from the placement's distance (the preflight's own advice, else its
-    verdict), then the file's other warnings."""
+def cautions(report: dict, placement) -> list[str]:
+    """What a person should read before printing a file with this `report` (a made file's, as stored), most pressing
+    first: where the placement's code leads now (`live_warning`), whether it scans from the placement's distance
+    (the preflight's own advice, else its verdict), then the file's other warnings."""
     preflight = report.get("preflight") or {}
-    warnings = list(report.get("warnings", []))
-    leads = [w for w in warnings if w.startswith("This code ")]  # `live_warning`'s
+    leads = [said] if (said := live_warning(placement)) else []
     scanning = list(preflight.get("warnings", []))
     if not preflight.get("scans_at_distance", True):  # the verdict and the preflight's first advice, one point
         verdict = (f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "
                    f"{preflight['summary']}.")
         scanning = [" ".join([verdict, *scanning[:1]]), *scanning[1:]]
-    return leads + scanning + [w for w in warnings if w not in leads]
+    return leads + scanning + list(report.get("warnings", []))
 
 
 class Refused(Exception):

@@ -378,8 +378,7 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
     try:
         made = print_builds.requested_file(placement, placement.short_url(request), request.GET, request.user.pk,
                                            start=request.method != "HEAD")
-        cautions = printfiles.cautions(printfiles.report_now(made.report, placement)) if (
-            request.GET.get("confirm") != "1") else []
+        cautions = printfiles.cautions(made.report, placement) if request.GET.get("confirm") != "1" else []
         if cautions and request.method != "HEAD":
             # The API sends these in its report header; a person gets them before the file, with the same file
             # one click away.

@@ -125,12 +125,11 @@ def get_engine(
     key = (spec, optimize)
     if key in _engines:
         return _engines[key]
+    fingerprint = loading.weights_fingerprint(spec)
     failed = _failed_loads.get(key)
-    if failed and time.monotonic() - failed.at < LOAD_RETRY_SECONDS and (
-            loading.weights_fingerprint(spec) == failed.fingerprint):
+    if failed and time.monotonic() - failed.at < LOAD_RETRY_SECONDS and fingerprint == failed.fingerprint:
         raise parameters.EngineUnavailable(failed.message)
     log.info("Loading generation engine: %s", spec.label)
-    fingerprint = loading.weights_fingerprint(spec)
     devices, shapes = settings.QART["DEVICES"], warm_shapes()
     try:
         if len(devices) > 1:

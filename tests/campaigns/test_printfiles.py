@@ -162,15 +162,20 @@ class TestPreflight:
 
 
 def test_cautions_say_where_it_leads_first_and_a_failing_distance_once():
-    report = {"warnings": ["This code leads to https://example.com/ended now, because x.", "The art has 21 ppi."],
+    from types import SimpleNamespace
+
+    ended = SimpleNamespace(is_live=False, destination="https://example.com/ended",
+                            campaign=SimpleNamespace(archived=True, fallback_url="https://example.com/ended"))
+    report = {"warnings": ["The art has 21 ppi."],
               "preflight": {"scans_at_distance": False, "distance_m": 1.5, "summary": "too small to scan at 1 cm wide",
                             "warnings": ["At 1 cm the modules are 0.24 mm: print it larger.", "Low contrast."]}}
-    assert printfiles.cautions(report) == [
-        "This code leads to https://example.com/ended now, because x.",
+    assert printfiles.cautions(report, ended) == [
+        "This code leads to the campaign's fallback address https://example.com/ended now, because its campaign is "
+        "archived.",
         "At 1.5 m, the placement's scanning distance, this print does not scan: too small to scan at 1 cm wide. "
         "At 1 cm the modules are 0.24 mm: print it larger.",
         "Low contrast.",
         "The art has 21 ppi.",
     ]
     fine = {"warnings": [], "preflight": {"scans_at_distance": True, "warnings": []}}
-    assert printfiles.cautions(fine) == []
+    assert printfiles.cautions(fine, SimpleNamespace(is_live=True)) == []
