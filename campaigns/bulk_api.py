@@ -8,6 +8,7 @@ turned into JSON. A CSV export answers `text/csv` whatever the Accept header ask
 
 from __future__ import annotations
 
+from django.core.validators import ProhibitNullCharactersValidator
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -35,14 +36,23 @@ class ImportQuerySerializer(serializers.Serializer):
                                        help_text="1: check every row and store nothing")
 
 
+class CsvTextField(serializers.CharField):
+    """A CSV's text as sent: a NUL in it is refused by the file's own check (`bulk.decode`), in the import's answer
+    (`errors`), as in an uploaded file; DRF's field refuses it in another shape."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
 class PlacementImportSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False,
                                        help_text="true: check every row and store nothing (also as ?dry_run=1)")
     file = serializers.FileField(required=False, help_text=(
         f"The CSV (UTF-8, a header row, up to {bulk.MAX_ROWS:,} rows and {bulk.MAX_BYTES / 1e6:.0f} MB); columns "
         f"{', '.join(bulk.COLUMNS)}, only name required, short_url ignored."))
-    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                 help_text="Instead of a file: the CSV's text.")
+    text = CsvTextField(required=False, allow_blank=True, trim_whitespace=False,
+                        help_text="Instead of a file: the CSV's text.")
 
 
 class RowErrorSerializer(serializers.Serializer):

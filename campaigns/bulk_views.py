@@ -156,7 +156,7 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
     chosen = PlacementChoiceForm(request.POST or None, campaign=campaign,
                                  initial={"placements": bulk_generation.placements_to_generate(campaign)})
-    form = GenerationForm(request.user, link_for=link_for)
+    form = GenerationForm(request.user, link_for=link_for, earlier=False)
     status, problem = 200, ""
     if campaign.archived:
         problem = "This campaign is archived: bring it back before generating for its placements."
@@ -166,7 +166,7 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
         # The form checks the shared settings (and the picture, once) as for the first placement.
         data = request.POST.copy()
         data["team"], data["placement"], data["content"] = str(campaign.team_id), str(placements[0].pk), ""
-        form = GenerationForm(request.user, data, request.FILES, link_for=link_for)
+        form = GenerationForm(request.user, data, request.FILES, link_for=link_for, earlier=False)
         if form.is_valid():
             try:
                 started = bulk_generation.start_jobs(

@@ -193,8 +193,10 @@ class GenerationForm(forms.Form):
                        "seed", "candidates_per_batch", "style", "background")
 
     def __init__(self, user, *args, link_for: Callable[[Placement], str], placement: Placement | None = None,
-                 **kwargs) -> None:
+                 earlier: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not earlier:  # a page that offers no earlier candidate as the picture (generating for every placement)
+            del self.fields["earlier_candidate"]
         self.user = user
         self.link_for = link_for
         self.job: GenerationJob | None = None
@@ -289,6 +291,8 @@ class GenerationForm(forms.Form):
                 self.picture, name = uploads.kept(self.user, token)
                 self.kept["picture"] = (token, name)
                 return
+            if not upload and "earlier_candidate" not in self.fields:
+                raise images.ImageError(uploads.NEEDS_UPLOAD)
             picture = uploads.chosen(upload, data.get("team"), candidate_pk)
             picture = uploads.crop(picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
             # Set only once usable: `keep_uploads` keeps `self.picture` for the next try

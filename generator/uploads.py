@@ -35,6 +35,7 @@ from qartsite.storage import MediaUnavailable
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
 MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pixels of most photos
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
+NEEDS_UPLOAD = "The halftone engine draws the code into a picture: upload one."  # where no earlier one is offered
 LOGO_SIDE = 512  # a logo fills at most a fifth of the code's area: a quarter of its side at 2048 px
 KEEP_SECONDS = 3600  # how long a picture from a try the form sent back stays kept for the next one
 KEPT_GONE = "The picture from your last try is no longer kept; choose it again."

@@ -220,6 +220,8 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
                                         "write without its CSRF token."),
     "404": ("NotFound", "ErrorDetail", "No such object, or another team's (the same answer), or a page past the "
                                        "last."),
+    "406": ("NotAcceptable", "ErrorDetail", "`Accept` or `?format=` asks for a format this answer is not made in "
+                                            "(`detail` says so, naming the formats there are for `?format=`)."),
 }
 QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
@@ -234,6 +236,12 @@ def error_answers(operation: dict) -> list[str]:
         codes += ["401", "403"]
     if any(p.get("in") == "path" for p in operation.get("parameters", [])) or "page" in query:
         codes.append("404")
+    # Every answer is negotiated (`qartsite.negotiation`) but a file's (CSV exports, print files): those views take
+    # their one format whatever is asked, and document it as their success answer's content.
+    made = {kind for code, answer in operation.get("responses", {}).items() if code.startswith("2")
+            for kind in answer.get("content", {})}
+    if made <= {"application/json"}:
+        codes.append("406")
     return codes
 
 

@@ -67,6 +67,7 @@ class TestImport:
 
     @pytest.mark.parametrize(("body", "message"), [
         ({"file": ContentFile(b"\x89PNG\r\n\x1a\n\x00\x00", name="a.png")}, "This is not a CSV file"),
+        ({"text": "name\nGate\x00poster\n"}, "This is not a CSV file"),  # as the file would be, same shape
         ({}, "Send the CSV as `file`"),
         ({"text": "colour\nred\n"}, "Unknown column"),
     ])

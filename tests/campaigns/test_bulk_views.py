@@ -10,6 +10,7 @@ from PIL import Image
 
 from campaigns import bulk
 from campaigns.models import Campaign, Placement
+from generator import uploads
 from generator.models import GenerationJob
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
@@ -194,6 +195,18 @@ class TestGenerateAll:
         assert response.status_code == 302
         names = [job.init_image.name for job in enqueued]
         assert len(names) == 2 and all(names) and names[0] != names[1]
+
+    def test_a_halftone_run_without_a_picture_asks_for_an_upload(self, team_users, campaign, three, enqueued):
+        # This page offers no earlier candidate, so it does not suggest picking one, nor takes one sent anyway.
+        client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"
+        body = {**SHARED, "engine": "halftone", "prompt": "", "placements": [three[0].pk]}
+        response = client.post(url, body)
+        assert response.status_code == 400
+        assert response.context["form"].errors["picture"] == [uploads.NEEDS_UPLOAD]
+        assert "earlier candidate" not in response.content.decode()
+        response = client.post(url, {**body, "earlier_candidate": "1"})
+        assert response.context["form"].errors["picture"] == [uploads.NEEDS_UPLOAD]
+        assert enqueued == [] and GenerationJob.objects.count() == 0
 
     def test_it_shows_the_form_errors_and_starts_nothing(self, team_users, campaign, three, enqueued):
         response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/",

@@ -358,6 +358,19 @@ class TestCampaignPage:
             assert re.search(r'<th class="num"><abbr title="Unique visitors, counted once a day per placement\.[^"]*">'
                              r'Unique</abbr>', html)
 
+    def test_the_placement_page_gives_the_ranges_unique_visitors_in_words(self, client, team_users, placement, scans):
+        # The chart's line was the only place: a figure to read, and its explanation outside the collapsed table.
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/?range=lifetime"))
+        totals = re.search(r"<p class=\"range-totals\" data-range-totals>(.*?)</p>", html, re.S).group(1)
+        assert re.match(r"<strong>(\d+)</strong> scans · <strong>(\d+)</strong> <span title=", totals)
+        scans_shown, visitors_shown = map(int, re.findall(r"<strong>(\d+)</strong>", totals))
+        page = client.get(f"/campaigns/placements/{placement.pk}/?range=lifetime").context
+        assert (scans_shown, visitors_shown) == (page["range_scans"], page["range_visitors"]) and scans_shown > 0
+        note = html.index("data-unique-note")
+        assert html.rindex("</details>", 0, note) > html.rindex("<details", 0, note)  # not inside the table's
+        assert "data-range-totals" not in body(client.get(f"/campaigns/{placement.campaign_id}/"))  # tiles there
+
     def test_it_shows_a_browser_card_like_the_other_breakdowns(self, client, team_users, campaign, placement,
                                                                scans):
         client.force_login(team_users.viewer)

@@ -22,15 +22,18 @@ def answers(schema: dict, method: str, path: str) -> dict:
 
 class TestErrorAnswers:
     @pytest.mark.parametrize("operation, codes", [
-        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403"]),
-        ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404"]),
+        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404", "406"]),
         # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
-        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404"]),
-        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"},
-                                                {"name": "ordering", "in": "query"}]}, ["400", "401", "403", "404"]),
-        ({"security": SIGNED_IN, "parameters": [{"name": "team", "in": "query"}]}, ["400", "401", "403"]),
-        ({"security": [*SIGNED_IN, {}]}, []),  # anonymous requests let in: no 401 or 403
-        ({}, []),
+        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404", "406"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}, {"name": "ordering", "in": "query"}]},
+         ["400", "401", "403", "404", "406"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "team", "in": "query"}]}, ["400", "401", "403", "406"]),
+        ({"security": [*SIGNED_IN, {}]}, ["406"]),  # anonymous requests let in: no 401 or 403
+        ({}, ["406"]),
+        # A file in one format whatever is asked (a CSV export, a print file): never a 406.
+        ({"responses": {"200": {"content": {"text/csv": {}}}}}, []),
+        ({"responses": {"200": {"content": {"application/json": {}}}, "204": {}}}, ["406"]),
     ])
     def test_it_picks_the_answers_an_operation_can_give(self, operation, codes):
         assert error_answers(operation) == codes
@@ -38,7 +41,7 @@ class TestErrorAnswers:
     def test_it_documents_them_on_every_operation_through_shared_components(self, schema):
         validate_schema(schema)
         responses = schema["components"]["responses"]
-        assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound"}
+        assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound", "NotAcceptable"}
         assert answers(schema, "patch", "/api/webhooks/{id}/").keys() >= {"200", "400", "401", "403", "404"}
         assert answers(schema, "patch", "/api/webhooks/{id}/")["404"] == {"$ref": "#/components/responses/NotFound"}
         for item in schema["paths"].values():
@@ -57,6 +60,9 @@ class TestErrorAnswers:
         assert "404" not in answers(schema, "post", "/api/campaigns/")  # no id, no page
         assert "400" not in answers(schema, "get", "/api/campaigns/{id}/")  # no body, no query
         assert "429" not in answers(schema, "get", "/api/campaigns/")  # no rate but the generations'
+        assert "406" not in answers(schema, "get", "/api/campaigns/export/")  # text/csv whatever is asked
+        assert "406" not in answers(schema, "get", "/api/placements/{id}/print/")
+        assert answers(schema, "get", "/api/campaigns/{id}/")["406"] == {"$ref": "#/components/responses/NotAcceptable"}
 
     def test_it_refuses_to_replace_a_component_of_the_same_name(self):
         result = {"paths": {}, "components": {"schemas": {"ErrorDetail": {"type": "string"}}}}
