@@ -26,9 +26,15 @@ from campaigns import artwork, dashboard, history, print_builds, printfiles, ret
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
-from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import (
+    VIEWERS_CANNOT_CHANGE,
+    asked_team,
+    can_edit,
+    editable_teams,
+    get_for_user_or_404,
+    require_editor,
+)
 from qartsite.models import Team
-from qartsite.numbers import whole
 from qartsite.site import unreachable_reason
 from qartsite.spreadsheets import csv_cell
 from qartsite.storage import MediaUnavailable
@@ -67,8 +73,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     listed = list(mine.filter(archived=archived).select_related("team"))
     # The overview is of the first team's days; a person in several teams sees each campaign in its own team's.
-    asked = whole(request.GET.get("team"))
-    team = (teams.filter(pk=asked).first() if asked is not None else None) or teams.first()
+    team = asked_team(teams, request.GET.get("team"))
     days, picker = chosen_range(request, team, Placement.objects.filter(campaign__in=mine.filter(team=team)))
     figures = {}
     for one in {campaign.team for campaign in listed}:
@@ -80,7 +85,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],
         "archived": archived,
         "other_count": mine.filter(archived=not archived).count(),
-        "form": NewCampaignForm(teams=editable, initial={"team": editable.first()}) if editable.exists() else None,
+        "form": (NewCampaignForm(teams=editable, initial={"team": asked_team(editable, team.pk)})
+                 if editable.exists() else None),
         "teams": teams,
         "overview_team": team,
         "backlog_note": scan_backlog.backlog().note(team.zone),  # the overview's totals lag as the pages' do
@@ -96,7 +102,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     teams = editable_teams(request.user)
     if not teams.exists():
         raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
-    form = NewCampaignForm(request.POST or None, teams=teams)
+    form = NewCampaignForm(request.POST or None, teams=teams,
+                           initial={"team": asked_team(teams, request.GET.get("team"))})
     if request.method == "POST" and form.is_valid():
         campaign = form.save()
         messages.success(request, f"Campaign “{campaign.name}” created. Add a placement for each printed code.")

@@ -28,7 +28,14 @@ from generator.core.engines import ranking
 from generator.evals import report_views
 from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
-from qartsite.access import VIEWERS_CANNOT_CHANGE, can_edit, editable_teams, get_for_user_or_404, require_editor
+from qartsite.access import (
+    VIEWERS_CANNOT_CHANGE,
+    asked_team,
+    can_edit,
+    editable_teams,
+    get_for_user_or_404,
+    require_editor,
+)
 from qartsite.models import Team
 from qartsite.numbers import whole
 from qartsite.responses import plain_400, plain_503
@@ -90,7 +97,10 @@ def generate(request: HttpRequest) -> HttpResponse:
 
     data, files = (request.POST, request.FILES) if request.method == "POST" else (None, None)
     status = 200
-    form = GenerationForm(request.user, data, files, link_for=link_for, placement=placement)
+    # A person in several teams who came from one team's pages makes the code for that team (`?team=`).
+    asked = asked_team(editable_teams(request.user), request.GET.get("team")) if "team" in request.GET else None
+    form = GenerationForm(request.user, data, files, link_for=link_for, placement=placement,
+                          initial={"team": asked.pk} if asked else None)
     # The team's default preset (chosen from a sweep report) fills the form; what people type still wins.
     preset = report_views.default_preset(form.initial.get("team"))
     form.initial.update(report_views.preset_initial(preset, form.fields))

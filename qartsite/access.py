@@ -15,6 +15,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
 from qartsite.models import Membership, Team
+from qartsite.numbers import whole
 
 VIEWERS_CANNOT_CHANGE = "Viewers can look but not change things. Ask a team owner for editor access."
 STAFF_ONLY = "The labeling and eval pages are for staff. Ask an administrator to mark your account as staff."
@@ -74,3 +75,10 @@ def staff_required(view):
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def asked_team(teams: QuerySet[Team], asked: object) -> Team | None:
+    """The team of `teams` that a page's `?team=` names (`asked`, as typed), else the first of `teams`: a person in
+    several teams who is looking at one of them creates things in that one."""
+    pk = whole(asked)
+    return (teams.filter(pk=pk).first() if pk is not None else None) or teams.first()

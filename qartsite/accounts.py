@@ -8,13 +8,14 @@ import smtplib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.views import PasswordResetView
-from django.core.mail import send_mail
+from django.contrib.auth.views import PasswordResetConfirmView, PasswordResetView
+from django.core.mail import BadHeaderError, send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,9 +24,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from qartsite import access, rates, site, tokens
+from qartsite import access, members, rates, site, tokens
 from qartsite.access import get_for_user_or_404
-from qartsite.forms import InvitationSignUpForm, InviteForm, TeamSettingsForm
+from qartsite.forms import InvitationSignUpForm, InviteForm, MemberRoleForm, TeamSettingsForm
 from qartsite.models import Invitation, Membership, Team
 
 User = get_user_model()
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 NEW_TOKEN_KEY = "qart:new-api-token"
 # An invitation link travels by e-mail, so it should not stay valid for ever.
 INVITATION_DAYS = 14
+CHANGES_SETTINGS = "Only a team owner changes the team's settings."
+MANAGES_MEMBERS = "Only a team owner manages the team's members and invitations."
 
 
 django_password_reset = PasswordResetView.as_view()
@@ -58,6 +61,16 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     return django_password_reset(request)
 
 
+class ResetPasswordConfirm(PasswordResetConfirmView):
+    """Django's "set a new password" step of a reset by e-mail; a new password set this way also lifts a sign-in
+    lockout of the account (the lockout page sends people here), which would otherwise refuse it too."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        return response
+
+
 def expiry_cutoff() -> datetime:
     return timezone.now() - timedelta(days=INVITATION_DAYS)
 
@@ -70,7 +83,7 @@ def invitation_url(request: HttpRequest, invitation: Invitation) -> str:
 def send_invitation(invitation: Invitation, url: str) -> None:
     context = {"invitation": invitation, "url": url, "days": INVITATION_DAYS}
     send_mail(
-        subject=f"You're invited to {invitation.team.name} on qart",
+        subject=" ".join(f"You're invited to {invitation.team.name} on qart".split()),  # one line, whatever the name
         message=render_to_string("qartsite/invitation_email.txt", context),
         from_email=None,  # DEFAULT_FROM_EMAIL
         recipient_list=[invitation.email],
@@ -130,7 +143,7 @@ def token_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
 def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
     """The team's time zone (the dashboards' days) and how long raw scans are kept; owners only."""
     team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
-    access.require_owner(request.user, team)
+    access.require_owner(request.user, team, CHANGES_SETTINGS)
     form = TeamSettingsForm(request.POST, instance=team)
     if not form.is_valid():
         return team_page_response(request, team, settings_form=form, status=400)
@@ -154,6 +167,15 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
         access.require_owner(request.user, team)
         form = InviteForm(request.POST, team=team)
         if form.is_valid():
+            for throttle in (rates.InvitationAddressThrottle(), rates.InvitationTeamThrottle(team.pk)):
+                if not throttle.allow_request(request, None):
+                    wait = throttle.retry_after()
+                    to = " to this address" if isinstance(throttle, rates.InvitationAddressThrottle) else ""
+                    form.add_error(None, f"Too many invitations were sent{to} just now. Try again in "
+                                         f"{rates.retry_in(wait)}.")
+                    response = team_page_response(request, team, form=form, status=429)
+                    response["Retry-After"] = str(wait)
+                    return response
             invitation, sent = invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"])
             if sent:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
@@ -167,12 +189,76 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
 def team_page_response(request: HttpRequest, team: Team, status: int = 200, form: InviteForm | None = None,
                        settings_form: TeamSettingsForm | None = None) -> HttpResponse:
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
-    members = team.memberships.select_related("user").order_by("user__username")
+    memberships = team.memberships.select_related("user").order_by("user__username")
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
-    ctx = {"team": team, "members": members, "is_owner": is_owner, "form": form,
+    ctx = {"team": team, "is_owner": is_owner, "form": form,
+           "members": [(m, MemberRoleForm(initial={"role": m.role}, prefix=f"m{m.pk}") if is_owner else None)
+                       for m in memberships],
            "settings_form": (settings_form or TeamSettingsForm(instance=team)) if is_owner else None,
            "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else []}
     return render(request, "qartsite/team.html", ctx, status=status)
+
+
+def team_membership(request: HttpRequest, team_id: int, member_id: int) -> tuple[Team, Membership]:
+    """The team (one of yours, else 404) and one of its memberships (404 when not of that team)."""
+    team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
+    return team, get_for_user_or_404(team.memberships.select_related("user"), pk=member_id)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, team_id: int, member_id: int) -> HttpResponse:
+    """An owner gives a member another role (themselves included, while another owner remains)."""
+    team, membership = team_membership(request, team_id, member_id)
+    access.require_owner(request.user, team, MANAGES_MEMBERS)
+    form = MemberRoleForm(request.POST, prefix=f"m{membership.pk}")
+    if not form.is_valid():
+        messages.error(request, "Choose owner, editor or viewer.")
+        return redirect("team", team_id=team.pk)
+    role = form.cleaned_data["role"]
+    try:
+        members.set_role(membership, role)
+    except members.Refused as refused:
+        messages.error(request, str(refused))
+    else:
+        name = "You are" if membership.user == request.user else f"{membership.user.get_username()} is"
+        messages.success(request, f"{name} now {membership.get_role_display().lower()} of {team.name}.")
+    return redirect("team", team_id=team.pk)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, team_id: int, member_id: int) -> HttpResponse:
+    """An owner takes someone out of the team; anyone may leave it (their own membership). The team's last owner
+    can do neither."""
+    team, membership = team_membership(request, team_id, member_id)
+    leaving = membership.user == request.user
+    if not leaving:
+        access.require_owner(request.user, team, MANAGES_MEMBERS)
+    try:
+        members.remove(membership)
+    except members.Refused as refused:
+        messages.error(request, str(refused))
+        return redirect("team", team_id=team.pk)
+    if leaving:
+        messages.success(request, f"You left {team.name}.")
+        return redirect("account")
+    messages.success(request, f"{membership.user.get_username()} is no longer in {team.name}; the invitations they "
+                              "sent and nobody used are withdrawn." if membership.role == Membership.Role.OWNER
+                     else f"{membership.user.get_username()} is no longer in {team.name}.")
+    return redirect("team", team_id=team.pk)
+
+
+@login_required
+@require_POST
+def invitation_withdraw(request: HttpRequest, team_id: int, invitation_id: int) -> HttpResponse:
+    """An owner withdraws an invitation nobody has used: its link stops working."""
+    team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
+    access.require_owner(request.user, team, MANAGES_MEMBERS)
+    invitation = get_for_user_or_404(team.invitations.filter(accepted__isnull=True), pk=invitation_id)
+    invitation.delete()
+    messages.success(request, f"The invitation for {invitation.email} is withdrawn: its link no longer works.")
+    return redirect("team", team_id=team.pk)
 
 
 def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Invitation, bool]:
@@ -189,7 +275,7 @@ def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Inv
         invitation.save(update_fields=["role"])
     try:
         send_invitation(invitation, invitation_url(request, invitation))
-    except (OSError, smtplib.SMTPException):
+    except (OSError, smtplib.SMTPException, BadHeaderError):
         # A mail server being down must not lose the invitation: the owner can pass the link on by hand.
         log.exception("Could not send the invitation e-mail to %s", invitation.email)
         return invitation, False
@@ -204,12 +290,14 @@ def invitation_problem(invitation: Invitation | None) -> str | None:
         return "used"
     if invitation.created < expiry_cutoff():
         return "expired"
+    if members.sender_gone(invitation):
+        return "withdrawn"
     return None
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
-    found = Invitation.objects.select_related("team").filter(token=token).first()
+    found = Invitation.objects.select_related("team", "invited_by").filter(token=token).first()
     problem = invitation_problem(found)
     if problem:
         return invitation_refused(request, problem)
@@ -219,19 +307,28 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     signed_in = request.user.is_authenticated
     if signed_in and request.user.email.strip().lower() != found.email.strip().lower():
         return invitation_refused(request, "other_address", invitation=found)
-    form = None if signed_in else InvitationSignUpForm(instance=User(email=found.email))
-    if request.method == "POST":
+    # The address has an account already: its owner signs in to join, rather than making a second account whose
+    # teams and password resets would be split from the first.
+    has_account = not signed_in and User.objects.filter(email__iexact=found.email.strip()).exists()
+    form = None if signed_in or has_account else InvitationSignUpForm(instance=User(email=found.email))
+    if request.method == "POST" and not has_account:
         form = None if signed_in else InvitationSignUpForm(request.POST, instance=User(email=found.email))
         if signed_in or form.is_valid():
-            user = redeem(found, (lambda: request.user) if signed_in else form.save)
-            if user is None:
+            redeemed = redeem(found, (lambda: request.user) if signed_in else form.save)
+            if redeemed is None:
                 return invitation_refused(request, "used")
+            user, role = redeemed
             if not signed_in:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome to {found.team.name}.")
+            if role == found.role:
+                messages.success(request, f"Welcome to {found.team.name}.")
+            else:
+                messages.info(request, f"You were already in {found.team.name}, as {role}: an invitation does not "
+                                       "change a member's role. Ask an owner to change it.")
             return redirect("campaigns:list")
-    ctx = {"invitation": found, "form": form}
-    return render(request, "qartsite/invitation.html", ctx, status=400 if form and form.errors else 200)
+    ctx = {"invitation": found, "form": form, "has_account": has_account}
+    return render(request, "qartsite/invitation.html", ctx,
+                  status=400 if (form and form.errors) or (has_account and request.method == "POST") else 200)
 
 
 def invitation_refused(request: HttpRequest, problem: str, invitation: Invitation | None = None) -> HttpResponse:
@@ -246,8 +343,9 @@ def masked_address(email: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
-def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) -> AbstractBaseUser | None:
-    """Accept `invitation` for the user `make_user` returns (it may create one), or None if it was used.
+def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) -> tuple[AbstractBaseUser, str] | None:
+    """Accept `invitation` for the user `make_user` returns (it may create one): that user and their role in the
+    team, or None if it was used.
 
     The row is locked and checked again before any account is made: two tabs submitting one link must not
     both join, nor leave a second account behind.
@@ -258,7 +356,7 @@ def redeem(invitation: Invitation, make_user: Callable[[], AbstractBaseUser]) ->
             return None
         user = make_user()
         # An existing member keeps their role: an invitation never demotes or promotes anyone.
-        Membership.objects.get_or_create(team=locked.team, user=user, defaults={"role": locked.role})
+        membership, _ = Membership.objects.get_or_create(team=locked.team, user=user, defaults={"role": locked.role})
         locked.accepted = timezone.now()
         locked.save(update_fields=["accepted"])
-        return user
+        return user, membership.role

@@ -41,6 +41,7 @@ from knox.models import AuthToken
 from rest_framework.authtoken import admin as drf_token_admin  # noqa: F401 (registers DRF's, removed below)
 from rest_framework.authtoken.models import TokenProxy
 
+from qartsite import members
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
@@ -349,8 +350,22 @@ class TeamScopedInline(ScopedChoices, admin.TabularInline):
         return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
 
 
+class KeepsAnOwner(forms.BaseInlineFormSet):
+    """A team's members as the admin changes them: a team that has an owner keeps one (`members`: the team page's
+    rule), whatever rows are changed or deleted."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.pk is None or not self.instance.memberships.filter(role=Membership.Role.OWNER).exists():
+            return  # a new team, or one without an owner already: nothing to keep
+        kept = [form for form in self.forms if not (self.can_delete and self._should_delete_form(form))]
+        if not any(form.cleaned_data.get("role", form.instance.role) == Membership.Role.OWNER for form in kept):
+            raise forms.ValidationError(members.last_owner_message(self.instance))
+
+
 class MembershipInline(TeamScopedInline):
     model = Membership
+    formset = KeepsAnOwner
     extra = 0
     raw_id_fields = ("user",)
     changing_teams = staticmethod(owned_teams)

@@ -1,4 +1,5 @@
-"""Account forms: inviting someone to a team, the team's settings, and the sign-up form an invitation link opens."""
+"""Account forms: inviting someone to a team, a member's role, the team's name and settings, and the sign-up form an
+invitation link opens."""
 
 from __future__ import annotations
 
@@ -32,12 +33,18 @@ class InvitationSignUpForm(UserCreationForm):
         fields = ["username"]
 
 
+class MemberRoleForm(forms.Form):
+    """A member's role, as an owner changes it on the team page (one form per member, prefixed by its id)."""
+
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
 class TeamSettingsForm(forms.ModelForm):
     time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text)
 
     class Meta:
         model = Team
-        fields = ["time_zone", "scan_retention_days"]
+        fields = ["name", "time_zone", "scan_retention_days"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

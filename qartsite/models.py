@@ -7,6 +7,7 @@ only read. `Team.for_user(user)` and `Membership.role_of(user, team)` are the on
 from __future__ import annotations
 
 import secrets
+import unicodedata
 import zoneinfo
 from functools import cache
 
@@ -37,12 +38,20 @@ def validate_time_zone(name: str) -> None:
         raise ValidationError(f"“{name}” is not a time zone name, like Europe/Paris or America/New_York.")
 
 
+def validate_team_name(name: str) -> None:
+    """A team's name is shown in pages and sent in e-mail subjects: one line of printable text."""
+    if not name.strip():
+        raise ValidationError("Give the team a name.")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
+        raise ValidationError("A team's name is one line of text: no line breaks, tabs or control characters.")
+
+
 class Team(models.Model):
     # Retention below this would leave the drainer unable to tell a late scan's visitor from a new one (it looks
     # at the day's stored scans), and people little time to export.
     MIN_RETENTION_DAYS = 30
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_team_name])
     created = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
     time_zone = models.CharField(

@@ -94,3 +94,29 @@ class PasswordResetAddressThrottle(ClientRateThrottle):
     def ident(self, request: HttpRequest) -> str:
         address = request.POST.get("email", "").strip().lower()
         return hashlib.sha256(address.encode()).hexdigest()
+
+
+class InvitationAddressThrottle(ClientRateThrottle):
+    """Invitation e-mails sent to one address, by any team: an owner re-sending, or several teams, cannot flood a
+    mailbox."""
+
+    scope = "invitation_addresses"
+    default_rate = "3/hour"
+
+    def ident(self, request: HttpRequest) -> str:
+        address = request.POST.get("email", "").strip().lower()
+        return hashlib.sha256(address.encode()).hexdigest()
+
+
+class InvitationTeamThrottle(ClientRateThrottle):
+    """Invitation e-mails one team sends: this site's mail is not a way to write to many strangers."""
+
+    scope = "invitation_teams"
+    default_rate = "30/hour"
+
+    def __init__(self, team_id: int) -> None:
+        super().__init__()
+        self.team_id = team_id
+
+    def ident(self, request: HttpRequest) -> str:
+        return f"team-{self.team_id}"

@@ -1,6 +1,6 @@
 """REST API for the teams you belong to and their settings: the time zone the dashboards count days in and how long
 raw scans are kept (`campaigns.retention`). Every member reads them; only owners change them, like the team page.
-Members, invitations and the team's name are managed on the team page.
+Owners also rename the team here; members and invitations are managed on the team page.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ class TeamSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     class Meta:
         model = Team
         fields = ["id", "name", "role", "time_zone", "scan_retention_days", "created"]
-        read_only_fields = ["name", "created"]
+        read_only_fields = ["created"]
 
 
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                   viewsets.GenericViewSet):
-    """Your teams, with your role. Owners PATCH `time_zone` (an IANA name; earlier days are recounted within a few
-    minutes) and `scan_retention_days` (30 to 3660, or null to keep every scan; the daily counts are always kept)."""
+    """Your teams, with your role. Owners PATCH `name` (one line), `time_zone` (an IANA name; earlier days are
+    recounted within a few minutes) and `scan_retention_days` (30 to 3660, or null to keep every scan; the daily
+    counts are always kept)."""
 
     queryset = Team.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = TeamSerializer

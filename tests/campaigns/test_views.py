@@ -18,6 +18,7 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
 from generator.core.codes import decoders, images, qr, scan
 from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.models import Membership
 
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 
@@ -193,6 +194,16 @@ class TestCampaignForms:
         campaign = Campaign.objects.get(name="Autumn")
         assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
         assert campaign.team == team_users.team and campaign.utm_campaign == "autumn"
+
+    def test_someone_in_two_teams_creates_in_the_team_they_are_looking_at(self, client, team_users):
+        # The forms chose the first team by name, whichever team's overview the person was on.
+        Membership.objects.create(team=team_users.team, user=team_users.outsider, role="editor")
+        client.force_login(team_users.outsider)
+        for team in (team_users.team, team_users.other_team):
+            for url in (f"/campaigns/?team={team.pk}", f"/campaigns/new/?team={team.pk}", f"/generate/?team={team.pk}"):
+                chosen = client.get(url).context["form"]
+                assert chosen["team"].value() in (team.pk, str(team.pk)), url
+        assert client.get("/campaigns/new/?team=abc").context["form"]["team"].value() == team_users.team.pk  # first
 
     def test_it_refuses_another_teams_id(self, client, team_users):
         client.force_login(team_users.owner)

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.test import Client
 from django.utils import timezone
 
-from qartsite.models import Invitation, Membership
+from qartsite.models import Invitation, Membership, Team
 
 STRONG = "lighthouse-harbour-77"
 
@@ -140,6 +140,16 @@ class TestPasswords:
         assert done["Location"] == "/accounts/reset/done/"
         assert client.login(request=HttpRequest(), username="owner", password=STRONG)  # axes needs a request
 
+    def test_a_reset_lifts_the_accounts_sign_in_lockout(self, client, team_users, mailoutbox, fresh_cache):
+        # The lockout page sends people to the reset, whose new password was then refused for 15 minutes.
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        assert [sign_in(client, "owner", "wrong").status_code for _ in range(5)][-1] == 429
+        client.post("/accounts/password_reset/", {"email": "owner@acme.example"})
+        form_url = client.get(link_in(mailoutbox[0].body))["Location"]
+        client.post(form_url, {"new_password1": STRONG, "new_password2": STRONG})
+        assert sign_in(client, "owner", STRONG)["Location"] == "/campaigns/"
+
     def test_it_sends_nothing_for_an_unknown_address(self, client, team_users, mailoutbox, fresh_cache):
         response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
         assert response.status_code == 302 and mailoutbox == []
@@ -183,6 +193,10 @@ class TestPasswords:
 
 @pytest.mark.django_db
 class TestTeamPage:
+    @pytest.fixture(autouse=True)
+    def _rates(self, fresh_cache):
+        """Invitations are counted in the cache, which outlives a test."""
+
     def test_it_lists_members_with_roles(self, client, team_users):
         client.force_login(team_users.viewer)
         html = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
@@ -218,6 +232,30 @@ class TestTeamPage:
         client.post(url, {"email": "New@acme.example", "role": "editor"})
         assert Invitation.objects.get().role == "editor" and len(mailoutbox) == 2
 
+    def test_it_limits_invitations_per_address_and_per_team(self, client, team_users, mailoutbox, settings):
+        client.force_login(team_users.owner)
+        url = f"/accounts/team/{team_users.team.pk}/"
+        statuses = [client.post(url, {"email": "victim@example.net", "role": "viewer"}).status_code for _ in range(4)]
+        assert statuses == [302, 302, 302, 429] and len(mailoutbox) == 3
+        response = client.post(url, {"email": "victim@example.net", "role": "viewer"})
+        assert "Too many invitations were sent to this address just now" in response.content.decode()
+        assert 1 <= int(response["Retry-After"]) <= 3600
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "invitation_teams": "5/hour"}}
+        statuses = [client.post(url, {"email": f"p{n}@example.net", "role": "viewer"}).status_code for n in range(3)]
+        assert statuses == [302, 302, 429]  # the team's three sends above count too
+        assert "Too many invitations were sent just now" in client.post(url, {"email": "q@example.net",
+                                                                              "role": "viewer"}).content.decode()
+
+    def test_it_sends_the_invitation_of_a_team_whose_name_has_a_line_break(self, client, team_users, mailoutbox):
+        # A name saved before names were one line (the admin took "Acme\r\nBcc: ..."): a 500 after saving the row.
+        Team.objects.filter(pk=team_users.team.pk).update(name="Acme\r\nBcc: evil@example.com")
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "new@acme.example", "role": "viewer"})
+        assert response.status_code == 302
+        assert mailoutbox[0].subject == "You're invited to Acme Bcc: evil@example.com on qart"
+        assert mailoutbox[0].to == ["new@acme.example"] and not mailoutbox[0].bcc
+
     def test_it_refuses_to_invite_a_member(self, client, team_users):
         team_users.viewer.email = "viewer@acme.example"
         team_users.viewer.save()
@@ -243,6 +281,117 @@ class TestTeamPage:
     def test_it_needs_a_signed_in_user(self, client, team_users):
         response = client.get(f"/accounts/team/{team_users.team.pk}/")
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+class TestTeamMembers:
+    """Owners manage members on the team page; anyone may leave; a team always keeps an owner."""
+
+    def role(self, client, team_users, user, role):
+        membership = Membership.objects.get(team=team_users.team, user=user)
+        return client.post(f"/accounts/team/{team_users.team.pk}/members/{membership.pk}/role/",
+                           {f"m{membership.pk}-role": role})
+
+    def remove(self, client, team_users, user):
+        membership = Membership.objects.get(team=team_users.team, user=user)
+        return client.post(f"/accounts/team/{team_users.team.pk}/members/{membership.pk}/remove/")
+
+    def test_an_owner_changes_roles_and_removes_members(self, client, team_users):
+        client.force_login(team_users.owner)
+        page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        assert page.count(">Remove</button>") == 2 and ">Leave team</button>" in page
+        response = self.role(client, team_users, team_users.viewer, "editor")
+        assert response.status_code == 302 and Membership.role_of(team_users.viewer, team_users.team) == "editor"
+        assert "viewer is now editor of Acme" in client.get(response["Location"]).content.decode()
+        response = self.remove(client, team_users, team_users.teammate)
+        assert response.status_code == 302 and Membership.role_of(team_users.teammate, team_users.team) is None
+        assert "teammate is no longer in Acme" in client.get(response["Location"]).content.decode()
+
+    @pytest.mark.parametrize("who", ["teammate", "viewer"])
+    def test_only_owners_change_or_remove_others(self, client, team_users, who):
+        client.force_login(getattr(team_users, who))
+        page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        assert ">Remove</button>" not in page and "/role/" not in page
+        response = self.role(client, team_users, team_users.owner, "viewer")
+        assert response.status_code == 403
+        assert "Only a team owner manages the team&#x27;s members" in response.content.decode()
+        assert self.remove(client, team_users, team_users.owner).status_code == 403
+        assert Membership.role_of(team_users.owner, team_users.team) == "owner"
+
+    def test_outsiders_and_other_teams_members_get_404(self, client, team_users):
+        client.force_login(team_users.outsider)
+        assert self.remove(client, team_users, team_users.viewer).status_code == 404
+        assert self.role(client, team_users, team_users.viewer, "owner").status_code == 404
+        rival = Membership.objects.get(team=team_users.other_team)
+        client.force_login(team_users.owner)  # a membership of another team, through one's own team's address
+        response = client.post(f"/accounts/team/{team_users.team.pk}/members/{rival.pk}/remove/")
+        assert response.status_code == 404 and Membership.objects.filter(pk=rival.pk).exists()
+
+    def test_a_member_leaves(self, client, team_users):
+        client.force_login(team_users.viewer)
+        response = self.remove(client, team_users, team_users.viewer)
+        assert response["Location"] == "/accounts/" and Membership.role_of(team_users.viewer, team_users.team) is None
+        assert "You left Acme" in client.get("/accounts/").content.decode()
+
+    def test_the_last_owner_can_neither_leave_nor_step_down(self, client, team_users):
+        client.force_login(team_users.owner)
+        for attempt in (lambda: self.remove(client, team_users, team_users.owner),
+                        lambda: self.role(client, team_users, team_users.owner, "editor")):
+            response = attempt()
+            assert response.status_code == 302
+            assert "Acme needs an owner: make someone else an owner first." in client.get(
+                response["Location"]).content.decode()
+        assert Membership.role_of(team_users.owner, team_users.team) == "owner"
+        self.role(client, team_users, team_users.teammate, "owner")
+        assert self.role(client, team_users, team_users.owner, "viewer").status_code == 302
+        assert Membership.role_of(team_users.owner, team_users.team) == "viewer"
+
+    def test_a_bad_role_changes_nothing(self, client, team_users):
+        client.force_login(team_users.owner)
+        response = self.role(client, team_users, team_users.viewer, "admin")
+        assert "Choose owner, editor or viewer." in client.get(response["Location"]).content.decode()
+        assert Membership.role_of(team_users.viewer, team_users.team) == "viewer"
+
+    def test_an_owner_removed_or_demoted_takes_their_pending_invitations(self, client, team_users):
+        # A removed owner's invitation let an address of theirs join the team after their removal.
+        second = get_user_model().objects.create_user("second", password="pw-second-1")
+        Membership.objects.create(team=team_users.team, user=second, role="owner")
+        sent = Invitation.objects.create(team=team_users.team, email="zed@example.com", invited_by=second)
+        used = Invitation.objects.create(team=team_users.team, email="v@example.com", invited_by=second,
+                                         accepted=timezone.now())
+        kept = Invitation.objects.create(team=team_users.team, email="k@example.com", invited_by=team_users.owner)
+        client.force_login(team_users.owner)
+        self.remove(client, team_users, second)
+        assert set(Invitation.objects.values_list("pk", flat=True)) == {used.pk, kept.pk}
+        assert Client().get(f"/accounts/invite/{sent.token}/").status_code == 404
+        # Demoted by any path, even one that sends no signal: the link is refused when opened.
+        Invitation.objects.filter(pk=kept.pk).update(invited_by=team_users.teammate)
+        response = Client().get(f"/accounts/invite/{kept.token}/")
+        assert response.status_code == 410 and "This invitation was withdrawn" in response.content.decode()
+
+    def test_an_owner_withdraws_an_invitation(self, client, team_users):
+        invitation = Invitation.objects.create(team=team_users.team, email="zed@example.com",
+                                               invited_by=team_users.owner)
+        url = f"/accounts/team/{team_users.team.pk}/invitations/{invitation.pk}/withdraw/"
+        client.force_login(team_users.teammate)
+        assert client.post(url).status_code == 403
+        client.force_login(team_users.outsider)
+        assert client.post(url).status_code == 404
+        client.force_login(team_users.owner)
+        response = client.post(url)
+        assert "its link no longer works" in client.get(response["Location"]).content.decode()
+        assert Client().get(f"/accounts/invite/{invitation.token}/").status_code == 404
+
+    def test_an_owner_renames_the_team_on_one_line(self, client, team_users):
+        url = f"/accounts/team/{team_users.team.pk}/settings/"
+        client.force_login(team_users.owner)
+        response = client.post(url, {"name": "Acme\r\nBcc: x@example.com", "time_zone": "UTC"})
+        assert response.status_code == 400 and "one line of text" in response.content.decode()
+        assert client.post(url, {"name": "Acme Europe", "time_zone": "UTC"}).status_code == 302
+        assert Team.objects.get(pk=team_users.team.pk).name == "Acme Europe"
+        client.force_login(team_users.viewer)
+        response = client.post(url, {"name": "Mine", "time_zone": "UTC"})
+        assert response.status_code == 403 and "changes the team&#x27;s settings" in response.content.decode()
 
 
 @pytest.mark.django_db
@@ -342,8 +491,24 @@ class TestInvitation:
         team_users.viewer.email = "v@acme.example"
         team_users.viewer.save(update_fields=["email"])
         client.force_login(team_users.viewer)
-        client.post(f"/accounts/invite/{invitation.token}/")
+        response = client.post(f"/accounts/invite/{invitation.token}/")
         assert Membership.role_of(team_users.viewer, team_users.team) == "viewer"
+        page = client.get(response["Location"]).content.decode()
+        assert "You were already in Acme, as viewer" in page and "Welcome" not in page
+
+    def test_an_address_with_an_account_signs_in_to_join_rather_than_making_a_second(self, client, team_users):
+        team_users.outsider.email = "o@rival.example"
+        team_users.outsider.save(update_fields=["email"])
+        invitation = Invitation.objects.create(team=team_users.team, email="O@rival.example", role="editor",
+                                               invited_by=team_users.owner)
+        page = client.get(f"/accounts/invite/{invitation.token}/").content.decode()
+        assert 'name="password1"' not in page and "There is already a qart account" in page
+        assert f'href="/accounts/login/?next=/accounts/invite/{invitation.token}/"' in page
+        response = self.signup(client, invitation, username="second")
+        assert response.status_code == 400 and not get_user_model().objects.filter(username="second").exists()
+        client.force_login(team_users.outsider)
+        client.post(f"/accounts/invite/{invitation.token}/")
+        assert Membership.role_of(team_users.outsider, team_users.team) == "editor"
 
 
 def api_status(token: str) -> int:
@@ -413,15 +578,17 @@ class TestTeamSettings:
     def test_an_owner_sets_the_time_zone_and_retention(self, client, team_users):
         client.force_login(team_users.owner)
         response = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
-                               {"time_zone": "Europe/Paris", "scan_retention_days": "90"}, follow=True)
+                               {"name": "Acme", "time_zone": "Europe/Paris", "scan_retention_days": "90"},
+                               follow=True)
         team_users.team.refresh_from_db()
         assert (team_users.team.time_zone, team_users.team.scan_retention_days) == ("Europe/Paris", 90)
         assert team_users.team.counted_time_zone == "UTC"  # recounted by the worker's maintenance
         assert "Days now count in Europe/Paris" in response.content.decode()
 
     @pytest.mark.parametrize(("data", "message"), [
-        ({"time_zone": "Mars/Olympus", "scan_retention_days": ""}, "Select a valid choice"),
-        ({"time_zone": "UTC", "scan_retention_days": "7"}, "greater than or equal to 30"),
+        ({"name": "Acme", "time_zone": "Mars/Olympus", "scan_retention_days": ""}, "Select a valid choice"),
+        ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "7"}, "greater than or equal to 30"),
+        ({"name": " ", "time_zone": "UTC", "scan_retention_days": ""}, "This field is required"),
     ])
     def test_it_refuses_bad_settings_with_a_message(self, client, team_users, data, message):
         client.force_login(team_users.owner)
@@ -431,7 +598,7 @@ class TestTeamSettings:
         assert team_users.team.time_zone == "UTC" and team_users.team.scan_retention_days is None
 
     def test_only_owners_change_them(self, client, team_users):
-        data = {"time_zone": "Europe/Paris", "scan_retention_days": ""}
+        data = {"name": "Mine", "time_zone": "Europe/Paris", "scan_retention_days": ""}
         client.force_login(team_users.teammate)
         assert client.post(f"/accounts/team/{team_users.team.pk}/settings/", data).status_code == 403
         page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()

@@ -337,6 +337,27 @@ class TestTeamAdmin:
         assert client.post(url(Team, "change", cast.team), data).status_code == 302
         assert Membership.role_of(cast.viewer, cast.team) == "owner"
 
+    def test_it_refuses_to_leave_a_team_without_an_owner(self, client, cast, rows):
+        # Deleting the last owner's row, or making every owner something else, left a team nobody could manage.
+        memberships = list(Membership.objects.filter(team=cast.team).order_by("pk"))
+        data = {"name": "Acme", "time_zone": "UTC", "scan_retention_days": "",
+                "memberships-TOTAL_FORMS": len(memberships), "memberships-INITIAL_FORMS": len(memberships),
+                "memberships-MIN_NUM_FORMS": 0, "memberships-MAX_NUM_FORMS": 1000}
+        for i, membership in enumerate(memberships):
+            data |= {f"memberships-{i}-id": membership.pk, f"memberships-{i}-team": cast.team.pk,
+                     f"memberships-{i}-user": membership.user_id, f"memberships-{i}-role": membership.role}
+        owner_row = next(i for i, m in enumerate(memberships) if m.user_id == cast.owner.pk)
+        client.force_login(cast.owner)
+        for change in ({f"memberships-{owner_row}-DELETE": "on"}, {f"memberships-{owner_row}-role": "editor"}):
+            response = client.post(url(Team, "change", cast.team), data | change)
+            assert response.status_code == 200 and "Acme needs an owner" in response.content.decode()
+            assert Membership.role_of(cast.owner, cast.team) == "owner"
+        viewer_row = next(i for i, m in enumerate(memberships) if m.user_id == cast.viewer.pk)
+        handed_over = {f"memberships-{viewer_row}-role": "owner", f"memberships-{owner_row}-DELETE": "on"}
+        response = client.post(url(Team, "change", cast.team), data | handed_over)
+        assert response.status_code == 302 and Membership.role_of(cast.owner, cast.team) is None
+        assert Membership.role_of(cast.viewer, cast.team) == "owner"
+
     def test_it_offers_owners_only_their_teammates_as_members(self, client, cast, rows):
         client.force_login(cast.owner)
         choices = choices_on(client.get(url(Team, "change", cast.team)))

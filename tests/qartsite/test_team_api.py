@@ -64,7 +64,12 @@ class TestTeamApi:
         assert client.patch(f"/api/teams/{other}/", {"scan_retention_days": 30}, format="json").status_code == 404
         assert Team.objects.get(pk=other).scan_retention_days is None
 
-    def test_it_keeps_the_name_read_only(self, team_users):
-        api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"name": "Renamed"}, format="json")
+    def test_an_owner_renames_the_team_on_one_line(self, team_users):
+        # The name was read-only: a PATCH answered 200 and changed nothing, and nothing else renamed a team.
+        url, client = f"/api/teams/{team_users.team.pk}/", api(team_users.owner)
+        response = client.patch(url, {"name": "Acme\nBcc: x@example.com"}, format="json")
+        assert response.status_code == 400 and "one line of text" in response.json()["name"][0]
+        assert client.patch(url, {"name": "Renamed"}, format="json").json()["name"] == "Renamed"
+        assert api(team_users.teammate).patch(url, {"name": "Mine"}, format="json").status_code == 403
         team_users.team.refresh_from_db()
-        assert team_users.team.name == "Acme"
+        assert team_users.team.name == "Renamed"

@@ -1,0 +1,85 @@
+"""A team's members as its owners manage them (the team page, `accounts`; the admin's team page): roles, removal,
+leaving, and invitations withdrawn. Two rules hold on every path:
+- a team always keeps an owner: the last one can be neither demoted nor removed, nor leave;
+- an invitation is only as good as its sender's ownership: an owner who is removed or demoted takes their pending
+  invitations along (`withdraw_invitations`, on every save and delete of a membership), and one whose sender no
+  longer owns the team is refused when opened (`sender_gone`), whatever path changed the membership.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from qartsite.models import Invitation, Membership, Team
+
+
+class Refused(Exception):
+    """Why a change to a team's members was not made, in words for the person who asked."""
+
+
+def last_owner_message(team: Team) -> str:
+    return f"{team.name} needs an owner: make someone else an owner first."
+
+
+def keeps_an_owner(membership: Membership, role: str | None) -> bool:
+    """Whether the team still has an owner once `membership` has `role` (None: once it is removed)."""
+    if membership.role != Membership.Role.OWNER or role == Membership.Role.OWNER:
+        return True
+    return (Membership.objects.filter(team_id=membership.team_id, role=Membership.Role.OWNER)
+            .exclude(pk=membership.pk).exists())
+
+
+def set_role(membership: Membership, role: str) -> None:
+    """Give `membership` `role`.
+
+    Raises:
+        Refused: not a role, or it would leave the team without an owner.
+    """
+    if role not in Membership.Role.values:
+        raise Refused("Choose owner, editor or viewer.")
+    with transaction.atomic():
+        locked = _locked(membership)
+        if not keeps_an_owner(locked, role):
+            raise Refused(last_owner_message(locked.team))
+        locked.role = role
+        locked.save(update_fields=["role"])
+    membership.role = role
+
+
+def remove(membership: Membership) -> None:
+    """Take `membership`'s person out of its team (an owner removing someone, or someone leaving).
+
+    Raises:
+        Refused: they are its last owner.
+    """
+    with transaction.atomic():
+        locked = _locked(membership)
+        if not keeps_an_owner(locked, None):
+            raise Refused(last_owner_message(locked.team))
+        locked.delete()
+
+
+def _locked(membership: Membership) -> Membership:
+    """`membership` as stored, with its team's row locked: two owners demoting each other at once must not both
+    pass the last-owner check (PostgreSQL; SQLite writes one transaction at a time anyway)."""
+    Team.objects.select_for_update().filter(pk=membership.team_id).first()
+    return Membership.objects.select_related("team").get(pk=membership.pk)
+
+
+def withdraw_invitations(sender, instance: Membership, signal, created: bool = False, **kwargs) -> None:
+    """Signal receiver (post_save and post_delete of Membership): someone who no longer owns a team takes the
+    invitations they sent and nobody has used with them."""
+    if signal is post_save and (created or instance.role == Membership.Role.OWNER):
+        return
+    Invitation.objects.filter(team_id=instance.team_id, invited_by_id=instance.user_id,
+                              accepted__isnull=True).delete()
+
+
+def sender_gone(invitation: Invitation) -> bool:
+    """Whether `invitation`'s sender no longer owns its team (removed or demoted since; superusers, who invite from
+    the admin, always may). One without a sender (made in the admin, or its sender's account deleted) stands."""
+    sender = invitation.invited_by
+    if sender is None or sender.is_superuser:
+        return False
+    return Membership.role_of(sender, invitation.team) != Membership.Role.OWNER
