@@ -75,9 +75,9 @@ ensure_system_packages() {
     done
 }
 
-# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
+# port_in_use PORT [HOST]: something accepts TCP connections on HOST:PORT (HOST: 127.0.0.1).
 port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 # free_port START: the first loopback port from START on that nothing listens on.

@@ -23,11 +23,15 @@ export DJANGO_SETTINGS_MODULE=qartsite.settings
 # A development machine: debug pages on unless .env or the environment says otherwise (settings default to off).
 export DEBUG=${DEBUG:-1}
 PORT=${PORT:-8000}
+# HOST=0.0.0.0 makes the site reachable from other machines, phones on the same Wi-Fi included (labeling sessions);
+# add the machine's address to ALLOWED_HOSTS then. Only on a network you trust: this is Django's development server.
+HOST=${HOST:-127.0.0.1}
+case "$HOST" in 0.0.0.0 | ::) reach=127.0.0.1 ;; *) reach=$HOST ;; esac  # where this script checks it listens
 mkdir -p var var/log
 
 ensure_system_packages redis-server libzbar0 libgs-common
 
-port_in_use "$PORT" && die "127.0.0.1:$PORT is already in use (another make run?); stop it or set PORT"
+port_in_use "$PORT" "$reach" && die "$reach:$PORT is already in use (another make run?); stop it or set PORT"
 
 PIDS=()
 NAMES=()
@@ -111,20 +115,20 @@ start webhooks "$PY" manage.py rqworker webhooks --with-scheduler
 # The short link only buffers scans (this process's spool file in var/spool/ first, the Redis stream where it cannot
 # be written; QART_SCAN_BUFFER=stream the other way round); this stores them.
 start drainer "$PY" manage.py qart_drain_scans
-start web "$PY" manage.py runserver "127.0.0.1:$PORT"
+start web "$PY" manage.py runserver "$HOST:$PORT"
 
 for _ in $(seq 1 300); do
-    port_in_use "$PORT" && break
+    port_in_use "$PORT" "$reach" && break
     for i in "${!PIDS[@]}"; do
         kill -0 "${PIDS[i]}" 2>/dev/null || die "${NAMES[i]} exited during start-up"
     done
     sleep 0.1
 done
-port_in_use "$PORT" || die "the web server did not listen on 127.0.0.1:$PORT within 30 s"
+port_in_use "$PORT" "$reach" || die "the web server did not listen on $reach:$PORT within 30 s"
 
 cat >&2 <<MSG
 
-  qart is running:  http://127.0.0.1:$PORT/
+  qart is running:  http://127.0.0.1:$PORT/$( [ "$HOST" = 127.0.0.1 ] || printf '  (listening on %s)' "$HOST")
   admin:            http://127.0.0.1:$PORT/admin/   ($admin_login)
   Ctrl-C stops ${NAMES[*]}.
 

@@ -2,12 +2,15 @@
 export action.
 
 Import columns: image,scanned[,device,app,seconds,notes]. A bad row is reported by its line number and
-skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting.
+skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting. A row equal to a
+label already stored (its session, image, answer, seconds, device, app and notes: an export imported again) is
+skipped and counted, so no label is counted twice.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -42,6 +45,21 @@ class LabelRow:
 class ImportOutcome:
     created: list[HumanScanResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "line N: why", one per bad row
+    already_stored: int = 0  # rows equal to a stored label, skipped
+
+
+def label_key(session_id: int | None, image: str, scanned: bool, seconds: float | None, device: str, app: str,
+              notes: str) -> tuple:
+    """What makes two labels the same label: the rows an export writes read back to the stored label's key."""
+    return session_id, PurePath(image).name, scanned, None if seconds is None else round(seconds, 3), device, app, \
+        notes
+
+
+def stored_keys(session: LabelingSession | None) -> set[tuple]:
+    """`label_key` of every label stored in `session` (labels without a session, when None)."""
+    results = HumanScanResult.objects.filter(session=session).select_related("candidate")
+    return {label_key(r.session_id, r.image_name or (r.candidate.image.name if r.candidate else ""), r.scanned,
+                      r.seconds, r.device, r.app, r.notes) for r in results}
 
 
 def parse_scanned(value: str) -> bool:
@@ -66,6 +84,19 @@ def candidates_by_file_name(names: Iterable[str]) -> dict[str, Candidate]:
     return found
 
 
+def seconds_of(text: str) -> float | None:
+    """A row's seconds to scan: empty, or a finite number of at least 0 (ValueError saying so otherwise)."""
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"seconds must be a number, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a number of at least 0, got {text!r}")
+    return seconds
+
+
 def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
     """The good rows of a labels CSV and one "line N: why" per bad row; stores nothing.
 
@@ -85,9 +116,7 @@ def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
             if not row["image"]:
                 raise ValueError("image is empty")
             scanned = parse_scanned(row["scanned"])
-            seconds = float(row["seconds"]) if row.get("seconds") else None
-            if seconds is not None and seconds < 0:
-                raise ValueError(f"seconds must not be negative, got {row['seconds']!r}")
+            seconds = seconds_of(row.get("seconds", ""))
         except ValueError as exc:
             errors.append(f"line {line}: {exc}")
             continue
@@ -112,7 +141,13 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
     rows, errors = read_rows(stream)
     outcome = ImportOutcome(errors=errors)
     by_name = candidates_by_file_name(PurePath(row.image).name for row in rows)
+    stored = stored_keys(session)
     for row in rows:
+        key = label_key(session.pk if session else None, row.image, row.scanned, row.seconds, row.device, row.app,
+                        row.notes)
+        if key in stored:
+            outcome.already_stored += 1
+            continue
         outcome.created.append(HumanScanResult.objects.create(
             session=session, labeler=labeler, image_name=row.image, candidate=by_name.get(PurePath(row.image).name),
             scanned=row.scanned, seconds=row.seconds, device=row.device, app=row.app, notes=row.notes,

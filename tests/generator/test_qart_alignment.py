@@ -146,7 +146,8 @@ class TestCsv:
             call_command("qart_alignment", "--csv-import", str(sheet), stdout=StringIO(), stderr=err)
         assert "line 3: scanned must be yes/no/true/false/1/0, got 'maybe'" in err.getvalue()
         assert "line 4: image is empty" in err.getvalue()
-        assert "imported 1 label(s), 0 matched a stored candidate, 2 bad row(s) skipped" in err.getvalue()
+        assert "imported 1 label(s), 0 matched a stored candidate, 2 bad row(s) skipped, 0 already stored" \
+               in err.getvalue()
 
     def test_it_refuses_a_sheet_without_the_columns(self, db, tmp_path):
         sheet = tmp_path / "labels.csv"
@@ -162,6 +163,33 @@ class TestCsv:
         sheet.write_text("image,scanned\nart1.png,true\n")
         run("--csv-import", str(sheet), "--session", str(session.pk))
         assert session.results.filter(image_name="art1.png", candidate__index=1).exists()
+
+    def test_an_export_imported_again_adds_no_label(self, session, tmp_path):
+        # Re-importing a session's export doubled its labels: 64 images on the alignment page, and enough labels of
+        # each class for qart_calibrate to activate a model without --force.
+        target = tmp_path / "out.csv"
+        run("--csv-export", str(target))
+        before = session.results.count()
+        err = StringIO()
+        call_command("qart_alignment", "--csv-import", str(target), "--session", str(session.pk), stdout=StringIO(),
+                     stderr=err)
+        assert session.results.count() == before and f"{before} already stored (skipped)" in err.getvalue()
+        sheet = tmp_path / "more.csv"  # a new label next to the stored ones is still taken
+        sheet.write_text("image,scanned,seconds\nart1.png,no,4\n")
+        run("--csv-import", str(sheet), "--session", str(session.pk))
+        assert session.results.count() == before + 1
+
+    @pytest.mark.parametrize(("seconds", "message"), [("abc", "seconds must be a number, got 'abc'"),
+                                                      ("inf", "seconds must be a number of at least 0, got 'inf'"),
+                                                      ("nan", "seconds must be a number of at least 0, got 'nan'"),
+                                                      ("-1", "seconds must be a number of at least 0, got '-1'")])
+    def test_it_refuses_seconds_that_are_not_a_time(self, db, tmp_path, seconds, message):
+        sheet = tmp_path / "labels.csv"
+        sheet.write_text(f"image,scanned,seconds\na.png,yes,{seconds}\n")
+        err = StringIO()
+        with pytest.raises(CommandError):
+            call_command("qart_alignment", "--csv-import", str(sheet), stdout=StringIO(), stderr=err)
+        assert f"line 2: {message}" in err.getvalue() and not HumanScanResult.objects.exists()
 
     def test_it_exports_every_result(self, session, tmp_path):
         target = tmp_path / "out.csv"

@@ -95,7 +95,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{path}: {error}")
         matched = sum(r.candidate_id is not None for r in outcome.created)
         self.stderr.write(f"{path}: imported {len(outcome.created)} label(s), {matched} matched a stored "
-                          f"candidate, {len(outcome.errors)} bad row(s) skipped")
+                          f"candidate, {len(outcome.errors)} bad row(s) skipped, {outcome.already_stored} already "
+                          "stored (skipped)")
         return len(outcome.errors)
 
     def export_labels(self, path: str) -> None:
