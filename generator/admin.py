@@ -5,6 +5,7 @@ import copy
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.forms.models import construct_instance
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -44,6 +45,7 @@ def thumbnail(image_field, size: int = 96) -> str:
 @admin.register(Prompt)
 class PromptAdmin(TeamScopedAdmin):
     list_display = ("text", "owner", "times_used", "last_used")
+    list_select_related = ("owner",)
     search_fields = ("text", "negative_text", "owner__username")
     readonly_fields = ("created", "last_used", "times_used")
 
@@ -130,6 +132,13 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
                        "init_image", "logo", "control_image")
     inlines = [CandidateInline]
     form = GenerationJobForm
+    list_select_related = ("prompt", "owner")
+    raw_id_fields = ("placement", "prompt")  # a team's thousands: a select of every one, named one query each
+
+    def get_queryset(self, request):
+        # The list's thumbnail, best candidate first, for a page of jobs in one query rather than one per row.
+        return super().get_queryset(request).prefetch_related(
+            Prefetch("candidates", queryset=Candidate.objects.order_by("rank"), to_attr="ranked"))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in JOB_RANGES:
@@ -138,7 +147,7 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
 
     @admin.display(description="best")
     def preview(self, obj: GenerationJob) -> str:
-        best = obj.candidates.order_by("rank").first()
+        best = next(iter(obj.ranked), None)  # prefetched by get_queryset
         return thumbnail(best.image if best else None, 56)
 
 
@@ -154,6 +163,8 @@ class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
                     "color_error", "variant", "misread", "repaired", "seed")
     list_filter = ("verdict", "misread", "repaired", "job__engine")
+    list_select_related = ("job__prompt",)
+    raw_id_fields = ("job",)
     # The image is the engine's (never uploaded here: uploads are checked and re-encoded, uploads.py)
     readonly_fields = ("large_preview", "image", *HALFTONE_FIELDS)
 
@@ -205,7 +216,7 @@ class LabelingSessionAdmin(TeamScopedAdmin):
     list_display = ("name", "team", "created_by", "display_size_px", "created")
     list_filter = ("team",)
     search_fields = ("name", "notes", "created_by__username")
-    filter_horizontal = ("candidates",)
+    raw_id_fields = ("candidates",)  # every candidate of the team's jobs, eight more a job, as a two-list picker
     readonly_fields = ("created",)
 
 
@@ -221,7 +232,7 @@ class HumanScanResultAdmin(TeamScopedAdmin):
 
     def get_queryset(self, request):
         # A result reaches a team through its session or through its candidate's job (team_paths); either will do.
-        return super().get_queryset(request).select_related("candidate", "labeler")
+        return super().get_queryset(request).select_related("candidate", "labeler", "session")
 
     @admin.action(description="Export selected results as CSV")
     def export_csv(self, request, queryset) -> HttpResponse:

@@ -66,6 +66,7 @@ class Prompt(models.Model):
 
 class GenerationJob(models.Model):
     team_paths = ('team',)  # see TeamOwnedQuerySet
+    str_related = ("prompt",)  # what __str__ reads (qartsite.models.named)
     objects = TeamOwnedQuerySet.as_manager()
 
     class Status(models.TextChoices):

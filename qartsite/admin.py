@@ -43,7 +43,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from qartsite import members
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
-from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
+from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
 
 
@@ -224,12 +224,16 @@ class ScopedChoices:
         if not hasattr(model, "team_paths"):
             return None
         if db_field.name in {path.split("__")[0] for path in getattr(self.model, "team_paths", ())}:
-            return in_teams(model, self.changing_teams(user))
-        return visible_to(model, user)
+            return named(in_teams(model, self.changing_teams(user)))
+        return named(visible_to(model, user))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", IdChoiceField)
         if request.user.is_superuser or "queryset" in kwargs:
+            if "queryset" not in kwargs and db_field.name not in self.raw_id_fields:
+                ordered = self.get_field_queryset(kwargs.get("using"), db_field, request)
+                kwargs["queryset"] = named(db_field.related_model._default_manager.all() if ordered is None
+                                           else ordered)
             return super().formfield_for_foreignkey(db_field, request, **kwargs)
         choices = self.choices_for(db_field, request)
         if choices is not None:

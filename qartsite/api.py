@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, require_editor
-from qartsite.models import Team
+from qartsite.models import Team, named
 
 
 def request_user(request: Request | None):
@@ -45,7 +45,8 @@ def user_objects(model: type[Model]) -> Callable[[Request | None], QuerySet]:
     """A scope for `ScopedField` and filters: `model`'s objects of the requesting user's teams (`for_user`)."""
 
     def scope(request: Request | None) -> QuerySet:
-        return model.objects.for_user(request_user(request))
+        # Named: the browsable API's filter and form selects name every object (5,000 placements: 5,000 queries).
+        return named(model.objects.for_user(request_user(request)))
 
     return scope
 

@@ -84,6 +84,12 @@ class Team(models.Model):
         return cls.objects.filter(memberships__user=user)
 
 
+def named(queryset: models.QuerySet) -> models.QuerySet:
+    """`queryset` with the relations its objects' names read joined in (a model's `str_related`): a select box or a
+    filter names thousands of them, one query each otherwise."""
+    return queryset.select_related(*getattr(queryset.model, "str_related", ()))
+
+
 class TeamOwnedQuerySet(models.QuerySet):
     """`Model.objects.for_user(user)`: the objects of the user's teams, for every team-owned model.
 

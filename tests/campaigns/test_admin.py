@@ -344,3 +344,51 @@ class TestAlertsSharesAndRollupsInTheAdmin:
         assert ours.scans == 1
         # A filtered page does not count every rollup of the user's teams as well.
         assert client.get("/admin/campaigns/scanrollup/?dimension=device").context["cl"].full_result_count is None
+
+
+@pytest.mark.django_db
+class TestAtAMarketingTeamsVolume:
+    """Admin pages whose cost grew with the team's rows (a helper's audit at 5,000 placements and 1 M scans)."""
+
+    def test_a_campaign_of_many_placements_links_them_instead_of_drawing_each(self, client, staff_owner, both_teams):
+        from campaigns.admin import INLINE_PLACEMENTS
+
+        campaign = Campaign.objects.get(name="ours campaign")
+        staff_owner.user_permissions.add(*Permission.objects.filter(codename__in=["change_campaign"]))
+        url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
+        client.force_login(staff_owner)
+        assert "placements-TOTAL_FORMS" in client.get(url).content.decode()
+        Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}")
+                                      for i in range(INLINE_PLACEMENTS))
+        page = client.get(url).content.decode()
+        assert "placements-TOTAL_FORMS" not in page and f"?campaign__id__exact={campaign.pk}" in page
+        assert f"{INLINE_PLACEMENTS + 1} placements</a> (too many to edit here)" in page
+
+    def test_the_scan_list_reads_no_column_of_every_scan(self, client, staff_owner, both_teams):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client.force_login(staff_owner)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/admin/campaigns/scanevent/").status_code == 200
+        sql = " ".join(q["sql"] for q in queries.captured_queries)
+        for column in ('"os"', '"country"', '"rule"'):
+            assert f'DISTINCT "campaigns_scanevent".{column}' not in sql  # no all-values filter
+        assert "django_datetime_trunc" not in sql.lower() and "date_trunc" not in sql.lower()  # no date drill-down
+
+    def test_a_changelist_of_alerts_costs_the_same_for_more_rows(self, client, staff_owner, both_teams):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        placement = Placement.objects.get(name="ours poster")
+
+        def queries_for(count: int) -> int:
+            PlacementAlert.objects.bulk_create(PlacementAlert(placement=placement, kind="stopped", message="Stopped",
+                                                              day=f"2026-01-{d:02d}") for d in range(1, count + 1))
+            with CaptureQueriesContext(connection) as queries:
+                client.get("/admin/campaigns/placementalert/")
+            PlacementAlert.objects.all().delete()
+            return len(queries.captured_queries)
+
+        client.force_login(staff_owner)
+        assert queries_for(2) == queries_for(12)

@@ -112,3 +112,15 @@ def test_the_admin_names_webhook_deliveries_in_english():
     from campaigns.models import WebhookDelivery
 
     assert WebhookDelivery._meta.verbose_name_plural == "webhook deliveries"
+
+
+@pytest.mark.django_db
+def test_the_dashboards_read_rollups_by_dimension_and_day():
+    # With only the (placement, dimension, day, value) key, PostgreSQL read the whole table for each dashboard card
+    # of a team's thousands of placements (4-8 s at 5.9 M rollups).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "campaigns_scanrollup")
+    index = constraints["rollups_by_dimension_and_day"]
+    assert index["index"] and index["columns"][:3] == ["dimension", "day", "placement_id"]

@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from campaigns.models import Placement
@@ -423,3 +424,40 @@ class TestParameterRangesInAdmin:
             "ssim": ["SSIM must be between -1.0 and 1.0, got 2.0."],
         }
         assert Candidate.objects.get(pk=candidate.pk).scan_probability == 0.9
+
+
+@pytest.mark.django_db
+class TestAtATeamsVolume:
+    """Admin pages whose queries grew with the team's rows: one more a job in the list (its thumbnail), one more a
+    placement in the job form's select (each named by its campaign)."""
+
+    def test_the_job_list_costs_the_same_for_more_jobs(self, client, team_users):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from tests.generator.test_api import make_job
+
+        client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+
+        def queries() -> int:
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get("/admin/generator/generationjob/").status_code == 200
+            return len(captured.captured_queries)
+
+        make_job(team_users.team, team_users.owner, ranks=(1, 2))
+        few = queries()
+        for _ in range(5):
+            make_job(team_users.team, team_users.owner, ranks=(1, 2))
+        assert queries() == few
+
+    def test_the_job_form_takes_a_placement_by_id_not_from_every_placement(self, client, team_users):
+        from campaigns.models import Campaign
+        from tests.generator.test_api import make_job
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Big", destination="https://example.com")
+        Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}")
+                                      for i in range(30))
+        job = make_job(team_users.team, team_users.owner, ranks=(1,))
+        client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+        page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
+        assert 'name="placement"' in page and "P29</option>" not in page  # a raw id field, not a 30-option select
