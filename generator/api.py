@@ -168,7 +168,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         throttle = TeamGenerationThrottle(attrs["team"])
         if not throttle.has_room():
             raise exceptions.Throttled(throttle.wait(), detail=throttle.used_up(retry=False))
-        if not attrs.get("content"):
+        if not (attrs.get("content") or "").strip():  # blank, as the page takes it: "   " made codes of 3 spaces
             if placement is None:
                 raise serializers.ValidationError(
                     {"content": ["Say what the code carries, or choose a placement to carry its short link."]}
@@ -191,6 +191,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         if attrs["engine"] == engine_status.DIFFUSION:
             if not attrs.get("prompt", {}).get("text", "").strip():
                 raise serializers.ValidationError({"prompt": ["Describe the picture the code should become."]})
+            if given:  # it was dropped without a word, and a text-to-image job ran
+                field = uploads.picture_field(attrs.get("picture"), attrs.get("earlier_candidate"))
+                raise serializers.ValidationError({field: [uploads.PICTURE_NEEDS_HALFTONE]})
             return
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:

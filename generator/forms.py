@@ -283,6 +283,9 @@ class GenerationForm(forms.Form):
         if data["engine"] == engine_status.DIFFUSION:
             if not (data.get("prompt") or "").strip() and "prompt" not in self.errors:
                 self.add_error("prompt", "Describe the picture the code should become.")
+            if given:  # it would be dropped without a word
+                self.add_error(uploads.picture_field(data.get("picture"), data.get("earlier_candidate")),
+                               uploads.PICTURE_NEEDS_HALFTONE)
             return
         upload, candidate_pk = data.get("picture"), data.get("earlier_candidate")
         token = self.data.get("kept_picture", "")

@@ -532,7 +532,7 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
                   "qart.")
     else:
         reason = f"The job failed twice ({getattr(exc_type, '__name__', exc_type)}: {exc_value})."
-    GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
-        status=Status.FAILED, stage="failed", error=reason, finished=timezone.now()
-    )
-    _record_eval_samples(job_pk)
+    if GenerationJob.objects.filter(pk=job_pk).exists():  # deleted meanwhile: nothing to end
+        # Through _finish, as every other end: its `generation.finished` webhook was never sent for these.
+        unfinished = [status for status in Status.values if status not in GenerationJob.FINISHED]
+        _finish(job_pk, Status.FAILED, expect={"status__in": unfinished}, stage="failed", error=reason)

@@ -41,6 +41,8 @@ KEEP_SECONDS = 3600  # how long a picture from a try the form sent back stays ke
 KEPT_GONE = "The picture from your last try is no longer kept; choose it again."
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 log = logging.getLogger(__name__)
+PICTURE_NEEDS_HALFTONE = ("A picture is what the halftone engine draws the code into; the diffusion engine draws "
+                          "from the prompt alone: choose \"Your picture\", or remove the picture.")
 LOGO_NEEDS_HALFTONE = ("A logo in the centre is drawn by the halftone engine: choose \"Your picture\", or remove "
                        "the logo.")
 NOT_STORED = ("The picture could not be stored: the image storage is unavailable right now. Nothing was created; "

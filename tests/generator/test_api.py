@@ -77,6 +77,15 @@ class TestCreateGeneration:
         assert job.content == f"http://testserver/r/{placement.slug}"
         assert (job.team, job.placement) == (team_users.team, placement)
 
+    def test_blank_content_is_the_placements_link_or_refused_as_on_the_page(self, team_users, enqueued, placement):
+        # "   " made codes that carried three spaces (201), where the page took it as blank.
+        client = api_as(team_users.owner)
+        response = client.post("/api/generations/", {"prompt": "fox", "content": "   "}, format="json")
+        assert response.status_code == 400 and "Say what the code carries" in response.json()["content"][0]
+        response = client.post("/api/generations/", {"prompt": "fox", "content": " \n ", "placement": placement.pk},
+                               format="json")
+        assert response.status_code == 201 and response.json()["content"] == f"http://testserver/r/{placement.slug}"
+
     def test_it_remembers_a_reused_prompt_once(self, team_users, enqueued):
         client = api_as(team_users.owner)
         for _ in range(2):
@@ -409,6 +418,19 @@ class TestHalftoneGeneration:
         assert job.repair is True  # left out of the form body: its default, as in JSON (not an unticked box)
         with job.init_image.open("rb") as stored:
             assert Image.open(stored).size == (160, 160)
+
+    def test_a_picture_sent_with_the_diffusion_engine_is_refused_not_dropped(self, team_users, media_storage,
+                                                                            enqueued):
+        # It was thrown away without a word and a text-to-image job ran (201): the picture looked used.
+        client = api_as(team_users.owner)
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": picture_file(),
+                                                     "engine": "diffusion", "prompt": "fox"}, format="multipart")
+        assert response.status_code == 400 and response.json() == {"picture": [uploads.PICTURE_NEEDS_HALFTONE]}
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "earlier_candidate": 1,
+                                                     "engine": "diffusion", "prompt": "fox"}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"earlier_candidate": [uploads.PICTURE_NEEDS_HALFTONE]}
+        assert enqueued == [] and not GenerationJob.objects.exists()
 
     def test_it_takes_a_logo_for_the_centre_and_makes_the_code_level_h(self, team_users, media_storage, enqueued):
         response = api_as(team_users.owner).post(

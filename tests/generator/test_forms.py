@@ -7,7 +7,7 @@ import re
 import pytest
 
 from campaigns.models import Campaign, Placement
-from generator import forms, jobs
+from generator import forms, jobs, uploads
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
@@ -294,3 +294,11 @@ class TestHalftoneEngine:
         form = halftone_form(team_users.teammate, team_users.team, earlier_candidate=str(theirs.pk))
         assert not form.is_valid()
         assert form.errors["earlier_candidate"] == ["Pick one of this team's earlier candidates."]
+
+
+@pytest.mark.django_db
+def test_a_picture_with_the_diffusion_engine_is_refused_not_dropped(team_users):
+    form = halftone_form(team_users.owner, team_users.team, files={"picture": upload()}, engine="diffusion",
+                         prompt="a fox")
+    assert not form.is_valid() and form.errors["picture"] == [uploads.PICTURE_NEEDS_HALFTONE]
+    assert make_form(team_users.owner, team_users.team, engine="diffusion").is_valid()  # no picture: fine

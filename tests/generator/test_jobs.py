@@ -583,3 +583,25 @@ def test_an_oserror_that_is_not_about_storage_keeps_its_own_words():
                            TimeoutError("timed out"), None)
     job.refresh_from_db()
     assert job.error == "The job failed twice (TimeoutError: timed out)."
+
+
+@pytest.mark.django_db
+def test_a_job_failed_by_its_dead_worker_sends_its_webhook(monkeypatch):
+    # Every other end (done, cancelled, timed out) sent generation.finished; this one ended the row directly, and an
+    # integrator waiting for the webhook waited for ever.
+    from types import SimpleNamespace
+
+    from rq.exceptions import AbandonedJobError
+
+    from campaigns import webhooks
+
+    sent = []
+    monkeypatch.setattr(webhooks, "generation_finished", lambda job: sent.append((job.pk, job.status)))
+    job = halftone_job()
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, AbandonedJobError,
+                           AbandonedJobError(), None)
+    job.refresh_from_db()
+    assert job.status == "failed" and "stopped unexpectedly, twice" in job.error and sent == [(job.pk, "failed")]
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, AbandonedJobError,
+                           AbandonedJobError(), None)
+    assert sent == [(job.pk, "failed")]  # an ended job is not ended, nor announced, again
