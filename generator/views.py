@@ -157,7 +157,7 @@ def scan_reliability(candidate: Candidate) -> str:
     """The scan check in one word for the card ("excellent"); the probability itself is one click away. The same
     words the engine ranked by (`ranking.scan_band`), so the order and the labels agree."""
     return ranking.scan_band(candidate.verdict == Candidate.Verdict.PASS, candidate.scan_probability,
-                             candidate.misread)
+                             candidate.misread, bool(verifier_models.scan_reasons(candidate)))
 
 
 def diffusion_estimate(user) -> str:

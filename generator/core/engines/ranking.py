@@ -40,14 +40,16 @@ EXCELLENT_SCAN = 0.9
 BANDS = ("excellent", "good", "poor")  # best first
 
 
-def scan_band(passed: bool, scan_probability: float, misread: bool = False) -> str:
+def scan_band(passed: bool, scan_probability: float, misread: bool = False, cautioned: bool = False) -> str:
     """The scan check in one word, as the generation page shows it: "excellent", "good" or "poor".
 
-    A misread or a failing verdict is never better than "poor", whatever the probability says.
+    A misread or a failing verdict is never better than "poor", whatever the probability says; a pass with a
+    reason to be careful (`cautioned`: the verdict's reasons, e.g. most of the error correction used, a narrow
+    quiet zone) is never better than "good", or the word would contradict the sentence beside it.
     """
     if misread or not passed:
         return "poor"
-    return "excellent" if scan_probability >= EXCELLENT_SCAN else "good"
+    return "excellent" if scan_probability >= EXCELLENT_SCAN and not cautioned else "good"
 
 
 @dataclass
@@ -269,7 +271,7 @@ def rank(candidates: list[RankedImage]) -> list[RankedImage]:
         aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
         faithful = likeness(c.fidelity_ssim, c.color_error)
         fidelity = float("-inf") if faithful is None else faithful
-        band = BANDS.index(scan_band(c.passed, c.scan.scan_probability, c.scan.misread))
+        band = BANDS.index(scan_band(c.passed, c.scan.scan_probability, c.scan.misread, bool(c.scan.reasons)))
         return (band, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
 
     ordered = sorted(candidates, key=key)

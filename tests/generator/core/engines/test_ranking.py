@@ -46,6 +46,15 @@ class TestRank:
         assert ranking.scan_band(True, ranking.EXCELLENT_SCAN) == "excellent"
         assert ranking.scan_band(True, 0.5) == "good"
 
+    def test_a_pass_with_a_reason_to_be_careful_is_good_not_excellent(self):
+        # The card said "excellent" beside "uses 75 % of its error correction, leaving little room".
+        caution = [{"code": "little_ec_left", "text": "The code uses 75 % of its error correction."}]
+        assert ranking.scan_band(True, 0.99, cautioned=True) == "good"
+        careful = candidate(0, True, 9.0, 0.99)
+        careful = replace(careful, scan=replace(careful.scan, reasons=caution))
+        ordered = ranking.rank([careful, candidate(1, True, 4.0, 0.95)])
+        assert [c.index for c in ordered] == [1, 0]  # the clean excellent one first, as the words say
+
     def test_without_aesthetic_scores_it_orders_by_likeness_colour_included(self):
         grey = replace(candidate(0, True, None, 0.99), fidelity_ssim=0.67, color_error=56.1)
         colour = replace(candidate(1, True, None, 0.99), fidelity_ssim=0.61, color_error=2.55)
