@@ -205,8 +205,10 @@ def stage_label(job: GenerationJob, silence: float | None = None) -> str:
     if job.cancel_requested and not job.is_finished:
         return "Cancelling"
     if silence is not None and silence > reconcile.SILENT_AFTER:
-        return (f"The worker has not answered for {seconds_in_words(silence)}: if it stopped, the job is re-queued "
-                f"automatically within a few minutes")
+        quiet = f"The worker has not answered for {seconds_in_words(silence)}"
+        if engine_status.live_workers() == []:  # re-queueing is a worker's upkeep: with none, nothing moves
+            return f"{quiet}, and no worker is running: the job is re-queued once one starts"
+        return f"{quiet}: if it stopped, the job is re-queued automatically within a few minutes"
     if job.stage == "done" and not job.is_finished:
         return "Storing the candidates"
     if job.stage:
@@ -218,6 +220,8 @@ def job_state(job: GenerationJob) -> dict:
     """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
     elapsed, eta = elapsed_and_eta(job)
     silence = reconcile.worker_silence(job)
+    if silence is not None and silence > reconcile.SILENT_AFTER:
+        eta = None  # a rate measured while the worker answered says nothing once it went quiet
     return {
         "id": job.pk,
         "status": job.status,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import django_rq
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
@@ -366,18 +368,24 @@ def leased():
 
 
 class TestStatus:
-    def test_it_says_when_the_running_jobs_worker_went_quiet(self, team_users, leased):
+    def test_it_says_when_the_running_jobs_worker_went_quiet(self, team_users, leased, monkeypatch):
+        from generator import engine_status
+
+        monkeypatch.setattr(engine_status, "live_workers", lambda: ["another worker's report"])
         job = leased(make_job(team_users.team, team_users.owner, status="running", stage="generating",
-                              progress=0.4))
+                              progress=0.4, started=timezone.now() - timedelta(seconds=100)))
         client = logged_in(team_users.viewer)
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
-        assert data["stage_label"] == "Drawing the candidates" and data["worker_silent"] < 5
+        assert data["stage_label"] == "Drawing the candidates" and data["worker_silent"] < 5 and data["eta"] > 0
         leased(job, ago=70)
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
-        assert 69 <= data["worker_silent"] <= 71
+        assert 69 <= data["worker_silent"] <= 71 and data["eta"] is None  # no time left measured from a quiet worker
         assert data["stage_label"].startswith("The worker has not answered for 70 s: if it stopped, the job is "
                                               "re-queued automatically")
         assert "re-queued automatically" in client.get(f"/generate/jobs/{job.pk}/").content.decode()
+        monkeypatch.setattr(engine_status, "live_workers", lambda: [])  # re-queueing is a worker's: none runs
+        assert client.get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == (
+            "The worker has not answered for 70 s, and no worker is running: the job is re-queued once one starts")
         django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # no lease, no RQ job: nothing claimed
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
