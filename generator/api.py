@@ -28,8 +28,8 @@ from rest_framework.response import Response
 from campaigns.models import Placement
 from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import images, logos, qr
-from generator.core.engines import parameters
-from generator.forms import field_for_message, range_kwargs
+from generator.core.engines import parameters, ranking
+from generator.forms import bounds_kwargs, field_for_message, range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
@@ -139,7 +139,14 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         extra_kwargs = {name: range_kwargs(name, label) for name, label in (
             ("steps", "Steps"), ("guidance_scale", "Guidance scale"), ("conditioning_scale", "Conditioning scale"),
             ("control_start", "Control start"), ("control_end", "Control end"), ("size", "Size"),
-            ("candidates_per_batch", "Candidates per batch"), ("seed", "Seed"))}
+            ("candidates_per_batch", "Candidates per batch"), ("seed", "Seed"))} | {
+            "max_batches": bounds_kwargs("The batch budget", 1, ranking.MAX_BATCH_BUDGET),
+            # Above 0, which a minimum cannot say: the core refuses 0 in its own words.
+            "strength": {
+                "max_value": 1.0,
+                "error_messages": {"max_value": "Strength must be above 0 and at most 1, got %(value)s."},
+                "help_text": "img2img: how much of the start (the code's control image) is repainted, above 0 and at "
+                             "most 1; empty: text to image."}}
         read_only_fields = [
             "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "result_message",
             "error", "created", "started", "finished", "queue_seconds", "generation_seconds", "scoring_seconds",

@@ -111,14 +111,16 @@ FORM_EXTRAS = {"csrfmiddlewaretoken"}
 MAX_UNKNOWN = 20
 
 
+# A serializer mixin that refuses fields it does not have (400, each under its name), rather than ignoring them: a
+# misspelt `stepz` would otherwise make a generation with the default steps, and answer 201.
+#
+# Read-only fields are known, so an object as GET answers it can be sent back with PUT. Checked before any other
+# validation, so a refused request costs nothing (a generation's rate is not asked, its picture not decoded); the
+# body's other field errors come in the same answer.
+#
+# A comment, not a docstring: the API schema describes a serializer by the first docstring of its classes, and this
+# one described every body that refuses unknown fields ("A serializer mixin...").
 class KnownFieldsOnly:
-    """A serializer mixin that refuses fields it does not have (400, each under its name), rather than ignoring them:
-    a misspelt `stepz` would otherwise make a generation with the default steps, and answer 201.
-
-    Read-only fields are known, so an object as GET answers it can be sent back with PUT. Checked before any other
-    validation, so a refused request costs nothing (a generation's rate is not asked, its picture not decoded); the
-    body's other field errors come in the same answer.
-    """
 
     def to_internal_value(self, data):
         unknown = {}

@@ -147,3 +147,15 @@ class TestFuzz:
     def test_it_never_answers_a_fuzzed_request_with_a_server_error(self, case, fuzz_objects):
         aim_at_real_objects(case, fuzz_objects)
         case.call_and_validate(checks=[not_a_server_error])
+
+
+def test_no_body_is_described_by_a_mixins_words(schema):
+    # Twenty bodies read "A serializer mixin that refuses fields it does not have...": the mixin's docstring.
+    described = {name: component.get("description", "") for name, component in schema["components"]["schemas"].items()}
+    assert not [name for name, text in described.items() if "mixin" in text.lower()]
+
+
+def test_the_generation_body_documents_the_ranges_it_enforces(schema):
+    fields = schema["components"]["schemas"]["GenerationRequest"]["properties"]
+    assert (fields["max_batches"]["minimum"], fields["max_batches"]["maximum"]) == (1, 8)
+    assert fields["strength"]["maximum"] == 1 and "above 0" in fields["strength"]["description"]

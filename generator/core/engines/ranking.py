@@ -37,6 +37,7 @@ SPLIT_VIEWS = 2
 # A passing candidate at or above this scan probability is "excellent", below it "good": the card's words and the
 # rank order both come from `scan_band`.
 EXCELLENT_SCAN = 0.9
+MAX_BATCH_BUDGET = 8  # batches a job may draw before giving up on a scannable code
 BANDS = ("excellent", "good", "poor")  # best first
 
 
@@ -73,8 +74,8 @@ class BestOfNConfig:
     def validate(self) -> None:
         if not 1 <= self.n <= 16:
             raise ValueError(f"Candidates per batch must be between 1 and 16, got {self.n}.")
-        if not 1 <= self.max_batches <= 8:
-            raise ValueError(f"The batch budget must be between 1 and 8, got {self.max_batches}.")
+        if not 1 <= self.max_batches <= MAX_BATCH_BUDGET:
+            raise ValueError(f"The batch budget must be between 1 and {MAX_BATCH_BUDGET}, got {self.max_batches}.")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"The scan threshold must be between 0 and 1, got {self.threshold}.")
         if self.seed is not None and not 0 <= self.seed < 2**32 - 16 * 8:
