@@ -183,8 +183,8 @@ class ScanEventAdmin(TeamScopedAdmin):
     list_display = ("time", "placement", "device_class", "os", "browser", "country", "rule", "is_bot")
     # Filters of fixed choices only, no date drill-down and no count of every row: over a million scans each
     # all-values filter, the date hierarchy and the full count read the whole table on every view (7-11 s).
-    list_filter = ("is_bot", "device_class")
-    search_fields = ("placement__slug", "placement__name", "=country", "=os")
+    list_filter = ("is_bot",)
+    search_fields = ("placement__slug", "placement__name", "=country", "=os", "=device_class")
     list_select_related = ("placement__campaign",)
     show_full_result_count = False
 

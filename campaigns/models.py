@@ -412,7 +412,8 @@ class ScanRollup(models.Model):
         # The dashboards' index: one dimension over a range of days for a campaign's or a team's thousands of
         # placements, read from the index alone on PostgreSQL (INCLUDE). Without it PostgreSQL read the whole table
         # for every card: 4-8 s for a team's overview at 5.9 M rollups, 0.4 s with it (bench/RESULTS.md).
-        indexes = [models.Index(fields=["dimension", "day", "placement"], include=["value", "scans", "visitors"],
+        indexes = [models.Index(fields=["dimension", "day", "placement"],
+                                include=["value", "scans", "visitors", "first_scan", "last_scan"],
                                 name="rollups_by_dimension_and_day")]
 
     def __str__(self) -> str:

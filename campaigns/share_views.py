@@ -108,7 +108,7 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     figures = stats.placement_figures(placements, days)
     rows = [(placement, figures[placement.pk]) for placement in listed]
     rows.sort(key=lambda row: (-row[1].scans, row[0].name))
-    ctx = {"campaign": campaign, "share": share, "rows": rows, **picker,
+    ctx = {"campaign": campaign, "share": share, **dashboard.comparison_page(rows, request.GET.get("page")), **picker,
            **dashboard.scan_cards(placements, days, campaign.team, shared=True)}
     return private(render(request, "campaigns/shared_report.html", ctx,
                           status=400 if picker["range_error"] else 200))

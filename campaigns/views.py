@@ -122,15 +122,17 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     rows = dashboard.comparison(listed, stats.placement_figures(placements, days),
                                 {placement.pk: placement.short_url(request) for placement in listed})
     editor = can_edit(request.user, campaign.team)
+    alerts = PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
+    shown_alerts = list(alerts.select_related("placement")[:dashboard.ALERTS_SHOWN])
     ctx = {
         "campaign": campaign,
-        "rows": rows,
+        **dashboard.comparison_page(rows, request.GET.get("page")),
         "top": dashboard.bars([(row.placement.name, row.figures.scans) for row in rows if row.figures.scans]
                               [:TOP_PLACEMENTS]),
         "can_edit": editor,
         "placement_form": PlacementForm(team=campaign.team) if editor and not campaign.archived else None,
-        "alerts": PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
-                                        .select_related("placement"),
+        "alerts": shown_alerts,
+        "alerts_more": alerts.count() - len(shown_alerts) if len(shown_alerts) == dashboard.ALERTS_SHOWN else 0,
         "destination_changes": history.latest(campaign),
         "backlog_note": scan_backlog.backlog().note(campaign.team.zone),
         "export_note": retention.export_gap(campaign.team, placements, days),

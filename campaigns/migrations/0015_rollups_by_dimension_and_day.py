@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='scanrollup',
-            index=models.Index(fields=['dimension', 'day', 'placement'], include=('value', 'scans', 'visitors'), name='rollups_by_dimension_and_day'),
+            index=models.Index(fields=['dimension', 'day', 'placement'], include=('value', 'scans', 'visitors', 'first_scan', 'last_scan'), name='rollups_by_dimension_and_day'),
         ),
     ]

@@ -372,9 +372,21 @@ class TestAtAMarketingTeamsVolume:
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/admin/campaigns/scanevent/").status_code == 200
         sql = " ".join(q["sql"] for q in queries.captured_queries)
-        for column in ('"os"', '"country"', '"rule"'):
+        for column in ('"os"', '"country"', '"rule"', '"device_class"'):
             assert f'DISTINCT "campaigns_scanevent".{column}' not in sql  # no all-values filter
         assert "django_datetime_trunc" not in sql.lower() and "date_trunc" not in sql.lower()  # no date drill-down
+
+    def test_a_teams_rows_are_scoped_by_a_join_not_a_list_of_every_id(self, client, staff_owner, both_teams):
+        # "id IN (SELECT id ...)" made PostgreSQL read every rollup's id for each page's count (3.6 s at 5.9 M).
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client.force_login(staff_owner)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get("/admin/campaigns/scanrollup/")
+        assert page.status_code == 200
+        sql = " ".join(q["sql"] for q in queries.captured_queries if "campaigns_scanrollup" in q["sql"])
+        assert sql and '"campaigns_scanrollup"."id" IN (SELECT' not in sql
 
     def test_a_changelist_of_alerts_costs_the_same_for_more_rows(self, client, staff_owner, both_teams):
         from django.db import connection
