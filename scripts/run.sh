@@ -68,6 +68,19 @@ start() {
     NAMES+=("$name")
 }
 
+# keep NAME CMD...: `start`, and start CMD again whenever it exits (a worker killed, or out of memory), so one
+# background service going down does not take the site down with it; Redis and the web server are not kept this way:
+# when either stops, everything stops.
+keep() {
+    local name=$1
+    shift
+    start "$name" bash -c 'while :; do
+        "$@" </dev/null
+        echo "run: $0 exited (status $?); starting it again in 5 s" >&2
+        sleep 5
+    done' "$name" "$@"
+}
+
 "$PY" manage.py migrate --noinput
 "$PY" manage.py collectstatic --noinput --verbosity 0
 login=$("$PY" manage.py qart_demo_user)
@@ -109,12 +122,12 @@ fi
 
 # One worker for both queues (generations; large print files on "default"); its class runs jobs in-process and keeps
 # the generation engine warm (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
-start worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
+keep worker "$PY" manage.py rqworker gpu default --worker-class generator.worker.GenerationWorker
 # Webhook deliveries: a light worker of their own; the scheduler runs their retries' back-off.
-start webhooks "$PY" manage.py rqworker webhooks --with-scheduler
+keep webhooks "$PY" manage.py rqworker webhooks --with-scheduler
 # The short link only buffers scans (this process's spool file in var/spool/ first, the Redis stream where it cannot
 # be written; QART_SCAN_BUFFER=stream the other way round); this stores them.
-start drainer "$PY" manage.py qart_drain_scans
+keep drainer "$PY" manage.py qart_drain_scans
 start web "$PY" manage.py runserver "$HOST:$PORT"
 
 for _ in $(seq 1 300); do
