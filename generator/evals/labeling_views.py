@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from generator.evals import sessions
 from generator.evals.forms import LabelingSessionForm
-from generator.models import LabelingItem, LabelingSession
+from generator.models import HumanScanResult, LabelingItem, LabelingSession
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, get_for_user_or_404, require_editor, staff_required
 from qartsite.models import Team
 from qartsite.numbers import whole
@@ -228,6 +228,8 @@ def hit(request: HttpRequest, token: str) -> HttpResponse:
         state = "not_shown"
     elif sessions.record_hit(item, agent) is not None:
         state = "recorded"
+    elif item.result_id and not HumanScanResult.objects.filter(pk=item.result_id, scanned=True).exists():
+        state = "marked_failed"  # "Could not scan" was pressed a while ago: the phone's read is not counted
     else:
         state = "already"
     return render(request, "generator/labeling/hit.html", {"state": state})

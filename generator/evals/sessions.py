@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import lru_cache
 from io import BytesIO
 from urllib.parse import urlsplit
@@ -27,6 +28,9 @@ from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingS
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
+# A phone's read this soon after "Could not scan" was pressed makes the label a scan: phones take a few seconds more
+# at times, and the labeler gave up just before.
+LATE_READ_SECONDS = 30
 MAX_ITEMS = 300  # a sitting of more than this is better split: people tire and the labels get worse
 TOKEN_TRIES = 5  # a shortened token may collide with another item's; a fresh one almost never does twice
 # What a code whose link does not fit carries instead (see `render_item`): plain text, which a phone shows and
@@ -229,7 +233,7 @@ def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
         claimed = LabelingItem.objects.filter(pk=item.pk, shown_at__isnull=False, hit_at__isnull=True,
                                               result__isnull=True).update(hit_at=now, hit_user_agent=user_agent)
         if not claimed:
-            return None
+            return late_read(item, user_agent, now)
         item.refresh_from_db()
         device, app, _ = phone_of(user_agent)
         session = item.session
@@ -240,6 +244,25 @@ def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
         )
         item.result = result
         item.save(update_fields=["result"])
+    return result
+
+
+def late_read(item: LabelingItem, user_agent: str, now) -> HumanScanResult | None:
+    """A phone that read the code within LATE_READ_SECONDS of "Could not scan" being pressed: the label becomes the
+    phone's scan, with a note saying so. None when the item has no such label (a scan already, or too late)."""
+    with transaction.atomic():
+        claimed = LabelingItem.objects.filter(
+            pk=item.pk, shown_at__isnull=False, hit_at__isnull=True, result__scanned=False,
+            result__created__gte=now - timedelta(seconds=LATE_READ_SECONDS),
+        ).update(hit_at=now, hit_user_agent=user_agent)
+        if not claimed:
+            return None
+        item.refresh_from_db()
+        result, (device, app, _) = item.result, phone_of(user_agent)
+        result.scanned, result.seconds = True, round((now - item.shown_at).total_seconds(), 2)
+        result.device, result.app = result.device or device, result.app or app
+        result.notes = " ".join(filter(None, [result.notes, "Read by the phone just after “Could not scan”."]))
+        result.save(update_fields=["scanned", "seconds", "device", "app", "notes"])
     return result
 
 

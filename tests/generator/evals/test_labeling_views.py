@@ -318,6 +318,33 @@ class TestPhoneHit:
         assert "Already recorded" in response.content.decode()
         assert HumanScanResult.objects.count() == 1 and HumanScanResult.objects.get().device == "iPhone"
 
+    def test_a_read_just_after_could_not_scan_makes_the_label_a_scan(self, cast, session):
+        # The phone was told "Already recorded ... counted" while the label stayed "not scanned".
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        client = logged_in(cast.owner)
+        item, _ = run_page(client, session)
+        client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label", {"outcome": "failed", "seconds": "9",
+                                                                            "notes": "gave up"})
+        response = Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{item.token}")
+        assert "Scanned — recorded" in response.content.decode()
+        result = HumanScanResult.objects.get()
+        assert result.scanned and result.device == "iPhone" and result.notes.startswith("gave up Read by the phone")
+        assert "Already recorded" in Client(HTTP_USER_AGENT=PIXEL).get(f"/l/{item.token}").content.decode()
+
+        second, _ = run_page(client, session)  # the next item; a read long after: said plainly, not counted
+        assert second.pk != item.pk
+        client.post(f"/evals/labeling/{session.pk}/items/{second.pk}/label", {"outcome": "failed", "seconds": "9"})
+        label = HumanScanResult.objects.get(labeling_item=second)
+        HumanScanResult.objects.filter(pk=label.pk).update(
+            created=timezone.now() - timedelta(seconds=sessions.LATE_READ_SECONDS + 5))
+        response = Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{second.token}")
+        assert "Recorded as “Could not scan”" in response.content.decode()
+        label.refresh_from_db()
+        assert not label.scanned
+
     def test_it_answers_an_unknown_token_with_the_friendly_404(self, db):
         response = Client(HTTP_USER_AGENT=IPHONE).get("/l/NoSuchToken1")
         assert response.status_code == 404 and "couldn't find that page" in response.content.decode()
