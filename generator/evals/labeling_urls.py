@@ -1,5 +1,5 @@
 """Routes of human scan labeling: the one-time links phones open (`/l/<token>`); the staff pages are under
-/evals/labeling/ (generator/eval_urls.py)."""
+/evals/labeling/ (generator/evals/urls.py)."""
 
 from __future__ import annotations
 

@@ -190,8 +190,9 @@ class Command(BaseCommand):
             "weights: " + ", ".join([f"bias {result.model.bias:.4f}"]
                                     + [f"{name} {w:.4f}" for name, w in result.model.weights]),
             f"stored as verifier model #{row.pk}: "
-            + ("active, every job now uses it" if row.is_active else "not active (activate it in the admin, or "
-                                                                     "run again with --activate)"),
+            + ("active, every job now uses it" if row.is_active else "not active (activate this row in the admin's "
+                                                                     "verifier models: running this again stores "
+                                                                     "another)"),
         ]
         return "\n".join(lines)
 
