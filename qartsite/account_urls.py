@@ -19,6 +19,7 @@ urlpatterns = [
     path("team/<int:team_id>/invitations/<int:invitation_id>/withdraw/", accounts.invitation_withdraw,
          name="invitation_withdraw"),
     path("invite/<str:token>/", accounts.accept_invitation, name="invitation"),
+    path("logout/", accounts.logout, name="logout"),  # Django's, asking first on a GET
     path("password_reset/", accounts.password_reset, name="password_reset"),  # Django's, with a rate
     # Django's, lifting a sign-in lockout of the account once its new password is set
     path("reset/<uidb64>/<token>/", accounts.ResetPasswordConfirm.as_view(), name="password_reset_confirm"),

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.views import PasswordResetConfirmView, PasswordResetView
+from django.contrib.auth.views import LogoutView, PasswordResetConfirmView, PasswordResetView
 from django.core.mail import BadHeaderError, send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -69,6 +69,18 @@ class ResetPasswordConfirm(PasswordResetConfirmView):
         response = super().form_valid(form)
         axes_reset(username=form.user.get_username())
         return response
+
+
+django_logout = LogoutView.as_view()
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def logout(request: HttpRequest) -> HttpResponse:
+    """Django's sign-out (a POST, with its CSRF token); a GET (a typed address, an old bookmark) asks first, where
+    Django answered an empty 405."""
+    if request.method == "POST":
+        return django_logout(request)
+    return render(request, "registration/logout_confirm.html")
 
 
 def expiry_cutoff() -> datetime:

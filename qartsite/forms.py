@@ -41,6 +41,11 @@ class MemberRoleForm(forms.Form):
 
 class TeamSettingsForm(forms.ModelForm):
     time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text)
+    # Its one lower bound: the model field's own "at least 0" (a positive integer) answered -1 before the 30.
+    scan_retention_days = forms.IntegerField(
+        required=False, min_value=Team.MIN_RETENTION_DAYS, max_value=Team.MAX_RETENTION_DAYS,
+        label=Team._meta.get_field("scan_retention_days").verbose_name.capitalize(),
+        help_text=Team._meta.get_field("scan_retention_days").help_text)
 
     class Meta:
         model = Team

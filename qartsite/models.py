@@ -50,6 +50,7 @@ class Team(models.Model):
     # Retention below this would leave the drainer unable to tell a late scan's visitor from a new one (it looks
     # at the day's stored scans), and people little time to export.
     MIN_RETENTION_DAYS = 30
+    MAX_RETENTION_DAYS = 3660
 
     name = models.CharField(max_length=120, validators=[validate_team_name])
     created = models.DateTimeField(auto_now_add=True)
@@ -58,7 +59,8 @@ class Team(models.Model):
         max_length=64, default="UTC", validators=[validate_time_zone],
         help_text="Dashboards count days in this zone (scans after midnight here belong to the next day).")
     scan_retention_days = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(MIN_RETENTION_DAYS), MaxValueValidator(3660)],
+        null=True, blank=True,
+        validators=[MinValueValidator(MIN_RETENTION_DAYS), MaxValueValidator(MAX_RETENTION_DAYS)],
         verbose_name="keep raw scans for (days)",
         help_text="Single scan events older than this are deleted each day; the daily counts on the dashboards "
                   "are kept. Empty: keep them all.")
