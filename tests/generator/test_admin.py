@@ -461,3 +461,25 @@ class TestAtATeamsVolume:
         client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
         page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
         assert 'name="placement"' in page and "P29</option>" not in page  # a raw id field, not a 30-option select
+
+
+@pytest.mark.django_db
+def test_a_job_whose_candidates_people_labelled_is_not_deleted_with_its_labels(client, team_users):
+    # Deleting a job took its 26 labels along: the verifier's only ground truth, gone in one click.
+    from django.db.models import RestrictedError
+
+    from tests.generator.test_api import make_job
+
+    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    session = LabelingSession.objects.create(name="sitting", team=team_users.team)
+    label = HumanScanResult.objects.create(session=session, candidate=job.candidates.first(), scanned=True)
+    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+    page = client.get(f"/admin/generator/generationjob/{job.pk}/delete/").content.decode()
+    assert "would require deleting the following protected related objects" in page
+    assert "a person's scan label of it" in page and "printed as its artwork" not in page
+    client.post(f"/admin/generator/generationjob/{job.pk}/delete/", {"post": "yes"})
+    assert GenerationJob.objects.filter(pk=job.pk).exists() and HumanScanResult.objects.filter(pk=label.pk).exists()
+    with pytest.raises(RestrictedError):
+        job.delete()
+    team_users.team.delete()  # a team deleted as a whole takes its sessions' labels along
+    assert not HumanScanResult.objects.filter(pk=label.pk).exists()
