@@ -47,6 +47,8 @@ class LabelingSessionForm(forms.Form):
         elif source == "sweep":
             candidates = self._by_sweep(team, data.get("sweep"))
         else:
+            if "count" in self.errors:
+                return data  # its own message (out of range, not a number) says it
             if not data.get("count"):
                 raise forms.ValidationError({"count": "Say how many candidates to draw."})
             candidates = team_candidates(team).order_by("?")[: data["count"]]

@@ -21,7 +21,14 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from generator.evals import sessions
 from generator.evals.forms import LabelingSessionForm
 from generator.models import HumanScanResult, LabelingItem, LabelingSession
-from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, get_for_user_or_404, require_editor, staff_required
+from qartsite.access import (
+    VIEWERS_CANNOT_CHANGE,
+    can_edit,
+    editable_teams,
+    get_for_user_or_404,
+    require_editor,
+    staff_required,
+)
 from qartsite.models import Team
 from qartsite.numbers import whole
 from qartsite.responses import plain_400
@@ -74,7 +81,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
     )
     ctx = {"sessions": listed, "form": form, "can_create": can_create,
            "several_teams": Team.for_user(request.user).count() > 1}
-    return render(request, "generator/labeling/session_list.html", ctx)
+    return render(request, "generator/labeling/session_list.html", ctx, status=400 if form.errors else 200)
 
 
 @staff_required
@@ -192,16 +199,18 @@ def item_label(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse | Ht
 @require_safe
 def session_done(request: HttpRequest, pk: int) -> HttpResponse:
     session = session_or_404(request, pk)
-    results = session.results.all()
     total, labelled = session.items.count(), sessions.labelled_count(session)
     ctx = {
         "session": session,
         "total": total,
         "labelled": labelled,
         "remaining": total - labelled,
-        "scanned": results.filter(scanned=True).count(),
+        # Through the session's items, as `labelled` counts: a label added in the admin beside them is not one of
+        # this sitting's answers (it made "8 scanned" of "14 labelled" read as more than were).
+        "scanned": session.items.filter(result__scanned=True).count(),
         "by_phone": session.items.filter(hit_at__isnull=False).count(),
-        "first_unlabelled": sessions.next_item(session),
+        # Offered only to those who may label: a viewer's button answered 403.
+        "first_unlabelled": sessions.next_item(session) if can_edit(request.user, session.team) else None,
     }
     return render(request, "generator/labeling/done.html", ctx)
 

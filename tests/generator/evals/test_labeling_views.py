@@ -125,6 +125,12 @@ class TestSessionList:
         assert session.items.count() == 3
         assert set(session.candidates.values_list("job__team", flat=True)) == {cast.team.pk}
 
+    def test_a_count_out_of_range_gets_its_one_message(self, cast):
+        response = logged_in(cast.owner).post("/evals/labeling/", {
+            "name": "Big", "team": cast.team.pk, "source": "random", "count": 301, "display_size_px": 300})
+        assert response.status_code == 400 and response.context["form"].errors["count"] == [
+            "Ensure this value is less than or equal to 300."]  # not also "Say how many candidates to draw."
+
     def test_it_explains_job_ids_it_cannot_use(self, cast):
         theirs = make_job(cast.other_team, cast.outsider)
         client = logged_in(cast.teammate)
@@ -145,7 +151,7 @@ class TestSessionList:
         job = make_job(cast.team, cast.owner)
         response = logged_in(cast.outsider).post("/evals/labeling/", {
             "name": "Steal", "team": cast.team.pk, "source": "jobs", "jobs": str(job.pk), "display_size_px": 300})
-        assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+        assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
         assert not LabelingSession.objects.exists()
 
     def test_it_lets_viewers_look_but_not_create(self, cast):
@@ -404,6 +410,19 @@ class TestButtons:
         assert response.status_code == 302 and response["Location"] == f"/evals/labeling/{session.pk}/done/"
         html = client.get(response["Location"]).content.decode()
         assert "Done: Friday" in html and f"/evals/alignment/?session={session.pk}" in html
+
+
+    def test_the_done_page_counts_the_sittings_answers_and_offers_labeling_to_labelers_only(self, cast, session):
+        client = logged_in(cast.owner)
+        item, _ = run_page(client, session)
+        client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label", {"outcome": "scanned"})
+        other = session.items.exclude(pk=item.pk).first()  # a label added in the admin, beside the items
+        HumanScanResult.objects.create(session=session, candidate=other.candidate, scanned=True)
+        html = client.get(f"/evals/labeling/{session.pk}/done/").content.decode()
+        assert '<span class="tile-num">1</span><span class="tile-label">scanned</span>' in html
+        assert "remaining code" in html
+        viewer_page = logged_in(cast.viewer).get(f"/evals/labeling/{session.pk}/done/").content.decode()
+        assert "remaining code" not in viewer_page  # the button answered a viewer with 403
 
 
 class TestAlignmentPage:
