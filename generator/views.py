@@ -128,6 +128,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "gallery": Prompt.objects.for_user(request.user).select_related("team")[:GALLERY_SIZE],
         "engine": engine_status.page_status(),
         "diffusion_estimate": diffusion_estimate(request.user),
+        "halftone_estimate": halftone_estimate(request.user),
         "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,
@@ -160,14 +161,27 @@ def scan_reliability(candidate: Candidate) -> str:
                              candidate.misread, bool(verifier_models.scan_reasons(candidate)))
 
 
+def last_took(user, engine: str) -> str:
+    """" The last one here took 14 s." for the user's teams' last finished job of `engine`, or ""."""
+    last = (GenerationJob.objects.for_user(user)
+            .filter(engine=engine, status=GenerationJob.Status.DONE, total_seconds__isnull=False)
+            .order_by("-finished", "-pk").first())
+    return f" The last one here took {seconds_in_words(last.total_seconds)}." if last else ""
+
+
+def halftone_estimate(user) -> str:
+    """The halftone engine's time, said before a job is submitted: about a second a candidate on a CPU core (each is
+    verified against phone-like captures, and strengthened until it passes: bench/RESULTS.md), and the last such
+    job of the user's teams."""
+    measured = last_took(user, GenerationJob.Engine.HALFTONE)
+    return f"About a second per candidate on the CPU; you can follow it live.{measured}"
+
+
 def diffusion_estimate(user) -> str:
     """An honest time for a diffusion job, said before it is submitted: seconds on a ready GPU worker, minutes
     without one, with the last such job of the user's teams as the measure when there is one."""
     workers = engine_status.live_workers() or []
-    last = (GenerationJob.objects.for_user(user)
-            .filter(engine=GenerationJob.Engine.DIFFUSION, status=GenerationJob.Status.DONE,
-                    total_seconds__isnull=False).order_by("-finished", "-pk").first())
-    measured = f" The last one here took {seconds_in_words(last.total_seconds)}." if last else ""
+    measured = last_took(user, GenerationJob.Engine.DIFFUSION)
     if any(w.gpu and w.state == "ready" for w in workers):
         return f"Usually under a minute on the GPU worker; you can follow it live.{measured}"
     # A CPU-only server runs the diffusion steps on its cores: minutes, and noise with the tiny test model.

@@ -875,6 +875,14 @@ class TestEngineFit:
         assert "No GPU worker is ready: on the CPU this takes several minutes." in html
         assert "The last one here took 5 min 36 s." in html and "7 s" not in html
 
+    def test_the_halftone_estimate_says_about_a_second_a_candidate_and_the_last_job(self, team_users):
+        # It said half a second; candidates strengthened to survive phone-like captures take about a second each.
+        make_job(team_users.team, team_users.owner, status="done", total_seconds=12.0, engine="halftone")
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        halftone = re.search(r'data-engine-part="halftone">(About[^<]*)</span>', html).group(1)
+        assert halftone == ("About a second per candidate on the CPU; you can follow it live. The last one here took "
+                            "12 s.")
+
     def test_it_promises_under_a_minute_only_with_a_ready_gpu_worker(self, team_users, monkeypatch):
         from generator.engine_status import WorkerReport
 
