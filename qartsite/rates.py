@@ -84,28 +84,28 @@ class PasswordResetThrottle(ClientRateThrottle):
     default_rate = "5/hour"
 
 
-class PasswordResetAddressThrottle(ClientRateThrottle):
-    """Password reset e-mails asked for one address, from anywhere: a mailbox is not flooded from many networks.
-    Counted whether or not an account has the address, so the answer tells nothing about accounts."""
+class AddressThrottle(ClientRateThrottle):
+    """E-mails to one address (the form's `email`), from anywhere, counted by the address's hash: a mailbox is not
+    flooded from many networks. Subclasses set `scope` and `default_rate`."""
+
+    def ident(self, request: HttpRequest) -> str:
+        address = request.POST.get("email", "").strip().lower()
+        return hashlib.sha256(address.encode()).hexdigest()
+
+
+class PasswordResetAddressThrottle(AddressThrottle):
+    """Password reset e-mails asked for one address. Counted whether or not an account has the address, so the
+    answer tells nothing about accounts."""
 
     scope = "password_reset_addresses"
     default_rate = "3/hour"
 
-    def ident(self, request: HttpRequest) -> str:
-        address = request.POST.get("email", "").strip().lower()
-        return hashlib.sha256(address.encode()).hexdigest()
 
-
-class InvitationAddressThrottle(ClientRateThrottle):
-    """Invitation e-mails sent to one address, by any team: an owner re-sending, or several teams, cannot flood a
-    mailbox."""
+class InvitationAddressThrottle(AddressThrottle):
+    """Invitation e-mails sent to one address, by any team: an owner re-sending, or several teams."""
 
     scope = "invitation_addresses"
     default_rate = "3/hour"
-
-    def ident(self, request: HttpRequest) -> str:
-        address = request.POST.get("email", "").strip().lower()
-        return hashlib.sha256(address.encode()).hexdigest()
 
 
 class InvitationTeamThrottle(ClientRateThrottle):
