@@ -154,8 +154,12 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
     def link_for(placement: Placement) -> str:
         return placement.short_url(request)
 
+    room = bulk_generation.room_for(campaign)
+    offered = bulk_generation.placements_to_generate(campaign)
+    # Ticked: as many as can start now (all of them, with no rate): a page whose every box was ticked past the
+    # team's room was refused as it came, and left a hundred boxes to untick by hand.
     chosen = PlacementChoiceForm(request.POST or None, campaign=campaign,
-                                 initial={"placements": bulk_generation.placements_to_generate(campaign)})
+                                 initial={"placements": offered if room is None else offered[:room]})
     form = GenerationForm(request.user, link_for=link_for, earlier=False)
     status, problem = 200, ""
     if campaign.archived:
@@ -190,5 +194,8 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
         form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
     others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]
     ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
-           "fields": [form[name] for name in GENERATION_FIELDS], "room": bulk_generation.room_for(campaign)}
+           "fields": [form[name] for name in GENERATION_FIELDS], "room": room,
+           # Said again at the top: under its field it sat below every placement's box, thousands of pixels down.
+           "field_errors": [(form[name], message) for name in GENERATION_FIELDS
+                            for message in form.errors.get(name, [])]}
     return render(request, "campaigns/bulk_generate.html", ctx, status=status)

@@ -32,6 +32,8 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # is de-duplicated per placement and local day (the visitor key changes daily, as Bitly and Dub count per link), and
 # a campaign's or a range's figure is the sum of those, so one person who scans two placements counts twice.
 UNIQUE_COUNTED = "counted once a day per placement"
+UNIQUE_COUNTED_ONE = "counted once a day"  # on one placement's page
+UNIQUE_EXPLAINED_ONE = "Someone who scans this code on two days counts twice."
 UNIQUE_EXPLAINED = ("Each person is counted once a day on each placement they scan, and these counts are added "
                     "up: someone who scans two placements, or on two days, counts more than once.")
 # Device classes as `campaigns.links.describe_agent` stores them, as people read them.

@@ -253,6 +253,8 @@ def placement_page(request: HttpRequest, placement: Placement,
         **picker,
         "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)
         **dashboard.scan_cards(just_this, days, team),
+        # One placement: its unique visitors need no word on adding placements up.
+        "unique_counted": stats.UNIQUE_COUNTED_ONE, "unique_explained": stats.UNIQUE_EXPLAINED_ONE,
     }
     status = 202 if making else refusal.status if refusal else 400 if picker["range_error"] else 200
     return render(request, "campaigns/placement_detail.html", ctx, status=status)

@@ -169,6 +169,8 @@ class TestGenerateAll:
         client = as_user(team_users.owner)
         page = client.get(f"/campaigns/{campaign.pk}/generate/")
         assert "2 generations can start now" in page.content.decode()
+        # Ticked as it comes: as many as can start (every box ticked was refused as it came)
+        assert [p.name for p in page.context["chosen"]["placements"].initial] == ["A flyer", "B screen"]
         response = client.post(f"/campaigns/{campaign.pk}/generate/", {**SHARED, "placements": [p.pk for p in three]})
         assert response.status_code == 429
         assert "Only 2 of the 3 generations can start now" in response.content.decode()
@@ -204,6 +206,8 @@ class TestGenerateAll:
         assert response.status_code == 400
         assert response.context["form"].errors["picture"] == [uploads.NEEDS_UPLOAD]
         assert "earlier candidate" not in response.content.decode()
+        top = response.content.decode().split("data-field-errors>")[1].split("</ul>")[0]  # said at the top too
+        assert uploads.NEEDS_UPLOAD in top and 'href="#id_picture"' in top
         response = client.post(url, {**body, "earlier_candidate": "1"})
         assert response.context["form"].errors["picture"] == [uploads.NEEDS_UPLOAD]
         assert enqueued == [] and GenerationJob.objects.count() == 0

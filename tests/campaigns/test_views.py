@@ -374,13 +374,17 @@ class TestCampaignPage:
     def test_it_says_unique_visitors_are_counted_once_a_day_per_placement(self, client, team_users, campaign,
                                                                           placement, scans):
         client.force_login(team_users.viewer)
-        for url in ("/campaigns/", f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"):
+        for url in ("/campaigns/", f"/campaigns/{campaign.pk}/"):
             html = body(client.get(url))
             assert "(a day's)" not in html
             # the daily table's head and small print on every page; the tiles and the Unique columns where shown
             assert '<abbr title="Unique visitors, counted once a day per placement. Each person is counted once a ' \
                    'day on each placement they scan' in html
             assert "Unique visitors are counted once a day per placement." in html
+        # One placement's page says it of that placement alone: nothing is added up there.
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "Unique visitors are counted once a day. Someone who scans this code on two days counts twice." in html
+        assert "per placement" not in html
         for url in ("/campaigns/", f"/campaigns/{campaign.pk}/"):
             html = body(client.get(url))
             tile = re.search(r'data-tile="unique">\d+</span><span class="tile-label">(.*?)</div>', html, re.S).group(1)
