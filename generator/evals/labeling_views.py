@@ -156,8 +156,8 @@ def item_shown(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse:
     return JsonResponse(item_state(session, item))
 
 
-def parse_label(post) -> tuple[bool | None, float | None, int | None, str]:
-    """(scanned, seconds, vote, notes) from the labeling page's POST; ValueError with a message otherwise."""
+def parse_label(post) -> tuple[bool | None, float | None, int | None, str, str]:
+    """(scanned, seconds, vote, notes, device) from the labeling page's POST; ValueError with a message otherwise."""
     outcome = post.get("outcome", "")
     if outcome not in ("scanned", "failed", ""):
         raise ValueError("outcome must be “scanned”, “failed” or empty")
@@ -176,7 +176,7 @@ def parse_label(post) -> tuple[bool | None, float | None, int | None, str]:
     scanned = {"scanned": True, "failed": False}.get(outcome)
     if scanned is None and not vote and not notes:
         raise ValueError("nothing to record: press scanned, could not scan, a thumb, or write a note")
-    return scanned, seconds, VOTES.get(vote), notes
+    return scanned, seconds, VOTES.get(vote), notes, post.get("device", "").strip()[:80]
 
 
 @staff_required
@@ -187,8 +187,8 @@ def item_label(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse | Ht
     if sessions.scan_mode(item) == "hidden":  # nobody could have scanned or seen it: a label would be made up
         return plain_400("This code is not shown (a scan would count in its campaign): skip it.")
     try:
-        scanned, seconds, vote, notes = parse_label(request.POST)
-        sessions.record_label(item, request.user, scanned, seconds, vote, notes)
+        scanned, seconds, vote, notes, device = parse_label(request.POST)
+        sessions.record_label(item, request.user, scanned, seconds, vote, notes, device)
     except ValueError as exc:
         return plain_400(str(exc))
     item.refresh_from_db()

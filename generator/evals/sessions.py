@@ -260,14 +260,14 @@ def late_read(item: LabelingItem, user_agent: str, now) -> HumanScanResult | Non
         item.refresh_from_db()
         result, (device, app, _) = item.result, phone_of(user_agent)
         result.scanned, result.seconds = True, round((now - item.shown_at).total_seconds(), 2)
-        result.device, result.app = result.device or device, result.app or app
+        result.device, result.app = device or result.device, app or result.app  # the phone that read it
         result.notes = " ".join(filter(None, [result.notes, "Read by the phone just after “Could not scan”."]))
         result.save(update_fields=["scanned", "seconds", "device", "app", "notes"])
     return result
 
 
 def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float | None,
-                 aesthetic_vote: int | None, notes: str) -> HumanScanResult:
+                 aesthetic_vote: int | None, notes: str, device: str = "") -> HumanScanResult:
     """Record what the labeler pressed; an item with a result (a phone hit) has it amended, never doubled.
 
     Args:
@@ -278,6 +278,7 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
         seconds: how long the item was on screen when they pressed it.
         aesthetic_vote: -1, 1 or None.
         notes: free text, appended to any already there.
+        device: the phone the labeler says they use ("" when not said); a phone's own hit keeps the device it named.
 
     Returns:
         The item's `HumanScanResult`.
@@ -300,6 +301,8 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
             result.aesthetic_vote = aesthetic_vote
         if notes:
             result.notes = f"{result.notes}\n{notes}".strip()
+        if device and not result.device:
+            result.device = device
         result.save()
         if item.result_id is None:
             item.result = result

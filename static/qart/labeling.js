@@ -9,6 +9,16 @@
   const error = document.getElementById("error");
   const elapsed = document.getElementById("elapsed");
   const notes = document.getElementById("notes");
+  // The phone being used, for the buttons' answers (a phone's own hit names itself): remembered in this browser, so
+  // a sitting's failures count under that phone in the alignment's breakdown rather than "unknown device".
+  const phone = document.getElementById("phone");
+  const PHONE_KEY = "qart-labeling-phone";
+  if (phone) {
+    try { phone.value = window.localStorage.getItem(PHONE_KEY) || ""; } catch (e) { /* storage off: type it */ }
+    phone.addEventListener("change", function () {
+      try { window.localStorage.setItem(PHONE_KEY, phone.value.trim()); } catch (e) { /* kept for this page */ }
+    });
+  }
   const POLL_MS = 1000;
   const ADVANCE_MS = 1200; // long enough to read "Scanned on …", short enough to keep the rhythm
   let shownAt = performance.now();
@@ -72,7 +82,8 @@
   async function record(outcome) {
     if (leaving) return;
     try {
-      const s = await post(root.dataset.labelUrl, {outcome: outcome, seconds: seconds(), vote: vote, notes: notes.value});
+      const s = await post(root.dataset.labelUrl, {outcome: outcome, seconds: seconds(), vote: vote, notes: notes.value,
+                                                   device: phone ? phone.value.trim() : ""});
       vote = "";
       notes.value = "";
       advance(s);
@@ -94,7 +105,7 @@
     button.addEventListener("click", function () { toggleVote(button.dataset.vote); });
   }
   document.addEventListener("keydown", function (event) {
-    if (event.target === notes || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target === notes || event.target === phone || event.ctrlKey || event.metaKey || event.altKey) return;
     const keys = {s: "scanned", f: "failed", u: "vote-up", d: "vote-down", ArrowLeft: "back", ArrowRight: "skip"};
     const target = document.getElementById(keys[event.key] || "");
     if (target) {

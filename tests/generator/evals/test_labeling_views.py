@@ -380,6 +380,19 @@ class TestButtons:
         assert (result.scanned, result.seconds, result.aesthetic_vote, result.notes) == (False, 12.5, -1, "glare")
         assert result.labeler == cast.teammate
 
+    def test_a_button_answer_carries_the_phone_the_labeler_names(self, cast, session):
+        # Button answers had no device: every failure fell under "unknown device" in the alignment's breakdown.
+        client = logged_in(cast.owner)
+        item, page = run_page(client, session)
+        assert 'id="phone"' in page
+        client.post(f"/evals/labeling/{session.pk}/items/{item.pk}/label",
+                    {"outcome": "failed", "seconds": "8", "device": "  Pixel 8 "})
+        assert HumanScanResult.objects.get().device == "Pixel 8"
+        second, _ = run_page(client, session)
+        Client(HTTP_USER_AGENT=IPHONE).get(f"/l/{second.token}")  # a phone's own hit names itself: kept
+        client.post(f"/evals/labeling/{session.pk}/items/{second.pk}/label", {"vote": "up", "device": "Pixel 8"})
+        assert HumanScanResult.objects.get(labeling_item=second).device == "iPhone"
+
     def test_it_amends_a_phone_hit_with_a_vote_instead_of_adding_a_row(self, cast, session):
         client = logged_in(cast.owner)
         item, _ = run_page(client, session)
