@@ -302,7 +302,7 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
             url, rule = rules.choose(url, visit.described[1], visit.visitor_key, visit.now.timestamp())
         if counted:
             record_scan(request, placement_id, visit, rule)
-    if links.is_speculative(request.META):
+    if counted and links.is_speculative(request.META):
         # Declined (recorded above as a bot): a browser that loaded the link ahead would show its copy when the
         # person opens it, and that visit would never reach us. A non-2xx answer makes it fetch again then.
         response = HttpResponse(status=503)

@@ -12,7 +12,6 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
 from generator import jobs, verifier_models
@@ -78,9 +77,10 @@ class CandidateInline(TeamScopedInline):
 
 
 class KeepsPrintedArtwork:
-    """Deleting a job or candidate that a placement prints as its artwork, or that people labelled, is refused
-    (`Placement.artwork` and `HumanScanResult.candidate` are RESTRICT); the confirmation page names what keeps it and
-    says what to do."""
+    """Deleting a job or candidate that a placement prints as its artwork (`Placement.artwork` is RESTRICT), or that
+    people labelled, is refused; the confirmation page names what keeps it and says what to do. Labels are kept here
+    rather than by the database: a team deleted as a whole, or a retried job's partial candidates, take theirs
+    along."""
 
     def get_deleted_objects(self, objs, request):
         to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -88,11 +88,15 @@ class KeepsPrintedArtwork:
             # Django would list the placements as objects this user may not delete (only superusers delete
             # placements), which hides the reason. Nothing is deleted while anything is protected.
             perms_needed = set()
-            label = f"{capfirst(HumanScanResult._meta.verbose_name)}:"  # how the entries name a label
-            protected = [format_html("{}: a person's scan label of it, the verifier's ground truth. Delete the label "
-                                     "first if it must go.", entry) if str(entry).startswith(label) else
-                         format_html("{}: printed as its artwork. Choose other artwork for it first.", entry)
+            protected = [format_html("{}: printed as its artwork. Choose other artwork for it first.", entry)
                          for entry in protected]
+        via = "candidate__job__in" if self.model is GenerationJob else "candidate__in"
+        labels = HumanScanResult.objects.filter(**{via: objs}).select_related("candidate")
+        if labels:
+            # A job's deletion took its labels along: the verifier's only ground truth, gone in one click.
+            perms_needed = set()
+            protected = [*protected, *(format_html("{}: a person's scan label of it, the verifier's ground truth. "
+                                                   "Delete the label first if it must go.", label) for label in labels)]
         return to_delete, model_count, perms_needed, protected
 
 

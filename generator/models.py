@@ -294,9 +294,10 @@ class HumanScanResult(models.Model):
 
     session = models.ForeignKey(LabelingSession, on_delete=models.CASCADE, null=True, blank=True,
                                 related_name="results")
-    # RESTRICT: people's labels are the verifier's only ground truth, so deleting the job or candidate they judged
-    # is refused (the admin names them); a team or session deleted as a whole takes its labels along.
-    candidate = models.ForeignKey(Candidate, on_delete=models.RESTRICT, null=True, blank=True,
+    # The admin refuses to delete a job or candidate people labelled (`generator.admin.KeepsPrintedArtwork`): labels
+    # are the verifier's only ground truth. A team or session deleted as a whole, or a retried job's partial
+    # candidates, take theirs along.
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, null=True, blank=True,
                                   related_name="human_scans")
     # Labels imported from a spreadsheet name an image file that may not be a stored candidate.
     image_name = models.CharField(max_length=255, blank=True)

@@ -411,6 +411,16 @@ class InvitationAdmin(TeamScopedAdmin):
         qs = super().get_queryset(request)
         return qs if request.user.is_superuser else qs.filter(team__in=owned_teams(request.user))
 
+    def get_readonly_fields(self, request, obj=None):
+        # Its sender is whoever saves it (`save_model`): naming another owner kept an invitation alive after its real
+        # sender was removed, since an invitation is only as good as its sender's ownership (qartsite.members).
+        return (*super().get_readonly_fields(request, obj), "invited_by", "accepted")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.invited_by = request.user
+        super().save_model(request, obj, form, change)
+
 
 # The admins that Django and the packages register by themselves, replaced by scoped ones.
 

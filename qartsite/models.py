@@ -89,7 +89,8 @@ class Team(models.Model):
 def named(queryset: models.QuerySet) -> models.QuerySet:
     """`queryset` with the relations its objects' names read joined in (a model's `str_related`): a select box or a
     filter names thousands of them, one query each otherwise."""
-    return queryset.select_related(*getattr(queryset.model, "str_related", ()))
+    related = getattr(queryset.model, "str_related", ())
+    return queryset.select_related(*related) if related else queryset  # a bare select_related() follows every key
 
 
 class TeamOwnedQuerySet(models.QuerySet):

@@ -26,7 +26,13 @@ PORT=${PORT:-8000}
 # HOST=0.0.0.0 makes the site reachable from other machines, phones on the same Wi-Fi included (labeling sessions);
 # add the machine's address to ALLOWED_HOSTS then. Only on a network you trust: this is Django's development server.
 HOST=${HOST:-127.0.0.1}
-case "$HOST" in 0.0.0.0 | ::) reach=127.0.0.1 ;; *) reach=$HOST ;; esac  # where this script checks it listens
+# bind: how runserver takes it (an IPv6 address in brackets); reach: where this script checks that it listens.
+case "$HOST" in
+0.0.0.0) bind=$HOST reach=127.0.0.1 ;;
+:: | "[::]") bind="[::]" reach=127.0.0.1 ;;
+*:*) bind="[${HOST#[}" bind="${bind%]}]" reach=$HOST ;;
+*) bind=$HOST reach=$HOST ;;
+esac
 mkdir -p var var/log
 
 ensure_system_packages redis-server libzbar0 libgs-common
@@ -128,7 +134,7 @@ keep webhooks "$PY" manage.py rqworker webhooks --with-scheduler
 # The short link only buffers scans (this process's spool file in var/spool/ first, the Redis stream where it cannot
 # be written; QART_SCAN_BUFFER=stream the other way round); this stores them.
 keep drainer "$PY" manage.py qart_drain_scans
-start web "$PY" manage.py runserver "$HOST:$PORT"
+start web "$PY" manage.py runserver "$bind:$PORT"
 
 for _ in $(seq 1 300); do
     port_in_use "$PORT" "$reach" && break

@@ -2,9 +2,11 @@
 export action.
 
 Import columns: image,scanned[,device,app,seconds,notes]. A bad row is reported by its line number and
-skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting. A row equal to a
-label already stored (its session, image, answer, seconds, device, app and notes: an export imported again) is
-skipped and counted, so no label is counted twice.
+skipped; the good rows are kept, so one typo in a 200-row sheet costs one row, not the sitting. A row of an export
+(it has the export's `id` and `labeler`) equal to a label already stored (its session, labeler, image, answer,
+seconds, device, app and notes) is skipped and counted: an export imported again counts no label twice, while two
+people's identical hand-made sheets are both kept. Text cells an export quoted against formulas ("'=...") read
+back as they were.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TextIO
 from django.db.models import QuerySet
 
 from generator.models import Candidate, HumanScanResult, LabelingSession
-from qartsite.spreadsheets import csv_cell
+from qartsite.spreadsheets import csv_cell, csv_value
 
 REQUIRED_COLUMNS = ("image", "scanned")
 EXPORT_COLUMNS = ("id", "session", "candidate", "image", "labeler", "device", "app", "scanned", "seconds",
@@ -39,6 +41,8 @@ class LabelRow:
     device: str
     app: str
     notes: str
+    exported: bool = False  # a row of an export (it names its stored label's id)
+    labeler: str = ""  # the export's labeler column
 
 
 @dataclass
@@ -48,18 +52,19 @@ class ImportOutcome:
     already_stored: int = 0  # rows equal to a stored label, skipped
 
 
-def label_key(session_id: int | None, image: str, scanned: bool, seconds: float | None, device: str, app: str,
-              notes: str) -> tuple:
+def label_key(session_id: int | None, labeler: str, image: str, scanned: bool, seconds: float | None, device: str,
+              app: str, notes: str) -> tuple:
     """What makes two labels the same label: the rows an export writes read back to the stored label's key."""
-    return session_id, PurePath(image).name, scanned, None if seconds is None else round(seconds, 3), device, app, \
-        notes
+    return (session_id, labeler, PurePath(image).name, scanned, None if seconds is None else round(seconds, 3),
+            device, app, notes)
 
 
 def stored_keys(session: LabelingSession | None) -> set[tuple]:
     """`label_key` of every label stored in `session` (labels without a session, when None)."""
-    results = HumanScanResult.objects.filter(session=session).select_related("candidate")
-    return {label_key(r.session_id, r.image_name or (r.candidate.image.name if r.candidate else ""), r.scanned,
-                      r.seconds, r.device, r.app, r.notes) for r in results}
+    results = HumanScanResult.objects.filter(session=session).select_related("candidate", "labeler")
+    return {label_key(r.session_id, r.labeler.get_username() if r.labeler else "",
+                      r.image_name or (r.candidate.image.name if r.candidate else ""), r.scanned, r.seconds, r.device,
+                      r.app, r.notes) for r in results}
 
 
 def parse_scanned(value: str) -> bool:
@@ -120,9 +125,10 @@ def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
         except ValueError as exc:
             errors.append(f"line {line}: {exc}")
             continue
-        rows.append(LabelRow(line=line, image=row["image"], scanned=scanned, seconds=seconds,
-                             device=row.get("device", "")[:80], app=row.get("app", "")[:80],
-                             notes=row.get("notes", "")))
+        text = {name: csv_value(row.get(name, "")) for name in ("image", "device", "app", "notes", "labeler")}
+        rows.append(LabelRow(line=line, image=text["image"], scanned=scanned, seconds=seconds,
+                             device=text["device"][:80], app=text["app"][:80], notes=text["notes"],
+                             exported=bool(row.get("id")), labeler=text["labeler"]))
     return rows, errors
 
 
@@ -143,9 +149,9 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
     by_name = candidates_by_file_name(PurePath(row.image).name for row in rows)
     stored = stored_keys(session)
     for row in rows:
-        key = label_key(session.pk if session else None, row.image, row.scanned, row.seconds, row.device, row.app,
-                        row.notes)
-        if key in stored:
+        key = label_key(session.pk if session else None, row.labeler, row.image, row.scanned, row.seconds,
+                        row.device, row.app, row.notes)
+        if row.exported and key in stored:
             outcome.already_stored += 1
             continue
         outcome.created.append(HumanScanResult.objects.create(

@@ -83,6 +83,8 @@ class TestShortLink:
         response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, **header)
         assert (response.status_code, response["Cache-Control"]) == (503, "no-store") and "Location" not in response
         assert person.status_code == 302
+        checked = client.head(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, **header)  # a link checker: as ever
+        assert checked.status_code == 302 and checked["Location"] == person["Location"]
         assert drain_once().stored == 2
         assert sorted(ScanEvent.objects.values_list("is_bot", "device_class")) == [(False, "mobile"), (True, "bot")]
         assert ScanRollup.objects.get(placement=placement, dimension="").scans == 1  # what the dashboards count

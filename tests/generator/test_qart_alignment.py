@@ -179,6 +179,25 @@ class TestCsv:
         run("--csv-import", str(sheet), "--session", str(session.pk))
         assert session.results.count() == before + 1
 
+    def test_an_export_with_formula_like_text_imported_again_adds_no_label(self, session, tmp_path):
+        # The export quotes "- blurry" as "'- blurry" against spreadsheet formulas; read back quoted, it was new.
+        session.results.update(notes="- blurry at 2 m", device="=iPhone")
+        target = tmp_path / "out.csv"
+        run("--csv-export", str(target))
+        before = session.results.count()
+        run("--csv-import", str(target), "--session", str(session.pk))
+        assert session.results.count() == before
+
+    def test_identical_hand_made_sheets_of_two_people_are_both_kept(self, session, tmp_path):
+        # Only an export's rows (they carry its id) are matched to stored labels: two people's plain sheets that
+        # read the same are two people's answers.
+        sheet = tmp_path / "mine.csv"
+        sheet.write_text("image,scanned\nart1.png,yes\nart2.png,no\n")
+        before = session.results.count()
+        run("--csv-import", str(sheet), "--session", str(session.pk))
+        run("--csv-import", str(sheet), "--session", str(session.pk))
+        assert session.results.count() == before + 4
+
     @pytest.mark.parametrize(("seconds", "message"), [("abc", "seconds must be a number, got 'abc'"),
                                                       ("inf", "seconds must be a number of at least 0, got 'inf'"),
                                                       ("nan", "seconds must be a number of at least 0, got 'nan'"),

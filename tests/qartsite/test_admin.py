@@ -396,6 +396,21 @@ class TestInvitationAdmin:
         assert not Invitation.objects.filter(email="spy@example.com").exists()
 
 
+    def test_its_sender_is_whoever_makes_it(self, client, cast, rows):
+        # Naming another owner as the sender kept an owner-role invitation alive after its real sender was removed.
+        from qartsite import accounts, members
+
+        second = get_user_model().objects.create_user("second", password="pw-second-1")
+        Membership.objects.create(team=cast.team, user=second, role="owner")
+        client.force_login(cast.owner)
+        data = {"team": cast.team.pk, "email": "back@example.com", "role": "owner", "invited_by": second.pk}
+        assert client.post(url(Invitation, "add"), data).status_code == 302
+        invitation = Invitation.objects.get(email="back@example.com")
+        assert invitation.invited_by == cast.owner
+        members.remove(Membership.objects.get(team=cast.team, user=cast.owner))
+        assert accounts.invitation_problem(Invitation.objects.filter(pk=invitation.pk).first()) == "unknown"
+
+
 @pytest.mark.django_db
 class TestAutoRegisteredAdmins:
     def test_it_shows_staff_only_their_own_api_tokens(self, client, cast):
