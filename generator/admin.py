@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
 from generator import jobs, verifier_models
@@ -31,7 +32,7 @@ from generator.models import (
     VerifierModel,
 )
 from qartsite.access import require_editor
-from qartsite.admin import TeamScopedAdmin, TeamScopedInline
+from qartsite.admin import TeamScopedAdmin, TeamScopedInline, visible_to
 from qartsite.models import Team
 
 
@@ -91,12 +92,19 @@ class KeepsPrintedArtwork:
             protected = [format_html("{}: printed as its artwork. Choose other artwork for it first.", entry)
                          for entry in protected]
         via = "candidate__job__in" if self.model is GenerationJob else "candidate__in"
-        labels = HumanScanResult.objects.filter(**{via: objs}).select_related("candidate")
+        labels = list(HumanScanResult.objects.filter(**{via: objs}).select_related("candidate"))
         if labels:
-            # A job's deletion took its labels along: the verifier's only ground truth, gone in one click.
+            # A job's deletion took its labels along: the verifier's only ground truth, gone in one click. Another
+            # team's label (its session's) is named by its kind only, as `TeamScopedAdmin` names the rest.
+            seen = {label.pk for label in labels} if request.user.is_superuser else set(
+                visible_to(HumanScanResult, request.user).filter(pk__in=[label.pk for label in labels])
+                .values_list("pk", flat=True))
+            kind = capfirst(HumanScanResult._meta.verbose_name)
             perms_needed = set()
             protected = [*protected, *(format_html("{}: a person's scan label of it, the verifier's ground truth. "
-                                                   "Delete the label first if it must go.", label) for label in labels)]
+                                                   "Delete the label first if it must go.",
+                                                   label if label.pk in seen else f"{kind}: one of another team")
+                                       for label in labels)]
         return to_delete, model_count, perms_needed, protected
 
 
