@@ -59,6 +59,11 @@ def counted(count: int, noun: str, done: str) -> str:
 INLINE_PLACEMENTS = 50
 
 
+def too_many_to_inline(campaign: Campaign | None) -> bool:
+    """Whether `campaign`'s page lists its placements by a link rather than inline."""
+    return campaign is not None and campaign.placements.count() > INLINE_PLACEMENTS
+
+
 @admin.register(Campaign)
 class CampaignAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
     list_display = ("name", "team", "destination", "starts_on", "ends_on", "archived", "created")
@@ -68,12 +73,10 @@ class CampaignAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
     actions = ["archive", "unarchive"]
 
     def get_inlines(self, request, obj=None):
-        if obj is not None and obj.placements.count() > INLINE_PLACEMENTS:
-            return []
-        return super().get_inlines(request, obj)
+        return [] if too_many_to_inline(obj) else super().get_inlines(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        many = obj is not None and obj.placements.count() > INLINE_PLACEMENTS
+        many = too_many_to_inline(obj)
         return (*super().get_readonly_fields(request, obj), *(["placements_listed"] if many else []))
 
     @admin.display(description="placements")

@@ -199,6 +199,14 @@ class OneTeamForm(forms.ModelForm):
                 self.add_error(name, "Choose one of its own team's: this is another team's.")
 
 
+def named_choices(field):
+    """`field` (a form field for a relation, or None) with its choices named in one query (`named`): a select of a
+    team's thousands of placements named each with a query of its own."""
+    if field is not None and getattr(field, "queryset", None) is not None:
+        field.queryset = named(field.queryset)
+    return field
+
+
 class ScopedChoices:
     """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
     many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
@@ -224,24 +232,20 @@ class ScopedChoices:
         if not hasattr(model, "team_paths"):
             return None
         if db_field.name in {path.split("__")[0] for path in getattr(self.model, "team_paths", ())}:
-            return named(in_teams(model, self.changing_teams(user)))
-        return named(visible_to(model, user))
+            return in_teams(model, self.changing_teams(user))
+        return visible_to(model, user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", IdChoiceField)
         if request.user.is_superuser or "queryset" in kwargs:
-            if "queryset" not in kwargs and db_field.name not in self.raw_id_fields:
-                ordered = self.get_field_queryset(kwargs.get("using"), db_field, request)
-                kwargs["queryset"] = named(db_field.related_model._default_manager.all() if ordered is None
-                                           else ordered)
-            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            return named_choices(super().formfield_for_foreignkey(db_field, request, **kwargs))
         choices = self.choices_for(db_field, request)
         if choices is not None:
             kwargs["queryset"] = choices
             if db_field.name in self.raw_id_fields and "widget" not in kwargs:
                 kwargs["widget"] = ScopedRawIdWidget(db_field.remote_field, self.admin_site, choices,
                                                      using=kwargs.get("using"))
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = named_choices(super().formfield_for_foreignkey(db_field, request, **kwargs))
         if field is not None and db_field.related_model is Team:
             field.required = True  # a row of no team would vanish from its maker's sight
         return field
@@ -252,7 +256,7 @@ class ScopedChoices:
             choices = self.choices_for(db_field, request)
             if choices is not None:
                 kwargs["queryset"] = choices
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        return named_choices(super().formfield_for_manytomany(db_field, request, **kwargs))
 
     def get_list_filter(self, request):
         # Django's filter on a relation lists every row of the related table (every team's name); the
