@@ -165,13 +165,15 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if campaign.archived:
         problem = "This campaign is archived: bring it back before generating for its placements."
         status = 409 if request.method == "POST" else 200  # a POST started nothing: not a success
-    elif request.method == "POST" and chosen.is_valid():
-        placements = list(chosen.cleaned_data["placements"])
-        # The form checks the shared settings (and the picture, once) as for the first placement.
+    elif request.method == "POST" and (chosen.is_valid() or offered.exists()):
+        placements = list(chosen.cleaned_data["placements"]) if chosen.is_valid() else []
+        first = placements[0] if placements else offered.first()
+        # The form checks the shared settings (and the picture, once) as for the first placement; with none chosen,
+        # as for the first offered, so every mistake is said at once and the picture is kept for the next try.
         data = request.POST.copy()
-        data["team"], data["placement"], data["content"] = str(campaign.team_id), str(placements[0].pk), ""
+        data["team"], data["placement"], data["content"] = str(campaign.team_id), str(first.pk), ""
         form = GenerationForm(request.user, data, request.FILES, link_for=link_for, earlier=False)
-        if form.is_valid():
+        if form.is_valid() and placements:
             try:
                 started = bulk_generation.start_jobs(
                     placements, lambda p: form.build_job({**form.cleaned_data, "placement": p,
@@ -190,6 +192,8 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
             status = 429 if form.rate_limited else 400
     elif request.method == "POST":
         status = 400
+    if request.method == "POST":  # going back: the picture sent stays for the next try, as on the generation page
+        form.keep_uploads()
     for name in ("engine", "look", "speed"):  # compact here: the generation page draws these as cards
         form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
     others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]

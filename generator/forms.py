@@ -276,6 +276,15 @@ class GenerationForm(forms.Form):
         self.add_error(None, throttle.refusal())
         return False
 
+    def room_note(self) -> str:
+        """Before the form is filled in: why its team cannot start a job now, or "" when it can. A picture sent to a
+        team without room is not decoded (`has_room` comes first), so it could not be kept for the next try."""
+        team = self.fields["team"].queryset.filter(pk=self.initial.get("team")).first()
+        if self.read_only or team is None:
+            return ""
+        throttle = TeamGenerationThrottle(team)
+        return "" if throttle.has_room() else throttle.used_up()
+
     def settle_engine(self, data: dict) -> None:
         """Settle the engine (see `engine_status.default_engine`); halftone needs a picture, diffusion a prompt."""
         given = bool(data.get("picture")) or data.get("earlier_candidate") is not None

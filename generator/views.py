@@ -146,8 +146,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     if ctx["placement_links"]:
         # Every placement's short link starts with the site root: one check covers the links the form fills in.
         ctx["unreachable"] = unreachable_reason(next(iter(ctx["placement_links"].values()))["link"])
+    if request.method == "GET":
+        ctx["room_note"] = form.room_note()
     if form.rate_limited:
-        # The form again, with what was typed and the message on top; Retry-After for scripts.
+        # The form again, with what was typed and the message on top; Retry-After for scripts. A picture sent is not
+        # decoded for a team without room, so it is not kept: the page says so.
+        ctx["picture_dropped"] = bool(request.FILES.get("picture"))
         response = render(request, "generator/generate.html", ctx, status=429)
         response["Retry-After"] = str(max(1, round(form.retry_after or 0)))
         return response

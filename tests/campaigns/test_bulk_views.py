@@ -198,6 +198,23 @@ class TestGenerateAll:
         names = [job.init_image.name for job in enqueued]
         assert len(names) == 2 and all(names) and names[0] != names[1]
 
+    def test_a_picture_sent_with_a_refused_form_is_kept_for_the_next_try(self, team_users, campaign, three, enqueued):
+        # A browser cannot refill a file input: the picture is kept as on the generation page, not lost.
+        client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"
+        body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(), "placements": []}
+        response = client.post(url, body)
+        assert response.status_code == 400 and enqueued == []
+        html = response.content.decode()
+        assert "data-kept-picture" in html
+        token = response.context["form"].kept["picture"][0]
+        response = client.post(url, {**SHARED, "engine": "halftone", "prompt": "", "kept_picture": token,
+                                     "placements": [three[0].pk]})
+        assert response.status_code == 302 and len(enqueued) == 1 and enqueued[0].init_image.name
+        # Someone else cannot use that token.
+        response = as_user(team_users.teammate).post(url, {**SHARED, "engine": "halftone", "prompt": "",
+                                                           "kept_picture": token, "placements": [three[1].pk]})
+        assert response.status_code == 400 and len(enqueued) == 1
+
     def test_a_halftone_run_without_a_picture_asks_for_an_upload(self, team_users, campaign, three, enqueued):
         # This page offers no earlier candidate, so it does not suggest picking one, nor takes one sent anyway.
         client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"

@@ -248,6 +248,24 @@ class TestGenerationRate:
                                                                    "engine": "halftone", "picture": png((9, 9, 9))})
         assert response.status_code == 429 and decoded == []
         assert GenerationJob.objects.count() == 1
+        # The picture could not be kept for the next try, and the page says so rather than losing it silently.
+        html = response.content.decode()
+        assert "Your picture was not kept: choose it again" in html and 'name="kept_picture"' not in html
+
+    def test_the_page_says_the_team_has_no_room_before_anything_is_chosen(self, team_users, enqueued):
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert "data-room-note" not in page
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+        page = logged_in(team_users.teammate).get("/generate/").content.decode()
+        assert re.search(r"data-room-note>The team Acme has used its 1 generation per hour\. Try again in about",
+                         page)
+        # A viewer, who cannot start a job anyway, is not told about the budget.
+        assert "data-room-note" not in logged_in(team_users.viewer).get("/generate/").content.decode()
+
+    def test_a_refusal_without_a_picture_does_not_mention_one(self, team_users, enqueued):
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+        response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk})
+        assert response.status_code == 429 and "picture was not kept" not in response.content.decode()
 
 
 class TestJobPage:
