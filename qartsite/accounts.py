@@ -117,9 +117,8 @@ def account(request: HttpRequest) -> HttpResponse:
 
 def account_page(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
     """Your teams and your API tokens; `extra` carries a token just made (shown once) or why one was refused."""
+    # Someone in no team (yet, or no longer) still sees their tokens here, to revoke them.
     memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
-    if not memberships:
-        return render(request, "qartsite/no_team.html")
     ctx = {"memberships": memberships, "tokens": tokens.tokens_of(request.user), "token_name_length":
            tokens.NAME_LENGTH, **extra}
     return render(request, "qartsite/account.html", ctx, status=status)

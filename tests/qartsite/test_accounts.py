@@ -404,7 +404,21 @@ class TestAccountPage:
 
     def test_it_tells_a_user_without_a_team(self, client, django_user_model):
         client.force_login(django_user_model.objects.create_user("loner", password="pw-loner-1"))
-        assert "You're not in a team yet" in client.get("/accounts/").content.decode()
+        html = client.get("/accounts/").content.decode()
+        assert "data-no-team>You're not in a team." in html and "No API tokens yet." in html
+
+    def test_someone_removed_from_every_team_still_sees_and_revokes_their_tokens(self, client, team_users):
+        from knox.models import AuthToken
+
+        from qartsite import tokens
+
+        row, _ = tokens.make_token(team_users.viewer, "old script")
+        Membership.objects.filter(user=team_users.viewer).delete()
+        client.force_login(team_users.viewer)
+        html = client.get("/accounts/").content.decode()
+        assert "data-no-team" in html and f'data-token="{row.token_key}"' in html and "old script" in html
+        response = client.post(f"/accounts/tokens/{row.token_key}/revoke/")
+        assert response.status_code == 302 and not AuthToken.objects.filter(token_key=row.token_key).exists()
 
 
 @pytest.fixture
