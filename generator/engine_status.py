@@ -2,8 +2,9 @@
 
 The web process never imports torch and never asks its own host about a GPU: the GPUs live on the worker hosts.
 Each worker (`generator.worker.GenerationWorker`) records its device, model and readiness in Redis under
-`qart:engine:<worker name>` and refreshes the key's expiry with RQ's heartbeat; a worker that stops deletes its key,
-one that dies lets it expire. The generation page and the API's default engine read those records here.
+`qart:engine:<worker name>` for REPORT_TTL seconds and a thread of the worker refreshes it every REPORT_REFRESH
+seconds for as long as the worker lives (`kept_alive`); a worker that stops deletes its key, one that dies lets it
+expire within REPORT_TTL. The generation page and the API's default engine read those records here.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ log = logging.getLogger(__name__)
 HALFTONE = GenerationJob.Engine.HALFTONE.value
 DIFFUSION = GenerationJob.Engine.DIFFUSION.value
 KEY_PREFIX = "qart:engine:"
-# While a worker loads (minutes when compiling on a cold cache) a thread keeps its report alive: a worker killed
-# while loading drops off the page within LOADING_TTL seconds.
-LOADING_TTL = 90
-LOADING_REFRESH = 30
+# A worker's report lives this long unless its thread refreshes it: a worker killed while loading (minutes when
+# compiling on a cold cache), while idle or mid-job drops off the pages within REPORT_TTL seconds. (RQ's heartbeat
+# comes only every ~7 minutes on an idle worker: the report it kept alive promised an engine for 8 minutes after a
+# kill.)
+REPORT_TTL = 90
+REPORT_REFRESH = 30
 NO_WEIGHTS_NOTE = (
     "No worker here has diffusion model weights, so the diffusion engine could only draw noise with its tiny "
     "test model. The halftone engine needs neither a GPU nor weights: it draws the code into your picture."
@@ -78,9 +81,9 @@ def refresh(connection, worker: str, ttl: int) -> None:
 
 
 @contextmanager
-def kept_alive(connection, worker: str, ttl: int = LOADING_TTL, every: float = LOADING_REFRESH):
-    """Refresh `worker`'s report every `every` seconds while the block runs (the engine loading, when RQ's own
-    heartbeat does not run yet)."""
+def kept_alive(connection, worker: str, ttl: int = REPORT_TTL, every: float = REPORT_REFRESH):
+    """Refresh `worker`'s report every `every` seconds while the block runs (the worker's whole life: loading its
+    engine, waiting for jobs and running them)."""
     stop = threading.Event()
 
     def beat() -> None:

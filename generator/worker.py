@@ -6,8 +6,9 @@ engine - with a warm-up generation - before it takes its first job, so every job
 Run any number of them, on any number of GPU hosts, against the same Redis, database and media storage.
 
 Each worker says what it is in Redis (`generator.engine_status`): "loading" while the engine loads, then
-"ready" with its device, model and the shapes it compiled (or "unavailable" with the reason), kept alive by RQ's
-heartbeat and deleted when the worker stops. The web process reads that instead of importing torch itself.
+"ready" with its device, model and the shapes it compiled (or "unavailable" with the reason), kept alive by a
+thread for the worker's whole life and deleted when the worker stops. The web process reads that instead of
+importing torch itself.
 
 While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker
 killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
@@ -105,7 +106,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
             self._model = spec.base
             self._report(engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base, spec.tiny),
-                         engine_status.LOADING_TTL)
+                         engine_status.REPORT_TTL)
             with engine_status.kept_alive(self.connection, self.name):
                 engine = jobs.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
@@ -129,8 +130,9 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             log.error("%s", exc)
             report = self._unavailable(str(exc))
         self._engine_report = report
-        self._report(report, self.worker_ttl + 60)
-        return super().work(*args, **kwargs)
+        self._report(report, engine_status.REPORT_TTL)
+        with engine_status.kept_alive(self.connection, self.name):
+            return super().work(*args, **kwargs)
 
     def _ready(self, engine) -> engine_status.WorkerReport:
         shapes = [shape.label for shape in sorted(engine.warmed)]
@@ -180,14 +182,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         else:
             return
         self._engine_report = new
-        self._report(new, self.worker_ttl + 60)
-
-    def heartbeat(self, timeout=None, pipeline=None):
-        super().heartbeat(timeout, pipeline)
-        try:
-            engine_status.refresh(self.connection, self.name, timeout or self.worker_ttl + 60)
-        except RedisError as exc:  # RQ's own heartbeat reports Redis trouble; ours must not add a crash
-            log.warning("Could not refresh this worker's report: %s", exc)
+        self._report(new, engine_status.REPORT_TTL)
 
     def register_death(self):
         self._forget_report()

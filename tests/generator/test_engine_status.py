@@ -4,6 +4,8 @@ the real Redis the suite runs on."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from dataclasses import replace
 from types import SimpleNamespace
@@ -268,21 +270,43 @@ def test_it_records_the_workers_report(worker, connection):
     assert 0 < connection.ttl(key_of(worker.name)) <= 300
 
 
-def test_it_extends_the_report_with_each_heartbeat(worker, connection):
+def test_kept_alive_refreshes_the_report_while_the_block_runs_and_then_stops(worker, connection):
     worker._report(WorkerReport(worker.name, "", "ready", "cuda", MODEL), 5)
 
-    worker.heartbeat()
+    with engine_status.kept_alive(connection, worker.name, ttl=60, every=0.01):
+        deadline = time.monotonic() + 5
+        while connection.ttl(key_of(worker.name)) <= 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert 5 < connection.ttl(key_of(worker.name)) <= 60
+    assert not [t for t in threading.enumerate() if t.name == "qart-report-keepalive"]  # the thread ended with it
 
-    assert 5 < connection.ttl(key_of(worker.name)) <= worker.worker_ttl + 60
-    worker.heartbeat(timeout=worker.worker_ttl + 600)  # as RQ does around a long job
-    assert connection.ttl(key_of(worker.name)) > worker.worker_ttl + 60
 
-
-def test_it_does_not_revive_a_report_with_a_heartbeat(worker, connection):
-    worker.heartbeat()
+def test_a_refresh_does_not_revive_a_deleted_report(worker, connection):
+    with engine_status.kept_alive(connection, worker.name, every=0.01):
+        time.sleep(0.05)
 
     assert not connection.exists(key_of(worker.name))
-    assert connection.exists(worker.key)  # RQ's own heartbeat went through
+
+
+def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_minutes_without_it(
+        worker, connection, monkeypatch):
+    # RQ's own heartbeat comes every ~7 minutes to an idle worker: a killed worker's report promised an engine for
+    # 8 minutes. Now it lives REPORT_TTL seconds, refreshed by a thread for as long as the job loop runs.
+    engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(), warmed=set())
+    monkeypatch.setattr(jobs, "get_engine", lambda spec: engine)
+    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    seen = {}
+
+    def job_loop(self, *args, **kwargs):
+        seen["ttl"] = connection.ttl(key_of(worker.name))
+        seen["threads"] = [t.name for t in threading.enumerate() if t.name == "qart-report-keepalive"]
+        return True
+
+    monkeypatch.setattr(SimpleWorker, "work", job_loop)
+    worker.work()
+
+    assert 0 < seen["ttl"] <= engine_status.REPORT_TTL < worker.worker_ttl
+    assert seen["threads"] == ["qart-report-keepalive"]
 
 
 def test_it_deletes_the_report_when_the_worker_stops(worker, connection):
