@@ -6,7 +6,8 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection, models
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import connection, migrations, models
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
@@ -35,3 +36,22 @@ def array_literal(values: Iterable[Any]) -> str:
 
 def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+class AddIndexOnline(AddIndexConcurrently):
+    """A migration's AddIndex that does not stop writes while it builds: CREATE INDEX CONCURRENTLY on PostgreSQL (the
+    migration must set `atomic = False`), a plain CREATE INDEX on SQLite, which has no concurrent writers to spare.
+    A plain AddIndex on a table of millions of scan rollups held every write to it for the whole build (~15 s for
+    5.9 M rows)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)

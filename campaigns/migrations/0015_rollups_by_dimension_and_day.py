@@ -2,15 +2,18 @@
 
 from django.db import migrations, models
 
+from qartsite.sql import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # the index is built CONCURRENTLY on PostgreSQL: writes to the rollups go on meanwhile
 
     dependencies = [
         ('campaigns', '0014_campaign_dates_route_switch'),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='scanrollup',
             index=models.Index(fields=['dimension', 'day', 'placement'], include=('value', 'scans', 'visitors', 'first_scan', 'last_scan'), name='rollups_by_dimension_and_day'),
         ),

@@ -44,3 +44,23 @@ def test_0014_leaves_campaigns_made_before_it_leading_where_they_did(campaign):
 
     campaign.refresh_from_db()
     assert not campaign.dates_route and campaign.effective_rules == {}
+
+
+@pytest.mark.django_db(transaction=True)  # sqlmigrate of a non-atomic migration refuses to run in a transaction
+def test_0015_builds_its_index_without_stopping_writes_on_postgresql():
+    # A plain CREATE INDEX on millions of rollups held every write to them for the whole build.
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    forwards, backwards = StringIO(), StringIO()
+    call_command("sqlmigrate", "campaigns", "0015", stdout=forwards)
+    call_command("sqlmigrate", "campaigns", "0015", "--backwards", stdout=backwards)
+    if connection.vendor == "postgresql":
+        assert 'CREATE INDEX CONCURRENTLY "rollups_by_dimension_and_day"' in forwards.getvalue()
+        assert "INCLUDE" in forwards.getvalue() and "BEGIN;" not in forwards.getvalue()
+        assert 'DROP INDEX CONCURRENTLY IF EXISTS "rollups_by_dimension_and_day"' in backwards.getvalue()
+    else:
+        assert 'CREATE INDEX "rollups_by_dimension_and_day"' in forwards.getvalue()
+        assert 'DROP INDEX "rollups_by_dimension_and_day"' in backwards.getvalue()
