@@ -251,6 +251,12 @@ class HumanScanResultAdmin(TeamScopedAdmin):
         # A result reaches a team through its session or through its candidate's job (team_paths); either will do.
         return super().get_queryset(request).select_related("candidate", "labeler", "session")
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        item = sessions.attach_to_item(obj)
+        if item is not None:
+            self.message_user(request, f"It answers the session's item {item}: the session counts it as labelled.")
+
     @admin.action(description="Export selected results as CSV")
     def export_csv(self, request, queryset) -> HttpResponse:
         response = HttpResponse(content_type="text/csv")

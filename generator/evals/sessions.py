@@ -310,6 +310,24 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
     return result
 
 
+def attach_to_item(result: HumanScanResult) -> LabelingItem | None:
+    """A label entered by hand (the admin) for a session's candidate answers that session's first item of the candidate
+    still without one, as a button press would: the done page and `next_item` count it. None when there is none."""
+    if result.session_id is None or result.candidate_id is None:
+        return None
+    if LabelingItem.objects.filter(result=result).exists():  # already an item's answer (edited in the admin)
+        return None
+    with transaction.atomic():
+        item = (LabelingItem.objects.select_for_update()
+                .filter(session_id=result.session_id, candidate_id=result.candidate_id, result__isnull=True)
+                .order_by("position").first())
+        if item is None:
+            return None
+        item.result = result
+        item.save(update_fields=["result"])
+    return item
+
+
 def next_item(session: LabelingSession, after: int | None = None) -> LabelingItem | None:
     """The first item without a result, after position `after` when given."""
     items = session.items.filter(result__isnull=True).select_related("candidate__job")

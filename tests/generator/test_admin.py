@@ -484,3 +484,34 @@ def test_a_job_whose_candidates_people_labelled_is_not_deleted_with_its_labels(c
     loose = HumanScanResult.objects.create(candidate=job.candidates.last(), scanned=False)  # imported, no session
     team_users.team.delete()  # a team deleted as a whole takes its labels along, session-less ones too
     assert not HumanScanResult.objects.filter(pk__in=[label.pk, loose.pk]).exists()
+
+
+@pytest.mark.django_db
+def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users):
+    # It stayed loose: the done page and "label the remaining codes" still counted the item as unanswered.
+    from generator.evals import sessions
+    from tests.generator.test_api import make_job
+
+    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    first, second = job.candidates.order_by("rank")
+    session = sessions.create_session(team_users.team, team_users.owner, "sitting", [first, second], 300, seed=1)
+    item = session.items.get(candidate=first)
+    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+    response = client.post("/admin/generator/humanscanresult/add/", {
+        "session": session.pk, "candidate": first.pk, "device": "Pixel 8", "scanned": "on",
+        "created": ""}, follow=True)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    label = HumanScanResult.objects.get()
+    item.refresh_from_db()
+    assert item.result == label and "the session counts it as labelled" in response.content.decode()
+    assert sessions.next_item(session).candidate == second
+    # Saved again, or another label of the same candidate: no item is answered twice, none taken from another label.
+    response = client.post(f"/admin/generator/humanscanresult/{label.pk}/change/", {
+        "session": session.pk, "candidate": first.pk, "device": "Pixel 8", "scanned": ""}, follow=True)
+    assert "counts it as labelled" not in response.content.decode()
+    client.post("/admin/generator/humanscanresult/add/", {"session": session.pk, "candidate": first.pk,
+                                                          "scanned": "on"})
+    item.refresh_from_db()
+    assert HumanScanResult.objects.count() == 2 and item.result == label
+    assert session.items.filter(result__isnull=False).count() == 1
+
