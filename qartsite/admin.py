@@ -183,9 +183,18 @@ class OneTeamForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         super()._post_clean()
+        owners = {team.pk for team in teams_of(self.instance)}
+        if self.instance.pk is not None and not isinstance(self.instance, Team):
+            # Nobody moves a thing to another team, a superuser neither: a placement moved along sent its printed
+            # codes to the new team's address and showed that team its scans, visitor keys included.
+            before = type(self.instance)._base_manager.filter(pk=self.instance.pk).first()
+            was = {team.pk for team in teams_of(before)} if before is not None else set()
+            if was and owners != was:
+                self.add_error(None, "This belongs to another team than the one chosen: nothing moves to another "
+                                     "team. Make a new one in that team instead.")
+                return
         if self.user is None or self.user.is_superuser:
             return
-        owners = {team.pk for team in teams_of(self.instance)}
         if len(owners) > 1:
             self.add_error(None, "Choose things of one team: this belongs to the team of each.")
             return

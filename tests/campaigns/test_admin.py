@@ -108,6 +108,29 @@ class TestCampaignAdminIsolation:
         campaign.refresh_from_db()
         assert campaign.team == staff_cast.team
 
+    def test_not_even_a_superuser_moves_a_campaign_or_a_placement_to_another_team(self, client, admin_user,
+                                                                                  staff_cast, campaign):
+        # A placement moved along sent its printed code to the other team's address and showed that team its scans.
+        theirs = Campaign.objects.create(team=staff_cast.other_team, name="Rival sale", destination="https://x.io")
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        client.force_login(admin_user)
+        response = client.post(f"/admin/campaigns/placement/{poster.pk}/change/", placement_form(poster,
+                                                                                                 campaign=theirs.pk))
+        assert response.status_code == 200 and "nothing moves to another team" in response.content.decode()
+        response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                               campaign_form(staff_cast.other_team))
+        assert response.status_code == 200 and "nothing moves to another team" in response.content.decode()
+        poster.refresh_from_db()
+        campaign.refresh_from_db()
+        assert poster.campaign == campaign and campaign.team == staff_cast.team
+        # Within the team, a placement may still change campaign, and a campaign still changes.
+        ours = Campaign.objects.create(team=staff_cast.team, name="Autumn", destination="https://shop.example.com/")
+        response = client.post(f"/admin/campaigns/placement/{poster.pk}/change/", placement_form(poster,
+                                                                                                 campaign=ours.pk))
+        assert response.status_code == 302
+        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                           campaign_form(staff_cast.team, name="Spring Sale 2")).status_code == 302
+
     def test_it_refuses_a_viewer_changing_the_destination(self, client, staff_cast, campaign):
         client.force_login(staff_cast.viewer)
         page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
