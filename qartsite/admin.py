@@ -480,6 +480,14 @@ class TeammateUserAdmin(ScopedChoices, UserAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def get_deleted_objects(self, objs, request):
+        # A team always keeps an owner (`qartsite.members`): deleting its last owner's account left it with nobody
+        # to manage it. Listed as protected, the delete is refused with the reason, alone or in a bulk delete.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        protected = list(protected) + [f"{team.name}: {members.last_owner_message(team)}"
+                                       for team in members.left_without_owner(objs)]
+        return deleted, counts, perms_needed, protected
+
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         # Django lets any one-step lookup through, reverse relations included: `?teams=3` or `?generations=7`
         # told staff which of their teammates belong to another team, or made that team's generation. Staff filter

@@ -1,9 +1,11 @@
 """A team's members as its owners manage them (the team page, `accounts`; the admin's team page): roles, removal,
 leaving, and invitations withdrawn. Two rules hold on every path:
-- a team always keeps an owner: the last one can be neither demoted nor removed, nor leave;
+- a team always keeps an owner: the last one can be neither demoted nor removed, nor leave, nor have their account
+  deleted in the admin (`left_without_owner`);
 - an invitation is only as good as its sender's ownership: an owner who is removed or demoted takes their pending
-  invitations along (`withdraw_invitations`, on every save and delete of a membership), and one whose sender no
-  longer owns the team is refused when opened (`sender_gone`), whatever path changed the membership.
+  invitations along (`withdraw_invitations`, on every save and delete of a membership, and
+  `withdraw_deleted_senders_invitations` when their account is deleted), and one whose sender no longer owns the team
+  is refused when opened (`sender_gone`), whatever path changed the membership.
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ def withdraw_invitations(sender, instance: Membership, signal, created: bool = F
         return
     Invitation.objects.filter(team_id=instance.team_id, invited_by_id=instance.user_id,
                               accepted__isnull=True).delete()
+
+
+def withdraw_deleted_senders_invitations(sender, instance, **kwargs) -> None:
+    """Signal receiver (pre_delete of the user model): a deleted account's unused invitations go with it. After the
+    delete they would have no sender (Django sets it to null first), and one without a sender stands."""
+    Invitation.objects.filter(invited_by=instance, accepted__isnull=True).delete()
+
+
+def left_without_owner(users) -> list[Team]:
+    """The teams that would have no owner once `users` (a queryset or list of users) are gone."""
+    owned = Team.objects.filter(memberships__user__in=users, memberships__role=Membership.Role.OWNER).distinct()
+    return [team for team in owned.order_by("name")
+            if not team.memberships.filter(role=Membership.Role.OWNER).exclude(user__in=users).exists()]
 
 
 def sender_gone(invitation: Invitation) -> bool:

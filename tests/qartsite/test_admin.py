@@ -358,6 +358,21 @@ class TestTeamAdmin:
         assert response.status_code == 302 and Membership.role_of(cast.owner, cast.team) is None
         assert Membership.role_of(cast.viewer, cast.team) == "owner"
 
+    def test_a_superuser_cannot_delete_a_teams_last_owner_account(self, client, cast, rows):
+        # The account went, and its team had nobody to manage it.
+        User = get_user_model()
+        client.force_login(User.objects.create_superuser("boss", password="pw-boss-1"))
+        page = client.get(url(User, "delete", cast.owner)).content.decode()
+        assert "protected related objects" in page and "Acme: Acme needs an owner" in page
+        client.post(url(User, "delete", cast.owner), {"post": "yes"})
+        bulk = {"action": "delete_selected", "_selected_action": [cast.owner.pk, cast.viewer.pk], "post": "yes"}
+        client.post(url(User), bulk)
+        assert User.objects.filter(pk__in=[cast.owner.pk, cast.viewer.pk]).count() == 2
+        # With another owner, the account goes.
+        Membership.objects.filter(team=cast.team, user=cast.viewer).update(role="owner")
+        assert client.post(url(User, "delete", cast.owner), {"post": "yes"}).status_code == 302
+        assert not User.objects.filter(pk=cast.owner.pk).exists()
+
     def test_it_offers_owners_only_their_teammates_as_members(self, client, cast, rows):
         client.force_login(cast.owner)
         choices = choices_on(client.get(url(Team, "change", cast.team)))

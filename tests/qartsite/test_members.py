@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from qartsite import members
 from qartsite.models import Invitation, Membership
@@ -61,3 +62,26 @@ class TestInvitationsFollowTheirSender:
         assert not members.sender_gone(Invitation(team=team_users.team, email="c@example.com"))
         assert members.sender_gone(Invitation(team=team_users.team, email="c@example.com",
                                               invited_by=team_users.teammate))
+
+    def test_a_deleted_accounts_unused_invitations_go_with_it(self, team_users, second_owner):
+        # Django nulls the sender before the membership's delete signal runs: the invitation stood, sender-less, and
+        # let someone into the team after its only owner's account was deleted.
+        pending = Invitation.objects.create(team=team_users.team, email="a@example.com", invited_by=second_owner.user)
+        used = Invitation.objects.create(team=team_users.team, email="b@example.com", invited_by=second_owner.user,
+                                         accepted=timezone.now())
+        others = Invitation.objects.create(team=team_users.team, email="c@example.com", invited_by=team_users.owner)
+        second_owner.user.delete()
+        assert not Invitation.objects.filter(pk=pending.pk).exists()
+        assert Invitation.objects.filter(pk__in=[used.pk, others.pk]).count() == 2
+
+
+@pytest.mark.django_db
+def test_left_without_owner_names_teams_whose_every_owner_goes(team_users):
+    User = get_user_model()
+    second = User.objects.create_user("second", password="pw-second-1")
+    Membership.objects.create(team=team_users.team, user=second, role="owner")
+    assert members.left_without_owner([team_users.owner]) == []
+    assert members.left_without_owner(User.objects.filter(pk__in=[team_users.owner.pk, second.pk])) == [team_users.team]
+    assert members.left_without_owner([team_users.teammate]) == []  # an editor
+    assert members.left_without_owner([team_users.outsider]) == [team_users.other_team]
+
