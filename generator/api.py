@@ -204,8 +204,10 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             return
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
         try:
-            self.picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk),
-                                            uploads.shown_name(upload.name) if upload else "The candidate")
+            name = uploads.shown_name(upload.name) if upload else "The candidate"
+            picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk), name)
+            uploads.refuse_other_code(picture, attrs["content"], name)
+            self.picture = picture
         except images.ImageError as exc:
             raise serializers.ValidationError({uploads.picture_field(upload, candidate_pk): [str(exc)]}) from None
 

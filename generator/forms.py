@@ -300,15 +300,22 @@ class GenerationForm(forms.Form):
         token = self.data.get("kept_picture", "")
         try:
             if token and not upload and candidate_pk is None:  # kept from the last try, already cropped
-                self.picture, name = uploads.kept(self.user, token)
+                picture, name = uploads.kept(self.user, token)
                 self.kept["picture"] = (token, name)
+                if data.get("content"):  # the link may have changed since that try
+                    uploads.refuse_other_code(picture, data["content"], name)
+                self.picture = picture
                 return
             if not upload and "earlier_candidate" not in self.fields:
                 raise images.ImageError(uploads.NEEDS_UPLOAD)
             picture = uploads.chosen(upload, data.get("team"), candidate_pk)
             picture = uploads.crop(picture, data.get("crop_x"), data.get("crop_y"), data.get("crop_zoom"))
+            name = uploads.shown_name(upload.name) if upload else "The candidate"
+            picture = uploads.storable(picture, name)
+            if data.get("content"):
+                uploads.refuse_other_code(picture, data["content"], name)
             # Set only once usable: `keep_uploads` keeps `self.picture` for the next try
-            self.picture = uploads.storable(picture, uploads.shown_name(upload.name) if upload else "The candidate")
+            self.picture = picture
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
 

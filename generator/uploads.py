@@ -20,6 +20,7 @@ import re
 import secrets
 import unicodedata
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -27,7 +28,7 @@ from django.db import transaction
 from PIL import Image
 from redis.exceptions import RedisError
 
-from generator.core.codes import images, logos, qr
+from generator.core.codes import decoders, images, logos, qr
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.storage import MediaUnavailable
@@ -37,6 +38,7 @@ MAX_ZOOM = 4.0  # the page's slider; more would keep a square of a few dozen pix
 NEEDS_PICTURE = "The halftone engine draws the code into a picture: upload one or pick an earlier candidate."
 NEEDS_UPLOAD = "The halftone engine draws the code into a picture: upload one."  # where no earlier one is offered
 LOGO_SIDE = 512  # a logo fills at most a fifth of the code's area: a quarter of its side at 2048 px
+CODE_CHECK_SIDE = 1024  # a picture is searched for a QR code of its own at most this large (zxing: tens of ms)
 KEEP_SECONDS = 3600  # how long a picture from a try the form sent back stays kept for the next one
 KEPT_GONE = "The picture from your last try is no longer kept; choose it again."
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -127,7 +129,25 @@ def logo_for(upload, engine: str, content: str, kept_logo: Image.Image | None = 
     logo = from_upload(upload) if upload else kept_logo
     code = qr.encode(content, ecc=logos.LOGO_ECC, max_version=settings.QART["MAX_VERSION"])
     logos.plate_for(code)
+    refuse_other_code(logo, content, shown_name(upload.name) if upload else "The logo")
     return logo
+
+
+def refuse_other_code(picture: Image.Image, content: str, name: str) -> None:
+    """Refuse a picture (or logo) that already carries a QR code of another text than `content`: the code drawn into
+    it does not hide that one, so a phone could open the other link (an uploaded code, or an earlier candidate made
+    for another placement, scored "excellent" and then misread in print-size captures). One carrying `content`
+    itself (an earlier candidate of the same link) is fine.
+
+    Raises:
+        images.ImageError: it carries another code; the message names what that code opens.
+    """
+    texts = decoders.read_zxing(np.asarray(_scaled(picture, CODE_CHECK_SIDE).convert("L")))
+    other = next((text for text in texts if text != content), None)
+    if other is not None:
+        shown = other if len(other) <= 80 else other[:79] + "…"
+        raise images.ImageError(f"{name} already carries a QR code that opens “{shown}”: a phone could open that "
+                                "instead of your link. Choose a picture without a code in it.")
 
 
 def picture_field(upload, candidate_pk) -> str:

@@ -419,6 +419,26 @@ class TestHalftoneGeneration:
         with job.init_image.open("rb") as stored:
             assert Image.open(stored).size == (160, 160)
 
+    def test_a_picture_that_carries_another_code_is_refused(self, team_users, media_storage, enqueued):
+        # An uploaded QR code drawn over scored "excellent", then print-size captures read the other link.
+        from tests.generator.test_views import qr_png
+
+        client = api_as(team_users.owner)
+        other = ContentFile(qr_png("https://elsewhere.example/x"), name="code.png")
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": other}, format="multipart")
+        assert response.status_code == 400 and enqueued == []
+        assert response.json()["picture"] == [
+            "code.png already carries a QR code that opens “https://elsewhere.example/x”: a phone could open that "
+            "instead of your link. Choose a picture without a code in it."]
+        logo = ContentFile(qr_png("https://elsewhere.example/x"), name="mark.png")
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": picture_file(), "logo": logo},
+                               format="multipart")
+        assert response.status_code == 400 and "mark.png already carries a QR code" in response.json()["logo"][0]
+        # A picture carrying this very link (an earlier code of it, restyled) is fine.
+        same = ContentFile(qr_png(SHORT_LINK), name="same.png")
+        response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": same}, format="multipart")
+        assert response.status_code == 201 and len(enqueued) == 1
+
     def test_a_picture_sent_with_the_diffusion_engine_is_refused_not_dropped(self, team_users, media_storage,
                                                                             enqueued):
         # It was thrown away without a word and a text-to-image job ran (201): the picture looked used.

@@ -190,6 +190,30 @@ class TestGeneratePage:
         assert client.post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 403
 
 
+@pytest.mark.django_db
+def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another_link(team_users, enqueued,
+                                                                                   media_storage):
+    client = logged_in(team_users.owner)
+    body = {**halftone_post(team_users.team), "picture": ContentFile(qr_png("https://elsewhere.example/x"),
+                                                                      name="code.png")}
+    response = client.post("/generate/", body)
+    assert response.status_code == 200 and enqueued == []
+    assert "code.png already carries a QR code that opens “https://elsewhere.example/x”" in response.content.decode()
+    # An earlier candidate made for another link is a code of that link.
+    job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, content="https://old.example/p",
+                                       prompt=Prompt.objects.create(owner=team_users.owner, team=team_users.team,
+                                                                    text="old"))
+    earlier = Candidate.objects.create(job=job, index=0, rank=1, seed=1, verdict="pass", scan_probability=0.9,
+                                       image=ContentFile(qr_png("https://old.example/p"), name="old.png"))
+    body = {**halftone_post(team_users.team), "earlier_candidate": earlier.pk}
+    del body["picture"]
+    response = client.post("/generate/", body)
+    assert response.status_code == 200 and enqueued == []
+    assert "The candidate already carries a QR code that opens “https://old.example/p”" in response.content.decode()
+    response = client.post("/generate/", {**body, "content": "https://old.example/p"})  # its own link: fine
+    assert response.status_code == 302 and len(enqueued) == 1
+
+
 class TestGenerationRate:
     """The page spends the same per-team budget as the API (generator.throttles)."""
 

@@ -128,6 +128,7 @@ class Check:
     pixels_per_module: float
     passed: bool
     scan_probability: float
+    misread: str = ""  # a text some reader got that is not the code's: another code in the art
 
 
 def smallest_scanning_ppm(
@@ -152,7 +153,8 @@ def smallest_scanning_ppm(
     while lo <= hi:
         mid = (lo + hi) // 2
         result = scan.verify(simulate_capture(image, modules, LADDER[mid]), content, threshold=threshold)
-        checks.append(Check(LADDER[mid], result.passed, result.scan_probability))
+        other = next((text for text in result.decoded if text != content), "") if result.misread else ""
+        checks.append(Check(LADDER[mid], result.passed, result.scan_probability, other))
         if result.passed:
             found, hi = LADDER[mid], mid - 1
         else:
@@ -249,9 +251,16 @@ def preflight(
     far = farthest(width_m, modules, min_ppm, camera) if min_ppm else None
     width_text = f"{width_m * 100:.3g} cm"
     warnings: list[str] = []
+    misread = next((check.misread for check in checks if check.misread), "")
+    if verdict.misread and not misread:
+        misread = next((text for text in verdict.decoded if text != content), "")
+    if misread:  # said first: whatever the range, a phone could open the wrong thing
+        warnings.append(f"A reader found another code in the art: it read “{misread[:80]}”, not this code's text. "
+                        "Phones could open that instead: do not print this art.")
     if far is None:
         summary = f"does not scan at any distance at {width_text} wide"
-        warnings.append("Even a close, sharp capture fails the scan check: the art itself does not scan.")
+        if not misread:
+            warnings.append("Even a close, sharp capture fails the scan check: the art itself does not scan.")
         near = None
     elif far < near:
         summary = f"too small to scan at {width_text} wide: it blurs before the phone can focus on it"

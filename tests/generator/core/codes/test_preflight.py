@@ -86,6 +86,16 @@ class TestPreflight:
         assert report.summary == "does not scan at any distance at 20 cm wide"
         assert report.far_m is None and report.min_width_m is None and report.min_ppm is None
 
+    def test_art_that_carries_another_code_says_so_not_that_it_does_not_scan(self, code):
+        # Art drawn over someone's uploaded code: captures read the other link, and the report said only "the art
+        # itself does not scan", hiding that a phone could open the other link.
+        other = qr.render_control_image(qr.encode("https://elsewhere.example/x"), 768)
+        report = preflight.preflight(other, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+        assert report.warnings[0] == ("A reader found another code in the art: it read “https://elsewhere.example/x”, "
+                                      "not this code's text. Phones could open that instead: do not print this art.")
+        assert not any("the art itself does not scan" in w for w in report.warnings)
+        assert any(check.misread == "https://elsewhere.example/x" for check in report.checks)
+
     def test_it_warns_about_low_contrast_and_a_busy_quiet_zone(self, plain, code):
         gray = np.asarray(plain.convert("L"), dtype=np.float32)
         faint = 90 + gray * (60 / 255)  # modules 90 and 150: 24 % contrast
