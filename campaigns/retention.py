@@ -46,6 +46,18 @@ def expired(team: Team, now: datetime | None = None) -> QuerySet[ScanEvent]:
     return ScanEvent.objects.filter(placement__campaign__team=team, time__lt=cutoff)
 
 
+def newly_expired(team: Team, kept_days: int | None, new_days: int | None, now: datetime | None = None) -> int:
+    """How many of `team`'s raw scans a retention of `new_days` deletes that one of `kept_days` keeps (None: for ever).
+    A team owner is told before shortening it: the next daily pass deletes them for good."""
+    if not new_days or (kept_days and kept_days <= new_days):
+        return 0
+    now = now or timezone.now()
+    scans = ScanEvent.objects.filter(placement__campaign__team=team, time__lt=now - timedelta(days=new_days))
+    if kept_days:
+        scans = scans.filter(time__gte=now - timedelta(days=kept_days))
+    return scans.count()
+
+
 def purge(now: datetime | None = None, batch: int = BATCH, dry_run: bool = False) -> Purged:
     """Delete every team's expired raw scans (`dry_run`: only count them)."""
     now = now or timezone.now()

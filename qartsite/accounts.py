@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from campaigns import retention
 from qartsite import access, members, rates, site, tokens
 from qartsite.access import get_for_user_or_404
 from qartsite.forms import InvitationSignUpForm, InviteForm, MemberRoleForm, TeamSettingsForm
@@ -155,9 +156,16 @@ def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
     """The team's time zone (the dashboards' days) and how long raw scans are kept; owners only."""
     team = get_for_user_or_404(Team.for_user(request.user), pk=team_id)
     access.require_owner(request.user, team, CHANGES_SETTINGS)
+    kept_days = team.scan_retention_days  # before the form: a bound form writes the new values onto the team
     form = TeamSettingsForm(request.POST, instance=team)
     if not form.is_valid():
         return team_page_response(request, team, settings_form=form, status=400)
+    new_days = form.cleaned_data["scan_retention_days"]
+    lost = retention.newly_expired(team, kept_days, new_days)
+    if lost and request.POST.get("confirm_retention") != str(new_days):
+        # Shortening the retention deletes scans for good at the next daily pass: said, with the count, first.
+        warning = {"count": lost, "days": new_days, "before": timezone.localdate() - timedelta(days=new_days)}
+        return team_page_response(request, team, settings_form=form, status=409, retention_warning=warning)
     zone_changed = "time_zone" in form.changed_data
     form.save()
     if zone_changed:
@@ -198,7 +206,8 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 def team_page_response(request: HttpRequest, team: Team, status: int = 200, form: InviteForm | None = None,
-                       settings_form: TeamSettingsForm | None = None) -> HttpResponse:
+                       settings_form: TeamSettingsForm | None = None, retention_warning: dict | None = None
+                       ) -> HttpResponse:
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
     memberships = team.memberships.select_related("user").order_by("user__username")
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
@@ -206,7 +215,8 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
            "members": [(m, MemberRoleForm(initial={"role": m.role}, prefix=f"m{m.pk}") if is_owner else None)
                        for m in memberships],
            "settings_form": (settings_form or TeamSettingsForm(instance=team)) if is_owner else None,
-           "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else []}
+           "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else [],
+           "retention_warning": retention_warning}
     return render(request, "qartsite/team.html", ctx, status=status)
 
 

@@ -18,11 +18,13 @@ from django.db import models
 from django.db.models import Q
 from knox.models import AuthToken
 
+# Names in the zone database that are no place: this machine's own zone, and a placeholder of the database's builders.
+NOT_PLACES = frozenset({"localtime", "Factory"})
 
 @cache
 def time_zone_names() -> frozenset[str]:
-    """The IANA zone names this machine knows (read from disk once: it walks the zone database)."""
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA zone names this machine knows (read from disk once: it walks the zone database), places only."""
+    return frozenset(zoneinfo.available_timezones()) - NOT_PLACES
 
 
 def zone_named(name: str) -> zoneinfo.ZoneInfo:

@@ -613,6 +613,41 @@ class TestTeamSettings:
         team_users.team.refresh_from_db()
         assert team_users.team.time_zone == "UTC" and team_users.team.scan_retention_days is None
 
+    def test_shortening_the_retention_says_how_many_scans_go_and_waits_for_a_yes(self, client, team_users):
+        # A typo (30 for 365) deleted a year of single scans at the next daily pass, after "Team settings saved."
+        from campaigns.drainer import store_events
+        from campaigns.models import Campaign, Placement
+        from tests.campaigns.test_rollups import event
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        now = timezone.now()
+        store_events([event(poster, now - timedelta(days=age)) for age in (400, 100, 40, 10, 1)])
+        client.force_login(team_users.owner)
+        url, data = f"/accounts/team/{team_users.team.pk}/settings/", {"name": "Acme", "time_zone": "UTC",
+                                                                       "scan_retention_days": "30"}
+        response = client.post(url, data)
+        html = response.content.decode()
+        assert response.status_code == 409 and "data-retention-warning" in html
+        assert re.search(r"deletes\s+3 scans from before", html) and "Delete them and save" in html
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days is None
+        # A yes to another number is no yes to this one.
+        assert client.post(url, {**data, "confirm_retention": "90"}).status_code == 409
+        assert client.post(url, {**data, "confirm_retention": "30"}).status_code == 302
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days == 30
+        # Longer again: no question; shorter without scans to lose (none between 200 and 365 days old): none either.
+        assert client.post(url, {**data, "scan_retention_days": "365"}).status_code == 302
+        assert client.post(url, {**data, "scan_retention_days": "200"}).status_code == 302
+        response = client.post(url, {**data, "scan_retention_days": "60"})
+        assert response.status_code == 409 and re.search(r"deletes\s+1 scan from before", response.content.decode())
+
+    def test_the_zone_choices_are_places(self, client, team_users):
+        client.force_login(team_users.owner)
+        page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        assert 'value="Europe/Paris"' in page and 'value="localtime"' not in page and 'value="Factory"' not in page
+
     def test_only_owners_change_them(self, client, team_users):
         data = {"name": "Mine", "time_zone": "Europe/Paris", "scan_retention_days": ""}
         client.force_login(team_users.teammate)
