@@ -2,7 +2,18 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import migrations, models
+
+
+def refuse_ownerless_rows(apps, schema_editor):
+    """Going back, owners are required again: refused in one line while jobs or prompts outlived their account."""
+    jobs = apps.get_model("generator", "GenerationJob").objects.filter(owner__isnull=True).count()
+    prompts = apps.get_model("generator", "Prompt").objects.filter(owner__isnull=True).count()
+    if jobs or prompts:
+        raise CommandError(f"Cannot go back before generator 0008: {jobs} generation job(s) and {prompts} prompt(s) "
+                           "outlived their owner's account, and before 0008 every one needs an owner. Give them an "
+                           "owner or delete them first.")
 
 
 class Migration(migrations.Migration):
@@ -23,4 +34,6 @@ class Migration(migrations.Migration):
             name='owner',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='prompts', to=settings.AUTH_USER_MODEL),
         ),
+        # Last, so that going back it runs first, before the columns are made required again.
+        migrations.RunPython(migrations.RunPython.noop, refuse_ownerless_rows),
     ]

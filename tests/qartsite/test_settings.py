@@ -126,6 +126,18 @@ class ProductionSettingsTestCase(SimpleTestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("QART_FEWSTEP_SCHEDULER must be one of lcm, tcd, got 'ddim'", result.stderr)
 
+    def test_short_links_are_not_sent_to_https_where_the_rest_of_the_site_is(self):
+        # Behind a TLS proxy that QART_TRUST_PROXY was not set for, every plain request redirects to itself: printed
+        # codes must keep working there (an upgrade from a version without the HTTPS redirect met exactly this).
+        script = ("import re; from django.conf import settings as s; "
+                  "print(s.SECURE_SSL_REDIRECT, [p for p in ('r/AbC12345', 'healthz', 'accounts/login/', 'api/') "
+                  "if any(re.search(x, p) for x in s.SECURE_REDIRECT_EXEMPT)])")
+        environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**environ, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "qartsite.settings"},
+                                timeout=60)
+        self.assertEqual(result.stdout.strip(), "True ['r/AbC12345', 'healthz']", result.stderr)
+
     def test_it_refuses_a_redis_url_that_is_not_redis(self):
         # Before, the site started, /healthz said ok and every short link answered 500.
         for url in ("not-a-url", "http://127.0.0.1:6379/0"):
