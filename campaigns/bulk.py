@@ -31,10 +31,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet, Sum
 
+from campaigns import stats
 from campaigns.forms import PlacementForm
-from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement
+from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement, ScanRollup
 from qartsite.spreadsheets import csv_cell, csv_value
 
 MAX_BYTES = 1_000_000  # a thousand rows with long addresses fit in a fraction of this
@@ -42,14 +43,19 @@ MAX_ROWS = 1000
 COLUMNS = ("name", "kind", "location", "printed_quantity", "printed_width_cm", "scan_distance_m",
            "destination_override")
 DECIMAL_COLUMNS = ("printed_width_cm", "scan_distance_m")
-IGNORED = ("short_url",)  # the export's own column: a new placement gets a new short link
+# The export's own columns, skipped by the import: a new placement gets a new short link, starts switched on, and has
+# no scans of its own yet.
+EXPORT_ONLY = ("active", "deployed_on", "latitude", "longitude", "notes", "created", "scans", "last_scan",
+               "short_url")
+IGNORED = EXPORT_ONLY
 # Headers people type for the same columns (after `column_key`).
 ALIASES = {"printed_quantity": ("quantity", "printed"),
            "printed_width_cm": ("printed_width", "width", "width_cm"),
            "scan_distance_m": ("distance", "distance_m", "scan_distance", "scanning_distance", "scanning_distance_m"),
            "destination_override": ("destination", "override")}
 CAMPAIGN_COLUMNS = ("id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route",
-                    "utm_source", "utm_medium", "utm_campaign", "archived", "created", "placements")
+                    "utm_source", "utm_medium", "utm_campaign", "archived", "created", "placements", "scans",
+                    "unique_visitors")
 NOT_CSV = ("This is not a CSV file. Save the sheet as “CSV UTF-8 (comma delimited)” and upload that; spreadsheet "
            "(.xlsx, .ods) and other binary files are refused.")
 
@@ -288,25 +294,36 @@ def csv_line(values: Iterable) -> str:
 
 
 def placement_lines(placements: QuerySet[Placement], short_url) -> Iterator[str]:
-    """The placements as CSV lines, in the import's columns (so the file imports again) plus `short_url`.
+    """The placements as CSV lines: the import's columns (so the file imports again) and `EXPORT_ONLY`: whether the
+    code is switched on, where and when it went up, its notes, and its scans ever (bots left out, as on the pages).
 
     Args:
         placements: the placements to write, in the order given.
         short_url: placement -> the short link it carries (the request's site root decides it).
     """
-    yield csv_line((*COLUMNS, "short_url"))
+    yield csv_line((*COLUMNS, *EXPORT_ONLY))
+    ever = (ScanRollup.objects.filter(placement__in=placements, dimension=ScanRollup.Dimension.TOTAL)
+            .values("placement_id").annotate(scans=Sum("scans"), last=Max("last_scan")).order_by())
+    scans = {row["placement_id"]: (row["scans"], row["last"]) for row in ever}
     for placement in placements.iterator(chunk_size=500):
-        yield csv_line([*(getattr(placement, column) for column in COLUMNS), short_url(placement)])
+        count, last = scans.get(placement.pk, (0, None))
+        yield csv_line([*(getattr(placement, column) for column in COLUMNS),
+                        "true" if placement.active else "false", placement.deployed_on, placement.latitude,
+                        placement.longitude, placement.notes, placement.created.isoformat(), count,
+                        last.isoformat() if last else "", short_url(placement)])
 
 
 def campaign_lines(campaigns: QuerySet[Campaign]) -> Iterator[str]:
-    """The campaigns as CSV lines (`CAMPAIGN_COLUMNS`), each with its number of placements."""
+    """The campaigns as CSV lines (`CAMPAIGN_COLUMNS`), each with its number of placements, its scans ever and unique
+    visitors ever, as the campaign list counts them (`stats.campaign_figures`)."""
     yield csv_line(CAMPAIGN_COLUMNS)
+    figures = stats.campaign_figures(campaigns, None)
     rows = (campaigns.annotate(placement_count=Count("placements")).select_related("team")
             .order_by("team__name", "name", "pk"))
     for campaign in rows.iterator(chunk_size=500):
+        ever = figures.get(campaign.pk, stats.CampaignFigures())
         yield csv_line([campaign.pk, campaign.team.name, campaign.name, campaign.destination, campaign.fallback_url,
                         campaign.starts_on, campaign.ends_on, "true" if campaign.dates_route else "false",
                         campaign.utm_source, campaign.utm_medium,
                         campaign.utm_campaign, "true" if campaign.archived else "false",
-                        campaign.created.isoformat(), campaign.placement_count])
+                        campaign.created.isoformat(), campaign.placement_count, ever.scans, ever.visitors])

@@ -50,7 +50,8 @@ class PlacementImportSerializer(serializers.Serializer):
                                        help_text="true: check every row and store nothing (also as ?dry_run=1)")
     file = serializers.FileField(required=False, help_text=(
         f"The CSV (UTF-8, a header row, up to {bulk.MAX_ROWS:,} rows and {bulk.MAX_BYTES / 1e6:.0f} MB); columns "
-        f"{', '.join(bulk.COLUMNS)}, only name required, short_url ignored."))
+        f"{', '.join(bulk.COLUMNS)}, only name required; an export's own columns ({', '.join(bulk.EXPORT_ONLY)}) "
+        "are ignored."))
     text = CsvTextField(required=False, allow_blank=True, trim_whitespace=False,
                         help_text="Instead of a file: the CSV's text.")
 

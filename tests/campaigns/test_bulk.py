@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -226,7 +229,8 @@ class TestExport:
     def test_an_export_imports_again_into_another_campaign(self, campaign, team_users):
         bulk.store(bulk.check(campaign, GOOD.encode()))
         exported = "".join(bulk.placement_lines(campaign.placements.order_by("name"), lambda p: f"https://s/{p.slug}"))
-        assert exported.splitlines()[0] == HEADER.strip() + ",short_url"
+        assert exported.splitlines()[0] == (HEADER.strip() + ",active,deployed_on,latitude,longitude,notes,created,"
+                                            "scans,last_scan,short_url")
         other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
         checked = bulk.check(other, exported.encode())
         assert checked.ok, checked.errors
@@ -257,4 +261,33 @@ class TestExport:
         lines = list(bulk.campaign_lines(Campaign.objects.all()))
         assert lines[0].strip() == ",".join(bulk.CAMPAIGN_COLUMNS)
         assert lines[1].startswith(f"{campaign.pk},Acme,Spring Sale,https://shop.example.com/,,,,true,qr,print,")
-        assert lines[1].strip().endswith(",false," + campaign.created.isoformat() + ",2")
+        assert lines[1].strip().endswith(",false," + campaign.created.isoformat() + ",2,0,0")
+
+    def test_the_exports_say_what_the_pages_show_switched_off_codes_and_scans(self, campaign, team_users):
+        # A switched-off code's row looked live, and no export had a scan count: a team leaving could not take its
+        # figures out as a file.
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from campaigns.drainer import store_events
+        from tests.campaigns.test_rollups import event
+
+        on = Placement.objects.create(campaign=campaign, name="A", notes="by the door")
+        off = Placement.objects.create(campaign=campaign, name="B", active=False)
+        now = timezone.now()
+        store_events([event(on, now - timedelta(days=3), visitor="1" * 32), event(on, now, visitor="2" * 32),
+                      event(off, now, visitor="3" * 32), event(on, now, visitor="4" * 32, is_bot=True)])
+        rows = list(csv.DictReader(io.StringIO("".join(bulk.placement_lines(campaign.placements.order_by("name"),
+                                                                             lambda p: "")))))
+        assert [(r["name"], r["active"], r["scans"], r["notes"]) for r in rows] == [
+            ("A", "true", "2", "by the door"), ("B", "false", "1", "")]
+        assert rows[0]["last_scan"].startswith(str(now.date()))
+        [row] = list(csv.DictReader(io.StringIO("".join(bulk.campaign_lines(Campaign.objects.all())))))
+        assert (row["placements"], row["scans"], row["unique_visitors"]) == ("2", "3", "3")
+        # The export's own columns are skipped on import: new placements start switched on, without scans.
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        exported = "".join(bulk.placement_lines(campaign.placements.all(), lambda p: ""))
+        bulk.store(bulk.check(other, exported.encode()))
+        assert list(other.placements.order_by("name").values_list("name", "active", "notes")) == [
+            ("A", True, ""), ("B", True, "")]
