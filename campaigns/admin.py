@@ -8,7 +8,7 @@ campaign's fallback, and counting. Only a superuser deletes one, on purpose, sca
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +34,23 @@ class ArchiveInsteadOfDelete:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        # The confirmation (a GET, or the bulk action's first POST) says which printed codes stop working.
+        found = super().get_deleted_objects(objs, request)
+        if not request.POST.get("post"):
+            ids = [obj.pk for obj in objs]
+            placements = Placement.objects.filter(**{"pk__in" if self.model is Placement else "campaign__in": ids})
+            slugs = list(placements.order_by("slug").values_list("slug", flat=True)[:6])
+            if slugs:
+                count = placements.count()
+                shown = ", ".join(f"/r/{slug}" for slug in slugs[:5]) + (", …" if count > 5 else "")
+                messages.warning(request, f"{count} printed code{'s' * (count != 1)} will stop working: "
+                                          f"{'their' if count != 1 else 'its'} short link{'s' * (count != 1)} "
+                                          f"({shown}) will answer “not found”. To stop a code, switch its placement "
+                                          "off or archive its campaign instead: it then leads to the campaign's "
+                                          "fallback page and its scans still count.")
+        return found
 
     def changeable(self, request, queryset: QuerySet) -> list:
         # A changelist shows the rows of every team the user belongs to, viewers' teams included.

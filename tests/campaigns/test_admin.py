@@ -229,9 +229,18 @@ class TestArchiveInsteadOfDelete:
         assert theirs.archived and not campaign.archived
 
     def test_a_superuser_may_still_delete_on_purpose(self, client, admin_user, campaign):
-        ScanEvent.objects.create(placement=Placement.objects.create(campaign=campaign, name="Poster"))
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        ScanEvent.objects.create(placement=poster)
         client.force_login(admin_user)
-        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}).status_code == 302
+        # The confirmation says the printed code stops working, and what to do instead.
+        page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/delete/").content.decode()
+        assert f"1 printed code will stop working: its short link (/r/{poster.slug}) will answer" in page
+        assert "switch its placement off or archive its campaign instead" in page
+        page = client.post("/admin/campaigns/placement/", {"action": "delete_selected",
+                                                            "_selected_action": [poster.pk]}).content.decode()
+        assert f"(/r/{poster.slug})" in page and Placement.objects.filter(pk=poster.pk).exists()
+        response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/delete/", {"post": "yes"}, follow=True)
+        assert response.status_code == 200 and "will stop working" not in response.content.decode()
         assert not Campaign.objects.exists() and not ScanEvent.objects.exists()
 
 
