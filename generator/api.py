@@ -260,8 +260,9 @@ class GenerationFilter(filters.FilterSet):
     }),
 )
 class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
-                        mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Your teams' generations: create one (editors), follow its progress, read its ranked candidates."""
+                        mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your teams' generations: create one (editors), follow its progress, read its ranked candidates, delete a
+    finished one (editors) with its images and uploads."""
 
     serializer_class = GenerationSerializer
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
@@ -308,6 +309,20 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
                             headers={"Retry-After": "60"})
         return Response(self.get_serializer(made).data, status=status.HTTP_201_CREATED,
                         headers=throttle.rate_headers())
+
+    @extend_schema(responses={
+        204: None,
+        409: OpenApiResponse(description="Something keeps it: it has not finished, a placement prints one of its "
+                                         "codes, or people labelled them (`detail` says which)."),
+    })
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        """Delete a finished generation, its candidates, picture and logo (their files within a day)."""
+        job = self.get_object()
+        kept = jobs.why_kept(job)
+        if kept:
+            return Response({"detail": kept}, status=status.HTTP_409_CONFLICT)
+        job.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={
         200: GenerationSerializer,

@@ -37,10 +37,11 @@ from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from campaigns import webhooks
+from campaigns.models import Placement
 from generator import verifier_models
 from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
-from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob
+from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob, HumanScanResult
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,21 @@ def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
         GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
 
     transaction.on_commit(send)
+
+
+def why_kept(job: GenerationJob) -> str:
+    """Why `job` may not be deleted by its team, in words for them; "" when it may. Its images, uploaded picture and
+    logo go with it (the daily media sweep removes files no row names, `qartsite.media_sweep`)."""
+    if not job.is_finished:
+        return "This job has not finished: cancel it first, then delete it."
+    printed = list(Placement.objects.filter(artwork__job=job).order_by("name").values_list("name", flat=True)[:4])
+    if printed:
+        names = ", ".join(f"“{name}”" for name in printed[:3]) + (" and others" if len(printed) > 3 else "")
+        return f"Its code is the artwork of {names}: choose other artwork there first, or the print files go."
+    if HumanScanResult.objects.filter(candidate__job=job).exists():
+        return ("People labelled its codes in a labeling session: those labels are what the verifier is checked "
+                "against, so the job stays. A superuser can delete it in the admin with its labels.")
+    return ""
 
 
 def request_cancel(job: GenerationJob) -> None:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),
     path("jobs/<int:pk>/cancel/", views.cancel_job, name="cancel"),
+    path("jobs/<int:pk>/delete/", views.delete_job, name="delete"),
     path("jobs/<int:pk>/code.svg", views.code_svg, name="code_svg"),
     path("candidates/<int:pk>/use/", views.use_candidate, name="use_candidate"),
     path("candidates/<int:pk>/download.png", views.candidate_png, name="candidate_png"),

@@ -314,6 +314,23 @@ def cancel_job(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def delete_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """An editor deletes a finished job of their team, with its images and uploads, unless something keeps it
+    (`jobs.why_kept`: printed artwork, people's labels)."""
+    job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
+    require_editor(request.user, job.team)
+    kept = jobs.why_kept(job)
+    if kept:
+        messages.error(request, kept)
+        return redirect("generator:job", pk=job.pk)
+    job.delete()
+    messages.success(request, "Job deleted, with its codes, its picture and its logo; their files are removed within "
+                              "a day.")
+    return redirect("generator:jobs")
+
+
+@login_required
+@require_POST
 def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     """Make a candidate the artwork of the job's placement, or of a placement of the same team, by the rules of
     `campaigns.artwork`: a picture for another link is restamped when asked (`restamp=1`), one that fails the scan

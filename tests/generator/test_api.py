@@ -552,3 +552,36 @@ def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, mo
     assert GenerationJob.objects.get(pk=response.json()["id"]).status == "failed"
     throttle = TeamGenerationThrottle(team_users.team)
     assert throttle.has_room() and throttle.history == []  # the team's rate got its job back
+
+
+@pytest.mark.django_db
+class TestDeleteGeneration:
+    """A team deletes its own finished generation, uploads and all, unless print or people's labels keep it."""
+
+    def test_an_editor_deletes_a_finished_job_and_nobody_else_can(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")
+        url = f"/api/generations/{job.pk}/"
+        assert api_as(team_users.viewer).delete(url).status_code == 403
+        assert api_as(team_users.outsider).delete(url).status_code == 404
+        assert GenerationJob.objects.filter(pk=job.pk).exists()
+        assert api_as(team_users.teammate).delete(url).status_code == 204
+        assert not GenerationJob.objects.filter(pk=job.pk).exists() and not Candidate.objects.exists()
+
+    def test_print_running_and_labels_keep_a_job_with_the_reason(self, team_users, placement):
+        from generator.models import HumanScanResult, LabelingSession
+
+        running = make_job(team_users.team, team_users.owner, ranks=(1,), status="running")
+        response = api_as(team_users.owner).delete(f"/api/generations/{running.pk}/")
+        assert response.status_code == 409 and response.json()["detail"].startswith("This job has not finished")
+        printed = make_job(team_users.team, team_users.owner, ranks=(1,), status="done")
+        placement.artwork = printed.candidates.get()
+        placement.save()
+        response = api_as(team_users.owner).delete(f"/api/generations/{printed.pk}/")
+        assert response.status_code == 409 and "artwork of “Station poster”" in response.json()["detail"]
+        labelled = make_job(team_users.team, team_users.owner, ranks=(1,), status="done")
+        HumanScanResult.objects.create(session=LabelingSession.objects.create(name="s", team=team_users.team),
+                                       candidate=labelled.candidates.get(), scanned=True)
+        response = api_as(team_users.owner).delete(f"/api/generations/{labelled.pk}/")
+        assert response.status_code == 409 and "People labelled its codes" in response.json()["detail"]
+        assert GenerationJob.objects.count() == 3
+

@@ -214,6 +214,25 @@ def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another
     assert response.status_code == 302 and len(enqueued) == 1
 
 
+@pytest.mark.django_db
+def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, done_job):
+    url = f"/generate/jobs/{done_job.pk}/delete/"
+    assert logged_in(team_users.viewer).post(url).status_code == 403
+    assert logged_in(team_users.outsider).post(url).status_code == 404
+    assert logged_in(team_users.owner).get(url).status_code == 405
+    placement = placement_of(team_users.team)
+    placement.artwork = done_job.candidates.first()
+    placement.save()
+    response = logged_in(team_users.teammate).post(url, follow=True)
+    assert "Its code is the artwork of “Station Poster”" in response.content.decode()
+    assert GenerationJob.objects.filter(pk=done_job.pk).exists()
+    placement.artwork = None
+    placement.save()
+    response = logged_in(team_users.teammate).post(url, follow=True)
+    assert response.redirect_chain[-1][0] == "/generate/jobs/" and "Job deleted" in response.content.decode()
+    assert not GenerationJob.objects.filter(pk=done_job.pk).exists()
+
+
 class TestGenerationRate:
     """The page spends the same per-team budget as the API (generator.throttles)."""
 

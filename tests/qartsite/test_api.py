@@ -107,7 +107,7 @@ class TestHttpAnswers:
 
     @pytest.mark.parametrize("method, path, allow", [
         ("put", "/api/campaigns/", "GET, POST, HEAD, OPTIONS"),
-        ("delete", "/api/generations/1/", "GET, HEAD, OPTIONS"),
+        ("put", "/api/generations/1/", "GET, DELETE, HEAD, OPTIONS"),
         ("get", "/api/generations/1/cancel/", "POST, OPTIONS"),
         ("post", "/api/campaigns/1/", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"),
         ("delete", "/api/teams/1/", "GET, PUT, PATCH, HEAD, OPTIONS"),

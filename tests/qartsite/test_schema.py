@@ -35,7 +35,7 @@ OPERATIONS = {
     ("get", "/api/placements/{id}/print/"), ("get", "/api/placements/{id}/preflight/"),
     ("get", "/api/campaigns/{id}/destination-changes/"), ("get", "/api/placements/{id}/destination-changes/"),
     ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", "/api/generations/{id}/"),
-    ("post", "/api/generations/{id}/cancel/"),
+    ("delete", "/api/generations/{id}/"), ("post", "/api/generations/{id}/cancel/"),
     ("get", "/api/alerts/"), ("get", "/api/alerts/{id}/"), ("post", "/api/alerts/{id}/dismiss/"),
     ("get", "/api/webhooks/"), ("post", "/api/webhooks/"), ("get", "/api/webhooks/{id}/"),
     ("put", "/api/webhooks/{id}/"), ("patch", "/api/webhooks/{id}/"), ("delete", "/api/webhooks/{id}/"),
