@@ -49,16 +49,15 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     """Django's password reset form, with a rate: per client network and per address asked for
     (`rates.PasswordResetThrottle`, `rates.PasswordResetAddressThrottle`), so the form cannot flood a mailbox.
     Refused: the form again, 429 with Retry-After, saying when to try again."""
-    if request.method == "POST":
-        for throttle in (rates.PasswordResetThrottle(), rates.PasswordResetAddressThrottle()):
-            if not throttle.allow_request(request, None):
-                wait = throttle.retry_after()
-                form = PasswordResetForm(request.POST)
-                form.add_error(None, f"Too many reset links were asked for just now. "
-                                     f"Try again in {rates.retry_in(wait)}.")
-                response = render(request, "registration/password_reset_form.html", {"form": form}, status=429)
-                response["Retry-After"] = str(wait)
-                return response
+    refused = (rates.refused_by(request, (rates.PasswordResetThrottle(), rates.PasswordResetAddressThrottle()))
+               if request.method == "POST" else None)
+    if refused is not None:
+        wait = refused.retry_after()
+        form = PasswordResetForm(request.POST)
+        form.add_error(None, f"Too many reset links were asked for just now. Try again in {rates.retry_in(wait)}.")
+        response = render(request, "registration/password_reset_form.html", {"form": form}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     return django_password_reset(request)
 
 
@@ -186,15 +185,16 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
         access.require_owner(request.user, team)
         form = InviteForm(request.POST, team=team)
         if form.is_valid():
-            for throttle in (rates.InvitationAddressThrottle(), rates.InvitationTeamThrottle(team.pk)):
-                if not throttle.allow_request(request, None):
-                    wait = throttle.retry_after()
-                    to = " to this address" if isinstance(throttle, rates.InvitationAddressThrottle) else ""
-                    form.add_error(None, f"Too many invitations were sent{to} just now. Try again in "
-                                         f"{rates.retry_in(wait)}.")
-                    response = team_page_response(request, team, form=form, status=429)
-                    response["Retry-After"] = str(wait)
-                    return response
+            refused = rates.refused_by(request, (rates.InvitationAddressThrottle(),
+                                                 rates.InvitationTeamThrottle(team.pk)))
+            if refused is not None:
+                wait = refused.retry_after()
+                to = " to this address" if isinstance(refused, rates.InvitationAddressThrottle) else ""
+                form.add_error(None, f"Too many invitations were sent{to} just now. Try again in "
+                                     f"{rates.retry_in(wait)}.")
+                response = team_page_response(request, team, form=form, status=429)
+                response["Retry-After"] = str(wait)
+                return response
             invitation, sent = invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"])
             if sent:
                 messages.success(request, f"Invitation sent to {invitation.email}.")

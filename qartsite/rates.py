@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import logging
 import math
+from collections.abc import Sequence
 
 from django.http import HttpRequest
 from redis.exceptions import RedisError
@@ -75,6 +76,30 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
     def retry_after(self) -> int:
         """Whole seconds until the next request is allowed, at least 1 (for Retry-After)."""
         return max(1, math.ceil(self.wait() or 1))
+
+    def has_room(self, request) -> bool:
+        """Whether one more request is allowed now, without counting it (`allow_request` counts)."""
+        if self.rate is None:
+            return True
+        try:
+            self.key, self.now = self.get_cache_key(request, None), self.timer()
+            self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+        except RedisError:
+            self.history = []
+            return True
+        return len(self.history) < self.num_requests
+
+
+def refused_by(request: HttpRequest, throttles: Sequence[ClientRateThrottle]) -> ClientRateThrottle | None:
+    """The first of `throttles` without room for `request` (its `retry_after()` says how long), else None after
+    counting the request in every one: a request one rate refuses is not counted by the others."""
+    for throttle in throttles:
+        if not throttle.has_room(request):
+            return throttle
+    for throttle in throttles:
+        if not throttle.allow_request(request, None):  # filled meanwhile by another request
+            return throttle
+    return None
 
 
 class PasswordResetThrottle(ClientRateThrottle):

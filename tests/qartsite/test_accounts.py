@@ -247,6 +247,12 @@ class TestTeamPage:
         assert statuses == [302, 302, 429]  # the team's three sends above count too
         assert "Too many invitations were sent just now" in client.post(url, {"email": "q@example.net",
                                                                               "role": "viewer"}).content.decode()
+        # Sends the team's rate refused were not counted against the address (they used up its 3 before).
+        assert [client.post(url, {"email": "q@example.net", "role": "viewer"}).status_code for _ in range(2)] == [
+            429, 429]
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "invitation_teams": "50/hour"}}
+        assert client.post(url, {"email": "q@example.net", "role": "viewer"}).status_code == 302
 
     def test_it_sends_the_invitation_of_a_team_whose_name_has_a_line_break(self, client, team_users, mailoutbox):
         # A name saved before names were one line (the admin took "Acme\r\nBcc: ..."): a 500 after saving the row.
