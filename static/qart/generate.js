@@ -101,8 +101,9 @@
     }
   }
 
-  // The crop: the picture behind a square frame, dragged to move and zoomed with the slider. What is sent is the
-  // square's centre as fractions of the picture and the zoom (uploads.crop cuts the same square on the server).
+  // The crop: the picture behind a square frame, dragged (or moved with the arrow keys) and zoomed with the slider.
+  // What is sent is the square's centre as fractions of the picture and the zoom (uploads.crop cuts the same square
+  // on the server).
   function setupCrop(form, picture) {
     var box = form.querySelector("[data-crop]");
     if (!box) return;
@@ -164,6 +165,19 @@
     ["pointerup", "pointercancel"].forEach(function (name) {
       frame.addEventListener(name, function () { drag = null; });
     });
+    // The keyboard's drag: an arrow moves the square a twentieth of its side over the picture, Shift a quarter.
+    var arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    frame.addEventListener("keydown", function (event) {
+      var move = arrows[event.key];
+      if (!move || event.altKey || event.ctrlKey || event.metaKey) return;
+      event.preventDefault();  // the page would scroll
+      var w = image.naturalWidth, h = image.naturalHeight;
+      if (!w || !h) return;
+      var step = Math.min(w, h) / state.zoom * (event.shiftKey ? 0.25 : 0.05);  // picture pixels
+      state.x += move[0] * step / w;
+      state.y += move[1] * step / h;
+      draw();
+    });
     // An earlier candidate chosen instead: the crop belongs to the upload only.
     form.querySelectorAll('input[name="earlier_candidate"]').forEach(function (radio) {
       radio.addEventListener("change", function () { picture.value = ""; clear(); });
@@ -192,7 +206,8 @@
       bar.style.width = value + "%";
       meter.setAttribute("aria-valuenow", value);
       percent.textContent = value + "%";
-      stage.textContent = state.stage_label;
+      // The stage is the live region: written only when it changes, so it is announced once per stage.
+      if (stage.textContent !== state.stage_label) stage.textContent = state.stage_label;
       pill.textContent = state.status_label;
       pill.className = "pill pill-" + state.status;
       if (state.queue_position === 1) queue.textContent = "· next in line";

@@ -246,8 +246,8 @@ class TestGenerationRate:
                                                                       "prompt": "a heron in the reeds"})
         html = response.content.decode()
         assert response.status_code == 429 and 0 < int(response["Retry-After"]) <= 3600
-        assert re.search(r'<div role="alert">.*The team Acme has used its 1 generation per hour\. '
-                         r'Try again in about 60 minutes\.', html, re.S)
+        assert re.search(r'<div class="form-errors" id="form-errors" role="alert"[^>]*>.*The team Acme has used its 1 '
+                         r'generation per hour\. Try again in about 60 minutes\.', html, re.S)
         assert "a heron in the reeds</textarea>" in html  # what was typed is still there
         assert GenerationJob.objects.count() == 1 and len(enqueued) == 1
 
@@ -736,7 +736,8 @@ class TestHalftoneOnThePage:
 
         assert response.status_code == 503
         assert response.context["form"].errors == {"picture": [uploads.NOT_STORED]}
-        assert response.content.decode().count("The picture could not be stored") == 1
+        # Said at the top, where focus starts, and at the picture: nowhere else.
+        assert response.content.decode().count("The picture could not be stored") == 2
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
 
     def test_it_says_an_earlier_candidate_cannot_be_read_while_the_storage_is_away(self, team_users, enqueued,
@@ -997,7 +998,7 @@ class TestCrop:
     def test_it_refuses_a_crop_it_cannot_follow_with_one_message(self, team_users, enqueued, crop):
         response = self.post(team_users, **crop)
         assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
-        assert response.content.decode().count("The crop was not understood") == 1
+        assert response.content.decode().count("The crop was not understood") == 2  # the summary and the crop
 
 
 class TestKeptUploads:

@@ -240,6 +240,8 @@ class TestTeamPage:
         assert statuses == [302, 302, 302, 429] and len(mailoutbox) == 3
         response = client.post(url, {"email": "victim@example.net", "role": "viewer"})
         assert "Too many invitations were sent to this address just now" in response.content.decode()
+        assert re.search(r'id="invite-errors" role="alert" tabindex="-1" autofocus>\s*<p>Not sent yet',
+                         response.content.decode())  # said first, and where focus starts
         assert 1 <= int(response["Retry-After"]) <= 3600
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
             **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "invitation_teams": "5/hour"}}

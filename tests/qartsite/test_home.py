@@ -85,7 +85,7 @@ def test_a_viewer_who_tries_to_change_something_gets_a_friendly_403(client, team
     response = client.post("/campaigns/new/", {"name": "x", "destination": "https://example.com"})
     assert response.status_code == 403
     body = response.content.decode()
-    assert "You can look, but not change this." in body and "Ask a team owner" in body
+    assert "This isn't open to you." in body and "Ask a team owner" in body
 
 
 @pytest.mark.django_db

@@ -1,0 +1,135 @@
+"""The site with a keyboard alone, and where focus goes: a refused form starts on its summary, the skip link leads
+past the menu, the staff menu closes as a menu does, and the crop moves with the arrow keys.
+
+Headless Chromium (Debian's) against pytest-django's live server.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from campaigns.models import Campaign, Placement
+from tests.e2e.conftest import sign_in, watched_page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1280, "height": 900}
+ERROR_BORDER = "rgb(180, 35, 24)"  # #b42318
+
+
+def focused(page) -> str:
+    """The focused element's id (or its tag, without one)."""
+    return page.evaluate("document.activeElement.id || document.activeElement.tagName.toLowerCase()")
+
+
+@pytest.mark.browser
+def test_a_refused_sign_in_and_print_file_start_on_their_summary(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination="https://example.com/")
+    placement = Placement.objects.create(campaign=campaign, name="Poster at the gate")
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    try:
+        page.goto("/accounts/login/")
+        expect(page.locator("#id_username")).to_be_focused()  # nothing refused yet: straight to typing
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", "not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#form-errors")).to_be_focused()  # the refusal, not the username, is read first
+        expect(page.locator("#form-errors")).to_contain_text("Not signed in")
+
+        sign_in(page, "owner")
+        page.goto(f"/campaigns/placements/{placement.pk}/print?width=20")
+        expect(page.locator("#print-error")).to_be_focused()
+        width = page.locator('input[name="width"]')
+        expect(width).to_have_attribute("aria-invalid", "true")
+        assert width.evaluate("el => getComputedStyle(el).borderTopColor") == ERROR_BORDER
+        assert failures == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_first_tab_offers_to_skip_to_the_content(live_server, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context, page, _ = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    try:
+        page.goto("/")
+        skip = page.get_by_role("link", name="Skip to content")
+        expect(skip).not_to_be_in_viewport()  # out of sight until Tab reaches it
+        page.keyboard.press("Tab")
+        expect(skip).to_be_focused()
+        expect(skip).to_be_in_viewport()
+        page.keyboard.press("Enter")
+        assert focused(page) == "content"
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_staff_menu_closes_on_escape_and_when_focus_leaves(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    team_users.owner.is_staff = True
+    team_users.owner.save()
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    try:
+        sign_in(page, "owner")
+        menu, summary = page.locator("details.nav-staff"), page.locator("details.nav-staff summary")
+        expect(summary).to_have_accessible_name("Staff")  # not "Staff ▾"
+        summary.focus()
+        page.keyboard.press("Enter")
+        expect(menu).to_have_attribute("open", "")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Evals")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(menu).not_to_have_attribute("open", "")
+        expect(summary).to_be_focused()
+
+        page.keyboard.press("Enter")
+        for _ in range(5):  # its five links
+            page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Admin")).to_be_focused()
+        page.keyboard.press("Tab")  # on to the account link: out of the menu
+        expect(menu).not_to_have_attribute("open", "")
+        assert failures == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_arrow_keys_move_the_crop(live_server, team_users, browser, tmp_path, monkeypatch):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)  # the page starts on halftone
+    Image.new("RGB", (400, 200), (220, 20, 20)).save(tmp_path / "wide.png", format="PNG")
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    try:
+        sign_in(page, "owner")
+        page.goto("/generate/")
+        page.locator("#id_picture").set_input_files(str(tmp_path / "wide.png"))
+        frame = page.get_by_role("group", name="Crop")
+        expect(frame).to_be_visible()
+        crop_x = page.locator("#id_crop_x")
+        expect(crop_x).to_have_value("0.5000")
+
+        frame.focus()
+        scrolled = page.evaluate("window.scrollY")
+        page.keyboard.press("ArrowRight")  # a twentieth of the square (200 px): 10 px of 400
+        expect(crop_x).to_have_value("0.5250")
+        page.keyboard.press("Shift+ArrowLeft")  # a quarter: 50 px
+        expect(crop_x).to_have_value("0.4000")
+        for _ in range(10):
+            page.keyboard.press("Shift+ArrowLeft")
+        expect(crop_x).to_have_value("0.2500")  # the square's edge at the picture's: no further
+        expect(page.locator("#id_crop_y")).to_have_value("0.5000")
+        assert page.evaluate("window.scrollY") == scrolled  # the arrows moved the crop, not the page
+        assert failures == []
+    finally:
+        context.close()
