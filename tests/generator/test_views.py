@@ -217,6 +217,8 @@ def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another
 @pytest.mark.django_db
 def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, done_job):
     url = f"/generate/jobs/{done_job.pk}/delete/"
+    assert f'action="{url}"' in logged_in(team_users.teammate).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+    assert f'action="{url}"' not in logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
     assert logged_in(team_users.viewer).post(url).status_code == 403
     assert logged_in(team_users.outsider).post(url).status_code == 404
     assert logged_in(team_users.owner).get(url).status_code == 405
