@@ -35,8 +35,19 @@ class ArchiveInsteadOfDelete:
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def changeable(self, request, queryset: QuerySet) -> list:
+        # A changelist shows the rows of every team the user belongs to, viewers' teams included.
+        if request.user.is_superuser:
+            return list(queryset)
+        return list(queryset.filter(pk__in=self.model.objects.in_teams(self.changing_teams(request.user))
+                                    .values("pk")))
+
+
+class WarnsOfDeadCodes:
+    """The delete confirmation of a campaign or a placement (a GET, or the bulk action's first POST) says which printed
+    codes stop working, and what to do instead."""
+
     def get_deleted_objects(self, objs, request):
-        # The confirmation (a GET, or the bulk action's first POST) says which printed codes stop working.
         found = super().get_deleted_objects(objs, request)
         if not request.POST.get("post"):
             ids = [obj.pk for obj in objs]
@@ -44,20 +55,13 @@ class ArchiveInsteadOfDelete:
             slugs = list(placements.order_by("slug").values_list("slug", flat=True)[:6])
             if slugs:
                 count = placements.count()
-                shown = ", ".join(f"/r/{slug}" for slug in slugs[:5]) + (", …" if count > 5 else "")
+                shown = ", ".join(reverse("short_link", args=[slug]) for slug in slugs[:5]) + (", …" * (count > 5))
                 messages.warning(request, f"{count} printed code{'s' * (count != 1)} will stop working: "
                                           f"{'their' if count != 1 else 'its'} short link{'s' * (count != 1)} "
                                           f"({shown}) will answer “not found”. To stop a code, switch its placement "
                                           "off or archive its campaign instead: it then leads to the campaign's "
                                           "fallback page and its scans still count.")
         return found
-
-    def changeable(self, request, queryset: QuerySet) -> list:
-        # A changelist shows the rows of every team the user belongs to, viewers' teams included.
-        if request.user.is_superuser:
-            return list(queryset)
-        return list(queryset.filter(pk__in=self.model.objects.in_teams(self.changing_teams(request.user))
-                                    .values("pk")))
 
 
 class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):
@@ -82,7 +86,7 @@ def too_many_to_inline(campaign: Campaign | None) -> bool:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
+class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     list_display = ("name", "team", "destination", "starts_on", "ends_on", "archived", "created")
     list_filter = ("archived", "team")
     search_fields = ("name", "destination", "team__name")
@@ -155,7 +159,7 @@ class PlacementAdminForm(forms.ModelForm):
 
 
 @admin.register(Placement)
-class PlacementAdmin(ArchiveInsteadOfDelete, TeamScopedAdmin):
+class PlacementAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     form = PlacementAdminForm
     list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on", "print_state")
     list_filter = ("kind", "active", "campaign__team")

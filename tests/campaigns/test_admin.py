@@ -244,6 +244,17 @@ class TestArchiveInsteadOfDelete:
         assert not Campaign.objects.exists() and not ScanEvent.objects.exists()
 
 
+@pytest.mark.django_db
+def test_deleting_a_share_or_an_alert_warns_of_no_codes(client, admin_user, staff_cast, alert_and_share):
+    # The warning read the share's id as a campaign's, and named another team's short links.
+    alert, share, _, _ = alert_and_share
+    client.force_login(admin_user)
+    for url in (f"/admin/campaigns/reportshare/{share.pk}/delete/",
+                f"/admin/campaigns/placementalert/{alert.pk}/delete/"):
+        page = client.get(url).content.decode()
+        assert "will stop working" not in page and "/r/" not in page, url
+
+
 def placement_form(placement, **fields) -> dict:
     return {"campaign": placement.campaign_id, "name": placement.name, "kind": placement.kind, "active": "on",
             **fields}
