@@ -98,6 +98,8 @@ class BulkGenerationSerializer(GenerationSerializer):
         "Placements of this campaign (active ones); absent or empty: all its active placements, by name. One job each, "
         "queued in this order, carrying the placement's short link."))
 
+    many_links = True
+
     class Meta(GenerationSerializer.Meta):
         fields = ["placements", "engine", "picture", "earlier_candidate", "prompt", "negative_prompt", "steps",
                   "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",

@@ -172,7 +172,7 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
         # as for the first offered, so every mistake is said at once and the picture is kept for the next try.
         data = request.POST.copy()
         data["team"], data["placement"], data["content"] = str(campaign.team_id), str(first.pk), ""
-        form = GenerationForm(request.user, data, request.FILES, link_for=link_for, earlier=False)
+        form = GenerationForm(request.user, data, request.FILES, link_for=link_for, earlier=False, many_links=True)
         if form.is_valid() and placements:
             try:
                 started = bulk_generation.start_jobs(

@@ -165,6 +165,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         silence = reconcile.worker_silence(job)
         return None if silence is None else round(silence, 1)
 
+    # One picture for many links (a campaign's placements, `BulkGenerationSerializer`): it may carry no code at all.
+    many_links = False
+
     def validate(self, attrs: dict) -> dict:
         placement = attrs.get("placement")
         team = attrs.get("team") or (placement.campaign.team if placement else None)
@@ -206,7 +209,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         try:
             name = uploads.shown_name(upload.name) if upload else "The candidate"
             picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk), name)
-            uploads.refuse_other_code(picture, attrs["content"], name)
+            uploads.refuse_other_code(picture, None if self.many_links else attrs["content"], name)
             self.picture = picture
         except images.ImageError as exc:
             raise serializers.ValidationError({uploads.picture_field(upload, candidate_pk): [str(exc)]}) from None

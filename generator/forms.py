@@ -193,11 +193,14 @@ class GenerationForm(forms.Form):
                        "seed", "candidates_per_batch", "style", "background")
 
     def __init__(self, user, *args, link_for: Callable[[Placement], str], placement: Placement | None = None,
-                 earlier: bool = True, **kwargs) -> None:
+                 earlier: bool = True, many_links: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not earlier:  # a page that offers no earlier candidate as the picture (generating for every placement)
             del self.fields["earlier_candidate"]
         self.user = user
+        # One picture for many links (generating for every placement): a code in it is another link's for all but
+        # one of them, so it may carry none at all (`uploads.refuse_other_code`).
+        self.many_links = many_links
         self.link_for = link_for
         self.job: GenerationJob | None = None
         self.picture = None  # the checked PIL picture of a halftone job, stored by save()
@@ -303,7 +306,7 @@ class GenerationForm(forms.Form):
                 picture, name = uploads.kept(self.user, token)
                 self.kept["picture"] = (token, name)
                 if data.get("content"):  # the link may have changed since that try
-                    uploads.refuse_other_code(picture, data["content"], name)
+                    uploads.refuse_other_code(picture, self.own_link(data), name)
                 self.picture = picture
                 return
             if not upload and "earlier_candidate" not in self.fields:
@@ -313,11 +316,15 @@ class GenerationForm(forms.Form):
             name = uploads.shown_name(upload.name) if upload else "The candidate"
             picture = uploads.storable(picture, name)
             if data.get("content"):
-                uploads.refuse_other_code(picture, data["content"], name)
+                uploads.refuse_other_code(picture, self.own_link(data), name)
             # Set only once usable: `keep_uploads` keeps `self.picture` for the next try
             self.picture = picture
         except images.ImageError as exc:
             self.add_error(uploads.picture_field(upload, candidate_pk), str(exc))
+
+    def own_link(self, data: dict) -> str | None:
+        """The one text a code already in the picture may carry: the job's own, or none with `many_links`."""
+        return None if self.many_links else data["content"]
 
     def settle_logo(self, data: dict) -> None:
         """The logo, checked and known to fit the centre of the code (`uploads.logo_for`)."""

@@ -129,15 +129,15 @@ def logo_for(upload, engine: str, content: str, kept_logo: Image.Image | None = 
     logo = from_upload(upload) if upload else kept_logo
     code = qr.encode(content, ecc=logos.LOGO_ECC, max_version=settings.QART["MAX_VERSION"])
     logos.plate_for(code)
-    refuse_other_code(logo, content, shown_name(upload.name) if upload else "The logo")
+    refuse_other_code(logo, None, shown_name(upload.name) if upload else "The logo")  # a mark, never a code
     return logo
 
 
-def refuse_other_code(picture: Image.Image, content: str, name: str) -> None:
-    """Refuse a picture (or logo) that already carries a QR code of another text than `content`: the code drawn into
-    it does not hide that one, so a phone could open the other link (an uploaded code, or an earlier candidate made
-    for another placement, scored "excellent" and then misread in print-size captures). One carrying `content`
-    itself (an earlier candidate of the same link) is fine.
+def refuse_other_code(picture: Image.Image, content: str | None, name: str) -> None:
+    """Refuse a picture (or logo) that already carries a QR code of another text than `content` (None: any code): the
+    code drawn into it does not hide that one, so a phone could open the other link (an uploaded code, or an earlier
+    candidate made for another placement, scored "excellent" and then misread in print-size captures). One carrying
+    `content` itself (an earlier candidate of the same link) is fine.
 
     Raises:
         images.ImageError: it carries another code; the message names what that code opens.

@@ -71,6 +71,22 @@
 
     if (picture) setupCrop(form, picture);
 
+    // An earlier code can be drawn into only for its own link (uploads.refuse_other_code): the others are offered
+    // disabled while the content is another link.
+    var earlier = form.querySelectorAll("input[name=earlier_candidate][data-content]");
+    function limitEarlier() {
+      var wanted = fields.content ? fields.content.value.trim() : "";
+      Array.prototype.forEach.call(earlier, function (radio) {
+        radio.disabled = Boolean(wanted) && radio.dataset.content !== wanted;
+        if (radio.disabled) radio.checked = false;
+      });
+    }
+    if (fields.content && earlier.length && form.getAttribute("aria-disabled") !== "true") {  // viewers: all off
+      fields.content.addEventListener("input", limitEarlier);
+      fields.content.addEventListener("change", limitEarlier);
+      limitEarlier();
+    }
+
     // A placement's short link becomes the content unless someone typed their own; its team is the job's team.
     var placement = fields.placement, content = fields.content, team = fields.team;
     if (!placement || !content) return;
@@ -78,6 +94,7 @@
     placement.addEventListener("change", function () {
       var chosen = links[placement.value];
       if (!content.value || content.value === autoLink) content.value = chosen ? chosen.link : "";
+      limitEarlier();
       autoLink = chosen ? chosen.link : null;
       if (chosen && team && String(team.value) !== String(chosen.team)) {
         team.value = chosen.team;

@@ -197,6 +197,18 @@ class TestGenerate:
         assert all(job.engine == "halftone" and job.init_image.name for job in enqueued)
         assert enqueued[0].init_image.name != enqueued[1].init_image.name
 
+    def test_a_picture_carrying_a_code_is_refused_even_the_first_placements(self, team_users, campaign, placements,
+                                                                            enqueued):
+        # Checked against the first placement's link only, a picture of A's code was drawn for B and C as well.
+        from tests.generator.test_views import qr_png
+
+        first = placements[1]  # "A": the first by name
+        picture = ContentFile(qr_png(f"http://testserver/r/{first.slug}"), name="code.png")
+        body = {"engine": "halftone", "picture": picture, "placements": [first.pk, placements[0].pk]}
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
+        assert response.status_code == 400 and "already carries a QR code" in response.json()["picture"][0]
+        assert enqueued == []
+
     def test_it_refuses_viewers(self, team_users, campaign, placements, enqueued):
         response = api_as(team_users.viewer).post(f"/api/campaigns/{campaign.pk}/generate/",
                                                   {"prompt": "p", "engine": "diffusion"}, format="json")

@@ -215,6 +215,17 @@ class TestGenerateAll:
                                                            "kept_picture": token, "placements": [three[1].pk]})
         assert response.status_code == 400 and len(enqueued) == 1
 
+    def test_a_picture_carrying_a_code_is_refused_even_the_first_placements(self, team_users, campaign, three,
+                                                                            enqueued):
+        from tests.generator.test_views import qr_png
+
+        first = min(three, key=lambda p: p.name)
+        body = {**SHARED, "engine": "halftone", "prompt": "", "placements": [p.pk for p in three],
+                "picture": ContentFile(qr_png(f"http://testserver/r/{first.slug}"), name="code.png")}
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/generate/", body)
+        assert response.status_code == 400 and "code.png already carries a QR code" in response.content.decode()
+        assert enqueued == []
+
     def test_a_halftone_run_without_a_picture_asks_for_an_upload(self, team_users, campaign, three, enqueued):
         # This page offers no earlier candidate, so it does not suggest picking one, nor takes one sent anyway.
         client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"

@@ -193,3 +193,27 @@ def test_no_generation_page_is_wider_than_the_screen(live_server, team_users, br
             assert page.evaluate(SPILLS) == [], url
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_an_earlier_code_is_offered_only_for_its_own_link(live_server, team_users, browser):
+    # A picture that is a code of another link is refused (both would be read): the page offered every earlier
+    # code and then refused the one chosen.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    base = live_server.url
+    earlier = make_art(team_users.team, team_users.owner, "https://shop.example.com/old-poster")
+    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP)
+    try:
+        sign_in(page, "owner")
+        page.goto("/generate/")
+        radio = page.locator(f'input[name="earlier_candidate"][value="{earlier.pk}"]')
+        content = page.locator("#id_content")
+        content.fill("https://shop.example.com/new-poster")
+        expect(radio).to_be_disabled()
+        content.fill("https://shop.example.com/old-poster")
+        expect(radio).to_be_enabled()
+        assert not failures, failures
+    finally:
+        context.close()
