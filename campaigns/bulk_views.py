@@ -198,6 +198,8 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
         form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
     others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]
     ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
+           # A picture sent to a team without room is not decoded, so not kept: said, not lost without a word.
+           "picture_dropped": form.rate_limited and bool(request.FILES.get("picture")),
            "fields": [form[name] for name in GENERATION_FIELDS], "room": room,
            # Said again at the top: under its field it sat below every placement's box, thousands of pixels down.
            "field_errors": [(form[name], message) for name in GENERATION_FIELDS

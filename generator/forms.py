@@ -254,8 +254,14 @@ class GenerationForm(forms.Form):
             data["content"] = self.link_for(placement)
         if not data.get("content") and "content" not in self.errors:
             self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
-        # Before the picture is decoded: a team with no generations left costs no more than this.
+        # Before the picture is decoded: a team with no generations left costs no more than this. What was kept from
+        # an earlier try stays kept (it needs no decoding to be offered again).
         if team is not None and not self.has_room(team):
+            for kind in ("picture", "logo"):
+                token = self.data.get(f"kept_{kind}", "")
+                name = uploads.kept_name(self.user, token, kind) if token else None
+                if name is not None:
+                    self.kept[kind] = (token, name)
             return data
         self.settle_engine(data)
         self.settle_logo(data)

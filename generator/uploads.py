@@ -237,6 +237,15 @@ def keep(user, picture: Image.Image, name: str, kind: str = "picture") -> str | 
     return token
 
 
+def kept_name(user, token: str, kind: str = "picture") -> str | None:
+    """The file name of what `keep` kept for `user` under `token`, without decoding it; None when it is gone."""
+    try:
+        value = cache.get(_kept_key(user, kind)) if TOKEN.fullmatch(token or "") else None
+    except (RedisError, OSError):
+        return None
+    return value[1] if value is not None and secrets.compare_digest(value[0], token) else None
+
+
 def kept(user, token: str, kind: str = "picture") -> tuple[Image.Image, str]:
     """The picture `keep` kept for `user` under `token`, and its file's name.
 

@@ -180,6 +180,16 @@ class TestGenerateAll:
         response = client.post(f"/campaigns/{campaign.pk}/generate/", two)
         assert response.status_code == 302 and len(enqueued) == 2
 
+    def test_a_picture_sent_when_the_team_has_no_room_is_said_to_be_dropped(self, team_users, campaign, three,
+                                                                            enqueued, settings):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "1/hour"}}
+        client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"
+        assert client.post(url, {**SHARED, "placements": [three[0].pk]}).status_code == 302
+        body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(),
+                "placements": [three[1].pk]}
+        response = client.post(url, body)
+        assert response.status_code == 429 and "data-picture-dropped" in response.content.decode()
+
     def test_a_campaign_of_one_whole_import_can_be_sent(self, team_users, campaign, enqueued):
         # Every placement is one field: Django's default 1,000 fields refused the page it drew (TooManyFieldsSent).
         from campaigns import bulk

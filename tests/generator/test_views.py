@@ -307,6 +307,17 @@ class TestGenerationRate:
         # A viewer, who cannot start a job anyway, is not told about the budget.
         assert "data-room-note" not in logged_in(team_users.viewer).get("/generate/").content.decode()
 
+    def test_a_picture_kept_from_an_earlier_try_stays_kept_through_the_refusal(self, team_users, enqueued):
+        from generator import uploads
+
+        token = uploads.keep(team_users.owner, Image.new("RGB", (300, 300), (9, 90, 200)), "beach.png")
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+        body = {**VALID, "team": team_users.team.pk, "engine": "halftone", "prompt": "", "kept_picture": token}
+        response = logged_in(team_users.owner).post("/generate/", body)
+        html = response.content.decode()
+        assert response.status_code == 429 and f'name="kept_picture" value="{token}"' in html
+        assert "Keeping beach.png" in html and "picture was not kept" not in html
+
     def test_a_refusal_without_a_picture_does_not_mention_one(self, team_users, enqueued):
         assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk})
