@@ -399,6 +399,8 @@ class TeamAdmin(TeamScopedAdmin):
     search_fields = ("name",)
     inlines = [MembershipInline]
     changing_teams = staticmethod(owned_teams)
+    # Set on the team page or the API, where a shorter retention that deletes stored scans asks first.
+    readonly_fields = ("scan_retention_days",)
 
     def has_add_permission(self, request) -> bool:
         # A team made here would have no member, not even its maker: teams begin on the site, with an owner.

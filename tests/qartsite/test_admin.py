@@ -334,8 +334,10 @@ class TestTeamAdmin:
             assert client.post(url(Team, "delete", cast.team), {"post": "yes"}).status_code == 403
         assert Membership.role_of(cast.viewer, cast.team) == "viewer"
         client.force_login(cast.owner)
-        assert client.post(url(Team, "change", cast.team), data).status_code == 302
+        assert client.post(url(Team, "change", cast.team), {**data, "scan_retention_days": "30"}).status_code == 302
         assert Membership.role_of(cast.viewer, cast.team) == "owner"
+        cast.team.refresh_from_db()  # set on the team page or the API, which ask before deleting scans
+        assert cast.team.scan_retention_days is None
 
     def test_it_refuses_to_leave_a_team_without_an_owner(self, client, cast, rows):
         # Deleting the last owner's row, or making every owner something else, left a team nobody could manage.

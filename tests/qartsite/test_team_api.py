@@ -73,3 +73,30 @@ class TestTeamApi:
         assert api(team_users.teammate).patch(url, {"name": "Mine"}, format="json").status_code == 403
         team_users.team.refresh_from_db()
         assert team_users.team.name == "Renamed"
+
+    def test_a_shorter_retention_that_deletes_scans_needs_a_confirmation(self, team_users):
+        # It saved at once (200), and the next daily pass deleted the scans for good.
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from campaigns.drainer import store_events
+        from campaigns.models import Campaign, Placement
+        from tests.campaigns.test_rollups import event
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        store_events([event(poster, timezone.now() - timedelta(days=age)) for age in (400, 100, 1)])
+        url = f"/api/teams/{team_users.team.pk}/"
+        response = api(team_users.owner).patch(url, {"scan_retention_days": 30}, format="json")
+        assert response.status_code == 409 and response.json()["scans_deleted"] == 2
+        assert '"confirm_retention": 30' in response.json()["detail"]
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days is None
+        response = api(team_users.owner).patch(url, {"scan_retention_days": 30, "confirm_retention": 30},
+                                                  format="json")
+        assert response.status_code == 200 and "confirm_retention" not in response.json()
+        team_users.team.refresh_from_db()
+        assert team_users.team.scan_retention_days == 30
+        assert api(team_users.owner).patch(url, {"scan_retention_days": 60}, format="json").status_code == 200
+
