@@ -20,6 +20,7 @@ from typing import TextIO
 
 from django.db.models import QuerySet
 
+from generator.evals import sessions
 from generator.models import Candidate, HumanScanResult, LabelingSession
 from qartsite.spreadsheets import csv_cell, csv_value
 
@@ -154,10 +155,12 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
         if row.exported and key in stored:
             outcome.already_stored += 1
             continue
-        outcome.created.append(HumanScanResult.objects.create(
+        result = HumanScanResult.objects.create(
             session=session, labeler=labeler, image_name=row.image, candidate=by_name.get(PurePath(row.image).name),
             scanned=row.scanned, seconds=row.seconds, device=row.device, app=row.app, notes=row.notes,
-        ))
+        )
+        sessions.attach_to_item(result)  # a session's label answers its item, as a button press does
+        outcome.created.append(result)
     return outcome
 
 

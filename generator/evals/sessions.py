@@ -311,11 +311,19 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
 
 
 def attach_to_item(result: HumanScanResult) -> LabelingItem | None:
-    """A label entered by hand (the admin) for a session's candidate answers that session's first item of the candidate
-    still without one, as a button press would: the done page and `next_item` count it. None when there is none."""
+    """A label entered by hand (the admin, an imported sheet) for a session's candidate answers that session's first
+    item of the candidate still without one, as a button press would: the done page and `next_item` count it. A label
+    whose session or candidate changed leaves the item it answered.
+
+    Returns:
+        The item it came to answer; None when it answers none, or still the one it answered.
+    """
+    answered = LabelingItem.objects.filter(result=result).first()
+    if answered is not None:
+        if (answered.session_id, answered.candidate_id) == (result.session_id, result.candidate_id):
+            return None
+        LabelingItem.objects.filter(pk=answered.pk).update(result=None)  # changed in the admin: the old item is open
     if result.session_id is None or result.candidate_id is None:
-        return None
-    if LabelingItem.objects.filter(result=result).exists():  # already an item's answer (edited in the admin)
         return None
     with transaction.atomic():
         item = (LabelingItem.objects.select_for_update()

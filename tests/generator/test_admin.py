@@ -514,4 +514,10 @@ def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users
     item.refresh_from_db()
     assert HumanScanResult.objects.count() == 2 and item.result == label
     assert session.items.filter(result__isnull=False).count() == 1
+    # Its candidate changed: the old item is open again, the new candidate's item answered.
+    response = client.post(f"/admin/generator/humanscanresult/{label.pk}/change/", {
+        "session": session.pk, "candidate": second.pk, "device": "Pixel 8", "scanned": "on"}, follow=True)
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert item.result is None and session.items.get(candidate=second).result == label
 
