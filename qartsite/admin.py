@@ -179,8 +179,6 @@ class OneTeamForm(forms.ModelForm):
     the other's session: the other team's page then named that session, and deleting the candidate took its labels.
     """
 
-    user = None  # set by TeamScopedAdmin.get_form
-
     def _post_clean(self) -> None:
         super()._post_clean()
         owners = {team.pk for team in teams_of(self.instance)}
@@ -193,8 +191,8 @@ class OneTeamForm(forms.ModelForm):
                 self.add_error(None, "This belongs to another team than the one chosen: nothing moves to another "
                                      "team. Make a new one in that team instead.")
                 return
-        if self.user is None or self.user.is_superuser:
-            return
+        # A superuser too: their choices span every team, and team A's job pointing at team B's placement showed B's
+        # placement on A's pages.
         if len(owners) > 1:
             self.add_error(None, "Choose things of one team: this belongs to the team of each.")
             return
@@ -310,7 +308,7 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        return type(form.__name__, (OneTeamForm, form), {"user": request.user})
+        return type(form.__name__, (OneTeamForm, form), {})
 
     def get_deleted_objects(self, objs, request):
         # Django's confirmation page names, with a link, every object a delete takes along or is stopped by, whatever

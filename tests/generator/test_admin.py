@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from campaigns.models import Placement
+from campaigns.models import Campaign, Placement
 from generator.models import Candidate, EvalRun, GenerationJob, HumanScanResult, LabelingSession, Prompt
 
 
@@ -520,4 +520,21 @@ def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users
     assert response.status_code == 200
     item.refresh_from_db()
     assert item.result is None and session.items.get(candidate=second).result == label
+
+
+@pytest.mark.django_db
+def test_not_even_a_superuser_points_a_teams_job_at_another_teams_placement(client, team_users):
+    # The superuser skipped the per-field check: team A's job pages then named team B's placement and its link.
+    from tests.generator.test_api import make_job
+
+    job = make_job(team_users.team, team_users.owner, status="done")
+    theirs = Placement.objects.create(campaign=Campaign.objects.create(
+        team=team_users.other_team, name="Rival sale", destination="https://x.io"), name="Rival poster")
+    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+    page = client.get(f"/admin/generator/generationjob/{job.pk}/change/")
+    response = client.post(f"/admin/generator/generationjob/{job.pk}/change/",
+                           {**change_form_data(page), "placement": theirs.pk})
+    assert response.status_code == 200 and "this is another team" in response.content.decode()
+    job.refresh_from_db()
+    assert job.placement is None
 
