@@ -47,7 +47,6 @@ DECIMAL_COLUMNS = ("printed_width_cm", "scan_distance_m")
 # no scans of its own yet.
 EXPORT_ONLY = ("active", "deployed_on", "latitude", "longitude", "notes", "created", "scans", "last_scan",
                "short_url")
-IGNORED = EXPORT_ONLY
 # Headers people type for the same columns (after `column_key`).
 ALIASES = {"printed_quantity": ("quantity", "printed"),
            "printed_width_cm": ("printed_width", "width", "width_cm"),
@@ -55,7 +54,7 @@ ALIASES = {"printed_quantity": ("quantity", "printed"),
            "destination_override": ("destination", "override")}
 CAMPAIGN_COLUMNS = ("id", "team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route",
                     "utm_source", "utm_medium", "utm_campaign", "archived", "created", "placements", "scans",
-                    "unique_visitors")
+                    "daily_unique_visitors")
 NOT_CSV = ("This is not a CSV file. Save the sheet as “CSV UTF-8 (comma delimited)” and upload that; spreadsheet "
            "(.xlsx, .ods) and other binary files are refused.")
 
@@ -83,7 +82,7 @@ class CheckedFile:
     rows: int = 0
     forms: list[PlacementForm] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # columns read and left out (`IGNORED`)
+    ignored: list[str] = field(default_factory=list)  # columns read and left out (`EXPORT_ONLY`)
 
     @property
     def ok(self) -> bool:
@@ -146,9 +145,9 @@ def column_key(header: str) -> str:
 
 
 def column_of(header: str) -> str | None:
-    """The column a header names (`COLUMNS` or `IGNORED`), else None."""
+    """The column a header names (`COLUMNS` or `EXPORT_ONLY`), else None."""
     key = column_key(header)
-    if key in COLUMNS or key in IGNORED:
+    if key in COLUMNS or key in EXPORT_ONLY:
         return key
     return next((column for column, names in ALIASES.items() if key in names), None)
 
@@ -232,7 +231,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
     if campaign.archived:
         raise FileRefused(ARCHIVED_NO_PLACEMENTS)
     columns, rows = records(decode(data))
-    checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in IGNORED])
+    checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in EXPORT_ONLY])
     taken = {name_key(name) for name in campaign.placements.values_list("name", flat=True)}
     seen: dict[str, int] = {}
     for number, cells in rows:
@@ -314,8 +313,9 @@ def placement_lines(placements: QuerySet[Placement], short_url) -> Iterator[str]
 
 
 def campaign_lines(campaigns: QuerySet[Campaign]) -> Iterator[str]:
-    """The campaigns as CSV lines (`CAMPAIGN_COLUMNS`), each with its number of placements, its scans ever and unique
-    visitors ever, as the campaign list counts them (`stats.campaign_figures`)."""
+    """The campaigns as CSV lines (`CAMPAIGN_COLUMNS`), each with its number of placements, its scans ever and its
+    unique visitors as the campaign list counts them (`stats.campaign_figures`): each placement's, day by day, added
+    up, hence the column's name."""
     yield csv_line(CAMPAIGN_COLUMNS)
     figures = stats.campaign_figures(campaigns, None)
     rows = (campaigns.annotate(placement_count=Count("placements")).select_related("team")

@@ -484,7 +484,7 @@ class TeammateUserAdmin(ScopedChoices, UserAdmin):
         # A team always keeps an owner (`qartsite.members`): deleting its last owner's account left it with nobody
         # to manage it. Listed as protected, the delete is refused with the reason, alone or in a bulk delete.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        protected = list(protected) + [f"{team.name}: {members.last_owner_message(team)}"
+        protected = list(protected) + [members.last_owner_message(team)
                                        for team in members.left_without_owner(objs)]
         return deleted, counts, perms_needed, protected
 

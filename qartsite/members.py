@@ -93,7 +93,8 @@ def left_without_owner(users) -> list[Team]:
 
 def sender_gone(invitation: Invitation) -> bool:
     """Whether `invitation`'s sender no longer owns its team (removed or demoted since; superusers, who invite from
-    the admin, always may). One without a sender (made in the admin, or its sender's account deleted) stands."""
+    the admin, always may). One without a sender stands: made in the admin before the admin recorded its maker (a
+    deleted account's invitations go with it, `withdraw_deleted_senders_invitations`)."""
     sender = invitation.invited_by
     if sender is None or sender.is_superuser:
         return False

@@ -284,7 +284,7 @@ class TestExport:
             ("A", "true", "2", "by the door"), ("B", "false", "1", "")]
         assert rows[0]["last_scan"].startswith(str(now.date()))
         [row] = list(csv.DictReader(io.StringIO("".join(bulk.campaign_lines(Campaign.objects.all())))))
-        assert (row["placements"], row["scans"], row["unique_visitors"]) == ("2", "3", "3")
+        assert (row["placements"], row["scans"], row["daily_unique_visitors"]) == ("2", "3", "3")
         # The export's own columns are skipped on import: new placements start switched on, without scans.
         other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
         exported = "".join(bulk.placement_lines(campaign.placements.all(), lambda p: ""))

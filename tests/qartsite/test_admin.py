@@ -365,7 +365,7 @@ class TestTeamAdmin:
         User = get_user_model()
         client.force_login(User.objects.create_superuser("boss", password="pw-boss-1"))
         page = client.get(url(User, "delete", cast.owner)).content.decode()
-        assert "protected related objects" in page and "Acme: Acme needs an owner" in page
+        assert "protected related objects" in page and "Acme needs an owner: make someone" in page
         client.post(url(User, "delete", cast.owner), {"post": "yes"})
         bulk = {"action": "delete_selected", "_selected_action": [cast.owner.pk, cast.viewer.pk], "post": "yes"}
         client.post(url(User), bulk)
