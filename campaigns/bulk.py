@@ -301,7 +301,7 @@ def placement_lines(placements: QuerySet[Placement], short_url) -> Iterator[str]
         short_url: placement -> the short link it carries (the request's site root decides it).
     """
     yield csv_line((*COLUMNS, *EXPORT_ONLY))
-    ever = (ScanRollup.objects.filter(placement__in=placements, dimension=ScanRollup.Dimension.TOTAL)
+    ever = (stats.rollups_of(placements, ScanRollup.Dimension.TOTAL)
             .values("placement_id").annotate(scans=Sum("scans"), last=Max("last_scan")).order_by())
     scans = {row["placement_id"]: (row["scans"], row["last"]) for row in ever}
     for placement in placements.iterator(chunk_size=500):

@@ -237,13 +237,20 @@ def keep(user, picture: Image.Image, name: str, kind: str = "picture") -> str | 
     return token
 
 
-def kept_name(user, token: str, kind: str = "picture") -> str | None:
-    """The file name of what `keep` kept for `user` under `token`, without decoding it; None when it is gone."""
+def _kept_value(user, token: str, kind: str) -> tuple[str, str, bytes] | None:
+    """What `keep` stored for `user` under `token`: (token, file name, PNG); None when it is gone."""
     try:
         value = cache.get(_kept_key(user, kind)) if TOKEN.fullmatch(token or "") else None
-    except (RedisError, OSError):
+    except (RedisError, OSError) as exc:
+        log.warning("Could not read a kept upload: %s", exc)
         return None
-    return value[1] if value is not None and secrets.compare_digest(value[0], token) else None
+    return value if value is not None and secrets.compare_digest(value[0], token) else None
+
+
+def kept_name(user, token: str, kind: str = "picture") -> str | None:
+    """The file name of what `keep` kept for `user` under `token`, without decoding it; None when it is gone."""
+    value = _kept_value(user, token, kind)
+    return value[1] if value is not None else None
 
 
 def kept(user, token: str, kind: str = "picture") -> tuple[Image.Image, str]:
@@ -253,12 +260,8 @@ def kept(user, token: str, kind: str = "picture") -> tuple[Image.Image, str]:
         images.ImageError: `KEPT_GONE`: expired, replaced by a later try's, another person's, never kept, or the
             cache is unreachable.
     """
-    try:
-        value = cache.get(_kept_key(user, kind)) if TOKEN.fullmatch(token or "") else None
-    except (RedisError, OSError) as exc:
-        log.warning("Could not read a kept upload: %s", exc)
-        value = None
-    if value is None or not secrets.compare_digest(value[0], token):
+    value = _kept_value(user, token, kind)
+    if value is None:
         raise images.ImageError(KEPT_GONE)
     _token, name, png = value
     picture = Image.open(io.BytesIO(png))  # qart's own PNG of a picture checked on the earlier try (and cropped)

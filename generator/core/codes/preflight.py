@@ -153,8 +153,7 @@ def smallest_scanning_ppm(
     while lo <= hi:
         mid = (lo + hi) // 2
         result = scan.verify(simulate_capture(image, modules, LADDER[mid]), content, threshold=threshold)
-        other = next((text for text in result.decoded if text != content), "") if result.misread else ""
-        checks.append(Check(LADDER[mid], result.passed, result.scan_probability, other))
+        checks.append(Check(LADDER[mid], result.passed, result.scan_probability, _misread(result, content)))
         if result.passed:
             found, hi = LADDER[mid], mid - 1
         else:
@@ -251,9 +250,7 @@ def preflight(
     far = farthest(width_m, modules, min_ppm, camera) if min_ppm else None
     width_text = f"{width_m * 100:.3g} cm"
     warnings: list[str] = []
-    misread = next((check.misread for check in checks if check.misread), "")
-    if verdict.misread and not misread:
-        misread = next((text for text in verdict.decoded if text != content), "")
+    misread = next((check.misread for check in checks if check.misread), "") or _misread(verdict, content)
     if misread:  # said first: whatever the range, a phone could open the wrong thing
         warnings.append(f"A reader found another code in the art: it read “{misread[:80]}”, not this code's text. "
                         "Phones could open that instead: do not print this art.")
@@ -295,6 +292,11 @@ def preflight(
         min_width_m=round(needed, 4) if needed else None, contrast=round(contrast, 3), summary=summary,
         warnings=warnings, checks=checks, assumptions=camera.describe(),
     )
+
+
+def _misread(result: scan.ScanResult, content: str) -> str:
+    """A text some reader got from the capture that is not `content` (another code in the art), else ""."""
+    return next((text for text in result.decoded if text != content), "") if result.misread else ""
 
 
 def _metres(value: float) -> str:
