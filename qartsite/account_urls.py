@@ -1,6 +1,6 @@
 """Account routes under /accounts/: Django's auth views (login, POST-only logout, password change and reset,
-with our templates under templates/registration/), API tokens, the teams page (members, invitations, settings),
-and sign-up by invitation."""
+with our templates under templates/registration/), API tokens, deleting one's own account, the teams page (members,
+invitations, settings), and sign-up by invitation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", accounts.account, name="account"),
     path("tokens/", accounts.token_new, name="token_new"),
     path("tokens/<str:prefix>/revoke/", accounts.token_revoke, name="token_revoke"),
+    path("delete/", accounts.account_delete, name="account_delete"),
     path("team/<int:team_id>/", accounts.team_page, name="team"),
     path("team/<int:team_id>/settings/", accounts.team_settings, name="team_settings"),
     path("team/<int:team_id>/members/<int:member_id>/role/", accounts.member_role, name="member_role"),

@@ -1,5 +1,6 @@
-"""Account pages beyond Django's own auth views: your teams and API tokens, a team's members, invitations and
-settings, and sign-up by invitation (there is no open sign-up: every account starts from an owner's invitation)."""
+"""Account pages beyond Django's own auth views: your teams and API tokens, deleting your account, a team's members,
+invitations and settings, and sign-up by invitation (there is no open sign-up: every account starts from an owner's
+invitation)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from axes.utils import reset as axes_reset
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from campaigns import retention
 from qartsite import access, members, rates, site, tokens
 from qartsite.access import get_for_user_or_404
-from qartsite.forms import InvitationSignUpForm, InviteForm, MemberRoleForm, TeamSettingsForm
+from qartsite.forms import AccountDeleteForm, InvitationSignUpForm, InviteForm, MemberRoleForm, TeamSettingsForm
 from qartsite.models import Invitation, Membership, Team
 
 User = get_user_model()
@@ -147,6 +148,48 @@ def token_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
         return account_page(request, status=400, token_error=str(refused))
     messages.success(request, f"Token {revoked}… revoked: requests that send it are refused from now on.")
     return redirect("account")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """Delete your own account, confirmed with your password: a GET shows what goes and what stays, and the form.
+
+    Only ever `request.user`'s account. It goes with its team memberships, API tokens and the invitations it sent
+    that nobody used; the team keeps everything made in it (campaigns, generations, labels), made by nobody. Then the
+    person is signed out and lands on the sign-in page. Refused, with nothing deleted (409, the page saying why):
+    - the last owner of a team, whether or not anyone else is in it (`members.delete_account`, the admin's rule):
+      its campaigns' printed codes still redirect, so the team is neither left without an owner nor deleted along.
+      They make another member an owner first; alone in the team, they invite someone to own it, or ask an
+      administrator to close it.
+    - a superuser: they delete no account here, their own included, so the site is never left without anyone to
+      run its admin; another superuser deletes it in the admin.
+    A wrong password is the form's error (400); it counts towards the sign-in lockout (`AccountDeleteForm`).
+    """
+    user = request.user
+    form = AccountDeleteForm(request.POST if request.method == "POST" else None, request=request)
+    kept_by = last_owner_of(user)
+    # Refused before the password is read: a refusal does not count towards the sign-in lockout.
+    if request.method == "POST" and not (user.is_superuser or kept_by) and form.is_valid():
+        username = user.get_username()
+        try:
+            members.delete_account(user)
+        except members.Refused:  # another owner stepped down meanwhile: the page names the team, with what to do
+            kept_by = last_owner_of(user)
+        else:
+            axes_reset(username=username)  # its failures would count against a new account of the same name
+            auth.logout(request)
+            messages.success(request, "Your account was deleted.")
+            return redirect("login")
+    refused = user.is_superuser or bool(kept_by)
+    status = 200 if request.method != "POST" else 409 if refused else 400
+    return render(request, "qartsite/account_delete.html", {"form": form, "kept_by": kept_by, "refused": refused},
+                  status=status)
+
+
+def last_owner_of(user) -> list[tuple[Team, bool]]:
+    """The teams `user` is the last owner of (`members.left_without_owner`), each with whether anyone else is in it."""
+    return [(team, team.memberships.exclude(user=user).exists()) for team in members.left_without_owner([user])]
 
 
 @login_required

@@ -1,10 +1,12 @@
-"""Account forms: inviting someone to a team, a member's role, the team's name and settings, and the sign-up form an
-invitation link opens."""
+"""Account forms: inviting someone to a team, a member's role, the team's name and settings, the sign-up form an
+invitation link opens, and the password that confirms deleting one's own account."""
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest
 
 from qartsite.models import Invitation, Membership, Team, time_zone_names
 
@@ -54,3 +56,24 @@ class TeamSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+
+
+class AccountDeleteForm(forms.Form):
+    """The signed-in person's current password, confirming they delete their own account (`accounts.account_delete`)."""
+
+    password = forms.CharField(label="Your password", strip=False, widget=forms.PasswordInput(
+        attrs={"autocomplete": "current-password"}))
+
+    def __init__(self, *args, request: HttpRequest, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        # Checked as a sign-in checks it, through django-axes: a wrong password here counts towards the account's
+        # sign-in lockout, and a locked-out account gets the lockout page, so a session left open is no way round
+        # the lockout to guess the password.
+        user = self.request.user
+        if authenticate(self.request, username=user.get_username(), password=password) != user:
+            raise forms.ValidationError("That is not your password.", code="password_incorrect")
+        return password

@@ -1,7 +1,7 @@
 """A team's members as its owners manage them (the team page, `accounts`; the admin's team page): roles, removal,
 leaving, and invitations withdrawn. Two rules hold on every path:
 - a team always keeps an owner: the last one can be neither demoted nor removed, nor leave, nor have their account
-  deleted in the admin (`left_without_owner`);
+  deleted, in the admin or on their account page (`left_without_owner`, `delete_account`);
 - an invitation is only as good as its sender's ownership: an owner who is removed or demoted takes their pending
   invitations along (`withdraw_invitations`, on every save and delete of a membership, and
   `withdraw_deleted_senders_invitations` when their account is deleted), and one whose sender no longer owns the team
@@ -60,6 +60,24 @@ def remove(membership: Membership) -> None:
         if not keeps_an_owner(locked, None):
             raise Refused(last_owner_message(locked.team))
         locked.delete()
+
+
+def delete_account(user) -> None:
+    """Delete `user`'s account: their memberships and API tokens go with it (CASCADE), the invitations they sent and
+    nobody used too (`withdraw_deleted_senders_invitations`); what they made stays with its team, made by nobody
+    (SET_NULL).
+
+    Raises:
+        Refused: they are the last owner of a team, named (checked again here with those teams locked: two owners
+            deleting their accounts at once must not both pass).
+    """
+    with transaction.atomic():
+        owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER).values_list("team_id", flat=True)
+        list(Team.objects.select_for_update().filter(pk__in=list(owned)).order_by("pk"))  # in one order: no deadlock
+        kept = left_without_owner([user])
+        if kept:
+            raise Refused(" ".join(last_owner_message(team) for team in kept))
+        user.delete()
 
 
 def _locked(membership: Membership) -> Membership:
