@@ -39,7 +39,7 @@ WARM = 5
 # cards to have something to rank, in proportions that are not uniform.
 EVENTS_SQL = """
 INSERT INTO campaigns_scanevent (placement_id, event_id, time, browser, os, device_class, referer, accept_language,
-                                 client_hash, visitor_key, country, is_bot, is_repeat)
+                                 client_hash, visitor_key, country, is_bot, is_repeat, rule)
 SELECT placements[1 + (i * 7919) %% cardinality(placements)],
        gen_random_uuid(),
        now() - make_interval(secs => (i * 31.5576) %% (365 * 86400)),
@@ -52,7 +52,8 @@ SELECT placements[1 + (i * 7919) %% cardinality(placements)],
        md5((i / 3)::text)::varchar(32),
        (ARRAY['GB', 'FR', 'DE', 'US', 'ES', 'IT', 'NL', ''])[1 + i %% 8],
        i %% 33 = 0,
-       false
+       false,
+       CASE WHEN i %% 10 = 0 THEN 'ios' ELSE '' END
 FROM generate_series(1::bigint, %s::bigint) AS i, (SELECT %s::bigint[] AS placements) AS p
 """
 
@@ -113,6 +114,7 @@ def main() -> None:
         "campaign page, lifetime": f"/campaigns/{campaign.pk}/?range=lifetime",
         "campaign page, default range": f"/campaigns/{campaign.pk}/",
         "campaign list": "/campaigns/",
+        "campaign list, lifetime": "/campaigns/?range=lifetime",
         "placement page, lifetime": f"/campaigns/placements/{placement.pk}/?range=lifetime",
         "API campaign scans, lifetime": f"/api/campaigns/{campaign.pk}/scans/?range=lifetime",
     }

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from campaigns import artwork, history, restamps
+from campaigns import artwork, history, restamps, rollups
 from campaigns.models import (
     Campaign,
     DestinationChange,
@@ -177,8 +177,11 @@ class PlacementAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
         if "artwork" in form.changed_data:
             artwork.apply(obj, form.cleaned_data.get("artwork"), user=request.user,
                           print_anyway_reason=form.cleaned_data.get("print_anyway", ""))
+        moved_from = form.initial.get("campaign") if change and "campaign" in form.changed_data else None
         with history.recorded(obj, request.user):
             super().save_model(request, obj, form, change)
+        if moved_from is not None:  # its scans now count in the other campaign (only staff move one, and only here)
+            rollups.refresh_campaigns([moved_from, obj.campaign_id])
 
     @admin.display(description="print")
     def print_state(self, placement: Placement) -> str:

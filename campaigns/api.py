@@ -209,7 +209,8 @@ class CampaignViewSet(CreatedLocation, IdempotentCreate, CampaignBulkActions, vi
         (scans, unique visitors, scans per 100 printed, first and last scan, trend)."""
         campaign = self.get_object()
         placements = campaign.placements.all()
-        days = asked_range(request, campaign.team, placements)
+        whole = stats.Campaigns.one(campaign)
+        days = asked_range(request, campaign.team, whole)
         figures = stats.placement_figures(placements, days)
         compared = [{"placement": p.pk, "name": p.name, "scans": figures[p.pk].scans,
                      "unique": figures[p.pk].visitors, "printed_quantity": p.printed_quantity,
@@ -218,7 +219,7 @@ class CampaignViewSet(CreatedLocation, IdempotentCreate, CampaignBulkActions, vi
                      "first_scan": figures[p.pk].first_scan, "last_scan": figures[p.pk].last_scan,
                      "trend": figures[p.pk].trend} for p in placements]
         compared.sort(key=lambda row: (-row["scans"], row["name"]))
-        summary = {"campaign": campaign.pk, **scan_summary(placements, campaign.team, days), "placements": compared}
+        summary = {"campaign": campaign.pk, **scan_summary(whole, campaign.team, days), "placements": compared}
         return Response(CampaignScanSummarySerializer(summary).data)
 
     @destination_changes_schema()

@@ -12,7 +12,9 @@ class CampaignsConfig(AppConfig):
 
         from campaigns.models import Campaign, Placement
         from campaigns.redirects import forget_links
+        from campaigns.rollups import placement_deleted
 
         for model in (Campaign, Placement):
             post_save.connect(forget_links, sender=model, dispatch_uid=f"forget-links-save-{model.__name__}")
             post_delete.connect(forget_links, sender=model, dispatch_uid=f"forget-links-delete-{model.__name__}")
+        post_delete.connect(placement_deleted, sender=Placement, dispatch_uid="campaign-rollups-placement-deleted")

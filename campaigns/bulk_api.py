@@ -18,7 +18,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import bulk, bulk_generation
+from campaigns import bulk, bulk_generation, stats
 from campaigns.bulk_views import csv_stream
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_summaries import RangeQuerySerializer, asked_range
@@ -260,7 +260,7 @@ class CampaignBulkActions:
         (retention) while the dashboard still counts them, the `X-Qart-Export-Note` header says so."""
         campaign = self.get_object()
         if {"range", "from", "to"} & set(request.query_params):
-            asked_range(request, campaign.team, campaign.placements.all())  # raises the 400
+            asked_range(request, campaign.team, stats.Campaigns.one(campaign))  # raises the 400
         return csv_response(request, campaign.team, ScanEvent.objects.filter(placement__campaign=campaign),
                             campaign.placements.all(), campaign.name)
 

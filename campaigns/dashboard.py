@@ -11,7 +11,6 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 
 from campaigns import stats
 from campaigns.models import Placement
@@ -32,9 +31,9 @@ def day_label(day: date) -> str:
     return f"{day.day} {day:%b}"
 
 
-def range_for(team: Team, params: Mapping, placements: QuerySet[Placement]) -> stats.DateRange:
+def range_for(team: Team, params: Mapping, scope: stats.Scope) -> stats.DateRange:
     """The range asked for, in `team`'s days (stats.RangeError when it cannot be read)."""
-    return stats.parse_range(params, stats.local_today(team), stats.first_scan_day(placements)
+    return stats.parse_range(params, stats.local_today(team), stats.first_scan_day(scope)
                              if stats.range_key(params) == "lifetime" else None)
 
 
@@ -60,12 +59,12 @@ def daily_chart(daily: stats.Daily, today: date) -> dict:
     }
 
 
-def pattern_charts(placements: QuerySet[Placement], days: stats.DateRange) -> dict:
+def pattern_charts(scope: stats.Scope, days: stats.DateRange) -> dict:
     return {
         "hours_chart": {"labels": [f"{hour:02d}" for hour in range(24)],
-                        "datasets": [{"label": "Scans", "data": stats.hours(placements, days), "type": "bar"}]},
+                        "datasets": [{"label": "Scans", "data": stats.hours(scope, days), "type": "bar"}]},
         "weekdays_chart": {"labels": list(stats.WEEKDAYS),
-                           "datasets": [{"label": "Scans", "data": stats.weekdays(placements, days), "type": "bar"}]},
+                           "datasets": [{"label": "Scans", "data": stats.weekdays(scope, days), "type": "bar"}]},
     }
 
 
@@ -78,35 +77,35 @@ def card(shares: list[stats.Share]) -> list[dict]:
     return bars(rows)
 
 
-def rule_rows(placements: QuerySet[Placement], days: stats.DateRange, shared: bool = False) -> list[dict]:
+def rule_rows(scope: stats.Scope, days: stats.DateRange, shared: bool = False) -> list[dict]:
     """The "Destination rules" card's rows (none when no rule sent a scan in `days`): each rule in words with its
     scans, unique visitors and, for an A/B variant, its share of the split ("" otherwise) and its address ("" when
     unnamed). A shared report numbers
     the A/B destinations rather than showing their addresses."""
     return [{"label": share.label, "url": share.url, "count": share.scans, "visitors": share.visitors,
              "split_share": "" if share.split_share is None else f"{share.split_share:g}%"}
-            for share in stats.rule_breakdown(placements, days, named=not shared)]
+            for share in stats.rule_breakdown(scope, days, named=not shared)]
 
 
-def scan_cards(placements: QuerySet[Placement], days: stats.DateRange, team: Team, shared: bool = False) -> dict:
-    """Everything `_scans.html` shows for `placements` in `days`; `shared`: for a report shared outside the team
+def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bool = False) -> dict:
+    """Everything `_scans.html` shows for `scope` in `days`; `shared`: for a report shared outside the team
     (aggregates only: no destination addresses)."""
-    daily = stats.daily(placements, days)
+    daily = stats.daily(scope, days)
     return {
         "chart": daily_chart(daily, stats.local_today(team)),
         "daily": list(zip(daily.days, daily.scans, daily.visitors, strict=True)),
         "range_scans": sum(daily.scans),
         "range_visitors": sum(daily.visitors),
-        "devices": card(stats.breakdown(placements, stats.Dimension.DEVICE, days)),
-        "systems": card(stats.breakdown(placements, stats.Dimension.OS, days)),
-        "browsers": card(stats.breakdown(placements, stats.Dimension.BROWSER, days)),
-        "countries": card(stats.breakdown(placements, stats.Dimension.COUNTRY, days)),
-        "languages": card(stats.breakdown(placements, stats.Dimension.LANGUAGE, days)),
-        "rule_rows": rule_rows(placements, days, shared),
+        "devices": card(stats.breakdown(scope, stats.Dimension.DEVICE, days)),
+        "systems": card(stats.breakdown(scope, stats.Dimension.OS, days)),
+        "browsers": card(stats.breakdown(scope, stats.Dimension.BROWSER, days)),
+        "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days)),
+        "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
+        "rule_rows": rule_rows(scope, days, shared),
         "time_zone": team.time_zone,
         "unique_counted": stats.UNIQUE_COUNTED,
         "unique_explained": stats.UNIQUE_EXPLAINED,
-        **pattern_charts(placements, days),
+        **pattern_charts(scope, days),
     }
 
 

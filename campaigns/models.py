@@ -420,6 +420,36 @@ class ScanRollup(models.Model):
         return f"{self.placement_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
 
 
+class CampaignRollup(models.Model):
+    """What a campaign's placements' `ScanRollup` rows add up to, per day, dimension and value: a campaign's or a
+    team's figures over a long range read hundreds of rows instead of hundreds of thousands (a lifetime page of a
+    campaign with thousands of placements summed 300,000-700,000 placement rows per card: bench/RESULTS.md).
+
+    Kept by the same code as the placements' rows (`campaigns.rollups`): the drainer adds each batch to both, and
+    anything that recounts or removes placement rows (a rebuild, a deleted placement) recounts its campaign's rows
+    from them (`rollups.refresh_campaigns`). Visitors add up as they do on the pages: per placement and day. No first
+    and last scan: those are read per placement.
+    """
+
+    team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rollups")
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=ScanRollup.Dimension.choices, blank=True)
+    value = models.CharField(max_length=60, blank=True)
+    scans = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Also the index for a campaign's dimension over a range of days (every card of a campaign's page).
+        constraints = [models.UniqueConstraint(fields=["campaign", "dimension", "day", "value"],
+                                               name="one_rollup_per_campaign_dimension_day_value")]
+
+    def __str__(self) -> str:
+        return f"campaign {self.campaign_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+
+
 class WebhookEndpoint(models.Model):
     """A team's HTTPS address that receives events, signed the Standard Webhooks way (`campaigns.webhooks`).
 

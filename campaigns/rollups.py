@@ -13,6 +13,10 @@ the zone they were counted in (`kept_rows`).
 One difference: where one visitor's scans of a day reach the drainer out of time order, the drainer counts the
 visitor under the values of the first scan it stored, the rebuild under the earliest; totals agree either way, and
 only values that change within a visitor's day (a destination rule, as a schedule ends) can differ.
+
+Each campaign's own rows (`CampaignRollup`, what its placements' rows add up to) are kept beside them: the drainer
+adds each batch to both (`add`), and whatever recounts or removes placement rows recounts the campaign's rows from
+them afterwards (`refresh_campaigns`: after a rebuild, and when a placement is deleted).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, QuerySet, Sum
 
-from campaigns.models import Placement, ScanEvent, ScanRollup
+from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup
 from qartsite.models import zone_named
 from qartsite.sql import array_literal, one_of
 
@@ -205,35 +209,80 @@ def stored_visitors_postgresql(wanted: Mapping[tuple[int, date, str, str], tuple
 
 
 def add(scans: list[Scan], zones: Mapping[int, tzinfo]) -> None:
-    """Add new scans to the rollups: call in the transaction that stores them, before they are inserted, with
-    their placements locked (`lock_placements`, which gives `zones`)."""
+    """Add new scans to the rollups, the placements' and their campaigns': call in the transaction that stores them,
+    before they are inserted, with their placements locked (`lock_placements`, which gives `zones`)."""
     people = [scan for scan in scans if not scan.is_bot]
     if people:
-        write(tally(people, zones, stored_visitors(people, zones)))
+        tallies = tally(people, zones, stored_visitors(people, zones))
+        write(tallies)
+        campaign_of = dict(Placement.objects.filter(pk__in=list(zones)).values_list("pk", "campaign_id"))
+        write_campaigns(tallies, campaign_of)
 
 
 def write(tallies: Mapping[Key, Tally]) -> None:
-    """Add `tallies` to the stored rows (one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows)."""
-    table = ScanRollup._meta.db_table
+    """Add `tallies` to the placements' stored rows (one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows)."""
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     ops = connection.ops
-    items = list(tallies.items())
-    for start in range(0, len(items), UPSERT_BATCH):
-        batch = items[start:start + UPSERT_BATCH]
-        params: list = []
-        for (placement_id, day, dimension, value), row in batch:
-            params += [placement_id, ops.adapt_datefield_value(day), dimension, value, row.scans, row.visitors,
-                       ops.adapt_datetimefield_value(row.first_scan), ops.adapt_datetimefield_value(row.last_scan)]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch))
+    table = ScanRollup._meta.db_table
+    rows = [[placement_id, ops.adapt_datefield_value(day), dimension, value, row.scans, row.visitors,
+             ops.adapt_datetimefield_value(row.first_scan), ops.adapt_datetimefield_value(row.last_scan)]
+            for (placement_id, day, dimension, value), row in tallies.items()]
+    upsert(table, ("placement_id", "day", "dimension", "value", "scans", "visitors", "first_scan", "last_scan"),
+           "placement_id", rows, f", first_scan = {least}({table}.first_scan, excluded.first_scan), "
+           f"last_scan = {greatest}({table}.last_scan, excluded.last_scan)")
+
+
+def write_campaigns(tallies: Mapping[Key, Tally], campaign_of: Mapping[int, int]) -> None:
+    """Add `tallies` (of placements) to their campaigns' rows; `campaign_of` maps each placement to its campaign."""
+    sums: dict[tuple[int, date, str, str], list[int]] = {}
+    for (placement_id, day, dimension, value), row in tallies.items():
+        one = sums.setdefault((campaign_of[placement_id], day, dimension, value), [0, 0])
+        one[0] += row.scans
+        one[1] += row.visitors
+    rows = [[campaign_id, connection.ops.adapt_datefield_value(day), dimension, value, scans, visitors]
+            for (campaign_id, day, dimension, value), (scans, visitors) in sums.items()]
+    upsert(CampaignRollup._meta.db_table, ("campaign_id", "day", "dimension", "value", "scans", "visitors"),
+           "campaign_id", rows)
+
+
+def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], also: str = "") -> None:
+    """Add `rows` (values of `columns`, which start with `owner` and end with scans and visitors) to `table`'s rows
+    of the same (owner, dimension, day, value): one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows. `also`
+    sets more columns on a conflict."""
+    marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), UPSERT_BATCH):
+        batch = rows[start:start + UPSERT_BATCH]
         sql = (
-            f"INSERT INTO {table} (placement_id, day, dimension, value, scans, visitors, first_scan, last_scan) "
-            f"VALUES {values} ON CONFLICT (placement_id, dimension, day, value) DO UPDATE SET "
-            f"scans = {table}.scans + excluded.scans, visitors = {table}.visitors + excluded.visitors, "
-            f"first_scan = {least}({table}.first_scan, excluded.first_scan), "
-            f"last_scan = {greatest}({table}.last_scan, excluded.last_scan)"
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(batch))} "
+            f"ON CONFLICT ({owner}, dimension, day, value) DO UPDATE SET "
+            f"scans = {table}.scans + excluded.scans, visitors = {table}.visitors + excluded.visitors{also}"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, [value for row in batch for value in row])
+
+
+def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
+    """Recount each campaign's rows from its placements' rows, one transaction per campaign with its placements
+    locked (as the drainer locks them, so no batch adds to either side meanwhile). For what changes placement rows
+    other than the drainer: a rebuild, a deleted placement. Reads every row of the campaign's placements: seconds
+    for a campaign of thousands of placements and years of scans."""
+    for campaign_id in sorted(set(campaign_ids)):
+        with transaction.atomic():
+            lock_placements(Placement.objects.filter(campaign_id=campaign_id).values_list("pk", flat=True))
+            CampaignRollup.objects.filter(campaign_id=campaign_id).delete()
+            sums = (ScanRollup.objects.filter(placement__campaign_id=campaign_id)
+                    .values("day", "dimension", "value").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
+                    .order_by())
+            CampaignRollup.objects.bulk_create(
+                (CampaignRollup(campaign_id=campaign_id, day=row["day"], dimension=row["dimension"],
+                                value=row["value"], scans=row["scans_sum"], visitors=row["visitors_sum"])
+                 for row in sums.iterator(chunk_size=REPLAY_CHUNK)), batch_size=UPSERT_BATCH)
+
+
+def placement_deleted(sender: type, instance: Placement, **kwargs) -> None:
+    """Signal receiver (post_delete of a placement): its rows went with it, so its campaign's rows are recounted
+    without them. Deleting a whole campaign finds no placements left and stores nothing."""
+    refresh_campaigns([instance.campaign_id])
 
 
 # 2. From the stored scans ----------------------------------------------------------------------------------------
@@ -259,11 +308,12 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
     scans after the last one those rows count are recounted, so totals are exact whatever the zone was and is; a
     recounted day that is also a kept day (the zone moved west) is added to the kept rows. On that one seam day a
     visitor with scans on both sides of the cut counts twice among unique visitors. One transaction per placement,
-    which holds the drainer off that placement meanwhile.
+    which holds the drainer off that placement meanwhile; then their campaigns' rows are recounted from theirs.
     """
     done = Rebuilt()
     for pk in placements.order_by("pk").values_list("pk", flat=True):
         done += rebuild_placement(pk)
+    refresh_campaigns(placements.values_list("campaign_id", flat=True).distinct().order_by())
     return done
 
 

@@ -3,12 +3,10 @@ date range the query asks for, from `campaigns.stats`."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from campaigns import dashboard, stats
-from campaigns.models import Placement
 
 # The pages' words (`stats.UNIQUE_COUNTED`), so an integrator reads the figure as the marketer does.
 UNIQUE_HELP = f"Unique visitors, {stats.UNIQUE_COUNTED}. {stats.UNIQUE_EXPLAINED}"
@@ -96,35 +94,35 @@ class CampaignScanSummarySerializer(ScanSummarySerializer):
     placements = PlacementFiguresSerializer(many=True, help_text="The placements compared, most scans first")
 
 
-def asked_range(request: Request, team, placements: QuerySet[Placement]) -> stats.DateRange:
+def asked_range(request: Request, team, scope: stats.Scope) -> stats.DateRange:
     """The range of the query, or a 400 naming what is wrong."""
     try:
-        return dashboard.range_for(team, request.query_params, placements)
+        return dashboard.range_for(team, request.query_params, scope)
     except stats.RangeError as exc:
         raise serializers.ValidationError({"range": [str(exc)]}) from None
 
 
-def shares(placements: QuerySet[Placement], dimension: str, days: stats.DateRange) -> list[dict]:
+def shares(scope: stats.Scope, dimension: str, days: stats.DateRange) -> list[dict]:
     return [{"key": share.value or "Unknown", "label": share.label, "count": share.scans, "unique": share.visitors}
-            for share in stats.breakdown(placements, dimension, days)]
+            for share in stats.breakdown(scope, dimension, days)]
 
 
-def scan_summary(placements: QuerySet[Placement], team, days: stats.DateRange) -> dict:
-    """Scan figures of `placements` in `days`, people only (see `campaigns.stats`)."""
-    daily = stats.daily(placements, days)
+def scan_summary(scope: stats.Scope, team, days: stats.DateRange) -> dict:
+    """Scan figures of `scope` in `days`, people only (see `campaigns.stats`)."""
+    daily = stats.daily(scope, days)
     week = stats.parse_range({"range": "7d"}, stats.local_today(team), None)
     return {
         "range": {**days.query(), "key": days.key, "start": days.start, "end": days.end, "time_zone": team.time_zone},
         "total": sum(daily.scans),
         "unique": sum(daily.visitors),
-        "last_7_days": sum(stats.daily(placements, week).scans),
+        "last_7_days": sum(stats.daily(scope, week).scans),
         "by_day": [{"day": day, "count": count, "unique": unique}
                    for day, count, unique in zip(daily.days, daily.scans, daily.visitors, strict=True)],
-        "by_hour": stats.hours(placements, days),
-        "by_weekday": stats.weekdays(placements, days),
-        **{f"by_{name}": shares(placements, dimension, days) for name, dimension in (
+        "by_hour": stats.hours(scope, days),
+        "by_weekday": stats.weekdays(scope, days),
+        **{f"by_{name}": shares(scope, dimension, days) for name, dimension in (
             ("device", stats.Dimension.DEVICE), ("os", stats.Dimension.OS), ("browser", stats.Dimension.BROWSER),
             ("country", stats.Dimension.COUNTRY), ("language", stats.Dimension.LANGUAGE))},
         "by_rule": [{"key": share.value, "label": share.label, "count": share.scans, "unique": share.visitors,
-                     "split_share": share.split_share} for share in stats.rule_breakdown(placements, days)],
+                     "split_share": share.split_share} for share in stats.rule_breakdown(scope, days)],
     }

@@ -103,12 +103,13 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
                               status=404 if share is None else 410))
     campaign = share.campaign
     placements = campaign.placements.all()
-    days, picker = chosen_range(request, campaign.team, placements)
+    whole = stats.Campaigns.one(campaign)
+    days, picker = chosen_range(request, campaign.team, whole)
     listed = list(placements)
     figures = stats.placement_figures(placements, days)
     rows = [(placement, figures[placement.pk]) for placement in listed]
     rows.sort(key=lambda row: (-row[1].scans, row[0].name))
     ctx = {"campaign": campaign, "share": share, **dashboard.comparison_page(rows, request.GET.get("page")), **picker,
-           **dashboard.scan_cards(placements, days, campaign.team, shared=True)}
+           **dashboard.scan_cards(whole, days, campaign.team, shared=True)}
     return private(render(request, "campaigns/shared_report.html", ctx,
                           status=400 if picker["range_error"] else 200))

@@ -4,6 +4,10 @@ Every figure is people only: bots (link previews, crawlers) are never counted in
 (`Team.time_zone`): a range is a span of its local days, both ends included, and the rollups were counted in it.
 Queries are grouped in the database and return O(placements), O(days) or O(values) rows, never one per scan; the
 pages and the API ask for the same functions, so they always agree.
+
+What a figure counts (a `Scope`) is some placements, or whole campaigns (`Campaigns`): every placement of them,
+whose figures are read from the campaigns' own daily rows (`CampaignRollup`), which add up to the placements' rows,
+so a campaign's lifetime reads hundreds of rows rather than one per placement and day.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.db.models.functions import ExtractIsoWeekDay, TruncWeek
 from django.utils import timezone
 
 from campaigns import rules
-from campaigns.models import Campaign, DestinationChange, Placement, ScanRollup
+from campaigns.models import Campaign, CampaignRollup, DestinationChange, Placement, ScanRollup
 from qartsite.models import Team
 
 Dimension = ScanRollup.Dimension
@@ -128,15 +132,38 @@ def parse_day(params: Mapping[str, Any], name: str) -> date:
     return day
 
 
-def first_scan_day(placements: QuerySet[Placement]) -> date | None:
-    """The first local day any of `placements` was scanned (one index lookup per placement)."""
-    return rollups_of(placements, Dimension.TOTAL).aggregate(first=Min("day"))["first"]
+@dataclass(frozen=True)
+class Campaigns:
+    """Every placement of `campaigns`, counted from the campaigns' own rows."""
+
+    campaigns: QuerySet[Campaign]
+
+    @classmethod
+    def one(cls, campaign: Campaign) -> Campaigns:
+        return cls(Campaign.objects.filter(pk=campaign.pk))
+
+
+Scope = QuerySet[Placement] | Campaigns
+
+
+def placements_in(scope: Scope) -> QuerySet[Placement]:
+    return Placement.objects.filter(campaign__in=scope.campaigns) if isinstance(scope, Campaigns) else scope
+
+
+def first_scan_day(scope: Scope) -> date | None:
+    """The first local day any placement of `scope` was scanned (one index lookup per placement or campaign)."""
+    return rollups_of(scope, Dimension.TOTAL).aggregate(first=Min("day"))["first"]
 
 
 # Figures ---------------------------------------------------------------------------------------------------------
 
-def rollups_of(placements: QuerySet[Placement], dimension: str, days: DateRange | None = None) -> QuerySet:
-    rows = ScanRollup.objects.filter(placement__in=placements, dimension=dimension)
+def rollups_of(scope: Scope, dimension: str, days: DateRange | None = None) -> QuerySet:
+    """The daily rows of one dimension that `scope` adds up to: `ScanRollup` rows of placements, or `CampaignRollup`
+    rows of whole campaigns (both have day, value, scans and visitors)."""
+    if isinstance(scope, Campaigns):
+        rows = CampaignRollup.objects.filter(campaign__in=scope.campaigns, dimension=dimension)
+    else:
+        rows = ScanRollup.objects.filter(placement__in=scope, dimension=dimension)
     return rows.filter(day__range=(days.start, days.end)) if days else rows
 
 
@@ -194,8 +221,8 @@ class Daily:
     visitors: list[int]
 
 
-def daily(placements: QuerySet[Placement], days: DateRange) -> Daily:
-    rows = (rollups_of(placements, Dimension.TOTAL, days).values("day")
+def daily(scope: Scope, days: DateRange) -> Daily:
+    rows = (rollups_of(scope, Dimension.TOTAL, days).values("day")
             .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
     position = {day: n for n, day in enumerate(days.days)}
     scans, visitors = [0] * days.length, [0] * days.length
@@ -206,20 +233,20 @@ def daily(placements: QuerySet[Placement], days: DateRange) -> Daily:
     return Daily(days.days, scans, visitors)
 
 
-def hours(placements: QuerySet[Placement], days: DateRange) -> list[int]:
+def hours(scope: Scope, days: DateRange) -> list[int]:
     """Scans in each local hour of the day (0-23) over the range."""
     counts = [0] * 24
-    rows = rollups_of(placements, Dimension.HOUR, days).values("value").annotate(scans_sum=Sum("scans")).order_by()
+    rows = rollups_of(scope, Dimension.HOUR, days).values("value").annotate(scans_sum=Sum("scans")).order_by()
     for row in rows:
         if row["value"].isdigit() and int(row["value"]) < 24:
             counts[int(row["value"])] = row["scans_sum"]
     return counts
 
 
-def weekdays(placements: QuerySet[Placement], days: DateRange) -> list[int]:
+def weekdays(scope: Scope, days: DateRange) -> list[int]:
     """Scans on each day of the week, Monday first, over the range."""
     counts = [0] * 7
-    rows = (rollups_of(placements, Dimension.TOTAL, days).annotate(weekday=ExtractIsoWeekDay("day"))
+    rows = (rollups_of(scope, Dimension.TOTAL, days).annotate(weekday=ExtractIsoWeekDay("day"))
             .values("weekday").annotate(scans_sum=Sum("scans")).order_by())
     for row in rows:
         counts[row["weekday"] - 1] = row["scans_sum"]
@@ -234,11 +261,11 @@ class Share:
     visitors: int
 
 
-def breakdown(placements: QuerySet[Placement], dimension: str, days: DateRange) -> list[Share]:
+def breakdown(scope: Scope, dimension: str, days: DateRange) -> list[Share]:
     """Scans and unique visitors per value of one of BREAKDOWNS, most scans first; unknown values last."""
     if dimension not in BREAKDOWNS:
         raise ValueError(f"dimension must be one of {', '.join(BREAKDOWNS)}, got {dimension!r}")
-    rows = (rollups_of(placements, dimension, days).values("value")
+    rows = (rollups_of(scope, dimension, days).values("value")
             .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by("-scans_sum", "value"))
     shares = [Share(row["value"], label_of(dimension, row["value"]), row["scans_sum"], row["visitors_sum"])
               for row in rows]
@@ -265,10 +292,11 @@ class RuleShare(Share):
     url: str = ""  # a named A/B variant's destination (its label reads "A/B: <url>"), for pages that shorten it
 
 
-def split_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
+def split_destinations(scope: Scope) -> dict[str, str]:
     """A/B variant rule -> its destination (`rules.variant_destinations`), for every split destination these
     placements follow now (their campaigns' included) or followed before (their destination history): a variant
     keeps its name after it left the split."""
+    placements = placements_in(scope)
     sets = [placement.effective_rules for placement in placements.select_related("campaign__team")]
     changes = DestinationChange.objects.filter(field=DestinationChange.Field.RULES).filter(
         Q(placement__in=placements) | Q(placement=None, campaign__placements__in=placements))
@@ -277,18 +305,18 @@ def split_destinations(placements: QuerySet[Placement]) -> dict[str, str]:
     return rules.variant_destinations(sets)
 
 
-def rule_breakdown(placements: QuerySet[Placement], days: DateRange, named: bool = True) -> list[RuleShare]:
+def rule_breakdown(scope: Scope, days: DateRange, named: bool = True) -> list[RuleShare]:
     """Scans and unique visitors per destination rule that sent scans in `days` (`ScanEvent.rule`), in precedence
     order (A/B variants by scans, then label), then the main destination's (the scans no rule sent: the total's
     less the rules'); [] when no rule sent any. A/B variants are destinations: one destination's scans are summed
     across the placements' splits and through edits of a split (scans stored before recorded positions, summed by
     position). `named=False` (a report shared outside the team) numbers them instead of naming their URLs."""
-    rows = (rollups_of(placements, Dimension.RULE, days).values("value")
+    rows = (rollups_of(scope, Dimension.RULE, days).values("value")
             .annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors")).order_by())
     found = [(row["value"], row["scans_sum"], row["visitors_sum"]) for row in rows]
     if not found:
         return []
-    variants = split_destinations(placements) if named and any(rules.is_variant(v) for v, _, _ in found) else {}
+    variants = split_destinations(scope) if named and any(rules.is_variant(v) for v, _, _ in found) else {}
     labelled = [(value, scans, visitors, rules.rule_label(value, variants)) for value, scans, visitors in found]
     # A/B variants by scans, most first: the leading destination on top
     labelled.sort(key=lambda row: (rules.rule_order(row[0]), -row[1] if rules.is_variant(row[0]) else 0, row[3],
@@ -303,7 +331,7 @@ def rule_breakdown(placements: QuerySet[Placement], days: DateRange, named: bool
                                 round(100 * scans / split_scans, 1) if rules.is_variant(value) else None,
                                 variants.get(value, "")))
     # A visitor counts under their first scan of the day's rule (or none), so the rest is what no rule sent.
-    total = rollups_of(placements, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))
+    total = rollups_of(scope, Dimension.TOTAL, days).aggregate(scans=Sum("scans"), visitors=Sum("visitors"))
     rest_scans = (total["scans"] or 0) - sum(share.scans for share in shares)
     rest_visitors = (total["visitors"] or 0) - sum(share.visitors for share in shares)
     if rest_scans > 0:
@@ -311,8 +339,8 @@ def rule_breakdown(placements: QuerySet[Placement], days: DateRange, named: bool
     return shares
 
 
-def scans_ever(placements: QuerySet[Placement]) -> int:
-    return rollups_of(placements, Dimension.TOTAL).aggregate(scans=Sum("scans"))["scans"] or 0
+def scans_ever(scope: Scope) -> int:
+    return rollups_of(scope, Dimension.TOTAL).aggregate(scans=Sum("scans"))["scans"] or 0
 
 
 # Campaigns -------------------------------------------------------------------------------------------------------
@@ -328,12 +356,10 @@ def campaign_figures(campaigns: QuerySet[Campaign], days: DateRange | None) -> d
     """campaign id -> placements, scans and unique visitors in `days` (None: ever)."""
     figures = {pk: CampaignFigures(placements=count) for pk, count in
                campaigns.annotate(count=Count("placements")).values_list("pk", "count")}
-    rows = ScanRollup.objects.filter(placement__campaign__in=campaigns, dimension=Dimension.TOTAL)
-    if days is not None:
-        rows = rows.filter(day__range=(days.start, days.end))
-    for row in (rows.values("placement__campaign_id").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
+    rows = rollups_of(Campaigns(campaigns), Dimension.TOTAL, days)
+    for row in (rows.values("campaign_id").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
                 .order_by()):
-        one = figures.get(row["placement__campaign_id"])
+        one = figures.get(row["campaign_id"])
         if one is not None:
             one.scans, one.visitors = row["scans_sum"], row["visitors_sum"]
     return figures

@@ -49,14 +49,14 @@ EXPORT_NOTE_HEADER = "X-Qart-Export-Note"  # a header, not a comment line: CSV r
 
 # Helpers -------------------------------------------------------------------------------------------------
 
-def chosen_range(request: HttpRequest, team: Team, placements: QuerySet[Placement]) -> tuple[stats.DateRange, dict]:
+def chosen_range(request: HttpRequest, team: Team, scope: stats.Scope) -> tuple[stats.DateRange, dict]:
     """The date range the page asks for and the picker's context; a range that cannot be read falls back to the
     default one, with the reason shown above the figures (the page then answers 400)."""
     kept = {name: request.GET[name] for name in ("archived", "team") if request.GET.get(name)}
     try:
-        days = dashboard.range_for(team, request.GET, placements)
+        days = dashboard.range_for(team, request.GET, scope)
     except stats.RangeError as exc:
-        days = dashboard.range_for(team, {}, placements)
+        days = dashboard.range_for(team, {}, scope)
         return days, dashboard.picker(days, kept, str(exc))
     return days, dashboard.picker(days, kept)
 
@@ -74,12 +74,12 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     listed = list(mine.filter(archived=archived).select_related("team"))
     # The overview is of the first team's days; a person in several teams sees each campaign in its own team's.
     team = asked_team(teams, request.GET.get("team"))
-    days, picker = chosen_range(request, team, Placement.objects.filter(campaign__in=mine.filter(team=team)))
+    days, picker = chosen_range(request, team, stats.Campaigns(mine.filter(team=team)))
     figures = {}
     for one in {campaign.team for campaign in listed}:
         team_days = None if days.key == "lifetime" else stats.parse_range(days.query(), stats.local_today(one), None)
         figures.update(stats.campaign_figures(mine.filter(team=one, archived=archived), team_days))
-    overview = Placement.objects.filter(campaign__in=mine.filter(team=team, archived=False))
+    overview = stats.Campaigns(mine.filter(team=team, archived=False))
     editable = editable_teams(request.user)
     ctx = {
         "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],
@@ -117,7 +117,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     placements = campaign.placements.all()
-    days, picker = chosen_range(request, campaign.team, placements)
+    whole = stats.Campaigns.one(campaign)
+    days, picker = chosen_range(request, campaign.team, whole)
     listed = list(placements.select_related("artwork"))
     rows = dashboard.comparison(listed, stats.placement_figures(placements, days),
                                 {placement.pk: placement.short_url(request) for placement in listed})
@@ -137,7 +138,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "backlog_note": scan_backlog.backlog().note(campaign.team.zone),
         "export_note": retention.export_gap(campaign.team, placements, days),
         **picker,
-        **dashboard.scan_cards(placements, days, campaign.team),
+        **dashboard.scan_cards(whole, days, campaign.team),
     }
     return render(request, "campaigns/campaign_detail.html", ctx, status=400 if picker["range_error"] else 200)
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
+from campaigns import stats
+from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
+from campaigns.scan_buffer import scan_event
 from generator.models import Candidate, GenerationJob, Prompt
 
 
@@ -123,11 +127,13 @@ class TestCampaignAdminIsolation:
         poster.refresh_from_db()
         campaign.refresh_from_db()
         assert poster.campaign == campaign and campaign.team == staff_cast.team
-        # Within the team, a placement may still change campaign, and a campaign still changes.
+        # Within the team, a placement may still change campaign (its scans count there now), and a campaign changes.
+        store_events([scan_event(poster.pk, timezone.now(), visitor_key="a" * 32)])
         ours = Campaign.objects.create(team=staff_cast.team, name="Autumn", destination="https://shop.example.com/")
         response = client.post(f"/admin/campaigns/placement/{poster.pk}/change/", placement_form(poster,
                                                                                                  campaign=ours.pk))
         assert response.status_code == 302
+        assert (stats.scans_ever(stats.Campaigns.one(campaign)), stats.scans_ever(stats.Campaigns.one(ours))) == (0, 1)
         assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
                            campaign_form(staff_cast.team, name="Spring Sale 2")).status_code == 302
 

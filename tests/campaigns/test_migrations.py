@@ -9,11 +9,12 @@ import pytest
 from django.apps import apps
 
 from campaigns.drainer import store_events
-from campaigns.models import Placement, ScanRollup
-from tests.campaigns.test_rollups import all_rows, event
+from campaigns.models import CampaignRollup, Placement, ScanRollup
+from tests.campaigns.test_rollups import added_up, all_rows, campaign_rows, event
 
 rollups_by_rule = importlib.import_module("campaigns.migrations.0009_rollups_by_rule")
 dates_route_switch = importlib.import_module("campaigns.migrations.0014_campaign_dates_route_switch")
+campaign_rollups = importlib.import_module("campaigns.migrations.0016_campaign_rollups")
 
 
 @pytest.mark.django_db
@@ -64,3 +65,20 @@ def test_0015_builds_its_index_without_stopping_writes_on_postgresql():
     else:
         assert 'CREATE INDEX "rollups_by_dimension_and_day"' in forwards.getvalue()
         assert 'DROP INDEX "rollups_by_dimension_and_day"' in backwards.getvalue()
+
+
+@pytest.mark.django_db
+def test_0016_adds_up_each_campaigns_rows_from_its_placements(campaign, monkeypatch):
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    store_events([event(place, start + timedelta(hours=n), visitor=f"{n % 3:032d}", country=("FR", "DE")[n % 2])
+                  for n in range(30) for place in (poster, flyer)])
+    expected = added_up()
+    CampaignRollup.objects.all().delete()  # as before the migration
+    monkeypatch.setattr(campaign_rollups, "BATCH", 7)  # several batches and a last short one
+
+    campaign_rollups.add_up_placement_rollups(apps, None)
+
+    assert campaign_rows() == expected
+    assert len(expected) > 7

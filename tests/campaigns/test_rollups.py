@@ -8,7 +8,7 @@ import pytest
 
 from campaigns import maintenance, retention, rollups
 from campaigns.drainer import store_events
-from campaigns.models import Placement, ScanEvent, ScanRollup
+from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
 from qartsite.models import Team
 
@@ -34,6 +34,21 @@ def rows(placement: Placement, dimension: str = "") -> dict:
 def all_rows() -> set:
     return set(ScanRollup.objects.values_list("placement_id", "day", "dimension", "value", "scans", "visitors",
                                               "first_scan", "last_scan"))
+
+
+def campaign_rows() -> dict:
+    return {(row.campaign_id, row.day, row.dimension, row.value): (row.scans, row.visitors)
+            for row in CampaignRollup.objects.all()}
+
+
+def added_up() -> dict:
+    """What the campaigns' rows should hold: their placements' rows summed."""
+    sums: dict = {}
+    for row in ScanRollup.objects.select_related("placement"):
+        key = (row.placement.campaign_id, row.day, row.dimension, row.value)
+        scans, visitors = sums.get(key, (0, 0))
+        sums[key] = (scans + row.scans, visitors + row.visitors)
+    return sums
 
 
 @pytest.mark.django_db
@@ -117,6 +132,7 @@ class TestRebuild:
 
         assert all_rows() == counted
         assert (done.placements, done.scans) == (2, ScanEvent.objects.filter(is_bot=False).count())
+        assert campaign_rows() == added_up()
 
     def test_it_recounts_days_in_a_new_time_zone(self, poster, team_users):
         store_events([event(poster, datetime(2026, 3, 11, 3, 30, tzinfo=UTC))])
@@ -146,6 +162,57 @@ class TestRebuild:
         rollups.rebuild(Placement.objects.all())
 
         assert rows(poster) == {(date(2026, 3, 1), ""): (1, 1)}
+
+
+@pytest.mark.django_db
+class TestCampaignRows:
+    """Each campaign's rows are its placements' rows added up, whichever way those change."""
+
+    def test_the_drainer_adds_each_batch_to_the_campaigns_rows(self, campaign, poster, team_users):
+        other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        banner = Placement.objects.create(campaign=other, name="Banner")
+        noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        for batch in range(3):
+            store_events([event(place, noon + timedelta(hours=5 * n + batch), visitor=f"{n % 3:032d}",
+                                country=("FR", "DE")[n % 2], is_bot=n % 4 == 0, rule=("", "ios")[n % 2])
+                          for n in range(8) for place in (poster, flyer, banner)])
+
+        day = campaign_rows()
+        assert day == added_up()
+        assert day[(campaign.pk, date(2026, 3, 10), "", "")][0] == sum(
+            rows(place)[(date(2026, 3, 10), "")][0] for place in (poster, flyer))
+        assert {key[0] for key in day} == {campaign.pk, other.pk}
+
+    def test_a_rebuild_recounts_them(self, campaign, poster):
+        store_events([event(poster, datetime(2026, 3, 10, 12, tzinfo=UTC))])
+        CampaignRollup.objects.update(scans=99)  # wrong: to be recounted
+        CampaignRollup.objects.create(campaign=campaign, day=date(2026, 1, 1), scans=5)  # a day with no scans
+
+        rollups.rebuild(Placement.objects.filter(pk=poster.pk))
+
+        assert campaign_rows() == added_up()
+        assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
+        assert not CampaignRollup.objects.filter(day=date(2026, 1, 1)).exists()
+
+    def test_deleting_a_placement_takes_its_scans_out_of_its_campaigns_rows(self, campaign, poster):
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        store_events([event(poster, noon), event(flyer, noon, visitor="b" * 32), event(flyer, noon + timedelta(1))])
+
+        flyer.delete()
+
+        assert campaign_rows() == added_up()
+        assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
+        assert not CampaignRollup.objects.filter(day=date(2026, 3, 11)).exists()
+
+    def test_deleting_a_campaign_deletes_its_rows(self, campaign, poster):
+        store_events([event(poster, datetime(2026, 3, 10, 12, tzinfo=UTC))])
+        assert CampaignRollup.objects.exists()
+
+        campaign.delete()
+
+        assert not CampaignRollup.objects.exists()
 
 
 @pytest.mark.django_db
@@ -186,6 +253,7 @@ class TestRebuildAfterRetentionInAnotherZone:
         assert totals == dict.fromkeys(totals, people)
         devices = ScanRollup.objects.filter(dimension="device").values_list("scans", flat=True)
         assert sum(devices) == people  # every dimension's rows moved with the totals
+        assert campaign_rows() == added_up()  # and the campaign's with them
 
     def test_it_keeps_a_deleted_scan_whose_old_day_starts_after_the_new_zones_cut(self, team_users, poster):
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Europe/Berlin", counted_time_zone="Europe/Berlin")

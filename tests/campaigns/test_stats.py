@@ -35,6 +35,13 @@ def at(day: date, hour: int = 12) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
+@pytest.fixture(params=["placements", "campaigns"])
+def everything(request):
+    """Every placement, as placements or as their whole campaigns (read from the campaigns' own rows): the figures
+    must not depend on which."""
+    return Placement.objects.all() if request.param == "placements" else stats.Campaigns(Campaign.objects.all())
+
+
 class TestParseRange:
     def test_it_reads_the_presets_ending_today(self):
         assert stats.parse_range({"range": "7d"}, TODAY, None) == stats.DateRange(date(2026, 3, 14), TODAY, "7d")
@@ -92,11 +99,11 @@ class TestFigures:
         assert stats.trend_buckets(days)[0] == date(2025, 12, 29)  # the Monday of the first week
         assert figures[poster.pk].trend == [0, 2, 0, 0, 0, 1]
 
-    def test_it_gives_days_hours_weekdays_and_breakdowns(self, poster, flyer):
+    def test_it_gives_days_hours_weekdays_and_breakdowns(self, poster, flyer, everything):
         store_events([scan(poster, at(TODAY, 8)), scan(poster, at(TODAY, 8), visitor="w" * 32, country="",
                                                          device_class="tablet", accept_language="fr"),
                       scan(flyer, at(TODAY - timedelta(days=1), 23), accept_language="")])
-        placements, days = Placement.objects.all(), stats.DateRange(TODAY - timedelta(days=2), TODAY)
+        placements, days = everything, stats.DateRange(TODAY - timedelta(days=2), TODAY)
 
         daily = stats.daily(placements, days)
         assert (daily.scans, daily.visitors) == ([0, 1, 2], [0, 1, 2])
@@ -111,7 +118,7 @@ class TestFigures:
         with pytest.raises(ValueError):
             stats.breakdown(placements, "visitor_key", days)
 
-    def test_it_gives_each_rule_in_words_with_the_split_shares_and_the_rest(self, poster, flyer):
+    def test_it_gives_each_rule_in_words_with_the_split_shares_and_the_rest(self, poster, flyer, everything):
         visitors = iter(f"{n:032d}" for n in range(100))
         store_events([scan(poster, at(TODAY), next(visitors), rule="ab:0") for _ in range(3)]
                      + [scan(flyer, at(TODAY), next(visitors), rule="ab:1")]
@@ -120,7 +127,7 @@ class TestFigures:
                         scan(poster, at(TODAY), next(visitors)), scan(flyer, at(TODAY), next(visitors)),
                         scan(poster, at(TODAY - timedelta(days=10)), next(visitors), rule="before_start"),
                         scan(poster, at(TODAY - timedelta(days=1)), next(visitors))])
-        placements = Placement.objects.all()
+        placements = everything
 
         shares = stats.rule_breakdown(placements, stats.DateRange(TODAY - timedelta(days=2), TODAY))
 
@@ -162,6 +169,7 @@ class TestFigures:
                 poster.rules = {"split": [{"url": url, "weight": 1} for url in split]}
                 poster.save()
         assert f"A/B: {c}" in [s.label for s in stats.rule_breakdown(Placement.objects.all(), days)]
+        assert f"A/B: {c}" in [s.label for s in stats.rule_breakdown(stats.Campaigns(Campaign.objects.all()), days)]
 
     def test_it_sums_campaigns_in_a_range_or_ever(self, team_users, campaign, poster, flyer):
         empty = Campaign.objects.create(team=team_users.team, name="Empty", destination="https://example.com/")
@@ -174,4 +182,6 @@ class TestFigures:
         assert week == {campaign.pk: stats.CampaignFigures(2, 2, 2), empty.pk: stats.CampaignFigures(0, 0, 0)}
         assert ever[campaign.pk] == stats.CampaignFigures(2, 3, 3)
         assert stats.first_scan_day(Placement.objects.all()) == TODAY - timedelta(days=60)
+        assert stats.first_scan_day(stats.Campaigns(Campaign.objects.all())) == TODAY - timedelta(days=60)
+        assert stats.scans_ever(stats.Campaigns.one(empty)) == 0
         assert stats.scans_ever(Placement.objects.filter(pk=flyer.pk)) == 2
