@@ -104,7 +104,29 @@
   for (const button of root.querySelectorAll("[data-vote]")) {
     button.addEventListener("click", function () { toggleVote(button.dataset.vote); });
   }
+  // Single-key shortcuts, unless turned off (WCAG 2.1.4: speech input types letters, and a stray key would record a
+  // label): the choice is kept in this browser, on until turned off. Off, the buttons stop showing their keys.
+  const shortcuts = document.getElementById("shortcuts");
+  const SHORTCUTS_KEY = "qart-labeling-shortcuts";
+  const hinted = root.querySelectorAll(".controls [title]");
+  for (const element of hinted) element.dataset.hint = element.title;
+  function showShortcuts(on) {
+    root.dataset.shortcuts = on ? "on" : "off";
+    for (const element of hinted) {
+      if (on) element.title = element.dataset.hint;
+      else element.removeAttribute("title");
+    }
+  }
+  if (shortcuts) {
+    try { shortcuts.checked = window.localStorage.getItem(SHORTCUTS_KEY) !== "off"; } catch (e) { /* storage off */ }
+    showShortcuts(shortcuts.checked);
+    shortcuts.addEventListener("change", function () {
+      showShortcuts(shortcuts.checked);
+      try { window.localStorage.setItem(SHORTCUTS_KEY, shortcuts.checked ? "on" : "off"); } catch (e) { /* this page */ }
+    });
+  }
   document.addEventListener("keydown", function (event) {
+    if (shortcuts && !shortcuts.checked) return;
     if (event.target === notes || event.target === phone || event.ctrlKey || event.metaKey || event.altKey) return;
     const keys = {s: "scanned", f: "failed", u: "vote-up", d: "vote-down", ArrowLeft: "back", ArrowRight: "skip"};
     const target = document.getElementById(keys[event.key] || "");

@@ -7,6 +7,7 @@
     var summary = menu.querySelector("summary");
     menu.addEventListener("keydown", function (event) {
       if (event.key !== "Escape" || !menu.open) return;
+      event.preventDefault(); // handled: the phone menu around it (nav-menu.js) stays open for this Escape
       menu.open = false;
       summary.focus();
     });

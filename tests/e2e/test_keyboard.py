@@ -1,5 +1,6 @@
 """The site with a keyboard alone, and where focus goes: a refused form starts on its summary, the skip link leads
-past the menu, the staff menu closes as a menu does, and the crop moves with the arrow keys.
+past the menu, the phone's menu button says whether it is open, the menus close as menus do, and the crop moves with
+the arrow keys.
 
 Headless Chromium (Debian's) against pytest-django's live server.
 """
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from tests.e2e.conftest import sign_in, watched_page
+from tests.e2e.conftest import PHONE, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
@@ -98,6 +99,56 @@ def test_the_staff_menu_closes_on_escape_and_when_focus_leaves(live_server, team
         page.keyboard.press("Tab")  # on to the account link: out of the menu
         expect(menu).not_to_have_attribute("open", "")
         assert failures == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_phone_menu_button_says_whether_it_is_open_and_closes_on_escape(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    team_users.owner.is_staff = True
+    team_users.owner.save()
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
+    try:
+        sign_in(page, "owner")
+        header = page.locator("header.topbar")
+        expect(header.get_by_role("checkbox")).to_have_count(0)  # the old toggle was read out as a checkbox
+        button, generate = page.get_by_role("button", name="Menu"), page.get_by_role("link", name="Generate")
+        expect(button).to_have_attribute("aria-expanded", "false")
+        expect(generate).to_be_hidden()
+
+        button.focus()
+        page.keyboard.press("Enter")
+        expect(button).to_have_attribute("aria-expanded", "true")
+        expect(generate).to_be_visible()
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(button).to_have_attribute("aria-expanded", "false")
+        expect(button).to_be_focused()
+        expect(generate).to_be_hidden()
+
+        # The staff menu inside takes the first Escape, the phone menu the next.
+        page.keyboard.press("Space")
+        expect(button).to_have_attribute("aria-expanded", "true")
+        staff_menu = page.locator("details.nav-staff")
+        page.locator("details.nav-staff summary").focus()
+        page.keyboard.press("Enter")
+        expect(staff_menu).to_have_attribute("open", "")
+        page.keyboard.press("Escape")
+        expect(staff_menu).not_to_have_attribute("open", "")
+        expect(button).to_have_attribute("aria-expanded", "true")
+        page.keyboard.press("Escape")
+        expect(button).to_have_attribute("aria-expanded", "false")
+        expect(button).to_be_focused()
+
+        button.click()  # and with a finger
+        expect(button).to_have_attribute("aria-expanded", "true")
+        button.click()
+        expect(button).to_have_attribute("aria-expanded", "false")
+        assert failures == []  # nav-menu.js ran: nothing the Content-Security-Policy blocked
     finally:
         context.close()
 

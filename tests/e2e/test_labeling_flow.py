@@ -13,10 +13,12 @@ import pytest
 
 from generator.evals import sessions
 from generator.models import HumanScanResult
+from tests.e2e.conftest import sign_in, watched_page
 from tests.generator.evals.test_labeling_views import IPHONE, make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.mark.browser
@@ -31,7 +33,7 @@ def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser
     session = sessions.create_session(team_users.team, owner, "Browser sitting", job.candidates.all(), 320)
     base = live_server.url
 
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base, viewport=DESKTOP)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -75,3 +77,41 @@ def test_a_phone_hit_advances_the_labeling_page(live_server, team_users, browser
     expect(page.locator("#id_jobs")).to_be_hidden()
     assert not errors, errors
     context.close()
+
+
+@pytest.mark.browser
+def test_the_single_key_shortcuts_can_be_turned_off_and_stay_off(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    owner = team_users.owner
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    job = make_job(team_users.team, owner, (0.9, 0.3))
+    session = sessions.create_session(team_users.team, owner, "Quiet sitting", job.candidates.all(), 320)
+    run = f"/evals/labeling/{session.pk}/run/"
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    labels: list[str] = []
+    page.on("request", lambda r: labels.append(r.url) if r.method == "POST" and r.url.endswith("/label") else None)
+    try:
+        sign_in(page, "owner", next_url=run)
+        toggle = page.get_by_label("Keyboard shortcuts")
+        expect(toggle).to_be_checked()  # on for the labelers who rely on them
+        toggle.uncheck()
+        expect(page.locator("#scanned kbd")).to_be_hidden()  # the buttons stop offering dead keys
+        with page.expect_response(re.compile(r"/items/\d+/shown$")):
+            page.reload()
+        expect(toggle).not_to_be_checked()  # remembered in this browser
+
+        for key in ("f", "s", "u", "ArrowRight"):
+            page.keyboard.press(key)
+        expect(page.locator("#vote-up")).to_have_attribute("aria-pressed", "false")
+        # Turned back on, the same key records: had the keys above sent anything, it would have been sent first.
+        toggle.check()
+        page.keyboard.press("f")
+        expect(page).to_have_url(re.compile(rf"{run}\?after=0$"))
+        assert len(labels) == 1 and HumanScanResult.objects.filter(scanned=False).count() == 1
+        assert HumanScanResult.objects.count() == 1
+        assert failures == []
+    finally:
+        context.close()

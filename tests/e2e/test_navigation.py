@@ -26,7 +26,7 @@ def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_us
     header = page.locator("header.topbar")
     assert header.bounding_box()["height"] < 70  # was ~270 px: three wrapped lines of links
     expect(page.get_by_role("link", name="Generate")).to_be_hidden()
-    page.locator(".nav-button").click()
+    page.get_by_role("button", name="Menu").click()
     expect(page.get_by_role("link", name="Generate")).to_be_visible()
     expect(page.get_by_role("link", name="Admin")).to_be_hidden()  # staff tools stay folded in their own menu
     page.locator(".nav-staff summary").click()
@@ -34,6 +34,21 @@ def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_us
     for path in ("/campaigns/", "/generate/", "/account/"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    context.close()
+
+
+@pytest.mark.browser
+def test_without_script_a_phone_shows_the_links_and_no_menu_button(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, "owner")
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()  # it would open nothing
+    for name in ("Campaigns", "Generate", "owner"):
+        expect(page.locator("header").get_by_role("link", name=name, exact=True)).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
 
 

@@ -180,12 +180,40 @@ class TestLandmarksAndNames:
         assert 'src="/static/qart/staff-menu.js"' in html
         assert "content:" not in re.search(r"\.nav-staff summary[^{]*\{[^}]*\}", (STATIC / "site.css").read_text())[0]
 
+    def test_the_phone_menu_is_a_button_that_says_whether_it_is_open(self, client, team_users):
+        html = logged_in(team_users.owner).get("/campaigns/").content.decode()
+        header = html[html.index('<header class="topbar">'):html.index("</header>")]
+        assert ('<button type="button" id="nav-toggle" class="nav-button" aria-expanded="false" '
+                'aria-controls="main-nav">Menu</button>') in header
+        assert '<nav class="nav" id="main-nav" aria-label="Main">' in header
+        assert 'type="checkbox"' not in header and "<label" not in header  # read out as a checkbox, no state
+        # A file, not inline (the Content-Security-Policy), and in the <head> so the links fold before the first paint.
+        head = html[:html.index("</head>")]
+        assert '<script src="/static/qart/nav-menu.js"></script>' in head
+        assert "<script>" not in html and " onclick=" not in html
+        # Signed out there is no menu to open: the one link shows as it is.
+        anonymous = client.get("/").content.decode()
+        assert 'id="nav-toggle"' not in anonymous and "nav-menu.js" not in anonymous
+
     def test_the_labeling_page_has_a_heading(self, team_users):
         user = staff(team_users.owner)
         job = labeled_job(team_users.team, user)
         session = sessions.create_session(team_users.team, user, "Friday", job.candidates.all(), 300, seed=0)
         html = logged_in(user).get(f"/evals/labeling/{session.pk}/run/").content.decode()
         assert '<h1 class="visually-hidden">Friday: code 1 of 2</h1>' in html
+
+    def test_the_labeling_page_offers_to_turn_its_single_key_shortcuts_off(self, team_users):
+        user = staff(team_users.owner)
+        job = labeled_job(team_users.team, user)
+        session = sessions.create_session(team_users.team, user, "Friday", job.candidates.all(), 300, seed=0)
+        html = logged_in(user).get(f"/evals/labeling/{session.pk}/run/").content.decode()
+        switch = re.search(r'<label class="switch">(<input[^>]*>)\s*([^<]*)</label>', html)
+        assert switch[1] == '<input type="checkbox" id="shortcuts" checked aria-describedby="shortcuts-help">'
+        assert switch[2].strip() == "Keyboard shortcuts"  # on by default, for the labelers who rely on them
+        help_html = re.search(r'<p id="shortcuts-help">(.*?)</p>', html, re.S)[1]
+        help_text = " ".join(re.sub(r"<[^>]+>", "", help_html).split())
+        assert "S scanned" in help_text and "F could not scan" in help_text and "Turn them off" in help_text
+        assert html.index('id="shortcuts"') < html.index('src="/static/qart/labeling.js"')
 
     def test_the_403_page_is_true_for_a_change_refused_and_a_page_closed(self, team_users):
         changed = logged_in(team_users.viewer).post("/campaigns/new/", {"name": "x"}).content.decode()
