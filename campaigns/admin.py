@@ -323,6 +323,9 @@ class ScanRollupAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     (retention deletes raw scans, so a rollup may be all that is left of them)."""
 
     list_display = ("day", "placement", "dimension", "value", "scans", "visitors", "first_scan", "last_scan")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a superuser neither: the campaigns' rows (`CampaignRollup`) would still count them
     list_filter = ("dimension",)
     search_fields = ("placement__name", "placement__slug")
     list_select_related = ("placement__campaign",)

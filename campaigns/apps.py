@@ -8,13 +8,13 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_delete
 
         from campaigns.models import Campaign, Placement
         from campaigns.redirects import forget_links
-        from campaigns.rollups import placement_deleted
+        from campaigns.rollups import placement_deleting
 
         for model in (Campaign, Placement):
             post_save.connect(forget_links, sender=model, dispatch_uid=f"forget-links-save-{model.__name__}")
             post_delete.connect(forget_links, sender=model, dispatch_uid=f"forget-links-delete-{model.__name__}")
-        post_delete.connect(placement_deleted, sender=Placement, dispatch_uid="campaign-rollups-placement-deleted")
+        pre_delete.connect(placement_deleting, sender=Placement, dispatch_uid="campaign-rollups-placement-deleting")

@@ -124,7 +124,10 @@ class ComparisonRow:
     placement: Placement
     short_url: str
     figures: stats.PlacementFigures
-    spark: str
+
+    @property
+    def spark(self) -> str:
+        return sparkline(self.figures.trend)
 
     @property
     def per_hundred_printed(self) -> float | None:
@@ -150,7 +153,7 @@ def comparison_page(rows: list, number: object) -> dict:
 
 def comparison(placements: list[Placement], figures: Mapping[int, stats.PlacementFigures],
                urls: Mapping[int, str]) -> list[ComparisonRow]:
-    """The placement comparison table's rows, most scans first."""
-    rows = [ComparisonRow(p, urls[p.pk], figures.get(p.pk) or stats.PlacementFigures(),
-                          sparkline((figures.get(p.pk) or stats.PlacementFigures()).trend)) for p in placements]
+    """The placement comparison table's rows, most scans first (their sparklines drawn from `figures`' trends: give
+    them with `stats.add_trends` for the rows a page shows)."""
+    rows = [ComparisonRow(p, urls[p.pk], figures.get(p.pk) or stats.PlacementFigures()) for p in placements]
     return sorted(rows, key=lambda row: (-row.figures.scans, row.placement.name))

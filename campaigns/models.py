@@ -426,9 +426,10 @@ class CampaignRollup(models.Model):
     campaign with thousands of placements summed 300,000-700,000 placement rows per card: bench/RESULTS.md).
 
     Kept by the same code as the placements' rows (`campaigns.rollups`): the drainer adds each batch to both, and
-    anything that recounts or removes placement rows (a rebuild, a deleted placement) recounts its campaign's rows
-    from them (`rollups.refresh_campaigns`). Visitors add up as they do on the pages: per placement and day. No first
-    and last scan: those are read per placement.
+    anything that recounts placement rows (a rebuild, a placement moved in the admin) recounts its campaign's rows
+    from them (`rollups.refresh_campaigns`); a deleted placement's rows are taken out (`rollups.placement_deleting`).
+    Visitors add up as they do on the pages: per placement and day. No first and last scan: those are read per
+    placement.
     """
 
     team_paths = ('campaign__team',)  # see TeamOwnedQuerySet

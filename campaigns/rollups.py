@@ -16,7 +16,8 @@ only values that change within a visitor's day (a destination rule, as a schedul
 
 Each campaign's own rows (`CampaignRollup`, what its placements' rows add up to) are kept beside them: the drainer
 adds each batch to both (`add`), and whatever recounts or removes placement rows recounts the campaign's rows from
-them afterwards (`refresh_campaigns`: after a rebuild, and when a placement is deleted).
+them afterwards (`refresh_campaigns`, after a rebuild), and a deleted placement's rows are taken out of them
+(`placement_deleting`). Whoever writes a campaign's rows holds its lock (`lock_campaigns`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup
 from qartsite.models import zone_named
 from qartsite.sql import array_literal, one_of
 
+CAMPAIGN_LOCKS = 0x71617274  # the advisory locks' first key, for campaigns' rows ("qart")
 UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
 REPLAY_CHUNK = 5000
 Dimension = ScanRollup.Dimension
@@ -239,10 +241,25 @@ def write_campaigns(tallies: Mapping[Key, Tally], campaign_of: Mapping[int, int]
         one = sums.setdefault((campaign_of[placement_id], day, dimension, value), [0, 0])
         one[0] += row.scans
         one[1] += row.visitors
+    # In one order (campaign, dimension, day, value), after the campaigns' locks: two drainers whose batches share
+    # campaigns wait for each other rather than deadlock on their rows.
+    lock_campaigns({campaign_id for campaign_id, _, _, _ in sums})
     rows = [[campaign_id, connection.ops.adapt_datefield_value(day), dimension, value, scans, visitors]
-            for (campaign_id, day, dimension, value), (scans, visitors) in sums.items()]
+            for (campaign_id, day, dimension, value), (scans, visitors) in sorted(
+                sums.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3]))]
     upsert(CampaignRollup._meta.db_table, ("campaign_id", "day", "dimension", "value", "scans", "visitors"),
            "campaign_id", rows)
+
+
+def lock_campaigns(campaign_ids: Iterable[int]) -> None:
+    """Hold each campaign's rows for this transaction, in id order (a PostgreSQL advisory lock per campaign; SQLite
+    locks the whole database for a writer anyway). Whoever writes a campaign's rows takes it: a drainer's batch
+    (after its placements' locks), a recount, a deleted placement."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for campaign_id in sorted(set(campaign_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CAMPAIGN_LOCKS, campaign_id])
 
 
 def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], also: str = "") -> None:
@@ -262,13 +279,14 @@ def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], a
 
 
 def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
-    """Recount each campaign's rows from its placements' rows, one transaction per campaign with its placements
-    locked (as the drainer locks them, so no batch adds to either side meanwhile). For what changes placement rows
-    other than the drainer: a rebuild, a deleted placement. Reads every row of the campaign's placements: seconds
-    for a campaign of thousands of placements and years of scans."""
+    """Recount each campaign's rows from its placements' rows, one transaction per campaign holding its lock
+    (`lock_campaigns`): a drainer's batch that stored placement rows before the recount read them has added them to
+    the campaign's rows already, one after it waits and adds to the recount. For what changes placement rows other
+    than the drainer: a rebuild, a placement moved. Reads every row of the campaign's placements: seconds for a
+    campaign of thousands of placements and years of scans."""
     for campaign_id in sorted(set(campaign_ids)):
         with transaction.atomic():
-            lock_placements(Placement.objects.filter(campaign_id=campaign_id).values_list("pk", flat=True))
+            lock_campaigns([campaign_id])
             CampaignRollup.objects.filter(campaign_id=campaign_id).delete()
             sums = (ScanRollup.objects.filter(placement__campaign_id=campaign_id)
                     .values("day", "dimension", "value").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
@@ -279,10 +297,20 @@ def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
                  for row in sums.iterator(chunk_size=REPLAY_CHUNK)), batch_size=UPSERT_BATCH)
 
 
-def placement_deleted(sender: type, instance: Placement, **kwargs) -> None:
-    """Signal receiver (post_delete of a placement): its rows went with it, so its campaign's rows are recounted
-    without them. Deleting a whole campaign finds no placements left and stores nothing."""
-    refresh_campaigns([instance.campaign_id])
+def placement_deleting(sender: type, instance: Placement, **kwargs) -> None:
+    """Signal receiver (pre_delete of a placement, in the deleting transaction, while its rows still exist): take
+    its rows out of its campaign's, the placement locked first so no batch of the drainer adds to them meanwhile.
+    Costs that placement's rows, not the campaign's (a bulk delete of many placements of a large campaign)."""
+    campaign_id = instance.campaign_id
+    list(Placement.objects.filter(pk=instance.pk).select_for_update(no_key=True).values_list("pk", flat=True))
+    lock_campaigns([campaign_id])
+    theirs, mine = CampaignRollup._meta.db_table, ScanRollup._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {theirs} AS c SET scans = c.scans - r.scans, visitors = c.visitors - r.visitors FROM {mine} AS r "
+            f"WHERE r.placement_id = %s AND c.campaign_id = %s AND c.dimension = r.dimension AND c.day = r.day "
+            f"AND c.value = r.value", [instance.pk, campaign_id])
+    CampaignRollup.objects.filter(campaign_id=campaign_id, scans=0).delete()  # a row counts at least one scan
 
 
 # 2. From the stored scans ----------------------------------------------------------------------------------------
@@ -308,12 +336,19 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
     scans after the last one those rows count are recounted, so totals are exact whatever the zone was and is; a
     recounted day that is also a kept day (the zone moved west) is added to the kept rows. On that one seam day a
     visitor with scans on both sides of the cut counts twice among unique visitors. One transaction per placement,
-    which holds the drainer off that placement meanwhile; then their campaigns' rows are recounted from theirs.
+    which holds the drainer off that placement meanwhile; each campaign's rows are recounted from its placements'
+    once they are done.
     """
     done = Rebuilt()
-    for pk in placements.order_by("pk").values_list("pk", flat=True):
-        done += rebuild_placement(pk)
-    refresh_campaigns(placements.values_list("campaign_id", flat=True).distinct().order_by())
+    by_campaign: dict[int, list[int]] = {}
+    for pk, campaign_id in placements.order_by("campaign_id", "pk").values_list("pk", "campaign_id"):
+        by_campaign.setdefault(campaign_id, []).append(pk)
+    for campaign_id, pks in by_campaign.items():
+        try:
+            for pk in pks:
+                done += rebuild_placement(pk)
+        finally:  # also when one fails: the campaign's rows add up to whatever its placements' rows now are
+            refresh_campaigns([campaign_id])
     return done
 
 

@@ -106,7 +106,7 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     whole = stats.Campaigns.one(campaign)
     days, picker = chosen_range(request, campaign.team, whole)
     listed = list(placements)
-    figures = stats.placement_figures(placements, days)
+    figures = stats.placement_figures(placements, days, trends=False)  # the shared report draws no sparklines
     rows = [(placement, figures[placement.pk]) for placement in listed]
     rows.sort(key=lambda row: (-row[1].scans, row[0].name))
     ctx = {"campaign": campaign, "share": share, **dashboard.comparison_page(rows, request.GET.get("page")), **picker,

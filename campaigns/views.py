@@ -120,14 +120,16 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     whole = stats.Campaigns.one(campaign)
     days, picker = chosen_range(request, campaign.team, whole)
     listed = list(placements.select_related("artwork"))
-    rows = dashboard.comparison(listed, stats.placement_figures(placements, days),
-                                {placement.pk: placement.short_url(request) for placement in listed})
+    figures = stats.placement_figures(placements, days, trends=False)
+    rows = dashboard.comparison(listed, figures, {placement.pk: placement.short_url(request) for placement in listed})
+    shown = dashboard.comparison_page(rows, request.GET.get("page"))
+    stats.add_trends(figures, placements.filter(pk__in=[row.placement.pk for row in shown["rows"]]), days)
     editor = can_edit(request.user, campaign.team)
     alerts = PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
     shown_alerts = list(alerts.select_related("placement")[:dashboard.ALERTS_SHOWN])
     ctx = {
         "campaign": campaign,
-        **dashboard.comparison_page(rows, request.GET.get("page")),
+        **shown,
         "top": dashboard.bars([(row.placement.name, row.figures.scans) for row in rows if row.figures.scans]
                               [:TOP_PLACEMENTS]),
         "can_edit": editor,

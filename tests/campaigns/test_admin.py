@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.utils import timezone
@@ -391,6 +392,12 @@ class TestAlertsSharesAndRollupsInTheAdmin:
         assert client.post(f"/admin/campaigns/scanrollup/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
         ours.refresh_from_db()
         assert ours.scans == 1
+        # A superuser neither: the campaign's own rows would still count what a deleted rollup counted.
+        client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456789"))
+        assert client.post(f"/admin/campaigns/scanrollup/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
+        client.post("/admin/campaigns/scanrollup/", {"action": "delete_selected", "_selected_action": [ours.pk],
+                                                     "post": "yes"})
+        assert ScanRollup.objects.filter(pk=ours.pk).exists()
         # A filtered page does not count every rollup of the user's teams as well.
         assert client.get("/admin/campaigns/scanrollup/?dimension=device").context["cl"].full_result_count is None
 

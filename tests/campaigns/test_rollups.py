@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import DatabaseError, connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from campaigns import maintenance, retention, rollups
 from campaigns.drainer import store_events
@@ -206,6 +210,33 @@ class TestCampaignRows:
         assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
         assert not CampaignRollup.objects.filter(day=date(2026, 3, 11)).exists()
 
+    def test_deleting_placements_takes_out_their_own_rows_without_recounting_the_campaign(self, campaign, poster):
+        others = [Placement.objects.create(campaign=campaign, name=f"P{n}") for n in range(5)]
+        store_events([event(place, datetime(2026, 3, 10, 12 + n, tzinfo=UTC), visitor=f"{n:032d}")
+                      for n, place in enumerate([poster, *others])])
+
+        with CaptureQueriesContext(connection) as done:
+            Placement.objects.filter(pk__in=[place.pk for place in others]).delete()
+
+        assert campaign_rows() == added_up()
+        assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
+        assert not any("sum(" in query["sql"].lower() for query in done.captured_queries)  # no recount
+
+    def test_a_rebuild_that_fails_midway_still_leaves_the_campaigns_rows_adding_up(self, campaign, team_users,
+                                                                                    monkeypatch):
+        first, second = (Placement.objects.create(campaign=campaign, name=name) for name in ("A", "B"))
+        late = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
+        store_events([event(first, late), event(second, late)])
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")  # its days move
+        rebuild_placement = rollups.rebuild_placement
+        monkeypatch.setattr(rollups, "rebuild_placement", lambda pk: rebuild_placement(pk) if pk != second.pk
+                            else (_ for _ in ()).throw(DatabaseError("the database went away")))
+
+        with pytest.raises(DatabaseError):
+            rollups.rebuild(Placement.objects.filter(campaign=campaign))
+
+        assert campaign_rows() == added_up()
+
     def test_deleting_a_campaign_deletes_its_rows(self, campaign, poster):
         store_events([event(poster, datetime(2026, 3, 10, 12, tzinfo=UTC))])
         assert CampaignRollup.objects.exists()
@@ -213,6 +244,79 @@ class TestCampaignRows:
         campaign.delete()
 
         assert not CampaignRollup.objects.exists()
+
+
+on_postgresql = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks: PostgreSQL's")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+class TestCampaignRowsConcurrently:
+    def run_catching(self, errors: list, work, *args) -> None:
+        try:
+            work(*args)
+        except DatabaseError as exc:
+            errors.append(str(exc).splitlines()[0])
+        finally:
+            connections.close_all()
+
+    def test_two_drainers_sharing_campaigns_wait_for_each_other_rather_than_deadlock(self, team_users):
+        # Their batches met the campaigns in opposite orders: 9-14 of 60 batches failed with "deadlock detected".
+        one, two = (Campaign.objects.create(team=team_users.team, name=name, destination="https://shop.example.com/")
+                    for name in ("One", "Two"))
+        a1, b1 = (Placement.objects.create(campaign=one, name=name) for name in "ab")
+        a2, b2 = (Placement.objects.create(campaign=two, name=name) for name in "ab")
+        noon, errors, rounds = datetime(2026, 3, 10, 12, tzinfo=UTC), [], 12
+        together = threading.Barrier(2)
+
+        def drain(first: Placement, second: Placement) -> None:
+            for n in range(rounds):
+                batch = [event(place, noon + timedelta(minutes=n), visitor=f"{k:032d}", country=f"C{k % 30}",
+                               browser=f"Browser {k}") for place in (first, second) for k in range(120)]
+                together.wait()
+                self.run_catching(errors, store_events, batch)
+
+        threads = [threading.Thread(target=drain, args=pair) for pair in ((a1, a2), (b2, b1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        assert campaign_rows() == added_up()
+
+    def test_a_recount_and_a_new_placements_first_batch_both_count(self, team_users, monkeypatch):
+        # The recount locked the placements there were; a new one's batch wrote campaign rows the recount then
+        # inserted again: a unique-key violation.
+        campaign = Campaign.objects.create(team=team_users.team, name="S", destination="https://shop.example.com/")
+        store_events([event(Placement.objects.create(campaign=campaign, name="Old"),
+                            datetime(2026, 3, 10, 12, tzinfo=UTC))])
+        deleted, go, errors = threading.Event(), threading.Event(), []
+        sums = rollups.Sum
+
+        def pausing(*args, **kwargs):  # the recount's sums, right after it deleted the campaign's rows
+            if threading.current_thread().name == "recount":
+                deleted.set()
+                go.wait(10)
+            return sums(*args, **kwargs)
+
+        monkeypatch.setattr(rollups, "Sum", pausing)
+        recount = threading.Thread(target=self.run_catching, args=(errors, rollups.refresh_campaigns, [campaign.pk]),
+                                   name="recount")
+        recount.start()
+        assert deleted.wait(10)
+        new = Placement.objects.create(campaign=campaign, name="New")
+        drain = threading.Thread(target=self.run_catching, args=(errors, store_events, [
+            event(new, datetime(2026, 3, 11, 12, tzinfo=UTC))]))
+        drain.start()
+        time.sleep(0.5)  # the batch now waits for the recount
+        go.set()
+        recount.join()
+        drain.join()
+
+        assert errors == []
+        assert campaign_rows() == added_up()
+        assert ScanRollup.objects.filter(placement=new).exists()
 
 
 @pytest.mark.django_db

@@ -89,6 +89,16 @@ class TestFigures:
         assert figures[poster.pk].trend == [0, 0, 0, 0, 1, 0, 2]
         assert figures[flyer.pk] == stats.PlacementFigures(trend=[0] * 7)
 
+    def test_trends_can_be_read_for_the_placements_a_page_shows_only(self, poster, flyer):
+        store_events([scan(poster, at(TODAY)), scan(flyer, at(TODAY - timedelta(days=1)), visitor="x" * 32)])
+        days = stats.DateRange(TODAY - timedelta(days=2), TODAY)
+
+        figures = stats.placement_figures(Placement.objects.all(), days, trends=False)
+        assert (figures[poster.pk].scans, figures[poster.pk].trend) == (1, [])
+        stats.add_trends(figures, Placement.objects.filter(pk=flyer.pk), days)
+
+        assert (figures[flyer.pk].trend, figures[poster.pk].trend) == ([0, 1, 0], [])
+
     def test_long_ranges_trend_by_week(self, poster):
         store_events([scan(poster, at(date(2026, 1, 5))), scan(poster, at(date(2026, 1, 11))),
                       scan(poster, at(date(2026, 2, 2)))])

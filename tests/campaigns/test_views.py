@@ -369,6 +369,8 @@ class TestCampaignPage:
         assert "And 5 more: each placement's page shows its own." in html
         second = body(client.get(f"/campaigns/{campaign.pk}/?range=30d&page=2"))
         assert second.count("<tr data-placement=") == 5 and "Placements 101–105 of 105" in second
+        # Each page's rows have their sparklines (the trends are read for the rows shown only).
+        assert html.count('<svg class="spark"') == 100 and second.count('<svg class="spark"') == 5
         assert body(client.get(f"/campaigns/{campaign.pk}/?page=abc")).count("<tr data-placement=") == 100
 
     def test_it_says_unique_visitors_are_counted_once_a_day_per_placement(self, client, team_users, campaign,
