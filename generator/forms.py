@@ -286,13 +286,13 @@ class GenerationForm(forms.Form):
         return False
 
     def room_note(self) -> str:
-        """Before the form is filled in: why its team cannot start a job now, or "" when it can. A picture sent to a
-        team without room is not decoded (`has_room` comes first), so it could not be kept for the next try."""
-        team = self.fields["team"].queryset.filter(pk=self.initial.get("team")).first()
-        if self.read_only or team is None:
+        """Before the form is filled in: which of the person's teams cannot start a job now (each message names its
+        team, so someone in several picks another), or "" when all can. A picture sent to a team without room is not
+        decoded (`has_room` comes first), so it could not be kept for the next try."""
+        if self.read_only:
             return ""
-        throttle = TeamGenerationThrottle(team)
-        return "" if throttle.has_room() else throttle.used_up()
+        throttles = [TeamGenerationThrottle(team) for team in self.fields["team"].queryset.order_by("name")]
+        return " ".join(throttle.used_up() for throttle in throttles if not throttle.has_room())
 
     def settle_engine(self, data: dict) -> None:
         """Settle the engine (see `engine_status.default_engine`); halftone needs a picture, diffusion a prompt."""

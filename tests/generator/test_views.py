@@ -307,6 +307,17 @@ class TestGenerationRate:
         # A viewer, who cannot start a job anyway, is not told about the budget.
         assert "data-room-note" not in logged_in(team_users.viewer).get("/generate/").content.decode()
 
+    def test_someone_in_two_teams_is_told_which_has_no_room_whichever_the_form_starts_on(self, team_users, enqueued):
+        from qartsite.models import Membership
+
+        Membership.objects.create(team=team_users.team, user=team_users.outsider, role="editor")
+        assert logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk}).status_code == 302
+
+        page = logged_in(team_users.outsider).get(f"/generate/?team={team_users.other_team.pk}").content.decode()
+
+        assert re.search(r"data-room-note>The team Acme has used its 1 generation per hour\.", page)
+        assert "The team Rival" not in page
+
     def test_a_picture_kept_from_an_earlier_try_stays_kept_through_the_refusal(self, team_users, enqueued):
         from generator import uploads
 
