@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import ExtractIsoWeekDay, TruncWeek
+from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import ExtractIsoWeekDay
 from django.utils import timezone
 
 from campaigns import rules
@@ -199,19 +199,39 @@ def add_trends(figures: Mapping[int, PlacementFigures], placements: QuerySet[Pla
     page that shows 100 of a campaign's 3,000 placements asks for those 100: a lifetime's trends of them all read
     every placement's every day."""
     buckets = trend_buckets(days)
-    position = {bucket: n for n, bucket in enumerate(buckets)}
     for pk in placements.values_list("pk", flat=True):
         if pk in figures:
             figures[pk].trend = [0] * len(buckets)
-    rows = rollups_of(placements, Dimension.TOTAL, days)
-    if days.length > 31:
-        rows = rows.annotate(bucket=TruncWeek("day")).values("placement_id", "bucket")
-    else:
-        rows = rows.values("placement_id", bucket=F("day"))
-    for row in rows.annotate(scans_sum=Sum("scans")).order_by():
-        bucket = row["bucket"].date() if isinstance(row["bucket"], datetime) else row["bucket"]
-        if row["placement_id"] in figures and bucket in position:
-            figures[row["placement_id"]].trend[position[bucket]] = row["scans_sum"]
+    # Each row's bucket as a number (days or weeks since the first bucket), and tuples rather than dicts: a lifetime
+    # of 3,000 placements is 159,000 (placement, week) rows, and turning each week's timestamp back into a date
+    # cost seconds.
+    per = 1 if days.length <= 31 else 7
+    rows = (rollups_of(placements, Dimension.TOTAL, days)
+            .annotate(bucket=DaysSince("day", Value(buckets[0]), per=per)).values_list("placement_id", "bucket")
+            .annotate(scans_sum=Sum("scans")).order_by())
+    for placement_id, bucket, scans in rows:
+        if placement_id in figures and 0 <= bucket < len(buckets):
+            figures[placement_id].trend[bucket] = scans
+
+
+class DaysSince(Func):
+    """Whole days (`per`=1) or weeks (`per`=7) from a date to a date column, as an integer."""
+
+    output_field = IntegerField()
+    arg_joiner = " - "
+
+    def __init__(self, column: str, since: Value, per: int) -> None:
+        super().__init__(F(column), since)
+        self.per = int(per)
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL: date - date is a number of days
+        return super().as_sql(compiler, connection, template=f"((%(expressions)s) / {self.per})", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        (column, column_params), (since, since_params) = (compiler.compile(expression)
+                                                          for expression in self.get_source_expressions())
+        return (f"CAST((julianday({column}) - julianday({since})) / {self.per} AS INTEGER)",
+                [*column_params, *since_params])
 
 
 def trend_buckets(days: DateRange) -> list[date]:
