@@ -178,6 +178,21 @@ def from_text(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def moment_in_words(stored: str) -> str:
+    """A stored moment ('2026-11-01T00:00:00+01:00') as people read it: '1 Nov 2026 00:00 (UTC+01:00)'."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except (TypeError, ValueError):
+        return str(stored)
+    offset = moment.utcoffset()
+    zone = ""
+    if offset is not None:
+        minutes = int(offset.total_seconds() // 60)
+        sign = "+" if minutes >= 0 else "-"
+        zone = f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})" if minutes else " (UTC)"
+    return f"{moment.day} {moment:%b %Y %H:%M}{zone}"
+
+
 def describe(value: dict[str, Any] | None) -> str:
     """The rules in words, for the history and the pages; "" for none."""
     if not value:
@@ -185,9 +200,9 @@ def describe(value: dict[str, Any] | None) -> str:
     parts = [f"{'iOS' if key == 'ios' else name.capitalize()} → {value[key]}"
              for key, name in DEVICE_KEYS.items() if key in value]
     if "starts_at" in value:
-        parts.append(f"from {value['starts_at'].replace('T', ' ')}")
+        parts.append(f"from {moment_in_words(value['starts_at'])}")
     if "ends_at" in value:
-        parts.append(f"until {value['ends_at'].replace('T', ' ')}")
+        parts.append(f"until {moment_in_words(value['ends_at'])}")
     if "split" in value:
         total = sum(item["weight"] for item in value["split"])
         parts.append("split " + ", ".join(f"{100 * item['weight'] / total:.0f}% {item['url']}"

@@ -79,7 +79,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     for one in {campaign.team for campaign in listed}:
         team_days = None if days.key == "lifetime" else stats.parse_range(days.query(), stats.local_today(one), None)
         figures.update(stats.campaign_figures(mine.filter(team=one, archived=archived), team_days))
-    overview = stats.Campaigns(mine.filter(team=team, archived=False))
+    overview = stats.Campaigns(mine.filter(team=team, archived=archived))  # the campaigns listed above it
     editable = editable_teams(request.user)
     ctx = {
         "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],

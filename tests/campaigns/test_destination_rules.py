@@ -596,3 +596,14 @@ class TestRuleWords:
     def test_it_orders_rules_by_precedence_then_variants_then_the_main_destination(self):
         recorded = ["", "ab:10", "ios", VA, "after_end", "geo", "before_start"]
         assert sorted(recorded, key=rules.rule_order) == ["before_start", "after_end", "ios", "ab:10", VA, "geo", ""]
+
+
+@pytest.mark.parametrize(("stored", "words"), [
+    ("2026-11-01T00:00:00+00:00", "1 Nov 2026 00:00 (UTC)"),
+    ("2027-01-01T00:00:00+01:00", "1 Jan 2027 00:00 (UTC+01:00)"),
+    ("2026-03-08T09:30:00-05:30", "8 Mar 2026 09:30 (UTC-05:30)"),
+    ("not a moment", "not a moment"),
+])
+def test_a_rules_moment_reads_as_a_day_and_time(stored, words):
+    assert rules.moment_in_words(stored) == words
+    assert rules.describe({"starts_at": stored}) == f"from {words}"

@@ -18,7 +18,7 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
 from generator.core.codes import decoders, images, qr, scan
 from generator.models import Candidate, GenerationJob, Prompt
-from qartsite.models import Membership
+from qartsite.models import Membership, Team
 
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 
@@ -649,7 +649,7 @@ class TestDateRanges:
         html = body(client.get(f"/campaigns/{campaign.pk}/?range=30d"))
         poster = re.search(r'<tr data-placement="Station Poster">.*?</tr>', html, re.S).group(0)
         flyer = re.search(r'<tr data-placement="Flyer">.*?</tr>', html, re.S).group(0)
-        assert 'data-col="per100">0.5<span class="muted small"> of 400' in poster
+        assert 'data-col="per100">0.5<span class="muted small"> · 400 printed' in poster
         assert 'data-col="per100"><span class="muted" title="Set the printed quantity' in flyer
         assert html.index('data-placement="Station Poster"') < html.index('data-placement="Flyer"')  # busiest first
         assert "<polyline points=" in poster
@@ -1100,3 +1100,40 @@ def client_file(client, user, url: str) -> bytes:
     response = client.get(url)
     assert response.status_code == 200, body(response)
     return response.content
+
+
+@pytest.mark.django_db
+class TestTimesInTheTeamsZone:
+    """A page counts days in its team's time zone, so it shows times there too (a scan on the team's 11 March read
+    "10 Mar" in UTC)."""
+
+    def test_first_scans_and_share_expiry_read_in_the_teams_zone(self, client, team_users, campaign, placement):
+        from campaigns.models import ReportShare
+
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Pacific/Kiritimati")  # UTC+14
+        scanned = datetime(2026, 3, 10, 12, tzinfo=UTC)  # 02:00 on 11 March in Kiritimati
+        ScanEvent.objects.create(placement=placement, device_class="mobile", time=scanned)
+        rollups.rebuild(Placement.objects.all())
+        ReportShare.objects.create(campaign=campaign, token_hash="x" * 64, label="Agency",
+                                   expires=datetime(2027, 1, 3, 10, 15, tzinfo=UTC))
+        client.force_login(team_users.owner)
+
+        detail = body(client.get(f"/campaigns/{campaign.pk}/?range=custom&from=2026-03-11&to=2026-03-11"))
+        shares = body(client.get(f"/campaigns/{campaign.pk}/shares/"))
+
+        assert '<td data-label="First scan">11 Mar 2026</td>' in detail
+        assert "4 Jan 2027 00:15" in shares and "3 Jan 2027 10:15" not in shares
+
+
+@pytest.mark.django_db
+def test_the_list_of_active_campaigns_says_when_all_are_archived_and_its_overview_follows_the_list(
+        client, team_users, campaign, placement, scans):
+    campaign.set_archived(True)
+    client.force_login(team_users.owner)
+
+    active = body(client.get("/campaigns/"))
+    archived = body(client.get("/campaigns/?archived=1"))
+
+    assert "No campaigns yet" not in active and "No active campaigns: 1 archived" in active
+    assert "active campaigns" in active and tiles(active)["scans"] == "0"
+    assert "All of Acme's archived campaigns" in archived and tiles(archived)["scans"] == "2"

@@ -77,7 +77,7 @@ def test_long_ab_destinations_stay_one_line_on_a_phone(live_server, team_users, 
             assert value.evaluate(LINES) < 1.5
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-        # "9.0 of 200" per 100 printed reads as one value, not "9.0" in the middle and "of 200" at the edge.
+        # "9.0 · 200 printed" per 100 printed reads as one value, not "9.0" in the middle and the rest at the edge.
         gap = page.locator(f'tr[data-placement="{poster.name}"] [data-col="per100"]').evaluate(
             """(cell) => { const range = document.createRange(); range.selectNodeContents(cell.firstChild);
                            return cell.querySelector("span").getBoundingClientRect().left
