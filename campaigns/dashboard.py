@@ -37,16 +37,21 @@ def range_for(team: Team, params: Mapping, scope: stats.Scope) -> stats.DateRang
                              if stats.range_key(params) == "lifetime" else None)
 
 
-def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: str = "") -> dict:
+def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: str = "",
+           typed: Mapping[str, str] | None = None) -> dict:
     """The range picker's context: the presets as query strings (with `kept`, the page's other parameters), the
-    custom form's values, and the reason the asked range could not be read, if so."""
+    custom form's values (as `typed` when the range asked could not be read: the person corrects them rather than
+    types them again), and the reason it could not be read, if so."""
     kept = dict(kept or {})
+    typed = typed or {}
     presets = [{"label": f"{count} days", "query": urlencode({**kept, "range": key}), "chosen": key == days.key}
                for key, count in stats.PRESETS.items()]
     presets.append({"label": "Lifetime", "query": urlencode({**kept, "range": "lifetime"}),
                     "chosen": days.key == "lifetime"})
     return {"presets": presets, "range": days, "range_query": urlencode({**kept, **days.query()}),
-            "range_kept": kept, "range_error": error}
+            "range_kept": kept, "range_error": error,
+            "range_from": str(typed.get("from") or days.start.isoformat())[:10],
+            "range_to": str(typed.get("to") or days.end.isoformat())[:10]}
 
 
 def daily_chart(daily: stats.Daily, today: date) -> dict:

@@ -57,7 +57,7 @@ def chosen_range(request: HttpRequest, team: Team, scope: stats.Scope) -> tuple[
         days = dashboard.range_for(team, request.GET, scope)
     except stats.RangeError as exc:
         days = dashboard.range_for(team, {}, scope)
-        return days, dashboard.picker(days, kept, str(exc))
+        return days, dashboard.picker(days, kept, str(exc), typed=request.GET)
     return days, dashboard.picker(days, kept)
 
 

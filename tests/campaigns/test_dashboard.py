@@ -53,3 +53,12 @@ def test_lifetime_starts_at_the_first_scan_however_it_is_written(team_users, cam
     days = dashboard.range_for(team_users.team, {"range": asked}, Placement.objects.all())
 
     assert (days.key, days.start, days.end) == ("lifetime", first.date(), timezone.now().date())  # a UTC team
+
+
+def test_the_picker_keeps_the_dates_typed_when_they_could_not_be_read():
+    days = stats.DateRange(date(2026, 11, 5), date(2026, 12, 4), "30d")
+    assert (dashboard.picker(days)["range_from"], dashboard.picker(days)["range_to"]) == ("2026-11-05", "2026-12-04")
+
+    wrong = dashboard.picker(days, {}, "from is after to", typed={"from": "2026-12-04", "to": "2026-11-01"})
+
+    assert (wrong["range_from"], wrong["range_to"]) == ("2026-12-04", "2026-11-01")

@@ -1137,3 +1137,15 @@ def test_the_list_of_active_campaigns_says_when_all_are_archived_and_its_overvie
     assert "No campaigns yet" not in active and "No active campaigns: 1 archived" in active
     assert "active campaigns" in active and tiles(active)["scans"] == "0"
     assert "All of Acme's archived campaigns" in archived and tiles(archived)["scans"] == "2"
+
+
+@pytest.mark.django_db
+def test_a_range_that_cannot_be_read_keeps_the_dates_typed_marked_invalid(client, team_users, campaign):
+    client.force_login(team_users.viewer)
+
+    response = client.get(f"/campaigns/{campaign.pk}/?range=custom&from=2026-12-04&to=2026-11-01")
+
+    html = body(response)
+    assert response.status_code == 400 and 'id="range-error"' in html
+    assert 'name="from" value="2026-12-04" required aria-invalid="true"' in html
+    assert 'name="to" value="2026-11-01" required aria-invalid="true"' in html
