@@ -41,7 +41,7 @@ def test_set_rules_follow_them_and_revert(live_server, team_users, browser):
         rules.get_by_label("A/B split").fill("3 https://shop.example.com/a\n1 https://shop.example.com/b")
         page.get_by_role("button", name="Save").click()
         expect(page).to_have_url(f"{base}/campaigns/placements/{placement.pk}/")
-        expect(page.locator("dl.facts")).to_contain_text(f"iOS → {APP_STORE}; from 2026-01-01 09:00:00+00:00; "
+        expect(page.locator("dl.facts")).to_contain_text(f"iOS → {APP_STORE}; from 1 Jan 2026 09:00 (UTC); "
                                                          "split 75% https://shop.example.com/a, "
                                                          "25% https://shop.example.com/b")
 
