@@ -21,8 +21,11 @@ from qartsite.site import absolute_url
 
 class ShareForm(forms.Form):
     label = forms.CharField(max_length=100, required=False, help_text="Who it is for (only your team sees this).")
-    days = forms.IntegerField(min_value=1, max_value=shares.MAX_DAYS, initial=shares.DEFAULT_DAYS,
-                              label="Valid for (days)")
+    # Plain sentences, not Django's "Ensure this value is greater than or equal to 1.".
+    days = forms.IntegerField(
+        min_value=1, max_value=shares.MAX_DAYS, initial=shares.DEFAULT_DAYS, label="Valid for (days)",
+        error_messages={"min_value": "A share link lasts at least 1 day.",
+                        "max_value": f"A share link lasts at most {shares.MAX_DAYS} days."})
 
 
 def private(response: HttpResponse) -> HttpResponse:

@@ -259,7 +259,9 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
                        for m in memberships],
            "settings_form": (settings_form or TeamSettingsForm(instance=team)) if is_owner else None,
            "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else [],
-           "retention_warning": retention_warning}
+           "retention_warning": retention_warning,
+           # The last owner is refused if they try to leave (`members.remove`): offer no button, say why instead.
+           "last_owner": is_owner and team in members.left_without_owner([request.user])}
     return render(request, "qartsite/team.html", ctx, status=status)
 
 
@@ -280,12 +282,18 @@ def member_role(request: HttpRequest, team_id: int, member_id: int) -> HttpRespo
         messages.error(request, "Choose owner, editor or viewer.")
         return redirect("team", team_id=team.pk)
     role = form.cleaned_data["role"]
+    name = "You are" if membership.user == request.user else f"{membership.user.get_username()} is"
+    if role == membership.role:
+        # "Change" pressed on the role already held: saying "now owner" would claim a change that never happened.
+        held = membership.get_role_display().lower()
+        messages.info(request, f"{name} already {'an' if held[0] in 'aeiou' else 'a'} {held} of {team.name}: "
+                               "nothing changed.")
+        return redirect("team", team_id=team.pk)
     try:
         members.set_role(membership, role)
     except members.Refused as refused:
         messages.error(request, str(refused))
     else:
-        name = "You are" if membership.user == request.user else f"{membership.user.get_username()} is"
         messages.success(request, f"{name} now {membership.get_role_display().lower()} of {team.name}.")
     return redirect("team", team_id=team.pk)
 

@@ -34,6 +34,11 @@ class InvitationSignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ["username"]
 
+    def validate_password_for_user(self, user, password_field_name: str = "password1") -> None:
+        # Django checks the rules against the confirmation and files "too short" under it; the rules are about the
+        # password itself, so they go on its field (a mismatch stays on the confirmation, from `clean`).
+        super().validate_password_for_user(user, password_field_name=password_field_name)
+
 
 class MemberRoleForm(forms.Form):
     """A member's role, as an owner changes it on the team page (one form per member, prefixed by its id)."""

@@ -134,8 +134,9 @@ class TestShares:
         response = Client().get(f"/campaigns/shared/{token}/")
         assert response.status_code == 404 and "No report has this link" in response.content.decode()
 
-    @pytest.mark.parametrize(("days", "words"), [(0, "greater than or equal to 1"),
-                                                 (200, "less than or equal to 90"), ("soon", "whole number")])
+    @pytest.mark.parametrize(("days", "words"), [(0, "A share link lasts at least 1 day."),
+                                                 (200, "A share link lasts at most 90 days."),
+                                                 ("soon", "whole number")])
     def test_it_refuses_a_bad_lifetime_at_its_field_keeping_what_was_typed(self, client, team_users, campaign,
                                                                            days, words):
         client.force_login(team_users.owner)
@@ -146,6 +147,10 @@ class TestShares:
         field = re.search(r'<div>\s*<label for="id_days">.*?</div>', html, re.S).group(0)
         assert words in field and f'value="{days}"' in field
         assert 'value="Agency Berlin"' in html
+        # Listed once more in the summary at the top, linked to the field; no Django "Ensure this value…".
+        summary = re.search(r'<div class="form-errors".*?</div>', html, re.S).group(0)
+        assert '<a href="#id_days">Valid for (days)</a>' in summary and words in summary
+        assert "Ensure this value" not in html
 
     @pytest.mark.parametrize("who, status", [("viewer", 403), ("outsider", 404)])
     def test_it_lets_only_the_teams_editors_make_and_revoke(self, client, team_users, campaign, who, status):

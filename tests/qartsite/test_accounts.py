@@ -40,6 +40,12 @@ class TestSignIn:
         assert response.status_code == 200 and "correct username and password" in response.content.decode()
         assert "_auth_user_id" not in client.session
 
+    def test_it_says_a_wrong_password_once(self, client, team_users):
+        # The summary box lists the refusal; form.as_div under it said it a second time.
+        html = client.post("/accounts/login/", {"username": "owner", "password": "nope"}).content.decode()
+        assert html.count("Please enter a correct username and password") == 1
+        assert 'name="username"' in html and 'name="password"' in html
+
     def test_it_signs_out_on_post_only(self, client, team_users):
         client.force_login(team_users.owner)
         page = client.get("/accounts/logout/")  # a typed address or an old bookmark: asked, not signed out
@@ -308,7 +314,7 @@ class TestTeamMembers:
     def test_an_owner_changes_roles_and_removes_members(self, client, team_users):
         client.force_login(team_users.owner)
         page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
-        assert page.count(">Remove</button>") == 2 and ">Leave team</button>" in page
+        assert page.count(">Remove</button>") == 2
         response = self.role(client, team_users, team_users.viewer, "editor")
         assert response.status_code == 302 and Membership.role_of(team_users.viewer, team_users.team) == "editor"
         assert "viewer is now editor of Acme" in client.get(response["Location"]).content.decode()
@@ -354,6 +360,32 @@ class TestTeamMembers:
         self.role(client, team_users, team_users.teammate, "owner")
         assert self.role(client, team_users, team_users.owner, "viewer").status_code == 302
         assert Membership.role_of(team_users.owner, team_users.team) == "viewer"
+
+    def test_it_offers_the_last_owner_no_leave_button_and_says_why(self, client, team_users):
+        client.force_login(team_users.owner)
+        url = f"/accounts/team/{team_users.team.pk}/"
+        page = client.get(url).content.decode()
+        assert ">Leave team</button>" not in page
+        assert "You can't leave yet: you're its only owner. Make someone else an owner first." in page
+        self.role(client, team_users, team_users.teammate, "owner")
+        page = client.get(url).content.decode()
+        assert ">Leave team</button>" in page and "leave yet" not in page
+        client.force_login(team_users.viewer)  # not an owner: may always leave
+        assert ">Leave team</button>" in client.get(url).content.decode()
+
+    def test_it_tells_the_only_member_to_invite_an_owner_before_leaving(self, client, team_users):
+        client.force_login(team_users.outsider)
+        page = client.get(f"/accounts/team/{team_users.other_team.pk}/").content.decode()
+        assert ">Leave team</button>" not in page and "you're its only member" in page
+
+    @pytest.mark.parametrize("who, message", [("owner", "You are already an owner of Acme: nothing changed."),
+                                              ("viewer", "viewer is already a viewer of Acme: nothing changed.")])
+    def test_it_says_nothing_changed_for_the_same_role(self, client, team_users, who, message):
+        client.force_login(team_users.owner)
+        user = getattr(team_users, who)
+        response = self.role(client, team_users, user, Membership.role_of(user, team_users.team))
+        page = client.get(response["Location"]).content.decode()
+        assert message in page and " now " not in page.split("<main", 1)[1]
 
     def test_a_bad_role_changes_nothing(self, client, team_users):
         client.force_login(team_users.owner)
@@ -482,6 +514,19 @@ class TestInvitation:
         assert response.status_code == 400 and message in response.content.decode()
         invitation.refresh_from_db()
         assert invitation.accepted is None and not get_user_model().objects.filter(username="newbie").exists()
+
+    def test_it_puts_password_rules_on_the_password_and_sums_them_up(self, client, invitation):
+        response = self.signup(client, invitation, password="short")
+        form = response.context["form"]
+        assert any("too short" in error for error in form.errors["password1"]) and "password2" not in form.errors
+        html = response.content.decode()
+        assert 'class="form-errors"' in html and '<a href="#id_password1">Password</a>: ' in html
+
+    def test_it_keeps_a_mismatch_on_the_confirmation(self, client, invitation):
+        response = client.post(f"/accounts/invite/{invitation.token}/",
+                               {"username": "newbie", "password1": STRONG, "password2": STRONG + "x"})
+        assert response.status_code == 400 and list(response.context["form"].errors) == ["password2"]
+        assert "fields didn’t match" in response.context["form"].errors["password2"][0]
 
     def test_it_refuses_a_taken_username(self, client, team_users, invitation):
         response = self.signup(client, invitation, username="owner")
