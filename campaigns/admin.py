@@ -323,10 +323,10 @@ class ScanRollupAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     (retention deletes raw scans, so a rollup may be all that is left of them)."""
 
     list_display = ("day", "placement", "dimension", "value", "scans", "visitors", "first_scan", "last_scan")
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # a superuser neither: the campaigns' rows (`CampaignRollup`) would still count them
     list_filter = ("dimension",)
     search_fields = ("placement__name", "placement__slug")
     list_select_related = ("placement__campaign",)
     show_full_result_count = False  # a count over every rollup of the user's teams for each filtered page
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a superuser neither: the campaigns' rows (`CampaignRollup`) would still count them

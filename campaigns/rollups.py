@@ -302,7 +302,7 @@ def placement_deleting(sender: type, instance: Placement, **kwargs) -> None:
     its rows out of its campaign's, the placement locked first so no batch of the drainer adds to them meanwhile.
     Costs that placement's rows, not the campaign's (a bulk delete of many placements of a large campaign)."""
     campaign_id = instance.campaign_id
-    list(Placement.objects.filter(pk=instance.pk).select_for_update(no_key=True).values_list("pk", flat=True))
+    lock_placements([instance.pk])
     lock_campaigns([campaign_id])
     theirs, mine = CampaignRollup._meta.db_table, ScanRollup._meta.db_table
     with connection.cursor() as cursor:

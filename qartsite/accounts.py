@@ -252,7 +252,7 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
                        settings_form: TeamSettingsForm | None = None, retention_warning: dict | None = None
                        ) -> HttpResponse:
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
-    memberships = team.memberships.select_related("user").order_by("user__username")
+    memberships = list(team.memberships.select_related("user").order_by("user__username"))
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
     ctx = {"team": team, "is_owner": is_owner, "form": form,
            "members": [(m, MemberRoleForm(initial={"role": m.role}, prefix=f"m{m.pk}") if is_owner else None)
@@ -261,7 +261,8 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
            "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else [],
            "retention_warning": retention_warning,
            # The last owner is refused if they try to leave (`members.remove`): offer no button, say why instead.
-           "last_owner": is_owner and team in members.left_without_owner([request.user])}
+           "last_owner": is_owner and not any(m.role == Membership.Role.OWNER and m.user_id != request.user.pk
+                                              for m in memberships)}
     return render(request, "qartsite/team.html", ctx, status=status)
 
 
