@@ -16,7 +16,8 @@ from tests.generator.conftest import gpu_queue, start_worker, tiny_spec  # noqa:
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's viewport: the phone size every browser test uses
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]  # containers' /dev/shm is small: a renderer that runs out of it dies
 
 
 @pytest.fixture

@@ -72,7 +72,9 @@ def test_sign_in_generate_pick_download_and_count_a_scan(live_server, team_users
         page.fill("#id_password", "pw-owner-1")
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{base}/campaigns/")
-        assert page.evaluate("getComputedStyle(document.body).fontFamily") != "", "site.css did not apply"
+        # Through a locator, which waits for the new page's body: the URL changes before the document is parsed.
+        font = page.locator("body").evaluate("(body) => getComputedStyle(body).fontFamily")
+        assert font != "", "site.css did not apply"
         page.screenshot(path=shots / "1-campaigns.png", full_page=True)
 
         # Create a campaign whose destination stays on the live server, so the browser never leaves loopback.
