@@ -32,7 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from campaigns import rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
-from qartsite.sql import array_literal, one_of
+from qartsite.sql import array_literal, copy_rows, one_of
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,8 @@ def insert(rows: list[ScanEvent]) -> None:
     if connection.vendor != "postgresql":
         ScanEvent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=BATCH)
         return
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in INSERTED)
-    with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {ScanEvent._meta.db_table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([getattr(row, field.attname) for field in INSERTED])
+    copy_rows(ScanEvent, [field.column for field in INSERTED],
+              ([getattr(row, field.attname) for field in INSERTED] for row in rows))
 
 
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -28,11 +28,11 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Min, QuerySet, Sum
+from django.db.models import Min, QuerySet
 
 from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup
 from qartsite.models import zone_named
-from qartsite.sql import array_literal, one_of
+from qartsite.sql import array_literal, copy_rows, one_of
 
 CAMPAIGN_LOCKS = 0x71617274  # the advisory locks' first key, for campaigns' rows ("qart")
 UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
@@ -288,13 +288,19 @@ def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
         with transaction.atomic():
             lock_campaigns([campaign_id])
             CampaignRollup.objects.filter(campaign_id=campaign_id).delete()
-            sums = (ScanRollup.objects.filter(placement__campaign_id=campaign_id)
-                    .values("day", "dimension", "value").annotate(scans_sum=Sum("scans"), visitors_sum=Sum("visitors"))
-                    .order_by())
-            CampaignRollup.objects.bulk_create(
-                (CampaignRollup(campaign_id=campaign_id, day=row["day"], dimension=row["dimension"],
-                                value=row["value"], scans=row["scans_sum"], visitors=row["visitors_sum"])
-                 for row in sums.iterator(chunk_size=REPLAY_CHUNK)), batch_size=UPSERT_BATCH)
+            add_up_campaign(campaign_id)
+
+
+def add_up_campaign(campaign_id: int) -> None:
+    """Store a campaign's rows as the sums of its placements' rows (it has none stored): summed where the rows are,
+    in one INSERT ... SELECT, so nothing travels to Python and back."""
+    theirs, mine, placements = (CampaignRollup._meta.db_table, ScanRollup._meta.db_table, Placement._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {theirs} (campaign_id, day, dimension, value, scans, visitors) "
+            f"SELECT %s, r.day, r.dimension, r.value, SUM(r.scans), SUM(r.visitors) FROM {mine} AS r "
+            f"JOIN {placements} AS p ON p.id = r.placement_id WHERE p.campaign_id = %s "
+            f"GROUP BY r.day, r.dimension, r.value", [campaign_id, campaign_id])
 
 
 def placement_deleting(sender: type, instance: Placement, **kwargs) -> None:
@@ -374,9 +380,19 @@ def rebuild_placement(placement_id: int) -> Rebuilt:
         tallies, count = count_all(stored, zones)
         # A kept day of the old zone can also be a day of the new one (moving west): add to its rows.
         write({key: row for key, row in tallies.items() if key[1] in kept_days})
-        ScanRollup.objects.bulk_create(new_rows({key: row for key, row in tallies.items() if key[1] not in kept_days},
-                                                ScanRollup), batch_size=UPSERT_BATCH)
+        insert_rows({key: row for key, row in tallies.items() if key[1] not in kept_days})
     return Rebuilt(1, count, len(tallies))
+
+
+def insert_rows(tallies: Mapping[Key, Tally]) -> None:
+    """Store `tallies` as new placement rows (none of them stored yet): COPY on PostgreSQL (a rebuild of 1 M scans
+    writes ~2 M rows, and bulk_create spent three quarters of the rebuild's time on them), bulk_create elsewhere."""
+    if connection.vendor != "postgresql":
+        ScanRollup.objects.bulk_create(new_rows(tallies, ScanRollup), batch_size=UPSERT_BATCH)
+        return
+    copy_rows(ScanRollup, ("placement_id", "day", "dimension", "value", "scans", "visitors", "first_scan", "last_scan"),
+              ((placement_id, day, dimension, value, row.scans, row.visitors, row.first_scan, row.last_scan)
+               for (placement_id, day, dimension, value), row in tallies.items()))
 
 
 def kept_rows(rows: QuerySet[ScanRollup], earliest_stored: datetime | None) -> tuple[set[date], datetime | None]:

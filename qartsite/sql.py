@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -25,6 +25,17 @@ def one_of(model: type[models.Model], field: str, values: Collection[Any]) -> Q 
     column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(model_field.column)}"
     array_type = model_field.db_type(connection)  # "uuid", "varchar(32)", "bigint", ...
     return RawSQL(f"{column} = ANY(%s::{array_type}[])", (array_literal(values),), output_field=BooleanField())
+
+
+def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL only: insert `rows` (values of `columns`, in that order) into `model`'s table with COPY, which
+    costs a tenth of bulk_create's CPU per row (no model instances, no per-value preparation; bench/RESULTS.md).
+    COPY has no ON CONFLICT: the caller makes sure none of the rows is stored already."""
+    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def array_literal(values: Iterable[Any]) -> str:

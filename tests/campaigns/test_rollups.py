@@ -292,15 +292,15 @@ class TestCampaignRowsConcurrently:
         store_events([event(Placement.objects.create(campaign=campaign, name="Old"),
                             datetime(2026, 3, 10, 12, tzinfo=UTC))])
         deleted, go, errors = threading.Event(), threading.Event(), []
-        sums = rollups.Sum
+        add_up = rollups.add_up_campaign
 
-        def pausing(*args, **kwargs):  # the recount's sums, right after it deleted the campaign's rows
+        def pausing(campaign_id):  # the recount, right after it deleted the campaign's rows
             if threading.current_thread().name == "recount":
                 deleted.set()
                 go.wait(10)
-            return sums(*args, **kwargs)
+            add_up(campaign_id)
 
-        monkeypatch.setattr(rollups, "Sum", pausing)
+        monkeypatch.setattr(rollups, "add_up_campaign", pausing)
         recount = threading.Thread(target=self.run_catching, args=(errors, rollups.refresh_campaigns, [campaign.pk]),
                                    name="recount")
         recount.start()

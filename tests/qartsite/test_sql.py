@@ -1,15 +1,17 @@
-"""qartsite.sql: `one_of` matches exactly the values given, whatever characters they hold, on either database."""
+"""qartsite.sql: `one_of` matches exactly the values given, whatever characters they hold, on either database;
+`copy_rows` stores them as given (PostgreSQL's COPY)."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.models import Team
-from qartsite.sql import one_of
+from qartsite.sql import copy_rows, one_of
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +45,20 @@ def test_it_combines_with_joins_without_ambiguous_columns():
     Campaign.objects.create(team=Team.objects.create(name="Other"), name="C", destination="https://example.com/")
     # both tables have a "name" column: the filter names its own table's
     assert Campaign.objects.filter(one_of(Campaign, "name", ["C"]), team__name="Joined").count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY: PostgreSQL's")
+def test_copy_rows_stores_awkward_text_times_and_ids_as_given():
+    campaign = Campaign.objects.create(team=Team.objects.create(name="T"), name="C",
+                                       destination="https://example.com/")
+    placement = Placement.objects.create(campaign=campaign, name="P")
+    tricky = [*AWKWARD, "tab\there", "new\nline", "\\N", ""]
+    when = timezone.now()
+    rows = [(placement.pk, uuid.uuid4(), when, text) for text in tricky]
+    # COPY fills no Django defaults: every column without a database default is named
+    blank = [field for field in ScanEvent._meta.concrete_fields
+             if not field.primary_key and field.name not in ("placement", "event_id", "time", "browser")]
+    copy_rows(ScanEvent, ["placement_id", "event_id", "time", "browser", *(field.column for field in blank)],
+              [(*row, *(field.get_default() for field in blank)) for row in rows])
+    stored = set(ScanEvent.objects.values_list("placement_id", "event_id", "time", "browser"))
+    assert stored == set(rows)
