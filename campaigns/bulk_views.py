@@ -23,10 +23,13 @@ from generator import uploads
 from generator.forms import GenerationForm
 from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.numbers import whole
+from qartsite.site import site_root, unreachable_reason
 
 log = logging.getLogger(__name__)
 # The generation form's inputs the bulk page shows; the rest (team, placement, content) it fills in itself.
 GENERATION_FIELDS = ("engine", "prompt", "negative_prompt", "picture", "look", "speed", "style", "background")
+# The engine each field is for, as on the generation page: the page shows the chosen engine's (bulk-generate.js).
+ENGINE_OF = {"engine": "", "picture": "halftone"}  # every other field: diffusion's
 
 
 class ImportForm(forms.Form):
@@ -200,7 +203,9 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
     ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
            # A picture sent to a team without room is not decoded, so not kept: said, not lost without a word.
            "picture_dropped": form.rate_limited and bool(request.FILES.get("picture")),
-           "fields": [form[name] for name in GENERATION_FIELDS], "room": room,
+           "fields": [(form[name], ENGINE_OF.get(name, "diffusion")) for name in GENERATION_FIELDS], "room": room,
+           # Every code started here carries its placement's short link: say so before phones cannot open them.
+           "unreachable": unreachable_reason(site_root(request)),
            # Said again at the top: under its field it sat below every placement's box, thousands of pixels down.
            "field_errors": [(form[name], message) for name in GENERATION_FIELDS
                             for message in form.errors.get(name, [])]}

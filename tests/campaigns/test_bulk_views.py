@@ -164,6 +164,21 @@ class TestGenerateAll:
             assert job.content.endswith(f"/r/{job.placement.slug}") and job.prompt.text == "a koi pond at dawn"
         assert GenerationJob.objects.count() == 3
 
+    def test_it_warns_when_phones_cannot_open_the_short_links_its_codes_carry(self, team_users, campaign, three,
+                                                                              settings):
+        client, url = as_user(team_users.teammate), f"/campaigns/{campaign.pk}/generate/"
+        settings.SITE_ROOT = "http://127.0.0.1:8140"
+        page = client.get(url).content.decode()
+        assert "data-unreachable" in page and "127.0.0.1" in page
+        settings.SITE_ROOT = "https://qart.example"
+        assert "data-unreachable" not in client.get(url).content.decode()
+
+    def test_each_field_names_the_engine_it_is_for(self, team_users, campaign, three):
+        fields = dict((field.name, engine) for field, engine in
+                      as_user(team_users.teammate).get(f"/campaigns/{campaign.pk}/generate/").context["fields"])
+        assert fields["picture"] == "halftone" and fields["engine"] == ""
+        assert {fields[name] for name in ("prompt", "negative_prompt", "look", "speed")} == {"diffusion"}
+
     def test_it_starts_none_when_the_rate_has_room_for_fewer(self, team_users, campaign, three, enqueued, settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
         client = as_user(team_users.owner)

@@ -37,6 +37,7 @@ def test_a_bad_row_is_shown_fixed_and_then_every_row_imported(live_server, team_
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         sign_in(page, "teammate", f"/campaigns/{campaign.pk}/")
+        page.get_by_text("More actions").click()
         page.get_by_role("link", name="Import placements (CSV)").click()
 
         # The dry run: the bad row, its column and why; nothing stored, no import button.
@@ -65,6 +66,13 @@ def test_a_bad_row_is_shown_fixed_and_then_every_row_imported(live_server, team_
                 == "https://shop.example.com/tram")
         page.goto(f"/campaigns/{campaign.pk}/generate/")
         expect(page.locator("[data-room]")).to_contain_text("can start now")
+        # Only the chosen engine's fields show, as on the generation page.
+        page.select_option('select[name="engine"]', "halftone")
+        expect(page.locator('input[name="picture"]')).to_be_visible()
+        expect(page.locator('textarea[name="prompt"], input[name="prompt"]')).to_be_hidden()
+        page.select_option('select[name="engine"]', "diffusion")
+        expect(page.locator('input[name="picture"]')).to_be_hidden()
+        expect(page.locator('textarea[name="prompt"], input[name="prompt"]')).to_be_visible()
         page.screenshot(path=tmp_path / "3-generate.png", full_page=True)
         assert not errors, errors
     finally:
