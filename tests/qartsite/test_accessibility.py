@@ -166,9 +166,6 @@ class TestLandmarksAndNames:
         assert first == '<a class="skip-link" href="#content">'
         assert '<main id="content" tabindex="-1">' in html
 
-    def test_the_home_pages_scrolling_example_is_focusable_and_named(self, client):
-        assert '<pre tabindex="0" aria-label="Command-line examples">' in client.get("/").content.decode()
-
     @pytest.mark.parametrize("name", ["400.html", "500.html", "503.html"])
     def test_the_bare_error_pages_have_a_main(self, name):
         html = render_to_string(name, {"message": "m"})

@@ -17,6 +17,21 @@ class TestHome:
         assert "Sign in" in body
         assert "version 6 at error-correction level H" in body
 
+    def test_its_sample_is_qr_art_that_opens_what_its_alt_text_says(self, client):
+        from pathlib import Path
+
+        import zxingcpp
+        from django.conf import settings
+        from PIL import Image
+
+        body = client.get("/").content.decode()
+        assert 'src="/static/qart/sample-art.jpg"' in body and "it opens example.com" in body
+        sample = Image.open(Path(settings.BASE_DIR) / "static" / "qart" / "sample-art.jpg")
+        assert [result.text for result in zxingcpp.read_barcodes(sample)] == ["https://example.com/"]
+
+    def test_it_points_integrators_at_the_api_reference(self, client):
+        assert 'href="/api/docs/"' in client.get("/").content.decode()
+
     def test_it_shows_the_admin_link_to_staff(self, client, admin_user):
         client.force_login(admin_user)
         body = client.get("/").content.decode()
