@@ -78,8 +78,8 @@ class Campaign(models.Model):
                                help_text="Its last day, in the team's time zone.")
     dates_route = models.BooleanField(
         "Route by its dates", default=True,
-        help_text="Before its first day and after its last, its codes lead to the fallback address (where its rules "
-                  "set no start or end of their own). Off for campaigns made before qart routed by dates.")
+        help_text="On: before its first day and after its last, its codes lead to the fallback address (unless its "
+                  "destination rules set dates of their own). Off: its dates do not change where its codes lead.")
     utm_source = models.CharField(max_length=100, default="qr", blank=True)
     utm_medium = models.CharField(max_length=100, default="print", blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")

@@ -45,7 +45,9 @@ DEVICE_NAMES = {"mobile": "Mobile", "tablet": "Tablet", "desktop": "Desktop", "o
 
 
 class RangeError(ValueError):
-    """A date range that cannot be read; the message says what to send instead."""
+    """A date range that cannot be read; the message says what to send instead. The range picker shows it to a marketer
+    and the API answers it to an integrator: it says the dates in plain words and names the query parameter (from, to)
+    with what it held."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) 
         raise RangeError(f"range must be one of {', '.join(RANGE_KEYS)}; got “{str(params.get('range'))[:40]}”.")
     start, end = parse_day(params, "from"), parse_day(params, "to")
     if end < start:
-        raise RangeError(f"from ({start}) is after to ({end}).")
+        raise RangeError(f"The start date, from={start}, is after the end date, to={end}.")
     if (end - start).days + 1 > MAX_DAYS:
         raise RangeError(f"A range covers at most {MAX_DAYS} days.")
     return DateRange(start, end, "custom")
@@ -120,15 +122,17 @@ def range_key(params: Mapping[str, Any]) -> str:
 
 
 def parse_day(params: Mapping[str, Any], name: str) -> date:
+    words = "start date" if name == "from" else "end date"
     raw = str(params.get(name) or "").strip()
     if not raw:
-        raise RangeError(f"A custom range needs both from and to, as dates like 2026-03-01 (no {name} given).")
+        raise RangeError(f"A custom range needs a start date (from) and an end date (to), as dates like 2026-03-01; "
+                         f"the {words} is missing.")
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise RangeError(f"{name} must be a date like 2026-03-01; got “{raw[:40]}”.") from None
+        raise RangeError(f"The {words}, {name}=“{raw[:40]}”, is not a date like 2026-03-01.") from None
     if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
-        raise RangeError(f"{name} must be a date between 2000 and 2999; got {day}.")
+        raise RangeError(f"The {words}, {name}={day}, must be in the years 2000 to 2999.")
     return day
 
 

@@ -66,8 +66,11 @@ class TeamSettingsForm(forms.ModelForm):
 class AccountDeleteForm(forms.Form):
     """The signed-in person's current password, confirming they delete their own account (`accounts.account_delete`)."""
 
+    # Required: the browser asks for it before the page's "for good?" question (dashboard.js) can come up, and a form
+    # sent without it (no script, an old browser) gets this one message, not "This field is required."
     password = forms.CharField(label="Your password", strip=False, widget=forms.PasswordInput(
-        attrs={"autocomplete": "current-password"}))
+        attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Type your password to delete your account."})
 
     def __init__(self, *args, request: HttpRequest, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -125,9 +125,17 @@
       try { window.localStorage.setItem(SHORTCUTS_KEY, shortcuts.checked ? "on" : "off"); } catch (e) { /* this page */ }
     });
   }
+  // While a form control has focus, keys are its own, not shortcuts: letters typed into the notes, arrows in a
+  // select, and any key on the shortcuts switch, which one reaches to turn them off. Buttons and links keep the
+  // shortcuts (their own keys, Enter and Space, are none): a labeler who tabbed to "Looks good", or clicked it, goes
+  // on with S.
+  function keepsKeys(element) {
+    if (element.isContentEditable || element.tagName === "TEXTAREA" || element.tagName === "SELECT") return true;
+    return element.tagName === "INPUT" && !["button", "submit", "reset", "image"].includes(element.type);
+  }
   document.addEventListener("keydown", function (event) {
     if (shortcuts && !shortcuts.checked) return;
-    if (event.target === notes || event.target === phone || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (keepsKeys(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
     const keys = {s: "scanned", f: "failed", u: "vote-up", d: "vote-down", ArrowLeft: "back", ArrowRight: "skip"};
     const target = document.getElementById(keys[event.key] || "");
     if (target) {

@@ -479,6 +479,11 @@ class TestScans:
             assert response.status_code == 400
             assert list(response.json()) == ["range"] and len(response.json()["range"]) == 1
 
+    def test_a_range_the_wrong_way_round_is_told_in_words_naming_the_query_parameters(self, team_users, placement):
+        response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/?from=2026-03-02&to=2026-03-01")
+        assert response.status_code == 400
+        assert response.json() == {"range": ["The start date, from=2026-03-02, is after the end date, to=2026-03-01."]}
+
     def test_outsiders_get_404(self, team_users, campaign, placement):
         for url in (f"/api/campaigns/{campaign.pk}/scans/", f"/api/placements/{placement.pk}/scans/"):
             assert api_as(team_users.outsider).get(url).status_code == 404

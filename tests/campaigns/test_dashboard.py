@@ -59,6 +59,7 @@ def test_the_picker_keeps_the_dates_typed_when_they_could_not_be_read():
     days = stats.DateRange(date(2026, 11, 5), date(2026, 12, 4), "30d")
     assert (dashboard.picker(days)["range_from"], dashboard.picker(days)["range_to"]) == ("2026-11-05", "2026-12-04")
 
-    wrong = dashboard.picker(days, {}, "from is after to", typed={"from": "2026-12-04", "to": "2026-11-01"})
+    wrong = dashboard.picker(days, {}, "The start date, from=2026-12-04, is after the end date, to=2026-11-01.",
+                             typed={"from": "2026-12-04", "to": "2026-11-01"})
 
     assert (wrong["range_from"], wrong["range_to"]) == ("2026-12-04", "2026-11-01")

@@ -124,3 +124,11 @@ def test_the_dashboards_read_rollups_by_dimension_and_day():
         constraints = connection.introspection.get_constraints(cursor, "campaigns_scanrollup")
     index = constraints["rollups_by_dimension_and_day"]
     assert index["index"] and index["columns"][:3] == ["dimension", "day", "placement_id"]
+
+
+def test_route_by_its_dates_says_what_switching_it_on_and_off_does():
+    # Read by a marketer on the campaign form, beside the campaign page's "Its dates do not change where its codes
+    # lead" when it is off: the same words, and nothing about qart's history.
+    help_text = Campaign._meta.get_field("dates_route").help_text
+    assert help_text.startswith("On: before its first day and after its last, its codes lead to the fallback address")
+    assert help_text.endswith("Off: its dates do not change where its codes lead.")

@@ -60,11 +60,14 @@ class TestParseRange:
 
     @pytest.mark.parametrize(("params", "message"), [
         ({"range": "1y"}, "range must be one of 7d, 30d, 90d, lifetime, custom; got “1y”."),
-        ({"range": "custom", "to": "2026-03-01"}, "A custom range needs both from and to, as dates like 2026-03-01 "
-                                                  "(no from given)."),
-        ({"from": "yesterday", "to": "2026-03-01"}, "from must be a date like 2026-03-01; got “yesterday”."),
-        ({"from": "2026-03-02", "to": "2026-03-01"}, "from (2026-03-02) is after to (2026-03-01)."),
-        ({"from": "1999-12-31", "to": "2000-01-01"}, "from must be a date between 2000 and 2999; got 1999-12-31."),
+        ({"range": "custom", "to": "2026-03-01"}, "A custom range needs a start date (from) and an end date (to), as "
+                                                  "dates like 2026-03-01; the start date is missing."),
+        ({"from": "yesterday", "to": "2026-03-01"}, "The start date, from=“yesterday”, is not a date like 2026-03-01."),
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "The start date, from=2026-03-02, is after the end date, "
+                                                     "to=2026-03-01."),
+        ({"from": "1999-12-31", "to": "2000-01-01"}, "The start date, from=1999-12-31, must be in the years 2000 to "
+                                                     "2999."),
+        ({"from": "2000-01-01", "to": "3000-01-01"}, "The end date, to=3000-01-01, must be in the years 2000 to 2999."),
         ({"from": "2000-01-01", "to": "2026-03-01"}, "A range covers at most 3660 days."),
     ])
     def test_it_refuses_what_it_cannot_read_with_one_sentence(self, params, message):

@@ -574,7 +574,7 @@ class TestCsvExport:
         client.force_login(team_users.owner)
         response = client.get(f"/campaigns/{campaign.pk}/scans.csv?from=2026-13-01&to=2026-01-01")
         assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
-        assert body(response) == "from must be a date like 2026-03-01; got “2026-13-01”."
+        assert body(response) == "The start date, from=“2026-13-01”, is not a date like 2026-03-01."
 
     def test_it_defuses_spreadsheet_formulas(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.owner)
@@ -666,8 +666,8 @@ class TestDateRanges:
 
     @pytest.mark.parametrize(("query", "message"), [
         ("range=forever", "range must be one of 7d, 30d, 90d, lifetime, custom; got “forever”."),
-        ("range=custom&from=2026-03-01", "A custom range needs both from and to"),
-        ("from=2026-03-09&to=2026-03-01", "from (2026-03-09) is after to (2026-03-01)."),
+        ("range=custom&from=2026-03-01", "A custom range needs a start date (from) and an end date (to)"),
+        ("from=2026-03-09&to=2026-03-01", "The start date, from=2026-03-09, is after the end date, to=2026-03-01."),
         ("from=2000-01-01&to=2026-03-01", "A range covers at most 3660 days."),
     ])
     def test_it_answers_a_bad_range_with_one_message_and_the_default_figures(self, client, team_users, campaign,

@@ -108,10 +108,62 @@ def test_the_single_key_shortcuts_can_be_turned_off_and_stay_off(live_server, te
         expect(page.locator("#vote-up")).to_have_attribute("aria-pressed", "false")
         # Turned back on, the same key records: had the keys above sent anything, it would have been sent first.
         toggle.check()
+        page.locator("#state").click()  # focus off the switch: keys pressed on it are its own
         page.keyboard.press("f")
         expect(page).to_have_url(re.compile(rf"{run}\?after=0$"))
         assert len(labels) == 1 and HumanScanResult.objects.filter(scanned=False).count() == 1
         assert HumanScanResult.objects.count() == 1
+        assert failures == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_keys_pressed_on_a_form_control_are_the_controls_not_shortcuts(live_server, team_users, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    owner = team_users.owner
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    job = make_job(team_users.team, owner, (0.9, 0.3))
+    session = sessions.create_session(team_users.team, owner, "Keyboard sitting", job.candidates.all(), 320)
+    run = f"/evals/labeling/{session.pk}/run/"
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
+    labels: list[str] = []
+    page.on("request", lambda r: labels.append(r.url) if r.method == "POST" and r.url.endswith("/label") else None)
+    try:
+        with page.expect_response(re.compile(r"/items/\d+/shown$")):
+            sign_in(page, "owner", next_url=run)
+        vote_up = page.locator("#vote-up")
+
+        # 1. On the shortcuts switch, with shortcuts on: Space is the switch's, and so is every other key.
+        toggle = page.get_by_label("Keyboard shortcuts")
+        toggle.focus()
+        for key in ("f", "s", "u", "ArrowRight"):
+            page.keyboard.press(key)
+        page.keyboard.press(" ")
+        expect(toggle).not_to_be_checked()
+        page.keyboard.press(" ")
+        expect(toggle).to_be_checked()
+        expect(vote_up).to_have_attribute("aria-pressed", "false")
+
+        # 2. In the notes, the letters are typed.
+        notes = page.get_by_label("Notes")
+        notes.focus()
+        page.keyboard.type("sfud")
+        expect(notes).to_have_value("sfud")
+        expect(vote_up).to_have_attribute("aria-pressed", "false")
+        assert labels == [] and page.url.endswith(run) and HumanScanResult.objects.count() == 0
+
+        # 3. A button keeps them: Space presses "Looks good", S then records the code as scanned, with the notes.
+        vote_up.focus()
+        page.keyboard.press(" ")
+        expect(vote_up).to_have_attribute("aria-pressed", "true")
+        page.keyboard.press("s")
+        expect(page).to_have_url(re.compile(rf"{run}\?after=0$"))
+        result = HumanScanResult.objects.get()
+        assert result.scanned and result.aesthetic_vote == 1 and result.notes == "sfud" and len(labels) == 1
         assert failures == []
     finally:
         context.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import sign_in, watched_page
+from tests.e2e.conftest import PHONE, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,3 +47,34 @@ def test_revoking_a_token_asks_first_and_no_keeps_it(live_server, team_users, br
         context.close()
     assert len(questions) == 2 and all(row.token_key in q and "cannot be undone" in q for q in questions)
     assert failures == []
+
+
+@pytest.mark.browser
+def test_deleting_your_account_asks_only_once_the_password_is_typed(live_server, team_users, browser):
+    from django.contrib.auth import get_user_model
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    try:
+        sign_in(page, "teammate", next_url="/accounts/delete/")
+        password = page.get_by_label("Your password")
+        delete = page.get_by_role("button", name="Delete my account")
+
+        # 1. Empty: the browser asks for the password, on the field; no question, nothing sent.
+        delete.click()
+        page.wait_for_timeout(500)  # a question or a sent form would have come by now
+        expect(password).to_be_focused()
+        assert questions == [] and page.evaluate("document.querySelector('#id_password').validity.valueMissing")
+
+        # 2. Typed: the question comes; no keeps the account.
+        password.fill("pw-teammate-1")
+        delete.click()
+        page.wait_for_timeout(500)
+        assert len(questions) == 1 and "cannot be undone" in questions[0]
+        assert get_user_model().objects.filter(username="teammate").exists() and page.url.endswith("/accounts/delete/")
+        assert failures == []
+    finally:
+        context.close()

@@ -3,6 +3,8 @@ refused for a team's last owner and for superusers, and only ever the signed-in 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -74,6 +76,15 @@ class TestAccountDelete:
         assert response.status_code == 400 and "Nothing deleted:" in html and "That is not your password." in html
         assert exists(team_users.teammate) and client.session["_auth_user_id"] == str(team_users.teammate.pk)
         assert client.post(URL, {}).status_code == 400 and exists(team_users.teammate)  # no password at all
+
+    def test_an_empty_password_is_asked_for_in_one_plain_message(self, client, team_users):
+        client.force_login(team_users.teammate)
+        assert re.search(r'<input type="password" name="password"[^>]* required', client.get(URL).content.decode())
+        response = client.post(URL, {"password": ""})  # what a browser without script or validation sends
+        html = response.content.decode()
+        assert response.status_code == 400 and exists(team_users.teammate)
+        assert response.context["form"].errors == {"password": ["Type your password to delete your account."]}
+        assert "Nothing deleted:" in html and "This field is required" not in html
 
     def test_wrong_passwords_count_towards_the_sign_in_lockout(self, client, team_users):
         client.force_login(team_users.teammate)
