@@ -1,12 +1,15 @@
-"""Short links: slugs, destination checks, UTM tagging, and what a scan request says about the scanner.
+"""Short links: slugs, destination checks (and content meant as a web address), UTM tagging, and what a scan
+request says about the scanner.
 
 Plain functions, no Django models, so the redirect's hot path is easy to read and to time.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import date
@@ -46,6 +49,44 @@ def validate_destination(url: str) -> None:
         raise ValidationError("The destination must not contain a user name or password.")
     if any(c in url for c in "\r\n\t ") or len(url) > 2000:
         raise ValidationError("The destination contains spaces or is too long.")
+
+
+# How content that sets out to be a web address starts: a scheme and a colon or slashes ("htp:/", "https//"), bare
+# slashes ("://", "//"), or "www.". Only a scheme close to http or https counts (`web_address_problem`): a code
+# carries any text, and tel:, WIFI:, BEGIN:VCARD and app links (otpauth://, market://) are not web addresses.
+WEB_ADDRESS_START = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)(?::/*|//)|:?//|(?P<www>www\.))", re.I)
+WEB_SCHEMES = ("http", "https")
+NOT_A_WEB_ADDRESS = "That doesn't look like a complete web address: {problem}"
+
+
+def web_address_problem(content: str) -> str:
+    """What is wrong with content that was meant as a web address but is not a complete one ("" for one that is,
+    and for content plainly not meant as one: a phone number, a vCard, words). A code made of "htp:/exa mple"
+    would scan, and open nothing.
+
+    Whether an address is complete is the destination check (`validate_destination`); a bare
+    "www." address is checked as the https:// one phones open for it.
+    """
+    start = WEB_ADDRESS_START.match(content)
+    if start is None:
+        return ""
+    scheme = (start["scheme"] or "").lower()
+    if scheme and not difflib.get_close_matches(scheme, WEB_SCHEMES, cutoff=0.75):
+        return ""  # another scheme: tel:, mailto:, otpauth://...
+    if start["www"]:
+        address = f"https://{content}"
+    elif scheme in WEB_SCHEMES and content[len(scheme):].startswith("://"):
+        address = content
+    else:  # http misspelt, or missing its colon or a slash
+        return NOT_A_WEB_ADDRESS.format(problem="it should start with https:// (or http://), like "
+                                                "https://example.com.")
+    try:
+        validate_destination(address)
+    except ValidationError as exc:
+        # Its words are about a campaign's destination ("The destination needs a host name, ..."): here, "it".
+        problem = " ".join(exc.messages).replace("The destination", "it")
+        return NOT_A_WEB_ADDRESS.format(problem=problem[:1].lower() + problem[1:])
+    return ""
 
 
 def with_utm(url: str, utm: dict[str, str]) -> str:

@@ -115,6 +115,10 @@ JOB_RANGES = {"steps": "Steps", "guidance_scale": "Guidance scale", "conditionin
               "candidates_per_batch": "Candidates per batch", "seed": "Seed"}
 # What `jobs.validate_job` reads: a change of any of them has the whole job checked again.
 JOB_PARAMETERS = {*JOB_RANGES, "content", "strength", "scheduler", "max_batches", "style", "background", "ecc"}
+# What a job's candidates were made from (`GenerationJobAdmin.get_readonly_fields`): its link, whose job it is, its
+# engine, prompt and every generation setting.
+LOCKED_ONCE_STARTED = tuple(field.name for field in GenerationJob._meta.fields
+                            if field.name in {*JOB_PARAMETERS, "team", "placement", "engine", "prompt", "repair"})
 
 
 class GenerationJobForm(forms.ModelForm):
@@ -151,6 +155,13 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     form = GenerationJobForm
     list_select_related = ("prompt", "owner")
     raw_id_fields = ("placement", "prompt")  # a team's thousands: a select of every one, named one query each
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once the worker has read a job (it is no longer queued, or it has candidates), its codes hold its link and
+        # were drawn from its prompt and settings: changing them here made the job page state a link they do not open.
+        if obj is not None and (obj.status != GenerationJob.Status.QUEUED or obj.candidates.exists()):
+            return (*LOCKED_ONCE_STARTED, *self.readonly_fields)
+        return self.readonly_fields
 
     def get_queryset(self, request):
         # The list's thumbnail, best candidate first, for a page of jobs in one query rather than one per row.

@@ -25,11 +25,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from campaigns import links
 from campaigns.models import Placement
 from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters, ranking
-from generator.forms import bounds_kwargs, field_for_message, range_kwargs
+from generator.forms import PROMPT_CHARS, bounds_kwargs, field_for_message, prompt_problem, range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 from qartsite.api import (
@@ -101,10 +102,13 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         write_only=True, required=False, min_value=1,
         help_text="halftone: instead of a picture, the id of one of the team's earlier candidates.",
     )
-    prompt = serializers.CharField(source="prompt.text", max_length=1000, required=False, allow_blank=True,
-                                   default="", help_text="What the picture shows (diffusion; optional for halftone).")
-    negative_prompt = serializers.CharField(source="prompt.negative_text", max_length=1000, allow_blank=True,
-                                            default=parameters.DEFAULT_NEGATIVE, help_text="What it should not.")
+    # At most PROMPT_CHARS characters, said in the page's words (`validate_prompt`), not DRF's stock ones.
+    prompt = serializers.CharField(source="prompt.text", required=False, allow_blank=True, default="",
+                                   help_text=f"What the picture shows (diffusion; optional for halftone); at most "
+                                             f"{PROMPT_CHARS:,} characters.")
+    negative_prompt = serializers.CharField(source="prompt.negative_text", allow_blank=True,
+                                            default=parameters.DEFAULT_NEGATIVE,
+                                            help_text=f"What it should not; at most {PROMPT_CHARS:,} characters.")
     # Capped before anything is encoded: fitting 4 M characters into a code cost 10 s of CPU.
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                     max_length=qr.MAX_CONTENT_CHARS,
@@ -167,6 +171,21 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
     # One picture for many links (a campaign's placements, `BulkGenerationSerializer`): it may carry no code at all.
     many_links = False
+
+    def validate_prompt(self, value: str) -> str:
+        if problem := prompt_problem("The prompt", value):
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_negative_prompt(self, value: str) -> str:
+        if problem := prompt_problem("The negative prompt", value):
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_content(self, value: str) -> str:
+        if problem := links.web_address_problem(value):  # "htp:/exa mple" would scan, and open nothing
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate(self, attrs: dict) -> dict:
         placement = attrs.get("placement")

@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from campaigns import links
 from campaigns.models import Placement
 from generator import engine_status, jobs, uploads
 from generator.core.codes import images, logos, qr
@@ -108,6 +110,32 @@ class PlacementChoiceField(forms.ModelChoiceField):
         return f"{obj.campaign.name}: {obj.name}"
 
 
+PROMPT_CHARS = 1000  # Prompt.text's and Prompt.negative_text's max_length
+
+
+class PromptField(forms.CharField):
+    """A prompt's text, at most `PROMPT_CHARS` characters. Its textarea has no maxlength: a browser cuts a longer
+    paste there without a word. The page counts instead (char-count.js reads `data-max-chars`), and a text sent
+    longer is refused in the form's words, with how long it is."""
+
+    def __init__(self, called: str, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+        self.called = called  # how messages name it: "The negative prompt"
+        self.widget.attrs["data-max-chars"] = PROMPT_CHARS
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        if problem := prompt_problem(self.called, value):
+            raise ValidationError(problem, code="max_length")
+
+
+def prompt_problem(called: str, text: str) -> str:
+    """Why `text` cannot be a prompt ("" when it can): the page's form and the API say it alike."""
+    if len(text) > PROMPT_CHARS:
+        return f"{called} can be at most {PROMPT_CHARS:,} characters; this one has {len(text):,}. Shorten it."
+    return ""
+
+
 # Hidden fields the person never typed: one message that says what to do, not "ensure this value is ≤ 1".
 CROP_ERRORS = {key: "The crop was not understood; choose the picture again and crop it."
                for key in ("invalid", "min_value", "max_value")}
@@ -142,13 +170,12 @@ class GenerationForm(forms.Form):
     )
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
     earlier_candidate = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    prompt = forms.CharField(
-        max_length=1000, required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
+    prompt = PromptField(
+        "The prompt", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
         help_text="What the picture shows. The code's pattern becomes part of it.",
     )
-    negative_prompt = forms.CharField(
-        max_length=1000, required=False, initial=parameters.DEFAULT_NEGATIVE, label="Negative prompt",
+    negative_prompt = PromptField(
+        "The negative prompt", initial=parameters.DEFAULT_NEGATIVE, label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None, error_messages={
@@ -273,6 +300,13 @@ class GenerationForm(forms.Form):
         except ValueError as exc:  # qr.ContentError is a ValueError too
             self.add_error(field_for_message(exc, self.fields), str(exc))
         return data
+
+    def clean_content(self) -> str:
+        content = self.cleaned_data["content"]
+        problem = links.web_address_problem(content)
+        if problem:
+            raise ValidationError(problem)
+        return content
 
     def has_room(self, team: Team, count: bool = False) -> bool:
         """Whether `team`'s generation rate, shared with the API (`generator.throttles`), allows one more job;

@@ -15,10 +15,12 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from generator.core.engines.halftone import PICTURE_FIGHTS
 from qartsite.models import TeamOwnedQuerySet
 
 # A generation's float parameters: each must be finite (jobs.validate_job, GenerationJob.Meta.constraints).
@@ -163,6 +165,12 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def result_warns(self) -> bool:
+        """Whether the result message is a warning rather than good news: nothing scans, or the halftone engine said
+        the picture fought the code (its codes scan, but keep little of the picture)."""
+        return not self.scannable or PICTURE_FIGHTS in self.result_message
 
     def top_candidates(self, count: int = 4):
         return self.candidates.order_by("rank")[:count]
@@ -314,6 +322,11 @@ class HumanScanResult(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+    def clean(self) -> None:
+        # A label of nothing ("candidate None: not scanned") teaches the verifier nothing and only skews the counts.
+        if self.candidate_id is None and not self.image_name.strip():
+            raise ValidationError("Choose the candidate that was scanned, or give the image's file name.")
 
     def __str__(self) -> str:
         subject = self.image_name or f"candidate {self.candidate_id}"

@@ -28,6 +28,7 @@ from generator.core.engines import ranking
 from generator.evals import report_views
 from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
+from generator.templatetags.durations import seconds_in_words
 from qartsite.access import (
     VIEWERS_CANNOT_CHANGE,
     asked_team,
@@ -165,12 +166,22 @@ def scan_reliability(candidate: Candidate) -> str:
                              candidate.misread, bool(verifier_models.scan_reasons(candidate)))
 
 
+def working_seconds(job: GenerationJob) -> float | None:
+    """How long the job itself worked: drawing and checking its candidates, not `total_seconds`, which counts from
+    when it was queued (a job behind others "took" their time too). None until it has done both."""
+    if job.generation_seconds is None or job.scoring_seconds is None:
+        return None
+    return job.generation_seconds + job.scoring_seconds
+
+
 def last_took(user, engine: str) -> str:
-    """" The last one here took 14 s." for the user's teams' last finished job of `engine`, or ""."""
+    """" The last one here took 14 s." for the user's teams' last finished job of `engine` (its own working time,
+    `working_seconds`), or ""."""
     last = (GenerationJob.objects.for_user(user)
-            .filter(engine=engine, status=GenerationJob.Status.DONE, total_seconds__isnull=False)
+            .filter(engine=engine, status=GenerationJob.Status.DONE, generation_seconds__isnull=False,
+                    scoring_seconds__isnull=False)
             .order_by("-finished", "-pk").first())
-    return f" The last one here took {seconds_in_words(last.total_seconds)}." if last else ""
+    return f" The last one here took {seconds_in_words(working_seconds(last))}." if last else ""
 
 
 def halftone_estimate(user) -> str:
@@ -192,13 +203,6 @@ def diffusion_estimate(user) -> str:
     return f"No GPU worker is ready: on the CPU this takes several minutes.{measured}"
 
 
-def seconds_in_words(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s"
-
-
 def elapsed_and_eta(job: GenerationJob) -> tuple[float | None, float | None]:
     """Seconds since the job started, and the seconds left at the rate its steps have gone so far (progress is
     per step, so elapsed / progress is the measured time per unit of work); None where not known yet."""
@@ -208,6 +212,30 @@ def elapsed_and_eta(job: GenerationJob) -> tuple[float | None, float | None]:
     if job.progress < ETA_MIN_PROGRESS or job.progress >= 1:
         return elapsed, None
     return elapsed, elapsed * (1 - job.progress) / job.progress
+
+
+def busy_for() -> float | None:
+    """Seconds until the soonest running job is expected to finish (at the rate its steps have gone), None when no
+    running job has an estimate yet. What a waiting job waits for: a quick halftone job queued behind a diffusion job
+    on a CPU worker waits its twenty minutes. Only a number: nothing of whose job it is."""
+    running = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING, started__isnull=False).only(
+        "status", "started", "progress")
+    etas = [eta for eta in (elapsed_and_eta(job)[1] for job in running) if eta is not None]
+    return min(etas) if etas else None
+
+
+def queue_words(position: int | None) -> str:
+    """A waiting job's place in the queue, and how long the job running now has left, e.g. "· next in line, after a
+    job with about 22 min left"; "" when the job is not waiting."""
+    if not position:
+        return ""
+    place = "next in line" if position == 1 else f"{position} in the queue"
+    left = busy_for()
+    if left is None:
+        return f"· {place}"
+    if position == 1:
+        return f"· {place}, after a job with about {seconds_in_words(left)} left"
+    return f"· {place}; the job running now has about {seconds_in_words(left)} left"
 
 
 def status_label(job: GenerationJob) -> str:
@@ -237,6 +265,7 @@ def stage_label(job: GenerationJob, silence: float | None = None) -> str:
 def job_state(job: GenerationJob) -> dict:
     """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
     elapsed, eta = elapsed_and_eta(job)
+    position = jobs.queue_position(job)
     silence = reconcile.worker_silence(job)
     if silence is not None and silence > reconcile.SILENT_AFTER:
         eta = None  # a rate measured while the worker answered says nothing once it went quiet
@@ -248,7 +277,8 @@ def job_state(job: GenerationJob) -> dict:
         "stage_label": stage_label(job, silence),
         "worker_silent": None if silence is None else round(silence, 1),
         "progress": round(job.progress, 4),
-        "queue_position": jobs.queue_position(job),
+        "queue_position": position,
+        "queue_words": queue_words(position),
         "finished": job.is_finished,
         "scannable": job.scannable,
         "result_message": job.result_message,
@@ -283,6 +313,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "top": candidates[:TOP_CANDIDATES],
         "rest": candidates[TOP_CANDIDATES:],
         "candidate_count": len(candidates),
+        # "12 s": the job's own work, without its wait in the queue (`working_seconds`); "" until it is known.
+        "took": "" if (worked := working_seconds(job)) is None else seconds_in_words(worked),
         "can_edit": can_edit(request.user, job.team),
         "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
         "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))
@@ -365,7 +397,10 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     if used != candidate:
         messages.success(request, f"A copy of candidate #{candidate.rank} restamped with this placement's link "
                                   f"(generation #{used.job_id}) is now the artwork of {placement}.")
-    elif reason:
+        # The copy is another job's: this job's page does not show it. The placement's page does, with its print
+        # files, and the message on top.
+        return redirect("campaigns:placement", placement_id=placement.pk)
+    if reason:
         messages.warning(request, f"Candidate #{candidate.rank} is now the artwork of {placement}, printed anyway: "
                                   "it will not scan. Its print downloads stay off.")
     else:
@@ -417,15 +452,20 @@ def job_list(request: HttpRequest) -> HttpResponse:
     placements = Placement.objects.for_user(request.user).filter(generations__isnull=False).distinct() \
         .select_related("campaign").order_by("campaign__name", "name")
     status, placement = request.GET.get("status", ""), request.GET.get("placement", "")
+    # A filter the list does not offer (an old or edited link) is dropped with one message, on the page with what
+    # the other filter still shows: a bare 400 lost the site around it.
+    problems = []
+    if status and status not in GenerationJob.Status.values:
+        problems.append(f"Unknown status “{status[:40]}”: pick one from the list.")
+        status = ""
     if status:
-        if status not in GenerationJob.Status.values:
-            return plain_400(f"Unknown status {status[:40]!r}: use one of {', '.join(GenerationJob.Status.values)}.")
         shown = shown.filter(status=status)
+    placement_id = whole(placement) if placement else None
+    # Another team's placement reads as unknown, like a missing one.
+    if placement and (placement_id is None or not placements.filter(pk=placement_id).exists()):
+        problems.append("Unknown placement: pick one from the list.")
+        placement = ""
     if placement:
-        # Another team's placement reads as unknown, like a missing one.
-        placement_id = whole(placement)
-        if placement_id is None or not placements.filter(pk=placement_id).exists():
-            return plain_400("Unknown placement: pick one from the list.")
         shown = shown.filter(placement_id=placement_id)
     recent = list(
         shown.select_related("prompt", "team", "placement__campaign")
@@ -447,5 +487,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "placements": placements,
         "chosen": {"status": status, "placement": placement},
         "filtered": bool(status or placement),
+        "filter_problem": " ".join(problems),
     }
-    return render(request, "generator/job_list.html", ctx)
+    return render(request, "generator/job_list.html", ctx, status=400 if problems else 200)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_safe
 
 from generator import verifier_models
 from generator.core.codes import scan
-from generator.core.evals import alignment, plots
+from generator.core.evals import alignment, calibration, plots
 from generator.evals import label_csv
 from generator.evals.labeling_views import team_sessions
 from generator.models import HumanScanResult, LabelingSession, VerifierModel
@@ -52,6 +52,13 @@ def report_of(pairs: list[dict]) -> alignment.AlignmentReport | None:
                            [p["group"] for p in pairs], threshold=settings.QART["SCAN_THRESHOLD"])
 
 
+def enough_labels(count: int, scanned: int) -> bool:
+    """Whether labels are enough to judge the verifier by: at least `calibration.MIN_PER_CLASS` of each class, the
+    least `qart_calibrate` fits a model to. Below it an AUC or a best threshold is mostly noise (three labels gave
+    AUC 0.250 and "best threshold 0.991")."""
+    return min(scanned, count - scanned) >= calibration.MIN_PER_CLASS
+
+
 def verifier_summary(row: VerifierModel | None) -> dict:
     """The model that judges now, for the page and its JSON: its id, who activated it and when, and its figures
     (none for the shipped default, which was fitted to synthetic labels, not people's)."""
@@ -80,7 +87,10 @@ def alignment_page(request: HttpRequest) -> HttpResponse:
         "sessions": team_sessions(request.user).order_by("-created")[:50],
         "report": report,
         "query": f"?session={session.pk}" if session else "",
-        "both_labels": report is not None and 0 < report.scanned < report.count,
+        "enough": report is not None and enough_labels(report.count, report.scanned),
+        "judged_groups": {g.group for g in report.groups if enough_labels(g.count, g.scanned)} if report else set(),
+        "not_scanned": report.count - report.scanned if report else 0,
+        "min_per_class": calibration.MIN_PER_CLASS,
     }
     return render(request, "generator/labeling/alignment.html", ctx)
 

@@ -32,6 +32,10 @@
       button.addEventListener("click", function () {
         fields.prompt.value = button.dataset.prompt;
         fields.negative_prompt.value = button.dataset.negative;
+        // As if typed: char-count.js counts again.
+        [fields.prompt, fields.negative_prompt].forEach(function (box) {
+          box.dispatchEvent(new Event("input", { bubbles: true }));
+        });
         fields.prompt.focus();
         fields.prompt.scrollIntoView({ block: "center", behavior: "smooth" });
       });
@@ -227,9 +231,7 @@
       if (stage.textContent !== state.stage_label) stage.textContent = state.stage_label;
       pill.textContent = state.status_label;
       pill.className = "pill pill-" + state.status;
-      if (state.queue_position === 1) queue.textContent = "· next in line";
-      else if (state.queue_position) queue.textContent = "· " + state.queue_position + " in the queue";
-      else queue.textContent = "";
+      queue.textContent = state.queue_words;  // its place, and how long the job running now has left
       elapsed.textContent = state.elapsed === null ? "" : "· " + seconds(state.elapsed) + " elapsed";
       eta.textContent = state.eta === null ? "" : "· about " + seconds(state.eta) + " left";
       note.textContent = "This page updates by itself.";

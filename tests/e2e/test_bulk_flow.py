@@ -73,6 +73,8 @@ def test_a_bad_row_is_shown_fixed_and_then_every_row_imported(live_server, team_
         page.select_option('select[name="engine"]', "diffusion")
         expect(page.locator('input[name="picture"]')).to_be_hidden()
         expect(page.locator('textarea[name="prompt"], input[name="prompt"]')).to_be_visible()
+        page.fill('textarea[name="prompt"]', "a koi pond")  # counted as on the generation page
+        expect(page.locator(".char-count").first).to_contain_text("10 of 1,000 characters")
         page.screenshot(path=tmp_path / "3-generate.png", full_page=True)
         assert not errors, errors
     finally:

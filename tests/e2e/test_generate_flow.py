@@ -9,6 +9,7 @@ and finished jobs are made in the test.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
 
 
 @pytest.mark.browser
-def test_print_anyway_from_the_job_page_then_download_the_print_png(live_server, team_users, browser):
+def test_print_anyway_from_the_job_page_offers_the_image_not_print_files(live_server, team_users, browser):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -147,11 +148,15 @@ def test_print_anyway_from_the_job_page_then_download_the_print_png(live_server,
         placement.refresh_from_db()
         assert placement.artwork_id == failing.pk and placement.print_anyway_reason == "proof for the client"
 
+        # The card links to the placement, whose page has the print files (off for this one, as the message says);
+        # a code that fails is offered as drawn, never "for print", with a word on why.
+        expect(card.get_by_role("link", name="Poster at the gate")).to_have_attribute(
+            "href", f"/campaigns/placements/{placement.pk}/")
+        expect(card.get_by_role("link", name="1024 px", exact=False)).to_have_count(0)
+        expect(card.locator("[data-no-print]")).to_contain_text("It fails the scan check: do not print it.")
         with page.expect_download() as info:
-            card.get_by_role("link", name="1024 px", exact=False).click()
-        download = info.value
-        assert download.suggested_filename == f"qart-{job.pk}-rank{failing.rank}-1024px.png"
-        assert Image.open(download.path()).size == (1024, 1024)
+            card.locator("[data-no-print] a").click()
+        assert Image.open(info.value.path()).size == (256, 256)
         assert not failures, failures
     finally:
         context.close()
@@ -214,6 +219,40 @@ def test_an_earlier_code_is_offered_only_for_its_own_link(live_server, team_user
         expect(radio).to_be_disabled()
         content.fill("https://shop.example.com/old-poster")
         expect(radio).to_be_enabled()
+        assert not failures, failures
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_prompt_counts_its_characters_and_keeps_a_long_paste(live_server, team_users, browser):
+    # The prompt box once stopped at 1,000 characters with no count: a longer prompt pasted was cut without a word.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
+    try:
+        sign_in(page, "owner")
+        page.goto("/generate/")
+        page.check('input[name="engine"][value="diffusion"]')
+        prompt, count = page.locator("#id_prompt"), page.locator("#id_prompt_count")
+        expect(prompt).to_have_attribute("aria-describedby", re.compile(r"\bid_prompt_count\b"))
+        prompt.fill("a koi pond")
+        expect(count).to_have_text("10 of 1,000 characters.")
+        expect(count).to_have_attribute("aria-live", "off")
+        prompt.fill("x" * 950)
+        expect(count).to_have_text("50 characters left.")
+        expect(count).to_have_attribute("aria-live", "polite")
+        prompt.fill("x" * 1010)
+        expect(count).to_have_text("10 characters too many: at most 1,000.")
+        assert len(prompt.input_value()) == 1010  # nothing cut
+
+        page.fill("#id_content", "https://shop.example.com/spring")
+        page.get_by_role("button", name="Generate candidates").click()
+        expect(page.locator("#form-errors")).to_contain_text(
+            "The prompt can be at most 1,000 characters; this one has 1,010. Shorten it.")
+        expect(page.locator("#id_prompt")).to_have_value("x" * 1010)
+        expect(page.locator("#id_prompt_count")).to_have_text("10 characters too many: at most 1,000.")
         assert not failures, failures
     finally:
         context.close()

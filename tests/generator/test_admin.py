@@ -145,11 +145,14 @@ class TestGenerationAdminChoices:
 
     def test_it_refuses_a_job_with_another_teams_prompt(self, client, team_users, rows):
         ours, theirs = rows
+        # A queued job with no candidates yet: a started one's prompt is not editable at all.
+        job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, prompt=ours[Prompt],
+                                           content="https://x.io/queued")
         client.force_login(team_users.owner)
-        response = client.post(f"/admin/generator/generationjob/{ours[GenerationJob].pk}/change/",
+        response = client.post(f"/admin/generator/generationjob/{job.pk}/change/",
                                {"prompt": theirs[Prompt].pk, "team": team_users.team.pk})
         assert response.status_code == 200 and "prompt" in response.context["adminform"].form.errors
-        assert GenerationJob.objects.get(pk=ours[GenerationJob].pk).prompt == ours[Prompt]
+        assert GenerationJob.objects.get(pk=job.pk).prompt == ours[Prompt]
 
     def test_it_offers_only_the_users_teams_candidates_and_runs(self, client, team_users, rows):
         ours, theirs = rows
@@ -322,8 +325,8 @@ class TestVerifierModelAdmin:
 
 
 def change_form_data(response) -> dict:
-    """What the admin change page in `response` would post back unchanged: its form's fields and its inlines'
-    management forms (none of the tests' jobs has candidates)."""
+    """What the admin change page in `response` would post back unchanged: its form's fields, its inlines'
+    management forms and their rows' fields (a job's candidates, each named by its hidden id)."""
     form = response.context["adminform"].form
     data = {}
     for name in form.fields:
@@ -334,6 +337,9 @@ def change_form_data(response) -> dict:
     for inline in response.context["inline_admin_formsets"]:
         management = inline.formset.management_form
         data.update({f"{inline.formset.prefix}-{name}": management[name].value() for name in management.fields})
+        for row in inline.formset.forms:
+            data.update({f"{row.prefix}-{name}": row[name].value() for name in row.fields
+                         if row[name].value() is not None})
     return data
 
 
@@ -427,6 +433,54 @@ class TestParameterRangesInAdmin:
 
 
 @pytest.mark.django_db
+class TestStartedJobsInAdmin:
+    """A job's candidates hold its link and were drawn from its settings: once the worker has read the job, the admin
+    changes none of that (the job page stated a link its images did not open)."""
+
+    LOCKED = ("content", "team", "placement", "engine", "prompt", "steps", "guidance_scale", "size", "seed", "ecc",
+              "scheduler", "style", "repair")
+
+    @pytest.fixture
+    def superuser(self, client):
+        user = get_user_model().objects.create_superuser("boss", password="pw-boss-1")
+        client.force_login(user)
+        return user
+
+    def post_job(self, client, job, **changes):
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        return client.post(url, {**change_form_data(client.get(url)), **changes})
+
+    @pytest.mark.parametrize(("status", "ranks"), [("done", (1, 2)), ("running", ()), ("queued", (1,))])
+    def test_it_locks_a_started_jobs_link_team_and_settings(self, client, team_users, superuser, status, ranks):
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner, ranks=ranks, status=status)
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://x.io")
+        poster = Placement.objects.create(campaign=campaign, name="Poster A")
+        page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
+        for name in self.LOCKED:
+            assert f'name="{name}"' not in page, name
+        assert "field-content" in page and job.content in page  # still shown, as text
+        response = self.post_job(client, job, content="https://elsewhere.example/", placement=poster.pk, steps=40,
+                                 team=team_users.other_team.pk, owner=team_users.teammate.pk)
+        assert response.status_code == 302
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert (stored.content, stored.placement, stored.steps, stored.team) == (job.content, None, 25,
+                                                                                  team_users.team)
+        assert stored.owner == team_users.teammate  # who started it is not what the codes were made from
+
+    def test_a_queued_job_without_candidates_stays_editable(self, client, team_users, superuser):
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner)
+        page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
+        assert all(f'name="{name}"' in page for name in self.LOCKED)
+        assert self.post_job(client, job, content="https://x.io/r/new", steps=40).status_code == 302
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert (stored.content, stored.steps) == ("https://x.io/r/new", 40)
+
+
+@pytest.mark.django_db
 class TestAtATeamsVolume:
     """Admin pages whose queries grew with the team's rows: one more a job in the list (its thumbnail), one more a
     placement in the job form's select (each named by its campaign)."""
@@ -457,7 +511,7 @@ class TestAtATeamsVolume:
         campaign = Campaign.objects.create(team=team_users.team, name="Big", destination="https://example.com")
         Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}")
                                       for i in range(30))
-        job = make_job(team_users.team, team_users.owner, ranks=(1,))
+        job = make_job(team_users.team, team_users.owner)  # queued: its placement can still be chosen
         client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
         page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
         assert 'name="placement"' in page and "P29</option>" not in page  # a raw id field, not a 30-option select
@@ -523,11 +577,28 @@ def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users
 
 
 @pytest.mark.django_db
+def test_a_label_of_nothing_is_refused_with_one_message(client, team_users):
+    # The admin saved "candidate None: not scanned (unknown device)".
+    session = LabelingSession.objects.create(name="sitting", team=team_users.team)
+    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+    response = client.post("/admin/generator/humanscanresult/add/", {"session": session.pk, "candidate": "",
+                                                                     "image_name": " ", "scanned": ""})
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors == {"__all__": ["Choose the candidate that was scanned, or give the image's file name."]}
+    assert "Choose the candidate that was scanned" in response.content.decode()
+    assert not HumanScanResult.objects.exists()
+    response = client.post("/admin/generator/humanscanresult/add/", {"session": session.pk,
+                                                                     "image_name": "poster-3.png", "scanned": ""})
+    assert response.status_code == 302 and HumanScanResult.objects.get().image_name == "poster-3.png"
+
+
+@pytest.mark.django_db
 def test_not_even_a_superuser_points_a_teams_job_at_another_teams_placement(client, team_users):
     # The superuser skipped the per-field check: team A's job pages then named team B's placement and its link.
     from tests.generator.test_api import make_job
 
-    job = make_job(team_users.team, team_users.owner, status="done")
+    job = make_job(team_users.team, team_users.owner)  # queued: a started job's placement is not editable at all
     theirs = Placement.objects.create(campaign=Campaign.objects.create(
         team=team_users.other_team, name="Rival sale", destination="https://x.io"), name="Rival poster")
     client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))

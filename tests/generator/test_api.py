@@ -261,6 +261,29 @@ class TestCreateLimits:
         assert not GenerationJob.objects.exists()
 
 
+    @pytest.mark.parametrize("content", ["htp:/exa mple", "https//example.com", "www.exa mple.com"])
+    def test_it_refuses_an_attempted_web_address_that_is_not_one_as_the_page_does(self, team_users, enqueued,
+                                                                                    content):
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "p", "content": content},
+                                                 format="json")
+        assert response.status_code == 400
+        assert response.json()["content"][0].startswith("That doesn't look like a complete web address")
+        assert not GenerationJob.objects.exists() and enqueued == []
+
+    def test_it_takes_text_that_is_not_meant_as_a_web_address(self, team_users, enqueued):
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "p", "content": "tel:+4930123456"},
+                                                 format="json")
+        assert response.status_code == 201, response.json()
+
+    def test_it_says_how_long_a_prompt_too_long_is_in_the_pages_words(self, team_users, enqueued):
+        response = api_as(team_users.owner).post("/api/generations/", {
+            "prompt": "p" * 1001, "negative_prompt": "n" * 1200, "content": SHORT_LINK}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "prompt": ["The prompt can be at most 1,000 characters; this one has 1,001. Shorten it."],
+            "negative_prompt": ["The negative prompt can be at most 1,000 characters; this one has 1,200. Shorten it."]}
+
+
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentCreates:
     def test_it_creates_jobs_sent_at_once_without_database_locked_errors(self, team_users, enqueued):

@@ -113,6 +113,31 @@ class TestContent:
         assert form.errors["content"] == [
             "A QR code carries at most 2,953 characters; art codes far fewer. Use a short link instead."]
 
+    @pytest.mark.parametrize(("content", "problem"), [
+        ("htp:/exa mple", "it should start with https://"),
+        ("https//example.com", "it should start with https://"),
+        ("http:/example.com", "it should start with https://"),
+        ("://example.com", "it should start with https://"),
+        ("www.example .com", "contains spaces"),
+        ("https://exa mple.com/offer", "contains spaces"),
+        ("https://shop", "needs a host name"),
+    ])
+    def test_it_says_what_is_wrong_with_an_attempted_web_address(self, team_users, content, problem):
+        form = make_form(team_users.owner, team_users.team, content=content)
+        assert not form.is_valid()
+        [message] = form.errors["content"]
+        assert message.startswith("That doesn't look like a complete web address: ") and problem in message
+
+    @pytest.mark.parametrize("content", [
+        "https://shop.example.com/spring?utm_source=poster", "HTTP://EXAMPLE.COM", "www.example.com/menu",
+        "+44 20 7946 0958", "tel:+442079460958", "mailto:hello@example.com", "BEGIN:VCARD\nFN:Ada\nEND:VCARD",
+        "WIFI:S:Cafe;T:WPA;P:secret;;", "otpauth://totp/Acme:ada?secret=JBSWY3DPEHPK3PXP", "market://details?id=x",
+        "Table 12: ask for the menu", "see http://example.com",
+    ])
+    def test_it_keeps_allowing_text_that_is_not_a_web_address(self, team_users, content):
+        form = make_form(team_users.owner, team_users.team, content=content)
+        assert form.is_valid(), form.errors
+
     def test_it_puts_messages_about_no_field_on_top(self, team_users):
         form = make_form(team_users.owner, team_users.team, control_start="0.9", control_end="0.5")
         assert not form.is_valid()
@@ -121,6 +146,24 @@ class TestContent:
         assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8"), page) is None
         assert forms.field_for_message(ValueError("The batch budget must be between 1 and 8"),
                                        {"max_batches": None}) == "max_batches"
+
+
+class TestPromptLength:
+    @pytest.mark.parametrize(("name", "label"), [("prompt", "The prompt"), ("negative_prompt", "The negative prompt")])
+    def test_it_says_how_long_a_prompt_may_be_in_its_own_words(self, team_users, name, label):
+        form = make_form(team_users.owner, team_users.team, **{name: "a misty pine forest." * 280})
+        assert not form.is_valid()
+        assert form.errors[name] == [f"{label} can be at most 1,000 characters; this one has 5,600. Shorten it."]
+
+    def test_it_takes_a_prompt_of_the_full_length(self, team_users):
+        form = make_form(team_users.owner, team_users.team, prompt="x" * 1000)
+        assert form.is_valid(), form.errors
+
+    @pytest.mark.parametrize("name", ["prompt", "negative_prompt"])
+    def test_it_lets_the_page_count_instead_of_cutting_a_long_paste(self, team_users, name):
+        # A browser cuts a paste at maxlength without a word; the page counts characters instead (char-count.js).
+        attrs = GenerationForm(team_users.owner, link_for=link_for).fields[name].widget.attrs
+        assert "maxlength" not in attrs and attrs["data-max-chars"] == 1000
 
 
 class TestNumbers:

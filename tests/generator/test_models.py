@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.core.engines import halftone
+from generator.models import Candidate, GenerationJob, HumanScanResult, Prompt
 
 
 @pytest.mark.django_db
@@ -75,6 +77,36 @@ class TestDeletingATeam:
         assert list(GenerationJob.objects.all()) == [theirs]
         assert list(Prompt.objects.all()) == [theirs.prompt]
         assert not Placement.objects.exists()
+
+
+class TestResultWarns:
+    @pytest.mark.parametrize(("scannable", "message", "warns"), [
+        (True, "8 of 8 variants scan.", False),
+        (True, "3 of 6 candidates scan.", False),
+        (False, "No scannable code after 2 batch(es) of 8: none of 16 candidates passed.", True),
+        (None, "", True),
+        # Every code scans, but keeps little of the picture: a warning, not the green box it was shown in.
+        (True, f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a "
+               "likeness of 3 % to your picture; below 40 % the picture is hard to make out.", True),
+    ])
+    def test_it_tells_a_warning_from_good_news(self, scannable, message, warns):
+        assert GenerationJob(scannable=scannable, result_message=message).result_warns is warns
+
+
+class TestHumanScanResult:
+    def test_it_needs_a_candidate_or_an_image_name(self):
+        # The admin saved "candidate None: not scanned (unknown device)": a label of nothing.
+        with pytest.raises(ValidationError) as refused:
+            HumanScanResult(scanned=False, image_name="  ").full_clean()
+        assert refused.value.messages == ["Choose the candidate that was scanned, or give the image's file name."]
+        HumanScanResult(scanned=True, image_name="poster-3.png").full_clean()
+
+    @pytest.mark.django_db
+    def test_a_candidate_is_enough(self, team_users):
+        from tests.generator.test_api import make_job
+
+        candidate = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        HumanScanResult(scanned=True, candidate=candidate).full_clean()
 
 
 class TestCandidate:

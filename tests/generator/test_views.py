@@ -343,6 +343,14 @@ class TestJobPage:
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "<h1>Your picture, as a code</h1>" in html  # was an empty <h1></h1>
 
+    def test_it_gives_the_template_the_jobs_own_working_time(self, team_users):
+        # "Took 83 s" (total_seconds) counted the 71 s the job waited in the queue: `took` is its own work.
+        job = make_job(team_users.team, team_users.owner, status="done", queue_seconds=71.0, generation_seconds=9.4,
+                       scoring_seconds=3.0, total_seconds=83.0)
+        assert logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").context["took"] == "12 s"
+        unfinished = make_job(team_users.team, team_users.owner, status="running", queue_seconds=71.0)
+        assert logged_in(team_users.viewer).get(f"/generate/jobs/{unfinished.pk}/").context["took"] == ""
+
     def test_it_shows_the_top_four_in_rank_order_with_their_badges(self, team_users, done_job):
         response = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/")
         assert response.status_code == 200
@@ -479,10 +487,29 @@ class TestStatus:
         job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert set(data) == {"id", "status", "status_label", "stage", "stage_label", "progress", "queue_position",
-                             "worker_silent", "finished", "scannable", "result_message", "error", "elapsed", "eta",
-                             "seconds"}
+                             "queue_words", "worker_silent", "finished", "scannable", "result_message", "error",
+                             "elapsed", "eta", "seconds"}
         assert (data["id"], data["status"], data["progress"], data["finished"]) == (job.pk, "scoring", 0.85, False)
         assert data["stage_label"] == "Checking that they scan" and data["queue_position"] is None
+
+    def test_a_waiting_job_says_how_long_the_job_running_now_has_left(self, team_users, monkeypatch):
+        # A quick halftone job queued behind a twenty-minute diffusion job on a CPU worker said only "next in line".
+        waiting = make_job(team_users.team, team_users.owner, status="queued")
+        position = {waiting.pk: 1}
+        monkeypatch.setattr(jobs, "queue_position", lambda job: position.get(job.pk))
+        client = logged_in(team_users.owner)
+        assert client.get(f"/generate/jobs/{waiting.pk}/status.json").json()["queue_words"] == "· next in line"
+        # Another team's job, a quarter done after 60 s: about 180 s left. Only the time is said, not whose.
+        make_job(team_users.other_team, team_users.outsider, status="running", progress=0.25,
+                 started=timezone.now() - timedelta(seconds=60))
+        data = client.get(f"/generate/jobs/{waiting.pk}/status.json").json()
+        assert re.fullmatch(r"· next in line, after a job with about 3 min 0[0-3] s left", data["queue_words"])
+        assert "Rival" not in data["queue_words"] and "outsider" not in data["queue_words"]
+        position[waiting.pk] = 3
+        page = client.get(f"/generate/jobs/{waiting.pk}/").content.decode()
+        assert re.search(r"· 3 in the queue; the job running now has about 3 min 0[0-3] s left", page)
+        position[waiting.pk] = None  # running, or Redis cannot tell: nothing said
+        assert client.get(f"/generate/jobs/{waiting.pk}/status.json").json()["queue_words"] == ""
 
     @pytest.mark.parametrize(("fields", "label"), [
         ({"status": "queued"}, "Waiting in the queue"),
@@ -604,7 +631,10 @@ class TestUseThisOne:
         card = page[page.index(f'id="candidate-{failing.pk}"'):]
         card = card[:card.index("</article>")]
         assert "Use anyway…" in card and "Use this one" not in card
-        assert "1024 px · 8.7 cm · 3.41 in" in card  # print sizes in cm and inches on the card, not in a tooltip
+        assert "1024 px · 8.7 cm · 3.41 in" not in card and "do not print it" in card  # no print files for it
+        passing = page[page.index(f'id="candidate-{done_job.candidates.get(rank=1).pk}"'):]
+        # Print sizes in cm and inches on the card, not in a tooltip
+        assert "1024 px · 8.7 cm · 3.41 in" in passing[:passing.index("</article>")]
         offer = client.post(f"/generate/candidates/{failing.pk}/use/")
         html = offer.content.decode()
         assert offer.status_code == 200 and 'data-refused="scan"' in html and "does not pass the scan check" in html
@@ -637,9 +667,15 @@ class TestUseThisOne:
             return copy
 
         monkeypatch.setattr("campaigns.restamps.restamp_for", restamped)
-        client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk, "restamp": "1"})
+        response = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk,
+                                                                                "restamp": "1"}, follow=True)
         placement.refresh_from_db()
         assert placement.artwork != candidate and placement.artwork.job.content.endswith(f"/r/{placement.slug}")
+        # The placement's page, where the new artwork and its print files are, with the message on top: the job's
+        # page does not show the restamped copy, and its anchor on the original left the message out of sight.
+        assert response.redirect_chain == [(f"/campaigns/placements/{placement.pk}/", 302)]
+        html = response.content.decode()
+        assert f"(generation #{placement.artwork.job_id}) is now the artwork of {placement}" in html
 
 
 class TestDownloads:
@@ -699,6 +735,23 @@ class TestJobList:
         html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
         assert '<span class="job-card-prompt">Your picture, as a code</span>' in html
 
+    def test_it_tells_halftone_jobs_apart_by_number_and_link_or_placement(self, team_users):
+        # Every halftone job was titled "Your picture, as a code" and nothing else told them apart.
+        placement = placement_of(team_users.team, "Station Poster")
+        long_link = "https://shop.example.com/spring/offers/" + "x" * 80
+        by_link = make_job(team_users.team, team_users.owner, engine="halftone", content=long_link)
+        for_poster = make_job(team_users.team, team_users.owner, engine="halftone", placement=placement)
+        for job in (by_link, for_poster):
+            job.prompt.text = ""
+            job.prompt.save()
+        html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
+        cards = {job.pk: html[html.index(f'href="/generate/jobs/{job.pk}/"'):] for job in (by_link, for_poster)}
+        cards = {pk: card[:card.index("</a>")] for pk, card in cards.items()}
+        assert f"Job {by_link.pk} ·" in cards[by_link.pk] and f"Job {for_poster.pk} ·" in cards[for_poster.pk]
+        assert f'<span class="mono">{long_link[:49]}…</span>' in cards[by_link.pk]  # shortened, as on the job page
+        assert long_link not in html
+        assert "for Station Poster" in cards[for_poster.pk] and CONTENT not in cards[for_poster.pk]
+
     def test_it_hides_sweep_jobs_behind_a_link(self, team_users, done_job):
         swept = make_job(team_users.team, team_users.owner, count=1)
         run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
@@ -744,6 +797,14 @@ class TestHalftoneOnThePage:
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         assert f'name="earlier_candidate" value="{ours.pk}"' in page
         assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
+
+    def test_it_captions_an_earlier_code_with_its_job_in_one_labelled_group(self, team_users):
+        # The caption said "#4", a job's number where "#1" everywhere else is a candidate's rank.
+        ours = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        card = re.search(r'<label class="earlier">(.*?)</label>', page, re.S).group(1)
+        assert f'value="{ours.pk}"' in card and f'<span class="earlier-caption small">Job {ours.job_id}</span>' in card
+        assert re.search(r'<fieldset class="field earlier-field">\s*<legend>…or one of your team', page)
 
     def test_it_creates_a_halftone_job_from_an_upload(self, team_users, media_storage, enqueued):
         response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
@@ -803,7 +864,16 @@ class TestRunningJob:
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["elapsed"], data["eta"]) == (100.0, 300.0)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
-        assert "100 s elapsed" in html and "about 300 s left" in html
+        assert "1 min 40 s elapsed" in html and "about 5 min 00 s left" in html
+
+    def test_the_page_first_draws_the_times_as_its_script_redraws_them(self, team_users, now):
+        # "about 1361 s left · 93 s elapsed" until generate.js wrote "22 min 41 s".
+        from datetime import timedelta
+
+        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.0625,
+                       started=now - timedelta(seconds=93))
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
+        assert "· 1 min 33 s elapsed" in html and "· about 23 min 15 s left" in html
 
     @pytest.mark.parametrize(("fields", "elapsed"), [
         ({"status": "queued"}, None),  # not started: nothing to measure
@@ -840,6 +910,18 @@ class TestResultBanner:
         done_job.save()
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert 'class="result result-ok"' in html and "data-noise" not in html
+
+    def test_it_warns_when_the_picture_fought_the_code(self, team_users, done_job):
+        # Every code scanned, but kept 3 % of the picture: the message was shown in the green success box.
+        from generator.core.engines import halftone
+
+        done_job.engine = "halftone"
+        done_job.result_message = (f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps "
+                                   "the most of it has a likeness of 3 % to your picture; below 40 % the picture is "
+                                   "hard to make out.")
+        done_job.save()
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert 'class="result result-warn" role="status"' in html and "result-ok" not in html
 
     @pytest.mark.parametrize(("link", "warned"), [
         ("http://127.0.0.1:8140/r/AbC123", True), ("http://192.168.1.20/r/AbC123", True), (CONTENT, False),
@@ -893,6 +975,29 @@ class TestPlainScores:
         assert "Candidate #1 is now the artwork" in response.content.decode()
 
 
+class TestCandidateCard:
+    def test_its_artwork_line_links_to_the_placement_and_its_print_files(self, team_users, done_job):
+        poster = placement_of(team_users.team, "Poster A")
+        poster.artwork = done_job.candidates.get(rank=1)
+        poster.save()
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert f'✓ Artwork of <a href="/campaigns/placements/{poster.pk}/">Poster A</a>' in html
+
+    def test_it_offers_print_files_only_for_codes_that_pass(self, team_users, done_job):
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        cards = {c.verdict: c for c in done_job.candidates.all()}  # ranks 1-3 pass, 4-6 fail
+
+        def card(candidate) -> str:
+            start = html.index(f'id="candidate-{candidate.pk}"')
+            return html[start:html.index("</article>", start)]
+
+        passing, failing = card(cards["pass"]), card(cards["fail"])
+        assert "PNG for print (300 dpi)" in passing and "size=4096" in passing and "data-no-print" not in passing
+        assert "PNG for print" not in failing and "download.png" not in failing
+        assert "It fails the scan check: do not print it." in failing
+        assert f'<a href="{cards["fail"].image.url}" download>Plain PNG' in failing
+
+
 class TestJobListOrderAndFilters:
     @pytest.fixture
     def three(self, team_users):
@@ -932,8 +1037,14 @@ class TestJobListOrderAndFilters:
             make_job(team_users.other_team, team_users.outsider, placement=theirs)
             query = f"placement={theirs.pk}"
         response = logged_in(team_users.viewer).get(f"/generate/jobs/?{query}")
-        assert response.status_code == 400 and b"Unknown" in response.content
-        assert b"Rival" not in response.content
+        assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+        # The list page with the site's header, one message, and the filters reset: not a bare text answer.
+        html = response.content.decode()
+        assert "id=\"main-nav\"" in html and "<h1>Generation jobs</h1>" in html
+        assert len(re.findall(r'role="alert"', html)) == 1 and "Unknown" in html
+        assert "selected>" not in html and response.context["chosen"] == {"status": "", "placement": ""}
+        assert len(response.context["jobs"]) == 3  # every job, as without the filter
+        assert "Rival" not in html
 
     def test_it_offers_only_the_teams_placements(self, team_users, three):
         theirs = placement_of(team_users.other_team, "Rival poster")
@@ -955,19 +1066,29 @@ class TestEngineFit:
 
     def test_it_estimates_minutes_without_a_gpu_worker_from_the_last_job(self, team_users, monkeypatch):
         monkeypatch.setattr(views.engine_status, "live_workers", lambda: [])
-        make_job(team_users.team, team_users.owner, status="done", total_seconds=336.0)
-        make_job(team_users.other_team, team_users.outsider, status="done", total_seconds=7.0)  # not theirs
+        make_job(team_users.team, team_users.owner, status="done", total_seconds=336.0, generation_seconds=300.0,
+                 scoring_seconds=36.0)
+        make_job(team_users.other_team, team_users.outsider, status="done", total_seconds=7.0,
+                 generation_seconds=5.0, scoring_seconds=2.0)  # not theirs
         html = logged_in(team_users.owner).get("/generate/").content.decode()
         assert "No GPU worker is ready: on the CPU this takes several minutes." in html
         assert "The last one here took 5 min 36 s." in html and "7 s" not in html
 
     def test_the_halftone_estimate_says_about_a_second_a_candidate_and_the_last_job(self, team_users):
         # It said half a second; candidates strengthened to survive phone-like captures take about a second each.
-        make_job(team_users.team, team_users.owner, status="done", total_seconds=12.0, engine="halftone")
+        make_job(team_users.team, team_users.owner, status="done", total_seconds=12.0, generation_seconds=9.0,
+                 scoring_seconds=3.0, engine="halftone")
         html = logged_in(team_users.owner).get("/generate/").content.decode()
         halftone = re.search(r'data-engine-part="halftone">(About[^<]*)</span>', html).group(1)
         assert halftone == ("About a second per candidate on the CPU; you can follow it live. The last one here took "
                             "12 s.")
+
+    def test_the_last_jobs_time_is_its_own_work_without_the_wait_in_the_queue(self, team_users):
+        # It said "took 83 s" of a job that waited 71 s in the queue behind others and worked for 12.
+        make_job(team_users.team, team_users.owner, status="done", engine="halftone", queue_seconds=71.0,
+                 generation_seconds=9.0, scoring_seconds=3.0, total_seconds=83.0)
+        html = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert "The last one here took 12 s." in html and "83 s" not in html
 
     def test_it_promises_under_a_minute_only_with_a_ready_gpu_worker(self, team_users, monkeypatch):
         from generator.engine_status import WorkerReport

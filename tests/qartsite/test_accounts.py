@@ -447,6 +447,13 @@ class TestAccountPage:
         html = client.get("/accounts/").content.decode()
         assert "data-no-team>You're not in a team." in html and "No API tokens yet." in html
 
+    def test_it_links_the_api_reference_from_the_tokens(self, client, team_users):
+        # A token was offered with no word of what it opens.
+        client.force_login(team_users.teammate)
+        html = client.get("/accounts/").content.decode()
+        tokens = html[html.index('id="api-tokens"'):]
+        assert 'href="/api/docs/"' in tokens[:tokens.index("</section>")]
+
     def test_someone_removed_from_every_team_still_sees_and_revokes_their_tokens(self, client, team_users):
         from knox.models import AuthToken
 

@@ -20,8 +20,9 @@ variant is verified with the full strict verdict (`scan.verify`) and must hold t
 spots can pass the verdict and still vanish in a downscaled, blurred capture); one that falls short is made
 stronger (a larger margin, then larger spots) and checked again, so every returned candidate holds both.
 
-Ranking: there is no aesthetic model on the CPU, so `aesthetic` stays None and candidates rank by the
-scan-reliability band, then by `fidelity_ssim` (`ranking.rank`): the most faithful scannable code first.
+Ranking: there is no aesthetic model on the CPU, so `aesthetic` stays None and candidates rank by their likeness to
+the picture (`ranking.likeness`: fidelity SSIM less the colour error), a "good" scan band costing a little of it
+(`ranking.rank`): the most faithful scannable code first.
 Fidelity is measured against the picture as fitted to the code (centre-cropped and resized), outside everything
 that was constrained (spots with their feather, function patterns, quiet zone): SSIM of the luminance, and the mean
 absolute colour difference per channel (0-255).
@@ -66,6 +67,9 @@ DARK_ROOM_GAIN = 2.5  # extra margin per unit of room lacking below
 LIGHT_ROOM_GAIN = 0.5  # ... and above white, which captures squeeze less
 BUSY_GAIN = 0.25  # extra margin per unit of texture (RMS roughness of the module centres) around a module
 MIN_PICTURE_SIDE = 64
+# How the result message starts its warning that the picture fought the code: the job page shows such a message as a
+# warning, not as good news (`GenerationJob.result_warns`).
+PICTURE_FIGHTS = "This picture fights the code"
 MIN_SIZE, MAX_SIZE = 256, 2048
 
 
@@ -122,7 +126,9 @@ class HalftoneConfig:
     ecc: str = "H"  # error correction of the code
     border: int = 4  # quiet zone in modules
     max_version: int = qr.DEFAULT_MAX_VERSION
-    fidelity_floor: float = 0.4  # below this fidelity SSIM the result message says the picture fought the code
+    # Below this likeness (`ranking.likeness`) of the closest candidate that scans, the result message says the
+    # picture fought the code: under it the picture is hard to make out in the code.
+    fidelity_floor: float = 0.4
     max_rounds: int = 6  # verdicts per candidate before it falls back to the strongest variant
     logo_share: float = logos.DEFAULT_SHARE  # a logo's plate as a share of the symbol's area (with a logo only)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # verifier processes; 1 verifies inline
@@ -414,8 +420,9 @@ def best_halftones(
 
     Returns:
         A `ranking.BestOfNResult` (one batch) whose control image is the code's plain control image.
-        Candidates that pass come first, then by fidelity; a variant that cannot pass even at its strongest
-        is left out, and the message says so, as it says when the best fidelity is below the floor.
+        Only candidates that pass are kept, ranked by likeness (`ranking.rank`); a variant that cannot pass even at
+        its strongest is left out, and the message says so, as it says when the closest one's likeness is below
+        `config.fidelity_floor`.
     """
     # 1. Check inputs
     config = config or HalftoneConfig()
@@ -454,7 +461,7 @@ def best_halftones(
             report("generating", done / len(tasks))
     wall = time.perf_counter() - started
 
-    # 3. Keep what passes, rank (verdict, then fidelity: there is no aesthetic model on the CPU)
+    # 3. Keep what passes, rank (likeness, a "good" band costing a little: there is no aesthetic model on the CPU)
     candidates = [
         ranking.RankedImage(
             index=i, batch=0, seed=seeds[i], image=a.image, scan=a.scan, aesthetic=None,
@@ -476,7 +483,11 @@ def best_halftones(
 
 
 def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo: Logo | None = None) -> str:
-    """What to tell the person: how many scan, and plainly when the picture fought the code."""
+    """What to tell the person: how many scan, and plainly when the picture fought the code.
+
+    The likeness quoted is the closest candidate's among those kept (all of which scan), as the job page shows it in
+    percent: not the first one's, which may rank first on a safer scan band with a little less likeness.
+    """
     if not ordered:
         return (
             f"No scannable code: none of {tried} variants passed the scan check, even at their strongest. "
@@ -486,12 +497,18 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo:
     parts = [f"{len(ordered)} of {tried} variants scan."]
     if len(ordered) < tried:
         parts.append(f"{tried - len(ordered)} could not be made to scan and were left out.")
-    best = ordered[0]
-    if best.fidelity_ssim is not None and best.fidelity_ssim < floor:
+    closest = max((ranking.likeness(c.fidelity_ssim, c.color_error) for c in ordered
+                   if c.passed and c.fidelity_ssim is not None), default=None)
+    if closest is not None and closest < floor:
         parts.append(
-            f"This picture fights the code: the closest passing variant keeps a fidelity of "
-            f"{best.fidelity_ssim:.2f}, below the requested {floor:.2f}."
+            f"{PICTURE_FIGHTS}: the code that scans and keeps the most of it has a likeness of "
+            f"{_percent(closest)} to your picture; below {_percent(floor)} the picture is hard to make out."
             + (" The logo takes part of the error correction, so the code's spots are stronger: a smaller logo, "
                "or none, leaves the picture more room." if logo else "")
         )
     return " ".join(parts)
+
+
+def _percent(share: float) -> str:
+    """A likeness as the job page writes it: whole percent, never below 0 (a copy far off in colour goes below)."""
+    return f"{round(max(0.0, share) * 100)} %"

@@ -3,8 +3,11 @@
 Plain Python, importable without Django. The job layer (`generator.jobs`) and `qart_generate` both call
 `best_of_n`; progress flows out through one `on_progress(stage, fraction)` callable.
 
-Ranking (`rank`): by the scan-reliability band people see on the card first (`scan_band`: excellent, good,
-poor), then by looks, so a "good" candidate is never shown above an "excellent" one. Adaptive compute: when no
+Ranking (`rank`): a code that scans always comes before one that does not. Diffusion candidates then go by the
+scan-reliability band people see on the card (`scan_band`: excellent, good, poor), then by looks, so a "good"
+candidate is never shown above an "excellent" one. Halftone candidates go by their likeness to the picture, a
+step down the band costing `BAND_LIKENESS` of it: the person asked for their picture as a code, and every halftone
+candidate ranked already holds a robust scan margin. Adaptive compute: when no
 candidate of a batch passes, the best-looking ones are repaired (module centres nudged,
 `generator.core.codes.repair`); when still none passes, another batch is generated, up to `max_batches`. When
 the budget ends without a scannable code the result says so plainly.
@@ -39,6 +42,13 @@ SPLIT_VIEWS = 2
 EXCELLENT_SCAN = 0.9
 MAX_BATCH_BUDGET = 8  # batches a job may draw before giving up on a scannable code
 BANDS = ("excellent", "good", "poor")  # best first
+# What a step down the band (excellent to good) costs a passing halftone candidate, in likeness (0-1). Every halftone
+# candidate that is ranked passed the verdict and the robust margin (`halftone.make_candidate`), so among them the
+# band tells a small difference in safety, often one grading note ("a dim print may lose some modules"), while
+# likeness is what the person came for: a job ranked by band first showed four copies at 0 % likeness and hid two at
+# 62 % and 53 % of the same scan probability under "Show all". A tenth is about the likeness between two neighbouring
+# variants (dots or squares of one size): between near equals the safer code wins, never across a clear difference.
+BAND_LIKENESS = 0.10
 
 
 def scan_band(passed: bool, scan_probability: float, misread: bool = False, cautioned: bool = False) -> str:
@@ -259,21 +269,29 @@ def likeness(fidelity_ssim: float | None, color_error: float | None) -> float | 
 def rank(candidates: list[RankedImage]) -> list[RankedImage]:
     """Order candidates and write ranks 1..N onto them.
 
-    The rule: by scan-reliability band first (`scan_band`: excellent, then good, then poor, i.e. failing), then
-    prettiest (aesthetic score), then (halftone, which has no aesthetic score) most faithful to the picture,
-    then most scannable, then first drawn. The band comes before looks because the page shows the band in
-    words beside the rank: "#1 good" above "#2 excellent" reads as a mistake, and a print is judged by whether
-    it scans first. Within a band, looks decide.
+    The rule: codes that pass the scan verdict first, always (`scan_band` "poor" last: failing or misread). Then:
 
-    Faithful: `likeness` (fidelity SSIM less the colour error), the figure the job page shows.
+    - diffusion (an aesthetic score): by scan-reliability band (excellent, then good), then prettiest. The band
+      comes before looks because the page shows the band in words beside the rank and the looks are a predictor's
+      guess: "#1 good" above "#2 excellent" would read as a mistake.
+    - halftone (no aesthetic score, a likeness): by likeness to the picture less `BAND_LIKENESS` for a "good" band,
+      so a grading note does not bury a far more faithful code that scans as well; the page shows the likeness
+      beside the band, which says why.
+
+    Ties go to the most scannable, then the first drawn. Likeness: `likeness` (fidelity SSIM less the colour
+    error), the figure the job page shows.
     """
 
     def key(c: RankedImage) -> tuple:
-        aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
-        faithful = likeness(c.fidelity_ssim, c.color_error)
-        fidelity = float("-inf") if faithful is None else faithful
         band = BANDS.index(scan_band(c.passed, c.scan.scan_probability, c.scan.misread, bool(c.scan.reasons)))
-        return (band, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
+        failing = BANDS[band] == "poor"
+        faithful = likeness(c.fidelity_ssim, c.color_error)
+        aesthetic = c.aesthetic if c.aesthetic is not None else float("-inf")
+        if c.aesthetic is None and faithful is not None and not failing:
+            # Halftone: the band's cost folded into the likeness, one score
+            return (failing, 0, -aesthetic, -(faithful - BAND_LIKENESS * band), -c.scan.scan_probability, c.index)
+        fidelity = float("-inf") if faithful is None else faithful
+        return (failing, band, -aesthetic, -fidelity, -c.scan.scan_probability, c.index)
 
     ordered = sorted(candidates, key=key)
     for position, candidate in enumerate(ordered, start=1):

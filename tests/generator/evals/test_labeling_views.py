@@ -147,6 +147,15 @@ class TestSessionList:
         listed = '<span class="strong">Friday</span>'
         assert listed in mine and listed not in theirs
 
+    def test_it_leads_back_to_the_evals_like_every_breadcrumb(self, cast):
+        html = logged_in(cast.viewer).get("/evals/labeling/").content.decode()
+        assert '<p class="crumbs"><a href="/evals/">Evals</a> ›</p>' in html
+
+    def test_it_asks_for_the_source_in_a_fieldset_with_a_legend(self, cast):
+        html = logged_in(cast.teammate).get("/evals/labeling/").content.decode()
+        assert 'for=""' not in html
+        assert re.search(r'<fieldset class="field"[^>]*>\s*<legend>Source</legend>', html)
+
     def test_it_refuses_a_session_for_another_team(self, cast):
         job = make_job(cast.team, cast.owner)
         response = logged_in(cast.outsider).post("/evals/labeling/", {
@@ -457,6 +466,18 @@ class TestAlignmentPage:
         HumanScanResult.objects.create(candidate=theirs.candidates.get(), scanned=False)
         return session
 
+    @pytest.fixture
+    def well_labelled(self, cast) -> LabelingSession:
+        """The known labels, each scanned by four phones: 16 of each class, enough to judge by (at least
+        `calibration.MIN_PER_CLASS` of each), with the same figures (no probability is in both classes)."""
+        job = make_job(cast.team, cast.owner, [p for p, _ in self.LABELS])
+        session = sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
+        for candidate, (_, scanned) in zip(job.candidates.order_by("index"), self.LABELS, strict=True):
+            for phone in range(4):
+                HumanScanResult.objects.create(session=session, candidate=candidate, scanned=scanned,
+                                               device="iPhone" if phone % 2 else "Pixel 8", app="Camera")
+        return session
+
     def test_it_reports_exactly_the_known_figures(self, cast, labelled, settings):
         settings.QART = {**settings.QART, "SCAN_THRESHOLD": 0.5}
         data = logged_in(cast.viewer).get("/evals/alignment/?format=json").json()
@@ -469,13 +490,41 @@ class TestAlignmentPage:
         assert report["best_threshold"] == 0.4 and report["best_balanced_accuracy"] == 0.875
         assert [g["group"] for g in report["groups"]] == ["Pixel 8 / Camera", "iPhone / Camera"]
 
-    def test_it_shows_the_figures_and_plots_on_the_page(self, cast, labelled, settings):
+    def test_it_shows_the_figures_and_plots_on_the_page(self, cast, well_labelled, settings):
         settings.QART = {**settings.QART, "SCAN_THRESHOLD": 0.5}
-        html = logged_in(cast.owner).get(f"/evals/alignment/?session={labelled.pk}").content.decode()
-        for cell, value in (("tp", "3"), ("fp", "1"), ("fn", "1"), ("tn", "3"), ("accuracy", "0.750"),
+        html = logged_in(cast.owner).get(f"/evals/alignment/?session={well_labelled.pk}").content.decode()
+        for cell, value in (("tp", "12"), ("fp", "4"), ("fn", "4"), ("tn", "12"), ("accuracy", "0.750"),
                             ("balanced-accuracy", "0.750"), ("roc-auc", "0.875"), ("best-threshold", "0.400")):
             assert re.search(rf'id="{cell}">{re.escape(value)}<', html), cell
-        assert f"/evals/alignment/roc.png?session={labelled.pk}" in html and "iPhone / Camera" in html
+        assert f"/evals/alignment/roc.png?session={well_labelled.pk}" in html and "iPhone / Camera" in html
+        assert 'id="too-few-labels"' not in html
+        # Each phone has 8 read and 8 not: its own figures would be as rough as the page's with few labels.
+        groups = html[html.index('id="groups"'):html.index("</table>", html.index('id="groups"'))]
+        assert groups.count(">too few<") == 6 and "0.750" not in groups
+
+    def test_with_too_few_labels_it_says_so_instead_of_figures(self, cast, labelled, settings):
+        # Three labels showed AUC 0.250 and "best threshold 0.991" as findings.
+        from generator.core.evals import calibration
+
+        settings.QART = {**settings.QART, "SCAN_THRESHOLD": 0.5}
+        html = logged_in(cast.owner).get(f"/evals/alignment/?session={labelled.pk}").content.decode()
+        assert "8 labels: too few to judge." in html and "4 read and 4 not" in html
+        assert f"at least {calibration.MIN_PER_CLASS} scans that phones read" in html
+        for figure in ('id="accuracy"', 'id="roc-auc"', 'id="best-threshold"', "0.875", "roc.png", "calibration.png"):
+            assert figure not in html, figure
+        assert re.search(r'id="tp">3<', html)  # the counts stay: they are what happened, not an estimate
+
+    def test_it_mentions_the_model_table_only_where_there_is_one(self, cast, well_labelled):
+        html = logged_in(cast.viewer).get("/evals/alignment/").content.decode()
+        assert "The figures below use each candidate's probability as stored" in html
+        assert "The model table above" not in html and 'id="verifier-figures"' not in html
+
+    def test_its_device_table_stacks_on_a_phone(self, cast, well_labelled):
+        # Six columns ran 31 px past a 390 px screen: the site's stacked rows, each cell named.
+        html = logged_in(cast.viewer).get("/evals/alignment/").content.decode()
+        row = re.search(r'<table class="table compact stack" id="groups">.*?<tbody>\s*<tr>(.*?)</tr>', html, re.S)[1]
+        labels = re.findall(r'data-label="([^"]+)"', row)
+        assert labels == ["Device / app", "Scans", "Read", "Accuracy", "Bal. acc.", "AUC"]
 
     def test_it_serves_the_calibration_and_roc_plots(self, cast, labelled):
         client = logged_in(cast.owner)
@@ -532,6 +581,7 @@ class TestAlignmentPage:
         assert "0.875" in html and "0.650" in html and "n/a" in html and "5 folds" in html
         # Which sessions it was fitted to names every team's: superusers only, as in the admin.
         assert "Fitted to 80 labels (40 scanned) of the teams that labelled scans." in html
+        assert 'id="verifier-figures"' in html and "The model table above judged the images" in html
         assert "Friday" not in html.split('id="active-model"')[1].split("</p>")[0]
         root_html = logged_in(root).get("/evals/alignment/").content.decode()
         assert "Fitted to 80 labels (40 scanned) from sessions #1 Friday." in root_html

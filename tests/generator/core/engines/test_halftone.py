@@ -114,11 +114,13 @@ def test_it_keeps_a_smooth_picture_far_closer_than_a_plain_code_would():
     assert "greyscale" not in best.variant and best.color_error < 1  # colour kept where nothing was constrained
 
 
-def test_it_ranks_by_scan_band_then_fidelity_among_passing_candidates():
+def test_it_ranks_passing_candidates_by_likeness_a_good_band_costing_a_little():
     result = halftone.best_halftones(gradient(), URL, halftone.HalftoneConfig(n=8, seed=0, size=SIZE, workers=1))
-    keys = [(ranking.BANDS.index(ranking.scan_band(True, c.scan.scan_probability)),
-             -(c.fidelity_ssim - c.color_error / 255)) for c in result.candidates]
-    assert keys == sorted(keys)
+    bands = [ranking.BANDS.index(ranking.scan_band(True, c.scan.scan_probability, cautioned=bool(c.scan.reasons)))
+             for c in result.candidates]
+    scores = [ranking.likeness(c.fidelity_ssim, c.color_error) - ranking.BAND_LIKENESS * band
+              for c, band in zip(result.candidates, bands, strict=True)]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_the_same_seed_gives_the_same_candidates():
@@ -226,7 +228,25 @@ def test_it_says_when_the_picture_fights_the_code():
     noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), np.uint8))
     result = halftone.best_halftones(noise, URL, config)
     assert result.candidates and result.candidates[0].passed
-    assert "fights the code" in result.message and "below the requested 0.99" in result.message
+    best = result.candidates[0]
+    shown = round(max(0.0, ranking.likeness(best.fidelity_ssim, best.color_error)) * 100)
+    assert f"{halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a likeness of {shown} % to " \
+           "your picture; below 99 % the picture is hard to make out." in result.message
+    assert "requested" not in result.message
+
+
+def test_the_message_quotes_the_closest_code_that_scans_not_the_first():
+    # It quoted candidate #1's fidelity (0.03, "below the requested 0.40") while #5 scanned at 0.62.
+    def kept(rank: int, fidelity: float, colour: float) -> ranking.RankedImage:
+        verdict = scan.ScanResult(URL, [], [URL], True, False, 0.99, "pass", 0.1)
+        return ranking.RankedImage(rank, 0, rank, Image.new("RGB", (8, 8)), verdict, None, rank=rank,
+                                   fidelity_ssim=fidelity, color_error=colour)
+
+    ordered = [kept(1, 0.026, 54.9), kept(2, 0.5336, 0.0), kept(3, 0.6189, 0.0)]
+    assert halftone._message(ordered, 3, 0.4) == "3 of 3 variants scan."  # 62 % is above the floor: nothing to add
+    message = halftone._message(ordered, 3, 0.7)
+    assert "a likeness of 62 % to your picture; below 70 % the picture is hard to make out." in message
+    assert "0.03" not in message and "likeness of 0 %" not in message
 
 
 def test_fidelity_ignores_the_constrained_pixels():

@@ -24,6 +24,13 @@ def candidate(index: int, passed: bool, aesthetic: float | None, p: float = 0.9)
     return ranking.RankedImage(index, 0, index, Image.new("RGB", (8, 8)), fake_scan(passed, p), aesthetic)
 
 
+def halftone_candidate(index: int, p: float, fidelity: float, colour: float,
+                       reasons: list | None = None) -> ranking.RankedImage:
+    """A passing halftone candidate: no aesthetic score, a fidelity and colour error, grading notes if given."""
+    c = replace(candidate(index, True, None, p), fidelity_ssim=fidelity, color_error=colour)
+    return replace(c, scan=replace(c.scan, reasons=reasons or []))
+
+
 class TestRank:
     def test_it_puts_scannable_first_then_prettiest(self):
         ordered = ranking.rank([
@@ -63,6 +70,31 @@ class TestRank:
         assert ranking.likeness(0.61, 2.55) == pytest.approx(0.60)
         assert ranking.likeness(0.1, 200.0) < ranking.likeness(0.1, 100.0) < 0  # unclipped: still ordered
         assert ranking.likeness(None, 3.0) is None and ranking.likeness(0.5, None) == 0.5
+
+    def test_a_grading_note_does_not_bury_a_far_more_faithful_halftone_code(self):
+        # A job's four dithered copies (likeness -0.19, clean "excellent") took every shown place; the plain ones at
+        # 62 % and 53 %, of the same scan probability but "good" for one brightness note, sat under "Show all".
+        dim = [{"code": "low_modulation", "text": "Some modules are close in brightness to the middle."}]
+        dithered = [halftone_candidate(i, 0.99, 0.026, 54.9) for i in range(4)]
+        plain = [halftone_candidate(4, 0.99, 0.6189, 0.0, dim), halftone_candidate(5, 0.99, 0.5336, 0.0, dim)]
+        ordered = ranking.rank(dithered + plain)
+        assert [c.index for c in ordered[:2]] == [4, 5]
+        assert [c.index for c in ordered[2:]] == [0, 1, 2, 3]
+
+    def test_between_near_equal_halftone_codes_the_safer_band_wins(self):
+        dim = [{"code": "low_modulation", "text": "Some modules are close in brightness to the middle."}]
+        cautioned = halftone_candidate(0, 0.99, 0.60, 0.0, dim)
+        clean = halftone_candidate(1, 0.99, 0.55, 0.0)
+        likely = halftone_candidate(2, 0.7, 0.57, 0.0)  # "good" by its probability: the same cost
+        # 0.60 less a band step (0.50) is below a clean 0.55; "good" by its probability pays the same step (0.47)
+        assert [c.index for c in ranking.rank([cautioned, clean, likely])] == [1, 0, 2]
+
+    def test_a_failing_halftone_code_never_outranks_a_passing_one(self):
+        failing = replace(halftone_candidate(0, 0.99, 0.95, 0.0), scan=fake_scan(False))
+        misread = halftone_candidate(1, 0.99, 0.9, 0.0)
+        misread = replace(misread, scan=replace(misread.scan, misread=True))
+        poor_copy = halftone_candidate(2, 0.51, -0.5, 90.0)
+        assert [c.index for c in ranking.rank([failing, misread, poor_copy])] == [2, 0, 1]
 
     def test_it_breaks_aesthetic_ties_by_scan_probability(self):
         ordered = ranking.rank([candidate(0, True, None, 0.6), candidate(1, True, None, 0.95)])

@@ -1,0 +1,52 @@
+"""What holds for every template under templates/, read as text: no check here needs a page rendered."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
+# A whole one-line comment: Django's `{# #}` ends on the line it starts on.
+ONE_LINE_COMMENT = re.compile(r"\{#.*?#\}")
+
+
+def unclosed_comments(text: str) -> list[int]:
+    """The numbers of the lines where a `{#` comment has no `#}` after it on the same line."""
+    return [number for number, line in enumerate(text.splitlines(), start=1)
+            if "{#" in ONE_LINE_COMMENT.sub("", line)]
+
+
+def test_it_finds_an_unclosed_comment():
+    text = "<p>{# one line #}</p>\n{# a note that goes on\n   to the next line #}\n{# a #} {# b\n"
+    assert unclosed_comments(text) == [2, 4]
+
+
+def test_it_has_no_comment_that_runs_past_its_line():
+    """Django shows a `{#` without `#}` on its line as text, on the page, to everyone: a comment over several lines
+    is `{% comment %}…{% endcomment %}`."""
+    paths = sorted(path for path in TEMPLATES.rglob("*") if path.is_file())  # the e-mails' .txt ones too
+    found = [f"{path.relative_to(ROOT)}:{number}" for path in paths for number in unclosed_comments(path.read_text())]
+    assert TEMPLATES.is_dir() and not found, f"comments shown as text: {', '.join(found)}"
+
+
+def test_it_renders_a_field_of_choices_as_a_fieldset_with_a_legend():
+    # A group of radios or checkboxes has no one input a <label for> can name: it rendered <label for="">.
+    from django import forms
+    from django.template.loader import render_to_string
+
+    class Choices(forms.Form):
+        source = forms.ChoiceField(choices=[("jobs", "Jobs"), ("sweep", "A sweep")], widget=forms.RadioSelect,
+                                   help_text="Where the codes come from.")
+        kinds = forms.MultipleChoiceField(choices=[("a", "A"), ("b", "B")], widget=forms.CheckboxSelectMultiple)
+        name = forms.CharField()
+
+    form = Choices({})
+    for name, legend in (("source", "Source"), ("kinds", "Kinds")):
+        html = render_to_string("generator/_field.html", {"field": form[name]})
+        assert 'for=""' not in html and "<label for=\"id_" in html  # each choice keeps its own label
+        assert re.search(rf'^<fieldset class="field error"[^>]*>\s*<legend>{legend}</legend>', html.strip())
+    assert 'aria-describedby="id_source_helptext id_source_error"' in render_to_string(
+        "generator/_field.html", {"field": form["source"]})
+    text = render_to_string("generator/_field.html", {"field": form["name"]})
+    assert '<label for="id_name">Name</label>' in text and "<fieldset" not in text
