@@ -50,3 +50,19 @@ def test_it_renders_a_field_of_choices_as_a_fieldset_with_a_legend():
         "generator/_field.html", {"field": form["source"]})
     text = render_to_string("generator/_field.html", {"field": form["name"]})
     assert '<label for="id_name">Name</label>' in text and "<fieldset" not in text
+
+
+def test_the_error_summary_links_a_group_of_choices_to_its_first_option():
+    # Its label names no one input (id_for_label is ""): the link was href="#", to the top of the page.
+    from django import forms
+    from django.template.loader import render_to_string
+
+    class Choices(forms.Form):
+        source = forms.ChoiceField(choices=[("jobs", "Jobs"), ("sweep", "A sweep")], widget=forms.RadioSelect)
+        name = forms.CharField()
+
+    form = Choices({})
+    html = render_to_string("qartsite/_form_errors.html", {"form": form})
+    assert '<a href="#id_source_0">Source</a>' in html and '<a href="#id_name">Name</a>' in html
+    assert 'href="#"' not in html
+    assert 'id="id_source_0"' in str(form["source"])  # the option the link leads to
