@@ -62,10 +62,11 @@ NOT_A_WEB_ADDRESS = "That doesn't look like a complete web address: {problem}"
 def web_address_problem(content: str) -> str:
     """What is wrong with content that was meant as a web address but is not a complete one ("" for one that is,
     and for content plainly not meant as one: a phone number, a vCard, words). A code made of "htp:/exa mple"
-    would scan, and open nothing.
+    would scan, and open nothing; a bare "www." address is checked as the https:// one phones open for it.
 
-    Whether an address is complete is the destination check (`validate_destination`); a bare
-    "www." address is checked as the https:// one phones open for it.
+    Looser than a campaign's destination (`validate_destination`): any host name will do, one without a dot too (an
+    intranet's "http://qart/", a container's "http://web:8000", the site's own short links there), an IP address
+    too, and the code's own capacity is the only length limit.
     """
     start = WEB_ADDRESS_START.match(content)
     if start is None:
@@ -80,12 +81,19 @@ def web_address_problem(content: str) -> str:
     else:  # http misspelt, or missing its colon or a slash
         return NOT_A_WEB_ADDRESS.format(problem="it should start with https:// (or http://), like "
                                                 "https://example.com.")
+    if any(character.isspace() for character in address):
+        return NOT_A_WEB_ADDRESS.format(problem="it contains a space, and a web address has none (to put words in "
+                                                "the code as well, start with the words).")
     try:
-        validate_destination(address)
-    except ValidationError as exc:
-        # Its words are about a campaign's destination ("The destination needs a host name, ..."): here, "it".
-        problem = " ".join(exc.messages).replace("The destination", "it")
-        return NOT_A_WEB_ADDRESS.format(problem=problem[:1].lower() + problem[1:])
+        parts = urlsplit(address)
+        host = parts.hostname
+        parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
+    except ValueError:
+        return NOT_A_WEB_ADDRESS.format(problem="it cannot be read as one (check its brackets and port).")
+    if not host:
+        return NOT_A_WEB_ADDRESS.format(problem="it needs a host name after the slashes, like https://example.com.")
+    if parts.username or parts.password:
+        return NOT_A_WEB_ADDRESS.format(problem="it must not contain a user name or password.")
     return ""
 
 

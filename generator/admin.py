@@ -163,6 +163,27 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
             return (*LOCKED_ONCE_STARTED, *self.readonly_fields)
         return self.readonly_fields
 
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # The row as it is now, locked until the admin's transaction commits, with only what the form changed: the
+        # form's copy was read when the page was drawn, and saving it whole wrote back the status, progress and
+        # result of then over whatever a worker stored since (a finished job went back to "running").
+        row = GenerationJob.objects.select_for_update().get(pk=obj.pk)
+        columns = {field.name for field in GenerationJob._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in columns]
+        started = row.status != GenerationJob.Status.QUEUED or row.candidates.exists()
+        if started and (late := [name for name in changed if name in LOCKED_ONCE_STARTED]):
+            # Its worker took it while the page was open: its codes are being drawn from what it had.
+            self.message_user(request, "The job started while this page was open: its "
+                              f"{', '.join(late)} stayed as the worker read them.", messages.WARNING)
+            changed = [name for name in changed if name not in late]
+        for name in changed:
+            attname = GenerationJob._meta.get_field(name).attname
+            setattr(row, attname, getattr(obj, attname))
+        super().save_model(request, row, form, change)
+
     def get_queryset(self, request):
         # The list's thumbnail, best candidate first, for a page of jobs in one query rather than one per row.
         return super().get_queryset(request).prefetch_related(

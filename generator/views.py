@@ -219,8 +219,10 @@ def busy_for() -> float | None:
     running job has an estimate yet. What a waiting job waits for: a quick halftone job queued behind a diffusion job
     on a CPU worker waits its twenty minutes. Only a number: nothing of whose job it is."""
     running = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING, started__isnull=False).only(
-        "status", "started", "progress")
-    etas = [eta for eta in (elapsed_and_eta(job)[1] for job in running) if eta is not None]
+        "status", "started", "progress", "rq_job_id")
+    # A job whose worker went quiet keeps a growing estimate but will not finish: it says nothing (as in job_state).
+    etas = [eta for job in running if (silence := reconcile.worker_silence(job)) is None
+            or silence <= reconcile.SILENT_AFTER if (eta := elapsed_and_eta(job)[1]) is not None]
     return min(etas) if etas else None
 
 
@@ -263,7 +265,8 @@ def stage_label(job: GenerationJob, silence: float | None = None) -> str:
 
 
 def job_state(job: GenerationJob) -> dict:
-    """What the status page needs while a job runs: the job's own fields, nothing of other jobs."""
+    """What the status page needs while a job runs: the job's own fields, and of other jobs only how long the one
+    running now has left (`queue_words`), a number with nothing of whose job it is."""
     elapsed, eta = elapsed_and_eta(job)
     position = jobs.queue_position(job)
     silence = reconcile.worker_silence(job)

@@ -7,10 +7,10 @@
 
   var NEAR = 0.9; // from this share of the limit on, the count is announced
 
-  // Characters as the server counts them: code points (an emoji is one, not two), and a line break as the two
-  // characters a form sends for it.
+  // Characters as the server counts them: without the spaces and line breaks at either end (the form strips
+  // them), code points (an emoji is one, not two), and a line break as the two characters a form sends for it.
   function length(text) {
-    return Array.from(text.replace(/\r?\n/g, "\r\n")).length;
+    return Array.from(text.trim().replace(/\r?\n/g, "\r\n")).length;
   }
 
   function words(count, limit) {

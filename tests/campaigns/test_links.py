@@ -37,6 +37,19 @@ class TestValidateDestination:
         assert message in str(exc.value)
 
 
+class TestWebAddressProblem:
+    """Content meant as a web address: the form's and the API's check (tests/generator/test_forms.py has the cases a
+    person types)."""
+
+    def test_only_the_codes_capacity_limits_its_length(self):
+        # A campaign destination stops at 2,000 characters; a code's content at what the code holds, checked apart.
+        assert links.web_address_problem("https://example.com/" + "x" * 2100) == ""
+
+    @pytest.mark.parametrize("content", ["https://example.com\n", "www.example.com\tmenu"])
+    def test_whitespace_of_any_kind_is_a_space(self, content):
+        assert "contains a space" in links.web_address_problem(content)
+
+
 def test_slugs_are_base62_and_unguessable():
     slugs = {links.new_slug() for _ in range(2000)}
     assert len(slugs) == 2000

@@ -243,6 +243,8 @@ def test_the_prompt_counts_its_characters_and_keeps_a_long_paste(live_server, te
         prompt.fill("x" * 950)
         expect(count).to_have_text("50 characters left.")
         expect(count).to_have_attribute("aria-live", "polite")
+        prompt.fill("x" * 1000 + "\n  ")  # the form strips the ends: as many as the server counts
+        expect(count).to_have_text("0 characters left.")
         prompt.fill("x" * 1010)
         expect(count).to_have_text("10 characters too many: at most 1,000.")
         assert len(prompt.input_value()) == 1010  # nothing cut

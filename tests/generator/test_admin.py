@@ -479,6 +479,54 @@ class TestStartedJobsInAdmin:
         stored = GenerationJob.objects.get(pk=job.pk)
         assert (stored.content, stored.steps) == ("https://x.io/r/new", 40)
 
+    def test_what_a_worker_stored_while_the_page_was_open_is_kept(self, client, team_users, superuser):
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner, status="running")
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        data = change_form_data(client.get(url))  # the page, drawn while the job ran
+        GenerationJob.objects.filter(pk=job.pk).update(status="done", scannable=True, progress=1.0,
+                                                       result_message="8 of 8 candidates scan.")
+        assert client.post(url, {**data, "owner": team_users.teammate.pk}).status_code == 302
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert stored.owner == team_users.teammate
+        assert (stored.status, stored.scannable, stored.progress, stored.result_message) == (
+            "done", True, 1.0, "8 of 8 candidates scan.")  # not written back as "running"
+
+    def test_a_job_that_started_while_the_page_was_open_keeps_its_link(self, client, team_users, superuser):
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner)
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        data = change_form_data(client.get(url))  # queued: its link could still change
+        GenerationJob.objects.filter(pk=job.pk).update(status="running")  # a worker takes it meanwhile
+        response = client.post(url, {**data, "content": "https://x.io/r/new", "owner": team_users.teammate.pk})
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert response.status_code == 302
+        assert (stored.content, stored.status, stored.owner) == (job.content, "running", team_users.teammate)
+
+    def test_a_job_taken_between_the_forms_check_and_its_save_keeps_its_link(self, client, team_users, superuser,
+                                                                                monkeypatch):
+        # The form was checked against a queued job; the worker takes it before the row is written.
+        from generator import admin as job_admin
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner)
+        url = f"/admin/generator/generationjob/{job.pk}/change/"
+        data = change_form_data(client.get(url))
+        checked = job_admin.GenerationJobForm.clean
+
+        def clean_then_start(form):
+            cleaned = checked(form)
+            GenerationJob.objects.filter(pk=job.pk).update(status="running")
+            return cleaned
+
+        monkeypatch.setattr(job_admin.GenerationJobForm, "clean", clean_then_start)
+        response = client.post(url, {**data, "content": "https://x.io/r/new", "steps": 40}, follow=True)
+        stored = GenerationJob.objects.get(pk=job.pk)
+        assert (stored.content, stored.steps, stored.status) == (job.content, 25, "running")
+        assert "started while this page was open: its content, steps stayed" in response.content.decode()
+
 
 @pytest.mark.django_db
 class TestAtATeamsVolume:

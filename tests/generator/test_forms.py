@@ -118,9 +118,14 @@ class TestContent:
         ("https//example.com", "it should start with https://"),
         ("http:/example.com", "it should start with https://"),
         ("://example.com", "it should start with https://"),
-        ("www.example .com", "contains spaces"),
-        ("https://exa mple.com/offer", "contains spaces"),
-        ("https://shop", "needs a host name"),
+        ("www.example .com", "contains a space"),
+        ("https://exa mple.com/offer", "contains a space"),
+        ("https://shop.example.com use code SPRING", "start with the words"),
+        ("https://", "needs a host name"),
+        ("https:///offer", "needs a host name"),
+        ("http://[::1:8000/r/x", "cannot be read as one"),
+        ("https://example.com:port/", "cannot be read as one"),
+        ("https://ada:secret@example.com/", "user name or password"),
     ])
     def test_it_says_what_is_wrong_with_an_attempted_web_address(self, team_users, content, problem):
         form = make_form(team_users.owner, team_users.team, content=content)
@@ -133,6 +138,9 @@ class TestContent:
         "+44 20 7946 0958", "tel:+442079460958", "mailto:hello@example.com", "BEGIN:VCARD\nFN:Ada\nEND:VCARD",
         "WIFI:S:Cafe;T:WPA;P:secret;;", "otpauth://totp/Acme:ada?secret=JBSWY3DPEHPK3PXP", "market://details?id=x",
         "Table 12: ask for the menu", "see http://example.com",
+        # The site's own short links on hosts without a dot: an intranet name, a container, the test client's host
+        "http://qart/r/AbC12345", "http://web:8000/r/AbC12345", "http://testserver/r/AbC12345",
+        "http://[::1]:8000/r/AbC12345", "http://127.0.0.1:8140/r/AbC12345",
     ])
     def test_it_keeps_allowing_text_that_is_not_a_web_address(self, team_users, content):
         form = make_form(team_users.owner, team_users.team, content=content)
