@@ -77,8 +77,11 @@ def alignment_page(request: HttpRequest) -> HttpResponse:
     session, pairs = chosen(request)
     report = report_of(pairs)
     active = verifier_models.active_row()
+    enough = report is not None and enough_labels(report.count, report.scanned)
     if request.GET.get("format") == "json":
+        # The figures whatever their count (a script may pool sessions), with whether they are enough to judge by.
         return JsonResponse({"session": session.pk if session else None, "count": len(pairs),
+                             "enough": enough, "min_per_class": calibration.MIN_PER_CLASS,
                              "report": report.to_dict() if report else None, "verifier": verifier_summary(active)})
     ctx = {
         "verifier": verifier_summary(active),
@@ -87,7 +90,7 @@ def alignment_page(request: HttpRequest) -> HttpResponse:
         "sessions": team_sessions(request.user).order_by("-created")[:50],
         "report": report,
         "query": f"?session={session.pk}" if session else "",
-        "enough": report is not None and enough_labels(report.count, report.scanned),
+        "enough": enough,
         "judged_groups": {g.group for g in report.groups if enough_labels(g.count, g.scanned)} if report else set(),
         "not_scanned": report.count - report.scanned if report else 0,
         "min_per_class": calibration.MIN_PER_CLASS,

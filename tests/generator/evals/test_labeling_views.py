@@ -483,6 +483,7 @@ class TestAlignmentPage:
         data = logged_in(cast.viewer).get("/evals/alignment/?format=json").json()
         report = data["report"]
         assert data["count"] == 8 and report["count"] == 8 and report["scanned"] == 4
+        assert data["enough"] is False and data["min_per_class"] == 15  # 4 of each: figures given, said too few
         assert report["confusion"] == {"true_positive": 3, "false_positive": 1, "false_negative": 1,
                                        "true_negative": 3}
         assert report["accuracy"] == 0.75 and report["balanced_accuracy"] == 0.75
@@ -497,6 +498,8 @@ class TestAlignmentPage:
                             ("balanced-accuracy", "0.750"), ("roc-auc", "0.875"), ("best-threshold", "0.400")):
             assert re.search(rf'id="{cell}">{re.escape(value)}<', html), cell
         assert f"/evals/alignment/roc.png?session={well_labelled.pk}" in html and "iPhone / Camera" in html
+        data = logged_in(cast.owner).get(f"/evals/alignment/?session={well_labelled.pk}&format=json").json()
+        assert data["enough"] is True and data["count"] == 32
         assert 'id="too-few-labels"' not in html
         # Each phone has 8 read and 8 not: its own figures would be as rough as the page's with few labels.
         groups = html[html.index('id="groups"'):html.index("</table>", html.index('id="groups"'))]
