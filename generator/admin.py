@@ -121,6 +121,11 @@ LOCKED_ONCE_STARTED = tuple(field.name for field in GenerationJob._meta.fields
                             if field.name in {*JOB_PARAMETERS, "team", "placement", "engine", "prompt", "repair"})
 
 
+def started(job: GenerationJob) -> bool:
+    """Whether a worker has read the job: it is no longer queued, or it has candidates."""
+    return job.status != GenerationJob.Status.QUEUED or job.candidates.exists()
+
+
 class GenerationJobForm(forms.ModelForm):
     """The admin's job form: each range on its field, then what only the whole job can tell (size a multiple of 64,
     control start before control end, strength, the batch budget, scheduler, content, style) from
@@ -157,9 +162,9 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     raw_id_fields = ("placement", "prompt")  # a team's thousands: a select of every one, named one query each
 
     def get_readonly_fields(self, request, obj=None):
-        # Once the worker has read a job (it is no longer queued, or it has candidates), its codes hold its link and
+        # Once the worker has read a job (`started`), its codes hold its link and
         # were drawn from its prompt and settings: changing them here made the job page state a link they do not open.
-        if obj is not None and (obj.status != GenerationJob.Status.QUEUED or obj.candidates.exists()):
+        if obj is not None and started(obj):
             return (*LOCKED_ONCE_STARTED, *self.readonly_fields)
         return self.readonly_fields
 
@@ -173,8 +178,7 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
         row = GenerationJob.objects.select_for_update().get(pk=obj.pk)
         columns = {field.name for field in GenerationJob._meta.concrete_fields}
         changed = [name for name in form.changed_data if name in columns]
-        started = row.status != GenerationJob.Status.QUEUED or row.candidates.exists()
-        if started and (late := [name for name in changed if name in LOCKED_ONCE_STARTED]):
+        if started(row) and (late := [name for name in changed if name in LOCKED_ONCE_STARTED]):
             # Its worker took it while the page was open: its codes are being drawn from what it had.
             self.message_user(request, "The job started while this page was open: its "
                               f"{', '.join(late)} stayed as the worker read them.", messages.WARNING)

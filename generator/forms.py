@@ -110,7 +110,7 @@ class PlacementChoiceField(forms.ModelChoiceField):
         return f"{obj.campaign.name}: {obj.name}"
 
 
-PROMPT_CHARS = 1000  # Prompt.text's and Prompt.negative_text's max_length
+PROMPT_CHARS = Prompt._meta.get_field("text").max_length  # negative_text's too
 
 
 class PromptField(forms.CharField):
