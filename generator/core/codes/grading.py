@@ -233,6 +233,11 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
     # would find there: margin measures, not graded.
     measures["ec_used_sharp"] = round(1 - unused_ec(s.sharp_dark, code, layout)[0], 4)
     measures["finders_clear"] = finders_clear(s.sharp_ring, code.size)
+    # And from the jittered reading (`sampling.Sampled.jitter_rings`): a module counts wrong where any of its
+    # readings a little off centre is, as some frame of a phone whose grid is that far off reads it.
+    shaky = (s.jitter_dark != code.matrix).any(axis=0)
+    jitter_unused = unused_ec(np.where(shaky, ~code.matrix, code.matrix), code, layout)[0]
+    measures["ec_used_jitter"] = round(1 - jitter_unused, 4)
     g = letter(unused, UNUSED_EC)
     if g < REASON_BELOW:
         # Measured at each module's centre: a reader averaging whole modules may still read such a code (and the
@@ -243,6 +248,11 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
                 f"The code uses {_pct(1 - unused)} of its error correction, leaving little room for a poor print "
                 "or a shaky phone.")
         reasons.append((g, _reason("ec_used", text)))
+    elif jitter_unused <= 0:
+        reasons.append((REASON_BELOW - 1, _reason("off_centre", (
+            "Read a little off each module's centre, as a phone whose grid is a tenth of a module out reads it, "
+            "more modules come out wrong than error correction can repair: the picture's texture inside the "
+            "modules decides, so some phones and frames will fail."))))
     return g
 
 

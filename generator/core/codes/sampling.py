@@ -31,6 +31,12 @@ WINDOW_MODULES = 7  # local threshold window, as `repair.WINDOW_MODULES`: where 
 # The sharp reading: one rectified pixel at each module centre against the mean of a window this many modules
 # across, as a phone's binariser sees the image at full resolution, texture inside modules and all.
 SHARP_WINDOW_MODULES = 3
+# The jittered reading: a phone's grid estimate is off by about a tenth of a module (more on art, whose finder and
+# alignment centres are fuzzy), so it reads each module a little off its centre. Each module centre's pixel and the
+# four pixels a ninth of a module away (one rectified pixel of `SAMPLE`) against the mean of a window this many
+# modules across; a module whose texture flips within that distance reads wrong on some frames.
+JITTER_WINDOW_MODULES = 5
+JITTER_OFFSETS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns) in rectified pixels
 MIN_MATCH = 0.4  # normalised correlation of the re-encoded matrix below which nothing was found
 MIN_PATTERN = 0.5  # correlation of a finder or alignment pattern below which it counts as not found
 SEARCH_MODULES = 1.5  # how far from the grid's prediction a pattern is looked for
@@ -56,6 +62,9 @@ class Sampled:
             against the mean of the 3x3 modules around it (`SHARP_WINDOW_MODULES`), as a phone's binariser reads
             the image at full resolution: texture inside a module can flip it where the central third's mean
             holds. Module centres outside the image read light.
+        jitter_rings: (len(JITTER_OFFSETS), n + 8, n + 8) bool, the same read at each module centre and a ninth of
+            a module off it each way, against a window of `JITTER_WINDOW_MODULES` modules: what frames with a
+            slightly misplaced grid read. Module centres outside the image read light.
         threshold: 15415's global threshold, (Rmax + Rmin) / 2.
         contrast: 15415's symbol contrast, Rmax - Rmin.
         inverted: the symbol is light on dark.
@@ -65,6 +74,7 @@ class Sampled:
     inside: np.ndarray
     read_dark: np.ndarray
     sharp_ring: np.ndarray
+    jitter_rings: np.ndarray
     threshold: float
     contrast: float
     inverted: bool
@@ -73,6 +83,11 @@ class Sampled:
     def sharp_dark(self) -> np.ndarray:
         """(n, n) bool, the symbol's own modules of `sharp_ring`."""
         return self.sharp_ring[QUIET:-QUIET, QUIET:-QUIET]
+
+    @property
+    def jitter_dark(self) -> np.ndarray:
+        """(len(JITTER_OFFSETS), n, n) bool, the symbol's own modules of `jitter_rings`."""
+        return self.jitter_rings[:, QUIET:-QUIET, QUIET:-QUIET]
 
     @property
     def reflectance(self) -> np.ndarray:
@@ -377,7 +392,11 @@ def _sample(gray: np.ndarray, code: qr.QRCode, h: np.ndarray, located_by: str) -
     point = view[SAMPLE // 2 :: SAMPLE, SAMPLE // 2 :: SAMPLE]
     near = cv2.blur(view, (sharp, sharp))[SAMPLE // 2 :: SAMPLE, SAMPLE // 2 :: SAMPLE]
     sharp_ring = (point < near) & inside
-    sampled = Sampled(ring, inside, read_dark, sharp_ring, (high + low) / 2, high - low, inverted)
+    centre, wide = SAMPLE // 2, cv2.blur(view, (JITTER_WINDOW_MODULES * SAMPLE,) * 2)
+    jitter_rings = np.stack([
+        (view[centre + dy :: SAMPLE, centre + dx :: SAMPLE] < wide[centre + dy :: SAMPLE, centre + dx :: SAMPLE])
+        & inside for dy, dx in JITTER_OFFSETS])
+    sampled = Sampled(ring, inside, read_dark, sharp_ring, jitter_rings, (high + low) / 2, high - low, inverted)
     return Located(code, h, sampled, grid, located_by)
 
 

@@ -34,6 +34,14 @@ def flip_centre(gray: np.ndarray, row: int, col: int, code: qr.QRCode) -> None:
     cv2.circle(gray, centre, int(pitch * 0.32), 255 if code.matrix[row, col] else 0, -1)
 
 
+def every_third_dark_data_centre(code: qr.QRCode) -> list[tuple[int, int]]:
+    """Pixel (x, y) centres in `render(code)` of every third dark module that carries data."""
+    pitch = SIZE / (code.size + 2 * BORDER)
+    layout = grading.codeword_layout(code.version, code.ecc)
+    return [(int((BORDER + col + 0.5) * pitch), int((BORDER + row + 0.5) * pitch))
+            for row, col in np.argwhere(code.matrix & (layout.codeword >= 0))[::3]]
+
+
 def codes_of(grading_: grading.Grading) -> list[str]:
     return [reason["code"] for reason in grading_.reasons]
 
@@ -114,15 +122,25 @@ class TestGrade:
         # A light speck at the centre of dark modules: the central third's mean still reads dark (no error for
         # the grades), but a phone binarising at full resolution reads the speck's pixel light.
         gray = render(code)
-        pitch = SIZE / (code.size + 2 * BORDER)
-        layout = grading.codeword_layout(code.version, code.ecc)
-        for row, col in np.argwhere(code.matrix & (layout.codeword >= 0))[::3]:
-            y, x = int((BORDER + row + 0.5) * pitch), int((BORDER + col + 0.5) * pitch)
+        for x, y in every_third_dark_data_centre(code):
             gray[y - 1 : y + 2, x - 1 : x + 2] = 255
         result = grading.grade(gray, URL)
         assert result.measures["ec_used"] == 0.0 and result.grades["unused_ec"] == "A"
         assert result.measures["ec_used_sharp"] == 1.0
         assert grading.grade(render(code), URL).measures["ec_used_sharp"] == 0.0
+
+    def test_it_reads_modules_a_little_off_their_centre(self, code):
+        # A light ring around a dark centre in every third dark data module: each centre reads dark, read from
+        # its middle or at full resolution, but a grid a ninth of a module out samples the ring.
+        gray = render(code)
+        for x, y in every_third_dark_data_centre(code):
+            cv2.circle(gray, (x, y), 3, 255, 1)
+        result = grading.grade(gray, URL)
+        assert result.measures["ec_used_sharp"] == 0.0 and result.grades["unused_ec"] == "A"
+        assert result.measures["ec_used_jitter"] == 1.0
+        assert "off_centre" in codes_of(result)
+        clean = grading.grade(render(code), URL)
+        assert clean.measures["ec_used_jitter"] == 0.0 and "off_centre" not in codes_of(clean)
 
     def test_it_counts_the_finders_a_phone_would_find(self, code):
         assert grading.grade(render(code), URL).measures["finders_clear"] == 3
