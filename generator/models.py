@@ -20,7 +20,6 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
-from generator.core.engines.halftone import PICTURE_FIGHTS
 from qartsite.models import TeamOwnedQuerySet
 
 # A generation's float parameters: each must be finite (jobs.validate_job, GenerationJob.Meta.constraints).
@@ -135,6 +134,10 @@ class GenerationJob(models.Model):
     batches = models.PositiveSmallIntegerField(default=0)
     scannable = models.BooleanField(null=True)
     result_message = models.TextField(blank=True)
+    # The halftone engine's verdict that the picture fought the code (`BestOfNResult.picture_fights`): its codes
+    # scan, but keep little of the picture. Stored as the engine said it, so the page need not read the message.
+    picture_fights = models.BooleanField(default=False, editable=False,
+                                         help_text="Every code scans, but keeps little of the picture")
     error = models.TextField(blank=True)
 
     # Timings
@@ -170,7 +173,15 @@ class GenerationJob(models.Model):
     def result_warns(self) -> bool:
         """Whether the result message is a warning rather than good news: nothing scans, or the halftone engine said
         the picture fought the code (its codes scan, but keep little of the picture)."""
-        return not self.scannable or PICTURE_FIGHTS in self.result_message
+        return not self.scannable or self.picture_fights
+
+    @property
+    def working_seconds(self) -> float | None:
+        """How long the job itself worked: drawing and checking its candidates, not `total_seconds`, which counts from
+        when it was queued (a job behind others "took" their time too). None until it has done both."""
+        if self.generation_seconds is None or self.scoring_seconds is None:
+            return None
+        return self.generation_seconds + self.scoring_seconds
 
     def top_candidates(self, count: int = 4):
         return self.candidates.order_by("rank")[:count]

@@ -25,10 +25,10 @@ from campaigns.models import Placement
 from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
+from generator.durations import seconds_in_words, seconds_in_words_or_nothing
 from generator.evals import report_views
 from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
-from generator.templatetags.durations import seconds_in_words
 from qartsite.access import (
     VIEWERS_CANNOT_CHANGE,
     asked_team,
@@ -166,22 +166,14 @@ def scan_reliability(candidate: Candidate) -> str:
                              candidate.misread, bool(verifier_models.scan_reasons(candidate)))
 
 
-def working_seconds(job: GenerationJob) -> float | None:
-    """How long the job itself worked: drawing and checking its candidates, not `total_seconds`, which counts from
-    when it was queued (a job behind others "took" their time too). None until it has done both."""
-    if job.generation_seconds is None or job.scoring_seconds is None:
-        return None
-    return job.generation_seconds + job.scoring_seconds
-
-
 def last_took(user, engine: str) -> str:
     """" The last one here took 14 s." for the user's teams' last finished job of `engine` (its own working time,
-    `working_seconds`), or ""."""
+    `GenerationJob.working_seconds`), or ""."""
     last = (GenerationJob.objects.for_user(user)
             .filter(engine=engine, status=GenerationJob.Status.DONE, generation_seconds__isnull=False,
                     scoring_seconds__isnull=False)
             .order_by("-finished", "-pk").first())
-    return f" The last one here took {seconds_in_words(working_seconds(last))}." if last else ""
+    return f" The last one here took {seconds_in_words(last.working_seconds)}." if last else ""
 
 
 def halftone_estimate(user) -> str:
@@ -316,8 +308,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "top": candidates[:TOP_CANDIDATES],
         "rest": candidates[TOP_CANDIDATES:],
         "candidate_count": len(candidates),
-        # "12 s": the job's own work, without its wait in the queue (`working_seconds`); "" until it is known.
-        "took": "" if (worked := working_seconds(job)) is None else seconds_in_words(worked),
+        # "12 s": the job's own work, without its wait in the queue (`GenerationJob.working_seconds`); "" until known.
+        "took": seconds_in_words_or_nothing(job.working_seconds),
         "can_edit": can_edit(request.user, job.team),
         "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
         "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))

@@ -1,5 +1,4 @@
-"""Durations in the words the pages' scripts use (generate.js writes the same): the one home of `seconds_in_words`,
-for views and, as a filter, for templates.
+"""The `seconds_in_words` filter: `generator.durations` in templates.
 
     {% load durations %}{{ state.eta|seconds_in_words }}  ->  "22 min 41 s"
 """
@@ -8,19 +7,8 @@ from __future__ import annotations
 
 from django import template
 
+from generator.durations import seconds_in_words_or_nothing
+
 register = template.Library()
-
-
-def seconds_in_words(seconds: float) -> str:
-    """ "45 s" under a minute and a half, else "22 min 41 s"."""
-    seconds = round(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s"
-
-
-@register.filter(name="seconds_in_words")
-def seconds_in_words_or_nothing(seconds: float | None) -> str:
-    """The filter: the job page's times as first drawn, before its script takes over, so the page does not jump
-    from "1361 s" to "22 min 41 s"; "" for no time."""
-    return "" if seconds is None else seconds_in_words(seconds)
+# Named as views call the words (`seconds_in_words`); it takes None too, as a template's missing time is "".
+register.filter("seconds_in_words", seconds_in_words_or_nothing)

@@ -409,6 +409,25 @@ def test_a_halftone_job_without_a_picture_fails_with_the_reason():
     assert job.status == GenerationJob.Status.FAILED and "needs a picture" in job.error
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.99])
+def test_a_halftone_job_stores_whether_the_picture_fought_the_code(monkeypatch, floor):
+    import dataclasses
+
+    from generator.core.engines import halftone
+
+    # The engine's fidelity floor: at 0 nothing fights; at 99 % every picture does.
+    config = jobs.halftone_config
+    monkeypatch.setattr(jobs, "halftone_config",
+                        lambda job, model=None: dataclasses.replace(config(job, model), fidelity_floor=floor))
+    job = halftone_job()
+    jobs.run_generation(job.pk)
+    job.refresh_from_db()
+    fought = floor > 0
+    assert job.status == GenerationJob.Status.DONE and job.scannable, job.error
+    assert job.picture_fights is fought and job.result_warns is fought
+    assert (halftone.PICTURE_FIGHTS in job.result_message) is fought  # the message still says it in words
+
+
 def test_a_job_is_judged_by_the_active_verifier_model():
     import io
 

@@ -80,17 +80,32 @@ class TestDeletingATeam:
 
 
 class TestResultWarns:
-    @pytest.mark.parametrize(("scannable", "message", "warns"), [
-        (True, "8 of 8 variants scan.", False),
-        (True, "3 of 6 candidates scan.", False),
-        (False, "No scannable code after 2 batch(es) of 8: none of 16 candidates passed.", True),
-        (None, "", True),
+    @pytest.mark.parametrize(("scannable", "picture_fights", "warns"), [
+        (True, False, False),
+        (False, False, True),
+        (None, False, True),
         # Every code scans, but keeps little of the picture: a warning, not the green box it was shown in.
-        (True, f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a "
-               "likeness of 3 % to your picture; below 40 % the picture is hard to make out.", True),
+        (True, True, True),
     ])
-    def test_it_tells_a_warning_from_good_news(self, scannable, message, warns):
-        assert GenerationJob(scannable=scannable, result_message=message).result_warns is warns
+    def test_it_tells_a_warning_from_good_news(self, scannable, picture_fights, warns):
+        assert GenerationJob(scannable=scannable, picture_fights=picture_fights).result_warns is warns
+
+    def test_it_reads_the_engines_flag_not_the_message(self):
+        # The words are the engine's to change: the page once decided by finding them in the message.
+        said = (f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a "
+                "likeness of 3 % to your picture; below 40 % the picture is hard to make out.")
+        assert not GenerationJob(scannable=True, result_message=said).result_warns
+        assert GenerationJob(scannable=True, result_message="8 of 8 variants scan.", picture_fights=True).result_warns
+
+
+class TestWorkingSeconds:
+    def test_it_counts_drawing_and_checking_not_the_wait_in_the_queue(self):
+        job = GenerationJob(queue_seconds=71.0, generation_seconds=9.5, scoring_seconds=2.5, total_seconds=83.0)
+        assert job.working_seconds == 12.0
+
+    @pytest.mark.parametrize(("generation", "scoring"), [(None, None), (9.5, None), (None, 2.5)])
+    def test_it_is_unknown_until_the_job_has_done_both(self, generation, scoring):
+        assert GenerationJob(generation_seconds=generation, scoring_seconds=scoring).working_seconds is None
 
 
 class TestHumanScanResult:

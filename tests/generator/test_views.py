@@ -923,6 +923,7 @@ class TestResultBanner:
         done_job.result_message = (f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps "
                                    "the most of it has a likeness of 3 % to your picture; below 40 % the picture is "
                                    "hard to make out.")
+        done_job.picture_fights = True
         done_job.save()
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert 'class="result result-warn" role="status"' in html and "result-ok" not in html

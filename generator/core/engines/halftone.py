@@ -67,8 +67,8 @@ DARK_ROOM_GAIN = 2.5  # extra margin per unit of room lacking below
 LIGHT_ROOM_GAIN = 0.5  # ... and above white, which captures squeeze less
 BUSY_GAIN = 0.25  # extra margin per unit of texture (RMS roughness of the module centres) around a module
 MIN_PICTURE_SIDE = 64
-# How the result message starts its warning that the picture fought the code: the job page shows such a message as a
-# warning, not as good news (`GenerationJob.result_warns`).
+# How the result message starts its warning that the picture fought the code; the result says it as data too
+# (`BestOfNResult.picture_fights`), which the job page reads to show the message as a warning, not as good news.
 PICTURE_FIGHTS = "This picture fights the code"
 MIN_SIZE, MAX_SIZE = 256, 2048
 
@@ -422,7 +422,7 @@ def best_halftones(
         A `ranking.BestOfNResult` (one batch) whose control image is the code's plain control image.
         Only candidates that pass are kept, ranked by likeness (`ranking.rank`); a variant that cannot pass even at
         its strongest is left out, and the message says so, as it says when the closest one's likeness is below
-        `config.fidelity_floor`.
+        `config.fidelity_floor` (then `picture_fights` is True too).
     """
     # 1. Check inputs
     config = config or HalftoneConfig()
@@ -479,7 +479,8 @@ def best_halftones(
     verifying = sum(a.verify_seconds for a in attempts)
     share = drawing / (drawing + verifying) if drawing + verifying else 0.0
     message = _message(ordered, len(attempts), config.fidelity_floor, placed)
-    return ranking.BestOfNResult(code, control, ordered, 1, wall * share, wall * (1 - share), message)
+    return ranking.BestOfNResult(code, control, ordered, 1, wall * share, wall * (1 - share), message,
+                                 picture_fights=_fought_likeness(ordered, config.fidelity_floor) is not None)
 
 
 def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo: Logo | None = None) -> str:
@@ -497,9 +498,7 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo:
     parts = [f"{len(ordered)} of {tried} variants scan."]
     if len(ordered) < tried:
         parts.append(f"{tried - len(ordered)} could not be made to scan and were left out.")
-    closest = max((ranking.likeness(c.fidelity_ssim, c.color_error) for c in ordered
-                   if c.passed and c.fidelity_ssim is not None), default=None)
-    if closest is not None and closest < floor:
+    if (closest := _fought_likeness(ordered, floor)) is not None:
         parts.append(
             f"{PICTURE_FIGHTS}: the code that scans and keeps the most of it has a likeness of "
             f"{_percent(closest)} to your picture; below {_percent(floor)} the picture is hard to make out."
@@ -507,6 +506,17 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo:
                "or none, leaves the picture more room." if logo else "")
         )
     return " ".join(parts)
+
+
+def _fought_likeness(ordered: list[ranking.RankedImage], floor: float) -> float | None:
+    """The likeness of the closest candidate kept (all of which scan) when even it is below `floor`: the picture fought
+    the code. None when it did not, and when nothing scans (a warning of its own: `BestOfNResult.scannable`)."""
+    closest = max((ranking.likeness(c.fidelity_ssim, c.color_error) for c in ordered
+                   if c.passed and c.fidelity_ssim is not None), default=None)
+    # Never below nothing, as the page shows it (`_percent`): a copy far off in colour scores under 0, and a floor of
+    # 0 then said "a likeness of 0 % ... below 0 %".
+    closest = None if closest is None else max(0.0, closest)
+    return closest if closest is not None and closest < floor else None
 
 
 def _percent(share: float) -> str:

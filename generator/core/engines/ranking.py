@@ -126,6 +126,9 @@ class BestOfNResult:
     generation_seconds: float
     scoring_seconds: float
     message: str
+    # The halftone engine: its codes scan, but the closest keeps less of the picture than its fidelity floor (the
+    # message says so in words). Data, so the job page warns without reading the message; diffusion leaves it False.
+    picture_fights: bool = False
 
     @property
     def scannable(self) -> bool:

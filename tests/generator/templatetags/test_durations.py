@@ -1,17 +1,10 @@
-"""generator.templatetags.durations: seconds in the words generate.js writes."""
+"""generator.templatetags.durations: the `seconds_in_words` filter (the words are `generator.durations`')."""
 
 from __future__ import annotations
 
 from django.template import Context, Template
 
-from generator.templatetags.durations import seconds_in_words
 
-
-def test_it_says_seconds_under_a_minute_and_a_half_and_minutes_after():
-    assert seconds_in_words(89.4) == "89 s" and seconds_in_words(90) == "1 min 30 s"
-    assert seconds_in_words(1361) == "22 min 41 s" and seconds_in_words(0) == "0 s"
-
-
-def test_the_filter_says_nothing_for_no_time():
+def test_the_filter_says_the_words_and_nothing_for_no_time():
     template = Template("{% load durations %}[{{ a|seconds_in_words }}|{{ b|seconds_in_words }}]")
     assert template.render(Context({"a": 93, "b": None})) == "[1 min 33 s|]"

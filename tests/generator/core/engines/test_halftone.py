@@ -233,6 +233,13 @@ def test_it_says_when_the_picture_fights_the_code():
     assert f"{halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a likeness of {shown} % to " \
            "your picture; below 99 % the picture is hard to make out." in result.message
     assert "requested" not in result.message
+    assert result.picture_fights  # said as data too: the job page warns by it, not by the words
+
+
+def test_it_says_the_picture_did_not_fight_when_the_closest_code_is_above_the_floor():
+    config = halftone.HalftoneConfig(n=1, seed=4, size=SIZE, workers=1, fidelity_floor=0.0)
+    result = halftone.best_halftones(gradient(), URL, config)
+    assert result.scannable and not result.picture_fights and halftone.PICTURE_FIGHTS not in result.message
 
 
 def test_the_message_quotes_the_closest_code_that_scans_not_the_first():
@@ -247,6 +254,13 @@ def test_the_message_quotes_the_closest_code_that_scans_not_the_first():
     message = halftone._message(ordered, 3, 0.7)
     assert "a likeness of 62 % to your picture; below 70 % the picture is hard to make out." in message
     assert "0.03" not in message and "likeness of 0 %" not in message
+    # The flag reads the same closest code: fought below 62 %, not because #1 kept 3 %.
+    assert halftone._fought_likeness(ordered, 0.4) is None
+    assert halftone._fought_likeness(ordered, 0.7) == pytest.approx(ranking.likeness(0.6189, 0.0))
+    assert halftone._fought_likeness([], 0.99) is None  # nothing scans: a warning of its own, not this one
+    # A copy far off in colour scores under 0: a floor of 0 said "a likeness of 0 % ... below 0 %".
+    assert halftone._fought_likeness(ordered[:1], 0.0) is None and halftone._message(ordered[:1], 1, 0.0) == \
+        "1 of 1 variants scan."
 
 
 def test_fidelity_ignores_the_constrained_pixels():
@@ -323,3 +337,4 @@ def test_with_a_logo_the_message_says_what_the_logo_costs_the_picture():
     assert "fights the code" in result.message and "The logo takes part of the error correction" in result.message
     plain = halftone.best_halftones(gradient(), URL, config)
     assert "fights the code" in plain.message and "logo" not in plain.message
+    assert result.picture_fights and plain.picture_fights
