@@ -161,12 +161,12 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
     with transaction.atomic():
         # Locked before anything is read: another drainer's batch of the same placements waits for this one's commit
         # and then finds its scans (rollups, and the stored ids below).
-        zones = rollups.lock_placements(row.placement_id for row in rows.values())
+        locked = rollups.lock_placements(row.placement_id for row in rows.values())
         known = set(ScanEvent.objects.filter(one_of(ScanEvent, "event_id", list(rows)))
                     .values_list("event_id", flat=True))
-        fresh = [row for row in rows.values() if row.placement_id in zones and row.event_id not in known]
+        fresh = [row for row in rows.values() if row.placement_id in locked.zones and row.event_id not in known]
         flag_repeats(fresh)
-        rollups.add(fresh, zones)  # before the insert: it looks for the visitors' earlier scans
+        rollups.add(fresh, locked)  # before the insert: it looks for the visitors' earlier scans
         insert(fresh)
         webhooks.scans_stored(fresh)  # queued after the commit, one job per endpoint for the batch
     return len(fresh)

@@ -139,16 +139,28 @@ def tally(scans: Iterable[Scan], zones: Mapping[int, tzinfo], seen: set[tuple[in
 
 # 1. As scans are stored (the drainer) ----------------------------------------------------------------------------
 
-def lock_placements(placement_ids: Iterable[int]) -> dict[int, tzinfo]:
-    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone.
+@dataclass(frozen=True)
+class LockedPlacements:
+    """The placements `lock_placements` locked: each one's team's time zone and its campaign."""
+
+    zones: dict[int, tzinfo]
+    campaign_of: dict[int, int]
+
+
+def lock_placements(placement_ids: Iterable[int]) -> LockedPlacements:
+    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone and
+    campaign (read by the locking query, so the drainer's `add` need not ask again).
 
     The lock (FOR NO KEY UPDATE on PostgreSQL; SQLite locks the whole database for a writer anyway) keeps two
     drainers from counting one visitor as new twice: the second waits for the first's commit, then sees its scans.
     Ordered by id, so two batches never wait on each other.
     """
     rows = (Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
-            .select_for_update(no_key=True, of=("self",)).values_list("pk", "campaign__team__time_zone"))
-    return {pk: zone_named(name) for pk, name in rows}
+            .select_for_update(no_key=True, of=("self",)).values_list("pk", "campaign_id", "campaign__team__time_zone"))
+    zones, campaign_of = {}, {}
+    for pk, campaign_id, name in rows:
+        zones[pk], campaign_of[pk] = zone_named(name), campaign_id
+    return LockedPlacements(zones, campaign_of)
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -210,15 +222,14 @@ def stored_visitors_postgresql(wanted: Mapping[tuple[int, date, str, str], tuple
     return seen
 
 
-def add(scans: list[Scan], zones: Mapping[int, tzinfo]) -> None:
+def add(scans: list[Scan], locked: LockedPlacements) -> None:
     """Add new scans to the rollups, the placements' and their campaigns': call in the transaction that stores them,
-    before they are inserted, with their placements locked (`lock_placements`, which gives `zones`)."""
+    before they are inserted, with their placements locked (`locked`, what `lock_placements` answered)."""
     people = [scan for scan in scans if not scan.is_bot]
     if people:
-        tallies = tally(people, zones, stored_visitors(people, zones))
+        tallies = tally(people, locked.zones, stored_visitors(people, locked.zones))
         write(tallies)
-        campaign_of = dict(Placement.objects.filter(pk__in=list(zones)).values_list("pk", "campaign_id"))
-        write_campaigns(tallies, campaign_of)
+        write_campaigns(tallies, locked.campaign_of)
 
 
 def write(tallies: Mapping[Key, Tally]) -> None:
@@ -361,7 +372,7 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
 def rebuild_placement(placement_id: int) -> Rebuilt:
     """Recount one placement's rollups (see `rebuild`) in one transaction, its placement locked."""
     with transaction.atomic():
-        zones = lock_placements([placement_id])
+        zones = lock_placements([placement_id]).zones
         if not zones:
             return Rebuilt()  # deleted meanwhile
         people = ScanEvent.objects.filter(placement_id=placement_id, is_bot=False)

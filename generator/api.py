@@ -109,8 +109,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     negative_prompt = serializers.CharField(source="prompt.negative_text", allow_blank=True,
                                             default=parameters.DEFAULT_NEGATIVE,
                                             help_text=f"What it should not; at most {PROMPT_CHARS:,} characters.")
-    # Capped before anything is encoded: fitting 4 M characters into a code cost 10 s of CPU.
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+    # Capped before anything is encoded: fitting 4 M characters into a code cost 10 s of CPU. Its ends stripped, as
+    # the page's form strips them: a pasted "  https://example.com/ " made a code that carried the spaces.
+    content = serializers.CharField(required=False, allow_blank=True,
                                     max_length=qr.MAX_CONTENT_CHARS,
                                     error_messages={"max_length": qr.CONTENT_TOO_LONG},
                                     help_text="The exact text the code carries; defaults to the placement's short "
@@ -135,8 +136,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
             "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
             "status", "stage", "progress", "queue_position", "worker_silent", "cancel_requested", "batches",
-            "scannable", "result_message", "error", "created", "started", "finished", "queue_seconds",
-            "generation_seconds", "scoring_seconds", "total_seconds", "control_image", "candidates",
+            "scannable", "picture_fights", "result_message", "error", "created", "started", "finished",
+            "queue_seconds", "generation_seconds", "scoring_seconds", "total_seconds", "control_image", "candidates",
         ]
         # The ranges the core enforces, on each field: a value out of range is that field's 400 (all at once), in the
         # page's words, and the schema documents them (`generator.forms.RANGES`, held to the core by its tests).
@@ -152,9 +153,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                 "help_text": "img2img: how much of the start (the code's control image) is repainted, above 0 and at "
                              "most 1; empty: text to image."}}
         read_only_fields = [
-            "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "result_message",
-            "error", "created", "started", "finished", "queue_seconds", "generation_seconds", "scoring_seconds",
-            "total_seconds", "control_image",
+            "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "picture_fights",
+            "result_message", "error", "created", "started", "finished", "queue_seconds", "generation_seconds",
+            "scoring_seconds", "total_seconds", "control_image",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -197,7 +198,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         throttle = TeamGenerationThrottle(attrs["team"])
         if not throttle.has_room():
             raise exceptions.Throttled(throttle.wait(), detail=throttle.used_up(retry=False))
-        if not (attrs.get("content") or "").strip():  # blank, as the page takes it: "   " made codes of 3 spaces
+        if not attrs.get("content"):  # blank, or only spaces (the field strips them), as on the page
             if placement is None:
                 raise serializers.ValidationError(
                     {"content": ["Say what the code carries, or choose a placement to carry its short link."]}

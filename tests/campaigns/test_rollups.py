@@ -7,11 +7,11 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError, connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import maintenance, retention, rollups
-from campaigns.drainer import store_events
+from campaigns.drainer import scan_row, store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
 from qartsite.models import Team
@@ -187,6 +187,22 @@ class TestCampaignRows:
         assert day[(campaign.pk, date(2026, 3, 10), "", "")][0] == sum(
             rows(place)[(date(2026, 3, 10), "")][0] for place in (poster, flyer))
         assert {key[0] for key in day} == {campaign.pk, other.pk}
+
+    def test_the_drainer_reads_each_placements_campaign_with_its_lock(self, campaign, poster):
+        # `lock_placements` reads the campaigns with the time zones: `add` used to ask for them again, every batch.
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        scans = [scan_row(event(poster, noon)), scan_row(event(flyer, noon, visitor="b" * 32))]
+
+        with transaction.atomic():
+            locked = rollups.lock_placements([poster.pk, flyer.pk])
+            with CaptureQueriesContext(connection) as done:
+                rollups.add(scans, locked)
+
+        assert locked.campaign_of == {poster.pk: campaign.pk, flyer.pk: campaign.pk}
+        assert not [query for query in done.captured_queries if Placement._meta.db_table in query["sql"]]
+        assert campaign_rows() == added_up()
+        assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (2, 2)
 
     def test_a_rebuild_recounts_them(self, campaign, poster):
         store_events([event(poster, datetime(2026, 3, 10, 12, tzinfo=UTC))])

@@ -462,6 +462,8 @@ class TestPlacementPage:
         assert f'value="http://testserver/r/{placement.slug}"' in html
         assert f'href="/generate/?placement={placement.pk}"' in html
         assert "No artwork chosen yet" in html
+        # The print files come after the figures: the actions link down to them.
+        assert 'href="#print"' in html and 'id="print"' in html
 
     def test_it_shows_the_chosen_artwork_with_print_downloads(self, client, team_users, placement):
         placement.artwork = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")

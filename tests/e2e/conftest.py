@@ -15,6 +15,8 @@ from tests.generator.conftest import gpu_queue, start_worker, tiny_spec  # noqa:
 
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's viewport: the phone size every browser test uses
+DESKTOP = {"width": 1280, "height": 900}
+TIMEOUT_MS = 15_000  # how long a page and Playwright's `expect` wait for anything
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]  # containers' /dev/shm is small: a renderer that runs out of it dies
@@ -75,3 +77,22 @@ def watched_page(browser, base: str, timeout_ms: int, **options):
     # What the Content-Security-Policy blocked is a failure too: a script or form the page needs did not run.
     page.on("console", lambda m: failures.append(m.text) if "Content Security Policy" in m.text else None)
     return context, page, failures
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """`page, failures = new_page(viewport=PHONE)`: a `watched_page` on the live server, waiting TIMEOUT_MS for
+    anything (Playwright's `expect` too); every context it opened is closed after the test, passed or failed."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    contexts = []
+
+    def open_page(**options):
+        context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, **options)
+        contexts.append(context)
+        return page, failures
+
+    yield open_page
+    for context in contexts:
+        context.close()

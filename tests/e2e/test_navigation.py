@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, sign_in
+from tests.generator.evals.test_labeling_views import staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 
 
 @pytest.mark.browser
-def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_users, browser):
+def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(new_page, team_users):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    owner = team_users.owner
-    owner.is_staff = True
-    owner.save(update_fields=["is_staff"])
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
-    page = context.new_page()
+    staff(team_users.owner)
+    page, failures = new_page(viewport=PHONE)
     sign_in(page, "owner")
 
     header = page.locator("header.topbar")
@@ -34,30 +30,27 @@ def test_the_header_is_one_line_on_a_phone_and_opens_a_menu(live_server, team_us
     for path in ("/campaigns/", "/generate/", "/account/"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
-    context.close()
+    assert failures == []
 
 
 @pytest.mark.browser
-def test_without_script_a_phone_shows_the_links_and_no_menu_button(live_server, team_users, browser):
+def test_without_script_a_phone_shows_the_links_and_no_menu_button(new_page, team_users):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE, java_script_enabled=False)
-    page = context.new_page()
+    page, failures = new_page(viewport=PHONE, java_script_enabled=False)
     sign_in(page, "owner")
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()  # it would open nothing
     for name in ("Campaigns", "Generate", "owner"):
         expect(page.locator("header").get_by_role("link", name=name, exact=True)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    context.close()
+    assert failures == []
 
 
 @pytest.mark.browser
-def test_the_links_sit_in_one_row_on_a_desktop(live_server, team_users, browser):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
+def test_the_links_sit_in_one_row_on_a_desktop(new_page, team_users):
+    page, failures = new_page(viewport=DESKTOP)
     sign_in(page, "owner")
     assert page.get_by_role("link", name="Generate").is_visible()
     assert not page.locator(".nav-button").is_visible()
     assert page.locator("header.topbar").bounding_box()["height"] < 80
-    context.close()
+    assert failures == []

@@ -1,6 +1,7 @@
-"""The campaign pages on a phone, in a real browser: a placement's figures come before its print files, the campaign
-page's actions stay a short block (the rest under "More actions", opened from the keyboard), and date fields are
-targets a finger can hit.
+"""The campaign pages on a phone, in a real browser: a placement's figures come before its print files (in the HTML
+too, so Tab and screen readers meet them in the order shown), the campaign page's actions stay a short block (the
+rest under "More actions", opened from the keyboard), and date fields and the date range's buttons are targets a
+finger can hit.
 
 Headless Chromium (Debian's) against pytest-django's live server; scans are stored the way the drainer stores them.
 """
@@ -12,13 +13,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1280, "height": 900}
 TAP = 44  # CSS px, WCAG 2.5.5's smallest target
+# The visible headings of the page's main part in the HTML's order, each with where it is drawn.
+HEADINGS = """() => [...document.querySelectorAll("main h2")].filter(h => h.getClientRects().length).map(h => {
+    const box = h.getBoundingClientRect();
+    return {text: h.textContent.trim(), top: box.top + window.scrollY, left: box.left};
+})"""
 
 
 @pytest.fixture
@@ -40,70 +44,81 @@ def top(page, selector: str) -> float:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize(("viewport", "figures_first"), [(PHONE, True), (DESKTOP, False)])
-def test_a_phone_shows_a_placements_figures_before_its_print_files(live_server, team_users, browser, poster,
-                                                                   viewport, figures_first):
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_placements_figures_come_before_its_print_files_as_shown_and_in_the_html(new_page, team_users, poster,
+                                                                                   viewport):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=viewport)
-    try:
-        sign_in(page, "viewer", next_url=f"/campaigns/placements/{poster.pk}/")
-        expect(page.locator(".tiles")).to_be_visible()
-        figures = top(page, ".tiles")
-        files = [top(page, "h2:text-is('Short link')"), top(page, "#print")]
-        # On a wide screen the code and its print files keep their place above the figures.
-        assert all((figures < y) == figures_first for y in files), (figures, files)
-        assert failures == []
-    finally:
-        context.close()
+    page, failures = new_page(viewport=viewport)
+    sign_in(page, "viewer", next_url=f"/campaigns/placements/{poster.pk}/")
+    expect(page.locator(".tiles")).to_be_visible()
+    figures = top(page, ".tiles")
+    assert all(figures < top(page, selector) for selector in ("h2:text-is('Short link')", "#print"))
+    # Drawn in the HTML's order (a CSS `order` drew a phone's figures first while Tab went to the code first): each
+    # heading below the one before, or beside it to its right in a row of cards.
+    headings = page.evaluate(HEADINGS)
+    assert [h["text"] for h in headings].index("Scans per day") < [h["text"] for h in headings].index("Print files")
+    for before, after in zip(headings, headings[1:], strict=False):
+        beside = abs(after["top"] - before["top"]) <= 1 and after["left"] > before["left"]
+        assert after["top"] > before["top"] + 1 or beside, (before, after)
+    assert failures == []
 
 
 @pytest.mark.browser
-def test_a_phone_shows_an_editor_a_short_block_of_campaign_actions(live_server, team_users, browser, poster):
+def test_a_phone_shows_an_editor_a_short_block_of_campaign_actions(new_page, team_users, poster):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
-    try:
-        sign_in(page, "teammate", next_url=f"/campaigns/{poster.campaign_id}/")
-        actions = page.locator(".page-head > .actions")
-        expect(page.get_by_role("link", name="Edit campaign")).to_be_visible()
-        expect(page.get_by_role("link", name="Import placements (CSV)")).to_be_hidden()
-        # Seven full-width buttons stood about 300 px high: two rows now.
-        assert actions.bounding_box()["height"] < 2 * TAP + 20, actions.bounding_box()
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "teammate", next_url=f"/campaigns/{poster.campaign_id}/")
+    actions = page.locator(".page-head > .actions")
+    expect(page.get_by_role("link", name="Edit campaign")).to_be_visible()
+    expect(page.get_by_role("link", name="Import placements (CSV)")).to_be_hidden()
+    # Seven full-width buttons stood about 300 px high: two rows now.
+    assert actions.bounding_box()["height"] < 2 * TAP + 20, actions.bounding_box()
 
-        # The keyboard opens the rest: Enter on "More actions", which says it is open.
-        more = page.locator("[data-more-actions] > summary")
-        more.focus()
-        page.keyboard.press("Enter")
-        expect(page.locator("[data-more-actions]")).to_have_attribute("open", "")
-        for name in ("Download scans (CSV, bots marked)", "Import placements (CSV)", "Generate for every placement"):
-            expect(page.get_by_role("link", name=name)).to_be_visible()
-        expect(page.get_by_role("button", name="Archive campaign")).to_be_visible()
-        assert failures == []
-    finally:
-        context.close()
+    # The keyboard opens the rest: Enter on "More actions", which says it is open.
+    more = page.locator("[data-more-actions] > summary")
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-more-actions]")).to_have_attribute("open", "")
+    for name in ("Download scans (CSV, bots marked)", "Import placements (CSV)", "Generate for every placement"):
+        expect(page.get_by_role("link", name=name)).to_be_visible()
+    expect(page.get_by_role("button", name="Archive campaign")).to_be_visible()
+    assert failures == []
 
 
 @pytest.mark.browser
-def test_date_fields_are_at_least_44_px_on_a_phone(live_server, team_users, browser, poster):
+def test_date_fields_are_at_least_44_px_on_a_phone(new_page, team_users, poster):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
-    try:
-        sign_in(page, "teammate", next_url=f"/campaigns/{poster.campaign_id}/")
-        # The campaign page: the range picker's from and to, and the new placement's day it went up.
-        for url, count in ((f"/campaigns/{poster.campaign_id}/", 3),
-                           (f"/campaigns/{poster.campaign_id}/edit/", 2),  # the campaign's first and last day
-                           (f"/campaigns/placements/{poster.pk}/edit/", 1)):  # the day it went up
-            page.goto(url)
-            fields = page.locator('input[type="date"]')
-            expect(fields).to_have_count(count)
-            for field in fields.all():
-                box = field.bounding_box()
-                assert box["width"] >= TAP and box["height"] >= TAP, (url, field.get_attribute("name"), box)
-        assert failures == []
-    finally:
-        context.close()
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "teammate", next_url=f"/campaigns/{poster.campaign_id}/")
+    # The campaign page: the range picker's from and to, and the new placement's day it went up.
+    for url, count in ((f"/campaigns/{poster.campaign_id}/", 3),
+                       (f"/campaigns/{poster.campaign_id}/edit/", 2),  # the campaign's first and last day
+                       (f"/campaigns/placements/{poster.pk}/edit/", 1)):  # the day it went up
+        page.goto(url)
+        fields = page.locator('input[type="date"]')
+        expect(fields).to_have_count(count)
+        for field in fields.all():
+            box = field.bounding_box()
+            assert box["width"] >= TAP and box["height"] >= TAP, (url, field.get_attribute("name"), box)
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_the_date_ranges_buttons_are_at_least_44_px_on_a_touch_screen(new_page, team_users, poster):
+    from playwright.sync_api import expect
+
+    page, failures = new_page(viewport=PHONE, has_touch=True)  # a touch screen: `pointer: coarse`
+    sign_in(page, "viewer", next_url="/campaigns/")
+    # Each page with a range picker: the campaigns' dashboard, a campaign, a placement (its picker above its scans).
+    for url in ("/campaigns/", f"/campaigns/{poster.campaign_id}/", f"/campaigns/placements/{poster.pk}/"):
+        page.goto(url)
+        buttons = page.locator(".range-presets a, .range-custom button")
+        expect(buttons.first).to_be_visible()
+        assert buttons.count() > 1, url
+        for button in buttons.all():
+            box = button.bounding_box()
+            assert box["width"] >= TAP and box["height"] >= TAP, (url, button.inner_text(), box)
+    assert failures == []

@@ -86,6 +86,24 @@ class TestCreateGeneration:
                                format="json")
         assert response.status_code == 201 and response.json()["content"] == f"http://testserver/r/{placement.slug}"
 
+    def test_it_strips_the_ends_of_the_content_as_the_page_does(self, team_users, enqueued):
+        # The API kept them: a pasted "  https://example.com/  " was refused for its spaces, or carried them.
+        response = api_as(team_users.owner).post("/api/generations/", {"prompt": "fox",
+                                                                       "content": " \t https://example.com/  \n"},
+                                                 format="json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["content"] == "https://example.com/"
+        assert GenerationJob.objects.get().content == "https://example.com/"
+
+    def test_it_says_the_same_one_thing_of_empty_and_whitespace_only_content(self, team_users, enqueued):
+        client = api_as(team_users.owner)
+        answers = [client.post("/api/generations/", {"prompt": "fox", "content": content}, format="json")
+                   for content in ("", "   ", "\n\t ")]
+        assert [answer.status_code for answer in answers] == [400] * 3
+        assert [answer.json() for answer in answers] == [{"content": [
+            "Say what the code carries, or choose a placement to carry its short link."]}] * 3
+        assert not GenerationJob.objects.exists() and enqueued == []
+
     def test_it_remembers_a_reused_prompt_once(self, team_users, enqueued):
         client = api_as(team_users.owner)
         for _ in range(2):
@@ -323,10 +341,17 @@ class TestReadGeneration:
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert (body["status"], body["stage"], body["progress"], body["scannable"]) == ("done", "done", 1.0, True)
         assert body["result_message"] == "3 of 4 scan." and body["total_seconds"] == 41.5 and body["error"] == ""
+        assert body["picture_fights"] is False
         assert [c["rank"] for c in body["candidates"]] == [1, 2, 3, None]
         best = body["candidates"][0]
         assert best["image"].startswith(f"http://testserver/media/generations/{job.pk}/")
         assert (best["scan_probability"], best["aesthetic_score"], best["verdict"]) == (0.7, 7.0, "pass")
+
+    def test_it_says_when_the_halftone_engine_found_the_picture_fighting_the_code(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True,
+                       picture_fights=True, result_message="8 of 8 variants scan. This picture fights the code: ...")
+        body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
+        assert body["picture_fights"] is True and body["scannable"] is True
 
     def test_it_says_in_plain_words_whether_each_candidate_scans_and_which_model_judged(self, team_users):
         job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")
