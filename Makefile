@@ -44,7 +44,7 @@ lint: venv
 
 # scikit-image (requirements-nodeps.txt) is installed for its sample photos only: the calibration blends codes into them.
 bench: venv
-	$(VENV)/bin/python bench/calibrate_verifier.py --per-family 100
+	$(VENV)/bin/python bench/calibrate_verifier.py --per-family 100 --near 240
 
 clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

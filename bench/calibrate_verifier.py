@@ -68,7 +68,8 @@ def features_of(args: tuple[str, float, int]) -> tuple[str, float, bool, dict[st
 # Near-decodable art: art samples that zxing, WeChat or zbar reads on the image itself. Every candidate a
 # scan-aware pipeline shows looks like this, and so did the held-out iPhone set (WeChat read 91 of its 110 readable
 # images and 5 of its 19 failures); the calibration plan's art spans strengths where most samples show no code at
-# all, so it teaches "is there a code" more than "will a phone read this near miss".
+# all, so it teaches "is there a code" more than "will a phone read this near miss". Which samples count depends on
+# the decoders installed (`decoders.available_readers`): the committed table was made with zxing, WeChat and zbar.
 NEAR_FAMILY = "art-near"
 NEAR_SEEDS = {1: 500_000, 2: 700_000}  # first seed of the training and the test set's near samples
 

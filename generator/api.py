@@ -114,8 +114,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     content = serializers.CharField(required=False, allow_blank=True,
                                     max_length=qr.MAX_CONTENT_CHARS,
                                     error_messages={"max_length": qr.CONTENT_TOO_LONG},
-                                    help_text="The exact text the code carries; defaults to the placement's short "
-                                              "link.")
+                                    help_text="The exact text the code carries (its leading and trailing spaces "
+                                              "removed); defaults to the placement's short link.")
     scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler,
                                         help_text="lcm or tcd: the few-step preset (4-8 steps, no guidance), offered "
                                                   "only where a few-step LoRA is configured.")

@@ -48,7 +48,9 @@ which is not to hand), the quiet-zone ones our own.
 
 Reasons, only the ones that apply, worst first: `not_found`; `low_contrast`, `low_modulation`, `grid_distorted`
 and `ec_used` for a grade of D or F (below C, the grade most applications accept); `finder_damaged` and
-`timing_damaged` for a finder or timing pattern graded D or F; `quiet_zone` for a margin under 4 modules.
+`timing_damaged` for a finder or timing pattern graded D or F; `quiet_zone` for a margin under 4 modules;
+`off_centre` where unused error correction grades C or better but read a ninth of a module off the module
+centres (as a phone whose grid strays that far reads them) none is left.
 """
 
 from __future__ import annotations
@@ -250,7 +252,7 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
         reasons.append((g, _reason("ec_used", text)))
     elif jitter_unused <= 0:
         reasons.append((REASON_BELOW - 1, _reason("off_centre", (
-            "Read a little off each module's centre, as a phone whose grid is a tenth of a module out reads it, "
+            "Read a little off each module's centre, as a phone whose grid strays a ninth of a module reads it, "
             "more modules come out wrong than error correction can repair: the picture's texture inside the "
             "modules decides, so some phones and frames will fail."))))
     return g

@@ -214,7 +214,7 @@ def margin_features(graded: grading.Grading) -> dict[str, float]:
         # Error correction to spare in either reading: a phone whose next frame misreads one module more fails a
         # code with none, however well its finders and contrast look (a sum of margins alone passed such codes).
         "g_spare": float(measures["ec_used"] < 1.0 or measures["ec_used_sharp"] < 1.0),
-        # The same read a tenth of a module off each centre (`sampling.JITTER_OFFSETS`): art whose texture flips a
+        # The same read a ninth of a module off each centre (`sampling.JITTER_OFFSETS`): art whose texture flips a
         # module within that distance reads on a well-placed frame and fails the next.
         "g_unused_ec_jitter": 1.0 - measures["ec_used_jitter"],
         "g_spare_jitter": float(measures["ec_used_jitter"] < 1.0),

@@ -235,7 +235,7 @@ class TestVerifyInParts:
             parts = [scan.verify_part(gray, expected, views) for views in (range(0, split), range(split, 7))]
             assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
 
-    def test_both_ways_give_the_verdicts_of_the_verifier_before_the_split(self, clean_code):
+    def test_both_ways_give_the_pinned_verdicts(self, clean_code):
         # Pinned: the verdicts `verify` gave when model logistic-v3 was fitted (the file beside this test; until
         # then the verdicts of commit 792d348, before `verify` was made of `verify_part` and `combine`), so a fault
         # shared by both ways (the order of reads, a decoder's key) still fails. Rewrite it only with a new model.
