@@ -513,10 +513,12 @@ def _fought_likeness(ordered: list[ranking.RankedImage], floor: float) -> float 
     the code. None when it did not, and when nothing scans (a warning of its own: `BestOfNResult.scannable`)."""
     closest = max((ranking.likeness(c.fidelity_ssim, c.color_error) for c in ordered
                    if c.passed and c.fidelity_ssim is not None), default=None)
+    if closest is None:
+        return None
     # Never below nothing, as the page shows it (`_percent`): a copy far off in colour scores under 0, and a floor of
     # 0 then said "a likeness of 0 % ... below 0 %".
-    closest = None if closest is None else max(0.0, closest)
-    return closest if closest is not None and closest < floor else None
+    closest = max(0.0, closest)
+    return closest if closest < floor else None
 
 
 def _percent(share: float) -> str:
