@@ -104,6 +104,12 @@ VARIANTS = {
     "PW": dict(label="P with the guided batch whole up to the first cross-attention (no shared halves, guidance.py: "
                      "the product before issue 16's sixth step)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, shared_halves=False),
+    "PU": dict(label="P with diffusers' upsampling layers (no folding, upsampling.py: the product before issue 16's "
+                     "ninth step)", skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
+               fold=False),
+    "PB": dict(label="P decoding the whole batch at once (Engine.decode_group = 0: the product before issue "
+                     "16's ninth step decoded one image at a time)", skip=True, opt=False, compile=None, dtype="fp16",
+               attention="default", product=True, decode_whole=True),
     "P0C": dict(label="P0 with the VAE decoder contiguous (NCHW) instead of channels_last (a probe)", skip=True,
                 opt=False, compile=None, dtype="fp16", attention="default", product=True, fa4=False,
                 vae_contiguous=True),
@@ -123,7 +129,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -203,19 +209,21 @@ class Bench:
                 torch._dynamo.reset()
                 if hasattr(compiler_config, "cache_key_tag"):
                     compiler_config.cache_key_tag = (f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
-                                                     f"-embed-{spec.get('embed_once', True)}")
+                                                     f"-embed-{spec.get('embed_once', True)}"
+                                                     f"-fold-{spec.get('fold', True)}")
                 # exactly what the worker's load_engine applies
                 fp8 = spec.get("fp8", False)
                 if fp8 and fp8_mod.fp8_unusable(self.device):
                     raise RuntimeError(fp8_mod.fp8_unusable(self.device))
-                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"))
+                cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"),
+                                      fold=spec.get("fold", True))
                 if spec.get("vae_contiguous"):  # P0C: before the first call, when the decoder's graph is traced
                     pipe.vae.to(memory_format=torch.contiguous_format)
                     # the UNet's channels_last latents would keep the decoder's activations channels_last
                     pipe.vae.post_quant_conv.register_forward_hook(lambda _m, _i, out: out.contiguous())
                 if fewstep_unet is not None:
                     fewstep_unet = cuda.compile_unet_for_cuda(fewstep_unet, spec.get("cuda_graphs", False),
-                                                              fa4=spec.get("fa4"))
+                                                              fa4=spec.get("fa4"), fold=spec.get("fold", True))
                     self.results.setdefault("notes", []).append(f"{spec['label']}: few-step UNet compiled")
                 if fp8:  # P8, not the product: in place, before the first call traces the compiled graphs
                     for module in (pipe.unet._orig_mod, pipe.controlnet) + ((fewstep_unet._orig_mod,)
@@ -279,6 +287,10 @@ class Bench:
         engine = diffusion.engine_from_pipeline(pipe, parameters.ModelSpec(base="random SD1.5", controlnet="random"),
                                                 fewstep_unet=fewstep_unet if spec.get("product") else None)
         engine.attention = spec["attention"]
+        # The product decodes one image at a time on CUDA (engine_from_pipeline); the references and PB decode the
+        # whole batch at once, as diffusers does.
+        if not spec.get("product") or spec.get("decode_whole"):
+            engine.decode_group = 0
         # Only the product shares the guided halves (guidance.py): A and the other references stay plain diffusers.
         engine.shared_halves = bool(spec.get("product")) and spec.get("shared_halves", True)
         calls = [self.params] + ([replace(self.params, scheduler=self.args.fewstep_scheduler)]
@@ -963,7 +975,7 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=530.0,
                         help="seconds: a stage whose estimate would end past this is skipped")
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
-    parser.add_argument("--rq-engine", default="P", choices=("P", "P0", "P8", "split"),
+    parser.add_argument("--rq-engine", default="P", choices=("P", "P0", "P8", "PU", "split"),
                         help="the rq stage's engine")
     parser.add_argument("--split-variant", default="PG", choices=("P", "PG"),
                         help="the split stage's replicas: PG (CUDA graphs, as load_split_engine) or P")
@@ -971,8 +983,9 @@ def main() -> None:
                         help="the split stage's devices (default: every GPU; e.g. cuda:0,cuda:0 checks the threaded "
                              "path on one GPU, where the two replicas share the GPU and are not faster)")
     parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
-                        help="the rq stage's jobs: code (code-like, 25 steps), turbo, noise, repair (noise + repair), "
-                             "fewstep, queue, queue-fewstep (bench/rq_job.py)")
+                        help="the rq stage's jobs: code (code-like, 25 steps), code-whole (code with the whole batch "
+                             "decoded at once), turbo, noise, repair (noise + repair), fewstep, queue, queue-fewstep "
+                             "(bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
                         help="skip the profiled 2-step call that records the attention kernels used")
     parser.add_argument("--top-kernels", type=int, default=0,

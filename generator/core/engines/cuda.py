@@ -195,18 +195,23 @@ def route_self_attention(model, kernel, head_size: int = FA4_HEAD_SIZE) -> int:
     return routed
 
 
-def _fast_layout(module, fa4: bool) -> None:
-    """Fused QKV projections, channels_last, and FA4 for the 96x96 self-attention when `fa4`."""
+def _fast_layout(module, fa4: bool, fold: bool = True) -> None:
+    """Fused QKV projections, folded upsampling layers when `fold` (`upsampling.py`), channels_last, and FA4 for the
+    96x96 self-attention when `fa4`."""
     import torch
 
+    from generator.core.engines.upsampling import fold_upsamplers
+
     module.fuse_qkv_projections()
+    if fold:
+        fold_upsamplers(module)
     module.to(memory_format=torch.channels_last)
     if fa4:
         routed = route_self_attention(module, fa4_kernel())
         log.info("FlashAttention 4 runs %d self-attention layers of %s", routed, type(module).__name__)
 
 
-def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None) -> None:
+def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -224,6 +229,10 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     (one per batch size: a few-step engine's UNet batch of 8 next to 16 with guidance), never dynamic-shape
     recompiles. torch.compile traces at the first call, so a caller may still change the modules in place before it
     (bench/fp8.py does).
+
+    `fold` computes the UNet's and the VAE decoder's upsampling layers (nearest 2x, then a 3x3 convolution) as 2x2
+    convolutions at the lower resolution (`upsampling.fold_upsamplers`): the same sums with 16 multiply-adds where
+    there were 36, the kernels' folded taps rounded once to fp16.
     """
     import torch
     import torch._dynamo
@@ -231,7 +240,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
 
     fa4 = fa4_usable(str(txt2img.device)) if fa4 is None else fa4
     for module in (txt2img.unet, txt2img.controlnet, txt2img.vae):
-        _fast_layout(module, fa4=fa4 and module is not txt2img.vae)
+        _fast_layout(module, fa4=fa4 and module is not txt2img.vae, fold=fold)
     torch.backends.cudnn.benchmark = True
     # The ControlNet's real and skipped paths and the img2img pipeline add graphs; stay under dynamo's
     # recompile limit, past which it silently falls back to eager.
@@ -244,9 +253,9 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
 
 
-def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None):
+def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True):
     """A second UNet (the few-step preset's) made fast as `compile_for_cuda` makes the first; returns it compiled."""
     import torch
 
-    _fast_layout(unet, fa4=fa4_usable(str(unet.device)) if fa4 is None else fa4)
+    _fast_layout(unet, fa4=fa4_usable(str(unet.device)) if fa4 is None else fa4, fold=fold)
     return torch.compile(unet, fullgraph=False, mode="reduce-overhead" if cuda_graphs else None, dynamic=False)

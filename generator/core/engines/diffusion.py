@@ -99,10 +99,55 @@ def to_images(batch) -> list[Image.Image]:
     "pil" output: diffusers scales float32 copies by 255, rounds half to even and casts, on the CPU after copying
     the batch there as floats; here the same steps run on the device and only the bytes travel (for 8 at 768², 14
     MB instead of 57, and no float arrays on the CPU)."""
+    return _host_images(_device_bytes(batch))
+
+
+def _device_bytes(batch):
     import torch
 
-    pixels = (batch.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-    return [Image.fromarray(image) for image in pixels]
+    return (batch.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _host_images(pixels) -> list[Image.Image]:
+    return [Image.fromarray(image) for image in pixels.cpu().numpy()]
+
+
+def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image]], None] | None = None,
+           ) -> list[Image.Image]:
+    """The pipeline's own ending (its VAE's decode, then its image processor's "pt" output; it has no safety
+    checker) as RGB images, `group` latents at a time: each group goes to `on_decoded` while the next one decodes,
+    so the caller can verify the first candidates during the decode of the rest.
+
+    Args:
+        pipe: the pipeline that drew `latents` (called with output_type="latent").
+        latents (`torch.Tensor`): N x 4 x h x w, on the pipeline's device.
+        group (`int`, *optional*, defaults to 0): latents per decode call; 0 decodes all at once.
+        on_decoded (`Callable[[list[PIL.Image.Image]], None]`, *optional*): called with each group's images, in
+            order, once they are on the CPU.
+
+    Returns:
+        One RGB image per latent, in order.
+    """
+    vae = pipe.vae
+    images: list[Image.Image] = []
+    waiting = None  # the last group's bytes, still on the device: fetched after the next group is queued
+    group = group if group > 0 else len(latents)
+    for start in range(0, len(latents), group):
+        pixels = vae.decode(latents[start:start + group] / vae.config.scaling_factor, return_dict=False)[0]
+        queued = _device_bytes(pipe.image_processor.postprocess(pixels, output_type="pt"))
+        if waiting is not None:
+            images += _deliver(waiting, on_decoded)
+        waiting = queued
+    if waiting is not None:
+        images += _deliver(waiting, on_decoded)
+    return images
+
+
+def _deliver(pixels, on_decoded) -> list[Image.Image]:
+    images = _host_images(pixels)
+    if on_decoded is not None:
+        on_decoded(images)
+    return images
 
 
 @contextmanager
@@ -152,6 +197,10 @@ class Engine:
     # Guided calls run the layers before the first cross-attention on one half of the batch (`guidance.py`);
     # bench/gpu.py turns it off to measure what it saves.
     shared_halves: bool = True
+    # Latents per VAE decode call (`decode`; 0: the whole batch in one). With 1 (`engine_from_pipeline` on CUDA),
+    # `generate`'s caller verifies the first candidates on the CPU while the GPU decodes the rest. On a CPU engine
+    # the decode and the verifier share the cores, and one image at a time made tiny-model jobs slower: whole.
+    decode_group: int = 0
     # Unwarmed shapes already drawn eagerly, so each is logged once.
     _drawn_eagerly: set[Shape] = field(default_factory=set, repr=False)
 
@@ -167,6 +216,7 @@ class Engine:
         seeds: Sequence[int],
         init_image: Image.Image | None = None,
         on_step: Callable[[int, int], None] | None = None,
+        on_decoded: Callable[[list[Image.Image]], None] | None = None,
     ) -> list[Image.Image]:
         """Generate one candidate per seed in a single batched call.
 
@@ -183,6 +233,8 @@ class Engine:
                 the control image when `params.strength` is set.
             on_step (`Callable[[int, int], None]`, *optional*): called after each denoising step with
                 (step, total); raise `Cancelled` in it to stop.
+            on_decoded (`Callable[[list[PIL.Image.Image]], None]`, *optional*): called with the images as they are
+                decoded (`decode_group` at a time), in seed order, before this returns them all; each image once.
 
         Returns:
             One RGB image per seed, in seed order.
@@ -220,7 +272,7 @@ class Engine:
             control_guidance_end=params.control_end,
             generator=generators,
             callback_on_step_end=step_end,
-            output_type="pt",  # the images stay on the device: `to_images` converts them there
+            output_type="latent",  # decoded here (`decode`), a group at a time
         )
         # 3. One batched denoising run (eagerly for a shape a compiled engine was not warmed for)
         if params.strength is not None:
@@ -232,23 +284,32 @@ class Engine:
         eager = self.compiled and shape not in self.warmed  # compiling it now would take minutes
         if eager:
             self._note_eager(shape)
+        delivered = []
+
+        def decoded(images: list[Image.Image]) -> None:
+            delivered.extend(images)
+            if on_decoded is not None:
+                on_decoded(images)
+
         try:
             with (torch.inference_mode(), attention_context(self.device, self.attention),
                   halves_shared(pipe, shape.guided and self.shared_halves),
                   eager_modules(pipe) if eager else nullcontext()):
-                return to_images(pipe(**kwargs).images)
+                latents = pipe(**kwargs).images
+                # 4. Decode, a group at a time, each group to the caller as it comes
+                return decode(pipe, latents, self.decode_group, decoded)
         except torch.cuda.OutOfMemoryError:
-            # 4. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
+            # 5. Out of GPU memory: free what the failed attempt held and run the batch in two halves.
             # Per-candidate generators keep every image the same as in one batch.
-            if len(seeds) == 1:
+            if len(seeds) == 1 or delivered:  # images already handed over cannot be taken back
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             half = len(seeds) // 2
             log.warning("Out of GPU memory with %d candidates; retrying as %d + %d", len(seeds), half,
                         len(seeds) - half)
-            first = self.generate(control, params, list(seeds[:half]), init_image, on_step)
-            return first + self.generate(control, params, list(seeds[half:]), init_image, on_step)
+            first = self.generate(control, params, list(seeds[:half]), init_image, on_step, on_decoded)
+            return first + self.generate(control, params, list(seeds[half:]), init_image, on_step, on_decoded)
 
     def _note_eager(self, shape: Shape) -> None:
         if shape not in self._drawn_eagerly:
@@ -384,8 +445,10 @@ class SplitEngine:
         seeds: Sequence[int],
         init_image: Image.Image | None = None,
         on_step: Callable[[int, int], None] | None = None,
+        on_decoded: Callable[[list[Image.Image]], None] | None = None,
     ) -> list[Image.Image]:
-        """`Engine.generate`, with the seeds split across the replicas; `on_step` sees the slowest one."""
+        """`Engine.generate`, with the seeds split across the replicas; `on_step` sees the slowest one, and
+        `on_decoded` all the images at once, in this thread, when every replica is done."""
         params.validate()
         if not seeds:
             raise ValueError("At least one seed is needed.")
@@ -425,7 +488,10 @@ class SplitEngine:
             raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
         if on_step is not None and min(done_steps) > reported:
             on_step(min(done_steps), params.steps)
-        return [image for f in futures for image in f.result()]
+        images = [image for f in futures for image in f.result()]
+        if on_decoded is not None:
+            on_decoded(images)
+        return images
 
     def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:
         """Scores from the first replica (the only one that loads the predictor)."""
@@ -454,5 +520,6 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None, fewstep_unet=
             share_halves(getattr(model, "_orig_mod", model))
     txt2img, img2img = pair(components, txt2img)
     fewstep = pair(dict(components, unet=fewstep_unet)) if fewstep_unet is not None else None
-    return Engine(spec, txt2img, img2img, aesthetic, str(txt2img.device), txt2img.unet.dtype,
-                  dict(txt2img.scheduler.config), fewstep=fewstep)
+    device = str(txt2img.device)
+    return Engine(spec, txt2img, img2img, aesthetic, device, txt2img.unet.dtype, dict(txt2img.scheduler.config),
+                  fewstep=fewstep, decode_group=1 if device.startswith("cuda") else 0)

@@ -378,8 +378,9 @@ def best_of_n(
         init_image (`PIL.Image.Image`, *optional*): for img2img (`params.strength` set), the picture to
             start from; the control image otherwise.
         on_images (`Callable[[list[PIL.Image.Image]], None]`, *optional*): called with each batch's images as
-            soon as they are drawn, before they are verified (the caller can start encoding them meanwhile);
-            repair replaces the images it changes, so a candidate's final image may be another object.
+            soon as they are decoded (a few at a time, in order), before they are verified (the caller can start
+            encoding them meanwhile); repair replaces the images it changes, so a candidate's final image may be
+            another object.
 
     Returns:
         A `BestOfNResult` with every candidate in rank order.
@@ -405,18 +406,28 @@ def best_of_n(
         def on_step(step: int, total: int, batch: int = batch, share: float = share) -> None:
             report("generating", (batch + 0.8 * step / total) * share)
 
-        started = time.perf_counter()
-        images = engine.generate(control, params, seeds, init_image=init_image, on_step=on_step)
-        generation += time.perf_counter() - started
-        if on_images is not None:
-            on_images(images)
+        # 3. Verify each group of candidates in CPU processes as soon as it is decoded (the rest decode meanwhile),
+        # then score their looks on the engine's device while the last ones are read
+        verifying: list[Callable[[], list[scan.ScanResult]]] = []
+        handed: list[Image.Image] = []
 
-        # 3. Verify (CPU processes) while the aesthetic scores run (batched on the engine's device)
+        def on_decoded(group: list[Image.Image], handed: list = handed, verifying: list = verifying) -> None:
+            handed.extend(group)
+            if on_images is not None:
+                on_images(group)
+            verifying.append(submit_verify(group, code.content, config.threshold, config.workers,
+                                           model=config.model))
+
+        started = time.perf_counter()
+        images = engine.generate(control, params, seeds, init_image=init_image, on_step=on_step,
+                                 on_decoded=on_decoded)
+        generation += time.perf_counter() - started
+        if len(handed) < len(images):  # an engine that hands over nothing as it decodes
+            on_decoded(images[len(handed):])
         report("scoring", (batch + 0.85) * share)
         started = time.perf_counter()
-        verified = submit_verify(images, code.content, config.threshold, config.workers, model=config.model)
         aesthetics = engine.score_aesthetics(images)
-        scans = verified()
+        scans = [result for results in verifying for result in results()]
         new = [
             RankedImage(batch * config.n + i, batch, seeds[i], images[i], scans[i], aesthetics[i])
             for i in range(len(images))

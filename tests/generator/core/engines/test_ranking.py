@@ -110,14 +110,21 @@ class ScriptedEngine:
     calls: list[list[int]] = field(default_factory=list)
     spec: parameters.ModelSpec = field(default_factory=lambda: parameters.ModelSpec(tiny=True))
 
-    def generate(self, control, params, seeds, init_image=None, on_step=None):
+    returned: int = 0  # calls that have returned
+
+    def generate(self, control, params, seeds, init_image=None, on_step=None, on_decoded=None):
         batch = self.plan[len(self.calls)]
         self.calls.append(list(seeds))
         for step in range(1, params.steps + 1):
             if on_step:
                 on_step(step, params.steps)
         blank = Image.new("RGB", control.size, (128, 128, 128))
-        return [control.copy() if ok else blank for ok in batch]
+        images = [control.copy() if ok else blank.copy() for ok in batch]
+        for image in images:  # one at a time, as `Engine.decode_group` 1 hands them over
+            if on_decoded:
+                on_decoded([image])
+        self.returned += 1
+        return images
 
     def score_aesthetics(self, images):
         return [float(i) for i in range(len(images))]
@@ -161,9 +168,9 @@ class TestBestOfN:
         broken_image = Image.fromarray(broken)
         assert not scan.verify(broken_image, URL).passed
 
-        def generate(control, params, seeds, init_image=None, on_step=None):
+        def generate(control, params, seeds, init_image=None, on_step=None, on_decoded=None):
             engine.calls.append(list(seeds))
-            return [broken_image.copy() for _ in seeds]
+            return [broken_image.copy() for _ in seeds]  # hands nothing over as it decodes: verified after
 
         engine.generate = generate
         result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=1, max_batches=2))
@@ -181,17 +188,20 @@ class TestBestOfN:
         fractions = [f for _, f in seen]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
-    def test_it_hands_each_batch_over_before_verifying_it(self, monkeypatch):
+    def test_it_hands_each_candidate_over_and_verifies_it_as_soon_as_it_is_decoded(self, monkeypatch):
         engine = ScriptedEngine([[False, False], [True, False]])
-        events = []
+        events = []  # (kind, images, engine calls returned so far)
         verify = ranking.submit_verify
-        monkeypatch.setattr(ranking, "submit_verify", lambda images, *a, **k: events.append(("verify", images))
-                            or verify(images, *a, **k))
+        monkeypatch.setattr(ranking, "submit_verify", lambda images, *a, **k: events.append(
+            ("verify", images, engine.returned)) or verify(images, *a, **k))
         result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=0, repair=False),
-                                   on_images=lambda images: events.append(("drawn", images)))
-        assert [kind for kind, _ in events] == ["drawn", "verify", "drawn", "verify"]
-        assert all(events[i][1] is events[i + 1][1] for i in (0, 2))  # the very images verified next
-        assert {id(c.image) for c in result.candidates} == {id(image) for _, images in events for image in images}
+                                   on_images=lambda images: events.append(("drawn", images, engine.returned)))
+        assert [kind for kind, *_ in events] == ["drawn", "verify"] * 4
+        assert all(events[i][1] is events[i + 1][1] and len(events[i][1]) == 1 for i in range(0, 8, 2))
+        # each batch's candidates are verified while the engine is still decoding the rest of it
+        assert [returned for *_, returned in events] == [0, 0, 0, 0, 1, 1, 1, 1]
+        assert {id(c.image) for c in result.candidates} == {id(image) for _, images, _ in events for image in images}
+        assert [c.passed for c in sorted(result.candidates, key=lambda c: c.index)] == [False, False, True, False]
 
     def test_it_refuses_bad_requests(self):
         engine = ScriptedEngine([[True]])
