@@ -152,8 +152,9 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
     list_filter = ("status", "scannable", "scheduler", "engine")
     search_fields = ("prompt__text", "content", "owner__username")
     readonly_fields = ("status", "stage", "progress", "attempts", "rq_job_id", "batches", "scannable",
-                       "picture_fights", "result_message", "error", "created", "started", "finished", "queue_seconds",
-                       "generation_seconds", "scoring_seconds", "total_seconds", "model_id", "controlnet_id",
+                       "picture_fights", "tiny_model", "result_message", "error", "created", "started", "finished",
+                       "queue_seconds", "generation_seconds", "scoring_seconds", "total_seconds", "model_id",
+                       "controlnet_id",
                        # Stored by the app after its checks (uploads.py: capped, re-encoded): never uploaded here
                        "init_image", "logo", "control_image")
     inlines = [CandidateInline]

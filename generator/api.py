@@ -136,7 +136,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             "steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "strength", "size",
             "scheduler", "candidates_per_batch", "max_batches", "seed", "style", "background", "ecc",
             "status", "stage", "progress", "queue_position", "worker_silent", "cancel_requested", "batches",
-            "scannable", "picture_fights", "result_message", "error", "created", "started", "finished",
+            "scannable", "picture_fights", "tiny_model", "result_message", "error", "created", "started", "finished",
             "queue_seconds", "generation_seconds", "scoring_seconds", "total_seconds", "control_image", "candidates",
         ]
         # The ranges the core enforces, on each field: a value out of range is that field's 400 (all at once), in the
@@ -154,8 +154,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                              "most 1; empty: text to image."}}
         read_only_fields = [
             "ecc", "status", "stage", "progress", "cancel_requested", "batches", "scannable", "picture_fights",
-            "result_message", "error", "created", "started", "finished", "queue_seconds", "generation_seconds",
-            "scoring_seconds", "total_seconds", "control_image",
+            "tiny_model", "result_message", "error", "created", "started", "finished", "queue_seconds",
+            "generation_seconds", "scoring_seconds", "total_seconds", "control_image",
         ]
 
     def __init__(self, *args, **kwargs) -> None:

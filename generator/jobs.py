@@ -470,7 +470,7 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         _finish(
             job_pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
             result_message=result.message + (" (tiny model: images are noise)" if engine.spec.tiny else ""),
-            picture_fights=result.picture_fights,
+            picture_fights=result.picture_fights, tiny_model=engine.spec.tiny,
             generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
         )
         return result.message

@@ -138,6 +138,9 @@ class GenerationJob(models.Model):
     # scan, but keep little of the picture. Stored as the engine said it, so the page need not read the message.
     picture_fights = models.BooleanField(default=False, editable=False,
                                          help_text="Every code scans, but keeps little of the picture")
+    # Drawn by the tiny test model (random weights): its candidates are noise, whatever the scan check says.
+    tiny_model = models.BooleanField(default=False, editable=False,
+                                     help_text="Drawn by the tiny test model: its candidates are noise")
     error = models.TextField(blank=True)
 
     # Timings
@@ -171,9 +174,10 @@ class GenerationJob(models.Model):
 
     @property
     def result_warns(self) -> bool:
-        """Whether the result message is a warning rather than good news: nothing scans, or the halftone engine said
-        the picture fought the code (its codes scan, but keep little of the picture)."""
-        return not self.scannable or self.picture_fights
+        """Whether the result message is a warning rather than good news: nothing scans, the halftone engine said
+        the picture fought the code (its codes scan, but keep little of the picture), or the tiny test model drew
+        noise."""
+        return not self.scannable or self.picture_fights or self.tiny_model
 
     @property
     def working_seconds(self) -> float | None:

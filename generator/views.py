@@ -58,9 +58,6 @@ STAGES = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
-# The note `jobs` appends to the result of a job drawn by the tiny test model: its candidates are noise, so
-# the page warns instead of congratulating, whatever the scan check says.
-NOISE_NOTE = "images are noise"
 # Below this much progress the rate is mostly the model loading, not the steps: no ETA yet.
 ETA_MIN_PROGRESS = 0.05
 
@@ -301,7 +298,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         candidate.likeness = None if likeness is None else max(0.0, likeness)  # a share: never below nothing
     ctx = {
         "job": job,
-        "noise": NOISE_NOTE in job.result_message,
+        # Drawn by the tiny test model: the page warns instead of congratulating, whatever the scan check says.
+        "noise": job.tiny_model,
         # The job's content is the placement's short link: warn before anyone prints a code phones cannot open.
         "unreachable": unreachable_reason(job.content) if job.placement_id else None,
         "state": job_state(job),

@@ -341,7 +341,7 @@ class TestReadGeneration:
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert (body["status"], body["stage"], body["progress"], body["scannable"]) == ("done", "done", 1.0, True)
         assert body["result_message"] == "3 of 4 scan." and body["total_seconds"] == 41.5 and body["error"] == ""
-        assert body["picture_fights"] is False
+        assert body["picture_fights"] is False and body["tiny_model"] is False
         assert [c["rank"] for c in body["candidates"]] == [1, 2, 3, None]
         best = body["candidates"][0]
         assert best["image"].startswith(f"http://testserver/media/generations/{job.pk}/")
@@ -352,6 +352,12 @@ class TestReadGeneration:
                        picture_fights=True, result_message="8 of 8 variants scan. This picture fights the code: ...")
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert body["picture_fights"] is True and body["scannable"] is True
+
+    def test_it_says_when_the_tiny_test_model_drew_the_candidates(self, team_users):
+        job = make_job(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True, tiny_model=True,
+                       result_message="1 of 1 candidates scan. (tiny model: images are noise)")
+        body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
+        assert body["tiny_model"] is True and body["scannable"] is True
 
     def test_it_says_in_plain_words_whether_each_candidate_scans_and_which_model_judged(self, team_users):
         job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")

@@ -62,7 +62,7 @@ def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, s
         job.refresh_from_db()
         assert job.status == "done", job.error
         assert job.progress == 1.0 and job.attempts == 1 and job.scannable is not None
-        assert job.model_id.endswith("base") and "tiny model" in job.result_message
+        assert job.model_id.endswith("base") and "tiny model" in job.result_message and job.tiny_model
         assert job.queue_seconds >= 0 and job.generation_seconds > 0 and job.total_seconds >= job.generation_seconds
         assert job.control_image and Path(job.control_image.path).is_file()
         candidates = list(job.candidates.order_by("rank"))

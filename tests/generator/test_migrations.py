@@ -12,6 +12,7 @@ from generator.models import GenerationJob, Prompt
 
 owners_set_null = importlib.import_module("generator.migrations.0008_owners_set_null")
 picture_fights = importlib.import_module("generator.migrations.0013_generationjob_picture_fights")
+tiny_model = importlib.import_module("generator.migrations.0014_generationjob_tiny_model")
 
 
 @pytest.mark.django_db
@@ -42,3 +43,20 @@ def test_0013_keeps_the_warning_of_jobs_whose_message_said_the_picture_fought(te
     fought.refresh_from_db()
     fine.refresh_from_db()
     assert fought.picture_fights and fought.result_warns and not fine.picture_fights
+
+
+@pytest.mark.django_db
+def test_0014_keeps_the_noise_warning_of_jobs_whose_message_said_the_tiny_model_drew_them(team_users):
+    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a lighthouse")
+    noise = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
+                                         result_message="3 of 8 candidates scan. (tiny model: images are noise)")
+    real = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
+                                        result_message="3 of 8 candidates scan.")
+    assert not noise.tiny_model  # before the step: a new column, False for every row
+
+    tiny_model.mark_jobs_of_the_tiny_model(apps, None)
+
+    noise.refresh_from_db()
+    real.refresh_from_db()
+    assert noise.tiny_model and noise.result_warns and not real.tiny_model and not real.result_warns
+

@@ -90,6 +90,9 @@ class TestResultWarns:
     def test_it_tells_a_warning_from_good_news(self, scannable, picture_fights, warns):
         assert GenerationJob(scannable=scannable, picture_fights=picture_fights).result_warns is warns
 
+    def test_noise_from_the_tiny_model_is_a_warning_even_where_it_scans(self):
+        assert GenerationJob(scannable=True, tiny_model=True).result_warns
+
     def test_it_reads_the_engines_flag_not_the_message(self):
         # The words are the engine's to change: the page once decided by finding them in the message.
         said = (f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps the most of it has a "

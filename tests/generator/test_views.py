@@ -85,7 +85,7 @@ def logged_in(user) -> Client:
 @pytest.fixture
 def done_job(team_users) -> GenerationJob:
     return make_job(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
-                    result_message="3 of 6 candidates scan. (tiny model: images are noise)")
+                    result_message="3 of 6 candidates scan. (tiny model: images are noise)", tiny_model=True)
 
 
 @pytest.fixture
@@ -910,10 +910,20 @@ class TestResultBanner:
         assert "These are not pictures" in html
 
     def test_it_congratulates_on_real_pictures_that_scan(self, team_users, done_job):
-        done_job.result_message = "3 of 6 candidates scan."
+        done_job.result_message, done_job.tiny_model = "3 of 6 candidates scan.", False
         done_job.save()
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert 'class="result result-ok"' in html and "data-noise" not in html
+
+    def test_it_reads_the_workers_flag_not_the_message(self, team_users, done_job):
+        # The note is the worker's to word: the page once decided by finding "images are noise" in the message.
+        GenerationJob.objects.filter(pk=done_job.pk).update(result_message="3 of 6 candidates scan.")
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert re.search(r'class="result result-warn"[^>]*data-noise', html)
+        GenerationJob.objects.filter(pk=done_job.pk).update(
+            result_message="3 of 6 candidates scan. (tiny model: images are noise)", tiny_model=False)
+        html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert "data-noise" not in html and 'class="result result-ok"' in html
 
     def test_it_warns_when_the_picture_fought_the_code(self, team_users, done_job):
         # Every code scanned, but kept 3 % of the picture: the message was shown in the green success box.
@@ -923,7 +933,7 @@ class TestResultBanner:
         done_job.result_message = (f"8 of 8 variants scan. {halftone.PICTURE_FIGHTS}: the code that scans and keeps "
                                    "the most of it has a likeness of 3 % to your picture; below 40 % the picture is "
                                    "hard to make out.")
-        done_job.picture_fights = True
+        done_job.picture_fights, done_job.tiny_model = True, False
         done_job.save()
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert 'class="result result-warn" role="status"' in html and "result-ok" not in html
