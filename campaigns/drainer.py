@@ -168,7 +168,7 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
         flag_repeats(fresh)
         rollups.add(fresh, locked)  # before the insert: it looks for the visitors' earlier scans
         insert(fresh)
-        webhooks.scans_stored(fresh)  # queued after the commit, one job per endpoint for the batch
+        webhooks.scans_stored(fresh, locked)  # queued after the commit, one job per endpoint for the batch
     return len(fresh)
 
 

@@ -141,26 +141,31 @@ def tally(scans: Iterable[Scan], zones: Mapping[int, tzinfo], seen: set[tuple[in
 
 @dataclass(frozen=True)
 class LockedPlacements:
-    """The placements `lock_placements` locked: each one's team's time zone and its campaign."""
+    """The placements `lock_placements` locked: each one's team's time zone, its campaign, its team and its slug
+    (the drainer's rollups read the first two, its `scan.created` webhooks the last three)."""
 
     zones: dict[int, tzinfo]
     campaign_of: dict[int, int]
+    team_of: dict[int, int]
+    slug_of: dict[int, str]
 
 
 def lock_placements(placement_ids: Iterable[int]) -> LockedPlacements:
-    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone and
-    campaign (read by the locking query, so the drainer's `add` need not ask again).
+    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone,
+    campaign, team and slug (read by the locking query, so the drainer's `add` and webhooks need not ask again).
 
     The lock (FOR NO KEY UPDATE on PostgreSQL; SQLite locks the whole database for a writer anyway) keeps two
     drainers from counting one visitor as new twice: the second waits for the first's commit, then sees its scans.
     Ordered by id, so two batches never wait on each other.
     """
     rows = (Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
-            .select_for_update(no_key=True, of=("self",)).values_list("pk", "campaign_id", "campaign__team__time_zone"))
-    zones, campaign_of = {}, {}
-    for pk, campaign_id, name in rows:
-        zones[pk], campaign_of[pk] = zone_named(name), campaign_id
-    return LockedPlacements(zones, campaign_of)
+            .select_for_update(no_key=True, of=("self",))
+            .values_list("pk", "campaign_id", "campaign__team__time_zone", "campaign__team_id", "slug"))
+    locked = LockedPlacements({}, {}, {}, {})
+    for pk, campaign_id, name, team_id, slug in rows:
+        locked.zones[pk], locked.campaign_of[pk] = zone_named(name), campaign_id
+        locked.team_of[pk], locked.slug_of[pk] = team_id, slug
+    return locked
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -47,7 +47,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from standardwebhooks import Webhook
 
-from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns.rollups import LockedPlacements
 from qartsite.models import Membership
 
 log = logging.getLogger(__name__)
@@ -231,22 +232,23 @@ def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, d
             log.exception("Could not queue %s webhooks for endpoint %s", event, endpoint_id)
 
 
-def scans_stored(rows: list[ScanEvent]) -> None:
-    """`scan.created` for scans the drainer is storing (called inside its transaction; sent after the commit)."""
+def scans_stored(rows: list[ScanEvent], locked: LockedPlacements) -> None:
+    """`scan.created` for scans the drainer is storing (called inside its transaction; sent after the commit), with
+    their placements' teams, campaigns and slugs as the drainer's locking query read them (`locked`)."""
     if not rows:
         return
-    placements = {pk: (team, campaign, slug) for pk, team, campaign, slug in Placement.objects.filter(
-        pk__in={row.placement_id for row in rows}).values_list("pk", "campaign__team_id", "campaign_id", "slug")}
     # Messages only for teams with an endpoint that takes them: most teams have none, and the drainer runs this for
     # every batch.
     subscribed = {endpoint.team_id for endpoint in WebhookEndpoint.objects.filter(
-        team_id__in={team for team, _, _ in placements.values()}, active=True).only("team_id", "events")
+        team_id__in={locked.team_of[row.placement_id] for row in rows if row.placement_id in locked.team_of},
+        active=True).only("team_id", "events")
         if WebhookEndpoint.Event.SCAN_CREATED in endpoint.events}
     by_team: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     for row in rows:
-        if row.is_bot or row.placement_id not in placements or placements[row.placement_id][0] not in subscribed:
+        team = locked.team_of.get(row.placement_id)
+        if row.is_bot or team not in subscribed:
             continue
-        team, campaign, slug = placements[row.placement_id]
+        campaign, slug = locked.campaign_of[row.placement_id], locked.slug_of[row.placement_id]
         # No visitor key, address or language: nothing that follows a person leaves the site. The rule is the
         # placement's ("ab:<digest>": a split destination, `rules.variant_rule`), chosen from the daily key but not
         # revealing it.

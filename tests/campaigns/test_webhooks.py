@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import django_rq
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rq import SimpleWorker
 from standardwebhooks import Webhook
@@ -248,6 +250,18 @@ class TestHooks:
         [(ids, event, messages)] = queued
         assert sorted(ids) == sorted([endpoint.pk, second.pk]) and event == "scan.created"
         assert sorted(message_id for message_id, _ in messages) == sorted(str(uuid.UUID(e["id"])) for e in events[:2])
+
+    def test_it_reads_each_scans_team_campaign_and_slug_from_the_drainers_lock(
+            self, placement, endpoint, queued, django_capture_on_commit_callbacks):
+        # `scans_stored` asked for the batch's placements again, every batch: the locking query reads them now.
+        with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as done:
+            drainer.store_events([scan(placement)])
+        placement_queries = [q["sql"] for q in done.captured_queries
+                             if f'FROM "{Placement._meta.db_table}"' in q["sql"]]
+        assert len(placement_queries) == 1  # the drainer's lock
+        [(_, _, [(_, data)])] = queued
+        assert (data["campaign"], data["placement"], data["slug"]) == (
+            placement.campaign_id, placement.pk, placement.slug)
 
     def test_it_says_which_destination_rule_sent_each_scan_and_nothing_personal(
             self, placement, endpoint, queued, django_capture_on_commit_callbacks):
