@@ -123,6 +123,26 @@ def team_users(db):
     return cast
 
 
+def staff(*users):
+    """Make each of `users` staff (the labeling and report pages and the admin's door need no more); returns the
+    first, for `logged_in(staff(user))`."""
+    for user in users:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return users[0]
+
+
+def make_staff(*users) -> None:
+    """Staff with every permission Django has: only the team scoping can keep them out."""
+    from django.contrib.auth.models import Permission
+
+    permissions = list(Permission.objects.all())
+    for user in users:
+        user.is_staff = True
+        user.save()
+        user.user_permissions.set(permissions)
+
+
 @pytest.fixture(autouse=True)
 def _no_remembered_engine_failure():
     """`jobs.get_engine` remembers a failed load for the process: each test starts without one (a test's broken

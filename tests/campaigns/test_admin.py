@@ -82,7 +82,7 @@ def test_scan_events_are_read_only(client, admin_user, both_teams):
 
 @pytest.fixture
 def staff_cast(team_users):
-    from tests.qartsite.test_admin import make_staff
+    from tests.conftest import make_staff
 
     make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
     return team_users

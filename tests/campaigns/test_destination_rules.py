@@ -20,8 +20,8 @@ from campaigns import history, links, redirects, rules, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, DestinationChange, Placement, ScanEvent
 from tests.campaigns.test_admin import NO_PLACEMENTS
+from tests.conftest import make_staff
 from tests.generator.test_api import api_as
-from tests.qartsite.test_admin import make_staff
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")

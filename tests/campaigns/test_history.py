@@ -7,8 +7,8 @@ import pytest
 
 from campaigns.models import Campaign, DestinationChange, Placement
 from tests.campaigns.test_admin import campaign_form as admin_campaign_form
+from tests.conftest import make_staff
 from tests.generator.test_api import api_as
-from tests.qartsite.test_admin import make_staff
 
 OLD, NEW = "https://shop.example.com/", "https://shop.example.com/summer"
 

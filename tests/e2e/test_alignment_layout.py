@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
 def labelled(team_users):
     from generator.evals import sessions
     from generator.models import HumanScanResult
-    from tests.generator.evals.test_labeling_views import make_job, staff
+    from tests.conftest import staff
+    from tests.generator.evals.test_labeling_views import make_job
 
     staff(team_users.viewer)
     probabilities = [0.95, 0.9, 0.85, 0.8, 0.3, 0.2, 0.15, 0.1]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT_MS = 15_000
 CSV = ("name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
        "Gate poster,poster,Main gate,200,30,,\n"
        "Tram screen,screen,Line 4,12,,,javascript:alert(1)\n")

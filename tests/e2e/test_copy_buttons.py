@@ -12,10 +12,9 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 REFUSING_CLIPBOARD = """Object.defineProperty(navigator, "clipboard", {value: {writeText: () =>
     Promise.reject(new DOMException("Write permission denied.", "NotAllowedError"))}});"""
 

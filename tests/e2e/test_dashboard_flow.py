@@ -13,11 +13,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT_MS = 15_000
 
 
 @pytest.mark.browser

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 SPLIT = "60 https://shop.example.com/a\nforty https://shop.example.com/b"
 
 

@@ -19,11 +19,9 @@ from campaigns.models import Campaign, Placement
 from generator import views
 from generator.models import GenerationJob
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1280, "height": 900}
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
 

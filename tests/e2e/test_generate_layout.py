@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1280, "height": 900}
 
 
 def box(page, selector: str) -> dict:

@@ -11,11 +11,9 @@ import pytest
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1280, "height": 900}
 ERROR_BORDER = "rgb(180, 35, 24)"  # #b42318
 
 

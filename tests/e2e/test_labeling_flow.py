@@ -15,8 +15,9 @@ import pytest
 
 from generator.evals import sessions
 from generator.models import HumanScanResult, LabelingSession
+from tests.conftest import staff
 from tests.e2e.conftest import DESKTOP, sign_in
-from tests.generator.evals.test_labeling_views import IPHONE, make_job, staff
+from tests.generator.evals.test_labeling_views import IPHONE, make_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

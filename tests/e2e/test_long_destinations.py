@@ -13,10 +13,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1440, "height": 900}
 A = ("https://shop.example.com/landing/spring-fair-2027/variant-a?utm_content=hero-banner-with-the-big-yellow-button"
      "&lang=en-GB&ref=print")

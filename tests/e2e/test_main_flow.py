@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.e2e.conftest import TIMEOUT_MS
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # A phone scanning the printed code: a person, not a bot, and nobody's session.
 PHONE_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
                "Chrome/126.0.0.0 Mobile Safari/537.36")
 PRINT_SIZE = 1024  # the first download size offered (generator.core.codes.downloads.PRINT_SIZES)
-TIMEOUT_MS = 15_000
 GENERATION_TIMEOUT_MS = 90_000
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import staff
 from tests.e2e.conftest import DESKTOP, PHONE, sign_in
-from tests.generator.evals.test_labeling_views import staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,10 +14,9 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import sign_in, watched_page
+from tests.e2e.conftest import TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 1000}
 
 

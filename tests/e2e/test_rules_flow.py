@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, Placement
-from tests.e2e.conftest import sign_in, watched_page
+from tests.e2e.conftest import TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")
 APP_STORE = "https://apps.apple.com/app/id123"

@@ -13,11 +13,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT_MS = 15_000
 VISITOR_KEY = "4f1c0ffee4f1c0ffee4f1c0ffee4f1c0"
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in, watched_page
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT_MS = 15_000
 
 
 @pytest.mark.browser

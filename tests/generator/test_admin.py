@@ -130,7 +130,8 @@ class TestCandidateFidelityInAdmin:
 class TestGenerationAdminChoices:
     @pytest.fixture
     def rows(self, team_users):
-        from tests.qartsite.test_admin import make_staff, team_rows
+        from tests.conftest import make_staff
+        from tests.qartsite.test_admin import team_rows
 
         make_staff(team_users.owner, team_users.outsider)
         return team_rows(team_users.team, team_users.owner), team_rows(team_users.other_team, team_users.outsider)
@@ -168,8 +169,8 @@ class TestDeletingPrintedArtwork:
     @pytest.fixture
     def printed(self, team_users):
         from campaigns.models import Campaign
+        from tests.conftest import make_staff
         from tests.generator.evals.test_labeling_views import make_job
-        from tests.qartsite.test_admin import make_staff
 
         make_staff(team_users.owner)
         job = make_job(team_users.team, team_users.owner)

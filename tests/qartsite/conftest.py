@@ -17,7 +17,7 @@ def schema(django_db_blocker) -> dict:
 
 @pytest.fixture
 def cast(team_users):
-    from tests.qartsite.test_admin import make_staff
+    from tests.conftest import make_staff
 
     make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
     return team_users

@@ -14,8 +14,8 @@ from django.test import Client
 from campaigns import shares
 from campaigns.models import Campaign, Placement
 from generator.evals import sessions
+from tests.conftest import staff
 from tests.generator.evals.test_labeling_views import make_job as labeled_job
-from tests.generator.evals.test_labeling_views import staff
 from tests.generator.test_views import VALID, make_job
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.urls import reverse
@@ -71,15 +71,6 @@ SCOPED_ELSEWHERE = {
     AccessFailureLog: SuperuserAccessFailureLogAdmin,
     VerifierModel: VerifierModelAdmin,  # global (every team's jobs use the active one): staff read, superusers activate
 }
-
-
-def make_staff(*users) -> None:
-    """Staff with every permission Django has: only the team scoping can keep them out."""
-    permissions = list(Permission.objects.all())
-    for user in users:
-        user.is_staff = True
-        user.save()
-        user.user_permissions.set(permissions)
 
 
 def team_rows(team: Team, owner) -> dict:

@@ -24,6 +24,7 @@ from generator.models import (
     LabelingSession,
     Prompt,
 )
+from tests.conftest import staff
 
 pytestmark = pytest.mark.django_db
 CONTENT = "https://qart.example/r/AbC12345"
@@ -55,12 +56,6 @@ def unreadable(job: GenerationJob) -> None:
     """Make the job's candidates art restamp cannot work with: not square, and no control image to find the grid."""
     for candidate in job.candidates.all():
         candidate.image.save("wide.png", png(Image.new("RGB", (264, 200), "white")))
-
-
-def staff(user):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
 
 
 def logged_in(user, **kwargs) -> Client:

@@ -8,16 +8,11 @@ import pytest
 from django.test import Client
 
 from generator.models import GenerationPreset
+from tests.conftest import staff
 from tests.generator.sweep_data import key_of, make_run
 
 pytestmark = pytest.mark.django_db
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def staff(*users) -> None:
-    for user in users:
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
 
 
 def logged_in(user, csrf: bool = False) -> Client:
