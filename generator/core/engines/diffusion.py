@@ -507,6 +507,11 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None, fewstep_unet=
     """
     from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
 
+    if getattr(txt2img, "safety_checker", None) is not None:
+        # `decode` ends the pipelines' calls itself, without the checker: refuse rather than skip it unseen.
+        raise ValueError("qart's engines run without diffusers' safety checker: load the pipeline with "
+                         "safety_checker=None.")
+
     def pair(components: dict, t2i=None) -> tuple:
         t2i = t2i or StableDiffusionControlNetPipeline(**components)
         i2i = StableDiffusionControlNetImg2ImgPipeline(**components)

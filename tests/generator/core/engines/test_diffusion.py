@@ -73,6 +73,13 @@ class TestGenerate:
         for one, other in zip(images, whole, strict=True):
             assert np.abs(np.asarray(one, int) - np.asarray(other, int)).max() <= 2
 
+    def test_a_pipeline_with_a_safety_checker_is_refused(self, tiny_engine):
+        # The engine decodes its latents itself (`diffusion.decode`): a checker would be skipped, not run.
+        from types import SimpleNamespace
+
+        with pytest.raises(ValueError, match="without diffusers' safety checker"):
+            diffusion.engine_from_pipeline(SimpleNamespace(safety_checker=torch.nn.Identity()), tiny_engine.spec)
+
     def test_it_converts_as_diffusers_does_to_the_last_rounding(self):
         from diffusers.image_processor import VaeImageProcessor
 
