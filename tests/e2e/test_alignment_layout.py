@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in, watched_page
+from tests.e2e.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,19 +32,15 @@ def labelled(team_users):
 
 
 @pytest.mark.browser
-def test_the_alignment_page_fits_a_phone(live_server, team_users, browser, labelled):
+def test_the_alignment_page_fits_a_phone(live_server, team_users, new_page, labelled):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
-    try:
-        sign_in(page, "viewer", next_url="/evals/alignment/")
-        expect(page.locator("#groups")).to_be_visible()
-        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-        table = page.locator("#groups").bounding_box()
-        assert table["x"] >= 0 and table["x"] + table["width"] <= PHONE["width"], table
-        # Each figure keeps its column's name beside it once the header row is gone.
-        expect(page.locator("#groups td[data-label='Scans']").first).to_be_visible()
-        assert failures == []
-    finally:
-        context.close()
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "viewer", next_url="/evals/alignment/")
+    expect(page.locator("#groups")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    table = page.locator("#groups").bounding_box()
+    assert table["x"] >= 0 and table["x"] + table["width"] <= PHONE["width"], table
+    # Each figure keeps its column's name beside it once the header row is gone.
+    expect(page.locator("#groups td[data-label='Scans']").first).to_be_visible()
+    assert failures == []

@@ -19,7 +19,7 @@ from campaigns.models import Campaign, Placement
 from generator import views
 from generator.models import GenerationJob
 from tests.campaigns.conftest import make_art
-from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RED, BLUE = (220, 20, 20), (20, 20, 220)
@@ -114,10 +114,9 @@ def test_the_crop_chosen_on_the_page_is_the_picture_the_job_keeps(live_server, t
 
 
 @pytest.mark.browser
-def test_print_anyway_from_the_job_page_offers_the_image_not_print_files(live_server, team_users, browser):
+def test_print_anyway_from_the_job_page_offers_the_image_not_print_files(live_server, team_users, new_page):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
     base = live_server.url
     campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination=f"{base}/healthz")
     placement = Placement.objects.create(campaign=campaign, name="Poster at the gate", printed_width_cm=20)
@@ -126,38 +125,35 @@ def test_print_anyway_from_the_job_page_offers_the_image_not_print_files(live_se
     job = failing.job
     GenerationJob.objects.filter(pk=job.pk).update(placement=placement)
 
-    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP, accept_downloads=True)
-    try:
-        sign_in(page, "owner")
-        page.goto(f"/generate/jobs/{job.pk}/")
-        card = page.locator(f"#candidate-{failing.pk}")
-        expect(card.locator("[data-reliability]")).to_have_text("Scan reliability: poor")
-        expect(card.locator("[data-scan-probability]")).to_be_hidden()  # the numbers, one click away
-        card.get_by_text("The numbers").click()
-        expect(card.locator("[data-scan-probability]")).to_have_text("10 %")
+    page, failures = new_page(viewport=DESKTOP, accept_downloads=True)
+    sign_in(page, "owner")
+    page.goto(f"/generate/jobs/{job.pk}/")
+    card = page.locator(f"#candidate-{failing.pk}")
+    expect(card.locator("[data-reliability]")).to_have_text("Scan reliability: poor")
+    expect(card.locator("[data-scan-probability]")).to_be_hidden()  # the numbers, one click away
+    card.get_by_text("The numbers").click()
+    expect(card.locator("[data-scan-probability]")).to_have_text("10 %")
 
-        card.get_by_role("button", name="Use anyway…").click()
-        expect(page.locator("[data-refused]")).to_have_attribute("data-refused", "scan")
-        page.get_by_label("Why print it anyway").fill("proof for the client")
-        page.get_by_role("button", name="Print anyway").click()
-        expect(page).to_have_url(f"{base}/generate/jobs/{job.pk}/#candidate-{failing.pk}")
-        expect(page.locator(".messages, [role=alert], .message").first).to_contain_text(
-            f"Candidate #{failing.rank} is now the artwork of")
-        placement.refresh_from_db()
-        assert placement.artwork_id == failing.pk and placement.print_anyway_reason == "proof for the client"
+    card.get_by_role("button", name="Use anyway…").click()
+    expect(page.locator("[data-refused]")).to_have_attribute("data-refused", "scan")
+    page.get_by_label("Why print it anyway").fill("proof for the client")
+    page.get_by_role("button", name="Print anyway").click()
+    expect(page).to_have_url(f"{base}/generate/jobs/{job.pk}/#candidate-{failing.pk}")
+    expect(page.locator(".messages, [role=alert], .message").first).to_contain_text(
+        f"Candidate #{failing.rank} is now the artwork of")
+    placement.refresh_from_db()
+    assert placement.artwork_id == failing.pk and placement.print_anyway_reason == "proof for the client"
 
-        # The card links to the placement, whose page has the print files (off for this one, as the message says);
-        # a code that fails is offered as drawn, never "for print", with a word on why.
-        expect(card.get_by_role("link", name="Poster at the gate")).to_have_attribute(
-            "href", f"/campaigns/placements/{placement.pk}/")
-        expect(card.get_by_role("link", name="1024 px", exact=False)).to_have_count(0)
-        expect(card.locator("[data-no-print]")).to_contain_text("It fails the scan check: do not print it.")
-        with page.expect_download() as info:
-            card.locator("[data-no-print] a").click()
-        assert Image.open(info.value.path()).size == (256, 256)
-        assert not failures, failures
-    finally:
-        context.close()
+    # The card links to the placement, whose page has the print files (off for this one, as the message says);
+    # a code that fails is offered as drawn, never "for print", with a word on why.
+    expect(card.get_by_role("link", name="Poster at the gate")).to_have_attribute(
+        "href", f"/campaigns/placements/{placement.pk}/")
+    expect(card.get_by_role("link", name="1024 px", exact=False)).to_have_count(0)
+    expect(card.locator("[data-no-print]")).to_contain_text("It fails the scan check: do not print it.")
+    with page.expect_download() as info:
+        card.locator("[data-no-print] a").click()
+    assert Image.open(info.value.path()).size == (256, 256)
+    assert not failures, failures
 
 
 @pytest.mark.browser
@@ -199,60 +195,51 @@ def test_no_generation_page_is_wider_than_the_screen(live_server, team_users, br
 
 
 @pytest.mark.browser
-def test_an_earlier_code_is_offered_only_for_its_own_link(live_server, team_users, browser):
+def test_an_earlier_code_is_offered_only_for_its_own_link(team_users, new_page):
     # A picture that is a code of another link is refused (both would be read): the page offered every earlier
     # code and then refused the one chosen.
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    base = live_server.url
     earlier = make_art(team_users.team, team_users.owner, "https://shop.example.com/old-poster")
-    context, page, failures = watched_page(browser, base, TIMEOUT_MS, viewport=DESKTOP)
-    try:
-        sign_in(page, "owner")
-        page.goto("/generate/")
-        radio = page.locator(f'input[name="earlier_candidate"][value="{earlier.pk}"]')
-        content = page.locator("#id_content")
-        content.fill("https://shop.example.com/new-poster")
-        expect(radio).to_be_disabled()
-        content.fill("https://shop.example.com/old-poster")
-        expect(radio).to_be_enabled()
-        assert not failures, failures
-    finally:
-        context.close()
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    radio = page.locator(f'input[name="earlier_candidate"][value="{earlier.pk}"]')
+    content = page.locator("#id_content")
+    content.fill("https://shop.example.com/new-poster")
+    expect(radio).to_be_disabled()
+    content.fill("https://shop.example.com/old-poster")
+    expect(radio).to_be_enabled()
+    assert not failures, failures
 
 
 @pytest.mark.browser
-def test_the_prompt_counts_its_characters_and_keeps_a_long_paste(live_server, team_users, browser):
+def test_the_prompt_counts_its_characters_and_keeps_a_long_paste(live_server, team_users, new_page):
     # The prompt box once stopped at 1,000 characters with no count: a longer prompt pasted was cut without a word.
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
-    try:
-        sign_in(page, "owner")
-        page.goto("/generate/")
-        page.check('input[name="engine"][value="diffusion"]')
-        prompt, count = page.locator("#id_prompt"), page.locator("#id_prompt_count")
-        expect(prompt).to_have_attribute("aria-describedby", re.compile(r"\bid_prompt_count\b"))
-        prompt.fill("a koi pond")
-        expect(count).to_have_text("10 of 1,000 characters.")
-        expect(count).to_have_attribute("aria-live", "off")
-        prompt.fill("x" * 950)
-        expect(count).to_have_text("50 characters left.")
-        expect(count).to_have_attribute("aria-live", "polite")
-        prompt.fill("x" * 1000 + "\n  ")  # the form strips the ends: as many as the server counts
-        expect(count).to_have_text("0 characters left.")
-        prompt.fill("x" * 1010)
-        expect(count).to_have_text("10 characters too many: at most 1,000.")
-        assert len(prompt.input_value()) == 1010  # nothing cut
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.check('input[name="engine"][value="diffusion"]')
+    prompt, count = page.locator("#id_prompt"), page.locator("#id_prompt_count")
+    expect(prompt).to_have_attribute("aria-describedby", re.compile(r"\bid_prompt_count\b"))
+    prompt.fill("a koi pond")
+    expect(count).to_have_text("10 of 1,000 characters.")
+    expect(count).to_have_attribute("aria-live", "off")
+    prompt.fill("x" * 950)
+    expect(count).to_have_text("50 characters left.")
+    expect(count).to_have_attribute("aria-live", "polite")
+    prompt.fill("x" * 1000 + "\n  ")  # the form strips the ends: as many as the server counts
+    expect(count).to_have_text("0 characters left.")
+    prompt.fill("x" * 1010)
+    expect(count).to_have_text("10 characters too many: at most 1,000.")
+    assert len(prompt.input_value()) == 1010  # nothing cut
 
-        page.fill("#id_content", "https://shop.example.com/spring")
-        page.get_by_role("button", name="Generate candidates").click()
-        expect(page.locator("#form-errors")).to_contain_text(
-            "The prompt can be at most 1,000 characters; this one has 1,010. Shorten it.")
-        expect(page.locator("#id_prompt")).to_have_value("x" * 1010)
-        expect(page.locator("#id_prompt_count")).to_have_text("10 characters too many: at most 1,000.")
-        assert not failures, failures
-    finally:
-        context.close()
+    page.fill("#id_content", "https://shop.example.com/spring")
+    page.get_by_role("button", name="Generate candidates").click()
+    expect(page.locator("#form-errors")).to_contain_text(
+        "The prompt can be at most 1,000 characters; this one has 1,010. Shorten it.")
+    expect(page.locator("#id_prompt")).to_have_value("x" * 1010)
+    expect(page.locator("#id_prompt_count")).to_have_text("10 characters too many: at most 1,000.")
+    assert not failures, failures

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
+from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,62 +44,56 @@ def test_it_uses_the_whole_width_for_the_halftone_form_on_a_desktop(live_server,
 
 
 @pytest.mark.browser
-def test_it_puts_the_error_summary_above_both_columns(live_server, team_users, browser, tmp_path):
+def test_it_puts_the_error_summary_above_both_columns(live_server, team_users, new_page, tmp_path):
     """A form sent empty with the halftone engine: the summary opens the form, above the picture's column and
     where it goes, and the two columns stay side by side below it (it once landed under the picture's column,
     pushing where it goes and the advanced settings down after it)."""
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
-    try:
-        sign_in(page, "owner")
-        page.goto("/generate/")
-        page.check('input[name="engine"][value="halftone"]')
-        page.get_by_role("button", name="Generate candidates").click()
-        page.wait_for_selector("#form-errors")
-        page.screenshot(path=str(tmp_path / "halftone-errors-desktop.png"), full_page=True)
-        summary, form = box(page, "#form-errors"), box(page, ".gen-form")
-        picture, destination = box(page, "fieldset.engine"), box(page, 'select[name="placement"]')
-        advanced = box(page, "details.advanced")
-        assert summary["y"] + summary["height"] <= picture["y"]  # on top
-        assert summary["y"] + summary["height"] <= destination["y"]
-        assert summary["width"] >= form["width"] * 0.8  # across both columns
-        assert destination["x"] > picture["x"] + picture["width"]  # the columns side by side, as before
-        assert destination["y"] < picture["y"] + picture["height"]
-        assert advanced["y"] < picture["y"] + picture["height"]
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.check('input[name="engine"][value="halftone"]')
+    page.get_by_role("button", name="Generate candidates").click()
+    page.wait_for_selector("#form-errors")
+    page.screenshot(path=str(tmp_path / "halftone-errors-desktop.png"), full_page=True)
+    summary, form = box(page, "#form-errors"), box(page, ".gen-form")
+    picture, destination = box(page, "fieldset.engine"), box(page, 'select[name="placement"]')
+    advanced = box(page, "details.advanced")
+    assert summary["y"] + summary["height"] <= picture["y"]  # on top
+    assert summary["y"] + summary["height"] <= destination["y"]
+    assert summary["width"] >= form["width"] * 0.8  # across both columns
+    assert destination["x"] > picture["x"] + picture["width"]  # the columns side by side, as before
+    assert destination["y"] < picture["y"] + picture["height"]
+    assert advanced["y"] < picture["y"] + picture["height"]
 
-        page.set_viewport_size(PHONE)
-        summary, picture = box(page, "#form-errors"), box(page, "fieldset.engine")
-        destination = box(page, 'select[name="placement"]')
-        assert summary["y"] + summary["height"] <= picture["y"] < destination["y"]  # one column, summary first
-        assert not failures
-    finally:
-        context.close()
+    page.set_viewport_size(PHONE)
+    summary, picture = box(page, "#form-errors"), box(page, "fieldset.engine")
+    destination = box(page, 'select[name="placement"]')
+    assert summary["y"] + summary["height"] <= picture["y"] < destination["y"]  # one column, summary first
+    assert not failures
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_it_lines_up_an_earlier_codes_radio_with_its_caption_under_its_picture(live_server, team_users, browser,
+def test_it_lines_up_an_earlier_codes_radio_with_its_caption_under_its_picture(live_server, team_users, new_page,
                                                                                viewport):
     # The radio sat above and to the right of its picture, the caption beside the picture's bottom edge.
     from tests.campaigns.conftest import make_art
 
     art = make_art(team_users.team, team_users.owner, "https://shop.example.com/poster")
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=viewport)
-    try:
-        sign_in(page, "owner")
-        page.goto("/generate/")
-        page.check('input[name="engine"][value="halftone"]')
-        card = box(page, "label.earlier")
-        image, radio = box(page, "label.earlier img"), box(page, "label.earlier input")
-        caption = box(page, "label.earlier .earlier-caption")
-        assert page.locator("label.earlier .earlier-caption").inner_text() == f"Job {art.job_id}"
-        inside = [card["x"] - 1 <= part["x"] and part["x"] + part["width"] <= card["x"] + card["width"] + 1
-                  for part in (image, radio, caption)]
-        assert all(inside)
-        assert radio["y"] >= image["y"] + image["height"] and caption["y"] >= image["y"] + image["height"]
-        assert abs((radio["y"] + radio["height"] / 2) - (caption["y"] + caption["height"] / 2)) <= 3  # one line
-        assert radio["x"] + radio["width"] <= caption["x"] and abs(radio["x"] - image["x"]) <= 2  # left-aligned
-        page.locator("label.earlier .earlier-caption").click()  # the whole card is the label
-        assert page.locator(f'input[name="earlier_candidate"][value="{art.pk}"]').is_checked()
-        assert not failures
-    finally:
-        context.close()
+    page, failures = new_page(viewport=viewport)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.check('input[name="engine"][value="halftone"]')
+    card = box(page, "label.earlier")
+    image, radio = box(page, "label.earlier img"), box(page, "label.earlier input")
+    caption = box(page, "label.earlier .earlier-caption")
+    assert page.locator("label.earlier .earlier-caption").inner_text() == f"Job {art.job_id}"
+    inside = [card["x"] - 1 <= part["x"] and part["x"] + part["width"] <= card["x"] + card["width"] + 1
+              for part in (image, radio, caption)]
+    assert all(inside)
+    assert radio["y"] >= image["y"] + image["height"] and caption["y"] >= image["y"] + image["height"]
+    assert abs((radio["y"] + radio["height"] / 2) - (caption["y"] + caption["height"] / 2)) <= 3  # one line
+    assert radio["x"] + radio["width"] <= caption["x"] and abs(radio["x"] - image["x"]) <= 2  # left-aligned
+    page.locator("label.earlier .earlier-caption").click()  # the whole card is the label
+    assert page.locator(f'input[name="earlier_candidate"][value="{art.pk}"]').is_checked()
+    assert not failures

@@ -23,31 +23,27 @@ def focused(page) -> str:
 
 
 @pytest.mark.browser
-def test_a_refused_sign_in_and_print_file_start_on_their_summary(live_server, team_users, browser):
+def test_a_refused_sign_in_and_print_file_start_on_their_summary(live_server, team_users, new_page):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
     campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination="https://example.com/")
     placement = Placement.objects.create(campaign=campaign, name="Poster at the gate")
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
-    try:
-        page.goto("/accounts/login/")
-        expect(page.locator("#id_username")).to_be_focused()  # nothing refused yet: straight to typing
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "not the password")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#form-errors")).to_be_focused()  # the refusal, not the username, is read first
-        expect(page.locator("#form-errors")).to_contain_text("Not signed in")
+    page, failures = new_page(viewport=DESKTOP)
+    page.goto("/accounts/login/")
+    expect(page.locator("#id_username")).to_be_focused()  # nothing refused yet: straight to typing
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#form-errors")).to_be_focused()  # the refusal, not the username, is read first
+    expect(page.locator("#form-errors")).to_contain_text("Not signed in")
 
-        sign_in(page, "owner")
-        page.goto(f"/campaigns/placements/{placement.pk}/print?width=20")
-        expect(page.locator("#print-error")).to_be_focused()
-        width = page.locator('input[name="width"]')
-        expect(width).to_have_attribute("aria-invalid", "true")
-        assert width.evaluate("el => getComputedStyle(el).borderTopColor") == ERROR_BORDER
-        assert failures == []
-    finally:
-        context.close()
+    sign_in(page, "owner")
+    page.goto(f"/campaigns/placements/{placement.pk}/print?width=20")
+    expect(page.locator("#print-error")).to_be_focused()
+    width = page.locator('input[name="width"]')
+    expect(width).to_have_attribute("aria-invalid", "true")
+    assert width.evaluate("el => getComputedStyle(el).borderTopColor") == ERROR_BORDER
+    assert failures == []
 
 
 @pytest.mark.browser
@@ -70,115 +66,103 @@ def test_the_first_tab_offers_to_skip_to_the_content(live_server, browser):
 
 
 @pytest.mark.browser
-def test_the_staff_menu_closes_on_escape_and_when_focus_leaves(live_server, team_users, browser):
+def test_the_staff_menu_closes_on_escape_and_when_focus_leaves(live_server, team_users, new_page):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
     team_users.owner.is_staff = True
     team_users.owner.save()
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
-    try:
-        sign_in(page, "owner")
-        menu, summary = page.locator("details.nav-staff"), page.locator("details.nav-staff summary")
-        expect(summary).to_have_accessible_name("Staff")  # not "Staff ▾"
-        summary.focus()
-        page.keyboard.press("Enter")
-        expect(menu).to_have_attribute("open", "")
-        page.keyboard.press("Tab")
-        expect(page.get_by_role("link", name="Evals")).to_be_focused()
-        page.keyboard.press("Escape")
-        expect(menu).not_to_have_attribute("open", "")
-        expect(summary).to_be_focused()
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    menu, summary = page.locator("details.nav-staff"), page.locator("details.nav-staff summary")
+    expect(summary).to_have_accessible_name("Staff")  # not "Staff ▾"
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Evals")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).not_to_have_attribute("open", "")
+    expect(summary).to_be_focused()
 
-        page.keyboard.press("Enter")
-        for _ in range(5):  # its five links
-            page.keyboard.press("Tab")
-        expect(page.get_by_role("link", name="Admin")).to_be_focused()
-        page.keyboard.press("Tab")  # on to the account link: out of the menu
-        expect(menu).not_to_have_attribute("open", "")
-        assert failures == []
-    finally:
-        context.close()
+    page.keyboard.press("Enter")
+    for _ in range(5):  # its five links
+        page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Admin")).to_be_focused()
+    page.keyboard.press("Tab")  # on to the account link: out of the menu
+    expect(menu).not_to_have_attribute("open", "")
+    assert failures == []
 
 
 @pytest.mark.browser
-def test_the_phone_menu_button_says_whether_it_is_open_and_closes_on_escape(live_server, team_users, browser):
+def test_the_phone_menu_button_says_whether_it_is_open_and_closes_on_escape(live_server, team_users, new_page):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
     team_users.owner.is_staff = True
     team_users.owner.save()
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=PHONE)
-    try:
-        sign_in(page, "owner")
-        header = page.locator("header.topbar")
-        expect(header.get_by_role("checkbox")).to_have_count(0)  # the old toggle was read out as a checkbox
-        button, generate = page.get_by_role("button", name="Menu"), page.get_by_role("link", name="Generate")
-        expect(button).to_have_attribute("aria-expanded", "false")
-        expect(generate).to_be_hidden()
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner")
+    header = page.locator("header.topbar")
+    expect(header.get_by_role("checkbox")).to_have_count(0)  # the old toggle was read out as a checkbox
+    button, generate = page.get_by_role("button", name="Menu"), page.get_by_role("link", name="Generate")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(generate).to_be_hidden()
 
-        button.focus()
-        page.keyboard.press("Enter")
-        expect(button).to_have_attribute("aria-expanded", "true")
-        expect(generate).to_be_visible()
-        page.keyboard.press("Tab")
-        expect(page.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
-        page.keyboard.press("Escape")
-        expect(button).to_have_attribute("aria-expanded", "false")
-        expect(button).to_be_focused()
-        expect(generate).to_be_hidden()
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(generate).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(button).to_be_focused()
+    expect(generate).to_be_hidden()
 
-        # The staff menu inside takes the first Escape, the phone menu the next.
-        page.keyboard.press("Space")
-        expect(button).to_have_attribute("aria-expanded", "true")
-        staff_menu = page.locator("details.nav-staff")
-        page.locator("details.nav-staff summary").focus()
-        page.keyboard.press("Enter")
-        expect(staff_menu).to_have_attribute("open", "")
-        page.keyboard.press("Escape")
-        expect(staff_menu).not_to_have_attribute("open", "")
-        expect(button).to_have_attribute("aria-expanded", "true")
-        page.keyboard.press("Escape")
-        expect(button).to_have_attribute("aria-expanded", "false")
-        expect(button).to_be_focused()
+    # The staff menu inside takes the first Escape, the phone menu the next.
+    page.keyboard.press("Space")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    staff_menu = page.locator("details.nav-staff")
+    page.locator("details.nav-staff summary").focus()
+    page.keyboard.press("Enter")
+    expect(staff_menu).to_have_attribute("open", "")
+    page.keyboard.press("Escape")
+    expect(staff_menu).not_to_have_attribute("open", "")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("Escape")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(button).to_be_focused()
 
-        button.click()  # and with a finger
-        expect(button).to_have_attribute("aria-expanded", "true")
-        button.click()
-        expect(button).to_have_attribute("aria-expanded", "false")
-        assert failures == []  # nav-menu.js ran: nothing the Content-Security-Policy blocked
-    finally:
-        context.close()
+    button.click()  # and with a finger
+    expect(button).to_have_attribute("aria-expanded", "true")
+    button.click()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    assert failures == []  # nav-menu.js ran: nothing the Content-Security-Policy blocked
 
 
 @pytest.mark.browser
-def test_the_arrow_keys_move_the_crop(live_server, team_users, browser, tmp_path, monkeypatch):
+def test_the_arrow_keys_move_the_crop(live_server, team_users, new_page, tmp_path, monkeypatch):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=TIMEOUT_MS)
     monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)  # the page starts on halftone
     Image.new("RGB", (400, 200), (220, 20, 20)).save(tmp_path / "wide.png", format="PNG")
-    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP)
-    try:
-        sign_in(page, "owner")
-        page.goto("/generate/")
-        page.locator("#id_picture").set_input_files(str(tmp_path / "wide.png"))
-        frame = page.get_by_role("group", name="Crop")
-        expect(frame).to_be_visible()
-        crop_x = page.locator("#id_crop_x")
-        expect(crop_x).to_have_value("0.5000")
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.locator("#id_picture").set_input_files(str(tmp_path / "wide.png"))
+    frame = page.get_by_role("group", name="Crop")
+    expect(frame).to_be_visible()
+    crop_x = page.locator("#id_crop_x")
+    expect(crop_x).to_have_value("0.5000")
 
-        frame.focus()
-        scrolled = page.evaluate("window.scrollY")
-        page.keyboard.press("ArrowRight")  # a twentieth of the square (200 px): 10 px of 400
-        expect(crop_x).to_have_value("0.5250")
-        page.keyboard.press("Shift+ArrowLeft")  # a quarter: 50 px
-        expect(crop_x).to_have_value("0.4000")
-        for _ in range(10):
-            page.keyboard.press("Shift+ArrowLeft")
-        expect(crop_x).to_have_value("0.2500")  # the square's edge at the picture's: no further
-        expect(page.locator("#id_crop_y")).to_have_value("0.5000")
-        assert page.evaluate("window.scrollY") == scrolled  # the arrows moved the crop, not the page
-        assert failures == []
-    finally:
-        context.close()
+    frame.focus()
+    scrolled = page.evaluate("window.scrollY")
+    page.keyboard.press("ArrowRight")  # a twentieth of the square (200 px): 10 px of 400
+    expect(crop_x).to_have_value("0.5250")
+    page.keyboard.press("Shift+ArrowLeft")  # a quarter: 50 px
+    expect(crop_x).to_have_value("0.4000")
+    for _ in range(10):
+        page.keyboard.press("Shift+ArrowLeft")
+    expect(crop_x).to_have_value("0.2500")  # the square's edge at the picture's: no further
+    expect(page.locator("#id_crop_y")).to_have_value("0.5000")
+    assert page.evaluate("window.scrollY") == scrolled  # the arrows moved the crop, not the page
+    assert failures == []
