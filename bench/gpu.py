@@ -107,8 +107,8 @@ VARIANTS = {
     "PU": dict(label="P with diffusers' upsampling layers (no folding, upsampling.py: the product before issue 16's "
                      "ninth step)", skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                fold=False),
-    "PB": dict(label="P decoding the whole batch at once (Engine.decode_group = 0: the product before issue "
-                     "16's ninth step decoded one image at a time)", skip=True, opt=False, compile=None, dtype="fp16",
+    "PB": dict(label="P decoding the whole batch at once (Engine.decode_group = 0), as the product did before "
+                     "issue 16's ninth step", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, decode_whole=True),
     "P0C": dict(label="P0 with the VAE decoder contiguous (NCHW) instead of channels_last (a probe)", skip=True,
                 opt=False, compile=None, dtype="fp16", attention="default", product=True, fa4=False,
@@ -823,13 +823,13 @@ class Bench:
 
     def postprocess_probe(self) -> None:
         """The images' conversion after the VAE decode: diffusers' "pil" output (float batch copied to the CPU,
-        scaled and rounded there) against its "pt" output through the product's `diffusion.to_images` (the same
+        scaled and rounded there) against its "pt" output through the product's `decoding.to_images` (the same
         steps on the device, bytes copied), for 8 decoded images at the bench's size; the pixels must be
         identical."""
         torch = self.torch
         from diffusers.image_processor import VaeImageProcessor
 
-        from generator.core.engines.diffusion import to_images
+        from generator.core.engines.decoding import to_images
 
         device = "cuda" if self.cuda else "cpu"
         decoded = (torch.rand(len(self.seeds), 3, self.size, self.size, device=device) * 2.2 - 1.1).half()

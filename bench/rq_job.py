@@ -195,20 +195,14 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
             decode_group = getattr(engine, "decode_group", None)
             if kind == "code-whole":
                 if decode_group is None:
-                    raise ValueError("code-whole needs a single-GPU engine (Engine.decode_group)")
+                    log("rq code-whole skipped: it needs a single-GPU engine (Engine.decode_group)")
+                    continue
                 engine.decode_group = 0
-            rows = []
-            for r in range(runs + 1):
-                job = new_job(job_steps, scheduler, repair, r)
-                jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
-                work()
-                row = row_of(job)
-                log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
-                    + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-                if r:
-                    rows.append(row)
-            if decode_group is not None:
-                engine.decode_group = decode_group
+            try:
+                rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log)
+            finally:
+                if decode_group is not None:
+                    engine.decode_group = decode_group
             out[name] = rows
             out["summary"][name] = summarise(rows)
             save()
@@ -216,6 +210,24 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         return out
     finally:
         redis_proc.kill()
+
+
+def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str, repair: bool, name: str,
+                log) -> list[dict]:
+    """`runs` jobs of one setting, one at a time, after one untimed warm-up job: their rows."""
+    from generator import jobs
+
+    rows = []
+    for r in range(runs + 1):
+        job = new_job(job_steps, scheduler, repair, r)
+        jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
+        work()
+        row = row_of(job)
+        log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
+            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+        if r:
+            rows.append(row)
+    return rows
 
 
 def _queue(new_job, row_of, work, count: int, steps: int, scheduler: str, name: str, log) -> dict:

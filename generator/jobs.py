@@ -324,7 +324,7 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
 
 
 class PngEncoder:
-    """Candidates' PNGs, encoded in threads from the moment their batch is drawn (`best_of_n`'s `on_images`), so
+    """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`), so
     encoding overlaps verification instead of following it. PNG encoding releases the GIL: 8 images at 768² take
     0.8 s in series. An image repair replaced is encoded when asked for."""
 

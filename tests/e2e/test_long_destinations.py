@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.e2e.conftest import PHONE, TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DESKTOP = {"width": 1440, "height": 900}
+WIDE_DESKTOP = {"width": 1440, "height": 900}
 A = ("https://shop.example.com/landing/spring-fair-2027/variant-a?utm_content=hero-banner-with-the-big-yellow-button"
      "&lang=en-GB&ref=print")
 B = ("https://shop.example.com/landing/spring-fair-2027/variant-b?utm_content=hero-banner-with-the-small-green-link"
@@ -84,7 +84,7 @@ def test_long_ab_destinations_stay_one_line_on_a_phone(live_server, team_users, 
         assert gap < 12, gap
 
         # A desktop: still one line a rule, and the card no wider than the page.
-        page.set_viewport_size(DESKTOP)
+        page.set_viewport_size(WIDE_DESKTOP)
         for index in range(2):
             assert addresses.nth(index).evaluate(LINES) < 1.5
         card, table = (page.locator(selector).bounding_box()

@@ -17,7 +17,7 @@ from tests.campaigns.conftest import make_art
 from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DESKTOP = {"width": 1280, "height": 1000}
+TALL_DESKTOP = {"width": 1280, "height": 1000}
 
 
 @pytest.mark.browser
@@ -31,7 +31,7 @@ def test_pick_refuse_print_anyway_then_print_a_pdf_at_size(live_server, team_use
     failing = make_art(team_users.team, team_users.owner, link, verdict="fail", probability=0.0)
     passing = make_art(team_users.team, team_users.owner, link)
 
-    page, failures = new_page(viewport=DESKTOP, accept_downloads=True)
+    page, failures = new_page(viewport=TALL_DESKTOP, accept_downloads=True)
     sign_in(page, "owner")
 
     # The picker: thumbnails, the passing one first; the failing one is refused without a reason.
@@ -82,7 +82,7 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
     placement.artwork = make_art(team_users.team, team_users.owner, f"{base}/r/{placement.slug}")
     placement.save()
 
-    page, failures = new_page(viewport=DESKTOP, accept_downloads=True)
+    page, failures = new_page(viewport=TALL_DESKTOP, accept_downloads=True)
     sign_in(page, "owner")
     page.goto(f"/campaigns/placements/{placement.pk}/")
     page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()

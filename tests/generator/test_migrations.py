@@ -59,4 +59,3 @@ def test_0014_keeps_the_noise_warning_of_jobs_whose_message_said_the_tiny_model_
     noise.refresh_from_db()
     real.refresh_from_db()
     assert noise.tiny_model and noise.result_warns and not real.tiny_model and not real.result_warns
-

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from PIL import Image
 
 from generator.core.engines.cuda import attention_context, graph_thread
+from generator.core.engines.decoding import decode
 from generator.core.engines.guidance import halves_shared, share_halves
 from generator.core.engines.parameters import (
     FEWSTEP_SCHEDULERS,
@@ -94,62 +95,6 @@ class Shape(NamedTuple):
         return " ".join(words)
 
 
-def to_images(batch) -> list[Image.Image]:
-    """RGB images from a pipeline's "pt" output (N x 3 x H x W in [0, 1], on its device), the same pixels as its
-    "pil" output: diffusers scales float32 copies by 255, rounds half to even and casts, on the CPU after copying
-    the batch there as floats; here the same steps run on the device and only the bytes travel (for 8 at 768², 14
-    MB instead of 57, and no float arrays on the CPU)."""
-    return _host_images(_device_bytes(batch))
-
-
-def _device_bytes(batch):
-    import torch
-
-    return (batch.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
-def _host_images(pixels) -> list[Image.Image]:
-    return [Image.fromarray(image) for image in pixels.cpu().numpy()]
-
-
-def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image]], None] | None = None,
-           ) -> list[Image.Image]:
-    """The pipeline's own ending (its VAE's decode, then its image processor's "pt" output; it has no safety
-    checker) as RGB images, `group` latents at a time: each group goes to `on_decoded` while the next one decodes,
-    so the caller can verify the first candidates during the decode of the rest.
-
-    Args:
-        pipe: the pipeline that drew `latents` (called with output_type="latent").
-        latents (`torch.Tensor`): N x 4 x h x w, on the pipeline's device.
-        group (`int`, *optional*, defaults to 0): latents per decode call; 0 decodes all at once.
-        on_decoded (`Callable[[list[PIL.Image.Image]], None]`, *optional*): called with each group's images, in
-            order, once they are on the CPU.
-
-    Returns:
-        One RGB image per latent, in order.
-    """
-    vae = pipe.vae
-    images: list[Image.Image] = []
-    waiting = None  # the last group's bytes, still on the device: fetched after the next group is queued
-    group = group if group > 0 else len(latents)
-    for start in range(0, len(latents), group):
-        pixels = vae.decode(latents[start:start + group] / vae.config.scaling_factor, return_dict=False)[0]
-        queued = _device_bytes(pipe.image_processor.postprocess(pixels, output_type="pt"))
-        if waiting is not None:
-            images += _deliver(waiting, on_decoded)
-        waiting = queued
-    if waiting is not None:
-        images += _deliver(waiting, on_decoded)
-    return images
-
-
-def _deliver(pixels, on_decoded) -> list[Image.Image]:
-    images = _host_images(pixels)
-    if on_decoded is not None:
-        on_decoded(images)
-    return images
-
-
 @contextmanager
 def eager_modules(pipe) -> Iterator[None]:
     """While the block runs, `pipe` draws with the eager modules inside its compiled UNet, ControlNet and VAE decoder
@@ -197,9 +142,9 @@ class Engine:
     # Guided calls run the layers before the first cross-attention on one half of the batch (`guidance.py`);
     # bench/gpu.py turns it off to measure what it saves.
     shared_halves: bool = True
-    # Latents per VAE decode call (`decode`; 0: the whole batch in one). With 1 (`engine_from_pipeline` on CUDA),
-    # `generate`'s caller verifies the first candidates on the CPU while the GPU decodes the rest. On a CPU engine
-    # the decode and the verifier share the cores, and one image at a time made tiny-model jobs slower: whole.
+    # Latents per VAE decode call (`decoding.decode`; 0: the whole batch in one). With 1 (`engine_from_pipeline`
+    # on CUDA), `generate`'s caller verifies the first candidates on the CPU while the GPU decodes the rest. On a
+    # CPU engine the decode and the verifier share the cores: whole (bench/RESULTS.md, issue 16's ninth step).
     decode_group: int = 0
     # Unwarmed shapes already drawn eagerly, so each is logged once.
     _drawn_eagerly: set[Shape] = field(default_factory=set, repr=False)
@@ -272,7 +217,7 @@ class Engine:
             control_guidance_end=params.control_end,
             generator=generators,
             callback_on_step_end=step_end,
-            output_type="latent",  # decoded here (`decode`), a group at a time
+            output_type="latent",  # decoded here (`decoding.decode`), a group at a time
         )
         # 3. One batched denoising run (eagerly for a shape a compiled engine was not warmed for)
         if params.strength is not None:
@@ -284,7 +229,7 @@ class Engine:
         eager = self.compiled and shape not in self.warmed  # compiling it now would take minutes
         if eager:
             self._note_eager(shape)
-        delivered = []
+        delivered: list[Image.Image] = []
 
         def decoded(images: list[Image.Image]) -> None:
             delivered.extend(images)
@@ -508,7 +453,7 @@ def engine_from_pipeline(txt2img, spec: ModelSpec, aesthetic=None, fewstep_unet=
     from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
 
     if getattr(txt2img, "safety_checker", None) is not None:
-        # `decode` ends the pipelines' calls itself, without the checker: refuse rather than skip it unseen.
+        # `decoding.decode` ends the pipelines' calls itself, without the checker: refuse rather than skip it unseen.
         raise ValueError("qart's engines run without diffusers' safety checker: load the pipeline with "
                          "safety_checker=None.")
 

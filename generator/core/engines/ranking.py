@@ -215,7 +215,8 @@ def submit_verify(
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
     The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two
-    processes or more for each image (a GPU host's cores for a batch of 8), each image's views are read in two
+    processes or more for each image (a GPU host's cores for a batch of 8, or any pool of two or more for the one
+    image at a time a CUDA engine hands over as it decodes), each image's views are read in two
     processes at once (`scan.verify_part`: the image and its first capture, then the other captures, about even
     on code-like art) and the verdict made from both (`scan.combine`: the same result as `scan.verify`).
     """

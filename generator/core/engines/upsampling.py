@@ -22,9 +22,16 @@ from functools import cache
 FOLD = (((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
 
 
-def folded_weight(weight):  # (out, in, 3, 3) -> (4 * out, in, 2, 2)
-    """The four phases' 2x2 kernels of a 3x3 convolution after nearest 2x upsampling, stacked along the output
-    channels in phase order (row phase, column phase): (0, 0), (0, 1), (1, 0), (1, 1)."""
+def folded_weight(weight):
+    """The four phases' 2x2 kernels of a 3x3 convolution after nearest 2x upsampling.
+
+    Args:
+        weight (`torch.Tensor`): the convolution's kernel, out x in x 3 x 3.
+
+    Returns:
+        A `torch.Tensor` of 4 * out x in x 2 x 2, the phases stacked along the output channels in the order (row
+        phase, column phase) (0, 0), (0, 1), (1, 0), (1, 1); summed in float64, in `weight`'s dtype and device.
+    """
     import torch
 
     fold = torch.tensor(FOLD, dtype=torch.float64)  # (phase, window row, tap)
@@ -34,7 +41,7 @@ def folded_weight(weight):  # (out, in, 3, 3) -> (4 * out, in, 2, 2)
 
 def foldable(module) -> bool:
     """Whether `module` is a diffusers `Upsample2D` this file can fold: nearest 2x interpolation, then a 3x3
-    convolution with padding 1 and stride 1, no norm, no transposed convolution."""
+    convolution with zero padding 1 and stride 1, no norm, no transposed convolution."""
     conv = getattr(module, "conv", None)
     return (
         type(module).__name__ == "Upsample2D"
@@ -45,6 +52,7 @@ def foldable(module) -> bool:
         and conv is not None
         and tuple(conv.kernel_size) == (3, 3)
         and tuple(conv.padding) == (1, 1)
+        and conv.padding_mode == "zeros"
         and tuple(conv.stride) == (1, 1)
         and tuple(conv.dilation) == (1, 1)
         and conv.groups == 1
@@ -52,10 +60,16 @@ def foldable(module) -> bool:
 
 
 def fold_upsamplers(model) -> int:
-    """Replace every foldable `Upsample2D` in `model` (a UNet or a VAE) by a `FoldedUpsample` around it, in place.
-    Returns how many it replaced (none again on a model already folded)."""
+    """Replace every foldable `Upsample2D` inside `model` by a `FoldedUpsample` around it, in place.
+
+    Args:
+        model (`torch.nn.Module`): a UNet, a VAE, or any module holding diffusers' upsampling layers.
+
+    Returns:
+        How many layers it replaced (none again on a model already folded; `model` itself is never replaced).
+    """
     folded_class = folded_upsample_class()
-    found = [(name, module) for name, module in model.named_modules() if foldable(module)]
+    found = [(name, module) for name, module in model.named_modules() if name and foldable(module)]
     folded = 0
     for name, module in found:
         parent, _, child = name.rpartition(".")

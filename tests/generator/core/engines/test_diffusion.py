@@ -74,20 +74,11 @@ class TestGenerate:
             assert np.abs(np.asarray(one, int) - np.asarray(other, int)).max() <= 2
 
     def test_a_pipeline_with_a_safety_checker_is_refused(self, tiny_engine):
-        # The engine decodes its latents itself (`diffusion.decode`): a checker would be skipped, not run.
+        # The engine decodes its latents itself (`decoding.decode`): a checker would be skipped, not run.
         from types import SimpleNamespace
 
         with pytest.raises(ValueError, match="without diffusers' safety checker"):
             diffusion.engine_from_pipeline(SimpleNamespace(safety_checker=torch.nn.Identity()), tiny_engine.spec)
-
-    def test_it_converts_as_diffusers_does_to_the_last_rounding(self):
-        from diffusers.image_processor import VaeImageProcessor
-
-        # every level and every half-way point between two levels, in fp16 as the VAE gives them
-        values = torch.cat([torch.arange(256) / 255, (torch.arange(255) + 0.5) / 255, torch.rand(4097)])
-        batch = values[: 3 * 32 * 48].reshape(1, 3, 32, 48).repeat(2, 1, 1, 1).half()
-        expected = VaeImageProcessor().numpy_to_pil(VaeImageProcessor.pt_to_numpy(batch))
-        assert [im.tobytes() for im in diffusion.to_images(batch)] == [im.tobytes() for im in expected]
 
     def test_it_runs_img2img_from_the_control_or_an_init_image(self, tiny_engine, control):
         params = GenerationParams(**FAST, strength=0.6)
@@ -122,12 +113,34 @@ class TestGenerate:
             return real_call(pipe, **kwargs)
 
         monkeypatch.setattr(type(tiny_engine.txt2img), "__call__", limited)
-        images = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3, 4, 5])
+        handed: list = []
+        images = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3, 4, 5],
+                                      on_decoded=handed.extend)
         monkeypatch.undo()
-        assert len(images) == 5
+        assert len(images) == 5 and handed == images  # each image handed over once, in seed order
         assert sizes == [5, 2, 3, 1, 2]
         same = tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2])
         assert np.abs(np.asarray(images[1], int) - np.asarray(same[1], int)).max() <= 2
+
+    def test_out_of_memory_after_images_were_handed_over_is_not_retried(self, tiny_engine, control, monkeypatch):
+        import torch
+
+        monkeypatch.setattr(tiny_engine, "decode_group", 1)
+        real_decode = tiny_engine.txt2img.vae.decode
+        decodes: list[int] = []
+
+        def limited(latents, **kwargs):
+            decodes.append(len(latents))
+            if len(decodes) == 3:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return real_decode(latents, **kwargs)
+
+        monkeypatch.setattr(tiny_engine.txt2img.vae, "decode", limited)
+        handed: list = []
+        # The first image was handed over (its verification may be under way): halves would hand it over again.
+        with pytest.raises(torch.cuda.OutOfMemoryError):
+            tiny_engine.generate(control, GenerationParams(**FAST), seeds=[1, 2, 3], on_decoded=handed.extend)
+        assert len(handed) == 1 and decodes == [1, 1, 1]
 
 
 @pytest.fixture(scope="module")
