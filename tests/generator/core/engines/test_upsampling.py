@@ -64,6 +64,16 @@ class TestFoldedUpsample:
         assert not upsampling.foldable(layer)
         assert upsampling.fold_upsamplers(holder) == 0 and holder[0] is layer
 
+    def test_only_zero_padding_folds(self):
+        layer = Upsample2D(4, use_conv=True)
+        assert upsampling.foldable(layer)
+        layer.conv.padding_mode = "reflect"  # the upsampled copy's edge rows would be read again, not zeros
+        assert not upsampling.foldable(layer)
+
+    def test_a_layer_alone_is_not_replaced(self):
+        layer = Upsample2D(4, use_conv=True)
+        assert upsampling.fold_upsamplers(layer) == 0  # only what a model holds can be swapped in place
+
 
 class TestFoldUpsamplers:
     def test_it_folds_every_upsampling_layer_of_the_unet_and_vae_once(self, tiny_engine):
