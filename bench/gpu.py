@@ -604,8 +604,14 @@ class Bench:
                     stage[name] = stage.get(name, 0.0) + time.perf_counter() - t0
             return wrapper
 
-        original_verify, original_repair = ranking.verify_many, ranking._repair_best_looking
-        ranking.verify_many = timed("verify", original_verify)
+        original_submit, original_repair = ranking.submit_verify, ranking._repair_best_looking
+
+        def submit_timed(*args, **kwargs):
+            # best_of_n submits each candidate as it is decoded and waits for the verdicts after the aesthetic
+            # scores: "verify" is that wait, the verifier's time the job does not hide behind other work.
+            return timed("verify", original_submit(*args, **kwargs))
+
+        ranking.submit_verify = submit_timed
         ranking._repair_best_looking = timed("repair", original_repair)
         engine.score_aesthetics = timed("aesthetic", engine.score_aesthetics)
         try:
@@ -645,7 +651,7 @@ class Bench:
                                  rows=[{k: round(v, 4) for k, v in row.items()} for row in rows])
                 self.save()
         finally:
-            ranking.verify_many, ranking._repair_best_looking = original_verify, original_repair
+            ranking.submit_verify, ranking._repair_best_looking = original_submit, original_repair
 
     def split(self) -> None:
         """The product's `diffusion.SplitEngine` over every GPU here: each job's 8 candidates shared out.
