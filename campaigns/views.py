@@ -304,7 +304,11 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with history.recorded(placement, request.user):
             form.save()
-        messages.success(request, "Placement saved.")
+        if placement.print_anyway_reason:  # kept only for artwork that fails the scan check (`artwork.apply`)
+            messages.warning(request, "Placement saved. Its artwork will not scan: it is printed anyway, and its "
+                                      "print downloads stay off.")
+        else:
+            messages.success(request, "Placement saved.")
         return redirect("campaigns:placement", placement_id=placement.pk)
     ctx = {"form": form, "campaign": placement.campaign, "placement": placement,
            "choices": artwork_cards(form, placement)}

@@ -387,17 +387,18 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
                       status=400 if asked_anyway or (asked_restamp and judged == candidate) else 200)
     artwork.apply(placement, used, user=request.user, print_anyway_reason=reason)
     placement.save(update_fields=artwork.APPLIED_FIELDS)
+    what = (f"A copy of candidate #{candidate.rank} restamped with this placement's link (generation #{used.job_id})"
+            if used != candidate else f"Candidate #{candidate.rank}")
+    # `apply` keeps a reason only for artwork that fails the scan check: then the news is a warning, restamped or not.
+    if placement.print_anyway_reason:
+        messages.warning(request, f"{what} is now the artwork of {placement}, printed anyway: it will not scan. Its "
+                                  "print downloads stay off.")
+    else:
+        messages.success(request, f"{what} is now the artwork of {placement}.")
     if used != candidate:
-        messages.success(request, f"A copy of candidate #{candidate.rank} restamped with this placement's link "
-                                  f"(generation #{used.job_id}) is now the artwork of {placement}.")
         # The copy is another job's: this job's page does not show it. The placement's page does, with its print
         # files, and the message on top.
         return redirect("campaigns:placement", placement_id=placement.pk)
-    if reason:
-        messages.warning(request, f"Candidate #{candidate.rank} is now the artwork of {placement}, printed anyway: "
-                                  "it will not scan. Its print downloads stay off.")
-    else:
-        messages.success(request, f"Candidate #{candidate.rank} is now the artwork of {placement}.")
     return redirect(reverse("generator:job", kwargs={"pk": job.pk}) + f"#candidate-{candidate.pk}")
 
 

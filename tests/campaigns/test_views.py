@@ -748,6 +748,8 @@ class TestArtworkRules:
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
         assert "Will not scan — do not print" in html and "a proof for the printer" in html
         assert "Print downloads are off" in html and "/print?width=" not in html
+        # The news on top is a warning, not "saved" in green
+        assert re.search(r'class="warning"[^>]*>Placement saved\. Its artwork will not scan', html)
         assert client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm").status_code == 409
 
     def test_it_refuses_a_candidate_for_another_link_unless_restamped(self, client, team_users, campaign, placement):

@@ -688,6 +688,29 @@ class TestUseThisOne:
         assert response.redirect_chain == [(f"/campaigns/placements/{placement.pk}/", 302)]
         html = response.content.decode()
         assert f"(generation #{placement.artwork.job_id}) is now the artwork of {placement}" in html
+        assert 'class="success"' in html and "printed anyway" not in html
+
+    def test_a_restamped_copy_printed_anyway_is_announced_as_a_warning(self, team_users, done_job, monkeypatch):
+        # It was a green "is now the artwork" with no word that it will not scan.
+        placement = placement_of(team_users.team)
+        candidate = done_job.candidates.get(rank=1)
+
+        def restamped(original, target, short_url, user=None):
+            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            copy.verdict, copy.scan_probability = "fail", 0.1  # the restamped copy fails the scan check
+            copy.save(update_fields=["verdict", "scan_probability"])
+            return copy
+
+        monkeypatch.setattr("campaigns.restamps.restamp_for", restamped)
+        response = logged_in(team_users.owner).post(
+            f"/generate/candidates/{candidate.pk}/use/",
+            {"placement": placement.pk, "restamp": "1", "print_anyway": "1", "print_anyway_reason": "a proof"},
+            follow=True)
+        placement.refresh_from_db()
+        assert placement.artwork != candidate and placement.print_anyway_reason == "a proof"
+        html = response.content.decode()
+        assert re.search(r'class="warning"[^>]*>A copy of candidate #1 restamped with this placement(&#x27;|\')s '
+                         r'link \(generation #\d+\) is now the artwork of .*, printed anyway: it will not scan', html)
 
 
 class TestDownloads:
