@@ -298,8 +298,6 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         candidate.likeness = None if likeness is None else max(0.0, likeness)  # a share: never below nothing
     ctx = {
         "job": job,
-        # Drawn by the tiny test model: the page warns instead of congratulating, whatever the scan check says.
-        "noise": job.tiny_model,
         # The job's content is the placement's short link: warn before anyone prints a code phones cannot open.
         "unreachable": unreachable_reason(job.content) if job.placement_id else None,
         "state": job_state(job),

@@ -28,34 +28,24 @@ def test_0008_goes_back_only_while_every_job_and_prompt_has_an_owner(team_users)
 
 
 @pytest.mark.django_db
-def test_0013_keeps_the_warning_of_jobs_whose_message_said_the_picture_fought(team_users):
+@pytest.mark.parametrize(("backfill", "flag", "said", "plain"), [
+    (picture_fights.mark_jobs_whose_picture_fought, "picture_fights",
+     "8 of 8 variants scan. This picture fights the code: the code that scans and keeps the most of it has a "
+     "likeness of 3 % to your picture; below 40 % the picture is hard to make out.", "8 of 8 variants scan."),
+    (tiny_model.mark_jobs_of_the_tiny_model, "tiny_model",
+     "3 of 8 candidates scan. (tiny model: images are noise)", "3 of 8 candidates scan."),
+], ids=["0013 picture fights", "0014 tiny model"])
+def test_a_flag_that_was_a_phrase_is_set_from_the_messages_that_said_it(team_users, backfill, flag, said, plain):
+    # The page read these warnings from the message; once they were columns, finished jobs must keep them.
     prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="")
-    said = ("8 of 8 variants scan. This picture fights the code: the code that scans and keeps the most of it has a "
-            "likeness of 3 % to your picture; below 40 % the picture is hard to make out.")
-    fought = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
+    warned = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
                                           result_message=said)
     fine = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
-                                        result_message="8 of 8 variants scan.")
-    assert not fought.result_warns  # before the step: a new column, False for every row
+                                        result_message=plain)
+    assert not getattr(warned, flag) and not warned.result_warns  # before the step: a new column, False everywhere
 
-    picture_fights.mark_jobs_whose_picture_fought(apps, None)
+    backfill(apps, None)
 
-    fought.refresh_from_db()
+    warned.refresh_from_db()
     fine.refresh_from_db()
-    assert fought.picture_fights and fought.result_warns and not fine.picture_fights
-
-
-@pytest.mark.django_db
-def test_0014_keeps_the_noise_warning_of_jobs_whose_message_said_the_tiny_model_drew_them(team_users):
-    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a lighthouse")
-    noise = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
-                                         result_message="3 of 8 candidates scan. (tiny model: images are noise)")
-    real = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", scannable=True,
-                                        result_message="3 of 8 candidates scan.")
-    assert not noise.tiny_model  # before the step: a new column, False for every row
-
-    tiny_model.mark_jobs_of_the_tiny_model(apps, None)
-
-    noise.refresh_from_db()
-    real.refresh_from_db()
-    assert noise.tiny_model and noise.result_warns and not real.tiny_model and not real.result_warns
+    assert getattr(warned, flag) and warned.result_warns and not getattr(fine, flag) and not fine.result_warns
