@@ -8,7 +8,10 @@ warm; also runs on the CPU with the tiny model (`python bench/rq_job.py --tiny`)
 2. a `generator.worker.GenerationWorker` in burst mode takes it from Redis and runs `generator.jobs.run_generation`
    (generate, verify in the process pool while the aesthetic head runs, rank, encode PNGs, store rows);
 3. the job's own timings are read back from the database: `total_seconds` is enqueue (row created) -> ranked
-   candidates stored; `queue_seconds` is pickup.
+   candidates stored; `queue_seconds` is pickup;
+4. beside them, the bench's own clock (`TailClock`, `tail_*` keys): when each step after the engine's last image
+   ended, in seconds after that image was handed over (the aesthetic scores, the verifier's last part, the verdicts
+   combined, the PNGs, the rows stored, the job ended).
 
 Settings, each timed over `runs` jobs after one warm-up job:
 - "code-like": the typical path. Random weights make noise that never scans, and OpenCV's WeChat detector spends
@@ -103,9 +106,13 @@ def setup_django(folder: Path, redis_url: str, fewstep_lora: str | None = None,
 
 
 def summarise(rows: list[dict]) -> dict:
-    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float)) and not isinstance(rows[0][k], bool)]
-    return {k: dict(median=round(statistics.median(r[k] for r in rows), 4),
-                    p95=round(float(np.percentile([r[k] for r in rows], 95)), 4)) for k in keys}
+    """Median and p95 of every number in the rows (a key some rows lack, such as a clock's note, over those that
+    have it)."""
+    keys = dict.fromkeys(k for row in rows for k, v in row.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool))
+    values = {k: [row[k] for row in rows if k in row] for k in keys}
+    return {k: dict(median=round(statistics.median(v), 4), p95=round(float(np.percentile(v, 95)), 4))
+            for k, v in values.items()}
 
 
 def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: str, content: str, log,
@@ -124,6 +131,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
     out: dict = {"runs": runs, "steps": steps, "size": size, "candidates": n, "cpu_count": os.cpu_count()}
     if results is not None:
         results["rq"] = out
+    generate, restore = engine.generate, lambda: None
     try:
         fewstep = getattr(engine, "fewstep", None) is not None or any(
             getattr(r, "fewstep", None) is not None for r in getattr(engine, "replicas", []))
@@ -145,12 +153,13 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         started = time.perf_counter()
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
         out["verifier_warm_s"] = round(time.perf_counter() - started, 2)
+        clock = TailClock()
+        restore = clock.install(engine, jobs, ranking)
         user = get_user_model().objects.create_user("bench")
         team = Team.objects.create(name="bench")
         Membership.objects.create(team=team, user=user, role="owner")
         queue = django_rq.get_queue(jobs.QUEUE)
         out["summary"] = {}
-        generate = engine.generate
         fewstep_name = f"code-like, few-step {fewstep_steps} steps ({fewstep_scheduler})"
         settings = {"code": (f"code-like, {steps} steps", steps, "dpmpp_2m_karras", False, True),
                     "code-whole": (f"code-like, {steps} steps, whole batch decoded at once", steps, "dpmpp_2m_karras",
@@ -190,7 +199,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 save()
                 continue
             name, job_steps, scheduler, repair, code_like = settings[kind]
-            engine.generate = _code_like(generate) if code_like else generate
+            engine.generate = clock.generate(_code_like(generate) if code_like else generate)
             # code-whole: the decoder's batch-n graph compiles in the untimed warm-up job
             decode_group = getattr(engine, "decode_group", None)
             if kind == "code-whole":
@@ -199,30 +208,32 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                     continue
                 engine.decode_group = 0
             try:
-                rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log)
+                rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
                 if decode_group is not None:
                     engine.decode_group = decode_group
             out[name] = rows
             out["summary"][name] = summarise(rows)
             save()
-        engine.generate = generate
         return out
     finally:
+        engine.generate = generate
+        restore()
         redis_proc.kill()
 
 
 def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str, repair: bool, name: str,
-                log) -> list[dict]:
-    """`runs` jobs of one setting, one at a time, after one untimed warm-up job: their rows."""
+                log, clock: TailClock) -> list[dict]:
+    """`runs` jobs of one setting, one at a time, after one untimed warm-up job: their rows, with the clock's."""
     from generator import jobs
 
     rows = []
     for r in range(runs + 1):
         job = new_job(job_steps, scheduler, repair, r)
+        clock.reset()
         jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
         work()
-        row = row_of(job)
+        row = row_of(job) | clock.row()
         log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
             + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         if r:
@@ -261,6 +272,100 @@ def _queue(new_job, row_of, work, count: int, steps: int, scheduler: str, name: 
         f"{result['wait_p50_s']}s p95 {result['wait_p95_s']}s max {result['wait_max_s']}s, total p95 "
         f"{result['summary']['total']['p95']}s")
     return result
+
+
+class TailClock:
+    """Where a job's time goes after the engine hands over its last image (issue 16, item 4), in this process.
+
+    `install` wraps the worker's calls that follow the decode (the aesthetic scores, the verifier's processes, the
+    wait for their verdicts, the PNGs, the rows stored and the job ended) to note when each starts or ends;
+    `generate` wraps the engine's `generate` to note each hand-over. `row` gives every note as seconds after the last
+    hand-over (`tail_*` keys), for one job at a time (`reset` before each): the bench's own timers, not the
+    product's. "last_verdict" is when the verifier's processes returned their last part, "verdicts" when the job had
+    waited for them all and combined them; "pngs" when the encoder's PNGs were all in, "stored" and "finished" when
+    `jobs._store` and `jobs._finish` returned.
+    """
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+
+    def reset(self) -> None:
+        self.marks = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()  # the latest one counts (the pool's callbacks run in its thread)
+
+    def row(self) -> dict:
+        origin = self.marks.get("handed", self.marks.get("generated"))
+        if origin is None:
+            return {}
+        return {f"tail_{name}": round(at - origin, 4) for name, at in sorted(self.marks.items(), key=lambda m: m[1])
+                if name != "handed"}
+
+    def timed(self, function, start: str | None, end: str):
+        def wrapper(*args, **kwargs):
+            if start is not None:
+                self.mark(start)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.mark(end)
+
+        return wrapper
+
+    def generate(self, generate):
+        def wrapper(control, params, seeds, on_decoded=None, **kwargs):
+            def handed(group: list) -> None:
+                if on_decoded is not None:
+                    on_decoded(group)
+                self.mark("handed")
+
+            try:
+                return generate(control, params, seeds, on_decoded=handed, **kwargs)
+            finally:
+                self.mark("generated")
+
+        return wrapper
+
+    def install(self, engine, jobs, ranking):
+        """Wrap the calls after the decode; returns a function that puts the originals back."""
+        clock = self
+        wrapped = [(engine, "score_aesthetics"), (ranking, "submit_verify"), (ranking, "verifier_pool"),
+                   (jobs.PngEncoder, "pngs"), (jobs, "_store"), (jobs, "_finish")]
+        originals = [(owner, name, vars(owner).get(name)) for owner, name in wrapped]  # None: the class's method
+        engine.score_aesthetics = self.timed(engine.score_aesthetics, "aesthetics_start", "aesthetics")
+        submit_verify, verifier_pool = ranking.submit_verify, ranking.verifier_pool
+
+        def submit(*args, **kwargs):
+            results = submit_verify(*args, **kwargs)
+            return self.timed(results, None, "verdicts")
+
+        class Pool:  # the verifier's pool, noting when each part comes back
+            def __init__(self, pool) -> None:
+                self.pool = pool
+
+            def submit(self, *args, **kwargs):
+                future = self.pool.submit(*args, **kwargs)
+                future.add_done_callback(lambda _: clock.mark("last_verdict"))
+                return future
+
+        def pool(workers: int):
+            found = verifier_pool(workers)
+            return None if found is None else Pool(found)
+
+        ranking.submit_verify, ranking.verifier_pool = submit, pool
+        jobs.PngEncoder.pngs = self.timed(jobs.PngEncoder.pngs, None, "pngs")
+        jobs._store = self.timed(jobs._store, None, "stored")
+        jobs._finish = self.timed(jobs._finish, None, "finished")
+
+        def restore() -> None:
+            for owner, name, original in originals:
+                if original is None:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
+
+        return restore
 
 
 def _code_like(generate):

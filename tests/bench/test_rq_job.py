@@ -1,0 +1,103 @@
+"""bench/rq_job.py's `TailClock`: where a whole job's time goes after the engine's last image (issue 16, item 4)."""
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import rq_job  # noqa: E402
+
+
+class Engine:
+    """An engine that hands its images over in groups of one, as a CUDA engine does."""
+
+    def generate(self, control, params, seeds, on_decoded=None):
+        images = [f"image {seed}" for seed in seeds]
+        for image in images:
+            time.sleep(0.01)
+            on_decoded([image])
+        return images
+
+    def score_aesthetics(self, images):
+        time.sleep(0.01)
+        return [1.0] * len(images)
+
+
+def fake_modules():
+    """What `install` wraps in `generator.jobs` and `ranking`, as stand-ins that note their own calls."""
+    calls = []
+
+    class PngEncoder:
+        def pngs(self, images):
+            calls.append("pngs")
+            return [b"png"] * len(images)
+
+    pool = ThreadPoolExecutor(1)
+    ranking = SimpleNamespace(
+        submit_verify=lambda images: (lambda: calls.append("verified") or ["verdict"] * len(images)),
+        verifier_pool=lambda workers: pool if workers > 1 else None)
+    jobs = SimpleNamespace(PngEncoder=PngEncoder, _store=lambda *a: calls.append("store"),
+                           _finish=lambda *a: calls.append("finish"))
+    return jobs, ranking, pool, calls
+
+
+class TestTailClock:
+    def test_notes_each_step_after_the_last_hand_over(self):
+        clock, engine = rq_job.TailClock(), Engine()
+        jobs, ranking, pool, calls = fake_modules()
+        restore = clock.install(engine, jobs, ranking)
+        handed = []
+        generate = clock.generate(engine.generate)
+
+        images = generate("control", "params", [1, 2, 3], on_decoded=handed.extend)
+        time.sleep(0.01)
+        engine.score_aesthetics(images)
+        ranking.verifier_pool(2).submit(time.sleep, 0.02).result()
+        time.sleep(0.01)  # the pool's callback runs in its thread once the result is set
+        ranking.submit_verify(images)()
+        jobs.PngEncoder().pngs(images)
+        jobs._store()
+        jobs._finish()
+        row = clock.row()
+
+        assert handed == images  # every group reached the job's own callback
+        assert calls == ["verified", "pngs", "store", "finish"]
+        assert list(row) == ["tail_generated", "tail_aesthetics_start", "tail_aesthetics", "tail_last_verdict",
+                             "tail_verdicts", "tail_pngs", "tail_stored", "tail_finished"]
+        assert 0 <= row["tail_generated"] < 0.01  # counted from the third image, not the first
+        assert row["tail_aesthetics"] - row["tail_aesthetics_start"] >= 0.01
+        assert row["tail_last_verdict"] - row["tail_aesthetics"] >= 0.02
+        restore()
+        pool.shutdown()
+
+    def test_restore_puts_back_the_originals(self):
+        clock, engine = rq_job.TailClock(), Engine()
+        jobs, ranking, pool, _ = fake_modules()
+        before = (ranking.submit_verify, ranking.verifier_pool, jobs.PngEncoder.pngs, jobs._store, jobs._finish)
+
+        clock.install(engine, jobs, ranking)()
+
+        assert (ranking.submit_verify, ranking.verifier_pool, jobs.PngEncoder.pngs, jobs._store,
+                jobs._finish) == before
+        assert "score_aesthetics" not in vars(engine)  # the class's method again, not a wrapper left behind
+        pool.shutdown()
+
+    def test_no_hand_over_counts_from_the_return_and_reset_forgets(self):
+        clock = rq_job.TailClock()
+        clock.generate(lambda control, params, seeds, on_decoded=None: ["image"])("control", "params", [1])
+        clock.mark("stored")
+
+        row = clock.row()
+        assert list(row) == ["tail_generated", "tail_stored"] and row["tail_generated"] == 0
+        clock.reset()
+        assert clock.row() == {}
+
+    def test_summarise_takes_each_key_over_the_rows_that_have_it(self):
+        summary = rq_job.summarise([{"total": 1.0, "tail_pngs": 0.1}, {"total": 3.0}, {"total": 2.0, "ok": True}])
+
+        assert summary["total"]["median"] == 2.0
+        assert summary["tail_pngs"] == {"median": 0.1, "p95": 0.1}
+        assert "ok" not in summary
