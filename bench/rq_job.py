@@ -281,9 +281,9 @@ class TailClock:
     wait for their verdicts, the PNGs, the rows stored and the job ended) to note when each starts or ends;
     `generate` wraps the engine's `generate` to note each hand-over. `row` gives every note as seconds after the last
     hand-over (`tail_*` keys), for one job at a time (`reset` before each): the bench's own timers, not the
-    product's. "last_verdict" is when the verifier's processes returned their last part, "verdicts" when the job had
-    waited for them all and combined them; "pngs" when the encoder's PNGs were all in, "stored" and "finished" when
-    `jobs._store` and `jobs._finish` returned.
+    product's. "last_part" is when the verifier's processes returned their last task (a verdict's part; with repair, a
+    repair round too), "verdicts" when the job had waited for them all and combined them; "pngs" when the encoder's
+    PNGs were all in, "stored" and "finished" when `jobs._store` and `jobs._finish` returned.
     """
 
     def __init__(self) -> None:
@@ -340,13 +340,16 @@ class TailClock:
             results = submit_verify(*args, **kwargs)
             return self.timed(results, None, "verdicts")
 
-        class Pool:  # the verifier's pool, noting when each part comes back
+        class Pool:  # the verifier's pool, noting when each task comes back; anything else goes to the pool
             def __init__(self, pool) -> None:
                 self.pool = pool
 
+            def __getattr__(self, name: str):
+                return getattr(self.pool, name)
+
             def submit(self, *args, **kwargs):
                 future = self.pool.submit(*args, **kwargs)
-                future.add_done_callback(lambda _: clock.mark("last_verdict"))
+                future.add_done_callback(lambda _: clock.mark("last_part"))
                 return future
 
         def pool(workers: int):
