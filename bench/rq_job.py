@@ -281,9 +281,11 @@ class TailClock:
     wait for their verdicts, the PNGs, the rows stored and the job ended) to note when each starts or ends;
     `generate` wraps the engine's `generate` to note each hand-over. `row` gives every note as seconds after the last
     hand-over (`tail_*` keys), for one job at a time (`reset` before each): the bench's own timers, not the
-    product's. "last_part" is when the verifier's processes returned their last task (a verdict's part; with repair, a
-    repair round too), "verdicts" when the job had waited for them all and combined them; "pngs" when the encoder's
-    PNGs were all in, "stored" and "finished" when `jobs._store` and `jobs._finish` returned.
+    product's. Before it (negative): "generate_start" when the job called the engine, "first_handed" when the first
+    image had been handed over and taken by the job. After it: "generated" when the engine returned; "last_part"
+    when the verifier's processes returned their last task (a verdict's part; with repair, a repair round too);
+    "verdicts" when the job had waited for them all and combined them; "pngs" when the encoder's PNGs were all in;
+    "stored" and "finished" when `jobs._store` and `jobs._finish` returned.
     """
 
     def __init__(self) -> None:
@@ -318,7 +320,11 @@ class TailClock:
             def handed(group: list) -> None:
                 if on_decoded is not None:
                     on_decoded(group)
+                if "first_handed" not in self.marks:
+                    self.mark("first_handed")
                 self.mark("handed")
+
+            self.mark("generate_start")
 
             try:
                 return generate(control, params, seeds, on_decoded=handed, **kwargs)

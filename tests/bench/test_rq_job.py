@@ -65,9 +65,10 @@ class TestTailClock:
 
         assert handed == images  # every group reached the job's own callback
         assert calls == ["verified", "pngs", "store", "finish"]
-        assert list(row) == ["tail_generated", "tail_aesthetics_start", "tail_aesthetics", "tail_last_part",
+        assert list(row) == ["tail_generate_start", "tail_first_handed", "tail_generated", "tail_aesthetics_start", "tail_aesthetics", "tail_last_part",
                              "tail_verdicts", "tail_pngs", "tail_stored", "tail_finished"]
         assert 0 <= row["tail_generated"] < 0.01  # counted from the third image, not the first
+        assert row["tail_generate_start"] <= -0.03 and -0.03 < row["tail_first_handed"] <= -0.02
         assert row["tail_aesthetics"] - row["tail_aesthetics_start"] >= 0.01
         assert row["tail_last_part"] - row["tail_aesthetics"] >= 0.02
         restore()
@@ -91,7 +92,7 @@ class TestTailClock:
         clock.mark("stored")
 
         row = clock.row()
-        assert list(row) == ["tail_generated", "tail_stored"] and row["tail_generated"] == 0
+        assert list(row) == ["tail_generate_start", "tail_generated", "tail_stored"] and row["tail_generated"] == 0
         clock.reset()
         assert clock.row() == {}
 
