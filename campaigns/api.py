@@ -26,6 +26,7 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from campaigns import artwork as artwork_rules
 from campaigns import history, print_builds, printfiles, restamps, rules, stats
@@ -43,6 +44,7 @@ from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
+    BoundedJSONField,
     CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
@@ -105,7 +107,7 @@ class RulesSchemaSerializer(serializers.Serializer):
 
 
 @extend_schema_field(RulesSchemaSerializer)
-class RulesField(serializers.JSONField):
+class RulesField(BoundedJSONField):
     pass
 
 
@@ -134,6 +136,10 @@ class DestinationChangeSerializer(serializers.ModelSerializer):
 
 
 def changes_page(view: viewsets.GenericViewSet, changes: QuerySet[DestinationChange]) -> Response:
+    # The lists' `ordering` is not offered here (the schema says so); asked for anyway, it would pass unread
+    if api_settings.ORDERING_PARAM in view.request.query_params:
+        raise serializers.ValidationError({api_settings.ORDERING_PARAM: [
+            "Changes come newest first: this list takes no ordering."]})
     page = view.paginate_queryset(changes)
     return view.get_paginated_response(DestinationChangeSerializer(page, many=True).data)
 

@@ -12,11 +12,12 @@ from django.core.validators import ProhibitNullCharactersValidator
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from campaigns import bulk, bulk_generation, stats
 from campaigns.bulk_views import csv_stream
@@ -25,7 +26,9 @@ from campaigns.scan_summaries import RangeQuerySerializer, asked_range
 from campaigns.views import csv_response
 from generator import uploads
 from generator.api import GenerationSerializer
-from qartsite import idempotency
+from generator.throttles import refused
+from qartsite import idempotency, parsers
+from qartsite.api import MAX_UNKNOWN, KnownFieldsOnly
 
 CSV_ACTIONS = ("export", "export_placements", "export_scans")
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
@@ -34,6 +37,15 @@ CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
 class ImportQuerySerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False,
                                        help_text="1: check every row and store nothing")
+
+    def to_internal_value(self, data):
+        # The one query that changes what a write does: a misspelt `?dryrun=1` imported for real. So, unlike the
+        # reading endpoints' queries, this one refuses what it does not know (DRF's `format` aside).
+        unknown = [name for name in data if name not in self.fields and name != api_settings.URL_FORMAT_OVERRIDE]
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown query parameter. This import takes only dry_run."] for name in unknown[:MAX_UNKNOWN]})
+        return super().to_internal_value(data)
 
 
 class CsvTextField(serializers.CharField):
@@ -45,7 +57,7 @@ class CsvTextField(serializers.CharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
-class PlacementImportSerializer(serializers.Serializer):
+class PlacementImportSerializer(KnownFieldsOnly, serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False,
                                        help_text="true: check every row and store nothing (also as ?dry_run=1)")
     file = serializers.FileField(required=False, help_text=(
@@ -93,8 +105,9 @@ class BoundedListField(serializers.ListField):
 
 
 class BulkGenerationSerializer(GenerationSerializer):
-    placements = BoundedListField(child=serializers.IntegerField(min_value=1), required=False,
-                                  max_length=bulk.MAX_ROWS, help_text=(
+    # The largest id: 2**70 in a form body reached the database (OverflowError, a 500); a JSON body's parser refuses it
+    placements = BoundedListField(child=serializers.IntegerField(min_value=1, max_value=parsers.LARGEST),
+                                  required=False, max_length=bulk.MAX_ROWS, help_text=(
         "Placements of this campaign (active ones); absent or empty: all its active placements, by name. One job each, "
         "queued in this order, carrying the placement's short link."))
 
@@ -227,7 +240,7 @@ class CampaignBulkActions:
             started = bulk_generation.start_jobs(serializer.placements, make_job, request.user, serializer.picture)
         except bulk_generation.NotStarted as exc:
             if exc.status == 429:
-                raise exceptions.Throttled(exc.retry_after, detail=exc.message) from None
+                raise refused(exc.retry_after, exc.message) from None
             return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
         except OSError:
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,

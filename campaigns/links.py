@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
@@ -49,6 +50,34 @@ def validate_destination(url: str) -> None:
         raise ValidationError("The destination must not contain a user name or password.")
     if any(c in url for c in "\r\n\t ") or len(url) > 2000:
         raise ValidationError("The destination contains spaces or is too long.")
+    if not host_is_valid(parts.hostname):
+        raise ValidationError("The destination's host name is not valid: each part between its dots needs letters "
+                              "or digits (a hyphen only inside), like https://example.com/offer.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 and parts.netloc.rpartition("]")[2].count(":"):
+        raise ValidationError("The destination's port must be a number from 1 to 65535.")
+
+
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)", re.IGNORECASE)  # "_" too: browsers open such hosts
+
+
+def host_is_valid(host: str) -> bool:
+    """An IP address, or a host name whose every label (in its ASCII form: IDNA, so "bücher.de" is fine) is letters,
+    digits, hyphens inside and underscores, 1-63 characters: "example..com", "-bad-.com", a host with a control or
+    direction-changing character ("exa\u202emple.com" shows as "exaelpm.com") are not; a final dot is."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.removesuffix(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return len(ascii_host) <= 253 and all(HOST_LABEL.fullmatch(label) for label in ascii_host.split("."))
 
 
 # How content that sets out to be a web address starts: a scheme and a colon or slashes ("htp:/", "https//"), bare

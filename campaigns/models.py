@@ -20,7 +20,7 @@ from django.utils.text import slugify
 
 from campaigns import links
 from campaigns import rules as destination_rules
-from qartsite.models import Team, TeamOwnedQuerySet
+from qartsite.models import OneLine, Team, TeamOwnedQuerySet
 from qartsite.site import absolute_url
 
 RULES_HELP = ('A JSON object, any of: "ios", "android", "other" (URLs), "starts_at", "ends_at" (ISO 8601 times; '
@@ -69,7 +69,7 @@ class Campaign(models.Model):
     objects = TeamOwnedQuerySet.as_manager()
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="campaigns")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[OneLine("A campaign's name")])
     destination = models.URLField(max_length=2000, validators=[links.validate_destination],
                                   help_text="Where the codes lead unless a placement overrides it.")
     starts_on = models.DateField(null=True, blank=True, validators=[destination_rules.validate_day],
@@ -80,9 +80,10 @@ class Campaign(models.Model):
         "Route by its dates", default=True,
         help_text="On: before its first day and after its last, its codes lead to the fallback address (unless its "
                   "destination rules set dates of their own). Off: its dates do not change where its codes lead.")
-    utm_source = models.CharField(max_length=100, default="qr", blank=True)
-    utm_medium = models.CharField(max_length=100, default="print", blank=True)
-    utm_campaign = models.CharField(max_length=100, blank=True, help_text="Defaults to the campaign's name.")
+    utm_source = models.CharField(max_length=100, default="qr", blank=True, validators=[OneLine("A UTM value")])
+    utm_medium = models.CharField(max_length=100, default="print", blank=True, validators=[OneLine("A UTM value")])
+    utm_campaign = models.CharField(max_length=100, blank=True, validators=[OneLine("A UTM value")],
+                                    help_text="Defaults to the campaign's name.")
     fallback_url = models.URLField(
         max_length=2000, blank=True, validators=[links.validate_destination],
         help_text="Where the codes lead once the campaign is archived or a placement is switched off; "
@@ -185,7 +186,7 @@ class Placement(models.Model):
                       Kind.OTHER: 1.0}
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="placements")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[OneLine("A placement's name")])
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.POSTER)
     location = models.CharField(max_length=300, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True,

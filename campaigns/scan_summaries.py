@@ -95,9 +95,15 @@ class CampaignScanSummarySerializer(ScanSummarySerializer):
 
 
 def asked_range(request: Request, team, scope: stats.Scope) -> stats.DateRange:
-    """The range of the query, or a 400 naming what is wrong."""
+    """The range of the query, or a 400 naming what is wrong (`from` or `to` beside a range that is not custom too:
+    the page's picker sends its dates with every range, a client that sends both means one of them)."""
+    params = request.query_params
+    key = stats.range_key(params)
+    if key != "custom" and (params.get("from") or params.get("to")):
+        raise serializers.ValidationError({"range": [
+            f"from and to make a custom range: send them alone (or with range=custom), not with range={key}."]})
     try:
-        return dashboard.range_for(team, request.query_params, scope)
+        return dashboard.range_for(team, params, scope)
     except stats.RangeError as exc:
         raise serializers.ValidationError({"range": [str(exc)]}) from None
 

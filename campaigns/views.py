@@ -27,9 +27,9 @@ from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import (
-    VIEWERS_CANNOT_CHANGE,
     asked_team,
     can_edit,
+    cannot_create,
     editable_teams,
     get_for_user_or_404,
     require_editor,
@@ -101,7 +101,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 def campaign_new(request: HttpRequest) -> HttpResponse:
     teams = editable_teams(request.user)
     if not teams.exists():
-        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+        raise PermissionDenied(cannot_create(request.user))
     form = NewCampaignForm(request.POST or None, teams=teams,
                            initial={"team": asked_team(teams, request.GET.get("team"))})
     if request.method == "POST" and form.is_valid():

@@ -165,6 +165,8 @@ class WebhookDeliveryFilter(filters.FilterSet):
     # (an empty list) and a missing one (a 400) would answer differently.
     endpoint = filters.ModelChoiceFilter(queryset=owned_endpoints)
     ok = TrueFalseFilter()
+    # A choice: a misspelt event answered an empty list, as if nothing had been sent
+    event = filters.ChoiceFilter(choices=[*WebhookEndpoint.Event.choices, (webhooks.PING_EVENT, "test message")])
 
     class Meta:
         model = WebhookDelivery

@@ -347,6 +347,7 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 PING_ID = re.compile(r"ping-[0-9a-f]{16}")
+PING_EVENT = "webhook.ping"  # a test message's event: logged as a delivery beside the endpoint's own events
 PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
 
 
@@ -395,7 +396,7 @@ def ping(endpoint_id: int, message_id: str) -> str:
     if endpoint is None:
         return "endpoint gone"
     try:
-        attempt_one(endpoint, "webhook.ping", message_id, {"endpoint": endpoint.pk})
+        attempt_one(endpoint, PING_EVENT, message_id, {"endpoint": endpoint.pk})
     except DeliveryError as exc:
         return f"failed: {exc}"
     finally:

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +32,7 @@ from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters, ranking
 from generator.forms import PROMPT_CHARS, bounds_kwargs, field_for_message, prompt_problem, range_kwargs
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
-from generator.throttles import TeamGenerationThrottle
+from generator.throttles import TeamGenerationThrottle, refused
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
     CreatedLocation,
@@ -197,7 +197,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         # Before the picture is decoded: a team with no generations left costs no more than this.
         throttle = TeamGenerationThrottle(attrs["team"])
         if not throttle.has_room():
-            raise exceptions.Throttled(throttle.wait(), detail=throttle.used_up(retry=False))
+            raise refused(throttle.wait(), throttle.used_up())
         if not attrs.get("content"):  # blank, or only spaces (the field strips them), as on the page
             if placement is None:
                 raise serializers.ValidationError(
@@ -226,6 +226,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                 raise serializers.ValidationError({field: [uploads.PICTURE_NEEDS_HALFTONE]})
             return
         upload, candidate_pk = attrs.get("picture"), attrs.get("earlier_candidate")
+        if upload and candidate_pk is not None:  # the upload won without a word, the candidate never looked at
+            raise serializers.ValidationError({"earlier_candidate": [
+                "Send a picture or an earlier candidate, not both."]})
         try:
             name = uploads.shown_name(upload.name) if upload else "The candidate"
             picture = uploads.storable(uploads.chosen(upload, attrs["team"], candidate_pk), name)
@@ -314,7 +317,7 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
         # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):
-            raise exceptions.Throttled(throttle.retry_after(), detail=throttle.refusal(retry=False))
+            raise refused(throttle.retry_after(), throttle.refusal())
         try:
             with transaction.atomic():
                 uploads.save_new_job(job, request.user, serializer.picture, serializer.logo)

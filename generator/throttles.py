@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
 from rest_framework.settings import api_settings
 
 from qartsite.models import Team
@@ -34,6 +34,14 @@ BUSY = "The team's generation rate could not be checked just now. Try again shor
 # that died holding it, and expires. A request waits at most LOCK_WAIT for it, then is refused ("try again shortly").
 LOCK_TIMEOUT = 5
 LOCK_WAIT = 10.0
+
+
+def refused(wait: float | None, message: str) -> exceptions.Throttled:
+    """The API's 429 for `message`, which says in words when to try again: DRF's `Throttled` would add "Expected
+    available in N seconds." after it, a second time. The wait still goes out as Retry-After."""
+    throttled = exceptions.Throttled(detail=message)
+    throttled.wait = math.ceil(wait) if wait is not None else None
+    return throttled
 
 
 class TeamGenerationThrottle(throttling.SimpleRateThrottle):

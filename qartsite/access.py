@@ -18,6 +18,7 @@ from qartsite.models import Membership, Team
 from qartsite.numbers import whole
 
 VIEWERS_CANNOT_CHANGE = "Viewers can look but not change things. Ask a team owner for editor access."
+NO_TEAM = "You are not in a team yet, so there is nothing you can change. Ask a team owner to invite you."
 STAFF_ONLY = "The labeling and eval pages are for staff. Ask an administrator to mark your account as staff."
 
 
@@ -33,6 +34,11 @@ def require_editor(user, team: Team) -> None:
     """Raise PermissionDenied unless `user` is an owner or editor of `team`."""
     if not can_edit(user, team):
         raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+
+
+def cannot_create(user) -> str:
+    """Why `user` may not make anything: they are in no team, or only a viewer where they are."""
+    return VIEWERS_CANNOT_CHANGE if Team.for_user(user).exists() else NO_TEAM
 
 
 def can_edit(user, team: Team) -> bool:

@@ -27,7 +27,8 @@ from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, require_editor
+from qartsite import parsers
+from qartsite.access import VIEWERS_CANNOT_CHANGE, cannot_create, editable_teams, require_editor
 from qartsite.models import Team, named
 
 
@@ -89,6 +90,25 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+class BoundedJSONField(serializers.JSONField):
+    """A JSON field whose value sent as text (a form-encoded or multipart body) holds to the rules the API's parser
+    sets for a JSON body (`qartsite.parsers`): nested at most `MAX_DEPTH` deep, numbers finite and within 64 bits.
+    Else a 400 under the field's name, where Python's parser recursed to its limit (a 500) or read 1e400 as infinity.
+    """
+
+    default_error_messages = {"too_deep": f"Nested too deeply: at most {parsers.MAX_DEPTH} levels.",
+                              "out_of_range": f"Out of range: {parsers.NUMBERS_RULE}"}
+
+    def to_internal_value(self, data):
+        text = getattr(data, "is_json_string", False) or self.binary
+        if text and parsers.too_deep(data if isinstance(data, bytes) else str(data).encode()):
+            self.fail("too_deep")
+        value = super().to_internal_value(data)
+        if text and not parsers.numbers_in_range(value):
+            self.fail("out_of_range")
+        return value
+
+
 class ModelBooleanField(serializers.BooleanField):
     """A model's yes/no field that a form-encoded or multipart body may leave out, as a JSON body may: the model's
     default then holds. DRF reads a missing field of a form body as an unticked checkbox (False): a placement,
@@ -102,7 +122,7 @@ class ModelBooleanField(serializers.BooleanField):
 # validators, since every comparison with NaN is false, and break every answer that includes them), and yes/no
 # fields a form body may leave out (`ModelBooleanField`). `serializer_field_mapping` of every writable serializer.
 MODEL_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField,
-                       models.BooleanField: ModelBooleanField}
+                       models.BooleanField: ModelBooleanField, models.JSONField: BoundedJSONField}
 
 
 # Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.
@@ -170,7 +190,10 @@ class TeamRolePermission(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) != "create":
             return True
-        return editable_teams(request.user).exists()
+        if editable_teams(request.user).exists():
+            return True
+        self.message = cannot_create(request.user)  # DRF makes a permission object per request
+        return False
 
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
@@ -187,7 +210,7 @@ def team_for_create(user, team: Team | None) -> Team:
         return team
     teams = list(editable_teams(user)[:2])
     if not teams:
-        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+        raise PermissionDenied(cannot_create(user))
     if len(teams) > 1:
         raise serializers.ValidationError({"team": ["You are in more than one team: choose one."]})
     return teams[0]

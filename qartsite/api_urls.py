@@ -42,6 +42,9 @@ schema = SpectacularAPIView.as_view()
 # In the site's page (its header and navigation), not drf-spectacular's bare one.
 docs = SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html")
 
+# The API's root at /api (no slash), mounted by qartsite.urls beside /api/: a 301 there dropped a POST's body.
+root_unslashed = router.get_api_root_view()
+
 urlpatterns = [
     path("schema/", schema, name="api_schema"),
     path("docs/", docs, name="api_docs"),

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.deconstruct import deconstructible
 from knox.models import AuthToken
 
 # Names in the zone database that are no place: this machine's own zone, and a placeholder of the database's builders.
@@ -38,6 +39,28 @@ def zone_named(name: str) -> zoneinfo.ZoneInfo:
 def validate_time_zone(name: str) -> None:
     if name not in time_zone_names():
         raise ValidationError(f"“{name}” is not a time zone name, like Europe/Paris or America/New_York.")
+
+
+# Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to
+# show as "fdp.exe". Joiners stay: emoji sequences and several scripts need them.
+REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@deconstructible
+class OneLine:
+    """A validator: `what` ("A campaign's name") is one line of text as pages, CSV files and e-mails show it: no line
+    breaks, tabs, control characters or characters that reorder the text around them."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __call__(self, value: str) -> None:
+        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in REORDERING for char in value):
+            raise ValidationError(f"{self.what} is one line of text: no line breaks, tabs or control characters.",
+                                  code="one_line")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OneLine) and other.what == self.what
 
 
 def validate_team_name(name: str) -> None:

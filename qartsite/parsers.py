@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import re
 
+from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -34,6 +36,15 @@ class JSONParser(parsers.JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         body = stream.read() if stream is not None else b""
+        # A byte-order mark, as some Windows tools write one: JSON's own rules let a parser ignore it
+        body = body.removeprefix(codecs.BOM_UTF8)
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            # Python's words ("'utf-8' codec can't decode byte 0xff in position 0") name nothing a client can act on
+            raise ParseError(f"JSON parse error - the body is not {encoding.upper()} text (send JSON as UTF-8).") \
+                from None
         if too_deep(body):
             raise ParseError(TOO_DEEP)
         try:

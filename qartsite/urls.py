@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from campaigns import redirects
 from qartsite import admin as site_admin
-from qartsite import media, views
+from qartsite import api_urls, media, views
 
 admin.site.site_header = "qart admin"
 admin.site.site_title = "qart admin"
@@ -27,6 +27,7 @@ urlpatterns = [
     path("l/", include("generator.evals.labeling_urls")),
     path("evals/", include("generator.evals.urls")),
     path("api/", include("qartsite.api_urls")),
+    re_path(r"^api$", api_urls.root_unslashed, name="api_root_unslashed"),  # every API path answers without its slash
     # Uploads and generated images, in every mode, each answered only to its owner's team (qartsite.media).
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),
 ]

@@ -22,8 +22,8 @@ from generator.evals import sessions
 from generator.evals.forms import LabelingSessionForm
 from generator.models import HumanScanResult, LabelingItem, LabelingSession
 from qartsite.access import (
-    VIEWERS_CANNOT_CHANGE,
     can_edit,
+    cannot_create,
     editable_teams,
     get_for_user_or_404,
     require_editor,
@@ -66,7 +66,7 @@ def item_or_404(session: LabelingSession, item_pk: int) -> LabelingItem:
 def session_list(request: HttpRequest) -> HttpResponse:
     can_create = editable_teams(request.user).exists()
     if request.method == "POST" and not can_create:
-        raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
+        raise PermissionDenied(cannot_create(request.user))
     form = LabelingSessionForm(request.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -110,6 +110,29 @@ class TestCampaigns:
         assert client.delete(f"/api/campaigns/{campaign.pk}/").status_code == 403
         assert Campaign.objects.get().name == "Spring Sale"
 
+    @pytest.mark.parametrize("path", ["/api/campaigns/", "/api/placements/", "/api/generations/"])
+    def test_a_user_in_no_team_is_told_so_not_called_a_viewer(self, team_users, path):
+        from django.contrib.auth import get_user_model
+
+        lonely = get_user_model().objects.create_user("lonely", password="pw-lonely-1")
+        created = api_as(lonely).post(path, {"name": "X", "destination": "https://a.example/"}, format="json")
+        assert created.status_code == 403
+        assert created.json()["detail"] == ("You are not in a team yet, so there is nothing you can change. Ask a "
+                                            "team owner to invite you.")
+
+    @pytest.mark.parametrize("field, value", [("name", "Summer\nSale"), ("name", "Sale \u202egnirps"),
+                                              ("utm_source", "a\r\nSet-Cookie: x=1"), ("utm_campaign", "tab\there")])
+    def test_names_and_utm_values_are_one_line_of_text(self, team_users, campaign, field, value):
+        client = api_as(team_users.owner)
+        response = client.patch(f"/api/campaigns/{campaign.pk}/", {field: value}, format="json")
+        assert response.status_code == 400
+        assert "is one line of text: no line breaks, tabs or control characters." in response.json()[field][0]
+        assert getattr(Campaign.objects.get(), field) != value
+        # Joiners are text: an emoji family and scripts that join letters need them
+        family = "👨\u200d👩\u200d👧 Family week"
+        joined = client.patch(f"/api/campaigns/{campaign.pk}/", {"name": family}, format="json")
+        assert joined.status_code == 200 and Campaign.objects.get().name == family
+
     def test_delete_archives_and_answers_the_archived_campaign(self, team_users, campaign, placement):
         ScanEvent.objects.create(placement=placement, device_class="mobile")
         client = api_as(team_users.teammate)
@@ -300,6 +323,30 @@ class TestPlacements:
         assert ("A/B split, destination 3: the weight must be a whole number from 1 to 1000. The destination must "
                 "start with http") in message
 
+    @pytest.mark.parametrize("rules, message", [
+        ("[" * 1000 + "]" * 1000, "Nested too deeply: at most 200 levels."),
+        ('{"a":' * 3000 + "1" + "}" * 3000, "Nested too deeply: at most 200 levels."),
+        ('{"split": [{"url": "https://a.example.com", "weight": 1e400}]}', "Out of range: numbers must be finite"),
+    ])
+    @pytest.mark.parametrize("form", ["multipart", "urlencoded"])
+    def test_rules_sent_as_text_in_a_form_body_hold_to_the_json_bodys_limits(self, team_users, placement, rules,
+                                                                            message, form):
+        # A JSON body is checked whole by the parser; rules as text in a form field went to Python's parser, which
+        # recursed to its limit (a RecursionError: 500) or read 1e400 as infinity
+        client = api_as(team_users.owner)
+        url = f"/api/placements/{placement.pk}/"
+        response = client.patch(url, {"rules": rules}, format="multipart") if form == "multipart" else client.patch(
+            url, f"rules={rules}", content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 400
+        assert response.json()["rules"][0].startswith(message)
+        assert Placement.objects.get().rules == {}
+
+    def test_rules_as_text_in_a_form_body_still_work(self, team_users, placement):
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {
+            "rules": '{"ios": "https://apps.example.com/ios"}'}, format="multipart")
+        assert response.status_code == 200, response.json()
+        assert Placement.objects.get().rules["ios"] == "https://apps.example.com/ios"
+
     def test_it_refuses_another_teams_campaign(self, team_users, campaign):
         response = api_as(team_users.outsider).post("/api/placements/", {
             "campaign": campaign.pk, "name": "Sneaky"}, format="json")
@@ -478,6 +525,18 @@ class TestScans:
             response = api_as(team_users.owner).get(f"{url}?{query}")
             assert response.status_code == 400
             assert list(response.json()) == ["range"] and len(response.json()["range"]) == 1
+
+    @pytest.mark.parametrize("query", ["range=7d&from=2026-03-01", "range=lifetime&to=2026-03-01",
+                                       "range=30d&from=2026-03-01&to=2026-03-02"])
+    def test_dates_beside_a_range_that_is_not_custom_are_refused_not_ignored(self, team_users, placement, query):
+        response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/?{query}")
+        assert response.status_code == 400
+        key = query.split("&")[0].removeprefix("range=")
+        assert response.json() == {"range": [
+            f"from and to make a custom range: send them alone (or with range=custom), not with range={key}."]}
+        custom = api_as(team_users.owner).get(
+            f"/api/placements/{placement.pk}/scans/?range=custom&from=2026-03-01&to=2026-03-02")
+        assert custom.status_code == 200 and custom.json()["range"]["key"] == "custom"
 
     def test_a_range_the_wrong_way_round_is_told_in_words_naming_the_query_parameters(self, team_users, placement):
         response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/?from=2026-03-02&to=2026-03-01")

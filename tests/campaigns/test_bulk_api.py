@@ -105,6 +105,21 @@ class TestImport:
         assert response.status_code == 400 and "dry_run" in response.json()
         assert Placement.objects.count() == 0
 
+    @pytest.mark.parametrize("query, body", [("", {"dryrun": "true"}), ("", {"dry-run": "1"}), ("?dryrun=1", {})])
+    def test_a_misspelt_dry_run_is_refused_not_taken_for_an_import(self, team_users, campaign, query, body):
+        # The body's or the query's unknown name was ignored: 201, and the file stored for real
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/{query}",
+                                                 {**upload(GOOD), **body}, format="multipart")
+        assert response.status_code == 400
+        (name, messages), = response.json().items()
+        assert name in ("dryrun", "dry-run") and ("Unknown field" in messages[0] or "only dry_run" in messages[0])
+        assert Placement.objects.count() == 0
+
+    def test_the_import_takes_the_format_query_as_every_endpoint_does(self, team_users, campaign):
+        response = api_as(team_users.owner).post(
+            f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1&format=json", upload(GOOD), format="multipart")
+        assert response.status_code == 200 and response.json()["rows"] == 2
+
     def test_it_refuses_viewers_and_outsiders(self, team_users, campaign):
         url = f"/api/campaigns/{campaign.pk}/import-placements/"
         assert api_as(team_users.viewer).post(url, upload(GOOD), format="multipart").status_code == 403
@@ -152,6 +167,7 @@ class TestGenerate:
                                                  {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 429
         assert response.json()["detail"].startswith("Only 2 of the 3 generations can start now")
+        assert "Expected available" not in response.json()["detail"]  # its own words say when, once
         # Room for all three once the one counted just now expires: an hour, not when the next slot frees.
         assert 3500 < int(response["Retry-After"]) <= 3600
         assert GenerationJob.objects.count() == 0 and enqueued == []
@@ -171,6 +187,21 @@ class TestGenerate:
                                                  format="json")
         assert response.status_code == 400
         assert response.json()["placements"] == [f"Ensure this field has no more than {bulk.MAX_ROWS} elements."]
+        assert enqueued == []
+
+    @pytest.mark.parametrize("form", ["multipart", None])
+    def test_an_id_no_database_holds_is_a_400_in_a_form_body_too(self, team_users, campaign, placements, enqueued,
+                                                                 form):
+        # A JSON body's parser refuses it; a form body's 99999999999999999999999 reached SQLite (OverflowError: 500)
+        client = api_as(team_users.owner)
+        url = f"/api/campaigns/{campaign.pk}/generate/"
+        data = {"prompt": "p", "engine": "diffusion", "placements": "99999999999999999999999"}
+        response = client.post(url, data, format=form) if form else client.post(
+            url, "prompt=p&engine=diffusion&placements=99999999999999999999999",
+            content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 400
+        assert response.json()["placements"] == {
+            "0": ["Ensure this value is less than or equal to 9223372036854775807."]}
         assert enqueued == []
 
     def test_it_refuses_placements_of_other_campaigns_and_bad_parameters(self, team_users, campaign, placements,

@@ -554,6 +554,15 @@ class TestApi:
         outsider = api_as(team_users.outsider)
         assert outsider.get(f"/api/placements/{placement.pk}/destination-changes/").status_code == 404
 
+    @pytest.mark.parametrize("path", ["campaigns/{campaign}", "placements/{placement}"])
+    def test_the_history_takes_no_ordering_and_says_so(self, team_users, placement, path):
+        # It answered 200 in its own order, whatever `ordering` asked, where every list answers 400 for a bad one
+        url = "/api/" + path.format(campaign=placement.campaign_id, placement=placement.pk) + "/destination-changes/"
+        response = api_as(team_users.owner).get(url + "?ordering=bogus")
+        assert response.status_code == 400
+        assert response.json() == {"ordering": ["Changes come newest first: this list takes no ordering."]}
+        assert api_as(team_users.owner).get(url + "?page=1").status_code == 200
+
 
 @pytest.mark.django_db
 class TestAdmin:

@@ -12,7 +12,9 @@ from campaigns import links
 
 class TestValidateDestination:
     @pytest.mark.parametrize("url", ["https://example.com", "http://shop.example.co.uk/offer?x=1#top",
-                                     "https://localhost:8443/x"])
+                                     "https://localhost:8443/x", "https://bücher.de/", "https://xn--bcher-kva.de/",
+                                     "https://1.2.3.4/x", "https://example.com.:443/", "https://my_host.example.com/",
+                                     "https://example.com:/", "https://a-b.example.com:65535/"])
     def test_it_accepts_http_urls_with_a_host(self, url):
         links.validate_destination(url)
 
@@ -29,6 +31,15 @@ class TestValidateDestination:
             ("https://user:pw@example.com", "user name or password"),
             ("https://example.com/a b", "spaces"),
             ("https://example.com/\nSet-Cookie:x", "spaces"),
+            # Addresses a printed code would lead nowhere with: a port out of range, an empty label, a label that
+            # starts or ends with a hyphen, a host that turns its text round (shown as "exaelpm.com")
+            ("https://example.com:99999/", "port must be a number from 1 to 65535"),
+            ("https://example.com:0/", "port must be a number from 1 to 65535"),
+            ("https://example.com:http/", "port must be a number from 1 to 65535"),
+            ("https://example..com/", "host name is not valid"),
+            ("https://-bad-.com/", "host name is not valid"),
+            ("https://exa\u202emple.com/", "host name is not valid"),
+            ("https://" + "a" * 64 + ".com/", "host name is not valid"),
         ],
     )
     def test_it_refuses_anything_else(self, url, message):

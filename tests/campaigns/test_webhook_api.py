@@ -126,6 +126,18 @@ class TestWebhookApi:
         [row] = api(team_users.owner).get("/api/webhook-deliveries/").json()["results"]
         assert row["message_id"] == "m1" and row["status_code"] == 500 and not row["ok"]
 
+    def test_it_filters_deliveries_by_event_and_refuses_an_event_there_is_not(self, team_users, endpoint):
+        WebhookDelivery.objects.create(endpoint=endpoint, message_id="m1", event="scan.created", ok=True)
+        WebhookDelivery.objects.create(endpoint=endpoint, message_id="ping-0123456789abcdef", event="webhook.ping",
+                                       ok=True)
+        client = api(team_users.owner)
+        [ping] = client.get("/api/webhook-deliveries/?event=webhook.ping").json()["results"]
+        assert ping["message_id"] == "ping-0123456789abcdef"
+        assert client.get("/api/webhook-deliveries/?event=scan.created").json()["count"] == 1
+        # A misspelt event answered an empty list, as if nothing had been sent
+        refused = client.get("/api/webhook-deliveries/?event=scan.create")
+        assert refused.status_code == 400 and "scan.create is not one of the available choices" in str(refused.json())
+
     def test_it_rotates_the_secret(self, team_users, endpoint):
         response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/rotate-secret/")
         assert response.status_code == 200 and response.json()["secret"] == WebhookEndpoint.objects.get().secret

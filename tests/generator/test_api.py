@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 
 import pytest
@@ -239,7 +240,9 @@ class TestGenerationRateLimit:
         response = client.post("/api/generations/", {"content": SHORT_LINK, "picture": picture_file()},
                                format="multipart")
         assert response.status_code == 429 and decoded == []
-        assert response.json()["detail"].startswith("The team Acme has used its 2 generations per hour.")
+        # When to retry, said once in words (DRF added "Expected available in N seconds." after the message's own)
+        assert re.fullmatch(r"The team Acme has used its 2 generations per hour\. Try again in [^.]+\.",
+                            response.json()["detail"])
         assert 0 < int(response["Retry-After"]) <= 3600
         assert GenerationJob.objects.count() == 2
 
@@ -569,6 +572,17 @@ class TestHalftoneGeneration:
         assert refused.json()["earlier_candidate"] == ["Pick one of this team's earlier candidates."]
         accepted = client.post("/api/generations/", {"content": SHORT_LINK, "earlier_candidate": ours.pk})
         assert accepted.status_code == 201 and accepted.json()["engine"] == "halftone"
+
+    def test_a_picture_and_an_earlier_candidate_together_are_refused(self, team_users, enqueued):
+        # The upload won without a word, and the candidate was never looked at
+        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        ours.image.save("c.png", picture_file(), save=True)
+        response = api_as(team_users.owner).post("/api/generations/", {
+            "content": SHORT_LINK, "engine": "halftone", "picture": picture_file(), "earlier_candidate": ours.pk},
+            format="multipart")
+        assert response.status_code == 400
+        assert response.json() == {"earlier_candidate": ["Send a picture or an earlier candidate, not both."]}
+        assert GenerationJob.objects.count() == 1 and enqueued == []  # the helper's job only
 
     def test_it_reports_each_candidates_variant_and_fidelity(self, team_users):
         job = make_job(team_users.team, team_users.owner, ranks=(1,), engine="halftone")

@@ -129,7 +129,7 @@ class TestHttpAnswers:
     @pytest.mark.parametrize("body, content_type, status, detail", [
         ('{"name": ', "application/json", 400, "JSON parse error - Expecting value: line 1 column 10 (char 9)"),
         (b'{"name": "\xff"}', "application/json", 400,
-         "JSON parse error - 'utf-8' codec can't decode byte 0xff in position 10: invalid start byte"),
+         "JSON parse error - the body is not UTF-8 text (send JSON as UTF-8)."),
         ('{"name": "x"}', "text/plain", 415, 'Unsupported media type "text/plain" in request.'),
     ])
     def test_it_answers_a_body_it_cannot_read_with_one_detail(self, team_users, body, content_type, status, detail):

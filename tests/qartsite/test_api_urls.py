@@ -71,3 +71,14 @@ def test_the_schema_and_docs_answer_without_the_trailing_slash_too(team_users):
         "paths"]
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and '<div id="swagger-ui"></div>' in docs.content.decode()
+
+
+def test_the_root_answers_without_the_trailing_slash_too(team_users, settings):
+    # /api was left to APPEND_SLASH: a POST got a RuntimeError page under DEBUG, a 301 that dropped its body without
+    settings.DEBUG = True
+    client = api_as(team_users.owner)
+    unslashed, slashed = client.get("/api"), client.get("/api/")
+    assert unslashed.status_code == 200 and unslashed.json().keys() == slashed.json().keys()
+    assert "campaigns" in unslashed.json()
+    refused = client.post("/api", {}, format="json")
+    assert refused.status_code == 405 and refused.json()["detail"] == 'Method "POST" not allowed.'

@@ -29,6 +29,22 @@ class TestJSONParser:
         response = client.post("/api/generations/", body, content_type="application/json")
         assert response.status_code == 400 and "Steps must be between 1 and 150" in str(response.json())
 
+    def test_it_reads_a_body_that_starts_with_a_byte_order_mark(self, team_users):
+        client = APIClient()
+        client.force_login(team_users.owner)
+        body = b"\xef\xbb\xbf" + b'{"name": "Summer", "destination": "https://shop.example.com/"}'
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["name"] == "Summer"
+
+    def test_a_body_that_is_not_utf8_is_told_so_in_words(self, team_users):
+        client = APIClient()
+        client.force_login(team_users.owner)
+        body = '{"name": "Summer"}'.encode("utf-16")
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {"detail": "JSON parse error - the body is not UTF-8 text (send JSON as UTF-8)."}
+
     def test_it_still_reads_ordinary_json(self, team_users):
         client = APIClient()
         client.force_login(team_users.owner)
