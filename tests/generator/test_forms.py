@@ -294,6 +294,16 @@ class TestHalftoneEngine:
                              content="https://qart.example/r/AbC123/" + "x" * 40)
         assert not form.is_valid() and "alignment pattern in its centre" in form.errors["logo"][0]
 
+    @pytest.mark.parametrize("logo", [True, False])
+    def test_content_too_long_for_any_code_is_said_on_its_field_with_a_logo_too(self, team_users, no_weights, logo):
+        # 1,400 characters, under the 2,953 a code may carry: the logo's check met qrcode's "Invalid version (was 41,
+        # expected 1 to 40)" as a 500; without a logo those words reached the page
+        files = {"picture": upload(), **({"logo": upload()} if logo else {})}
+        form = halftone_form(team_users.owner, team_users.team, files, content="https://e.com/" + "x" * 1400)
+        assert not form.is_valid()
+        assert "too long for QR art" in form.errors["content"][0]
+        assert "Invalid version" not in str(form.errors) and "logo" not in form.errors
+
     def test_it_asks_for_a_picture(self, team_users, no_weights):
         form = halftone_form(team_users.owner, team_users.team)
         assert not form.is_valid()

@@ -142,6 +142,12 @@ def _fits(content: str, level: int, max_version: int) -> bool:
         return qr.best_fit() <= max_version
     except qrcode.exceptions.DataOverflowError:
         return False
+    except ValueError as exc:
+        # qrcode 8's best_fit says "Invalid version (was 41, expected 1 to 40)" for content past version 40's
+        # capacity, where a little less overflows properly; that reached a page as a 500 and as these very words
+        if str(exc).startswith("Invalid version"):
+            return False
+        raise
 
 
 def capacity(content: str, ecc: str = "H", max_version: int = DEFAULT_MAX_VERSION) -> int:

@@ -44,6 +44,15 @@ class TestEncode:
         message = str(exc.value)
         assert "100 characters" in message and "holds 58 characters" in message and "short link" in message
 
+    @pytest.mark.parametrize("length", [1400, 2000, 2900])
+    def test_content_past_version_40_is_too_long_not_a_library_error(self, length):
+        # qrcode's best_fit raised ValueError("Invalid version (was 41, expected 1 to 40)") for these: a 500 on the
+        # generation page with a logo, those very words without one
+        for max_version in (6, 40):
+            with pytest.raises(qr.ContentError, match="too long for QR art"):
+                qr.encode("https://e.com/" + "x" * length, max_version=max_version)
+        assert qr.capacity("https://e.com/" + "x" * length, "H", 40) < length
+
     def test_it_accepts_exactly_the_capacity(self):
         fit = qr.capacity("y" * 200, "H", 6)
         assert qr.encode("y" * fit).version == 6
