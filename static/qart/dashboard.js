@@ -112,10 +112,10 @@
     setTimeout(ask, every);
   }
 
-  // The print form's answer (what to know before printing, or why not) is the page reloaded at its top: on a phone
-  // the box sat a screen and a half down, and nothing seemed to happen.
+  // The print form's answer (what to know before printing, why not, or that a large file is being made) is the page
+  // reloaded at its top: the box sat a screen and a half down (2,000 px on a desktop), and nothing seemed to happen.
   function showPrintAnswer() {
-    var box = document.querySelector("#print-cautions, #print-error");
+    var box = document.querySelector("#print-cautions, #print-error, #print-making");
     if (box && box.scrollIntoView) box.scrollIntoView({ block: "center" });
   }
 

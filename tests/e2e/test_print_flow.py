@@ -82,11 +82,13 @@ def test_a_large_print_file_downloads_by_itself_once_a_worker_made_it(live_serve
     placement.artwork = make_art(team_users.team, team_users.owner, f"{base}/r/{placement.slug}")
     placement.save()
 
-    page, failures = new_page(viewport=TALL_DESKTOP, accept_downloads=True)
+    page, failures = new_page(viewport={"width": 1280, "height": 600}, accept_downloads=True)
     sign_in(page, "owner")
     page.goto(f"/campaigns/placements/{placement.pk}/")
     page.get_by_role("link", name="PDF · 20 cm (7.87 in)").click()
     expect(page.locator("#print-making")).to_contain_text("being made in the background")
+    # Where the person is looking: the page is drawn again at its top, and the note sat far below
+    expect(page.locator("#print-making")).to_be_in_viewport()
     assert page.url.startswith(f"{base}/campaigns/placements/{placement.pk}/print?")
     (job,) = print_queue.jobs
     assert print_builds.build(*job.args).startswith("made ")  # the page asks again within 5 s
