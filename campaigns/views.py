@@ -8,6 +8,7 @@ deleted here: a campaign is archived and a placement switched off, and their pri
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from datetime import tzinfo
 
@@ -223,6 +224,7 @@ def placement_page(request: HttpRequest, placement: Placement,
               for key in ("7d", "30d")}
     short_url = placement.short_url(request)
     art = placement.artwork
+    preflight = preflight_or_message(placement, short_url)
     ctx = {
         "placement": placement,
         "campaign": placement.campaign,
@@ -236,9 +238,9 @@ def placement_page(request: HttpRequest, placement: Placement,
         "chart_days": 30,
         "can_edit": can_edit(request.user, placement.campaign.team),
         "destination_changes": history.latest(placement.campaign, placement),
-        "print_widths": print_widths(placement),
+        "print_widths": print_widths(placement, preflight),
         "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
-        "preflight": preflight_or_message(placement, short_url),
+        "preflight": preflight,
         # The plain code's PNG is a proof at a fixed size (print files come at the placement's own width).
         "proof_pixels": downloads.PRINT_SIZES[1], "proof_dpi": downloads.PRINT_DPI,
         "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
@@ -271,10 +273,17 @@ def print_options(placement: Placement, typed) -> dict:
             **{box: str(typed.get(box, "")).lower() in printfiles.TRUE_VALUES for box in ("crop_marks", "cmyk")}}
 
 
-def print_widths(placement: Placement) -> list[dict]:
-    """Offered print widths in cm and inches: the placement's own width first, then common sizes."""
-    widths = [placement.printed_width_cm] if placement.printed_width_cm else []
-    widths += [cm for cm in (5, 10, 20, 50) if cm != placement.printed_width_cm]
+def print_widths(placement: Placement, preflight: dict | str | None = None) -> list[dict]:
+    """Offered print widths in cm and inches: the placement's own width first, then common sizes. Where its preflight
+    says that width is too small for its scanning distance, the smallest that scans (whole cm, rounded up) comes first
+    instead, the placement's own next, and no common size smaller than it is offered."""
+    own = placement.printed_width_cm
+    smallest = None
+    if isinstance(preflight, dict) and preflight.get("min_width_m"):
+        smallest = math.ceil(round(preflight["min_width_m"] * 100, 6))
+    widths = [smallest] if smallest and own and own < smallest else []
+    widths += [own] if own else []
+    widths += [cm for cm in (5, 10, 20, 50) if cm not in widths and (smallest is None or cm >= smallest)]
     return [{"cm": cm, "label": printing.describe_length(cm * 10)} for cm in widths]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -1089,6 +1090,18 @@ class TestPreflightPanel:
     def test_without_a_width_it_asks_for_one(self, client, team_users, placement):
         client.force_login(team_users.owner)
         assert "Set the printed width" in body(client.get(f"/campaigns/placements/{placement.pk}/"))
+
+    def test_too_small_a_width_offers_the_smallest_that_scans_first_and_nothing_smaller(self, client, team_users,
+                                                                                        placement):
+        # 4 cm from a poster's 1.5 m does not scan: the filled button was 4 cm, and a 5 cm preset was offered too
+        Placement.objects.filter(pk=placement.pk).update(printed_width_cm=4, kind="poster")
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        smallest = float(re.search(r"<dt>Smallest width for 1.5 m</dt><dd>([\d.]+) cm", html).group(1))
+        presets = [float(cm) for cm in re.findall(r"\?width=([\d.]+)cm&amp;format=pdf", html)]
+        assert presets[0] == math.ceil(smallest) and presets[1] == 4
+        assert all(cm >= smallest for cm in presets[2:]) and 5 not in presets
+        assert re.search(r'class="warn-text" data-preflight-summary', html) and "does not scan from there" in html
 
     def test_it_warns_that_phones_cannot_open_a_loopback_link(self, client, team_users, placement, settings):
         client.force_login(team_users.owner)

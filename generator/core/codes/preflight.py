@@ -171,8 +171,10 @@ class Preflight:
         modules: modules across, quiet zone included.
         module_mm: printed side of one module.
         ppm_at_distance: preview pixels per module at `distance_m`.
-        scans_at_distance: the verifier's verdict on the capture simulated at `distance_m`.
-        scan_probability_at_distance: its scan probability.
+        scans_at_distance: whether it scans from `distance_m`: the verifier passes the capture simulated there and
+            the distance is within the predicted range (or nearer: people step back from a code too big for the
+            frame). The two estimates can differ near the range's end; the page shows one answer, the cautious one.
+        scan_probability_at_distance: the verifier's scan probability on that capture.
         min_ppm: the fewest pixels per module that passed, None when none did.
         near_m, far_m: the predicted range (None when it does not scan at any distance).
         min_width_m: the narrowest print that scans from `distance_m` (None when none does).
@@ -266,6 +268,10 @@ def preflight(
     else:
         summary = f"scans from {_metres(near)} to {_metres(far)} at {width_text} wide"
     needed = min_width(distance_m, modules, min_ppm, camera) if min_ppm else None
+    scans_at_distance = verdict.passed and far is not None and distance_m <= far
+    if far is not None and distance_m <= far and not verdict.passed:
+        warnings.append(f"A capture simulated from {_metres(distance_m)} fails the scan check, near the end of "
+                        "the range: print it larger, or scan a test print from there first.")
     if far is not None and not near <= distance_m <= far:
         if distance_m > far:
             warnings.append(f"From {_metres(distance_m)} this print is too small: print it at least "
@@ -286,7 +292,7 @@ def preflight(
                         f"{LOW_CONTRAST:.0%}); print, glossy paper and dim light flatten it further.")
     return Preflight(
         width_m=width_m, distance_m=distance_m, modules=modules, module_mm=round(width_m / modules * 1000, 2),
-        ppm_at_distance=round(at_distance, 2), scans_at_distance=verdict.passed,
+        ppm_at_distance=round(at_distance, 2), scans_at_distance=scans_at_distance,
         scan_probability_at_distance=verdict.scan_probability, min_ppm=min_ppm,
         near_m=round(near, 2) if near is not None else None, far_m=round(far, 2) if far is not None else None,
         min_width_m=round(needed, 4) if needed else None, contrast=round(contrast, 3), summary=summary,

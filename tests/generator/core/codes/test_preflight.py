@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import captures, preflight, qr
+from generator.core.codes import captures, preflight, qr, scan
 
 CONTENT = "https://qart.example/r/AbC12345"
 
@@ -79,6 +79,25 @@ class TestPreflight:
         report = preflight.preflight(plain, CONTENT, code=code, width_m=0.03, distance_m=1.5)
         assert not report.scans_at_distance and report.far_m < 1.5
         assert report.min_width_m > 0.03 and any("print it at least" in w for w in report.warnings)
+
+    def test_past_the_range_it_does_not_scan_there_even_where_the_one_capture_passed(self, plain, code, poster,
+                                                                                     monkeypatch):
+        # The capture simulated at 1.5 m passes while the range ends short of it: the page said "scans from there" in
+        # green beside "this print is too small" in orange. The cautious answer wins.
+        shorter = poster.min_ppm * poster.far_m / 1.25  # pixels a module fall with distance: the range ends at 1.25 m
+        monkeypatch.setattr(preflight, "smallest_scanning_ppm", lambda *args, **kwargs: (shorter, []))
+        report = preflight.preflight(plain, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+        assert report.far_m < 1.5 and report.scan_probability_at_distance >= 0.5
+        assert not report.scans_at_distance and any("print it at least" in w for w in report.warnings)
+
+    def test_within_the_range_a_failing_capture_is_said_and_counts(self, plain, code, poster, monkeypatch):
+        monkeypatch.setattr(preflight, "smallest_scanning_ppm", lambda *args, **kwargs: (poster.min_ppm, []))
+        failing = scan.ScanResult(expected=CONTENT, reads=[], decoded=[], expected_match=False, misread=False,
+                                  scan_probability=0.2, verdict="fail", seconds=0.0, features={})
+        monkeypatch.setattr(preflight.scan, "verify", lambda *args, **kwargs: failing)
+        report = preflight.preflight(plain, CONTENT, code=code, width_m=0.2, distance_m=1.5)
+        assert report.near_m <= 1.5 <= report.far_m and not report.scans_at_distance
+        assert any(w.startswith("A capture simulated from 1.5 m fails the scan check") for w in report.warnings)
 
     def test_art_that_does_not_scan_scans_at_no_distance(self, code):
         blank = Image.new("RGB", (768, 768), "white")
