@@ -1,7 +1,7 @@
 """The campaign pages on a phone, in a real browser: a placement's figures come before its print files (in the HTML
 too, so Tab and screen readers meet them in the order shown), the campaign page's actions stay a short block (the
-rest under "More actions", opened from the keyboard), and date fields and the date range's buttons are targets a
-finger can hit.
+rest under "More actions", opened from the keyboard), and date fields, the date range's buttons and every other
+control of the main pages are targets a finger can hit.
 
 Headless Chromium (Debian's) against pytest-django's live server; scans are stored the way the drainer stores them.
 """
@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.conftest import staff
 from tests.e2e.conftest import DESKTOP, PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,4 +122,45 @@ def test_the_date_ranges_buttons_are_at_least_44_px_on_a_touch_screen(new_page, 
         for button in buttons.all():
             box = button.bounding_box()
             assert box["width"] >= TAP and box["height"] >= TAP, (url, button.inner_text(), box)
+    assert failures == []
+
+
+# Every control a finger taps on the page, with its box: buttons, selects, expanders, the menu's links, breadcrumbs,
+# sliders, and each check box or radio button with its labels (a label takes the tap too). Links inside running text
+# are left out (WCAG 2.5.5's inline exception).
+TARGETS = """() => [...document.querySelectorAll(
+        ".button, button, select, summary, .topbar nav a, .crumbs a, input[type=range], " +
+        "input[type=checkbox], input[type=radio]")]
+    .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
+    .filter(el => { const box = el.getBoundingClientRect(); return box.width > 2 && box.height > 2; })
+    .map(el => { const boxes = [el, ...(el.matches("input[type=checkbox], input[type=radio]") ? el.labels : [])]
+                     .map(target => target.getBoundingClientRect().height);
+                 return {what: (el.innerText || el.getAttribute("name") || el.tagName).trim().slice(0, 40),
+                         tag: el.tagName, height: Math.max(...boxes)}; })"""
+
+
+@pytest.mark.browser
+def test_every_control_of_the_main_pages_is_at_least_44_px_tall_on_a_touch_screen(new_page, team_users, poster):
+    from playwright.sync_api import expect
+
+    from tests.campaigns.conftest import make_art
+
+    art = make_art(team_users.team, team_users.owner, f"https://qart.example/r/{poster.slug}")
+    poster.artwork, poster.printed_width_cm = art, 20
+    poster.save()
+    staff(team_users.owner)
+    page, failures = new_page(viewport=PHONE, has_touch=True)  # a touch screen: `pointer: coarse`
+    sign_in(page, "owner", next_url="/campaigns/")
+    small = []
+    for url in ("/campaigns/", f"/campaigns/{poster.campaign_id}/", f"/campaigns/{poster.campaign_id}/edit/",
+                f"/campaigns/placements/{poster.pk}/", f"/campaigns/placements/{poster.pk}/edit/", "/generate/",
+                f"/generate/jobs/{art.job_id}/", f"/accounts/team/{team_users.team.pk}/", "/accounts/",
+                "/evals/labeling/", "/evals/alignment/", "/evals/runs/"):
+        page.goto(url)
+        expect(page.locator("main")).to_be_visible()
+        menu = page.locator(".nav-button")
+        if menu.is_visible():
+            menu.click()  # the menu's links, open
+        small += [(url, target) for target in page.evaluate(TARGETS) if target["height"] < TAP - 0.5]
+    assert small == [], small
     assert failures == []
