@@ -307,6 +307,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # "12 s": the job's own work, without its wait in the queue (`GenerationJob.working_seconds`); "" until known.
         "took": seconds_in_words_or_nothing(job.working_seconds),
         "can_edit": can_edit(request.user, job.team),
+        # Said before any click: the delete asked "Delete this job?" and then refused it
+        "kept_because": jobs.why_kept(job) if job.is_finished else "",
         "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
         "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))
                         for size in downloads.PRINT_SIZES],

@@ -235,7 +235,12 @@ def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, d
     placement = placement_of(team_users.team)
     placement.artwork = done_job.candidates.first()
     placement.save()
-    response = logged_in(team_users.teammate).post(url, follow=True)
+    # Said on the page before any click (the button asked "Delete this job?" and then refused), with no button
+    page = logged_in(team_users.teammate).get(f"/generate/jobs/{done_job.pk}/").content.decode()
+    assert re.search(r"data-kept-because>This job cannot be deleted now\. Its code is the artwork of “Station Poster”",
+                     page)
+    assert f'action="{url}"' not in page
+    response = logged_in(team_users.teammate).post(url, follow=True)  # a page opened before: still refused
     assert "Its code is the artwork of “Station Poster”" in response.content.decode()
     assert GenerationJob.objects.filter(pk=done_job.pk).exists()
     placement.artwork = None
