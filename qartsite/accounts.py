@@ -254,8 +254,11 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
     memberships = list(team.memberships.select_related("user").order_by("user__username"))
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
+    owners = sum(m.role == Membership.Role.OWNER for m in memberships)
     ctx = {"team": team, "is_owner": is_owner, "form": form,
-           "members": [(m, MemberRoleForm(initial={"role": m.role}, prefix=f"m{m.pk}") if is_owner else None)
+           # No role form for the only owner: a team keeps one, so changing it could only be refused
+           "members": [(m, MemberRoleForm(initial={"role": m.role}, prefix=f"m{m.pk}")
+                        if is_owner and not (m.role == Membership.Role.OWNER and owners == 1) else None)
                        for m in memberships],
            "settings_form": (settings_form or TeamSettingsForm(instance=team)) if is_owner else None,
            "pending": [(i, invitation_url(request, i)) for i in pending] if is_owner else [],

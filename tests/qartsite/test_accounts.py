@@ -373,6 +373,20 @@ class TestTeamMembers:
         client.force_login(team_users.viewer)  # not an owner: may always leave
         assert ">Leave team</button>" in client.get(url).content.decode()
 
+    def test_it_offers_the_only_owner_no_role_form(self, client, team_users):
+        # Its select and Change button could only be refused ("Acme needs an owner")
+        client.force_login(team_users.owner)
+        url = f"/accounts/team/{team_users.team.pk}/"
+        owner_form = f'action="/accounts/team/{team_users.team.pk}/members/{{}}/role/"'
+        owner = Membership.objects.get(team=team_users.team, user=team_users.owner)
+        teammate = Membership.objects.get(team=team_users.team, user=team_users.teammate)
+        page = client.get(url).content.decode()
+        assert owner_form.format(owner.pk) not in page and owner_form.format(teammate.pk) in page
+        assert re.search(r'data-member="owner">.*?<span class="badge role-owner">Owner</span>', page, re.S)
+        self.role(client, team_users, team_users.teammate, "owner")  # two owners: each may step down
+        page = client.get(url).content.decode()
+        assert owner_form.format(owner.pk) in page and owner_form.format(teammate.pk) in page
+
     def test_it_tells_the_only_member_to_invite_an_owner_before_leaving(self, client, team_users):
         client.force_login(team_users.outsider)
         page = client.get(f"/accounts/team/{team_users.other_team.pk}/").content.decode()
