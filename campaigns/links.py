@@ -19,8 +19,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.core.exceptions import ValidationError
 
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-SLUG_LENGTH = 8  # 62**8 = 2.2e14: unguessable at any realistic scan rate
+# Letters and digits a person can type back from a print without doubt: no 0/O/o, 1/I/l. Slugs made before
+# 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is.
+SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
+SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
 # Link-preview fetchers that ua-parser does not already classify as spiders.
 PREVIEW_BOTS = ("slackbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview", "linkedinbot",
                 "facebookexternalhit", "twitterbot", "embedly", "pinterest", "redditbot", "bingpreview",
@@ -33,7 +35,7 @@ NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headl
 
 
 def new_slug() -> str:
-    return "".join(secrets.choice(BASE62) for _ in range(SLUG_LENGTH))
+    return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
 
 
 def validate_destination(url: str) -> None:

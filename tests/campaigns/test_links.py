@@ -61,10 +61,13 @@ class TestWebAddressProblem:
         assert "contains a space" in links.web_address_problem(content)
 
 
-def test_slugs_are_base62_and_unguessable():
+def test_slugs_are_unguessable_and_free_of_look_alike_characters():
     slugs = {links.new_slug() for _ in range(2000)}
     assert len(slugs) == 2000
-    assert all(len(s) == links.SLUG_LENGTH and set(s) <= set(links.BASE62) for s in slugs)
+    assert all(len(s) == links.SLUG_LENGTH and set(s) <= set(links.SLUG_ALPHABET) for s in slugs)
+    # Typed back from a poster: no 0 and O, no 1, I and l, and no lower-case o either
+    assert not set("0Oo1Il") & set(links.SLUG_ALPHABET) and len(set(links.SLUG_ALPHABET)) == 56
+    assert set("".join(slugs)) == set(links.SLUG_ALPHABET)  # every one of them in use
 
 
 def test_utm_parameters_are_added_without_overriding_the_destinations_own():
