@@ -104,7 +104,8 @@ class RulesFormMixin:
                                                       "fallback address, else its destination."),
             "rule_split": forms.CharField(required=False, label="A/B split", widget=forms.Textarea(attrs={
                 "rows": 3, "placeholder": "50 https://example.com/a\n50 https://example.com/b"}), help_text=(
-                "Two or more destinations, one a line, each with its weight first; a visitor keeps one all day. "
+                "Two or more destinations, one a line, each with its weight first (an address alone: weight 1, an "
+                "equal share); a visitor keeps one all day. "
                 "Device destinations come first: the split shares the scans they leave.")),
         }
         initial = {f"rule_{key}": stored[key] for key in rules.DEVICE_KEYS if key in stored}

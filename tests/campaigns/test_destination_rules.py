@@ -507,8 +507,10 @@ class TestHistory:
         assert campaign.rules == {"android": PLAY}
         assert DestinationChange.objects.get().placement is None
         assert scan(client, placement, SAMSUNG) == PLAY
-        assert f"Destination rules for its placements: <span class=\"wrap\">Android → {PLAY}" in client.get(
-            f"/campaigns/{campaign.pk}/").content.decode()
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        assert f"Destination rules for its placements: <span class=\"wrap\">Android → {PLAY}" in page
+        # Its header no longer says plainly "leads to" the destination, which rules may send no scan to
+        assert "<span data-main-destination>leads, where no rule below applies, to</span>" in page
         edit = client.get(f"/campaigns/placements/{placement.pk}/edit/").content.decode()
         assert f"the campaign's rules: Android → {PLAY}." in edit
         assert f"<dt>Rules</dt><dd class=\"wrap\">Android → {PLAY}" in client.get(
