@@ -128,7 +128,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "diffusion_estimate": diffusion_estimate(request.user),
         "halftone_estimate": halftone_estimate(request.user),
         "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
-        .select_related("job__team", "job__prompt").order_by("-job__created")[:EARLIER_PICTURES],
+        .select_related("job__team", "job__prompt", "job__placement").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": teams.count() > 1,
         "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
         "speeds": list(zip(form["speed"], form.speeds.values(), strict=True)),

@@ -78,12 +78,14 @@
     // An earlier code can be drawn into only for its own link (uploads.refuse_other_code): the others are offered
     // disabled while the content is another link.
     var earlier = form.querySelectorAll("input[name=earlier_candidate][data-content]");
+    var earlierNote = form.querySelector("[data-earlier-note]");
     function limitEarlier() {
-      var wanted = fields.content ? fields.content.value.trim() : "";
+      var wanted = fields.content ? fields.content.value.trim() : "", greyed = 0;
       Array.prototype.forEach.call(earlier, function (radio) {
         radio.disabled = Boolean(wanted) && radio.dataset.content !== wanted;
-        if (radio.disabled) radio.checked = false;
+        if (radio.disabled) { radio.checked = false; greyed += 1; }
       });
+      if (earlierNote) earlierNote.hidden = greyed === 0;  // why some are greyed, said where they are
     }
     if (fields.content && earlier.length && form.getAttribute("aria-disabled") !== "true") {  // viewers: all off
       fields.content.addEventListener("input", limitEarlier);

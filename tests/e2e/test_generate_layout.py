@@ -87,7 +87,7 @@ def test_it_lines_up_an_earlier_codes_radio_with_its_caption_under_its_picture(l
     card = box(page, "label.earlier")
     image, radio = box(page, "label.earlier img"), box(page, "label.earlier input")
     caption = box(page, "label.earlier .earlier-caption")
-    assert page.locator("label.earlier .earlier-caption").inner_text() == f"Job {art.job_id}"
+    assert page.locator("label.earlier .earlier-caption").inner_text().startswith("shop.example.com/poster · ")
     inside = [card["x"] - 1 <= part["x"] and part["x"] + part["width"] <= card["x"] + card["width"] + 1
               for part in (image, radio, caption)]
     assert all(inside)
@@ -96,4 +96,26 @@ def test_it_lines_up_an_earlier_codes_radio_with_its_caption_under_its_picture(l
     assert radio["x"] + radio["width"] <= caption["x"] and abs(radio["x"] - image["x"]) <= 2  # left-aligned
     page.locator("label.earlier .earlier-caption").click()  # the whole card is the label
     assert page.locator(f'input[name="earlier_candidate"][value="{art.pk}"]').is_checked()
+    assert not failures
+
+
+@pytest.mark.browser
+def test_an_earlier_code_of_another_link_is_greyed_out_and_the_page_says_why(live_server, team_users, new_page):
+    from playwright.sync_api import expect
+
+    from tests.campaigns.conftest import make_art
+
+    art = make_art(team_users.team, team_users.owner, "https://shop.example.com/poster")
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.check('input[name="engine"][value="halftone"]')
+    radio, note = page.locator(f'input[name="earlier_candidate"][value="{art.pk}"]'), page.locator("[data-earlier-note]")
+    page.fill('[name="content"]', "https://shop.example.com/poster")
+    expect(radio).to_be_enabled()
+    expect(note).to_be_hidden()
+    page.fill('[name="content"]', "https://shop.example.com/flyer")
+    expect(radio).to_be_disabled()
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("codes of another link")
     assert not failures

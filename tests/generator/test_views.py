@@ -838,12 +838,22 @@ class TestHalftoneOnThePage:
         assert f'name="earlier_candidate" value="{ours.pk}"' in page
         assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
 
-    def test_it_captions_an_earlier_code_with_its_job_in_one_labelled_group(self, team_users):
-        # The caption said "#4", a job's number where "#1" everywhere else is a candidate's rank.
+    def test_it_captions_an_earlier_code_with_what_it_was_made_for_in_one_labelled_group(self, team_users):
+        # The caption said "#4", a job's number where "#1" everywhere else is a candidate's rank; then "Job 4", which
+        # told a marketer nothing: its placement (else its link) and its day
         ours = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        placed = make_job(team_users.team, team_users.owner, count=1)
+        placed.placement = placement_of(team_users.team)
+        placed.save()
         page = logged_in(team_users.owner).get("/generate/").content.decode()
-        card = re.search(r'<label class="earlier">(.*?)</label>', page, re.S).group(1)
-        assert f'value="{ours.pk}"' in card and f'<span class="earlier-caption small">Job {ours.job_id}</span>' in card
+        cards = dict(re.findall(r'<label class="earlier" title="Job (\d+): [^"]*">(.*?)</label>', page, re.S))
+        day = ours.job.created.strftime("%-d %b")
+        link = ours.job.content.removeprefix("https://")
+        assert f'value="{ours.pk}"' in cards[str(ours.job_id)]
+        assert f'<span class="earlier-caption small">{link}<span class="muted"> · {day}</span></span>' in cards[
+            str(ours.job_id)]
+        assert f'<span class="earlier-caption small">Station Poster<span class="muted"> · {day}' in cards[
+            str(placed.pk)]
         assert re.search(r'<fieldset class="field earlier-field">\s*<legend>…or one of your team', page)
 
     def test_it_creates_a_halftone_job_from_an_upload(self, team_users, media_storage, enqueued):
