@@ -225,6 +225,7 @@ def placement_page(request: HttpRequest, placement: Placement,
     short_url = placement.short_url(request)
     art = placement.artwork
     preflight = preflight_or_message(placement, short_url)
+    total_scans, backlog = stats.scans_ever(just_this), scan_backlog.backlog()
     ctx = {
         "placement": placement,
         "campaign": placement.campaign,
@@ -232,7 +233,9 @@ def placement_page(request: HttpRequest, placement: Placement,
         "unreachable": unreachable_reason(short_url),
         "artwork_elsewhere": art is not None and not artwork.carries_short_link(art.job.content, placement),
         "will_not_scan": artwork.will_not_scan(placement),
-        "total_scans": stats.scans_ever(just_this),
+        "total_scans": total_scans,
+        # Never scanned (and no scan waiting to be stored): one line instead of screens of empty charts
+        "nothing_scanned": not total_scans and not backlog.waiting,
         "recent_scans": recent["7d"].scans,
         "month_scans": recent["30d"].scans,
         "chart_days": 30,
@@ -253,7 +256,7 @@ def placement_page(request: HttpRequest, placement: Placement,
         "refresh_seconds": print_builds.RETRY_SECONDS if making else None,
         # Served at the print URL too (a refusal): the date range must lead back to the page, not to a download.
         "range_path": reverse("campaigns:placement", args=[placement.pk]),
-        "backlog_note": scan_backlog.backlog().note(team.zone),
+        "backlog_note": backlog.note(team.zone),
         "export_note": retention.export_gap(team, just_this, days),
         **picker,
         "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)

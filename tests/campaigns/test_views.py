@@ -467,6 +467,20 @@ class TestPlacementPage:
         # The print files come after the figures: the actions link down to them.
         assert 'href="#print"' in html and 'id="print"' in html
 
+    def test_a_placement_never_scanned_shows_one_line_not_screens_of_empty_charts(self, client, team_users,
+                                                                                  placement):
+        # 1,750 px of empty charts on a desktop (four phone screens) came before the link and print files
+        client.force_login(team_users.teammate)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "data-no-scans-yet" in html and "No scans yet." in html
+        assert "Hour of the day" not in html and 'data-chart="scan-chart"' not in html
+        from campaigns.drainer import store_events
+        from campaigns.scan_buffer import scan_event
+
+        store_events([scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])  # as the drainer stores it
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "data-no-scans-yet" not in html and "Hour of the day" in html and 'data-chart="scan-chart"' in html
+
     def test_it_shows_the_chosen_artwork_with_print_downloads(self, client, team_users, placement):
         placement.artwork = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")
         placement.save()
