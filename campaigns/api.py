@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from campaigns import artwork as artwork_rules
-from campaigns import history, print_builds, printfiles, restamps, rules, stats
+from campaigns import history, names, print_builds, printfiles, restamps, rules, stats
 from campaigns.bulk_api import CampaignBulkActions
 from campaigns.models import ENDS_BEFORE_START, LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
 from campaigns.scan_summaries import (
@@ -172,7 +172,10 @@ class CampaignSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
         if starts and ends and ends < starts:
             raise serializers.ValidationError({"ends_on": [ENDS_BEFORE_START]})
-        checked_rules(attrs, attrs.get("team") or self.instance.team)
+        team = attrs.get("team") or self.instance.team
+        if "name" in attrs and names.campaign_name_taken(team, attrs["name"], getattr(self.instance, "pk", None)):
+            raise serializers.ValidationError({"name": [names.CAMPAIGN_NAME_TAKEN]})
+        checked_rules(attrs, team)
         return attrs
 
 
@@ -307,6 +310,8 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                 "A placement stays in the campaign that made it: its printed code's scans are counted there. "
                 "Add a placement to the other campaign instead."]})
         campaign = attrs.get("campaign") or self.instance.campaign
+        if "name" in attrs and names.placement_name_taken(campaign, attrs["name"], getattr(self.instance, "pk", None)):
+            raise serializers.ValidationError({"name": [names.PLACEMENT_NAME_TAKEN]})
         checked_rules(attrs, campaign.team)
         candidate = attrs.get("artwork", getattr(self.instance, "artwork", None))
         if candidate is not None and candidate.job.team_id != campaign.team_id:

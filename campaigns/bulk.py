@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -36,6 +35,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from campaigns import stats
 from campaigns.forms import PlacementForm
 from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement, ScanRollup
+from campaigns.names import name_key
 from qartsite.spreadsheets import csv_cell, csv_value
 
 MAX_BYTES = 1_000_000  # a thousand rows with long addresses fit in a fraction of this
@@ -199,15 +199,6 @@ def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return columns, rows
 
 
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))  # zero-width and soft hyphen
-
-
-def name_key(name: str) -> str:
-    """What makes two placement names the same to a reader: case, the Unicode forms of one letter ("é" as one
-    character or as "e" and an accent) and invisible characters left out."""
-    return unicodedata.normalize("NFKC", name.translate(INVISIBLE)).casefold()
-
-
 def decimal_point(cell: str) -> str:
     """ "12,5" -> "12.5": a number written with a decimal comma (semicolon-separated files); anything else as it is."""
     return cell.replace(",", ".") if re.fullmatch(r"\s*[-+]?\d*,\d+\s*", cell) else cell
@@ -232,7 +223,6 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         raise FileRefused(ARCHIVED_NO_PLACEMENTS)
     columns, rows = records(decode(data))
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in EXPORT_ONLY])
-    taken = {name_key(name) for name in campaign.placements.values_list("name", flat=True)}
     seen: dict[str, int] = {}
     for number, cells in rows:
         if len(cells) > len(columns):
@@ -246,10 +236,8 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         form = PlacementRowForm(values, instance=Placement(campaign=campaign), team=campaign.team)
         errors = [RowError(number, name if name != "__all__" else "", message)
                   for name, messages in form.errors.items() for message in messages]
-        name = name_key(values.get("name", ""))
-        if name and name in taken:
-            errors.append(RowError(number, "name", "The campaign already has a placement with this name."))
-        elif name and name in seen:
+        name = name_key(values.get("name", ""))  # one already in the campaign: the form's own error
+        if name and name in seen and "name" not in form.errors:
             errors.append(RowError(number, "name", f"Row {seen[name]} has the same name."))
         seen.setdefault(name, number)
         if errors:

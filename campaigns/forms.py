@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Case, QuerySet, Value, When
 
 from campaigns import artwork as artwork_rules
-from campaigns import links, restamps, rules, webhooks
+from campaigns import links, names, restamps, rules, webhooks
 from campaigns.models import LIMITED_FIELDS, Campaign, Placement, WebhookEndpoint, limit_errors
 from generator.models import Candidate
 from qartsite.models import Team
@@ -172,6 +172,13 @@ class CampaignForm(RulesFormMixin, forms.ModelForm):
         """The campaign's own fields; the page draws the rules in a fieldset of their own."""
         return [field for field in self.visible_fields() if field.name not in RULE_FIELDS]
 
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        team = self.cleaned_data.get("team") or getattr(self.instance, "team", None)
+        if team is not None and names.campaign_name_taken(team, name, self.instance.pk):
+            raise forms.ValidationError(names.CAMPAIGN_NAME_TAKEN)
+        return name
+
     def clean(self) -> dict:
         data = super().clean()  # the model's clean() checks that it ends after it starts
         self.clean_rules_fields(data)
@@ -276,6 +283,13 @@ class PlacementForm(RulesFormMixin, forms.ModelForm):
         """The placement's own fields; the page draws the artwork picker and its options itself."""
         return [field for field in self.visible_fields()
                 if field.name not in self.ARTWORK_FIELDS and field.name not in RULE_FIELDS]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        campaign = getattr(self.instance, "campaign", None)
+        if campaign is not None and names.placement_name_taken(campaign, name, self.instance.pk):
+            raise forms.ValidationError(names.PLACEMENT_NAME_TAKEN)
+        return name
 
     def clean(self) -> dict:
         data = super().clean()

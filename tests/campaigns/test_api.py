@@ -110,6 +110,21 @@ class TestCampaigns:
         assert client.delete(f"/api/campaigns/{campaign.pk}/").status_code == 403
         assert Campaign.objects.get().name == "Spring Sale"
 
+    def test_a_team_has_one_active_campaign_of_a_name(self, team_users, campaign):
+        # The list showed two identical rows; "Spring sale" and "SPRING SALE" are one name to a reader
+        client = api_as(team_users.owner)
+        body = {"name": "SPRING SALE", "destination": "https://a.example/"}
+        refused = client.post("/api/campaigns/", body, format="json")
+        assert refused.status_code == 400
+        assert refused.json() == {"name": ["Your team already has a campaign with this name: give this one another."]}
+        other = client.post("/api/campaigns/", {**body, "name": "Autumn"}, format="json").json()
+        assert client.patch(f"/api/campaigns/{other['id']}/", {"name": "spring sale"},
+                            format="json").status_code == 400
+        assert client.patch(f"/api/campaigns/{campaign.pk}/", {"name": "Spring SALE"}, format="json").status_code == 200
+        client.delete(f"/api/campaigns/{campaign.pk}/")  # archived: a team runs "Spring sale" every year
+        assert client.post("/api/campaigns/", body, format="json").status_code == 201
+        assert api_as(team_users.outsider).post("/api/campaigns/", body, format="json").status_code == 201  # its team
+
     @pytest.mark.parametrize("path", ["/api/campaigns/", "/api/placements/", "/api/generations/"])
     def test_a_user_in_no_team_is_told_so_not_called_a_viewer(self, team_users, path):
         from django.contrib.auth import get_user_model
@@ -346,6 +361,18 @@ class TestPlacements:
             "rules": '{"ios": "https://apps.example.com/ios"}'}, format="multipart")
         assert response.status_code == 200, response.json()
         assert Placement.objects.get().rules["ios"] == "https://apps.example.com/ios"
+
+    def test_a_campaign_has_one_placement_of_a_name_as_its_import_says(self, team_users, campaign, placement):
+        client = api_as(team_users.owner)
+        refused = client.post("/api/placements/", {"campaign": campaign.pk, "name": "station POSTER"}, format="json")
+        assert refused.status_code == 400
+        assert refused.json() == {"name": ["The campaign already has a placement with this name."]}
+        flyer = client.post("/api/placements/", {"campaign": campaign.pk, "name": "Flyer"}, format="json").json()
+        assert client.patch(f"/api/placements/{flyer['id']}/", {"name": "Station poster"},
+                            format="json").status_code == 400
+        assert client.patch(f"/api/placements/{placement.pk}/", {"name": "Station Poster", "notes": "x"},
+                            format="json").status_code == 200
+        assert Placement.objects.filter(campaign=campaign).count() == 2
 
     def test_it_refuses_another_teams_campaign(self, team_users, campaign):
         response = api_as(team_users.outsider).post("/api/placements/", {

@@ -81,6 +81,7 @@ class TestCheck:
         messages = {(e.row, e.column): e.message for e in checked.errors}
         assert messages[(9, "destination_override")] == "The destination must start with http:// or https://."
         assert messages[(12, "name")] == "Row 2 has the same name."
+        assert messages[(11, "name")] == "The campaign already has a placement with this name."  # said once
         assert "sticker" in messages[(4, "kind")] and "the kinds are poster, " in messages[(4, "kind")]
 
     def test_it_refuses_a_quantity_over_a_hundred_million_with_the_limit(self, campaign):

@@ -196,6 +196,19 @@ class TestCampaignForms:
         assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
         assert campaign.team == team_users.team and campaign.utm_campaign == "autumn"
 
+    def test_a_second_campaign_or_placement_of_one_name_is_refused_on_its_field(self, client, team_users, campaign,
+                                                                                 placement):
+        # The list showed two identical "Summer Festival" rows after a form was sent twice
+        client.force_login(team_users.teammate)
+        response = client.post("/campaigns/new/", CAMPAIGN_DATA | {"team": team_users.team.pk, "name": "spring sale"})
+        assert response.status_code == 400
+        assert "Your team already has a campaign with this name" in body(response)
+        assert Campaign.objects.count() == 1
+        response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA | {"name": "STATION POSTER"})
+        assert response.status_code == 400
+        assert "The campaign already has a placement with this name." in body(response)
+        assert campaign.placements.count() == 1
+
     def test_someone_in_two_teams_creates_in_the_team_they_are_looking_at(self, client, team_users):
         # The forms chose the first team by name, whichever team's overview the person was on.
         Membership.objects.create(team=team_users.team, user=team_users.outsider, role="editor")

@@ -1,0 +1,38 @@
+"""Names a reader tells apart: two campaigns of a team, or two placements of a campaign, may not share one.
+
+"Poster 1" and "poster 1", or "é" written as one character and as "e" with an accent, are one name to a person
+reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API and the CSV import all
+ask `campaign_name_taken` and `placement_name_taken`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from campaigns.models import Campaign, Placement
+from qartsite.models import Team
+
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))  # zero-width and soft hyphen
+CAMPAIGN_NAME_TAKEN = "Your team already has a campaign with this name: give this one another."
+PLACEMENT_NAME_TAKEN = "The campaign already has a placement with this name."
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same to a reader: case, the Unicode forms of one letter ("é" as one character or as
+    "e" and an accent) and invisible characters left out."""
+    return unicodedata.normalize("NFKC", name.translate(INVISIBLE)).casefold()
+
+
+def campaign_name_taken(team: Team, name: str, exclude_pk: int | None = None) -> bool:
+    """Whether another campaign of `team` that is not archived has the name `name` (an archived one's name is free
+    again: a team runs "Summer sale" every year)."""
+    key = name_key(name)
+    names = Campaign.objects.filter(team=team, archived=False).exclude(pk=exclude_pk).values_list("name", flat=True)
+    return any(name_key(other) == key for other in names)
+
+
+def placement_name_taken(campaign: Campaign, name: str, exclude_pk: int | None = None) -> bool:
+    """Whether another placement of `campaign`, switched off or not, has the name `name`."""
+    key = name_key(name)
+    names = Placement.objects.filter(campaign=campaign).exclude(pk=exclude_pk).values_list("name", flat=True)
+    return any(name_key(other) == key for other in names)
