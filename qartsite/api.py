@@ -11,6 +11,7 @@ needs (`team_for_create`; webhooks: owners only).
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -90,6 +91,23 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+class ModelDecimalField(serializers.DecimalField):
+    """A model's decimal field whose range is said before its digits: 1e308 as a latitude got "Ensure that there are
+    no more than 9 digits in total." (DRF counts digits first), where 91 gets the field's own range message."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as refused:
+            try:
+                value = decimal.Decimal(str(data).strip())
+            except (decimal.InvalidOperation, ValueError):
+                raise refused from None
+            if value.is_finite():
+                self.run_validators(value)  # the range's own message, where the value is out of it
+            raise
+
+
 class BoundedJSONField(serializers.JSONField):
     """A JSON field whose value sent as text (a form-encoded or multipart body) holds to the rules the API's parser
     sets for a JSON body (`qartsite.parsers`): nested at most `MAX_DEPTH` deep, numbers finite and within 64 bits.
@@ -122,7 +140,8 @@ class ModelBooleanField(serializers.BooleanField):
 # validators, since every comparison with NaN is false, and break every answer that includes them), and yes/no
 # fields a form body may leave out (`ModelBooleanField`). `serializer_field_mapping` of every writable serializer.
 MODEL_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField,
-                       models.BooleanField: ModelBooleanField, models.JSONField: BoundedJSONField}
+                       models.BooleanField: ModelBooleanField, models.JSONField: BoundedJSONField,
+                       models.DecimalField: ModelDecimalField}
 
 
 # Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.

@@ -38,7 +38,8 @@ def zone_named(name: str) -> zoneinfo.ZoneInfo:
 
 def validate_time_zone(name: str) -> None:
     if name not in time_zone_names():
-        raise ValidationError(f"“{name}” is not a time zone name, like Europe/Paris or America/New_York.")
+        shown = name if len(name) <= 60 else f"{name[:60]}…"  # 10,000 characters came back whole
+        raise ValidationError(f"“{shown}” is not a time zone name, like Europe/Paris or America/New_York.")
 
 
 # Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to

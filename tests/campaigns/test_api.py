@@ -295,6 +295,10 @@ class TestPlacements:
     @pytest.mark.parametrize("field, value, message", [
         ("latitude", 999, "Latitude must be between -90 and 90 degrees."),
         ("latitude", "1000", "Latitude must be between -90 and 90 degrees."),
+        # More digits than the column holds said its digits first ("no more than 9 digits in total")
+        ("latitude", 1e308, "Latitude must be between -90 and 90 degrees."),
+        ("latitude", "123456789012", "Latitude must be between -90 and 90 degrees."),
+        ("longitude", "-1e20", "Longitude must be between -180 and 180 degrees."),
         ("longitude", 500, "Longitude must be between -180 and 180 degrees."),
         ("longitude", -181, "Longitude must be between -180 and 180 degrees."),
         ("printed_quantity", 1e12, "The printed quantity must be a whole number from 0 to 100,000,000 (one hundred "

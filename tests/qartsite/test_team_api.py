@@ -42,6 +42,14 @@ class TestTeamApi:
         team_users.team.refresh_from_db()
         assert team_users.team.scan_retention_days is None and team_users.team.time_zone == "UTC"
 
+    def test_a_long_time_zone_is_not_echoed_whole(self, team_users):
+        response = api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"time_zone": "Z" * 10_000},
+                                               format="json")
+        assert response.status_code == 400
+        assert any(message == f"“{'Z' * 60}…” is not a time zone name, like Europe/Paris or America/New_York."
+                   for message in response.json()["time_zone"])
+        assert len(str(response.json())) < 1000
+
     @pytest.mark.parametrize("who", ["teammate", "viewer"])
     def test_it_refuses_members_who_do_not_own_the_team(self, team_users, who):
         response = api(getattr(team_users, who)).patch(f"/api/teams/{team_users.team.pk}/",
