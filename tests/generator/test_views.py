@@ -790,7 +790,7 @@ class TestJobList:
         assert f"Job {by_link.pk} ·" in cards[by_link.pk] and f"Job {for_poster.pk} ·" in cards[for_poster.pk]
         assert f'<span class="mono">{long_link[:49]}…</span>' in cards[by_link.pk]  # shortened, as on the job page
         assert long_link not in html
-        assert "for Station Poster" in cards[for_poster.pk] and CONTENT not in cards[for_poster.pk]
+        assert "for Acme spring: Station Poster" in cards[for_poster.pk] and CONTENT not in cards[for_poster.pk]
 
     def test_it_hides_sweep_jobs_behind_a_link(self, team_users, done_job):
         swept = make_job(team_users.team, team_users.owner, count=1)
