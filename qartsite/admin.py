@@ -27,7 +27,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes import views as contenttype_views
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models, router
 from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
@@ -218,16 +218,28 @@ class ScopedChoices:
     """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
     many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
     the relation that decides an object's team (the first step of its model's `team_paths`) offers only objects of
-    those teams. Changelists refuse lookups on secrets (`HIDDEN_LOOKUPS`), and JSON fields refuse numbers the
-    database's JSON cannot hold."""
+    those teams. Changelists refuse lookups on secrets (`HIDDEN_LOOKUPS`) and, to staff, through reverse relations,
+    and JSON fields refuse numbers the database's JSON cannot hold."""
 
     changing_teams = staticmethod(editable_teams)
     formfield_overrides = {models.JSONField: {"form_class": FiniteJSONField}}
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        if HIDDEN_LOOKUPS & set(lookup.split(LOOKUP_SEP)):
+        parts = lookup.split(LOOKUP_SEP)
+        if HIDDEN_LOOKUPS & set(parts):
+            return False
+        if request is not None and not request.user.is_superuser and self._reverse_relation(parts[0]):
+            # Django lets a one-step reverse lookup through: `?human_scans=3` on candidates named which of a team's
+            # codes another team's hidden label sits on. No list filter of staff's starts with one.
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    def _reverse_relation(self, name: str) -> bool:
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return False
+        return field.is_relation and field.auto_created and not field.concrete
 
     def choices_for(self, db_field, request) -> QuerySet | None:
         """What a non-superuser may pick for `db_field`; None for models of no team (groups, permissions)."""

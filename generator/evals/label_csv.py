@@ -78,13 +78,15 @@ def parse_scanned(value: str) -> bool:
     raise ValueError(f"scanned must be yes/no/true/false/1/0, got {value!r}")
 
 
-def candidates_by_file_name(names: Iterable[str]) -> dict[str, Candidate]:
-    """Stored candidates whose image file name (without folders) is one of `names`."""
+def candidates_by_file_name(names: Iterable[str], team=None) -> dict[str, Candidate]:
+    """Stored candidates whose image file name (without folders) is one of `names`; with `team`, that team's only (a
+    session's labels name its team's codes: another team's candidate of the same file name is not one of them)."""
     wanted = set(names)
     found: dict[str, Candidate] = {}
+    candidates = Candidate.objects.all() if team is None else Candidate.objects.filter(job__team=team)
     # Image paths hold the job id as a folder, so match on the last part; few candidates per sheet.
     for name in wanted:
-        for candidate in Candidate.objects.filter(image__endswith=f"/{name}").select_related("job"):
+        for candidate in candidates.filter(image__endswith=f"/{name}").select_related("job"):
             if PurePath(candidate.image.name).name == name:
                 found.setdefault(name, candidate)
     return found
@@ -147,7 +149,7 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
     """
     rows, errors = read_rows(stream)
     outcome = ImportOutcome(errors=errors)
-    by_name = candidates_by_file_name(PurePath(row.image).name for row in rows)
+    by_name = candidates_by_file_name((PurePath(row.image).name for row in rows), session.team if session else None)
     stored = stored_keys(session)
     for row in rows:
         key = label_key(session.pk if session else None, row.labeler, row.image, row.scanned, row.seconds,

@@ -283,6 +283,27 @@ class TestSecrets:
         assert client.get(url(model) + "?" + lookup).status_code == 400
 
 
+@pytest.mark.django_db
+class TestReverseLookups:
+    def test_staff_filter_no_changelist_through_a_reverse_relation(self, client, cast, rows):
+        # `?human_scans=3` on candidates listed which of a team's codes another team's hidden label sat on
+        client.force_login(cast.owner)
+        checked = 0
+        for model, _ in scoped_admins():
+            reverse_names = [f.name for f in model._meta.get_fields() if f.is_relation and f.auto_created
+                             and not f.concrete]
+            for name in reverse_names:
+                assert client.get(url(model) + f"?{name}=1").status_code == 400, (model, name)
+                assert client.get(url(model) + f"?{name}__isnull=False").status_code == 400, (model, name)
+                checked += 1
+        assert checked > 10
+        assert client.get(url(Placement) + "?active__exact=1").status_code == 200  # its own filters still work
+
+    def test_superusers_still_may(self, client, rows):
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        assert client.get(url(Placement) + "?scans__isnull=False").status_code == 200
+
+
 class TestViewers:
     def test_it_lets_viewers_read_but_not_add_change_or_delete(self, client, cast, rows):
         client.force_login(cast.viewer)

@@ -43,3 +43,24 @@ def test_an_imported_sheet_of_a_session_answers_its_items(team_users):
     assert session.items.get(candidate=first).result == outcome.created[0]
     assert sessions.next_item(session).candidate == second
 
+
+
+@pytest.mark.django_db
+def test_a_sessions_sheet_names_only_its_own_teams_codes(team_users):
+    # A sheet's file names were matched in every team: a rival session's label sat on this team's code
+    from pathlib import PurePath
+
+    from generator.evals import sessions
+    from generator.models import Candidate
+    from tests.generator.test_api import make_job
+
+    ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+    theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+    name = PurePath(ours.image.name).name
+    Candidate.objects.filter(pk=theirs.pk).update(image="generations/rival/candidate-rival.png")  # not the name
+    session = sessions.create_session(team_users.other_team, team_users.outsider, "rival sitting", [theirs], 300,
+                                      seed=1)
+    outcome = label_csv.import_csv(io.StringIO(f"image,scanned\n{name},yes\n"), session=session)
+    [label] = outcome.created
+    assert label.candidate is None and label.image_name == name  # kept as written, on no team's code
+    assert not HumanScanResult.objects.filter(candidate=ours).exists()
