@@ -624,3 +624,23 @@ def test_a_job_failed_by_its_dead_worker_sends_its_webhook(monkeypatch):
     jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, AbandonedJobError,
                            AbandonedJobError(), None)
     assert sent == [(job.pk, "failed")]  # an ended job is not ended, nor announced, again
+
+
+def test_progress_goes_on_when_rq_cannot_be_told_of_it(gpu_queue, caplog):
+    # A Redis restarted mid-job raised from RQ's copy of the progress: the job stopped, then its worker
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class UnreachableRqJob:
+        meta: dict = {}
+
+        def save_meta(self):
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    job = make_job()
+    writer = jobs.ProgressWriter(job.pk, UnreachableRqJob())
+    writer("generating", 0.25)
+    writer("scoring", 0.85)
+    job.refresh_from_db()
+    assert (job.stage, job.progress, job.status) == ("scoring", 0.85, "scoring")
+    warnings = [r.getMessage() for r in caplog.records if "could not be copied to RQ" in r.getMessage()]
+    assert len(warnings) == 1  # once a job, not once a step

@@ -86,3 +86,20 @@ def test_a_running_job_keeps_its_lease_and_short_heartbeats_then_releases_the_le
     assert 0 < lives_for <= worker.job_monitoring_interval + 60
     assert renewed_by > 0
     assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
+
+
+def test_a_redis_gone_when_a_job_ends_does_not_stop_the_worker(worker, gpu_queue, monkeypatch, caplog):
+    # RQ records a job's end in Redis: restarted meanwhile, that raised ConnectionError out of the worker's loop, and
+    # the worker quit (and quit again while Redis stayed away)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from rq.worker import SimpleWorker
+
+    def ends_without_redis(self, job, queue):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(SimpleWorker, "execute_job", ends_without_redis)
+    gpu_queue.enqueue(time.time, job_id="redis-gone-probe")
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)  # returns: the loop goes on to its next dequeue, which waits for Redis
+    assert any("Redis went away while redis-gone-probe ended" in r.getMessage() for r in caplog.records)
+    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
