@@ -214,6 +214,7 @@ class Drainer:
         self.claim_idle_ms = claim_idle_ms
         self.stream = scan_buffer.stream_key()
         self.redis_away = False
+        self.spool_blocked = False  # the spool folder could not be claimed or read at the last pass
         self.forgot_at: float | None = None  # when this drainer last looked for consumers to forget
 
     def client(self) -> Redis:
@@ -236,7 +237,19 @@ class Drainer:
             if self.redis_away:
                 log.warning("Redis is back: draining the stream again")
             self.redis_away = False
-        self.drain_spool(drained)
+        try:
+            self.drain_spool(drained)
+        except OSError as exc:
+            # A folder that cannot be renamed in or read (permissions, a read-only disk): the drainer crashed here,
+            # restarted, and crashed again, a traceback a pass. Its scans wait in their files (pages say scans are
+            # waiting) while the stream is still drained.
+            if not self.spool_blocked:
+                log.error("The spool cannot be drained (%s): its scans wait there; draining the stream only", exc)
+            self.spool_blocked = True
+        else:
+            if self.spool_blocked:
+                log.warning("The spool can be drained again")
+            self.spool_blocked = False
         self.record_pass()
         return drained
 

@@ -68,6 +68,29 @@ class TestDrainOnce:
         assert scan_redis.xlen(scan_buffer.stream_key()) == 0 and pending(scan_redis) == 0  # acknowledged, deleted
         assert spool_files() == []
 
+    def test_a_spool_it_cannot_claim_waits_while_the_stream_is_drained(self, placement, scan_redis, monkeypatch,
+                                                                       caplog):
+        # A folder the drainer could not rename in (a fault drill: read-only) raised out of its loop: it crashed and
+        # restarted every few seconds, a traceback each time
+        spooled, streamed = event(placement), event(placement)
+        to_spool(spooled)
+        to_stream(scan_redis, streamed)
+        rename = scan_buffer.os.rename
+
+        def refused(*args):
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(scan_buffer.os, "rename", refused)
+        drainer = Drainer()
+        assert drainer.drain_once().stored == 1 and drainer.drain_once().stored == 0
+        assert stored_ids() == [streamed["id"]] and len(spool_files()) == 1
+        assert [r.getMessage() for r in caplog.records if "spool cannot be drained" in r.getMessage()] == [
+            "The spool cannot be drained ([Errno 1] Operation not permitted): its scans wait there; draining the "
+            "stream only"]  # once, not once a pass
+        monkeypatch.setattr(scan_buffer.os, "rename", rename)
+        assert drainer.drain_once().stored == 1
+        assert stored_ids() == sorted([streamed["id"], spooled["id"]]) and spool_files() == []
+
     def test_it_keeps_the_requests_time_not_the_drains(self, placement):
         made = event(placement, seconds_ago=3 * 3600)
         to_spool(made)
