@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -106,15 +107,27 @@ def forget(connection, worker: str) -> None:
     connection.delete(KEY_PREFIX + worker)
 
 
+# A Redis that did not answer is not asked again for this long, per address: the generation page asks four times a
+# render, and a stalled Redis made each wait out its 3 s timeout (12 s a page).
+UNREACHABLE_FOR = 5.0
+_unreachable_until: dict[tuple, float] = {}
+
+
 def live_workers() -> list[WorkerReport] | None:
     """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows)."""
+    connection = django_rq.get_connection(QUEUE)
+    address = tuple(sorted((k, str(v)) for k, v in connection.connection_pool.connection_kwargs.items()
+                           if k in ("host", "port", "db", "path")))
+    if _unreachable_until.get(address, 0.0) > time.monotonic():
+        return None
     try:
-        connection = django_rq.get_connection(QUEUE)
         keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
         values = connection.mget(keys) if keys else []
     except RedisError as exc:
         log.warning("Could not read the workers' reports: %s", exc)
+        _unreachable_until[address] = time.monotonic() + UNREACHABLE_FOR
         return None
+    _unreachable_until.pop(address, None)
     reports = []
     for value in values:
         if value is None:  # expired between SCAN and MGET

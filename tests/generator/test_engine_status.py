@@ -478,3 +478,25 @@ def test_a_worker_without_an_engine_tries_again_in_its_maintenance(worker, conne
     assert report.state == "ready" and len(asked) == 3
     worker.run_maintenance_tasks()
     assert len(asked) == 3  # ready: nothing more to try
+
+
+def test_a_redis_that_did_not_answer_is_not_asked_again_for_a_few_seconds(monkeypatch):
+    # The generation page asks four times a render: a stalled Redis made each wait out its 3 s timeout, 12 s a page
+    from redis import Redis
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    asked = []
+
+    class Stalled(Redis):
+        def scan_iter(self, *args, **kwargs):
+            asked.append(1)
+            raise RedisTimeoutError("Timeout reading from socket")
+
+    stalled = Stalled(host="127.0.0.1", port=2, db=5)
+    monkeypatch.setattr(engine_status.django_rq, "get_connection", lambda name: stalled)
+    now = [1000.0]
+    monkeypatch.setattr(engine_status.time, "monotonic", lambda: now[0])
+    assert [engine_status.live_workers() for _ in range(4)] == [None] * 4
+    assert len(asked) == 1
+    now[0] += engine_status.UNREACHABLE_FOR + 0.1
+    assert engine_status.live_workers() is None and len(asked) == 2  # asked again once the pause is over
