@@ -59,6 +59,32 @@ class TestHome:
         assert answer["status"] == "ok" and answer["scans"]["behind"] is False
         assert answer["scans"]["spool_files_here"] == 0 and answer["scans"]["last_drained"] is None
 
+    def test_a_database_without_its_tables_is_not_healthy(self, client, monkeypatch):
+        # SQLite makes an empty file where its file went missing: SELECT 1 answered there while every page said 503
+        from django.db import connection
+        from django.db.utils import OperationalError
+
+        real = connection.cursor
+
+        class Emptied:
+            def __init__(self, cursor):
+                self.cursor = cursor
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.cursor.close()
+
+            def execute(self, sql, params=None):
+                if "django_migrations" in sql:
+                    raise OperationalError("no such table: django_migrations")
+                return self.cursor.execute(sql, params)
+
+        monkeypatch.setattr(connection, "cursor", lambda: Emptied(real()))
+        response = client.get("/healthz")
+        assert response.status_code == 503 and response.json()["status"] == "error"
+
     def test_it_reports_scans_waiting_without_failing(self, client, settings):
         # An operator's monitor alerts on scans.behind; the balancer keys on the status code, which stays 200.
         from campaigns import scan_buffer
