@@ -173,7 +173,9 @@ class CampaignSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         if starts and ends and ends < starts:
             raise serializers.ValidationError({"ends_on": [ENDS_BEFORE_START]})
         team = attrs.get("team") or self.instance.team
-        if "name" in attrs and names.campaign_name_taken(team, attrs["name"], getattr(self.instance, "pk", None)):
+        name = attrs.get("name", getattr(self.instance, "name", ""))
+        archived = attrs.get("archived", getattr(self.instance, "archived", False))
+        if names.campaign_name_clash(self.instance, team, name, archived):  # a new name, or back from the archive
             raise serializers.ValidationError({"name": [names.CAMPAIGN_NAME_TAKEN]})
         checked_rules(attrs, team)
         return attrs
@@ -310,7 +312,7 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                 "A placement stays in the campaign that made it: its printed code's scans are counted there. "
                 "Add a placement to the other campaign instead."]})
         campaign = attrs.get("campaign") or self.instance.campaign
-        if "name" in attrs and names.placement_name_taken(campaign, attrs["name"], getattr(self.instance, "pk", None)):
+        if "name" in attrs and names.placement_name_clash(self.instance, campaign, attrs["name"]):
             raise serializers.ValidationError({"name": [names.PLACEMENT_NAME_TAKEN]})
         checked_rules(attrs, campaign.team)
         candidate = attrs.get("artwork", getattr(self.instance, "artwork", None))

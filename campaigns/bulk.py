@@ -223,6 +223,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         raise FileRefused(ARCHIVED_NO_PLACEMENTS)
     columns, rows = records(decode(data))
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in EXPORT_ONLY])
+    taken = {name_key(name) for name in campaign.placements.values_list("name", flat=True)}  # read once, not a row
     seen: dict[str, int] = {}
     for number, cells in rows:
         if len(cells) > len(columns):
@@ -234,6 +235,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
         # "Poster" as a person types it; no kind: the model's default, as on the page.
         values["kind"] = values.get("kind", "").lower() or Placement._meta.get_field("kind").default
         form = PlacementRowForm(values, instance=Placement(campaign=campaign), team=campaign.team)
+        form.taken_names = taken
         errors = [RowError(number, name if name != "__all__" else "", message)
                   for name, messages in form.errors.items() for message in messages]
         name = name_key(values.get("name", ""))  # one already in the campaign: the form's own error

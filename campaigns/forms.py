@@ -172,16 +172,14 @@ class CampaignForm(RulesFormMixin, forms.ModelForm):
         """The campaign's own fields; the page draws the rules in a fieldset of their own."""
         return [field for field in self.visible_fields() if field.name not in RULE_FIELDS]
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        team = self.cleaned_data.get("team") or getattr(self.instance, "team", None)
-        if team is not None and names.campaign_name_taken(team, name, self.instance.pk):
-            raise forms.ValidationError(names.CAMPAIGN_NAME_TAKEN)
-        return name
-
     def clean(self) -> dict:
         data = super().clean()  # the model's clean() checks that it ends after it starts
         self.clean_rules_fields(data)
+        team = data.get("team") or getattr(self.instance, "team", None)
+        archived = data.get("archived", self.instance.archived if self.instance.pk else False)
+        if "name" in data and team is not None and names.campaign_name_clash(
+                self.instance if self.instance.pk else None, team, data["name"], archived):
+            self.add_error("name", names.CAMPAIGN_NAME_TAKEN)
         return data
 
 
@@ -284,10 +282,12 @@ class PlacementForm(RulesFormMixin, forms.ModelForm):
         return [field for field in self.visible_fields()
                 if field.name not in self.ARTWORK_FIELDS and field.name not in RULE_FIELDS]
 
+    taken_names: set[str] | None = None  # the campaign's name keys, read once for many rows (a CSV import)
+
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
         campaign = getattr(self.instance, "campaign", None)
-        if campaign is not None and names.placement_name_taken(campaign, name, self.instance.pk):
+        if campaign is not None and names.placement_name_clash(self.instance, campaign, name, self.taken_names):
             raise forms.ValidationError(names.PLACEMENT_NAME_TAKEN)
         return name
 

@@ -23,6 +23,29 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name.translate(INVISIBLE)).casefold()
 
 
+def campaign_name_clash(campaign: Campaign | None, team: Team, name: str, archived: bool) -> bool:
+    """Whether saving `campaign` (None: a new one) with `name` and `archived` would give `team` two active campaigns
+    of one name. Asked only of a change that could: a new campaign, a new name, or one coming back from the archive.
+    An archived campaign's own edits, and a pair of one name made before the rule, stay editable."""
+    if archived:
+        return False
+    if campaign is not None and campaign.pk is not None and not campaign.archived and (
+            name_key(name) == name_key(campaign.name)):
+        return False
+    return campaign_name_taken(team, name, getattr(campaign, "pk", None))
+
+
+def placement_name_clash(placement: Placement | None, campaign: Campaign, name: str,
+                         taken: set[str] | None = None) -> bool:
+    """Whether saving `placement` (None or unsaved: a new one) with `name` gives `campaign` two placements of one
+    name; its own name kept (or recased) never does. `taken`: the campaign's name keys, read once (a CSV import)."""
+    if placement is not None and placement.pk is not None and name_key(name) == name_key(placement.name):
+        return False
+    if taken is not None:
+        return name_key(name) in taken
+    return placement_name_taken(campaign, name, getattr(placement, "pk", None))
+
+
 def campaign_name_taken(team: Team, name: str, exclude_pk: int | None = None) -> bool:
     """Whether another campaign of `team` that is not archived has the name `name` (an archived one's name is free
     again: a team runs "Summer sale" every year)."""

@@ -23,7 +23,18 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns import artwork, dashboard, history, print_builds, printfiles, retention, rollups, scan_backlog, stats
+from campaigns import (
+    artwork,
+    dashboard,
+    history,
+    names,
+    print_builds,
+    printfiles,
+    retention,
+    rollups,
+    scan_backlog,
+    stats,
+)
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
 from generator.core.codes import downloads, printing, qr
@@ -172,7 +183,12 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Archive a campaign or bring it back. Pages never delete one: its printed codes must keep working."""
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
-    campaign.set_archived(archive_requested(request))
+    archive = archive_requested(request)
+    if not archive and names.campaign_name_clash(campaign, campaign.team, campaign.name, archived=False):
+        messages.error(request, f"Another active campaign is called “{campaign.name}”: rename this one (edit it) "
+                                "before bringing it back.")
+        return redirect("campaigns:detail", campaign_id=campaign.pk)
+    campaign.set_archived(archive)
     if campaign.archived:
         messages.success(request, f"Campaign “{campaign.name}” archived. Its printed codes still redirect, to "
                                   f"{campaign.fallback_destination}, and still count.")

@@ -125,6 +125,26 @@ class TestCampaigns:
         assert client.post("/api/campaigns/", body, format="json").status_code == 201
         assert api_as(team_users.outsider).post("/api/campaigns/", body, format="json").status_code == 201  # its team
 
+    def test_the_name_rule_leaves_archived_and_older_pairs_editable_and_guards_a_return(self, team_users, campaign):
+        client = api_as(team_users.owner)
+        client.delete(f"/api/campaigns/{campaign.pk}/")  # archived
+        fresh = client.post("/api/campaigns/", {"name": "Spring Sale", "destination": "https://a.example/"},
+                            format="json").json()
+        # The archived one's own edits (its fallback is where its printed codes lead now)
+        edit = client.patch(f"/api/campaigns/{campaign.pk}/", {"name": "Spring Sale",
+                                                               "fallback_url": "https://b.example/"}, format="json")
+        assert edit.status_code == 200, edit.json()
+        # Back from the archive beside an active one of its name: refused, where it made two
+        back = client.patch(f"/api/campaigns/{campaign.pk}/", {"archived": False}, format="json")
+        assert back.status_code == 400 and "already has a campaign with this name" in back.json()["name"][0]
+        assert Campaign.objects.get(pk=campaign.pk).archived
+        assert client.patch(f"/api/campaigns/{campaign.pk}/", {"archived": False, "name": "Spring Sale 2025"},
+                            format="json").status_code == 200
+        # A pair of one name made before the rule: each stays editable under its own name
+        Campaign.objects.filter(pk=fresh["id"]).update(name="Spring Sale 2025")
+        assert client.patch(f"/api/campaigns/{fresh['id']}/", {"utm_source": "poster"},
+                            format="json").status_code == 200
+
     @pytest.mark.parametrize("path", ["/api/campaigns/", "/api/placements/", "/api/generations/"])
     def test_a_user_in_no_team_is_told_so_not_called_a_viewer(self, team_users, path):
         from django.contrib.auth import get_user_model
@@ -377,6 +397,10 @@ class TestPlacements:
         assert client.patch(f"/api/placements/{placement.pk}/", {"name": "Station Poster", "notes": "x"},
                             format="json").status_code == 200
         assert Placement.objects.filter(campaign=campaign).count() == 2
+        # A pair of one name made before the rule: each stays editable under its own name
+        Placement.objects.filter(pk=flyer["id"]).update(name="station poster")
+        assert client.patch(f"/api/placements/{flyer['id']}/", {"name": "station poster", "notes": "y"},
+                            format="json").status_code == 200
 
     def test_it_refuses_another_teams_campaign(self, team_users, campaign):
         response = api_as(team_users.outsider).post("/api/placements/", {

@@ -209,6 +209,18 @@ class TestCampaignForms:
         assert "The campaign already has a placement with this name." in body(response)
         assert campaign.placements.count() == 1
 
+    def test_bringing_back_a_campaign_beside_an_active_one_of_its_name_asks_for_a_rename(self, client, team_users,
+                                                                                         campaign):
+        client.force_login(team_users.teammate)
+        campaign.set_archived(True)
+        Campaign.objects.create(team=team_users.team, name="SPRING SALE", destination="https://a.example/")
+        response = client.post(f"/campaigns/{campaign.pk}/archive/", {"archived": "0"}, follow=True)
+        assert "Another active campaign is called “Spring Sale”: rename this one" in body(response)
+        assert Campaign.objects.get(pk=campaign.pk).archived
+        # Its own edit page still saves (an archived campaign's fallback is where its codes lead)
+        edit = client.post(f"/campaigns/{campaign.pk}/edit/", CAMPAIGN_DATA | {"name": "Spring Sale", "archived": "on"})
+        assert edit.status_code == 302
+
     def test_someone_in_two_teams_creates_in_the_team_they_are_looking_at(self, client, team_users):
         # The forms chose the first team by name, whichever team's overview the person was on.
         Membership.objects.create(team=team_users.team, user=team_users.outsider, role="editor")
