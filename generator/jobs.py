@@ -406,7 +406,6 @@ class ProgressWriter:
     def __init__(self, job_pk: int, rq_job=None) -> None:
         self.job_pk, self.rq_job = job_pk, rq_job
         self.written_at, self.stage = 0.0, ""
-        self.redis_warned = False
 
     def __call__(self, stage: str, fraction: float) -> None:
         # One cheap UPDATE per step at most every 0.2 s, plus the cancel check the same query answers.
@@ -423,9 +422,9 @@ class ProgressWriter:
             except RedisError as exc:
                 # RQ's copy of the progress only: the row above is what pages read. A Redis restarted mid-job raised
                 # here, and the job and then its worker stopped (the job waited for the reconciler, 2.5 minutes).
-                if not self.redis_warned:
-                    log.warning("Job %s: its progress could not be copied to RQ (%s); it goes on", self.job_pk, exc)
-                    self.redis_warned = True
+                # Not asked again this job: a stalled Redis would cost its 3 s timeout at every step.
+                log.warning("Job %s: its progress could not be copied to RQ (%s); it goes on", self.job_pk, exc)
+                self.rq_job = None
         if GenerationJob.objects.filter(pk=self.job_pk, cancel_requested=True).exists():
             raise parameters.Cancelled()
 

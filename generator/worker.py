@@ -24,9 +24,7 @@ import threading
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
@@ -72,13 +70,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         self._hold(job)
         beat.start()
         try:
-            super().execute_job(job, queue)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            # RQ records the job's end in Redis; a Redis that went away (restarted, refusing connections) made that
-            # an unhandled error, and the worker quit, and quit again while it stayed away. The job's own row says
-            # how it ended; the next dequeue waits for Redis.
-            log.error("Worker %s: Redis went away while %s ended (%s); its row holds the outcome", self.name, job.id,
-                      exc)
+            super().execute_job(job, queue)  # RedisPatience: a Redis gone when the job ends is logged, not raised
         finally:
             stop.set()
             beat.join()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
@@ -28,11 +29,25 @@ def workers_on(queue: Queue) -> int:
     return Worker.count(queue=queue)
 
 
+# What a Redis that stalled or went away raises: RQ's loop quits on either outside its dequeue.
+REDIS_AWAY = (RedisTimeoutError, RedisConnectionError)
+
+
 class RedisPatience:
     """A worker mixin: a Redis that stops answering (a timeout) is waited for, as RQ already waits for one that
     refuses connections. RQ's own loop quits on a timeout, with exit status 0, so no supervisor restarted the worker
-    after a stall of a minute or two, and jobs stayed queued until someone noticed.
+    after a stall of a minute or two, and jobs stayed queued until someone noticed. Outside the dequeue (a job's end,
+    the heartbeat after it, the suspension check, the maintenance) a refused connection is waited out too: a Redis
+    restarted while a job ran made the worker quit, and quit again while Redis stayed away.
     """
+
+    def execute_job(self, job, queue):
+        try:
+            return super().execute_job(job, queue)
+        except REDIS_AWAY as exc:
+            # RQ records the job's end in Redis. The job's own row (a generation's) says how it ended; the next
+            # dequeue waits for Redis.
+            log.error("Worker %s: Redis went away while %s ended (%s)", self.name, job.id, exc)
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         if timeout is not None and self.scheduler is not None:
@@ -41,7 +56,7 @@ class RedisPatience:
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            except RedisTimeoutError as exc:
+            except RedisTimeoutError as exc:  # RQ waits for a refused connection itself, here
                 log.error("Worker %s: Redis did not answer (%s); trying again in %.0f s", self.name, exc, wait)
                 time.sleep(wait)
                 wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
@@ -49,19 +64,19 @@ class RedisPatience:
     def check_for_suspension(self, burst):
         try:
             super().check_for_suspension(burst)
-        except RedisTimeoutError as exc:  # asked again before the next dequeue, which waits for Redis
+        except REDIS_AWAY as exc:  # asked again before the next dequeue, which waits for Redis
             log.warning("Worker %s: could not ask whether workers are suspended (%s)", self.name, exc)
 
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
-        except RedisTimeoutError as exc:
+        except REDIS_AWAY as exc:
             log.warning("Worker %s: maintenance skipped, Redis did not answer (%s)", self.name, exc)
 
     def heartbeat(self, timeout=None, pipeline=None):
         try:
             super().heartbeat(timeout, pipeline)
-        except RedisTimeoutError as exc:  # the next dequeue waits for Redis; the loop must not quit here
+        except REDIS_AWAY as exc:  # the next dequeue waits for Redis; the loop must not quit here
             log.warning("Worker %s: heartbeat not sent, Redis did not answer (%s)", self.name, exc)
             return
         self.restart_scheduler()

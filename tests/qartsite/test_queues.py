@@ -3,6 +3,8 @@ from __future__ import annotations
 import signal
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.scheduler import RQScheduler
 
@@ -50,11 +52,15 @@ def test_a_worker_waits_out_a_redis_that_stops_answering(monkeypatch):
     assert waits == [1.0, 2.0]
 
 
-def test_a_heartbeat_redis_did_not_answer_does_not_stop_the_worker(monkeypatch):
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+# A Redis that stalls (a timeout) and one restarted (refused connections): RQ's loop quit on either outside its dequeue
+AWAY = [RedisTimeoutError("Timeout reading from socket"),
+        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")]
 
+
+@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+def test_a_heartbeat_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, error):
     def stalled(self, timeout=None, pipeline=None):
-        raise RedisTimeoutError("Timeout reading from socket")
+        raise error
 
     monkeypatch.setattr(Worker, "heartbeat", stalled)
     worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
@@ -71,11 +77,10 @@ def test_rqworker_uses_the_patient_worker_unless_told_otherwise(settings):
     assert issubclass(GenerationWorker, queues.RedisPatience)
 
 
-def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_the_worker(monkeypatch):
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
+@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, error):
     def stalled(*args, **kwargs):
-        raise RedisTimeoutError("Timeout reading from socket")
+        raise error
 
     monkeypatch.setattr(Worker, "check_for_suspension", stalled)
     monkeypatch.setattr(Worker, "run_maintenance_tasks", stalled)
@@ -83,6 +88,20 @@ def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_th
                                   name="queues-maintenance")
     worker.check_for_suspension(burst=False)  # logged, not raised
     worker.run_maintenance_tasks()
+
+
+@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+def test_a_job_whose_end_redis_cannot_record_does_not_stop_the_worker(monkeypatch, caplog, error):
+    # A Redis restarted while a job ran: RQ's record of its end raised out of the loop, and the worker quit
+    def gone(self, job, queue):
+        raise error
+
+    monkeypatch.setattr(Worker, "execute_job", gone)
+    worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
+                                  name="queues-job-end")
+    job = Queue("queues-patience-test", connection=worker.connection).enqueue(len, "x", job_id="queues-job-end-probe")
+    worker.execute_job(job, None)  # logged, not raised
+    assert any("Redis went away while queues-job-end-probe ended" in r.getMessage() for r in caplog.records)
 
 
 @pytest.fixture
