@@ -99,7 +99,7 @@ def asked_range(request: Request, team, scope: stats.Scope) -> stats.DateRange:
     the page's picker sends its dates with every range, a client that sends both means one of them)."""
     params = request.query_params
     key = stats.range_key(params)
-    if key != "custom" and (params.get("from") or params.get("to")):
+    if key in stats.RANGE_KEYS and key != "custom" and (params.get("from") or params.get("to")):
         raise serializers.ValidationError({"range": [
             f"from and to make a custom range: send them alone (or with range=custom), not with range={key}."]})
     try:

@@ -300,6 +300,8 @@ def print_widths(placement: Placement, preflight: dict | str | None = None) -> l
     smallest = None
     if isinstance(preflight, dict) and preflight.get("min_width_m"):
         smallest = math.ceil(round(preflight["min_width_m"] * 100, 6))
+        if smallest * 10 > printing.MAX_WIDTH_MM:  # wider than any print file is made: no such preset
+            smallest = None
     widths = [smallest] if smallest and own and own < smallest else []
     widths += [own] if own else []
     widths += [cm for cm in (5, 10, 20, 50) if cm not in widths and (smallest is None or cm >= smallest)]

@@ -592,6 +592,11 @@ class TestScans:
         custom = api_as(team_users.owner).get(
             f"/api/placements/{placement.pk}/scans/?range=custom&from=2026-03-01&to=2026-03-02")
         assert custom.status_code == 200 and custom.json()["range"]["key"] == "custom"
+        # A range there is not, with dates: said as such, and not echoed whole
+        unknown = api_as(team_users.owner).get(
+            f"/api/placements/{placement.pk}/scans/?range={'x' * 5000}&from=2026-03-01")
+        assert unknown.status_code == 400 and unknown.json()["range"][0].startswith("range must be one of")
+        assert len(unknown.content) < 300
 
     def test_a_range_the_wrong_way_round_is_told_in_words_naming_the_query_parameters(self, team_users, placement):
         response = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/scans/?from=2026-03-02&to=2026-03-01")

@@ -269,7 +269,7 @@ def preflight(
         summary = f"scans from {_metres(near)} to {_metres(far)} at {width_text} wide"
     needed = min_width(distance_m, modules, min_ppm, camera) if min_ppm else None
     scans_at_distance = verdict.passed and far is not None and distance_m <= far
-    if far is not None and distance_m <= far and not verdict.passed:
+    if far is not None and near <= distance_m <= far and not verdict.passed:  # nearer, people step back
         warnings.append(f"A capture simulated from {_metres(distance_m)} fails the scan check, near the end of "
                         "the range: print it larger, or scan a test print from there first.")
     if far is not None and not near <= distance_m <= far:
