@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from campaigns import artwork, history, restamps, rollups
+from campaigns import artwork, history, names, restamps, rollups
 from campaigns.models import (
     Campaign,
     DestinationChange,
@@ -119,10 +119,19 @@ class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
 
     @admin.action(description="Unarchive selected campaigns", permissions=["change"])
     def unarchive(self, request, queryset) -> None:
-        campaigns = self.changeable(request, queryset)
-        for campaign in campaigns:
+        # As on the pages: one active campaign of a name in a team; a namesake waits for a rename (`campaigns.names`)
+        back, kept = 0, []
+        for campaign in self.changeable(request, queryset):
+            if campaign.archived and names.campaign_name_clash(campaign, campaign.team, campaign.name, False):
+                kept.append(campaign.name)
+                continue
             campaign.set_archived(False)
-        self.message_user(request, counted(len(campaigns), "campaign", "unarchived"))
+            back += 1
+        self.message_user(request, counted(back, "campaign", "unarchived"))
+        if kept:
+            self.message_user(request, "Still archived, as another active campaign of its team has its name: "
+                                       + ", ".join(f"“{name}”" for name in kept) + ". Rename it first.",
+                              messages.WARNING)
 
 
 class PlacementAdminForm(forms.ModelForm):

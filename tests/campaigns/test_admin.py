@@ -212,6 +212,19 @@ class TestArchiveInsteadOfDelete:
         campaign.refresh_from_db()
         assert not campaign.archived
 
+    def test_the_unarchive_action_leaves_a_namesake_of_an_active_campaign_archived(self, client, staff_cast,
+                                                                                   campaign):
+        # As on the pages and in the API: it made two active campaigns of one name
+        campaign.set_archived(True)
+        Campaign.objects.create(team=campaign.team, name="spring sale", destination="https://a.example/")
+        client.force_login(staff_cast.teammate)
+        response = client.post("/admin/campaigns/campaign/", {"action": "unarchive",
+                                                              "_selected_action": [campaign.pk]}, follow=True)
+        page = response.content.decode()
+        assert "0 campaigns unarchived" in page and "“Spring Sale”. Rename it first." in page
+        campaign.refresh_from_db()
+        assert campaign.archived
+
     def test_the_placement_action_switches_placements_off(self, client, staff_cast, campaign):
         placement = Placement.objects.create(campaign=campaign, name="Poster")
         client.force_login(staff_cast.owner)
