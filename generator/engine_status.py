@@ -13,7 +13,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -22,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from campaigns.scan_buffer import Outage
 from generator.jobs import QUEUE
 from generator.models import GenerationJob
 
@@ -110,7 +110,7 @@ def forget(connection, worker: str) -> None:
 # A Redis that did not answer is not asked again for this long, per address: the generation page asks four times a
 # render, and a stalled Redis made each wait out its 3 s timeout (12 s a page).
 UNREACHABLE_FOR = 5.0
-_unreachable_until: dict[tuple, float] = {}
+_outages: dict[tuple, Outage] = {}
 
 
 def live_workers() -> list[WorkerReport] | None:
@@ -118,16 +118,17 @@ def live_workers() -> list[WorkerReport] | None:
     connection = django_rq.get_connection(QUEUE)
     address = tuple(sorted((k, str(v)) for k, v in connection.connection_pool.connection_kwargs.items()
                            if k in ("host", "port", "db", "path")))
-    if _unreachable_until.get(address, 0.0) > time.monotonic():
+    outage = _outages.setdefault(address, Outage(UNREACHABLE_FOR))
+    if outage.known():
         return None
     try:
         keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
         values = connection.mget(keys) if keys else []
     except RedisError as exc:
         log.warning("Could not read the workers' reports: %s", exc)
-        _unreachable_until[address] = time.monotonic() + UNREACHABLE_FOR
+        outage.begin()
         return None
-    _unreachable_until.pop(address, None)
+    outage.end()
     reports = []
     for value in values:
         if value is None:  # expired between SCAN and MGET

@@ -495,7 +495,7 @@ def test_a_redis_that_did_not_answer_is_not_asked_again_for_a_few_seconds(monkey
     stalled = Stalled(host="127.0.0.1", port=2, db=5)
     monkeypatch.setattr(engine_status.django_rq, "get_connection", lambda name: stalled)
     now = [1000.0]
-    monkeypatch.setattr(engine_status.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("campaigns.scan_buffer.monotonic", lambda: now[0])  # the clock of `Outage`
     assert [engine_status.live_workers() for _ in range(4)] == [None] * 4
     assert len(asked) == 1
     now[0] += engine_status.UNREACHABLE_FOR + 0.1
