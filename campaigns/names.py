@@ -1,8 +1,9 @@
 """Names a reader tells apart: two campaigns of a team, or two placements of a campaign, may not share one.
 
 "Poster 1" and "poster 1", or "é" written as one character and as "e" with an accent, are one name to a person
-reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API and the CSV import all
-ask `campaign_name_taken` and `placement_name_taken`.
+reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API, the admin's unarchive
+and the CSV import all ask `campaign_name_clash` and `placement_name_clash` (the import's final check, under the
+campaign's lock, compares its rows' keys itself: `campaigns.bulk.store`).
 """
 
 from __future__ import annotations
@@ -49,13 +50,15 @@ def placement_name_clash(placement: Placement | None, campaign: Campaign, name: 
 def campaign_name_taken(team: Team, name: str, exclude_pk: int | None = None) -> bool:
     """Whether another campaign of `team` that is not archived has the name `name` (an archived one's name is free
     again: a team runs "Summer sale" every year)."""
-    key = name_key(name)
-    names = Campaign.objects.filter(team=team, archived=False).exclude(pk=exclude_pk).values_list("name", flat=True)
-    return any(name_key(other) == key for other in names)
+    return _named(Campaign.objects.filter(team=team, archived=False).exclude(pk=exclude_pk), name)
 
 
 def placement_name_taken(campaign: Campaign, name: str, exclude_pk: int | None = None) -> bool:
     """Whether another placement of `campaign`, switched off or not, has the name `name`."""
+    return _named(Placement.objects.filter(campaign=campaign).exclude(pk=exclude_pk), name)
+
+
+def _named(rows, name: str) -> bool:
+    """Whether one of `rows` (campaigns or placements) has `name`, as a reader tells names apart."""
     key = name_key(name)
-    names = Placement.objects.filter(campaign=campaign).exclude(pk=exclude_pk).values_list("name", flat=True)
-    return any(name_key(other) == key for other in names)
+    return any(name_key(other) == key for other in rows.values_list("name", flat=True))
