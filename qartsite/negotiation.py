@@ -1,5 +1,6 @@
-"""The API's content negotiation: DRF's, but a format it cannot render is said to be one. No application imports:
-DRF loads this by name while `rest_framework.views` is being imported."""
+"""The API's content negotiation: DRF's, but a format it cannot render is said to be one, an Accept header that names
+no media type asks for nothing in particular, and a 406 names the types there are. No application imports: DRF loads
+this by name while `rest_framework.views` is being imported."""
 
 from __future__ import annotations
 
@@ -22,3 +23,19 @@ class ContentNegotiation(negotiation.DefaultContentNegotiation):
             formats = ", ".join(dict.fromkeys(renderer.format for renderer in renderers))
             raise NotAcceptable(f"The format “{str(format)[:40]}” is not supported here; use one of: {formats}.")
         return chosen
+
+    def get_accept_list(self, request) -> list[str]:
+        """The header's media types. One that names none (`Accept:` sent empty, or only commas) is read as no header,
+        `*/*` (RFC 9110, 12.5.1), as browsers and proxies do: DRF looked for a renderer of type "" and answered 406."""
+        return [token for token in super().get_accept_list(request) if token] or ["*/*"]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable as exc:
+            if exc.available_renderers is None:
+                raise  # filter_renderers' own words
+            types = ", ".join(dict.fromkeys(renderer.media_type for renderer in renderers))
+            asked = request.META.get("HTTP_ACCEPT", "")[:80]
+            raise NotAcceptable(f"This answers in {types}; the Accept header asked for “{asked}”.",
+                                available_renderers=renderers) from None

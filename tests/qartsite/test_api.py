@@ -164,6 +164,18 @@ class TestHttpAnswers:
         assert client.get(f"/api/campaigns/{campaign.pk}/scans/?format=json").status_code == 200
         assert client.get(f"/api/campaigns/{campaign.pk}/scans.json").status_code == 200
 
+    def test_it_reads_an_accept_header_naming_no_media_type_as_none(self, team_users):
+        client = signed_in(team_users.owner)
+        for accept in ("", " ", ",", " , "):
+            response = client.get("/api/campaigns/", HTTP_ACCEPT=accept)
+            assert response.status_code == 200 and response["Content-Type"] == "application/json", repr(accept)
+
+    def test_it_answers_an_accept_header_it_cannot_satisfy_naming_the_types_it_has(self, team_users):
+        response = signed_in(team_users.owner).get("/api/campaigns/", HTTP_ACCEPT="application/xml")
+        assert response.status_code == 406
+        assert response.json() == {"detail": "This answers in application/json, text/html; the Accept header asked "
+                                             "for “application/xml”."}
+
     def test_an_unsupported_format_answers_alike_for_another_teams_object_and_ours(self, team_users, rival_objects):
         ours = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
         client = signed_in(team_users.owner)
