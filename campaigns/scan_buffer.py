@@ -217,7 +217,13 @@ def append_to_spool(line: str) -> None:
 
 def claim_spool_files(folder: Path) -> list[Path]:
     """Rename every spool file in `folder` for draining and return all claimed files (older claims too: a drainer
-    that stopped before deleting one leaves it here). Each writer then starts a new file."""
+    that stopped before deleting one leaves it here). Each writer then starts a new file.
+
+    Raises:
+        OSError: a file could not be renamed (the folder's trouble: a read-only disk, its permissions). A renamed file
+            that cannot be opened or marked is logged and returned with the rest: reading it will say why again, and
+            the others are drained meanwhile.
+    """
     if not folder.is_dir():
         return []
     for path in folder.glob(f"scans-*{SPOOL_SUFFIX}"):
@@ -228,9 +234,12 @@ def claim_spool_files(folder: Path) -> list[Path]:
             continue
         # Wait for a writer that locked the file before the rename, then mark it claimed: writers after this see the
         # mark under the same lock and open a new file.
-        with open(claimed, "rb") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)
-            os.fchmod(file.fileno(), CLAIMED_MODE)
+        try:
+            with open(claimed, "rb") as file:
+                fcntl.flock(file, fcntl.LOCK_EX)
+                os.fchmod(file.fileno(), CLAIMED_MODE)
+        except OSError as exc:
+            log.error("Could not mark %s claimed (%s); draining it anyway", claimed, exc)
     return sorted(folder.glob(f"scans-*{CLAIMED_SUFFIX}"))
 
 

@@ -91,6 +91,54 @@ class TestDrainOnce:
         assert drainer.drain_once().stored == 1
         assert stored_ids() == sorted([streamed["id"], spooled["id"]]) and spool_files() == []
 
+    @staticmethod
+    def two_spool_files(placement) -> tuple[dict, dict]:
+        """Two web processes' spool files, "a" sorted before "b"."""
+        folder = scan_buffer.spool_path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        first, second = event(placement), event(placement)
+        for name, made in (("a", first), ("b", second)):
+            (folder / f"scans-{name}-1{scan_buffer.SPOOL_SUFFIX}").write_text(json.dumps(made) + "\n")
+        return first, second
+
+    def test_a_spool_file_it_cannot_read_waits_without_holding_up_the_others(self, placement, monkeypatch, caplog):
+        # The first file in the folder's order that could not be read (another user's, a disk error) stopped the pass:
+        # every file after it waited too, for as long as that one stayed unreadable.
+        first, second = self.two_spool_files(placement)
+        read = scan_buffer.spool_events
+
+        def refused(path):
+            if "scans-a-" in path.name:
+                raise PermissionError(13, "Permission denied")
+            return read(path)
+
+        monkeypatch.setattr(scan_buffer, "spool_events", refused)
+        drainer = Drainer()
+        assert drainer.drain_once().stored == 1 and drainer.drain_once().stored == 0
+        assert stored_ids() == [second["id"]] and drainer.spool_blocked
+        assert [name.split(".")[0] for name in spool_files()] == ["scans-a-1"]
+        assert len([r for r in caplog.records if "spool cannot be drained" in r.getMessage()]) == 1
+        monkeypatch.setattr(scan_buffer, "spool_events", read)
+        assert drainer.drain_once().stored == 1 and not drainer.spool_blocked
+        assert stored_ids() == sorted([first["id"], second["id"]]) and spool_files() == []
+
+    def test_a_spool_file_it_cannot_mark_claimed_is_still_drained_and_so_are_the_others(self, placement, monkeypatch,
+                                                                                       caplog):
+        first, second = self.two_spool_files(placement)
+        fchmod = scan_buffer.os.fchmod
+        marked = []
+
+        def refused(fd, mode):
+            if not marked:
+                marked.append(fd)
+                raise PermissionError(1, "Operation not permitted")
+            fchmod(fd, mode)
+
+        monkeypatch.setattr(scan_buffer.os, "fchmod", refused)
+        assert drain_once().stored == 2
+        assert stored_ids() == sorted([first["id"], second["id"]]) and spool_files() == []
+        assert any("Could not mark" in r.getMessage() for r in caplog.records)
+
     def test_it_keeps_the_requests_time_not_the_drains(self, placement):
         made = event(placement, seconds_ago=3 * 3600)
         to_spool(made)
