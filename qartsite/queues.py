@@ -39,7 +39,13 @@ class RedisPatience:
     after a stall of a minute or two, and jobs stayed queued until someone noticed. Outside the dequeue (a job's end,
     the heartbeat after it, the suspension check, the maintenance) a refused connection is waited out too: a Redis
     restarted while a job ran made the worker quit, and quit again while Redis stayed away.
+
+    RQ doubles its wait between tries up to a minute, and keeps the doubled wait after Redis answers again: after an
+    outage of a minute or two a worker slept up to 60 s more before it took the queued jobs. Here a wait is at most
+    `max_connection_wait_time`.
     """
+
+    max_connection_wait_time = 5.0  # seconds between tries while Redis is away: jobs start within 5 s of its return
 
     def execute_job(self, job, queue):
         try:

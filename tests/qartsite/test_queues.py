@@ -184,3 +184,23 @@ def test_an_idle_worker_with_a_scheduler_comes_round_at_least_every_scheduler_ch
     worker.dequeue_job_and_maintain_ttl(405)
     worker.dequeue_job_and_maintain_ttl(None)  # burst: no wait to shorten
     assert waited == [405, queues.SCHEDULER_CHECK, None]
+
+
+def test_a_worker_looks_for_a_redis_that_refuses_connections_at_least_every_five_seconds(monkeypatch):
+    # RQ doubled its wait to a minute: a worker slept up to 60 s after Redis came back before it took the queued jobs.
+    import rq.worker
+
+    queue = Queue("queues-backoff-test", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-backoff")
+    refusals = [RedisConnectionError("Error 111 connecting. Connection refused.")] * 9
+    waits = []
+
+    def dequeue_any(*args, **kwargs):
+        if refusals:
+            raise refusals.pop()
+        return None  # Redis answers again: nothing queued
+
+    monkeypatch.setattr(Queue, "dequeue_any", dequeue_any)
+    monkeypatch.setattr(rq.worker.time, "sleep", waits.append)
+    assert worker.dequeue_job_and_maintain_ttl(5) is None
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
