@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from campaigns.models import Placement, PlacementAlert
 from qartsite.access import require_editor
-from qartsite.api import KnownFieldsOnly, user_objects
+from qartsite.api import KnownFieldsOnly, no_body, user_objects
 from qartsite.filters import TrueFalseFilter
 
 
@@ -59,6 +59,7 @@ class PlacementAlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def dismiss(self, request: Request, pk: str | None = None) -> Response:
         """Dismiss the alert (owners and editors); dismissing it again changes nothing."""
+        no_body(request)
         alert = self.get_object()
         require_editor(request.user, alert.placement.campaign.team)
         PlacementAlert.objects.filter(pk=alert.pk, dismissed_at__isnull=True).update(

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from campaigns import shares
 from campaigns.models import Campaign, ReportShare
 from qartsite.access import editable_teams, require_editor
-from qartsite.api import CreatedLocation, KnownFieldsOnly, ScopedField, user_objects
+from qartsite.api import CreatedLocation, KnownFieldsOnly, ScopedField, no_body, user_objects
 from qartsite.idempotency import IdempotentCreate
 from qartsite.site import absolute_url
 
@@ -88,6 +88,7 @@ class ReportShareViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMi
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
         """Revoke the link: it opens nothing from now on; revoking it again changes nothing."""
+        no_body(request)
         share = self.get_object()
         shares.revoke(share)
         share.refresh_from_db()

@@ -27,7 +27,15 @@ from campaigns import webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
-from qartsite.api import MODEL_FIELD_MAPPING, CreatedLocation, KnownFieldsOnly, ScopedField, request_user, user_teams
+from qartsite.api import (
+    MODEL_FIELD_MAPPING,
+    CreatedLocation,
+    KnownFieldsOnly,
+    ScopedField,
+    no_body,
+    request_user,
+    user_teams,
+)
 from qartsite.filters import TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.models import Team
@@ -133,6 +141,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelVi
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
         """A new signing secret, in this answer only; the old one stops signing at once."""
+        no_body(request)
         endpoint = self.get_object()
         endpoint.secret = webhooks.new_secret()
         endpoint.save(update_fields=["secret"])
@@ -144,6 +153,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelVi
     def send_test(self, request: Request, pk: str | None = None) -> Response:
         """Queue a signed `webhook.ping` to the endpoint (one attempt, logged as a delivery). One test per endpoint
         waits at a time: 409 with the waiting one's id until its attempt is logged."""
+        no_body(request)
         endpoint = self.get_object()
         try:
             message_id = webhooks.queue_ping(endpoint)

@@ -39,6 +39,7 @@ from qartsite.api import (
     KnownFieldsOnly,
     ScopedField,
     TeamRolePermission,
+    no_body,
     request_user,
     team_for_create,
     user_objects,
@@ -358,6 +359,7 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
     # `format`: the router also routes cancel.json / cancel.api here (format suffixes).
     def cancel(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Cancel: at once while queued, between denoising steps while running."""
+        no_body(request)
         job = self.get_object()
         if job.is_finished:
             return Response({"detail": f"This generation has already finished ({job.status})."},

@@ -187,6 +187,22 @@ class KnownFieldsOnly:
         return value
 
 
+def no_body(request: Request) -> None:
+    """Refuse a body sent to an action that reads none (cancel, dismiss, revoke, rotate a secret, send a test), rather
+    than ignore it: `{"dismissed": false}` to an alert's dismiss dismissed it, and answered 200.
+
+    Raises:
+        rest_framework.exceptions.ValidationError: the body holds anything (400); an empty JSON object passes.
+    """
+    data = request.data
+    if not data or (isinstance(data, Mapping) and set(data) <= FORM_EXTRAS):
+        return
+    names = [name for name in data if name not in FORM_EXTRAS] if isinstance(data, Mapping) else []
+    message = "This action reads no body: send none."
+    raise serializers.ValidationError({name: [message] for name in names[:MAX_UNKNOWN]} if names
+                                      else {api_settings.NON_FIELD_ERRORS_KEY: [message]})
+
+
 class CreatedLocation:
     """A view set mixin: a 201 from `create` names the new object's address in Location, as HTTP asks, so a client
     can follow it without knowing how the API builds its paths."""
@@ -271,11 +287,12 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
 QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
 
-def error_answers(operation: dict) -> list[str]:
-    """The status codes of `ERROR_ANSWERS` that `operation` (a schema's operation object) can answer."""
+def error_answers(operation: dict, method: str = "get") -> list[str]:
+    """The status codes of `ERROR_ANSWERS` that `operation` (a schema's operation object, for `method`) can
+    answer. A POST with no body documented refuses one (`no_body`)."""
     codes = []
     query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
-    if "requestBody" in operation or query - QUERY_NEVER_400:
+    if "requestBody" in operation or method == "post" or query - QUERY_NEVER_400:
         codes.append("400")
     if {} not in operation.get("security", [{}]):  # drf-spectacular adds {} where anonymous requests are let in
         codes += ["401", "403"]
@@ -303,7 +320,7 @@ def document_error_answers(result: dict, generator, request, public) -> dict:
                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
         for name, schema, description in ERROR_ANSWERS.values()})
     for item in result.get("paths", {}).values():
-        for operation in item.values():
-            for code in error_answers(operation):
+        for method, operation in item.items():
+            for code in error_answers(operation, method):
                 operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{ERROR_ANSWERS[code][0]}"})
     return result

@@ -1,4 +1,5 @@
-"""The alert API's filters (`campaigns.alert_api`); listing and dismissing are in test_alerts.py's TestAlertApi."""
+"""The alert API's filters and the body its dismiss refuses (`campaigns.alert_api`); listing and dismissing are in
+test_alerts.py's TestAlertApi."""
 
 from __future__ import annotations
 
@@ -48,3 +49,11 @@ class TestAlertFilters:
         assert other.status_code == missing.status_code == 400 and list(other.json()) == ["placement"]
         ours = client.get(f"/api/alerts/?placement={alerts[0].placement_id}").json()["results"]
         assert len(ours) == 2
+
+
+def test_dismiss_refuses_a_body_and_leaves_the_alert_open(team_users, alerts):
+    # {"dismissed": false} dismissed the alert and answered 200: the body was not read.
+    response = api(team_users.owner).post(f"/api/alerts/{alerts[0].pk}/dismiss/", {"dismissed": False}, format="json")
+    assert response.status_code == 400 and response.json() == {"dismissed": ["This action reads no body: send none."]}
+    alerts[0].refresh_from_db()
+    assert alerts[0].dismissed_at is None

@@ -438,6 +438,23 @@ class TestCancelGeneration:
         job.refresh_from_db()
         assert not job.cancel_requested
 
+    @pytest.mark.parametrize("body, kind, refused", [
+        ({"reason": "changed my mind"}, "json", {"reason": ["This action reads no body: send none."]}),
+        ([1], "json", {"non_field_errors": ["This action reads no body: send none."]}),
+        ({"reason": "x"}, "multipart", {"reason": ["This action reads no body: send none."]}),
+        ({}, "json", None),
+    ], ids=["field", "list", "form", "empty"])
+    def test_it_refuses_a_body_it_does_not_read_and_cancels_nothing(self, team_users, body, kind, refused):
+        # A body used to be ignored: whatever it asked, the job was cancelled and the answer was 200.
+        job = make_job(team_users.team, team_users.owner)
+        response = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/", body, format=kind)
+        job.refresh_from_db()
+        if refused:
+            assert response.status_code == 400 and response.json() == refused
+            assert job.status == "queued" and not job.cancel_requested
+        else:
+            assert response.status_code == 200 and job.status == "cancelled"
+
     def test_viewers_cannot_cancel(self, team_users):
         job = make_job(team_users.team, team_users.owner)
         assert api_as(team_users.viewer).post(f"/api/generations/{job.pk}/cancel/").status_code == 403

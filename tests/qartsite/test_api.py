@@ -38,6 +38,13 @@ class TestErrorAnswers:
     def test_it_picks_the_answers_an_operation_can_give(self, operation, codes):
         assert error_answers(operation) == codes
 
+    def test_a_post_with_no_body_documented_can_answer_400_for_one_sent(self, schema):
+        operation = {"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}
+        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406"]  # `no_body`
+        assert "requestBody" not in schema["paths"]["/api/alerts/{id}/dismiss/"]["post"]
+        assert answers(schema, "post", "/api/alerts/{id}/dismiss/")["400"] == {
+            "$ref": "#/components/responses/BadRequest"}
+
     def test_it_documents_them_on_every_operation_through_shared_components(self, schema):
         validate_schema(schema)
         responses = schema["components"]["responses"]
