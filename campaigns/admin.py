@@ -64,8 +64,25 @@ class WarnsOfDeadCodes:
         return found
 
 
+class DistinctPlacementNames(forms.BaseInlineFormSet):
+    """The campaign page's placements (all of them: `INLINE_PLACEMENTS`) held to the name rule (`campaigns.names`):
+    a new or renamed one may not share its name with another as they will be saved, so two may swap names, and a
+    pair of one name made before the rule stays editable."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = [(form, names.name_key(form.cleaned_data["name"])) for form in self.forms
+                if getattr(form, "cleaned_data", {}).get("name") and not self._should_delete_form(form)]
+        for index, (form, key) in enumerate(rows):
+            if form.instance.pk is not None and "name" not in form.changed_data:
+                continue
+            if any(other == key for at, (_, other) in enumerate(rows) if at != index):
+                form.add_error("name", names.PLACEMENT_NAME_TAKEN)
+
+
 class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):
     model = Placement
+    formset = DistinctPlacementNames
     extra = 0
     fields = ("name", "kind", "location", "active", "slug")
     readonly_fields = ("slug",)
@@ -85,8 +102,18 @@ def too_many_to_inline(campaign: Campaign | None) -> bool:
     return campaign is not None and campaign.placements.count() > INLINE_PLACEMENTS
 
 
+class CampaignAdminForm(forms.ModelForm):
+    """The campaign, held to the name rule of the pages (`campaigns.names`)."""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        names.refuse_taken_campaign_name(self, data)
+        return data
+
+
 @admin.register(Campaign)
 class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
+    form = CampaignAdminForm
     list_display = ("name", "team", "destination", "starts_on", "ends_on", "archived", "created")
     list_filter = ("archived", "team")
     search_fields = ("name", "destination", "team__name")
@@ -135,7 +162,8 @@ class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
 
 
 class PlacementAdminForm(forms.ModelForm):
-    """The placement with its artwork judged by `campaigns.artwork` (through `restamps.choose`), as on the pages."""
+    """The placement with its artwork judged by `campaigns.artwork` (through `restamps.choose`) and its name by
+    `campaigns.names`, as on the pages."""
 
     restamp = forms.BooleanField(required=False, label="Restamp the artwork for this placement", help_text=(
         "For artwork made for another link: use a copy that carries this placement's short link."))
@@ -151,6 +179,10 @@ class PlacementAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        campaign = data.get("campaign")
+        if "name" in data and campaign is not None and names.placement_name_clash(
+                self.instance if campaign.pk == self.instance.campaign_id else None, campaign, data["name"]):
+            self.add_error("name", names.PLACEMENT_NAME_TAKEN)  # moved to another campaign: a new name there
         candidate = data.get("artwork")
         if candidate is None or candidate.pk == self.instance.artwork_id or "artwork" in self.errors:
             return data  # unchanged artwork was judged when it was chosen

@@ -175,11 +175,7 @@ class CampaignForm(RulesFormMixin, forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()  # the model's clean() checks that it ends after it starts
         self.clean_rules_fields(data)
-        team = data.get("team") or getattr(self.instance, "team", None)
-        archived = data.get("archived", self.instance.archived if self.instance.pk else False)
-        if "name" in data and team is not None and names.campaign_name_clash(
-                self.instance if self.instance.pk else None, team, data["name"], archived):
-            self.add_error("name", names.CAMPAIGN_NAME_TAKEN)
+        names.refuse_taken_campaign_name(self, data)
         return data
 
 

@@ -1,9 +1,9 @@
 """Names a reader tells apart: two campaigns of a team, or two placements of a campaign, may not share one.
 
 "Poster 1" and "poster 1", or "é" written as one character and as "e" with an accent, are one name to a person
-reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API, the admin's unarchive
-and the CSV import all ask `campaign_name_clash` and `placement_name_clash` (the import's final check, under the
-campaign's lock, compares its rows' keys itself: `campaigns.bulk.store`).
+reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API, the admin (its forms,
+its placements inline, its unarchive) and the CSV import all ask `campaign_name_clash` and `placement_name_clash`
+(the import's final check, under the campaign's lock, compares its rows' keys itself: `campaigns.bulk.store`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,17 @@ def campaign_name_clash(campaign: Campaign | None, team: Team, name: str, archiv
             name_key(name) == name_key(campaign.name)):
         return False
     return campaign_name_taken(team, name, getattr(campaign, "pk", None))
+
+
+def refuse_taken_campaign_name(form, data: dict) -> None:
+    """A campaign form's check (the pages' and the admin's): its name under `name` when the team has another active
+    campaign of that name. `data`: the form's cleaned data; the form's instance is still the campaign as stored."""
+    instance = form.instance
+    team = data.get("team") or (instance.team if instance.team_id else None)
+    archived = data.get("archived", instance.archived if instance.pk else False)
+    if "name" in data and team is not None and campaign_name_clash(instance if instance.pk else None, team,
+                                                                   data["name"], archived):
+        form.add_error("name", CAMPAIGN_NAME_TAKEN)
 
 
 def placement_name_clash(placement: Placement | None, campaign: Campaign, name: str,

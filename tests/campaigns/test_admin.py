@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from campaigns import stats
+from campaigns import names, stats
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
@@ -473,3 +473,63 @@ class TestAtAMarketingTeamsVolume:
 
         client.force_login(staff_owner)
         assert queries_for(2) == queries_for(12)
+
+
+@pytest.mark.django_db
+class TestNamesInTheAdmin:
+    # The admin's forms skipped the name rule the pages, the API and the import hold to (`campaigns.names`)
+    def test_it_refuses_a_campaign_named_like_an_active_one_of_the_team(self, client, staff_cast, campaign):
+        client.force_login(staff_cast.owner)
+        response = client.post("/admin/campaigns/campaign/add/", campaign_form(staff_cast.team, name="SPRING SALE"))
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["name"] == [names.CAMPAIGN_NAME_TAKEN]
+        other = Campaign.objects.create(team=staff_cast.team, name="Autumn", destination="https://a.example/")
+        response = client.post(f"/admin/campaigns/campaign/{other.pk}/change/", campaign_form(staff_cast.team))
+        assert response.status_code == 200 and Campaign.objects.filter(name="Spring Sale").count() == 1
+        # An archived namesake leaves the name free; the campaign's own name, recased, is its own
+        assert client.post(f"/admin/campaigns/campaign/{other.pk}/change/", campaign_form(
+            staff_cast.team, name="Spring Sale", archived="on")).status_code == 302
+        assert client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", campaign_form(
+            staff_cast.team, name="spring sale")).status_code == 302
+
+    def test_it_refuses_a_placement_named_like_another_of_its_campaign_added_or_moved(self, client, staff_cast,
+                                                                                      campaign):
+        Placement.objects.create(campaign=campaign, name="Poster")
+        autumn = Campaign.objects.create(team=staff_cast.team, name="Autumn", destination="https://a.example/")
+        theirs = Placement.objects.create(campaign=autumn, name="poster")
+        client.force_login(staff_cast.owner)
+        response = client.post("/admin/campaigns/placement/add/", {"campaign": campaign.pk, "name": "POSTER",
+                                                                   "kind": "poster", "active": "on"})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["name"] == [names.PLACEMENT_NAME_TAKEN]
+        response = client.post(f"/admin/campaigns/placement/{theirs.pk}/change/", placement_form(
+            theirs, campaign=campaign.pk))
+        assert response.status_code == 200 and campaign.placements.count() == 1
+        assert client.post(f"/admin/campaigns/placement/{theirs.pk}/change/", placement_form(
+            theirs, name="Poster")).status_code == 302  # its own name, recased
+
+    def test_the_campaigns_placements_keep_distinct_names_yet_may_swap_them(self, client, staff_cast, campaign):
+        one = Placement.objects.create(campaign=campaign, name="Poster")
+        two = Placement.objects.create(campaign=campaign, name="Flyer")
+        client.force_login(staff_cast.owner)
+
+        def post(*rows: tuple[Placement | None, str]):
+            data = campaign_form(staff_cast.team, **{"placements-TOTAL_FORMS": len(rows),
+                                                     "placements-INITIAL_FORMS": sum(row is not None
+                                                                                     for row, _ in rows)})
+            for index, (row, name) in enumerate(rows):
+                data.update({f"placements-{index}-{field}": value for field, value in (
+                    ("id", row.pk if row else ""), ("campaign", campaign.pk), ("name", name), ("kind", "poster"),
+                    ("location", ""), ("active", "on"))})
+            return client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+
+        refused = post((one, "Poster"), (two, "Flyer"), (None, "flyer"))
+        assert refused.status_code == 200 and campaign.placements.count() == 2
+        assert refused.context["inline_admin_formsets"][0].formset.forms[2].errors["name"] == [
+            names.PLACEMENT_NAME_TAKEN]
+        assert post((one, "Poster"), (two, "poster")).status_code == 200  # a rename into a taken name
+        assert post((one, "Flyer"), (two, "Poster")).status_code == 302  # a swap
+        one.refresh_from_db()
+        assert one.name == "Flyer"
+        Placement.objects.filter(pk=two.pk).update(name="flyer")  # a pair made before the rule
+        assert post((one, "Flyer"), (two, "flyer")).status_code == 302  # stays editable
