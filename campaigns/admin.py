@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -149,10 +150,11 @@ class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
         # As on the pages: one active campaign of a name in a team; a namesake waits for a rename (`campaigns.names`)
         back, kept = 0, []
         for campaign in self.changeable(request, queryset):
-            if campaign.archived and names.campaign_name_clash(campaign, campaign.team, campaign.name, False):
-                kept.append(campaign.name)
-                continue
-            campaign.set_archived(False)
+            with transaction.atomic():  # the name check holds the team until the campaign is back
+                if campaign.archived and names.campaign_name_clash(campaign, campaign.team, campaign.name, False):
+                    kept.append(campaign.name)
+                    continue
+                campaign.set_archived(False)
             back += 1
         self.message_user(request, counted(back, "campaign", "unarchived"))
         if kept:

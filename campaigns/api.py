@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
@@ -190,7 +190,20 @@ class CampaignFilter(filters.FilterSet):
         fields = ["team", "archived"]
 
 
-class CampaignViewSet(CreatedLocation, IdempotentCreate, CampaignBulkActions, viewsets.ModelViewSet):
+class OneNameAtATime:
+    """A view set mixin: a create or change is validated and saved in one transaction, so that its name check's lock
+    (`campaigns.names`) holds until the row is saved: two calls naming alike at once make one row."""
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        with transaction.atomic():
+            return super().create(request, *args, **kwargs)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:  # PATCH too (partial_update)
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
+
+
+class CampaignViewSet(CreatedLocation, IdempotentCreate, OneNameAtATime, CampaignBulkActions, viewsets.ModelViewSet):
     """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
     exports: `campaigns.bulk_api`."""
 
@@ -378,7 +391,7 @@ class PlacementFilter(filters.FilterSet):
         fields = ["campaign", "archived", "active", "kind"]
 
 
-class PlacementViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet):
+class PlacementViewSet(CreatedLocation, IdempotentCreate, OneNameAtATime, viewsets.ModelViewSet):
     """Your teams' placements: each printed code, with its own short link."""
 
     serializer_class = PlacementSerializer

@@ -4,11 +4,17 @@
 reading the dashboard or a CSV; so they are one name here (`name_key`). The pages, the API, the admin (its forms,
 its placements inline, its unarchive) and the CSV import all ask `campaign_name_clash` and `placement_name_clash`
 (the import's final check, under the campaign's lock, compares its rows' keys itself: `campaigns.bulk.store`).
+
+A check and its save are one transaction wherever a name is given (the pages, the API, the admin): the check locks
+the team (for its campaigns) or the campaign (for its placements) until the row is saved, so two requests that name
+alike at once (a double click, a retried call) make one row, and the second is told the name is taken.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from django.db import transaction
 
 from campaigns.models import Campaign, Placement
 from qartsite.models import Team
@@ -61,12 +67,24 @@ def placement_name_clash(placement: Placement | None, campaign: Campaign, name: 
 def campaign_name_taken(team: Team, name: str, exclude_pk: int | None = None) -> bool:
     """Whether another campaign of `team` that is not archived has the name `name` (an archived one's name is free
     again: a team runs "Summer sale" every year)."""
+    _hold(team)
     return _named(Campaign.objects.filter(team=team, archived=False).exclude(pk=exclude_pk), name)
 
 
 def placement_name_taken(campaign: Campaign, name: str, exclude_pk: int | None = None) -> bool:
     """Whether another placement of `campaign`, switched off or not, has the name `name`."""
+    _hold(campaign)
     return _named(Placement.objects.filter(campaign=campaign).exclude(pk=exclude_pk), name)
+
+
+def _hold(row: Team | Campaign) -> None:
+    """Lock `row` until the caller's transaction ends, and read it again as locked: a second check of a name in it
+    waits, then sees the first's row, and a campaign archived meanwhile is seen archived (a placement added to it is
+    then refused: `Placement.refused_as_new`). FOR NO KEY UPDATE, so rows that only point at it (scans, placements'
+    own changes) are not held up. Outside a transaction nothing can be held; SQLite's write transactions (IMMEDIATE,
+    settings) run one at a time anyway."""
+    if transaction.get_connection().in_atomic_block:
+        row.refresh_from_db(from_queryset=type(row).objects.select_for_update(no_key=True))
 
 
 def _named(rows, name: str) -> bool:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -116,8 +117,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(cannot_create(request.user))
     form = NewCampaignForm(request.POST or None, teams=teams,
                            initial={"team": asked_team(teams, request.GET.get("team"))})
-    if request.method == "POST" and form.is_valid():
-        campaign = form.save()
+    if request.method == "POST" and valid_and_saved(form):
+        campaign = form.instance
         messages.success(request, f"Campaign “{campaign.name}” created. Add a placement for each printed code.")
         return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None},
@@ -163,13 +164,25 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
     form = CampaignForm(request.POST or None, instance=campaign)
-    if request.method == "POST" and form.is_valid():
-        with history.recorded(campaign, request.user):
-            form.save()
+    if request.method == "POST" and valid_and_saved(form, request.user):
         messages.success(request, "Campaign saved.")
         return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
                   status=400 if form.errors else 200)
+
+
+def valid_and_saved(form: CampaignForm | PlacementForm, editor=None) -> bool:
+    """Validate and save `form` in one transaction, so that its name check's lock (`campaigns.names`) holds until the
+    row is saved; an edit (`editor`: who) records its destination changes (`history.recorded`). False: not valid."""
+    with transaction.atomic():
+        if not form.is_valid():
+            return False
+        if editor is None:
+            form.save()
+        else:
+            with history.recorded(form.instance, editor):
+                form.save()
+    return True
 
 
 def archive_requested(request: HttpRequest) -> bool:
@@ -184,11 +197,12 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
     archive = archive_requested(request)
-    if not archive and names.campaign_name_clash(campaign, campaign.team, campaign.name, archived=False):
-        messages.error(request, f"Another active campaign is called “{campaign.name}”: rename this one (edit it) "
-                                "before bringing it back.")
-        return redirect("campaigns:detail", campaign_id=campaign.pk)
-    campaign.set_archived(archive)
+    with transaction.atomic():  # the name check holds the team until the campaign is back (`campaigns.names`)
+        if not archive and names.campaign_name_clash(campaign, campaign.team, campaign.name, archived=False):
+            messages.error(request, f"Another active campaign is called “{campaign.name}”: rename this one (edit "
+                                    "it) before bringing it back.")
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
+        campaign.set_archived(archive)
     if campaign.archived:
         messages.success(request, f"Campaign “{campaign.name}” archived. Its printed codes still redirect, to "
                                   f"{campaign.fallback_destination}, and still count.")
@@ -205,8 +219,8 @@ def placement_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
     form = PlacementForm(request.POST or None, instance=Placement(campaign=campaign), team=campaign.team)
-    if request.method == "POST" and form.is_valid():
-        placement = form.save()
+    if request.method == "POST" and valid_and_saved(form):
+        placement = form.instance
         messages.success(request, f"Placement “{placement.name}” added: its short link is ready to print.")
         return redirect("campaigns:placement", placement_id=placement.pk)
     ctx = {"form": form, "campaign": campaign, "placement": None}
@@ -331,9 +345,7 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     require_editor(request.user, placement.campaign.team)
     form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team, user=request.user,
                          short_url=placement.short_url(request))
-    if request.method == "POST" and form.is_valid():
-        with history.recorded(placement, request.user):
-            form.save()
+    if request.method == "POST" and valid_and_saved(form, request.user):
         if placement.print_anyway_reason:  # kept only for artwork that fails the scan check (`artwork.apply`)
             messages.warning(request, "Placement saved. Its artwork will not scan: it is printed anyway, and its "
                                       "print downloads stay off.")
