@@ -42,6 +42,8 @@ def set_role(membership: Membership, role: str) -> None:
         raise Refused("Choose owner, editor or viewer.")
     with transaction.atomic():
         locked = _locked(membership)
+        if locked is None:
+            raise Refused(f"{membership.user.get_username()} is no longer in {membership.team.name}.")
         if not keeps_an_owner(locked, role):
             raise Refused(last_owner_message(locked.team))
         locked.role = role
@@ -50,13 +52,16 @@ def set_role(membership: Membership, role: str) -> None:
 
 
 def remove(membership: Membership) -> None:
-    """Take `membership`'s person out of its team (an owner removing someone, or someone leaving).
+    """Take `membership`'s person out of its team (an owner removing someone, or someone leaving); already out (a
+    double click, two owners at once) is done.
 
     Raises:
         Refused: they are its last owner.
     """
     with transaction.atomic():
         locked = _locked(membership)
+        if locked is None:
+            return
         if not keeps_an_owner(locked, None):
             raise Refused(last_owner_message(locked.team))
         locked.delete()
@@ -80,11 +85,12 @@ def delete_account(user) -> None:
         user.delete()
 
 
-def _locked(membership: Membership) -> Membership:
+def _locked(membership: Membership) -> Membership | None:
     """`membership` as stored, with its team's row locked: two owners demoting each other at once must not both
-    pass the last-owner check (PostgreSQL; SQLite writes one transaction at a time anyway)."""
+    pass the last-owner check (PostgreSQL; SQLite writes one transaction at a time anyway). None: removed since it
+    was read (a double click on "Remove" gave the second request a 500)."""
     Team.objects.select_for_update().filter(pk=membership.team_id).first()
-    return Membership.objects.select_related("team").get(pk=membership.pk)
+    return Membership.objects.select_related("team").filter(pk=membership.pk).first()
 
 
 def withdraw_invitations(sender, instance: Membership, signal, created: bool = False, **kwargs) -> None:

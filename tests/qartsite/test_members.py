@@ -30,6 +30,18 @@ class TestLastOwner:
         members.remove(owner)
         assert Membership.role_of(team_users.owner, team_users.team) is None
 
+    def test_a_member_removed_meanwhile_is_removed_once_and_gets_no_role(self, team_users):
+        # A double click on "Remove": the second request read the membership before the first deleted it, then
+        # raised Membership.DoesNotExist (a 500); a role change racing the removal did the same.
+        editor = Membership.objects.get(team=team_users.team, user=team_users.teammate)
+        read_before = Membership.objects.get(pk=editor.pk)
+        members.remove(editor)
+        members.remove(read_before)
+        assert Membership.role_of(team_users.teammate, team_users.team) is None
+        with pytest.raises(members.Refused, match="is no longer in Acme"):
+            members.set_role(read_before, "owner")
+        assert Membership.role_of(team_users.teammate, team_users.team) is None
+
     def test_it_refuses_a_role_there_is_not(self, team_users):
         with pytest.raises(members.Refused, match="Choose owner, editor or viewer"):
             members.set_role(Membership.objects.get(team=team_users.team, user=team_users.viewer), "admin")
