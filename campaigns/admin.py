@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns import artwork, history, names, restamps, rollups
+from campaigns.forms import SeenVersion
 from campaigns.models import (
     Campaign,
     DestinationChange,
@@ -26,6 +27,7 @@ from campaigns.models import (
     ScanRollup,
     WebhookDelivery,
     WebhookEndpoint,
+    locked_copy,
 )
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline, may_change
 
@@ -81,6 +83,15 @@ class DistinctPlacementNames(forms.BaseInlineFormSet):
                 form.add_error("name", names.PLACEMENT_NAME_TAKEN)
 
 
+class ChangesInTurn:
+    """A saved change form works on the row as stored and locked (`campaigns.models.locked_copy`, within the admin's
+    transaction): a change made meanwhile on a page or through the API stays."""
+
+    def get_object(self, request, object_id, from_field=None):
+        found = super().get_object(request, object_id, from_field)
+        return locked_copy(found) if found is not None and request.method == "POST" else found
+
+
 class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):
     model = Placement
     formset = DistinctPlacementNames
@@ -103,8 +114,9 @@ def too_many_to_inline(campaign: Campaign | None) -> bool:
     return campaign is not None and campaign.placements.count() > INLINE_PLACEMENTS
 
 
-class CampaignAdminForm(forms.ModelForm):
-    """The campaign, held to the name rule of the pages (`campaigns.names`)."""
+class CampaignAdminForm(SeenVersion, forms.ModelForm):
+    """The campaign, held to the name rule of the pages (`campaigns.names`); a change made meanwhile is not
+    overwritten unseen (`SeenVersion`)."""
 
     def clean(self) -> dict:
         data = super().clean()
@@ -113,7 +125,7 @@ class CampaignAdminForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
+class CampaignAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     form = CampaignAdminForm
     list_display = ("name", "team", "destination", "starts_on", "ends_on", "archived", "created")
     list_filter = ("archived", "team")
@@ -163,9 +175,9 @@ class CampaignAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
                               messages.WARNING)
 
 
-class PlacementAdminForm(forms.ModelForm):
+class PlacementAdminForm(SeenVersion, forms.ModelForm):
     """The placement with its artwork judged by `campaigns.artwork` (through `restamps.choose`) and its name by
-    `campaigns.names`, as on the pages."""
+    `campaigns.names`, and changes made meanwhile not overwritten unseen (`SeenVersion`), as on the pages."""
 
     restamp = forms.BooleanField(required=False, label="Restamp the artwork for this placement", help_text=(
         "For artwork made for another link: use a copy that carries this placement's short link."))
@@ -202,7 +214,7 @@ class PlacementAdminForm(forms.ModelForm):
 
 
 @admin.register(Placement)
-class PlacementAdmin(WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
+class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     form = PlacementAdminForm
     list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on", "print_state")
     list_filter = ("kind", "active", "campaign__team")

@@ -31,7 +31,15 @@ from rest_framework.settings import api_settings
 from campaigns import artwork as artwork_rules
 from campaigns import history, names, print_builds, printfiles, restamps, rules, stats
 from campaigns.bulk_api import CampaignBulkActions
-from campaigns.models import ENDS_BEFORE_START, LIMITED_FIELDS, Campaign, DestinationChange, Placement, limit_errors
+from campaigns.models import (
+    ENDS_BEFORE_START,
+    LIMITED_FIELDS,
+    Campaign,
+    DestinationChange,
+    Placement,
+    limit_errors,
+    locked_copy,
+)
 from campaigns.scan_summaries import (
     CampaignScanSummarySerializer,
     RangeQuerySerializer,
@@ -190,9 +198,11 @@ class CampaignFilter(filters.FilterSet):
         fields = ["team", "archived"]
 
 
-class OneNameAtATime:
-    """A view set mixin: a create or change is validated and saved in one transaction, so that its name check's lock
-    (`campaigns.names`) holds until the row is saved: two calls naming alike at once make one row."""
+class OneAtATime:
+    """A view set mixin: a create or change is validated and saved in one transaction, a change on the row as stored
+    and locked (`locked_copy`): two calls changing one campaign at once are made one after the other, each on the
+    other's result, and the name check's lock (`campaigns.names`) holds until the row is saved, so two calls naming
+    alike at once make one row."""
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         with transaction.atomic():
@@ -202,8 +212,12 @@ class OneNameAtATime:
         with transaction.atomic():
             return super().update(request, *args, **kwargs)
 
+    def get_object(self):
+        found = super().get_object()  # scoped to the user's teams, permissions checked
+        return locked_copy(found) if self.action in ("update", "partial_update") else found
 
-class CampaignViewSet(CreatedLocation, IdempotentCreate, OneNameAtATime, CampaignBulkActions, viewsets.ModelViewSet):
+
+class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBulkActions, viewsets.ModelViewSet):
     """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
     exports: `campaigns.bulk_api`."""
 
@@ -391,7 +405,7 @@ class PlacementFilter(filters.FilterSet):
         fields = ["campaign", "archived", "active", "kind"]
 
 
-class PlacementViewSet(CreatedLocation, IdempotentCreate, OneNameAtATime, viewsets.ModelViewSet):
+class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.ModelViewSet):
     """Your teams' placements: each printed code, with its own short link."""
 
     serializer_class = PlacementSerializer

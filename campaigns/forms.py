@@ -3,6 +3,8 @@ rules by `campaigns.rules`."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime, tzinfo
 
@@ -80,6 +82,57 @@ def same_minute(one: str, other: str) -> bool:
     return datetime.fromisoformat(one).timestamp() // 60 == datetime.fromisoformat(other).timestamp() // 60
 
 
+class SeenVersion(forms.Form):
+    """An edit form that overwrites no change made meanwhile unseen: it carries (`seen`, hidden) a fingerprint of
+    the stored values of its fields as the page showed them. Saved, the row is read again under its lock
+    (`campaigns.models.locked_copy`, by the view or the admin); if someone changed one of those fields since, the
+    save is refused naming them, the person's own values stay on the form with the new fingerprint, and saving again
+    keeps theirs, knowingly. A body without `seen` (a script, a test) is not checked."""
+
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["seen"].initial = self.fingerprint  # called when drawn: once every field is there
+
+    def fingerprint(self) -> str:
+        """`field:hash` of each of the instance's fields this form edits (its destination rules as one), as stored."""
+        model_fields = {field.name: field for field in self.instance._meta.concrete_fields}
+        edited = [name for name in self.fields if name in model_fields]
+        if "rule_ios" in self.fields:
+            edited.append("rules")
+        return ",".join(f"{name}:{fingerprint_of(model_fields[name].value_from_object(self.instance))}"
+                        for name in edited)
+
+    def refuse_stale(self) -> None:
+        seen = self.data.get(self.add_prefix("seen"))
+        if not seen or self.instance.pk is None:
+            return
+        now = self.fingerprint()
+        if seen == now:
+            return
+        before = dict(part.split(":", 1) for part in seen.split(",") if ":" in part)
+        changed = [name for name, value in (part.split(":", 1) for part in now.split(",")) if before.get(name) != value]
+        labels = [str(self.fields[name].label or name) if name in self.fields else "destination rules"
+                  for name in changed]
+        self.add_error(None, f"Someone saved a change to this since you opened it ({', '.join(labels).lower()}). "
+                             "Your version is below: save again to keep it, or reload the page to see theirs.")
+        self.data = self.data.copy()
+        self.data[self.add_prefix("seen")] = now
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self.refuse_stale()
+        return data
+
+
+def fingerprint_of(value) -> str:
+    """A short hash of a stored value (a JSON field's with its keys in order)."""
+    text = json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else repr(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 class RulesFormMixin:
     """A campaign's or placement's destination rules (`campaigns.rules`) as fields of its edit form; times in the
     team's time zone. Call `add_rule_fields` in `__init__`; `clean` puts the checked rules on the instance."""
@@ -149,7 +202,7 @@ class RulesFormMixin:
         self.instance.rules = cleaned
 
 
-class CampaignForm(RulesFormMixin, forms.ModelForm):
+class CampaignForm(SeenVersion, RulesFormMixin, forms.ModelForm):
     destination = destination_field(True, "Where the codes lead unless a placement overrides it.")
     fallback_url = destination_field(False, "Where the codes lead once the campaign is archived or a placement is "
                                             "switched off. Leave empty to use the destination.", "Fallback address")
@@ -229,7 +282,7 @@ def artwork_choices(team: Team, current: Candidate | None) -> list[Candidate]:
     return shown
 
 
-class PlacementForm(RulesFormMixin, forms.ModelForm):
+class PlacementForm(SeenVersion, RulesFormMixin, forms.ModelForm):
     """A placement; once it exists (it has a short link), also its artwork, chosen by the rules of
     `campaigns.artwork`: a candidate for another link is restamped on request, a failing one needs a reason."""
 

@@ -324,6 +324,24 @@ class Placement(models.Model):
         raise IntegrityError("could not draw a unique slug")
 
 
+def locked_copy(instance: Campaign | Placement) -> Campaign | Placement:
+    """`instance` read again as stored, its row locked until the caller's transaction ends, so that two changes of
+    it at once are made one after the other, each on the other's result. A save writes back every column as the
+    request read it: two edits at once lost one of them, and an edit beside an archive brought the campaign back.
+
+    Locks are taken in one order everywhere: a campaign's team, then the campaign (a placement: its campaign), then
+    the placement, so two changes never wait for each other in a circle (the name checks hold the team or the
+    campaign: `campaigns.names`). FOR NO KEY UPDATE: rows that only point at it (scans) are not held up. SQLite's
+    write transactions run one at a time anyway.
+    """
+    if isinstance(instance, Campaign):
+        list(Team.objects.select_for_update(no_key=True).filter(pk=instance.team_id).values_list("pk", flat=True))
+    else:
+        list(Campaign.objects.select_for_update(no_key=True).filter(pk=instance.campaign_id)
+             .values_list("pk", flat=True))
+    return type(instance).objects.select_for_update(no_key=True).get(pk=instance.pk)
+
+
 class ScanEvent(models.Model):
     """One request to a placement's short link. Nothing here identifies a person.
 

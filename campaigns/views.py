@@ -37,7 +37,7 @@ from campaigns import (
     stats,
 )
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
-from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent
+from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent, locked_copy
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import (
     asked_team,
@@ -163,10 +163,16 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
-    form = CampaignForm(request.POST or None, instance=campaign)
-    if request.method == "POST" and valid_and_saved(form, request.user):
-        messages.success(request, "Campaign saved.")
-        return redirect("campaigns:detail", campaign_id=campaign.pk)
+    if request.method != "POST":
+        form = CampaignForm(instance=campaign)
+    else:
+        with transaction.atomic():  # on the campaign as stored, locked: another's change meanwhile stays
+            campaign = locked_copy(campaign)
+            form = CampaignForm(request.POST, instance=campaign)
+            saved = valid_and_saved(form, request.user)
+        if saved:
+            messages.success(request, "Campaign saved.")
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
                   status=400 if form.errors else 200)
 
@@ -342,16 +348,27 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    require_editor(request.user, placement.campaign.team)
-    form = PlacementForm(request.POST or None, instance=placement, team=placement.campaign.team, user=request.user,
-                         short_url=placement.short_url(request))
-    if request.method == "POST" and valid_and_saved(form, request.user):
-        if placement.print_anyway_reason:  # kept only for artwork that fails the scan check (`artwork.apply`)
-            messages.warning(request, "Placement saved. Its artwork will not scan: it is printed anyway, and its "
-                                      "print downloads stay off.")
-        else:
-            messages.success(request, "Placement saved.")
-        return redirect("campaigns:placement", placement_id=placement.pk)
+    team = placement.campaign.team
+    require_editor(request.user, team)
+
+    def bound(placement: Placement) -> PlacementForm:
+        return PlacementForm(request.POST or None, instance=placement, team=team, user=request.user,
+                             short_url=placement.short_url(request))
+
+    if request.method != "POST":
+        form = bound(placement)
+    else:
+        with transaction.atomic():  # on the placement as stored, locked: another's change meanwhile stays
+            placement = locked_copy(placement)
+            form = bound(placement)
+            saved = valid_and_saved(form, request.user)
+        if saved:
+            if placement.print_anyway_reason:  # kept only for artwork that fails the scan check (`artwork.apply`)
+                messages.warning(request, "Placement saved. Its artwork will not scan: it is printed anyway, and "
+                                          "its print downloads stay off.")
+            else:
+                messages.success(request, "Placement saved.")
+            return redirect("campaigns:placement", placement_id=placement.pk)
     ctx = {"form": form, "campaign": placement.campaign, "placement": placement,
            "choices": artwork_cards(form, placement)}
     return render(request, "campaigns/placement_form.html", ctx, status=400 if form.errors else 200)

@@ -533,3 +533,30 @@ class TestNamesInTheAdmin:
         assert one.name == "Flyer"
         Placement.objects.filter(pk=two.pk).update(name="flyer")  # a pair made before the rule
         assert post((one, "Flyer"), (two, "flyer")).status_code == 302  # stays editable
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+def test_an_admin_change_beside_an_api_archive_leaves_the_campaign_archived(team_users, campaign, monkeypatch):
+    # The admin's form saved the campaign as it had read it, archived=False included: the archive was undone
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from campaigns import history
+    from tests.campaigns.conftest import at_once
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    admin_page, api = Client(), APIClient()
+    admin_page.force_login(team_users.owner)
+    api.force_authenticate(team_users.teammate)
+
+    def change() -> int:
+        return admin_page.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", campaign_form(
+            team_users.team, destination="https://shop.example.com/later")).status_code
+
+    def archive() -> int:
+        return api.delete(f"/api/campaigns/{campaign.pk}/").status_code
+
+    assert at_once(monkeypatch, (history, "stored_values"), change, archive) == [302, 200]
+    campaign.refresh_from_db()
+    assert campaign.archived and campaign.destination == "https://shop.example.com/later"

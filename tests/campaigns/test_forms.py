@@ -84,3 +84,47 @@ class TestSplitField:
         assert form.is_valid(), form.errors
         assert form.instance.rules == {"split": [{"url": "https://a.example.com", "weight": 3},
                                                  {"url": "https://b.example.com", "weight": 1}]}
+
+
+@pytest.mark.django_db
+class TestSeenVersion:
+    """A change saved meanwhile by someone else is not overwritten unseen by a page opened before it."""
+
+    @staticmethod
+    def page_values(client, url: str) -> dict:
+        form = client.get(url).context["form"]
+        return {name: form[name].value() for name in form.fields if form[name].value() not in (None, "", False)}
+
+    def test_a_page_opened_before_anothers_change_is_refused_naming_it_then_saved_knowingly(
+            self, client, team_users, campaign):
+        from rest_framework.test import APIClient
+
+        client.force_login(team_users.owner)
+        url = f"/campaigns/{campaign.pk}/edit/"
+        posted = self.page_values(client, url) | {"utm_source": "poster"}
+        api = APIClient()
+        api.force_authenticate(team_users.teammate)
+        assert api.patch(f"/api/campaigns/{campaign.pk}/", {"destination": "https://shop.example.com/new"},
+                         format="json").status_code == 200
+        refused = client.post(url, posted)
+        assert refused.status_code == 400
+        assert refused.context["form"].non_field_errors() == [
+            "Someone saved a change to this since you opened it (destination). Your version is below: save again to "
+            "keep it, or reload the page to see theirs."]
+        campaign.refresh_from_db()
+        assert (campaign.destination, campaign.utm_source) == ("https://shop.example.com/new", "qr")
+        again = posted | {"seen": refused.context["form"]["seen"].value()}  # the page drawn again carries it
+        assert client.post(url, again).status_code == 302
+        campaign.refresh_from_db()
+        assert (campaign.destination, campaign.utm_source) == ("https://shop.example.com/", "poster")
+
+    def test_a_page_opened_after_the_change_and_one_of_no_change_meanwhile_save(self, client, team_users, campaign):
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{poster.pk}/edit/"
+        poster.set_active(False)  # before the page was opened: it shows it
+        posted = self.page_values(client, url) | {"notes": "by the door"}
+        posted.pop("artwork", None)
+        assert client.post(url, posted).status_code == 302
+        poster.refresh_from_db()
+        assert poster.notes == "by the door" and not poster.active

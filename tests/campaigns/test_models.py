@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import RestrictedError
+from django.test import Client
+from rest_framework.test import APIClient
 
+from campaigns import history
 from campaigns.models import Campaign, Placement
+from tests.campaigns.conftest import at_once
 from tests.campaigns.test_views import candidate
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +136,58 @@ def test_route_by_its_dates_says_what_switching_it_on_and_off_does():
     help_text = Campaign._meta.get_field("dates_route").help_text
     assert help_text.startswith("On: before its first day and after its last, its codes lead to the fallback address")
     assert help_text.endswith("Off: its dates do not change where its codes lead.")
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+class TestChangesInTurn:
+    """`locked_copy`: two changes of one campaign or placement at once are made one after the other. A save wrote
+    back every column as its request had read it, so the later save undid the other's change."""
+
+    @staticmethod
+    def api(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    def test_two_api_changes_of_other_fields_at_once_both_stay(self, team_users, campaign, monkeypatch):
+        def destination() -> int:
+            return self.api(team_users.owner).patch(f"/api/campaigns/{campaign.pk}/", {
+                "destination": "https://shop.example.com/summer"}, format="json").status_code
+
+        def source() -> int:
+            return self.api(team_users.teammate).patch(f"/api/campaigns/{campaign.pk}/", {
+                "utm_source": "newsletter"}, format="json").status_code
+
+        assert at_once(monkeypatch, (history, "stored_values"), destination, source) == [200, 200]
+        campaign.refresh_from_db()
+        assert (campaign.destination, campaign.utm_source) == ("https://shop.example.com/summer", "newsletter")
+
+    def test_an_archive_beside_a_page_edit_stays_archived(self, team_users, campaign, monkeypatch):
+        page = Client()
+        page.force_login(team_users.owner)
+
+        def edit() -> int:
+            return page.post(f"/campaigns/{campaign.pk}/edit/", {
+                "name": "Spring Sale", "destination": "https://shop.example.com/spring", "utm_source": "qr",
+                "utm_medium": "print", "utm_campaign": "", "dates_route": "on"}).status_code
+
+        def archive() -> int:
+            return self.api(team_users.teammate).delete(f"/api/campaigns/{campaign.pk}/").status_code
+
+        assert at_once(monkeypatch, (history, "stored_values"), edit, archive) == [302, 200]
+        campaign.refresh_from_db()
+        assert campaign.archived and campaign.destination == "https://shop.example.com/spring"
+
+    def test_a_placement_switched_off_beside_an_api_change_stays_off(self, team_users, campaign, monkeypatch):
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+
+        def notes() -> int:
+            return self.api(team_users.owner).patch(f"/api/placements/{poster.pk}/", {"notes": "by the door"},
+                                                    format="json").status_code
+
+        def switch_off() -> int:
+            return self.api(team_users.teammate).delete(f"/api/placements/{poster.pk}/").status_code
+
+        assert at_once(monkeypatch, (history, "stored_values"), notes, switch_off) == [200, 200]
+        poster.refresh_from_db()
+        assert not poster.active and poster.notes == "by the door"
