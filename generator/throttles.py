@@ -13,27 +13,20 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 from rest_framework import exceptions, throttling
 from rest_framework.settings import api_settings
 
+from qartsite import rates
 from qartsite.models import Team
-from qartsite.rates import retry_in
+from qartsite.rates import counting_lock, retry_in
 
 log = logging.getLogger(__name__)
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 BUSY = "The team's generation rate could not be checked just now. Try again shortly."
-# The counting section is one cache read and one write (milliseconds): a lock older than this was left by a process
-# that died holding it, and expires. A request waits at most LOCK_WAIT for it, then is refused ("try again shortly").
-LOCK_TIMEOUT = 5
-LOCK_WAIT = 10.0
 
 
 def refused(wait: float | None, message: str) -> exceptions.Throttled:
@@ -143,21 +136,9 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
         except RedisError:
             log.warning("%d unstarted generation(s) still counted: the cache cannot be reached", count)
 
-    @contextmanager
-    def _locked(self) -> Iterator[bool]:
-        """Hold the team's counting lock; yields False when it could not be had within `LOCK_WAIT`."""
-        key, token = f"{self.get_cache_key(None, None)}:lock", uuid.uuid4().hex
-        deadline = time.monotonic() + LOCK_WAIT
-        while not self.cache.add(key, token, LOCK_TIMEOUT):
-            if time.monotonic() > deadline:
-                yield False
-                return
-            time.sleep(0.002)
-        try:
-            yield True
-        finally:
-            if self.cache.get(key) == token:  # not another's, should ours have expired
-                self.cache.delete(key)
+    def _locked(self):
+        """The team's counting lock (`qartsite.rates.counting_lock`): yields False when it could not be had."""
+        return counting_lock(self.cache, f"{self.get_cache_key(None, None)}:lock")
 
     def rate_headers(self) -> dict[str, str]:
         """The budget as last read, as the IETF RateLimit header fields say it (the API sends them with a created
@@ -193,7 +174,7 @@ class TeamGenerationThrottle(throttling.SimpleRateThrottle):
 
     def retry_after(self) -> float | None:
         """Seconds a refused request should wait (Retry-After): a busy lock frees within LOCK_TIMEOUT."""
-        return float(LOCK_TIMEOUT) if self.busy else self.wait()
+        return float(rates.LOCK_TIMEOUT) if self.busy else self.wait()
 
     def refusal(self, retry: bool = True) -> str:
         """Why the last `take` counted nothing, for a person: the budget is used up (`used_up`), or the counting lock

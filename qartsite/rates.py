@@ -12,7 +12,10 @@ import hashlib
 import ipaddress
 import logging
 import math
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.http import HttpRequest
 from redis.exceptions import RedisError
@@ -22,6 +25,34 @@ from rest_framework.settings import api_settings
 from qartsite.site import client_address
 
 log = logging.getLogger(__name__)
+
+# Counting is one cache read and one write (milliseconds), under a lock in the same cache (`counting_lock`): a lock
+# older than LOCK_TIMEOUT was left by a process that died holding it, and expires. A request waits at most LOCK_WAIT
+# for it, then is refused.
+LOCK_TIMEOUT = 5
+LOCK_WAIT = 10.0
+
+
+@contextmanager
+def counting_lock(cache, key: str) -> Iterator[bool]:
+    """Hold the lock `key` in `cache` (`cache.add`: SET NX on Redis, atomic within the process on the local-memory
+    cache of development); yields False when it could not be had within LOCK_WAIT. A rate's count is a read and a
+    write of one entry: without the lock, requests at once overwrote each other's count and all got through.
+
+    Raises:
+        redis.exceptions.RedisError: the cache cannot be reached.
+    """
+    token, deadline = uuid.uuid4().hex, time.monotonic() + LOCK_WAIT
+    while not cache.add(key, token, LOCK_TIMEOUT):
+        if time.monotonic() > deadline:
+            yield False
+            return
+        time.sleep(0.002)
+    try:
+        yield True
+    finally:
+        if cache.get(key) == token:  # not another's, should ours have expired
+            cache.delete(key)
 
 
 def client_network(request: HttpRequest) -> str:
@@ -66,8 +97,14 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.ident(request)}
 
     def allow_request(self, request, view) -> bool:
+        """Count the request if there is room, under the rate's lock (`counting_lock`); refused when the lock could
+        not be had."""
         try:
-            return super().allow_request(request, view)
+            with counting_lock(self.cache, f"{self.get_cache_key(request, view)}:lock") as locked:
+                if not locked:
+                    self.history, self.now = [], self.timer()
+                    return False
+                return super().allow_request(request, view)
         except RedisError:
             log.warning("%s served without a rate check: the cache cannot be reached", self.scope, exc_info=True)
             self.history = []

@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from generator import throttles
 from generator.throttles import TeamGenerationThrottle
+from qartsite import rates
 from tests.conftest import SlowCache
 
 
@@ -81,13 +82,13 @@ class TestTeamGenerationThrottle:
         assert cache.get(lock) is None
 
     def test_a_lock_that_stays_busy_counts_nothing_and_says_so(self, team_users, monkeypatch):
-        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        monkeypatch.setattr(rates, "LOCK_WAIT", 0.05)
         throttle = TeamGenerationThrottle(team_users.team)
         lock = f"{throttle.get_cache_key(None, None)}:lock"
         assert cache.add(lock, "someone else", 60)
         assert not throttle.take(1) and throttle.busy
         # Not "used up": the budget is untouched, and a retry after the lock's lifetime is advised.
-        assert throttle.refusal() == throttles.BUSY and throttle.retry_after() == throttles.LOCK_TIMEOUT
+        assert throttle.refusal() == throttles.BUSY and throttle.retry_after() == rates.LOCK_TIMEOUT
         assert throttle.room() == 50
         cache.delete(lock)
         assert throttle.take(1) and not throttle.busy and throttle.room() == 49

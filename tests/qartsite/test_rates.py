@@ -24,3 +24,40 @@ def test_it_says_when_to_retry_as_a_person_would(seconds, said):
 def test_it_counts_a_client_by_its_address_or_its_ipv6_64(address, network, settings):
     settings.QART = {**settings.QART, "TRUST_PROXY": False}
     assert rates.client_network(RequestFactory().get("/", REMOTE_ADDR=address)) == network
+
+
+def test_requests_at_once_get_no_more_than_the_rate(settings, fresh_cache, monkeypatch):
+    # Eight invitations to one address at once got up to seven through a rate of 3 an hour: each request read the
+    # count before another wrote it (concurrency audit F7).
+    import threading
+
+    from django.core.cache import cache
+
+    from tests.conftest import SlowCache
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"invitation_addresses": "3/hour"}}
+    monkeypatch.setattr(rates.InvitationAddressThrottle, "cache", SlowCache(cache))
+    request = RequestFactory().post("/", {"email": "sam@example.com"})
+    barrier, allowed = threading.Barrier(8), []
+
+    def invite() -> None:
+        barrier.wait()
+        allowed.append(rates.refused_by(request, [rates.InvitationAddressThrottle()]) is None)
+
+    threads = [threading.Thread(target=invite) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(allowed) == [False] * 5 + [True] * 3
+
+
+def test_a_counting_lock_another_holds_refuses_and_counts_nothing(settings, fresh_cache, monkeypatch):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(rates, "LOCK_WAIT", 0.05)
+    request = RequestFactory().post("/", {"email": "sam@example.com"})
+    throttle = rates.InvitationAddressThrottle()
+    assert cache.add(f"{throttle.get_cache_key(request, None)}:lock", "someone else", 60)
+    assert not throttle.allow_request(request, None)
+    assert cache.get(throttle.get_cache_key(request, None)) is None
