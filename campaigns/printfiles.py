@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ class Refused(Exception):
 # hundreds of MB of the web process: one at a time for each person, so one account or script cannot run a web host
 # out of memory in parallel. A person's file queued for a worker holds the same mark (`print_builds`).
 BUILDING_SECONDS = 120  # the mark's lifetime, should a web process die while it builds
+SAME_FILE_WAIT = 60.0  # seconds a second request for the file being made waits for it (`one_build_each`)
 BUSY = ("Another print file you asked for is still being made (one at a time for each person): ask for this one "
         "again when that one is done.")
 
@@ -246,15 +248,16 @@ def building_mark(person_id: int | None) -> str:
 
 
 @contextmanager
-def one_build_each(person_id: int | None) -> Iterator[None]:
-    """While the block runs, `person_id` has a print file being built; a second at the same time is refused.
+def one_build_each(person_id: int | None, what: str = "made here") -> Iterator[None]:
+    """While the block runs, `person_id` has a print file (`what`: which) being built; another file at the same time
+    is refused. The same file asked for again (a double click on "Download": the second request's answer is the one
+    the browser shows) waits for the first to be made, up to SAME_FILE_WAIT, then is made again.
 
     Raises:
-        Refused: 429, that person already has one being built. Without Redis nothing is refused.
+        Refused: 429, that person already has another one being built. Without Redis nothing is refused.
     """
     try:
-        taken = person_id is None or redis_connection().set(building_mark(person_id), "made here", nx=True,
-                                                            ex=BUILDING_SECONDS)
+        taken = person_id is None or _mark_taken(building_mark(person_id), what)
     except (RedisError, OSError):
         taken, person_id = True, None
     if not taken:
@@ -269,6 +272,20 @@ def one_build_each(person_id: int | None) -> Iterator[None]:
                 pass  # the mark expires by itself
 
 
+def _mark_taken(mark: str, what: str) -> bool:
+    """Set `mark` to `what` unless it is set; while it holds `what` itself, wait for it to go (up to SAME_FILE_WAIT).
+
+    Raises:
+        redis.exceptions.RedisError: Redis cannot be reached.
+    """
+    redis, deadline = redis_connection(), time.monotonic() + SAME_FILE_WAIT
+    while not redis.set(mark, what, nx=True, ex=BUILDING_SECONDS):
+        if redis.get(mark) != what.encode() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id: int | None = None
                  ) -> printing.PrintFile:
     """The placement's print file for `spec` (see `typed_spec`), made here, only when it scans as written; made for
@@ -277,7 +294,9 @@ def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id:
     Raises:
         Refused: why not, with its status.
     """
-    with one_build_each(person_id):
+    which = hashlib.blake2b(f"{placement.pk}|{placement.artwork_id}|{short_url}|{spec}".encode(),
+                            digest_size=8).hexdigest()
+    with one_build_each(person_id, which):
         return made_and_checked(placement, short_url, spec)
 
 

@@ -179,3 +179,40 @@ def test_cautions_say_where_it_leads_first_and_a_failing_distance_once():
     ]
     fine = {"warnings": [], "preflight": {"scans_at_distance": True, "warnings": []}}
     assert printfiles.cautions(fine, SimpleNamespace(is_live=True)) == []
+
+
+class TestOneBuildEach:
+    """One print file made at a time for each person; the same file asked for again waits for the first."""
+
+    @pytest.fixture(autouse=True)
+    def _no_mark(self):
+        redis = printfiles.redis_connection()
+        redis.delete(printfiles.building_mark(7))
+        yield
+        redis.delete(printfiles.building_mark(7))
+
+    def test_the_same_file_asked_again_waits_for_the_first_then_is_made(self):
+        # A double click on "Download": the second request was refused (429), and the browser showed that answer.
+        import threading
+
+        order = []
+
+        def again() -> None:
+            with printfiles.one_build_each(7, "file-a"):
+                order.append("second made")
+
+        with printfiles.one_build_each(7, "file-a"):
+            second = threading.Thread(target=again)
+            second.start()
+            second.join(0.5)
+            order.append("first made")
+        second.join(10)
+        assert order == ["first made", "second made"]
+        assert printfiles.redis_connection().get(printfiles.building_mark(7)) is None
+
+    def test_another_file_at_the_same_time_is_refused(self):
+        with printfiles.one_build_each(7, "file-a"):
+            with pytest.raises(printfiles.Refused) as refused:
+                with printfiles.one_build_each(7, "file-b"):
+                    pass
+        assert refused.value.status == 429 and refused.value.message == printfiles.BUSY
