@@ -342,13 +342,16 @@ def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Inv
 
     Returns the invitation and whether the e-mail went out.
     """
-    invitation = (team.invitations.filter(email__iexact=email, accepted__isnull=True, created__gte=expiry_cutoff())
-                  .first())
-    if invitation is None:
-        invitation = Invitation.objects.create(team=team, email=email, role=role, invited_by=request.user)
-    elif invitation.role != role:
-        invitation.role = role
-        invitation.save(update_fields=["role"])
+    with transaction.atomic():
+        # The team's row held while looking: two invitations to one address at once (a double click) make one.
+        Team.objects.select_for_update(no_key=True).filter(pk=team.pk).first()
+        invitation = (team.invitations.filter(email__iexact=email, accepted__isnull=True,
+                                              created__gte=expiry_cutoff()).first())
+        if invitation is None:
+            invitation = Invitation.objects.create(team=team, email=email, role=role, invited_by=request.user)
+        elif invitation.role != role:
+            invitation.role = role
+            invitation.save(update_fields=["role"])
     try:
         send_invitation(invitation, invitation_url(request, invitation))
     except (OSError, smtplib.SMTPException, BadHeaderError):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -229,3 +231,46 @@ def print_queue(monkeypatch):
     monkeypatch.setattr(print_builds, "INLINE_PIXELS", 1000)  # every raster is large
     yield queue
     queue.empty()
+
+
+def at_once(monkeypatch, pause_after: tuple[object, str], first: Callable[[], int],
+            second: Callable[[], int], before: bool = False) -> list[int]:
+    """Two requests at once, each in a thread of its own (and so a connection of its own: tests marked
+    `django_db(transaction=True)`). `first()` pauses just after it calls `pause_after` (an object and the name of
+    one of its functions; `before`: just before it calls it); `second()` runs meanwhile, or waits for a lock `first`
+    holds; then `first` goes on. Their status codes, first's then second's."""
+    checked, resume = threading.Event(), threading.Event()
+    owner, name = pause_after
+    original = getattr(owner, name)
+
+    def pausing(*args, **kwargs):
+        if before and threading.current_thread().name == "first":
+            checked.set()
+            resume.wait(10)
+        found = original(*args, **kwargs)
+        if not before and threading.current_thread().name == "first":
+            checked.set()
+            resume.wait(10)
+        return found
+
+    monkeypatch.setattr(owner, name, pausing)
+    codes = {}
+
+    def run(tag, send):
+        from django.db import connection
+
+        try:
+            codes[tag] = send()
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=run, args=("first", first), name="first")
+    one.start()
+    assert checked.wait(10)
+    two = threading.Thread(target=run, args=("second", second), name="second")
+    two.start()
+    two.join(1)  # without a lock it is done by now; with one it waits for the first
+    resume.set()
+    one.join(10)
+    two.join(10)
+    return [codes.get("first"), codes.get("second")]

@@ -1,14 +1,10 @@
-"""Fixtures shared by the campaign tests: the owner's team's spring campaign, the short link's buffer, and two
-requests at once (`at_once`)."""
+"""Fixtures shared by the campaign tests: the owner's team's spring campaign, and the short link's buffer."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -85,40 +81,3 @@ def make_art(team, owner, content: str, verdict: str = "pass", probability: floa
     return candidate
 
 
-
-def at_once(monkeypatch, pause_after: tuple[object, str], first: Callable[[], int],
-            second: Callable[[], int]) -> list[int]:
-    """Two requests at once, each in a thread of its own (and so a connection of its own: tests marked
-    `django_db(transaction=True)`). `first()` pauses just after it calls `pause_after` (an object and the name of
-    one of its functions); `second()` runs meanwhile, or waits for a lock `first` holds; then `first` goes on.
-    Their status codes, first's then second's."""
-    checked, resume = threading.Event(), threading.Event()
-    owner, name = pause_after
-    original = getattr(owner, name)
-
-    def pausing(*args, **kwargs):
-        found = original(*args, **kwargs)
-        if threading.current_thread().name == "first":
-            checked.set()
-            resume.wait(10)
-        return found
-
-    monkeypatch.setattr(owner, name, pausing)
-    codes = {}
-
-    def run(tag, send):
-        try:
-            codes[tag] = send()
-        finally:
-            connection.close()
-
-    one = threading.Thread(target=run, args=("first", first), name="first")
-    one.start()
-    assert checked.wait(10)
-    two = threading.Thread(target=run, args=("second", second), name="second")
-    two.start()
-    two.join(1)  # without a lock it is done by now; with one it waits for the first
-    resume.set()
-    one.join(10)
-    two.join(10)
-    return [codes.get("first"), codes.get("second")]

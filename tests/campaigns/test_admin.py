@@ -542,8 +542,7 @@ def test_an_admin_change_beside_an_api_archive_leaves_the_campaign_archived(team
     from rest_framework.test import APIClient
 
     from campaigns import history
-    from tests.campaigns.conftest import at_once
-    from tests.conftest import make_staff
+    from tests.conftest import at_once, make_staff
 
     make_staff(team_users.owner)
     admin_page, api = Client(), APIClient()

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from campaigns import names
 from campaigns.models import Campaign, Placement
-from tests.campaigns.conftest import at_once
+from tests.conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)  # two threads, each its own connection, see only commits
 

@@ -732,3 +732,20 @@ class TestTeamSettings:
         assert client.post(f"/accounts/team/{team_users.team.pk}/settings/", data).status_code == 404
         team_users.team.refresh_from_db()
         assert team_users.team.time_zone == "UTC"
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+def test_two_invitations_to_one_address_at_once_make_one(team_users, monkeypatch, fresh_cache):
+    # A double click on "Invite" made two pending invitations, and sent two e-mails with different links
+    from django.test import Client
+
+    from tests.conftest import at_once
+
+    def invite() -> int:
+        client = Client()
+        client.force_login(team_users.owner)
+        return client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "new@acme.example",
+                                                                      "role": "viewer"}).status_code
+
+    assert at_once(monkeypatch, (Invitation.objects, "create"), invite, invite, before=True) == [302, 302]
+    assert Invitation.objects.filter(email="new@acme.example").count() == 1
