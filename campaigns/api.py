@@ -221,7 +221,8 @@ class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBul
     """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
     exports: `campaigns.bulk_api`."""
 
-    idempotent_actions = ("create", "generate")  # a retried bulk generate must not start every job twice
+    # A retried bulk generate must not start every job twice, nor a retried import answer that its names are taken.
+    idempotent_actions = ("create", "generate", "import_placements")
     serializer_class = CampaignSerializer
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]
     filterset_class = CampaignFilter

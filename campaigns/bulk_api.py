@@ -163,14 +163,20 @@ class CampaignBulkActions:
         # A CSV export is text/csv whatever Accept says; its errors (a bad filter or range) still answer JSON.
         return super().perform_content_negotiation(request, force=force or self.action in CSV_ACTIONS)
 
-    @extend_schema(parameters=[ImportQuerySerializer], request={"multipart/form-data": PlacementImportSerializer},
+    @extend_schema(parameters=[ImportQuerySerializer, idempotency.PARAMETER],
+                   request={"multipart/form-data": PlacementImportSerializer},
                    filters=False, responses={
                        200: OpenApiResponse(ImportResultSerializer, description="Dry run: every row passes."),
                        201: OpenApiResponse(ImportResultSerializer, description="Every row stored."),
                        400: OpenApiResponse(ImportResultSerializer, description="Some row failed (or the file); "
                                                                                 "nothing was stored."),
                        409: OpenApiResponse(ImportResultSerializer, description="Another import took some "
-                                                                                "names meanwhile; nothing stored.")})
+                                                                                "names meanwhile; nothing stored. "
+                                                                                "(Or the first request with this "
+                                                                                "Idempotency-Key is still running: "
+                                                                                "`detail` only.)"),
+                       422: OpenApiResponse(description="This Idempotency-Key was used for another query or "
+                                                        "body.")})
     @action(detail=True, methods=["post"], url_path="import-placements", parser_classes=[MultiPartParser, FormParser],
             pagination_class=None, filterset_class=None)
     def import_placements(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:

@@ -2,7 +2,7 @@
 not a second generation (GPU time, and the team's rate) or a second campaign.
 
 The first request with a key runs; its 2xx answer is kept for `KEEP_SECONDS` under the user, the path and the key.
-The same key again: the same body replays that answer (header `Idempotent-Replayed: true`); another body is a 422;
+The same key again: the same query and body replay that answer (header `Idempotent-Replayed: true`); another is a 422;
 while the first still runs, a 409. An answer that carries a secret shown once (a share's link, a webhook's secret)
 is not kept: its retry is a 409 naming the object. An answer that is not 2xx is not kept, so a corrected request
 can use the key.
@@ -39,7 +39,8 @@ KEPT_HEADERS = ("Cache-Control", "RateLimit-Limit", "RateLimit-Remaining", "Rate
 
 
 def fingerprint(request: Request) -> str:
-    """A hash of what the request asks: its content type and its parsed body (files by name, size and content)."""
+    """A hash of what the request asks: its query (`?dry_run=1` asks something else), its content type and its
+    parsed body (files by name, size and content)."""
 
     def plain(value):
         if isinstance(value, UploadedFile):
@@ -52,7 +53,9 @@ def fingerprint(request: Request) -> str:
 
     data = request.data
     body = sorted((k, [plain(v) for v in data.getlist(k)]) for k in data) if hasattr(data, "getlist") else data
-    text = json.dumps([request.content_type.split(";")[0], body], cls=JSONEncoder, sort_keys=True, default=str)
+    query = sorted(request.query_params.lists())
+    text = json.dumps([query, request.content_type.split(";")[0], body], cls=JSONEncoder, sort_keys=True,
+                      default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

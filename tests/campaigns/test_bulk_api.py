@@ -65,6 +65,20 @@ class TestImport:
         assert created[0]["id"] == gate.pk and created[0]["short_url"].endswith(f"/r/{gate.slug}")
         assert campaign.placements.count() == 2
 
+    def test_a_retried_import_with_its_key_answers_the_first_answer_and_a_dry_runs_key_imports_nothing(
+            self, team_users, campaign):
+        # Without the key a retry after a timeout answered 400, every row's name "taken" by the first import
+        url = f"/api/campaigns/{campaign.pk}/import-placements/"
+        client = api_as(team_users.owner)
+        dry = client.post(f"{url}?dry_run=1", upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-1")
+        assert dry.status_code == 200 and Placement.objects.count() == 0
+        again = client.post(url, upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-1")
+        assert again.status_code == 422 and Placement.objects.count() == 0  # not the dry run's answer replayed
+        first = client.post(url, upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-2")
+        retried = client.post(url, upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-2")
+        assert first.status_code == retried.status_code == 201 and retried["Idempotent-Replayed"] == "true"
+        assert retried.json() == first.json() and campaign.placements.count() == 2
+
     @pytest.mark.parametrize(("body", "message"), [
         ({"file": ContentFile(b"\x89PNG\r\n\x1a\n\x00\x00", name="a.png")}, "This is not a CSV file"),
         ({"text": "name\nGate\x00poster\n"}, "This is not a CSV file"),  # as the file would be, same shape

@@ -71,7 +71,7 @@ class TestStartJobs:
                                                           monkeypatch):
         from generator import throttles
 
-        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        monkeypatch.setattr("qartsite.rates.LOCK_WAIT", 0.05)
         lock = f"{TeamGenerationThrottle(campaign.team).get_cache_key(None, None)}:lock"
         assert cache.add(lock, "someone else", 60)
         with pytest.raises(bulk_generation.NotStarted) as refused:

@@ -219,7 +219,7 @@ class TestGenerationRateLimit:
 
         from generator import throttles
 
-        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        monkeypatch.setattr("qartsite.rates.LOCK_WAIT", 0.05)
         lock = f"{throttles.TeamGenerationThrottle(team_users.team).get_cache_key(None, None)}:lock"
         assert cache.add(lock, "someone else", 60)
         response = api_as(team_users.owner).post("/api/generations/", {"prompt": "p", "content": SHORT_LINK},

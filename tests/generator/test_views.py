@@ -288,7 +288,7 @@ class TestGenerationRate:
 
         from generator import throttles
 
-        monkeypatch.setattr(throttles, "LOCK_WAIT", 0.05)
+        monkeypatch.setattr("qartsite.rates.LOCK_WAIT", 0.05)
         lock = f"{throttles.TeamGenerationThrottle(team_users.team).get_cache_key(None, None)}:lock"
         assert cache.add(lock, "someone else", 60)
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk,

@@ -124,11 +124,14 @@ def test_files_are_told_apart_by_their_content():
 
     def request(content: bytes):
         upload = SimpleUploadedFile("picture.png", content, content_type="image/png")
-        return SimpleNamespace(content_type="multipart/form-data; boundary=x",
+        return SimpleNamespace(content_type="multipart/form-data; boundary=x", query_params=MultiValueDict(),
                                data=MultiValueDict({"prompt": ["koi"], "picture": [upload]}))
 
     assert fingerprint(request(b"one")) == fingerprint(request(b"one"))
     assert fingerprint(request(b"one")) != fingerprint(request(b"two"))
+    dry_run = request(b"one")
+    dry_run.query_params = MultiValueDict({"dry_run": ["1"]})
+    assert fingerprint(dry_run) != fingerprint(request(b"one"))
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
@@ -139,11 +142,11 @@ def test_a_bad_key_is_a_400(team_users, fresh_cache, key):
     assert not Campaign.objects.exists()
 
 
-def test_the_schema_offers_the_header_on_every_create_and_bulk_generate_only(schema):
+def test_the_schema_offers_the_header_on_every_create_bulk_generate_and_import_only(schema):
     creates = {path for path, item in schema["paths"].items()
                if any(p["name"] == "Idempotency-Key" for p in item.get("post", {}).get("parameters", []))}
     assert creates == {"/api/campaigns/", "/api/placements/", "/api/generations/", "/api/shares/", "/api/webhooks/",
-                       "/api/campaigns/{id}/generate/"}
+                       "/api/campaigns/{id}/generate/", "/api/campaigns/{id}/import-placements/"}
 
 
 def test_a_retried_bulk_generate_starts_its_jobs_once(team_users, enqueued, fresh_cache, schema):
