@@ -330,19 +330,19 @@ class Drainer:
 
     # 2. The spool
     def drain_spool(self, drained: Drained) -> None:
-        """Store each claimed spool file, then delete it. A file that cannot be read (its permissions, a disk error)
-        waits for the next pass without holding up the files after it; the first such error is raised once every
-        file was tried."""
-        unread: OSError | None = None
-        for path in scan_buffer.claim_spool_files(Path(settings.QART["SPOOL_DIR"])):
+        """Store each claimed spool file, then delete it. A file that cannot be marked claimed or read (its
+        permissions, a disk error) waits for the next pass without holding up the others; the first such error is
+        raised once every file was tried."""
+        trouble: list[OSError] = []
+        for path in scan_buffer.claim_spool_files(Path(settings.QART["SPOOL_DIR"]), trouble):
             try:
                 for events in batches(scan_buffer.spool_events(path), BATCH):
                     drained.add(len(events), store_events(events))
                 self.remove(path)
             except OSError as exc:
-                unread = unread or exc
-        if unread is not None:
-            raise unread
+                trouble.append(exc)
+        if trouble:
+            raise trouble[0]
 
     def remove(self, path: Path) -> None:
         """Only after every batch of the file has committed."""

@@ -215,14 +215,17 @@ def append_to_spool(line: str) -> None:
         raise
 
 
-def claim_spool_files(folder: Path) -> list[Path]:
-    """Rename every spool file in `folder` for draining and return all claimed files (older claims too: a drainer
-    that stopped before deleting one leaves it here). Each writer then starts a new file.
+def claim_spool_files(folder: Path, trouble: list[OSError] | None = None) -> list[Path]:
+    """Rename every spool file in `folder` for draining, mark each claimed, and return the claimed files that are
+    marked (older claims too: a drainer that stopped before deleting one leaves it here). Each writer then starts a
+    new file.
+
+    A renamed file is drained only once marked: until then a web process may still append to it (its descriptor is
+    open), and lines written after the drainer's last read would go with the file. One that cannot be marked (its
+    owner is another user, a disk error) waits, and is tried again at the next call; its error is added to `trouble`.
 
     Raises:
-        OSError: a file could not be renamed (the folder's trouble: a read-only disk, its permissions). A renamed file
-            that cannot be opened or marked is logged and returned with the rest: reading it will say why again, and
-            the others are drained meanwhile.
+        OSError: a file could not be renamed (the folder's trouble: a read-only disk, its permissions).
     """
     if not folder.is_dir():
         return []
@@ -232,15 +235,28 @@ def claim_spool_files(folder: Path) -> list[Path]:
             os.rename(path, claimed)
         except FileNotFoundError:
             continue
-        # Wait for a writer that locked the file before the rename, then mark it claimed: writers after this see the
-        # mark under the same lock and open a new file.
+    marked = []
+    for claimed in sorted(folder.glob(f"scans-*{CLAIMED_SUFFIX}")):
         try:
-            with open(claimed, "rb") as file:
-                fcntl.flock(file, fcntl.LOCK_EX)
-                os.fchmod(file.fileno(), CLAIMED_MODE)
+            _mark_claimed(claimed)
+        except FileNotFoundError:
+            continue
         except OSError as exc:
-            log.error("Could not mark %s claimed (%s); draining it anyway", claimed, exc)
-    return sorted(folder.glob(f"scans-*{CLAIMED_SUFFIX}"))
+            if trouble is not None:
+                trouble.append(exc)
+            continue
+        marked.append(claimed)
+    return marked
+
+
+def _mark_claimed(path: Path) -> None:
+    """Wait for a writer that locked the file before its rename, then mark it claimed: writers after this see the
+    mark under the same lock and open a new file."""
+    if stat.S_IMODE(path.stat().st_mode) == CLAIMED_MODE:
+        return
+    with open(path, "rb") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        os.fchmod(file.fileno(), CLAIMED_MODE)
 
 
 def spool_events(path: Path) -> Iterator[dict[str, Any]]:
