@@ -85,11 +85,13 @@ def same_minute(one: str, other: str) -> bool:
 class SeenVersion(forms.Form):
     """An edit form that overwrites no change made meanwhile unseen: it carries (`seen`, hidden) a fingerprint of
     the stored values of its fields as the page showed them. Saved, the row is read again under its lock
-    (`campaigns.models.locked_copy`, by the view or the admin); if someone changed one of those fields since, the
-    save is refused naming them, the person's own values stay on the form with the new fingerprint, and saving again
-    keeps theirs, knowingly. A body without `seen` (a script, a test) is not checked."""
+    (`campaigns.models.locked_copy`, by the view or the admin); a field changed since, to something else than this
+    form saves, refuses the save naming it, the person's own values stay on the form with the new fingerprint, and
+    saving again keeps theirs, knowingly. The same edit sent twice (a second press, Back and save) saves. A body
+    without `seen` (a script, a test) is not checked."""
 
     seen = forms.CharField(required=False, widget=forms.HiddenInput)
+    stored: dict[str, str] | None = None  # the fingerprint's parts of the row as read for this save
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -97,7 +99,7 @@ class SeenVersion(forms.Form):
             self.fields["seen"].initial = self.fingerprint  # called when drawn: once every field is there
 
     def fingerprint(self) -> str:
-        """`field:hash` of each of the instance's fields this form edits (its destination rules as one), as stored."""
+        """`field:hash` of each of the instance's fields this form edits (its destination rules as one)."""
         model_fields = {field.name: field for field in self.instance._meta.concrete_fields}
         edited = [name for name in self.fields if name in model_fields]
         if "rule_ios" in self.fields:
@@ -105,26 +107,34 @@ class SeenVersion(forms.Form):
         return ",".join(f"{name}:{fingerprint_of(model_fields[name].value_from_object(self.instance))}"
                         for name in edited)
 
-    def refuse_stale(self) -> None:
-        seen = self.data.get(self.add_prefix("seen"))
-        if not seen or self.instance.pk is None:
-            return
-        now = self.fingerprint()
-        if seen == now:
-            return
-        before = dict(part.split(":", 1) for part in seen.split(",") if ":" in part)
-        changed = [name for name, value in (part.split(":", 1) for part in now.split(",")) if before.get(name) != value]
-        labels = [str(self.fields[name].label or name) if name in self.fields else "destination rules"
-                  for name in changed]
-        self.add_error(None, f"Someone saved a change to this since you opened it ({', '.join(labels).lower()}). "
-                             "Your version is below: save again to keep it, or reload the page to see theirs.")
-        self.data = self.data.copy()
-        self.data[self.add_prefix("seen")] = now
-
     def clean(self) -> dict:
         data = super().clean()
-        self.refuse_stale()
+        if self.instance.pk is not None:
+            self.stored = fingerprint_parts(self.fingerprint())  # before the form's values go on the instance
         return data
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the form's values are on the instance now
+        self.refuse_stale()
+
+    def refuse_stale(self) -> None:
+        seen = self.data.get(self.add_prefix("seen"))
+        if not seen or self.stored is None:
+            return
+        shown, saving = fingerprint_parts(seen), fingerprint_parts(self.fingerprint())
+        changed = [name for name, value in self.stored.items() if shown.get(name) != value != saving.get(name)]
+        if not changed:
+            return
+        labels = [str(self[name].label) if name in self.fields else "Destination rules" for name in changed]
+        self.add_error(None, f"A change was saved to this since the page was drawn ({', '.join(labels)}). Your "
+                             "version is below: save again to keep it, or reload the page to see the saved one.")
+        self.data = self.data.copy()
+        self.data[self.add_prefix("seen")] = ",".join(f"{name}:{value}" for name, value in self.stored.items())
+
+
+def fingerprint_parts(text: str) -> dict[str, str]:
+    """A `SeenVersion` fingerprint's `field: hash` pairs."""
+    return dict(part.split(":", 1) for part in text.split(",") if ":" in part)
 
 
 def fingerprint_of(value) -> str:

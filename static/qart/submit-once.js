@@ -1,8 +1,9 @@
-// A form that changes something is sent once per press: a double click (or Enter pressed twice) on "Create
-// campaign", "Generate" or "Invite" sent it twice, which made two jobs or invitations, or showed the second answer
-// ("this name is taken") for a campaign that had just been made. The second submit while the first is on its way is
-// dropped, and the form says it is busy (aria-busy, site.css dims its buttons). Buttons are not disabled: a disabled
-// submitter is left out of what the form sends (archived=0 on "Bring back").
+// A form that changes something is sent once per press, on every page of the site and of the admin: a double click
+// (or Enter pressed twice) on "Create campaign", "Generate" or "Invite" sent it twice, which made two jobs or
+// invitations, or showed the second answer ("this name is taken") for a campaign that had just been made. The second
+// submit while the first is on its way is dropped, and the form says it is busy (aria-busy, site.css dims its
+// buttons). Buttons are not disabled: a disabled submitter is left out of what the form sends (archived=0 on "Bring
+// back").
 // The form is sendable again after a few seconds (a download that leaves the page where it is) or when the page is
 // shown again from the back/forward cache. A form marked data-repeatable is left alone.
 (function () {

@@ -109,14 +109,22 @@ class TestSeenVersion:
         refused = client.post(url, posted)
         assert refused.status_code == 400
         assert refused.context["form"].non_field_errors() == [
-            "Someone saved a change to this since you opened it (destination). Your version is below: save again to "
-            "keep it, or reload the page to see theirs."]
+            "A change was saved to this since the page was drawn (Destination). Your version is below: save again to "
+            "keep it, or reload the page to see the saved one."]
         campaign.refresh_from_db()
         assert (campaign.destination, campaign.utm_source) == ("https://shop.example.com/new", "qr")
         again = posted | {"seen": refused.context["form"]["seen"].value()}  # the page drawn again carries it
         assert client.post(url, again).status_code == 302
         campaign.refresh_from_db()
         assert (campaign.destination, campaign.utm_source) == ("https://shop.example.com/", "poster")
+
+    def test_the_same_edit_sent_twice_saves_twice(self, client, team_users, campaign):
+        # The second press (after submit-once.js's pause, or Back and save) was refused: its own first save had
+        # changed the row since the page was drawn.
+        client.force_login(team_users.owner)
+        url = f"/campaigns/{campaign.pk}/edit/"
+        posted = self.page_values(client, url) | {"destination": "https://shop.example.com/later"}
+        assert client.post(url, posted).status_code == client.post(url, posted).status_code == 302
 
     def test_a_page_opened_after_the_change_and_one_of_no_change_meanwhile_save(self, client, team_users, campaign):
         poster = Placement.objects.create(campaign=campaign, name="Poster")

@@ -109,8 +109,9 @@ def test_admin_login_page_renders(client):
 
 
 @pytest.mark.django_db
-def test_the_admin_shows_the_sites_icon(client, admin_user):
-    # Without it each admin page asked for /favicon.ico, a 404.
+def test_the_admin_shows_the_sites_icon_and_sends_its_forms_once(client, admin_user):
+    # Without the icon each admin page asked for /favicon.ico, a 404; without submit-once.js a double click on Save
+    # saved twice, the second refused as a change saved meanwhile.
     pages = [client.get("/admin/login/")]
     client.force_login(admin_user)
     pages.append(client.get("/admin/"))
@@ -118,6 +119,7 @@ def test_the_admin_shows_the_sites_icon(client, admin_user):
         body = response.content.decode()
         assert response.status_code == 200 and "qart admin" in body
         assert '<link rel="icon" href="/static/qart/favicon.svg"' in body
+        assert '<script src="/static/qart/submit-once.js" defer></script>' in body
 
 
 @pytest.mark.django_db
