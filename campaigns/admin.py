@@ -30,6 +30,7 @@ from campaigns.models import (
     locked_copy,
 )
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline, may_change
+from qartsite.numbers import whole
 
 
 class ArchiveInsteadOfDelete:
@@ -89,7 +90,9 @@ class ChangesInTurn:
 
     def get_object(self, request, object_id, from_field=None):
         found = super().get_object(request, object_id, from_field)
-        return locked_copy(found) if found is not None and request.method == "POST" else found
+        if found is None or request.method != "POST":
+            return found
+        return locked_copy(found, moving_to=whole(request.POST.get("campaign")))  # a placement's new campaign
 
 
 class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):

@@ -14,6 +14,7 @@ which wins); every change of a destination or of rules is listed by `destination
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
@@ -24,6 +25,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -65,6 +67,7 @@ from qartsite.api import (
 )
 from qartsite.filters import TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
+from qartsite.numbers import whole
 
 # --- Destinations ----------------------------------------------------------------------------------------------
 
@@ -214,7 +217,14 @@ class OneAtATime:
 
     def get_object(self):
         found = super().get_object()  # scoped to the user's teams, permissions checked
-        return locked_copy(found) if self.action in ("update", "partial_update") else found
+        if self.action not in ("update", "partial_update"):
+            return found
+        data = self.request.data
+        moving_to = whole(data.get("campaign")) if isinstance(data, Mapping) else None  # a placement's new campaign
+        locked = locked_copy(found, moving_to=moving_to)
+        if locked is None:
+            raise NotFound()  # deleted while the request was on its way
+        return locked
 
 
 class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBulkActions, viewsets.ModelViewSet):

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from campaigns import links, rules
-from campaigns.models import Campaign, DestinationChange, Placement
+from campaigns.models import Campaign, DestinationChange, Placement, locked_copy
 
 TRACKED = {Campaign: ("destination", "fallback_url", "rules", "starts_on", "ends_on", "dates_route"),
            Placement: ("destination_override", "rules")}
@@ -101,12 +101,13 @@ def revert(change: DestinationChange, user) -> DestinationChange | None:
     """Set the changed field back to `change.before`, validated like any destination (rules like any rules), and
     record that as a change (None when the field already holds that value). RevertRefused says why a value no
     longer validates."""
-    target = change.placement or change.campaign
     value = earlier_value(change)
-    if as_text(change.field, getattr(target, change.field)) == change.before:
-        return None
     try:
         with transaction.atomic():
+            # The row as stored, locked: a change saved meanwhile is judged (and kept) as it is now.
+            target = locked_copy(change.placement or change.campaign)
+            if target is None or as_text(change.field, getattr(target, change.field)) == change.before:
+                return None
             before = stored_values(target)
             setattr(target, change.field, value)
             if isinstance(target, Campaign):

@@ -324,22 +324,29 @@ class Placement(models.Model):
         raise IntegrityError("could not draw a unique slug")
 
 
-def locked_copy(instance: Campaign | Placement) -> Campaign | Placement:
+def locked_copy(instance: models.Model, moving_to: int | None = None) -> models.Model | None:
     """`instance` read again as stored, its row locked until the caller's transaction ends, so that two changes of
-    it at once are made one after the other, each on the other's result. A save writes back every column as the
-    request read it: two edits at once lost one of them, and an edit beside an archive brought the campaign back.
+    it at once are made one after the other, each on the other's result; None when it was deleted meanwhile. A save
+    writes back every column as the request read it: two edits at once lost one of them, and an edit beside an
+    archive brought the campaign back.
 
-    Locks are taken in one order everywhere: a campaign's team, then the campaign (a placement: its campaign), then
-    the placement, so two changes never wait for each other in a circle (the name checks hold the team or the
-    campaign: `campaigns.names`). FOR NO KEY UPDATE: rows that only point at it (scans) are not held up. SQLite's
-    write transactions run one at a time anyway.
+    Locks are taken in one order everywhere: a campaign's team, then campaigns by id (a placement's, and the one it
+    is `moving_to` (an id), whose name check locks it too: `campaigns.names`), then the row, so two changes never
+    wait for each other in a circle. FOR NO KEY UPDATE: inserts that only point at a row are not held up, though the
+    drainer, which locks a batch's placements, waits for an edit of one of them to commit. SQLite's write
+    transactions run one at a time anyway.
     """
     if isinstance(instance, Campaign):
-        list(Team.objects.select_for_update(no_key=True).filter(pk=instance.team_id).values_list("pk", flat=True))
-    else:
-        list(Campaign.objects.select_for_update(no_key=True).filter(pk=instance.campaign_id)
-             .values_list("pk", flat=True))
-    return type(instance).objects.select_for_update(no_key=True).get(pk=instance.pk)
+        _lock_rows(Team, [instance.team_id])
+    elif isinstance(instance, Placement):
+        _lock_rows(Campaign, [instance.campaign_id, moving_to])
+    return type(instance).objects.select_for_update(no_key=True).filter(pk=instance.pk).first()
+
+
+def _lock_rows(model: type[models.Model], pks: list[int | None]) -> None:
+    """Lock the rows of `model` with these ids (None left out), by id: one order for every caller."""
+    ids = sorted({pk for pk in pks if pk is not None})
+    list(model.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
 
 
 class ScanEvent(models.Model):

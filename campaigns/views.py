@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -167,7 +167,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         form = CampaignForm(instance=campaign)
     else:
         with transaction.atomic():  # on the campaign as stored, locked: another's change meanwhile stays
-            campaign = locked_copy(campaign)
+            campaign = locked_copy(campaign) or not_found()
             form = CampaignForm(request.POST, instance=campaign)
             saved = valid_and_saved(form, request.user)
         if saved:
@@ -175,6 +175,11 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
             return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
                   status=400 if form.errors else 200)
+
+
+def not_found():
+    """A 404 for what was deleted while the request was on its way."""
+    raise Http404("It was deleted a moment ago.")
 
 
 def valid_and_saved(form: CampaignForm | PlacementForm, editor=None) -> bool:
@@ -359,7 +364,7 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
         form = bound(placement)
     else:
         with transaction.atomic():  # on the placement as stored, locked: another's change meanwhile stays
-            placement = locked_copy(placement)
+            placement = locked_copy(placement) or not_found()
             form = bound(placement)
             saved = valid_and_saved(form, request.user)
         if saved:

@@ -13,18 +13,20 @@ The signing secret is in the answer to the POST that makes an endpoint and to `r
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import webhooks
-from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.models import WebhookDelivery, WebhookEndpoint, locked_copy
 from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
 from qartsite.api import (
@@ -128,7 +130,17 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelVi
                                      pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
         require_owner(self.request.user, endpoint.team, OWNERS_ONLY)
         self.check_object_permissions(self.request, endpoint)
+        if self.action in ("update", "partial_update"):
+            # As stored, locked: a PATCH of its URL saved every column, switching back on an endpoint that a
+            # delivery job had switched off meanwhile.
+            endpoint = locked_copy(endpoint)
+            if endpoint is None:
+                raise NotFound()
         return endpoint
+
+    def update(self, request: Request, *args, **kwargs) -> Response:  # PATCH too (partial_update)
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
 
     @extend_schema(responses={201: WebhookEndpointWithSecretSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:

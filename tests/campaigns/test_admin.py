@@ -559,3 +559,31 @@ def test_an_admin_change_beside_an_api_archive_leaves_the_campaign_archived(team
     assert at_once(monkeypatch, (history, "stored_values"), change, archive) == [302, 200]
     campaign.refresh_from_db()
     assert campaign.archived and campaign.destination == "https://shop.example.com/later"
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+def test_two_placements_moved_each_into_the_others_campaign_at_once_both_move(team_users, campaign, monkeypatch):
+    # Each move locked its own campaign, then the other's for the name check: on PostgreSQL they waited for each
+    # other in a circle, and one was answered "the database is away" (a deadlock)
+    from django.test import Client
+
+    from campaigns import names
+    from tests.conftest import at_once, make_staff
+
+    make_staff(team_users.owner)
+    autumn = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://a.example/")
+    gate, flyer = (Placement.objects.create(campaign=campaign, name="Gate"),
+                   Placement.objects.create(campaign=autumn, name="Flyer"))
+
+    def move(placement, to) -> int:
+        admin_page = Client()
+        admin_page.force_login(team_users.owner)
+        return admin_page.post(f"/admin/campaigns/placement/{placement.pk}/change/",
+                               placement_form(placement, campaign=to.pk)).status_code
+
+    codes = at_once(monkeypatch, (names, "_hold"), lambda: move(gate, autumn), lambda: move(flyer, campaign),
+                    before=True)  # its own campaign held, the other not yet
+    assert codes == [302, 302]
+    gate.refresh_from_db()
+    flyer.refresh_from_db()
+    assert (gate.campaign, flyer.campaign) == (autumn, campaign)

@@ -191,3 +191,14 @@ class TestChangesInTurn:
         assert at_once(monkeypatch, (history, "stored_values"), notes, switch_off) == [200, 200]
         poster.refresh_from_db()
         assert not poster.active and poster.notes == "by the door"
+
+    def test_a_row_deleted_meanwhile_has_no_locked_copy(self, campaign):
+        from django.db import transaction
+
+        from campaigns.models import locked_copy
+
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        Placement.objects.filter(pk=poster.pk).delete()
+        with transaction.atomic():
+            assert locked_copy(poster) is None
+            assert locked_copy(campaign).name == campaign.name

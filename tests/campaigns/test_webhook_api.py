@@ -201,3 +201,31 @@ def test_it_answers_another_teams_endpoint_filter_like_a_missing_one(team_users,
     missing = client.get("/api/webhook-deliveries/?endpoint=999999")
     assert other.status_code == missing.status_code == 400 and list(other.json()) == ["endpoint"]
     assert client.get(f"/api/webhook-deliveries/?endpoint={endpoint.pk}").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # two at once, each with a connection of its own
+def test_an_endpoint_switched_off_by_its_deliveries_stays_off_beside_a_patch(team_users, monkeypatch):
+    # The PATCH saved every column as it had read them: the endpoint its failing deliveries had just switched off
+    # was on again, and kept failing.
+    from rest_framework.test import APIClient
+
+    from campaigns import webhook_api, webhooks
+    from campaigns.models import WebhookEndpoint
+    from tests.conftest import at_once
+
+    endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/qart",
+                                              secret="s" * 32)
+    api = APIClient()
+    api.force_authenticate(team_users.owner)
+
+    def patch() -> int:
+        return api.patch(f"/api/webhooks/{endpoint.pk}/", {"events": ["scan.created"]}, format="json").status_code
+
+    def switch_off() -> int:
+        webhooks.disable(WebhookEndpoint.objects.get(pk=endpoint.pk), "Failing for a day.")
+        return 200
+
+    paused = (webhook_api.WebhookEndpointSerializer, "update")  # read, about to save
+    assert at_once(monkeypatch, paused, patch, switch_off, before=True) == [200, 200]
+    endpoint.refresh_from_db()
+    assert not endpoint.active and endpoint.events == ["scan.created"]
