@@ -262,7 +262,7 @@ def store(checked: CheckedFile) -> list[Placement]:
     campaign_id = checked.forms[0].instance.campaign_id
     with transaction.atomic():
         # Another import into this campaign waits here until this one commits, then sees its names.
-        if Campaign.objects.select_for_update().only("pk", "archived").get(pk=campaign_id).archived:
+        if Campaign.objects.select_for_update(no_key=True).only("pk", "archived").get(pk=campaign_id).archived:
             raise FileRefused(ARCHIVED_NO_PLACEMENTS)  # archived since the check
         taken = {name_key(name) for name in Placement.objects.filter(campaign_id=campaign_id)
                  .values_list("name", flat=True)}

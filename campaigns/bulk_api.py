@@ -226,7 +226,7 @@ class CampaignBulkActions:
                                          "started; `detail` says how many can start now, Retry-After when more can."),
         503: OpenApiResponse(description="The picture could not be stored; nothing was created."),
         409: OpenApiResponse(description="The first request with this Idempotency-Key is still running."),
-        422: OpenApiResponse(description="This Idempotency-Key was used for another body."),
+        422: OpenApiResponse(description="This Idempotency-Key was used for another query or body."),
     })
     @action(detail=True, methods=["post"], pagination_class=None, filterset_class=None)
     def generate(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:

@@ -86,25 +86,25 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
         Refused: why not, with its status (429: another of this person's files is being made).
     """
     spec = printfiles.typed_spec(placement, options)
+    key = build_key(placement, short_url, spec)
     if raster_pixels(placement, spec) <= INLINE_PIXELS:
-        return printfiles.checked_file(placement, short_url, spec, person_id)
+        return printfiles.checked_file(placement, short_url, spec, person_id, key)
     try:
         printfiles.refuse_unprintable(placement)  # a made file, too, is never served once its art fails
     except printfiles.NotPrintable as exc:
         raise Refused(str(exc), 409) from None
-    key = build_key(placement, short_url, spec)
     try:
         answer = _answer(key)
         if answer is None:
             if not start:
                 raise Making()
             if not _start(key, placement, short_url, spec, person_id):
-                return printfiles.checked_file(placement, short_url, spec, person_id)  # no worker: made here
+                return printfiles.checked_file(placement, short_url, spec, person_id, key)  # no worker: made here
             raise Making()
         if answer["state"] == "making":
             _check_on(key)
     except (RedisError, OSError):
-        return printfiles.checked_file(placement, short_url, spec, person_id)
+        return printfiles.checked_file(placement, short_url, spec, person_id, key)
     if answer["state"] == "refused":
         raise Refused(answer["message"], answer["status"])
     stored = Stored(answer["name"], answer["format"], answer["media_type"], answer["report"])

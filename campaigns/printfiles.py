@@ -233,7 +233,7 @@ class Refused(Exception):
 # hundreds of MB of the web process: one at a time for each person, so one account or script cannot run a web host
 # out of memory in parallel. A person's file queued for a worker holds the same mark (`print_builds`).
 BUILDING_SECONDS = 120  # the mark's lifetime, should a web process die while it builds
-SAME_FILE_WAIT = 60.0  # seconds a second request for the file being made waits for it (`one_build_each`)
+SAME_FILE_WAIT = 20.0  # seconds a second request for the file being made waits for it (`one_build_each`)
 BUSY = ("Another print file you asked for is still being made (one at a time for each person): ask for this one "
         "again when that one is done.")
 
@@ -286,16 +286,14 @@ def _mark_taken(mark: str, what: str) -> bool:
     return True
 
 
-def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id: int | None = None
-                 ) -> printing.PrintFile:
+def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id: int | None = None,
+                 which: str = "made here") -> printing.PrintFile:
     """The placement's print file for `spec` (see `typed_spec`), made here, only when it scans as written; made for
-    one person (`person_id`) at a time (`one_build_each`).
+    one person (`person_id`) at a time (`one_build_each`; `which`: the file's key, `print_builds.build_key`).
 
     Raises:
         Refused: why not, with its status.
     """
-    which = hashlib.blake2b(f"{placement.pk}|{placement.artwork_id}|{short_url}|{spec}".encode(),
-                            digest_size=8).hexdigest()
     with one_build_each(person_id, which):
         return made_and_checked(placement, short_url, spec)
 

@@ -78,8 +78,8 @@ def once(handler, request: Request, key: str, keep_body: bool = True):
             return handler(request, *args, **kwargs)
         if kept is not None:
             if kept["fingerprint"] != asked:
-                return Response({"detail": f"This {HEADER} was used for another request body: send a new key for "
-                                           "a new request."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+                return Response({"detail": f"This {HEADER} was used for another request (its query or body): send a "
+                                           "new key for a new request."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
             if kept["state"] == RUNNING:
                 return Response({"detail": f"The first request with this {HEADER} is still running: ask again in "
                                            "a moment."}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "2"})
@@ -130,8 +130,9 @@ class IdempotentCreate:
         self.post = once(self.post, request, key, keep_body=self.idempotent_keeps_body)
 
 
-DESCRIPTION = (f"Retry safely: the same key and body answer the first answer again for {KEEP_SECONDS // 3600} hours "
-               "(header Idempotent-Replayed: true); another body is a 422, a request still running with the key a 409.")
+DESCRIPTION = (f"Retry safely: the same key, query and body answer the first answer again for {KEEP_SECONDS // 3600} "
+               "hours (header Idempotent-Replayed: true); another query or body is a 422, a request still running "
+               "with the key a 409.")
 # For an action in `idempotent_actions` (extend_schema(parameters=[PARAMETER])); creates get it from the hook below.
 PARAMETER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False, description=DESCRIPTION)
 

@@ -101,6 +101,7 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
         not be had."""
         try:
             with counting_lock(self.cache, f"{self.get_cache_key(request, view)}:lock") as locked:
+                self.busy = not locked
                 if not locked:
                     self.history, self.now = [], self.timer()
                     return False
@@ -110,9 +111,12 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
             self.history = []
             return True
 
+    busy = False  # the last count could not have the rate's lock in time: nothing was counted, try again shortly
+
     def retry_after(self) -> int:
-        """Whole seconds until the next request is allowed, at least 1 (for Retry-After)."""
-        return max(1, math.ceil(self.wait() or 1))
+        """Whole seconds until the next request is allowed, at least 1 (for Retry-After); a busy lock frees within
+        LOCK_TIMEOUT (its history was not read: `wait()` would say the whole rate was used)."""
+        return LOCK_TIMEOUT if self.busy else max(1, math.ceil(self.wait() or 1))
 
     def has_room(self, request) -> bool:
         """Whether one more request is allowed now, without counting it (`allow_request` counts)."""

@@ -254,13 +254,15 @@ def at_once(monkeypatch, pause_after: tuple[object, str], first: Callable[[], in
         return found
 
     monkeypatch.setattr(owner, name, pausing)
-    codes = {}
+    codes, errors = {}, []
 
     def run(tag, send):
         from django.db import connection
 
         try:
             codes[tag] = send()
+        except BaseException as exc:  # raised again in the test's own thread, below
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -273,4 +275,7 @@ def at_once(monkeypatch, pause_after: tuple[object, str], first: Callable[[], in
     resume.set()
     one.join(10)
     two.join(10)
+    assert not one.is_alive() and not two.is_alive(), "a request did not end within 10 s"
+    if errors:
+        raise errors[0]
     return [codes.get("first"), codes.get("second")]

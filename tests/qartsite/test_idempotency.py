@@ -53,7 +53,7 @@ def test_the_same_key_with_another_body_is_a_422(team_users, fresh_cache):
                 HTTP_IDEMPOTENCY_KEY="k1")
     response = client.post("/api/campaigns/", {"name": "Autumn", "destination": "https://a.example/"}, format="json",
                            HTTP_IDEMPOTENCY_KEY="k1")
-    assert response.status_code == 422 and "another request body" in response.json()["detail"]
+    assert response.status_code == 422 and "another request (its query or body)" in response.json()["detail"]
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Spring"]
 
 

@@ -62,3 +62,4 @@ def test_a_counting_lock_another_holds_refuses_and_counts_nothing(settings, fres
     assert cache.add(f"{throttle.get_cache_key(request, None)}:lock", "someone else", 60)
     assert not throttle.allow_request(request, None)
     assert cache.get(throttle.get_cache_key(request, None)) is None
+    assert throttle.retry_after() == rates.LOCK_TIMEOUT  # not "about 15 minutes", as if the rate were used up
