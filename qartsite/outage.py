@@ -3,7 +3,8 @@
 The short link answers from its copies of the links instead (campaigns.redirects). Every other page needs the
 database; when it refuses connections or does not answer within the connect timeout (settings: 2 s on PostgreSQL),
 `DatabaseUnavailableMiddleware` ends the request with a 503 and Retry-After, so a person knows to try again in a
-minute and a script knows when. The page is a template of its own that needs nothing from the database.
+minute and a script knows when. The page is a template of its own that needs nothing from the database. A write
+that lost a race with another (a deadlock, a lock waited on too long) is a 503 too, saying so: send it again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
 MESSAGE = "The database is not answering right now, so this page cannot be shown. Please try again in a minute."
+# A write that lost a race with another at the same moment: PostgreSQL's deadlock, serialization failure and lock
+# not available (SQLSTATE), SQLite's lock held past its timeout. The database is there; sending again works.
+CONTENTION_STATES = {"40P01", "40001", "55P03"}
+CONTENTION = ("Another change to the same thing was being saved at the same moment, so nothing was saved. Please "
+              "send it again.")
+CONTENTION_RETRY_SECONDS = 2
+
+
+def contention(exception: Exception) -> bool:
+    """Whether `exception` (an OperationalError) is a write that lost a race, not a database that is away."""
+    state = getattr(exception.__cause__, "sqlstate", None)
+    return state in CONTENTION_STATES or "database is locked" in str(exception)
 
 
 class DatabaseUnavailableMiddleware:
@@ -32,11 +45,14 @@ class DatabaseUnavailableMiddleware:
         # database closed. Anything else is a bug and stays a 500.
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        log.warning("The database is away (%s): %s %s answered with 503", exception, request.method, request.path)
+        raced = isinstance(exception, OperationalError) and contention(exception)
+        message, retry = (CONTENTION, CONTENTION_RETRY_SECONDS) if raced else (MESSAGE, RETRY_AFTER_SECONDS)
+        log.warning("%s (%s): %s %s answered with 503", "A write lost a race" if raced else "The database is away",
+                    exception, request.method, request.path)
         if request.path.startswith("/api/"):
-            response: HttpResponse = JsonResponse({"detail": MESSAGE}, status=503)
+            response: HttpResponse = JsonResponse({"detail": message}, status=503)
         else:
-            response = HttpResponse(render_to_string("503.html", {"message": MESSAGE}), status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
+        response["Retry-After"] = str(retry)
         response["Cache-Control"] = "no-store"
         return response

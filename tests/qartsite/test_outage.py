@@ -43,3 +43,19 @@ def test_other_database_errors_stay_errors(rf):
     middleware = DatabaseUnavailableMiddleware(lambda request: None)
     assert middleware.process_exception(rf.get("/campaigns/"), IntegrityError("duplicate key")) is None
     assert middleware.process_exception(rf.get("/campaigns/"), ValueError("a bug")) is None
+
+
+@pytest.mark.parametrize("deadlock", [True, False], ids=["postgresql-deadlock", "sqlite-locked"])
+def test_a_write_that_lost_a_race_is_told_to_send_again_not_that_the_database_is_away(rf, deadlock):
+    # A deadlock was answered "The database is not answering right now ... try again in a minute"
+    from psycopg import errors
+
+    from qartsite.outage import CONTENTION
+
+    error = OperationalError("deadlock detected" if deadlock else "database is locked")
+    error.__cause__ = errors.DeadlockDetected("deadlock detected") if deadlock else None
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
+    page = middleware.process_exception(rf.post("/campaigns/1/edit/"), error)
+    api = middleware.process_exception(rf.patch("/api/campaigns/1/"), error)
+    assert page.status_code == api.status_code == 503 and page["Retry-After"] == "2"
+    assert CONTENTION in page.content.decode() and api.content.decode() == f'{{"detail": "{CONTENTION}"}}'
