@@ -95,8 +95,14 @@ class ChangesInTurn:
         return locked_copy(found, moving_to=whole(request.POST.get("campaign")))  # a placement's new campaign
 
 
+class PlacementInlineForm(SeenVersion, forms.ModelForm):
+    """A placement on its campaign's admin page: a change saved meanwhile (a switch-off) is not overwritten unseen
+    (`SeenVersion`; the campaign's lock, `ChangesInTurn`, holds its placements' edits elsewhere off meanwhile)."""
+
+
 class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):
     model = Placement
+    form = PlacementInlineForm
     formset = DistinctPlacementNames
     extra = 0
     fields = ("name", "kind", "location", "active", "slug")

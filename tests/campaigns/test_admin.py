@@ -587,3 +587,26 @@ def test_two_placements_moved_each_into_the_others_campaign_at_once_both_move(te
     gate.refresh_from_db()
     flyer.refresh_from_db()
     assert (gate.campaign, flyer.campaign) == (autumn, campaign)
+
+
+@pytest.mark.django_db
+def test_the_campaign_page_does_not_switch_back_on_a_placement_switched_off_since_it_was_drawn(client, team_users,
+                                                                                               campaign):
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    client.force_login(team_users.owner)
+    url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
+    inline = client.get(url).context["inline_admin_formsets"][0].formset.forms[0]
+    seen = inline["seen"].value()
+    poster.set_active(False)  # elsewhere, after the page was drawn
+    data = campaign_form(team_users.team, **{"placements-TOTAL_FORMS": 1, "placements-INITIAL_FORMS": 1})
+    data.update({"placements-0-id": poster.pk, "placements-0-campaign": campaign.pk, "placements-0-name": "Poster",
+                 "placements-0-kind": "poster", "placements-0-location": "", "placements-0-active": "on",
+                 "placements-0-seen": seen})
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "A change was saved to this since the page was drawn (Active)" in response.content.decode()
+    poster.refresh_from_db()
+    assert not poster.active
