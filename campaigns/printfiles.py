@@ -280,7 +280,10 @@ def _mark_taken(mark: str, what: str) -> bool:
     """
     redis, deadline = redis_connection(), time.monotonic() + SAME_FILE_WAIT
     while not redis.set(mark, what, nx=True, ex=BUILDING_SECONDS):
-        if redis.get(mark) != what.encode() or time.monotonic() > deadline:
+        holder = redis.get(mark)
+        if holder is None:
+            continue  # gone since the set: try again at once
+        if holder != what.encode() or time.monotonic() > deadline:
             return False
         time.sleep(0.1)
     return True

@@ -194,7 +194,7 @@ class TestCheck:
             bulk.store(checked)
         locks = [q["sql"] for q in queries.captured_queries if 'FROM "campaigns_campaign"' in q["sql"]]
         # SQLite has no FOR UPDATE (its writers are serialised anyway): the campaign is still read first.
-        assert locks and (not connection.features.has_select_for_update or "FOR UPDATE" in locks[0])
+        assert locks and (not connection.features.has_select_for_update or "FOR NO KEY UPDATE" in locks[0])
 
     def test_it_reports_a_header_without_rows_as_not_ok(self, campaign):
         checked = bulk.check(campaign, HEADER.encode())

@@ -210,6 +210,26 @@ class TestOneBuildEach:
         assert order == ["first made", "second made"]
         assert printfiles.redis_connection().get(printfiles.building_mark(7)) is None
 
+    def test_a_mark_gone_between_its_check_and_its_read_is_taken(self, monkeypatch):
+        # The first request's mark went just after the second's set failed: the second read no holder and was
+        # refused (429) for the file it had asked for.
+        class Between:
+            sets = [False, True]
+
+            def set(self, *args, **kwargs):
+                return self.sets.pop(0)
+
+            def get(self, key):
+                return None
+
+            def delete(self, key):
+                Between.sets.append("deleted")
+
+        monkeypatch.setattr(printfiles, "redis_connection", Between)
+        with printfiles.one_build_each(7, "file-a"):
+            assert Between.sets == []  # taken at the second try
+        assert Between.sets == ["deleted"]
+
     def test_another_file_at_the_same_time_is_refused(self):
         with printfiles.one_build_each(7, "file-a"):
             with pytest.raises(printfiles.Refused) as refused:
