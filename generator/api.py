@@ -345,10 +345,9 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         """Delete a finished generation, its candidates, picture and logo (their files within a day)."""
         job = self.get_object()
-        kept = jobs.why_kept(job)
+        kept = jobs.delete(job)
         if kept:
             return Response({"detail": kept}, status=status.HTTP_409_CONFLICT)
-        job.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from PIL import Image
 from redis.exceptions import RedisError
@@ -272,6 +273,21 @@ def why_kept(job: GenerationJob) -> str:
     if HumanScanResult.objects.filter(candidate__job=job).exists():
         return ("People labelled its codes in a labeling session: those labels are what the verifier is checked "
                 "against, so the job stays. A superuser can delete it in the admin with its labels.")
+    return ""
+
+
+def delete(job: GenerationJob) -> str:
+    """Delete `job`, its candidates, picture and logo (their files within a day) unless something keeps it; returns
+    "" when deleted, else why not (`why_kept`). Something that started keeping it after the check (a placement
+    choosing one of its codes at the same moment) keeps it too: the delete refused, where it answered a 500."""
+    kept = why_kept(job)
+    if kept:
+        return kept
+    try:
+        with transaction.atomic():
+            job.delete()
+    except (ProtectedError, RestrictedError):
+        return why_kept(job) or "Something started using its codes a moment ago, so it stays."
     return ""
 
 

@@ -344,11 +344,10 @@ def delete_job(request: HttpRequest, pk: int) -> HttpResponse:
     (`jobs.why_kept`: printed artwork, people's labels)."""
     job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
     require_editor(request.user, job.team)
-    kept = jobs.why_kept(job)
+    kept = jobs.delete(job)
     if kept:
         messages.error(request, kept)
         return redirect("generator:job", pk=job.pk)
-    job.delete()
     messages.success(request, "Job deleted, with its codes, its picture and its logo; their files are removed within "
                               "a day.")
     return redirect("generator:jobs")

@@ -250,6 +250,33 @@ def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, d
     assert not GenerationJob.objects.filter(pk=done_job.pk).exists()
 
 
+@pytest.mark.django_db
+def test_a_job_a_placement_chose_a_code_of_after_the_check_is_kept_not_a_500(team_users, done_job, monkeypatch):
+    # The check passed, a placement chose one of its codes at the same moment, and the delete raised RestrictedError
+    from rest_framework.test import APIClient
+
+    from generator import jobs
+
+    placement = placement_of(team_users.team)
+    placement.artwork = done_job.candidates.first()
+    placement.save()
+    why_kept = jobs.why_kept
+    checks = []
+
+    def passed_before_the_choice(job):
+        checks.append(job.pk)
+        return "" if len(checks) % 2 else why_kept(job)  # each request's first check came before the choice
+
+    monkeypatch.setattr(jobs, "why_kept", passed_before_the_choice)
+    page = logged_in(team_users.teammate).post(f"/generate/jobs/{done_job.pk}/delete/", follow=True)
+    assert page.status_code == 200 and "Its code is the artwork of “Station Poster”" in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(team_users.teammate)
+    answer = api.delete(f"/api/generations/{done_job.pk}/")
+    assert answer.status_code == 409 and "Its code is the artwork of “Station Poster”" in answer.json()["detail"]
+    assert GenerationJob.objects.filter(pk=done_job.pk).exists()
+
+
 class TestGenerationRate:
     """The page spends the same per-team budget as the API (generator.throttles)."""
 
