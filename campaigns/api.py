@@ -203,9 +203,9 @@ class CampaignFilter(filters.FilterSet):
 
 class OneAtATime:
     """A view set mixin: a create or change is validated and saved in one transaction, a change on the row as stored
-    and locked (`locked_copy`): two calls changing one campaign at once are made one after the other, each on the
-    other's result, and the name check's lock (`campaigns.names`) holds until the row is saved, so two calls naming
-    alike at once make one row."""
+    and locked (`locked_copy`): two calls changing one campaign, placement or webhook endpoint at once are made one
+    after the other, each on the other's result, and the name check's lock (`campaigns.names`) holds until the row
+    is saved, so two calls naming alike at once make one row."""
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         with transaction.atomic():

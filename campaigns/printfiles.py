@@ -248,7 +248,7 @@ def building_mark(person_id: int | None) -> str:
 
 
 @contextmanager
-def one_build_each(person_id: int | None, what: str = "made here") -> Iterator[None]:
+def one_build_each(person_id: int | None, what: str) -> Iterator[None]:
     """While the block runs, `person_id` has a print file (`what`: which) being built; another file at the same time
     is refused. The same file asked for again (a double click on "Download": the second request's answer is the one
     the browser shows) waits for the first to be made, up to SAME_FILE_WAIT, then is made again.

@@ -13,20 +13,19 @@ The signing secret is in the answer to the POST that makes an endpoint and to `r
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import webhooks
-from campaigns.models import WebhookDelivery, WebhookEndpoint, locked_copy
+from campaigns.api import OneAtATime
+from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
 from qartsite.api import (
@@ -109,10 +108,24 @@ class TestRefusedSerializer(serializers.Serializer):
     message_id = serializers.CharField(required=False, help_text="The test still waiting (409 only)")
 
 
-class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelViewSet):
+class OwnersEndpoint:
+    """A view set mixin: the endpoint, like the page: 404 outside the user's teams, 403 for a member who is not an
+    owner."""
+
+    def get_object(self) -> WebhookEndpoint:
+        endpoint = get_object_or_404(WebhookEndpoint.objects.filter(team__in=Team.for_user(self.request.user)),
+                                     pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        require_owner(self.request.user, endpoint.team, OWNERS_ONLY)
+        self.check_object_permissions(self.request, endpoint)
+        return endpoint
+
+
+class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, OwnersEndpoint, viewsets.ModelViewSet):
     """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again.
 
-    A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404."""
+    A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404. A PATCH
+    works on the endpoint as stored, locked (`OneAtATime`): one that a delivery job switched off meanwhile stays
+    off."""
 
     idempotent_keeps_body = False  # the create answer carries a secret shown once
 
@@ -123,24 +136,6 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, viewsets.ModelVi
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:
         return WebhookEndpoint.objects.filter(team__in=owned_teams(self.request.user))
-
-    def get_object(self) -> WebhookEndpoint:
-        """The endpoint, like the page: 404 outside the user's teams, 403 for a member who is not an owner."""
-        endpoint = get_object_or_404(WebhookEndpoint.objects.filter(team__in=Team.for_user(self.request.user)),
-                                     pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
-        require_owner(self.request.user, endpoint.team, OWNERS_ONLY)
-        self.check_object_permissions(self.request, endpoint)
-        if self.action in ("update", "partial_update"):
-            # As stored, locked: a PATCH of its URL saved every column, switching back on an endpoint that a
-            # delivery job had switched off meanwhile.
-            endpoint = locked_copy(endpoint)
-            if endpoint is None:
-                raise NotFound()
-        return endpoint
-
-    def update(self, request: Request, *args, **kwargs) -> Response:  # PATCH too (partial_update)
-        with transaction.atomic():
-            return super().update(request, *args, **kwargs)
 
     @extend_schema(responses={201: WebhookEndpointWithSecretSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
