@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import uuid
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -108,6 +108,47 @@ def flag_repeats(rows: list[ScanEvent]) -> None:
             window.append(time)
 
 
+def flag_later_repeats(rows: list[ScanEvent]) -> None:
+    """Flag stored scans that these rows, arriving after them, put past REPEAT_LIMIT: a row of this batch may be
+    earlier than scans already stored (several web processes spool apart, and their files drain as separate batches),
+    and then it counts in the minute before those later scans. A stored scan that is already a repeat stays one
+    (more earlier scans only add to its count); webhooks already sent for it keep what they said.
+
+    Three queries at most, whatever the batch: the stored scans that are not repeats in the minute after a row of
+    their visitor (few: a visitor's scans that are not repeats are at most about REPEAT_LIMIT a minute), their stored
+    counts (`stored_in_window`), and one update."""
+    keyed = [row for row in rows if row.visitor_key]
+    if not keyed:
+        return
+    arrived: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for row in keyed:
+        arrived[(row.placement_id, row.visitor_key)].append(row.time)
+    for times in arrived.values():
+        times.sort()
+    candidates = [
+        later for later in ScanEvent.objects.filter(
+            one_of(ScanEvent, "visitor_key", {key for _, key in arrived}),
+            placement_id__in={placement for placement, _ in arrived}, is_repeat=False,
+            time__gt=min(row.time for row in keyed), time__lt=max(row.time for row in keyed) + REPEAT_WINDOW,
+        ).only("pk", "placement_id", "visitor_key", "time")
+        if _arrived_before(arrived.get((later.placement_id, later.visitor_key), []), later.time)
+    ]
+    if not candidates:
+        return
+    repeats = []
+    for later, stored in zip(candidates, stored_in_window(candidates), strict=True):
+        # `stored` counts the row itself (and stored scans at its very time), up to REPEAT_LIMIT
+        if stored - 1 + _arrived_before(arrived[(later.placement_id, later.visitor_key)], later.time) >= REPEAT_LIMIT:
+            repeats.append(later.pk)
+    if repeats:
+        ScanEvent.objects.filter(pk__in=repeats).update(is_repeat=True)
+
+
+def _arrived_before(times: list[datetime], time: datetime) -> int:
+    """How many of the sorted `times` fall in the REPEAT_WINDOW before `time` (at its very time: after it)."""
+    return bisect_left(times, time) - bisect_right(times, time - REPEAT_WINDOW)
+
+
 def stored_in_window(rows: list[ScanEvent]) -> list[int]:
     """For each row, how many stored scans of its placement by its visitor fall in (time - REPEAT_WINDOW, time],
     counted up to REPEAT_LIMIT: all a repeat needs. Bounded per row, so a visitor with thousands of stored scans
@@ -166,6 +207,7 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
                     .values_list("event_id", flat=True))
         fresh = [row for row in rows.values() if row.placement_id in locked.zones and row.event_id not in known]
         flag_repeats(fresh)
+        flag_later_repeats(fresh)
         rollups.add(fresh, locked)  # before the insert: it looks for the visitors' earlier scans
         insert(fresh)
         webhooks.scans_stored(fresh, locked)  # queued after the commit, one job per endpoint for the batch

@@ -320,6 +320,60 @@ class TestRepeats:
         assert sum(day.scans for day in days) == 308 and all(day.visitors == 1 for day in days)
 
 
+    def test_a_scan_that_arrives_late_makes_the_stored_scans_after_it_repeats(self, placement, campaign):
+        # another web process's spool file drains after scans that came later: in time order the 11th of the
+        # minute is the stored one at 19 s, and it becomes a repeat; the late one itself is the first of its minute
+        stored = [event(placement, seconds_ago=30 - i) for i in range(10)]  # 30 s ago .. 21 s ago
+        to_spool(*stored)
+        drain_once()
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 0
+        late = event(placement, seconds_ago=35)
+        too_early = event(placement, seconds_ago=95)  # more than a minute before all of them: counts for none
+        other_visitor = event(placement, seconds_ago=36, visitor_key="w" * 32)
+        other_placement = event(Placement.objects.create(campaign=campaign, name="Flyer"), seconds_ago=36)
+        to_spool(late, too_early, other_visitor, other_placement)
+        drain_once()
+        repeats = {row.hex for row in ScanEvent.objects.filter(is_repeat=True).values_list("event_id", flat=True)}
+        assert repeats == {uuid.UUID(stored[9]["id"]).hex}
+
+    def test_late_scans_count_only_in_the_minute_before_each_stored_one(self, placement):
+        stored = [event(placement, seconds_ago=100 - 10 * i) for i in range(10)]  # 100 s ago .. 10 s ago
+        to_spool(*stored)
+        drain_once()
+        # two late scans, 105 and 101 s ago: within the minute before the stored scans of 100-50 s ago only, where
+        # at most 6 stored scans precede: nothing reaches ten
+        to_spool(event(placement, seconds_ago=105), event(placement, seconds_ago=101))
+        drain_once()
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 0
+        # nine late ones, 55-47 s ago: the stored scans of 40-10 s ago have 5 stored and all 9 late ones in their
+        # minute (14); the one 50 s ago has 7 stored (the two late ones of 105 and 101 s ago among them) and the 5
+        # late ones before it, 55-51 s ago (12); the one 60 s ago has 6 stored and none of the late ones (6)
+        to_spool(*[event(placement, seconds_ago=55 - i) for i in range(9)])
+        drain_once()
+        flagged = [ScanEvent.objects.get(event_id=made["id"]).is_repeat for made in stored]
+        assert flagged == [False] * 5 + [True] * 5
+
+    def test_a_late_scan_at_the_same_time_as_a_stored_one_counts_after_it(self, placement):
+        now = timezone.now()
+        stored = [scan_buffer.scan_event(placement.pk, now - timedelta(seconds=30 - i), visitor_key="v" * 32)
+                  for i in range(10)]
+        to_spool(*stored)
+        drain_once()
+        to_spool(scan_buffer.scan_event(placement.pk, now - timedelta(seconds=21), visitor_key="v" * 32))
+        drain_once()  # at the same time as the tenth stored scan: that one is still the tenth
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 1  # the late one itself: the eleventh
+        late_row = ScanEvent.objects.get(is_repeat=True)
+        assert late_row.event_id.hex not in {uuid.UUID(made["id"]).hex for made in stored}
+
+    def test_the_late_check_costs_the_same_few_queries_for_a_batch_of_many_visitors(self, placement,
+                                                                                    django_assert_max_num_queries):
+        to_spool(*[event(placement, seconds_ago=30 - i, visitor_key=f"{i:032d}") for i in range(20)])
+        drain_once()
+        rows = [drainer.scan_row(event(placement, seconds_ago=40, visitor_key=f"{i:032d}")) for i in range(200)]
+        with django_assert_max_num_queries(3):
+            drainer.flag_later_repeats(rows)
+
+
 @pytest.mark.django_db
 class TestCommand:
     def test_it_drains_once_and_says_how_many(self, placement, capsys):
