@@ -34,9 +34,11 @@ from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
 Progress = Callable[[str, float], None]
-# A verdict split over two processes (`submit_verify`): views 0 to SPLIT_VIEWS - 1 (the image and its first
-# capture, with the slow decoders and the grading) in one, the other captures in the other.
-SPLIT_VIEWS = 2
+# A verdict split over processes (`submit_verify`), by views (0 the image, 1-6 its captures), as evenly as their
+# costs allow: the image alone (the fast and the slow decoders and the grading: about three captures' time) and the
+# captures in two halves with three processes an image; the image with its first capture and the other captures
+# with two.
+SPLITS = {3: (range(0, 1), range(1, 4), range(4, 7)), 2: (range(0, 2), range(2, 7))}
 # A passing candidate at or above this scan probability is "excellent", below it "good": the card's words and the
 # rank order both come from `scan_band`.
 EXCELLENT_SCAN = 0.9
@@ -214,27 +216,29 @@ def submit_verify(
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
-    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two
-    processes or more for each image (a GPU host's cores for a batch of 8, or any pool of two or more for the one
-    image at a time a CUDA engine hands over as it decodes), each image's views are read in two
-    processes at once (`scan.verify_part`: the image and its first capture, then the other captures, about even
-    on code-like art) and the verdict made from both (`scan.combine`: the same result as `scan.verify`).
+    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two or
+    three processes for each image (a GPU host's 16 cores for a batch of 8, or for the one image at a time a CUDA
+    engine hands over as it decodes), each image's views are read in that many processes at once
+    (`scan.verify_part` on the ranges of `SPLITS`) and the verdict made from the parts (`scan.combine`: the same
+    result as `scan.verify`). The last image a CUDA engine hands over is the job's tail: its verdict takes its
+    slowest part's time.
     """
     if workers > 1:
         # The verifier reads luminance: a third of an RGB image's bytes to copy to the processes (the same pixels
         # `scan.verify` would convert to), which matters while the parent also scores the images' looks
         images = [np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image for image in images]
-    if workers < 2 * len(images):
+    ways = max((n for n in SPLITS if workers >= n * len(images)), default=1)
+    if ways == 1:
         verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
         return _submit([functools.partial(verify, image) for image in images], workers)
     part = functools.partial(scan.verify_part, expected=expected, seed=seed, model=model)
-    halves = (range(0, SPLIT_VIEWS), range(SPLIT_VIEWS, scan.FULL_CAPTURES + 1))
-    parts = _submit([functools.partial(part, image, views=views) for image in images for views in halves], workers)
+    parts = _submit([functools.partial(part, image, views=views) for image in images for views in SPLITS[ways]],
+                    workers)
 
     def results() -> list[scan.ScanResult]:
         done = parts()
-        return [scan.combine(image, expected, done[2 * i : 2 * i + 2], threshold=threshold, seed=seed, model=model)
-                for i, image in enumerate(images)]
+        return [scan.combine(image, expected, done[ways * i : ways * (i + 1)], threshold=threshold, seed=seed,
+                             model=model) for i, image in enumerate(images)]
 
     return results
 

@@ -235,6 +235,14 @@ class TestVerifyInParts:
             parts = [scan.verify_part(gray, expected, views) for views in (range(0, split), range(split, 7))]
             assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
 
+    @pytest.mark.parametrize("expected", [URL, None])
+    def test_three_parts_give_the_whole_verdict(self, clean_code, expected):
+        # the image alone and the captures in halves, as a pool of three processes an image reads them
+        art = synthetic.make_sample("art", 0.3, seed=1003)
+        for gray in (clean_code, art.gray):
+            parts = [scan.verify_part(gray, expected, views) for views in (range(0, 1), range(1, 4), range(4, 7))]
+            assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
+
     def test_both_ways_give_the_pinned_verdicts(self, clean_code):
         # Pinned: the verdicts `verify` gave when model logistic-v3 was fitted (the file beside this test; until
         # then the verdicts of commit 792d348, before `verify` was made of `verify_part` and `combine`), so a fault

@@ -234,17 +234,22 @@ class TestVerifierPool:
         assert [r.verdict for r in pooled] == ["pass", "fail", "pass", "fail"]
         assert [r.scan_probability for r in pooled] == [r.scan_probability for r in inline]
 
-    def test_with_two_processes_an_image_it_splits_each_verdict_and_gives_the_same(self, monkeypatch):
+    def test_with_two_or_three_processes_an_image_it_splits_each_verdict_and_gives_the_same(self, monkeypatch):
         code = qr.encode(URL)
         clean = qr.render_control_image(code, 300)
         blank = Image.new("RGB", (300, 300), "white")
         parts: list = []
         monkeypatch.setattr(ranking, "_submit", _counting(ranking._submit, parts))
         inline = ranking.verify_many([clean, blank], code.content, 0.5, workers=1)
-        split = ranking.verify_many([clean, blank], code.content, 0.5, workers=4)
-        assert parts == [2, 4]  # one task an image inline, two an image with four processes
-        assert [r.verdict for r in split] == ["pass", "fail"]
-        assert [{**r.to_dict(), "seconds": 0} for r in split] == [{**r.to_dict(), "seconds": 0} for r in inline]
+        halves = ranking.verify_many([clean, blank], code.content, 0.5, workers=5)
+        thirds = ranking.verify_many([clean, blank], code.content, 0.5, workers=6)
+        one_image = ranking.verify_many([clean], code.content, 0.5, workers=16)  # a CUDA engine's hand-over
+        # one task an image inline, two an image with five processes for two images, three with six and more
+        assert parts == [2, 4, 6, 3]
+        assert [r.verdict for r in thirds] == ["pass", "fail"]
+        for split in (halves, thirds, one_image):
+            assert [{**r.to_dict(), "seconds": 0} for r in split] == [
+                {**r.to_dict(), "seconds": 0} for r in inline[:len(split)]]
 
     def test_its_processes_run_opencv_on_one_thread(self):
         import cv2
