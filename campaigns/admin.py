@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns import artwork, history, names, restamps, rollups
-from campaigns.forms import SeenVersion
+from campaigns.forms import SeenVersion, prepare_artwork
 from campaigns.models import (
     Campaign,
     DestinationChange,
@@ -89,10 +90,14 @@ class ChangesInTurn:
     transaction): a change made meanwhile on a page or through the API stays."""
 
     def get_object(self, request, object_id, from_field=None):
-        found = super().get_object(request, object_id, from_field)
+        found = self.stored_object(request, object_id, from_field)
         if found is None or request.method != "POST":
             return found
         return locked_copy(found, moving_to=whole(request.POST.get("campaign")))  # a placement's new campaign
+
+    def stored_object(self, request, object_id, from_field=None):
+        """The row as the admin finds it (scoped to the user's teams), not locked: for work before the transaction."""
+        return super().get_object(request, object_id, from_field)
 
 
 class PlacementInlineForm(SeenVersion, forms.ModelForm):
@@ -236,6 +241,20 @@ class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Te
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"request": request})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and object_id is not None and "_saveasnew" not in request.POST:
+            self.prepare_artwork(request, unquote(object_id))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def prepare_artwork(self, request, object_id: str) -> None:
+        """Verifying and restamping the artwork asked for take a second (`forms.prepare_artwork`): done before the
+        admin's transaction locks the placement (`ChangesInTurn`); the form judges again, quickly, under the lock."""
+        placement = self.stored_object(request, object_id)
+        if placement is None or not self.has_change_permission(request, placement):
+            return  # the change form answers as it would
+        form = self.get_form(request, placement, change=True)(request.POST, request.FILES, instance=placement)
+        prepare_artwork(form, short_url=placement.short_url(request), user=request.user)
 
     def save_model(self, request, obj, form, change) -> None:
         if "artwork" in form.changed_data:

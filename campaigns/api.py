@@ -216,7 +216,7 @@ class OneAtATime:
             return super().update(request, *args, **kwargs)
 
     def get_object(self):
-        found = super().get_object()  # scoped to the user's teams, permissions checked
+        found = self.stored_object()
         if self.action not in ("update", "partial_update"):
             return found
         data = self.request.data
@@ -225,6 +225,11 @@ class OneAtATime:
         if locked is None:
             raise NotFound()  # deleted while the request was on its way
         return locked
+
+    def stored_object(self):
+        """The object as stored, scoped to the user's teams and permissions checked, not locked: for work before the
+        transaction."""
+        return super().get_object()
 
 
 class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBulkActions, viewsets.ModelViewSet):
@@ -432,6 +437,27 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         # The print action's `format` is the file's (pdf, png, ...), not DRF's renderer override: without force, an
         # unknown renderer "pdf" would answer 404. Its errors still come back as JSON (the first renderer).
         return super().perform_content_negotiation(request, force=force or self.action == "print_file")
+
+    def update(self, request: Request, *args, **kwargs) -> Response:  # PATCH too (partial_update)
+        self.prepare_artwork(request)
+        return super().update(request, *args, **kwargs)
+
+    def prepare_artwork(self, request: Request) -> None:
+        """Verifying and restamping the artwork asked for take a second (`restamps.prepare`): done before
+        `OneAtATime` locks the placement; the serializer's `validate` judges again, quickly, under the lock. (A
+        create takes no artwork: the placement has no short link yet.)"""
+        data = request.data
+        if not isinstance(data, Mapping) or data.get("artwork") is None:
+            return
+        placement = self.stored_object()  # a 404 or 403 here is the one the locked lookup would answer
+        fields = self.get_serializer(placement).fields
+        try:
+            candidate = fields["artwork"].run_validation(data["artwork"])
+            restamp = fields["restamp"].run_validation(data.get("restamp", False))
+        except serializers.ValidationError:
+            return  # the serializer says so under the lock
+        restamps.prepare(placement, candidate, short_url=placement.short_url(request), user=request.user,
+                         restamp=restamp)
 
     def perform_create(self, serializer) -> None:
         with model_errors_as_400("destination_override"):

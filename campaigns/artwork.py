@@ -8,7 +8,8 @@ A printed code cannot be fixed afterwards, so artwork must
 - pass the scan verdict (`print_verdict`), unless someone says "print anyway" and why: the placement then shows
   "will not scan — do not print" and offers no print downloads of it.
 
-Entry points call `campaigns.restamps.choose` (which asks `problem` and restamps on request) before they save,
+Entry points call `campaigns.restamps.prepare` (the slow part: verifying, restamping) before they lock the placement,
+then, under the lock, `campaigns.restamps.choose` (which asks `problem` and restamps on request) before they save,
 and `apply` to record the choice.
 """
 

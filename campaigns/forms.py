@@ -292,6 +292,19 @@ def artwork_choices(team: Team, current: Candidate | None) -> list[Candidate]:
     return shown
 
 
+def prepare_artwork(form: forms.ModelForm, *, short_url: str, user) -> None:
+    """The slow part of choosing the artwork a placement form asks for (`restamps.prepare`), run by the page and the
+    admin before they lock the placement; the form's `clean`, under the lock, judges again and says why not."""
+    if "artwork" not in form.fields:
+        return
+    try:
+        candidate = form.fields["artwork"].clean(form["artwork"].data)
+        restamp = form.fields["restamp"].clean(form["restamp"].data)
+    except ValidationError:
+        return  # the form says so under the lock
+    restamps.prepare(form.instance, candidate, short_url=short_url, user=user, restamp=restamp)
+
+
 class PlacementForm(SeenVersion, RulesFormMixin, forms.ModelForm):
     """A placement; once it exists (it has a short link), also its artwork, chosen by the rules of
     `campaigns.artwork`: a candidate for another link is restamped on request, a failing one needs a reason."""

@@ -4,6 +4,10 @@ The Django side of `generator.core.codes.restamp` for artwork (labeling has its 
 The copy is a new generation of one candidate, so that everything that reads "the text a candidate carries"
 (`GenerationJob.content`) stays true: its job carries the placement's link, records where it came from, and its
 candidate has its own scan verdict, taken on the restamped pixels.
+
+Restamping and verifying take about a second, so entry points call `prepare` before they take an edit's locks
+(`campaigns.models.locked_copy`) and `choose` under them: `choose` then finds the verdicts current and the copy made,
+and judges again, quickly, all the same.
 """
 
 from __future__ import annotations
@@ -29,21 +33,27 @@ COPIED_FIELDS = ("team", "prompt", "steps", "guidance_scale", "conditioning_scal
 
 
 def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -> Candidate:
-    """A copy of `candidate` that carries `short_url`, stored as a one-candidate generation for `placement`.
+    """A copy of `candidate` that carries `short_url`, stored as a one-candidate generation for `placement`; the copy
+    made before for this placement and link is used again while the active verifier model is the one that judged it
+    (a double submit, or a form shown again for another field's error, each made a copy).
 
     Args:
         candidate: the candidate made for another link.
         placement: the placement the copy is for.
         short_url: the placement's absolute short link.
-        user: who asked (the new job's owner).
+        user: who asked (a new job's owner).
 
     Returns:
-        The new candidate, verified: it may fail the scan check like any other.
+        The copy, verified: it may fail the scan check like any other.
 
     Raises:
         ArtworkRefused: the picture cannot be restamped (the link does not fit its code, or its grid is not
             found); the message says why.
     """
+    model = verifier_models.active_model()
+    found = restamped_copy(candidate, placement, short_url, model)
+    if found is not None:
+        return found
     job = candidate.job
     try:
         art, grid = art_and_grid(candidate)
@@ -52,8 +62,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
         raise ArtworkRefused(f"This picture cannot be restamped: its image cannot be read ({exc}).", LINK) from None
     except (restamp.RestampError, repair.RepairError, qr.ContentError) as exc:
         raise ArtworkRefused(f"This picture cannot be restamped for this placement: {exc}", LINK) from None
-    result = scan.verify(made.image, short_url, threshold=settings.QART["SCAN_THRESHOLD"],
-                         model=verifier_models.active_model())
+    result = scan.verify(made.image, short_url, threshold=settings.QART["SCAN_THRESHOLD"], model=model)
     judged = verifier_models.judged_fields(result)
     buffer = BytesIO()
     made.image.save(buffer, format="PNG")
@@ -76,6 +85,40 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
         row.image.save(f"restamped-from-{candidate.pk}.png", ContentFile(buffer.getvalue()), save=False)
         row.save()
     return row
+
+
+def restamped_copy(candidate: Candidate, placement, short_url: str, model: scan.DecisionModel) -> Candidate | None:
+    """The latest copy of `candidate` restamped for `placement` to carry `short_url` that `model` judged, else None.
+    A copy another model judged is left alone: a new one is made and judged by the model that judges now."""
+    return (Candidate.objects.filter(job__placement=placement, job__content=short_url, verifier_model=model.id,
+                                     scan_details__restamped_from=candidate.pk)
+            .select_related("job").order_by("-pk").first())
+
+
+def prepare(placement, candidate: Candidate | None, *, short_url: str, user=None, restamp: bool = False) -> None:
+    """The slow part of `choose`, done before an entry point takes its locks: the candidate's verdict brought up to
+    date with the active verifier model and, when a restamp is asked for a candidate of the team made for another
+    link, the copy made (or found) with its verdict. Restamping and verifying take about a second, and an edit's
+    locks hold the scan drainer (and, on SQLite, every writer) meanwhile.
+
+    Nothing is decided here: `choose`, under the locks, judges again (quickly, as the verdicts are current and
+    `restamp_for` finds the copy) and words any refusal.
+
+    Args:
+        placement: the saved placement, as read before the locks.
+        candidate: the candidate asked for; None: nothing to do.
+        short_url: the placement's absolute short link.
+        user: who asks (a copy's owner).
+        restamp: a restamp is asked for.
+    """
+    if candidate is None or candidate.pk == placement.artwork_id:
+        return  # unchanged artwork is not judged again (`choose` is not called for it)
+    refused = artwork.problem(placement, candidate)
+    if refused is not None and refused.code == LINK and restamp:
+        try:
+            restamp_for(candidate, placement, short_url, user=user)
+        except ArtworkRefused:
+            pass  # `choose` meets it again under the locks and says why
 
 
 def choose(placement, candidate: Candidate, *, short_url: str, user=None, restamp: bool = False,

@@ -36,7 +36,7 @@ from campaigns import (
     scan_backlog,
     stats,
 )
-from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
+from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm, prepare_artwork
 from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent, locked_copy
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import (
@@ -363,6 +363,8 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     if request.method != "POST":
         form = bound(placement)
     else:
+        # Verifying and restamping take a second: done before the lock, judged again (quickly) under it.
+        prepare_artwork(bound(placement), short_url=placement.short_url(request), user=request.user)
         with transaction.atomic():  # on the placement as stored, locked: another's change meanwhile stays
             placement = locked_copy(placement) or not_found()
             form = bound(placement)

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,7 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns import artwork, restamps
-from campaigns.models import Placement
+from campaigns.models import Placement, locked_copy
+from campaigns.views import not_found
 from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
@@ -373,10 +375,21 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     asked_restamp = request.POST.get("restamp") == "1"
     asked_anyway = request.POST.get("print_anyway") == "1"
     reason = request.POST.get("print_anyway_reason", "")[:1000] if asked_anyway else ""
-    try:
-        used = restamps.choose(placement, candidate, short_url=placement.short_url(request), user=request.user,
-                               restamp=asked_restamp, print_anyway_reason=reason)
-    except artwork.ArtworkRefused as refused:
+    short_url = placement.short_url(request)
+    # Verifying and restamping take a second: done before the lock, judged again (quickly) under it.
+    restamps.prepare(placement, candidate, short_url=short_url, user=request.user, restamp=asked_restamp)
+    refused = None
+    with transaction.atomic():  # on the placement as stored, locked: another's change meanwhile stays
+        placement = locked_copy(placement) or not_found()
+        try:
+            used = restamps.choose(placement, candidate, short_url=short_url, user=request.user,
+                                   restamp=asked_restamp, print_anyway_reason=reason)
+        except artwork.ArtworkRefused as exc:
+            refused = exc  # answered once the lock is let go; a copy made meanwhile is kept
+        else:
+            artwork.apply(placement, used, user=request.user, print_anyway_reason=reason)
+            placement.save(update_fields=artwork.APPLIED_FIELDS)
+    if refused is not None:
         # A first click is an offer (200); a choice made that still cannot be met is a bad request. A restamped copy
         # that fails is offered "print anyway" itself, so asking again does not restamp again.
         judged = refused.candidate or candidate
@@ -384,8 +397,6 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
                "restamped": judged != candidate}
         return render(request, "generator/use_candidate.html", ctx,
                       status=400 if asked_anyway or (asked_restamp and judged == candidate) else 200)
-    artwork.apply(placement, used, user=request.user, print_anyway_reason=reason)
-    placement.save(update_fields=artwork.APPLIED_FIELDS)
     what = (f"A copy of candidate #{candidate.rank} restamped with this placement's link (generation #{used.job_id})"
             if used != candidate else f"Candidate #{candidate.rank}")
     # `apply` keeps a reason only for artwork that fails the scan check: then the news is a warning, restamped or not.

@@ -169,6 +169,25 @@ def _link_lookups_in_the_request(settings):
 
 
 @pytest.fixture
+def verifications(db, monkeypatch) -> list[bool]:
+    """Each scan verification (`scan.verify`: the slow part of judging or restamping artwork) made during the test,
+    as whether it ran inside a transaction the code opened (the one every `django_db` test runs in not counted): an
+    edit's locks (`campaigns.models.locked_copy`) are held until its transaction ends."""
+    from django.db import connection
+
+    from generator.core.codes import scan
+
+    outer, verify, seen = len(connection.atomic_blocks), scan.verify, []
+
+    def recorded(*args, **kwargs):
+        seen.append(len(connection.atomic_blocks) > outer)
+        return verify(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "verify", recorded)
+    return seen
+
+
+@pytest.fixture
 def enqueued(monkeypatch) -> list:
     """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py)."""
     calls: list = []

@@ -81,3 +81,17 @@ def make_art(team, owner, content: str, verdict: str = "pass", probability: floa
     return candidate
 
 
+def unreadable_to_the_active_model(candidate):
+    """`candidate` stored as judged by a model no longer active, its image a blank square: choosing it verifies it
+    again (`verifier_models.current_verdict`), and it fails."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), "white").save(buffer, format="PNG")
+    candidate.image.save(f"blank-{candidate.pk}.png", ContentFile(buffer.getvalue()), save=False)
+    candidate.verifier_model = "logistic-v0-retired"
+    candidate.save()
+    return candidate

@@ -315,6 +315,50 @@ class TestArtworkInTheAdmin:
         placement.refresh_from_db()
         assert placement.artwork.job.content == f"http://testserver/r/{placement.slug}"
 
+    def test_it_restamps_before_it_locks_the_placement_and_once_for_a_double_submit(self, client, staff_cast,
+                                                                                      campaign, verifications):
+        # Restamping and verifying take a second: under the placement's lock they held the scan drainer (and, on
+        # SQLite, every writer) meanwhile, and each submit made a copy.
+        from generator.models import GenerationJob
+        from tests.campaigns.conftest import make_art
+
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        art = make_art(staff_cast.team, staff_cast.owner, "http://testserver/r/someoneelse")
+        client.force_login(staff_cast.owner)
+        url = f"/admin/campaigns/placement/{placement.pk}/change/"
+        for _ in range(2):
+            assert client.post(url, placement_form(placement, artwork=art.pk, restamp="on")).status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork.scan_details["restamped_from"] == art.pk
+        assert verifications == [False] and GenerationJob.objects.filter(placement=placement).count() == 1
+
+    def test_it_judges_again_before_it_locks_the_placement_and_refuses_as_before(self, client, staff_cast,
+                                                                                 campaign, verifications):
+        from tests.campaigns.conftest import make_art, unreadable_to_the_active_model
+
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        stale = unreadable_to_the_active_model(make_art(staff_cast.team, staff_cast.owner,
+                                                        f"http://testserver/r/{placement.slug}"))
+        client.force_login(staff_cast.teammate)
+        refused = client.post(f"/admin/campaigns/placement/{placement.pk}/change/",
+                              placement_form(placement, artwork=stale.pk))
+        assert refused.status_code == 200 and "does not pass the scan check" in refused.content.decode()
+        assert verifications == [False]
+        placement.refresh_from_db()
+        assert placement.artwork is None
+
+    def test_a_viewer_makes_nothing_before_the_refusal(self, client, staff_cast, campaign, verifications):
+        from generator.models import GenerationJob
+        from tests.campaigns.conftest import make_art
+
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        art = make_art(staff_cast.team, staff_cast.owner, "http://testserver/r/someoneelse")
+        client.force_login(staff_cast.viewer)
+        response = client.post(f"/admin/campaigns/placement/{placement.pk}/change/",
+                               placement_form(placement, artwork=art.pk, restamp="on"))
+        assert response.status_code == 403
+        assert verifications == [] and not GenerationJob.objects.filter(placement=placement).exists()
+
 
 @pytest.fixture
 def alert_and_share(staff_cast, campaign):

@@ -646,6 +646,45 @@ class TestArtworkRules:
         placement.refresh_from_db()
         assert placement.artwork.job.content == own_link(placement)
 
+    def test_it_restamps_before_it_locks_the_placement_and_once_for_a_retry(self, team_users, campaign, placement,
+                                                                            verifications):
+        # Restamping and verifying take a second: under the placement's lock they held the scan drainer (and, on
+        # SQLite, every writer) meanwhile, and each call made a copy.
+        from tests.campaigns.conftest import make_art
+
+        art = make_art(team_users.team, team_users.owner, own_link(Placement.objects.create(campaign=campaign,
+                                                                                             name="Flyer")))
+        client = api_as(team_users.owner)
+        url = f"/api/placements/{placement.pk}/"
+        first, retry = (client.patch(url, {"artwork": art.pk, "restamp": True}, format="json") for _ in range(2))
+        assert first.status_code == retry.status_code == 200 and first.json()["artwork"] == retry.json()["artwork"]
+        assert first.json()["artwork"] != art.pk and first.json()["print_state"] == "ok"
+        assert verifications == [False] and GenerationJob.objects.filter(placement=placement).count() == 1
+
+    def test_it_judges_again_before_it_locks_the_placement_and_refuses_as_before(self, team_users, placement,
+                                                                                 verifications):
+        from tests.campaigns.conftest import make_art, unreadable_to_the_active_model
+
+        stale = unreadable_to_the_active_model(make_art(team_users.team, team_users.owner, own_link(placement)))
+        refused = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"artwork": stale.pk},
+                                                 format="json")
+        assert refused.status_code == 400 and "does not pass the scan check" in refused.json()["artwork"][0]
+        assert verifications == [False]
+        placement.refresh_from_db()
+        assert placement.artwork is None
+
+    def test_a_viewer_or_outsider_makes_nothing_before_the_refusal(self, team_users, campaign, placement,
+                                                                  verifications):
+        from tests.campaigns.conftest import make_art
+
+        art = make_art(team_users.team, team_users.owner, own_link(Placement.objects.create(campaign=campaign,
+                                                                                             name="Flyer")))
+        for user, status in ((team_users.viewer, 403), (team_users.outsider, 404)):
+            response = api_as(user).patch(f"/api/placements/{placement.pk}/", {"artwork": art.pk, "restamp": True},
+                                          format="json")
+            assert response.status_code == status
+        assert verifications == [] and not GenerationJob.objects.filter(placement=placement).exists()
+
     def test_artwork_cannot_be_chosen_before_the_placement_exists(self, team_users, campaign):
         from tests.campaigns.conftest import make_art
 

@@ -6,7 +6,9 @@ import pytest
 
 from campaigns import artwork, restamps
 from campaigns.models import Placement
+from generator import verifier_models
 from generator.core.codes import images, scan
+from generator.models import Candidate, GenerationJob
 from tests.campaigns.conftest import make_art
 
 
@@ -40,6 +42,64 @@ class TestRestampFor:
         with pytest.raises(artwork.ArtworkRefused, match="cannot be restamped") as refused:
             restamps.restamp_for(original, poster, "https://a-much-longer-host.example.com/r/" + poster.slug * 4)
         assert refused.value.code == artwork.LINK
+
+    def test_it_uses_its_copy_again_while_the_model_that_judged_it_is_active(self, team_users, placements):
+        # A double submit, or a form shown again for another field's error, made a copy each time.
+        poster, flyer = placements
+        original = make_art(team_users.team, team_users.owner, link(flyer))
+        copy = restamps.restamp_for(original, poster, link(poster), user=team_users.owner)
+        assert restamps.restamp_for(original, poster, link(poster), user=team_users.teammate) == copy
+        assert GenerationJob.objects.filter(placement=poster).count() == 1
+        # A copy judged by an older model may judge otherwise now: a new one, judged by the active model.
+        Candidate.objects.filter(pk=copy.pk).update(verifier_model="logistic-v0-retired")
+        again = restamps.restamp_for(original, poster, link(poster))
+        assert again != copy and again.verifier_model == verifier_models.active_model().id
+        assert restamps.restamp_for(original, poster, link(poster)) == again
+        # Another link (the site's address changed), another placement: a copy of its own.
+        moved = restamps.restamp_for(original, poster, f"http://qart.example/r/{poster.slug}")
+        assert moved not in (copy, again) and moved.job.content == f"http://qart.example/r/{poster.slug}"
+        assert restamps.restamp_for(original, flyer, link(flyer)).job.placement == flyer
+
+
+@pytest.mark.django_db
+class TestPrepare:
+    """The slow part of `choose`, before an entry point's locks: `choose` then verifies nothing and restamps nothing,
+    and still decides."""
+
+    def test_it_makes_the_copy_choose_then_uses(self, team_users, placements, verifications):
+        poster, flyer = placements
+        original = make_art(team_users.team, team_users.owner, link(flyer))
+        restamps.prepare(poster, original, short_url=link(poster), user=team_users.teammate, restamp=True)
+        assert len(verifications) == 1  # the copy's
+        chosen = restamps.choose(poster, original, short_url=link(poster), restamp=True)
+        assert len(verifications) == 1 and chosen.scan_details["restamped_from"] == original.pk
+        assert chosen.job.owner == team_users.teammate and GenerationJob.objects.filter(placement=poster).count() == 1
+
+    def test_it_judges_again_with_the_active_model(self, team_users, placements, verifications):
+        poster, _ = placements
+        stale = make_art(team_users.team, team_users.owner, link(poster), verdict="fail", probability=0.1,
+                         judged_by="logistic-v0-retired")
+        restamps.prepare(poster, stale, short_url=link(poster))
+        stale.refresh_from_db()
+        assert len(verifications) == 1 and stale.verdict == "pass"
+        assert restamps.choose(poster, stale, short_url=link(poster)) == stale and len(verifications) == 1
+
+    def test_it_raises_nothing_and_leaves_the_refusal_to_choose(self, team_users, placements):
+        poster, _ = placements
+        original = make_art(team_users.team, team_users.owner, "https://qart.example/r/x")  # version 3 at level H
+        too_long = "https://a-much-longer-host.example.com/r/" + poster.slug * 4
+        restamps.prepare(poster, original, short_url=too_long, restamp=True)
+        with pytest.raises(artwork.ArtworkRefused, match="cannot be restamped"):
+            restamps.choose(poster, original, short_url=too_long, restamp=True)
+
+    def test_it_does_nothing_for_another_teams_candidate_or_without_a_restamp(self, team_users, placements,
+                                                                              verifications):
+        poster, flyer = placements
+        theirs = make_art(team_users.other_team, team_users.outsider, link(poster), judged_by="logistic-v0-retired")
+        restamps.prepare(poster, theirs, short_url=link(poster), restamp=True)
+        elsewhere = make_art(team_users.team, team_users.owner, link(flyer))
+        restamps.prepare(poster, elsewhere, short_url=link(poster))
+        assert verifications == [] and not GenerationJob.objects.filter(placement=poster).exists()
 
 
 @pytest.mark.django_db

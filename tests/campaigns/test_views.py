@@ -809,6 +809,37 @@ class TestArtworkRules:
         assert placement.artwork != theirs and placement.artwork.job.content == own_link(placement)
         assert placement.artwork.verdict == "pass" and placement.print_anyway_by is None
 
+    def test_it_restamps_before_it_locks_the_placement_and_once_for_a_double_submit(self, client, team_users,
+                                                                                      campaign, placement,
+                                                                                      verifications):
+        # Restamping and verifying take a second: under the placement's lock they held the scan drainer (and, on
+        # SQLite, every writer) meanwhile, and each submit made a copy.
+        from tests.campaigns.conftest import make_art
+
+        theirs = make_art(team_users.team, team_users.owner, own_link(Placement.objects.create(campaign=campaign,
+                                                                                                name="Flyer")))
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/edit/"
+        for _ in range(2):
+            assert client.post(url, PLACEMENT_DATA | {"artwork": theirs.pk, "restamp": "on"}).status_code == 302
+        placement.refresh_from_db()
+        assert placement.artwork.scan_details["restamped_from"] == theirs.pk
+        assert placement.artwork.job.content == own_link(placement)
+        assert verifications == [False] and GenerationJob.objects.filter(placement=placement).count() == 1
+
+    def test_it_judges_again_before_it_locks_the_placement_and_refuses_as_before(self, client, team_users,
+                                                                                 placement, verifications):
+        from tests.campaigns.conftest import make_art, unreadable_to_the_active_model
+
+        stale = unreadable_to_the_active_model(make_art(team_users.team, team_users.owner, own_link(placement)))
+        client.force_login(team_users.owner)
+        refused = client.post(f"/campaigns/placements/{placement.pk}/edit/", PLACEMENT_DATA | {"artwork": stale.pk})
+        assert refused.status_code == 400 and "does not pass the scan check" in body(refused)
+        assert "print anyway" in body(refused) and verifications == [False]
+        stale.refresh_from_db()
+        placement.refresh_from_db()
+        assert stale.verdict == "fail" and placement.artwork is None
+
     def test_unchanged_artwork_is_not_judged_again(self, client, team_users, placement):
         from tests.campaigns.conftest import make_art
 

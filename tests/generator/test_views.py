@@ -744,6 +744,54 @@ class TestUseThisOne:
         assert re.search(r'class="warning"[^>]*>A copy of candidate #1 restamped with this placement(&#x27;|\')s '
                          r'link \(generation #\d+\) is now the artwork of .*, printed anyway: it will not scan', html)
 
+    def test_it_restamps_before_it_locks_the_placement_and_once_for_a_double_submit(self, team_users,
+                                                                                      verifications):
+        # Restamping and verifying take a second: under the placement's lock they would hold the scan drainer (and,
+        # on SQLite, every writer) meanwhile; each press made a copy.
+        from tests.campaigns.conftest import make_art
+
+        placement = placement_of(team_users.team)
+        candidate = make_art(team_users.team, team_users.owner, CONTENT)
+        client = logged_in(team_users.owner)
+        for _ in range(2):
+            response = client.post(f"/generate/candidates/{candidate.pk}/use/",
+                                   {"placement": placement.pk, "restamp": "1"})
+            assert response.status_code == 302 and response["Location"] == f"/campaigns/placements/{placement.pk}/"
+        placement.refresh_from_db()
+        assert placement.artwork.scan_details["restamped_from"] == candidate.pk
+        assert verifications == [False] and GenerationJob.objects.filter(placement=placement).count() == 1
+
+    def test_it_judges_again_before_it_locks_the_placement_and_refuses_as_before(self, team_users, verifications):
+        from tests.campaigns.conftest import make_art, unreadable_to_the_active_model
+
+        placement = placement_of(team_users.team)
+        stale = unreadable_to_the_active_model(make_art(team_users.team, team_users.owner,
+                                                        f"http://testserver/r/{placement.slug}"))
+        offer = logged_in(team_users.owner).post(f"/generate/candidates/{stale.pk}/use/", {"placement": placement.pk})
+        assert offer.status_code == 200 and 'data-refused="scan"' in offer.content.decode()
+        assert "does not pass the scan check" in offer.content.decode() and verifications == [False]
+        placement.refresh_from_db()
+        assert placement.artwork is None
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+def test_two_uses_at_once_are_made_one_after_the_other(team_users, done_job, monkeypatch):
+    # It chose and saved on the placement as its request had read it, unlocked: the first, paused after its
+    # check, then overwrote the second's choice.
+    from campaigns import restamps
+    from tests.conftest import at_once
+
+    placement = placement_of(team_users.team)
+    for_placement(done_job, placement, own=True)
+    first, second = done_job.candidates.get(rank=1), done_job.candidates.get(rank=2)
+
+    def use(candidate: Candidate):
+        return lambda: logged_in(team_users.owner).post(f"/generate/candidates/{candidate.pk}/use/").status_code
+
+    assert at_once(monkeypatch, (restamps, "choose"), use(first), use(second)) == [302, 302]
+    placement.refresh_from_db()
+    assert placement.artwork == second
+
 
 class TestDownloads:
     @pytest.mark.parametrize("size", [1024, 2048, 4096])
