@@ -273,6 +273,12 @@ class LabelingSessionAdmin(TeamScopedAdmin):
     raw_id_fields = ("candidates",)  # every candidate of the team's jobs, eight more a job, as a two-list picker
     readonly_fields = ("created",)
 
+    def delete_model(self, request, obj) -> None:
+        sessions.delete_sessions(LabelingSession.objects.filter(pk=obj.pk))  # with a label written at that moment
+
+    def delete_queryset(self, request, queryset) -> None:
+        sessions.delete_sessions(queryset)
+
 
 @admin.register(HumanScanResult)
 class HumanScanResultAdmin(TeamScopedAdmin):

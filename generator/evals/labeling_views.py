@@ -191,6 +191,8 @@ def item_label(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse | Ht
         sessions.record_label(item, request.user, scanned, seconds, vote, notes, device)
     except ValueError as exc:
         return plain_400(str(exc))
+    except LabelingItem.DoesNotExist:
+        raise Http404("This labeling session was deleted a moment ago.") from None
     item.refresh_from_db()
     return JsonResponse(item_state(session, item))
 
@@ -217,6 +219,15 @@ def session_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 # The phone's one-time link -------------------------------------------------------------------------------
 
+def recorded(item: LabelingItem, agent: str) -> bool:
+    """Whether the phone's visit was recorded as the item's scan (`sessions.record_hit`); a 404 when its session was
+    deleted meanwhile."""
+    try:
+        return sessions.record_hit(item, agent) is not None
+    except LabelingItem.DoesNotExist:
+        raise Http404("Not found") from None
+
+
 @require_safe
 @never_cache
 def hit(request: HttpRequest, token: str) -> HttpResponse:
@@ -235,7 +246,7 @@ def hit(request: HttpRequest, token: str) -> HttpResponse:
         state = "preview"
     elif item.shown_at is None:
         state = "not_shown"
-    elif sessions.record_hit(item, agent) is not None:
+    elif recorded(item, agent):
         state = "recorded"
     elif item.result_id and not HumanScanResult.objects.filter(pk=item.result_id, scanned=True).exists():
         state = "marked_failed"  # "Could not scan" was pressed a while ago: the phone's read is not counted

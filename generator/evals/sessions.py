@@ -230,6 +230,7 @@ def record_hit(item: LabelingItem, user_agent: str) -> HumanScanResult | None:
     """
     now = timezone.now()
     with transaction.atomic():
+        hold_session(item)
         claimed = LabelingItem.objects.filter(pk=item.pk, shown_at__isnull=False, hit_at__isnull=True,
                                               result__isnull=True).update(hit_at=now, hit_user_agent=user_agent)
         if not claimed:
@@ -266,6 +267,22 @@ def late_read(item: LabelingItem, user_agent: str, now) -> HumanScanResult | Non
     return result
 
 
+def hold_session(item: LabelingItem) -> None:
+    """Hold `item`'s session for this transaction, before a label is written for it: a session deleted meanwhile
+    (`delete_sessions`, which holds it before it collects what goes with it) takes the label with it, or the label
+    finds it gone. Raises LabelingItem.DoesNotExist for a session deleted."""
+    if not list(LabelingSession.objects.select_for_update(no_key=True).filter(pk=item.session_id).values("pk")):
+        raise LabelingItem.DoesNotExist("This labeling session was deleted a moment ago.")
+
+
+def delete_sessions(chosen) -> None:
+    """Delete labeling sessions (a queryset) with their items and labels, each held first (`hold_session`): a label
+    written at that moment is deleted with them, not left pointing at a deleted session (an IntegrityError)."""
+    with transaction.atomic():
+        held = list(LabelingSession.objects.select_for_update().filter(pk__in=chosen.values("pk")).order_by("pk"))
+        LabelingSession.objects.filter(pk__in=[session.pk for session in held]).delete()
+
+
 def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float | None,
                  aesthetic_vote: int | None, notes: str, device: str = "") -> HumanScanResult:
     """Record what the labeler pressed; an item with a result (a phone hit) has it amended, never doubled.
@@ -285,11 +302,14 @@ def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float 
 
     Raises:
         ValueError: only a vote or notes for an item that has no result yet.
+        LabelingItem.DoesNotExist: its session was deleted meanwhile.
     """
     with transaction.atomic():
-        # "of self": PostgreSQL cannot lock the nullable side of the outer join that select_related makes.
-        item = LabelingItem.objects.select_for_update(of=("self",)).select_related("result", "session").get(pk=item.pk)
-        result = item.result
+        hold_session(item)
+        # The item alone, then its result: a row joined to a locked one is read as it was before the wait, so a
+        # result another request attached meanwhile was missed, and a second made (seen on PostgreSQL)
+        item = LabelingItem.objects.select_for_update().get(pk=item.pk)
+        result = HumanScanResult.objects.filter(pk=item.result_id).first() if item.result_id else None
         if result is None and scanned is None:
             raise ValueError("Nothing recorded for this code yet: press “scanned” or “could not scan” first.")
         if result is None:

@@ -24,7 +24,7 @@ from generator.models import (
     LabelingSession,
     Prompt,
 )
-from tests.conftest import staff
+from tests.conftest import at_once, staff
 
 pytestmark = pytest.mark.django_db
 CONTENT = "https://qart.example/r/AbC12345"
@@ -585,3 +585,63 @@ class TestAlignmentPage:
         assert "Fitted to 80 labels (40 scanned) from sessions #1 Friday." in root_html
         verifier = client.get("/evals/alignment/?format=json").json()["verifier"]
         assert (verifier["model"], verifier["activated_by"], verifier["labels"]) == ("logistic-v1-cafe0001", "root", 80)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestTwoAtOnce:
+    """Two requests on one item, or a label as its session is deleted: what one after the other would make
+    (`sessions.hold_session`). Each request in a thread of its own (`at_once`); on PostgreSQL the rows wait for
+    each other's locks, where SQLite runs one writer at a time anyway."""
+
+    @pytest.fixture
+    def shown(self, cast) -> LabelingItem:
+        job = make_job(cast.team, cast.owner)
+        made = sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
+        item = made.items.get(position=0)
+        sessions.show(item, cast.owner)
+        return item
+
+    @staticmethod
+    def press(item: LabelingItem, user, scanned: bool = False):
+        def send() -> int:
+            try:
+                sessions.record_label(LabelingItem.objects.get(pk=item.pk), user, scanned, 5.0, None, "")
+            except LabelingItem.DoesNotExist:
+                return 404
+            return 200
+
+        return send
+
+    def test_the_same_label_sent_twice_makes_one_result(self, cast, shown, monkeypatch):
+        press = self.press(shown, cast.owner)
+        assert at_once(monkeypatch, (LabelingItem, "save"), press, press) == [200, 200]
+        assert HumanScanResult.objects.count() == 1
+        assert LabelingItem.objects.get(pk=shown.pk).result_id == HumanScanResult.objects.get().pk
+
+    def test_a_phone_and_a_button_at_once_make_one_result(self, cast, shown, monkeypatch):
+        def phone() -> int:
+            sessions.record_hit(LabelingItem.objects.get(pk=shown.pk), PIXEL)
+            return 200
+
+        assert at_once(monkeypatch, (LabelingItem, "save"), phone, self.press(shown, cast.teammate)) == [200, 200]
+        result = HumanScanResult.objects.get()  # the phone's scan, which the labeler's "could not scan" corrects
+        assert LabelingItem.objects.get(pk=shown.pk).result_id == result.pk and result.scanned is False
+
+    def test_a_label_written_as_its_session_is_deleted_goes_with_it(self, cast, shown, monkeypatch):
+        def delete() -> int:
+            sessions.delete_sessions(LabelingSession.objects.filter(pk=shown.session_id))
+            return 204
+
+        assert at_once(monkeypatch, (LabelingItem, "save"), self.press(shown, cast.owner), delete) == [200, 204]
+        assert not LabelingSession.objects.exists() and not HumanScanResult.objects.exists()
+
+    def test_a_label_for_a_session_deleted_meanwhile_finds_it_gone(self, cast, shown, monkeypatch):
+        from django.db.models import QuerySet
+
+        def delete() -> int:
+            sessions.delete_sessions(LabelingSession.objects.filter(pk=shown.session_id))
+            return 204
+
+        # the delete pauses once it has deleted (the session and what goes with it), before it commits
+        assert at_once(monkeypatch, (QuerySet, "delete"), delete, self.press(shown, cast.owner)) == [204, 404]
+        assert not LabelingSession.objects.exists() and not HumanScanResult.objects.exists()
