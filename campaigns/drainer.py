@@ -381,6 +381,8 @@ class Drainer:
                 for events in batches(scan_buffer.spool_events(path), BATCH):
                     drained.add(len(events), store_events(events))
                 self.remove(path)
+            except FileNotFoundError:
+                continue  # another drainer claimed it too, stored it and deleted it meanwhile: nothing is lost
             except OSError as exc:
                 trouble.append(exc)
         if trouble:

@@ -177,6 +177,9 @@ class SpoolFile:
                 if status.st_mode & stat.S_IWUSR and status.st_nlink:  # not claimed, not deleted
                     written = os.write(fd, data)
                     if written != len(data):
+                        # A full disk took part of the line: cut it off, or the next line is glued to it and the
+                        # drainer drops both as one unreadable line (this scan goes to the stream instead)
+                        os.ftruncate(fd, status.st_size)
                         raise OSError(f"short write to the spool: {written} of {len(data)} bytes")
                     return
             finally:

@@ -58,6 +58,35 @@ def spool_files() -> list[str]:
 
 @pytest.mark.django_db
 class TestDrainOnce:
+    def test_a_line_the_disk_took_only_part_of_leaves_the_next_one_whole(self, placement, scan_redis, monkeypatch,
+                                                                           settings):
+        settings.QART = {**settings.QART, "SCAN_BUFFER": "spool"}
+        write, sizes = os.write, []
+
+        def short_once(fd: int, data: bytes) -> int:  # a nearly full disk: half of the first line fits
+            sizes.append(len(data))
+            return write(fd, data[:len(data) // 2] if len(sizes) == 1 else data)
+
+        monkeypatch.setattr(scan_buffer.os, "write", short_once)
+        first, second = event(placement), event(placement)
+        assert [scan_buffer.push(first), scan_buffer.push(second)] == ["stream", "spool"]
+        assert drain_once().stored == 2 and stored_ids() == sorted(uuid.UUID(e["id"]).hex for e in (first, second))
+
+    def test_a_spool_file_another_drainer_finished_meanwhile_is_no_trouble(self, placement, monkeypatch, caplog):
+        to_spool(event(placement))
+        claim = scan_buffer.claim_spool_files
+
+        def finished_elsewhere(folder, trouble=None):  # the other drainer stores each file and deletes it
+            claimed = claim(folder, trouble)
+            for path in claimed:
+                assert drainer.store_events(list(scan_buffer.spool_events(path))) == 1
+                path.unlink()
+            return claimed
+
+        monkeypatch.setattr(scan_buffer, "claim_spool_files", finished_elsewhere)
+        Drainer().drain_spool(drainer.Drained())  # raised FileNotFoundError: "the spool cannot be drained"
+        assert ScanEvent.objects.count() == 1 and spool_files() == []
+
     def test_it_stores_stream_and_spool_events_once_when_run_twice(self, placement, scan_redis):
         streamed, spooled = [event(placement) for _ in range(3)], [event(placement) for _ in range(2)]
         to_stream(scan_redis, *streamed)
