@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry
@@ -67,6 +67,10 @@ RESPONSE_BYTES = 1024  # read no more of a receiver's answer than this
 
 class DeliveryError(Exception):
     """One attempt failed: the message is what the delivery log shows."""
+
+
+class EndpointGone(Exception):
+    """The endpoint was deleted while a message to it was on its way: nothing to log it against."""
 
 
 def new_secret() -> str:
@@ -280,17 +284,23 @@ def artwork_changed(placement, candidate_id: int | None) -> None:
 
 def deliver(endpoint_id: int, event: str, messages: list[tuple[str, dict[str, Any]]]) -> str:
     """The RQ job: send the messages not yet delivered, in order; raise DeliveryError at the first failure so RQ
-    retries the job later (the endpoint disabled meanwhile: nothing more is sent)."""
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None or not endpoint.active:
-        return "endpoint gone or disabled"
-    done = set(WebhookDelivery.objects.filter(endpoint=endpoint, ok=True, message_id__in=[m for m, _ in messages])
+    retries the job later. Each message goes to the endpoint as it is when it is sent: one switched off or deleted
+    meanwhile gets nothing more, one whose secret was rotated or URL changed gets the rest signed with the new secret
+    at the new URL (a batch of scans can take minutes)."""
+    done = set(WebhookDelivery.objects.filter(endpoint_id=endpoint_id, ok=True,
+                                              message_id__in=[m for m, _ in messages])
                .values_list("message_id", flat=True))
     sent = 0
     for message_id, data in messages:
         if message_id in done:
             continue
-        attempt_one(endpoint, event, message_id, data)  # raises on failure: the retry takes it from here
+        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+        if endpoint is None or not endpoint.active:
+            return f"sent {sent}; the endpoint is gone or switched off"
+        try:
+            attempt_one(endpoint, event, message_id, data)  # raises on failure: the retry takes it from here
+        except EndpointGone:
+            return f"sent {sent}; the endpoint is gone or switched off"
         sent += 1
     return f"sent {sent}"
 
@@ -308,8 +318,13 @@ def attempt_one(endpoint: WebhookEndpoint, event: str, message_id: str, data: di
     except DeliveryError as exc:
         error = str(exc)[:300]
     attempts = WebhookDelivery.objects.filter(endpoint=endpoint, message_id=message_id).count()
-    WebhookDelivery.objects.create(endpoint=endpoint, message_id=message_id, event=event, attempt=attempts + 1,
-                                   ok=not error, status_code=status_code, error=error, time=now)
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(endpoint=endpoint, message_id=message_id, event=event,
+                                           attempt=attempts + 1, ok=not error, status_code=status_code,
+                                           error=error, time=now)
+    except IntegrityError:  # the endpoint was deleted during the post
+        raise EndpointGone() from None
     record_outcome(endpoint, ok=not error, now=now)
     if error:
         raise DeliveryError(error)
@@ -399,6 +414,8 @@ def ping(endpoint_id: int, message_id: str) -> str:
         attempt_one(endpoint, PING_EVENT, message_id, {"endpoint": endpoint.pk})
     except DeliveryError as exc:
         return f"failed: {exc}"
+    except EndpointGone:
+        return "endpoint gone"
     finally:
         # Logged (or crashed): the owner may send the next test. Only this test's mark, not a newer one's.
         if cache.get(pending_ping_key(endpoint)) == message_id:

@@ -220,7 +220,45 @@ class TestDelivery:
         endpoint.refresh_from_db()
         assert not endpoint.active and "every delivery failed" in endpoint.disabled_reason
         assert [message.to for message in mail.outbox] == [["owner@example.com"]]
-        assert webhooks.deliver(endpoint.pk, "scan.created", [("m2", {})]) == "endpoint gone or disabled"
+        assert webhooks.deliver(endpoint.pk, "scan.created", [("m2", {})]) == (
+            "sent 0; the endpoint is gone or switched off")
+        assert len(receiver.requests) == 1
+
+    def test_each_message_goes_to_the_endpoint_as_it_is_when_it_is_sent(self, endpoint, receiver, monkeypatch):
+        # a batch of scans takes a while: its secret rotated and its URL changed after the first message
+        post, moved, rotated = webhooks.post, Receiver(), webhooks.new_secret()
+
+        def then_changed(url: str, headers: dict, body: bytes) -> int:
+            status = post(url, headers, body)
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=moved.url, secret=rotated)
+            return status
+
+        monkeypatch.setattr(webhooks, "post", then_changed)
+        try:
+            assert webhooks.deliver(endpoint.pk, "scan.created", [("m1", {}), ("m2", {}), ("m3", {})]) == "sent 3"
+            assert len(verified(receiver, endpoint)) == 1
+            endpoint.refresh_from_db()
+            assert endpoint.secret == rotated and len(verified(moved, endpoint)) == 2  # signed with the new secret
+        finally:
+            moved.server.shutdown()
+            moved.server.server_close()
+
+    @pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit (PostgreSQL defers them)
+    @pytest.mark.parametrize("change", ["switched off", "deleted"])
+    def test_an_endpoint_switched_off_or_deleted_during_a_batch_gets_nothing_more(self, endpoint, receiver,
+                                                                                  monkeypatch, change):
+        post = webhooks.post
+
+        def then_changed(url: str, headers: dict, body: bytes) -> int:
+            status = post(url, headers, body)
+            found = WebhookEndpoint.objects.filter(pk=endpoint.pk)
+            found.update(active=False) if change == "switched off" else found.delete()
+            return status
+
+        monkeypatch.setattr(webhooks, "post", then_changed)
+        outcome = webhooks.deliver(endpoint.pk, "scan.created", [("m1", {}), ("m2", {}), ("m3", {})])
+        assert outcome == ("sent 1; the endpoint is gone or switched off" if change == "switched off" else
+                           "sent 0; the endpoint is gone or switched off")  # deleted during the first post
         assert len(receiver.requests) == 1
 
     def test_it_keeps_an_endpoint_failing_for_less_than_five_days(self, endpoint, receiver):
