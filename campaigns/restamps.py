@@ -16,7 +16,7 @@ from io import BytesIO
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from campaigns import artwork
 from campaigns.artwork import LINK, ArtworkRefused
@@ -35,7 +35,8 @@ COPIED_FIELDS = ("team", "prompt", "steps", "guidance_scale", "conditioning_scal
 def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -> Candidate:
     """A copy of `candidate` that carries `short_url`, stored as a one-candidate generation for `placement`; the copy
     made before for this placement and link is used again while the active verifier model is the one that judged it
-    (a double submit, or a form shown again for another field's error, each made a copy).
+    (a second submit, or a form shown again for another field's error, each made a copy; two sent at the very same
+    moment may still make two, and the newest is used).
 
     Args:
         candidate: the candidate made for another link.
@@ -117,8 +118,8 @@ def prepare(placement, candidate: Candidate | None, *, short_url: str, user=None
     if refused is not None and refused.code == LINK and restamp:
         try:
             restamp_for(candidate, placement, short_url, user=user)
-        except ArtworkRefused:
-            pass  # `choose` meets it again under the locks and says why
+        except (ArtworkRefused, IntegrityError):  # (the placement deleted meanwhile: its copy cannot be stored)
+            pass  # `choose` meets it again under the locks and says why, or the lock finds the placement gone
 
 
 def choose(placement, candidate: Candidate, *, short_url: str, user=None, restamp: bool = False,

@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -166,9 +167,14 @@ class SpoolFile:
     def __init__(self) -> None:
         self.fd: int | None = None
         self.folder: str | None = None
+        self.threads = threading.Lock()  # flock holds other processes off, not this process's other threads
 
     def append(self, data: bytes) -> None:
         """Append `data` whole, in one write, under the file's lock, to a file the drainer has not claimed."""
+        with self.threads:
+            self._append(data)
+
+    def _append(self, data: bytes) -> None:
         for _ in range(5):
             fd = self.fd if self.folder is settings.QART["SPOOL_DIR"] and self.fd is not None else self.open()
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -196,6 +202,12 @@ class SpoolFile:
         self.folder = folder
         return self.fd
 
+    def forked(self) -> None:
+        """In a forked child: its own file from its next scan on, and a fresh thread lock (another thread of the
+        parent may have held it at the fork)."""
+        self.threads = threading.Lock()
+        self.close()
+
     def close(self) -> None:
         if self.fd is not None:
             try:
@@ -206,7 +218,7 @@ class SpoolFile:
 
 
 _spool = SpoolFile()
-os.register_at_fork(after_in_child=_spool.close)  # a forked worker writes its own file, not its parent's
+os.register_at_fork(after_in_child=_spool.forked)  # a forked worker writes its own file, not its parent's
 
 
 def append_to_spool(line: str) -> None:

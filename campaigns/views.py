@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -48,6 +48,7 @@ from qartsite.access import (
     require_editor,
 )
 from qartsite.models import Team
+from qartsite.responses import not_found
 from qartsite.site import unreachable_reason
 from qartsite.spreadsheets import csv_cell
 from qartsite.storage import MediaUnavailable
@@ -175,11 +176,6 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
             return redirect("campaigns:detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign},
                   status=400 if form.errors else 200)
-
-
-def not_found():
-    """A 404 for what was deleted while the request was on its way."""
-    raise Http404("It was deleted a moment ago.")
 
 
 def valid_and_saved(form: CampaignForm | PlacementForm, editor=None) -> bool:

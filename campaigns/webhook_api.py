@@ -144,6 +144,9 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
         endpoint = serializer.save(secret=webhooks.new_secret())
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=201)
 
+    def perform_destroy(self, instance: WebhookEndpoint) -> None:
+        webhooks.delete_endpoint(instance)  # with a delivery being logged at that moment
+
     @extend_schema(request=None, responses={200: WebhookEndpointWithSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:

@@ -127,6 +127,6 @@ def webhook_enable(request: HttpRequest, team_id: int, endpoint_id: int) -> Http
 @require_POST
 def webhook_delete(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
     team, endpoint = owned_endpoint(request, team_id, endpoint_id)
-    endpoint.delete()
+    webhooks.delete_endpoint(endpoint)
     messages.success(request, f"{endpoint.url} removed; it receives nothing more.")
     return redirect("campaigns:webhooks", team_id=team.pk)

@@ -305,6 +305,14 @@ def deliver(endpoint_id: int, event: str, messages: list[tuple[str, dict[str, An
     return f"sent {sent}"
 
 
+def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+    """Delete an endpoint and its delivery log, its row held first: a delivery logged at that moment waits and then
+    finds it gone (`EndpointGone`) instead of failing the delete (on PostgreSQL, a 500)."""
+    with transaction.atomic():
+        if WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).exists():
+            endpoint.delete()
+
+
 def attempt_one(endpoint: WebhookEndpoint, event: str, message_id: str, data: dict[str, Any]) -> None:
     """Send one message and log the attempt; raise DeliveryError when it failed."""
     now = timezone.now()

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from campaigns import artwork, restamps
 from campaigns.models import Placement, locked_copy
-from campaigns.views import not_found
 from generator import engine_status, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
@@ -41,7 +40,7 @@ from qartsite.access import (
 )
 from qartsite.models import Team
 from qartsite.numbers import whole
-from qartsite.responses import plain_400, plain_503
+from qartsite.responses import not_found, plain_400, plain_503
 from qartsite.site import unreachable_reason
 from qartsite.storage import MediaUnavailable
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 
 
 def plain_400(message: str) -> HttpResponseBadRequest:
@@ -15,3 +15,8 @@ def plain_503(message: str, retry_after: int = 60) -> HttpResponse:
     response = HttpResponse(message, content_type="text/plain; charset=utf-8", status=503)
     response["Retry-After"] = str(retry_after)
     return response
+
+
+def not_found():
+    """A 404 for what was deleted while the request was on its way (an edit's row gone when it came to lock it)."""
+    raise Http404("It was deleted a moment ago.")

@@ -189,11 +189,11 @@ def item_label(request: HttpRequest, pk: int, item_pk: int) -> JsonResponse | Ht
     try:
         scanned, seconds, vote, notes, device = parse_label(request.POST)
         sessions.record_label(item, request.user, scanned, seconds, vote, notes, device)
+        item.refresh_from_db()
     except ValueError as exc:
         return plain_400(str(exc))
     except LabelingItem.DoesNotExist:
         raise Http404("This labeling session was deleted a moment ago.") from None
-    item.refresh_from_db()
     return JsonResponse(item_state(session, item))
 
 

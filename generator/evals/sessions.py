@@ -270,7 +270,8 @@ def late_read(item: LabelingItem, user_agent: str, now) -> HumanScanResult | Non
 def hold_session(item: LabelingItem) -> None:
     """Hold `item`'s session for this transaction, before a label is written for it: a session deleted meanwhile
     (`delete_sessions`, which holds it before it collects what goes with it) takes the label with it, or the label
-    finds it gone. Raises LabelingItem.DoesNotExist for a session deleted."""
+    finds it gone. Raises LabelingItem.DoesNotExist for a session deleted. Labels of one session wait for each other
+    (FOR NO KEY UPDATE: Django offers no FOR KEY SHARE); each is a few short statements."""
     if not list(LabelingSession.objects.select_for_update(no_key=True).filter(pk=item.session_id).values("pk")):
         raise LabelingItem.DoesNotExist("This labeling session was deleted a moment ago.")
 

@@ -396,11 +396,15 @@ class TestRepeats:
 
     def test_the_late_check_costs_the_same_few_queries_for_a_batch_of_many_visitors(self, placement,
                                                                                     django_assert_max_num_queries):
-        to_spool(*[event(placement, seconds_ago=30 - i, visitor_key=f"{i:032d}") for i in range(20)])
+        # twenty visitors with a stored scan each, the first with ten; then 200 late scans of 200 visitors, the
+        # first's making its tenth stored scan a repeat: candidates, their counts and the update, three queries
+        to_spool(*[event(placement, seconds_ago=30 - i, visitor_key=f"{i:032d}") for i in range(20)],
+                 *[event(placement, seconds_ago=29 - i, visitor_key=f"{0:032d}") for i in range(9)])
         drain_once()
         rows = [drainer.scan_row(event(placement, seconds_ago=40, visitor_key=f"{i:032d}")) for i in range(200)]
         with django_assert_max_num_queries(3):
             drainer.flag_later_repeats(rows)
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 1
 
 
 @pytest.mark.django_db

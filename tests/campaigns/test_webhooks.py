@@ -252,7 +252,10 @@ class TestDelivery:
         def then_changed(url: str, headers: dict, body: bytes) -> int:
             status = post(url, headers, body)
             found = WebhookEndpoint.objects.filter(pk=endpoint.pk)
-            found.update(active=False) if change == "switched off" else found.delete()
+            if change == "switched off":
+                found.update(active=False)
+            else:
+                found.delete()
             return status
 
         monkeypatch.setattr(webhooks, "post", then_changed)
@@ -260,6 +263,33 @@ class TestDelivery:
         assert outcome == ("sent 1; the endpoint is gone or switched off" if change == "switched off" else
                            "sent 0; the endpoint is gone or switched off")  # deleted during the first post
         assert len(receiver.requests) == 1
+
+    @pytest.mark.django_db(transaction=True)
+    @pytest.mark.parametrize("pause", ["collect", "_raw_delete"])
+    def test_an_endpoint_deleted_while_a_delivery_is_logged_is_deleted(self, endpoint, receiver, monkeypatch, pause):
+        # the delete paused after it collected the delivery log, or deleted it: a delivery logged then referred to
+        # a deleted endpoint and failed the delete (on PostgreSQL a 500 of the page or the API)
+        from django.db.models import QuerySet
+        from django.db.models.deletion import Collector
+
+        from tests.conftest import at_once
+
+        WebhookDelivery.objects.create(endpoint=endpoint, message_id="m0", event="scan.created", ok=True)
+
+        def delete() -> int:
+            webhooks.delete_endpoint(WebhookEndpoint.objects.get(pk=endpoint.pk))
+            return 204
+
+        outcome = []
+
+        def deliver() -> int:
+            outcome.append(webhooks.deliver(endpoint.pk, "scan.created", [("m1", {})]))
+            return 200
+
+        paused = (Collector, "collect") if pause == "collect" else (QuerySet, "_raw_delete")
+        assert at_once(monkeypatch, paused, delete, deliver) == [204, 200]
+        assert not WebhookEndpoint.objects.exists() and not WebhookDelivery.objects.exists()
+        assert outcome in (["sent 0; the endpoint is gone or switched off"], ["sent 1"])  # SQLite: one after the other
 
     def test_it_keeps_an_endpoint_failing_for_less_than_five_days(self, endpoint, receiver):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=4))

@@ -793,6 +793,31 @@ def test_two_uses_at_once_are_made_one_after_the_other(team_users, done_job, mon
     assert placement.artwork == second
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_restamp_for_a_placement_deleted_meanwhile_is_no_error(team_users, monkeypatch):
+    # The copy is made before the placement is locked (`restamps.prepare`): deleted in that second, the copy's row
+    # cannot be stored (PostgreSQL: at its commit), which was a 500; the locked step then finds the placement gone.
+    # SQLite runs one writer at a time: there the delete waits for the use, which is done first.
+    from tests.campaigns.conftest import make_art
+    from tests.conftest import at_once
+
+    placement = placement_of(team_users.team)
+    candidate = make_art(team_users.team, team_users.owner, CONTENT)
+
+    def use() -> int:
+        client = logged_in(team_users.owner)
+        client.raise_request_exception = False
+        return client.post(f"/generate/candidates/{candidate.pk}/use/",
+                           {"placement": placement.pk, "restamp": "1"}).status_code
+
+    def delete() -> int:
+        Placement.objects.filter(pk=placement.pk).delete()
+        return 204
+
+    codes = at_once(monkeypatch, (GenerationJob, "save"), use, delete, before=True)
+    assert codes in ([404, 204], [302, 204]) and not Placement.objects.filter(pk=placement.pk).exists()
+
+
 class TestDownloads:
     @pytest.mark.parametrize("size", [1024, 2048, 4096])
     def test_it_serves_the_png_at_print_sizes(self, team_users, media_storage, done_job, size):

@@ -85,8 +85,8 @@ class AestheticPredictor:
         """CLIP's own preprocessing (shorter side to `image_size` by PIL's antialiased bicubic, rounded to 8 bits as
         PIL's is; centre crop; normalise), done here because transformers' fast image processors need torchvision,
         and on the predictor's device: on a GPU host the CPU's cores are verifying these same images meanwhile (done
-        in the parent process with PIL and numpy it took 0.14 s of a job's tail on 16 busy cores, bench/GPU.md).
-        Within one level of PIL's own resize (torch's antialiased bicubic is PIL's filter, in floats)."""
+        with PIL and numpy here, it was a job's tail: bench/GPU.md, tenth step). Within one level of PIL's own resize
+        (torch's antialiased bicubic is PIL's filter, in floats)."""
         import torch
 
         size = self.image_size
