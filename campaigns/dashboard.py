@@ -131,6 +131,12 @@ class ComparisonRow:
     figures: stats.PlacementFigures
 
     @property
+    def link_root(self) -> str:
+        """The short link up to its slug, which the table shows apart so that it never splits over two lines. Cut off
+        at the end only: the template's `cut` took the slug's letters wherever they were, the host's included."""
+        return self.short_url.removesuffix(self.placement.slug)
+
+    @property
     def spark(self) -> str:
         return sparkline(self.figures.trend)
 

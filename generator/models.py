@@ -12,6 +12,7 @@ Every team-owned model answers `objects.for_user(user)` (`qartsite.models.TeamOw
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.conf import settings
@@ -171,6 +172,12 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def content_caption(self) -> str:
+        """Its content as a short caption shows it: a web address without its leading "https://" or "http://". Only
+        the leading one: the template's `cut` took every one, so "…/login?next=https://…" showed as "…?next=…"."""
+        return re.sub(r"^https?://", "", self.content, flags=re.IGNORECASE)
 
     @property
     def result_warns(self) -> bool:

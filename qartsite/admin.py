@@ -286,11 +286,21 @@ class ScopedChoices:
         return [self._related_only(entry) for entry in list_filter]
 
     def _related_only(self, entry):
+        if getattr(self.model, "team_paths", ()) == (entry,):
+            return (entry, OwnTeamsListFilter)
         if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation:
             return (entry, admin.RelatedOnlyFieldListFilter)
         if isinstance(entry, tuple) and entry[1] is admin.RelatedFieldListFilter:
             return (entry[0], admin.RelatedOnlyFieldListFilter)
         return entry
+
+
+class OwnTeamsListFilter(admin.RelatedOnlyFieldListFilter):
+    """The filter on a model's one path to its team, for staff: their teams, without the empty choice ("-") of a team
+    that may be empty (a labeling session's), since rows of no team are never theirs: it selected nothing, and beside
+    the one team of most staff made a filter of one useless choice (one team alone, the filter hides itself)."""
+
+    include_empty_choice = False
 
 
 class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):

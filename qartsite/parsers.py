@@ -1,4 +1,4 @@
-"""The API's request parsers: DRF's, with two faults fixed. No application imports: DRF loads these by name early."""
+"""The API's request parsers: DRF's, with their faults fixed. No application imports: DRF loads these by name early."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import re
 
 from django.conf import settings
+from django.http import multipartparser
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -84,3 +85,30 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
         else:
             depth -= 1
     return False
+
+
+# Django reads at most 1,024 bytes of headers for each part of a multipart body (`MAX_TOTAL_HEADER_SIZE`): a file name
+# of several hundred characters (a script's: file systems keep them to 255 bytes) passes that, and the whole body is
+# refused with words no one can act on. Nothing of the request was read or stored.
+PART_HEADERS_TOO_LONG = "Request max total header size exceeded."
+FILE_NAME_TOO_LONG = (f"A file's name is too long to be read: a part of a form holds at most "
+                      f"{multipartparser.MAX_TOTAL_HEADER_SIZE:,} bytes of headers, its file name included. Rename "
+                      "the file shorter (255 characters is plenty) and send it again; nothing was saved.")
+
+
+def file_name_too_long(exc: Exception) -> bool:
+    """Whether a multipart body was refused for a part's headers, in practice a file's very long name."""
+    return isinstance(exc, multipartparser.MultiPartParserError) and str(exc) == PART_HEADERS_TOO_LONG
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser, whose refusal of a file name too long to read says so (`FILE_NAME_TOO_LONG`), as the
+    pages do (`qartsite.views.bad_request_message`), rather than "Request max total header size exceeded."."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except ParseError as exc:
+            if file_name_too_long(exc.__context__):
+                raise ParseError(FILE_NAME_TOO_LONG) from None
+            raise

@@ -340,7 +340,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "qartsite.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "qartsite.parsers.MultiPartParser",
     ],
     # Generation creates per team (GPU time is money), on the page and through the API alike (generator.throttles).
     # Counted in the cache (CACHE_URL: shared in production).

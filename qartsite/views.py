@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from campaigns import scan_backlog
+from qartsite import parsers
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -41,6 +42,8 @@ def bad_request_message(exception: Exception | None) -> str:
     """What was wrong with a request Django refused before any view (its own messages name settings)."""
     if isinstance(exception, DisallowedHost):
         return "The request's Host header names no site served here."
+    if parsers.file_name_too_long(exception):
+        return parsers.FILE_NAME_TOO_LONG
     if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
         return (f"The request sends too many fields; the most is {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields "
                 f"and {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")

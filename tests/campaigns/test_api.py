@@ -13,7 +13,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from campaigns import rollups
+from campaigns import links, rollups
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import GenerationJob
 from tests.generator.test_api import api_as, make_job
@@ -266,7 +266,7 @@ class TestPlacements:
             "destination_override": "https://other.example.com/"}, format="json")
         assert response.status_code == 201, response.content
         created = Placement.objects.get()
-        assert created.slug != "chosen1" and len(created.slug) == 8
+        assert created.slug != "chosen1" and len(created.slug) == links.SLUG_LENGTH
         assert response.json()["destination"] == "https://other.example.com/"
 
     @pytest.mark.parametrize("format", ["json", "multipart"])

@@ -13,7 +13,7 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from PIL import Image
 
-from campaigns import rollups
+from campaigns import links, rollups
 from campaigns.drainer import drain_once, store_events
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
@@ -322,7 +322,7 @@ class TestPlacementForms:
         response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA)
         placement = Placement.objects.get(name="Window sticker")
         assert response["Location"] == f"/campaigns/placements/{placement.pk}/"
-        assert placement.campaign == campaign and len(placement.slug) == 8 and placement.active
+        assert placement.campaign == campaign and len(placement.slug) == links.SLUG_LENGTH and placement.active
 
     def test_an_archived_campaign_offers_and_takes_no_new_placement(self, client, team_users, campaign):
         campaign.set_archived(True)
@@ -365,6 +365,15 @@ def candidate(owner, team, content: str = "https://example.com/r/x") -> Candidat
 
 @pytest.mark.django_db
 class TestCampaignPage:
+    def test_it_sets_apart_only_the_slug_at_the_end_of_a_short_link(self, client, team_users, campaign, placement,
+                                                                     settings):
+        # The template's `cut` took the slug's letters out of the host as well: "https://.example/r/spring26".
+        Placement.objects.filter(pk=placement.pk).update(slug="spring26")  # an older slug: small letters too
+        settings.SITE_ROOT = "https://spring26.example"
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert 'https://spring26.example/r/<span class="slug">spring26</span>' in html
+
     def test_it_shows_placements_counts_and_chart_data(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.viewer)
         html = body(client.get(f"/campaigns/{campaign.pk}/"))

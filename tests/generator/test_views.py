@@ -956,6 +956,13 @@ class TestHalftoneOnThePage:
             str(placed.pk)]
         assert re.search(r'<fieldset class="field earlier-field">\s*<legend>…or one of your team', page)
 
+    def test_it_captions_an_earlier_code_without_its_leading_scheme_only(self, team_users):
+        # The caption cut every "https://" out: "x.io/in?to=https://y.io" showed as "x.io/in?to=y.io".
+        job = make_job(team_users.team, team_users.owner, count=1)
+        GenerationJob.objects.filter(pk=job.pk).update(content="HTTPS://x.io/in?to=https://y.io")
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        assert '<span class="earlier-caption small">x.io/in?to=https://y.io<span class="muted">' in page
+
     def test_it_creates_a_halftone_job_from_an_upload(self, team_users, media_storage, enqueued):
         response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
         job = GenerationJob.objects.get()

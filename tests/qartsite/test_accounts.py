@@ -442,6 +442,7 @@ class TestTeamMembers:
         client.force_login(team_users.owner)
         response = client.post(url, {"name": "Acme\r\nBcc: x@example.com", "time_zone": "UTC"})
         assert response.status_code == 400 and "one line of text" in response.content.decode()
+        assert client.post(url, {"name": "Acme \U0001F469\u200d\U0001F3A8", "time_zone": "UTC"}).status_code == 302
         assert client.post(url, {"name": "Acme Europe", "time_zone": "UTC"}).status_code == 302
         assert Team.objects.get(pk=team_users.team.pk).name == "Acme Europe"
         client.force_login(team_users.viewer)

@@ -193,6 +193,20 @@ class TestChangelists:
         filters = {spec.field_path: spec for spec in client.get(url(Campaign)).context["cl"].filter_specs}
         assert sorted(name for _, name in filters["team"].lookup_choices) == ["Acme", "Beta"]
 
+    def test_staff_get_no_team_filter_of_one_useless_choice(self, client, cast, rows):
+        # A labeling session's team may be empty: the filter offered staff of one team that team and "-", which
+        # selects rows of no team, never theirs. Now no empty choice, and a filter of one team hides itself.
+        client.force_login(cast.owner)
+        filters = {spec.field_path: spec for spec in client.get(url(LabelingSession)).context["cl"].filter_specs}
+        assert "team" not in filters or not filters["team"].has_output()
+        second = Team.objects.create(name="Beta")
+        Membership.objects.create(team=second, user=cast.owner, role="editor")
+        team_rows(second, cast.owner)
+        changelist = client.get(url(LabelingSession)).context["cl"]
+        shown = [choice["display"] for spec in changelist.filter_specs if spec.field_path == "team"
+                 for choice in spec.choices(changelist)]
+        assert shown == ["All", "Acme", "Beta"]
+
     def test_it_shows_superusers_every_team(self, client, rows):
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         for model, _ in scoped_admins():

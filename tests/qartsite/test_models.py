@@ -1,12 +1,15 @@
-"""Every team-owned model answers `objects.for_user(user)` (qartsite.models.TeamOwnedQuerySet)."""
+"""Every team-owned model answers `objects.for_user(user)` (qartsite.models.TeamOwnedQuerySet); a team's name follows
+the one-line rule of every other name."""
 
 from __future__ import annotations
 
+import pytest
 from django.apps import apps
+from django.core.exceptions import ValidationError
 
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import Candidate, GenerationJob, HumanScanResult, LabelingSession, Prompt
-from qartsite.models import Team, TeamOwnedQuerySet
+from qartsite.models import OneLine, Team, TeamOwnedQuerySet, validate_team_name
 
 PROJECT_APPS = ("qartsite", "campaigns", "generator")
 
@@ -62,3 +65,21 @@ def test_it_shows_a_user_only_their_teams_objects(team_users):
     assert set(HumanScanResult.objects.for_user(team_users.owner)) == {by_session, both}
     assert list(HumanScanResult.objects.for_user(team_users.outsider)) == [by_candidate]
     assert HumanScanResult.objects.for_user(type("Anonymous", (), {"is_authenticated": False})()).count() == 0
+
+
+@pytest.mark.parametrize("name", [
+    "Design \U0001F469\u200d\U0001F3A8",  # an emoji made of two and a joiner
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: a non-joiner inside the word
+    "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F fans",  # England's flag: tag characters
+    "Acme\u200e (EU)",  # a left-to-right mark
+])
+def test_a_team_name_is_taken_where_any_other_name_is(name):
+    # Its own rule refused every format character: refused for a team, taken for a campaign of the same name.
+    OneLine("A campaign's name")(name)
+    validate_team_name(name)
+
+
+@pytest.mark.parametrize("name", ["Acme\r\nBcc: x@example.com", "Acme\tEU", "gpj.\u202eexe", "Acme\u2028EU", "   "])
+def test_a_team_name_is_refused_where_any_other_name_is(name):
+    with pytest.raises(ValidationError):
+        validate_team_name(name)

@@ -1,10 +1,31 @@
-"""The API's JSON parser (qartsite.parsers): DRF's, with a body nested too deeply or a number no field can hold
-answered as a 400; and unknown API addresses answered in JSON (qartsite.views.not_found)."""
+"""The API's parsers (qartsite.parsers): DRF's JSON parser, with a body nested too deeply or a number no field can hold
+answered as a 400; its multipart parser, with a file name too long to read told so; and unknown API addresses answered
+in JSON (qartsite.views.not_found)."""
 
 from __future__ import annotations
 
 import pytest
 from rest_framework.test import APIClient
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["a" * 996 + ".png", "\u00e9" * 500 + ".csv"])
+def test_a_file_name_too_long_to_read_is_one_message_in_the_api(team_users, name):
+    # Django refuses a part's headers over 1,024 bytes: the API said "Multipart form parse error - Request max total
+    # header size exceeded." Generations and the placements' import alike; nothing is stored.
+    from django.core.files.base import ContentFile
+
+    from campaigns.models import Campaign, Placement
+    from generator.models import GenerationJob
+    from qartsite.parsers import FILE_NAME_TOO_LONG
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+    client = APIClient()
+    client.force_login(team_users.owner)
+    for url, field in (("/api/generations/", "picture"), (f"/api/campaigns/{campaign.pk}/import-placements/", "file")):
+        response = client.post(url, {field: ContentFile(b"name,kind\nGate,poster\n", name=name)}, format="multipart")
+        assert response.status_code == 400 and response.json() == {"detail": FILE_NAME_TOO_LONG}, url
+    assert not GenerationJob.objects.exists() and not Placement.objects.exists()
 
 
 @pytest.mark.django_db

@@ -78,6 +78,9 @@ class TestTeamApi:
         response = client.patch(url, {"name": "Acme\nBcc: x@example.com"}, format="json")
         assert response.status_code == 400 and "one line of text" in response.json()["name"][0]
         assert client.patch(url, {"name": "Renamed"}, format="json").json()["name"] == "Renamed"
+        # One rule with every other name: an emoji's joiner is no line break (refused for a team, taken for a campaign)
+        assert client.patch(url, {"name": "Design \U0001F469\u200d\U0001F3A8"}, format="json").status_code == 200
+        assert client.patch(url, {"name": "Renamed"}, format="json").status_code == 200
         assert api(team_users.teammate).patch(url, {"name": "Mine"}, format="json").status_code == 403
         team_users.team.refresh_from_db()
         assert team_users.team.name == "Renamed"

@@ -34,6 +34,26 @@ def test_a_bad_host_is_a_400_that_names_no_setting(api, settings):
     assert page.status_code == 400 and "names no site served here" in body and "ALLOWED_HOSTS" not in body
 
 
+@pytest.mark.parametrize("name", ["a" * 996 + ".png", "\u00e9" * 500 + ".csv"])
+def test_a_file_name_too_long_to_read_is_one_message_on_the_pages(team_users, name):
+    # Django refuses a part's headers over 1,024 bytes: the pages said "The request is malformed: check its headers
+    # and body." The generation page and the placements' import alike; nothing is stored.
+    from django.core.files.base import ContentFile
+
+    from campaigns.models import Campaign, Placement
+    from generator.models import GenerationJob
+    from qartsite.parsers import FILE_NAME_TOO_LONG
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+    client = Client()
+    client.force_login(team_users.owner)
+    for url, field in (("/generate/", "picture"), (f"/campaigns/{campaign.pk}/placements/import/", "file")):
+        response = client.post(url, {field: ContentFile(b"name,kind\nGate,poster\n", name=name), "action": "import"})
+        page = response.content.decode()
+        assert response.status_code == 400 and FILE_NAME_TOO_LONG.replace("'", "&#x27;") in page, url
+    assert not GenerationJob.objects.exists() and not Placement.objects.exists()
+
+
 def test_an_unknown_api_address_is_a_json_404(api):
     response = api.get("/api/nothing-here/")
     assert response.status_code == 404 and response.json() == {"detail": "Not found."}
