@@ -20,7 +20,8 @@ Settings, each timed over `runs` jobs after one warm-up job:
   control image before verification (a stand-in for art that carries its code); repair off, one batch. At the
   product's 25 steps and with the "turbo" preset's 15. "code-whole": the same, with the engine decoding the whole
   batch at once (`Engine.decode_group`), so verification starts only after the last image, as before issue 16's
-  ninth step.
+  ninth step. "code-halves": the same as "code", with each verdict in two processes at most (`ranking.SPLITS`
+  without its three-way split), as before issue 16's tenth step.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -52,7 +53,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 
 
 def _free_port() -> int:
@@ -164,6 +165,8 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         settings = {"code": (f"code-like, {steps} steps", steps, "dpmpp_2m_karras", False, True),
                     "code-whole": (f"code-like, {steps} steps, whole batch decoded at once", steps, "dpmpp_2m_karras",
                                    False, True),
+                    "code-halves": (f"code-like, {steps} steps, each verdict in two processes at most", steps,
+                                    "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -207,9 +210,13 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                     log("rq code-whole skipped: it needs a single-GPU engine (Engine.decode_group)")
                     continue
                 engine.decode_group = 0
+            splits = ranking.SPLITS
+            if kind == "code-halves":
+                ranking.SPLITS = {ways: views for ways, views in splits.items() if ways <= 2}
             try:
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
+                ranking.SPLITS = splits
                 if decode_group is not None:
                     engine.decode_group = decode_group
             out[name] = rows

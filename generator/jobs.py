@@ -404,9 +404,10 @@ def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], 
         raise
 
 
-# zlib level 3, not Pillow's 6: a 768² candidate encodes 2-3x faster for ~8 % more bytes (the same pixels), and
-# the encoding shares the worker's cores with the verifier.
-PNG_COMPRESS_LEVEL = 3
+# zlib level 1, not Pillow's 6: a 768² candidate encodes ~4x faster for ~15 % more bytes (the same pixels; level 3:
+# ~2.5x, ~12 %), and the encoding shares the worker's cores with the verifier: the last candidate's PNG is what a
+# GPU job waits for last (bench/GPU.md, tenth step).
+PNG_COMPRESS_LEVEL = 1
 
 
 def _png(image) -> bytes:
