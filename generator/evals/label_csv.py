@@ -25,6 +25,7 @@ from generator.models import Candidate, HumanScanResult, LabelingSession
 from qartsite.spreadsheets import csv_cell, csv_value
 
 REQUIRED_COLUMNS = ("image", "scanned")
+IMAGE_NAME_LENGTH = HumanScanResult._meta.get_field("image_name").max_length
 EXPORT_COLUMNS = ("id", "session", "candidate", "image", "labeler", "device", "app", "scanned", "seconds",
                   "aesthetic_vote", "scan_probability", "notes", "created")
 YES = {"yes", "y", "true", "1"}
@@ -129,6 +130,10 @@ def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
             errors.append(f"line {line}: {exc}")
             continue
         text = {name: csv_value(row.get(name, "")) for name in ("image", "device", "app", "notes", "labeler")}
+        if len(text["image"]) > IMAGE_NAME_LENGTH:  # the stored name's column: the database refused the whole file
+            errors.append(f"line {line}: image is {len(text['image']):,} characters long; give the image's file name "
+                          f"(at most {IMAGE_NAME_LENGTH})")
+            continue
         rows.append(LabelRow(line=line, image=text["image"], scanned=scanned, seconds=seconds,
                              device=text["device"][:80], app=text["app"][:80], notes=text["notes"],
                              exported=bool(row.get("id")), labeler=text["labeler"]))

@@ -64,3 +64,13 @@ def test_a_sessions_sheet_names_only_its_own_teams_codes(team_users):
     [label] = outcome.created
     assert label.candidate is None and label.image_name == name  # kept as written, on no team's code
     assert not HumanScanResult.objects.filter(candidate=ours).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # PostgreSQL refused the whole file at the long row: no test transaction
+def test_an_image_cell_longer_than_its_column_is_that_rows_message(team_users):
+    long = "photos/" + "x" * 300 + ".jpg"
+    sheet = f"image,scanned\nshort.jpg,yes\n{long},no\n"
+    outcome = label_csv.import_csv(io.StringIO(sheet))
+    assert [r.image_name for r in outcome.created] == ["short.jpg"]
+    assert outcome.errors == ["line 3: image is 311 characters long; give the image's file name (at most 255)"]
+    assert HumanScanResult.objects.count() == 1
