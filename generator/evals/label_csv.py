@@ -130,10 +130,6 @@ def read_rows(stream: TextIO) -> tuple[list[LabelRow], list[str]]:
             errors.append(f"line {line}: {exc}")
             continue
         text = {name: csv_value(row.get(name, "")) for name in ("image", "device", "app", "notes", "labeler")}
-        if len(text["image"]) > IMAGE_NAME_LENGTH:  # the stored name's column: the database refused the whole file
-            errors.append(f"line {line}: image is {len(text['image']):,} characters long; give the image's file name "
-                          f"(at most {IMAGE_NAME_LENGTH})")
-            continue
         rows.append(LabelRow(line=line, image=text["image"], scanned=scanned, seconds=seconds,
                              device=text["device"][:80], app=text["app"][:80], notes=text["notes"],
                              exported=bool(row.get("id")), labeler=text["labeler"]))
@@ -157,6 +153,10 @@ def import_csv(stream: TextIO, session: LabelingSession | None = None, labeler=N
     by_name = candidates_by_file_name((PurePath(row.image).name for row in rows), session.team if session else None)
     stored = stored_keys(session)
     for row in rows:
+        if len(row.image) > IMAGE_NAME_LENGTH:  # the stored name's column: the database refused the whole file
+            outcome.errors.append(f"line {row.line}: image is {len(row.image):,} characters long; give the image's "
+                                  f"file name (at most {IMAGE_NAME_LENGTH})")
+            continue
         key = label_key(session.pk if session else None, row.labeler, row.image, row.scanned, row.seconds,
                         row.device, row.app, row.notes)
         if row.exported and key in stored:
