@@ -22,6 +22,7 @@ from campaigns import links
 from campaigns import rules as destination_rules
 from qartsite.models import OneLine, Team, TeamOwnedQuerySet
 from qartsite.site import absolute_url
+from qartsite.sql import lock_rows
 
 RULES_HELP = ('A JSON object, any of: "ios", "android", "other" (URLs), "starts_at", "ends_at" (ISO 8601 times; '
               'without an offset, UTC), "split" ([{"url": ..., "weight": 1-1000}, ...], 2 to 10). Precedence: '
@@ -337,16 +338,10 @@ def locked_copy(instance: models.Model, moving_to: int | None = None) -> models.
     transactions run one at a time anyway.
     """
     if isinstance(instance, Campaign):
-        _lock_rows(Team, [instance.team_id])
+        lock_rows(Team, [instance.team_id])
     elif isinstance(instance, Placement):
-        _lock_rows(Campaign, [instance.campaign_id, moving_to])
+        lock_rows(Campaign, [instance.campaign_id, moving_to])
     return type(instance).objects.select_for_update(no_key=True).filter(pk=instance.pk).first()
-
-
-def _lock_rows(model: type[models.Model], pks: list[int | None]) -> None:
-    """Lock the rows of `model` with these ids (None left out), by id: one order for every caller."""
-    ids = sorted({pk for pk in pks if pk is not None})
-    list(model.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
 
 
 class ScanEvent(models.Model):

@@ -50,6 +50,7 @@ from standardwebhooks import Webhook
 from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint
 from campaigns.rollups import LockedPlacements
 from qartsite.models import Membership
+from qartsite.sql import lock_rows
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
     """Delete an endpoint and its delivery log, its row held first: a delivery logged at that moment waits and then
     finds it gone (`EndpointGone`) instead of failing the delete (on PostgreSQL, a 500)."""
     with transaction.atomic():
-        if WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).exists():
+        if lock_rows(WebhookEndpoint, [endpoint.pk], deleting=True):
             endpoint.delete()
 
 

@@ -12,6 +12,17 @@ from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 
+def lock_rows(model: type[models.Model], pks: Iterable[Any], *, deleting: bool = False) -> list[Any]:
+    """Lock the rows of `model` with these ids (None left out) until the transaction ends, and return the ids found.
+
+    By id, one order for every caller, so no two wait for each other in a circle. FOR NO KEY UPDATE, which lets an
+    insert that only points at a row through; `deleting`: FOR UPDATE, which holds such inserts off too, so a row
+    inserted meanwhile cannot point at a row being deleted (nor fail its delete)."""
+    ids = sorted({pk for pk in pks if pk is not None})
+    return list(model.objects.select_for_update(no_key=not deleting).filter(pk__in=ids).order_by("pk")
+                .values_list("pk", flat=True))
+
+
 def one_of(model: type[models.Model], field: str, values: Collection[Any]) -> Q | RawSQL:
     """A filter for `model`'s queries: `field` is one of `values` (str, UUID or int).
 

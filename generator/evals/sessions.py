@@ -25,6 +25,7 @@ from campaigns import links
 from campaigns.models import Placement
 from generator.core.codes import images, qr, repair, restamp
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
+from qartsite.sql import lock_rows
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ def hold_session(item: LabelingItem) -> None:
     (`delete_sessions`, which holds it before it collects what goes with it) takes the label with it, or the label
     finds it gone. Raises LabelingItem.DoesNotExist for a session deleted. Labels of one session wait for each other
     (FOR NO KEY UPDATE: Django offers no FOR KEY SHARE); each is a few short statements."""
-    if not list(LabelingSession.objects.select_for_update(no_key=True).filter(pk=item.session_id).values("pk")):
+    if not lock_rows(LabelingSession, [item.session_id]):
         raise LabelingItem.DoesNotExist("This labeling session was deleted a moment ago.")
 
 
@@ -280,8 +281,8 @@ def delete_sessions(chosen) -> None:
     """Delete labeling sessions (a queryset) with their items and labels, each held first (`hold_session`): a label
     written at that moment is deleted with them, not left pointing at a deleted session (an IntegrityError)."""
     with transaction.atomic():
-        held = list(LabelingSession.objects.select_for_update().filter(pk__in=chosen.values("pk")).order_by("pk"))
-        LabelingSession.objects.filter(pk__in=[session.pk for session in held]).delete()
+        held = lock_rows(LabelingSession, chosen.values_list("pk", flat=True), deleting=True)
+        LabelingSession.objects.filter(pk__in=held).delete()
 
 
 def record_label(item: LabelingItem, user, scanned: bool | None, seconds: float | None,
