@@ -71,7 +71,8 @@ class DeliveryError(Exception):
 
 
 class EndpointGone(Exception):
-    """The endpoint was deleted while a message to it was on its way: nothing to log it against."""
+    """The endpoint was deleted (nothing to log the message against) or switched off while messages to it were on
+    their way."""
 
 
 def new_secret() -> str:
@@ -296,9 +297,9 @@ def deliver(endpoint_id: int, event: str, messages: list[tuple[str, dict[str, An
         if message_id in done:
             continue
         endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-        if endpoint is None or not endpoint.active:
-            return f"sent {sent}; the endpoint is gone or switched off"
         try:
+            if endpoint is None or not endpoint.active:
+                raise EndpointGone
             attempt_one(endpoint, event, message_id, data)  # raises on failure: the retry takes it from here
         except EndpointGone:
             return f"sent {sent}; the endpoint is gone or switched off"

@@ -30,6 +30,7 @@ from qartsite import access, members, rates, site, tokens
 from qartsite.access import get_for_user_or_404
 from qartsite.forms import AccountDeleteForm, InvitationSignUpForm, InviteForm, MemberRoleForm, TeamSettingsForm
 from qartsite.models import Invitation, Membership, Team
+from qartsite.sql import lock_rows
 
 User = get_user_model()
 log = logging.getLogger(__name__)
@@ -344,7 +345,7 @@ def invite(request: HttpRequest, team: Team, email: str, role: str) -> tuple[Inv
     """
     with transaction.atomic():
         # The team's row held while looking: two invitations to one address at once (a double click) make one.
-        Team.objects.select_for_update(no_key=True).filter(pk=team.pk).first()
+        lock_rows(Team, [team.pk])
         invitation = (team.invitations.filter(email__iexact=email, accepted__isnull=True,
                                               created__gte=expiry_cutoff()).first())
         if invitation is None:

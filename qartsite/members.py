@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 
 from qartsite.models import Invitation, Membership, Team
+from qartsite.sql import lock_rows
 
 
 class Refused(Exception):
@@ -78,7 +79,7 @@ def delete_account(user) -> None:
     """
     with transaction.atomic():
         owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER).values_list("team_id", flat=True)
-        list(Team.objects.select_for_update().filter(pk__in=list(owned)).order_by("pk"))  # in one order: no deadlock
+        lock_rows(Team, owned)
         kept = left_without_owner([user])
         if kept:
             raise Refused(" ".join(last_owner_message(team) for team in kept))
@@ -89,7 +90,7 @@ def _locked(membership: Membership) -> Membership | None:
     """`membership` as stored, with its team's row locked: two owners demoting each other at once must not both
     pass the last-owner check (PostgreSQL; SQLite writes one transaction at a time anyway). None: removed since it
     was read (a double click on "Remove" gave the second request a 500)."""
-    Team.objects.select_for_update().filter(pk=membership.team_id).first()
+    lock_rows(Team, [membership.team_id])
     return Membership.objects.select_related("team").filter(pk=membership.pk).first()
 
 

@@ -97,3 +97,24 @@ def test_left_without_owner_names_teams_whose_every_owner_goes(team_users):
     assert members.left_without_owner([team_users.teammate]) == []  # an editor
     assert members.left_without_owner([team_users.outsider]) == [team_users.other_team]
 
+
+
+@pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
+def test_two_owners_demoting_each_other_at_once_leave_the_team_an_owner(team_users, monkeypatch):
+    # Each one's last-owner check saw the other still an owner; without the team's row held, both passed.
+    from tests.conftest import at_once
+
+    teammate = Membership.objects.get(team=team_users.team, user=team_users.teammate)
+    members.set_role(teammate, "owner")
+
+    def demote(user) -> int:
+        try:
+            members.set_role(Membership.objects.get(team=team_users.team, user=user), "viewer")
+        except members.Refused:
+            return 409
+        return 200
+
+    codes = at_once(monkeypatch, (members, "keeps_an_owner"), lambda: demote(team_users.owner),
+                    lambda: demote(team_users.teammate))
+    assert sorted(codes) == [200, 409]
+    assert Membership.objects.filter(team=team_users.team, role="owner").count() == 1
