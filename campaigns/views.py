@@ -37,7 +37,7 @@ from campaigns import (
     stats,
 )
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm, prepare_artwork
-from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent, locked_copy
+from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent, locked_copy
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import (
     asked_team,
@@ -225,6 +225,10 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def placement_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
+    if request.method != "POST" and campaign.archived:
+        # The whole form, to be refused only once filled in: the campaign's page says why instead.
+        messages.info(request, ARCHIVED_NO_PLACEMENTS)
+        return redirect("campaigns:detail", campaign_id=campaign.pk)
     form = PlacementForm(request.POST or None, instance=Placement(campaign=campaign), team=campaign.team)
     if request.method == "POST" and valid_and_saved(form):
         placement = form.instance

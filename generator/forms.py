@@ -107,7 +107,7 @@ def number(name: str, label: str, help_text: str = "", *, integer: bool = False,
 
 class PlacementChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Placement) -> str:
-        return f"{obj.campaign.name}: {obj.name}"
+        return f"{obj.name} ({obj.campaign.name})"
 
 
 PROMPT_CHARS = Prompt._meta.get_field("text").max_length  # negative_text's too

@@ -253,6 +253,10 @@ def team_page_response(request: HttpRequest, team: Team, status: int = 200, form
                        settings_form: TeamSettingsForm | None = None, retention_warning: dict | None = None
                        ) -> HttpResponse:
     is_owner = Membership.role_of(request.user, team) == Membership.Role.OWNER
+    if form is None and is_owner:
+        # The settings form answered with an error or the retention warning: the invite form is still offered,
+        # with its fields (it rendered as a bare "Send invitation" that posted to the settings address).
+        form = InviteForm(team=team)
     memberships = list(team.memberships.select_related("user").order_by("user__username"))
     pending = team.invitations.filter(accepted__isnull=True, created__gte=expiry_cutoff()).order_by("-created")
     owners = sum(m.role == Membership.Role.OWNER for m in memberships)

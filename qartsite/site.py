@@ -85,7 +85,7 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def unreachable_reason(url: str) -> str | None:
+def unreachable_reason(url: str, *, same_network: bool = False) -> str | None:
     """Why phones could not open `url`, or None when its host looks public.
 
     A short link printed as `http://127.0.0.1:8140/r/...` or on a LAN address works on the machine that made it
@@ -93,6 +93,8 @@ def unreachable_reason(url: str) -> str | None:
 
     Args:
         url: an absolute link (a placement's short link).
+        same_network: phones on this machine's network will do (a labeling session's one-time links, scanned in
+            the room): private addresses and local names are fine, only this machine itself and bare names are not.
 
     Returns:
         A sentence naming the host and why, or None.
@@ -100,7 +102,11 @@ def unreachable_reason(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     if not host:
         return f"{url} has no host, so no phone can open it."
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"The link's host {host} is this machine itself: no phone can open it."
+    if host.endswith((".local", ".internal", ".lan", ".home.arpa")):
+        if same_network:
+            return None
         return f"The link's host {host} is a name only this network knows: phones elsewhere cannot open it."
     try:
         address = ipaddress.ip_address(host)
@@ -110,7 +116,9 @@ def unreachable_reason(url: str) -> str | None:
         return None
     if address.is_loopback:
         return f"The link's host {host} is this machine itself (loopback): no phone can open it."
-    if address.is_private or address.is_link_local or address.is_unspecified or address.is_reserved:
+    if address.is_unspecified:
+        return f"The link's host {host} is no address a phone can open."
+    if (address.is_private or address.is_link_local or address.is_reserved) and not same_network:
         return (f"The link's host {host} is a private network address: only phones on that network can open it. "
                 "Set SITE_ROOT to the public address before printing.")
     return None

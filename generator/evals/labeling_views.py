@@ -32,7 +32,7 @@ from qartsite.access import (
 from qartsite.models import Team
 from qartsite.numbers import whole
 from qartsite.responses import plain_400
-from qartsite.site import site_root
+from qartsite.site import site_root, unreachable_reason
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,8 @@ def session_run(request: HttpRequest, pk: int) -> HttpResponse:
         "labelled": sessions.labelled_count(session),
         "previous": session.items.filter(position__lt=item.position).order_by("-position").first(),
         "following": session.items.filter(position__gt=item.position).order_by("position").first(),
+        # A one-time link on 127.0.0.1 or a bare machine name: no phone opens it, and the page would wait for ever.
+        "unreachable": unreachable_reason(root, same_network=True) if mode == "link" else None,
     }
     return render(request, "generator/labeling/run.html", ctx)
 

@@ -332,9 +332,21 @@ class TestPlacementForms:
         assert "unarchive it to add one" in page and f"/campaigns/{campaign.pk}/placements/new/" not in page
         assert response.context["placement_form"] is None  # not built for a form the page does not show
         assert f"/campaigns/{campaign.pk}/placements/import/" not in page
+        response = client.get(f"/campaigns/{campaign.pk}/placements/new/", follow=True)  # a bookmark, an old tab
+        assert response.redirect_chain == [(f"/campaigns/{campaign.pk}/", 302)]
+        assert "archived: bring it back before adding placements" in body(response)
         response = client.post(f"/campaigns/{campaign.pk}/placements/new/", PLACEMENT_DATA)
         assert response.status_code == 400 and "archived: bring it back before adding placements" in body(response)
         assert not campaign.placements.exists()
+
+    def test_a_placement_with_coordinates_alone_shows_them_as_its_location(self, client, team_users, campaign):
+        # It said "No location set" above "— (52.520000, 13.405000)".
+        placement = Placement.objects.create(campaign=campaign, name="Pillar", latitude="52.520000",
+                                             longitude="13.405000")
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert "No location set" not in html and "—" not in html.split("<dt>Location</dt>")[1].split("</dd>")[0]
+        assert html.count("52.520000, 13.405000") == 2
 
     def test_it_refuses_a_javascript_override_with_a_message(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)

@@ -96,6 +96,12 @@ class TestContent:
         assert form.is_valid(), form.errors
         assert form.job.content == LINK.format(slug=placement.slug) and form.job.placement == placement
 
+    def test_it_names_each_placement_before_its_campaign(self, team_users):
+        # A long campaign name first left every option of a closed select reading the same.
+        placement = placement_of(team_users.team, "Window sticker")
+        form = make_form(team_users.owner, team_users.team)
+        assert dict(form.fields["placement"].choices)[placement.pk] == "Window sticker (Acme spring)"
+
     def test_it_asks_for_content_without_a_placement(self, team_users):
         form = make_form(team_users.owner, team_users.team, content="")
         assert not form.is_valid()

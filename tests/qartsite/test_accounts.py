@@ -688,6 +688,16 @@ class TestTeamSettings:
         team_users.team.refresh_from_db()
         assert team_users.team.time_zone == "UTC" and team_users.team.scan_retention_days is None
 
+    def test_the_invite_form_stays_whole_and_posts_to_the_team_page_after_a_settings_error(self, client, team_users):
+        # It rendered as a bare "Send invitation" without its fields, posting to the settings address.
+        client.force_login(team_users.owner)
+        page = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
+                           {"name": " ", "time_zone": "UTC", "scan_retention_days": ""}).content.decode()
+        invite = page[page.index('id="invite"'):]
+        invite = invite[:invite.index("</form>")]
+        assert f'action="/accounts/team/{team_users.team.pk}/"' in invite
+        assert 'name="email"' in invite and 'name="role"' in invite
+
     def test_shortening_the_retention_says_how_many_scans_go_and_waits_for_a_yes(self, client, team_users):
         # A typo (30 for 365) deleted a year of single scans at the next daily pass, after "Team settings saved."
         from campaigns.drainer import store_events

@@ -63,7 +63,8 @@ class TestUnreachableReason:
     @pytest.mark.parametrize(("url", "words"), [
         ("http://127.0.0.1:8140/r/AbC12345", "loopback"),
         ("http://[::1]:8000/r/AbC12345", "loopback"),
-        ("http://localhost:8000/r/AbC12345", "only this network knows"),
+        ("http://localhost:8000/r/AbC12345", "this machine itself"),
+        ("http://0.0.0.0:8000/r/AbC12345", "no address a phone can open"),
         ("http://192.168.1.20:8000/r/AbC12345", "private network address"),
         ("http://10.0.0.5/r/AbC12345", "private network address"),
         ("http://qart.local/r/AbC12345", "only this network knows"),
@@ -77,3 +78,13 @@ class TestUnreachableReason:
                                      "https://go.shop.example.com/r/x"])
     def test_it_passes_public_hosts(self, url):
         assert unreachable_reason(url) is None
+
+    @pytest.mark.parametrize(("url", "words"), [
+        ("http://192.168.1.20:8000/l/x", None), ("http://qart.local/l/x", None), ("http://[fe80::1]/l/x", None),
+        ("http://127.0.0.1:8000/l/x", "loopback"), ("http://localhost:8000/l/x", "this machine itself"),
+        ("http://devbox:8000/l/x", "bare machine name"),
+    ])
+    def test_on_the_same_network_only_this_machine_and_bare_names_are_out_of_reach(self, url, words):
+        # A labeling session's phones are in the room, on the labeler's Wi-Fi.
+        reason = unreachable_reason(url, same_network=True)
+        assert reason is None if words is None else words in reason

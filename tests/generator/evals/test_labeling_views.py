@@ -222,6 +222,23 @@ class TestRunPage:
         item, html = run_page(logged_in(cast.owner, HTTP_HOST="192.168.1.20:8000"), session)
         assert f"http://192.168.1.20:8000/l/{item.token}" in html
 
+    def test_it_warns_when_phones_cannot_open_its_links(self, cast, session, settings):
+        # On 127.0.0.1 the page waited for ever for a phone that could not open the link.
+        warning = "Phones cannot open this code's link"
+        settings.SITE_ROOT, settings.ALLOWED_HOSTS = "", ["127.0.0.1", "192.168.1.20"]
+        _, html = run_page(logged_in(cast.owner, HTTP_HOST="127.0.0.1:8000"), session)
+        assert warning in html and "loopback" in html
+        _, html = run_page(logged_in(cast.owner, HTTP_HOST="192.168.1.20:8000"), session)
+        assert warning not in html  # phones on the labeler's Wi-Fi reach it
+
+    def test_it_says_the_session_was_created_on_its_first_page(self, cast):
+        client = logged_in(cast.owner)
+        job = make_job(cast.team, cast.owner)
+        response = client.post("/evals/labeling/", {"name": "Friday", "team": cast.team.pk, "source": "jobs",
+                                                    "jobs": f"#{job.pk}", "display_size_px": 300}, follow=True)
+        assert response.redirect_chain[-1][0].endswith("/run/")
+        assert "Session “Friday” has 2 codes to scan." in response.content.decode()
+
     def test_it_shows_text_instead_of_a_link_that_cannot_fit(self, cast):
         job = make_job(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
         session = sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
