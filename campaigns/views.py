@@ -37,7 +37,15 @@ from campaigns import (
     stats,
 )
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm, prepare_artwork
-from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, DestinationChange, Placement, PlacementAlert, ScanEvent, locked_copy
+from campaigns.models import (
+    ARCHIVED_NO_PLACEMENTS,
+    Campaign,
+    DestinationChange,
+    Placement,
+    PlacementAlert,
+    ScanEvent,
+    locked_copy,
+)
 from generator.core.codes import downloads, printing, qr
 from qartsite.access import (
     asked_team,
