@@ -10,7 +10,8 @@ from datetime import datetime, tzinfo
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
+from django.urls import reverse
 
 from campaigns import artwork as artwork_rules
 from campaigns import links, names, restamps, rules, webhooks
@@ -281,11 +282,17 @@ class ArtworkChoiceField(forms.ModelChoiceField):
             raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
 
 
-def artwork_choices(team: Team, current: Candidate | None) -> list[Candidate]:
-    """The picker's candidates: this team's, passing ones first, newest first; the current artwork always."""
+def artwork_choices(team: Team, current: Candidate | None, placement: Placement | None = None) -> list[Candidate]:
+    """The picker's candidates: this team's, those made for `placement`'s link first (after a bulk generation the
+    team's newest were all other placements', and this one's own dropped out of the picker), then passing ones,
+    newest first; the current artwork always."""
+    mine = Value(1)
+    if placement is not None and placement.slug:
+        path = reverse("short_link", args=[placement.slug])
+        mine = Case(When(Q(job__placement=placement) | Q(job__content__endswith=path), then=Value(0)), default=Value(1))
     fails = Case(When(verdict=Candidate.Verdict.PASS, misread=False, then=Value(0)), default=Value(1))
     ordered = (Candidate.objects.filter(job__team=team).select_related("job")
-               .order_by(fails, "-job__created", "-job_id", "rank", "index"))
+               .order_by(mine, fails, "-job__created", "-job_id", "rank", "index"))
     shown = list(ordered[:PICKER_SIZE])
     if current is not None and all(c.pk != current.pk for c in shown):
         shown.insert(0, current)
@@ -344,7 +351,7 @@ class PlacementForm(SeenVersion, RulesFormMixin, forms.ModelForm):
         # Only artwork the team generated: a candidate id from another team must not validate.
         field = self.fields["artwork"]
         field.lookup = Candidate.objects.filter(job__team=team).select_related("job")
-        self.choices = artwork_choices(team, self.instance.artwork)
+        self.choices = artwork_choices(team, self.instance.artwork, self.instance)
         field.queryset = Candidate.objects.filter(pk__in=[c.pk for c in self.choices]).select_related("job")
 
     ARTWORK_FIELDS = ("artwork", "restamp", "print_anyway", "print_anyway_reason")

@@ -356,6 +356,20 @@ class TestPlacementForms:
         placement.refresh_from_db()
         assert placement.destination_override == "" and placement.name == "Station Poster"
 
+    def test_the_picker_shows_this_placements_own_art_before_the_teams_newer(self, client, team_users, campaign,
+                                                                              placement, monkeypatch):
+        # After "generate for every placement", the team's newest candidates were all other placements' and this
+        # one's own dropped out of the picker.
+        from campaigns import forms
+
+        monkeypatch.setattr(forms, "PICKER_SIZE", 3)
+        own = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")
+        others = [candidate(team_users.owner, team_users.team, f"http://testserver/r/other{n}") for n in range(3)]
+        client.force_login(team_users.owner)
+        choices = client.get(f"/campaigns/placements/{placement.pk}/edit/").context["choices"]
+        assert [c["candidate"] for c in choices] == [own, others[2], others[1]]
+        assert [c["elsewhere"] for c in choices] == [False, True, True]
+
     def test_it_only_offers_the_teams_own_artwork(self, client, team_users, campaign, placement):
         mine = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")
         theirs = candidate(team_users.outsider, team_users.other_team)
