@@ -88,6 +88,10 @@ class CheckedFile:
     def ok(self) -> bool:
         return self.rows > 0 and not self.errors
 
+    @property
+    def rows_with_errors(self) -> int:
+        return len({error.row for error in self.errors})
+
 
 class PlacementRowForm(PlacementForm):
     """One row: the placement form's rules for the CSV's columns (the artwork is chosen later, per placement)."""

@@ -212,6 +212,10 @@ def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
     zone_changed = "time_zone" in form.changed_data
     form.save()
     if zone_changed:
+        # "Team settings saved." first when anything else changed too: the time zone's sentence alone read as if
+        # only it had been saved.
+        if set(form.changed_data) - {"time_zone"}:
+            messages.success(request, "Team settings saved.")
         messages.success(request, f"Days now count in {team.time_zone}. Earlier days are recounted within a few "
                                   "minutes; days whose single scans were deleted keep their old boundaries.")
     else:

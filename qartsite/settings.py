@@ -504,5 +504,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     # Django's own default gives its logger a console handler of its own (under DEBUG) that also passes records to
     # the root's: every "Not Found: ..." line printed twice. Here the root's handler prints them, once.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "loggers": {"django": {"handlers": [], "propagate": True},
+                "django.request": {"filters": ["client_errors_brief"]}},
+    "filters": {"client_errors_brief": {"()": "qartsite.logs.ClientErrorsBrief"}},
 }

@@ -45,7 +45,7 @@ class TestImportPage:
         assert response.status_code == 400
         html = response.content.decode()
         assert 'data-row="3"' in html and "destination_override" in html and "http:// or https://" in html
-        assert "nothing was imported" in html and "Import 2 placements" not in html
+        assert "1 problem in 1 of 2 rows: nothing was imported" in html and "Import 2 placements" not in html
         assert Placement.objects.count() == 0
         assert response.context["form"].initial["text"] == ONE_BAD  # the rows again, to fix in place
 

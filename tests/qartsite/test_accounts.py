@@ -197,6 +197,13 @@ class TestPasswords:
         team_users.teammate.refresh_from_db()
         assert team_users.teammate.check_password(STRONG)
 
+    def test_a_refused_password_change_leads_with_the_error_summary_like_every_form(self, client, team_users):
+        client.force_login(team_users.teammate)
+        html = client.post("/accounts/password_change/", {
+            "old_password": "wrong", "new_password1": STRONG, "new_password2": STRONG}).content.decode()
+        summary = html[html.index('class="form-errors"'):html.index("</ul>")]
+        assert "Not changed yet" in summary and '<a href="#id_old_password">Old password</a>' in summary
+
 
 @pytest.mark.django_db
 class TestTeamPage:
@@ -674,6 +681,11 @@ class TestTeamSettings:
         assert (team_users.team.time_zone, team_users.team.scan_retention_days) == ("Europe/Paris", 90)
         assert team_users.team.counted_time_zone == "UTC"  # recounted by the worker's maintenance
         assert "Days now count in Europe/Paris" in response.content.decode()
+        assert "Team settings saved." in response.content.decode()  # the retention changed too
+        response = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
+                               {"name": "Acme", "time_zone": "Europe/Berlin", "scan_retention_days": "90"},
+                               follow=True)
+        assert "Team settings saved." not in response.content.decode()  # the time zone alone
 
     @pytest.mark.parametrize(("data", "message"), [
         ({"name": "Acme", "time_zone": "Mars/Olympus", "scan_retention_days": ""}, "Select a valid choice"),
