@@ -50,6 +50,7 @@ DEVICE_KEYS = {"ios": "iOS", "android": "Android", "other": "other systems"}  # 
 SCHEDULE_KEYS = ("starts_at", "ends_at")
 KINDS = (SCHEDULE_KEYS, tuple(DEVICE_KEYS), ("split",))  # what a placement's rules replace of its campaign's
 KEYS = (*DEVICE_KEYS, *SCHEDULE_KEYS, "split")
+MAX_NAMED = 20  # unknown rules named in a message; the rest are counted
 MAX_SPLIT = 10  # destinations in one split
 MAX_WEIGHT = 1000
 YEARS = (2000, 2200)  # a schedule's (and a campaign's dates') years: anything else is a typing mistake
@@ -144,7 +145,10 @@ def clean_rules(value: Any, zone: tzinfo = UTC) -> dict[str, Any]:
         fail("Rules must be an object with any of: " + ", ".join(KEYS) + ".")
     unknown = sorted(set(value) - set(KEYS))
     if unknown:
-        fail(f"Unknown rule {', '.join(map(str, unknown))}: use any of " + ", ".join(KEYS) + ".")
+        # The first few, each shortened: half a million unknown keys answered 4 MB naming every one.
+        named = ", ".join(str(name)[:40] for name in unknown[:MAX_NAMED])
+        more = f" and {len(unknown) - MAX_NAMED} more" if len(unknown) > MAX_NAMED else ""
+        fail(f"Unknown rule {named}{more}: use any of " + ", ".join(KEYS) + ".")
     rules: dict[str, Any] = {}
     for key, name in DEVICE_KEYS.items():
         if value.get(key) not in (None, ""):

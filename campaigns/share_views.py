@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from campaigns import dashboard, shares, stats
@@ -87,6 +88,7 @@ def share_revoke(request: HttpRequest, share_id: int) -> HttpResponse:
     return redirect("campaigns:shares", campaign_id=share.campaign_id)
 
 
+@csrf_exempt  # read-only: POST and the rest are 405 (require_safe), not a CSRF failure page
 @require_safe
 def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     """The campaign's report, read-only and without login, for a live share link.

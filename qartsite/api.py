@@ -192,10 +192,11 @@ def no_body(request: Request) -> None:
     than ignore it: `{"dismissed": false}` to an alert's dismiss dismissed it, and answered 200.
 
     Raises:
-        rest_framework.exceptions.ValidationError: the body holds anything (400); an empty JSON object passes.
+        rest_framework.exceptions.ValidationError: the body holds anything (400); an empty JSON object passes, and
+        no body at all. `null`, `[]`, `0` and `false` are bodies too (they passed, being falsy).
     """
     data = request.data
-    if not data or (isinstance(data, Mapping) and set(data) <= FORM_EXTRAS):
+    if isinstance(data, Mapping) and set(data) <= FORM_EXTRAS:
         return
     names = [name for name in data if name not in FORM_EXTRAS] if isinstance(data, Mapping) else []
     message = "This action reads no body: send none."

@@ -8,11 +8,16 @@ The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Three gua
 - `UploadLimitHandler`, first in FILE_UPLOAD_HANDLERS, counts the file parts as they stream in and stops reading
   once they pass the cap: a body within the limit can still carry files over the cap, and under ASGI the parser
   reads until the body ends, whatever its declared length. The middleware answers that with the same 413.
+
+`WholeBodies`, around the WSGI application too, refuses a body that ends before its Content-Length (the client went
+away mid-request): Django reads such a body as it came, so a form cut short changed a destination to its first
+letters and answered 200.
 """
 
 from __future__ import annotations
 
 import io
+import json
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
@@ -65,6 +70,42 @@ class ChunkedBodies:
             body = environ["wsgi.input"].read(request_limit() + 1)  # one byte over is enough for the 413
             environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
             del environ["HTTP_TRANSFER_ENCODING"]
+        return self.application(environ, start_response)
+
+
+INCOMPLETE_BODY = ("The request body ended before its Content-Length: it was cut short on the way. Nothing was "
+                   "changed; send it again.")
+
+
+class WholeBodies:
+    """WSGI middleware around the application: a body with a Content-Length (within the cap; a larger one is the
+    middleware's 413) is read here in full, and one that ends early is answered 400 without reaching Django, which
+    would read the part that came (a form cut at `destination=https://exa` saved that).
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    def __call__(self, environ: dict, start_response):
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if 0 < declared <= request_limit():
+            stream, parts, received = environ["wsgi.input"], [], 0
+            while received < declared:
+                part = stream.read(declared - received)
+                if not part:
+                    break
+                parts.append(part)
+                received += len(part)
+            if received < declared:
+                api = environ.get("PATH_INFO", "").startswith("/api/")
+                body = (json.dumps({"detail": INCOMPLETE_BODY}) if api else INCOMPLETE_BODY).encode()
+                kind = "application/json" if api else "text/plain; charset=utf-8"
+                start_response("400 Bad Request", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+                return [body]
+            environ = {**environ, "wsgi.input": io.BytesIO(b"".join(parts))}
         return self.application(environ, start_response)
 
 

@@ -34,6 +34,7 @@ from django.db.models import Model
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import content_disposition_header, http_date
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
 from rest_framework.exceptions import AuthenticationFailed
@@ -136,6 +137,7 @@ def owner_of(name: str, user) -> MediaOwner | None:
     return next((owner for owner in OWNERS if owner.owns(name, user)), None)
 
 
+@csrf_exempt  # read-only: POST and the rest are 405 (require_safe), not a CSRF failure page
 @require_safe
 def serve(request: HttpRequest, path: str) -> HttpResponse:
     """A media file for a member of its owner's team (see the module docstring), else 404."""

@@ -16,6 +16,8 @@ from rest_framework.exceptions import ParseError
 LARGEST = 2**63 - 1
 NUMBERS_RULE = f"numbers must be finite (no NaN or Infinity) and at most {LARGEST} in size."
 OUT_OF_RANGE = f"JSON parse error - a number is out of range: {NUMBERS_RULE}"
+LONE_SURROGATE = ("JSON parse error - a string holds an unpaired surrogate escape (such as \\ud800), which is no "
+                  "character: send text as UTF-8, or escape a character outside the BMP as its surrogate pair.")
 
 
 # No body of the API nests deeper; Python's parser recurses once per level and fails near 1,000.
@@ -26,13 +28,15 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with two faults fixed, each a 400 with one message instead of a 500:
+    """DRF's JSON parser, with three faults fixed, each a 400 with one message instead of a 500:
 
     - a body nested too deeply (50,000 "[" are 50 KB): refused before parsing. Python's parser would recurse to its
       limit and fail with a RecursionError; on the way, a garbage collection that runs there calls finalizers with
       no stack left, whose errors go unreported (seen once in the suite, on PostgreSQL);
     - a number no field can hold: Python reads 1e400 as infinity and 2**70 as an int that SQLite and PostgreSQL
-      cannot compare with an id (OverflowError), e.g. `{"team": 1e400}`.
+      cannot compare with an id (OverflowError), e.g. `{"team": 1e400}`;
+    - a string (or key) with an unpaired surrogate escape, `"\\ud800"`: Python's parser takes it, and every answer
+      that repeats it (a choice's or an unknown field's message) failed to encode as UTF-8.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -54,7 +58,28 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(TOO_DEEP) from None
         if not numbers_in_range(data):
             raise ParseError(OUT_OF_RANGE)
+        if not text_encodable(data):
+            raise ParseError(LONE_SURROGATE)
         return data
+
+
+def text_encodable(data) -> bool:
+    """Whether every string of parsed JSON, keys included, can be written as UTF-8 (no unpaired surrogate), walked
+    without recursion."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def numbers_in_range(data) -> bool:

@@ -10,14 +10,15 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
-from qartsite.limits import ChunkedBodies  # noqa: E402 (imports settings)
+from qartsite.heads import HeadWithoutBody  # noqa: E402
+from qartsite.limits import ChunkedBodies, WholeBodies  # noqa: E402 (imports settings)
 
 # gunicorn's "worker failed to boot" status: the master stops with the one line, instead of starting workers that
 # fail the same way forever while the port accepts connections that nothing answers.
 BOOT_ERROR = 3
 
 try:
-    application = ChunkedBodies(get_wsgi_application())
+    application = HeadWithoutBody(WholeBodies(ChunkedBodies(get_wsgi_application())))
     # The URL patterns, and so every view module, now rather than on each worker's first request (1.6-6 s: a scan
     # arriving then waited for the imports).
     get_resolver().url_patterns  # noqa: B018

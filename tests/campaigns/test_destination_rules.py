@@ -618,3 +618,11 @@ class TestRuleWords:
 def test_a_rules_moment_reads_as_a_day_and_time(stored, words):
     assert rules.moment_in_words(stored) == words
     assert rules.describe({"starts_at": stored}) == f"from {words}"
+
+
+def test_an_answer_names_a_few_unknown_rules_and_counts_the_rest():
+    # Half a million unknown keys answered 4 MB naming each, however long.
+    with pytest.raises(ValidationError) as refused:
+        rules.clean_rules({f"k{i:06d}" + "x" * 100: 1 for i in range(50_000)}, rules.UTC)
+    [message] = refused.value.messages
+    assert len(message) < 2000 and "and 49980 more" in message

@@ -143,6 +143,25 @@ class TestShortLink:
         assert client.post(f"/r/{placement.slug}").status_code == 405
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
+    @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+    def test_other_methods_are_405_with_csrf_checks_on(self, placement, method):
+        # The test client skips CSRF checks unless asked: a real client's POST got Django's CSRF page (403) instead.
+        from django.test import Client
+
+        response = getattr(Client(enforce_csrf_checks=True), method)(f"/r/{placement.slug}")
+        assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+
+    @pytest.mark.parametrize("slug", ["ab\x00cdefg", "a" * 17])
+    def test_a_slug_no_placement_can_have_is_unknown_without_an_outage(self, client, placement, slug, monkeypatch):
+        # PostgreSQL refuses a NUL (DataError): `resolve` took it for a database that is away, and every link no copy
+        # knew answered 503 for the next 2 s.
+        def refuse(slug):
+            raise AssertionError("asked the database")
+
+        monkeypatch.setattr(redirects, "find_link", refuse)
+        assert client.get(f"/r/{slug}").status_code == 404
+        assert not redirects.database_outage.known()
+
     def test_it_spools_the_scan_when_redis_is_down(self, client, placement, settings):
         settings.QART = {**settings.QART, "SCAN_BUFFER": "stream"}
         settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there

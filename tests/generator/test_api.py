@@ -455,6 +455,15 @@ class TestCancelGeneration:
         else:
             assert response.status_code == 200 and job.status == "cancelled"
 
+    @pytest.mark.parametrize("raw", ["[]", "null", "false", "0"])
+    def test_a_falsy_json_body_is_a_body_too(self, team_users, raw):
+        # `null`, `[]`, `false` and `0` passed for "no body" (they are falsy) and cancelled the job.
+        job = make_job(team_users.team, team_users.owner)
+        response = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/", raw,
+                                                  content_type="application/json")
+        job.refresh_from_db()
+        assert response.status_code == 400 and not job.cancel_requested
+
     def test_viewers_cannot_cancel(self, team_users):
         job = make_job(team_users.team, team_users.owner)
         assert api_as(team_users.viewer).post(f"/api/generations/{job.pk}/cancel/").status_code == 403

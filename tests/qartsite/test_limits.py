@@ -149,3 +149,77 @@ class TestChunkedBodies:
     def test_it_answers_413_past_the_cap_reading_no_more_than_one_byte_over(self, patch_name):
         status, content, campaign = patch_name(b'{"name": "' + b"x" * (CAP + FIELDS_SLACK) + b'"}')
         assert status.startswith("413") and b"requests up to" in content and campaign.name == "Spring"
+
+
+def wsgi_plain_call(application, method: str, path: str, body: bytes, headers: dict) -> tuple[str, dict, bytes]:
+    """One request through a WSGI application with `headers` as given (CONTENT_LENGTH among them, or not): a body
+    cut short is one whose CONTENT_LENGTH says more than `body` holds."""
+    from wsgiref.util import setup_testing_defaults
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body), **headers}
+    setup_testing_defaults(environ)
+    answer = {}
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(
+            status=status, headers=dict(response_headers)))
+        content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], content
+
+
+@pytest.mark.django_db
+class TestWholeBodies:
+    @pytest.fixture
+    def patch(self, team_users):
+        from django.core.handlers.wsgi import WSGIHandler
+
+        from campaigns.models import Campaign
+        from qartsite import tokens
+        from qartsite.limits import WholeBodies
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
+        _, token = tokens.make_token(team_users.owner, "whole")
+
+        def patch(body: bytes, declared: int, kind: str = "application/json") -> tuple[str, bytes, Campaign]:
+            status, _, content = wsgi_plain_call(WholeBodies(WSGIHandler()), "PATCH", f"/api/campaigns/{campaign.pk}/",
+                                                 body, {"HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": kind,
+                                                        "CONTENT_LENGTH": str(declared), "HTTP_HOST": "testserver"})
+            campaign.refresh_from_db()
+            return status, content, campaign
+
+        return patch
+
+    def test_a_body_cut_short_changes_nothing(self, patch):
+        # The client went away after 52 of its 76 bytes: Django read the 52, and the destination became "…/spr".
+        body = b"destination=https%3A%2F%2Fexample.com%2Fspring-sale%2Flanding-page"
+        status, content, campaign = patch(body[:52], len(body), "application/x-www-form-urlencoded")
+        assert status.startswith("400") and b"cut short" in content
+        assert campaign.destination == "https://example.com/"
+
+    def test_a_whole_body_is_read(self, patch):
+        body = b'{"name": "Renamed"}'
+        status, _, campaign = patch(body, len(body))
+        assert status.startswith("200") and campaign.name == "Renamed"
+
+
+@pytest.mark.django_db
+def test_head_answers_carry_no_body(team_users):
+    # gunicorn sends whatever the application returns, after the headers: on a kept-alive connection the next answer
+    # was read from the middle of this one's body.
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from qartsite import tokens
+    from qartsite.heads import HeadWithoutBody
+
+    _, token = tokens.make_token(team_users.owner, "head")
+    application = HeadWithoutBody(WSGIHandler())
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}", "HTTP_HOST": "testserver"}
+    got = wsgi_plain_call(application, "GET", "/api/teams/", b"", headers)
+    head = wsgi_plain_call(application, "HEAD", "/api/teams/", b"", headers)
+    assert got[0].startswith("200") and got[2]
+    assert head[0].startswith("200") and head[2] == b"" and head[1]["Content-Length"] == str(len(got[2]))

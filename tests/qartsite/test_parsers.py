@@ -84,6 +84,28 @@ class TestJSONParser:
         assert response.status_code == 400
         assert "a number is out of range" in response.json()["detail"]
 
+    @pytest.mark.parametrize("body", ['{"name": "n", "destination": "https://e.com", "\\ud800": 1}',
+                                      '{"name": "n", "destination": "https://e.com", "rules": {"\\udfff": 1}}',
+                                      '{"name": "\\ud800", "destination": "https://e.com", "archived": "x\\udc00"}'])
+    def test_it_answers_an_unpaired_surrogate_with_one_message(self, team_users, body):
+        # Python's parser reads "\ud800" as a lone surrogate: every message that repeats it (an unknown field's name,
+        # a choice) could not be written as UTF-8, and the answer was a 500.
+        client = APIClient()
+        client.force_login(team_users.owner)
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 400
+        assert "unpaired surrogate" in response.json()["detail"]
+
+    def test_a_surrogate_pair_is_a_character(self, team_users):
+        from qartsite.parsers import text_encodable
+
+        assert text_encodable({"a": ["\U0001f600", {"\u00e9": "x"}]}) and not text_encodable([{"k": "\ud800"}])
+        client = APIClient()
+        client.force_login(team_users.owner)
+        body = '{"name": "Smile \\ud83d\\ude00", "destination": "https://e.com"}'
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 201 and response.json()["name"] == "Smile \U0001f600"
+
     def test_numbers_within_64_bits_pass(self):
         from qartsite.parsers import numbers_in_range
 

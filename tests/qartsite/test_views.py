@@ -85,3 +85,44 @@ def test_the_api_docs_inline_script_carries_the_pages_nonce(client, team_users):
     response = client.get("/api/docs/")
     nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
     assert f'<script nonce="{nonce}">' in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path, status", [("/l/ab%00cd", 404), ("/accounts/invite/ab%00cd/", 404),
+                                          ("/r/ab%00cdefg", 404), ("/api/campaigns/%00/", 401)])
+def test_a_nul_in_the_path_is_never_looked_up(client, path, status, monkeypatch):
+    # PostgreSQL refuses a NUL in a text parameter (DataError): the labeling and invitation links answered 500 there.
+    # Here any query that carries one fails as PostgreSQL's does.
+    from django.db import DataError, connection
+
+    def refuse_nul(execute, sql, params, many, context):
+        if any("\x00" in str(param) for param in (params or ())):
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_nul):
+        assert client.get(path).status_code == status
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/media/generations/1/x.png", "/campaigns/shared/abc/"])
+def test_read_only_pages_answer_other_methods_405_not_a_csrf_page(path):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(path)
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.django_db
+def test_revoking_a_token_prefix_with_a_nul_is_refused_in_words(client, team_users):
+    from django.db import DataError, connection
+
+    def refuse_nul(execute, sql, params, many, context):
+        if any("\x00" in str(param) for param in (params or ())):
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return execute(sql, params, many, context)
+
+    client.force_login(team_users.owner)
+    with connection.execute_wrapper(refuse_nul):
+        response = client.post("/accounts/tokens/ab%00/revoke/")
+    assert response.status_code == 400
