@@ -89,9 +89,11 @@ def validate_url(url: str) -> None:
     allowed, for a local receiver). Whether the host is public is checked at each delivery (`public_address`)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 (a port that is not a number raises here, not at each delivery)
+        port = parts.port  # a port that is not a number raises here, not at each delivery
     except ValueError:  # a broken IPv6 host ("https://[::1"): the page answered 500
         raise ValidationError("Enter an https:// address with a host name.") from None
+    if port == 0:
+        raise ValidationError("Port 0 is no port to send to: leave the port out, or give the receiver's.")
     schemes = ("https", "http") if allow_private() else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
         raise ValidationError("Enter an https:// address with a host name.")
@@ -105,7 +107,7 @@ def validate_url(url: str) -> None:
             literal = ipaddress.ip_address(host)
         except ValueError:
             return
-        if not literal.is_global or literal.is_multicast:
+        if not is_public(literal):
             raise ValidationError("Deliveries go to public addresses only; this one is not.")
 
 
@@ -115,6 +117,25 @@ SENT_THERE_ALREADY = "The team already sends to this address: every event would 
 def sent_there_already(team_id: int, url: str, endpoint_id: int | None = None) -> bool:
     """Whether another of the team's endpoints has `url` (an endpoint being edited, `endpoint_id`, aside)."""
     return WebhookEndpoint.objects.filter(team_id=team_id, url=url).exclude(pk=endpoint_id).exists()
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits for a translator to reach (NAT64: RFC 6052's
+# well-known prefix and RFC 8215's local one); Python calls the first global, whatever the IPv4 address inside.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether deliveries may go to `ip`: global, not multicast, and, for an IPv6 address that carries an IPv4 one
+    (mapped, 6to4, NAT64: `[64:ff9b::7f00:1]` is 127.0.0.1 behind a translator), that one public too."""
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inside = ip.ipv4_mapped or ip.sixtofour
+        if inside is None and any(ip in network for network in NAT64):
+            inside = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inside is not None:
+            return is_public(inside)
+    return True
 
 
 def public_address(host: str, port: int) -> str:
@@ -131,8 +152,7 @@ def public_address(host: str, port: int) -> str:
         raise DeliveryError(f"Could not resolve {host}.")
     if not allow_private():
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global or ip.is_multicast:
+            if not is_public(ipaddress.ip_address(address.split("%")[0])):
                 # The address stays in the server's log: the delivery log is read by the team, and would tell any
                 # owner how this server resolves internal names.
                 log.warning("Webhook delivery to %s refused: it resolves to %s", host, address)

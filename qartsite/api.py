@@ -206,12 +206,15 @@ def no_body(request: Request) -> None:
 
 class CreatedLocation:
     """A view set mixin: a 201 from `create` names the new object's address in Location, as HTTP asks, so a client
-    can follow it without knowing how the API builds its paths."""
+    can follow it without knowing how the API builds its paths. So does the 409 that answers a retried create whose
+    first answer showed a secret (`idempotency.once`): it says the object "is at its address"."""
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         data = getattr(response, "data", None)
-        if (response.status_code == 201 and getattr(self, "action", None) == "create" and isinstance(data, Mapping)
+        made = response.status_code == 201 or (response.status_code == 409
+                                               and response.has_header("Idempotent-Replayed"))
+        if (made and getattr(self, "action", None) == "create" and isinstance(data, Mapping)
                 and data.get("id") is not None and not response.has_header("Location")):
             response["Location"] = self.reverse_action("detail", args=[data["id"]]).rstrip("/") + "/"
         return response

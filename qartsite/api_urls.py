@@ -26,7 +26,10 @@ class OptionalSlashRouter(DefaultRouter):
     def __init__(self) -> None:
         super().__init__()
         self.trailing_slash = "/?"  # DRF's `trailing_slash` argument is a bool: the pattern is set after
-
+        # Ids in ASCII digits, no leading zero (a view set may still set its own `lookup_value_regex`). DRF's
+        # default, `[^/.]+`, handed the ORM "+1", " 1", "01", "١" (Arabic-Indic) and "１" (full-width), which int()
+        # reads as 1: one object at many addresses.
+        self._default_value_pattern = "[1-9][0-9]*"
 
 router = OptionalSlashRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")

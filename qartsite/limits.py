@@ -40,6 +40,12 @@ class RequestTooLarge(MultiPartParserError):
 
 
 def amount(size: int) -> str:
+    """`size` bytes in words: "640 KB", "12.3 MB", "3.5 GB"; a size no upload has (a Content-Length of 10**20)
+    in the largest unit, to the digit ("95367431640625000.0 MB" said nothing)."""
+    if size >= 2**40:
+        return f"{size / 2**40:,.0f} TB"
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GB"
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
 
 

@@ -41,6 +41,13 @@ def spooled() -> list[dict]:
 
 @pytest.mark.django_db
 class TestShortLink:
+    def test_a_trailing_slash_is_the_same_link(self, client, placement):
+        # Typed back from a print, or pasted by a tool that adds one: it was the generic 404.
+        plain, slashed = client.get(f"/r/{placement.slug}"), client.get(f"/r/{placement.slug}/")
+        assert slashed.status_code == 302 and slashed["Location"] == plain["Location"]
+        assert drain_once().stored == 2
+        assert client.get(f"/r/{placement.slug}/x").status_code == 404
+
     def test_it_redirects_to_the_destination_with_utm_and_records_one_scan(self, client, placement):
         response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, HTTP_ACCEPT_LANGUAGE="de-DE,de",
                               REMOTE_ADDR="198.51.100.23", HTTP_REFERER="https://t.co/x")

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import django_rq
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -195,12 +196,27 @@ class TestDelivery:
         error = WebhookDelivery.objects.get().error
         assert error.endswith("resolves to an address that is not public: deliveries go to public addresses only.")
 
-    @pytest.mark.parametrize("address", ["10.0.0.1", "169.254.169.254", "::1", "224.0.0.1", "100.64.0.1"])
+    @pytest.mark.parametrize("address", ["10.0.0.1", "169.254.169.254", "::1", "224.0.0.1", "100.64.0.1",
+                                         # 127.0.0.1 and 10.0.0.1 inside IPv6: NAT64's prefixes, 6to4, mapped
+                                         "64:ff9b::7f00:1", "64:ff9b:1::a00:1", "2002:7f00:1::1", "::ffff:7f00:1"])
     def test_it_refuses_non_public_addresses(self, monkeypatch, settings, address):
         settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
         monkeypatch.setattr(webhooks.socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", (address, 443))])
         with pytest.raises(webhooks.DeliveryError, match="not public"):
             webhooks.public_address("hooks.example.com", 443)
+
+    @pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:2800:220:1::1"])
+    def test_it_takes_public_ipv6_including_a_public_ipv4_inside(self, monkeypatch, settings, address):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
+        monkeypatch.setattr(webhooks.socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", (address, 443))])
+        assert webhooks.public_address("hooks.example.com", 443) == address
+
+    @pytest.mark.parametrize(("url", "words"), [("https://[64:ff9b::7f00:1]/h", "public addresses only"),
+                                                ("https://hooks.example.com:0/h", "Port 0")])
+    def test_it_refuses_an_address_it_could_never_send_to_when_saved(self, settings, url, words):
+        settings.QART_WEBHOOKS_ALLOW_PRIVATE = False
+        with pytest.raises(ValidationError, match=words):
+            webhooks.validate_url(url)
 
     def test_it_connects_to_the_address_it_checked(self, monkeypatch, settings):
         settings.QART_WEBHOOKS_ALLOW_PRIVATE = False

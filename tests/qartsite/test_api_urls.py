@@ -45,6 +45,21 @@ class TestTrailingSlash:
         assert Campaign.objects.get().name == "Autumn"
         assert WebhookEndpoint.objects.get().secret != endpoint.secret
 
+    @pytest.mark.parametrize("written", [
+        "+{pk}", "%20{pk}", "0{pk}", "{pk}.0",
+        "{arabic_indic}", "{full_width}",
+    ])
+    def test_an_object_has_one_address(self, team_users, written):
+        # "+1", " 1", "01", Arabic-Indic and full-width digits all read as 1 and answered with campaign 1.
+        pk = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/").pk
+        digits = str(pk)
+        address = written.format(pk=pk, arabic_indic=digits.translate({48 + d: 0x660 + d for d in range(10)}),
+                                 full_width=digits.translate({48 + d: 0xFF10 + d for d in range(10)}))
+        client = api_as(team_users.owner)
+        assert client.get(f"/api/campaigns/{pk}/").status_code == 200
+        response = client.get(f"/api/campaigns/{address}/")
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
     def test_it_still_answers_with_the_trailing_slash(self, team_users):
         assert api_as(team_users.owner).get("/api/campaigns/").status_code == 200
 

@@ -101,6 +101,7 @@ def test_a_secret_shown_once_is_not_kept_and_its_retry_names_the_object(team_use
     assert first.status_code == 201 and first["Cache-Control"] == "no-store"
     retry = share(7, "/api/shares")  # with or without the slash: one key
     assert retry.status_code == 409 and retry.json()["id"] == first.json()["id"]
+    assert retry["Location"] == first["Location"]  # "what it made is at its address": this one
     assert first.json()["url"] not in retry.content.decode() and retry["Cache-Control"] == "no-store"
     assert share(8).status_code == 422
     kept = list(cache._cache.values())  # the local-memory cache of the tests: pickled values

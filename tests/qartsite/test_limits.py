@@ -223,3 +223,12 @@ def test_head_answers_carry_no_body(team_users):
     head = wsgi_plain_call(application, "HEAD", "/api/teams/", b"", headers)
     assert got[0].startswith("200") and got[2]
     assert head[0].startswith("200") and head[2] == b"" and head[1]["Content-Length"] == str(len(got[2]))
+
+
+@pytest.mark.parametrize(("size", "words"), [(640 * 1024, "640 KB"), (12_900_000, "12.3 MB"), (3 * 2**30, "3.0 GB"),
+                                             (10**23, "90,949,470,177 TB")])
+def test_it_says_a_size_in_words_a_person_reads(size, words):
+    # A Content-Length of 10**23 was "The request is 95367431640624992.0 MB".
+    from qartsite.limits import amount
+
+    assert amount(size) == words
