@@ -213,8 +213,10 @@ def cautions(report: dict, placement) -> list[str]:
     leads = [said] if (said := live_warning(placement)) else []
     scanning = list(preflight.get("warnings", []))
     if not preflight.get("scans_at_distance", True):  # the verdict and the preflight's first advice, one point
+        reach = preflight["summary"]  # "scans from 0.1 m to 0.85 m at 5 cm wide", "too small to scan at ..."
+        reach = f"it only {reach}" if reach.startswith("scans ") else reach
         verdict = (f"At {preflight['distance_m']:g} m, the placement's scanning distance, this print does not scan: "
-                   f"{preflight['summary']}.")
+                   f"{reach}.")
         scanning = [" ".join([verdict, *scanning[:1]]), *scanning[1:]]
     return leads + scanning + list(report.get("warnings", []))
 

@@ -216,8 +216,9 @@ def describe(value: dict[str, Any] | None) -> str:
 
 # What each `ScanEvent.rule` means, for the dashboards; in precedence order (A/B variants after: `rule_label`).
 RULE_NAMES = {
-    "before_start": "Before the start date → fallback",
-    "after_end": "After the end date → fallback",
+    # Where such a scan went (the fallback, else the destination) is the campaign's: not said here.
+    "before_start": "Before the start date",
+    "after_end": "After the end date",
     "ios": "iPhone (iOS) destination",
     "android": "Android destination",
     "other": "Other systems' destination",

@@ -108,7 +108,7 @@ def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) 
     if end < start:
         raise RangeError(f"The start date, from={start}, is after the end date, to={end}.")
     if (end - start).days + 1 > MAX_DAYS:
-        raise RangeError(f"A range covers at most {MAX_DAYS} days.")
+        raise RangeError(f"A range covers at most {MAX_DAYS} days (ten years).")
     return DateRange(start, end, "custom")
 
 

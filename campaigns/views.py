@@ -424,10 +424,11 @@ def destination_revert(request: HttpRequest, change_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         label = change.get_field_display()
+        before = f"“{change.before_shown}”" if change.before_shown else "empty"
         if made is None:
-            messages.info(request, f"Nothing to revert: the {label} is already “{change.before_shown or '(empty)'}”.")
+            messages.info(request, f"Nothing to revert: the {label} is already {before}.")
         else:
-            messages.success(request, f"Reverted: the {label} is “{change.before_shown or '(empty)'}” again.")
+            messages.success(request, f"Reverted: the {label} is {before} again.")
     if change.placement_id and request.POST.get("back") != "campaign":
         return redirect("campaigns:placement", placement_id=change.placement_id)
     return redirect("campaigns:detail", campaign_id=change.campaign_id)

@@ -589,8 +589,8 @@ class TestAdmin:
 class TestRuleWords:
     @pytest.mark.parametrize(("rule", "words"), [
         ("ios", "iPhone (iOS) destination"), ("android", "Android destination"),
-        ("other", "Other systems' destination"), ("before_start", "Before the start date → fallback"),
-        ("after_end", "After the end date → fallback"), ("ab:0", "A/B variant A"), ("ab:2", "A/B variant C"),
+        ("other", "Other systems' destination"), ("before_start", "Before the start date"),
+        ("after_end", "After the end date"), ("ab:0", "A/B variant A"), ("ab:2", "A/B variant C"),
         ("", "Main destination (no rule)"), ("geo", "Rule “geo”"),
     ])
     def test_it_names_each_recorded_rule_in_plain_words(self, rule, words):

@@ -177,6 +177,11 @@ def test_cautions_say_where_it_leads_first_and_a_failing_distance_once():
         "Low contrast.",
         "The art has 21 ppi.",
     ]
+    near = {"preflight": {"scans_at_distance": False, "distance_m": 3, "warnings": [],
+                          "summary": "scans from 0.1 m to 0.85 m at 5 cm wide"}}  # read "does not scan: scans from"
+    assert printfiles.cautions(near, SimpleNamespace(is_live=True)) == [
+        "At 3 m, the placement's scanning distance, this print does not scan: it only scans from 0.1 m to 0.85 m at "
+        "5 cm wide."]
     fine = {"warnings": [], "preflight": {"scans_at_distance": True, "warnings": []}}
     assert printfiles.cautions(fine, SimpleNamespace(is_live=True)) == []
 

@@ -68,7 +68,7 @@ class TestParseRange:
         ({"from": "1999-12-31", "to": "2000-01-01"}, "The start date, from=1999-12-31, must be in the years 2000 to "
                                                      "2999."),
         ({"from": "2000-01-01", "to": "3000-01-01"}, "The end date, to=3000-01-01, must be in the years 2000 to 2999."),
-        ({"from": "2000-01-01", "to": "2026-03-01"}, "A range covers at most 3660 days."),
+        ({"from": "2000-01-01", "to": "2026-03-01"}, "A range covers at most 3660 days (ten years)."),
     ])
     def test_it_refuses_what_it_cannot_read_with_one_sentence(self, params, message):
         with pytest.raises(stats.RangeError) as refused:
@@ -145,7 +145,7 @@ class TestFigures:
         shares = stats.rule_breakdown(placements, stats.DateRange(TODAY - timedelta(days=2), TODAY))
 
         assert [(s.value, s.label, s.scans, s.visitors, s.split_share) for s in shares] == [
-            ("after_end", "After the end date → fallback", 1, 1, None),
+            ("after_end", "After the end date", 1, 1, None),
             ("ios", "iPhone (iOS) destination", 1, 1, None),
             ("ab:0", "A/B variant A", 3, 3, 75.0),
             ("ab:1", "A/B variant B", 1, 1, 25.0),

@@ -499,7 +499,7 @@ class TestCampaignPage:
             card = card[:card.index("</section>")]
             cells = [re.sub(r"<[^>]+>", "", row).split("|") for row in re.findall(
                 r"<tr><td[^>]*>(.*?)</td></tr>", card.replace("</td><td class=\"num\">", "|"))]
-            assert cells == [["After the end date → fallback", "1", "1", "–"], ["A/B variant A", "3", "3", "75%"],
+            assert cells == [["After the end date", "1", "1", "–"], ["A/B variant A", "3", "3", "75%"],
                              ["A/B variant B", "1", "1", "25%"], ["Main destination (no rule)", "2", "2", "–"]]
         # A range without rule scans has no card.
         assert "Destination rules" not in body(client.get(
@@ -746,7 +746,7 @@ class TestDateRanges:
         ("range=forever", "range must be one of 7d, 30d, 90d, lifetime, custom; got “forever”."),
         ("range=custom&from=2026-03-01", "A custom range needs a start date (from) and an end date (to)"),
         ("from=2026-03-09&to=2026-03-01", "The start date, from=2026-03-09, is after the end date, to=2026-03-01."),
-        ("from=2000-01-01&to=2026-03-01", "A range covers at most 3660 days."),
+        ("from=2000-01-01&to=2026-03-01", "A range covers at most 3660 days (ten years)."),
     ])
     def test_it_answers_a_bad_range_with_one_message_and_the_default_figures(self, client, team_users, campaign,
                                                                             placement, scans, query, message):
