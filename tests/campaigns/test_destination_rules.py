@@ -225,6 +225,17 @@ class TestCampaignDates:
         page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
         assert "It ended on" not in page and "It starts on" not in page
 
+    def test_without_a_fallback_the_page_names_the_destination_once(self, client, team_users, placement):
+        # The header said "leads to X", "It ended on ...: its codes lead to X now" and "Before its first day and
+        # after its last its codes lead to X": one address three times.
+        campaign = self.dated(placement, starts=-10, ends=-1)
+        Campaign.objects.filter(pk=campaign.pk).update(fallback_url="")
+        client.force_login(team_users.owner)
+        page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+        head = page[page.index("<h1>"):page.index('class="actions"')]
+        assert head.count(f">{campaign.destination}<") == 1
+        assert "its codes lead to its destination still" in head and "lead to its destination too" in head
+
     def test_the_admin_refuses_a_campaign_that_ends_before_it_starts(self, placement):
         campaign = self.dated(placement, starts=0, ends=-1)
         with pytest.raises(ValidationError, match="can't end before it starts"):
