@@ -453,7 +453,7 @@ class TestJobPage:
     def test_it_names_a_deleted_starter_plainly(self, team_users, done_job):
         done_job.owner.delete()  # the job stays with the team (owner: SET_NULL)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
-        assert "started by a former member" in html
+        assert "asked for by a former member" in html
 
     def test_it_shows_the_pages_while_the_image_storage_is_away(self, team_users, unreachable_media):
         # The pages only link the images (/media/ then answers "Image unavailable"): no page fails for want of one.
@@ -1112,10 +1112,18 @@ class TestPlainScores:
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert html.index("Likeness to your picture: 60 %") < html.index("Likeness to your picture: 45 %")
 
-    def test_a_job_just_started_says_so_in_words(self, team_users, done_job):
+    def test_it_says_when_the_job_was_asked_for_as_a_time_in_the_teams_zone(self, team_users, done_job):
+        # "started by ann now" stayed on the page while the job ran, and a queued job had not started.
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        team_users.team.time_zone = "Asia/Tokyo"
+        team_users.team.save()
+        created = datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("UTC"))
+        GenerationJob.objects.filter(pk=done_job.pk).update(created=created)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
-        assert "0 minutes ago" not in html
-        assert re.search(r"started by \w+ (now|\d+ seconds? ago)", html), html
+        assert re.search(r'asked for by \w+ on\s+<time datetime="2026-03-01T23:30:00\+00:00">2 Mar 2026, 08:30</time>',
+                         html), html
 
     def test_it_never_calls_a_misread_reliable(self, team_users, done_job):
         done_job.candidates.filter(rank=1).update(misread=True)
