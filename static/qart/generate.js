@@ -157,8 +157,27 @@
       fields.crop_x.value = fields.crop_y.value = fields.crop_zoom.value = "";
     }
 
+    // A new picture chosen: what the server said of the last one, the picture kept from the last try and an earlier
+    // code ticked no longer apply (the upload wins on the server), so the page stops showing them.
+    function replaceEarlierChoices() {
+      var field = picture.closest(".field");
+      if (field) {
+        field.classList.remove("error");
+        field.querySelectorAll(".errorlist").forEach(function (list) { list.remove(); });
+      }
+      picture.removeAttribute("aria-invalid");
+      var kept = form.querySelector("[data-kept-picture]");
+      if (kept) kept.hidden = true;
+      var keptInput = form.querySelector('input[name="kept_picture"]');
+      if (keptInput) keptInput.disabled = true;
+      form.querySelectorAll('input[name="earlier_candidate"]:checked').forEach(function (radio) {
+        radio.checked = false;
+      });
+    }
+
     picture.addEventListener("change", function () {
       var file = picture.files[0];
+      if (file) replaceEarlierChoices();
       if (url) URL.revokeObjectURL(url);
       if (!file || !/^image\//.test(file.type)) { clear(); return; }
       url = URL.createObjectURL(file);

@@ -243,3 +243,29 @@ def test_the_prompt_counts_its_characters_and_keeps_a_long_paste(live_server, te
     expect(page.locator("#id_prompt")).to_have_value("x" * 1010)
     expect(page.locator("#id_prompt_count")).to_have_text("10 characters too many: at most 1,000.")
     assert not failures, failures
+
+
+@pytest.mark.browser
+def test_a_new_picture_replaces_the_last_ones_message_and_an_earlier_code_ticked(team_users, new_page, tmp_path):
+    # After a refused upload its message stayed beside a good picture chosen next; an earlier code ticked before
+    # stayed ticked beside the upload, which the server takes instead.
+    from playwright.sync_api import expect
+
+    link = "https://shop.example.com/old-poster"
+    earlier = make_art(team_users.team, team_users.owner, link)
+    (tmp_path / "notimage.png").write_bytes(b"this is no picture")
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.check('input[name="engine"][value="halftone"]')
+    page.locator("#id_content").fill(link)
+    page.locator("#id_picture").set_input_files(str(tmp_path / "notimage.png"))
+    page.locator("form[data-generate-form] button[type=submit]").first.click()
+    message = page.locator(".field:has(#id_picture) .errorlist")
+    expect(message).to_be_visible()
+    radio = page.locator(f'input[name="earlier_candidate"][value="{earlier.pk}"]')
+    radio.check()
+    page.locator("#id_picture").set_input_files(str(halves(tmp_path / "halves.png")))
+    expect(message).to_have_count(0)
+    expect(radio).not_to_be_checked()
+    assert not failures, failures
