@@ -701,7 +701,7 @@ class TestUseThisOne:
         offer = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk})
         html = offer.content.decode()
         assert offer.status_code == 200 and 'data-refused="link"' in html and "Restamp it for" in html
-        assert CONTENT in html
+        assert CONTENT in html and "may not scan as a copy" in html  # said before, not found out after
         placement.refresh_from_db()
         assert placement.artwork is None
 
@@ -743,6 +743,24 @@ class TestUseThisOne:
         html = response.content.decode()
         assert re.search(r'class="warning"[^>]*>A copy of candidate #1 restamped with this placement(&#x27;|\')s '
                          r'link \(generation #\d+\) is now the artwork of .*, printed anyway: it will not scan', html)
+
+    def test_a_restamped_copy_that_fails_offers_new_art_for_the_placement(self, team_users, done_job, monkeypatch):
+        # "Print anyway" or "Choose another" only, though the picture was fine for its own link.
+        placement = placement_of(team_users.team)
+        candidate = done_job.candidates.get(rank=1)
+
+        def restamped(original, target, short_url, user=None):
+            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            copy.verdict, copy.scan_probability = "fail", 0.37
+            copy.save(update_fields=["verdict", "scan_probability"])
+            return copy
+
+        monkeypatch.setattr("campaigns.restamps.restamp_for", restamped)
+        response = logged_in(team_users.owner).post(f"/generate/candidates/{candidate.pk}/use/",
+                                                    {"placement": placement.pk, "restamp": "1"})
+        html = response.content.decode()
+        assert 'data-refused="scan"' in html and "A copy restamped with this placement" in html
+        assert f'href="/generate/?placement={placement.pk}" data-generate-for>Generate new art for' in html
 
     def test_it_restamps_before_it_locks_the_placement_and_once_for_a_double_submit(self, team_users,
                                                                                       verifications):
