@@ -132,7 +132,7 @@ def placements_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
     placements = campaign.placements.select_related("campaign").order_by("name", "pk")
     lines = bulk.placement_lines(placements, lambda placement: placement.short_url(request))
-    return csv_stream(lines, f"{slugify(campaign.name) or 'campaign'}-placements.csv")
+    return csv_stream(lines, f"{slugify(campaign.name)[:60].strip('-') or 'campaign'}-placements.csv")
 
 
 @login_required

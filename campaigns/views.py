@@ -532,7 +532,8 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
     start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
     response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone),
                                      content_type="text/csv; charset=utf-8")
-    filename = f"{slugify(name) or 'scans'}-scans-{days.start}-to-{days.end}.csv"
+    # The name's first 60 characters: long campaign and placement names made names of ~220 characters.
+    filename = f"{slugify(name)[:60].strip('-') or 'scans'}-scans-{days.start}-to-{days.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     if note := retention.export_gap(team, placements, days):
         response[EXPORT_NOTE_HEADER] = note

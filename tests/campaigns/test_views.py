@@ -608,6 +608,14 @@ class TestCodeDownloads:
 
 @pytest.mark.django_db
 class TestCsvExport:
+    def test_a_long_name_gives_a_file_name_of_a_sensible_length(self, client, team_users, campaign):
+        # 200-character names made file names of ~220 characters.
+        Campaign.objects.filter(pk=campaign.pk).update(name="Spring " * 28)
+        client.force_login(team_users.viewer)
+        for url in (f"/campaigns/{campaign.pk}/scans.csv", f"/campaigns/{campaign.pk}/placements.csv"):
+            name = re.search(r'filename="([^"]+)"', client.get(url)["Content-Disposition"]).group(1)
+            assert name.startswith("spring-spring-") and len(name) <= 100 and "--" not in name, name
+
     def test_it_streams_every_scan_with_its_placement(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.viewer)
         response = client.get(f"/campaigns/{campaign.pk}/scans.csv")
