@@ -164,3 +164,24 @@ def test_every_control_of_the_main_pages_is_at_least_44_px_tall_on_a_touch_scree
         small += [(url, target) for target in page.evaluate(TARGETS) if target["height"] < TAP - 0.5]
     assert small == [], small
     assert failures == []
+
+
+@pytest.mark.browser
+def test_the_members_table_keeps_an_e_mail_address_on_one_line(new_page, team_users):
+    # "ed@example.co" and "m" stood on two lines on a desktop: the address cell wrapped anywhere, so the table
+    # squeezed its column first.
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.filter(pk=team_users.teammate.pk).update(email="edward.longname@marketing.example.com")
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto(f"/accounts/team/{team_users.team.pk}/")
+    lines = page.evaluate("""() => {
+        const cell = [...document.querySelectorAll('td[data-label="E-mail"]')]
+            .find(td => td.textContent.includes("edward.longname"));
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+    }""")
+    assert lines == 1 and not failures, (lines, failures)
