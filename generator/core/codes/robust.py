@@ -32,6 +32,9 @@ CAPTURES = 4
 NEEDED = 3  # captures (of CAPTURES) that both decoders must read
 # Capture severities: from a steady phone at arm's length to a tilted, soft, noisy, compressed one.
 SEVERITIES = (0.4, 0.6, 0.8, 1.0)
+# Every capture at the hard end of the range (small, soft, tilted, noisy, compressed): what the halftone engine
+# checks its variants against, since a variant's small spots are what a soft, small capture loses first.
+HARD_SEVERITIES = (1.0, 1.0, 1.0, 1.0)
 SEED_OFFSET = 7919  # keeps these captures apart from the verifier's own (same image, same seed)
 
 
@@ -64,6 +67,7 @@ def check(
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
     needed: int = NEEDED,
+    severities: tuple[float, ...] = SEVERITIES,
 ) -> Margin:
     """Whether `image` reads exactly `expected` by both margin decoders, on itself and on phone-like captures.
 
@@ -74,11 +78,15 @@ def check(
         readers (*optional*): decoders by name; defaults to `decoders.available_readers()`. Those of
             `DECODERS` among them are used; with neither, nothing passes.
         needed (`int`, *optional*, defaults to 3): captures of `CAPTURES` that must read.
+        severities (*optional*): the captures' severities (`captures.capture`), one per capture; `SEVERITIES`
+            (a steady phone to a hard one) by default, `HARD_SEVERITIES` for every capture a hard one.
 
     Returns:
         A `Margin`.
     """
     # 1. Check inputs
+    if len(severities) != CAPTURES or not all(0.0 <= s <= 1.0 for s in severities):
+        raise ValueError(f"severities must be {CAPTURES} values between 0 and 1, got {severities}")
     if not 0 <= needed <= CAPTURES:
         raise ValueError(f"needed must be between 0 and {CAPTURES}, got {needed}")
     gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image
@@ -98,7 +106,7 @@ def check(
     # 3. The captures, stopping once the outcome is certain either way
     base = scan.image_seed(gray, seed + SEED_OFFSET)
     seen: list[dict[str, bool]] = []
-    for i, severity in enumerate(SEVERITIES[:CAPTURES]):
+    for i, severity in enumerate(severities):
         view = captures.capture(gray, np.random.default_rng([base, i]), severity)
         seen.append(exact(view))
         read = sum(all(v.values()) for v in seen)

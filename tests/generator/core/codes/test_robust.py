@@ -82,3 +82,11 @@ def test_it_refuses_bad_settings(kwargs, message):
 def test_it_refuses_colour_arrays():
     with pytest.raises(ValueError, match="2-D uint8"):
         robust.check(np.zeros((10, 10, 3), np.uint8), URL)
+
+
+def test_it_takes_one_severity_per_capture():
+    gray = np.asarray(qr.render_control_image(qr.encode(URL), 400).convert("L"))
+    assert robust.check(gray, URL, severities=robust.HARD_SEVERITIES).passed  # a clean code holds hard captures
+    for bad in ((1.0, 1.0), (0.4, 0.6, 0.8, 1.5)):
+        with pytest.raises(ValueError, match="severities must be 4 values between 0 and 1"):
+            robust.check(gray, URL, severities=bad)
