@@ -8,8 +8,9 @@ on the image itself - near misses, as the iPhone failures of the held-out set we
 verifier of before, 5 of 19 read by WeChat); `--any` takes every unreadable one instead. Repairs each with
 `repair.repair` (grid from the code it was drawn from), and checks the result against reads that repair never
 saw: zxing and WeChat on the image and on four phone-like captures seeded apart from repair's own (the robust
-margin's check with another seed), and the reference reader. Also does the same for a 50 % blend with the plain
-code. Prints Markdown for bench/RESULTS.md.
+margin's check with another seed), the reference reader, and on captures of the whole image written apart from
+repair's capture model (`bench/phone_captures.py`: its four-capture ramp and 20 random ones). Also does the same for
+a 50 % blend with the plain code. Prints Markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import bench.phone_captures as phone  # noqa: E402
 from generator.core.codes import decoders, qr, repair, robust, scan, synthetic  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -58,12 +60,25 @@ def failing_art(count: int, photos: list[np.ndarray], near_misses: bool = True) 
     return found
 
 
-def judge(image: Image.Image, sample: synthetic.Sample) -> tuple[bool, bool, float]:
-    """(read by both decoders on the image and 3 of 4 independent captures, reference reader, scan probability)."""
+PHONE_SEED = 99_005  # the whole-image captures' random draw (bench/halftone.py's)
+
+
+def whole_image_reads(image: Image.Image, expected: str, params: list[phone.Params]) -> int:
+    """Of `params`' whole-image captures, how many zxing and WeChat both read exactly."""
+    rgb = np.asarray(image.convert("RGB"))
+    return sum(decoders.read_zxing(view) == [expected] and decoders.read_wechat(view) == [expected]
+               for view in (phone.capture(rgb, p) for p in params))
+
+
+def judge(image: Image.Image, sample: synthetic.Sample) -> tuple[bool, bool, float, int, int]:
+    """(read by both decoders on the image and 3 of 4 independent captures, reference reader, scan probability,
+    whole-image ramp captures read, of 4; random whole-image captures read, of 20)."""
     gray = np.asarray(image.convert("L"))
     held = robust.check(gray, sample.content, seed=INDEPENDENT_SEED)
     reference = synthetic.reference_read(gray, sample.code, sample.border, seed=INDEPENDENT_SEED)
-    return held.passed, reference, scan.verify(gray, sample.content, grade=False).scan_probability
+    return (held.passed, reference, scan.verify(gray, sample.content, grade=False).scan_probability,
+            whole_image_reads(image, sample.content, phone.FOUR),
+            whole_image_reads(image, sample.content, phone.random_set(20, PHONE_SEED)))
 
 
 def main() -> None:
@@ -101,6 +116,11 @@ def main() -> None:
     print(f"| both decoders, image + 3 of 4 independent captures | {sum(r[2][0] for r in rows)} "
           f"| {sum(r[3][0] for r in rows)} |")
     print(f"| reference reader (independent seed) | {sum(r[2][1] for r in rows)} | {sum(r[3][1] for r in rows)} |")
+    print(f"| both decoders, 3 of 4 whole-image captures (bench/phone_captures.py's ramp) | "
+          f"{sum(r[2][3] >= robust.NEEDED for r in rows)} | {sum(r[3][3] >= robust.NEEDED for r in rows)} |")
+    print(f"| 20 random whole-image captures read by both, min / mean | {min(r[2][4] for r in rows)} / "
+          f"{statistics.mean(r[2][4] for r in rows):.1f} | {min(r[3][4] for r in rows)} / "
+          f"{statistics.mean(r[3][4] for r in rows):.1f} |")
     print(f"| pixels changed, mean | {100 * statistics.mean(r[1].pixels_changed_fraction for r in rows):.1f} % "
           f"| {100 * statistics.mean(r[4] for r in rows):.1f} % |")
     print(f"| pixels changed, max | {100 * max(r[1].pixels_changed_fraction for r in rows):.1f} % "

@@ -77,6 +77,10 @@ class Outage:
 
 
 redis_outage = Outage(REDIS_RETRY_AFTER)
+# After the spool could not be written (a full or read-only disk), scans go to the stream for this long without
+# trying it: each try cost a failed write, and a warning per scan (600 lines in a fault drill).
+SPOOL_RETRY_AFTER = 5.0
+spool_outage = Outage(SPOOL_RETRY_AFTER)
 
 
 def stream_key() -> str:
@@ -115,19 +119,20 @@ def push(event: dict[str, Any]) -> str:
     """Buffer one event: in the place `QART["SCAN_BUFFER"]` names first, else in the other. Returns where it went
     ("stream" or "spool"); raises OSError only when both failed."""
     line = _to_json(event)
-    if settings.QART["SCAN_BUFFER"] == "spool":
+    if settings.QART["SCAN_BUFFER"] == "spool" and not spool_outage.known():
         try:
             append_to_spool(line)
             return "spool"
         except OSError as exc:
+            spool_outage.begin()
+            log.warning("Could not append to the spool in %s (%s): scans go to the stream for the next %g s",
+                        settings.QART["SPOOL_DIR"], exc, SPOOL_RETRY_AFTER)
             if not add_to_stream(line):
                 raise
-            log.warning("Could not append to the spool in %s (%s): the scan went to the stream",
-                        settings.QART["SPOOL_DIR"], exc)
             return "stream"
     if add_to_stream(line):
         return "stream"
-    append_to_spool(line)
+    append_to_spool(line)  # the stream is away: the spool after all (raises OSError when it fails too)
     return "spool"
 
 
@@ -170,9 +175,16 @@ class SpoolFile:
         self.threads = threading.Lock()  # flock holds other processes off, not this process's other threads
 
     def append(self, data: bytes) -> None:
-        """Append `data` whole, in one write, under the file's lock, to a file the drainer has not claimed."""
+        """Append `data` whole, in one write, under the file's lock, to a file the drainer has not claimed. On a failure
+        (a full or vanished disk) the file is closed, still under the thread lock, so the next append opens it afresh:
+        closed outside it, another thread could be writing to that descriptor number meanwhile, and once the number
+        was reused (a client's socket, another file) write a scan there or close it (a fault drill on a full disk)."""
         with self.threads:
-            self._append(data)
+            try:
+                self._append(data)
+            except OSError:
+                self.close()
+                raise
 
     def _append(self, data: bytes) -> None:
         for _ in range(5):
@@ -222,12 +234,9 @@ os.register_at_fork(after_in_child=_spool.forked)  # a forked worker writes its 
 
 
 def append_to_spool(line: str) -> None:
-    """Append one JSON line to this process's spool file, whole, in one write, under the file's lock."""
-    try:
-        _spool.append((line + "\n").encode())
-    except OSError:
-        _spool.close()  # a full or vanished disk: start from a fresh open next time
-        raise
+    """Append one JSON line to this process's spool file, whole, in one write, under the file's lock (a failure
+    closes the file: the next append opens it afresh)."""
+    _spool.append((line + "\n").encode())
 
 
 def claim_spool_files(folder: Path, trouble: list[OSError] | None = None) -> list[Path]:

@@ -87,6 +87,18 @@ keep() {
     done' "$name" "$@"
 }
 
+# The database first, in one line: migrate's own answer to a database that is down is a screen of traceback.
+"$PY" -c '
+import os, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
+django.setup()
+from django.db import OperationalError, connection
+try:
+    connection.ensure_connection()
+except OperationalError as exc:
+    sys.exit("run: the database (DATABASE_URL) cannot be reached: " + (str(exc).strip().splitlines() or [""])[0])
+' || exit 1
 "$PY" manage.py migrate --noinput
 "$PY" manage.py collectstatic --noinput --verbosity 0
 login=$("$PY" manage.py qart_demo_user)

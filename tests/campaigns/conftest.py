@@ -21,6 +21,7 @@ def forget_short_link_state() -> None:
     redirects._links.clear()
     redirects.database_outage.end()
     scan_buffer.redis_outage.end()
+    scan_buffer.spool_outage.end()
 
 
 @pytest.fixture(autouse=True)
