@@ -43,6 +43,7 @@ from generator import verifier_models
 from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
 from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob, HumanScanResult
+from qartsite.queues import drop_dead_connections
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -555,6 +556,7 @@ STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCE
 
 def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails."""
+    drop_dead_connections()  # the job may have failed because the database went away: ask a new connection
     job_pk = rq_job.args[0]
     if rq_job.retries_left:
         GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(

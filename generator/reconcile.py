@@ -97,8 +97,9 @@ def release(connection: Redis, rq_job_id: str) -> None:
 def worker_silence(job: GenerationJob) -> float | None:
     """Seconds since the worker running `job` was last heard from: its lease's renewal (a GenerationWorker, every
     RENEWAL seconds), else RQ's heartbeat of the job (any worker, every RENEWAL seconds; it stays in Redis once the
-    worker is gone). None for a job that is not running, or when neither says (Redis restarted, or cannot tell)."""
-    if job.status != Status.RUNNING or job.is_finished:
+    worker is gone). None for a job that is not running (generating, scoring or repairing), or when neither says (Redis
+    restarted, or cannot tell)."""
+    if job.status not in (Status.RUNNING, Status.SCORING) or job.is_finished:
         return None
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
     try:

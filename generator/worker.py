@@ -29,7 +29,7 @@ from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
 from generator import engine_status, reconcile
-from qartsite.queues import RedisPatience
+from qartsite.queues import RedisPatience, drop_dead_connections
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         return self.job_monitoring_interval + 60
 
     def execute_job(self, job, queue) -> None:
+        drop_dead_connections()  # a database restarted since the last job: this job opens a new connection
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job, stop), name="qart-job-heartbeat", daemon=True)
         self._hold(job)

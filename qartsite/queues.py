@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.db import connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -109,3 +110,16 @@ class RedisPatience:
 
 class PatientWorker(RedisPatience, Worker):
     """RQ's worker with `RedisPatience`: the class `rqworker` uses unless told otherwise (settings.RQ)."""
+
+
+def drop_dead_connections() -> None:
+    """Close this process's database connections that no longer work, so that the next query opens a new one.
+
+    Django checks its connections around each web request; a worker runs its jobs in one process for days. After a
+    PostgreSQL restart (a fault drill) the next job failed at its first query with "the connection is closed", its
+    retry at once the same way, and so did RQ's failure callback (`jobs.generation_failed`): the row said "queued"
+    until the reconciler re-queued it minutes later. `close_old_connections` does not notice: a connection that has
+    not failed yet is not asked."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+            connection.close()

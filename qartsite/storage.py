@@ -22,21 +22,29 @@ from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import urljoin
 
+import urllib3
 from boto3.exceptions import Boto3Error
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
-# How long a request to the bucket may take, and how often it is tried. A web request for an image waits at most
-# about 3 x (connect + read) when the bucket is away, instead of botocore's default minutes (60 s timeouts).
+# How long a request to the bucket may take, and how often it is tried: at most 2 x (connect + read) = 26 s when the
+# bucket does not answer, under gunicorn's 30 s worker timeout (3 x (3 + 20) s was 69 s, and the worker was killed:
+# a plain 500), instead of botocore's default minutes (60 s timeouts).
 CONNECT_TIMEOUT = 3
-READ_TIMEOUT = 20
-ATTEMPTS = 3
+READ_TIMEOUT = 10
+ATTEMPTS = 2
 BUCKET_SEEN_SECONDS = 60  # after a 404, the bucket's existence is asked about at most this often
+# After the bucket did not answer, this process's calls to it fail at once for this long; then one quick question
+# (`PROBE_TIMEOUT`, no retry) decides whether calls go to it again. A frozen bucket held every web worker for a
+# minute and more per image (a fault drill): short links waited behind them.
+AWAY_SECONDS = 15
+PROBE_TIMEOUT = 2
 
 PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
 
@@ -46,13 +54,16 @@ class MediaUnavailable(OSError):
 
 
 @contextmanager
-def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None = None) -> Iterator[None]:
+def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None = None,
+                  no_answer: Callable[[str], None] | None = None) -> Iterator[None]:
     """Turn boto's errors into the file errors Django code expects: a missing object is `FileNotFoundError`,
     anything else (no connection, a timeout, refused credentials, a missing bucket) is `MediaUnavailable`.
 
     A 404 to a HEAD request has no body, so nothing tells a missing object from a missing bucket (a typo in
     MEDIA_S3_BUCKET): `bucket_check`, asked then, raises `MediaUnavailable` when the bucket is not there. Without
-    it, a worker with a mistyped bucket failed every job for good with "the picture is no longer stored"."""
+    it, a worker with a mistyped bucket failed every job for good with "the picture is no longer stored".
+    `no_answer` is called with the message when the server could not be reached or did not answer in time (not when
+    it refused)."""
     try:
         yield
     except FileNotFoundError:  # django-storages' own answer to a 404 for some calls (size, modified time)
@@ -68,7 +79,10 @@ def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None
             raise FileNotFoundError(f"{name}: no such object in the bucket") from exc
         raise MediaUnavailable(f"The media storage refused to {doing} {name!r}: {exc}") from exc
     except (BotoCoreError, Boto3Error) as exc:
-        raise MediaUnavailable(f"The media storage could not {doing} {name!r}: {exc}") from exc
+        message = f"The media storage could not {doing} {name!r}: {exc}"
+        if no_answer is not None and isinstance(exc, BotoConnectionError | HTTPClientError):
+            no_answer(message)
+        raise MediaUnavailable(message) from exc
 
 
 class S3MediaStorage(S3Storage):
@@ -78,8 +92,43 @@ class S3MediaStorage(S3Storage):
       through the team check in `qartsite.media`, which streams the object.
     - Names are never overwritten (as on the filesystem): a name in the database always means the bytes first
       stored under it, which `qart_media_copy` relies on to check what it copied.
-    - Every failure to reach the bucket is a `MediaUnavailable` (see `bucket_errors`), within short timeouts.
+    - Every failure to reach the bucket is a `MediaUnavailable` (see `bucket_errors`), within short timeouts; once
+      the bucket has not answered, this process's calls fail at once for `AWAY_SECONDS`, then a quick probe decides
+      (`_reachable`).
     """
+
+    _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
+    _away_reason = "The media storage did not answer"  # what the call that found it away said
+
+    def _reachable(self) -> None:
+        """Raise `MediaUnavailable` at once while the bucket is known not to answer. Once `AWAY_SECONDS` have passed,
+        one call asks the server with a `PROBE_TIMEOUT` (any HTTP answer will do: it is up), the others failing at
+        once meanwhile."""
+        until = self._away_until
+        if not until:
+            return
+        now = time.monotonic()
+        if now < until:
+            raise MediaUnavailable(f"{self._away_reason} (a moment ago; no call goes to it for the next "
+                                   f"{until - now:.0f} s)")
+        self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks
+        try:
+            urllib3.request("HEAD", self.connection.meta.client.meta.endpoint_url, retries=False,
+                            timeout=urllib3.Timeout(connect=PROBE_TIMEOUT, read=PROBE_TIMEOUT))
+        except urllib3.exceptions.HTTPError as exc:
+            self._no_answer(f"The media storage still does not answer: {exc}")
+            raise MediaUnavailable(self._away_reason) from exc
+        self._away_until = 0.0
+
+    def _no_answer(self, reason: str) -> None:
+        self._away_until, self._away_reason = time.monotonic() + AWAY_SECONDS, reason
+
+    @contextmanager
+    def _calls(self, doing: str, name: str, bucket_check: Callable[[], None] | None = None) -> Iterator[None]:
+        """`bucket_errors` for a call to the bucket, refused at once while it is known not to answer."""
+        self._reachable()
+        with bucket_errors(doing, name, bucket_check, self._no_answer):
+            yield
 
     def __init__(self, **options) -> None:
         options.setdefault("file_overwrite", False)
@@ -101,6 +150,7 @@ class S3MediaStorage(S3Storage):
         bucket seen within `BUCKET_SEEN_SECONDS` is not asked about again."""
         if time.monotonic() - getattr(self, "_bucket_seen_at", -BUCKET_SEEN_SECONDS) < BUCKET_SEEN_SECONDS:
             return
+        self._reachable()
         try:
             self.connection.meta.client.head_bucket(Bucket=self.bucket_name)
         except ClientError as exc:
@@ -110,14 +160,17 @@ class S3MediaStorage(S3Storage):
             # Not allowed to ask about the bucket (a policy on objects only): trust the object's 404, and do not
             # ask again for a while (every save asks).
         except (BotoCoreError, Boto3Error) as exc:
-            raise MediaUnavailable(f"The media storage could not look up its bucket: {exc}") from exc
+            message = f"The media storage could not look up its bucket: {exc}"
+            if isinstance(exc, BotoConnectionError | HTTPClientError):
+                self._no_answer(message)
+            raise MediaUnavailable(message) from exc
         self._bucket_seen_at = time.monotonic()
 
     def url(self, name: str, parameters=None, expire=None, http_method=None) -> str:
         return urljoin(settings.MEDIA_URL, filepath_to_uri(name))
 
     def _open(self, name, mode="rb"):
-        with bucket_errors("read", name, self.check_bucket):
+        with self._calls("read", name, self.check_bucket):
             stored = super()._open(name, mode)
             if "r" in mode:
                 # Downloaded now, not at the first read(): a failure belongs to open(), before a response has begun.
@@ -128,30 +181,30 @@ class S3MediaStorage(S3Storage):
         # Some servers (SeaweedFS, MinIO in some setups) make a bucket a write names: a typo in MEDIA_S3_BUCKET on
         # one host would store its uploads where no other host looks. The bucket is looked up first (once a minute).
         self.check_bucket()
-        with bucket_errors("store", name):
+        with self._calls("store", name):
             return super()._save(name, content)
 
     def delete(self, name) -> None:
-        with bucket_errors("delete", name):
+        with self._calls("delete", name):
             super().delete(name)
 
     def exists(self, name) -> bool:
-        with bucket_errors("look up", name, self.check_bucket):
+        with self._calls("look up", name, self.check_bucket):
             found = super().exists(name)  # django-storages answers a HEAD's 404 with False itself
         if not found:
             self.check_bucket()
         return found
 
     def size(self, name) -> int:
-        with bucket_errors("look up", name, self.check_bucket):
+        with self._calls("look up", name, self.check_bucket):
             return super().size(name)
 
     def get_modified_time(self, name):
-        with bucket_errors("look up", name, self.check_bucket):
+        with self._calls("look up", name, self.check_bucket):
             return super().get_modified_time(name)
 
     def listdir(self, name):
-        with bucket_errors("list", name):
+        with self._calls("list", name):
             return super().listdir(name)
 
     def files_under(self, folder: str) -> Iterator[tuple[str, datetime]]:
@@ -159,7 +212,7 @@ class S3MediaStorage(S3Storage):
         `listdir` asks once per sub-folder (one per generation job) and its callers then once per object for the
         time (`qartsite.media_sweep` walks every job's folder)."""
         prefix = self._normalize_name(clean_name(folder)).rstrip("/") + "/"
-        with bucket_errors("list", folder):
+        with self._calls("list", folder):
             pages = self.connection.meta.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket_name, Prefix=prefix)
             for page in pages:
@@ -170,7 +223,7 @@ class S3MediaStorage(S3Storage):
     def stored_md5(self, name: str) -> str | None:
         """The object's MD5 as the server reports it (its ETag), or None where the ETag is not a plain MD5
         (multipart uploads, some server-side encryptions)."""
-        with bucket_errors("look up", name, self.check_bucket):
+        with self._calls("look up", name, self.check_bucket):
             head = self.connection.meta.client.head_object(Bucket=self.bucket_name,
                                                            Key=self._normalize_name(clean_name(name)))
         etag = head.get("ETag", "").strip('"')

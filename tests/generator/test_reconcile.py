@@ -140,6 +140,14 @@ def test_worker_silence_counts_from_the_last_lease_renewal(queue):
     assert reconcile.worker_silence(waiting) is None
 
 
+def test_worker_silence_is_told_while_the_job_scores_and_repairs(queue):
+    # A fault drill: the worker SIGKILLed while the job was scoring (a CPU worker repairs for tens of seconds): the
+    # page and the API said nothing of the silent worker, only "Repairing", until the job was re-queued.
+    job = lost(queue, status="scoring", stage="repairing", attempts=1)
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=reconcile.LEASE_TTL - 75)
+    assert 74 < reconcile.worker_silence(job) < 76
+
+
 def test_worker_silence_without_a_lease_counts_from_rqs_heartbeat_of_the_job(queue, worker):
     # A worker that takes no lease (not a GenerationWorker), or one whose lease expired: RQ's own heartbeat.
     job = taken_by(worker, queue)

@@ -204,3 +204,36 @@ def test_a_worker_looks_for_a_redis_that_refuses_connections_at_least_every_five
     monkeypatch.setattr(rq.worker.time, "sleep", waits.append)
     assert worker.dequeue_job_and_maintain_ttl(5) is None
     assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drop_dead_connections_lets_a_worker_query_again_after_the_database_restarted():
+    # A fault drill: PostgreSQL restarted while the generation worker was idle; its next job failed at its first query
+    # ("the connection is closed"), so did its immediate retry and RQ's failure callback, and the row waited minutes
+    # for the reconciler. Here the server ends this process's connection as a restart does.
+    import psycopg
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL ends a connection from another")
+    connection.ensure_connection()
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+
+    try:
+        queues.drop_dead_connections()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        connection.close()  # failing, the dead connection must not outlive the test
+
+
+@pytest.mark.django_db
+def test_drop_dead_connections_keeps_a_working_connection():
+    from django.db import connection
+
+    connection.ensure_connection()
+    kept = connection.connection
+    queues.drop_dead_connections()
+    assert connection.connection is kept

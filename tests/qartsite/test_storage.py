@@ -130,3 +130,36 @@ def test_it_says_the_storage_is_unavailable_in_one_kind_of_error(unreachable_med
         getattr(default_storage, ask)(*arguments.get(ask, ("generations/1/a.png",)))
     assert isinstance(raised.value, OSError)  # so code that handles a missing or unreadable file handles this too
     assert "Could not connect to the endpoint URL" in str(raised.value)
+
+
+def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_finds_it(unreachable_media,
+                                                                                          monkeypatch):
+    # A frozen bucket held every web worker 3 x (3 + 20) s per image (a fault drill): short links waited behind them.
+    import urllib3
+    from storages.backends.s3 import S3Storage
+
+    from qartsite import storage
+
+    with pytest.raises(MediaUnavailable, match="Could not connect to the endpoint URL"):
+        default_storage.open("generations/1/a.png")
+    bucket, asked = default_storage._wrapped, []
+    AWAY = "Could not connect to the endpoint URL.*a moment ago; no call goes to it"  # the first call's reason
+    original_open = S3Storage._open
+    monkeypatch.setattr(S3Storage, "_open", lambda self, *a: asked.append(a) or original_open(self, *a))
+    monkeypatch.setattr(S3Storage, "_save", lambda self, *a: pytest.fail("stored while the bucket is away"))
+    with pytest.raises(MediaUnavailable, match=AWAY):
+        default_storage.open("generations/1/a.png")
+    with pytest.raises(MediaUnavailable, match=AWAY):
+        default_storage.save("generations/1/b.png", ContentFile(b"x"))
+    assert asked == []
+    # The pause over: one quick probe, which still finds nothing listening, and the pause starts again.
+    bucket._away_until = storage.time.monotonic() - 1
+    with pytest.raises(MediaUnavailable, match="still does not answer"):
+        default_storage.open("generations/1/a.png")
+    assert asked == [] and bucket._away_until > storage.time.monotonic() + storage.AWAY_SECONDS - 5
+    # The server answers the probe (any HTTP answer): calls go to the bucket again.
+    monkeypatch.setattr(storage.urllib3, "request", lambda *a, **k: urllib3.HTTPResponse(status=403))
+    bucket._away_until = storage.time.monotonic() - 1
+    with pytest.raises(MediaUnavailable, match="Could not connect to the endpoint URL"):  # asked, and refused
+        default_storage.open("generations/1/a.png")
+    assert len(asked) == 1
