@@ -368,6 +368,16 @@ class PngEncoder:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+class Superseded(Exception):
+    """The row was handed to a later attempt while this one ran (the reconciler took this worker for gone: its clock
+    jumped, say): this attempt's candidates and verdict are not written over that attempt's."""
+
+
+def this_attempt(job: GenerationJob) -> dict:
+    """`_finish`'s `expect` for the attempt that `job` (as `run_generation` started it) is: the row still its."""
+    return {"attempts": job.attempts, "finished__isnull": True}
+
+
 def _store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder) -> None:
     control_png, *pngs = encoder.pngs([result.control] + [c.image for c in result.candidates])
     rows = []
@@ -380,6 +390,8 @@ def _store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncode
         rows.append(row)
     _store_files(job, control_png, rows, pngs)
     with transaction.atomic():
+        if not GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists():
+            raise Superseded()
         Candidate.objects.filter(job=job).delete()  # a retried job replaces a partial earlier attempt
         Candidate.objects.bulk_create(rows)
         GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
@@ -460,9 +472,14 @@ def run_generation(job_pk: int) -> str:
         status=Status.RUNNING, stage="loading", started=started, attempts=job.attempts + 1,
         queue_seconds=(started - job.created).total_seconds(), error="",
     )
+    job.attempts += 1
     rq_job = get_current_job()
     try:
         return _run(job, ProgressWriter(job_pk, rq_job))
+    except Superseded:
+        log.warning("Job %s: attempt %s was superseded by a later one while it ran; its result is dropped", job_pk,
+                    job.attempts)
+        return "superseded by a later attempt"
     except JobTimeoutException:
         # RQ's time limit is a signal: it can land in the middle of a query, and psycopg then leaves the connection
         # half-way through that command ("another command is already in progress"): the verdict goes through a new
@@ -493,17 +510,18 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
                                        init, on_images=encoder.start)
             _store(job, result, encoder)
         _finish(
-            job_pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
+            job_pk, Status.DONE, expect=this_attempt(job), stage="done", progress=1.0, batches=result.batches,
+            scannable=result.scannable,
             result_message=result.message + (" (tiny model: images are noise)" if engine.spec.tiny else ""),
             picture_fights=result.picture_fights, tiny_model=engine.spec.tiny,
             generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
         )
         return result.message
     except parameters.Cancelled:
-        _finish(job_pk, Status.CANCELLED, stage="cancelled")
+        _finish(job_pk, Status.CANCELLED, expect=this_attempt(job), stage="cancelled")
         return "cancelled"
     except (qr.ContentError, ValueError, parameters.EngineUnavailable, images.ImageError) as exc:
-        _finish(job_pk, Status.FAILED, stage="failed", error=str(exc))
+        _finish(job_pk, Status.FAILED, expect=this_attempt(job), stage="failed", error=str(exc))
         return f"failed: {exc}"
 
 
@@ -520,7 +538,8 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
     with PngEncoder() as encoder:
         _store(job, result, encoder)
     _finish(
-        job.pk, Status.DONE, stage="done", progress=1.0, batches=result.batches, scannable=result.scannable,
+        job.pk, Status.DONE, expect=this_attempt(job), stage="done", progress=1.0, batches=result.batches,
+        scannable=result.scannable,
         result_message=result.message, picture_fights=result.picture_fights,
         generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
     )

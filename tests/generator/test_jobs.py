@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import F
 from PIL import Image
 from rq.registry import StartedJobRegistry
 
@@ -646,3 +647,23 @@ def test_progress_goes_on_when_rq_cannot_be_told_of_it(gpu_queue, caplog):
     assert (job.stage, job.progress, job.status) == ("scoring", 0.85, "scoring")
     warnings = [r.getMessage() for r in caplog.records if "could not be copied to RQ" in r.getMessage()]
     assert len(warnings) == 1 and rq_job.asked == 1  # not asked again: a stalled Redis costs 3 s a time
+
+
+def test_an_attempt_superseded_while_it_ran_writes_neither_candidates_nor_a_verdict(monkeypatch):
+    # A worker whose clock ran late was taken for gone: its job was handed to another worker, both ran it, and the
+    # first to end wrote "done" over the other's row (candidates twice, "done" beside "stopped unexpectedly").
+    from generator.core.engines import halftone
+
+    job = halftone_job()
+    best = halftone.best_halftones
+
+    def meanwhile_another_attempt(*args, **kwargs):
+        result = best(*args, **kwargs)
+        GenerationJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1, stage="generating")
+        return result
+
+    monkeypatch.setattr(halftone, "best_halftones", meanwhile_another_attempt)
+    assert jobs.run_generation(job.pk) == "superseded by a later attempt"
+    job.refresh_from_db()
+    assert job.status == "running" and job.attempts == 2 and job.finished is None
+    assert job.candidates.count() == 0
