@@ -32,7 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from campaigns import rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
-from qartsite.sql import array_literal, copy_rows, one_of
+from qartsite.sql import NOT_MIGRATED, array_literal, copy_rows, not_migrated, one_of
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,10 @@ class Drainer:
             try:
                 drained = self.drain_once(block_ms=BLOCK_MS)
             except DATABASE_ERRORS as exc:
-                log.warning("The database is away (%s): nothing acknowledged, retrying in %.0f s", exc, delay)
+                if not_migrated(exc):
+                    log.warning("%s Nothing acknowledged; retrying in %.0f s", NOT_MIGRATED, delay)
+                else:
+                    log.warning("The database is away (%s): nothing acknowledged, retrying in %.0f s", exc, delay)
                 connection.close()  # a broken connection is opened afresh on the next pass
                 stop.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)

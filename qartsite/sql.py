@@ -7,9 +7,20 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import connection, migrations, models
+from django.db import DatabaseError, connection, migrations, models
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+
+NOT_MIGRATED = "The database has no qart tables yet: run `manage.py migrate` (make run does)."
+
+
+def not_migrated(exc: BaseException) -> bool:
+    """Whether a database error says a table is missing (a worker or drainer started before `migrate`): PostgreSQL's
+    "relation ... does not exist", SQLite's "no such table". Logged as "the database is away", it sent people
+    looking for a connection problem."""
+    text = str(exc)
+    return isinstance(exc, DatabaseError) and ("no such table" in text or
+                                               ("relation" in text and "does not exist" in text))
 
 
 def lock_rows(model: type[models.Model], pks: Iterable[Any], *, deleting: bool = False) -> list[Any]:

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 
 from campaigns import scan_backlog
 from qartsite import parsers
+from qartsite.sql import not_migrated
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -35,7 +36,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
         return JsonResponse({"status": "ok", "scans": scans})
     except Exception as exc:  # the page answers plainly whatever the database raises
-        return JsonResponse({"status": "error", "database": type(exc).__name__, "scans": scans}, status=503)
+        database = ("no tables: run manage.py migrate (or restore the database)" if not_migrated(exc)
+                    else type(exc).__name__)
+        return JsonResponse({"status": "error", "database": database, "scans": scans}, status=503)
 
 
 def bad_request_message(exception: Exception | None) -> str:

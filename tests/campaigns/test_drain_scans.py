@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -437,3 +438,21 @@ class TestCommand:
         monkeypatch.setattr(stop, "wait", waits.append)
         Drainer("test").run(stop)
         assert waits == [1.0, 2.0] and passes == [drainer.BLOCK_MS] * 3
+
+    def test_a_database_without_its_tables_is_said_so_not_called_away(self, monkeypatch, caplog):
+        # A drainer started before `migrate` logged "The database is away (relation ... does not exist)".
+        from django.db import ProgrammingError
+
+        stop = threading.Event()
+
+        def drain(self, block_ms=None):
+            stop.set()
+            raise ProgrammingError('relation "campaigns_placement" does not exist')
+
+        monkeypatch.setattr(Drainer, "drain_once", drain)
+        monkeypatch.setattr(stop, "wait", lambda delay: None)
+        with caplog.at_level(logging.WARNING, logger="campaigns.drainer"):
+            Drainer("test").run(stop)
+        assert [r.getMessage() for r in caplog.records] == [
+            "The database has no qart tables yet: run `manage.py migrate` (make run does). Nothing acknowledged; "
+            "retrying in 1 s"]

@@ -84,6 +84,7 @@ class TestHome:
         monkeypatch.setattr(connection, "cursor", lambda: Emptied(real()))
         response = client.get("/healthz")
         assert response.status_code == 503 and response.json()["status"] == "error"
+        assert response.json()["database"] == "no tables: run manage.py migrate (or restore the database)"
 
     def test_it_reports_scans_waiting_without_failing(self, client, settings):
         # An operator's monitor alerts on scans.behind; the balancer keys on the status code, which stays 200.

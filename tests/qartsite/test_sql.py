@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, ProgrammingError, connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Placement, ScanEvent
@@ -62,3 +62,16 @@ def test_copy_rows_stores_awkward_text_times_and_ids_as_given():
               [(*row, *(field.get_default() for field in blank)) for row in rows])
     stored = set(ScanEvent.objects.values_list("placement_id", "event_id", "time", "browser"))
     assert stored == set(rows)
+
+
+@pytest.mark.parametrize(("error", "missing"), [
+    (ProgrammingError('relation "campaigns_placement" does not exist\nLINE 1: ...'), True),
+    (OperationalError("no such table: campaigns_placement"), True),
+    (OperationalError("connection to server at \"127.0.0.1\", port 5432 failed: Connection refused"), False),
+    (ValueError("relation x does not exist"), False),
+])
+def test_it_tells_a_database_without_tables_from_one_that_is_away(error, missing):
+    # A drainer started before `migrate` logged "the database is away (relation ... does not exist)".
+    from qartsite.sql import not_migrated
+
+    assert not_migrated(error) is missing
