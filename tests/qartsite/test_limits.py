@@ -91,28 +91,35 @@ class TestUploadLimitHandler:
         assert request.upload_too_large and stream.tell() < len(body) / 2
 
 
-def wsgi_call(application, method: str, path: str, body: bytes, headers: dict, terminated: bool) -> tuple[str, bytes]:
-    """One request through a WSGI application as a server would make it: the body already de-chunked in
-    `wsgi.input`, no CONTENT_LENGTH, and `wsgi.input_terminated` as gunicorn sets it (wsgiref does not)."""
+def wsgi_call(application, method: str, path: str, body: bytes, headers: dict, *, chunked: bool = False,
+              terminated: bool = False) -> tuple[str, dict, bytes]:
+    """One request through a WSGI application as a server would make it: (status, headers, body). `headers` as
+    given (a CONTENT_LENGTH saying more than `body` holds is a body cut short); `chunked`: the body already
+    de-chunked in `wsgi.input`, no CONTENT_LENGTH, and `wsgi.input_terminated` as gunicorn sets it (`terminated`;
+    wsgiref does not)."""
     from wsgiref.util import setup_testing_defaults
 
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body),
-               "HTTP_TRANSFER_ENCODING": "chunked", **headers}
-    if terminated:
-        environ["wsgi.input_terminated"] = True
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body), **headers}
+    if chunked:
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        if terminated:
+            environ["wsgi.input_terminated"] = True
     setup_testing_defaults(environ)
-    environ.pop("CONTENT_LENGTH", None)
+    if chunked:
+        environ.pop("CONTENT_LENGTH", None)
     answer = {}
     # As Django's test client does: the request's end must not close the test's database connection.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(status=status))
+        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(
+            status=status, headers=dict(response_headers)))
         content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-    return answer["status"], content
+    return answer["status"], answer["headers"], content
 
 
 @pytest.mark.django_db
@@ -130,9 +137,9 @@ class TestChunkedBodies:
 
         def patch(body: bytes, terminated: bool = True, wrapped: bool = True) -> tuple[str, bytes, Campaign]:
             application = ChunkedBodies(WSGIHandler()) if wrapped else WSGIHandler()
-            status, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
+            status, _, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
                 "HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": "application/json",
-                "HTTP_HOST": "testserver"}, terminated)
+                "HTTP_HOST": "testserver"}, chunked=True, terminated=terminated)
             campaign.refresh_from_db()
             return status, content, campaign
 
@@ -151,27 +158,6 @@ class TestChunkedBodies:
         assert status.startswith("413") and b"requests up to" in content and campaign.name == "Spring"
 
 
-def wsgi_plain_call(application, method: str, path: str, body: bytes, headers: dict) -> tuple[str, dict, bytes]:
-    """One request through a WSGI application with `headers` as given (CONTENT_LENGTH among them, or not): a body
-    cut short is one whose CONTENT_LENGTH says more than `body` holds."""
-    from wsgiref.util import setup_testing_defaults
-
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body), **headers}
-    setup_testing_defaults(environ)
-    answer = {}
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(
-            status=status, headers=dict(response_headers)))
-        content = b"".join(chunks)
-        getattr(chunks, "close", lambda: None)()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return answer["status"], answer["headers"], content
-
-
 @pytest.mark.django_db
 class TestWholeBodies:
     @pytest.fixture
@@ -186,7 +172,7 @@ class TestWholeBodies:
         _, token = tokens.make_token(team_users.owner, "whole")
 
         def patch(body: bytes, declared: int, kind: str = "application/json") -> tuple[str, bytes, Campaign]:
-            status, _, content = wsgi_plain_call(WholeBodies(WSGIHandler()), "PATCH", f"/api/campaigns/{campaign.pk}/",
+            status, _, content = wsgi_call(WholeBodies(WSGIHandler()), "PATCH", f"/api/campaigns/{campaign.pk}/",
                                                  body, {"HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": kind,
                                                         "CONTENT_LENGTH": str(declared), "HTTP_HOST": "testserver"})
             campaign.refresh_from_db()
@@ -219,8 +205,8 @@ def test_head_answers_carry_no_body(team_users):
     _, token = tokens.make_token(team_users.owner, "head")
     application = HeadWithoutBody(WSGIHandler())
     headers = {"HTTP_AUTHORIZATION": f"Token {token}", "HTTP_HOST": "testserver"}
-    got = wsgi_plain_call(application, "GET", "/api/teams/", b"", headers)
-    head = wsgi_plain_call(application, "HEAD", "/api/teams/", b"", headers)
+    got = wsgi_call(application, "GET", "/api/teams/", b"", headers)
+    head = wsgi_call(application, "HEAD", "/api/teams/", b"", headers)
     assert got[0].startswith("200") and got[2]
     assert head[0].startswith("200") and head[2] == b"" and head[1]["Content-Length"] == str(len(got[2]))
 
