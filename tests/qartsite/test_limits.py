@@ -122,26 +122,37 @@ def wsgi_call(application, method: str, path: str, body: bytes, headers: dict, *
     return answer["status"], answer["headers"], content
 
 
+@pytest.fixture
+def patch_campaign(team_users):
+    """`patch(application, body, headers, **wsgi_call options)`: a PATCH of a campaign through `application` with an
+    owner's token; (status, body, the campaign as stored after it)."""
+    from campaigns.models import Campaign
+    from qartsite import tokens
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
+    _, token = tokens.make_token(team_users.owner, "wsgi")
+
+    def patch(application, body: bytes, headers: dict, **options) -> tuple[str, bytes, Campaign]:
+        status, _, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
+            "HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": "application/json", "HTTP_HOST": "testserver",
+            **headers}, **options)
+        campaign.refresh_from_db()
+        return status, content, campaign
+
+    return patch
+
+
 @pytest.mark.django_db
 class TestChunkedBodies:
     @pytest.fixture
-    def patch_name(self, team_users):
+    def patch_name(self, patch_campaign):
         from django.core.handlers.wsgi import WSGIHandler
 
-        from campaigns.models import Campaign
-        from qartsite import tokens
         from qartsite.limits import ChunkedBodies
 
-        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
-        _, token = tokens.make_token(team_users.owner, "chunks")
-
-        def patch(body: bytes, terminated: bool = True, wrapped: bool = True) -> tuple[str, bytes, Campaign]:
+        def patch(body: bytes, terminated: bool = True, wrapped: bool = True):
             application = ChunkedBodies(WSGIHandler()) if wrapped else WSGIHandler()
-            status, _, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
-                "HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": "application/json",
-                "HTTP_HOST": "testserver"}, chunked=True, terminated=terminated)
-            campaign.refresh_from_db()
-            return status, content, campaign
+            return patch_campaign(application, body, {}, chunked=True, terminated=terminated)
 
         return patch
 
@@ -161,22 +172,14 @@ class TestChunkedBodies:
 @pytest.mark.django_db
 class TestWholeBodies:
     @pytest.fixture
-    def patch(self, team_users):
+    def patch(self, patch_campaign):
         from django.core.handlers.wsgi import WSGIHandler
 
-        from campaigns.models import Campaign
-        from qartsite import tokens
         from qartsite.limits import WholeBodies
 
-        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
-        _, token = tokens.make_token(team_users.owner, "whole")
-
-        def patch(body: bytes, declared: int, kind: str = "application/json") -> tuple[str, bytes, Campaign]:
-            status, _, content = wsgi_call(WholeBodies(WSGIHandler()), "PATCH", f"/api/campaigns/{campaign.pk}/",
-                                                 body, {"HTTP_AUTHORIZATION": f"Token {token}", "CONTENT_TYPE": kind,
-                                                        "CONTENT_LENGTH": str(declared), "HTTP_HOST": "testserver"})
-            campaign.refresh_from_db()
-            return status, content, campaign
+        def patch(body: bytes, declared: int, kind: str = "application/json"):
+            return patch_campaign(WholeBodies(WSGIHandler()), body, {"CONTENT_TYPE": kind,
+                                                                     "CONTENT_LENGTH": str(declared)})
 
         return patch
 
