@@ -93,22 +93,6 @@ def independent_captures(image: Image.Image, expected: str) -> list[int]:
     return counts
 
 
-def whole_image_captures(image: Image.Image, expected: str, params: list[phone.Params]) -> int:
-    """Of `params`' captures of the whole image (`bench/phone_captures.py`), how many zxing and WeChat both read
-    exactly."""
-    rgb = np.asarray(image.convert("RGB"))
-    read = 0
-    for p in params:
-        view = phone.capture(rgb, p)
-        read += decoders.read_zxing(view) == [expected] and decoders.read_wechat(view) == [expected]
-    return read
-
-
-# The random whole-image captures' seed: a draw the halftone engine's soft-capture settings were not tuned on (they
-# were tuned on `phone_captures.FOUR` and `random_set`'s default draw, then checked on this one and another).
-PHONE_SEED = 99_005
-
-
 def measure(pictures: dict[str, Image.Image], size: int, per_picture: int, phone_random: int = 20) -> list[dict]:
     code = qr.encode(URL)
     grid = repair.grid_from_code(code, size, 4)
@@ -128,9 +112,9 @@ def measure(pictures: dict[str, Image.Image], size: int, per_picture: int, phone
                 "passed": attempt.scan.passed and attempt.robust is not None and attempt.robust.passed,
                 "verdict_passed": attempt.scan.passed, "p": attempt.scan.scan_probability,
                 "captures_read": independent_captures(attempt.image, code.content),
-                "phone_four": whole_image_captures(attempt.image, code.content, phone.FOUR),
-                "phone_random": whole_image_captures(attempt.image, code.content,
-                                                     phone.random_set(phone_random, PHONE_SEED)),
+                "phone_four": phone.read_by_both(attempt.image, code.content, phone.FOUR),
+                "phone_random": phone.read_by_both(attempt.image, code.content,
+                                                   phone.random_set(phone_random, phone.HELD_OUT_SEED)),
                 "rounds": attempt.rounds, "ms_total": total * 1000, "ms_generation": attempt.render_seconds * 1000,
                 "ms_verify": attempt.verify_seconds * 1000, "fidelity_ssim": attempt.fidelity_ssim,
                 "color_error": attempt.color_error,

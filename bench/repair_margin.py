@@ -60,16 +60,6 @@ def failing_art(count: int, photos: list[np.ndarray], near_misses: bool = True) 
     return found
 
 
-PHONE_SEED = 99_005  # the whole-image captures' random draw (bench/halftone.py's)
-
-
-def whole_image_reads(image: Image.Image, expected: str, params: list[phone.Params]) -> int:
-    """Of `params`' whole-image captures, how many zxing and WeChat both read exactly."""
-    rgb = np.asarray(image.convert("RGB"))
-    return sum(decoders.read_zxing(view) == [expected] and decoders.read_wechat(view) == [expected]
-               for view in (phone.capture(rgb, p) for p in params))
-
-
 def judge(image: Image.Image, sample: synthetic.Sample) -> tuple[bool, bool, float, int, int]:
     """(read by both decoders on the image and 3 of 4 independent captures, reference reader, scan probability,
     whole-image ramp captures read, of 4; random whole-image captures read, of 20)."""
@@ -77,8 +67,8 @@ def judge(image: Image.Image, sample: synthetic.Sample) -> tuple[bool, bool, flo
     held = robust.check(gray, sample.content, seed=INDEPENDENT_SEED)
     reference = synthetic.reference_read(gray, sample.code, sample.border, seed=INDEPENDENT_SEED)
     return (held.passed, reference, scan.verify(gray, sample.content, grade=False).scan_probability,
-            whole_image_reads(image, sample.content, phone.FOUR),
-            whole_image_reads(image, sample.content, phone.random_set(20, PHONE_SEED)))
+            phone.read_by_both(image, sample.content, phone.FOUR),
+            phone.read_by_both(image, sample.content, phone.random_set(20, phone.HELD_OUT_SEED)))
 
 
 def main() -> None:
