@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,18 +22,21 @@ def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station Poster")
 
 
-def spool_scan(placement: Placement, minutes_ago: float) -> None:
+def spool_scan(placement: Placement, minutes_ago: float) -> datetime:
+    """Spools one scan made `minutes_ago`; returns when, so a page read a minute later still expects that time."""
     made = timezone.now() - timedelta(minutes=minutes_ago)
     scan_buffer.append_to_spool(json.dumps(scan_buffer.scan_event(placement.pk, made, is_bot=False)))
+    return made
 
 
-def drainer_ran(redis, minutes_ago: float) -> None:
-    at = (timezone.now() - timedelta(minutes=minutes_ago)).timestamp()
-    redis.hset(scan_backlog.drained_key(), socket.gethostname(), at)
+def drainer_ran(redis, minutes_ago: float) -> datetime:
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    redis.hset(scan_backlog.drained_key(), socket.gethostname(), at.timestamp())
+    return at
 
 
-def clock(minutes_ago: float) -> str:
-    return f"{(timezone.now() - timedelta(minutes=minutes_ago)).astimezone(NEW_YORK):%H:%M}"
+def clock(moment: datetime) -> str:
+    return f"{moment.astimezone(NEW_YORK):%H:%M}"
 
 
 @pytest.mark.django_db
@@ -47,17 +50,17 @@ class TestBacklog:
 
     def test_it_names_the_oldest_waiting_scan_in_the_teams_zone(self, placement, scan_redis):
         drainer_ran(scan_redis, 0)
-        spool_scan(placement, 5)
+        oldest = spool_scan(placement, 5)
         spool_scan(placement, 2)
         note = scan_backlog.backlog().note(NEW_YORK)
-        assert note.startswith(f"Some scans are still being counted: the oldest waiting was made at {clock(5)};")
+        assert note.startswith(f"Some scans are still being counted: the oldest waiting was made at {clock(oldest)}")
         assert "last ran" not in note
 
     def test_it_says_when_the_drainer_stopped_though_nothing_waits_here(self, placement, scan_redis):
-        drainer_ran(scan_redis, 10)
+        ran = drainer_ran(scan_redis, 10)
         now = scan_backlog.backlog()
         assert not now.waiting and now.behind
-        assert now.note(NEW_YORK) == (f"Scans made after {clock(10)} may not be counted yet: the scan counter has "
+        assert now.note(NEW_YORK) == (f"Scans made after {clock(ran)} may not be counted yet: the scan counter has "
                                       "not run since.")
 
     def test_it_counts_the_stream_with_no_drainer_ever_seen(self, placement, scan_redis):
@@ -76,10 +79,10 @@ class TestBacklog:
 
     def test_it_says_what_the_spool_shows_when_redis_is_away(self, placement, settings):
         settings.REDIS_URL = "redis://127.0.0.1:1/0"
-        spool_scan(placement, 5)
+        made = spool_scan(placement, 5)
         now = scan_backlog.backlog()
         assert now.stream_entries is None and now.spool_files == 1 and now.behind
-        assert clock(5) in now.note(NEW_YORK)
+        assert clock(made) in now.note(NEW_YORK)
 
 
 @pytest.mark.django_db
@@ -93,9 +96,9 @@ class TestPages:
         drainer_ran(scan_redis, 0)
         for url in pages:
             assert "data-backlog" not in client.get(url).content.decode()
-        spool_scan(placement, 5)
+        made = spool_scan(placement, 5)
         for url in pages:
-            assert f"the oldest waiting was made at {clock(5)}" in client.get(url).content.decode()
+            assert f"the oldest waiting was made at {clock(made)}" in client.get(url).content.decode()
 
     def test_the_pages_render_when_redis_is_away(self, client, team_users, campaign, placement, settings):
         settings.REDIS_URL = "redis://127.0.0.1:1/0"
