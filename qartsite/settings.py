@@ -137,6 +137,8 @@ MIDDLEWARE = [
     "qartsite.content_policy.ContentPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
+    # A path with a NUL is a 404 before any view queries with it (qartsite.paths).
+    "qartsite.paths.NulPathMiddleware",
 ]
 
 ROOT_URLCONF = "qartsite.urls"

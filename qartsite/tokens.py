@@ -64,8 +64,7 @@ def revoke(user, prefix: str) -> str:
     if not prefix:
         raise TokenRefused("Give the token's prefix, as the list shows it.")
     matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
-    # A NUL starts no prefix, and PostgreSQL refuses one in a query (DataError): a 500 for `tokens/%00/revoke/`.
-    keys = list(matches.values_list("token_key", flat=True)[:2]) if "\x00" not in prefix else []
+    keys = list(matches.values_list("token_key", flat=True)[:2])
     if not keys:
         raise TokenRefused(f"{user.get_username()} has no token starting with {prefix!r}.")
     if len(keys) > 1:

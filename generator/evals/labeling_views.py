@@ -238,9 +238,7 @@ def hit(request: HttpRequest, token: str) -> HttpResponse:
     Never a redirect: the phone shows a one-line page, and the labeler looks back at the screen. HEAD requests
     and link-preview bots record nothing (they are not a person's phone reading the code).
     """
-    # A NUL is in no token, and PostgreSQL refuses one in a query (DataError): a 500 for `/l/%00`.
-    item = (LabelingItem.objects.select_related("session__created_by", "candidate").filter(token=token).first()
-            if "\x00" not in token else None)
+    item = LabelingItem.objects.select_related("session__created_by", "candidate").filter(token=token).first()
     if item is None:
         raise Http404("Not found")
     if request.method == "HEAD":
