@@ -6,7 +6,7 @@
   progress is mirrored into RQ's `job.meta` for RQ's own tools.
 
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
-(`Retry(max=1)`), then `generation_failed` marks the row failed with the reason. Expected failures (bad parameters,
+(`Retry(max=1)`; a job's images are stored once more, `QART["STORE_AGAIN_AFTER"]` seconds later, before that), then `generation_failed` marks the row failed with the reason. Expected failures (bad parameters,
 missing weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
 restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
 """
@@ -388,7 +388,15 @@ def _store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncode
             fidelity_ssim=c.fidelity_ssim, color_error=c.color_error, **verifier_models.judged_fields(c.scan),
         )
         rows.append(row)
-    _store_files(job, control_png, rows, pngs)
+    try:
+        _store_files(job, control_png, rows, pngs)
+    except MediaUnavailable as exc:
+        # A bucket away for a moment (a restart, a network blip) does not cost the GPU's work: once more, later.
+        wait = settings.QART["STORE_AGAIN_AFTER"]
+        log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, wait)
+        GenerationJob.objects.filter(pk=job.pk).update(stage="storing_again")
+        time.sleep(wait)
+        _store_files(job, control_png, rows, pngs)  # a second failure fails the attempt: RQ retries it once
     with transaction.atomic():
         if not GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists():
             raise Superseded()

@@ -54,6 +54,7 @@ STAGES = {
     "generating": "Drawing the candidates",
     "scoring": "Checking that they scan",
     "repairing": "Repairing near misses",
+    "storing_again": "Waiting for the image storage, which did not answer",
     "retrying": "Retrying after the worker stopped",
     "done": "Done",
     "failed": "Failed",

@@ -487,7 +487,7 @@ def stored_names(storage, folder: str) -> list[str]:
         return []
 
 
-def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_storage, monkeypatch):
+def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_storage, monkeypatch, settings):
     from django.core.files.storage import default_storage
 
     from generator.models import Candidate
@@ -504,6 +504,7 @@ def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_stora
         return saved[-1]
 
     monkeypatch.setattr(backend, "_save", fails_on_the_third)
+    settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 0}
     with pytest.raises(MediaUnavailable):
         jobs.run_generation(job.pk)  # raised on: RQ retries it, then generation_failed says why
     monkeypatch.undo()
@@ -514,6 +515,36 @@ def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_stora
     assert stored_names(default_storage, "generations/control") == []
     assert stored_names(default_storage, f"generations/{job.pk}") == []
     assert default_storage.exists(job.init_image.name)  # the job's own picture stays, for the retry
+
+
+def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypatch, caplog):
+    # The bucket restarting as a job stored its images failed the job, and RQ's retry (at once) met the bucket still
+    # away: the GPU's work was lost twice. The images are stored once more, past the storage's outage memory.
+    from django.core.files.storage import default_storage
+
+    from generator.models import Candidate
+    from qartsite import storage
+    from qartsite.storage import MediaUnavailable
+
+    job = halftone_job()
+    backend = type(default_storage._wrapped)
+    save, waited = backend._save, []
+
+    def away(self, name, content):
+        raise MediaUnavailable("The media storage could not be reached: it is restarting")
+
+    def back_after(seconds):
+        waited.append((seconds, GenerationJob.objects.get(pk=job.pk).stage))
+        monkeypatch.setattr(backend, "_save", save)
+
+    monkeypatch.setattr(backend, "_save", away)
+    monkeypatch.setattr(jobs.time, "sleep", back_after)
+    assert not jobs.run_generation(job.pk).startswith("failed")
+    job.refresh_from_db()
+    assert job.status == "done" and Candidate.objects.filter(job=job).exists()
+    assert default_storage.exists(job.control_image.name)
+    assert waited == [(20, "storing_again")] and 20 > storage.AWAY_SECONDS
+    assert "storing again in 20 s" in caplog.text
 
 
 def test_a_job_whose_picture_is_gone_fails_with_the_reason_and_is_not_retried():
@@ -558,14 +589,16 @@ def test_a_worker_on_another_host_stores_candidates_the_web_serves(gpu_queue, st
 def test_a_job_whose_storage_cannot_be_reached_is_retried_once_then_failed_with_the_reason(
         gpu_queue, start_worker, unreachable_media):
     job = make_job(candidates_per_batch=2)
-    worker = start_worker(burst=True, **unreachable_media.env)
+    worker = start_worker(burst=True, QART_STORE_AGAIN_AFTER="1", **unreachable_media.env)
     assert worker.wait(timeout=300) == 0, Path(worker.log_path).read_text()[-3000:]
 
     job.refresh_from_db()
     assert job.status == "failed" and job.attempts == 2 and job.candidates.count() == 0
+    # Each attempt stored its images twice (`STORE_AGAIN_AFTER`): the second time within the storage's outage memory.
     assert job.error.startswith("The image storage could not be reached, twice (it was retried once): "
-                                "The media storage could not look up 'generations/control/control-")
-    assert "Could not connect to the endpoint URL" in job.error
+                                "The media storage ")
+    assert "Connection refused" in job.error or "Could not connect to the endpoint URL" in job.error
+    assert Path(worker.log_path).read_text().count("storing again in 1 s") == 2
 
 
 def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced(monkeypatch):
