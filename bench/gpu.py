@@ -990,7 +990,8 @@ def main() -> None:
                              "path on one GPU, where the two replicas share the GPU and are not faster)")
     parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
                         help="the rq stage's jobs: code (code-like, 25 steps), code-whole (code with the whole batch "
-                             "decoded at once), code-halves (code with each verdict in two processes at most), turbo, "
+                             "decoded at once), code-halves (code with each verdict in two processes at most), "
+                             "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), turbo, "
                              "noise, repair (noise + repair), fewstep, queue, queue-fewstep "
                              "(bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",

@@ -21,7 +21,10 @@ Settings, each timed over `runs` jobs after one warm-up job:
   product's 25 steps and with the "turbo" preset's 15. "code-whole": the same, with the engine decoding the whole
   batch at once (`Engine.decode_group`), so verification starts only after the last image, as before issue 16's
   ninth step. "code-halves": the same as "code", with each verdict in two processes at most (`ranking.SPLITS`
-  without its three-way split), as before issue 16's tenth step.
+  without its three-way split), as before issue 16's tenth step. "code-pillow": the same as "code", with the
+  candidates' PNGs encoded by Pillow at zlib level 1, as before issue 16's eleventh step. "code-quiet": the same as
+  "code", with the job's progress written once a minute instead of every 0.2 s (`jobs.ProgressWriter.INTERVAL`): what
+  those writes on the thread that launches the GPU's kernels cost.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -53,7 +56,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "code-halves", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "turbo", "noise", "repair", "fewstep",
+         "queue", "queue-fewstep")
 
 
 def _free_port() -> int:
@@ -143,6 +147,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         from django.contrib.auth import get_user_model
 
         from generator import jobs
+        from generator.core.codes import images
         from generator.core.engines import ranking
         from generator.models import GenerationJob, Prompt
         from generator.worker import GenerationWorker
@@ -167,6 +172,10 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                    False, True),
                     "code-halves": (f"code-like, {steps} steps, each verdict in two processes at most", steps,
                                     "dpmpp_2m_karras", False, True),
+                    "code-pillow": (f"code-like, {steps} steps, PNGs by Pillow at level 1", steps, "dpmpp_2m_karras",
+                                    False, True),
+                    "code-quiet": (f"code-like, {steps} steps, progress written once a minute", steps,
+                                   "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -210,13 +219,17 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                     log("rq code-whole skipped: it needs a single-GPU engine (Engine.decode_group)")
                     continue
                 engine.decode_group = 0
-            splits = ranking.SPLITS
+            splits, png_bytes, interval = ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL
             if kind == "code-halves":
                 ranking.SPLITS = {ways: views for ways, views in splits.items() if ways <= 2}
+            if kind == "code-pillow":
+                images.png_bytes = _pillow_png
+            if kind == "code-quiet":
+                jobs.ProgressWriter.INTERVAL = 60.0
             try:
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
-                ranking.SPLITS = splits
+                ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL = splits, png_bytes, interval
                 if decode_group is not None:
                     engine.decode_group = decode_group
             out[name] = rows
@@ -227,6 +240,15 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         engine.generate = generate
         restore()
         redis_proc.kill()
+
+
+def _pillow_png(image) -> bytes:
+    """The candidates' PNG encoder before issue 16's eleventh step (Pillow, zlib level 1)."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str, repair: bool, name: str,

@@ -6,8 +6,9 @@
   progress is mirrored into RQ's `job.meta` for RQ's own tools.
 
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
-(`Retry(max=1)`; a job's images are stored once more, `QART["STORE_AGAIN_AFTER"]` seconds later, before that), then `generation_failed` marks the row failed with the reason. Expected failures (bad parameters,
-missing weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
+(`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
+`generation_failed` marks the row failed with the reason. Expected failures (bad parameters, missing weights,
+cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
 restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import io
 import logging
 import math
 import os
@@ -342,23 +342,24 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
 
 class PngEncoder:
     """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`), so
-    encoding overlaps verification instead of following it. PNG encoding releases the GIL: 8 images at 768² take
-    0.8 s in series. An image repair replaced is encoded when asked for."""
+    encoding overlaps verification instead of following it (`images.png_bytes` releases the GIL while it encodes).
+    An image repair replaced is encoded when asked for."""
 
     def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
         self.started: dict[int, tuple[Image.Image, Future[bytes]]] = {}  # id -> (the image, kept alive; its PNG)
 
-    def start(self, images: list[Image.Image]) -> None:
-        for image in images:
-            self.started[id(image)] = (image, self.pool.submit(_png, image))
+    def start(self, pictures: list[Image.Image]) -> None:
+        for image in pictures:
+            self.started[id(image)] = (image, self.pool.submit(images.png_bytes, image))
 
-    def pngs(self, images: list[Image.Image]) -> list[bytes]:
+    def pngs(self, pictures: list[Image.Image]) -> list[bytes]:
         """The PNG of each image, in order: those started are awaited, the rest encoded now, side by side."""
         futures = []
-        for image in images:
+        for image in pictures:
             entry = self.started.get(id(image))
-            futures.append(entry[1] if entry is not None and entry[0] is image else self.pool.submit(_png, image))
+            futures.append(entry[1] if entry is not None and entry[0] is image
+                           else self.pool.submit(images.png_bytes, image))
         return [future.result() for future in futures]
 
     def __enter__(self) -> PngEncoder:
@@ -425,30 +426,19 @@ def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], 
         raise
 
 
-# zlib level 1, not Pillow's 6: a 768² candidate encodes ~4x faster for ~15 % more bytes (the same pixels; level 3:
-# ~2.5x, ~12 %), and the encoding shares the worker's cores with the verifier: the last candidate's PNG is what a
-# GPU job waits for last (bench/GPU.md, tenth step).
-PNG_COMPRESS_LEVEL = 1
-
-
-def _png(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
-
-
 class ProgressWriter:
     """The core's `on_progress(stage, fraction)` for one job: the row (and RQ's `job.meta`) follow it, and a
     cancel request stops it by raising `Cancelled`."""
+
+    INTERVAL = 0.2  # seconds: one cheap UPDATE per step at most this often, plus the cancel check it answers
 
     def __init__(self, job_pk: int, rq_job=None) -> None:
         self.job_pk, self.rq_job = job_pk, rq_job
         self.written_at, self.stage = 0.0, ""
 
     def __call__(self, stage: str, fraction: float) -> None:
-        # One cheap UPDATE per step at most every 0.2 s, plus the cancel check the same query answers.
         now = time.monotonic()
-        if stage == self.stage and now - self.written_at < 0.2 and fraction < 1.0:
+        if stage == self.stage and now - self.written_at < self.INTERVAL and fraction < 1.0:
             return
         self.written_at, self.stage = now, stage
         status = Status.SCORING if stage in ("scoring", "repairing") else Status.RUNNING

@@ -603,8 +603,8 @@ def test_a_job_whose_storage_cannot_be_reached_is_retried_once_then_failed_with_
 
 def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced(monkeypatch):
     calls = []
-    encode = jobs._png
-    monkeypatch.setattr(jobs, "_png", lambda image: calls.append(image) or encode(image))
+    encode = jobs.images.png_bytes
+    monkeypatch.setattr(jobs.images, "png_bytes", lambda image: calls.append(image) or encode(image))
     drawn = [Image.new("RGB", (64, 64), (n * 40, 0, 0)) for n in range(3)]
     repaired = Image.new("RGB", (64, 64), "white")
     with jobs.PngEncoder() as encoder:

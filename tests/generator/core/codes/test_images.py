@@ -154,3 +154,26 @@ class TestOpenPicture:
     def test_it_keeps_open_images_messages(self):
         with pytest.raises(images.ImageError, match="not an image"):
             images.open_picture(b"plain text")
+
+
+class TestPngBytes:
+    @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "I;16", "1"])
+    def test_it_keeps_every_pixel_and_the_mode(self, mode):
+        rng = np.random.default_rng(3)
+        channels = {"RGB": 3, "RGBA": 4}.get(mode)
+        shape = (37, 53) + ((channels,) if channels else ())
+        source = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode={"RGB": "RGB", "RGBA": "RGBA"}.get(
+            mode, "L"))
+        if mode not in ("L", "RGB", "RGBA"):
+            source = source.convert(mode)
+        data = images.png_bytes(source)
+        back = Image.open(io.BytesIO(data))
+        assert data.startswith(b"\x89PNG") and back.mode == source.mode and back.size == source.size
+        assert np.array_equal(np.asarray(back), np.asarray(source))
+
+    def test_the_colours_are_not_swapped(self):
+        # OpenCV writes BGR: a red picture read back as blue would pass a test of grey pixels.
+        back = Image.open(io.BytesIO(images.png_bytes(Image.new("RGBA", (8, 8), (200, 10, 30, 128)))))
+        assert back.getpixel((3, 3)) == (200, 10, 30, 128)
+        assert Image.open(io.BytesIO(images.png_bytes(Image.new("RGB", (8, 8), (200, 10, 30))))).getpixel((1, 1)) == (
+            200, 10, 30)
