@@ -28,6 +28,7 @@ from campaigns.models import (
     ScanRollup,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookOutbox,
     locked_copy,
 )
 from qartsite.admin import TeamScopedAdmin, TeamScopedInline, may_change
@@ -327,6 +328,14 @@ class WebhookDeliveryAdmin(ReadOnlyTeamAdmin):
     list_display = ("time", "endpoint", "event", "message_id", "attempt", "ok", "status_code", "error")
     list_filter = ("ok", "event")
     date_hierarchy = "time"
+
+
+@admin.register(WebhookOutbox)
+class WebhookOutboxAdmin(ReadOnlyTeamAdmin):
+    """Webhooks that could not be queued yet (Redis away): the drainer queues them once it answers."""
+
+    list_display = ("created", "endpoint", "event", "next_try")
+    list_filter = ("event",)
 
 
 @admin.register(DestinationChange)

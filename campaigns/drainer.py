@@ -1,6 +1,8 @@
 """The drainer: moves buffered scans (`campaigns.scan_buffer`) into the database, exactly once.
 
-`manage.py qart_drain_scans` runs `Drainer.run` for good; tests and the outage drill call `drain_once`.
+`manage.py qart_drain_scans` runs `Drainer.run` for good; tests and the outage drill call `drain_once`. Being the
+process that runs wherever the site does, it also queues the webhooks Redis missed (`webhooks.flush_outbox`, every
+FLUSH_EVERY and as soon as Redis is back).
 
 Exactly once: every event carries the id its request made (`ScanEvent.event_id`, unique), the insert skips ids
 already stored, and an event leaves the buffer (XACK and XDEL on the stream, deleting a spool file) only after the
@@ -42,6 +44,7 @@ CLAIM_IDLE_MS = 60_000  # a pending entry nobody touched for this long belongs t
 BLOCK_MS = 1000  # how long a running drainer waits on the stream before looking at the spool again
 FORGET_IDLE_MS = 3_600_000  # a consumer with nothing pending that has not read for this long is forgotten
 FORGET_EVERY = 60.0  # seconds between two looks for such consumers in a running drainer
+FLUSH_EVERY = 30.0  # seconds between two flushes of the webhooks' outbox in a running drainer
 # Delete a consumer only if it holds nothing pending, in one step: an entry it read in between would otherwise leave
 # the group's pending list unacknowledged and never be delivered again.
 FORGET_IF_IDLE = """
@@ -258,6 +261,7 @@ class Drainer:
         self.redis_away = False
         self.spool_blocked = False  # the spool folder could not be claimed or read at the last pass
         self.forgot_at: float | None = None  # when this drainer last looked for consumers to forget
+        self.flushed_at: float | None = None  # when this drainer last flushed the webhooks' outbox
 
     def client(self) -> Redis:
         return scan_buffer.redis_client(connect_timeout=2.0, timeout=BLOCK_MS / 1000 + 5.0)
@@ -278,6 +282,7 @@ class Drainer:
         else:
             if self.redis_away:
                 log.warning("Redis is back: draining the stream again")
+                self.flushed_at = None  # and queuing the webhooks it missed
             self.redis_away = False
         try:
             self.drain_spool(drained)
@@ -292,8 +297,16 @@ class Drainer:
             if self.spool_blocked:
                 log.warning("The spool can be drained again")
             self.spool_blocked = False
+        self.flush_webhooks()
         self.record_pass()
         return drained
+
+    def flush_webhooks(self) -> None:
+        """Now and then, while Redis answers: queue the webhooks whose queuing failed (`webhooks.flush_outbox`)."""
+        if self.redis_away or (self.flushed_at is not None and monotonic() - self.flushed_at < FLUSH_EVERY):
+            return
+        self.flushed_at = monotonic()
+        webhooks.flush_outbox()
 
     def record_pass(self) -> None:
         """Tell the pages and /healthz this host's drainer is running (`campaigns.scan_backlog`)."""

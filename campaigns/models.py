@@ -530,6 +530,34 @@ class WebhookDelivery(models.Model):
         return f"{self.event} {self.message_id} #{self.attempt}: {self.status_code or self.error}"
 
 
+class WebhookOutbox(models.Model):
+    """Messages of one event for one endpoint that must still be put on the `webhooks` queue (`campaigns.webhooks`):
+    written in the transaction that made the event, deleted once queued. A row that stays is one whose queuing failed
+    (Redis away) or whose process died before trying: the drainer's flush queues it later."""
+
+    team_paths = ('endpoint__team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    # No constraint in the database: a row written while its endpoint is being deleted would fail the transaction that
+    # stored the scans or ended the job (at its commit) rather than be dropped. The endpoint's delete takes the rows it
+    # finds; the flush drops any left over.
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    event = models.CharField(max_length=40)
+    messages = models.JSONField(help_text="[[message id, data], ...], in the order they are sent")
+    created = models.DateTimeField(default=timezone.now)
+    # The flush takes the row from then on: a moment after `created`, so it leaves alone the rows their own process is
+    # queuing right after the commit; at once once that failed.
+    next_try = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created", "pk"]
+        verbose_name = "webhook waiting for the queue"
+        verbose_name_plural = "webhooks waiting for the queue"
+
+    def __str__(self) -> str:
+        return f"{self.event} to endpoint {self.endpoint_id}: {len(self.messages)} messages"
+
+
 class PlacementAlert(models.Model):
     """A placement whose scans stopped or fell sharply against its own baseline (`campaigns.alerts`), open until an
     editor dismisses it."""

@@ -9,12 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from redis.exceptions import RedisError
 
 from campaigns import webhooks
 from campaigns.forms import WebhookEndpointForm
-from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from qartsite.access import get_for_user_or_404
 from qartsite.models import Membership, Team
 
@@ -34,7 +35,11 @@ def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = No
          shown_for: WebhookEndpoint | None = None, pending: webhooks.PendingPing | None = None,
          status: int = 200) -> HttpResponse:
     endpoints = list(WebhookEndpoint.objects.filter(team=team))
+    # Events whose queuing failed (Redis away): the drainer queues them once it can (`webhooks.flush_outbox`).
+    waiting = set(WebhookOutbox.objects.filter(endpoint__in=endpoints, next_try__lte=timezone.now())
+                  .values_list("endpoint_id", flat=True).distinct())
     for endpoint in endpoints:
+        endpoint.waiting = endpoint.pk in waiting
         endpoint.recent = list(WebhookDelivery.objects.filter(endpoint=endpoint)[:RECENT_DELIVERIES])
         # Only this team's endpoint shows a queued test: an id of another team's test shows nothing.
         endpoint.pending = pending if pending is not None and pending.endpoint_id == endpoint.pk else None

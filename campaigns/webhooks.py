@@ -6,6 +6,12 @@ Events are queued after the transaction that made them commits (`emit`), one RQ 
 light `webhooks` queue, never on the short link's path: scans are emitted by the drainer once it has stored them.
 Each message's id is stable across retries (a scan's is its event id), so receivers dedupe.
 
+What is to be queued is kept in the database first (`WebhookOutbox`, a transactional outbox), written in the
+transaction that made the events: after the commit the rows are queued and deleted at once. Rows whose queuing
+failed (Redis away) or whose process died before it stay; the drainer, which runs wherever the site does, queues them
+in created order once Redis answers again (`flush_outbox`). A queued batch delivered twice (a flush that queued but
+could not delete) costs nothing: `deliver` skips what was delivered.
+
 A job sends its messages in order and stops at the first failure; RQ retries it with exponential back-off
 (`RETRY_INTERVALS`, about 5 days in all, which needs a worker started `--with-scheduler`), skipping the messages
 already delivered. Every attempt is a `WebhookDelivery` row. An endpoint failing for `DISABLE_AFTER` is switched off
@@ -47,7 +53,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from standardwebhooks import Webhook
 
-from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from campaigns.rollups import LockedPlacements
 from qartsite.models import Membership
 from qartsite.sql import lock_rows
@@ -64,6 +70,10 @@ READ_TIMEOUT = 10.0
 ATTEMPT_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT  # one attempt in all, however the receiver trickles its answer
 JOB_TIMEOUT = 300
 RESPONSE_BYTES = 1024  # read no more of a receiver's answer than this
+# How long after a commit the outbox's flush leaves its rows to the process queuing them (a failed try frees them at
+# once): a try takes a few seconds at most (QART_REDIS_CONNECT_TIMEOUT and QART_REDIS_TIMEOUT).
+OUTBOX_GRACE = timedelta(minutes=1)
+FLUSH_BATCH = 100  # outbox rows locked and queued per transaction
 
 
 class DeliveryError(Exception):
@@ -236,16 +246,35 @@ def message_body(event: str, data: dict[str, Any], sent: datetime) -> str:
 
 def emit(team_id: int, event: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
     """Queue `messages` ((message id, data) pairs) of `event` for each of the team's active endpoints that take it,
-    once the current transaction commits (right away outside one)."""
+    once the current transaction commits (right away outside one). They are kept in the outbox with that
+    transaction, so a commit whose queuing fails loses none (`flush_outbox` queues them later)."""
     if not messages:
         return
     endpoints = [endpoint.pk for endpoint in WebhookEndpoint.objects.filter(team_id=team_id, active=True)
                  if event in endpoint.events]
-    if endpoints:
-        transaction.on_commit(lambda: enqueue(endpoints, event, messages))
+    if not endpoints:
+        return
+    now = timezone.now()
+    kept = WebhookOutbox.objects.bulk_create([
+        WebhookOutbox(endpoint_id=endpoint_id, event=event, messages=messages, created=now, next_try=now + OUTBOX_GRACE)
+        for endpoint_id in endpoints])
+    transaction.on_commit(lambda: send_kept(kept, event, messages))
 
 
-def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+def send_kept(rows: list[WebhookOutbox], event: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """After the commit: queue the outbox rows `emit` just wrote and delete them; those whose queuing failed are left
+    to `flush_outbox`, from now on rather than after OUTBOX_GRACE."""
+    queued = enqueue([row.endpoint_id for row in rows], event, messages)
+    WebhookOutbox.objects.filter(pk__in=[row.pk for row in rows if row.endpoint_id in queued]).delete()
+    if len(queued) < len(rows):
+        WebhookOutbox.objects.filter(pk__in=[row.pk for row in rows if row.endpoint_id not in queued]).update(
+            next_try=timezone.now())
+
+
+def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """One `deliver` job per endpoint; returns the endpoints queued. Stops at the first that cannot be (Redis away:
+    each try waits out the connection's timeout); the caller keeps the rest."""
+    queued = []
     for endpoint_id in endpoint_ids:
         try:
             django_rq.get_queue(QUEUE).enqueue(
@@ -253,9 +282,50 @@ def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, d
                 retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                 result_ttl=3600, failure_ttl=7 * 24 * 3600,
             )
-        except RedisError:
-            # The events are stored already; losing their notification beats failing the drainer's batch.
-            log.exception("Could not queue %s webhooks for endpoint %s", event, endpoint_id)
+        except RedisError as exc:
+            # Kept in the outbox: the drainer's flush queues them once Redis is back. The events are stored already,
+            # and failing the drainer's batch or the job's end for it would help nobody.
+            log.warning("Could not queue %s webhooks for endpoint %s (%s): kept for later", event, endpoint_id, exc)
+            break
+        queued.append(endpoint_id)
+    return queued
+
+
+def flush_outbox() -> int:
+    """Queue what the outbox kept (its queuing failed at the commit, or its process died first), oldest first, and
+    delete it; returns how many batches were queued. Rows of endpoints deleted or switched off meanwhile are dropped.
+    Stops at the first that cannot be queued (Redis still away): the rest wait for the next flush.
+
+    Each batch of rows is locked, skipping rows another flush holds (PostgreSQL), so that two hosts flushing at once
+    queue each row once. Rows are taken only from their `next_try`: OUTBOX_GRACE after they were written unless their
+    own queuing failed, so a flush leaves alone those their process is queuing right after its commit (a transaction
+    longer than that may see its batch queued twice, which receivers dedupe)."""
+    queued = dropped = 0
+    stopped = False
+    while not stopped:
+        with transaction.atomic():
+            rows = list(WebhookOutbox.objects.select_for_update(skip_locked=True)
+                        .filter(next_try__lte=timezone.now()).order_by("created", "pk")[:FLUSH_BATCH])
+            if not rows:
+                break
+            active = set(WebhookEndpoint.objects.filter(pk__in={row.endpoint_id for row in rows}, active=True)
+                         .values_list("pk", flat=True))
+            done = []
+            for row in rows:
+                if row.endpoint_id not in active:
+                    dropped += 1
+                elif enqueue([row.endpoint_id], row.event, [tuple(message) for message in row.messages]):
+                    queued += 1
+                else:
+                    stopped = True
+                    break
+                done.append(row.pk)
+            WebhookOutbox.objects.filter(pk__in=done).delete()
+        stopped = stopped or len(rows) < FLUSH_BATCH
+    if queued or dropped:
+        log.info("Queued %d webhook batches the outbox kept; dropped %d of endpoints deleted or switched off",
+                 queued, dropped)
+    return queued
 
 
 def scans_stored(rows: list[ScanEvent], locked: LockedPlacements) -> None:

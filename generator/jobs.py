@@ -332,11 +332,12 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
     now = timezone.now()
     job = GenerationJob.objects.only("created", "started").get(pk=pk)
     fields.setdefault("total_seconds", (now - job.created).total_seconds())
-    if not GenerationJob.objects.filter(pk=pk, **(expect or {})).update(status=status, finished=now, **fields):
-        return False
+    with transaction.atomic():  # the end and its webhook (kept in the outbox) commit together, or neither
+        if not GenerationJob.objects.filter(pk=pk, **(expect or {})).update(status=status, finished=now, **fields):
+            return False
+        # Queued after the commit: receivers then read the finished row through the API.
+        webhooks.generation_finished(GenerationJob.objects.only("pk", "team", "status", "placement").get(pk=pk))
     _record_eval_samples(pk)
-    # After the commit (now, outside a transaction): receivers then read the finished row through the API.
-    webhooks.generation_finished(GenerationJob.objects.only("pk", "team", "status", "placement").get(pk=pk))
     return True
 
 

@@ -1,15 +1,19 @@
-"""Fixtures shared by the campaign tests: the owner's team's spring campaign, and the short link's buffer."""
+"""Fixtures shared by the campaign tests: the owner's team's spring campaign, the short link's buffer, and the
+webhooks' queue."""
 
 from __future__ import annotations
 
 import os
 
+import django_rq
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
+from rq import Queue
 
-from campaigns import redirects, scan_buffer
+from campaigns import redirects, scan_buffer, webhooks
 from campaigns.models import Campaign
+from tests.conftest import free_port, live_queue
 
 
 @pytest.fixture
@@ -49,6 +53,30 @@ def scan_redis() -> Redis:
             pytest.fail(f"Redis is required in CI: {exc}")
         pytest.skip(f"no Redis at {os.environ.get('REDIS_URL', 'the default URL')} (make test starts one)")
     return client
+
+
+class WebhooksQueue:
+    """The real `webhooks` queue (`queue`, emptied before and after the test), and a switch for where
+    `campaigns.webhooks` queues: a port nothing listens on (`away`, Redis down) or the real queue again (`back`)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.queue = live_queue(webhooks.QUEUE)
+        self.dead = Queue(webhooks.QUEUE, connection=Redis(port=free_port(), socket_connect_timeout=1))
+
+    def away(self) -> None:
+        self.monkeypatch.setattr(django_rq, "get_queue", lambda name: self.dead)
+
+    def back(self) -> None:
+        self.monkeypatch.setattr(django_rq, "get_queue", lambda name: self.queue)
+
+
+@pytest.fixture
+def webhooks_queue(monkeypatch):
+    made = WebhooksQueue(monkeypatch)
+    made.queue.empty()
+    yield made
+    made.queue.empty()
 
 
 def make_art(team, owner, content: str, verdict: str = "pass", probability: float = 0.95, size: int = 256,

@@ -107,7 +107,12 @@ class TestDailyCheck:
         WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
                                        events=["placement.alert"], secret=webhooks.new_secret())
         queued = []
-        monkeypatch.setattr(webhooks, "enqueue", lambda ids, event, messages: queued.append((event, messages)))
+
+        def enqueue(ids, event, messages) -> list[int]:
+            queued.append((event, messages))
+            return list(ids)
+
+        monkeypatch.setattr(webhooks, "enqueue", enqueue)
         steady(placement, per_day=30, quiet_last=2)
         with django_capture_on_commit_callbacks(execute=True):
             [alert] = alerts.check_all(NOW)

@@ -1,4 +1,5 @@
-"""The drainer (`campaigns.drainer`, `manage.py qart_drain_scans`): buffered scans reach the database exactly once."""
+"""The drainer (`campaigns.drainer`, `manage.py qart_drain_scans`): buffered scans reach the database exactly once,
+and the webhooks Redis missed are queued once it is back."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from django.utils import timezone
+from redis.exceptions import RedisError
 
-from campaigns import drainer, scan_buffer
+from campaigns import drainer, scan_buffer, webhooks
 from campaigns.drainer import GROUP, Drainer, drain_once
-from campaigns.models import Placement, ScanEvent, ScanRollup
+from campaigns.models import Placement, ScanEvent, ScanRollup, WebhookEndpoint, WebhookOutbox
 
 
 @pytest.fixture
@@ -272,6 +274,43 @@ class TestDrainOnce:
         to_spool(event(placement))
         settings.REDIS_URL = "redis://127.0.0.1:1/0"
         assert drain_once().stored == 1
+
+    def test_scans_stored_while_the_webhooks_queue_is_away_are_announced_once_it_is_back(
+            self, placement, team_users, scan_redis, webhooks_queue, django_capture_on_commit_callbacks):
+        endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
+                                                  events=["scan.created"], secret=webhooks.new_secret())
+        webhooks_queue.away()
+        to_spool(event(placement), event(placement, visitor_key="w" * 32))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert drain_once().stored == 2
+        assert webhooks_queue.queue.count == 0 and WebhookOutbox.objects.count() == 1
+
+        webhooks_queue.back()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert drain_once().stored == 0  # nothing new: the pass only queues what was kept
+        [job] = webhooks_queue.queue.jobs
+        assert job.args[:2] == (endpoint.pk, "scan.created")
+        assert sorted(uuid.UUID(message_id).hex for message_id, _ in job.args[2]) == stored_ids()
+        assert not WebhookOutbox.objects.exists()
+
+    def test_it_flushes_the_webhooks_outbox_now_and_then_and_as_soon_as_redis_is_back(
+            self, placement, scan_redis, monkeypatch):
+        flushes = []
+        monkeypatch.setattr(webhooks, "flush_outbox", lambda: flushes.append(1))
+        running = Drainer()
+        running.drain_once()
+        running.drain_once()
+        assert len(flushes) == 1  # the first pass, then every FLUSH_EVERY
+
+        def away(drained, block_ms) -> None:
+            raise RedisError("Connection refused")
+
+        running.drain_stream = away
+        running.drain_once()
+        assert len(flushes) == 1  # not while Redis is away
+        del running.drain_stream
+        running.drain_once()
+        assert len(flushes) == 2  # at once when it is back
 
     def test_it_drops_scans_of_deleted_placements_and_unreadable_lines(self, placement, campaign):
         gone = Placement.objects.create(campaign=campaign, name="Gone")

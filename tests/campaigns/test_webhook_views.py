@@ -10,11 +10,12 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from redis import Redis
 from rq import Queue, SimpleWorker
 
 from campaigns import webhooks
-from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from tests.campaigns.test_webhooks import Receiver
 from tests.conftest import free_port
 
@@ -202,6 +203,15 @@ class TestWebhookPage:
         # Nothing was queued, so nothing waits: the next click tries the queue again.
         again = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]), follow=True)
         assert "Test not sent" in again.content.decode()
+
+    def test_it_says_when_events_wait_for_the_delivery_queue(self, client, team_users, endpoint):
+        signed_in(client, team_users.owner)
+        url = reverse("campaigns:webhooks", args=[team_users.team.pk])
+        kept = WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", messages=[["m1", {}]],
+                                            next_try=timezone.now() + timedelta(minutes=1))
+        assert "data-waiting-events" not in client.get(url).content.decode()  # being queued by its process
+        WebhookOutbox.objects.filter(pk=kept.pk).update(next_try=timezone.now())  # its queuing failed
+        assert "data-waiting-events" in client.get(url).content.decode()
 
     def test_it_shows_why_an_endpoint_was_switched_off_and_switches_it_on(self, client, team_users, endpoint):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False, disabled_reason="Every delivery failed.")

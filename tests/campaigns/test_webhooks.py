@@ -1,9 +1,11 @@
 """Webhooks (`campaigns.webhooks`): signed deliveries to a real local receiver, retries, public-address checks,
-switching off after 5 days of failure, and the drainer / generation / artwork hooks."""
+switching off after 5 days of failure, the drainer / generation / artwork hooks, and the outbox that keeps what Redis
+missed."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from datetime import timedelta
@@ -13,15 +15,16 @@ import django_rq
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rq import SimpleWorker
 from standardwebhooks import Webhook
 
 from campaigns import artwork, drainer, scan_buffer, webhooks
-from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint
+from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from tests.campaigns.conftest import make_art
+from tests.conftest import at_once
 
 ALL_EVENTS = [choice.value for choice in WebhookEndpoint.Event]
 
@@ -83,9 +86,14 @@ def endpoint(team_users, receiver) -> WebhookEndpoint:
 
 @pytest.fixture
 def queued(monkeypatch) -> list[tuple[list[int], str, list]]:
-    """What would be queued: (endpoint ids, event, messages) per enqueue call."""
+    """What would be queued: (endpoint ids, event, messages) per enqueue call, every endpoint taken by the queue."""
     calls: list = []
-    monkeypatch.setattr(webhooks, "enqueue", lambda ids, event, messages: calls.append((list(ids), event, messages)))
+
+    def enqueue(ids, event, messages) -> list[int]:
+        calls.append((list(ids), event, messages))
+        return list(ids)
+
+    monkeypatch.setattr(webhooks, "enqueue", enqueue)
     return calls
 
 
@@ -381,6 +389,23 @@ class TestHooks:
         assert event == "generation.finished" and data == {"generation": candidate.job_id, "status": "done",
                                                             "placement": None}
 
+    def test_a_generation_ends_only_together_with_its_webhook(self, team_users, endpoint, monkeypatch):
+        # The end committed on its own, and the webhook was only queued after it: a worker that died in between
+        # left a finished job that nobody announced.
+        from generator import jobs
+        from generator.models import GenerationJob
+
+        candidate = make_art(team_users.team, team_users.owner, "https://example.com/")
+        GenerationJob.objects.filter(pk=candidate.job_id).update(status="running")
+
+        def dies(job) -> None:
+            raise SystemExit("the worker stopped")
+
+        monkeypatch.setattr(webhooks, "generation_finished", dies)
+        with pytest.raises(SystemExit):
+            jobs._finish(candidate.job_id, "done")
+        assert GenerationJob.objects.get(pk=candidate.job_id).status == "running"  # the reconciler ends it later
+
     def test_it_announces_an_artwork_change_once(self, team_users, placement, endpoint, queued,
                                                  django_capture_on_commit_callbacks):
         candidate = make_art(team_users.team, team_users.owner, "https://example.com/poster")
@@ -390,3 +415,114 @@ class TestHooks:
             artwork.apply(placement, candidate, user=team_users.owner)  # the same artwork again: no event
         [(ids, event, [(message_id, data)])] = queued
         assert event == "placement.artwork_changed" and data["candidate"] == candidate.pk
+
+
+def kept() -> list[tuple[int, str, list]]:
+    return [(row.endpoint_id, row.event, row.messages) for row in WebhookOutbox.objects.order_by("created", "pk")]
+
+
+class TestOutbox:
+    MESSAGES = [("m1", {"generation": 1}), ("m2", {"generation": 2})]
+
+    def test_it_keeps_what_redis_missed_and_queues_it_once_redis_is_back(
+            self, team_users, endpoint, receiver, webhooks_queue, django_capture_on_commit_callbacks, caplog):
+        webhooks_queue.away()
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.emit(team_users.team.pk, "generation.finished", self.MESSAGES)
+        assert kept() == [(endpoint.pk, "generation.finished", [["m1", {"generation": 1}], ["m2", {"generation": 2}]])]
+        assert WebhookOutbox.objects.get().next_try <= timezone.now()  # its process gave up: the flush takes it now
+        assert webhooks.flush_outbox() == 0 and len(kept()) == 1  # still away: kept
+
+        webhooks_queue.back()
+        with caplog.at_level(logging.INFO, logger="campaigns.webhooks"):
+            assert webhooks.flush_outbox() == 1
+        assert "Queued 1 webhook batches the outbox kept" in caplog.text
+        assert kept() == []
+        [job] = webhooks_queue.queue.jobs
+        assert job.func_name == "campaigns.webhooks.deliver"
+        assert job.args == (endpoint.pk, "generation.finished", self.MESSAGES)
+        assert webhooks.flush_outbox() == 0 and webhooks_queue.queue.count == 1  # queued once
+
+        SimpleWorker([webhooks_queue.queue], connection=webhooks_queue.queue.connection).work(burst=True)
+        assert [headers["webhook-id"] for _, headers, _ in receiver.requests] == ["m1", "m2"]
+        assert WebhookDelivery.objects.filter(endpoint=endpoint, ok=True).count() == 2
+
+    def test_the_normal_path_queues_once_and_keeps_nothing(self, team_users, endpoint, webhooks_queue,
+                                                           django_capture_on_commit_callbacks):
+        table = WebhookOutbox._meta.db_table
+        with CaptureQueriesContext(connection) as in_transaction, \
+                django_capture_on_commit_callbacks(execute=False) as callbacks:
+            webhooks.emit(team_users.team.pk, "generation.finished", self.MESSAGES)
+        assert [q["sql"].split()[0] for q in in_transaction.captured_queries if table in q["sql"]] == ["INSERT"]
+        # Committed, not queued yet: a flush now leaves it to the process that is about to queue it.
+        assert webhooks.flush_outbox() == 0 and len(kept()) == 1
+
+        with CaptureQueriesContext(connection) as after_commit:
+            for callback in callbacks:
+                callback()
+        assert [q["sql"].split()[0] for q in after_commit.captured_queries] == ["DELETE"]
+        assert webhooks_queue.queue.count == 1 and kept() == []
+        assert webhooks.flush_outbox() == 0 and webhooks_queue.queue.count == 1
+
+    def test_a_rolled_back_transaction_queues_nothing_and_keeps_nothing(
+            self, team_users, endpoint, webhooks_queue, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
+            with transaction.atomic():
+                webhooks.emit(team_users.team.pk, "generation.finished", self.MESSAGES)
+                raise RuntimeError("the job's end failed")
+        assert callbacks == [] and kept() == []
+        assert webhooks.flush_outbox() == 0 and webhooks_queue.queue.count == 0
+
+    def test_it_queues_in_created_order(self, team_users, endpoint, webhooks_queue):
+        now = timezone.now()
+        for n, seconds_ago in enumerate((10, 30, 20)):
+            WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", messages=[[f"m{n}", {}]],
+                                         created=now - timedelta(seconds=seconds_ago), next_try=now)
+        assert webhooks.flush_outbox() == 3
+        assert [job.args[2] for job in webhooks_queue.queue.jobs] == [[("m1", {})], [("m2", {})], [("m0", {})]]
+
+    def test_it_drops_what_it_kept_for_endpoints_deleted_or_switched_off(
+            self, team_users, endpoint, webhooks_queue, django_capture_on_commit_callbacks, caplog):
+        second = WebhookEndpoint.objects.create(team=team_users.team, url="https://b.example.com/",
+                                                events=ALL_EVENTS, secret=webhooks.new_secret())
+        webhooks_queue.away()
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.emit(team_users.team.pk, "generation.finished", self.MESSAGES)
+        assert len(kept()) == 2
+        gone = second.pk
+        webhooks.delete_endpoint(second)  # its rows go with it
+        assert [endpoint_id for endpoint_id, _, _ in kept()] == [endpoint.pk]
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False)
+        # A row written while its endpoint was being deleted (no constraint holds it back) is dropped too.
+        WebhookOutbox.objects.create(endpoint_id=gone, event="scan.created", messages=[], next_try=timezone.now())
+
+        webhooks_queue.back()
+        with caplog.at_level(logging.INFO, logger="campaigns.webhooks"):
+            assert webhooks.flush_outbox() == 0
+        assert kept() == [] and webhooks_queue.queue.count == 0
+        assert "dropped 2 of endpoints deleted or switched off" in caplog.text
+
+
+on_postgresql = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks: PostgreSQL's")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_flushes_at_once_queue_each_kept_row_once(team_users, monkeypatch):
+    endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://a.example.com/", events=ALL_EVENTS,
+                                              secret=webhooks.new_secret())
+    for n in range(3):
+        WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", messages=[[f"m{n}", {}]],
+                                     next_try=timezone.now())
+    monkeypatch.setattr(webhooks, "FLUSH_BATCH", 2)
+    queued = []
+
+    def enqueue(ids, event, messages) -> list[int]:
+        queued.extend(message_id for message_id, _ in messages)
+        return list(ids)
+
+    monkeypatch.setattr(webhooks, "enqueue", enqueue)
+    # The first holds its batch (m0, m1) while the second runs: the second takes only what is left, without waiting.
+    assert at_once(monkeypatch, (webhooks, "enqueue"), webhooks.flush_outbox, webhooks.flush_outbox) == [2, 1]
+    assert sorted(queued) == ["m0", "m1", "m2"]
+    assert not WebhookOutbox.objects.exists()

@@ -33,6 +33,7 @@ from campaigns.models import (
     ScanRollup,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookOutbox,
 )
 from generator.admin import VerifierModelAdmin
 from generator.models import (
@@ -108,6 +109,8 @@ def team_rows(team: Team, owner) -> dict:
         WebhookEndpoint: endpoint,
         WebhookDelivery: WebhookDelivery.objects.create(endpoint=endpoint, message_id=f"{name}-message",
                                                         event="scan.created"),
+        WebhookOutbox: WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", next_try=timezone.now(),
+                                                    messages=[[f"{name}-waiting", {"placement": placement.pk}]]),
         DestinationChange: DestinationChange.objects.create(campaign=campaign, placement=placement,
                                                             field="destination_override", before="",
                                                             after=f"https://{name.lower()}.example.com/new",

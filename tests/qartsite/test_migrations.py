@@ -37,11 +37,12 @@ PROJECT_APPS = ("qartsite", "campaigns", "generator")
 ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel", "generator_verifiermodel",
                         "generator_verifieractivation", "campaigns_scanrollup", "campaigns_campaignrollup",
                         *("campaigns_" + name for name in (
-                            "webhookendpoint", "webhookdelivery", "placementalert", "reportshare",
+                            "webhookendpoint", "webhookdelivery", "webhookoutbox", "placementalert", "reportshare",
                             "destinationchange"))}
 # Tables added since the snapshot that no migration fills: nothing of theirs to load afterwards.
-EMPTY_AFTER_MIGRATION = {"campaigns_webhookendpoint", "campaigns_webhookdelivery", "campaigns_placementalert",
-                         "campaigns_reportshare", "campaigns_destinationchange", "generator_verifieractivation"}
+EMPTY_AFTER_MIGRATION = {"campaigns_webhookendpoint", "campaigns_webhookdelivery", "campaigns_webhookoutbox",
+                         "campaigns_placementalert", "campaigns_reportshare", "campaigns_destinationchange",
+                         "generator_verifieractivation"}
 # Rows that a migration moves on purpose: DRF's plain-text tokens become knox's hashed ones (qartsite 0002).
 MOVED = {"authtoken_token": "knox_authtoken"}
 # Django's registries of models, which grow with every model added since (by the project or by a new package).
