@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from redis import Redis
@@ -145,12 +146,13 @@ def check_all(now: datetime | None = None) -> list[PlacementAlert]:
         kind = verdict(counts)
         if kind is None or already_said(placement, kind, now):
             continue
-        alert = PlacementAlert.objects.create(placement=placement, kind=kind, message=message_of(kind, counts),
-                                              day=stats.local_today(placement.campaign.team, now))
-        webhooks.emit(placement.campaign.team_id, WebhookEndpoint.Event.ALERT_RAISED, [(f"alert-{alert.pk}", {
-            "alert": alert.pk, "kind": kind, "placement": placement.pk, "campaign": placement.campaign_id,
-            "message": alert.message,
-        })])
+        with transaction.atomic():  # the alert and its webhook (kept in the outbox) commit together, or neither
+            alert = PlacementAlert.objects.create(placement=placement, kind=kind, message=message_of(kind, counts),
+                                                  day=stats.local_today(placement.campaign.team, now))
+            webhooks.emit(placement.campaign.team_id, WebhookEndpoint.Event.ALERT_RAISED, [(f"alert-{alert.pk}", {
+                "alert": alert.pk, "kind": kind, "placement": placement.pk, "campaign": placement.campaign_id,
+                "message": alert.message,
+            })])
         raised.append(alert)
     notify(raised)
     return raised

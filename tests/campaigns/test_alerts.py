@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from django.core import mail
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
@@ -121,6 +122,18 @@ class TestDailyCheck:
         [(event, [(message_id, data)])] = queued
         assert event == "placement.alert" and data["placement"] == placement.pk and data["kind"] == "stopped"
         assert alerts.check_all(NOW) == []  # open already: not raised again
+
+    def test_an_alert_whose_webhook_cannot_be_kept_is_not_raised_without_it(self, placement, monkeypatch):
+        # The alert and its webhook commit together: an alert stored without its webhook would never send it (the
+        # next day's check finds it open already).
+        def broken(*args):
+            raise DatabaseError("the outbox could not be written")
+
+        monkeypatch.setattr(webhooks, "emit", broken)
+        steady(placement, per_day=30, quiet_last=2)
+        with pytest.raises(DatabaseError):
+            alerts.check_all(NOW)
+        assert not PlacementAlert.objects.exists()
 
     def test_it_leaves_steady_young_archived_and_switched_off_placements_alone(self, placement, campaign):
         steady(placement, per_day=30)
