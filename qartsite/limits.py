@@ -21,7 +21,7 @@ import json
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
@@ -49,14 +49,24 @@ def amount(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
 
 
+def refusal_body(path: str, message: str) -> tuple[str, bytes]:
+    """(content type, body) of a refusal made before any view: DRF's `{"detail": ...}` under /api/ (an integrator's
+    client reads JSON), plain text elsewhere."""
+    if path.startswith("/api/"):
+        return "application/json", json.dumps({"detail": message}).encode()
+    return "text/plain; charset=utf-8", message.encode()
+
+
+def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    kind, body = refusal_body(request.path, message)
+    return HttpResponse(body, status=status, content_type=kind)
+
+
 def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
-    """413 with one message: what was sent (when known) and what is accepted. JSON for the API, text otherwise."""
+    """413 with one message: what was sent (when known) and what is accepted."""
     sent = f"The request is {amount(size)}" if size else "The request is too large"
-    message = (f"{sent}; requests up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
-               "Send a smaller file, or less at once, and try again.")
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": message}, status=413)
-    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    return refused(request, f"{sent}; requests up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
+                            "Send a smaller file, or less at once, and try again.", 413)
 
 
 class ChunkedBodies:
@@ -106,9 +116,7 @@ class WholeBodies:
                 parts.append(part)
                 received += len(part)
             if received < declared:
-                api = environ.get("PATH_INFO", "").startswith("/api/")
-                body = (json.dumps({"detail": INCOMPLETE_BODY}) if api else INCOMPLETE_BODY).encode()
-                kind = "application/json" if api else "text/plain; charset=utf-8"
+                kind, body = refusal_body(environ.get("PATH_INFO", ""), INCOMPLETE_BODY)
                 start_response("400 Bad Request", [("Content-Type", kind), ("Content-Length", str(len(body)))])
                 return [body]
             environ = {**environ, "wsgi.input": io.BytesIO(b"".join(parts))}
@@ -117,10 +125,8 @@ class WholeBodies:
 
 def length_required(request: HttpRequest) -> HttpResponse:
     """411: a body in chunks this server cannot read (see `ChunkedBodies`)."""
-    message = "Send the request body with a Content-Length header: bodies sent in chunks are not read here."
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": message}, status=411)
-    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+    return refused(request, "Send the request body with a Content-Length header: bodies sent in chunks are not read "
+                            "here.", 411)
 
 
 class RequestSizeMiddleware:

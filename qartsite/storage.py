@@ -53,6 +53,11 @@ class MediaUnavailable(OSError):
     """The media storage could not be reached, or refused the request: nothing is known about the file itself."""
 
 
+def did_not_answer(exc: Exception) -> bool:
+    """Whether boto's error says the server could not be reached or did not answer in time (not that it refused)."""
+    return isinstance(exc, BotoConnectionError | HTTPClientError)
+
+
 @contextmanager
 def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None = None,
                   no_answer: Callable[[str], None] | None = None) -> Iterator[None]:
@@ -80,7 +85,7 @@ def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None
         raise MediaUnavailable(f"The media storage refused to {doing} {name!r}: {exc}") from exc
     except (BotoCoreError, Boto3Error) as exc:
         message = f"The media storage could not {doing} {name!r}: {exc}"
-        if no_answer is not None and isinstance(exc, BotoConnectionError | HTTPClientError):
+        if no_answer is not None and did_not_answer(exc):
             no_answer(message)
         raise MediaUnavailable(message) from exc
 
@@ -161,7 +166,7 @@ class S3MediaStorage(S3Storage):
             # ask again for a while (every save asks).
         except (BotoCoreError, Boto3Error) as exc:
             message = f"The media storage could not look up its bucket: {exc}"
-            if isinstance(exc, BotoConnectionError | HTTPClientError):
+            if did_not_answer(exc):
                 self._no_answer(message)
             raise MediaUnavailable(message) from exc
         self._bucket_seen_at = time.monotonic()
