@@ -8,9 +8,9 @@ on the image itself - near misses, as the iPhone failures of the held-out set we
 verifier of before, 5 of 19 read by WeChat); `--any` takes every unreadable one instead. Repairs each with
 `repair.repair` (grid from the code it was drawn from), and checks the result against reads that repair never
 saw: zxing and WeChat on the image and on four phone-like captures seeded apart from repair's own (the robust
-margin's check with another seed), the reference reader, and on captures of the whole image written apart from
-repair's capture model (`bench/phone_captures.py`: its four-capture ramp and 20 random ones). Also does the same for
-a 50 % blend with the plain code. Prints Markdown for bench/RESULTS.md.
+margin's check with another seed), the reference reader, and on captures of the whole image
+(`bench/phone_captures.py`: its four-capture ramp and 20 random ones; repair's margin check reads the same model at
+draws of its own). Also does the same for a 50 % blend with the plain code. Prints Markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ class TestQartRepair:
         out, _ = run(str(art_path), "--control", str(control_path), "--expect", URL, "-o", str(output))
         assert re.match(rf"{re.escape(str(art_path))}: before FAIL p=0\.0\d; after PASS p=", out), out
         # Repair aims for every capture of its check, so captures it never saw still read (robust.NEEDED of them).
-        assert "robust margin held: both decoders read 4 phone-like captures (4 needed)" in out
+        assert ("robust margin held: both decoders read 3 phone-like captures (3 needed) and 7 captures of the whole "
+                "image at phone size (7 needed)") in out
         assert "% of pixels, SSIM 0.9" in out and f"wrote {output}" in out
         written = np.asarray(Image.open(output).convert("RGB"))
         assert written.shape == (400, 400, 3)
@@ -54,7 +55,9 @@ class TestQartRepair:
         line = json.loads(out)
         assert set(line) == {"path", "output", "before", "after", "passed", "modules_changed",
                              "pixels_changed_fraction", "ssim", "margin", "robust"}
-        assert line["robust"]["passed"] and line["robust"]["captures_read"] == line["robust"]["needed"] == 4
+        held = line["robust"]
+        assert held["passed"] and held["captures_read"] == held["needed"] == 3
+        assert held["whole_read"] == held["whole_needed"] == 7 and 7 <= len(held["whole_captures"]) <= 8
         assert line["robust"]["image"] == {"zxing": True, "wechat": True}
         assert set(line["before"]) == {"verdict", "scan_probability", "decoded", "misread"}
         assert line["before"]["verdict"] == "fail" and line["after"]["verdict"] == "pass" and line["passed"]

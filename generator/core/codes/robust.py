@@ -8,24 +8,31 @@ therefore stop only at a margin above it, checked against independent reads (`ch
   and WeChat - two independent implementations, one strict, one lenient;
 - and so must at least `NEEDED` of `CAPTURES` phone-like captures (`generator.core.codes.captures`:
   perspective, downscaled so the code spans 250-400 px, defocus, exposure, sensor noise, JPEG), each read
-  by both decoders.
+  by both decoders;
+- and, where asked (`whole_needed`), at least that many of `WHOLE_CAPTURES` captures of the whole image
+  (`generator.core.codes.whole_captures`: the image at 260-400 px, tilted up to 25 degrees, blurred by
+  0.5-1.5 px there), each read by both decoders.
 
     held = check(image, "https://qart.example/r/AbC123")
     held.passed, held.captures_read, held.to_dict()
 
 The captures are seeded from the pixels and `seed` (`scan.image_seed`), so every image gets its own views and
-a repair that changes pixels cannot tune itself to one fixed set of captures.
+a repair that changes pixels cannot tune itself to one fixed set of captures. The whole-image captures are seeded
+from the expected text and `seed` instead (`whole_params`): every image of one code is judged on the same views, so
+a repair's rounds differ by their pixels, not by their draws (with pixel seeds, which round an image stopped at
+moved with the draw: bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import captures, decoders, scan
+from generator.core.codes import captures, decoders, scan, whole_captures
 
 DECODERS = ("zxing", "wechat")  # two independent readers: both must read the expected text exactly
 CAPTURES = 4
@@ -36,6 +43,13 @@ SEVERITIES = (0.4, 0.6, 0.8, 1.0)
 # checks its variants against, since a variant's small spots are what a soft, small capture loses first.
 HARD_SEVERITIES = (1.0, 1.0, 1.0, 1.0)
 SEED_OFFSET = 7919  # keeps these captures apart from the verifier's own (same image, same seed)
+# Whole-image captures: a ramp of four from mild to the hardest corner, then four over the full ranges. Their own
+# seed, apart from every draw the benches judge by (bench/phone_captures.py), so what repair stops at is still
+# tested on captures it never saw.
+WHOLE_LEVELS = (0.25, 0.5, 0.75, 1.0, None, None, None, None)
+WHOLE_CAPTURES = len(WHOLE_LEVELS)
+WHOLE_NEEDED = 7  # of WHOLE_CAPTURES, for repair: all 8 changed 17 % of pixels on the bench's near misses, 7 10.4 %
+WHOLE_SEED = 52_711
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,11 @@ class Margin:
         captures: one such mapping per capture.
         captures_read: captures on which every margin decoder read exactly the expected text.
         needed: how many captures had to be read.
-        passed: the image and at least `needed` captures read exactly by every margin decoder.
+        passed: the image, at least `needed` captures and at least `whole_needed` whole-image captures read
+            exactly by every margin decoder.
+        whole_captures: one such mapping per whole-image capture read (none where not asked or already failed).
+        whole_read: whole-image captures on which every margin decoder read exactly the expected text.
+        whole_needed: how many whole-image captures had to be read (0: none asked).
     """
 
     image: dict[str, bool]
@@ -55,6 +73,9 @@ class Margin:
     captures_read: int
     needed: int
     passed: bool
+    whole_captures: list[dict[str, bool]] = field(default_factory=list)
+    whole_read: int = 0
+    whole_needed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +89,7 @@ def check(
     readers: Mapping[str, decoders.Reader] | None = None,
     needed: int = NEEDED,
     severities: tuple[float, ...] = SEVERITIES,
+    whole_needed: int = 0,
 ) -> Margin:
     """Whether `image` reads exactly `expected` by both margin decoders, on itself and on phone-like captures.
 
@@ -80,6 +102,8 @@ def check(
         needed (`int`, *optional*, defaults to 3): captures of `CAPTURES` that must read.
         severities (*optional*): the captures' severities (`captures.capture`), one per capture; `SEVERITIES`
             (a steady phone to a hard one) by default, `HARD_SEVERITIES` for every capture a hard one.
+        whole_needed (`int`, *optional*, defaults to 0): whole-image captures of `WHOLE_CAPTURES` that must read
+            too (`whole_params(expected, seed)`); 0 takes none.
 
     Returns:
         A `Margin`.
@@ -89,6 +113,8 @@ def check(
         raise ValueError(f"severities must be {CAPTURES} values between 0 and 1, got {severities}")
     if not 0 <= needed <= CAPTURES:
         raise ValueError(f"needed must be between 0 and {CAPTURES}, got {needed}")
+    if not 0 <= whole_needed <= WHOLE_CAPTURES:
+        raise ValueError(f"whole_needed must be between 0 and {WHOLE_CAPTURES}, got {whole_needed}")
     gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else image
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError("image arrays must be 2-D uint8 luminance")
@@ -101,7 +127,7 @@ def check(
     # 2. The image itself first: where it does not read, no capture is worth the time
     on_image = exact(gray)
     if not chosen or not all(on_image.values()):
-        return Margin(on_image, [], 0, needed, False)
+        return Margin(on_image, [], 0, needed, False, whole_needed=whole_needed)
 
     # 3. The captures, stopping once the outcome is certain either way
     base = scan.image_seed(gray, seed + SEED_OFFSET)
@@ -113,4 +139,34 @@ def check(
         if read >= needed or read + CAPTURES - len(seen) < needed:
             break
     read = sum(all(v.values()) for v in seen)
-    return Margin(on_image, seen, read, needed, read >= needed)
+    if read < needed or not whole_needed:
+        return Margin(on_image, seen, read, needed, read >= needed, whole_needed=whole_needed)
+
+    # 4. The whole-image captures (in colour where the image is), stopping likewise
+    rgb = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else gray
+    whole: list[dict[str, bool]] = []
+    for params in whole_params(expected, seed):
+        whole.append(exact(whole_captures.capture(rgb, params)))
+        whole_read = sum(all(v.values()) for v in whole)
+        if whole_read >= whole_needed or whole_read + WHOLE_CAPTURES - len(whole) < whole_needed:
+            break
+    whole_read = sum(all(v.values()) for v in whole)
+    return Margin(on_image, seen, read, needed, whole_read >= whole_needed, whole, whole_read, whole_needed)
+
+
+def whole_params(expected: str, seed: int = 0) -> list[whole_captures.Params]:
+    """The whole-image captures `check` reads for `expected`: seeded from the text and `seed`, not the pixels.
+
+    Args:
+        expected (`str`): the code's text.
+        seed (`int`, *optional*, defaults to 0): another seed, another set.
+
+    Returns:
+        `WHOLE_CAPTURES` capture settings, at `WHOLE_LEVELS` (None: over the full ranges).
+    """
+    digest = hashlib.blake2b(expected.encode(), digest_size=8, key=str(seed).encode()).digest()
+    key = int.from_bytes(digest, "big")
+    # Ramp and random draws from separate streams (i and 100 + i), as they were measured (bench/RESULTS.md).
+    return [whole_captures.draw(np.random.default_rng([WHOLE_SEED, key, i if level is not None else 100 + i - 4]),
+                                level)
+            for i, level in enumerate(WHOLE_LEVELS)]

@@ -122,7 +122,11 @@ def margin_words(result: repair.RepairResult) -> str:
         missing = ", ".join(name for name, read in held.image.items() if not read) or "no margin decoder"
         return f"robust margin not held: not read on the image by {missing}"
     verb = "held" if held.passed else "not held"
-    return f"robust margin {verb}: both decoders read {held.captures_read} phone-like captures ({held.needed} needed)"
+    words = f"robust margin {verb}: both decoders read {held.captures_read} phone-like captures ({held.needed} needed)"
+    if held.whole_needed and held.captures_read >= held.needed:
+        words += (f" and {held.whole_read} captures of the whole image at phone size ({held.whole_needed} "
+                  "needed)")
+    return words
 
 
 def verdict_dict(result: scan.ScanResult) -> dict:

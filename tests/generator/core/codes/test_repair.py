@@ -260,6 +260,14 @@ class TestRepair:
         rounds = repair.MARGINS.index(result.margin) + 1
         assert len(checks) == 3 and result.passed and rounds == 3 - result.before.passed
 
+    def test_it_holds_the_margin_on_captures_of_the_whole_image_too(self, monkeypatch):
+        code, image, _ = corrupted(1)
+        real, asked = robust.check, []
+        monkeypatch.setattr(robust, "check", lambda *a, **k: asked.append(k) or real(*a, **k))
+        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        assert asked and all(k["whole_needed"] == robust.WHOLE_NEEDED for k in asked)
+        assert result.passed and result.robust.whole_read >= robust.WHOLE_NEEDED
+
     def test_it_says_when_the_margin_does_not_hold(self, monkeypatch):
         code, image, _ = corrupted(1)
         real = robust.check

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import decoders, qr, repair, robust, scan, synthetic
+from generator.core.codes import decoders, qr, repair, robust, scan, synthetic, whole_captures
 
 URL = "https://qart.example/r/AbC123"
 # The weights of the verifier before logistic-v2 (on today's features): it passed codes at its line that phones
@@ -90,3 +90,42 @@ def test_it_takes_one_severity_per_capture():
     for bad in ((1.0, 1.0), (0.4, 0.6, 0.8, 1.5)):
         with pytest.raises(ValueError, match="severities must be 4 values between 0 and 1"):
             robust.check(gray, URL, severities=bad)
+
+
+def test_it_needs_the_whole_image_captures_where_asked():
+    # A decoder that reads only square views: the code's captures keep the image's shape, the whole image's are
+    # tilted onto a background and are not square.
+    gray = np.asarray(qr.render_control_image(qr.encode(URL), 400).convert("L"))
+
+    def square_only(view: np.ndarray) -> list[str]:
+        return decoders.read_zxing(view) if view.shape[0] == view.shape[1] else []
+
+    readers = {"zxing": square_only, "wechat": decoders.read_wechat}
+    assert robust.check(gray, URL, readers=readers).passed  # not asked: not read
+    held = robust.check(gray, URL, readers=readers, whole_needed=robust.WHOLE_NEEDED)
+    assert held.captures_read >= robust.NEEDED and not held.passed and held.whole_read == 0
+    assert len(held.whole_captures) == robust.WHOLE_CAPTURES - robust.WHOLE_NEEDED + 1  # stops once it cannot pass
+
+
+def test_a_clean_code_holds_the_whole_image_captures():
+    gray = np.asarray(qr.render_control_image(qr.encode(URL), 768).convert("L"))
+    held = robust.check(gray, URL, whole_needed=robust.WHOLE_CAPTURES)
+    assert held.passed and held.whole_read == robust.WHOLE_CAPTURES and held.to_dict()["whole_needed"] == 8
+
+
+def test_the_whole_image_captures_depend_on_the_text_and_seed_not_the_pixels(monkeypatch):
+    seen = []
+    real = whole_captures.capture
+    monkeypatch.setattr(whole_captures, "capture", lambda rgb, params: seen.append(params) or real(rgb, params))
+    for style in ("square", "dots"):
+        robust.check(qr.render_control_image(qr.encode(URL), 400, 4, style), URL, whole_needed=robust.WHOLE_NEEDED)
+    squares, dots = seen[: len(seen) // 2], seen[len(seen) // 2:]
+    assert squares == dots == robust.whole_params(URL, 0)[: len(squares)]
+    assert robust.whole_params(URL, 0) != robust.whole_params(URL, 1) != robust.whole_params("https://qart.example/r/x")
+    levels = [p.long_side for p in robust.whole_params(URL, 0)[:4]]
+    assert levels == sorted(levels, reverse=True) and levels[-1] == 260  # a ramp down to the hardest corner
+
+
+def test_it_refuses_more_whole_image_captures_than_it_takes():
+    with pytest.raises(ValueError, match="whole_needed must be between 0 and 8"):
+        robust.check(np.zeros((50, 50), np.uint8), URL, whole_needed=9)
