@@ -26,7 +26,7 @@ moved with the draw: bench/RESULTS.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -129,28 +129,29 @@ def check(
     if not chosen or not all(on_image.values()):
         return Margin(on_image, [], 0, needed, False, whole_needed=whole_needed)
 
+    def read_until(views: Iterator[np.ndarray], needed: int, total: int) -> tuple[list[dict[str, bool]], int]:
+        """Each view's reads, made and read one at a time until `needed` of `total` have read or no longer can; and
+        how many read."""
+        seen: list[dict[str, bool]] = []
+        read = 0
+        for view in views:
+            seen.append(exact(view))
+            read += all(seen[-1].values())
+            if read >= needed or read + total - len(seen) < needed:
+                break
+        return seen, read
+
     # 3. The captures, stopping once the outcome is certain either way
     base = scan.image_seed(gray, seed + SEED_OFFSET)
-    seen: list[dict[str, bool]] = []
-    for i, severity in enumerate(severities):
-        view = captures.capture(gray, np.random.default_rng([base, i]), severity)
-        seen.append(exact(view))
-        read = sum(all(v.values()) for v in seen)
-        if read >= needed or read + CAPTURES - len(seen) < needed:
-            break
-    read = sum(all(v.values()) for v in seen)
+    seen, read = read_until((captures.capture(gray, np.random.default_rng([base, i]), severity)
+                             for i, severity in enumerate(severities)), needed, CAPTURES)
     if read < needed or not whole_needed:
         return Margin(on_image, seen, read, needed, read >= needed, whole_needed=whole_needed)
 
     # 4. The whole-image captures (in colour where the image is), stopping likewise
     rgb = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else gray
-    whole: list[dict[str, bool]] = []
-    for params in whole_params(expected, seed):
-        whole.append(exact(whole_captures.capture(rgb, params)))
-        whole_read = sum(all(v.values()) for v in whole)
-        if whole_read >= whole_needed or whole_read + WHOLE_CAPTURES - len(whole) < whole_needed:
-            break
-    whole_read = sum(all(v.values()) for v in whole)
+    whole, whole_read = read_until((whole_captures.capture(rgb, params) for params in whole_params(expected, seed)),
+                                   whole_needed, WHOLE_CAPTURES)
     return Margin(on_image, seen, read, needed, whole_read >= whole_needed, whole, whole_read, whole_needed)
 
 
