@@ -331,12 +331,14 @@ class Bench:
             for index in range(self.torch.cuda.device_count()):
                 self.torch.cuda.synchronize(index)
 
-    def draw(self, engine, spec: dict, params, seeds) -> list:
+    def draw(self, engine, spec: dict, params, seeds, on_decoded=None) -> list:
         """One call of `engine` as the variant draws it: `Engine.generate`, or for a guidance interval (PI) the same
         pipeline call with a step callback that turns guidance off after `guidance_end` of the steps (diffusers'
         documented way: guidance scale 0 and the conditional halves of the prompt embeddings and control image)."""
         end = spec.get("guidance_end")
         if end is None:
+            if on_decoded is not None:
+                return engine.generate(self.control, params, seeds, on_decoded=on_decoded)
             return engine.generate(self.control, params, seeds)
         torch = self.torch
         cutoff = max(1, round(params.steps * end))
@@ -381,16 +383,20 @@ class Bench:
         warm_seconds = time.perf_counter() - started - built
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
-        times, images = [], None
+        times, images, handed = [], None, []
         counter = getattr(engine.txt2img, "_qart_controlnet_calls", None)
         controlnet_calls = None
         for r in range(runs):
             self.sync()
             before = counter[0] if counter else 0
+            marks: list[float] = []  # product engines: when each image was handed over (as a job's would be)
+            note = (lambda group, marks=marks: marks.append(time.perf_counter())) if spec.get("product") else None
             t0 = time.perf_counter()
-            out = self.draw(engine, spec, self.params, self.seeds)
+            out = self.draw(engine, spec, self.params, self.seeds, on_decoded=note)
             self.sync()
             times.append(time.perf_counter() - t0)
+            if marks:
+                handed.append((marks[0] - t0, marks[-1] - t0))
             if counter:
                 controlnet_calls = counter[0] - before
             log(f"{key}: run {r + 1}/{runs} {times[-1]:.3f}s")
@@ -418,6 +424,9 @@ class Bench:
             build_s=round(built, 1), warmup_s=round(warm_seconds, 1), decode=stats,
             controlnet_forwards_per_call=controlnet_calls, attention=spec["attention"], kernels=kernels,
         )
+        if handed:  # the engine alone, to set against a job's own (bench/rq_job.py's tail_first_handed)
+            result["first_handed_s"] = round(statistics.median(h[0] for h in handed), 4)
+            result["last_handed_s"] = round(statistics.median(h[1] for h in handed), 4)
         if getattr(engine, "fewstep", None) is not None:
             result["fewstep"] = self.time_fewstep(key, engine)
         self.images[key] = images
@@ -796,6 +805,58 @@ class Bench:
         self.results["rq"]["engine"] = self.args.rq_engine
         self.save()
 
+    def fa4_exp(self) -> None:
+        """P's engine again with each softmax variant of `--fa4-exp` (bench/fa4_exp.py: part of FA4's exponentials on
+        the FMA units), the shipped kernel ("mufu") first and last: only FA4's kernel is compiled again (~3 s),
+        Inductor's graphs stay, so the variants compare on one machine and one compiled engine. Each is timed and its
+        images checked against A over every seed set; the fastest that keeps them (and beats "mufu" by more than
+        1 %) is `fa4_exp_best`, which the rq kind "code-exp" uses."""
+        import fa4_exp
+
+        engine, spec = self.engines.get("P"), VARIANTS["P"]
+        out = self.results.setdefault("fa4_exp", {})
+        if engine is None or fa4_exp.cutlass is None:
+            self.results["notes"].append("fa4exp skipped: it needs P built in this call and flash-attn-4")
+            return
+        names = [n for n in self.args.fa4_exp.split(",") if n.strip() and n.strip() != "mufu"]
+        for name in ["mufu", *names, "mufu"]:
+            key = name + ("/again" if name in out else "")
+            try:
+                fa4_exp.install(name)
+                t0 = time.perf_counter()
+                self.draw(engine, spec, replace(self.params, steps=self.args.warm_steps), self.seeds)
+                self.sync()
+                warm = time.perf_counter() - t0
+                times, first = [], None
+                for _ in range(self.args.runs):
+                    self.sync()
+                    t1 = time.perf_counter()
+                    images = self.draw(engine, spec, self.params, self.seeds)
+                    self.sync()
+                    times.append(time.perf_counter() - t1)
+                    first = first if first is not None else np.stack([np.asarray(im.convert("RGB")) for im in images])
+                self.images[f"P/{key}"] = first
+                for k in range(1, self.args.seed_sets):
+                    seeds = [s + 1000 * k for s in self.seeds]
+                    drawn = self.draw(engine, spec, self.params, seeds)
+                    self.extra_images.setdefault(f"P/{key}", {})[seeds[0]] = np.stack(
+                        [np.asarray(im.convert("RGB")) for im in drawn])
+                out[key] = dict(setting=fa4_exp.VARIANTS[name], warmup_s=round(warm, 1),
+                                times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
+                                p95_s=round(percentile(times, 95), 4), image_check=self.check_images(f"P/{key}"))
+            except Exception as exc:  # a variant that does not compile: record it, go on with the others
+                out[key] = dict(error=f"{type(exc).__name__}: {exc}"[:1500])
+            log(f"fa4exp {key}: {out[key]}")
+            self.save()
+        fa4_exp.install("mufu")
+        shipped = min(out[k]["median_s"] for k in ("mufu", "mufu/again") if "median_s" in out.get(k, {}))
+        kept = [(r["median_s"], k) for k, r in out.items() if "median_s" in r and not k.startswith("mufu")
+                and (r["image_check"] or {}).get("kept") and r["median_s"] < 0.99 * shipped]
+        self.results["fa4_exp_best"] = min(kept)[1] if kept else None
+        log(f"fa4exp: shipped kernel {shipped:.3f}s; best variant that keeps the images: "
+            f"{self.results['fa4_exp_best']}")
+        self.save()
+
     def sdpa_probe(self) -> None:
         """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
         torch = self.torch
@@ -971,7 +1032,7 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/qart_bench", help="keeps A's images between calls")
     parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
                         help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe), "
-                             "post (the images' conversion after the decode)")
+                             "post (the images' conversion after the decode), fa4exp (P with FA4 softmax variants)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
     parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
     parser.add_argument("--n", type=int, default=8, help="candidates per call")
@@ -991,7 +1052,8 @@ def main() -> None:
     parser.add_argument("--rq-kinds", default="code,turbo,noise,repair",
                         help="the rq stage's jobs: code (code-like, 25 steps), code-whole (code with the whole batch "
                              "decoded at once), code-halves (code with each verdict in two processes at most), "
-                             "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), turbo, "
+                             "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), "
+                             "code-exp (FA4 softmax variant), code-nice (verifier processes at nice 10), turbo, "
                              "noise, repair (noise + repair), fewstep, queue, queue-fewstep "
                              "(bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",
@@ -1013,6 +1075,8 @@ def main() -> None:
                         help="M,N,RS,OL: FA4's tile shape and schedule flags for every call of this process "
                              "(bench/fa4_tiles.py finds them; default: the kernel's own choice)")
     parser.add_argument("--fewstep-scheduler", default="lcm", choices=parameters.FEWSTEP_SCHEDULERS)
+    parser.add_argument("--fa4-exp", default="poly3-1of8,poly3-1of4,poly3-3of8",
+                        help="the fa4exp stage's softmax variants (bench/fa4_exp.py), each against the shipped one")
     args = parser.parse_args()
     args.fewstep_steps = [int(s) for s in args.fewstep_steps.split(",") if s.strip()]
     args.runs = args.runs or (2 if args.tiny else 5)
@@ -1041,7 +1105,7 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150, fa4exp=90)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -1069,6 +1133,8 @@ def main() -> None:
                 bench.run_variant(key, VARIANTS[key], keep=True)
             bench.whole_job(key)
             job_done = True
+        elif stage == "fa4exp":
+            bench.fa4_exp()
         elif stage == "sdpa":
             bench.sdpa_probe()
         elif stage == "post":

@@ -24,7 +24,10 @@ Settings, each timed over `runs` jobs after one warm-up job:
   without its three-way split), as before issue 16's tenth step. "code-pillow": the same as "code", with the
   candidates' PNGs encoded by Pillow at zlib level 1, as before issue 16's eleventh step. "code-quiet": the same as
   "code", with the job's progress written once a minute instead of every 0.2 s (`jobs.ProgressWriter.INTERVAL`): what
-  those writes on the thread that launches the GPU's kernels cost.
+  those writes on the thread that launches the GPU's kernels cost. "code-exp": the same as "code", with FA4's
+  softmax variant that `bench/gpu.py`'s fa4exp stage found fastest with the images kept (`bench/fa4_exp.py`;
+  skipped when none was). "code-nice": the same as "code", with the verifier's processes at nice 10, so that they
+  give way to the worker's own threads while the last images decode.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -56,8 +59,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "turbo", "noise", "repair", "fewstep",
-         "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "turbo", "noise",
+         "repair", "fewstep", "queue", "queue-fewstep")
+NICE = 10  # "code-nice": the verifier processes' nice value
 
 
 def _free_port() -> int:
@@ -176,6 +180,10 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                     False, True),
                     "code-quiet": (f"code-like, {steps} steps, progress written once a minute", steps,
                                    "dpmpp_2m_karras", False, True),
+                    "code-exp": (f"code-like, {steps} steps, FA4 softmax variant", steps, "dpmpp_2m_karras", False,
+                                 True),
+                    "code-nice": (f"code-like, {steps} steps, verifier processes at nice {NICE}", steps,
+                                  "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -219,6 +227,17 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                     log("rq code-whole skipped: it needs a single-GPU engine (Engine.decode_group)")
                     continue
                 engine.decode_group = 0
+            if kind == "code-exp":
+                best = (results or {}).get("fa4_exp_best")
+                if best is None:
+                    log("rq code-exp skipped: no FA4 softmax variant kept the images and beat the shipped one")
+                    continue
+                import fa4_exp  # bench/fa4_exp.py
+
+                fa4_exp.install(best)  # FA4 compiles it again in the warm-up job
+                name = f"{name} {best}"
+            if kind == "code-nice":
+                _renice(ranking, NICE, log)
             splits, png_bytes, interval = ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL
             if kind == "code-halves":
                 ranking.SPLITS = {ways: views for ways, views in splits.items() if ways <= 2}
@@ -230,6 +249,10 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
                 ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL = splits, png_bytes, interval
+                if kind == "code-exp":
+                    fa4_exp.install("mufu")
+                if kind == "code-nice":
+                    _renice(ranking, 0, log)
                 if decode_group is not None:
                     engine.decode_group = decode_group
             out[name] = rows
@@ -240,6 +263,19 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         engine.generate = generate
         restore()
         redis_proc.kill()
+
+
+def _renice(ranking, value: int, log) -> None:
+    """Set the verifier processes' nice value (10: they yield a core to the worker's own threads, the one that
+    launches the GPU's kernels among them, whenever both want it; 0: back as they were)."""
+    pool = ranking._pool
+    pids = list(getattr(pool, "_processes", {}) or {}) if pool is not None else []
+    for pid in pids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, value)
+        except OSError as exc:  # lowering it again needs privileges a bench may not have
+            log(f"rq: nice {value} for verifier process {pid} refused: {exc}")
+    log(f"rq: verifier processes {pids} at nice {value}")
 
 
 def _pillow_png(image) -> bytes:

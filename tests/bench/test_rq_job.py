@@ -104,3 +104,28 @@ class TestTailClock:
         assert summary["total"]["median"] == 2.0
         assert summary["tail_pngs"] == {"median": 0.1, "p95": 0.1}
         assert "ok" not in summary
+
+
+def test_renice_sets_the_verifier_processes_nice_value_and_back():
+    import os
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])  # a stand-in for one of the pool's processes
+    try:
+        pool = SimpleNamespace(_processes={child.pid: None})
+        said = []
+        rq_job._renice(SimpleNamespace(_pool=pool), rq_job.NICE, said.append)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == rq_job.NICE
+        rq_job._renice(SimpleNamespace(_pool=pool), 0, said.append)
+        # Lowering it again needs privileges: where refused, the bench says so instead of failing.
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == 0 or "refused" in said[-2]
+        assert said[-1].endswith("at nice 0")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_renice_without_a_pool_touches_nothing():
+    said = []
+    rq_job._renice(SimpleNamespace(_pool=None), rq_job.NICE, said.append)
+    assert said == [f"rq: verifier processes [] at nice {rq_job.NICE}"]
