@@ -25,6 +25,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from rest_framework import exceptions, permissions, serializers, views
 from rest_framework.fields import empty
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -71,9 +72,15 @@ class ScopedField(serializers.PrimaryKeyRelatedField):
 
 def exception_handler(exc: Exception, context: dict):
     """DRF's handler, with every 404 the same "Not found.": Django's `get_object_or_404` names the model it looked
-    in ("No GenerationJob matches the given query."), which is internal and differs from endpoint to endpoint."""
+    in ("No GenerationJob matches the given query."), which is internal and differs from endpoint to endpoint.
+
+    A 406 answers in JSON: no renderer was acceptable, and DRF's fallback, the view's first one, drew the error as
+    its own format would (the schema's YAML renderer as "detail: string: ...", the docs page as bare text)."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.NotAcceptable) and context.get("request") is not None:
+        context["request"].accepted_renderer = JSONRenderer()
+        context["request"].accepted_media_type = JSONRenderer.media_type
     return views.exception_handler(exc, context)
 
 

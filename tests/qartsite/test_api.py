@@ -362,3 +362,23 @@ def test_the_browsable_apis_filter_forms_name_placements_in_one_query(team_users
     Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}") for i in range(1, 20))
     assert queries() == few
 
+
+
+@pytest.mark.django_db
+class TestNotAcceptableAnswersInJson:
+    """An Accept header no renderer takes: the 406 is JSON wherever it is asked, the schema and the docs included."""
+
+    def test_the_schema_and_the_docs_say_what_they_answer_in_json(self, client):
+        for path, types in (("/api/schema/", "application/vnd.oai.openapi, application/yaml, "
+                                              "application/vnd.oai.openapi+json, application/json"),
+                            ("/api/docs/", "text/html")):
+            response = client.get(path, HTTP_ACCEPT="image/png")
+            assert response.status_code == 406, path
+            assert response["Content-Type"] == "application/json", path
+            assert response.json() == {
+                "detail": f"This answers in {types}; the Accept header asked for “image/png”."}, path
+
+    def test_what_each_answers_in_is_still_served(self, client):
+        assert client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["openapi"].startswith("3.")
+        assert client.get("/api/schema/", HTTP_ACCEPT="application/yaml").content.startswith(b"openapi: ")
+        assert client.get("/api/docs/", HTTP_ACCEPT="text/html").status_code == 200
