@@ -4,7 +4,7 @@
 
 For each storage (MEDIA_ROOT in a temporary folder; the bucket of QART_TEST_S3_*, as make test exports it):
 - store a job: the control image and 8 candidates, 768x768 PNGs, one after another through `storage.save`, as
-  `generator.jobs._store` does; and, for comparison, the same 9 files over 8 threads whose connections are already
+  `generator.job_files.store` does; and, for comparison, the same 9 files over 8 threads whose connections are already
   open (a pool kept for the life of the worker);
 - read one image as `/media/` does for a member of its team: modification time, open and read.
 Prints the medians as a Markdown table for bench/RESULTS.md.

@@ -150,7 +150,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         import django_rq
         from django.contrib.auth import get_user_model
 
-        from generator import jobs
+        from generator import job_files, jobs
         from generator.core.codes import images
         from generator.core.engines import ranking
         from generator.models import GenerationJob, Prompt
@@ -164,7 +164,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
         out["verifier_warm_s"] = round(time.perf_counter() - started, 2)
         clock = TailClock()
-        restore = clock.install(engine, jobs, ranking)
+        restore = clock.install(engine, jobs, ranking, job_files)
         user = get_user_model().objects.create_user("bench")
         team = Team.objects.create(name="bench")
         Membership.objects.create(team=team, user=user, role="owner")
@@ -350,7 +350,7 @@ class TailClock:
     image had been handed over and taken by the job. After it: "generated" when the engine returned; "last_part"
     when the verifier's processes returned their last task (a verdict's part; with repair, a repair round too);
     "verdicts" when the job had waited for them all and combined them; "pngs" when the encoder's PNGs were all in;
-    "stored" and "finished" when `jobs._store` and `jobs._finish` returned.
+    "stored" and "finished" when `job_files.store` and `jobs._finish` returned.
     """
 
     def __init__(self) -> None:
@@ -398,11 +398,11 @@ class TailClock:
 
         return wrapper
 
-    def install(self, engine, jobs, ranking):
+    def install(self, engine, jobs, ranking, job_files):
         """Wrap the calls after the decode; returns a function that puts the originals back."""
         clock = self
         wrapped = [(engine, "score_aesthetics"), (ranking, "submit_verify"), (ranking, "verifier_pool"),
-                   (jobs.PngEncoder, "pngs"), (jobs, "_store"), (jobs, "_finish")]
+                   (job_files.PngEncoder, "pngs"), (job_files, "store"), (jobs, "_finish")]
         originals = [(owner, name, vars(owner).get(name)) for owner, name in wrapped]  # None: the class's method
         engine.score_aesthetics = self.timed(engine.score_aesthetics, "aesthetics_start", "aesthetics")
         submit_verify, verifier_pool = ranking.submit_verify, ranking.verifier_pool
@@ -428,8 +428,8 @@ class TailClock:
             return None if found is None else Pool(found)
 
         ranking.submit_verify, ranking.verifier_pool = submit, pool
-        jobs.PngEncoder.pngs = self.timed(jobs.PngEncoder.pngs, None, "pngs")
-        jobs._store = self.timed(jobs._store, None, "stored")
+        job_files.PngEncoder.pngs = self.timed(job_files.PngEncoder.pngs, None, "pngs")
+        job_files.store = self.timed(job_files.store, None, "stored")
         jobs._finish = self.timed(jobs._finish, None, "finished")
 
         def restore() -> None:

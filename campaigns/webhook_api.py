@@ -7,7 +7,7 @@ every action of an endpoint (read, change, delete, rotate, test) and on creating
 only the teams you own.
 
 The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again.
-`send_test` is the page's "Send a test" (`webhooks.queue_ping`).
+`send_test` is the page's "Send a test" (`webhook_pings.queue_ping`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import webhooks
+from campaigns import webhook_pings, webhooks
 from campaigns.api import OneAtATime
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhook_views import OWNERS_ONLY
@@ -166,8 +166,8 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
         no_body(request)
         endpoint = self.get_object()
         try:
-            message_id = webhooks.queue_ping(endpoint)
-        except webhooks.PingPending as pending:
+            message_id = webhook_pings.queue_ping(endpoint)
+        except webhook_pings.PingPending as pending:
             return Response({"detail": "A test of this endpoint is already queued: send another once its attempt is "
                                        "listed.", "message_id": pending.message_id}, status=409)
         except RedisError:

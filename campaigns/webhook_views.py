@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from redis.exceptions import RedisError
 
-from campaigns import webhooks
+from campaigns import webhook_pings, webhooks
 from campaigns.forms import WebhookEndpointForm
 from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from qartsite.access import get_for_user_or_404
@@ -32,7 +32,7 @@ def owned_team(request: HttpRequest, team_id: int) -> Team:
 
 
 def page(request: HttpRequest, team: Team, form: WebhookEndpointForm | None = None, shown_secret: str = "",
-         shown_for: WebhookEndpoint | None = None, pending: webhooks.PendingPing | None = None,
+         shown_for: WebhookEndpoint | None = None, pending: webhook_pings.PendingPing | None = None,
          status: int = 200) -> HttpResponse:
     endpoints = list(WebhookEndpoint.objects.filter(team=team))
     # Events whose queuing failed (Redis away): the drainer queues them once it can (`webhooks.flush_outbox`).
@@ -72,7 +72,7 @@ def webhook_list(request: HttpRequest, team_id: int) -> HttpResponse:
     if request.method != "POST":
         shown_pk, secret = request.session.pop(shown_secret_key(team), None) or (None, "")
         shown_for = WebhookEndpoint.objects.filter(team=team, pk=shown_pk, secret=secret).first()
-        return page(request, team, pending=webhooks.pending_ping(request.GET.get("test", "")),
+        return page(request, team, pending=webhook_pings.pending_ping(request.GET.get("test", "")),
                     shown_secret=secret if shown_for else "", shown_for=shown_for)
     form = WebhookEndpointForm(request.POST)
     if form.is_valid() and webhooks.sent_there_already(team.pk, form.cleaned_data["url"]):
@@ -102,11 +102,12 @@ def webhook_rotate(request: HttpRequest, team_id: int, endpoint_id: int) -> Http
 @login_required
 @require_POST
 def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpResponse:
-    """Queue a test message (`webhooks.queue_ping`): the page shows it waiting, then its result among the deliveries."""
+    """Queue a test message (`webhook_pings.queue_ping`): the page shows it waiting, then its result among the
+    deliveries."""
     team, endpoint = owned_endpoint(request, team_id, endpoint_id)
     try:
-        message_id = webhooks.queue_ping(endpoint)
-    except webhooks.PingPending as pending:
+        message_id = webhook_pings.queue_ping(endpoint)
+    except webhook_pings.PingPending as pending:
         message_id = pending.message_id
         messages.info(request, f"A test is already queued for {endpoint.url}: its result appears under Recent "
                                "deliveries; send another once it is there.")

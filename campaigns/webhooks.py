@@ -21,6 +21,9 @@ Addresses are checked when a delivery is made, not only when the endpoint is sav
 address must be public (not private, loopback, link-local, multicast or reserved) unless
 `QART_WEBHOOKS_ALLOW_PRIVATE` (tests, local development), and the connection goes to the checked address itself, so
 a DNS answer that changes in between (rebinding) cannot point the request inside. Redirects are not followed.
+
+A test message (the owner's "Send a test") is one more delivery: its job, `ping`, is here; queuing one, one per
+endpoint at a time, and how a queued one stands are `campaigns.webhook_pings`.
 """
 
 from __future__ import annotations
@@ -29,13 +32,11 @@ import base64
 import ipaddress
 import json
 import logging
-import re
 import secrets
 import socket
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,8 +50,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from standardwebhooks import Webhook
 
 from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint, WebhookOutbox
@@ -461,49 +460,15 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
         )
 
 
-PING_ID = re.compile(r"ping-[0-9a-f]{16}")
 PING_EVENT = "webhook.ping"  # a test message's event: logged as a delivery beside the endpoint's own events
-PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
-
-
-class PingPending(Exception):
-    """A test of this endpoint is already queued: `message_id` is that test's."""
-
-    def __init__(self, message_id: str) -> None:
-        super().__init__(message_id)
-        self.message_id = message_id
 
 
 def pending_ping_key(endpoint: WebhookEndpoint) -> str:
     return f"qart:webhook-ping:{endpoint.pk}"
 
 
-def queue_ping(endpoint: WebhookEndpoint) -> str:
-    """Queue a test message to `endpoint` (the owner's "Send a test" button) on the `webhooks` queue, so the page
-    never waits on a receiver (up to CONNECT_TIMEOUT + READ_TIMEOUT); returns its message id, which is also the RQ
-    job's id and names the logged attempt.
-
-    One test per endpoint waits at a time (until its attempt is logged, or PING_PATIENCE): the queue is shared with
-    every team's real deliveries, and a held-down button would otherwise put thousands of tests ahead of them.
-
-    Raises:
-        PingPending: a test of this endpoint is still waiting.
-        RedisError: the queue (or the cache) cannot be reached; nothing was queued.
-    """
-    message_id = f"ping-{secrets.token_hex(8)}"
-    key = pending_ping_key(endpoint)
-    if not cache.add(key, message_id, PING_PATIENCE.total_seconds()):
-        raise PingPending(cache.get(key) or "")
-    try:
-        # One attempt and no retry: the owner is watching for this one, now.
-        django_rq.get_queue(QUEUE).enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT,
-                                           result_ttl=3600, failure_ttl=24 * 3600)
-    except BaseException:
-        cache.delete(key)
-        raise
-    return message_id
-
-
+# The test message's job is here, under the name RQ queues it by (`campaigns.webhooks.ping`), so that a test
+# queued before a deploy still runs after it; queuing one and watching it wait are `campaigns.webhook_pings`.
 def ping(endpoint_id: int, message_id: str) -> str:
     """The RQ job of a test message: one signed `webhook.ping`, logged as a delivery (sent to a switched-off
     endpoint too: its owner may be checking a fix before switching it on)."""
@@ -521,38 +486,3 @@ def ping(endpoint_id: int, message_id: str) -> str:
         if cache.get(pending_ping_key(endpoint)) == message_id:
             cache.delete(pending_ping_key(endpoint))
     return "delivered"
-
-
-@dataclass(frozen=True)
-class PendingPing:
-    """A queued test whose attempt is not logged yet: `state` is "waiting" (for a worker, or being sent),
-    "stuck" (no worker took it within PING_PATIENCE) or "crashed" (the job failed before logging an attempt)."""
-
-    endpoint_id: int
-    message_id: str
-    state: str
-
-
-def pending_ping(message_id: str) -> PendingPing | None:
-    """The queued test `message_id` while its result is not on the deliveries list yet; None once it is, or for an
-    unknown id (or when the queue cannot be reached: the page then shows what is logged, as always)."""
-    if not PING_ID.fullmatch(message_id) or WebhookDelivery.objects.filter(message_id=message_id).exists():
-        return None
-    try:
-        job = Job.fetch(message_id, connection=django_rq.get_connection(QUEUE))
-        status = job.get_status()
-    except (NoSuchJobError, RedisError):
-        return None
-    if job.func_name != f"{__name__}.ping" or not job.args:
-        return None
-    if status == JobStatus.FINISHED:
-        # Finished between the two looks: the delivery is logged now.
-        return None if WebhookDelivery.objects.filter(message_id=message_id).exists() else PendingPing(
-            job.args[0], message_id, "crashed")
-    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        return PendingPing(job.args[0], message_id, "crashed")
-    queued_at = job.enqueued_at
-    if queued_at is not None and queued_at.tzinfo is None:
-        queued_at = queued_at.replace(tzinfo=UTC)  # RQ keeps UTC, naive in some versions
-    stuck = status != JobStatus.STARTED and queued_at is not None and timezone.now() - queued_at > PING_PATIENCE
-    return PendingPing(job.args[0], message_id, "stuck" if stuck else "waiting")

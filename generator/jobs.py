@@ -4,6 +4,7 @@
 - `run_generation(pk)` runs best-of-N on the worker's warm engine and stores every candidate.
 - The database row is the source of truth: status, stage, progress, timings and errors live there;
   progress is mirrored into RQ's `job.meta` for RQ's own tools.
+- A job's files (its picture read back, its candidates' PNGs and rows stored) are in `generator.job_files`.
 
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
 (`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
@@ -18,20 +19,16 @@ import errno
 import functools
 import logging
 import math
-import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import django_rq
 from django import db
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
-from PIL import Image
 from redis.exceptions import RedisError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
@@ -39,10 +36,11 @@ from rq.timeouts import JobTimeoutException
 
 from campaigns import webhooks
 from campaigns.models import Placement
-from generator import verifier_models
+from generator import job_files, verifier_models
 from generator.core.codes import images, qr, scan
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
-from generator.models import FLOAT_PARAMETERS, Candidate, EvalSample, GenerationJob, HumanScanResult
+from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
+from generator.models import FLOAT_PARAMETERS, EvalSample, GenerationJob, HumanScanResult
 from qartsite.queues import drop_dead_connections
 from qartsite.storage import MediaUnavailable
 
@@ -341,92 +339,6 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
     return True
 
 
-class PngEncoder:
-    """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`), so
-    encoding overlaps verification instead of following it (`images.png_bytes` releases the GIL while it encodes).
-    An image repair replaced is encoded when asked for."""
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
-        self.started: dict[int, tuple[Image.Image, Future[bytes]]] = {}  # id -> (the image, kept alive; its PNG)
-
-    def start(self, pictures: list[Image.Image]) -> None:
-        for image in pictures:
-            self.started[id(image)] = (image, self.pool.submit(images.png_bytes, image))
-
-    def pngs(self, pictures: list[Image.Image]) -> list[bytes]:
-        """The PNG of each image, in order: those started are awaited, the rest encoded now, side by side."""
-        futures = []
-        for image in pictures:
-            entry = self.started.get(id(image))
-            futures.append(entry[1] if entry is not None and entry[0] is image
-                           else self.pool.submit(images.png_bytes, image))
-        return [future.result() for future in futures]
-
-    def __enter__(self) -> PngEncoder:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-class Superseded(Exception):
-    """The row was handed to a later attempt while this one ran (the reconciler took this worker for gone: its clock
-    jumped, say): this attempt's candidates and verdict are not written over that attempt's."""
-
-
-def this_attempt(job: GenerationJob) -> dict:
-    """`_finish`'s `expect` for the attempt that `job` (as `run_generation` started it) is: the row still its."""
-    return {"attempts": job.attempts, "finished__isnull": True}
-
-
-def _store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder) -> None:
-    control_png, *pngs = encoder.pngs([result.control] + [c.image for c in result.candidates])
-    rows = []
-    for c in result.candidates:
-        row = Candidate(
-            job=job, index=c.index, batch=c.batch, seed=c.seed, aesthetic_score=c.aesthetic, rank=c.rank,
-            repaired=c.repaired, pixels_changed=c.pixels_changed, ssim=c.ssim, variant=c.variant,
-            fidelity_ssim=c.fidelity_ssim, color_error=c.color_error, **verifier_models.judged_fields(c.scan),
-        )
-        rows.append(row)
-    try:
-        _store_files(job, control_png, rows, pngs)
-    except MediaUnavailable as exc:
-        # A bucket away for a moment (a restart, a network blip) does not cost the GPU's work: once more, later.
-        wait = settings.QART["STORE_AGAIN_AFTER"]
-        log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, wait)
-        GenerationJob.objects.filter(pk=job.pk).update(stage="storing_again")
-        time.sleep(wait)
-        _store_files(job, control_png, rows, pngs)  # a second failure fails the attempt: RQ retries it once
-    with transaction.atomic():
-        if not GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists():
-            raise Superseded()
-        Candidate.objects.filter(job=job).delete()  # a retried job replaces a partial earlier attempt
-        Candidate.objects.bulk_create(rows)
-        GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
-
-
-def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], pngs: list[bytes]) -> None:
-    """Store the job's control image and each row's image, before any row is saved: a row never names a file that
-    is not stored. Should the storage fail part way, what this attempt stored is deleted again (as far as the storage
-    lets us) and the error goes on: the job fails, to be retried, with no candidate half stored."""
-    stored = []
-    try:
-        job.control_image.save(f"control-{job.pk}.png", ContentFile(control_png), save=False)
-        stored.append(job.control_image)
-        for row, png in zip(rows, pngs, strict=True):
-            row.image.save(f"candidate-{row.index:02d}-seed{row.seed}.png", ContentFile(png), save=False)
-            stored.append(row.image)
-    except OSError:
-        for file in stored:
-            try:
-                file.storage.delete(file.name)
-            except OSError as exc:
-                log.warning("Could not delete %s after a failed store: %s", file.name, exc)
-        raise
-
-
 class ProgressWriter:
     """The core's `on_progress(stage, fraction)` for one job: the row (and RQ's `job.meta`) follow it, and a
     cancel request stops it by raising `Cancelled`."""
@@ -507,7 +419,7 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         with PngEncoder() as encoder:
             result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job, model), on_progress,
                                        init, on_images=encoder.start)
-            _store(job, result, encoder)
+            job_files.store(job, result, encoder)
         _finish(
             job_pk, Status.DONE, expect=this_attempt(job), stage="done", progress=1.0, batches=result.batches,
             scannable=result.scannable,
@@ -535,7 +447,7 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
     logo = stored_picture(job.logo, functools.partial(images.open_picture, min_side=1)) if job.logo else None
     result = halftone.best_halftones(picture, job.content, halftone_config(job, model), on_progress, logo=logo)
     with PngEncoder() as encoder:
-        _store(job, result, encoder)
+        job_files.store(job, result, encoder)
     _finish(
         job.pk, Status.DONE, expect=this_attempt(job), stage="done", progress=1.0, batches=result.batches,
         scannable=result.scannable,
@@ -543,20 +455,6 @@ def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) ->
         generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
     )
     return result.message
-
-
-def stored_picture(field, opener):
-    """The job's stored picture, opened by `opener` (`images.open_image` or `images.open_picture`).
-
-    A file that is gone fails the job (ImageError, not retried); a storage that cannot be reached raises
-    MediaUnavailable, which RQ retries like a crash (see `generation_failed`).
-    """
-    try:
-        with field.open("rb") as stored:
-            data = stored.read()
-    except FileNotFoundError:
-        raise images.ImageError("The job's picture is no longer stored; start a new job with the picture.") from None
-    return opener(data, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
 
 
 def _record_eval_samples(job_pk: int) -> None:

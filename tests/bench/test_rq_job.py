@@ -27,7 +27,8 @@ class Engine:
 
 
 def fake_modules():
-    """What `install` wraps in `generator.jobs` and `ranking`, as stand-ins that note their own calls."""
+    """What `install` wraps in `generator.jobs`, `generator.job_files` and `ranking`, as stand-ins that note their own
+    calls."""
     calls = []
 
     class PngEncoder:
@@ -39,16 +40,16 @@ def fake_modules():
     ranking = SimpleNamespace(
         submit_verify=lambda images: (lambda: calls.append("verified") or ["verdict"] * len(images)),
         verifier_pool=lambda workers: pool if workers > 1 else None)
-    jobs = SimpleNamespace(PngEncoder=PngEncoder, _store=lambda *a: calls.append("store"),
-                           _finish=lambda *a: calls.append("finish"))
-    return jobs, ranking, pool, calls
+    jobs = SimpleNamespace(_finish=lambda *a: calls.append("finish"))
+    job_files = SimpleNamespace(PngEncoder=PngEncoder, store=lambda *a: calls.append("store"))
+    return jobs, ranking, pool, calls, job_files
 
 
 class TestTailClock:
     def test_notes_each_step_after_the_last_hand_over(self):
         clock, engine = rq_job.TailClock(), Engine()
-        jobs, ranking, pool, calls = fake_modules()
-        restore = clock.install(engine, jobs, ranking)
+        jobs, ranking, pool, calls, job_files = fake_modules()
+        restore = clock.install(engine, jobs, ranking, job_files)
         handed = []
         generate = clock.generate(engine.generate)
 
@@ -58,8 +59,8 @@ class TestTailClock:
         ranking.verifier_pool(2).submit(time.sleep, 0.02).result()
         time.sleep(0.01)  # the pool's callback runs in its thread once the result is set
         ranking.submit_verify(images)()
-        jobs.PngEncoder().pngs(images)
-        jobs._store()
+        job_files.PngEncoder().pngs(images)
+        job_files.store()
         jobs._finish()
         row = clock.row()
 
@@ -78,12 +79,13 @@ class TestTailClock:
 
     def test_restore_puts_back_the_originals(self):
         clock, engine = rq_job.TailClock(), Engine()
-        jobs, ranking, pool, _ = fake_modules()
-        before = (ranking.submit_verify, ranking.verifier_pool, jobs.PngEncoder.pngs, jobs._store, jobs._finish)
+        jobs, ranking, pool, _, job_files = fake_modules()
+        before = (ranking.submit_verify, ranking.verifier_pool, job_files.PngEncoder.pngs, job_files.store,
+                  jobs._finish)
 
-        clock.install(engine, jobs, ranking)()
+        clock.install(engine, jobs, ranking, job_files)()
 
-        assert (ranking.submit_verify, ranking.verifier_pool, jobs.PngEncoder.pngs, jobs._store,
+        assert (ranking.submit_verify, ranking.verifier_pool, job_files.PngEncoder.pngs, job_files.store,
                 jobs._finish) == before
         assert "score_aesthetics" not in vars(engine)  # the class's method again, not a wrapper left behind
         pool.shutdown()

@@ -9,7 +9,7 @@ from redis import Redis
 from rest_framework.test import APIClient
 from rq import Queue
 
-from campaigns import webhooks
+from campaigns import webhook_pings, webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import free_port
 
@@ -183,7 +183,7 @@ class TestSendTest:
     def test_it_answers_503_when_the_queue_is_away_and_keeps_no_pending_test(self, team_users, endpoint,
                                                                             monkeypatch):
         dead = Queue(webhooks.QUEUE, connection=Redis(port=free_port(), socket_connect_timeout=1))
-        monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
+        monkeypatch.setattr(webhook_pings.django_rq, "get_queue", lambda name: dead)
         response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
         assert response.status_code == 503 and response["Retry-After"] == "60"
         assert "cannot be reached" in response.json()["detail"]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from campaigns import webhooks
+from campaigns import webhook_pings, webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from tests.campaigns.test_webhooks import Receiver
 from tests.conftest import free_port
@@ -174,7 +174,7 @@ class TestWebhookPage:
         signed_in(client, team_users.owner)
         location = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]))["Location"]
         job = queue.jobs[0]
-        job.enqueued_at = job.enqueued_at - webhooks.PING_PATIENCE - timedelta(seconds=1)
+        job.enqueued_at = job.enqueued_at - webhook_pings.PING_PATIENCE - timedelta(seconds=1)
         job.save()
         page = client.get(location)
         assert "Refresh" not in page and 'data-pending-test="stuck"' in page.content.decode()
@@ -185,7 +185,7 @@ class TestWebhookPage:
         theirs = WebhookEndpoint.objects.create(team=team_users.other_team, url="https://rival.example.com/",
                                                 events=["scan.created"], secret=webhooks.new_secret())
         django_rq.get_queue(webhooks.QUEUE).empty()
-        message_id = webhooks.queue_ping(theirs)
+        message_id = webhook_pings.queue_ping(theirs)
         signed_in(client, team_users.owner)
         page = client.get(reverse("campaigns:webhooks", args=[team_users.team.pk]) + f"?test={message_id}")
         assert page.status_code == 200 and "data-pending-test" not in page.content.decode()
@@ -194,7 +194,7 @@ class TestWebhookPage:
 
     def test_it_says_so_in_one_line_when_the_queue_is_away(self, client, team_users, endpoint, monkeypatch):
         dead = Queue(webhooks.QUEUE, connection=Redis(port=free_port(), socket_connect_timeout=1))
-        monkeypatch.setattr(webhooks.django_rq, "get_queue", lambda name: dead)
+        monkeypatch.setattr(webhook_pings.django_rq, "get_queue", lambda name: dead)
         signed_in(client, team_users.owner)
         response = client.post(reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk]), follow=True)
         assert response.status_code == 200 and "Test not sent: the delivery queue cannot be reached" in (

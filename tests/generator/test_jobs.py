@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import time
@@ -12,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
-from PIL import Image
 from rq.registry import StartedJobRegistry
 
 from generator import jobs
@@ -480,83 +478,6 @@ def halftone_job(**overrides) -> GenerationJob:
     return job
 
 
-def stored_names(storage, folder: str) -> list[str]:
-    try:
-        return storage.listdir(folder)[1]
-    except FileNotFoundError:  # the filesystem: no folder at all
-        return []
-
-
-def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_storage, monkeypatch, settings):
-    from django.core.files.storage import default_storage
-
-    from generator.models import Candidate
-    from qartsite.storage import MediaUnavailable
-
-    job = halftone_job()
-    backend = type(default_storage._wrapped)
-    save, saved = backend._save, []
-
-    def fails_on_the_third(self, name, content):
-        if len(saved) == 2:
-            raise MediaUnavailable(f"The media storage could not store {name!r}: it went away")
-        saved.append(save(self, name, content))
-        return saved[-1]
-
-    monkeypatch.setattr(backend, "_save", fails_on_the_third)
-    settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 0}
-    with pytest.raises(MediaUnavailable):
-        jobs.run_generation(job.pk)  # raised on: RQ retries it, then generation_failed says why
-    monkeypatch.undo()
-
-    job.refresh_from_db()
-    assert saved[0] == f"generations/control/control-{job.pk}.png" and saved[1].startswith(f"generations/{job.pk}/")
-    assert not Candidate.objects.filter(job=job).exists() and not job.control_image
-    assert stored_names(default_storage, "generations/control") == []
-    assert stored_names(default_storage, f"generations/{job.pk}") == []
-    assert default_storage.exists(job.init_image.name)  # the job's own picture stays, for the retry
-
-
-def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypatch, caplog):
-    # The bucket restarting as a job stored its images failed the job, and RQ's retry (at once) met the bucket still
-    # away: the GPU's work was lost twice. The images are stored once more, past the storage's outage memory.
-    from django.core.files.storage import default_storage
-
-    from generator.models import Candidate
-    from qartsite import storage
-    from qartsite.storage import MediaUnavailable
-
-    job = halftone_job()
-    backend = type(default_storage._wrapped)
-    save, waited = backend._save, []
-
-    def away(self, name, content):
-        raise MediaUnavailable("The media storage could not be reached: it is restarting")
-
-    def back_after(seconds):
-        waited.append((seconds, GenerationJob.objects.get(pk=job.pk).stage))
-        monkeypatch.setattr(backend, "_save", save)
-
-    monkeypatch.setattr(backend, "_save", away)
-    monkeypatch.setattr(jobs.time, "sleep", back_after)
-    assert not jobs.run_generation(job.pk).startswith("failed")
-    job.refresh_from_db()
-    assert job.status == "done" and Candidate.objects.filter(job=job).exists()
-    assert default_storage.exists(job.control_image.name)
-    assert waited == [(20, "storing_again")] and 20 > storage.AWAY_SECONDS
-    assert "storing again in 20 s" in caplog.text
-
-
-def test_a_job_whose_picture_is_gone_fails_with_the_reason_and_is_not_retried():
-    job = halftone_job()
-    job.init_image.storage.delete(job.init_image.name)
-
-    assert jobs.run_generation(job.pk).startswith("failed: ")
-    job.refresh_from_db()
-    assert job.status == "failed" and job.error == ("The job's picture is no longer stored; start a new job with the "
-                                                   "picture.")
-
-
 @pytest.mark.worker
 @pytest.mark.parametrize("media_storage", [S3], indirect=True)
 def test_a_worker_on_another_host_stores_candidates_the_web_serves(gpu_queue, start_worker, media_storage,
@@ -599,19 +520,6 @@ def test_a_job_whose_storage_cannot_be_reached_is_retried_once_then_failed_with_
                                 "The media storage ")
     assert "Connection refused" in job.error or "Could not connect to the endpoint URL" in job.error
     assert Path(worker.log_path).read_text().count("storing again in 1 s") == 2
-
-
-def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced(monkeypatch):
-    calls = []
-    encode = jobs.images.png_bytes
-    monkeypatch.setattr(jobs.images, "png_bytes", lambda image: calls.append(image) or encode(image))
-    drawn = [Image.new("RGB", (64, 64), (n * 40, 0, 0)) for n in range(3)]
-    repaired = Image.new("RGB", (64, 64), "white")
-    with jobs.PngEncoder() as encoder:
-        encoder.start(drawn)
-        pngs = encoder.pngs([drawn[2], repaired, drawn[0]])
-    assert len(calls) == 4  # three started when drawn, the repaired one when asked for; none twice
-    assert [Image.open(io.BytesIO(png)).getpixel((0, 0)) for png in pngs] == [(80, 0, 0), (255, 255, 255), (0, 0, 0)]
 
 
 @pytest.mark.django_db

@@ -1,0 +1,96 @@
+"""Test messages of a webhook endpoint (its owner's "Send a test"): `queue_ping` queues one on the `webhooks` queue,
+one per endpoint at a time (`PingPending` while one waits), and `pending_ping` tells the page how a queued test whose
+attempt is not logged yet stands (`PendingPing`: waiting, stuck or crashed).
+
+The job that sends a test, `ping`, is in `campaigns.webhooks` with the other deliveries: it signs and logs its one
+message as they do, and RQ finds the tests already queued by that name.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+import django_rq
+from django.core.cache import cache
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.webhooks import JOB_TIMEOUT, QUEUE, pending_ping_key, ping
+
+PING_ID = re.compile(r"ping-[0-9a-f]{16}")
+PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
+
+
+class PingPending(Exception):
+    """A test of this endpoint is already queued: `message_id` is that test's."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
+def queue_ping(endpoint: WebhookEndpoint) -> str:
+    """Queue a test message to `endpoint` (the owner's "Send a test" button) on the `webhooks` queue, so the page
+    never waits on a receiver (up to CONNECT_TIMEOUT + READ_TIMEOUT); returns its message id, which is also the RQ
+    job's id and names the logged attempt.
+
+    One test per endpoint waits at a time (until its attempt is logged, or PING_PATIENCE): the queue is shared with
+    every team's real deliveries, and a held-down button would otherwise put thousands of tests ahead of them.
+
+    Raises:
+        PingPending: a test of this endpoint is still waiting.
+        RedisError: the queue (or the cache) cannot be reached; nothing was queued.
+    """
+    message_id = f"ping-{secrets.token_hex(8)}"
+    key = pending_ping_key(endpoint)
+    if not cache.add(key, message_id, PING_PATIENCE.total_seconds()):
+        raise PingPending(cache.get(key) or "")
+    try:
+        # One attempt and no retry: the owner is watching for this one, now.
+        django_rq.get_queue(QUEUE).enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT,
+                                           result_ttl=3600, failure_ttl=24 * 3600)
+    except BaseException:
+        cache.delete(key)
+        raise
+    return message_id
+
+
+@dataclass(frozen=True)
+class PendingPing:
+    """A queued test whose attempt is not logged yet: `state` is "waiting" (for a worker, or being sent),
+    "stuck" (no worker took it within PING_PATIENCE) or "crashed" (the job failed before logging an attempt)."""
+
+    endpoint_id: int
+    message_id: str
+    state: str
+
+
+def pending_ping(message_id: str) -> PendingPing | None:
+    """The queued test `message_id` while its result is not on the deliveries list yet; None once it is, or for an
+    unknown id (or when the queue cannot be reached: the page then shows what is logged, as always)."""
+    if not PING_ID.fullmatch(message_id) or WebhookDelivery.objects.filter(message_id=message_id).exists():
+        return None
+    try:
+        job = Job.fetch(message_id, connection=django_rq.get_connection(QUEUE))
+        status = job.get_status()
+    except (NoSuchJobError, RedisError):
+        return None
+    if job.func_name != f"{ping.__module__}.ping" or not job.args:
+        return None
+    if status == JobStatus.FINISHED:
+        # Finished between the two looks: the delivery is logged now.
+        return None if WebhookDelivery.objects.filter(message_id=message_id).exists() else PendingPing(
+            job.args[0], message_id, "crashed")
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return PendingPing(job.args[0], message_id, "crashed")
+    queued_at = job.enqueued_at
+    if queued_at is not None and queued_at.tzinfo is None:
+        queued_at = queued_at.replace(tzinfo=UTC)  # RQ keeps UTC, naive in some versions
+    stuck = status != JobStatus.STARTED and queued_at is not None and timezone.now() - queued_at > PING_PATIENCE
+    return PendingPing(job.args[0], message_id, "stuck" if stuck else "waiting")

@@ -1,0 +1,131 @@
+"""A generation job's files in the media storage, for the job layer (`generator.jobs`): the picture it was given, read
+back (`stored_picture`), and the candidates it made (`store`): their PNGs encoded while the verifier runs
+(`PngEncoder`), their images stored before their rows, and the rows written only while the attempt that made them is
+still the row's (`this_attempt`; `Superseded` otherwise).
+
+A storage that does not answer is asked once more `QART["STORE_AGAIN_AFTER"]` seconds later; what a failed store wrote
+is deleted again, so that no row names a file that is not stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image
+
+from generator import verifier_models
+from generator.core.codes import images
+from generator.core.engines import ranking
+from generator.models import Candidate, GenerationJob
+from qartsite.storage import MediaUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class PngEncoder:
+    """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`), so
+    encoding overlaps verification instead of following it (`images.png_bytes` releases the GIL while it encodes).
+    An image repair replaced is encoded when asked for."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
+        self.started: dict[int, tuple[Image.Image, Future[bytes]]] = {}  # id -> (the image, kept alive; its PNG)
+
+    def start(self, pictures: list[Image.Image]) -> None:
+        for image in pictures:
+            self.started[id(image)] = (image, self.pool.submit(images.png_bytes, image))
+
+    def pngs(self, pictures: list[Image.Image]) -> list[bytes]:
+        """The PNG of each image, in order: those started are awaited, the rest encoded now, side by side."""
+        futures = []
+        for image in pictures:
+            entry = self.started.get(id(image))
+            futures.append(entry[1] if entry is not None and entry[0] is image
+                           else self.pool.submit(images.png_bytes, image))
+        return [future.result() for future in futures]
+
+    def __enter__(self) -> PngEncoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Superseded(Exception):
+    """The row was handed to a later attempt while this one ran (the reconciler took this worker for gone: its clock
+    jumped, say): this attempt's candidates and verdict are not written over that attempt's."""
+
+
+def this_attempt(job: GenerationJob) -> dict:
+    """`jobs._finish`'s `expect` for the attempt that `job` (as `jobs.run_generation` started it) is: the row still
+    its."""
+    return {"attempts": job.attempts, "finished__isnull": True}
+
+
+def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder) -> None:
+    """Store `result`'s candidates as `job`'s: their images (`encoder`'s PNGs), then their rows, in place of any an
+    earlier attempt left; raises Superseded when the row was handed to a later attempt meanwhile."""
+    control_png, *pngs = encoder.pngs([result.control] + [c.image for c in result.candidates])
+    rows = []
+    for c in result.candidates:
+        row = Candidate(
+            job=job, index=c.index, batch=c.batch, seed=c.seed, aesthetic_score=c.aesthetic, rank=c.rank,
+            repaired=c.repaired, pixels_changed=c.pixels_changed, ssim=c.ssim, variant=c.variant,
+            fidelity_ssim=c.fidelity_ssim, color_error=c.color_error, **verifier_models.judged_fields(c.scan),
+        )
+        rows.append(row)
+    try:
+        _store_files(job, control_png, rows, pngs)
+    except MediaUnavailable as exc:
+        # A bucket away for a moment (a restart, a network blip) does not cost the GPU's work: once more, later.
+        wait = settings.QART["STORE_AGAIN_AFTER"]
+        log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, wait)
+        GenerationJob.objects.filter(pk=job.pk).update(stage="storing_again")
+        time.sleep(wait)
+        _store_files(job, control_png, rows, pngs)  # a second failure fails the attempt: RQ retries it once
+    with transaction.atomic():
+        if not GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists():
+            raise Superseded()
+        Candidate.objects.filter(job=job).delete()  # a retried job replaces a partial earlier attempt
+        Candidate.objects.bulk_create(rows)
+        GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
+
+
+def _store_files(job: GenerationJob, control_png: bytes, rows: list[Candidate], pngs: list[bytes]) -> None:
+    """Store the job's control image and each row's image, before any row is saved: a row never names a file that
+    is not stored. Should the storage fail part way, what this attempt stored is deleted again (as far as the storage
+    lets us) and the error goes on: the job fails, to be retried, with no candidate half stored."""
+    stored = []
+    try:
+        job.control_image.save(f"control-{job.pk}.png", ContentFile(control_png), save=False)
+        stored.append(job.control_image)
+        for row, png in zip(rows, pngs, strict=True):
+            row.image.save(f"candidate-{row.index:02d}-seed{row.seed}.png", ContentFile(png), save=False)
+            stored.append(row.image)
+    except OSError:
+        for file in stored:
+            try:
+                file.storage.delete(file.name)
+            except OSError as exc:
+                log.warning("Could not delete %s after a failed store: %s", file.name, exc)
+        raise
+
+
+def stored_picture(field, opener):
+    """The job's stored picture, opened by `opener` (`images.open_image` or `images.open_picture`).
+
+    A file that is gone fails the job (ImageError, not retried); a storage that cannot be reached raises
+    MediaUnavailable, which RQ retries like a crash (see `jobs.generation_failed`).
+    """
+    try:
+        with field.open("rb") as stored:
+            data = stored.read()
+    except FileNotFoundError:
+        raise images.ImageError("The job's picture is no longer stored; start a new job with the picture.") from None
+    return opener(data, max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
