@@ -230,11 +230,12 @@ def _file_size(path: Path) -> int | None:
         return None
 
 
-# zlib level 1 with its run-length strategy, through OpenCV's libpng: the same pixels as Pillow's encoder, 1.3-2x
-# faster and the size of Pillow's default level (768² on one core: 26 ms against Pillow's 54 ms at level 1 for a
-# code-like candidate, 53-57 against 67-83 ms for photographs; Pillow's time is mostly its row filtering). A GPU job
-# waits for its last candidate's PNG (bench/GPU.md, eleventh step).
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+# zlib level 1 with its run-length strategy, through OpenCV's libpng, every row Paeth-filtered: the same pixels as
+# Pillow's encoder in files the size of its default level, faster (a GPU job waits for its last candidate's PNG).
+# Most of an encoder's time is choosing each row's filter: libpng's own choice picked Paeth's size anyway
+# (bench/RESULTS.md, "PNG encoders"). Not Huffman-only coding: smaller for art, 40x larger for a control image.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+              cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
 TO_OPENCV = {"L": None, "RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}  # modes OpenCV writes as they are
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -170,6 +171,22 @@ class TestPngBytes:
         back = Image.open(io.BytesIO(data))
         assert data.startswith(b"\x89PNG") and back.mode == source.mode and back.size == source.size
         assert np.array_equal(np.asarray(back), np.asarray(source))
+
+    @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+    def test_every_row_is_paeth_filtered_so_no_time_goes_to_choosing(self, mode):
+        rng = np.random.default_rng(5)
+        smooth = np.cumsum(rng.integers(0, 3, (24, 40, 4)), axis=1).astype(np.uint8)  # rows libpng might filter apart
+        source = Image.fromarray(smooth, "RGBA").convert(mode)
+        data = images.png_bytes(source)
+        chunks, at = [], 8
+        while at < len(data):
+            length = int.from_bytes(data[at:at + 4], "big")
+            chunks.append((data[at + 4:at + 8], data[at + 8:at + 8 + length]))
+            at += 12 + length
+        raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+        stride = 1 + 40 * {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+        assert len(raw) == 24 * stride
+        assert {raw[row * stride] for row in range(24)} == {4}  # PNG filter type 4: Paeth, on every row
 
     def test_the_colours_are_not_swapped(self):
         # OpenCV writes BGR: a red picture read back as blue would pass a test of grey pixels.
