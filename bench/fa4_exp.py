@@ -109,6 +109,21 @@ if cutlass is not None:
         return row_scale
 
 
+def promising(path: Path, batch: int = 16, faster: float = 0.98, error: float = 1.5) -> list[str]:
+    """The variants that `main` measured (its fa4_exp.json at `path`) at least 2 % faster than the shipped kernel at
+    `batch`, with an error at most 1.5 times its own, fastest first; none where the file is missing."""
+    if not path.is_file():
+        return []
+    measured = json.loads(path.read_text())["variants"]
+    shipped = measured.get(f"{batch}/mufu", {})
+    if "median_ms" not in shipped:
+        return []
+    found = [(entry["median_ms"], entry["variant"]) for key, entry in measured.items()
+             if key.startswith(f"{batch}/") and entry.get("variant") != "mufu" and "median_ms" in entry
+             and entry["median_ms"] < faster * shipped["median_ms"] and entry["error"] <= error * shipped["error"]]
+    return [name for _, name in sorted(found)]
+
+
 def main() -> None:
     import cuda_timing  # bench/cuda_timing.py
 

@@ -818,7 +818,11 @@ class Bench:
         if engine is None or fa4_exp.cutlass is None:
             self.results["notes"].append("fa4exp skipped: it needs P built in this call and flash-attn-4")
             return
-        names = [n for n in self.args.fa4_exp.split(",") if n.strip() and n.strip() != "mufu"]
+        names = (fa4_exp.promising(Path(self.args.out) / "fa4_exp.json") if self.args.fa4_exp == "auto"
+                 else [n.strip() for n in self.args.fa4_exp.split(",") if n.strip() and n.strip() != "mufu"])
+        if not names:
+            self.results["notes"].append("fa4exp skipped: no softmax variant was faster alone (bench/fa4_exp.py)")
+            return
         for name in ["mufu", *names, "mufu"]:
             key = name + ("/again" if name in out else "")
             try:
@@ -1076,7 +1080,8 @@ def main() -> None:
                              "(bench/fa4_tiles.py finds them; default: the kernel's own choice)")
     parser.add_argument("--fewstep-scheduler", default="lcm", choices=parameters.FEWSTEP_SCHEDULERS)
     parser.add_argument("--fa4-exp", default="poly3-1of8,poly3-1of4,poly3-3of8",
-                        help="the fa4exp stage's softmax variants (bench/fa4_exp.py), each against the shipped one")
+                        help="the fa4exp stage's softmax variants (bench/fa4_exp.py), each against the shipped one; "
+                             "auto: those bench/fa4_exp.py found faster alone in this call's OUT (fa4_exp.json)")
     args = parser.parse_args()
     args.fewstep_steps = [int(s) for s in args.fewstep_steps.split(",") if s.strip()]
     args.runs = args.runs or (2 if args.tiny else 5)

@@ -2,6 +2,7 @@
 thirteenth step). Only what runs without a GPU is tested here: which softmax a variant installs, that FA4's kernel
 cache is emptied so the next call compiles it, and that a variant needing the CuTe DSL says so where it is missing."""
 
+import json
 import sys
 import types
 from pathlib import Path
@@ -70,3 +71,22 @@ def test_every_variant_is_a_share_of_each_row_and_a_known_degree():
         freq, res, degree = setting
         assert 0 < res < freq and degree in (2, 3), name
         assert name == f"poly{degree}-{res}of{freq}" or name == f"poly{degree}-1of{freq // res}", name
+
+
+def test_promising_takes_the_variants_faster_alone_with_the_shipped_error(tmp_path):
+    def entry(name, ms, error):
+        return {"variant": name, "median_ms": ms, "error": error}
+
+    measured = {"16/mufu": entry("mufu", 5.0, 3e-4), "16/poly3-1of4": entry("poly3-1of4", 4.5, 3.1e-4),
+                "16/poly3-1of8": entry("poly3-1of8", 4.8, 3e-4), "16/poly3-3of8": entry("poly3-3of8", 4.95, 3e-4),
+                "16/poly2-1of4": entry("poly2-1of4", 4.0, 9e-4),  # fast, but its error is three times the shipped
+                "16/poly3-1of2": {"variant": "poly3-1of2", "failed": "did not compile"},
+                "8/poly3-1of2": entry("poly3-1of2", 1.0, 3e-4),  # another batch size: not the one asked about
+                "16/mufu/again": entry("mufu", 5.0, 3e-4)}
+    path = tmp_path / "fa4_exp.json"
+    path.write_text(json.dumps({"variants": measured}))
+
+    assert fa4_exp.promising(path) == ["poly3-1of4", "poly3-1of8"]  # fastest first; 3of8 is within 2 %
+    assert fa4_exp.promising(tmp_path / "missing.json") == []
+    path.write_text(json.dumps({"variants": {"16/mufu": {"variant": "mufu", "failed": "x"}}}))
+    assert fa4_exp.promising(path) == []
