@@ -1,8 +1,9 @@
 """From latents to the candidates' RGB images: the pipelines' own ending, run by the engine a few images at a time.
 
 `Engine.generate` draws the latents with output_type="latent" and decodes them here, `decode_group` at a time, so
-that on a GPU its caller verifies the first candidates on the CPU while the GPU decodes the rest; the pixels are the
-ones diffusers' "pil" output would have (scaled, rounded half to even and cast on the device; only bytes travel).
+that on a GPU its caller verifies the first candidates on the CPU while the GPU decodes the rest (all of them queued
+at once); the pixels are the ones diffusers' "pil" output would have (scaled, rounded half to even and cast on the
+device; only bytes travel).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     """The pipeline's own ending (its VAE's decode, then its image processor's "pt" output, denormalised; qart's
     pipelines have no safety checker) as RGB images, `group` latents at a time.
 
-    On CUDA each group's bytes are copied to pinned memory behind its decode without waiting, and the group goes to
-    `on_decoded` once the next group's decode is queued: the callback runs while the GPU decodes.
+    On CUDA every group's decode, and its copy to pinned memory, is queued before the first group is handed over:
+    the GPU decodes the batch back to back, however long `on_decoded` and the caller's other threads keep the CPU
+    (with one decode queued ahead, a job's hand-overs left the GPU idle: 30 ms an image against 19 alone, bench/GPU.md,
+    thirteenth step). Each group goes to `on_decoded` as soon as its own copy is done. Decodes are stream-ordered, so
+    one's memory serves the next as it does now: queuing them all costs no more memory than queuing one. Off CUDA a
+    decode is the CPU's own work, and each group is handed over as soon as it is decoded.
 
     Args:
         pipe: the pipeline that drew `latents` (called with output_type="latent").
@@ -38,19 +43,28 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     Returns:
         One RGB image per latent, in order.
     """
-    vae = pipe.vae
-    images: list[Image.Image] = []
-    waiting = None  # the last group's copy to the CPU, maybe still under way: delivered after the next is queued
     group = group if group > 0 else len(latents)
-    for start in range(0, len(latents), group):
-        pixels = vae.decode(latents[start:start + group] / vae.config.scaling_factor, return_dict=False)[0]
-        fetching = _fetch(_device_bytes(pipe.image_processor.postprocess(pixels, output_type="pt")))
-        if waiting is not None:
-            images += _delivered(waiting, on_decoded)
-        waiting = fetching
-    if waiting is not None:
-        images += _delivered(waiting, on_decoded)
+    groups = [latents[start:start + group] for start in range(0, len(latents), group)]
+    images: list[Image.Image] = []
+    if queues_ahead(latents):
+        for fetched in [_fetch(_decoded_bytes(pipe, part)) for part in groups]:
+            images += _delivered(fetched, on_decoded)
+        return images
+    for part in groups:
+        images += _delivered(_fetch(_decoded_bytes(pipe, part)), on_decoded)
     return images
+
+
+def queues_ahead(latents) -> bool:
+    """Whether `decode` queues every group's decode before handing the first over: where a device runs them
+    asynchronously (CUDA)."""
+    return latents.device.type == "cuda"
+
+
+def _decoded_bytes(pipe, latents):
+    vae = pipe.vae
+    pixels = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    return _device_bytes(pipe.image_processor.postprocess(pixels, output_type="pt"))
 
 
 def _device_bytes(batch):
@@ -61,7 +75,7 @@ def _device_bytes(batch):
 
 def _fetch(pixels) -> tuple:
     """Start copying `pixels` to the CPU: (the host tensor, a CUDA event recorded after the copy, or None off CUDA).
-    `Tensor.cpu()` would wait for everything queued on the stream, the next group's decode included."""
+    `Tensor.cpu()` would wait for everything queued on the stream, the later groups' decodes included."""
     import torch
 
     if pixels.device.type != "cuda":
@@ -76,7 +90,7 @@ def _fetch(pixels) -> tuple:
 def _delivered(fetched: tuple, on_decoded) -> list[Image.Image]:
     host, copied = fetched
     if copied is not None:
-        copied.synchronize()  # this copy only, not the decode queued after it
+        copied.synchronize()  # this copy only, not the decodes queued after it
     images = [Image.fromarray(image) for image in host.numpy()]
     if on_decoded is not None:
         on_decoded(images)

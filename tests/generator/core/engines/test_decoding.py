@@ -30,3 +30,41 @@ def test_it_decodes_as_the_pipeline_ends_its_call(tiny_engine):
     with torch.inference_mode():
         one_by_one = decoding.decode(pipe, latents, group=2, on_decoded=handed.append)
     assert [len(group) for group in handed[1:]] == [2, 1] and [im.size for im in one_by_one] == [(256, 256)] * 3
+
+
+def _recorded(pipe, monkeypatch, calls: list):
+    """`pipe.vae.decode` noting each call in `calls`, as the hand-overs note theirs."""
+    decode = pipe.vae.decode
+
+    def noted(latents, **kwargs):
+        calls.append(f"decode {len(latents)}")
+        return decode(latents, **kwargs)
+
+    monkeypatch.setattr(pipe.vae, "decode", noted)
+
+
+def test_on_cuda_every_decode_is_queued_before_the_first_hand_over(tiny_engine, monkeypatch):
+    # On CUDA a hand-over that keeps the CPU must not leave the GPU idle: all groups are queued first. (Run here on
+    # the CPU with `queues_ahead` said to be true; the copies' events are CUDA's own and are not needed for the order.)
+    pipe = tiny_engine.txt2img
+    latents = torch.randn(3, pipe.vae.config.latent_channels, 32, 32, generator=torch.Generator().manual_seed(4))
+    calls: list[str] = []
+    _recorded(pipe, monkeypatch, calls)
+    with torch.inference_mode():
+        alone = decoding.decode(pipe, latents, group=1)
+        calls.clear()
+        monkeypatch.setattr(decoding, "queues_ahead", lambda latents: True)
+        ahead = decoding.decode(pipe, latents, group=1, on_decoded=lambda g: calls.append(f"hand over {len(g)}"))
+    assert calls == ["decode 1"] * 3 + ["hand over 1"] * 3
+    assert [im.tobytes() for im in ahead] == [im.tobytes() for im in alone]  # the same images either way
+
+
+def test_off_cuda_each_group_is_handed_over_as_soon_as_it_is_decoded(tiny_engine, monkeypatch):
+    pipe = tiny_engine.txt2img
+    latents = torch.randn(3, pipe.vae.config.latent_channels, 32, 32, generator=torch.Generator().manual_seed(4))
+    calls: list[str] = []
+    _recorded(pipe, monkeypatch, calls)
+    assert not decoding.queues_ahead(latents)
+    with torch.inference_mode():
+        decoding.decode(pipe, latents, group=2, on_decoded=lambda g: calls.append(f"hand over {len(g)}"))
+    assert calls == ["decode 2", "hand over 2", "decode 1", "hand over 1"]
