@@ -569,16 +569,18 @@ class Bench:
                  if k in self.results["variants"] and "median_s" in self.results["variants"][k]]
         return min(timed)[1] if timed else None
 
-    def whole_job(self, key: str) -> None:
-        """`best_of_n` (generate 8, verify on CPU threads, aesthetic, repair) + PNG encoding, timed."""
+    def whole_job(self, key: str, into: str = "job", repairs: tuple[bool, ...] = (False, True)) -> None:
+        """`best_of_n` (generate 8, verify on CPU threads, aesthetic, repair) + PNG encoding, timed, into
+        `results[into]`."""
         torch = self.torch
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
         engine = self.engines.get(key)
+        self.results.setdefault(into, {})
         if engine is None:
-            self.results["job"]["error"] = f"engine {key} not available"
+            self.results[into]["error"] = f"engine {key} not available"
             return
-        log(f"=== whole job with engine {key}")
+        log(f"=== whole job with engine {key} ({into})")
         from generator.core.codes import decoders
         from generator.core.engines import ranking
 
@@ -596,7 +598,7 @@ class Bench:
         import logging
 
         logging.getLogger(decoders.__name__).setLevel(logging.ERROR)
-        job = self.results["job"]
+        job = self.results[into]
         job.update(engine=key, decoders=readers, wechat_models=str(decoders.wechat_model_dir()),
                    cpu_count=os.cpu_count(), steps=self.steps, candidates=len(self.seeds), size=self.size)
 
@@ -624,7 +626,7 @@ class Bench:
         ranking._repair_best_looking = timed("repair", original_repair)
         engine.score_aesthetics = timed("aesthetic", engine.score_aesthetics)
         try:
-            for repair in (False, True):
+            for repair in repairs:
                 name = "with_repair" if repair else "no_repair"
                 config = ranking.BestOfNConfig(n=len(self.seeds), max_batches=1, repair=repair, seed=FIRST_SEED)
                 rows = []
@@ -1036,7 +1038,8 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/qart_bench", help="keeps A's images between calls")
     parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
                         help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe), "
-                             "post (the images' conversion after the decode), fa4exp (P with FA4 softmax variants)")
+                             "post (the images' conversion after the decode), fa4exp (P with FA4 softmax variants), "
+                             "decodes (best_of_n in-process with --rq-engine: decodes queued first against one ahead)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
     parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
     parser.add_argument("--n", type=int, default=8, help="candidates per call")
@@ -1110,7 +1113,8 @@ def main() -> None:
     # Rough cost of each stage in seconds (H100/H200), to stay inside one call; compile dominates.
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
-    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150, fa4exp=90)
+    estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150, fa4exp=90,
+                    decodes=100)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -1138,6 +1142,17 @@ def main() -> None:
                 bench.run_variant(key, VARIANTS[key], keep=True)
             bench.whole_job(key)
             job_done = True
+        elif stage == "decodes":  # best_of_n in this process: every decode queued first (the product) against one
+            from generator.core.engines import decoding
+
+            for into, ahead in (("job_queued", None), ("job_one_ahead", False), ("job_queued_again", None)):
+                original = decoding.queues_ahead
+                if ahead is not None:
+                    decoding.queues_ahead = lambda latents: False  # one decode queued ahead, as before 76ecea1
+                try:
+                    bench.whole_job(args.rq_engine, into=into, repairs=(False,))
+                finally:
+                    decoding.queues_ahead = original
         elif stage == "fa4exp":
             bench.fa4_exp()
         elif stage == "sdpa":
