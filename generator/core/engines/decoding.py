@@ -27,11 +27,11 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     pipelines have no safety checker) as RGB images, `group` latents at a time.
 
     On CUDA every group's decode, and its copy to pinned memory, is queued before the first group is handed over:
-    the GPU decodes the batch back to back, however long `on_decoded` and the caller's other threads keep the CPU
-    (with one decode queued ahead, a job's hand-overs left the GPU idle: 30 ms an image against 19 alone, bench/GPU.md,
-    thirteenth step). Each group goes to `on_decoded` as soon as its own copy is done. Decodes are stream-ordered, so
-    one's memory serves the next as it does now: queuing them all costs no more memory than queuing one. Off CUDA a
-    decode is the CPU's own work, and each group is handed over as soon as it is decoded.
+    the GPU decodes the batch back to back however long `on_decoded` and the caller's other threads hold up the
+    launching thread (with one decode queued ahead, the decodes ran slower inside a job than alone: bench/GPU.md,
+    thirteenth step). Each group goes to `on_decoded` once its own copy is done. Decodes are stream-ordered, so one's
+    memory serves the next: queuing them all costs no more memory than queuing one. Off CUDA a decode is the CPU's own
+    work, and each group is handed over as soon as it is decoded.
 
     Args:
         pipe: the pipeline that drew `latents` (called with output_type="latent").
