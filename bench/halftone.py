@@ -35,8 +35,8 @@ import bench.phone_captures as phone  # noqa: E402
 from generator.core.codes import (
     captures,  # noqa: E402
     decoders,  # noqa: E402
+    grids,  # noqa: E402
     qr,  # noqa: E402
-    repair,  # noqa: E402
     robust,  # noqa: E402
 )
 from generator.core.engines import halftone  # noqa: E402
@@ -95,7 +95,7 @@ def independent_captures(image: Image.Image, expected: str) -> list[int]:
 
 def measure(pictures: dict[str, Image.Image], size: int, per_picture: int, phone_random: int = 20) -> list[dict]:
     code = qr.encode(URL)
-    grid = repair.grid_from_code(code, size, 4)
+    grid = grids.grid_from_code(code, size, 4)
     halftone.make_candidate(halftone.fit_picture(pictures[next(iter(pictures))], size), grid, halftone.VARIANTS[0],
                             code.content, 0.5, 1)  # warm-up: decoders and OpenCV load once
     rows = []

@@ -46,16 +46,16 @@ def stand_in_art():
 
 def one_case(source: str, fmt: str, width: str, dpi: int) -> dict:
     warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning when the file is read back
-    from generator.core.codes import printing, qr
+    from generator.core.codes import print_specs, printing, qr
 
-    spec = printing.PrintSpec(width_mm=printing.parse_length(width), dpi=dpi, bleed_mm=3, crop_marks=True,
+    spec = print_specs.PrintSpec(width_mm=print_specs.parse_length(width), dpi=dpi, bleed_mm=3, crop_marks=True,
                               format=fmt.split()[-1], cmyk=fmt.startswith("cmyk"))
     made_from = (printing.PrintSource.raster(stand_in_art(), URL) if source == "art"
                  else printing.PrintSource.plain(qr.encode(URL, max_version=40)))
     started = time.perf_counter()
     made = printing.make_print_file(made_from, spec, cmyk_profile=CMYK_PROFILE if spec.cmyk else None)
     seconds = time.perf_counter() - started
-    side = printing.pixels(printing.geometry(spec).media_mm, dpi)
+    side = print_specs.pixels(print_specs.geometry(spec).media_mm, dpi)
     return {"source": source, "format": fmt, "pixels": side * side if made.report.get("dpi") else 0,
             "seconds": round(seconds, 2), "megabytes": round(len(made.data) / 1e6, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

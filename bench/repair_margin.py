@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import bench.phone_captures as phone  # noqa: E402
-from generator.core.codes import decoders, qr, repair, robust, scan, synthetic  # noqa: E402
+from generator.core.codes import decoders, grids, qr, repair, robust, scan, synthetic  # noqa: E402
 
 cv2.setNumThreads(1)
 INDEPENDENT_SEED = 424242  # the held-out captures: repair checks its own margin with seed 0
@@ -82,7 +82,7 @@ def main() -> None:
     rows = []
     for sample in samples:
         size = sample.gray.shape[0]
-        grid = repair.grid_from_code(sample.code, size, sample.border)
+        grid = grids.grid_from_code(sample.code, size, sample.border)
         art = Image.fromarray(sample.gray).convert("RGB")
         started = time.perf_counter()
         result = repair.repair(art, grid, sample.content)

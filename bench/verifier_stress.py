@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from generator.core.codes import (  # noqa: E402
+    grids,
     qr,
     repair,
     synthetic,  # noqa: E402
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
     code = qr.encode("https://qart.example/r/AbC123")
-    grid = repair.grid_from_code(code, 768, 4)
+    grid = grids.grid_from_code(code, 768, 4)
     deadline = time.monotonic() + args.seconds
     rounds, verify_s, repair_s = 0, [], []
     while time.monotonic() < deadline:

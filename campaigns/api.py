@@ -49,7 +49,7 @@ from campaigns.scan_summaries import (
     asked_range,
     scan_summary,
 )
-from generator.core.codes import printing
+from generator.core.codes import print_specs
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
@@ -395,7 +395,7 @@ class PrintQuerySerializer(serializers.Serializer):
     dpi = serializers.IntegerField(required=False, default=300)
     bleed = serializers.CharField(required=False, help_text="e.g. 3mm")
     crop_marks = serializers.BooleanField(required=False)
-    format = serializers.ChoiceField(choices=printing.FORMATS, required=False, default="pdf")
+    format = serializers.ChoiceField(choices=print_specs.FORMATS, required=False, default="pdf")
     cmyk = serializers.BooleanField(required=False, help_text="CMYK (PDF, TIFF); otherwise the file is RGB")
 
 
@@ -529,11 +529,11 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         query.is_valid(raise_exception=True)
         width = query.validated_data.get("width")
         try:
-            width_cm = printing.parse_length(width) / 10 if width else placement.printed_width_cm
+            width_cm = print_specs.parse_length(width) / 10 if width else placement.printed_width_cm
             if width_cm is not None and not 0.5 <= width_cm <= 500:
-                raise printing.PrintError("The width must be between 0.5 cm and 5 m.")
+                raise print_specs.PrintError("The width must be between 0.5 cm and 5 m.")
             report = printfiles.placement_preflight(placement, placement.short_url(request), width_cm)
-        except printing.PrintError as exc:
+        except print_specs.PrintError as exc:
             return Response({"width": [str(exc)]}, status=400)
         except OSError:
             return Response({"detail": "This placement's artwork image is missing."}, status=409)

@@ -32,7 +32,7 @@ from rq.job import Job, JobStatus
 
 from campaigns import printfiles
 from campaigns.printfiles import Refused
-from generator.core.codes import printing, scan
+from generator.core.codes import print_specs, printing, scan
 from qartsite.queues import workers_on
 from qartsite.storage import MediaUnavailable
 
@@ -67,11 +67,11 @@ class Making(Exception):
     message = MAKING
 
 
-def raster_pixels(placement, spec: printing.PrintSpec) -> int:
+def raster_pixels(placement, spec: print_specs.PrintSpec) -> int:
     """How many pixels the file's page has; 0 for vectors (a plain code in PDF or SVG)."""
     if placement.artwork is None and spec.format in ("pdf", "svg"):
         return 0
-    return printing.pixels(printing.geometry(spec).media_mm, spec.dpi) ** 2
+    return print_specs.pixels(print_specs.geometry(spec).media_mm, spec.dpi) ** 2
 
 
 def requested_file(placement, short_url: str, options: Mapping[str, str], person_id: int | None = None,
@@ -150,7 +150,7 @@ def download(made: printing.PrintFile | Stored, filename: str, head: bool = Fals
         raise Refused("The print file was deleted a moment ago; ask for it again.", 410) from None
 
 
-def build_key(placement, short_url: str, spec: printing.PrintSpec) -> str:
+def build_key(placement, short_url: str, spec: print_specs.PrintSpec) -> str:
     """What a made file depends on: the placement's art (or its link) and scanning distance (the report's
     preflight), the options, the verifier, and this code's `VERSION`."""
     art = f"artwork {placement.artwork.pk} {placement.artwork.image.name}" if placement.artwork else "plain"
@@ -178,7 +178,7 @@ def _tell(key: str, seconds: int, **answer) -> None:
     printfiles.redis_connection().set(_answer_key(key), json.dumps(answer), ex=seconds)
 
 
-def _start(key: str, placement, short_url: str, spec: printing.PrintSpec, person_id: int | None) -> bool:
+def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, person_id: int | None) -> bool:
     """Queue the build of `key` unless it is queued already; False when no worker takes the queue.
 
     Raises:
@@ -229,7 +229,7 @@ def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person
     started = time.monotonic()
     try:
         placement = Placement.objects.select_related("artwork__job").get(pk=placement_pk)
-        made = printfiles.made_and_checked(placement, short_url, printing.PrintSpec(**spec_fields))
+        made = printfiles.made_and_checked(placement, short_url, print_specs.PrintSpec(**spec_fields))
         name = default_storage.save(f"{FOLDER}/{key}.{made.format}", ContentFile(made.data))
         _tell(key, KEEP_SECONDS, state="ready", name=name, format=made.format, media_type=made.media_type,
               report=made.report)

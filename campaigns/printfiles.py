@@ -20,7 +20,7 @@ from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
-from generator.core.codes import images, logos, preflight, printing, qr, repair, restamp, scan
+from generator.core.codes import grids, images, logos, preflight, print_specs, printing, qr, restamp, scan
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob
 from qartsite.numbers import whole
@@ -41,11 +41,11 @@ def flag(options: Mapping[str, str], name: str) -> bool:
     """A yes/no print option (a form's checkbox sends "on"; a query string true or false).
 
     Raises:
-        printing.PrintError: a value that is neither: `cmyk=maybe` printed RGB without a word.
+        print_specs.PrintError: a value that is neither: `cmyk=maybe` printed RGB without a word.
     """
     value = str(options.get(name, "")).lower()
     if value not in TRUE_VALUES + FALSE_VALUES:
-        raise printing.PrintError(f"{name} must be true or false, got {value[:20]!r}.", name)
+        raise print_specs.PrintError(f"{name} must be true or false, got {value[:20]!r}.", name)
     return value in TRUE_VALUES
 
 
@@ -54,24 +54,24 @@ def plain_code(content: str) -> qr.QRCode:
     return qr.encode(content, ecc=settings.QART["DEFAULT_ECC"], max_version=40)
 
 
-def spec_from(options: Mapping[str, str], default_width_cm: float | None = None) -> printing.PrintSpec:
+def spec_from(options: Mapping[str, str], default_width_cm: float | None = None) -> print_specs.PrintSpec:
     """The print options as a query string or form gives them: width=20cm, dpi, bleed=3mm, crop_marks, format,
     cmyk.
 
     Raises:
-        printing.PrintError: an option that cannot be met (one message).
+        print_specs.PrintError: an option that cannot be met (one message).
     """
     width = options.get("width") or (f"{default_width_cm:g}cm" if default_width_cm else "")
     if not width:
-        raise printing.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).", "width")
+        raise print_specs.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).", "width")
     typed_dpi = str(options.get("dpi") or 300)
     dpi = whole(typed_dpi)
     if dpi is None:
-        raise printing.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.",
+        raise print_specs.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.",
                                   "dpi")
     bleed = options.get("bleed") or "0mm"
-    return printing.PrintSpec(
-        width_mm=printing.parse_length(width), dpi=dpi, bleed_mm=printing.parse_length(bleed, "bleed"),
+    return print_specs.PrintSpec(
+        width_mm=print_specs.parse_length(width), dpi=dpi, bleed_mm=print_specs.parse_length(bleed, "bleed"),
         crop_marks=flag(options, "crop_marks"), format=str(options.get("format") or "pdf").lower(),
         cmyk=flag(options, "cmyk"),
     )
@@ -107,7 +107,7 @@ def candidate_source(candidate: Candidate) -> printing.PrintSource:
 
     def render(side: int):
         drawn = min(side, MAX_REDRAW_SIDE)
-        grid = repair.grid_from_code(code, drawn, ART_BORDER)
+        grid = grids.grid_from_code(code, drawn, ART_BORDER)
         image, _ = halftone.render(halftone.fit_picture(picture, drawn), halftone.layout(grid), variant, logo)
         return image
 
@@ -170,12 +170,12 @@ def refuse_unprintable(placement) -> None:
         raise NotPrintable(f"Will not scan — do not print. {refused}")
 
 
-def make_file(placement, short_url: str, spec: printing.PrintSpec) -> printing.PrintFile:
+def make_file(placement, short_url: str, spec: print_specs.PrintSpec) -> printing.PrintFile:
     """A print file of the placement, read back and verified, with the preflight at its width in the report.
 
     Raises:
         NotPrintable: the artwork fails the scan check (printed anyway, its downloads stay off).
-        printing.PrintError: the options cannot be met.
+        print_specs.PrintError: the options cannot be met.
     """
     refuse_unprintable(placement)
     subject = subject_for(placement, short_url)
@@ -291,7 +291,7 @@ def _mark_taken(mark: str, what: str) -> bool:
     return True
 
 
-def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id: int | None = None,
+def checked_file(placement, short_url: str, spec: print_specs.PrintSpec, person_id: int | None = None,
                  which: str = "made here") -> printing.PrintFile:
     """The placement's print file for `spec` (see `typed_spec`), made here, only when it scans as written; made for
     one person (`person_id`) at a time (`one_build_each`; `which`: the file's key, `print_builds.build_key`).
@@ -303,7 +303,7 @@ def checked_file(placement, short_url: str, spec: printing.PrintSpec, person_id:
         return made_and_checked(placement, short_url, spec)
 
 
-def typed_spec(placement, options: Mapping[str, str]) -> printing.PrintSpec:
+def typed_spec(placement, options: Mapping[str, str]) -> print_specs.PrintSpec:
     """`spec_from` the typed options, the placement's printed width by default, checked against what can be
     printed (`PrintSpec.validate`): nothing is measured or made from options that cannot be met.
 
@@ -313,18 +313,18 @@ def typed_spec(placement, options: Mapping[str, str]) -> printing.PrintSpec:
     try:
         spec = spec_from(options, placement.printed_width_cm)
         spec.validate(vector=placement.artwork is None)
-    except printing.PrintError as exc:
+    except print_specs.PrintError as exc:
         raise Refused(str(exc), 400, exc.option) from None
     return spec
 
 
-def made_and_checked(placement, short_url: str, spec: printing.PrintSpec) -> printing.PrintFile:
+def made_and_checked(placement, short_url: str, spec: print_specs.PrintSpec) -> printing.PrintFile:
     """`make_file`, with every reason not to offer the file as a `Refused`."""
     try:
         made = make_file(placement, short_url, spec)
     except NotPrintable as exc:
         raise Refused(str(exc), 409) from None
-    except (printing.PrintError, qr.ContentError) as exc:
+    except (print_specs.PrintError, qr.ContentError) as exc:
         raise Refused(str(exc), 400) from None
     except MediaUnavailable:
         raise Refused("The image storage is unavailable right now; try the print file again in a minute.",

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from campaigns import artwork
 from campaigns.artwork import LINK, ArtworkRefused
 from generator import verifier_models
-from generator.core.codes import images, qr, repair, restamp, scan
+from generator.core.codes import grids, images, qr, restamp, scan
 from generator.evals.sessions import art_and_grid
 from generator.models import Candidate, GenerationJob
 
@@ -61,7 +61,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
         made = restamp.restamp(art, job.content, short_url, ecc=job.ecc, grid=grid)
     except (OSError, images.ImageError) as exc:
         raise ArtworkRefused(f"This picture cannot be restamped: its image cannot be read ({exc}).", LINK) from None
-    except (restamp.RestampError, repair.RepairError, qr.ContentError) as exc:
+    except (restamp.RestampError, grids.RepairError, qr.ContentError) as exc:
         raise ArtworkRefused(f"This picture cannot be restamped for this placement: {exc}", LINK) from None
     result = scan.verify(made.image, short_url, threshold=settings.QART["SCAN_THRESHOLD"], model=model)
     judged = verifier_models.judged_fields(result)

@@ -46,7 +46,7 @@ from campaigns.models import (
     ScanEvent,
     locked_copy,
 )
-from generator.core.codes import downloads, printing, qr
+from generator.core.codes import downloads, print_specs, qr
 from qartsite.access import (
     asked_team,
     can_edit,
@@ -291,12 +291,12 @@ def placement_page(request: HttpRequest, placement: Placement,
         "can_edit": can_edit(request.user, placement.campaign.team),
         "destination_changes": history.latest(placement.campaign, placement),
         "print_widths": print_widths(placement, preflight),
-        "print_formats": printing.FORMATS if art is None else [f for f in printing.FORMATS if f != "svg"],
+        "print_formats": print_specs.FORMATS if art is None else [f for f in print_specs.FORMATS if f != "svg"],
         "preflight": preflight,
         # The plain code's PNG is a proof at a fixed size (print files come at the placement's own width).
         "proof_pixels": downloads.PRINT_SIZES[1], "proof_dpi": downloads.PRINT_DPI,
-        "proof_size": printing.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
-                                              * printing.MM_PER_INCH),
+        "proof_size": print_specs.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
+                                                 * print_specs.MM_PER_INCH),
         "print_options": print_options(placement, request.GET if refusal or cautions else {}),
         "print_cautions": cautions or [],
         "print_confirm_url": confirm_url,
@@ -333,12 +333,12 @@ def print_widths(placement: Placement, preflight: dict | str | None = None) -> l
     smallest = None
     if isinstance(preflight, dict) and preflight.get("min_width_m"):
         smallest = math.ceil(round(preflight["min_width_m"] * 100, 6))
-        if smallest * 10 > printing.MAX_WIDTH_MM:  # wider than any print file is made: no such preset
+        if smallest * 10 > print_specs.MAX_WIDTH_MM:  # wider than any print file is made: no such preset
             smallest = None
     widths = [smallest] if smallest and own and own < smallest else []
     widths += [own] if own else []
     widths += [cm for cm in (5, 10, 20, 50) if cm not in widths and (smallest is None or cm >= smallest)]
-    return [{"cm": cm, "label": printing.describe_length(cm * 10)} for cm in widths]
+    return [{"cm": cm, "label": print_specs.describe_length(cm * 10)} for cm in widths]
 
 
 def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
@@ -351,9 +351,9 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
         return "No preflight right now: the image storage is unavailable. Reload in a minute."
     except (OSError, ValueError) as exc:  # a missing or unreadable image, a code that cannot be encoded
         return f"No preflight: {exc}"
-    report["width_label"] = printing.describe_length(placement.printed_width_cm * 10)
+    report["width_label"] = print_specs.describe_length(placement.printed_width_cm * 10)
     if report["min_width_m"]:
-        report["min_width_label"] = printing.describe_length(report["min_width_m"] * 1000)
+        report["min_width_label"] = print_specs.describe_length(report["min_width_m"] * 1000)
     return report
 
 

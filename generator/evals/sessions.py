@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from campaigns import links
 from campaigns.models import Placement
-from generator.core.codes import images, qr, repair, restamp
+from generator.core.codes import grids, images, qr, restamp
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
 from qartsite.sql import lock_rows
 from qartsite.storage import MediaUnavailable
@@ -149,7 +149,7 @@ def art_and_grid(candidate: Candidate) -> tuple:
     grid = None
     if job.control_image:
         with job.control_image.open("rb") as stored:
-            grid = repair.grid_from_control(images.open_image(stored.read()))
+            grid = grids.grid_from_control(images.open_image(stored.read()))
     return art, grid
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from campaigns import printfiles
 from campaigns.models import Placement
-from generator.core.codes import logos, printing, qr, repair, scan
+from generator.core.codes import grids, logos, print_specs, printing, qr, scan
 from generator.core.engines import halftone
 from tests.campaigns.conftest import make_art
 
@@ -28,7 +28,7 @@ class TestSpecFrom:
     def test_it_reads_typed_options(self):
         spec = printfiles.spec_from({"width": "8in", "dpi": "600", "bleed": "3mm", "crop_marks": "1",
                                      "format": "TIFF", "cmyk": "on"})
-        assert spec == printing.PrintSpec(width_mm=203.2, dpi=600, bleed_mm=3.0, crop_marks=True, format="tiff",
+        assert spec == print_specs.PrintSpec(width_mm=203.2, dpi=600, bleed_mm=3.0, crop_marks=True, format="tiff",
                                           cmyk=True)
 
     def test_false_written_any_usual_way_is_false(self):
@@ -47,7 +47,7 @@ class TestSpecFrom:
                                                     ({"width": "20cm", "dpi": "²"}, "whole"),
                                                     ({"width": "20cm", "dpi": "9" * 5000}, "whole")])
     def test_it_refuses_bad_options_with_one_message(self, options, words):
-        with pytest.raises(printing.PrintError, match=words):
+        with pytest.raises(print_specs.PrintError, match=words):
             printfiles.spec_from(options)
 
 
@@ -86,7 +86,7 @@ class TestSources:
         art.job.logo.save("logo.png", png((20, 60, 200)), save=True)
         drawn = printfiles.candidate_source(art).render(600)
         code = qr.encode(link(placement), ecc="H", max_version=40)
-        grid = repair.grid_from_code(code, 600, printfiles.ART_BORDER)
+        grid = grids.grid_from_code(code, 600, printfiles.ART_BORDER)
         left, top, right, bottom = logos.plate_box(grid, logos.plate_for(code))
         centre = drawn.getpixel(((left + right) // 2, (top + bottom) // 2))
         assert centre == (20, 60, 200) and drawn.getpixel((left + 1, top + 1)) == (255, 255, 255)

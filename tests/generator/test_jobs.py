@@ -379,7 +379,7 @@ def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
     import numpy as np
     from PIL import Image
 
-    from generator.core.codes import logos, qr, repair
+    from generator.core.codes import grids, logos, qr
 
     job = run_halftone_job_with_logo((64, 64))
     assert job.status == GenerationJob.Status.DONE and job.scannable, job.result_message or job.error
@@ -388,7 +388,7 @@ def test_a_halftone_job_with_a_logo_draws_it_in_the_centre_and_still_scans():
     with row.image.open("rb") as stored:
         image = np.asarray(Image.open(stored).convert("RGB"))
     code = qr.encode(URL, ecc="H")
-    grid = repair.grid_from_code(code, 256, 4)
+    grid = grids.grid_from_code(code, 256, 4)
     left, top, right, bottom = logos.plate_box(grid, logos.plate_for(code))
     assert tuple(image[(top + bottom) // 2, (left + right) // 2]) == (20, 60, 200)
 

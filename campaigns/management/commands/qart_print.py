@@ -15,9 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns import printfiles
-from generator.core.codes import images, printing, qr
+from generator.core.codes import images, print_specs, printing, qr
 
-# .eps is named so that it meets its refusal (printing.NO_EPS) rather than a PDF under an EPS name.
+# .eps is named so that it meets its refusal (print_specs.NO_EPS) rather than a PDF under an EPS name.
 EXTENSIONS = {".pdf": "pdf", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg", ".eps": "eps"}
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         "Write a print file of a QR image (or, without IMAGE, of the plain code of --content) at a physical width, "
         "read it back and verify it; the file is written only when it scans. Reports resolution, colour, boxes "
         "and where it will scan (preflight). Exit 1 when the file would not scan or an option is wrong. "
-        + printing.NO_EPS
+        + print_specs.NO_EPS
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--dpi", default="300", help="dots per inch of raster output (default 300)")
         parser.add_argument("--bleed", default="0mm", help="art beyond the trim on each side, e.g. 3mm")
         parser.add_argument("--crop-marks", action="store_true", help="crop marks in a slug outside the bleed")
-        parser.add_argument("--format", choices=printing.FORMATS, help="default: from FILE's extension, else pdf")
+        parser.add_argument("--format", choices=print_specs.FORMATS, help="default: from FILE's extension, else pdf")
         parser.add_argument("--cmyk", action="store_true", help=f"CMYK through {printfiles.CMYK_PROFILE} "
                             "(plain codes: modules pure K); otherwise the file is RGB")
         parser.add_argument("--profile", default=printfiles.CMYK_PROFILE, help="CMYK ICC profile for --cmyk")
@@ -53,12 +53,12 @@ class Command(BaseCommand):
             spec = printfiles.spec_from({"width": options["width"], "dpi": options["dpi"], "bleed": options["bleed"],
                                          "crop_marks": "1" if options["crop_marks"] else "", "format": fmt,
                                          "cmyk": "1" if options["cmyk"] else ""})
-            distance_m = printing.parse_length(options["distance"], "distance") / 1000
+            distance_m = print_specs.parse_length(options["distance"], "distance") / 1000
             ecc = options["ecc"] or settings.QART["DEFAULT_ECC"]
             subject = self.subject(options["image"], options["content"], ecc)
             made = printing.make_print_file(subject.source, spec, cmyk_profile=options["profile"],
                                             threshold=settings.QART["SCAN_THRESHOLD"])
-        except (printing.PrintError, qr.ContentError, images.ImageError) as exc:
+        except (print_specs.PrintError, qr.ContentError, images.ImageError) as exc:
             raise CommandError(str(exc), returncode=1) from None
         made.report["preflight"] = printfiles.preflight_for(subject, spec.width_mm / 1000, distance_m)
         made.report["output"] = str(output)

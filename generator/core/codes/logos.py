@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from generator.core.codes import qr
-from generator.core.codes.repair import Grid
+from generator.core.codes.grids import Grid
 
 MAX_SHARE = 0.20  # the plate's area as a share of the symbol's at most: about two thirds of level H's budget
 DEFAULT_SHARE = 0.12  # leaves most of the budget to phones; the halftone engine's robust margin still holds

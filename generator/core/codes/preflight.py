@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import captures, qr, repair, scan
+from generator.core.codes import captures, grids, qr, scan
 
 # The pixels-per-module ladder searched for the smallest that scans (ZXing's documentation asks for about
 # 2 preview pixels a module, WeChat's super-resolution reads some codes at 1.5).
@@ -312,8 +312,8 @@ def _metres(value: float) -> str:
 def _contrast_and_quiet_zone(image: Image.Image, code: qr.QRCode, border: int) -> tuple[float, bool]:
     """Symbol contrast (light-centre median minus dark-centre median, 0-1), and whether the quiet zone is
     plain and light: nearly all of it lighter than halfway between the dark and light centres."""
-    grid = repair.grid_from_code(code, image.width, border)
-    centres = repair.module_luminance(image, grid)
+    grid = grids.grid_from_code(code, image.width, border)
+    centres = grids.module_luminance(image, grid)
     dark, light = np.median(centres[code.matrix]), np.median(centres[~code.matrix])
     contrast = max(0.0, float(light - dark) / 255.0)
     if border == 0:

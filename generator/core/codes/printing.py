@@ -3,11 +3,12 @@
 Plain Python (reportlab, pypdfium2, Pillow and the QR core), importable without Django: callers pass the art,
 the exact text it carries and the ICC profile's path in.
 
-    spec = PrintSpec(width_mm=parse_length("20cm"), dpi=300, bleed_mm=3, crop_marks=True, format="pdf")
+    spec = print_specs.PrintSpec(width_mm=print_specs.parse_length("20cm"), dpi=300, bleed_mm=3, format="pdf")
     made = make_print_file(PrintSource.plain(qr.encode(link, max_version=40)), spec)
     made.data, made.report["source_dpi"], made.verification.passed
 
-Geometry (PDF; rasters and SVG draw the same page): the TrimBox is the `width` square, quiet zone included;
+What to print and its page are `print_specs`' (`PrintSpec`, `Geometry`); this module writes and reads back the
+files. Geometry (PDF; rasters and SVG draw the same page): the TrimBox is the `width` square, quiet zone included;
 the BleedBox is the TrimBox grown by `bleed` on each side (art is extended into it by repeating its edge,
 a plain code's paper stays white); crop marks sit in a slug outside the BleedBox, and without marks the
 MediaBox is the BleedBox.
@@ -27,180 +28,21 @@ named ICC profile (its dark modules become the profile's rich black, not pure K,
 from __future__ import annotations
 
 import io
-import math
-import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from generator.core.codes import cmyk, qr, scan
+from generator.core.codes import cmyk, print_specs, qr, scan
 
-MM_PER_INCH = 25.4
-PT_PER_MM = 72 / MM_PER_INCH
-FORMATS = ("pdf", "png", "tiff", "svg")
-# Every file is read back before it is offered, and no PostScript renderer is installed to read an EPS back (the
-# Python QR libraries that write EPS do not render it); PDF carries the same vectors and every RIP takes it.
-NO_EPS = ("EPS is not offered: it could not be read back and verified here. Choose pdf or svg, which carry the "
-          "same vectors; print shops and design tools accept both.")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png", "tiff": "image/tiff", "svg": "image/svg+xml"}
 QUIET_ZONE = 4  # modules of light border around a plain code, inside the TrimBox
 MIN_SOURCE_DPI = 150  # below this, art resampled to print size shows soft edges at reading distance
-MIN_WIDTH_MM, MAX_WIDTH_MM = 5.0, 5000.0
-MIN_DPI, MAX_DPI = 72, 1200
-MAX_BLEED_MM = 25.0
-# A raster page's side at most: 10,000 px is 85 cm at 300 dpi and 300 MB of RGB; larger prints are viewed from
-# farther away and need fewer dots per inch.
-MAX_RASTER_SIDE = 10_000
-MARK_OFFSET_MM = 2.0  # crop marks start this far outside the BleedBox, so trimming within the bleed cuts none
-MARK_LENGTH_MM = 5.0
 MARK_WIDTH_PT = 0.25
 READ_BACK_SIDE = 1536  # a read-back page is rendered at about this many pixels (what the verifier looks at)
-_LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE)
-_UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
-             '"': MM_PER_INCH}
-
-
-class PrintError(ValueError):
-    """A print request that cannot be met; the message is meant for a person, `option` names the option it is about
-    (width, dpi, bleed, format, cmyk, crop_marks) when it is about one."""
-
-    def __init__(self, message: str, option: str | None = None) -> None:
-        super().__init__(message)
-        self.option = option
-
-
-def parse_length(text: str, what: str = "width") -> float:
-    """A length typed with its unit ("20cm", "200 mm", "8in", "0.2m") in millimetres.
-
-    Args:
-        text (`str`): the length as typed.
-        what (`str`, *optional*, defaults to "width"): what it is, for the error message.
-
-    Returns:
-        The length in millimetres.
-
-    Raises:
-        PrintError: no number, or no unit (a bare "20" could be centimetres or inches).
-    """
-    typed = str(text).strip()
-    match = _LENGTH.match(typed.removeprefix("+"))
-    if not match:
-        if typed.startswith("-") and _LENGTH.match(typed[1:]):
-            raise PrintError(f"The {what} cannot be negative, got {typed[:30]!r}.", what)
-        raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
-    return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
-
-
-def describe_length(mm: float) -> str:
-    """A length in centimetres and inches, e.g. "20 cm (7.87 in)": print shops think in either. Centimetres to one
-    decimal: a computed size (2048 px at 300 dpi is 17.3397 cm) is no more precise than a print shop cuts."""
-    return f"{round(mm / 10, 1):g} cm ({mm / MM_PER_INCH:.2f} in)"
-
-
-@dataclass(frozen=True)
-class PrintSpec:
-    """What to print.
-
-    Attributes:
-        width_mm: the printed side of the square TrimBox, quiet zone included.
-        dpi: dots per inch of raster output (and of art placed in a PDF).
-        bleed_mm: how far the art runs past the trim on each side.
-        crop_marks: draw crop marks in a slug outside the BleedBox.
-        format: one of `FORMATS`.
-        cmyk: CMYK output (PDF, TIFF); else RGB, and the report says so.
-    """
-
-    width_mm: float
-    dpi: int = 300
-    bleed_mm: float = 0.0
-    crop_marks: bool = False
-    format: str = "pdf"
-    cmyk: bool = False
-
-    def validate(self, vector: bool) -> None:
-        """Raise `PrintError` with the reason when this cannot be printed (`vector`: a plain code)."""
-        if self.format == "eps":
-            raise PrintError(NO_EPS, "format")
-        if self.format not in FORMATS:
-            raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.",
-                             "format")
-        if not MIN_WIDTH_MM <= self.width_mm <= MAX_WIDTH_MM:
-            # Past the range only its side is said: a 300-digit width echoed back is no help.
-            got = describe_length(self.width_mm) if self.width_mm < 100 * MAX_WIDTH_MM else "far more"
-            raise PrintError(f"The width must be between {MIN_WIDTH_MM / 10:g} cm and {MAX_WIDTH_MM / 1000:g} m, "
-                             f"got {got}.", "width")
-        if not MIN_DPI <= self.dpi <= MAX_DPI:
-            raise PrintError(f"The resolution must be between {MIN_DPI} and {MAX_DPI} dpi, got {self.dpi}.", "dpi")
-        if not 0 <= self.bleed_mm <= MAX_BLEED_MM:
-            raise PrintError(f"The bleed must be between 0 and {MAX_BLEED_MM:g} mm, got {self.bleed_mm:g} mm.",
-                             "bleed")
-        if self.format == "svg" and not vector:
-            raise PrintError("SVG is for plain codes, which are vectors; art is pixels: choose pdf, png or tiff.",
-                             "format")
-        if self.cmyk and self.format in ("png", "svg"):
-            raise PrintError(f"{self.format.upper()} has no CMYK: choose pdf or tiff for CMYK, or leave CMYK off "
-                             "for an RGB file.", "cmyk")
-        side = pixels(geometry(self).media_mm, self.dpi)
-        if (self.format in ("png", "tiff") or not vector) and side > MAX_RASTER_SIDE:
-            if pixels(geometry(replace(self, dpi=MIN_DPI)).media_mm, MIN_DPI) > MAX_RASTER_SIDE:
-                # Even the fewest dots per inch are too many pixels: no dpi helps, only a smaller print.
-                # Whole millimetres down: rounded up, the width named would itself be one pixel too many.
-                widest = math.floor(MAX_RASTER_SIDE / MIN_DPI * MM_PER_INCH - (geometry(self).media_mm - self.width_mm))
-                raise PrintError(f"This print is too large for a raster file: at {MIN_DPI} dpi, the fewest, it is "
-                                 f"{pixels(geometry(self).media_mm, MIN_DPI):,} pixels a side and the most is "
-                                 f"{MAX_RASTER_SIDE:,}. The widest is {describe_length(widest)} with these margins"
-                                 + (", or choose pdf or svg." if vector else "."), "width")
-            raise PrintError(f"At {self.dpi} dpi this print is {side:,} pixels a side; the most is "
-                             f"{MAX_RASTER_SIDE:,}. Lower the dpi (large prints are seen from farther away)"
-                             + (" or choose pdf or svg." if vector else "."), "dpi")
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """The page, in millimetres from its lower left corner (PDF's orientation): trim inside bleed inside media."""
-
-    width_mm: float
-    bleed_mm: float
-    slug_mm: float  # room for crop marks outside the BleedBox (0 without marks)
-
-    @property
-    def media_mm(self) -> float:
-        return self.width_mm + 2 * (self.bleed_mm + self.slug_mm)
-
-    @property
-    def trim_origin_mm(self) -> float:
-        return self.slug_mm + self.bleed_mm
-
-    def boxes_pt(self) -> dict[str, list[float]]:
-        """MediaBox, BleedBox and TrimBox as PDF writes them: [x0, y0, x1, y1] in points."""
-        t, s, m = self.trim_origin_mm, self.slug_mm, self.media_mm
-        box = {"media": (0.0, m), "bleed": (s, m - s), "trim": (t, t + self.width_mm)}
-        return {name: [round(lo * PT_PER_MM, 3), round(lo * PT_PER_MM, 3), round(hi * PT_PER_MM, 3),
-                       round(hi * PT_PER_MM, 3)] for name, (lo, hi) in box.items()}
-
-    def crop_marks_mm(self) -> list[tuple[float, float, float, float]]:
-        """Eight lines (x0, y0, x1, y1) on the trim lines' extensions, in the slug outside the BleedBox."""
-        t0, t1 = self.trim_origin_mm, self.trim_origin_mm + self.width_mm
-        near, far = self.slug_mm - MARK_OFFSET_MM - MARK_LENGTH_MM, self.slug_mm - MARK_OFFSET_MM
-        top_near, top_far = self.media_mm - far, self.media_mm - near
-        lines = []
-        for t in (t0, t1):
-            lines += [(t, near, t, far), (t, top_near, t, top_far), (near, t, far, t), (top_near, t, top_far, t)]
-        return lines
-
-
-def geometry(spec: PrintSpec) -> Geometry:
-    """The page of `spec`: where its trim, bleed and marks go."""
-    return Geometry(spec.width_mm, spec.bleed_mm, MARK_OFFSET_MM + MARK_LENGTH_MM if spec.crop_marks else 0.0)
-
-
-def pixels(mm: float, dpi: int) -> int:
-    """How many pixels `mm` are at `dpi`."""
-    return max(1, round(mm / MM_PER_INCH * dpi))
 
 
 @dataclass(frozen=True)
@@ -241,7 +83,7 @@ class PrintFile:
 
     Attributes:
         data: the file's bytes.
-        format: one of `FORMATS`.
+        format: one of `print_specs.FORMATS`.
         verification: the verifier's verdict on the file as read back from `data`.
         report: what `--json` prints: sizes, resolution, colour, boxes, method, warnings and the verdict.
     """
@@ -262,14 +104,14 @@ class PrintFile:
 
 
 def make_print_file(
-    source: PrintSource, spec: PrintSpec, *, cmyk_profile: str | None = None,
+    source: PrintSource, spec: print_specs.PrintSpec, *, cmyk_profile: str | None = None,
     threshold: float = scan.DEFAULT_THRESHOLD,
 ) -> PrintFile:
     """Write `source` as a print file of `spec`, read it back from its bytes and verify it.
 
     Args:
         source (`PrintSource`): the plain code or the art, and the text it carries.
-        spec (`PrintSpec`): size, resolution, bleed, marks, format and colour.
+        spec (`print_specs.PrintSpec`): size, resolution, bleed, marks, format and colour.
         cmyk_profile (`str`, *optional*): path of the CMYK ICC profile art is converted through (needed for
             art in CMYK; plain codes are pure K without it). When given, a CMYK PDF names it in its output intent
             and a CMYK TIFF embeds it.
@@ -279,19 +121,19 @@ def make_print_file(
         A `PrintFile`; check `printable` before offering it.
 
     Raises:
-        PrintError: the spec cannot be met (the message says why and what to choose instead).
+        print_specs.PrintError: the spec cannot be met (the message says why and what to choose instead).
     """
     # 1. Check inputs
     vector = source.code is not None
     spec.validate(vector)
     if spec.cmyk and not vector and not cmyk_profile:
-        raise PrintError("CMYK art needs an ICC profile to convert through; none is installed here.")
-    page = geometry(spec)
+        raise print_specs.PrintError("CMYK art needs an ICC profile to convert through; none is installed here.")
+    page = print_specs.geometry(spec)
     profile = _load_profile(cmyk_profile) if spec.cmyk and cmyk_profile else None
     report: dict = {
         "format": spec.format,
         "width_mm": round(spec.width_mm, 2),
-        "width": describe_length(spec.width_mm),
+        "width": print_specs.describe_length(spec.width_mm),
         "bleed_mm": spec.bleed_mm,
         "crop_marks": spec.crop_marks,
         "boxes_pt": page.boxes_pt() if spec.format == "pdf" else None,
@@ -303,7 +145,7 @@ def make_print_file(
     if vector and spec.format in ("pdf", "svg"):
         report.update(dpi=None, source_dpi=None, method="vectors: one filled rectangle per run of dark modules")
     else:
-        art = _art_at(source, pixels(spec.width_mm, spec.dpi), spec, report)
+        art = _art_at(source, print_specs.pixels(spec.width_mm, spec.dpi), spec, report)
 
     # 3. Colour
     report["colour"] = _colour_report(spec, vector, profile)
@@ -327,9 +169,9 @@ def make_print_file(
     return PrintFile(data, spec.format, result, report)
 
 
-def _art_at(source: PrintSource, side: int, spec: PrintSpec, report: dict) -> Image.Image:
+def _art_at(source: PrintSource, side: int, spec: print_specs.PrintSpec, report: dict) -> Image.Image:
     """The art (or a plain code) as an RGB image of `side` pixels, and how it got there, in `report`."""
-    width_in = spec.width_mm / MM_PER_INCH
+    width_in = spec.width_mm / print_specs.MM_PER_INCH
     report["dpi"] = spec.dpi
     report["pixels"] = side
     if source.code is not None:
@@ -348,7 +190,7 @@ def _art_at(source: PrintSource, side: int, spec: PrintSpec, report: dict) -> Im
         report["method"] = f"upscaled {scale:.2f}x with Lanczos (Pillow), then verified again"
         if source_dpi < MIN_SOURCE_DPI:
             report["warnings"].append(
-                f"The art has {source_dpi:g} pixels per inch at {describe_length(spec.width_mm)} (under "
+                f"The art has {source_dpi:g} pixels per inch at {print_specs.describe_length(spec.width_mm)} (under "
                 f"{MIN_SOURCE_DPI}): it was upscaled {scale:.1f}x, so edges will look soft up close. Print it "
                 "smaller, or generate it larger.")
     else:
@@ -362,10 +204,10 @@ def _load_profile(path: str) -> cmyk.Profile:
     try:
         return cmyk.load_profile(path)
     except cmyk.ProfileError as exc:
-        raise PrintError(str(exc)) from None
+        raise print_specs.PrintError(str(exc)) from None
 
 
-def _colour_report(spec: PrintSpec, vector: bool, profile: cmyk.Profile | None) -> str:
+def _colour_report(spec: print_specs.PrintSpec, vector: bool, profile: cmyk.Profile | None) -> str:
     if not spec.cmyk:
         return "RGB (sRGB): not separated for print; a print shop converts it to its own CMYK."
     where = "output intent" if spec.format == "pdf" else "embedded"
@@ -386,7 +228,7 @@ def _runs(matrix: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spec: PrintSpec,
+def _write_pdf(source: PrintSource, art: Image.Image | None, page: print_specs.Geometry, spec: print_specs.PrintSpec,
                profile: cmyk.Profile | None) -> bytes:
     from reportlab import rl_config
     from reportlab.lib.utils import ImageReader
@@ -396,16 +238,16 @@ def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spe
     # encodes in pure Python (150 s and 4 GB for an 82 cm poster's art at 300 dpi). qart writes PDFs only here.
     rl_config.useA85 = 0
     buffer = io.BytesIO()
-    side = page.media_mm * PT_PER_MM
+    side = page.media_mm * print_specs.PT_PER_MM
     pdf = canvas.Canvas(buffer, pagesize=(side, side), invariant=1, pageCompression=1)
     pdf.setTitle(f"QR code: {source.content}")
     pdf.setSubject(_colour_report(spec, source.code is not None, profile))
     boxes = page.boxes_pt()
     pdf.setBleedBox(boxes["bleed"])
     pdf.setTrimBox(boxes["trim"])
-    t = page.trim_origin_mm * PT_PER_MM
-    w = spec.width_mm * PT_PER_MM
-    b = spec.bleed_mm * PT_PER_MM
+    t = page.trim_origin_mm * print_specs.PT_PER_MM
+    w = spec.width_mm * print_specs.PT_PER_MM
+    b = spec.bleed_mm * print_specs.PT_PER_MM
     if source.code is not None:
         # Vectors: module rectangles in the trim's coordinates; paper (bleed included) is left unprinted.
         code = source.code
@@ -419,7 +261,7 @@ def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spe
             y = t + w - (row + QUIET_ZONE + 1) * module
             pdf.rect(x, y, length * module, module, stroke=0, fill=1)
     else:
-        bleed_px = pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
+        bleed_px = print_specs.pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
         placed = _extend(art, bleed_px)
         if spec.cmyk:
             placed = cmyk.through_profile(placed, profile)
@@ -433,14 +275,14 @@ def _write_pdf(source: PrintSource, art: Image.Image | None, page: Geometry, spe
     return buffer.getvalue()
 
 
-def _pdf_marks(pdf, page: Geometry, cmyk: bool) -> None:
+def _pdf_marks(pdf, page: print_specs.Geometry, cmyk: bool) -> None:
     # Registration colour in CMYK (every plate), so the marks show on each separation.
     if cmyk:
         pdf.setStrokeColorCMYK(1, 1, 1, 1)
     else:
         pdf.setStrokeColorRGB(0, 0, 0)
     pdf.setLineWidth(MARK_WIDTH_PT)
-    pdf.lines([tuple(v * PT_PER_MM for v in line) for line in page.crop_marks_mm()])
+    pdf.lines([tuple(v * print_specs.PT_PER_MM for v in line) for line in page.crop_marks_mm()])
 
 
 def _extend(image: Image.Image, by: int) -> Image.Image:
@@ -450,18 +292,18 @@ def _extend(image: Image.Image, by: int) -> Image.Image:
     return Image.fromarray(np.pad(np.asarray(image), ((by, by), (by, by), (0, 0)), mode="edge"), "RGB")
 
 
-def _write_raster(art: Image.Image, page: Geometry, spec: PrintSpec, vector: bool,
+def _write_raster(art: Image.Image, page: print_specs.Geometry, spec: print_specs.PrintSpec, vector: bool,
                   profile: cmyk.Profile | None) -> bytes:
-    bleed_px = pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
+    bleed_px = print_specs.pixels(spec.bleed_mm, spec.dpi) if spec.bleed_mm else 0
     # A plain code's bleed is paper; art runs into it.
     image = _extend(art, bleed_px) if not vector else _pad(art, bleed_px, (255, 255, 255))
     if spec.crop_marks:
-        slug_px = pixels(page.slug_mm, spec.dpi)
+        slug_px = print_specs.pixels(page.slug_mm, spec.dpi)
         image = _pad(image, slug_px, (255, 255, 255))
         draw = ImageDraw.Draw(image)
         media_px = image.width
         line = max(1, round(MARK_WIDTH_PT / 72 * spec.dpi))
-        scale = spec.dpi / MM_PER_INCH
+        scale = spec.dpi / print_specs.MM_PER_INCH
         for x0, y0, x1, y1 in page.crop_marks_mm():
             # PDF's y runs upwards; an image's downwards.
             draw.line([round(x0 * scale), media_px - round(y0 * scale), round(x1 * scale),
@@ -488,7 +330,7 @@ def _pad(image: Image.Image, by: int, colour: tuple[int, int, int]) -> Image.Ima
     return out
 
 
-def _write_svg(code: qr.QRCode, page: Geometry) -> str:
+def _write_svg(code: qr.QRCode, page: print_specs.Geometry) -> str:
     """A plain code as SVG in millimetres: the page is the MediaBox, a rect per run of dark modules."""
     side = page.media_mm
     t, w = page.trim_origin_mm, page.width_mm
@@ -506,8 +348,8 @@ def _write_svg(code: qr.QRCode, page: Geometry) -> str:
         f'<line x1="{mm(x0)}" y1="{mm(side - y0)}" x2="{mm(x1)}" y2="{mm(side - y1)}"/>'
         for x0, y0, x1, y1 in page.crop_marks_mm()
     ) if page.slug_mm else ""
-    mark_group = (f'<g id="crop-marks" stroke="#000" stroke-width="{mm(MARK_WIDTH_PT / PT_PER_MM)}">{marks}</g>'
-                  if marks else "")
+    stroke = mm(MARK_WIDTH_PT / print_specs.PT_PER_MM)
+    mark_group = f'<g id="crop-marks" stroke="#000" stroke-width="{stroke}">{marks}</g>' if marks else ""
     trim = f'<rect id="trim" x="{mm(t)}" y="{mm(side - t - w)}" width="{mm(w)}" height="{mm(w)}" fill="#fff"/>'
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm(side)}mm" height="{mm(side)}mm" '
@@ -529,7 +371,7 @@ def read_back(data: bytes, format: str) -> tuple[Image.Image, dict]:
 
     Args:
         data: the file's bytes.
-        format: one of `FORMATS`.
+        format: one of `print_specs.FORMATS`.
 
     Returns:
         (image, physical): an RGB image of the whole page, and {"width_mm", "dpi", "mode", ...} as declared.
@@ -539,14 +381,14 @@ def read_back(data: bytes, format: str) -> tuple[Image.Image, dict]:
     if format == "svg":
         return _read_svg(data)
     with warnings.catch_warnings():
-        # A file written here: at most MAX_RASTER_SIDE squared (100 M) pixels, past Pillow's warning line (89 M) for
-        # pictures from elsewhere, but not a decompression bomb.
+        # A file written here: at most print_specs.MAX_RASTER_SIDE squared (100 M) pixels, past Pillow's warning line
+        # (89 M) for pictures from elsewhere, but not a decompression bomb.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(data))
         image.load()
     dpi = image.info.get("dpi", (0, 0))[0]
     physical = {"pixels": list(image.size), "dpi": round(float(dpi), 1), "mode": image.mode,
-                "width_mm": round(image.width / float(dpi) * MM_PER_INCH, 2) if dpi else None,
+                "width_mm": round(image.width / float(dpi) * print_specs.MM_PER_INCH, 2) if dpi else None,
                 "icc_profile": bool(image.info.get("icc_profile"))}
     return image.convert("RGB"), physical
 
@@ -565,7 +407,7 @@ def _read_pdf(data: bytes) -> tuple[Image.Image, dict]:
         document.close()
     trim = boxes["trim"]
     physical = {"boxes_pt": {k: [round(v, 3) for v in box] for k, box in boxes.items()},
-                "width_mm": round((trim[2] - trim[0]) / PT_PER_MM, 2), "rendered_pixels": list(image.size),
+                "width_mm": round((trim[2] - trim[0]) / print_specs.PT_PER_MM, 2), "rendered_pixels": list(image.size),
                 "output_intents": [intent["identifier"] for intent in cmyk.output_intents(data)]}
     return image, physical
 

@@ -7,7 +7,7 @@ must be as easy or as hard to read as the original, or the labels would measure 
 - the new code keeps the original's version (so the same module size and layout); the link must fit in it,
   which `fit_link` arranges by shortening the token to the room the version has;
 - of the eight masks, the one that flips the fewest modules is used, so the least of the picture changes;
-- a module whose bit flips gets its centre mirrored around its local threshold (`repair.local_threshold`,
+- a module whose bit flips gets its centre mirrored around its local threshold (`grids.local_threshold`,
   what a phone's binariser compares with): a light centre that cleared the threshold by 40 becomes a dark one
   40 below it, and a centre that was on the wrong side stays as wrong. The whole module moves by the same
   step, so its texture stays, keeping each pixel's hue (`repair.set_luminance`).
@@ -25,7 +25,7 @@ import numpy as np
 import qrcode
 from PIL import Image
 
-from generator.core.codes import qr, repair
+from generator.core.codes import grids, qr, repair
 
 # A token shorter than this is too easy to guess or to collide with another item's: 6 URL-safe characters
 # are 36 bits, plenty for a link that only counts while its item is on screen.
@@ -113,7 +113,7 @@ def restamp(
     new_content: str,
     *,
     ecc: str = "H",
-    grid: repair.Grid | None = None,
+    grid: grids.Grid | None = None,
     border: int = DEFAULT_BORDER,
 ) -> Restamped:
     """Re-render QR art so that it carries `new_content`, with each module centre as clear or as weak as before.
@@ -123,8 +123,8 @@ def restamp(
         content (`str`): the exact text the art was made for.
         new_content (`str`): the text it should carry instead; must fit in the original's version (`fit_link`).
         ecc (`str`, *optional*, defaults to "H"): the original code's error-correction level, kept.
-        grid (`repair.Grid`, *optional*): where the modules are, from the art's control image
-            (`repair.grid_from_control`); without it, the layout of `qr.render_control_image(code, side, border)`.
+        grid (`grids.Grid`, *optional*): where the modules are, from the art's control image
+            (`grids.grid_from_control`); without it, the layout of `qr.render_control_image(code, side, border)`.
         border (`int`, *optional*, defaults to 4): quiet zone in modules, used only without `grid`.
 
     Returns:
@@ -132,7 +132,7 @@ def restamp(
 
     Raises:
         RestampError: the new content does not fit, or the grid is not the original code's.
-        repair.RepairError: the image and the grid do not fit together.
+        grids.RepairError: the image and the grid do not fit together.
     """
     # 1. Check inputs; the original code comes out the same as when the art was made (smallest version, and
     # the mask the penalty rule picks, both deterministic)
@@ -142,7 +142,7 @@ def restamp(
         if original.width != original.height:
             raise RestampError(f"The image is {original.width}x{original.height}: without its control image, "
                                "only square art can be restamped.")
-        grid = repair.grid_from_code(old, original.width, border)
+        grid = grids.grid_from_code(old, original.width, border)
     grid = grid.fitted_to(*original.size)
     if grid.version != old.version or (grid.matrix != old.matrix).any():
         raise RestampError("The control image does not carry the code this image was made for.")
@@ -157,7 +157,7 @@ def restamp(
     # 3. Move each flipped module's luminance by twice its centre's lead over the local threshold: the centre
     # lands mirrored around the threshold, and the module's texture moves with it instead of being inverted
     pixels = np.asarray(original)
-    lead = (repair.local_threshold(original, grid) - repair.module_luminance(original, grid)).ravel()
+    lead = (grids.local_threshold(original, grid) - grids.module_luminance(original, grid)).ravel()
     # Whole modules, not just the centre spots repair paints: a module left half its old colour lets lenient
     # readers (WeChat, zbar average whole modules) read the old code, and a phone could open the old link.
     weight, owner = repair.spots(replace(grid, function_mask=np.ones_like(grid.matrix)), flipped)

@@ -27,7 +27,7 @@ from generator.core.codes import decoders, qr
 
 QUIET = 4  # quiet zone ISO 18004 asks for, in modules
 SAMPLE = 9  # pixels per module in the rectified view; a module's central third is its middle 3x3
-WINDOW_MODULES = 7  # local threshold window, as `repair.WINDOW_MODULES`: where phone binarisers average
+WINDOW_MODULES = 7  # local threshold window, as `grids.WINDOW_MODULES`: where phone binarisers average
 # The sharp reading: one rectified pixel at each module centre against the mean of a window this many modules
 # across, as a phone's binariser sees the image at full resolution, texture inside modules and all.
 SHARP_WINDOW_MODULES = 3

@@ -75,7 +75,7 @@ class Sample:
     content: str
     gray: np.ndarray
     label: bool
-    code: qr.QRCode | None = None  # the encoded code (its grid: `repair.grid_from_code(code, size, border)`)
+    code: qr.QRCode | None = None  # the encoded code (its grid: `grids.grid_from_code(code, size, border)`)
     border: int = 4  # quiet zone in modules
 
 

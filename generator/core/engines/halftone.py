@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from generator.core.codes import logos, qr, repair, robust, scan
+from generator.core.codes import grids, logos, qr, repair, robust, scan
 from generator.core.engines import ranking
 
 SHAPES = ("dot", "square")
@@ -187,14 +187,14 @@ class Layout:
     """Where each pixel lies on the code, computed once per request and shared by every variant.
 
     Attributes:
-        grid: the module grid (`repair.grid_from_code`).
+        grid: the module grid (`grids.grid_from_code`).
         row, col: (h, w) int arrays, the module of each pixel (clipped; see `inside`).
         dx, dy: (h, w) float arrays, offset from that module's centre in module sides (-0.5 to 0.5).
         inside: (h, w) bool, pixels on the code (not the quiet zone).
         function: (h, w) bool, pixels of finder, separator and alignment modules.
     """
 
-    grid: repair.Grid
+    grid: grids.Grid
     row: np.ndarray
     col: np.ndarray
     dx: np.ndarray
@@ -203,7 +203,7 @@ class Layout:
     function: np.ndarray
 
 
-def layout(grid: repair.Grid) -> Layout:
+def layout(grid: grids.Grid) -> Layout:
     """Each pixel's module and offset from its centre, for `grid`.
 
     Args:
@@ -274,13 +274,13 @@ def _spot_weight(lay: Layout, variant: Variant, spots: np.ndarray | None = None,
     return np.where(lay.function, 1.0, np.where(lay.inside, weight, 0.0))
 
 
-def capture_leads(luma: np.ndarray, grid: repair.Grid, blur: float | None = None,
+def capture_leads(luma: np.ndarray, grid: grids.Grid, blur: float | None = None,
                   jitter: float | None = None) -> np.ndarray:
     """How far each module reads on its right side in a soft capture: (n, n) luminance, negative where wrong.
 
     The luminance is blurred by `blur` module sides (at a lower resolution, 6-12 pixels a module: the blur is
     several pixels wide); each module is sampled at its centre and `jitter` module sides off it in four
-    directions, and the worst sample is compared with the blurred mean of its `repair.WINDOW_MODULES`-wide
+    directions, and the worst sample is compared with the blurred mean of its `grids.WINDOW_MODULES`-wide
     neighbourhood, where a reader's local threshold splits dark from light.
 
     Args:
@@ -302,7 +302,7 @@ def capture_leads(luma: np.ndarray, grid: repair.Grid, blur: float | None = None
     blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=blur * pitch)
     small_grid = replace(grid, origin_x=grid.origin_x * scale, origin_y=grid.origin_y * scale, pitch=pitch,
                          width=small.shape[1], height=small.shape[0])
-    threshold = repair._box_means(blurred, small_grid, pitch * repair.WINDOW_MODULES / 2)
+    threshold = grids._box_means(blurred, small_grid, pitch * grids.WINDOW_MODULES / 2)
     xs, ys = small_grid.centres()
     worst = np.full(xs.shape, np.inf)
     d = jitter * pitch
@@ -388,8 +388,8 @@ def module_margins(threshold: np.ndarray, centres: np.ndarray, base: int) -> np.
     makes the first verdict pass, and costs nothing where the picture already has room.
 
     Args:
-        threshold: (n, n) local threshold of the styled picture (`repair.local_threshold`).
-        centres: (n, n) luminance at the module centres (`repair.module_luminance`).
+        threshold: (n, n) local threshold of the styled picture (`grids.local_threshold`).
+        centres: (n, n) luminance at the module centres (`grids.module_luminance`).
         base: the variant's margin.
 
     Returns:
@@ -400,7 +400,7 @@ def module_margins(threshold: np.ndarray, centres: np.ndarray, base: int) -> np.
     # Texture, not slope: a centre's difference from its 3x3 neighbours' mean is zero on a smooth ramp (which
     # readers' local thresholds follow) and large on fur or foliage; its RMS over the reader's window.
     rough = centres - _window_mean(centres, 3)
-    busy = np.sqrt(_window_mean(rough**2, repair.WINDOW_MODULES))
+    busy = np.sqrt(_window_mean(rough**2, grids.WINDOW_MODULES))
     raised = base + DARK_ROOM_GAIN * below + LIGHT_ROOM_GAIN * above + BUSY_GAIN * busy
     return np.clip(raised, base, max(base, MAX_MARGIN))
 
@@ -430,8 +430,8 @@ def render(picture: Image.Image, lay: Layout, variant: Variant,
     luma = rgb @ repair.LUMA
     # 1. Goals: past each module's local threshold (measured on the picture) by the margin
     styled = Image.fromarray(np.round(rgb).astype(np.uint8), "RGB")
-    threshold = repair.local_threshold(styled, grid)
-    margin = module_margins(threshold, repair.module_luminance(styled, grid), variant.margin)
+    threshold = grids.local_threshold(styled, grid)
+    margin = module_margins(threshold, grids.module_luminance(styled, grid), variant.margin)
     margin = np.where(grid.function_mask, np.maximum(margin, FUNCTION_MARGIN), margin)
     goals = threshold + np.where(grid.matrix, -margin, margin)
     # 2. Spots: the variant's, stronger where a soft, small capture would read the picture instead of the bit
@@ -488,7 +488,7 @@ class Attempt:
 
 
 def make_candidate(
-    picture: Image.Image, grid: repair.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int,
+    picture: Image.Image, grid: grids.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int,
     model: scan.DecisionModel | None = None, logo: Logo | None = None,
 ) -> Attempt:
     """Draw `variant`, verify it, and make it stronger until it passes (the last round tries the strongest).
@@ -574,7 +574,7 @@ def best_halftones(
     report = on_progress or (lambda stage, fraction: None)
     code = qr.encode(content, ecc=config.ecc, max_version=config.max_version)
     control = qr.render_control_image(code, config.size, config.border)
-    grid = repair.grid_from_code(code, config.size, config.border)
+    grid = grids.grid_from_code(code, config.size, config.border)
     fitted = fit_picture(picture, config.size)
     placed = Logo(logo.convert("RGB"), logos.plate_for(code, config.logo_share)) if logo is not None else None
     # A random start lands on a multiple of 8, the start of a cycle (colour, undithered first), so a small request

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import qr, repair, scan
+from generator.core.codes import grids, qr, repair, scan
 from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
@@ -310,7 +310,7 @@ def rank(candidates: list[RankedImage]) -> list[RankedImage]:
 def repair_many(
     images: list[Image.Image],
     befores: list[scan.ScanResult],
-    grid: repair.Grid,
+    grid: grids.Grid,
     expected: str,
     threshold: float,
     workers: int,
@@ -344,7 +344,7 @@ def repair_many(
     return results
 
 
-def _repair_best_looking(candidates: list[RankedImage], grid: repair.Grid, expected: str, config: BestOfNConfig):
+def _repair_best_looking(candidates: list[RankedImage], grid: grids.Grid, expected: str, config: BestOfNConfig):
     failing = [c for c in candidates if not c.passed]
     failing.sort(key=lambda c: -(c.aesthetic if c.aesthetic is not None else float("-inf")))
     chosen = failing[: config.repair_top]
@@ -397,7 +397,7 @@ def best_of_n(
     report = on_progress or (lambda stage, fraction: None)
     code = qr.encode(content, ecc=config.ecc, max_version=config.max_version)
     control = qr.render_control_image(code, params.size, config.border, config.style, config.background)
-    grid = repair.grid_from_code(code, params.size, config.border)
+    grid = grids.grid_from_code(code, params.size, config.border)
     first_seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
 
     candidates: list[RankedImage] = []

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
-from generator.core.codes import decoders, images, qr, repair, scan
+from generator.core.codes import decoders, grids, images, qr, repair, scan
 
 
 class Command(BaseCommand):
@@ -46,16 +46,16 @@ class Command(BaseCommand):
             raise CommandError(f"--expect: {exc}", returncode=2) from None
         image, control = self.open_inputs(options["image"], options["control"])
         try:
-            grid = repair.grid_from_control(control)
+            grid = grids.grid_from_control(control)
             grid.fitted_to(*image.size)
-        except repair.RepairError as exc:
+        except grids.RepairError as exc:
             raise CommandError(f"{options['control']}: {exc}", returncode=2) from None
 
         # 2. Repair and write the result (the best attempt even when it still fails)
         readers = decoders.available_readers(settings.QART["QREADER_WEIGHTS"])
         try:
             result = repair.repair(image, grid, expected, threshold=threshold, readers=readers)
-        except repair.RepairError as exc:
+        except grids.RepairError as exc:
             raise CommandError(f"{options['image']}: {exc}", returncode=2) from None
         try:
             result.image.save(output, format="PNG")

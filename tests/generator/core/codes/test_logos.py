@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import logos, qr, repair
+from generator.core.codes import grids, logos, qr
 
 URL = "https://qart.example/r/AbC12345"
 
@@ -51,7 +51,7 @@ class TestPlate:
 class TestDraw:
     def test_it_draws_a_white_plate_with_the_logo_inside_its_margin(self, code):
         size, border = 396, 4
-        grid = repair.grid_from_code(code, size, border)
+        grid = grids.grid_from_code(code, size, border)
         plate = logos.plate_for(code)
         image = qr.render_control_image(code, size, border)
         drawn = np.asarray(logos.draw(image, grid, plate, Image.new("RGB", (50, 20), (200, 0, 0))))

@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from generator.core.codes import printing, qr
+from generator.core.codes import print_specs, printing, qr
 
 CONTENT = "https://qart.example/r/AbC12345"
 PROFILE = "/usr/share/color/icc/ghostscript/default_cmyk.icc"
@@ -28,30 +28,8 @@ def art(code) -> Image.Image:
     return qr.render_control_image(code, 768, style="dots")
 
 
-def spec(**fields) -> printing.PrintSpec:
-    return printing.PrintSpec(**{"width_mm": 200.0, **fields})
-
-
-class TestLengths:
-    @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
-                                              ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0), (".5cm", 5.0),
-                                              ("20.cm", 200.0), ("+3mm", 3.0)])
-    def test_it_reads_a_length_with_its_unit(self, text, mm):
-        assert printing.parse_length(text) == pytest.approx(mm)
-
-    @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /"])
-    def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
-        with pytest.raises(printing.PrintError, match="needs a number and a unit"):
-            printing.parse_length(text)
-
-    def test_a_negative_length_is_said_to_be_one(self):
-        # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
-        with pytest.raises(printing.PrintError, match="The bleed cannot be negative, got '-3mm'"):
-            printing.parse_length(" -3mm", "bleed")
-
-    def test_it_describes_a_length_in_cm_and_inches(self):
-        assert printing.describe_length(200) == "20 cm (7.87 in)"
-        assert printing.describe_length(2048 / 300 * 25.4) == "17.3 cm (6.83 in)"  # not 17.3397 cm
+def spec(**fields) -> print_specs.PrintSpec:
+    return print_specs.PrintSpec(**{"width_mm": 200.0, **fields})
 
 
 class TestSpec:
@@ -68,15 +46,15 @@ class TestSpec:
         ({"width_mm": 10.0 ** 300}, "got far more"),
     ])
     def test_it_refuses_what_cannot_be_printed_with_the_reason(self, code, fields, words):
-        with pytest.raises(printing.PrintError, match=words):
+        with pytest.raises(print_specs.PrintError, match=words):
             printing.make_print_file(printing.PrintSource.plain(code), spec(**fields))
 
     def test_svg_is_for_plain_codes_only(self, art):
-        with pytest.raises(printing.PrintError, match="SVG is for plain codes"):
+        with pytest.raises(print_specs.PrintError, match="SVG is for plain codes"):
             printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(format="svg"))
 
     def test_the_widest_raster_it_names_is_accepted(self):
-        with pytest.raises(printing.PrintError) as refused:
+        with pytest.raises(print_specs.PrintError) as refused:
             spec(width_mm=4000.0, format="png", dpi=72).validate(vector=True)
         widest = float(refused.value.args[0].split("The widest is ")[1].split(" cm")[0]) * 10
         spec(width_mm=widest, format="png", dpi=72).validate(vector=True)  # raises if it was a pixel too many
@@ -91,7 +69,7 @@ class TestPdf:
         made = printing.make_print_file(printing.PrintSource.plain(code),
                                         spec(bleed_mm=3.0, crop_marks=True, format="pdf"))
         page = pdfium.PdfDocument(made.data)[0]
-        slug = printing.MARK_OFFSET_MM + printing.MARK_LENGTH_MM
+        slug = print_specs.MARK_OFFSET_MM + print_specs.MARK_LENGTH_MM
         trim, bleed, media = page.get_trimbox(), page.get_bleedbox(), page.get_mediabox()
         assert trim[2] - trim[0] == pytest.approx(200 * PT, abs=0.01)
         assert trim[0] - bleed[0] == pytest.approx(3 * PT, abs=0.01)
@@ -143,10 +121,10 @@ class TestPdf:
         with pikepdf.open(io.BytesIO(made.data)) as pdf:
             (image,) = [pikepdf.PdfImage(x) for x in pdf.pages[0].images.values()]
         assert image.filters == ["/FlateDecode"] and b"/ASCII85Decode" not in made.data
-        assert image.width == image.height == printing.pixels(200.0, 300)
+        assert image.width == image.height == print_specs.pixels(200.0, 300)
 
     def test_cmyk_art_without_a_profile_is_refused(self, art):
-        with pytest.raises(printing.PrintError, match="ICC profile"):
+        with pytest.raises(print_specs.PrintError, match="ICC profile"):
             printing.make_print_file(printing.PrintSource.raster(art, CONTENT), spec(cmyk=True))
 
 
@@ -179,9 +157,9 @@ class TestRaster:
         made = printing.make_print_file(printing.PrintSource.raster(art, CONTENT),
                                         spec(format="png", bleed_mm=3.0, crop_marks=True, dpi=150))
         image = np.asarray(Image.open(io.BytesIO(made.data)).convert("L"))
-        slug = printing.pixels(printing.MARK_OFFSET_MM + printing.MARK_LENGTH_MM, 150)
-        trim_edge = slug + printing.pixels(3.0, 150)
-        assert image.shape[0] == printing.pixels(200 + 6 + 2 * 7, 150)
+        slug = print_specs.pixels(print_specs.MARK_OFFSET_MM + print_specs.MARK_LENGTH_MM, 150)
+        trim_edge = slug + print_specs.pixels(3.0, 150)
+        assert image.shape[0] == print_specs.pixels(200 + 6 + 2 * 7, 150)
         assert image[trim_edge, : slug].min() < 128  # a crop mark on the trim line's extension
         assert image[slug + 1 : trim_edge - 1, : slug - 1].min() == 255  # nothing else in the slug
 

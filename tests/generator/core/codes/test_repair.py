@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from pathlib import Path
 
 import cv2
@@ -9,19 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import qr, repair, robust, scan, synthetic
+from generator.core.codes import grids, qr, repair, robust, scan, synthetic
 
 ROOT = Path(__file__).resolve().parents[4]
 URL = "https://qart.example/r/AbC123"
 SIZE = 400
-CONTENTS = {  # content -> the version it encodes to at level H
-    "hi": 1,
-    "https://x.ex/a": 2,
-    "https://qart.example/r/1": 3,
-    URL: 4,
-    "https://qart.example/r/AbC123456789": 5,
-    "https://qart.example/r/AbC123456789AbC123456789abc": 6,
-}
 
 
 def blended(seed: int, strength: float = 0.65) -> tuple[qr.QRCode, Image.Image]:
@@ -63,93 +54,13 @@ def changed_pixels(result: repair.RepairResult, original: Image.Image) -> np.nda
 @pytest.fixture(scope="module")
 def art_repair() -> tuple[qr.QRCode, Image.Image, repair.RepairResult]:
     code, image = blended(0)
-    return code, image, repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+    return code, image, repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL)
 
 
 @pytest.fixture(scope="module")
 def corrupted_repair() -> tuple[qr.QRCode, Image.Image, set[tuple[int, int]], repair.RepairResult]:
     code, image, flipped = corrupted(1)
-    return code, image, flipped, repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
-
-
-class TestGridFromControl:
-    @pytest.mark.parametrize(
-        ("border", "style", "background"), list(itertools.product((0, 2, 4, 6), qr.STYLES, qr.BACKGROUNDS))
-    )
-    def test_it_recovers_the_matrix_of_any_render(self, border, style, background):
-        # Cycle versions and sizes through the combinations so every one is met without a full product.
-        index = (border // 2) * 6 + qr.STYLES.index(style) * 2 + list(qr.BACKGROUNDS).index(background)
-        content = list(CONTENTS)[index % 6]
-        size = (300, 512, 768, 1000)[index % 4]
-        code = qr.encode(content)
-        grid = repair.grid_from_control(qr.render_control_image(code, size, border, style, background))
-        assert grid.version == CONTENTS[content] == code.version
-        assert np.array_equal(grid.matrix, code.matrix)
-        assert np.array_equal(grid.function_mask, code.function_mask)
-        expected = repair.grid_from_code(code, size, border)
-        assert abs(grid.pitch - expected.pitch) * code.size < 1.5  # the code's width to within 1.5 px
-        assert abs(grid.origin_x - expected.origin_x) <= 0.75 and abs(grid.origin_y - expected.origin_y) <= 0.75
-
-    @pytest.mark.parametrize("content", list(CONTENTS))
-    def test_it_reads_versions_1_to_6(self, content):
-        code = qr.encode(content)
-        grid = repair.grid_from_control(qr.render_control_image(code, 512, 4, "dots", "grey"))
-        assert (grid.version, grid.size) == (CONTENTS[content], 17 + 4 * CONTENTS[content])
-        assert np.array_equal(grid.matrix, code.matrix)
-
-    def test_it_fits_the_grid_to_a_smaller_image(self):
-        code = qr.encode(URL)
-        grid = repair.grid_from_control(qr.render_control_image(code, 768, 4)).fitted_to(512, 512)
-        expected = repair.grid_from_code(code, 512, 4)
-        assert (grid.width, grid.height) == (512, 512)
-        assert grid.pitch == pytest.approx(expected.pitch, abs=0.02)
-        assert grid.origin_x == pytest.approx(expected.origin_x, abs=0.5)
-
-    def test_it_refuses_an_image_of_another_shape(self):
-        grid = repair.grid_from_code(qr.encode(URL), 768, 4)
-        with pytest.raises(repair.RepairError, match="must have the same shape"):
-            grid.fitted_to(512, 300)
-
-    def test_it_refuses_a_blank_image(self):
-        with pytest.raises(repair.RepairError, match="no dark pixels"):
-            repair.grid_from_control(Image.new("RGB", (300, 300), "white"))
-
-    def test_it_refuses_a_black_square(self):
-        image = Image.new("RGB", (300, 300), "white")
-        image.paste((0, 0, 0), (50, 50, 250, 250))
-        with pytest.raises(repair.RepairError, match="no QR version"):
-            repair.grid_from_control(image)
-
-    def test_it_refuses_a_picture(self):
-        picture = synthetic.texture(np.random.default_rng(0), 300).astype(np.uint8)
-        with pytest.raises(repair.RepairError, match="QR"):
-            repair.grid_from_control(Image.fromarray(picture))
-
-    def test_it_refuses_a_code_with_broken_timing(self):
-        code = qr.encode(URL)
-        image = qr.render_control_image(code, 330, 0)  # 10 px modules
-        image.paste((0, 0, 0), (90, 60, 100, 70))  # row 6, col 9: a light timing module painted dark
-        with pytest.raises(repair.RepairError, match="timing patterns"):
-            repair.grid_from_control(image)
-
-
-class TestGrid:
-    def test_it_adds_a_light_quiet_ring_marked_next_to_the_finders(self):
-        grid = repair.grid_from_code(qr.encode(URL), SIZE, 4)
-        ringed = grid.with_quiet_ring()
-        n = grid.size
-        assert ringed.size == n + 2 and not ringed.matrix[0].any() and not ringed.matrix[:, -1].any()
-        assert ringed.function_mask[0, :9].all() and ringed.function_mask[0, n - 7 :].all()
-        assert not ringed.function_mask[-1, 10:].any()  # no finder in the bottom-right corner
-        assert ringed.centres()[0][0, 1] == pytest.approx(grid.centres()[0][0, 0])
-
-
-class TestModuleLuminance:
-    def test_it_samples_each_module_centre(self):
-        code = qr.encode(URL)
-        image = qr.render_control_image(code, SIZE, 4, "dots", "grey")
-        luminance = repair.module_luminance(image, repair.grid_from_code(code, SIZE, 4))
-        assert (luminance[code.matrix] < 10).all() and (luminance[~code.matrix] > 245).all()
+    return code, image, flipped, repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL)
 
 
 class TestSetLuminance:
@@ -217,7 +128,7 @@ class TestRepair:
 
     def test_it_lists_function_modules_first(self, art_repair):
         code, _, result = art_repair
-        ringed = repair.grid_from_code(code, SIZE, 4).with_quiet_ring().function_mask
+        ringed = grids.grid_from_code(code, SIZE, 4).with_quiet_ring().function_mask
         function = [bool(ringed[r + 1, c + 1]) for r, c in result.modules]
         assert any(function) and function == sorted(function, reverse=True)
 
@@ -239,7 +150,7 @@ class TestRepair:
     def test_it_returns_a_passing_image_unchanged(self):
         code = qr.encode(URL)
         image = qr.render_control_image(code, SIZE, 4, "dots")
-        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        result = repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL)
         assert result.before.verdict == result.after.verdict == "pass"
         assert result.robust.passed and result.passed
         assert result.modules == [] and result.pixels_changed_fraction == 0.0 and result.ssim == 1.0
@@ -256,7 +167,7 @@ class TestRepair:
             return robust.Margin({"zxing": True, "wechat": True}, [], 4, 4, passed=len(checks) >= 3)
 
         monkeypatch.setattr(robust, "check", hold_from_the_third)
-        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        result = repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL)
         rounds = repair.MARGINS.index(result.margin) + 1
         assert len(checks) == 3 and result.passed and rounds == 3 - result.before.passed
 
@@ -264,7 +175,7 @@ class TestRepair:
         code, image, _ = corrupted(1)
         real, asked = robust.check, []
         monkeypatch.setattr(robust, "check", lambda *a, **k: asked.append(k) or real(*a, **k))
-        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL)
+        result = repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL)
         assert asked and all(k["whole_needed"] == robust.WHOLE_NEEDED for k in asked)
         assert result.passed and result.robust.whole_read >= robust.WHOLE_NEEDED
 
@@ -272,14 +183,14 @@ class TestRepair:
         code, image, _ = corrupted(1)
         real = robust.check
         monkeypatch.setattr(robust, "check", lambda *a, **k: dataclasses.replace(real(*a, **k), passed=False))
-        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL, margins=(8, 16))
+        result = repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL, margins=(8, 16))
         assert result.after.passed and not result.robust.passed and not result.passed
         assert result.margin == 16  # the last round tried
 
     def test_it_reports_failure_honestly(self):
         code = qr.encode(URL)
         flat = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
-        result = repair.repair(flat, repair.grid_from_code(code, SIZE, 4), URL, margins=(8,))
+        result = repair.repair(flat, grids.grid_from_code(code, SIZE, 4), URL, margins=(8,))
         assert result.before.verdict == "fail" and result.after.verdict == "fail" and not result.passed
         assert result.after.verdict == scan.verify(result.image, URL).verdict
         assert result.margin == 8 and result.modules_changed > 0
@@ -289,11 +200,11 @@ class TestRepair:
         image = qr.render_control_image(code, SIZE, 4, "dots")
         passing = scan.verify(image, URL, captures_count=1)
         monkeypatch.setattr(scan, "verify", lambda *a, **k: pytest.fail("verified again"))
-        result = repair.repair(image, repair.grid_from_code(code, SIZE, 4), URL, before=passing)
+        result = repair.repair(image, grids.grid_from_code(code, SIZE, 4), URL, before=passing)
         assert result.before is passing and result.modules == [] and result.robust.passed
         assert np.array_equal(np.asarray(result.image), np.asarray(image))
 
     def test_it_refuses_modules_too_small_to_repair(self):
         code = qr.encode(URL)
-        with pytest.raises(repair.RepairError, match="too small"):
-            repair.repair(Image.new("RGB", (90, 90)), repair.grid_from_code(code, 90, 4), URL)
+        with pytest.raises(grids.RepairError, match="too small"):
+            repair.repair(Image.new("RGB", (90, 90)), grids.grid_from_code(code, 90, 4), URL)

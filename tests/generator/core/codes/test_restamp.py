@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import decoders, qr, repair, restamp, scan, synthetic
+from generator.core.codes import decoders, grids, qr, restamp, scan, synthetic
 
 CONTENT = "https://qart.example/r/AbC12345"
 PREFIX = "http://127.0.0.1:8000/l/"
@@ -74,7 +74,7 @@ class TestRestamp:
 
     def test_it_uses_the_grid_of_a_control_image(self, code, link):
         control = qr.render_control_image(code, 600, border=2, style="dots")
-        grid = repair.grid_from_control(control)
+        grid = grids.grid_from_control(control)
         result = restamp.restamp(control.resize((400, 400)), CONTENT, link, grid=grid)
         assert decoders.read_zxing(np.asarray(result.image.convert("L"))) == [link]
 
@@ -93,12 +93,12 @@ class TestRestamp:
     def test_it_leaves_the_pixels_of_unchanged_modules_alone(self, code, link):
         art = blended(code, 0.6, seed=3)
         result = restamp.restamp(art, CONTENT, link)
-        grid = repair.grid_from_code(code, SIZE, 4)
-        moved = np.abs(repair.module_luminance(result.image, grid) - repair.module_luminance(art, grid)) > 1
+        grid = grids.grid_from_code(code, SIZE, 4)
+        moved = np.abs(grids.module_luminance(result.image, grid) - grids.module_luminance(art, grid)) > 1
         assert (moved == (result.code.matrix != code.matrix)).all()
 
     def test_it_refuses_a_grid_of_another_code(self, link):
-        other = repair.grid_from_control(qr.render_control_image(qr.encode("https://other.example/r/zz"), 300))
+        other = grids.grid_from_control(qr.render_control_image(qr.encode("https://other.example/r/zz"), 300))
         with pytest.raises(restamp.RestampError, match="does not carry the code"):
             restamp.restamp(Image.new("RGB", (300, 300), "white"), CONTENT, link, grid=other)
 

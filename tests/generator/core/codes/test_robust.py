@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import decoders, qr, repair, robust, scan, synthetic, whole_captures
+from generator.core.codes import decoders, grids, qr, repair, robust, scan, synthetic, whole_captures
 
 URL = "https://qart.example/r/AbC123"
 # The weights of the verifier before logistic-v2 (on today's features): it passed codes at its line that phones
@@ -40,7 +40,7 @@ def test_a_lenient_pass_does_not_hold_it(lenient_pass):
 
 def test_a_repaired_lenient_pass_holds_it_on_captures_repair_never_saw(lenient_pass):
     code, border = lenient_pass.code, lenient_pass.border
-    grid = repair.grid_from_code(code, lenient_pass.gray.shape[0], border)
+    grid = grids.grid_from_code(code, lenient_pass.gray.shape[0], border)
     result = repair.repair(Image.fromarray(lenient_pass.gray).convert("RGB"), grid, lenient_pass.content)
     assert result.passed and result.robust.passed and result.after.passed
     held = robust.check(result.image, lenient_pass.content, seed=99)  # other captures than repair's own

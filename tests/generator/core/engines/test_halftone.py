@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from generator.core.codes import decoders, logos, qr, repair, robust, scan
+from generator.core.codes import decoders, grids, logos, qr, repair, robust, scan
 from generator.core.engines import halftone, ranking
 
 URL = "https://qart.example/r/AbC123"
@@ -156,7 +156,7 @@ def test_it_strengthens_a_variant_until_it_passes(monkeypatch):
 
     monkeypatch.setattr(scan, "verify", fail_the_first)
     code = qr.encode(URL)
-    grid = repair.grid_from_code(code, SIZE, 4)
+    grid = grids.grid_from_code(code, SIZE, 4)
     attempt = halftone.make_candidate(halftone.fit_picture(gradient(), SIZE), grid, SOFT, URL,
                                       scan.DEFAULT_THRESHOLD, max_rounds=6)
     assert attempt.scan.passed and attempt.rounds == 2 and attempt.variant.margin == SOFT.margin + 32
@@ -172,7 +172,7 @@ def test_it_strengthens_a_variant_that_passes_the_verdict_without_the_margin(mon
 
     monkeypatch.setattr(robust, "check", fail_the_first)
     code = qr.encode(URL)
-    grid = repair.grid_from_code(code, SIZE, 4)
+    grid = grids.grid_from_code(code, SIZE, 4)
     attempt = halftone.make_candidate(halftone.fit_picture(gradient(), SIZE), grid, SOFT, URL,
                                       scan.DEFAULT_THRESHOLD, max_rounds=6)
     assert attempt.scan.passed and attempt.robust.passed and attempt.rounds == 2
@@ -184,7 +184,7 @@ def test_it_starts_dark_and_light_pictures_strong_enough_to_pass_the_first_verdi
     # Black at margin 40 took three or four verdicts before the margins adapted to the picture. White passes the
     # first verdict too, but its grey code is faint in hard captures (`robust.HARD_SEVERITIES`): margin 104.
     code = qr.encode(URL)
-    grid = repair.grid_from_code(code, SIZE, 4)
+    grid = grids.grid_from_code(code, SIZE, 4)
     picture = halftone.fit_picture(Image.new("RGB", (100, 100), colour), SIZE)
     attempt = halftone.make_candidate(picture, grid, SOFT, URL, scan.DEFAULT_THRESHOLD, max_rounds=6)
     assert attempt.scan.passed and attempt.robust.passed and attempt.rounds == rounds
@@ -313,7 +313,7 @@ def test_a_logo_in_the_centre_scans_on_its_white_plate_clear_of_the_function_pat
     result = halftone.best_halftones(text(), URL, config, logo=mark)
     assert_all_scan(result, 2)
     code = qr.encode(URL, ecc="H")
-    grid = repair.grid_from_code(code, SIZE, config.border)
+    grid = grids.grid_from_code(code, SIZE, config.border)
     plate = logos.plate_for(code, 0.2)
     left, top, right, bottom = logos.plate_box(grid, plate)
     for c in result.candidates:
@@ -383,7 +383,7 @@ def test_every_returned_variant_reads_on_small_soft_phone_captures(name):
 
 def test_small_spots_alone_are_averaged_away_in_such_a_capture(monkeypatch):
     code = qr.encode(URL)
-    lay = halftone.layout(repair.grid_from_code(code, SIZE, 4))
+    lay = halftone.layout(grids.grid_from_code(code, SIZE, 4))
     picture = halftone.fit_picture(gradient(), SIZE)
     grown, _ = halftone.render(picture, lay, SOFT)
     monkeypatch.setattr(halftone, "CAPTURE_BLUR", 0.0)  # the spots as they were: 0.30 everywhere
@@ -395,11 +395,11 @@ def test_small_spots_alone_are_averaged_away_in_such_a_capture(monkeypatch):
 
 def test_spots_are_made_stronger_only_where_the_picture_disagrees_with_the_bit():
     code = qr.encode(URL)
-    grid = repair.grid_from_code(code, SIZE, 4)
+    grid = grids.grid_from_code(code, SIZE, 4)
     lay = halftone.layout(grid)
     picture = halftone.fit_picture(Image.new("RGB", (100, 100), (150, 150, 150)), SIZE)  # flat: no help, no harm
     luma = np.asarray(picture.convert("L"), np.float64)
-    goals = repair.local_threshold(picture, grid) + np.where(grid.matrix, -40.0, 40.0)
+    goals = grids.local_threshold(picture, grid) + np.where(grid.matrix, -40.0, 40.0)
     spots, fitted = halftone.fit_spots(luma, goals, lay, SOFT)
     data = ~grid.function_mask
     assert (spots >= SOFT.centre).all() and (spots <= halftone.MAX_SPOT).all()
@@ -409,7 +409,7 @@ def test_spots_are_made_stronger_only_where_the_picture_disagrees_with_the_bit()
     assert (spots[~data] == SOFT.centre).all() and (fitted[~data] == goals[~data]).all()  # function patterns
     # A picture that agrees with every module (the code itself, softened) keeps the variant's spots.
     agreeing = qr.render_control_image(code, SIZE).convert("RGB").filter(ImageFilter.GaussianBlur(1))
-    goals = repair.local_threshold(agreeing, grid) + np.where(grid.matrix, -40.0, 40.0)
+    goals = grids.local_threshold(agreeing, grid) + np.where(grid.matrix, -40.0, 40.0)
     spots, fitted = halftone.fit_spots(np.asarray(agreeing.convert("L"), np.float64), goals, lay, SOFT)
     assert (spots == SOFT.centre).mean() > 0.99 and (fitted == goals).mean() > 0.99  # one edge module of 1089
     image, _ = halftone.render(picture, lay, SOFT)
@@ -427,6 +427,6 @@ def test_it_checks_variants_against_hard_captures(monkeypatch):
         return real(image, expected, **kwargs)
 
     monkeypatch.setattr(robust, "check", record)
-    grid = repair.grid_from_code(qr.encode(URL), SIZE, 4)
+    grid = grids.grid_from_code(qr.encode(URL), SIZE, 4)
     halftone.make_candidate(halftone.fit_picture(gradient(), SIZE), grid, SOFT, URL, scan.DEFAULT_THRESHOLD, 6)
     assert severities and all(s == robust.HARD_SEVERITIES for s in severities)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import qr, repair, scan
+from generator.core.codes import grids, qr, repair, scan
 from generator.core.engines import parameters, ranking
 from tests.generator.core.codes.test_repair import SIZE, blended, corrupted
 from tests.generator.core.codes.test_repair import URL as ART_URL
@@ -306,7 +306,7 @@ class TestRepairMany:
     def test_rounds_tried_at_once_give_what_rounds_one_by_one_give(self):
         code, art = blended(0)
         _, broken, _ = corrupted(1)
-        grid = repair.grid_from_code(code, SIZE, 4)
+        grid = grids.grid_from_code(code, SIZE, 4)
         befores = [scan.verify(image, ART_URL) for image in (art, broken)]
         assert not any(b.passed for b in befores)
         one_by_one = [repair.repair(image, grid, ART_URL, before=b) for image, b in zip((art, broken), befores,
@@ -321,7 +321,7 @@ class TestRepairMany:
 
     def test_an_image_no_margin_fixes_keeps_its_strongest_attempt(self):
         code = qr.encode(URL)
-        grid = repair.grid_from_code(code, 256, 4)
+        grid = grids.grid_from_code(code, 256, 4)
         noise = Image.fromarray(np.random.default_rng(3).integers(0, 256, (256, 256), dtype=np.uint8)).convert("RGB")
         before = scan.verify(noise, URL)
         [result] = ranking.repair_many([noise], [before], grid, URL, 0.5, 4, margins=(8, 16))

@@ -1,0 +1,29 @@
+"""Print specs: lengths typed with their unit, and said back in centimetres and inches."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.core.codes import print_specs
+
+
+class TestLengths:
+    @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
+                                              ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0), (".5cm", 5.0),
+                                              ("20.cm", 200.0), ("+3mm", 3.0)])
+    def test_it_reads_a_length_with_its_unit(self, text, mm):
+        assert print_specs.parse_length(text) == pytest.approx(mm)
+
+    @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /"])
+    def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
+        with pytest.raises(print_specs.PrintError, match="needs a number and a unit"):
+            print_specs.parse_length(text)
+
+    def test_a_negative_length_is_said_to_be_one(self):
+        # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
+        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got '-3mm'"):
+            print_specs.parse_length(" -3mm", "bleed")
+
+    def test_it_describes_a_length_in_cm_and_inches(self):
+        assert print_specs.describe_length(200) == "20 cm (7.87 in)"
+        assert print_specs.describe_length(2048 / 300 * 25.4) == "17.3 cm (6.83 in)"  # not 17.3397 cm
