@@ -137,21 +137,16 @@ def main() -> None:
     started = time.perf_counter()
 
     import torch
-    import torch.nn.functional as F
     from flash_attn.cute import interface
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokens, heads, head = 96 * 96, 8, 40
-    results = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, shape=[tokens, heads, head],
-                   reps=args.reps, variants={})
+    results = dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
+                   shape=[cuda_timing.TOKENS, cuda_timing.HEADS, cuda_timing.HEAD], reps=args.reps, variants={})
     generator = torch.Generator(device="cuda").manual_seed(0)
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     for batch in [int(b) for b in args.batches.split(",")]:
-        fused = torch.randn(batch, tokens, 3, heads, head, device="cuda", dtype=torch.float16, generator=generator)
-        q, k, v = fused.unbind(2)  # strided views, as the product's fused projection gives them
-        ref = F.scaled_dot_product_attention(*(t[:1].transpose(1, 2).float() for t in (q, k, v))).transpose(1, 2)
-        flops = 4 * batch * heads * tokens * tokens * head
+        q, k, v, error, flops = cuda_timing.self_attention_case(torch, batch, generator)
         baseline = None
         for name in names + (["mufu"] if names and names[0] == "mufu" else []):  # the baseline again, last
             if time.perf_counter() - started > args.deadline:
@@ -165,7 +160,7 @@ def main() -> None:
                 out = interface._flash_attn_fwd(q, k, v)[0]
                 torch.cuda.synchronize()
                 entry["first_call_s"] = round(time.perf_counter() - t0, 2)  # the CuTe DSL compile
-                entry["error"] = float((out[:1].float() - ref).norm() / ref.norm())
+                entry["error"] = error(out)
                 entry["max_abs_vs_mufu"] = (float((out.float() - baseline).abs().max())
                                             if baseline is not None else 0.0)
                 if baseline is None and name == "mufu":
@@ -184,7 +179,7 @@ def main() -> None:
                   f"{entry['error']:.2e}, max abs vs mufu {entry['max_abs_vs_mufu']:.2e}, "
                   f"compile {entry['first_call_s']} s", flush=True)
             (out_dir / "fa4_exp.json").write_text(json.dumps(results, indent=1))
-        fused = q = k = v = ref = baseline = None
+        q = k = v = error = baseline = None
         torch.cuda.empty_cache()
     install("mufu")
     (out_dir / "fa4_exp.json").write_text(json.dumps(results, indent=1))

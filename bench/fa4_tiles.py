@@ -55,9 +55,9 @@ def main() -> None:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokens, heads, head = 96 * 96, 8, 40
-    results = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, shape=[tokens, heads, head],
-                   reps=args.reps, configs={}, cudnn={})
+    results = dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
+                   shape=[cuda_timing.TOKENS, cuda_timing.HEADS, cuda_timing.HEAD], reps=args.reps, configs={},
+                   cudnn={})
     generator = torch.Generator(device="cuda").manual_seed(0)
 
     def time_calls(fn, reps: int) -> list[float]:
@@ -68,14 +68,7 @@ def main() -> None:
     def sweep(batch: int) -> None:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        fused = torch.randn(batch, tokens, 3, heads, head, device="cuda", dtype=torch.float16, generator=generator)
-        q, k, v = fused.unbind(2)  # strided views, as the product's fused projection gives them
-        ref = F.scaled_dot_product_attention(*(t[:1].transpose(1, 2).float() for t in (q, k, v))).transpose(1, 2)
-        flops = 4 * batch * heads * tokens * tokens * head
-
-        def error(out) -> float:
-            return float((out[:1].float() - ref).norm() / ref.norm())
-
+        q, k, v, error, flops = cuda_timing.self_attention_case(torch, batch, generator)
         qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
         try:
             with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):

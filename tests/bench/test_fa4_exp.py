@@ -90,3 +90,18 @@ def test_promising_takes_the_variants_faster_alone_with_the_shipped_error(tmp_pa
     assert fa4_exp.promising(tmp_path / "missing.json") == []
     path.write_text(json.dumps({"variants": {"16/mufu": {"variant": "mufu", "failed": "x"}}}))
     assert fa4_exp.promising(path) == []
+
+
+def test_the_attention_case_both_sweeps_time_is_the_products_layout_and_its_error_is_against_fp32():
+    import cuda_timing
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v, error, flops = cuda_timing.self_attention_case(torch, 2, torch.Generator().manual_seed(0), device="cpu",
+                                                            tokens=64)
+    assert q.shape == k.shape == v.shape == (2, 64, cuda_timing.HEADS, cuda_timing.HEAD) and q.dtype == torch.float16
+    assert q.data_ptr() + cuda_timing.HEADS * cuda_timing.HEAD * 2 == k.data_ptr()  # views of one fused projection
+    assert flops == 4 * 2 * cuda_timing.HEADS * 64 * 64 * cuda_timing.HEAD
+    exact = F.scaled_dot_product_attention(*(t.transpose(1, 2).float() for t in (q, k, v))).transpose(1, 2)
+    assert error(exact) < 1e-6
+    assert error(exact.half()) < 1e-3 < error(exact.flip(1))  # fp16 rounding is small; another answer is not
