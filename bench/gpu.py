@@ -1061,7 +1061,9 @@ def main() -> None:
                         help="the rq stage's jobs: code (code-like, 25 steps), code-whole (code with the whole batch "
                              "decoded at once), code-halves (code with each verdict in two processes at most), "
                              "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), "
-                             "code-exp (FA4 softmax variant), code-nice (verifier processes at nice 10), turbo, "
+                             "code-exp (FA4 softmax variant), code-nice (verifier processes at nice 10), "
+                             "code-ahead (one decode queued ahead), code-gc (objects frozen out of the collector), "
+                             "turbo, "
                              "noise, repair (noise + repair), fewstep, queue, queue-fewstep "
                              "(bench/rq_job.py)")
     parser.add_argument("--no-kernel-check", dest="kernel_check", action="store_false",

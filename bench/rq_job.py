@@ -27,7 +27,10 @@ Settings, each timed over `runs` jobs after one warm-up job:
   those writes on the thread that launches the GPU's kernels cost. "code-exp": the same as "code", with FA4's
   softmax variant that `bench/gpu.py`'s fa4exp stage found fastest with the images kept (`bench/fa4_exp.py`;
   skipped when none was). "code-nice": the same as "code", with the verifier's processes at nice 10, so that they
-  give way to the worker's own threads while the last images decode.
+  give way to the worker's own threads while the last images decode. "code-ahead": the same as "code", with one
+  decode queued ahead of each hand-over (`decoding.queues_ahead` false), as before every decode was queued first.
+  "code-gc": the same as "code", with every object alive after the warm-up job frozen out of the garbage
+  collector's reach (`gc.freeze`), so that its collections during a job walk only the job's own objects.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -44,6 +47,7 @@ media in a temporary folder. Django's settings are qartsite's, with only the app
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -59,8 +63,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "turbo", "noise",
-         "repair", "fewstep", "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-ahead",
+         "code-gc", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 NICE = 10  # "code-nice": the verifier processes' nice value
 
 
@@ -152,7 +156,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
 
         from generator import job_files, jobs
         from generator.core.codes import images
-        from generator.core.engines import ranking
+        from generator.core.engines import decoding, ranking
         from generator.models import GenerationJob, Prompt
         from generator.worker import GenerationWorker
         from qartsite.models import Membership, Team
@@ -184,6 +188,10 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                  True),
                     "code-nice": (f"code-like, {steps} steps, verifier processes at nice {NICE}", steps,
                                   "dpmpp_2m_karras", False, True),
+                    "code-ahead": (f"code-like, {steps} steps, one decode queued ahead", steps, "dpmpp_2m_karras",
+                                   False, True),
+                    "code-gc": (f"code-like, {steps} steps, objects frozen out of the collector", steps,
+                                "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -239,6 +247,12 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
             if kind == "code-nice":
                 _renice(ranking, NICE, log)
             splits, png_bytes, interval = ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL
+            queues_ahead = decoding.queues_ahead
+            if kind == "code-ahead":
+                decoding.queues_ahead = lambda latents: False
+            if kind == "code-gc":
+                gc.collect()
+                gc.freeze()
             if kind == "code-halves":
                 ranking.SPLITS = {ways: views for ways, views in splits.items() if ways <= 2}
             if kind == "code-pillow":
@@ -249,6 +263,9 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
                 ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL = splits, png_bytes, interval
+                decoding.queues_ahead = queues_ahead
+                if kind == "code-gc":
+                    gc.unfreeze()
                 if kind == "code-exp":
                     fa4_exp.install("mufu")
                 if kind == "code-nice":
@@ -351,13 +368,29 @@ class TailClock:
     when the verifier's processes returned their last task (a verdict's part; with repair, a repair round too);
     "verdicts" when the job had waited for them all and combined them; "pngs" when the encoder's PNGs were all in;
     "stored" and "finished" when `job_files.store` and `jobs._finish` returned.
+
+    Beside them, in seconds: "handover_s", how long the job's hand-overs (`on_decoded`: the bench's blend, the PNGs
+    started, the verifier's tasks sent) held the thread that launches the GPU's work; "gc_s" and "gc_runs", the
+    garbage collector's passes in this process from `reset` on (any thread; `gc.callbacks`).
     """
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
+        self.handover = self.gc = 0.0
+        self.gc_runs = 0
+        self._gc_start = 0.0
 
     def reset(self) -> None:
         self.marks = {}
+        self.handover = self.gc = 0.0
+        self.gc_runs = 0
+
+    def _collected(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc += time.perf_counter() - self._gc_start
+            self.gc_runs += 1
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.perf_counter()  # the latest one counts (the pool's callbacks run in its thread)
@@ -367,7 +400,8 @@ class TailClock:
         if origin is None:
             return {}
         return {f"tail_{name}": round(at - origin, 4) for name, at in sorted(self.marks.items(), key=lambda m: m[1])
-                if name != "handed"}
+                if name != "handed"} | dict(handover_s=round(self.handover, 4), gc_s=round(self.gc, 4),
+                                            gc_runs=self.gc_runs)
 
     def timed(self, function, start: str | None, end: str):
         def wrapper(*args, **kwargs):
@@ -384,7 +418,9 @@ class TailClock:
         def wrapper(control, params, seeds, on_decoded=None, **kwargs):
             def handed(group: list) -> None:
                 if on_decoded is not None:
+                    started = time.perf_counter()
                     on_decoded(group)
+                    self.handover += time.perf_counter() - started
                 if "first_handed" not in self.marks:
                     self.mark("first_handed")
                 self.mark("handed")
@@ -428,11 +464,13 @@ class TailClock:
             return None if found is None else Pool(found)
 
         ranking.submit_verify, ranking.verifier_pool = submit, pool
+        gc.callbacks.append(self._collected)
         job_files.PngEncoder.pngs = self.timed(job_files.PngEncoder.pngs, None, "pngs")
         job_files.store = self.timed(job_files.store, None, "stored")
         jobs._finish = self.timed(jobs._finish, None, "finished")
 
         def restore() -> None:
+            gc.callbacks.remove(self._collected)
             for owner, name, original in originals:
                 if original is None:
                     delattr(owner, name)
