@@ -305,25 +305,34 @@ class Bench:
         return engine
 
     def _watch_decode(self, pipe) -> None:
-        """Record, per call, whether latents and decoded pixels are finite and how spread they are."""
+        """Record, per call, whether latents and decoded pixels are finite and how spread they are: kept on the device
+        and read only when reported (`decode_stats`), as reading them at once would make every decode wait for the GPU
+        (it did up to issue 16's fourteenth step: each image's decode was waited for before the next was queued)."""
+        torch = self.torch
         vae = pipe.vae
         original = vae.decode
-        stats: list = []
+        last: list = []
 
         def decode(z, *args, **kwargs):
             out = original(z, *args, **kwargs)
-            sample = out[0] if isinstance(out, tuple) else out.sample
-            stats.append({
-                "latent_finite": bool(self.torch.isfinite(z).all()),
-                "latent_std": round(float(z.float().std()), 4),
-                "pixels_finite": bool(self.torch.isfinite(sample).all()),
-                "pixels_std": round(float(sample.float().std()), 4),
-                "pixels_saturated": round(float((sample.float().abs() >= 1).float().mean()), 4),
-            })
+            sample = (out[0] if isinstance(out, tuple) else out.sample).float()
+            last[:] = [torch.stack([torch.isfinite(z).all().float(), z.float().std(),
+                                    torch.isfinite(sample).all().float(), sample.std(),
+                                    (sample.abs() >= 1).float().mean()])]
             return out
 
         vae.decode = decode
-        pipe._qart_decode_stats = stats
+        pipe._qart_decode_stats = last
+
+    @staticmethod
+    def decode_stats(pipe) -> dict | None:
+        """The last decode's figures (`_watch_decode`)."""
+        if not pipe._qart_decode_stats:
+            return None
+        latent_finite, latent_std, pixels_finite, pixels_std, saturated = pipe._qart_decode_stats[-1].tolist()
+        return dict(latent_finite=bool(latent_finite), latent_std=round(latent_std, 4),
+                    pixels_finite=bool(pixels_finite), pixels_std=round(pixels_std, 4),
+                    pixels_saturated=round(saturated, 4))
 
     # ------------------------------------------------------------------------------------------ timing
     def sync(self) -> None:
@@ -413,7 +422,7 @@ class Bench:
         if spec["dtype"] == "fp32":
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = True  # torch's default
-        stats = engine.txt2img._qart_decode_stats[-1]
+        stats = self.decode_stats(engine.txt2img)
         kernels = self.kernel_check(key, engine) if self.args.kernel_check else None
         result = dict(
             label=spec["label"], dtype=spec["dtype"], compile=spec["compile"], runs=len(times),
@@ -864,6 +873,78 @@ class Bench:
             f"{self.results['fa4_exp_best']}")
         self.save()
 
+    def decoder(self) -> None:
+        """P's VAE decoder as compiled (Inductor, default mode) against the same decoder recorded as CUDA graphs
+        (`cuda.compile_decoder(cuda_graphs=True)`), on P's engine: for each, one image's decode (the product's group
+        of one) timed 20 times as the launching thread sees it (`launch_ms`: until `decoding._decoded_bytes` returns,
+        nothing waited for), as the GPU runs it (`gpu_ms`, CUDA events) and both (`wall_ms`); then the engine's whole
+        call (`--runs` times after a warm-up, with when the first and last image were handed over) and its images
+        checked against A. The compiled decoder is timed again last, for drift."""
+        torch = self.torch
+        from generator.core.engines import decoding
+
+        engine, spec = self.engines.get("P"), VARIANTS["P"]
+        out = self.results.setdefault("decoder", {})
+        if engine is None or not self.cuda:
+            self.results["notes"].append("decoder skipped: it needs P built in this call, on CUDA")
+            return
+        pipe = engine.txt2img
+        compiled = pipe.vae.decoder
+        cuda.compile_decoder(pipe.vae, cuda_graphs=True)
+        graphed = pipe.vae.decoder
+        side = self.size // pipe.vae_scale_factor
+        latents = torch.randn(1, pipe.vae.config.latent_channels, side, side, device=self.device,
+                              dtype=pipe.vae.dtype, generator=torch.Generator(self.device).manual_seed(5))
+        for key, decoder in (("compiled", compiled), ("graphs", graphed), ("compiled/again", compiled)):
+            pipe.vae.decoder = decoder
+            try:
+                with torch.inference_mode():
+                    t0 = time.perf_counter()
+                    for _ in range(3):  # CUDA graphs: warmed up, then recorded
+                        decoding._decoded_bytes(pipe, latents)
+                    self.sync()
+                    warm = time.perf_counter() - t0
+                    launch, wall, gpu = [], [], []
+                    for _ in range(20):
+                        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        self.sync()
+                        t0 = time.perf_counter()
+                        start.record()
+                        decoding._decoded_bytes(pipe, latents)
+                        end.record()
+                        launch.append(time.perf_counter() - t0)
+                        self.sync()
+                        wall.append(time.perf_counter() - t0)
+                        gpu.append(start.elapsed_time(end) / 1000)
+                result = dict(warmup_s=round(warm, 1), **{f"{name}_ms": round(1000 * statistics.median(v), 2)
+                                                          for name, v in (("launch", launch), ("gpu", gpu),
+                                                                          ("wall", wall))})
+                self.draw(engine, spec, replace(self.params, steps=self.args.warm_steps), self.seeds)
+                times, handed, first = [], [], None
+                for _ in range(self.args.runs):
+                    marks: list[float] = []
+                    self.sync()
+                    t1 = time.perf_counter()
+                    images = self.draw(engine, spec, self.params, self.seeds,
+                                       on_decoded=lambda group, marks=marks: marks.append(time.perf_counter()))
+                    self.sync()
+                    times.append(time.perf_counter() - t1)
+                    handed.append((marks[0] - t1, marks[-1] - t1))
+                    first = first if first is not None else np.stack([np.asarray(im.convert("RGB")) for im in images])
+                self.images[f"P/decoder-{key}"] = first
+                result.update(times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
+                              first_handed_s=round(statistics.median(h[0] for h in handed), 4),
+                              last_handed_s=round(statistics.median(h[1] for h in handed), 4),
+                              image_check=self.check_images(f"P/decoder-{key}"))
+                if self.cuda:
+                    result["reserved_gib"] = round(torch.cuda.memory_reserved() / 2**30, 3)
+                out[key] = result
+            except Exception as exc:  # record it: the call's other stages still matter
+                out[key] = dict(error=f"{type(exc).__name__}: {exc}"[:1500])
+            log(f"decoder {key}: {out[key]}")
+            self.save()
+        pipe.vae.decoder = compiled
+
     def sdpa_probe(self) -> None:
         """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
         torch = self.torch
@@ -1040,7 +1121,8 @@ def main() -> None:
     parser.add_argument("--variants", default="A,B,C,D,job,E,F,R,sdpa",
                         help="stages in order: A B C D F G E R (see above), job (whole job), sdpa (attention probe), "
                              "post (the images' conversion after the decode), fa4exp (P with FA4 softmax variants), "
-                             "decodes (best_of_n in-process with --rq-engine: decodes queued first against one ahead)")
+                             "decoder (P's VAE decoder with and without CUDA graphs: each decode's launch and GPU "
+                             "time, then the engine timed with each)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default 5, tiny 2)")
     parser.add_argument("--job-runs", type=int, default=None, help="timed whole-job runs (default 5, tiny 2)")
     parser.add_argument("--n", type=int, default=8, help="candidates per call")
@@ -1062,7 +1144,8 @@ def main() -> None:
                              "decoded at once), code-halves (code with each verdict in two processes at most), "
                              "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), "
                              "code-exp (FA4 softmax variant), code-nice (verifier processes at nice 10), "
-                             "code-ahead (one decode queued ahead), code-gc (objects frozen out of the collector), "
+                             "code-queued (every decode queued first), code-gc (objects frozen out of the collector), "
+                             "code-graphs (VAE decoder in CUDA graphs), "
                              "turbo, "
                              "noise, repair (noise + repair), fewstep, queue, queue-fewstep "
                              "(bench/rq_job.py)")
@@ -1117,7 +1200,7 @@ def main() -> None:
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
     estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150, fa4exp=90,
-                    decodes=100)
+                    decoder=90)
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -1145,17 +1228,8 @@ def main() -> None:
                 bench.run_variant(key, VARIANTS[key], keep=True)
             bench.whole_job(key)
             job_done = True
-        elif stage == "decodes":  # best_of_n in this process: every decode queued first (the product) against one
-            from generator.core.engines import decoding
-
-            for into, ahead in (("job_queued", None), ("job_one_ahead", False), ("job_queued_again", None)):
-                original = decoding.queues_ahead
-                if ahead is not None:
-                    decoding.queues_ahead = lambda latents: False  # one decode queued ahead, as before 76ecea1
-                try:
-                    bench.whole_job(args.rq_engine, into=into, repairs=(False,))
-                finally:
-                    decoding.queues_ahead = original
+        elif stage == "decoder":
+            bench.decoder()
         elif stage == "fa4exp":
             bench.fa4_exp()
         elif stage == "sdpa":

@@ -27,10 +27,12 @@ Settings, each timed over `runs` jobs after one warm-up job:
   those writes on the thread that launches the GPU's kernels cost. "code-exp": the same as "code", with FA4's
   softmax variant that `bench/gpu.py`'s fa4exp stage found fastest with the images kept (`bench/fa4_exp.py`;
   skipped when none was). "code-nice": the same as "code", with the verifier's processes at nice 10, so that they
-  give way to the worker's own threads while the last images decode. "code-ahead": the same as "code", with one
-  decode queued ahead of each hand-over (`decoding.queues_ahead` false), as before every decode was queued first.
+  give way to the worker's own threads while the last images decode. "code-queued": the same as "code", with every
+  decode queued before the first hand-over (`decoding.decodes_ahead` all), as from 76ecea1 to the fourteenth step.
   "code-gc": the same as "code", with every object alive after the warm-up job frozen out of the garbage
   collector's reach (`gc.freeze`), so that its collections during a job walk only the job's own objects.
+  "code-graphs": the same as "code", with the VAE decoder recorded as CUDA graphs (`cuda.compile_decoder`; CUDA
+  engines only; recorded in the warm-up job).
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -63,8 +65,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-ahead",
-         "code-gc", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-queued",
+         "code-gc", "code-graphs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 NICE = 10  # "code-nice": the verifier processes' nice value
 
 
@@ -188,10 +190,12 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                  True),
                     "code-nice": (f"code-like, {steps} steps, verifier processes at nice {NICE}", steps,
                                   "dpmpp_2m_karras", False, True),
-                    "code-ahead": (f"code-like, {steps} steps, one decode queued ahead", steps, "dpmpp_2m_karras",
-                                   False, True),
+                    "code-queued": (f"code-like, {steps} steps, every decode queued first", steps,
+                                    "dpmpp_2m_karras", False, True),
                     "code-gc": (f"code-like, {steps} steps, objects frozen out of the collector", steps,
                                 "dpmpp_2m_karras", False, True),
+                    "code-graphs": (f"code-like, {steps} steps, VAE decoder in CUDA graphs", steps,
+                                    "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -246,10 +250,19 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 name = f"{name} {best}"
             if kind == "code-nice":
                 _renice(ranking, NICE, log)
+            vae = getattr(getattr(engine, "txt2img", None), "vae", None)
+            decoder = getattr(vae, "decoder", None)
+            if kind == "code-graphs":
+                if vae is None or vae.device.type != "cuda":
+                    log("rq code-graphs skipped: it needs a single-GPU engine on CUDA")
+                    continue
+                from generator.core.engines import cuda
+
+                cuda.compile_decoder(vae, cuda_graphs=True)
             splits, png_bytes, interval = ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL
-            queues_ahead = decoding.queues_ahead
-            if kind == "code-ahead":
-                decoding.queues_ahead = lambda latents: False
+            decodes_ahead = decoding.decodes_ahead
+            if kind == "code-queued":
+                decoding.decodes_ahead = len
             if kind == "code-gc":
                 gc.collect()
                 gc.freeze()
@@ -263,9 +276,11 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
             finally:
                 ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL = splits, png_bytes, interval
-                decoding.queues_ahead = queues_ahead
+                decoding.decodes_ahead = decodes_ahead
                 if kind == "code-gc":
                     gc.unfreeze()
+                if decoder is not None:
+                    vae.decoder = decoder
                 if kind == "code-exp":
                     fa4_exp.install("mufu")
                 if kind == "code-nice":

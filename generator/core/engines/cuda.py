@@ -250,7 +250,21 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
-    txt2img.vae.decoder = torch.compile(txt2img.vae.decoder, fullgraph=False, dynamic=False)
+    compile_decoder(txt2img.vae)
+
+
+def compile_decoder(vae, cuda_graphs: bool = False) -> None:
+    """Compile `vae`'s decoder in place (Inductor, default mode; compiled again from the module if it already was).
+
+    `cuda_graphs` also records it as CUDA graphs (mode "reduce-overhead"), one per latent shape: each decode then
+    costs the launching thread one graph replay instead of launching its kernels one by one from Python, at the cost
+    of the graphs' own memory pool (bench/gpu.py's decoder stage measures both).
+    """
+    import torch
+
+    decoder = getattr(vae.decoder, "_orig_mod", vae.decoder)
+    vae.decoder = torch.compile(decoder, fullgraph=False, dynamic=False,
+                                mode="reduce-overhead" if cuda_graphs else None)
 
 
 def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True):

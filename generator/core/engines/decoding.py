@@ -1,13 +1,14 @@
 """From latents to the candidates' RGB images: the pipelines' own ending, run by the engine a few images at a time.
 
 `Engine.generate` draws the latents with output_type="latent" and decodes them here, `decode_group` at a time, so
-that on a GPU its caller verifies the first candidates on the CPU while the GPU decodes the rest (all of them queued
-at once); the pixels are the ones diffusers' "pil" output would have (scaled, rounded half to even and cast on the
+that on a GPU its caller verifies the first candidates on the CPU while the GPU decodes the rest (one queued ahead
+at a time); the pixels are the ones diffusers' "pil" output would have (scaled, rounded half to even and cast on the
 device; only bytes travel).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 from PIL import Image
@@ -26,12 +27,11 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     """The pipeline's own ending (its VAE's decode, then its image processor's "pt" output, denormalised; qart's
     pipelines have no safety checker) as RGB images, `group` latents at a time.
 
-    On CUDA every group's decode, and its copy to pinned memory, is queued before the first group is handed over:
-    the GPU decodes the batch back to back however long `on_decoded` and the caller's other threads hold up the
-    launching thread (with one decode queued ahead, the decodes ran slower inside a job than alone: bench/GPU.md,
-    thirteenth step). Each group goes to `on_decoded` once its own copy is done. Decodes are stream-ordered, so one's
-    memory serves the next: queuing them all costs no more memory than queuing one. Off CUDA a decode is the CPU's own
-    work, and each group is handed over as soon as it is decoded.
+    On CUDA the next group's decode, and its copy to pinned memory, is queued before a group is handed over, so the
+    GPU decodes while `on_decoded` runs; each group goes to `on_decoded` once its own copy is done. One decode ahead,
+    not all of them: queuing all eight first made whole jobs slower (bench/GPU.md, fourteenth step: the first image
+    came 0.17 s later, as launching a decode costs the CPU about what it costs the GPU, and the generation ended 43 ms
+    later). Off CUDA a decode is the CPU's own work, and each group is handed over as soon as it is decoded.
 
     Args:
         pipe: the pipeline that drew `latents` (called with output_type="latent").
@@ -44,21 +44,22 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
         One RGB image per latent, in order.
     """
     group = group if group > 0 else len(latents)
-    groups = [latents[start:start + group] for start in range(0, len(latents), group)]
+    ahead = decodes_ahead(latents)
     images: list[Image.Image] = []
-    if queues_ahead(latents):
-        for fetched in [_fetch(_decoded_bytes(pipe, part)) for part in groups]:
-            images += _delivered(fetched, on_decoded)
-        return images
-    for part in groups:
-        images += _delivered(_fetch(_decoded_bytes(pipe, part)), on_decoded)
+    waiting: collections.deque[tuple] = collections.deque()  # groups queued, not yet handed over
+    for start in range(0, len(latents), group):
+        waiting.append(_fetch(_decoded_bytes(pipe, latents[start:start + group])))
+        if len(waiting) > ahead:
+            images += _delivered(waiting.popleft(), on_decoded)
+    while waiting:
+        images += _delivered(waiting.popleft(), on_decoded)
     return images
 
 
-def queues_ahead(latents) -> bool:
-    """Whether `decode` queues every group's decode before handing the first over: where a device runs them
-    asynchronously (CUDA)."""
-    return latents.device.type == "cuda"
+def decodes_ahead(latents) -> int:
+    """How many groups' decodes `decode` keeps queued beyond the one it hands over: 1 where a device runs them
+    asynchronously (CUDA), 0 elsewhere."""
+    return 1 if latents.device.type == "cuda" else 0
 
 
 def _decoded_bytes(pipe, latents):
@@ -75,7 +76,7 @@ def _device_bytes(batch):
 
 def _fetch(pixels) -> tuple:
     """Start copying `pixels` to the CPU: (the host tensor, a CUDA event recorded after the copy, or None off CUDA).
-    `Tensor.cpu()` would wait for everything queued on the stream, the later groups' decodes included."""
+    `Tensor.cpu()` would wait for everything queued on the stream, the next group's decode included."""
     import torch
 
     if pixels.device.type != "cuda":
@@ -90,7 +91,7 @@ def _fetch(pixels) -> tuple:
 def _delivered(fetched: tuple, on_decoded) -> list[Image.Image]:
     host, copied = fetched
     if copied is not None:
-        copied.synchronize()  # this copy only, not the decodes queued after it
+        copied.synchronize()  # this copy only, not the decode queued after it
     images = [Image.fromarray(image) for image in host.numpy()]
     if on_decoded is not None:
         on_decoded(images)

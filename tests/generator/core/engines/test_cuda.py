@@ -132,3 +132,21 @@ class TestFlashAttention4:
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=40) == 0
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 4
         assert cuda.route_self_attention(unet, sdpa_bshd, head_size=8) == 0  # once
+
+
+class TestCompileDecoder:
+    def test_it_compiles_the_decoder_again_from_the_module_not_a_compiled_copy(self, tiny_engine, monkeypatch):
+        import copy
+
+        import torch
+
+        vae = copy.deepcopy(tiny_engine.txt2img.vae)
+        module = vae.decoder
+        modes: list = []
+        real = torch.compile
+        monkeypatch.setattr(torch, "compile", lambda model, **kw: modes.append(kw.get("mode")) or real(model, **kw))
+        cuda.compile_decoder(vae)
+        first = vae.decoder
+        cuda.compile_decoder(vae, cuda_graphs=True)
+        assert modes == [None, "reduce-overhead"]
+        assert first._orig_mod is module and vae.decoder._orig_mod is module  # never a compiled module compiled

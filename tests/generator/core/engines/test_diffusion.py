@@ -64,7 +64,7 @@ class TestGenerate:
         images = tiny_engine.generate(control, params, seeds=[3, 4, 5], on_decoded=handed.append)
         assert [len(group) for group in handed] == [1, 1, 1]
         assert [im for group in handed for im in group] == images  # the same objects, in seed order
-        # Off CUDA each image is handed over as soon as it is decoded (on CUDA all are queued first: test_decoding.py)
+        # Off CUDA each image is handed over as soon as it is decoded (on CUDA one decode ahead: test_decoding.py)
         assert decodes == [0, 1, 2]
         monkeypatch.setattr(tiny_engine, "decode_group", 0)
         whole = tiny_engine.generate(control, params, seeds=[3, 4, 5], on_decoded=handed.append)
