@@ -874,12 +874,12 @@ class Bench:
         self.save()
 
     def decoder(self) -> None:
-        """P's VAE decoder as compiled (Inductor, default mode) against the same decoder recorded as CUDA graphs
-        (`cuda.compile_decoder(cuda_graphs=True)`), on P's engine: for each, one image's decode (the product's group
+        """P's VAE decoder as shipped (Inductor, recorded as CUDA graphs) against the same decoder compiled without
+        graphs (`cuda.compile_decoder(cuda_graphs=False)`, the product before issue 16's fourteenth step), on P's engine: for each, one image's decode (the product's group
         of one) timed 20 times as the launching thread sees it (`launch_ms`: until `decoding._decoded_bytes` returns,
         nothing waited for), as the GPU runs it (`gpu_ms`, CUDA events) and both (`wall_ms`); then the engine's whole
         call (`--runs` times after a warm-up, with when the first and last image were handed over) and its images
-        checked against A. The compiled decoder is timed again last, for drift."""
+        checked against A. The shipped decoder is timed again last, for drift."""
         torch = self.torch
         from generator.core.engines import decoding
 
@@ -889,13 +889,13 @@ class Bench:
             self.results["notes"].append("decoder skipped: it needs P built in this call, on CUDA")
             return
         pipe = engine.txt2img
-        compiled = pipe.vae.decoder
-        cuda.compile_decoder(pipe.vae, cuda_graphs=True)
         graphed = pipe.vae.decoder
+        cuda.compile_decoder(pipe.vae, cuda_graphs=False)
+        compiled = pipe.vae.decoder
         side = self.size // pipe.vae_scale_factor
         latents = torch.randn(1, pipe.vae.config.latent_channels, side, side, device=self.device,
                               dtype=pipe.vae.dtype, generator=torch.Generator(self.device).manual_seed(5))
-        for key, decoder in (("compiled", compiled), ("graphs", graphed), ("compiled/again", compiled)):
+        for key, decoder in (("graphs", graphed), ("compiled", compiled), ("graphs/again", graphed)):
             pipe.vae.decoder = decoder
             try:
                 with torch.inference_mode():
@@ -943,7 +943,7 @@ class Bench:
                 out[key] = dict(error=f"{type(exc).__name__}: {exc}"[:1500])
             log(f"decoder {key}: {out[key]}")
             self.save()
-        pipe.vae.decoder = compiled
+        pipe.vae.decoder = graphed
 
     def sdpa_probe(self) -> None:
         """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
@@ -1145,7 +1145,7 @@ def main() -> None:
                              "code-pillow (PNGs by Pillow), code-quiet (progress written once a minute), "
                              "code-exp (FA4 softmax variant), code-nice (verifier processes at nice 10), "
                              "code-queued (every decode queued first), code-gc (objects frozen out of the collector), "
-                             "code-graphs (VAE decoder in CUDA graphs), "
+                             "code-nographs (VAE decoder without CUDA graphs), "
                              "turbo, "
                              "noise, repair (noise + repair), fewstep, queue, queue-fewstep "
                              "(bench/rq_job.py)")

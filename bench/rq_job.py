@@ -31,8 +31,8 @@ Settings, each timed over `runs` jobs after one warm-up job:
   decode queued before the first hand-over (`decoding.decodes_ahead` all), as from 76ecea1 to the fourteenth step.
   "code-gc": the same as "code", with every object alive after the warm-up job frozen out of the garbage
   collector's reach (`gc.freeze`), so that its collections during a job walk only the job's own objects.
-  "code-graphs": the same as "code", with the VAE decoder recorded as CUDA graphs (`cuda.compile_decoder`; CUDA
-  engines only; recorded in the warm-up job).
+  "code-nographs": the same as "code", with the VAE decoder compiled without CUDA graphs (`cuda.compile_decoder`;
+  CUDA engines only), as before issue 16's fourteenth step.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
 - "noise, repair 2": nothing passes and repair runs on the two best-looking candidates (the worst one-batch job).
 - "fewstep": code-like with the few-step preset (`fewstep_steps` steps of its scheduler, no classifier-free guidance);
@@ -66,7 +66,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-queued",
-         "code-gc", "code-graphs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
+         "code-gc", "code-nographs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 NICE = 10  # "code-nice": the verifier processes' nice value
 
 
@@ -194,8 +194,8 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                     "dpmpp_2m_karras", False, True),
                     "code-gc": (f"code-like, {steps} steps, objects frozen out of the collector", steps,
                                 "dpmpp_2m_karras", False, True),
-                    "code-graphs": (f"code-like, {steps} steps, VAE decoder in CUDA graphs", steps,
-                                    "dpmpp_2m_karras", False, True),
+                    "code-nographs": (f"code-like, {steps} steps, VAE decoder without CUDA graphs", steps,
+                                      "dpmpp_2m_karras", False, True),
                     "turbo": (f"code-like, turbo {turbo_steps} steps", turbo_steps, "dpmpp_2m_karras", False, True),
                     "noise": (f"noise, {steps} steps", steps, "dpmpp_2m_karras", False, False),
                     "repair": (f"noise, {steps} steps, repair 2", steps, "dpmpp_2m_karras", True, False),
@@ -252,13 +252,13 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 _renice(ranking, NICE, log)
             vae = getattr(getattr(engine, "txt2img", None), "vae", None)
             decoder = getattr(vae, "decoder", None)
-            if kind == "code-graphs":
+            if kind == "code-nographs":
                 if vae is None or vae.device.type != "cuda":
-                    log("rq code-graphs skipped: it needs a single-GPU engine on CUDA")
+                    log("rq code-nographs skipped: it needs a single-GPU engine on CUDA")
                     continue
                 from generator.core.engines import cuda
 
-                cuda.compile_decoder(vae, cuda_graphs=True)
+                cuda.compile_decoder(vae, cuda_graphs=False)
             splits, png_bytes, interval = ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL
             decodes_ahead = decoding.decodes_ahead
             if kind == "code-queued":

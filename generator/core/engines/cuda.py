@@ -217,7 +217,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
     steps, against 4.66 s eager with the ControlNet skip): fused QKV projections and channels_last for the
     UNet, ControlNet and VAE, cuDNN autotuning, and torch.compile (Inductor, default mode) of the UNet, the
-    ControlNet and the VAE decoder. Images stay within fp16 rounding of the eager pipeline (max 1/255).
+    ControlNet and the VAE decoder (the decoder also as CUDA graphs: `compile_decoder`). Images stay within fp16 rounding of the eager pipeline (max 1/255).
     Compiling takes minutes on a cold cache; the worker pays it once, in its warm-up.
 
     `cuda_graphs` also records the UNet and ControlNet as CUDA graphs (mode "reduce-overhead"): no faster on
@@ -250,15 +250,17 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
-    compile_decoder(txt2img.vae)
+    compile_decoder(txt2img.vae, cuda_graphs=True)
 
 
 def compile_decoder(vae, cuda_graphs: bool = False) -> None:
     """Compile `vae`'s decoder in place (Inductor, default mode; compiled again from the module if it already was).
 
     `cuda_graphs` also records it as CUDA graphs (mode "reduce-overhead"), one per latent shape: each decode then
-    costs the launching thread one graph replay instead of launching its kernels one by one from Python, at the cost
-    of the graphs' own memory pool (bench/gpu.py's decoder stage measures both).
+    costs the launching thread one graph replay (2.2 ms on an H100) instead of launching its kernels one by one from
+    Python (6.5 ms), which inside a job, where the PNG and verifier threads share the interpreter, kept the GPU
+    waiting between decodes (24 ms an image against 20 alone; whole job −58 ms median; 1.4 GiB more reserved for
+    the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda` records them.
     """
     import torch
 
