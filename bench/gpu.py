@@ -875,11 +875,12 @@ class Bench:
 
     def decoder(self) -> None:
         """P's VAE decoder as shipped (Inductor, recorded as CUDA graphs) against the same decoder compiled without
-        graphs (`cuda.compile_decoder(cuda_graphs=False)`, the product before issue 16's fourteenth step), on P's engine: for each, one image's decode (the product's group
-        of one) timed 20 times as the launching thread sees it (`launch_ms`: until `decoding._decoded_bytes` returns,
-        nothing waited for), as the GPU runs it (`gpu_ms`, CUDA events) and both (`wall_ms`); then the engine's whole
-        call (`--runs` times after a warm-up, with when the first and last image were handed over) and its images
-        checked against A. The shipped decoder is timed again last, for drift."""
+        graphs (`cuda.compile_decoder(cuda_graphs=False)`, the product before issue 16's fourteenth step), on P's
+        engine: for each, one image's decode (the product's group of one) timed 20 times as the launching thread
+        sees it (`launch_ms`: until `decoding._decoded_bytes` returns, nothing waited for), as the GPU runs it
+        (`gpu_ms`, CUDA events) and both (`wall_ms`); then the engine's whole call (`--runs` times after a warm-
+        up, with when the first and last image were handed over) and its images checked against A. The shipped
+        decoder is timed again last, for drift."""
         torch = self.torch
         from generator.core.engines import decoding
 

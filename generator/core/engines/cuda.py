@@ -217,7 +217,8 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
     steps, against 4.66 s eager with the ControlNet skip): fused QKV projections and channels_last for the
     UNet, ControlNet and VAE, cuDNN autotuning, and torch.compile (Inductor, default mode) of the UNet, the
-    ControlNet and the VAE decoder (the decoder also as CUDA graphs: `compile_decoder`). Images stay within fp16 rounding of the eager pipeline (max 1/255).
+    ControlNet and the VAE decoder (the decoder also as CUDA graphs: `compile_decoder`). Images stay within fp16
+    rounding of the eager pipeline (max 1/255).
     Compiling takes minutes on a cold cache; the worker pays it once, in its warm-up.
 
     `cuda_graphs` also records the UNet and ControlNet as CUDA graphs (mode "reduce-overhead"): no faster on

@@ -28,10 +28,11 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     pipelines have no safety checker) as RGB images, `group` latents at a time.
 
     On CUDA the next group's decode, and its copy to pinned memory, is queued before a group is handed over, so the
-    GPU decodes while `on_decoded` runs; each group goes to `on_decoded` once its own copy is done. One decode ahead,
-    not all of them: queuing all eight first made whole jobs slower (bench/GPU.md, fourteenth step: the first image
-    came 0.17 s later, as launching a decode costs the CPU about what it costs the GPU, and the generation ended 43 ms
-    later). Off CUDA a decode is the CPU's own work, and each group is handed over as soon as it is decoded.
+    GPU decodes while `on_decoded` runs; each group goes to `on_decoded` once its own copy is done. With the decoder
+    in CUDA graphs (`cuda.compile_decoder`) a decode costs the launching thread ~2 ms of its GPU's ~20, so one decode
+    ahead keeps the GPU decoding back to back inside a job and hands the first image over soonest; queuing every
+    decode first gains nothing more and hands the first image over later (bench/GPU.md, fourteenth step). Off CUDA a
+    decode is the CPU's own work, and each group is handed over as soon as it is decoded.
 
     Args:
         pipe: the pipeline that drew `latents` (called with output_type="latent").
