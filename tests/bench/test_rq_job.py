@@ -1,5 +1,6 @@
 """bench/rq_job.py's `TailClock`: where a whole job's time goes after the engine's last image (issue 16, item 4)."""
 
+import gc
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +69,7 @@ class TestTailClock:
         assert calls == ["verified", "pngs", "store", "finish"]
         assert list(row) == ["tail_generate_start", "tail_first_handed", "tail_generated", "tail_aesthetics_start",
                              "tail_aesthetics", "tail_last_part", "tail_verdicts", "tail_pngs", "tail_stored",
-                             "tail_finished"]
+                             "tail_finished", "handover_s", "gc_s", "gc_runs"]
         # Counted from the third image, not the first: the first came two sleeps of 10 ms before it
         assert 0 <= row["tail_generated"] < row["tail_aesthetics_start"]
         assert row["tail_generate_start"] < row["tail_first_handed"] <= -0.02
@@ -96,9 +97,30 @@ class TestTailClock:
         clock.mark("stored")
 
         row = clock.row()
-        assert list(row) == ["tail_generate_start", "tail_generated", "tail_stored"] and row["tail_generated"] == 0
+        assert list(row) == ["tail_generate_start", "tail_generated", "tail_stored", "handover_s", "gc_s", "gc_runs"]
+        assert row["tail_generated"] == 0
         clock.reset()
         assert clock.row() == {}
+
+    def test_notes_how_long_the_hand_overs_and_the_collector_held_the_job(self):
+        clock, engine = rq_job.TailClock(), Engine()
+        jobs, ranking, pool, _, job_files = fake_modules()
+        restore = clock.install(engine, jobs, ranking, job_files)
+        gc.collect()  # before the job: not counted
+        clock.reset()
+
+        def slow_hand_over(group):
+            time.sleep(0.02)
+            gc.collect()  # one full pass inside the job
+
+        clock.generate(engine.generate)("control", "params", [1, 2], on_decoded=slow_hand_over)
+        row = clock.row()
+        restore()
+        pool.shutdown()
+
+        assert row["handover_s"] >= 0.04  # two hand-overs of 20 ms, not the engine's own 10 ms sleeps
+        assert row["gc_runs"] >= 2 and row["gc_s"] > 0  # each pass seen, and timed
+        assert clock._collected not in gc.callbacks  # restore took the collector's callback off again
 
     def test_summarise_takes_each_key_over_the_rows_that_have_it(self):
         summary = rq_job.summarise([{"total": 1.0, "tail_pngs": 0.1}, {"total": 3.0}, {"total": 2.0, "ok": True}])
