@@ -39,7 +39,7 @@ from generator.core.codes import (
     qr,  # noqa: E402
     robust,  # noqa: E402
 )
-from generator.core.engines import halftone  # noqa: E402
+from generator.core.engines import halftone, halftone_drawing  # noqa: E402
 
 cv2.setNumThreads(1)
 URL = "https://qart.example/r/AbC12345"
@@ -96,16 +96,18 @@ def independent_captures(image: Image.Image, expected: str) -> list[int]:
 def measure(pictures: dict[str, Image.Image], size: int, per_picture: int, phone_random: int = 20) -> list[dict]:
     code = qr.encode(URL)
     grid = grids.grid_from_code(code, size, 4)
-    halftone.make_candidate(halftone.fit_picture(pictures[next(iter(pictures))], size), grid, halftone.VARIANTS[0],
-                            code.content, 0.5, 1)  # warm-up: decoders and OpenCV load once
+    # Warm-up: decoders and OpenCV load once.
+    warm_up = halftone_drawing.fit_picture(pictures[next(iter(pictures))], size)
+    halftone.make_candidate(warm_up, grid, halftone_drawing.VARIANTS[0], code.content, 0.5, 1)
     rows = []
     for name, picture in pictures.items():
         started = time.perf_counter()
-        fitted = halftone.fit_picture(picture, size)
+        fitted = halftone_drawing.fit_picture(picture, size)
         fit_seconds = time.perf_counter() - started
         for seed in range(per_picture):
             started = time.perf_counter()
-            attempt = halftone.make_candidate(fitted, grid, halftone.variant_for_seed(seed), code.content, 0.5, 6)
+            variant = halftone_drawing.variant_for_seed(seed)
+            attempt = halftone.make_candidate(fitted, grid, variant, code.content, 0.5, 6)
             total = time.perf_counter() - started + fit_seconds / per_picture
             rows.append({
                 "picture": name, "seed": seed, "variant": attempt.variant.describe(),
@@ -151,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.verdict_only:
         robust.check = lambda image, expected, **kwargs: robust.Margin({}, [], robust.CAPTURES, robust.NEEDED, True)
-        halftone.CAPTURE_BLUR = 0.0
+        halftone_drawing.CAPTURE_BLUR = 0.0
     sets = {"photos": photos(), "synthetic": synthetic()}
     if args.pictures:
         wanted = set(args.pictures.split(","))

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
 from generator.core.codes import grids, images, logos, preflight, print_specs, printing, qr, restamp, scan
-from generator.core.engines import halftone
+from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
 from qartsite.numbers import whole
 from qartsite.storage import MediaUnavailable
@@ -83,9 +83,9 @@ def open_art(candidate: Candidate):
         return images.open_image(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
 
 
-def halftone_variant(candidate: Candidate) -> halftone.Variant | None:
+def halftone_variant(candidate: Candidate) -> halftone_drawing.Variant | None:
     """The variant that drew a halftone candidate: its seed names the first, strengthening climbs from there."""
-    variant: halftone.Variant | None = halftone.variant_for_seed(candidate.seed)
+    variant: halftone_drawing.Variant | None = halftone_drawing.variant_for_seed(candidate.seed)
     while variant is not None:
         if variant.describe() == candidate.variant:
             return variant
@@ -108,21 +108,22 @@ def candidate_source(candidate: Candidate) -> printing.PrintSource:
     def render(side: int):
         drawn = min(side, MAX_REDRAW_SIDE)
         grid = grids.grid_from_code(code, drawn, ART_BORDER)
-        image, _ = halftone.render(halftone.fit_picture(picture, drawn), halftone.layout(grid), variant, logo)
+        fitted = halftone_drawing.fit_picture(picture, drawn)
+        image, _ = halftone_drawing.render(fitted, halftone_drawing.layout(grid), variant, logo)
         return image
 
     method = f"re-rendered by the halftone engine ({variant.describe()}, at most {MAX_REDRAW_SIDE} px, then Lanczos)"
     return printing.PrintSource.procedural(art, job.content, render, method)
 
 
-def _job_logo(job: GenerationJob, code: qr.QRCode) -> halftone.Logo | None:
+def _job_logo(job: GenerationJob, code: qr.QRCode) -> halftone_drawing.Logo | None:
     """The job's logo where the engine put it (the default share: jobs do not choose another)."""
     if not job.logo:
         return None
     with job.logo.open("rb") as stored:
         # checked at upload; a wordmark stored 512 px long may be thinner than a picture's minimum (jobs.py too)
         mark = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"], min_side=1)
-    return halftone.Logo(mark, logos.plate_for(code, halftone.HalftoneConfig.logo_share))
+    return halftone_drawing.Logo(mark, logos.plate_for(code, halftone.HalftoneConfig.logo_share))
 
 
 @dataclass

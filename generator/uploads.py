@@ -157,7 +157,7 @@ def picture_field(upload, candidate_pk) -> str:
 
 def crop(picture: Image.Image, x: float | None, y: float | None, zoom: float | None) -> Image.Image:
     """The square of `picture` the page's crop tool chose, or `picture` unchanged when none was sent (the engine
-    then centre-crops it, `halftone.fit_picture`).
+    then centre-crops it, `halftone_drawing.fit_picture`).
 
     Args:
         picture: the checked picture.

@@ -11,7 +11,7 @@ from PIL import Image
 from campaigns import printfiles
 from campaigns.models import Placement
 from generator.core.codes import grids, logos, print_specs, printing, qr, scan
-from generator.core.engines import halftone
+from generator.core.engines import halftone_drawing
 from tests.campaigns.conftest import make_art
 
 
@@ -61,7 +61,7 @@ class TestSources:
     def test_halftone_art_is_drawn_again_by_its_variant(self, team_users, placement):
         picture = io.BytesIO()
         Image.new("RGB", (128, 128), (200, 120, 40)).save(picture, format="PNG")
-        variant = halftone.variant_for_seed(8).stronger()  # one verdict strengthened it
+        variant = halftone_drawing.variant_for_seed(8).stronger()  # one verdict strengthened it
         art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone")
         art.variant = variant.describe()
         art.save()
@@ -78,7 +78,7 @@ class TestSources:
             Image.new("RGB", (128, 128), colour).save(buffer, format="PNG")
             return ContentFile(buffer.getvalue())
 
-        variant = halftone.strongest(halftone.variant_for_seed(0))
+        variant = halftone_drawing.strongest(halftone_drawing.variant_for_seed(0))
         art = make_art(team_users.team, team_users.owner, link(placement), engine="halftone", ecc="H")
         art.variant = variant.describe()
         art.save()
