@@ -1,9 +1,12 @@
-"""Campaigns, their placements (each printed code, with its own short link) and scan events.
+"""Campaigns, their placements (each printed code, with its own short link), and every model of the app.
 
 Printed codes cannot be re-printed, so nothing here is deleted in the ordinary way: a campaign is archived and a
 placement switched off (pages, API and admin alike; only a superuser's explicit admin delete removes one), and
 their codes keep redirecting and counting. Where a code leads: `Placement.destination`, and per scan its rules
 (`campaigns.rules`: device, schedule, A/B split).
+
+Django loads the app's models from here, and other modules import every one of them from here; those of scans
+(`scan_models`: scan events, daily rollups) and of webhooks (`webhook_models`) are defined in their own modules.
 """
 
 from __future__ import annotations
@@ -344,218 +347,12 @@ def locked_copy(instance: models.Model, moving_to: int | None = None) -> models.
     return type(instance).objects.select_for_update(no_key=True).filter(pk=instance.pk).first()
 
 
-class ScanEvent(models.Model):
-    """One request to a placement's short link. Nothing here identifies a person.
-
-    Written by the drainer (`campaigns.drainer`), not by the request: `time` is the request's time and `event_id`
-    the id the request gave the event, so an event delivered twice is stored once.
-    """
-
-    team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
-    str_related = ("placement",)  # what __str__ reads (qartsite.models.named)
-    objects = TeamOwnedQuerySet.as_manager()
-
-    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="scans")
-    event_id = models.UUIDField(unique=True, null=True, blank=True, editable=False,
-                                help_text="Made by the request; empty for scans stored before the buffer")
-    time = models.DateTimeField(default=timezone.now, db_index=True)
-    browser = models.CharField(max_length=60, blank=True)
-    os = models.CharField(max_length=60, blank=True)
-    device_class = models.CharField(max_length=10, blank=True)
-    referer = models.CharField(max_length=500, blank=True)
-    accept_language = models.CharField(max_length=100, blank=True)
-    # Old scans only: a hash of the address under one fixed key followed a visitor across days. New scans carry
-    # visitor_key instead and leave this empty.
-    client_hash = models.CharField(max_length=16, blank=True, help_text="Old scans only: keyed hash of the address")
-    visitor_key = models.CharField(max_length=32, blank=True,
-                                   help_text="Keyed hash of address and user agent under a key that changes daily")
-    country = models.CharField(max_length=2, blank=True)
-    is_bot = models.BooleanField(default=False)
-    is_repeat = models.BooleanField(default=False,
-                                    help_text="More than 10 scans of this placement by one visitor in a minute")
-    rule = models.CharField(max_length=16, blank=True, help_text=(
-        'The destination rule that sent it (campaigns.rules): "ios", "android", "other", "before_start", '
-        '"after_end", "ab:<12 hex digits of the split destination\'s SHA-256>" (`rules.variant_rule`; older scans: '
-        '"ab:0", ... by position); empty: the destination (or the fallback of a code switched off)'))
-
-    class Meta:
-        ordering = ["-time"]
-        # The second serves the drainer's repeat check (campaigns.drainer.flag_repeats).
-        indexes = [models.Index(fields=["placement", "time"]),
-                   models.Index(fields=["placement", "visitor_key", "time"])]
-
-    def __str__(self) -> str:
-        return f"{self.placement.slug} at {self.time:%Y-%m-%d %H:%M}"
-
-
-class ScanRollup(models.Model):
-    """Scans by people of one placement on one day, in all or for one value of one dimension: what every
-    dashboard figure is summed from, so a page costs O(placements x days), never O(scans).
-
-    `day` is a day of the team's time zone (`Team.time_zone`). Kept up to date by the drainer as it stores scans
-    (`campaigns.rollups.add`) and kept when retention deletes the scans themselves (`campaigns.retention`); rebuilt
-    from the stored scans by `manage.py qart_rollups`. Bots are not counted.
-
-    `visitors` counts the day's distinct visitor keys (which change daily, so a range's unique visitors are the sum
-    of its days'); a visitor is counted under the dimension values of their first scan of the day. Hours have no
-    visitors column worth reading (0). Destination rules (`ScanEvent.rule`) have rows only for scans a rule sent: the
-    main destination's share is the total's less theirs. The key changes at midnight in the team's time zone
-    (`campaigns.redirects.visit_of`), so keys and rows share one day; on the day a team changes its time zone, a
-    visitor scanning on both sides of the change may count twice.
-    """
-
-    team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
-    objects = TeamOwnedQuerySet.as_manager()
-
-    class Dimension(models.TextChoices):
-        TOTAL = "", "all scans"
-        HOUR = "hour", "hour of the day (00-23)"
-        DEVICE = "device", "device class"
-        OS = "os", "operating system"
-        BROWSER = "browser", "browser"
-        COUNTRY = "country", "country"
-        LANGUAGE = "language", "language"
-        RULE = "rule", "destination rule"
-
-    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="rollups")
-    day = models.DateField()
-    dimension = models.CharField(max_length=8, choices=Dimension.choices, blank=True)
-    value = models.CharField(max_length=60, blank=True)
-    scans = models.PositiveIntegerField(default=0)
-    visitors = models.PositiveIntegerField(default=0)
-    first_scan = models.DateTimeField()
-    last_scan = models.DateTimeField()
-
-    class Meta:
-        # Also an index for one placement's dimension over a range of days (the placement page).
-        constraints = [models.UniqueConstraint(fields=["placement", "dimension", "day", "value"],
-                                               name="one_rollup_per_placement_dimension_day_value")]
-        # The dashboards' index: one dimension over a range of days for a campaign's or a team's thousands of
-        # placements, read from the index alone on PostgreSQL (INCLUDE). Without it PostgreSQL read the whole table
-        # for every card: 4-8 s for a team's overview at 5.9 M rollups, 0.4 s with it (bench/RESULTS.md).
-        indexes = [models.Index(fields=["dimension", "day", "placement"],
-                                include=["value", "scans", "visitors", "first_scan", "last_scan"],
-                                name="rollups_by_dimension_and_day")]
-
-    def __str__(self) -> str:
-        return f"{self.placement_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
-
-
-class CampaignRollup(models.Model):
-    """What a campaign's placements' `ScanRollup` rows add up to, per day, dimension and value: a campaign's or a
-    team's figures over a long range read hundreds of rows instead of hundreds of thousands (a lifetime page of a
-    campaign with thousands of placements summed 300,000-700,000 placement rows per card: bench/RESULTS.md).
-
-    Kept by the same code as the placements' rows (`campaigns.rollups`): the drainer adds each batch to both, and
-    anything that recounts placement rows (a rebuild, a placement moved in the admin) recounts its campaign's rows
-    from them (`rollups.refresh_campaigns`); a deleted placement's rows are taken out (`rollups.placement_deleting`).
-    Visitors add up as they do on the pages: per placement and day. No first and last scan: those are read per
-    placement.
-    """
-
-    team_paths = ('campaign__team',)  # see TeamOwnedQuerySet
-    objects = TeamOwnedQuerySet.as_manager()
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rollups")
-    day = models.DateField()
-    dimension = models.CharField(max_length=8, choices=ScanRollup.Dimension.choices, blank=True)
-    value = models.CharField(max_length=60, blank=True)
-    scans = models.PositiveIntegerField(default=0)
-    visitors = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        # Also the index for a campaign's dimension over a range of days (every card of a campaign's page).
-        constraints = [models.UniqueConstraint(fields=["campaign", "dimension", "day", "value"],
-                                               name="one_rollup_per_campaign_dimension_day_value")]
-
-    def __str__(self) -> str:
-        return f"campaign {self.campaign_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
-
-
-class WebhookEndpoint(models.Model):
-    """A team's HTTPS address that receives events, signed the Standard Webhooks way (`campaigns.webhooks`).
-
-    `secret` is the `whsec_…` signing key: shown to the owner once (when made or rotated) and kept in the database
-    because every delivery signs with it (an HMAC key cannot be stored as a hash).
-    """
-
-    team_paths = ('team',)  # see TeamOwnedQuerySet
-    objects = TeamOwnedQuerySet.as_manager()
-
-    class Event(models.TextChoices):
-        SCAN_CREATED = "scan.created"
-        GENERATION_FINISHED = "generation.finished"
-        ARTWORK_CHANGED = "placement.artwork_changed"
-        ALERT_RAISED = "placement.alert"
-
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=2000)
-    events = models.JSONField(default=list, help_text="The event types it receives (WebhookEndpoint.Event)")
-    secret = models.CharField(max_length=100, editable=False)
-    active = models.BooleanField(default=True)
-    # Set by the first failed attempt after a success, cleared by the next success: failing for
-    # webhooks.DISABLE_AFTER switches the endpoint off (webhooks.record_attempt).
-    failing_since = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created"]
-
-    def __str__(self) -> str:
-        return self.url
-
-
-class WebhookDelivery(models.Model):
-    """One attempt to deliver one event to one endpoint: what the team's webhook page lists."""
-
-    team_paths = ('endpoint__team',)  # see TeamOwnedQuerySet
-    objects = TeamOwnedQuerySet.as_manager()
-
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    message_id = models.CharField(max_length=64, db_index=True, help_text="The webhook-id header: receivers dedupe")
-    event = models.CharField(max_length=40)
-    attempt = models.PositiveSmallIntegerField(default=1)
-    ok = models.BooleanField(default=False)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=300, blank=True)
-    time = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-time", "-pk"]
-        indexes = [models.Index(fields=["endpoint", "-time"])]
-        verbose_name_plural = "webhook deliveries"  # not Django's "deliverys"
-
-    def __str__(self) -> str:
-        return f"{self.event} {self.message_id} #{self.attempt}: {self.status_code or self.error}"
-
-
-class WebhookOutbox(models.Model):
-    """Messages of one event for one endpoint that must still be put on the `webhooks` queue (`campaigns.webhooks`):
-    written in the transaction that made the event, deleted once queued. A row that stays is one whose queuing failed
-    (Redis away) or whose process died before trying: the drainer's flush queues it later."""
-
-    team_paths = ('endpoint__team',)  # see TeamOwnedQuerySet
-    objects = TeamOwnedQuerySet.as_manager()
-
-    # No constraint in the database: a row written while its endpoint is being deleted would fail the transaction that
-    # stored the scans or ended the job (at its commit) rather than be dropped. The endpoint's delete takes the rows it
-    # finds; the flush drops any left over.
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    event = models.CharField(max_length=40)
-    messages = models.JSONField(help_text="[[message id, data], ...], in the order they are sent")
-    created = models.DateTimeField(default=timezone.now)
-    # The flush takes the row from then on: a moment after `created`, so it leaves alone the rows their own process is
-    # queuing right after the commit; at once once that failed.
-    next_try = models.DateTimeField()
-
-    class Meta:
-        ordering = ["created", "pk"]
-        verbose_name = "webhook waiting for the queue"
-        verbose_name_plural = "webhooks waiting for the queue"
-
-    def __str__(self) -> str:
-        return f"{self.event} to endpoint {self.endpoint_id}: {len(self.messages)} messages"
+# The models of scans and of webhooks, defined by subject in their own modules: Django registers the app's models as
+# it imports this one, and every caller imports them from here. Imported here, between Placement and PlacementAlert,
+# so that they register in the order they always had: a model's reverse relations, and so the order of a cascade's
+# deletes, follow it.
+from campaigns.scan_models import CampaignRollup, ScanEvent, ScanRollup  # noqa: E402, F401
+from campaigns.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox  # noqa: E402, F401
 
 
 class PlacementAlert(models.Model):

@@ -1,0 +1,16 @@
+"""What is stored of scans: the rollups' index the dashboards read."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_the_dashboards_read_rollups_by_dimension_and_day():
+    # With only the (placement, dimension, day, value) key, PostgreSQL read the whole table for each dashboard card
+    # of a team's thousands of placements (4-8 s at 5.9 M rollups).
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "campaigns_scanrollup")
+    index = constraints["rollups_by_dimension_and_day"]
+    assert index["index"] and index["columns"][:3] == ["dimension", "day", "placement_id"]
