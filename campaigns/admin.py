@@ -31,8 +31,8 @@ from campaigns.models import (
     WebhookOutbox,
     locked_copy,
 )
-from qartsite.admin import TeamScopedAdmin, TeamScopedInline, may_change
 from qartsite.numbers import whole
+from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, may_change
 
 
 class ArchiveInsteadOfDelete:

@@ -32,8 +32,8 @@ from generator.models import (
     VerifierModel,
 )
 from qartsite.access import require_editor
-from qartsite.admin import TeamScopedAdmin, TeamScopedInline, visible_to
 from qartsite.models import Team
+from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, visible_to
 
 
 def thumbnail(image_field, size: int = 96) -> str:

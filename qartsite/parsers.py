@@ -84,7 +84,7 @@ def text_encodable(data) -> bool:
 
 def numbers_in_range(data) -> bool:
     """Whether every number in parsed JSON is finite and within 64 bits (walked without recursion). The API's parser
-    and the admin's JSON fields (`qartsite.admin.FiniteJSONField`) both hold to it."""
+    and the admin's JSON fields (`qartsite.scoped_admin.FiniteJSONField`) both hold to it."""
     stack = [data]
     while stack:
         value = stack.pop()
