@@ -2,7 +2,8 @@
 
 RQ's default worker forks a child per job, which would reload gigabytes of weights for every job and
 cannot share a CUDA context. This worker runs jobs in its own process (RQ's SimpleWorker) and loads the
-engine - with a warm-up generation - before it takes its first job, so every job finds it warm.
+engine - with a warm-up generation - and opens the media storage's connections (`job_files.open_store_connections`)
+before it takes its first job, so every job finds them warm.
 Run any number of them, on any number of GPU hosts, against the same Redis, database and media storage.
 
 Each worker says what it is in Redis (`generator.engine_status`): "loading" while the engine loads, then
@@ -98,7 +99,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             log.warning("Could not renew the lease on %s: %s", job.id, exc)
 
     def work(self, *args, **kwargs):
-        from generator import jobs
+        from generator import job_files, jobs
         from generator.core.engines import devices, parameters
 
         self._device = self._model = ""
@@ -130,6 +131,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             # tried again once the weights' files change (`jobs.get_engine`); `_follow_engine` reports the outcome.
             log.error("%s", exc)
             report = self._unavailable(str(exc))
+        job_files.open_store_connections()  # nine connections to a bucket opened in the first job took ~1 s
         self._engine_report = report
         self._report(report, engine_status.REPORT_TTL)
         with engine_status.kept_alive(self.connection, self.name):

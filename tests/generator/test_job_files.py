@@ -1,16 +1,23 @@
-"""A job's files (`generator.job_files`): candidates' PNGs encoded as they are drawn, stored whole or not at all, stored
-once more when the storage was away for a moment, and the job's picture read back."""
+"""A job's files (`generator.job_files`): candidates' PNGs encoded as they are drawn, stored side by side on threads
+kept from job to job, whole or not at all, stored once more when the storage was away for a moment, and the job's
+picture read back."""
 
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
+from django.db.models import F
 from PIL import Image
 
 from generator import job_files, jobs
+from generator.core.codes import scan
+from generator.core.engines import ranking
 from generator.models import GenerationJob
-from tests.generator.test_jobs import halftone_job
+from tests.conftest import ON_S3_ONLY
+from tests.generator.test_jobs import URL, halftone_job
 
 pytestmark = pytest.mark.django_db(transaction=True)  # as in test_jobs: on_commit runs at once, as in a worker
 
@@ -20,6 +27,16 @@ def stored_names(storage, folder: str) -> list[str]:
         return storage.listdir(folder)[1]
     except FileNotFoundError:  # the filesystem: no folder at all
         return []
+
+
+def made(count: int = 8) -> ranking.BestOfNResult:
+    """What `best_of_n` returns for `count` candidates of one batch, in plain colours (nothing drawn or verified)."""
+    verdict = scan.ScanResult(expected=URL, reads=[], decoded=[URL], expected_match=True, misread=False,
+                              scan_probability=0.9, verdict="pass", seconds=0.0)
+    candidates = [ranking.RankedImage(index, 0, 9 + index, Image.new("RGB", (64, 64), (20 * index, 0, 0)), verdict,
+                                      None, rank=index + 1) for index in range(count)]
+    return ranking.BestOfNResult(code=None, control=Image.new("RGB", (64, 64), "white"), candidates=candidates,
+                                 batches=1, generation_seconds=0.0, scoring_seconds=0.0, message="")
 
 
 def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_storage, monkeypatch, settings):
@@ -32,20 +49,21 @@ def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_stora
     backend = type(default_storage._wrapped)
     save, saved = backend._save, []
 
-    def fails_on_the_third(self, name, content):
-        if len(saved) == 2:
+    def fails_on_the_control_image(self, name, content):
+        if "/control/" in name:
             raise MediaUnavailable(f"The media storage could not store {name!r}: it went away")
+        time.sleep(0.1)  # still storing when the control image failed: waited for, then deleted
         saved.append(save(self, name, content))
         return saved[-1]
 
-    monkeypatch.setattr(backend, "_save", fails_on_the_third)
+    monkeypatch.setattr(backend, "_save", fails_on_the_control_image)
     settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 0}
     with pytest.raises(MediaUnavailable):
         jobs.run_generation(job.pk)  # raised on: RQ retries it, then generation_failed says why
     monkeypatch.undo()
 
     job.refresh_from_db()
-    assert saved[0] == f"generations/control/control-{job.pk}.png" and saved[1].startswith(f"generations/{job.pk}/")
+    assert len(saved) == 6 and all(name.startswith(f"generations/{job.pk}/") for name in saved)  # 3 candidates, twice
     assert not Candidate.objects.filter(job=job).exists() and not job.control_image
     assert stored_names(default_storage, "generations/control") == []
     assert stored_names(default_storage, f"generations/{job.pk}") == []
@@ -103,3 +121,84 @@ def test_the_png_encoder_reuses_what_it_started_and_encodes_what_repair_replaced
         pngs = encoder.pngs([drawn[2], repaired, drawn[0]])
     assert len(calls) == 4  # three started when drawn, the repaired one when asked for; none twice
     assert [Image.open(io.BytesIO(png)).getpixel((0, 0)) for png in pngs] == [(80, 0, 0), (255, 255, 255), (0, 0, 0)]
+
+
+def test_it_stores_a_jobs_files_side_by_side_on_threads_kept_from_job_to_job(media_storage, monkeypatch):
+    # One file after another, a job's tail paid a HEAD and a PUT per file to a bucket (18 round trips for 9 files);
+    # threads made for each job opened a connection each, which cost more than it saved.
+    from django.core.files.storage import default_storage
+
+    first, second = halftone_job(), halftone_job()
+    backend = type(default_storage._wrapped)
+    save, threads = backend._save, []
+    together = threading.Barrier(9, timeout=5)
+
+    def side_by_side(self, name, content):
+        threads.append(threading.current_thread())
+        together.wait()  # all nine files in flight at once: one after another, the first waits here in vain
+        return save(self, name, content)
+
+    monkeypatch.setattr(backend, "_save", side_by_side)
+    for job in (first, second):
+        with job_files.PngEncoder() as encoder:
+            job_files.store(job, made(), encoder)
+
+    assert [job.candidates.count() for job in (first, second)] == [8, 8]
+    assert len(threads) == 18 and len(set(threads)) <= job_files.STORE_THREADS
+    assert all(thread.name.startswith("store") for thread in threads)
+
+
+@ON_S3_ONLY
+def test_the_store_threads_connections_are_opened_before_the_first_job(media_storage, monkeypatch):
+    # boto's session and client for a thread hold the GIL ~0.1 s: nine opened by the first job took ~1 s.
+    from django.core.files.storage import default_storage
+
+    job = halftone_job()
+    backend = type(default_storage._wrapped)
+    job_files.open_store_connections()
+    create, opened = backend._create_session, []
+    monkeypatch.setattr(backend, "_create_session", lambda self: opened.append(1) or create(self))
+    save, together = backend._save, threading.Barrier(9, timeout=5)
+
+    def on_every_thread(self, name, content):
+        together.wait()  # nine files in flight at once: one on each of the nine threads
+        return save(self, name, content)
+
+    monkeypatch.setattr(backend, "_save", on_every_thread)
+    with job_files.PngEncoder() as encoder:
+        job_files.store(job, made(), encoder)
+
+    assert job.candidates.count() == 8 and opened == []
+
+
+def test_the_stored_image_is_the_one_repair_made(media_storage):
+    # Repair replaces a candidate's image after it was handed over (and its PNG started): the file is the new one,
+    # and the one handed over is not stored at all.
+    from django.core.files.storage import default_storage
+
+    job, result = halftone_job(), made(3)
+    repaired = Image.new("RGB", (64, 64), (0, 0, 255))
+    with job_files.PngEncoder() as encoder:
+        encoder.start([c.image for c in result.candidates])
+        result.candidates[1].image = repaired
+        job_files.store(job, result, encoder)
+
+    stored = {c.index: c for c in job.candidates.all()}
+    with stored[1].image.open("rb") as file:
+        assert Image.open(file).getpixel((0, 0)) == (0, 0, 255)
+    assert sorted(stored_names(default_storage, f"generations/{job.pk}")) == [
+        "candidate-00-seed9.png", "candidate-01-seed10.png", "candidate-02-seed11.png"]
+
+
+def test_a_superseded_attempt_deletes_the_files_it_stored(media_storage):
+    # No row will ever name them: left behind, they waited for the media sweep.
+    from django.core.files.storage import default_storage
+
+    job = halftone_job()
+    GenerationJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1)  # handed to a later attempt
+    with job_files.PngEncoder() as encoder, pytest.raises(job_files.Superseded):
+        job_files.store(job, made(), encoder)
+
+    assert job.candidates.count() == 0
+    assert stored_names(default_storage, f"generations/{job.pk}") == []
+    assert stored_names(default_storage, "generations/control") == []

@@ -4,13 +4,15 @@ job. Against the real Redis the suite runs on, in this process (no engine is loa
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
-from rq import Queue, get_current_job
+from rq import Queue, SimpleWorker, get_current_job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
-from generator import reconcile
+from generator import job_files, jobs, reconcile
+from generator.core.engines.parameters import ModelSpec
 from generator.worker import GenerationWorker
 
 
@@ -36,6 +38,17 @@ def lease_and_heartbeat() -> list:
     while expires() == first and time.monotonic() < deadline:  # the first heartbeat comes after 1 s
         time.sleep(0.1)
     return [job.connection.get(reconcile.LEASE_PREFIX + job.id).decode(), first - time.time(), expires() - first]
+
+
+def test_it_opens_the_media_storages_connections_before_its_first_job(worker, monkeypatch):
+    # Opened by the first job's store, nine connections to a bucket (one a store thread) took ~1 s of its tail.
+    steps = []
+    monkeypatch.setattr(jobs, "get_engine", lambda spec: SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set()))
+    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(job_files, "open_store_connections", lambda: steps.append("connections opened"))
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: steps.append("jobs taken") or True)
+    worker.work()
+    assert steps == ["connections opened", "jobs taken"]
 
 
 def test_its_maintenance_comes_round_every_interval(worker):
