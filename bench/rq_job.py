@@ -5,8 +5,9 @@ warm; also runs on the CPU with the tiny model (`python bench/rq_job.py --tiny`)
 
 1. creates a GenerationJob (8 candidates, 768², the engine's steps; one batch) and enqueues it on the `gpu`
    queue with `generator.jobs.enqueue_generation`, exactly as the page and the API do;
-2. a `generator.worker.GenerationWorker` in burst mode takes it from Redis and runs `generator.jobs.run_generation`
-   (generate, verify in the process pool while the aesthetic head runs, rank, encode PNGs, store rows);
+2. a `generator.worker.GenerationWorker`, started once for each setting and waiting on the queue between jobs as in
+   production (`_timed_jobs`), takes it from Redis and runs `generator.jobs.run_generation` (generate, verify in the
+   process pool while the aesthetic head runs, rank, encode PNGs, store rows);
 3. the job's own timings are read back from the database: `total_seconds` is enqueue (row created) -> ranked
    candidates stored; `queue_seconds` is pickup;
 4. beside them, the bench's own clock (`TailClock`, `tail_*` keys): when each step after the engine's last image
@@ -57,6 +58,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +70,9 @@ sys.path.insert(0, str(ROOT))
 KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-queued",
          "code-gc", "code-nographs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 NICE = 10  # "code-nice": the verifier processes' nice value
+IDLE_BEFORE = 0.2  # seconds between one job's end and the next one's arrival (the worker back on the queue)
+JOB_WAIT = 120.0  # seconds a timed job may take before the bench gives up on it
+MAX_IDLE = 30  # seconds a long-lived worker waits for a job that never comes before it stops
 
 
 def _free_port() -> int:
@@ -219,8 +224,9 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                         candidates=job.candidates.count(), passed=job.candidates.filter(verdict="pass").count(),
                         repaired=job.candidates.filter(repaired=True).count())
 
-        def work() -> None:
-            GenerationWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+        def work(**kwargs) -> None:  # burst (every job queued, then stop) unless told otherwise
+            kwargs.setdefault("burst", True)
+            GenerationWorker([queue], connection=queue.connection).work(logging_level="WARNING", **kwargs)
 
         for kind in dict.fromkeys(kinds):  # in the order asked for: the first matter most in a short call
             if kind.startswith("queue"):
@@ -321,20 +327,45 @@ def _pillow_png(image) -> bytes:
 
 def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str, repair: bool, name: str,
                 log, clock: TailClock) -> list[dict]:
-    """`runs` jobs of one setting, one at a time, after one untimed warm-up job: their rows, with the clock's."""
+    """`runs` jobs of one setting, one at a time, after one untimed warm-up job: their rows, with the clock's.
+
+    As in production, one worker started once takes them all, each arriving while it waits on the queue: the worker
+    runs in this (the main) thread, as RQ's signal handlers need, and a feeder thread enqueues each job `IDLE_BEFORE`
+    s after the last one ended. (Until issue 16's fourteenth step a worker was started for each job, whose start-up
+    counted in the job's queue time.) A job that does not end stops the feeder; the worker stops `MAX_IDLE` s later.
+    """
+    from django import db
+
     from generator import jobs
 
-    rows = []
-    for r in range(runs + 1):
-        job = new_job(job_steps, scheduler, repair, r)
-        clock.reset()
-        jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
-        work()
-        row = row_of(job) | clock.row()
-        log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
-            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-        if r:
-            rows.append(row)
+    rows: list[dict] = []
+    failed: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for r in range(runs + 1):
+                time.sleep(IDLE_BEFORE)  # the worker back on the queue, waiting, as between people's requests
+                job = new_job(job_steps, scheduler, repair, r)
+                clock.reset()
+                jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
+                if not clock.finished.wait(JOB_WAIT):
+                    raise RuntimeError(f"job {job.pk} did not end within {JOB_WAIT} s")
+                row = row_of(job) | clock.row()
+                log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
+                    + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+                if r:
+                    rows.append(row)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread, after the worker stopped
+            failed.append(exc)
+        finally:
+            db.connection.close()  # this thread's own
+
+    feeder = threading.Thread(target=feed, name="bench-feeder")
+    feeder.start()
+    work(burst=False, max_jobs=runs + 1, max_idle_time=MAX_IDLE)
+    feeder.join()
+    if failed:
+        raise failed[0]
     return rows
 
 
@@ -391,12 +422,14 @@ class TailClock:
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
+        self.finished = threading.Event()  # set when the job ended (`jobs._finish` returned); cleared by `reset`
         self.handover = self.gc = 0.0
         self.gc_runs = 0
         self._gc_start = 0.0
 
     def reset(self) -> None:
         self.marks = {}
+        self.finished.clear()
         self.handover = self.gc = 0.0
         self.gc_runs = 0
 
@@ -409,6 +442,8 @@ class TailClock:
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.perf_counter()  # the latest one counts (the pool's callbacks run in its thread)
+        if name == "finished":
+            self.finished.set()
 
     def row(self) -> dict:
         origin = self.marks.get("handed", self.marks.get("generated"))

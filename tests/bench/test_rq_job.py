@@ -1,11 +1,14 @@
 """bench/rq_job.py's `TailClock`: where a whole job's time goes after the engine's last image (issue 16, item 4)."""
 
 import gc
+import queue
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -153,3 +156,51 @@ def test_renice_without_a_pool_touches_nothing():
     said = []
     rq_job._renice(SimpleNamespace(_pool=None), rq_job.NICE, said.append)
     assert said == [f"rq: verifier processes [] at nice {rq_job.NICE}"]
+
+
+class TestTimedJobs:
+    """`_timed_jobs`: one worker started once takes every job, each enqueued by a feeder after the last one ended."""
+
+    def run(self, monkeypatch, finishes: bool):
+        from generator import jobs
+
+        clock, arrived, started = rq_job.TailClock(), queue.Queue(), []
+        monkeypatch.setattr(jobs, "enqueue_generation", arrived.put)
+        monkeypatch.setattr(rq_job, "IDLE_BEFORE", 0.0)
+        monkeypatch.setattr(rq_job, "JOB_WAIT", 0.2)
+
+        def work(**kwargs):  # the worker, in this (the main) thread: takes jobs until max_jobs or idle too long
+            started.append(kwargs)
+            for _ in range(kwargs["max_jobs"]):
+                try:
+                    arrived.get(timeout=0.5)
+                except queue.Empty:
+                    return
+                if finishes:
+                    clock.mark("generated")
+                    clock.mark("finished")
+
+        rows = rq_job._timed_jobs(lambda steps, scheduler, repair, r: SimpleNamespace(pk=r),
+                                  lambda job: {"job": job.pk}, work, 2, 25, "dpmpp_2m_karras", False, "code",
+                                  lambda message: None, clock)
+        return rows, started
+
+    def test_one_worker_takes_the_warm_up_and_every_timed_job(self, monkeypatch):
+        rows, started = self.run(monkeypatch, finishes=True)
+
+        assert started == [dict(burst=False, max_jobs=3, max_idle_time=rq_job.MAX_IDLE)]
+        assert [row["job"] for row in rows] == [1, 2]  # the warm-up (job 0) not among them
+        assert all("tail_finished" in row for row in rows)  # each with the clock's row
+
+    def test_a_job_that_never_ends_stops_the_feeder_and_is_said(self, monkeypatch):
+        with pytest.raises(RuntimeError, match="job 0 did not end"):
+            self.run(monkeypatch, finishes=False)
+
+    def test_the_clock_says_when_the_job_ended_until_reset(self):
+        clock = rq_job.TailClock()
+        clock.mark("stored")
+        assert not clock.finished.is_set()
+        clock.mark("finished")
+        assert clock.finished.is_set()
+        clock.reset()
+        assert not clock.finished.is_set()
