@@ -27,6 +27,7 @@ from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.handlers import add_expect_header
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.utils.encoding import filepath_to_uri
@@ -149,6 +150,19 @@ class S3MediaStorage(S3Storage):
             # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
         ))
+
+    @property
+    def connection(self):
+        """django-storages' connection (one a thread), without the `Expect: 100-continue` header botocore puts on every
+        upload: waiting for the server's "continue" before sending the body cost each PUT a round trip more (three
+        where two do: a HEAD, then the PUT), the last of which a job's tail waits for (bench/RESULTS.md, "Media in a
+        bucket"). What the header could save, a large body sent to a server that refuses it anyway, is an upload
+        refused a little later."""
+        connection = getattr(self._connections, "connection", None)
+        if connection is None:
+            connection = super().connection
+            connection.meta.client.meta.events.unregister("before-call.s3", add_expect_header)
+        return connection
 
     def check_bucket(self) -> None:
         """Raise `MediaUnavailable` when the bucket itself is missing (asked after a 404, see `bucket_errors`); a

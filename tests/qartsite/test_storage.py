@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,51 @@ def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_
     with pytest.raises(MediaUnavailable, match="Could not connect to the endpoint URL"):  # asked, and refused
         default_storage.open("generations/1/a.png")
     assert len(asked) == 1
+
+
+class _RecordingS3(BaseHTTPRequestHandler):
+    """Just enough of an S3 server for one save: the bucket is there, no object is, every PUT is taken; each request's
+    method and headers noted in `seen` (a class attribute the test sets)."""
+
+    protocol_version = "HTTP/1.1"  # as S3: keep-alive, and "100 Continue" answered where a client asks for it
+    seen: list = []
+
+    def _answer(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.send_header("ETag", '"0"')
+        self.end_headers()
+
+    def do_HEAD(self):  # noqa: N802 - http.server's names
+        self.seen.append(("HEAD", dict(self.headers)))
+        self._answer(200 if self.path.rstrip("/") == "/qart" else 404)
+
+    def do_PUT(self):  # noqa: N802
+        self.seen.append(("PUT", dict(self.headers)))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._answer(200)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_uploads_send_their_body_at_once_without_waiting_for_a_continue(settings, monkeypatch):
+    # botocore asks for "Expect: 100-continue" on every upload: a round trip more before each file's body.
+    from tests.conftest import use_s3
+
+    _RecordingS3.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}", BUCKET="qart",
+               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+        from django.core.files.storage import storages
+
+        storages._storages.pop("default", None)  # built again from the settings just set
+        name = storages["default"].save("candidate-00-seed1.png", ContentFile(b"\x89PNG" + bytes(2048)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    puts = [headers for method, headers in _RecordingS3.seen if method == "PUT"]
+    assert name == "candidate-00-seed1.png" and len(puts) == 1
+    assert "Expect" not in puts[0] and int(puts[0]["Content-Length"]) == 2052
