@@ -211,19 +211,24 @@ def _fast_layout(module, fa4: bool, fold: bool = True) -> None:
         log.info("FlashAttention 4 runs %d self-attention layers of %s", routed, type(module).__name__)
 
 
-def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True) -> None:
+def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True,
+                     decoder_graphs: bool | None = None) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
     steps, against 4.66 s eager with the ControlNet skip): fused QKV projections and channels_last for the
     UNet, ControlNet and VAE, cuDNN autotuning, and torch.compile (Inductor, default mode) of the UNet, the
-    ControlNet and the VAE decoder (the decoder also as CUDA graphs: `compile_decoder`). Images stay within fp16
-    rounding of the eager pipeline (max 1/255).
+    ControlNet and the VAE decoder (on a one-GPU engine the decoder also as CUDA graphs: `compile_decoder`). Images
+    stay within fp16 rounding of the eager pipeline (max 1/255).
     Compiling takes minutes on a cold cache; the worker pays it once, in its warm-up.
 
     `cuda_graphs` also records the UNet and ControlNet as CUDA graphs (mode "reduce-overhead"): no faster on
     one GPU (3.33 s vs 3.35 s, variant F), but a step then costs Python almost nothing, which a split engine
     needs (its replicas share one interpreter). Graphs are recorded per thread: call the pipeline from one.
+
+    `decoder_graphs` (default: not `cuda_graphs`) records the VAE decoder as CUDA graphs. Measured and checked on a
+    one-GPU engine (bench/GPU.md, fourteenth step); a split engine's replicas keep their decoder without graphs until
+    the same is checked at full size in their threads (a toy-size check there was not conclusive).
 
     `fa4` runs the 96x96 self-attention of the UNet and ControlNet on FlashAttention 4 (-7 % on an H200, images
     kept: bench/RESULTS.md, issue 16); None: where `fa4_usable` says it can. Compiled graphs are static in shape
@@ -251,7 +256,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
-    compile_decoder(txt2img.vae, cuda_graphs=True)
+    compile_decoder(txt2img.vae, cuda_graphs=not cuda_graphs if decoder_graphs is None else decoder_graphs)
 
 
 def compile_decoder(vae, cuda_graphs: bool = False) -> None:
@@ -261,7 +266,7 @@ def compile_decoder(vae, cuda_graphs: bool = False) -> None:
     costs the launching thread one graph replay (2.2 ms on an H100) instead of launching its kernels one by one from
     Python (6.5 ms), which inside a job, where the PNG and verifier threads share the interpreter, kept the GPU
     waiting between decodes (24 ms an image against 20 alone; whole job −58 ms median; 1.4 GiB more reserved for
-    the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda` records them.
+    the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda` records them on a one-GPU engine.
     """
     import torch
 

@@ -150,3 +150,16 @@ class TestCompileDecoder:
         cuda.compile_decoder(vae, cuda_graphs=True)
         assert modes == [None, "reduce-overhead"]
         assert first._orig_mod is module and vae.decoder._orig_mod is module  # never a compiled module compiled
+
+    def test_a_one_gpu_engine_records_the_decoder_as_graphs_a_split_engines_replica_does_not(self, tiny_engine,
+                                                                                             monkeypatch):
+        import copy
+
+        import torch
+
+        monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)  # nothing compiled here: who asks what
+        asked: list[bool] = []
+        monkeypatch.setattr(cuda, "compile_decoder", lambda vae, cuda_graphs=False: asked.append(cuda_graphs))
+        for graphs in (False, True):  # load_engine: a one-GPU engine; load_split_engine's replicas (cuda_graphs)
+            cuda.compile_for_cuda(copy.deepcopy(tiny_engine.txt2img), cuda_graphs=graphs, fa4=False)
+        assert asked == [True, False]
