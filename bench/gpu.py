@@ -116,6 +116,9 @@ VARIANTS = {
     "PG": dict(label="P with CUDA graphs (compile_for_cuda(cuda_graphs=True), what split engines use)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                cuda_graphs=True),
+    "PGD": dict(label="PG with the VAE decoder as CUDA graphs too (a split engine's replicas do not record it yet: "
+                      "the check of it in their threads)", skip=True, opt=False, compile=None, dtype="fp16",
+                attention="default", product=True, cuda_graphs=True, decoder_graphs=True),
     "P8": dict(label="P with fp8 (bench/fp8.py: torchao FP8 matrix products in the UNet's and ControlNet's "
                      "linear layers; changes the images)", skip=True, opt=False, compile=None, dtype="fp16",
                attention="default", product=True, fp8=True),
@@ -129,7 +132,7 @@ VARIANTS = {
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "PGD", "P8", "PI", "T")
 
 
 def log(message: str) -> None:
@@ -216,7 +219,7 @@ class Bench:
                 if fp8 and fp8_mod.fp8_unusable(self.device):
                     raise RuntimeError(fp8_mod.fp8_unusable(self.device))
                 cuda.compile_for_cuda(pipe, cuda_graphs=spec.get("cuda_graphs", False), fa4=spec.get("fa4"),
-                                      fold=spec.get("fold", True))
+                                      fold=spec.get("fold", True), decoder_graphs=spec.get("decoder_graphs"))
                 if spec.get("vae_contiguous"):  # P0C: before the first call, when the decoder's graph is traced
                     pipe.vae.to(memory_format=torch.contiguous_format)
                     # the UNet's channels_last latents would keep the decoder's activations channels_last
@@ -1135,8 +1138,9 @@ def main() -> None:
     parser.add_argument("--compile-backend", default="inductor", help="inductor, or aot_eager for a quick check")
     parser.add_argument("--rq-engine", default="P", choices=("P", "P0", "P8", "PU", "split"),
                         help="the rq stage's engine")
-    parser.add_argument("--split-variant", default="PG", choices=("P", "PG"),
-                        help="the split stage's replicas: PG (CUDA graphs, as load_split_engine) or P")
+    parser.add_argument("--split-variant", default="PG", choices=("P", "PG", "PGD"),
+                        help="the split stage's replicas: PG (CUDA graphs, as load_split_engine), PGD (PG with the "
+                             "decoder as graphs too: the check before split engines record it) or P")
     parser.add_argument("--split-devices", default="",
                         help="the split stage's devices (default: every GPU; e.g. cuda:0,cuda:0 checks the threaded "
                              "path on one GPU, where the two replicas share the GPU and are not faster)")
