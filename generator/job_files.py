@@ -1,7 +1,7 @@
 """A generation job's files in the media storage, for the job layer (`generator.jobs`): the picture it was given, read
 back (`stored_picture`), and the candidates it made (`store`): their PNGs encoded while the verifier runs
 (`PngEncoder`), their images stored side by side (`store_pool`) before their rows, and the rows written only while the
-attempt that made them is still the row's (`this_attempt`; `Superseded` otherwise, and what it stored is deleted).
+attempt that made them is still the row's (`this_attempt`; `Superseded` otherwise).
 
 A storage that does not answer is asked once more `QART["STORE_AGAIN_AFTER"]` seconds later; what a failed store wrote
 is deleted again, so that no row names a file that is not stored.
@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from PIL import Image
@@ -37,18 +37,20 @@ STORE_THREADS = 9
 
 @functools.cache
 def store_pool() -> ThreadPoolExecutor:
-    """The threads that store jobs' files, kept for the life of this process: django-storages keeps an S3 connection
-    a thread, so each of these keeps its own open from one job to the next. Threads made for one job opened a
-    connection each (boto's session and client: ~0.1 s of the GIL apiece), which cost more than the round trips they
+    """The threads that store jobs' files, kept for the life of this process. django-storages keeps an S3 client a
+    thread for its lookups (a name's HEAD) and one client on the storage for its uploads, which the threads share
+    (`qartsite.storage.S3MediaStorage` gives it a connection pool for all of them). Threads made for one job set up a
+    client each (boto's session and client: ~0.1 s of the GIL apiece), which cost more than the round trips they
     saved."""
     return ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
 
 
 def open_store_connections() -> None:
-    """Start `store_pool`'s threads and open each one's connection to the media storage (none for the filesystem),
+    """Start `store_pool`'s threads and set up each one's client for the media storage (none for the filesystem),
     so that the worker's first job finds them as warm as the others do (the worker calls this before its first job).
-    A connection that cannot be opened is no error here: the job that needs it says why."""
-    connect = functools.partial(getattr, default_storage, "connection", None)
+    A client that cannot be set up is no error here: the job that needs it says why."""
+    storage = storages["default"]  # resolved here: nine threads would each race to build it
+    connect = functools.partial(getattr, storage, "connection", None)
     # The pool starts a thread for each task submitted while none is idle: one task a thread, as opening takes longer.
     wait([store_pool().submit(connect) for _ in range(STORE_THREADS)])
 
@@ -122,9 +124,10 @@ def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder
             Candidate.objects.bulk_create(rows)
             GenerationJob.objects.filter(pk=job.pk).update(control_image=job.control_image.name)
     if not mine:
-        # The later attempt stores files of its own: no row will ever name these. Deleted once the row's lock is let
-        # go: each delete is a round trip to the bucket.
-        _delete([file for file, _, _ in files])
+        # No row will name these files; they are left to the media sweep (`qartsite.media_sweep`), not deleted: the
+        # later attempt stores under the same names, and on a bucket two stores that look a name up at once can both
+        # take it, so a delete here could take the later attempt's file from under its row.
+        log.warning("Job %s: this attempt was superseded; its files are left to the media sweep", job.pk)
         raise Superseded()
 
 
@@ -140,7 +143,13 @@ def _store_files(files: list[tuple[FieldFile, str, bytes]]) -> None:
     """Store each (field file, name, PNG) side by side over `store_pool`, before any row is saved: a row never names
     a file that is not stored. Should a file fail, the others are waited for and what this attempt stored is deleted
     again (as far as the storage lets us), and the first error goes on: the job fails, to be retried, with no candidate
-    half stored."""
+    half stored.
+
+    A storage that was away is asked first, here (`reachable`), before the files go side by side: else the first of
+    them probes it and the others, meanwhile, fail at once as if it were still away."""
+    reachable = getattr(files[0][0].storage, "reachable", None)
+    if reachable is not None:
+        reachable()
     futures = [store_pool().submit(file.save, name, ContentFile(png), save=False) for file, name, png in files]
     wait(futures)
     errors = [future.exception() for future in futures if future.exception() is not None]

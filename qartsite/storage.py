@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.handlers import add_expect_header
+from botocore.utils import determine_content_length
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.utils.encoding import filepath_to_uri
@@ -45,6 +46,8 @@ BUCKET_SEEN_SECONDS = 60  # after a 404, the bucket's existence is asked about a
 # (`PROBE_TIMEOUT`, no retry) decides whether calls go to it again. A frozen bucket held every web worker for a
 # minute and more per image (a fault drill): short links waited behind them.
 AWAY_SECONDS = 15
+POOL_CONNECTIONS = 16  # connections a client keeps to the bucket: at least a job's files stored side by side
+EXPECT_CONTINUE_BYTES = 8 * 1024 * 1024  # uploads this large still ask the server before sending the body
 PROBE_TIMEOUT = 2
 
 PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
@@ -91,6 +94,14 @@ def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None
         raise MediaUnavailable(message) from exc
 
 
+def _expect_continue_if_large(model, params, **kwargs) -> None:
+    """botocore's `add_expect_header`, for bodies of `EXPECT_CONTINUE_BYTES` or more only (see
+    `S3MediaStorage.connection`)."""
+    body = params.get("body")
+    if hasattr(body, "read") and (determine_content_length(body) or 0) >= EXPECT_CONTINUE_BYTES:
+        add_expect_header(model, params, **kwargs)
+
+
 class S3MediaStorage(S3Storage):
     """django-storages' S3 backend for a private bucket that only qart's processes reach.
 
@@ -105,6 +116,12 @@ class S3MediaStorage(S3Storage):
 
     _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
     _away_reason = "The media storage did not answer"  # what the call that found it away said
+
+    def reachable(self) -> None:
+        """Raise `MediaUnavailable` while the bucket is known not to answer; once `AWAY_SECONDS` have passed, ask it
+        now, in this thread: calls made side by side next (`generator.job_files`) then do not race one probe, which
+        would fail all but one of them at once."""
+        self._reachable()
 
     def _reachable(self) -> None:
         """Raise `MediaUnavailable` at once while the bucket is known not to answer. Once `AWAY_SECONDS` have passed,
@@ -145,6 +162,9 @@ class S3MediaStorage(S3Storage):
         super().__init__(**options)
         self.client_config = self.client_config.merge(Config(
             connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+            # The uploads of a job's files side by side share one client (`generator.job_files.STORE_THREADS` of
+            # them): a pool smaller than that drops and opens connections every job (botocore's default is 10).
+            max_pool_connections=POOL_CONNECTIONS,
             retries={"max_attempts": ATTEMPTS, "mode": "standard"},
             # Checksums only where S3 requires them: several S3-compatible servers refuse the CRC trailers that
             # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
@@ -153,15 +173,17 @@ class S3MediaStorage(S3Storage):
 
     @property
     def connection(self):
-        """django-storages' connection (one a thread), without the `Expect: 100-continue` header botocore puts on every
-        upload: waiting for the server's "continue" before sending the body cost each PUT a round trip more (three
-        where two do: a HEAD, then the PUT), the last of which a job's tail waits for (bench/RESULTS.md, "Media in a
-        bucket"). What the header could save, a large body sent to a server that refuses it anyway, is an upload
-        refused a little later."""
+        """django-storages' connection (one a thread), asking `Expect: 100-continue` only of large uploads: botocore
+        puts it on every upload, and waiting for the server's "continue" before sending the body cost each candidate's
+        PUT a round trip more (three where two do: a HEAD, then the PUT), the last of which a job's tail waits for
+        (bench/RESULTS.md, "Media in a bucket"). A large body (a print file's parts) keeps it: a server that refuses
+        one says so before the body, not by closing the connection part-way (which reads as a storage away)."""
         connection = getattr(self._connections, "connection", None)
         if connection is None:
             connection = super().connection
-            connection.meta.client.meta.events.unregister("before-call.s3", add_expect_header)
+            events = connection.meta.client.meta.events
+            events.unregister("before-call.s3", add_expect_header)
+            events.register("before-call.s3", _expect_continue_if_large)
         return connection
 
     def check_bucket(self) -> None:

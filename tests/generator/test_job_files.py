@@ -190,8 +190,9 @@ def test_the_stored_image_is_the_one_repair_made(media_storage):
         "candidate-00-seed9.png", "candidate-01-seed10.png", "candidate-02-seed11.png"]
 
 
-def test_a_superseded_attempt_deletes_the_files_it_stored(media_storage):
-    # No row will ever name them: left behind, they waited for the media sweep.
+def test_a_superseded_attempt_writes_no_rows_and_leaves_its_files_to_the_media_sweep(media_storage):
+    # The later attempt stores under the same names: on a bucket two stores that look a name up at once can both take
+    # it, so deleting this attempt's files could take the later attempt's from under its rows.
     from django.core.files.storage import default_storage
 
     job = halftone_job()
@@ -200,5 +201,27 @@ def test_a_superseded_attempt_deletes_the_files_it_stored(media_storage):
         job_files.store(job, made(), encoder)
 
     assert job.candidates.count() == 0
-    assert stored_names(default_storage, f"generations/{job.pk}") == []
-    assert stored_names(default_storage, "generations/control") == []
+    assert len(stored_names(default_storage, f"generations/{job.pk}")) == 8  # for the sweep: named by no row
+
+
+@ON_S3_ONLY
+def test_a_bucket_just_back_takes_every_file_at_once_not_after_a_wait(media_storage, monkeypatch):
+    # Past the storage's memory of an outage one call probes the bucket while the others fail at once: nine files
+    # side by side lost that race, and the job waited STORE_AGAIN_AFTER (20 s) for a bucket that was back. The store
+    # asks the bucket first, then stores.
+    from django.core.files.storage import default_storage
+
+    from qartsite import storage
+
+    request, sleep = storage.urllib3.request, time.sleep
+    monkeypatch.setattr(storage.urllib3, "request", lambda *a, **kw: sleep(0.3) or request(*a, **kw))  # a far bucket
+    job = halftone_job()  # its picture stored: the storage built
+    backend = default_storage._wrapped
+    backend._no_answer("The media storage did not answer: it was restarting")
+    backend._away_until = time.monotonic() - 0.01  # the outage's memory just over: the next call probes
+    waited: list[float] = []
+    monkeypatch.setattr(job_files.time, "sleep", waited.append)
+    with job_files.PngEncoder() as encoder:
+        job_files.store(job, made(), encoder)
+
+    assert job.candidates.count() == 8 and waited == []

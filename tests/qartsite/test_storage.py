@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -213,3 +214,17 @@ def test_uploads_send_their_body_at_once_without_waiting_for_a_continue(settings
     puts = [headers for method, headers in _RecordingS3.seen if method == "PUT"]
     assert name == "candidate-00-seed1.png" and len(puts) == 1
     assert "Expect" not in puts[0] and int(puts[0]["Content-Length"]) == 2052
+
+
+def test_large_uploads_still_ask_the_server_before_their_body():
+    # A print file's parts: a server that refuses one says so before the body, not by closing the connection.
+    from types import SimpleNamespace
+
+    from qartsite import storage
+
+    put = SimpleNamespace(http={"method": "PUT"})
+    small = {"body": io.BytesIO(bytes(1024)), "headers": {}}
+    large = {"body": io.BytesIO(bytes(storage.EXPECT_CONTINUE_BYTES)), "headers": {}}
+    storage._expect_continue_if_large(put, small)
+    storage._expect_continue_if_large(put, large)
+    assert "Expect" not in small["headers"] and large["headers"]["Expect"] == "100-continue"
