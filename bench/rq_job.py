@@ -30,8 +30,9 @@ Settings, each timed over `runs` jobs after one warm-up job:
   skipped when none was). "code-nice": the same as "code", with the verifier's processes at nice 10, so that they
   give way to the worker's own threads while the last images decode. "code-queued": the same as "code", with every
   decode queued before the first hand-over (`decoding.decodes_ahead` all), as from 76ecea1 to the fourteenth step.
-  "code-gc": the same as "code", with every object alive after the warm-up job frozen out of the garbage
-  collector's reach (`gc.freeze`), so that its collections during a job walk only the job's own objects.
+  "code-gc": the same as "code", with every object alive before its warm-up job (the earlier kinds' jobs run)
+  frozen out of the garbage collector's reach (`gc.freeze`), so that its collections during a job walk only the
+  job's own objects.
   "code-nographs": the same as "code", with the VAE decoder compiled without CUDA graphs (`cuda.compile_decoder`;
   CUDA engines only), as before issue 16's fourteenth step.
 - "noise": the same job on the raw noise (the verifier's pessimistic case; nothing passes; repair off).
@@ -72,6 +73,7 @@ KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code
 NICE = 10  # "code-nice": the verifier processes' nice value
 IDLE_BEFORE = 0.2  # seconds between one job's end and the next one's arrival (the worker back on the queue)
 JOB_WAIT = 120.0  # seconds a timed job may take before the bench gives up on it
+WARM_UP_WAIT = 600.0  # the same for a setting's warm-up job, which may compile (a cold compile: 2-3 minutes)
 MAX_IDLE = 30  # seconds a long-lived worker waits for a job that never comes before it stops
 
 
@@ -280,6 +282,11 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                 jobs.ProgressWriter.INTERVAL = 60.0
             try:
                 rows = _timed_jobs(new_job, row_of, work, runs, job_steps, scheduler, repair, name, log, clock)
+            except Exception as exc:  # recorded: the call's other kinds still matter
+                log(f"rq {name} failed: {type(exc).__name__}: {exc}")
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+                save()
+                continue
             finally:
                 ranking.SPLITS, images.png_bytes, jobs.ProgressWriter.INTERVAL = splits, png_bytes, interval
                 decoding.decodes_ahead = decodes_ahead
@@ -332,7 +339,8 @@ def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str
     As in production, one worker started once takes them all, each arriving while it waits on the queue: the worker
     runs in this (the main) thread, as RQ's signal handlers need, and a feeder thread enqueues each job `IDLE_BEFORE`
     s after the last one ended. (Until issue 16's fourteenth step a worker was started for each job, whose start-up
-    counted in the job's queue time.) A job that does not end stops the feeder; the worker stops `MAX_IDLE` s later.
+    counted in the job's queue time.) A job that does not end in time (`JOB_WAIT`; `WARM_UP_WAIT` for the warm-up,
+    which may compile) stops the feeder; the worker stops `MAX_IDLE` s later.
     """
     from django import db
 
@@ -348,8 +356,9 @@ def _timed_jobs(new_job, row_of, work, runs: int, job_steps: int, scheduler: str
                 job = new_job(job_steps, scheduler, repair, r)
                 clock.reset()
                 jobs.enqueue_generation(job)  # autocommit: on_commit sends at once
-                if not clock.finished.wait(JOB_WAIT):
-                    raise RuntimeError(f"job {job.pk} did not end within {JOB_WAIT} s")
+                limit = JOB_WAIT if r else WARM_UP_WAIT
+                if not clock.finished.wait(limit):
+                    raise RuntimeError(f"job {job.pk} did not end within {limit} s")
                 row = row_of(job) | clock.row()
                 log(f"rq {name} {'warm-up' if r == 0 else f'run {r}'}: "
                     + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))

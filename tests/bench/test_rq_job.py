@@ -168,6 +168,7 @@ class TestTimedJobs:
         monkeypatch.setattr(jobs, "enqueue_generation", arrived.put)
         monkeypatch.setattr(rq_job, "IDLE_BEFORE", 0.0)
         monkeypatch.setattr(rq_job, "JOB_WAIT", 0.2)
+        monkeypatch.setattr(rq_job, "WARM_UP_WAIT", 0.2)
 
         def work(**kwargs):  # the worker, in this (the main) thread: takes jobs until max_jobs or idle too long
             started.append(kwargs)

@@ -265,8 +265,9 @@ def compile_decoder(vae, cuda_graphs: bool = False) -> None:
     `cuda_graphs` also records it as CUDA graphs (mode "reduce-overhead"), one per latent shape: each decode then
     costs the launching thread one graph replay (2.2 ms on an H100) instead of launching its kernels one by one from
     Python (6.5 ms), which inside a job, where the PNG and verifier threads share the interpreter, kept the GPU
-    waiting between decodes (24 ms an image against 20 alone; whole job −58 ms median; 1.4 GiB more reserved for
-    the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda` records them on a one-GPU engine.
+    waiting between decodes (24 ms an image against 20 alone; over two calls whole job p95 −27 and −46 ms, median
+    +3 and −58 ms; 1.4 GiB more reserved for the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda`
+    records them on a one-GPU engine.
     """
     import torch
 

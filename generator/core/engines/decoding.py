@@ -30,8 +30,9 @@ def decode(pipe, latents, group: int = 0, on_decoded: Callable[[list[Image.Image
     On CUDA the next group's decode, and its copy to pinned memory, is queued before a group is handed over, so the
     GPU decodes while `on_decoded` runs; each group goes to `on_decoded` once its own copy is done. With the decoder
     in CUDA graphs (`cuda.compile_decoder`) a decode costs the launching thread ~2 ms of its GPU's ~20, so one decode
-    ahead keeps the GPU decoding back to back inside a job and hands the first image over soonest; queuing every
-    decode first gains nothing more and hands the first image over later (bench/GPU.md, fourteenth step). Off CUDA a
+    ahead keeps the GPU decoding back to back inside a job and hands the first image over soonest. Queuing every
+    decode first ended a job as early with the decoder not in graphs, but handed the first image over ~65 ms later;
+    with graphs it was not run, as one ahead already keeps the GPU busy (bench/GPU.md, fourteenth step). Off CUDA a
     decode is the CPU's own work, and each group is handed over as soon as it is decoded.
 
     Args:
