@@ -55,6 +55,16 @@ def split_item(words: list[str]) -> dict | None:
     return None
 
 
+def on_its_field(message: str) -> str:
+    """A rule's message (`rules.clean_rules`: "A/B split: give 2 to 10 ...", "A/B split, destination 2: ...",
+    "End: the schedule must ...") without the name of the field it now stands on: the page puts the field's label
+    before it ("A/B split: A/B split: give ..." and "Until: End: ..." otherwise)."""
+    for prefix in ("A/B split: ", "Start: ", "End: "):
+        message = message.removeprefix(prefix)
+    message = message.replace("A/B split, destination", "Destination")
+    return message[:1].upper() + message[1:]
+
+
 def split_lines(text: str) -> list[dict]:
     """The A/B split field's lines as split destinations; blank lines are skipped.
 
@@ -203,7 +213,7 @@ class RulesFormMixin:
             message = " ".join(exc.messages)
             field = ("rule_split" if message.startswith("A/B") else "rule_starts_at" if message.startswith("Start")
                      else "rule_ends_at" if message.startswith("End") else None)
-            self.add_error(field, exc)
+            self.add_error(field, ValidationError(on_its_field(message) if field else message, code=exc.code))
             return
         for key in rules.SCHEDULE_KEYS:
             # The page shows minutes in the team's zone: an unchanged time keeps its stored form (seconds, offset),

@@ -500,13 +500,18 @@ class TestHistory:
         for fields, where, message in [
             ({"rule_ios": "javascript:alert(1)"}, "rule_ios", "must start with http"),
             ({"rule_split": f"heavy {A}\n1 {B}"}, "rule_split", "Line 1: write the weight, then the address"),
-            ({"rule_split": f"0 {A}\n1 {B}"}, "rule_split", "the weight must be a whole number"),
+            ({"rule_split": f"0 {A}\n1 {B}"}, "rule_split", "Line 1: the weight must be a whole number"),
             ({"rule_starts_at": "2026-12-24T18:00", "rule_ends_at": "2026-12-24T17:00"}, "rule_ends_at",
-             "must end after it starts"),
+             "The schedule must end after it starts."),
+            ({"rule_split": f"1 {A}"}, "rule_split", "Give 2 to 10 destinations"),
+            ({"rule_split": f"1 {A}\n1 ftp://b.example.com"}, "rule_split", "Line 2: The destination must"),
         ]:
             response = client.post(f"/campaigns/placements/{placement.pk}/edit/", {**base, **fields})
             assert response.status_code == 400
-            assert message in " ".join(response.context["form"].errors[where])
+            errors = " ".join(response.context["form"].errors[where])
+            assert message in errors
+            # The page puts the field's label before its message: the message does not name the field again
+            assert not errors.startswith(("A/B split", "End:", "Start:")) and "A/B split," not in errors
         assert Placement.objects.get(pk=placement.pk).rules == {} and not DestinationChange.objects.exists()
 
     def test_the_campaign_page_edits_its_rules(self, client, team_users, placement):
