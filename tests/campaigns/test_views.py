@@ -527,6 +527,22 @@ class TestPlacementPage:
         # The print files come after the figures: the actions link down to them.
         assert 'href="#print"' in html and 'id="print"' in html
 
+    def test_its_short_link_card_says_the_rules_come_before_the_address_it_opens(self, client, team_users, placement):
+        # With the campaign's A/B split every scan went to /a or /b, while the card said the code "Opens" the
+        # placement's own override (a walk-through's finding)
+        campaign = placement.campaign
+        campaign.rules = {"split": [{"url": "https://example.com/a", "weight": 1},
+                                    {"url": "https://example.com/b", "weight": 1}]}
+        campaign.save()
+        placement.destination_override = "https://example.com/flyer"
+        placement.save()
+        client.force_login(team_users.teammate)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        card = re.search(r"<p class=\"muted small\" data-rules-first>(.*?)</p>", html, re.S).group(1)
+        assert card.startswith("Destination rules come first: ") and "https://example.com/a" in card
+        assert card.index("Where none applies, it opens") < card.index("https://example.com/flyer")
+        assert ">Opens <" not in html
+
     def test_a_placement_never_scanned_shows_one_line_not_screens_of_empty_charts(self, client, team_users,
                                                                                   placement):
         # 1,750 px of empty charts on a desktop (four phone screens) came before the link and print files
