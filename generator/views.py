@@ -87,10 +87,13 @@ def generate(request: HttpRequest) -> HttpResponse:
         return render(request, "qartsite/no_team.html")
     if request.method == "POST" and not editable_teams(request.user).exists():
         raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
-    placement = None
+    placement = not_editable = None
     if request.method == "GET" and "placement" in request.GET:
-        placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign"),
+        placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign__team"),
                                         pk=pk_or_404(request.GET["placement"]))
+        if not editable_teams(request.user).filter(pk=placement.campaign.team_id).exists():
+            # A viewer of that team who edits another: the form would fill in a link it must then refuse
+            not_editable, placement = placement, None
 
     def link_for(p: Placement) -> str:
         return p.short_url(request)
@@ -148,6 +151,11 @@ def generate(request: HttpRequest) -> HttpResponse:
         ctx["unreachable"] = unreachable_reason(next(iter(ctx["placement_links"].values()))["link"])
     if request.method == "GET":
         ctx["room_note"] = form.room_note()
+    if not_editable is not None:
+        team = not_editable.campaign.team.name
+        ctx["placement_note"] = (f"You can look at {not_editable.name} ({team}) but not make codes for it: you are a "
+                                 "viewer there. Ask an owner of that team for editor access; codes for your other "
+                                 "teams can be made here.")
     if form.rate_limited:
         # The form again, with what was typed and the message on top; Retry-After for scripts. A picture sent is not
         # decoded for a team without room, so it is not kept: the page says so.

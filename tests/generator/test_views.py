@@ -173,6 +173,24 @@ class TestGeneratePage:
         response = client.post("/generate/", {**VALID, "team": team_users.team.pk})
         assert response.status_code == 403 and not GenerationJob.objects.exists()
 
+    def test_a_placement_of_a_team_one_only_views_is_not_filled_in_but_said(self, team_users, enqueued):
+        # The outsider owns Rival and views Acme: from an Acme placement the form filled in Acme's short link and
+        # offered Acme's codes, then refused the job ("That team is not one you can make codes for"), again on reload
+        from campaigns.models import Campaign, Placement
+        from qartsite.models import Membership
+
+        Membership.objects.create(team=team_users.team, user=team_users.outsider, role="viewer")
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
+        poster = Placement.objects.create(campaign=campaign, name="Station poster")
+        response = logged_in(team_users.outsider).get(f"/generate/?placement={poster.pk}")
+        html = response.content.decode()
+        assert response.status_code == 200 and poster.slug not in html
+        assert "You can look at Station poster (Acme) but not make codes for it: you are a viewer there." in html
+        assert response.context["form"].initial.get("placement") is None
+        # An editor of that team gets the placement filled in, and no such note
+        html = logged_in(team_users.teammate).get(f"/generate/?placement={poster.pk}").content.decode()
+        assert poster.slug in html and "data-placement-note" not in html
+
     def test_it_refuses_a_team_the_user_cannot_edit(self, team_users, enqueued):
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.other_team.pk})
         assert response.status_code == 200 and "team" in response.context["form"].errors
