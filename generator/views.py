@@ -294,6 +294,7 @@ def job_state(job: GenerationJob) -> dict:
 
 @login_required
 @require_safe
+@never_cache  # Back after deleting the job showed it again from the browser's cache, its Delete button answering 404
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     jobs_seen = GenerationJob.objects.for_user(request.user)
     job = get_for_user_or_404(jobs_seen.select_related("prompt", "team", "owner", "placement__campaign"), pk=pk)

@@ -268,6 +268,12 @@ def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, d
     assert not GenerationJob.objects.filter(pk=done_job.pk).exists()
 
 
+def test_the_job_page_is_not_kept_by_the_browser(team_users, done_job):
+    # Back after deleting the job showed it again from the browser's cache, its Delete button answering 404
+    response = logged_in(team_users.teammate).get(f"/generate/jobs/{done_job.pk}/")
+    assert "no-store" in response["Cache-Control"]
+
+
 @pytest.mark.django_db
 def test_a_job_a_placement_chose_a_code_of_after_the_check_is_kept_not_a_500(team_users, done_job, monkeypatch):
     # The check passed, a placement chose one of its codes at the same moment, and the delete raised RestrictedError
