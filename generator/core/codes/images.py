@@ -7,6 +7,7 @@ onto white, or an `ImageError` whose message can be shown as it is.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -123,8 +124,11 @@ def _decode(data: bytes, name: str, max_pixels: int, formats: tuple[str, ...] | 
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (or a format qart cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: too many pixels to open safely. Resize it first.") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard, before qart's (`_check_pixels`) sees the size: its message carries the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found.group(1)):,} pixels is" if found else "the number of pixels is"
+        raise ImageError(f"{name}: {pixels} too large (the limit is {max_pixels:,}). Resize it first.") from None
     except ValueError as exc:
         if "Decompressed data too large" in str(exc):  # Pillow's cap on a PNG's text or colour-profile chunk
             raise ImageError(f"{name}: the file carries more metadata (text or a colour profile) than qart reads. "

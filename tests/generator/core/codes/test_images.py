@@ -69,6 +69,14 @@ class TestOpenImage:
         with pytest.raises(images.ImageError, match="too large"):
             images.open_image(bomb, max_pixels=1_000_000)
 
+    def test_it_names_the_size_and_the_limit_of_a_picture_past_pillows_own_guard(self):
+        # 20000x20000 (a tiny PNG): Pillow refused it before qart's check, and the message named no size or limit
+        bomb = encoded(Image.new("1", (20000, 20000)))
+        with pytest.raises(images.ImageError) as caught:
+            images.open_picture(bomb, max_pixels=40_000_000)
+        assert str(caught.value) == ("the upload: 400,000,000 pixels is too large (the limit is 40,000,000). "
+                                     "Resize it first.")
+
     def test_it_scales_16_bit_greyscale(self):
         values = np.array([[0, 32768, 65535]], dtype=np.uint16)
         image = images.open_image(encoded(Image.fromarray(values)))  # uint16 arrays open as I;16
