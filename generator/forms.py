@@ -252,6 +252,7 @@ class GenerationForm(forms.Form):
         self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
         # generate.js refuses a larger picture before it is sent (qartsite.limits would answer 413).
         self.fields["picture"].widget.attrs["data-max-bytes"] = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.fields["picture"].widget.attrs["data-max-pixels"] = settings.QART["MAX_IMAGE_PIXELS"]  # and a larger one
         self.fields["engine"].initial = engine_status.default_engine()
         self.speeds = speeds()
         self.fields["speed"].choices = [(k, v["label"]) for k, v in self.speeds.items()]

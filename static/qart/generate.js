@@ -183,7 +183,18 @@
       url = URL.createObjectURL(file);
       state = { x: 0.5, y: 0.5, zoom: 1 };
       slider.value = 1;
-      image.onload = function () { box.hidden = false; draw(); };
+      image.onload = function () {
+        box.hidden = false;
+        draw();
+        // Past the pixel limit the server refuses it after the upload: say so now (the preview has decoded it anyway)
+        var limit = Number(picture.dataset.maxPixels || 0), pixels = image.naturalWidth * image.naturalHeight;
+        if (limit && pixels > limit && !picture.validationMessage) {
+          picture.setCustomValidity("This picture is " + image.naturalWidth + "×" + image.naturalHeight + " (" +
+            (pixels / 1e6).toFixed(1) + " megapixels); pictures up to " + (limit / 1e6).toFixed(0) +
+            " megapixels are accepted. Resize it first.");
+          picture.reportValidity();
+        }
+      };
       image.onerror = clear;  // the server says what is wrong with it
       image.src = url;
     });
