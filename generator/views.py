@@ -91,7 +91,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and "placement" in request.GET:
         placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign__team"),
                                         pk=pk_or_404(request.GET["placement"]))
-        if not editable_teams(request.user).filter(pk=placement.campaign.team_id).exists():
+        if not can_edit(request.user, placement.campaign.team):
             # A viewer of that team who edits another: the form would fill in a link it must then refuse
             not_editable, placement = placement, None
 

@@ -111,22 +111,17 @@ class S3MediaStorage(S3Storage):
       stored under it, which `qart_media_copy` relies on to check what it copied.
     - Every failure to reach the bucket is a `MediaUnavailable` (see `bucket_errors`), within short timeouts; once
       the bucket has not answered, this process's calls fail at once for `AWAY_SECONDS`, then a quick probe decides
-      (`_reachable`).
+      (`reachable`).
     """
 
     _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
     _away_reason = "The media storage did not answer"  # what the call that found it away said
 
     def reachable(self) -> None:
-        """Raise `MediaUnavailable` while the bucket is known not to answer; once `AWAY_SECONDS` have passed, ask it
-        now, in this thread: calls made side by side next (`generator.job_files`) then do not race one probe, which
-        would fail all but one of them at once."""
-        self._reachable()
-
-    def _reachable(self) -> None:
         """Raise `MediaUnavailable` at once while the bucket is known not to answer. Once `AWAY_SECONDS` have passed,
         one call asks the server with a `PROBE_TIMEOUT` (any HTTP answer will do: it is up), the others failing at
-        once meanwhile."""
+        once meanwhile; calls about to go side by side (`generator.job_files`) ask it first, in their own thread, so
+        that they do not race that one probe."""
         until = self._away_until
         if not until:
             return
@@ -149,7 +144,7 @@ class S3MediaStorage(S3Storage):
     @contextmanager
     def _calls(self, doing: str, name: str, bucket_check: Callable[[], None] | None = None) -> Iterator[None]:
         """`bucket_errors` for a call to the bucket, refused at once while it is known not to answer."""
-        self._reachable()
+        self.reachable()
         with bucket_errors(doing, name, bucket_check, self._no_answer):
             yield
 
@@ -191,7 +186,7 @@ class S3MediaStorage(S3Storage):
         bucket seen within `BUCKET_SEEN_SECONDS` is not asked about again."""
         if time.monotonic() - getattr(self, "_bucket_seen_at", -BUCKET_SEEN_SECONDS) < BUCKET_SEEN_SECONDS:
             return
-        self._reachable()
+        self.reachable()
         try:
             self.connection.meta.client.head_bucket(Bucket=self.bucket_name)
         except ClientError as exc:
