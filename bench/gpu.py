@@ -819,6 +819,37 @@ class Bench:
         self.results["rq"]["engine"] = self.args.rq_engine
         self.save()
 
+    def timed_again(self, engine, spec: dict, key: str) -> dict:
+        """`engine` (P's, changed in place by a stage: fa4exp, decoder) drawn again: one short warm-up call
+        (`--warm-steps`), then `--runs` timed calls, noting when the first and the last image were handed over; the
+        first call's images kept as `key`, the other seed sets drawn for the image check against A."""
+        t0 = time.perf_counter()
+        self.draw(engine, spec, replace(self.params, steps=self.args.warm_steps), self.seeds)
+        self.sync()
+        warm = time.perf_counter() - t0
+        times, handed, first = [], [], None
+        for _ in range(self.args.runs):
+            marks: list[float] = []
+            self.sync()
+            t1 = time.perf_counter()
+            images = self.draw(engine, spec, self.params, self.seeds,
+                               on_decoded=lambda group, marks=marks: marks.append(time.perf_counter()))
+            self.sync()
+            times.append(time.perf_counter() - t1)
+            handed.append((marks[0] - t1, marks[-1] - t1))
+            first = first if first is not None else np.stack([np.asarray(im.convert("RGB")) for im in images])
+        self.images[key] = first
+        for k in range(1, self.args.seed_sets):
+            seeds = [s + 1000 * k for s in self.seeds]
+            drawn = self.draw(engine, spec, self.params, seeds)
+            self.extra_images.setdefault(key, {})[seeds[0]] = np.stack([np.asarray(im.convert("RGB"))
+                                                                        for im in drawn])
+        return dict(warmup_s=round(warm, 1), times=[round(t, 4) for t in times],
+                    median_s=round(statistics.median(times), 4), p95_s=round(percentile(times, 95), 4),
+                    first_handed_s=round(statistics.median(h[0] for h in handed), 4),
+                    last_handed_s=round(statistics.median(h[1] for h in handed), 4),
+                    image_check=self.check_images(key))
+
     def fa4_exp(self) -> None:
         """P's engine again with each softmax variant of `--fa4-exp` (bench/fa4_exp.py: part of FA4's exponentials on
         the FMA units), the shipped kernel ("mufu") first and last: only FA4's kernel is compiled again (~3 s),
@@ -841,27 +872,7 @@ class Bench:
             key = name + ("/again" if name in out else "")
             try:
                 fa4_exp.install(name)
-                t0 = time.perf_counter()
-                self.draw(engine, spec, replace(self.params, steps=self.args.warm_steps), self.seeds)
-                self.sync()
-                warm = time.perf_counter() - t0
-                times, first = [], None
-                for _ in range(self.args.runs):
-                    self.sync()
-                    t1 = time.perf_counter()
-                    images = self.draw(engine, spec, self.params, self.seeds)
-                    self.sync()
-                    times.append(time.perf_counter() - t1)
-                    first = first if first is not None else np.stack([np.asarray(im.convert("RGB")) for im in images])
-                self.images[f"P/{key}"] = first
-                for k in range(1, self.args.seed_sets):
-                    seeds = [s + 1000 * k for s in self.seeds]
-                    drawn = self.draw(engine, spec, self.params, seeds)
-                    self.extra_images.setdefault(f"P/{key}", {})[seeds[0]] = np.stack(
-                        [np.asarray(im.convert("RGB")) for im in drawn])
-                out[key] = dict(setting=fa4_exp.VARIANTS[name], warmup_s=round(warm, 1),
-                                times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
-                                p95_s=round(percentile(times, 95), 4), image_check=self.check_images(f"P/{key}"))
+                out[key] = dict(setting=fa4_exp.VARIANTS[name], **self.timed_again(engine, spec, f"P/{key}"))
             except Exception as exc:  # a variant that does not compile: record it, go on with the others
                 out[key] = dict(error=f"{type(exc).__name__}: {exc}"[:1500])
             log(f"fa4exp {key}: {out[key]}")
@@ -922,26 +933,10 @@ class Bench:
                         self.sync()
                         wall.append(time.perf_counter() - t0)
                         gpu.append(start.elapsed_time(end) / 1000)
-                result = dict(warmup_s=round(warm, 1), **{f"{name}_ms": round(1000 * statistics.median(v), 2)
-                                                          for name, v in (("launch", launch), ("gpu", gpu),
-                                                                          ("wall", wall))})
-                self.draw(engine, spec, replace(self.params, steps=self.args.warm_steps), self.seeds)
-                times, handed, first = [], [], None
-                for _ in range(self.args.runs):
-                    marks: list[float] = []
-                    self.sync()
-                    t1 = time.perf_counter()
-                    images = self.draw(engine, spec, self.params, self.seeds,
-                                       on_decoded=lambda group, marks=marks: marks.append(time.perf_counter()))
-                    self.sync()
-                    times.append(time.perf_counter() - t1)
-                    handed.append((marks[0] - t1, marks[-1] - t1))
-                    first = first if first is not None else np.stack([np.asarray(im.convert("RGB")) for im in images])
-                self.images[f"P/decoder-{key}"] = first
-                result.update(times=[round(t, 4) for t in times], median_s=round(statistics.median(times), 4),
-                              first_handed_s=round(statistics.median(h[0] for h in handed), 4),
-                              last_handed_s=round(statistics.median(h[1] for h in handed), 4),
-                              image_check=self.check_images(f"P/decoder-{key}"))
+                result = dict(decode_warmup_s=round(warm, 1),
+                              **{f"{name}_ms": round(1000 * statistics.median(v), 2)
+                                 for name, v in (("launch", launch), ("gpu", gpu), ("wall", wall))},
+                              **self.timed_again(engine, spec, f"P/decoder-{key}"))
                 # What this decoder added to the memory torch holds (it only grows: a decoder timed after another
                 # reuses its blocks, so only the first of two shows the difference)
                 result["reserved_gib"] = round(torch.cuda.memory_reserved() / 2**30, 3)
