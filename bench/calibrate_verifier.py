@@ -10,7 +10,7 @@ on the image, the region where phones and decoders disagree), from their own see
 `--speed-only` times the verifier, symbol grading and the verdict on images without a code (one core).
 `--table PATH` also writes the training set's features and labels as CSV: the table the shipped weights are
 fitted on, committed as tests/generator/core/codes/data/verifier_features.csv so a test refits it with
-`scan.fit_weights` and holds `scan.BIAS` and `scan.WEIGHTS` to the fit.
+`decision.fit_weights` and holds `decision.BIAS` and `decision.WEIGHTS` to the fit.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from generator.core.codes import (  # noqa: E402
+    decision,
     decoders,
     grading,
     qr,
@@ -44,7 +45,7 @@ from generator.core.codes import (  # noqa: E402
 from generator.core.evals.alignment import agreement  # noqa: E402
 
 cv2.setNumThreads(1)
-DECODERS = scan.DECODERS
+DECODERS = decision.DECODERS
 
 
 PHOTOS: list[np.ndarray] = []
@@ -115,10 +116,10 @@ def matrix(rows: list, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_table(path: str, rows: list, names: list[str], per_family: int, near: int) -> None:
-    """The features and labels `scan.fit_weights` fits the shipped weights on, as CSV (floats at full precision)."""
+    """The features and labels `decision.fit_weights` fits the shipped weights on, as CSV (floats at full precision)."""
     with open(path, "w", newline="") as out:
         out.write(f"# Training set of bench/calibrate_verifier.py --per-family {per_family} --near {near} (seed 1):\n"
-                  "# the features scan.BIAS and scan.WEIGHTS are fitted on (scan.fit_weights). Made with:\n"
+                  "# the features decision.BIAS and decision.WEIGHTS are fitted on (decision.fit_weights). Made with:\n"
                   f"#   .venv/bin/python bench/calibrate_verifier.py --per-family {per_family} --near {near} "
                   f"--table {path}\n")
         writer = csv.writer(out)
@@ -231,11 +232,11 @@ def main() -> None:
     started = time.time()
     train, train_seconds = build(args.per_family, seed=1, workers=args.workers, near=args.near)
     test, test_seconds = build(args.per_family, seed=2, workers=args.workers, near=args.near)
-    names = list(scan.WEIGHTS)
+    names = list(decision.WEIGHTS)
     x_train, y_train = matrix(train, names)
     x_test, y_test = matrix(test, names)
-    w = scan.fit_weights(x_train, y_train)
-    print("## Fitted weights (paste into generator/core/codes/scan.py)\n")
+    w = decision.fit_weights(x_train, y_train)
+    print("## Fitted weights (paste into generator/core/codes/decision.py)\n")
     # Full precision: the refit test holds the shipped constants to this fit within 1e-6.
     print(f"    BIAS = {round(float(w[0]), 8)!r}")
     print("    WEIGHTS = {" + ", ".join(f'"{k}": {round(float(w[1 + i]), 8)!r}' for i, k in enumerate(names)) + "}")
@@ -244,7 +245,7 @@ def main() -> None:
 
     xv_train, _ = matrix(train, V1_FEATURES)
     xv_test, _ = matrix(test, V1_FEATURES)
-    wv = scan.fit_weights(xv_train, y_train)
+    wv = decision.fit_weights(xv_train, y_train)
     xd_test, _ = matrix(test, PER_DECODER)
     n = len(DECODERS)
     print(f"\n## Agreement with reference labels on the test set ({len(y_test)} images, "
@@ -253,8 +254,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     fitted = 1 / (1 + np.exp(-(w[0] + x_test @ w[1:])))
     v1 = 1 / (1 + np.exp(-(wv[0] + xv_test @ wv[1:])))
-    shipped = np.array([scan.probability(feats) for _, _, _, feats in test])
-    rows = {"qart verifier, weights in scan.py (p >= 0.5)": (shipped >= 0.5, shipped),
+    shipped = np.array([decision.probability(feats) for _, _, _, feats in test])
+    rows = {"qart verifier, weights in decision.py (p >= 0.5)": (shipped >= 0.5, shipped),
             "qart verifier, weights fitted now (p >= 0.5)": (fitted >= 0.5, fitted),
             "read-rate features only (logistic-v1's, refitted, p >= 0.5)": (v1 >= 0.5, v1)}
     for i, d in enumerate(DECODERS):
@@ -268,7 +269,7 @@ def main() -> None:
         passed = int((np.asarray(pred) & (y_test == 0)).sum())
         print(f"| {name} | {acc:.3f} | {bal:.3f} | {roc:.3f} | {passed} of {int((y_test == 0).sum())} |")
 
-    print("\n## Per family (test set, weights in scan.py)\n")
+    print("\n## Per family (test set, weights in decision.py)\n")
     print("| family | images | readable | accuracy | balanced accuracy | unreadable passed |")
     print("|---|---|---|---|---|---|")
     families = np.array([fam for fam, *_ in test])
@@ -286,8 +287,8 @@ def main() -> None:
     train_families = np.array([fam for fam, *_ in train])
     for fam in (*synthetic.FAMILIES, NEAR_FAMILY):
         keep, sel = train_families != fam, families == fam
-        wa = scan.fit_weights(x_train[keep], y_train[keep])
-        wb = scan.fit_weights(xv_train[keep], y_train[keep])
+        wa = decision.fit_weights(x_train[keep], y_train[keep])
+        wb = decision.fit_weights(xv_train[keep], y_train[keep])
         pa = 1 / (1 + np.exp(-(wa[0] + x_test[sel] @ wa[1:])))
         pb = 1 / (1 + np.exp(-(wb[0] + xv_test[sel] @ wb[1:])))
         a = agreement((pa >= 0.5).astype(float), pa, y_test[sel])
@@ -301,7 +302,7 @@ def main() -> None:
             for name, rows in (("train", train), ("test", test)):
                 for fam, strength, label, feats in rows:
                     out.write(json.dumps({"set": name, "family": fam, "strength": strength, "label": bool(label),
-                                          "p": round(scan.probability(feats), 4), **feats}) + "\n")
+                                          "p": round(decision.probability(feats), 4), **feats}) + "\n")
 
     seconds = np.array(train_seconds + test_seconds)
     print(f"\n## Verifier time per image over both sets ({len(seconds)} images, {args.workers} workers at once)\n")

@@ -32,7 +32,7 @@ from rq.job import Job, JobStatus
 
 from campaigns import printfiles
 from campaigns.printfiles import Refused
-from generator.core.codes import print_specs, printing, scan
+from generator.core.codes import decision, print_specs, printing
 from qartsite.queues import workers_on
 from qartsite.storage import MediaUnavailable
 
@@ -155,7 +155,7 @@ def build_key(placement, short_url: str, spec: print_specs.PrintSpec) -> str:
     preflight), the options, the verifier, and this code's `VERSION`."""
     art = f"artwork {placement.artwork.pk} {placement.artwork.image.name}" if placement.artwork else "plain"
     text = (f"{VERSION}|{placement.pk}|{art}|{short_url}|{placement.scanning_distance}|"
-            f"{sorted(dataclasses.asdict(spec).items())}|{scan.MODEL}|{settings.QART['SCAN_THRESHOLD']}|"
+            f"{sorted(dataclasses.asdict(spec).items())}|{decision.MODEL}|{settings.QART['SCAN_THRESHOLD']}|"
             f"{printfiles.CMYK_PROFILE}")
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 

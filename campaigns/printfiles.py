@@ -20,7 +20,7 @@ from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
-from generator.core.codes import grids, images, logos, preflight, print_specs, printing, qr, restamp, scan
+from generator.core.codes import decision, grids, images, logos, preflight, print_specs, printing, qr, restamp
 from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
 from qartsite.numbers import whole
@@ -344,7 +344,7 @@ def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> d
     """The preflight report (`preflight.Preflight.to_dict`), cached per art, width, distance and verifier model."""
     art = subject.source.content + ("|plain" if subject.is_plain else "|" + _image_key(subject.image))
     key = "qart:preflight:" + hashlib.blake2b(
-        f"{art}|{width_m:.5f}|{distance_m:.4f}|{scan.MODEL}".encode(), digest_size=12).hexdigest()
+        f"{art}|{width_m:.5f}|{distance_m:.4f}|{decision.MODEL}".encode(), digest_size=12).hexdigest()
     try:
         cached = cache.get(key)
     except RedisError:  # the cache (CACHE_URL) is away: measure it again rather than fail the page

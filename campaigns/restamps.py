@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from campaigns import artwork
 from campaigns.artwork import LINK, ArtworkRefused
 from generator import verifier_models
-from generator.core.codes import grids, images, qr, restamp, scan
+from generator.core.codes import decision, grids, images, qr, restamp, scan
 from generator.evals.sessions import art_and_grid
 from generator.models import Candidate, GenerationJob
 
@@ -88,7 +88,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
     return row
 
 
-def restamped_copy(candidate: Candidate, placement, short_url: str, model: scan.DecisionModel) -> Candidate | None:
+def restamped_copy(candidate: Candidate, placement, short_url: str, model: decision.DecisionModel) -> Candidate | None:
     """The latest copy of `candidate` restamped for `placement` to carry `short_url` that `model` judged, else None.
     A copy another model judged is left alone: a new one is made and judged by the model that judges now."""
     return (Candidate.objects.filter(job__placement=placement, job__content=short_url, verifier_model=model.id,

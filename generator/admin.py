@@ -16,7 +16,7 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
 from generator import jobs, verifier_models
-from generator.core.codes import scan
+from generator.core.codes import decision
 from generator.evals import label_csv, sessions
 from generator.forms import bounds_kwargs, field_for_message, range_kwargs
 from generator.models import (
@@ -450,7 +450,7 @@ class VerifierModelAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         active = verifier_models.active_row()
         extra_context = {**(extra_context or {}), "active_model": active,
-                         "shipped_model": scan.MODEL, "can_roll_back": request.user.is_superuser,
+                         "shipped_model": decision.MODEL, "can_roll_back": request.user.is_superuser,
                          "rolls_back_to": verifier_models.rollback_target() if active else None,
                          "history": verifier_models.history()}
         return super().changelist_view(request, extra_context)

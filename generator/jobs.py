@@ -37,7 +37,7 @@ from rq.timeouts import JobTimeoutException
 from campaigns import webhooks
 from campaigns.models import Placement
 from generator import job_files, verifier_models
-from generator.core.codes import images, qr, scan
+from generator.core.codes import decision, images, qr
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
 from generator.models import FLOAT_PARAMETERS, EvalSample, GenerationJob, HumanScanResult
@@ -178,7 +178,7 @@ def job_params(job: GenerationJob) -> parameters.GenerationParams:
     )
 
 
-def job_config(job: GenerationJob, model: scan.DecisionModel | None = None) -> ranking.BestOfNConfig:
+def job_config(job: GenerationJob, model: decision.DecisionModel | None = None) -> ranking.BestOfNConfig:
     """Best-of-N's settings for `job`; `model` judges the candidates (the shipped one when None)."""
     return ranking.BestOfNConfig(
         n=job.candidates_per_batch,
@@ -194,7 +194,7 @@ def job_config(job: GenerationJob, model: scan.DecisionModel | None = None) -> r
     )
 
 
-def halftone_config(job: GenerationJob, model: scan.DecisionModel | None = None) -> halftone.HalftoneConfig:
+def halftone_config(job: GenerationJob, model: decision.DecisionModel | None = None) -> halftone.HalftoneConfig:
     """The halftone engine's settings for `job`; `model` judges the candidates (the shipped one when None)."""
     return halftone.HalftoneConfig(
         n=job.candidates_per_batch, seed=job.seed, threshold=settings.QART["SCAN_THRESHOLD"], size=job.size,
@@ -436,7 +436,7 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         return f"failed: {exc}"
 
 
-def _run_halftone(job: GenerationJob, on_progress, model: scan.DecisionModel) -> str:
+def _run_halftone(job: GenerationJob, on_progress, model: decision.DecisionModel) -> str:
     """The CPU engine: no weights to load, the job's picture drawn into the code (`halftone.best_halftones`)."""
     if not job.init_image:
         raise ValueError("The halftone engine needs a picture to draw the code from.")

@@ -227,9 +227,9 @@ class Candidate(models.Model):
     ssim = models.FloatField(null=True, blank=True, help_text="SSIM to the unrepaired image")
     # {"features", "grades", "reasons", "seconds"} of the verification that gave the verdict
     scan_details = models.JSONField(default=dict, blank=True)
-    # Which decision model judged it (scan.DecisionModel.id): a candidate judged by another model than the active one
-    # is verified again before it becomes artwork (generator.verifier_models.current_verdict). Empty: judged before
-    # models were recorded.
+    # Which decision model judged it (decision.DecisionModel.id): a candidate judged by another model than the active
+    # one is verified again before it becomes artwork (generator.verifier_models.current_verdict). Empty: judged
+    # before models were recorded.
     verifier_model = models.CharField(max_length=64, blank=True)
     # The halftone engine: which variant made it, and how faithful it is to the uploaded picture.
     variant = models.CharField(max_length=120, blank=True, help_text="Engine variant, e.g. 'centre 0.33, dots'")
@@ -467,7 +467,7 @@ class VerifierModel(models.Model):
     """A decision model of the scan verifier, fitted by `qart_calibrate` to people's labels, with its figures.
 
     Global, not a team's: the active one (at most one) judges every team's candidates, so only a superuser activates
-    one (`generator.verifier_models`). With none active the shipped `scan.DEFAULT_MODEL` judges.
+    one (`generator.verifier_models`). With none active the shipped `decision.DEFAULT_MODEL` judges.
     """
 
     model_id = models.CharField(max_length=64, db_index=True, help_text="scan.DecisionModel.id: form and weights' hash")

@@ -1,7 +1,8 @@
 """The scan verifier's decision models on the Django side: which one judges, and what it says about a candidate.
 
-- `active_model()`: the model that judges now: the active `VerifierModel` row, else the shipped `scan.DEFAULT_MODEL`.
-  One indexed query, so every job asks at its start and workers pick up an activation at their next job.
+- `active_model()`: the model that judges now: the active `VerifierModel` row, else the shipped
+  `decision.DEFAULT_MODEL`. One indexed query, so every job asks at its start and workers pick up an activation at
+  their next job.
 - `store(calibration, ...)`: a model fitted by `qart_calibrate`, kept as a row with its figures (not active).
 - `activate(row, user)` and `rollback(user)`: superusers only, since every team's jobs use the active model; a
   model fitted on fewer than `calibration.FULL_PER_CLASS` labels of a class, or to another feature set (`form`) than
@@ -21,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generator.core.codes import images, scan
+from generator.core.codes import decision, images, scan
 from generator.core.evals import calibration
 from generator.models import Candidate, VerifierActivation, VerifierModel
 
@@ -35,9 +36,9 @@ class VerdictUnavailable(Exception):
     """The candidate's image cannot be read, so it cannot be verified again (the message says so)."""
 
 
-def decision_model(row: VerifierModel) -> scan.DecisionModel:
-    """The `scan.DecisionModel` a stored row holds."""
-    return scan.DecisionModel(float(row.bias), tuple((str(name), float(w)) for name, w in row.weights), row.form)
+def decision_model(row: VerifierModel) -> decision.DecisionModel:
+    """The `decision.DecisionModel` a stored row holds."""
+    return decision.DecisionModel(float(row.bias), tuple((str(name), float(w)) for name, w in row.weights), row.form)
 
 
 def active_row() -> VerifierModel | None:
@@ -45,10 +46,10 @@ def active_row() -> VerifierModel | None:
     return VerifierModel.objects.filter(is_active=True).select_related("activated_by").first()
 
 
-def active_model() -> scan.DecisionModel:
+def active_model() -> decision.DecisionModel:
     """The model that judges now: the active row's, else the shipped default."""
     row = active_row()
-    return decision_model(row) if row is not None else scan.DEFAULT_MODEL
+    return decision_model(row) if row is not None else decision.DEFAULT_MODEL
 
 
 def store(result: calibration.Calibration, user, source: str, labels: list[str]) -> VerifierModel:
@@ -62,10 +63,10 @@ def store(result: calibration.Calibration, user, source: str, labels: list[str])
 
 def activation_refusal(row: VerifierModel) -> str:
     """Why `row` may be activated only when forced ("" when it may be activated plainly)."""
-    if row.form != scan.DEFAULT_MODEL.form:
+    if row.form != decision.DEFAULT_MODEL.form:
         return (f"{row.model_id} was fitted to the verifier's features of {row.form}, and the verifier now measures "
-                f"those of {scan.DEFAULT_MODEL.form}: its weights may not mean what they did, so it is activated only "
-                "when forced.")
+                f"those of {decision.DEFAULT_MODEL.form}: its weights may not mean what they did, so it is activated "
+                "only when forced.")
     fewest = min(row.scanned_count, row.not_scanned_count)
     if fewest >= calibration.FULL_PER_CLASS:
         return ""
@@ -174,7 +175,7 @@ def judged_fields(result: scan.ScanResult) -> dict:
     }
 
 
-def current_verdict(candidate: Candidate, model: scan.DecisionModel | None = None) -> Candidate:
+def current_verdict(candidate: Candidate, model: decision.DecisionModel | None = None) -> Candidate:
     """The candidate, judged by the active model: verified again and saved when another model judged it.
 
     Args:

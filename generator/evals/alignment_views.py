@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from generator import verifier_models
-from generator.core.codes import scan
+from generator.core.codes import decision
 from generator.core.evals import alignment, calibration, plots
 from generator.evals import label_csv
 from generator.evals.labeling_views import team_sessions
@@ -63,7 +63,7 @@ def verifier_summary(row: VerifierModel | None) -> dict:
     """The model that judges now, for the page and its JSON: its id, who activated it and when, and its figures
     (none for the shipped default, which was fitted to synthetic labels, not people's)."""
     if row is None:
-        return {"model": scan.MODEL, "shipped": True, "activated_by": None, "activated_at": None, "labels": None,
+        return {"model": decision.MODEL, "shipped": True, "activated_by": None, "activated_at": None, "labels": None,
                 "figures": None}
     return {"model": row.model_id, "shipped": False, "stored": row.pk,
             "activated_by": row.activated_by.get_username() if row.activated_by else None,

@@ -7,16 +7,16 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-# The verifier's shipped model when this migration was written (generator/core/codes/scan.py), frozen here: a
-# migration must not follow later code. Recorded as a row, not activated: with no row active, the model shipped in
-# scan.py judges, whatever it is by then.
+# The verifier's shipped model when this migration was written (then in generator/core/codes/scan.py, now in
+# decision.py), frozen here: a migration must not follow later code. Recorded as a row, not activated: with no row
+# active, the model shipped in decision.py judges, whatever it is by then.
 SHIPPED_FORM = "logistic-v1"
 SHIPPED_BIAS = -5.7383012
 SHIPPED_WEIGHTS = [["o_any", 0.98149407], ["o_share", 0.0], ["f_any", 0.0], ["f_share", 9.77219657], ["f_max", 0.0]]
 
 
 def record_shipped_model(apps, schema_editor):
-    # scan.model_id as it was: the form and a short hash of the bias and the sorted weights.
+    # decision.model_id as it was: the form and a short hash of the bias and the sorted weights.
     digest = hashlib.blake2b(json.dumps([SHIPPED_BIAS, sorted(map(tuple, SHIPPED_WEIGHTS))]).encode(),
                              digest_size=4).hexdigest()
     apps.get_model("generator", "VerifierModel").objects.create(

@@ -17,7 +17,7 @@ from campaigns import links, rollups
 from campaigns.drainer import drain_once, store_events
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
-from generator.core.codes import decoders, images, qr, scan
+from generator.core.codes import decision, decoders, images, qr
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite.models import Membership, Team
 
@@ -386,7 +386,7 @@ def candidate(owner, team, content: str = "https://example.com/r/x") -> Candidat
     prompt = Prompt.objects.create(owner=owner, text="a lighthouse")
     job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
     return Candidate.objects.create(job=job, index=0, seed=1, image="generations/1/c0.png", scan_probability=0.9,
-                                    verdict="pass", rank=1, verifier_model=scan.MODEL)  # not verified again
+                                    verdict="pass", rank=1, verifier_model=decision.MODEL)  # not verified again
 
 
 @pytest.mark.django_db

@@ -204,12 +204,12 @@ class TestVerifierModelAdmin:
 
     @pytest.fixture
     def fitted(self, admin_user):
-        from generator.core.codes import scan
+        from generator.core.codes import decision
         from generator.models import VerifierModel
 
         def make(model_id: str, scanned: int = 40) -> VerifierModel:
             return VerifierModel.objects.create(
-                model_id=model_id, form=scan.DEFAULT_MODEL.form, bias=-4.0, weights=[["o_any", 1.0]],
+                model_id=model_id, form=decision.DEFAULT_MODEL.form, bias=-4.0, weights=[["o_any", 1.0]],
                 created_by=admin_user, source="sessions #1 Friday", label_count=scanned + 40, scanned_count=scanned,
                 figures={"current": {"model": "logistic-v1-old", "balanced_accuracy": 0.71},
                          "cross_validated": {"balanced_accuracy": 0.86}})

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
 from generator import uploads
-from generator.core.codes import scan
+from generator.core.codes import decision
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
 
@@ -31,7 +31,7 @@ def make_job(team, owner, ranks: tuple = (), **fields) -> GenerationJob:
     for index, rank in enumerate(ranks):
         Candidate.objects.create(job=job, index=index, seed=1000 + index, image=png(), rank=rank, verdict="pass",
                                  scan_probability=round(0.9 - index / 10, 2), aesthetic_score=5.0 + index,
-                                 verifier_model=scan.MODEL)  # judged by the active model: not verified again
+                                 verifier_model=decision.MODEL)  # judged by the active model: not verified again
     return job
 
 

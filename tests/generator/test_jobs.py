@@ -434,11 +434,12 @@ def test_a_job_is_judged_by_the_active_verifier_model():
     from PIL import Image
 
     from generator import verifier_models
-    from generator.core.codes import scan
+    from generator.core.codes import decision
     from generator.models import VerifierModel
 
     # The shipped weights with a slightly higher bias: the same verdicts, but a model of its own id.
-    model = scan.DecisionModel(scan.DEFAULT_MODEL.bias + 0.25, scan.DEFAULT_MODEL.weights, scan.DEFAULT_MODEL.form)
+    shipped = decision.DEFAULT_MODEL
+    model = decision.DecisionModel(shipped.bias + 0.25, shipped.weights, shipped.form)
     root = get_user_model().objects.create_superuser("root", password="pw-root-1")
     row = VerifierModel.objects.create(model_id=model.id, form=model.form, bias=model.bias,
                                        weights=[list(w) for w in model.weights], label_count=80, scanned_count=40)
@@ -453,7 +454,7 @@ def test_a_job_is_judged_by_the_active_verifier_model():
     jobs.run_generation(job.pk)
 
     rows = list(GenerationJob.objects.get(pk=job.pk).candidates.order_by("rank"))
-    assert rows and all(c.verifier_model == model.id != scan.MODEL for c in rows)
+    assert rows and all(c.verifier_model == model.id != decision.MODEL for c in rows)
     for c in rows:
         assert c.scan_probability == pytest.approx(model.probability(c.scan_details["features"]), abs=1e-4)
         assert {"grades", "reasons", "features"} <= set(c.scan_details)

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from generator import verifier_models
-from generator.core.codes import qr, scan
+from generator.core.codes import decision, qr, scan
 from generator.models import (
     Candidate,
     GenerationJob,
@@ -148,7 +148,7 @@ class TestLabelCounts:
         assert "warning: Only 16 scanned and 16 not scanned" in err.getvalue()
         assert "not activated:" in str(exc.value) and "--activate --force" in str(exc.value)
         row = VerifierModel.objects.get(pk=int(out.getvalue().split("stored as verifier model #")[1].split(":")[0]))
-        assert not row.is_active and verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert not row.is_active and verifier_models.active_model() == decision.DEFAULT_MODEL
 
     def test_it_activates_15_to_29_when_forced(self, some, root):
         data = json.loads(run("--images-dir", str(some), "--json", "--activate", "--force", "--user", "root")[0])
@@ -159,10 +159,10 @@ class TestReport:
     def test_it_gives_the_figures_as_json(self, some):
         data = json.loads(run("--images-dir", str(some), "--json")[0])
         assert data["labels"] == 32 and data["scanned"] == 16 and data["folds"] == 5
-        assert data["current"] == {"model": scan.MODEL, "accuracy": 1.0, "balanced_accuracy": 1.0, "roc_auc": 1.0}
+        assert data["current"] == {"model": decision.MODEL, "accuracy": 1.0, "balanced_accuracy": 1.0, "roc_auc": 1.0}
         assert data["cross_validated"] == {"accuracy": 1.0, "balanced_accuracy": 1.0, "roc_auc": 1.0}
-        assert data["model"].startswith(scan.DEFAULT_MODEL.form + "-")
-        assert list(data["weights"]) == [name for name, _ in scan.DEFAULT_MODEL.weights]
+        assert data["model"].startswith(decision.DEFAULT_MODEL.form + "-")
+        assert list(data["weights"]) == [name for name, _ in decision.DEFAULT_MODEL.weights]
         row = VerifierModel.objects.get(pk=data["stored"])
         assert (row.model_id, row.label_count, row.scanned_count) == (data["model"], 32, 16)
         assert row.source == f"images in {some}" and len(row.labels) == 32 and row.created_by is None
@@ -171,7 +171,7 @@ class TestReport:
     def test_it_prints_a_readable_report(self, some):
         out, _ = run("--images-dir", str(some), "--folds", "4")
         assert "on 32 labels (16 scanned, 16 not)" in out and "4-fold cross-validation" in out
-        assert f"current  {scan.MODEL}" in out and "(out of fold)" in out
+        assert f"current  {decision.MODEL}" in out and "(out of fold)" in out
         assert "weights: bias" in out and "not active" in out
 
 
@@ -199,8 +199,8 @@ class TestSessions:
     def test_it_rolls_back_to_the_model_active_before(self, session, root):
         run("--session", str(session.pk), "--user", "root", "--activate")
         out, _ = run("--rollback", "--user", "root")
-        assert f"the shipped {scan.MODEL} judges again" in out
-        assert verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert f"the shipped {decision.MODEL} judges again" in out
+        assert verifier_models.active_model() == decision.DEFAULT_MODEL
         assert "nothing to roll back" in refused("--rollback", "--user", "root")
 
     def test_it_lets_only_a_superuser_activate_or_roll_back(self, session, team_users):

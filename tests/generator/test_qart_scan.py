@@ -10,8 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator.core.codes import grading, qr
-from generator.core.codes import scan as scan_module
+from generator.core.codes import decision, grading, qr
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://qart.example/r/AbC123"
@@ -51,7 +50,7 @@ class TestQartScan:
         out, _ = scan(str(code_png), str(edge), "--expect", URL, "--json")
         good, tight = (json.loads(line) for line in out.strip().splitlines())
         assert good["grades"] == dict.fromkeys(grading.GRADE_NAMES, "A") and good["reasons"] == []
-        assert good["model"] == tight["model"] == scan_module.MODEL
+        assert good["model"] == tight["model"] == decision.MODEL
         assert tight["grades"]["fixed_pattern"] == "F"
         assert [r["code"] for r in tight["reasons"]] == ["quiet_zone"]
 
@@ -64,15 +63,15 @@ class TestQartScan:
         edge = tmp_path / "edge.png"
         qr.render_control_image(qr.encode(URL), 512, border=0).save(edge)
         before = json.loads(scan(str(edge), "--expect", URL, "--json")[0])
-        weights = dict(scan_module.DEFAULT_MODEL.weights)
-        strict = scan_module.DecisionModel(scan_module.DEFAULT_MODEL.bias - 3.0, tuple(weights.items()),
-                                           scan_module.DEFAULT_MODEL.form)
+        weights = dict(decision.DEFAULT_MODEL.weights)
+        strict = decision.DecisionModel(decision.DEFAULT_MODEL.bias - 3.0, tuple(weights.items()),
+                                        decision.DEFAULT_MODEL.form)
         row = VerifierModel.objects.create(model_id=strict.id, form=strict.form, bias=strict.bias,
                                            weights=[list(item) for item in strict.weights], label_count=60,
                                            scanned_count=30)
         verifier_models.activate(row, get_user_model().objects.create_superuser("root", password="pw-root-1"))
         after = json.loads(scan(str(edge), "--expect", URL, "--json")[0])
-        assert before["model"] == scan_module.MODEL and after["model"] == strict.id != scan_module.MODEL
+        assert before["model"] == decision.MODEL and after["model"] == strict.id != decision.MODEL
         assert after["scan_probability"] < before["scan_probability"]
 
     def test_it_prints_the_reasons_under_the_verdict(self, tmp_path):

@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from generator import verifier_models
-from generator.core.codes import qr, scan
+from generator.core.codes import decision, qr, scan
 from generator.core.evals import calibration
 from generator.models import Candidate, GenerationJob, Prompt, VerifierModel
 
@@ -22,10 +22,10 @@ FIGURES = calibration.Figures(0.9, 0.88, 0.95)
 
 
 def fitted(bias: float = -4.0, scanned: int = 40, not_scanned: int = 40) -> calibration.Calibration:
-    model = scan.DecisionModel(bias, (("o_any", 1.0), ("f_share", 8.0)), scan.DEFAULT_MODEL.form)
+    model = decision.DecisionModel(bias, (("o_any", 1.0), ("f_share", 8.0)), decision.DEFAULT_MODEL.form)
     return calibration.Calibration(model=model, labels=scanned + not_scanned, scanned=scanned, folds=5,
-                                   threshold=0.5, current_model=scan.MODEL, current=FIGURES, cross_validated=FIGURES,
-                                   warning="")
+                                   threshold=0.5, current_model=decision.MODEL, current=FIGURES,
+                                   cross_validated=FIGURES, warning="")
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def candidate(team_users) -> Candidate:
 class TestActiveModel:
     def test_it_is_the_shipped_default_while_none_is_active(self):
         assert verifier_models.active_row() is None
-        assert verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert verifier_models.active_model() == decision.DEFAULT_MODEL
 
     def test_it_is_the_active_rows_model(self, root):
         row = verifier_models.store(fitted(), root, "sessions #1 Friday", ["result 1"])
@@ -134,7 +134,7 @@ class TestRollback:
         assert verifier_models.rollback(root) == first
         assert verifier_models.active_model() == fitted(-4.0).model
         assert verifier_models.rollback(root) is None
-        assert verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert verifier_models.active_model() == decision.DEFAULT_MODEL
 
     def test_it_walks_back_through_a_model_activated_twice_and_ends_at_the_shipped_default(self, root, staff):
         first = verifier_models.store(fitted(-4.0), root, "x", [])
@@ -143,7 +143,7 @@ class TestRollback:
             verifier_models.activate(row, root)
         assert verifier_models.rollback_target() == second
         assert [verifier_models.rollback(root) for _ in range(3)] == [second, first, None]
-        assert verifier_models.active_model() == scan.DEFAULT_MODEL
+        assert verifier_models.active_model() == decision.DEFAULT_MODEL
         assert [a.undone_by for a in verifier_models.history()] == [root] * 3
         with pytest.raises(ValueError, match="nothing to roll back"):
             verifier_models.rollback(root)
@@ -175,7 +175,7 @@ class TestCurrentVerdict:
     def test_it_verifies_again_a_candidate_another_model_judged(self, candidate):
         judged = verifier_models.current_verdict(candidate)
         candidate.refresh_from_db()
-        assert candidate.verifier_model == scan.MODEL == judged.verifier_model
+        assert candidate.verifier_model == decision.MODEL == judged.verifier_model
         assert candidate.verdict == "pass" and candidate.scan_probability > 0.9 and candidate.decoded_text == CONTENT
         assert set(candidate.scan_details) >= {"features", "grades", "reasons", "pixels"}  # the job's part kept
 
@@ -187,7 +187,7 @@ class TestCurrentVerdict:
         assert candidate.verifier_model == strict.model_id and candidate.verdict == "fail"
 
     def test_it_leaves_a_candidate_the_active_model_judged(self, candidate):
-        Candidate.objects.filter(pk=candidate.pk).update(verifier_model=scan.MODEL)
+        Candidate.objects.filter(pk=candidate.pk).update(verifier_model=decision.MODEL)
         candidate.refresh_from_db()
         default_storage.delete(candidate.image.name)  # were it verified again, the missing image would raise
         assert verifier_models.current_verdict(candidate).verdict == "fail"
@@ -235,6 +235,6 @@ class TestScanVerdict:
     def test_it_stores_what_explains_a_verdict(self):
         result = scan.verify(qr.render_control_image(qr.encode(CONTENT), 200), CONTENT)
         fields = verifier_models.judged_fields(result)
-        assert fields["verifier_model"] == scan.MODEL and fields["verdict"] == "pass"
+        assert fields["verifier_model"] == decision.MODEL and fields["verdict"] == "pass"
         assert set(fields["scan_details"]) == {"features", "grades", "reasons", "seconds"}
         assert fields["scan_details"]["grades"]["contrast"] == "A"

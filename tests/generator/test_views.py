@@ -16,7 +16,7 @@ from PIL import Image
 
 from campaigns.models import Campaign, Placement
 from generator import jobs, reconcile, uploads, views
-from generator.core.codes import qr, scan
+from generator.core.codes import decision, qr
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def make_job(team, owner, count: int = 0, **fields) -> GenerationJob:
         Candidate.objects.create(
             job=job, index=index, seed=100 + index, image=png((index * 40, 90, 160)), rank=index + 1,
             scan_probability=0.9 - index * 0.1, verdict="pass" if index < 3 else "fail",
-            aesthetic_score=6.0 - index * 0.1, repaired=index == 1, verifier_model=scan.MODEL,
+            aesthetic_score=6.0 - index * 0.1, repaired=index == 1, verifier_model=decision.MODEL,
         )
     return job
 
@@ -649,7 +649,7 @@ class TestUseThisOne:
         candidate.refresh_from_db()
         placement.refresh_from_db()
         assert placement.artwork == candidate
-        assert candidate.verifier_model == scan.MODEL and candidate.verdict == "pass"
+        assert candidate.verifier_model == decision.MODEL and candidate.verdict == "pass"
         assert candidate.scan_details["reasons"] == [] and candidate.decoded_text == link
 
     def test_it_checks_a_candidate_of_an_unrecorded_model_before_the_scan_check(self, team_users, done_job):
@@ -661,7 +661,7 @@ class TestUseThisOne:
         assert 'data-refused="scan"' in response.content.decode()
         candidate.refresh_from_db()
         placement.refresh_from_db()
-        assert candidate.verdict == "fail" and candidate.verifier_model == scan.MODEL and placement.artwork is None
+        assert candidate.verdict == "fail" and candidate.verifier_model == decision.MODEL and placement.artwork is None
 
     def test_it_says_so_when_the_image_is_gone_and_changes_nothing(self, team_users, done_job):
         from django.core.files.storage import default_storage

@@ -29,6 +29,16 @@ Reader = Callable[[np.ndarray], list[str]]
 WECHAT_FILES = ("detect.prototxt", "detect.caffemodel", "sr.prototxt", "sr.caffemodel")
 
 
+@dataclass(frozen=True)
+class Read:
+    """What one decoder read in one view (`scan.verify` reads an image and its captures; `decision.features`
+    counts the reads)."""
+
+    view: str
+    decoder: str
+    texts: list[str]
+
+
 def _bytes_to_text(raw: bytes) -> str:
     # Phones decode QR byte mode as UTF-8 when it is valid UTF-8, else as Latin-1 (the standard's default).
     try:

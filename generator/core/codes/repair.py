@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import decoders, grids, robust, scan
+from generator.core.codes import decision, decoders, grids, robust, scan
 
 # Luminance margins past the local threshold, one per round: small first so the least is changed. A round with
 # margin m repaints the modules that are wrong or within m * SELECT_SHARE of their threshold, m past it: few
@@ -280,7 +280,7 @@ def repair(
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
     before: scan.ScanResult | None = None,
-    model: scan.DecisionModel | None = None,
+    model: decision.DecisionModel | None = None,
 ) -> RepairResult:
     """Change just enough module centres of `image` for the scan verifier to pass.
 
@@ -296,7 +296,7 @@ def repair(
         readers (*optional*): decoders by name; defaults to `decoders.available_readers()`.
         before (`ScanResult`, *optional*): the verifier's answer for `image` (same threshold and seed) when
             the caller has it already, saving one verification.
-        model (`DecisionModel`, *optional*): the verifier's decision model; defaults to the shipped one.
+        model (`decision.DecisionModel`, *optional*): the verifier's decision model; defaults to the shipped one.
 
     Returns:
         A `RepairResult`. When no round passes, it holds the last (strongest) attempt and its failing

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import grids, logos, qr, repair, robust, scan
+from generator.core.codes import decision, grids, logos, qr, repair, robust, scan
 from generator.core.engines import ranking
 from generator.core.engines.halftone_drawing import (
     Logo,
@@ -63,7 +63,7 @@ class HalftoneConfig:
     n: int = 8  # candidates (variants) to return
     seed: int | None = None  # first candidate's seed, which names its variant; random when None
     threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
-    model: scan.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
+    model: decision.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
     size: int = 768  # side of the image in pixels
     ecc: str = "H"  # error correction of the code
     border: int = 4  # quiet zone in modules
@@ -129,7 +129,7 @@ class Attempt:
 
 def make_candidate(
     picture: Image.Image, grid: grids.Grid, variant: Variant, expected: str, threshold: float, max_rounds: int,
-    model: scan.DecisionModel | None = None, logo: Logo | None = None,
+    model: decision.DecisionModel | None = None, logo: Logo | None = None,
 ) -> Attempt:
     """Draw `variant`, verify it, and make it stronger until it passes (the last round tries the strongest).
 

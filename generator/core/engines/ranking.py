@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from generator.core.codes import grids, qr, repair, scan
+from generator.core.codes import decision, grids, qr, repair, scan
 from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
@@ -74,7 +74,7 @@ class BestOfNConfig:
     repair_top: int = 2  # failing candidates (best-looking first) that repair may touch per batch
     repair: bool = True  # allow repair at all
     threshold: float = scan.DEFAULT_THRESHOLD  # scan probability needed to pass
-    model: scan.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
+    model: decision.DecisionModel | None = None  # the verifier's decision model; the shipped one when None
     seed: int | None = None  # first candidate's seed; random when None
     border: int = 4  # quiet zone in modules of the control image
     style: str = "square"  # control image module style
@@ -204,7 +204,7 @@ def warm_verifier(workers: int) -> None:
 
 def verify_many(
     images: list[Image.Image | np.ndarray], expected: str, threshold: float, workers: int, seed: int = 0,
-    model: scan.DecisionModel | None = None,
+    model: decision.DecisionModel | None = None,
 ) -> list[scan.ScanResult]:
     """Verify candidates in parallel processes (see `verifier_pool`), results in input order."""
     return submit_verify(images, expected, threshold, workers, seed, model)()
@@ -212,7 +212,7 @@ def verify_many(
 
 def submit_verify(
     images: list[Image.Image | np.ndarray], expected: str, threshold: float, workers: int, seed: int = 0,
-    model: scan.DecisionModel | None = None,
+    model: decision.DecisionModel | None = None,
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
@@ -315,7 +315,7 @@ def repair_many(
     threshold: float,
     workers: int,
     margins: tuple[int, ...] = repair.MARGINS,
-    model: scan.DecisionModel | None = None,
+    model: decision.DecisionModel | None = None,
 ) -> list[repair.RepairResult]:
     """`repair.repair` for each image, its rounds spread over the verifier processes; the same results.
 

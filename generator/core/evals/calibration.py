@@ -2,8 +2,8 @@
 
 Plain Python (numpy only), importable without Django. The input is a table of verifier features (one mapping per
 label, as `scan.ScanResult.features` gives them) and whether a person's phone read the image; the output is a
-`scan.DecisionModel` fitted to every label (`scan.fit_weights`: class-balanced, non-negative logistic) and figures
-that say what to expect of it on images it has not seen:
+`decision.DecisionModel` fitted to every label (`decision.fit_weights`: class-balanced, non-negative logistic) and
+figures that say what to expect of it on images it has not seen:
 
 - k-fold cross-validation, stratified by label with a fixed seed: the model is fitted k times, each time without
   one fold, and predicts that fold; the figures (accuracy, balanced accuracy, ROC AUC, from
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator.core.codes import scan
+from generator.core.codes import decision, scan
 from generator.core.evals import alignment
 
 MIN_PER_CLASS = 15  # below this, a fit of five weights and a bias mostly learns noise: nothing is fitted
@@ -148,19 +148,19 @@ def stratified_folds(
 
 def fit_model(
     x: np.ndarray, y: np.ndarray, names: Sequence[str], form: str, l2: float = 0.1, iterations: int = 50
-) -> scan.DecisionModel:
-    """`scan.fit_weights` on a feature table, as a `scan.DecisionModel` named by `names` (the columns of `x`).
+) -> decision.DecisionModel:
+    """`decision.fit_weights` on a feature table, as a `decision.DecisionModel` named by `names` (the columns of `x`).
 
     Raises:
         ValueError: the fit gave no finite weights (it did not converge).
     """
     try:
-        w = scan.fit_weights(np.asarray(x, float), np.asarray(y, float), l2=l2, iterations=iterations)
+        w = decision.fit_weights(np.asarray(x, float), np.asarray(y, float), l2=l2, iterations=iterations)
     except np.linalg.LinAlgError:
         raise ValueError("the fit did not converge (the features do not vary enough among these labels)") from None
     if not np.isfinite(w).all():
         raise ValueError("the fit did not converge (its weights are not finite numbers)")
-    return scan.DecisionModel(float(w[0]), tuple((n, float(v)) for n, v in zip(names, w[1:], strict=True)), form)
+    return decision.DecisionModel(float(w[0]), tuple((n, float(v)) for n, v in zip(names, w[1:], strict=True)), form)
 
 
 def out_of_fold(
@@ -180,7 +180,7 @@ def out_of_fold(
 class Calibration:
     """A fitted decision model and the figures that judge it (see the module docstring)."""
 
-    model: scan.DecisionModel  # fitted to every label
+    model: decision.DecisionModel  # fitted to every label
     labels: int
     scanned: int
     folds: int
@@ -208,8 +208,8 @@ def calibrate(
     features: Sequence[Mapping[str, float]],
     labels: Sequence[bool],
     *,
-    current: scan.DecisionModel = scan.DEFAULT_MODEL,
-    template: scan.DecisionModel = scan.DEFAULT_MODEL,
+    current: decision.DecisionModel = decision.DEFAULT_MODEL,
+    template: decision.DecisionModel = decision.DEFAULT_MODEL,
     folds: int = DEFAULT_FOLDS,
     threshold: float = scan.DEFAULT_THRESHOLD,
     groups: Sequence[Hashable] | None = None,
@@ -221,17 +221,17 @@ def calibrate(
 
     Args:
         features (Sequence[Mapping[str, float]]): the verifier's features per label (`ScanResult.features`);
-            a feature a row lacks counts 0, as `DecisionModel.probability` counts it.
+            a feature a row lacks counts 0, as `decision.DecisionModel.probability` counts it.
         labels (Sequence[bool]): whether a person's phone read the image, per row.
-        current (`scan.DecisionModel`, *optional*, defaults to the shipped model): the model in use, measured
+        current (`decision.DecisionModel`, *optional*, defaults to the shipped model): the model in use, measured
             on the same labels for comparison.
-        template (`scan.DecisionModel`, *optional*, defaults to the shipped model): whose feature names are
+        template (`decision.DecisionModel`, *optional*, defaults to the shipped model): whose feature names are
             fitted and whose `form` the new model keeps.
         folds (int, *optional*, defaults to 5): cross-validation folds.
         threshold (float, *optional*, defaults to 0.5): the pass threshold for accuracy and balanced accuracy.
         groups (Sequence[Hashable], *optional*): a key per row; rows of one key (one image) share a fold.
         seed (int, *optional*, defaults to 0): the folds' shuffle.
-        l2, iterations: `scan.fit_weights`'s ridge penalty and Newton steps.
+        l2, iterations: `decision.fit_weights`'s ridge penalty and Newton steps.
 
     Returns:
         A `Calibration`.

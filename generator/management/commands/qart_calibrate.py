@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator import verifier_models
-from generator.core.codes import images, scan
+from generator.core.codes import decision, images, scan
 from generator.core.evals import calibration
 from generator.evals import label_sources
 from generator.evals.label_sources import LabelledImage
@@ -88,7 +88,7 @@ class Command(BaseCommand):
         try:
             result = calibration.calibrate(
                 [features[key] for key in keys], scanned,
-                current=current, template=scan.DEFAULT_MODEL, folds=options["folds"],
+                current=current, template=decision.DEFAULT_MODEL, folds=options["folds"],
                 threshold=settings.QART["SCAN_THRESHOLD"], groups=keys,
             )
         except ValueError as exc:
@@ -116,7 +116,7 @@ class Command(BaseCommand):
         except (PermissionDenied, ValueError) as exc:
             hint = " (name one with --user)" if user is None else ""
             raise CommandError(f"{exc}{hint}", returncode=2) from None
-        now = f"verifier model #{restored.pk} ({restored.model_id})" if restored else f"the shipped {scan.MODEL}"
+        now = f"verifier model #{restored.pk} ({restored.model_id})" if restored else f"the shipped {decision.MODEL}"
         self.stdout.write(f"Rolled back: {now} judges again.")
 
     @staticmethod

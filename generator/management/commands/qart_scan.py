@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from generator import verifier_models
-from generator.core.codes import decoders, images, scan
+from generator.core.codes import decision, decoders, images, scan
 
 
 class Command(BaseCommand):
@@ -45,14 +45,14 @@ class Command(BaseCommand):
         if bad:
             raise CommandError(f"{bad} of {len(options['images'])} inputs could not be read", returncode=2)
 
-    def active_model(self) -> scan.DecisionModel:
+    def active_model(self) -> decision.DecisionModel:
         """The model jobs and pages judge by; the shipped default, said so, when the database cannot tell."""
         try:
             return verifier_models.active_model()
         except DatabaseError as exc:
             self.stderr.write(f"The database could not say which verifier model is active ({exc}); judging with the "
-                              f"shipped default {scan.DEFAULT_MODEL.id}, which jobs may not use.")
-            return scan.DEFAULT_MODEL
+                              f"shipped default {decision.DEFAULT_MODEL.id}, which jobs may not use.")
+            return decision.DEFAULT_MODEL
 
     @staticmethod
     def format(path: str, result: scan.ScanResult, as_json: bool) -> str:

@@ -568,12 +568,12 @@ class TestAlignmentPage:
         assert logged_in(team_users.owner).get("/evals/alignment/").status_code == 403
 
     def test_it_names_the_shipped_model_while_none_is_active(self, cast):
-        from generator.core.codes import scan
+        from generator.core.codes import decision
 
         client = logged_in(cast.viewer)
-        assert client.get("/evals/alignment/?format=json").json()["verifier"]["model"] == scan.MODEL
+        assert client.get("/evals/alignment/?format=json").json()["verifier"]["model"] == decision.MODEL
         html = client.get("/evals/alignment/").content.decode()
-        assert f'<code id="active-model">{scan.MODEL}</code>' in html and "the shipped default model" in html
+        assert f'<code id="active-model">{decision.MODEL}</code>' in html and "the shipped default model" in html
 
     def test_it_shows_the_active_model_who_activated_it_and_its_figures(self, cast, labelled):
         from django.contrib.auth import get_user_model

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.core.codes import decoders, grids, qr, repair, robust, scan, synthetic, whole_captures
+from generator.core.codes import decision, decoders, grids, qr, repair, robust, scan, synthetic, whole_captures
 
 URL = "https://qart.example/r/AbC123"
 # The weights of the verifier before logistic-v2 (on today's features): it passed codes at its line that phones
 # then missed.
-LENIENT = scan.DecisionModel(-5.7383012, (("o_any", 0.98149407), ("f_share", 9.77219657)))
+LENIENT = decision.DecisionModel(-5.7383012, (("o_any", 0.98149407), ("f_share", 9.77219657)))
 
 
 @pytest.fixture(scope="module")

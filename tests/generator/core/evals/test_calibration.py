@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.core.codes import scan
+from generator.core.codes import decision
 from generator.core.evals import calibration
 
 # A model over two features, standing in for the shipped one (whose features another change may rename).
-TEMPLATE = scan.DecisionModel(-3.0, (("reads", 1.0), ("noise", 1.0)), "test-form")
+TEMPLATE = decision.DecisionModel(-3.0, (("reads", 1.0), ("noise", 1.0)), "test-form")
 
 
 def table(scanned: int, not_scanned: int, seed: int = 1, overlap: float = 0.0) -> tuple[list[dict], list[bool]]:
@@ -71,7 +71,7 @@ class TestCalibrate:
     def test_it_reports_the_current_model_on_the_same_labels(self):
         rows, labels = table(30, 30)
         # Passes everything: accuracy is the share scanned, balanced accuracy a half.
-        lenient = scan.DecisionModel(5.0, (("reads", 0.0),))
+        lenient = decision.DecisionModel(5.0, (("reads", 0.0),))
         result = calibration.calibrate(rows, labels, current=lenient, template=TEMPLATE)
         assert result.current_model == lenient.id
         assert (result.current.accuracy, result.current.balanced_accuracy) == (0.5, 0.5)
