@@ -39,8 +39,9 @@ from campaigns.models import Placement
 from generator import job_files, verifier_models
 from generator.core.codes import decision, images, qr
 from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
+from generator.generation_models import FLOAT_PARAMETERS
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
-from generator.models import FLOAT_PARAMETERS, EvalSample, GenerationJob, HumanScanResult
+from generator.models import EvalSample, GenerationJob, HumanScanResult
 from qartsite.queues import drop_dead_connections
 from qartsite.storage import MediaUnavailable
 

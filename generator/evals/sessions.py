@@ -24,7 +24,8 @@ from django.utils import timezone
 from campaigns import links
 from campaigns.models import Placement
 from generator.core.codes import grids, images, qr, restamp
-from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession, labeling_token
+from generator.eval_models import labeling_token
+from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession
 from qartsite.sql import lock_rows
 from qartsite.storage import MediaUnavailable
 

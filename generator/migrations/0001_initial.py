@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import generator.models
+import generator.generation_models
 
 
 class Migration(migrations.Migration):
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                 ('index', models.PositiveSmallIntegerField()),
                 ('batch', models.PositiveSmallIntegerField(default=0)),
                 ('seed', models.BigIntegerField()),
-                ('image', models.ImageField(upload_to=generator.models.candidate_upload_to)),
+                ('image', models.ImageField(upload_to=generator.generation_models.candidate_upload_to)),
                 ('scan_probability', models.FloatField()),
                 ('verdict', models.CharField(choices=[('pass', 'Pass'), ('fail', 'Fail')], max_length=8)),
                 ('decoded_text', models.TextField(blank=True)),
