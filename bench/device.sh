@@ -11,6 +11,7 @@
 #                               /tmp/qart_parts and unpacked into /tmp/fa4site once both parts have arrived
 #   .whl*/*.tar.xz              packages installed here and packed (Django's stack, OpenCV contrib): into /tmp/site
 #   .whl*/redis/*.deb           Debian's redis-server, unpacked into /tmp/redis (bench/rq_job.py starts it)
+#   .whl*/zbar/*.so.*           libzbar0 and its libraries (the verifier's third decoder), added to ld.so.cache
 # A warm machine keeps /tmp between calls: what an earlier call unpacked is there for the next.
 set -o pipefail
 mkdir -p /tmp/site /tmp/qart_parts "$OUT"
@@ -26,6 +27,14 @@ for d in .whl .whl2 .whl3; do
     [ -f "$t" ] && [ ! -f "/tmp/site/.$(basename "$t").done" ] && { tar xJf "$t" -C /tmp/site || exit 3; } \
       && touch "/tmp/site/.$(basename "$t").done"
   done
+  if [ -d "$d/zbar" ] && [ ! -f /etc/ld.so.conf.d/zz-qart-zbar.conf ] && [ -w /etc/ld.so.conf.d ]; then
+    # libzbar0 and the libraries it needs, copied from a Debian 12 box (bench/GPU.md, fifteenth step): only the
+    # sonames the device lacks are added, listed last, so none of the device's own libraries is replaced.
+    mkdir -p /tmp/zbar && for f in "$d"/zbar/*; do
+      ldconfig -p | awk '{print $1}' | grep -qx "$(basename "$f")" || cp "$f" /tmp/zbar/
+    done
+    echo /tmp/zbar > /etc/ld.so.conf.d/zz-qart-zbar.conf && ldconfig
+  fi
   if [ -d "$d/redis" ]; then
     mkdir -p /tmp/redis && for f in "$d"/redis/*.deb; do dpkg -x "$f" /tmp/redis; done
     printf '#!/bin/sh\nLD_LIBRARY_PATH=/tmp/redis/usr/lib/x86_64-linux-gnu exec /tmp/redis/usr/bin/redis-server "$@"\n' \
@@ -47,7 +56,8 @@ fi
 [ -d /tmp/fa4site/nvidia_cutlass_dsl ] \
   && export PYTHONPATH=/tmp/site:/tmp/fa4site:/tmp/fa4site/nvidia_cutlass_dsl/dsl_packages
 [ -x /tmp/redis/rs ] && export QART_REDIS_SERVER=/tmp/redis/rs
-echo "device.sh: PYTHONPATH=$PYTHONPATH; FA4 $([ -d /tmp/fa4site/nvidia_cutlass_dsl ] && echo unpacked || echo absent)"
+echo "device.sh: PYTHONPATH=$PYTHONPATH; FA4 $([ -d /tmp/fa4site/nvidia_cutlass_dsl ] && echo unpacked || echo absent);" \
+  "zbar $(python3 -c 'import pyzbar.pyzbar' 2>/dev/null && echo loads || echo absent)"
 script=bench/gpu.py
 if [ "${1:-}" = --script ]; then
   script=$2
