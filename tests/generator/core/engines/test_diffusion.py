@@ -238,6 +238,12 @@ class TestSplitEngine:
         with pytest.raises(ValueError, match="at least two devices"):
             loading.load_split_engine(tiny_spec, ["cpu"])
 
+    @pytest.mark.parametrize("devices", [["cuda:0", "cuda:0"], ["cuda", "cuda:1", "cuda:0"]])
+    def test_it_refuses_one_gpu_named_twice(self, tiny_spec, devices):
+        # Refused before any device is looked for, so this holds on a machine without CUDA too.
+        with pytest.raises(ValueError, match="cuda:0 is named more than once"):
+            loading.load_split_engine(tiny_spec, devices)
+
 
 def fake_compile(module):
     """torch.compile's wrapper around `module` (`_orig_mod` inside) that never compiles: a compiled engine on the CPU,
