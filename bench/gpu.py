@@ -1093,7 +1093,8 @@ class Bench:
                                          for k in ("total", "generation", "verify", "aesthetic", "repair", "png")))
         for name, summary in self.results.get("rq", {}).get("summary", {}).items():
             lines.append("")
-            lines.append(f"Whole job through Redis + RQ + Django ({name}): "
+            lines.append(f"Whole job through Redis + RQ + Django ({name}; verified by "
+                         f"{', '.join(self.results['rq'].get('decoders', ['?']))}): "
                          + ", ".join(f"{k} median {v['median']:.3f} / p95 {v['p95']:.3f}" for k, v in summary.items()))
         if "unrelated_mean_abs" in self.results:
             lines.append("")

@@ -164,7 +164,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         from django.contrib.auth import get_user_model
 
         from generator import job_files, jobs
-        from generator.core.codes import images
+        from generator.core.codes import decoders, images
         from generator.core.engines import decoding, ranking
         from generator.models import GenerationJob, Prompt
         from generator.worker import GenerationWorker
@@ -176,6 +176,9 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         started = time.perf_counter()
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
         out["verifier_warm_s"] = round(time.perf_counter() - started, 2)
+        # Which decoders verified these jobs: a machine without libzbar0 verifies with two of the three, and is
+        # faster for it (every GPU whole job until 2026-12-05 was; bench/GPU.md, fifteenth step).
+        out["decoders"] = list(decoders.available_readers())
         clock = TailClock()
         restore = clock.install(engine, jobs, ranking, job_files)
         user = get_user_model().objects.create_user("bench")
