@@ -69,6 +69,19 @@ class TestShares:
         for private in ("k" * 32, "owner@example.com", "teammate", "Acme", placement.slug, "Agency"):
             assert private not in page
 
+    def test_it_writes_large_counts_with_thousands_separators(self, client, team_users, campaign, placement):
+        from campaigns import rollups, stats
+        from campaigns.models import ScanRollup
+
+        now = timezone.now()
+        ScanRollup.objects.create(placement=placement, day=stats.local_today(campaign.team), scans=2_500_000,
+                                  visitors=2_000_000, first_scan=now, last_scan=now)
+        rollups.refresh_campaigns([campaign.pk])
+        client.force_login(team_users.teammate)
+        page = Client().get(shared_link(client, campaign).split("testserver")[-1]).content.decode()
+        assert 'data-tile="scans">2,500,000<' in page and 'data-tile="unique">2,000,000<' in page
+        assert 'data-col="scans">2,500,000<' in page and '<td data-label="Unique" class="num">2,000,000<' in page
+
     def test_it_says_how_unique_visitors_are_counted(self, client, team_users, campaign, placement):
         client.force_login(team_users.teammate)
         page = Client().get(shared_link(client, campaign).split("testserver")[-1]).content.decode()

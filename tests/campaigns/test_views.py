@@ -435,6 +435,30 @@ class TestCampaignPage:
         assert html.count('<svg class="spark"') == 100 and second.count('<svg class="spark"') == 5
         assert body(client.get(f"/campaigns/{campaign.pk}/?page=abc")).count("<tr data-placement=") == 100
 
+    def test_it_writes_large_counts_with_thousands_separators(self, client, team_users, campaign, placement):
+        # "343399967" on the tiles under a chart whose axis read "14,000,000": a marketer counted the digits.
+        from campaigns import stats
+        from campaigns.models import ScanRollup
+
+        now, day = timezone.now(), stats.local_today(campaign.team)
+        for dimension, value in (("", ""), ("device", "mobile")):
+            ScanRollup.objects.create(placement=placement, day=day, dimension=dimension, value=value,
+                                      scans=1_234_567, visitors=1_000_001, first_scan=now, last_scan=now)
+        rollups.refresh_campaigns([campaign.pk])
+        Placement.objects.filter(pk=placement.pk).update(printed_quantity=25_000)
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert 'data-tile="scans">1,234,567<' in html and 'data-tile="unique">1,000,001<' in html
+        row = re.search(r'<tr data-placement="Station Poster">.*?</tr>', html, re.S).group(0)
+        assert 'data-col="scans">1,234,567<' in row and 'data-col="unique">1,000,001<' in row
+        assert 'data-col="per100">4,938.3<span class="muted small"> · 25,000 printed' in row
+        assert '<span class="num">1,234,567</span>' in html  # the devices card
+        assert '<td class="num">1,234,567</td><td class="num">1,000,001</td>' in html  # the daily table
+        placement_page = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert '<span class="tile-num">1,234,567</span><span class="tile-label">scans in all' in placement_page
+        assert '<span class="tile-num">25,000</span><span class="tile-label">printed' in placement_page
+        assert '<td data-label="Scans" class="num">1,234,567</td>' in body(client.get("/campaigns/"))
+
     def test_it_says_unique_visitors_are_counted_once_a_day_per_placement(self, client, team_users, campaign,
                                                                           placement, scans):
         client.force_login(team_users.viewer)

@@ -1,7 +1,7 @@
 """The campaign pages on a phone, in a real browser: a placement's figures come before its print files (in the HTML
 too, so Tab and screen readers meet them in the order shown), the campaign page's actions stay a short block (the
-rest under "More actions", opened from the keyboard), and date fields, the date range's buttons and every other
-control of the main pages are targets a finger can hit.
+rest under "More actions", opened from the keyboard), date fields, the date range's buttons and every other
+control of the main pages are targets a finger can hit, and a figure tile holds a count of millions.
 
 Headless Chromium (Debian's) against pytest-django's live server; scans are stored the way the drainer stores them.
 """
@@ -185,3 +185,24 @@ def test_the_members_table_keeps_an_e_mail_address_on_one_line(new_page, team_us
         return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
     }""")
     assert lines == 1 and not failures, (lines, failures)
+
+
+@pytest.mark.browser
+def test_a_placements_tiles_hold_counts_of_millions_on_a_phone(new_page, team_users, poster):
+    # "343399967" ran over its tile's edge on a 390 px phone, and a million, written "1,234,566", did too.
+    from campaigns import rollups
+    from campaigns.models import ScanRollup
+
+    ScanRollup.objects.filter(placement=poster, dimension="").update(scans=411_522)  # 3 days: 1,234,566
+    rollups.refresh_campaigns([poster.campaign_id])
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "viewer", next_url=f"/campaigns/placements/{poster.pk}/")
+    tiles = page.evaluate("""() => [...document.querySelectorAll(".tile")].map(tile => {
+        const number = tile.querySelector(".tile-num"), range = document.createRange();
+        range.selectNodeContents(number);
+        return {text: number.textContent, lines: new Set([...range.getClientRects()].map(r => Math.round(r.top))).size,
+                inside: number.getBoundingClientRect().right <= tile.getBoundingClientRect().right
+                        && number.scrollWidth <= number.clientWidth};
+    })""")
+    assert tiles[0] == {"text": "1,234,566", "lines": 1, "inside": True}, tiles
+    assert all(tile["lines"] == 1 and tile["inside"] for tile in tiles) and failures == [], tiles
