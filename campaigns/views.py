@@ -62,6 +62,7 @@ from qartsite.spreadsheets import csv_cell
 from qartsite.storage import MediaUnavailable
 
 TOP_PLACEMENTS = 5
+DEFAULT_PRINT_WIDTH_CM = 20  # the print form's width for a placement without one
 # Integrators parse these by position too: new columns go at the end. `local_time` is `time` in the team's zone,
 # so a spreadsheet's days are the pages' days.
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
@@ -290,7 +291,8 @@ def placement_page(request: HttpRequest, placement: Placement,
         "chart_days": 30,
         "can_edit": can_edit(request.user, placement.campaign.team),
         "destination_changes": history.latest(placement.campaign, placement),
-        "print_widths": print_widths(placement, preflight),
+        "print_widths": print_widths(placement, preflight if placement.printed_width_cm
+                                     else sizing_preflight(placement, short_url)),
         "print_formats": print_specs.FORMATS if art is None else [f for f in print_specs.FORMATS if f != "svg"],
         "preflight": preflight,
         # The plain code's PNG is a proof at a fixed size (print files come at the placement's own width).
@@ -319,7 +321,7 @@ def placement_page(request: HttpRequest, placement: Placement,
 
 def print_options(placement: Placement, typed) -> dict:
     """The print form's values: as typed where a request gave them, else the defaults (the placement's width)."""
-    width = f"{placement.printed_width_cm:g}cm" if placement.printed_width_cm else "20cm"
+    width = f"{placement.printed_width_cm or DEFAULT_PRINT_WIDTH_CM:g}cm"
     return {"width": typed.get("width", width), "dpi": typed.get("dpi", "300"), "bleed": typed.get("bleed", "3mm"),
             "format": str(typed.get("format") or "pdf").lower(),
             **{box: str(typed.get(box, "")).lower() in printfiles.TRUE_VALUES for box in ("crop_marks", "cmyk")}}
@@ -328,17 +330,28 @@ def print_options(placement: Placement, typed) -> dict:
 def print_widths(placement: Placement, preflight: dict | str | None = None) -> list[dict]:
     """Offered print widths in cm and inches: the placement's own width first, then common sizes. Where its preflight
     says that width is too small for its scanning distance, the smallest that scans (whole cm, rounded up) comes first
-    instead, the placement's own next, and no common size smaller than it is offered."""
+    instead, the placement's own next; no common size smaller than it is offered, and without a width of its own it
+    comes first where it is larger than the first common size."""
     own = placement.printed_width_cm
     smallest = None
     if isinstance(preflight, dict) and preflight.get("min_width_m"):
         smallest = math.ceil(round(preflight["min_width_m"] * 100, 6))
         if smallest * 10 > print_specs.MAX_WIDTH_MM:  # wider than any print file is made: no such preset
             smallest = None
-    widths = [smallest] if smallest and own and own < smallest else []
+    widths = [smallest] if smallest and (own or 5) < smallest else []
     widths += [own] if own else []
     widths += [cm for cm in (5, 10, 20, 50) if cm not in widths and (smallest is None or cm >= smallest)]
     return [{"cm": cm, "label": print_specs.describe_length(cm * 10)} for cm in widths]
+
+
+def sizing_preflight(placement: Placement, short_url: str) -> dict | None:
+    """A placement without a printed width measured at the print form's default width, for the smallest width that
+    scans from its distance (which does not depend on the width measured at): a billboard's presets were 5 to 50 cm,
+    the filled one 5 cm, and every one of them was too small to scan from 10 m. None when it cannot be measured."""
+    try:
+        return printfiles.placement_preflight(placement, short_url, DEFAULT_PRINT_WIDTH_CM)
+    except (OSError, ValueError):  # MediaUnavailable is an OSError; the panel says why
+        return None
 
 
 def preflight_or_message(placement: Placement, short_url: str) -> dict | str:

@@ -1257,6 +1257,21 @@ class TestPreflightPanel:
         assert all(cm >= smallest for cm in presets[2:]) and 5 not in presets
         assert re.search(r'class="warn-text" data-preflight-summary', html) and "does not scan from there" in html
 
+    def test_without_a_width_it_offers_no_preset_too_small_for_its_distance(self, client, team_users, placement):
+        # A billboard (10 m) was offered 5, 10, 20 and 50 cm, the filled button 5 cm: each one "does not scan".
+        Placement.objects.filter(pk=placement.pk).update(kind="billboard")
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        presets = [float(cm) for cm in re.findall(r"\?width=([\d.]+)cm&amp;format=pdf", html)]
+        preset = client.get(f"/campaigns/placements/{placement.pk}/print?width={presets[0]:g}cm&format=pdf")
+        assert presets and preset.status_code == 200 and preset["Content-Type"] == "application/pdf"
+        smaller = client.get(f"/campaigns/placements/{placement.pk}/print?width={presets[0] - 1:g}cm&format=pdf")
+        assert "this print does not scan" in body(smaller)  # the first preset is the smallest that scans
+        assert "Set the printed width" in html and 'name="width" value="20cm"' in html
+        Placement.objects.filter(pk=placement.pk).update(kind="flyer")  # 0.3 m: a few cm scan, 5 cm stays first
+        flyer = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert re.findall(r"\?width=([\d.]+)cm&amp;format=pdf", flyer) == ["5", "10", "20", "50"]
+
     def test_it_warns_that_phones_cannot_open_a_loopback_link(self, client, team_users, placement, settings):
         client.force_login(team_users.owner)
         settings.SITE_ROOT = "http://127.0.0.1:8140"
