@@ -34,6 +34,9 @@ MARK_LENGTH_MM = 5.0
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE)
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
              '"': MM_PER_INCH}
+_ZERO = re.compile(r"^\s*(0+(?:\.0*)?|\.0+)\s*$")  # nothing, in any unit: "0" for no bleed
+# A decimal comma ("20,5cm", as much of Europe writes it); three digits after it would be thousands ("1,000mm").
+_DECIMAL_COMMA = re.compile(r"^(\s*\d+),(\d{1,2}\s*\D+)$")
 
 
 class PrintError(ValueError):
@@ -46,7 +49,8 @@ class PrintError(ValueError):
 
 
 def parse_length(text: str, what: str = "width") -> float:
-    """A length typed with its unit ("20cm", "200 mm", "8in", "0.2m") in millimetres.
+    """A length typed with its unit ("20cm", "200 mm", "8in", "0.2m", "20,5cm"; nothing needs none: "0") in
+    millimetres.
 
     Args:
         text (`str`): the length as typed.
@@ -58,7 +62,9 @@ def parse_length(text: str, what: str = "width") -> float:
     Raises:
         PrintError: no number, or no unit (a bare "20" could be centimetres or inches).
     """
-    typed = str(text).strip()
+    typed = _DECIMAL_COMMA.sub(r"\1.\2", str(text).strip())
+    if _ZERO.match(typed.removeprefix("+")):
+        return 0.0
     match = _LENGTH.match(typed.removeprefix("+"))
     if not match:
         if typed.startswith("-") and _LENGTH.match(typed[1:]):

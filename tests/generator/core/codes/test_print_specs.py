@@ -10,11 +10,18 @@ from generator.core.codes import print_specs
 class TestLengths:
     @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
                                               ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0), (".5cm", 5.0),
-                                              ("20.cm", 200.0), ("+3mm", 3.0)])
+                                              ("20.cm", 200.0), ("+3mm", 3.0), ("20,5cm", 205.0),
+                                              ("2,25 m", 2250.0)])
     def test_it_reads_a_length_with_its_unit(self, text, mm):
         assert print_specs.parse_length(text) == pytest.approx(mm)
 
-    @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /"])
+    @pytest.mark.parametrize("text", ["0", " 0.0 ", "+0", ".0"])
+    def test_nothing_needs_no_unit(self, text):
+        # "0" for no bleed was refused for want of a unit: zero is zero in any of them.
+        assert print_specs.parse_length(text, "bleed") == 0.0
+
+    @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /", "1,000mm", "01",
+                                      "20,5"])
     def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
         with pytest.raises(print_specs.PrintError, match="needs a number and a unit"):
             print_specs.parse_length(text)
