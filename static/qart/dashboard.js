@@ -80,10 +80,20 @@
     });
   }
 
-  // A <select data-autosubmit> sends its form when a choice is made (its <noscript> button does without script).
+  // A <select data-autosubmit> sends its form when a choice is made with the pointer. From the keyboard the arrows
+  // only move the choice and Enter (or the form's button) sends it: each arrow sent the form, the page came back with
+  // focus on nothing, and only the option next to the shown one could be reached.
   function wireAutosubmit() {
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.submit(); });
+      var shown = select.value;
+      var key = null; // the last key pressed on it since the pointer last was; null: a pointer's choice
+      select.addEventListener("pointerdown", function () { key = null; });
+      select.addEventListener("keydown", function (event) {
+        key = event.key;
+        // After the default action: Enter in an open list changes the value first.
+        if (key === "Enter") setTimeout(function () { if (select.value !== shown) select.form.submit(); }, 0);
+      });
+      select.addEventListener("change", function () { if (key === null) select.form.submit(); });
     });
   }
 

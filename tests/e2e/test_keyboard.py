@@ -1,6 +1,6 @@
 """The site with a keyboard alone, and where focus goes: a refused form starts on its summary, the skip link leads
-past the menu, the phone's menu button says whether it is open, the menus close as menus do, and the crop moves with
-the arrow keys.
+past the menu, the phone's menu button says whether it is open, the menus close as menus do, the crop moves with
+the arrow keys, and a choice that sends its form waits for Enter.
 
 Headless Chromium (Debian's) against pytest-django's live server.
 """
@@ -165,4 +165,36 @@ def test_the_arrow_keys_move_the_crop(live_server, team_users, new_page, tmp_pat
     expect(crop_x).to_have_value("0.2500")  # the square's edge at the picture's: no further
     expect(page.locator("#id_crop_y")).to_have_value("0.5000")
     assert page.evaluate("window.scrollY") == scrolled  # the arrows moved the crop, not the page
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_the_alignment_pages_session_choice_waits_for_enter_from_the_keyboard(live_server, team_users, new_page):
+    # Each arrow sent the form: the page came back with focus on nothing, and only the next session could be reached.
+    from playwright.sync_api import expect
+
+    from generator.evals import sessions
+    from tests.conftest import staff
+    from tests.generator.evals.test_labeling_views import make_job
+
+    staff(team_users.owner)
+    job = make_job(team_users.team, team_users.owner)
+    made = [sessions.create_session(team_users.team, team_users.owner, name, job.candidates.all(), 300)
+            for name in ("Friday", "Saturday", "Sunday")]
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", next_url="/evals/alignment/")
+    choice = page.get_by_label("Session")
+    choice.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(choice).to_be_focused()
+    assert page.url.endswith("/evals/alignment/")
+    wanted = choice.input_value()
+    assert wanted == str(made[1].pk)  # newest first: past Sunday to Saturday
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/evals/alignment/?session={wanted}")
+    expect(page.get_by_label("Session")).to_have_value(wanted)
+
+    page.get_by_label("Session").select_option(str(made[0].pk))  # a pointer's choice is sent at once
+    expect(page).to_have_url(f"{live_server.url}/evals/alignment/?session={made[0].pk}")
     assert failures == []
