@@ -48,3 +48,20 @@ class TestPurge:
 
     def test_it_says_when_no_team_limits_retention(self, team_users):
         assert str(retention.purge(now=NOW)) == "No team keeps raw scans for a limited time: nothing to delete."
+
+
+@pytest.mark.django_db
+class TestExportGap:
+    def test_a_new_time_zone_not_yet_recounted_is_no_gap(self, team_users, campaign):
+        # Saved a minute ago, Tokyo's days start sooner than the UTC ones the rollups were counted in, until the
+        # workers recount them: the campaign page said the raw scans before today were "no longer kept", all kept.
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        store_events([scan_event(poster.pk, datetime(2026, 5, 31, 20, tzinfo=UTC), visitor_key="1" * 32)])
+        team = campaign.team
+        team.time_zone = "Asia/Tokyo"  # 05:00 on 1 June there; counted_time_zone is still UTC
+        team.save()
+        month = stats.DateRange(date(2026, 5, 3), date(2026, 6, 1))
+        assert retention.export_gap(team, Placement.objects.filter(pk=poster.pk), month) == ""
+        ScanEvent.objects.all().delete()  # and once they are gone, it says so
+        assert "The raw scans of these days are no longer kept" in retention.export_gap(
+            team, Placement.objects.filter(pk=poster.pk), month)
