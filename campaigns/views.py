@@ -11,6 +11,7 @@ import csv
 import math
 from collections.abc import Iterator
 from datetime import tzinfo
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -108,6 +109,9 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],
         "archived": archived,
         "other_count": mine.filter(archived=not archived).count(),
+        # Archived ↔ active keeps the range and team chosen (the link had dropped both).
+        "other_query": urlencode({**{k: v for k, v in picker["range_kept"].items() if k != "archived"},
+                                  **days.query(), **({} if archived else {"archived": "1"})}),
         "form": (NewCampaignForm(teams=editable, initial={"team": asked_team(editable, team.pk)})
                  if editable.exists() else None),
         "teams": teams,

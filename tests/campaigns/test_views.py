@@ -172,6 +172,16 @@ class TestCampaignList:
         assert "Spring Sale" in active and "Old Promo" not in active and "Show archived (1)" in active
         assert "Old Promo" in archived and "Spring Sale" not in archived
 
+    def test_it_keeps_the_range_and_team_across_the_archived_toggle(self, client, team_users, campaign):
+        Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
+                                archived=True)
+        client.force_login(team_users.owner)
+        team = team_users.team.pk
+        active = body(client.get(f"/campaigns/?range=7d&team={team}"))
+        assert f'href="/campaigns/?team={team}&amp;range=7d&amp;archived=1">Show archived (1)' in active
+        archived = body(client.get(f"/campaigns/?archived=1&range=7d&team={team}"))
+        assert f'href="/campaigns/?team={team}&amp;range=7d">Show active (1)' in archived
+
     def test_it_offers_the_new_campaign_form_only_with_editable_teams(self, client, team_users):
         client.force_login(team_users.teammate)
         html = body(client.get("/campaigns/"))
