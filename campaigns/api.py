@@ -295,6 +295,10 @@ class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBul
 # --- Placements ------------------------------------------------------------------------------------------------
 
 
+ARTWORK_OPTION_ALONE = ("This goes with `artwork`, the id of the candidate to print: send them together. The "
+                        "placement's current artwork was judged when it was chosen.")
+
+
 class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = FIELD_MAPPING
     campaign = ScopedField(user_objects(Campaign))
@@ -362,7 +366,13 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         if candidate is not None and candidate.job.team_id != campaign.team_id:
             raise serializers.ValidationError({"artwork": ["Choose an image your campaign's team generated."]})
         if "artwork" not in attrs or candidate is None or candidate.pk == getattr(self.instance, "artwork_id", None):
-            return attrs  # unchanged artwork was judged when it was chosen
+            # Unchanged artwork was judged when it was chosen. `restamp` and `print_anyway` say how to take the
+            # `artwork` sent with them (the same one again is a retry): without it they did nothing, and answered 200
+            # (a reason to print anyway recorded nowhere).
+            stray = [name for name in ("restamp", "print_anyway") if attrs.get(name) and "artwork" not in attrs]
+            if stray:
+                raise serializers.ValidationError({name: [ARTWORK_OPTION_ALONE] for name in stray})
+            return attrs
         if self.instance is None:
             raise serializers.ValidationError({"artwork": [
                 "Create the placement first, then choose its artwork: no picture carries its short link yet."]})

@@ -14,7 +14,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -178,7 +177,7 @@ class CampaignBulkActions:
                        422: OpenApiResponse(description="This Idempotency-Key was used for another query or "
                                                         "body.")})
     @action(detail=True, methods=["post"], url_path="import-placements",
-            parser_classes=[parsers.MultiPartParser, FormParser], pagination_class=None, filterset_class=None)
+            parser_classes=[parsers.MultiPartParser, parsers.FormParser], pagination_class=None, filterset_class=None)
     def import_placements(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Import placements from a CSV: all rows or, when any row fails, none (400 with every row's errors)."""
         campaign = self.get_object()

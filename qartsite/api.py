@@ -25,7 +25,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from rest_framework import exceptions, permissions, serializers, views
 from rest_framework.fields import empty
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -70,28 +70,92 @@ class ScopedField(serializers.PrimaryKeyRelatedField):
         return self.scope(self.context.get("request"))
 
 
-def exception_handler(exc: Exception, context: dict):
-    """DRF's handler, with every 404 the same "Not found.": Django's `get_object_or_404` names the model it looked
-    in ("No GenerationJob matches the given query."), which is internal and differs from endpoint to endpoint.
+# The renderers that draw an error answer as the API's errors are drawn: JSON, and the browsable API's page. A view's
+# own format does not: the schema's YAML renderer drew `{"detail": ...}` as "detail: string: ...", the docs page's
+# template as bare text ("401 Unauthorized").
+ERROR_RENDERERS = (JSONRenderer, BrowsableAPIRenderer)
 
-    A 406 answers in JSON: no renderer was acceptable, and DRF's fallback, the view's first one, drew the error as
-    its own format would (the schema's YAML renderer as "detail: string: ...", the docs page as bare text)."""
+
+def exception_handler(exc: Exception, context: dict):
+    """DRF's handler, with every error in the API's one shape (`ERROR_COMPONENTS`):
+
+    - every 404 the same "Not found.": Django's `get_object_or_404` names the model it looked in ("No GenerationJob
+      matches the given query."), which is internal and differs from endpoint to endpoint;
+    - in JSON wherever the view answers in another format (`ERROR_RENDERERS`), a 406 included: no renderer was
+      acceptable, and DRF's fallback, the view's first one, drew it as its own format would;
+    - a field's messages as a list of strings (`field_messages`), a list field's items' and a nested object's
+      included, which DRF answers as objects keyed by position or name;
+    - a 415 naming the content types the endpoint reads (`unsupported_media_type`).
+    """
+    request = context.get("request")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    if isinstance(exc, exceptions.NotAcceptable) and context.get("request") is not None:
-        context["request"].accepted_renderer = JSONRenderer()
-        context["request"].accepted_media_type = JSONRenderer.media_type
-    return views.exception_handler(exc, context)
+    if isinstance(exc, exceptions.UnsupportedMediaType) and request is not None:
+        exc = exceptions.UnsupportedMediaType(request.content_type, detail=unsupported_media_type(request))
+    response = views.exception_handler(exc, context)
+    if response is None or request is None:
+        return response
+    if isinstance(exc, exceptions.NotAcceptable) or type(getattr(request, "accepted_renderer", None)) not in \
+            ERROR_RENDERERS:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = field_errors(response.data)
+    return response
+
+
+def unsupported_media_type(request: Request) -> str:
+    """A 415's message: what was sent, and the content types the endpoint reads. DRF said `Unsupported media type ""
+    in request.` to a body sent without a Content-Type (Python's `requests` with `data=json.dumps(...)`)."""
+    sent = (request.content_type or "").strip()[:80]
+    types = ", ".join(dict.fromkeys(parser.media_type for parser in request.parsers))
+    if not sent:
+        return f"The body has no Content-Type header: send it with one of {types}."
+    return f"Unsupported media type “{sent}”: send the body as one of {types}."
+
+
+def field_errors(detail) -> dict:
+    """A 400's body as `FieldErrors` documents it: each field's messages as a list of strings, `detail` as the one
+    string it is (a message about the request as a whole); a ValidationError raised with a message or a list outside
+    a serializer (DRF's bare list) under `non_field_errors`."""
+    if not isinstance(detail, Mapping):
+        return {api_settings.NON_FIELD_ERRORS_KEY: field_messages(detail)}
+    return {name: value if name == "detail" and isinstance(value, str) else field_messages(value)
+            for name, value in detail.items()}
+
+
+def field_messages(detail, prefix: str = "") -> list[str]:
+    """One field's messages as strings, each saying where it belongs: a list field's item by its number from 1
+    ("Item 2: A valid integer is required."), a nested object's field by its name ("url: Enter a valid URL.")."""
+    if isinstance(detail, Mapping):
+        return [message for key, value in detail.items()
+                for message in field_messages(value, f"{prefix}{item_name(key)}: ")]
+    if isinstance(detail, list | tuple):
+        if all(isinstance(value, str) for value in detail):
+            return [f"{prefix}{value}" if prefix else value for value in detail]
+        # A nested list of objects (`many=True`): the items that passed answer {} and are left out.
+        return [message for index, value in enumerate(detail)
+                for message in field_messages(value, f"{prefix}Item {index + 1}: ")]
+    return [f"{prefix}{detail}"]
+
+
+def item_name(key) -> str:
+    """A list field's item by its number from 1 (DRF keys it by position from 0), a nested field by its name."""
+    return f"Item {int(key) + 1}" if isinstance(key, int) or str(key).isdecimal() else str(key)
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A FloatField that refuses NaN and infinities ("nan", "inf" in a form body; DRF 3.16's FloatField takes them).
+    """A FloatField that refuses NaN and infinities ("nan", "inf" in a form body; DRF 3.16's FloatField takes them),
+    and JSON's true and false, which DRF reads as 1.0 and 0.0 (`"guidance_scale": true` made a job at 1.0) where its
+    integer and decimal fields refuse them.
 
     A stored NaN breaks every later JSON answer that includes the row, so it is refused on the way in."""
 
     default_error_messages = {"not_finite": "Enter a finite number (not NaN or infinity)."}
 
     def to_internal_value(self, data) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("not_finite")
@@ -294,6 +358,8 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
                                        "last."),
     "406": ("NotAcceptable", "ErrorDetail", "`Accept` or `?format=` asks for a format this answer is not made in "
                                             "(`detail` says so, naming the formats there are for `?format=`)."),
+    "415": ("UnsupportedMediaType", "ErrorDetail", "The body's Content-Type is not one this operation reads, or it has "
+                                                   "none (`detail` names those it reads); nothing was changed."),
 }
 QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
@@ -315,6 +381,8 @@ def error_answers(operation: dict, method: str = "get") -> list[str]:
             for kind in answer.get("content", {})}
     if made <= {"application/json"}:
         codes.append("406")
+    if "requestBody" in operation or method in ("post", "put", "patch"):  # a body it cannot read (`no_body` too)
+        codes.append("415")
     return codes
 
 

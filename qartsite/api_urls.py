@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
 from campaigns.alert_api import PlacementAlertViewSet
@@ -11,6 +13,7 @@ from campaigns.api import CampaignViewSet, PlacementViewSet
 from campaigns.share_api import ReportShareViewSet
 from campaigns.webhook_api import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from generator.api import GenerationViewSet
+from qartsite import views
 from qartsite.team_api import TeamViewSet
 
 
@@ -41,9 +44,20 @@ router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-
 router.register("shares", ReportShareViewSet, basename="share")
 router.register("teams", TeamViewSet, basename="team")
 
+
+class DocsView(SpectacularSwaggerView):
+    """drf-spectacular's Swagger UI page, whose OPTIONS answers in JSON as every API path's does: its page template
+    drew the description without the page's context, and failed (a 500)."""
+
+    def options(self, request, *args, **kwargs):
+        response = super().options(request, *args, **kwargs)
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response
+
+
 schema = SpectacularAPIView.as_view()
 # In the site's page (its header and navigation), not drf-spectacular's bare one.
-docs = SpectacularSwaggerView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html")
+docs = DocsView.as_view(url_name="api_schema", template_name="qartsite/api_docs.html")
 
 # The API's root at /api (no slash), mounted by qartsite.urls beside /api/: a 301 there dropped a POST's body.
 root_unslashed = router.get_api_root_view()
@@ -55,4 +69,8 @@ urlpatterns = [
     re_path(r"^schema$", schema, name="api_schema_unslashed"),
     re_path(r"^docs$", docs, name="api_docs_unslashed"),
     *router.urls,
+    # Any other address under /api/ is the API's "Not found." in JSON, under DEBUG too (`make run`), where Django
+    # answers an address no route takes with its HTML debug page instead of the site's handler404. Exempt from CSRF
+    # as the API's views are: a POST there is a 404 like a GET, not a CSRF page.
+    re_path(r"", csrf_exempt(views.not_found)),
 ]

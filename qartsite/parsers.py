@@ -112,6 +112,23 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+JSON_AS_FORM = ("The body is JSON, but its Content-Type says a form (application/x-www-form-urlencoded, what `curl -d` "
+                "sends unless told otherwise): send it with the header `Content-Type: application/json`.")
+
+
+class FormParser(parsers.FormParser):
+    """DRF's form parser, refusing a JSON body sent with a form's content type (`JSON_AS_FORM`, a 400): `curl -d
+    '{"name": "Spring"}'` without a header read the whole JSON as the name of one unknown field, and a body-less
+    action's answer (`{}` to cancel) named the field "{}". No form this API reads starts with a bracket: its field
+    names are words, and a browser escapes brackets (%7B)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
+        if body.lstrip()[:1] in (b"{", b"["):
+            raise ParseError(JSON_AS_FORM)
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
 # Django reads at most 1,024 bytes of headers for each part of a multipart body (`MAX_TOTAL_HEADER_SIZE`): a file name
 # of several hundred characters (a script's: file systems keep them to 255 bytes) passes that, and the whole body is
 # refused with words no one can act on. Nothing of the request was read or stored.

@@ -338,10 +338,10 @@ REST_FRAMEWORK = {
         "qartsite.filters.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # JSON nested too deeply for Python's parser is a 400, not a 500 (qartsite.parsers).
+    # JSON nested too deeply for Python's parser is a 400, not a 500; JSON sent as a form is told so (qartsite.parsers).
     "DEFAULT_PARSER_CLASSES": [
         "qartsite.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
+        "qartsite.parsers.FormParser",
         "qartsite.parsers.MultiPartParser",
     ],
     # Generation creates per team (GPU time is money), on the page and through the API alike (generator.throttles).

@@ -14,6 +14,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from campaigns import links, rollups
+from campaigns.api import ARTWORK_OPTION_ALONE
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import GenerationJob
 from tests.generator.test_api import api_as, make_job
@@ -629,6 +630,30 @@ class TestArtworkRules:
         assert data["print_anyway_reason"] == "client wants a proof" and "does not pass" in data["print_problem"]
         blocked = client.get(f"/api/placements/{placement.pk}/print/?width=20cm")
         assert blocked.status_code == 409 and "do not print" in blocked.json()["detail"]
+
+    def test_it_refuses_print_anyway_and_restamp_sent_without_artwork(self, team_users, placement):
+        # They say how to take the artwork sent with them; alone they were ignored and answered 200, the reason to
+        # print anyway recorded nowhere.
+        from tests.campaigns.conftest import make_art
+
+        failing = make_art(team_users.team, team_users.owner, own_link(placement), verdict="fail", probability=0.0)
+        client = api_as(team_users.owner)
+        url = f"/api/placements/{placement.pk}/"
+        for body in ({"print_anyway": "client wants a proof"}, {"restamp": True}, {"name": "Renamed", "restamp": True}):
+            response = client.patch(url, body, format="json")
+            assert response.status_code == 400, body
+            assert response.json() == {name: [ARTWORK_OPTION_ALONE] for name in body if name != "name"}
+        placement.refresh_from_db()
+        assert placement.name == "Station poster" and placement.print_anyway_reason == ""
+        created = client.post("/api/placements/", {"campaign": placement.campaign_id, "name": "Gate", "restamp": True},
+                              format="json")
+        assert created.status_code == 400 and not Placement.objects.filter(name="Gate").exists()
+        # Sent with the artwork, and again as a retry with the same artwork (now the placement's): both taken.
+        body = {"artwork": failing.pk, "print_anyway": "client wants a proof"}
+        assert client.patch(url, body, format="json").status_code == 200
+        assert client.patch(url, body, format="json").status_code == 200
+        # The options' defaults, as a form or a full object sends them, are not options.
+        assert client.patch(url, {"restamp": False, "print_anyway": ""}, format="json").status_code == 200
 
     def test_it_answers_400_for_another_links_candidate_and_restamps_on_request(self, team_users, campaign,
                                                                                  placement):

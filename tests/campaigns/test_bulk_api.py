@@ -214,8 +214,8 @@ class TestGenerate:
             url, "prompt=p&engine=diffusion&placements=99999999999999999999999",
             content_type="application/x-www-form-urlencoded")
         assert response.status_code == 400
-        assert response.json()["placements"] == {
-            "0": ["Ensure this value is less than or equal to 9223372036854775807."]}
+        assert response.json()["placements"] == [
+            "Item 1: Ensure this value is less than or equal to 9223372036854775807."]
         assert enqueued == []
 
     def test_it_refuses_placements_of_other_campaigns_and_bad_parameters(self, team_users, campaign, placements,

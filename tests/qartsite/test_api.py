@@ -10,7 +10,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
-from qartsite.api import document_error_answers, error_answers
+from qartsite.api import document_error_answers, error_answers, field_errors
 from tests.generator.test_api import make_job
 
 SIGNED_IN = [{"tokenAuth": []}, {"cookieAuth": []}]
@@ -22,7 +22,7 @@ def answers(schema: dict, method: str, path: str) -> dict:
 
 class TestErrorAnswers:
     @pytest.mark.parametrize("operation, codes", [
-        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406"]),
+        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406", "415"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404", "406"]),
         # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
         ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404", "406"]),
@@ -40,7 +40,7 @@ class TestErrorAnswers:
 
     def test_a_post_with_no_body_documented_can_answer_400_for_one_sent(self, schema):
         operation = {"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}
-        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406"]  # `no_body`
+        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406", "415"]  # `no_body`
         assert "requestBody" not in schema["paths"]["/api/alerts/{id}/dismiss/"]["post"]
         assert answers(schema, "post", "/api/alerts/{id}/dismiss/")["400"] == {
             "$ref": "#/components/responses/BadRequest"}
@@ -48,7 +48,8 @@ class TestErrorAnswers:
     def test_it_documents_them_on_every_operation_through_shared_components(self, schema):
         validate_schema(schema)
         responses = schema["components"]["responses"]
-        assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound", "NotAcceptable"}
+        assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound", "NotAcceptable",
+                                  "UnsupportedMediaType"}
         assert answers(schema, "patch", "/api/webhooks/{id}/").keys() >= {"200", "400", "401", "403", "404"}
         assert answers(schema, "patch", "/api/webhooks/{id}/")["404"] == {"$ref": "#/components/responses/NotFound"}
         for item in schema["paths"].values():
@@ -70,6 +71,17 @@ class TestErrorAnswers:
         assert "406" not in answers(schema, "get", "/api/campaigns/export/")  # text/csv whatever is asked
         assert "406" not in answers(schema, "get", "/api/placements/{id}/print/")
         assert answers(schema, "get", "/api/campaigns/{id}/")["406"] == {"$ref": "#/components/responses/NotAcceptable"}
+        assert "415" not in answers(schema, "get", "/api/campaigns/") and "415" not in answers(
+            schema, "delete", "/api/campaigns/{id}/")  # no body read
+
+    def test_it_documents_415_wherever_a_body_is_read(self, schema):
+        # A body in a type the operation does not read (text/plain, none at all) answered 415, which no operation
+        # documented.
+        unsupported = {"$ref": "#/components/responses/UnsupportedMediaType"}
+        for method, path in (("post", "/api/campaigns/"), ("patch", "/api/placements/{id}/"),
+                             ("put", "/api/teams/{id}/"), ("post", "/api/generations/{id}/cancel/"),
+                             ("post", "/api/campaigns/{id}/import-placements/")):
+            assert answers(schema, method, path)["415"] == unsupported, (method, path)
 
     def test_it_refuses_to_replace_a_component_of_the_same_name(self):
         result = {"paths": {}, "components": {"schemas": {"ErrorDetail": {"type": "string"}}}}
@@ -137,13 +149,36 @@ class TestHttpAnswers:
         ('{"name": ', "application/json", 400, "JSON parse error - Expecting value: line 1 column 10 (char 9)"),
         (b'{"name": "\xff"}', "application/json", 400,
          "JSON parse error - the body is not UTF-8 text (send JSON as UTF-8)."),
-        ('{"name": "x"}', "text/plain", 415, 'Unsupported media type "text/plain" in request.'),
+        ('{"name": "x"}', "text/plain", 415, "Unsupported media type “text/plain”: send the body as one of application"
+                                             "/json, application/x-www-form-urlencoded, multipart/form-data."),
+        # What Python's requests sends for `data=json.dumps(...)`: DRF said `Unsupported media type "" in request.`
+        ('{"name": "x"}', "", 415, "The body has no Content-Type header: send it with one of application/json, "
+                                   "application/x-www-form-urlencoded, multipart/form-data."),
     ])
     def test_it_answers_a_body_it_cannot_read_with_one_detail(self, team_users, body, content_type, status, detail):
-        response = signed_in(team_users.owner).post("/api/campaigns/", body, content_type=content_type)
+        response = signed_in(team_users.owner).generic("POST", "/api/campaigns/", body, content_type=content_type)
         assert response.status_code == status
         assert response.json() == {"detail": detail}
         assert not Campaign.objects.exists()
+
+    def test_a_415_names_the_types_the_endpoint_reads(self, team_users):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/",
+                                                    {"text": "name\nGate\n"}, format="json")
+        assert response.status_code == 415
+        assert response.json() == {"detail": "Unsupported media type “application/json”: send the body as one of "
+                                             "multipart/form-data, application/x-www-form-urlencoded."}
+        assert not campaign.placements.exists()
+
+    def test_a_list_fields_items_errors_are_messages_naming_each_item(self, team_users):
+        # DRF answered {"events": {"1": [...]}}: an object where the schema (`FieldErrors`) promises a list of
+        # strings under each field.
+        response = signed_in(team_users.owner).post("/api/webhooks/", {
+            "team": team_users.team.pk, "url": "https://hooks.example.com/q", "events": ["scan.created", 1, "nope"]},
+            format="json")
+        assert response.status_code == 400
+        assert response.json() == {"events": ['Item 2: "1" is not a valid choice.',
+                                              'Item 3: "nope" is not a valid choice.']}
 
     @pytest.mark.parametrize("kind", ["campaigns", "placements", "generations"])
     def test_another_teams_ids_and_ids_that_are_not_numbers_answer_404_alike(self, team_users, rival_objects,
@@ -362,6 +397,56 @@ def test_the_browsable_apis_filter_forms_name_placements_in_one_query(team_users
     Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}") for i in range(1, 20))
     assert queries() == few
 
+
+
+class TestFieldErrors:
+    def test_every_fields_errors_are_a_list_of_strings_saying_where_each_belongs(self):
+        nested = {"split": [{}, {"url": ["Enter a valid URL."], "weight": ["Too big."]}], "events": {0: ["Bad."]},
+                  "name": ["Taken."], "note": "One message."}
+        assert field_errors(nested) == {
+            "split": ["Item 2: url: Enter a valid URL.", "Item 2: weight: Too big."], "events": ["Item 1: Bad."],
+            "name": ["Taken."], "note": ["One message."]}
+
+    def test_detail_stays_one_string_and_a_bare_list_is_about_the_request(self):
+        assert field_errors({"detail": "The job as a whole."}) == {"detail": "The job as a whole."}
+        assert field_errors(["Not at all."]) == {"non_field_errors": ["Not at all."]}
+
+
+@pytest.mark.django_db
+class TestFiniteFloatField:
+    def test_it_refuses_true_and_false_as_its_integer_and_decimal_neighbours_do(self, team_users):
+        # DRF's FloatField read JSON's true as 1.0: a placement scanned from 1 metre, a job at guidance 1.0.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster", scan_distance_m=3.0)
+        client = signed_in(team_users.owner)
+        for value in (True, False):
+            response = client.patch(f"/api/placements/{placement.pk}/", {"scan_distance_m": value,
+                                                                         "printed_quantity": value}, format="json")
+            assert response.status_code == 400
+            assert response.json() == {"scan_distance_m": ["A valid number is required."],
+                                       "printed_quantity": ["A valid integer is required."]}
+        placement.refresh_from_db()
+        assert placement.scan_distance_m == 3.0
+        assert client.patch(f"/api/placements/{placement.pk}/", {"scan_distance_m": 1},
+                            format="json").json()["scan_distance_m"] == 1.0
+
+
+@pytest.mark.django_db
+class TestErrorsAnswerInJson:
+    """An error of the schema or the docs page is JSON as every API error is: the schema's YAML renderer drew it as
+    "detail:\n  string: Invalid token.\n  code: authentication_failed", the docs page as bare "401 Unauthorized"."""
+
+    @pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+    def test_a_bad_token_is_answered_in_json(self, path):
+        response = APIClient().get(path, HTTP_AUTHORIZATION="Token nope")
+        assert response.status_code == 401 and response["Content-Type"] == "application/json"
+        assert response.json() == {"detail": "Invalid token."}
+
+    @pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+    def test_a_wrong_method_is_answered_in_json(self, team_users, path):
+        response = signed_in(team_users.owner).post(path)
+        assert response.status_code == 405 and response["Content-Type"] == "application/json"
+        assert response.json() == {"detail": 'Method "POST" not allowed.'}
 
 
 @pytest.mark.django_db

@@ -97,3 +97,22 @@ def test_the_root_answers_without_the_trailing_slash_too(team_users, settings):
     assert "campaigns" in unslashed.json()
     refused = client.post("/api", {}, format="json")
     assert refused.status_code == 405 and refused.json()["detail"] == 'Method "POST" not allowed.'
+
+
+def test_the_docs_page_answers_options_in_json(team_users):
+    # The page's template drew OPTIONS' description without the page's context: TemplateDoesNotExist, a 500.
+    response = api_as(team_users.owner).options("/api/docs/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response["Allow"] == "GET, HEAD, OPTIONS" and response.json()["name"]
+
+
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+@pytest.mark.parametrize("path", ["/api/nope/", "/api/campaigns/abc/", "/api/campaigns//1/", "/api/teams/01/",
+                                  "/api/campaigns/1/nope"])
+def test_an_address_no_route_takes_is_the_apis_json_404_under_debug_too(team_users, settings, method, path):
+    # `make run` runs with DEBUG on, where Django answered these with its HTML debug page (its handler404 is for DEBUG
+    # off), and a POST with the HTML CSRF page.
+    settings.DEBUG = True
+    response = getattr(api_as(team_users.owner), method)(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}

@@ -1,6 +1,6 @@
 """The API's parsers (qartsite.parsers): DRF's JSON parser, with a body nested too deeply or a number no field can hold
-answered as a 400; its multipart parser, with a file name too long to read told so; and unknown API addresses answered
-in JSON (qartsite.views.not_found)."""
+answered as a 400; its multipart parser, with a file name too long to read told so; its form parser, with JSON sent as
+a form told so; and unknown API addresses answered in JSON (qartsite.views.not_found)."""
 
 from __future__ import annotations
 
@@ -106,6 +106,44 @@ class TestJSONParser:
 
         assert numbers_in_range({"a": [2**63 - 1, -(2**63 - 1), 1.5e300, True, None, "1e400"]})
         assert not numbers_in_range([2**63]) and not numbers_in_range({"x": float("nan")})
+
+
+@pytest.mark.django_db
+class TestFormParser:
+    FORM = "application/x-www-form-urlencoded"  # what `curl -d` sends without -H
+
+    @pytest.mark.parametrize("body", ['{"name": "Summer", "destination": "https://shop.example.com/"}',
+                                      '  [{"name": "Summer"}]'])
+    def test_it_answers_json_sent_as_a_form_with_the_header_to_send(self, team_users, body):
+        # The whole JSON was read as one unknown field's name, beside "name" and "destination" being required.
+        from campaigns.models import Campaign
+        from qartsite.parsers import JSON_AS_FORM
+
+        client = APIClient()
+        client.force_authenticate(team_users.owner)
+        response = client.post("/api/campaigns/", body, content_type=self.FORM)
+        assert response.status_code == 400 and response.json() == {"detail": JSON_AS_FORM}
+        assert not Campaign.objects.exists()
+        # A form is still a form.
+        form = client.post("/api/campaigns/", "name=Summer&destination=https%3A%2F%2Fshop.example.com%2F",
+                           content_type=self.FORM)
+        assert form.status_code == 201 and Campaign.objects.get().name == "Summer"
+
+    def test_it_answers_so_for_an_action_that_reads_no_body_and_for_the_import(self, team_users):
+        # `curl -d '{}'` to cancel answered {"{}": ["This action reads no body: send none."]}.
+        from campaigns.models import Campaign
+        from qartsite.parsers import JSON_AS_FORM
+        from tests.generator.test_api import make_job
+
+        job = make_job(team_users.team, team_users.owner)  # queued: cancel would take it
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        client = APIClient()
+        client.force_authenticate(team_users.owner)
+        for url in (f"/api/generations/{job.pk}/cancel/", f"/api/campaigns/{campaign.pk}/import-placements/"):
+            response = client.post(url, "{}", content_type=self.FORM)
+            assert response.status_code == 400 and response.json() == {"detail": JSON_AS_FORM}, url
+        job.refresh_from_db()
+        assert not job.cancel_requested and not campaign.placements.exists()
 
 
 @pytest.mark.django_db
