@@ -63,7 +63,9 @@ class RedisPatience:
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            except RedisTimeoutError as exc:  # RQ waits for a refused connection itself, here
+            except REDIS_AWAY as exc:
+                # RQ waits for a refused connection only around its dequeue proper; the idle state it records first
+                # raised out of its loop, and a worker whose job ended while Redis was away quit (a fault drill).
                 log.error("Worker %s: Redis did not answer (%s); trying again in %.0f s", self.name, exc, wait)
                 time.sleep(wait)
                 wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)

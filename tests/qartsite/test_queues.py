@@ -57,6 +57,29 @@ AWAY = [RedisTimeoutError("Timeout reading from socket"),
         RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")]
 
 
+def test_a_worker_waits_out_a_redis_that_refuses_to_record_it_idle(monkeypatch):
+    # The dequeue records the worker idle before RQ's own wait for a refused connection: a job that ended while Redis
+    # was away (a fault drill stopped Redis mid-job) was followed by "found an unhandled exception, quitting".
+    queue = Queue("queues-idle-test", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-idle")
+    failures, waits = [AWAY[1]], []
+    set_state = Worker.set_state
+
+    def idle_once_refused(self, state, pipeline=None):
+        if failures:
+            raise failures.pop()
+        return set_state(self, state, pipeline)
+
+    monkeypatch.setattr(Worker, "set_state", idle_once_refused)
+    monkeypatch.setattr(Queue, "dequeue_any", lambda *args, **kwargs: None)  # Redis answers again: nothing queued
+    monkeypatch.setattr(queues.time, "sleep", waits.append)
+    try:
+        assert worker.dequeue_job_and_maintain_ttl(5) is None
+    finally:
+        queue.connection.delete(worker.key)
+    assert waits == [1.0]
+
+
 @pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
 def test_a_heartbeat_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, error):
     def stalled(self, timeout=None, pipeline=None):
