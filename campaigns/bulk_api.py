@@ -223,7 +223,8 @@ class CampaignBulkActions:
         413: OpenApiResponse(description="The body is over the upload cap; nothing was read."),
         429: OpenApiResponse(description="The team's generation rate has room for fewer jobs than placements: none "
                                          "started; `detail` says how many can start now, Retry-After when more can."),
-        503: OpenApiResponse(description="The picture could not be stored; nothing was created."),
+        503: OpenApiResponse(description="The picture could not be stored, or the job queue does not answer; nothing "
+                                         "was created (Retry-After)."),
         409: OpenApiResponse(description="The first request with this Idempotency-Key is still running."),
         422: OpenApiResponse(description="This Idempotency-Key was used for another query or body."),
     })
@@ -246,7 +247,8 @@ class CampaignBulkActions:
         except bulk_generation.NotStarted as exc:
             if exc.status == 429:
                 raise refused(exc.retry_after, exc.message) from None
-            return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+            headers = {"Retry-After": str(exc.retry_after)} if exc.status == 503 else None  # the queue was away
+            return Response({"detail": exc.message}, status=exc.status, headers=headers)
         except OSError:
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": "60"})

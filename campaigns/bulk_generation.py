@@ -57,14 +57,15 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
         The started jobs, in queue order.
 
     Raises:
-        NotStarted: a job failed its checks, or the team's generation rate has no room for all of them; nothing
-            was counted or stored. Its `retry_after`: seconds until there is room for all of them (None: never).
+        NotStarted: a job failed its checks, the team's generation rate has no room for all of them, or the job
+            queue does not answer (status 503); nothing was counted or stored. Its `retry_after`: seconds until
+            there is room for all of them, or to wait for the queue (None: never).
         OSError: the picture could not be stored (`uploads.NOT_STORED`); nothing was stored, nothing stays counted.
     """
     if not placements:
         raise NotStarted("Choose at least one placement.")
     # 0. No room for all of them: said before the checks below (a QR code encoded per job: seconds for a thousand),
-    #    which an editor could otherwise make the server repeat as often as they like. Step 2 takes the room.
+    #    which an editor could otherwise make the server repeat as often as they like. Step 3 takes the room.
     throttle = TeamGenerationThrottle(placements[0].campaign.team)
     room = throttle.room()
     if room is not None and room < len(placements):
@@ -79,13 +80,16 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
         except (ValueError, qr.ContentError) as exc:
             raise NotStarted(f"{placement.name}: {exc} No generation was started.") from None
         built.append(job)
-    # 2. Room for all of them, or none starts: counted at once, atomically, so concurrent requests cannot both take
+    # 2. A queue that cannot take them: none is made (each would be made and failed at once), nothing is counted.
+    if not jobs.queue_answers():
+        raise NotStarted(f"{jobs.QUEUE_UNAVAILABLE} No generation was started.", status=503, retry_after=60)
+    # 3. Room for all of them, or none starts: counted at once, atomically, so concurrent requests cannot both take
     #    the last room.
     if not throttle.take(len(built)):
         room = max(0, throttle.num_requests - len(throttle.history))
         raise NotStarted(rate_message(throttle, room, len(built)), status=429,
                          retry_after=throttle.wait_for(len(built)))
-    # 3. Store and queue in order. Counted before storing (storing outside the lock keeps the lock short); when
+    # 4. Store and queue in order. Counted before storing (storing outside the lock keeps the lock short); when
     #    storing fails nothing is stored (one transaction), so the count is given back.
     try:
         with transaction.atomic():

@@ -281,9 +281,10 @@ class GenerationFilter(filters.FilterSet):
         429: OpenApiResponse(description="The team's generation rate, shared with the generation page, is used up; "
                                          "Retry-After says when to retry. Checked before a picture is decoded."),
         503: OpenApiResponse(description="The picture could not be stored (the image storage is unavailable): "
-                                         "nothing was created; or the job queue could not take the job: its row "
-                                         "(`id`) is failed with the reason, and nothing will run. Retry-After says "
-                                         "when to retry."),
+                                         "nothing was created; or the job queue does not answer: nothing was "
+                                         "created (should it go away just after the job was, `id` names the job, "
+                                         "failed with the reason: nothing will run it). Retry-After says when to "
+                                         "retry."),
     }),
 )
 class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
@@ -315,6 +316,9 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
             # At the field it is about, as the page's form puts it; a message about the job as a whole as "detail".
             field = field_for_message(exc, serializer.fields)
             raise serializers.ValidationError({field: [str(exc)]} if field else {"detail": str(exc)}) from None
+        if not jobs.queue_answers():  # nothing stored or counted
+            return Response({"detail": jobs.QUEUE_UNAVAILABLE}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "60"})
         # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):

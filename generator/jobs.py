@@ -231,6 +231,18 @@ def validate_job(job: GenerationJob) -> None:
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
 
 
+def queue_answers() -> bool:
+    """Whether the `gpu` queue's Redis answers now. Asked before a generation is stored: a job the queue cannot take
+    is refused with nothing made, where it was made and failed at once (`enqueue_generation`: which still covers a
+    Redis that goes away between the two)."""
+    try:
+        django_rq.get_queue(QUEUE).connection.ping()
+    except RedisError as exc:
+        log.warning("The job queue (Redis) does not answer: %s", exc)
+        return False
+    return True
+
+
 def rq_job_id(pk: int) -> str:
     """The id of a generation row's RQ job (the row keeps it in `rq_job_id` once queued)."""
     return f"qart-generation-{pk}"

@@ -109,8 +109,11 @@ def generate(request: HttpRequest) -> HttpResponse:
     form.initial.update(report_views.preset_initial(preset, form.fields))
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
+        if not jobs.queue_answers():  # nothing stored or counted: the form again, with what was typed
+            form.add_error(None, jobs.QUEUE_UNAVAILABLE)
+            status = 503
         # Counted only now that the job is accepted; clean() only asked whether the team had room.
-        if form.has_room(form.cleaned_data["team"], count=True):
+        elif form.has_room(form.cleaned_data["team"], count=True):
             try:
                 job = form.save()
             except OSError:  # the picture could not be stored: the form again, with what was typed and why

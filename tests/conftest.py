@@ -189,10 +189,22 @@ def verifications(db, monkeypatch) -> list[bool]:
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list:
-    """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py)."""
+    """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py);
+    the queue answers (`jobs.queue_answers`) without a Redis being asked."""
     calls: list = []
     monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
+    monkeypatch.setattr("generator.jobs.queue_answers", lambda: True)
     return calls
+
+
+@pytest.fixture
+def queue_away(monkeypatch):
+    """The generation queue's Redis is down: its URL names a port where nothing listens (django-rq reads the URL at
+    every `get_queue`)."""
+    import django_rq
+
+    monkeypatch.setitem(django_rq.settings.QUEUES["gpu"], "URL",
+                        f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1")
 
 
 @pytest.fixture

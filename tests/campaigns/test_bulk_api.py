@@ -186,6 +186,16 @@ class TestGenerate:
         assert 3500 < int(response["Retry-After"]) <= 3600
         assert GenerationJob.objects.count() == 0 and enqueued == []
 
+    def test_it_answers_503_and_starts_none_while_the_queue_does_not_answer(self, team_users, campaign, placements,
+                                                                            queue_away):
+        # It answered 201, "started": 3, for three jobs made and failed at once, each counted against the team's rate.
+        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert response.json()["detail"].startswith("The job queue is unavailable right now")
+        assert GenerationJob.objects.count() == 0
+        assert TeamGenerationThrottle(campaign.team).room() == TeamGenerationThrottle(campaign.team).num_requests
+
     def test_it_offers_no_retry_for_more_placements_than_the_rate(self, team_users, campaign, placements, enqueued,
                                                                   settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}

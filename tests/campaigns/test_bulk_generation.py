@@ -61,6 +61,16 @@ class TestStartJobs:
             bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
         assert refused.value.status == 429 and refused.value.message.startswith("Only 2 of the 3")
 
+    def test_it_starts_none_and_counts_none_while_the_queue_does_not_answer(self, team_users, campaign, placements,
+                                                                             queue_away):
+        with pytest.raises(bulk_generation.NotStarted) as refused:
+            bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
+        assert refused.value.status == 503 and refused.value.retry_after == 60
+        assert refused.value.message == ("The job queue is unavailable right now; please try again. No generation "
+                                         "was started.")
+        assert GenerationJob.objects.count() == 0 and Prompt.objects.count() == 0
+        assert bulk_generation.room_for(campaign) == 3
+
     def test_it_says_when_the_rate_is_used_up(self, team_users, campaign, placements, enqueued):
         for _ in range(3):
             TeamGenerationThrottle(campaign.team).allow_request(None, None)

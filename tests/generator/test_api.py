@@ -638,6 +638,7 @@ def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, mo
         raise RedisConnectionError("Connection refused")
 
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
+    monkeypatch.setattr(jobs, "queue_answers", lambda: True)  # it went away between the check and the commit
     monkeypatch.setattr(jobs.django_rq, "get_queue", away)
     response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
                                              format="json")
@@ -646,6 +647,21 @@ def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, mo
     assert GenerationJob.objects.get(pk=response.json()["id"]).status == "failed"
     throttle = TeamGenerationThrottle(team_users.team)
     assert throttle.has_room() and throttle.history == []  # the team's rate got its job back
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_asked_while_the_queue_does_not_answer_is_a_503_and_makes_nothing(team_users, queue_away,
+                                                                                       fresh_cache):
+    # It made the job and failed it at once: a failed job for every try while Redis was down.
+    from generator import jobs
+
+    response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
+                                             format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert response.json() == {"detail": jobs.QUEUE_UNAVAILABLE}
+    assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
+    throttle = TeamGenerationThrottle(team_users.team)
+    assert throttle.has_room() and throttle.history == []
 
 
 @pytest.mark.django_db

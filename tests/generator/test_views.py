@@ -92,6 +92,7 @@ def done_job(team_users) -> GenerationJob:
 def enqueued(monkeypatch) -> list[GenerationJob]:
     calls: list[GenerationJob] = []
     monkeypatch.setattr(views.jobs, "enqueue_generation", calls.append)
+    monkeypatch.setattr(views.jobs, "queue_answers", lambda: True)
     return calls
 
 
@@ -151,6 +152,22 @@ class TestGeneratePage:
         assert job.content == f"http://testserver/r/{placement.slug}"
         assert job.prompt.team == team_users.team
         assert enqueued == [job]
+
+    def test_a_queue_that_does_not_answer_keeps_the_form_and_makes_nothing(self, team_users, queue_away):
+        # It made the job, failed it at once and showed its page: the prompt was to be typed again, and the team's
+        # rate had spent a generation on it.
+        from generator.throttles import TeamGenerationThrottle
+
+        response = logged_in(team_users.teammate).post("/generate/", {**VALID, "team": team_users.team.pk})
+        html = response.content.decode()
+        assert response.status_code == 503 and jobs.QUEUE_UNAVAILABLE in html
+        assert "a koi pond at dawn</textarea>" in html
+        assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
+        throttle = TeamGenerationThrottle(team_users.team)
+        assert throttle.has_room() and throttle.history == []
+        response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
+        assert response.status_code == 503 and "data-kept-picture" in response.content.decode()
+        assert not GenerationJob.objects.exists()
 
     @pytest.mark.parametrize(("field", "value", "message"), [
         ("steps", "0", "Steps must be between 1 and 150, got 0."),
