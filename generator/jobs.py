@@ -495,7 +495,10 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
     elif isinstance(exc_value, MediaUnavailable):
-        reason = f"The image storage could not be reached, twice (it was retried once): {exc_value}"
+        # Not boto's words: they name the bucket's address, the bucket and the file. The worker's log has them.
+        log.error("Job %s failed twice on the image storage: %s", job_pk, exc_value)
+        reason = ("The image storage could not be reached, twice (it was retried once). Try again later; if it lasts, "
+                  "tell whoever runs qart.")
     elif isinstance(exc_value, OSError) and exc_value.errno in STORAGE_ERRNOS:
         # Not the file's path: it names the server's folders. The worker's log has all of it.
         log.error("Job %s failed twice on storage: %s", job_pk, exc_value)
