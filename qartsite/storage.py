@@ -160,7 +160,8 @@ class S3MediaStorage(S3Storage):
             # The uploads of a job's files side by side share one client (`generator.job_files.STORE_THREADS` of
             # them): a pool smaller than that drops and opens connections every job (botocore's default is 10).
             max_pool_connections=POOL_CONNECTIONS,
-            retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+            # botocore's `max_attempts` counts the retries after the first try: ATTEMPTS of them made 3 tries, 30 s.
+            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
             # Checksums only where S3 requires them: several S3-compatible servers refuse the CRC trailers that
             # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
             request_checksum_calculation="when_required", response_checksum_validation="when_required",

@@ -168,6 +168,41 @@ def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_
     assert len(asked) == 1
 
 
+def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_timeout(settings, monkeypatch):
+    # botocore's `max_attempts` counts the retries, not the tries: a frozen bucket was asked 3 times, 10 s each, and an
+    # image held its web worker 30.1 s, at gunicorn's 30 s timeout (a fault drill: the S3 server stopped, SIGSTOP).
+    import socket
+
+    from qartsite import storage
+    from tests.conftest import use_s3
+
+    assert storage.ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.READ_TIMEOUT) < 30
+    monkeypatch.setattr(storage, "READ_TIMEOUT", 0.3)
+    frozen, asked = socket.create_server(("127.0.0.1", 0)), []
+
+    def take_and_never_answer() -> None:
+        while True:
+            try:
+                asked.append(frozen.accept()[0])  # kept open, never read: a server that stopped mid-way
+            except OSError:
+                return
+
+    threading.Thread(target=take_and_never_answer, daemon=True).start()
+    try:
+        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{frozen.getsockname()[1]}", BUCKET="qart",
+               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+        from django.core.files.storage import storages
+
+        storages._storages.pop("default", None)  # built again from the settings just set
+        with pytest.raises(MediaUnavailable, match="Read timeout"):
+            storages["default"].open("generations/1/a.png")
+    finally:
+        frozen.close()
+        for connection in asked:
+            connection.close()
+    assert len(asked) == storage.ATTEMPTS
+
+
 class _RecordingS3(BaseHTTPRequestHandler):
     """Just enough of an S3 server for one save: the bucket is there, no object is, every PUT is taken; each request's
     method and headers noted in `seen` (a class attribute the test sets)."""
