@@ -30,7 +30,7 @@ from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
 from generator import engine_status, reconcile
-from qartsite.queues import RedisPatience, drop_dead_connections
+from qartsite.queues import RedisPatience, drop_dead_connections, wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         self._hold(job)
         beat.start()
         try:
+            wait_for_database()  # its lease renewed meanwhile: the reconciler leaves it be
             super().execute_job(job, queue)  # RedisPatience: a Redis gone when the job ends is logged, not raised
         finally:
             stop.set()

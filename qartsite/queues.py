@@ -1,11 +1,12 @@
-"""What the site asks of RQ: how many workers listen on a queue, and workers that wait out a Redis that stalls."""
+"""What the site asks of RQ: how many workers listen on a queue, and workers that wait out a Redis that stalls (and,
+before a job, a database that is away)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,6 +16,7 @@ from rq.worker_registration import clean_worker_registry
 log = logging.getLogger(__name__)
 
 SCHEDULER_CHECK = 30  # seconds: how often an idle worker with a scheduler makes sure the scheduler still runs
+DATABASE_PATIENCE = 120.0  # seconds a worker waits for its database before it runs a job anyway (to fail it)
 
 
 def workers_on(queue: Queue) -> int:
@@ -125,3 +127,26 @@ def drop_dead_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
             connection.close()
+
+
+def wait_for_database(patience: float = DATABASE_PATIENCE) -> bool:
+    """Wait until the default database takes a connection again, at most `patience` seconds; whether it did.
+
+    RQ runs a crashed job's retry at once: a PostgreSQL restarted mid-job (a fault drill, 13 s away) failed the job,
+    then its retry within the same second, and both failure callbacks; the row said "running" for 3 minutes, until
+    the reconciler queued it again. Waited for here, the retry runs once the database is back.
+    """
+    connection = connections["default"]
+    deadline, wait = time.monotonic() + patience, 1.0
+    while True:
+        try:
+            connection.ensure_connection()
+            return True
+        except DatabaseError as exc:
+            connection.close()
+            if time.monotonic() + wait > deadline:
+                log.error("The database has not answered for %.0f s (%s): the job runs anyway", patience, exc)
+                return False
+            log.warning("The database does not answer (%s); the next job waits for it, %.0f s more", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)  # as long as a worker waits for Redis at most

@@ -17,7 +17,7 @@ from generator.worker import GenerationWorker
 
 
 @pytest.fixture
-def worker(gpu_queue):
+def worker(gpu_queue, db):  # a job's run first makes sure the database answers (`queues.wait_for_database`)
     worker = GenerationWorker([gpu_queue], connection=gpu_queue.connection)
     worker.register_birth()
     yield worker
@@ -116,3 +116,26 @@ def test_a_redis_gone_when_a_job_ends_does_not_stop_the_worker(worker, gpu_queue
     worker.execute_job(rq_job, queue)  # returns: the loop goes on to its next dequeue, which waits for Redis
     assert any("Redis went away while redis-gone-probe ended" in r.getMessage() for r in caplog.records)
     assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
+
+
+def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queue, monkeypatch):
+    # RQ runs a crashed job's retry at once: with PostgreSQL restarting, the retry failed within the same second, and
+    # the row waited 3 minutes for the reconciler (a fault drill).
+    from django.db import OperationalError, connections
+
+    from qartsite import queues
+
+    database = type(connections["default"])
+    refusals, waits, ensure = [OperationalError("connection refused")] * 2, [], database.ensure_connection
+
+    def refused_twice(self):
+        if refusals:
+            raise refusals.pop()
+        return ensure(self)
+
+    monkeypatch.setattr(database, "ensure_connection", refused_twice)
+    monkeypatch.setattr(queues.time, "sleep", waits.append)
+    gpu_queue.enqueue(time.time, job_id="database-away-probe")
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    assert waits == [1.0, 2.0] and rq_job.get_status() == "finished"
