@@ -57,9 +57,10 @@ class DayCountSerializer(serializers.Serializer):
     unique = serializers.IntegerField(help_text=UNIQUE_HELP)
 
 
-class ScanSummarySerializer(serializers.Serializer):
-    placement = serializers.IntegerField(required=False, help_text="The placement (placement summaries)")
-    campaign = serializers.IntegerField(required=False, help_text="The campaign (campaign summaries)")
+class ScanFiguresSerializer(serializers.Serializer):
+    """What a placement's and a campaign's summaries share; each names its own subject (the schema's examples
+    showed a campaign summary's `placement` and a placement summary's `campaign`, which neither sends)."""
+
     range = RangeSerializer()
     total = serializers.IntegerField(help_text="Scans by people in the range (bots and link previews left out)")
     unique = serializers.IntegerField(help_text=UNIQUE_HELP)
@@ -77,6 +78,10 @@ class ScanSummarySerializer(serializers.Serializer):
         "sent a scan in the range"))
 
 
+class ScanSummarySerializer(ScanFiguresSerializer):
+    placement = serializers.IntegerField(help_text="The placement")
+
+
 class PlacementFiguresSerializer(serializers.Serializer):
     placement = serializers.IntegerField()
     name = serializers.CharField()
@@ -90,7 +95,8 @@ class PlacementFiguresSerializer(serializers.Serializer):
                                   help_text="Scans per day (ranges up to 31 days) or per week, oldest first")
 
 
-class CampaignScanSummarySerializer(ScanSummarySerializer):
+class CampaignScanSummarySerializer(ScanFiguresSerializer):
+    campaign = serializers.IntegerField(help_text="The campaign")
     placements = PlacementFiguresSerializer(many=True, help_text="The placements compared, most scans first")
 
 

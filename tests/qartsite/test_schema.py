@@ -159,3 +159,11 @@ def test_the_generation_body_documents_the_ranges_it_enforces(schema):
     fields = schema["components"]["schemas"]["GenerationRequest"]["properties"]
     assert (fields["max_batches"]["minimum"], fields["max_batches"]["maximum"]) == (1, 8)
     assert fields["strength"]["maximum"] == 1 and "above 0" in fields["strength"]["description"]
+
+
+def test_each_scan_summary_names_its_own_subject(schema):
+    # Both documented an optional `placement` and `campaign`, though each sends only its own.
+    components = schema["components"]["schemas"]
+    placement, campaign = components["ScanSummary"], components["CampaignScanSummary"]
+    assert "placement" in placement["required"] and "campaign" not in placement["properties"]
+    assert "campaign" in campaign["required"] and "placement" not in campaign["properties"]
