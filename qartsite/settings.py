@@ -89,6 +89,7 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_K
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+CSRF_FAILURE_VIEW = "qartsite.views.csrf_failure"  # the site's page, not Django's (which speaks of DEBUG=True)
 # Scheme and host that absolute links (short links, one-time labeling links) start with; empty: the request's
 # host (qartsite.site). Checked here so a typo stops the start, not every printed code.
 SITE_ROOT = os.getenv("SITE_ROOT", "").strip().rstrip("/")

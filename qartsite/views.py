@@ -67,6 +67,19 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "403.html", {"exception": str(exception or "")}, status=403)
 
 
+CSRF_REFUSED = ("This form could not be sent: its security token is missing or out of date (the page was opened before "
+                "a sign-in or sign-out, in another tab perhaps, or the form came from another site). Go back, reload "
+                "the page and send it again.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a refused form gets the site's page and a reason a person can act on, where Django's own
+    page spoke of DEBUG=True (a fault drill). DRF's views answer their own CSRF refusals in JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+    return render(request, "403.html", {"exception": CSRF_REFUSED, "title": "Form not sent"}, status=403)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: the site's page, or under /api/ DRF's JSON answer (an unknown API address is an integrator's)."""
     if request.path.startswith("/api/"):

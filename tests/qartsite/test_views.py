@@ -70,6 +70,18 @@ def test_a_permission_refused_outside_drf_is_json_under_the_api(rf):
     assert page.status_code == 403 and b"<html" in page.content.lower()
 
 
+def test_a_form_sent_without_its_csrf_token_gets_the_sites_page_saying_what_to_do(team_users):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(team_users.owner)
+    response = client.post("/campaigns/new/", {"name": "Spring", "team": team_users.team.pk})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "security token is missing or out of date" in page and "DEBUG" not in page
+    assert 'href="/campaigns/"' in page  # the site's page, with its way back
+
+
 def test_every_page_carries_a_content_security_policy(client, team_users):
     client.force_login(team_users.owner)
     policy = client.get("/campaigns/")["Content-Security-Policy"]
