@@ -9,7 +9,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
 from campaigns.alert_api import PlacementAlertViewSet
-from campaigns.api import CampaignViewSet, PlacementViewSet
+from campaigns.api import CampaignViewSet
+from campaigns.placement_api import PlacementViewSet
 from campaigns.share_api import ReportShareViewSet
 from campaigns.webhook_api import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from generator.api import GenerationViewSet

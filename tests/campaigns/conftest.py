@@ -1,5 +1,5 @@
-"""Fixtures shared by the campaign tests: the owner's team's spring campaign, the short link's buffer, and the
-webhooks' queue."""
+"""Fixtures shared by the campaign tests: the owner's team's spring campaign and a placement in it, the short link's
+buffer, and the webhooks' queue."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ from redis.exceptions import RedisError
 from rq import Queue
 
 from campaigns import redirects, scan_buffer, webhooks
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Placement
 from tests.conftest import free_port, live_queue
 
 
 @pytest.fixture
 def campaign(team_users) -> Campaign:
     return Campaign.objects.create(team=team_users.team, name="Spring Sale", destination="https://shop.example.com/")
+
+
+@pytest.fixture
+def placement(campaign) -> Placement:
+    return Placement.objects.create(campaign=campaign, name="Station poster", kind="poster")
 
 
 def forget_short_link_state() -> None:
