@@ -57,6 +57,9 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             log.exception("The reconciler could not run; it will try again at the next maintenance")
         try:
             dashboards.run(self.connection)  # recount days after a time zone change; daily scan retention
+        except RedisError as exc:  # an outage, said in one line a minute (its traceback each minute was noise)
+            log.warning("The dashboards' maintenance could not run (Redis does not answer: %s); it will try again at "
+                        "the next maintenance", exc)
         except Exception:
             log.exception("The dashboards' maintenance could not run; it will try again at the next maintenance")
 

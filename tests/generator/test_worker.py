@@ -86,6 +86,18 @@ def test_its_maintenance_keeps_the_dashboards_and_survives_their_failure(db, wor
     assert "The dashboards' maintenance could not run" in caplog.text
 
 
+def test_its_dashboards_maintenance_says_a_redis_outage_in_one_line(db, worker, monkeypatch, caplog):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def away(connection):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(dashboards, "run", away)
+    worker.run_maintenance_tasks()
+    said = [r for r in caplog.records if "dashboards' maintenance could not run" in r.getMessage()]
+    assert len(said) == 1 and "Connection refused" in said[0].getMessage() and said[0].exc_info is None
+
+
 def test_a_running_job_keeps_its_lease_and_short_heartbeats_then_releases_the_lease(worker, gpu_queue):
     worker.job_monitoring_interval = 1  # a heartbeat every second
     gpu_queue.enqueue(lease_and_heartbeat, job_id="lease-probe", job_timeout=600)
