@@ -2,8 +2,9 @@
 role checks): import placements from CSV (`?dry_run=1` checks only), one generation per placement, and CSV exports
 of campaigns, placements and scans.
 
-The rules are the pages' (`campaigns.bulk`, `campaigns.bulk_generation`, `views.csv_response`); here they are only
-turned into JSON. A CSV export answers `text/csv` whatever the Accept header asks; its errors answer JSON.
+The rules are the pages' (`campaigns.bulk`, `campaigns.bulk_generation`, `scan_export_views.csv_response`); here
+they are only turned into JSON. A CSV export answers `text/csv` whatever the Accept header asks; its errors answer
+JSON.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from rest_framework.settings import api_settings
 from campaigns import bulk, bulk_generation, stats
 from campaigns.bulk_views import csv_stream
 from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.scan_export_views import csv_response
 from campaigns.scan_summaries import RangeQuerySerializer, asked_range
-from campaigns.views import csv_response
 from generator import uploads
 from generator.api import GenerationSerializer
 from generator.throttles import refused

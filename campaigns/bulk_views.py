@@ -1,5 +1,5 @@
 """Bulk pages of a campaign: import placements from CSV (a dry run first), generate for every placement, and the
-CSV exports of campaigns and placements (the scans' export is `views.campaign_scans_csv`).
+CSV exports of campaigns and placements (the scans' export is `scan_export_views.campaign_scans_csv`).
 
 Access as on every campaign page: objects through `.for_user(request.user)` (another team's answers 404), and every
 page that changes something checks `require_editor` (viewers get 403), GET included: there is nothing to look at.

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from campaigns import alert_views, bulk_views, share_views, views, webhook_views
+from campaigns import (
+    alert_views,
+    bulk_views,
+    placement_views,
+    print_views,
+    scan_export_views,
+    share_views,
+    views,
+    webhook_views,
+)
 
 app_name = "campaigns"
 
@@ -14,20 +23,20 @@ urlpatterns = [
     path("<int:campaign_id>/", views.campaign_detail, name="detail"),
     path("<int:campaign_id>/edit/", views.campaign_edit, name="edit"),
     path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
-    path("<int:campaign_id>/placements/new/", views.placement_new, name="placement_new"),
-    path("<int:campaign_id>/scans.csv", views.campaign_scans_csv, name="scans_csv"),
+    path("<int:campaign_id>/placements/new/", placement_views.placement_new, name="placement_new"),
+    path("<int:campaign_id>/scans.csv", scan_export_views.campaign_scans_csv, name="scans_csv"),
     path("<int:campaign_id>/placements/import/", bulk_views.placement_import, name="placement_import"),
     path("<int:campaign_id>/placements.csv", bulk_views.placements_csv, name="placements_csv"),
     path("<int:campaign_id>/generate/", bulk_views.generate_all, name="generate_all"),
     path("campaigns.csv", bulk_views.campaigns_csv, name="campaigns_csv"),
-    path("placements/<int:placement_id>/", views.placement_detail, name="placement"),
-    path("placements/<int:placement_id>/edit/", views.placement_edit, name="placement_edit"),
-    path("placements/<int:placement_id>/archive/", views.placement_archive, name="placement_archive"),
-    path("placements/<int:placement_id>/code.svg", views.placement_code_svg, name="placement_code_svg"),
-    path("placements/<int:placement_id>/code.png", views.placement_code_png, name="placement_code_png"),
-    path("placements/<int:placement_id>/print", views.placement_print, name="placement_print"),
+    path("placements/<int:placement_id>/", placement_views.placement_detail, name="placement"),
+    path("placements/<int:placement_id>/edit/", placement_views.placement_edit, name="placement_edit"),
+    path("placements/<int:placement_id>/archive/", placement_views.placement_archive, name="placement_archive"),
+    path("placements/<int:placement_id>/code.svg", print_views.placement_code_svg, name="placement_code_svg"),
+    path("placements/<int:placement_id>/code.png", print_views.placement_code_png, name="placement_code_png"),
+    path("placements/<int:placement_id>/print", print_views.placement_print, name="placement_print"),
     path("destination-changes/<int:change_id>/revert/", views.destination_revert, name="destination_revert"),
-    path("placements/<int:placement_id>/scans.csv", views.placement_scans_csv, name="placement_scans_csv"),
+    path("placements/<int:placement_id>/scans.csv", scan_export_views.placement_scans_csv, name="placement_scans_csv"),
     path("<int:campaign_id>/shares/", share_views.share_list, name="shares"),
     path("<int:campaign_id>/shares/new/", share_views.share_new, name="share_new"),
     path("shares/<int:share_id>/revoke/", share_views.share_revoke, name="share_revoke"),

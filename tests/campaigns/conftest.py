@@ -1,18 +1,20 @@
-"""Fixtures shared by the campaign tests: the owner's team's spring campaign and a placement in it, the short link's
-buffer, and the webhooks' queue."""
+"""Fixtures shared by the campaign tests: the owner's team's spring campaign and a placement in it, its scans, the
+short link's buffer, and the webhooks' queue; and helpers the dashboard pages' tests share."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import django_rq
 import pytest
+from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from campaigns import redirects, scan_buffer, webhooks
-from campaigns.models import Campaign, Placement
+from campaigns import redirects, rollups, scan_buffer, webhooks
+from campaigns.models import Campaign, Placement, ScanEvent
 from tests.conftest import free_port, live_queue
 
 
@@ -24,6 +26,36 @@ def campaign(team_users) -> Campaign:
 @pytest.fixture
 def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station poster", kind="poster")
+
+
+@pytest.fixture
+def scans(placement):
+    """Two people and one link-preview bot; all from a client address that must never be exported."""
+    now = timezone.now()
+    made = [
+        ScanEvent.objects.create(placement=placement, device_class="mobile", os="iOS", browser="Mobile Safari",
+                                 country="DE", referer="https://t.co/x", client_hash="c0ffee0123456789",
+                                 accept_language="de-DE", rule="ios"),
+        ScanEvent.objects.create(placement=placement, device_class="desktop", os="Windows", browser="Chrome",
+                                 referer="=HYPERLINK(\"https://evil.example\")", client_hash="c0ffee0123456789"),
+        ScanEvent.objects.create(placement=placement, device_class="bot", os="Other", browser="Slackbot", is_bot=True),
+    ]
+    ScanEvent.objects.filter(pk=made[1].pk).update(time=now - timedelta(days=10))
+    rollups.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
+    return made
+
+
+def body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def own_link(placement: Placement) -> str:
+    return f"http://testserver/r/{placement.slug}"
+
+
+PLACEMENT_DATA = {"name": "Window sticker", "kind": "poster", "location": "Shop window", "active": "on"}
 
 
 def forget_short_link_state() -> None:

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from campaigns import history
 from campaigns.models import Campaign, Placement
-from tests.campaigns.test_views import candidate
+from tests.campaigns.test_placement_views import candidate
 from tests.conftest import at_once
 
 pytestmark = pytest.mark.django_db
