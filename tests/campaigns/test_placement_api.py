@@ -10,6 +10,7 @@ from campaigns import links
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.placement_api import ARTWORK_OPTION_ALONE
 from generator.models import GenerationJob
+from tests.campaigns.conftest import own_link
 from tests.generator.test_api import api_as, make_job
 
 
@@ -263,10 +264,6 @@ class TestPlacements:
         missing = client.get("/api/placements/?campaign=999999")
         assert foreign.status_code == missing.status_code == 400
         assert foreign.json() == missing.json()
-
-
-def own_link(placement: Placement) -> str:
-    return f"http://testserver/r/{placement.slug}"
 
 
 @pytest.mark.django_db
