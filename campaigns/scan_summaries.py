@@ -57,10 +57,10 @@ class DayCountSerializer(serializers.Serializer):
     unique = serializers.IntegerField(help_text=UNIQUE_HELP)
 
 
+# What a placement's and a campaign's summaries share; each names its own subject (the schema's examples showed a
+# campaign summary's `placement` and a placement summary's `campaign`, which neither sends). A comment, not a
+# docstring: drf-spectacular gives a serializer's docstring, inherited too, to the API's readers as its description.
 class ScanFiguresSerializer(serializers.Serializer):
-    """What a placement's and a campaign's summaries share; each names its own subject (the schema's examples
-    showed a campaign summary's `placement` and a placement summary's `campaign`, which neither sends)."""
-
     range = RangeSerializer()
     total = serializers.IntegerField(help_text="Scans by people in the range (bots and link previews left out)")
     unique = serializers.IntegerField(help_text=UNIQUE_HELP)
@@ -79,6 +79,8 @@ class ScanFiguresSerializer(serializers.Serializer):
 
 
 class ScanSummarySerializer(ScanFiguresSerializer):
+    """A placement's scans in the range asked."""
+
     placement = serializers.IntegerField(help_text="The placement")
 
 
@@ -96,6 +98,8 @@ class PlacementFiguresSerializer(serializers.Serializer):
 
 
 class CampaignScanSummarySerializer(ScanFiguresSerializer):
+    """A campaign's scans in the range asked, all its placements' together, and each placement's compared."""
+
     campaign = serializers.IntegerField(help_text="The campaign")
     placements = PlacementFiguresSerializer(many=True, help_text="The placements compared, most scans first")
 

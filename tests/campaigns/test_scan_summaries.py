@@ -27,6 +27,15 @@ def test_it_says_every_unique_figure_is_counted_once_a_day_per_placement():
 
 
 @pytest.mark.django_db
+def test_each_summary_is_described_to_integrators_as_what_it_is():
+    # Both inherited their shared base's docstring as their description: a note about the schema's own past
+    # ("the schema's examples showed a campaign summary's `placement`..."), in the API's documentation.
+    components = APIClient().get("/api/schema/?format=json").json()["components"]["schemas"]
+    assert components["ScanSummary"]["description"] == "A placement's scans in the range asked."
+    assert components["CampaignScanSummary"]["description"].startswith("A campaign's scans in the range asked")
+
+
+@pytest.mark.django_db
 class TestScans:
     def scan(self, placement: Placement, days_ago: float, os: str, device: str, is_bot: bool = False,
              **fields) -> None:
