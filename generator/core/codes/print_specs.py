@@ -35,8 +35,9 @@ _LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
              '"': MM_PER_INCH}
 _ZERO = re.compile(r"^\s*(0+(?:\.0*)?|\.0+)\s*$")  # nothing, in any unit: "0" for no bleed
-# A decimal comma ("20,5cm", as much of Europe writes it); three digits after it would be thousands ("1,000mm").
-_DECIMAL_COMMA = re.compile(r"^(\s*\d+),(\d{1,2}\s*\D+)$")
+# A decimal comma ("20,5cm", as much of Europe writes it), signed as a point may be ("+20,5cm"; "-20,5cm" is then
+# told it cannot be negative); three digits after it would be thousands ("1,000mm").
+_DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d+),(\d{1,2}\s*\D+)$")
 
 
 class PrintError(ValueError):
@@ -68,7 +69,7 @@ def parse_length(text: str, what: str = "width") -> float:
     match = _LENGTH.match(typed.removeprefix("+"))
     if not match:
         if typed.startswith("-") and _LENGTH.match(typed[1:]):
-            raise PrintError(f"The {what} cannot be negative, got {typed[:30]!r}.", what)
+            raise PrintError(f"The {what} cannot be negative, got {str(text).strip()[:30]!r}.", what)
         raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
     return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
 

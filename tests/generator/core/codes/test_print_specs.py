@@ -11,7 +11,7 @@ class TestLengths:
     @pytest.mark.parametrize(("text", "mm"), [("20cm", 200.0), ("200 mm", 200.0), ("8in", 203.2), ('8"', 203.2),
                                               ("0.2m", 200.0), ("3mm", 3.0), ("2.5 CM", 25.0), (".5cm", 5.0),
                                               ("20.cm", 200.0), ("+3mm", 3.0), ("20,5cm", 205.0),
-                                              ("2,25 m", 2250.0)])
+                                              ("2,25 m", 2250.0), ("+20,5cm", 205.0)])
     def test_it_reads_a_length_with_its_unit(self, text, mm):
         assert print_specs.parse_length(text) == pytest.approx(mm)
 
@@ -30,6 +30,9 @@ class TestLengths:
         # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
         with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got '-3mm'"):
             print_specs.parse_length(" -3mm", "bleed")
+        # With a decimal comma too ("-0,5cm" was told it lacked a number and a unit, "+20,5cm" was refused so).
+        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got '-0,5cm'"):
+            print_specs.parse_length("-0,5cm", "bleed")
 
     def test_it_describes_a_length_in_cm_and_inches(self):
         assert print_specs.describe_length(200) == "20 cm (7.87 in)"
