@@ -26,7 +26,8 @@ from qartsite.rates import retry_in
 
 
 class NotStarted(Exception):
-    """No job was started; `message` says why, `status` is the HTTP answer (400, or 429 for the rate)."""
+    """No job was started; `message` says why, `status` is the HTTP answer (400; 429 for the rate, 503 for a job
+    queue that does not answer)."""
 
     def __init__(self, message: str, status: int = 400, retry_after: float | None = None) -> None:
         super().__init__(message)
