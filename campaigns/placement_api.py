@@ -46,6 +46,7 @@ from qartsite.api import (
 )
 from qartsite.filters import TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
+from qartsite.storage import MediaUnavailable
 
 ARTWORK_OPTION_ALONE = ("This goes with `artwork`, the id of the candidate to print: send them together. The "
                         "placement's current artwork was judged when it was chosen.")
@@ -285,10 +286,12 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         return response
 
     @extend_schema(parameters=[PreflightQuerySerializer], filters=False,
-                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, description=(
+                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                              503: OpenApiTypes.OBJECT}, description=(
                        "Where the printed code is predicted to scan: distance range at `width` (else the placement's "
                        "printed_width_cm), the narrowest width for its scanning distance, module size, and quiet "
-                       "zone and contrast warnings, with the camera model assumed."))
+                       "zone and contrast warnings, with the camera model assumed. 409: the artwork's image is "
+                       "missing; 503: the image storage cannot be reached (Retry-After)."))
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def preflight(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         placement = self.get_object()
@@ -302,6 +305,9 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
             report = printfiles.placement_preflight(placement, placement.short_url(request), width_cm)
         except print_specs.PrintError as exc:
             return Response({"width": [str(exc)]}, status=400)
+        except MediaUnavailable:  # an OSError too: not "missing", which tells the team to choose its artwork again
+            return Response({"detail": "The image storage is unavailable right now; try again in a minute."},
+                            status=503, headers={"Retry-After": "60"})
         except OSError:
             return Response({"detail": "This placement's artwork image is missing."}, status=409)
         if report is None:

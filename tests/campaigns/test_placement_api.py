@@ -406,6 +406,20 @@ class TestPrintAndPreflight:
         assert missing.status_code == 400 and "printed_width_cm" in missing.json()["width"][0]
         assert client.get(f"/api/placements/{placement.pk}/preflight/?width=abc").status_code == 400
 
+    def test_preflight_while_the_image_storage_is_away_is_a_503_not_a_missing_image(self, team_users, placement,
+                                                                                    monkeypatch):
+        # It answered 409 "This placement's artwork image is missing.": a team told to choose its artwork again.
+        from campaigns import printfiles
+        from qartsite.storage import MediaUnavailable
+
+        def away(*args, **kwargs):
+            raise MediaUnavailable("The media storage could not be reached")
+
+        monkeypatch.setattr(printfiles, "placement_preflight", away)
+        response = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/preflight/?width=20cm")
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert response.json() == {"detail": "The image storage is unavailable right now; try again in a minute."}
+
     def test_outsiders_get_404(self, team_users, placement):
         client = api_as(team_users.outsider)
         assert client.get(f"/api/placements/{placement.pk}/print/?width=20cm").status_code == 404
