@@ -42,7 +42,7 @@ from generator.core.engines import diffusion, halftone, loading, parameters, ran
 from generator.generation_models import FLOAT_PARAMETERS
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
 from generator.models import EvalSample, GenerationJob, HumanScanResult
-from qartsite.queues import drop_dead_connections
+from qartsite.queues import REDIS_AWAY, drop_dead_connections
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -505,6 +505,12 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         reason = (f"The images could not be stored, twice (it was retried once): "
                   f"{exc_value.strerror or type(exc_value).__name__}. Try again later; if it lasts, tell whoever runs "
                   "qart.")
+    elif isinstance(exc_value, (db.OperationalError, db.InterfaceError, *REDIS_AWAY)):
+        # Not the driver's words: they name the database's or Redis's address ("connection to server at "10.0.0.3",
+        # port 5432 failed"). The worker's log has them.
+        log.error("Job %s failed twice on the database or Redis: %s", job_pk, exc_value)
+        reason = ("qart's database or job queue could not be reached, twice (it was retried once). Try again later; "
+                  "if it lasts, tell whoever runs qart.")
     else:
         reason = f"The job failed twice ({getattr(exc_type, '__name__', exc_type)}: {exc_value})."
     if GenerationJob.objects.filter(pk=job_pk).exists():  # deleted meanwhile: nothing to end

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 from django.db.models import F
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.registry import StartedJobRegistry
 
 from generator import jobs
@@ -550,6 +552,22 @@ def test_a_job_whose_image_storage_was_away_twice_fails_without_the_buckets_addr
     assert job.status == "failed" and job.error == (
         "The image storage could not be reached, twice (it was retried once). Try again later; if it lasts, tell "
         "whoever runs qart.")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", [
+    OperationalError('connection failed: connection to server at "10.0.0.3", port 5432 failed: Connection refused'),
+    RedisConnectionError("Error 111 connecting to 10.0.0.4:6379. Connection refused.")], ids=["database", "redis"])
+def test_a_job_that_lost_its_database_or_redis_twice_fails_without_their_address(error):
+    # The team read the driver's words: the private address of the database or of Redis.
+    from types import SimpleNamespace
+
+    job = halftone_job()
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, type(error), error, None)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == (
+        "qart's database or job queue could not be reached, twice (it was retried once). Try again later; if it "
+        "lasts, tell whoever runs qart.")
 
 
 @pytest.mark.django_db
