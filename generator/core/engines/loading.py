@@ -273,8 +273,9 @@ def load_split_engine(
         raise ValueError("A split engine needs at least two devices.")
     gpus = [f"cuda:{d.partition(':')[2] or 0}" for d in devices if d.startswith("cuda")]
     if len(set(gpus)) < len(gpus):
-        # Replicas record CUDA graphs in their own threads; two recording on one GPU fail inside torch's graph
-        # trees ("storage data ptrs are not allocated in pool", bench/GPU.md, fifteenth step).
+        # Replicas record CUDA graphs in their own threads: two doing so on one GPU failed inside torch's graph trees
+        # while recording the ControlNet's, as these replicas do ("storage data ptrs are not allocated in pool";
+        # measured with the decoder's graphs recorded too, bench/GPU.md, fifteenth step).
         twice = sorted({g for g in gpus if gpus.count(g) > 1})
         raise ValueError(f"A split engine needs a different GPU for each replica; {', '.join(twice)} is named more "
                          f"than once in QART_DEVICES ({', '.join(devices)}).")
