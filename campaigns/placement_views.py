@@ -26,6 +26,7 @@ from qartsite.responses import not_found
 from qartsite.site import unreachable_reason
 from qartsite.storage import MediaUnavailable
 
+COMMON_PRINT_WIDTHS_CM = (5, 10, 20, 50)  # the print form's presets, after the placement's own width
 DEFAULT_PRINT_WIDTH_CM = 20  # the print form's width for a placement without one
 
 
@@ -138,9 +139,9 @@ def print_widths(placement: Placement, preflight: dict | str | None = None) -> l
         smallest = math.ceil(round(preflight["min_width_m"] * 100, 6))
         if smallest * 10 > print_specs.MAX_WIDTH_MM:  # wider than any print file is made: no such preset
             smallest = None
-    widths = [smallest] if smallest and (own or 5) < smallest else []
+    widths = [smallest] if smallest and (own or COMMON_PRINT_WIDTHS_CM[0]) < smallest else []
     widths += [own] if own else []
-    widths += [cm for cm in (5, 10, 20, 50) if cm not in widths and (smallest is None or cm >= smallest)]
+    widths += [cm for cm in COMMON_PRINT_WIDTHS_CM if cm not in widths and (smallest is None or cm >= smallest)]
     return [{"cm": cm, "label": print_specs.describe_length(cm * 10)} for cm in widths]
 
 
