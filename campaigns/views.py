@@ -79,6 +79,9 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         **picker,
         **dashboard.scan_cards(overview, days, team),
     }
+    if len({campaign.team.time_zone for campaign in listed} | {team.time_zone}) > 1:
+        # Each row counts its days in its own team's zone: the range's label named the overview team's alone.
+        ctx["time_zone"] = f"each team's own time zone ({team.name}: {team.time_zone})"
     return render(request, "campaigns/campaign_list.html", ctx, status=400 if picker["range_error"] else 200)
 
 

@@ -145,6 +145,15 @@ class TestCampaignList:
         assert "Spring Sale" in active and "Old Promo" not in active and "Show archived (1)" in active
         assert "Old Promo" in archived and "Spring Sale" not in archived
 
+    def test_its_range_label_says_each_team_counts_in_its_own_zone(self, client, team_users, campaign):
+        client.force_login(team_users.owner)
+        assert "days in UTC" in body(client.get("/campaigns/"))  # one team, one zone: named
+        other = Team.objects.create(name="Tokyo office", time_zone="Asia/Tokyo")
+        Membership.objects.create(team=other, user=team_users.owner, role=Membership.Role.OWNER)
+        Campaign.objects.create(team=other, name="Ginza", destination="https://example.com/")
+        html = body(client.get("/campaigns/"))
+        assert "days in each team&#x27;s own time zone (Acme: UTC)" in html
+
     def test_it_keeps_the_range_and_team_across_the_archived_toggle(self, client, team_users, campaign):
         Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
                                 archived=True)
