@@ -73,5 +73,5 @@ urlpatterns = [
     # Any other address under /api/ is the API's "Not found." in JSON, under DEBUG too (`make run`), where Django
     # answers an address no route takes with its HTML debug page instead of the site's handler404. Exempt from CSRF
     # as the API's views are: a POST there is a 404 like a GET, not a CSRF page.
-    re_path(r"", csrf_exempt(views.not_found)),
+    re_path(r"^(?P<path>.*)$", csrf_exempt(views.api_address_not_found), name="api_not_found"),
 ]

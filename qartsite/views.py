@@ -87,6 +87,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", status=404)
 
 
+def api_address_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any address under /api/ that no route takes (the last of `api_urls`): the API's JSON 404."""
+    return not_found(request)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Server error: something went wrong on our side. Try again later."},
