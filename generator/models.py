@@ -59,7 +59,8 @@ class VerifierModel(models.Model):
     one (`generator.verifier_models`). With none active the shipped `decision.DEFAULT_MODEL` judges.
     """
 
-    model_id = models.CharField(max_length=64, db_index=True, help_text="decision.DecisionModel.id: form and weights' hash")
+    model_id = models.CharField(max_length=64, db_index=True,
+                                help_text="decision.DecisionModel.id: form and weights' hash")
     form = models.CharField(max_length=32, help_text="The feature set and rule the weights belong to")
     bias = models.FloatField()
     # [[feature name, weight], ...] in the fitted order: a list, since PostgreSQL's jsonb does not keep key order.
