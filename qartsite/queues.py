@@ -149,4 +149,4 @@ def wait_for_database(patience: float = DATABASE_PATIENCE) -> bool:
                 return False
             log.warning("The database does not answer (%s); the next job waits for it, %.0f s more", exc, wait)
             time.sleep(wait)
-            wait = min(wait * 2, 5.0)  # as long as a worker waits for Redis at most
+            wait = min(wait * 2, RedisPatience.max_connection_wait_time)  # as long as a wait for Redis, at most
