@@ -19,6 +19,7 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.placement_views import placements_for
 from qartsite.access import get_for_user_or_404
 from qartsite.models import Team
+from qartsite.responses import plain_400
 from qartsite.spreadsheets import csv_cell
 
 # Integrators parse these by position too: new columns go at the end. `local_time` is `time` in the team's zone,
@@ -26,10 +27,6 @@ from qartsite.spreadsheets import csv_cell
 CSV_COLUMNS = ("time", "placement", "slug", "device_class", "os", "browser", "country", "language", "visitor",
                "is_bot", "referer", "rule", "is_repeat", "local_time")
 EXPORT_NOTE_HEADER = "X-Qart-Export-Note"  # a header, not a comment line: CSV readers would take that for a row
-
-
-def plain_text(message: str, status: int) -> HttpResponse:
-    return HttpResponse(message, content_type="text/plain; charset=utf-8", status=status)
 
 
 class _Echo:
@@ -62,7 +59,7 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
     try:
         days = dashboard.range_for(team, asked, placements)
     except stats.RangeError as exc:
-        return plain_text(str(exc), 400)
+        return plain_400(str(exc))
     start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
     response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone),
                                      content_type="text/csv; charset=utf-8")
