@@ -109,14 +109,15 @@ if [ -z "$FAST" ]; then
 fi
 
 # run_suite NAME DATABASE_URL [PYTEST_ARG...]: pytest on that database, with its own Redis, media and static
-# folders. "No tests collected" (exit 5) counts as a failure. Prints the result line; exits with pytest's status.
+# folders. "No tests collected" (exit 5) counts as a failure. Prints the result line and the 15 slowest tests (the
+# suite must stay under 45 minutes in CI: this says where its time goes); exits with pytest's status.
 run_suite() {
     local name=$1 url=$2 rc=0
     shift 2
     mkdir -p "$WORK/$name/media" "$WORK/$name/static" # WhiteNoise warns about a missing STATIC_ROOT on every request
     echo "== pytest on $name"
     DATABASE_URL=$url REDIS_URL=${PASS_REDIS[$name]} MEDIA_ROOT=$WORK/$name/media STATIC_ROOT=$WORK/$name/static \
-        .venv/bin/pytest "$@" "${pytest_args[@]}" </dev/null || rc=$?
+        .venv/bin/pytest --durations=15 "$@" "${pytest_args[@]}" </dev/null || rc=$?
     return "$rc"
 }
 declare -A RESULT=() PASS_REDIS=()
