@@ -83,6 +83,8 @@ class TestImport:
         ({"file": ContentFile(b"\x89PNG\r\n\x1a\n\x00\x00", name="a.png")}, "This is not a CSV file"),
         ({"text": "name\nGate\x00poster\n"}, "This is not a CSV file"),  # as the file would be, same shape
         ({}, "Send the CSV as `file`"),
+        # DRF's field error ({"file": ["The submitted file is empty."]}), not the import's answer
+        ({"file": ContentFile(b"", name="empty.csv")}, "The file is empty. The first row names the columns"),
         ({"text": "colour\nred\n"}, "Unknown column"),
     ])
     def test_it_refuses_a_file_with_one_message(self, team_users, campaign, body, message):
