@@ -199,7 +199,11 @@ class Placement(models.Model):
                                     validators=within(-180, 180, LONGITUDE_RANGE))
     printed_quantity = models.PositiveIntegerField(null=True, blank=True,
                                                    validators=within(0, MAX_PRINTED_QUANTITY, PRINTED_QUANTITY_RANGE))
-    deployed_on = models.DateField(null=True, blank=True)
+    # The years a campaign's dates take (`rules.YEARS`), on the page, in the API and in the admin: any year from 1 to
+    # 9999 was stored, and "0026-05-01" typed for 2026 put the poster up in the year 26.
+    deployed_on = models.DateField(null=True, blank=True, validators=[destination_rules.validate_day],
+                                   help_text=f"The day it went up (a year from {destination_rules.YEARS[0]} to "
+                                             f"{destination_rules.YEARS[1]}).")
     notes = models.TextField(blank=True, max_length=10_000)  # forms and the API refuse more
     active = models.BooleanField(default=True, help_text="Off: the code leads to the campaign's fallback and still "
                                                           "counts (what deleting a placement does).")

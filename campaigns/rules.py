@@ -53,7 +53,7 @@ KEYS = (*DEVICE_KEYS, *SCHEDULE_KEYS, "split")
 MAX_NAMED = 20  # unknown rules named in a message; the rest are counted
 MAX_SPLIT = 10  # destinations in one split
 MAX_WEIGHT = 1000
-YEARS = (2000, 2200)  # a schedule's (and a campaign's dates') years: anything else is a typing mistake
+YEARS = (2000, 2200)  # a schedule's, a campaign's dates' and a placement's deployed_on: else a typing mistake
 
 
 def fail(message: str) -> None:
@@ -293,7 +293,7 @@ def effective(campaign_rules: dict[str, Any] | None, placement_rules: dict[str, 
 
 
 def validate_day(value: date) -> None:
-    """A campaign's start or end date: a year in `YEARS`."""
+    """A campaign's start or end date, or the day a placement went up: a year in `YEARS`."""
     if not YEARS[0] <= value.year <= YEARS[1]:
         # Not "invalid_date": a form's date field has a message of its own under that code, which would replace this.
         raise ValidationError(f"Give a year from {YEARS[0]} to {YEARS[1]}.", code="year_range")

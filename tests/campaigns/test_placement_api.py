@@ -32,6 +32,17 @@ class TestPlacements:
         assert created.slug != "chosen1" and len(created.slug) == links.SLUG_LENGTH
         assert response.json()["destination"] == "https://other.example.com/"
 
+    @pytest.mark.parametrize("day", ["0026-05-01", "1999-12-31", "2201-01-01", "9999-12-31"])
+    def test_a_deployment_day_out_of_range_is_refused_with_one_message(self, team_users, placement, day):
+        # Any year from 1 to 9999 was stored: 0026 for 2026 went up in the year 26.
+        response = api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"deployed_on": day},
+                                                  format="json")
+        assert response.status_code == 400 and response.json() == {"deployed_on": ["Give a year from 2000 to 2200."]}
+        placement.refresh_from_db()
+        assert placement.deployed_on is None
+        assert api_as(team_users.owner).patch(f"/api/placements/{placement.pk}/", {"deployed_on": "2026-05-01"},
+                                              format="json").json()["deployed_on"] == "2026-05-01"
+
     @pytest.mark.parametrize("format", ["json", "multipart"])
     def test_a_form_body_that_leaves_a_yes_no_field_out_gets_its_default_as_json_does(self, team_users, campaign,
                                                                                         format):

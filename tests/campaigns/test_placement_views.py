@@ -62,6 +62,15 @@ class TestPlacementForms:
         placement.refresh_from_db()
         assert placement.destination_override == "" and placement.name == "Station Poster"
 
+    def test_it_refuses_a_deployment_day_out_of_range_in_the_apis_words(self, client, team_users, placement):
+        client.force_login(team_users.owner)
+        response = client.post(f"/campaigns/placements/{placement.pk}/edit/",
+                               PLACEMENT_DATA | {"deployed_on": "0026-05-01"})
+        assert response.status_code == 400
+        assert response.context["form"].errors == {"deployed_on": ["Give a year from 2000 to 2200."]}
+        placement.refresh_from_db()
+        assert placement.deployed_on is None
+
     def test_the_picker_shows_this_placements_own_art_before_the_teams_newer(self, client, team_users, campaign,
                                                                               placement, monkeypatch):
         # After "generate for every placement", the team's newest candidates were all other placements' and this
