@@ -28,7 +28,7 @@ from generator import uploads
 from generator.api import GenerationSerializer
 from generator.throttles import refused
 from qartsite import idempotency, parsers
-from qartsite.api import MAX_UNKNOWN, KnownFieldsOnly
+from qartsite.api import MAX_UNKNOWN, AsciiIntegerField, KnownFieldsOnly
 
 CSV_ACTIONS = ("export", "export_placements", "export_scans")
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
@@ -108,7 +108,7 @@ class BoundedListField(serializers.ListField):
 
 class BulkGenerationSerializer(GenerationSerializer):
     # The largest id: 2**70 in a form body reached the database (OverflowError, a 500); a JSON body's parser refuses it
-    placements = BoundedListField(child=serializers.IntegerField(min_value=1, max_value=parsers.LARGEST),
+    placements = BoundedListField(child=AsciiIntegerField(min_value=1, max_value=parsers.LARGEST),
                                   required=False, max_length=bulk.MAX_ROWS, help_text=(
         "Placements of this campaign (active ones); absent or empty: all its active placements, by name. One job each, "
         "queued in this order, carrying the placement's short link."))

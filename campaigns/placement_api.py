@@ -36,6 +36,8 @@ from generator.core.codes import print_specs
 from generator.models import Candidate
 from qartsite.access import require_editor
 from qartsite.api import (
+    AsciiIntegerField,
+    BriefChoiceField,
     CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
@@ -59,6 +61,7 @@ def limited_fields() -> dict[str, dict]:
 
 class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = FIELD_MAPPING
+    serializer_choice_field = BriefChoiceField
     campaign = ScopedField(user_objects(Campaign))
     artwork = ScopedField(user_objects(Candidate), required=False, allow_null=True, help_text=(
         "A generated candidate of the campaign's team that carries this placement's short link and passes the scan "
@@ -160,10 +163,10 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 class PrintQuerySerializer(serializers.Serializer):
     width = serializers.CharField(required=False, help_text="Printed side, quiet zone included: 20cm, 200mm, 8in; "
                                                             "default the placement's printed_width_cm")
-    dpi = serializers.IntegerField(required=False, default=300)
+    dpi = AsciiIntegerField(required=False, default=300)
     bleed = serializers.CharField(required=False, help_text="e.g. 3mm")
     crop_marks = serializers.BooleanField(required=False)
-    format = serializers.ChoiceField(choices=print_specs.FORMATS, required=False, default="pdf")
+    format = BriefChoiceField(choices=print_specs.FORMATS, required=False, default="pdf")
     cmyk = serializers.BooleanField(required=False, help_text="CMYK (PDF, TIFF); otherwise the file is RGB")
 
 

@@ -7,13 +7,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from campaigns import dashboard, stats
+from qartsite.api import BriefChoiceField
 
 # The pages' words (`stats.UNIQUE_COUNTED`), so an integrator reads the figure as the marketer does.
 UNIQUE_HELP = f"Unique visitors, {stats.UNIQUE_COUNTED}. {stats.UNIQUE_EXPLAINED}"
 
 
 class RangeQuerySerializer(serializers.Serializer):
-    range = serializers.ChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=(
+    range = BriefChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=(
         f"Local days of the team's time zone, ending today: 7d, 30d, 90d, lifetime (from the first scan), or custom "
         f"(give from and to). Default {stats.DEFAULT_RANGE}; from/to alone mean custom."))
     # `from` is a keyword: the field is named in the schema through the serializer's own declared-fields map.

@@ -19,15 +19,15 @@ from rest_framework.response import Response
 from campaigns import shares
 from campaigns.models import Campaign, ReportShare
 from qartsite.access import editable_teams, require_editor
-from qartsite.api import CreatedLocation, KnownFieldsOnly, ScopedField, no_body, user_objects
+from qartsite.api import AsciiIntegerField, CreatedLocation, KnownFieldsOnly, ScopedField, no_body, user_objects
 from qartsite.idempotency import IdempotentCreate
 from qartsite.site import absolute_url
 
 
 class ReportShareSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     campaign = ScopedField(user_objects(Campaign), help_text="A campaign of a team where you edit.")
-    days = serializers.IntegerField(write_only=True, min_value=1, max_value=shares.MAX_DAYS,
-                                    default=shares.DEFAULT_DAYS, help_text="How long the link opens the report.")
+    days = AsciiIntegerField(write_only=True, min_value=1, max_value=shares.MAX_DAYS,
+                             default=shares.DEFAULT_DAYS, help_text="How long the link opens the report.")
     live = serializers.SerializerMethodField(help_text="Whether the link still opens the report.")
 
     class Meta:

@@ -30,6 +30,7 @@ from campaigns.webhook_views import OWNERS_ONLY
 from qartsite.access import owned_teams, require_owner
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
+    BriefChoiceField,
     CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
@@ -49,7 +50,7 @@ def owned_team_scope(request: Request | None):
 class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = MODEL_FIELD_MAPPING
     team = ScopedField(user_teams, help_text="A team you own.")
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
+    events = serializers.ListField(child=BriefChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
 
     class Meta:

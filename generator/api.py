@@ -35,6 +35,8 @@ from generator.models import Candidate, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle, refused
 from qartsite.api import (
     MODEL_FIELD_MAPPING,
+    AsciiIntegerField,
+    BriefChoiceField,
     CreatedLocation,
     KnownFieldsOnly,
     ScopedField,
@@ -85,7 +87,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                        help_text="Defaults to the placement's team, else to your team when you edit in just one.")
     placement = ScopedField(user_objects(Placement), required=False, allow_null=True,
                             help_text="The placement whose short link the code carries.")
-    engine = serializers.ChoiceField(
+    engine = BriefChoiceField(
         GenerationJob.Engine.choices, required=False,
         help_text="diffusion (a prompt, GPU weights) or halftone (a picture, CPU). Default: halftone when this "
                   "server has no diffusion weights and a picture is given, else diffusion.",
@@ -99,7 +101,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         help_text="halftone: a logo for the centre of the code, on a white square (PNG, JPEG or WebP); the code is "
                   "then level H. Refused when the code has no room for it.",
     )
-    earlier_candidate = serializers.IntegerField(
+    earlier_candidate = AsciiIntegerField(
         write_only=True, required=False, min_value=1,
         help_text="halftone: instead of a picture, the id of one of the team's earlier candidates.",
     )
@@ -117,11 +119,11 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
                                     error_messages={"max_length": qr.CONTENT_TOO_LONG},
                                     help_text="The exact text the code carries (its leading and trailing spaces "
                                               "removed); defaults to the placement's short link.")
-    scheduler = serializers.ChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler,
-                                        help_text="lcm or tcd: the few-step preset (4-8 steps, no guidance), offered "
-                                                  "only where a few-step LoRA is configured.")
-    style = serializers.ChoiceField(qr.STYLES, default="square")
-    background = serializers.ChoiceField(list(qr.BACKGROUNDS), default="white")
+    scheduler = BriefChoiceField(parameters.SCHEDULERS, default=parameters.GenerationParams.scheduler,
+                                 help_text="lcm or tcd: the few-step preset (4-8 steps, no guidance), offered only "
+                                           "where a few-step LoRA is configured.")
+    style = BriefChoiceField(qr.STYLES, default="square")
+    background = BriefChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(help_text="1 for the next job to run; null when not waiting.")
     worker_silent = serializers.SerializerMethodField(help_text=(
         f"While running: seconds since its worker was last heard from (it reports every {reconcile.RENEWAL} s; past "

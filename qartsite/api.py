@@ -31,7 +31,9 @@ from rest_framework.settings import api_settings
 
 from qartsite import parsers
 from qartsite.access import VIEWERS_CANNOT_CHANGE, cannot_create, editable_teams, require_editor
+from qartsite.echoes import echo
 from qartsite.models import Team, named
+from qartsite.numbers import in_ascii
 
 
 def request_user(request: Request | None):
@@ -63,7 +65,7 @@ class ScopedField(serializers.PrimaryKeyRelatedField):
 
     def __init__(self, scope, **kwargs) -> None:
         self.scope = scope  # request -> queryset, e.g. `user_teams`
-        kwargs.setdefault("pk_field", serializers.IntegerField())
+        kwargs.setdefault("pk_field", AsciiIntegerField())
         super().__init__(**kwargs)
 
     def get_queryset(self) -> QuerySet:
@@ -144,6 +146,34 @@ def item_name(key) -> str:
     return f"Item {int(key) + 1}" if isinstance(key, int) or str(key).isdecimal() else str(key)
 
 
+def ascii_digits_only(field: serializers.Field, data) -> None:
+    """Refuse a number sent as text in other than ASCII (`qartsite.numbers.in_ascii`: "１２３" was stored as 123), in
+    `field`'s own words ("A valid integer is required."). The API's integer, float and decimal fields
+    (`AsciiIntegerField`, `FiniteFloatField`, `ModelDecimalField`) check it first, in a body or a query."""
+    if not in_ascii(data):
+        field.fail("invalid")
+
+
+class AsciiIntegerField(serializers.IntegerField):
+    """DRF's IntegerField, refusing digits other than ASCII's (`ascii_digits_only`): every integer the API reads, by
+    `MODEL_FIELD_MAPPING` or by name, ids picked by `ScopedField` included."""
+
+    def to_internal_value(self, data) -> int:
+        ascii_digits_only(self, data)
+        return super().to_internal_value(data)
+
+
+class BriefChoiceField(serializers.ChoiceField):
+    """DRF's ChoiceField, whose refusal quotes the value sent shortened (`qartsite.echoes.echo`): 5,000 characters
+    sent as a placement's `kind` came back whole in the message. Every choice the API reads, a model's included
+    (`serializer_choice_field`)."""
+
+    def fail(self, key, **kwargs):
+        if "input" in kwargs:
+            kwargs["input"] = echo(kwargs["input"])
+        super().fail(key, **kwargs)
+
+
 class FiniteFloatField(serializers.FloatField):
     """A FloatField that refuses NaN and infinities ("nan", "inf" in a form body; DRF 3.16's FloatField takes them),
     and JSON's true and false, which DRF reads as 1.0 and 0.0 (`"guidance_scale": true` made a job at 1.0) where its
@@ -154,6 +184,7 @@ class FiniteFloatField(serializers.FloatField):
     default_error_messages = {"not_finite": "Enter a finite number (not NaN or infinity)."}
 
     def to_internal_value(self, data) -> float:
+        ascii_digits_only(self, data)
         if isinstance(data, bool):
             self.fail("invalid")
         value = super().to_internal_value(data)
@@ -167,6 +198,7 @@ class ModelDecimalField(serializers.DecimalField):
     no more than 9 digits in total." (DRF counts digits first), where 91 gets the field's own range message."""
 
     def to_internal_value(self, data):
+        ascii_digits_only(self, data)
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as refused:
@@ -207,12 +239,15 @@ class ModelBooleanField(serializers.BooleanField):
     default_empty_html = empty
 
 
-# A model serializer's fields for model fields: floats that refuse NaN and infinities (they pass the range
-# validators, since every comparison with NaN is false, and break every answer that includes them), and yes/no
-# fields a form body may leave out (`ModelBooleanField`). `serializer_field_mapping` of every writable serializer.
-MODEL_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.FloatField: FiniteFloatField,
-                       models.BooleanField: ModelBooleanField, models.JSONField: BoundedJSONField,
-                       models.DecimalField: ModelDecimalField}
+# A model serializer's fields for model fields: integers in ASCII digits only (`AsciiIntegerField`), floats that
+# refuse NaN and infinities (they pass the range validators, since every comparison with NaN is false, and break every
+# answer that includes them), and yes/no fields a form body may leave out (`ModelBooleanField`).
+# `serializer_field_mapping` of every writable serializer; a model field with choices takes `serializer_choice_field`
+# instead (`BriefChoiceField`).
+MODEL_FIELD_MAPPING = {**{model_field: AsciiIntegerField if field is serializers.IntegerField else field
+                          for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()},
+                       models.FloatField: FiniteFloatField, models.BooleanField: ModelBooleanField,
+                       models.JSONField: BoundedJSONField, models.DecimalField: ModelDecimalField}
 
 
 # Sent by the browsable API's HTML forms with every write: not a field, and not a mistake.

@@ -1,9 +1,11 @@
 """The API's query filters, strict where DRF and django-filter are lenient: a yes/no filter takes `true` or `false`
 (`TrueFalseFilter`) and an ordering names a field there is (`StrictOrderingFilter`, every list's through
 `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`); anything else answers 400 saying what would do, where they would list
-everything or the default order without a word.
+everything or the default order without a word. A value refused is quoted shortened (`FilterBackend`), and a page
+is numbered in ASCII digits (`PageNumbers`).
 
-This module imports no app: the settings name `StrictOrderingFilter`, and DRF resolves that while its own views load.
+This module imports no app: the settings name `StrictOrderingFilter` and `PageNumbers`, and DRF resolves them while
+its own views load.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import ChoiceField
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, NotFound
 from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import PageNumberPagination
+
+from qartsite.echoes import echo
+from qartsite.numbers import in_ascii
 
 
 def true_or_false() -> list[tuple[str, str]]:
@@ -48,6 +55,29 @@ class TrueFalseFilter(filters.ChoiceFilter):
         return super().filter(qs, value == "true")
 
 
+class FilterBackend(filters.DjangoFilterBackend):
+    """django-filter's backend (every list's, through `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`), whose refusal of
+    a value quotes it shortened (`qartsite.echoes.echo`): `?kind=` with 3,000 characters came back whole in "Select a
+    valid choice. … is not one of the available choices."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            # django_filters.utils.translate_validation, with the value shortened
+            raise serializers.ValidationError({
+                name: [ErrorDetail(error.message % (shortened(error.params) if error.params else ()), code=error.code)
+                       for error in errors]
+                for name, errors in filterset.errors.as_data().items()})
+        return filterset.qs
+
+
+def shortened(params: dict) -> dict:
+    """A Django error's parameters with the value sent (`value`) as a message may quote it (`echo`)."""
+    return {name: echo(value) if name == "value" else value for name, value in params.items()}
+
+
 class StrictOrderingFilter(OrderingFilter):
     """DRF's ordering, answering an unknown field with 400 naming the ones there are: DRF drops it without a word, and
     `?ordering=nmae` came back in the default order, looking sorted."""
@@ -58,7 +88,7 @@ class StrictOrderingFilter(OrderingFilter):
         # Lists only: one object's request (its `get_object` filters the queryset too) orders nothing.
         if len(valid) != len(fields) and not getattr(view, "detail", False):
             names = ", ".join(name for name, _ in self.get_valid_fields(queryset, view, {"request": request}))
-            wrong = ", ".join(term for term in fields if term not in valid)
+            wrong = echo(", ".join(term for term in fields if term not in valid))
             raise serializers.ValidationError({self.ordering_param: [
                 f"Cannot order by {wrong}: order by {names}, with a leading - for descending."]})
         return valid
@@ -70,3 +100,15 @@ class StrictOrderingFilter(OrderingFilter):
             parameters[0]["description"] = (f"Comma-separated: {', '.join(names)}; a leading - orders descending. "
                                             "Another field is a 400.")
         return parameters
+
+
+class PageNumbers(PageNumberPagination):
+    """DRF's page numbers, with `?page=` in ASCII digits (`qartsite.numbers.in_ascii`), as the API's integer fields
+    read theirs: Django's paginator reads it with `int()`, and "１" (full width) was page 1. Such a page number is a
+    404 "Invalid page.", as "one" is."""
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)
+        if not in_ascii(number):
+            raise NotFound(self.invalid_page_message.format(page_number=number, message=""))
+        return number

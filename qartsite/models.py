@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils.deconstruct import deconstructible
 from knox.models import AuthToken
 
+from qartsite.echoes import echo
+
 # Names in the zone database that are no place: this machine's own zone, and a placeholder of the database's builders.
 NOT_PLACES = frozenset({"localtime", "Factory"})
 
@@ -38,8 +40,8 @@ def zone_named(name: str) -> zoneinfo.ZoneInfo:
 
 def validate_time_zone(name: str) -> None:
     if name not in time_zone_names():
-        shown = name if len(name) <= 60 else f"{name[:60]}…"  # 10,000 characters came back whole
-        raise ValidationError(f"“{shown}” is not a time zone name, like Europe/Paris or America/New_York.")
+        # Shortened (`echo`): 10,000 characters came back whole
+        raise ValidationError(f"“{echo(name)}” is not a time zone name, like Europe/Paris or America/New_York.")
 
 
 # Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to

@@ -1,4 +1,4 @@
-"""Whole numbers from query strings, forms and stored text: one rule for every page.
+"""Whole numbers from query strings, forms and stored text: one rule for every page, and the API's numbers' digits.
 
 `str.isdigit()` is true of characters `int()` refuses ("²" is a digit but not a decimal), and `int()` refuses more
 than 4,300 digits: both made pages answer 500 or show Python's own error. A database id is also at most 64 bits:
@@ -11,14 +11,24 @@ LARGEST = 2**63 - 1  # a database id (bigint) and every count qart stores
 _DIGITS = len(str(LARGEST))
 
 
+def in_ascii(text: object) -> bool:
+    """Whether a number sent as text is written in ASCII, as every client writes one (JSON's numbers are ASCII).
+
+    Python's `int()`, `float()` and `Decimal()` also read other scripts' digits and spaces: "１２３" (full width) was
+    stored as 123, "٣" (Arabic-Indic) as 3. The API's number fields (`qartsite.api.ascii_digits_only`), its page
+    numbers (`qartsite.filters.PageNumbers`) and `whole` refuse them. Anything not text (a JSON number) passes.
+    """
+    return not isinstance(text, str) or text.isascii()
+
+
 def whole(text: object, largest: int = LARGEST) -> int | None:
     """`text` as a non-negative whole number no larger than `largest`, else None.
 
-    Decimal digits of any script count, as `int()` reads them ("٣" is 3); signs, spaces, fractions, superscripts and
-    anything longer than `largest` do not.
+    Decimal digits 0-9 only (`in_ascii`); signs, spaces, fractions, superscripts, other scripts' digits and anything
+    longer than `largest` do not count.
     """
     text = str(text) if text is not None else ""
-    if not text.isdecimal() or len(text.lstrip("0")) > _DIGITS:
+    if not text.isdecimal() or not in_ascii(text) or len(text.lstrip("0")) > _DIGITS:
         return None
     number = int(text)
     return number if number <= largest else None

@@ -331,11 +331,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "qartsite.filters.PageNumbers",  # `?page=` in ASCII digits only
     "PAGE_SIZE": 50,
-    # An unknown `?ordering=` is a 400 naming the fields there are (DRF's own filter ignores it without a word).
+    # An unknown `?ordering=` is a 400 naming the fields there are (DRF's own filter ignores it without a word); a
+    # refused filter's value is quoted shortened.
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "qartsite.filters.FilterBackend",
         "qartsite.filters.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -12,13 +12,14 @@ from rest_framework.response import Response
 
 from campaigns import retention
 from qartsite.access import require_owner
-from qartsite.api import KnownFieldsOnly
+from qartsite.api import MODEL_FIELD_MAPPING, AsciiIntegerField, KnownFieldsOnly
 from qartsite.models import Membership, Team
 
 
 class TeamSerializer(KnownFieldsOnly, serializers.ModelSerializer):
+    serializer_field_mapping = MODEL_FIELD_MAPPING
     role = serializers.ChoiceField(choices=Membership.Role.choices, read_only=True, help_text="Your role in the team.")
-    confirm_retention = serializers.IntegerField(
+    confirm_retention = AsciiIntegerField(
         write_only=True, required=False, help_text=(
             "A shorter `scan_retention_days` that deletes stored scans is refused (409, with `scans_deleted`) unless "
             "this repeats the new number of days: the next daily pass deletes them for good."))

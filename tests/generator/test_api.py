@@ -125,6 +125,9 @@ class TestCreateGeneration:
         ({"content": "https://example.com/" + "x" * 300}, "content", "Content is too long for QR art"),
         ({"content": ""}, "content", "Say what the code carries"),
         ({"scheduler": "warp"}, "scheduler", '"warp" is not a valid choice.'),
+        # Quoted whole (5,000 characters); read as 20 by int()
+        ({"scheduler": "w" * 5000}, "scheduler", f'"{"w" * 60}…" is not a valid choice.'),
+        ({"steps": "２０"}, "steps", "A valid integer is required."),
     ])
     def test_it_answers_bad_parameters_with_400_before_saving(self, team_users, enqueued, fields, key, message):
         body = {"prompt": "a misty forest", "content": SHORT_LINK, **fields}

@@ -10,7 +10,9 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
+from generator.models import GenerationJob
 from qartsite.api import document_error_answers, error_answers, field_errors
+from qartsite.echoes import ECHO_CHARS
 from tests.generator.test_api import make_job
 
 SIGNED_IN = [{"tokenAuth": []}, {"cookieAuth": []}]
@@ -429,6 +431,83 @@ class TestFiniteFloatField:
         assert placement.scan_distance_m == 3.0
         assert client.patch(f"/api/placements/{placement.pk}/", {"scan_distance_m": 1},
                             format="json").json()["scan_distance_m"] == 1.0
+
+
+# Digits of other scripts, which Python's int(), float() and Decimal() read as ASCII's: "１２３" is 123.
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.django_db
+class TestAsciiNumbers:
+    @pytest.mark.parametrize("format", ["json", "multipart"])
+    @pytest.mark.parametrize(("name", "value", "message"), [
+        ("printed_quantity", "１２３", "A valid integer is required."),  # a model's integer
+        ("scan_distance_m", "1.5".translate(FULL_WIDTH), "A valid number is required."),  # a float
+        ("latitude", "٣.٥", "A valid number is required."),  # a decimal
+        ("campaign", None, "A valid integer is required."),  # an id (`ScopedField`): the placement's own campaign's
+    ])
+    def test_a_number_in_other_digits_than_asciis_is_refused(self, team_users, format, name, value, message):
+        # They were read as the ASCII digits they look like: a placement printed 123 times.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        value = value or str(campaign.pk).translate(ARABIC_INDIC)
+        response = signed_in(team_users.owner).patch(f"/api/placements/{placement.pk}/", {name: value}, format=format)
+        assert response.status_code == 400 and response.json() == {name: [message]}
+        placement.refresh_from_db()
+        assert (placement.printed_quantity, placement.scan_distance_m, placement.latitude) == (None, None, None)
+
+    def test_every_apps_integers_refuse_them(self, team_users):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        share = client.post("/api/shares/", {"campaign": campaign.pk, "days": "７"}, format="json")
+        assert share.status_code == 400 and share.json() == {"days": ["A valid integer is required."]}
+        team = client.patch(f"/api/teams/{team_users.team.pk}/", {"scan_retention_days": "３６５"}, format="json")
+        assert team.status_code == 400 and team.json() == {"scan_retention_days": ["A valid integer is required."]}
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        bulk = client.post(f"/api/campaigns/{campaign.pk}/generate/", {
+            "placements": [str(placement.pk).translate(FULL_WIDTH)], "prompt": "koi"}, format="json")
+        assert bulk.status_code == 400 and bulk.json() == {"placements": ["Item 1: A valid integer is required."]}
+        team_users.team.refresh_from_db()
+        assert not campaign.shares.exists() and team_users.team.scan_retention_days is None
+        assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+class TestBriefChoiceField:
+    def test_a_refused_choice_quotes_the_value_shortened(self, team_users):
+        # 5,000 characters sent to a choice came back whole in its message.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        client = signed_in(team_users.owner)
+        refused = f'"{"k" * ECHO_CHARS}…" is not a valid choice.'
+        kind = client.patch(f"/api/placements/{placement.pk}/", {"kind": "k" * 5000}, format="json")  # a model's
+        assert kind.status_code == 400 and kind.json() == {"kind": [refused]}
+        hook = client.post("/api/webhooks/", {"team": team_users.team.pk, "url": "https://hooks.example.com/q",
+                                              "events": ["scan.created", "k" * 5000]}, format="json")  # a list's item
+        assert hook.status_code == 400 and hook.json() == {"events": [f"Item 2: {refused}"]}
+        placement.refresh_from_db()
+        assert placement.kind == "poster" and not team_users.team.webhook_endpoints.exists()
+
+
+def test_every_number_and_choice_a_client_sends_is_read_by_the_apis_own_fields():
+    # DRF's own integer, float and decimal fields read "１２３" as 123, and its choice field quoted what was sent
+    # whole. What a client sends: a body (its serializer refuses unknown fields) or a query (`...QuerySerializer`).
+    from rest_framework import serializers
+
+    from qartsite.api import KnownFieldsOnly
+
+    drfs_own = (serializers.IntegerField, serializers.FloatField, serializers.DecimalField, serializers.ChoiceField)
+    sent = [cls for cls in all_serializers()
+            if issubclass(cls, KnownFieldsOnly) or cls.__name__.endswith("QuerySerializer")]
+    assert len(sent) > 10
+    for serializer_class in sent:
+        for name, field in serializer_class(context={"request": None}).fields.items():
+            if field.read_only:
+                continue
+            parts = (field, getattr(field, "child", None), getattr(field, "pk_field", None),
+                     getattr(getattr(field, "child_relation", None), "pk_field", None))
+            assert not any(type(part) in drfs_own for part in parts), f"{serializer_class.__name__}.{name}"
 
 
 @pytest.mark.django_db

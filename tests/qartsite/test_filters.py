@@ -1,11 +1,13 @@
 """The API's strict query filters (`qartsite.filters`): yes/no filters take true or false, orderings name a field
-there is; anything else is a 400 saying what would do, on every list."""
+there is; anything else is a 400 saying what would do, on every list, quoting a value shortened. Pages are numbered in
+ASCII digits."""
 
 from __future__ import annotations
 
 import pytest
 
 from campaigns.models import Campaign
+from qartsite.echoes import ECHO_CHARS
 from tests.qartsite.test_api import LISTS, signed_in
 
 
@@ -53,6 +55,22 @@ class TestStrictQueries:
         wrong = path.rsplit("=", 1)[1].removeprefix("-name,")
         assert response.json() == {"ordering": [
             f"Cannot order by {wrong}: order by {fields}, with a leading - for descending."]}
+
+    @pytest.mark.parametrize("name", ["kind", "active", "ordering"])
+    def test_a_refused_value_is_quoted_shortened(self, team_users, name):
+        # 3,000 characters came back whole in the message.
+        response = signed_in(team_users.owner).get(f"/api/placements/?{name}={'k' * 3000}")
+        assert response.status_code == 400
+        (message,) = response.json()[name]
+        assert f"{'k' * ECHO_CHARS}…" in message and len(message) < 200
+
+    def test_a_page_numbered_in_other_digits_than_asciis_is_not_found(self, team_users):
+        # Django's paginator reads it with int(): "１" (full width) was page 1.
+        Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        client = signed_in(team_users.owner)
+        assert client.get("/api/campaigns/?page=1").status_code == 200
+        response = client.get("/api/campaigns/?page=１")
+        assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
 
     def test_known_orderings_still_order(self, team_users):
         for name in ("b", "a", "c"):

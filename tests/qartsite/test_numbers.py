@@ -1,22 +1,28 @@
-"""One rule for whole numbers from query strings and forms: what int() reads, within a database id."""
+"""One rule for whole numbers from query strings and forms: ASCII digits, within a database id."""
 
 from __future__ import annotations
 
 import pytest
 
-from qartsite.numbers import LARGEST, whole
+from qartsite.numbers import LARGEST, in_ascii, whole
 
 
-@pytest.mark.parametrize(("text", "number"), [("0", 0), ("42", 42), ("007", 7), ("٣٠٠", 300), (str(LARGEST), LARGEST),
+@pytest.mark.parametrize(("text", "number"), [("0", 0), ("42", 42), ("007", 7), (str(LARGEST), LARGEST),
                                               ("0" * 40 + "5", 5)])
-def test_it_reads_decimal_digits_of_any_script(text, number):
+def test_it_reads_ascii_decimal_digits(text, number):
     assert whole(text) == number
 
 
+# "٣٠٠" (Arabic-Indic) and "１２" (full width) were read as int() reads them: 300 and 12.
 @pytest.mark.parametrize("text", ["", None, "²", "12²", "-1", "+1", " 1", "1.0", "1e3", "abc", "9" * 5000,
-                                  str(LARGEST + 1)])
+                                  str(LARGEST + 1), "٣٠٠", "１２"])
 def test_anything_else_is_none_never_an_error(text):
     assert whole(text) is None
+
+
+def test_a_number_sent_as_text_is_in_ascii_and_a_json_number_always():
+    assert in_ascii("-1.5e3") and in_ascii(12) and in_ascii(1.5) and in_ascii(None)
+    assert not in_ascii("１２") and not in_ascii("٣") and not in_ascii("\u00a012")
 
 
 def test_it_keeps_within_the_largest_asked_for():
