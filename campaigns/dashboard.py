@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 
-from campaigns import stats
+from campaigns import scan_backlog, stats
 from campaigns.models import Placement
 from qartsite.models import Team
 
@@ -112,6 +112,13 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "unique_explained": stats.UNIQUE_EXPLAINED,
         **pattern_charts(scope, days),
     }
+
+
+def never_scanned(scans_ever: int, backlog: scan_backlog.Backlog) -> bool:
+    """No scan stored (`scans_ever`, `stats.scans_ever`) and none waiting to be stored: the campaign and placement
+    pages then say what to do next in one line, and draw no charts (three empty ones said nothing). A scan waiting in
+    `backlog` is about to be counted: its charts stay."""
+    return not scans_ever and not backlog.waiting
 
 
 def sparkline(values: list[int]) -> str:

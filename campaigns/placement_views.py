@@ -85,8 +85,8 @@ def placement_page(request: HttpRequest, placement: Placement,
         "artwork_elsewhere": art is not None and not artwork.carries_short_link(art.job.content, placement),
         "will_not_scan": artwork.will_not_scan(placement),
         "total_scans": total_scans,
-        # Never scanned (and no scan waiting to be stored): one line instead of screens of empty charts
-        "nothing_scanned": not total_scans and not backlog.waiting,
+        # Never scanned: one line instead of screens of empty charts
+        "nothing_scanned": dashboard.never_scanned(total_scans, backlog),
         "recent_scans": recent["7d"].scans,
         "month_scans": recent["30d"].scans,
         "chart_days": 30,

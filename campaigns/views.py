@@ -116,6 +116,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     editor = can_edit(request.user, campaign.team)
     alerts = PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
     shown_alerts = list(alerts.select_related("placement")[:dashboard.ALERTS_SHOWN])
+    backlog = scan_backlog.backlog()
     ctx = {
         "campaign": campaign,
         **shown,
@@ -126,8 +127,9 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "alerts": shown_alerts,
         "alerts_more": alerts.count() - len(shown_alerts) if len(shown_alerts) == dashboard.ALERTS_SHOWN else 0,
         "destination_changes": history.latest(campaign),
-        "backlog_note": scan_backlog.backlog().note(campaign.team.zone),
+        "backlog_note": backlog.note(campaign.team.zone),
         "export_note": retention.export_gap(campaign.team, placements, days),
+        "nothing_scanned": dashboard.never_scanned(stats.scans_ever(whole), backlog),
         **picker,
         **dashboard.scan_cards(whole, days, campaign.team),
     }

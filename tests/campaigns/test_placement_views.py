@@ -138,12 +138,14 @@ class TestPlacementPage:
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
         assert "data-no-scans-yet" in html and "No scans yet." in html
         assert "Hour of the day" not in html and 'data-chart="scan-chart"' not in html
+        assert "chart.umd.min.js" not in html  # nothing to draw: Chart.js is not loaded either
         from campaigns.drainer import store_events
         from campaigns.scan_buffer import scan_event
 
         store_events([scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])  # as the drainer stores it
         html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
         assert "data-no-scans-yet" not in html and "Hour of the day" in html and 'data-chart="scan-chart"' in html
+        assert "chart.umd.min.js" in html
 
     def test_it_shows_the_chosen_artwork_with_print_downloads(self, client, team_users, placement):
         placement.artwork = candidate(team_users.owner, team_users.team, f"http://testserver/r/{placement.slug}")

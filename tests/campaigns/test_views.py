@@ -447,7 +447,29 @@ class TestCampaignPage:
         assert "Destination rules" not in body(client.get(
             f"/campaigns/{campaign.pk}/?from={(now - timedelta(days=9)).date()}&to={(now - timedelta(days=8)).date()}"))
 
-    def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement):
+    def test_a_campaign_never_scanned_says_what_to_do_next_and_draws_no_charts(self, client, team_users, campaign,
+                                                                               placement):
+        # Three empty charts (scans per day, hour, weekday) and six empty cards said nothing a marketer could act on
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        note = re.search(r"<p class=\"muted\" data-no-scans-yet>(.*?)</p>", html, re.S).group(1)
+        assert note.startswith("No scans yet.") and 'print a code: <a href="#placements">open a placement</a>' in note
+        assert "data-chart=" not in html and CHART_JS not in html and "Hour of the day" not in html
+        assert 'data-tile="scans">0<' in html and '<tr data-placement="Station Poster">' in html  # the table stays
+        store_events([scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])  # as the drainer stores it
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert "data-no-scans-yet" not in html and 'data-chart="scan-chart"' in html and CHART_JS in html
+        assert 'data-tile="scans">1<' in html
+
+    def test_a_campaign_without_placements_points_at_adding_one(self, client, team_users, campaign):
+        client.force_login(team_users.teammate)
+        note = re.search(r"data-no-scans-yet>(.*?)</p>", body(client.get(f"/campaigns/{campaign.pk}/")), re.S)
+        assert '<a href="#new-placement">add a placement</a>' in note.group(1)
+        client.force_login(team_users.viewer)  # who cannot add one is not sent to a form they do not have
+        note = re.search(r"data-no-scans-yet>(.*?)</p>", body(client.get(f"/campaigns/{campaign.pk}/")), re.S)
+        assert "an editor adds a placement" in note.group(1) and "#new-placement" not in note.group(1)
+
+    def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.owner)
         for url in [f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
             html = body(client.get(url))
@@ -515,7 +537,7 @@ class TestDateRanges:
             assert response.status_code == 400, url
             assert message in html and "Showing the last 30 days instead." in html and "Traceback" not in html
 
-    def test_it_counts_days_in_the_teams_time_zone(self, client, team_users, campaign, placement):
+    def test_it_counts_days_in_the_teams_time_zone(self, client, team_users, campaign, placement, scans):
         team_users.team.time_zone = "Pacific/Kiritimati"  # UTC+14: its today is never UTC's yesterday
         team_users.team.save()
         client.force_login(team_users.owner)

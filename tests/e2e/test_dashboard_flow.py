@@ -92,3 +92,29 @@ def test_a_range_drives_the_tiles_comparison_and_charts(live_server, team_users,
         assert not errors, errors
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_campaign_never_scanned_says_what_to_do_next_instead_of_empty_charts(live_server, team_users, new_page,
+                                                                              tmp_path):
+    from playwright.sync_api import expect
+
+    from campaigns.models import Campaign, Placement
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Harbour festival",
+                                       destination="https://shop.example.com/")
+    Placement.objects.create(campaign=campaign, name="Poster at the gate")
+    page, failures = new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    sign_in(page, "viewer")
+    page.on("request", lambda request: requested.append(request.url))  # the campaign page's, from here
+    page.get_by_role("link", name="Harbour festival").click()
+    note = page.locator("[data-no-scans-yet]")
+    expect(note).to_contain_text("No scans yet")
+    assert page.locator("canvas").count() == 0 and not any("chart.umd" in url for url in requested), requested
+    note.get_by_role("link", name="open a placement").click()  # it leads to the placements' table
+    expect(page.locator('tr[data-placement="Poster at the gate"]')).to_be_in_viewport()
+    page.screenshot(path=tmp_path / "never-scanned.png", full_page=True)
+    assert not errors and not failures, (errors, failures)
