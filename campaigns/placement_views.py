@@ -76,6 +76,8 @@ def placement_page(request: HttpRequest, placement: Placement,
     short_url = placement.short_url(request)
     art = placement.artwork
     preflight = preflight_or_message(placement, short_url)
+    widths = print_widths(placement, preflight if placement.printed_width_cm
+                          else sizing_preflight(placement, short_url))
     total_scans, backlog = stats.scans_ever(just_this), scan_backlog.backlog()
     ctx = {
         "placement": placement,
@@ -92,15 +94,14 @@ def placement_page(request: HttpRequest, placement: Placement,
         "chart_days": 30,
         "can_edit": can_edit(request.user, placement.campaign.team),
         "destination_changes": history.latest(placement.campaign, placement),
-        "print_widths": print_widths(placement, preflight if placement.printed_width_cm
-                                     else sizing_preflight(placement, short_url)),
+        "print_widths": widths,
         "print_formats": print_specs.FORMATS if art is None else [f for f in print_specs.FORMATS if f != "svg"],
         "preflight": preflight,
         # The plain code's PNG is a proof at a fixed size (print files come at the placement's own width).
         "proof_pixels": downloads.PRINT_SIZES[1], "proof_dpi": downloads.PRINT_DPI,
         "proof_size": print_specs.describe_length(downloads.PRINT_SIZES[1] / downloads.PRINT_DPI
                                                  * print_specs.MM_PER_INCH),
-        "print_options": print_options(placement, request.GET if refusal or cautions else {}),
+        "print_options": print_options(placement, request.GET if refusal or cautions else {}, widths),
         "print_cautions": cautions or [],
         "print_confirm_url": confirm_url,
         "print_error": refusal.message if refusal and not making else "",
@@ -120,9 +121,13 @@ def placement_page(request: HttpRequest, placement: Placement,
     return render(request, "campaigns/placement_detail.html", ctx, status=status)
 
 
-def print_options(placement: Placement, typed) -> dict:
-    """The print form's values: as typed where a request gave them, else the defaults (the placement's width)."""
-    width = f"{placement.printed_width_cm or DEFAULT_PRINT_WIDTH_CM:g}cm"
+def print_options(placement: Placement, typed, widths: list[dict]) -> dict:
+    """The print form's values: as typed where a request gave them, else the defaults: the placement's width, or for
+    one without a width DEFAULT_PRINT_WIDTH_CM, or the first of `widths` (`print_widths`) where that is larger: the
+    smallest that scans from its distance (a billboard's form said 20 cm, which does not scan from 10 m, beside a
+    single preset of 59 cm)."""
+    default = placement.printed_width_cm or max(DEFAULT_PRINT_WIDTH_CM, widths[0]["cm"] if widths else 0)
+    width = f"{default:g}cm"
     return {"width": typed.get("width", width), "dpi": typed.get("dpi", "300"), "bleed": typed.get("bleed", "3mm"),
             "format": str(typed.get("format") or "pdf").lower(),
             **{box: str(typed.get(box, "")).lower() in printfiles.TRUE_VALUES for box in ("crop_marks", "cmyk")}}

@@ -332,10 +332,12 @@ class TestPreflightPanel:
         assert presets and preset.status_code == 200 and preset["Content-Type"] == "application/pdf"
         smaller = client.get(f"/campaigns/placements/{placement.pk}/print?width={presets[0] - 1:g}cm&format=pdf")
         assert "this print does not scan" in body(smaller)  # the first preset is the smallest that scans
-        assert "Set the printed width" in html and 'name="width" value="20cm"' in html
+        # The custom form starts at that smallest width too: it said 20 cm, which does not scan from there
+        assert presets[0] > 20 and "Set the printed width" in html and f'name="width" value="{presets[0]:g}cm"' in html
         Placement.objects.filter(pk=placement.pk).update(kind="flyer")  # 0.3 m: a few cm scan, 5 cm stays first
         flyer = body(client.get(f"/campaigns/placements/{placement.pk}/"))
         assert re.findall(r"\?width=([\d.]+)cm&amp;format=pdf", flyer) == ["5", "10", "20", "50"]
+        assert 'name="width" value="20cm"' in flyer  # the form's default where 20 cm scans
 
     def test_it_warns_that_phones_cannot_open_a_loopback_link(self, client, team_users, placement, settings):
         client.force_login(team_users.owner)
