@@ -8,6 +8,8 @@ The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Three gua
 - `UploadLimitHandler`, first in FILE_UPLOAD_HANDLERS, counts the file parts as they stream in and stops reading
   once they pass the cap: a body within the limit can still carry files over the cap, and under ASGI the parser
   reads until the body ends, whatever its declared length. The middleware answers that with the same 413.
+Each 413 is one message: JSON under /api/, the site's page (`templates/413.html`) for a form a browser sent, plain
+text to the rest.
 
 `WholeBodies`, around the WSGI application too, refuses a body that ends before its Content-Length (the client went
 away mid-request): Django reads such a body as it came, so a form cut short changed a destination to its first
@@ -23,6 +25,8 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
 # form of the site fits in far less.
@@ -62,8 +66,31 @@ def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
     return HttpResponse(body, status=status, content_type=kind)
 
 
+def wants_page(request: HttpRequest) -> bool:
+    """A form a browser sent, which takes a page: not the API, and HTML accepted (a browser's navigation asks for it;
+    the pages' scripts, curl and API clients do not)."""
+    return not request.path.startswith("/api/") and "text/html" in request.META.get("HTTP_ACCEPT", "")
+
+
+def too_large_page(request: HttpRequest) -> HttpResponse:
+    """413 for a browser's form (JavaScript off, or a form without the page's size check): the site's page with one
+    message and a link back to the form, where Django's plain text told a person nothing they could do. A page of its
+    own, as it answers before the session is read; the link is the form's own address (the forms post to it)."""
+    cap = amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+        message = f"The file is over {cap}; choose a smaller one."
+    else:
+        message = f"The form sends over {cap}; send less at once."
+    back = request.get_full_path()
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts=None):  # "//elsewhere.example/": not a link to give
+        back = "/"
+    return HttpResponse(render_to_string("413.html", {"message": message, "back": back}), status=413)
+
+
 def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
-    """413 with one message: what was sent (when known) and what is accepted."""
+    """413 with one message: what was sent (when known) and what is accepted; a browser's form gets a page."""
+    if wants_page(request):
+        return too_large_page(request)
     sent = f"The request is {amount(size)}" if size else "The request is too large"
     return refused(request, f"{sent}; requests up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
                             "Send a smaller file, or less at once, and try again.", 413)

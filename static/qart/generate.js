@@ -60,7 +60,8 @@
       });
     });
 
-    // A picture over the upload cap would get a bare 413 page, and what was typed would be lost: say so here.
+    // A picture over the upload cap would be sent to be refused (qartsite.limits' 413 page), and what was typed
+    // would be gone unless the browser's Back button keeps it: say so here, before it is sent.
     var picture = fields.picture;
     if (picture && picture.dataset.maxBytes) {
       picture.addEventListener("change", function () {

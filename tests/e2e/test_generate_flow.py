@@ -294,3 +294,31 @@ def test_a_picture_past_the_pixel_limit_is_refused_before_it_is_sent(team_users,
     assert picture.evaluate("(el) => el.validationMessage") == ""
     assert not failures, failures
 
+
+
+@pytest.mark.browser
+def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_a_way_back(
+        live_server, team_users, browser, tmp_path, settings):
+    # With JavaScript off nothing checks the size before it is sent: the answer was the server's plain-text 413
+    from playwright.sync_api import expect
+
+    from tests.e2e.conftest import watched_page
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200 * 1024  # for a small file here; 10 MB by default
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 400 * 1024)
+    context, page, failures = watched_page(browser, live_server.url, TIMEOUT_MS, viewport=DESKTOP,
+                                           java_script_enabled=False)
+    try:
+        expect.set_options(timeout=TIMEOUT_MS)
+        sign_in(page, "owner")
+        page.goto("/generate/")
+        page.locator("#id_picture").set_input_files(str(tmp_path / "big.png"))
+        page.get_by_role("button", name="Generate candidates").click()
+        expect(page.locator("[data-too-large]")).to_have_text("The file is over 200 KB; choose a smaller one.")
+        page.screenshot(path=tmp_path / "too-large.png", full_page=True)
+        page.get_by_role("link", name="Back to the form").click()
+        expect(page.locator("#id_picture")).to_be_visible()
+        assert page.url.endswith("/generate/") and not GenerationJob.objects.exists()
+        assert failures == [], failures
+    finally:
+        context.close()

@@ -64,6 +64,29 @@ class TestRequestSizeMiddleware:
     def test_it_refuses_anonymous_bodies_too_without_reading_them(self, view_calls):
         assert Client().post("/generate/", {"picture": picture(100 * 1024)}).status_code == 413
 
+    def test_it_answers_a_browsers_form_with_the_sites_page_and_a_link_back(self, team_users, view_calls, enqueued):
+        # With JavaScript off the picture was sent, and the answer was the plain text above: no page, no way back
+        browser = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+        for size in (100 * 1024, 10 * 1024):  # past the cap and its room for fields (the middleware), then within it
+            response = logged_in(team_users.owner).post("/generate/?placement=7", {
+                "content": "x", "picture": picture(size)}, **browser)
+            html = response.content.decode()
+            assert response.status_code == 413 and response["Content-Type"] == "text/html; charset=utf-8"
+            assert '<p data-too-large>The file is over 1 KB; choose a smaller one.</p>' in html
+            assert '<a href="/generate/?placement=7">Back to the form</a>' in html and "<title>" in html
+        assert view_calls == [] and enqueued == []
+        # The API and the pages' scripts (which do not ask for HTML) keep their messages
+        assert logged_in(team_users.owner).post("/api/generations/", {"picture": picture(100 * 1024)},
+                                                **browser)["Content-Type"] == "application/json"
+
+    def test_its_page_links_back_to_no_other_site(self, rf):
+        from qartsite.limits import too_large
+
+        request = rf.post("/generate/", HTTP_ACCEPT="text/html")
+        request.path = "//evil.example/generate/"  # as a server hands on a request for that path
+        response = too_large(request, CAP + FIELDS_SLACK + 1)
+        assert response.status_code == 413 and '<a href="/">Back to the form</a>' in response.content.decode()
+
     def test_it_lets_a_request_within_the_cap_through(self, team_users, view_calls):
         response = logged_in(team_users.owner).post("/api/generations/", {"content": "x", "picture": picture(900)})
         assert response.status_code == 204 and view_calls == ["api"]
