@@ -126,18 +126,21 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":  # going back with an error: the picture and logo sent stay for the next try
         form.keep_uploads()
 
-    teams = Team.for_user(request.user)
+    # The pickers (earlier prompts, earlier codes) offer what the person can make codes with: the teams they edit,
+    # none to a viewer. They offered a viewer's team's codes, to a viewer who cannot generate or to an editor of
+    # another team, whose job then refused them.
+    offered = Team.objects.none() if form.read_only else form.fields["team"].queryset
     ctx = {
         "form": form,
         "preset": preset,
         "viewer_note": VIEWERS_CANNOT_CHANGE,
-        "gallery": Prompt.objects.for_user(request.user).select_related("team")[:GALLERY_SIZE],
+        "gallery": Prompt.objects.in_teams(offered).select_related("team")[:GALLERY_SIZE],
         "engine": engine_status.page_status(),
         "diffusion_estimate": diffusion_estimate(request.user),
         "halftone_estimate": halftone_estimate(request.user),
-        "earlier": visible_candidates(request.user).filter(rank=1, verdict=Candidate.Verdict.PASS)
+        "earlier": Candidate.objects.in_teams(offered).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt", "job__placement").order_by("-job__created")[:EARLIER_PICTURES],
-        "several_teams": teams.count() > 1,
+        "several_teams": offered.count() > 1,
         "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
         "speeds": list(zip(form["speed"], form.speeds.values(), strict=True)),
         "presets": {

@@ -88,7 +88,7 @@
       });
       if (earlierNote) earlierNote.hidden = greyed === 0;  // why some are greyed, said where they are
     }
-    if (fields.content && earlier.length && form.getAttribute("aria-disabled") !== "true") {  // viewers: all off
+    if (fields.content && earlier.length) {  // a viewer is offered none
       fields.content.addEventListener("input", limitEarlier);
       fields.content.addEventListener("change", limitEarlier);
       limitEarlier();

@@ -120,3 +120,28 @@ def test_an_earlier_code_of_another_link_is_greyed_out_and_the_page_says_why(liv
     expect(note).to_be_visible()
     expect(note).to_contain_text("codes of another link")
     assert not failures
+
+
+@pytest.mark.browser
+def test_a_viewers_form_fills_the_width_with_nothing_to_pick_beside_it(live_server, team_users, new_page, tmp_path):
+    # A viewer cannot generate: the team's earlier prompts and codes are not offered, and their column is not left
+    # empty either
+    from playwright.sync_api import expect
+
+    from tests.generator.test_views import make_job
+
+    make_job(team_users.team, team_users.owner, count=1)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "viewer")
+    page.goto("/generate/")
+    for engine in ("diffusion", "halftone"):
+        # The radios are disabled for a viewer: chosen as the page's script would see it
+        page.evaluate("(engine) => { const radio = document.querySelector(`input[name=engine][value=${engine}]`);"
+                      " radio.checked = true; radio.dispatchEvent(new Event('change')); }", engine)
+        expect(page.locator(f'.page-head [data-engine-part="{engine}"]')).to_be_visible()
+        expect(page.locator(".gallery")).to_have_count(0)
+        expect(page.locator('input[name="earlier_candidate"]')).to_have_count(0)
+        form, head = box(page, ".gen-form"), box(page, ".page-head")
+        assert form["width"] >= head["width"] - 1, engine  # as wide as the page's heading: no empty column
+        page.screenshot(path=str(tmp_path / f"viewer-{engine}.png"), full_page=True)
+    assert not failures, failures

@@ -997,6 +997,33 @@ class TestHalftoneOnThePage:
         assert f'name="earlier_candidate" value="{ours.pk}"' in page
         assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
 
+    def test_it_offers_a_viewer_nothing_to_pick(self, team_users):
+        # A viewer, who cannot generate, was offered the team's earlier codes and prompts (greyed out)
+        code = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        html = logged_in(team_users.viewer).get("/generate/").content.decode()
+        assert "Viewers can look but not change things" in html  # the form, disabled, as before
+        assert 'name="earlier_candidate"' not in html and f"/media/{code.image.name}" not in html
+        assert "data-reuse-prompt" not in html and 'id="gallery-title"' not in html
+        assert "lighthouse" not in html  # the prompt's words: not offered either
+        html = logged_in(team_users.owner).get("/generate/").content.decode()  # an editor: both pickers
+        assert f'name="earlier_candidate" value="{code.pk}"' in html and "data-reuse-prompt" in html
+
+    def test_it_offers_someone_in_two_teams_only_the_codes_of_the_team_they_edit(self, team_users):
+        # The outsider owns Rival and views Acme: Acme's codes and prompts were offered, and a job for Rival (the
+        # only team they can make one for) then refused Acme's code
+        from qartsite.models import Membership
+
+        Membership.objects.create(team=team_users.team, user=team_users.outsider, role="viewer")
+        acme = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        rival = make_job(team_users.other_team, team_users.outsider, count=1).candidates.get()
+        response = logged_in(team_users.outsider).get("/generate/")
+        html = response.content.decode()
+        assert f'name="earlier_candidate" value="{rival.pk}"' in html
+        assert f'name="earlier_candidate" value="{acme.pk}"' not in html
+        assert [prompt.team for prompt in response.context["gallery"]] == [team_users.other_team]
+        assert "Acme&#x27;s lighthouse" not in html and "Rival&#x27;s lighthouse" in html
+        assert not response.context["several_teams"]  # one team offered: its name is not repeated on each card
+
     def test_it_captions_an_earlier_code_with_what_it_was_made_for_in_one_labelled_group(self, team_users):
         # The caption said "#4", a job's number where "#1" everywhere else is a candidate's rank; then "Job 4", which
         # told a marketer nothing: its placement (else its link) and its day
