@@ -115,9 +115,11 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
 
 
 def never_scanned(scans_ever: int, backlog: scan_backlog.Backlog) -> bool:
-    """No scan stored (`scans_ever`, `stats.scans_ever`) and none waiting to be stored: the campaign and placement
-    pages then say what to do next in one line, and draw no charts (three empty ones said nothing). A scan waiting in
-    `backlog` is about to be counted: its charts stay."""
+    """No scan stored (`scans_ever`, `stats.scans_ever`) and none waiting to be stored: the campaign list's overview,
+    the campaign and placement pages then say what to do next in one line (a shared report, whose reader can do
+    nothing about it, only that none came yet) and draw no charts (three empty ones said nothing). Whether anything
+    was ever scanned, not the range shown: a quiet range keeps its charts. A scan waiting in `backlog` is about to be
+    counted: its charts stay."""
     return not scans_ever and not backlog.waiting
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from campaigns import dashboard, shares, stats
+from campaigns import dashboard, scan_backlog, shares, stats
 from campaigns.models import Campaign, ReportShare
 from campaigns.views import chosen_range
 from qartsite.access import get_for_user_or_404, require_editor
@@ -115,6 +115,8 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     rows = [(placement, figures[placement.pk]) for placement in listed]
     rows.sort(key=lambda row: (-row[1].scans, row[0].name))
     ctx = {"campaign": campaign, "share": share, **dashboard.comparison_page(rows, request.GET.get("page")), **picker,
+           # Never scanned: a plain "No scans yet" line instead of empty charts (its reader cannot act on a next step)
+           "nothing_scanned": dashboard.never_scanned(stats.scans_ever(whole), scan_backlog.backlog()),
            **dashboard.scan_cards(whole, days, campaign.team, shared=True)}
     return private(render(request, "campaigns/shared_report.html", ctx,
                           status=400 if picker["range_error"] else 200))

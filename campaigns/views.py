@@ -64,6 +64,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         figures.update(stats.campaign_figures(mine.filter(team=one, archived=archived), team_days))
     overview = stats.Campaigns(mine.filter(team=team, archived=archived))  # the campaigns listed above it
     editable = editable_teams(request.user)
+    backlog = scan_backlog.backlog()
     ctx = {
         "campaigns": [(campaign, figures.get(campaign.pk, stats.CampaignFigures())) for campaign in listed],
         "archived": archived,
@@ -75,7 +76,11 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
                  if editable.exists() else None),
         "teams": teams,
         "overview_team": team,
-        "backlog_note": scan_backlog.backlog().note(team.zone),  # the overview's totals lag as the pages' do
+        "backlog_note": backlog.note(team.zone),  # the overview's totals lag as the pages' do
+        # Never scanned: one line saying what to do next instead of empty charts (the tiles stay)
+        "nothing_scanned": dashboard.never_scanned(stats.scans_ever(overview), backlog),
+        "overview_listed": any(campaign.team_id == team.pk for campaign in listed),
+        "can_edit": can_edit(request.user, team),
         **picker,
         **dashboard.scan_cards(overview, days, team),
     }

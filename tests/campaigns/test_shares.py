@@ -109,6 +109,22 @@ class TestShares:
             assert words in card
         assert f"{0:032d}" not in page and "launch-coupon" not in page
 
+    def test_a_campaign_never_scanned_says_so_in_one_line_and_draws_no_charts(self, client, team_users, campaign,
+                                                                               placement):
+        # Three empty charts and six empty cards; and its reader is not in the team: no next step to take
+        client.force_login(team_users.teammate)
+        link = shared_link(client, campaign).split("testserver")[-1]
+        page = Client().get(link).content.decode()
+        note = re.search(r"<p class=\"muted\" data-no-scans-yet>(.*?)</p>", page, re.S).group(1)
+        assert " ".join(note.split()) == ("No scans yet. Once people scan this campaign's codes, their scans by day, "
+                                          "hour, device, country and language appear here.")
+        assert "data-chart=" not in page and "chart.umd.min.js" not in page and "Hour of the day" not in page
+        assert 'data-tile="scans">0<' in page and '<tr data-placement="Station Poster">' in page  # the table stays
+        drainer.store_events([scan_buffer.scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])
+        page = Client().get(link).content.decode()
+        assert "data-no-scans-yet" not in page and 'data-chart="scan-chart"' in page and "chart.umd.min.js" in page
+        assert 'data-tile="scans">1<' in page
+
     def test_it_keeps_the_link_out_of_other_sites_referers_without_breaking_forms(self, client, team_users,
                                                                                    campaign):
         # Under Referrer-Policy: no-referrer browsers send "Origin: null" with a page's forms (Sign out in the

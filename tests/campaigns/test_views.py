@@ -173,6 +173,48 @@ class TestCampaignList:
         client.force_login(team_users.viewer)
         assert 'action="/campaigns/new/"' not in body(client.get("/campaigns/"))
 
+    def test_an_overview_never_scanned_says_what_to_do_next_and_draws_no_charts(self, client, team_users, campaign,
+                                                                                 placement):
+        # A new team's list drew three empty charts and six empty cards under its overview
+        client.force_login(team_users.viewer)
+        html = body(client.get("/campaigns/"))
+        note = no_scans_note(html)
+        assert note.startswith("No scans yet.") and 'print a code: <a href="#campaigns">open a campaign</a>' in note
+        assert 'id="campaigns"' in html and "<td data-label=\"Team\">Acme</td>" in html  # the table it points at
+        assert "data-chart=" not in html and CHART_JS not in html and "Hour of the day" not in html
+        assert tiles(html) == {"scans": "0", "unique": "0"}
+        store_events([scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])  # as the drainer stores it
+        html = body(client.get("/campaigns/"))
+        assert "data-no-scans-yet" not in html and 'data-chart="scan-chart"' in html and CHART_JS in html
+        assert tiles(html) == {"scans": "1", "unique": "1"}
+
+    def test_an_overview_without_campaigns_points_at_creating_one(self, client, team_users):
+        client.force_login(team_users.teammate)
+        assert '<a href="#new-campaign">create a campaign</a>' in no_scans_note(body(client.get("/campaigns/")))
+        client.force_login(team_users.viewer)  # who cannot create one is not sent to a form they do not have
+        note = no_scans_note(body(client.get("/campaigns/")))
+        assert "an editor of Acme creates a campaign" in note and "#new-campaign" not in note
+
+    def test_the_overview_asks_whether_its_team_and_list_were_ever_scanned_not_its_range(self, client, team_users,
+                                                                                         campaign, placement):
+        other = Team.objects.create(name="Tokyo office")
+        Membership.objects.create(team=other, user=team_users.owner, role=Membership.Role.OWNER)
+        Campaign.objects.create(team=other, name="Ginza", destination="https://example.com/")
+        Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
+                                archived=True)
+        store_events([scan_event(placement.pk, timezone.now() - timedelta(days=40), visitor_key="0" * 32)])
+        client.force_login(team_users.owner)
+        quiet_range = body(client.get(f"/campaigns/?team={team_users.team.pk}&range=7d"))  # scanned, not lately
+        assert "data-no-scans-yet" not in quiet_range and "No scans in this range" in quiet_range
+        assert CHART_JS in quiet_range
+        never = body(client.get(f"/campaigns/?team={other.pk}"))  # the other team's overview was never scanned
+        assert "All of Tokyo office's active campaigns" in never and "data-no-scans-yet" in never
+        assert CHART_JS not in never and "data-chart=" not in never
+        archived = body(client.get(f"/campaigns/?team={team_users.team.pk}&archived=1"))
+        # Archived: nothing to print, so no next step
+        assert no_scans_note(archived) == "No scans yet: the codes of Acme's archived campaigns were never scanned."
+        assert CHART_JS not in archived and "Old Promo" in archived
+
     def test_it_tells_a_user_without_a_team(self, client, django_user_model):
         client.force_login(django_user_model.objects.create_user("loner", password="pw-loner-1"))
         response = client.get("/campaigns/")
@@ -478,6 +520,12 @@ class TestCampaignPage:
         found = finders.find("vendor/chart.js/chart.umd.min.js")
         assert found and "Chart.js v4" in open(found, encoding="utf-8").read(200)
         assert finders.find("vendor/chart.js/LICENSE.md")
+
+
+def no_scans_note(html: str) -> str:
+    """The words of the line a page shows instead of charts never drawn, in one line ("" when it shows none)."""
+    found = re.search(r"<p class=\"muted\" data-no-scans-yet>(.*?)</p>", html, re.S)
+    return " ".join(found.group(1).split()) if found else ""
 
 
 def tiles(html: str) -> dict[str, str]:

@@ -118,3 +118,30 @@ def test_a_campaign_never_scanned_says_what_to_do_next_instead_of_empty_charts(l
     expect(page.locator('tr[data-placement="Poster at the gate"]')).to_be_in_viewport()
     page.screenshot(path=tmp_path / "never-scanned.png", full_page=True)
     assert not errors and not failures, (errors, failures)
+
+
+@pytest.mark.browser
+def test_a_teams_overview_never_scanned_says_what_to_do_next_instead_of_empty_charts(live_server, team_users,
+                                                                                   new_page, tmp_path):
+    from playwright.sync_api import expect
+
+    from campaigns.models import Campaign, Placement
+    from tests.e2e.conftest import PHONE
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Harbour festival",
+                                       destination="https://shop.example.com/")
+    Placement.objects.create(campaign=campaign, name="Poster at the gate")
+    page, failures = new_page(viewport=PHONE)  # on a phone the campaigns' table is a screen above the line
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    sign_in(page, "viewer")  # lands on the campaign list
+    note = page.locator("[data-no-scans-yet]")
+    expect(note).to_contain_text("No scans yet")
+    expect(page.locator('[data-tile="scans"]')).to_have_text("0")  # the tiles stay
+    assert page.locator("canvas").count() == 0 and not any("chart.umd" in url for url in requested), requested
+    note.get_by_role("link", name="open a campaign").click()  # it leads to the campaigns' table
+    expect(page.get_by_role("link", name="Harbour festival")).to_be_in_viewport()
+    page.screenshot(path=tmp_path / "overview-never-scanned.png", full_page=True)
+    assert not errors and not failures, (errors, failures)

@@ -109,3 +109,35 @@ def test_a_share_link_opens_the_report_logged_out_until_revoked(live_server, tea
         editor.close()
         stranger.close()
         cache.clear()
+
+
+@pytest.mark.browser
+def test_a_report_never_scanned_says_so_in_one_line_instead_of_empty_charts(live_server, team_users, new_page,
+                                                                            tmp_path):
+    from playwright.sync_api import expect
+
+    from campaigns import shares
+    from campaigns.models import Campaign, Placement
+
+    cache.clear()  # the shared page's rate is counted per address in the cache
+    campaign = Campaign.objects.create(team=team_users.team, name="Harbour festival",
+                                       destination="https://shop.example.com/")
+    Placement.objects.create(campaign=campaign, name="Poster at the gate")
+    _, token = shares.create(campaign, team_users.teammate)
+    page, failures = new_page(viewport=PHONE)  # a stranger, never signed in
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(f"/campaigns/shared/{token}/")
+        note = page.locator("[data-no-scans-yet]")
+        expect(note).to_have_text(re.compile(r"^\s*No scans yet\. Once people scan this campaign's codes"))
+        assert note.get_by_role("link").count() == 0  # nothing its reader could do
+        expect(page.locator('[data-tile="scans"]')).to_have_text("0")
+        expect(page.locator('tr[data-placement="Poster at the gate"]')).to_be_visible()  # the table stays
+        assert page.locator("canvas").count() == 0 and not any("chart.umd" in url for url in requested), requested
+        page.screenshot(path=tmp_path / "shared-never-scanned.png", full_page=True)
+        assert not errors and not failures, (errors, failures)
+    finally:
+        cache.clear()
