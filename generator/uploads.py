@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from generator.core.codes import decoders, images, logos, qr
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
+from qartsite.limits import amount
 from qartsite.storage import MediaUnavailable
 
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
@@ -69,8 +70,8 @@ def from_upload(upload) -> Image.Image:
     if upload.size is not None and upload.size > cap:
         # Checked before reading: the file may be far larger than memory should hold.
         raise images.ImageError(
-            f"{shown_name(upload.name)}: the file is {upload.size / 2**20:.1f} MB; pictures up to "
-            f"{cap / 2**20:.0f} MB are accepted. Save it smaller first."
+            f"{shown_name(upload.name)}: the file is {amount(upload.size)}; pictures up to {amount(cap)} are accepted. "
+            "Save it smaller first."
         )
     data = upload.read()
     try:

@@ -44,13 +44,16 @@ class RequestTooLarge(MultiPartParserError):
 
 
 def amount(size: int) -> str:
-    """`size` bytes in words: "640 KB", "12.3 MB", "3.5 GB"; a size no upload has (a Content-Length of 10**20)
-    in the largest unit, to the digit ("95367431640625000.0 MB" said nothing)."""
+    """`size` bytes in words: "640 KB", "10 MB", "12.3 MB", "3.5 GB"; a whole number without its ".0" (the cap read
+    "10.0 MB"); a size no upload has (a Content-Length of 10**20) in the largest unit, to the digit
+    ("95367431640625000.0 MB" said nothing)."""
     if size >= 2**40:
         return f"{size / 2**40:,.0f} TB"
     if size >= 2**30:
-        return f"{size / 2**30:.1f} GB"
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+        return f"{size / 2**30:.1f}".removesuffix(".0") + " GB"
+    if size >= 2**20:
+        return f"{size / 2**20:.1f}".removesuffix(".0") + " MB"
+    return f"{size / 1024:.0f} KB"
 
 
 def refusal_body(path: str, message: str) -> tuple[str, bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from PIL import Image
 
@@ -54,6 +56,17 @@ def png_upload(image: Image.Image, name: str = "logo.png"):
                                              (None, "the upload"), ("x" * 300, "x" * 200)])
 def test_a_file_name_is_shown_without_control_or_formatting_characters(name, shown):
     assert uploads.shown_name(name) == shown
+
+
+@pytest.mark.parametrize(("cap", "size", "message"), [
+    (10 * 2**20, 12 * 2**20, "photo.png: the file is 12 MB; pictures up to 10 MB are accepted."),  # was "12.0 MB"
+    (200 * 1024, 400 * 1024, "photo.png: the file is 400 KB; pictures up to 200 KB are accepted."),  # was "0 MB"
+])
+def test_a_picture_over_the_cap_is_refused_in_the_caps_own_words(settings, cap, size, message):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = cap
+    with pytest.raises(images.ImageError) as refused:
+        uploads.from_upload(SimpleNamespace(name="photo.png", size=size))  # refused by its size, before it is read
+    assert str(refused.value) == f"{message} Save it smaller first."
 
 
 class TestStorable:

@@ -4,6 +4,7 @@ upload whose files pass the cap stopped while it streams. The cap is set to 1,00
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -86,6 +87,17 @@ class TestRequestSizeMiddleware:
         request.path = "//evil.example/generate/"  # as a server hands on a request for that path
         response = too_large(request, CAP + FIELDS_SLACK + 1)
         assert response.status_code == 413 and '<a href="/">Back to the form</a>' in response.content.decode()
+
+    def test_the_default_cap_reads_as_a_whole_number(self, rf, settings):
+        # Every 413 said "10.0 MB": to the API, to scripts and on the page
+        from qartsite.limits import too_large
+
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 2**20  # the default (QART_MAX_UPLOAD_BYTES)
+        api = too_large(rf.post("/api/generations/"), 12_900_000)
+        assert json.loads(api.content) == {"detail": "The request is 12.3 MB; requests up to 10 MB are accepted. "
+                                                     "Send a smaller file, or less at once, and try again."}
+        page = too_large(rf.post("/generate/", {"picture": picture(100)}, HTTP_ACCEPT="text/html"), None)
+        assert "<p data-too-large>The file is over 10 MB; choose a smaller one.</p>" in page.content.decode()
 
     def test_it_lets_a_request_within_the_cap_through(self, team_users, view_calls):
         response = logged_in(team_users.owner).post("/api/generations/", {"content": "x", "picture": picture(900)})
@@ -237,10 +249,11 @@ def test_head_answers_carry_no_body(team_users):
     assert head[0].startswith("200") and head[2] == b"" and head[1]["Content-Length"] == str(len(got[2]))
 
 
-@pytest.mark.parametrize(("size", "words"), [(640 * 1024, "640 KB"), (12_900_000, "12.3 MB"), (3 * 2**30, "3.0 GB"),
+@pytest.mark.parametrize(("size", "words"), [(640 * 1024, "640 KB"), (12_900_000, "12.3 MB"), (10 * 2**20, "10 MB"),
+                                             (5 * 2**19, "2.5 MB"), (3 * 2**30, "3 GB"), (3 * 2**29, "1.5 GB"),
                                              (10**23, "90,949,470,177 TB")])
 def test_it_says_a_size_in_words_a_person_reads(size, words):
-    # A Content-Length of 10**23 was "The request is 95367431640624992.0 MB".
+    # A Content-Length of 10**23 was "The request is 95367431640624992.0 MB"; the default cap was "10.0 MB".
     from qartsite.limits import amount
 
     assert amount(size) == words
