@@ -77,6 +77,24 @@ class TestSetLuminance:
         assert ((scale >= -1e-9) & (scale <= 1 + 1e-9)).all()
 
 
+class TestPushCentres:
+    def test_it_pushes_pattern_modules_no_further_than_their_cap(self):
+        code = qr.encode(URL)
+        grid = grids.grid_from_code(code, SIZE, 4)
+        grey = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
+        finder = (3, 3)  # the top-left finder's centre, dark
+        data = next((int(r), int(c)) for r, c in np.argwhere(code.matrix & ~code.function_mask))
+        pushed = np.asarray(repair.push_centres(grey, grid, [finder, data], 128).convert("L"), np.float64)
+        threshold = grids.local_threshold(grey, grid)
+        xs, ys = grid.centres()
+
+        def centre(module: tuple[int, int]) -> float:
+            return pushed[int(ys[module]), int(xs[module])]
+
+        assert centre(finder) == pytest.approx(threshold[finder] - repair.FUNCTION_MARGIN_MAX, abs=1)
+        assert centre(data) == pytest.approx(threshold[data] - 128, abs=1)
+
+
 class TestSsim:
     def test_it_is_one_for_identical_images(self):
         _, image = blended(0)
