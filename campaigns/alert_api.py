@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from campaigns.models import Placement, PlacementAlert
 from qartsite.access import require_editor
 from qartsite.api import KnownFieldsOnly, no_body, user_objects
-from qartsite.filters import TrueFalseFilter
+from qartsite.filters import IdFilter, TrueFalseFilter
 
 
 class PlacementAlertSerializer(KnownFieldsOnly, serializers.ModelSerializer):
@@ -30,7 +30,7 @@ class PlacementAlertSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 class PlacementAlertFilter(filters.FilterSet):
     # Scoped: Django-filter's default would check the id against every team's placements, so another team's id
     # (an empty list) and a missing one (a 400) would answer differently.
-    placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
+    placement = IdFilter(queryset=user_objects(Placement))
     open = TrueFalseFilter(method="filter_open",
                            label="true: only alerts not dismissed yet; false: only dismissed ones")
 

@@ -45,7 +45,7 @@ from qartsite.api import (
     team_for_create,
     user_teams,
 )
-from qartsite.filters import TrueFalseFilter
+from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.numbers import whole
 
@@ -205,7 +205,7 @@ class CampaignSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class CampaignFilter(filters.FilterSet):
-    team = filters.ModelChoiceFilter(queryset=user_teams)
+    team = IdFilter(queryset=user_teams)
     archived = TrueFalseFilter()
 
     class Meta:

@@ -40,7 +40,8 @@ class DateTimeInput(forms.DateTimeInput):
 RULE_FIELDS = ("rule_ios", "rule_android", "rule_other", "rule_starts_at", "rule_ends_at", "rule_split")
 
 
-NUMBER = re.compile(r"[-+]?\d+(\.\d*)?")
+# ASCII digits (re.ASCII), as the API's weights are JSON numbers: \d and float() read "５０" (full width) as 50.
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?", re.ASCII)
 
 
 def split_item(words: list[str]) -> dict | None:

@@ -46,7 +46,7 @@ from qartsite.api import (
     request_user,
     user_objects,
 )
-from qartsite.filters import TrueFalseFilter
+from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.storage import MediaUnavailable
 
@@ -183,7 +183,7 @@ def header_safe(report: dict) -> dict:
 
 
 class PlacementFilter(filters.FilterSet):
-    campaign = filters.ModelChoiceFilter(queryset=user_objects(Campaign))
+    campaign = IdFilter(queryset=user_objects(Campaign))
     archived = TrueFalseFilter(field_name="campaign__archived", help_text="Whether the campaign is archived")
     active = TrueFalseFilter()
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from campaigns import dashboard, stats
-from qartsite.api import BriefChoiceField
+from qartsite.api import AsciiDateField, BriefChoiceField
 
 # The pages' words (`stats.UNIQUE_COUNTED`), so an integrator reads the figure as the marketer does.
 UNIQUE_HELP = f"Unique visitors, {stats.UNIQUE_COUNTED}. {stats.UNIQUE_EXPLAINED}"
@@ -18,10 +18,10 @@ class RangeQuerySerializer(serializers.Serializer):
         f"Local days of the team's time zone, ending today: 7d, 30d, 90d, lifetime (from the first scan), or custom "
         f"(give from and to). Default {stats.DEFAULT_RANGE}; from/to alone mean custom."))
     # `from` is a keyword: the field is named in the schema through the serializer's own declared-fields map.
-    to = serializers.DateField(required=False, help_text="A custom range's last day (included), YYYY-MM-DD")
+    to = AsciiDateField(required=False, help_text="A custom range's last day (included), YYYY-MM-DD")
 
 
-RangeQuerySerializer._declared_fields["from"] = serializers.DateField(
+RangeQuerySerializer._declared_fields["from"] = AsciiDateField(
     required=False, help_text="A custom range's first day, YYYY-MM-DD")
 
 

@@ -20,6 +20,7 @@ from campaigns import shares
 from campaigns.models import Campaign, ReportShare
 from qartsite.access import editable_teams, require_editor
 from qartsite.api import AsciiIntegerField, CreatedLocation, KnownFieldsOnly, ScopedField, no_body, user_objects
+from qartsite.filters import IdFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.site import absolute_url
 
@@ -49,7 +50,7 @@ class ReportShareWithLinkSerializer(ReportShareSerializer):
 
 class ReportShareFilter(filters.FilterSet):
     # Scoped like the field: another team's campaign id fails like one that does not exist.
-    campaign = filters.ModelChoiceFilter(queryset=user_objects(Campaign))
+    campaign = IdFilter(queryset=user_objects(Campaign))
 
     class Meta:
         model = ReportShare

@@ -38,7 +38,7 @@ from qartsite.api import (
     request_user,
     user_teams,
 )
-from qartsite.filters import TrueFalseFilter
+from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.models import Team
 
@@ -184,7 +184,7 @@ def owned_endpoints(request: Request | None) -> QuerySet[WebhookEndpoint]:
 class WebhookDeliveryFilter(filters.FilterSet):
     # Scoped: django-filter's default checks the id against every team's endpoints, so another team's endpoint
     # (an empty list) and a missing one (a 400) would answer differently.
-    endpoint = filters.ModelChoiceFilter(queryset=owned_endpoints)
+    endpoint = IdFilter(queryset=owned_endpoints)
     ok = TrueFalseFilter()
     # A choice: a misspelt event answered an empty list, as if nothing had been sent
     event = filters.ChoiceFilter(choices=[*WebhookEndpoint.Event.choices, (webhooks.PING_EVENT, "test message")])

@@ -47,7 +47,7 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
-from qartsite.filters import TrueFalseFilter
+from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class GenerationFilter(filters.FilterSet):
-    team = filters.ModelChoiceFilter(queryset=user_teams)
-    placement = filters.ModelChoiceFilter(queryset=user_objects(Placement))
+    team = IdFilter(queryset=user_teams)
+    placement = IdFilter(queryset=user_objects(Placement))
     scannable = TrueFalseFilter()
     # Unset lists every job, as before this filter existed: clients that page through everything keep working.
     sweep = TrueFalseFilter(

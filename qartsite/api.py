@@ -28,12 +28,13 @@ from rest_framework.fields import empty
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
+from rest_framework.utils import humanize_datetime
 
 from qartsite import parsers
 from qartsite.access import VIEWERS_CANNOT_CHANGE, cannot_create, editable_teams, require_editor
 from qartsite.echoes import echo
 from qartsite.models import Team, named
-from qartsite.numbers import in_ascii
+from qartsite.numbers import in_ascii, plainly_written
 
 
 def request_user(request: Request | None):
@@ -146,21 +147,34 @@ def item_name(key) -> str:
     return f"Item {int(key) + 1}" if isinstance(key, int) or str(key).isdecimal() else str(key)
 
 
-def ascii_digits_only(field: serializers.Field, data) -> None:
-    """Refuse a number sent as text in other than ASCII (`qartsite.numbers.in_ascii`: "１２３" was stored as 123), in
-    `field`'s own words ("A valid integer is required."). The API's integer, float and decimal fields
-    (`AsciiIntegerField`, `FiniteFloatField`, `ModelDecimalField`) check it first, in a body or a query."""
-    if not in_ascii(data):
+def plainly_written_only(field: serializers.Field, data) -> None:
+    """Refuse a number sent as text in other than ASCII digits or with underscores (`qartsite.numbers.plainly_written`:
+    "１２３" and "1_000" were stored as 123 and 1000), in `field`'s own words ("A valid integer is required."). The
+    API's integer, float and decimal fields (`AsciiIntegerField`, `FiniteFloatField`, `ModelDecimalField`) check it
+    first, in a body or a query."""
+    if not plainly_written(data):
         field.fail("invalid")
 
 
 class AsciiIntegerField(serializers.IntegerField):
-    """DRF's IntegerField, refusing digits other than ASCII's (`ascii_digits_only`): every integer the API reads, by
-    `MODEL_FIELD_MAPPING` or by name, ids picked by `ScopedField` included."""
+    """DRF's IntegerField, refusing digits other than ASCII's and underscores (`plainly_written_only`): every integer
+    the API reads, by `MODEL_FIELD_MAPPING` or by name, ids picked by `ScopedField` included."""
 
     def to_internal_value(self, data) -> int:
-        ascii_digits_only(self, data)
+        plainly_written_only(self, data)
         return super().to_internal_value(data)
+
+
+class AsciiDateField(serializers.DateField):
+    """DRF's DateField, refusing digits other than ASCII's (`qartsite.numbers.in_ascii`): Django's `parse_date`, which
+    it reads with, took "２０２６-０５-０１" (full width) as 2026-05-01. Every date the API reads, by
+    `MODEL_FIELD_MAPPING` (a campaign's starts_on and ends_on, a placement's deployed_on) or by name."""
+
+    def to_internal_value(self, value):
+        if not in_ascii(value):
+            formats = getattr(self, "input_formats", api_settings.DATE_INPUT_FORMATS)
+            self.fail("invalid", format=humanize_datetime.date_formats(formats))
+        return super().to_internal_value(value)
 
 
 class BriefChoiceField(serializers.ChoiceField):
@@ -184,7 +198,7 @@ class FiniteFloatField(serializers.FloatField):
     default_error_messages = {"not_finite": "Enter a finite number (not NaN or infinity)."}
 
     def to_internal_value(self, data) -> float:
-        ascii_digits_only(self, data)
+        plainly_written_only(self, data)
         if isinstance(data, bool):
             self.fail("invalid")
         value = super().to_internal_value(data)
@@ -198,7 +212,7 @@ class ModelDecimalField(serializers.DecimalField):
     no more than 9 digits in total." (DRF counts digits first), where 91 gets the field's own range message."""
 
     def to_internal_value(self, data):
-        ascii_digits_only(self, data)
+        plainly_written_only(self, data)
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as refused:
@@ -239,14 +253,16 @@ class ModelBooleanField(serializers.BooleanField):
     default_empty_html = empty
 
 
-# A model serializer's fields for model fields: integers in ASCII digits only (`AsciiIntegerField`), floats that
-# refuse NaN and infinities (they pass the range validators, since every comparison with NaN is false, and break every
-# answer that includes them), and yes/no fields a form body may leave out (`ModelBooleanField`).
+# A model serializer's fields for model fields: integers and dates in ASCII digits only (`AsciiIntegerField`,
+# `AsciiDateField`), floats that refuse NaN and infinities (they pass the range validators, since every comparison with
+# NaN is false, and break every answer that includes them), and yes/no fields a form body may leave out
+# (`ModelBooleanField`).
 # `serializer_field_mapping` of every writable serializer; a model field with choices takes `serializer_choice_field`
 # instead (`BriefChoiceField`).
 MODEL_FIELD_MAPPING = {**{model_field: AsciiIntegerField if field is serializers.IntegerField else field
                           for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()},
                        models.FloatField: FiniteFloatField, models.BooleanField: ModelBooleanField,
+                       models.DateField: AsciiDateField,
                        models.JSONField: BoundedJSONField, models.DecimalField: ModelDecimalField}
 
 

@@ -1,8 +1,8 @@
 """The API's query filters, strict where DRF and django-filter are lenient: a yes/no filter takes `true` or `false`
 (`TrueFalseFilter`) and an ordering names a field there is (`StrictOrderingFilter`, every list's through
 `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`); anything else answers 400 saying what would do, where they would list
-everything or the default order without a word. A value refused is quoted shortened (`FilterBackend`), and a page
-is numbered in ASCII digits (`PageNumbers`).
+everything or the default order without a word. A value refused is quoted shortened (`FilterBackend`), an id is
+written in ASCII digits (`IdFilter`), and so is a page's number (`PageNumbers`).
 
 This module imports no app: the settings name `StrictOrderingFilter` and `PageNumbers`, and DRF resolves them while
 its own views load.
@@ -10,16 +10,17 @@ its own views load.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
-from django_filters.fields import ChoiceField
+from django_filters.fields import ChoiceField, ModelChoiceField
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 
 from qartsite.echoes import echo
-from qartsite.numbers import in_ascii
+from qartsite.numbers import plainly_written, whole
 
 
 def true_or_false() -> list[tuple[str, str]]:
@@ -53,6 +54,24 @@ class TrueFalseFilter(filters.ChoiceFilter):
         if value in EMPTY_VALUES:  # not given
             return qs
         return super().filter(qs, value == "true")
+
+
+class IdField(ModelChoiceField):
+    """django-filter's ModelChoiceField, reading an id as the pages read one from a query string
+    (`qartsite.numbers.whole`: ASCII digits only). Django's lookup reads it with `int()`: `?campaign=١` (Arabic-Indic)
+    and `?campaign=1_0` filtered by campaigns 1 and 10. Refused as an id there is not."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and whole(value) is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+        return super().to_python(value)
+
+
+class IdFilter(filters.ModelChoiceFilter):
+    """A filter by an object's id (`?campaign=12`), in ASCII digits (`IdField`): every filter set's, where
+    django-filter's ModelChoiceFilter would read "١" as 1."""
+
+    field_class = IdField
 
 
 class FilterBackend(filters.DjangoFilterBackend):
@@ -103,12 +122,12 @@ class StrictOrderingFilter(OrderingFilter):
 
 
 class PageNumbers(PageNumberPagination):
-    """DRF's page numbers, with `?page=` in ASCII digits (`qartsite.numbers.in_ascii`), as the API's integer fields
-    read theirs: Django's paginator reads it with `int()`, and "１" (full width) was page 1. Such a page number is a
-    404 "Invalid page.", as "one" is."""
+    """DRF's page numbers, with `?page=` in ASCII digits without underscores (`qartsite.numbers.plainly_written`), as
+    the API's integer fields read theirs: Django's paginator reads it with `int()`, and "１" (full width) was page 1,
+    "1_0" page 10. Such a page number is a 404 "Invalid page.", as "one" is."""
 
     def get_page_number(self, request, paginator):
         number = super().get_page_number(request, paginator)
-        if not in_ascii(number):
+        if not plainly_written(number):
             raise NotFound(self.invalid_page_message.format(page_number=number, message=""))
         return number

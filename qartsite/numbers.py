@@ -12,13 +12,25 @@ _DIGITS = len(str(LARGEST))
 
 
 def in_ascii(text: object) -> bool:
-    """Whether a number sent as text is written in ASCII, as every client writes one (JSON's numbers are ASCII).
+    """Whether a number or date sent as text is written in ASCII, as every client writes one (JSON's numbers are).
 
     Python's `int()`, `float()` and `Decimal()` also read other scripts' digits and spaces: "１２３" (full width) was
-    stored as 123, "٣" (Arabic-Indic) as 3. The API's number fields (`qartsite.api.ascii_digits_only`), its page
-    numbers (`qartsite.filters.PageNumbers`) and `whole` refuse them. Anything not text (a JSON number) passes.
+    stored as 123, "٣" (Arabic-Indic) as 3; Django's `parse_date` read "２０２６-０５-０１" as 2026-05-01. Numbers
+    are checked by `plainly_written`, which refuses underscores too; the API's dates by this
+    (`qartsite.api.AsciiDateField`). Anything not text (a JSON number) passes.
     """
     return not isinstance(text, str) or text.isascii()
+
+
+def plainly_written(text: object) -> bool:
+    """Whether a number sent as text is written as clients write one: in ASCII (`in_ascii`), without underscores.
+
+    Python's `int()`, `float()` and `Decimal()` read an underscore between digits as a grouping mark: "1_000" was
+    stored as 1000, `?campaign=1_0` picked campaign 10. The API's number fields (`qartsite.api.plainly_written_only`),
+    its page numbers (`qartsite.filters.PageNumbers`) and `whole` (the pages' query strings, the API's id filters)
+    refuse such text. Anything not text (a JSON number) passes.
+    """
+    return in_ascii(text) and not (isinstance(text, str) and "_" in text)
 
 
 def whole(text: object, largest: int = LARGEST) -> int | None:

@@ -69,6 +69,8 @@ class TestSplitField:
         ("1 https://a.example.com\n50", "Line 2: write the weight, then the address"),
         ("1.5 https://a.example.com\n1 https://b.example.com", "Line 1: the weight must be a whole number"),
         ("1 https://a.example.com\n1 https://b.example.com extra", "Line 2: write the weight, then the address"),
+        # Read as 50 and 1: \d and float() take other scripts' digits.
+        ("５０ https://a.example.com\n١ https://b.example.com", "Line 1: write the weight, then the address"),
     ])
     def test_it_says_what_is_wrong_with_a_line(self, campaign, text, message):
         [error] = split_errors(campaign, text)

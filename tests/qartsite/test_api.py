@@ -315,17 +315,22 @@ class TestScopedField:
         assert response.status_code == 201 and response.json()["team"] == team_users.team.pk
 
 
-def all_serializers(cls=None) -> set[type]:
-    from rest_framework import serializers
-
-    import qartsite.api_urls  # noqa: F401 (imports every API module, so every serializer is defined)
+def project_subclasses(base: type) -> set[type]:
+    """The apps' subclasses of `base`, at any depth, once every API module is imported."""
+    import qartsite.api_urls  # noqa: F401 (imports every API module, so every serializer and filter set is defined)
 
     found = set()
-    for sub in (cls or serializers.BaseSerializer).__subclasses__():
+    for sub in base.__subclasses__():
         if sub.__module__.split(".")[0] in ("campaigns", "generator", "qartsite"):
             found.add(sub)
-        found |= all_serializers(sub)
+        found |= project_subclasses(sub)
     return found
+
+
+def all_serializers() -> set[type]:
+    from rest_framework import serializers
+
+    return project_subclasses(serializers.BaseSerializer)
 
 
 def test_every_related_field_a_client_can_write_is_scoped_to_the_users_teams():
@@ -446,6 +451,10 @@ class TestAsciiNumbers:
         ("scan_distance_m", "1.5".translate(FULL_WIDTH), "A valid number is required."),  # a float
         ("latitude", "٣.٥", "A valid number is required."),  # a decimal
         ("campaign", None, "A valid integer is required."),  # an id (`ScopedField`): the placement's own campaign's
+        # Python reads an underscore between digits as a grouping mark: printed 1000 times, 10.5 m away, at 10.5°.
+        ("printed_quantity", "1_000", "A valid integer is required."),
+        ("scan_distance_m", "1_0.5", "A valid number is required."),
+        ("latitude", "1_0.5", "A valid number is required."),
     ])
     def test_a_number_in_other_digits_than_asciis_is_refused(self, team_users, format, name, value, message):
         # They were read as the ASCII digits they look like: a placement printed 123 times.
@@ -474,6 +483,28 @@ class TestAsciiNumbers:
 
 
 @pytest.mark.django_db
+class TestAsciiDates:
+    WRONG_FORMAT = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+
+    @pytest.mark.parametrize("format", ["json", "multipart"])
+    @pytest.mark.parametrize("day", ["2026-05-01".translate(FULL_WIDTH), "2026-05-01".translate(ARABIC_INDIC),
+                                     "2026-0５-01"])
+    def test_a_date_in_other_digits_than_asciis_is_refused(self, team_users, format, day):
+        # Django's parse_date, which DRF's DateField reads with, stored them as 2026-05-01.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        client = signed_in(team_users.owner)
+        response = client.patch(f"/api/placements/{placement.pk}/", {"deployed_on": day}, format=format)
+        assert response.status_code == 400 and response.json() == {"deployed_on": [self.WRONG_FORMAT]}
+        response = client.patch(f"/api/campaigns/{campaign.pk}/", {"starts_on": day, "ends_on": day}, format=format)
+        assert response.status_code == 400
+        assert response.json() == {"starts_on": [self.WRONG_FORMAT], "ends_on": [self.WRONG_FORMAT]}
+        placement.refresh_from_db()
+        campaign.refresh_from_db()
+        assert placement.deployed_on is campaign.starts_on is campaign.ends_on is None
+
+
+@pytest.mark.django_db
 class TestBriefChoiceField:
     def test_a_refused_choice_quotes_the_value_shortened(self, team_users):
         # 5,000 characters sent to a choice came back whole in its message.
@@ -491,13 +522,15 @@ class TestBriefChoiceField:
 
 
 def test_every_number_and_choice_a_client_sends_is_read_by_the_apis_own_fields():
-    # DRF's own integer, float and decimal fields read "１２３" as 123, and its choice field quoted what was sent
-    # whole. What a client sends: a body (its serializer refuses unknown fields) or a query (`...QuerySerializer`).
+    # DRF's own integer, float and decimal fields read "１２３" as 123 and "1_000" as 1000, its date fields
+    # "２０２６-０５-０１" as 2026-05-01, and its choice field quoted what was sent whole. What a client sends: a body
+    # (its serializer refuses unknown fields) or a query (`...QuerySerializer`).
     from rest_framework import serializers
 
     from qartsite.api import KnownFieldsOnly
 
-    drfs_own = (serializers.IntegerField, serializers.FloatField, serializers.DecimalField, serializers.ChoiceField)
+    drfs_own = (serializers.IntegerField, serializers.FloatField, serializers.DecimalField, serializers.ChoiceField,
+                serializers.DateField, serializers.DateTimeField)
     sent = [cls for cls in all_serializers()
             if issubclass(cls, KnownFieldsOnly) or cls.__name__.endswith("QuerySerializer")]
     assert len(sent) > 10

@@ -1,14 +1,16 @@
 """The API's strict query filters (`qartsite.filters`): yes/no filters take true or false, orderings name a field
-there is; anything else is a 400 saying what would do, on every list, quoting a value shortened. Pages are numbered in
-ASCII digits."""
+there is; anything else is a 400 saying what would do, on every list, quoting a value shortened. Ids and pages are
+numbered in ASCII digits."""
 
 from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Placement
 from qartsite.echoes import ECHO_CHARS
-from tests.qartsite.test_api import LISTS, signed_in
+from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses, signed_in
+
+NOT_A_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
 @pytest.mark.django_db
@@ -72,6 +74,25 @@ class TestStrictQueries:
         response = client.get("/api/campaigns/?page=１")
         assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
 
+    def test_a_page_numbered_with_underscores_is_not_found(self, team_users):
+        # int() reads "0_1" as 1: page 1 at another address.
+        Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        response = signed_in(team_users.owner).get("/api/campaigns/?page=0_1")
+        assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
+
+    @pytest.mark.parametrize("written", [
+        lambda pk: str(pk).translate(ARABIC_INDIC), lambda pk: str(pk).translate(FULL_WIDTH),
+        lambda pk: f"0_{pk}", lambda pk: f"+{pk}", lambda pk: f" {pk}"],
+        ids=["arabic-indic", "full-width", "underscore", "sign", "space"])
+    def test_an_id_filter_takes_ascii_digits_only(self, team_users, written):
+        # Django's lookup reads the id with int(): `?campaign=١` listed campaign 1's placements.
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        Placement.objects.create(campaign=campaign, name="Poster")
+        client = signed_in(team_users.owner)
+        assert client.get(f"/api/placements/?campaign={campaign.pk}").json()["count"] == 1
+        response = client.get("/api/placements/", {"campaign": written(campaign.pk)})
+        assert response.status_code == 400 and response.json() == {"campaign": [NOT_A_CHOICE]}
+
     def test_known_orderings_still_order(self, team_users):
         for name in ("b", "a", "c"):
             Campaign.objects.create(team=team_users.team, name=name, destination="https://a.example/")
@@ -99,3 +120,23 @@ class TestStrictQueries:
         assert client.get(f"/api/campaigns/{campaign.pk}/?ordering=nmae").status_code == 200
         assert client.patch(f"/api/campaigns/{campaign.pk}/?ordering=nmae", {"name": "Autumn"},
                             format="json").status_code == 200
+
+
+def test_every_filter_by_an_id_or_a_number_reads_ascii_digits():
+    # django-filter's own ModelChoiceFilter (and NumberFilter) hand the value to a lookup that reads it with int():
+    # "١" is 1. A filter set's declared filters and those it makes from `Meta.fields` alike.
+    from django import forms
+    from django_filters.filterset import BaseFilterSet
+
+    from qartsite.api_urls import router
+    from qartsite.filters import IdFilter
+
+    found = project_subclasses(BaseFilterSet)
+    assert len(found) >= 6
+    for filter_set in found:
+        for name, query_filter in filter_set.base_filters.items():
+            # A FloatField and a DecimalField are IntegerFields; a ModelMultipleChoiceField is a ModelChoiceField.
+            if issubclass(query_filter.field_class, forms.ModelChoiceField | forms.IntegerField):
+                assert isinstance(query_filter, IdFilter), f"{filter_set.__name__}.{name}: use filters.IdFilter"
+    # `filterset_fields` makes a filter set where no test sees it: each list declares its own.
+    assert not [basename for _, viewset, basename in router.registry if getattr(viewset, "filterset_fields", None)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qartsite.numbers import LARGEST, in_ascii, whole
+from qartsite.numbers import LARGEST, in_ascii, plainly_written, whole
 
 
 @pytest.mark.parametrize(("text", "number"), [("0", 0), ("42", 42), ("007", 7), (str(LARGEST), LARGEST),
@@ -23,6 +23,12 @@ def test_anything_else_is_none_never_an_error(text):
 def test_a_number_sent_as_text_is_in_ascii_and_a_json_number_always():
     assert in_ascii("-1.5e3") and in_ascii(12) and in_ascii(1.5) and in_ascii(None)
     assert not in_ascii("１２") and not in_ascii("٣") and not in_ascii("\u00a012")
+
+
+def test_a_number_written_plainly_has_no_underscores():
+    # int(), float() and Decimal() read "1_000" as 1000.
+    assert plainly_written("-1.5e3") and plainly_written(1000) and plainly_written(None)
+    assert not plainly_written("1_000") and not plainly_written("1_0.5") and not plainly_written("１２")
 
 
 def test_it_keeps_within_the_largest_asked_for():

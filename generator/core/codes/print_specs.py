@@ -31,13 +31,15 @@ MAX_BLEED_MM = 25.0
 MAX_RASTER_SIDE = 10_000
 MARK_OFFSET_MM = 2.0  # crop marks start this far outside the BleedBox, so trimming within the bleed cuts none
 MARK_LENGTH_MM = 5.0
-_LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE)
+# ASCII digits only (re.ASCII): Python's \d and float() also read other scripts' digits, and "２０cm" (full width)
+# printed 20 cm, where the API's and the pages' other numbers refuse them.
+_LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE | re.ASCII)
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
              '"': MM_PER_INCH}
 _ZERO = re.compile(r"^\s*(0+(?:\.0*)?|\.0+)\s*$")  # nothing, in any unit: "0" for no bleed
 # A decimal comma ("20,5cm", as much of Europe writes it), signed as a point may be ("+20,5cm"; "-20,5cm" is then
 # told it cannot be negative); three digits after it would be thousands ("1,000mm").
-_DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d+),(\d{1,2}\s*\D+)$")
+_DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d+),(\d{1,2}\s*\D+)$", re.ASCII)
 
 
 class PrintError(ValueError):

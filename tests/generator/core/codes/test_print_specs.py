@@ -21,7 +21,9 @@ class TestLengths:
         assert print_specs.parse_length(text, "bleed") == 0.0
 
     @pytest.mark.parametrize("text", ["20", "cm", "--3mm", "20 furlongs", "", "20cm; rm -rf /", "1,000mm", "01",
-                                      "20,5"])
+                                      "20,5",
+                                      # Other scripts' digits, which \d and float() read: "２０cm" printed 20 cm.
+                                      "２０cm", "٢٠ mm", "20.５cm", "20,５cm"])
     def test_it_refuses_a_length_without_a_unit_with_one_message(self, text):
         with pytest.raises(print_specs.PrintError, match="needs a number and a unit"):
             print_specs.parse_length(text)
