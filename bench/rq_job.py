@@ -163,7 +163,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
         import django_rq
         from django.contrib.auth import get_user_model
 
-        from generator import job_files, jobs
+        from generator import job_files, jobs, warm_engines
         from generator.core.codes import decoders, images
         from generator.core.engines import decoding, ranking
         from generator.models import GenerationJob, Prompt
@@ -172,7 +172,7 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
 
         # The worker's engine is the one this process built and compiled (the bench cannot load weights from
         # disk: there are none); everything else is the product's code path.
-        jobs.get_engine = lambda spec=None, optimize=True: engine
+        warm_engines.get_engine = lambda spec=None, optimize=True: engine
         started = time.perf_counter()
         ranking.warm_verifier(ranking.BestOfNConfig().workers)
         out["verifier_warm_s"] = round(time.perf_counter() - started, 2)

@@ -1,9 +1,9 @@
 """One generation job per placement of a campaign, from one shared prompt or picture.
 
 Each job is built by what builds a single one (the generation page's form, the API's serializer: `make_job`), with
-the placement's short link as its content; here it is only repeated per placement, checked (`jobs.validate_job`),
-counted against the team's generation rate (`generator.throttles`), stored (`uploads.save_new_job`) and queued
-(`jobs.enqueue_generation`) in the placements' order.
+the placement's short link as its content; here it is only repeated per placement, checked
+(`job_parameters.validate_job`), counted against the team's generation rate (`generator.throttles`), stored
+(`uploads.save_new_job`) and queued (`jobs.enqueue_generation`) in the placements' order.
 
 All or none: when the team has room for fewer jobs than placements, none starts, and the message says how many could
 start now, so the person can pick that many and start them, or wait. Starting some silently would leave them
@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from campaigns.models import Campaign, Placement
-from generator import jobs, uploads
+from generator import job_parameters, jobs, uploads
 from generator.core.codes import qr
 from generator.models import GenerationJob
 from generator.throttles import BUSY, PERIODS, TeamGenerationThrottle
@@ -77,7 +77,7 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
     for placement in placements:
         job = make_job(placement)
         try:
-            jobs.validate_job(job)
+            job_parameters.validate_job(job)
         except (ValueError, qr.ContentError) as exc:
             raise NotStarted(f"{placement.name}: {exc} No generation was started.") from None
         built.append(job)

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
-from generator import jobs, verifier_models
+from generator import job_parameters, verifier_models
 from generator.core.codes import decision
 from generator.evals import label_csv, sessions
 from generator.forms import bounds_kwargs, field_for_message, range_kwargs
@@ -113,7 +113,7 @@ class KeepsPrintedArtwork:
 JOB_RANGES = {"steps": "Steps", "guidance_scale": "Guidance scale", "conditioning_scale": "Conditioning scale",
               "control_start": "Control start", "control_end": "Control end", "size": "Size",
               "candidates_per_batch": "Candidates per batch", "seed": "Seed"}
-# What `jobs.validate_job` reads: a change of any of them has the whole job checked again.
+# What `job_parameters.validate_job` reads: a change of any of them has the whole job checked again.
 JOB_PARAMETERS = {*JOB_RANGES, "content", "strength", "scheduler", "max_batches", "style", "background", "ecc"}
 # What a job's candidates were made from (`GenerationJobAdmin.get_readonly_fields`): its link, whose job it is, its
 # engine, prompt and every generation setting.
@@ -129,8 +129,8 @@ def started(job: GenerationJob) -> bool:
 class GenerationJobForm(forms.ModelForm):
     """The admin's job form: each range on its field, then what only the whole job can tell (size a multiple of 64,
     control start before control end, strength, the batch budget, scheduler, content, style) from
-    `jobs.validate_job`, the check every new job passes, on the field it is about. Only when a parameter changed:
-    an old job whose scheduler is no longer offered can still have its other fields edited."""
+    `job_parameters.validate_job`, the check every new job passes, on the field it is about. Only when a parameter
+    changed: an old job whose scheduler is no longer offered can still have its other fields edited."""
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
@@ -139,7 +139,7 @@ class GenerationJobForm(forms.ModelForm):
         # The job as it would be saved, on a copy: the form's own instance is built from the data after clean().
         job = construct_instance(self, copy.copy(self.instance))
         try:
-            jobs.validate_job(job)
+            job_parameters.validate_job(job)
         except ValueError as exc:  # qr.ContentError is one
             self.add_error(field_for_message(exc, self.fields), str(exc))
         return cleaned_data

@@ -1,7 +1,7 @@
 """REST API for generations: create a job, follow its status and progress, read its ranked candidates, cancel it.
 
 Creating first asks whether the team has generations left (`throttles`, shared with the page; before a picture is
-decoded), checks every parameter with `jobs.validate_job` before anything is saved, then counts against the
+decoded), checks every parameter with `job_parameters.validate_job` before anything is saved, then counts against the
 team's generation rate (GPU time is money), saves, and queues the job once the transaction commits.
 """
 
@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from campaigns import links
 from campaigns.models import Placement
-from generator import engine_status, jobs, reconcile, uploads, verifier_models
+from generator import engine_status, job_parameters, jobs, reconcile, uploads, verifier_models
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters, ranking
 from generator.forms import PROMPT_CHARS, bounds_kwargs, field_for_message, prompt_problem, range_kwargs
@@ -164,7 +164,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The few-step scheduler (lcm or tcd) only where a few-step LoRA is configured.
-        self.fields["scheduler"].choices = jobs.schedulers()
+        self.fields["scheduler"].choices = job_parameters.schedulers()
 
     def get_queue_position(self, job: GenerationJob) -> int | None:
         return jobs.queue_position(job)
@@ -311,7 +311,7 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
         serializer.is_valid(raise_exception=True)
         job = serializer.unsaved_job(request.user)
         try:
-            jobs.validate_job(job)
+            job_parameters.validate_job(job)
         except qr.ContentError as exc:
             raise serializers.ValidationError({"content": [str(exc)]}) from None
         except ValueError as exc:

@@ -1,6 +1,6 @@
 """The generation form: prompt, team and placement, content, presets and the advanced parameters.
 
-The core decides what is valid: `clean()` builds the job and runs `jobs.validate_job`, and shows its
+The core decides what is valid: `clean()` builds the job and runs `job_parameters.validate_job`, and shows its
 message on the field it is about. The ranges here only set the inputs' min/max so browsers help first.
 """
 
@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns import links
 from campaigns.models import Placement
-from generator import engine_status, jobs, uploads
+from generator import engine_status, job_parameters, uploads
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
@@ -44,7 +44,7 @@ FEWSTEP = {"label": "Few-step", "help": "4-8 steps with the few-step LoRA, under
 def speeds() -> dict:
     """The speeds offered here: the few-step preset only where a few-step LoRA is configured (QART_FEWSTEP_LORA),
     with the scheduler it was made for."""
-    scheduler = jobs.fewstep_scheduler()
+    scheduler = job_parameters.fewstep_scheduler()
     return {"fewstep": dict(FEWSTEP, scheduler=scheduler), **SPEEDS} if scheduler else SPEEDS
 
 # (min, max, step) of each advanced input: the ranges GenerationParams.validate and BestOfNConfig.validate
@@ -214,7 +214,8 @@ class GenerationForm(forms.Form):
                                    help_text="Grey lets the picture use light and dark around the code.")
 
     PRESET_FIELDS = ("steps", "conditioning_scale", "control_start")
-    # The advanced fields the halftone engine reads (`jobs.halftone_config`); the page hides the others for it.
+    # The advanced fields the halftone engine reads (`job_parameters.halftone_config`); the page hides the others for
+    # it.
     HALFTONE_FIELDS = ("size", "seed", "candidates_per_batch")
     ADVANCED_FIELDS = ("steps", "guidance_scale", "conditioning_scale", "control_start", "control_end", "size",
                        "seed", "candidates_per_batch", "style", "background")
@@ -297,7 +298,7 @@ class GenerationForm(forms.Form):
             return data
         self.job = self.build_job(data)
         try:
-            jobs.validate_job(self.job)
+            job_parameters.validate_job(self.job)
         except ValueError as exc:  # qr.ContentError is a ValueError too
             self.add_error(field_for_message(exc, self.fields), str(exc))
         return data

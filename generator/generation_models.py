@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from qartsite.models import TeamOwnedQuerySet
 
-# A generation's float parameters: each must be finite (jobs.validate_job, GenerationJob.Meta.constraints).
+# A generation's float parameters: each must be finite (job_parameters.validate_job, GenerationJob.Meta.constraints).
 FLOAT_PARAMETERS = ("guidance_scale", "conditioning_scale", "control_start", "control_end", "strength")
 # Bounds standing for "finite" in SQL: SQLite has no literal for infinity, and PostgreSQL sorts NaN above all.
 FINITE = 1e308
@@ -150,7 +150,7 @@ class GenerationJob(models.Model):
     class Meta:
         ordering = ["-created"]
         # A stored NaN or infinity breaks every JSON answer that lists the job (PostgreSQL takes them), so the
-        # database refuses them too; `jobs.validate_job` says so first, with a message.
+        # database refuses them too; `job_parameters.validate_job` says so first, with a message.
         constraints = [
             models.CheckConstraint(condition=models.Q(**{f"{name}__gte": -FINITE, f"{name}__lte": FINITE}),
                                    name=f"generationjob_{name}_finite")

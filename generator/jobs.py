@@ -4,7 +4,9 @@
 - `run_generation(pk)` runs best-of-N on the worker's warm engine and stores every candidate.
 - The database row is the source of truth: status, stage, progress, timings and errors live there;
   progress is mirrored into RQ's `job.meta` for RQ's own tools.
-- A job's files (its picture read back, its candidates' PNGs and rows stored) are in `generator.job_files`.
+- A job's files (its picture read back, its candidates' PNGs and rows stored) are in `generator.job_files`; its
+  parameters as the core's settings, and the check every new job passes, in `generator.job_parameters`; the worker's
+  warm engine in `generator.warm_engines`.
 
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
 (`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
@@ -18,14 +20,11 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-import math
 import time
-from dataclasses import dataclass, replace
 
 import django_rq
 from django import db
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
@@ -36,11 +35,11 @@ from rq.timeouts import JobTimeoutException
 
 from campaigns import webhooks
 from campaigns.models import Placement
-from generator import job_files, verifier_models
+from generator import job_files, verifier_models, warm_engines
 from generator.core.codes import decision, images, qr
-from generator.core.engines import diffusion, halftone, loading, parameters, ranking, tiny
-from generator.generation_models import FLOAT_PARAMETERS
+from generator.core.engines import halftone, parameters, ranking
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
+from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
 from qartsite.queues import REDIS_AWAY, drop_dead_connections
 from qartsite.storage import MediaUnavailable
@@ -48,184 +47,6 @@ from qartsite.storage import MediaUnavailable
 log = logging.getLogger(__name__)
 QUEUE = "gpu"
 Status = GenerationJob.Status
-_engines: dict[tuple[parameters.ModelSpec, bool], diffusion.Engine] = {}
-LOAD_RETRY_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class FailedLoad:
-    at: float  # time.monotonic() of the failure
-    fingerprint: tuple  # the weights as they were (`loading.weights_fingerprint`)
-    message: str  # the EngineUnavailable's, raised again until the files change
-
-
-_failed_loads: dict[tuple[parameters.ModelSpec, bool], FailedLoad] = {}
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def engine_spec(model: str | None = None, controlnet: str | None = None) -> parameters.ModelSpec:
-    """The weights to use: explicit arguments, else QART_* settings, else the real defaults on a GPU
-    and the tiny preset without one."""
-    q = settings.QART
-    model = model or q["MODEL"] or (parameters.DEFAULT_BASE if cuda_available() else "tiny")
-    if model == "tiny":
-        return replace(tiny.tiny_spec(q["MODEL_DIR"] / "tiny"), fewstep_lora=q["FEWSTEP_LORA"] or None)
-    return parameters.ModelSpec(
-        base=model,
-        controlnet=controlnet or q["CONTROLNET"] or parameters.DEFAULT_CONTROLNET,
-        controlnet_subfolder=q["CONTROLNET_SUBFOLDER"] or None,
-        base_config=q["BASE_CONFIG"] or None,
-        aesthetic_clip=q["AESTHETIC_CLIP"] if q["AESTHETIC_HEAD"] else None,
-        aesthetic_head=q["AESTHETIC_HEAD"] or None,
-        fewstep_lora=q["FEWSTEP_LORA"] or None,
-    )
-
-
-def fewstep_scheduler() -> str | None:
-    """The few-step preset's scheduler where a few-step LoRA is configured (QART_FEWSTEP_LORA), else None: the
-    page and the API offer the preset only then."""
-    q = settings.QART
-    return q["FEWSTEP_SCHEDULER"] if q["FEWSTEP_LORA"] else None
-
-
-def schedulers() -> tuple[str, ...]:
-    """The schedulers a job may ask for here."""
-    fewstep = fewstep_scheduler()
-    return parameters.SCHEDULERS + ((fewstep,) if fewstep else ())
-
-
-def warm_shapes() -> tuple[tuple[int, int], ...]:
-    """The (size, candidates) pairs the worker compiles at start, from QART_WARM_SHAPES.
-
-    Parsed here, not in settings (which import no application module); a bad value stops the worker before it loads.
-    """
-    try:
-        return parameters.parse_shapes(settings.QART["WARM_SHAPES"])
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"QART_WARM_SHAPES: {exc}") from None
-
-
-def get_engine(
-    spec: parameters.ModelSpec | None = None, optimize: bool = True
-) -> diffusion.Engine | diffusion.SplitEngine:
-    """The warm engine for `spec` (default: from settings), loaded once per process.
-
-    `optimize` compiles on CUDA (minutes once, then ~1.5x faster): right for long-lived workers, not for a
-    one-off command, which gets the eager pipeline (the same images within fp16 rounding).
-
-    A load that failed is not tried again for every job: with real weights each try loads gigabytes before it fails
-    (a bad LoRA is met after SD1.5 is loaded). Its error is raised again until the files the spec names change
-    (`loading.weights_fingerprint`) or `LOAD_RETRY_SECONDS` pass (weights copied into the hub cache change no path
-    the spec names).
-    """
-    spec = spec or engine_spec()
-    key = (spec, optimize)
-    if key in _engines:
-        return _engines[key]
-    fingerprint = loading.weights_fingerprint(spec)
-    failed = _failed_loads.get(key)
-    if failed and time.monotonic() - failed.at < LOAD_RETRY_SECONDS and fingerprint == failed.fingerprint:
-        raise parameters.EngineUnavailable(failed.message)
-    log.info("Loading generation engine: %s", spec.label)
-    devices, shapes = settings.QART["DEVICES"], warm_shapes()
-    try:
-        if len(devices) > 1:
-            engine = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
-        else:
-            engine = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize, warm_shapes=shapes)
-    except Exception as exc:
-        if not isinstance(exc, parameters.EngineUnavailable):  # a file failing where no check foresaw it
-            log.exception("Loading the generation engine failed")
-            exc = parameters.EngineUnavailable(
-                f"The generation engine could not be loaded ({type(exc).__name__}: {exc}). Check the files that "
-                "QART_MODEL, QART_CONTROLNET, QART_AESTHETIC_CLIP, QART_AESTHETIC_HEAD and QART_FEWSTEP_LORA name."
-            )
-        _failed_loads[key] = FailedLoad(time.monotonic(), fingerprint, str(exc))
-        raise exc from None
-    _failed_loads.pop(key, None)
-    _engines[key] = engine
-    ranking.warm_verifier(ranking.BestOfNConfig().workers)
-    return engine
-
-
-def loaded_engine(spec: parameters.ModelSpec | None = None) -> diffusion.Engine | diffusion.SplitEngine | None:
-    """The engine `get_engine` already holds for `spec` (default: from settings), or None; never loads."""
-    return _engines.get((spec or engine_spec(), True))
-
-
-def load_error(spec: parameters.ModelSpec | None = None) -> str | None:
-    """Why the last load of `spec`'s engine failed, while that failure stands; None otherwise."""
-    failed = _failed_loads.get((spec or engine_spec(), True))
-    return failed.message if failed else None
-
-
-def job_params(job: GenerationJob) -> parameters.GenerationParams:
-    return parameters.GenerationParams(
-        prompt=job.prompt.text,
-        negative_prompt=job.prompt.negative_text,
-        steps=job.steps,
-        guidance_scale=job.guidance_scale,
-        conditioning_scale=job.conditioning_scale,
-        control_start=job.control_start,
-        control_end=job.control_end,
-        strength=job.strength,
-        size=job.size,
-        scheduler=job.scheduler,
-    )
-
-
-def job_config(job: GenerationJob, model: decision.DecisionModel | None = None) -> ranking.BestOfNConfig:
-    """Best-of-N's settings for `job`; `model` judges the candidates (the shipped one when None)."""
-    return ranking.BestOfNConfig(
-        n=job.candidates_per_batch,
-        max_batches=job.max_batches,
-        repair=job.repair,
-        threshold=settings.QART["SCAN_THRESHOLD"],
-        seed=job.seed,
-        style=job.style,
-        background=job.background,
-        ecc=job.ecc,
-        max_version=settings.QART["MAX_VERSION"],
-        model=model,
-    )
-
-
-def halftone_config(job: GenerationJob, model: decision.DecisionModel | None = None) -> halftone.HalftoneConfig:
-    """The halftone engine's settings for `job`; `model` judges the candidates (the shipped one when None)."""
-    return halftone.HalftoneConfig(
-        n=job.candidates_per_batch, seed=job.seed, threshold=settings.QART["SCAN_THRESHOLD"], size=job.size,
-        ecc=job.ecc, max_version=settings.QART["MAX_VERSION"], model=model,
-    )
-
-
-def validate_job(job: GenerationJob) -> None:
-    """Raise ValueError (or qr.ContentError) with a person's message for any bad parameter."""
-    # Every engine: halftone ignores these, but they are stored and served all the same, and a NaN or infinity
-    # would break every later answer that lists the job.
-    for name in FLOAT_PARAMETERS:
-        value = getattr(job, name)
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name.replace('_', ' ').capitalize()} must be a finite number, got {value}.")
-    if job.engine == GenerationJob.Engine.HALFTONE:
-        # No prompt, steps or ControlNet: the picture (checked where it is uploaded) and the code are all.
-        halftone_config(job).validate()
-        qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
-        return
-    job_params(job).validate()
-    if job.scheduler not in schedulers():
-        raise ValueError(f"Scheduler {job.scheduler!r} is not offered here: choose one of {', '.join(schedulers())} "
-                         "(the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA).")
-    job_config(job).validate()
-    qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
-    if job.style not in qr.STYLES:
-        raise ValueError(f"Style must be one of {', '.join(qr.STYLES)}.")
-    if job.background not in qr.BACKGROUNDS:
-        raise ValueError(f"Background must be one of {', '.join(qr.BACKGROUNDS)}.")
 
 
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
@@ -424,7 +245,7 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         model = verifier_models.active_model()
         if job.engine == GenerationJob.Engine.HALFTONE:
             return _run_halftone(job, on_progress, model)
-        engine = get_engine()
+        engine = warm_engines.get_engine()
         GenerationJob.objects.filter(pk=job_pk).update(
             model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
         )

@@ -103,25 +103,25 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             log.warning("Could not renew the lease on %s: %s", job.id, exc)
 
     def work(self, *args, **kwargs):
-        from generator import job_files, jobs
+        from generator import job_files, warm_engines
         from generator.core.engines import devices, parameters
 
         self._device = self._model = ""
         try:
-            spec = jobs.engine_spec()
-            self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if jobs.cuda_available() else "cpu")
+            spec = warm_engines.engine_spec()
+            self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if warm_engines.cuda_available() else "cpu")
             self._model = spec.base
             self._report(engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base, spec.tiny),
                          engine_status.REPORT_TTL)
             with engine_status.kept_alive(self.connection, self.name):
-                engine = jobs.get_engine(spec)
+                engine = warm_engines.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
             report = self._ready(engine)
             if report.shapes:
                 log.info("Compiled for these shapes (others are drawn eagerly, slower): %s", ", ".join(report.shapes))
             else:
                 log.info("The engine is not compiled: every shape runs without compiling, none needs warming")
-            if jobs.cuda_available():
+            if warm_engines.cuda_available():
                 import torch
 
                 hint = devices.unused_gpus_hint(torch.cuda.device_count(), engine.device.split(","))
@@ -132,7 +132,8 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             raise SystemExit(f"qart: {exc}") from None
         except parameters.EngineUnavailable as exc:
             # Keep serving: each job fails with this same message instead of hanging in the queue, and loading is
-            # tried again once the weights' files change (`jobs.get_engine`); `_follow_engine` reports the outcome.
+            # tried again once the weights' files change (`warm_engines.get_engine`); `_follow_engine` reports the
+            # outcome.
             log.error("%s", exc)
             report = self._unavailable(str(exc))
         job_files.open_store_connections()  # nine connections to a bucket opened in the first job took ~1 s
@@ -150,18 +151,18 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         return engine_status.WorkerReport(self.name, "", "unavailable", self._device, self._model, error=error)
 
     def _retry_engine(self) -> None:
-        """Without an engine, try loading it again (each minute, with the maintenance): `jobs.get_engine` loads only
-        once the weights' files changed or its retry time passed, else raises the remembered error at once. Jobs
+        """Without an engine, try loading it again (each minute, with the maintenance): `warm_engines.get_engine` loads
+        only once the weights' files changed or its retry time passed, else raises the remembered error at once. Jobs
         cannot be relied on to do it: while the worker reports no engine, the site sends picture requests to the
         halftone engine."""
-        from generator import jobs
+        from generator import warm_engines
         from generator.core.engines import parameters
 
         report = getattr(self, "_engine_report", None)
         if report is None or report.state != "unavailable":
             return
         try:
-            jobs.get_engine()
+            warm_engines.get_engine()
         except parameters.EngineUnavailable:
             pass  # remembered; `_follow_engine` reports a new reason
         except Exception:  # settings or torch failing here must not take the worker down
@@ -171,13 +172,13 @@ class GenerationWorker(RedisPatience, SimpleWorker):
     def _follow_engine(self) -> None:
         """After a job of a worker without an engine: the job may have loaded it (the files were fixed) or failed
         on another error; the page says what the worker holds now, not what it held at start."""
-        from generator import jobs
+        from generator import warm_engines
 
         report = getattr(self, "_engine_report", None)
         if report is None or report.state != "unavailable":
             return
         try:
-            engine, error = jobs.loaded_engine(), jobs.load_error()
+            engine, error = warm_engines.loaded_engine(), warm_engines.load_error()
         except Exception:  # the spec itself (settings, torch) failing here must not take the worker down
             log.exception("Could not look up this worker's engine")
             return

@@ -478,7 +478,7 @@ QART = {
     "CANDIDATES": envint("QART_CANDIDATES", "8"),
     # Shapes (image side x candidates) a CUDA worker compiles at start, e.g. "768x8,512x8": a job of another shape is
     # drawn without the compiled graphs (slower) rather than compiling for minutes mid-job. Each costs start time.
-    # Read by `generator.jobs.warm_shapes`, which refuses a bad value when the worker starts.
+    # Read by `generator.warm_engines.warm_shapes`, which refuses a bad value when the worker starts.
     "WARM_SHAPES": os.getenv("QART_WARM_SHAPES", f"768x{envint('QART_CANDIDATES', '8')}"),
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.

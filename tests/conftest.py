@@ -147,11 +147,11 @@ def make_staff(*users) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_remembered_engine_failure():
-    """`jobs.get_engine` remembers a failed load for the process: each test starts without one (a test's broken
-    weights must not fail another test's job)."""
-    jobs = sys.modules.get("generator.jobs")  # not imported yet: nothing remembered, and no import paid for
-    if jobs is not None:
-        jobs._failed_loads.clear()
+    """`warm_engines.get_engine` remembers a failed load for the process: each test starts without one (a test's
+    broken weights must not fail another test's job)."""
+    warm_engines = sys.modules.get("generator.warm_engines")  # not imported yet: nothing remembered, no import paid
+    if warm_engines is not None:
+        warm_engines._failed_loads.clear()
 
 
 @pytest.fixture(autouse=True)

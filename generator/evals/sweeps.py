@@ -33,7 +33,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.job import Job
 
-from generator import jobs
+from generator import job_parameters, jobs
 from generator.core.engines import parameters
 from generator.core.evals.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
@@ -125,7 +125,7 @@ class SweepOutcome:
 
 def _validate(prompts: list[str], contents: list[str], configs: list[dict], base: dict, candidates: int,
               user) -> None:
-    """`jobs.validate_job` over every prompt, content and configuration, without the full product.
+    """`job_parameters.validate_job` over every prompt, content and configuration, without the full product.
 
     Validity factorises: prompt and parameter checks do not depend on the content, and the content only meets
     the error-correction level; so each configuration, prompt and (content, level) is checked once.
@@ -136,7 +136,7 @@ def _validate(prompts: list[str], contents: list[str], configs: list[dict], base
                             content=content, candidates_per_batch=candidates, max_batches=1, repair=False,
                             seed=sample_seed(prompt, content), **base, **config)
         try:
-            jobs.validate_job(job)
+            job_parameters.validate_job(job)
         except ValueError as exc:  # qr.ContentError is a ValueError too
             raise SweepError(f"{what}: {exc}") from None
 

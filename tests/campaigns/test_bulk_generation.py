@@ -56,7 +56,7 @@ class TestStartJobs:
                                                                       enqueued, monkeypatch):
         # The checks encode a QR code per job: a thousand placements took 15 s of CPU before the 429.
         TeamGenerationThrottle(campaign.team).allow_request(None, None)
-        monkeypatch.setattr(bulk_generation.jobs, "validate_job", lambda job: pytest.fail("checked a job"))
+        monkeypatch.setattr(bulk_generation.job_parameters, "validate_job", lambda job: pytest.fail("checked a job"))
         with pytest.raises(bulk_generation.NotStarted) as refused:
             bulk_generation.start_jobs(placements, job_maker(team_users.owner), team_users.owner)
         assert refused.value.status == 429 and refused.value.message.startswith("Only 2 of the 3")

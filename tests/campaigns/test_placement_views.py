@@ -16,11 +16,6 @@ from generator.models import Candidate, GenerationJob, Prompt
 from tests.campaigns.conftest import PLACEMENT_DATA, body, own_link
 
 
-@pytest.fixture
-def placement(campaign) -> Placement:
-    return Placement.objects.create(campaign=campaign, name="Station Poster", location="Platform 2")
-
-
 @pytest.mark.django_db
 class TestPlacementForms:
     def test_it_adds_a_placement_with_a_fresh_short_link(self, client, team_users, campaign):
@@ -60,7 +55,7 @@ class TestPlacementForms:
                                PLACEMENT_DATA | {"destination_override": "javascript:alert(document.cookie)"})
         assert response.status_code == 400 and "must start with http:// or https://" in body(response)
         placement.refresh_from_db()
-        assert placement.destination_override == "" and placement.name == "Station Poster"
+        assert placement.destination_override == "" and placement.name == "Station poster"
 
     def test_it_refuses_a_deployment_day_out_of_range_in_the_apis_words(self, client, team_users, placement):
         client.force_login(team_users.owner)

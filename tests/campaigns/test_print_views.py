@@ -10,14 +10,8 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from campaigns.models import Placement
 from generator.core.codes import decoders, images, qr
 from tests.campaigns.conftest import body, own_link
-
-
-@pytest.fixture
-def placement(campaign) -> Placement:
-    return Placement.objects.create(campaign=campaign, name="Station Poster", location="Platform 2")
 
 
 @pytest.mark.django_db

@@ -13,12 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import drainer, rules, scan_buffer, shares
-from campaigns.models import Placement, ReportShare
-
-
-@pytest.fixture
-def placement(campaign) -> Placement:
-    return Placement.objects.create(campaign=campaign, name="Station Poster")
+from campaigns.models import ReportShare
 
 
 def shared_link(client: Client, campaign, **data) -> str:
@@ -64,7 +59,7 @@ class TestShares:
         anonymous = Client()
         response = anonymous.get(link.split("testserver")[-1])
         page = response.content.decode()
-        assert response.status_code == 200 and "Spring Sale" in page and "Station Poster" in page
+        assert response.status_code == 200 and "Spring Sale" in page and "Station poster" in page
         assert response["Cache-Control"] == "no-store" and "noindex" in response["X-Robots-Tag"]
         for private in ("k" * 32, "owner@example.com", "teammate", "Acme", placement.slug, "Agency"):
             assert private not in page
@@ -119,7 +114,7 @@ class TestShares:
         assert " ".join(note.split()) == ("No scans yet. Once people scan this campaign's codes, their scans by day, "
                                           "hour, device, country and language appear here.")
         assert "data-chart=" not in page and "chart.umd.min.js" not in page and "Hour of the day" not in page
-        assert 'data-tile="scans">0<' in page and '<tr data-placement="Station Poster">' in page  # the table stays
+        assert 'data-tile="scans">0<' in page and '<tr data-placement="Station poster">' in page  # the table stays
         drainer.store_events([scan_buffer.scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])
         page = Client().get(link).content.decode()
         assert "data-no-scans-yet" not in page and 'data-chart="scan-chart"' in page and "chart.umd.min.js" in page

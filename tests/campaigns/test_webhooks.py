@@ -74,11 +74,6 @@ def _allow_local_receiver(settings):
 
 
 @pytest.fixture
-def placement(campaign) -> Placement:
-    return Placement.objects.create(campaign=campaign, name="Station Poster")
-
-
-@pytest.fixture
 def endpoint(team_users, receiver) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(team=team_users.team, url=receiver.url, events=ALL_EVENTS,
                                           secret=webhooks.new_secret())

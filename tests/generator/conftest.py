@@ -1,4 +1,5 @@
-"""Fixtures for the generation core: the tiny preset, saved like the hub and loaded by the real loader."""
+"""Fixtures for the generation core: the tiny preset, saved like the hub and loaded by the real loader; worker
+processes on a queue; and a finished job, which the generation pages and their actions show."""
 
 from __future__ import annotations
 
@@ -92,3 +93,11 @@ def start_worker(tiny_spec, settings, tmp_path):
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def done_job(team_users):
+    from tests.generator.test_views import make_job
+
+    return make_job(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
+                    result_message="3 of 6 candidates scan. (tiny model: images are noise)", tiny_model=True)

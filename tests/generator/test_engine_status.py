@@ -16,7 +16,7 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.worker_registration import unregister
 
-from generator import engine_status, jobs
+from generator import engine_status, warm_engines
 from generator.core.engines import parameters
 from generator.core.engines.diffusion import Shape
 from generator.core.engines.parameters import ModelSpec
@@ -294,8 +294,8 @@ def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_min
     # RQ's own heartbeat comes every ~7 minutes to an idle worker: a killed worker's report promised an engine for
     # 8 minutes. Now it lives REPORT_TTL seconds, refreshed by a thread for as long as the job loop runs.
     engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(), warmed=set())
-    monkeypatch.setattr(jobs, "get_engine", lambda spec: engine)
-    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(warm_engines, "get_engine", lambda spec: engine)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
     seen = {}
 
     def job_loop(self, *args, **kwargs):
@@ -341,8 +341,8 @@ def test_it_keeps_going_when_redis_cannot_record_the_report(worker, connection, 
 )
 def test_it_says_at_start_which_shapes_it_warmed(worker, connection, monkeypatch, caplog, warmed, shapes, line):
     engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(), warmed=warmed)
-    monkeypatch.setattr(jobs, "get_engine", lambda spec: engine)
-    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(warm_engines, "get_engine", lambda spec: engine)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
     caplog.set_level("INFO", logger="generator.worker")
 
@@ -355,7 +355,7 @@ def test_it_says_at_start_which_shapes_it_warmed(worker, connection, monkeypatch
 
 def test_a_bad_warm_shapes_setting_stops_the_worker_with_one_line(worker, connection, settings, monkeypatch):
     settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
-    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: pytest.fail("took jobs"))
 
     with pytest.raises(SystemExit) as stopped:
@@ -402,7 +402,7 @@ def test_a_worker_whose_engine_cannot_load_keeps_serving_and_says_what_failed(wo
     def unavailable(spec):
         raise parameters.EngineUnavailable("The base model weights are not on this machine.")
 
-    monkeypatch.setattr(jobs, "get_engine", unavailable)
+    monkeypatch.setattr(warm_engines, "get_engine", unavailable)
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
 
     worker.work()
@@ -419,10 +419,10 @@ def test_a_worker_whose_engine_loads_at_a_later_job_reports_it_ready(worker, con
     settings.QART = {**settings.QART, "MODEL": MODEL, "DEVICES": ["cuda:0"]}
     engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(base=MODEL), warmed={Shape(768, 8)})
     held: dict = {}
-    monkeypatch.setattr(jobs, "get_engine", lambda spec: (_ for _ in ()).throw(
+    monkeypatch.setattr(warm_engines, "get_engine", lambda spec: (_ for _ in ()).throw(
         parameters.EngineUnavailable("The base model weights are not on this machine.")))
-    monkeypatch.setattr(jobs, "loaded_engine", lambda: held.get("engine"))
-    monkeypatch.setattr(jobs, "load_error", lambda: held.get("error"))
+    monkeypatch.setattr(warm_engines, "loaded_engine", lambda: held.get("engine"))
+    monkeypatch.setattr(warm_engines, "load_error", lambda: held.get("error"))
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
     monkeypatch.setattr(SimpleWorker, "execute_job", lambda self, job, queue: None)
     worker.work()
@@ -460,9 +460,9 @@ def test_a_worker_without_an_engine_tries_again_in_its_maintenance(worker, conne
             raise parameters.EngineUnavailable("The base model weights are not on this machine.")
         return held["engine"]
 
-    monkeypatch.setattr(jobs, "get_engine", get_engine)
-    monkeypatch.setattr(jobs, "loaded_engine", lambda: held.get("engine"))
-    monkeypatch.setattr(jobs, "load_error", lambda: None if "engine" in held else
+    monkeypatch.setattr(warm_engines, "get_engine", get_engine)
+    monkeypatch.setattr(warm_engines, "loaded_engine", lambda: held.get("engine"))
+    monkeypatch.setattr(warm_engines, "load_error", lambda: None if "engine" in held else
                         "The base model weights are not on this machine.")
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)  # no job loop
     worker.work()

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from campaigns.models import Campaign, Placement
-from generator import forms, jobs, uploads
+from generator import forms, job_parameters, uploads
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
@@ -71,7 +71,7 @@ class TestPresets:
             assert valid.is_valid(), valid.errors
             setattr(valid.job, name, value)
             with pytest.raises(ValueError) as core:
-                jobs.validate_job(valid.job)
+                job_parameters.validate_job(valid.job)
             for message in (" ".join(form.errors[name]), str(core.value)):
                 bounds = re.search(r"between (\S+) and (\S+?),", message)
                 assert bounds, message

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from django.db.models import F
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.registry import StartedJobRegistry
 
-from generator import jobs
-from generator.core.codes import qr
+from generator import job_parameters, jobs
 from generator.models import GenerationJob, Prompt
 from qartsite.storage import MediaUnavailable
 from tests.conftest import S3
@@ -223,111 +221,6 @@ def test_a_time_limit_that_lands_mid_query_still_ends_the_job_with_the_reason(mo
     assert job.status == "failed" and job.error == f"Stopped after the {settings.QART['JOB_TIMEOUT']} s time limit."
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ({"steps": 0}, "Steps must be between 1 and 150"),
-        ({"conditioning_scale": 9}, "Conditioning scale must be between"),
-        ({"size": 100}, "Size must be between 256 and 1024"),
-        ({"strength": 2}, "Strength must be above 0"),
-        ({"scheduler": "nope"}, "Unknown scheduler"),
-        ({"scheduler": "lcm"}, "the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA"),
-        ({"content": "x" * 300}, "too long for QR art"),
-        ({"content": ""}, "Content is empty"),
-        ({"candidates_per_batch": 40}, "Candidates per batch must be between 1 and 16"),
-        ({"style": "hearts"}, "Style must be one of"),
-    ],
-)
-def test_bad_parameters_are_refused_with_their_message(overrides, message):
-    user, _ = get_user_model().objects.get_or_create(username="maker")
-    prompt = Prompt.remember(user, "a fox", "")
-    job = GenerationJob(owner=user, prompt=prompt, **{"content": URL, **overrides})
-    with pytest.raises((ValueError, qr.ContentError)) as exc:
-        jobs.validate_job(job)
-    assert message in str(exc.value)
-
-
-def test_the_engine_is_warmed_on_the_shapes_in_settings(settings, monkeypatch):
-    settings.QART = {**settings.QART, "DEVICES": [], "WARM_SHAPES": "768x8, 512x4"}
-    monkeypatch.setattr(jobs, "_engines", {})
-    monkeypatch.setattr(jobs.ranking, "warm_verifier", lambda workers: None)
-    loaded: list[dict] = []
-    monkeypatch.setattr(jobs.loading, "load_engine", lambda spec, device, **kwargs: loaded.append(kwargs) or "engine")
-
-    assert jobs.get_engine(jobs.parameters.ModelSpec(tiny=True)) == "engine"
-    assert loaded == [{"optimize": True, "warm_shapes": ((768, 8), (512, 4))}]
-
-
-def test_a_load_failing_where_no_check_foresaw_it_is_one_message(settings, monkeypatch):
-    settings.QART = {**settings.QART, "DEVICES": []}
-    monkeypatch.setattr(jobs, "_engines", {})
-
-    def fail(spec, device, **kwargs):
-        raise KeyError("layers.0.weight")  # e.g. an aesthetic head of other tensors, as safetensors reports it
-
-    monkeypatch.setattr(jobs.loading, "load_engine", fail)
-    with pytest.raises(jobs.parameters.EngineUnavailable) as exc:
-        jobs.get_engine(jobs.parameters.ModelSpec(tiny=True))
-    assert "could not be loaded (KeyError: 'layers.0.weight')" in str(exc.value)
-    assert "QART_AESTHETIC_HEAD" in str(exc.value) and jobs._engines == {}
-
-
-def test_a_failed_load_is_tried_again_only_once_the_files_change_or_time_passes(settings, monkeypatch, tmp_path):
-    settings.QART = {**settings.QART, "DEVICES": []}
-    monkeypatch.setattr(jobs, "_engines", {})
-    monkeypatch.setattr(jobs.ranking, "warm_verifier", lambda workers: None)
-    lora = tmp_path / "lora.safetensors"
-    lora.write_bytes(b"broken")
-    spec = jobs.parameters.ModelSpec(tiny=True, fewstep_lora=str(lora))
-    tries: list[int] = []
-    outcome = {"error": jobs.parameters.EngineUnavailable("The few-step LoRA is unreadable.")}
-
-    def load(spec, device, **kwargs):
-        tries.append(1)
-        if outcome["error"]:
-            raise outcome["error"]
-        return "engine"
-
-    monkeypatch.setattr(jobs.loading, "load_engine", load)
-    for _ in range(3):  # every job after the first gets the same message without loading gigabytes again
-        with pytest.raises(jobs.parameters.EngineUnavailable, match="The few-step LoRA is unreadable."):
-            jobs.get_engine(spec)
-    assert len(tries) == 1 and jobs.load_error(spec) == "The few-step LoRA is unreadable."
-
-    monkeypatch.setattr(jobs, "LOAD_RETRY_SECONDS", 0)  # as if its time had passed: tried again (still broken)
-    with pytest.raises(jobs.parameters.EngineUnavailable):
-        jobs.get_engine(spec)
-    assert len(tries) == 2
-
-    monkeypatch.setattr(jobs, "LOAD_RETRY_SECONDS", 300)
-    lora.write_bytes(b"fixed now")  # the file changed: tried again at once, and the engine is kept
-    outcome["error"] = None
-    assert jobs.get_engine(spec) == "engine" == jobs.loaded_engine(spec)
-    assert len(tries) == 3 and jobs.load_error(spec) is None
-    assert jobs.get_engine(spec) == "engine" and len(tries) == 3
-
-
-def test_a_bad_warm_shape_stops_the_worker_with_one_message(settings):
-    settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
-    with pytest.raises(ImproperlyConfigured) as exc:
-        jobs.warm_shapes()
-    assert str(exc.value) == "QART_WARM_SHAPES: '700x8': the size must be a multiple of 64 from 256 to 1024, got 700."
-
-
-@pytest.mark.parametrize("engine", ["diffusion", "halftone"])
-@pytest.mark.parametrize(("name", "value"), [
-    ("guidance_scale", float("nan")), ("control_start", float("inf")), ("strength", float("-inf")),
-])
-def test_every_engine_refuses_parameters_that_are_not_finite(engine, name, value):
-    # Halftone ignores them, but they are stored and served: one NaN broke every later list of the team's jobs.
-    user, _ = get_user_model().objects.get_or_create(username="maker")
-    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "a fox", ""), content=URL, engine=engine,
-                        **{name: value})
-    label = name.replace("_", " ").capitalize()
-    with pytest.raises(ValueError, match=f"^{label} must be a finite number, got {value}.$"):
-        jobs.validate_job(job)
-
-
 def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings, media_storage):
     import io
 
@@ -345,7 +238,7 @@ def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(setting
                         candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE)
     job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
     job.save()
-    jobs.validate_job(job)
+    job_parameters.validate_job(job)
 
     message = jobs.run_generation(job.pk)
 

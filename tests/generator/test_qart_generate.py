@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator import jobs
+from generator import warm_engines
 from generator.core.engines import parameters
 
 URL = "https://qart.example/r/AbC123"
@@ -74,14 +74,14 @@ class TestQartGenerate:
 
     @pytest.mark.parametrize("args", [["--preset", "fewstep"], ["--scheduler", "lcm"], ["--scheduler", "tcd"]])
     def test_it_refuses_the_few_step_preset_without_a_lora_before_loading(self, tmp_path, monkeypatch, args):
-        monkeypatch.setattr(jobs, "get_engine", lambda *a, **k: pytest.fail("loaded the engine"))
+        monkeypatch.setattr(warm_engines, "get_engine", lambda *a, **k: pytest.fail("loaded the engine"))
         with pytest.raises(CommandError, match="is not offered here.*needs QART_FEWSTEP_LORA"):
             generate("p", "--content", URL, "-o", str(tmp_path), *args)
 
     def test_the_few_step_preset_draws_with_the_configured_scheduler(self, settings, tmp_path, monkeypatch):
         settings.QART = {**settings.QART, "FEWSTEP_LORA": str(tmp_path / "lora.safetensors"),
                          "FEWSTEP_SCHEDULER": "tcd"}
-        monkeypatch.setattr(jobs, "get_engine", lambda *a, **k: (_ for _ in ()).throw(
+        monkeypatch.setattr(warm_engines, "get_engine", lambda *a, **k: (_ for _ in ()).throw(
             parameters.EngineUnavailable("stop here")))
         seen = []
         real = parameters.GenerationParams.validate

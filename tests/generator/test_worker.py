@@ -11,7 +11,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
-from generator import job_files, jobs, reconcile
+from generator import job_files, reconcile, warm_engines
 from generator.core.engines.parameters import ModelSpec
 from generator.worker import GenerationWorker
 
@@ -43,8 +43,9 @@ def lease_and_heartbeat() -> list:
 def test_it_opens_the_media_storages_connections_before_its_first_job(worker, monkeypatch):
     # Opened by the first job's store, nine connections to a bucket (one a store thread) took ~1 s of its tail.
     steps = []
-    monkeypatch.setattr(jobs, "get_engine", lambda spec: SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set()))
-    monkeypatch.setattr(jobs, "cuda_available", lambda: False)
+    monkeypatch.setattr(warm_engines, "get_engine",
+                        lambda spec: SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set()))
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
     monkeypatch.setattr(job_files, "open_store_connections", lambda: steps.append("connections opened"))
     monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: steps.append("jobs taken") or True)
     worker.work()

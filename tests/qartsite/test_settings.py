@@ -194,7 +194,7 @@ class EnvDevicesTestCase(SimpleTestCase):
 
 
 class WarmShapesTestCase(SimpleTestCase):
-    """QART_WARM_SHAPES: the shapes a CUDA worker compiles at start (parsed by `generator.jobs.warm_shapes`)."""
+    """QART_WARM_SHAPES: the shapes a CUDA worker compiles at start (parsed by `generator.warm_engines.warm_shapes`)."""
 
     script = "from qartsite import settings; print(settings.QART['WARM_SHAPES'])"
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator import jobs
+from generator import job_parameters, warm_engines
 from generator.core.codes import images, qr
 from generator.core.engines import halftone, parameters, ranking
 from generator.models import GenerationJob
@@ -113,17 +113,18 @@ class Command(BaseCommand):
         try:
             if options["preset"]:
                 params = params.with_preset(options["preset"])
-                if options["preset"] == "fewstep" and jobs.fewstep_scheduler():
-                    params.scheduler = jobs.fewstep_scheduler()  # the configured LoRA's (lcm or tcd), as on the page
+                if options["preset"] == "fewstep" and job_parameters.fewstep_scheduler():
+                    # The configured LoRA's scheduler (lcm or tcd), as on the page
+                    params.scheduler = job_parameters.fewstep_scheduler()
             if options["steps"] is not None:
                 params.steps = options["steps"]
             if options["scheduler"] is not None:
                 params.scheduler = options["scheduler"]
             params.validate()
-            if params.scheduler not in jobs.schedulers():  # lcm/tcd: only with the configured few-step LoRA
+            if params.scheduler not in job_parameters.schedulers():  # lcm/tcd: only with the configured few-step LoRA
                 raise ValueError(f"Scheduler {params.scheduler!r} is not offered here: choose one of "
-                                 f"{', '.join(jobs.schedulers())} (the few-step preset needs QART_FEWSTEP_LORA, and "
-                                 "then its QART_FEWSTEP_SCHEDULER).")
+                                 f"{', '.join(job_parameters.schedulers())} (the few-step preset needs "
+                                 "QART_FEWSTEP_LORA, and then its QART_FEWSTEP_SCHEDULER).")
             config.validate()
             qr.encode(options["content"], ecc=config.ecc, max_version=config.max_version)
             if options["init_image"]:
@@ -137,7 +138,8 @@ class Command(BaseCommand):
         # 2. Load the engine (one clear message when weights are missing)
         try:
             # One-off: skip the minutes-long compile that a long-lived worker pays once.
-            engine = jobs.get_engine(jobs.engine_spec(options["model"], options["controlnet"]), optimize=False)
+            spec = warm_engines.engine_spec(options["model"], options["controlnet"])
+            engine = warm_engines.get_engine(spec, optimize=False)
         except (parameters.EngineUnavailable, ImproperlyConfigured) as exc:  # missing weights, a bad QART_ setting
             raise CommandError(str(exc)) from None
         if engine.spec.tiny:
