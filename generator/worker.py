@@ -86,6 +86,21 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
 
+    def handle_exception(self, job, *exc_info) -> None:
+        if not isinstance(exc_info[1], SystemExit):
+            super().handle_exception(job, *exc_info)
+            return
+        # RQ's cold shut down (a second SIGTERM: `make run`'s Ctrl-C, a service manager's stop) raises SystemExit in
+        # the job it interrupts. RQ logged that as a crash with its traceback, 70 lines of torch frames on every
+        # Ctrl-C during a generation; the job was only stopped, and is retried like any interrupted job (or failed
+        # with the reason on its last attempt: `jobs.generation_failed`, `reconcile`).
+        self.log.warning("Worker %s: stopped while running %s; it runs again, unless that was its last attempt",
+                         self.name, job.id)
+        for handler in self._exc_handlers:  # RQ's rule: an explicit falsy answer stops the chain
+            fallthrough = handler(job, *exc_info)
+            if fallthrough is not None and not fallthrough:
+                break
+
     def _beat(self, job, stop: threading.Event) -> None:
         """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""
         while not stop.wait(self.job_monitoring_interval):

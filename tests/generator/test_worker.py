@@ -7,7 +7,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from rq import Queue, SimpleWorker, get_current_job
+from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
@@ -38,6 +38,11 @@ def lease_and_heartbeat() -> list:
     while expires() == first and time.monotonic() < deadline:  # the first heartbeat comes after 1 s
         time.sleep(0.1)
     return [job.connection.get(reconcile.LEASE_PREFIX + job.id).decode(), first - time.time(), expires() - first]
+
+
+def stopped_mid_job() -> None:
+    """What RQ's cold shut down does to the job it interrupts: its signal handler raises SystemExit in it."""
+    raise SystemExit()
 
 
 def test_it_opens_the_media_storages_connections_before_its_first_job(worker, monkeypatch):
@@ -152,3 +157,18 @@ def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queu
     rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     worker.execute_job(rq_job, queue)
     assert waits == [1.0, 2.0] and rq_job.get_status() == "finished"
+
+
+def test_a_job_stopped_by_a_cold_shut_down_is_said_in_one_line_and_retried(worker, gpu_queue, caplog):
+    # Every Ctrl-C of `make run` during a generation printed the job's traceback as a crash (70 lines of torch frames).
+    handled = []
+    worker.push_exc_handler(lambda job, exc_type, exc_value, tb: handled.append(exc_type))
+    gpu_queue.enqueue(stopped_mid_job, job_id="cold-stop-probe", retry=Retry(max=1))
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    said = [r.getMessage() for r in caplog.records if "cold-stop-probe" in r.getMessage()]
+    assert any("stopped while running cold-stop-probe" in message for message in said)
+    assert not any("Traceback" in message for message in said)
+    assert handled == [SystemExit]  # exception handlers still hear of it
+    rq_job.refresh()
+    assert rq_job.get_status() == "queued" and rq_job.retries_left == 0  # retried as before
