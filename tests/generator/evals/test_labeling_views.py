@@ -228,8 +228,13 @@ class TestRunPage:
         settings.SITE_ROOT, settings.ALLOWED_HOSTS = "", ["127.0.0.1", "192.168.1.20"]
         _, html = run_page(logged_in(cast.owner, HTTP_HOST="127.0.0.1:8000"), session)
         assert warning in html and "loopback" in html
+        # Nor does the rest of the page contradict it ("... and this page moves on by itself", "Waiting for a phone").
+        words = " ".join(html.split())
+        assert "moves on by itself" not in words and "Waiting for a phone" not in words
+        assert "record what the phone did with the buttons" in words and "Waiting for the buttons" in words
         _, html = run_page(logged_in(cast.owner, HTTP_HOST="192.168.1.20:8000"), session)
         assert warning not in html  # phones on the labeler's Wi-Fi reach it
+        assert "this page moves on by itself" in html and "Waiting for a phone" in html
 
     def test_it_says_the_session_was_created_on_its_first_page(self, cast):
         client = logged_in(cast.owner)
