@@ -315,6 +315,10 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         return
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
+    elif isinstance(exc_value, SystemExit):
+        # RQ's cold shut down of the worker (make run's Ctrl-C) raises SystemExit in the job: it said "The job failed
+        # twice (SystemExit: )."
+        reason = "The worker was stopped while it ran this job, on its last try (it had been retried once)."
     elif isinstance(exc_value, MediaUnavailable):
         # Not boto's words: they name the bucket's address, the bucket and the file. The worker's log has them.
         log.error("Job %s failed twice on the image storage: %s", job_pk, exc_value)

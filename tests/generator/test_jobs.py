@@ -496,6 +496,18 @@ def test_a_job_failed_by_its_dead_worker_sends_its_webhook(monkeypatch):
     assert sent == [(job.pk, "failed")]  # an ended job is not ended, nor announced, again
 
 
+def test_a_job_whose_worker_is_stopped_on_its_last_try_says_so():
+    # RQ's cold shut down (make run's Ctrl-C during a generation) raises SystemExit in the job; on its last try the
+    # job failed with "The job failed twice (SystemExit: )."
+    from types import SimpleNamespace
+
+    job = halftone_job()
+    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, SystemExit, SystemExit(), None)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == "The worker was stopped while it ran this job, on its last try (it had been retried once)."
+
+
 def test_progress_goes_on_when_rq_cannot_be_told_of_it(gpu_queue, caplog):
     # A Redis restarted mid-job raised from RQ's copy of the progress: the job stopped, then its worker
     from redis.exceptions import ConnectionError as RedisConnectionError
