@@ -15,7 +15,7 @@ export PYTEST_ARGS
 
 help:
 	@echo "make venv       create/update .venv from the requirements files"
-	@echo "make run        migrate, then serve redis + an RQ worker + the site on http://127.0.0.1:8000/ (Ctrl-C stops)"
+	@echo "make run        migrate, then serve redis, the RQ workers, the scan drainer and the site on http://127.0.0.1:8000/ (Ctrl-C stops)"
 	@echo "make test       ruff, then pytest on a throwaway PostgreSQL and on SQLite side by side (PYTEST_ARGS=..., SERIAL=1)"
 	@echo "make test-fast  ruff, then pytest on SQLite without the worker-process and browser tests (the quick loop)"
 	@echo "make lint       ruff check ."

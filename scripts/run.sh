@@ -45,6 +45,10 @@ cleanup() {
     local rc=$? i
     trap - EXIT
     trap '' INT TERM HUP # finish cleaning up even when make passes the signal on a second time
+    # ... and when our output is gone: `make run | tee log` loses its tee to the same Ctrl-C, and the first message
+    # written to it (SIGPIPE, or an error under set -e) ended this script with every service left running.
+    trap '' PIPE
+    set +e
     if [ ${#PIDS[@]} -gt 0 ]; then
         say "stopping ${NAMES[*]}"
         # Reverse order: the web server first, Redis last.
@@ -87,27 +91,9 @@ keep() {
     done' "$name" "$@"
 }
 
-# The database first, in one line: migrate's own answer to a database that is down is a screen of traceback.
-"$PY" -c '
-import os, sys
-import django
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
-django.setup()
-from django.db import OperationalError, connection
-try:
-    connection.ensure_connection()
-except OperationalError as exc:
-    sys.exit("run: the database (DATABASE_URL) cannot be reached: " + (str(exc).strip().splitlines() or [""])[0])
-' || exit 1
-"$PY" manage.py migrate --noinput
-"$PY" manage.py collectstatic --noinput --verbosity 0
-login=$("$PY" manage.py qart_demo_user)
-printf '%s\n' "$login"
-admin_login=${login%%$'\n'*}  # its first line; a fresh install's second names the demo team
-admin_login=${admin_login#Demo admin: }
-
 # Redis: reuse whatever answers PING at REDIS_URL; start one on 127.0.0.1 when the URL points here and none answers.
 redis_url=${REDIS_URL:-redis://127.0.0.1:6379/0}
+requeue=""
 read -r redis_host redis_port < <("$PY" -c '
 import sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
@@ -136,7 +122,15 @@ else
         sleep 0.1
     done
     redis_ping || die "redis-server did not answer PING within 5 s (see var/log/redis.log)"
+    requeue=1
 fi
+
+# The database, migrations, static files and the demo admin, in one process (scripts/run_prepare.py); with a Redis
+# of our own, new and empty, it also queues again at once the generation jobs the last stop interrupted.
+login=$("$PY" scripts/run_prepare.py ${requeue:+--requeue})
+printf '%s\n' "$login"
+admin_login=${login%%$'\n'*}  # its first line; a fresh install's second names the demo team
+admin_login=${admin_login#Demo admin: }
 
 # One worker for both queues (generations; large print files on "default"); its class runs jobs in-process and keeps
 # the generation engine warm (the GPU when present, else the tiny preset unless QART_MODEL points at weights).
