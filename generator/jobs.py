@@ -148,14 +148,30 @@ def request_cancel(job: GenerationJob) -> None:
 
 
 def queue_position(job: GenerationJob) -> int | None:
-    """1 for the next job to run, None when the job is not waiting (or Redis cannot tell)."""
-    if job.status != Status.QUEUED or not job.rq_job_id:
+    """1 for the next job to run, None when the job is not waiting (or Redis cannot tell).
+
+    A waiting row is not always in the queue's list: a worker may have just taken it (it marks the row running a moment
+    later: nothing is ahead of it), or its retry may wait in RQ's schedule (it joins the end). Both answered null while
+    the page and the API said "queued".
+    """
+    if job.status != Status.QUEUED:
         return None
+    # The id is the row's own (`rq_job_id`): a row is queued before the commit that stores it in `job.rq_job_id`.
+    rq_id = job.rq_job_id or rq_job_id(job.pk)
     try:
-        position = django_rq.get_queue(QUEUE).get_job_position(job.rq_job_id)
+        queue = django_rq.get_queue(QUEUE)
+        position = queue.get_job_position(rq_id)
+        if position is not None:
+            return position + 1
+        rq_job = queue.fetch_job(rq_id)
+        state = rq_job.get_status() if rq_job is not None else None
+        if state == "started":
+            return 1
+        if state in ("scheduled", "deferred"):
+            return queue.count + 1
     except RedisError:
         return None
-    return None if position is None else position + 1
+    return None  # RQ has lost it (Redis restarted): the reconciler queues it again, or ends it
 
 
 def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:

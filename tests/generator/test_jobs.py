@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,21 @@ def queued_job_cancelled_at_once(gpu_queue) -> GenerationJob:
     assert job.status == "cancelled" and job.finished is not None
     assert gpu_queue.count == waiting
     return job
+
+
+def test_a_queued_job_reports_its_place_even_out_of_the_queues_list(gpu_queue):
+    # Taken by a worker that has not marked the row running yet, or waiting in RQ's schedule for its retry: the row
+    # says queued, and the API and the page answered queue_position null.
+    taken, behind, retried = make_job(), make_job(), make_job()
+    taken_rq = gpu_queue.fetch_job(jobs.rq_job_id(taken.pk))
+    gpu_queue.remove(taken_rq)
+    taken_rq.set_status("started")
+    retried_rq = gpu_queue.fetch_job(jobs.rq_job_id(retried.pk))
+    gpu_queue.remove(retried_rq)
+    retried_rq.set_status("scheduled")
+    gpu_queue.schedule_job(retried_rq, datetime.now(timezone.utc) + timedelta(minutes=1))
+    positions = [jobs.queue_position(GenerationJob.objects.get(pk=job.pk)) for job in (taken, behind, retried)]
+    assert positions == [1, 1, 2]
 
 
 def test_a_queued_job_is_cancelled_at_once(gpu_queue):
