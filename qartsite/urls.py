@@ -16,6 +16,7 @@ admin.site.site_title = "qart admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Ahead of the admin's own "view on site" redirect: a 404 for kinds of objects that have no table (site_admin).
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(site_admin.view_on_site),
          name="admin_view_on_site"),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.views.decorators.http import require_safe
 
 from campaigns import scan_backlog
 from qartsite import parsers
@@ -21,6 +23,13 @@ def home(request: HttpRequest) -> HttpResponse:
         "threshold": settings.QART["SCAN_THRESHOLD"],
     }
     return render(request, "qartsite/home.html", ctx)
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico: the site's icon. Pages name it in a <link>, but browsers (and feed readers, and the admin's
+    pop-ups) still ask this address first or anyway, and each ask was a 404 in the log."""
+    return HttpResponsePermanentRedirect(static("qart/favicon.svg"))
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from qartsite import tokens
@@ -143,3 +144,10 @@ def test_read_only_pages_answer_other_methods_405_not_a_csrf_page(path):
     assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
 
 
+
+
+def test_favicon_ico_leads_to_the_sites_icon(client):
+    # Browsers ask /favicon.ico whatever the page's <link> says: it was a 404 in the log on every first visit.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/qart/favicon.svg"
+    assert finders.find("qart/favicon.svg")
