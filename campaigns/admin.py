@@ -32,6 +32,7 @@ from campaigns.models import (
     locked_copy,
 )
 from qartsite.numbers import whole
+from qartsite.plurals import counted
 from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, may_change
 
 
@@ -115,8 +116,8 @@ class PlacementInline(ArchiveInsteadOfDelete, TeamScopedInline):
     readonly_fields = ("slug",)
 
 
-def counted(count: int, noun: str, done: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'} {done}."
+def counted_done(count: int, noun: str, done: str) -> str:
+    return f"{counted(count, noun)} {done}."
 
 
 # A campaign page with more placements than this lists them on the placements' own admin page instead: an import of
@@ -170,7 +171,7 @@ class CampaignAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Tea
         campaigns = self.changeable(request, queryset)
         for campaign in campaigns:
             campaign.set_archived(True)
-        self.message_user(request, counted(len(campaigns), "campaign", "archived"))
+        self.message_user(request, counted_done(len(campaigns), "campaign", "archived"))
 
     @admin.action(description="Unarchive selected campaigns", permissions=["change"])
     def unarchive(self, request, queryset) -> None:
@@ -183,7 +184,7 @@ class CampaignAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Tea
                     continue
                 campaign.set_archived(False)
             back += 1
-        self.message_user(request, counted(back, "campaign", "unarchived"))
+        self.message_user(request, counted_done(back, "campaign", "unarchived"))
         if kept:
             self.message_user(request, "Still archived, as another active campaign of its team has its name: "
                                        + ", ".join(f"“{name}”" for name in kept) + ". Rename it first.",
@@ -279,14 +280,14 @@ class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Te
         placements = self.changeable(request, queryset)
         for placement in placements:
             placement.set_active(False)
-        self.message_user(request, counted(len(placements), "placement", "switched off"))
+        self.message_user(request, counted_done(len(placements), "placement", "switched off"))
 
     @admin.action(description="Switch selected placements on", permissions=["change"])
     def unarchive(self, request, queryset) -> None:
         placements = self.changeable(request, queryset)
         for placement in placements:
             placement.set_active(True)
-        self.message_user(request, counted(len(placements), "placement", "switched on"))
+        self.message_user(request, counted_done(len(placements), "placement", "switched on"))
 
 
 @admin.register(ScanEvent)
@@ -374,7 +375,7 @@ class PlacementAlertAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
         # Only open ones: dismissing twice keeps the first dismissal's who and when (as on the campaign page).
         count = PlacementAlert.objects.filter(pk__in=[alert.pk for alert in alerts], dismissed_at__isnull=True
                                               ).update(dismissed_at=timezone.now(), dismissed_by=request.user)
-        self.message_user(request, counted(count, "alert", "dismissed"))
+        self.message_user(request, counted_done(count, "alert", "dismissed"))
 
 
 @admin.register(ReportShare)
@@ -406,7 +407,7 @@ class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
         chosen = self.changeable(request, queryset)
         count = ReportShare.objects.filter(pk__in=[share.pk for share in chosen], revoked_at__isnull=True
                                            ).update(revoked_at=timezone.now())
-        self.message_user(request, counted(count, "share link", "revoked"))
+        self.message_user(request, counted_done(count, "share link", "revoked"))
 
 
 @admin.register(ScanRollup)

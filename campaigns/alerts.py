@@ -38,6 +38,7 @@ from redis import Redis
 from campaigns import stats, webhooks
 from campaigns.models import Placement, PlacementAlert, ScanEvent, ScanRollup, WebhookEndpoint
 from qartsite.models import Membership
+from qartsite.plurals import counted
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ def message_of(kind: str, counts: Counts) -> str:
     per_day = counts.baseline / BASELINE_DAYS
     if kind == PlacementAlert.Kind.STOPPED:
         return f"No scans in the last 24 hours; it averaged {per_day:.1f} a day over the 4 weeks before last week."
-    return (f"{counts.last_week} scans in the last 7 days, against {per_day * RECENT_DAYS:.0f} expected from its "
-            f"average of {per_day:.1f} a day over the 4 weeks before.")
+    return (f"{counted(counts.last_week, 'scan')} in the last 7 days, against {per_day * RECENT_DAYS:.0f} expected "
+            f"from its average of {per_day:.1f} a day over the 4 weeks before.")
 
 
 def checked_placements(now: datetime):

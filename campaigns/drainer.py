@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from campaigns import rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
+from qartsite.plurals import counted
 from qartsite.sql import NOT_MIGRATED, array_literal, copy_rows, not_migrated, one_of
 
 log = logging.getLogger(__name__)
@@ -425,7 +426,7 @@ class Drainer:
                 continue
             delay = 1.0
             if drained.stored:
-                log.info("Stored %d scans", drained.stored)
+                log.info("Stored %s", counted(drained.stored, "scan"))
             if not drained.read and monotonic() - started < BLOCK_MS / 2000:
                 stop.wait(BLOCK_MS / 1000)  # Redis is away: the stream did not wait for us
 

@@ -24,6 +24,7 @@ from generator import verifier_models
 from generator.core.codes import decision, grids, images, qr, restamp, scan
 from generator.evals.sessions import art_and_grid
 from generator.models import Candidate, GenerationJob
+from qartsite.plurals import counted
 
 # What a restamped copy shares with its original's job: the parameters that made the picture (the halftone
 # engine draws it again from these at print size).
@@ -74,7 +75,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
             candidates_per_batch=1, max_batches=1, scannable=result.passed,
             result_message=(f"Restamped from candidate #{candidate.rank or candidate.index + 1} of generation "
                             f"#{job.pk} to carry "
-                            f"{short_url}: {made.modules_changed} modules changed."),
+                            f"{short_url}: {counted(made.modules_changed, 'module')} changed."),
         )
         copy.save()
         row = Candidate(

@@ -32,6 +32,7 @@ from django.db.models import Min, QuerySet
 
 from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup
 from qartsite.models import zone_named
+from qartsite.plurals import counted
 from qartsite.sql import array_literal, copy_rows, one_of
 
 CAMPAIGN_LOCKS = 0x71617274  # the advisory locks' first key, for campaigns' rows ("qart")
@@ -347,7 +348,8 @@ class Rebuilt:
         return Rebuilt(self.placements + other.placements, self.scans + other.scans, self.rows + other.rows)
 
     def __str__(self) -> str:
-        return f"Recounted {self.scans:,} scans of {self.placements:,} placements into {self.rows:,} rollup rows."
+        return (f"Recounted {counted(self.scans, 'scan')} of {counted(self.placements, 'placement')} into "
+                f"{counted(self.rows, 'rollup row')}.")
 
 
 def rebuild(placements: QuerySet[Placement]) -> Rebuilt:

@@ -125,8 +125,8 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     style = BriefChoiceField(qr.STYLES, default="square")
     background = BriefChoiceField(list(qr.BACKGROUNDS), default="white")
     queue_position = serializers.SerializerMethodField(
-        help_text="While `status` is queued, its place in the queue: 1 for the next job to run; null otherwise (or when "
-                  "the queue cannot tell).")
+        help_text="While `status` is queued, its place in the queue: 1 for the next job to run; null otherwise (or "
+                  "when the queue cannot tell).")
     worker_silent = serializers.SerializerMethodField(help_text=(
         f"While running: seconds since its worker was last heard from (it reports every {reconcile.RENEWAL} s; past "
         f"{reconcile.SILENT_AFTER} s the worker has most likely stopped, and the job is re-queued or failed within a "

@@ -31,6 +31,7 @@ from qartsite.access import (
 )
 from qartsite.models import Team
 from qartsite.numbers import whole
+from qartsite.plurals import counted
 from qartsite.responses import plain_400
 from qartsite.site import site_root, unreachable_reason
 from qartsite.storage import MediaUnavailable
@@ -73,7 +74,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
         require_editor(request.user, data["team"])
         session = sessions.create_session(data["team"], request.user, data["name"], data["candidates"],
                                           data["display_size_px"], data["notes"])
-        messages.success(request, f"Session “{session.name}” has {session.items.count()} codes to scan.")
+        messages.success(request, f"Session “{session.name}” has {counted(session.items.count(), 'code')} to scan.")
         return redirect("evals:labeling_run", pk=session.pk)
     listed = team_sessions(request.user).select_related("team", "created_by").annotate(
         item_count=Count("items", distinct=True),

@@ -38,6 +38,7 @@ from generator.core.engines import parameters
 from generator.core.evals.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
 from qartsite import queues
+from qartsite.plurals import counted
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_PROMPTS = DATA / "eval_prompts.txt"
@@ -115,7 +116,7 @@ class SweepOutcome:
 
     def summary(self) -> str:
         verb = "would be enqueued" if self.dry_run else "enqueued"
-        line = f"{self.total} samples: {self.done} already done, {self.enqueued} {verb}"
+        line = f"{counted(self.total, 'sample')}: {self.done} already done, {self.enqueued} {verb}"
         if self.live:
             line += f", {self.live} already queued or running"
         if self.retried:

@@ -456,6 +456,24 @@ class TestCommand:
         call_command("qart_drain_scans", "--once")
         assert "Stored 2 new scans of 2 buffered." in capsys.readouterr().out
 
+    def test_it_says_one_scan_in_the_singular(self, placement, capsys):
+        to_spool(event(placement))
+        call_command("qart_drain_scans", "--once")
+        assert "Stored 1 new scan of 1 buffered." in capsys.readouterr().out
+
+    def test_its_log_says_one_scan_in_the_singular(self, monkeypatch, caplog):
+        # make run's log said "Stored 1 scans" for each scan of a first walk-through.
+        stop = threading.Event()
+
+        def drain(self, block_ms=None):
+            stop.set()
+            return drainer.Drained(read=1, stored=1)
+
+        monkeypatch.setattr(Drainer, "drain_once", drain)
+        with caplog.at_level(logging.INFO, logger="campaigns.drainer"):
+            Drainer("test").run(stop)
+        assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Stored")] == ["Stored 1 scan"]
+
     def test_it_fails_with_one_message_when_the_database_is_away(self, placement, monkeypatch):
         to_spool(event(placement))
         monkeypatch.setattr(drainer, "store_events", lambda events: (_ for _ in ()).throw(OperationalError("down")))

@@ -28,7 +28,7 @@ class TestCommand:
         ScanRollup.objects.update(scans=50)
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Europe/Paris")
 
-        assert run("--team", str(team_users.team.pk)).startswith("Recounted 1 scans of 1 placements")
+        assert run("--team", str(team_users.team.pk)).startswith("Recounted 1 scan of 1 placement into")
         assert set(ScanRollup.objects.values_list("scans", flat=True)) == {1}
         assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "Europe/Paris"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,7 +126,7 @@ def test_a_queued_job_reports_its_place_even_out_of_the_queues_list(gpu_queue):
     retried_rq = gpu_queue.fetch_job(jobs.rq_job_id(retried.pk))
     gpu_queue.remove(retried_rq)
     retried_rq.set_status("scheduled")
-    gpu_queue.schedule_job(retried_rq, datetime.now(timezone.utc) + timedelta(minutes=1))
+    gpu_queue.schedule_job(retried_rq, datetime.now(UTC) + timedelta(minutes=1))
     positions = [jobs.queue_position(GenerationJob.objects.get(pk=job.pk)) for job in (taken, behind, retried)]
     assert positions == [1, 1, 2]
 

@@ -14,6 +14,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.drainer import CLAIM_IDLE_MS, DATABASE_ERRORS, Drainer
+from qartsite.plurals import counted
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                 drained = drainer.drain_once()
             except DATABASE_ERRORS as exc:
                 raise CommandError(f"The database is away ({exc}): nothing was acknowledged; run again.") from None
-            self.stdout.write(f"Stored {drained.stored} new scans of {drained.read} buffered.")
+            self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered.")
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

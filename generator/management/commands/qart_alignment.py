@@ -19,6 +19,7 @@ from generator.core.codes import decoders, images, scan
 from generator.core.evals import alignment
 from generator.evals import label_csv, label_sources
 from generator.models import HumanScanResult, LabelingSession
+from qartsite.plurals import counted
 
 
 class Command(BaseCommand):
@@ -144,7 +145,7 @@ def format_report(source: str, report: alignment.AlignmentReport) -> str:
     c = report.confusion
     lines = [
         f"Alignment of the scan verifier with human scans ({source})",
-        f"{report.count} images, {report.scanned} scanned by people, threshold {report.threshold:.2f}",
+        f"{counted(report.count, 'image')}, {report.scanned} scanned by people, threshold {report.threshold:.2f}",
         "",
         "                    person scanned   person did not",
         f"verifier pass       {c.true_positive:>14}   {c.false_positive:>14}",

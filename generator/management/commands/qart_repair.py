@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
 from generator.core.codes import decoders, grids, images, qr, repair, scan
+from qartsite.plurals import counted
 
 
 class Command(BaseCommand):
@@ -107,8 +108,8 @@ class Command(BaseCommand):
         if result.modules_changed == 0:
             change = "already passes, nothing changed"
         else:
-            change = (f"changed {result.modules_changed} modules, {100 * result.pixels_changed_fraction:.1f} % of "
-                      f"pixels, SSIM {result.ssim:.3f}")
+            change = (f"changed {counted(result.modules_changed, 'module')}, "
+                      f"{100 * result.pixels_changed_fraction:.1f} % of pixels, SSIM {result.ssim:.3f}")
         return (f"{path}: before {verdict_line(result.before)}; after {verdict_line(result.after)}, "
                 f"{margin_words(result)}; {change}; wrote {output}")
 

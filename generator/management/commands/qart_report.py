@@ -19,6 +19,7 @@ from generator.core.evals import statistics
 from generator.evals import report_views
 from generator.models import EvalRun
 from qartsite.models import Team
+from qartsite.plurals import counted
 
 TOAST_FILE = "toast.png"
 
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         if preset is not None:
             how = f" ({choice.reason})" if options["select"] == "best" else ""
             self.stdout.write(f"Stored {preset.name!r} as {run.team}'s default preset{how}")
-        self.stdout.write(f"Wrote {len(files)} files to {out}: open {out / 'index.html'}")
+        self.stdout.write(f"Wrote {counted(len(files), 'file')} to {out}: open {out / 'index.html'}")
 
     @staticmethod
     def find_run(value: str, team_value: str | None) -> EvalRun:

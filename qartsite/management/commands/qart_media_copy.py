@@ -24,6 +24,7 @@ from django.core.files.storage import Storage, storages
 from django.core.management.base import BaseCommand, CommandError
 
 from qartsite.media import MediaOwner, named_files
+from qartsite.plurals import counted
 from qartsite.storage import MediaUnavailable, holds, md5_of
 
 STORAGE_NAMES = ("s3", "filesystem")
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         source_name = next(name for name in STORAGE_NAMES if name != target)
         source, destination = storages[source_name], storages[target]
         names = named_files()
-        self.stdout.write(f"{len(names)} files named in the database, from {source_name} to {target}.")
+        self.stdout.write(f"{counted(len(names), 'file')} named in the database, from {source_name} to {target}.")
 
         counts: dict[str, int] = defaultdict(int)
         problems: list[str] = []
@@ -126,7 +127,8 @@ class Command(BaseCommand):
             f"new name, {counts['missing']} missing from {source_name}, {len(problems)} not copied."
         )
         if problems:
-            raise CommandError(f"{len(problems)} files could not be copied (listed above); run the command again.")
+            raise CommandError(f"{counted(len(problems), 'file')} could not be copied (listed above); run the command "
+                               "again.")
 
     @staticmethod
     def max_length(owner: MediaOwner) -> int | None:
