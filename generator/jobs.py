@@ -273,8 +273,9 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         _finish(
             job_pk, Status.DONE, expect=this_attempt(job), stage="done", progress=1.0, batches=result.batches,
             scannable=result.scannable,
-            result_message=result.message + (" (tiny model: images are noise)" if engine.spec.tiny else ""),
-            picture_fights=result.picture_fights, tiny_model=engine.spec.tiny,
+            # The tiny model's noise is said by its flag (the page's banner, the API's tiny_model), not in the message
+            # too: the job page said "noise" twice.
+            result_message=result.message, picture_fights=result.picture_fights, tiny_model=engine.spec.tiny,
             generation_seconds=round(result.generation_seconds, 3), scoring_seconds=round(result.scoring_seconds, 3),
         )
         return result.message

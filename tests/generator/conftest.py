@@ -100,4 +100,4 @@ def done_job(team_users):
     from tests.generator.test_views import make_job
 
     return make_job(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
-                    result_message="3 of 6 candidates scan. (tiny model: images are noise)", tiny_model=True)
+                    result_message="3 of 6 candidates scan.", tiny_model=True)

@@ -24,13 +24,15 @@ URL = "https://qart.example/r/AbC123"
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker process must see committed rows
 
 
-def make_job(**overrides) -> GenerationJob:
+def job_fields() -> dict:
     user, _ = get_user_model().objects.get_or_create(username="maker")
     prompt = Prompt.remember(user, "a koi pond at dawn", "blurry")
-    fields = dict(owner=user, prompt=prompt, content=URL, steps=2, size=256, candidates_per_batch=8,
-                  max_batches=1, seed=100)
-    fields.update(overrides)
-    job = GenerationJob.objects.create(**fields)
+    return dict(owner=user, prompt=prompt, content=URL, steps=2, size=256, candidates_per_batch=8, max_batches=1,
+                seed=100)
+
+
+def make_job(**overrides) -> GenerationJob:
+    job = GenerationJob.objects.create(**{**job_fields(), **overrides})
     jobs.enqueue_generation(job)  # outside a transaction block on_commit runs at once
     return job
 
@@ -63,7 +65,7 @@ def test_a_worker_makes_eight_ranked_candidates_and_seeds_reproduce(gpu_queue, s
         job.refresh_from_db()
         assert job.status == "done", job.error
         assert job.progress == 1.0 and job.attempts == 1 and job.scannable is not None
-        assert job.model_id.endswith("base") and "tiny model" in job.result_message and job.tiny_model
+        assert job.model_id.endswith("base") and job.tiny_model
         assert job.queue_seconds >= 0 and job.generation_seconds > 0 and job.total_seconds >= job.generation_seconds
         assert job.control_image and Path(job.control_image.path).is_file()
         candidates = list(job.candidates.order_by("rank"))
@@ -370,6 +372,18 @@ def test_a_job_is_judged_by_the_active_verifier_model():
     for c in rows:
         assert c.scan_probability == pytest.approx(model.probability(c.scan_details["features"]), abs=1e-4)
         assert {"grades", "reasons", "features"} <= set(c.scan_details)
+
+
+def test_a_tiny_model_job_says_noise_by_its_flag_not_twice(tiny_engine, monkeypatch):
+    # Its message ended "(tiny model: images are noise)" under the page's banner that already said so.
+    monkeypatch.setattr(jobs.warm_engines, "get_engine", lambda: tiny_engine)
+    job = GenerationJob.objects.create(**{**job_fields(), "candidates_per_batch": 2})
+
+    jobs.run_generation(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "done" and job.tiny_model
+    assert "noise" not in job.result_message and job.result_message.endswith("candidates scan.")
 
 
 def halftone_job(**overrides) -> GenerationJob:

@@ -13,6 +13,7 @@ from generator.models import GenerationJob, Prompt
 owners_set_null = importlib.import_module("generator.migrations.0008_owners_set_null")
 picture_fights = importlib.import_module("generator.migrations.0013_generationjob_picture_fights")
 tiny_model = importlib.import_module("generator.migrations.0014_generationjob_tiny_model")
+tiny_note = importlib.import_module("generator.migrations.0016_tiny_model_note_dropped")
 
 
 @pytest.mark.django_db
@@ -49,3 +50,23 @@ def test_a_flag_that_was_a_phrase_is_set_from_the_messages_that_said_it(team_use
     warned.refresh_from_db()
     fine.refresh_from_db()
     assert getattr(warned, flag) and warned.result_warns and not getattr(fine, flag) and not fine.result_warns
+
+
+@pytest.mark.django_db
+def test_0016_drops_the_tiny_model_note_its_flag_says_and_puts_it_back_going_back(team_users):
+    prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="")
+    noise = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x", tiny_model=True,
+                                         result_message="3 of 8 candidates scan. (tiny model: images are noise)")
+    real = GenerationJob.objects.create(team=team_users.team, prompt=prompt, content="x",
+                                        result_message="3 of 8 candidates scan.")
+
+    tiny_note.drop_the_note(apps, None)
+    noise.refresh_from_db()
+    real.refresh_from_db()
+    assert noise.result_message == real.result_message == "3 of 8 candidates scan."
+
+    tiny_note.put_the_note_back(apps, None)
+    noise.refresh_from_db()
+    real.refresh_from_db()
+    assert noise.result_message.endswith("(tiny model: images are noise)")
+    assert real.result_message == "3 of 8 candidates scan."
