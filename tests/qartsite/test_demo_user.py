@@ -68,6 +68,21 @@ class DemoUserTestCase(TestCase):
         self.assertEqual(response.redirect_chain[-1][0], "/admin/")
         self.assertTrue(response.context["user"].is_superuser)
 
+    def test_its_password_can_be_reset_by_e_mail(self):
+        # It had no address: "Forgot your password?" found no account, and make run's log showed no link.
+        from django.core import mail
+
+        run_command()
+        response = self.client.post("/accounts/password_reset/", {"email": "admin@example.com"})
+
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual([m.to for m in mail.outbox], [["admin@example.com"]])
+        self.assertIn("/accounts/reset/", mail.outbox[0].body)
+        User.objects.filter(username="admin").update(email="ops@qart.example")  # an address set since is kept
+        run_command()
+
+        self.assertEqual(User.objects.get(username="admin").email, "ops@qart.example")
+
     def test_it_is_idempotent(self):
         run_command()
         run_command()

@@ -5,6 +5,10 @@ environment variable QART_DEMO_PASSWORD, or is "qart-demo" when DEBUG is on. Wit
 password: the command refuses unless QART_DEMO_PASSWORD is set, and checks it against the password validators.
 Running it again resets the same user's password and flags, so it is safe to run on every start.
 
+The user gets an address on a domain reserved for examples (`demo_email`, e.g. admin@example.com) where it has none:
+without one, "Forgot your password?" could not find the account. `make run` prints e-mails in its log (the console
+e-mail backend), so the reset link shows there; nothing is ever sent to example.com. An address set since is kept.
+
 On an install with no team at all (the first `make run`), the demo user also gets a "Demo team" it owns, so the
 first sign-in lands on the campaigns page instead of "you're not in a team yet". Once any team exists it
 creates none.
@@ -19,12 +23,24 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from qartsite.models import Membership, Team
 
 DEFAULT_PASSWORD = "qart-demo"
 PASSWORD_ENV = "QART_DEMO_PASSWORD"
+EMAIL_DOMAIN = "example.com"  # reserved for examples (RFC 2606): no one receives its mail
+
+
+def demo_email(username: str) -> str:
+    """The demo user's placeholder address: its name at example.com, or admin@ where the name is no address part."""
+    address = f"{username}@{EMAIL_DOMAIN}"
+    try:
+        validate_email(address)
+    except ValidationError:
+        return f"admin@{EMAIL_DOMAIN}"
+    return address
 
 
 class Command(BaseCommand):
@@ -51,6 +67,8 @@ class Command(BaseCommand):
             user.is_active = True
             user.is_staff = True
             user.is_superuser = True
+            if not user.email:
+                user.email = demo_email(username)
             if not user.check_password(password):
                 # Only a new password is set: setting it again at every `make run` would revoke the demo admin's
                 # API tokens each time (qartsite.tokens.revoke_on_new_password).
