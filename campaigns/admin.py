@@ -31,6 +31,7 @@ from campaigns.models import (
     WebhookOutbox,
     locked_copy,
 )
+from qartsite import form_fields
 from qartsite.numbers import whole
 from qartsite.plurals import counted
 from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, may_change
@@ -102,7 +103,7 @@ class ChangesInTurn:
         return super().get_object(request, object_id, from_field)
 
 
-class PlacementInlineForm(SeenVersion, forms.ModelForm):
+class PlacementInlineForm(SeenVersion, form_fields.ModelForm):
     """A placement on its campaign's admin page: a change saved meanwhile (a switch-off) is not overwritten unseen
     (`SeenVersion`; the campaign's lock, `ChangesInTurn`, holds its placements' edits elsewhere off meanwhile)."""
 
@@ -130,7 +131,7 @@ def too_many_to_inline(campaign: Campaign | None) -> bool:
     return campaign is not None and campaign.placements.count() > INLINE_PLACEMENTS
 
 
-class CampaignAdminForm(SeenVersion, forms.ModelForm):
+class CampaignAdminForm(SeenVersion, form_fields.ModelForm):
     """The campaign, held to the name rule of the pages (`campaigns.names`); a change made meanwhile is not
     overwritten unseen (`SeenVersion`)."""
 
@@ -191,7 +192,7 @@ class CampaignAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Tea
                               messages.WARNING)
 
 
-class PlacementAdminForm(SeenVersion, forms.ModelForm):
+class PlacementAdminForm(SeenVersion, form_fields.ModelForm):
     """The placement with its artwork judged by `campaigns.artwork` (through `restamps.choose`) and its name by
     `campaigns.names`, and changes made meanwhile not overwritten unseen (`SeenVersion`), as on the pages."""
 

@@ -21,6 +21,7 @@ from campaigns import bulk, bulk_generation
 from campaigns.models import Campaign, Placement
 from generator import uploads
 from generator.forms import GenerationForm
+from qartsite import form_fields
 from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.numbers import whole
 from qartsite.site import site_root, unreachable_reason
@@ -41,7 +42,7 @@ class ImportForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}))
 
 
-class PlacementsField(forms.ModelMultipleChoiceField):
+class PlacementsField(form_fields.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Placement) -> str:
         return f"{obj.name} ({obj.get_kind_display()})"
 

@@ -17,7 +17,9 @@ from campaigns import artwork as artwork_rules
 from campaigns import links, names, restamps, rules, webhooks
 from campaigns.models import LIMITED_FIELDS, Campaign, Placement, WebhookEndpoint, limit_errors
 from generator.models import Candidate
+from qartsite import form_fields
 from qartsite.models import Team
+from qartsite.numbers import whole
 
 
 def destination_field(required: bool, help_text: str, label: str | None = None) -> forms.CharField:
@@ -224,7 +226,7 @@ class RulesFormMixin:
         self.instance.rules = cleaned
 
 
-class CampaignForm(SeenVersion, RulesFormMixin, forms.ModelForm):
+class CampaignForm(SeenVersion, RulesFormMixin, form_fields.ModelForm):
     destination = destination_field(True, "Where the codes lead unless a placement overrides it.")
     fallback_url = destination_field(False, "Where the codes lead once the campaign is archived or a placement is "
                                             "switched off. Leave empty to use the destination.", "Fallback address")
@@ -257,7 +259,7 @@ class CampaignForm(SeenVersion, RulesFormMixin, forms.ModelForm):
 class NewCampaignForm(CampaignForm):
     """A new campaign, in one of the teams where the user is an owner or editor."""
 
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    team = form_fields.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
 
     class Meta(CampaignForm.Meta):
         fields = ["team", "name", "destination", "fallback_url", "starts_on", "ends_on", "dates_route", "utm_source",
@@ -271,7 +273,7 @@ class NewCampaignForm(CampaignForm):
 PICKER_SIZE = 48  # candidates shown in the picker; an older one is still accepted by id (the API, a saved form)
 
 
-class ArtworkChoiceField(forms.ModelChoiceField):
+class ArtworkChoiceField(form_fields.ModelChoiceField):
     """Shows the team's latest candidates (`queryset`); accepts any of the team's (`lookup`)."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -288,8 +290,8 @@ class ArtworkChoiceField(forms.ModelChoiceField):
         if value in self.empty_values:
             return None
         try:
-            return self.lookup.get(pk=int(value))
-        except (ValueError, TypeError, Candidate.DoesNotExist):
+            return self.lookup.get(pk=whole(value))
+        except Candidate.DoesNotExist:
             raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
 
 
@@ -323,7 +325,7 @@ def prepare_artwork(form: forms.ModelForm, *, short_url: str, user) -> None:
     restamps.prepare(form.instance, candidate, short_url=short_url, user=user, restamp=restamp)
 
 
-class PlacementForm(SeenVersion, RulesFormMixin, forms.ModelForm):
+class PlacementForm(SeenVersion, RulesFormMixin, form_fields.ModelForm):
     """A placement; once it exists (it has a short link), also its artwork, chosen by the rules of
     `campaigns.artwork`: a candidate for another link is restamped on request, a failing one needs a reason."""
 
@@ -404,7 +406,7 @@ class PlacementForm(SeenVersion, RulesFormMixin, forms.ModelForm):
         return super().save(commit)
 
 
-class WebhookEndpointForm(forms.ModelForm):
+class WebhookEndpointForm(form_fields.ModelForm):
     url = forms.CharField(max_length=2000, label="Address", help_text="An https:// address that accepts POST.",
                           widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/qart"}))
     events = forms.MultipleChoiceField(choices=[(event, event) for event in WebhookEndpoint.Event.values],

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 from campaigns import dashboard, scan_backlog, shares, stats
 from campaigns.models import Campaign, ReportShare
 from campaigns.views import chosen_range
+from qartsite import form_fields
 from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.rates import retry_in
 from qartsite.site import absolute_url
@@ -23,7 +24,7 @@ from qartsite.site import absolute_url
 class ShareForm(forms.Form):
     label = forms.CharField(max_length=100, required=False, help_text="Who it is for (only your team sees this).")
     # Plain sentences, not Django's "Ensure this value is greater than or equal to 1.".
-    days = forms.IntegerField(
+    days = form_fields.IntegerField(
         min_value=1, max_value=shares.MAX_DAYS, initial=shares.DEFAULT_DAYS, label="Valid for (days)",
         error_messages={"min_value": "A share link lasts at least 1 day.",
                         "max_value": f"A share link lasts at most {shares.MAX_DAYS} days."})

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
@@ -31,9 +30,10 @@ from generator.models import (
     Prompt,
     VerifierModel,
 )
+from qartsite import form_fields
 from qartsite.access import require_editor
 from qartsite.models import Team
-from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, visible_to
+from qartsite.scoped_admin import PlainFields, TeamScopedAdmin, TeamScopedInline, visible_to
 
 
 def thumbnail(image_field, size: int = 96) -> str:
@@ -126,7 +126,7 @@ def started(job: GenerationJob) -> bool:
     return job.status != GenerationJob.Status.QUEUED or job.candidates.exists()
 
 
-class GenerationJobForm(forms.ModelForm):
+class GenerationJobForm(form_fields.ModelForm):
     """The admin's job form: each range on its field, then what only the whole job can tell (size a multiple of 64,
     control start before control end, strength, the batch budget, scheduler, content, style) from
     `job_parameters.validate_job`, the check every new job passes, on the field it is about. Only when a parameter
@@ -359,7 +359,7 @@ def figure(value) -> str:
 
 
 @admin.register(VerifierModel)
-class VerifierModelAdmin(admin.ModelAdmin):
+class VerifierModelAdmin(PlainFields, admin.ModelAdmin):
     """Global, not a team's: the active model judges every team's candidates (`qartsite.admin` lists the admins
     that are not team-scoped). Staff read every model and its figures; only superusers activate one or roll back,
     by POST (the admin's CSRF check); a staff member who tries gets one message saying so. Models are made by

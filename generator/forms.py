@@ -19,6 +19,7 @@ from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
+from qartsite import form_fields
 from qartsite.access import editable_teams
 from qartsite.models import Team
 
@@ -100,12 +101,12 @@ def number(name: str, label: str, help_text: str = "", *, integer: bool = False,
     low, high, step = RANGES[name]
     widget = forms.NumberInput(attrs={"min": low, "max": high, "step": step,
                                       "inputmode": "numeric" if integer else "decimal"})
-    field_class = forms.IntegerField if integer else forms.FloatField
+    field_class = form_fields.IntegerField if integer else form_fields.FloatField
     return field_class(label=label, help_text=help_text, required=False, widget=widget,
                        **range_kwargs(name, label.split(" (")[0]), **kwargs)
 
 
-class PlacementChoiceField(forms.ModelChoiceField):
+class PlacementChoiceField(form_fields.ModelChoiceField):
     def label_from_instance(self, obj: Placement) -> str:
         return f"{obj.name} ({obj.campaign.name})"
 
@@ -155,12 +156,12 @@ class GenerationForm(forms.Form):
     )
     # The square the page's crop tool chose (`uploads.crop`): its centre as fractions of the picture's width and
     # height, and the zoom (1: the largest square that fits). Hidden: generate.js fills them in.
-    crop_x = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
-                              error_messages=CROP_ERRORS)
-    crop_y = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
-                              error_messages=CROP_ERRORS)
-    crop_zoom = forms.FloatField(required=False, min_value=1, max_value=uploads.MAX_ZOOM, widget=forms.HiddenInput,
-                                 error_messages=CROP_ERRORS)
+    crop_x = form_fields.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
+                                    error_messages=CROP_ERRORS)
+    crop_y = form_fields.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput,
+                                    error_messages=CROP_ERRORS)
+    crop_zoom = form_fields.FloatField(required=False, min_value=1, max_value=uploads.MAX_ZOOM,
+                                       widget=forms.HiddenInput, error_messages=CROP_ERRORS)
     logo = forms.FileField(
         required=False, label="Logo in the centre (optional)",
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
@@ -169,7 +170,7 @@ class GenerationForm(forms.Form):
                   "and is checked with the logo on it.",
     )
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
-    earlier_candidate = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    earlier_candidate = form_fields.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     prompt = PromptField(
         "The prompt", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a misty pine forest at dawn"}),
         help_text="What the picture shows. The code's pattern becomes part of it.",
@@ -178,7 +179,7 @@ class GenerationForm(forms.Form):
         "The negative prompt", initial=parameters.DEFAULT_NEGATIVE, label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2}), help_text="What the picture should not show.",
     )
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None, error_messages={
+    team = form_fields.ModelChoiceField(queryset=Team.objects.none(), empty_label=None, error_messages={
         "invalid_choice": "That team is not one you can make codes for: reload the page and try again."})
     placement = PlacementChoiceField(
         queryset=Placement.objects.none(), required=False, empty_label="None: I'll enter the content",

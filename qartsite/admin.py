@@ -38,7 +38,14 @@ from rest_framework.authtoken.models import TokenProxy
 from qartsite import members
 from qartsite.access import owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
-from qartsite.scoped_admin import ScopedChoices, TeamScopedAdmin, TeamScopedInline, is_team_owned, visible_to
+from qartsite.scoped_admin import (
+    PlainFields,
+    ScopedChoices,
+    TeamScopedAdmin,
+    TeamScopedInline,
+    is_team_owned,
+    visible_to,
+)
 
 
 class KeepsAnOwner(forms.BaseInlineFormSet):
@@ -108,7 +115,7 @@ class InvitationAdmin(TeamScopedAdmin):
 
 # The admins that Django and the packages register by themselves, replaced by scoped ones.
 
-class SuperusersOnly:
+class SuperusersOnly(PlainFields):
     """An admin that only superusers see or use."""
 
     def has_module_permission(self, request) -> bool:
@@ -181,7 +188,7 @@ class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
     """Groups carry permissions across every team: they are a superuser's business."""
 
 
-class OwnTokenAdmin(admin.ModelAdmin):
+class OwnTokenAdmin(PlainFields, admin.ModelAdmin):
     """An API token (knox's) acts as its user everywhere: staff who are not superusers see only their own.
 
     A row holds the token's prefix and a hash, never the token. Knox's own admin lists the hash first, like a key,

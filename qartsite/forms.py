@@ -8,10 +8,11 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest
 
+from qartsite import form_fields
 from qartsite.models import Invitation, Membership, Team, time_zone_names
 
 
-class InviteForm(forms.ModelForm):
+class InviteForm(form_fields.ModelForm):
     class Meta:
         model = Invitation
         fields = ["email", "role"]
@@ -46,10 +47,10 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
 
 
-class TeamSettingsForm(forms.ModelForm):
+class TeamSettingsForm(form_fields.ModelForm):
     time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text)
     # Its one lower bound: the model field's own "at least 0" (a positive integer) answered -1 before the 30.
-    scan_retention_days = forms.IntegerField(
+    scan_retention_days = form_fields.IntegerField(
         required=False, min_value=Team.MIN_RETENTION_DAYS, max_value=Team.MAX_RETENTION_DAYS,
         label=Team._meta.get_field("scan_retention_days").verbose_name.capitalize(),
         help_text=Team._meta.get_field("scan_retention_days").help_text)

@@ -22,6 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
+from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, teammates
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
@@ -129,29 +130,7 @@ class FiniteJSONField(forms.JSONField):
         return super().bound_data(data, initial)
 
 
-class IdChoiceField(forms.ModelChoiceField):
-    """Django's, but an id too large for the database (30 digits in a raw-id input) is "not one of the choices"
-    rather than an OverflowError and a 500."""
-
-    def to_python(self, value):
-        try:
-            return super().to_python(value)
-        except OverflowError:
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
-
-
-class IdsChoiceField(forms.ModelMultipleChoiceField):
-    """`IdChoiceField` for many-to-many fields."""
-
-    def _check_values(self, value):
-        try:
-            return super()._check_values(value)
-        except OverflowError:
-            raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
-                                  params={"pk": "(too large)"}) from None
-
-
-class OneTeamForm(forms.ModelForm):
+class OneTeamForm(form_fields.ModelForm):
     """A team-owned object's admin form (made by `TeamScopedAdmin.get_form`) that keeps it within one team: what it
     points to (a session's candidates, a label's session and candidate, a job's placement) must be its own team's.
 
@@ -194,15 +173,31 @@ def named_choices(field):
     return field
 
 
-class ScopedChoices:
+class PlainFields:
+    """An admin's form fields for numbers, dates and ids, read as the API reads them (`qartsite.form_fields`: "١"
+    was id 1, "1_000" a thousand; an id past 64 bits, 30 digits in a raw-id input, was an OverflowError's 500),
+    and JSON fields refusing numbers the database's JSON cannot hold (`FiniteJSONField`). Every admin of the
+    project's builds on it."""
+
+    formfield_overrides = {**form_fields.ADMIN_OVERRIDES, models.JSONField: {"form_class": FiniteJSONField}}
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", form_fields.ModelChoiceField)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", form_fields.ModelMultipleChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedChoices(PlainFields):
     """Choices from the user's teams only, for admins and inlines: foreign keys (raw-id inputs' labels included),
     many-to-many fields and list filters. `changing_teams` names the teams whose objects the user may change here;
     the relation that decides an object's team (the first step of its model's `team_paths`) offers only objects of
     those teams. Changelists refuse lookups on secrets (`HIDDEN_LOOKUPS`) and, to staff, through reverse relations,
-    and JSON fields refuse numbers the database's JSON cannot hold."""
+    and fields are read as `PlainFields` reads them."""
 
     changing_teams = staticmethod(editable_teams)
-    formfield_overrides = {models.JSONField: {"form_class": FiniteJSONField}}
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         parts = lookup.split(LOOKUP_SEP)
@@ -235,7 +230,6 @@ class ScopedChoices:
         return visible_to(model, user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        kwargs.setdefault("form_class", IdChoiceField)
         if request.user.is_superuser or "queryset" in kwargs:
             return named_choices(super().formfield_for_foreignkey(db_field, request, **kwargs))
         choices = self.choices_for(db_field, request)
@@ -250,7 +244,6 @@ class ScopedChoices:
         return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        kwargs.setdefault("form_class", IdsChoiceField)
         if not request.user.is_superuser and "queryset" not in kwargs:
             choices = self.choices_for(db_field, request)
             if choices is not None:

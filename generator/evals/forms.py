@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from generator.evals.sessions import MAX_ITEMS, team_candidates
 from generator.models import Candidate, EvalRun
+from qartsite import form_fields
 from qartsite.access import editable_teams
 from qartsite.numbers import whole
 
@@ -18,15 +19,17 @@ SOURCES = [("jobs", "By job"), ("sweep", "By sweep"), ("random", "Random sample 
 
 class LabelingSessionForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="e.g. “Friday, iPhones, 400 px”")
-    team = forms.ModelChoiceField(queryset=None, empty_label=None)
+    team = form_fields.ModelChoiceField(queryset=None, empty_label=None)
     source = forms.ChoiceField(choices=SOURCES, initial="jobs", widget=forms.RadioSelect)
     jobs = forms.CharField(required=False, max_length=1000, label="Job ids",
                            help_text="Every candidate of these jobs, e.g. “12, 15, 16”")
-    sweep = forms.ModelChoiceField(queryset=None, required=False, help_text="Every candidate of the sweep's samples")
-    count = forms.IntegerField(required=False, min_value=1, max_value=MAX_ITEMS, initial=20,
-                               help_text="How many candidates to draw at random")
-    display_size_px = forms.IntegerField(min_value=64, max_value=2000, initial=400, label="Display size (px)",
-                                         help_text="How large each code is shown: the size you want the verdict for")
+    sweep = form_fields.ModelChoiceField(queryset=None, required=False,
+                                         help_text="Every candidate of the sweep's samples")
+    count = form_fields.IntegerField(required=False, min_value=1, max_value=MAX_ITEMS, initial=20,
+                                     help_text="How many candidates to draw at random")
+    display_size_px = form_fields.IntegerField(
+        min_value=64, max_value=2000, initial=400, label="Display size (px)",
+        help_text="How large each code is shown: the size you want the verdict for")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
     def __init__(self, user, *args, **kwargs) -> None:

@@ -13,6 +13,7 @@ from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
 from generator.models import Candidate, GenerationJob, Prompt
+from tests.qartsite.test_api import ARABIC_INDIC
 
 
 @pytest.fixture
@@ -155,6 +156,21 @@ class TestCampaignAdminIsolation:
                                campaign_form(staff_cast.team, destination="https://shop.example.com/spring"))
         campaign.refresh_from_db()
         assert response.status_code == 302 and campaign.destination == "https://shop.example.com/spring"
+
+    def test_it_refuses_numbers_dates_and_ids_in_other_digits(self, client, staff_cast, campaign):
+        # Django's fields read them as Python does: "1_000" was stored as 1000, "２０２６-05-01" as a date and a
+        # campaign id in Arabic-Indic digits picked that campaign.
+        client.force_login(staff_cast.teammate)
+        placement = Placement.objects.create(campaign=campaign, name="Station poster", kind="poster")
+        response = client.post(f"/admin/campaigns/placement/{placement.pk}/change/", placement_form(
+            placement, campaign=str(campaign.pk).translate(ARABIC_INDIC), printed_quantity="1_000",
+            deployed_on="２０２６-05-01"))
+        errors = response.context["adminform"].form.errors
+        assert (errors["campaign"], errors["printed_quantity"], errors["deployed_on"]) == (
+            ["Select a valid choice. That choice is not one of the available choices."], ["Enter a whole number."],
+            ["Enter a valid date."])
+        placement.refresh_from_db()
+        assert (placement.printed_quantity, placement.deployed_on) == (None, None)
 
     def test_it_refuses_a_placement_on_another_teams_campaign(self, client, staff_cast):
         theirs = Campaign.objects.create(team=staff_cast.other_team, name="Rival sale", destination="https://x.io")

@@ -90,6 +90,13 @@ class TestCheck:
         assert [(e.row, e.column) for e in checked.errors] == [(2, "printed_quantity")]
         assert "100,000,000" in checked.errors[0].message
 
+    def test_it_refuses_numbers_written_in_other_digits_or_with_underscores(self, campaign):
+        # int() and float() read them: "1_000" was stored as 1000, "５０" (full width) as 50.
+        checked = bulk.check(campaign, (HEADER + "Run,flyer,,1_000,,,\n"
+                                                 "Wide,flyer,,,５０,,\n").encode())
+        assert {(e.row, e.column, e.message) for e in checked.errors} == {
+            (2, "printed_quantity", "Enter a whole number."), (3, "printed_width_cm", "Enter a number.")}
+
     def test_it_reads_headers_as_people_write_them(self, campaign):
         text = ("\ufeffName,KIND,Printed quantity,Printed width (cm),Distance (m),Destination override,short_url\r\n"
                 "Poster,poster,10,20,2,,https://qart.example/r/AAAAAAAA\r\n")

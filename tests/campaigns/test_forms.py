@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.forms import CampaignForm, PlacementForm
+from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import LATITUDE_RANGE, LONGITUDE_RANGE, PRINTED_QUANTITY_RANGE, Placement
+from qartsite.models import Team
+from tests.campaigns.test_placement_views import candidate as made_candidate
+from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +51,41 @@ class TestPlacementLimits:
 
     def test_the_quantity_message_names_the_limit_in_words(self):
         assert "100,000,000" in PRINTED_QUANTITY_RANGE and "hundred million" in PRINTED_QUANTITY_RANGE
+
+
+class TestDigits:
+    # Python's int(), float() and Decimal() read them: "1_000" was stored as 1000, "１２３" as 123, "٣.٥" as 3.5.
+    @pytest.mark.parametrize("field, value, message", [
+        ("printed_quantity", "1_000", "Enter a whole number."),
+        ("printed_quantity", "123".translate(FULL_WIDTH), "Enter a whole number."),
+        ("latitude", "3.5".translate(ARABIC_INDIC), "Enter a number."),
+        ("scan_distance_m", "2".translate(FULL_WIDTH), "Enter a number."),
+        ("printed_width_cm", "1_0", "Enter a number."),
+        ("deployed_on", "2026".translate(FULL_WIDTH) + "-05-01", "Enter a valid date."),  # strptime: 2026-05-01
+    ])
+    def test_a_placement_takes_numbers_and_dates_in_ascii_digits_only(self, campaign, field, value, message):
+        form = new_placement(campaign, **{field: value})
+        assert not form.is_valid()
+        assert form.errors[field] == [message]
+
+    def test_a_campaign_takes_dates_in_ascii_digits_only(self, campaign):
+        form = CampaignForm(CAMPAIGN | {"starts_on": "2026".translate(ARABIC_INDIC) + "-05-01"}, instance=campaign)
+        assert not form.is_valid()
+        assert form.errors["starts_on"] == ["Enter a valid date."]
+
+    def test_a_new_campaign_takes_its_teams_id_in_ascii_digits_only(self, campaign):
+        team = campaign.team
+        form = NewCampaignForm(CAMPAIGN | {"name": "Autumn", "team": str(team.pk).translate(ARABIC_INDIC)},
+                               teams=Team.objects.filter(pk=team.pk))
+        assert not form.is_valid()
+        assert form.errors["team"] == ["Select a valid choice. That choice is not one of the available choices."]
+
+    def test_the_artwork_is_chosen_by_an_id_in_ascii_digits_only(self, team_users, placement):
+        candidate = made_candidate(team_users.owner, team_users.team)
+        form = PlacementForm(PLACEMENT | {"artwork": f"0_{candidate.pk}"}, instance=placement,
+                             team=placement.campaign.team)
+        assert not form.is_valid()
+        assert form.errors["artwork"] == ["Select a valid choice. That choice is not one of the available choices."]
 
 
 class TestSplitField:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +12,7 @@ from generator import forms, job_parameters, uploads
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
+from tests.qartsite.test_api import FULL_WIDTH
 
 pytestmark = pytest.mark.django_db
 LINK = "https://qart.example/r/{slug}"
@@ -187,6 +189,21 @@ class TestNumbers:
         form = make_form(team_users.owner, team_users.team, engine=engine, guidance_scale=value)
         assert not form.is_valid() and not form.job
         assert form.errors["guidance_scale"] == ["Enter a number."]
+
+    @pytest.mark.parametrize("field, value, message", [
+        ("size", "７６８", "Enter a whole number."),  # int() reads full-width digits: 768
+        ("seed", "1_000", "Enter a whole number."),
+        ("guidance_scale", "٣.٥", "Enter a number."),  # float(): 3.5
+    ])
+    def test_it_refuses_numbers_in_other_digits_or_with_underscores(self, team_users, field, value, message):
+        form = make_form(team_users.owner, team_users.team, **{field: value})
+        assert not form.is_valid() and not form.job
+        assert form.errors[field] == [message]
+
+    def test_it_refuses_a_team_id_in_other_digits(self, team_users):
+        form = make_form(team_users.owner, SimpleNamespace(pk=str(team_users.team.pk).translate(FULL_WIDTH)))
+        assert not form.is_valid()
+        assert list(form.errors) == ["team"]
 
 
 class TestTeams:

@@ -692,6 +692,8 @@ class TestTeamSettings:
         ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "7"}, "greater than or equal to 30"),
         ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "-1"}, "greater than or equal to 30"),
         ({"name": " ", "time_zone": "UTC", "scan_retention_days": ""}, "This field is required"),
+        ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "３６５"}, "Enter a whole number"),  # int(): 365
+        ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "3_65"}, "Enter a whole number"),
     ])
     def test_it_refuses_bad_settings_with_a_message(self, client, team_users, data, message):
         client.force_login(team_users.owner)

@@ -1,0 +1,126 @@
+"""The forms' number, date and id fields (`qartsite.form_fields`), and that every form and admin of the project uses
+them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django import forms
+from django.contrib import admin
+from django.test import RequestFactory
+
+from qartsite import form_fields
+from qartsite.models import Team
+from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH, project_subclasses
+
+# Django's fields that read numbers, dates or ids with Python's int()/float()/Decimal()/strptime (FloatField and
+# DecimalField are IntegerFields, ModelMultipleChoiceField a ModelChoiceField), and this project's for each.
+READERS = (forms.IntegerField, forms.DateField, forms.DateTimeField, forms.TimeField, forms.SplitDateTimeField,
+           forms.ModelChoiceField)
+PLAIN = (form_fields.IntegerField, form_fields.FloatField, form_fields.DecimalField, form_fields.DateField,
+         form_fields.DateTimeField, form_fields.TimeField, form_fields.SplitDateTimeField,
+         form_fields.ModelChoiceField, form_fields.ModelMultipleChoiceField)
+
+
+YEAR = "2026".translate(FULL_WIDTH)
+HOUR = "1" + "0".translate(ARABIC_INDIC) + ":00"
+
+
+def cleaned(field: forms.Field, value):
+    try:
+        return field.clean(value)
+    except forms.ValidationError as exc:
+        return exc.messages
+
+
+class TestFields:
+    @pytest.mark.parametrize("field, value, expected", [
+        (form_fields.IntegerField(), "1_000", ["Enter a whole number."]),
+        (form_fields.IntegerField(), "123".translate(FULL_WIDTH), ["Enter a whole number."]),
+        (form_fields.IntegerField(), "3".translate(ARABIC_INDIC), ["Enter a whole number."]),
+        (form_fields.IntegerField(), " 123 ", 123),
+        (form_fields.FloatField(), "3.5".translate(ARABIC_INDIC), ["Enter a number."]),
+        (form_fields.FloatField(), "1_0.5", ["Enter a number."]),
+        (form_fields.FloatField(), "-3.5", -3.5),
+        (form_fields.DecimalField(), "2".translate(FULL_WIDTH), ["Enter a number."]),
+        (form_fields.DecimalField(), "2.25", pytest.approx(2.25)),
+        # strptime reads other digits where its pattern says \d: a year, an hour's second digit.
+        (form_fields.DateField(), YEAR + "-05-01", ["Enter a valid date."]),
+        (form_fields.DateTimeField(), "2026-05-01 " + HOUR, ["Enter a valid date/time."]),
+        (form_fields.TimeField(), HOUR, ["Enter a valid time."]),
+        (form_fields.SplitDateTimeField(), [YEAR + "-05-01", "10:00"], ["Enter a valid date."]),
+        (form_fields.SplitDateTimeField(), ["2026-05-01", HOUR], ["Enter a valid time."]),
+        (form_fields.DateField(), "2026-05-01", date(2026, 5, 1)),
+    ])
+    def test_it_reads_numbers_and_dates_in_ascii_digits_only(self, field, value, expected):
+        assert cleaned(field, value) == expected
+
+    def test_it_keeps_a_forms_own_message(self):
+        field = form_fields.IntegerField(error_messages={"invalid": "Type the days in digits."})
+        assert cleaned(field, "1_0") == ["Type the days in digits."]
+
+    @pytest.mark.django_db
+    def test_it_takes_ids_in_ascii_digits_only(self):
+        team = Team.objects.create(name="Acme")
+        one = form_fields.ModelChoiceField(queryset=Team.objects.all())
+        many = form_fields.ModelMultipleChoiceField(queryset=Team.objects.all())
+        for sent in (str(team.pk).translate(ARABIC_INDIC), f"0_{team.pk}", "9" * 30):
+            assert cleaned(one, sent) == ["Select a valid choice. That choice is not one of the available choices."]
+            assert len(cleaned(many, [sent])) == 1
+        assert cleaned(one, str(team.pk)) == team
+        assert list(cleaned(many, [str(team.pk)])) == [team]
+
+    def test_it_gives_a_model_form_this_modules_fields(self):
+        class Settings(form_fields.ModelForm):
+            class Meta:
+                model = Team
+                fields = ["scan_retention_days"]
+
+        class Renamed(Settings):
+            class Meta:  # a Meta written anew, not Settings.Meta's subclass
+                model = Team
+                fields = ["scan_retention_days"]
+
+        for form in (Settings, Renamed):
+            assert isinstance(form.base_fields["scan_retention_days"], form_fields.IntegerField)
+
+
+def project_forms() -> set[type]:
+    import qartsite.urls  # noqa: F401 (imports every page's module, so every form is defined)
+
+    return project_subclasses(forms.BaseForm)
+
+
+class TestEveryForm:
+    def test_it_finds_the_forms(self):
+        names = {form.__name__ for form in project_forms()}
+        assert {"PlacementForm", "PlacementRowForm", "TeamSettingsForm", "GenerationForm", "LabelingSessionForm",
+                "ShareForm", "PlacementAdminForm"} <= names
+
+    def test_every_forms_numbers_dates_and_ids_are_read_in_ascii(self):
+        # A form declaring Django's IntegerField, or a model form not built on `form_fields.ModelForm`, read "１２３"
+        # as 123 and "1_000" as 1000.
+        unplain = [f"{form.__module__}.{form.__name__}.{name}" for form in project_forms()
+                   for name, field in form.base_fields.items()
+                   if isinstance(field, READERS) and not isinstance(field, PLAIN)]
+        assert unplain == []
+
+    @pytest.mark.django_db
+    def test_every_admins_fields_are_read_in_ascii(self, django_user_model):
+        from qartsite.scoped_admin import PlainFields
+
+        request = RequestFactory().get("/admin/")
+        request.user = django_user_model.objects.create_superuser("root", password="pw-root-1")
+        unplain = []
+        for model, model_admin in admin.site._registry.items():
+            admins = [model_admin] + [inline(model, admin.site) for inline in model_admin.inlines]
+            for each in admins:
+                assert isinstance(each, PlainFields), type(each)
+                for db_field in each.model._meta.get_fields():
+                    if not db_field.concrete or db_field.auto_created and not db_field.is_relation:
+                        continue
+                    field = each.formfield_for_dbfield(db_field, request)
+                    if isinstance(field, READERS) and not isinstance(field, PLAIN):
+                        unplain.append(f"{type(each).__name__}: {db_field.name}")
+        assert unplain == []
