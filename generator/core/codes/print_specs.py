@@ -32,7 +32,8 @@ MAX_RASTER_SIDE = 10_000
 MARK_OFFSET_MM = 2.0  # crop marks start this far outside the BleedBox, so trimming within the bleed cuts none
 MARK_LENGTH_MM = 5.0
 # ASCII digits only (re.ASCII): Python's \d and float() also read other scripts' digits, and "２０cm" (full width)
-# printed 20 cm, where the API's and the pages' other numbers refuse them.
+# printed 20 cm, where the API's and the pages' other numbers refuse them. re.ASCII also narrows \s, so other spaces
+# are made plain first (`_SPACE`).
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|inches|\")\s*$", re.IGNORECASE | re.ASCII)
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": MM_PER_INCH, "inch": MM_PER_INCH, "inches": MM_PER_INCH,
              '"': MM_PER_INCH}
@@ -40,6 +41,9 @@ _ZERO = re.compile(r"^\s*(0+(?:\.0*)?|\.0+)\s*$")  # nothing, in any unit: "0" f
 # A decimal comma ("20,5cm", as much of Europe writes it), signed as a point may be ("+20,5cm"; "-20,5cm" is then
 # told it cannot be negative); three digits after it would be thousands ("1,000mm").
 _DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d+),(\d{1,2}\s*\D+)$", re.ASCII)
+# Any space, read as a plain one: "20\u00a0cm" (a no-break space, as French writes a unit and word processors and
+# macOS's Option-Space type it) is a length, as it was before the patterns took ASCII digits only.
+_SPACE = re.compile(r"\s")
 
 
 class PrintError(ValueError):
@@ -65,7 +69,7 @@ def parse_length(text: str, what: str = "width") -> float:
     Raises:
         PrintError: no number, or no unit (a bare "20" could be centimetres or inches).
     """
-    typed = _DECIMAL_COMMA.sub(r"\1.\2", str(text).strip())
+    typed = _DECIMAL_COMMA.sub(r"\1.\2", _SPACE.sub(" ", str(text)).strip())
     if _ZERO.match(typed.removeprefix("+")):
         return 0.0
     match = _LENGTH.match(typed.removeprefix("+"))

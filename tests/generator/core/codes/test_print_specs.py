@@ -15,6 +15,19 @@ class TestLengths:
     def test_it_reads_a_length_with_its_unit(self, text, mm):
         assert print_specs.parse_length(text) == pytest.approx(mm)
 
+    @pytest.mark.parametrize(("text", "mm"), [("20\u00a0cm", 200.0), ("20\u202fcm", 200.0), ("20,5\u00a0cm", 205.0),
+                                              ("\u00a0+3\u2009mm", 3.0)])
+    def test_it_reads_a_length_whose_space_is_not_a_plain_one(self, text, mm):
+        # A no-break space (French typography, a word processor's copy, macOS's Option-Space) was refused as "needs a
+        # number and a unit" once the patterns took ASCII digits only (re.ASCII narrows \s too).
+        assert print_specs.parse_length(text) == pytest.approx(mm)
+
+    @pytest.mark.parametrize("text", ["20 inche\u017f", "20 \u0131n"])
+    def test_a_unit_in_other_letters_is_refused_with_one_message(self, text):
+        # Case-insensitive Unicode matching read "ſ" as "s" and "ı" as "i", and the unit then named no entry (KeyError).
+        with pytest.raises(print_specs.PrintError, match="needs a number and a unit"):
+            print_specs.parse_length(text)
+
     @pytest.mark.parametrize("text", ["0", " 0.0 ", "+0", ".0"])
     def test_nothing_needs_no_unit(self, text):
         # "0" for no bleed was refused for want of a unit: zero is zero in any of them.
