@@ -87,7 +87,26 @@ def too_large_page(request: HttpRequest) -> HttpResponse:
     back = request.get_full_path()
     if not url_has_allowed_host_and_scheme(back, allowed_hosts=None):  # "//elsewhere.example/": not a link to give
         back = "/"
-    return HttpResponse(render_to_string("413.html", {"message": message, "back": back}), status=413)
+    return with_site_headers(request, HttpResponse(render_to_string("413.html", {"message": message, "back": back}),
+                                                   status=413))
+
+
+def with_site_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """`response` with the headers every page of the site carries (not framed, not sniffed, the referrer policy, the
+    content policy), from the middleware that sets them: this answer comes from the first middleware, before them, and
+    the 413 page went out without any."""
+    # Imported here: qartsite.wsgi imports this module before Django is set up, and django-csp reads the settings.
+    from django.middleware.clickjacking import XFrameOptionsMiddleware
+    from django.middleware.security import SecurityMiddleware
+
+    from qartsite.content_policy import ContentPolicyMiddleware
+
+    def not_called(_request: HttpRequest) -> HttpResponse:  # each is asked only for its process_response
+        raise AssertionError("the response is already made")
+
+    for middleware in (SecurityMiddleware, XFrameOptionsMiddleware, ContentPolicyMiddleware):
+        response = middleware(not_called).process_response(request, response)
+    return response
 
 
 def too_large(request: HttpRequest, size: int | None) -> HttpResponse:

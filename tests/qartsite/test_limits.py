@@ -80,6 +80,14 @@ class TestRequestSizeMiddleware:
         assert logged_in(team_users.owner).post("/api/generations/", {"picture": picture(100 * 1024)},
                                                 **browser)["Content-Type"] == "application/json"
 
+    def test_its_page_carries_the_sites_headers(self, team_users):
+        # Answered before the middleware that sets them, the page went out without any: it could be framed
+        response = logged_in(team_users.owner).post("/generate/", {"picture": picture(100 * 1024)},
+                                                    HTTP_ACCEPT="text/html")
+        assert response.status_code == 413 and response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff" and "Referrer-Policy" in response
+        assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+
     def test_its_page_links_back_to_no_other_site(self, rf):
         from qartsite.limits import too_large
 
