@@ -381,7 +381,7 @@ class TestJobPage:
         assert [c.rank for c in response.context["top"]] == [1, 2, 3, 4]
         assert [c.rank for c in response.context["rest"]] == [5, 6]
         html = response.content.decode()
-        assert "Show all 6" in html and "3 of 6 candidates scan." in html and "tiny model" in html
+        assert "Show all 6" in html and "3 of 6 candidates scan." in html and "These are not pictures" in html
         assert html.count("Scan reliability: excellent") == 1 and html.count("Scan reliability: good") == 2
         assert html.count("Scan reliability: poor") == 3 and "Repaired" in html
         # The numbers behind the words, one click away.
