@@ -29,9 +29,9 @@ from PIL import Image
 from redis.exceptions import RedisError
 
 from generator.core.codes import decoders, images, logos, qr
+from generator.core.codes.amounts import over_cap
 from generator.core.engines import halftone
 from generator.models import Candidate, GenerationJob, Prompt
-from qartsite.limits import amount
 from qartsite.storage import MediaUnavailable
 
 STORED_SIDE = halftone.MAX_SIZE  # no job draws larger, so nothing larger is kept
@@ -69,9 +69,10 @@ def from_upload(upload) -> Image.Image:
     cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if upload.size is not None and upload.size > cap:
         # Checked before reading: the file may be far larger than memory should hold.
+        sent, accepted = over_cap(upload.size, cap)
         raise images.ImageError(
-            f"{shown_name(upload.name)}: the file is {amount(upload.size)}; pictures up to {amount(cap)} are accepted. "
-            "Save it smaller first."
+            f"{shown_name(upload.name)}: the file is {sent}; pictures up to {accepted} are accepted. Save it smaller "
+            "first."
         )
     data = upload.read()
     try:

@@ -28,9 +28,13 @@ from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from generator.core.codes.amounts import amount, over_cap
+
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
 # form of the site fits in far less.
 FIELDS_SLACK = 64 * 1024
+# The cap is on all of a request's files at once (`UploadLimitHandler` counts them together): each 413 says so.
+TOGETHER = "its files count together, a picture and a logo alike"
 
 
 def request_limit() -> int:
@@ -41,19 +45,6 @@ def request_limit() -> int:
 class RequestTooLarge(MultiPartParserError):
     """The files passed the cap while they were read. A parse error, so Django and DRF both answer 400 (nothing
     half-read reaches a view); `RequestSizeMiddleware` turns that 400 into its 413."""
-
-
-def amount(size: int) -> str:
-    """`size` bytes in words: "640 KB", "10 MB", "12.3 MB", "3.5 GB"; a whole number without its ".0" (the cap read
-    "10.0 MB"); a size no upload has (a Content-Length of 10**20) in the largest unit, to the digit
-    ("95367431640625000.0 MB" said nothing)."""
-    if size >= 2**40:
-        return f"{size / 2**40:,.0f} TB"
-    if size >= 2**30:
-        return f"{size / 2**30:.1f}".removesuffix(".0") + " GB"
-    if size >= 2**20:
-        return f"{size / 2**20:.1f}".removesuffix(".0") + " MB"
-    return f"{size / 1024:.0f} KB"
 
 
 def refusal_body(path: str, message: str) -> tuple[str, bytes]:
@@ -81,7 +72,9 @@ def too_large_page(request: HttpRequest) -> HttpResponse:
     own, as it answers before the session is read; the link is the form's own address (the forms post to it)."""
     cap = amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
-        message = f"The file is over {cap}; choose a smaller one."
+        # The cap counts every file of the request: "The file is over 10 MB" was untrue of a 6 MB picture sent with a
+        # 6 MB logo.
+        message = f"What you sent is over {cap} ({TOGETHER}); choose a smaller file."
     else:
         message = f"The form sends over {cap}; send less at once."
     back = request.get_full_path()
@@ -113,9 +106,13 @@ def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
     """413 with one message: what was sent (when known) and what is accepted; a browser's form gets a page."""
     if wants_page(request):
         return too_large_page(request)
-    sent = f"The request is {amount(size)}" if size else "The request is too large"
-    return refused(request, f"{sent}; requests up to {amount(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} are accepted. "
-                            "Send a smaller file, or less at once, and try again.", 413)
+    cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if size:
+        sent, accepted = over_cap(size, cap)
+        said = f"What you sent is {sent}; up to {accepted} is accepted"
+    else:  # the upload handler stopped the files once they passed the cap
+        said = f"What you sent is over {amount(cap)}"
+    return refused(request, f"{said} ({TOGETHER}). Send a smaller file, or less at once, and try again.", 413)
 
 
 class ChunkedBodies:

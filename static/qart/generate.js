@@ -10,6 +10,30 @@
     return element ? JSON.parse(element.textContent) : null;
   }
 
+  // A size in words, by the rule of generator/core/codes/amounts.py (the server's messages): "640 KB", "10 MB",
+  // "2.5 MB"; `extraDigits` more decimals than usual. toFixed alone read a cap under 1 MB as "0 MB".
+  function amount(size, extraDigits) {
+    var unit = 1024, name = "KB", digits = 0;
+    if (size >= 1073741824) {
+      unit = 1073741824; name = "GB"; digits = 1;
+    } else if (size >= 1048576) {
+      unit = 1048576; name = "MB"; digits = 1;
+    }
+    var text = (size / unit).toFixed(digits + (extraDigits || 0));
+    if (text.indexOf(".") >= 0) text = text.replace(/0+$/, "").replace(/\.$/, "");
+    return text + " " + name;
+  }
+
+  // A size over a cap and the cap, in words that never read the same (amounts.over_cap): a 10.04 MB file read
+  // "10.0 MB; pictures up to 10 MB".
+  function overCap(size, cap) {
+    for (var extra = 0; extra <= 2; extra++) {
+      var sent = amount(size, extra), accepted = amount(cap, extra);
+      if (sent !== accepted) return [sent, accepted];
+    }
+    return ["over " + amount(cap), amount(cap)];
+  }
+
   function setupForm(form) {
     var presets = readJSON("presets") || { look: {}, speed: {} };
     var links = readJSON("placement-links") || {};
@@ -66,9 +90,9 @@
     if (picture && picture.dataset.maxBytes) {
       picture.addEventListener("change", function () {
         var file = picture.files[0], limit = Number(picture.dataset.maxBytes);
-        picture.setCustomValidity(file && file.size > limit
-          ? "This picture is " + (file.size / 1048576).toFixed(1) + " MB; pictures up to " +
-            (limit / 1048576).toFixed(0) + " MB are accepted. Save it smaller first."
+        var words = file && file.size > limit ? overCap(file.size, limit) : null;
+        picture.setCustomValidity(words
+          ? "This picture is " + words[0] + "; pictures up to " + words[1] + " are accepted. Save it smaller first."
           : "");
         picture.reportValidity();
       });

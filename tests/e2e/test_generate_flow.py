@@ -297,6 +297,28 @@ def test_a_picture_past_the_pixel_limit_is_refused_before_it_is_sent(team_users,
 
 
 @pytest.mark.browser
+def test_a_picture_over_the_cap_is_refused_before_it_is_sent_in_the_servers_words(
+        team_users, new_page, tmp_path, settings):
+    # A cap under 1 MB read "pictures up to 0 MB"; a file 400 bytes over it would have read as the cap itself
+    from playwright.sync_api import expect
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200 * 1024  # for a small file here; 10 MB by default
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), "teal").save(buffer, format="PNG")
+    data = buffer.getvalue()
+    (tmp_path / "big.png").write_bytes(data + b"\0" * (200 * 1024 + 400 - len(data)))  # decoders stop at its end
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    picture = page.locator("#id_picture")
+    picture.set_input_files(str(tmp_path / "big.png"))
+    # the words of generator.core.codes.amounts.over_cap, which the server's own refusal uses
+    expect(picture).to_have_js_property(
+        "validationMessage", "This picture is 200.4 KB; pictures up to 200 KB are accepted. Save it smaller first.")
+    assert not failures, failures
+
+
+@pytest.mark.browser
 def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_a_way_back(
         live_server, team_users, browser, tmp_path, settings):
     # With JavaScript off nothing checks the size before it is sent: the answer was the server's plain-text 413
@@ -314,7 +336,9 @@ def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_
         page.goto("/generate/")
         page.locator("#id_picture").set_input_files(str(tmp_path / "big.png"))
         page.get_by_role("button", name="Generate candidates").click()
-        expect(page.locator("[data-too-large]")).to_have_text("The file is over 200 KB; choose a smaller one.")
+        expect(page.locator("[data-too-large]")).to_have_text(
+            "What you sent is over 200 KB (its files count together, a picture and a logo alike); choose a smaller "
+            "file.")
         page.screenshot(path=tmp_path / "too-large.png", full_page=True)
         page.get_by_role("link", name="Back to the form").click()
         expect(page.locator("#id_picture")).to_be_visible()

@@ -61,6 +61,8 @@ def test_a_file_name_is_shown_without_control_or_formatting_characters(name, sho
 @pytest.mark.parametrize(("cap", "size", "message"), [
     (10 * 2**20, 12 * 2**20, "photo.png: the file is 12 MB; pictures up to 10 MB are accepted."),  # was "12.0 MB"
     (200 * 1024, 400 * 1024, "photo.png: the file is 400 KB; pictures up to 200 KB are accepted."),  # was "0 MB"
+    # Rounded alike, a file just over the cap read as the cap: "the file is 10 MB; pictures up to 10 MB"
+    (10 * 2**20, 10 * 2**20 + 42_000, "photo.png: the file is 10.04 MB; pictures up to 10 MB are accepted."),
 ])
 def test_a_picture_over_the_cap_is_refused_in_the_caps_own_words(settings, cap, size, message):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = cap

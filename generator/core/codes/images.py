@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generator.core.codes.amounts import over_cap
+
 DEFAULT_MAX_PIXELS = 40_000_000
 # What people may give qart to draw from (Pillow's names): the formats the page and the API document. Anything
 # else is refused from its first bytes, before any of Pillow's format plugins reads it.
@@ -176,10 +178,8 @@ def open_picture(
     name = "the upload" if isinstance(source, bytes) else str(source)
     size = len(source) if isinstance(source, bytes) else _file_size(Path(source))
     if size is not None and size > max_bytes:
-        raise ImageError(
-            f"{name}: the file is {_amount(size)}; pictures up to {_amount(max_bytes)} are accepted. "
-            "Save it smaller first."
-        )
+        sent, accepted = over_cap(size, max_bytes)
+        raise ImageError(f"{name}: the file is {sent}; pictures up to {accepted} are accepted. Save it smaller first.")
     name, data = _read(source)
     # 1. The format, from the first bytes: TIFF, BMP or TGA never reach a decoder.
     found = picture_format(data)
@@ -221,10 +221,6 @@ def picture_format(data: bytes) -> str | None:
     if data[4:8] == b"ftyp":
         return "HEIC or AVIF"  # what phones save; Pillow reads neither without a plugin
     return next((name for signature, name in OTHER_SIGNATURES if data.startswith(signature)), None)
-
-
-def _amount(size: int) -> str:
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
 
 
 def _file_size(path: Path) -> int | None:

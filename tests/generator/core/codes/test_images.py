@@ -151,6 +151,13 @@ class TestOpenPicture:
         with pytest.raises(images.ImageError, match="the file is 3 KB; pictures up to 2 KB are accepted"):
             images.open_picture(path, max_bytes=2048)
 
+    def test_it_says_a_file_just_over_the_byte_cap_is_over_it(self, tmp_path):
+        # `qart_generate --image` said "the file is 10.0 MB; pictures up to 10.0 MB are accepted"
+        path = tmp_path / "big.png"
+        path.write_bytes(b"\0" * (10 * 2**20 + 42_000))
+        with pytest.raises(images.ImageError, match=r"the file is 10\.04 MB; pictures up to 10 MB are accepted"):
+            images.open_picture(path, max_bytes=10 * 2**20)
+
     def test_it_refuses_a_tiny_picture(self):
         with pytest.raises(images.ImageError, match="30x200 pixels is too small"):
             images.open_picture(self.encoded(Image.new("RGB", (30, 200))))
