@@ -10,7 +10,6 @@ its own views load.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import ChoiceField, ModelChoiceField
@@ -20,7 +19,8 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 
 from qartsite.echoes import echo
-from qartsite.numbers import plainly_written, whole
+from qartsite.form_fields import plain_id, refuse_unless
+from qartsite.numbers import plainly_written
 
 
 def true_or_false() -> list[tuple[str, str]]:
@@ -57,13 +57,12 @@ class TrueFalseFilter(filters.ChoiceFilter):
 
 
 class IdField(ModelChoiceField):
-    """django-filter's ModelChoiceField, reading an id as the pages read one from a query string
-    (`qartsite.numbers.whole`: ASCII digits only). Django's lookup reads it with `int()`: `?campaign=١` (Arabic-Indic)
-    and `?campaign=1_0` filtered by campaigns 1 and 10. Refused as an id there is not."""
+    """django-filter's ModelChoiceField, reading an id as the pages' forms read one (`qartsite.form_fields.plain_id`:
+    ASCII digits only). Django's lookup reads it with `int()`: `?campaign=١` (Arabic-Indic) and `?campaign=1_0`
+    filtered by campaigns 1 and 10. Refused as an id there is not."""
 
     def to_python(self, value):
-        if value not in self.empty_values and whole(value) is None:
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+        refuse_unless(plain_id(self, value), self, "invalid_choice")
         return super().to_python(value)
 
 
