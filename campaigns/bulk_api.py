@@ -63,7 +63,7 @@ class PlacementImportSerializer(KnownFieldsOnly, serializers.Serializer):
     # An empty file is read like any other (`bulk.check` says it is empty, in the import's answer): DRF's own refusal
     # answered a field error, not the `ImportResult` every other unreadable file gets.
     file = serializers.FileField(required=False, allow_empty_file=True, help_text=(
-        f"The CSV (UTF-8, a header row, up to {bulk.MAX_ROWS:,} rows and {bulk.MAX_BYTES / 1e6:.0f} MB); columns "
+        f"The CSV (UTF-8, a header row, up to {bulk.cap_in_words()}); columns "
         f"{', '.join(bulk.COLUMNS)}, only name required; an export's own columns ({', '.join(bulk.EXPORT_ONLY)}) "
         "are ignored."))
     text = CsvTextField(required=False, allow_blank=True, trim_whitespace=False,

@@ -92,8 +92,8 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Upload (or paste) a CSV: every row is checked and shown with its errors; "Import" stores all or nothing."""
     campaign = editable_campaign(request, campaign_id)
     form = ImportForm(request.POST or None, request.FILES or None)
-    ctx: dict = {"campaign": campaign, "columns": bulk.COLUMNS, "max_rows": bulk.MAX_ROWS,
-                 "max_mb": bulk.MAX_BYTES / 1e6, "kinds": Placement.Kind.values}
+    ctx: dict = {"campaign": campaign, "columns": bulk.COLUMNS, "cap": bulk.cap_in_words(),
+                 "kinds": Placement.Kind.values}
     status = 200
     if request.method == "POST" and form.is_valid():
         try:

@@ -219,10 +219,18 @@ class _Upload:
 
 class TestReadUpload:
     def test_it_refuses_a_large_file_before_reading_it(self):
-        upload = _Upload(b"x", size=5_000_000)
-        with pytest.raises(bulk.FileRefused, match="The file is 5.0 MB"):
+        upload = _Upload(b"x", size=5 * 2**20)
+        with pytest.raises(bulk.FileRefused, match="The file is 5 MB"):
             bulk.read_upload(upload)
         assert upload.read_sizes == []
+
+    def test_it_says_sizes_as_every_refusal_of_the_site_does(self):
+        # Decimal megabytes of its own read "The file is 1.0 MB; files up to 1 MB" of a file over the cap
+        # (and 1.0 MB where the site's other refusals would say 0.95 MB).
+        with pytest.raises(bulk.FileRefused) as refused:
+            bulk.read_upload(_Upload(b"x", size=2**20 + 42_000))
+        assert str(refused.value) == ("The file is 1.04 MB; files up to 1 MB (1,000 rows) are accepted. Split it and "
+                                      "try again.")
 
     def test_it_reads_no_more_than_the_cap_when_the_size_is_unknown(self):
         upload = _Upload(b"x" * (bulk.MAX_BYTES + 10), size=None)

@@ -75,7 +75,7 @@ class TestImportPage:
 
     @pytest.mark.parametrize(("upload", "message"), [
         (ContentFile(b"PK\x03\x04\x00\x00binary", name="sheet.xlsx"), "This is not a CSV file"),
-        (ContentFile(b"name\n" + b"a" * 1_000_001, name="big.csv"), "files up to 1 MB"),
+        (ContentFile(b"name\n" + b"a" * bulk.MAX_BYTES, name="big.csv"), "files up to 1 MB"),
         (ContentFile(b"", name="empty.csv"), "The file is empty: the first row names"),  # the form's own: 200 before
     ])
     def test_it_answers_a_file_it_cannot_read_with_one_message(self, team_users, campaign, upload, message):
