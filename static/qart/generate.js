@@ -84,17 +84,39 @@
       });
     });
 
-    // A picture over the upload cap would be sent to be refused (qartsite.limits' 413 page), and what was typed
-    // would be gone unless the browser's Back button keeps it: say so here, before it is sent.
-    var picture = fields.picture;
+    // Files over the upload cap would be sent to be refused (qartsite.limits' 413 page), and what was typed would be
+    // gone unless the browser's Back button keeps it: say so here, before they are sent. The cap is on the picture
+    // and the logo together, as the server counts a request's files (UploadLimitHandler): a check of the picture
+    // alone let a 6 MB picture and a 6 MB logo go to be refused.
+    var picture = fields.picture, logo = fields.logo;
     if (picture && picture.dataset.maxBytes) {
-      picture.addEventListener("change", function () {
-        var file = picture.files[0], limit = Number(picture.dataset.maxBytes);
-        var words = file && file.size > limit ? overCap(file.size, limit) : null;
-        picture.setCustomValidity(words
-          ? "This picture is " + words[0] + "; pictures up to " + words[1] + " are accepted. Save it smaller first."
-          : "");
-        picture.reportValidity();
+      var limit = Number(picture.dataset.maxBytes), holder = null;  // holder: the input showing the size message
+      var sizeCheck = function (changed) {
+        var chosen = [[picture, "picture"], [logo, "logo"]].filter(function (pair) {
+          return pair[0] && pair[0].files[0];
+        });
+        var total = chosen.reduce(function (sum, pair) { return sum + pair[0].files[0].size; }, 0);
+        var alone = chosen.filter(function (pair) { return pair[0].files[0].size > limit; })[0], message = "", words;
+        if (alone) {
+          words = overCap(alone[0].files[0].size, limit);
+          message = "This " + alone[1] + " is " + words[0] + "; " + alone[1] + "s up to " + words[1] +
+            " are accepted. Save it smaller first.";
+        } else if (total > limit) {
+          words = overCap(total, limit);
+          message = "The picture and the logo are " + words[0] + " together; up to " + words[1] + " is accepted, " +
+            "the two counted together. Choose a smaller picture or logo.";
+        }
+        // One message, on the file too large alone or else the one just chosen. A new file clears what was said of
+        // the last one (the pixel check runs again once its preview decodes), and the other input's size message goes.
+        var target = alone ? alone[0] : changed;
+        changed.setCustomValidity("");
+        if (holder) holder.setCustomValidity("");
+        target.setCustomValidity(message);
+        holder = message ? target : null;
+        if (message) target.reportValidity();
+      };
+      [picture, logo].forEach(function (input) {
+        if (input) input.addEventListener("change", function () { sizeCheck(input); });
       });
     }
 

@@ -319,6 +319,32 @@ def test_a_picture_over_the_cap_is_refused_before_it_is_sent_in_the_servers_word
 
 
 @pytest.mark.browser
+def test_a_picture_and_a_logo_over_the_cap_together_are_refused_before_they_are_sent(
+        team_users, new_page, tmp_path, settings, monkeypatch):
+    # The page checked the picture alone; the server's cap counts a request's files together (qartsite.limits), so
+    # the two went up to be refused by the 413 page
+    from playwright.sync_api import expect
+
+    monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)  # the page starts on halftone
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200 * 1024  # for small files here; 10 MB by default
+    for name in ("picture.png", "logo.png"):  # each within the cap alone; decoders stop at the PNG's end
+        Image.new("RGB", (300, 300), "teal").save(tmp_path / name, format="PNG")
+        (tmp_path / name).write_bytes((tmp_path / name).read_bytes().ljust(120 * 1024, b"\0"))
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    page.locator("#id_content").fill("https://example.com/kept")
+    page.locator("#id_picture").set_input_files(str(tmp_path / "picture.png"))
+    page.locator("#id_logo").set_input_files(str(tmp_path / "logo.png"))
+    expect(page.locator("#id_logo")).to_have_js_property(
+        "validationMessage", "The picture and the logo are 240 KB together; up to 200 KB is accepted, the two counted "
+                             "together. Choose a smaller picture or logo.")
+    page.get_by_role("button", name="Generate candidates").click()
+    assert page.url.endswith("/generate/") and page.locator("#id_content").input_value() == "https://example.com/kept"
+    assert not GenerationJob.objects.exists() and not failures, failures
+
+
+@pytest.mark.browser
 def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_a_way_back(
         live_server, team_users, browser, tmp_path, settings):
     # With JavaScript off nothing checks the size before it is sent: the answer was the server's plain-text 413
