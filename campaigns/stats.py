@@ -24,6 +24,7 @@ from django.utils import timezone
 from campaigns import rules
 from campaigns.models import Campaign, CampaignRollup, DestinationChange, Placement, ScanRollup
 from qartsite.models import Team
+from qartsite.numbers import plain_date
 
 Dimension = ScanRollup.Dimension
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
@@ -127,10 +128,9 @@ def parse_day(params: Mapping[str, Any], name: str) -> date:
     if not raw:
         raise RangeError(f"A custom range needs a start date (from) and an end date (to), as dates like 2026-03-01; "
                          f"the {words} is missing.")
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise RangeError(f"The {words}, {name}=“{raw[:40]}”, is not a date like 2026-03-01.") from None
+    day = plain_date(raw)
+    if day is None:
+        raise RangeError(f"The {words}, {name}=“{raw[:40]}”, is not a date like 2026-03-01.")
     if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         raise RangeError(f"The {words}, {name}={day}, must be in the years 2000 to 2999.")
     return day

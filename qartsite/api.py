@@ -34,7 +34,7 @@ from qartsite import parsers
 from qartsite.access import VIEWERS_CANNOT_CHANGE, cannot_create, editable_teams, require_editor
 from qartsite.echoes import echo
 from qartsite.models import Team, named
-from qartsite.numbers import in_ascii, plainly_written
+from qartsite.numbers import plain_date, plainly_written
 
 
 def request_user(request: Request | None):
@@ -166,12 +166,13 @@ class AsciiIntegerField(serializers.IntegerField):
 
 
 class AsciiDateField(serializers.DateField):
-    """DRF's DateField, refusing digits other than ASCII's (`qartsite.numbers.in_ascii`): Django's `parse_date`, which
-    it reads with, took "２０２６-０５-０１" (full width) as 2026-05-01. Every date the API reads, by
-    `MODEL_FIELD_MAPPING` (a campaign's starts_on and ends_on, a placement's deployed_on) or by name."""
+    """DRF's DateField, reading text as YYYY-MM-DD in ASCII digits only (`qartsite.numbers.plain_date`): Django's
+    `parse_date`, which it reads with, took "２０２６-０５-０１" (full width), "20260501", "2026-W18-5" and
+    "2026-5-1" as dates. Every date the API reads, by `MODEL_FIELD_MAPPING` (a campaign's starts_on and ends_on, a
+    placement's deployed_on) or by name (the scan figures' from and to)."""
 
     def to_internal_value(self, value):
-        if not in_ascii(value):
+        if isinstance(value, str) and plain_date(value) is None:
             formats = getattr(self, "input_formats", api_settings.DATE_INPUT_FORMATS)
             self.fail("invalid", format=humanize_datetime.date_formats(formats))
         return super().to_internal_value(value)

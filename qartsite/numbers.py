@@ -1,4 +1,5 @@
-"""Whole numbers from query strings, forms and stored text: one rule for every page, and the API's numbers' digits.
+"""Whole numbers and dates from query strings, forms and stored text: one rule for every page, and the API's numbers'
+digits.
 
 `str.isdigit()` is true of characters `int()` refuses ("²" is a digit but not a decimal), and `int()` refuses more
 than 4,300 digits: both made pages answer 500 or show Python's own error. A database id is also at most 64 bits:
@@ -7,8 +8,12 @@ PostgreSQL refuses a larger one in a lookup. No application imports: any module 
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 LARGEST = 2**63 - 1  # a database id (bigint) and every count qart stores
 _DIGITS = len(str(LARGEST))
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9], not \d: that is any script's digits
 
 
 def in_ascii(text: object) -> bool:
@@ -16,8 +21,8 @@ def in_ascii(text: object) -> bool:
 
     Python's `int()`, `float()` and `Decimal()` also read other scripts' digits and spaces: "１２３" (full width) was
     stored as 123, "٣" (Arabic-Indic) as 3; Django's `parse_date` read "２０２６-０５-０１" as 2026-05-01. Numbers
-    are checked by `plainly_written`, which refuses underscores too; the API's dates by this
-    (`qartsite.api.AsciiDateField`). Anything not text (a JSON number) passes.
+    are checked by `plainly_written`, which refuses underscores too; the forms' dates by this
+    (`qartsite.form_fields.DateField`), the API's by `plain_date`. Anything not text (a JSON number) passes.
     """
     return not isinstance(text, str) or text.isascii()
 
@@ -44,3 +49,18 @@ def whole(text: object, largest: int = LARGEST) -> int | None:
         return None
     number = int(text)
     return number if number <= largest else None
+
+
+def plain_date(text: object) -> date | None:
+    """`text` as a date written YYYY-MM-DD in ASCII digits (what a date input and every client send), else None.
+
+    Python 3.11's `date.fromisoformat`, and Django's `parse_date` that tries it first, read other ISO 8601 forms no
+    page offers: "20260501" and "2026-W18-5" were 1 May 2026; `parse_date` also took "2026-5-1". The dashboard's
+    from/to (`campaigns.stats.parse_day`) and the API's dates (`qartsite.api.AsciiDateField`) read dates with this.
+    """
+    if not isinstance(text, str) or not _DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30, year 0000
+        return None

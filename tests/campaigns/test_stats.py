@@ -63,6 +63,9 @@ class TestParseRange:
         ({"range": "custom", "to": "2026-03-01"}, "A custom range needs a start date (from) and an end date (to), as "
                                                   "dates like 2026-03-01; the start date is missing."),
         ({"from": "yesterday", "to": "2026-03-01"}, "The start date, from=“yesterday”, is not a date like 2026-03-01."),
+        # ISO 8601's other forms, which date.fromisoformat read as 1 and 3 March: no page offers them
+        ({"from": "20260301", "to": "2026-03-03"}, "The start date, from=“20260301”, is not a date like 2026-03-01."),
+        ({"from": "2026-03-01", "to": "2026-W10-2"}, "The end date, to=“2026-W10-2”, is not a date like 2026-03-01."),
         ({"from": "2026-03-02", "to": "2026-03-01"}, "The start date, from=2026-03-02, is after the end date, "
                                                      "to=2026-03-01."),
         ({"from": "1999-12-31", "to": "2000-01-01"}, "The start date, from=1999-12-31, must be in the years 2000 to "
