@@ -278,9 +278,10 @@
       state.y += move[1] * step / h;
       draw();
     });
-    // An earlier candidate chosen instead: the crop belongs to the upload only.
+    // An earlier candidate chosen instead: the crop belongs to the upload only, and what the page said of the
+    // picture goes with it (a size or pixel message left behind kept the form from being sent).
     form.querySelectorAll('input[name="earlier_candidate"]').forEach(function (radio) {
-      radio.addEventListener("change", function () { picture.value = ""; clear(); });
+      radio.addEventListener("change", function () { picture.value = ""; picture.dispatchEvent(new Event("change")); });
     });
   }
 

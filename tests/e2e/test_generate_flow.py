@@ -295,7 +295,6 @@ def test_a_picture_past_the_pixel_limit_is_refused_before_it_is_sent(team_users,
     assert not failures, failures
 
 
-
 @pytest.mark.browser
 def test_a_picture_over_the_cap_is_refused_before_it_is_sent_in_the_servers_words(
         team_users, new_page, tmp_path, settings):
@@ -307,6 +306,8 @@ def test_a_picture_over_the_cap_is_refused_before_it_is_sent_in_the_servers_word
     Image.new("RGB", (300, 300), "teal").save(buffer, format="PNG")
     data = buffer.getvalue()
     (tmp_path / "big.png").write_bytes(data + b"\0" * (200 * 1024 + 400 - len(data)))  # decoders stop at its end
+    link = "https://shop.example.com/old-poster"
+    earlier = make_art(team_users.team, team_users.owner, link)
     page, failures = new_page(viewport=DESKTOP)
     sign_in(page, "owner")
     page.goto("/generate/")
@@ -315,6 +316,10 @@ def test_a_picture_over_the_cap_is_refused_before_it_is_sent_in_the_servers_word
     # the words of generator.core.codes.amounts.over_cap, which the server's own refusal uses
     expect(picture).to_have_js_property(
         "validationMessage", "This picture is 200.4 KB; pictures up to 200 KB are accepted. Save it smaller first.")
+    # An earlier code ticked instead empties the picture: its message goes too (it stayed and blocked the form)
+    page.locator("#id_content").fill(link)
+    page.locator(f'input[name="earlier_candidate"][value="{earlier.pk}"]').check()
+    expect(picture).to_have_js_property("validationMessage", "")
     assert not failures, failures
 
 
