@@ -151,7 +151,7 @@ class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
                     "owner", "created")
     list_filter = ("status", "scannable", "scheduler", "engine")
     search_fields = ("prompt__text", "content", "owner__username")
-    readonly_fields = ("status", "stage", "progress", "attempts", "rq_job_id", "batches", "scannable",
+    readonly_fields = ("status", "stage", "progress", "attempts", "worker_stops", "rq_job_id", "batches", "scannable",
                        "picture_fights", "tiny_model", "result_message", "error", "created", "started", "finished",
                        "queue_seconds", "generation_seconds", "scoring_seconds", "total_seconds", "model_id",
                        "controlnet_id",

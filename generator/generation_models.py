@@ -123,6 +123,10 @@ class GenerationJob(models.Model):
     progress = models.FloatField(default=0.0)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Runs a stop of its worker interrupted without spending an attempt (`jobs.generation_failed`): at most
+    # jobs.MAX_WORKER_STOPS, so that a job no worker ever lets finish cannot come back for ever.
+    worker_stops = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Runs that a stop of its worker interrupted, spending no attempt")
     rq_job_id = models.CharField(max_length=64, blank=True)
     control_image = models.ImageField(upload_to="generations/control/", null=True, blank=True)
     batches = models.PositiveSmallIntegerField(default=0)

@@ -10,8 +10,9 @@
 
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
 (`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
-`generation_failed` marks the row failed with the reason. Expected failures (bad parameters, missing weights,
-cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
+`generation_failed` marks the row failed with the reason. A run that a stop of its worker interrupted (`WorkerStopped`)
+goes back in the queue without spending an attempt, up to MAX_WORKER_STOPS times. Expected failures (bad parameters,
+missing weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
 restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
 """
 
@@ -26,7 +27,7 @@ import django_rq
 from django import db
 from django.conf import settings
 from django.db import transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry, get_current_job
@@ -50,6 +51,19 @@ Status = GenerationJob.Status
 
 
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
+# A job whose run a stop of its worker interrupted goes back in the queue without spending an attempt this many times;
+# after that a stop counts as any end of its worker (retried once, then failed). An operator's restart does not stop the
+# same job five times, but a job that outlives every worker (a service manager or deploy that restarts the workers more
+# often than the job takes) would otherwise come back for ever, holding a GPU each time.
+MAX_WORKER_STOPS = 5
+INTERRUPTED = "interrupted"  # the stage of a row whose run a stop of its worker interrupted, waiting to run again
+PUT_BACK = "qart_put_back"  # `generation_failed`'s word to the worker, in the RQ job's meta: spend no retry on this run
+
+
+class WorkerStopped(SystemExit):
+    """The SystemExit a worker's cold shut down raises in the job it interrupts (`GenerationWorker.request_force_stop`:
+    `make run`'s Ctrl-C, a service manager's stop), told apart from a SystemExit the job's own code raised (a library
+    calling sys.exit), which is a crash."""
 
 
 def queue_answers() -> bool:
@@ -322,9 +336,13 @@ STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCE
 
 
 def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
-    """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails."""
+    """RQ failure callback: the job crashed or its worker died. RQ retries once; then the row fails. A run its worker's
+    stop interrupted goes back in the queue as it was before that run (`put_back`)."""
     drop_dead_connections()  # the job may have failed because the database went away: ask a new connection
     job_pk = rq_job.args[0]
+    if isinstance(exc_value, WorkerStopped) and put_back(job_pk):
+        rq_job.meta[PUT_BACK] = True  # the worker then re-queues it without spending a retry (its handle_job_failure)
+        return
     if rq_job.retries_left:
         GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
             status=Status.QUEUED, stage="retrying", progress=0.0
@@ -332,9 +350,8 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         return
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
         reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
-    elif isinstance(exc_value, SystemExit):
-        # RQ's cold shut down of the worker (make run's Ctrl-C) raises SystemExit in the job: it said "The job failed
-        # twice (SystemExit: )."
+    elif isinstance(exc_value, WorkerStopped):
+        # Put back MAX_WORKER_STOPS times already, so its stops count (it said "The job failed twice (SystemExit: )").
         reason = "The worker was stopped while it ran this job, on its last try (it had been retried once)."
     elif isinstance(exc_value, MediaUnavailable):
         # Not boto's words: they name the bucket's address, the bucket and the file. The worker's log has them.
@@ -359,3 +376,16 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         # Through _finish, as every other end: its `generation.finished` webhook was never sent for these.
         unfinished = [status for status in Status.values if status not in GenerationJob.FINISHED]
         _finish(job_pk, Status.FAILED, expect={"status__in": unfinished}, stage="failed", error=reason)
+
+
+def put_back(job_pk: int) -> bool:
+    """The row of a job whose run a stop of its worker interrupted, back in the queue as it was before that run: its
+    attempt not spent, its stage saying that it waits to run again, no webhook (it has not ended). False, and nothing
+    changed, once it was put back MAX_WORKER_STOPS times, or when it had ended (the stop came after its end)."""
+    unfinished = GenerationJob.objects.filter(pk=job_pk, worker_stops__lt=MAX_WORKER_STOPS).exclude(
+        status__in=GenerationJob.FINISHED)
+    again = dict(status=Status.QUEUED, stage=INTERRUPTED, progress=0.0, worker_stops=F("worker_stops") + 1)
+    # `run_generation` marks the row running and counts the attempt in one update: a row still queued was stopped
+    # before that, and has no attempt to give back.
+    return bool(unfinished.filter(status__in=(Status.RUNNING, Status.SCORING), attempts__gt=0).update(
+        attempts=F("attempts") - 1, **again) or unfinished.filter(status=Status.QUEUED).update(**again))

@@ -53,6 +53,7 @@ STAGES = {
     "repairing": "Repairing near misses",
     "storing_again": "Waiting for the image storage, which did not answer",
     "retrying": "Retrying after the worker stopped",
+    jobs.INTERRUPTED: "Waiting to run again: its worker was stopped",
     "done": "Done",
     "failed": "Failed",
     "cancelled": "Cancelled",

@@ -15,6 +15,9 @@ While a job runs, a thread sends the heartbeats RQ's forking worker would send (
 killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
 Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which re-queues or ends jobs nothing
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
+
+Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
+in the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
-from generator import engine_status, reconcile
+from generator import engine_status, jobs, reconcile
 from qartsite.queues import RedisPatience, drop_dead_connections, wait_for_database
 
 log = logging.getLogger(__name__)
@@ -86,20 +89,40 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
 
+    def request_force_stop(self, signum, frame) -> None:
+        # RQ's cold shut down (a second SIGTERM or Ctrl-C while a job runs: `make run`'s stop, a service manager's)
+        # raises a bare SystemExit from this signal handler, in the middle of the job. Raised as WorkerStopped, the
+        # job's failure path can tell it from a SystemExit of the job's own code: RQ sets nothing else that says so
+        # (`_stop_requested` is set by the first signal already, while the job may still run to its end).
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            raise jobs.WorkerStopped() from None
+
     def handle_exception(self, job, *exc_info) -> None:
-        if not isinstance(exc_info[1], SystemExit):
+        if not isinstance(exc_info[1], jobs.WorkerStopped):  # a job's own SystemExit included: a crash, as RQ says
             super().handle_exception(job, *exc_info)
             return
-        # RQ's cold shut down (a second SIGTERM: `make run`'s Ctrl-C, a service manager's stop) raises SystemExit in
-        # the job it interrupts. RQ logged that as a crash with its traceback, 70 lines of torch frames on every
-        # Ctrl-C during a generation; the job was only stopped, and is retried like any interrupted job (or failed
-        # with the reason on its last attempt: `jobs.generation_failed`, `reconcile`).
-        self.log.warning("Worker %s: stopped while running %s; it runs again, unless that was its last attempt",
-                         self.name, job.id)
+        # RQ logged the worker's stop as a crash with its traceback, 70 lines of torch frames on every Ctrl-C during a
+        # generation. The job was only stopped: it goes back in the queue, its attempt not spent (`jobs.put_back`), or
+        # after MAX_WORKER_STOPS such stops is retried like any interrupted job (failed with the reason on its last).
+        if job.meta.get(jobs.PUT_BACK):
+            self.log.warning("Worker %s: stopped while running %s; it goes back in the queue, its attempt not spent",
+                             self.name, job.id)
+        else:
+            self.log.warning("Worker %s: stopped while running %s; it runs again, unless that was its last attempt",
+                             self.name, job.id)
         for handler in self._exc_handlers:  # RQ's rule: an explicit falsy answer stops the chain
             fallthrough = handler(job, *exc_info)
             if fallthrough is not None and not fallthrough:
                 break
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="") -> None:
+        if job.meta.pop(jobs.PUT_BACK, False):
+            # Its row was put back without spending an attempt (`jobs.generation_failed`): nor is RQ's retry spent.
+            # RQ's failure path re-queues a job only by spending one of its retries, so it is given one to spend.
+            job.retries_left = (job.retries_left or 0) + 1
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
     def _beat(self, job, stop: threading.Event) -> None:
         """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""

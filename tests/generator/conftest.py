@@ -1,5 +1,6 @@
 """Fixtures for the generation core: the tiny preset, saved like the hub and loaded by the real loader; worker
-processes on a queue; and a finished job, which the generation pages and their actions show."""
+processes on a queue; a worker's stop in the middle of a job; and a finished job, which the generation pages and their
+actions show."""
 
 from __future__ import annotations
 
@@ -28,6 +29,22 @@ def database_url() -> str:
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def cold_stops(worker, monkeypatch):
+    """Every generation `worker` (the test module's GenerationWorker, in this process) runs is stopped as RQ's cold
+    shut down stops it: the operator's second signal (their first, a warm shut down, came a while ago) lands in the
+    middle of the job, in RQ's signal handler."""
+    import signal
+    from datetime import timedelta
+
+    from rq.utils import now as rq_now
+
+    from generator import jobs
+
+    worker._stop_requested, worker._shutdown_requested_date = True, rq_now() - timedelta(seconds=5)
+    monkeypatch.setattr(jobs, "_run", lambda job, on_progress: worker.request_force_stop(signal.SIGTERM, None))
 
 
 def forget_everything(queue) -> None:

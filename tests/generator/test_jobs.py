@@ -526,16 +526,56 @@ def test_a_job_failed_by_its_dead_worker_sends_its_webhook(monkeypatch):
     assert sent == [(job.pk, "failed")]  # an ended job is not ended, nor announced, again
 
 
-def test_a_job_whose_worker_is_stopped_on_its_last_try_says_so():
-    # RQ's cold shut down (make run's Ctrl-C during a generation) raises SystemExit in the job; on its last try the
-    # job failed with "The job failed twice (SystemExit: )."
+@pytest.mark.parametrize(("fields", "attempts_after"), [
+    ({"status": "running", "stage": "generating", "attempts": 2, "progress": 0.4}, 1),
+    ({"status": "queued", "stage": "", "attempts": 0}, 0),  # stopped before `run_generation` counted the attempt
+], ids=["running", "not-started-yet"])
+def test_a_run_its_workers_stop_interrupted_goes_back_without_spending_an_attempt(monkeypatch, fields,
+                                                                                 attempts_after):
+    # Restarting the server twice during one job (make run's Ctrl-C) failed it: "The worker was stopped while it ran
+    # this job, on its last try". The operator did nothing wrong with the job.
     from types import SimpleNamespace
 
-    job = halftone_job()
-    jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, SystemExit, SystemExit(), None)
+    from campaigns import webhooks
+
+    sent = []
+    monkeypatch.setattr(webhooks, "generation_finished", lambda job: sent.append(job.pk))
+    job = halftone_job(**fields)
+    rq_job = SimpleNamespace(args=[job.pk], retries_left=0, meta={})  # its last try
+    jobs.generation_failed(rq_job, None, jobs.WorkerStopped, jobs.WorkerStopped(), None)
     job.refresh_from_db()
-    assert job.status == "failed"
+    assert (job.status, job.stage, job.progress, job.attempts) == ("queued", jobs.INTERRUPTED, 0.0, attempts_after)
+    assert job.worker_stops == 1 and job.finished is None and not sent  # not ended: no webhook
+    assert rq_job.meta == {jobs.PUT_BACK: True}  # the worker re-queues it without spending RQ's retry
+
+
+def test_a_job_its_workers_stop_interrupted_too_often_is_retried_then_failed_as_before():
+    from types import SimpleNamespace
+
+    job = halftone_job(status="running", stage="generating", attempts=1, worker_stops=jobs.MAX_WORKER_STOPS)
+    rq_job = SimpleNamespace(args=[job.pk], retries_left=1, meta={})
+    jobs.generation_failed(rq_job, None, jobs.WorkerStopped, jobs.WorkerStopped(), None)
+    job.refresh_from_db()
+    assert (job.status, job.stage, job.attempts) == ("queued", "retrying", 1) and not rq_job.meta
+    GenerationJob.objects.filter(pk=job.pk).update(status="running", attempts=2)
+    rq_job.retries_left = 0
+    jobs.generation_failed(rq_job, None, jobs.WorkerStopped, jobs.WorkerStopped(), None)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.worker_stops == jobs.MAX_WORKER_STOPS and not rq_job.meta
     assert job.error == "The worker was stopped while it ran this job, on its last try (it had been retried once)."
+
+
+def test_a_systemexit_of_the_jobs_own_code_is_a_crash():
+    # Any SystemExit was taken for the worker's stop: a library calling sys.exit failed the job saying its worker was
+    # stopped.
+    from types import SimpleNamespace
+
+    job = halftone_job(status="running", stage="generating", attempts=2)
+    rq_job = SimpleNamespace(args=[job.pk], retries_left=0, meta={})
+    jobs.generation_failed(rq_job, None, SystemExit, SystemExit("bad option --foo"), None)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == "The job failed twice (SystemExit: bad option --foo)."
+    assert job.worker_stops == 0 and not rq_job.meta
 
 
 def test_progress_goes_on_when_rq_cannot_be_told_of_it(gpu_queue, caplog):

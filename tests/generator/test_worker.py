@@ -8,11 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 from rq import Queue, Retry, SimpleWorker, get_current_job
+from rq.job import Job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
-from generator import job_files, reconcile, warm_engines
+from generator import job_files, jobs, reconcile, warm_engines
 from generator.core.engines.parameters import ModelSpec
+from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
 
 
@@ -41,8 +43,32 @@ def lease_and_heartbeat() -> list:
 
 
 def stopped_mid_job() -> None:
-    """What RQ's cold shut down does to the job it interrupts: its signal handler raises SystemExit in it."""
-    raise SystemExit()
+    """What the worker's cold shut down does to the job it interrupts: its signal handler raises in it
+    (`GenerationWorker.request_force_stop`)."""
+    raise jobs.WorkerStopped()
+
+
+def exits_by_itself() -> None:
+    """A job whose own code calls sys.exit (a library's command line, say)."""
+    raise SystemExit("bad option --foo")
+
+
+@pytest.fixture
+def generation(worker, django_user_model, django_capture_on_commit_callbacks) -> GenerationJob:
+    """A generation row, queued."""
+    user = django_user_model.objects.create(username="maker")
+    job = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "a lighthouse", ""),
+                                       content="https://qart.example/r/AbC123", steps=2, size=256)
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.enqueue_generation(job)
+    return job
+
+
+def run_next(worker, gpu_queue) -> Job:
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    rq_job.refresh()
+    return rq_job
 
 
 def test_it_opens_the_media_storages_connections_before_its_first_job(worker, monkeypatch):
@@ -164,11 +190,55 @@ def test_a_job_stopped_by_a_cold_shut_down_is_said_in_one_line_and_retried(worke
     handled = []
     worker.push_exc_handler(lambda job, exc_type, exc_value, tb: handled.append(exc_type))
     gpu_queue.enqueue(stopped_mid_job, job_id="cold-stop-probe", retry=Retry(max=1))
-    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
-    worker.execute_job(rq_job, queue)
+    rq_job = run_next(worker, gpu_queue)
     said = [r.getMessage() for r in caplog.records if "cold-stop-probe" in r.getMessage()]
     assert any("stopped while running cold-stop-probe" in message for message in said)
     assert not any("Traceback" in message for message in said)
-    assert handled == [SystemExit]  # exception handlers still hear of it
-    rq_job.refresh()
-    assert rq_job.get_status() == "queued" and rq_job.retries_left == 0  # retried as before
+    assert handled == [jobs.WorkerStopped]  # exception handlers still hear of it
+    # Not a generation (a print file's job): no row to put back, so retried as before
+    assert rq_job.get_status() == "queued" and rq_job.retries_left == 0
+
+
+def test_a_generation_stopped_by_a_cold_shut_down_goes_back_without_spending_an_attempt(
+        worker, gpu_queue, generation, cold_stops, monkeypatch, caplog):
+    # Stopping `make run` twice during the same job failed it: "The worker was stopped while it ran this job, on its
+    # last try". The operator restarting their server did nothing wrong with the job.
+    from campaigns import webhooks
+
+    sent = []
+    monkeypatch.setattr(webhooks, "generation_finished", lambda job: sent.append(job.pk))
+    for stops in (1, 2, 3):
+        rq_job = run_next(worker, gpu_queue)
+        generation.refresh_from_db()
+        assert (generation.status, generation.stage, generation.attempts) == ("queued", "interrupted", 0)
+        assert rq_job.get_status() == "queued" and rq_job.retries_left == 1  # RQ's retry not spent either
+        assert generation.worker_stops == stops and gpu_queue.count == 1
+    assert not sent  # not ended, so not announced
+    said = [r for r in caplog.records if rq_job.id in r.getMessage()]
+    assert any("goes back in the queue, its attempt not spent" in r.getMessage() for r in said)
+    assert not any("Traceback" in r.getMessage() or r.exc_info for r in said)
+
+
+def test_a_generation_stopped_too_often_spends_its_attempts_again(worker, gpu_queue, generation, cold_stops):
+    # The bound on free stops (jobs.MAX_WORKER_STOPS): a job no worker lets finish does not come back for ever.
+    GenerationJob.objects.filter(pk=generation.pk).update(worker_stops=jobs.MAX_WORKER_STOPS - 1)
+    run_next(worker, gpu_queue)
+    rq_job = run_next(worker, gpu_queue)
+    generation.refresh_from_db()
+    assert (generation.status, generation.stage, generation.attempts) == ("queued", "retrying", 1)
+    assert rq_job.retries_left == 0 and generation.worker_stops == jobs.MAX_WORKER_STOPS
+    run_next(worker, gpu_queue)
+    generation.refresh_from_db()
+    assert generation.status == "failed" and "worker was stopped" in generation.error
+
+
+def test_a_systemexit_of_the_jobs_own_code_is_a_crash(worker, gpu_queue, caplog):
+    # Any SystemExit in a job was taken for the worker's stop, said in one line without its traceback.
+    handled = []
+    worker.push_exc_handler(lambda job, exc_type, exc_value, tb: handled.append(exc_type))
+    gpu_queue.enqueue(exits_by_itself, job_id="exit-probe", retry=Retry(max=1))
+    rq_job = run_next(worker, gpu_queue)
+    said = [r.getMessage() for r in caplog.records if "exit-probe" in r.getMessage()]
+    assert any("Traceback" in message and "bad option --foo" in message for message in said)
+    assert not any("stopped while running" in message for message in said)
+    assert handled == [SystemExit] and rq_job.retries_left == 0  # an attempt spent, as by any crash
