@@ -17,7 +17,8 @@ periodic maintenance (`GenerationWorker.run_maintenance_tasks`, every INTERVAL s
    - RQ still has it started on a worker that is gone: RQ's own cleanup takes it, which retries it once or fails it
      (`jobs.generation_failed`), as when a worker's heartbeats stop;
    - gone from Redis (or RQ finished with it but the row never heard): re-queued once, within its attempts (the first
-     run and RQ's one retry, MAX_ATTEMPTS), else failed with the reason.
+     run and RQ's one retry, MAX_ATTEMPTS), else failed with the reason. After a deliberate stop of everything
+     (`after_stop`: `make run`, whose Redis keeps nothing) a waiting row is re-queued however often that happened.
 
 Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed
 with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone.
@@ -115,13 +116,18 @@ def worker_silence(job: GenerationJob) -> float | None:
     return max(0.0, (rq_now() - rq_job.last_heartbeat).total_seconds())
 
 
-def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconciled:
+def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None, after_stop: bool = False) -> Reconciled:
     """One pass over every unfinished generation job (see the module docstring); one pass at a time.
 
     Args:
         grace (`float`, *optional*, defaults to GRACE): seconds a job must look orphaned before it is re-queued or
             failed; 0 acts at once (tests, drills, an operator who knows that no worker is starting a job).
         queue (`rq.Queue`, *optional*): the `gpu` queue; django-rq's by default.
+        after_stop (`bool`, *optional*, defaults to False): Redis is new and empty because everything stopped
+            (`make run`'s own Redis, asked before any worker starts): a waiting row it lost is queued again even when
+            it had been before (no "lost twice"): it did not run, and each such loss takes a person starting `make run`
+            again, so it cannot repeat by itself. A row left running still spends its attempt: its worker may have
+            been killed (out of memory, or by the stop when the job did not yield), which is not told apart.
 
     Returns:
         `Reconciled`: what the pass did.
@@ -135,7 +141,7 @@ def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconcil
     if not lock.acquire(blocking=False):
         return Reconciled(skipped="another reconciler is running")
     try:
-        return _reconcile(queue, grace)
+        return _reconcile(queue, grace, after_stop)
     finally:
         try:
             lock.release()
@@ -143,7 +149,7 @@ def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None) -> Reconcil
             pass  # it expired: the pass took longer than its timeout
 
 
-def _reconcile(queue: Queue, grace: float) -> Reconciled:
+def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
     connection, done = queue.connection, Reconciled()
     # 1. RQ's own cleanup first: started jobs whose worker stopped sending heartbeats are retried or failed.
     queue.started_job_registry.cleanup()
@@ -177,7 +183,7 @@ def _reconcile(queue: Queue, grace: float) -> Reconciled:
                 row.refresh_from_db(fields=["status"])
                 (done.requeued if row.status == Status.QUEUED else done.failed).append(row.pk)
             else:
-                _requeue_or_fail(row, rq_job, done)
+                _requeue_or_fail(row, rq_job, done, after_stop)
     with connection.pipeline() as pipeline:  # forget rows that are no longer orphaned
         pipeline.delete(ORPHANS_KEY)
         if orphans:
@@ -215,10 +221,11 @@ def _abandon(queue: Queue, rq_job: Job) -> bool:
     return True
 
 
-def _requeue_or_fail(row: GenerationJob, rq_job: Job | None, done: Reconciled) -> None:
-    """A job Redis lost: back in the queue once, within its attempts, else failed with the reason."""
+def _requeue_or_fail(row: GenerationJob, rq_job: Job | None, done: Reconciled, after_stop: bool) -> None:
+    """A job Redis lost: back in the queue once (any number of times `after_stop`), within its attempts, else failed
+    with the reason."""
     unchanged = {"status": row.status, "attempts": row.attempts, "stage": row.stage}
-    if row.status == Status.QUEUED and row.stage == REQUEUED:
+    if row.status == Status.QUEUED and row.stage == REQUEUED and not after_stop:
         reason = "The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued once."
     elif row.attempts >= MAX_ATTEMPTS:
         reason = (f"The worker running this job stopped, or the job queue lost it, on its last attempt "

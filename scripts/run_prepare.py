@@ -43,12 +43,13 @@ def main() -> None:
     # 4. A stop emptied Redis (make run's keeps nothing), so the jobs it interrupted, running or waiting, are in no
     # queue. The workers' reconciler would queue them again only after its grace period: two minutes of a job saying
     # "Retrying" beside an idle worker. With a new Redis and nothing started yet, no job can be on its way to a queue,
-    # so no grace is needed.
+    # so no grace is needed; and that stop lost the waiting jobs, which spend nothing for it however often it happens
+    # (a job the worker's stop interrupted was put back as waiting, its attempt not spent: `jobs.put_back`).
     if args.requeue:
         from generator import reconcile
 
         try:
-            reconcile.reconcile_jobs(grace=0)  # logs what it did ("Reconciler: Jobs re-queued #12.")
+            reconcile.reconcile_jobs(grace=0, after_stop=True)  # logs what it did ("Reconciler: Jobs re-queued #12.")
         except (RedisError, DatabaseError) as exc:  # the workers' reconciler tries again each minute
             print(f"run: could not look for interrupted generation jobs now ({exc}); the worker will", file=sys.stderr)
 

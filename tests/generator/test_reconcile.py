@@ -43,9 +43,14 @@ def make_row(enqueue: bool = False, **fields) -> GenerationJob:
 def lost(queue, **fields) -> GenerationJob:
     """A row whose RQ job Redis no longer holds (as after a restart without persistence)."""
     job = make_row(enqueue=True, **fields)
+    forget(queue, job)
+    return job
+
+
+def forget(queue, job: GenerationJob) -> None:
+    """Redis restarted without its data: `job`'s RQ job is gone."""
     queue.remove(job.rq_job_id)
     queue.connection.delete(Job.key_for(job.rq_job_id))
-    return job
 
 
 @pytest.fixture
@@ -91,6 +96,35 @@ def test_a_job_redis_loses_again_after_it_was_queued_again_fails_with_the_reason
     assert job.status == "failed" and job.finished is not None
     assert job.error == ("The job queue lost this job twice (Redis restarted or was emptied); "
                          "it had been re-queued once.")
+
+
+def test_after_a_deliberate_stop_a_waiting_job_is_queued_again_however_often_it_was_lost(queue):
+    # make run's Redis keeps nothing: a job waiting behind another was failed at the second Ctrl-C ("The job queue lost
+    # this job twice") though it never ran.
+    job = lost(queue)
+    for _ in range(3):
+        assert reconcile.reconcile_jobs(grace=0, after_stop=True).requeued == [job.pk]
+        forget(queue, job)
+    job.refresh_from_db()
+    assert (job.status, job.stage, job.attempts) == ("queued", reconcile.REQUEUED, 0)
+    # A row left running still spends its attempt: its worker may have been killed, not stopped
+    running = lost(queue, status="running", stage="generating", attempts=2)
+    assert reconcile.reconcile_jobs(grace=0, after_stop=True).failed == [running.pk]
+
+
+def test_a_job_make_runs_stop_interrupts_twice_keeps_its_attempts(queue, worker, cold_stops):
+    # make run's Ctrl-C: the worker's cold shut down interrupts the job, then its Redis (which keeps nothing) stops,
+    # and the next start queues again what the stop lost (`scripts/run_prepare.py --requeue`). Stopped twice during
+    # one job, the job failed: "The worker was stopped while it ran this job, on its last try".
+    job = make_row(enqueue=True)
+    for stops in (1, 2):
+        rq_job, rq_queue = Queue.dequeue_any([queue], timeout=None, connection=queue.connection)
+        worker.execute_job(rq_job, rq_queue)
+        forget(queue, job)
+        assert reconcile.reconcile_jobs(grace=0, after_stop=True).requeued == [job.pk]
+        job.refresh_from_db()
+        assert (job.status, job.attempts, job.worker_stops) == ("queued", 0, stops)
+        assert queue.fetch_job(job.rq_job_id).retries_left == 1  # both of its attempts left
 
 
 def test_a_running_job_redis_lost_with_its_worker_is_queued_again_with_its_last_attempt(queue):
