@@ -58,10 +58,13 @@ def forget_everything(queue) -> None:
                      queue.canceled_job_registry, queue.deferred_job_registry, queue.scheduled_job_registry):
         # rq 2's StartedJobRegistry cannot remove() (its entries are "job:execution"): drop jobs and the key.
         for entry in registry.get_job_ids(cleanup=False):
+            job_id = registry.parse_job_id(entry)
             try:
-                Job.fetch(registry.parse_job_id(entry), connection=queue.connection).delete()
+                Job.fetch(job_id, connection=queue.connection).delete()
             except NoSuchJobError:
                 pass
+            except ValueError:  # an execution its worker, killed by the test, had half removed: drop the job's key
+                queue.connection.delete(Job.key_for(job_id))
         queue.connection.delete(registry.key)
 
 
