@@ -54,6 +54,7 @@ STAGES = {
     "storing_again": "Waiting for the image storage, which did not answer",
     "retrying": "Retrying after the worker stopped",
     jobs.INTERRUPTED: "Waiting to run again: its worker was stopped",
+    reconcile.REQUEUED: "Waiting to run again: the job queue or its worker had stopped",
     "done": "Done",
     "failed": "Failed",
     "cancelled": "Cancelled",

@@ -541,6 +541,7 @@ class TestStatus:
         ({"status": "queued"}, "Waiting in the queue"),
         ({"status": "queued", "stage": "retrying"}, "Retrying after the worker stopped"),
         ({"status": "queued", "stage": "interrupted"}, "Waiting to run again: its worker was stopped"),
+        ({"status": "queued", "stage": "requeued"}, "Waiting to run again: the job queue or its worker had stopped"),
         ({"status": "running", "stage": "generating", "cancel_requested": True}, "Cancelling"),
     ])
     def test_it_says_what_the_job_is_doing(self, team_users, fields, label):
