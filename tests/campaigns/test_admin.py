@@ -13,7 +13,8 @@ from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
 from campaigns.scan_buffer import scan_event
 from generator.models import Candidate, GenerationJob, Prompt
-from tests.qartsite.test_api import ARABIC_INDIC
+from tests.campaigns.admin_forms import campaign_form
+from tests.qartsite.inputs import ARABIC_INDIC
 
 
 @pytest.fixture
@@ -87,15 +88,6 @@ def staff_cast(team_users):
 
     make_staff(team_users.owner, team_users.teammate, team_users.viewer, team_users.outsider)
     return team_users
-
-
-NO_PLACEMENTS = {"placements-TOTAL_FORMS": 0, "placements-INITIAL_FORMS": 0, "placements-MIN_NUM_FORMS": 0,
-                 "placements-MAX_NUM_FORMS": 1000}
-
-
-def campaign_form(team, **fields) -> dict:
-    return {"name": "Spring Sale", "team": team.pk, "destination": "https://shop.example.com/", "utm_source": "qr",
-            "utm_medium": "print", "utm_campaign": "", "dates_route": "on", **NO_PLACEMENTS, **fields}
 
 
 @pytest.mark.django_db

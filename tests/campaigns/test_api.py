@@ -13,7 +13,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, ScanEvent
-from tests.generator.test_api import api_as
+from tests.clients import api_as
 
 CSRF_SECRET = "abcdefghijklmnopqrstuvwxyzABCDEF"  # any 32 letters make a valid CSRF cookie
 

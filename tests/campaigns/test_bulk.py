@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns import bulk
 from campaigns.models import Campaign, Placement
+from tests.campaigns.rollup_data import event
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
 GOOD = (HEADER + "Station poster,poster,Platform 2,200,30,1.5,https://shop.example.com/station\n"
@@ -287,7 +288,6 @@ class TestExport:
         from django.utils import timezone
 
         from campaigns.drainer import store_events
-        from tests.campaigns.test_rollups import event
 
         on = Placement.objects.create(campaign=campaign, name="A", notes="by the door")
         off = Placement.objects.create(campaign=campaign, name="B", active=False)

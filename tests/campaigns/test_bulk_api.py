@@ -14,6 +14,7 @@ from campaigns import bulk, rollups
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import GenerationJob
 from generator.throttles import TeamGenerationThrottle
+from tests.generator.factories import qr_png
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
 ONE_BAD = HEADER + "Gate poster,poster,Gate,200,30,,\nTram screen,screen,,lots,,,\n"
@@ -257,7 +258,6 @@ class TestGenerate:
     def test_a_picture_carrying_a_code_is_refused_even_the_first_placements(self, team_users, campaign, placements,
                                                                             enqueued):
         # Checked against the first placement's link only, a picture of A's code was drawn for B and C as well.
-        from tests.generator.test_views import qr_png
 
         first = placements[1]  # "A": the first by name
         picture = ContentFile(qr_png(f"http://testserver/r/{first.slug}"), name="code.png")

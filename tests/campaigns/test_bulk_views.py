@@ -12,6 +12,7 @@ from campaigns import bulk
 from campaigns.models import Campaign, Placement
 from generator import uploads
 from generator.models import GenerationJob
+from tests.generator.factories import qr_png
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
 ONE_BAD = HEADER + "Gate poster,poster,Gate,200,30,,\nTram screen,screen,,12,,,ftp://example.com/\n"
@@ -242,8 +243,6 @@ class TestGenerateAll:
 
     def test_a_picture_carrying_a_code_is_refused_even_the_first_placements(self, team_users, campaign, three,
                                                                             enqueued):
-        from tests.generator.test_views import qr_png
-
         first = min(three, key=lambda p: p.name)
         body = {**SHARED, "engine": "halftone", "prompt": "", "placements": [p.pk for p in three],
                 "picture": ContentFile(qr_png(f"http://testserver/r/{first.slug}"), name="code.png")}

@@ -19,9 +19,9 @@ from django.utils import timezone
 from campaigns import history, links, redirects, rules, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, DestinationChange, Placement, ScanEvent
-from tests.campaigns.test_admin import NO_PLACEMENTS
+from tests.campaigns.admin_forms import NO_PLACEMENTS
+from tests.clients import api_as
 from tests.conftest import make_staff
-from tests.generator.test_api import api_as
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")

@@ -7,8 +7,8 @@ import pytest
 from campaigns.forms import CampaignForm, NewCampaignForm, PlacementForm
 from campaigns.models import LATITUDE_RANGE, LONGITUDE_RANGE, PRINTED_QUANTITY_RANGE, Placement
 from qartsite.models import Team
-from tests.campaigns.test_placement_views import candidate as made_candidate
-from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH
+from tests.generator.factories import candidate as made_candidate
+from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH
 
 pytestmark = pytest.mark.django_db
 

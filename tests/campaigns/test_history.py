@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, DestinationChange, Placement
-from tests.campaigns.test_admin import campaign_form as admin_campaign_form
+from tests.campaigns.admin_forms import campaign_form as admin_campaign_form
+from tests.clients import api_as
 from tests.conftest import make_staff
-from tests.generator.test_api import api_as
 
 OLD, NEW = "https://shop.example.com/", "https://shop.example.com/summer"
 

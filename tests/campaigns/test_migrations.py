@@ -10,7 +10,7 @@ from django.apps import apps
 
 from campaigns.drainer import store_events
 from campaigns.models import CampaignRollup, Placement, ScanRollup
-from tests.campaigns.test_rollups import added_up, all_rows, campaign_rows, event
+from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event
 
 rollups_by_rule = importlib.import_module("campaigns.migrations.0009_rollups_by_rule")
 dates_route_switch = importlib.import_module("campaigns.migrations.0014_campaign_dates_route_switch")

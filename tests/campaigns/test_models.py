@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from campaigns import history
 from campaigns.models import Campaign, Placement
-from tests.campaigns.test_placement_views import candidate
 from tests.conftest import at_once
+from tests.generator.factories import candidate
 
 pytestmark = pytest.mark.django_db
 

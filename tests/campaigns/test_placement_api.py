@@ -11,7 +11,8 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.placement_api import ARTWORK_OPTION_ALONE
 from generator.models import GenerationJob
 from tests.campaigns.conftest import own_link
-from tests.generator.test_api import api_as, make_job
+from tests.clients import api_as
+from tests.generator.factories import job_with_ranks
 
 
 @pytest.mark.django_db
@@ -215,9 +216,9 @@ class TestPlacements:
         assert placement.active
 
     def test_artwork_must_be_a_candidate_of_the_campaigns_team(self, team_users, placement):
-        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        ours = job_with_ranks(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
         GenerationJob.objects.filter(pk=ours.job_id).update(content=f"http://testserver/r/{placement.slug}")
-        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+        theirs = job_with_ranks(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
         client = api_as(team_users.owner)
         url = f"/api/placements/{placement.pk}/"
         unseen = client.patch(url, {"artwork": theirs.pk}, format="json")

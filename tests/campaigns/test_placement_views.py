@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from campaigns import links
 from campaigns.models import Placement
-from generator.core.codes import decision
-from generator.models import Candidate, GenerationJob, Prompt
+from generator.models import Candidate, GenerationJob
 from tests.campaigns.conftest import PLACEMENT_DATA, body, own_link
+from tests.generator.factories import candidate
 
 
 @pytest.mark.django_db
@@ -90,13 +90,6 @@ class TestPlacementForms:
         assert client.post(url, PLACEMENT_DATA | {"artwork": mine.pk}).status_code == 302
         placement.refresh_from_db()
         assert placement.artwork == mine
-
-
-def candidate(owner, team, content: str = "https://example.com/r/x") -> Candidate:
-    prompt = Prompt.objects.create(owner=owner, text="a lighthouse")
-    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
-    return Candidate.objects.create(job=job, index=0, seed=1, image="generations/1/c0.png", scan_probability=0.9,
-                                    verdict="pass", rank=1, verifier_model=decision.MODEL)  # not verified again
 
 
 @pytest.mark.django_db

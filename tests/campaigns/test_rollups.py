@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from campaigns import maintenance, retention, rollups
 from campaigns.drainer import scan_row, store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent, ScanRollup
-from campaigns.scan_buffer import scan_event
 from qartsite.models import Team
+from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event
 
 UTC = UTC
 
@@ -24,35 +24,9 @@ def poster(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Poster")
 
 
-def event(placement: Placement, when: datetime, visitor: str = "a" * 32, **fields) -> dict:
-    made = {"browser": "Mobile Safari", "os": "iOS", "device_class": "mobile", "referer": "",
-            "accept_language": "fr-FR,fr;q=0.9", "country": "FR", "is_bot": False, "visitor_key": visitor}
-    return scan_event(placement.pk, when, **{**made, **fields})
-
-
 def rows(placement: Placement, dimension: str = "") -> dict:
     return {(row.day, row.value): (row.scans, row.visitors)
             for row in ScanRollup.objects.filter(placement=placement, dimension=dimension)}
-
-
-def all_rows() -> set:
-    return set(ScanRollup.objects.values_list("placement_id", "day", "dimension", "value", "scans", "visitors",
-                                              "first_scan", "last_scan"))
-
-
-def campaign_rows() -> dict:
-    return {(row.campaign_id, row.day, row.dimension, row.value): (row.scans, row.visitors)
-            for row in CampaignRollup.objects.all()}
-
-
-def added_up() -> dict:
-    """What the campaigns' rows should hold: their placements' rows summed."""
-    sums: dict = {}
-    for row in ScanRollup.objects.select_related("placement"):
-        key = (row.placement.campaign_id, row.day, row.dimension, row.value)
-        scans, visitors = sums.get(key, (0, 0))
-        sums[key] = (scans + row.scans, visitors + row.visitors)
-    return sums
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from campaigns import rollups
 from campaigns.models import Placement, ScanEvent
-from tests.generator.test_api import api_as
+from tests.clients import api_as
 
 
 @pytest.mark.django_db

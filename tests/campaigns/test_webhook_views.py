@@ -16,7 +16,7 @@ from rq import Queue, SimpleWorker
 
 from campaigns import webhook_pings, webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
-from tests.campaigns.test_webhooks import Receiver
+from tests.campaigns.webhook_receiver import Receiver
 from tests.conftest import free_port
 
 

@@ -22,7 +22,7 @@ from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.models import Team
 from tests.drills.conftest import log_tail, stop
-from tests.drills.test_postgresql_stopped import Phones
+from tests.drills.phones import Phones
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]
 

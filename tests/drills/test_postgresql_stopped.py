@@ -8,68 +8,25 @@ No request may take over 3 s: a bound for the drill, not a speed target (bench/r
 
 from __future__ import annotations
 
-import http.client
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
 
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.models import Team
-from tests.drills.conftest import IPHONE, log_tail, stop
+from tests.drills.conftest import log_tail, stop
+from tests.drills.phones import Phones
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the web processes read committed rows
 
 STOP_AFTER = 2.0  # seconds of scans before PostgreSQL stops
 OUTAGE = 10.0
 AFTER = 2.0  # seconds of scans once it is back
-PHONES = 3  # threads scanning at once
 SLOWEST = 3.0
-
-
-class Phones:
-    """PHONES threads scanning one short link until stopped, each scan a new connection; every answer recorded as
-    (status or the error's name, seconds, when it was sent: seconds since the first)."""
-
-    def __init__(self, base: str, path: str) -> None:
-        self.address, self.path = urlsplit(base).netloc, path
-        self.answers: list[tuple[int | str, float, float]] = []
-        self.began = time.monotonic()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.scan, daemon=True) for _ in range(PHONES)]
-
-    def scan_once(self, timeout: float = 10.0) -> tuple[int | str, float, float]:
-        started = time.monotonic()
-        connection = http.client.HTTPConnection(self.address, timeout=timeout)
-        try:
-            connection.request("GET", self.path, headers={"User-Agent": IPHONE})
-            response = connection.getresponse()
-            response.read()
-            return response.status, time.monotonic() - started, started - self.began
-        except OSError as exc:
-            return type(exc).__name__, time.monotonic() - started, started - self.began
-        finally:
-            connection.close()
-
-    def scan(self) -> None:
-        while not self.stopping.is_set():
-            self.answers.append(self.scan_once())
-            self.stopping.wait(0.02)  # a few hundred scans a second would only load the two busy cores
-
-    def __enter__(self) -> Phones:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 def stored(placement: Placement) -> int:

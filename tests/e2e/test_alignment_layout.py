@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import PHONE, sign_in
+from tests.generator.factories import job_of_clean_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,11 +19,10 @@ def labelled(team_users):
     from generator.evals import sessions
     from generator.models import HumanScanResult
     from tests.conftest import staff
-    from tests.generator.evals.test_labeling_views import make_job
 
     staff(team_users.viewer)
     probabilities = [0.95, 0.9, 0.85, 0.8, 0.3, 0.2, 0.15, 0.1]
-    job = make_job(team_users.team, team_users.owner, probabilities)
+    job = job_of_clean_codes(team_users.team, team_users.owner, probabilities)
     session = sessions.create_session(team_users.team, team_users.owner, "Friday", job.candidates.all(), 300)
     for candidate in job.candidates.all():
         for device in ("iPhone 15 Pro Max", "Samsung Galaxy S24 Ultra"):

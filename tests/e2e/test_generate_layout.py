@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in
+from tests.generator.factories import job_with_candidates
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,9 +129,7 @@ def test_a_viewers_form_fills_the_width_with_nothing_to_pick_beside_it(live_serv
     # empty either
     from playwright.sync_api import expect
 
-    from tests.generator.test_views import make_job
-
-    make_job(team_users.team, team_users.owner, count=1)
+    job_with_candidates(team_users.team, team_users.owner, count=1)
     page, failures = new_page(viewport=DESKTOP)
     sign_in(page, "viewer")
     page.goto("/generate/")

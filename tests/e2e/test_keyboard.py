@@ -12,6 +12,7 @@ from PIL import Image
 
 from campaigns.models import Campaign, Placement
 from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS, sign_in, watched_page
+from tests.generator.factories import job_of_clean_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ERROR_BORDER = "rgb(180, 35, 24)"  # #b42318
@@ -175,10 +176,9 @@ def test_the_alignment_pages_session_choice_waits_for_enter_from_the_keyboard(li
 
     from generator.evals import sessions
     from tests.conftest import staff
-    from tests.generator.evals.test_labeling_views import make_job
 
     staff(team_users.owner)
-    job = make_job(team_users.team, team_users.owner)
+    job = job_of_clean_codes(team_users.team, team_users.owner)
     made = [sessions.create_session(team_users.team, team_users.owner, name, job.candidates.all(), 300)
             for name in ("Friday", "Saturday", "Sunday")]
     page, failures = new_page(viewport=DESKTOP)

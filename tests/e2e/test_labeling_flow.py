@@ -15,9 +15,10 @@ import pytest
 
 from generator.evals import sessions
 from generator.models import HumanScanResult, LabelingSession
+from tests.clients import IPHONE
 from tests.conftest import staff
 from tests.e2e.conftest import DESKTOP, sign_in
-from tests.generator.evals.test_labeling_views import IPHONE, make_job
+from tests.generator.factories import job_of_clean_codes
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -40,7 +41,7 @@ def sitting(team_users, new_page) -> Sitting:
     """The owner (staff) at the run page of a new session of two codes (one likely to scan, one not), on a desktop,
     once the page has said it shows the first."""
     owner = staff(team_users.owner)
-    job = make_job(team_users.team, owner, (0.9, 0.3))
+    job = job_of_clean_codes(team_users.team, owner, (0.9, 0.3))
     session = sessions.create_session(team_users.team, owner, "Browser sitting", job.candidates.all(), 320)
     page, failures = new_page(viewport=DESKTOP)
     page.on("pageerror", lambda error: failures.append(f"JS error: {error}"))

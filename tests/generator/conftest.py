@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.generator.factories import job_with_candidates
+
 
 @pytest.fixture(scope="session")
 def tiny_spec(tmp_path_factory):
@@ -117,7 +119,5 @@ def start_worker(tiny_spec, settings, tmp_path):
 
 @pytest.fixture
 def done_job(team_users):
-    from tests.generator.test_views import make_job
-
-    return make_job(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
-                    result_message="3 of 6 candidates scan.", tiny_model=True)
+    return job_with_candidates(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
+                               result_message="3 of 6 candidates scan.", tiny_model=True)

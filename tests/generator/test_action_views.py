@@ -11,7 +11,8 @@ from django.core.files.base import ContentFile
 from campaigns.models import Placement
 from generator.core.codes import decision
 from generator.models import Candidate, GenerationJob
-from tests.generator.test_views import CONTENT, for_placement, logged_in, make_job, placement_of, qr_png
+from tests.clients import logged_in
+from tests.generator.factories import CONTENT, for_placement, job_with_candidates, placement_of, qr_png
 
 pytestmark = pytest.mark.django_db
 
@@ -71,14 +72,14 @@ def test_a_job_a_placement_chose_a_code_of_after_the_check_is_kept_not_a_500(tea
 
 class TestCancel:
     def test_it_cancels_a_queued_job(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_candidates(team_users.team, team_users.owner)
         response = logged_in(team_users.teammate).post(f"/generate/jobs/{job.pk}/cancel/")
         assert response.status_code == 302
         job.refresh_from_db()
         assert job.status == "cancelled" and job.cancel_requested
 
     def test_it_refuses_viewers_and_gets(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_candidates(team_users.team, team_users.owner)
         client = logged_in(team_users.viewer)
         assert client.post(f"/generate/jobs/{job.pk}/cancel/").status_code == 403
         assert logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/cancel/").status_code == 405
@@ -199,7 +200,8 @@ class TestUseThisOne:
         assert placement.artwork is None
 
         def restamped(original, target, short_url, user=None):
-            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            job = job_with_candidates(team_users.team, user, count=1, content=short_url, placement=target)
+            copy = job.candidates.get()
             assert original == candidate and short_url == f"http://testserver/r/{placement.slug}"
             return copy
 
@@ -221,7 +223,8 @@ class TestUseThisOne:
         candidate = done_job.candidates.get(rank=1)
 
         def restamped(original, target, short_url, user=None):
-            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            job = job_with_candidates(team_users.team, user, count=1, content=short_url, placement=target)
+            copy = job.candidates.get()
             copy.verdict, copy.scan_probability = "fail", 0.1  # the restamped copy fails the scan check
             copy.save(update_fields=["verdict", "scan_probability"])
             return copy
@@ -243,7 +246,8 @@ class TestUseThisOne:
         candidate = done_job.candidates.get(rank=1)
 
         def restamped(original, target, short_url, user=None):
-            copy = make_job(team_users.team, user, count=1, content=short_url, placement=target).candidates.get()
+            job = job_with_candidates(team_users.team, user, count=1, content=short_url, placement=target)
+            copy = job.candidates.get()
             copy.verdict, copy.scan_probability = "fail", 0.37
             copy.save(update_fields=["verdict", "scan_probability"])
             return copy

@@ -11,6 +11,8 @@ from django.contrib.auth.models import Permission
 
 from campaigns.models import Campaign, Placement
 from generator.models import Candidate, EvalRun, GenerationJob, HumanScanResult, LabelingSession, Prompt
+from tests.generator.factories import job_of_clean_codes, job_with_ranks
+from tests.qartsite.admin_pages import team_rows
 
 
 @pytest.fixture
@@ -60,13 +62,11 @@ class TestHumanScanResultAdmin:
 @pytest.mark.django_db
 class TestCandidateAdminLabelingAction:
     def test_it_creates_a_labeling_session_from_the_selected_candidates(self, client, team_users):
-        from tests.generator.evals.test_labeling_views import make_job
-
         user = team_users.owner
         user.is_staff = True
         user.save()
         user.user_permissions.set(Permission.objects.filter(codename="view_candidate"))
-        job = make_job(team_users.team, user, (0.9, 0.4, 0.1))
+        job = job_of_clean_codes(team_users.team, user, (0.9, 0.4, 0.1))
         chosen = list(job.candidates.filter(index__lt=2).values_list("pk", flat=True))
         client.force_login(user)
         response = client.post("/admin/generator/candidate/", {"action": "create_labeling_session",
@@ -79,10 +79,9 @@ class TestCandidateAdminLabelingAction:
     def test_it_refuses_candidates_of_several_teams(self, client, team_users):
         from django.contrib.auth import get_user_model
 
-        from tests.generator.evals.test_labeling_views import make_job
-
         admin_user = get_user_model().objects.create_superuser("root", password="pw-root-1")
-        ours, theirs = make_job(team_users.team, team_users.owner), make_job(team_users.other_team, team_users.outsider)
+        ours = job_of_clean_codes(team_users.team, team_users.owner)
+        theirs = job_of_clean_codes(team_users.other_team, team_users.outsider)
         client.force_login(admin_user)
         chosen = [ours.candidates.first().pk, theirs.candidates.first().pk]
         response = client.post("/admin/generator/candidate/", {"action": "create_labeling_session",
@@ -95,9 +94,8 @@ class TestCandidateAdminLabelingAction:
 class TestCandidateFidelityInAdmin:
     @pytest.fixture
     def jobs(self, team_users):
-        from tests.generator.evals.test_labeling_views import make_job
-
-        halftone, diffusion = make_job(team_users.team, team_users.owner), make_job(team_users.team, team_users.owner)
+        halftone = job_of_clean_codes(team_users.team, team_users.owner)
+        diffusion = job_of_clean_codes(team_users.team, team_users.owner)
         GenerationJob.objects.filter(pk=halftone.pk).update(engine="halftone")
         halftone.candidates.update(variant="centre 0.42, squares, greyscale, margin 72", fidelity_ssim=0.6789,
                                    color_error=3.5)
@@ -131,7 +129,6 @@ class TestGenerationAdminChoices:
     @pytest.fixture
     def rows(self, team_users):
         from tests.conftest import make_staff
-        from tests.qartsite.test_admin import team_rows
 
         make_staff(team_users.owner, team_users.outsider)
         return team_rows(team_users.team, team_users.owner), team_rows(team_users.other_team, team_users.outsider)
@@ -170,10 +167,9 @@ class TestDeletingPrintedArtwork:
     def printed(self, team_users):
         from campaigns.models import Campaign
         from tests.conftest import make_staff
-        from tests.generator.evals.test_labeling_views import make_job
 
         make_staff(team_users.owner)
-        job = make_job(team_users.team, team_users.owner)
+        job = job_of_clean_codes(team_users.team, team_users.owner)
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         Placement.objects.create(campaign=campaign, name="Station poster", artwork=job.candidates.first())
         return job
@@ -453,9 +449,7 @@ class TestStartedJobsInAdmin:
 
     @pytest.mark.parametrize(("status", "ranks"), [("done", (1, 2)), ("running", ()), ("queued", (1,))])
     def test_it_locks_a_started_jobs_link_team_and_settings(self, client, team_users, superuser, status, ranks):
-        from tests.generator.test_api import make_job
-
-        job = make_job(team_users.team, team_users.owner, ranks=ranks, status=status)
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=ranks, status=status)
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://x.io")
         poster = Placement.objects.create(campaign=campaign, name="Poster A")
         page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
@@ -471,9 +465,7 @@ class TestStartedJobsInAdmin:
         assert stored.owner == team_users.teammate  # who started it is not what the codes were made from
 
     def test_a_queued_job_without_candidates_stays_editable(self, client, team_users, superuser):
-        from tests.generator.test_api import make_job
-
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
         assert all(f'name="{name}"' in page for name in self.LOCKED)
         assert self.post_job(client, job, content="https://x.io/r/new", steps=40).status_code == 302
@@ -481,9 +473,7 @@ class TestStartedJobsInAdmin:
         assert (stored.content, stored.steps) == ("https://x.io/r/new", 40)
 
     def test_what_a_worker_stored_while_the_page_was_open_is_kept(self, client, team_users, superuser):
-        from tests.generator.test_api import make_job
-
-        job = make_job(team_users.team, team_users.owner, status="running")
+        job = job_with_ranks(team_users.team, team_users.owner, status="running")
         url = f"/admin/generator/generationjob/{job.pk}/change/"
         data = change_form_data(client.get(url))  # the page, drawn while the job ran
         GenerationJob.objects.filter(pk=job.pk).update(status="done", scannable=True, progress=1.0,
@@ -495,9 +485,7 @@ class TestStartedJobsInAdmin:
             "done", True, 1.0, "8 of 8 candidates scan.")  # not written back as "running"
 
     def test_a_job_that_started_while_the_page_was_open_keeps_its_link(self, client, team_users, superuser):
-        from tests.generator.test_api import make_job
-
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         url = f"/admin/generator/generationjob/{job.pk}/change/"
         data = change_form_data(client.get(url))  # queued: its link could still change
         GenerationJob.objects.filter(pk=job.pk).update(status="running")  # a worker takes it meanwhile
@@ -510,9 +498,8 @@ class TestStartedJobsInAdmin:
                                                                                 monkeypatch):
         # The form was checked against a queued job; the worker takes it before the row is written.
         from generator import admin as job_admin
-        from tests.generator.test_api import make_job
 
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         url = f"/admin/generator/generationjob/{job.pk}/change/"
         data = change_form_data(client.get(url))
         checked = job_admin.GenerationJobForm.clean
@@ -538,8 +525,6 @@ class TestAtATeamsVolume:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from tests.generator.test_api import make_job
-
         client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
 
         def queries() -> int:
@@ -547,20 +532,19 @@ class TestAtATeamsVolume:
                 assert client.get("/admin/generator/generationjob/").status_code == 200
             return len(captured.captured_queries)
 
-        make_job(team_users.team, team_users.owner, ranks=(1, 2))
+        job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
         few = queries()
         for _ in range(5):
-            make_job(team_users.team, team_users.owner, ranks=(1, 2))
+            job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
         assert queries() == few
 
     def test_the_job_form_takes_a_placement_by_id_not_from_every_placement(self, client, team_users):
         from campaigns.models import Campaign
-        from tests.generator.test_api import make_job
 
         campaign = Campaign.objects.create(team=team_users.team, name="Big", destination="https://example.com")
         Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i}", slug=f"many{i:04d}")
                                       for i in range(30))
-        job = make_job(team_users.team, team_users.owner)  # queued: its placement can still be chosen
+        job = job_with_ranks(team_users.team, team_users.owner)  # queued: its placement can still be chosen
         client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
         page = client.get(f"/admin/generator/generationjob/{job.pk}/change/").content.decode()
         assert 'name="placement"' in page and "P29</option>" not in page  # a raw id field, not a 30-option select
@@ -569,9 +553,8 @@ class TestAtATeamsVolume:
 @pytest.mark.django_db
 def test_a_job_whose_candidates_people_labelled_is_not_deleted_with_its_labels(client, team_users):
     # Deleting a job took its 26 labels along: the verifier's only ground truth, gone in one click.
-    from tests.generator.test_api import make_job
 
-    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
     session = LabelingSession.objects.create(name="sitting", team=team_users.team)
     label = HumanScanResult.objects.create(session=session, candidate=job.candidates.first(), scanned=True)
     client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
@@ -593,9 +576,8 @@ def test_a_job_whose_candidates_people_labelled_is_not_deleted_with_its_labels(c
 def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users):
     # It stayed loose: the done page and "label the remaining codes" still counted the item as unanswered.
     from generator.evals import sessions
-    from tests.generator.test_api import make_job
 
-    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
     first, second = job.candidates.order_by("rank")
     session = sessions.create_session(team_users.team, team_users.owner, "sitting", [first, second], 300, seed=1)
     item = session.items.get(candidate=first)
@@ -645,9 +627,8 @@ def test_a_label_of_nothing_is_refused_with_one_message(client, team_users):
 @pytest.mark.django_db
 def test_not_even_a_superuser_points_a_teams_job_at_another_teams_placement(client, team_users):
     # The superuser skipped the per-field check: team A's job pages then named team B's placement and its link.
-    from tests.generator.test_api import make_job
 
-    job = make_job(team_users.team, team_users.owner)  # queued: a started job's placement is not editable at all
+    job = job_with_ranks(team_users.team, team_users.owner)  # queued: a started job's placement is not editable at all
     theirs = Placement.objects.create(campaign=Campaign.objects.create(
         team=team_users.other_team, name="Rival sale", destination="https://x.io"), name="Rival poster")
     client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))

@@ -11,34 +11,10 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
 from generator import uploads
-from generator.core.codes import decision
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 from generator.throttles import TeamGenerationThrottle
-
-SHORT_LINK = "https://qart.example/r/AbC12345"
-
-
-def png(color: str = "black") -> ContentFile:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
-    return ContentFile(buffer.getvalue(), name="candidate.png")
-
-
-def make_job(team, owner, ranks: tuple = (), **fields) -> GenerationJob:
-    """A saved generation of `team` with one candidate per rank (None: unranked), each a tiny PNG."""
-    prompt = Prompt.objects.create(owner=owner, text="a misty forest")
-    job = GenerationJob.objects.create(team=team, owner=owner, prompt=prompt, content=SHORT_LINK, **fields)
-    for index, rank in enumerate(ranks):
-        Candidate.objects.create(job=job, index=index, seed=1000 + index, image=png(), rank=rank, verdict="pass",
-                                 scan_probability=round(0.9 - index / 10, 2), aesthetic_score=5.0 + index,
-                                 verifier_model=decision.MODEL)  # judged by the active model: not verified again
-    return job
-
-
-def api_as(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
+from tests.clients import api_as
+from tests.generator.factories import SHORT_LINK, job_with_ranks, qr_png
 
 
 @pytest.fixture(autouse=True)
@@ -191,7 +167,7 @@ class TestCreateGeneration:
         assert not GenerationJob.objects.exists()
 
     def test_viewers_read_but_cannot_create(self, team_users, enqueued):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         client = api_as(team_users.viewer)
         assert client.get("/api/generations/").json()["count"] == 1
         assert client.get(f"/api/generations/{job.pk}/").status_code == 200
@@ -342,8 +318,8 @@ class TestConcurrentCreates:
 @pytest.mark.django_db
 class TestReadGeneration:
     def test_it_reports_status_progress_timings_and_ranked_candidates(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(2, None, 1, 3), status="done", stage="done",
-                       progress=1.0, scannable=True, result_message="3 of 4 scan.", total_seconds=41.5)
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(2, None, 1, 3), status="done", stage="done",
+                             progress=1.0, scannable=True, result_message="3 of 4 scan.", total_seconds=41.5)
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert (body["status"], body["stage"], body["progress"], body["scannable"]) == ("done", "done", 1.0, True)
         assert body["result_message"] == "3 of 4 scan." and body["total_seconds"] == 41.5 and body["error"] == ""
@@ -354,19 +330,20 @@ class TestReadGeneration:
         assert (best["scan_probability"], best["aesthetic_score"], best["verdict"]) == (0.7, 7.0, "pass")
 
     def test_it_says_when_the_halftone_engine_found_the_picture_fighting_the_code(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True,
-                       picture_fights=True, result_message="8 of 8 variants scan. This picture fights the code: ...")
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True,
+                             picture_fights=True,
+                             result_message="8 of 8 variants scan. This picture fights the code: ...")
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert body["picture_fights"] is True and body["scannable"] is True
 
     def test_it_says_when_the_tiny_test_model_drew_the_candidates(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True, tiny_model=True,
-                       result_message="1 of 1 candidates scan. (tiny model: images are noise)")
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), status="done", scannable=True,
+                             tiny_model=True, result_message="1 of 1 candidates scan. (tiny model: images are noise)")
         body = api_as(team_users.viewer).get(f"/api/generations/{job.pk}/").json()
         assert body["tiny_model"] is True and body["scannable"] is True
 
     def test_it_says_in_plain_words_whether_each_candidate_scans_and_which_model_judged(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2), status="done")
         reasons = [{"code": "finder_damaged", "text": "The top-left finder pattern (the square) is damaged."}]
         job.candidates.filter(rank=1).update(verifier_model="logistic-v1-1234abcd", scan_details={"reasons": []})
         job.candidates.filter(rank=2).update(verdict="fail", scan_details={"reasons": reasons})
@@ -377,26 +354,26 @@ class TestReadGeneration:
         assert second["scan_reasons"] == reasons
 
     def test_it_reports_the_queue_position(self, team_users, monkeypatch):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         monkeypatch.setattr("generator.jobs.queue_position", lambda queued: 3 if queued.pk == job.pk else None)
         assert api_as(team_users.owner).get(f"/api/generations/{job.pk}/").json()["queue_position"] == 3
 
     def test_another_teams_generations_are_invisible(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         client = api_as(team_users.outsider)
         assert client.get("/api/generations/").json() == {"count": 0, "next": None, "previous": None, "results": []}
         assert client.get(f"/api/generations/{job.pk}/").status_code == 404
         assert client.post(f"/api/generations/{job.pk}/cancel/").status_code == 404
 
     def test_it_filters_by_status(self, team_users):
-        make_job(team_users.team, team_users.owner, status="done")
-        queued = make_job(team_users.team, team_users.owner)
+        job_with_ranks(team_users.team, team_users.owner, status="done")
+        queued = job_with_ranks(team_users.team, team_users.owner)
         results = api_as(team_users.owner).get("/api/generations/?status=queued").json()["results"]
         assert [r["id"] for r in results] == [queued.pk]
 
     def test_it_filters_sweep_jobs_and_lists_all_by_default(self, team_users):
-        made = make_job(team_users.team, team_users.owner)
-        swept = make_job(team_users.team, team_users.owner)
+        made = job_with_ranks(team_users.team, team_users.owner)
+        swept = job_with_ranks(team_users.team, team_users.owner)
         run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
         EvalSample.objects.create(run=run, prompt="p", content=SHORT_LINK, config_key="a", job=swept)
         client = api_as(team_users.owner)
@@ -408,8 +385,8 @@ class TestReadGeneration:
         assert ids("?sweep=true") == [swept.pk] and ids("?sweep=false") == [made.pk]
 
     def test_it_filters_by_scannable_and_refuses_a_value_it_cannot_read(self, team_users):
-        make_job(team_users.team, team_users.owner, status="done", scannable=False)
-        good = make_job(team_users.team, team_users.owner, status="done", scannable=True)
+        job_with_ranks(team_users.team, team_users.owner, status="done", scannable=False)
+        good = job_with_ranks(team_users.team, team_users.owner, status="done", scannable=True)
         client = api_as(team_users.owner)
         assert [r["id"] for r in client.get("/api/generations/?scannable=true").json()["results"]] == [good.pk]
         response = client.get("/api/generations/?scannable=yes")  # BooleanFilter listed every job for this
@@ -425,18 +402,18 @@ class TestReadGeneration:
 @pytest.mark.django_db
 class TestCancelGeneration:
     def test_it_cancels_a_queued_job_at_once(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         response = api_as(team_users.teammate).post(f"/api/generations/{job.pk}/cancel/")
         assert response.status_code == 200
         assert (response.json()["status"], response.json()["cancel_requested"]) == ("cancelled", True)
 
     def test_it_asks_a_running_job_to_stop(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="running")
+        job = job_with_ranks(team_users.team, team_users.owner, status="running")
         body = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/").json()
         assert (body["status"], body["cancel_requested"]) == ("running", True)
 
     def test_it_answers_409_for_a_finished_job(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="done")
+        job = job_with_ranks(team_users.team, team_users.owner, status="done")
         assert api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/").status_code == 409
         job.refresh_from_db()
         assert not job.cancel_requested
@@ -449,7 +426,7 @@ class TestCancelGeneration:
     ], ids=["field", "list", "form", "empty"])
     def test_it_refuses_a_body_it_does_not_read_and_cancels_nothing(self, team_users, body, kind, refused):
         # A body used to be ignored: whatever it asked, the job was cancelled and the answer was 200.
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         response = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/", body, format=kind)
         job.refresh_from_db()
         if refused:
@@ -461,14 +438,14 @@ class TestCancelGeneration:
     @pytest.mark.parametrize("raw", ["[]", "null", "false", "0"])
     def test_a_falsy_json_body_is_a_body_too(self, team_users, raw):
         # `null`, `[]`, `false` and `0` passed for "no body" (they are falsy) and cancelled the job.
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         response = api_as(team_users.owner).post(f"/api/generations/{job.pk}/cancel/", raw,
                                                   content_type="application/json")
         job.refresh_from_db()
         assert response.status_code == 400 and not job.cancel_requested
 
     def test_viewers_cannot_cancel(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_ranks(team_users.team, team_users.owner)
         assert api_as(team_users.viewer).post(f"/api/generations/{job.pk}/cancel/").status_code == 403
         job.refresh_from_db()
         assert job.status == "queued" and not job.cancel_requested
@@ -507,7 +484,6 @@ class TestHalftoneGeneration:
 
     def test_a_picture_that_carries_another_code_is_refused(self, team_users, media_storage, enqueued):
         # An uploaded QR code drawn over scored "excellent", then print-size captures read the other link.
-        from tests.generator.test_views import qr_png
 
         client = api_as(team_users.owner)
         other = ContentFile(qr_png("https://elsewhere.example/x"), name="code.png")
@@ -592,8 +568,8 @@ class TestHalftoneGeneration:
         assert not GenerationJob.objects.exists() and enqueued == []
 
     def test_another_teams_candidate_is_refused_as_if_it_did_not_exist(self, team_users, enqueued):
-        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
-        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        theirs = job_with_ranks(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+        ours = job_with_ranks(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
         ours.image.save("c.png", picture_file(), save=True)  # the helper's 8 px PNGs are too small to draw from
         client = api_as(team_users.owner)
         refused = client.post("/api/generations/", {"content": SHORT_LINK, "earlier_candidate": theirs.pk})
@@ -604,7 +580,7 @@ class TestHalftoneGeneration:
 
     def test_a_picture_and_an_earlier_candidate_together_are_refused(self, team_users, enqueued):
         # The upload won without a word, and the candidate was never looked at
-        ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        ours = job_with_ranks(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
         ours.image.save("c.png", picture_file(), save=True)
         response = api_as(team_users.owner).post("/api/generations/", {
             "content": SHORT_LINK, "engine": "halftone", "picture": picture_file(), "earlier_candidate": ours.pk},
@@ -614,7 +590,7 @@ class TestHalftoneGeneration:
         assert GenerationJob.objects.count() == 1 and enqueued == []  # the helper's job only
 
     def test_it_reports_each_candidates_variant_and_fidelity(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(1,), engine="halftone")
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), engine="halftone")
         job.candidates.update(variant="centre 0.30, dots, colour, margin 40", fidelity_ssim=0.81, color_error=1.5)
         candidate = api_as(team_users.owner).get(f"/api/generations/{job.pk}/").json()["candidates"][0]
         assert (candidate["variant"], candidate["fidelity_ssim"], candidate["color_error"]) == (
@@ -672,7 +648,7 @@ class TestDeleteGeneration:
     """A team deletes its own finished generation, uploads and all, unless print or people's labels keep it."""
 
     def test_an_editor_deletes_a_finished_job_and_nobody_else_can(self, team_users):
-        job = make_job(team_users.team, team_users.owner, ranks=(1, 2), status="done")
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2), status="done")
         url = f"/api/generations/{job.pk}/"
         assert api_as(team_users.viewer).delete(url).status_code == 403
         assert api_as(team_users.outsider).delete(url).status_code == 404
@@ -683,15 +659,15 @@ class TestDeleteGeneration:
     def test_print_running_and_labels_keep_a_job_with_the_reason(self, team_users, placement):
         from generator.models import HumanScanResult, LabelingSession
 
-        running = make_job(team_users.team, team_users.owner, ranks=(1,), status="running")
+        running = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), status="running")
         response = api_as(team_users.owner).delete(f"/api/generations/{running.pk}/")
         assert response.status_code == 409 and response.json()["detail"].startswith("This job has not finished")
-        printed = make_job(team_users.team, team_users.owner, ranks=(1,), status="done")
+        printed = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), status="done")
         placement.artwork = printed.candidates.get()
         placement.save()
         response = api_as(team_users.owner).delete(f"/api/generations/{printed.pk}/")
         assert response.status_code == 409 and "artwork of “Station poster”" in response.json()["detail"]
-        labelled = make_job(team_users.team, team_users.owner, ranks=(1,), status="done")
+        labelled = job_with_ranks(team_users.team, team_users.owner, ranks=(1,), status="done")
         HumanScanResult.objects.create(session=LabelingSession.objects.create(name="s", team=team_users.team),
                                        candidate=labelled.candidates.get(), scanned=True)
         response = api_as(team_users.owner).delete(f"/api/generations/{labelled.pk}/")

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from generator.eval_models import HumanScanResult
+from tests.generator.factories import job_with_ranks
 
 
 class TestHumanScanResult:
@@ -18,7 +19,5 @@ class TestHumanScanResult:
 
     @pytest.mark.django_db
     def test_a_candidate_is_enough(self, team_users):
-        from tests.generator.test_api import make_job
-
-        candidate = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+        candidate = job_with_ranks(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
         HumanScanResult(scanned=True, candidate=candidate).full_clean()

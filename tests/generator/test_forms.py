@@ -12,7 +12,7 @@ from generator import forms, job_parameters, uploads
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
-from tests.qartsite.test_api import FULL_WIDTH
+from tests.qartsite.inputs import FULL_WIDTH
 
 pytestmark = pytest.mark.django_db
 LINK = "https://qart.example/r/{slug}"

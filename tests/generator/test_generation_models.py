@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from generator.core.engines import halftone
 from generator.generation_models import Candidate, GenerationJob, Prompt
+from tests.generator.factories import job_with_ranks
 
 
 @pytest.mark.django_db
@@ -47,9 +48,8 @@ class TestGenerationJob:
 class TestDeletingAUser:
     def test_it_leaves_the_teams_jobs_candidates_prompts_and_artwork_in_place(self, team_users):
         from campaigns.models import Campaign, Placement
-        from tests.generator.test_api import make_job
 
-        job = make_job(team_users.team, team_users.teammate, ranks=(1, 2))
+        job = job_with_ranks(team_users.team, team_users.teammate, ranks=(1, 2))
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         placement = Placement.objects.create(campaign=campaign, name="Poster", artwork=job.candidates.first())
         team_users.teammate.delete()
@@ -65,13 +65,12 @@ class TestDeletingATeam:
         from django.db.models import RestrictedError
 
         from campaigns.models import Campaign, Placement
-        from tests.generator.test_api import make_job
 
-        job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
         Prompt.objects.filter(pk=job.prompt_id).update(team=team_users.team)  # the team's prompt, as the page saves it
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         Placement.objects.create(campaign=campaign, name="Poster", artwork=job.candidates.first())
-        theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,))
+        theirs = job_with_ranks(team_users.other_team, team_users.outsider, ranks=(1,))
         with pytest.raises(RestrictedError):  # a prompt in use cannot go on its own
             job.prompt.delete()
         team_users.team.delete()  # was a ProtectedError: the jobs' prompts were PROTECTed

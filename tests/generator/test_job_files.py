@@ -17,7 +17,7 @@ from generator.core.codes import scan
 from generator.core.engines import ranking
 from generator.models import GenerationJob
 from tests.conftest import ON_S3_ONLY
-from tests.generator.test_jobs import URL, halftone_job
+from tests.generator.factories import CONTENT, halftone_job
 
 pytestmark = pytest.mark.django_db(transaction=True)  # as in test_jobs: on_commit runs at once, as in a worker
 
@@ -31,7 +31,7 @@ def stored_names(storage, folder: str) -> list[str]:
 
 def made(count: int = 8) -> ranking.BestOfNResult:
     """What `best_of_n` returns for `count` candidates of one batch, in plain colours (nothing drawn or verified)."""
-    verdict = scan.ScanResult(expected=URL, reads=[], decoded=[URL], expected_match=True, misread=False,
+    verdict = scan.ScanResult(expected=CONTENT, reads=[], decoded=[CONTENT], expected_match=True, misread=False,
                               scan_probability=0.9, verdict="pass", seconds=0.0)
     candidates = [ranking.RankedImage(index, 0, 9 + index, Image.new("RGB", (64, 64), (20 * index, 0, 0)), verdict,
                                       None, rank=index + 1) for index in range(count)]

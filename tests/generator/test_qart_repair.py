@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from generator.core.codes import qr
-from tests.generator.core.codes.test_repair import URL, corrupted
+from tests.generator.core.codes.code_art import URL, corrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 

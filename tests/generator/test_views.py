@@ -14,28 +14,22 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from campaigns.models import Campaign, Placement
 from generator import jobs, reconcile, uploads, views
-from generator.core.codes import decision, qr
+from generator.core.codes import qr
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
+from tests.clients import logged_in
+from tests.generator.factories import (
+    CONTENT,
+    VALID,
+    for_placement,
+    job_with_candidates,
+    placement_of,
+    qr_png,
+    solid_png,
+)
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-CONTENT = "https://qart.example/r/AbC123"
-VALID = {"prompt": "a koi pond at dawn", "negative_prompt": "blurry", "content": CONTENT, "look": "balanced",
-         "speed": "fast", "guidance_scale": "3.5", "control_end": "1.0", "size": "768", "candidates_per_batch": "8",
-         "style": "square", "background": "white"}
-
-
-def png(colour: tuple[int, int, int], size: int = 64) -> ContentFile:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
-    return ContentFile(buffer.getvalue(), name="candidate.png")
-
-
-def placement_of(team, name: str = "Station Poster") -> Placement:
-    campaign = Campaign.objects.create(team=team, name=f"{team.name} spring", destination="https://shop.example.com/")
-    return Placement.objects.create(campaign=campaign, name=name)
 
 
 @pytest.fixture
@@ -48,38 +42,12 @@ def now(monkeypatch):
     return fixed
 
 
-def make_job(team, owner, count: int = 0, **fields) -> GenerationJob:
-    prompt = Prompt.objects.create(owner=owner, team=team, text=f"{team.name}'s lighthouse", negative_text="")
-    fields = {"owner": owner, "team": team, "prompt": prompt, "content": CONTENT, **fields}
-    job = GenerationJob.objects.create(**fields)
-    for index in reversed(range(count)):
-        # Stored worst first: the page must sort by rank.
-        Candidate.objects.create(
-            job=job, index=index, seed=100 + index, image=png((index * 40, 90, 160)), rank=index + 1,
-            scan_probability=0.9 - index * 0.1, verdict="pass" if index < 3 else "fail",
-            aesthetic_score=6.0 - index * 0.1, repaired=index == 1, verifier_model=decision.MODEL,
-        )
-    return job
-
-
-def qr_png(text: str) -> bytes:
-    buffer = io.BytesIO()
-    qr.render_control_image(qr.encode(text), 240).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def halftone_post(team) -> dict:
     """The generation form for a halftone job of `team`, with an uploaded picture."""
     buffer = io.BytesIO()
     Image.new("RGB", (200, 150), (30, 120, 200)).save(buffer, format="WEBP")
     return {"team": team.pk, "content": CONTENT, "engine": "halftone", "look": "balanced", "speed": "fast",
             "style": "square", "background": "white", "picture": ContentFile(buffer.getvalue(), name="logo.webp")}
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -314,7 +282,8 @@ class TestGenerationRate:
         decoded = []
         monkeypatch.setattr("generator.core.codes.images.open_picture", lambda *args, **kwargs: decoded.append(args))
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk,
-                                                                   "engine": "halftone", "picture": png((9, 9, 9))})
+                                                                   "engine": "halftone",
+                                                                   "picture": solid_png((9, 9, 9))})
         assert response.status_code == 429 and decoded == []
         assert GenerationJob.objects.count() == 1
         # The picture could not be kept for the next try, and the page says so rather than losing it silently.
@@ -361,7 +330,7 @@ class TestGenerationRate:
 
 class TestJobPage:
     def test_a_halftone_job_without_a_prompt_has_a_heading(self, team_users):
-        job = make_job(team_users.team, team_users.owner, engine="halftone")
+        job = job_with_candidates(team_users.team, team_users.owner, engine="halftone")
         job.prompt.text = ""
         job.prompt.save()
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -369,10 +338,10 @@ class TestJobPage:
 
     def test_it_gives_the_template_the_jobs_own_working_time(self, team_users):
         # "Took 83 s" (total_seconds) counted the 71 s the job waited in the queue: `took` is its own work.
-        job = make_job(team_users.team, team_users.owner, status="done", queue_seconds=71.0, generation_seconds=9.4,
-                       scoring_seconds=3.0, total_seconds=83.0)
+        job = job_with_candidates(team_users.team, team_users.owner, status="done", queue_seconds=71.0,
+                                  generation_seconds=9.4, scoring_seconds=3.0, total_seconds=83.0)
         assert logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").context["took"] == "12 s"
-        unfinished = make_job(team_users.team, team_users.owner, status="running", queue_seconds=71.0)
+        unfinished = job_with_candidates(team_users.team, team_users.owner, status="running", queue_seconds=71.0)
         assert logged_in(team_users.viewer).get(f"/generate/jobs/{unfinished.pk}/").context["took"] == ""
 
     def test_it_shows_the_top_four_in_rank_order_with_their_badges(self, team_users, done_job):
@@ -400,8 +369,8 @@ class TestJobPage:
         assert "May not scan: the top-left finder pattern (the square) is damaged." in html
 
     def test_it_shows_a_halftone_jobs_picture_and_each_candidates_fidelity(self, team_users):
-        job = make_job(team_users.team, team_users.owner, count=2, status="done", engine="halftone",
-                       init_image=png((200, 30, 40), 128))
+        job = job_with_candidates(team_users.team, team_users.owner, count=2, status="done", engine="halftone",
+                                  init_image=solid_png((200, 30, 40), 128))
         job.candidates.update(variant="centre 0.36, dots, colour, margin 40", fidelity_ssim=0.8123, color_error=1.24,
                               aesthetic_score=None)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -413,8 +382,8 @@ class TestJobPage:
         assert "data-logo" not in html
 
     def test_it_shows_a_halftone_jobs_logo(self, team_users):
-        job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone",
-                       init_image=png((200, 30, 40), 128), logo=png((20, 60, 200), 64))
+        job = job_with_candidates(team_users.team, team_users.owner, count=1, status="done", engine="halftone",
+                                  init_image=solid_png((200, 30, 40), 128), logo=solid_png((20, 60, 200), 64))
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert re.search(rf'<img[^>]*src="{re.escape(job.logo.url)}"[^>]*data-logo', html)
         assert "error correction H" in html
@@ -425,7 +394,8 @@ class TestJobPage:
         assert "data-picture" not in html and "Aesthetic" in html and "Guidance" in html
 
     def test_it_polls_while_the_job_runs(self, team_users, leased):
-        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.42))
+        job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
+                                         progress=0.42))
         html = logged_in(team_users.teammate).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert f'data-status-url="/generate/jobs/{job.pk}/status.json"' in html
         assert "Drawing the candidates" in html and "42%" in html
@@ -439,7 +409,7 @@ class TestJobPage:
 
     def test_it_shows_the_pages_while_the_image_storage_is_away(self, team_users, unreachable_media):
         # The pages only link the images (/media/ then answers "Image unavailable"): no page fails for want of one.
-        job = make_job(team_users.team, team_users.owner, status="done", progress=1.0, scannable=True)
+        job = job_with_candidates(team_users.team, team_users.owner, status="done", progress=1.0, scannable=True)
         candidate = job.candidates.create(index=0, seed=1, image=f"generations/{job.pk}/candidate-00-seed1.png",
                                           rank=1, scan_probability=0.9, verdict="pass")
         client = logged_in(team_users.owner)
@@ -450,7 +420,7 @@ class TestJobPage:
         assert client.get(candidate.image.url).status_code == 503
 
     def test_it_shows_a_failure_plainly(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
+        job = job_with_candidates(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "It failed." in html and "The weights are not here." in html
 
@@ -489,8 +459,8 @@ class TestStatus:
         from generator import engine_status
 
         monkeypatch.setattr(engine_status, "live_workers", lambda: ["another worker's report"])
-        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="generating",
-                              progress=0.4, started=timezone.now() - timedelta(seconds=100)))
+        job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
+                                         progress=0.4, started=timezone.now() - timedelta(seconds=100)))
         client = logged_in(team_users.viewer)
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
         assert data["stage_label"] == "Drawing the candidates" and data["worker_silent"] < 5 and data["eta"] > 0
@@ -508,7 +478,7 @@ class TestStatus:
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
 
     def test_it_returns_only_the_jobs_own_fields(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
+        job = job_with_candidates(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert set(data) == {"id", "status", "status_label", "stage", "stage_label", "progress", "queue_position",
                              "queue_words", "worker_silent", "finished", "scannable", "result_message", "error",
@@ -518,14 +488,14 @@ class TestStatus:
 
     def test_a_waiting_job_says_how_long_the_job_running_now_has_left(self, team_users, monkeypatch, now):
         # A quick halftone job queued behind a twenty-minute diffusion job on a CPU worker said only "next in line".
-        waiting = make_job(team_users.team, team_users.owner, status="queued")
+        waiting = job_with_candidates(team_users.team, team_users.owner, status="queued")
         position = {waiting.pk: 1}
         monkeypatch.setattr(jobs, "queue_position", lambda job: position.get(job.pk))
         client = logged_in(team_users.owner)
         assert client.get(f"/generate/jobs/{waiting.pk}/status.json").json()["queue_words"] == "· next in line"
         # Another team's job, a quarter done after 60 s: 180 s left.
-        make_job(team_users.other_team, team_users.outsider, status="running", progress=0.25,
-                 started=now - timedelta(seconds=60))
+        job_with_candidates(team_users.other_team, team_users.outsider, status="running", progress=0.25,
+                            started=now - timedelta(seconds=60))
         data = client.get(f"/generate/jobs/{waiting.pk}/status.json").json()
         assert data["queue_words"] == "· next in line, after a job with about 3 min 00 s left"
         position[waiting.pk] = 3
@@ -545,19 +515,13 @@ class TestStatus:
         ({"status": "running", "stage": "generating", "cancel_requested": True}, "Cancelling"),
     ])
     def test_it_says_what_the_job_is_doing(self, team_users, fields, label):
-        job = make_job(team_users.team, team_users.owner, **fields)
+        job = job_with_candidates(team_users.team, team_users.owner, **fields)
         assert logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == label
 
     def test_it_is_never_cached(self, team_users):
-        job = make_job(team_users.team, team_users.owner)
+        job = job_with_candidates(team_users.team, team_users.owner)
         response = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/status.json")
         assert "no-cache" in response["Cache-Control"]
-
-
-def for_placement(job: GenerationJob, placement: Placement, own: bool = False) -> None:
-    """The job made for `placement` (its own job with `own`): its candidates carry the placement's short link."""
-    GenerationJob.objects.filter(pk=job.pk).update(content=f"http://testserver/r/{placement.slug}",
-                                                   placement=placement if own else None)
 
 
 class TestDownloads:
@@ -572,7 +536,7 @@ class TestDownloads:
         assert round(image.info["dpi"][0]) == 300
 
     def test_it_says_the_image_storage_is_unavailable_instead_of_failing(self, team_users, unreachable_media):
-        candidate = make_job(team_users.team, team_users.owner).candidates.create(
+        candidate = job_with_candidates(team_users.team, team_users.owner).candidates.create(
             index=0, seed=1, image="generations/1/candidate-00-seed1.png", rank=1, scan_probability=0.9,
             verdict="pass")
         response = logged_in(team_users.owner).get(f"/generate/candidates/{candidate.pk}/download.png?size=1024")
@@ -601,7 +565,7 @@ class TestDownloads:
 
 class TestJobList:
     def test_it_lists_the_teams_jobs_with_thumbnails(self, team_users, done_job):
-        theirs = make_job(team_users.other_team, team_users.outsider, count=1)
+        theirs = job_with_candidates(team_users.other_team, team_users.outsider, count=1)
         response = logged_in(team_users.viewer).get("/generate/jobs/")
         assert response.status_code == 200
         assert [job.pk for job in response.context["jobs"]] == [done_job.pk]
@@ -611,7 +575,7 @@ class TestJobList:
 
 
     def test_a_halftone_job_without_a_prompt_still_has_a_title(self, team_users):
-        job = make_job(team_users.team, team_users.owner, engine="halftone")
+        job = job_with_candidates(team_users.team, team_users.owner, engine="halftone")
         job.prompt.text = ""
         job.prompt.save()
         html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
@@ -621,8 +585,8 @@ class TestJobList:
         # Every halftone job was titled "Your picture, as a code" and nothing else told them apart.
         placement = placement_of(team_users.team, "Station Poster")
         long_link = "https://shop.example.com/spring/offers/" + "x" * 80
-        by_link = make_job(team_users.team, team_users.owner, engine="halftone", content=long_link)
-        for_poster = make_job(team_users.team, team_users.owner, engine="halftone", placement=placement)
+        by_link = job_with_candidates(team_users.team, team_users.owner, engine="halftone", content=long_link)
+        for_poster = job_with_candidates(team_users.team, team_users.owner, engine="halftone", placement=placement)
         for job in (by_link, for_poster):
             job.prompt.text = ""
             job.prompt.save()
@@ -635,7 +599,7 @@ class TestJobList:
         assert "for Acme spring: Station Poster" in cards[for_poster.pk] and CONTENT not in cards[for_poster.pk]
 
     def test_it_hides_sweep_jobs_behind_a_link(self, team_users, done_job):
-        swept = make_job(team_users.team, team_users.owner, count=1)
+        swept = job_with_candidates(team_users.team, team_users.owner, count=1)
         run = EvalRun.objects.create(name="spring sweep", team=team_users.team)
         EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=swept)
         client = logged_in(team_users.teammate)
@@ -647,7 +611,7 @@ class TestJobList:
         assert "Hide sweep jobs" in shown.content.decode() and ">Sweep</span>" in shown.content.decode()
 
     def test_it_offers_no_sweep_link_without_sweeps(self, team_users, done_job):
-        theirs = make_job(team_users.other_team, team_users.outsider)
+        theirs = job_with_candidates(team_users.other_team, team_users.outsider)
         run = EvalRun.objects.create(name="rival sweep", team=team_users.other_team)
         EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=theirs)
         html = logged_in(team_users.owner).get("/generate/jobs/").content.decode()
@@ -674,15 +638,15 @@ class TestHalftoneOnThePage:
         assert re.search(r'<input[^>]*name="engine"[^>]*value="halftone"[^>]*checked', page)
 
     def test_it_offers_only_the_teams_earlier_codes(self, team_users):
-        ours = make_job(team_users.team, team_users.owner, count=1).candidates.get()
-        theirs = make_job(team_users.other_team, team_users.outsider, count=1).candidates.get()
+        ours = job_with_candidates(team_users.team, team_users.owner, count=1).candidates.get()
+        theirs = job_with_candidates(team_users.other_team, team_users.outsider, count=1).candidates.get()
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         assert f'name="earlier_candidate" value="{ours.pk}"' in page
         assert f'name="earlier_candidate" value="{theirs.pk}"' not in page
 
     def test_it_offers_a_viewer_nothing_to_pick(self, team_users):
         # A viewer, who cannot generate, was offered the team's earlier codes and prompts (greyed out)
-        code = make_job(team_users.team, team_users.owner, count=1).candidates.get()
+        code = job_with_candidates(team_users.team, team_users.owner, count=1).candidates.get()
         html = logged_in(team_users.viewer).get("/generate/").content.decode()
         assert "Viewers can look but not change things" in html  # the form, disabled, as before
         assert 'name="earlier_candidate"' not in html and f"/media/{code.image.name}" not in html
@@ -697,8 +661,8 @@ class TestHalftoneOnThePage:
         from qartsite.models import Membership
 
         Membership.objects.create(team=team_users.team, user=team_users.outsider, role="viewer")
-        acme = make_job(team_users.team, team_users.owner, count=1).candidates.get()
-        rival = make_job(team_users.other_team, team_users.outsider, count=1).candidates.get()
+        acme = job_with_candidates(team_users.team, team_users.owner, count=1).candidates.get()
+        rival = job_with_candidates(team_users.other_team, team_users.outsider, count=1).candidates.get()
         response = logged_in(team_users.outsider).get("/generate/")
         html = response.content.decode()
         assert f'name="earlier_candidate" value="{rival.pk}"' in html
@@ -710,8 +674,8 @@ class TestHalftoneOnThePage:
     def test_it_captions_an_earlier_code_with_what_it_was_made_for_in_one_labelled_group(self, team_users):
         # The caption said "#4", a job's number where "#1" everywhere else is a candidate's rank; then "Job 4", which
         # told a marketer nothing: its placement (else its link) and its day
-        ours = make_job(team_users.team, team_users.owner, count=1).candidates.get()
-        placed = make_job(team_users.team, team_users.owner, count=1)
+        ours = job_with_candidates(team_users.team, team_users.owner, count=1).candidates.get()
+        placed = job_with_candidates(team_users.team, team_users.owner, count=1)
         placed.placement = placement_of(team_users.team)
         placed.save()
         page = logged_in(team_users.owner).get("/generate/").content.decode()
@@ -727,7 +691,7 @@ class TestHalftoneOnThePage:
 
     def test_it_captions_an_earlier_code_without_its_leading_scheme_only(self, team_users):
         # The caption cut every "https://" out: "x.io/in?to=https://y.io" showed as "x.io/in?to=y.io".
-        job = make_job(team_users.team, team_users.owner, count=1)
+        job = job_with_candidates(team_users.team, team_users.owner, count=1)
         GenerationJob.objects.filter(pk=job.pk).update(content="HTTPS://x.io/in?to=https://y.io")
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         assert '<span class="earlier-caption small">x.io/in?to=https://y.io<span class="muted">' in page
@@ -753,7 +717,7 @@ class TestHalftoneOnThePage:
 
     def test_it_says_an_earlier_candidate_cannot_be_read_while_the_storage_is_away(self, team_users, enqueued,
                                                                                    unreachable_media):
-        candidate = make_job(team_users.team, team_users.owner).candidates.create(
+        candidate = job_with_candidates(team_users.team, team_users.owner).candidates.create(
             index=0, seed=1, image="generations/1/candidate-00-seed1.png", rank=1, scan_probability=0.9,
             verdict="pass")
         post = {**halftone_post(team_users.team), "earlier_candidate": candidate.pk}
@@ -777,8 +741,8 @@ class TestRunningJob:
     def test_it_measures_the_elapsed_time_and_the_time_left(self, team_users, now):
         from datetime import timedelta
 
-        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.25,
-                       started=now - timedelta(seconds=100))
+        job = job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
+                                  progress=0.25, started=now - timedelta(seconds=100))
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["elapsed"], data["eta"]) == (100.0, 300.0)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -788,8 +752,8 @@ class TestRunningJob:
         # "about 1361 s left · 93 s elapsed" until generate.js wrote "22 min 41 s".
         from datetime import timedelta
 
-        job = make_job(team_users.team, team_users.owner, status="running", stage="generating", progress=0.0625,
-                       started=now - timedelta(seconds=93))
+        job = job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
+                                  progress=0.0625, started=now - timedelta(seconds=93))
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "· 1 min 33 s elapsed" in html and "· about 23 min 15 s left" in html
 
@@ -802,13 +766,13 @@ class TestRunningJob:
         from datetime import timedelta
 
         started = now - timedelta(seconds=20) if fields["status"] != "queued" else None
-        job = make_job(team_users.team, team_users.owner, started=started, **fields)
+        job = job_with_candidates(team_users.team, team_users.owner, started=started, **fields)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["elapsed"], data["eta"]) == (elapsed, None)
 
     def test_it_says_finishing_not_running_once_every_step_is_done(self, team_users, now, leased):
-        job = leased(make_job(team_users.team, team_users.owner, status="running", stage="done", progress=1.0,
-                              started=now))
+        job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="done",
+                                         progress=1.0, started=now))
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
         assert (data["status_label"], data["stage_label"]) == ("Finishing", "Storing the candidates")
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -865,7 +829,7 @@ class TestResultBanner:
 
 class TestPlainScores:
     def test_it_gives_a_halftone_candidates_likeness_in_percent_with_the_numbers_behind(self, team_users):
-        job = make_job(team_users.team, team_users.owner, count=1, status="done", engine="halftone")
+        job = job_with_candidates(team_users.team, team_users.owner, count=1, status="done", engine="halftone")
         job.candidates.update(fidelity_ssim=0.7, color_error=0.0, aesthetic_score=None, variant="centre 0.36, dots")
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "Likeness to your picture: 70 %" in html and "Looks:" not in html
@@ -875,7 +839,7 @@ class TestPlainScores:
     def test_the_likeness_shown_is_the_one_candidates_are_ordered_by(self, team_users):
         # A grey copy of a colour picture keeps its luminance (SSIM 0.67) but not its colours: ranked below a colour
         # candidate of SSIM 0.61, so its card must not show the higher figure.
-        job = make_job(team_users.team, team_users.owner, count=2, status="done", engine="halftone")
+        job = job_with_candidates(team_users.team, team_users.owner, count=2, status="done", engine="halftone")
         job.candidates.filter(rank=1).update(fidelity_ssim=0.61, color_error=2.55, aesthetic_score=None)
         job.candidates.filter(rank=2).update(fidelity_ssim=0.67, color_error=56.1, aesthetic_score=None)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
@@ -945,7 +909,7 @@ class TestJobListOrderAndFilters:
         poster = placement_of(team_users.team, "Poster")
         made = []
         for age, status, placement in ((3, "done", None), (1, "failed", poster), (2, "done", poster)):
-            job = make_job(team_users.team, team_users.owner, status=status, placement=placement)
+            job = job_with_candidates(team_users.team, team_users.owner, status=status, placement=placement)
             GenerationJob.objects.filter(pk=job.pk).update(created=timezone.now() - timedelta(hours=age))
             made.append(job)
         return poster, made
@@ -971,7 +935,7 @@ class TestJobListOrderAndFilters:
     def test_it_refuses_an_unknown_filter_with_one_message(self, team_users, three, query):
         if query == "placement=theirs":
             theirs = placement_of(team_users.other_team, "Rival poster")
-            make_job(team_users.other_team, team_users.outsider, placement=theirs)
+            job_with_candidates(team_users.other_team, team_users.outsider, placement=theirs)
             query = f"placement={theirs.pk}"
         response = logged_in(team_users.viewer).get(f"/generate/jobs/?{query}")
         assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
@@ -985,7 +949,7 @@ class TestJobListOrderAndFilters:
 
     def test_it_offers_only_the_teams_placements(self, team_users, three):
         theirs = placement_of(team_users.other_team, "Rival poster")
-        make_job(team_users.other_team, team_users.outsider, placement=theirs)
+        job_with_candidates(team_users.other_team, team_users.outsider, placement=theirs)
         html = logged_in(team_users.viewer).get("/generate/jobs/").content.decode()
         assert "Poster" in html and "Rival poster" not in html
 
@@ -1003,18 +967,18 @@ class TestEngineFit:
 
     def test_it_estimates_minutes_without_a_gpu_worker_from_the_last_job(self, team_users, monkeypatch):
         monkeypatch.setattr(views.engine_status, "live_workers", lambda: [])
-        make_job(team_users.team, team_users.owner, status="done", total_seconds=336.0, generation_seconds=300.0,
-                 scoring_seconds=36.0)
-        make_job(team_users.other_team, team_users.outsider, status="done", total_seconds=7.0,
-                 generation_seconds=5.0, scoring_seconds=2.0)  # not theirs
+        job_with_candidates(team_users.team, team_users.owner, status="done", total_seconds=336.0,
+                            generation_seconds=300.0, scoring_seconds=36.0)
+        job_with_candidates(team_users.other_team, team_users.outsider, status="done", total_seconds=7.0,
+                            generation_seconds=5.0, scoring_seconds=2.0)  # not theirs
         html = logged_in(team_users.owner).get("/generate/").content.decode()
         assert "No GPU worker is ready: on the CPU this takes several minutes." in html
         assert "The last one here took 5 min 36 s." in html and "7 s" not in html
 
     def test_the_halftone_estimate_says_about_a_second_a_candidate_and_the_last_job(self, team_users):
         # It said half a second; candidates strengthened to survive phone-like captures take about a second each.
-        make_job(team_users.team, team_users.owner, status="done", total_seconds=12.0, generation_seconds=9.0,
-                 scoring_seconds=3.0, engine="halftone")
+        job_with_candidates(team_users.team, team_users.owner, status="done", total_seconds=12.0,
+                            generation_seconds=9.0, scoring_seconds=3.0, engine="halftone")
         html = logged_in(team_users.owner).get("/generate/").content.decode()
         halftone = re.search(r'data-engine-part="halftone">(About[^<]*)</span>', html).group(1)
         assert halftone == ("About a second per candidate on the CPU; you can follow it live. The last one here took "
@@ -1022,8 +986,8 @@ class TestEngineFit:
 
     def test_the_last_jobs_time_is_its_own_work_without_the_wait_in_the_queue(self, team_users):
         # It said "took 83 s" of a job that waited 71 s in the queue behind others and worked for 12.
-        make_job(team_users.team, team_users.owner, status="done", engine="halftone", queue_seconds=71.0,
-                 generation_seconds=9.0, scoring_seconds=3.0, total_seconds=83.0)
+        job_with_candidates(team_users.team, team_users.owner, status="done", engine="halftone", queue_seconds=71.0,
+                            generation_seconds=9.0, scoring_seconds=3.0, total_seconds=83.0)
         html = logged_in(team_users.owner).get("/generate/").content.decode()
         assert "The last one here took 12 s." in html and "83 s" not in html
 
@@ -1111,7 +1075,7 @@ class TestKeptUploads:
     def test_a_new_picture_replaces_the_kept_one(self, team_users, enqueued):
         first = self.post(team_users.owner, team_users.team, picture=halves_png(), candidates_per_batch="0")
         second = self.post(team_users.owner, team_users.team, kept_picture=self.token(first, "kept_picture"),
-                           picture=png((9, 200, 9), size=80))
+                           picture=solid_png((9, 200, 9), size=80))
         assert second.status_code == 302
         with GenerationJob.objects.get().init_image.open("rb") as stored:
             assert Image.open(stored).convert("RGB").getpixel((40, 40)) == (9, 200, 9)
@@ -1126,7 +1090,7 @@ class TestKeptUploads:
         assert not GenerationJob.objects.exists() and enqueued == []
 
     def test_the_logo_is_kept_too_and_can_be_left_out(self, team_users, enqueued):
-        first = self.post(team_users.owner, team_users.team, picture=halves_png(), logo=png((200, 30, 30), 96),
+        first = self.post(team_users.owner, team_users.team, picture=halves_png(), logo=solid_png((200, 30, 30), 96),
                           candidates_per_batch="0")
         html = first.content.decode()
         assert "Keeping the logo" in html

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
+from tests.qartsite.admin_pages import team_rows
+
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker) -> dict:
@@ -25,8 +27,6 @@ def cast(team_users):
 
 @pytest.fixture
 def rows(cast):
-    from tests.qartsite.test_admin import team_rows
-
     return {"ours": team_rows(cast.team, cast.owner), "theirs": team_rows(cast.other_team, cast.outsider)}
 
 

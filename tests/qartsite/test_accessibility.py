@@ -15,8 +15,7 @@ from campaigns import shares
 from campaigns.models import Campaign, Placement
 from generator.evals import sessions
 from tests.conftest import staff
-from tests.generator.evals.test_labeling_views import make_job as labeled_job
-from tests.generator.test_views import VALID, make_job
+from tests.generator.factories import VALID, job_of_clean_codes, job_with_candidates
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,19 +103,19 @@ class TestErrorSummaries:
 
 class TestJobPage:
     def test_only_the_stage_of_a_running_job_is_live(self, team_users):
-        job = make_job(team_users.team, team_users.owner, status="running", progress=0.4)
+        job = job_with_candidates(team_users.team, team_users.owner, status="running", progress=0.4)
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "aria-live" not in html  # the elapsed seconds were read out every second
         assert re.search(r'<strong data-stage role="status">', html)
 
     def test_the_finished_jobs_result_is_announced(self, team_users):
-        job = make_job(team_users.team, team_users.owner, count=2, status="done", progress=1.0, scannable=True,
-                       result_message="2 of 2 variants scan.")
+        job = job_with_candidates(team_users.team, team_users.owner, count=2, status="done", progress=1.0,
+                                  scannable=True, result_message="2 of 2 variants scan.")
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert re.search(r'<p class="result result-ok" role="status">2 of 2 variants scan\.</p>', html)
 
     def test_each_candidates_buttons_and_downloads_name_it(self, team_users, placement):
-        job = make_job(team_users.team, team_users.owner, count=2, status="done", placement=placement)
+        job = job_with_candidates(team_users.team, team_users.owner, count=2, status="done", placement=placement)
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
         for rank in (1, 2):
             hidden = f'<span class="visually-hidden">, candidate #{rank}</span>'
@@ -149,7 +148,7 @@ class TestTables:
     def test_no_table_header_is_empty(self, team_users, placement):
         client = logged_in(staff(team_users.owner))
         shares.create(placement.campaign, team_users.owner, label="Printer")
-        job = labeled_job(team_users.team, team_users.owner)
+        job = job_of_clean_codes(team_users.team, team_users.owner)
         sessions.create_session(team_users.team, team_users.owner, "Friday", job.candidates.all(), 300, seed=0)
         pages = {url: client.get(url).content.decode()
                  for url in (f"/campaigns/{placement.campaign_id}/shares/", "/evals/labeling/")}
@@ -201,14 +200,14 @@ class TestLandmarksAndNames:
 
     def test_the_labeling_page_has_a_heading(self, team_users):
         user = staff(team_users.owner)
-        job = labeled_job(team_users.team, user)
+        job = job_of_clean_codes(team_users.team, user)
         session = sessions.create_session(team_users.team, user, "Friday", job.candidates.all(), 300, seed=0)
         html = logged_in(user).get(f"/evals/labeling/{session.pk}/run/").content.decode()
         assert '<h1 class="visually-hidden">Friday: code 1 of 2</h1>' in html
 
     def test_the_labeling_page_offers_to_turn_its_single_key_shortcuts_off(self, team_users):
         user = staff(team_users.owner)
-        job = labeled_job(team_users.team, user)
+        job = job_of_clean_codes(team_users.team, user)
         session = sessions.create_session(team_users.team, user, "Friday", job.candidates.all(), 300, seed=0)
         html = logged_in(user).get(f"/evals/labeling/{session.pk}/run/").content.decode()
         switch = re.search(r'<label class="switch">(<input[^>]*>)\s*([^<]*)</label>', html)

@@ -11,7 +11,7 @@ from django.test import Client
 
 from qartsite import members
 from qartsite.models import Invitation, Membership
-from tests.qartsite.test_accounts import api_status
+from tests.clients import api_status
 
 URL = "/accounts/delete/"
 

@@ -11,6 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from qartsite.models import Invitation, Membership, Team
+from tests.campaigns.rollup_data import event
+from tests.clients import api_status
 
 STRONG = "lighthouse-harbour-77"
 
@@ -608,12 +610,6 @@ class TestInvitation:
         assert Membership.role_of(team_users.outsider, team_users.team) == "editor"
 
 
-def api_status(token: str) -> int:
-    from rest_framework.test import APIClient
-
-    return APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION=f"Token {token}").status_code
-
-
 @pytest.mark.django_db
 class TestApiTokens:
     def test_it_makes_a_named_token_shown_once_that_the_api_accepts(self, client, team_users):
@@ -716,7 +712,6 @@ class TestTeamSettings:
         # A typo (30 for 365) deleted a year of single scans at the next daily pass, after "Team settings saved."
         from campaigns.drainer import store_events
         from campaigns.models import Campaign, Placement
-        from tests.campaigns.test_rollups import event
 
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         poster = Placement.objects.create(campaign=campaign, name="Poster")

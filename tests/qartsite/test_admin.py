@@ -10,7 +10,6 @@ shows "Rival" somewhere.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -18,36 +17,17 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
-from django.core.files.base import ContentFile
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import strip_tags
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
 from campaigns.models import (
     Campaign,
-    DestinationChange,
     Placement,
-    PlacementAlert,
-    ReportShare,
-    ScanEvent,
-    ScanRollup,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookOutbox,
 )
 from generator.admin import VerifierModelAdmin
 from generator.models import (
-    Candidate,
-    EvalRun,
-    EvalSample,
-    GenerationJob,
-    GenerationPreset,
-    HumanScanResult,
-    LabelingItem,
-    LabelingSession,
-    Prompt,
     VerifierModel,
 )
 from qartsite.admin import (
@@ -60,6 +40,7 @@ from qartsite.admin import (
 )
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline
+from tests.qartsite.admin_pages import choices_on, scoped_admins, url
 
 # The admins of models that belong to no team, each replaced by a scoped one in qartsite.admin. django_rq's
 # Queue admin is deliberately absent: it registers only with RQ_SHOW_ADMIN_LINK (off), and its dashboard lists
@@ -73,76 +54,6 @@ SCOPED_ELSEWHERE = {
     AccessFailureLog: SuperuserAccessFailureLogAdmin,
     VerifierModel: VerifierModelAdmin,  # global (every team's jobs use the active one): staff read, superusers activate
 }
-
-
-def team_rows(team: Team, owner) -> dict:
-    """One object of every team-owned model for `team`, named after it, by model."""
-    name = team.name
-    campaign = Campaign.objects.create(team=team, name=f"{name} campaign", destination="https://example.com")
-    placement = Placement.objects.create(campaign=campaign, name=f"{name} poster")
-    prompt = Prompt.objects.create(owner=owner, team=team, text=f"{name} prompt")
-    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=f"https://x.io/{name}")
-    candidate = Candidate.objects.create(job=job, index=0, seed=1, scan_probability=0.9, verdict="pass", rank=1,
-                                         image=ContentFile(b"\x89PNG", name="c.png"))
-    session = LabelingSession.objects.create(team=team, name=f"{name} sitting")
-    session.candidates.add(candidate)
-    result = HumanScanResult.objects.create(session=session, candidate=candidate, image_name=f"{name}.png",
-                                            scanned=True)
-    run = EvalRun.objects.create(team=team, name=f"{name} sweep")
-    endpoint = WebhookEndpoint.objects.create(team=team, url=f"https://{name.lower()}.example.com/hook",
-                                              events=["scan.created"], secret=f"whsec_{name}")
-    return {
-        Team: team,
-        Invitation: Invitation.objects.create(team=team, email=f"{name}@example.com", invited_by=owner),
-        Campaign: campaign,
-        Placement: placement,
-        ScanEvent: ScanEvent.objects.create(placement=placement, device_class="mobile"),
-        Prompt: prompt,
-        GenerationJob: job,
-        Candidate: candidate,
-        LabelingSession: session,
-        LabelingItem: LabelingItem.objects.create(session=session, candidate=candidate, result=result),
-        HumanScanResult: result,
-        EvalRun: run,
-        EvalSample: EvalSample.objects.create(run=run, prompt=f"{name} prompt", content="x", config_key="a=1",
-                                              job=job),
-        GenerationPreset: GenerationPreset.objects.create(team=team, name=f"{name} preset", source_run=run),
-        WebhookEndpoint: endpoint,
-        WebhookDelivery: WebhookDelivery.objects.create(endpoint=endpoint, message_id=f"{name}-message",
-                                                        event="scan.created"),
-        WebhookOutbox: WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", next_try=timezone.now(),
-                                                    messages=[[f"{name}-waiting", {"placement": placement.pk}]]),
-        DestinationChange: DestinationChange.objects.create(campaign=campaign, placement=placement,
-                                                            field="destination_override", before="",
-                                                            after=f"https://{name.lower()}.example.com/new",
-                                                            changed_by=owner),
-        PlacementAlert: PlacementAlert.objects.create(placement=placement, kind="stopped", day=date(2026, 5, 1),
-                                                      message=f"{name} poster: no scans"),
-        ReportShare: ReportShare.objects.create(campaign=campaign, token_hash=f"{name}-hash", label=f"{name} agency",
-                                                expires=timezone.now() + timedelta(days=7), created_by=owner),
-        ScanRollup: ScanRollup.objects.create(placement=placement, day=date(2026, 5, 1), scans=3, visitors=2,
-                                              first_scan=timezone.now(), last_scan=timezone.now()),
-    }
-
-
-def url(model, action: str = "changelist", obj=None) -> str:
-    """An admin page of `model`: its changelist, add page, or an object's change or delete page."""
-    opts = model._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{action}", args=[] if obj is None else [obj.pk])
-
-
-def scoped_admins() -> list[tuple[type, TeamScopedAdmin]]:
-    return [(model, model_admin) for model, model_admin in admin.site._registry.items()
-            if isinstance(model_admin, TeamScopedAdmin)]
-
-
-def choices_on(response) -> dict:
-    """The choices of every relation field on an admin add or change page, inlines included, by field name."""
-    forms = [response.context["adminform"].form]
-    forms += [inline.formset.empty_form for inline in response.context["inline_admin_formsets"]]
-    # An inline form's hidden primary key is no choice: the formset finds rows only among the parent's own.
-    return {name: list(field.queryset) for form in forms for name, field in form.fields.items()
-            if hasattr(field, "queryset") and name != form._meta.model._meta.pk.name}
 
 
 class TestRegistry:

@@ -26,7 +26,7 @@ from generator.models import (
     Prompt,
 )
 from qartsite.models import Membership
-from tests.qartsite.test_admin import url
+from tests.qartsite.admin_pages import url
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from campaigns.models import Campaign, Placement
 from generator.models import GenerationJob
 from qartsite.api import document_error_answers, error_answers, field_errors
 from qartsite.echoes import ECHO_CHARS
-from tests.generator.test_api import make_job
+from tests.clients import signed_in
+from tests.generator.factories import job_with_ranks
+from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses
 
 SIGNED_IN = [{"tokenAuth": []}, {"cookieAuth": []}]
 
@@ -98,22 +100,13 @@ class TestErrorAnswers:
 
 # --- What HTTP clients get wrong ------------------------------------------------------------------------------------
 
-LISTS = ["/api/campaigns/", "/api/placements/", "/api/generations/", "/api/alerts/", "/api/webhooks/",
-         "/api/webhook-deliveries/", "/api/shares/", "/api/teams/"]
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
 
 @pytest.fixture
 def rival_objects(team_users) -> dict[str, int]:
     """Ids of the outsider's team's campaign, placement and generation: real rows the owner must not see."""
     campaign = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
     placement = Placement.objects.create(campaign=campaign, name="Rival poster")
-    job = make_job(team_users.other_team, team_users.outsider, ranks=(1,))
+    job = job_with_ranks(team_users.other_team, team_users.outsider, ranks=(1,))
     return {"campaigns": campaign.pk, "placements": placement.pk, "generations": job.pk}
 
 
@@ -315,18 +308,6 @@ class TestScopedField:
         assert response.status_code == 201 and response.json()["team"] == team_users.team.pk
 
 
-def project_subclasses(base: type) -> set[type]:
-    """The apps' subclasses of `base`, at any depth, once every API module is imported."""
-    import qartsite.api_urls  # noqa: F401 (imports every API module, so every serializer and filter set is defined)
-
-    found = set()
-    for sub in base.__subclasses__():
-        if sub.__module__.split(".")[0] in ("campaigns", "generator", "qartsite"):
-            found.add(sub)
-        found |= project_subclasses(sub)
-    return found
-
-
 def all_serializers() -> set[type]:
     from rest_framework import serializers
 
@@ -405,7 +386,6 @@ def test_the_browsable_apis_filter_forms_name_placements_in_one_query(team_users
     assert queries() == few
 
 
-
 class TestFieldErrors:
     def test_every_fields_errors_are_a_list_of_strings_saying_where_each_belongs(self):
         nested = {"split": [{}, {"url": ["Enter a valid URL."], "weight": ["Too big."]}], "events": {0: ["Bad."]},
@@ -436,11 +416,6 @@ class TestFiniteFloatField:
         assert placement.scan_distance_m == 3.0
         assert client.patch(f"/api/placements/{placement.pk}/", {"scan_distance_m": 1},
                             format="json").json()["scan_distance_m"] == 1.0
-
-
-# Digits of other scripts, which Python's int(), float() and Decimal() read as ASCII's: "１２３" is 123.
-FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @pytest.mark.django_db

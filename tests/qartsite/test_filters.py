@@ -8,7 +8,8 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from qartsite.echoes import ECHO_CHARS
-from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses, signed_in
+from tests.clients import signed_in
+from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses
 
 NOT_A_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from qartsite import form_fields
 from qartsite.models import Team
-from tests.qartsite.test_api import ARABIC_INDIC, FULL_WIDTH, project_subclasses
+from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, project_subclasses
 
 # Django's fields that read numbers, dates or ids with Python's int()/float()/Decimal()/strptime (FloatField and
 # DecimalField are IntegerFields, ModelMultipleChoiceField a ModelChoiceField), and this project's for each.

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.generator.factories import job_with_ranks
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["a" * 996 + ".png", "\u00e9" * 500 + ".csv"])
@@ -133,9 +135,8 @@ class TestFormParser:
         # `curl -d '{}'` to cancel answered {"{}": ["This action reads no body: send none."]}.
         from campaigns.models import Campaign
         from qartsite.parsers import JSON_AS_FORM
-        from tests.generator.test_api import make_job
 
-        job = make_job(team_users.team, team_users.owner)  # queued: cancel would take it
+        job = job_with_ranks(team_users.team, team_users.owner)  # queued: cancel would take it
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         client = APIClient()
         client.force_authenticate(team_users.owner)

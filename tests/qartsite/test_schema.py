@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 from campaigns import shares
 from campaigns.models import Campaign, Placement, PlacementAlert, ScanEvent, WebhookDelivery, WebhookEndpoint
 from campaigns.webhooks import new_secret
-from tests.generator.test_api import make_job
+from tests.generator.factories import job_with_ranks
 
 OPERATIONS = {
     ("get", "/api/campaigns/"), ("post", "/api/campaigns/"), ("get", "/api/campaigns/{id}/"),
@@ -88,7 +88,7 @@ def fuzz_objects(team_users) -> dict[str, int]:
     campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example.com/")
     placement = Placement.objects.create(campaign=campaign, name="Poster")
     ScanEvent.objects.create(placement=placement, os="iOS", device_class="mobile")
-    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
     endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
                                               events=["scan.created"], secret=new_secret())
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, message_id="m1", event="scan.created", ok=True)

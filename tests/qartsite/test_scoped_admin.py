@@ -13,7 +13,7 @@ from django.utils.html import strip_tags
 from campaigns.models import Campaign, Placement, ReportShare, WebhookEndpoint
 from generator.models import GenerationPreset, LabelingItem, LabelingSession
 from qartsite.models import Invitation, Membership, Team
-from tests.qartsite.test_admin import choices_on, scoped_admins, team_rows, url
+from tests.qartsite.admin_pages import choices_on, scoped_admins, team_rows, url
 
 
 @pytest.mark.django_db

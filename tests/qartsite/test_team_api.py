@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from qartsite.models import Team
+from tests.campaigns.rollup_data import event
 
 
 def api(user) -> APIClient:
@@ -93,7 +94,6 @@ class TestTeamApi:
 
         from campaigns.drainer import store_events
         from campaigns.models import Campaign, Placement
-        from tests.campaigns.test_rollups import event
 
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
         poster = Placement.objects.create(campaign=campaign, name="Poster")

@@ -9,6 +9,7 @@ import pytest
 
 from generator.evals import label_csv
 from generator.models import HumanScanResult
+from tests.generator.factories import job_with_ranks
 
 
 @pytest.mark.django_db
@@ -32,9 +33,8 @@ def test_an_imported_sheet_of_a_session_answers_its_items(team_users):
     from pathlib import PurePath
 
     from generator.evals import sessions
-    from tests.generator.test_api import make_job
 
-    job = make_job(team_users.team, team_users.owner, ranks=(1, 2))
+    job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
     first, second = job.candidates.order_by("rank")
     session = sessions.create_session(team_users.team, team_users.owner, "sitting", [first, second], 300, seed=1)
     sheet = f"image,scanned\n{PurePath(first.image.name).name},yes\n"
@@ -52,10 +52,9 @@ def test_a_sessions_sheet_names_only_its_own_teams_codes(team_users):
 
     from generator.evals import sessions
     from generator.models import Candidate
-    from tests.generator.test_api import make_job
 
-    ours = make_job(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
-    theirs = make_job(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
+    ours = job_with_ranks(team_users.team, team_users.owner, ranks=(1,)).candidates.get()
+    theirs = job_with_ranks(team_users.other_team, team_users.outsider, ranks=(1,)).candidates.get()
     name = PurePath(ours.image.name).name
     Candidate.objects.filter(pk=theirs.pk).update(image="generations/rival/candidate-rival.png")  # not the name
     session = sessions.create_session(team_users.other_team, team_users.outsider, "rival sitting", [theirs], 300,

@@ -7,55 +7,35 @@ import re
 
 import numpy as np
 import pytest
-from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image
 
 from campaigns.models import Campaign, Placement
-from generator.core.codes import decoders, qr
+from generator.core.codes import decoders
 from generator.evals import sessions
 from generator.models import (
-    Candidate,
     EvalRun,
     EvalSample,
     GenerationJob,
     HumanScanResult,
     LabelingItem,
     LabelingSession,
-    Prompt,
 )
+from tests.clients import IPHONE
 from tests.conftest import at_once, staff
+from tests.generator.factories import art_png, job_of_clean_codes
 
 pytestmark = pytest.mark.django_db
 CONTENT = "https://qart.example/r/AbC12345"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.5 Mobile/15E148 Safari/604.1")
 PIXEL = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
          "Chrome/126.0.0.0 Mobile Safari/537.36")
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 
 
-def png(image: Image.Image) -> ContentFile:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return ContentFile(buffer.getvalue(), name="art.png")
-
-
-def make_job(team, owner, probabilities=(0.9, 0.2), content: str = CONTENT) -> GenerationJob:
-    """A finished job whose candidates are clean codes of its content (so they restamp and decode)."""
-    prompt = Prompt.objects.create(owner=owner, team=team, text=f"{team.name}'s lighthouse")
-    job = GenerationJob.objects.create(owner=owner, team=team, prompt=prompt, content=content, status="done")
-    art = qr.render_control_image(qr.encode(content, "H", max_version=40), 264)
-    for index, p in enumerate(probabilities):
-        Candidate.objects.create(job=job, index=index, seed=index, image=png(art), rank=index + 1,
-                                 scan_probability=p, verdict="pass" if p >= 0.5 else "fail")
-    return job
-
-
 def unreadable(job: GenerationJob) -> None:
     """Make the job's candidates art restamp cannot work with: not square, and no control image to find the grid."""
     for candidate in job.candidates.all():
-        candidate.image.save("wide.png", png(Image.new("RGB", (264, 200), "white")))
+        candidate.image.save("wide.png", art_png(Image.new("RGB", (264, 200), "white")))
 
 
 def logged_in(user, **kwargs) -> Client:
@@ -73,7 +53,7 @@ def cast(team_users):
 
 @pytest.fixture
 def session(cast) -> LabelingSession:
-    job = make_job(cast.team, cast.owner)
+    job = job_of_clean_codes(cast.team, cast.owner)
     return sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
 
 
@@ -93,7 +73,7 @@ def status_of(client: Client, item: LabelingItem) -> dict:
 
 class TestSessionList:
     def test_it_creates_a_session_from_job_ids(self, cast):
-        job = make_job(cast.team, cast.owner, (0.9, 0.5, 0.1))
+        job = job_of_clean_codes(cast.team, cast.owner, (0.9, 0.5, 0.1))
         response = logged_in(cast.teammate).post("/evals/labeling/", {
             "name": "Monday", "team": cast.team.pk, "source": "jobs", "jobs": f"#{job.pk}", "display_size_px": 250})
         session = LabelingSession.objects.get(name="Monday")
@@ -103,8 +83,8 @@ class TestSessionList:
         assert set(session.candidates.all()) == set(job.candidates.all())
 
     def test_it_creates_a_session_from_a_sweep(self, cast):
-        job = make_job(cast.team, cast.owner, (0.9, 0.5))
-        make_job(cast.team, cast.owner, (0.3,))  # not in the sweep
+        job = job_of_clean_codes(cast.team, cast.owner, (0.9, 0.5))
+        job_of_clean_codes(cast.team, cast.owner, (0.3,))  # not in the sweep
         run = EvalRun.objects.create(name="cs", team=cast.team)
         EvalSample.objects.create(run=run, prompt="p", content=CONTENT, config_key="a", job=job)
         logged_in(cast.teammate).post("/evals/labeling/", {
@@ -112,8 +92,8 @@ class TestSessionList:
         assert set(LabelingSession.objects.get(name="Sweep").candidates.all()) == set(job.candidates.all())
 
     def test_it_draws_a_random_sample_of_the_teams_candidates(self, cast):
-        make_job(cast.team, cast.owner, (0.9, 0.5, 0.4, 0.1))
-        make_job(cast.other_team, cast.outsider, (0.8,))
+        job_of_clean_codes(cast.team, cast.owner, (0.9, 0.5, 0.4, 0.1))
+        job_of_clean_codes(cast.other_team, cast.outsider, (0.8,))
         logged_in(cast.owner).post("/evals/labeling/", {
             "name": "Random", "team": cast.team.pk, "source": "random", "count": 3, "display_size_px": 300})
         session = LabelingSession.objects.get(name="Random")
@@ -127,7 +107,7 @@ class TestSessionList:
             "Ensure this value is less than or equal to 300."]  # not also "Say how many candidates to draw."
 
     def test_it_explains_job_ids_it_cannot_use(self, cast):
-        theirs = make_job(cast.other_team, cast.outsider)
+        theirs = job_of_clean_codes(cast.other_team, cast.outsider)
         client = logged_in(cast.teammate)
         data = {"name": "x", "team": cast.team.pk, "source": "jobs", "display_size_px": 300}
         html = client.post("/evals/labeling/", {**data, "jobs": str(theirs.pk)}).content.decode()
@@ -152,7 +132,7 @@ class TestSessionList:
         assert re.search(r'<fieldset class="field"[^>]*>\s*<legend>Source</legend>', html)
 
     def test_it_refuses_a_session_for_another_team(self, cast):
-        job = make_job(cast.team, cast.owner)
+        job = job_of_clean_codes(cast.team, cast.owner)
         response = logged_in(cast.outsider).post("/evals/labeling/", {
             "name": "Steal", "team": cast.team.pk, "source": "jobs", "jobs": str(job.pk), "display_size_px": 300})
         assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
@@ -238,14 +218,14 @@ class TestRunPage:
 
     def test_it_says_the_session_was_created_on_its_first_page(self, cast):
         client = logged_in(cast.owner)
-        job = make_job(cast.team, cast.owner)
+        job = job_of_clean_codes(cast.team, cast.owner)
         response = client.post("/evals/labeling/", {"name": "Friday", "team": cast.team.pk, "source": "jobs",
                                                     "jobs": f"#{job.pk}", "display_size_px": 300}, follow=True)
         assert response.redirect_chain[-1][0].endswith("/run/")
         assert "Session “Friday” has 2 codes to scan." in response.content.decode()
 
     def test_it_shows_text_instead_of_a_link_that_cannot_fit(self, cast):
-        job = make_job(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
+        job = job_of_clean_codes(cast.team, cast.owner, (0.9,), content="https://x.io")  # version 2: no room for a link
         session = sessions.create_session(cast.team, cast.owner, "Tiny", job.candidates.all(), 300)
         item, html = run_page(logged_in(cast.owner), session)
         assert "shows the text <code>LABEL 1</code>" in html and f"/l/{item.token}" not in html
@@ -256,7 +236,7 @@ class TestRunPage:
         assert sessions.scan_mode(item) == "text"
 
     def test_it_shows_the_original_it_cannot_rerender_when_no_campaign_counts_its_scans(self, cast):
-        job = make_job(cast.team, cast.owner, (0.9,))
+        job = job_of_clean_codes(cast.team, cast.owner, (0.9,))
         unreadable(job)
         session = sessions.create_session(cast.team, cast.owner, "Odd", job.candidates.all(), 300)
         item, html = run_page(logged_in(cast.owner), session)
@@ -267,7 +247,7 @@ class TestRunPage:
     def test_it_hides_a_campaign_code_it_cannot_rerender(self, cast, linked):
         campaign = Campaign.objects.create(team=cast.team, name="Spring", destination="https://example.com/spring")
         placement = Placement.objects.create(campaign=campaign, name="Station poster")
-        job = make_job(cast.team, cast.owner, (0.9,), content=f"http://testserver/r/{placement.slug}")
+        job = job_of_clean_codes(cast.team, cast.owner, (0.9,), content=f"http://testserver/r/{placement.slug}")
         if linked == "placement":  # made from the placement's page; else the short link was typed in
             GenerationJob.objects.filter(pk=job.pk).update(placement=placement, content="https://qart.example/r/x")
         unreadable(job)
@@ -473,13 +453,13 @@ class TestAlignmentPage:
 
     @pytest.fixture
     def labelled(self, cast) -> LabelingSession:
-        job = make_job(cast.team, cast.owner, [p for p, _ in self.LABELS])
+        job = job_of_clean_codes(cast.team, cast.owner, [p for p, _ in self.LABELS])
         session = sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
         for candidate, (_, scanned) in zip(job.candidates.order_by("index"), self.LABELS, strict=True):
             HumanScanResult.objects.create(session=session, candidate=candidate, scanned=scanned,
                                            device="iPhone" if candidate.index % 2 else "Pixel 8", app="Camera")
         # Another team's label, which must not count.
-        theirs = make_job(cast.other_team, cast.outsider, (0.95,))
+        theirs = job_of_clean_codes(cast.other_team, cast.outsider, (0.95,))
         HumanScanResult.objects.create(candidate=theirs.candidates.get(), scanned=False)
         return session
 
@@ -487,7 +467,7 @@ class TestAlignmentPage:
     def well_labelled(self, cast) -> LabelingSession:
         """The known labels, each scanned by four phones: 16 of each class, enough to judge by (at least
         `calibration.MIN_PER_CLASS` of each), with the same figures (no probability is in both classes)."""
-        job = make_job(cast.team, cast.owner, [p for p, _ in self.LABELS])
+        job = job_of_clean_codes(cast.team, cast.owner, [p for p, _ in self.LABELS])
         session = sessions.create_session(cast.team, cast.owner, "Known", job.candidates.all(), 300)
         for candidate, (_, scanned) in zip(job.candidates.order_by("index"), self.LABELS, strict=True):
             for phone in range(4):
@@ -617,7 +597,7 @@ class TestTwoAtOnce:
 
     @pytest.fixture
     def shown(self, cast) -> LabelingItem:
-        job = make_job(cast.team, cast.owner)
+        job = job_of_clean_codes(cast.team, cast.owner)
         made = sessions.create_session(cast.team, cast.owner, "Friday", job.candidates.all(), 300, seed=0)
         item = made.items.get(position=0)
         sessions.show(item, cast.owner)

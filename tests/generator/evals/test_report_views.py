@@ -9,6 +9,7 @@ from django.test import Client
 
 from generator.models import GenerationPreset
 from tests.conftest import staff
+from tests.generator.factories import job_with_candidates
 from tests.generator.sweep_data import key_of, make_run
 
 pytestmark = pytest.mark.django_db
@@ -134,10 +135,9 @@ def test_it_leaves_another_teams_generation_form_alone(sweep, team_users):
 def test_the_toast_opens_only_the_images_of_the_runs_own_candidates(sweep, team_users):
     # A sample's scores are copied data: a file name written into them (another team's upload) must open nothing.
     from generator.evals.report_views import image_loader
-    from tests.generator.test_views import make_job
 
-    ours = make_job(team_users.team, team_users.owner, count=1)
-    theirs = make_job(team_users.other_team, team_users.outsider, count=1)
+    ours = job_with_candidates(team_users.team, team_users.owner, count=1)
+    theirs = job_with_candidates(team_users.other_team, team_users.outsider, count=1)
     sample = sweep.samples.filter(status="done").first()
     sample.job = ours
     sample.save(update_fields=["job"])

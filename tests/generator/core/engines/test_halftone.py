@@ -8,16 +8,13 @@ import importlib.util
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generator.core.codes import decoders, grids, logos, qr, repair, robust, scan
+from generator.core.codes import grids, logos, qr, repair, robust, scan
 from generator.core.engines import halftone, halftone_drawing, ranking
-
-URL = "https://qart.example/r/AbC123"
-SIZE = 384  # small for speed; the benchmark measures 768
+from tests.generator.core.engines.halftone_captures import SIZE, SOFT, URL, gradient, phone_capture, reads_on
 
 
 def photo_folder() -> Path | None:
@@ -26,12 +23,6 @@ def photo_folder() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
-def gradient() -> Image.Image:
-    x = np.linspace(0, 1, 256)
-    rgb = np.stack([np.outer(np.ones(256), x) * 255, np.outer(x, np.ones(256)) * 200, np.full((256, 256), 90)], -1)
-    return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
 
 def text() -> Image.Image:
@@ -133,9 +124,6 @@ def test_the_same_seed_gives_the_same_candidates():
     first, again = (halftone.best_halftones(text(), URL, config) for _ in range(2))
     for a, b in zip(first.candidates, again.candidates, strict=True):
         assert a.variant == b.variant and np.array_equal(np.asarray(a.image), np.asarray(b.image))
-
-
-SOFT = halftone_drawing.Variant(colour=True, shape="dot", dither=False, centre=0.30, margin=40)
 
 
 def test_it_strengthens_a_variant_until_it_passes(monkeypatch):
@@ -319,30 +307,6 @@ def test_with_a_logo_the_message_says_what_the_logo_costs_the_picture():
     plain = halftone.best_halftones(gradient(), URL, config)
     assert "fights the code" in plain.message and "logo" not in plain.message
     assert result.picture_fights and plain.picture_fights
-
-
-def phone_capture(image: Image.Image, sigma: float, long_side: int = 260, seed: int = 0) -> np.ndarray:
-    """A small, soft phone capture as issue 12 words it, written apart from `captures.capture`: the whole image
-    downscaled so its longer side is `long_side` px, tilted (its right edge farther away), on a grey table, blurred
-    by `sigma` px, with sensor noise and JPEG at quality 60."""
-    gray = np.asarray(image.convert("L"), np.float32)
-    h, w = gray.shape
-    scale = long_side / max(h, w)
-    small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    sh, sw = small.shape
-    pad = 30
-    canvas = np.full((sh + 2 * pad, sw + 2 * pad), 120, np.float32)
-    src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
-    dst = src + pad + np.float32([[0, 0], [0, 0.08 * sh], [0, -0.08 * sh], [0, 0]])
-    matrix = cv2.getPerspectiveTransform(src, dst)
-    cv2.warpPerspective(small, matrix, canvas.shape[::-1], dst=canvas, borderMode=cv2.BORDER_TRANSPARENT)
-    soft = cv2.GaussianBlur(canvas, (0, 0), sigma) + np.random.default_rng(seed).normal(0, 4, canvas.shape)
-    ok, buf = cv2.imencode(".jpg", np.clip(soft, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 60])
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-
-
-def reads_on(view: np.ndarray) -> dict[str, bool]:
-    return {"zxing": decoders.read_zxing(view) == [URL], "wechat": decoders.read_wechat(view) == [URL]}
 
 
 @pytest.mark.parametrize("name", ["gradient", "noise", "text", "logo", "flat colour", "black", "white"])

@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 
 from generator.core.codes import grids, qr
 from generator.core.engines import halftone_drawing
-from tests.generator.core.engines.test_halftone import SIZE, SOFT, URL, gradient, phone_capture, reads_on
+from tests.generator.core.engines.halftone_captures import SIZE, SOFT, URL, gradient, phone_capture, reads_on
 
 
 def test_seeds_cycle_through_every_variant():

@@ -8,8 +8,8 @@ from PIL import Image
 
 from generator.core.codes import grids, qr, repair, scan
 from generator.core.engines import parameters, ranking
-from tests.generator.core.codes.test_repair import SIZE, blended, corrupted
-from tests.generator.core.codes.test_repair import URL as ART_URL
+from tests.generator.core.codes.code_art import SIZE, blended, corrupted
+from tests.generator.core.codes.code_art import URL as ART_URL
 
 URL = "https://qart.example/r/AbC123"
 FAST = parameters.GenerationParams(prompt="a koi pond", steps=2, size=256)
