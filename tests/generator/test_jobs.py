@@ -19,6 +19,7 @@ from generator import job_parameters, jobs
 from generator.models import GenerationJob, Prompt
 from qartsite.storage import MediaUnavailable
 from tests.conftest import S3
+from tests.generator.factories import halftone_job
 
 URL = "https://qart.example/r/AbC123"
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker process must see committed rows
@@ -384,25 +385,6 @@ def test_a_tiny_model_job_says_noise_by_its_flag_not_twice(tiny_engine, monkeypa
     job.refresh_from_db()
     assert job.status == "done" and job.tiny_model
     assert "noise" not in job.result_message and job.result_message.endswith("candidates scan.")
-
-
-def halftone_job(**overrides) -> GenerationJob:
-    """A saved halftone job with its picture stored (in this test's storage), not enqueued."""
-    import io
-
-    from django.core.files.base import ContentFile
-    from PIL import Image, ImageDraw
-
-    picture = Image.new("RGB", (320, 320), (240, 200, 60))
-    ImageDraw.Draw(picture).ellipse((40, 40, 280, 280), fill=(30, 90, 180))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    user, _ = get_user_model().objects.get_or_create(username="maker")
-    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "", ""), content=URL, size=256,
-                        candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE, **overrides)
-    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
-    job.save()
-    return job
 
 
 @pytest.mark.worker
