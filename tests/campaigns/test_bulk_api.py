@@ -14,6 +14,7 @@ from campaigns import bulk, rollups
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator.models import GenerationJob
 from generator.throttles import TeamGenerationThrottle
+from tests.clients import signed_in
 from tests.generator.factories import qr_png
 
 HEADER = "name,kind,location,printed_quantity,printed_width_cm,scan_distance_m,destination_override\n"
@@ -24,12 +25,6 @@ GOOD = ONE_BAD.replace("lots", "12")
 @pytest.fixture(autouse=True)
 def _fresh_generation_rate(fresh_cache):
     """The team's generation rate starts unused."""
-
-
-def api_as(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def upload(text: str) -> dict:
@@ -44,19 +39,19 @@ def streamed(response) -> str:
 class TestImport:
     def test_a_dry_run_answers_every_row_error_and_stores_nothing(self, team_users, campaign):
         url = f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1"
-        response = api_as(team_users.owner).post(url, upload(ONE_BAD), format="multipart")
+        response = signed_in(team_users.owner).post(url, upload(ONE_BAD), format="multipart")
         assert response.status_code == 400
         body = response.json()
         assert body["dry_run"] is True and body["rows"] == 2 and body["placements"] == []
         assert body["errors"] == [{"row": 3, "column": "printed_quantity", "message": "Enter a whole number."}]
-        ok = api_as(team_users.owner).post(url, upload(GOOD), format="multipart")
+        ok = signed_in(team_users.owner).post(url, upload(GOOD), format="multipart")
         assert ok.status_code == 200 and [p["name"] for p in ok.json()["placements"]] == ["Gate poster", "Tram screen"]
         assert ok.json()["placements"][0]["id"] is None
         assert Placement.objects.count() == 0
 
     def test_an_import_stores_all_rows_or_none(self, team_users, campaign):
         url = f"/api/campaigns/{campaign.pk}/import-placements/"
-        client = api_as(team_users.teammate)
+        client = signed_in(team_users.teammate)
         assert client.post(url, upload(ONE_BAD), format="multipart").status_code == 400
         assert Placement.objects.count() == 0
         response = client.post(url, {"text": GOOD}, format="multipart")
@@ -70,7 +65,7 @@ class TestImport:
             self, team_users, campaign):
         # Without the key a retry after a timeout answered 400, every row's name "taken" by the first import
         url = f"/api/campaigns/{campaign.pk}/import-placements/"
-        client = api_as(team_users.owner)
+        client = signed_in(team_users.owner)
         dry = client.post(f"{url}?dry_run=1", upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-1")
         assert dry.status_code == 200 and Placement.objects.count() == 0
         again = client.post(url, upload(GOOD), format="multipart", HTTP_IDEMPOTENCY_KEY="import-1")
@@ -89,8 +84,8 @@ class TestImport:
         ({"text": "colour\nred\n"}, "Unknown column"),
     ])
     def test_it_refuses_a_file_with_one_message(self, team_users, campaign, body, message):
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", body,
-                                                 format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", body,
+                                                    format="multipart")
         assert response.status_code == 400
         [error] = response.json()["errors"]
         assert error["row"] is None and message in error["message"]
@@ -103,8 +98,8 @@ class TestImport:
             return store(checked)
 
         monkeypatch.setattr(bulk, "store", racing)
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", upload(GOOD),
-                                                 format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", upload(GOOD),
+                                                    format="multipart")
         assert response.status_code == 409
         assert response.json()["errors"] == [{"row": 3, "column": "name", "message": "The campaign already has a "
                                                                                      "placement with this name."}]
@@ -112,35 +107,35 @@ class TestImport:
 
     def test_a_dry_run_asked_for_in_the_form_body_stores_nothing_either(self, team_users, campaign):
         url = f"/api/campaigns/{campaign.pk}/import-placements/"
-        response = api_as(team_users.owner).post(url, {**upload(GOOD), "dry_run": "true"}, format="multipart")
+        response = signed_in(team_users.owner).post(url, {**upload(GOOD), "dry_run": "true"}, format="multipart")
         assert response.status_code == 200 and response.json()["dry_run"] is True
         assert Placement.objects.count() == 0
 
     def test_it_refuses_a_bad_dry_run_value(self, team_users, campaign):
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
-                                                 upload(GOOD), format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
+                                                    upload(GOOD), format="multipart")
         assert response.status_code == 400 and "dry_run" in response.json()
         assert Placement.objects.count() == 0
 
     @pytest.mark.parametrize("query, body", [("", {"dryrun": "true"}), ("", {"dry-run": "1"}), ("?dryrun=1", {})])
     def test_a_misspelt_dry_run_is_refused_not_taken_for_an_import(self, team_users, campaign, query, body):
         # The body's or the query's unknown name was ignored: 201, and the file stored for real
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/{query}",
-                                                 {**upload(GOOD), **body}, format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/{query}",
+                                                    {**upload(GOOD), **body}, format="multipart")
         assert response.status_code == 400
         (name, messages), = response.json().items()
         assert name in ("dryrun", "dry-run") and ("Unknown field" in messages[0] or "only dry_run" in messages[0])
         assert Placement.objects.count() == 0
 
     def test_the_import_takes_the_format_query_as_every_endpoint_does(self, team_users, campaign):
-        response = api_as(team_users.owner).post(
+        response = signed_in(team_users.owner).post(
             f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1&format=json", upload(GOOD), format="multipart")
         assert response.status_code == 200 and response.json()["rows"] == 2
 
     def test_it_refuses_viewers_and_outsiders(self, team_users, campaign):
         url = f"/api/campaigns/{campaign.pk}/import-placements/"
-        assert api_as(team_users.viewer).post(url, upload(GOOD), format="multipart").status_code == 403
-        assert api_as(team_users.outsider).post(url, upload(GOOD), format="multipart").status_code == 404
+        assert signed_in(team_users.viewer).post(url, upload(GOOD), format="multipart").status_code == 403
+        assert signed_in(team_users.outsider).post(url, upload(GOOD), format="multipart").status_code == 404
         assert APIClient().post(url, upload(GOOD), format="multipart").status_code == 401
         assert Placement.objects.count() == 0
 
@@ -154,8 +149,8 @@ class TestGenerate:
         return made
 
     def test_it_starts_a_job_per_active_placement_in_order(self, team_users, campaign, placements, enqueued):
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
         assert response.status_code == 201, response.json()
         assert response.json()["started"] == 3
         assert [job.placement.name for job in enqueued] == ["A", "B", "C"]
@@ -165,14 +160,14 @@ class TestGenerate:
     def test_it_refuses_an_archived_campaign_with_one_message(self, team_users, campaign, placements, enqueued):
         campaign.archived = True
         campaign.save(update_fields=["archived"])
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "a koi pond", "engine": "diffusion"}, format="json")
         assert response.status_code == 400
         assert response.json() == {"non_field_errors": ["The campaign is archived: bring it back first."]}
         assert enqueued == []
 
     def test_it_starts_only_the_chosen_placements(self, team_users, campaign, placements, enqueued):
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", {
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", {
             "prompt": "p", "engine": "diffusion", "placements": [placements[2].pk, placements[0].pk]}, format="json")
         assert response.status_code == 201 and [job.placement.name for job in enqueued] == ["B", "C"]
 
@@ -180,8 +175,8 @@ class TestGenerate:
                                                                   settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
         assert TeamGenerationThrottle(campaign.team).allow_request(None, None)
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 429
         assert response.json()["detail"].startswith("Only 2 of the 3 generations can start now")
         assert "Expected available" not in response.json()["detail"]  # its own words say when, once
@@ -192,8 +187,8 @@ class TestGenerate:
     def test_it_answers_503_and_starts_none_while_the_queue_does_not_answer(self, team_users, campaign, placements,
                                                                             queue_away):
         # It answered 201, "started": 3, for three jobs made and failed at once, each counted against the team's rate.
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 503 and response["Retry-After"] == "60"
         assert response.json()["detail"].startswith("The job queue is unavailable right now")
         assert GenerationJob.objects.count() == 0
@@ -202,16 +197,16 @@ class TestGenerate:
     def test_it_offers_no_retry_for_more_placements_than_the_rate(self, team_users, campaign, placements, enqueued,
                                                                   settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "p", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 429 and "Retry-After" not in response
         assert "choose at most 2 placements." in response.json()["detail"]
 
     def test_it_refuses_more_placements_than_an_import_holds(self, team_users, campaign, placements, enqueued):
         ids = [placements[0].pk] * (bulk.MAX_ROWS + 1)
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                 {"prompt": "p", "engine": "diffusion", "placements": ids},
-                                                 format="json")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "p", "engine": "diffusion", "placements": ids},
+                                                    format="json")
         assert response.status_code == 400
         assert response.json()["placements"] == [f"Ensure this field has no more than {bulk.MAX_ROWS} elements."]
         assert enqueued == []
@@ -220,7 +215,7 @@ class TestGenerate:
     def test_an_id_no_database_holds_is_a_400_in_a_form_body_too(self, team_users, campaign, placements, enqueued,
                                                                  form):
         # A JSON body's parser refuses it; a form body's 99999999999999999999999 reached SQLite (OverflowError: 500)
-        client = api_as(team_users.owner)
+        client = signed_in(team_users.owner)
         url = f"/api/campaigns/{campaign.pk}/generate/"
         data = {"prompt": "p", "engine": "diffusion", "placements": "99999999999999999999999"}
         response = client.post(url, data, format=form) if form else client.post(
@@ -235,7 +230,7 @@ class TestGenerate:
                                                                         enqueued):
         other = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://r.example/")
         theirs = Placement.objects.create(campaign=other, name="Theirs")
-        client = api_as(team_users.owner)
+        client = signed_in(team_users.owner)
         url = f"/api/campaigns/{campaign.pk}/generate/"
         response = client.post(url, {"prompt": "p", "engine": "diffusion", "placements": [theirs.pk]}, format="json")
         assert response.status_code == 400 and "placements" in response.json()
@@ -249,7 +244,7 @@ class TestGenerate:
         Image.new("RGB", (160, 160), (200, 40, 90)).save(buffer, format="PNG")
         body = {"engine": "halftone", "picture": ContentFile(buffer.getvalue(), name="logo.png"),
                 "placements": [placements[0].pk, placements[1].pk]}
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
         assert response.status_code == 201, response.json()
         assert [job.placement.name for job in enqueued] == ["A", "B"]
         assert all(job.engine == "halftone" and job.init_image.name for job in enqueued)
@@ -262,13 +257,13 @@ class TestGenerate:
         first = placements[1]  # "A": the first by name
         picture = ContentFile(qr_png(f"http://testserver/r/{first.slug}"), name="code.png")
         body = {"engine": "halftone", "picture": picture, "placements": [first.pk, placements[0].pk]}
-        response = api_as(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/", body, format="multipart")
         assert response.status_code == 400 and "already carries a QR code" in response.json()["picture"][0]
         assert enqueued == []
 
     def test_it_refuses_viewers(self, team_users, campaign, placements, enqueued):
-        response = api_as(team_users.viewer).post(f"/api/campaigns/{campaign.pk}/generate/",
-                                                  {"prompt": "p", "engine": "diffusion"}, format="json")
+        response = signed_in(team_users.viewer).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                     {"prompt": "p", "engine": "diffusion"}, format="json")
         assert response.status_code == 403 and enqueued == []
 
 
@@ -276,24 +271,24 @@ class TestGenerate:
 class TestExports:
     def test_the_placements_export_imports_again(self, team_users, campaign):
         Placement.objects.create(campaign=campaign, name="Gate", kind="screen", scan_distance_m=3)
-        response = api_as(team_users.viewer).get(f"/api/campaigns/{campaign.pk}/placements/export/",
-                                                 HTTP_ACCEPT="text/csv")
+        response = signed_in(team_users.viewer).get(f"/api/campaigns/{campaign.pk}/placements/export/",
+                                                    HTTP_ACCEPT="text/csv")
         assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
         text = streamed(response)
         other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
-        imported = api_as(team_users.owner).post(f"/api/campaigns/{other.pk}/import-placements/", upload(text),
-                                                 format="multipart")
+        imported = signed_in(team_users.owner).post(f"/api/campaigns/{other.pk}/import-placements/", upload(text),
+                                                    format="multipart")
         assert imported.status_code == 201
         assert other.placements.get().scan_distance_m == 3 and other.placements.get().kind == "screen"
 
     def test_the_campaigns_export_keeps_to_the_users_teams_and_filters(self, team_users, campaign):
         Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/", archived=True)
         Campaign.objects.create(team=team_users.other_team, name="Rival plan", destination="https://r.example/")
-        rows = list(csv.DictReader(io.StringIO(streamed(api_as(team_users.viewer).get("/api/campaigns/export/")))))
+        rows = list(csv.DictReader(io.StringIO(streamed(signed_in(team_users.viewer).get("/api/campaigns/export/")))))
         assert sorted(row["name"] for row in rows) == ["Old", "Spring Sale"]
-        active = streamed(api_as(team_users.viewer).get("/api/campaigns/export/?archived=false"))
+        active = streamed(signed_in(team_users.viewer).get("/api/campaigns/export/?archived=false"))
         assert "Spring Sale" in active and "Old" not in active
-        assert api_as(team_users.viewer).get("/api/campaigns/export/?team=abc").status_code == 400
+        assert signed_in(team_users.viewer).get("/api/campaigns/export/?team=abc").status_code == 400
 
     def test_the_scans_export_streams_the_range(self, team_users, campaign):
         placement = Placement.objects.create(campaign=campaign, name="Gate")
@@ -301,14 +296,14 @@ class TestExports:
         old = ScanEvent.objects.create(placement=placement, os="Android")
         ScanEvent.objects.filter(pk=old.pk).update(time=timezone.now() - timedelta(days=40))
         rollups.rebuild(Placement.objects.all())  # what the drainer keeps; "lifetime" starts at the first scan
-        client = api_as(team_users.viewer)
+        client = signed_in(team_users.viewer)
         everything = streamed(client.get(f"/api/campaigns/{campaign.pk}/scans/export/"))
         assert "iOS" in everything and "Android" in everything
         recent = streamed(client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=7d"))
         assert "iOS" in recent and "Android" not in recent
         refused = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=never")
         assert refused.status_code == 400 and refused.json()["range"][0].startswith("range must be one of")
-        assert api_as(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404
+        assert signed_in(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404
 
     def test_the_scans_export_carries_repeats_local_times_and_the_retention_note(self, team_users, campaign):
         placement = Placement.objects.create(campaign=campaign, name="Gate")
@@ -316,7 +311,7 @@ class TestExports:
         old = ScanEvent.objects.create(placement=placement, os="Android")
         ScanEvent.objects.filter(pk=old.pk).update(time=timezone.now() - timedelta(days=40))
         rollups.rebuild(Placement.objects.all())
-        client = api_as(team_users.viewer)
+        client = signed_in(team_users.viewer)
         response = client.get(f"/api/campaigns/{campaign.pk}/scans/export/?range=90d")
         rows = list(csv.DictReader(io.StringIO(streamed(response))))
         assert [row["is_repeat"] for row in rows] == ["false", "true"] and rows[1]["local_time"]

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from campaigns import names
 from campaigns.models import Campaign, Placement
+from tests.clients import logged_in
 from tests.conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)  # two threads, each its own connection, see only commits
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_a_double_click_on_new_campaign_makes_one(team_users, monkeypatch):
@@ -25,7 +19,7 @@ def test_a_double_click_on_new_campaign_makes_one(team_users, monkeypatch):
             "utm_source": "qr", "utm_medium": "print", "dates_route": "on"}
 
     def send() -> int:
-        return signed_in(team_users.owner).post("/campaigns/new/", data).status_code
+        return logged_in(team_users.owner).post("/campaigns/new/", data).status_code
 
     codes = at_once(monkeypatch, (names, "_named"), send, send)
     assert codes == [302, 400]
@@ -55,7 +49,7 @@ def test_a_placement_added_as_its_campaign_is_archived_is_refused(team_users, mo
         hold(row)
 
     monkeypatch.setattr(names, "_hold", archived_meanwhile)
-    response = signed_in(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/new/", {
+    response = logged_in(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/new/", {
         "name": "Poster", "kind": "poster", "location": "", "active": "on"})
     assert response.status_code == 400 and "archived" in response.content.decode()
     assert not Placement.objects.filter(campaign=campaign).exists()

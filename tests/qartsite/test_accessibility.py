@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.template.loader import render_to_string
-from django.test import Client
 
 from campaigns import shares
 from campaigns.models import Campaign, Placement
 from generator.evals import sessions
+from tests.clients import logged_in
 from tests.conftest import staff
 from tests.generator.factories import VALID, job_of_clean_codes, job_with_candidates
 
@@ -22,12 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static" / "qart"
 SUMMARY = re.compile(r'<div class="form-errors" id="(?P<id>[\w-]+)" role="alert" tabindex="-1" autofocus>\s*'
                      r'<p>(?P<lead>[^<]*)</p>(?P<items>.*?)</div>', re.S)
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def summary_of(html: str) -> re.Match:

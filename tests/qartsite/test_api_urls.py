@@ -9,14 +9,9 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, WebhookEndpoint
 from campaigns.webhooks import new_secret
+from tests.clients import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def api_as(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def schema_paths() -> list[str]:
@@ -28,7 +23,7 @@ class TestTrailingSlash:
         # Under DEBUG, Django's APPEND_SLASH answered this POST with a RuntimeError page; in production, a 301 to
         # the slashed URL that clients follow with a GET and no body.
         settings.DEBUG = True
-        response = api_as(team_users.owner).post("/api/campaigns", {
+        response = signed_in(team_users.owner).post("/api/campaigns", {
             "team": team_users.team.pk, "name": "Summer", "destination": "https://shop.example.com/"}, format="json")
         assert response.status_code == 201, response.content[:300]
         assert Campaign.objects.get().name == "Summer"
@@ -37,7 +32,7 @@ class TestTrailingSlash:
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
         endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
                                                   events=["scan.created"], secret=new_secret())
-        client = api_as(team_users.owner)
+        client = signed_in(team_users.owner)
         assert client.get("/api/campaigns").json()["count"] == 1
         assert client.get(f"/api/campaigns/{campaign.pk}").json()["name"] == "Spring"
         assert client.patch(f"/api/campaigns/{campaign.pk}", {"name": "Autumn"}, format="json").status_code == 200
@@ -55,13 +50,13 @@ class TestTrailingSlash:
         digits = str(pk)
         address = written.format(pk=pk, arabic_indic=digits.translate({48 + d: 0x660 + d for d in range(10)}),
                                  full_width=digits.translate({48 + d: 0xFF10 + d for d in range(10)}))
-        client = api_as(team_users.owner)
+        client = signed_in(team_users.owner)
         assert client.get(f"/api/campaigns/{pk}/").status_code == 200
         response = client.get(f"/api/campaigns/{address}/")
         assert response.status_code == 404 and response.json() == {"detail": "Not found."}
 
     def test_it_still_answers_with_the_trailing_slash(self, team_users):
-        assert api_as(team_users.owner).get("/api/campaigns/").status_code == 200
+        assert signed_in(team_users.owner).get("/api/campaigns/").status_code == 200
 
     def test_every_schema_path_resolves_to_the_same_view_without_its_slash(self):
         paths = schema_paths()
@@ -81,7 +76,7 @@ class TestSchemaPaths:
 
 
 def test_the_schema_and_docs_answer_without_the_trailing_slash_too(team_users):
-    client = api_as(team_users.owner)
+    client = signed_in(team_users.owner)
     assert client.get("/api/schema?format=json").json()["paths"] == client.get("/api/schema/?format=json").json()[
         "paths"]
     docs = client.get("/api/docs")
@@ -91,7 +86,7 @@ def test_the_schema_and_docs_answer_without_the_trailing_slash_too(team_users):
 def test_the_root_answers_without_the_trailing_slash_too(team_users, settings):
     # /api was left to APPEND_SLASH: a POST got a RuntimeError page under DEBUG, a 301 that dropped its body without
     settings.DEBUG = True
-    client = api_as(team_users.owner)
+    client = signed_in(team_users.owner)
     unslashed, slashed = client.get("/api"), client.get("/api/")
     assert unslashed.status_code == 200 and unslashed.json().keys() == slashed.json().keys()
     assert "campaigns" in unslashed.json()
@@ -101,7 +96,7 @@ def test_the_root_answers_without_the_trailing_slash_too(team_users, settings):
 
 def test_the_docs_page_answers_options_in_json(team_users):
     # The page's template drew OPTIONS' description without the page's context: TemplateDoesNotExist, a 500.
-    response = api_as(team_users.owner).options("/api/docs/")
+    response = signed_in(team_users.owner).options("/api/docs/")
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     assert response["Allow"] == "GET, HEAD, OPTIONS" and response.json()["name"]
 
@@ -113,6 +108,6 @@ def test_an_address_no_route_takes_is_the_apis_json_404_under_debug_too(team_use
     # `make run` runs with DEBUG on, where Django answered these with its HTML debug page (its handler404 is for DEBUG
     # off), and a POST with the HTML CSRF page.
     settings.DEBUG = True
-    response = getattr(api_as(team_users.owner), method)(path)
+    response = getattr(signed_in(team_users.owner), method)(path)
     assert response.status_code == 404 and response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found."}

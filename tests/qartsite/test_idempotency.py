@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from generator.models import GenerationJob
+from tests.clients import signed_in
 
 pytestmark = pytest.mark.django_db
 
 GENERATION = {"prompt": "a misty forest", "content": "https://a.example/"}
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_a_retried_generation_is_made_once_and_answered_again(team_users, enqueued, fresh_cache):

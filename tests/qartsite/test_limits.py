@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.client import BOUNDARY, encode_multipart
 
 from qartsite.limits import FIELDS_SLACK, RequestTooLarge, UploadLimitHandler
+from tests.clients import logged_in
 
 CAP = 1000
 
@@ -28,12 +29,6 @@ def _small_cap(settings):
 
 def picture(size: int) -> SimpleUploadedFile:
     return SimpleUploadedFile("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (size - 8), content_type="image/png")
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
