@@ -20,7 +20,7 @@ from django.db import models
 from django.forms.models import ModelFormMetaclass
 
 from qartsite.echoes import echo
-from qartsite.numbers import in_ascii, plainly_written, whole
+from qartsite.numbers import in_ascii, plain_date, plainly_written, whole
 
 
 def refuse_unless(plain: bool, field: forms.Field, key: str = "invalid") -> None:
@@ -53,10 +53,20 @@ class DecimalField(PlainlyWritten, forms.DecimalField):
     """Django's, refusing digits other than ASCII's and underscores: "Enter a number."."""
 
 
-class DateField(PlainlyWritten, forms.DateField):
-    """Django's, refusing digits other than ASCII's: "Enter a valid date."."""
+def written_as_a_day(value: object) -> bool:
+    """Whether a date sent as text is written YYYY-MM-DD in ASCII digits (`qartsite.numbers.plain_date`), the one
+    way the API reads dates too. Blank passes: the field's `required` says whether that will do.
 
-    plain = staticmethod(in_ascii)
+    Django's English formats also read "05/01/2026" (1 May to Django, 5 January to much of the world, typed into the
+    admin's date box) and "2026-5-1"; a date input and the admin's calendar send YYYY-MM-DD."""
+    return not isinstance(value, str) or not value.strip() or plain_date(value.strip()) is not None
+
+
+class DateField(PlainlyWritten, forms.DateField):
+    """Django's, reading only YYYY-MM-DD in ASCII digits (`written_as_a_day`): "Enter a date like 2026-03-01."."""
+
+    default_error_messages = {"invalid": "Enter a date like 2026-03-01."}
+    plain = staticmethod(written_as_a_day)
 
 
 class DateTimeField(PlainlyWritten, forms.DateTimeField):
@@ -72,11 +82,12 @@ class TimeField(PlainlyWritten, forms.TimeField):
 
 
 class SplitDateTimeField(forms.SplitDateTimeField):
-    """Django's date and time in two inputs (the admin's), each refusing digits other than ASCII's."""
+    """Django's date and time in two inputs (the admin's): the date YYYY-MM-DD (`written_as_a_day`), each in ASCII
+    digits."""
 
     def clean(self, value):
         if isinstance(value, list | tuple) and len(value) == 2:
-            refuse_unless(in_ascii(value[0]), self, "invalid_date")
+            refuse_unless(written_as_a_day(value[0]), self, "invalid_date")
             refuse_unless(in_ascii(value[1]), self, "invalid_time")
         return super().clean(value)
 

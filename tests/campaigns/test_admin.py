@@ -160,7 +160,7 @@ class TestCampaignAdminIsolation:
         errors = response.context["adminform"].form.errors
         assert (errors["campaign"], errors["printed_quantity"], errors["deployed_on"]) == (
             ["Select a valid choice. That choice is not one of the available choices."], ["Enter a whole number."],
-            ["Enter a valid date."])
+            ["Enter a date like 2026-03-01."])
         placement.refresh_from_db()
         assert (placement.printed_quantity, placement.deployed_on) == (None, None)
 

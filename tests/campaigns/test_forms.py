@@ -61,7 +61,7 @@ class TestDigits:
         ("latitude", "3.5".translate(ARABIC_INDIC), "Enter a number."),
         ("scan_distance_m", "2".translate(FULL_WIDTH), "Enter a number."),
         ("printed_width_cm", "1_0", "Enter a number."),
-        ("deployed_on", "2026".translate(FULL_WIDTH) + "-05-01", "Enter a valid date."),  # strptime: 2026-05-01
+        ("deployed_on", "2026".translate(FULL_WIDTH) + "-05-01", "Enter a date like 2026-03-01."),  # strptime read it
     ])
     def test_a_placement_takes_numbers_and_dates_in_ascii_digits_only(self, campaign, field, value, message):
         form = new_placement(campaign, **{field: value})
@@ -71,7 +71,7 @@ class TestDigits:
     def test_a_campaign_takes_dates_in_ascii_digits_only(self, campaign):
         form = CampaignForm(CAMPAIGN | {"starts_on": "2026".translate(ARABIC_INDIC) + "-05-01"}, instance=campaign)
         assert not form.is_valid()
-        assert form.errors["starts_on"] == ["Enter a valid date."]
+        assert form.errors["starts_on"] == ["Enter a date like 2026-03-01."]
 
     def test_a_new_campaign_takes_its_teams_id_in_ascii_digits_only(self, campaign):
         team = campaign.team

@@ -46,7 +46,13 @@ class TestFields:
         (form_fields.DecimalField(), "2".translate(FULL_WIDTH), ["Enter a number."]),
         (form_fields.DecimalField(), "2.25", pytest.approx(2.25)),
         # strptime reads other digits where its pattern says \d: a year, an hour's second digit.
-        (form_fields.DateField(), YEAR + "-05-01", ["Enter a valid date."]),
+        (form_fields.DateField(), YEAR + "-05-01", ["Enter a date like 2026-03-01."]),
+        # Django's English formats: 1 May to Django, 5 January to much of the world; ISO forms no client sends
+        (form_fields.DateField(), "05/01/2026", ["Enter a date like 2026-03-01."]),
+        (form_fields.DateField(), "2026-5-1", ["Enter a date like 2026-03-01."]),
+        (form_fields.DateField(), "20260501", ["Enter a date like 2026-03-01."]),
+        (form_fields.DateField(required=False), "", None),
+        (form_fields.SplitDateTimeField(), ["05/01/2026", "10:00"], ["Enter a valid date."]),
         (form_fields.DateTimeField(), "2026-05-01 " + HOUR, ["Enter a valid date/time."]),
         (form_fields.TimeField(), HOUR, ["Enter a valid time."]),
         (form_fields.SplitDateTimeField(), [YEAR + "-05-01", "10:00"], ["Enter a valid date."]),
