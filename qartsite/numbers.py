@@ -21,8 +21,8 @@ def in_ascii(text: object) -> bool:
 
     Python's `int()`, `float()` and `Decimal()` also read other scripts' digits and spaces: "１２３" (full width) was
     stored as 123, "٣" (Arabic-Indic) as 3; Django's `parse_date` read "２０２６-０５-０１" as 2026-05-01. Numbers
-    are checked by `plainly_written`, which refuses underscores too; the forms' dates by this
-    (`qartsite.form_fields.DateField`), the API's by `plain_date`. Anything not text (a JSON number) passes.
+    are checked by `plainly_written`, which refuses underscores too; dates, the forms' and the API's, by `plain_date`;
+    times by this. Anything not text (a JSON number) passes.
     """
     return not isinstance(text, str) or text.isascii()
 
@@ -56,7 +56,8 @@ def plain_date(text: object) -> date | None:
 
     Python 3.11's `date.fromisoformat`, and Django's `parse_date` that tries it first, read other ISO 8601 forms no
     page offers: "20260501" and "2026-W18-5" were 1 May 2026; `parse_date` also took "2026-5-1". The dashboard's
-    from/to (`campaigns.stats.parse_day`) and the API's dates (`qartsite.api.AsciiDateField`) read dates with this.
+    from/to (`campaigns.stats.parse_day`), the API's dates (`qartsite.api.AsciiDateField`) and the forms' and the
+    admin's (`qartsite.form_fields.written_as_a_day`) read dates with this.
     """
     if not isinstance(text, str) or not _DAY.fullmatch(text):
         return None
