@@ -92,7 +92,10 @@ class Superseded(Exception):
 def this_attempt(job: GenerationJob) -> dict:
     """`jobs._finish`'s `expect` for the attempt that `job` (as `jobs.run_generation` started it) is: the row still
     its."""
-    return {"attempts": job.attempts, "finished__isnull": True}
+    # The count of attempts alone can come back: a stop gives its run's attempt back (`jobs.put_back`), so a stale
+    # run's stop and the row's next run made it the superseded attempt's again. Each put back counts a worker stop,
+    # so the two together never repeat.
+    return {"attempts": job.attempts, "worker_stops": job.worker_stops, "finished__isnull": True}
 
 
 def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder) -> None:

@@ -204,6 +204,19 @@ def test_a_superseded_attempt_writes_no_rows_and_leaves_its_files_to_the_media_s
     assert len(stored_names(default_storage, f"generations/{job.pk}")) == 8  # for the sweep: named by no row
 
 
+def test_an_attempt_stays_superseded_when_a_stop_gave_an_attempt_back(media_storage):
+    # A stopped run's attempt is given back (`jobs.put_back`: attempts - 1), so the count alone can come back to a
+    # superseded attempt's: this run (attempt 1) was superseded when a stale run's stop put the row back (0) and the
+    # row's next run took it (1 again); this run then wrote its candidates over the one that holds the row.
+    job = halftone_job(status=GenerationJob.Status.RUNNING, attempts=1)  # as `run_generation` started this run
+    assert jobs.put_back(job.pk)  # the stale run's stop
+    GenerationJob.objects.filter(pk=job.pk).update(status=GenerationJob.Status.RUNNING, attempts=F("attempts") + 1)
+
+    with job_files.PngEncoder() as encoder, pytest.raises(job_files.Superseded):
+        job_files.store(job, made(), encoder)
+    assert job.candidates.count() == 0
+
+
 @ON_S3_ONLY
 def test_a_bucket_just_back_takes_every_file_at_once_not_after_a_wait(media_storage, monkeypatch):
     # Past the storage's memory of an outage one call probes the bucket while the others fail at once: nine files
