@@ -159,6 +159,9 @@ def verifier_pool(workers: int) -> Executor | None:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
+            # The fork server and its processes in a process group of their own (`verifier_group`), so that a stop
+            # signalled to the worker's group does not end them while the worker finishes its job.
+            context.set_forkserver_preload(["__main__", "generator.core.engines.verifier_group"])
             _pool = ProcessPoolExecutor(
                 max_workers=workers, mp_context=context, initializer=_start_verifier, initargs=(os.getpid(),)
             )

@@ -292,6 +292,42 @@ class TestVerifierPool:
             owner.kill()
 
 
+    def test_its_processes_outlive_a_stop_signalled_to_the_workers_process_group(self, tmp_path):
+        # make run stops the worker's process group (SIGTERM, after which the worker finishes its job): that signal
+        # killed the pool's processes, and the job verifying its candidates failed with BrokenProcessPool.
+        import os
+        import signal
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        script = tmp_path / "pool_owner.py"
+        script.write_text(
+            "import os, signal, time\n"
+            "from generator.core.engines import ranking\n"
+            "if __name__ == '__main__':\n"
+            "    signal.signal(signal.SIGTERM, lambda *_: None)  # RQ's warm stop: the job goes on\n"
+            "    pool = ranking.verifier_pool(2)\n"
+            "    list(pool.map(time.sleep, [0.01, 0.01]))  # both processes started, as warm_verifier does\n"
+            "    futures = [pool.submit(time.sleep, 3) for _ in range(2)]  # a job verifying\n"
+            "    print('verifying', flush=True)\n"
+            "    try:\n"
+            "        print([future.result() for future in futures], flush=True)\n"
+            "    except Exception as exc:\n"
+            "        print(type(exc).__name__, flush=True)\n"
+        )
+        root = Path(__file__).resolve().parents[4]
+        owner = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(root)}, start_new_session=True)
+        try:
+            assert owner.stdout.readline().strip() == "verifying"
+            os.killpg(owner.pid, signal.SIGTERM)
+            assert owner.stdout.readline().strip() == "[None, None]"
+            owner.wait(10)
+        finally:
+            owner.kill()
+
+
 def _running(pid: int) -> bool:
     """Whether the process exists and is not a zombie waiting to be reaped."""
     from pathlib import Path
