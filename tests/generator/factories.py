@@ -82,14 +82,16 @@ def job_of_clean_codes(team, owner, probabilities=(0.9, 0.2), content: str = SHO
 
 
 def halftone_job(**overrides) -> GenerationJob:
-    """A saved halftone job with its picture stored (in this test's storage), not enqueued."""
+    """A saved halftone job with its picture stored (in this test's storage), not enqueued; `overrides` replace any
+    of its fields (`content` and `size` included)."""
     picture = Image.new("RGB", (320, 320), (240, 200, 60))
     ImageDraw.Draw(picture).ellipse((40, 40, 280, 280), fill=(30, 90, 180))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     user, _ = get_user_model().objects.get_or_create(username="maker")
-    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "", ""), content=CONTENT, size=256,
-                        candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE, **overrides)
+    fields = {"owner": user, "prompt": Prompt.remember(user, "", ""), "content": CONTENT, "size": 256,
+              "candidates_per_batch": 3, "seed": 9, "engine": GenerationJob.Engine.HALFTONE, **overrides}
+    job = GenerationJob(**fields)
     job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
     job.save()
     return job

@@ -241,22 +241,11 @@ def test_a_time_limit_that_lands_mid_query_still_ends_the_job_with_the_reason(mo
 
 
 def test_a_halftone_job_stores_every_passing_candidate_with_its_fidelity(settings, media_storage):
-    import io
-
-    from django.core.files.base import ContentFile
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from generator.models import Candidate
 
-    picture = Image.new("RGB", (320, 320), (240, 200, 60))
-    ImageDraw.Draw(picture).ellipse((40, 40, 280, 280), fill=(30, 90, 180))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    user, _ = get_user_model().objects.get_or_create(username="maker")
-    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "", ""), content=URL, size=384,
-                        candidates_per_batch=3, seed=9, engine=GenerationJob.Engine.HALFTONE)
-    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
-    job.save()
+    job = halftone_job(content=URL, size=384)
     job_parameters.validate_job(job)
 
     message = jobs.run_generation(job.pk)
@@ -343,11 +332,6 @@ def test_a_halftone_job_stores_whether_the_picture_fought_the_code(monkeypatch, 
 
 
 def test_a_job_is_judged_by_the_active_verifier_model():
-    import io
-
-    from django.core.files.base import ContentFile
-    from PIL import Image
-
     from generator import verifier_models
     from generator.core.codes import decision
     from generator.models import VerifierModel
@@ -359,12 +343,7 @@ def test_a_job_is_judged_by_the_active_verifier_model():
     row = VerifierModel.objects.create(model_id=model.id, form=model.form, bias=model.bias,
                                        weights=[list(w) for w in model.weights], label_count=80, scanned_count=40)
     verifier_models.activate(row, root)
-    buffer = io.BytesIO()
-    Image.new("RGB", (256, 256), (200, 120, 40)).save(buffer, format="PNG")
-    job = GenerationJob(owner=root, prompt=Prompt.remember(root, "", ""), content=URL, size=256,
-                        candidates_per_batch=2, seed=3, engine=GenerationJob.Engine.HALFTONE)
-    job.init_image.save("picture.png", ContentFile(buffer.getvalue()), save=False)
-    job.save()
+    job = halftone_job(owner=root, prompt=Prompt.remember(root, "", ""), candidates_per_batch=2, seed=3)
 
     jobs.run_generation(job.pk)
 
