@@ -20,11 +20,9 @@ from campaigns import history, links, redirects, rules, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, DestinationChange, Placement, ScanEvent
 from tests.campaigns.admin_forms import NO_PLACEMENTS
-from tests.clients import api_as
+from tests.clients import IPHONE, api_as
 from tests.conftest import make_staff
 
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.4 Mobile/15E148 Safari/604.1")
 IPAD = ("Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 "
         "Mobile/15E148 Safari/604.1")
 PIXEL = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile "

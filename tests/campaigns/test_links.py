@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from campaigns import links
+from tests.clients import IPHONE
 
 
 class TestValidateDestination:
@@ -122,8 +123,7 @@ class TestVisitorKey:
 @pytest.mark.parametrize(
     "agent, device_class, is_bot",
     [
-        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-         "Version/17.4 Mobile/15E148 Safari/604.1", "mobile", False),
+        (IPHONE, "mobile", False),
         ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile "
          "Safari/537.36", "mobile", False),
         ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 "

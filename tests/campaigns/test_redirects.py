@@ -13,9 +13,7 @@ from django.utils import timezone
 from campaigns import redirects, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent, ScanRollup
-
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.4 Mobile/15E148 Safari/604.1")
+from tests.clients import IPHONE
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ database_url = generation.database_url
 tiny_spec, start_worker = generation.tiny_spec, generation.start_worker
 
 ROOT = Path(__file__).resolve().parents[2]
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.4 Mobile/15E148 Safari/604.1")
 
 
 def required(missing: str) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from tests.drills.conftest import IPHONE
+from tests.clients import IPHONE
 
 PHONES = 3  # threads scanning at once
 

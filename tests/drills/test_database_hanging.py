@@ -22,7 +22,8 @@ from campaigns import redirects, scan_buffer
 from campaigns.models import Campaign, Placement
 from qartsite.models import Team
 from qartsite.outage import MESSAGE
-from tests.drills.conftest import IPHONE, required
+from tests.clients import IPHONE
+from tests.drills.conftest import required
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db]
 

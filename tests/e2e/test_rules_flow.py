@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, Placement
+from tests.clients import IPHONE
 from tests.e2e.conftest import TIMEOUT_MS, sign_in, watched_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.4 Mobile/15E148 Safari/604.1")
 APP_STORE = "https://apps.apple.com/app/id123"
 
 
