@@ -17,7 +17,9 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.forms import formsets
 from django.forms.models import ModelFormMetaclass
+from django.utils.functional import cached_property
 
 from qartsite.echoes import echo
 from qartsite.numbers import in_ascii, plain_date, plainly_written, whole
@@ -176,3 +178,33 @@ class PlainModelFormMetaclass(ModelFormMetaclass):
 
 class ModelForm(forms.ModelForm, metaclass=PlainModelFormMetaclass):
     """The project's model forms' base: numbers, dates and ids read as the API reads them (`plain_formfield`)."""
+
+
+class ManagementForm(formsets.ManagementForm):
+    """Django's formset counts (TOTAL_FORMS, INITIAL_FORMS, ...) read by this module's `IntegerField`: Django's read
+    "３" (full width) and "٣" (Arabic-Indic) as 3, and a formset took them as the count of its rows."""
+
+    TOTAL_FORMS = IntegerField(widget=forms.HiddenInput)
+    INITIAL_FORMS = IntegerField(widget=forms.HiddenInput)
+    MIN_NUM_FORMS = IntegerField(required=False, widget=forms.HiddenInput)
+    MAX_NUM_FORMS = IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class PlainCounts:
+    """A formset whose sent counts are read by `ManagementForm`: anything else gets Django's own message for counts
+    that are missing or tampered with, and no row is saved. The admin's inlines get it from
+    `qartsite.scoped_admin.PlainFields`."""
+
+    @cached_property
+    def management_form(self):
+        if not self.is_bound:
+            return super().management_form  # drawn from the formset's own counts: nothing sent to read
+        form = ManagementForm(self.data, auto_id=self.auto_id, prefix=self.prefix, renderer=self.renderer)
+        form.full_clean()
+        return form
+
+    def clean(self) -> None:
+        # Rows read without their counts are no rows to check: a formset's own rule ("Acme needs an owner") said so
+        # of none, and its message replaced Django's about the counts.
+        if self.management_form.is_valid():
+            super().clean()

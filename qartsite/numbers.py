@@ -32,8 +32,9 @@ def plainly_written(text: object) -> bool:
 
     Python's `int()`, `float()` and `Decimal()` read an underscore between digits as a grouping mark: "1_000" was
     stored as 1000, `?campaign=1_0` picked campaign 10. The API's number fields (`qartsite.api.plainly_written_only`),
-    its page numbers (`qartsite.filters.PageNumbers`), `whole` (the pages' query strings, the API's id filters) and
-    the forms' fields (`qartsite.form_fields`) refuse such text. Anything not text (a JSON number) passes.
+    its page numbers (`qartsite.filters.PageNumbers`), `whole` (the pages' query strings, the API's id filters, the
+    admin's lists: `qartsite.changelists`) and the forms' fields (`qartsite.form_fields`) refuse such text. Anything
+    not text (a JSON number) passes.
     """
     return in_ascii(text) and not (isinstance(text, str) and "_" in text)
 

@@ -24,6 +24,7 @@ from django.utils.text import capfirst
 
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, teammates
+from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
 
@@ -176,10 +177,22 @@ def named_choices(field):
 class PlainFields:
     """An admin's form fields for numbers, dates and ids, read as the API reads them (`qartsite.form_fields`: "١"
     was id 1, "1_000" a thousand; an id past 64 bits, 30 digits in a raw-id input, was an OverflowError's 500),
-    and JSON fields refusing numbers the database's JSON cannot hold (`FiniteJSONField`). Every admin of the
-    project's builds on it."""
+    and JSON fields refusing numbers the database's JSON cannot hold (`FiniteJSONField`); its lists' page numbers,
+    orderings and filters (`qartsite.changelists`) and its formsets' counts (`form_fields.PlainCounts`) read alike.
+    Every admin of the project's builds on it."""
 
     formfield_overrides = {**form_fields.ADMIN_OVERRIDES, models.JSONField: {"form_class": FiniteJSONField}}
+
+    def get_changelist(self, request, **kwargs):
+        return PlainChangeList
+
+    def get_changelist_formset(self, request, **kwargs):
+        formset = super().get_changelist_formset(request, **kwargs)
+        return type(formset.__name__, (form_fields.PlainCounts, formset), {})
+
+    def get_formset(self, request, obj=None, **kwargs):  # an inline's
+        formset = super().get_formset(request, obj, **kwargs)
+        return type(formset.__name__, (form_fields.PlainCounts, formset), {})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", form_fields.ModelChoiceField)

@@ -130,3 +130,44 @@ class TestEveryForm:
                     if isinstance(field, READERS) and not isinstance(field, PLAIN):
                         unplain.append(f"{type(each).__name__}: {db_field.name}")
         assert unplain == []
+
+    @pytest.mark.django_db
+    def test_every_admin_inlines_counts_are_read_in_ascii(self, django_user_model):
+        from qartsite.changelists import PlainChangeList
+
+        request = RequestFactory().get("/admin/")
+        request.user = django_user_model.objects.create_superuser("root", password="pw-root-1")
+        for model, model_admin in admin.site._registry.items():
+            assert model_admin.get_changelist(request) is PlainChangeList, type(model_admin)
+            for inline in model_admin.inlines:
+                assert issubclass(inline(model, admin.site).get_formset(request), form_fields.PlainCounts), inline
+
+
+class TestFormsetCounts:
+    def members_sent(self, cast, total: str) -> dict:
+        from qartsite.models import Membership
+
+        memberships = list(Membership.objects.filter(team=cast.team).order_by("pk"))
+        data = {"name": "Acme Inc", "time_zone": "UTC", "scan_retention_days": "", "memberships-TOTAL_FORMS": total,
+                "memberships-INITIAL_FORMS": total, "memberships-MIN_NUM_FORMS": "0",
+                "memberships-MAX_NUM_FORMS": "1000"}
+        for i, membership in enumerate(memberships):
+            data |= {f"memberships-{i}-id": membership.pk, f"memberships-{i}-team": cast.team.pk,
+                     f"memberships-{i}-user": membership.user_id, f"memberships-{i}-role": "owner"}
+        return data
+
+    @pytest.mark.parametrize("digits", [FULL_WIDTH, ARABIC_INDIC])
+    def test_it_refuses_counts_not_written_in_digits_0_9_and_saves_nothing(self, client, cast, digits):
+        # Django's int() read "３" as 3: the rows were saved as if the counts were plain.
+        from qartsite.models import Membership
+        from tests.qartsite.admin_pages import url
+
+        client.force_login(cast.owner)
+        response = client.post(url(Team, "change", cast.team),
+                               self.members_sent(cast, str(Membership.objects.filter(team=cast.team).count())
+                                                 .translate(digits)))
+        html = response.content.decode()
+        assert response.status_code == 200 and "ManagementForm data is missing or has been tampered with" in html
+        assert "needs an owner" not in html  # the team's rule said so of the rows it could not read
+        cast.team.refresh_from_db()
+        assert cast.team.name == "Acme" and Membership.role_of(cast.viewer, cast.team) == "viewer"
