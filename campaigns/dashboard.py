@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from campaigns import scan_backlog, stats
 from campaigns.models import Placement
 from qartsite.models import Team
+from qartsite.numbers import whole
 
 SPARK_WIDTH, SPARK_HEIGHT = 100, 24
 CARD_ROWS = 8  # values per breakdown card; the rest are summed into "Other"
@@ -164,9 +165,13 @@ ALERTS_SHOWN = 20
 
 
 def comparison_page(rows: list, number: object) -> dict:
-    """One page of a comparison table's `rows` (`?page=`, read leniently: a bad or past-the-end number shows the
-    nearest page) and what its links need: `rows_page` (None when one page holds them all) and `rows_total`."""
-    page = Paginator(rows, COMPARISON_PAGE).get_page(number)
+    """One page of a comparison table's `rows` (`?page=`, read leniently: a bad number, or one past 64 bits, shows
+    the first page; one past the end the last) and what its links need: `rows_page` (None when one page holds them
+    all) and `rows_total`."""
+    # Read as `qartsite.numbers.whole` reads it: Django's `int()` showed page 2 for "２" (full width) and "1_0" as
+    # page 10, and the last page for "0" and "-1".
+    asked = whole(number)
+    page = Paginator(rows, COMPARISON_PAGE).get_page(asked if asked else 1)
     return {"rows": list(page.object_list), "rows_page": page if page.paginator.num_pages > 1 else None,
             "rows_total": len(rows)}
 

@@ -395,6 +395,18 @@ class TestCampaignPage:
         assert html.count('<svg class="spark"') == 100 and second.count('<svg class="spark"') == 5
         assert body(client.get(f"/campaigns/{campaign.pk}/?page=abc")).count("<tr data-placement=") == 100
 
+    @pytest.mark.parametrize("asked", ["２", "٢", "1_0", "0", "-1"])
+    def test_it_shows_the_first_page_for_a_page_number_not_written_in_digits_0_9(self, client, team_users, campaign,
+                                                                               asked):
+        # Django's int() read "２" (full width) and "٢" (Arabic-Indic) as page 2, "1_0" as 10 (the last page), and
+        # "0" and "-1" as past the end: the last page.
+        from campaigns import dashboard
+
+        Placement.objects.bulk_create(Placement(campaign=campaign, name=f"P{i:03d}", slug=f"many{i:04d}")
+                                      for i in range(dashboard.COMPARISON_PAGE + 5))
+        client.force_login(team_users.viewer)
+        assert "Placements 1–100 of 105" in body(client.get(f"/campaigns/{campaign.pk}/", {"page": asked}))
+
     def test_it_writes_large_counts_with_thousands_separators(self, client, team_users, campaign, placement):
         # "343399967" on the tiles under a chart whose axis read "14,000,000": a marketer counted the digits.
         from campaigns import stats
