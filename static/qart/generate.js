@@ -114,6 +114,14 @@
         target.setCustomValidity(message);
         holder = message ? target : null;
         if (message) target.reportValidity();
+        // The picture's pixel message, held back while a size message showed on it (setupCrop), is said once none
+        // is left: removing the logo made the sizes fit, and the picture went on to be refused when sent. A new
+        // picture's own check comes when its preview decodes.
+        var pixels = picture.dataset.pixelProblem;
+        if (changed !== picture && pixels && !picture.validationMessage) {
+          picture.setCustomValidity(pixels);
+          if (!message) picture.reportValidity();
+        }
       };
       [picture, logo].forEach(function (input) {
         if (input) input.addEventListener("change", function () { sizeCheck(input); });
@@ -224,6 +232,7 @@
 
     picture.addEventListener("change", function () {
       var file = picture.files[0];
+      delete picture.dataset.pixelProblem;  // the last picture's
       if (file) replaceEarlierChoices();
       if (url) URL.revokeObjectURL(url);
       if (!file || !/^image\//.test(file.type)) { clear(); return; }
@@ -233,13 +242,17 @@
       image.onload = function () {
         box.hidden = false;
         draw();
-        // Past the pixel limit the server refuses it after the upload: say so now (the preview has decoded it anyway)
+        // Past the pixel limit the server refuses it after the upload: say so now (the preview has decoded it
+        // anyway), or, while a size message shows on it, once that goes (the size check reads `pixelProblem`).
         var limit = Number(picture.dataset.maxPixels || 0), pixels = image.naturalWidth * image.naturalHeight;
-        if (limit && pixels > limit && !picture.validationMessage) {
-          picture.setCustomValidity("This picture is " + image.naturalWidth + "×" + image.naturalHeight + " (" +
-            (pixels / 1e6).toFixed(1) + " megapixels); pictures up to " + (limit / 1e6).toFixed(0) +
-            " megapixels are accepted. Resize it first.");
-          picture.reportValidity();
+        if (limit && pixels > limit) {
+          picture.dataset.pixelProblem = "This picture is " + image.naturalWidth + "×" + image.naturalHeight +
+            " (" + (pixels / 1e6).toFixed(1) + " megapixels); pictures up to " + (limit / 1e6).toFixed(0) +
+            " megapixels are accepted. Resize it first.";
+          if (!picture.validationMessage) {
+            picture.setCustomValidity(picture.dataset.pixelProblem);
+            picture.reportValidity();
+          }
         }
       };
       image.onerror = clear;  // the server says what is wrong with it

@@ -350,6 +350,37 @@ def test_a_picture_and_a_logo_over_the_cap_together_are_refused_before_they_are_
 
 
 @pytest.mark.browser
+def test_a_pictures_pixel_message_shows_once_its_size_message_goes(team_users, new_page, tmp_path, settings,
+                                                                   monkeypatch):
+    # The pixel check held its message back while the size message showed; removing the logo cleared the size message
+    # and nothing said the picture's own problem until the server refused it after the upload
+    from playwright.sync_api import expect
+
+    monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: False)  # the page starts on halftone
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200 * 1024  # for small files here; 10 MB by default
+    settings.QART = {**settings.QART, "MAX_IMAGE_PIXELS": 1_000_000}
+    Image.new("RGB", (1200, 900), "teal").save(tmp_path / "picture.png", format="PNG")  # 1.08 megapixels
+    Image.new("RGB", (300, 300), "teal").save(tmp_path / "logo.png", format="PNG")
+    for name in ("picture.png", "logo.png"):  # each within the cap alone; decoders stop at the PNG's end
+        (tmp_path / name).write_bytes((tmp_path / name).read_bytes().ljust(120 * 1024, b"\0"))
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    picture, logo = page.locator("#id_picture"), page.locator("#id_logo")
+    logo.set_input_files(str(tmp_path / "logo.png"))
+    picture.set_input_files(str(tmp_path / "picture.png"))
+    expect(picture).to_have_js_property(
+        "validationMessage", "The picture and the logo are 240 KB together; up to 200 KB is accepted, the two counted "
+                             "together. Choose a smaller picture or logo.")
+    expect(page.locator("[data-crop-image]")).to_have_js_property("naturalWidth", 1200)  # its pixels checked
+    logo.set_input_files([])
+    expect(picture).to_have_js_property(
+        "validationMessage",
+        "This picture is 1200×900 (1.1 megapixels); pictures up to 1 megapixels are accepted. Resize it first.")
+    assert logo.evaluate("(el) => el.validationMessage") == "" and not failures, failures
+
+
+@pytest.mark.browser
 def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_a_way_back(
         live_server, team_users, browser, tmp_path, settings):
     # With JavaScript off nothing checks the size before it is sent: the answer was the server's plain-text 413
