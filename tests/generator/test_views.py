@@ -544,7 +544,8 @@ class TestDownloads:
         assert response.content.decode() == ("The image storage is unavailable right now; try the download again in "
                                              "a minute.")
 
-    @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024", "%C2%B2", "9" * 5000])  # "²": int() refuses it
+    # "²": int() refuses it; "２０４８" (full width) and "١٠٢٤" (Arabic-Indic): int() read them as 2048 and 1024
+    @pytest.mark.parametrize("size", ["500", "8192", "big", "-1024", "%C2%B2", "9" * 5000, "２０４８", "١٠٢٤"])
     def test_it_refuses_other_sizes_with_a_message(self, team_users, done_job, size):
         candidate = done_job.candidates.get(rank=1)
         response = logged_in(team_users.owner).get(f"/generate/candidates/{candidate.pk}/download.png?size={size}")

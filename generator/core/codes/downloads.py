@@ -37,7 +37,8 @@ def parse_size(value: str | None) -> int:
     """
     if not value:
         return PRINT_SIZES[0]
-    size = int(value) if value.isdecimal() and len(value) <= 6 else None  # int() refuses "²", which isdigit passes
+    # int() refuses "²", which isdigit passes, and reads "２０４８" (full width) as 2048: digits 0-9 only.
+    size = int(value) if value.isdecimal() and value.isascii() and len(value) <= 6 else None
     if size not in PRINT_SIZES:
         raise ValueError(f"Download sizes are {_sizes()} pixels; {value[:20]!r} is not one of them.")
     return size
