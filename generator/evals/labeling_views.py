@@ -30,7 +30,7 @@ from qartsite.access import (
     staff_required,
 )
 from qartsite.models import Team
-from qartsite.numbers import whole
+from qartsite.numbers import plainly_written, whole
 from qartsite.plurals import counted
 from qartsite.responses import plain_400
 from qartsite.site import site_root, unreachable_reason
@@ -167,6 +167,8 @@ def parse_label(post) -> tuple[bool | None, float | None, int | None, str, str]:
     seconds = None
     if post.get("seconds", ""):
         try:
+            if not plainly_written(post["seconds"]):  # float() read "٣" (Arabic-Indic) as 3 and "1_0" as 10
+                raise ValueError
             seconds = float(post["seconds"])
         except ValueError:
             raise ValueError("seconds must be a number") from None

@@ -414,6 +414,9 @@ class TestButtons:
         for data, message in (({"outcome": "maybe"}, "outcome must be"),
                               ({"outcome": "failed", "seconds": "nan"}, "seconds must be between"),
                               ({"outcome": "failed", "seconds": "soon"}, "seconds must be a number"),
+                              # float() read them as 3 and 10
+                              ({"outcome": "failed", "seconds": "٣"}, "seconds must be a number"),
+                              ({"outcome": "failed", "seconds": "1_0"}, "seconds must be a number"),
                               ({"vote": "up"}, "press “scanned” or “could not scan” first"),
                               ({}, "nothing to record")):
             response = client.post(url, data)
