@@ -7,7 +7,8 @@ is kept in the media storage for a day, so the next download (or a HEAD) reads i
 deletes it (`forget_old_files`). What is known of each file lives in Redis, which web and workers share: being made
 (by which RQ job), made (where), or refused (why: in the file's own terms for ten minutes, a passing trouble for
 half a minute). Without a worker on the queue, or without Redis, the file is made in the request
-(`printfiles.checked_file`), as small ones always are.
+(`printfiles.checked_file`), as small ones always are. A build that a stop of its worker interrupted goes back in the
+queue, as a generation does (`queues.put_back_if_stopped`), and the page says that it waits to be made again.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
 from django.utils.http import content_disposition_header
 from redis.exceptions import RedisError
+from rq import Callback
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from campaigns import printfiles
 from campaigns.printfiles import Refused
 from generator.core.codes import decision, print_specs, printing
-from qartsite.queues import workers_on
+from qartsite.queues import WorkerStopped, put_back_if_stopped, workers_on
 from qartsite.storage import MediaUnavailable
 
 INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
@@ -46,6 +48,8 @@ RETRY_SECONDS = 5
 FOLDER = "print-files"
 VERSION = 1  # part of every file's key: raise it when a change to `printing` changes the files it makes
 MAKING = "Your print file is large, so it is being made in the background (up to a minute or two)."
+INTERRUPTED = ("The worker making your print file was stopped before it finished; the file waits to be made again "
+               "(up to a minute or two once a worker runs).")
 COULD_NOT = "The print file could not be made just now; try again in a minute, or choose a smaller size."
 STORAGE_AWAY = "The image storage is unavailable right now; try the print file again in a minute."
 WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
@@ -62,9 +66,11 @@ class Stored:
 
 
 class Making(Exception):
-    """The print file is being made by a worker; ask again in `RETRY_SECONDS`."""
+    """The print file is being made by a worker, or waits for one; ask again in `RETRY_SECONDS`."""
 
-    message = MAKING
+    def __init__(self, message: str = MAKING) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def raster_pixels(placement, spec: print_specs.PrintSpec) -> int:
@@ -102,7 +108,7 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
                 return printfiles.checked_file(placement, short_url, spec, person_id, key)  # no worker: made here
             raise Making()
         if answer["state"] == "making":
-            _check_on(key)
+            _check_on(key, answer)
     except (RedisError, OSError):
         return printfiles.checked_file(placement, short_url, spec, person_id, key)
     if answer["state"] == "refused":
@@ -200,13 +206,13 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
     except NoSuchJobError:
         pass
     queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
-                  job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS)
+                  job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS, on_failure=Callback(build_failed))
     return True
 
 
-def _check_on(key: str) -> None:
-    """A file being made: raises `Making` while its job waits or runs (its answer kept alive meanwhile, however
-    long the queue), else `Refused` 503: the job failed, or was lost with its worker."""
+def _check_on(key: str, answer: dict) -> None:
+    """A file being made (its `answer`): raises `Making` while its job waits or runs (its answer kept alive meanwhile,
+    however long the queue), else `Refused` 503: the job failed, or was lost with its worker."""
     redis = printfiles.redis_connection()
     try:
         status = Job.fetch(_job_id(key), connection=redis).get_status()
@@ -214,7 +220,7 @@ def _check_on(key: str) -> None:
         status = None
     if status in WAITING:
         redis.expire(_answer_key(key), BUILD_SECONDS)
-        raise Making()
+        raise Making(INTERRUPTED if answer.get("interrupted") else MAKING)
     answer = _answer(key)  # the job may have finished since the answer was read
     if answer is not None and answer["state"] != "making":
         raise Refused(answer["message"], answer["status"]) if answer["state"] == "refused" else Making()
@@ -226,8 +232,9 @@ def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person
     """RQ job: make the print file `key`, keep it in the media storage, and leave the answer in Redis."""
     from campaigns.models import Placement
 
-    started = time.monotonic()
+    started, stopped = time.monotonic(), False
     try:
+        _tell(key, BUILD_SECONDS, state="making")  # no longer waiting, if a stop of its worker had put it back
         placement = Placement.objects.select_related("artwork__job").get(pk=placement_pk)
         made = printfiles.made_and_checked(placement, short_url, print_specs.PrintSpec(**spec_fields))
         name = default_storage.save(f"{FOLDER}/{key}.{made.format}", ContentFile(made.data))
@@ -241,6 +248,9 @@ def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person
         _tell(key, REFUSAL_SECONDS if exc.status < 500 else TROUBLE_SECONDS, state="refused", message=exc.message,
               status=exc.status)
         return f"refused: {exc.message}"
+    except WorkerStopped:
+        stopped = True  # `build_failed` puts it back, the person's mark kept for it, or ends it
+        raise
     except Exception:
         # A time limit can land mid-query and leave the connection mid-command (see `generator.jobs`): the next
         # job in this worker gets a new one.
@@ -248,10 +258,28 @@ def build(key: str, placement_pk: int, short_url: str, spec_fields: dict, person
         _tell(key, TROUBLE_SECONDS, state="refused", status=503, message=COULD_NOT)
         raise  # RQ keeps the traceback with the failed job
     finally:
-        redis = printfiles.redis_connection()
-        mark = printfiles.building_mark(person_id)
-        if person_id is not None and redis.get(mark) == key.encode():
-            redis.delete(mark)
+        if not stopped:
+            _release(key, person_id)
+
+
+def build_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
+    """RQ failure callback of `build`: a build that a stop of its worker interrupted goes back in the queue, the page
+    saying so, MAX_WORKER_STOPS times at most; then, as any failed build, the file could not be made (`build` said so
+    for a failure of its own)."""
+    key, person_id = rq_job.args[0], rq_job.args[4]
+    if put_back_if_stopped(rq_job, exc_value):
+        _tell(key, BUILD_SECONDS, state="making", interrupted=True)
+    elif isinstance(exc_value, WorkerStopped):
+        _tell(key, TROUBLE_SECONDS, state="refused", status=503, message=COULD_NOT)
+        _release(key, person_id)
+
+
+def _release(key: str, person_id: int | None) -> None:
+    """The person may ask for another large file once this one is made or given up."""
+    redis = printfiles.redis_connection()
+    mark = printfiles.building_mark(person_id)
+    if person_id is not None and redis.get(mark) == key.encode():
+        redis.delete(mark)
 
 
 def forget_old_files(now: float | None = None) -> int:

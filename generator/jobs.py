@@ -11,9 +11,10 @@
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
 (`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
 `generation_failed` marks the row failed with the reason. A run that a stop of its worker interrupted (`WorkerStopped`)
-goes back in the queue without spending an attempt, up to MAX_WORKER_STOPS times. Expected failures (bad parameters,
-missing weights, cancellation, timeout) are handled here and never retried. Jobs nothing will finish (lost when Redis
-restarted, or whose worker died unnoticed) are re-queued or failed by the reconciler (`generator.reconcile`).
+goes back in the queue without spending an attempt, up to MAX_WORKER_STOPS times (`queues.put_back_if_stopped`).
+Expected failures (bad parameters, missing weights, cancellation, timeout) are handled here and never retried. Jobs
+nothing will finish (lost when Redis restarted, or whose worker died unnoticed) are re-queued or failed by the
+reconciler (`generator.reconcile`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from generator.core.engines import halftone, parameters, ranking
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
 from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
-from qartsite.queues import REDIS_AWAY, drop_dead_connections
+from qartsite.queues import MAX_WORKER_STOPS, REDIS_AWAY, WorkerStopped, drop_dead_connections, put_back_if_stopped
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,7 @@ Status = GenerationJob.Status
 
 
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
-# A job whose run a stop of its worker interrupted goes back in the queue without spending an attempt this many times;
-# after that a stop counts as any end of its worker (retried once, then failed). An operator's restart does not stop the
-# same job five times, but a job that outlives every worker (a service manager or deploy that restarts the workers more
-# often than the job takes) would otherwise come back for ever, holding a GPU each time.
-MAX_WORKER_STOPS = 5
 INTERRUPTED = "interrupted"  # the stage of a row whose run a stop of its worker interrupted, waiting to run again
-PUT_BACK = "qart_put_back"  # `generation_failed`'s word to the worker, in the RQ job's meta: spend no retry on this run
-
-
-class WorkerStopped(SystemExit):
-    """The SystemExit a worker's cold shut down raises in the job it interrupts (`GenerationWorker.request_force_stop`:
-    `make run`'s Ctrl-C, a service manager's stop), told apart from a SystemExit the job's own code raised (a library
-    calling sys.exit), which is a crash."""
 
 
 def queue_answers() -> bool:
@@ -340,9 +329,8 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
     stop interrupted goes back in the queue as it was before that run (`put_back`)."""
     drop_dead_connections()  # the job may have failed because the database went away: ask a new connection
     job_pk = rq_job.args[0]
-    if isinstance(exc_value, WorkerStopped) and put_back(job_pk):
-        rq_job.meta[PUT_BACK] = True  # the worker then re-queues it without spending a retry (its handle_job_failure)
-        return
+    if put_back_if_stopped(rq_job, exc_value, functools.partial(put_back, job_pk)):
+        return  # the worker re-queues it without spending a retry (its handle_job_failure)
     if rq_job.retries_left:
         GenerationJob.objects.filter(pk=job_pk).exclude(status__in=GenerationJob.FINISHED).update(
             status=Status.QUEUED, stage="retrying", progress=0.0

@@ -17,7 +17,8 @@ Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which 
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
-in the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`).
+at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so
+does a large print file it was making (`campaigns.print_builds`).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 from campaigns import maintenance as dashboards
-from generator import engine_status, jobs, reconcile
+from generator import engine_status, reconcile
+from qartsite import queues
 from qartsite.queues import RedisPatience, drop_dead_connections, wait_for_database
 
 log = logging.getLogger(__name__)
+# The job id moved from its queue's list to the front, in one step, and only when it is still in the list.
+TO_FRONT = "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[1]) end"
 
 
 class GenerationWorker(RedisPatience, SimpleWorker):
@@ -97,16 +101,17 @@ class GenerationWorker(RedisPatience, SimpleWorker):
         try:
             super().request_force_stop(signum, frame)
         except SystemExit:
-            raise jobs.WorkerStopped() from None
+            raise queues.WorkerStopped() from None
 
     def handle_exception(self, job, *exc_info) -> None:
-        if not isinstance(exc_info[1], jobs.WorkerStopped):  # a job's own SystemExit included: a crash, as RQ says
+        if not isinstance(exc_info[1], queues.WorkerStopped):  # a job's own SystemExit included: a crash, as RQ says
             super().handle_exception(job, *exc_info)
             return
         # RQ logged the worker's stop as a crash with its traceback, 70 lines of torch frames on every Ctrl-C during a
-        # generation. The job was only stopped: it goes back in the queue, its attempt not spent (`jobs.put_back`), or
-        # after MAX_WORKER_STOPS such stops is retried like any interrupted job (failed with the reason on its last).
-        if job.meta.get(jobs.PUT_BACK):
+        # generation. The job was only stopped: it goes back in the queue, its attempt not spent
+        # (`queues.put_back_if_stopped`), or after MAX_WORKER_STOPS such stops is retried like any interrupted job (a
+        # generation failed with the reason on its last; a print file, which has no retry, failed).
+        if job.meta.get(queues.PUT_BACK):
             self.log.warning("Worker %s: stopped while running %s; it goes back in the queue, its attempt not spent",
                              self.name, job.id)
         else:
@@ -118,11 +123,26 @@ class GenerationWorker(RedisPatience, SimpleWorker):
                 break
 
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="") -> None:
-        if job.meta.pop(jobs.PUT_BACK, False):
-            # Its row was put back without spending an attempt (`jobs.generation_failed`): nor is RQ's retry spent.
-            # RQ's failure path re-queues a job only by spending one of its retries, so it is given one to spend.
+        put_back = job.meta.pop(queues.PUT_BACK, False)
+        if put_back:
+            # Its failure callback put it back without spending an attempt (`queues.put_back_if_stopped`): nor is RQ's
+            # retry spent. RQ's failure path re-queues a job only by spending one of its retries, so it is given one
+            # to spend (a print file's job, which has none, too).
             job.retries_left = (job.retries_left or 0) + 1
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        if put_back:
+            self._to_front(job, queue)
+
+    def _to_front(self, job, queue) -> None:
+        """Move a job put back after its worker's stop from the back of its queue (where RQ's retry puts it) to the
+        front: it had reached the front once, and jobs queued while it ran should not pass it; its person has waited
+        longest. A crash's retry stays at the back (a job that keeps crashing must not hold up the queue); a stop is
+        none of the job's doing, and MAX_WORKER_STOPS bounds how often it comes first again."""
+        try:
+            # Only while it is still in the list: another worker may have taken it already, and must not run it twice.
+            self.connection.eval(TO_FRONT, 1, queue.key, job.id)
+        except RedisError as exc:  # it waits at the back instead
+            log.warning("Could not move %s to the front of its queue: %s", job.id, exc)
 
     def _beat(self, job, stop: threading.Event) -> None:
         """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""

@@ -1,10 +1,12 @@
-"""What the site asks of RQ: how many workers listen on a queue, and workers that wait out a Redis that stalls (and,
-before a job, a database that is away)."""
+"""What the site asks of RQ: how many workers listen on a queue, workers that wait out a Redis that stalls (and,
+before a job, a database that is away), and a job that a stop of its worker interrupted put back in the queue
+(`put_back_if_stopped`: generations and large print files)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.db import DatabaseError, connections
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -17,6 +19,47 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_CHECK = 30  # seconds: how often an idle worker with a scheduler makes sure the scheduler still runs
 DATABASE_PATIENCE = 120.0  # seconds a worker waits for its database before it runs a job anyway (to fail it)
+
+
+# A job whose run a stop of its worker interrupted goes back in the queue without spending an attempt this many times;
+# after that a stop counts as any end of its worker (a generation is retried once, then failed; a print file fails). An
+# operator's restart does not stop the same job five times, but a job that outlives every worker (a service manager or
+# deploy that restarts the workers more often than the job takes) would otherwise come back for ever, holding a GPU or
+# a gigabyte or two each time.
+MAX_WORKER_STOPS = 5
+PUT_BACK = "qart_put_back"  # a failure callback's word to the worker, in the RQ job's meta: spend no retry on this run
+WORKER_STOPS = "qart_worker_stops"  # in the RQ job's meta: its runs stopped so far, for a job with no row to count them
+
+
+class WorkerStopped(SystemExit):
+    """The SystemExit a worker's cold shut down raises in the job it interrupts (`GenerationWorker.request_force_stop`:
+    `make run`'s Ctrl-C, a service manager's stop), told apart from a SystemExit the job's own code raised (a library
+    calling sys.exit), which is a crash."""
+
+
+def put_back_if_stopped(rq_job, exc_value: BaseException, put_back: Callable[[], bool] | None = None) -> bool:
+    """In a job's RQ failure callback: whether the run ended by a stop of its worker (`WorkerStopped`), and so goes back
+    to the front of the queue without spending a retry (`GenerationWorker.handle_job_failure` reads the mark this
+    leaves in its meta). At most MAX_WORKER_STOPS times: then False, and the job fails as by any end of its worker.
+
+    Args:
+        rq_job (`rq.job.Job`): the job whose run failed.
+        exc_value (`BaseException`): what ended the run.
+        put_back (`Callable[[], bool]`, *optional*): puts the job's own record back (a generation's row:
+            `jobs.put_back`, which counts its stops there) and says whether it did; without it the stops are counted in
+            the RQ job's meta, which goes back in the queue with it.
+    """
+    if not isinstance(exc_value, WorkerStopped):
+        return False
+    if put_back is None:
+        stops = rq_job.meta.get(WORKER_STOPS, 0)
+        if stops >= MAX_WORKER_STOPS:
+            return False
+        rq_job.meta[WORKER_STOPS] = stops + 1
+    elif not put_back():
+        return False
+    rq_job.meta[PUT_BACK] = True
+    return True
 
 
 def workers_on(queue: Queue) -> int:

@@ -24,3 +24,51 @@ def test_no_folder_yet_is_nothing_to_delete(settings, tmp_path):
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                                                           "OPTIONS": {"location": str(tmp_path / "media")}}}
     assert print_builds.forget_old_files() == 0
+
+
+@pytest.mark.django_db
+def test_a_build_its_worker_stopped_goes_back_in_the_queue_and_the_page_says_it_waits(
+        client, team_users, placement, print_queue, monkeypatch):
+    # A cold stop of the worker (`make run`'s second Ctrl-C, a service manager's stop) failed the build: the page said
+    # "could not be made" and the person had to ask again, where a generation went back in the queue.
+    import signal
+    from datetime import timedelta
+
+    from rq import Queue
+    from rq.utils import now as rq_now
+    from rq.worker_registration import unregister
+
+    from campaigns import printfiles
+    from generator import jobs
+    from generator.worker import GenerationWorker
+    from tests.campaigns.conftest import body
+
+    worker = GenerationWorker([print_queue], connection=print_queue.connection)
+    worker.register_birth()
+    # The operator's second signal lands mid-build (their first, a warm shut down, came a while ago).
+    worker._stop_requested, worker._shutdown_requested_date = True, rq_now() - timedelta(seconds=5)
+    monkeypatch.setattr(printfiles, "made_and_checked",
+                        lambda *args: worker.request_force_stop(signal.SIGTERM, None))
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    try:
+        assert client.get(url).status_code == 202
+        for _ in range(jobs.MAX_WORKER_STOPS):
+            rq_job, queue = Queue.dequeue_any([print_queue], timeout=None, connection=print_queue.connection)
+            worker.execute_job(rq_job, queue)
+            rq_job.refresh()
+            assert rq_job.get_status() == "queued" and print_queue.count == 1
+            waiting = client.get(url)
+            assert waiting.status_code == 202 and print_builds.INTERRUPTED in body(waiting)
+            # Still this person's file being made: another large one waits its turn
+            assert print_queue.connection.get(printfiles.building_mark(team_users.owner.pk)) is not None
+        # A build no worker lets finish does not come back for ever: then it fails as before
+        rq_job, queue = Queue.dequeue_any([print_queue], timeout=None, connection=print_queue.connection)
+        worker.execute_job(rq_job, queue)
+        assert rq_job.get_status() == "failed" and print_queue.count == 0
+        failed = client.get(url)
+        assert failed.status_code == 503 and print_builds.COULD_NOT in body(failed)
+        assert print_queue.connection.get(printfiles.building_mark(team_users.owner.pk)) is None
+    finally:
+        unregister(worker)
+        print_queue.connection.delete(worker.key)

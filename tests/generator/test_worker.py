@@ -219,6 +219,17 @@ def test_a_generation_stopped_by_a_cold_shut_down_goes_back_without_spending_an_
     assert not any("Traceback" in r.getMessage() or r.exc_info for r in said)
 
 
+def test_a_generation_put_back_after_a_stop_runs_before_the_jobs_queued_while_it_ran(worker, gpu_queue, generation,
+                                                                                      cold_stops):
+    # It went to the back of the queue, behind jobs queued after it had reached the front: the person who had waited
+    # longest waited again for all of them.
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    gpu_queue.enqueue(time.time, job_id="queued-meanwhile")
+    worker.execute_job(rq_job, queue)
+    generation.refresh_from_db()
+    assert gpu_queue.job_ids == [rq_job.id, "queued-meanwhile"] and jobs.queue_position(generation) == 1
+
+
 def test_a_generation_stopped_too_often_spends_its_attempts_again(worker, gpu_queue, generation, cold_stops):
     # The bound on free stops (jobs.MAX_WORKER_STOPS): a job no worker lets finish does not come back for ever.
     GenerationJob.objects.filter(pk=generation.pk).update(worker_stops=jobs.MAX_WORKER_STOPS - 1)
