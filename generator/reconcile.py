@@ -18,7 +18,8 @@ periodic maintenance (`GenerationWorker.run_maintenance_tasks`, every INTERVAL s
      (`jobs.generation_failed`), as when a worker's heartbeats stop;
    - gone from Redis (or RQ finished with it but the row never heard): re-queued once, within its attempts (the first
      run and RQ's one retry, MAX_ATTEMPTS), else failed with the reason. After a deliberate stop of everything
-     (`after_stop`: `make run`, whose Redis keeps nothing) a waiting row is re-queued however often that happened.
+     (`after_stop`: `make run`, whose Redis keeps nothing) a waiting row is re-queued however often that happened, and a
+     running one only after the grace period, whatever was asked: a worker on another host may hold it (`_grace_for`).
 
 Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed
 with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone.
@@ -126,8 +127,10 @@ def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None, after_stop:
         after_stop (`bool`, *optional*, defaults to False): Redis is new and empty because everything stopped
             (`make run`'s own Redis, asked before any worker starts): a waiting row it lost is queued again even when
             it had been before (no "lost twice"): it did not run, and each such loss takes a person starting `make run`
-            again, so it cannot repeat by itself. A row left running still spends its attempt: its worker may have
-            been killed (out of memory, or by the stop when the job did not yield), which is not told apart.
+            again, so it cannot repeat by itself. A row left running is acted on only after GRACE, whatever `grace`
+            says (a worker on another host may still run it: `_grace_for`), and then spends its attempt: its worker
+            may have been killed (out of memory, or by the stop when the job did not yield), which is not told
+            apart.
 
     Returns:
         `Reconciled`: what the pass did.
@@ -176,7 +179,7 @@ def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
                 continue
             # 3. Orphaned: after the grace period, RQ's cleanup, or re-queued, or failed
             seen = first_seen.get(row.pk, now)
-            if now - seen < grace:
+            if now - seen < _grace_for(row, grace, after_stop):
                 orphans[row.pk] = seen
                 done.orphaned.append(row.pk)
             elif state == ABANDONED and _abandon(queue, rq_job):
@@ -192,6 +195,18 @@ def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
     if done:
         log.info("Reconciler: %s", done)
     return done
+
+
+def _grace_for(row: GenerationJob, grace: float, after_stop: bool) -> float:
+    """How long `row` must look orphaned before it is acted on. After a stop (`after_stop`: Redis new and empty) a
+    running row keeps the full GRACE whatever was asked: the stop was of this host's processes, and a worker on another
+    host sharing the database (a GPU host beside the web host) may be running it right now. Its lease was in the Redis
+    that is gone, and comes back at its next renewal (every RENEWAL seconds, well within GRACE); acted on at once, the
+    job was queued again and ran twice, or on its last attempt failed while it ran. A waiting row has no worker: a
+    worker starts a job only through Redis (RQ records the start there first), so none can have started it since."""
+    if after_stop and row.status != Status.QUEUED:
+        return max(grace, GRACE)
+    return grace
 
 
 def _state(connection: Redis, rq_job: Job | None) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requeue", action="store_true",
-                        help="queue again at once the generation jobs nothing will finish (the Redis is new and empty, "
-                             "and no worker or web process runs yet)")
+                        help="queue again at once the waiting generation jobs nothing will finish (the Redis is new "
+                             "and empty, and no worker or web process runs yet on this host)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
@@ -44,7 +44,9 @@ def main() -> None:
     # queue. The workers' reconciler would queue them again only after its grace period: two minutes of a job saying
     # "Retrying" beside an idle worker. With a new Redis and nothing started yet, no job can be on its way to a queue,
     # so no grace is needed; and that stop lost the waiting jobs, which spend nothing for it however often it happens
-    # (a job the worker's stop interrupted was put back as waiting, its attempt not spent: `jobs.put_back`).
+    # (a job the worker's stop interrupted was put back as waiting, its attempt not spent: `jobs.put_back`). A job
+    # left running keeps the grace: a worker on another host sharing the database may run it still
+    # (`reconcile._grace_for`).
     if args.requeue:
         from generator import reconcile
 

@@ -107,9 +107,30 @@ def test_after_a_deliberate_stop_a_waiting_job_is_queued_again_however_often_it_
         forget(queue, job)
     job.refresh_from_db()
     assert (job.status, job.stage, job.attempts) == ("queued", reconcile.REQUEUED, 0)
-    # A row left running still spends its attempt: its worker may have been killed, not stopped
+    # A row left running still spends its attempt (its worker may have been killed, not stopped), once nothing has
+    # held it for the grace period (`test_after_a_deliberate_stop_a_job_a_worker_elsewhere_runs_is_left_to_it`)
     running = lost(queue, status="running", stage="generating", attempts=2)
-    assert reconcile.reconcile_jobs(grace=0, after_stop=True).failed == [running.pk]
+    assert reconcile.reconcile_jobs(grace=0, after_stop=True).orphaned == [running.pk]
+    queue.connection.hset(reconcile.ORPHANS_KEY, running.pk, time.time() - reconcile.GRACE - 1)
+    assert reconcile.reconcile_jobs().failed == [running.pk]  # the workers' reconciler, the grace period later
+
+
+def test_after_a_deliberate_stop_a_job_a_worker_elsewhere_runs_is_left_to_it(queue):
+    # Two hosts, one database: `make run` on the web host started its Redis anew (run.sh's --requeue) while the GPU
+    # host's worker ran a job. The job was queued again at once and ran twice (or, on its last attempt, failed while
+    # it ran): its lease had been in the Redis that was gone.
+    running = lost(queue, status="running", stage="generating", attempts=1)
+    last_try = lost(queue, status="scoring", stage="scoring", attempts=2)
+    done = reconcile.reconcile_jobs(grace=0, after_stop=True)
+    assert done.orphaned == [running.pk, last_try.pk] and not done.requeued and not done.failed
+    assert queue.count == 0
+    for job in (running, last_try):  # the worker's next renewal, within RENEWAL seconds of Redis coming back
+        reconcile.hold(queue.connection, job.rq_job_id, "gpu-host-worker")
+    queue.connection.hset(reconcile.ORPHANS_KEY, mapping=dict.fromkeys((running.pk, last_try.pk),
+                                                                       time.time() - reconcile.GRACE - 1))
+    assert not reconcile.reconcile_jobs()  # the workers' reconciler, the grace period later: held, left alone
+    assert [(job.status, job.attempts) for job in GenerationJob.objects.order_by("pk")] == [("running", 1),
+                                                                                          ("scoring", 2)]
 
 
 def test_a_job_make_runs_stop_interrupts_twice_keeps_its_attempts(queue, worker, cold_stops):
