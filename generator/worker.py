@@ -35,14 +35,12 @@ from rq import SimpleWorker
 from campaigns import maintenance as dashboards
 from generator import engine_status, reconcile
 from qartsite import queues
-from qartsite.queues import RedisPatience, drop_dead_connections, wait_for_database
+from qartsite.queues import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
 
 log = logging.getLogger(__name__)
-# The job id moved from its queue's list to the front, in one step, and only when it is still in the list.
-TO_FRONT = "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[1]) end"
 
 
-class GenerationWorker(RedisPatience, SimpleWorker):
+class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("maintenance_interval", reconcile.INTERVAL)  # RQ's default: every 10 minutes
         super().__init__(*args, **kwargs)
@@ -121,28 +119,6 @@ class GenerationWorker(RedisPatience, SimpleWorker):
             fallthrough = handler(job, *exc_info)
             if fallthrough is not None and not fallthrough:
                 break
-
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="") -> None:
-        put_back = job.meta.pop(queues.PUT_BACK, False)
-        if put_back:
-            # Its failure callback put it back without spending an attempt (`queues.put_back_if_stopped`): nor is RQ's
-            # retry spent. RQ's failure path re-queues a job only by spending one of its retries, so it is given one
-            # to spend (a print file's job, which has none, too).
-            job.retries_left = (job.retries_left or 0) + 1
-        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
-        if put_back:
-            self._to_front(job, queue)
-
-    def _to_front(self, job, queue) -> None:
-        """Move a job put back after its worker's stop from the back of its queue (where RQ's retry puts it) to the
-        front: it had reached the front once, and jobs queued while it ran should not pass it; its person has waited
-        longest. A crash's retry stays at the back (a job that keeps crashing must not hold up the queue); a stop is
-        none of the job's doing, and MAX_WORKER_STOPS bounds how often it comes first again."""
-        try:
-            # Only while it is still in the list: another worker may have taken it already, and must not run it twice.
-            self.connection.eval(TO_FRONT, 1, queue.key, job.id)
-        except RedisError as exc:  # it waits at the back instead
-            log.warning("Could not move %s to the front of its queue: %s", job.id, exc)
 
     def _beat(self, job, stop: threading.Event) -> None:
         """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""

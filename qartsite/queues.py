@@ -5,6 +5,7 @@ before a job, a database that is away), and a job that a stop of its worker inte
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
+from rq.utils import now
 from rq.worker_registration import clean_worker_registry
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,13 @@ WORKER_STOPS = "qart_worker_stops"  # in the RQ job's meta: its runs stopped so 
 class WorkerStopped(SystemExit):
     """The SystemExit a worker's cold shut down raises in the job it interrupts (`GenerationWorker.request_force_stop`:
     `make run`'s Ctrl-C, a service manager's stop), told apart from a SystemExit the job's own code raised (a library
-    calling sys.exit), which is a crash."""
+    calling sys.exit), which is a crash. A forking worker's stop kills the job's process instead, and tells its failure
+    callback with this (`PatientWorker.request_force_stop`)."""
 
 
 def put_back_if_stopped(rq_job, exc_value: BaseException, put_back: Callable[[], bool] | None = None) -> bool:
     """In a job's RQ failure callback: whether the run ended by a stop of its worker (`WorkerStopped`), and so goes back
-    to the front of the queue without spending a retry (`GenerationWorker.handle_job_failure` reads the mark this
+    to the front of the queue without spending a retry (`PutsBackStopped.handle_job_failure` reads the mark this
     leaves in its meta). At most MAX_WORKER_STOPS times: then False, and the job fails as by any end of its worker.
 
     Args:
@@ -155,8 +158,78 @@ class RedisPatience:
             log.warning("Worker %s: could not start the scheduler again yet (%s)", self.name, exc)
 
 
-class PatientWorker(RedisPatience, Worker):
-    """RQ's worker with `RedisPatience`: the class `rqworker` uses unless told otherwise (settings.RQ)."""
+# The job id moved from its queue's list to the front, in one step, and only when it is still in the list.
+TO_FRONT = "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[1]) end"
+
+
+class PutsBackStopped:
+    """A worker mixin: a job whose failure callback put it back after a stop of its worker (`put_back_if_stopped`)
+    goes back to the front of its queue, no retry spent."""
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        put_back = job.meta.pop(PUT_BACK, False)
+        if put_back:
+            # RQ's failure path re-queues a job only by spending one of its retries, so it is given one to spend (a
+            # print file's job, which has none, too).
+            job.retries_left = (job.retries_left or 0) + 1
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        if put_back:
+            self._to_front(job, queue)
+
+    def _to_front(self, job, queue) -> None:
+        """Move a job put back after its worker's stop from the back of its queue (where RQ's retry puts it) to the
+        front: it had reached the front once, and jobs queued while it ran should not pass it; its person has waited
+        longest. A crash's retry stays at the back (a job that keeps crashing must not hold up the queue); a stop is
+        none of the job's doing, and MAX_WORKER_STOPS bounds how often it comes first again."""
+        try:
+            # Only while it is still in the list: another worker may have taken it already, and must not run it twice.
+            self.connection.eval(TO_FRONT, 1, queue.key, job.id)
+        except RedisError as exc:  # it waits at the back instead
+            log.warning("Could not move %s to the front of its queue: %s", job.id, exc)
+
+
+class PatientWorker(PutsBackStopped, RedisPatience, Worker):
+    """RQ's worker with `RedisPatience`, which puts back a job its cold stop interrupted when the job's failure callback
+    says so (`put_back_if_stopped`): the class `rqworker` uses unless told otherwise (settings.RQ)."""
+
+    def request_force_stop(self, signum, frame):
+        # RQ's cold shut down kills the job's forked process and quits, leaving the job "started" until a worker's
+        # registry cleanup fails it as abandoned, minutes later (a large print file's page said "being made", then
+        # "could not be made"). The job is ended here as a stop instead, which its failure callback may put back
+        # (`put_back_if_stopped`), as a GenerationWorker's stop does in the job itself.
+        job = self._job_in_horse()
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if job is not None:
+                self._end_stopped(job)
+            raise
+
+    def _job_in_horse(self):
+        if not self.horse_pid:
+            return None
+        try:
+            return self.get_current_job()
+        except RedisError as exc:
+            log.warning("Worker %s: could not look up the job it is stopping (%s)", self.name, exc)
+            return None
+
+    def _end_stopped(self, job) -> None:
+        """The job whose forked process this stop killed: its failure callback told of the stop, and the job put back
+        if the callback says so; else left as RQ leaves it (its registry cleanup retries or fails it)."""
+        # Inside the signal handler, while RQ waits on the horse under an alarm: that alarm must not fire in here.
+        signal.alarm(0)
+        stopped = WorkerStopped()
+        try:
+            if job.failure_callback is not None:
+                job.failure_callback(job, self.connection, WorkerStopped, stopped, None)
+            if job.meta.get(PUT_BACK):
+                self.log.warning("Worker %s: stopped while running %s; it goes back in the queue", self.name, job.id)
+                job.ended_at = now()
+                self.handle_job_failure(job, Queue(job.origin, connection=self.connection),
+                                        exc_string="The worker was stopped while it ran this job.")
+        except Exception:  # the worker is quitting either way; RQ's cleanup still ends the job
+            log.exception("Worker %s: could not put back %s, which its stop interrupted", self.name, job.id)
 
 
 def drop_dead_connections() -> None:

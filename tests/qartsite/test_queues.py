@@ -260,3 +260,42 @@ def test_drop_dead_connections_keeps_a_working_connection():
     kept = connection.connection
     queues.drop_dead_connections()
     assert connection.connection is kept
+
+
+def stops_its_worker() -> None:
+    """A job (in the forking worker's horse) during which the operator stops the worker twice: a warm stop, then,
+    more than a second later (RQ ignores a second signal within one), a cold one."""
+    import os
+    import time
+
+    os.kill(os.getppid(), signal.SIGTERM)
+    time.sleep(1.5)
+    os.kill(os.getppid(), signal.SIGTERM)
+    time.sleep(60)  # killed by the cold stop long before
+
+
+def put_back_when_stopped(rq_job, connection, exc_type, exc_value, tb) -> None:
+    queues.put_back_if_stopped(rq_job, exc_value)
+
+
+def test_a_forking_workers_stop_puts_back_a_job_whose_callback_says_so(default_sigterm):
+    # `rqworker default` (large print files) killed the job's process on a cold stop and quit: the job stayed
+    # "started" until a worker's registry cleanup failed it as abandoned, minutes later, and the person had to ask
+    # for their file again.
+    from rq import Callback
+
+    queue = Queue("queues-stop-test", connection=live_queue("default").connection)
+    queue.empty()
+    job = queue.enqueue(stops_its_worker, on_failure=Callback(put_back_when_stopped), job_timeout=120)
+    queue.enqueue("os.getpid", job_id="queued-meanwhile")
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-stop")
+    try:
+        with pytest.raises(SystemExit):
+            worker.work(burst=True, max_jobs=1, logging_level="WARNING")
+        job.refresh()
+        assert job.get_status() == "queued" and queue.job_ids == [job.id, "queued-meanwhile"]
+        assert job.meta[queues.WORKER_STOPS] == 1 and queues.PUT_BACK not in job.meta
+        assert job.id not in queue.started_job_registry.get_job_ids()
+    finally:
+        queue.empty()
+        queue.connection.delete(worker.key, queue.started_job_registry.key)
