@@ -50,6 +50,8 @@ VERSION = 1  # part of every file's key: raise it when a change to `printing` ch
 MAKING = "Your print file is large, so it is being made in the background (up to a minute or two)."
 INTERRUPTED = ("The worker making your print file was stopped before it finished; the file waits to be made again "
                "(up to a minute or two once a worker runs).")
+# A HEAD's answer when nothing is known of the file: never asked for, or lost with Redis (make run's stop, a restart)
+NOT_ASKED = "No print file of these options is being made now: ask for it (not with HEAD) to have it made."
 COULD_NOT = "The print file could not be made just now; try again in a minute, or choose a smaller size."
 STORAGE_AWAY = "The image storage is unavailable right now; try the print file again in a minute."
 WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
@@ -103,7 +105,9 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
         answer = _answer(key)
         if answer is None:
             if not start:
-                raise Making()
+                # Not "being made": nothing is. Answered 202, the waiting page's script (which asks with HEAD) waited
+                # for ever once Redis lost the build; any other answer reloads the page, whose GET queues it again.
+                raise Refused(NOT_ASKED, 409)
             if not _start(key, placement, short_url, spec, person_id):
                 return printfiles.checked_file(placement, short_url, spec, person_id, key)  # no worker: made here
             raise Making()

@@ -131,14 +131,15 @@ class TestPrintDownloads:
             inline = client_file(client, team_users.viewer, url)  # small: made in the request
 
         asked = client.head(url)
-        assert asked.status_code == 202 and print_queue.count == 0  # a HEAD asks, it does not order
-        assert asked.templates == []  # the waiting page's script asks this way every few seconds: no page drawn
+        assert asked.status_code == 409 and print_queue.count == 0  # a HEAD asks, it does not order
         making = client.get(url)
         html = body(making)
         assert making.status_code == 202 and print_builds.MAKING in html
         assert f'<noscript><meta http-equiv="refresh" content="{print_builds.RETRY_SECONDS}"></noscript>' in html
         assert f'data-print-url="{url.replace("&", "&amp;")}"' in html  # asked again with HEAD by the script
         assert client.get(url).status_code == 202 and print_queue.count == 1  # asked again: queued once
+        asked = client.head(url)
+        assert asked.status_code == 202 and asked.templates == []  # the waiting page's script: no page drawn
         other = client.get(f"/campaigns/placements/{placement.pk}/print?width=6cm&format=png&dpi=100")
         assert other.status_code == 429 and printfiles.BUSY in body(other)  # one of the viewer's at a time
 
@@ -239,6 +240,27 @@ class TestPrintDownloads:
         assert client.get(url).status_code == 503
         ttl = print_queue.connection.ttl(f"{settings.QART['REDIS_PREFIX']}print-file:{print_queue.jobs[0].args[0]}")
         assert 0 < ttl <= print_builds.TROUBLE_SECONDS  # a passing trouble is not the answer for long
+
+    def test_the_waiting_pages_question_after_redis_lost_the_build_makes_it_ask_again(self, client, team_users,
+                                                                                       placement, print_queue):
+        # make run's stop (its Redis keeps nothing) or a Redis restart lost the build and what was known of it: the
+        # waiting page's script, which asks with HEAD, got 202 "being made" for ever, and nothing made the file.
+        from rest_framework.test import APIClient
+
+        from campaigns import print_builds
+
+        client.force_login(team_users.owner)
+        url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100"
+        assert client.get(url).status_code == 202
+        print_queue.empty()  # the job, and what is known of the file and who waits for it
+        print_queue.connection.delete(*print_queue.connection.keys(f"{settings.QART['REDIS_PREFIX']}print-*"))
+        asked = client.head(url)
+        assert asked.status_code not in (200, 202) and print_queue.count == 0  # the script reloads the page
+        api = APIClient()
+        api.force_authenticate(team_users.owner)
+        assert api.head(f"/api/placements/{placement.pk}/print/?width=5cm&format=png&dpi=100").status_code == 409
+        again = client.get(url)  # the reload
+        assert again.status_code == 202 and print_builds.MAKING in body(again) and print_queue.count == 1
 
     def test_the_storage_away_when_a_made_file_is_asked_for_is_503_with_the_reason(self, client, team_users,
                                                                                     placement, print_queue,
