@@ -265,7 +265,8 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
             "downloads are refused) or its image is missing; 422: the written file did not scan when read back; 429: "
             "another print file of yours is still being made (one at a time each). 202: a large file (a raster over "
             "25 million pixels) is being made by a worker: ask again after Retry-After seconds, the same query then "
-            "answers with the file (kept a day). "
+            "answers with the file (kept a day). A HEAD asks without ordering: 409 when nothing is making the file "
+            "(never asked for, or lost when the job queue restarted): a GET orders it. "
             "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON."))
     @action(detail=True, methods=["get"], url_path="print", pagination_class=None, filterset_class=None)
     def print_file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
