@@ -80,14 +80,14 @@ def attachment(data: bytes | str, content_type: str, filename: str) -> HttpRespo
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: a link checker's look at the form was a 405
 def generate(request: HttpRequest) -> HttpResponse:
     if not Team.for_user(request.user).exists():
         return render(request, "qartsite/no_team.html")
     if request.method == "POST" and not editable_teams(request.user).exists():
         raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
     placement = not_editable = None
-    if request.method == "GET" and "placement" in request.GET:
+    if request.method != "POST" and "placement" in request.GET:
         placement = get_for_user_or_404(Placement.objects.for_user(request.user).select_related("campaign__team"),
                                         pk=pk_or_404(request.GET["placement"]))
         if not can_edit(request.user, placement.campaign.team):

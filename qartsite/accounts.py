@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns import retention
@@ -66,6 +67,13 @@ def password_reset(request: HttpRequest) -> HttpResponse:
 class ResetPasswordConfirm(PasswordResetConfirmView):
     """Django's "set a new password" step of a reset by e-mail; a new password set this way also lifts a sign-in
     lockout of the account (the lockout page sends people here), which would otherwise refuse it too."""
+
+    # Django's dispatch answers a link that is not (or no longer) valid with its page for any method, TRACE and PUT
+    # included (200), and takes a valid one into the session before any method check: the methods first, as on
+    # every other page.
+    @method_decorator(require_http_methods(["GET", "HEAD", "POST"]))
+    def dispatch(self, *args, **kwargs):
+        return super().dispatch(*args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from campaigns import scan_backlog
@@ -16,6 +17,7 @@ from qartsite import parsers
 from qartsite.sql import not_migrated
 
 
+@require_safe  # it answered TRACE and OPTIONS with the page (200), unlike every other page
 def home(request: HttpRequest) -> HttpResponse:
     ctx = {
         "max_version": settings.QART["MAX_VERSION"],
@@ -32,6 +34,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return HttpResponsePermanentRedirect(static("qart/favicon.svg"))
 
 
+@csrf_exempt  # read-only: a POST is a 405 (require_safe), not the CSRF failure page
+@require_safe  # monitors GET or HEAD it; TRACE and OPTIONS were answered with the status (200)
 def healthz(request: HttpRequest) -> JsonResponse:
     # The web tier's health depends only on its database: Redis or the GPU workers being down must not
     # take the site (and later the short-link redirect) with them. Scans waiting to be counted ("scans", this

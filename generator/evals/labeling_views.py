@@ -63,7 +63,7 @@ def item_or_404(session: LabelingSession, item_pk: int) -> LabelingItem:
 # Staff pages ---------------------------------------------------------------------------------------------
 
 @staff_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: what GET answers, without the page (it was a 405)
 def session_list(request: HttpRequest) -> HttpResponse:
     can_create = editable_teams(request.user).exists()
     if request.method == "POST" and not can_create:

@@ -73,6 +73,11 @@ class TestGeneratePage:
         response = client.get("/generate/")
         assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
 
+    def test_it_answers_head_as_get_without_the_page(self, team_users):
+        # A link checker's HEAD was a 405 where the GET is the form.
+        response = logged_in(team_users.teammate).head("/generate/")
+        assert response.status_code == 200 and response.content == b""
+
     def test_it_renders_the_presets_and_the_ranges(self, team_users):
         html = logged_in(team_users.teammate).get("/generate/").content.decode()
         for name in ("Balanced", "More art", "More scannable", "Fast", "Quality"):

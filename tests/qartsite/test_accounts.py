@@ -149,6 +149,18 @@ class TestPasswords:
         assert done["Location"] == "/accounts/reset/done/"
         assert client.login(request=HttpRequest(), username="owner", password=STRONG)  # axes needs a request
 
+    @pytest.mark.parametrize("method", ["trace", "options", "put"])
+    def test_the_reset_link_answers_only_get_head_and_post(self, client, team_users, mailoutbox, fresh_cache, method):
+        # Django's view answered a spent or mistyped link with its page for any method (TRACE: 200), and took a
+        # valid one into the session on a PUT before any method check.
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        client.post("/accounts/password_reset/", {"email": "owner@acme.example"})
+        for url in ("/accounts/reset/MQ/abc-def/", link_in(mailoutbox[0].body)):
+            response = getattr(client, method)(url)
+            assert response.status_code == 405 and response["Allow"] == "GET, HEAD, POST"
+        assert client.get(link_in(mailoutbox[0].body)).status_code == 302  # the link is still good
+
     def test_a_reset_lifts_the_accounts_sign_in_lockout(self, client, team_users, mailoutbox, fresh_cache):
         # The lockout page sends people to the reset, whose new password was then refused for 15 minutes.
         team_users.owner.email = "owner@acme.example"

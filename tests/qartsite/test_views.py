@@ -145,6 +145,20 @@ def test_read_only_pages_answer_other_methods_405_not_a_csrf_page(path):
 
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/healthz"])
+@pytest.mark.parametrize("method", ["trace", "options"])
+def test_the_home_page_and_healthz_answer_other_methods_405(path, method):
+    # Both answered any method with their 200 (a TRACE with the page).
+    response = getattr(Client(), method)(path)
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_a_post_405_not_a_csrf_page():
+    response = Client(enforce_csrf_checks=True).post("/healthz")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+
 
 def test_favicon_ico_leads_to_the_sites_icon(client):
     # Browsers ask /favicon.ico whatever the page's <link> says: it was a 404 in the log on every first visit.

@@ -149,6 +149,11 @@ class TestSessionList:
         assert response.status_code == 302 and response["Location"].startswith(settings.LOGIN_URL)
         assert logged_in(team_users.owner).get("/evals/labeling/").status_code == 403  # not staff
 
+    def test_it_answers_head_as_get_without_the_page(self, cast):
+        # A link checker's HEAD was a 405 where the GET is the page.
+        response = logged_in(cast.owner).head("/evals/labeling/")
+        assert response.status_code == 200 and response.content == b""
+
 
 class TestRunPage:
     def test_it_shows_the_code_restamped_with_its_one_time_link(self, cast, media_storage, session):
