@@ -11,6 +11,10 @@ The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Three gua
 Each 413 is one message: JSON under /api/, the site's page (`templates/413.html`) for a form a browser sent, plain
 text to the rest.
 
+A body sent compressed (Content-Encoding: gzip, br, ...) is a 415 that says so, from the middleware: nothing here
+decodes one, so its bytes reached the parsers as they came ("the body is not UTF-8 text", or a form of garbage
+fields).
+
 `WholeBodies`, around the WSGI application too, refuses a body that ends before its Content-Length (the client went
 away mid-request): Django reads such a body as it came, so a form cut short changed a destination to its first
 letters and answered 200.
@@ -175,6 +179,15 @@ def length_required(request: HttpRequest) -> HttpResponse:
                             "here.", 411)
 
 
+def coded_body(request: HttpRequest) -> HttpResponse:
+    """415 for a body with a content coding (RFC 9110, 15.5.16), with the one coding accepted named."""
+    coding = request.META["HTTP_CONTENT_ENCODING"][:40]
+    response = refused(request, f"The body is sent with Content-Encoding “{coding}”: send it uncompressed, "
+                                f"without Content-Encoding.", 415)
+    response["Accept-Encoding"] = "identity"
+    return response
+
+
 class RequestSizeMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -190,6 +203,8 @@ class RequestSizeMiddleware:
             declared = 0  # Django reads such a body as empty
         if declared > request_limit():
             return too_large(request, declared)
+        if declared and meta.get("HTTP_CONTENT_ENCODING", "identity").strip().lower() not in ("identity", ""):
+            return coded_body(request)
         response = self.get_response(request)
         if getattr(request, "upload_too_large", False):
             # The handler stopped the upload; whoever was parsing answered 400 for the RequestTooLarge.

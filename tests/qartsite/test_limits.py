@@ -3,6 +3,7 @@ upload whose files pass the cap stopped while it streams. The cap is set to 1,00
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -58,6 +59,22 @@ class TestRequestSizeMiddleware:
         assert response.json() == {"detail": "What you sent is 100 KB; up to 1 KB is accepted (its files count "
                                              "together, a picture and a logo alike). Send a smaller file, or less at "
                                              "once, and try again."}
+
+    def test_it_answers_415_to_a_compressed_body_before_any_parser_reads_it(self, team_users, view_calls):
+        # Nothing decodes a content coding: a gzipped JSON body was "JSON parse error - the body is not UTF-8 text".
+        client = logged_in(team_users.owner)
+        body = gzip.compress(json.dumps({"content": "x"}).encode())
+        response = client.post("/api/generations/", body, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+        assert response.status_code == 415 and response["Accept-Encoding"] == "identity" and view_calls == []
+        assert response.json() == {"detail": "The body is sent with Content-Encoding “gzip”: send it uncompressed, "
+                                             "without Content-Encoding."}
+        response = client.post("/generate/", "content=x", content_type="application/x-www-form-urlencoded",
+                               HTTP_CONTENT_ENCODING="br")
+        assert response.status_code == 415 and view_calls == []
+        # identity is no coding, and a body-less request is not refused for the header
+        assert client.post("/api/generations/", {"content": "x"}, content_type="application/json",
+                           HTTP_CONTENT_ENCODING="identity").status_code == 204
+        assert client.get("/api/generations/", HTTP_CONTENT_ENCODING="gzip").status_code == 200
 
     def test_it_refuses_anonymous_bodies_too_without_reading_them(self, view_calls):
         assert Client().post("/generate/", {"picture": picture(100 * 1024)}).status_code == 413
