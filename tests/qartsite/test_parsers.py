@@ -52,6 +52,26 @@ class TestJSONParser:
         response = client.post("/api/generations/", body, content_type="application/json")
         assert response.status_code == 400 and "Steps must be between 1 and 150" in str(response.json())
 
+    def test_it_refuses_a_key_named_twice_in_one_object(self, team_users):
+        # Python kept the last one without a word: this made a campaign named "Winter" that sends people to b.example.
+        from campaigns.models import Campaign
+
+        client = APIClient()
+        client.force_login(team_users.owner)
+        body = '{"name": "Winter", "destination": "https://a.example/", "destination": "https://b.example/"}'
+        response = client.post("/api/campaigns/", body, content_type="application/json")
+        assert response.status_code == 400 and not Campaign.objects.exists()
+        assert response.json() == {"detail": "JSON parse error - the key “destination” appears twice in one object: "
+                                              "send each key once."}
+        nested = '{"name": "Winter", "destination": "https://a.example/", "rules": {"split": 1, "split": 2}}'
+        assert "“split” appears twice" in client.post("/api/campaigns/", nested,
+                                                     content_type="application/json").json()["detail"]
+        # DRF's own answers stand: a constant it refuses, and a body that is no JSON
+        for body, said in (('{"name": NaN}', "Out of range float values are not JSON compliant: 'NaN'"),
+                           ("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)")):
+            response = client.post("/api/campaigns/", body, content_type="application/json")
+            assert response.json() == {"detail": f"JSON parse error - {said}"}
+
     def test_it_reads_a_body_that_starts_with_a_byte_order_mark(self, team_users):
         client = APIClient()
         client.force_login(team_users.owner)
