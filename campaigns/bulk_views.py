@@ -91,7 +91,8 @@ def uploaded_csv(form: ImportForm) -> bytes:
 def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Upload (or paste) a CSV: every row is checked and shown with its errors; "Import" stores all or nothing."""
     campaign = editable_campaign(request, campaign_id)
-    form = ImportForm(request.POST or None, request.FILES or None)
+    # Bound on every POST: an empty one was the blank form, 200 (its refusal below is the 400 it is)
+    form = ImportForm(request.POST if request.method == "POST" else None, request.FILES or None)
     ctx: dict = {"campaign": campaign, "columns": bulk.COLUMNS, "cap": bulk.cap_in_words(),
                  "kinds": Placement.Kind.values}
     status = 200

@@ -39,7 +39,9 @@ def placement_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
         # The whole form, to be refused only once filled in: the campaign's page says why instead.
         messages.info(request, ARCHIVED_NO_PLACEMENTS)
         return redirect("campaigns:detail", campaign_id=campaign.pk)
-    form = PlacementForm(request.POST or None, instance=Placement(campaign=campaign), team=campaign.team)
+    # Bound on every POST: an empty one (a script's JSON body) was the blank form, 200, with nothing saved
+    form = PlacementForm(request.POST if request.method == "POST" else None, instance=Placement(campaign=campaign),
+                         team=campaign.team)
     if request.method == "POST" and valid_and_saved(form):
         placement = form.instance
         messages.success(request, f"Placement “{placement.name}” added: its short link is ready to print.")
@@ -184,8 +186,9 @@ def placement_edit(request: HttpRequest, placement_id: int) -> HttpResponse:
     require_editor(request.user, team)
 
     def bound(placement: Placement) -> PlacementForm:
-        return PlacementForm(request.POST or None, instance=placement, team=team, user=request.user,
-                             short_url=placement.short_url(request))
+        # Bound on every POST: an empty one (a script's JSON body) was the page again, 200, with nothing saved
+        return PlacementForm(request.POST if request.method == "POST" else None, instance=placement, team=team,
+                             user=request.user, short_url=placement.short_url(request))
 
     if request.method != "POST":
         form = bound(placement)

@@ -96,7 +96,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     teams = editable_teams(request.user)
     if not teams.exists():
         raise PermissionDenied(cannot_create(request.user))
-    form = NewCampaignForm(request.POST or None, teams=teams,
+    # Bound on every POST: an empty one (a script's JSON body, which fills no request.POST) was the blank form, 200
+    form = NewCampaignForm(request.POST if request.method == "POST" else None, teams=teams,
                            initial={"team": asked_team(teams, request.GET.get("team"))})
     if request.method == "POST" and valid_and_saved(form):
         campaign = form.instance

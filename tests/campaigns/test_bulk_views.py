@@ -50,6 +50,11 @@ class TestImportPage:
         assert Placement.objects.count() == 0
         assert response.context["form"].initial["text"] == ONE_BAD  # the rows again, to fix in place
 
+    def test_an_empty_post_is_refused_not_the_blank_form(self, team_users, campaign):
+        # It was the blank form, 200, as if nothing had been sent.
+        response = as_user(team_users.teammate).post(f"/campaigns/{campaign.pk}/placements/import/")
+        assert response.status_code == 400 and not campaign.placements.exists()
+
     def test_it_imports_all_rows_once_they_pass(self, team_users, campaign):
         url = f"/campaigns/{campaign.pk}/placements/import/"
         client = as_user(team_users.owner)

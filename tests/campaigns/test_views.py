@@ -230,6 +230,15 @@ class TestCampaignForms:
         assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/"
         assert campaign.team == team_users.team and campaign.utm_campaign == "autumn"
 
+    def test_a_post_that_fills_no_field_is_refused_not_the_blank_form(self, client, team_users, campaign, placement):
+        # A script's JSON body fills no request.POST: the form was drawn blank, 200, as if nothing had been sent.
+        client.force_login(team_users.teammate)
+        for url in ("/campaigns/new/", f"/campaigns/{campaign.pk}/placements/new/",
+                    f"/campaigns/placements/{placement.pk}/edit/"):
+            response = client.post(url, json.dumps({"name": "Autumn"}), content_type="application/json")
+            assert response.status_code == 400 and "This field is required." in body(response), url
+        assert Campaign.objects.count() == 1 and campaign.placements.count() == 1
+
     def test_a_second_campaign_or_placement_of_one_name_is_refused_on_its_field(self, client, team_users, campaign,
                                                                                  placement):
         # The list showed two identical "Summer Festival" rows after a form was sent twice
