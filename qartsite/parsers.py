@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import urllib.parse
 
 from django.conf import settings
 from django.http import multipartparser
@@ -146,12 +147,21 @@ class FormParser(parsers.FormParser):
     """DRF's form parser, refusing a JSON body sent with a form's content type (`JSON_AS_FORM`, a 400): `curl -d
     '{"name": "Spring"}'` without a header read the whole JSON as the name of one unknown field, and a body-less
     action's answer (`{}` to cancel) named the field "{}". No form this API reads starts with a bracket: its field
-    names are words, and a browser escapes brackets (%7B)."""
+    names are words, and a browser escapes brackets (%7B).
+
+    A form whose bytes, once unescaped, are not text in its charset (UTF-8 unless it names another) is a 400 too:
+    Django's reading put U+FFFD in place of each bad byte, and `name=%ff` made a campaign named "\ufffd"."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         body = stream.read() if stream is not None else b""
         if body.lstrip()[:1] in (b"{", b"["):
             raise ParseError(JSON_AS_FORM)
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            urllib.parse.unquote_to_bytes(body).decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise ParseError(f"Form parse error - the form is not {encoding.upper()} text (send it as UTF-8).") \
+                from None
         return super().parse(io.BytesIO(body), media_type, parser_context)
 
 

@@ -151,6 +151,21 @@ class TestFormParser:
                            content_type=self.FORM)
         assert form.status_code == 201 and Campaign.objects.get().name == "Summer"
 
+    @pytest.mark.parametrize("name", ["%FF%FE", "caf%E9", b"caf\xe9"])
+    def test_it_refuses_a_form_that_is_not_utf8_text(self, team_users, name):
+        # Each bad byte was read as U+FFFD: a campaign named "\ufffd\ufffd" was made, 201.
+        from campaigns.models import Campaign
+
+        client = APIClient()
+        client.force_authenticate(team_users.owner)
+        body = (name if isinstance(name, bytes) else name.encode()) + b"&destination=https%3A%2F%2Fshop.example.com%2F"
+        response = client.post("/api/campaigns/", b"name=" + body, content_type=self.FORM)
+        assert response.status_code == 400 and not Campaign.objects.exists()
+        assert response.json() == {"detail": "Form parse error - the form is not UTF-8 text (send it as UTF-8)."}
+        # Latin-1 that says so is read as Latin-1
+        response = client.post("/api/campaigns/", b"name=" + body, content_type=self.FORM + "; charset=latin-1")
+        assert response.status_code == 201, response.json()
+
     def test_it_answers_so_for_an_action_that_reads_no_body_and_for_the_import(self, team_users):
         # `curl -d '{}'` to cancel answered {"{}": ["This action reads no body: send none."]}.
         from campaigns.models import Campaign
