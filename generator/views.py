@@ -122,8 +122,15 @@ def generate(request: HttpRequest) -> HttpResponse:
             else:
                 jobs.enqueue_generation(job)
                 return redirect("generator:job", pk=job.pk)
+    dropped: list[str] = []
     if request.method == "POST":  # going back with an error: the picture and logo sent stay for the next try
         form.keep_uploads()
+        # One sent but not kept (the cache away, or not decoded for a team without room) and with no message of its
+        # own would vanish without a word: the page says to choose it again.
+        dropped = [kind for kind in ("picture", "logo")
+                   if request.FILES.get(kind) and kind not in form.kept and kind not in form.errors]
+        # Refused like every other form of the site: 400 with the fields' messages (a 503 or 429 says more).
+        status = 400 if status == 200 else status
 
     # The pickers (earlier prompts, earlier codes) offer what the person can make codes with: the teams they edit,
     # none to a viewer. They offered a viewer's team's codes, to a viewer who cannot generate or to an editor of
@@ -140,6 +147,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "earlier": Candidate.objects.in_teams(offered).filter(rank=1, verdict=Candidate.Verdict.PASS)
         .select_related("job__team", "job__prompt", "job__placement").order_by("-job__created")[:EARLIER_PICTURES],
         "several_teams": offered.count() > 1,
+        "dropped": dropped,
         "looks": list(zip(form["look"], LOOKS.values(), strict=True)),
         "speeds": list(zip(form["speed"], form.speeds.values(), strict=True)),
         "presets": {
@@ -163,8 +171,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                                  "teams can be made here.")
     if form.rate_limited:
         # The form again, with what was typed and the message on top; Retry-After for scripts. A picture sent is not
-        # decoded for a team without room, so it is not kept: the page says so.
-        ctx["picture_dropped"] = bool(request.FILES.get("picture"))
+        # decoded for a team without room, so it is not kept: the page says so (`dropped`).
         response = render(request, "generator/generate.html", ctx, status=429)
         response["Retry-After"] = str(max(1, round(form.retry_after or 0)))
         return response

@@ -143,7 +143,7 @@ class TestGeneratePage:
     ])
     def test_it_shows_the_cores_message_and_makes_no_job(self, team_users, enqueued, field, value, message):
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.team.pk, field: value})
-        assert response.status_code == 200
+        assert response.status_code == 400
         assert message in response.content.decode()
         assert response.context["form"].errors[field]
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
@@ -177,7 +177,7 @@ class TestGeneratePage:
 
     def test_it_refuses_a_team_the_user_cannot_edit(self, team_users, enqueued):
         response = logged_in(team_users.owner).post("/generate/", {**VALID, "team": team_users.other_team.pk})
-        assert response.status_code == 200 and "team" in response.context["form"].errors
+        assert response.status_code == 400 and "team" in response.context["form"].errors
         assert not GenerationJob.objects.exists()
         # one team: the field is hidden, so its error is shown above the form (it was not shown at all)
         assert "That team is not one you can make codes for" in response.content.decode()
@@ -193,7 +193,7 @@ class TestGeneratePage:
 
     def test_it_answers_an_empty_post_with_the_form_errors(self, team_users, enqueued):
         response = logged_in(team_users.owner).post("/generate/", {})
-        assert response.status_code == 200 and "prompt" in response.context["form"].errors
+        assert response.status_code == 400 and "prompt" in response.context["form"].errors
         assert enqueued == []
 
     def test_it_needs_the_csrf_token(self, team_users, enqueued):
@@ -209,7 +209,7 @@ def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another
     body = {**halftone_post(team_users.team), "picture": ContentFile(qr_png("https://elsewhere.example/x"),
                                                                       name="code.png")}
     response = client.post("/generate/", body)
-    assert response.status_code == 200 and enqueued == []
+    assert response.status_code == 400 and enqueued == []
     assert "code.png already carries a QR code that opens “https://elsewhere.example/x”" in response.content.decode()
     # An earlier candidate made for another link is a code of that link.
     job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, content="https://old.example/p",
@@ -220,7 +220,7 @@ def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another
     body = {**halftone_post(team_users.team), "earlier_candidate": earlier.pk}
     del body["picture"]
     response = client.post("/generate/", body)
-    assert response.status_code == 200 and enqueued == []
+    assert response.status_code == 400 and enqueued == []
     assert "The candidate already carries a QR code that opens “https://old.example/p”" in response.content.decode()
     response = client.post("/generate/", {**body, "content": "https://old.example/p"})  # its own link: fine
     assert response.status_code == 302 and len(enqueued) == 1
@@ -731,14 +731,14 @@ class TestHalftoneOnThePage:
 
         response = logged_in(team_users.teammate).post("/generate/", post)
 
-        assert response.status_code == 200 and enqueued == []
+        assert response.status_code == 400 and enqueued == []
         assert "the image storage is unavailable" in response.context["form"].errors["earlier_candidate"][0]
 
     def test_it_shows_the_missing_picture_on_the_form(self, team_users, enqueued):
         response = logged_in(team_users.owner).post(
             "/generate/", {**VALID, "team": team_users.team.pk, "engine": "halftone"}
         )
-        assert response.status_code == 200 and "draws the code into a picture" in response.content.decode()
+        assert response.status_code == 400 and "draws the code into a picture" in response.content.decode()
         assert not GenerationJob.objects.exists() and enqueued == []
 
 
@@ -1041,7 +1041,7 @@ class TestCrop:
     def test_a_square_too_small_to_draw_from_is_refused_before_the_job(self, team_users, enqueued):
         # zoom 2 on a 200x100 picture keeps 50x50: the job took it, then failed on it in the worker
         response = self.post(team_users, crop_x="0", crop_y="0.5", crop_zoom="2")
-        assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
+        assert response.status_code == 400 and not GenerationJob.objects.exists() and enqueued == []
         html = response.content.decode()
         assert "halves.png: the part chosen is 50x50 pixels, too small to draw a code from" in html
         assert 'name="kept_picture"' not in html  # not kept for the next try: it would fail the same way
@@ -1049,7 +1049,7 @@ class TestCrop:
     @pytest.mark.parametrize("crop", [{"crop_zoom": "9"}, {"crop_x": "1.5"}, {"crop_y": "nan"}, {"crop_x": "left"}])
     def test_it_refuses_a_crop_it_cannot_follow_with_one_message(self, team_users, enqueued, crop):
         response = self.post(team_users, **crop)
-        assert response.status_code == 200 and not GenerationJob.objects.exists() and enqueued == []
+        assert response.status_code == 400 and not GenerationJob.objects.exists() and enqueued == []
         assert response.content.decode().count("The crop was not understood") == 2  # the summary and the crop
 
 
@@ -1068,7 +1068,7 @@ class TestKeptUploads:
     def test_the_picture_is_kept_as_cropped_and_used_on_the_next_try(self, team_users, enqueued):
         first = self.post(team_users.owner, team_users.team, picture=halves_png(), crop_x="1", crop_y="0.5",
                           crop_zoom="1.5", candidates_per_batch="0", size="99999")
-        assert first.status_code == 200 and not GenerationJob.objects.exists()
+        assert first.status_code == 400 and not GenerationJob.objects.exists()
         assert "Keeping halves.png from your last try" in first.content.decode()
         # The crop sent again with it is not applied twice: the kept picture already is the square chosen.
         second = self.post(team_users.owner, team_users.team, kept_picture=self.token(first, "kept_picture"),
@@ -1086,12 +1086,29 @@ class TestKeptUploads:
         with GenerationJob.objects.get().init_image.open("rb") as stored:
             assert Image.open(stored).convert("RGB").getpixel((40, 40)) == (9, 200, 9)
 
+    def test_a_refusal_that_cannot_keep_the_files_says_to_choose_them_again(self, team_users, enqueued, monkeypatch):
+        # The cache away: the form still goes back as it was typed (a 400, like every form's refusal), and the page
+        # says the picture and logo must be chosen again rather than dropping them without a word.
+        monkeypatch.setattr(uploads.cache, "set", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("gone")))
+        response = self.post(team_users.owner, team_users.team, picture=halves_png(), logo=solid_png((200, 30, 30), 96),
+                             prompt="a heron in the reeds", size="99999")
+        html = response.content.decode()
+        assert response.status_code == 400 and not GenerationJob.objects.exists() and enqueued == []
+        assert "Your picture was not kept: choose it again" in html and 'name="kept_picture"' not in html
+        assert "Your logo was not kept: choose it again" in html and 'name="kept_logo"' not in html
+        assert "a heron in the reeds</textarea>" in html and 'value="99999"' in html
+        # Kept, they are not called lost.
+        monkeypatch.undo()
+        kept = self.post(team_users.owner, team_users.team, picture=halves_png(), size="99999")
+        assert kept.status_code == 400 and "Keeping halves.png" in kept.content.decode()
+        assert "was not kept" not in kept.content.decode()
+
     def test_someone_elses_or_a_made_up_token_keeps_nothing(self, team_users, enqueued):
         first = self.post(team_users.owner, team_users.team, picture=halves_png(), candidates_per_batch="0")
         for user, token in ((team_users.teammate, self.token(first, "kept_picture")),
                             (team_users.owner, "x" * 32), (team_users.owner, "<script>")):
             response = self.post(user, team_users.team, kept_picture=token)
-            assert response.status_code == 200
+            assert response.status_code == 400
             assert response.context["form"].errors["picture"] == [uploads.KEPT_GONE]
         assert not GenerationJob.objects.exists() and enqueued == []
 
