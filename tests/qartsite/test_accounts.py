@@ -768,16 +768,67 @@ class TestTeamSettings:
 
 @pytest.mark.django_db(transaction=True)  # two requests at once, each with a connection of its own
 def test_two_invitations_to_one_address_at_once_make_one(team_users, monkeypatch, fresh_cache):
-    # A double click on "Invite" made two pending invitations, and sent two e-mails with different links
-    from django.test import Client
+    # A double click on "Invite" made two pending invitations, and sent two e-mails with different links.
+    # Both requests are lined up at `invite` (a barrier: the sign-in and the form are behind them), so they reach the
+    # guarded lookup together. Whichever gets past the lookup first is held just before it creates the invitation;
+    # the other, if the guard lets it through, gets there too meanwhile. No step waits on a guess of how fast a
+    # loaded machine is: only the guard's holding the other request off is given a bound, and a slow machine can
+    # only make that pass, not fail.
+    import threading
 
-    from tests.conftest import at_once
+    from django.db import connection
 
-    def invite() -> int:
-        client = Client()
-        client.force_login(team_users.owner)
-        return client.post(f"/accounts/team/{team_users.team.pk}/", {"email": "new@acme.example",
-                                                                      "role": "viewer"}).status_code
+    from qartsite import accounts
 
-    assert at_once(monkeypatch, (Invitation.objects, "create"), invite, invite, before=True) == [302, 302]
+    timeout = 60  # seconds: only ever reached when something is wrong
+    lined_up = threading.Barrier(2, timeout=timeout)
+    creating, through, go = [], threading.Event(), threading.Event()
+    first_there = threading.Event()
+    invite, create = accounts.invite, Invitation.objects.create
+
+    def invite_together(*args, **kwargs):
+        lined_up.wait()
+        return invite(*args, **kwargs)
+
+    def held_create(*args, **kwargs):
+        creating.append(threading.current_thread().name)  # list.append is atomic
+        if len(creating) == 1:
+            first_there.set()
+            go.wait(timeout)
+        else:
+            through.set()
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "invite", invite_together)
+    monkeypatch.setattr(Invitation.objects, "create", held_create)
+    codes, errors = {}, []
+
+    def run(name: str) -> None:
+        try:
+            client = Client()
+            client.force_login(team_users.owner)
+            codes[name] = client.post(f"/accounts/team/{team_users.team.pk}/",
+                                      {"email": "new@acme.example", "role": "viewer"}).status_code
+        except BaseException as exc:  # raised again in the test's own thread, below
+            errors.append(exc)
+            lined_up.abort()  # the other request is not left waiting at the barrier
+        finally:
+            go.set()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(name,), name=name) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    assert first_there.wait(timeout) or errors, f"neither request reached the invitation's creation in {timeout} s"
+    # The first holds the team (and, on SQLite, the database's write lock): the other waits on it, or, without the
+    # guard, reaches the creation too, in milliseconds. Two seconds to show itself, then the first goes on.
+    through.wait(2)
+    go.set()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), f"a request did not end within {timeout} s"
+    if errors:
+        raise errors[0]
+    assert not through.is_set(), "the guard let the second request look while the first was making the invitation"
+    assert codes == {"one": 302, "two": 302}
     assert Invitation.objects.filter(email="new@acme.example").count() == 1
