@@ -144,3 +144,23 @@ def test_a_viewers_form_fills_the_width_with_nothing_to_pick_beside_it(live_serv
         assert form["width"] >= head["width"] - 1, engine  # as wide as the page's heading: no empty column
         page.screenshot(path=str(tmp_path / f"viewer-{engine}.png"), full_page=True)
     assert not failures, failures
+
+
+@pytest.mark.browser
+def test_a_queued_jobs_progress_line_leaves_no_hole_for_the_times_it_does_not_know_yet(live_server, team_users,
+                                                                                      new_page, monkeypatch):
+    # Before a job starts there is no elapsed time or time left: their empty spans still took a flex gap each, so
+    # "0%" and "· next in line" stood three gaps apart, as if a word were missing.
+    from tests.generator.factories import job_with_ranks
+
+    job = job_with_ranks(team_users.team, team_users.owner, (), status="queued")
+    monkeypatch.setattr("generator.jobs.queue_position", lambda job: 1)  # first in a queue no worker takes from
+    page, failures = new_page(viewport=DESKTOP)  # wide enough to keep the whole line on one line
+    sign_in(page, "owner", next_url=f"/generate/jobs/{job.pk}/")
+    page.wait_for_function("() => document.querySelector('[data-queue]').textContent.includes('next in line')")
+    assert page.locator("[data-elapsed]").inner_text() == "" and page.locator("[data-eta]").inner_text() == ""
+    percent, queue, stage = box(page, "[data-percent]"), box(page, "[data-queue]"), box(page, "[data-stage]")
+    gap = percent["x"] - (stage["x"] + stage["width"])  # the one gap the line's flex layout puts between parts
+    assert abs(queue["y"] - percent["y"]) < 2  # one line
+    assert queue["x"] - (percent["x"] + percent["width"]) <= gap + 1
+    assert not failures
