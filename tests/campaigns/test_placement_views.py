@@ -103,6 +103,17 @@ class TestPlacementPage:
         # The print files come after the figures: the actions link down to them.
         assert 'href="#print"' in html and 'id="print"' in html
 
+    def test_its_details_name_the_short_link_in_words_a_marketer_uses(self, client, team_users, placement):
+        # The details said "Link: active · slug AbC123": "slug" is a developer's word, and "active" not the word
+        # of the page's own "Switch off" button.
+        client.force_login(team_users.teammate)
+        placement.active = False
+        placement.save(update_fields=["active"])
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        details = html[html.index("<h2>Details</h2>"):]
+        assert "slug" not in details
+        assert f"<dt>Short link</dt><dd>switched off · ends in <code>/r/{placement.slug}</code></dd>" in details
+
     def test_its_short_link_card_says_the_rules_come_before_the_address_it_opens(self, client, team_users, placement):
         # With the campaign's A/B split every scan went to /a or /b, while the card said the code "Opens" the
         # placement's own override (a walk-through's finding)
