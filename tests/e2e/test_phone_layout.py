@@ -206,3 +206,23 @@ def test_a_placements_tiles_hold_counts_of_millions_on_a_phone(new_page, team_us
     })""")
     assert tiles[0] == {"text": "1,234,566", "lines": 1, "inside": True}, tiles
     assert all(tile["lines"] == 1 and tile["inside"] for tile in tiles) and failures == [], tiles
+
+
+@pytest.mark.browser
+def test_a_check_boxs_label_stays_beside_it_on_a_phone(live_server, team_users, new_page):
+    # The webhooks form's "placement.artwork_changed", bold and unbreakable, did not fit beside its box: the box
+    # stood alone on a line, its name under it, as if the two were separate.
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner", next_url=f"/campaigns/teams/{team_users.team.pk}/webhooks/")
+    labels = page.locator(".form label:has(> input[type=checkbox])")
+    assert labels.count() >= 4
+    placed = labels.evaluate_all("""labels => labels.map(label => {
+        const box = label.querySelector("input").getBoundingClientRect(), range = document.createRange();
+        range.selectNodeContents(label);
+        range.setStartAfter(label.querySelector("input"));
+        const text = range.getClientRects()[0];
+        return {name: label.textContent.trim(), beside: text.left >= box.right && text.top < box.bottom,
+                inside: label.getBoundingClientRect().right <= document.documentElement.clientWidth};
+    })""")
+    assert all(label["beside"] and label["inside"] for label in placed), placed
+    assert not failures
