@@ -203,8 +203,9 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
         form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
     others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]
     ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
-           # A picture sent to a team without room is not decoded, so not kept: said, not lost without a word.
-           "picture_dropped": form.rate_limited and bool(request.FILES.get("picture")),
+           # A picture sent but not kept (the cache away, or not decoded for a team without room): said beside its
+           # field, as on the generation page, not lost without a word.
+           "dropped": form.dropped_uploads() if request.method == "POST" else [],
            "fields": [(form[name], ENGINE_OF.get(name, "diffusion")) for name in GENERATION_FIELDS], "room": room,
            # Every code started here carries its placement's short link: say so before phones cannot open them.
            "unreachable": unreachable_reason(site_root(request)),

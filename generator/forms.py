@@ -405,6 +405,14 @@ class GenerationForm(forms.Form):
             if token:
                 self.kept["logo"] = (token, uploads.shown_name(logo.name))
 
+    def dropped_uploads(self) -> list[str]:
+        """After `keep_uploads`: the files sent ("picture", "logo") that were not kept (the cache away, or a picture
+        not decoded for a team without room) and have no message of their own. The page says to choose them again
+        (generator/_dropped_upload.html): they vanished without a word."""
+        files = self.files or {}
+        return [kind for kind in ("picture", "logo")
+                if files.get(kind) and kind not in self.kept and kind not in self.errors]
+
     def build_job(self, data: dict) -> GenerationJob:
         """The job as submitted, unsaved, with an unsaved prompt: nothing is stored until it validates."""
         look, speed = LOOKS[data["look"]], self.speeds[data["speed"]]

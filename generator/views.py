@@ -125,10 +125,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     dropped: list[str] = []
     if request.method == "POST":  # going back with an error: the picture and logo sent stay for the next try
         form.keep_uploads()
-        # One sent but not kept (the cache away, or not decoded for a team without room) and with no message of its
-        # own would vanish without a word: the page says to choose it again.
-        dropped = [kind for kind in ("picture", "logo")
-                   if request.FILES.get(kind) and kind not in form.kept and kind not in form.errors]
+        dropped = form.dropped_uploads()  # sent but not kept: the page says to choose them again
         # Refused like every other form of the site: 400 with the fields' messages (a 503 or 429 says more).
         status = 400 if status == 200 else status
 

@@ -209,7 +209,7 @@ class TestGenerateAll:
         body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(),
                 "placements": [three[1].pk]}
         response = client.post(url, body)
-        assert response.status_code == 429 and "data-picture-dropped" in response.content.decode()
+        assert response.status_code == 429 and "data-dropped-picture" in response.content.decode()
 
     def test_a_campaign_of_one_whole_import_can_be_sent(self, team_users, campaign, enqueued):
         # Every placement is one field: Django's default 1,000 fields refused the page it drew (TooManyFieldsSent).
@@ -245,6 +245,22 @@ class TestGenerateAll:
         response = as_user(team_users.teammate).post(url, {**SHARED, "engine": "halftone", "prompt": "",
                                                            "kept_picture": token, "placements": [three[1].pk]})
         assert response.status_code == 400 and len(enqueued) == 1
+
+    def test_a_refusal_that_cannot_keep_the_picture_says_to_choose_it_again(self, team_users, campaign, three,
+                                                                            enqueued, monkeypatch):
+        # The cache away: the picture could not be kept for the next try, and it vanished without a word (only a
+        # team without room was told). The page says so beside the field, as the generation page does.
+        monkeypatch.setattr(uploads.cache, "set", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("gone")))
+        client, url = as_user(team_users.owner), f"/campaigns/{campaign.pk}/generate/"
+        body = {**SHARED, "engine": "halftone", "prompt": "", "picture": picture_upload(), "placements": []}
+        response = client.post(url, body)
+        html = response.content.decode()
+        assert response.status_code == 400 and enqueued == []
+        assert "Your picture was not kept: choose it again" in html and 'name="kept_picture"' not in html
+        # Kept, it is not called lost.
+        monkeypatch.undo()
+        kept = client.post(url, {**body, "picture": picture_upload()}).content.decode()
+        assert "data-kept-picture" in kept and "was not kept" not in kept
 
     def test_a_picture_carrying_a_code_is_refused_even_the_first_placements(self, team_users, campaign, three,
                                                                             enqueued):
