@@ -291,9 +291,23 @@ class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Te
         self.message_user(request, counted_done(len(placements), "placement", "switched on"))
 
 
+class PlacementColumn:
+    """Lists of rows by placement (scans, rollups, alerts): their "campaign: placement" column, one line clipped to a
+    width (static/qart/admin.css), the whole of it in a title. A long campaign and placement name pushed the other
+    columns off a 1280 px screen."""
+
+    class Media:
+        css = {"all": ["qart/admin.css"]}
+
+    @admin.display(description="placement", ordering="placement")
+    def placement_cell(self, obj) -> str:
+        shown = str(obj.placement)
+        return format_html('<span class="clipped" title="{}">{}</span>', shown, shown)
+
+
 @admin.register(ScanEvent)
-class ScanEventAdmin(TeamScopedAdmin):
-    list_display = ("time", "placement", "device_class", "os", "browser", "country", "rule", "is_bot")
+class ScanEventAdmin(PlacementColumn, TeamScopedAdmin):
+    list_display = ("time", "placement_cell", "device_class", "os", "browser", "country", "rule", "is_bot")
     # Filters of fixed choices only, no date drill-down and no count of every row: over a million scans each
     # all-values filter, the date hierarchy and the full count read the whole table on every view (7-11 s).
     list_filter = ("is_bot",)
@@ -359,8 +373,8 @@ class DestinationChangeAdmin(ReadOnlyTeamAdmin):
 # read them here; editors dismiss alerts and revoke share links in bulk; only a superuser deletes one.
 
 @admin.register(PlacementAlert)
-class PlacementAlertAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
-    list_display = ("created", "placement", "kind", "day", "message", "dismissed_at", "dismissed_by")
+class PlacementAlertAdmin(PlacementColumn, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+    list_display = ("created", "placement_cell", "kind", "day", "message", "dismissed_at", "dismissed_by")
     list_filter = ("kind", ("dismissed_at", admin.EmptyFieldListFilter))
     search_fields = ("placement__name", "placement__slug", "placement__campaign__name")
     date_hierarchy = "created"
@@ -412,11 +426,11 @@ class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
 
 
 @admin.register(ScanRollup)
-class ScanRollupAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+class ScanRollupAdmin(PlacementColumn, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     """The daily counts the dashboards sum: kept by the drainer, rebuilt by `qart_rollups`, never edited by hand
     (retention deletes raw scans, so a rollup may be all that is left of them)."""
 
-    list_display = ("day", "placement", "dimension", "value", "scans", "visitors", "first_scan", "last_scan")
+    list_display = ("day", "placement_cell", "dimension", "value", "scans", "visitors", "first_scan", "last_scan")
     list_filter = ("dimension",)
     search_fields = ("placement__name", "placement__slug")
     list_select_related = ("placement__campaign",)

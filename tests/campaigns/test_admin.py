@@ -73,6 +73,23 @@ def test_staff_see_only_their_teams_candidates_and_scans(client, staff_owner, bo
 
 
 @pytest.mark.django_db
+def test_the_placement_column_of_scans_rollups_and_alerts_is_clipped_with_its_whole_name_in_a_title(
+        client, staff_owner, both_teams):
+    # A long campaign and placement name made the column so wide that the other columns scrolled off at 1280 px.
+    placement = both_teams["ours"][1]
+    placement.name = "Platform 4 north stairs, the big poster by the ticket machines"
+    placement.save()
+    ScanRollup.objects.create(placement=placement, day=timezone.now().date(), scans=1, first_scan=timezone.now(),
+                              last_scan=timezone.now())
+    PlacementAlert.objects.create(placement=placement, kind="dropped", day=timezone.now().date(), message="Fell.")
+    client.force_login(staff_owner)
+    for url in ("/admin/campaigns/scanevent/", "/admin/campaigns/scanrollup/", "/admin/campaigns/placementalert/"):
+        body = client.get(url).content.decode()
+        assert f'<span class="clipped" title="{placement}">{placement}</span>' in body, url
+        assert "qart/admin.css" in body, url
+
+
+@pytest.mark.django_db
 def test_scan_events_are_read_only(client, admin_user, both_teams):
     client.force_login(admin_user)
     event = ScanEvent.objects.first()
