@@ -79,7 +79,7 @@ class TestQartScan:
         qr.render_control_image(qr.encode(URL), 512, border=0).save(edge)
         first, *reasons = scan(str(edge), "--expect", URL)[0].strip().splitlines()
         assert first.startswith(f"{edge}: ")
-        assert reasons == ["  - The margin around the code is narrower than 4 modules (none on the top side)."]
+        assert reasons == ["  - The white border around the code is narrower than 4 squares (none on the top side)."]
 
     def test_it_reports_a_misread(self, code_png):
         out, _ = scan(str(code_png), "--expect", "https://other.example", "--json")

@@ -214,15 +214,15 @@ class TestScanVerdict:
 
     def test_it_says_why_a_failing_code_may_not_scan(self):
         reasons = [{"code": "finder_damaged", "text": "The top-left finder pattern (the square) is damaged."},
-                   {"code": "quiet_zone", "text": "The margin around the code is narrower than 4 modules."}]
+                   {"code": "quiet_zone", "text": "The white border around the code is narrower than 4 squares."}]
         assert verifier_models.scan_verdict(self.judged("fail", reasons=reasons)) == (
-            "May not scan: the top-left finder pattern (the square) is damaged. The margin around the code is "
-            "narrower than 4 modules.")
+            "May not scan: the top-left finder pattern (the square) is damaged. The white border around the code is "
+            "narrower than 4 squares.")
 
     def test_it_keeps_a_caveat_of_a_passing_code(self):
-        reasons = [{"code": "quiet_zone", "text": "The margin around the code is narrower than 4 modules."}]
+        reasons = [{"code": "quiet_zone", "text": "The white border around the code is narrower than 4 squares."}]
         assert verifier_models.scan_verdict(self.judged(reasons=reasons)).startswith(
-            "Scans reliably, though the margin")
+            "Scans reliably, though the white border")
 
     def test_it_calls_a_misread_unsafe(self):
         assert verifier_models.scan_verdict(self.judged("fail", misread=True, reasons=[])).startswith("Unsafe:")

@@ -358,6 +358,8 @@ class TestJobPage:
         assert "Show all 6" in html and "3 of 6 candidates scan." in html and "These are not pictures" in html
         assert html.count("Scan reliability: excellent") == 1 and html.count("Scan reliability: good") == 2
         assert html.count("Scan reliability: poor") == 3 and "Repaired" in html
+        # Said in a marketer's words: "module centres were nudged" meant nothing to one.
+        assert "some squares of the code were touched up so phones read it" in html and "nudged" not in html
         # The numbers behind the words, one click away.
         assert "<dd data-scan-probability>90 %</dd>" in html and "<dd data-scan-probability>40 %</dd>" in html
         assert "data-job-live" not in html  # finished: no polling

@@ -184,8 +184,8 @@ def _modulation(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, me
         block_grades.append(max(min(level, u) for level, u in zip((4, 3, 2, 1), uec, strict=True)))
     g = min(block_grades)
     if g < REASON_BELOW:
-        reasons.append((g, _reason("low_modulation", "Some modules are close in brightness to the middle between light "
-                                   "and dark: a dim, faded or small print may lose them.")))
+        reasons.append((g, _reason("low_modulation", "Some squares of the code are neither clearly light nor clearly "
+                                   "dark: a dim, faded or small print may lose them.")))
     return g
 
 
@@ -212,8 +212,8 @@ def _fixed_patterns(s: sampling.Sampled, code: qr.QRCode, measures: dict, reason
     grades.append(letter(margin, QUIET_ZONE))
     if margin < sampling.QUIET:
         where = f"{margin if margin else 'none'} on the {side} side"
-        reasons.append((grades[-1], _reason("quiet_zone", "The margin around the code is narrower than "
-                                            f"{sampling.QUIET} modules ({where}).")))
+        reasons.append((grades[-1], _reason("quiet_zone", "The white border around the code is narrower "
+                                            f"than {sampling.QUIET} squares ({where}).")))
     return min(grades)
 
 
@@ -222,7 +222,7 @@ def _grid(grid: sampling.GridFit, measures: dict, reasons: list) -> int:
     measures["grid_nonuniformity"] = round(grid.deviation, 4)
     g = min(letter(grid.axial, AXIAL, higher_is_better=False), letter(grid.deviation, GRID, higher_is_better=False))
     if g < REASON_BELOW:
-        reasons.append((g, _reason("grid_distorted", "The code is stretched or warped: its modules are not on "
+        reasons.append((g, _reason("grid_distorted", "The code is stretched or warped: its squares are not on "
                                    "an even grid.")))
     return g
 
@@ -244,17 +244,17 @@ def _unused_ec(s: sampling.Sampled, code: qr.QRCode, layout: CodewordLayout, mea
     if g < REASON_BELOW:
         # Measured at each module's centre: a reader averaging whole modules may still read such a code (and the
         # verdict may pass it), so the text states the measure, not that no phone can read it.
-        text = ("Read at each module's centre, more modules come out wrong than error correction can repair: "
-                "readers that average whole modules may still read it, with no margin left for print or blur."
+        text = ("Read at the centre of each square, more squares come out wrong than the code's built-in error "
+                "correction can repair: some phones may still read it, with no room left for a poor print or blur."
                 if unused <= 0 else
                 f"The code uses {_pct(1 - unused)} of its error correction, leaving little room for a poor print "
                 "or a shaky phone.")
         reasons.append((g, _reason("ec_used", text)))
     elif jitter_unused <= 0:
         reasons.append((REASON_BELOW - 1, _reason("off_centre", (
-            "Read a little off each module's centre, as a phone whose grid strays a ninth of a module reads it, "
-            "more modules come out wrong than error correction can repair: the picture's texture inside the "
-            "modules decides, so some phones and frames will fail."))))
+            "Read a little off the centre of each square, as a slightly shaky phone reads it, more squares come "
+            "out wrong than the code's built-in error correction can repair: the picture inside the squares "
+            "decides, so some phones will fail."))))
     return g
 
 

@@ -46,6 +46,11 @@ def codes_of(grading_: grading.Grading) -> list[str]:
     return [reason["code"] for reason in grading_.reasons]
 
 
+def jargon(grading_: grading.Grading) -> list[str]:
+    """The reason texts that use "module": the job page shows them to people who call them squares."""
+    return [reason["text"] for reason in grading_.reasons if "module" in reason["text"]]
+
+
 class TestGrade:
     @pytest.mark.parametrize(("style", "background"), [("square", "white"), ("rounded", "white"), ("dots", "grey")])
     def test_it_grades_a_clean_code_a_everywhere_without_reasons(self, code, style, background):
@@ -97,7 +102,7 @@ class TestGrade:
         gray = np.asarray(qr.render_control_image(code, SIZE, border=border).convert("L"))
         result = grading.grade(gray, URL)
         assert codes_of(result) == ["quiet_zone"]
-        assert result.reasons[0]["text"] == f"The margin around the code is narrower than 4 modules ({text})."
+        assert result.reasons[0]["text"] == f"The white border around the code is narrower than 4 squares ({text})."
         assert result.grades["fixed_pattern"] == grade and result.measures["quiet_zone_modules"] == border
 
     def test_it_flags_a_picture_in_the_quiet_zone(self, code):
@@ -139,6 +144,7 @@ class TestGrade:
         assert result.measures["ec_used_sharp"] == 0.0 and result.grades["unused_ec"] == "A"
         assert result.measures["ec_used_jitter"] == 1.0
         assert "off_centre" in codes_of(result)
+        assert not jargon(result)
         clean = grading.grade(render(code), URL)
         assert clean.measures["ec_used_jitter"] == 0.0 and "off_centre" not in codes_of(clean)
 
@@ -175,8 +181,8 @@ class TestGrade:
         assert result.grades["unused_ec"] == grade
         said = [r["text"] for r in result.reasons if r["code"] == "ec_used"]
         if used == 1.0:
-            assert said == ["Read at each module's centre, more modules come out wrong than error correction can "
-                            "repair: readers that average whole modules may still read it, with no margin left for "
+            assert said == ["Read at the centre of each square, more squares come out wrong than the code's built-in "
+                            "error correction can repair: some phones may still read it, with no room left for a poor "
                             "print or blur."]
         elif grade in "DF":
             assert said == [f"The code uses {round(100 * used)} % of its error correction, leaving little room "
@@ -194,6 +200,7 @@ class TestGrade:
                 gray[box] = 110 if code.matrix[row, col] else 145
         result = grading.grade(gray, URL)
         assert result.grades["modulation"] in "DF" and "low_modulation" in codes_of(result)
+        assert not jargon(result)
         assert result.grades["contrast"] == "A"
 
     def test_it_grades_a_stretched_code_down_on_the_grid(self, code):
@@ -201,6 +208,7 @@ class TestGrade:
         result = grading.grade(gray, URL)
         assert result.measures["axial_nonuniformity"] == pytest.approx(0.15 / 0.925, abs=0.01)
         assert result.grades["grid"] == "F" and "grid_distorted" in codes_of(result)
+        assert not jargon(result)
 
     @pytest.mark.parametrize("image", ["noise", "blank"])
     def test_it_says_not_found_where_there_is_no_code(self, image):
