@@ -33,13 +33,13 @@ LOOKS = {
                   "help": "The code shows more; best for small prints."},
 }
 SPEEDS = {
-    "turbo": {"label": "Turbo", "help": "15 steps, about 2 s on a GPU; a little less detail.",
+    "turbo": {"label": "Turbo", "help": "The quickest, about 2 seconds; a little less detail.",
               **parameters.PRESETS["turbo"]},
-    "fast": {"label": "Fast", "help": "25 steps, about twice as quick.", **parameters.PRESETS["fast"]},
-    "quality": {"label": "Quality", "help": "50 DDIM steps, the finest detail.", **parameters.PRESETS["quality"]},
+    "fast": {"label": "Fast", "help": "About twice as quick as Quality.", **parameters.PRESETS["fast"]},
+    "quality": {"label": "Quality", "help": "The finest detail; takes the longest.", **parameters.PRESETS["quality"]},
 }
-FEWSTEP = {"label": "Few-step", "help": "4-8 steps with the few-step LoRA, under a second on an H200; a picture of "
-           "its own, not the other speeds' one.", **parameters.PRESETS["fewstep"]}
+FEWSTEP = {"label": "Few-step", "help": "Under a second; drawn a quicker way, so its picture differs from what the "
+           "other speeds draw.", **parameters.PRESETS["fewstep"]}
 
 
 def speeds() -> dict:
@@ -166,8 +166,8 @@ class GenerationForm(forms.Form):
         required=False, label="Logo in the centre (optional)",
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
         help_text=f"PNG, JPEG or WebP. Placed on a white square in the middle of the code, about "
-                  f"{logos.DEFAULT_SHARE:.0%} of its area; the code then uses its strongest error correction (H) "
-                  "and is checked with the logo on it.",
+                  f"{logos.DEFAULT_SHARE:.0%} of its area. The code then carries the most spare data it can, so phones "
+                  "still read it with the middle covered, and it is checked with the logo on it.",
     )
     # An earlier candidate of the team as the picture: radio buttons drawn by the template (`earlier`).
     earlier_candidate = form_fields.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
@@ -189,7 +189,7 @@ class GenerationForm(forms.Form):
         max_length=qr.MAX_CONTENT_CHARS, required=False, label="The code opens",
         error_messages={"max_length": qr.CONTENT_TOO_LONG},
         widget=forms.TextInput(attrs={"placeholder": "https://…", "autocomplete": "off", "spellcheck": "false"}),
-        help_text="A short link keeps the code's modules big, which leaves the picture more room.",
+        help_text="A short link makes fewer, bigger squares in the code, which leaves the picture more room.",
     )
     look = forms.ChoiceField(choices=[(k, v["label"]) for k, v in LOOKS.items()], initial="balanced",
                              widget=forms.RadioSelect)

@@ -61,6 +61,15 @@ class TestPresets:
         assert (form.job.steps, form.job.scheduler) == (6, "tcd")
         assert form.speeds["fewstep"]["scheduler"] == "tcd"
 
+    def test_it_explains_every_speed_in_plain_words(self, settings):
+        # The help under each speed is read by marketers: "50 DDIM steps" or "the few-step LoRA, on an H200" are
+        # an engineer's words.
+        settings.QART = dict(settings.QART, FEWSTEP_LORA="/models/lcm-lora.safetensors", FEWSTEP_SCHEDULER="tcd")
+        helps = [speed["help"] for speed in forms.speeds().values()]
+        assert len(helps) == 4
+        for word in ("DDIM", "LoRA", "H200", "GPU", "steps"):
+            assert not [text for text in helps if word in text], word
+
     @pytest.mark.parametrize("name", sorted(forms.RANGES))
     def test_it_keeps_the_input_ranges_in_step_with_the_core(self, team_users, name):
         low, high, step = forms.RANGES[name]
@@ -113,6 +122,7 @@ class TestContent:
         form = make_form(team_users.owner, team_users.team, content="https://example.com/" + "x" * 200)
         assert not form.is_valid()
         assert "too long for QR art" in form.errors["content"][0]
+        assert "keeps the code's squares few and big" in form.errors["content"][0]  # not "modules": jargon
 
     def test_it_refuses_content_longer_than_any_code_holds_before_encoding(self, team_users, monkeypatch):
         monkeypatch.setattr("generator.core.codes.qr.encode", lambda *args, **kwargs: pytest.fail("encoded"))

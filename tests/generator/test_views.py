@@ -88,6 +88,14 @@ class TestGeneratePage:
         assert f'name="team" value="{team_users.team.pk}"' in html  # one team: a hidden field
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
 
+    def test_it_explains_the_choices_without_an_engineers_words(self, team_users):
+        # A marketer read "50 DDIM steps", "the code's modules" and "error correction (H)" and learnt nothing.
+        html = logged_in(team_users.teammate).get("/generate/").content.decode()
+        assert "The finest detail; takes the longest." in html
+        assert "fewer, bigger squares in the code" in html and "phones still read it with the middle covered" in html
+        for jargon in ("DDIM", "modules", "error correction (H)"):
+            assert jargon not in html, jargon
+
     def test_it_shows_only_the_teams_prompts_in_the_gallery(self, team_users):
         Prompt.objects.create(owner=team_users.teammate, team=team_users.team, text="a lighthouse in fog")
         Prompt.objects.create(owner=team_users.outsider, team=team_users.other_team, text="a rival's secret")

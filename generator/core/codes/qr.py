@@ -202,7 +202,7 @@ def encode(
         raise ContentError(
             f"Content is too long for QR art: {len(text)} characters, but a level-{ecc} code up to version "
             f"{max_version} holds {fit} characters like these. Use a short link instead — a campaign "
-            "placement's short link fits easily and keeps the code's modules big."
+            "placement's short link fits easily and keeps the code's squares few and big."
         )
 
     # 3. Fit, choose the mask and build the matrix
