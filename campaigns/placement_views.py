@@ -21,6 +21,7 @@ from campaigns.forms import PlacementForm, prepare_artwork
 from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement, locked_copy
 from campaigns.views import archive_requested, chosen_range, valid_and_saved
 from generator.core.codes import downloads, print_specs
+from generator.core.codes.preflight import PHONE
 from qartsite.access import can_edit, get_for_user_or_404, require_editor
 from qartsite.responses import not_found
 from qartsite.site import unreachable_reason
@@ -173,6 +174,7 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
     except (OSError, ValueError) as exc:  # a missing or unreadable image, a code that cannot be encoded
         return f"No preflight: {exc}"
     report["width_label"] = print_specs.describe_length(placement.printed_width_cm * 10)
+    report["camera_words"] = PHONE.in_plain_words()  # the report's `assumptions` stay the API's
     if report["min_width_m"]:
         report["min_width_label"] = print_specs.describe_length(report["min_width_m"] * 1000)
     return report

@@ -303,7 +303,14 @@ class TestPreflightPanel:
         summary = re.search(r"data-preflight-summary><strong>(.*?)</strong>", html).group(1)
         assert re.fullmatch(r"Scans from [\d.]+ m to [\d.]+ m at 20 cm wide", summary)
         assert "1.5 m" in html and "usual for a poster" in html and "20 cm (7.87 in)" in html
-        assert "preview frame over a 69 degree field of view" in html
+        # In a marketer's words: "4.54 preview pixels a module", "a 1920x1080 preview frame over a 69 degree field of
+        # view" said nothing to one.
+        square = re.search(r"<dd data-square-size>(.*?)</dd>", html).group(1)
+        assert re.fullmatch(r"[\d.]+ mm wide · from 1.5 m a phone's camera sees it [\d.]+ pixels wide"
+                            r"( \(this art needs at least [\d.]+\))?", square), square
+        assert "a typical phone camera: it reads a 1920 × 1080 pixel video picture about 69° wide" in html
+        for jargon in ("preview pixels", "a module", "1920x1080", "field of view"):
+            assert jargon not in html, jargon
 
     def test_without_a_width_it_asks_for_one(self, client, team_users, placement):
         client.force_login(team_users.owner)

@@ -66,6 +66,12 @@ class Camera:
                 f"focusing from {self.close_focus_m:g} m; the code framed within {self.fill:.0%} of the frame's "
                 "short side")
 
+    def in_plain_words(self) -> str:
+        """`describe` for people who print codes, not those who build cameras (the placement page's footnote)."""
+        return (f"a typical phone camera: it reads a {self.preview_px} × {self.short_px} pixel video picture about "
+                f"{self.fov_deg:g}° wide, focuses from {self.close_focus_m * 100:g} cm, and people hold it so the "
+                f"code fills at most {self.fill:.0%} of the picture's shorter side")
+
 
 PHONE = Camera()  # the assumptions every report states unless a caller passes its own
 
