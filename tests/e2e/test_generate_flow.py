@@ -408,3 +408,40 @@ def test_a_picture_over_the_cap_sent_without_javascript_gets_the_sites_page_and_
         assert failures == [], failures
     finally:
         context.close()
+
+
+# Each line of a caption's link part, as laid out: its characters grouped by the top of their boxes (the date after
+# it, in its own span, is left out).
+CAPTION_LINES = """(caption) => {
+  const lines = new Map();
+  const walker = document.createTreeWalker(caption, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest(".muted")) continue;
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const top = Math.round(range.getBoundingClientRect().top);
+      lines.set(top, (lines.get(top) || "") + node.data[i]);
+    }
+  }
+  return [...lines.keys()].sort((a, b) => a - b).map((top) => lines.get(top));
+}"""
+
+
+@pytest.mark.browser
+def test_an_earlier_codes_link_breaks_only_after_a_slash_on_a_phone(team_users, new_page, tmp_path):
+    # The narrow caption broke "qart.example/r/AbC12345" anywhere: "qart.exampl / e/r/AbC123 / 45".
+    earlier = make_art(team_users.team, team_users.owner, "https://qart.example/r/AbC12345")
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner")
+    page.goto("/generate/")
+    caption = page.locator(f'label:has(input[value="{earlier.pk}"]) .earlier-caption')
+    caption.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "earlier-caption-phone.png"), full_page=True)
+    lines = caption.evaluate(CAPTION_LINES)
+    assert "".join(lines) == "qart.example/r/AbC12345"
+    assert len(lines) > 1, lines  # it does wrap at this width: the test would prove nothing otherwise
+    assert all(line.endswith("/") for line in lines[:-1]), lines
+    assert horizontal_overflow(page) == 0
+    assert not failures, failures
