@@ -36,7 +36,12 @@ def drainer_ran(redis, minutes_ago: float) -> datetime:
 
 
 def clock(moment: datetime) -> str:
-    return f"{moment.astimezone(NEW_YORK):%H:%M}"
+    """How the pages write `moment` in New York: its date too when that is not today's there (a run just after
+    midnight in New York, 05:00 UTC, asks about 23:57 the day before)."""
+    local = moment.astimezone(NEW_YORK)
+    if local.date() == timezone.now().astimezone(NEW_YORK).date():
+        return f"{local:%H:%M}"
+    return f"{local:%H:%M} on {local.day} {local:%b}"
 
 
 @pytest.mark.django_db
