@@ -197,15 +197,16 @@ def generate_all(request: HttpRequest, campaign_id: int) -> HttpResponse:
             status = 429 if form.rate_limited else 400
     elif request.method == "POST":
         status = 400
+    dropped: list[str] = []
     if request.method == "POST":  # going back: the picture sent stays for the next try, as on the generation page
-        form.keep_uploads()
+        dropped = form.keep_uploads()
     for name in ("engine", "look", "speed"):  # compact here: the generation page draws these as cards
         form.fields[name].widget = forms.Select(choices=form.fields[name].choices)
     others = [message for name, errors in form.errors.items() if name not in GENERATION_FIELDS for message in errors]
     ctx = {"campaign": campaign, "chosen": chosen, "form": form, "problem": problem, "other_errors": others,
            # A picture sent but not kept (the cache away, or not decoded for a team without room): said beside its
            # field, as on the generation page, not lost without a word.
-           "dropped": form.dropped_uploads() if request.method == "POST" else [],
+           "dropped": dropped,
            "fields": [(form[name], ENGINE_OF.get(name, "diffusion")) for name in GENERATION_FIELDS], "room": room,
            # Every code started here carries its placement's short link: say so before phones cannot open them.
            "unreachable": unreachable_reason(site_root(request)),

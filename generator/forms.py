@@ -385,10 +385,16 @@ class GenerationForm(forms.Form):
         except (images.ImageError, logos.LogoError) as exc:
             self.add_error("logo", str(exc))
 
-    def keep_uploads(self) -> None:
+    def keep_uploads(self) -> list[str]:
         """Before the form goes back with an error: keep the picture and logo sent with it for the next try
         (`uploads.keep`), since a browser cannot refill a file input. A picture is kept as checked and cropped; one
-        that could not be used, or an earlier candidate, is not kept."""
+        that could not be used, or an earlier candidate, is not kept.
+
+        Returns:
+            the files sent ("picture", "logo") that were not kept (the cache away, or a picture not decoded for a
+            team without room) and have no message of their own: the page says to choose them again
+            (generator/_dropped_upload.html), where they vanished without a word.
+        """
         files = self.files or {}
         if self.picture is not None and "picture" not in self.kept and files.get("picture"):
             token = uploads.keep(self.user, self.picture, files["picture"].name)
@@ -400,16 +406,10 @@ class GenerationForm(forms.Form):
                 logo.seek(0)
                 picture = self.logo or uploads.from_upload(logo)
             except images.ImageError:
-                return  # its own message is on the field (or will be, once the rest is right)
-            token = uploads.keep(self.user, picture, logo.name, "logo")
+                picture = None  # its own message is on the field (or will be, once the rest is right)
+            token = uploads.keep(self.user, picture, logo.name, "logo") if picture is not None else None
             if token:
                 self.kept["logo"] = (token, uploads.shown_name(logo.name))
-
-    def dropped_uploads(self) -> list[str]:
-        """After `keep_uploads`: the files sent ("picture", "logo") that were not kept (the cache away, or a picture
-        not decoded for a team without room) and have no message of their own. The page says to choose them again
-        (generator/_dropped_upload.html): they vanished without a word."""
-        files = self.files or {}
         return [kind for kind in ("picture", "logo")
                 if files.get(kind) and kind not in self.kept and kind not in self.errors]
 

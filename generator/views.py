@@ -124,8 +124,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                 return redirect("generator:job", pk=job.pk)
     dropped: list[str] = []
     if request.method == "POST":  # going back with an error: the picture and logo sent stay for the next try
-        form.keep_uploads()
-        dropped = form.dropped_uploads()  # sent but not kept: the page says to choose them again
+        dropped = form.keep_uploads()  # sent but not kept: the page says to choose them again
         # Refused like every other form of the site: 400 with the fields' messages (a 503 or 429 says more).
         status = 400 if status == 200 else status
 
