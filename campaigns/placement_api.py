@@ -267,7 +267,9 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
             "25 million pixels) is being made by a worker: ask again after Retry-After seconds, the same query then "
             "answers with the file (kept a day). A HEAD asks without ordering: 409 when nothing is making the file "
             "(never asked for, or lost when the job queue restarted): a GET orders it. "
-            "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON."))
+            "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON. "
+            "The file carries an ETag: If-None-Match answers 304, and one `Range: bytes=...` answers 206 (If-Range "
+            "honoured), so an interrupted download resumes."))
     @action(detail=True, methods=["get"], url_path="print", pagination_class=None, filterset_class=None)
     def print_file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         # `format` is the router's suffix (print.json): the file's own format is the `format` query parameter.
@@ -275,8 +277,7 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         try:
             made = print_builds.requested_file(placement, placement.short_url(request), request.query_params,
                                                request.user.pk, start=request.method != "HEAD")
-            response = print_builds.download(made, print_builds.file_name(placement, made),
-                                             head=request.method == "HEAD")
+            response = print_builds.download(request, made, print_builds.file_name(placement, made))
         except printfiles.Refused as exc:
             busy = {"Retry-After": str(print_builds.RETRY_SECONDS)} if exc.status == 429 else None
             # At the option it is about, as preflight's errors and every other 400 of the API.

@@ -25,8 +25,7 @@ from django import db
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponse
-from django.utils.http import content_disposition_header
+from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 from rq import Callback
 from rq.exceptions import NoSuchJobError
@@ -35,6 +34,8 @@ from rq.job import Job, JobStatus
 from campaigns import printfiles
 from campaigns.printfiles import Refused
 from generator.core.codes import decision, print_specs, printing
+from qartsite import file_responses
+from qartsite.file_responses import StoredFile
 from qartsite.queues import WorkerStopped, put_back_if_stopped, workers_on
 from qartsite.storage import MediaUnavailable
 
@@ -135,25 +136,16 @@ def file_name(placement, made: printing.PrintFile | Stored) -> str:
     return f"qart-{placement.slug}-{made.report['width_mm'] / 10:g}cm.{extension}"
 
 
-def download(made: printing.PrintFile | Stored, filename: str, head: bool = False) -> HttpResponse:
-    """The response that sends `made` as an attachment; a stored file streams from the storage (nothing read for
-    a HEAD).
+def download(request: HttpRequest, made: printing.PrintFile | Stored, filename: str) -> HttpResponse:
+    """The response that sends `made` as an attachment: whole, one range of it, or 304 (`qartsite.file_responses`;
+    a resumed download of a large file reads only the rest from the storage); nothing read for a HEAD.
 
     Raises:
         Refused: 503, the storage cannot be reached; 410 the stored file went away meanwhile.
     """
-    if isinstance(made, printing.PrintFile):
-        response = HttpResponse(made.data, content_type=made.media_type)
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        return response
     try:
-        if head:
-            response = HttpResponse(content_type=made.media_type)
-            response["Content-Length"] = str(default_storage.size(made.name))
-            response["Content-Disposition"] = content_disposition_header(True, filename)
-            return response
-        return FileResponse(default_storage.open(made.name, "rb"), as_attachment=True, filename=filename,
-                            content_type=made.media_type)
+        content = made.data if isinstance(made, printing.PrintFile) else StoredFile.look_up(default_storage, made.name)
+        return file_responses.send(request, content, made.media_type, filename)
     except MediaUnavailable:
         raise Refused(STORAGE_AWAY, 503) from None
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from campaigns import print_builds, printfiles
 from campaigns.models import Placement
 from campaigns.placement_views import placement_page, placements_for
 from generator.core.codes import downloads, qr
+from qartsite import file_responses
 from qartsite.access import get_for_user_or_404
 
 
@@ -25,10 +26,8 @@ def plain_code(request: HttpRequest, placement: Placement) -> qr.QRCode:
 @require_safe
 def placement_code_svg(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
-    response = HttpResponse(downloads.code_svg(plain_code(request, placement)), content_type="image/svg+xml")
-    if "download" in request.GET:
-        response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.svg"'
-    return response
+    return file_responses.send(request, downloads.code_svg(plain_code(request, placement)).encode(), "image/svg+xml",
+                               f"qart-{placement.slug}.svg", attachment="download" in request.GET)
 
 
 @login_required
@@ -37,9 +36,7 @@ def placement_code_png(request: HttpRequest, placement_id: int) -> HttpResponse:
     placement = get_for_user_or_404(placements_for(request), pk=placement_id)
     size = downloads.PRINT_SIZES[1]  # 2048 px: 17 cm at 300 dpi, crisp since modules are drawn at that size
     image = qr.render_control_image(plain_code(request, placement), size=size)
-    response = HttpResponse(downloads.png_at_size(image, size), content_type="image/png")
-    response["Content-Disposition"] = f'attachment; filename="qart-{placement.slug}.png"'
-    return response
+    return file_responses.send(request, downloads.png_at_size(image, size), "image/png", f"qart-{placement.slug}.png")
 
 
 @login_required
@@ -59,8 +56,7 @@ def placement_print(request: HttpRequest, placement_id: int) -> HttpResponse:
             confirmed["confirm"] = "1"
             return placement_page(request, placement, cautions=cautions,
                                   confirm_url=f"{request.path}?{confirmed.urlencode()}")
-        response = print_builds.download(made, print_builds.file_name(placement, made),
-                                         head=request.method == "HEAD")
+        response = print_builds.download(request, made, print_builds.file_name(placement, made))
         if cautions:  # a HEAD (the waiting page's script): the GET that follows shows them, not the file
             response["X-Qart-Print-Cautions"] = str(len(cautions))
         return response

@@ -27,6 +27,7 @@ from generator.durations import seconds_in_words, seconds_in_words_or_nothing
 from generator.evals import report_views
 from generator.forms import LOOKS, GenerationForm
 from generator.models import Candidate, EvalSample, GenerationJob, Prompt
+from qartsite import file_responses
 from qartsite.access import (
     VIEWERS_CANNOT_CHANGE,
     asked_team,
@@ -72,11 +73,6 @@ def pk_or_404(value: str | None) -> int:
     if number is None:
         raise Http404("Not found")
     return number
-
-
-def attachment(data: bytes | str, content_type: str, filename: str) -> HttpResponse:
-    return HttpResponse(data, content_type=content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @login_required
@@ -359,7 +355,7 @@ def candidate_png(request: HttpRequest, pk: int) -> HttpResponse:
     except (OSError, images.ImageError):
         raise Http404("This candidate's image is missing.") from None
     filename = f"qart-{candidate.job_id}-rank{candidate.rank}-{size}px.png"
-    return attachment(downloads.png_at_size(image, size), "image/png", filename)
+    return file_responses.send(request, downloads.png_at_size(image, size), "image/png", filename)
 
 
 @login_required
@@ -371,7 +367,7 @@ def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
         code = qr.encode(job.content, ecc=job.ecc, max_version=40)
     except ValueError as exc:
         return plain_400(str(exc))
-    return attachment(downloads.code_svg(code), "image/svg+xml", f"qart-{job.pk}-code.svg")
+    return file_responses.send(request, downloads.code_svg(code).encode(), "image/svg+xml", f"qart-{job.pk}-code.svg")
 
 
 @login_required

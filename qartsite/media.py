@@ -12,7 +12,8 @@ nginx with `X-Accel-Redirect` (the prefix is an `internal` location aliased to M
 With the media in an S3 bucket (MEDIA_STORAGE=s3, qartsite.storage) the view streams the object itself rather than
 redirecting to a presigned URL: the bucket's endpoint need not be reachable from browsers (it often sits on a private
 network), no link that works without the team check ever leaves the site (a presigned URL does, for its lifetime,
-to anyone it is pasted to), and revalidation (304) and `Cache-Control: private` work as they do for files on disk.
+to anyone it is pasted to), and revalidation (304), byte ranges (`qartsite.file_responses`) and
+`Cache-Control: private` work as they do for files on disk.
 The cost is the bytes passing through the web process: images of at most a few megabytes, as before.
 
 While the storage cannot be reached, an owned file answers 503 with a small picture that says "Image unavailable",
@@ -31,16 +32,17 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db.models import Model
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
-from django.utils.http import content_disposition_header, http_date
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from django.views.static import was_modified_since
 from rest_framework.exceptions import AuthenticationFailed
 
 from generator.models import Candidate, GenerationJob, LabelingItem
+from qartsite import file_responses
 from qartsite.authentication import TokenAuthentication
+from qartsite.file_responses import StoredFile
 from qartsite.models import Team
 from qartsite.storage import MediaUnavailable
 
@@ -161,8 +163,8 @@ def serve(request: HttpRequest, path: str) -> HttpResponse:
 
 
 def stored_file(request: HttpRequest, storage: Storage, name: str) -> HttpResponse:
-    """The response that sends the file `name` of `storage` (or 304, or the sending handed to nginx); 404 when
-    there is no such file.
+    """The response that sends the file `name` of `storage` (whole, one range of it, or 304: see
+    `qartsite.file_responses`), or the sending handed to nginx; 404 when there is no such file.
 
     Raises:
         MediaUnavailable: the storage cannot be reached.
@@ -172,26 +174,15 @@ def stored_file(request: HttpRequest, storage: Storage, name: str) -> HttpRespon
     if prefix:
         if not storage.exists(name):
             raise Http404("Not found")
-        # nginx sends the bytes and answers conditional requests. It keeps Content-Type, Content-Disposition and
-        # Cache-Control from this response but not X-Content-Type-Options: its location adds that (.env.example).
+        # nginx sends the bytes and answers conditional and range requests. It keeps Content-Type,
+        # Content-Disposition and Cache-Control from this response but not X-Content-Type-Options: its location adds
+        # that (.env.example).
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = quote(prefix + name)
         return response
-    # No exists() first: the modification time says the file is there, one request fewer to a bucket.
+    # No exists() first: the look-up of size and time says the file is there, one request fewer to a bucket.
     try:
-        modified = storage.get_modified_time(name).timestamp()
-    except NotImplementedError:  # a storage without modification times is still served, just not revalidated
-        modified = None
-    except (FileNotFoundError, NotADirectoryError):
+        stored = StoredFile.look_up(storage, name)
+        return file_responses.send(request, stored, content_type, posixpath.basename(name), attachment=False)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
         raise Http404("Not found") from None
-    if modified is not None and not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), modified):
-        response = HttpResponseNotModified()
-    else:
-        try:
-            stored = storage.open(name, "rb")
-        except (IsADirectoryError, FileNotFoundError, PermissionError):
-            raise Http404("Not found") from None
-        response = FileResponse(stored, content_type=content_type)
-    if modified is not None:
-        response["Last-Modified"] = http_date(modified)
-    return response

@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import IO
 from urllib.parse import urljoin
 
 import urllib3
@@ -257,13 +259,44 @@ class S3MediaStorage(S3Storage):
                     key = entry["Key"]
                     yield (posixpath.relpath(key, self.location) if self.location else key), entry["LastModified"]
 
+    def _head(self, name: str) -> dict:
+        """The object's metadata, from one HEAD request."""
+        with self._calls("look up", name, self.check_bucket):
+            return self.connection.meta.client.head_object(Bucket=self.bucket_name,
+                                                           Key=self._normalize_name(clean_name(name)))
+
+    def stat(self, name: str) -> tuple[int, float]:
+        """The object's size and modification time (POSIX) from one request: `size()` and `get_modified_time()`
+        ask the bucket once each (`qartsite.file_responses` needs both for every download)."""
+        head = self._head(name)
+        return head["ContentLength"], head["LastModified"].timestamp()
+
+    def open_part(self, name: str, start: int, length: int) -> IO[bytes]:
+        """`length` bytes of the object from `start`, and only those asked of the bucket (a resumed download of a
+        large print file need not fetch what it has). Read now, as `_open` reads, so a failure comes before an
+        answer has begun; held in a file spooled to disk past `max_memory_size`.
+
+        Raises:
+            FileNotFoundError: no such object. MediaUnavailable: the bucket cannot be reached.
+        """
+        part = tempfile.SpooledTemporaryFile(max_size=self.max_memory_size or 8 * 1024 * 1024, suffix=".S3")
+        try:
+            with self._calls("read", name, self.check_bucket):
+                got = self.connection.meta.client.get_object(
+                    Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)),
+                    Range=f"bytes={start}-{start + length - 1}")
+                for chunk in got["Body"].iter_chunks():
+                    part.write(chunk)
+        except BaseException:
+            part.close()
+            raise
+        part.seek(0)
+        return part
+
     def stored_md5(self, name: str) -> str | None:
         """The object's MD5 as the server reports it (its ETag), or None where the ETag is not a plain MD5
         (multipart uploads, some server-side encryptions)."""
-        with self._calls("look up", name, self.check_bucket):
-            head = self.connection.meta.client.head_object(Bucket=self.bucket_name,
-                                                           Key=self._normalize_name(clean_name(name)))
-        etag = head.get("ETag", "").strip('"')
+        etag = self._head(name).get("ETag", "").strip('"')
         return etag if PLAIN_MD5.fullmatch(etag) else None
 
 

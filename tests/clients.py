@@ -1,4 +1,5 @@
-"""Test clients signed in as a user (Django's, DRF's), a token's answer from the API, and a phone's user agent."""
+"""Test clients signed in as a user (Django's, DRF's), a token's answer from the API, a phone's user agent, and the
+site's own 404 page told from any other answer."""
 
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ def signed_in(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def assert_not_found(response) -> None:
+    """The site's friendly 404 page: what anyone gets for what is not theirs, as for what does not exist."""
+    assert response.status_code == 404
+    assert "404.html" in [t.name for t in response.templates], "not the site's friendly 404"
+    assert b"couldn't find that page" in response.content

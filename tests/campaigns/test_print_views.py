@@ -338,6 +338,59 @@ class TestPrintDownloads:
         client.force_login(team_users.outsider)
         assert client.get(f"/campaigns/placements/{placement.pk}/print?width=20cm").status_code == 404
 
+    def test_a_print_file_made_in_the_request_answers_304_and_ranges(self, client, team_users, placement):
+        # Made again for every request, the same bytes each time: its ETag is their hash, never a promise of bytes
+        # that could differ.
+        url = f"/campaigns/placements/{placement.pk}/print?width=20cm&format=pdf"
+        client.force_login(team_users.viewer)
+        first = client.get(url)
+        data, etag = first.content, first["ETag"]
+        assert first["Accept-Ranges"] == "bytes" and first["Cache-Control"] == "private"
+        assert client.get(url)["ETag"] == etag
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        tail = client.get(url, HTTP_RANGE="bytes=-100", HTTP_IF_RANGE=etag)
+        assert tail.status_code == 206 and tail.content == data[-100:]
+        assert tail["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+        assert client.get(url, HTTP_RANGE=f"bytes={len(data)}-").status_code == 416
+        # Another placement's file, whatever the validators: the same 404 as ever.
+        client.force_login(team_users.outsider)
+        for headers in ({"HTTP_IF_NONE_MATCH": etag}, {"HTTP_RANGE": "bytes=0-9"}, {"HTTP_IF_NONE_MATCH": "*"}):
+            refused = client.get(url, **headers)
+            assert refused.status_code == 404 and "404.html" in [t.name for t in refused.templates]
+
+    def test_a_print_file_a_worker_made_resumes_where_its_download_stopped(self, client, team_users, media_storage,
+                                                                          placement, print_queue, monkeypatch):
+        from rest_framework.test import APIClient
+
+        from campaigns import print_builds
+
+        monkeypatch.setattr(print_builds, "INLINE_PIXELS", 0)  # every raster is made by a worker, kept in storage
+        query = "width=5cm&format=png&dpi=100"
+        url = f"/campaigns/placements/{placement.pk}/print?{query}&confirm=1"
+        client.force_login(team_users.viewer)
+        assert client.get(url).status_code == 202
+        (job,) = print_queue.jobs
+        print_builds.build(*job.args)
+        whole = client.get(url)
+        data, etag = b"".join(whole.streaming_content), whole["ETag"]
+        assert whole.status_code == 200 and whole["Last-Modified"] and whole["Accept-Ranges"] == "bytes"
+        half = len(data) // 2
+        rest = client.get(url, HTTP_RANGE=f"bytes={half}-", HTTP_IF_RANGE=etag)
+        assert rest.status_code == 206 and b"".join(rest.streaming_content) == data[half:]
+        assert rest["Content-Range"] == f"bytes {half}-{len(data) - 1}/{len(data)}"
+        assert rest["Content-Disposition"] == whole["Content-Disposition"]
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        stale = client.get(url, HTTP_RANGE=f"bytes={half}-", HTTP_IF_RANGE='"an-earlier-file"')
+        assert stale.status_code == 200 and b"".join(stale.streaming_content) == data
+        head = client.head(url)
+        assert head.status_code == 200 and head["ETag"] == etag and head["Content-Length"] == str(len(data))
+        api = APIClient()
+        api.force_authenticate(team_users.viewer)
+        first = api.get(f"/api/placements/{placement.pk}/print/?{query}", HTTP_RANGE="bytes=0-99")
+        assert first.status_code == 206 and b"".join(first.streaming_content) == data[:100]
+        assert json.loads(first["X-Qart-Print-Report"])["width_mm"] == 50.0
+        assert api.get(f"/api/placements/{placement.pk}/print/?{query}", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
     def test_it_says_the_image_storage_is_unavailable_and_the_page_still_shows(self, client, team_users, placement,
                                                                                 request):
         from tests.campaigns.conftest import make_art

@@ -550,6 +550,24 @@ class TestDownloads:
         assert image.format == "PNG" and image.size == (size, size)
         assert round(image.info["dpi"][0]) == 300
 
+    def test_its_png_answers_304_to_its_etag_and_one_range(self, team_users, media_storage, done_job):
+        # The browser's copy is used again; a download cut off part-way resumes.
+        url = f"/generate/candidates/{done_job.candidates.get(rank=1).pk}/download.png?size=1024"
+        client = logged_in(team_users.viewer)
+        first = client.get(url)
+        data, etag = first.content, first["ETag"]
+        assert first["Accept-Ranges"] == "bytes" and first["Cache-Control"] == "private"
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        assert client.get(url.replace("1024", "2048"), HTTP_IF_NONE_MATCH=etag).status_code == 200  # another file
+        rest = client.get(url, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=etag)
+        assert rest.status_code == 206 and rest.content == data[100:]
+        assert rest["Content-Range"] == f"bytes 100-{len(data) - 1}/{len(data)}"
+        head = client.head(url)
+        assert head.status_code == 200 and head["ETag"] == etag and head["Content-Length"] == str(len(data))
+        outsider = logged_in(team_users.outsider)
+        assert outsider.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+        assert outsider.get(url, HTTP_RANGE="bytes=0-9").status_code == 404
+
     def test_it_says_the_image_storage_is_unavailable_instead_of_failing(self, team_users, unreachable_media):
         candidate = job_with_candidates(team_users.team, team_users.owner).candidates.create(
             index=0, seed=1, image="generations/1/candidate-00-seed1.png", rank=1, scan_probability=0.9,

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from generator.models import Candidate, GenerationJob, Prompt
 from qartsite import media
+from tests.clients import assert_not_found
 from tests.conftest import S3
 from tests.qartsite.conftest import png_bytes
 
@@ -34,12 +35,6 @@ def client_as(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def assert_not_found(response) -> None:
-    assert response.status_code == 404
-    assert "404.html" in [t.name for t in response.templates], "not the site's friendly 404"
-    assert b"couldn't find that page" in response.content
 
 
 @pytest.mark.parametrize("role", ROLES)

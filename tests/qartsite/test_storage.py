@@ -90,6 +90,24 @@ def test_it_says_a_missing_object_is_missing(media_storage):
 
 
 @ON_S3_ONLY
+def test_it_reads_only_the_part_asked_for_and_looks_an_object_up_in_one_request(media_storage, monkeypatch):
+    data = bytes(range(256)) * 4
+    name = default_storage.save("generations/4/d.bin", ContentFile(data))
+    client = default_storage.connection.meta.client
+    asked = []
+    monkeypatch.setattr(client, "get_object", lambda **kwargs: asked.append(kwargs) or type(client).get_object(
+        client, **kwargs))
+    with default_storage.open_part(name, 1000, 20) as part:
+        assert part.read() == data[1000:1020]
+    assert [call["Range"] for call in asked] == ["bytes=1000-1019"]  # not the whole object
+    size, modified = default_storage.stat(name)
+    assert (size, modified) == (len(data), default_storage.get_modified_time(name).timestamp())
+    for ask in (default_storage.stat, lambda missing: default_storage.open_part(missing, 0, 1)):
+        with pytest.raises(FileNotFoundError):
+            ask("nothing/here.bin")
+
+
+@ON_S3_ONLY
 def test_a_missing_bucket_is_an_unavailable_storage_not_a_missing_file(media_storage, settings, monkeypatch):
     # A HEAD's 404 carries no error code: a typo in MEDIA_S3_BUCKET read as "the file is gone", and a worker failed
     # every job for good.
@@ -126,9 +144,11 @@ def test_it_reads_the_bytes_back_where_the_server_reports_no_plain_md5(media_sto
     assert not holds(default_storage, name, "0" * 32)
 
 
-@pytest.mark.parametrize("ask", ["open", "save", "exists", "size", "get_modified_time", "delete", "listdir"])
+@pytest.mark.parametrize("ask", ["open", "save", "exists", "size", "get_modified_time", "delete", "listdir", "stat",
+                                 "open_part"])
 def test_it_says_the_storage_is_unavailable_in_one_kind_of_error(unreachable_media, ask):
-    arguments = {"save": ("generations/1/a.png", ContentFile(b"x")), "listdir": ("generations",)}
+    arguments = {"save": ("generations/1/a.png", ContentFile(b"x")), "listdir": ("generations",),
+                 "open_part": ("generations/1/a.png", 0, 10)}
     with pytest.raises(MediaUnavailable, match="The media storage could not .* 'generations") as raised:
         getattr(default_storage, ask)(*arguments.get(ask, ("generations/1/a.png",)))
     assert isinstance(raised.value, OSError)  # so code that handles a missing or unreadable file handles this too
