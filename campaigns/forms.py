@@ -345,7 +345,9 @@ class PlacementForm(SeenVersion, RulesFormMixin, form_fields.ModelForm):
                   "active", "destination_override", "scan_distance_m", "printed_width_cm", "artwork"]
         widgets = {"deployed_on": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
         help_texts = {"active": "Switched off, the printed code still redirects, to the campaign's fallback address "
-                                "(else its destination), and still counts."}
+                                "(else its destination), and still counts.",
+                      # the model's says "quiet zone included", the API's words
+                      "printed_width_cm": "The code's printed side, the white border around it included."}
         error_messages = {name: limit_errors(name) for name in LIMITED_FIELDS}
 
     def __init__(self, *args, team: Team, user=None, short_url: str = "", **kwargs) -> None:

@@ -161,8 +161,9 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class PrintQuerySerializer(serializers.Serializer):
-    width = serializers.CharField(required=False, help_text="Printed side, quiet zone included: 20cm, 200mm, 8in; "
-                                                            "default the placement's printed_width_cm")
+    width = serializers.CharField(required=False, help_text=(
+        "Printed side, the white border around the code included: 20cm, 200mm, 8in; default the placement's "
+        "printed_width_cm"))
     dpi = AsciiIntegerField(required=False, default=300)
     bleed = serializers.CharField(required=False, help_text="e.g. 3mm")
     crop_marks = serializers.BooleanField(required=False)
@@ -294,9 +295,10 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
                    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
                               503: OpenApiTypes.OBJECT}, description=(
                        "Where the printed code is predicted to scan: distance range at `width` (else the placement's "
-                       "printed_width_cm), the narrowest width for its scanning distance, module size, and quiet "
-                       "zone and contrast warnings, with the camera model assumed. 409: the artwork's image is "
-                       "missing; 503: the image storage cannot be reached (Retry-After)."))
+                       "printed_width_cm), the narrowest width for its scanning distance, the side of one square of "
+                       "the code (`module_mm`), and `warnings` in words for the person printing it (the white "
+                       "border around the code, contrast, the range), with the camera model assumed. 409: the "
+                       "artwork's image is missing; 503: the image storage cannot be reached (Retry-After)."))
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def preflight(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         placement = self.get_object()

@@ -33,6 +33,9 @@ ART_BORDER = restamp.DEFAULT_BORDER  # the quiet zone generated art has, in modu
 # are drawn at this side and resampled (the report says so).
 MAX_REDRAW_SIDE = 4096
 PREFLIGHT_SECONDS = 7 * 24 * 3600  # a preflight depends only on the art, size, distance and verifier model
+# In the cache key with them: raised when the report's words change, so a page does not show last week's cached
+# wording for up to PREFLIGHT_SECONDS (2: the warnings say squares and the white border, not modules and quiet zone).
+PREFLIGHT_WORDING = 2
 TRUE_VALUES = ("1", "true", "on", "yes")
 FALSE_VALUES = ("", "0", "false", "off", "no")
 
@@ -63,7 +66,8 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     """
     width = options.get("width") or (f"{default_width_cm:g}cm" if default_width_cm else "")
     if not width:
-        raise print_specs.PrintError("Say how wide to print it, e.g. width=20cm (quiet zone included).", "width")
+        raise print_specs.PrintError("Say how wide to print it, e.g. width=20cm (the white border around the code "
+                                     "included).", "width")
     typed_dpi = str(options.get("dpi") or 300)
     dpi = whole(typed_dpi)
     if dpi is None:
@@ -341,10 +345,12 @@ def made_and_checked(placement, short_url: str, spec: print_specs.PrintSpec) -> 
 
 
 def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> dict:
-    """The preflight report (`preflight.Preflight.to_dict`), cached per art, width, distance and verifier model."""
+    """The preflight report (`preflight.Preflight.to_dict`), cached per art, width, distance, verifier model and
+    the report's wording (`PREFLIGHT_WORDING`)."""
     art = subject.source.content + ("|plain" if subject.is_plain else "|" + _image_key(subject.image))
     key = "qart:preflight:" + hashlib.blake2b(
-        f"{art}|{width_m:.5f}|{distance_m:.4f}|{decision.MODEL}".encode(), digest_size=12).hexdigest()
+        f"{art}|{width_m:.5f}|{distance_m:.4f}|{decision.MODEL}|{PREFLIGHT_WORDING}".encode(),
+        digest_size=12).hexdigest()
     try:
         cached = cache.get(key)
     except RedisError:  # the cache (CACHE_URL) is away: measure it again rather than fail the page

@@ -418,6 +418,17 @@ class TestPrintAndPreflight:
         assert missing.status_code == 400 and "printed_width_cm" in missing.json()["width"][0]
         assert client.get(f"/api/placements/{placement.pk}/preflight/?width=abc").status_code == 400
 
+    def test_preflight_warnings_are_in_plain_words_and_its_keys_unchanged(self, team_users, placement, monkeypatch):
+        # The `warnings` are read by people (integrators show them as they come); the keys are the integrators'
+        from campaigns import printfiles
+
+        monkeypatch.setattr(printfiles.printing, "QUIET_ZONE", 0)
+        report = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/preflight/?width=20cm").json()
+        assert {"module_mm", "modules", "warnings", "min_width_m", "summary"} <= set(report)
+        assert ("The code has no white border around it: phones need 4 squares of plain light border to find it."
+                in report["warnings"])
+        assert not [w for w in report["warnings"] if "module" in w.lower() or "quiet zone" in w.lower()]
+
     def test_preflight_while_the_image_storage_is_away_is_a_503_not_a_missing_image(self, team_users, placement,
                                                                                     monkeypatch):
         # It answered 409 "This placement's artwork image is missing.": a team told to choose its artwork again.

@@ -25,6 +25,13 @@ class TestPlacementForms:
         assert response["Location"] == f"/campaigns/placements/{placement.pk}/"
         assert placement.campaign == campaign and len(placement.slug) == links.SLUG_LENGTH and placement.active
 
+    def test_the_printed_width_is_explained_without_quiet_zone(self, client, team_users, campaign, placement):
+        client.force_login(team_users.teammate)
+        for url in (f"/campaigns/{campaign.pk}/placements/new/", f"/campaigns/placements/{placement.pk}/edit/"):
+            html = body(client.get(url))
+            assert "The code's printed side, the white border around it included." in html
+            assert "quiet zone" not in html.lower()
+
     def test_an_archived_campaign_offers_and_takes_no_new_placement(self, client, team_users, campaign):
         campaign.set_archived(True)
         client.force_login(team_users.teammate)
@@ -311,6 +318,21 @@ class TestPreflightPanel:
         assert "a typical phone camera: it reads a 1920 × 1080 pixel video picture about 69° wide" in html
         for jargon in ("preview pixels", "a module", "1920x1080", "field of view"):
             assert jargon not in html, jargon
+
+    def test_its_warnings_say_squares_and_the_white_border_not_modules_and_quiet_zone(self, client, team_users,
+                                                                                      placement, monkeypatch):
+        # A plain code drawn with a 2-square border: "The quiet zone is 2 modules; the QR standard asks for 4"
+        from campaigns import printfiles
+
+        monkeypatch.setattr(printfiles.printing, "QUIET_ZONE", 2)
+        Placement.objects.filter(pk=placement.pk).update(printed_width_cm=20, kind="poster")
+        client.force_login(team_users.viewer)
+        html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+        assert ("The white border around the code is only 2 squares wide: phones need 4 squares of plain light border "
+                "to find it.") in html
+        assert "the white border around the code included" in html
+        for jargon in ("quiet zone", "module"):
+            assert jargon not in html.lower(), jargon
 
     def test_without_a_width_it_asks_for_one(self, client, team_users, placement):
         client.force_login(team_users.owner)

@@ -156,6 +156,19 @@ class TestPreflight:
         with pytest.raises(pytest.fail.Exception):
             printfiles.placement_preflight(placement, link(placement))
 
+    def test_a_report_cached_in_old_words_is_not_shown(self, placement, fresh_cache):
+        # Reports are cached for a week: without a new key the placement page kept saying "the quiet zone is not
+        # plain" and "modules" for a week after the warnings were put in plain words.
+        import hashlib
+
+        from generator.core.codes import decision
+
+        old_key = "qart:preflight:" + hashlib.blake2b(
+            f"{link(placement)}|plain|0.20000|{placement.scanning_distance:.4f}|{decision.MODEL}".encode(),
+            digest_size=12).hexdigest()
+        fresh_cache.set(old_key, {"summary": "old", "warnings": ["The quiet zone is 2 modules."]})
+        assert printfiles.placement_preflight(placement, link(placement))["summary"] != "old"
+
     def test_without_a_width_there_is_none(self, placement):
         placement.printed_width_cm = None
         assert printfiles.placement_preflight(placement, link(placement)) is None
@@ -168,12 +181,13 @@ def test_cautions_say_where_it_leads_first_and_a_failing_distance_once():
                             campaign=SimpleNamespace(archived=True, fallback_url="https://example.com/ended"))
     report = {"warnings": ["The art has 21 ppi."],
               "preflight": {"scans_at_distance": False, "distance_m": 1.5, "summary": "too small to scan at 1 cm wide",
-                            "warnings": ["At 1 cm the modules are 0.24 mm: print it larger.", "Low contrast."]}}
+                            "warnings": ["At 1 cm wide each square of the code is only 0.24 mm: print it larger.",
+                                         "Low contrast."]}}
     assert printfiles.cautions(report, ended) == [
         "This code leads to the campaign's fallback address https://example.com/ended now, because its campaign is "
         "archived.",
         "At 1.5 m, the placement's scanning distance, this print does not scan: too small to scan at 1 cm wide. "
-        "At 1 cm the modules are 0.24 mm: print it larger.",
+        "At 1 cm wide each square of the code is only 0.24 mm: print it larger.",
         "Low contrast.",
         "The art has 21 ppi.",
     ]

@@ -185,7 +185,8 @@ class Preflight:
         near_m, far_m: the predicted range (None when it does not scan at any distance).
         min_width_m: the narrowest print that scans from `distance_m` (None when none does).
         contrast: symbol contrast of the module centres, 0-1 (light median minus dark median).
-        warnings: quiet zone, contrast and range problems in plain words.
+        warnings: quiet zone, contrast and range problems in plain words (squares and the white border, not
+            modules and the quiet zone: people who print codes read them).
         summary: one line, e.g. "scans from 0.29 m to 2.4 m at 20 cm wide".
         assumptions: the camera model.
     """
@@ -265,18 +266,19 @@ def preflight(
     if far is None:
         summary = f"does not scan at any distance at {width_text} wide"
         if not misread:
-            warnings.append("Even a close, sharp capture fails the scan check: the art itself does not scan.")
+            warnings.append("Even a close, sharp view of it fails the scan check: the art itself does not scan.")
         near = None
     elif far < near:
         summary = f"too small to scan at {width_text} wide: it blurs before the phone can focus on it"
-        warnings.append(f"At {width_text} the modules are {width_m / modules * 1000:.2f} mm: print it larger.")
+        warnings.append(f"At {width_text} wide each square of the code is only {width_m / modules * 1000:.2f} mm: "
+                        "print it larger.")
         near = far = None
     else:
         summary = f"scans from {_metres(near)} to {_metres(far)} at {width_text} wide"
     needed = min_width(distance_m, modules, min_ppm, camera) if min_ppm else None
     scans_at_distance = verdict.passed and far is not None and distance_m <= far
     if far is not None and near <= distance_m <= far and not verdict.passed:  # nearer, people step back
-        warnings.append(f"A capture simulated from {_metres(distance_m)} fails the scan check, near the end of "
+        warnings.append(f"A phone's view simulated from {_metres(distance_m)} fails the scan check, near the end of "
                         "the range: print it larger, or scan a test print from there first.")
     if far is not None and not near <= distance_m <= far:
         if distance_m > far:
@@ -286,16 +288,21 @@ def preflight(
             warnings.append(f"At {_metres(distance_m)} a {width_text} code does not fit the phone's frame; people "
                             f"will step back to {_metres(near)}.")
 
-    # 4. Quiet zone and contrast, measured on the module centres
+    # 4. Quiet zone and contrast, measured on the module centres. The words are for the person printing the code
+    # (the placement page, the API's `warnings`): squares and the white border, not modules and the quiet zone.
     contrast, quiet_ok = _contrast_and_quiet_zone(image, code, border)
     if border < QUIET_ZONE_MODULES:
-        warnings.append(f"The quiet zone is {border} modules; the QR standard asks for 4 of plain light border.")
+        border_is = (f"The white border around the code is only {_squares(border)} wide" if border
+                     else "The code has no white border around it")
+        warnings.append(f"{border_is}: phones need {_squares(QUIET_ZONE_MODULES)} of plain light border to find "
+                        "it.")
     elif not quiet_ok:
-        warnings.append("The quiet zone is not plain and light: keep 4 modules around the code free of picture, "
-                        "text and frames, or phones may not find it.")
+        warnings.append(f"The white border around the code is not plain and light: keep a border "
+                        f"{_squares(QUIET_ZONE_MODULES)} wide around the code free of picture, text and frames, "
+                        "or phones may not find it.")
     if contrast < LOW_CONTRAST:
-        warnings.append(f"Low contrast: module centres differ by {contrast:.0%} of full scale (under "
-                        f"{LOW_CONTRAST:.0%}); print, glossy paper and dim light flatten it further.")
+        warnings.append(f"Low contrast: the code's dark and light squares differ by only {contrast:.0%} in brightness "
+                        f"(under {LOW_CONTRAST:.0%} is risky); print, glossy paper and dim light flatten it further.")
     return Preflight(
         width_m=width_m, distance_m=distance_m, modules=modules, module_mm=round(width_m / modules * 1000, 2),
         ppm_at_distance=round(at_distance, 2), scans_at_distance=scans_at_distance,
@@ -309,6 +316,11 @@ def preflight(
 def _misread(result: scan.ScanResult, content: str) -> str:
     """A text some reader got from the capture that is not `content` (another code in the art), else ""."""
     return next((text for text in result.decoded if text != content), "") if result.misread else ""
+
+
+def _squares(count: int) -> str:
+    """`count` squares of the code, as a border's width is said to people ("1 square", "4 squares")."""
+    return f"{count} square" if count == 1 else f"{count} squares"
 
 
 def _metres(value: float) -> str:

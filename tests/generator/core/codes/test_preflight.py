@@ -28,6 +28,11 @@ def poster(plain, code) -> preflight.Preflight:
     return preflight.preflight(plain, CONTENT, code=code, width_m=0.2, distance_m=1.5)
 
 
+def jargon(report: preflight.Preflight) -> list[str]:
+    """The warnings a person would have to be a QR engineer to read."""
+    return [w for w in report.warnings if "module" in w.lower() or "quiet zone" in w.lower()]
+
+
 class TestGeometry:
     def test_it_counts_preview_pixels_per_module_from_the_field_of_view(self):
         # 1920 px over 69 degrees: 1920 / (2 tan 34.5 degrees) = 1396.8 px per metre at 1 m.
@@ -97,7 +102,7 @@ class TestPreflight:
         monkeypatch.setattr(preflight.scan, "verify", lambda *args, **kwargs: failing)
         report = preflight.preflight(plain, CONTENT, code=code, width_m=0.2, distance_m=1.5)
         assert report.near_m <= 1.5 <= report.far_m and not report.scans_at_distance
-        assert any(w.startswith("A capture simulated from 1.5 m fails the scan check") for w in report.warnings)
+        assert any(w.startswith("A phone's view simulated from 1.5 m fails the scan check") for w in report.warnings)
 
     def test_art_that_does_not_scan_scans_at_no_distance(self, code):
         blank = Image.new("RGB", (768, 768), "white")
@@ -122,8 +127,33 @@ class TestPreflight:
         faint[:60, :] = rng.uniform(60, 200, size=(60, 768))  # a picture running into the quiet zone
         art = Image.fromarray(faint.astype(np.uint8)).convert("RGB")
         report = preflight.preflight(art, CONTENT, code=code, width_m=0.2, distance_m=1.5)
-        assert any(w.startswith("Low contrast") for w in report.warnings)
-        assert any("quiet zone is not plain" in w for w in report.warnings)
+        assert any(w.startswith("Low contrast: the code's dark and light squares differ by only ") for w in
+                   report.warnings)
+        assert ("The white border around the code is not plain and light: keep a border 4 squares wide around the "
+                "code free of picture, text and frames, or phones may not find it.") in report.warnings
+        assert jargon(report) == []
+
+    @pytest.mark.parametrize(("border", "said"), [
+        (2, "The white border around the code is only 2 squares wide"),
+        (1, "The white border around the code is only 1 square wide"),
+        (0, "The code has no white border around it"),
+    ])
+    def test_it_says_a_narrow_white_border_in_plain_words(self, code, border, said, monkeypatch):
+        # People who print codes read these on the placement page and in the API's `warnings`: "the quiet zone is
+        # 2 modules" meant nothing to them.
+        monkeypatch.setattr(preflight, "smallest_scanning_ppm", lambda *args, **kwargs: (2.0, []))
+        art = qr.render_control_image(code, 768, border=border)
+        report = preflight.preflight(art, CONTENT, code=code, width_m=0.2, distance_m=1.5, border=border)
+        assert f"{said}: phones need 4 squares of plain light border to find it." in report.warnings
+        assert jargon(report) == []
+
+    def test_a_print_too_small_to_focus_on_names_the_size_of_its_squares(self, plain, code, monkeypatch):
+        # 8 pixels a square needed: at 1 cm wide the range would end before the phone's close focus (10 cm)
+        monkeypatch.setattr(preflight, "smallest_scanning_ppm", lambda *args, **kwargs: (8.0, []))
+        report = preflight.preflight(plain, CONTENT, code=code, width_m=0.01, distance_m=0.3)
+        assert report.summary.startswith("too small to scan at 1 cm wide")
+        assert "At 1 cm wide each square of the code is only 0.24 mm: print it larger." in report.warnings
+        assert jargon(report) == []
 
     def test_it_refuses_a_width_or_distance_of_zero(self, plain, code):
         with pytest.raises(ValueError, match="more than 0"):
