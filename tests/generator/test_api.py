@@ -98,7 +98,7 @@ class TestCreateGeneration:
         ({"control_start": 0.9, "control_end": 0.5}, "control_start", "Control start (0.9) must be before control end"),
         ({"max_batches": 1000}, "max_batches", "The batch budget must be between 1 and 8, got 1000."),
         ({"strength": 5}, "strength", "Strength must be above 0 and at most 1, got 5"),
-        ({"content": "https://example.com/" + "x" * 300}, "content", "Content is too long for QR art"),
+        ({"content": "https://example.com/" + "x" * 300}, "content", "This is too long for QR art: 320 characters"),
         ({"content": ""}, "content", "Say what the code carries"),
         ({"scheduler": "warp"}, "scheduler", '"warp" is not a valid choice.'),
         # Quoted whole (5,000 characters); read as 20 by int()

@@ -123,6 +123,10 @@ class TestContent:
         assert not form.is_valid()
         assert "too long for QR art" in form.errors["content"][0]
         assert "keeps the code's squares few and big" in form.errors["content"][0]  # not "modules": jargon
+        # how many characters fit and what to do, not "a level-H code up to version 6"
+        assert "220 characters, and QR art holds at most 58 characters like these" in form.errors["content"][0]
+        assert "Shorten the link or text: a campaign placement's tracked short link" in form.errors["content"][0]
+        assert "level-" not in form.errors["content"][0] and "version" not in form.errors["content"][0]
 
     def test_it_refuses_content_longer_than_any_code_holds_before_encoding(self, team_users, monkeypatch):
         monkeypatch.setattr("generator.core.codes.qr.encode", lambda *args, **kwargs: pytest.fail("encoded"))

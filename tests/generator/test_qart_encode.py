@@ -33,7 +33,7 @@ class TestQartEncode:
         assert tuple(pixels[3, 3]) == (128, 128, 128)
 
     def test_it_refuses_long_content_with_the_capacity(self, tmp_path):
-        with pytest.raises(CommandError, match="holds 58 characters"):
+        with pytest.raises(CommandError, match="holds at most 58 characters"):
             encode("x" * 120, "-o", str(tmp_path / "long.png"))
         assert not (tmp_path / "long.png").exists()
 

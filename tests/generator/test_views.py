@@ -146,7 +146,7 @@ class TestGeneratePage:
 
     @pytest.mark.parametrize(("field", "value", "message"), [
         ("steps", "0", "Steps must be between 1 and 150, got 0."),
-        ("content", "https://example.com/" + "x" * 120, "Content is too long for QR art"),
+        ("content", "https://example.com/" + "x" * 120, "This is too long for QR art: 140 characters"),
         ("conditioning_scale", "4.5", "Conditioning scale must be between 0.0 and 3.0, got 4.5."),
     ])
     def test_it_shows_the_cores_message_and_makes_no_job(self, team_users, enqueued, field, value, message):

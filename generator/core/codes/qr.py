@@ -199,10 +199,12 @@ def encode(
     # 2. Capacity guard for art
     if not _fits(text, level, max_version):
         fit = capacity(text, ecc, max_version)
+        # Said to the person who typed it: how many characters fit and what to do, not the level and version
+        # that set the limit (`fit` is exact for this content: digits take less room, accented letters more)
         raise ContentError(
-            f"Content is too long for QR art: {len(text)} characters, but a level-{ecc} code up to version "
-            f"{max_version} holds {fit} characters like these. Use a short link instead — a campaign "
-            "placement's short link fits easily and keeps the code's squares few and big."
+            f"This is too long for QR art: {len(text)} characters, and QR art holds at most {fit} characters like "
+            "these (digits take less room, accented letters and emoji more). Shorten the link or text: a campaign "
+            "placement's tracked short link fits easily and keeps the code's squares few and big."
         )
 
     # 3. Fit, choose the mask and build the matrix
