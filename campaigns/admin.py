@@ -141,10 +141,60 @@ class CampaignAdminForm(SeenVersion, form_fields.ModelForm):
         return data
 
 
+class ClippedColumns:
+    """Lists whose names and addresses run long (campaigns, their changes and share links; scans, rollups and alerts
+    by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css), the whole of each
+    in a title. A long one-word name or address pushed the last columns off a 1280 px screen."""
+
+    class Media:
+        css = {"all": ["qart/admin.css"]}
+
+    @staticmethod
+    def clipped(value) -> str | None:
+        """`value` in one clipped line; None (the admin's "-") when there is none."""
+        if value is None or value == "":
+            return None
+        shown = str(value)
+        return format_html('<span class="clipped" title="{}">{}</span>', shown, shown)
+
+    @admin.display(description="name", ordering="name")
+    def name_cell(self, obj) -> str | None:
+        return self.clipped(obj.name)
+
+    @admin.display(description="campaign", ordering="campaign")
+    def campaign_cell(self, obj) -> str | None:
+        return self.clipped(obj.campaign)
+
+    @admin.display(description="placement", ordering="placement")
+    def placement_cell(self, obj) -> str | None:
+        return self.clipped(obj.placement)
+
+    @admin.display(description="campaign: placement", ordering="campaign")
+    def where_cell(self, obj) -> str | None:
+        """A change's placement ("campaign: placement"), else its campaign: one column for what two said twice."""
+        return self.clipped(obj.placement or obj.campaign)
+
+    @admin.display(description="destination", ordering="destination")
+    def destination_cell(self, obj) -> str | None:
+        return self.clipped(obj.destination)
+
+    @admin.display(description="before")
+    def before_cell(self, obj) -> str | None:
+        return self.clipped(obj.before)
+
+    @admin.display(description="after")
+    def after_cell(self, obj) -> str | None:
+        return self.clipped(obj.after)
+
+    @admin.display(description="label", ordering="label")
+    def label_cell(self, obj) -> str | None:
+        return self.clipped(obj.label)
+
+
 @admin.register(Campaign)
-class CampaignAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
+class CampaignAdmin(ClippedColumns, ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     form = CampaignAdminForm
-    list_display = ("name", "team", "destination", "starts_on", "ends_on", "archived", "created")
+    list_display = ("name_cell", "team", "destination_cell", "starts_on", "ends_on", "archived", "created")
     list_filter = ("archived", "team")
     search_fields = ("name", "destination", "team__name")
     inlines = [PlacementInline]
@@ -291,22 +341,8 @@ class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, Te
         self.message_user(request, counted_done(len(placements), "placement", "switched on"))
 
 
-class PlacementColumn:
-    """Lists of rows by placement (scans, rollups, alerts): their "campaign: placement" column, one line clipped to a
-    width (static/qart/admin.css), the whole of it in a title. A long campaign and placement name pushed the other
-    columns off a 1280 px screen."""
-
-    class Media:
-        css = {"all": ["qart/admin.css"]}
-
-    @admin.display(description="placement", ordering="placement")
-    def placement_cell(self, obj) -> str:
-        shown = str(obj.placement)
-        return format_html('<span class="clipped" title="{}">{}</span>', shown, shown)
-
-
 @admin.register(ScanEvent)
-class ScanEventAdmin(PlacementColumn, TeamScopedAdmin):
+class ScanEventAdmin(ClippedColumns, TeamScopedAdmin):
     list_display = ("time", "placement_cell", "device_class", "os", "browser", "country", "rule", "is_bot")
     # Filters of fixed choices only, no date drill-down and no count of every row: over a million scans each
     # all-values filter, the date hierarchy and the full count read the whole table on every view (7-11 s).
@@ -355,10 +391,10 @@ class WebhookOutboxAdmin(ReadOnlyTeamAdmin):
 
 
 @admin.register(DestinationChange)
-class DestinationChangeAdmin(ReadOnlyTeamAdmin):
+class DestinationChangeAdmin(ClippedColumns, ReadOnlyTeamAdmin):
     """The history of where codes lead: read here, reverted on the campaign and placement pages."""
 
-    list_display = ("changed_at", "campaign", "placement", "field", "before", "after", "changed_by")
+    list_display = ("changed_at", "where_cell", "field", "before_cell", "after_cell", "changed_by")
     list_filter = ("field",)
     search_fields = ("campaign__name", "placement__name", "placement__slug", "before", "after")
     date_hierarchy = "changed_at"
@@ -373,7 +409,7 @@ class DestinationChangeAdmin(ReadOnlyTeamAdmin):
 # read them here; editors dismiss alerts and revoke share links in bulk; only a superuser deletes one.
 
 @admin.register(PlacementAlert)
-class PlacementAlertAdmin(PlacementColumn, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+class PlacementAlertAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     list_display = ("created", "placement_cell", "kind", "day", "message", "dismissed_at", "dismissed_by")
     list_filter = ("kind", ("dismissed_at", admin.EmptyFieldListFilter))
     search_fields = ("placement__name", "placement__slug", "placement__campaign__name")
@@ -394,11 +430,11 @@ class PlacementAlertAdmin(PlacementColumn, ArchiveInsteadOfDelete, ReadOnlyTeamA
 
 
 @admin.register(ReportShare)
-class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+class ReportShareAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     """Share links, by label and campaign: the token is shown once when made and only its hash is kept, so the
     admin shows neither."""
 
-    list_display = ("created", "campaign", "label", "expires", "revoked_at", "created_by")
+    list_display = ("created", "campaign_cell", "label_cell", "expires", "revoked_at", "created_by")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("label", "campaign__name")
     exclude = ("token_hash",)
@@ -426,7 +462,7 @@ class ReportShareAdmin(ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
 
 
 @admin.register(ScanRollup)
-class ScanRollupAdmin(PlacementColumn, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
+class ScanRollupAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
     """The daily counts the dashboards sum: kept by the drainer, rebuilt by `qart_rollups`, never edited by hand
     (retention deletes raw scans, so a rollup may be all that is left of them)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -10,7 +12,15 @@ from django.utils import timezone
 
 from campaigns import names, stats
 from campaigns.drainer import store_events
-from campaigns.models import Campaign, Placement, PlacementAlert, ReportShare, ScanEvent, ScanRollup
+from campaigns.models import (
+    Campaign,
+    DestinationChange,
+    Placement,
+    PlacementAlert,
+    ReportShare,
+    ScanEvent,
+    ScanRollup,
+)
 from campaigns.scan_buffer import scan_event
 from generator.models import Candidate, GenerationJob, Prompt
 from tests.campaigns.admin_forms import campaign_form
@@ -86,6 +96,33 @@ def test_the_placement_column_of_scans_rollups_and_alerts_is_clipped_with_its_wh
     for url in ("/admin/campaigns/scanevent/", "/admin/campaigns/scanrollup/", "/admin/campaigns/placementalert/"):
         body = client.get(url).content.decode()
         assert f'<span class="clipped" title="{placement}">{placement}</span>' in body, url
+        assert "qart/admin.css" in body, url
+
+
+@pytest.mark.django_db
+def test_the_name_and_address_columns_of_campaigns_changes_and_shares_are_clipped_with_the_whole_in_a_title(
+        client, staff_owner, both_teams):
+    # A long one-word name or address pushed "created", "changed by" and "created by" off a 1280 px screen.
+    campaign, placement = both_teams["ours"][:2]
+    address = "https://example.com/landing/spring?utm_source=qart&utm_campaign=SS26_DE_BER_OOH_Poster_UBahn"
+    Campaign.objects.filter(pk=campaign.pk).update(destination=address)
+    DestinationChange.objects.create(campaign=campaign, placement=placement, field="destination_override",
+                                     before=address, after="https://example.com/b")
+    DestinationChange.objects.create(campaign=campaign, field="destination", before="", after=address)
+    ReportShare.objects.create(campaign=campaign, token_hash="b" * 64, label="For the agency in Berlin",
+                               expires=timezone.now() + timedelta(days=7))
+    client.force_login(staff_owner)
+    shown = {
+        "/admin/campaigns/campaign/": [campaign.name, address],
+        # a placement's change names it "campaign: placement"; a campaign's names the campaign
+        "/admin/campaigns/destinationchange/": [str(placement), campaign.name, address],
+        "/admin/campaigns/reportshare/": [campaign.name, "For the agency in Berlin"],
+    }
+    for url, values in shown.items():
+        body = client.get(url).content.decode()
+        for value in values:
+            escaped = value.replace("&", "&amp;")
+            assert f'<span class="clipped" title="{escaped}">{escaped}</span>' in body, (url, value)
         assert "qart/admin.css" in body, url
 
 
