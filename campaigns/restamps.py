@@ -75,7 +75,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
             candidates_per_batch=1, max_batches=1, scannable=result.passed,
             result_message=(f"Restamped from candidate #{candidate.rank or candidate.index + 1} of generation "
                             f"#{job.pk} to carry "
-                            f"{short_url}: {counted(made.modules_changed, 'module')} changed."),
+                            f"{short_url}: {counted(made.modules_changed, 'square')} of the code changed."),
         )
         copy.save()
         row = Candidate(

@@ -197,7 +197,8 @@ class GenerationForm(forms.Form):
                               widget=forms.RadioSelect)
 
     # Advanced. Blank steps, conditioning scale and control start take the presets' values.
-    steps = number("steps", "Steps", "Denoising steps. Blank: the speed's.", integer=True)
+    steps = number("steps", "Steps", "How many times the picture is refined: more give finer "
+                   "detail and take longer. Blank: the speed's.", integer=True)
     guidance_scale = number("guidance_scale", "Guidance scale", "How closely the picture follows the prompt.",
                             initial=3.5)
     conditioning_scale = number("conditioning_scale", "Conditioning scale",
@@ -209,7 +210,7 @@ class GenerationForm(forms.Form):
     seed = number("seed", "Seed", "Blank: a random one. The same seed and settings give the same picture.",
                   integer=True)
     candidates_per_batch = number("candidates_per_batch", "Candidates", "Pictures drawn per batch.", integer=True)
-    style = forms.ChoiceField(label="Module style", choices=[(s, s.capitalize()) for s in qr.STYLES],
+    style = forms.ChoiceField(label="Shape of the code's squares", choices=[(s, s.capitalize()) for s in qr.STYLES],
                               initial="square")
     background = forms.ChoiceField(choices=[(b, b.capitalize()) for b in qr.BACKGROUNDS], initial="white",
                                    help_text="Grey lets the picture use light and dark around the code.")

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from campaigns import scan_backlog
+from generator.core.codes import qr
 from qartsite import parsers
 from qartsite.sql import not_migrated
 
@@ -20,8 +21,8 @@ from qartsite.sql import not_migrated
 @require_safe  # it answered TRACE and OPTIONS with the page (200), unlike every other page
 def home(request: HttpRequest) -> HttpResponse:
     ctx = {
-        "max_version": settings.QART["MAX_VERSION"],
-        "default_ecc": settings.QART["DEFAULT_ECC"],
+        # How long a link QR art holds at the site's limit, in a marketer's terms (not "version 6, level H")
+        "link_chars": qr.capacity("https://" + "x" * 400, settings.QART["DEFAULT_ECC"], settings.QART["MAX_VERSION"]),
         "threshold": settings.QART["SCAN_THRESHOLD"],
     }
     return render(request, "qartsite/home.html", ctx)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from campaigns import artwork, restamps
@@ -30,6 +32,8 @@ class TestRestampFor:
         copy = restamps.restamp_for(original, poster, link(poster), user=team_users.teammate)
         assert copy.job.content == link(poster) and copy.job.placement == poster and copy.job.team == team_users.team
         assert copy.job.owner == team_users.teammate and f"generation #{original.job_id}" in copy.job.result_message
+        # the job page's words: squares of the code, not modules
+        assert re.search(r": \d+ squares? of the code changed\.$", copy.job.result_message), copy.job.result_message
         with copy.image.open("rb") as stored:
             result = scan.verify(images.open_image(stored.read()), link(poster))
         assert result.decoded == [link(poster)] and not result.misread
@@ -42,6 +46,9 @@ class TestRestampFor:
         with pytest.raises(artwork.ArtworkRefused, match="cannot be restamped") as refused:
             restamps.restamp_for(original, poster, "https://a-much-longer-host.example.com/r/" + poster.slug * 4)
         assert refused.value.code == artwork.LINK
+        assert re.search(r"The link's \d+ characters do not fit in this picture's code, which holds at most \d+ "
+                         "characters like these", str(refused.value)), str(refused.value)
+        assert "version" not in str(refused.value)
 
     def test_it_uses_its_copy_again_while_the_model_that_judged_it_is_active(self, team_users, placements):
         # A double submit, or a form shown again for another field's error, made a copy each time.

@@ -70,6 +70,15 @@ class TestPresets:
         for word in ("DDIM", "LoRA", "H200", "GPU", "steps"):
             assert not [text for text in helps if word in text], word
 
+    def test_its_advanced_settings_name_squares_not_modules(self):
+        # Advanced, but still read by the marketer who opens it: "Module style", "Denoising steps"
+        fields = forms.GenerationForm.base_fields
+        assert fields["style"].label == "Shape of the code's squares"
+        assert fields["steps"].help_text.startswith("How many times the picture is refined")
+        for field in fields.values():
+            assert "module" not in f"{field.label} {field.help_text}".lower(), field.label
+            assert "denois" not in f"{field.label} {field.help_text}".lower(), field.label
+
     @pytest.mark.parametrize("name", sorted(forms.RANGES))
     def test_it_keeps_the_input_ranges_in_step_with_the_core(self, team_users, name):
         low, high, step = forms.RANGES[name]
@@ -329,7 +338,8 @@ class TestHalftoneEngine:
         settings.QART = {**settings.QART, "MAX_VERSION": 40}
         form = halftone_form(team_users.owner, team_users.team, {"picture": upload(), "logo": upload()},
                              content="https://qart.example/r/AbC123/" + "x" * 40)
-        assert not form.is_valid() and "alignment pattern in its centre" in form.errors["logo"][0]
+        assert not form.is_valid() and "No room for a logo: this link makes a code so large" in form.errors["logo"][0]
+        assert "version" not in form.errors["logo"][0] and "alignment pattern" not in form.errors["logo"][0]
 
     @pytest.mark.parametrize("logo", [True, False])
     def test_content_too_long_for_any_code_is_said_on_its_field_with_a_logo_too(self, team_users, no_weights, logo):

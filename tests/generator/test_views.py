@@ -401,7 +401,8 @@ class TestJobPage:
                                   init_image=solid_png((200, 30, 40), 128), logo=solid_png((20, 60, 200), 64))
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert re.search(rf'<img[^>]*src="{re.escape(job.logo.url)}"[^>]*data-logo', html)
-        assert "error correction H" in html
+        assert "the code carries the most spare data it can, so phones still read it with the middle covered" in html
+        assert "error correction" not in html
 
     def test_it_shows_no_fidelity_or_picture_for_diffusion(self, team_users, done_job):
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()

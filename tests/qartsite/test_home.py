@@ -15,7 +15,10 @@ class TestHome:
         body = response.content.decode()
         assert "QR codes that are pictures" in body
         assert "Sign in" in body
-        assert "version 6 at error-correction level H" in body
+        # how long a link fits, not "up to version 6 at error-correction level H"
+        assert "QR art holds a link of up to\n      58 characters" in body
+        for jargon in ("version", "error-correction", "error correction", "finder pattern", "symbols"):
+            assert jargon not in body, jargon
 
     def test_its_sample_is_qr_art_that_opens_what_its_alt_text_says(self, client):
         from pathlib import Path

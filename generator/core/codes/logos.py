@@ -100,8 +100,10 @@ def plate_for(code: qr.QRCode, share: float = DEFAULT_SHARE) -> Plate:
         if not (keep & plate.modules()).any():
             return plate
         side -= 2
-    raise LogoError(f"No room for a logo: this link needs a version {code.version} code, which has an alignment "
-                    "pattern in its centre. Use a shorter link (a short link fits a smaller code), or no logo.")
+    # Said to the person who chose the logo: what to do, not "a version 7 code with an alignment pattern"
+    raise LogoError("No room for a logo: this link makes a code so large that it has a fixed marker in its centre, "
+                    "where the logo would go. Use a shorter link (a campaign placement's tracked short link fits), "
+                    "or no logo.")
 
 
 def plate_box(grid: Grid, plate: Plate) -> tuple[int, int, int, int]:

@@ -96,7 +96,10 @@ def encode_at_version(content: str, ecc: str, version: int, like: np.ndarray | N
         try:
             code.make(fit=False)
         except qrcode.exceptions.DataOverflowError:
-            raise RestampError(f"{len(text)} characters do not fit in a version-{version} level-{ecc} code.") from None
+            # Said on the placement page: how many fit, not "a version-3 level-H code"
+            room = qr.capacity(text, ecc, max_version=version)
+            raise RestampError(f"The link's {len(text)} characters do not fit in this picture's code, which holds "
+                               f"at most {room} characters like these.") from None
         return code
 
     if like is None:

@@ -264,7 +264,7 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo:
     if not ordered:
         return (
             f"No scannable code: none of {tried} variants passed the scan check, even at their strongest. "
-            + ("The logo takes part of the error correction: try a smaller logo, or none. " if logo else "")
+            + ("The logo covers part of the code's spare data: try a smaller logo, or none. " if logo else "")
             + "Try a picture with more contrast, or a shorter link."
         )
     parts = [f"{len(ordered)} of {tried} variants scan."]
@@ -274,7 +274,7 @@ def _message(ordered: list[ranking.RankedImage], tried: int, floor: float, logo:
         parts.append(
             f"{PICTURE_FIGHTS}: the code that scans and keeps the most of it has a likeness of "
             f"{_percent(closest)} to your picture; below {_percent(floor)} the picture is hard to make out."
-            + (" The logo takes part of the error correction, so the code's spots are stronger: a smaller logo, "
+            + (" The logo covers part of the code's spare data, so the code's spots are stronger: a smaller logo, "
                "or none, leaves the picture more room." if logo else "")
         )
     return " ".join(parts)

@@ -458,7 +458,7 @@ def best_of_n(
     else:
         message = (
             f"No scannable code after {batch + 1} batch(es) of {config.n}: none of {len(ordered)} candidates "
-            "passed the scan check, even after repair. Try a higher conditioning scale, an earlier control "
-            "start, a simpler prompt, or a shorter link."
+            "passed the scan check, even after repair. Try the More scannable look, a simpler prompt, or a shorter "
+            "link (or, under Advanced, a higher conditioning scale or an earlier control start)."
         )
     return BestOfNResult(code, control, ordered, batch + 1, generation, scoring, message)

@@ -44,8 +44,11 @@ class TestPlate:
     def test_a_version_with_an_alignment_pattern_in_the_centre_has_no_room(self):
         long = qr.encode(URL + "/" + "x" * 40, ecc="H", max_version=40)
         assert long.version >= 7
-        with pytest.raises(logos.LogoError, match="alignment pattern in its centre"):
+        with pytest.raises(logos.LogoError) as refused:
             logos.plate_for(long)
+        assert str(refused.value) == (
+            "No room for a logo: this link makes a code so large that it has a fixed marker in its centre, where the "
+            "logo would go. Use a shorter link (a campaign placement's tracked short link fits), or no logo.")
 
 
 class TestDraw:

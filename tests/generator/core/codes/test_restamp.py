@@ -60,8 +60,11 @@ class TestEncodeAtVersion:
         assert decoders.read_zxing(np.asarray(qr.render_control_image(chosen, 300).convert("L"))) == [link]
 
     def test_it_refuses_content_that_does_not_fit(self):
-        with pytest.raises(restamp.RestampError, match="do not fit in a version-1"):
+        with pytest.raises(restamp.RestampError) as refused:
             restamp.encode_at_version("x" * 40, "H", 1)
+        # said on the placement page: how many fit, not "a version-1 level-H code"
+        assert str(refused.value) == ("The link's 40 characters do not fit in this picture's code, which holds at "
+                                      "most 7 characters like these.")
 
 
 class TestRestamp:

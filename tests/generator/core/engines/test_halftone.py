@@ -294,7 +294,7 @@ def test_a_logo_needs_level_h_and_room_in_the_centre():
     mark = Image.new("RGB", (64, 64), "red")
     with pytest.raises(ValueError, match="level H"):
         halftone.best_halftones(text(), URL, halftone.HalftoneConfig(n=1, ecc="M", size=SIZE, workers=1), logo=mark)
-    with pytest.raises(ValueError, match="alignment pattern"):
+    with pytest.raises(ValueError, match="fixed marker in its centre"):
         halftone.best_halftones(text(), URL + "/" + "x" * 40,
                                 halftone.HalftoneConfig(n=1, size=SIZE, workers=1, max_version=40),
                                 logo=mark)
@@ -303,7 +303,8 @@ def test_a_logo_needs_level_h_and_room_in_the_centre():
 def test_with_a_logo_the_message_says_what_the_logo_costs_the_picture():
     config = halftone.HalftoneConfig(n=1, seed=0, size=SIZE, workers=1, fidelity_floor=0.99)
     result = halftone.best_halftones(gradient(), URL, config, logo=Image.new("RGB", (64, 64), "red"))
-    assert "fights the code" in result.message and "The logo takes part of the error correction" in result.message
+    assert "fights the code" in result.message and "The logo covers part of the code's spare data" in result.message
+    assert "error correction" not in result.message  # a marketer reads it on the job page
     plain = halftone.best_halftones(gradient(), URL, config)
     assert "fights the code" in plain.message and "logo" not in plain.message
     assert result.picture_fights and plain.picture_fights

@@ -147,6 +147,8 @@ class TestBestOfN:
         assert len(result.candidates) == 6 and [c.seed for c in sorted(result.candidates, key=lambda c: c.index)] \
             == list(range(6))
         assert result.message.startswith("No scannable code after 3 batch(es) of 2")
+        # what to do in the page's own words first: its "More scannable" look, not only the advanced settings
+        assert "Try the More scannable look, a simpler prompt, or a shorter link" in result.message
 
     def test_it_generates_another_batch_only_when_none_passes(self):
         engine = ScriptedEngine([[False, False], [False, True]])
