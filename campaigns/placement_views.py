@@ -170,9 +170,9 @@ def preflight_or_message(placement: Placement, short_url: str) -> dict | str:
     try:
         report = dict(printfiles.placement_preflight(placement, short_url))
     except MediaUnavailable:
-        return "No preflight right now: the image storage is unavailable. Reload in a minute."
+        return "Where it scans cannot be worked out right now: the image storage is unavailable. Reload in a minute."
     except (OSError, ValueError) as exc:  # a missing or unreadable image, a code that cannot be encoded
-        return f"No preflight: {exc}"
+        return f"Where it scans cannot be worked out: {exc}"  # "preflight" is a printer's word
     report["width_label"] = print_specs.describe_length(placement.printed_width_cm * 10)
     report["camera_words"] = PHONE.in_plain_words()  # the report's `assumptions` stay the API's
     if report["min_width_m"]:

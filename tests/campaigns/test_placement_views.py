@@ -301,6 +301,13 @@ class TestArtworkRules:
         assert response.status_code == 302 and Placement.objects.get().name == "Renamed"
 
 
+def raising(problem: Exception):
+    """A stand-in for a function that fails with `problem`, whatever it is given."""
+    def fails(*args, **kwargs):
+        raise problem
+    return fails
+
+
 @pytest.mark.django_db
 class TestPreflightPanel:
     def test_it_shows_where_the_code_scans_at_the_printed_width(self, client, team_users, placement):
@@ -333,6 +340,21 @@ class TestPreflightPanel:
         assert "the white border around the code included" in html
         for jargon in ("quiet zone", "module"):
             assert jargon not in html.lower(), jargon
+
+    def test_without_a_report_it_says_why_without_the_word_preflight(self, client, team_users, placement,
+                                                                     monkeypatch):
+        from campaigns import printfiles
+        from qartsite.storage import MediaUnavailable
+
+        Placement.objects.filter(pk=placement.pk).update(printed_width_cm=20)
+        client.force_login(team_users.viewer)
+        for problem, said in ((MediaUnavailable(), "Where it scans cannot be worked out right now: the image storage "
+                                                   "is unavailable. Reload in a minute."),
+                              (OSError("The artwork's image is missing."),
+                               "Where it scans cannot be worked out: The artwork&#x27;s image is missing.")):
+            monkeypatch.setattr(printfiles, "placement_preflight", raising(problem))
+            html = body(client.get(f"/campaigns/placements/{placement.pk}/"))
+            assert said in html and "preflight" not in html.lower().replace('id="preflight"', ""), said
 
     def test_without_a_width_it_asks_for_one(self, client, team_users, placement):
         client.force_login(team_users.owner)
