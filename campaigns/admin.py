@@ -142,9 +142,9 @@ class CampaignAdminForm(SeenVersion, form_fields.ModelForm):
 
 
 class ClippedColumns:
-    """Lists whose names and addresses run long (campaigns, their changes and share links; scans, rollups and alerts
-    by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css), the whole of each
-    in a title. A long one-word name or address pushed the last columns off a 1280 px screen."""
+    """Lists whose names and addresses run long (campaigns, placements, destination changes and share links; scans,
+    rollups and alerts by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css),
+    the whole of each in a title. A long one-word name or address pushed the last columns off a 1280 px screen."""
 
     class Media:
         css = {"all": ["qart/admin.css"]}
@@ -173,6 +173,10 @@ class ClippedColumns:
     def where_cell(self, obj) -> str | None:
         """A change's placement ("campaign: placement"), else its campaign: one column for what two said twice."""
         return self.clipped(obj.placement or obj.campaign)
+
+    @admin.display(description="location", ordering="location")
+    def location_cell(self, obj) -> str | None:
+        return self.clipped(obj.location)
 
     @admin.display(description="destination", ordering="destination")
     def destination_cell(self, obj) -> str | None:
@@ -281,9 +285,10 @@ class PlacementAdminForm(SeenVersion, form_fields.ModelForm):
 
 
 @admin.register(Placement)
-class PlacementAdmin(ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
+class PlacementAdmin(ClippedColumns, ChangesInTurn, WarnsOfDeadCodes, ArchiveInsteadOfDelete, TeamScopedAdmin):
     form = PlacementAdminForm
-    list_display = ("name", "campaign", "kind", "location", "slug", "active", "deployed_on", "print_state")
+    list_display = ("name_cell", "campaign_cell", "kind", "location_cell", "slug", "active", "deployed_on",
+                    "print_state")
     list_filter = ("kind", "active", "campaign__team")
     search_fields = ("name", "location", "slug", "campaign__name")
     readonly_fields = ("slug", "created", "print_anyway_by", "print_anyway_at", "print_anyway_reason")

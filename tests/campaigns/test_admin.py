@@ -106,6 +106,7 @@ def test_the_name_and_address_columns_of_campaigns_changes_and_shares_are_clippe
     campaign, placement = both_teams["ours"][:2]
     address = "https://example.com/landing/spring?utm_source=qart&utm_campaign=SS26_DE_BER_OOH_Poster_UBahn"
     Campaign.objects.filter(pk=campaign.pk).update(destination=address)
+    Placement.objects.filter(pk=placement.pk).update(location="Alexanderplatz, exit Gontardstrasse")
     DestinationChange.objects.create(campaign=campaign, placement=placement, field="destination_override",
                                      before=address, after="https://example.com/b")
     DestinationChange.objects.create(campaign=campaign, field="destination", before="", after=address)
@@ -114,6 +115,7 @@ def test_the_name_and_address_columns_of_campaigns_changes_and_shares_are_clippe
     client.force_login(staff_owner)
     shown = {
         "/admin/campaigns/campaign/": [campaign.name, address],
+        "/admin/campaigns/placement/": [placement.name, campaign.name, "Alexanderplatz, exit Gontardstrasse"],
         # a placement's change names it "campaign: placement"; a campaign's names the campaign
         "/admin/campaigns/destinationchange/": [str(placement), campaign.name, address],
         "/admin/campaigns/reportshare/": [campaign.name, "For the agency in Berlin"],

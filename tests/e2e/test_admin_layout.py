@@ -50,8 +50,8 @@ def test_a_long_placement_name_leaves_every_column_of_the_scan_and_rollup_lists_
 @pytest.mark.browser
 def test_long_names_and_addresses_leave_every_column_of_the_campaign_share_and_change_lists_in_view(new_page,
                                                                                                    team_users):
-    # Their name, campaign, placement and address columns pushed "changed by", "created" and "created by" off a
-    # 1280 px screen.
+    # Their name, campaign, placement, location and address columns pushed "changed by", "created", "created by" and
+    # the placements' "print" off a 1280 px screen.
     from datetime import timedelta
 
     from django.utils import timezone
@@ -62,14 +62,16 @@ def test_long_names_and_addresses_leave_every_column_of_the_campaign_share_and_c
     make_staff(team_users.owner)
     address = f"https://example.com/landing/{NAME}?utm_source=qart&utm_campaign={NAME}"
     campaign = Campaign.objects.create(team=team_users.team, name=NAME, destination=address)
-    placement = Placement.objects.create(campaign=campaign, name=f"{NAME}_flyer")
+    placement = Placement.objects.create(campaign=campaign, name=f"{NAME}_flyer",
+                                         location=f"{NAME}_Ausgang_Gontardstrasse")
     DestinationChange.objects.create(campaign=campaign, placement=placement, field="destination_override",
                                      before=address, after=f"{address}_v4", changed_by=team_users.owner)
     ReportShare.objects.create(campaign=campaign, token_hash="a" * 64, label=f"{NAME}_agency_share",
                                expires=timezone.now() + timedelta(days=7), created_by=team_users.owner)
     page, failures = new_page(viewport=DESKTOP)
     sign_in(page, "owner")
-    for url in ("/admin/campaigns/campaign/", "/admin/campaigns/destinationchange/", "/admin/campaigns/reportshare/"):
+    for url in ("/admin/campaigns/campaign/", "/admin/campaigns/placement/", "/admin/campaigns/destinationchange/",
+                "/admin/campaigns/reportshare/"):
         assert every_column_in_view(page, url), url
         assert page.locator("#result_list .clipped").count() >= 2, url
     assert page.locator("#result_list .clipped").first.get_attribute("title") == str(campaign)
