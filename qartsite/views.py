@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.db import connection
@@ -18,11 +20,17 @@ from qartsite import parsers
 from qartsite.sql import not_migrated
 
 
+@cache
+def link_chars(ecc: str, max_version: int) -> int:
+    """How long a link QR art holds at the site's limit, in a marketer's terms (not "version 6, level H"). Worked out
+    once per setting: the binary search encodes a dozen trial codes (~5 ms), too much for every home page."""
+    return qr.capacity("https://" + "x" * 400, ecc, max_version)
+
+
 @require_safe  # it answered TRACE and OPTIONS with the page (200), unlike every other page
 def home(request: HttpRequest) -> HttpResponse:
     ctx = {
-        # How long a link QR art holds at the site's limit, in a marketer's terms (not "version 6, level H")
-        "link_chars": qr.capacity("https://" + "x" * 400, settings.QART["DEFAULT_ECC"], settings.QART["MAX_VERSION"]),
+        "link_chars": link_chars(settings.QART["DEFAULT_ECC"], settings.QART["MAX_VERSION"]),
         "threshold": settings.QART["SCAN_THRESHOLD"],
     }
     return render(request, "qartsite/home.html", ctx)
