@@ -1,9 +1,10 @@
 """Django settings for qart: one module, configured from the environment.
 
 Every setting that differs between a laptop, CI and production comes from an
-environment variable (documented in `.env.example`). The defaults suit `make run`
-on a developer machine: SQLite, Redis on localhost, DEBUG on. Production
-(`DEBUG=0`) refuses to start with the development secret key.
+environment variable (each documented in `.env.example`). The defaults are production's:
+DEBUG off, which needs a SECRET_KEY of 50 characters or more (the development key is
+refused) and serves HTTPS only; `make run` and `make test` set DEBUG=1. The other defaults
+suit one machine: SQLite in var/, Redis on localhost, media on the local disk.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ missing or development secret key in one line and passes `check --deploy`; bad v
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -338,3 +340,27 @@ class LoggingTestCase(SimpleTestCase):
                                 capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stderr.count("probe-line"), 1)
+
+
+class EnvExampleTestCase(SimpleTestCase):
+    """`.env.example` is where a deployer looks for what can be set: every variable the settings read is there."""
+
+    READERS = {"envbool", "envint", "envfloat", "envchoice", "envdevices", "envdays", "envlist", "getenv"}
+
+    def variables_read(self) -> set[str]:
+        tree = ast.parse((BASE_DIR / "qartsite" / "settings.py").read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+                continue
+            function = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if function in self.READERS:
+                names.add(node.args[0].value)
+        return names
+
+    def test_it_lists_every_variable_the_settings_read(self):
+        listed = set(re.findall(r"^# ([A-Z][A-Z0-9_]*)=", (BASE_DIR / ".env.example").read_text(), re.MULTILINE))
+        read = self.variables_read()
+
+        self.assertGreater(len(read), 50)  # the walk found the settings' reads at all
+        self.assertEqual(sorted(read - listed), [])
