@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: migrate, collect static files, make the demo admin, then run Redis, one RQ worker, the scan drainer and
-# the development server on http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C, which stops everything this script
-# started.
+# `make run`: migrate, collect static files, make the demo admin, then run Redis, two RQ workers (generations and large
+# print files; webhook deliveries), the scan drainer and the development server on http://127.0.0.1:$PORT/ (default
+# 8000) until Ctrl-C, which stops everything this script started.
 # Reads .env when there is one. SQLite (var/qart.sqlite3) unless DATABASE_URL says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."

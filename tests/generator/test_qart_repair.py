@@ -12,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generator.core.codes import qr
+from generator.core.codes import qr, robust
+from generator.management.commands.qart_repair import Command as RepairCommand
 from tests.generator.core.codes.code_art import URL, corrupted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +135,9 @@ class TestQartRepair:
         assert done.returncode == 2
         assert "missing.png: no such file" in done.stderr and "control.png: no such file" in done.stderr
         assert "Traceback" not in done.stderr
+
+    def test_its_help_states_the_margin_repair_stops_at(self):
+        # Repair's stop (repair.repair's `hold`): the code's captures at robust.check's default, the whole image's
+        # at WHOLE_NEEDED. The help said "all 4" captures of the code, and nothing of the whole image's.
+        assert f"{robust.NEEDED} of {robust.CAPTURES} phone-like captures of the code" in RepairCommand.help
+        assert f"{robust.WHOLE_NEEDED} of {robust.WHOLE_CAPTURES} captures of the whole image" in RepairCommand.help

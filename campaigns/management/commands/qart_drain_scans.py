@@ -1,4 +1,4 @@
-"""python manage.py qart_drain_scans: store the scans the short link buffered (Redis stream and spool files).
+"""python manage.py qart_drain_scans: store the scans the short link buffered (spool files and Redis stream).
 
     qart_drain_scans            # runs until SIGTERM or Ctrl-C (make run starts one beside the worker)
     qart_drain_scans --once     # stores what is buffered now, then exits
@@ -19,9 +19,10 @@ from qartsite.plurals import counted
 
 class Command(BaseCommand):
     help = (
-        "Store buffered scans of the short links in the database, exactly once: from the Redis stream (taking over "
-        "entries a stopped drainer left pending) and from the spool files written while Redis was away. Runs until "
-        "stopped; while the database is away it waits and retries, acknowledging nothing."
+        "Store buffered scans of the short links in the database, exactly once: from this host's spool files "
+        "(QART_SPOOL_DIR: where web processes write scans first) and from the Redis stream (where they go when a "
+        "file cannot be written, or first with QART_SCAN_BUFFER=stream; entries a stopped drainer left pending are "
+        "taken over). Runs until stopped; while the database is away it waits and retries, acknowledging nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

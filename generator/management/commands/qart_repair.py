@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
-from generator.core.codes import decoders, grids, images, qr, repair, scan
+from generator.core.codes import decoders, grids, images, qr, repair, robust, scan
 from qartsite.plurals import counted
 
 
@@ -17,9 +17,10 @@ class Command(BaseCommand):
     help = (
         "Repair QR art so that phones read exactly TEXT: change only the module centres they would misread, "
         "using the module grid of the control image the art was made from, until the scan check passes with a "
-        "robust margin (zxing and WeChat read TEXT on the image and on all 4 of its phone-like captures, so "
-        "that at least 3 of 4 captures it never saw read too). Writes OUT "
-        "(PNG) and prints the verdicts before and after, the margin reached, pixels changed and SSIM. Exit 0 when "
+        f"robust margin (zxing and WeChat read TEXT on the image, on {robust.NEEDED} of {robust.CAPTURES} "
+        f"phone-like captures of the code and on {robust.WHOLE_NEEDED} of {robust.WHOLE_CAPTURES} captures of the "
+        "whole image at phone size). Writes OUT (PNG) and prints the verdicts before and after, the margin "
+        "reached, pixels changed and SSIM. Exit 0 when "
         "it passes with the margin, 1 when the best attempt falls short (it is written all the same), 2 for "
         "unusable inputs."
     )
