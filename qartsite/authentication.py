@@ -81,5 +81,10 @@ class TokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return build_bearer_security_scheme_object(header_name="Authorization",
-                                                   token_prefix=self.target.authenticate_header(None))
+        scheme = build_bearer_security_scheme_object(header_name="Authorization",
+                                                     token_prefix=self.target.authenticate_header(None))
+        # drf-spectacular's own words said the "Token" prefix was required, and a client built for bearer tokens
+        # read that this API took none.
+        scheme["description"] = ("`Token <token>` or `Bearer <token>`: a token made on your account page (/accounts/) "
+                                 "or with `manage.py qart_token`, shown once.")
+        return scheme

@@ -370,8 +370,9 @@ KNOX_TOKEN_MODEL = "knox.AuthToken"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "qart API",
-    "DESCRIPTION": "Campaigns, placements with their short links and scan counts, and QR-art generations. "
-                   "Authenticate with `Authorization: Token <key>` or a logged-in session.",
+    "DESCRIPTION": "Campaigns, placements with their short links and scan figures, QR-art generations, alerts, "
+                   "share links, teams and webhooks. Authenticate with `Authorization: Token <token>` (or "
+                   "`Bearer <token>`) or a signed-in session.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Separate request and response components, so read-only fields are not asked for in requests.

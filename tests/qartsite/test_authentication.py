@@ -30,6 +30,15 @@ def test_it_accepts_the_same_token_as_a_bearer_token(team_users):
     assert get_campaigns(f"bearer {token}").status_code == 200
 
 
+@pytest.mark.django_db
+def test_its_schema_says_both_prefixes_are_accepted():
+    scheme = APIClient().get("/api/schema/?format=json").json()["components"]["securitySchemes"]["tokenAuth"]
+
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert "`Token <token>` or `Bearer <token>`" in scheme["description"]
+    assert "required" not in scheme["description"]
+
+
 @pytest.mark.parametrize("authorization, detail", [
     ("Bearer", "Invalid token header: send `Authorization: Token <token>`."),
     ("Bearer a b", "Invalid token header: send `Authorization: Token <token>`."),
