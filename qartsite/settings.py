@@ -447,7 +447,8 @@ QART = {
     # Largest QR version accepted for art (version 6 at level H holds 58 bytes).
     "MAX_VERSION": envint("QART_MAX_VERSION", "6"),
     "DEFAULT_ECC": os.getenv("QART_DEFAULT_ECC", "H"),
-    # Largest image (in pixels) the scan verifier opens: a guard against decompression bombs.
+    # Largest image (in pixels) qart opens (uploads, stored candidates, the verifier's and commands' inputs): a guard
+    # against decompression bombs.
     "MAX_IMAGE_PIXELS": envint("QART_MAX_IMAGE_PIXELS", str(40_000_000)),
     # Seconds a short link waits for its database lookup before answering from the copies of the links
     # (campaigns.redirects.looked_up); 0 looks up in the request's own thread, without a bound.

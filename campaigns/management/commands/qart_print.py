@@ -1,5 +1,6 @@
 """python manage.py qart_print [IMAGE] --content TEXT --width 20cm [--dpi 300] [--bleed 3mm] [--crop-marks]
-[--format pdf|png|tiff|svg] [--cmyk] -o FILE [--json]: a print file at physical size, verified before it is written.
+[--format pdf|png|tiff|svg] [--cmyk [--profile ICC]] [--ecc L|M|Q|H] [--distance 1m] -o FILE [--json]: a print file
+at physical size, verified before it is written.
 
 Without IMAGE, the plain code of TEXT is printed (vectors in PDF and SVG). Needs no database.
 """
