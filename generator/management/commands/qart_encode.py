@@ -22,8 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--border", type=int, default=4, help="quiet zone in modules (default 4)")
         parser.add_argument("--style", choices=qr.STYLES, default="square")
         parser.add_argument("--background", choices=list(qr.BACKGROUNDS), default="white")
-        parser.add_argument("--ecc", choices=list(qr.ECC_LEVELS), default=None, help="error correction (default H)")
-        parser.add_argument("--max-version", type=int, default=None, help="largest QR version accepted")
+        parser.add_argument("--ecc", choices=list(qr.ECC_LEVELS), default=None,
+                            help="error correction (default the site's, QART_DEFAULT_ECC: H unless set)")
+        parser.add_argument("--max-version", type=int, default=None,
+                            help="largest QR version accepted (default the site's, QART_MAX_VERSION: 6 unless set)")
 
     def handle(self, *args, **options) -> None:
         output = Path(options["output"])
