@@ -18,9 +18,6 @@ from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
 
 from qartsite import tokens
-from qartsite.models import TokenLabel
-
-NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
 
 
 class Command(BaseCommand):
@@ -28,7 +25,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--name", default="", help=f"a label for the new token (up to {NAME_LENGTH} characters)")
+        parser.add_argument("--name", default="",
+                            help=f"a label for the new token (up to {tokens.NAME_LENGTH} characters)")
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", dest="listing",
                             help="list USER's tokens (prefix, dates, name)")
@@ -52,8 +50,8 @@ class Command(BaseCommand):
     def create(self, user, name: str) -> None:
         if not user.is_active:
             raise CommandError(f"{user.get_username()} is inactive: a token of theirs would be refused.")
-        if len(name) > NAME_LENGTH:
-            raise CommandError(f"--name is {len(name)} characters long; the most is {NAME_LENGTH}.")
+        if len(name) > tokens.NAME_LENGTH:
+            raise CommandError(f"--name is {len(name)} characters long; the most is {tokens.NAME_LENGTH}.")
         auth_token, token = tokens.make_token(user, name)
         expires = f"expires {auth_token.expiry:%Y-%m-%d %H:%M} UTC" if auth_token.expiry else "never expires"
         # The token alone on stdout, so `TOKEN=$(manage.py qart_token alice)` works; the rest on stderr.
