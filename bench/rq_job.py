@@ -22,7 +22,9 @@ Settings, each timed over `runs` jobs after one warm-up job:
   product's 25 steps and with the "turbo" preset's 15. "code-whole": the same, with the engine decoding the whole
   batch at once (`Engine.decode_group`), so verification starts only after the last image, as before issue 16's
   ninth step. "code-halves": the same as "code", with each verdict in two processes at most (`ranking.SPLITS`
-  without its three-way split), as before issue 16's tenth step. "code-pillow": the same as "code", with the
+  without its three- and six-way splits), as before issue 16's tenth step. "code-thirds": the same, in three
+  processes at most (the image alone, the captures in halves), as before the image's work was split into pieces.
+  "code-pillow": the same as "code", with the
   candidates' PNGs encoded by Pillow at zlib level 1, as before issue 16's eleventh step. "code-quiet": the same as
   "code", with the job's progress written once a minute instead of every 0.2 s (`jobs.ProgressWriter.INTERVAL`): what
   those writes on the thread that launches the GPU's kernels cost. "code-exp": the same as "code", with FA4's
@@ -68,8 +70,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KINDS = ("code", "code-whole", "code-halves", "code-pillow", "code-quiet", "code-exp", "code-nice", "code-queued",
-         "code-gc", "code-nographs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
+KINDS = ("code", "code-whole", "code-halves", "code-thirds", "code-pillow", "code-quiet", "code-exp", "code-nice",
+         "code-queued", "code-gc", "code-nographs", "turbo", "noise", "repair", "fewstep", "queue", "queue-fewstep")
 NICE = 10  # "code-nice": the verifier processes' nice value
 IDLE_BEFORE = 0.2  # seconds between one job's end and the next one's arrival (the worker back on the queue)
 JOB_WAIT = 120.0  # seconds a timed job may take before the bench gives up on it
@@ -192,6 +194,8 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
                                    False, True),
                     "code-halves": (f"code-like, {steps} steps, each verdict in two processes at most", steps,
                                     "dpmpp_2m_karras", False, True),
+                    "code-thirds": (f"code-like, {steps} steps, each verdict in three processes at most", steps,
+                                    "dpmpp_2m_karras", False, True),
                     "code-pillow": (f"code-like, {steps} steps, PNGs by Pillow at level 1", steps, "dpmpp_2m_karras",
                                     False, True),
                     "code-quiet": (f"code-like, {steps} steps, progress written once a minute", steps,
@@ -277,8 +281,9 @@ def run(engine, *, steps: int, size: int, n: int, runs: int, seed: int, prompt: 
             if kind == "code-gc":
                 gc.collect()
                 gc.freeze()
-            if kind == "code-halves":
-                ranking.SPLITS = {ways: views for ways, views in splits.items() if ways <= 2}
+            if kind in ("code-halves", "code-thirds"):
+                most = 2 if kind == "code-halves" else 3
+                ranking.SPLITS = {ways: parts for ways, parts in splits.items() if ways <= most}
             if kind == "code-pillow":
                 images.png_bytes = _pillow_png
             if kind == "code-quiet":

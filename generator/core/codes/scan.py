@@ -46,6 +46,11 @@ MAX_ORIGINAL_SIDE = 1536
 # Decoders cheap enough to run on every view of every image; the others read only the original, and only where
 # some view shows a finder pattern.
 FAST_DECODERS = ("zxing", "zbar")
+# The original's work, in pieces that `verify_part` can do apart: the fast decoders (and the finder check where they
+# read nothing), the slow decoders, the grading. Each of the last two costs about as much as all of a capture's work
+# on a code, and far more on art that hides its code (WeChat looking for it, the grading locating it), so a verdict
+# over many processes gives each its own (`ranking.SPLITS`).
+ORIGINAL_PIECES = ("fast", "slow", "grade")
 
 
 @dataclass
@@ -109,8 +114,8 @@ def verify(
     Returns:
         A `ScanResult`.
 
-    The same verdict can be reached in two processes (`ranking.submit_verify` does, with cores to spare):
-    `verify_part` on two ranges of views, then `combine`.
+    The same verdict can be reached in several processes (`ranking.submit_verify` does, with cores to spare):
+    `verify_part` on ranges of views (and on pieces of the original's work), then `combine`.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
@@ -132,6 +137,7 @@ class Part:
     graded: grading.Grading | None  # the symbol's grading, where this part could grade it
     settings: tuple  # (captures_count, seed, grade, model id): the parts of one verdict must agree
     seconds: float  # this part's own time
+    pieces: tuple[str, ...] = ORIGINAL_PIECES  # which of the original's work this part did, where view 0 is in `views`
 
 
 def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -157,6 +163,15 @@ def _slow_reads(gray: np.ndarray, texts: dict, readers: Mapping) -> None:
             texts[captures.view_name(0), name] = read(gray)
 
 
+def _shows_code(gray: np.ndarray, readers: Mapping) -> bool:
+    """Whether a fast decoder reads a text in the original or a finder pattern shows in it: what the part with the
+    original's fast decoders finds, asked again by a part that reads or grades the original without them (it must
+    not wait for that part, and must not run WeChat on an image without a code). Cheapest first: zxing, the finder
+    check, then the other fast decoders (zbar, the dearest of them)."""
+    fast = [read for name, read in readers.items() if name in FAST_DECODERS]
+    return any(read(gray) for read in fast[:1]) or finders.present(gray) or any(read(gray) for read in fast[1:])
+
+
 def _grading(gray: np.ndarray, expected: str | None, texts: dict, grades: bool) -> grading.Grading:
     """The symbol's grading once a finder was seen; without an expected text, of the first text any view read."""
     if not grades:
@@ -169,6 +184,7 @@ def verify_part(
     expected: str | None,
     views: range,
     *,
+    pieces: tuple[str, ...] = ORIGINAL_PIECES,
     captures_count: int = FULL_CAPTURES,
     seed: int = 0,
     readers: Mapping[str, decoders.Reader] | None = None,
@@ -181,27 +197,39 @@ def verify_part(
     Args:
         image, expected, captures_count, seed, readers, grade, model: as `verify`'s.
         views (`range`): which views (0 the image itself, i its i-th capture of `captures_count`).
+        pieces (`tuple[str, ...]`, *optional*, defaults to all of `ORIGINAL_PIECES`): which of the original's work
+            this part does, where view 0 is among `views`: "fast" (its fast decoders and finder check), "slow" (its
+            slow decoders), "grade" (the grading). Without "fast", whether the original shows a code is asked again
+            (`_shows_code`), so WeChat still never runs on an image without one.
 
     Returns:
         A `Part`, for `combine` with the parts of the other views (it pickles: a process pool can make it).
     """
     if captures_count < 1:
         raise ValueError(f"captures_count must be at least 1, got {captures_count}")
+    if not pieces or not set(pieces) <= set(ORIGINAL_PIECES):
+        raise ValueError(f"pieces must be some of {ORIGINAL_PIECES}, got {pieces}")
     started = time.perf_counter()
     model = model or decision.DEFAULT_MODEL
     gray = _gray(image)
     readers = readers if readers is not None else decoders.available_readers()
     seen = captures.phone_views(gray, captures_count, seed=image_seed(gray, seed), indices=views)
-    texts = {(v.name, name): read(v.gray) for v in seen for name, read in readers.items() if name in FAST_DECODERS}
-    finder_seen = any(texts.values()) or any(finders.present(v.gray) for v in seen)
-    slow_read, graded = 0 in views and finder_seen, None
-    if slow_read:
-        _slow_reads(gray, texts, readers)
-        # Without an expected text the grading needs every view's reads: `combine` grades then, unless all are here
-        if expected is not None or len(views) == captures_count + 1:
-            graded = _grading(gray, expected, texts, _grades(model, grade))
+    read = [v for v in seen if v.name != captures.view_name(0) or "fast" in pieces]
+    texts = {(v.name, name): fn(v.gray) for v in read for name, fn in readers.items() if name in FAST_DECODERS}
+    finder_seen = any(texts.values()) or any(finders.present(v.gray) for v in read)
+    slow_read, graded = False, None
+    if 0 in views and {"slow", "grade"} & set(pieces):
+        finder_seen = finder_seen or ("fast" not in pieces and _shows_code(gray, readers))
+        if finder_seen:
+            slow_read = "slow" in pieces
+            if slow_read:
+                _slow_reads(gray, texts, readers)
+            # Without an expected text the grading needs every view's reads: `combine` grades then, unless all are here
+            whole = len(views) == captures_count + 1 and set(pieces) == set(ORIGINAL_PIECES)
+            if "grade" in pieces and (expected is not None or whole):
+                graded = _grading(gray, expected, texts, _grades(model, grade))
     return Part(views, texts, finder_seen, slow_read, graded, (captures_count, seed, grade, model.id),
-                time.perf_counter() - started)
+                time.perf_counter() - started, tuple(pieces) if 0 in views else ())
 
 
 def combine(
@@ -217,15 +245,16 @@ def combine(
     model: decision.DecisionModel | None = None,
     started: float | None = None,
 ) -> ScanResult:
-    """The verdict from `verify_part`s covering every view once: what `verify` returns for the same arguments.
+    """The verdict from `verify_part`s covering every view once (and the original's pieces once each): what `verify`
+    returns for the same arguments.
 
-    Where only a capture showed a finder, the original's part did not run the slow decoders or grade: that is
+    Where only a capture showed a finder, the original's parts did not run the slow decoders or grade: that is
     done here, as `verify` would have (rare: the original shows what its captures show).
 
     Args:
         image, expected, threshold, captures_count, seed, readers, grade, model: as `verify`'s, and as the parts
             were made with.
-        parts (`list[Part]`): `verify_part`'s answers, each view once.
+        parts (`list[Part]`): `verify_part`'s answers, each capture once and each of the original's pieces once.
         started (`float`, *optional*): `time.perf_counter()` when the verdict began (`verify` passes it); without
             it, `seconds` is the slowest part's time and this call's.
 
@@ -239,8 +268,10 @@ def combine(
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     covered = sorted(i for part in parts for i in part.views)
-    if covered != list(range(captures_count + 1)):
-        raise ValueError(f"the parts must cover views 0-{captures_count} once each, got {covered}")
+    pieces = sorted(piece for part in parts if 0 in part.views for piece in part.pieces)
+    if [i for i in covered if i] != list(range(1, captures_count + 1)) or pieces != sorted(ORIGINAL_PIECES):
+        raise ValueError(f"the parts must cover views 0-{captures_count} once each, got {covered} (the original's "
+                         f"pieces {', '.join(pieces) or 'none'} of {', '.join(ORIGINAL_PIECES)})")
     model = model or decision.DEFAULT_MODEL
     settings = (captures_count, seed, grade, model.id)
     if any(part.settings != settings for part in parts):
@@ -249,15 +280,16 @@ def combine(
     readers = readers if readers is not None else decoders.available_readers()
     texts = {key: found for part in parts for key, found in part.texts.items()}
     finder_seen = any(part.finder_seen for part in parts)
-    original = next(part for part in parts if 0 in part.views)
-    graded = original.graded
+    graded = next((part.graded for part in parts if part.graded is not None), None)
 
-    # 2. The slow decoders read the original where some view shows a finder pattern (here when only a capture did)
-    if finder_seen and graded is None:
+    # 2. The slow decoders read the original where some view shows a finder pattern, and it is graded (here when
+    # only a capture did, or without an expected text, when the grading needs every view's reads)
+    if finder_seen and (graded is None or not any(part.slow_read for part in parts)):
         gray = _gray(image)
-        if not original.slow_read:
+        if not any(part.slow_read for part in parts):
             _slow_reads(gray, texts, readers)
-        graded = _grading(gray, expected, texts, _grades(model, grade))
+        if graded is None:
+            graded = _grading(gray, expected, texts, _grades(model, grade))
     for name in readers:
         if name not in FAST_DECODERS:
             texts.setdefault((captures.view_name(0), name), [])

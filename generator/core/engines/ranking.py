@@ -34,11 +34,19 @@ from generator.core.engines.diffusion import Engine
 from generator.core.engines.parameters import GenerationParams
 
 Progress = Callable[[str, float], None]
-# A verdict split over processes (`submit_verify`), by views (0 the image, 1-6 its captures), as evenly as their
-# costs allow: the image alone (the fast and the slow decoders and the grading: about three captures' time) and the
-# captures in two halves with three processes an image; the image with its first capture and the other captures
-# with two.
-SPLITS = {3: (range(0, 1), range(1, 4), range(4, 7)), 2: (range(0, 2), range(2, 7))}
+# A verdict split over processes (`submit_verify`): each part some views (0 the image, 1-6 its captures) and, where it
+# has the image, which of its work (`scan.ORIGINAL_PIECES`), as evenly as their costs allow. The image's work is about
+# three captures' on a code, and on art that hides its code WeChat's search or the grading alone can cost several
+# times a capture. With six processes an image (a 16-core host verifying the one image a CUDA engine hands over): the
+# image's fast decoders, its slow decoders and its grading apart, the captures in pairs. With three: the image alone,
+# the captures in two halves; with two: the image with its first capture, the other captures.
+ALL_PIECES = scan.ORIGINAL_PIECES
+SPLITS = {
+    6: ((range(0, 1), ("fast",)), (range(0, 1), ("slow",)), (range(0, 1), ("grade",)),
+        (range(1, 3), ALL_PIECES), (range(3, 5), ALL_PIECES), (range(5, 7), ALL_PIECES)),
+    3: ((range(0, 1), ALL_PIECES), (range(1, 4), ALL_PIECES), (range(4, 7), ALL_PIECES)),
+    2: ((range(0, 2), ALL_PIECES), (range(2, 7), ALL_PIECES)),
+}
 # A passing candidate at or above this scan probability is "excellent", below it "good": the card's words and the
 # rank order both come from `scan_band`.
 EXCELLENT_SCAN = 0.9
@@ -219,10 +227,10 @@ def submit_verify(
 ) -> Callable[[], list[scan.ScanResult]]:
     """Start verifying `images` in the background; the returned callable waits and gives the results in order.
 
-    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two or
-    three processes for each image (a GPU host's 16 cores for a batch of 8, or for the one image at a time a CUDA
-    engine hands over as it decodes), each image's views are read in that many processes at once
-    (`scan.verify_part` on the ranges of `SPLITS`) and the verdict made from the parts (`scan.combine`: the same
+    The caller does other work meanwhile (the aesthetic scores run on the GPU while the CPU verifies). With two,
+    three or six processes for each image (a GPU host's 16 cores for a batch of 8, or for the one image at a time a
+    CUDA engine hands over as it decodes), each image's views are read in that many processes at once
+    (`scan.verify_part` on the parts of `SPLITS`) and the verdict made from the parts (`scan.combine`: the same
     result as `scan.verify`). The last image a CUDA engine hands over is the job's tail: its verdict takes its
     slowest part's time.
     """
@@ -235,8 +243,8 @@ def submit_verify(
         verify = functools.partial(scan.verify, expected=expected, threshold=threshold, seed=seed, model=model)
         return _submit([functools.partial(verify, image) for image in images], workers)
     part = functools.partial(scan.verify_part, expected=expected, seed=seed, model=model)
-    parts = _submit([functools.partial(part, image, views=views) for image in images for views in SPLITS[ways]],
-                    workers)
+    parts = _submit([functools.partial(part, image, views=views, pieces=pieces)
+                     for image in images for views, pieces in SPLITS[ways]], workers)
 
     def results() -> list[scan.ScanResult]:
         done = parts()

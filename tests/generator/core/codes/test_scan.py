@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from generator.core.codes import decision, decoders, grading, qr, scan, syntheti
 
 URL = "https://qart.example/r/AbC123"
 VERDICTS = Path(__file__).parent / "data" / "verdicts_logistic_v3.json"
+# A verdict in six parts, as `ranking.SPLITS` makes it with six processes an image
+ALL = scan.ORIGINAL_PIECES
+SIX_PARTS = ((range(0, 1), ("fast",)), (range(0, 1), ("slow",)), (range(0, 1), ("grade",)),
+             (range(1, 3), ALL), (range(3, 5), ALL), (range(5, 7), ALL))
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +155,20 @@ class TestSlowDecoders:
         assert calls == []
         assert [r.texts for r in result.reads if r.decoder == "wechat"] == [[]]
 
+    def test_a_part_without_the_originals_fast_decoders_runs_them_only_where_it_shows_a_code(self, clean_code):
+        # The "slow" piece does not wait for the "fast" one: it asks itself whether the original shows a code
+        calls: list = []
+        readers = {"zxing": decoders.read_zxing, "wechat": self.spy(calls), "zbar": decoders.read_zbar}
+        noise = np.random.default_rng(2).integers(0, 256, (400, 400), dtype=np.uint8)
+        part = scan.verify_part(noise, URL, range(0, 1), pieces=("slow",), readers=readers)
+        assert calls == [] and not part.finder_seen and not part.slow_read
+        part = scan.verify_part(clean_code, URL, range(0, 1), pieces=("slow",), readers=readers)
+        assert calls == [clean_code.shape] and part.slow_read and part.graded is None
+        assert part.texts == {("original", "wechat"): [URL]}  # the fast decoders' reads are the "fast" piece's
+        blended = synthetic.make_sample("blended", 0.5, seed=4)  # zxing misses it: the finder check lets WeChat read
+        part = scan.verify_part(blended.gray, blended.content, range(0, 1), pieces=("slow",), readers=readers)
+        assert part.texts == {("original", "wechat"): [blended.content]}
+
     def test_they_read_only_the_original_of_a_code_the_fast_decoders_miss(self):
         # A code painted into a picture: WeChat reads it where zxing reads nothing. Phones see the image at about
         # its own resolution, so the original is the view that counts; WeChat on six captures cost up to a second.
@@ -185,6 +204,17 @@ class TestVerifyInParts:
             parts = [scan.verify_part(gray, expected, views) for views in (range(0, 1), range(1, 4), range(4, 7))]
             assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
 
+    @pytest.mark.parametrize("expected", [URL, None])
+    def test_the_originals_pieces_apart_give_the_whole_verdict(self, clean_code, expected):
+        # six processes an image: the original's fast decoders, its slow decoders and its grading apart, the captures
+        # in pairs; on a code, art, a blend and noise (where no part may run WeChat: nothing shows a code)
+        art = synthetic.make_sample("art", 0.3, seed=1003)
+        blended = synthetic.make_sample("blended", 0.5, seed=4)
+        noise = np.random.default_rng(2).integers(0, 256, (400, 400), dtype=np.uint8)
+        for gray in (clean_code, art.gray, blended.gray, noise):
+            parts = [scan.verify_part(gray, expected, views, pieces=pieces) for views, pieces in SIX_PARTS]
+            assert self.same(scan.combine(gray, expected, parts), scan.verify(gray, expected))
+
     def test_both_ways_give_the_pinned_verdicts(self, clean_code):
         # Pinned: the verdicts `verify` gave when model logistic-v3 was fitted (the file beside this test; until
         # then the verdicts of commit 792d348, before `verify` was made of `verify_part` and `combine`), so a fault
@@ -204,6 +234,8 @@ class TestVerifyInParts:
         for name, (gray, expected) in cases.items():
             parts = [scan.verify_part(gray, expected, views) for views in (range(0, 2), range(2, 7))]
             assert plain(scan.verify(gray, expected)) == golden[name], name
+            assert plain(scan.combine(gray, expected, parts)) == golden[name], name
+            parts = [scan.verify_part(gray, expected, views, pieces=pieces) for views, pieces in SIX_PARTS]
             assert plain(scan.combine(gray, expected, parts)) == golden[name], name
 
     def test_a_misread_and_a_threshold_carry_through(self, clean_code):
@@ -244,6 +276,15 @@ class TestVerifyInParts:
         other_seed = scan.verify_part(clean_code, URL, range(3, 7), seed=5)
         with pytest.raises(ValueError, match="made with other settings"):
             scan.combine(clean_code, URL, [first, other_seed])
+        # the original's pieces: one missing, one twice
+        rest = scan.verify_part(clean_code, URL, range(1, 7))
+        fast, slow = (scan.verify_part(clean_code, URL, range(0, 1), pieces=(p,)) for p in ("fast", "slow"))
+        with pytest.raises(ValueError, match="cover views 0-6 once each"):
+            scan.combine(clean_code, URL, [fast, slow, rest])
+        with pytest.raises(ValueError, match="cover views 0-6 once each"):
+            scan.combine(clean_code, URL, [dataclasses.replace(first, views=range(0, 1)), slow, rest])
+        with pytest.raises(ValueError, match="pieces must be some of"):
+            scan.verify_part(clean_code, URL, range(0, 1), pieces=("wechat",))
 
     def test_a_verdict_from_parts_takes_the_slowest_parts_time(self, clean_code):
         parts = [scan.verify_part(clean_code, URL, views) for views in (range(0, 2), range(2, 7))]
