@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -77,20 +78,29 @@ def record(connection, report: WorkerReport, ttl: int) -> None:
     connection.set(KEY_PREFIX + report.worker, json.dumps(asdict(report)), ex=max(1, int(ttl)))
 
 
-def refresh(connection, worker: str, ttl: int) -> None:
-    connection.expire(KEY_PREFIX + worker, max(1, int(ttl)))
+def refresh(connection, worker: str, ttl: int, report: Callable[[], WorkerReport | None] | None = None) -> None:
+    """Extend `worker`'s report by `ttl` seconds; where Redis no longer has it (restarted without its data), record
+    `report()` again, unless that is None (the worker has stopped and deleted it)."""
+    if not connection.expire(KEY_PREFIX + worker, max(1, int(ttl))) and report is not None:
+        current = report()
+        if current is not None:
+            record(connection, current, ttl)
 
 
 @contextmanager
-def kept_alive(connection, worker: str, ttl: int = REPORT_TTL, every: float = REPORT_REFRESH):
-    """Refresh `worker`'s report every `every` seconds while the block runs (the worker's whole life: loading its
-    engine, waiting for jobs and running them)."""
+def kept_alive(connection, worker: str, ttl: int = REPORT_TTL, every: float | None = None,
+               report: Callable[[], WorkerReport | None] | None = None):
+    """Refresh `worker`'s report every `every` seconds (REPORT_REFRESH by default) while the block runs (the worker's
+    whole life: loading its engine, waiting for jobs and running them). With `report`, a report Redis lost is recorded
+    again: after a Redis restart the page said "No generation worker is running" beside a worker taking jobs, until
+    that worker was restarted."""
     stop = threading.Event()
+    every = REPORT_REFRESH if every is None else every
 
     def beat() -> None:
         while not stop.wait(every):
             try:
-                refresh(connection, worker, ttl)
+                refresh(connection, worker, ttl, report)
             except RedisError as exc:
                 log.warning("Could not refresh this worker's report: %s", exc)
 

@@ -127,6 +127,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             try:
                 if self.execution is not None:
                     self.maintain_heartbeats(job)
+                self.register_again()  # the heartbeats' pipeline cannot ask whether Redis lost the registration
             except RedisError as exc:
                 log.warning("Could not send the heartbeats of %s: %s", job.id, exc)
 
@@ -145,9 +146,10 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             spec = warm_engines.engine_spec()
             self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if warm_engines.cuda_available() else "cpu")
             self._model = spec.base
-            self._report(engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base, spec.tiny),
-                         engine_status.REPORT_TTL)
-            with engine_status.kept_alive(self.connection, self.name):
+            self._engine_report = engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base,
+                                                             spec.tiny)
+            self._report(self._engine_report, engine_status.REPORT_TTL)
+            with engine_status.kept_alive(self.connection, self.name, report=self._current_report):
                 engine = warm_engines.get_engine(spec)
             log.info("Generation engine ready on %s: %s", engine.device, engine.spec.label)
             report = self._ready(engine)
@@ -173,8 +175,12 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         job_files.open_store_connections()  # nine connections to a bucket opened in the first job took ~1 s
         self._engine_report = report
         self._report(report, engine_status.REPORT_TTL)
-        with engine_status.kept_alive(self.connection, self.name):
+        with engine_status.kept_alive(self.connection, self.name, report=self._current_report):
             return super().work(*args, **kwargs)
+
+    def _current_report(self) -> engine_status.WorkerReport | None:
+        """What this worker says about itself now, for a report Redis lost; None once it has stopped."""
+        return getattr(self, "_engine_report", None)
 
     def _ready(self, engine) -> engine_status.WorkerReport:
         shapes = [shape.label for shape in sorted(engine.warmed)]
@@ -231,6 +237,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         super().register_death()
 
     def _forget_report(self) -> None:
+        self._engine_report = None  # first: the report's thread must not record it again once it is deleted
         try:
             engine_status.forget(self.connection, self.name)
         except RedisError as exc:

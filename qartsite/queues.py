@@ -136,7 +136,28 @@ class RedisPatience:
         except REDIS_AWAY as exc:  # the next dequeue waits for Redis; the loop must not quit here
             log.warning("Worker %s: heartbeat not sent, Redis did not answer (%s)", self.name, exc)
             return
+        if pipeline is None:  # a job's heartbeats go in a pipeline, which cannot be asked; the next idle one asks
+            self.register_again()
         self.restart_scheduler()
+
+    def register_again(self) -> None:
+        """Register this worker again if Redis lost its registration (restarted without its data, or emptied). RQ
+        registers a worker only at its birth, and its heartbeat then made a record without the worker's queues or
+        birth, in none of the worker sets: the worker took jobs but counted for no one (`workers_on` said 0), so large
+        print files were made in the web request, past gunicorn's timeout, until the worker was restarted."""
+        if self.birth_date is None:  # never registered (not started by work()): nothing to register again
+            return
+        try:
+            if self.connection.hexists(self.key, "birth"):
+                return
+            self.connection.delete(self.key)  # the heartbeat's partial record: register_birth refuses a live one
+            self.register_birth()
+            self.set_state(self.get_state())
+        except REDIS_AWAY as exc:
+            log.warning("Worker %s: could not register again (%s)", self.name, exc)
+            return
+        log.warning("Worker %s: Redis had lost this worker's registration (restarted without its data?); "
+                    "registered it again", self.name)
 
     def restart_scheduler(self) -> None:
         """Start this worker's scheduler process again if it died, as it does when Redis goes away, and the scheduler

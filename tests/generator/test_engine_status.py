@@ -310,6 +310,34 @@ def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_min
     assert seen["threads"] == ["qart-report-keepalive"]
 
 
+def test_a_report_redis_lost_is_recorded_again_while_the_worker_lives_and_not_once_it_stopped(
+        worker, connection, monkeypatch):
+    # Redis restarted without its data: the report's refresh (an EXPIRE) found no key, and the generation page said
+    # "No generation worker is running" beside a worker taking jobs, until that worker was restarted (a fault drill).
+    engine = SimpleNamespace(device="cuda:0", spec=ModelSpec(), warmed=set())
+    monkeypatch.setattr(warm_engines, "get_engine", lambda spec: engine)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(engine_status, "REPORT_REFRESH", 0.01)
+    seen = {}
+
+    def job_loop(self, *args, **kwargs):
+        connection.delete(key_of(worker.name))
+        deadline = time.monotonic() + 5
+        while not connection.exists(key_of(worker.name)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["states"] = [r.state for r in engine_status.live_workers()]
+        self._forget_report()  # the worker stops: its report must stay deleted
+        time.sleep(0.1)
+        seen["after_stop"] = connection.exists(key_of(worker.name))
+        return True
+
+    monkeypatch.setattr(SimpleWorker, "work", job_loop)
+    worker.work()
+
+    assert seen["states"] == ["ready"]
+    assert seen["after_stop"] == 0
+
+
 def test_it_deletes_the_report_when_the_worker_stops(worker, connection):
     worker._report(WorkerReport(worker.name, "", "ready", "cuda", MODEL), 300)
 

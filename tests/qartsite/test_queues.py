@@ -7,6 +7,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.scheduler import RQScheduler
+from rq.worker_registration import unregister
 
 from qartsite import queues
 from tests.conftest import live_queue
@@ -29,6 +30,24 @@ def test_it_counts_the_living_workers_on_a_queue_and_not_a_killed_one():
         alive.register_death()
         elsewhere.register_death()
     assert queues.workers_on(queue) == 0
+
+
+def test_a_worker_registers_again_when_redis_lost_its_registration():
+    # Redis restarted without its data: the worker took jobs but counted for no one (its heartbeat made a record in no
+    # worker set), so large print files were made in the web request until the worker was restarted (a fault drill).
+    queue = Queue("queues-register-again", connection=live_queue("default").connection)
+    worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-register-again")
+    worker.register_birth()
+    try:
+        unregister(worker)
+        queue.connection.delete(worker.key)
+
+        worker.heartbeat()
+
+        assert queues.workers_on(queue) == 1
+        assert queue.connection.hget(worker.key, "queues") == b"queues-register-again"
+    finally:
+        worker.register_death()
 
 
 def test_a_worker_waits_out_a_redis_that_stops_answering(monkeypatch):
