@@ -28,7 +28,7 @@ import threading
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
@@ -56,6 +56,8 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         self._retry_engine()
         try:
             reconcile.reconcile_jobs()
+        except (RedisError, DatabaseError) as exc:  # an outage: one line a minute, as the dashboards' below
+            log.warning("The reconciler could not run (%s); it will try again at the next maintenance", exc)
         except Exception:
             # RQ's work loop stops the worker on any exception from its maintenance: a reconciler that cannot run
             # this time (database or Redis away, or a bug) must not take the worker with it.

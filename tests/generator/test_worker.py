@@ -7,6 +7,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from django.db import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.job import Job
 from rq.worker_registration import unregister
@@ -102,6 +104,19 @@ def test_a_reconciler_that_fails_does_not_stop_the_worker(worker, monkeypatch, c
     monkeypatch.setattr(reconcile, "reconcile_jobs", fail)
     worker.run_maintenance_tasks()  # RQ's loop would quit on an exception from here
     assert "The reconciler could not run" in caplog.text and "the database is away" in caplog.text
+
+
+@pytest.mark.parametrize("outage", [RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+                                    OperationalError("connection to server failed: Connection refused")])
+def test_a_reconciler_that_cannot_reach_redis_or_the_database_says_so_in_one_line(worker, monkeypatch, caplog, outage):
+    # Its 40-line traceback came at every maintenance of the outage, as the dashboards' did before (a fault drill).
+    def away():
+        raise outage
+
+    monkeypatch.setattr(reconcile, "reconcile_jobs", away)
+    worker.run_maintenance_tasks()
+    said = [r for r in caplog.records if "reconciler could not run" in r.getMessage()]
+    assert len(said) == 1 and "Connection refused" in said[0].getMessage() and said[0].exc_info is None
 
 
 def test_its_maintenance_keeps_the_dashboards_and_survives_their_failure(db, worker, monkeypatch, caplog):
