@@ -36,7 +36,7 @@ from campaigns.printfiles import Refused
 from generator.core.codes import decision, print_specs, printing
 from qartsite import file_responses
 from qartsite.file_responses import StoredFile
-from qartsite.queues import WorkerStopped, put_back_if_stopped, workers_on
+from qartsite.queues import WorkerStopped, delete_job, put_back_if_stopped, workers_on
 from qartsite.storage import MediaUnavailable
 
 INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
@@ -198,7 +198,7 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
         redis.delete(_answer_key(key))
         raise Refused(printfiles.BUSY, 429)
     try:
-        Job.fetch(_job_id(key), connection=redis).delete()  # an earlier, failed build of the same file
+        delete_job(Job.fetch(_job_id(key), connection=redis))  # an earlier, failed build of the same file
     except NoSuchJobError:
         pass
     queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),

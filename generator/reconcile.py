@@ -43,6 +43,7 @@ from rq.worker import Worker
 
 from generator import jobs
 from generator.models import GenerationJob
+from qartsite import queues
 
 log = logging.getLogger(__name__)
 Status = GenerationJob.Status
@@ -250,19 +251,9 @@ def _requeue_or_fail(row: GenerationJob, rq_job: Job | None, done: Reconciled, a
                 status=Status.QUEUED, stage=REQUEUED, progress=0.0):
             return  # a worker moved it meanwhile
         if rq_job is not None:
-            _forget(rq_job)  # RQ's record of it, finished or failed: the new one takes its id
+            queues.delete_job(rq_job)  # RQ's record of it, finished or failed: the new one takes its id
         jobs.enqueue_generation(row, retries=max(0, MAX_ATTEMPTS - 1 - row.attempts))
         done.requeued.append(row.pk)
         return
     if jobs._finish(row.pk, Status.FAILED, expect=unchanged, stage="failed", error=reason):
         done.failed.append(row.pk)
-
-
-def _forget(rq_job: Job) -> None:
-    """Delete RQ's record of a job."""
-    try:
-        rq_job.delete()
-    except ValueError:
-        # rq 2.6: a job's list of executions outlives their records by a minute, and delete() fails on the missing ones
-        rq_job.connection.delete(rq_job.execution_registry.key)
-        rq_job.delete()

@@ -27,6 +27,28 @@ def test_no_folder_yet_is_nothing_to_delete(settings, tmp_path):
 
 
 @pytest.mark.django_db
+def test_a_file_asked_for_again_after_its_build_was_lost_is_queued_again(client, team_users, placement, print_queue):
+    # The build's worker was killed (kill -9): RQ's cleanup failed the job, and its list of executions still named one
+    # whose record had expired, which RQ's own delete() trips on: asked for again, the page answered 500 (a fault
+    # drill) until that list expired.
+    from rq.job import JobStatus
+
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    assert client.get(url).status_code == 202
+    (job_id,) = print_queue.job_ids
+    print_queue.fetch_job(job_id).set_status(JobStatus.FAILED)
+    print_queue.remove(job_id)
+    assert client.get(url).status_code == 503  # "could not be made just now", for TROUBLE_SECONDS
+    for answer in print_queue.connection.scan_iter(match=print_builds._answer_key("*")):
+        print_queue.connection.delete(answer)  # ... which have passed
+    print_queue.connection.zadd(f"rq:executions:{job_id}", {"expired-execution": time.time() + 60})
+
+    assert client.get(url).status_code == 202
+    assert print_queue.job_ids == [job_id]
+
+
+@pytest.mark.django_db
 def test_a_build_its_worker_stopped_goes_back_in_the_queue_and_the_page_says_it_waits(
         client, team_users, placement, print_queue, monkeypatch):
     # A cold stop of the worker (`make run`'s second Ctrl-C, a service manager's stop) failed the build: the page said
