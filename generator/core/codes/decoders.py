@@ -125,6 +125,11 @@ def _wechat_detector():  # -> cv2.wechat_qrcode.WeChatQRCode
     return cv2.wechat_qrcode_WeChatQRCode(*(str(folder / name) for name in WECHAT_FILES))
 
 
+def wechat_loaded() -> bool:
+    """Whether this process has made its WeChat detector yet (a verifier process makes it as it starts)."""
+    return _wechat_detector.cache_info().currsize > 0
+
+
 def read_wechat(gray: np.ndarray) -> list[str]:
     """Texts OpenCV's WeChat engine reads from a 2-D uint8 image.
 
