@@ -54,21 +54,22 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         super().run_maintenance_tasks()
         close_old_connections()  # a database restarted since the last job left this process a dead connection
         self._retry_engine()
+        self._maintain("The reconciler", reconcile.reconcile_jobs)
+        # Recount days after a time zone change; daily scan retention.
+        self._maintain("The dashboards' maintenance", lambda: dashboards.run(self.connection))
+
+    @staticmethod
+    def _maintain(what: str, task) -> None:
+        """Run one periodic task of the maintenance; its failure is logged, never raised: RQ's work loop stops the
+        worker on any exception from its maintenance, and a task that cannot run this time must not take the worker
+        with it. An outage (Redis or the database away) is said in one line: its traceback came at every maintenance
+        of the outage, a minute apart (a fault drill)."""
         try:
-            reconcile.reconcile_jobs()
-        except (RedisError, DatabaseError) as exc:  # an outage: one line a minute, as the dashboards' below
-            log.warning("The reconciler could not run (%s); it will try again at the next maintenance", exc)
-        except Exception:
-            # RQ's work loop stops the worker on any exception from its maintenance: a reconciler that cannot run
-            # this time (database or Redis away, or a bug) must not take the worker with it.
-            log.exception("The reconciler could not run; it will try again at the next maintenance")
-        try:
-            dashboards.run(self.connection)  # recount days after a time zone change; daily scan retention
-        except RedisError as exc:  # an outage, said in one line a minute (its traceback each minute was noise)
-            log.warning("The dashboards' maintenance could not run (Redis does not answer: %s); it will try again at "
-                        "the next maintenance", exc)
-        except Exception:
-            log.exception("The dashboards' maintenance could not run; it will try again at the next maintenance")
+            task()
+        except (RedisError, DatabaseError) as exc:
+            log.warning("%s could not run (%s); it will try again at the next maintenance", what, exc)
+        except Exception:  # a bug: its traceback
+            log.exception("%s could not run; it will try again at the next maintenance", what)
 
     def get_heartbeat_ttl(self, job) -> int:
         # The forking worker's rule, not SimpleWorker's (the job's whole time limit): `execute_job` keeps the
