@@ -118,6 +118,20 @@ def worker_silence(job: GenerationJob) -> float | None:
     return max(0.0, (rq_now() - rq_job.last_heartbeat).total_seconds())
 
 
+def job_worker(job: GenerationJob) -> str | None:
+    """The name of the worker that runs `job`: its lease's holder, else the worker RQ says started it; None when
+    neither says (Redis restarted, or cannot be reached)."""
+    rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
+    try:
+        connection = django_rq.get_connection(jobs.QUEUE)
+        holder = connection.get(LEASE_PREFIX + rq_id)
+        if holder is not None:
+            return holder.decode()
+        return Job.fetch(rq_id, connection=connection).worker_name or None
+    except (RedisError, NoSuchJobError):
+        return None
+
+
 def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None, after_stop: bool = False) -> Reconciled:
     """One pass over every unfinished generation job (see the module docstring); one pass at a time.
 

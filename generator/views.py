@@ -257,8 +257,11 @@ def stage_label(job: GenerationJob, silence: float | None = None) -> str:
         return "Cancelling"
     if silence is not None and silence > reconcile.SILENT_AFTER:
         quiet = f"The worker has not answered for {seconds_in_words(silence)}"
-        if engine_status.live_workers() == []:  # re-queueing is a worker's upkeep: with none, nothing moves
-            return f"{quiet}, and no worker is running: the job is re-queued once one starts"
+        # Re-queueing is a worker's upkeep: with none but the quiet one, nothing moves. A killed worker's own report
+        # lives on for REPORT_TTL, past SILENT_AFTER: counted, it promised a re-queue nobody would do (a fault drill).
+        workers, quiet_one = engine_status.live_workers(), reconcile.job_worker(job)
+        if workers is not None and all(w.worker == quiet_one for w in workers):
+            return f"{quiet}, and no other worker is running: the job is re-queued once one starts"
         return f"{quiet}: if it stopped, the job is re-queued automatically within a few minutes"
     if job.stage == "done" and not job.is_finished:
         return "Storing the candidates"

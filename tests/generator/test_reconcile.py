@@ -212,6 +212,15 @@ def test_worker_silence_without_a_lease_counts_from_rqs_heartbeat_of_the_job(que
     assert 199 < reconcile.worker_silence(job) < 205
 
 
+def test_the_worker_of_a_job_is_its_leases_holder_else_the_one_rq_says_started_it(queue, worker):
+    # The job page leaves that worker out of those that could re-queue the job once it went quiet.
+    job = taken_by(worker, queue)
+    assert reconcile.job_worker(job) == worker.name  # no lease (expired): RQ's record
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    assert reconcile.job_worker(job) == "gpu-worker-1"
+    assert reconcile.job_worker(lost(queue, status="running", stage="generating", attempts=1)) is None
+
+
 def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 

@@ -474,7 +474,8 @@ class TestStatus:
     def test_it_says_when_the_running_jobs_worker_went_quiet(self, team_users, leased, monkeypatch):
         from generator import engine_status
 
-        monkeypatch.setattr(engine_status, "live_workers", lambda: ["another worker's report"])
+        monkeypatch.setattr(engine_status, "live_workers",
+                            lambda: [engine_status.WorkerReport("gpu-worker-2", "", "ready")])
         job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
                                          progress=0.4, started=timezone.now() - timedelta(seconds=100)))
         client = logged_in(team_users.viewer)
@@ -488,10 +489,24 @@ class TestStatus:
         assert "re-queued automatically" in client.get(f"/generate/jobs/{job.pk}/").content.decode()
         monkeypatch.setattr(engine_status, "live_workers", lambda: [])  # re-queueing is a worker's: none runs
         assert client.get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == (
-            "The worker has not answered for 70 s, and no worker is running: the job is re-queued once one starts")
+            "The worker has not answered for 70 s, and no other worker is running: the job is re-queued once one "
+            "starts")
         django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # no lease, no RQ job: nothing claimed
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
+
+    def test_it_does_not_count_the_quiet_worker_among_those_that_re_queue(self, team_users, leased, monkeypatch):
+        # A killed worker's report outlives its silence: the page promised a re-queue within minutes, and no worker
+        # ran to do it (a fault drill).
+        from generator import engine_status
+
+        monkeypatch.setattr(engine_status, "live_workers",
+                            lambda: [engine_status.WorkerReport("gpu-worker-1", "", "ready")])  # the lease's holder
+        job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
+                                         progress=0.4, started=timezone.now() - timedelta(seconds=100)), ago=70)
+        data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
+        assert data["stage_label"] == ("The worker has not answered for 70 s, and no other worker is running: the job "
+                                       "is re-queued once one starts")
 
     def test_it_returns_only_the_jobs_own_fields(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
