@@ -6,9 +6,10 @@ timeout, and a lot of a web host's memory. Rasters over `INLINE_PIXELS` are queu
 is kept in the media storage for a day, so the next download (or a HEAD) reads it back; the workers' daily upkeep
 deletes it (`forget_old_files`). What is known of each file lives in Redis, which web and workers share: being made
 (by which RQ job), made (where), or refused (why: in the file's own terms for ten minutes, a passing trouble for
-half a minute). Without a worker on the queue, or without Redis, the file is made in the request
-(`printfiles.checked_file`), as small ones always are. A build that a stop of its worker interrupted goes back in the
-queue, as a generation does (`queues.put_back_if_stopped`), and the page says that it waits to be made again.
+half a minute). Without a worker on the queue (nor one loading its engine to take it: `engine_status.loading_on`), or
+without Redis, the file is made in the request (`printfiles.checked_file`), as small ones always are. A build that a
+stop of its worker interrupted goes back in the queue, as a generation does (`queues.put_back_if_stopped`), and the page
+says that it waits to be made again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rq.job import Job, JobStatus
 
 from campaigns import printfiles
 from campaigns.printfiles import Refused
+from generator import engine_status
 from generator.core.codes import decision, print_specs, printing
 from qartsite import file_responses
 from qartsite.file_responses import StoredFile
@@ -187,7 +189,9 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
         Refused: 429, another of this person's files is being made.
     """
     queue = django_rq.get_queue(QUEUE)
-    if not workers_on(queue):
+    # A worker loading its engine takes the queue in seconds to minutes: made here meanwhile, an 89-million-pixel file
+    # took 32 s of the request, past the web server's timeout (a fault drill).
+    if not workers_on(queue) and not engine_status.loading_on(QUEUE):
         return False
     redis = queue.connection
     if not redis.set(_answer_key(key), json.dumps({"state": "making"}), nx=True, ex=BUILD_SECONDS):

@@ -58,6 +58,8 @@ class WorkerReport:
     # Ready and compiled: the shapes it compiled at start, e.g. ["768x8", "768x8 img2img"] (`diffusion.Shape.label`);
     # empty for an engine that is not compiled. Reports from before this field read back with it empty.
     shapes: list[str] = field(default_factory=list)
+    # The RQ queues it takes jobs from ("gpu", "default"); empty in reports from before this field.
+    queues: list[str] = field(default_factory=list)
 
     @property
     def gpu(self) -> bool:
@@ -149,6 +151,12 @@ def live_workers() -> list[WorkerReport] | None:
         except (TypeError, ValueError, AttributeError):
             log.warning("Ignoring an unreadable worker report: %r", value[:200])
     return reports
+
+
+def loading_on(queue: str) -> bool:
+    """Whether a worker that will take jobs from `queue` is loading its engine now: RQ registers a worker only once its
+    engine is loaded (seconds on a CPU, minutes compiling on a GPU), so `queues.workers_on` does not count it yet."""
+    return any(w.state == "loading" and queue in w.queues for w in live_workers() or [])
 
 
 def diffusion_has_weights() -> bool:

@@ -150,7 +150,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if warm_engines.cuda_available() else "cpu")
             self._model = spec.base
             self._engine_report = engine_status.WorkerReport(self.name, "", "loading", self._device, spec.base,
-                                                             spec.tiny)
+                                                             spec.tiny, queues=self.queue_names())
             self._report(self._engine_report, engine_status.REPORT_TTL)
             with engine_status.kept_alive(self.connection, self.name, report=self._current_report):
                 engine = warm_engines.get_engine(spec)
@@ -188,10 +188,11 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
     def _ready(self, engine) -> engine_status.WorkerReport:
         shapes = [shape.label for shape in sorted(engine.warmed)]
         return engine_status.WorkerReport(self.name, "", "ready", engine.device, engine.spec.base, engine.spec.tiny,
-                                          shapes=shapes)
+                                          shapes=shapes, queues=self.queue_names())
 
     def _unavailable(self, error: str) -> engine_status.WorkerReport:
-        return engine_status.WorkerReport(self.name, "", "unavailable", self._device, self._model, error=error)
+        return engine_status.WorkerReport(self.name, "", "unavailable", self._device, self._model, error=error,
+                                          queues=self.queue_names())
 
     def _retry_engine(self) -> None:
         """Without an engine, try loading it again (each minute, with the maintenance): `warm_engines.get_engine` loads

@@ -49,6 +49,21 @@ def test_a_file_asked_for_again_after_its_build_was_lost_is_queued_again(client,
 
 
 @pytest.mark.django_db
+def test_a_large_file_waits_for_a_worker_still_loading_its_engine(client, team_users, placement, print_queue,
+                                                                  monkeypatch):
+    # RQ registers a worker only once its engine is loaded: meanwhile an 89-million-pixel file was made in the request,
+    # 32 s, past the web server's timeout (a fault drill).
+    from generator import engine_status
+
+    monkeypatch.setattr(print_builds, "workers_on", lambda queue: 0)
+    loading = engine_status.WorkerReport("w1", "h1", "loading", "cpu", queues=["gpu", print_builds.QUEUE])
+    monkeypatch.setattr(engine_status, "live_workers", lambda: [loading])
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    assert client.get(url).status_code == 202 and print_queue.count == 1
+
+
+@pytest.mark.django_db
 def test_a_build_its_worker_stopped_goes_back_in_the_queue_and_the_page_says_it_waits(
         client, team_users, placement, print_queue, monkeypatch):
     # A cold stop of the worker (`make run`'s second Ctrl-C, a service manager's stop) failed the build: the page said

@@ -310,6 +310,25 @@ def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_min
     assert seen["threads"] == ["qart-report-keepalive"]
 
 
+def test_a_worker_loading_its_engine_says_which_queues_it_will_take(worker, connection, monkeypatch):
+    # RQ registers the worker only once its engine is loaded: meanwhile a large print file was made in the request,
+    # 32 s, past the web server's timeout (a fault drill). The print files ask `loading_on` too.
+    seen = {}
+
+    def loading(spec):
+        seen["loading"] = [(r.state, r.queues) for r in engine_status.live_workers()]
+        seen["on"] = [engine_status.loading_on(queue) for queue in ("gpu", "default")]
+        return SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set())
+
+    monkeypatch.setattr(warm_engines, "get_engine", loading)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)
+    worker.work()
+
+    assert seen == {"loading": [("loading", ["gpu"])], "on": [True, False]}
+    assert not engine_status.loading_on("gpu")  # loaded: RQ counts it now
+
+
 def test_a_report_redis_lost_is_recorded_again_while_the_worker_lives_and_not_once_it_stopped(
         worker, connection, monkeypatch):
     # Redis restarted without its data: the report's refresh (an EXPIRE) found no key, and the generation page said
