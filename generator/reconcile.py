@@ -251,16 +251,35 @@ def _abandon(queue: Queue, rq_job: Job) -> bool:
     return True
 
 
+def why_not_requeued(row: GenerationJob, after_stop: bool = False) -> str:
+    """Why a job Redis lost is failed rather than queued again (the job's error); "" when it is queued again."""
+    if row.status == Status.QUEUED and row.stage == REQUEUED and not after_stop:
+        return "The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued once."
+    if row.attempts >= MAX_ATTEMPTS:
+        return (f"The worker running this job stopped, or the job queue lost it, on its last attempt "
+                f"({row.attempts} of {MAX_ATTEMPTS}).")
+    return ""
+
+
+def lost(job: GenerationJob) -> bool:
+    """Whether a waiting `job` is gone from Redis (restarted without its data, or emptied): nothing of it there, neither
+    RQ's record nor a worker's lease. A worker's reconciler queues it again or fails it once it has looked so for GRACE
+    seconds. False for a job that is not waiting, or when Redis cannot be reached (then nobody knows)."""
+    if job.status != Status.QUEUED or job.is_finished:
+        return False
+    rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
+    try:
+        return not django_rq.get_connection(jobs.QUEUE).exists(Job.key_for(rq_id), LEASE_PREFIX + rq_id)
+    except RedisError:
+        return False
+
+
 def _requeue_or_fail(row: GenerationJob, rq_job: Job | None, done: Reconciled, after_stop: bool) -> None:
     """A job Redis lost: back in the queue once (any number of times `after_stop`), within its attempts, else failed
     with the reason."""
     unchanged = {"status": row.status, "attempts": row.attempts, "stage": row.stage}
-    if row.status == Status.QUEUED and row.stage == REQUEUED and not after_stop:
-        reason = "The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued once."
-    elif row.attempts >= MAX_ATTEMPTS:
-        reason = (f"The worker running this job stopped, or the job queue lost it, on its last attempt "
-                  f"({row.attempts} of {MAX_ATTEMPTS}).")
-    else:
+    reason = why_not_requeued(row, after_stop)
+    if not reason:
         if not GenerationJob.objects.filter(pk=row.pk, **unchanged).update(
                 status=Status.QUEUED, stage=REQUEUED, progress=0.0):
             return  # a worker moved it meanwhile

@@ -250,11 +250,19 @@ def status_label(job: GenerationJob) -> str:
     return job.get_status_display()
 
 
-def stage_label(job: GenerationJob, silence: float | None = None) -> str:
+def stage_label(job: GenerationJob, silence: float | None = None, lost: bool = False) -> str:
     """The stage in words; with `silence` (`reconcile.worker_silence`) past SILENT_AFTER, that the worker went quiet
-    and what happens next, instead of a stage that will not move."""
+    and what happens next, instead of a stage that will not move; the same for a waiting job Redis `lost`
+    (`reconcile.lost`)."""
     if job.cancel_requested and not job.is_finished:
         return "Cancelling"
+    if lost:
+        # It said "Waiting in the queue" for the reconciler's grace, in no queue (a fault drill). The reconciler is
+        # a worker's upkeep: with none running, nothing happens until one starts.
+        when = "once a worker starts" if engine_status.live_workers() == [] else "within a few minutes"
+        if reason := reconcile.why_not_requeued(job):
+            return f"{reason} It is ended as failed {when}."
+        return f"The job queue lost this job (Redis restarted or was emptied): it is queued again {when}"
     if silence is not None and silence > reconcile.SILENT_AFTER:
         quiet = f"The worker has not answered for {seconds_in_words(silence)}"
         # Re-queueing is a worker's upkeep: with none but the quiet one, nothing moves. A killed worker's own report
@@ -283,7 +291,7 @@ def job_state(job: GenerationJob) -> dict:
         "status": job.status,
         "status_label": status_label(job),
         "stage": job.stage,
-        "stage_label": stage_label(job, silence),
+        "stage_label": stage_label(job, silence, position is None and reconcile.lost(job)),
         "worker_silent": None if silence is None else round(silence, 1),
         "progress": round(job.progress, 4),
         "queue_position": position,

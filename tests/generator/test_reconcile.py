@@ -221,6 +221,16 @@ def test_the_worker_of_a_job_is_its_leases_holder_else_the_one_rq_says_started_i
     assert reconcile.job_worker(lost(queue, status="running", stage="generating", attempts=1)) is None
 
 
+def test_a_waiting_job_is_lost_when_redis_has_nothing_of_it(queue):
+    job = make_row(enqueue=True)
+    assert not reconcile.lost(job)
+    forget(queue, job)
+    assert reconcile.lost(job)
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")  # a worker took it again after Redis restarted
+    assert not reconcile.lost(job)
+    assert not reconcile.lost(lost(queue, status="running", stage="generating", attempts=1))  # silence says that
+
+
 def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 

@@ -545,9 +545,36 @@ class TestStatus:
         ({"status": "queued", "stage": "requeued"}, "Waiting to run again: the job queue or its worker had stopped"),
         ({"status": "running", "stage": "generating", "cancel_requested": True}, "Cancelling"),
     ])
-    def test_it_says_what_the_job_is_doing(self, team_users, fields, label):
+    def test_it_says_what_the_job_is_doing(self, team_users, fields, label, monkeypatch):
+        monkeypatch.setattr(reconcile, "lost", lambda job: False)  # in Redis's queue
         job = job_with_candidates(team_users.team, team_users.owner, **fields)
         assert logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == label
+
+    def test_it_says_what_becomes_of_a_waiting_job_redis_lost(self, team_users, monkeypatch):
+        # It said "Waiting in the queue" with no place for the reconciler's grace, in no queue at all (a fault drill).
+        from generator import engine_status
+
+        client = logged_in(team_users.viewer)
+        job = job_with_candidates(team_users.team, team_users.owner, status="queued")  # nothing of it in Redis
+
+        def said() -> str:
+            return client.get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"]
+
+        monkeypatch.setattr(engine_status, "live_workers",
+                            lambda: [engine_status.WorkerReport("gpu-worker-2", "", "ready")])
+        assert said() == ("The job queue lost this job (Redis restarted or was emptied): it is queued again within a "
+                          "few minutes")
+        monkeypatch.setattr(engine_status, "live_workers", lambda: [])  # the reconciler is a worker's upkeep
+        assert said().endswith("it is queued again once a worker starts")
+        GenerationJob.objects.filter(pk=job.pk).update(stage=reconcile.REQUEUED)
+        assert said() == ("The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued "
+                          "once. It is ended as failed once a worker starts.")
+        connection = django_rq.get_connection(jobs.QUEUE)
+        connection.set(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk), "gpu-worker-1", ex=60)  # a worker took it
+        try:
+            assert said() == views.STAGES[reconcile.REQUEUED]
+        finally:
+            connection.delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
 
     def test_it_is_never_cached(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner)
