@@ -481,16 +481,17 @@ class TestStatus:
         client = logged_in(team_users.viewer)
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
         assert data["stage_label"] == "Drawing the candidates" and data["worker_silent"] < 5 and data["eta"] > 0
-        leased(job, ago=70)
-        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()
-        assert 69 <= data["worker_silent"] <= 71 and data["eta"] is None  # no time left measured from a quiet worker
-        assert data["stage_label"].startswith("The worker has not answered for 70 s: if it stopped, the job is "
-                                              "re-queued automatically")
-        assert "re-queued automatically" in client.get(f"/generate/jobs/{job.pk}/").content.decode()
+        # The lease renewed 70 s ago again before each request: the silence is the lease's age when the page asks, so
+        # a loaded machine's slow request (the job page's) made the next one's "71 s" (the suite failed once).
+        data = client.get(f"/generate/jobs/{leased(job, ago=70).pk}/status.json").json()
+        assert 69 <= data["worker_silent"] <= 72 and data["eta"] is None  # no time left measured from a quiet worker
+        assert re.fullmatch(r"The worker has not answered for 7[01] s: if it stopped, the job is re-queued "
+                            r"automatically within a few minutes", data["stage_label"])
+        assert "re-queued automatically" in client.get(f"/generate/jobs/{leased(job, ago=70).pk}/").content.decode()
         monkeypatch.setattr(engine_status, "live_workers", lambda: [])  # re-queueing is a worker's: none runs
-        assert client.get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"] == (
-            "The worker has not answered for 70 s, and no other worker is running: the job is re-queued once one "
-            "starts")
+        assert re.fullmatch(r"The worker has not answered for 7[01] s, and no other worker is running: the job is "
+                            r"re-queued once one starts",
+                            client.get(f"/generate/jobs/{leased(job, ago=70).pk}/status.json").json()["stage_label"])
         django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # no lease, no RQ job: nothing claimed
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
@@ -505,8 +506,8 @@ class TestStatus:
         job = leased(job_with_candidates(team_users.team, team_users.owner, status="running", stage="generating",
                                          progress=0.4, started=timezone.now() - timedelta(seconds=100)), ago=70)
         data = logged_in(team_users.viewer).get(f"/generate/jobs/{job.pk}/status.json").json()
-        assert data["stage_label"] == ("The worker has not answered for 70 s, and no other worker is running: the job "
-                                       "is re-queued once one starts")
+        assert re.fullmatch(r"The worker has not answered for 7[01] s, and no other worker is running: the job is "
+                            r"re-queued once one starts", data["stage_label"])  # 71 s where the request was slow
 
     def test_it_returns_only_the_jobs_own_fields(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner, status="scoring", stage="scoring", progress=0.85)
