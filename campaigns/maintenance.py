@@ -10,12 +10,13 @@ that recounts it meanwhile does the same work twice, harmlessly: a rebuild is id
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import F
-from redis import Redis
+from redis import Redis, RedisError
 
 from campaigns import alerts, print_builds, retention, rollups
 from campaigns.models import Placement
@@ -48,7 +49,14 @@ def apply_retention_daily(connection: Redis) -> retention.Purged | None:
     """Delete expired raw scans if no worker did in the last day; None when it was not this worker's turn."""
     if not connection.set(retention_key(), "1", nx=True, ex=RETENTION_EVERY):
         return None
-    purged = retention.purge()
+    try:
+        purged = retention.purge()
+    except Exception:
+        # The day's turn given back, so the next maintenance (a minute later, any worker) purges; kept, a database
+        # that failed between taking the turn and purging skipped the day's retention.
+        with contextlib.suppress(RedisError):
+            connection.delete(retention_key())
+        raise
     log.info("%s", purged)
     try:
         log.info("Deleted %d print files made over a day ago", print_builds.forget_old_files())

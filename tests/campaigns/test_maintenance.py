@@ -38,6 +38,22 @@ class TestRetentionDaily:
         finally:
             scan_redis.delete(maintenance.retention_key())
 
+    def test_a_purge_the_database_failed_is_tried_again_at_the_next_maintenance(self, scan_redis, monkeypatch):
+        # The day's turn was taken before purging: a database that failed in between skipped the day's retention.
+        from django.db import OperationalError
+
+        def down():
+            raise OperationalError("the database went away")
+
+        monkeypatch.setattr(retention, "purge", down)
+        try:
+            with pytest.raises(OperationalError):
+                maintenance.apply_retention_daily(scan_redis)
+            monkeypatch.setattr(retention, "purge", lambda: retention.Purged())
+            assert maintenance.apply_retention_daily(scan_redis) is not None  # the next maintenance, the same day
+        finally:
+            scan_redis.delete(maintenance.retention_key())
+
     def test_it_deletes_old_print_files_and_a_storage_away_does_not_stop_it(self, scan_redis, monkeypatch):
         from campaigns import print_builds
         from qartsite.storage import MediaUnavailable
