@@ -55,6 +55,8 @@ INTERRUPTED = ("The worker making your print file was stopped before it finished
                "(up to a minute or two once a worker runs).")
 # A HEAD's answer when nothing is known of the file: never asked for, or lost with Redis (make run's stop, a restart)
 NOT_ASKED = "No print file of these options is being made now: ask for it (not with HEAD) to have it made."
+NO_WORKER = ("Your print file waits for a worker to make it, and none is running right now: it is made once one "
+             "starts (ask whoever runs qart).")
 COULD_NOT = "The print file could not be made just now; try again in a minute, or choose a smaller size."
 STORAGE_AWAY = "The image storage is unavailable right now; try the print file again in a minute."
 WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
@@ -220,6 +222,9 @@ def _check_on(key: str, answer: dict) -> None:
         status = None
     if status in WAITING:
         redis.expire(_answer_key(key), BUILD_SECONDS)
+        if status == JobStatus.QUEUED and not workers_on(QUEUE) and not engine_status.loading_on(QUEUE):
+            # Its worker gone before taking it (stopped, killed while loading): "up to a minute or two" was untrue
+            raise Making(NO_WORKER)
         raise Making(INTERRUPTED if answer.get("interrupted") else MAKING)
     answer = _answer(key)  # the job may have finished since the answer was read
     if answer is not None and answer["state"] != "making":

@@ -64,6 +64,23 @@ def test_a_large_file_waits_for_a_worker_still_loading_its_engine(client, team_u
 
 
 @pytest.mark.django_db
+def test_a_queued_file_whose_worker_is_gone_says_it_waits_for_one(client, team_users, placement, print_queue,
+                                                                  monkeypatch):
+    # The only worker went (killed while loading its engine, stopped) before taking the build: the page said "up to a
+    # minute or two" for as long as none ran.
+    from generator import engine_status
+
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    assert client.get(url).status_code == 202
+    monkeypatch.setattr(print_builds, "workers_on", lambda queue: 0)
+    monkeypatch.setattr(engine_status, "live_workers", lambda: [])
+    response = client.get(url)
+    assert response.status_code == 202 and print_builds.NO_WORKER in response.content.decode()
+    assert len(print_queue.job_ids) == 1  # still queued, made once a worker starts
+
+
+@pytest.mark.django_db
 def test_a_build_its_worker_stopped_goes_back_in_the_queue_and_the_page_says_it_waits(
         client, team_users, placement, print_queue, monkeypatch):
     # A cold stop of the worker (`make run`'s second Ctrl-C, a service manager's stop) failed the build: the page said
