@@ -28,7 +28,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
-from rq import Callback
+from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -184,6 +184,13 @@ def _tell(key: str, seconds: int, **answer) -> None:
     printfiles.redis_connection().set(_answer_key(key), json.dumps(answer), ex=seconds)
 
 
+def _worker_coming(queue: Queue) -> bool:
+    """Whether a worker takes `queue` (the print files' queue), or one loading its engine will: such a worker takes it
+    in seconds to minutes; made in the request meanwhile, an 89-million-pixel file took 32 s, past the web server's
+    timeout (a fault drill)."""
+    return bool(workers_on(queue)) or engine_status.loading_on(QUEUE)
+
+
 def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, person_id: int | None) -> bool:
     """Queue the build of `key` unless it is queued already; False when no worker takes the queue.
 
@@ -191,9 +198,7 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
         Refused: 429, another of this person's files is being made.
     """
     queue = django_rq.get_queue(QUEUE)
-    # A worker loading its engine takes the queue in seconds to minutes: made here meanwhile, an 89-million-pixel file
-    # took 32 s of the request, past the web server's timeout (a fault drill).
-    if not workers_on(queue) and not engine_status.loading_on(QUEUE):
+    if not _worker_coming(queue):
         return False
     redis = queue.connection
     if not redis.set(_answer_key(key), json.dumps({"state": "making"}), nx=True, ex=BUILD_SECONDS):
@@ -222,7 +227,7 @@ def _check_on(key: str, answer: dict) -> None:
         status = None
     if status in WAITING:
         redis.expire(_answer_key(key), BUILD_SECONDS)
-        if status == JobStatus.QUEUED and not workers_on(QUEUE) and not engine_status.loading_on(QUEUE):
+        if status == JobStatus.QUEUED and not _worker_coming(django_rq.get_queue(QUEUE)):
             # Its worker gone before taking it (stopped, killed while loading): "up to a minute or two" was untrue
             raise Making(NO_WORKER)
         raise Making(INTERRUPTED if answer.get("interrupted") else MAKING)

@@ -73,10 +73,12 @@ def test_a_queued_file_whose_worker_is_gone_says_it_waits_for_one(client, team_u
     client.force_login(team_users.owner)
     url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
     assert client.get(url).status_code == 202
-    monkeypatch.setattr(print_builds, "workers_on", lambda queue: 0)
+    asked = []
+    monkeypatch.setattr(print_builds, "workers_on", lambda queue: asked.append(queue) or 0)
     monkeypatch.setattr(engine_status, "live_workers", lambda: [])
     response = client.get(url)
     assert response.status_code == 202 and print_builds.NO_WORKER in response.content.decode()
+    assert [q.name for q in asked] == [print_builds.QUEUE]  # the queue itself, as qartsite.queues.workers_on takes
     assert len(print_queue.job_ids) == 1  # still queued, made once a worker starts
 
 
