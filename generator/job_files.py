@@ -56,9 +56,9 @@ def open_store_connections() -> None:
 
 
 class PngEncoder:
-    """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`), so
-    encoding overlaps verification instead of following it (`images.png_bytes` releases the GIL while it encodes).
-    An image repair replaced is encoded when asked for."""
+    """Candidates' PNGs, encoded in threads from the moment they are decoded (`best_of_n`'s `on_images`; the control
+    image's from the job's start), so encoding overlaps generation and verification instead of following them
+    (`images.png_bytes` releases the GIL while it encodes). An image repair replaced is encoded when asked for."""
 
     def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")

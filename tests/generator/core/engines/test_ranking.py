@@ -193,11 +193,16 @@ class TestBestOfN:
     def test_it_hands_each_candidate_over_and_verifies_it_as_soon_as_it_is_decoded(self, monkeypatch):
         engine = ScriptedEngine([[False, False], [True, False]])
         events = []  # (kind, images, engine calls returned so far)
+        calls = []  # engine calls made when images were handed over
         verify = ranking.submit_verify
         monkeypatch.setattr(ranking, "submit_verify", lambda images, *a, **k: events.append(
             ("verify", images, engine.returned)) or verify(images, *a, **k))
         result = ranking.best_of_n(engine, URL, FAST, ranking.BestOfNConfig(n=2, seed=0, repair=False),
-                                   on_images=lambda images: events.append(("drawn", images, engine.returned)))
+                                   on_images=lambda images: events.append(("drawn", images, engine.returned))
+                                   or calls.append(len(engine.calls)))
+        # the control image first, before the engine is called (its PNG is encoded meanwhile), then the candidates
+        control, *events = events
+        assert control == ("drawn", [result.control], 0) and calls[0] == 0
         assert [kind for kind, *_ in events] == ["drawn", "verify"] * 4
         assert all(events[i][1] is events[i + 1][1] and len(events[i][1]) == 1 for i in range(0, 8, 2))
         # each batch's candidates are verified while the engine is still decoding the rest of it
