@@ -25,7 +25,9 @@ UNet, as fewstep.load_fewstep_unet reads a real one) and time it at --fewstep-st
 product variants also draw seeds 2000.. and 3000.. and every product image is checked against A's (max abs <= 2,
 mean abs <= 0.10).
 Other stages: split (diffusion.SplitEngine over every GPU here, PG replicas as load_split_engine makes them),
-job (best_of_n + PNGs), rq (whole jobs through Redis, RQ and Django; --rq-engine P or split), turbo, sdpa.
+job (best_of_n + PNGs), rq (whole jobs through Redis, RQ and Django; --rq-engine P or split), turbo, sdpa,
+decoder (P's decoder with and without CUDA graphs), decoder-autotune (P's decoder under Inductor's max-autotune, left
+in P's engine for an rq stage after it).
 A-F and R run with Engine.attention = "default" (PyTorch's own kernel choice: on an H200 with torch 2.11 and
 cuDNN 9.19 that is already cuDNN for SD1.5's attention, in a fresh process), as first measured; the product's
 default is now "default" (forcing cuDNN gained 0.4 %: PyTorch already chose it on the H200). After the timed
@@ -897,8 +899,6 @@ class Bench:
         without graphs runs first (so that what the graphs' pool adds to the memory torch holds shows) and last, for
         drift."""
         torch = self.torch
-        from generator.core.engines import decoding
-
         engine, spec = self.engines.get("P"), VARIANTS["P"]
         out = self.results.setdefault("decoder", {})
         if engine is None or not self.cuda:
@@ -908,35 +908,12 @@ class Bench:
         graphed = pipe.vae.decoder
         cuda.compile_decoder(pipe.vae, cuda_graphs=False)
         compiled = pipe.vae.decoder
-        side = self.size // pipe.vae_scale_factor
-        latents = torch.randn(1, pipe.vae.config.latent_channels, side, side, device=self.device,
-                              dtype=pipe.vae.dtype, generator=torch.Generator(self.device).manual_seed(5))
+        latents = self.one_latent(pipe)
         for key, decoder in (("compiled", compiled), ("graphs", graphed), ("compiled/again", compiled)):
             pipe.vae.decoder = decoder
             reserved = torch.cuda.memory_reserved()
             try:
-                with torch.inference_mode():
-                    t0 = time.perf_counter()
-                    for _ in range(3):  # CUDA graphs: warmed up, then recorded
-                        decoding._decoded_bytes(pipe, latents)
-                    self.sync()
-                    warm = time.perf_counter() - t0
-                    launch, wall, gpu = [], [], []
-                    for _ in range(20):
-                        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                        self.sync()
-                        t0 = time.perf_counter()
-                        start.record()
-                        decoding._decoded_bytes(pipe, latents)
-                        end.record()
-                        launch.append(time.perf_counter() - t0)
-                        self.sync()
-                        wall.append(time.perf_counter() - t0)
-                        gpu.append(start.elapsed_time(end) / 1000)
-                result = dict(decode_warmup_s=round(warm, 1),
-                              **{f"{name}_ms": round(1000 * statistics.median(v), 2)
-                                 for name, v in (("launch", launch), ("gpu", gpu), ("wall", wall))},
-                              **self.timed_again(engine, spec, f"P/decoder-{key}"))
+                result = dict(**self.decode_alone(pipe, latents), **self.timed_again(engine, spec, f"P/decoder-{key}"))
                 # What this decoder added to the memory torch holds (it only grows: a decoder timed after another
                 # reuses its blocks, so only the first of two shows the difference)
                 result["reserved_gib"] = round(torch.cuda.memory_reserved() / 2**30, 3)
@@ -947,6 +924,91 @@ class Bench:
             log(f"decoder {key}: {out[key]}")
             self.save()
         pipe.vae.decoder = graphed
+
+    def one_latent(self, pipe):
+        """One seeded latent of the product's size: what each of the product's decodes gets."""
+        torch = self.torch
+        side = self.size // pipe.vae_scale_factor
+        return torch.randn(1, pipe.vae.config.latent_channels, side, side, device=self.device, dtype=pipe.vae.dtype,
+                           generator=torch.Generator(self.device).manual_seed(5))
+
+    def decode_alone(self, pipe, latents, kernels: int = 0) -> dict:
+        """One latent's decode (`decoding._decoded_bytes`, the product's group of one) with `pipe`'s decoder, timed 20
+        times after 3 warm-ups (graphs recorded, autotuning done): as the launching thread sees it (`launch_ms`), as the
+        GPU runs it (`gpu_ms`, CUDA events) and both (`wall_ms`); with `kernels`, its costliest GPU kernels too."""
+        torch = self.torch
+        from generator.core.engines import decoding
+
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            for _ in range(3):  # CUDA graphs: warmed up, then recorded
+                decoding._decoded_bytes(pipe, latents)
+            self.sync()
+            warm = time.perf_counter() - t0
+            launch, wall, gpu = [], [], []
+            for _ in range(20):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                self.sync()
+                t0 = time.perf_counter()
+                start.record()
+                decoding._decoded_bytes(pipe, latents)
+                end.record()
+                launch.append(time.perf_counter() - t0)
+                self.sync()
+                wall.append(time.perf_counter() - t0)
+                gpu.append(start.elapsed_time(end) / 1000)
+            result = dict(decode_warmup_s=round(warm, 1),
+                          **{f"{name}_ms": round(1000 * statistics.median(v), 2)
+                             for name, v in (("launch", launch), ("gpu", gpu), ("wall", wall))})
+            if kernels:
+                from torch.profiler import ProfilerActivity, profile
+
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    for _ in range(5):
+                        decoding._decoded_bytes(pipe, latents)
+                    self.sync()
+                found = [(e.key, e.count, e.device_time_total) for e in prof.key_averages()
+                         if e.device_time_total > 0 and not e.key.startswith(("cuda", "Memcpy", "Memset"))]
+                ranked = sorted(found, key=lambda k: -k[2])[:kernels]
+                result["top_kernels"] = [dict(name=n[:160], calls=c // 5, ms=round(us / 5000, 3))
+                                         for n, c, us in ranked]
+        return result
+
+    def decoder_autotune(self) -> None:
+        """P's VAE decoder compiled with Inductor's max-autotune and recorded as CUDA graphs
+        (`cuda.compile_decoder(cuda_graphs=True, autotune=True)`) against the shipped one (default mode, graphs): one
+        latent's decode alone with its costliest kernels, then P's whole call with it, its images checked against A
+        and P's. The autotuned decoder stays in P's engine, so an `rq` stage after this one runs whole jobs with it.
+        Its compile is the call's last long step (bench/GPU.md, trap 12): put this stage last but for `rq`."""
+        torch = self.torch
+        engine, spec = self.engines.get("P"), VARIANTS["P"]
+        if engine is None or not self.cuda:
+            self.results["notes"].append("decoder-autotune skipped: it needs P built in this call, on CUDA")
+            return
+        pipe = engine.txt2img
+        latents = self.one_latent(pipe)
+        out = self.results.setdefault("decoder_autotune", {})
+        out["shipped"] = self.decode_alone(pipe, latents, kernels=12)
+        log(f"decoder-autotune shipped: {out['shipped']}")
+        self.save()
+        shipped = pipe.vae.decoder
+        try:
+            cuda.compile_decoder(pipe.vae, cuda_graphs=True, autotune=True)
+            out["autotuned"] = self.decode_alone(pipe, latents, kernels=12)  # its warm-up is the autotuning compile
+            log(f"decoder-autotune autotuned: {out['autotuned']}")
+            self.save()
+            out["autotuned"].update(self.timed_again(engine, spec, "P/decoder-autotune"))
+            out["autotuned"]["vs_P"] = self.compare("P/decoder-autotune", "P")
+            self.results["rq_decoder"] = "autotuned (max-autotune, CUDA graphs)"
+        except Exception as exc:  # record it, put the shipped decoder back: the call's other stages still matter
+            import traceback
+
+            traceback.print_exc()
+            out["autotuned_error"] = f"{type(exc).__name__}: {exc}"[:1500]
+            pipe.vae.decoder = shipped
+        log(f"decoder-autotune: {out}")
+        self.save()
+        torch.cuda.synchronize()
 
     def sdpa_probe(self) -> None:
         """Self-attention at the 96x96 level (9216 tokens, 8 heads of 40, batch 16) per SDPA backend."""
@@ -1205,7 +1267,7 @@ def main() -> None:
     # Compiled variants (D, F, G, E): ~210 s with a cold Inductor cache (D's compile took 176 s), ~120 s once
     # another compiled variant ran in this process (Triton kernels mostly shared; D alone from cache: ~30 s).
     estimate = dict(A=50, B=45, C=45, R=25, job=90, sdpa=10, post=5, turbo=25, rq=200, split=150, fa4exp=90,
-                    decoder=90)
+                    decoder=90, **{"decoder-autotune": 330})
     job_done = False
     compiled_before = False
     for stage in stages:
@@ -1235,6 +1297,8 @@ def main() -> None:
             job_done = True
         elif stage == "decoder":
             bench.decoder()
+        elif stage == "decoder-autotune":
+            bench.decoder_autotune()
         elif stage == "fa4exp":
             bench.fa4_exp()
         elif stage == "sdpa":

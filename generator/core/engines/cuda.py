@@ -259,7 +259,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     compile_decoder(txt2img.vae, cuda_graphs=not cuda_graphs if decoder_graphs is None else decoder_graphs)
 
 
-def compile_decoder(vae, cuda_graphs: bool = False) -> None:
+def compile_decoder(vae, cuda_graphs: bool = False, autotune: bool = False) -> None:
     """Compile `vae`'s decoder in place (Inductor, default mode; compiled again from the module if it already was).
 
     `cuda_graphs` also records it as CUDA graphs (mode "reduce-overhead"), one per latent shape: each decode then
@@ -268,12 +268,18 @@ def compile_decoder(vae, cuda_graphs: bool = False) -> None:
     waiting between decodes (24 ms an image against 20 alone; over two calls whole job p95 −27 and −46 ms, median
     +3 and −58 ms; 1.4 GiB more reserved for the graphs' pool: bench/GPU.md, fourteenth step). `compile_for_cuda`
     records them on a one-GPU engine.
+
+    `autotune` compiles it with Inductor's max-autotune instead (each convolution and product timed against Triton
+    templates; with `cuda_graphs`, mode "max-autotune" records it as graphs too): measured at batch 8 on an H200 (issue
+    16's first step), 118 ms against 155, for ~5 minutes of compile on a cold cache; not a default until measured in
+    the product's one-latent decodes (bench/gpu.py stage `decoder-autotune`).
     """
     import torch
 
     decoder = getattr(vae.decoder, "_orig_mod", vae.decoder)
-    vae.decoder = torch.compile(decoder, fullgraph=False, dynamic=False,
-                                mode="reduce-overhead" if cuda_graphs else None)
+    mode = {(False, False): None, (True, False): "reduce-overhead", (False, True): "max-autotune-no-cudagraphs",
+            (True, True): "max-autotune"}[(bool(cuda_graphs), bool(autotune))]
+    vae.decoder = torch.compile(decoder, fullgraph=False, dynamic=False, mode=mode)
 
 
 def compile_unet_for_cuda(unet, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True):

@@ -148,7 +148,9 @@ class TestCompileDecoder:
         cuda.compile_decoder(vae)
         first = vae.decoder
         cuda.compile_decoder(vae, cuda_graphs=True)
-        assert modes == [None, "reduce-overhead"]
+        cuda.compile_decoder(vae, autotune=True)
+        cuda.compile_decoder(vae, cuda_graphs=True, autotune=True)
+        assert modes == [None, "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"]
         assert first._orig_mod is module and vae.decoder._orig_mod is module  # never a compiled module compiled
 
     def test_a_one_gpu_engine_records_the_decoder_as_graphs_a_split_engines_replica_does_not(self, tiny_engine,
