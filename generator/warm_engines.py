@@ -94,7 +94,8 @@ def get_engine(
         if len(devices) > 1:
             engine = loading.load_split_engine(spec, devices, optimize=optimize, warm_shapes=shapes)
         else:
-            engine = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize, warm_shapes=shapes)
+            engine = loading.load_engine(spec, devices[0] if devices else None, optimize=optimize, warm_shapes=shapes,
+                                         decoder_autotune=settings.QART["DECODER_AUTOTUNE"])
     except Exception as exc:
         if not isinstance(exc, parameters.EngineUnavailable):  # a file failing where no check foresaw it
             log.exception("Loading the generation engine failed")

@@ -483,6 +483,10 @@ QART = {
     # drawn without the compiled graphs (slower) rather than compiling for minutes mid-job. Each costs start time.
     # Read by `generator.warm_engines.warm_shapes`, which refuses a bad value when the worker starts.
     "WARM_SHAPES": os.getenv("QART_WARM_SHAPES", f"768x{envint('QART_CANDIDATES', '8')}"),
+    # A one-GPU CUDA worker compiles its VAE decoder with Inductor's max-autotune: each decode ~14 % faster and 20-46 ms
+    # off the 25-step engine, images kept, for ~3.5 minutes more of a worker's first start (Inductor's caches make
+    # the next ~30 s). Whole jobs did not end sooner at p95 (bench/GPU.md, twentieth step), so it is off by default.
+    "DECODER_AUTOTUNE": envbool("QART_DECODER_AUTOTUNE", "0"),
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.
     "JOB_TIMEOUT": envint("QART_JOB_TIMEOUT", "600"),

@@ -18,7 +18,19 @@ def test_the_engine_is_warmed_on_the_shapes_in_settings(settings, monkeypatch):
                         lambda spec, device, **kwargs: loaded.append(kwargs) or "engine")
 
     assert warm_engines.get_engine(warm_engines.parameters.ModelSpec(tiny=True)) == "engine"
-    assert loaded == [{"optimize": True, "warm_shapes": ((768, 8), (512, 4))}]
+    assert loaded == [{"optimize": True, "warm_shapes": ((768, 8), (512, 4)), "decoder_autotune": False}]
+
+
+def test_the_decoder_is_autotuned_when_the_setting_says_so(settings, monkeypatch):
+    settings.QART = {**settings.QART, "DEVICES": [], "DECODER_AUTOTUNE": True}
+    monkeypatch.setattr(warm_engines, "_engines", {})
+    monkeypatch.setattr(warm_engines.ranking, "warm_verifier", lambda workers: None)
+    loaded: list[dict] = []
+    monkeypatch.setattr(warm_engines.loading, "load_engine",
+                        lambda spec, device, **kwargs: loaded.append(kwargs) or "engine")
+
+    warm_engines.get_engine(warm_engines.parameters.ModelSpec(tiny=True))
+    assert loaded[0]["decoder_autotune"] is True
 
 
 def test_a_load_failing_where_no_check_foresaw_it_is_one_message(settings, monkeypatch):

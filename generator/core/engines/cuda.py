@@ -212,7 +212,7 @@ def _fast_layout(module, fa4: bool, fold: bool = True) -> None:
 
 
 def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None, fold: bool = True,
-                     decoder_graphs: bool | None = None) -> None:
+                     decoder_graphs: bool | None = None, decoder_autotune: bool = False) -> None:
     """Make a CUDA pipeline fast without changing its images beyond fp16 rounding (in place).
 
     The recipe measured fastest on an H200 (bench/RESULTS.md, variant D: 3.35 s for 8 candidates at 768², 25
@@ -229,6 +229,7 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     `decoder_graphs` (default: not `cuda_graphs`) records the VAE decoder as CUDA graphs. Measured and checked on a
     one-GPU engine (bench/GPU.md, fourteenth step); a split engine's replicas keep their decoder without graphs until
     the same is checked at full size in their threads (a toy-size check there was not conclusive).
+    `decoder_autotune` compiles the decoder under Inductor's max-autotune (`compile_decoder`; QART_DECODER_AUTOTUNE).
 
     `fa4` runs the 96x96 self-attention of the UNet and ControlNet on FlashAttention 4 (-7 % on an H200, images
     kept: bench/RESULTS.md, issue 16); None: where `fa4_usable` says it can. Compiled graphs are static in shape
@@ -256,7 +257,8 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
-    compile_decoder(txt2img.vae, cuda_graphs=not cuda_graphs if decoder_graphs is None else decoder_graphs)
+    compile_decoder(txt2img.vae, cuda_graphs=not cuda_graphs if decoder_graphs is None else decoder_graphs,
+                    autotune=decoder_autotune)
 
 
 def compile_decoder(vae, cuda_graphs: bool = False, autotune: bool = False) -> None:
@@ -270,9 +272,11 @@ def compile_decoder(vae, cuda_graphs: bool = False, autotune: bool = False) -> N
     records them on a one-GPU engine.
 
     `autotune` compiles it with Inductor's max-autotune instead (each convolution and product timed against Triton
-    templates; with `cuda_graphs`, mode "max-autotune" records it as graphs too): measured at batch 8 on an H200 (issue
-    16's first step), 118 ms against 155, for ~5 minutes of compile on a cold cache; not a default until measured in
-    the product's one-latent decodes (bench/gpu.py stage `decoder-autotune`).
+    templates, coordinate-descent tuning; with `cuda_graphs`, mode "max-autotune" records it as graphs too). On an
+    H100 (bench/GPU.md, twentieth step) one latent's decode took 16.8 ms of the GPU against 19.5, the 25-step engine
+    20-46 ms less, images kept (max 1 level from the default compile's), for 216 s more of compile on a cold cache (30 s
+    from Inductor's); whole jobs were not shorter at p95 (the verdicts then end the job), so it is a worker's setting
+    (QART_DECODER_AUTOTUNE), not a default.
     """
     import torch
 

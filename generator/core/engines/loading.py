@@ -164,6 +164,7 @@ def load_engine(
     warm_shapes: Sequence[tuple[int, int]] = ((768, 8),),
     aesthetic: bool = True,
     cuda_graphs: bool = False,
+    decoder_autotune: bool = False,
 ) -> Engine:
     """Load the pipelines once; the returned engine stays warm for every job.
 
@@ -179,6 +180,8 @@ def load_engine(
             is drawn eagerly (`Engine.generate`). Not compiled: ignored (one small run initialises everything).
         aesthetic: load the aesthetic predictor too (when the spec names one).
         cuda_graphs: compiled, also record CUDA graphs (see `compile_for_cuda`).
+        decoder_autotune: compiled, the VAE decoder under Inductor's max-autotune (QART_DECODER_AUTOTUNE; see
+            `cuda.compile_decoder`).
 
     Returns:
         An `Engine`.
@@ -244,7 +247,7 @@ def load_engine(
     fewstep_unet = load_fewstep_unet(txt2img.unet, spec.fewstep_lora) if spec.fewstep_lora else None
 
     if optimize and str(device).startswith("cuda"):
-        compile_for_cuda(txt2img, cuda_graphs=cuda_graphs)
+        compile_for_cuda(txt2img, cuda_graphs=cuda_graphs, decoder_autotune=decoder_autotune)
         if fewstep_unet is not None:
             fewstep_unet = compile_unet_for_cuda(fewstep_unet, cuda_graphs=cuda_graphs)
     engine = engine_from_pipeline(txt2img, spec, predictor, fewstep_unet)

@@ -160,8 +160,10 @@ class TestCompileDecoder:
         import torch
 
         monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)  # nothing compiled here: who asks what
-        asked: list[bool] = []
-        monkeypatch.setattr(cuda, "compile_decoder", lambda vae, cuda_graphs=False: asked.append(cuda_graphs))
+        asked: list[tuple[bool, bool]] = []
+        monkeypatch.setattr(cuda, "compile_decoder",
+                            lambda vae, cuda_graphs=False, autotune=False: asked.append((cuda_graphs, autotune)))
         for graphs in (False, True):  # load_engine: a one-GPU engine; load_split_engine's replicas (cuda_graphs)
             cuda.compile_for_cuda(copy.deepcopy(tiny_engine.txt2img), cuda_graphs=graphs, fa4=False)
-        assert asked == [True, False]
+        cuda.compile_for_cuda(copy.deepcopy(tiny_engine.txt2img), fa4=False, decoder_autotune=True)  # the setting
+        assert asked == [(True, False), (False, False), (True, True)]
