@@ -84,12 +84,18 @@ def scan_row(event: dict[str, Any]) -> ScanEvent:
         raise ValueError(f"naive time {event['time']!r}")
     return ScanEvent(
         event_id=uuid.UUID(event["id"]), placement_id=int(event["placement"]), time=time,
-        browser=str(event.get("browser", ""))[:60], os=str(event.get("os", ""))[:60],
-        device_class=str(event.get("device_class", ""))[:10], referer=str(event.get("referer", ""))[:500],
-        accept_language=str(event.get("accept_language", ""))[:100], country=str(event.get("country", ""))[:2],
-        is_bot=bool(event.get("is_bot", False)), visitor_key=str(event.get("visitor_key", ""))[:32],
-        rule=str(event.get("rule", ""))[:16],
+        browser=_text(event, "browser", 60), os=_text(event, "os", 60), device_class=_text(event, "device_class", 10),
+        referer=_text(event, "referer", 500), accept_language=_text(event, "accept_language", 100),
+        country=_text(event, "country", 2), is_bot=bool(event.get("is_bot", False)),
+        visitor_key=_text(event, "visitor_key", 32), rule=_text(event, "rule", 16),
     )
+
+
+def _text(event: dict[str, Any], field: str, length: int) -> str:
+    """A text field of an event, without NULs and cut to its column's length. A request's header can carry a NUL
+    (the development server and other WSGI servers pass one on), and PostgreSQL refuses one in text: the batch
+    failed, the drainer stopped, and the spool file holding that one scan held up every scan after it."""
+    return str(event.get(field, "")).replace("\x00", "")[:length]
 
 
 def flag_repeats(rows: list[ScanEvent]) -> None:

@@ -321,6 +321,18 @@ class TestDrainOnce:
             file.write('{"id": "torn-by-a-kill')  # the last line of a process killed mid-write
         assert drain_once().stored == 1 and stored_ids() == [kept["id"]] and spool_files() == []
 
+    def test_a_nul_in_a_scans_headers_is_left_out_and_holds_up_nothing(self, placement):
+        # The development server passes a NUL in a header on; PostgreSQL refused it in text, the drainer stopped, and
+        # the spool file stayed claimed with every scan after that one in it.
+        poisoned = {**event(placement), "browser": "Mobile\x00 Safari", "referer": "https://a.example/\x00x",
+                    "accept_language": "en\x00"}
+        after = event(placement)
+        to_spool(poisoned, after)
+        assert drain_once().stored == 2 and spool_files() == []
+        stored = ScanEvent.objects.get(event_id=poisoned["id"])
+        assert stored.browser == "Mobile Safari" and stored.referer == "https://a.example/x"
+        assert stored.accept_language == "en"
+
     def test_it_appends_to_a_new_file_once_the_drainer_has_claimed_the_old_one(self, placement):
         to_spool(event(placement))
         [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
