@@ -53,8 +53,18 @@ class TestClientAddress:
         assert self.address(rf, "198.51.100.66, 203.0.113.9, 10.0.0.2") == "203.0.113.9"
         assert self.address(rf, "203.0.113.9") == "10.0.0.1"  # fewer hops than proxies: not from them
 
+    @pytest.mark.parametrize(("forwarded", "address"), [
+        ("198.51.100.66, 203.0.113.9:51234", "203.0.113.9"),
+        ("[2001:db8::7]:443", "2001:db8::7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+    ])
+    def test_it_reads_a_hop_written_with_its_port_or_brackets(self, rf, trusted, forwarded, address):
+        # Azure's proxies append "address:port": taken for no address, every client was the proxy's one address.
+        assert self.address(rf, forwarded) == address
+
     @pytest.mark.parametrize("forwarded", ["", "unknown", "203.0.113.9, evil", "203.0.113.9, 10.0.0.300",
-                                           "203.0.113.9, <script>"])
+                                           "203.0.113.9, <script>", "203.0.113.9:http", "[evil]:80", ":80"])
     def test_it_falls_back_to_the_peer_when_the_hop_is_not_an_address(self, rf, trusted, forwarded):
         assert self.address(rf, forwarded) == "10.0.0.1"
 
