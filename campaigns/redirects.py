@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextlib import nullcontext
 from datetime import UTC, datetime, tzinfo
 from time import monotonic
@@ -46,6 +47,7 @@ STATEMENT_TIMEOUT_MS = 1000
 # would otherwise cost every scan the 2 s connect timeout.
 DATABASE_RETRY_AFTER = 2.0
 RETRY_AFTER_SECONDS = 30  # what the 503 asks the phone to wait
+PROXY_COUNTRY = re.compile(r"[A-Za-z]{2}")  # a country code as QART["COUNTRY_HEADER"] should carry it
 
 # (placement id, or None for "no such placement"; redirect URL; its compiled rules, None for none; its team's time
 # zone, whose midnight rotates the visitor key: unique visitors are counted per day of that zone; its team's id,
@@ -247,10 +249,12 @@ def record_scan(request: HttpRequest, placement_id: int, visit: Visit, rule: str
     meta = request.META
     browser, os_family, device_class, is_bot = visit.described
     country_header = settings.QART["COUNTRY_HEADER"]
-    country = meta.get(f"HTTP_{country_header.upper().replace('-', '_')}", "")[:2].upper() if country_header else ""
+    country = meta.get(f"HTTP_{country_header.upper().replace('-', '_')}", "").strip() if country_header else ""
     # A trusted proxy's country header wins; else the offline database (`campaigns.geo`) looks the address up here, so
-    # only the country reaches the buffer, never the address.
-    country = country if country.isalpha() else geo.country_of(visit.address)
+    # only the country reaches the buffer, never the address. Two ASCII letters only: not Cloudflare's "XX" (no
+    # country known) nor "T1" (Tor), nor Latin-1 bytes ("éè" was stored, as "ÉÈ").
+    country = (country.upper() if PROXY_COUNTRY.fullmatch(country) and country.upper() != "XX"
+               else geo.country_of(visit.address))
     event = scan_buffer.scan_event(
         placement_id, visit.now, browser=browser[:60], os=os_family[:60], device_class=device_class,
         referer=meta.get("HTTP_REFERER", "")[:500],

@@ -80,7 +80,8 @@ def language_of(accept_language: str) -> str:
     """The first language's primary subtag in lower case ('fr-FR,fr;q=0.9' -> 'fr'); '' for none or '*'."""
     first = accept_language.split(",", 1)[0].split(";", 1)[0].strip()
     primary = first.split("-", 1)[0].split("_", 1)[0].lower()
-    return primary if primary.isalpha() and 2 <= len(primary) <= 3 else ""
+    # ASCII letters only: str.isalpha takes "éè" (a header of Latin-1 bytes), which the languages card then showed.
+    return primary if primary.isascii() and primary.isalpha() and 2 <= len(primary) <= 3 else ""
 
 
 def dimension_values(scan: Scan, hour: int) -> list[tuple[str, str, bool]]:

@@ -337,6 +337,18 @@ class TestShortLink:
         assert untrusted.visitor_key != trusted.visitor_key and untrusted.country == ""
         assert trusted.country == "NL"
 
+    @pytest.mark.parametrize("header", ["XX", "\xe9\xe8", "\xdf"])
+    def test_a_proxy_header_that_names_no_country_leaves_it_to_the_address(self, client, placement, settings, header):
+        # Cloudflare sends XX where it knows no country; Latin-1 bytes are letters to str.isalpha ("éè" was stored
+        # as "ÉÈ", and "ß" as "SS").
+        from campaigns import geo
+
+        assert geo.countries.wait()
+        settings.QART = {**settings.QART, "COUNTRY_HEADER": "CF-IPCountry"}
+        client.get(f"/r/{placement.slug}", REMOTE_ADDR="81.2.69.142", HTTP_CF_IPCOUNTRY=header)  # a UK address
+        drain_once()
+        assert ScanEvent.objects.get().country == "GB"
+
     def test_the_country_is_looked_up_from_the_address_and_only_the_country_is_kept(self, client, placement):
         from campaigns import geo
 

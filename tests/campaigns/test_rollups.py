@@ -363,7 +363,7 @@ class TestRebuildAfterRetentionInAnotherZone:
 
 @pytest.mark.parametrize(("header", "language"), [
     ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("EN_us", "en"), ("de", "de"), ("*", ""), ("", ""), ("i-klingon", ""),
-    (" pt-BR ; q=1", "pt"), ("haw", "haw"), ("12-34", ""),
+    (" pt-BR ; q=1", "pt"), ("haw", "haw"), ("12-34", ""), ("\xe9\xe8;q=\xff, en", ""),
 ])
 def test_it_reads_the_first_language(header, language):
     assert rollups.language_of(header) == language
