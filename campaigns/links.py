@@ -23,15 +23,18 @@ from django.core.exceptions import ValidationError
 # 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is.
 SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
 SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
-# Link-preview fetchers that ua-parser does not already classify as spiders.
+# Link-preview fetchers, link checkers and crawlers that ua-parser does not already classify as spiders. Office
+# ("ms-office", "Microsoft Office/16.0 (... Microsoft Outlook ...)") checks a link clicked in a document or mail
+# before the browser opens it: counted, each such click was two scans.
 PREVIEW_BOTS = ("slackbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview", "linkedinbot",
                 "facebookexternalhit", "twitterbot", "embedly", "pinterest", "redditbot", "bingpreview",
-                "google-pagerenderer", "applebot", "iframely", "vkshare", "mastodon")
+                "google-pagerenderer", "applebot", "iframely", "vkshare", "mastodon", "ms-office",
+                "microsoft office/", "cardyb", "googleother", "bytespider", "chrome-lighthouse", "urlscan", "zgrab")
 # HTTP libraries, command-line tools and headless browsers: scripts, not people. ua-parser names most of them as
 # browsers (curl, Python Requests, Go-http-client, Wget, HeadlessChrome), so they are matched here.
 NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headlesschrome", "phantomjs", "okhttp",
                 "aiohttp", "httpx", "java/", "apache-httpclient", "libwww-perl", "node-fetch", "axios/",
-                "guzzlehttp", "postmanruntime", "insomnia")
+                "guzzlehttp", "postmanruntime", "insomnia", "dart:io")
 
 
 def new_slug() -> str:

@@ -150,6 +150,19 @@ class TestVisitorKey:
         ("LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", "bot", True),
         ("Mozilla/5.0 (compatible; SkypeUriPreview Preview/0.5)", "bot", True),
         ("Iframely/1.3.1 (+https://iframely.com/docs/about)", "bot", True),
+        ("Mozilla/5.0 (compatible; Bluesky Cardyb/1.1; +mailto:support@bsky.app)", "bot", True),
+        # Office checks a link clicked in a document or mail before the browser opens it.
+        ("Mozilla/4.0 (compatible; ms-office; MSOffice 16)", "bot", True),
+        ("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)", "bot", True),
+        # Crawlers and scanners ua-parser takes for browsers, or for nothing.
+        ("GoogleOther", "bot", True),
+        ("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; "
+         "Bytespider; spider-feedback@bytedance.com)", "bot", True),
+        ("Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/119.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse", "bot", True),
+        ("Mozilla/5.0 (compatible; urlscan.io)", "bot", True),
+        ("Mozilla/5.0 zgrab/0.x", "bot", True),
+        ("Dart/3.2 (dart:io)", "bot", True),
         # In-app browsers are people.
         ("Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
          "Chrome/124.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/460.0;]", "mobile", False),
