@@ -54,7 +54,9 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     costs a tenth of bulk_create's CPU per row (no model instances, no per-value preparation; bench/RESULTS.md).
     COPY has no ON CONFLICT: the caller makes sure none of the rows is stored already."""
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(
+    # The driver's own cursor raises the driver's errors: wrapped as Django's (DatabaseError), as every other query's
+    # are, so that the drainer waits for a database that went away mid-COPY instead of stopping.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import OperationalError, ProgrammingError, connection
+from django.db import DataError, OperationalError, ProgrammingError, connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Placement, ScanEvent
@@ -62,6 +62,17 @@ def test_copy_rows_stores_awkward_text_times_and_ids_as_given():
               [(*row, *(field.get_default() for field in blank)) for row in rows])
     stored = set(ScanEvent.objects.values_list("placement_id", "event_id", "time", "browser"))
     assert stored == set(rows)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY: PostgreSQL's")
+def test_copy_rows_raises_djangos_database_error_as_other_queries_do():
+    # The drainer retries on Django's DatabaseError; psycopg's own (a server gone mid-COPY, text it refuses) stopped it.
+    campaign = Campaign.objects.create(team=Team.objects.create(name="T"), name="C",
+                                       destination="https://example.com/")
+    placement = Placement.objects.create(campaign=campaign, name="P")
+    with pytest.raises(DataError):
+        copy_rows(ScanEvent, ["placement_id", "event_id", "time", "browser"],
+                  [(placement.pk, uuid.uuid4(), timezone.now(), "nul\x00")])
 
 
 @pytest.mark.parametrize(("error", "missing"), [
