@@ -143,6 +143,8 @@ MIDDLEWARE = [
     "qartsite.paths.NulPathMiddleware",
 ]
 
+# Django's database sessions, refusing keys no session can have (qartsite.sessions).
+SESSION_ENGINE = "qartsite.sessions"
 ROOT_URLCONF = "qartsite.urls"
 WSGI_APPLICATION = "qartsite.wsgi.application"
 
