@@ -25,9 +25,10 @@ SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
 SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
 # Link-preview fetchers, link checkers and crawlers that ua-parser does not already classify as spiders. Office
 # ("ms-office", "Microsoft Office/16.0 (... Microsoft Outlook ...)") checks a link clicked in a document or mail
-# before the browser opens it: counted, each such click was two scans.
+# before the browser opens it: counted, each such click was two scans. Each names the fetcher, never an app that also
+# has an in-app browser people open links in ("pinterest" matched Pinterest's, "[Pinterest/iOS]").
 PREVIEW_BOTS = ("slackbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview", "linkedinbot",
-                "facebookexternalhit", "twitterbot", "embedly", "pinterest", "redditbot", "bingpreview",
+                "facebookexternalhit", "twitterbot", "embedly", "pinterestbot", "redditbot", "bingpreview",
                 "google-pagerenderer", "applebot", "iframely", "vkshare", "mastodon", "ms-office",
                 "microsoft office/", "cardyb", "googleother", "bytespider", "chrome-lighthouse", "urlscan", "zgrab")
 # HTTP libraries, command-line tools and headless browsers: scripts, not people. ua-parser names most of them as

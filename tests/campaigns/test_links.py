@@ -168,6 +168,10 @@ class TestVisitorKey:
          "Chrome/124.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/460.0;]", "mobile", False),
         ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
          "Mobile/15E148 Instagram 330.0", "mobile", False),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+         "Mobile/15E148 [Pinterest/iOS]", "mobile", False),
+        ("Mozilla/5.0 (Linux; Android 13; SM-G991B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 [Pinterest/Android]", "mobile", False),
     ],
 )
 def test_user_agents_are_classified(agent, device_class, is_bot):
