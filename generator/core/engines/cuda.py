@@ -257,6 +257,9 @@ def compile_for_cuda(txt2img, cuda_graphs: bool = False, fa4: bool | None = None
     txt2img.unet = torch.compile(txt2img.unet, fullgraph=False, mode=mode, dynamic=False)
     # A controlnet.QRControlNet (every pipeline qart builds) compiles its network alone: one graph for every scale.
     txt2img.controlnet.compile_body(fullgraph=False, mode=mode, dynamic=False)
+    if decoder_autotune:
+        log.info("The VAE decoder is compiled under Inductor's max-autotune (QART_DECODER_AUTOTUNE): the warm-up takes "
+                 "~3.5 minutes more on a cold Inductor cache")
     compile_decoder(txt2img.vae, cuda_graphs=not cuda_graphs if decoder_graphs is None else decoder_graphs,
                     autotune=decoder_autotune)
 
