@@ -73,14 +73,17 @@ def client_address(request: HttpRequest) -> str:
     """The client's address: REMOTE_ADDR, or behind our own proxies the hop they added to X-Forwarded-For.
 
     Each proxy appends the address it saw, so the client is QART["TRUSTED_PROXY_COUNT"] hops from the right; hops
-    further left come from the client itself and can say anything. A hop that is not an IP address is ignored.
+    further left come from the client itself and can say anything. A hop that is not an IP address is ignored. An IPv4
+    address mapped into IPv6 (a server listening on a dual-stack socket sees "::ffff:203.0.113.9") is the IPv4
+    address, from the peer as from a hop: else one client was two visitors and two rate-limit networks.
     """
     if settings.QART["TRUST_PROXY"]:
         hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")  # not request.headers: built whole per request
         count = max(1, settings.QART["TRUSTED_PROXY_COUNT"])
         if len(hops) >= count and (address := hop_address(hops[-count])):
             return address
-    return request.META.get("REMOTE_ADDR", "")
+    peer = request.META.get("REMOTE_ADDR", "")
+    return hop_address(peer) or peer
 
 
 # A hop with its port: "203.0.113.7:51234" or "[2001:db8::1]:443" (Azure's proxies write them so), or an IPv6

@@ -43,6 +43,12 @@ class TestClientAddress:
     def test_it_ignores_x_forwarded_for_unless_the_proxy_is_trusted(self, rf):
         assert self.address(rf, "203.0.113.9") == "10.0.0.1"
 
+    def test_a_peer_mapped_into_ipv6_is_its_ipv4_address(self, rf):
+        # gunicorn bound to [::] hands a dual-stack socket's IPv4 clients over so
+        assert client_address(rf.get("/r/x", REMOTE_ADDR="::ffff:203.0.113.9")) == "203.0.113.9"
+        assert client_address(rf.get("/r/x", REMOTE_ADDR="2001:db8::7")) == "2001:db8::7"
+        assert client_address(rf.get("/r/x", REMOTE_ADDR="")) == ""
+
     def test_it_takes_the_right_most_hop_the_trusted_proxy_added(self, rf, trusted):
         # The client can write anything left of what our proxy appended.
         assert self.address(rf, "198.51.100.66, 203.0.113.9") == "203.0.113.9"
