@@ -143,11 +143,9 @@ class CampaignAdminForm(SeenVersion, form_fields.ModelForm):
 
 class ClippedColumns:
     """Lists whose names and addresses run long (campaigns, placements, destination changes and share links; scans,
-    rollups and alerts by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css),
-    the whole of each in a title. A long one-word name or address pushed the last columns off a 1280 px screen."""
-
-    class Media:
-        css = {"all": ["qart/admin.css"]}
+    rollups and alerts by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css,
+    which templates/admin/base_site.html loads on every admin page), the whole of each in a title. A long one-word
+    name or address pushed the last columns off a 1280 px screen."""
 
     @staticmethod
     def clipped(value) -> str | None:

@@ -358,6 +358,21 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class ColumnNamedFields(forms.BaseFormSet):
+    """A tabular inline's rows, each field named by its column. Django's table names its columns in its head, and no
+    <label> ties a row's fields to them: a screen reader announced each as a bare "edit text", "combo box" or "check
+    box" (axe: label, select-name), the "Delete" box included."""
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        for field in form.fields.values():
+            widget = field.widget
+            if isinstance(widget, widgets.RelatedFieldWidgetWrapper):
+                widget = widget.widget  # a relation's select is drawn by the widget inside the admin's wrapper
+            if field.label and not widget.is_hidden:
+                widget.attrs.setdefault("aria-label", capfirst(field.label))
+
+
 class TeamScopedInline(ScopedChoices, admin.TabularInline):
     """An inline of a team-owned model: rows and choices scoped like its page's; only those who may change the
     parent object add, change or delete its rows."""
@@ -367,6 +382,10 @@ class TeamScopedInline(ScopedChoices, admin.TabularInline):
         if request.user.is_superuser:
             return qs
         return qs.filter(pk__in=visible_to(self.model, request.user).values("pk"))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        return type(formset.__name__, (ColumnNamedFields, formset), {})
 
     def has_add_permission(self, request, obj) -> bool:
         return super().has_add_permission(request, obj) and may_change(request.user, obj, self.changing_teams)

@@ -6,6 +6,8 @@ The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils.html import strip_tags
@@ -186,3 +188,23 @@ class TestViewers:
         campaign = rows["ours"][Campaign]
         client.post(url(Campaign), {"action": "delete_selected", "_selected_action": [campaign.pk], "post": "yes"})
         assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+@pytest.mark.django_db
+class TestInlines:
+    def test_it_names_every_field_of_an_inline_row_by_its_column(self, client, cast, rows):
+        # A tabular inline's row ties no <label> to its fields: a screen reader read each as a bare "edit text".
+        client.force_login(cast.owner)
+        named, unnamed = 0, []
+        for model, model_admin in scoped_admins():
+            if not model_admin.inlines:
+                continue
+            html = client.get(url(model, "change", rows["ours"][model])).content.decode()
+            for tag in re.findall(r'<(?:input|select|textarea)\b[^>]*\bid="id_\w+-\d+-\w+"[^>]*>', html):
+                if 'type="hidden"' in tag:
+                    continue
+                if "aria-label=" in tag:
+                    named += 1
+                else:
+                    unnamed.append((model.__name__, tag))
+        assert unnamed == [] and named > 0, (named, unnamed)

@@ -1,0 +1,114 @@
+"""The pages a marketing team uses (signed out, signed in, and the labeling page and admin staff use), checked by
+axe-core (the engine behind Lighthouse's and most audits' accessibility checks) at a desktop's and a phone's size: no
+violation of impact "serious" or "critical", nor a key's letter too faint to read.
+
+Headless Chromium (Debian's) against pytest-django's live server; axe.min.js comes with axe-playwright-python.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from tests.conftest import make_staff
+from tests.e2e.conftest import DESKTOP, PHONE, sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BLOCKING = {"serious", "critical"}  # axe's two worst impacts: what a screen reader or low vision cannot get past
+# (rule id, CSS selector axe reports) that we leave, each with why; none so far.
+ACCEPTED: set[tuple[str, str]] = set()
+
+
+@pytest.fixture
+def cast(team_users):
+    """A staff owner (the labeling page and the admin need one) and every page of the list below filled in: a
+    campaign with scans, a placement with verified artwork, a finished job, a labeling session and a share link."""
+    from campaigns import shares
+    from campaigns.drainer import store_events
+    from campaigns.models import Campaign, Placement
+    from campaigns.scan_buffer import scan_event
+    from generator.evals import sessions
+    from tests.campaigns.conftest import make_art
+    from tests.generator.factories import job_of_clean_codes
+
+    cache.clear()  # the shared page's rate is counted per address in the cache
+    make_staff(team_users.owner)
+    campaign = Campaign.objects.create(team=team_users.team, name="Harbour festival",
+                                       destination="https://shop.example.com/")
+    poster = Placement.objects.create(campaign=campaign, name="Poster at the gate", location="Quay 4")
+    flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+    now = timezone.now()
+    store_events([scan_event(placement.pk, now - timedelta(days=days), device_class=device, os=system,
+                             visitor_key=f"{placement.pk:016d}{days:016d}", country="FR")
+                  for placement, device, system in ((poster, "mobile", "iOS"), (flyer, "desktop", "Windows"))
+                  for days in (0, 1, 3, 6)])
+    art = make_art(team_users.team, team_users.owner, f"https://qart.example/r/{poster.slug}")
+    poster.artwork, poster.printed_width_cm = art, 20
+    poster.save()
+    job = job_of_clean_codes(team_users.team, team_users.owner, (0.9, 0.6, 0.3))
+    session = sessions.create_session(team_users.team, team_users.owner, "Sitting", job.candidates.all(), 320)
+    _, token = shares.create(campaign, team_users.owner, label="Agency")
+    return {"campaign": campaign.pk, "placement": poster.pk, "job": job.pk, "session": session.pk, "token": token}
+
+
+def blocking(page, where: str) -> list[str]:
+    """The serious and critical violations axe finds on the page, one line each: where, rule, impact, how many
+    elements, the first three of their selectors and axe's help text."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"resultTypes": ["violations", "incomplete"]}).response
+    # axe leaves text of a character or two (a key's letter, an arrow) to a person to judge, with the contrast it
+    # measured: judged here by that figure. The labeling page's keys were 3.2:1 and passed as "incomplete".
+    for check in results["incomplete"]:
+        if check["id"] == "color-contrast":
+            nodes = [node for node in check["nodes"] if any(
+                (item.get("data") or {}).get("messageKey") == "shortTextContent"
+                and item["data"]["contrastRatio"] < float(item["data"]["expectedContrastRatio"].split(":")[0])
+                for item in node["any"])]
+            if nodes:
+                results["violations"].append({**check, "nodes": nodes})
+    found = []
+    for violation in results["violations"]:
+        if violation["impact"] not in BLOCKING:
+            continue
+        targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]]
+        targets = [target for target in targets if (violation["id"], target) not in ACCEPTED]
+        if targets:
+            found.append(f"{where}: {violation['id']} ({violation['impact']}) x{len(targets)} at "
+                         f"{targets[:3]}: {violation['help']}")
+    return found
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_it_finds_no_serious_violation_on_the_main_pages(new_page, cast, viewport):
+    from playwright.sync_api import expect
+
+    page, failures = new_page(viewport=viewport)
+    found = []
+    # Signed out first: the sign-in page and a share link as the agency opens it.
+    for url in ("/accounts/login/", f"/campaigns/shared/{cast['token']}/"):
+        page.goto(url)
+        expect(page.locator("main")).to_be_visible()
+        found += blocking(page, url)
+    sign_in(page, "owner")
+    placement = f"/campaigns/placements/{cast['placement']}/"
+    for url in ("/", "/campaigns/", f"/campaigns/{cast['campaign']}/", placement,
+                f"{placement}print?width=20",  # the print form, answering a width without its unit
+                "/generate/", f"/generate/jobs/{cast['job']}/", "/accounts/", f"/evals/labeling/{cast['session']}/run/",
+                # a change list, and a change page with a tabular inline (the campaign's placements)
+                "/admin/campaigns/placement/", f"/admin/campaigns/campaign/{cast['campaign']}/change/"):
+        page.goto(url)
+        expect(page.locator("main, #content").first).to_be_visible()
+        found += blocking(page, url)
+    # The labeling page with a vote chosen: a pressed button is drawn in the accent.
+    page.goto(f"/evals/labeling/{cast['session']}/run/")
+    page.get_by_role("button", name="Looks good").click()
+    expect(page.get_by_role("button", name="Looks good")).to_have_attribute("aria-pressed", "true")
+    found += blocking(page, "the labeling page, voted")
+    assert found == [], "\n".join(found)
+    assert failures == []
