@@ -100,6 +100,13 @@ def test_the_api_docs_inline_script_carries_the_pages_nonce(client, team_users):
     assert f'<script nonce="{nonce}">' in response.content.decode()
 
 
+def test_the_api_docs_have_a_heading_and_say_how_to_authenticate(client, team_users):
+    # Swagger UI's page had no <h1> (axe: page-has-heading-one) and left where a token comes from unsaid
+    client.force_login(team_users.owner)
+    page = client.get("/api/docs/").content.decode()
+    assert "<h1>REST API</h1>" in page and 'href="/accounts/"' in page and "Authorization: Token" in page
+
+
 def refuse_nul(execute, sql, params, many, context):
     """A database wrapper that fails any query carrying a NUL as PostgreSQL does (DataError)."""
     from django.db import DataError
