@@ -142,7 +142,8 @@ def token_new(request: HttpRequest) -> HttpResponse:
     try:
         auth_token, token = tokens.make_token(request.user, request.POST.get("name", ""))
     except tokens.TokenRefused as refused:
-        return account_page(request, status=400, token_error=str(refused))
+        # The name typed stays in the field, to be corrected rather than typed again
+        return account_page(request, status=400, token_error=str(refused), token_name=request.POST.get("name", ""))
     request.session[NEW_TOKEN_KEY] = {"token": token, "prefix": auth_token.token_key,
                                       "name": request.POST.get("name", "").strip()}
     return redirect("account")

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
-from qartsite.models import TokenLabel
+from qartsite.models import OneLine, TokenLabel
 
 NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
 
@@ -41,6 +42,11 @@ def make_token(user, name: str) -> tuple[AuthToken, str]:
         raise TokenRefused(f"{user.get_username()} is inactive: a token of theirs would be refused.")
     if len(name) > NAME_LENGTH:
         raise TokenRefused(f"The name is {len(name)} characters long; the most is {NAME_LENGTH}.")
+    try:
+        # The rule of every other name; and PostgreSQL refuses a NUL in text, which was a 500 on the account page
+        OneLine("A token's name")(name)
+    except ValidationError as exc:
+        raise TokenRefused(exc.messages[0]) from None
     with transaction.atomic():
         auth_token, token = AuthToken.objects.create(user=user)  # expiry: knox's TOKEN_TTL (settings)
         if name:

@@ -668,6 +668,17 @@ class TestApiTokens:
         assert "The name is 65 characters long; the most is 64." in refused.content.decode()
         assert 'class="token-once"' not in refused.content.decode()
 
+    @pytest.mark.parametrize("name", ["ci\x00", "ci\nbot", "ci\u202ebot"])
+    def test_it_refuses_a_name_with_a_control_character_keeping_it_in_the_field(self, client, team_users, name):
+        from knox.models import AuthToken
+
+        client.force_login(team_users.owner)
+        refused = client.post("/accounts/tokens/", {"name": f"  {name}"})  # PostgreSQL: NUL was a 500
+        html = refused.content.decode()
+        assert refused.status_code == 400 and "A token&#x27;s name is one line of text" in html
+        assert re.search(r'<input id="token-name" type="text" name="name" value="  ci', html)
+        assert not AuthToken.objects.filter(user=team_users.owner).exists()
+
     def test_it_needs_a_signed_in_post_with_csrf(self, team_users):
         from django.test import Client
 

@@ -61,7 +61,8 @@ class TestCreate:
         team_users.viewer.is_active = False
         team_users.viewer.save()
         for args, message in ((["nobody"], "No user named 'nobody'"), (["viewer"], "viewer is inactive"),
-                              (["owner", "--name", "x" * 65], "the most is 64")):
+                              (["owner", "--name", "x" * 65], "the most is 64"),
+                              (["owner", "--name", "ci\x00"], "A token's name is one line of text")):
             with pytest.raises(CommandError, match=message):
                 qart_token(*args)
         assert not AuthToken.objects.exists()

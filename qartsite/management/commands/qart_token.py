@@ -52,7 +52,10 @@ class Command(BaseCommand):
             raise CommandError(f"{user.get_username()} is inactive: a token of theirs would be refused.")
         if len(name) > tokens.NAME_LENGTH:
             raise CommandError(f"--name is {len(name)} characters long; the most is {tokens.NAME_LENGTH}.")
-        auth_token, token = tokens.make_token(user, name)
+        try:
+            auth_token, token = tokens.make_token(user, name)
+        except tokens.TokenRefused as refused:  # a name with a control character in it
+            raise CommandError(str(refused)) from None
         expires = f"expires {auth_token.expiry:%Y-%m-%d %H:%M} UTC" if auth_token.expiry else "never expires"
         # The token alone on stdout, so `TOKEN=$(manage.py qart_token alice)` works; the rest on stderr.
         self.stdout.write(token)
