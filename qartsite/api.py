@@ -235,11 +235,17 @@ class BoundedJSONField(serializers.JSONField):
     default_error_messages = {"too_deep": f"Nested too deeply: at most {parsers.MAX_DEPTH} levels.",
                               "out_of_range": f"Out of range: {parsers.NUMBERS_RULE}"}
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{**kwargs, "decoder": kwargs.get("decoder") or parsers.BoundedDecoder})
+
     def to_internal_value(self, data):
         text = getattr(data, "is_json_string", False) or self.binary
         if text and parsers.too_deep(data if isinstance(data, bytes) else str(data).encode()):
             self.fail("too_deep")
-        value = super().to_internal_value(data)
+        try:
+            value = super().to_internal_value(data)
+        except parsers.TooManyDigits:
+            self.fail("out_of_range")
         if text and not parsers.numbers_in_range(value):
             self.fail("out_of_range")
         return value

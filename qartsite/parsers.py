@@ -36,6 +36,28 @@ class DuplicateKey(ValueError):
     """An object of the body names one key twice."""
 
 
+class TooManyDigits(Exception):
+    """An integer of a JSON text has more digits than any number a field holds. No ValueError: DRF's and Django's JSON
+    fields take one for text that is not JSON ("Value must be valid JSON."), where the number is what is wrong."""
+
+
+def integer(digits: str) -> int:
+    """json's parse_int: the integer, refusing one longer than the largest any field holds (`TooManyDigits`) before
+    Python reads it. Past 4,300 digits Python refuses to, in words meant for its programmer ("use
+    sys.set_int_max_str_digits() to increase the limit"): the API's answer, and a 500 in the admin."""
+    if len(digits.lstrip("-")) > len(str(LARGEST)):
+        raise TooManyDigits
+    return int(digits)
+
+
+class BoundedDecoder(json.JSONDecoder):
+    """json's decoder, reading integers with `integer`: for JSON sent as a field's text (a form body's rules, the
+    admin's JSON fields), whose fields catch `TooManyDigits`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{**kwargs, "parse_int": integer})
+
+
 def unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """json's object_pairs_hook: the object, refusing a key it names twice (`DuplicateKey`)."""
     made = dict(pairs)
@@ -55,7 +77,8 @@ class JSONParser(parsers.JSONParser):
       limit and fail with a RecursionError; on the way, a garbage collection that runs there calls finalizers with
       no stack left, whose errors go unreported (seen once in the suite, on PostgreSQL);
     - a number no field can hold: Python reads 1e400 as infinity and 2**70 as an int that SQLite and PostgreSQL
-      cannot compare with an id (OverflowError), e.g. `{"team": 1e400}`;
+      cannot compare with an id (OverflowError), e.g. `{"team": 1e400}`, and refuses an int of 5,000 digits in
+      words about its own settings (`integer`);
     - a string (or key) with an unpaired surrogate escape, `"\\ud800"`: Python's parser takes it, and every answer
       that repeats it (a choice's or an unknown field's message) failed to encode as UTF-8;
     - a key named twice in one object, `{"destination": "a", "destination": "b"}`: Python keeps the last one without
@@ -77,10 +100,12 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(TOO_DEEP)
         try:
             # DRF's own parse, with the hook: json.load, its constants (NaN, Infinity) refused as DRF refuses them
-            data = json.loads(body.decode(encoding), object_pairs_hook=unique_keys,
+            data = json.loads(body.decode(encoding), object_pairs_hook=unique_keys, parse_int=integer,
                               parse_constant=drf_json.strict_constant if self.strict else None)
         except RecursionError:
             raise ParseError(TOO_DEEP) from None
+        except TooManyDigits:
+            raise ParseError(OUT_OF_RANGE) from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         if not numbers_in_range(data):

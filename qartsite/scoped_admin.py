@@ -26,7 +26,7 @@ from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, teammates
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
-from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, numbers_in_range, too_deep
+from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
 
 
 def visible_to(model: type[Model], user) -> QuerySet:
@@ -116,19 +116,29 @@ class FiniteJSONField(forms.JSONField):
     reads them, the databases' JSON does not (a 500 on save); and JSON nested too deeply (`parsers.too_deep`), as the
     API's parser does."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{**kwargs, "decoder": kwargs.get("decoder") or BoundedDecoder})
+
     def to_python(self, value):
         if isinstance(value, str) and too_deep(value.encode()):  # Python's parser would recurse to its limit: a 500
             raise ValidationError(f"The JSON is nested more than {MAX_DEPTH} levels deep.", code="invalid")
-        value = super().to_python(value)
+        out_of_range = ValidationError(NUMBERS_RULE[0].upper() + NUMBERS_RULE[1:], code="invalid")
+        try:
+            value = super().to_python(value)
+        except TooManyDigits:  # an int of 5,000 digits, which Python refuses to read: a 500
+            raise out_of_range from None
         if not numbers_in_range(value):
-            raise ValidationError(NUMBERS_RULE[0].upper() + NUMBERS_RULE[1:], code="invalid")
+            raise out_of_range
         return value
 
     def bound_data(self, data, initial):
         # The form shown again with a body nested too deeply: the text as typed, not a parse that would overflow.
         if isinstance(data, str) and too_deep(data.encode()):
             return forms.fields.InvalidJSONInput(data)
-        return super().bound_data(data, initial)
+        try:
+            return super().bound_data(data, initial)
+        except TooManyDigits:
+            return forms.fields.InvalidJSONInput(data)
 
 
 class OneTeamForm(form_fields.ModelForm):

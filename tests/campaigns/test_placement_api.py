@@ -141,6 +141,9 @@ class TestPlacements:
         ("[" * 1000 + "]" * 1000, "Nested too deeply: at most 200 levels."),
         ('{"a":' * 3000 + "1" + "}" * 3000, "Nested too deeply: at most 200 levels."),
         ('{"split": [{"url": "https://a.example.com", "weight": 1e400}]}', "Out of range: numbers must be finite"),
+        # Python reads no int of 5,000 digits: "Value must be valid JSON.", of JSON that is
+        pytest.param('{"split": [{"url": "https://a.example.com", "weight": %s}]}' % ("9" * 5000),
+                     "Out of range: numbers must", id="5000-digits"),
     ])
     @pytest.mark.parametrize("form", ["multipart", "urlencoded"])
     def test_rules_sent_as_text_in_a_form_body_hold_to_the_json_bodys_limits(self, team_users, placement, rules,

@@ -100,6 +100,9 @@ class TestJSONParser:
         ('{"name": "n", "destination": "https://e.com", "team": 1e400}', "a number is out of range"),
         ('{"name": "n", "destination": "https://e.com", "team": 29524184556031959040}', "a number is out of range"),
         ('{"name": "n", "destination": "https://e.com", "team": [1, {"x": -1e999}]}', "a number is out of range"),
+        # Python reads no int of more than 4,300 digits, and said so as "use sys.set_int_max_str_digits()".
+        pytest.param('{"name": "n", "destination": "https://e.com", "team": -%s}' % ("9" * 5000),
+                     "a number is out of range", id="5000-digits"),
         # Python's parser reads "\ud800" as a lone surrogate: every message that repeats it (an unknown field's
         # name, a choice) could not be written as UTF-8, and the answer was a 500.
         ('{"name": "n", "destination": "https://e.com", "\\ud800": 1}', "unpaired surrogate"),
