@@ -57,9 +57,12 @@ def is_team_owned(model: type[Model]) -> bool:
 
 
 def teams_of(obj: Model) -> set[Team]:
-    """The teams `obj` belongs to: itself for a team, else where its model's `team_paths` lead (unset paths skipped)."""
+    """The teams `obj` belongs to: itself for a team, else where its model's `team_paths` lead (unset paths skipped).
+
+    A team being added (in the admin) counts as none: nothing else is in it yet, and a model without a primary key
+    cannot go in a set (a TypeError: adding a team in the admin was a 500, with its members' rows or without)."""
     if isinstance(obj, Team):
-        return {obj}
+        return {obj} if obj.pk is not None else set()
     teams = set()
     for path in type(obj).team_paths:
         target = obj
@@ -70,7 +73,7 @@ def teams_of(obj: Model) -> set[Team]:
                 target = None
             if target is None:
                 break
-        if target is not None:
+        if target is not None and target.pk is not None:
             teams.add(target)
     return teams
 

@@ -153,6 +153,15 @@ class TestTeamAdmin:
         client.force_login(cast.owner)
         assert client.get(url(Team, "add")).status_code == 403
 
+    def test_a_superuser_adds_a_team_with_its_first_owner(self, client, cast):
+        # The one-team check hashed the unsaved team: every team added here was a 500
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        inline = {"memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "0",
+                  "memberships-0-user": cast.outsider.pk, "memberships-0-role": "owner"}
+        response = client.post(url(Team, "add"), {"name": "Gamma", "time_zone": "UTC", **inline})
+        assert response.status_code == 302
+        assert Membership.role_of(cast.outsider, Team.objects.get(name="Gamma")) == "owner"
+
 
 @pytest.mark.django_db
 class TestInvitationAdmin:
