@@ -437,6 +437,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The address the short links see: REMOTE_ADDR, or with QART_TRUST_PROXY the X-Forwarded-For hop our proxy added.
 AXES_CLIENT_IP_CALLABLE = "qartsite.site.client_address"
+AXES_USERNAME_CALLABLE = "qartsite.site.sign_in_username"  # cut to what axes' records hold
 # A sign-in clears that pair's failures, so typos spread over days do not add up to a lockout.
 AXES_RESET_ON_SUCCESS = True
 # Axes would also keep every successful sign-in with its address: the site keeps addresses only where it needs them.

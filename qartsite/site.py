@@ -107,6 +107,16 @@ def hop_address(hop: str) -> str:
     return str(mapped or address)
 
 
+def sign_in_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The user name a sign-in tried, as django-axes records its failures (AXES_USERNAME_CALLABLE): axes' own reading
+    (the credentials', else the form's), cut to the 255 characters its records hold. PostgreSQL refuses a longer one,
+    and a scanner's 300-character name was a 500 on the sign-in pages (django-axes issue #1381); no account's name is
+    longer than 150."""
+    source = credentials or getattr(request, "data", request.POST)
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD)
+    return username[:255] if isinstance(username, str) else username
+
+
 def unreachable_reason(url: str, *, same_network: bool = False) -> str | None:
     """Why phones could not open `url`, or None when its host looks public.
 
