@@ -139,7 +139,7 @@ MIDDLEWARE = [
     "qartsite.content_policy.ContentPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
-    # A path with a NUL is a 404 before any view queries with it (qartsite.paths).
+    # A path with a NUL is a 404, a header with one a 400, before any view queries with them (qartsite.paths).
     "qartsite.paths.NulPathMiddleware",
 ]
 

@@ -133,6 +133,20 @@ def test_a_nul_in_the_path_is_the_sites_404_never_looked_up(client, team_users, 
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("header", ["HTTP_USER_AGENT", "HTTP_ACCEPT", "HTTP_REFERER"])
+def test_a_nul_in_a_header_is_a_400_before_anything_is_recorded(client, team_users, header):
+    # django-axes records a failed sign-in's User-Agent and Accept header: on PostgreSQL a NUL there was a 500 (the
+    # development server passes such a header on; gunicorn refuses it)
+    from axes.models import AccessAttempt
+    from django.db import connection
+
+    with connection.execute_wrapper(refuse_nul):
+        response = client.post("/accounts/login/", {"username": "owner", "password": "wrong"}, **{header: "x\x00y"})
+    assert response.status_code == 400 and "NUL" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_nul_in_an_api_path_is_a_json_404(client, team_users):
     from django.db import connection
 
