@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.qartsite.test_views import refuse_nul
+from tests.database_wrappers import refuse_nul
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from qartsite import tokens
+from tests.database_wrappers import refuse_nul
 
 pytestmark = pytest.mark.django_db
 
@@ -105,15 +106,6 @@ def test_the_api_docs_have_a_heading_and_say_how_to_authenticate(client, team_us
     client.force_login(team_users.owner)
     page = client.get("/api/docs/").content.decode()
     assert "<h1>REST API</h1>" in page and 'href="/accounts/"' in page and "Authorization: Token" in page
-
-
-def refuse_nul(execute, sql, params, many, context):
-    """A database wrapper that fails any query carrying a NUL as PostgreSQL does (DataError)."""
-    from django.db import DataError
-
-    if any("\x00" in str(param) for param in (params or ())):
-        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    return execute(sql, params, many, context)
 
 
 @pytest.mark.django_db
