@@ -79,8 +79,17 @@ class TeamAdmin(TeamScopedAdmin):
     readonly_fields = ("scan_retention_days",)
 
     def has_add_permission(self, request) -> bool:
-        # A team made here would have no member, not even its maker: teams begin on the site, with an owner.
+        # README's way to a second team; only superusers, since a team made here needs no invitation to join.
         return request.user.is_superuser
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        team = form.instance
+        if not change and not team.memberships.filter(role=Membership.Role.OWNER).exists():
+            # The site shows a team to its members only: one made here without an owner was nobody's, its maker's
+            # neither, and a team always keeps an owner. Its maker owns it then.
+            Membership.objects.update_or_create(team=team, user=request.user,
+                                                defaults={"role": Membership.Role.OWNER})
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting a team deletes its campaigns, placements and scans: printed codes would answer 404. Campaigns are

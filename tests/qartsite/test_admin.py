@@ -162,6 +162,19 @@ class TestTeamAdmin:
         assert response.status_code == 302
         assert Membership.role_of(cast.outsider, Team.objects.get(name="Gamma")) == "owner"
 
+    def test_a_superuser_owns_a_team_added_with_no_owner_named(self, client, cast):
+        # README's way to a second team. Without an owner the team was nobody's: the site shows a team to its
+        # members only, its maker neither.
+        root = get_user_model().objects.create_superuser("root", password="pw-root-1")
+        client.force_login(root)
+        inline = {"memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "0",
+                  "memberships-0-user": cast.viewer.pk, "memberships-0-role": "viewer"}
+        response = client.post(url(Team, "add"), {"name": "Gamma", "time_zone": "UTC", **inline})
+        assert response.status_code == 302
+        team = Team.objects.get(name="Gamma")
+        assert (Membership.role_of(root, team), Membership.role_of(cast.viewer, team)) == ("owner", "viewer")
+        assert "Gamma" in client.get(reverse("campaigns:list")).content.decode()
+
 
 @pytest.mark.django_db
 class TestInvitationAdmin:
