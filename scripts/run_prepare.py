@@ -56,5 +56,14 @@ def main() -> None:
             print(f"run: could not look for interrupted generation jobs now ({exc}); the worker will", file=sys.stderr)
 
 
+def run() -> None:
+    """`main`, where Ctrl-C ends it with the status a shell gives it (130) and no traceback: run.sh then says that it
+    stops, and a screen of traceback of wherever Python was (an import, a migration) said nothing more."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":
-    main()
+    run()
