@@ -166,6 +166,18 @@ def column_of(header: str) -> str | None:
     return next((column for column, names in ALIASES.items() if key in names), None)
 
 
+def csv_problem(error: str, line: int, delimiter: str) -> str:
+    """Python's csv error at `line` in a spreadsheet user's words (it said "field larger than field limit (131072)")."""
+    if error == "unexpected end of data":
+        return "a quoted cell is never closed (a \" with no closing \"), so the file ends inside it"
+    if error.startswith("field larger than field limit"):
+        return f"a cell on line {line} is longer than {csv.field_size_limit():,} characters"
+    if error.endswith("expected after '\"'"):
+        return (f"on line {line}, a quote inside a quoted cell must be doubled (\"\"), or the cell end at the quote "
+                f"with a “{delimiter}”")
+    return f"{error} (line {line})"
+
+
 def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """(the columns, the data rows) of the CSV text, each row with its number as a spreadsheet shows it (the header
     is row 1; blank rows are skipped but counted, so an error names the row a person sees).
@@ -176,13 +188,13 @@ def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """
     first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
     delimiter = ";" if ";" in first and "," not in first else ","  # Excel's CSV where the decimal mark is a comma
+    # strict: an unclosed quote is refused, not read as one cell swallowing every row after it.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        # strict: an unclosed quote is refused, not read as one cell swallowing every row after it.
-        read = [(number, row) for number, row in enumerate(
-                    csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True), start=1)
-                if any(cell.strip() for cell in row)]
+        read = [(number, row) for number, row in enumerate(reader, start=1) if any(cell.strip() for cell in row)]
     except csv.Error as exc:
-        raise FileRefused(f"The file cannot be read as CSV ({exc}).") from None
+        raise FileRefused(f"The file cannot be read as CSV: {csv_problem(str(exc), reader.line_num, delimiter)}."
+                          ) from None
     if not read:
         raise FileRefused(f"The file is empty. The first row names the columns: {', '.join(COLUMNS)}.")
     headers, rows = read[0][1], read[1:]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.db import connection
@@ -146,7 +147,16 @@ class TestCheck:
 
     def test_it_refuses_an_unclosed_quote_instead_of_merging_rows(self, campaign):
         text = 'name,location\nA,"Platform 2\nB,Gate\nC,Hall\n'
-        with pytest.raises(bulk.FileRefused, match="cannot be read as CSV"):
+        with pytest.raises(bulk.FileRefused, match="cannot be read as CSV: a quoted cell is never closed"):
+            bulk.check(campaign, text.encode())
+
+    @pytest.mark.parametrize(("text", "words"), [
+        ("name\n" + "x" * 140_000 + "\n", "a cell on line 2 is longer than 131,072 characters"),
+        ('name,location\nA,"Gate"B\n', 'on line 2, a quote inside a quoted cell must be doubled'),
+    ])
+    def test_it_says_what_it_cannot_read_in_a_spreadsheet_users_words(self, campaign, text, words):
+        # Python's own words were "field larger than field limit (131072)" and "',' expected after '\"'"
+        with pytest.raises(bulk.FileRefused, match=re.escape(words)):
             bulk.check(campaign, text.encode())
 
     def test_it_reads_decimal_commas_in_a_semicolon_file(self, campaign):
