@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 
-from qartsite.responses import plain_400
+from qartsite.limits import refused
 
 NUL_HEADER = "A header of this request holds a NUL character, which no browser sends: nothing was done."
 
@@ -27,5 +27,5 @@ class NulPathMiddleware:
             raise Http404("No page has this address.")
         if any("\x00" in value for key, value in request.META.items()
                if key.startswith("HTTP_") and isinstance(value, str)):
-            return plain_400(NUL_HEADER)
+            return refused(request, NUL_HEADER, 400)  # JSON under /api/, as the API's clients read every answer
         return self.get_response(request)

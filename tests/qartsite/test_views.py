@@ -139,6 +139,13 @@ def test_a_nul_in_a_header_is_a_400_before_anything_is_recorded(client, team_use
 
 
 @pytest.mark.django_db
+def test_a_nul_in_a_header_of_an_api_request_is_a_json_400(client, team_users):
+    # An API client reads DRF's {"detail": ...} from every answer, as from the NUL path's 404 below
+    response = client.get("/api/campaigns/", HTTP_USER_AGENT="x\x00y")
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+
+
+@pytest.mark.django_db
 def test_a_nul_in_an_api_path_is_a_json_404(client, team_users):
     from django.db import connection
 
