@@ -106,6 +106,8 @@ def test_the_api_docs_have_a_heading_and_say_how_to_authenticate(client, team_us
     client.force_login(team_users.owner)
     page = client.get("/api/docs/").content.decode()
     assert "<h1>REST API</h1>" in page and 'href="/accounts/"' in page and "Authorization: Token" in page
+    # A token is its user's, not one team's: a member of two teams sees both and names the team of what they create
+    assert "acts as you, in each of your teams" in page and "acts as your team" not in page
 
 
 @pytest.mark.django_db
