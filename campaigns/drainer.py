@@ -28,7 +28,7 @@ from time import monotonic
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, DataError, InterfaceError, connection, transaction
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -424,6 +424,11 @@ class Drainer:
             except DATABASE_ERRORS as exc:
                 if not_migrated(exc):
                     log.warning("%s Nothing acknowledged; retrying in %.0f s", NOT_MIGRATED, delay)
+                elif isinstance(exc, DataError):
+                    # Not an outage: a scan holds a value the database refuses (`scan_row` cleans those it knows of),
+                    # and the batch holding it is tried again until someone looks: said so, not "away".
+                    log.error("The database refused a batch of scans (%s): nothing acknowledged, retrying in %.0f s. "
+                              "A scan holds a value it cannot store: tell whoever runs qart", exc, delay)
                 else:
                     log.warning("The database is away (%s): nothing acknowledged, retrying in %.0f s", exc, delay)
                 connection.close()  # a broken connection is opened afresh on the next pass

@@ -508,6 +508,25 @@ class TestCommand:
         Drainer("test").run(stop)
         assert waits == [1.0, 2.0] and passes == [drainer.BLOCK_MS] * 3
 
+    def test_a_value_the_database_refuses_is_said_so_not_called_away(self, monkeypatch, caplog):
+        # COPY's refusal of a value (DataError, since copy_rows wraps the driver's errors) was logged as "The database
+        # is away", every retry
+        from django.db import DataError
+
+        stop = threading.Event()
+
+        def drain(self, block_ms=None):
+            stop.set()
+            raise DataError("invalid byte sequence")
+
+        monkeypatch.setattr(Drainer, "drain_once", drain)
+        monkeypatch.setattr(stop, "wait", lambda delay: None)
+        with caplog.at_level(logging.WARNING, logger="campaigns.drainer"):
+            Drainer("test").run(stop)
+        assert [r.getMessage() for r in caplog.records] == [
+            "The database refused a batch of scans (invalid byte sequence): nothing acknowledged, retrying in 1 s. "
+            "A scan holds a value it cannot store: tell whoever runs qart"]
+
     def test_a_database_without_its_tables_is_said_so_not_called_away(self, monkeypatch, caplog):
         # A drainer started before `migrate` logged "The database is away (relation ... does not exist)".
         from django.db import ProgrammingError
