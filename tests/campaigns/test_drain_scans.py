@@ -508,22 +508,27 @@ class TestCommand:
         Drainer("test").run(stop)
         assert waits == [1.0, 2.0] and passes == [drainer.BLOCK_MS] * 3
 
-    def test_a_value_the_database_refuses_is_said_so_not_called_away(self, monkeypatch, caplog):
-        # COPY's refusal of a value (DataError, since copy_rows wraps the driver's errors) was logged as "The database
-        # is away", every retry
-        from django.db import DataError
-
+    @staticmethod
+    def logged_for(error: Exception, monkeypatch, caplog) -> list[str]:
+        """What a running drainer logs when one pass raises `error` (then it is stopped)."""
         stop = threading.Event()
 
         def drain(self, block_ms=None):
             stop.set()
-            raise DataError("invalid byte sequence")
+            raise error
 
         monkeypatch.setattr(Drainer, "drain_once", drain)
         monkeypatch.setattr(stop, "wait", lambda delay: None)
         with caplog.at_level(logging.WARNING, logger="campaigns.drainer"):
             Drainer("test").run(stop)
-        assert [r.getMessage() for r in caplog.records] == [
+        return [r.getMessage() for r in caplog.records]
+
+    def test_a_value_the_database_refuses_is_said_so_not_called_away(self, monkeypatch, caplog):
+        # COPY's refusal of a value (DataError, since copy_rows wraps the driver's errors) was logged as "The database
+        # is away", every retry
+        from django.db import DataError
+
+        assert self.logged_for(DataError("invalid byte sequence"), monkeypatch, caplog) == [
             "The database refused a batch of scans (invalid byte sequence): nothing acknowledged, retrying in 1 s. "
             "A scan holds a value it cannot store: tell whoever runs qart"]
 
@@ -531,16 +536,7 @@ class TestCommand:
         # A drainer started before `migrate` logged "The database is away (relation ... does not exist)".
         from django.db import ProgrammingError
 
-        stop = threading.Event()
-
-        def drain(self, block_ms=None):
-            stop.set()
-            raise ProgrammingError('relation "campaigns_placement" does not exist')
-
-        monkeypatch.setattr(Drainer, "drain_once", drain)
-        monkeypatch.setattr(stop, "wait", lambda delay: None)
-        with caplog.at_level(logging.WARNING, logger="campaigns.drainer"):
-            Drainer("test").run(stop)
-        assert [r.getMessage() for r in caplog.records] == [
+        error = ProgrammingError('relation "campaigns_placement" does not exist')
+        assert self.logged_for(error, monkeypatch, caplog) == [
             "The database has no qart tables yet: run `manage.py migrate` (make run does). Nothing acknowledged; "
             "retrying in 1 s"]
