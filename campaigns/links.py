@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -23,6 +23,9 @@ from django.core.exceptions import ValidationError
 # 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is.
 SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
 SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
+# The longest redirect that takes the scanner's query (`with_scanner_query`): the usual bound for a URL every
+# browser, proxy and server takes (IIS refuses a longer query string by default).
+MAX_PASSED_URL = 2048
 # Link-preview fetchers, link checkers and crawlers that ua-parser does not already classify as spiders. Office
 # ("ms-office", "Microsoft Office/16.0 (... Microsoft Outlook ...)") checks a link clicked in a document or mail
 # before the browser opens it: counted, each such click was two scans. Each names the fetcher, never an app that also
@@ -133,18 +136,36 @@ def web_address_problem(content: str) -> str:
 
 
 def with_utm(url: str, utm: dict[str, str]) -> str:
-    """`url` with the non-empty UTM parameters appended; parameters already in the URL win.
+    """`url` with the non-empty UTM parameters appended; parameters already in the URL win (`with_parameters`)."""
+    return with_parameters(url, [(key, value) for key, value in utm.items() if value])
 
-    The destination's own query string is kept byte for byte (re-encoding it would turn `%20` into `+`, which some
-    sites read differently): the new parameters are only appended, before any fragment.
+
+def with_parameters(url: str, parameters: Iterable[tuple[str, str]]) -> str:
+    """`url` with `parameters` appended, each percent-encoded, a name given twice kept twice; a name already in the
+    URL's query is left out (the URL's own value wins).
+
+    The URL's own query string is kept byte for byte (re-encoding it would turn `%20` into `+`, which some sites read
+    differently): the new parameters are only appended, before any fragment. Every `&`, `=`, `?` and `#` of a name or
+    value is encoded, so nothing appended can change the URL's scheme, host or path.
     """
     base, hash_mark, fragment = url.partition("#")
     present = {key for key, _ in parse_qsl(urlsplit(base).query, keep_blank_values=True)}
-    added = urlencode([(key, value) for key, value in utm.items() if value and key not in present], quote_via=quote)
+    added = urlencode([(key, value) for key, value in parameters if key not in present], quote_via=quote)
     if not added:
         return url
     separator = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
     return f"{base}{separator}{added}{hash_mark}{fragment}"
+
+
+def with_scanner_query(url: str, query: str) -> str:
+    """`url` (a link's destination) with the parameters of the query string the scanner's request carried, as link
+    products pass them on: a code printed with `?src=poster` or a link shared with `?ref=newsletter` tells the
+    destination so. The destination's own parameters win (a campaign's UTM tags are not the URL-crafter's to
+    change); a URL that would grow past MAX_PASSED_URL keeps the destination as it is, the query dropped whole."""
+    if not query or len(url) + len(query) > MAX_PASSED_URL:
+        return url
+    passed = with_parameters(url, [(key, value) for key, value in parse_qsl(query, keep_blank_values=True) if key])
+    return passed if len(passed) <= MAX_PASSED_URL else url
 
 
 def visitor_key(address: str, user_agent: str, secret: str, day: date, team_id: int) -> str:

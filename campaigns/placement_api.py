@@ -75,7 +75,9 @@ class PlacementSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     short_url = serializers.SerializerMethodField(help_text="The link the printed code carries.")
     destination = serializers.URLField(read_only=True, help_text=(
         "Where scans lead now: while the placement is active and its campaign not archived, the override, else the "
-        "campaign's destination; otherwise the campaign's fallback_url, else its destination."))
+        "campaign's destination; otherwise the campaign's fallback_url, else its destination. The short link adds the "
+        "placement's UTM parameters, then the scanner's own query parameters (a name the destination already has "
+        "keeps the destination's value)."))
     print_state = serializers.SerializerMethodField(help_text=(
         '"plain_code" (no artwork), "ok", or "will_not_scan": the artwork fails the scan check and print downloads '
         "are refused."))

@@ -7,9 +7,10 @@ redirects: the database is never written here. When the database is away (or slo
 statement), known slugs answer from the last copy this process saw, else from the copy every process shares in
 Redis; an unknown slug gets a 503 asking to retry, never a 500. No session. It only ever redirects to a destination
 stored on the placement or its campaign (`Placement.destination`, or one its rules choose: `campaigns.rules`, compiled
-once per lookup and kept with the link in both copies): a code of an archived campaign or of a placement switched off
-goes to the campaign's fallback and is still counted; only a slug that never existed (or a placement a superuser
-deleted) answers 404.
+once per lookup and kept with the link in both copies), with the scanner's query parameters added to its own
+(`links.with_scanner_query`: they never change its scheme, host or path, nor a parameter it sets): a code of an
+archived campaign or of a placement switched off goes to the campaign's fallback and is still counted; only a slug
+that never existed (or a placement a superuser deleted) answers 404.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from time import monotonic
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -332,6 +334,9 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         # person opens it, and that visit would never reach us. A non-2xx answer makes it fetch again then.
         response = HttpResponse(status=503)
     else:
-        response = HttpResponseRedirect(url)
+        # The scanner's query goes on to whichever destination was chosen, added per request: the copies of the
+        # link keep the destination without it. Read as Django reads request.GET (UTF-8 from the WSGI bytes).
+        query = get_str_from_wsgi(request.META, "QUERY_STRING", "")
+        response = HttpResponseRedirect(links.with_scanner_query(url, query))
     response["Cache-Control"] = "no-store"  # every scan must reach us to be counted
     return response

@@ -93,6 +93,13 @@ class TestDevices:
         assert query["id"] == ["com.example"] and query["utm_content"] == ["station-poster"]
         assert query["utm_campaign"] == ["spring-sale"] and query["utm_source"] == ["qr"]
 
+    def test_the_scanners_query_goes_on_to_the_destination_the_rules_chose(self, client, placement):
+        with_rules(placement, **DEVICES)
+        location = client.get(f"/r/{placement.slug}?id=other&src=poster", HTTP_USER_AGENT=PIXEL)["Location"]
+        assert location.startswith(f"{PLAY}&utm_source=qr&")
+        query = parse_qs(urlsplit(location).query)
+        assert query["id"] == ["com.example"] and query["src"] == ["poster"] and query["utm_source"] == ["qr"]
+
     def test_a_system_without_a_destination_of_its_own_gets_the_destination(self, client, placement):
         with_rules(placement, ios=APP_STORE)
         assert scan(client, placement, PIXEL) == "https://shop.example.com/"

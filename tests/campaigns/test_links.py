@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -83,6 +84,45 @@ def test_utm_parameters_keep_the_destinations_own_query_byte_for_byte():
     assert links.with_utm("https://example.com/", {"utm_source": "qr"}) == "https://example.com/?utm_source=qr"
     assert links.with_utm("https://example.com/?", {"utm_source": "qr"}) == "https://example.com/?utm_source=qr"
     assert links.with_utm("https://example.com/p?x=%20", {"utm_source": ""}) == "https://example.com/p?x=%20"
+
+
+class TestScannerQuery:
+    DESTINATION = "https://shop.example.com/s?utm_source=qr&q=red%20shoes#offer"
+
+    def test_it_adds_the_scanners_parameters_before_the_fragment_and_the_destinations_own_win(self):
+        url = links.with_scanner_query(self.DESTINATION, "utm_source=poster&x=1&tag=a&tag=b&empty=")
+        assert url == "https://shop.example.com/s?utm_source=qr&q=red%20shoes&x=1&tag=a&tag=b&empty=#offer"
+
+    def test_it_encodes_what_it_passes_on(self):
+        url = links.with_scanner_query("https://shop.example.com/", "name=J%C3%BCrgen+M&sum=1%2B1&amp=%26x%3D1")
+        assert url == "https://shop.example.com/?name=J%C3%BCrgen%20M&sum=1%2B1&amp=%26x%3D1"
+        parts = urlsplit(url)
+        assert parse_qsl(parts.query) == [("name", "Jürgen M"), ("sum", "1+1"), ("amp", "&x=1")]
+
+    @pytest.mark.parametrize("query", ["next=https://evil.example/", "x=%23@evil.example", "@evil.example/",
+                                       "x=/../../evil", "x=%0d%0aLocation:%20https://evil.example/",
+                                       "%3F%23=//evil.example"])
+    def test_it_never_changes_the_destinations_scheme_host_or_path(self, query):
+        url = links.with_scanner_query(self.DESTINATION, query)
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.netloc, parts.path, parts.fragment) == ("https", "shop.example.com", "/s",
+                                                                            "offer")
+        assert not any(c in url for c in "\r\n ")
+        assert parts.query.startswith("utm_source=qr&q=red%20shoes&")
+        assert len(parse_qsl(parts.query, keep_blank_values=True)) == 3
+
+    def test_without_a_query_or_with_only_nameless_parameters_it_is_the_destination(self):
+        assert links.with_scanner_query(self.DESTINATION, "") == self.DESTINATION
+        assert links.with_scanner_query(self.DESTINATION, "=x&&") == self.DESTINATION
+
+    def test_a_query_that_would_make_the_url_too_long_is_dropped_whole(self):
+        room = links.MAX_PASSED_URL - len("https://shop.example.com/?x=")
+        assert links.with_scanner_query("https://shop.example.com/", "x=" + "a" * room).endswith("a" * room)
+        assert links.with_scanner_query("https://shop.example.com/", "x=" + "a" * (room + 1)) == (
+            "https://shop.example.com/")
+        # Encoding makes it longer than the query sent: still dropped, not cut.
+        assert links.with_scanner_query("https://shop.example.com/", "x=" + "+" * 1500) == (
+            "https://shop.example.com/")
 
 
 class TestVisitorKey:

@@ -130,9 +130,48 @@ class TestShortLink:
         assert drain_once().stored == 1 and ScanEvent.objects.filter(placement=placement).count() == 1
 
     def test_it_never_redirects_to_anything_from_the_request(self, client, placement):
-        response = client.get(f"/r/{placement.slug}?next=https://evil.example/&url=https://evil.example/",
+        # The scanner's query is passed on, as values of the destination's own query: never as where to go.
+        response = client.get(f"/r/{placement.slug}?next=https://evil.example/&url=//evil.example/%2F..",
                               HTTP_HOST="testserver", HTTP_REFERER="https://evil.example/")
-        assert "evil" not in response["Location"]
+        target = urlsplit(response["Location"])
+        assert (target.scheme, target.netloc, target.path) == ("https", "shop.example.com", "/spring")
+        assert parse_qs(target.query)["next"] == ["https://evil.example/"]
+
+    def test_it_passes_the_scanners_query_on_and_the_destinations_own_parameters_win(self, client, placement):
+        response = client.get(f"/r/{placement.slug}?utm_source=poster&x=1&tag=a&tag=b%20c&ref=other")
+        assert response.status_code == 302
+        assert response["Location"] == ("https://shop.example.com/spring?ref=qr&utm_source=qr&utm_medium=print"
+                                        "&utm_campaign=spring-sale&utm_content=station-poster&x=1&tag=a&tag=b%20c")
+        assert drain_once().stored == 1 and ScanEvent.objects.get().placement == placement
+
+    def test_the_cached_link_passes_each_scanners_own_query_on(self, client, placement):
+        with CaptureQueriesContext(connection) as queries:
+            first = client.get(f"/r/{placement.slug}?x=1")["Location"]
+            second = client.get(f"/r/{placement.slug}?y=2")["Location"]
+            head = client.head(f"/r/{placement.slug}?z=3")["Location"]
+            plain = client.get(f"/r/{placement.slug}")["Location"]
+        assert len(queries) == 1  # one lookup; the copy answered the others
+        assert first == f"{plain}&x=1" and second == f"{plain}&y=2" and head == f"{plain}&z=3"
+        assert "x=1" not in redirects._links.fresh(placement.slug)[1]
+
+    @pytest.mark.parametrize("query", ["%", "a=%zz", "a=%FF%FE", "&&=&;", "a=%00", "n=J%C3%BCrgen", "a=b=c"])
+    def test_an_odd_query_still_redirects_to_the_destination(self, client, placement, query):
+        target = urlsplit(client.get(f"/r/{placement.slug}?{query}")["Location"])
+        assert (target.scheme, target.netloc, target.path) == ("https", "shop.example.com", "/spring")
+        assert target.query.startswith("ref=qr&utm_source=qr&")
+
+    def test_an_over_long_query_is_dropped_not_an_error(self, client, placement):
+        plain = client.get(f"/r/{placement.slug}")["Location"]
+        response = client.get(f"/r/{placement.slug}?x={'a' * 5000}")
+        assert response.status_code == 302 and response["Location"] == plain
+        assert drain_once().stored == 2
+
+    def test_a_destination_with_a_fragment_keeps_it_after_the_passed_query(self, client, placement):
+        placement.destination_override = "https://other.example.com/p#size-guide"
+        placement.save()
+        assert client.get(f"/r/{placement.slug}?x=1")["Location"] == (
+            "https://other.example.com/p?utm_source=qr&utm_medium=print&utm_campaign=spring-sale"
+            "&utm_content=station-poster&x=1#size-guide")
 
     def test_a_deactivated_link_turns_to_the_fallback_at_once_in_this_process(self, client, placement):
         placement.campaign.fallback_url = "https://shop.example.com/ended"
