@@ -383,6 +383,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No deep links: Swagger UI draws each one as a link inside the button that opens the operation, a control inside
+    # a control that keyboards and screen readers cannot use (axe's nested-interactive, tests/e2e/test_accessibility).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     # drf-spectacular's default hook, then the 4xx answers every operation documents (one place: qartsite.api).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "qartsite.api.document_error_answers",
                            "qartsite.idempotency.document_idempotency_key"],

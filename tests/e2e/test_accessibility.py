@@ -105,6 +105,14 @@ def test_it_finds_no_serious_violation_on_the_main_pages(new_page, cast, viewpor
         page.goto(url)
         expect(page.locator("main, #content").first).to_be_visible()
         found += blocking(page, url)
+    # The API's docs: Swagger UI (drf-spectacular-sidecar's) draws its operations after the page has loaded, and
+    # one opened shows its parameters, responses and buttons.
+    page.goto("/api/docs/")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    found += blocking(page, "/api/docs/")
+    page.locator(".swagger-ui .opblock-summary-control").first.click()
+    expect(page.locator(".swagger-ui .opblock-body").first).to_be_visible()
+    found += blocking(page, "/api/docs/, an operation opened")
     # The labeling page with a vote chosen: a pressed button is drawn in the accent.
     page.goto(f"/evals/labeling/{cast['session']}/run/")
     page.get_by_role("button", name="Looks good").click()
