@@ -47,17 +47,29 @@ from qartsite.scoped_admin import (
     visible_to,
 )
 
+NO_OWNER_NAMED = ("A team needs at least one owner: make one of its members an owner, or leave yourself out of the "
+                  "list to own it yourself.")
+
 
 class KeepsAnOwner(forms.BaseInlineFormSet):
     """A team's members as the admin changes them: a team that has an owner keeps one (`members`: the team page's
-    rule), whatever rows are changed or deleted."""
+    rule), whatever rows are changed or deleted; a new team names an owner, or its maker becomes it
+    (`TeamAdmin.save_related`) unless they listed themselves in another role, which is theirs to choose."""
+
+    maker = None  # who saves the form (`MembershipInline.get_formset`)
 
     def clean(self) -> None:
         super().clean()
-        if self.instance.pk is None or not self.instance.memberships.filter(role=Membership.Role.OWNER).exists():
-            return  # a new team, or one without an owner already: nothing to keep
         kept = [form for form in self.forms if not (self.can_delete and self._should_delete_form(form))]
-        if not any(form.cleaned_data.get("role", form.instance.role) == Membership.Role.OWNER for form in kept):
+        if any(form.cleaned_data.get("role", form.instance.role) == Membership.Role.OWNER for form in kept):
+            return
+        if self.instance.pk is None:
+            # A maker who listed themselves in another role was made its owner all the same, their choice silently
+            # overruled: they are asked instead.
+            listed = {form.cleaned_data["user"].pk for form in kept if form.cleaned_data.get("user")}
+            if self.maker is not None and self.maker.pk in listed:
+                raise forms.ValidationError(NO_OWNER_NAMED)
+        elif self.instance.memberships.filter(role=Membership.Role.OWNER).exists():
             raise forms.ValidationError(members.last_owner_message(self.instance))
 
 
@@ -67,6 +79,10 @@ class MembershipInline(TeamScopedInline):
     extra = 0
     raw_id_fields = ("user",)
     changing_teams = staticmethod(owned_teams)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        return type(formset.__name__, (formset,), {"maker": request.user})
 
 
 @admin.register(Team)
@@ -87,9 +103,9 @@ class TeamAdmin(TeamScopedAdmin):
         team = form.instance
         if not change and not team.memberships.filter(role=Membership.Role.OWNER).exists():
             # The site shows a team to its members only: one made here without an owner was nobody's, its maker's
-            # neither, and a team always keeps an owner. Its maker owns it then.
-            Membership.objects.update_or_create(team=team, user=request.user,
-                                                defaults={"role": Membership.Role.OWNER})
+            # neither, and a team always keeps an owner. Its maker owns it then: not listed among its members, since
+            # a maker who listed themselves in another role is refused that (`KeepsAnOwner`).
+            Membership.objects.create(team=team, user=request.user, role=Membership.Role.OWNER)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting a team deletes its campaigns, placements and scans: printed codes would answer 404. Campaigns are

@@ -176,6 +176,25 @@ class TestTeamAdmin:
         assert "Gamma" in client.get(reverse("campaigns:list")).content.decode()
 
 
+    @pytest.mark.parametrize("role", ["viewer", "editor"])
+    def test_a_superuser_who_lists_themselves_in_another_role_is_asked_for_an_owner(self, client, cast, role):
+        # They were made its owner all the same, the role they chose silently changed.
+        root = get_user_model().objects.create_superuser("root", password="pw-root-1")
+        client.force_login(root)
+        inline = {"memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "0",
+                  "memberships-0-user": root.pk, "memberships-0-role": role,
+                  "memberships-1-user": cast.viewer.pk, "memberships-1-role": "viewer"}
+        response = client.post(url(Team, "add"), {"name": "Gamma", "time_zone": "UTC", **inline})
+        assert response.status_code == 200
+        assert strip_tags(response.content.decode()).count("A team needs at least one owner") == 1
+        assert not Team.objects.filter(name="Gamma").exists()
+        # With an owner named, nobody else is promoted: the maker keeps the role they chose.
+        named = inline | {"memberships-1-role": "owner"}
+        assert client.post(url(Team, "add"), {"name": "Gamma", "time_zone": "UTC", **named}).status_code == 302
+        team = Team.objects.get(name="Gamma")
+        assert (Membership.role_of(root, team), Membership.role_of(cast.viewer, team)) == (role, "owner")
+
+
 @pytest.mark.django_db
 class TestInvitationAdmin:
     def test_it_lists_only_invitations_of_teams_the_user_owns(self, client, cast, rows):
