@@ -24,7 +24,7 @@ from time import monotonic
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.handlers.wsgi import get_str_from_wsgi
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -309,6 +309,15 @@ SLUG_MAX_LENGTH = Placement._meta.get_field("slug").max_length
 # the check answered POST, PUT and DELETE with Django's CSRF failure page (403) first.
 @csrf_exempt
 @require_safe
+def scanner_query(request: HttpRequest) -> str:
+    """The request's query string as text, read as Django reads request.GET: under WSGI the server's bytes arrive
+    as Latin-1 and are UTF-8 (undecodable bytes replaced); under ASGI Django has decoded them already."""
+    raw = request.META.get("QUERY_STRING", "")
+    if isinstance(request, ASGIRequest):
+        return raw
+    return raw.encode("iso-8859-1", errors="replace").decode(errors="replace")
+
+
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
     if not could_be_slug(slug):
         return render(request, "campaigns/unknown_link.html", status=404)
@@ -335,8 +344,7 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         response = HttpResponse(status=503)
     else:
         # The scanner's query goes on to whichever destination was chosen, added per request: the copies of the
-        # link keep the destination without it. Read as Django reads request.GET (UTF-8 from the WSGI bytes).
-        query = get_str_from_wsgi(request.META, "QUERY_STRING", "")
-        response = HttpResponseRedirect(links.with_scanner_query(url, query))
+        # link keep the destination without it.
+        response = HttpResponseRedirect(links.with_scanner_query(url, scanner_query(request)))
     response["Cache-Control"] = "no-store"  # every scan must reach us to be counted
     return response

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection
+from django.test import AsyncRequestFactory, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -165,6 +166,12 @@ class TestShortLink:
         response = client.get(f"/r/{placement.slug}?x={'a' * 5000}")
         assert response.status_code == 302 and response["Location"] == plain
         assert drain_once().stored == 2
+
+    def test_the_scanners_query_is_read_as_text_under_wsgi_and_asgi(self):
+        # WSGI hands the bytes over as Latin-1, ASGI as Django's own UTF-8 text: both are the same query.
+        wsgi = RequestFactory().get("/r/x", QUERY_STRING="n=J\xc3\xbcrgen&c=\xe6\x97\xa5")
+        asgi = AsyncRequestFactory().get("/r/x", QUERY_STRING="n=J\u00fcrgen&c=\u65e5")
+        assert redirects.scanner_query(wsgi) == redirects.scanner_query(asgi) == "n=J\u00fcrgen&c=\u65e5"
 
     def test_a_destination_with_a_fragment_keeps_it_after_the_passed_query(self, client, placement):
         placement.destination_override = "https://other.example.com/p#size-guide"
