@@ -305,10 +305,6 @@ def could_be_slug(slug: str) -> bool:
 SLUG_MAX_LENGTH = Placement._meta.get_field("slug").max_length
 
 
-# No CSRF check: no session is read or written here, and every method but GET and HEAD is a 405 (require_safe);
-# the check answered POST, PUT and DELETE with Django's CSRF failure page (403) first.
-@csrf_exempt
-@require_safe
 def scanner_query(request: HttpRequest) -> str:
     """The request's query string as text, read as Django reads request.GET: under WSGI the server's bytes arrive
     as Latin-1 and are UTF-8 (undecodable bytes replaced); under ASGI Django has decoded them already."""
@@ -318,6 +314,10 @@ def scanner_query(request: HttpRequest) -> str:
     return raw.encode("iso-8859-1", errors="replace").decode(errors="replace")
 
 
+# No CSRF check: no session is read or written here, and every method but GET and HEAD is a 405 (require_safe);
+# the check answered POST, PUT and DELETE with Django's CSRF failure page (403) first.
+@csrf_exempt
+@require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
     if not could_be_slug(slug):
         return render(request, "campaigns/unknown_link.html", status=404)
