@@ -8,7 +8,14 @@ Exactly once: every event carries the id its request made (`ScanEvent.event_id`,
 already stored, and an event leaves the buffer (XACK and XDEL on the stream, deleting a spool file) only after the
 transaction that stored it has committed. A drainer that dies in between leaves the event pending; whoever reads it
 again (this consumer on its next pass, or another one through XAUTOCLAIM once it has been idle CLAIM_IDLE_MS) stores
-nothing twice. When the database fails, nothing is acknowledged and the next pass starts over.
+nothing twice. When the database is away (OperationalError, InterfaceError), nothing is acknowledged and the next pass
+starts over, with backoff (`Drainer.run`).
+
+One bad scan does not hold up the others: when the database refuses a batch (a DataError, a value it cannot store;
+an IntegrityError), `store_accepted` splits it in halves, each stored in its own transaction, down to the scans it
+refuses alone; those are set aside (`campaigns.refused_scans`: a Redis hash, or a file beside the spool while Redis
+is away) before the batch's entries are acknowledged or its spool file deleted, and `manage.py qart_refused_scans`
+lists, retries or discards them.
 """
 
 from __future__ import annotations
@@ -28,11 +35,11 @@ from time import monotonic
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, InterfaceError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, connection, transaction
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from campaigns import rollups, scan_backlog, scan_buffer, webhooks
+from campaigns import refused_scans, rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 from qartsite.plurals import counted
 from qartsite.sql import NOT_MIGRATED, array_literal, copy_rows, not_migrated, one_of
@@ -59,18 +66,24 @@ REPEAT_LIMIT = 10  # more scans than this by one visitor of one placement within
 MAX_RETRY_DELAY = 30.0
 
 DATABASE_ERRORS = (DatabaseError, InterfaceError)
+# The database refuses what it was given, not its connection: retrying the same batch cannot help, splitting it can.
+# A str the driver cannot encode (a lone surrogate, which only JSON written by hand into the buffer carries) is
+# refused before it reaches the database, by the driver itself.
+REFUSALS = (DataError, IntegrityError, UnicodeEncodeError)
 
 
 @dataclass
 class Drained:
-    """What one pass did: events taken from the buffer, and rows new to the database."""
+    """What one pass did: events taken from the buffer, rows new to the database, and events it refused (set aside)."""
 
     read: int = 0
     stored: int = 0
+    refused: int = 0
 
-    def add(self, read: int, stored: int) -> None:
+    def add(self, read: int, stored: int, refused: int = 0) -> None:
         self.read += read
         self.stored += stored
+        self.refused += refused
 
 
 def default_consumer() -> str:
@@ -224,6 +237,29 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
     return len(fresh)
 
 
+def store_accepted(events: list[dict[str, Any]], refused: list[tuple[dict[str, Any], str]]) -> int:
+    """Store `events` as `store_events` does; when the database refuses the batch (REFUSALS), store each half in its
+    own transaction, and so on down to single scans. A scan refused alone is added to `refused` with the reason, and
+    the others are stored. Returns how many rows are new; raises the other database errors (an outage: then the
+    halves stored so far stay stored, and the next pass skips them).
+
+    A lone scan refused for an IntegrityError is tried once more: a scan another drainer stored meanwhile (a lost
+    race on its unique id) is then found stored and skipped, and not set aside."""
+    try:
+        return store_events(events)
+    except REFUSALS as exc:
+        if len(events) > 1:
+            half = len(events) // 2
+            return store_accepted(events[:half], refused) + store_accepted(events[half:], refused)
+        if isinstance(exc, IntegrityError):
+            try:
+                return store_events(events)
+            except REFUSALS as again:
+                exc = again
+        refused.append((events[0], refused_scans.reason_of(exc)))
+        return 0
+
+
 INSERTED = [field for field in ScanEvent._meta.concrete_fields if not field.primary_key]
 
 
@@ -291,6 +327,7 @@ class Drainer:
                 log.warning("Redis is back: draining the stream again")
                 self.flushed_at = None  # and queuing the webhooks it missed
             self.redis_away = False
+            self.collect_refused()
         try:
             self.drain_spool(drained)
         except OSError as exc:
@@ -307,6 +344,13 @@ class Drainer:
         self.flush_webhooks()
         self.record_pass()
         return drained
+
+    def collect_refused(self) -> None:
+        """Move the scans set aside in files while Redis was away into its hash (`refused_scans.collect`)."""
+        try:
+            refused_scans.collect(self.client())
+        except (RedisError, OSError) as exc:
+            log.warning("Refused scans wait in %s (%s)", refused_scans.folder(), exc)
 
     def flush_webhooks(self) -> None:
         """Now and then, while Redis answers: queue the webhooks whose queuing failed (`webhooks.flush_outbox`)."""
@@ -380,8 +424,17 @@ class Drainer:
                 log.error("Dropping unreadable stream entry %s: %r", entry_id, fields)
             elif event is not None:
                 events.append(event)
-        drained.add(len(events), store_events(events))
+        self.store(events, client, drained, or_file=False)
         self.acknowledge(client, [entry_id for entry_id, _ in entries])
+
+    def store(self, events: list[dict[str, Any]], client: Redis | None, drained: Drained, or_file: bool = True) -> None:
+        """Store what the database accepts of `events` (`store_accepted`) and set aside what it refuses
+        (`refused_scans.set_aside`), before the caller acknowledges them (`client`: None while Redis is away)."""
+        refused: list[tuple[dict[str, Any], str]] = []
+        stored = store_accepted(events, refused)
+        for event, reason in refused:
+            refused_scans.set_aside(event, reason, client, or_file)
+        drained.add(len(events), stored, len(refused))
 
     def acknowledge(self, client: Redis, entry_ids: list[bytes]) -> None:
         """Only after the commit: the entries leave the group's pending list and the stream."""
@@ -399,7 +452,7 @@ class Drainer:
         for path in scan_buffer.claim_spool_files(Path(settings.QART["SPOOL_DIR"]), trouble):
             try:
                 for events in batches(scan_buffer.spool_events(path), BATCH):
-                    drained.add(len(events), store_events(events))
+                    self.store(events, None if self.redis_away else self.client(), drained)
                 self.remove(path)
             except FileNotFoundError:
                 continue  # another drainer claimed it too, stored it and deleted it meanwhile: nothing is lost
@@ -425,10 +478,10 @@ class Drainer:
                 if not_migrated(exc):
                     log.warning("%s Nothing acknowledged; retrying in %.0f s", NOT_MIGRATED, delay)
                 elif isinstance(exc, DataError):
-                    # Not an outage: a scan holds a value the database refuses (`scan_row` cleans those it knows of),
-                    # and the batch holding it is tried again until someone looks: said so, not "away".
-                    log.error("The database refused a batch of scans (%s): nothing acknowledged, retrying in %.0f s. "
-                              "A scan holds a value it cannot store: tell whoever runs qart", exc, delay)
+                    # Not an outage, and not a scan's value (`store_accepted` sets those scans aside): something else
+                    # the drainer writes (the webhooks' outbox) was refused. Said so, not "away".
+                    log.error("The database refused the drainer's work (%s): nothing acknowledged, retrying in %.0f s. "
+                              "Not a scan (those it refuses are set aside): tell whoever runs qart", exc, delay)
                 else:
                     log.warning("The database is away (%s): nothing acknowledged, retrying in %.0f s", exc, delay)
                 connection.close()  # a broken connection is opened afresh on the next pass

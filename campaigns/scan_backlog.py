@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from campaigns import scan_buffer
+from campaigns import refused_scans, scan_buffer
 
 # A running drainer stores a scan within about a second (drainer.BLOCK_MS); one waiting longer than this, or a
 # drainer that has not finished a pass for this long, is worth saying. A lag this small never fails the health check.
@@ -35,6 +35,8 @@ class Backlog:
     stream_entries: entries in the Redis stream, None when Redis could not be asked.
     oldest: when the oldest waiting scan that was looked at was made (None: none found).
     drained_at: this host's drainer's last finished pass, else the latest of any host's (None: none recorded).
+    refused: scans the database refused, set aside for whoever runs qart (`campaigns.refused_scans`): never counted
+        until retried, so not "waiting"; /healthz reports them for a monitor. None when Redis could not be asked.
     """
 
     spool_files: int
@@ -42,6 +44,7 @@ class Backlog:
     oldest: datetime | None
     drained_at: datetime | None
     now: datetime
+    refused: int | None = 0
 
     @property
     def waiting(self) -> bool:
@@ -81,6 +84,7 @@ class Backlog:
             "stream_entries": self.stream_entries,
             "oldest_waiting": self.oldest.isoformat() if self.oldest else None,
             "last_drained": self.drained_at.isoformat() if self.drained_at else None,
+            "refused_scans": self.refused,
         }
 
 
@@ -131,31 +135,34 @@ def spool_waiting(folder: Path) -> tuple[int, datetime | None]:
     return len(paths), oldest
 
 
-def stream_waiting() -> tuple[int | None, datetime | None, dict]:
-    """Entries in the stream, the time the oldest was added, and the drainers' last passes; (None, None, {}) when
-    Redis is away (it is then skipped for a moment, as the short link does)."""
+def stream_waiting() -> tuple[int | None, datetime | None, dict, int | None]:
+    """Entries in the stream, the time the oldest was added, the drainers' last passes and the refused scans kept in
+    Redis; (None, None, {}, None) when Redis is away (it is then skipped for a moment, as the short link does)."""
     if scan_buffer.redis_outage.known():
-        return None, None, {}
+        return None, None, {}, None
     pipeline = scan_buffer.redis_client().pipeline(transaction=False)
     pipeline.xlen(scan_buffer.stream_key())
     pipeline.xrange(scan_buffer.stream_key(), count=1)
     pipeline.hgetall(drained_key())
+    pipeline.hlen(refused_scans.refused_key())
     try:
-        length, first, passes = pipeline.execute()
+        length, first, passes, refused = pipeline.execute()
     except RedisError:
         scan_buffer.redis_outage.begin()
-        return None, None, {}
+        return None, None, {}, None
     # A stream entry's id starts with the millisecond it was added.
     added = from_unix(int(first[0][0].split(b"-")[0]) / 1000) if first else None
     return length, added, {(host.decode() if isinstance(host, bytes) else host): from_unix(at)
-                           for host, at in passes.items()}
+                           for host, at in passes.items()}, refused
 
 
 def backlog() -> Backlog:
     """What waits now (see `Backlog`)."""
     spool_files, spool_oldest = spool_waiting(Path(settings.QART["SPOOL_DIR"]))
-    stream_entries, stream_oldest, passes = stream_waiting()
+    stream_entries, stream_oldest, passes, refused = stream_waiting()
     # This host's drainer drains this host's spool; in the stream-first setup the drainer may run elsewhere.
     drained_at = passes.get(socket.gethostname()) or max(passes.values(), default=None)
     oldest = min((t for t in (spool_oldest, stream_oldest) if t is not None), default=None)
-    return Backlog(spool_files, stream_entries, oldest, drained_at, timezone.now())
+    if refused is not None:  # and those set aside on this host while Redis was away, not moved there yet
+        refused += sum(1 for _ in refused_scans.files())
+    return Backlog(spool_files, stream_entries, oldest, drained_at, timezone.now(), refused)

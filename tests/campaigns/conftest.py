@@ -13,7 +13,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from campaigns import redirects, rollups, scan_buffer, webhooks
+from campaigns import redirects, refused_scans, rollups, scan_buffer, webhooks
 from campaigns.models import Campaign, Placement, ScanEvent
 from tests.conftest import free_port, live_queue
 
@@ -74,7 +74,7 @@ def _short_link_state(_scan_buffer_keys):
     yield
     forget_short_link_state()
     try:
-        client.delete(scan_buffer.stream_key(), scan_buffer.links_key())
+        client.delete(scan_buffer.stream_key(), scan_buffer.links_key(), refused_scans.refused_key())
     except RedisError:
         pass
 

@@ -19,6 +19,8 @@ from redis.exceptions import RedisError
 from campaigns import drainer, scan_buffer, webhooks
 from campaigns.drainer import GROUP, Drainer, drain_once
 from campaigns.models import Placement, ScanEvent, ScanRollup, WebhookEndpoint, WebhookOutbox
+from tests.campaigns.buffered import to_spool, to_stream
+from tests.campaigns.refusals import refuse
 
 
 @pytest.fixture
@@ -30,16 +32,6 @@ def event(placement: Placement, seconds_ago: float = 0, visitor_key: str = "v" *
     return scan_buffer.scan_event(placement.pk, timezone.now() - timedelta(seconds=seconds_ago), browser="Safari",
                                   os="iOS", device_class="mobile", referer="", accept_language="", country="",
                                   is_bot=False, visitor_key=visitor_key, **fields)
-
-
-def to_stream(redis, *events: dict) -> None:
-    for made in events:
-        assert scan_buffer.add_to_stream(json.dumps(made))
-
-
-def to_spool(*events: dict) -> None:
-    for made in events:
-        scan_buffer.append_to_spool(json.dumps(made))
 
 
 def stored_ids() -> list[str]:
@@ -94,7 +86,7 @@ class TestDrainOnce:
 
     def test_it_stores_stream_and_spool_events_once_when_run_twice(self, placement, scan_redis):
         streamed, spooled = [event(placement) for _ in range(3)], [event(placement) for _ in range(2)]
-        to_stream(scan_redis, *streamed)
+        to_stream(*streamed)
         to_spool(*spooled)
         assert drain_once().stored == 5
         assert drain_once().read == 0
@@ -108,7 +100,7 @@ class TestDrainOnce:
         # restarted every few seconds, a traceback each time
         spooled, streamed = event(placement), event(placement)
         to_spool(spooled)
-        to_stream(scan_redis, streamed)
+        to_stream(streamed)
         rename = scan_buffer.os.rename
 
         def refused(*args):
@@ -187,7 +179,7 @@ class TestDrainOnce:
     def test_it_stores_a_stream_event_delivered_again_after_a_crash_before_the_ack_once(self, placement, scan_redis,
                                                                                          monkeypatch):
         made = [event(placement) for _ in range(3)]
-        to_stream(scan_redis, *made)
+        to_stream(*made)
         with monkeypatch.context() as patched:
             patched.setattr(Drainer, "acknowledge", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
             with pytest.raises(SystemExit):
@@ -214,7 +206,7 @@ class TestDrainOnce:
 
     def test_it_reclaims_a_pending_entry_of_a_dead_consumer(self, placement, scan_redis):
         made = event(placement)
-        to_stream(scan_redis, made)
+        to_stream(made)
         scan_redis.xgroup_create(scan_buffer.stream_key(), GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "dead", {scan_buffer.stream_key(): ">"})  # read, then the process died
         assert drain_once(consumer="alive").read == 0  # not idle for long yet: it may still be working
@@ -223,7 +215,7 @@ class TestDrainOnce:
 
     def test_it_forgets_stopped_drainers_once_nothing_is_pending_for_them(self, placement, scan_redis, monkeypatch):
         stream = scan_buffer.stream_key()
-        to_stream(scan_redis, event(placement), event(placement, visitor_key="w" * 32))
+        to_stream(event(placement), event(placement, visitor_key="w" * 32))
         scan_redis.xgroup_create(stream, GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "stopped-with-one", {stream: ">"}, count=1)  # died holding an entry
         scan_redis.xreadgroup(GROUP, "stopped-empty", {stream: "0"})  # joined, read nothing new
@@ -239,7 +231,7 @@ class TestDrainOnce:
 
     def test_it_never_forgets_a_consumer_holding_an_entry(self, placement, scan_redis):
         stream = scan_buffer.stream_key()
-        to_stream(scan_redis, event(placement))
+        to_stream(event(placement))
         scan_redis.xgroup_create(stream, GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "busy", {stream: ">"})
         assert scan_redis.eval(drainer.FORGET_IF_IDLE, 1, stream, GROUP, "busy") == -1
@@ -250,7 +242,7 @@ class TestDrainOnce:
     def test_it_loses_and_acknowledges_nothing_when_the_database_fails_mid_drain(self, placement, scan_redis,
                                                                                  monkeypatch):
         streamed, spooled = [event(placement) for _ in range(2)], [event(placement) for _ in range(2)]
-        to_stream(scan_redis, *streamed)
+        to_stream(*streamed)
         to_spool(*spooled)
         real_insert, calls = drainer.insert, []
 
@@ -468,6 +460,14 @@ class TestCommand:
         call_command("qart_drain_scans", "--once")
         assert "Stored 2 new scans of 2 buffered." in capsys.readouterr().out
 
+    def test_it_says_how_many_the_database_refused_and_where_they_are(self, placement, monkeypatch, capsys):
+        poison = event(placement)
+        refuse(monkeypatch, poison)
+        to_spool(event(placement), poison)
+        call_command("qart_drain_scans", "--once")
+        assert capsys.readouterr().out == ("Stored 1 new scan of 2 buffered; the database refused 1 scan, set aside "
+                                           "(see qart_refused_scans).\n")
+
     def test_it_says_one_scan_in_the_singular(self, placement, capsys):
         to_spool(event(placement))
         call_command("qart_drain_scans", "--once")
@@ -525,12 +525,12 @@ class TestCommand:
 
     def test_a_value_the_database_refuses_is_said_so_not_called_away(self, monkeypatch, caplog):
         # COPY's refusal of a value (DataError, since copy_rows wraps the driver's errors) was logged as "The database
-        # is away", every retry
+        # is away", every retry. A scan's refusal no longer gets here (test_drainer.py): something else's does
         from django.db import DataError
 
         assert self.logged_for(DataError("invalid byte sequence"), monkeypatch, caplog) == [
-            "The database refused a batch of scans (invalid byte sequence): nothing acknowledged, retrying in 1 s. "
-            "A scan holds a value it cannot store: tell whoever runs qart"]
+            "The database refused the drainer's work (invalid byte sequence): nothing acknowledged, retrying in 1 s. "
+            "Not a scan (those it refuses are set aside): tell whoever runs qart"]
 
     def test_a_database_without_its_tables_is_said_so_not_called_away(self, monkeypatch, caplog):
         # A drainer started before `migrate` logged "The database is away (relation ... does not exist)".

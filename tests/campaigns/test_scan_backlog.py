@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from campaigns import scan_backlog, scan_buffer
+from campaigns import refused_scans, scan_backlog, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Placement
 
@@ -81,6 +81,13 @@ class TestBacklog:
         now = scan_backlog.backlog()
         assert not now.waiting and not now.behind and now.drained_at is not None
         assert scan_redis.hget(scan_backlog.drained_key(), socket.gethostname())
+
+    def test_healthz_counts_the_refused_scans_in_redis_and_in_this_hosts_files(self, client, placement, scan_redis):
+        # A refused scan is never counted until someone retries it, and nothing else says so: a monitor needs it
+        refused_scans.set_aside(scan_buffer.scan_event(placement.pk, timezone.now()), "value too long", scan_redis)
+        refused_scans.set_aside(scan_buffer.scan_event(placement.pk, timezone.now()), "value too long", None)
+        assert scan_backlog.backlog().refused == 2
+        assert client.get("/healthz").json()["scans"]["refused_scans"] == 2
 
     def test_it_says_what_the_spool_shows_when_redis_is_away(self, placement, settings):
         settings.REDIS_URL = "redis://127.0.0.1:1/0"

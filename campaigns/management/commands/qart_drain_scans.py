@@ -4,6 +4,7 @@
     qart_drain_scans --once     # stores what is buffered now, then exits
 
 Run one or more anywhere that reaches the database, Redis and the web processes' spool folder (QART_SPOOL_DIR).
+A scan the database refuses is set aside for `qart_refused_scans`, and the others are stored.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         "Store buffered scans of the short links in the database, exactly once: from this host's spool files "
         "(QART_SPOOL_DIR: where web processes write scans first) and from the Redis stream (where they go when a "
         "file cannot be written, or first with QART_SCAN_BUFFER=stream; entries a stopped drainer left pending are "
-        "taken over). Runs until stopped; while the database is away it waits and retries, acknowledging nothing."
+        "taken over). Runs until stopped; while the database is away it waits and retries, acknowledging nothing. "
+        "A scan the database refuses is set aside (see qart_refused_scans) and the others are stored."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,7 +39,9 @@ class Command(BaseCommand):
                 drained = drainer.drain_once()
             except DATABASE_ERRORS as exc:
                 raise CommandError(f"The database is away ({exc}): nothing was acknowledged; run again.") from None
-            self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered.")
+            refused = (f"; the database refused {counted(drained.refused, 'scan')}, set aside (see qart_refused_scans)"
+                       if drained.refused else "")
+            self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered{refused}.")
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

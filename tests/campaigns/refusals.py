@@ -1,0 +1,36 @@
+"""A database that refuses chosen scans, for the tests of the drainer and of `qart_refused_scans`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import DataError, connection
+
+from campaigns import drainer
+
+
+def refuse(monkeypatch, *events: dict) -> None:
+    """Make the database refuse these buffered events whenever a batch holds one. On PostgreSQL genuinely: their rows
+    get a three-letter country, too long for its column (`scan_row` cuts what a scan carries to fit, so nothing a
+    request sends does this). SQLite stores any length, so there the insert raises PostgreSQL's error itself. Undo
+    with `monkeypatch.undo()`: the cause fixed."""
+    chosen = {uuid.UUID(made["id"]) for made in events}
+    if connection.vendor == "postgresql":
+        scan_row = drainer.scan_row
+
+        def too_long(event: dict):
+            row = scan_row(event)
+            if row.event_id in chosen:
+                row.country = "DEU"
+            return row
+
+        monkeypatch.setattr(drainer, "scan_row", too_long)
+        return
+    insert = drainer.insert
+
+    def refused(rows: list) -> None:
+        if any(row.event_id in chosen for row in rows):
+            raise DataError("value too long for type character varying(2)")
+        insert(rows)
+
+    monkeypatch.setattr(drainer, "insert", refused)
