@@ -242,7 +242,7 @@ def s3_media_options() -> dict:
 # and GPU workers on every host share. "filesystem" and "s3" name both for `manage.py qart_media_copy`.
 MEDIA_STORAGE = os.getenv("MEDIA_STORAGE", "filesystem").strip().lower()
 _MEDIA_STORAGES = {
-    "filesystem": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "filesystem": {"BACKEND": "qartsite.storage.FileSystemMediaStorage"},
     "s3": {"BACKEND": "qartsite.storage.S3MediaStorage", "OPTIONS": s3_media_options()},
 }
 if MEDIA_STORAGE not in _MEDIA_STORAGES:

@@ -1,6 +1,7 @@
 """Where media lives: the storage layer every upload, candidate, control image and labeling image goes through.
 
-`settings.STORAGES["default"]` is the filesystem under MEDIA_ROOT (one host, `make run`) or, with MEDIA_STORAGE=s3,
+`settings.STORAGES["default"]` is the filesystem under MEDIA_ROOT (`FileSystemMediaStorage`: one host, `make run`) or,
+with MEDIA_STORAGE=s3,
 `S3MediaStorage`: a private bucket of any S3-compatible server (AWS S3, MinIO, SeaweedFS, Ceph, R2) that web
 processes and GPU workers on any number of hosts share. Code elsewhere reads and writes media only through a file
 field or a storage (`field.open("rb")`, `field.save(...)`, `storage.open(...)`), never by a filesystem path
@@ -14,12 +15,14 @@ image, a download, a generation job) say that the storage is unavailable rather 
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import IO
 from urllib.parse import urljoin
@@ -32,7 +35,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.handlers import add_expect_header
 from botocore.utils import determine_content_length
 from django.conf import settings
-from django.core.files.storage import Storage
+from django.core.files.storage import FileSystemStorage, Storage
+from django.utils._os import safe_makedirs
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
@@ -298,6 +302,43 @@ class S3MediaStorage(S3Storage):
         (multipart uploads, some server-side encryptions)."""
         etag = self._head(name).get("ETag", "").strip('"')
         return etag if PLAIN_MD5.fullmatch(etag) else None
+
+
+class FileSystemMediaStorage(FileSystemStorage):
+    """The filesystem under MEDIA_ROOT, where a file that cannot be written whole leaves nothing under its name.
+
+    Django's own storage writes straight to the file's name, and a write that fails half-way (a full disk, a quota)
+    left an empty or cut-short file there that no row names, holding the very space the next write needed: a fault
+    drill's full disk stayed full after a job's failed attempts, so every later upload failed too. Each file is
+    written to a hidden name beside it first, deleted when the write fails, and linked to its name once whole: never
+    over another file (a taken name gets another, as Django's storage does).
+    """
+
+    def _save(self, name: str, content) -> str:
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        if self.directory_permissions_mode is not None:
+            safe_makedirs(directory, self.directory_permissions_mode, exist_ok=True)
+        else:
+            os.makedirs(directory, exist_ok=True)
+        part = os.path.join(directory, f".{os.path.basename(full_path)}.{secrets.token_hex(6)}.part")
+        try:
+            with open(part, "xb") as written:
+                for chunk in content.chunks():
+                    written.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            while True:
+                try:
+                    os.link(part, full_path)  # fails on a name that is taken, where a rename would replace it
+                    break
+                except FileExistsError:
+                    name = self.get_available_name(name)
+                    full_path = self.path(name)
+        finally:
+            with suppress(FileNotFoundError):
+                os.remove(part)
+        if self.file_permissions_mode is not None:
+            os.chmod(full_path, self.file_permissions_mode)
+        return os.path.relpath(full_path, self.location).replace("\\", "/")
 
 
 def md5_of(storage: Storage, name: str) -> str:

@@ -290,7 +290,7 @@ class MediaStorageSettingsTestCase(SimpleTestCase):
         return json.loads(result.stdout)
 
     def test_it_keeps_media_on_the_filesystem_by_default(self):
-        self.assertEqual(self.storages()["default"], {"BACKEND": "django.core.files.storage.FileSystemStorage"})
+        self.assertEqual(self.storages()["default"], {"BACKEND": "qartsite.storage.FileSystemMediaStorage"})
 
     def test_it_reads_the_bucket_from_the_environment(self):
         storages = self.storages(

@@ -4,6 +4,7 @@ that cannot be reached turned into one kind of error."""
 from __future__ import annotations
 
 import ast
+import errno
 import hashlib
 import io
 import threading
@@ -78,6 +79,25 @@ def test_it_links_into_the_site_and_never_overwrites_a_name(media_storage):
         assert stored.read() == b"first"
     assert default_storage.url(first) == "/media/generations/1/a.png"
     assert default_storage.stored_md5(second) == hashlib.md5(b"second").hexdigest()
+
+
+class DiskFillsUp(ContentFile):
+    """A file whose writing fails after its first part, as on a disk that fills up half-way."""
+
+    def chunks(self, chunk_size=None):
+        yield self.read(1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_file_that_cannot_be_written_whole_leaves_nothing_behind(_media_root):
+    # A drill's full disk: Django's storage left an empty or cut-short file under the name, and it kept the disk full.
+    with pytest.raises(OSError, match="No space left"):
+        default_storage.save("generations/1/a.png", DiskFillsUp(b"x" * 5000))
+
+    assert [p.name for p in _media_root.rglob("*") if p.is_file()] == []
+    assert default_storage.save("generations/1/a.png", ContentFile(b"whole")) == "generations/1/a.png"
+    with default_storage.open("generations/1/a.png", "rb") as stored:
+        assert stored.read() == b"whole"
 
 
 @ON_S3_ONLY
