@@ -22,7 +22,9 @@ periodic maintenance (`GenerationWorker.run_maintenance_tasks`, every INTERVAL s
      running one only after the grace period, whatever was asked: a worker on another host may hold it (`_grace_for`).
 
 Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed
-with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone.
+with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone. Each
+renewal also notes when it was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page
+counts the worker's silence from it until the reconciler acts (`worker_silence`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ GRACE = 120.0  # seconds a job must look orphaned before it is re-queued or fail
 INTERVAL = 60  # seconds between two passes in a worker (its RQ maintenance interval)
 LEASE_PREFIX = "qart:lease:"
 LEASE_TTL = 90  # renewed every RENEWAL seconds: one missed renewal does not lose it
+HEARD_PREFIX = "qart:heard:"  # <RQ job id> -> "<Unix time> <worker>" of the lease's last renewal
+HEARD_TTL = 3600  # well past the lease's expiry, the reconciler's next pass and its grace
 RENEWAL = DEFAULT_JOB_MONITORING_INTERVAL  # seconds: a GenerationWorker renews its lease with RQ's heartbeats
 SILENT_AFTER = 2 * RENEWAL  # a running job's worker not heard from for longer has most likely stopped
 ORPHANS_KEY = "qart:reconcile:orphans"  # job pk -> when it first looked orphaned (Unix time)
@@ -89,19 +93,31 @@ class Reconciled:
 
 
 def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL) -> None:
-    """Take or renew `worker`'s lease on a job it runs."""
-    connection.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
+    """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now."""
+    with connection.pipeline(transaction=False) as pipeline:
+        pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
+        pipeline.set(HEARD_PREFIX + rq_job_id, f"{time.time():.3f} {worker}", ex=HEARD_TTL)
+        pipeline.execute()
 
 
 def release(connection: Redis, rq_job_id: str) -> None:
-    connection.delete(LEASE_PREFIX + rq_job_id)
+    connection.delete(LEASE_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
+
+
+def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
+    """(Unix time, worker) of the last renewal of a lease on the job, which may have expired since; None if none."""
+    heard = connection.get(HEARD_PREFIX + rq_job_id)
+    if heard is None:
+        return None
+    at, _, worker = heard.decode().partition(" ")
+    return float(at), worker
 
 
 def worker_silence(job: GenerationJob) -> float | None:
     """Seconds since the worker running `job` was last heard from: its lease's renewal (a GenerationWorker, every
-    RENEWAL seconds), else RQ's heartbeat of the job (any worker, every RENEWAL seconds; it stays in Redis once the
-    worker is gone). None for a job that is not running (generating, scoring or repairing), or when neither says (Redis
-    restarted, or cannot tell)."""
+    RENEWAL seconds; once the lease expired, its last renewal, `last_heard`), or RQ's heartbeat of the job (any worker,
+    every RENEWAL seconds; it stays in Redis once the worker is gone), whichever is later. None for a job that is not
+    running (generating, scoring or repairing), or when none says (Redis restarted, or cannot tell)."""
     if job.status not in (Status.RUNNING, Status.SCORING) or job.is_finished:
         return None
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
@@ -110,25 +126,37 @@ def worker_silence(job: GenerationJob) -> float | None:
         left = connection.pttl(LEASE_PREFIX + rq_id)
         if left > 0:
             return max(0.0, LEASE_TTL - left / 1000)
+        # A fault drill: Redis restarted mid-job (RQ's record of it gone; the worker took its lease again), then the
+        # worker was killed. Once the lease expired nothing said so, and the page showed "Running", its progress
+        # frozen, for the two minutes until the reconciler re-queued the job.
+        heard = last_heard(connection, rq_id)
+        silences = [time.time() - heard[0]] if heard else []
         rq_job = Job.fetch(rq_id, connection=connection)
-    except (RedisError, NoSuchJobError):
+        if rq_job.last_heartbeat is not None and rq_job.get_status(refresh=False) == JobStatus.STARTED:
+            silences.append((rq_now() - rq_job.last_heartbeat).total_seconds())
+    except NoSuchJobError:
+        pass
+    except RedisError:
         return None
-    if rq_job.last_heartbeat is None or rq_job.get_status(refresh=False) != JobStatus.STARTED:
-        return None
-    return max(0.0, (rq_now() - rq_job.last_heartbeat).total_seconds())
+    return max(0.0, min(silences)) if silences else None
 
 
 def job_worker(job: GenerationJob) -> str | None:
-    """The name of the worker that runs `job`: its lease's holder, else the worker RQ says started it; None when
-    neither says (Redis restarted, or cannot be reached)."""
+    """The name of the worker that runs `job`: its lease's holder, else the worker RQ says started it, else the last
+    to renew a lease on it (`last_heard`); None when none says (Redis restarted, or cannot be reached)."""
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
     try:
         connection = django_rq.get_connection(jobs.QUEUE)
         holder = connection.get(LEASE_PREFIX + rq_id)
         if holder is not None:
             return holder.decode()
-        return Job.fetch(rq_id, connection=connection).worker_name or None
-    except (RedisError, NoSuchJobError):
+        try:
+            started_by = Job.fetch(rq_id, connection=connection).worker_name
+        except NoSuchJobError:
+            started_by = None
+        heard = last_heard(connection, rq_id)
+        return started_by or (heard[1] if heard else None)
+    except RedisError:
         return None
 
 

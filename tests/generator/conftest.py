@@ -68,6 +68,12 @@ def forget_everything(queue) -> None:
             except ValueError:  # an execution its worker, killed by the test, had half removed: drop the job's key
                 queue.connection.delete(Job.key_for(job_id))
         queue.connection.delete(registry.key)
+    # When a killed worker last renewed its leases outlives them (reconcile.last_heard): a later test's job of the same
+    # id would count its silence from it.
+    from generator import reconcile
+
+    for key in queue.connection.scan_iter(match=reconcile.HEARD_PREFIX + "*"):
+        queue.connection.delete(key)
 
 
 @pytest.fixture

@@ -26,8 +26,9 @@ def queue(gpu_queue):
     gpu_queue.connection.delete(*keys)
     yield gpu_queue
     gpu_queue.connection.delete(*keys)
-    for key in gpu_queue.connection.scan_iter(match=reconcile.LEASE_PREFIX + "qart-generation-*"):
-        gpu_queue.connection.delete(key)
+    for prefix in (reconcile.LEASE_PREFIX, reconcile.HEARD_PREFIX):
+        for key in gpu_queue.connection.scan_iter(match=prefix + "qart-generation-*"):
+            gpu_queue.connection.delete(key)
 
 
 def make_row(enqueue: bool = False, **fields) -> GenerationJob:
@@ -210,6 +211,21 @@ def test_worker_silence_without_a_lease_counts_from_rqs_heartbeat_of_the_job(que
     rq_job = queue.fetch_job(job.rq_job_id)
     rq_job.heartbeat(rq_now() - timedelta(seconds=200), ttl=600)
     assert 199 < reconcile.worker_silence(job) < 205
+
+
+def test_worker_silence_goes_on_from_the_last_renewal_once_the_lease_expired(queue, monkeypatch):
+    # A fault drill: Redis restarted mid-job (RQ's record of it gone, the worker took its lease again), then the worker
+    # was SIGKILLed. When its lease expired the page and the API went back to "Running" (`worker_silent` null), the
+    # progress frozen, for the two minutes until the reconciler re-queued the job.
+    job = lost(queue, status="running", stage="generating", attempts=1)
+    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    queue.connection.delete(reconcile.LEASE_PREFIX + job.rq_job_id)  # expired: no renewal for LEASE_TTL seconds
+    later = time.time() + reconcile.LEASE_TTL + 30
+    monkeypatch.setattr(reconcile.time, "time", lambda: later)
+    assert reconcile.LEASE_TTL + 29 < reconcile.worker_silence(job) < reconcile.LEASE_TTL + 32
+    assert reconcile.job_worker(job) == "gpu-worker-1"  # the page knows whether another worker could re-queue it
+    reconcile.release(queue.connection, job.rq_job_id)  # a worker that ends its job leaves nothing to count from
+    assert reconcile.worker_silence(job) is None
 
 
 def test_the_worker_of_a_job_is_its_leases_holder_else_the_one_rq_says_started_it(queue, worker):

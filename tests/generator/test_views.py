@@ -461,7 +461,7 @@ def leased():
     held = []
 
     def lease(job: GenerationJob, ago: float = 0) -> GenerationJob:
-        held.append(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
+        held.extend(prefix + jobs.rq_job_id(job.pk) for prefix in (reconcile.LEASE_PREFIX, reconcile.HEARD_PREFIX))
         reconcile.hold(connection, jobs.rq_job_id(job.pk), "gpu-worker-1", ttl=round(reconcile.LEASE_TTL - ago))
         return job
 
@@ -492,8 +492,9 @@ class TestStatus:
         assert re.fullmatch(r"The worker has not answered for 7[01] s, and no other worker is running: the job is "
                             r"re-queued once one starts",
                             client.get(f"/generate/jobs/{leased(job, ago=70).pk}/status.json").json()["stage_label"])
-        django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
-        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # no lease, no RQ job: nothing claimed
+        django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk),
+                                                    reconcile.HEARD_PREFIX + jobs.rq_job_id(job.pk))
+        data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # Redis restarted: nothing claimed
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
 
     def test_it_does_not_count_the_quiet_worker_among_those_that_re_queue(self, team_users, leased, monkeypatch):
