@@ -5,6 +5,12 @@ database; when it refuses connections or does not answer within the connect time
 `DatabaseUnavailableMiddleware` ends the request with a 503 and Retry-After, so a person knows to try again in a
 minute and a script knows when. The page is a template of its own that needs nothing from the database. A write
 that lost a race with another (a deadlock, a lock waited on too long) is a 503 too, saying so: send it again.
+
+A database that answers but where a query waits behind a lock (a long migration, VACUUM FULL, an operator's LOCK
+TABLE) held the page until gunicorn killed its worker at 30 s: the person got a dropped connection (a fault drill,
+with the scans' table locked). Web processes (`qartsite.wsgi`) end a statement after STATEMENT_TIMEOUT_MS
+(`limit_statements`), and the 503 says the database is not answering. Workers, the drainer and commands are not
+limited: migrations and rebuilds take the time they take.
 """
 
 from __future__ import annotations
@@ -25,6 +31,15 @@ CONTENTION_STATES = {"40P01", "40001", "55P03"}
 CONTENTION = ("Another change to the same thing was being saved at the same moment, so nothing was saved. Please "
               "send it again.")
 CONTENTION_RETRY_SECONDS = 2
+STATEMENT_TIMEOUT_MS = 20_000  # under gunicorn's 30 s worker timeout, with time left to answer
+
+
+def limit_statements(sender, connection, **kwargs) -> None:
+    """`connection_created` receiver of web processes: PostgreSQL cancels any statement of the connection after
+    STATEMENT_TIMEOUT_MS (the short link's lookups set a shorter one of their own: campaigns.redirects)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
 
 
 def contention(exception: Exception) -> bool:
