@@ -310,8 +310,9 @@ class FileSystemMediaStorage(FileSystemStorage):
     Django's own storage writes straight to the file's name, and a write that fails half-way (a full disk, a quota)
     left an empty or cut-short file there that no row names, holding the very space the next write needed: a fault
     drill's full disk stayed full after a job's failed attempts, so every later upload failed too. Each file is
-    written to a hidden name beside it first, deleted when the write fails, and linked to its name once whole: never
-    over another file (a taken name gets another, as Django's storage does).
+    written to a hidden name beside it first, deleted when the write fails, and moved to its name once whole: the
+    name is first taken as an empty file (O_EXCL), so the move never replaces another file (a taken name gets
+    another, as Django's storage does), on any filesystem (no hard links needed).
     """
 
     def _save(self, name: str, content) -> str:
@@ -328,11 +329,17 @@ class FileSystemMediaStorage(FileSystemStorage):
                     written.write(chunk.encode() if isinstance(chunk, str) else chunk)
             while True:
                 try:
-                    os.link(part, full_path)  # fails on a name that is taken, where a rename would replace it
+                    os.close(os.open(full_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # the name is ours
                     break
                 except FileExistsError:
                     name = self.get_available_name(name)
                     full_path = self.path(name)
+            try:
+                os.replace(part, full_path)
+            except OSError:
+                with suppress(FileNotFoundError):
+                    os.remove(full_path)
+                raise
         finally:
             with suppress(FileNotFoundError):
                 os.remove(part)
