@@ -20,7 +20,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from campaigns import bulk, bulk_generation, stats
-from campaigns.bulk_views import csv_stream
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_export_views import csv_response
 from campaigns.scan_summaries import RangeQuerySerializer, asked_range
@@ -29,6 +28,7 @@ from generator.api import GenerationSerializer
 from generator.throttles import refused
 from qartsite import idempotency, parsers
 from qartsite.api import MAX_UNKNOWN, AsciiIntegerField, KnownFieldsOnly
+from qartsite.responses import csv_download
 
 CSV_ACTIONS = ("export", "export_placements", "export_scans")
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
@@ -262,7 +262,8 @@ class CampaignBulkActions:
     @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request: Request, format: str | None = None) -> StreamingHttpResponse:
         """Your teams' campaigns as CSV (the list's filters apply), each with its number of placements."""
-        return csv_stream(bulk.campaign_lines(self.filter_queryset(self.get_queryset())), "campaigns.csv")
+        campaigns = self.filter_queryset(self.get_queryset())
+        return csv_download(request, bulk.campaign_lines(campaigns), "", "campaigns.csv")
 
     @extend_schema(responses=CSV_RESPONSE, filters=False)
     @action(detail=True, methods=["get"], url_path="placements/export", pagination_class=None, filterset_class=None)
@@ -271,7 +272,8 @@ class CampaignBulkActions:
         """The campaign's placements as CSV in the import's columns, plus each short link: the file imports again."""
         campaign = self.get_object()
         placements = campaign.placements.select_related("campaign").order_by("name", "pk")
-        return csv_stream(bulk.placement_lines(placements, lambda p: p.short_url(request)), "placements.csv")
+        return csv_download(request, bulk.placement_lines(placements, lambda p: p.short_url(request)), "",
+                            "placements.csv")
 
     @extend_schema(parameters=[RangeQuerySerializer], filters=False,
                    responses={**CSV_RESPONSE, 400: OpenApiTypes.OBJECT})

@@ -12,9 +12,8 @@ import logging
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns import bulk, bulk_generation
@@ -24,6 +23,7 @@ from generator.forms import GenerationForm
 from qartsite import form_fields
 from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.numbers import whole
+from qartsite.responses import csv_download
 from qartsite.site import site_root, unreachable_reason
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,6 @@ def editable_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     require_editor(request.user, campaign.team)
     return campaign
-
-
-def csv_stream(lines, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 # Import -----------------------------------------------------------------------------------------------------
@@ -134,7 +128,7 @@ def placements_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
     placements = campaign.placements.select_related("campaign").order_by("name", "pk")
     lines = bulk.placement_lines(placements, lambda placement: placement.short_url(request))
-    return csv_stream(lines, f"{slugify(campaign.name)[:60].strip('-') or 'campaign'}-placements.csv")
+    return csv_download(request, lines, campaign.name, "placements.csv")
 
 
 @login_required
@@ -145,7 +139,7 @@ def campaigns_csv(request: HttpRequest) -> HttpResponse:
     team = whole(request.GET.get("team"))
     if team is not None:
         campaigns = campaigns.filter(team_id=team)
-    return csv_stream(bulk.campaign_lines(campaigns), "campaigns.csv")
+    return csv_download(request, bulk.campaign_lines(campaigns), "", "campaigns.csv")
 
 
 # Generate for every placement -------------------------------------------------------------------------------

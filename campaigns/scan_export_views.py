@@ -10,8 +10,7 @@ from datetime import tzinfo
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.utils.text import slugify
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from campaigns import dashboard, retention, rollups, stats
@@ -19,7 +18,7 @@ from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.placement_views import placements_for
 from qartsite.access import get_for_user_or_404
 from qartsite.models import Team
-from qartsite.responses import plain_400
+from qartsite.responses import csv_download, plain_400
 from qartsite.spreadsheets import csv_cell
 
 # Integrators parse these by position too: new columns go at the end. `local_time` is `time` in the team's zone,
@@ -61,11 +60,9 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
     except stats.RangeError as exc:
         return plain_400(str(exc))
     start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
-    response = StreamingHttpResponse(scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone),
-                                     content_type="text/csv; charset=utf-8")
-    # The name's first 60 characters: long campaign and placement names made names of ~220 characters.
-    filename = f"{slugify(name)[:60].strip('-') or 'scans'}-scans-{days.start}-to-{days.end}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The name's first 60 characters (`csv_download`): long campaign and placement names made names of ~220.
+    response = csv_download(request, scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone), name,
+                            f"scans-{days.start}-to-{days.end}.csv")
     if note := retention.export_gap(team, placements, days):
         response[EXPORT_NOTE_HEADER] = note
     return response

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.middleware.gzip import GZipMiddleware
+from django.utils.cache import add_never_cache_headers
+from django.utils.text import slugify
 
 
 def plain_400(message: str) -> HttpResponseBadRequest:
@@ -20,3 +26,37 @@ def plain_503(message: str, retry_after: int = 60) -> HttpResponse:
 def not_found():
     """A 404 for what was deleted while the request was on its way (an edit's row gone when it came to lock it)."""
     raise Http404("It was deleted a moment ago.")
+
+
+def download_disposition(name: str, rest: str) -> str:
+    """The Content-Disposition of a download named after `name` (a campaign's, in any script): "<name>-<rest>".
+
+    The name is slugified (no quote, `;`, `\\` or line break can reach the header) to its first 60 characters. A name
+    in other letters than ASCII's gets RFC 6266's `filename*` (UTF-8) beside an ASCII `filename`, which clients that
+    do not read `filename*` use (section 4.3); a name with nothing left of it gives `rest` alone.
+    """
+    ascii_name, unicode_name = (slugify(name, allow_unicode=wide)[:60].strip("-") for wide in (False, True))
+    header = f'attachment; filename="{ascii_name}-{rest}"' if ascii_name else f'attachment; filename="{rest}"'
+    if unicode_name != ascii_name:
+        header += f"; filename*=utf-8''{quote(f'{unicode_name}-{rest}')}"
+    return header
+
+
+def csv_download(request: HttpRequest, lines: Iterable[str], name: str, rest: str) -> StreamingHttpResponse:
+    """A CSV export, streamed as its lines are made (a campaign's million scans are never held in memory).
+
+    Args:
+        request: the request (whether the client takes gzip).
+        lines: the file's lines.
+        name, rest: the file's name (`download_disposition`).
+
+    Returns:
+        The response, gzipped for a client that takes it (a CSV shrinks several times over), that no cache keeps:
+        its rows change from one request to the next and belong to one team.
+    """
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = download_disposition(name, rest)
+    add_never_cache_headers(response)
+    # Django's own compression, chunk by chunk as the rows come. A CSV holds no secret of the site's (no CSRF token)
+    # for BREACH to guess at, and the middleware pads its output against that length oracle anyway.
+    return GZipMiddleware(lambda _: response)(request)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from datetime import timedelta
 
@@ -289,6 +290,17 @@ class TestExports:
         active = streamed(signed_in(team_users.viewer).get("/api/campaigns/export/?archived=false"))
         assert "Spring Sale" in active and "Old" not in active
         assert signed_in(team_users.viewer).get("/api/campaigns/export/?team=abc").status_code == 400
+
+    def test_exports_are_gzipped_when_asked_and_no_cache_keeps_them(self, team_users, campaign):
+        client = signed_in(team_users.viewer)
+        for url in ("/api/campaigns/export/", f"/api/campaigns/{campaign.pk}/placements/export/",
+                    f"/api/campaigns/{campaign.pk}/scans/export/"):
+            plain = client.get(url)
+            zipped = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+            assert zipped.status_code == 200 and zipped["Content-Encoding"] == "gzip", url
+            assert gzip.decompress(b"".join(zipped.streaming_content)).decode() == streamed(plain)
+            for response in (plain, zipped):
+                assert {"private", "no-store"} <= set(response["Cache-Control"].replace(" ", "").split(","))
 
     def test_the_scans_export_streams_the_range(self, team_users, campaign):
         placement = Placement.objects.create(campaign=campaign, name="Gate")

@@ -138,6 +138,15 @@ class TestExports:
         text = streamed(as_user(team_users.viewer).get(f"/campaigns/campaigns.csv?team={team}"))
         assert "Spring Sale" in text
 
+    def test_exports_are_named_in_any_script_and_no_cache_keeps_them(self, team_users, campaign):
+        Campaign.objects.filter(pk=campaign.pk).update(name="東京")
+        client = as_user(team_users.viewer)
+        placements = client.get(f"/campaigns/{campaign.pk}/placements.csv")
+        assert placements["Content-Disposition"] == (
+            "attachment; filename=\"placements.csv\"; filename*=utf-8''%E6%9D%B1%E4%BA%AC-placements.csv")
+        for response in (placements, client.get("/campaigns/campaigns.csv")):
+            assert {"private", "no-store"} <= set(response["Cache-Control"].replace(" ", "").split(","))
+
     def test_exports_keep_to_the_users_teams(self, team_users, campaign):
         Campaign.objects.create(team=team_users.other_team, name="Rival plan", destination="https://rival.example/")
         assert as_user(team_users.outsider).get(f"/campaigns/{campaign.pk}/placements.csv").status_code == 404

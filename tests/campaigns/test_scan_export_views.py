@@ -30,6 +30,18 @@ class TestCsvExport:
             name = re.search(r'filename="([^"]+)"', client.get(url)["Content-Disposition"]).group(1)
             assert name.startswith("spring-spring-") and len(name) <= 100 and "--" not in name, name
 
+    def test_a_name_in_any_script_names_the_file_and_no_cache_keeps_it(self, client, team_users, campaign,
+                                                                          placement):
+        # The ASCII slug dropped "東京": the file was "cafe-scans-….csv", and a shared cache could keep a team's scans.
+        Campaign.objects.filter(pk=campaign.pk).update(name='東京 Café "Nord"; x')
+        client.force_login(team_users.viewer)
+        for url in (f"/campaigns/{campaign.pk}/scans.csv", f"/campaigns/placements/{placement.pk}/scans.csv"):
+            response = client.get(url)
+            assert re.fullmatch(r'attachment; filename="cafe-nord-x-.*scans-[-0-9to]+\.csv"; '
+                                r"filename\*=utf-8''%E6%9D%B1%E4%BA%AC-caf%C3%A9-nord-x-.*scans-[-0-9to]+\.csv",
+                                response["Content-Disposition"]), response["Content-Disposition"]
+            assert {"private", "no-store"} <= set(response["Cache-Control"].replace(" ", "").split(","))
+
     def test_it_streams_every_scan_with_its_placement(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.viewer)
         response = client.get(f"/campaigns/{campaign.pk}/scans.csv")
