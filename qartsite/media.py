@@ -154,8 +154,6 @@ def serve(request: HttpRequest, path: str) -> HttpResponse:
         response = HttpResponse(UNAVAILABLE_SVG, content_type="image/svg+xml", status=503)
         response["Retry-After"] = "60"
         add_never_cache_headers(response)
-    # Shown in the page, never a download; the PNG downloads for print come from generator.core.codes.downloads.
-    response["Content-Disposition"] = content_disposition_header(False, posixpath.basename(name))
     response["X-Content-Type-Options"] = "nosniff"
     # Only the signed-in browser may keep a copy: a shared cache must never hand one team's file to another.
     patch_cache_control(response, private=True)
@@ -179,8 +177,11 @@ def stored_file(request: HttpRequest, storage: Storage, name: str) -> HttpRespon
         # that (.env.example).
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = quote(prefix + name)
+        response["Content-Disposition"] = content_disposition_header(False, posixpath.basename(name))
         return response
     # No exists() first: the look-up of size and time says the file is there, one request fewer to a bucket.
+    # Shown in the page, never a download (the PNG downloads for print come from generator.core.codes.downloads); a
+    # 416's message and the 503's picture carry no Content-Disposition: they are not the file, nor saved under its name.
     try:
         stored = StoredFile.look_up(storage, name)
         return file_responses.send(request, stored, content_type, posixpath.basename(name), attachment=False)

@@ -148,6 +148,16 @@ def test_it_answers_not_modified_when_the_browser_has_the_file(team_users, files
     assert stale.status_code == 200
 
 
+def test_a_range_past_the_end_is_a_416_that_is_not_named_as_the_file(team_users, files):
+    # It carried the image's "inline; filename=…": a browser saving it kept the message under the picture's name.
+    response = client_as(team_users.owner).get(files.candidate.image.url, HTTP_RANGE="bytes=99999999-")
+    assert response.status_code == 416 and response["Content-Range"].startswith("bytes */")
+    assert response["Content-Type"] == "text/plain; charset=utf-8" and not response.has_header("Content-Disposition")
+    assert response["Cache-Control"] == "private" and response["X-Content-Type-Options"] == "nosniff"
+    part = client_as(team_users.owner).get(files.candidate.image.url, HTTP_RANGE="bytes=0-9")
+    assert part.status_code == 206 and part["Content-Disposition"].startswith("inline; filename=")
+
+
 def test_it_only_reads(team_users, files):
     client = client_as(team_users.owner)
     assert client.head(files.candidate.image.url).status_code == 200
@@ -192,6 +202,7 @@ def test_it_says_the_image_is_unavailable_while_the_storage_is_away(team_users, 
 
     assert response.status_code == 503 and response["Retry-After"] == "60"
     assert response["Content-Type"] == "image/svg+xml" and b"Image unavailable" in response.content
+    assert not response.has_header("Content-Disposition")  # the picture that says so is not the candidate's file
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
     assert response["X-Content-Type-Options"] == "nosniff"
     # Access is decided before the storage is asked: nobody else learns more than before, outage or not.
