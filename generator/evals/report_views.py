@@ -180,7 +180,11 @@ def progress(runs) -> dict[int, dict[str, int]]:
 
 
 def png(data: bytes) -> HttpResponse:
-    return HttpResponse(data, content_type="image/png")
+    response = HttpResponse(data, content_type="image/png")
+    # One team's run, redrawn as its samples come in: the browser asks again each time, and no shared cache keeps it
+    # (as the alignment plots).
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 def toast_choice(request: HttpRequest, built: RunReport) -> tuple[str, str | None, str | None]:

@@ -55,6 +55,8 @@ def test_it_draws_each_plot(sweep, team_users, name):
     response = logged_in(team_users.viewer).get(f"{page(sweep)}plots/{name}.png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert response.content.startswith(PNG)
+    # It had no Cache-Control: a shared cache could keep one team's plot, a browser an old drawing of a running sweep.
+    assert response["Cache-Control"] == "private, no-cache"
 
 
 def test_it_draws_the_toast_plot_for_the_chosen_prompt_and_axes(sweep, team_users):
