@@ -253,7 +253,9 @@ if MEDIA_STORAGE == "s3" and not _MEDIA_STORAGES["s3"]["OPTIONS"]["bucket_name"]
 STORAGES = {
     "default": _MEDIA_STORAGES[MEDIA_STORAGE],
     **_MEDIA_STORAGES,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic also writes a gzipped copy of each file that compresses, which WhiteNoise sends to browsers that
+    # take gzip (chart.js: 208 kB, 70 kB gzipped). Not the Manifest variant: pages and tests would need collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 # Media is answered only to the owning team (qartsite.media). Behind nginx, name its `internal` location aliased to
