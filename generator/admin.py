@@ -302,7 +302,8 @@ class HumanScanResultAdmin(TeamScopedAdmin):
 
     @admin.action(description="Export selected results as CSV")
     def export_csv(self, request, queryset) -> HttpResponse:
-        response = HttpResponse(content_type="text/csv")
+        # The charset said, as the other CSV exports do: notes and names in any script are written as UTF-8.
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="human-scan-results.csv"'
         label_csv.export_csv(queryset.select_related("candidate", "labeler"), response)
         return response

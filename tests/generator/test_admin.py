@@ -52,11 +52,14 @@ class TestHumanScanResultAdmin:
 
     def test_it_exports_selected_results_as_csv(self, client, admin_user, labels):
         client.force_login(admin_user)
+        HumanScanResult.objects.filter(pk=labels["ours"].pk).update(notes="Büro, 東京")
         response = client.post("/admin/generator/humanscanresult/", {
             "action": "export_csv", "_selected_action": [labels["ours"].pk, labels["loose"].pk]})
-        assert response["Content-Type"] == "text/csv"
-        rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+        # It said "text/csv" alone: the UTF-8 of a note was for a reader to guess.
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        rows = list(csv.DictReader(io.StringIO(response.content.decode(response.charset))))
         assert sorted((r["image"], r["scanned"]) for r in rows) == [("loose.png", "no"), ("ours.png", "yes")]
+        assert {r["notes"] for r in rows} == {"Büro, 東京", ""}
 
 
 @pytest.mark.django_db
