@@ -14,3 +14,13 @@ def test_the_dashboards_read_rollups_by_dimension_and_day():
         constraints = connection.introspection.get_constraints(cursor, "campaigns_scanrollup")
     index = constraints["rollups_by_dimension_and_day"]
     assert index["index"] and index["columns"][:3] == ["dimension", "day", "placement_id"]
+
+
+@pytest.mark.django_db
+def test_a_teams_overview_reads_campaign_rollups_by_dimension_and_day():
+    # With only the (campaign, dimension, day, value) key, PostgreSQL read the whole table for each card of the
+    # campaign list's overview: 0.6 s for 30 days of a team's 300 campaigns, 0.15 s with this index.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "campaigns_campaignrollup")
+    index = constraints["campaign_rollups_by_dim_day"]
+    assert index["index"] and index["columns"][:3] == ["dimension", "day", "campaign_id"]
