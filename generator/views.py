@@ -8,10 +8,12 @@ these pages (cancel, delete, use a candidate as a placement's artwork) are in `g
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 GALLERY_SIZE = 12
 EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
 TOP_CANDIDATES = 4
-JOB_LIST_SIZE = 60
+JOB_LIST_SIZE = 60  # jobs a page of the job list shows (`?page=`)
 STAGES = {
     "loading": "Loading the model",
     "generating": "Drawing the candidates",
@@ -409,12 +411,15 @@ def job_list(request: HttpRequest) -> HttpResponse:
         placement = ""
     if placement:
         shown = shown.filter(placement_id=placement_id)
-    recent = list(
+    # A page at a time: the list showed the newest 60 and no way to reach a team's older ones (2,000 after a year).
+    # A page number that cannot be read shows the first page, one past the end the last (as the campaign page's).
+    page = Paginator(
         shown.select_related("prompt", "team", "placement__campaign")
         .annotate(thumbnail=Subquery(best), candidate_count=Count("candidates"))
         # Explicit: the aggregate's GROUP BY must not leave the order to the database.
-        .order_by("-created", "-pk")[:JOB_LIST_SIZE]
-    )
+        .order_by("-created", "-pk"), JOB_LIST_SIZE,
+    ).get_page(whole(request.GET.get("page")) or 1)
+    recent = list(page.object_list)
     for job in recent:
         job.thumbnail_url = default_storage.url(job.thumbnail) if job.thumbnail else ""
         job.status_text = status_label(job)  # the job page's badge, word for word
@@ -422,7 +427,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "jobs": recent,
         "show_sweeps": show_sweeps,
         "sweep_jobs": seen.filter(in_sweep=True).count(),
-        "limit": JOB_LIST_SIZE,
+        "jobs_page": page if page.paginator.num_pages > 1 else None,
+        # The pager's links keep the filters shown.
+        "page_query": urlencode({key: value for key, value in (("sweep", "1" if show_sweeps else ""),
+                                                               ("placement", placement), ("status", status)) if value}),
         "several_teams": Team.for_user(request.user).count() > 1,
         "can_generate": editable_teams(request.user).exists(),
         "statuses": GenerationJob.Status.choices,

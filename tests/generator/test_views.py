@@ -1026,6 +1026,28 @@ class TestJobListOrderAndFilters:
         assert len(response.context["jobs"]) == 3  # every job, as without the filter
         assert "Rival" not in html
 
+    def test_it_shows_older_jobs_a_page_at_a_time(self, team_users, three, monkeypatch):
+        # The list showed the newest 60 and nothing older: a year's 2,000 jobs were out of reach.
+        monkeypatch.setattr(views, "JOB_LIST_SIZE", 2)
+        _, (oldest, newest, middle) = three
+        client = logged_in(team_users.viewer)
+        first = client.get("/generate/jobs/")
+        assert [job.pk for job in first.context["jobs"]] == [newest.pk, middle.pk]
+        assert "Jobs 1–2 of 3" in first.content.decode() and 'href="?page=2"' in first.content.decode()
+        second = client.get("/generate/jobs/?page=2")
+        assert [job.pk for job in second.context["jobs"]] == [oldest.pk]
+        assert 'href="?page=1"' in second.content.decode()
+        for unreadable in ("x", "-1", "２"):  # the first page, as the campaign page reads its page numbers
+            assert client.get(f"/generate/jobs/?page={unreadable}").context["jobs"] == first.context["jobs"]
+        assert client.get("/generate/jobs/?page=99").context["jobs"] == second.context["jobs"]
+
+    def test_its_pages_keep_the_filters(self, team_users, three, monkeypatch):
+        monkeypatch.setattr(views, "JOB_LIST_SIZE", 1)
+        poster, (oldest, newest, middle) = three
+        response = logged_in(team_users.viewer).get(f"/generate/jobs/?placement={poster.pk}")
+        assert [job.pk for job in response.context["jobs"]] == [newest.pk]
+        assert f'href="?placement={poster.pk}&amp;page=2"' in response.content.decode()
+
     def test_it_offers_only_the_teams_placements(self, team_users, three):
         theirs = placement_of(team_users.other_team, "Rival poster")
         job_with_candidates(team_users.other_team, team_users.outsider, placement=theirs)
