@@ -10,10 +10,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from campaigns import artwork, history, names, restamps, rollups
@@ -350,6 +352,24 @@ class PlacementAdmin(ClippedColumns, ChangesInTurn, WarnsOfDeadCodes, ArchiveIns
         self.message_user(request, counted_done(len(placements), "placement", "switched on"))
 
 
+class BoundedCount(Paginator):
+    """A changelist's pages that count at most `bound` rows (one more, to know there are more): the scans' and
+    rollups' lists counted every row of the user's teams on each page, a cost that grew with the table (0.2 s for a
+    superuser, 0.4 s for a team's staff at 10.7 M rollups). Past the bound the list says "more than" (the app's
+    `admin/campaigns/pagination.html`) and its pages stop there: a search or a filter finds older rows."""
+
+    bound = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        # Unordered: the default ordering (newest first) made PostgreSQL sort the whole table for the first rows.
+        return self.object_list.order_by()[:self.bound + 1].count()
+
+    @property
+    def more_than_bound(self) -> bool:
+        return self.count > self.bound
+
+
 @admin.register(ScanEvent)
 class ScanEventAdmin(ClippedColumns, TeamScopedAdmin):
     list_display = ("time", "placement_cell", "device_class", "os", "browser", "country", "rule", "is_bot")
@@ -359,6 +379,7 @@ class ScanEventAdmin(ClippedColumns, TeamScopedAdmin):
     search_fields = ("placement__slug", "placement__name", "=country", "=os", "=device_class")
     list_select_related = ("placement__campaign",)
     show_full_result_count = False
+    paginator = BoundedCount
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -480,6 +501,7 @@ class ScanRollupAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin)
     search_fields = ("placement__name", "placement__slug")
     list_select_related = ("placement__campaign",)
     show_full_result_count = False  # a count over every rollup of the user's teams for each filtered page
+    paginator = BoundedCount
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a superuser neither: the campaigns' rows (`CampaignRollup`) would still count them
