@@ -18,6 +18,7 @@ from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, Permis
 from django.db import models, router
 from django.db.models import Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -91,6 +92,18 @@ def may_change(user, obj: Model | None, allowed_teams=editable_teams) -> bool:
     wanted = {team.pk for team in teams_of(obj)}
     # An object of no team (a prompt saved without one) is nobody's to change but a superuser's.
     return bool(wanted) and allowed.filter(pk__in=wanted).count() == len(wanted)
+
+
+def may_change_here(request: HttpRequest, obj: Model | None, allowed_teams=editable_teams) -> bool:
+    """`may_change` for the admin's permission checks: without an object, answered once per request. Django asks
+    for each registered model's add, change and delete permission on every admin page (its navigation), and each
+    asked the database the same question: 30-odd identical queries a page for a team's staff."""
+    if obj is not None:
+        return may_change(request.user, obj, allowed_teams)
+    known = request.__dict__.setdefault("_may_change_somewhere", {})
+    if allowed_teams not in known:
+        known[allowed_teams] = may_change(request.user, None, allowed_teams)
+    return known[allowed_teams]
 
 
 # Fields no changelist may filter on: `?secret__startswith=whsec_A` showing a row or not would spell out a webhook's
@@ -319,13 +332,13 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
         return qs.filter(pk__in=visible_to(self.model, request.user).values("pk"))
 
     def has_add_permission(self, request) -> bool:
-        return super().has_add_permission(request) and may_change(request.user, None, self.changing_teams)
+        return super().has_add_permission(request) and may_change_here(request, None, self.changing_teams)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return super().has_change_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+        return super().has_change_permission(request, obj) and may_change_here(request, obj, self.changing_teams)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+        return super().has_delete_permission(request, obj) and may_change_here(request, obj, self.changing_teams)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -401,10 +414,10 @@ class TeamScopedInline(ScopedChoices, admin.TabularInline):
         return type(formset.__name__, (ColumnNamedFields, formset), {})
 
     def has_add_permission(self, request, obj) -> bool:
-        return super().has_add_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+        return super().has_add_permission(request, obj) and may_change_here(request, obj, self.changing_teams)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return super().has_change_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+        return super().has_change_permission(request, obj) and may_change_here(request, obj, self.changing_teams)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return super().has_delete_permission(request, obj) and may_change(request.user, obj, self.changing_teams)
+        return super().has_delete_permission(request, obj) and may_change_here(request, obj, self.changing_teams)

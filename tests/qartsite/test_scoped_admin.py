@@ -9,7 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils.html import strip_tags
 
 from campaigns.models import Campaign, Placement, ReportShare, WebhookEndpoint
@@ -65,6 +69,35 @@ class TestChangelists:
             body = client.get(url(model)).content.decode()
             assert url(model, "change", rows["ours"][model]) in body, model
             assert url(model, "change", rows["theirs"][model]) in body, model
+
+
+@pytest.mark.django_db
+class TestPermissionQueries:
+    def test_it_asks_once_a_request_whether_staff_may_change_anything(self, cast):
+        # Django asks each registered model's add, change and delete permission for the admin's navigation on every
+        # page: each was the same query (30-odd a page for a team's staff).
+        request = RequestFactory().get("/admin/")
+        request.user = cast.owner
+        scoped = [model_admin for model_admin in admin.site._registry.values()
+                  if hasattr(model_admin, "changing_teams")]
+        with CaptureQueriesContext(connection) as queries:
+            for model_admin in scoped:
+                model_admin.has_add_permission(request)
+                model_admin.has_change_permission(request)
+                model_admin.has_delete_permission(request)
+        kinds = {model_admin.changing_teams for model_admin in scoped}  # editors' teams, owners' teams, ...
+        assert len(scoped) > 10 and len(queries) <= len(kinds) + 2  # + the user's permissions, read once
+
+    def test_a_new_request_asks_again(self, cast):
+        # Answered per request, never for longer: an owner who leaves the team is not left with the rights.
+        scoped = admin.site._registry[Campaign]
+        request = RequestFactory().get("/admin/")
+        request.user = cast.viewer
+        assert not scoped.has_change_permission(request)
+        Membership.objects.filter(user=cast.viewer).update(role="editor")
+        fresh = RequestFactory().get("/admin/")
+        fresh.user = get_user_model().objects.get(pk=cast.viewer.pk)
+        assert scoped.has_change_permission(fresh)
 
 
 @pytest.mark.django_db
