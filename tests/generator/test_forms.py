@@ -410,3 +410,15 @@ def test_a_picture_with_the_diffusion_engine_is_refused_not_dropped(team_users):
                          prompt="a fox")
     assert not form.is_valid() and form.errors["picture"] == [uploads.PICTURE_NEEDS_HALFTONE]
     assert make_form(team_users.owner, team_users.team, engine="diffusion").is_valid()  # no picture: fine
+
+
+@pytest.mark.parametrize("value", [None, "", 2, "1"])
+def test_the_long_select_draws_what_djangos_select_draws(value):
+    # Drawn in Python for speed (a team's thousands of placements), it must stay Django's markup.
+    from django import forms as django_forms
+
+    choices = [("", "None: I'll enter it"), (1, "A & <b>"), ("Group", [(2, 'x"y'), (3, "z")])]
+    attrs = {"data-x": "1", "disabled": True, "hidden": False}
+    asked = ("placement", value, {"id": "id_placement", "aria-describedby": "id_placement_helptext"})
+    django_select = django_forms.Select(choices=choices, attrs=attrs).render(*asked)
+    assert forms.LongSelect(choices=choices, attrs=attrs).render(*asked) == django_select.replace("\n\n", "\n")
