@@ -345,6 +345,9 @@ class FileSystemMediaStorage(FileSystemStorage):
                 os.remove(part)
         if self.file_permissions_mode is not None:
             os.chmod(full_path, self.file_permissions_mode)
+        # As Django's own storage does: the file takes MEDIA_ROOT's group (a setgid folder shared by the web's and the
+        # workers' users), not the group of whichever process wrote it.
+        self._ensure_location_group_id(full_path)
         return os.path.relpath(full_path, self.location).replace("\\", "/")
 
 

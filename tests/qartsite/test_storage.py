@@ -7,6 +7,7 @@ import ast
 import errno
 import hashlib
 import io
+import os
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,6 +99,18 @@ def test_a_file_that_cannot_be_written_whole_leaves_nothing_behind(_media_root):
     assert default_storage.save("generations/1/a.png", ContentFile(b"whole")) == "generations/1/a.png"
     with default_storage.open("generations/1/a.png", "rb") as stored:
         assert stored.read() == b"whole"
+
+
+def test_a_file_takes_the_media_folders_group_as_with_djangos_storage(_media_root):
+    # A shared MEDIA_ROOT (setgid, the web's and the workers' users in its group): Django's storage gives each file the
+    # folder's group; FileSystemMediaStorage left the writer's own.
+    other = next((gid for gid in [*os.getgroups(), 1] if gid != os.getegid()), None)
+    try:
+        os.chown(_media_root, -1, other)
+    except (PermissionError, TypeError):
+        pytest.skip("this user cannot give the media folder another group")
+    name = default_storage.save("generations/1/grouped.png", ContentFile(b"x"))
+    assert (_media_root / name).stat().st_gid == other
 
 
 @ON_S3_ONLY
