@@ -8,9 +8,9 @@ that lost a race with another (a deadlock, a lock waited on too long) is a 503 t
 
 A database that answers but where a query waits behind a lock (a long migration, VACUUM FULL, an operator's LOCK
 TABLE) held the page until gunicorn killed its worker at 30 s: the person got a dropped connection (a fault drill,
-with the scans' table locked). Web processes (`qartsite.wsgi`) end a statement after STATEMENT_TIMEOUT_MS
-(`limit_statements`), and the 503 says the database is not answering. Workers, the drainer and commands are not
-limited: migrations and rebuilds take the time they take.
+with the scans' table locked). Web processes (`qartsite.wsgi`, `qartsite.asgi`) end a statement after
+STATEMENT_TIMEOUT_MS (`limit_statements`), and the 503 says the database is not answering. Workers, the drainer and
+commands are not limited: migrations and rebuilds take the time they take.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from django.db import InterfaceError, OperationalError
+from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -40,6 +41,12 @@ def limit_statements(sender, connection, **kwargs) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
+
+
+def limit_web_statements() -> None:
+    """Limit every connection this process opens (`limit_statements`): called by the web entry points, `qartsite.wsgi`
+    and `qartsite.asgi`, never by workers or commands."""
+    connection_created.connect(limit_statements, dispatch_uid="qartsite.outage.limit_statements")
 
 
 def contention(exception: Exception) -> bool:

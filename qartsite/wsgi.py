@@ -27,11 +27,9 @@ except ImproperlyConfigured as exc:  # one line in the server's log, not a trace
     sys.exit(BOOT_ERROR)
 
 # A page's query stuck behind a lock ends in the outage page, not in gunicorn killing the worker (qartsite.outage).
-from django.db.backends.signals import connection_created  # noqa: E402
-
 from qartsite import outage  # noqa: E402
 
-connection_created.connect(outage.limit_statements, dispatch_uid="qartsite.outage.limit_statements")
+outage.limit_web_statements()
 
 # Web processes look scanners' countries up (campaigns.geo): load the country database now, in the background, rather
 # than on the first scan, which would then be counted without a country and share the CPU with the load.

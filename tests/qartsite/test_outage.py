@@ -3,6 +3,7 @@ that does not answer, is drilled in tests/drills/test_database_hanging.py."""
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import pytest
@@ -72,6 +73,17 @@ def test_web_processes_limit_how_long_a_statement_may_wait():
 
     assert connection_created.disconnect(dispatch_uid=LIMIT_UID)  # it was connected
     connection_created.connect(outage.limit_statements, dispatch_uid=LIMIT_UID)
+
+
+def test_web_processes_under_asgi_limit_statements_too():
+    # qartsite.asgi served pages whose query waited behind a lock for as long as the lock was held.
+    connected = connection_created.disconnect(dispatch_uid=LIMIT_UID)  # by qartsite.wsgi, if an earlier test loaded it
+    try:
+        importlib.reload(importlib.import_module("qartsite.asgi"))  # as uvicorn or daphne loads it
+        assert connection_created.disconnect(dispatch_uid=LIMIT_UID)
+    finally:
+        if connected:
+            connection_created.connect(outage.limit_statements, dispatch_uid=LIMIT_UID)
 
 
 @pytest.mark.django_db(transaction=True)
