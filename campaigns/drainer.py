@@ -217,7 +217,8 @@ def store_events(events: Iterable[dict[str, Any]]) -> int:
         try:
             row = scan_row(event)
         except (ValueError, TypeError, KeyError) as exc:
-            log.error("Dropping a malformed scan event (%s): %r", exc, event)
+            # Said without the visitor's key or the referer's query, as a refused scan is (`refused_scans.described`).
+            log.error("Dropping a malformed scan event (%s): %s", exc, refused_scans.described(event))
             continue
         rows.setdefault(row.event_id, row)  # the same event twice in one batch counts once
     if not rows:

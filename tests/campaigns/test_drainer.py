@@ -141,3 +141,13 @@ class TestRefusedScans:
         [logged] = refused_logs(caplog)
         assert "https://news.example" in logged.getMessage()
         assert "f" * 32 not in logged.getMessage() and "s3cret" not in logged.getMessage()
+
+    def test_a_malformed_scan_is_dropped_and_logged_without_the_visitor_either(self, placement, scan_redis, caplog):
+        # Its log line held the whole event: the visitor key and a referer's token with it.
+        malformed = event(placement, timezone.now(), visitor="f" * 32, referer="https://news.example/a?token=s3cret")
+        malformed["time"] = "yesterday"
+        to_stream(malformed)
+        assert drain_once().stored == 0 and set_aside(scan_redis) == {}
+        [logged] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropping a malformed scan")]
+        assert malformed["id"] in logged and "https://news.example" in logged
+        assert "f" * 32 not in logged and "s3cret" not in logged
