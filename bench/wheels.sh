@@ -38,8 +38,13 @@ if [ ! -f .whl3/stack.tar.xz ]; then
   # botocore's data for every AWS service but S3 and STS is not needed (the bench makes no client).
   (cd "$WORK/stack/site/botocore/data" && find . -maxdepth 1 -mindepth 1 -type d ! -name s3 ! -name sts -exec rm -rf {} +)
   (cd "$WORK/stack/site" && tar cf - . | xz -T2 -9) > .whl3/stack.tar.xz.tmp && mv .whl3/stack.tar.xz.tmp .whl3/stack.tar.xz
+fi
+if ! ls .whl3/redis/redis-server_*.deb >/dev/null 2>&1; then
   (cd .whl3/redis && apt-get download redis-server redis-tools libjemalloc2 liblzf1)
-  download .whl3 diffusers==0.42.1 "importlib_metadata==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("importlib_metadata"))')" qrcode==8.2
+fi
+if ! ls .whl3/diffusers-*.whl .whl3/qrcode-*.whl .whl3/importlib_metadata-*.whl >/dev/null 2>&1; then
+  download .whl3 diffusers==0.42.1 qrcode==8.2 \
+    "importlib_metadata==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("importlib_metadata"))')"
 fi
 
 if [ ! -f .whl2/cu13.tar.xz.part01 ]; then
