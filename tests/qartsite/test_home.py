@@ -103,7 +103,7 @@ class TestHome:
         answer = response.json()
         assert response.status_code == 200 and answer["status"] == "ok"
         assert answer["scans"] == {"behind": True, "spool_files_here": 1, "stream_entries": None,
-                                   "oldest_waiting": old.isoformat(), "last_drained": None}
+                                   "oldest_waiting": old.isoformat(), "last_drained": None, "refused_scans": None}
 
 
 @pytest.mark.django_db
