@@ -1,7 +1,9 @@
-"""A database that refuses chosen scans, for the tests of the drainer and of `qart_refused_scans`."""
+"""A database that refuses chosen scans, and the log lines that say so, for the tests of the drainer, of
+`refused_scans` and of `qart_refused_scans`."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.db import DataError, connection
@@ -34,3 +36,8 @@ def refuse(monkeypatch, *events: dict) -> None:
         insert(rows)
 
     monkeypatch.setattr(drainer, "insert", refused)
+
+
+def refused_logs(caplog) -> list[logging.LogRecord]:
+    """The records that say a scan was refused and set aside (`refused_scans._log_refused`)."""
+    return [r for r in caplog.records if r.getMessage().startswith("The database refused a scan")]

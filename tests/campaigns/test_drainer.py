@@ -16,7 +16,7 @@ from campaigns import drainer, refused_scans, scan_buffer
 from campaigns.drainer import GROUP, drain_once
 from campaigns.models import ScanEvent
 from tests.campaigns.buffered import to_spool, to_stream
-from tests.campaigns.refusals import refuse
+from tests.campaigns.refusals import refuse, refused_logs
 from tests.campaigns.rollup_data import event
 
 
@@ -35,10 +35,6 @@ def ids(*events: dict) -> set[str]:
 def set_aside(redis) -> dict[str, str]:
     """The refused scans in Redis: event id -> reason."""
     return {key.decode(): json.loads(raw)["reason"] for key, raw in redis.hgetall(refused_scans.refused_key()).items()}
-
-
-def refused_logs(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.getMessage().startswith("The database refused a scan")]
 
 
 @pytest.mark.django_db

@@ -8,10 +8,7 @@ from django.utils import timezone
 
 from campaigns import refused_scans
 from campaigns.scan_buffer import scan_event
-
-
-def refused_logs(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("The database refused a scan")]
+from tests.campaigns.refusals import refused_logs
 
 
 def test_a_scan_set_aside_twice_is_kept_and_logged_once(scan_redis, caplog):
