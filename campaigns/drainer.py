@@ -304,6 +304,7 @@ class Drainer:
         self.stream = scan_buffer.stream_key()
         self.redis_away = False
         self.spool_blocked = False  # the spool folder could not be claimed or read at the last pass
+        self.refused_blocked = False  # the refused scans' files could not be moved into Redis at the last pass
         self.forgot_at: float | None = None  # when this drainer last looked for consumers to forget
         self.flushed_at: float | None = None  # when this drainer last flushed the webhooks' outbox
 
@@ -351,7 +352,14 @@ class Drainer:
         try:
             refused_scans.collect(self.client())
         except (RedisError, OSError) as exc:
-            log.warning("Refused scans wait in %s (%s)", refused_scans.folder(), exc)
+            # Said once, as the spool is (`spool_blocked`): an unreadable folder said it on every pass, once a second.
+            if not self.refused_blocked:
+                log.warning("Refused scans wait in %s (%s)", refused_scans.folder(), exc)
+            self.refused_blocked = True
+        else:
+            if self.refused_blocked:
+                log.warning("Refused scans are moved from %s again", refused_scans.folder())
+            self.refused_blocked = False
 
     def flush_webhooks(self) -> None:
         """Now and then, while Redis answers: queue the webhooks whose queuing failed (`webhooks.flush_outbox`)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
 
 import pytest
 from django.db import IntegrityError, OperationalError
@@ -147,3 +148,28 @@ class TestRefusedScans:
         [logged] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropping a malformed scan")]
         assert malformed["id"] in logged and "https://news.example" in logged
         assert "f" * 32 not in logged and "s3cret" not in logged
+
+    def test_a_refused_scans_file_it_cannot_move_is_said_once_and_again_when_it_can(self, placement, scan_redis,
+                                                                                   monkeypatch, caplog):
+        # A folder it cannot delete in (read-only, another user's) was warned about on every pass, once a second
+        waiting = event(placement, timezone.now())
+        refused_scans.set_aside(waiting, "value too long", None)
+        unlink = Path.unlink
+
+        def read_only(path, *args, **kwargs):
+            if path.parent == refused_scans.folder():
+                raise PermissionError(13, "Permission denied")
+            return unlink(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "unlink", read_only)
+        running = drainer.Drainer()
+        for _ in range(3):
+            running.drain_once()
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Refused scans")]
+        assert said == [f"Refused scans wait in {refused_scans.folder()} ([Errno 13] Permission denied)"]
+        monkeypatch.setattr(Path, "unlink", unlink)
+        running.drain_once()
+        running.drain_once()
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Refused scans")]
+        assert said[1:] == [f"Refused scans are moved from {refused_scans.folder()} again"]
+        assert set(set_aside(scan_redis)) == ids(waiting) and list(refused_scans.folder().iterdir()) == []
