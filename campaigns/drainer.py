@@ -20,6 +20,7 @@ lists, retries or discards them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -289,6 +290,18 @@ def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+def unreadable_entry(fields: dict[bytes, bytes]) -> str:
+    """A stream entry that is no scan, for the log: what `refused_scans.described` shows of it when it is an object,
+    else only its size. Its raw fields could carry the visitor key and a referer's query (a token)."""
+    try:
+        data = json.loads(fields.get(b"event", b""))
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return refused_scans.described(data)
+    return f"{counted(sum(len(key) + len(value) for key, value in fields.items()), 'byte')}, not a scan"
+
+
 class Drainer:
     """One consumer of the scan stream, and a reader of the spool.
 
@@ -430,7 +443,8 @@ class Drainer:
         for entry_id, fields in entries:
             event = scan_buffer.parse_event(fields.get(b"event", b"")) if fields else None
             if event is None and fields:  # no fields: deleted from the stream while pending
-                log.error("Dropping unreadable stream entry %s: %r", entry_id, fields)
+                log.error("Dropping unreadable stream entry %s: %s", entry_id.decode(errors="replace"),
+                          unreadable_entry(fields))
             elif event is not None:
                 events.append(event)
         self.store(events, client, drained, or_file=False)

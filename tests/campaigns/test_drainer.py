@@ -149,6 +149,20 @@ class TestRefusedScans:
         assert malformed["id"] in logged and "https://news.example" in logged
         assert "f" * 32 not in logged and "s3cret" not in logged
 
+    def test_an_unreadable_stream_entry_is_logged_without_the_visitor_or_the_referers_query(self, placement,
+                                                                                           scan_redis, caplog):
+        # Its log line printed the entry's raw fields: the visitor key and a referer's token with them
+        made = event(placement, timezone.now(), visitor="f" * 32, referer="https://news.example/a?token=s3cret")
+        del made["time"]
+        stream = scan_buffer.stream_key()
+        scan_redis.xadd(stream, {"event": json.dumps(made)})
+        scan_redis.xadd(stream, {"event": json.dumps(made)[:-40]})  # cut short: no JSON at all
+        assert drain_once().stored == 0 and scan_redis.xlen(stream) == 0
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropping unreadable")]
+        assert len(said) == 2 and made["id"] in said[0] and "https://news.example" in said[0]
+        assert said[1].endswith(" bytes, not a scan") and made["id"] not in said[1]
+        assert not [line for line in said if "f" * 32 in line or "s3cret" in line or "news.example/a" in line]
+
     def test_a_refused_scans_file_it_cannot_move_is_said_once_and_again_when_it_can(self, placement, scan_redis,
                                                                                    monkeypatch, caplog):
         # A folder it cannot delete in (read-only, another user's) was warned about on every pass, once a second
