@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from django.utils import timezone
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from campaigns import drainer, refused_scans
 from campaigns.drainer import drain_once
@@ -102,3 +105,51 @@ class TestCommand:
         assert run("--discard", hex_id(waiting)).endswith("Discarded 1 refused scan.\n")
         assert list(refused_scans.folder().iterdir()) == []
         assert run().splitlines()[1:] == ["No refused scans."]  # and with no file, Redis away is said, not raised
+
+    def test_redis_failing_after_its_first_answer_is_one_message(self, refused, monkeypatch):
+        # It answered the ping, then failed on the listing: a traceback
+        def gone(*args, **kwargs):
+            raise RedisConnectionError("Connection reset by peer")
+
+        monkeypatch.setattr(Redis, "hvals", gone)
+        with pytest.raises(CommandError) as raised:
+            run()
+        assert str(raised.value) == ("Redis is away (Connection reset by peer): run again once it answers (a scan "
+                                     "stored already is not stored twice).")
+
+    def test_redis_failing_during_a_retry_keeps_the_scans_set_aside(self, refused, monkeypatch):
+        monkeypatch.undo()  # the cause fixed
+        hdel = Redis.hdel
+
+        def gone(*args, **kwargs):
+            raise RedisConnectionError("Connection reset by peer")
+
+        monkeypatch.setattr(Redis, "hdel", gone)
+        with pytest.raises(CommandError, match=r"^Redis is away \(Connection reset by peer\)"):
+            run("--retry", "all")
+        monkeypatch.setattr(Redis, "hdel", hdel)
+        assert ScanEvent.objects.count() == 3 and run().splitlines()[-1] == "2 refused scans."
+        assert run("--retry", "all") == ("Stored 0 refused scans; 2 scans needed nothing (stored before, or its "
+                                         "placement is deleted).\n")  # not stored twice
+
+    def test_files_it_cannot_collect_are_one_message_and_stay(self, placement, scan_redis, monkeypatch):
+        # A folder it cannot delete in (read-only, another user's): a traceback from the collecting
+        waiting = event(placement, timezone.now())
+        refused_scans.set_aside(waiting, "value too long", None)
+        unlink = Path.unlink
+
+        def read_only(path, *args, **kwargs):
+            if path.parent == refused_scans.folder():
+                raise PermissionError(13, "Permission denied")
+            return unlink(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "unlink", read_only)
+        for args in ((), ("--discard", "all")):
+            with pytest.raises(CommandError) as raised:
+                run(*args)
+            assert str(raised.value) == (f"The refused scans' files in {refused_scans.folder()} cannot be read or "
+                                         "removed ([Errno 13] Permission denied): run again once they can.")
+        monkeypatch.setattr(Path, "unlink", unlink)
+        assert run().splitlines() == [f"{hex_id(waiting)}  placement {placement.pk}  scanned {waiting['time']}  "
+                                      f"refused {refused_scans.listed(scan_redis)[0].refused_at:%Y-%m-%d %H:%M} UTC: "
+                                      "value too long", "1 refused scan."]

@@ -33,13 +33,25 @@ class Command(BaseCommand):
         actions.add_argument("--discard", nargs="+", metavar="ID", help='drop these refused scans ("all": every one)')
 
     def handle(self, *args, retry: list[str] | None, discard: list[str] | None, **options) -> None:
+        # Redis can fail after the first ping, and this host's files can be unreadable or undeletable: one line each,
+        # never a traceback. Nothing is lost either way: a scan leaves the hash and its file only once stored.
+        try:
+            self.act(retry, discard)
+        except RedisError as exc:
+            raise CommandError(f"Redis is away ({exc}): run again once it answers (a scan stored already is not "
+                               "stored twice).") from None
+        except OSError as exc:
+            raise CommandError(f"The refused scans' files in {refused_scans.folder()} cannot be read or removed "
+                               f"({exc}): run again once they can.") from None
+
+    def act(self, retry: list[str] | None, discard: list[str] | None) -> None:
         client = self.redis()
         refused = refused_scans.listed(client)
         if retry:
             self.retry(self.chosen(refused, retry), client)
         elif discard:
             chosen = self.chosen(refused, discard)
-            self.forget([one.event_id for one in chosen], client)
+            refused_scans.forget([one.event_id for one in chosen], client)
             self.stdout.write(f"Discarded {counted(len(chosen), 'refused scan')}.")
         else:
             self.list(refused)
@@ -88,11 +100,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"{one.event_id} is still refused: {refused_scans.reason_of(exc)}")
                 continue
             except DATABASE_ERRORS as exc:
-                self.forget(done, client)
+                refused_scans.forget(done, client)
                 raise CommandError(f"The database is away ({refused_scans.reason_of(exc)}): "
                                    f"{counted(new, 'scan')} stored before it went; run again.") from None
             done.append(one.event_id)
-        self.forget(done, client)
+        refused_scans.forget(done, client)
         said = [f"Stored {counted(new, 'refused scan')}"]
         if len(done) > new:
             said.append(f"{counted(len(done) - new, 'scan')} needed nothing (stored before, or its placement is "
@@ -100,10 +112,3 @@ class Command(BaseCommand):
         if still:
             said.append(f"{counted(still, 'scan')} still refused")
         self.stdout.write("; ".join(said) + ".")
-
-    def forget(self, event_ids: list[str], client: Redis | None) -> None:
-        try:
-            refused_scans.forget(event_ids, client)
-        except RedisError as exc:
-            raise CommandError(f"Redis is away ({exc}): run again once it answers (a scan stored already is not "
-                               "stored twice).") from None
