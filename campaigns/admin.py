@@ -356,7 +356,8 @@ class BoundedCount(Paginator):
     """A changelist's pages that count at most `bound` rows (one more, to know there are more): the scans' and
     rollups' lists counted every row of the user's teams on each page, a cost that grew with the table (0.2 s for a
     superuser, 0.4 s for a team's staff at 10.7 M rollups). Past the bound the list says "more than" (the app's
-    `admin/campaigns/pagination.html`) and its pages stop there: a search or a filter finds older rows."""
+    `admin/campaigns/pagination.html`, and its `search_form.html` and `actions.html`, where Django would name the
+    bound and one more as the count) and its pages stop there: a search or a filter finds older rows."""
 
     bound = 10_000
 

@@ -741,3 +741,25 @@ def test_the_campaign_page_does_not_switch_back_on_a_placement_switched_off_sinc
     assert "A change was saved to this since the page was drawn (Active)" in response.content.decode()
     poster.refresh_from_db()
     assert not poster.active
+
+
+@pytest.mark.django_db
+def test_a_list_past_its_bound_says_more_than_a_grouped_number_and_offers_no_exact_count(admin_client, both_teams,
+                                                                                         monkeypatch):
+    # It said "More than 10000 scan events" (the admin groups thousands elsewhere, as intcomma does) and offered to
+    # "Select all 10001 scan events": a count it never made.
+    from campaigns.admin import BoundedCount
+
+    monkeypatch.setattr(BoundedCount, "bound", 1000)
+    ScanEvent.objects.bulk_create(ScanEvent(placement=both_teams["ours"][1], device_class="mobile")
+                                  for _ in range(1000))
+    page = admin_client.get("/admin/campaigns/scanevent/").content.decode()
+    assert "More than 1,000 scan events" in page
+    assert "Select all scan events (more than 1,000)" in page and "All scan events selected (more than 1,000)" in page
+    assert "More than 1,000 results" in page  # beside the search box, with or without a search
+    searched = admin_client.get("/admin/campaigns/scanevent/?q=poster").content.decode()
+    assert "More than 1,000 scan events" in searched and "More than 1,000 results" in searched
+    for claim in ("Select all 1", "All 1", "1001 results", "1,001 results", "1001 scan events", "1,001 scan events"):
+        assert claim not in page and claim not in searched
+    few = admin_client.get("/admin/campaigns/scanevent/?q=theirs").content.decode()
+    assert "1 result " in few and "1 scan event\n" in few
