@@ -129,12 +129,17 @@ VARIANTS = {
     "PI": dict(label="P with guidance on the first 60 % of the steps only (UNet batch 8 after; changes the images)",
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                guidance_end=0.6),
+    # Issue 16, twenty-first step (an H100): Inductor's freezing (weights as constants of the compiled graphs:
+    # constant folding, weight layouts fixed at compile time). Process-wide: runs after P.
+    "PZ": dict(label="P + Inductor freezing (weights folded into the compiled graphs as constants)", skip=True,
+               opt=False, compile=None, dtype="fp16", attention="default", product=True,
+               inductor=dict(freezing=True)),
     "T": dict(label="P + Inductor autotuning (coordinate descent, no epilogue fusion)", skip=True, opt=False,
               compile=None, dtype="fp16", attention="default", product=True,
               inductor=dict(coordinate_descent_tuning=True, coordinate_descent_check_all_directions=True,
                             epilogue_fusion=False)),
 }
-COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "PGD", "P8", "PI", "T")
+COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "PGD", "P8", "PI", "PZ", "T")
 
 
 def log(message: str) -> None:
@@ -215,7 +220,8 @@ class Bench:
                 if hasattr(compiler_config, "cache_key_tag"):
                     compiler_config.cache_key_tag = (f"qart-product-fa4-{spec.get('fa4')}-fp8-{spec.get('fp8')}"
                                                      f"-embed-{spec.get('embed_once', True)}"
-                                                     f"-fold-{spec.get('fold', True)}")
+                                                     f"-fold-{spec.get('fold', True)}"
+                                                     f"-inductor-{sorted(spec.get('inductor', {}).items())}")
                 # exactly what the worker's load_engine applies
                 fp8 = spec.get("fp8", False)
                 if fp8 and fp8_mod.fp8_unusable(self.device):
