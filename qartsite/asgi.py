@@ -1,4 +1,4 @@
-"""ASGI entry point."""
+"""ASGI entry point (uvicorn or daphne qartsite.asgi)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qartsite.settings")
-application = get_asgi_application()
+from qartsite import web_process  # noqa: E402
 
-# As under WSGI: a page's query stuck behind a lock ends in the outage page (qartsite.outage).
-from qartsite import outage  # noqa: E402
-
-outage.limit_web_statements()
+application = web_process.load(get_asgi_application)

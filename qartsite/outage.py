@@ -44,8 +44,8 @@ def limit_statements(sender, connection, **kwargs) -> None:
 
 
 def limit_web_statements() -> None:
-    """Limit every connection this process opens (`limit_statements`): called by the web entry points, `qartsite.wsgi`
-    and `qartsite.asgi`, never by workers or commands."""
+    """Limit every connection this process opens (`limit_statements`): called as a web process loads the application
+    (`qartsite.web_process`, for `qartsite.wsgi` and `qartsite.asgi`), never by workers or commands."""
     connection_created.connect(limit_statements, dispatch_uid="qartsite.outage.limit_statements")
 
 

@@ -30,3 +30,10 @@ def test_the_views_are_imported_when_the_application_loads():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "DEBUG": "1"})
     assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]
+
+
+def test_the_country_database_starts_loading_when_the_application_loads():
+    script = "import qartsite.wsgi; from campaigns import geo; print(geo.countries._started)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "DEBUG": "1"})
+    assert result.stdout.split() == ["True"], result.stderr[-2000:]
