@@ -113,6 +113,33 @@ def test_it_finds_no_serious_violation_on_the_main_pages(new_page, cast, viewpor
     page.locator(".swagger-ui .opblock-summary-control").first.click()
     expect(page.locator(".swagger-ui .opblock-body").first).to_be_visible()
     found += blocking(page, "/api/docs/, an operation opened")
+    # Where a reader goes next (qart/api-docs.css and .js mend what axe found there): the Authorize dialog, "Try it
+    # out" on a list with parameters, its request sent with the session and answered, every schema opened.
+    page.get_by_role("button", name="Authorize").first.click()
+    expect(page.locator(".swagger-ui .modal-ux")).to_be_visible()
+    found += blocking(page, "/api/docs/, the Authorize dialog")
+    page.locator(".swagger-ui .modal-ux .close-modal").click()
+    campaigns = page.locator(".swagger-ui .opblock-get").filter(
+        has=page.locator('.opblock-summary-path[data-path="/api/campaigns/"]'))
+    campaigns.locator(".opblock-summary-control").click()
+    campaigns.get_by_role("button", name="Try it out").click()
+    expect(campaigns.get_by_role("button", name="Execute")).to_be_visible()
+    found += blocking(page, "/api/docs/, Try it out")
+    campaigns.get_by_role("button", name="Execute").click()
+    answer = campaigns.locator(".live-responses-table .response")
+    expect(answer.locator(".response-col_status")).to_have_text("200")
+    expect(answer.locator(".response-col_description")).to_contain_text("Harbour festival")
+    found += blocking(page, "/api/docs/, a request answered")
+    expect(page.locator(".swagger-ui .models-control")).to_have_attribute("aria-expanded", "true")  # "Schemas"
+    for schema in page.locator(".swagger-ui .models .model-container").all():
+        schema.locator(".model-box-control").first.click()
+    expect(page.locator(".swagger-ui .models .inner-object").first).to_be_visible()
+    # and one schema's properties opened (a list of ids, choices): each then has an arrow for a button.
+    closed = page.locator('#model-BulkGenerationRequest .inner-object .model-box-control[aria-expanded="false"]')
+    expect(closed.first).to_be_visible()
+    while closed.count():
+        closed.first.click()
+    found += blocking(page, "/api/docs/, every schema and one's properties opened")
     # The labeling page with a vote chosen: a pressed button is drawn in the accent.
     page.goto(f"/evals/labeling/{cast['session']}/run/")
     page.get_by_role("button", name="Looks good").click()
