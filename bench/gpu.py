@@ -130,7 +130,7 @@ VARIANTS = {
                skip=True, opt=False, compile=None, dtype="fp16", attention="default", product=True,
                guidance_end=0.6),
     # Issue 16, twenty-first step (an H100): Inductor's freezing (weights as constants of the compiled graphs:
-    # constant folding, weight layouts fixed at compile time). Process-wide: runs after P.
+    # constant folding, weight layouts fixed at compile time).
     "PZ": dict(label="P + Inductor freezing (weights folded into the compiled graphs as constants)", skip=True,
                opt=False, compile=None, dtype="fp16", attention="default", product=True,
                inductor=dict(freezing=True)),
@@ -140,6 +140,23 @@ VARIANTS = {
                             epilogue_fusion=False)),
 }
 COMPILED = ("D", "F", "G", "P", "P0", "P0E", "P0C", "PW", "PU", "PB", "PG", "PGD", "P8", "PI", "PZ", "T")
+
+
+def set_inductor(config, settings: dict, before: dict) -> None:
+    """Inductor's settings for one variant: `settings`, and every other one an earlier variant changed put
+    back. Inductor's config is process-wide: a variant run after PZ or T compiled with their settings still on, under
+    a cache tag (and a label) that named none.
+
+    Args:
+        config: `torch._inductor.config`.
+        settings: the variant's (its spec's "inductor"), name -> value.
+        before: kept across calls, name -> the value before any variant changed it.
+    """
+    for name, value in before.items():
+        setattr(config, name, value)
+    for name, value in settings.items():
+        before.setdefault(name, getattr(config, name))
+        setattr(config, name, value)
 
 
 def log(message: str) -> None:
@@ -173,6 +190,7 @@ class Bench:
         self.images: dict = {}
         self.extra_images: dict = {}  # variant -> {first seed: images} for the image check's other seed sets
         self.traced_attention: str | None = None  # attention setting the compiled graphs in this process saw
+        self.inductor_before: dict = {}  # Inductor settings a variant changed -> their values before (set_inductor)
         started = time.perf_counter()
         self.parts = Components(self.cfg, self.device)  # the random weights, shared with gpu_probe.py
         self.tokenizer = self.parts.tokenizer
@@ -202,12 +220,10 @@ class Bench:
         fewstep_unet = None
         if hasattr(pipe.controlnet, "embed_once"):  # a QRControlNet: P0E embeds on every step, as diffusers does
             pipe.controlnet.embed_once = spec.get("embed_once", True)
-        if spec.get("product"):
-            if spec.get("inductor"):
-                import torch._inductor.config as inductor_config
+        import torch._inductor.config as inductor_config
 
-                for name, value in spec["inductor"].items():  # process-wide: T runs last
-                    setattr(inductor_config, name, value)
+        set_inductor(inductor_config, spec.get("inductor", {}), self.inductor_before)
+        if spec.get("product"):
             # The few-step preset's UNet (a random full-size LoRA, fused), as load_engine builds it
             if self.args.fewstep:
                 fewstep_unet = fewstep.load_fewstep_unet(pipe.unet, self.lora_file(pipe.unet))
