@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 from django.db import DataError, connection
 
-from campaigns import drainer
+from campaigns import drainer, refused_scans
 
 
 def refuse(monkeypatch, *events: dict) -> None:
@@ -41,3 +43,17 @@ def refuse(monkeypatch, *events: dict) -> None:
 def refused_logs(caplog) -> list[logging.LogRecord]:
     """The records that say a scan was refused and set aside (`refused_scans._log_refused`)."""
     return [r for r in caplog.records if r.getMessage().startswith("The database refused a scan")]
+
+
+def block_refused_folder(monkeypatch) -> Callable[[], None]:
+    """Make the refused scans' folder one nothing can be deleted in (read-only, another user's); returns what
+    unblocks it."""
+    unlink = Path.unlink
+
+    def read_only(path, *args, **kwargs):
+        if path.parent == refused_scans.folder():
+            raise PermissionError(13, "Permission denied")
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    return lambda: monkeypatch.setattr(Path, "unlink", unlink)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import IntegrityError, OperationalError
@@ -17,7 +16,7 @@ from campaigns import drainer, refused_scans, scan_buffer
 from campaigns.drainer import GROUP, drain_once
 from campaigns.models import ScanEvent
 from tests.campaigns.buffered import to_spool, to_stream
-from tests.campaigns.refusals import refuse, refused_logs
+from tests.campaigns.refusals import block_refused_folder, refuse, refused_logs
 from tests.campaigns.rollup_data import event
 
 
@@ -168,20 +167,13 @@ class TestRefusedScans:
         # A folder it cannot delete in (read-only, another user's) was warned about on every pass, once a second
         waiting = event(placement, timezone.now())
         refused_scans.set_aside(waiting, "value too long", None)
-        unlink = Path.unlink
-
-        def read_only(path, *args, **kwargs):
-            if path.parent == refused_scans.folder():
-                raise PermissionError(13, "Permission denied")
-            return unlink(path, *args, **kwargs)
-
-        monkeypatch.setattr(Path, "unlink", read_only)
+        unblock = block_refused_folder(monkeypatch)
         running = drainer.Drainer()
         for _ in range(3):
             running.drain_once()
         said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Refused scans")]
         assert said == [f"Refused scans wait in {refused_scans.folder()} ([Errno 13] Permission denied)"]
-        monkeypatch.setattr(Path, "unlink", unlink)
+        unblock()
         running.drain_once()
         running.drain_once()
         said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Refused scans")]

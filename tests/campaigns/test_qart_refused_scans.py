@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,7 +16,7 @@ from campaigns import drainer, refused_scans
 from campaigns.drainer import drain_once
 from campaigns.models import ScanEvent
 from tests.campaigns.buffered import to_stream
-from tests.campaigns.refusals import refuse
+from tests.campaigns.refusals import block_refused_folder, refuse
 from tests.campaigns.rollup_data import event
 
 
@@ -136,20 +135,13 @@ class TestCommand:
         # A folder it cannot delete in (read-only, another user's): a traceback from the collecting
         waiting = event(placement, timezone.now())
         refused_scans.set_aside(waiting, "value too long", None)
-        unlink = Path.unlink
-
-        def read_only(path, *args, **kwargs):
-            if path.parent == refused_scans.folder():
-                raise PermissionError(13, "Permission denied")
-            return unlink(path, *args, **kwargs)
-
-        monkeypatch.setattr(Path, "unlink", read_only)
+        unblock = block_refused_folder(monkeypatch)
         for args in ((), ("--discard", "all")):
             with pytest.raises(CommandError) as raised:
                 run(*args)
             assert str(raised.value) == (f"The refused scans' files in {refused_scans.folder()} cannot be read or "
                                          "removed ([Errno 13] Permission denied): run again once they can.")
-        monkeypatch.setattr(Path, "unlink", unlink)
+        unblock()
         assert run().splitlines() == [f"{hex_id(waiting)}  placement {placement.pk}  scanned {waiting['time']}  "
                                       f"refused {refused_scans.listed(scan_redis)[0].refused_at:%Y-%m-%d %H:%M} UTC: "
                                       "value too long", "1 refused scan."]
