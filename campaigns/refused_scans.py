@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from django.conf import settings
 from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
+
+from qartsite.storage import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,9 @@ def _log_refused(refused: Refused, where: str) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write whole or not at all: a reader never sees half a file."""
+    """Write whole or not at all: a reader never sees half a file, a failed write leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_whole(path, text.encode())
 
 
 def files() -> Iterator[tuple[Path, Refused | None]]:

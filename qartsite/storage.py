@@ -351,6 +351,32 @@ class FileSystemMediaStorage(FileSystemStorage):
         return os.path.relpath(full_path, self.location).replace("\\", "/")
 
 
+def write_whole(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all, for files kept outside the media storage (a refused scan set
+    aside, a print file a command makes).
+
+    Written to a hidden name beside the target, then renamed over it: a reader never sees half a file, and a write
+    that fails (a full disk) deletes its hidden file rather than leaving it to hold the space.
+
+    Args:
+        path: the file to write; its folder must exist.
+        data: the whole content.
+
+    Raises:
+        OSError: the write or the rename failed; `path` is as it was.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    handle, part = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as written:
+            written.write(data)
+        os.replace(part, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.remove(part)
+        raise
+
+
 def md5_of(storage: Storage, name: str) -> str:
     """The MD5 (hex) of the file `name` in `storage`, read through the storage."""
     digest = hashlib.md5(usedforsecurity=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -81,6 +83,18 @@ def cache_away():
     return lambda: override_settings(CACHES={"default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
         "OPTIONS": {"socket_connect_timeout": 1}}})
+
+
+@contextmanager
+def disk_full_after(size: int) -> Iterator[None]:
+    """`with disk_full_after(n):` this process's writes past n bytes of a file fail as a full disk makes them fail
+    (the kernel refuses them: EFBIG, Python ignoring SIGXFSZ), whichever way the code under test writes."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 @pytest.fixture

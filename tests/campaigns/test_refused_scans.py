@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from django.utils import timezone
 
 from campaigns import refused_scans
 from campaigns.scan_buffer import scan_event
 from tests.campaigns.refusals import refused_logs
+from tests.conftest import disk_full_after
 
 
 def test_a_scan_set_aside_twice_is_kept_and_logged_once(scan_redis, caplog):
@@ -37,3 +39,14 @@ def test_the_reason_is_the_databases_first_line_without_the_value_it_quotes():
     error = Exception("value too long for type character varying(500)\n"
                       'CONTEXT:  COPY x, line 1, column referer: "https://a/?token=s"')
     assert refused_scans.reason_of(error) == "value too long for type character varying(500)"
+
+
+def test_a_scan_that_cannot_be_set_aside_on_a_full_disk_leaves_no_file(caplog):
+    # Redis away and the disk full: the caller acknowledges nothing (the scan stays in its spool), and no cut-short
+    # file is left for `collect` to find unreadable, holding the space the next try needs
+    made = scan_event(1, timezone.now(), referer="https://a.example/" + "p" * 4000)
+    with disk_full_after(1000), pytest.raises(OSError):
+        refused_scans.set_aside(made, "value too long", None)
+    assert list(refused_scans.folder().iterdir()) == []
+    assert refused_scans.set_aside(made, "value too long", None) == "file"
+    assert [refused.event for _, refused in refused_scans.files()] == [made]

@@ -17,8 +17,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from qartsite.storage import MediaUnavailable, holds, md5_of
-from tests.conftest import ON_S3_ONLY
+from qartsite.storage import MediaUnavailable, holds, md5_of, write_whole
+from tests.conftest import ON_S3_ONLY, disk_full_after
 
 ROOT = Path(__file__).resolve().parents[2]
 # The Django apps: everything that could touch media. generator/core never sees a stored file (it takes bytes).
@@ -99,6 +99,18 @@ def test_a_file_that_cannot_be_written_whole_leaves_nothing_behind(_media_root):
     assert default_storage.save("generations/1/a.png", ContentFile(b"whole")) == "generations/1/a.png"
     with default_storage.open("generations/1/a.png", "rb") as stored:
         assert stored.read() == b"whole"
+
+
+def test_a_file_outside_media_is_written_whole_or_left_as_it_was(tmp_path):
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "kept.json"
+    write_whole(target, b"first")
+    with disk_full_after(1000), pytest.raises(OSError):
+        write_whole(target, b"y" * 5000)
+
+    assert [p.name for p in target.parent.iterdir()] == ["kept.json"] and target.read_bytes() == b"first"
+    write_whole(target, b"second")
+    assert target.read_bytes() == b"second"
 
 
 def test_a_file_takes_the_media_folders_group_as_with_djangos_storage(_media_root):

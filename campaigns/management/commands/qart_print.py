@@ -8,8 +8,6 @@ Without IMAGE, the plain code of TEXT is printed (vectors in PDF and SVG). Needs
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns import printfiles
 from generator.core.codes import images, print_specs, printing, qr
+from qartsite.storage import write_whole
 
 # .eps is named so that it meets its refusal (print_specs.NO_EPS) rather than a PDF under an EPS name.
 EXTENSIONS = {".pdf": "pdf", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg", ".eps": "eps"}
@@ -86,12 +85,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def write(output: Path, data: bytes) -> None:
-        """Write next to the target and rename: a reader never sees half a file."""
+        """Whole or not at all (`write_whole`): a reader never sees half a file."""
         try:
-            handle, temporary = tempfile.mkstemp(dir=output.parent or ".", prefix=f".{output.name}.")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.replace(temporary, output)
+            write_whole(output, data)
         except OSError as exc:
             raise CommandError(f"Cannot write {output}: {exc.strerror or exc}", returncode=1) from None
 
