@@ -3,6 +3,7 @@
 The upload cap is DATA_UPLOAD_MAX_MEMORY_SIZE (QART_MAX_UPLOAD_BYTES). Three guards:
 - `ChunkedBodies`, around the WSGI application, reads a body sent in chunks (no Content-Length) up to the cap and
   hands it on with its length; where the server cannot say where such a body ends, the middleware answers 411.
+  `ASGIBodies` does so around the ASGI application (below).
 - `RequestSizeMiddleware`, first in MIDDLEWARE, answers 413 to a request whose Content-Length is over the cap plus
   room for the other fields (`request_limit`) before anything reads its body.
 - `UploadLimitHandler`, first in FILE_UPLOAD_HANDLERS, counts the file parts as they stream in and stops reading
@@ -18,10 +19,18 @@ fields).
 `WholeBodies`, around the WSGI application too, refuses a body that ends before its Content-Length (the client went
 away mid-request): Django reads such a body as it came, so a form cut short changed a destination to its first
 letters and answered 200.
+
+Under an ASGI server (uvicorn, daphne: `qartsite.asgi`), Django's handler reads the whole body into a temporary
+file before the first middleware runs, so the middleware's 413 came after gigabytes were written, and a body in
+chunks was read to its end to be answered 411. `ASGIBodies`, around that handler, reads none of a body declared over
+the cap and no more than about the cap of one of no declared length (chunks; HTTP/2), and lets the middleware answer
+from the length. A client that goes away mid-body is a disconnect there, which Django answers with nothing: what
+`WholeBodies` does under gunicorn, the server does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -171,6 +180,86 @@ class WholeBodies:
                 return [body]
             environ = {**environ, "wsgi.input": io.BytesIO(b"".join(parts))}
         return self.application(environ, start_response)
+
+
+class ASGIBodies:
+    """ASGI middleware around the application: the WSGI wrappers' guards where Django's ASGI handler leaves them out.
+
+    That handler reads the whole body to a temporary file before any middleware runs, so a body declared over the
+    cap filled memory and disk before its 413, and one sent in chunks (or over HTTP/2, without a Content-Length) was
+    read to its end, however long, to be answered 411. Here a body declared over the cap is not read at all, and one
+    of no declared length is read up to one byte over the cap (`request_limit`) and handed on with its length, as
+    `ChunkedBodies` does; past the cap, no more of it is read. Either way the refusal is `RequestSizeMiddleware`'s
+    413, made from the length alone, and the connection closes after it (the rest of the body is never read).
+    A body with a Content-Length within the cap goes straight through: the server ends it at its length, and a client
+    that goes away before then is a disconnect, which Django answers with nothing.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.application(scope, receive, send)
+        lengths = [value for name, value in scope.get("headers", []) if name.lower() == b"content-length"]
+        if lengths:
+            try:
+                declared = int(lengths[0])
+            except ValueError:
+                declared = 0  # Django reads such a body as empty
+            if declared > request_limit():
+                return await self.refuse(scope, send, declared)
+            return await self.application(scope, receive, send)
+        # 1. No declared length: read the body here, as far as one byte over the cap.
+        messages, received = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away mid-body: as Django, nothing to answer
+            messages.append(message)
+            received += len(message.get("body", b""))
+            if received > request_limit():
+                return await self.refuse(scope, send, request_limit() + 1)
+            if not message.get("more_body", False):
+                break
+        # 2. Hand it on with its length, so the middleware reads it instead of answering 411.
+        if received or any(name.lower() == b"transfer-encoding" for name, _ in scope.get("headers", [])):
+            scope = with_length(scope, received)
+        replay = iter(messages)
+
+        async def replayed() -> dict:
+            # Then the server's own messages: Django listens for the client's disconnect while the view runs.
+            return next(replay, None) or await receive()
+
+        await self.application(scope, replayed, send)
+
+    async def refuse(self, scope: dict, send, size: int) -> None:
+        """Has the application answer a body of `size` bytes from its length alone: the middleware's 413, with none
+        (or no more) of the body read, and `Connection: close`, as the rest of it is left on the connection."""
+
+        async def closing(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        nothing_more = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+        async def unread() -> dict:
+            # Not the server's receive: before the answer is sent it would hand Django the rest of the body, which
+            # Django takes for a broken server (an AssertionError). Django stops waiting once the 413 is sent.
+            message = next(nothing_more, None)
+            if message is None:
+                await asyncio.Event().wait()
+            return message
+
+        await self.application(with_length(scope, size), unread, closing)
+
+
+def with_length(scope: dict, size: int) -> dict:
+    """`scope` with its body's length `size` as the only Content-Length, and no Transfer-Encoding."""
+    headers = [(name, value) for name, value in scope.get("headers", [])
+               if name.lower() not in (b"content-length", b"transfer-encoding")]
+    return {**scope, "headers": [*headers, (b"content-length", str(size).encode())]}
 
 
 def length_required(request: HttpRequest) -> HttpResponse:

@@ -35,3 +35,22 @@ def test_the_country_database_starts_loading_when_the_application_loads():
     # The first scans of an ASGI process were counted without a country while the database loaded.
     result = load_asgi("from campaigns import geo; print(geo.countries._started)", DEBUG="1")
     assert result.stdout.split() == ["True"], result.stderr[-2000:]
+
+
+def test_the_application_refuses_a_body_over_the_cap_without_reading_it_all():
+    # Django's ASGI handler reads a whole body to a temporary file before any middleware: 20 MB sent in chunks was
+    # read to its end to be answered 411, 20 MB declared was read to be answered 413.
+    script = """
+import json
+from tests.qartsite.server_calls import asgi_call
+parts = lambda: (b"x" * 65536 for _ in range(320))  # 20 MB
+headers = {"Host": "testserver", "Content-Type": "application/json"}
+for name, extra in (("chunked", {"Transfer-Encoding": "chunked"}), ("declared", {"Content-Length": str(320 * 65536)})):
+    answer = asgi_call(qartsite.asgi.application, "POST", "/api/generations/", parts(), {**headers, **extra})
+    print(name, answer.status, answer.read, json.loads(answer.body)["detail"].split(";")[0])
+"""
+    result = load_asgi(script, DEBUG="1", QART_MAX_UPLOAD_BYTES="1000")
+    chunked, declared = result.stdout.splitlines()[-2:] or ["", ""]
+    # One part read past the cap and its room for other fields (64 KB): 128 KB, of the 20 MB.
+    assert chunked == "chunked 413 131072 What you sent is 65 KB", result.stderr[-2000:]
+    assert declared == "declared 413 0 What you sent is 20 MB", result.stderr[-2000:]

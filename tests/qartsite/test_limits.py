@@ -6,19 +6,20 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterable, Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from django.test.client import BOUNDARY, encode_multipart
 
+from campaigns.models import Campaign
 from qartsite.limits import FIELDS_SLACK, RequestTooLarge, UploadLimitHandler
 from tests.clients import logged_in
+from tests.qartsite.server_calls import asgi_call, wsgi_call
 
 CAP = 1000
 
@@ -165,46 +166,20 @@ class TestUploadLimitHandler:
         assert request.upload_too_large and stream.tell() < len(body) / 2
 
 
-def wsgi_call(application, method: str, path: str, body: bytes, headers: dict, *, chunked: bool = False,
-              terminated: bool = False) -> tuple[str, dict, bytes]:
-    """One request through a WSGI application as a server would make it: (status, headers, body). `headers` as
-    given (a CONTENT_LENGTH saying more than `body` holds is a body cut short); `chunked`: the body already
-    de-chunked in `wsgi.input`, no CONTENT_LENGTH, and `wsgi.input_terminated` as gunicorn sets it (`terminated`;
-    wsgiref does not)."""
-    from wsgiref.util import setup_testing_defaults
-
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body), **headers}
-    if chunked:
-        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
-        if terminated:
-            environ["wsgi.input_terminated"] = True
-    setup_testing_defaults(environ)
-    if chunked:
-        environ.pop("CONTENT_LENGTH", None)
-    answer = {}
-    # As Django's test client does: the request's end must not close the test's database connection.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        chunks = application(environ, lambda status, response_headers, exc_info=None: answer.update(
-            status=status, headers=dict(response_headers)))
-        content = b"".join(chunks)
-        getattr(chunks, "close", lambda: None)()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return answer["status"], answer["headers"], content
-
-
 @pytest.fixture
-def patch_campaign(team_users):
-    """`patch(application, body, headers, **wsgi_call options)`: a PATCH of a campaign through `application` with an
-    owner's token; (status, body, the campaign as stored after it)."""
-    from campaigns.models import Campaign
+def api_campaign(team_users) -> tuple[Campaign, str]:
+    """(a campaign named "Spring", an API token of its team's owner)."""
     from qartsite import tokens
 
     campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/")
-    _, token = tokens.make_token(team_users.owner, "wsgi")
+    return campaign, tokens.make_token(team_users.owner, "wsgi")[1]
+
+
+@pytest.fixture
+def patch_campaign(api_campaign):
+    """`patch(application, body, headers, **wsgi_call options)`: a PATCH of a campaign through `application` with an
+    owner's token; (status, body, the campaign as stored after it)."""
+    campaign, token = api_campaign
 
     def patch(application, body: bytes, headers: dict, **options) -> tuple[str, bytes, Campaign]:
         status, _, content = wsgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", body, {
@@ -286,3 +261,70 @@ def test_head_answers_carry_no_body(team_users):
     head = wsgi_call(application, "HEAD", "/api/teams/", b"", headers)
     assert got[0].startswith("200") and got[2]
     assert head[0].startswith("200") and head[2] == b"" and head[1]["Content-Length"] == str(len(got[2]))
+
+
+def chunks(size: int, part: int = 64 * 1024) -> Iterator[bytes]:
+    """`size` bytes of a JSON string's inside, in parts as a server hands them on; made only as they are read."""
+    for start in range(0, size, part):
+        yield b"x" * min(part, size - start)
+
+
+@pytest.mark.django_db
+class TestASGIBodies:
+    """Under ASGI, Django reads a whole body before the first middleware: the wrapper stands in front of it."""
+
+    @pytest.fixture
+    def patch(self, api_campaign):
+        """`patch(parts, headers, **asgi_call options)`: a PATCH of the campaign through the wrapped ASGI handler;
+        (the `Answer`, the campaign as stored after it)."""
+        campaign, token = api_campaign
+        application = self.application()
+
+        def patch(parts: Iterable[bytes], headers: dict, **options):
+            answer = asgi_call(application, "PATCH", f"/api/campaigns/{campaign.pk}/", parts, {
+                "Host": "testserver", "Authorization": f"Token {token}", "Content-Type": "application/json",
+                **headers}, **options)
+            campaign.refresh_from_db()
+            return answer, campaign
+
+        return patch
+
+    @pytest.mark.parametrize(("path", "accept", "kind"), [
+        ("/api/generations/", "*/*", "application/json"),
+        ("/generate/", "*/*", "text/plain"),
+        ("/generate/", "text/html", "text/html"),
+    ])
+    def test_it_answers_413_to_a_declared_length_over_the_cap_reading_none_of_it(self, path, accept, kind):
+        # Django's handler wrote all 20 MB to a temporary file, then the middleware answered 413.
+        size = 20 * 1024 * 1024
+        answer = asgi_call(self.application(), "POST", path, chunks(size), {
+            "Host": "testserver", "Accept": accept, "Content-Type": "multipart/form-data; boundary=x",
+            "Content-Length": str(size)})
+        assert answer.status == 413 and answer.read == 0
+        assert answer.headers["content-type"].startswith(kind) and answer.headers["connection"] == "close"
+        assert ("over 1 KB" if kind == "text/html" else "What you sent is 20 MB; up to 1 KB") in answer.body.decode()
+
+    def test_it_reads_a_body_sent_in_chunks(self, patch):
+        # The middleware answered 411 to every body sent in chunks (no Content-Length), as to a WSGI server's.
+        answer, campaign = patch([b'{"name": ', b'"Renamed"}'], {"Transfer-Encoding": "chunked"})
+        assert answer.status == 200 and campaign.name == "Renamed"
+
+    def test_it_answers_413_past_the_cap_reading_no_more_than_a_part_over(self, patch):
+        # Django's handler read all 20 MB sent in chunks, to answer 411.
+        answer, campaign = patch(chunks(20 * 1024 * 1024), {"Transfer-Encoding": "chunked"})
+        assert answer.status == 413 and b"up to 1 KB is accepted" in answer.body and campaign.name == "Spring"
+        assert answer.read <= CAP + FIELDS_SLACK + 64 * 1024 and answer.headers["connection"] == "close"
+
+    @pytest.mark.parametrize("headers", [{"Transfer-Encoding": "chunked"}, {"Content-Length": "60"}])
+    def test_a_client_that_goes_away_mid_body_changes_nothing(self, patch, headers):
+        # What `WholeBodies` does under gunicorn, Django does under ASGI (the server tells it of the disconnect).
+        answer, campaign = patch([b'{"name": "Ren'], headers, disconnect=True)
+        assert answer.status is None and campaign.name == "Spring"
+
+    @staticmethod
+    def application():
+        from django.core.handlers.asgi import ASGIHandler
+
+        from qartsite.limits import ASGIBodies
+
+        return ASGIBodies(ASGIHandler())
