@@ -7,6 +7,7 @@ message on the field it is about. The ranges here only set the inputs' min/max s
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 from django import forms
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 from campaigns import links
 from campaigns.models import Placement
-from generator import engine_status, job_parameters, uploads
+from generator import engine_status, job_parameters, placement_picker, uploads
 from generator.core.codes import images, logos, qr
 from generator.core.engines import parameters
 from generator.models import GenerationJob, Prompt
@@ -116,9 +117,10 @@ def attributes(attrs: dict) -> str:
 
 
 class LongSelect(forms.Select):
-    """A select drawn in Python, for the thousands of options a team's placements make: Django draws each option
-    through a template of its own, which took 0.45 s of the generation page for 5,000 placements. The same markup
-    as Django's select (its option groups included)."""
+    """A select drawn in Python, for the hundreds of options a team's placements make (up to
+    `placement_picker.SELECT_MAX`; past it the page searches): Django draws each option through a template of its
+    own, which took 0.45 s of the generation page for 5,000 placements. The same markup as Django's select (its
+    option groups included)."""
 
     def render(self, name, value, attrs=None, renderer=None) -> str:
         widget = self.get_context(name, value, attrs)["widget"]
@@ -214,6 +216,19 @@ class GenerationForm(forms.Form):
     placement = PlacementChoiceField(
         queryset=Placement.objects.none(), required=False, empty_label="None: I'll enter the content",
         help_text="The printed code this is for. Its short link is what the code opens, and scans are counted.",
+        # Another team's id reads as a missing one's.
+        error_messages={"invalid_choice": "That placement is not one of your team's (or no longer exists): choose "
+                                          "it again."},
+    )
+    # The search box that stands for `placement` past `placement_picker.SELECT_MAX` placements: generate.js fills in
+    # the chosen match's id; without it, a slug or "Campaign / Placement" typed here is found by `clean`.
+    placement_name = forms.CharField(
+        label="Placement", required=False, max_length=500,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false",
+                                      "placeholder": "Campaign / placement, or its slug"}),
+        help_text="The printed code this is for: type part of its name, its campaign's or its slug, and choose it "
+                  "(without JavaScript, type its slug or “Campaign / Placement” whole). Its short link is what the "
+                  "code opens, and scans are counted. Empty: you enter the content.",
     )
     content = forms.CharField(
         max_length=qr.MAX_CONTENT_CHARS, required=False, label="The code opens",
@@ -278,13 +293,7 @@ class GenerationForm(forms.Form):
         self.fields["team"].queryset = teams
         if teams.count() == 1:
             self.fields["team"].widget = forms.HiddenInput()
-        self.fields["placement"].queryset = (
-            Placement.objects.for_user(user).filter(campaign__team__in=teams, campaign__archived=False)
-            .select_related("campaign").order_by("campaign__name", "name")
-            # What the picker and its links read: whole rows (rules, JSON) of a team's thousands of placements and
-            # their campaigns were most of the page's time.
-            .only("name", "slug", "campaign__name", "campaign__team")
-        )
+        self.fields["placement"].queryset = placement_picker.offered(user, teams)
         self.fields["candidates_per_batch"].initial = settings.QART["CANDIDATES"]
         # generate.js refuses a larger picture before it is sent (qartsite.limits would answer 413).
         self.fields["picture"].widget.attrs["data-max-bytes"] = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -298,12 +307,17 @@ class GenerationForm(forms.Form):
             self.fields[name].widget.attrs["placeholder"] = value
         if placement is not None:
             self.initial.update(placement=placement.pk, team=placement.campaign.team_id,
-                                content=link_for(placement))
+                                content=link_for(placement), placement_name=placement_picker.shown_name(placement))
         elif teams:
             self.initial.setdefault("team", teams[0].pk)
         if self.read_only:
             for field in self.fields.values():
                 field.disabled = True
+
+    @cached_property
+    def searches_placements(self) -> bool:
+        """Whether the page offers the placements through the search box: more than a select should carry."""
+        return self.fields["placement"].queryset.count() > placement_picker.SELECT_MAX
 
     @property
     def advanced_fields(self) -> list[forms.BoundField]:
@@ -312,11 +326,22 @@ class GenerationForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         team, placement = data.get("team"), data.get("placement")
+        id_refused = "placement" in self.errors  # the id sent is no placement of the person's teams
+        if id_refused and self.searches_placements:  # said where the person chooses: the search box
+            self.add_error("placement_name", list(self.errors.pop("placement")))
+        typed = (data.get("placement_name") or "").strip()
+        if placement is None and typed and team is not None and not id_refused:
+            try:  # the search box with JavaScript off: what was typed names the placement
+                placement = data["placement"] = placement_picker.named(self.fields["placement"].queryset, typed,
+                                                                        team)
+            except ValidationError as exc:
+                self.add_error("placement_name", exc)
         if placement is not None and team is not None and placement.campaign.team_id != team.pk:
             self.add_error("placement", "That placement belongs to another team.")
         if not data.get("content") and placement is not None:
             data["content"] = self.link_for(placement)
-        if not data.get("content") and "content" not in self.errors:
+        # A placement typed but not found has its own message: not a second one about the content.
+        if not data.get("content") and not {"content", "placement_name"} & self.errors.keys():
             self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
         # Before the picture is decoded: a team with no generations left costs no more than this. What was kept from
         # an earlier try stays kept (it needs no decoding to be offered again).

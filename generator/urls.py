@@ -10,6 +10,7 @@ app_name = "generator"
 
 urlpatterns = [
     path("", views.generate, name="generate"),
+    path("placements.json", views.placement_search, name="placement_search"),
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),

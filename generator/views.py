@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns.models import Placement
-from generator import engine_status, jobs, reconcile, uploads, verifier_models
+from generator import engine_status, jobs, placement_picker, reconcile, uploads, verifier_models
 from generator.core.codes import downloads, images, qr
 from generator.core.engines import ranking
 from generator.durations import seconds_in_words, seconds_in_words_or_nothing
@@ -41,7 +41,7 @@ from qartsite.access import (
 from qartsite.models import Team
 from qartsite.numbers import whole
 from qartsite.responses import plain_400, plain_503
-from qartsite.site import unreachable_reason
+from qartsite.site import site_root, unreachable_reason
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -149,13 +149,11 @@ def generate(request: HttpRequest) -> HttpResponse:
                      for k, v in LOOKS.items()},
             "speed": {k: {"steps": v["steps"]} for k, v in form.speeds.items()},
         },
-        "placement_links": {
-            p.pk: {"link": link_for(p), "team": p.campaign.team_id} for p in form.fields["placement"].queryset
-        },
+        "placement_links": {p.pk: placement_picker.as_json(p, link_for) for p in picker_placements(form)},
     }
-    if ctx["placement_links"]:
+    if form.searches_placements or ctx["placement_links"]:
         # Every placement's short link starts with the site root: one check covers the links the form fills in.
-        ctx["unreachable"] = unreachable_reason(next(iter(ctx["placement_links"].values()))["link"])
+        ctx["unreachable"] = unreachable_reason(site_root(request))
     if request.method == "GET":
         ctx["room_note"] = form.room_note()
     if not_editable is not None:
@@ -170,6 +168,41 @@ def generate(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(max(1, round(form.retry_after or 0)))
         return response
     return render(request, "generator/generate.html", ctx, status=status)
+
+
+def picker_placements(form: GenerationForm) -> QuerySet[Placement]:
+    """The placements whose short links the page carries for generate.js: every one the select offers, or, where
+    the page searches instead, only the one chosen (the search answers the others' with their matches)."""
+    placements = form.fields["placement"].queryset
+    if not form.searches_placements:
+        return placements
+    return placements.filter(pk=whole(form["placement"].value()) or 0)
+
+
+@login_required
+@require_safe
+@never_cache
+def placement_search(request: HttpRequest) -> JsonResponse:
+    """The generation page's placement search: `?q=` the text typed, `?team=` the form's team. At most
+    `placement_picker.MATCHES` placements of the teams the person makes codes for, by campaign and name, each with
+    its short link; `more` when others match too. Another team's placements are never found (its `team` finds
+    nothing, like a team without a match)."""
+    placements = placement_picker.offered(request.user, editable_teams(request.user))
+    if request.GET.get("team"):
+        team = whole(request.GET["team"])
+        if team is None:
+            return JsonResponse({"detail": "The team must be a team's number."}, status=400)
+        placements = placements.filter(campaign__team_id=team)
+    found = placement_picker.matching(placements, request.GET.get("q", "")[:500])
+
+    def link_for(p: Placement) -> str:
+        return p.short_url(request)
+
+    return JsonResponse({
+        "placements": [{"id": p.pk, "name": p.name, "campaign": p.campaign.name, "slug": p.slug,
+                        **placement_picker.as_json(p, link_for)} for p in found[:placement_picker.MATCHES]],
+        "more": len(found) > placement_picker.MATCHES,
+    })
 
 
 def scan_reliability(candidate: Candidate) -> str:

@@ -1,6 +1,7 @@
 // The generation pages' small behaviours. Everything works without this file; it only saves typing and reloads:
 // - the form: show the chosen engine's fields, reuse an earlier prompt, show what the presets mean, fill in a
-//   placement's short link, preview and crop the uploaded picture;
+//   placement's short link (chosen in the select, or in the search: placement-search.js), preview and crop the
+//   uploaded picture;
 // - a running job: poll its status.json every second and reload the page once it has finished.
 (function () {
   "use strict";
@@ -151,9 +152,15 @@
     // A placement's short link becomes the content unless someone typed their own; its team is the job's team.
     var placement = fields.placement, content = fields.content, team = fields.team;
     if (!placement || !content) return;
-    var autoLink = links[placement.value] ? links[placement.value].link : null;
+    // The placement search (placement-search.js) puts its choice's link and team on the hidden field.
+    function chosenPlacement() {
+      if (links[placement.value]) return links[placement.value];
+      return placement.value && placement.dataset.link ? { link: placement.dataset.link, team: placement.dataset.team }
+        : null;
+    }
+    var autoLink = chosenPlacement() ? chosenPlacement().link : null;
     placement.addEventListener("change", function () {
-      var chosen = links[placement.value];
+      var chosen = chosenPlacement();
       if (!content.value || content.value === autoLink) content.value = chosen ? chosen.link : "";
       limitEarlier();
       autoLink = chosen ? chosen.link : null;
@@ -164,6 +171,15 @@
     });
     function limitPlacements() {
       if (!team || team.type === "hidden") return;
+      if (!placement.options) {  // the search: a choice of another team is undone, its text too
+        var chosen = chosenPlacement();
+        if (chosen && String(chosen.team) !== String(team.value)) {
+          placement.value = "";
+          if (fields.placement_name) fields.placement_name.value = "";
+          placement.dispatchEvent(new Event("change"));
+        }
+        return;
+      }
       Array.prototype.forEach.call(placement.options, function (option) {
         var entry = links[option.value];
         option.disabled = Boolean(entry) && String(entry.team) !== String(team.value);

@@ -147,3 +147,36 @@ def test_it_finds_no_serious_violation_on_the_main_pages(new_page, cast, viewpor
     found += blocking(page, "the labeling page, voted")
     assert found == [], "\n".join(found)
     assert failures == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_it_finds_no_serious_violation_in_the_placement_search(new_page, team_users, viewport):
+    # A team past the select's limit gets the search box: each of its states is read by a screen reader too.
+    from playwright.sync_api import expect
+
+    from generator import placement_picker
+    from tests.generator.factories import many_placements
+
+    cache.clear()  # the generation rate is counted in the cache
+    many_placements(team_users.team, placement_picker.SELECT_MAX + 1)
+    page, failures = new_page(viewport=viewport)
+    sign_in(page, "owner", "/generate/")
+    box = page.get_by_role("combobox", name="Placement")
+    found = blocking(page, "/generate/, the placement search")
+    box.press_sequentially("poster 1")
+    expect(page.get_by_role("listbox", name="Matching placements").get_by_role("option").first).to_be_visible()
+    box.press("ArrowDown")
+    found += blocking(page, "/generate/, the placement search's matches, one active")
+    box.press("Enter")
+    expect(page.locator('input[name="placement"]')).not_to_have_value("")
+    found += blocking(page, "/generate/, a placement chosen")
+    box.fill("")
+    box.press_sequentially("no such poster")
+    expect(page.locator("[data-placement-status]")).to_contain_text("No placement of this team matches")
+    found += blocking(page, "/generate/, no placement matches")
+    page.get_by_role("button", name="Generate candidates").click()  # the text, looked for on the server: none
+    expect(page.locator(".placement-search .errorlist")).to_contain_text("No placement of Acme is")
+    found += blocking(page, "/generate/, a placement typed that is none")
+    assert found == [], "\n".join(found)
+    assert failures == []

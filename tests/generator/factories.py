@@ -110,6 +110,15 @@ def placement_of(team, name: str = "Station Poster") -> Placement:
     return Placement.objects.create(campaign=campaign, name=name)
 
 
+def many_placements(team, count: int, campaign: str = "Spring") -> Campaign:
+    """A campaign of `team` named `campaign` with `count` placements "Poster 0"... and slugs "<campaign>0000"...
+    (stored in one query: a team past the generation page's select, `placement_picker.SELECT_MAX`)."""
+    made = Campaign.objects.create(team=team, name=campaign, destination="https://shop.example.com/")
+    Placement.objects.bulk_create(Placement(campaign=made, name=f"Poster {n}", slug=f"{campaign[:8].lower()}{n:04d}")
+                                  for n in range(count))
+    return made
+
+
 def for_placement(job: GenerationJob, placement: Placement, own: bool = False) -> None:
     """The job made for `placement` (its own job with `own`): its candidates carry the placement's short link."""
     GenerationJob.objects.filter(pk=job.pk).update(content=f"http://testserver/r/{placement.slug}",

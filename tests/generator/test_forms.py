@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from campaigns.models import Campaign, Placement
-from generator import forms, job_parameters, uploads
+from generator import forms, job_parameters, placement_picker, uploads
 from generator.forms import GenerationForm
 from generator.models import Prompt
 from qartsite.models import Membership
@@ -422,3 +422,52 @@ def test_the_long_select_draws_what_djangos_select_draws(value):
     asked = ("placement", value, {"id": "id_placement", "aria-describedby": "id_placement_helptext"})
     django_select = django_forms.Select(choices=choices, attrs=attrs).render(*asked)
     assert forms.LongSelect(choices=choices, attrs=attrs).render(*asked) == django_select.replace("\n\n", "\n")
+
+
+class TestPlacementSearch:
+    """Past `placement_picker.SELECT_MAX` placements the page sends a search box (`placement_name`) for the
+    placement: what was typed there names it when no id came with it (JavaScript off)."""
+
+    @pytest.fixture
+    def acme(self, team_users):
+        from tests.generator.factories import many_placements
+
+        campaign = many_placements(team_users.team, placement_picker.SELECT_MAX + 1)
+        Placement.objects.create(campaign=campaign, name="Bus stop 4/5")
+        Placement.objects.create(campaign=campaign, name="Poster 7")  # a second "Spring / Poster 7"
+        return campaign
+
+    def test_it_finds_the_placement_by_slug_or_by_campaign_and_name(self, team_users, acme):
+        poster = acme.placements.get(slug="spring0012")
+        for typed in ("spring0012", " SPRING / poster 12 ", "Spring/Poster 12"):
+            form = make_form(team_users.owner, team_users.team, content="", placement_name=typed)
+            assert form.is_valid(), (typed, form.errors)
+            assert form.cleaned_data["placement"] == poster and form.job.content == link_for(poster)
+        stop = make_form(team_users.owner, team_users.team, content="", placement_name="Spring / Bus stop 4/5")
+        assert stop.is_valid() and stop.cleaned_data["placement"].name == "Bus stop 4/5"
+        assert make_form(team_users.owner, team_users.team, placement_name="").is_valid()  # none: the content typed
+        # The id the search chose wins over the text (typed since, it would have cleared the id)
+        chosen = make_form(team_users.owner, team_users.team, content="", placement=str(poster.pk),
+                           placement_name="Spring / Poster")
+        assert chosen.is_valid() and chosen.cleaned_data["placement"] == poster
+
+    def test_it_asks_for_the_slug_when_a_name_is_not_one(self, team_users, acme):
+        form = make_form(team_users.owner, team_users.team, content="", placement_name="spring / poster 7")
+        assert form.errors == {"placement_name": [
+            "Several placements of Acme are called “spring / poster 7”: type the slug (the end of its short link) of "
+            "the one you mean."]}
+
+    def test_it_refuses_another_teams_placement_as_a_missing_one(self, team_users, acme):
+        theirs = Placement.objects.create(
+            campaign=Campaign.objects.create(team=team_users.other_team, name="Spring", destination="https://x.io/"),
+            name="Poster 900")
+        said = {}
+        for typed in (theirs.slug, "nothing-here", "Spring / Poster 900"):
+            form = make_form(team_users.owner, team_users.team, content="", placement_name=typed)
+            said[typed] = form.errors["placement_name"][0].replace(typed, "…")
+        assert len(set(said.values())) == 1 and list(said.values())[0].startswith("No placement of Acme is “…”")
+        # Sent as the id (a stale page, or a hand-made one): the same message for theirs and for none
+        for pk in (theirs.pk, 10**9):
+            form = make_form(team_users.owner, team_users.team, placement=str(pk))
+            assert form.errors == {"placement_name": [
+                "That placement is not one of your team's (or no longer exists): choose it again."]}

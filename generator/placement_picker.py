@@ -1,0 +1,115 @@
+"""How the generation page offers a team's placements: a select while they are few, a search box past that.
+
+A year of one marketing team (5,000 placements) made the select 647 KB of the page and most of its 343 ms
+(bench/RESULTS.md). Past `SELECT_MAX` placements the page sends a text box instead: generate.js turns it into a
+search that asks `generator.views.placement_search` for a few matches (`matching`) and fills in the chosen one's id;
+without JavaScript, the text typed (a slug, or "Campaign / Placement") is found on the server (`named`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+
+from campaigns.models import Placement
+from qartsite.models import Team
+
+SELECT_MAX = 200  # placements a select still offers whole; past it, the search box
+MATCHES = 20  # placements a search answers at most: a list to read, not to scroll
+SEPARATOR = " / "  # between a campaign's name and a placement's, as the search box shows a choice
+
+
+def offered(user, teams: QuerySet[Team]) -> QuerySet[Placement]:
+    """The placements of `teams` that `user` may make codes for: those of their campaigns that are not archived,
+    by campaign and name, with only the columns the picker and their short links read.
+
+    Args:
+        user: who asks; only their own teams' placements are ever offered.
+        teams: the teams the page offers (the ones they edit).
+
+    Returns:
+        the placements, their campaigns joined.
+    """
+    return (
+        Placement.objects.for_user(user).filter(campaign__team__in=teams, campaign__archived=False)
+        .select_related("campaign").order_by("campaign__name", "name", "pk")
+        # Whole rows (rules, JSON) of a team's thousands of placements and their campaigns were most of the page's
+        # time.
+        .only("name", "slug", "campaign__name", "campaign__team")
+    )
+
+
+def shown_name(placement: Placement) -> str:
+    """A placement as the search box shows it once chosen, and as one can type it: "Spring sale / Poster A"."""
+    return f"{placement.campaign.name}{SEPARATOR}{placement.name}"
+
+
+def as_json(placement: Placement, link_for: Callable[[Placement], str]) -> dict:
+    """What generate.js needs of a placement once chosen: the short link it fills in and the team it sets."""
+    return {"link": link_for(placement), "team": placement.campaign.team_id}
+
+
+def splits(text: str) -> list[tuple[str, str]]:
+    """Every way `text` reads as "campaign / placement": at each slash, since either name may hold one ("Bus stop
+    4/5")."""
+    return [(text[:at].strip(), text[at + 1:].strip()) for at, char in enumerate(text) if char == "/"]
+
+
+def matching(placements: QuerySet[Placement], query: str) -> list[Placement]:
+    """The first `MATCHES` + 1 of `placements` whose campaign name, name or slug contains `query` (the one past
+    `MATCHES` tells the caller there are more); "Spring / Poster" also looks for both parts, each in its own
+    column.
+
+    Args:
+        placements: what may be found (`offered`, perhaps narrowed to one team).
+        query: what was typed; blank finds nothing.
+
+    Returns:
+        the placements, by campaign and name.
+    """
+    query = query.strip()
+    if not query:
+        return []
+    found = Q(name__icontains=query) | Q(campaign__name__icontains=query) | Q(slug__icontains=query)
+    for campaign, name in splits(query):
+        if campaign and name:
+            found |= Q(campaign__name__icontains=campaign, name__icontains=name)
+    return list(placements.filter(found)[:MATCHES + 1])
+
+
+def named(placements: QuerySet[Placement], text: str, team: Team) -> Placement:
+    """The one placement of `team` among `placements` that `text` names: its slug (the end of its short link), or
+    its campaign's and its own name exactly as "Campaign / Placement" (case aside).
+
+    Another team's placement reads as a missing one: the same message, whatever exists elsewhere.
+
+    Args:
+        placements: what may be named (`offered`).
+        text: what was typed in the search box with JavaScript off (or before a match was chosen).
+        team: the job's team.
+
+    Returns:
+        the placement.
+
+    Raises:
+        ValidationError: none or several match, in words that say what to type.
+    """
+    text = text.strip()
+    own = placements.filter(campaign__team=team)
+    found = Q(slug=text)
+    for campaign, name in splits(text):
+        found |= Q(campaign__name__iexact=campaign, name__iexact=name)
+    candidates = list(own.filter(found)[:2])
+    exact = [placement for placement in candidates if placement.slug == text]
+    if exact:  # a slug is unique: it wins over a name that happens to read the same
+        return exact[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValidationError(
+            f"No placement of {team.name} is “{text}”: type its slug (the end of its short link) or its campaign "
+            f"and name as “Campaign{SEPARATOR}Placement”, or leave it empty.", code="invalid_choice")
+    raise ValidationError(f"Several placements of {team.name} are called “{text}”: type the slug (the end of its "
+                          "short link) of the one you mean.", code="ambiguous")
