@@ -337,7 +337,9 @@ class GenerationForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("placement_name", exc)
         if placement is not None and team is not None and placement.campaign.team_id != team.pk:
-            self.add_error("placement", "That placement belongs to another team.")
+            # Said on what the person chose with: the select, or the search box (the summary's link goes there)
+            self.add_error("placement_name" if self.searches_placements else "placement",
+                           "That placement belongs to another team.")
         if not data.get("content") and placement is not None:
             data["content"] = self.link_for(placement)
         # A placement typed but not found has its own message: not a second one about the content.

@@ -471,3 +471,10 @@ class TestPlacementSearch:
             form = make_form(team_users.owner, team_users.team, placement=str(pk))
             assert form.errors == {"placement_name": [
                 "That placement is not one of your team's (or no longer exists): choose it again."]}
+
+    def test_it_says_a_placement_of_another_of_the_users_teams_on_the_search_box(self, team_users, acme):
+        # the page's summary links each message to its field: the placement's id is a hidden input there
+        Membership.objects.create(team=team_users.other_team, user=team_users.owner, role="editor")
+        other = placement_of(team_users.other_team)
+        form = make_form(team_users.owner, team_users.team, placement=str(other.pk))
+        assert form.errors == {"placement_name": ["That placement belongs to another team."]}
