@@ -120,6 +120,10 @@ def too_large(request: HttpRequest, size: int | None) -> HttpResponse:
     if wants_page(request):
         return too_large_page(request)
     cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if size == request_limit() + 1:
+        # A body of no declared length, read only as far as this (ChunkedBodies, ASGIBodies): its size is unknown,
+        # and "What you sent is 10.1 MB" was untrue of 500 MB.
+        size = None
     if size:
         sent, accepted = over_cap(size, cap)
         said = f"What you sent is {sent}; up to {accepted} is accepted"
