@@ -117,7 +117,10 @@ class Campaign(models.Model):
         self.rules = clean_rules_of(self)
         if not self.utm_campaign:
             self.utm_campaign = slugify(self.name)[:100]
-        super().save(*args, **kwargs)
+        # One transaction: archiving moves its rows between its team's sets (`team_rollups.campaign_saving`, on
+        # pre_save), which must commit with the new state or not at all.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
 
     @property
     def rules_in_words(self) -> str:
@@ -355,7 +358,7 @@ def locked_copy(instance: models.Model, moving_to: int | None = None) -> models.
 # it imports this one, and every caller imports them from here. Imported here, between Placement and PlacementAlert,
 # so that they register in the order they always had: a model's reverse relations, and so the order of a cascade's
 # deletes, follow it.
-from campaigns.scan_models import CampaignRollup, ScanEvent, ScanRollup  # noqa: E402, F401
+from campaigns.scan_models import CampaignRollup, ScanEvent, ScanRollup, TeamRollup  # noqa: E402, F401
 from campaigns.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox  # noqa: E402, F401
 
 

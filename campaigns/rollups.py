@@ -17,7 +17,8 @@ only values that change within a visitor's day (a destination rule, as a schedul
 Each campaign's own rows (`CampaignRollup`, what its placements' rows add up to) are kept beside them: the drainer
 adds each batch to both (`add`), and whatever recounts or removes placement rows recounts the campaign's rows from
 them afterwards (`refresh_campaigns`, after a rebuild), and a deleted placement's rows are taken out of them
-(`placement_deleting`). Whoever writes a campaign's rows holds its lock (`lock_campaigns`).
+(`placement_deleting`). Whoever writes a campaign's rows holds its lock (`lock_campaigns`). Each team's rows
+(`TeamRollup`, its campaigns' rows added up) change with them, in the same transactions (`campaigns.team_rollups`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from typing import Protocol
 from django.db import connection, transaction
 from django.db.models import Min, QuerySet
 
-from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup
+from campaigns import team_rollups
+from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup, TeamRollup
+from campaigns.team_rollups import lock_campaigns, lock_teams
 from qartsite.models import zone_named
 from qartsite.plurals import counted
 from qartsite.sql import array_literal, copy_rows, one_of
 
-CAMPAIGN_LOCKS = 0x71617274  # the advisory locks' first key, for campaigns' rows ("qart")
 UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
 REPLAY_CHUNK = 5000
 Dimension = ScanRollup.Dimension
@@ -253,7 +255,8 @@ def write(tallies: Mapping[Key, Tally]) -> None:
 
 
 def write_campaigns(tallies: Mapping[Key, Tally], campaign_of: Mapping[int, int]) -> None:
-    """Add `tallies` (of placements) to their campaigns' rows; `campaign_of` maps each placement to its campaign."""
+    """Add `tallies` (of placements) to their campaigns' rows and their teams'; `campaign_of` maps each placement to
+    its campaign."""
     sums: dict[tuple[int, date, str, str], list[int]] = {}
     for (placement_id, day, dimension, value), row in tallies.items():
         one = sums.setdefault((campaign_of[placement_id], day, dimension, value), [0, 0])
@@ -267,17 +270,8 @@ def write_campaigns(tallies: Mapping[Key, Tally], campaign_of: Mapping[int, int]
                 sums.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3]))]
     upsert(CampaignRollup._meta.db_table, ("campaign_id", "day", "dimension", "value", "scans", "visitors"),
            "campaign_id", rows)
-
-
-def lock_campaigns(campaign_ids: Iterable[int]) -> None:
-    """Hold each campaign's rows for this transaction, in id order (a PostgreSQL advisory lock per campaign; SQLite
-    locks the whole database for a writer anyway). Whoever writes a campaign's rows takes it: a drainer's batch
-    (after its placements' locks), a recount, a deleted placement."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for campaign_id in sorted(set(campaign_ids)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CAMPAIGN_LOCKS, campaign_id])
+    teams = team_rollups.team_sums(sums)
+    upsert(TeamRollup._meta.db_table, team_rollups.COLUMNS, team_rollups.OWNER, team_rollups.rows(teams))
 
 
 def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], also: str = "") -> None:
@@ -297,16 +291,22 @@ def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], a
 
 
 def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
-    """Recount each campaign's rows from its placements' rows, one transaction per campaign holding its lock
-    (`lock_campaigns`): a drainer's batch that stored placement rows before the recount read them has added them to
-    the campaign's rows already, one after it waits and adds to the recount. For what changes placement rows other
-    than the drainer: a rebuild, a placement moved. Reads every row of the campaign's placements: seconds for a
-    campaign of thousands of placements and years of scans."""
+    """Recount each campaign's rows from its placements' rows, and its team's by the difference, one transaction
+    per campaign holding its lock (`lock_campaigns`) and its team's: a drainer's batch that stored placement rows
+    before the recount read them has added them to the campaign's rows already, one after it waits and adds to the
+    recount. For what changes placement rows other than the drainer: a rebuild, a placement moved. Reads every row
+    of the campaign's placements: seconds for a campaign of thousands of placements and years of scans."""
     for campaign_id in sorted(set(campaign_ids)):
         with transaction.atomic():
             lock_campaigns([campaign_id])
+            owner = team_rollups.owner(campaign_id)
+            if owner:
+                lock_teams([owner[0]])
+                team_rollups.take_out(campaign_id, *owner)
             CampaignRollup.objects.filter(campaign_id=campaign_id).delete()
             add_up_campaign(campaign_id)
+            if owner:
+                team_rollups.put_in(campaign_id, *owner)
 
 
 def add_up_campaign(campaign_id: int) -> None:
@@ -323,11 +323,15 @@ def add_up_campaign(campaign_id: int) -> None:
 
 def placement_deleting(sender: type, instance: Placement, **kwargs) -> None:
     """Signal receiver (pre_delete of a placement, in the deleting transaction, while its rows still exist): take
-    its rows out of its campaign's, the placement locked first so no batch of the drainer adds to them meanwhile.
-    Costs that placement's rows, not the campaign's (a bulk delete of many placements of a large campaign)."""
+    its rows out of its campaign's and its team's, the placement locked first so no batch of the drainer adds to them
+    meanwhile. Costs that placement's rows, not the campaign's (a bulk delete of many placements of a large
+    campaign)."""
     campaign_id = instance.campaign_id
     lock_placements([instance.pk])
     lock_campaigns([campaign_id])
+    if owner := team_rollups.owner(campaign_id):
+        lock_teams([owner[0]])
+        team_rollups.take_out_placement(instance.pk, *owner)
     theirs, mine = CampaignRollup._meta.db_table, ScanRollup._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -362,18 +366,24 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
     recounted day that is also a kept day (the zone moved west) is added to the kept rows. On that one seam day a
     visitor with scans on both sides of the cut counts twice among unique visitors. One transaction per placement,
     which holds the drainer off that placement meanwhile; each campaign's rows are recounted from its placements'
-    once they are done.
+    once they are done, and their teams' rows from their campaigns' at the end (a repair recounts everything).
     """
     done = Rebuilt()
     by_campaign: dict[int, list[int]] = {}
-    for pk, campaign_id in placements.order_by("campaign_id", "pk").values_list("pk", "campaign_id"):
+    teams: set[int] = set()
+    for pk, campaign_id, team_id in placements.order_by("campaign_id", "pk").values_list(
+            "pk", "campaign_id", "campaign__team_id"):
         by_campaign.setdefault(campaign_id, []).append(pk)
-    for campaign_id, pks in by_campaign.items():
-        try:
-            for pk in pks:
-                done += rebuild_placement(pk)
-        finally:  # also when one fails: the campaign's rows add up to whatever its placements' rows now are
-            refresh_campaigns([campaign_id])
+        teams.add(team_id)
+    try:
+        for campaign_id, pks in by_campaign.items():
+            try:
+                for pk in pks:
+                    done += rebuild_placement(pk)
+            finally:  # also when one fails: the campaign's rows add up to whatever its placements' rows now are
+                refresh_campaigns([campaign_id])
+    finally:
+        team_rollups.refresh_teams(teams)
     return done
 
 

@@ -1,5 +1,5 @@
 """What is stored of scans: each scan event (`ScanEvent`) and the daily rollups every dashboard figure is summed
-from (`ScanRollup` per placement, `CampaignRollup` per campaign).
+from (`ScanRollup` per placement, `CampaignRollup` per campaign, `TeamRollup` per team).
 
 Models of the campaigns app, kept apart from campaigns and placements by subject: other modules import them from
 `campaigns.models`, which is where Django loads the app's models from. Their placement and campaign are named by
@@ -145,3 +145,33 @@ class CampaignRollup(models.Model):
 
     def __str__(self) -> str:
         return f"campaign {self.campaign_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+
+
+class TeamRollup(models.Model):
+    """What a team's campaigns' `CampaignRollup` rows add up to, per day, dimension and value, its archived
+    campaigns' apart from the others' (the campaign list shows one or the other): the list's overview sums a few
+    hundred of them per card, where a lifetime of 300 campaigns summed every campaign's every day (bench/RESULTS.md).
+
+    Kept with the campaigns' rows (`campaigns.team_rollups`): whatever adds to, recounts or takes out a campaign's
+    rows does the same to its team's in the same transaction, and archiving a campaign (or moving it to another
+    team) moves its rows between the sets. Visitors add up as they do everywhere: per placement and day.
+    """
+
+    team_paths = ('team',)  # see TeamOwnedQuerySet
+    objects = TeamOwnedQuerySet.as_manager()
+
+    team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, related_name="rollups")
+    archived = models.BooleanField(default=False, help_text="The team's archived campaigns' sum, else the others'")
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=ScanRollup.Dimension.choices, blank=True)
+    value = models.CharField(max_length=60, blank=True)
+    scans = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Also the index for the overview's cards: one team's set, one dimension, a range of days.
+        constraints = [models.UniqueConstraint(fields=["team", "archived", "dimension", "day", "value"],
+                                               name="one_rollup_per_team_dimension_day_value")]
+
+    def __str__(self) -> str:
+        return f"team {self.team_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"

@@ -7,7 +7,8 @@ pages and the API ask for the same functions, so they always agree.
 
 What a figure counts (a `Scope`) is some placements, or whole campaigns (`Campaigns`): every placement of them,
 whose figures are read from the campaigns' own daily rows (`CampaignRollup`), which add up to the placements' rows,
-so a campaign's lifetime reads hundreds of rows rather than one per placement and day.
+so a campaign's lifetime reads hundreds of rows rather than one per placement and day; or all of a team's campaigns
+(`TeamCampaigns`), read from the team's own rows (`TeamRollup`, its campaigns' rows added up).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db.models.functions import ExtractIsoWeekDay
 from django.utils import timezone
 
 from campaigns import rules
-from campaigns.models import Campaign, CampaignRollup, DestinationChange, Placement, ScanRollup
+from campaigns.models import Campaign, CampaignRollup, DestinationChange, Placement, ScanRollup, TeamRollup
 from qartsite.models import Team
 from qartsite.numbers import plain_date
 
@@ -147,6 +148,20 @@ class Campaigns:
         return cls(Campaign.objects.filter(pk=campaign.pk))
 
 
+@dataclass(frozen=True)
+class TeamCampaigns(Campaigns):
+    """Every campaign of a team (`archived`: only its archived ones, or only the others; None: all), counted from the
+    team's own rows: the same figures as `Campaigns` of those campaigns, from one row per day and value."""
+
+    team_id: int = 0
+    archived: bool | None = None
+
+    @classmethod
+    def of(cls, team: Team, archived: bool | None = None) -> TeamCampaigns:
+        campaigns = Campaign.objects.filter(team=team)
+        return cls(campaigns if archived is None else campaigns.filter(archived=archived), team.pk, archived)
+
+
 Scope = QuerySet[Placement] | Campaigns
 
 
@@ -163,8 +178,12 @@ def first_scan_day(scope: Scope) -> date | None:
 
 def rollups_of(scope: Scope, dimension: str, days: DateRange | None = None) -> QuerySet:
     """The daily rows of one dimension that `scope` adds up to: `ScanRollup` rows of placements, or `CampaignRollup`
-    rows of whole campaigns (both have day, value, scans and visitors)."""
-    if isinstance(scope, Campaigns):
+    rows of whole campaigns, `TeamRollup` rows of a team's (all have day, value, scans and visitors)."""
+    if isinstance(scope, TeamCampaigns):
+        rows = TeamRollup.objects.filter(team_id=scope.team_id, dimension=dimension)
+        if scope.archived is not None:
+            rows = rows.filter(archived=scope.archived)
+    elif isinstance(scope, Campaigns):
         rows = CampaignRollup.objects.filter(campaign__in=scope.campaigns, dimension=dimension)
     else:
         rows = ScanRollup.objects.filter(placement__in=scope, dimension=dimension)

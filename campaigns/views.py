@@ -57,12 +57,13 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     listed = list(mine.filter(archived=archived).select_related("team"))
     # The overview is of the first team's days; a person in several teams sees each campaign in its own team's.
     team = asked_team(teams, request.GET.get("team"))
-    days, picker = chosen_range(request, team, stats.Campaigns(mine.filter(team=team)))
+    # Read from the team's own rows: asked_team is one of the user's teams, whose campaigns are all theirs.
+    days, picker = chosen_range(request, team, stats.TeamCampaigns.of(team))
     figures = {}
     for one in {campaign.team for campaign in listed}:
         team_days = None if days.key == "lifetime" else stats.parse_range(days.query(), stats.local_today(one), None)
         figures.update(stats.campaign_figures(mine.filter(team=one, archived=archived), team_days))
-    overview = stats.Campaigns(mine.filter(team=team, archived=archived))  # the campaigns listed above it
+    overview = stats.TeamCampaigns.of(team, archived)  # the campaigns listed above it
     editable = editable_teams(request.user)
     backlog = scan_backlog.backlog()
     ctx = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from campaigns.models import CampaignRollup, Placement, ScanRollup
+from campaigns.models import CampaignRollup, Placement, ScanRollup, TeamRollup
 from campaigns.scan_buffer import scan_event
 
 
@@ -29,6 +29,21 @@ def added_up() -> dict:
     sums: dict = {}
     for row in ScanRollup.objects.select_related("placement"):
         key = (row.placement.campaign_id, row.day, row.dimension, row.value)
+        scans, visitors = sums.get(key, (0, 0))
+        sums[key] = (scans + row.scans, visitors + row.visitors)
+    return sums
+
+
+def team_rows() -> dict:
+    return {(row.team_id, row.archived, row.day, row.dimension, row.value): (row.scans, row.visitors)
+            for row in TeamRollup.objects.all()}
+
+
+def team_added_up() -> dict:
+    """What the teams' rows should hold: their campaigns' rows summed, archived campaigns apart."""
+    sums: dict = {}
+    for row in CampaignRollup.objects.select_related("campaign"):
+        key = (row.campaign.team_id, row.campaign.archived, row.day, row.dimension, row.value)
         scans, visitors = sums.get(key, (0, 0))
         sums[key] = (scans + row.scans, visitors + row.visitors)
     return sums

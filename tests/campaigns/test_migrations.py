@@ -9,12 +9,13 @@ import pytest
 from django.apps import apps
 
 from campaigns.drainer import store_events
-from campaigns.models import CampaignRollup, Placement, ScanRollup
-from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event
+from campaigns.models import Campaign, CampaignRollup, Placement, ScanRollup, TeamRollup
+from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event, team_added_up, team_rows
 
 rollups_by_rule = importlib.import_module("campaigns.migrations.0009_rollups_by_rule")
 dates_route_switch = importlib.import_module("campaigns.migrations.0014_campaign_dates_route_switch")
 campaign_rollups = importlib.import_module("campaigns.migrations.0016_campaign_rollups")
+team_rollups = importlib.import_module("campaigns.migrations.0022_team_rollups")
 
 
 @pytest.mark.django_db
@@ -99,3 +100,23 @@ def test_0016_adds_up_each_campaigns_rows_from_its_placements(campaign, monkeypa
 
     assert campaign_rows() == expected
     assert len(expected) > 7
+
+
+@pytest.mark.django_db
+def test_0022_adds_up_each_teams_rows_from_its_campaigns_archived_ones_apart(team_users, campaign, monkeypatch):
+    old = Campaign.objects.create(team=team_users.team, name="Old", destination="https://shop.example.com/")
+    rival = Campaign.objects.create(team=team_users.other_team, name="Rival", destination="https://shop.example.com/")
+    places = [Placement.objects.create(campaign=one, name=one.name) for one in (campaign, campaign, old, rival)]
+    old.set_archived(True)
+    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    store_events([event(place, start + timedelta(hours=5 * n), visitor=f"{n % 3:032d}", country=("FR", "DE")[n % 2])
+                  for n in range(12) for place in places])
+    expected = team_added_up()
+    TeamRollup.objects.all().delete()  # as before the migration
+    monkeypatch.setattr(team_rollups, "BATCH", 7)  # several batches and a last short one
+
+    team_rollups.add_up_campaign_rollups(apps, None)
+
+    assert team_rows() == expected
+    assert {(key[0], key[1]) for key in expected} == {(team_users.team.pk, False), (team_users.team.pk, True),
+                                                      (team_users.other_team.pk, False)}

@@ -14,7 +14,7 @@ from campaigns import maintenance, retention, rollups
 from campaigns.drainer import scan_row, store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent, ScanRollup
 from qartsite.models import Team
-from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event
+from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event, team_added_up, team_rows
 
 UTC = UTC
 
@@ -187,6 +187,7 @@ class TestCampaignRows:
 
         assert campaign_rows() == added_up()
         assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
+        assert team_rows() == team_added_up()  # and the team's, from them
         assert not CampaignRollup.objects.filter(day=date(2026, 1, 1)).exists()
 
     def test_deleting_a_placement_takes_its_scans_out_of_its_campaigns_rows(self, campaign, poster):

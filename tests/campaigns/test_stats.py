@@ -35,10 +35,12 @@ def at(day: date, hour: int = 12) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-@pytest.fixture(params=["placements", "campaigns"])
-def everything(request):
-    """Every placement, as placements or as their whole campaigns (read from the campaigns' own rows): the figures
-    must not depend on which."""
+@pytest.fixture(params=["placements", "campaigns", "team"])
+def everything(request, team_users):
+    """Every placement (all in the team's campaigns), as placements, as their whole campaigns (read from the
+    campaigns' own rows) or as their team's (from the team's): the figures must not depend on which."""
+    if request.param == "team":
+        return stats.TeamCampaigns.of(team_users.team)
     return Placement.objects.all() if request.param == "placements" else stats.Campaigns(Campaign.objects.all())
 
 

@@ -33,9 +33,10 @@ PROJECT_APPS = ("qartsite", "campaigns", "generator")
 # Tables of models added since the snapshot, which it cannot fill: their migrations must (the ORM test below loads a
 # row of every project model). qartsite 0002 carries each DRF token over into knox's table (qartsite.APIToken is a
 # proxy of knox's model) and names it; generator 0009 records the verifier's shipped decision model (not active);
-# campaigns 0005 counts the stored scans into the daily rollups, and 0016 adds them up per campaign.
+# campaigns 0005 counts the stored scans into the daily rollups, 0016 adds them up per campaign, 0022 per team.
 ADDED_SINCE_SNAPSHOT = {"knox_authtoken", "qartsite_tokenlabel", "generator_verifiermodel",
                         "generator_verifieractivation", "campaigns_scanrollup", "campaigns_campaignrollup",
+                        "campaigns_teamrollup",
                         *("campaigns_" + name for name in (
                             "webhookendpoint", "webhookdelivery", "webhookoutbox", "placementalert", "reportshare",
                             "destinationchange"))}

@@ -6,7 +6,8 @@
 
 The drainer keeps the rollups up to date as it stores scans, so this is for repairs and for a team whose time zone
 changed (the worker's maintenance does that one by itself). Days whose scans retention deleted keep their counts.
-The placements' campaigns' own rows (what the campaign and team pages read) are recounted from theirs afterwards.
+The placements' campaigns' own rows (what the campaign and team pages read) are recounted from theirs afterwards,
+and their teams' own rows (the campaign list's overview) from the campaigns'.
 """
 
 from __future__ import annotations
