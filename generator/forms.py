@@ -12,8 +12,6 @@ from functools import cached_property
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from campaigns import links
 from campaigns.models import Placement
@@ -109,40 +107,6 @@ def number(name: str, label: str, help_text: str = "", *, integer: bool = False,
                        **range_kwargs(name, label.split(" (")[0]), **kwargs)
 
 
-def attributes(attrs: dict) -> str:
-    """`attrs` as Django's widget templates write them (django/forms/widgets/attrs.html): in order, True as the bare
-    name, False left out."""
-    return mark_safe("".join(format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
-                             for name, value in attrs.items() if value is not False))
-
-
-class LongSelect(forms.Select):
-    """A select drawn in Python, for the hundreds of options a team's placements make (up to
-    `placement_picker.SELECT_MAX`; past it the page searches): Django draws each option through a template of its
-    own, which took 0.45 s of the generation page for 5,000 placements. The same markup as Django's select (its
-    option groups included)."""
-
-    def render(self, name, value, attrs=None, renderer=None) -> str:
-        widget = self.get_context(name, value, attrs)["widget"]
-        parts = [format_html("<select name=\"{}\"{}>", widget["name"], attributes(widget["attrs"]))]
-        for group_name, options, _ in widget["optgroups"]:
-            if group_name:
-                parts.append(format_html('\n  <optgroup label="{}">', group_name))
-            parts.extend(format_html('\n  <option value="{}"{}>{}</option>', str(option["value"]),
-                                     attributes(option["attrs"]), option["label"]) for option in options)
-            if group_name:
-                parts.append(mark_safe("\n  </optgroup>"))
-        parts.append(mark_safe("\n</select>"))
-        return mark_safe("".join(parts))
-
-
-class PlacementChoiceField(form_fields.ModelChoiceField):
-    widget = LongSelect
-
-    def label_from_instance(self, obj: Placement) -> str:
-        return f"{obj.name} ({obj.campaign.name})"
-
-
 PROMPT_CHARS = Prompt._meta.get_field("text").max_length  # negative_text's too
 
 
@@ -213,7 +177,7 @@ class GenerationForm(forms.Form):
     )
     team = form_fields.ModelChoiceField(queryset=Team.objects.none(), empty_label=None, error_messages={
         "invalid_choice": "That team is not one you can make codes for: reload the page and try again."})
-    placement = PlacementChoiceField(
+    placement = placement_picker.PlacementChoiceField(
         queryset=Placement.objects.none(), required=False, empty_label="None: I'll enter the content",
         help_text="The printed code this is for. Its short link is what the code opens, and scans are counted.",
         # Another team's id reads as a missing one's.
@@ -325,25 +289,11 @@ class GenerationForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        team, placement = data.get("team"), data.get("placement")
-        id_refused = "placement" in self.errors  # the id sent is no placement of the person's teams
-        if id_refused and self.searches_placements:  # said where the person chooses: the search box
-            self.add_error("placement_name", list(self.errors.pop("placement")))
-        typed = (data.get("placement_name") or "").strip()
-        if placement is None and typed and team is not None and not id_refused:
-            try:  # the search box with JavaScript off: what was typed names the placement
-                placement = data["placement"] = placement_picker.named(self.fields["placement"].queryset, typed,
-                                                                        team)
-            except ValidationError as exc:
-                self.add_error("placement_name", exc)
-        if placement is not None and team is not None and placement.campaign.team_id != team.pk:
-            # Said on what the person chose with: the select, or the search box (the summary's link goes there)
-            self.add_error("placement_name" if self.searches_placements else "placement",
-                           "That placement belongs to another team.")
+        team, placement = data.get("team"), self.settle_placement(data)
         if not data.get("content") and placement is not None:
             data["content"] = self.link_for(placement)
         # A placement typed but not found has its own message: not a second one about the content.
-        if not data.get("content") and not {"content", "placement_name"} & self.errors.keys():
+        if not data.get("content") and not {"content", "placement", "placement_name"} & self.errors.keys():
             self.add_error("content", "Enter the link or text the code should open, or pick a placement.")
         # Before the picture is decoded: a team with no generations left costs no more than this. What was kept from
         # an earlier try stays kept (it needs no decoding to be offered again).
@@ -364,6 +314,46 @@ class GenerationForm(forms.Form):
         except ValueError as exc:  # qr.ContentError is a ValueError too
             self.add_error(field_for_message(exc, self.fields), str(exc))
         return data
+
+    def settle_placement(self, data: dict) -> Placement | None:
+        """The placement chosen, in `data` too: the select's, or the search box's (`placement_picker`). Its messages
+        go where the person chooses: the search box, or the select (the summary links to it)."""
+        team, placement = data.get("team"), data.get("placement")
+        chooser = "placement_name" if self.searches_placements else "placement"
+        typed = (data.get("placement_name") or "").strip()
+        if "placement_name" in self.data:  # the page had the search box: its text is the choice the person sees
+            # The id stands while the text still names it. Changed since with JavaScript off (which leaves the id as
+            # it was), the id sent the code to a placement the box no longer showed, and a refused id kept refusing.
+            if placement is None or not placement_picker.still_names(placement, typed):
+                self.errors.pop("placement", None)
+                # The link filled in for the placement given up (the page's, with JavaScript off) is not kept
+                filled = placement is not None and data.get("content") == self.link_for(placement)
+                placement = data["placement"] = None
+                if typed and team is not None:
+                    try:
+                        placement = data["placement"] = placement_picker.named(self.fields["placement"].queryset,
+                                                                                typed, team)
+                    except ValidationError as exc:
+                        self.add_error(chooser, exc)
+                if filled:
+                    data["content"] = self.link_for(placement) if placement else ""
+                # The page sent back shows this one (its id, and its link as the content where the old one's was)
+                self.shown(placement=str(placement.pk) if placement else "",
+                           **({"content": data["content"]} if filled else {}))
+        elif self.searches_placements and placement is not None:
+            # The page had the select (the team passed SELECT_MAX since): the search box now shows that choice.
+            self.shown(placement_name=placement_picker.shown_name(placement))
+        if "placement" in self.errors and chooser != "placement":
+            self.add_error(chooser, list(self.errors.pop("placement")))
+        if placement is not None and team is not None and placement.campaign.team_id != team.pk:
+            self.add_error(chooser, "That placement belongs to another team.")
+        return placement
+
+    def shown(self, **values) -> None:
+        """The page sent back shows `values` in those fields, in place of what was sent."""
+        self.data = self.data.copy()  # a request's QueryDict is immutable
+        for name, value in values.items():
+            self.data[name] = value  # not update(): a QueryDict's adds to the values sent
 
     def clean_content(self) -> str:
         content = self.cleaned_data["content"]

@@ -1,4 +1,5 @@
-"""How the generation page offers a team's placements: a select while they are few, a search box past that.
+"""How the generation page offers a team's placements: a select while they are few (`LongSelect`), a search box past
+that.
 
 A year of one marketing team (5,000 placements) made the select 647 KB of the page and most of its 343 ms
 (bench/RESULTS.md). Past `SELECT_MAX` placements the page sends a text box instead: generate.js turns it into a
@@ -10,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from campaigns.models import Placement
+from qartsite import form_fields
 from qartsite.models import Team
 
 SELECT_MAX = 200  # placements a select still offers whole; past it, the search box
@@ -41,9 +46,64 @@ def offered(user, teams: QuerySet[Team]) -> QuerySet[Placement]:
     )
 
 
+def attributes(attrs: dict) -> str:
+    """`attrs` as Django's widget templates write them (django/forms/widgets/attrs.html): in order, True as the bare
+    name, False left out."""
+    return mark_safe("".join(format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+                             for name, value in attrs.items() if value is not False))
+
+
+class LongSelect(forms.Select):
+    """A select drawn in Python, for the hundreds of options a team's placements make (up to `SELECT_MAX`; past
+    it the page searches): Django draws each option through a template of its
+    own, which took 0.45 s of the generation page for 5,000 placements. The same markup as Django's select (its
+    option groups included)."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> str:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html("<select name=\"{}\"{}>", widget["name"], attributes(widget["attrs"]))]
+        for group_name, options, _ in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            parts.extend(format_html('\n  <option value="{}"{}>{}</option>', str(option["value"]),
+                                     attributes(option["attrs"]), option["label"]) for option in options)
+            if group_name:
+                parts.append(mark_safe("\n  </optgroup>"))
+        parts.append(mark_safe("\n</select>"))
+        return mark_safe("".join(parts))
+
+
+class PlacementChoiceField(form_fields.ModelChoiceField):
+    """The generation form's placement: the select while the placements are few, the search's hidden id past
+    `SELECT_MAX`."""
+
+    widget = LongSelect
+
+    def label_from_instance(self, obj: Placement) -> str:
+        return f"{obj.name} ({obj.campaign.name})"
+
+
 def shown_name(placement: Placement) -> str:
     """A placement as the search box shows it once chosen, and as one can type it: "Spring sale / Poster A"."""
     return f"{placement.campaign.name}{SEPARATOR}{placement.name}"
+
+
+def still_names(placement: Placement, text: str) -> bool:
+    """Whether `text`, the search box's, still names `placement`: its slug, or its campaign and name as
+    "Campaign / Placement" (case aside), as the box shows a choice.
+
+    Args:
+        placement: the one whose id came with the text.
+        text: what the search box held when the form was sent.
+
+    Returns:
+        False once the text was changed to name another (or none).
+    """
+    text = text.strip()
+    if text == placement.slug:
+        return True
+    wanted = (placement.campaign.name.casefold(), placement.name.casefold())
+    return any((campaign.casefold(), name.casefold()) == wanted for campaign, name in splits(text))
 
 
 def as_json(placement: Placement, link_for: Callable[[Placement], str]) -> dict:

@@ -421,7 +421,8 @@ def test_the_long_select_draws_what_djangos_select_draws(value):
     attrs = {"data-x": "1", "disabled": True, "hidden": False}
     asked = ("placement", value, {"id": "id_placement", "aria-describedby": "id_placement_helptext"})
     django_select = django_forms.Select(choices=choices, attrs=attrs).render(*asked)
-    assert forms.LongSelect(choices=choices, attrs=attrs).render(*asked) == django_select.replace("\n\n", "\n")
+    assert placement_picker.LongSelect(choices=choices, attrs=attrs).render(*asked) == django_select.replace(
+        "\n\n", "\n")
 
 
 class TestPlacementSearch:
@@ -446,10 +447,72 @@ class TestPlacementSearch:
         stop = make_form(team_users.owner, team_users.team, content="", placement_name="Spring / Bus stop 4/5")
         assert stop.is_valid() and stop.cleaned_data["placement"].name == "Bus stop 4/5"
         assert make_form(team_users.owner, team_users.team, placement_name="").is_valid()  # none: the content typed
-        # The id the search chose wins over the text (typed since, it would have cleared the id)
-        chosen = make_form(team_users.owner, team_users.team, content="", placement=str(poster.pk),
-                           placement_name="Spring / Poster")
-        assert chosen.is_valid() and chosen.cleaned_data["placement"] == poster
+
+    def test_it_keeps_the_id_chosen_while_the_text_still_names_it(self, team_users, acme):
+        # Two placements are "Spring / Poster 7": the id the search chose tells them apart
+        second = acme.placements.filter(name="Poster 7").order_by("pk").last()
+        for shown in ("Spring / Poster 7", "spring/poster 7", second.slug):
+            form = make_form(team_users.owner, team_users.team, content="", placement=str(second.pk),
+                             placement_name=shown)
+            assert form.is_valid(), (shown, form.errors)
+            assert form.cleaned_data["placement"] == second
+
+    def test_the_text_changed_since_the_choice_names_the_placement(self, team_users, acme):
+        # JavaScript off: the page came with a placement chosen (?placement=), its id in a hidden input the person
+        # cannot change. The code went to that placement whatever the box said once they typed another.
+        chosen, typed = acme.placements.get(slug="spring0007"), acme.placements.get(slug="spring0012")
+        form = make_form(team_users.owner, team_users.team, content="", placement=str(chosen.pk),
+                         placement_name="Spring / Poster 12")
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["placement"] == typed and form.job.content == link_for(typed)
+        # The page came with the chosen one's link as the content, which JavaScript would have replaced: replaced
+        filled = make_form(team_users.owner, team_users.team, content=link_for(chosen), placement=str(chosen.pk),
+                           placement_name="Spring / Poster 12")
+        assert filled.is_valid(), filled.errors
+        assert filled.cleaned_data["placement"] == typed and filled.job.content == link_for(typed)
+        # Sent back (another field refused): the page's hidden id is the one the text named
+        refused = make_form(team_users.owner, team_users.team, prompt="", engine="diffusion",
+                            content=link_for(chosen), placement=str(chosen.pk), placement_name="Spring / Poster 12")
+        assert not refused.is_valid()
+        assert (refused["placement"].value(), refused["content"].value()) == (str(typed.pk), link_for(typed))
+        # The box emptied: no placement, whatever the id (the content typed is the code's)
+        emptied = make_form(team_users.owner, team_users.team, placement=str(chosen.pk), placement_name=" ")
+        assert emptied.is_valid(), emptied.errors
+        assert emptied.cleaned_data["placement"] is None and emptied.job.placement is None
+
+    def test_a_refused_id_gives_way_to_the_text_typed_again(self, team_users, acme):
+        # The chosen placement was deleted: "choose it again" could not be done without JavaScript, the hidden id
+        # being sent back refused every time, whatever was typed.
+        gone = Placement.objects.create(campaign=acme, name="Gone")
+        gone_pk = gone.pk
+        gone.delete()
+        poster = acme.placements.get(slug="spring0012")
+        form = make_form(team_users.owner, team_users.team, content="", placement=str(gone_pk),
+                         placement_name="spring0012")
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["placement"] == poster
+        still = make_form(team_users.owner, team_users.team, content="", placement=str(gone_pk),
+                          placement_name="Spring / Gone")
+        assert list(still.errors) == ["placement_name"] and still.errors["placement_name"][0].startswith(
+            "No placement of Acme is “Spring / Gone”")
+
+    def test_a_typed_placement_is_refused_on_the_select_once_the_page_has_one(self, team_users, acme):
+        # The page searched; by the time it was sent, placements were deleted and the page now has the select: the
+        # message went to the search box, which the page no longer shows (the summary linked to nothing).
+        Placement.objects.filter(campaign=acme, name__startswith="Poster 1").delete()
+        form = make_form(team_users.owner, team_users.team, content="", placement_name="nothing-here")
+        assert not form.searches_placements
+        assert list(form.errors) == ["placement"] and form.errors["placement"][0].startswith("No placement of Acme")
+        typed = make_form(team_users.owner, team_users.team, content="", placement_name="spring0007")
+        assert typed.is_valid() and typed.cleaned_data["placement"].slug == "spring0007"
+
+    def test_the_search_box_shows_a_choice_made_in_the_select(self, team_users, acme):
+        # The page had the select; by the time it was sent, the team passed the select's limit: the page sent back
+        # (another field refused) had the search box empty, the choice only in its hidden id.
+        poster = acme.placements.get(slug="spring0012")
+        form = make_form(team_users.owner, team_users.team, prompt="", engine="diffusion", placement=str(poster.pk))
+        assert not form.is_valid() and "placement_name" not in form.errors
+        assert form["placement_name"].value() == "Spring / Poster 12"
 
     def test_it_asks_for_the_slug_when_a_name_is_not_one(self, team_users, acme):
         form = make_form(team_users.owner, team_users.team, content="", placement_name="spring / poster 7")
