@@ -87,10 +87,18 @@
         status.textContent = "No placement of this team matches “" + query + "”.";
         return;
       }
-      open();
+      // Focus gone on (Tab) while the answer came: the list stayed open over the next fields until a blur.
+      if (document.activeElement === input) open();
       status.textContent = (more ? "The first " + found.length + " matches are shown; type more to narrow them."
         : found.length + (found.length === 1 ? " placement matches." : " placements match.")) +
         " Up and down arrows to move, Enter to choose.";
+    }
+
+    // An answer still on its way is for what the box held then: typing on, or another team, makes it stale (it
+    // listed the old team's placements, and choosing one switched the form back to that team).
+    function forget() {
+      asked += 1;
+      window.clearTimeout(timer);
     }
 
     function search() {
@@ -117,7 +125,7 @@
 
     input.addEventListener("input", function () {
       if (hidden.value) setChosen(null);  // the text no longer names the chosen one: found again on the server
-      window.clearTimeout(timer);
+      forget();
       timer = window.setTimeout(search, DELAY_MS);
     });
     input.addEventListener("keydown", function (event) {
@@ -138,7 +146,7 @@
     });
     input.addEventListener("blur", close);
     // The form's team changed (generate.js clears a choice of another team): the next search asks for the new one's.
-    if (team) team.addEventListener("change", function () { matches = []; close(); });
+    if (team) team.addEventListener("change", function () { forget(); matches = []; close(); });
   }
 
   document.querySelectorAll("[data-placement-search]").forEach(setup);

@@ -55,3 +55,42 @@ def test_a_placement_is_chosen_by_typing_and_the_arrow_keys(live_server, team_us
     job = GenerationJob.objects.get()
     assert (job.placement, job.content) == (gate, f"{live_server.url}/r/{gate.slug}")
     assert failures == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("moved_on", ["team", "focus", "typing"])
+def test_an_answer_that_comes_after_the_box_moved_on_is_not_listed(live_server, team_users, new_page, moved_on):
+    # Answers are held back until the person has moved on: to another team (the old team's placements were listed,
+    # and choosing one switched the form back to it), to the next field (the list stayed open over it), or to more
+    # text (the old text's matches were listed, ready for Enter, until the new answer came).
+    from playwright.sync_api import expect
+
+    from qartsite.models import Membership
+
+    Membership.objects.create(team=team_users.other_team, user=team_users.owner, role="editor")
+    many_placements(team_users.team, placement_picker.SELECT_MAX + 1)
+    many_placements(team_users.other_team, 3, campaign="Rival spring")
+    page, failures = new_page(viewport=DESKTOP)
+    page.clock.install()  # the search's pause in typing runs when the test says
+    held = []
+    page.route("**/generate/placements.json?*", lambda route: held.append(route))
+    sign_in(page, "owner", f"/generate/?team={team_users.team.pk}")
+    box = page.get_by_role("combobox", name="Placement")
+    with page.expect_request("**/generate/placements.json?*"):
+        box.press_sequentially("poster")
+        page.clock.run_for(1000)
+    if moved_on == "team":
+        page.select_option("#id_team", str(team_users.other_team.pk))
+    elif moved_on == "focus":
+        box.press("Tab")
+    else:
+        box.press_sequentially(" 1")  # its own search waits for the pause
+    with page.expect_response("**/generate/placements.json?*"):
+        held.pop().continue_()
+    page.evaluate("() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))")
+    page.clock.run_for(50)
+    expect(page.get_by_role("listbox", name="Matching placements", include_hidden=True)).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")
+    assert page.locator("#id_team").input_value() == str(
+        team_users.other_team.pk if moved_on == "team" else team_users.team.pk)
+    assert failures == []
