@@ -192,9 +192,10 @@ class ASGIBodies:
     That handler reads the whole body to a temporary file before any middleware runs, so a body declared over the
     cap filled memory and disk before its 413, and one sent in chunks (or over HTTP/2, without a Content-Length) was
     read to its end, however long, to be answered 411. Here a body declared over the cap is not read at all, and one
-    of no declared length is read up to one byte over the cap (`request_limit`) and handed on with its length, as
-    `ChunkedBodies` does; past the cap, no more of it is read. Either way the refusal is `RequestSizeMiddleware`'s
-    413, made from the length alone, and the connection closes after it (the rest of the body is never read).
+    of no declared length (or of a length that says none: `declared_length`) is read up to one byte over the cap
+    (`request_limit`) and handed on with its length, as `ChunkedBodies` does; past the cap, no more of it is read.
+    Either way the refusal is `RequestSizeMiddleware`'s 413, made from the length alone, and the connection closes
+    after it (the rest of the body is never read).
     A body with a Content-Length within the cap goes straight through: the server ends it at its length, and a client
     that goes away before then is a disconnect, which Django answers with nothing.
     """
@@ -205,16 +206,14 @@ class ASGIBodies:
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] != "http":
             return await self.application(scope, receive, send)
-        lengths = [value for name, value in scope.get("headers", []) if name.lower() == b"content-length"]
-        if lengths:
-            try:
-                declared = int(lengths[0])
-            except ValueError:
-                declared = 0  # Django reads such a body as empty
+        headers = scope.get("headers", [])
+        declared = declared_length(headers)
+        if declared is not None:
             if declared > request_limit():
                 return await self.refuse(scope, send, declared)
             return await self.application(scope, receive, send)
-        # 1. No declared length: read the body here, as far as one byte over the cap.
+        # 1. No declared length, or none a server could have ended the body at (junk, a sign, two lengths; Django's
+        # handler reads on to the body's end whatever its length says): read it here, as far as one byte over the cap.
         messages, received = [], 0
         while True:
             message = await receive()
@@ -227,7 +226,7 @@ class ASGIBodies:
             if not message.get("more_body", False):
                 break
         # 2. Hand it on with its length, so the middleware reads it instead of answering 411.
-        if received or any(name.lower() == b"transfer-encoding" for name, _ in scope.get("headers", [])):
+        if received or any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers):
             scope = with_length(scope, received)
         replay = iter(messages)
 
@@ -257,6 +256,16 @@ class ASGIBodies:
             return message
 
         await self.application(with_length(scope, size), unread, closing)
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The body's length an ASGI request's `headers` declare: one Content-Length (sent once, or repeated alike) in
+    ASCII digits; None for none, or for one that says no length (junk, a sign, two different lengths)."""
+    values = {value.strip() for name, value in headers if name.lower() == b"content-length"}
+    if len(values) != 1:
+        return None
+    value = values.pop()
+    return int(value) if value.isdigit() else None  # bytes.isdigit: ASCII digits only
 
 
 def with_length(scope: dict, size: int) -> dict:

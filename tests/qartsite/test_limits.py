@@ -316,6 +316,20 @@ class TestASGIBodies:
         assert answer.status == 413 and b"What you sent is over 1 KB (" in answer.body and campaign.name == "Spring"
         assert answer.read <= CAP + FIELDS_SLACK + 64 * 1024 and answer.headers["connection"] == "close"
 
+    @pytest.mark.parametrize("lengths", [{"Content-Length": "abc"}, {"Content-Length": "-1"},
+                                         {"Content-Length": "60", "content-length": str(20 * 1024 * 1024)}],
+                             ids=["junk", "negative", "two"])
+    def test_it_reads_no_more_than_a_part_over_the_cap_of_a_length_that_says_none(self, patch, lengths):
+        # Such a length passed as within the cap, and Django's handler read the body to its end, however long (it
+        # reads to the last part whatever the length says): 20 MB, to answer 400.
+        answer, campaign = patch(chunks(20 * 1024 * 1024), lengths)
+        assert answer.status == 413 and b"up to 1 KB is accepted" in answer.body and campaign.name == "Spring"
+        assert answer.read <= CAP + FIELDS_SLACK + 64 * 1024
+
+    def test_it_reads_a_body_whose_length_says_none_with_the_length_it_has(self, patch):
+        answer, campaign = patch([b'{"name": "Renamed"}'], {"Content-Length": "+19"})
+        assert answer.status == 200 and campaign.name == "Renamed"
+
     @pytest.mark.parametrize("headers", [{"Transfer-Encoding": "chunked"}, {"Content-Length": "60"}])
     def test_a_client_that_goes_away_mid_body_changes_nothing(self, patch, headers):
         # What `WholeBodies` does under gunicorn, Django does under ASGI (the server tells it of the disconnect).
