@@ -76,8 +76,6 @@
         where.className = "placement-match-campaign";
         where.textContent = match.campaign + " · " + match.slug;
         option.append(name, " ", where);
-        // The focus stays in the box: a click that took it would close the list before choosing.
-        option.addEventListener("mousedown", function (event) { event.preventDefault(); });
         option.addEventListener("click", function () { choose(index); });
         list.appendChild(option);
       });
@@ -145,6 +143,9 @@
       }
     });
     input.addEventListener("blur", close);
+    // The focus stays in the box: a press on the list (a match, its scrollbar, its edge) that took it would close the
+    // list before choosing or scrolling.
+    list.addEventListener("mousedown", function (event) { event.preventDefault(); });
     // The form's team changed (generate.js clears a choice of another team): the next search asks for the new one's.
     if (team) team.addEventListener("change", function () { forget(); matches = []; close(); });
   }

@@ -94,3 +94,26 @@ def test_an_answer_that_comes_after_the_box_moved_on_is_not_listed(live_server, 
     assert page.locator("#id_team").input_value() == str(
         team_users.other_team.pk if moved_on == "team" else team_users.team.pk)
     assert failures == []
+
+
+@pytest.mark.browser
+def test_a_press_on_the_list_between_matches_leaves_it_open(live_server, team_users, new_page):
+    # A press on the list that is on no match (its edge; its scrollbar, where the system draws one) took the focus
+    # from the box, whose blur closed the list under the pointer: twenty matches overflow it.
+    from playwright.sync_api import expect
+
+    many_placements(team_users.team, placement_picker.SELECT_MAX + 1)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", "/generate/")
+    box = page.get_by_role("combobox", name="Placement")
+    box.press_sequentially("poster")
+    matches = page.get_by_role("listbox", name="Matching placements")
+    expect(matches.get_by_role("option")).to_have_count(placement_picker.MATCHES)
+    edge = matches.bounding_box()
+    page.mouse.click(edge["x"] + 20, edge["y"] + 2)  # the list's padding, above its first match
+    expect(matches).to_be_visible()
+    expect(box).to_be_focused()
+    matches.get_by_role("option").nth(3).click()
+    expect(box).to_have_value("Spring / Poster 100")  # by name: Poster 0, 1, 10, 100
+    expect(page.locator('input[name="placement"]')).not_to_have_value("")
+    assert failures == []
