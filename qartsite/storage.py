@@ -366,7 +366,10 @@ def write_whole(path: str | os.PathLike, data: bytes) -> None:
         OSError: the write or the rename failed; `path` is as it was.
     """
     folder, name = os.path.split(os.fspath(path))
-    handle, part = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".part")
+    part = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.part")
+    # Created as `open` creates a file (0666 less the umask), where mkstemp's 0600 left a print file unreadable to
+    # the rest of its owner's group
+    handle = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as written:
             written.write(data)

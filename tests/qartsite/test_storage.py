@@ -113,6 +113,15 @@ def test_a_file_outside_media_is_written_whole_or_left_as_it_was(tmp_path):
     assert target.read_bytes() == b"second"
 
 
+def test_a_file_outside_media_gets_the_modes_any_new_file_gets(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_whole(tmp_path / "poster.pdf", b"%PDF")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "poster.pdf").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
 def test_a_file_takes_the_media_folders_group_as_with_djangos_storage(_media_root):
     # A shared MEDIA_ROOT (setgid, the web's and the workers' users in its group): Django's storage gives each file the
     # folder's group; FileSystemMediaStorage left the writer's own.
