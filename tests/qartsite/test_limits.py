@@ -323,7 +323,7 @@ class TestASGIBodies:
         # Such a length passed as within the cap, and Django's handler read the body to its end, however long (it
         # reads to the last part whatever the length says): 20 MB, to answer 400.
         answer, campaign = patch(chunks(20 * 1024 * 1024), lengths)
-        assert answer.status == 413 and b"up to 1 KB is accepted" in answer.body and campaign.name == "Spring"
+        assert answer.status == 413 and b"What you sent is over 1 KB (" in answer.body and campaign.name == "Spring"
         assert answer.read <= CAP + FIELDS_SLACK + 64 * 1024
 
     def test_it_reads_a_body_whose_length_says_none_with_the_length_it_has(self, patch):
