@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.db import DatabaseError, connections
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
@@ -92,8 +92,11 @@ def workers_on(queue: Queue) -> int:
     return Worker.count(queue=queue)
 
 
-# What a Redis that stalled or went away raises: RQ's loop quits on either outside its dequeue.
-REDIS_AWAY = (RedisTimeoutError, RedisConnectionError)
+# What a Redis that stalled or went away raises: RQ's loop quits on either outside its dequeue. And what one that
+# answers but refuses writes raises, until someone frees memory or its failover ends: full (maxmemory with noeviction)
+# or a replica (READONLY). RQ's record of a job's end failed on a full Redis, and the worker quit for good, its queue
+# left waiting (a fault drill); its goodbye failed too, with a traceback.
+REDIS_AWAY = (RedisTimeoutError, RedisConnectionError, OutOfMemoryError, ReadOnlyError)
 
 
 class RedisPatience:

@@ -4,6 +4,7 @@ import signal
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.scheduler import RQScheduler
@@ -71,17 +72,22 @@ def test_a_worker_waits_out_a_redis_that_stops_answering(monkeypatch):
     assert waits == [1.0, 2.0]
 
 
-# A Redis that stalls (a timeout) and one restarted (refused connections): RQ's loop quit on either outside its dequeue
+# A Redis that stalls (a timeout), one restarted (refused connections), one full (maxmemory, noeviction: reads work,
+# writes are refused) and a replica after a failover: RQ's loop quit on each outside its dequeue
 AWAY = [RedisTimeoutError("Timeout reading from socket"),
-        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")]
+        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        ReadOnlyError("You can't write against a read only replica.")]
+AWAY_IDS = ["stalled", "refused", "full", "read-only"]
 
 
-def test_a_worker_waits_out_a_redis_that_refuses_to_record_it_idle(monkeypatch):
+@pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
+def test_a_worker_waits_out_a_redis_that_refuses_to_record_it_idle(monkeypatch, error):
     # The dequeue records the worker idle before RQ's own wait for a refused connection: a job that ended while Redis
     # was away (a fault drill stopped Redis mid-job) was followed by "found an unhandled exception, quitting".
     queue = Queue("queues-idle-test", connection=live_queue("default").connection)
     worker = queues.PatientWorker([queue], connection=queue.connection, name="queues-idle")
-    failures, waits = [AWAY[1]], []
+    failures, waits = [error], []
     set_state = Worker.set_state
 
     def idle_once_refused(self, state, pipeline=None):
@@ -99,7 +105,7 @@ def test_a_worker_waits_out_a_redis_that_refuses_to_record_it_idle(monkeypatch):
     assert waits == [1.0]
 
 
-@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+@pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
 def test_a_heartbeat_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, error):
     def stalled(self, timeout=None, pipeline=None):
         raise error
@@ -119,7 +125,7 @@ def test_rqworker_uses_the_patient_worker_unless_told_otherwise(settings):
     assert issubclass(GenerationWorker, queues.RedisPatience)
 
 
-@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+@pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
 def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, error):
     def stalled(*args, **kwargs):
         raise error
@@ -132,7 +138,7 @@ def test_a_maintenance_or_suspension_check_redis_did_not_answer_does_not_stop_th
     worker.run_maintenance_tasks()
 
 
-@pytest.mark.parametrize("error", AWAY, ids=["stalled", "refused"])
+@pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
 def test_a_job_whose_end_redis_cannot_record_does_not_stop_the_worker(monkeypatch, caplog, error):
     # A Redis restarted while a job ran: RQ's record of its end raised out of the loop, and the worker quit
     def gone(self, job, queue):
