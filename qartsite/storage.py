@@ -47,6 +47,11 @@ from storages.utils import clean_name
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
 ATTEMPTS = 2
+# What a web process (`qartsite.web_process`) waits instead: one try, a shorter read. Its sync workers are few (two):
+# a frozen bucket held both for 20 s, one on an image and one on an upload, and every short link waited behind them
+# (a fault drill, the S3 server SIGSTOPped). A page fails sooner; a job's files (workers) are worth the longer wait.
+WEB_READ_TIMEOUT = 5
+WEB_ATTEMPTS = 1
 BUCKET_SEEN_SECONDS = 60  # after a 404, the bucket's existence is asked about at most this often
 # After the bucket did not answer, this process's calls to it fail at once for this long; then one quick question
 # (`PROBE_TIMEOUT`, no retry) decides whether calls go to it again. A frozen bucket held every web worker for a
@@ -121,6 +126,7 @@ class S3MediaStorage(S3Storage):
     """
 
     _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
+    web = False  # this process serves web requests: WEB_READ_TIMEOUT and WEB_ATTEMPTS (`limit_web_requests`)
     _away_reason = "The media storage did not answer"  # what the call that found it away said
 
     def reachable(self) -> None:
@@ -162,16 +168,22 @@ class S3MediaStorage(S3Storage):
         options.setdefault("max_memory_size", 8 * 1024 * 1024)
         super().__init__(**options)
         self.client_config = self.client_config.merge(Config(
-            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=WEB_READ_TIMEOUT if self.web else READ_TIMEOUT,
             # The uploads of a job's files side by side share one client (`generator.job_files.STORE_THREADS` of
             # them): a pool smaller than that drops and opens connections every job (botocore's default is 10).
             max_pool_connections=POOL_CONNECTIONS,
             # botocore's `max_attempts` counts the retries after the first try: ATTEMPTS of them made 3 tries, 30 s.
-            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+            retries={"total_max_attempts": WEB_ATTEMPTS if self.web else ATTEMPTS, "mode": "standard"},
             # Checksums only where S3 requires them: several S3-compatible servers refuse the CRC trailers that
             # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
         ))
+
+    @classmethod
+    def limit_web_requests(cls) -> None:
+        """Called as a web process loads the application (`qartsite.web_process`), before any storage is built: the
+        buckets it uses are asked once, for at most WEB_READ_TIMEOUT, then `reachable` fails calls at once."""
+        cls.web = True
 
     @property
     def connection(self):

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import get_resolver
 
 from qartsite import outage
+from qartsite.storage import S3MediaStorage
 
 Application = TypeVar("Application")
 
@@ -37,8 +38,10 @@ def load(make_application: Callable[[], Application]) -> Application:
         print(f"qart: {exc}", file=sys.stderr, flush=True)
         sys.exit(BOOT_ERROR)
 
-    # A page's query stuck behind a lock ends in the outage page, not in the server killing the worker.
+    # A page's query stuck behind a lock ends in the outage page, not in the server killing the worker; a bucket that
+    # does not answer holds a page for seconds, not the short links behind it.
     outage.limit_web_statements()
+    S3MediaStorage.limit_web_requests()
 
     from campaigns import geo  # needs the application set up first
 

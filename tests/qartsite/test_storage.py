@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -242,16 +243,16 @@ def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_
     assert len(asked) == 1
 
 
-def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_timeout(settings, monkeypatch):
-    # botocore's `max_attempts` counts the retries, not the tries: a frozen bucket was asked 3 times, 10 s each, and an
-    # image held its web worker 30.1 s, at gunicorn's 30 s timeout (a fault drill: the S3 server stopped, SIGSTOP).
+@pytest.fixture
+def frozen_bucket(settings, monkeypatch):
+    """A bucket on a server that takes connections and never answers (stopped mid-way: SIGSTOP); yields the
+    connections it took, a list, once the default storage is built again from settings naming it."""
     import socket
 
-    from qartsite import storage
+    from django.core.files.storage import storages
+
     from tests.conftest import use_s3
 
-    assert storage.ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.READ_TIMEOUT) < 30
-    monkeypatch.setattr(storage, "READ_TIMEOUT", 0.3)
     frozen, asked = socket.create_server(("127.0.0.1", 0)), []
 
     def take_and_never_answer() -> None:
@@ -262,19 +263,49 @@ def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_
                 return
 
     threading.Thread(target=take_and_never_answer, daemon=True).start()
+    use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{frozen.getsockname()[1]}", BUCKET="qart",
+           ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+    storages._storages.pop("default", None)  # built again (by the test) from the settings just set
     try:
-        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{frozen.getsockname()[1]}", BUCKET="qart",
-               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
-        from django.core.files.storage import storages
-
-        storages._storages.pop("default", None)  # built again from the settings just set
-        with pytest.raises(MediaUnavailable, match="Read timeout"):
-            storages["default"].open("generations/1/a.png")
+        yield asked
     finally:
         frozen.close()
         for connection in asked:
             connection.close()
-    assert len(asked) == storage.ATTEMPTS
+
+
+def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_timeout(frozen_bucket, monkeypatch):
+    # botocore's `max_attempts` counts the retries, not the tries: a frozen bucket was asked 3 times, 10 s each, and an
+    # image held its web worker 30.1 s, at gunicorn's 30 s timeout (a fault drill: the S3 server stopped, SIGSTOP).
+    from django.core.files.storage import storages
+
+    from qartsite import storage
+
+    assert storage.ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.READ_TIMEOUT) < 30
+    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # a worker's storage (an earlier test may load the web)
+    monkeypatch.setattr(storage, "READ_TIMEOUT", 0.3)
+    with pytest.raises(MediaUnavailable, match="Read timeout"):
+        storages["default"].open("generations/1/a.png")
+    assert len(frozen_bucket) == storage.ATTEMPTS
+
+
+def test_a_web_process_asks_a_bucket_that_does_not_answer_once_and_briefly(frozen_bucket, monkeypatch):
+    # Two sync workers, each held 20 s by a frozen bucket (an image, an upload): every short link waited behind them
+    # (a fault drill). A web process (qartsite.web_process, as gunicorn loads qartsite.wsgi) tries once, briefly.
+    from django.core.files.storage import storages
+
+    from qartsite import storage, web_process
+
+    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # put back after the test: this process is no server
+    web_process.load(lambda: "the application")
+    assert storage.S3MediaStorage.web
+    assert storage.WEB_ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.WEB_READ_TIMEOUT) <= 8
+    monkeypatch.setattr(storage, "WEB_READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(storage, "READ_TIMEOUT", 1.0)  # a worker's: told apart by the time it takes
+    started = time.monotonic()
+    with pytest.raises(MediaUnavailable, match="Read timeout"):
+        storages["default"].open("generations/1/a.png")
+    assert len(frozen_bucket) == 1 and time.monotonic() - started < 1.0
 
 
 class _RecordingS3(BaseHTTPRequestHandler):
