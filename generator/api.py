@@ -7,8 +7,6 @@ team's generation rate (GPU time is money), saves, and queues the job once the t
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
@@ -49,8 +47,6 @@ from qartsite.api import (
 )
 from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
-
-log = logging.getLogger(__name__)
 
 
 class ScanReasonSerializer(serializers.Serializer):
@@ -331,8 +327,8 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
             with transaction.atomic():
                 uploads.save_new_job(job, request.user, serializer.picture, serializer.logo)
                 jobs.enqueue_generation(job)  # sends once this transaction commits
-        except OSError:
-            log.exception("A generation's picture could not be stored")
+        except OSError as exc:
+            uploads.log_not_stored(exc)
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": "60"})
         made = self.get_queryset().get(pk=job.pk)

@@ -53,14 +53,16 @@ Status = GenerationJob.Status
 
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
 INTERRUPTED = "interrupted"  # the stage of a row whose run a stop of its worker interrupted, waiting to run again
+QUEUE_PROBE_KEY = "qart:queue-answers"  # written by `queue_answers`, kept a minute
 
 
 def queue_answers() -> bool:
-    """Whether the `gpu` queue's Redis answers now. Asked before a generation is stored: a job the queue cannot take
-    is refused with nothing made, where it was made and failed at once (`enqueue_generation`: which still covers a
-    Redis that goes away between the two)."""
+    """Whether the `gpu` queue's Redis takes a write now. Asked before a generation is stored: a job the queue cannot
+    take is refused with nothing made, where it was made and failed at once (`enqueue_generation`: which still covers a
+    Redis that goes away between the two). A write, not a PING: a full Redis (maxmemory with noeviction) or a read-only
+    replica answers PING and refuses the job, and each try made a failed job (a fault drill: eleven in 30 s)."""
     try:
-        django_rq.get_queue(QUEUE).connection.ping()
+        django_rq.get_queue(QUEUE).connection.set(QUEUE_PROBE_KEY, "1", ex=60)
     except RedisError as exc:
         log.warning("The job queue (Redis) does not answer: %s", exc)
         return False
@@ -88,8 +90,11 @@ def enqueue_generation(job: GenerationJob, retries: int = 1) -> None:
                 result_ttl=24 * 3600,
                 failure_ttl=7 * 24 * 3600,
             )
-        except RedisError:
-            log.exception("Could not enqueue generation %s", job.pk)
+        except RedisError as exc:
+            if isinstance(exc, REDIS_AWAY):  # an outage, not a bug: one line (it was a traceback per job)
+                log.error("Could not enqueue generation %s: %s", job.pk, exc)
+            else:
+                log.exception("Could not enqueue generation %s", job.pk)
             _finish(job.pk, Status.FAILED, error=QUEUE_UNAVAILABLE)
             return
         GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)

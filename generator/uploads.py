@@ -52,6 +52,16 @@ NOT_STORED = ("The picture could not be stored: the image storage is unavailable
               "try again in a minute.")
 
 
+def log_not_stored(exc: OSError) -> None:
+    """Log why a generation's picture (`NOT_STORED`) could not be stored: one line when the storage is away, an
+    outage rather than a bug (a fault drill's frozen bucket left some sixty lines of traceback per upload in the web
+    log); the traceback for anything else (a full disk, a bug)."""
+    if isinstance(exc, MediaUnavailable):
+        log.warning("A generation's picture could not be stored: %s", exc)
+    else:
+        log.exception("A generation's picture could not be stored")
+
+
 def shown_name(name: str | None) -> str:
     """An upload's file name as pages and messages show it: without control or formatting characters (a
     right-to-left override would turn "gpj.exe" around on screen), at most 200 characters; "the upload" when

@@ -7,7 +7,6 @@ these pages (cancel, delete, use a candidate as a placement's artwork) are in `g
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -44,7 +43,6 @@ from qartsite.responses import plain_400, plain_503
 from qartsite.site import site_root, unreachable_reason
 from qartsite.storage import MediaUnavailable
 
-log = logging.getLogger(__name__)
 GALLERY_SIZE = 12
 EARLIER_PICTURES = 8  # the team's latest best candidates offered as the halftone engine's picture
 TOP_CANDIDATES = 4
@@ -113,8 +111,8 @@ def generate(request: HttpRequest) -> HttpResponse:
         elif form.has_room(form.cleaned_data["team"], count=True):
             try:
                 job = form.save()
-            except OSError:  # the picture could not be stored: the form again, with what was typed and why
-                log.exception("A generation's picture could not be stored")
+            except OSError as exc:  # the picture could not be stored: the form again, with what was typed and why
+                uploads.log_not_stored(exc)
                 form.add_error("picture", uploads.NOT_STORED)
                 status = 503
             else:

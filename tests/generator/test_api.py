@@ -537,13 +537,16 @@ class TestHalftoneGeneration:
         with GenerationJob.objects.get().logo.open("rb") as stored:
             assert Image.open(stored).size == (512, 60)  # thinner than a picture may be: the worker takes it
 
-    def test_it_answers_503_when_the_picture_cannot_be_stored(self, team_users, enqueued, unreachable_media):
+    def test_it_answers_503_when_the_picture_cannot_be_stored(self, team_users, enqueued, unreachable_media, caplog):
         response = api_as(team_users.owner).post(
             "/api/generations/", {"content": SHORT_LINK, "picture": picture_file()}, format="multipart"
         )
         assert response.status_code == 503 and response["Retry-After"] == "60"
         assert response.json() == {"detail": uploads.NOT_STORED}
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+        # An outage, not a bug: one line that says why, no traceback
+        [record] = [r for r in caplog.records if "picture could not be stored" in r.getMessage()]
+        assert "Could not connect to the endpoint URL" in record.getMessage() and record.exc_info is None
 
     def test_it_keeps_diffusion_without_a_picture(self, team_users, enqueued):
         response = api_as(team_users.owner).post("/api/generations/", {"prompt": "a fox", "content": SHORT_LINK},
@@ -608,7 +611,8 @@ def test_a_created_generation_says_what_is_left_of_the_teams_rate(team_users, en
 
 
 @pytest.mark.django_db(transaction=True)  # the job is queued when its transaction commits
-def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, monkeypatch, fresh_cache, settings):
+def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, monkeypatch, fresh_cache, settings,
+                                                                   caplog):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from generator import jobs
@@ -624,6 +628,8 @@ def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, mo
     assert response.status_code == 503 and response["Retry-After"] == "60"
     assert response.json()["detail"] == jobs.QUEUE_UNAVAILABLE
     assert GenerationJob.objects.get(pk=response.json()["id"]).status == "failed"
+    [logged] = [r for r in caplog.records if "Could not enqueue" in r.getMessage()]
+    assert "Connection refused" in logged.getMessage() and logged.exc_info is None  # an outage: one line
     throttle = TeamGenerationThrottle(team_users.team)
     assert throttle.has_room() and throttle.history == []  # the team's rate got its job back
 
@@ -641,6 +647,26 @@ def test_a_generation_asked_while_the_queue_does_not_answer_is_a_503_and_makes_n
     assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
     throttle = TeamGenerationThrottle(team_users.team)
     assert throttle.has_room() and throttle.history == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_asked_while_the_queue_refuses_writes_is_a_503_and_makes_nothing(team_users, monkeypatch,
+                                                                                      fresh_cache):
+    # A full Redis (maxmemory, noeviction) answers PING and refuses the job: each try made a job and failed it at once
+    # (a fault drill: eleven failed jobs in half a minute).
+    from redis import Redis
+    from redis.exceptions import OutOfMemoryError
+
+    from generator import jobs
+
+    def full(self, *args, **kwargs):
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(Redis, "set", full)
+    response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
+                                             format="json")
+    assert response.status_code == 503 and response.json() == {"detail": jobs.QUEUE_UNAVAILABLE}
+    assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
 
 
 @pytest.mark.django_db

@@ -817,7 +817,7 @@ class TestHalftoneOnThePage:
         assert logged_in(team_users.viewer).get(job.init_image.url).status_code == 200
 
     def test_it_says_in_one_message_that_the_picture_could_not_be_stored(self, team_users, enqueued,
-                                                                         unreachable_media):
+                                                                         unreachable_media, caplog):
         response = logged_in(team_users.teammate).post("/generate/", halftone_post(team_users.team))
 
         assert response.status_code == 503
@@ -825,6 +825,9 @@ class TestHalftoneOnThePage:
         # Said at the top, where focus starts, and at the picture: nowhere else.
         assert response.content.decode().count("The picture could not be stored") == 2
         assert not GenerationJob.objects.exists() and not Prompt.objects.exists() and enqueued == []
+        # The log: one line that says why, no traceback (an outage, not a bug)
+        [record] = [r for r in caplog.records if "picture could not be stored" in r.getMessage()]
+        assert "Could not connect to the endpoint URL" in record.getMessage() and record.exc_info is None
 
     def test_it_says_an_earlier_candidate_cannot_be_read_while_the_storage_is_away(self, team_users, enqueued,
                                                                                    unreachable_media):
