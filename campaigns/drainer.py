@@ -382,7 +382,9 @@ class Drainer:
         webhooks.flush_outbox()
 
     def record_pass(self) -> None:
-        """Tell the pages and /healthz this host's drainer is running (`campaigns.scan_backlog`)."""
+        """Tell the pages and /healthz this host's drainer is running (`campaigns.scan_backlog`): in the spool folder,
+        which this host's pages read while Redis is away, and in Redis, for the other hosts."""
+        scan_backlog.record_pass_here(Path(settings.QART["SPOOL_DIR"]))
         if self.redis_away:
             return
         try:

@@ -25,6 +25,10 @@ from campaigns import refused_scans, scan_buffer
 # drainer that has not finished a pass for this long, is worth saying. A lag this small never fails the health check.
 LAG = timedelta(minutes=1)
 SPOOL_FILES_READ = 20  # the oldest waiting scan is looked for in this many spool files at most (one line each)
+# In the spool folder: this host's drainer's last finished pass (the file's modification time), which the pages read
+# while Redis is away. Its record in Redis alone made every page say "Some scans are still being counted" during a
+# Redis outage, while the drainer stored this host's spool on time (fault drills).
+PASS_FILE = ".drained"
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Backlog:
     spool_files: this host's spool files not drained yet (written or claimed); other hosts' are not seen.
     stream_entries: entries in the Redis stream, None when Redis could not be asked.
     oldest: when the oldest waiting scan that was looked at was made (None: none found).
-    drained_at: this host's drainer's last finished pass, else the latest of any host's (None: none recorded).
+    drained_at: this host's drainer's last finished pass (in its spool folder, and in Redis), else the latest of any
+        host's (None: none recorded).
     refused: scans the database refused, set aside for whoever runs qart (`campaigns.refused_scans`): never counted
         until retried, so not "waiting"; /healthz reports them for a monitor. None when Redis could not be asked.
     """
@@ -106,6 +111,23 @@ def record_pass(client) -> None:
     client.hset(drained_key(), socket.gethostname(), f"{timezone.now().timestamp():.3f}")
 
 
+def record_pass_here(folder: Path) -> None:
+    """Note in this host's spool folder that its drainer finished a pass now (`PASS_FILE`); a folder that cannot be
+    written (the drainer says so itself) is left as it is."""
+    try:
+        (folder / PASS_FILE).touch()
+    except OSError:
+        pass
+
+
+def pass_here(folder: Path) -> datetime | None:
+    """When this host's drainer last finished a pass, from its spool folder (None: never, or not readable)."""
+    try:
+        return from_unix((folder / PASS_FILE).stat().st_mtime)
+    except OSError:
+        return None
+
+
 def from_unix(value: bytes | str | float) -> datetime:
     return datetime.fromtimestamp(float(value), UTC)
 
@@ -158,10 +180,13 @@ def stream_waiting() -> tuple[int | None, datetime | None, dict, int | None]:
 
 def backlog() -> Backlog:
     """What waits now (see `Backlog`)."""
-    spool_files, spool_oldest = spool_waiting(Path(settings.QART["SPOOL_DIR"]))
+    folder = Path(settings.QART["SPOOL_DIR"])
+    spool_files, spool_oldest = spool_waiting(folder)
     stream_entries, stream_oldest, passes, refused = stream_waiting()
-    # This host's drainer drains this host's spool; in the stream-first setup the drainer may run elsewhere.
-    drained_at = passes.get(socket.gethostname()) or max(passes.values(), default=None)
+    # This host's drainer drains this host's spool (its passes are known here even while Redis is away); in the
+    # stream-first setup the drainer may run elsewhere.
+    here = [moment for moment in (pass_here(folder), passes.get(socket.gethostname())) if moment is not None]
+    drained_at = max(here) if here else max(passes.values(), default=None)
     oldest = min((t for t in (spool_oldest, stream_oldest) if t is not None), default=None)
     if refused is not None:  # and those set aside on this host while Redis was away, not moved there yet
         refused += sum(1 for _ in refused_scans.files())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -95,6 +97,22 @@ class TestBacklog:
         now = scan_backlog.backlog()
         assert now.stream_entries is None and now.spool_files == 1 and now.behind
         assert clock(made) in now.note(NEW_YORK)
+
+    def test_it_knows_this_hosts_drainer_keeps_up_while_redis_is_away(self, placement, settings):
+        # Every page said "Some scans are still being counted" through a Redis outage (fault drills), while the
+        # drainer stored this host's spool within a second: its passes were known to Redis only.
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"
+        spool_scan(placement, 5)
+        drain_once()  # stores the spool: the database answers
+        assert placement.scans.count() == 1
+        spool_scan(placement, 0)  # a scan of this second: the next pass stores it
+        now = scan_backlog.backlog()
+        assert now.stream_entries is None and now.waiting and now.drained_at is not None
+        assert not now.behind and now.note(NEW_YORK) == ""
+        # and a drainer that stopped passing is still said, from the same record
+        old = (timezone.now() - timedelta(minutes=10)).timestamp()
+        os.utime(Path(settings.QART["SPOOL_DIR"]) / scan_backlog.PASS_FILE, (old, old))
+        assert scan_backlog.backlog().stalled
 
 
 @pytest.mark.django_db
