@@ -136,7 +136,18 @@ class TestCampaignList:
         row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
         cells = re.findall(r'class="num">(\d+)<', row)
         assert cells == ["1", "2", "2"]  # placements, scans in the last 30 days (bot left out), unique visitors
-        assert "Acme" in row
+
+    def test_it_names_each_campaigns_team_only_for_a_person_in_several_teams(self, client, team_users, campaign):
+        # One team's name on every row, and on every card on a phone ("Team  Acme" twelve times), said nothing the
+        # line under the title does not.
+        client.force_login(team_users.teammate)
+        html = body(client.get("/campaigns/"))
+        row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
+        assert "<th>Team</th>" not in html and 'data-label="Team"' not in row and "Acme" not in row
+        Membership.objects.create(team=team_users.other_team, user=team_users.teammate, role="viewer")
+        html = body(client.get("/campaigns/"))
+        row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
+        assert "<th>Team</th>" in html and '<td data-label="Team">Acme</td>' in row
 
     def test_it_hides_archived_campaigns_behind_a_toggle(self, client, team_users, campaign):
         Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
@@ -182,7 +193,7 @@ class TestCampaignList:
         html = body(client.get("/campaigns/"))
         note = no_scans_note(html)
         assert note.startswith("No scans yet.") and 'print a code: <a href="#campaigns">open a campaign</a>' in note
-        assert 'id="campaigns"' in html and "<td data-label=\"Team\">Acme</td>" in html  # the table it points at
+        assert 'id="campaigns"' in html and '<td data-label="Campaign">' in html  # the table it points at
         assert "data-chart=" not in html and CHART_JS not in html and "Hour of the day" not in html
         assert tiles(html) == {"scans": "0", "unique": "0"}
         store_events([scan_event(placement.pk, timezone.now(), visitor_key="0" * 32)])  # as the drainer stores it
