@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -127,7 +127,8 @@ def matching(placements: QuerySet[Placement], query: str) -> list[Placement]:
         query: what was typed; blank finds nothing.
 
     Returns:
-        the placements, by campaign and name.
+        the placements: the one named (or whose slug is) exactly `query` first, then those whose name starts with
+        it, then the rest; each group by campaign and name.
     """
     query = query.strip()
     if not query:
@@ -136,7 +137,12 @@ def matching(placements: QuerySet[Placement], query: str) -> list[Placement]:
     for campaign, name in splits(query):
         if campaign and name:
             found |= Q(campaign__name__icontains=campaign, name__icontains=name)
-    return list(placements.filter(found)[:MATCHES + 1])
+    # The placement typed out in full came after every campaign's that merely contains it ("Poster 3" after
+    # "Counter Poster 30" of a campaign earlier in the alphabet), and past the first MATCHES it was not listed at all.
+    closeness = Case(When(Q(name__iexact=query) | Q(slug__iexact=query), then=Value(0)),
+                     When(name__istartswith=query, then=Value(1)), default=Value(2))
+    ordered = placements.filter(found).annotate(closeness=closeness)
+    return list(ordered.order_by("closeness", *placements.query.order_by)[:MATCHES + 1])
 
 
 def named(placements: QuerySet[Placement], text: str, team: Team) -> Placement:

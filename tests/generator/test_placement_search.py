@@ -57,6 +57,20 @@ class TestPlacementSearchView:
         assert len(found["placements"]) == placement_picker.MATCHES == 20 and found["more"] is True
         assert len(logged_in(team_users.owner).get(URL, {"q": "poster 4"}).json()["placements"]) == 6  # 4, 40-44
 
+    def test_it_lists_the_placement_typed_in_full_first_then_the_names_it_begins(self, team_users):
+        # By campaign alone, "Poster" of campaign Zulu came after Alpha's "Poster 0"... and with more than twenty of
+        # those it was never listed: typing a placement's whole name did not find it.
+        many_placements(team_users.team, 30, campaign="Alpha")
+        zulu = many_placements(team_users.team, 0, campaign="Zulu")
+        Placement.objects.create(campaign=zulu, name="Poster")
+        Placement.objects.create(campaign=zulu, name="Big Poster 1")
+        client = logged_in(team_users.owner)
+        found = client.get(URL, {"q": "poster"}).json()["placements"]
+        assert [(p["campaign"], p["name"]) for p in found[:3]] == [
+            ("Zulu", "Poster"), ("Alpha", "Poster 0"), ("Alpha", "Poster 1")]
+        found = client.get(URL, {"q": "poster 1"}).json()["placements"]
+        assert [p["name"] for p in found] == ["Poster 1"] + [f"Poster {n}" for n in range(10, 20)] + ["Big Poster 1"]
+
     def test_it_never_finds_another_teams_placements(self, team_users):
         theirs = placement_of(team_users.other_team, "Station Poster")
         ours = placement_of(team_users.team, "Station Poster")
