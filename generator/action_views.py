@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import artwork, restamps
 from campaigns.models import Placement, locked_copy
-from generator import jobs
+from generator import jobs, placement_picker
 from generator.models import GenerationJob
 from generator.views import pk_or_404, visible_candidates
 from qartsite.access import get_for_user_or_404, require_editor
@@ -65,6 +66,14 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     job = candidate.job
     require_editor(request.user, job.team)
     chosen = job.placement_id or request.POST.get("placement")
+    typed = request.POST.get("placement_name", "").strip()
+    if not chosen and typed:  # the text box of a team past the select's limit (`job_detail`)
+        try:
+            chosen = placement_picker.named(
+                Placement.objects.filter(campaign__archived=False), typed, job.team).pk
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect("generator:job", pk=job.pk)
     if not chosen:
         messages.error(request, "Choose the placement this picture is for.")
         return redirect("generator:job", pk=job.pk)

@@ -355,6 +355,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         candidate.reliability = scan_reliability(candidate)
         likeness = ranking.likeness(candidate.fidelity_ssim, candidate.color_error)
         candidate.likeness = None if likeness is None else max(0.0, likeness)  # a share: never below nothing
+    offered = [] if job.placement else list(
+        team_placements.filter(campaign__archived=False).order_by("campaign__name", "name", "pk"))
     ctx = {
         "job": job,
         # The job's content is the placement's short link: warn before anyone prints a code phones cannot open.
@@ -368,7 +370,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": can_edit(request.user, job.team),
         # Said before any click: the delete asked "Delete this job?" and then refused it
         "kept_because": jobs.why_kept(job) if job.is_finished else "",
-        "team_placements": [] if job.placement else list(team_placements.filter(campaign__archived=False)),
+        "team_placements": offered,
+        # Past the generation page's select limit, each card's select repeated every placement (8 cards x 5,000
+        # placements: megabytes of options): a text box per card instead, the names listed once (a datalist).
+        "placements_by_name": len(offered) > placement_picker.SELECT_MAX,
         "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))
                         for size in downloads.PRINT_SIZES],
     }

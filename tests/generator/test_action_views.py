@@ -12,7 +12,7 @@ from campaigns.models import Placement
 from generator.core.codes import decision
 from generator.models import Candidate, GenerationJob
 from tests.clients import logged_in
-from tests.generator.factories import CONTENT, for_placement, job_with_candidates, placement_of, qr_png
+from tests.generator.factories import CONTENT, for_placement, job_with_candidates, many_placements, placement_of, qr_png
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +104,26 @@ class TestUseThisOne:
         client = logged_in(team_users.owner)
         assert "Use this one" in client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
         client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk})
+        placement.refresh_from_db()
+        assert placement.artwork == candidate
+
+    def test_past_the_selects_limit_a_placement_is_typed_and_the_names_are_listed_once(self, team_users, done_job):
+        # Each card's select repeated every placement of the team: 6 cards x 5,000 placements, megabytes of options.
+        from generator import placement_picker
+
+        many_placements(team_users.team, placement_picker.SELECT_MAX)
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+        html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert '<select name="placement"' not in html and html.count('list="team-placements"') == 6
+        assert html.count("<option") == placement_picker.SELECT_MAX + 1  # in the one datalist
+        assert '<option value="Acme spring / Station Poster">' in html
+        missing = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement_name": "Acme / Nowhere"},
+                              follow=True).content.decode()
+        assert "No placement of Acme is “Acme / Nowhere”" in missing
+        client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement_name": "acme spring / station poster"})
         placement.refresh_from_db()
         assert placement.artwork == candidate
 
