@@ -43,7 +43,14 @@ from generator.core.engines import halftone, parameters, ranking
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
 from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
-from qartsite.queues import MAX_WORKER_STOPS, REDIS_AWAY, WorkerStopped, drop_dead_connections, put_back_if_stopped
+from qartsite.queues import (
+    MAX_WORKER_STOPS,
+    REDIS_AWAY,
+    WorkerStopped,
+    drop_dead_connections,
+    probe_write,
+    put_back_if_stopped,
+)
 from qartsite.storage import MediaUnavailable
 
 log = logging.getLogger(__name__)
@@ -53,16 +60,14 @@ Status = GenerationJob.Status
 
 QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
 INTERRUPTED = "interrupted"  # the stage of a row whose run a stop of its worker interrupted, waiting to run again
-QUEUE_PROBE_KEY = "qart:queue-answers"  # written by `queue_answers`, kept a minute
 
 
 def queue_answers() -> bool:
-    """Whether the `gpu` queue's Redis takes a write now. Asked before a generation is stored: a job the queue cannot
-    take is refused with nothing made, where it was made and failed at once (`enqueue_generation`: which still covers a
-    Redis that goes away between the two). A write, not a PING: a full Redis (maxmemory with noeviction) or a read-only
-    replica answers PING and refuses the job, and each try made a failed job (a fault drill: eleven in 30 s)."""
+    """Whether the `gpu` queue's Redis takes a write now (`queues.probe_write`). Asked before a generation is stored: a
+    job the queue cannot take is refused with nothing made, where it was made and failed at once (`enqueue_generation`:
+    which still covers a Redis that goes away between the two)."""
     try:
-        django_rq.get_queue(QUEUE).connection.set(QUEUE_PROBE_KEY, "1", ex=60)
+        probe_write(django_rq.get_queue(QUEUE).connection)
     except RedisError as exc:
         log.warning("The job queue (Redis) does not answer: %s", exc)
         return False

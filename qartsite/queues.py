@@ -97,6 +97,31 @@ def workers_on(queue: Queue) -> int:
 # or a replica (READONLY). RQ's record of a job's end failed on a full Redis, and the worker quit for good, its queue
 # left waiting (a fault drill); its goodbye failed too, with a traceback.
 REDIS_AWAY = (RedisTimeoutError, RedisConnectionError, OutOfMemoryError, ReadOnlyError)
+WRITE_PROBE_KEY = "qart:queue-answers"  # written by `probe_write`, kept a minute
+
+
+def probe_write(connection) -> None:
+    """Write a small key that expires in a minute to the Redis behind `connection`: whether it takes a job now.
+
+    A write, not a PING: a full Redis (maxmemory with noeviction) or a read-only replica answers PING and refuses
+    every job (a fault drill: eleven failed jobs in 30 s, and /healthz said ok).
+
+    Raises:
+        redis.exceptions.RedisError: Redis refused the write (`OutOfMemoryError`, `ReadOnlyError`) or did not answer
+            within the connection's timeouts.
+    """
+    connection.set(WRITE_PROBE_KEY, "1", ex=60)
+
+
+def why_refused(exc: RedisError) -> str:
+    """A Redis error as a monitor's one line: what kind of trouble, then Redis's own words."""
+    if isinstance(exc, OutOfMemoryError):
+        return f"full, refuses writes: {exc}"
+    if isinstance(exc, ReadOnlyError):
+        return f"read-only (a replica), refuses writes: {exc}"
+    if isinstance(exc, RedisTimeoutError | RedisConnectionError):
+        return f"not answering: {exc}"
+    return f"refused: {exc}"
 
 
 class RedisPatience:

@@ -60,6 +60,9 @@ AWAY_SECONDS = 15
 POOL_CONNECTIONS = 16  # connections a client keeps to the bucket: at least a job's files stored side by side
 EXPECT_CONTINUE_BYTES = 8 * 1024 * 1024  # uploads this large still ask the server before sending the body
 PROBE_TIMEOUT = 2
+# What /healthz waits for the bucket's server (`S3MediaStorage.answers`): a monitor's check must answer in a second or
+# two even while the bucket is frozen.
+HEALTH_TIMEOUT = 1
 
 PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
 
@@ -143,12 +146,37 @@ class S3MediaStorage(S3Storage):
                                    f"{until - now:.0f} s)")
         self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks
         try:
-            urllib3.request("HEAD", self.connection.meta.client.meta.endpoint_url, retries=False,
-                            timeout=urllib3.Timeout(connect=PROBE_TIMEOUT, read=PROBE_TIMEOUT))
+            self._ask_server(PROBE_TIMEOUT)
         except urllib3.exceptions.HTTPError as exc:
             self._no_answer(f"The media storage still does not answer: {exc}")
             raise MediaUnavailable(self._away_reason) from exc
         self._away_until = 0.0
+
+    def _ask_server(self, timeout: float) -> None:
+        """One HEAD request to the server, no retry: any HTTP answer will do (it is up). Raises urllib3's HTTPError."""
+        urllib3.request("HEAD", self.connection.meta.client.meta.endpoint_url, retries=False,
+                        timeout=urllib3.Timeout(connect=timeout, read=timeout))
+
+    def answers(self) -> str:
+        """For `/healthz`: "" when the bucket's server answers within HEALTH_TIMEOUT, else why not.
+
+        While the bucket is known not to answer (`reachable`) the reason is returned without asking, so a frozen bucket
+        costs the check HEALTH_TIMEOUT once per AWAY_SECONDS, not every time; one that does not answer now is known away
+        for this process's other calls too, as a page's failed call would make it.
+
+        Returns:
+            "" or the one-line reason.
+        """
+        now = time.monotonic()
+        if now < self._away_until:
+            return f"{self._away_reason} (a moment ago)"
+        try:
+            self._ask_server(HEALTH_TIMEOUT)
+        except urllib3.exceptions.HTTPError as exc:
+            self._no_answer(f"The media storage does not answer: {exc}")
+            return self._away_reason
+        self._away_until = 0.0
+        return ""
 
     def _no_answer(self, reason: str) -> None:
         self._away_until, self._away_reason = time.monotonic() + AWAY_SECONDS, reason

@@ -6,6 +6,7 @@ from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
+from django.core.files.storage import storages
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
@@ -13,11 +14,15 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from campaigns import scan_backlog
+from campaigns import scan_backlog, scan_buffer
 from generator.core.codes import qr
-from qartsite import parsers
+from qartsite import parsers, queues
 from qartsite.sql import not_migrated
+from qartsite.storage import S3MediaStorage
 
 
 @cache
@@ -49,18 +54,46 @@ def healthz(request: HttpRequest) -> JsonResponse:
     # The web tier's health depends only on its database: Redis or the GPU workers being down must not
     # take the site (and later the short-link redirect) with them. Scans waiting to be counted ("scans", this
     # host's view: campaigns.scan_backlog) never fail it either: they are kept meanwhile, and a web host taken out
-    # of the balancer would only stop taking scans; a monitor alerts on scans.behind instead.
+    # of the balancer would only stop taking scans; a monitor alerts on scans.behind instead, and on "redis" and
+    # "media" that are not "ok": generations are refused while either is away, but short links keep working.
     scans = scan_backlog.backlog().to_dict()
+    others = {"scans": scans, "redis": redis_health(), "media": media_health()}
     try:
         with connection.cursor() as cursor:
             # A table, not SELECT 1: SQLite answers that from the empty file it makes where its file went missing,
             # while every page answered 503 (a fault drill)
             cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
-        return JsonResponse({"status": "ok", "scans": scans})
+        return JsonResponse({"status": "ok", **others})
     except Exception as exc:  # the page answers plainly whatever the database raises
         database = ("no tables: run manage.py migrate (or restore the database)" if not_migrated(exc)
                     else type(exc).__name__)
-        return JsonResponse({"status": "error", "database": database, "scans": scans}, status=503)
+        return JsonResponse({"status": "error", "database": database, **others}, status=503)
+
+
+def redis_health() -> str:
+    """"ok" when Redis takes a write (`queues.probe_write`, as a generation is refused without one), else why not.
+
+    A full Redis (maxmemory with noeviction) answers reads and PING and refuses every job: /healthz said ok while it
+    did (a fault drill). Asked with the short link's client (0.5 s, no retry) and skipped while it knows Redis is
+    away, so a stalled Redis costs the check half a second at most, once a second."""
+    if scan_buffer.redis_outage.known():
+        return "not answering (a moment ago)"
+    try:
+        queues.probe_write(scan_buffer.redis_client())
+    except RedisError as exc:
+        if isinstance(exc, RedisTimeoutError | RedisConnectionError):
+            scan_buffer.redis_outage.begin()
+        return queues.why_refused(exc)
+    return "ok"
+
+
+def media_health() -> str | None:
+    """"ok" when the media bucket's server answers (`S3MediaStorage.answers`: at most HEALTH_TIMEOUT, and not asked
+    again while known away), else why not; None for media on this host's filesystem (not checked)."""
+    storage = storages["default"]
+    if not isinstance(storage, S3MediaStorage):
+        return None
+    return storage.answers() or "ok"
 
 
 def bad_request_message(exception: Exception | None) -> str:

@@ -76,6 +76,28 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A loopback server that takes connections and never answers, as a server stopped mid-way (SIGSTOP in a fault
+    drill) does: yields its port and the connections it took, a list; all closed after the test."""
+    server, taken = socket.create_server(("127.0.0.1", 0)), []
+
+    def take_and_never_answer() -> None:
+        while True:
+            try:
+                taken.append(server.accept()[0])  # kept open, never read
+            except OSError:
+                return
+
+    threading.Thread(target=take_and_never_answer, daemon=True).start()
+    try:
+        yield server.getsockname()[1], taken
+    finally:
+        server.close()
+        for connection in taken:
+            connection.close()
+
+
+@pytest.fixture
 def cache_away():
     """`with cache_away():` Django's cache is a Redis where nothing listens, as when CACHE_URL's server is down."""
     from django.test import override_settings

@@ -61,6 +61,7 @@ class TestHome:
         answer = client.get("/healthz").json()
         assert answer["status"] == "ok" and answer["scans"]["behind"] is False
         assert answer["scans"]["spool_files_here"] == 0 and answer["scans"]["last_drained"] is None
+        assert answer["redis"] == "ok" and answer["media"] is None  # media on the filesystem: not checked
 
     def test_a_database_without_its_tables_is_not_healthy(self, client, monkeypatch):
         # SQLite makes an empty file where its file went missing: SELECT 1 answered there while every page said 503
@@ -104,6 +105,98 @@ class TestHome:
         assert response.status_code == 200 and answer["status"] == "ok"
         assert answer["scans"] == {"behind": True, "spool_files_here": 1, "stream_entries": None,
                                    "oldest_waiting": old.isoformat(), "last_drained": None, "refused_scans": None}
+
+
+@pytest.mark.django_db
+class TestHealthzDependencies:
+    """What /healthz says of Redis and the media bucket: a monitor alerts on them; the status code stays the database's
+    (a balancer must not take a web host out for them: short links work without either)."""
+
+    def test_it_says_a_full_redis_refuses_writes(self, client, settings, monkeypatch):
+        # A full Redis (maxmemory, noeviction) answers PING and reads, refuses every job: /healthz said ok (a drill)
+        from redis import Redis
+        from redis.exceptions import OutOfMemoryError
+
+        from campaigns import scan_buffer
+
+        class Full(Redis):
+            def set(self, *args, **kwargs):
+                raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+        full = Full.from_url(settings.REDIS_URL)
+        monkeypatch.setattr(scan_buffer, "redis_client", lambda: full)
+        response = client.get("/healthz")
+        answer = response.json()
+        assert response.status_code == 200 and answer["status"] == "ok"
+        assert answer["redis"] == "full, refuses writes: command not allowed when used memory > 'maxmemory'."
+        assert answer["scans"]["stream_entries"] == 0  # reads still answered
+
+    def test_it_says_a_stalled_redis_does_not_answer_within_a_second(self, client, settings, silent_server):
+        import time
+
+        from campaigns import scan_buffer
+
+        port, taken = silent_server
+        settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        try:
+            started = time.monotonic()
+            first = client.get("/healthz")
+            took = time.monotonic() - started
+            second = client.get("/healthz").json()
+        finally:
+            scan_buffer.redis_outage.end()  # the next test's Redis is there
+        # One half-second read (the scans' backlog asks first), then Redis is known away for the write probe
+        assert first.status_code == 200 and first.json()["status"] == "ok" and took < 1.5, took
+        assert first.json()["redis"].startswith("not answering") and second["redis"].startswith("not answering")
+        assert len(taken) == 1
+
+    def test_it_says_a_frozen_bucket_does_not_answer_and_answers_in_a_second_or_two(self, client, settings,
+                                                                                     monkeypatch, silent_server):
+        import time
+
+        from django.core.files.storage import storages
+
+        from qartsite.storage import MediaUnavailable
+        from tests.conftest import use_s3
+
+        port, taken = silent_server
+        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{port}", BUCKET="qart",
+               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+        storages["default"].connection  # noqa: B018 -- boto's client built before the clock starts (0.2-0.9 s)
+        started = time.monotonic()
+        first = client.get("/healthz")
+        took = time.monotonic() - started
+        assert first.status_code == 200 and first.json()["status"] == "ok" and took < 2, took
+        assert first.json()["media"].startswith("The media storage does not answer: ")
+        started = time.monotonic()
+        assert client.get("/healthz").json()["media"].endswith("(a moment ago)")
+        assert time.monotonic() - started < 0.5 and len(taken) == 1  # not asked again while known away
+        with pytest.raises(MediaUnavailable):  # the pages' calls fail at once too, not after their 5 s
+            storages["default"].reachable()
+
+    def test_it_says_a_bucket_whose_server_answers_is_ok(self, client, settings, monkeypatch):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.conftest import use_s3
+
+        class Refusing(BaseHTTPRequestHandler):  # any HTTP answer says the server is up
+            def do_HEAD(self):
+                self.send_response(403)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}", BUCKET="qart",
+                   ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+            assert client.get("/healthz").json()["media"] == "ok"
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 @pytest.mark.django_db
