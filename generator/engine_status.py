@@ -22,9 +22,9 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from campaigns.scan_buffer import Outage
 from generator.jobs import QUEUE
 from generator.models import GenerationJob
+from qartsite import queues
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +119,12 @@ def forget(connection, worker: str) -> None:
     connection.delete(KEY_PREFIX + worker)
 
 
-# A Redis that did not answer is not asked again for this long, per address: the generation page asks four times a
-# render, and a stalled Redis made each wait out its 3 s timeout (12 s a page).
-UNREACHABLE_FOR = 5.0
-_outages: dict[tuple, Outage] = {}
-
-
 def live_workers() -> list[WorkerReport] | None:
-    """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows)."""
+    """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows). A Redis that did
+    not answer is not asked again for a few seconds (`queues.redis_outage`): the generation page asks four times a
+    render, and a stalled Redis made each wait out its timeout."""
     connection = django_rq.get_connection(QUEUE)
-    address = tuple(sorted((k, str(v)) for k, v in connection.connection_pool.connection_kwargs.items()
-                           if k in ("host", "port", "db", "path")))
-    outage = _outages.setdefault(address, Outage(UNREACHABLE_FOR))
+    outage = queues.redis_outage(connection)
     if outage.known():
         return None
     try:

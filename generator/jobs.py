@@ -47,9 +47,11 @@ from qartsite.queues import (
     MAX_WORKER_STOPS,
     REDIS_AWAY,
     WorkerStopped,
+    did_not_answer,
     drop_dead_connections,
     probe_write,
     put_back_if_stopped,
+    redis_outage,
 )
 from qartsite.storage import MediaUnavailable
 
@@ -66,9 +68,15 @@ def queue_answers() -> bool:
     """Whether the `gpu` queue's Redis takes a write now (`queues.probe_write`). Asked before a generation is stored: a
     job the queue cannot take is refused with nothing made, where it was made and failed at once (`enqueue_generation`:
     which still covers a Redis that goes away between the two)."""
+    connection = django_rq.get_queue(QUEUE).connection
+    outage = redis_outage(connection)
+    if outage.known():  # it did not answer a moment ago: each create waited out the timeout again (a fault drill)
+        return False
     try:
-        probe_write(django_rq.get_queue(QUEUE).connection)
+        probe_write(connection)
     except RedisError as exc:
+        if did_not_answer(exc):
+            outage.begin()
         log.warning("The job queue (Redis) does not answer: %s", exc)
         return False
     return True
@@ -171,8 +179,11 @@ def queue_position(job: GenerationJob) -> int | None:
         return None
     # The id is the row's own (`rq_job_id`): a row is queued before the commit that stores it in `job.rq_job_id`.
     rq_id = job.rq_job_id or rq_job_id(job.pk)
+    queue = django_rq.get_queue(QUEUE)
+    outage = redis_outage(queue.connection)
+    if outage.known():
+        return None
     try:
-        queue = django_rq.get_queue(QUEUE)
         position = queue.get_job_position(rq_id)
         if position is not None:
             return position + 1
@@ -182,7 +193,9 @@ def queue_position(job: GenerationJob) -> int | None:
             return 1
         if state in ("scheduled", "deferred"):
             return queue.count + 1
-    except RedisError:
+    except RedisError as exc:
+        if did_not_answer(exc):
+            outage.begin()
         return None
     return None  # RQ has lost it (Redis restarted): the reconciler queues it again, or ends it
 

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
@@ -17,6 +18,8 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.utils import now
 from rq.worker_registration import clean_worker_registry
+
+from campaigns.scan_buffer import Outage
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,37 @@ def workers_on(queue: Queue) -> int:
 # left waiting (a fault drill); its goodbye failed too, with a traceback.
 REDIS_AWAY = (RedisTimeoutError, RedisConnectionError, OutOfMemoryError, ReadOnlyError)
 WRITE_PROBE_KEY = "qart:queue-answers"  # written by `probe_write`, kept a minute
+# After the queues' Redis did not answer, this process does not ask it again for this long (`redis_outage`): a stalled
+# Redis made every render of the generation page (four asks) and every create wait out the timeout.
+REDIS_AWAY_FOR = 5.0
+_redis_outages: dict[tuple, Outage] = {}
+
+
+def redis_outage(connection) -> Outage:
+    """This process's breaker for the Redis that `connection` (a redis-py client) talks to, one per address: callers
+    skip Redis while `known()`, and `begin()` it when a call did not answer (`did_not_answer`). django-rq makes a
+    client per `get_queue`, so the breaker is kept by address, not on the client."""
+    kwargs = connection.connection_pool.connection_kwargs
+    address = tuple(sorted((k, str(v)) for k, v in kwargs.items() if k in ("host", "port", "db", "path")))
+    return _redis_outages.setdefault(address, Outage(REDIS_AWAY_FOR))
+
+
+def did_not_answer(exc: RedisError) -> bool:
+    """Whether a Redis error says it did not answer or could not be reached (not that it refused: full, read-only)."""
+    return isinstance(exc, RedisTimeoutError | RedisConnectionError)
+
+
+def limit_web_redis() -> None:
+    """Called as a web process loads the application (`qartsite.web_process`), never by workers or commands: the
+    queues' and the cache's Redis clients this process makes from now on wait `settings.WEB_REDIS_TIMEOUTS`, unless
+    REDIS_URL (or CACHE_URL) sets its own. django-rq and Django's cache read these settings each time they make one."""
+    for config in settings.RQ_QUEUES.values():
+        if config.get("URL") == settings.REDIS_QUEUE_URL:
+            config["URL"] = settings.WEB_REDIS_QUEUE_URL
+    cache = settings.CACHES["default"]
+    if cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache" and cache.get("OPTIONS") == \
+            settings.REDIS_TIMEOUTS:
+        cache["OPTIONS"] = dict(settings.WEB_REDIS_TIMEOUTS)
 
 
 def probe_write(connection) -> None:
@@ -119,7 +153,7 @@ def why_refused(exc: RedisError) -> str:
         return f"full, refuses writes: {exc}"
     if isinstance(exc, ReadOnlyError):
         return f"read-only (a replica), refuses writes: {exc}"
-    if isinstance(exc, RedisTimeoutError | RedisConnectionError):
+    if did_not_answer(exc):
         return f"not answering: {exc}"
     return f"refused: {exc}"
 

@@ -290,13 +290,19 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 # workers raise the read timeout to their own blocking wait (rq.Worker._set_connection).
 REDIS_TIMEOUTS = {"socket_connect_timeout": envint("QART_REDIS_CONNECT_TIMEOUT", "2"),
                   "socket_timeout": envint("QART_REDIS_TIMEOUT", "3")}
+# What web processes wait instead, to connect and to read (`qartsite.queues.limit_web_redis`, as gunicorn loads the
+# site): two sync workers, and a page that waited 3 s on a stalled Redis held one while the short links queued behind
+# it (a fault drill: 2.8 s). Their calls are small; workers keep REDIS_TIMEOUTS for theirs.
+WEB_REDIS_TIMEOUT = envfloat("QART_WEB_REDIS_TIMEOUT", "1")
+WEB_REDIS_TIMEOUTS = {"socket_connect_timeout": WEB_REDIS_TIMEOUT, "socket_timeout": WEB_REDIS_TIMEOUT}
 
 
-def with_timeouts(url: str) -> str:
-    """`url` with `REDIS_TIMEOUTS` as redis-py reads them from a URL's query, unless the URL sets them itself.
-    Appended to the URL as written: rebuilding it (urlunsplit) turned unix:///path into unix:/path."""
+def with_timeouts(url: str, timeouts: dict | None = None) -> str:
+    """`url` with `timeouts` (`REDIS_TIMEOUTS` unless given) as redis-py reads them from a URL's query, unless the
+    URL sets them itself. Appended to the URL as written: rebuilding it (urlunsplit) turned unix:///path into
+    unix:/path."""
     given = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-    missing = {name: value for name, value in REDIS_TIMEOUTS.items() if name not in given}
+    missing = {name: value for name, value in (timeouts or REDIS_TIMEOUTS).items() if name not in given}
     if not missing:
         return url
     return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(missing)
@@ -316,11 +322,13 @@ CACHES = {
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+REDIS_QUEUE_URL = with_timeouts(REDIS_URL)
+WEB_REDIS_QUEUE_URL = with_timeouts(REDIS_URL, WEB_REDIS_TIMEOUTS)  # what web processes use instead (see above)
 RQ_QUEUES = {
-    "default": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 600},
-    "gpu": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 1800},
+    "default": {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 600},
+    "gpu": {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 1800},
     # Webhook deliveries (campaigns.webhooks): light jobs with their own worker, never behind a generation.
-    "webhooks": {"URL": with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 300},
+    "webhooks": {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 300},
 }
 # Workers wait out a Redis that stalls instead of quitting (qartsite.queues.RedisPatience); GPU workers name their own
 # class, which has it too.

@@ -14,9 +14,7 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns import scan_backlog, scan_buffer
 from generator.core.codes import qr
@@ -81,7 +79,7 @@ def redis_health() -> str:
     try:
         queues.probe_write(scan_buffer.redis_client())
     except RedisError as exc:
-        if isinstance(exc, RedisTimeoutError | RedisConnectionError):
+        if queues.did_not_answer(exc):
             scan_buffer.redis_outage.begin()
         return queues.why_refused(exc)
     return "ok"

@@ -127,6 +127,17 @@ def unreachable_media(settings, monkeypatch) -> MediaStorage:
 
 
 @pytest.fixture(autouse=True)
+def _queue_urls_put_back(monkeypatch):
+    """The queues' Redis URLs as settings made them, after each test: a test that loads the web process
+    (`qartsite.wsgi`, `web_process.load`) shortens their waits for the rest of the process
+    (`queues.limit_web_redis`)."""
+    import django_rq
+
+    for config in django_rq.settings.QUEUES.values():
+        monkeypatch.setitem(config, "URL", config["URL"])
+
+
+@pytest.fixture(autouse=True)
 def _scan_buffer_keys(settings, tmp_path):
     """Scans of short links go to this test's own Redis keys and spool folder: never to the real stream (a running
     drainer would store them in its database) nor to var/spool."""

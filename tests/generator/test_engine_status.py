@@ -22,6 +22,7 @@ from generator.core.engines.diffusion import Shape
 from generator.core.engines.parameters import ModelSpec
 from generator.engine_status import WorkerReport
 from generator.worker import GenerationWorker
+from qartsite import queues
 
 MODEL = "Lykon/DreamShaper"
 
@@ -546,5 +547,5 @@ def test_a_redis_that_did_not_answer_is_not_asked_again_for_a_few_seconds(monkey
     monkeypatch.setattr("campaigns.scan_buffer.monotonic", lambda: now[0])  # the clock of `Outage`
     assert [engine_status.live_workers() for _ in range(4)] == [None] * 4
     assert len(asked) == 1
-    now[0] += engine_status.UNREACHABLE_FOR + 0.1
+    now[0] += queues.REDIS_AWAY_FOR + 0.1
     assert engine_status.live_workers() is None and len(asked) == 2  # asked again once the pause is over

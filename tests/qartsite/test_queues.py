@@ -324,3 +324,67 @@ def test_a_forking_workers_stop_puts_back_a_job_whose_callback_says_so(default_s
     finally:
         queue.empty()
         queue.connection.delete(worker.key, queue.started_job_registry.key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_answers_within_a_second_while_redis_stalls_then_at_once(team_users, settings, monkeypatch,
+                                                                                silent_server, fresh_cache):
+    # A stalled Redis (SIGSTOP, a fault drill) held each create 3 s (QART_REDIS_TIMEOUT, no breaker), and a page that
+    # waited 3 s held one of gunicorn's two sync workers: short links queued behind it, up to 2.8 s.
+    import time
+
+    import django_rq
+
+    from generator import jobs
+    from qartsite import storage, web_process
+    from qartsite.settings import with_timeouts
+    from tests.clients import api_as, logged_in
+    from tests.generator.factories import SHORT_LINK
+
+    port, taken = silent_server
+    stalled = f"redis://127.0.0.1:{port}/0"
+    # The settings as a process started with REDIS_URL naming the stalled server has them
+    settings.REDIS_URL, settings.REDIS_QUEUE_URL = stalled, with_timeouts(stalled)
+    settings.WEB_REDIS_QUEUE_URL = with_timeouts(stalled, settings.WEB_REDIS_TIMEOUTS)
+    for config in django_rq.settings.QUEUES.values():
+        monkeypatch.setitem(config, "URL", with_timeouts(stalled))
+    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # put back after the test: this process is no server
+    web_process.load(lambda: "the application")
+    assert django_rq.settings.QUEUES["default"]["URL"].endswith("socket_connect_timeout=1.0&socket_timeout=1.0")
+
+    api = api_as(team_users.owner)
+    asked = []
+    for _ in range(2):
+        started = time.monotonic()
+        response = api.post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK}, format="json")
+        asked.append(time.monotonic() - started)
+        assert response.status_code == 503 and response.json() == {"detail": jobs.QUEUE_UNAVAILABLE}
+    assert asked[0] < 1.5 and asked[1] < 0.3, asked  # one wait of a second, then the breaker answers at once
+    started = time.monotonic()
+    page = logged_in(team_users.owner).get("/generate/")  # the page's asks share the breaker
+    assert "the job queue (Redis) cannot be reached right now" in page.content.decode()
+    assert time.monotonic() - started < 0.5 and len(taken) == 1
+
+
+def test_workers_keep_the_longer_redis_waits(settings):
+    # Only web processes (`web_process.load`) shorten them: a worker's job end or heartbeat may wait on a busy Redis
+    assert settings.RQ_QUEUES["gpu"]["URL"] == settings.REDIS_QUEUE_URL
+    assert settings.REDIS_QUEUE_URL.endswith("socket_connect_timeout=2&socket_timeout=3")
+
+
+def test_a_web_process_waits_on_a_redis_cache_a_second_too(settings, silent_server):
+    # With CACHE_URL the rate limits of a create ask Redis too: a stalled one held the create 3 s more
+    import time
+
+    from django.core.cache import caches
+    from redis.exceptions import RedisError
+
+    port, _ = silent_server
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{port}/0", "OPTIONS": settings.REDIS_TIMEOUTS}}
+    queues.limit_web_redis()
+    assert settings.REDIS_TIMEOUTS["socket_timeout"] == 3  # the workers' own, unchanged
+    started = time.monotonic()
+    with pytest.raises(RedisError):
+        caches["default"].get("rate")
+    assert time.monotonic() - started < 1.5
