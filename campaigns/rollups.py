@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Min, QuerySet
 
 from campaigns import team_rollups
@@ -38,7 +38,7 @@ from qartsite.models import zone_named
 from qartsite.plurals import counted
 from qartsite.sql import array_literal, copy_rows, one_of
 
-UPSERT_BATCH = 500  # rows per INSERT: 8 parameters each, far below SQLite's limit on parameters
+UPSERT_BATCH = 500  # rows per INSERT on SQLite (and per bulk_create): 8 parameters each, far below its limit
 REPLAY_CHUNK = 5000
 Dimension = ScanRollup.Dimension
 VALUE_MAX = ScanRollup._meta.get_field("value").max_length
@@ -242,14 +242,14 @@ def add(scans: list[Scan], locked: LockedPlacements) -> None:
 
 
 def write(tallies: Mapping[Key, Tally]) -> None:
-    """Add `tallies` to the placements' stored rows (one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows)."""
+    """Add `tallies` to the placements' stored rows (`upsert`)."""
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     ops = connection.ops
     table = ScanRollup._meta.db_table
     rows = [[placement_id, ops.adapt_datefield_value(day), dimension, value, row.scans, row.visitors,
              ops.adapt_datetimefield_value(row.first_scan), ops.adapt_datetimefield_value(row.last_scan)]
             for (placement_id, day, dimension, value), row in tallies.items()]
-    upsert(table, ("placement_id", "day", "dimension", "value", "scans", "visitors", "first_scan", "last_scan"),
+    upsert(ScanRollup, ("placement_id", "day", "dimension", "value", "scans", "visitors", "first_scan", "last_scan"),
            "placement_id", rows, f", first_scan = {least}({table}.first_scan, excluded.first_scan), "
            f"last_scan = {greatest}({table}.last_scan, excluded.last_scan)")
 
@@ -268,26 +268,38 @@ def write_campaigns(tallies: Mapping[Key, Tally], campaign_of: Mapping[int, int]
     rows = [[campaign_id, connection.ops.adapt_datefield_value(day), dimension, value, scans, visitors]
             for (campaign_id, day, dimension, value), (scans, visitors) in sorted(
                 sums.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3]))]
-    upsert(CampaignRollup._meta.db_table, ("campaign_id", "day", "dimension", "value", "scans", "visitors"),
+    upsert(CampaignRollup, ("campaign_id", "day", "dimension", "value", "scans", "visitors"),
            "campaign_id", rows)
     teams = team_rollups.team_sums(sums)
-    upsert(TeamRollup._meta.db_table, team_rollups.COLUMNS, team_rollups.OWNER, team_rollups.rows(teams))
+    upsert(TeamRollup, team_rollups.COLUMNS, team_rollups.OWNER, team_rollups.rows(teams))
 
 
-def upsert(table: str, columns: tuple[str, ...], owner: str, rows: list[list], also: str = "") -> None:
-    """Add `rows` (values of `columns`, which start with `owner` and end with scans and visitors) to `table`'s rows
-    of the same (owner, dimension, day, value): one INSERT ... ON CONFLICT DO UPDATE per UPSERT_BATCH rows. `also`
-    sets more columns on a conflict."""
+def upsert(model: type[models.Model], columns: tuple[str, ...], owner: str, rows: list[list], also: str = "") -> None:
+    """Add `rows` (values of `columns`, which start with `owner` and end with scans and visitors) to `model`'s rows
+    of the same (owner, dimension, day, value), in `rows`' order: on PostgreSQL one INSERT ... SELECT FROM unnest
+    ... ON CONFLICT DO UPDATE for them all, elsewhere one INSERT ... VALUES ... ON CONFLICT per UPSERT_BATCH rows.
+    `also` sets more columns on a conflict.
+
+    On PostgreSQL each column goes as one array parameter: a VALUES list of 500 rows is a statement of 4,000
+    placeholders, too long for psycopg's cache of converted queries, and converting it again for every execute was
+    half the drainer's CPU (bench/RESULTS.md, "The team's own rows")."""
+    if not rows:
+        return
+    table = model._meta.db_table
+    conflict = (f"ON CONFLICT ({owner}, dimension, day, value) DO UPDATE SET "
+                f"scans = {table}.scans + excluded.scans, visitors = {table}.visitors + excluded.visitors{also}")
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{model._meta.get_field(column).db_type(connection)}[]" for column in columns)
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}",
+                           [array_literal(values) for values in zip(*rows, strict=True)])
+        return
     marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
     for start in range(0, len(rows), UPSERT_BATCH):
         batch = rows[start:start + UPSERT_BATCH]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(batch))} "
-            f"ON CONFLICT ({owner}, dimension, day, value) DO UPDATE SET "
-            f"scans = {table}.scans + excluded.scans, visitors = {table}.visitors + excluded.visitors{also}"
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [value for row in batch for value in row])
+            cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(batch))} "
+                           f"{conflict}", [value for row in batch for value in row])
 
 
 def refresh_campaigns(campaign_ids: Iterable[int]) -> None:
