@@ -69,8 +69,7 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     typed = request.POST.get("placement_name", "").strip()
     if not chosen and typed:  # the text box of a team past the select's limit (`job_detail`)
         try:
-            chosen = placement_picker.named(
-                Placement.objects.filter(campaign__archived=False), typed, job.team).pk
+            chosen = placement_picker.named(placement_picker.offered(request.user, [job.team]), typed, job.team).pk
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
             return redirect("generator:job", pk=job.pk)
