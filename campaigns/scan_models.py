@@ -58,7 +58,37 @@ class ScanEvent(models.Model):
         return f"{self.placement.slug} at {self.time:%Y-%m-%d %H:%M}"
 
 
-class ScanRollup(models.Model):
+class DailyCounts(models.Model):
+    """What the rollup tables share: one day's scans and visitors, in all or for one value of one dimension. Each
+    table adds whose counts they are (a placement's, a campaign's, a team's set)."""
+
+    class Dimension(models.TextChoices):
+        TOTAL = "", "all scans"
+        HOUR = "hour", "hour of the day (00-23)"
+        DEVICE = "device", "device class"
+        OS = "os", "operating system"
+        BROWSER = "browser", "browser"
+        COUNTRY = "country", "country"
+        LANGUAGE = "language", "language"
+        RULE = "rule", "destination rule"
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=Dimension.choices, blank=True)
+    value = models.CharField(max_length=60, blank=True)
+    scans = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.owner_label()} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+
+    def owner_label(self) -> str:
+        raise NotImplementedError
+
+
+class ScanRollup(DailyCounts):
     """Scans by people of one placement on one day, in all or for one value of one dimension: what every
     dashboard figure is summed from, so a page costs O(placements x days), never O(scans).
 
@@ -77,22 +107,7 @@ class ScanRollup(models.Model):
     team_paths = ('placement__campaign__team',)  # see TeamOwnedQuerySet
     objects = TeamOwnedQuerySet.as_manager()
 
-    class Dimension(models.TextChoices):
-        TOTAL = "", "all scans"
-        HOUR = "hour", "hour of the day (00-23)"
-        DEVICE = "device", "device class"
-        OS = "os", "operating system"
-        BROWSER = "browser", "browser"
-        COUNTRY = "country", "country"
-        LANGUAGE = "language", "language"
-        RULE = "rule", "destination rule"
-
     placement = models.ForeignKey("campaigns.Placement", on_delete=models.CASCADE, related_name="rollups")
-    day = models.DateField()
-    dimension = models.CharField(max_length=8, choices=Dimension.choices, blank=True)
-    value = models.CharField(max_length=60, blank=True)
-    scans = models.PositiveIntegerField(default=0)
-    visitors = models.PositiveIntegerField(default=0)
     first_scan = models.DateTimeField()
     last_scan = models.DateTimeField()
 
@@ -107,11 +122,11 @@ class ScanRollup(models.Model):
                                 include=["value", "scans", "visitors", "first_scan", "last_scan"],
                                 name="rollups_by_dimension_and_day")]
 
-    def __str__(self) -> str:
-        return f"{self.placement_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+    def owner_label(self) -> str:
+        return str(self.placement_id)
 
 
-class CampaignRollup(models.Model):
+class CampaignRollup(DailyCounts):
     """What a campaign's placements' `ScanRollup` rows add up to, per day, dimension and value: a campaign's or a
     team's figures over a long range read hundreds of rows instead of hundreds of thousands (a lifetime page of a
     campaign with thousands of placements summed 300,000-700,000 placement rows per card: bench/RESULTS.md).
@@ -127,11 +142,6 @@ class CampaignRollup(models.Model):
     objects = TeamOwnedQuerySet.as_manager()
 
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="rollups")
-    day = models.DateField()
-    dimension = models.CharField(max_length=8, choices=ScanRollup.Dimension.choices, blank=True)
-    value = models.CharField(max_length=60, blank=True)
-    scans = models.PositiveIntegerField(default=0)
-    visitors = models.PositiveIntegerField(default=0)
 
     class Meta:
         # Also the index for a campaign's dimension over a range of days (every card of a campaign's page).
@@ -143,11 +153,11 @@ class CampaignRollup(models.Model):
         indexes = [models.Index(fields=["dimension", "day", "campaign"], include=["value", "scans", "visitors"],
                                 name="campaign_rollups_by_dim_day")]
 
-    def __str__(self) -> str:
-        return f"campaign {self.campaign_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+    def owner_label(self) -> str:
+        return f"campaign {self.campaign_id}"
 
 
-class TeamRollup(models.Model):
+class TeamRollup(DailyCounts):
     """What a team's campaigns' `CampaignRollup` rows add up to, per day, dimension and value, its archived
     campaigns' apart from the others' (the campaign list shows one or the other): the list's overview sums a few
     hundred of them per card, where a lifetime of 300 campaigns summed every campaign's every day (bench/RESULTS.md).
@@ -162,16 +172,11 @@ class TeamRollup(models.Model):
 
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, related_name="rollups")
     archived = models.BooleanField(default=False, help_text="The team's archived campaigns' sum, else the others'")
-    day = models.DateField()
-    dimension = models.CharField(max_length=8, choices=ScanRollup.Dimension.choices, blank=True)
-    value = models.CharField(max_length=60, blank=True)
-    scans = models.PositiveIntegerField(default=0)
-    visitors = models.PositiveIntegerField(default=0)
 
     class Meta:
         # Also the index for the overview's cards: one team's set, one dimension, a range of days.
         constraints = [models.UniqueConstraint(fields=["team", "archived", "dimension", "day", "value"],
                                                name="one_rollup_per_team_dimension_day_value")]
 
-    def __str__(self) -> str:
-        return f"team {self.team_id} {self.day} {self.dimension or 'total'}={self.value}: {self.scans}"
+    def owner_label(self) -> str:
+        return f"team {self.team_id}"
