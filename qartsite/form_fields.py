@@ -149,6 +149,8 @@ def plain_formfield(db_field: models.Field, **kwargs) -> forms.Field | None:
     form_class = form_class_for(db_field)
     if form_class is not None:
         kwargs.setdefault("form_class", form_class)
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
     return db_field.formfield(**kwargs)
 
 
@@ -162,6 +164,8 @@ ADMIN_OVERRIDES = {
     models.DateTimeField: {"form_class": SplitDateTimeField},
     models.DateField: {"form_class": DateField},
     models.TimeField: {"form_class": TimeField},
+    # A link typed without its scheme is read as https (Django 5 assumes http, with a deprecation warning each time).
+    models.URLField: {"assume_scheme": "https"},
 }
 
 

@@ -3,11 +3,13 @@ them."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 import pytest
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.test import RequestFactory
 
 from qartsite import form_fields
@@ -130,6 +132,21 @@ class TestEveryForm:
                     if isinstance(field, READERS) and not isinstance(field, PLAIN):
                         unplain.append(f"{type(each).__name__}: {db_field.name}")
         assert unplain == []
+
+    @pytest.mark.django_db
+    def test_every_admins_and_model_forms_links_assume_https_without_a_warning(self, django_user_model):
+        # Django 5 read "example.com" as http://example.com and warned, once per form built, that 6.0 changes it.
+        request = RequestFactory().get("/admin/")
+        request.user = django_user_model.objects.create_superuser("root", password="pw-root-1")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fields = [each.formfield_for_dbfield(db_field, request)
+                      for model, each in admin.site._registry.items() for db_field in model._meta.get_fields()
+                      if isinstance(db_field, models.URLField)]
+            fields += [form.base_fields[name] for form in project_forms()
+                       for name, field in form.base_fields.items() if isinstance(field, forms.URLField)]
+        assert len(fields) >= 3  # a campaign's destination and fallback, a webhook's address at least
+        assert {field.clean("example.com/spring") for field in fields} == {"https://example.com/spring"}
 
     @pytest.mark.django_db
     def test_every_admin_inlines_counts_are_read_in_ascii(self, django_user_model):
