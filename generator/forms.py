@@ -281,7 +281,7 @@ class GenerationForm(forms.Form):
     @cached_property
     def searches_placements(self) -> bool:
         """Whether the page offers the placements through the search box: more than a select should carry."""
-        return self.fields["placement"].queryset.count() > placement_picker.SELECT_MAX
+        return placement_picker.searches(self.fields["placement"].queryset)
 
     @property
     def advanced_fields(self) -> list[forms.BoundField]:

@@ -1,10 +1,10 @@
 """How the generation page offers a team's placements: a select while they are few (`LongSelect`), a search box past
-that.
+that (`searches`). The job page's "Use this one" offers them the same way, a select or a search on each card.
 
 A year of one marketing team (5,000 placements) made the select 647 KB of the page and most of its 343 ms
-(bench/RESULTS.md). Past `SELECT_MAX` placements the page sends a text box instead: generate.js turns it into a
-search that asks `generator.views.placement_search` for a few matches (`matching`) and fills in the chosen one's id;
-without JavaScript, the text typed (a slug, or "Campaign / Placement") is found on the server (`named`).
+(bench/RESULTS.md). Past `SELECT_MAX` placements the page sends a text box instead: placement-search.js turns it into
+a search that asks `generator.views.placement_search` for a few matches (`matching`) and fills in the chosen one's
+id; without JavaScript, the text typed (a slug, or "Campaign / Placement") is found on the server (`named`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def offered(user, teams: QuerySet[Team]) -> QuerySet[Placement]:
         # time.
         .only("name", "slug", "campaign__name", "campaign__team")
     )
+
+
+def searches(placements: QuerySet[Placement]) -> bool:
+    """Whether a page offers `placements` through the search box: more than a select should carry (`SELECT_MAX`).
+    Counted, not read: a team's thousands of rows were most of the pages' time."""
+    return placements.count() > SELECT_MAX
 
 
 def attributes(attrs: dict) -> str:

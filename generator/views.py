@@ -181,10 +181,10 @@ def picker_placements(form: GenerationForm) -> QuerySet[Placement]:
 @require_safe
 @never_cache
 def placement_search(request: HttpRequest) -> JsonResponse:
-    """The generation page's placement search: `?q=` the text typed, `?team=` the form's team. At most
-    `placement_picker.MATCHES` placements of the teams the person makes codes for, by campaign and name, each with
-    its short link; `more` when others match too. Another team's placements are never found (its `team` finds
-    nothing, like a team without a match)."""
+    """The placement search of the generation page and of the job page's cards: `?q=` the text typed, `?team=` the
+    form's team (the job's, on a card). At most `placement_picker.MATCHES` placements of the teams the person makes
+    codes for, by campaign and name, each with its short link; `more` when others match too. Another team's
+    placements are never found (its `team` finds nothing, like a team without a match)."""
     placements = placement_picker.offered(request.user, editable_teams(request.user))
     if request.GET.get("team"):
         team = whole(request.GET["team"])
@@ -355,8 +355,13 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         candidate.reliability = scan_reliability(candidate)
         likeness = ranking.likeness(candidate.fidelity_ssim, candidate.color_error)
         candidate.likeness = None if likeness is None else max(0.0, likeness)  # a share: never below nothing
-    offered = [] if job.placement else list(
-        team_placements.filter(campaign__archived=False).order_by("campaign__name", "name", "pk"))
+    editor = can_edit(request.user, job.team)
+    # What "Use this one" offers: a select of the team's placements, or past its limit a search per card
+    # (placements.json), for which no placement is read here.
+    chooses = editor and not job.placement_id  # a job made for a placement is used for that one
+    placements = placement_picker.offered(request.user, [job.team])
+    searches = chooses and placement_picker.searches(placements)
+    offered = list(placements) if chooses and not searches else []
     ctx = {
         "job": job,
         # The job's content is the placement's short link: warn before anyone prints a code phones cannot open.
@@ -367,13 +372,13 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "candidate_count": len(candidates),
         # "12 s": the job's own work, without its wait in the queue (`GenerationJob.working_seconds`); "" until known.
         "took": seconds_in_words_or_nothing(job.working_seconds),
-        "can_edit": can_edit(request.user, job.team),
+        "can_edit": editor,
         # Said before any click: the delete asked "Delete this job?" and then refused it
         "kept_because": jobs.why_kept(job) if job.is_finished else "",
         "team_placements": offered,
         # Past the generation page's select limit, each card's select repeated every placement (8 cards x 5,000
-        # placements: megabytes of options): a text box per card instead, the names listed once (a datalist).
-        "placements_by_name": len(offered) > placement_picker.SELECT_MAX,
+        # placements: megabytes of options), then a datalist listed them once (263 KB): each card searches instead.
+        "searches_placements": searches,
         "print_sizes": [(size, downloads.print_centimetres(size), downloads.print_inches(size))
                         for size in downloads.PRINT_SIZES],
     }

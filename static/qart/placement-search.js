@@ -1,9 +1,11 @@
-// The generation page's placement search (generator/_placement_search.html), for a team with more placements than a
-// select should carry. The page works without this file: the slug or "Campaign / Placement" typed is found on the
-// server. With it, the text box is a combobox (the ARIA 1.2 pattern, focus staying in the box): as one types it asks
-// placements.json for the team's first 20 matches, lists them with their campaign, says how many in the status line,
-// and a choice (click, or the arrow keys and Enter) fills in the hidden placement id. generate.js hears the hidden
-// field's "change" and fills in the short link, from the chosen match's data-link and data-team.
+// The placement search of the generation page (generator/_placement_search.html) and of the job page's cards
+// (generator/_candidate.html), for a team with more placements than a select should carry. The pages work without
+// this file: the slug or "Campaign / Placement" typed is found on the server. With it, the text box is a combobox
+// (the ARIA 1.2 pattern, focus staying in the box): as one types it asks placements.json for the team's first 20
+// matches, lists them with their campaign, says how many in the status line, and a choice (click, or the arrow keys
+// and Enter) fills in the hidden placement id. generate.js hears the hidden field's "change" and fills in the short
+// link, from the chosen match's data-link and data-team. A box whose form has no team field (a job's card) searches
+// the team in its data-placement-team.
 (function () {
   "use strict";
 
@@ -12,7 +14,7 @@
   function setup(box) {
     var form = box.closest("form");
     var input = box.querySelector('input[name="placement_name"]');
-    var hidden = form.elements.placement, team = form.elements.team;
+    var hidden = form.elements.placement, team = form.elements.team, fixedTeam = box.dataset.placementTeam || "";
     var list = box.querySelector("[data-placement-matches]"), status = box.querySelector("[data-placement-status]");
     if (!input || !hidden || !list || input.disabled) return;
     var matches = [], active = -1, timer = null, asked = 0;
@@ -67,7 +69,7 @@
       list.textContent = "";
       found.forEach(function (match, index) {
         var option = document.createElement("li");
-        option.id = "placement-match-" + match.id;
+        option.id = list.dataset.placementMatches + match.id;  // one search per card: ids of their own
         option.className = "placement-match";
         option.setAttribute("role", "option");
         option.setAttribute("aria-selected", "false");
@@ -102,7 +104,7 @@
     function search() {
       var query = input.value.trim(), ticket = ++asked;
       if (!query) { matches = []; close(); status.textContent = ""; return; }
-      var params = new URLSearchParams({ q: query, team: team ? team.value : "" });
+      var params = new URLSearchParams({ q: query, team: team ? team.value : fixedTeam });
       fetch(box.dataset.placementSearch + "?" + params, { headers: { Accept: "application/json" },
                                                           credentials: "same-origin" })
         .then(function (response) {
@@ -117,7 +119,7 @@
           matches = [];
           close();
           status.textContent = "The search did not answer: type the placement's slug or “Campaign / Placement” " +
-            "whole, and it is found when you generate.";
+            "whole, and it is found when the form is sent.";
         });
     }
 

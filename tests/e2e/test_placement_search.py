@@ -1,5 +1,6 @@
-"""The generation page's placement search in a real browser: a team past the select's limit types part of a name,
-chooses a match with the keyboard, and the job is made for that placement with its short link.
+"""The placement search in a real browser: on the generation page a team past the select's limit types part of a
+name, chooses a match with the keyboard, and the job is made for that placement with its short link; on a job's page
+a card's search finds a placement of the job's team and the candidate becomes its artwork.
 
 Headless Chromium (Debian's) against pytest-django's live server; the job is not enqueued.
 """
@@ -11,6 +12,7 @@ import pytest
 from campaigns.models import Placement
 from generator import placement_picker, views
 from generator.models import GenerationJob
+from tests.campaigns.conftest import make_art
 from tests.e2e.conftest import DESKTOP, sign_in
 from tests.generator.factories import many_placements
 
@@ -116,4 +118,39 @@ def test_a_press_on_the_list_between_matches_leaves_it_open(live_server, team_us
     matches.get_by_role("option").nth(3).click()
     expect(box).to_have_value("Spring / Poster 100")  # by name: Poster 0, 1, 10, 100
     expect(page.locator('input[name="placement"]')).not_to_have_value("")
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_a_job_pages_card_finds_a_placement_and_uses_the_candidate(live_server, team_users, new_page):
+    # Past the select's limit each card had a text box and a datalist of every placement (263 KB at 5,000): it
+    # searches now, the job's team only, though the owner edits another team whose placement matches too.
+    from playwright.sync_api import expect
+
+    from qartsite.models import Membership
+
+    Membership.objects.create(team=team_users.other_team, user=team_users.owner, role="editor")
+    many_placements(team_users.team, placement_picker.SELECT_MAX)
+    summer = many_placements(team_users.team, 1, campaign="Summer")
+    gate = Placement.objects.create(campaign=summer, name="Harbour gate")
+    Placement.objects.create(campaign=summer, name="Harbour bus shelter")
+    Placement.objects.create(campaign=many_placements(team_users.other_team, 0, campaign="Rival"), name="Harbour")
+    art = make_art(team_users.team, team_users.owner, f"{live_server.url}/r/{gate.slug}")
+
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", f"/generate/jobs/{art.job_id}/")
+    card = page.locator(f"#candidate-{art.pk}")
+    box = card.get_by_role("combobox", name="Placement")
+    box.press_sequentially("harbour")
+    matches = card.get_by_role("listbox", name="Matching placements")
+    expect(matches.get_by_role("option")).to_have_count(2)  # not the other team's "Harbour"
+    matches.get_by_role("option", name="Harbour gate").click()
+    expect(matches).to_be_hidden()
+    expect(box).to_have_value("Summer / Harbour gate")
+    expect(card.locator('input[name="placement"]')).to_have_value(str(gate.pk))
+    card.get_by_role("button", name="Use this one").click()
+    expect(page).to_have_url(f"{live_server.url}/generate/jobs/{art.job_id}/#candidate-{art.pk}")
+    expect(page.get_by_text(f"Candidate #1 is now the artwork of {gate}.")).to_be_visible()
+    gate.refresh_from_db()
+    assert gate.artwork_id == art.pk
     assert failures == []

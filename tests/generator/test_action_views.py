@@ -17,6 +17,15 @@ from tests.generator.factories import CONTENT, for_placement, job_with_candidate
 pytestmark = pytest.mark.django_db
 
 
+def card_form(html: str, candidate: Candidate) -> dict[str, str]:
+    """What the "Use this one" form of `candidate`'s card sends as the page gives it (its csrf token aside): each
+    input's name and value, as a browser without JavaScript sends them."""
+    card = html[html.index(f'id="candidate-{candidate.pk}"'):]
+    form = card[card.index('class="use-form"'):card.index("</form>")]
+    return {name: value for name, value in re.findall(r'<input[^>]*? name="([^"]+)"(?:[^>]*? value="([^"]*)")?', form)
+            if name != "csrfmiddlewaretoken"}
+
+
 @pytest.mark.django_db
 def test_the_job_page_deletes_a_finished_job_or_says_what_keeps_it(team_users, done_job):
     url = f"/generate/jobs/{done_job.pk}/delete/"
@@ -107,8 +116,10 @@ class TestUseThisOne:
         placement.refresh_from_db()
         assert placement.artwork == candidate
 
-    def test_past_the_selects_limit_a_placement_is_typed_and_the_names_are_listed_once(self, team_users, done_job):
-        # Each card's select repeated every placement of the team: 6 cards x 5,000 placements, megabytes of options.
+    def test_past_the_selects_limit_the_cards_form_sent_without_javascript_finds_what_was_typed(self, team_users,
+                                                                                                   done_job):
+        # Without JavaScript the card's search box is a text box: its hidden id stays empty, and the slug or
+        # "Campaign / Placement" typed is found when the form is sent.
         from generator import placement_picker
 
         many_placements(team_users.team, placement_picker.SELECT_MAX)
@@ -116,16 +127,48 @@ class TestUseThisOne:
         for_placement(done_job, placement)
         candidate = done_job.candidates.get(rank=1)
         client = logged_in(team_users.owner)
-        html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
-        assert '<select name="placement"' not in html and html.count('list="team-placements"') == 6
-        assert html.count("<option") == placement_picker.SELECT_MAX + 1  # in the one datalist
-        assert '<option value="Acme spring / Station Poster">' in html
-        missing = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement_name": "Acme / Nowhere"},
-                              follow=True).content.decode()
-        assert "No placement of Acme is “Acme / Nowhere”" in missing
-        client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement_name": "acme spring / station poster"})
+        sent = card_form(client.get(f"/generate/jobs/{done_job.pk}/").content.decode(), candidate)
+        assert sent == {"placement": "", "placement_name": ""}
+        missing = client.post(f"/generate/candidates/{candidate.pk}/use/",
+                              {**sent, "placement_name": "Acme / Nowhere"}, follow=True).content.decode()
+        assert ("No placement of Acme is “Acme / Nowhere”: type its slug (the end of its short link) or its campaign "
+                "and name as “Campaign / Placement”, or leave it empty.") in missing
         placement.refresh_from_db()
-        assert placement.artwork == candidate
+        assert placement.artwork is None
+        for typed in (placement.slug, "  acme spring / station poster "):
+            Placement.objects.filter(pk=placement.pk).update(artwork=None)
+            used = client.post(f"/generate/candidates/{candidate.pk}/use/", {**sent, "placement_name": typed},
+                               follow=True)
+            assert "Candidate #1 is now the artwork of" in used.content.decode(), typed
+            placement.refresh_from_db()
+            assert placement.artwork == candidate, typed
+
+    def test_past_the_selects_limit_another_teams_placement_is_neither_offered_nor_accepted(self, team_users,
+                                                                                            done_job):
+        # The owner edits the other team too: the search of this job's cards still asks for this job's team only.
+        from generator import placement_picker
+        from qartsite.models import Membership
+
+        Membership.objects.create(team=team_users.other_team, user=team_users.owner, role="editor")
+        many_placements(team_users.team, placement_picker.SELECT_MAX + 1)
+        theirs = placement_of(team_users.other_team)  # "Rival spring / Station Poster"
+        for_placement(done_job, theirs)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+        html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        team = re.search(r'data-placement-search="([^"]+)" data-placement-team="(\d+)"', html)
+        assert team and team[2] == str(team_users.team.pk)
+        for query in ("station", theirs.slug, "Rival spring / Station Poster"):
+            assert client.get(team[1], {"q": query, "team": team[2]}).json() == {"placements": [], "more": False}
+        for typed in (theirs.slug, "Rival spring / Station Poster"):
+            refused = client.post(f"/generate/candidates/{candidate.pk}/use/",
+                                  {"placement": "", "placement_name": typed}, follow=True).content.decode()
+            assert f"No placement of Acme is “{typed}”" in refused, typed
+        chosen = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": theirs.pk,
+                                                                            "placement_name": "Station Poster"})
+        assert chosen.status_code == 404
+        theirs.refresh_from_db()
+        assert theirs.artwork is None
 
     def test_it_verifies_again_a_candidate_judged_by_another_model(self, team_users, done_job):
         placement = placement_of(team_users.team)

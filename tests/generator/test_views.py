@@ -24,6 +24,7 @@ from tests.generator.factories import (
     VALID,
     for_placement,
     job_with_candidates,
+    many_placements,
     placement_of,
     qr_png,
     solid_png,
@@ -471,6 +472,42 @@ class TestJobPage:
         job = job_with_candidates(team_users.team, team_users.owner, status="failed", error="The weights are not here.")
         html = logged_in(team_users.owner).get(f"/generate/jobs/{job.pk}/").content.decode()
         assert "It failed." in html and "The weights are not here." in html
+
+    def test_past_the_selects_limit_each_card_searches_and_the_placements_are_not_read(self, team_users, done_job):
+        # Past the limit every placement was read (5,000 rows) and listed once in a datalist: 263 KB of the page.
+        from django.db.models.signals import post_init
+
+        from generator import placement_picker
+
+        campaign = many_placements(team_users.team, placement_picker.SELECT_MAX)
+        client = logged_in(team_users.teammate)
+        html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        assert html.count('<select name="placement"') == 6
+        assert html.count('">Poster ') == 6 * placement_picker.SELECT_MAX
+        assert "data-placement-search" not in html and "placement-search.js" not in html
+        Placement.objects.bulk_create(Placement(campaign=campaign, name=f"Flyer {n}", slug=f"flyer{n:04d}")
+                                      for n in range(800))
+        read: list[Placement] = []
+        post_init.connect(lambda sender, instance, **kwargs: read.append(instance), sender=Placement, weak=False,
+                          dispatch_uid="placements-read")
+        try:
+            html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
+        finally:
+            post_init.disconnect(sender=Placement, dispatch_uid="placements-read")
+        assert read == []  # counted, not read
+        assert len(html.encode()) < 30_000, len(html.encode())  # 61 KB before, with 1,000 placements
+        assert "<datalist" not in html and "<select name=\"placement\"" not in html and "Flyer" not in html
+        cards = done_job.candidates.all()
+        for candidate in cards:  # each card its own search, of the job's team, ids of its own
+            assert re.search(
+                rf'<div class="placement-search" data-placement-search="/generate/placements.json" '
+                rf'data-placement-team="{team_users.team.pk}">\s*<label class="visually-hidden" '
+                rf'for="use-{candidate.pk}">Placement</label>\s*<input type="text" name="placement_name" '
+                rf'id="use-{candidate.pk}" required', html)
+            assert f'id="use-{candidate.pk}-matches" role="listbox"' in html
+            assert f'data-placement-matches="use-{candidate.pk}-match-"' in html
+        assert html.count('<input type="hidden" name="placement" value="">') == len(cards)
+        assert html.count("placement-search.js") == 1
 
     def test_it_answers_404_to_another_team(self, team_users, done_job):
         client = logged_in(team_users.outsider)
