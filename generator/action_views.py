@@ -24,6 +24,7 @@ from generator import jobs, placement_picker
 from generator.models import GenerationJob
 from generator.views import pk_or_404, visible_candidates
 from qartsite.access import get_for_user_or_404, require_editor
+from qartsite.numbers import whole
 from qartsite.responses import not_found
 
 
@@ -56,6 +57,13 @@ def delete_job(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("generator:jobs")
 
 
+def names_chosen(offered, chosen: str | None, typed: str) -> bool:
+    """Whether the search box's text `typed` still names the placement whose id `chosen` came with it."""
+    pk = whole(chosen)
+    placement = None if pk is None else offered.select_related("campaign").filter(pk=pk).first()
+    return placement is not None and placement_picker.still_names(placement, typed)
+
+
 @login_required
 @require_POST
 def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
@@ -67,9 +75,12 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     require_editor(request.user, job.team)
     chosen = job.placement_id or request.POST.get("placement")
     typed = request.POST.get("placement_name", "").strip()
-    if not chosen and typed:  # the text box of a team past the select's limit (`job_detail`)
+    offered = placement_picker.offered(request.user, [job.team])
+    if not job.placement_id and typed and not names_chosen(offered, chosen, typed):
+        # The search box of a team past the select's limit (`job_detail`): its text decides once it no longer names
+        # the id it came with (a browser restoring a form may keep an old hidden id), as on the generation page.
         try:
-            chosen = placement_picker.named(placement_picker.offered(request.user, [job.team]), typed, job.team).pk
+            chosen = placement_picker.named(offered, typed, job.team).pk
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
             return redirect("generator:job", pk=job.pk)

@@ -143,6 +143,30 @@ class TestUseThisOne:
             placement.refresh_from_db()
             assert placement.artwork == candidate, typed
 
+    def test_past_the_selects_limit_the_text_decides_once_it_no_longer_names_the_id_sent(self, team_users, done_job):
+        # A browser restoring a form may send an old hidden id beside text that names another placement: the text
+        # shown is what the person chose, as on the generation page (`placement_picker.still_names`).
+        from generator import placement_picker
+
+        spring = many_placements(team_users.team, placement_picker.SELECT_MAX)
+        old = spring.placements.get(name="Poster 7")
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+        for typed in (placement.slug, "Acme spring / Station Poster"):
+            Placement.objects.filter(pk=placement.pk).update(artwork=None)
+            client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": str(old.pk),
+                                                                      "placement_name": typed}, follow=True)
+            placement.refresh_from_db()
+            old.refresh_from_db()
+            assert (placement.artwork, old.artwork) == (candidate, None), typed
+        # The text naming the id's own placement keeps it (the search fills in both): a picture for another link,
+        # so the restamp is offered for that placement.
+        kept = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": str(old.pk),
+                                                                         "placement_name": "Spring / Poster 7"})
+        assert kept.status_code == 200 and "Poster 7" in kept.content.decode()
+
     def test_past_the_selects_limit_another_teams_placement_is_neither_offered_nor_accepted(self, team_users,
                                                                                             done_job):
         # The owner edits the other team too: the search of this job's cards still asks for this job's team only.
@@ -164,9 +188,12 @@ class TestUseThisOne:
             refused = client.post(f"/generate/candidates/{candidate.pk}/use/",
                                   {"placement": "", "placement_name": typed}, follow=True).content.decode()
             assert f"No placement of Acme is “{typed}”" in refused, typed
-        chosen = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": theirs.pk,
-                                                                            "placement_name": "Station Poster"})
+        chosen = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": theirs.pk})
         assert chosen.status_code == 404
+        # Their id with the text a search box shows for it: the id is not of this team's, so the text decides.
+        shown = client.post(f"/generate/candidates/{candidate.pk}/use/", {
+            "placement": theirs.pk, "placement_name": "Rival spring / Station Poster"}, follow=True).content.decode()
+        assert "No placement of Acme is “Rival spring / Station Poster”" in shown
         theirs.refresh_from_db()
         assert theirs.artwork is None
 
