@@ -261,15 +261,16 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
                    (200, "image/tiff"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.BINARY,
                    202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
-                   422: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+                   422: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         description=(
             "A print file at physical size: the artwork's, else the plain code's (vectors in PDF and SVG). Read back "
             "and verified before it is sent. 400: options that cannot be met; 409: the artwork will not scan (print "
             "downloads are refused) or its image is missing; 422: the written file did not scan when read back; 429: "
-            "another print file of yours is still being made (one at a time each). 202: a large file (a raster over "
-            "25 million pixels) is being made by a worker: ask again after Retry-After seconds, the same query then "
-            "answers with the file (kept a day). A HEAD asks without ordering: 409 when nothing is making the file "
-            "(never asked for, or lost when the job queue restarted): a GET orders it. "
+            "another print file of yours is still being made (one at a time each); 503: the image storage, or for a "
+            "large file the job queue, cannot be reached: nothing was ordered, ask again after Retry-After. 202: a "
+            "large file (a raster over 25 million pixels) is being made by a worker: ask again after Retry-After "
+            "seconds, the same query then answers with the file (kept a day). A HEAD asks without ordering: 409 "
+            "when nothing is making the file (never asked for, or lost when the job queue restarted): a GET orders it. "
             "The report (sizes, source dpi, colour, boxes, preflight) is in the X-Qart-Print-Report header as JSON. "
             "The file carries an ETag: If-None-Match answers 304, and one `Range: bytes=...` answers 206 (If-Range "
             "honoured), so an interrupted download resumes."))
@@ -282,7 +283,8 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
                                                request.user.pk, start=request.method != "HEAD")
             response = print_builds.download(request, made, print_builds.file_name(placement, made))
         except printfiles.Refused as exc:
-            busy = {"Retry-After": str(print_builds.RETRY_SECONDS)} if exc.status == 429 else None
+            # A person's other file being made frees in seconds; a queue or storage away, in a minute or so
+            busy = {429: {"Retry-After": str(print_builds.RETRY_SECONDS)}, 503: {"Retry-After": "60"}}.get(exc.status)
             # At the option it is about, as preflight's errors and every other 400 of the API.
             body = {exc.option: [exc.message]} if exc.option else {"detail": exc.message}
             return Response(body, status=exc.status, headers=busy)

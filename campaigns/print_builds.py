@@ -6,14 +6,16 @@ timeout, and a lot of a web host's memory. Rasters over `INLINE_PIXELS` are queu
 is kept in the media storage for a day, so the next download (or a HEAD) reads it back; the workers' daily upkeep
 deletes it (`forget_old_files`). What is known of each file lives in Redis, which web and workers share: being made
 (by which RQ job), made (where), or refused (why: in the file's own terms for ten minutes, a passing trouble for
-half a minute). Without a worker on the queue (nor one loading its engine to take it: `engine_status.loading_on`), or
-without Redis, the file is made in the request (`printfiles.checked_file`), as small ones always are. A build that a
-stop of its worker interrupted goes back in the queue, as a generation does (`queues.put_back_if_stopped`), and the page
-says that it waits to be made again.
+half a minute). Without a worker on the queue (nor one loading its engine to take it: `engine_status.loading_on`), the
+file is made in the request (`printfiles.checked_file`), as small ones always are; without Redis (away, stalled, full)
+it is refused for the moment (503, `QUEUE_AWAY`), nothing ordered, and a stalled Redis is not asked again for a few
+seconds (`queues.breaker`). A build that a stop of its worker interrupted goes back in the queue, as a generation does
+(`queues.put_back_if_stopped`), and the page says that it waits to be made again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +40,7 @@ from generator import engine_status
 from generator.core.codes import decision, print_specs, printing
 from qartsite import file_responses
 from qartsite.file_responses import StoredFile
-from qartsite.queues import WorkerStopped, delete_job, put_back_if_stopped, workers_on
+from qartsite.queues import WorkerStopped, breaker, delete_job, did_not_answer, put_back_if_stopped, workers_on
 from qartsite.storage import MediaUnavailable
 
 INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
@@ -58,6 +60,8 @@ NOT_ASKED = "No print file of these options is being made now: ask for it (not w
 NO_WORKER = ("Your print file waits for a worker to make it, and none is running right now: it is made once one "
              "starts (ask whoever runs qart).")
 COULD_NOT = "The print file could not be made just now; try again in a minute, or choose a smaller size."
+QUEUE_AWAY = ("Large print files are made by a worker, and the job queue that sends them there is unavailable right "
+              "now: nothing was ordered. Ask for the file again in a minute, or choose a smaller size.")
 STORAGE_AWAY = "The image storage is unavailable right now; try the print file again in a minute."
 WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
 
@@ -96,7 +100,8 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
 
     Raises:
         Making: a worker is making it (the request that queues it raises this too).
-        Refused: why not, with its status (429: another of this person's files is being made).
+        Refused: why not, with its status (429: another of this person's files is being made; 503: the job queue,
+            Redis, cannot be reached, or the storage).
     """
     spec = printfiles.typed_spec(placement, options)
     key = build_key(placement, short_url, spec)
@@ -106,20 +111,28 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
         printfiles.refuse_unprintable(placement)  # a made file, too, is never served once its art fails
     except printfiles.NotPrintable as exc:
         raise Refused(str(exc), 409) from None
+    worker_takes_it = False
     try:
-        answer = _answer(key)
-        if answer is None:
-            if not start:
-                # Not "being made": nothing is. Answered 202, the waiting page's script (which asks with HEAD) waited
-                # for ever once Redis lost the build; any other answer reloads the page, whose GET queues it again.
-                raise Refused(NOT_ASKED, 409)
-            if not _start(key, placement, short_url, spec, person_id):
-                return printfiles.checked_file(placement, short_url, spec, person_id, key)  # no worker: made here
-            raise Making()
-        if answer["state"] == "making":
-            _check_on(key, answer)
+        # Through the breaker: a stalled Redis held each request its timeout two or three times over
+        with breaker(printfiles.redis_connection()):
+            answer = _answer(key)
+            if answer is None:
+                if not start:
+                    # Not "being made": nothing is. Answered 202, the waiting page's script (which asks with HEAD)
+                    # waited for ever once Redis lost the build; any other answer reloads the page, whose GET queues
+                    # it again.
+                    raise Refused(NOT_ASKED, 409)
+                worker_takes_it = _start(key, placement, short_url, spec, person_id)
+            elif answer["state"] == "making":
+                _check_on(key, answer)
     except (RedisError, OSError):
-        return printfiles.checked_file(placement, short_url, spec, person_id, key)
+        # Refused, nothing ordered: the person asks again once Redis answers. Made here instead, it took a large
+        # file's 17-35 s and gigabyte or two past the web server's timeout, beside workers that wait for Redis.
+        raise Refused(QUEUE_AWAY, 503) from None
+    if answer is None:
+        if not worker_takes_it:
+            return printfiles.checked_file(placement, short_url, spec, person_id, key)  # no worker: made here
+        raise Making()
     if answer["state"] == "refused":
         raise Refused(answer["message"], answer["status"])
     stored = Stored(answer["name"], answer["format"], answer["media_type"], answer["report"])
@@ -209,11 +222,21 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
         redis.delete(_answer_key(key))
         raise Refused(printfiles.BUSY, 429)
     try:
-        delete_job(Job.fetch(_job_id(key), connection=redis))  # an earlier, failed build of the same file
-    except NoSuchJobError:
-        pass
-    queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
-                  job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS, on_failure=Callback(build_failed))
+        try:
+            delete_job(Job.fetch(_job_id(key), connection=redis))  # an earlier, failed build of the same file
+        except NoSuchJobError:
+            pass
+        queue.enqueue(build, key, placement.pk, short_url, dataclasses.asdict(spec), person_id, job_id=_job_id(key),
+                      job_timeout=BUILD_SECONDS, result_ttl=0, failure_ttl=KEEP_SECONDS,
+                      on_failure=Callback(build_failed))
+    except RedisError as exc:
+        if not did_not_answer(exc):
+            # Nothing was queued: the file must not say "being made", nor the person's mark refuse their other files,
+            # for BUILD_SECONDS. A Redis that refused a write (full) still deletes; one that did not answer would not.
+            with contextlib.suppress(RedisError):
+                redis.delete(_answer_key(key))
+                _release(key, person_id)
+        raise
     return True
 
 

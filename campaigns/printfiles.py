@@ -24,6 +24,7 @@ from generator.core.codes import decision, grids, images, logos, preflight, prin
 from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
 from qartsite.numbers import whole
+from qartsite.queues import breaker
 from qartsite.storage import MediaUnavailable
 
 # Ghostscript's CMYK profile (Artifex CMYK SWOP), from Debian's libgs-common: named in every CMYK file's report.
@@ -264,7 +265,9 @@ def one_build_each(person_id: int | None, what: str) -> Iterator[None]:
         Refused: 429, that person already has another one being built. Without Redis nothing is refused.
     """
     try:
-        taken = person_id is None or _mark_taken(building_mark(person_id), what)
+        # Through the breaker: a stalled Redis held each file its timeout again before it was made
+        with breaker(redis_connection()):
+            taken = person_id is None or _mark_taken(building_mark(person_id), what)
     except (RedisError, OSError):
         taken, person_id = True, None
     if not taken:

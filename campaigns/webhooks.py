@@ -55,6 +55,7 @@ from standardwebhooks import Webhook
 from campaigns.models import ScanEvent, WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from campaigns.rollups import LockedPlacements
 from qartsite.models import Membership
+from qartsite.queues import breaker
 from qartsite.sql import lock_rows
 
 log = logging.getLogger(__name__)
@@ -271,16 +272,20 @@ def send_kept(rows: list[WebhookOutbox], event: str, messages: list[tuple[str, d
 
 
 def enqueue(endpoint_ids: Iterable[int], event: str, messages: list[tuple[str, dict[str, Any]]]) -> list[int]:
-    """One `deliver` job per endpoint; returns the endpoints queued. Stops at the first that cannot be (Redis away:
-    each try waits out the connection's timeout); the caller keeps the rest."""
+    """One `deliver` job per endpoint; returns the endpoints queued. Stops at the first that cannot be (Redis away,
+    or skipped by its breaker while it does not answer: `queues.breaker`); the caller keeps the rest."""
     queued = []
     for endpoint_id in endpoint_ids:
+        queue = django_rq.get_queue(QUEUE)
         try:
-            django_rq.get_queue(QUEUE).enqueue(
-                deliver, endpoint_id, event, messages, job_timeout=JOB_TIMEOUT,
-                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                result_ttl=3600, failure_ttl=7 * 24 * 3600,
-            )
+            # Through the breaker: while Redis stalled, each commit that made events (a cancel, a generation's end)
+            # waited out the timeout again before its rows were left to the flush.
+            with breaker(queue.connection):
+                queue.enqueue(
+                    deliver, endpoint_id, event, messages, job_timeout=JOB_TIMEOUT,
+                    retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                    result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                )
         except RedisError as exc:
             # Kept in the outbox: the drainer's flush queues them once Redis is back. The events are stored already,
             # and failing the drainer's batch or the job's end for it would help nobody.

@@ -46,12 +46,12 @@ from generator.models import EvalSample, GenerationJob, HumanScanResult
 from qartsite.queues import (
     MAX_WORKER_STOPS,
     REDIS_AWAY,
+    RedisSkipped,
     WorkerStopped,
-    did_not_answer,
+    breaker,
     drop_dead_connections,
     probe_write,
     put_back_if_stopped,
-    redis_outage,
 )
 from qartsite.storage import MediaUnavailable
 
@@ -69,14 +69,13 @@ def queue_answers() -> bool:
     job the queue cannot take is refused with nothing made, where it was made and failed at once (`enqueue_generation`:
     which still covers a Redis that goes away between the two)."""
     connection = django_rq.get_queue(QUEUE).connection
-    outage = redis_outage(connection)
-    if outage.known():  # it did not answer a moment ago: each create waited out the timeout again (a fault drill)
-        return False
     try:
-        probe_write(connection)
+        # Through the breaker: each create waited out the timeout again while Redis stalled (a fault drill).
+        with breaker(connection):
+            probe_write(connection)
+    except RedisSkipped:
+        return False
     except RedisError as exc:
-        if did_not_answer(exc):
-            outage.begin()
         log.warning("The job queue (Redis) does not answer: %s", exc)
         return False
     return True
@@ -156,15 +155,18 @@ def request_cancel(job: GenerationJob) -> None:
     if job.status != Status.QUEUED:
         return
     if job.rq_job_id:
+        queue = django_rq.get_queue(QUEUE)
         try:
-            rq_job = django_rq.get_queue(QUEUE).fetch_job(job.rq_job_id)
-            state = rq_job.get_status() if rq_job is not None else None
-            if state == "started":
-                return  # a worker has just taken it: it stops at its first step
-            if state in ("queued", "scheduled", "deferred"):
-                rq_job.cancel()
-        except RedisError:
-            log.warning("Could not reach Redis to cancel %s; the worker will skip it", job.pk)
+            # Through the breaker: a stalled Redis held each cancel its timeout again (a fault drill).
+            with breaker(queue.connection):
+                rq_job = queue.fetch_job(job.rq_job_id)
+                state = rq_job.get_status() if rq_job is not None else None
+                if state == "started":
+                    return  # a worker has just taken it: it stops at its first step
+                if state in ("queued", "scheduled", "deferred"):
+                    rq_job.cancel()
+        except RedisError as exc:
+            log.warning("Could not reach Redis to cancel %s (%s); the worker will skip it", job.pk, exc)
     _finish(job.pk, Status.CANCELLED, stage="cancelled")
 
 
@@ -180,22 +182,18 @@ def queue_position(job: GenerationJob) -> int | None:
     # The id is the row's own (`rq_job_id`): a row is queued before the commit that stores it in `job.rq_job_id`.
     rq_id = job.rq_job_id or rq_job_id(job.pk)
     queue = django_rq.get_queue(QUEUE)
-    outage = redis_outage(queue.connection)
-    if outage.known():
-        return None
     try:
-        position = queue.get_job_position(rq_id)
-        if position is not None:
-            return position + 1
-        rq_job = queue.fetch_job(rq_id)
-        state = rq_job.get_status() if rq_job is not None else None
-        if state == "started":
-            return 1
-        if state in ("scheduled", "deferred"):
-            return queue.count + 1
-    except RedisError as exc:
-        if did_not_answer(exc):
-            outage.begin()
+        with breaker(queue.connection):
+            position = queue.get_job_position(rq_id)
+            if position is not None:
+                return position + 1
+            rq_job = queue.fetch_job(rq_id)
+            state = rq_job.get_status() if rq_job is not None else None
+            if state == "started":
+                return 1
+            if state in ("scheduled", "deferred"):
+                return queue.count + 1
+    except RedisError:
         return None
     return None  # RQ has lost it (Redis restarted): the reconciler queues it again, or ends it
 

@@ -121,19 +121,20 @@ def worker_silence(job: GenerationJob) -> float | None:
     if job.status not in (Status.RUNNING, Status.SCORING) or job.is_finished:
         return None
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
+    connection, silences = django_rq.get_connection(jobs.QUEUE), []
     try:
-        connection = django_rq.get_connection(jobs.QUEUE)
-        left = connection.pttl(LEASE_PREFIX + rq_id)
-        if left > 0:
-            return max(0.0, LEASE_TTL - left / 1000)
-        # A fault drill: Redis restarted mid-job (RQ's record of it gone; the worker took its lease again), then the
-        # worker was killed. Once the lease expired nothing said so, and the page showed "Running", its progress
-        # frozen, for the two minutes until the reconciler re-queued the job.
-        heard = last_heard(connection, rq_id)
-        silences = [time.time() - heard[0]] if heard else []
-        rq_job = Job.fetch(rq_id, connection=connection)
-        if rq_job.last_heartbeat is not None and rq_job.get_status(refresh=False) == JobStatus.STARTED:
-            silences.append((rq_now() - rq_job.last_heartbeat).total_seconds())
+        with queues.breaker(connection):  # the job pages and the API's job ask at every look
+            left = connection.pttl(LEASE_PREFIX + rq_id)
+            if left > 0:
+                return max(0.0, LEASE_TTL - left / 1000)
+            # A fault drill: Redis restarted mid-job (RQ's record of it gone; the worker took its lease again), then
+            # the worker was killed. Once the lease expired nothing said so, and the page showed "Running", its
+            # progress frozen, for the two minutes until the reconciler re-queued the job.
+            heard = last_heard(connection, rq_id)
+            silences = [time.time() - heard[0]] if heard else []
+            rq_job = Job.fetch(rq_id, connection=connection)
+            if rq_job.last_heartbeat is not None and rq_job.get_status(refresh=False) == JobStatus.STARTED:
+                silences.append((rq_now() - rq_job.last_heartbeat).total_seconds())
     except NoSuchJobError:
         pass
     except RedisError:
@@ -145,17 +146,18 @@ def job_worker(job: GenerationJob) -> str | None:
     """The name of the worker that runs `job`: its lease's holder, else the worker RQ says started it, else the last
     to renew a lease on it (`last_heard`); None when none says (Redis restarted, or cannot be reached)."""
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
+    connection = django_rq.get_connection(jobs.QUEUE)
     try:
-        connection = django_rq.get_connection(jobs.QUEUE)
-        holder = connection.get(LEASE_PREFIX + rq_id)
-        if holder is not None:
-            return holder.decode()
-        try:
-            started_by = Job.fetch(rq_id, connection=connection).worker_name
-        except NoSuchJobError:
-            started_by = None
-        heard = last_heard(connection, rq_id)
-        return started_by or (heard[1] if heard else None)
+        with queues.breaker(connection):
+            holder = connection.get(LEASE_PREFIX + rq_id)
+            if holder is not None:
+                return holder.decode()
+            try:
+                started_by = Job.fetch(rq_id, connection=connection).worker_name
+            except NoSuchJobError:
+                started_by = None
+            heard = last_heard(connection, rq_id)
+            return started_by or (heard[1] if heard else None)
     except RedisError:
         return None
 
@@ -296,8 +298,10 @@ def lost(job: GenerationJob) -> bool:
     if job.status != Status.QUEUED or job.is_finished:
         return False
     rq_id = job.rq_job_id or jobs.rq_job_id(job.pk)
+    connection = django_rq.get_connection(jobs.QUEUE)
     try:
-        return not django_rq.get_connection(jobs.QUEUE).exists(Job.key_for(rq_id), LEASE_PREFIX + rq_id)
+        with queues.breaker(connection):
+            return not connection.exists(Job.key_for(rq_id), LEASE_PREFIX + rq_id)
     except RedisError:
         return False
 

@@ -1,13 +1,15 @@
 """What the site asks of RQ: how many workers listen on a queue, workers that wait out a Redis that stalls (and,
-before a job, a database that is away), and a job that a stop of its worker interrupted put back in the queue
-(`put_back_if_stopped`: generations and large print files)."""
+before a job, a database that is away), a job that a stop of its worker interrupted put back in the queue
+(`put_back_if_stopped`: generations and large print files), and the breaker that skips a Redis that did not answer
+a moment ago (`breaker`)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -109,16 +111,52 @@ _redis_outages: dict[tuple, Outage] = {}
 
 def redis_outage(connection) -> Outage:
     """This process's breaker for the Redis that `connection` (a redis-py client) talks to, one per address: callers
-    skip Redis while `known()`, and `begin()` it when a call did not answer (`did_not_answer`). django-rq makes a
-    client per `get_queue`, so the breaker is kept by address, not on the client."""
+    skip Redis while `known()`, and `begin()` it when a call did not answer (`did_not_answer`); `breaker` does both.
+    django-rq makes a client per `get_queue`, so the breaker is kept by address, not on the client."""
     kwargs = connection.connection_pool.connection_kwargs
-    address = tuple(sorted((k, str(v)) for k, v in kwargs.items() if k in ("host", "port", "db", "path")))
+    # Not by database: the cache's (CACHE_URL, often another database of the same server) stalls with the queues'.
+    address = tuple(sorted((k, str(v)) for k, v in kwargs.items() if k in ("host", "port", "path")))
     return _redis_outages.setdefault(address, Outage(REDIS_AWAY_FOR))
+
+
+class RedisSkipped(RedisConnectionError):
+    """Raised by `breaker` instead of asking a Redis that did not answer a moment ago. A connection error, so that every
+    `except RedisError` that copes with an away Redis copes with this one, and `did_not_answer` says yes."""
+
+
+@contextmanager
+def breaker(connection) -> Iterator[None]:
+    """Around calls to the Redis behind `connection` whose caller copes without them (a web request's, the drainer's
+    queuing of webhooks): while it did not answer a moment ago (`redis_outage`) the block does not run and
+    `RedisSkipped` is raised at once; a block whose call did not answer opens the breaker for REDIS_AWAY_FOR. A stalled
+    Redis held each cancel, large print file and webhook's queuing the web timeout (a second) again, and a page asking
+    several times, several seconds.
+
+    Args:
+        connection (`redis.Redis`): the client the block's calls go through (a queue's `connection`).
+
+    Raises:
+        RedisSkipped: the breaker is open; nothing was asked.
+        redis.exceptions.RedisError: what the block raised (a full or read-only Redis answers: the breaker stays shut).
+    """
+    outage = redis_outage(connection)
+    if outage.known():
+        raise RedisSkipped(f"not asked: it did not answer in the last {REDIS_AWAY_FOR:g} s")
+    try:
+        yield
+    except RedisError as exc:
+        if did_not_answer(exc):
+            outage.begin()
+        raise
 
 
 def did_not_answer(exc: RedisError) -> bool:
     """Whether a Redis error says it did not answer or could not be reached (not that it refused: full, read-only)."""
     return isinstance(exc, RedisTimeoutError | RedisConnectionError)
+
+
+# The Redis cache backends whose waits `limit_web_redis` shortens: settings' own (through the breaker) and Django's.
+REDIS_CACHES = ("qartsite.redis_cache.RedisCache", "django.core.cache.backends.redis.RedisCache")
 
 
 def limit_web_redis() -> None:
@@ -129,8 +167,7 @@ def limit_web_redis() -> None:
         if config.get("URL") == settings.REDIS_QUEUE_URL:
             config["URL"] = settings.WEB_REDIS_QUEUE_URL
     cache = settings.CACHES["default"]
-    if cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache" and cache.get("OPTIONS") == \
-            settings.REDIS_TIMEOUTS:
+    if cache["BACKEND"] in REDIS_CACHES and cache.get("OPTIONS") == settings.REDIS_TIMEOUTS:
         cache["OPTIONS"] = dict(settings.WEB_REDIS_TIMEOUTS)
 
 

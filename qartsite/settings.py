@@ -317,7 +317,8 @@ CACHE_URL = os.getenv("CACHE_URL", "")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, got {CACHE_URL!r}")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+    # Django's Redis cache through the queues' breaker: a stalled Redis is skipped at once after a call waited for it
+    "default": {"BACKEND": "qartsite.redis_cache.RedisCache", "LOCATION": CACHE_URL,
                 "OPTIONS": REDIS_TIMEOUTS}
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

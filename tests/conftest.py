@@ -98,12 +98,27 @@ def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
 
 
 @pytest.fixture
+def stalled_queues(settings, monkeypatch, silent_server) -> list[socket.socket]:
+    """Every RQ queue's Redis stalled (a server that takes connections and never answers: SIGSTOP in a fault drill),
+    reached as a web process reaches it (`settings.WEB_REDIS_TIMEOUTS`: a second); returns the connections it took."""
+    import django_rq
+
+    from qartsite.settings import with_timeouts
+
+    port, taken = silent_server
+    url = with_timeouts(f"redis://127.0.0.1:{port}/0", settings.WEB_REDIS_TIMEOUTS)
+    for config in django_rq.settings.QUEUES.values():
+        monkeypatch.setitem(config, "URL", url)
+    return taken
+
+
+@pytest.fixture
 def cache_away():
     """`with cache_away():` Django's cache is a Redis where nothing listens, as when CACHE_URL's server is down."""
     from django.test import override_settings
 
     return lambda: override_settings(CACHES={"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "BACKEND": "qartsite.redis_cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
         "OPTIONS": {"socket_connect_timeout": 1}}})
 
 
@@ -135,6 +150,16 @@ def _queue_urls_put_back(monkeypatch):
 
     for config in django_rq.settings.QUEUES.values():
         monkeypatch.setitem(config, "URL", config["URL"])
+
+
+@pytest.fixture(autouse=True)
+def _redis_breakers_shut():
+    """Every Redis breaker shut after each test (`queues.redis_outage`): a test whose Redis did not answer must not
+    leave the next test's Redis skipped for a few seconds."""
+    yield
+    queues = sys.modules.get("qartsite.queues")
+    if queues is not None:
+        queues._redis_outages.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -128,3 +128,61 @@ def test_a_build_its_worker_stopped_goes_back_in_the_queue_and_the_page_says_it_
     finally:
         unregister(worker)
         print_queue.connection.delete(worker.key)
+
+
+def made_in_the_request(*args):
+    raise AssertionError("a large file was made in the web request")
+
+
+@pytest.mark.django_db
+def test_a_large_file_is_refused_at_once_while_redis_stalls_and_nothing_is_made(client, team_users, placement,
+                                                                                stalled_queues, monkeypatch):
+    # A stalled Redis (SIGSTOP, a fault drill) held each large file the web timeout twice (its answer, then the
+    # person's mark), then the file was made in the request: 17-35 s for a poster, past the web server's timeout.
+    from campaigns import printfiles
+    from tests.campaigns.conftest import body
+    from tests.clients import api_as
+
+    monkeypatch.setattr(print_builds, "INLINE_PIXELS", 1000)  # every raster is large
+    monkeypatch.setattr(printfiles, "made_and_checked", made_in_the_request)
+    client.force_login(team_users.owner)
+    query = "width=5cm&format=png&dpi=100&confirm=1"
+    started = time.monotonic()
+    page = client.get(f"/campaigns/placements/{placement.pk}/print?{query}")
+    first = time.monotonic() - started
+    assert page.status_code == 503 and print_builds.QUEUE_AWAY in body(page)
+    started = time.monotonic()
+    answer = api_as(team_users.owner).get(f"/api/placements/{placement.pk}/print/?{query}")
+    second = time.monotonic() - started
+    assert answer.status_code == 503 and answer.json() == {"detail": print_builds.QUEUE_AWAY}
+    assert answer["Retry-After"] == "60"  # asked again, it is ordered once Redis answers
+    assert first < 2 and second < 0.3, (first, second)  # one wait of a second, then the breaker answers at once
+    assert len(stalled_queues) == 1
+
+
+@pytest.mark.django_db
+def test_a_build_a_full_redis_refused_leaves_neither_its_answer_nor_the_persons_mark(client, team_users, placement,
+                                                                                     print_queue, monkeypatch):
+    # Redis took the file's answer and the person's mark, then refused the job (full): the file said "being made" for
+    # 10 minutes with nothing making it, and the person's other large files were refused as "still being made".
+    from redis.exceptions import OutOfMemoryError
+    from rq import Queue
+
+    from campaigns import printfiles
+    from tests.campaigns.conftest import body
+
+    enqueue = Queue.enqueue
+
+    def full(*args, **kwargs):
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(Queue, "enqueue", full)
+    monkeypatch.setattr(printfiles, "made_and_checked", made_in_the_request)
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    refused = client.get(url)
+    assert refused.status_code == 503 and print_builds.QUEUE_AWAY in body(refused)
+    assert print_queue.connection.get(printfiles.building_mark(team_users.owner.pk)) is None
+    assert not list(print_queue.connection.scan_iter(match=print_builds._answer_key("*")))
+    monkeypatch.setattr(Queue, "enqueue", enqueue)  # room again: asked again, it is ordered
+    assert client.get(url).status_code == 202 and print_queue.count == 1

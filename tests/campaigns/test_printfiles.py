@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.base import ContentFile
@@ -234,6 +235,7 @@ class TestOneBuildEach:
         # refused (429) for the file it had asked for.
         class Between:
             sets = [False, True]
+            connection_pool = SimpleNamespace(connection_kwargs={"host": "between", "port": 6379})  # its breaker's
 
             def set(self, *args, **kwargs):
                 return self.sets.pop(0)

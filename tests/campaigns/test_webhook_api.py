@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import django_rq
 import pytest
 from django.core.cache import cache
@@ -188,6 +190,17 @@ class TestSendTest:
         assert response.status_code == 503 and response["Retry-After"] == "60"
         assert "cannot be reached" in response.json()["detail"]
         assert cache.get(webhooks.pending_ping_key(endpoint)) is None  # the next try goes to the queue again
+
+    def test_it_answers_503_at_once_while_the_queue_stalls(self, team_users, endpoint, stalled_queues):
+        # A stalled Redis (SIGSTOP, a fault drill) held each test the web timeout again before its 503
+        took = []
+        for _ in range(2):
+            started = time.monotonic()
+            response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+            took.append(time.monotonic() - started)
+            assert response.status_code == 503 and "cannot be reached" in response.json()["detail"]
+        assert took[0] < 1.5 and took[1] < 0.3, took  # one wait of a second, then the breaker answers at once
+        assert len(stalled_queues) == 1 and cache.get(webhooks.pending_ping_key(endpoint)) is None
 
     def test_it_needs_a_signed_in_user(self, endpoint):
         assert APIClient().post(f"/api/webhooks/{endpoint.pk}/send-test/").status_code == 401

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -409,6 +410,23 @@ class TestOutbox:
         SimpleWorker([webhooks_queue.queue], connection=webhooks_queue.queue.connection).work(burst=True)
         assert [headers["webhook-id"] for _, headers, _ in receiver.requests] == ["m1", "m2"]
         assert WebhookDelivery.objects.filter(endpoint=endpoint, ok=True).count() == 2
+
+    def test_a_stalled_redis_is_asked_once_and_what_it_missed_is_queued_once_it_answers(
+            self, team_users, endpoint, webhooks_queue, stalled_queues, django_capture_on_commit_callbacks):
+        # A stalled Redis (SIGSTOP, a fault drill) held each commit that made events (a cancel, a generation's end, an
+        # artwork change) the web timeout again before its rows were left to the flush.
+        took = []
+        for _ in range(2):
+            started = time.monotonic()
+            with django_capture_on_commit_callbacks(execute=True):
+                webhooks.emit(team_users.team.pk, "generation.finished", self.MESSAGES)
+            took.append(time.monotonic() - started)
+        assert took[0] < 1.5 and took[1] < 0.3, took  # one wait of a second, then the breaker answers at once
+        assert len(stalled_queues) == 1 and len(kept()) == 2
+        assert not WebhookOutbox.objects.filter(next_try__gt=timezone.now()).exists()  # the flush takes them now
+
+        webhooks_queue.back()
+        assert webhooks.flush_outbox() == 2 and kept() == [] and webhooks_queue.queue.count == 2
 
     def test_the_normal_path_queues_once_and_keeps_nothing(self, team_users, endpoint, webhooks_queue,
                                                            django_capture_on_commit_callbacks):

@@ -4,11 +4,14 @@ it, and use a candidate as a placement's artwork (restamped for another link, pr
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
-from campaigns.models import Placement
+from campaigns import webhooks
+from campaigns.models import Placement, WebhookEndpoint, WebhookOutbox
 from generator.core.codes import decision
 from generator.models import Candidate, GenerationJob
 from tests.clients import logged_in
@@ -86,6 +89,29 @@ class TestCancel:
         assert response.status_code == 302
         job.refresh_from_db()
         assert job.status == "cancelled" and job.cancel_requested
+
+    @pytest.mark.django_db(transaction=True)  # the cancel's webhook is queued once its transaction commits
+    def test_it_cancels_at_once_while_redis_stalls_and_keeps_the_webhook_for_later(self, team_users, stalled_queues):
+        # A stalled Redis (SIGSTOP, a fault drill) held each cancel the web timeout twice, the RQ job's look-up and
+        # then its `generation.finished` webhook's queuing, and the next cancel as long again.
+        endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
+                                                  events=["generation.finished"], secret=webhooks.new_secret())
+        queued = [job_with_candidates(team_users.team, team_users.owner, rq_job_id=f"qart-generation-{n}")
+                  for n in range(2)]
+        client, took = logged_in(team_users.teammate), []
+        finished = job_with_candidates(team_users.team, team_users.owner, status="done")
+        client.post(f"/generate/jobs/{finished.pk}/cancel/")  # the view's first run (imports), which asks no Redis
+        for job in queued:
+            started = time.monotonic()
+            assert client.post(f"/generate/jobs/{job.pk}/cancel/").status_code == 302
+            took.append(time.monotonic() - started)
+        assert took[0] < 1.5 and took[1] < 0.3, took  # one wait of a second, then the breaker answers at once
+        assert len(stalled_queues) == 1  # the webhook's queuing and the second cancel did not ask
+        assert set(GenerationJob.objects.filter(pk__in=[job.pk for job in queued])
+                   .values_list("status", flat=True)) == {"cancelled"}
+        # Nothing lost: the drainer's flush queues them once Redis answers (`webhooks.flush_outbox`), from now on
+        kept = WebhookOutbox.objects.filter(endpoint=endpoint)
+        assert kept.count() == 2 and not kept.filter(next_try__gt=timezone.now()).exists()
 
     def test_it_refuses_viewers_and_gets(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner)

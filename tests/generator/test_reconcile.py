@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -196,6 +197,22 @@ def test_worker_silence_counts_from_the_last_lease_renewal(queue):
     assert reconcile.worker_silence(waiting) is None
 
 
+def test_what_a_job_page_asks_redis_is_skipped_at_once_once_a_stalled_redis_did_not_answer(stalled_queues):
+    # A stalled Redis (SIGSTOP, a fault drill) held the API's job and the job page the web timeout at each of these,
+    # at every look (the page polls while a job runs).
+    running = make_row(status="running", stage="generating", rq_job_id=jobs.rq_job_id(1))
+    waiting = make_row(rq_job_id=jobs.rq_job_id(2))
+    started = time.monotonic()
+    assert reconcile.worker_silence(running) is None
+    first = time.monotonic() - started
+    started = time.monotonic()
+    assert reconcile.job_worker(running) is None and not reconcile.lost(waiting)  # nobody knows: no verdict
+    assert reconcile.worker_silence(running) is None
+    others = time.monotonic() - started
+    assert first < 1.5 and others < 0.1, (first, others)
+    assert len(stalled_queues) == 1
+
+
 def test_worker_silence_is_told_while_the_job_scores_and_repairs(queue):
     # A fault drill: the worker SIGKILLed while the job was scoring (a CPU worker repairs for tens of seconds): the
     # page and the API said nothing of the silent worker, only "Repairing", until the job was re-queued.
@@ -253,6 +270,8 @@ def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):
     job = lost(queue, status="running", stage="generating", attempts=1)
 
     class Away:
+        connection_pool = SimpleNamespace(connection_kwargs={"host": "away", "port": 6379})  # its breaker's
+
         def pttl(self, key):
             raise RedisConnectionError("gone")
 

@@ -388,3 +388,26 @@ def test_a_web_process_waits_on_a_redis_cache_a_second_too(settings, silent_serv
     with pytest.raises(RedisError):
         caches["default"].get("rate")
     assert time.monotonic() - started < 1.5
+
+
+def test_the_breaker_skips_a_redis_that_did_not_answer_and_not_one_that_refused_a_write(silent_server):
+    import time
+
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    port, taken = silent_server
+    stalled = Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    with pytest.raises(RedisTimeoutError), queues.breaker(stalled):
+        stalled.get("a")
+    started = time.monotonic()
+    with pytest.raises(queues.RedisSkipped), queues.breaker(stalled):  # any client of that server
+        pytest.fail("the block ran")
+    assert time.monotonic() - started < 0.1 and len(taken) == 1
+    assert issubclass(queues.RedisSkipped, RedisError) and queues.did_not_answer(queues.RedisSkipped())
+
+    full = live_queue("default").connection  # a full Redis answers at once: the next call asks again
+    with pytest.raises(OutOfMemoryError), queues.breaker(full):
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+    with queues.breaker(full):
+        assert full.ping()

@@ -112,7 +112,7 @@ class ProductionSettingsTestCase(SimpleTestCase):
                                 env={**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/1"}, timeout=60)
 
         self.assertEqual(local.stdout.strip(), "django.core.cache.backends.locmem.LocMemCache", local.stderr)
-        self.assertEqual(shared.stdout.strip(), "django.core.cache.backends.redis.RedisCache", shared.stderr)
+        self.assertEqual(shared.stdout.strip(), "qartsite.redis_cache.RedisCache", shared.stderr)
 
     def test_it_refuses_a_cache_url_that_is_not_redis(self):
         result = import_settings(CACHE_URL="memcached://127.0.0.1:11211")
