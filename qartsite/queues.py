@@ -209,6 +209,24 @@ class RedisPatience:
 
     max_connection_wait_time = 5.0  # seconds between tries while Redis is away: jobs start within 5 s of its return
 
+    def register_birth(self):
+        """RQ's registration, waited for at the worker's start while Redis refuses it or is away. A worker started
+        while Redis was full (maxmemory, noeviction) exited 1 with a traceback at its registration, and one started
+        while Redis was away exited 1 (rqworker's "connection refused"): nothing took the queue until someone started
+        it again. A registration again (`register_again`) is not waited for here: its caller goes on without it."""
+        if self.birth_date is not None:
+            return super().register_birth()
+        wait = 1.0
+        while True:
+            try:
+                return super().register_birth()
+            except REDIS_AWAY as exc:
+                self.birth_date = None  # RQ sets it before its write: the worker is not registered yet
+                log.error("Worker %s: Redis did not take its registration (%s); trying again in %.0f s", self.name,
+                          why_refused(exc), wait)
+                time.sleep(wait)
+                wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
+
     def execute_job(self, job, queue):
         try:
             return super().execute_job(job, queue)

@@ -63,3 +63,30 @@ def test_a_worker_waits_out_a_full_redis_and_nothing_is_made_meanwhile(redis_ser
     assert wait_for(waiting, {"done", "failed"}, worker).status == "done"
     log = Path(worker.log_path).read_text()
     assert "maxmemory" in log and "quitting" not in log and "Traceback" not in log
+
+
+@pytest.mark.worker
+def test_a_worker_started_while_redis_is_full_waits_to_register_then_takes_the_queued_job(redis_server, start_worker,
+                                                                                           monkeypatch):
+    # Started while Redis was full, a worker exited 1 at its registration (an OutOfMemoryError traceback): nothing
+    # took the queue until someone started it again.
+    monkeypatch.setitem(django_rq.settings.QUEUES["gpu"], "URL", redis_server.url)
+    connection = django_rq.get_queue(jobs.QUEUE).connection
+    waiting = make_job(steps=2)
+    connection.config_set("maxmemory-policy", "noeviction")
+    connection.config_set("maxmemory", "1")
+    worker = start_worker(REDIS_URL=redis_server.url)
+
+    # 1. It loads its engine, then waits for Redis to take its registration, saying why.
+    deadline = time.monotonic() + 120
+    while "Redis did not take its registration" not in Path(worker.log_path).read_text():
+        assert worker.poll() is None and time.monotonic() < deadline, Path(worker.log_path).read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(3)
+    assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+
+    # 2. Room again: it registers and takes the queued job.
+    connection.config_set("maxmemory", "0")
+    assert wait_for(waiting, {"done", "failed"}, worker).status == "done"
+    log = Path(worker.log_path).read_text()
+    assert "full, refuses writes" in log and "Traceback" not in log

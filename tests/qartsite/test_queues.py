@@ -411,3 +411,29 @@ def test_the_breaker_skips_a_redis_that_did_not_answer_and_not_one_that_refused_
         raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
     with queues.breaker(full):
         assert full.ping()
+
+
+@pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
+def test_a_worker_started_while_redis_refuses_its_registration_waits_for_it(monkeypatch, caplog, error):
+    # Started while Redis was full (maxmemory, noeviction), a worker exited 1 with a traceback at its registration
+    # (rqworker catches only refused connections, and exits 1 on those too): nothing took the queue until restarted.
+    failures, waits, registered = [error, error], [], []
+
+    def register_birth(self):
+        self.birth_date = "set before RQ's write"
+        if failures:
+            raise failures.pop()
+        registered.append(self.name)
+
+    monkeypatch.setattr(Worker, "register_birth", register_birth)
+    monkeypatch.setattr(queues.time, "sleep", waits.append)
+    worker = queues.PatientWorker(["queues-birth-test"], connection=live_queue("default").connection,
+                                  name="queues-birth")
+    worker.register_birth()
+    assert registered == ["queues-birth"] and waits == [1.0, 2.0]
+    assert caplog.text.count("Redis did not take its registration") == 2
+    assert queues.why_refused(error) in caplog.text  # why: full, read-only, not answering
+
+    failures.append(error)  # registered once: a registration again (`register_again`) is its caller's to skip
+    with pytest.raises(type(error)):
+        worker.register_birth()
