@@ -74,13 +74,26 @@ def pattern_charts(scope: stats.Scope, days: stats.DateRange) -> dict:
     }
 
 
-def card(shares: list[stats.Share]) -> list[dict]:
-    """A breakdown card's bars: the busiest CARD_ROWS values, the rest as "Other"."""
-    rows = [(share.label, share.scans) for share in shares[:CARD_ROWS]]
+def card(shares: list[stats.Share], regions: bool = False) -> list[dict]:
+    """A breakdown card's bars: the busiest CARD_ROWS values, the rest summed as "N more".
+
+    Args:
+        shares: the breakdown, most scans first (`stats.breakdown`).
+        regions: the values are ISO 3166 country codes: each known one's row also carries it as `region`, which
+            `_bars.html` hands to the browser to name (no country-name list ships with the site's packages; the
+            browser's `Intl.DisplayNames` has CLDR's, kept up to date with it). Without script the code shows.
+
+    Returns:
+        The rows of `bars`, and `region` ("" when not a country) on each when `regions`.
+    """
+    shown = shares[:CARD_ROWS]
     rest = sum(share.scans for share in shares[CARD_ROWS:])
-    if rest:
-        rows.append((f"{len(shares) - CARD_ROWS} more", rest))
-    return bars(rows)
+    rows = bars([(share.label, share.scans) for share in shown]
+                + ([(f"{len(shares) - CARD_ROWS} more", rest)] if rest else []))
+    if regions:
+        for row, share in zip(rows, shown + [None], strict=False):  # the summed rest is no country
+            row["region"] = share.value if share else ""
+    return rows
 
 
 def rule_rows(scope: stats.Scope, days: stats.DateRange, shared: bool = False) -> list[dict]:
@@ -105,7 +118,7 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "devices": card(stats.breakdown(scope, stats.Dimension.DEVICE, days)),
         "systems": card(stats.breakdown(scope, stats.Dimension.OS, days)),
         "browsers": card(stats.breakdown(scope, stats.Dimension.BROWSER, days)),
-        "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days)),
+        "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days), regions=True),
         "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(scope, days, shared),
         "time_zone": team.time_zone,

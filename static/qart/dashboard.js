@@ -1,6 +1,7 @@
-// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/), copy-to-clipboard buttons, a question
-// before an action that cannot be undone, and waiting for a large print file. Pages work without it: daily totals
-// are also in a table, links are also in a text field, and the print file's page refreshes itself.
+// Dashboard behaviour: scan charts (Chart.js, served from /static/vendor/), country names, copy-to-clipboard
+// buttons, a question before an action that cannot be undone, and waiting for a large print file. Pages work without
+// it: daily totals are also in a table, countries show their codes, links are also in a text field, and the print
+// file's page refreshes itself.
 (function () {
   "use strict";
   var PALETTE = ["#5b3df5", "#e8590c", "#0ca678", "#d6336c", "#1c7ed6", "#f59f00", "#868e96"];
@@ -129,7 +130,24 @@
     if (box && box.scrollIntoView) box.scrollIntoView({ block: "center" });
   }
 
+  // A country card's rows hold ISO 3166 codes ("DE"): name them with the browser's own list (CLDR, in English like
+  // the rest of the site), keeping the code in the title. No country-name list ships with the server's packages, and
+  // a browser without Intl.DisplayNames, or a code it does not know, keeps showing the code.
+  function nameCountries() {
+    if (!window.Intl || !Intl.DisplayNames) return;
+    var names = new Intl.DisplayNames(["en"], { type: "region", fallback: "none" });
+    document.querySelectorAll("[data-region]").forEach(function (label) {
+      var code = label.dataset.region;
+      var name;
+      try { name = names.of(code); } catch (e) { return; } // not a well-formed code
+      if (!name || name === code) return;
+      label.textContent = name;
+      label.title = name + " (" + code + ")";
+    });
+  }
+
   drawCharts();
+  nameCountries();
   showPrintAnswer();
   wireCopyButtons();
   askBeforeUndoable();

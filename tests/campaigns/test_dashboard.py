@@ -26,6 +26,14 @@ def test_a_card_keeps_the_busiest_values_and_sums_the_rest():
     assert rows[-1]["count"] == 12 + 11 and rows[-1]["width"] == 100  # widths relative to the largest bar
 
 
+def test_a_country_card_hands_its_codes_to_the_browser_to_name():
+    shares = [stats.Share(f"C{n}", f"C{n}", 20 - n, 1) for n in range(8)] + [stats.Share("", "Unknown", 3, 1),
+                                                                               stats.Share("ZZ", "ZZ", 2, 1)]
+    rows = dashboard.card(shares, regions=True)
+    assert [row["region"] for row in rows] == [f"C{n}" for n in range(8)] + [""]  # "2 more" is no country
+    assert "region" not in dashboard.card(shares)[0]
+
+
 def test_the_picker_keeps_the_pages_other_parameters():
     days = stats.DateRange(date(2026, 3, 1), date(2026, 3, 3))
     picker = dashboard.picker(days, {"archived": "1"}, "nope")

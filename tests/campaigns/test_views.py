@@ -511,6 +511,17 @@ class TestCampaignPage:
             assert "Mobile Safari" in card and "Slackbot" not in card  # people only, as the API's by_browser
             assert ("Chrome" in card) == ("lifetime" in url)  # the Windows scan was 10 days ago
 
+    def test_its_countries_card_gives_the_browser_each_code_to_name(self, client, team_users, campaign, placement,
+                                                                    scans):
+        client.force_login(team_users.viewer)
+        for url in ("/campaigns/?range=lifetime", f"/campaigns/{campaign.pk}/?range=lifetime",
+                    f"/campaigns/placements/{placement.pk}/?range=lifetime"):
+            html = body(client.get(url))
+            card = html[html.index("<h2>Countries</h2>"):]
+            card = card[:card.index("</section>")]
+            # The code is the text without script; dashboard.js names it from the data attribute.
+            assert re.search(r'<span class="bar-label" title="DE" data-region="DE">DE</span>', card), card
+
     def test_it_shows_the_destination_rules_card_only_when_rules_sent_scans(self, client, team_users, campaign,
                                                                              placement):
         now = timezone.now()

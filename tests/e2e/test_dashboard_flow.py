@@ -65,6 +65,10 @@ def test_a_range_drives_the_tiles_comparison_and_charts(live_server, team_users,
         drawn = page.evaluate("() => [...document.querySelectorAll('canvas[data-chart]')]"
                               ".map(c => Boolean(window.Chart && window.Chart.getChart(c)))")
         assert drawn == [True, True, True], drawn
+        # The countries card names the code it was given, and keeps the code in its title.
+        country = page.locator('[data-region="FR"]')
+        expect(country).to_have_text("France")
+        expect(country).to_have_attribute("title", "France (FR)")
         page.screenshot(path=shots / "1-30-days.png", full_page=True)
 
         # A preset.
