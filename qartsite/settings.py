@@ -104,7 +104,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.humanize",  # naturaltime: "12 seconds ago", "now", not "0 minutes ago"
+    "django.contrib.humanize",  # intcomma: "12,345" scans
     "rest_framework",
     "knox",
     "axes",
@@ -203,6 +203,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The house date and date-time formats ("6 Dec 2026", "6 Dec 2026 14:05"): qartsite/formats/en/formats.py.
+FORMAT_MODULE_PATH = "qartsite.formats"
 USE_I18N = True
 USE_TZ = True
 

@@ -66,3 +66,28 @@ def test_the_error_summary_links_a_group_of_choices_to_its_first_option():
     assert '<a href="#id_source_0">Source</a>' in html and '<a href="#id_name">Name</a>' in html
     assert 'href="#"' not in html
     assert 'id="id_source_0"' in str(form["source"])  # the option the link leads to
+
+
+DATE_FILTER = re.compile(r"""\|date\b(?::(["'])(?P<format>[^"']*)\1)?""")
+HOUSE_FORMATS = {"DATE_FORMAT", "DATETIME_FORMAT", "c"}  # "c": ISO 8601, for a <time datetime> attribute
+
+
+def test_it_shows_dates_in_the_house_formats_only():
+    """Dates in one format and date-times in another on every page (qartsite/formats/en/formats.py): pages mixed
+    "Y-m-d H:i", "j M Y, H:i", "D j M Y", "j M" and "3 hours ago"."""
+    paths = sorted(TEMPLATES.rglob("*.html"))
+    found = [f"{path.relative_to(ROOT)}: {match.group(0)}" for path in paths
+             for match in DATE_FILTER.finditer(path.read_text()) if match.group("format") not in HOUSE_FORMATS]
+    found += [f"{path.relative_to(ROOT)}: {name}" for path in paths for name in ("naturaltime", "naturalday")
+              if f"|{name}" in path.read_text()]
+    assert paths and not found, "\n".join(found)
+
+
+def test_the_house_formats_read_day_month_year():
+    from datetime import date, datetime
+
+    from django.template import Context, Template
+
+    shown = Template('{{ day|date:"DATE_FORMAT" }} · {{ moment|date:"DATETIME_FORMAT" }} · {{ moment }}').render(
+        Context({"day": date(2026, 12, 6), "moment": datetime(2026, 12, 6, 14, 5)}))
+    assert shown == "6 Dec 2026 · 6 Dec 2026 14:05 · 6 Dec 2026 14:05"  # a bare date-time too (the admin's)

@@ -828,7 +828,7 @@ class TestHalftoneOnThePage:
         placed.save()
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         cards = dict(re.findall(r'<label class="earlier" title="Job (\d+): [^"]*">(.*?)</label>', page, re.S))
-        day = ours.job.created.strftime("%-d %b")
+        day = ours.job.created.strftime("%-d %b %Y")  # the house date format
         link = ours.job.content.removeprefix("https://").replace("/", "/<wbr>")  # a line may break after a "/"
         assert f'value="{ours.pk}"' in cards[str(ours.job_id)]
         assert f'<span class="earlier-caption small">{link}<span class="muted"> · {day}</span></span>' in cards[
@@ -1006,7 +1006,7 @@ class TestPlainScores:
         created = datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("UTC"))
         GenerationJob.objects.filter(pk=done_job.pk).update(created=created)
         html = logged_in(team_users.viewer).get(f"/generate/jobs/{done_job.pk}/").content.decode()
-        assert re.search(r'asked for by \w+ on\s+<time datetime="2026-03-01T23:30:00\+00:00">2 Mar 2026, 08:30</time>',
+        assert re.search(r'asked for by \w+ on\s+<time datetime="2026-03-01T23:30:00\+00:00">2 Mar 2026 08:30</time>',
                          html), html
 
     def test_it_never_calls_a_misread_reliable(self, team_users, done_job):
