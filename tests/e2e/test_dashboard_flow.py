@@ -16,6 +16,12 @@ from django.utils import timezone
 from tests.e2e.conftest import TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# How many lines each first and last scan's date of the placement comparison is drawn on.
+DATE_LINES = """() => [...document.querySelectorAll('[data-comparison] td[data-label$="scan"]')].map(cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return new Set([...range.getClientRects()].map(box => Math.round(box.top))).size;
+})"""
 
 
 
@@ -69,6 +75,9 @@ def test_a_range_drives_the_tiles_comparison_and_charts(live_server, team_users,
         country = page.locator('[data-region="FR"]')
         expect(country).to_have_text("France")
         expect(country).to_have_attribute("title", "France (FR)")
+        # A first or last scan's date reads on one line: "6 Dec / 2026 / 17:50" took three beside a long name.
+        lines = page.evaluate(DATE_LINES)
+        assert lines and set(lines) == {1}, lines
         page.screenshot(path=shots / "1-30-days.png", full_page=True)
 
         # A preset.
