@@ -831,9 +831,10 @@ class TestHalftoneOnThePage:
         day = ours.job.created.strftime("%-d %b %Y")  # the house date format
         link = ours.job.content.removeprefix("https://").replace("/", "/<wbr>")  # a line may break after a "/"
         assert f'value="{ours.pk}"' in cards[str(ours.job_id)]
-        assert f'<span class="earlier-caption small">{link}<span class="muted"> · {day}</span></span>' in cards[
+        when = f'<span class="nowrap">{day}</span>'  # a date never broken over two lines
+        assert f'<span class="earlier-caption small">{link}<span class="muted"> · {when}</span></span>' in cards[
             str(ours.job_id)]
-        assert f'<span class="earlier-caption small">Station Poster<span class="muted"> · {day}' in cards[
+        assert f'<span class="earlier-caption small">Station Poster<span class="muted"> · {when}' in cards[
             str(placed.pk)]
         assert re.search(r'<fieldset class="field earlier-field">\s*<legend>…or one of your team', page)
 
