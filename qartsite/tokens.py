@@ -18,6 +18,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from qartsite.models import OneLine, TokenLabel
+from qartsite.plurals import possessive
 
 NAME_LENGTH = TokenLabel._meta.get_field("name").max_length
 
@@ -74,7 +75,8 @@ def revoke(user, prefix: str) -> str:
     if not keys:
         raise TokenRefused(f"{user.get_username()} has no token starting with {prefix!r}.")
     if len(keys) > 1:
-        raise TokenRefused(f"Several of {user.get_username()}'s tokens start with {prefix!r}: give more of the prefix.")
+        raise TokenRefused(f"Several of {possessive(user.get_username())} tokens start with {prefix!r}: give more of "
+                           "the prefix.")
     matches.delete()
     return keys[0]
 

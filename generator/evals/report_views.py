@@ -29,6 +29,7 @@ from generator.evals import sweeps
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, GenerationPreset
 from qartsite.access import can_edit, get_for_user_or_404, require_editor, staff_required
 from qartsite.numbers import whole
+from qartsite.plurals import possessive
 from qartsite.responses import plain_400
 
 DEFAULT_MIN_SCAN_RATE = 0.95
@@ -272,5 +273,6 @@ def make_default_view(request: HttpRequest, pk: int) -> HttpResponse:
     if summary is None:
         return plain_400("That configuration has no finished samples in this run.")
     preset = make_default(run, summary, request.user)
-    messages.success(request, f"“{preset.name}” is now {run.team}'s default: the generation page starts from it.")
+    messages.success(request, f"“{preset.name}” is now {possessive(run.team)} default: the generation page starts "
+                              "from it.")
     return redirect("evals:run", pk=run.pk)

@@ -726,6 +726,8 @@ def test_the_list_of_active_campaigns_says_when_all_are_archived_and_its_overvie
     assert "No campaigns yet" not in active and "No active campaigns: 1 archived" in active
     assert "active campaigns" in active and tiles(active)["scans"] == "0"
     assert "All of Acme's archived campaigns" in archived and tiles(archived)["scans"] == "2"
+    Team.objects.filter(pk=team_users.team.pk).update(name="Acme Coffee Roasters")
+    assert "All of Acme Coffee Roasters' archived campaigns" in body(client.get("/campaigns/?archived=1"))
 
 
 @pytest.mark.django_db

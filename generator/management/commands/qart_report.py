@@ -19,7 +19,7 @@ from generator.core.evals import statistics
 from generator.evals import report_views
 from generator.models import EvalRun
 from qartsite.models import Team
-from qartsite.plurals import counted
+from qartsite.plurals import counted, possessive
 
 TOAST_FILE = "toast.png"
 
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         self.stdout.write(f"\nSuggested default: {choice.summary.config_key or '(base)'}: {choice.reason}")
         if preset is not None:
             how = f" ({choice.reason})" if options["select"] == "best" else ""
-            self.stdout.write(f"Stored {preset.name!r} as {run.team}'s default preset{how}")
+            self.stdout.write(f"Stored {preset.name!r} as {possessive(run.team)} default preset{how}")
         self.stdout.write(f"Wrote {counted(len(files), 'file')} to {out}: open {out / 'index.html'}")
 
     @staticmethod
