@@ -91,3 +91,17 @@ def test_the_house_formats_read_day_month_year():
     shown = Template('{{ day|date:"DATE_FORMAT" }} · {{ moment|date:"DATETIME_FORMAT" }} · {{ moment }}').render(
         Context({"day": date(2026, 12, 6), "moment": datetime(2026, 12, 6, 14, 5)}))
     assert shown == "6 Dec 2026 · 6 Dec 2026 14:05 · 6 Dec 2026 14:05"  # a bare date-time too (the admin's)
+
+
+# A form that asks before an action it says cannot be undone, up to its first submit button.
+FOR_GOOD = re.compile(r'<form\b[^>]*data-confirm="[^"]*cannot be undone[^"]*"[^>]*>(.*?)</form>', re.S)
+BUTTON_CLASSES = re.compile(r'<button\b[^>]*class="([^"]*)"')
+
+
+def test_every_action_that_cannot_be_undone_looks_like_one():
+    """Revoking a token was an outlined secondary button where revoking a share link, deleting a webhook and removing
+    a teammate were red: one kind of action, two looks."""
+    forms = [(path, form) for path in sorted(TEMPLATES.rglob("*.html")) for form in FOR_GOOD.findall(path.read_text())]
+    plain = [f"{path.relative_to(ROOT)}" for path, form in forms
+             if "danger" not in (BUTTON_CLASSES.search(form) or ["", ""])[1].split()]
+    assert len(forms) >= 5 and plain == []
