@@ -51,17 +51,19 @@ def queue_ping(endpoint: WebhookEndpoint) -> str:
     message_id = f"ping-{secrets.token_hex(8)}"
     key = pending_ping_key(endpoint)
     queue = django_rq.get_queue(QUEUE)
-    # Through the breaker, asked first: while Redis stalled, each test waited out the timeout again before its refusal
-    with breaker(queue.connection):
-        if not cache.add(key, message_id, PING_PATIENCE.total_seconds()):
-            raise PingPending(cache.get(key) or "")
-        try:
-            # One attempt and no retry: the owner is watching for this one, now.
+    # The mark outside the queue's breaker: the cache has its own, by its server (`qartsite.redis_cache`), and a stalled
+    # cache on a server of its own, asked under the queue's, opened the queue's too (creates refused, for nothing).
+    if not cache.add(key, message_id, PING_PATIENCE.total_seconds()):
+        raise PingPending(cache.get(key) or "")
+    try:
+        # Through the breaker: while Redis stalled, each test waited out the timeout again before its refusal.
+        # One attempt and no retry: the owner is watching for this one, now.
+        with breaker(queue.connection):
             queue.enqueue(ping, endpoint.pk, message_id, job_id=message_id, job_timeout=JOB_TIMEOUT, result_ttl=3600,
                           failure_ttl=24 * 3600)
-        except BaseException:
-            cache.delete(key)
-            raise
+    except BaseException:
+        cache.delete(key)
+        raise
     return message_id
 
 

@@ -145,7 +145,8 @@ def breaker(connection) -> Iterator[None]:
     try:
         yield
     except RedisError as exc:
-        if did_not_answer(exc):
+        # Another Redis's skip (a cache on a server of its own, asked inside this block) says nothing of this one
+        if did_not_answer(exc) and not isinstance(exc, RedisSkipped):
             outage.begin()
         raise
 

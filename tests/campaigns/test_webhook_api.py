@@ -7,13 +7,15 @@ import time
 import django_rq
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from redis import Redis
 from rest_framework.test import APIClient
 from rq import Queue
 
 from campaigns import webhook_pings, webhooks
 from campaigns.models import WebhookDelivery, WebhookEndpoint
-from tests.conftest import free_port
+from qartsite import queues
+from tests.conftest import free_port, live_queue
 
 
 @pytest.fixture
@@ -201,6 +203,21 @@ class TestSendTest:
             assert response.status_code == 503 and "cannot be reached" in response.json()["detail"]
         assert took[0] < 1.5 and took[1] < 0.3, took  # one wait of a second, then the breaker answers at once
         assert len(stalled_queues) == 1 and cache.get(webhooks.pending_ping_key(endpoint)) is None
+
+    def test_a_stalled_cache_of_its_own_leaves_the_queue_asked(self, team_users, endpoint, silent_server):
+        # CACHE_URL on a server of its own that stalls: the test's mark, asked under the queue's breaker, opened the
+        # queue's, and for seconds every create was refused ("the job queue does not answer") and every cancel and
+        # webhook skipped a queue that answered all along.
+        queue = live_queue(webhooks.QUEUE)
+        port, _ = silent_server
+        stalled_cache = {"default": {"BACKEND": "qartsite.redis_cache.RedisCache",
+                                     "LOCATION": f"redis://127.0.0.1:{port}/0",
+                                     "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+        with override_settings(CACHES=stalled_cache):  # left before the teardown clears the cache
+            for _ in range(2):
+                response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+                assert response.status_code == 503 and "cannot be reached" in response.json()["detail"]
+        assert not queues.redis_outage(queue.connection).known()
 
     def test_it_needs_a_signed_in_user(self, endpoint):
         assert APIClient().post(f"/api/webhooks/{endpoint.pk}/send-test/").status_code == 401

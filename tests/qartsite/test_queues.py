@@ -437,3 +437,21 @@ def test_a_worker_started_while_redis_refuses_its_registration_waits_for_it(monk
     failures.append(error)  # registered once: a registration again (`register_again`) is its caller's to skip
     with pytest.raises(type(error)):
         worker.register_birth()
+
+
+def test_a_skip_by_another_redis_breaker_leaves_this_ones_shut(silent_server):
+    # A block of one Redis that also asks another (a webhook test: its mark in the cache, CACHE_URL, then the
+    # queue): the other's skip (RedisSkipped, a connection error) opened this one's breaker, though it answered.
+    from redis import Redis
+
+    port, _ = silent_server
+    stalled = Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    with pytest.raises(RedisTimeoutError), queues.breaker(stalled):
+        stalled.get("a")
+    answering = live_queue("default").connection
+    with pytest.raises(queues.RedisSkipped), queues.breaker(answering), queues.breaker(stalled):
+        pytest.fail("the stalled Redis was asked")
+    assert not queues.redis_outage(answering).known()
+    with queues.breaker(answering):
+        assert answering.ping()
+
