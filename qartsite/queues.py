@@ -18,7 +18,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
-from rq.utils import now
+from rq.utils import as_text, now, utcformat
 from rq.worker_registration import clean_worker_registry
 
 from campaigns.scan_buffer import Outage
@@ -217,16 +217,27 @@ class RedisPatience:
         it again. A registration again (`register_again`) is not waited for here: its caller goes on without it."""
         if self.birth_date is not None:
             return super().register_birth()
-        wait = 1.0
+        wait, tried = 1.0, None
         while True:
             try:
+                if tried is not None and self._registered_at(tried):
+                    self.birth_date = tried
+                    return None
                 return super().register_birth()
             except REDIS_AWAY as exc:
+                # A write that Redis took but did not answer (it stalled, then resumed): the next try finds this
+                # worker's own record, which RQ refuses as another live worker's (a ValueError: the worker exited 1).
+                tried = self.birth_date or tried
                 self.birth_date = None  # RQ sets it before its write: the worker is not registered yet
                 log.error("Worker %s: Redis did not take its registration (%s); trying again in %.0f s", self.name,
                           why_refused(exc), wait)
                 time.sleep(wait)
                 wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
+
+    def _registered_at(self, birth) -> bool:
+        """Whether Redis holds this worker's registration of `birth` (RQ writes it whole, in one transaction)."""
+        stored = self.connection.hget(self.key, "birth")
+        return stored is not None and as_text(stored) == utcformat(birth)
 
     def execute_job(self, job, queue):
         try:

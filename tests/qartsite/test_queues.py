@@ -455,3 +455,33 @@ def test_a_skip_by_another_redis_breaker_leaves_this_ones_shut(silent_server):
     with queues.breaker(answering):
         assert answering.ping()
 
+
+def test_a_worker_whose_registration_landed_unanswered_is_registered_at_the_next_try(monkeypatch, caplog):
+    # A Redis that stalled (SIGSTOP) during a worker's registration takes the write once it resumes, after the worker
+    # gave up waiting for the answer: the next try found the worker's own record, RQ refused it ("There exists an
+    # active worker named ...", a ValueError) and the worker exited 1 with a traceback.
+    import uuid
+
+    from redis.client import Pipeline
+
+    connection = live_queue("default").connection
+    execute, unanswered = Pipeline.execute, [RedisTimeoutError("Timeout reading from socket")]
+
+    def execute_unanswered(self, *args, **kwargs):
+        answer = execute(self, *args, **kwargs)
+        if unanswered:
+            raise unanswered.pop()
+        return answer
+
+    monkeypatch.setattr(Pipeline, "execute", execute_unanswered)
+    monkeypatch.setattr(queues.time, "sleep", lambda seconds: None)
+    worker = queues.PatientWorker(["queues-birth-test"], connection=connection,
+                                  name=f"queues-birth-{uuid.uuid4().hex[:8]}")
+    try:
+        worker.register_birth()
+        assert worker.birth_date is not None and connection.hexists(worker.key, "birth")
+        assert worker.name in {known.name for known in Worker.all(connection=connection)}
+        assert caplog.text.count("Redis did not take its registration") == 1
+    finally:
+        unregister(worker)
+        connection.delete(worker.key)
