@@ -121,20 +121,18 @@ def forget(connection, worker: str) -> None:
 
 def live_workers() -> list[WorkerReport] | None:
     """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows). A Redis that did
-    not answer is not asked again for a few seconds (`queues.redis_outage`): the generation page asks four times a
+    not answer is not asked again for a few seconds (`queues.breaker`): the generation page asks four times a
     render, and a stalled Redis made each wait out its timeout."""
     connection = django_rq.get_connection(QUEUE)
-    outage = queues.redis_outage(connection)
-    if outage.known():
-        return None
     try:
-        keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
-        values = connection.mget(keys) if keys else []
+        with queues.breaker(connection):
+            keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
+            values = connection.mget(keys) if keys else []
+    except queues.RedisSkipped:
+        return None
     except RedisError as exc:
         log.warning("Could not read the workers' reports: %s", exc)
-        outage.begin()
         return None
-    outage.end()
     reports = []
     for value in values:
         if value is None:  # expired between SCAN and MGET
