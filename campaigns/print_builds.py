@@ -124,7 +124,7 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
                     raise Refused(NOT_ASKED, 409)
                 worker_takes_it = _start(key, placement, short_url, spec, person_id)
             elif answer["state"] == "making":
-                _check_on(key, answer)
+                _check_on(key, answer, person_id)
     except (RedisError, OSError):
         # Refused, nothing ordered: the person asks again once Redis answers. Made here instead, it took a large
         # file's 17-35 s and gigabyte or two past the web server's timeout, beside workers that wait for Redis.
@@ -240,9 +240,10 @@ def _start(key: str, placement, short_url: str, spec: print_specs.PrintSpec, per
     return True
 
 
-def _check_on(key: str, answer: dict) -> None:
+def _check_on(key: str, answer: dict, person_id: int | None) -> None:
     """A file being made (its `answer`): raises `Making` while its job waits or runs (its answer kept alive meanwhile,
-    however long the queue), else `Refused` 503: the job failed, or was lost with its worker."""
+    however long the queue), else `Refused` 503: the job failed, or was lost with its worker (the mark of `person_id`,
+    who asks, let go if it is this file's)."""
     redis = printfiles.redis_connection()
     try:
         status = Job.fetch(_job_id(key), connection=redis).get_status()
@@ -258,6 +259,9 @@ def _check_on(key: str, answer: dict) -> None:
     if answer is not None and answer["state"] != "making":
         raise Refused(answer["message"], answer["status"]) if answer["state"] == "refused" else Making()
     _tell(key, TROUBLE_SECONDS, state="refused", status=503, message=COULD_NOT)
+    # A build lost with its worker (kill -9: RQ fails the job without its callback) held the person's mark for
+    # BUILD_SECONDS, each other file of theirs refused meanwhile as "still being made".
+    _release(key, person_id)
     raise Refused(COULD_NOT, 503)
 
 

@@ -49,6 +49,31 @@ def test_a_file_asked_for_again_after_its_build_was_lost_is_queued_again(client,
 
 
 @pytest.mark.django_db
+def test_a_build_lost_with_its_worker_no_longer_holds_the_persons_other_files(client, team_users, placement,
+                                                                            print_queue):
+    # Its worker killed (kill -9) mid-build, RQ's cleanup failed the job without its callback: the page said the file
+    # could not be made, but the person's mark stayed BUILD_SECONDS (10 minutes), and every other print file of theirs
+    # was refused meanwhile as "still being made".
+    from rq.job import JobStatus
+
+    from campaigns import printfiles
+    from tests.campaigns.conftest import body
+
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?format=png&dpi=100&confirm=1&width="
+    assert client.get(url + "5cm").status_code == 202
+    (job_id,) = print_queue.job_ids
+    print_queue.fetch_job(job_id).set_status(JobStatus.FAILED)
+    print_queue.remove(job_id)
+    lost = client.get(url + "5cm")  # its waiting page asks again
+    assert lost.status_code == 503 and print_builds.COULD_NOT in body(lost)
+    other = client.get(url + "6cm")
+    assert other.status_code == 202, body(other)
+    assert len(print_queue.job_ids) == 1 and print_queue.job_ids != [job_id]
+    assert print_queue.connection.get(printfiles.building_mark(team_users.owner.pk)) is not None  # the new file's
+
+
+@pytest.mark.django_db
 def test_a_large_file_waits_for_a_worker_still_loading_its_engine(client, team_users, placement, print_queue,
                                                                   monkeypatch):
     # RQ registers a worker only once its engine is loaded: meanwhile an 89-million-pixel file was made in the request,
