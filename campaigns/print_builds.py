@@ -141,7 +141,10 @@ def requested_file(placement, short_url: str, options: Mapping[str, str], person
     except MediaUnavailable:
         raise Refused(STORAGE_AWAY, 503) from None
     if not here:  # deleted since (the daily upkeep): made again
-        printfiles.redis_connection().delete(_answer_key(key))
+        try:
+            printfiles.redis_connection().delete(_answer_key(key))
+        except RedisError:  # Redis gone since its answer was read: a traceback, 500, before
+            raise Refused(QUEUE_AWAY, 503) from None
         return requested_file(placement, short_url, options, person_id, start)
     return stored
 

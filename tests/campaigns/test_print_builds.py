@@ -211,3 +211,28 @@ def test_a_build_a_full_redis_refused_leaves_neither_its_answer_nor_the_persons_
     assert not list(print_queue.connection.scan_iter(match=print_builds._answer_key("*")))
     monkeypatch.setattr(Queue, "enqueue", enqueue)  # room again: asked again, it is ordered
     assert client.get(url).status_code == 202 and print_queue.count == 1
+
+
+@pytest.mark.django_db
+def test_a_made_file_gone_from_the_storage_while_redis_fails_is_refused_not_a_traceback(client, team_users, placement,
+                                                                                        print_queue, monkeypatch):
+    # The daily upkeep had deleted the made file, and forgetting its answer, to make it again, failed (Redis gone at
+    # that moment): the page and the API answered 500 with a traceback.
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tests.campaigns.conftest import body
+
+    client.force_login(team_users.owner)
+    url = f"/campaigns/placements/{placement.pk}/print?width=5cm&format=png&dpi=100&confirm=1"
+    assert client.get(url).status_code == 202
+    assert print_builds.build(*print_queue.jobs[0].args).startswith("made ")
+    for stored in default_storage.listdir(print_builds.FOLDER)[1]:
+        default_storage.delete(f"{print_builds.FOLDER}/{stored}")
+
+    def gone(self, *names):
+        raise RedisConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(Redis, "delete", gone)
+    refused = client.get(url)
+    assert refused.status_code == 503 and print_builds.QUEUE_AWAY in body(refused)
