@@ -484,6 +484,8 @@ class TestJobPage:
         html = client.get(f"/generate/jobs/{done_job.pk}/").content.decode()
         assert html.count('<select name="placement"') == 6
         assert html.count('">Poster ') == 6 * placement_picker.SELECT_MAX
+        # Each card's field is named by its candidate: six fields all called "Placement" read alike to a screen reader.
+        assert {f">Placement for candidate #{rank}</label>" in html for rank in range(1, 7)} == {True}
         assert "data-placement-search" not in html and "placement-search.js" not in html
         Placement.objects.bulk_create(Placement(campaign=campaign, name=f"Flyer {n}", slug=f"flyer{n:04d}")
                                       for n in range(800))
@@ -502,7 +504,8 @@ class TestJobPage:
             assert re.search(
                 rf'<div class="placement-search" data-placement-search="/generate/placements.json" '
                 rf'data-placement-team="{team_users.team.pk}">\s*<label class="visually-hidden" '
-                rf'for="use-{candidate.pk}">Placement</label>\s*<input type="text" name="placement_name" '
+                rf'for="use-{candidate.pk}">Placement for candidate #{candidate.rank}</label>\s*'
+                rf'<input type="text" name="placement_name" '
                 rf'id="use-{candidate.pk}" required', html)
             assert f'id="use-{candidate.pk}-matches" role="listbox"' in html
             assert f'data-placement-matches="use-{candidate.pk}-match-"' in html
