@@ -288,6 +288,21 @@ class TestDelivery:
         assert endpoint.active and mail.outbox == []
 
 
+def test_a_test_message_says_how_it_went_when_the_cache_cannot_take_its_mark_off(endpoint, receiver, monkeypatch,
+                                                                                  caplog):
+    # The mark's look-up in the job's `finally` raised: the job failed with a traceback over a delivered test.
+    from django.core.cache import cache
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def away(*args, **kwargs):
+        raise RedisConnectionError("cache away")
+
+    monkeypatch.setattr(cache, "get", away)
+    assert webhooks.ping(endpoint.pk, "ping-0123456789abcdef") == "delivered"
+    assert [payload["type"] for payload in verified(receiver, endpoint)] == [webhooks.PING_EVENT]
+    assert "its mark is left to expire" in caplog.text
+
+
 class TestHooks:
     def test_it_queues_one_job_per_endpoint_for_a_drained_batch(self, placement, endpoint, team_users, queued,
                                                                django_capture_on_commit_callbacks):
