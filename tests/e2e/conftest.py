@@ -28,6 +28,9 @@ def browser(monkeypatch):
 
     Per test, not per session: Playwright's sync API keeps an asyncio loop in this thread while it runs, and
     Django refuses ORM calls under a loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set (only while the browser is up).
+    Under that loop Django keeps its connections apart from the thread's (asgiref's Local stores them in a context
+    variable then): the connections ORM calls opened while the browser was up are closed before the loop stops, else
+    one stays open to the session's end and the test database cannot be dropped ("being accessed by other users").
     """
     reason = None
     if not CHROMIUM.exists():
@@ -43,10 +46,15 @@ def browser(monkeypatch):
         pytest.skip(reason)
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
+
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        try:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+        finally:
+            connections.close_all()  # the loop's own: only reachable while it still runs
 
 
 @pytest.fixture(autouse=True)
