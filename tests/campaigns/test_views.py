@@ -506,8 +506,7 @@ class TestCampaignPage:
         for url in ("/campaigns/?range=7d", f"/campaigns/{campaign.pk}/?range=lifetime",
                     f"/campaigns/placements/{placement.pk}/?range=lifetime"):
             html = body(client.get(url))
-            card = html[html.index("<h2>Browsers</h2>"):]
-            card = card[:card.index("</section>")]
+            card = breakdown_card(html, "Browsers")
             assert "Mobile Safari" in card and "Slackbot" not in card  # people only, as the API's by_browser
             assert ("Chrome" in card) == ("lifetime" in url)  # the Windows scan was 10 days ago
 
@@ -517,8 +516,7 @@ class TestCampaignPage:
         for url in ("/campaigns/?range=lifetime", f"/campaigns/{campaign.pk}/?range=lifetime",
                     f"/campaigns/placements/{placement.pk}/?range=lifetime"):
             html = body(client.get(url))
-            card = html[html.index("<h2>Countries</h2>"):]
-            card = card[:card.index("</section>")]
+            card = breakdown_card(html, "Countries")
             # The code is the text without script; dashboard.js names it from the data attribute.
             assert re.search(r'<span class="bar-label" title="DE" data-region="DE">DE</span>', card), card
 
@@ -589,6 +587,12 @@ def no_scans_note(html: str) -> str:
 
 def tiles(html: str) -> dict[str, str]:
     return dict(re.findall(r'data-tile="(\w+)">(\d+)<', html))
+
+
+def breakdown_card(html: str, heading: str) -> str:
+    """The page's breakdown card under `heading` ("Browsers", "Countries"), up to the end of its section."""
+    card = html[html.index(f"<h2>{heading}</h2>"):]
+    return card[:card.index("</section>")]
 
 
 @pytest.mark.django_db
