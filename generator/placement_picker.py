@@ -60,10 +60,9 @@ def attributes(attrs: dict) -> str:
 
 
 class LongSelect(forms.Select):
-    """A select drawn in Python, for the hundreds of options a team's placements make (up to `SELECT_MAX`; past
-    it the page searches): Django draws each option through a template of its
-    own, which took 0.45 s of the generation page for 5,000 placements. The same markup as Django's select (its
-    option groups included)."""
+    """A select drawn in Python, for the hundreds of options a team's placements make (up to `SELECT_MAX`; past it
+    the page searches): Django draws each option through a template of its own, which took 0.45 s of the generation
+    page for 5,000 placements. The same markup as Django's select (its option groups included)."""
 
     def render(self, name, value, attrs=None, renderer=None) -> str:
         widget = self.get_context(name, value, attrs)["widget"]

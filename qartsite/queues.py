@@ -125,7 +125,7 @@ class RedisSkipped(RedisConnectionError):
 
 
 @contextmanager
-def breaker(connection) -> Iterator[None]:
+def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
     """Around calls to the Redis behind `connection` whose caller copes without them (a web request's, the drainer's
     queuing of webhooks): while it did not answer a moment ago (`redis_outage`) the block does not run and
     `RedisSkipped` is raised at once; a block whose call did not answer opens the breaker for REDIS_AWAY_FOR. A stalled
@@ -134,12 +134,14 @@ def breaker(connection) -> Iterator[None]:
 
     Args:
         connection (`redis.Redis`): the client the block's calls go through (a queue's `connection`).
+        outage (`Outage`, *optional*): the breaker to use instead of its server's (`redis_outage`): the short links'
+            own (`scan_buffer.redis_outage`), for a call that shares what they know.
 
     Raises:
         RedisSkipped: the breaker is open; nothing was asked.
         redis.exceptions.RedisError: what the block raised (a full or read-only Redis answers: the breaker stays shut).
     """
-    outage = redis_outage(connection)
+    outage = outage or redis_outage(connection)
     if outage.known():
         raise RedisSkipped(f"not asked: it did not answer in the last {REDIS_AWAY_FOR:g} s")
     try:

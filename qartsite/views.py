@@ -74,13 +74,13 @@ def redis_health() -> str:
     A full Redis (maxmemory with noeviction) answers reads and PING and refuses every job: /healthz said ok while it
     did (a fault drill). Asked with the short link's client (0.5 s, no retry) and skipped while it knows Redis is
     away, so a stalled Redis costs the check half a second at most, once a second."""
-    if scan_buffer.redis_outage.known():
-        return "not answering (a moment ago)"
+    client = scan_buffer.redis_client()
     try:
-        queues.probe_write(scan_buffer.redis_client())
+        with queues.breaker(client, scan_buffer.redis_outage):
+            queues.probe_write(client)
+    except queues.RedisSkipped:
+        return "not answering (a moment ago)"
     except RedisError as exc:
-        if queues.did_not_answer(exc):
-            scan_buffer.redis_outage.begin()
         return queues.why_refused(exc)
     return "ok"
 
