@@ -33,7 +33,11 @@ MAX_PASSED_URL = 2048
 PREVIEW_BOTS = ("slackbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview", "linkedinbot",
                 "facebookexternalhit", "twitterbot", "embedly", "pinterestbot", "redditbot", "bingpreview",
                 "google-pagerenderer", "applebot", "iframely", "vkshare", "mastodon", "ms-office",
-                "microsoft office/", "cardyb", "googleother", "bytespider", "chrome-lighthouse", "urlscan", "zgrab")
+                "microsoft office/", "cardyb", "googleother", "bytespider", "chrome-lighthouse", "urlscan", "zgrab",
+                # Teams', Outlook's and Bing's previews send Edge's own user agent with "MicrosoftPreview" at its end
+                # (a link pasted in a Teams chat was a desktop scan); ua-parser names Google's link checks in mail
+                # and Quora's previews nothing, and they were counted as people too.
+                "microsoftpreview", "google-safety", "quora link preview")
 # HTTP libraries, command-line tools and headless browsers: scripts, not people. ua-parser names most of them as
 # browsers (curl, Python Requests, Go-http-client, Wget, HeadlessChrome), so they are matched here.
 NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headlesschrome", "phantomjs", "okhttp",
@@ -197,6 +201,25 @@ def is_speculative(meta: Mapping[str, str]) -> bool:
     """Whether a request (its `request.META`) is a browser loading the link on its own, not a person opening it:
     the page may never be shown, so it is no more a scan than a link preview."""
     return any(wanted in meta.get(header, "").lower() for header, wanted in SPECULATIVE_LOADS)
+
+
+# What a browser says it loads (Sec-Fetch-Dest, sent by Chrome, Edge, Firefox and Safari 16.4 on): a person who opens
+# the link loads it as the page ("document"); anything else is a page that loads it as a part of itself.
+OPENED_AS_A_PAGE = ("", "document")
+
+
+def is_embedded(meta: Mapping[str, str]) -> bool:
+    """Whether a request (its `request.META`) is another page loading the link as an image, a script, a frame or a
+    fetch, not a person opening it: any page that embeds the link in an `<img>` would make each of its own visitors a
+    scan. A client that sends no Sec-Fetch-Dest (older browsers, scanner apps' own clients) opens it as a page.
+
+    Args:
+        meta: the request's `request.META` (not `request.headers`, which is built whole per request).
+
+    Returns:
+        True when the browser says it loads the link as anything but a page of its own.
+    """
+    return meta.get("HTTP_SEC_FETCH_DEST", "").strip().lower() not in OPENED_AS_A_PAGE
 
 
 @lru_cache(maxsize=4096)

@@ -232,14 +232,15 @@ class Visit(NamedTuple):
 def visit_of(request: HttpRequest, zone: tzinfo, team_id: int) -> Visit:
     """The visit, its visitor key for the day in `zone` in team `team_id` (the link's team): a visitor's scans on one
     day of the team's count as one unique visitor, and an A/B split keeps them on one variant that day. A browser's
-    speculative load (`links.is_speculative`) is flagged as a bot, as link previews are: not a person who scanned."""
+    speculative load (`links.is_speculative`) and a page that embeds the link (`links.is_embedded`) are flagged as
+    bots, as link previews are: not a person who scanned."""
     # request.META, not request.headers: building the headers mapping costs more than the rest of the request's
     # work, and this is the busiest view (see bench/RESULTS.md).
     now = timezone.now()
     agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
     address = client_address(request)
     described = links.describe_agent(agent)
-    if links.is_speculative(request.META):
+    if links.is_speculative(request.META) or links.is_embedded(request.META):
         described = (described[0], described[1], "bot", True)
     return Visit(now, agent, address, described,
                  links.visitor_key(address, agent, settings.SECRET_KEY, now.astimezone(zone).date(), team_id))

@@ -191,6 +191,12 @@ class TestVisitorKey:
         ("Mozilla/5.0 (compatible; SkypeUriPreview Preview/0.5)", "bot", True),
         ("Iframely/1.3.1 (+https://iframely.com/docs/about)", "bot", True),
         ("Mozilla/5.0 (compatible; Bluesky Cardyb/1.1; +mailto:support@bsky.app)", "bot", True),
+        # Teams', Outlook's and Bing's previews: Edge's user agent and a token (ua-parser: a desktop Edge).
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+         "Safari/537.36 Edg/120.0.0.0 MicrosoftPreview/2.0 +https://aka.ms/MicrosoftPreview", "bot", True),
+        ("Mozilla/5.0 (compatible; MicrosoftPreview/2.0; +https://aka.ms/MicrosoftPreview)", "bot", True),
+        ("Quora Link Preview/1.0 (http://www.quora.com)", "bot", True),
+        ("Google-Safety", "bot", True),  # Google's checks of links in mail and elsewhere
         # Office checks a link clicked in a document or mail before the browser opens it.
         ("Mozilla/4.0 (compatible; ms-office; MSOffice 16)", "bot", True),
         ("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)", "bot", True),
@@ -232,3 +238,13 @@ def test_user_agents_are_classified(agent, device_class, is_bot):
 ])
 def test_it_tells_a_browsers_speculative_load_from_a_visit(headers, speculative):
     assert links.is_speculative({"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)", **headers}) is speculative
+
+
+@pytest.mark.parametrize(("destination", "embedded"), [
+    ("image", True), ("script", True), ("iframe", True), ("empty", True), ("style", True),  # a page's own loads
+    ("document", False), ("Document", False), ("", False),  # a person opening it, and a client that does not say
+])
+def test_it_tells_a_page_that_embeds_the_link_from_a_visit(destination, embedded):
+    meta = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)", "HTTP_SEC_FETCH_DEST": destination}
+    assert links.is_embedded(meta) is embedded
+    assert links.is_embedded({"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)"}) is False

@@ -100,6 +100,21 @@ class TestShortLink:
         assert response.status_code == 404 and "isn't active" in response.content.decode()
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
+    def test_a_page_that_embeds_the_link_is_flagged_not_counted_as_a_person(self, client, placement):
+        # An <img>, <script> or <iframe> with the short link, or a fetch() of it: each of that page's visitors was
+        # counted as a person who scanned (Chromium, through gunicorn).
+        opened = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, HTTP_SEC_FETCH_DEST="document",
+                            HTTP_SEC_FETCH_MODE="navigate")
+        for destination, mode in [("image", "no-cors"), ("script", "no-cors"), ("iframe", "navigate"),
+                                  ("empty", "cors")]:
+            embedded = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, HTTP_SEC_FETCH_DEST=destination,
+                                  HTTP_SEC_FETCH_MODE=mode)
+            assert embedded.status_code == 302 and embedded["Location"] == opened["Location"]  # answered as ever
+        assert drain_once().stored == 5
+        assert sorted(ScanEvent.objects.values_list("is_bot", "device_class")) == [(False, "mobile")] + [
+            (True, "bot")] * 4
+        assert ScanRollup.objects.get(placement=placement, dimension="").scans == 1
+
     def test_an_archived_campaigns_code_goes_to_its_fallback_and_still_counts(self, client, placement):
         placement.destination_override = "https://shop.example.com/poster-offer"
         placement.save()
