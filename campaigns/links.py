@@ -20,7 +20,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from django.core.exceptions import ValidationError
 
 # Letters and digits a person can type back from a print without doubt: no 0/O/o, 1/I/l. Slugs made before
-# 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is.
+# 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is, capitals included. Not folded to
+# one case: two slugs already given out may differ only in case ("AbC12345", "abc12345"), and folding would send one
+# of them to the other's destination; the unknown link's page asks whoever typed one to check the capitals instead.
 SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
 SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
 # The longest redirect that takes the scanner's query (`with_scanner_query`): the usual bound for a URL every

@@ -345,7 +345,8 @@ def short_link(request: HttpRequest, slug: str) -> HttpResponse:
         response = HttpResponse(status=503)
     else:
         # The scanner's query goes on to whichever destination was chosen, added per request: the copies of the
-        # link keep the destination without it.
+        # link keep the destination without it. A 302, never a 301 or 308: browsers keep a permanent redirect and
+        # follow it from their copy, uncounted and blind to a changed destination.
         response = HttpResponseRedirect(links.with_scanner_query(url, scanner_query(request)))
     response["Cache-Control"] = "no-store"  # every scan must reach us to be counted
     return response

@@ -70,8 +70,12 @@ class TestShortLink:
         assert client.get(f"/r/{placement.slug}")["Location"].startswith("https://other.example.com/?utm_source")
 
     def test_head_requests_are_not_counted(self, client, placement):
-        assert client.head(f"/r/{placement.slug}").status_code == 302
+        head = client.head(f"/r/{placement.slug}?x=1")
+        assert head.status_code == 302
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
+        get = client.get(f"/r/{placement.slug}?x=1")  # a link checker sees what a phone gets
+        assert (head["Location"], head["Cache-Control"]) == (get["Location"], get["Cache-Control"])
+        assert head.content == b""
 
     def test_link_preview_bots_are_flagged_not_counted_as_people(self, client, placement):
         client.get(f"/r/{placement.slug}", HTTP_USER_AGENT="Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")
@@ -114,6 +118,27 @@ class TestShortLink:
         assert sorted(ScanEvent.objects.values_list("is_bot", "device_class")) == [(False, "mobile")] + [
             (True, "bot")] * 4
         assert ScanRollup.objects.get(placement=placement, dimension="").scans == 1
+
+    def test_a_slug_typed_in_another_case_is_unknown_and_the_page_says_capitals_count(self, client, placement):
+        # Slugs are mixed-case and two may differ only in case (`links.SLUG_ALPHABET`): folding case is not safe.
+        response = client.get(f"/r/{placement.slug.swapcase()}")
+        assert response.status_code == 404 and "Capital and small letters" in response.content.decode()
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+
+    def test_a_percent_encoded_slug_is_the_slug_and_broken_utf8_is_unknown(self, client, placement):
+        encoded = "".join(f"%{ord(character):02X}" for character in placement.slug)
+        assert client.get(f"/r/{encoded}")["Location"] == client.get(f"/r/{placement.slug}")["Location"]
+        for path in ["/r/%ff", f"/r/{placement.slug}%ff", "/r/%C3%A9"]:
+            response = client.get(path)
+            assert response.status_code == 404 and "isn't active" in response.content.decode()
+        assert drain_once().stored == 2
+
+    def test_a_very_long_user_agent_is_read_from_its_start(self, client, placement):
+        # gunicorn refuses a header over 8 KB (431) before Django sees it; the development server passes it on.
+        assert client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE + " x" * 5000).status_code == 302
+        assert client.get(f"/r/{placement.slug}", HTTP_USER_AGENT="").status_code == 302
+        drain_once()
+        assert sorted(ScanEvent.objects.values_list("device_class", "is_bot")) == [("bot", True), ("mobile", False)]
 
     def test_an_archived_campaigns_code_goes_to_its_fallback_and_still_counts(self, client, placement):
         placement.destination_override = "https://shop.example.com/poster-offer"
@@ -211,7 +236,7 @@ class TestShortLink:
         assert client.post(f"/r/{placement.slug}").status_code == 405
         assert drain_once().read == 0 and ScanEvent.objects.count() == 0
 
-    @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+    @pytest.mark.parametrize("method", ["post", "put", "delete", "patch", "options"])
     def test_other_methods_are_405_with_csrf_checks_on(self, placement, method):
         # The test client skips CSRF checks unless asked: a real client's POST got Django's CSRF page (403) instead.
         from django.test import Client
