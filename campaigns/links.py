@@ -47,6 +47,23 @@ NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headl
                 "guzzlehttp", "postmanruntime", "insomnia", "dart:io")
 
 
+# What a sentence puts after a link written in it ("…/r/AbC12345." or "(…/r/AbC12345)"): no slug holds any of these
+# (`new_slug` draws letters and digits only), so a slug that ends in them is read without them.
+SENTENCE_ENDS = ".,;:!?)]}>'\"\u2026\u00bb\u201d\u2019"
+
+
+def slug_in(path_part: str) -> str:
+    """The slug a short link's last path part names, without what a sentence wrote after it (SENTENCE_ENDS).
+
+    Args:
+        path_part: the text after `/r/`, as Django decoded it.
+
+    Returns:
+        `path_part` less any trailing sentence punctuation; unchanged when it ends in a letter or digit.
+    """
+    return path_part.rstrip(SENTENCE_ENDS)
+
+
 def new_slug() -> str:
     return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
 

@@ -320,6 +320,7 @@ def scanner_query(request: HttpRequest) -> str:
 @csrf_exempt
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
+    slug = links.slug_in(slug)  # a link copied with the full stop of the sentence it ended
     if not could_be_slug(slug):
         return render(request, "campaigns/unknown_link.html", status=404)
     try:

@@ -125,6 +125,16 @@ class TestShortLink:
         assert response.status_code == 404 and "Capital and small letters" in response.content.decode()
         assert client.get(f"/r/{placement.slug}").status_code == 302
 
+    def test_a_link_copied_with_the_end_of_its_sentence_still_leads_and_counts(self, client, placement):
+        # "Scan or visit qart.link/r/AbC12345." - the full stop, a closing bracket or quote came along with the link.
+        expected = client.get(f"/r/{placement.slug}")["Location"]
+        for tail in [".", ",", ")", "%E2%80%9D", "%E2%80%A6", ".)", "!?"]:
+            response = client.get(f"/r/{placement.slug}{tail}")
+            assert response.status_code == 302 and response["Location"] == expected, tail
+        assert client.get(f"/r/{placement.slug}x").status_code == 404  # a letter more is another slug
+        assert client.get("/r/...").status_code == 404
+        assert drain_once().stored == 8
+
     def test_a_percent_encoded_slug_is_the_slug_and_broken_utf8_is_unknown(self, client, placement):
         encoded = "".join(f"%{ord(character):02X}" for character in placement.slug)
         assert client.get(f"/r/{encoded}")["Location"] == client.get(f"/r/{placement.slug}")["Location"]
