@@ -8,6 +8,7 @@ import logging
 import smtplib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from axes.utils import reset as axes_reset
 from django.contrib import auth, messages
@@ -44,7 +45,19 @@ CHANGES_SETTINGS = "Only a team owner changes the team's settings."
 MANAGES_MEMBERS = "Only a team owner manages the team's members and invitations."
 
 
-django_password_reset = PasswordResetView.as_view()
+class ResetPassword(PasswordResetView):
+    """Django's "e-mail me a reset link" step, its link under the site's one root for links that leave it
+    (`site.site_root`). Django builds the link from the request's Host header: with SITE_ROOT set, a request made
+    to another of ALLOWED_HOSTS (the server's address, an internal name) mailed the reset token to that host."""
+
+    def form_valid(self, form):
+        root = urlsplit(site.site_root(self.request))
+        # Read last by the form's e-mail (`PasswordResetForm.save`): it replaces the host and scheme of the request.
+        self.extra_email_context = {"protocol": root.scheme, "domain": root.netloc}
+        return super().form_valid(form)
+
+
+django_password_reset = ResetPassword.as_view()
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -157,6 +157,17 @@ class TestPasswords:
         assert done["Location"] == "/accounts/reset/done/"
         assert client.login(request=HttpRequest(), username="owner", password=STRONG)  # axes needs a request
 
+    def test_it_links_the_reset_under_site_root_whatever_host_was_asked(self, client, team_users, mailoutbox,
+                                                                         fresh_cache, settings):
+        # The link carries the reset token: it goes to the site's public root, never to the host a request named
+        # (the server's address, or any other of ALLOWED_HOSTS).
+        settings.SITE_ROOT, settings.ALLOWED_HOSTS = "https://qart.example", ["qart.example", "10.0.0.5"]
+        team_users.owner.email = "owner@acme.example"
+        team_users.owner.save()
+        client.post("/accounts/password_reset/", {"email": "owner@acme.example"}, HTTP_HOST="10.0.0.5")
+        body = mailoutbox[0].body
+        assert re.search(r"https://qart\.example/accounts/reset/\S+/\S+/", body) and "10.0.0.5" not in body
+
     @pytest.mark.parametrize("method", ["trace", "options", "put"])
     def test_the_reset_link_answers_only_get_head_and_post(self, client, team_users, mailoutbox, fresh_cache, method):
         # Django's view answered a spent or mistyped link with its page for any method (TRACE: 200), and took a
