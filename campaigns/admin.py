@@ -34,9 +34,10 @@ from campaigns.models import (
     locked_copy,
 )
 from qartsite import form_fields
+from qartsite.access import editable_teams
 from qartsite.numbers import whole
 from qartsite.plurals import counted
-from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, may_change
+from qartsite.scoped_admin import OwnersOnly, TeamScopedAdmin, TeamScopedInline, may_change
 
 
 class ArchiveInsteadOfDelete:
@@ -399,22 +400,24 @@ class ReadOnlyTeamAdmin(TeamScopedAdmin):
         return False
 
 
+# Webhooks are the owners' alone, as on the site and in the API (webhook_api.OWNERS_ONLY): here a viewer read the
+# endpoints' addresses (a chat hook's address is its key) and the messages waiting, and an editor deleted an endpoint.
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyTeamAdmin):
+class WebhookEndpointAdmin(OwnersOnly, ReadOnlyTeamAdmin):
     list_display = ("url", "team", "active", "failing_since", "created")
     list_filter = ("active",)
     exclude = ("secret",)
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyTeamAdmin):
+class WebhookDeliveryAdmin(OwnersOnly, ReadOnlyTeamAdmin):
     list_display = ("time", "endpoint", "event", "message_id", "attempt", "ok", "status_code", "error")
     list_filter = ("ok", "event")
     date_hierarchy = "time"
 
 
 @admin.register(WebhookOutbox)
-class WebhookOutboxAdmin(ReadOnlyTeamAdmin):
+class WebhookOutboxAdmin(OwnersOnly, ReadOnlyTeamAdmin):
     """Webhooks that could not be queued yet (Redis away): the drainer queues them once it answers."""
 
     list_display = ("created", "endpoint", "event", "next_try")
@@ -471,14 +474,9 @@ class ReportShareAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin
     exclude = ("token_hash",)
     list_select_related = ("campaign", "created_by")
     actions = ["revoke"]
-
-    def get_queryset(self, request):
-        # A share opens the campaign's report to anyone holding its link, and making or revoking one is an editor's
-        # act: a team's viewers see none (like the team's pages, which show shares to editors only).
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(pk__in=ReportShare.objects.in_teams(self.changing_teams(request.user)).values("pk"))
+    # A share opens the campaign's report to anyone holding its link, and making or revoking one is an editor's
+    # act: a team's viewers see none (like the team's pages, which show shares to editors only).
+    seeing_teams = staticmethod(editable_teams)
 
     def has_revoke_permission(self, request) -> bool:
         return may_change(request.user, None, self.changing_teams)

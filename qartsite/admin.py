@@ -4,8 +4,8 @@ Pages and the API scope through `Model.objects.for_user(user)` and `qartsite.acc
 every place it reads rows: changelists, change pages, foreign-key and many-to-many choices (the autocomplete's too),
 list filters, inlines, delete confirmations and the index's recent actions. A row of two teams (a label made in one
 team's session on another's candidate) is shown to neither team's staff, and the admin's forms make none. Viewers
-read; editors change their teams' objects; owners change teams, members and invitations. Django's permissions still
-apply on top. Superusers see and change everything.
+read; editors change their teams' objects; owners change teams and members, and alone see invitations and webhooks
+(`OwnersOnly`). Django's permissions still apply on top. Superusers see and change everything.
 
 Every registered admin is a `TeamScopedAdmin` (`qartsite.scoped_admin`: it and what it is built of), or one of the
 scoped replacements at the bottom of this module for the admins Django and the packages register themselves (users,
@@ -39,6 +39,7 @@ from qartsite import members
 from qartsite.access import owned_teams, teammates
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 from qartsite.scoped_admin import (
+    OwnersOnly,
     PlainFields,
     ScopedChoices,
     TeamScopedAdmin,
@@ -114,18 +115,13 @@ class TeamAdmin(TeamScopedAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(TeamScopedAdmin):
+class InvitationAdmin(OwnersOnly, TeamScopedAdmin):
     """Only owners see invitations: the token in an invitation is the key to joining its team in its role."""
 
     list_display = ("email", "team", "role", "created", "accepted")
     list_filter = ("role",)
     search_fields = ("email", "team__name")
     readonly_fields = ("token",)
-    changing_teams = staticmethod(owned_teams)
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(team__in=owned_teams(request.user))
 
     def get_readonly_fields(self, request, obj=None):
         # Its sender is whoever saves it (`save_model`): naming another owner kept an invitation alive after its real

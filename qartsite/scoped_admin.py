@@ -1,6 +1,6 @@
-"""What the admin's team isolation is built of: `TeamScopedAdmin` and `TeamScopedInline`, the choices, list filters,
-forms and fields they scope, and the helpers that say which teams a row belongs to and who may change it
-(`visible_to`, `in_teams`, `teams_of`, `may_change`).
+"""What the admin's team isolation is built of: `TeamScopedAdmin` (with `OwnersOnly` for what only owners see) and
+`TeamScopedInline`, the choices, list filters, forms and fields they scope, and the helpers that say which teams a
+row belongs to and who may change it (`visible_to`, `in_teams`, `teams_of`, `may_change`).
 
 Every app's admin builds on these (`campaigns.admin`, `generator.admin`); `qartsite.admin` registers qartsite's own
 models with them, replaces the admins Django and the packages register themselves, and says what the isolation
@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from qartsite import form_fields
-from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, teammates
+from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
@@ -316,20 +316,24 @@ class OwnTeamsListFilter(admin.RelatedOnlyFieldListFilter):
 
 
 class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
-    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams."""
+    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams.
+    `seeing_teams` names the teams whose rows the user sees here (all of theirs; their owned ones: `OwnersOnly`)."""
+
+    seeing_teams = staticmethod(Team.for_user)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
+        teams = self.seeing_teams(request.user)
         paths = getattr(self.model, "team_paths", ())
         if len(paths) == 1:
             # One chain of foreign keys: a join, no row twice. An id subquery made PostgreSQL read a million scans'
             # ids for each page's count, twice (3.6 s for a team's rollups; bench/RESULTS.md).
-            return qs.filter(**{f"{paths[0]}__in": Team.for_user(request.user)})
+            return qs.filter(**{f"{paths[0]}__in": teams})
         # A subquery rather than for_user() itself: it keeps this admin's ordering and select_related, and a
         # model with several team paths (distinct rows) still deletes in bulk.
-        return qs.filter(pk__in=visible_to(self.model, request.user).values("pk"))
+        return qs.filter(pk__in=in_teams(self.model, teams).values("pk"))
 
     def has_add_permission(self, request) -> bool:
         return super().has_add_permission(request) and may_change_here(request, None, self.changing_teams)
@@ -382,6 +386,14 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
         if not may_change(request.user, obj, self.changing_teams):
             raise PermissionDenied(VIEWERS_CANNOT_CHANGE)
         super().save_model(request, obj, form, change)
+
+
+class OwnersOnly:
+    """Put before `TeamScopedAdmin` for what only a team's owners see and manage, as on the site and in the API
+    (invitations: the key to joining the team; webhooks: they send its data elsewhere): staff who are not superusers
+    see and change only the rows of the teams they own."""
+
+    seeing_teams = changing_teams = staticmethod(owned_teams)
 
 
 class ColumnNamedFields(forms.BaseFormSet):

@@ -20,6 +20,9 @@ from campaigns.models import (
     ReportShare,
     ScanEvent,
     ScanRollup,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookOutbox,
 )
 from campaigns.scan_buffer import scan_event
 from generator.models import Candidate, GenerationJob, Prompt
@@ -498,6 +501,28 @@ class TestAlertsSharesAndRollupsInTheAdmin:
         assert client.get(f"/admin/campaigns/reportshare/{share.pk}/change/").status_code in (302, 404)
         client.force_login(staff_cast.teammate)
         assert f"/reportshare/{share.pk}/change/" in client.get("/admin/campaigns/reportshare/").content.decode()
+
+    def test_only_owners_see_or_delete_webhooks(self, client, staff_cast, campaign):
+        # The site and the API keep webhooks to owners (they send the team's data elsewhere): in the admin a viewer
+        # read the endpoint's address and the messages waiting for it, and an editor deleted the endpoint.
+        endpoint = WebhookEndpoint.objects.create(team=staff_cast.team, url="https://hooks.acme.example/T0/key",
+                                                  events=["scan.created"], secret="whsec_x")
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, message_id="m-1", event="scan.created")
+        waiting = WebhookOutbox.objects.create(endpoint=endpoint, event="scan.created", next_try=timezone.now(),
+                                               messages=[["m-2", {"placement": 1}]])
+        pages = [f"/admin/campaigns/{row._meta.model_name}/{row.pk}/change/" for row in (endpoint, delivery, waiting)]
+        for user in (staff_cast.viewer, staff_cast.teammate):
+            client.force_login(user)
+            for model in ("webhookendpoint", "webhookdelivery", "webhookoutbox"):
+                assert "hooks.acme.example" not in client.get(f"/admin/campaigns/{model}/").content.decode()
+            assert [client.get(page).status_code for page in pages] == [302] * 3  # "not found" back to the index
+        client.post(f"/admin/campaigns/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+        client.post("/admin/campaigns/webhookendpoint/",
+                    {"action": "delete_selected", "_selected_action": [endpoint.pk], "post": "yes"})
+        assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+        client.force_login(staff_cast.owner)
+        assert "hooks.acme.example" in client.get("/admin/campaigns/webhookendpoint/").content.decode()
+        assert [client.get(page).status_code for page in pages] == [200] * 3
 
     def test_an_editor_revokes_a_share_and_it_stops_opening(self, client, staff_cast, campaign):
         from campaigns import shares
