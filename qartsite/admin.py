@@ -44,8 +44,8 @@ from qartsite.scoped_admin import (
     ScopedChoices,
     TeamScopedAdmin,
     TeamScopedInline,
+    in_teams,
     is_team_owned,
-    visible_to,
 )
 
 NO_OWNER_NAMED = ("A team needs at least one owner: make one of its members an owner, or leave yourself out of the "
@@ -275,16 +275,20 @@ admin.site.register(AccessFailureLog, SuperuserAccessFailureLogAdmin)
 
 def recent_actions(request: HttpRequest) -> QuerySet[LogEntry]:
     """The log entries behind the admin index's "Recent actions" (`AdminSite.get_log_entries`): for staff who are not
-    superusers, only those about objects they still see. The sidebar lists one's own actions by the object's name,
-    so someone who left a team, or was moved out of it, kept reading the names of that team's campaigns."""
+    superusers, only those about objects they still see, in the teams their admin shows them (`seeing_teams`: an
+    invitation's or a webhook's, their owned teams). The sidebar lists one's own actions by the object's name, so
+    someone who left a team, or was moved out of it, kept reading the names of that team's campaigns."""
     entries = LogEntry.objects.select_related("content_type", "user")
     if request.user.is_superuser:
         return entries
+    if not request.user.is_authenticated:  # the sign-in page: nobody's actions (and no teams to ask about)
+        return entries.none()
     team_owned = [model for model in admin.site._registry if is_team_owned(model)]
     types = ContentType.objects.get_for_models(*team_owned)
     shown = ~Q(content_type__in=types.values())
     for model in team_owned:
-        keys = visible_to(model, request.user).annotate(key=Cast("pk", models.TextField())).values("key")
+        teams = admin.site._registry[model].seeing_teams(request.user)
+        keys = in_teams(model, teams).annotate(key=Cast("pk", models.TextField())).values("key")
         shown |= Q(content_type=types[model], object_id__in=keys)
     return entries.filter(shown)
 

@@ -14,7 +14,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group
 from django.utils.html import strip_tags
 
-from campaigns.models import Campaign, Placement
+from campaigns.models import Campaign, Placement, WebhookEndpoint
 from generator.models import (
     Candidate,
     EvalRun,
@@ -25,7 +25,7 @@ from generator.models import (
     LabelingSession,
     Prompt,
 )
-from qartsite.models import Membership
+from qartsite.models import Invitation, Membership
 from tests.qartsite.admin_pages import url
 
 
@@ -143,6 +143,18 @@ class TestIndexAndUsers:
         client.force_login(cast.viewer)
         body = client.get("/admin/").content.decode()
         assert "Acme campaign" in body and "Rival campaign" not in body
+
+    def test_recent_actions_name_no_invitation_or_webhook_once_no_longer_an_owner(self, client, cast, rows):
+        # Their rows are shown to owners alone (OwnersOnly): an owner made editor kept reading the invited addresses
+        # and the webhooks' addresses (a chat hook's is its key) among their recent actions.
+        ours = rows["ours"]
+        LogEntry.objects.log_actions(cast.owner.pk, [ours[Invitation], ours[WebhookEndpoint], ours[Campaign]], CHANGE)
+        client.force_login(cast.owner)
+        assert "Acme@example.com" in client.get("/admin/").content.decode()
+        Membership.objects.filter(team=cast.team, user=cast.owner).update(role="editor")
+        body = client.get("/admin/").content.decode()
+        assert "Acme campaign" in body
+        assert "Acme@example.com" not in body and "acme.example.com/hook" not in body
 
     def test_the_user_list_names_no_groups_to_staff(self, client, cast, admin_user):
         Group.objects.create(name="Rival auditors").user_set.add(cast.teammate)
