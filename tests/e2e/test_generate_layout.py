@@ -164,3 +164,19 @@ def test_a_queued_jobs_progress_line_leaves_no_hole_for_the_times_it_does_not_kn
     assert abs(queue["y"] - percent["y"]) < 2  # one line
     assert queue["x"] - (percent["x"] + percent["width"]) <= gap + 1
     assert not failures
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_failing_cards_plain_png_follows_its_buttons(live_server, team_users, new_page, viewport):
+    # Beside passing cards, whose print sizes sit at the cards' foot, a failing card's "It fails the scan check" was
+    # pushed there too, under a tall empty gap.
+    job = job_with_candidates(team_users.team, team_users.owner, count=4, status="done")  # #4 fails
+    page, failures = new_page(viewport=viewport)
+    sign_in(page, "owner", next_url=f"/generate/jobs/{job.pk}/")
+    failing = page.locator(".candidate", has=page.locator("[data-no-print]"))
+    assert failing.count() == 1
+    gap = failing.locator("[data-no-print]").evaluate(
+        "(el) => el.getBoundingClientRect().top - el.previousElementSibling.getBoundingClientRect().bottom")
+    assert gap <= 16, gap  # the card's own gap and padding (.5rem + .25rem), no more
+    assert not failures
