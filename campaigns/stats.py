@@ -69,9 +69,18 @@ class DateRange:
         return (self.end - self.start).days + 1
 
     @property
-    def label(self) -> str:
+    def name(self) -> str:
+        """What the range picker says under its date fields: the preset's name, not the days (the fields show them,
+        in the browser's own format; the house format beside it showed every date twice, two ways)."""
         if self.key in PRESETS:
             return f"Last {PRESETS[self.key]} days"
+        return "Lifetime" if self.key == "lifetime" else "Custom range"
+
+    @property
+    def label(self) -> str:
+        """The range with its days in the house format, for the cards under the picker, which have no date fields."""
+        if self.key in PRESETS:
+            return self.name
         span = f"{self.start:%-d %b %Y} – {self.end:%-d %b %Y}"
         return f"Lifetime ({span})" if self.key == "lifetime" else span
 

@@ -59,6 +59,12 @@ class TestParseRange:
         assert days == stats.DateRange(date(2026, 3, 1), date(2026, 3, 3), "custom")
         assert days.query() == {"range": "custom", "from": "2026-03-01", "to": "2026-03-03"}
         assert days.label == "1 Mar 2026 – 3 Mar 2026"
+        assert days.name == "Custom range"  # the picker's fields show its days
+
+    def test_a_ranges_name_leaves_its_days_to_the_date_fields(self):
+        assert stats.parse_range({"range": "7d"}, TODAY, None).name == "Last 7 days"
+        lifetime = stats.parse_range({"range": "lifetime"}, TODAY, date(2025, 1, 2))
+        assert lifetime.name == "Lifetime" and lifetime.label == f"Lifetime (2 Jan 2025 – {TODAY:%-d %b %Y})"
 
     @pytest.mark.parametrize(("params", "message"), [
         ({"range": "1y"}, "range must be one of 7d, 30d, 90d, lifetime, custom; got “1y”."),

@@ -167,6 +167,16 @@ class TestCampaignList:
         html = body(client.get("/campaigns/"))
         assert "days in each team&#x27;s own time zone (Acme: UTC)" in html
 
+    def test_its_range_picker_shows_a_custom_ranges_days_once_in_its_date_fields(self, client, team_users, campaign):
+        # "1 Nov 2026 – 6 Dec 2026" under fields the browser writes as "11/01/2026" and "12/06/2026": two formats
+        client.force_login(team_users.owner)
+        html = body(client.get(f"/campaigns/{campaign.pk}/?range=custom&from=2026-11-01&to=2026-12-06"))
+        picker = html[html.index('<nav class="range-picker"'):html.index("</nav>", html.index('class="range-picker"'))]
+        assert 'value="2026-11-01"' in picker and 'value="2026-12-06"' in picker
+        assert re.search(r"data-range-label>Custom range · days in UTC</p>", picker)
+        assert "Nov 2026" not in picker
+        assert "1 Nov 2026 – 6 Dec 2026 · people only" in html  # the chart, with no date field beside it
+
     def test_it_keeps_the_range_and_team_across_the_archived_toggle(self, client, team_users, campaign):
         Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
                                 archived=True)
