@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import formats, timezone
 from redis.exceptions import RedisError
 
 from campaigns import refused_scans, scan_buffer
@@ -72,13 +72,13 @@ class Backlog:
         """The pages' one line ("" when the counts are up to date), times in `zone`."""
         if not self.behind:
             return ""
-        ran = f" The scan counter last ran at {clock(self.drained_at, zone, self.now)}." if self.stalled else ""
+        ran = f" The scan counter last ran on {local_time(self.drained_at, zone)}." if self.stalled else ""
         if self.waiting and self.oldest is not None:
-            return (f"Some scans are still being counted: the oldest waiting was made at "
-                    f"{clock(self.oldest, zone, self.now)}; the figures on this page do not include them yet.{ran}")
+            return (f"Some scans are still being counted: the oldest waiting was made on "
+                    f"{local_time(self.oldest, zone)}; the figures on this page do not include them yet.{ran}")
         if self.waiting:
             return f"Some scans are still being counted: the figures on this page do not include them yet.{ran}"
-        return (f"Scans made after {clock(self.drained_at, zone, self.now)} may not be counted yet: the scan counter "
+        return (f"Scans made after {local_time(self.drained_at, zone)} may not be counted yet: the scan counter "
                 "has not run since.")
 
     def to_dict(self) -> dict:
@@ -93,12 +93,18 @@ class Backlog:
         }
 
 
-def clock(moment: datetime, zone: tzinfo, now: datetime) -> str:
-    """HH:MM in `zone`, with the date when it is not today's there."""
-    local = moment.astimezone(zone)
-    if local.date() == now.astimezone(zone).date():
-        return f"{local:%H:%M}"
-    return f"{local:%H:%M} on {local.day} {local:%b}"
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """`moment` in `zone`, in the house date-time format ("6 Dec 2026 14:03"): "14:03 on 6 Dec" had no year and was
+    the only time on the pages written that way.
+
+    Args:
+        moment: an aware datetime.
+        zone: the team's time zone.
+
+    Returns:
+        The date and time as every page writes them.
+    """
+    return formats.date_format(moment.astimezone(zone), "DATETIME_FORMAT")
 
 
 def drained_key() -> str:

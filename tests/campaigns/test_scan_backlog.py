@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,12 +39,9 @@ def drainer_ran(redis, minutes_ago: float) -> datetime:
 
 
 def clock(moment: datetime) -> str:
-    """How the pages write `moment` in New York: its date too when that is not today's there (a run just after
-    midnight in New York, 05:00 UTC, asks about 23:57 the day before)."""
+    """How the pages write `moment` in New York: the house date-time format ("6 Dec 2026 14:03")."""
     local = moment.astimezone(NEW_YORK)
-    if local.date() == timezone.now().astimezone(NEW_YORK).date():
-        return f"{local:%H:%M}"
-    return f"{local:%H:%M} on {local.day} {local:%b}"
+    return f"{local.day} {local:%b %Y %H:%M}"
 
 
 @pytest.mark.django_db
@@ -60,8 +58,17 @@ class TestBacklog:
         oldest = spool_scan(placement, 5)
         spool_scan(placement, 2)
         note = scan_backlog.backlog().note(NEW_YORK)
-        assert note.startswith(f"Some scans are still being counted: the oldest waiting was made at {clock(oldest)}")
+        assert note.startswith(f"Some scans are still being counted: the oldest waiting was made on {clock(oldest)}")
         assert "last ran" not in note
+
+    def test_it_writes_its_times_in_the_house_format(self, placement, scan_redis):
+        # "14:03 on 6 Dec", or "14:03" alone today: no year, and no other page wrote a time that way
+        drainer_ran(scan_redis, 10)
+        made = spool_scan(placement, 5)
+        local = made.astimezone(NEW_YORK)
+        note = scan_backlog.backlog().note(NEW_YORK)
+        assert f"made on {local.day} {local:%b} {local.year} {local:%H:%M};" in note
+        assert re.search(r"last ran on \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d\.$", note), note
 
     def test_it_says_when_the_drainer_stopped_though_nothing_waits_here(self, placement, scan_redis):
         ran = drainer_ran(scan_redis, 10)
@@ -128,7 +135,7 @@ class TestPages:
             assert "data-backlog" not in client.get(url).content.decode()
         made = spool_scan(placement, 5)
         for url in pages:
-            assert f"the oldest waiting was made at {clock(made)}" in client.get(url).content.decode()
+            assert f"the oldest waiting was made on {clock(made)}" in client.get(url).content.decode()
 
     def test_the_pages_render_when_redis_is_away(self, client, team_users, campaign, placement, settings):
         settings.REDIS_URL = "redis://127.0.0.1:1/0"
