@@ -226,3 +226,16 @@ def test_a_check_boxs_label_stays_beside_it_on_a_phone(live_server, team_users, 
     })""")
     assert all(label["beside"] and label["inside"] for label in placed), placed
     assert not failures
+
+
+@pytest.mark.browser
+def test_the_webhooks_header_names_stay_whole_on_a_phone(live_server, team_users, new_page):
+    # "webhook-" at the end of one line and "id" at the start of the next: a reader copied half a header name.
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner", next_url=f"/campaigns/teams/{team_users.team.pk}/webhooks/")
+    names = page.locator(".page-head code").evaluate_all("""codes => codes.map(code => [code.textContent,
+        new Set([...code.getClientRects()].map(box => Math.round(box.top))).size])""")
+    assert [name for name, _ in names] == ["webhook-id", "webhook-timestamp", "webhook-signature"]
+    assert all(lines == 1 for _, lines in names), names
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # and nothing scrolls sideways
+    assert not failures
