@@ -78,3 +78,53 @@ def test_long_names_and_addresses_leave_every_column_of_the_campaign_share_and_c
         assert page.locator("#result_list .clipped").count() >= 2, url
     assert page.locator("#result_list .clipped").first.get_attribute("title") == str(campaign)
     assert failures == []
+
+
+def last_column_in_view(page) -> bool:
+    """Whether the list's last column ends inside the list's own box (past it, it is hidden in its scroll area)."""
+    return page.locator("#result_list tbody tr").first.locator("td").last.evaluate(
+        "(el) => el.getBoundingClientRect().right <= el.closest('.results').getBoundingClientRect().right + 1")
+
+
+@pytest.mark.browser
+def test_the_admins_menu_starts_folded_at_1280_px_and_every_column_is_in_view(new_page, team_users):
+    # Django opens its menu (nav sidebar) until a browser remembers a choice: beside it a list has ~630 px, and the
+    # campaign list's last columns scrolled out of view on a first visit at 1280 px.
+    from django.utils import timezone
+
+    from campaigns.models import Campaign
+    from generator.core.codes import decision
+    from generator.models import VerifierModel
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    Campaign.objects.create(team=team_users.team, name=NAME, destination="https://example.com/spring")
+    # Its column titles ("Cross validated balanced accuracy") alone made this list wider than the window
+    VerifierModel.objects.create(model_id="logistic-v2", form=decision.DEFAULT_MODEL.form, bias=-4.0,
+                                 weights=[["o_any", 1.0]], created_by=team_users.owner, label_count=80,
+                                 scanned_count=40, figures={"cross_validated": {"balanced_accuracy": 0.86}},
+                                 activated_by=team_users.owner, activated_at=timezone.now())
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    for url in ("/admin/campaigns/campaign/", "/admin/generator/verifiermodel/"):
+        page.goto(url)
+        assert not page.locator("#nav-sidebar").is_visible(), url
+        assert last_column_in_view(page), url
+
+    # The « button still opens it, and the admin remembers that choice as it does (its own localStorage key)
+    page.click("#toggle-nav-sidebar")
+    page.reload()
+    assert page.locator("#nav-sidebar").is_visible()
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_the_admins_menu_starts_open_on_a_wide_screen(new_page, team_users):
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    page, failures = new_page(viewport={"width": 1680, "height": 1050})
+    sign_in(page, "owner", next_url="/admin/")
+    page.goto("/admin/campaigns/campaign/")
+    assert page.locator("#nav-sidebar").is_visible()  # Django's own default where a list has room beside it
+    assert failures == []
