@@ -180,3 +180,18 @@ def test_a_failing_cards_plain_png_follows_its_buttons(live_server, team_users, 
         "(el) => el.getBoundingClientRect().top - el.previousElementSibling.getBoundingClientRect().bottom")
     assert gap <= 16, gap  # the card's own gap and padding (.5rem + .25rem), no more
     assert not failures
+
+
+@pytest.mark.browser
+def test_the_job_pages_settings_name_each_setting_on_one_line_on_a_desktop(live_server, team_users, new_page):
+    # "The code's squares" broke over two lines in a 9rem column, with the rest of the card's width to spare.
+    job = job_with_candidates(team_users.team, team_users.owner, count=1, status="done")
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", next_url=f"/generate/jobs/{job.pk}/")
+    names = page.locator(".facts dt").evaluate_all("""names => names.map(name => {
+        const range = document.createRange();
+        range.selectNodeContents(name);
+        return [name.textContent, new Set([...range.getClientRects()].map(box => Math.round(box.top))).size];
+    })""")
+    assert ["The code's squares", 1] in names and all(lines == 1 for _, lines in names), names
+    assert not failures
