@@ -195,3 +195,26 @@ def test_the_job_pages_settings_name_each_setting_on_one_line_on_a_desktop(live_
     })""")
     assert ["The code's squares", 1] in names and all(lines == 1 for _, lines in names), names
     assert not failures
+
+
+@pytest.mark.browser
+def test_a_job_cards_link_breaks_only_after_its_slashes_on_a_phone(live_server, team_users, new_page):
+    # Two cards a row: "https://qart.exampl" on one line and "e/r/AbC123" on the next.
+    job_with_candidates(team_users.team, team_users.owner, count=1, status="done")  # content qart.example/r/AbC123
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner", next_url="/generate/jobs/")
+    caption = page.locator(".job-card-meta .mono").first
+    assert caption.inner_text().replace("\n", "") == "qart.example/r/AbC123"  # no "https://": a caption, not a link
+    parts = caption.evaluate("""(el) => {
+        const text = el.textContent, found = [];
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            found.push([node.textContent, new Set([...range.getClientRects()].map(box => Math.round(box.top))).size]);
+        }
+        return found;
+    }""")
+    assert [part for part, _ in parts] == ["qart.example/", "r/", "AbC123"]
+    assert all(lines == 1 for _, lines in parts), parts
+    assert not failures
