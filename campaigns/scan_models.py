@@ -50,7 +50,7 @@ class ScanEvent(models.Model):
 
     class Meta:
         ordering = ["-time"]
-        # The second serves the drainer's repeat check (campaigns.drainer.flag_repeats).
+        # The second serves the drainer's repeat check (campaigns.repeats.flag_repeats).
         indexes = [models.Index(fields=["placement", "time"]),
                    models.Index(fields=["placement", "visitor_key", "time"])]
 

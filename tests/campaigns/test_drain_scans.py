@@ -8,30 +8,22 @@ import logging
 import os
 import threading
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
-from django.utils import timezone
 from redis.exceptions import RedisError
 
 from campaigns import drainer, scan_backlog, scan_buffer, webhooks
 from campaigns.drainer import GROUP, Drainer, drain_once
 from campaigns.models import Placement, ScanEvent, ScanRollup, WebhookEndpoint, WebhookOutbox
-from tests.campaigns.buffered import to_spool, to_stream
+from tests.campaigns.buffered import scan_ago, to_spool, to_stream
 from tests.campaigns.refusals import refuse
 
 
 @pytest.fixture
 def placement(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Station Poster")
-
-
-def event(placement: Placement, seconds_ago: float = 0, visitor_key: str = "v" * 32, **fields) -> dict:
-    return scan_buffer.scan_event(placement.pk, timezone.now() - timedelta(seconds=seconds_ago), browser="Safari",
-                                  os="iOS", device_class="mobile", referer="", accept_language="", country="",
-                                  is_bot=False, visitor_key=visitor_key, **fields)
 
 
 def stored_ids() -> list[str]:
@@ -65,14 +57,14 @@ class TestDrainOnce:
             return write(fd, data[:len(data) // 2] if len(sizes) == 1 else data)
 
         monkeypatch.setattr(scan_buffer.os, "write", short_once)
-        first, second = event(placement), event(placement)
+        first, second = scan_ago(placement), scan_ago(placement)
         assert scan_buffer.push(first) == "stream"
         scan_buffer.spool_outage.end()  # a few seconds later: the spool is tried again
         assert scan_buffer.push(second) == "spool"
         assert drain_once().stored == 2 and stored_ids() == sorted(uuid.UUID(e["id"]).hex for e in (first, second))
 
     def test_a_spool_file_another_drainer_finished_meanwhile_is_no_trouble(self, placement, monkeypatch, caplog):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         claim = scan_buffer.claim_spool_files
 
         def finished_elsewhere(folder, trouble=None):  # the other drainer stores each file and deletes it
@@ -87,7 +79,7 @@ class TestDrainOnce:
         assert ScanEvent.objects.count() == 1 and spool_files() == []
 
     def test_it_stores_stream_and_spool_events_once_when_run_twice(self, placement, scan_redis):
-        streamed, spooled = [event(placement) for _ in range(3)], [event(placement) for _ in range(2)]
+        streamed, spooled = [scan_ago(placement) for _ in range(3)], [scan_ago(placement) for _ in range(2)]
         to_stream(*streamed)
         to_spool(*spooled)
         assert drain_once().stored == 5
@@ -100,7 +92,7 @@ class TestDrainOnce:
                                                                        caplog):
         # A folder the drainer could not rename in (a fault drill: read-only) raised out of its loop: it crashed and
         # restarted every few seconds, a traceback each time
-        spooled, streamed = event(placement), event(placement)
+        spooled, streamed = scan_ago(placement), scan_ago(placement)
         to_spool(spooled)
         to_stream(streamed)
         rename = scan_buffer.os.rename
@@ -124,7 +116,7 @@ class TestDrainOnce:
         """Two web processes' spool files, "a" sorted before "b"."""
         folder = scan_buffer.spool_path().parent
         folder.mkdir(parents=True, exist_ok=True)
-        first, second = event(placement), event(placement)
+        first, second = scan_ago(placement), scan_ago(placement)
         for name, made in (("a", first), ("b", second)):
             (folder / f"scans-{name}-1{scan_buffer.SPOOL_SUFFIX}").write_text(json.dumps(made) + "\n")
         return first, second
@@ -173,14 +165,14 @@ class TestDrainOnce:
         assert stored_ids() == sorted([first["id"], second["id"]]) and spool_files() == []
 
     def test_it_keeps_the_requests_time_not_the_drains(self, placement):
-        made = event(placement, seconds_ago=3 * 3600)
+        made = scan_ago(placement, seconds_ago=3 * 3600)
         to_spool(made)
         drain_once()
         assert ScanEvent.objects.get().time.isoformat() == made["time"]
 
     def test_it_stores_a_stream_event_delivered_again_after_a_crash_before_the_ack_once(self, placement, scan_redis,
                                                                                          monkeypatch):
-        made = [event(placement) for _ in range(3)]
+        made = [scan_ago(placement) for _ in range(3)]
         to_stream(*made)
         with monkeypatch.context() as patched:
             patched.setattr(Drainer, "acknowledge", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
@@ -191,7 +183,7 @@ class TestDrainOnce:
         assert stored_ids() == sorted(e["id"] for e in made) and pending(scan_redis) == 0
 
     def test_it_stores_a_spool_file_read_again_after_a_crash_before_its_removal_once(self, placement, monkeypatch):
-        made = [event(placement) for _ in range(3)]
+        made = [scan_ago(placement) for _ in range(3)]
         to_spool(*made)
         with monkeypatch.context() as patched:
             patched.setattr(Drainer, "remove", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
@@ -202,12 +194,12 @@ class TestDrainOnce:
         assert stored_ids() == sorted(e["id"] for e in made) and spool_files() == []
 
     def test_it_stores_the_same_event_in_one_batch_once(self, placement):
-        made = event(placement)
+        made = scan_ago(placement)
         to_spool(made, made)
         assert drain_once().stored == 1 and ScanEvent.objects.count() == 1
 
     def test_it_reclaims_a_pending_entry_of_a_dead_consumer(self, placement, scan_redis):
-        made = event(placement)
+        made = scan_ago(placement)
         to_stream(made)
         scan_redis.xgroup_create(scan_buffer.stream_key(), GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "dead", {scan_buffer.stream_key(): ">"})  # read, then the process died
@@ -217,7 +209,7 @@ class TestDrainOnce:
 
     def test_it_forgets_stopped_drainers_once_nothing_is_pending_for_them(self, placement, scan_redis, monkeypatch):
         stream = scan_buffer.stream_key()
-        to_stream(event(placement), event(placement, visitor_key="w" * 32))
+        to_stream(scan_ago(placement), scan_ago(placement, visitor_key="w" * 32))
         scan_redis.xgroup_create(stream, GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "stopped-with-one", {stream: ">"}, count=1)  # died holding an entry
         scan_redis.xreadgroup(GROUP, "stopped-empty", {stream: "0"})  # joined, read nothing new
@@ -233,7 +225,7 @@ class TestDrainOnce:
 
     def test_it_never_forgets_a_consumer_holding_an_entry(self, placement, scan_redis):
         stream = scan_buffer.stream_key()
-        to_stream(event(placement))
+        to_stream(scan_ago(placement))
         scan_redis.xgroup_create(stream, GROUP, id="0")
         scan_redis.xreadgroup(GROUP, "busy", {stream: ">"})
         assert scan_redis.eval(drainer.FORGET_IF_IDLE, 1, stream, GROUP, "busy") == -1
@@ -243,7 +235,7 @@ class TestDrainOnce:
 
     def test_it_loses_and_acknowledges_nothing_when_the_database_fails_mid_drain(self, placement, scan_redis,
                                                                                  monkeypatch):
-        streamed, spooled = [event(placement) for _ in range(2)], [event(placement) for _ in range(2)]
+        streamed, spooled = [scan_ago(placement) for _ in range(2)], [scan_ago(placement) for _ in range(2)]
         to_stream(*streamed)
         to_spool(*spooled)
         real_insert, calls = drainer.insert, []
@@ -265,7 +257,7 @@ class TestDrainOnce:
         assert sum(ScanRollup.objects.filter(dimension=ScanRollup.Dimension.TOTAL).values_list("scans", flat=True)) == 4
 
     def test_it_drains_the_spool_while_redis_is_down(self, placement, settings):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         settings.REDIS_URL = "redis://127.0.0.1:1/0"
         assert drain_once().stored == 1
 
@@ -274,7 +266,7 @@ class TestDrainOnce:
         endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/",
                                                   events=["scan.created"], secret=webhooks.new_secret())
         webhooks_queue.away()
-        to_spool(event(placement), event(placement, visitor_key="w" * 32))
+        to_spool(scan_ago(placement), scan_ago(placement, visitor_key="w" * 32))
         with django_capture_on_commit_callbacks(execute=True):
             assert drain_once().stored == 2
         assert webhooks_queue.queue.count == 0 and WebhookOutbox.objects.count() == 1
@@ -308,7 +300,7 @@ class TestDrainOnce:
 
     def test_it_drops_scans_of_deleted_placements_and_unreadable_lines(self, placement, campaign):
         gone = Placement.objects.create(campaign=campaign, name="Gone")
-        kept, lost = event(placement), event(gone)
+        kept, lost = scan_ago(placement), scan_ago(gone)
         gone.delete()
         to_spool(kept, lost)
         with open(scan_buffer.spool_path(), "a") as file:
@@ -318,9 +310,9 @@ class TestDrainOnce:
     def test_a_nul_in_a_scans_headers_is_left_out_and_holds_up_nothing(self, placement):
         # The development server passes a NUL in a header on; PostgreSQL refused it in text, the drainer stopped, and
         # the spool file stayed claimed with every scan after that one in it.
-        poisoned = {**event(placement), "browser": "Mobile\x00 Safari", "referer": "https://a.example/\x00x",
+        poisoned = {**scan_ago(placement), "browser": "Mobile\x00 Safari", "referer": "https://a.example/\x00x",
                     "accept_language": "en\x00"}
-        after = event(placement)
+        after = scan_ago(placement)
         to_spool(poisoned, after)
         assert drain_once().stored == 2 and spool_files() == []
         stored = ScanEvent.objects.get(event_id=poisoned["id"])
@@ -328,33 +320,33 @@ class TestDrainOnce:
         assert stored.accept_language == "en"
 
     def test_it_appends_to_a_new_file_once_the_drainer_has_claimed_the_old_one(self, placement):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
-        to_spool(event(placement))  # after the claim: a new file under the spool name
+        to_spool(scan_ago(placement))  # after the claim: a new file under the spool name
         assert sum(1 for _ in scan_buffer.spool_events(claimed)) == 1
         assert scan_buffer.spool_path().exists() and drain_once().stored == 2
 
     def test_a_claimed_file_is_marked_read_only_and_a_writer_holding_it_open_moves_on(self, placement):
-        to_spool(event(placement))  # the writer keeps this file open
+        to_spool(scan_ago(placement))  # the writer keeps this file open
         [claimed] = scan_buffer.claim_spool_files(scan_buffer.spool_path().parent)
         assert claimed.stat().st_mode & 0o777 == scan_buffer.CLAIMED_MODE
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         assert scan_buffer.spool_path().stat().st_mode & 0o777 == scan_buffer.SPOOL_MODE
         assert sum(1 for _ in scan_buffer.spool_events(claimed)) == 1
 
     def test_a_spool_file_deleted_under_the_writer_is_not_written_into_the_void(self, placement):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         scan_buffer.spool_path().unlink()  # someone cleaned the folder; the writer still holds the file open
-        kept = event(placement)
+        kept = scan_ago(placement)
         to_spool(kept)
         assert drain_once().stored == 1 and stored_ids() == [kept["id"]]
 
     def test_a_forked_child_writes_its_own_file(self, placement):
-        to_spool(event(placement))  # the parent's file is open
+        to_spool(scan_ago(placement))  # the parent's file is open
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the child
             try:
-                to_spool(event(placement))
+                to_spool(scan_ago(placement))
             finally:
                 os._exit(0)
         os.waitpid(child, 0)
@@ -364,114 +356,22 @@ class TestDrainOnce:
 
 
 @pytest.mark.django_db
-class TestRepeats:
-    def test_it_flags_scans_after_ten_a_minute_by_one_visitor_on_one_placement(self, placement, campaign):
-        other_placement = Placement.objects.create(campaign=campaign, name="Flyer")
-        to_spool(*[event(placement, seconds_ago=50 - i) for i in range(6)])
-        drain_once()  # six stored before the batch that follows
-        batch = [event(placement, seconds_ago=40 - i) for i in range(6)]
-        others = [event(placement, seconds_ago=30, visitor_key="w" * 32), event(other_placement, seconds_ago=30)]
-        later = event(placement, seconds_ago=-61)  # more than a minute after all the others
-        to_spool(*batch, *others, later)
-        drain_once()
-        repeats = {row.hex for row in ScanEvent.objects.filter(is_repeat=True).values_list("event_id", flat=True)}
-        assert repeats == {uuid.UUID(batch[4]["id"]).hex, uuid.UUID(batch[5]["id"]).hex}  # the 11th and 12th
-
-    def test_it_does_not_flag_ten_scans_a_minute(self, placement):
-        to_spool(*[event(placement, seconds_ago=59 - i) for i in range(10)])
-        drain_once()
-        assert ScanEvent.objects.filter(is_repeat=True).count() == 0 and ScanEvent.objects.count() == 10
-
-    def test_a_visitor_with_hundreds_of_stored_scans_is_judged_by_the_last_minute_only(self, placement):
-        # one client hammering the link: 300 scans stored, all but the last 4 more than a minute before the batch
-        to_spool(*[event(placement, seconds_ago=400 - i) for i in range(296)],
-                 *[event(placement, seconds_ago=50 - i) for i in range(4)])
-        drain_once()
-        batch = [event(placement, seconds_ago=40 - i) for i in range(8)]
-        to_spool(*batch)
-        drain_once()
-        flagged = [ScanEvent.objects.get(event_id=made["id"]).is_repeat for made in batch]
-        assert flagged == [False] * 6 + [True] * 2  # 4 stored + 6 of the batch in the minute before the 7th
-        # and the visitor counted once that day, however many stored scans they have (rollups' new-visitor check)
-        days = ScanRollup.objects.filter(dimension=ScanRollup.Dimension.TOTAL)  # two when run just after midnight
-        assert sum(day.scans for day in days) == 308 and all(day.visitors == 1 for day in days)
-
-
-    def test_a_scan_that_arrives_late_makes_the_stored_scans_after_it_repeats(self, placement, campaign):
-        # another web process's spool file drains after scans that came later: in time order the 11th of the
-        # minute is the stored one at 19 s, and it becomes a repeat; the late one itself is the first of its minute
-        stored = [event(placement, seconds_ago=30 - i) for i in range(10)]  # 30 s ago .. 21 s ago
-        to_spool(*stored)
-        drain_once()
-        assert ScanEvent.objects.filter(is_repeat=True).count() == 0
-        late = event(placement, seconds_ago=35)
-        too_early = event(placement, seconds_ago=95)  # more than a minute before all of them: counts for none
-        other_visitor = event(placement, seconds_ago=36, visitor_key="w" * 32)
-        other_placement = event(Placement.objects.create(campaign=campaign, name="Flyer"), seconds_ago=36)
-        to_spool(late, too_early, other_visitor, other_placement)
-        drain_once()
-        repeats = {row.hex for row in ScanEvent.objects.filter(is_repeat=True).values_list("event_id", flat=True)}
-        assert repeats == {uuid.UUID(stored[9]["id"]).hex}
-
-    def test_late_scans_count_only_in_the_minute_before_each_stored_one(self, placement):
-        stored = [event(placement, seconds_ago=100 - 10 * i) for i in range(10)]  # 100 s ago .. 10 s ago
-        to_spool(*stored)
-        drain_once()
-        # two late scans, 105 and 101 s ago: within the minute before the stored scans of 100-50 s ago only, where
-        # at most 6 stored scans precede: nothing reaches ten
-        to_spool(event(placement, seconds_ago=105), event(placement, seconds_ago=101))
-        drain_once()
-        assert ScanEvent.objects.filter(is_repeat=True).count() == 0
-        # nine late ones, 55-47 s ago: the stored scans of 40-10 s ago have 5 stored and all 9 late ones in their
-        # minute (14); the one 50 s ago has 7 stored (the two late ones of 105 and 101 s ago among them) and the 5
-        # late ones before it, 55-51 s ago (12); the one 60 s ago has 6 stored and none of the late ones (6)
-        to_spool(*[event(placement, seconds_ago=55 - i) for i in range(9)])
-        drain_once()
-        flagged = [ScanEvent.objects.get(event_id=made["id"]).is_repeat for made in stored]
-        assert flagged == [False] * 5 + [True] * 5
-
-    def test_a_late_scan_at_the_same_time_as_a_stored_one_counts_after_it(self, placement):
-        now = timezone.now()
-        stored = [scan_buffer.scan_event(placement.pk, now - timedelta(seconds=30 - i), visitor_key="v" * 32)
-                  for i in range(10)]
-        to_spool(*stored)
-        drain_once()
-        to_spool(scan_buffer.scan_event(placement.pk, now - timedelta(seconds=21), visitor_key="v" * 32))
-        drain_once()  # at the same time as the tenth stored scan: that one is still the tenth
-        assert ScanEvent.objects.filter(is_repeat=True).count() == 1  # the late one itself: the eleventh
-        late_row = ScanEvent.objects.get(is_repeat=True)
-        assert late_row.event_id.hex not in {uuid.UUID(made["id"]).hex for made in stored}
-
-    def test_the_late_check_costs_the_same_few_queries_for_a_batch_of_many_visitors(self, placement,
-                                                                                    django_assert_max_num_queries):
-        # twenty visitors with a stored scan each, the first with ten; then 200 late scans of 200 visitors, the
-        # first's making its tenth stored scan a repeat: candidates, their counts and the update, three queries
-        to_spool(*[event(placement, seconds_ago=30 - i, visitor_key=f"{i:032d}") for i in range(20)],
-                 *[event(placement, seconds_ago=29 - i, visitor_key=f"{0:032d}") for i in range(9)])
-        drain_once()
-        rows = [drainer.scan_row(event(placement, seconds_ago=40, visitor_key=f"{i:032d}")) for i in range(200)]
-        with django_assert_max_num_queries(3):
-            drainer.flag_later_repeats(rows)
-        assert ScanEvent.objects.filter(is_repeat=True).count() == 1
-
-
-@pytest.mark.django_db
 class TestCommand:
     def test_it_drains_once_and_says_how_many(self, placement, capsys):
-        to_spool(event(placement), event(placement))
+        to_spool(scan_ago(placement), scan_ago(placement))
         call_command("qart_drain_scans", "--once")
         assert "Stored 2 new scans of 2 buffered." in capsys.readouterr().out
 
     def test_it_says_how_many_the_database_refused_and_where_they_are(self, placement, monkeypatch, capsys):
-        poison = event(placement)
+        poison = scan_ago(placement)
         refuse(monkeypatch, poison)
-        to_spool(event(placement), poison)
+        to_spool(scan_ago(placement), poison)
         call_command("qart_drain_scans", "--once")
         assert capsys.readouterr().out == ("Stored 1 new scan of 2 buffered; the database refused 1 scan, set aside "
                                            "(see qart_refused_scans).\n")
 
     def test_it_says_one_scan_in_the_singular(self, placement, capsys):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         call_command("qart_drain_scans", "--once")
         assert "Stored 1 new scan of 1 buffered." in capsys.readouterr().out
 
@@ -489,7 +389,7 @@ class TestCommand:
         assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Stored")] == ["Stored 1 scan"]
 
     def test_it_fails_with_one_message_when_the_database_is_away(self, placement, monkeypatch):
-        to_spool(event(placement))
+        to_spool(scan_ago(placement))
         monkeypatch.setattr(drainer, "store_events", lambda events: (_ for _ in ()).throw(OperationalError("down")))
         with pytest.raises(CommandError, match="nothing was acknowledged"):
             call_command("qart_drain_scans", "--once")
