@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F
 from redis import Redis, RedisError
 
-from campaigns import alerts, print_builds, retention, rollups
+from campaigns import alerts, print_builds, retention, rollup_rebuilds
 from campaigns.models import Placement
 from qartsite import media_sweep
 from qartsite.models import Team
@@ -33,7 +33,7 @@ def recount_changed_zones() -> list[str]:
     done = []
     for team in Team.objects.exclude(counted_time_zone=F("time_zone")).order_by("pk"):
         zone = team.time_zone
-        rebuilt = rollups.rebuild(Placement.objects.filter(campaign__team=team))
+        rebuilt = rollup_rebuilds.rebuild(Placement.objects.filter(campaign__team=team))
         # Only if nobody changed it again meanwhile: otherwise the next pass recounts in the newer zone.
         Team.objects.filter(pk=team.pk, time_zone=zone).update(counted_time_zone=zone)
         log.info("Days of %s now count in %s: %s", team.name, zone, rebuilt)

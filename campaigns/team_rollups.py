@@ -7,7 +7,7 @@ Whatever changes a campaign's rows changes its team's by the same amounts, in th
 - a campaign's recount (`rollups.refresh_campaigns`: `take_out` its rows before, `put_in` the recounted ones after);
 - a deleted placement (`rollups.placement_deleting`: `take_out_placement`);
 - a campaign archived, brought back or moved to another team (`campaign_saving`: its rows change sets).
-A repair recounts a team's rows from its campaigns' (`refresh_teams`, at the end of every `rollups.rebuild`).
+A repair recounts a team's rows from its campaigns' (`refresh_teams`, at the end of every `rollup_rebuilds.rebuild`).
 
 Locks: placements' first (`rollups.lock_placements`; a campaign's own row where one changes), then campaigns' rows'
 (`lock_campaigns`), then teams' (`lock_teams`), in that order everywhere and in id order within each, so no two

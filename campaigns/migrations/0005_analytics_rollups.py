@@ -8,7 +8,8 @@ from django.db.models import CharField, Value
 def count_stored_scans(apps, schema_editor) -> None:
     """The rollups of every scan stored before them, counted as the drainer counts new ones (`campaigns.rollups`,
     whose counting works on plain rows): per placement, oldest first, in its team's time zone."""
-    from campaigns.rollups import REPLAY_CHUNK, STORED_FIELDS, UPSERT_BATCH, count_all, new_rows
+    from campaigns.rollup_rebuilds import REPLAY_CHUNK, STORED_FIELDS, count_all, new_rows
+    from campaigns.rollups import UPSERT_BATCH
     from qartsite.models import zone_named
 
     placements = apps.get_model("campaigns", "Placement")

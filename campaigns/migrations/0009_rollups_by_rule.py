@@ -7,7 +7,8 @@ def count_stored_rules(apps, schema_editor) -> None:
     """The destination rules' rows for scans stored before them (rules came in 0008): each placement that has a scan
     a rule sent is replayed as the drainer counts (`campaigns.rollups`), and only its rule rows are kept; the other
     dimensions were counted already."""
-    from campaigns.rollups import REPLAY_CHUNK, STORED_FIELDS, UPSERT_BATCH, count_all, new_rows
+    from campaigns.rollup_rebuilds import REPLAY_CHUNK, STORED_FIELDS, count_all, new_rows
+    from campaigns.rollups import UPSERT_BATCH
     from qartsite.models import zone_named
 
     placements = apps.get_model("campaigns", "Placement")

@@ -13,7 +13,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from campaigns import redirects, refused_scans, rollups, scan_buffer, webhooks
+from campaigns import redirects, refused_scans, rollup_rebuilds, scan_buffer, webhooks
 from campaigns.models import Campaign, Placement, ScanEvent
 from tests.conftest import free_port, live_queue
 
@@ -41,7 +41,7 @@ def scans(placement):
         ScanEvent.objects.create(placement=placement, device_class="bot", os="Other", browser="Slackbot", is_bot=True),
     ]
     ScanEvent.objects.filter(pk=made[1].pk).update(time=now - timedelta(days=10))
-    rollups.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
+    rollup_rebuilds.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
     return made
 
 

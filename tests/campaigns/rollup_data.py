@@ -14,6 +14,12 @@ def event(placement: Placement, when: datetime, visitor: str = "a" * 32, **field
     return scan_event(placement.pk, when, **{**made, **fields})
 
 
+def placement_rows(placement: Placement, dimension: str = "") -> dict:
+    """(day, value) -> (scans, visitors) of `placement`'s rows of `dimension` (the totals by default)."""
+    return {(row.day, row.value): (row.scans, row.visitors)
+            for row in ScanRollup.objects.filter(placement=placement, dimension=dimension)}
+
+
 def all_rows() -> set:
     return set(ScanRollup.objects.values_list("placement_id", "day", "dimension", "value", "scans", "visitors",
                                               "first_scan", "last_scan"))

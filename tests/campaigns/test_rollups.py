@@ -1,4 +1,5 @@
-"""Daily rollups (`campaigns.rollups`): kept by the drainer as scans are stored, and the same when rebuilt."""
+"""Daily rollups (`campaigns.rollups`): kept by the drainer as scans are stored, placements' and their campaigns'.
+Rebuilt from the stored scans: test_rollup_rebuilds.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from campaigns import maintenance, retention, rollups
+from campaigns import rollup_rebuilds, rollups
 from campaigns.drainer import scan_row, store_events
-from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent, ScanRollup, TeamRollup
+from campaigns.models import Campaign, CampaignRollup, Placement, ScanRollup, TeamRollup
 from qartsite.models import Team
-from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event, team_added_up, team_rows
+from tests.campaigns.rollup_data import added_up, campaign_rows, event, placement_rows, team_added_up, team_rows
 
 UTC = UTC
 
@@ -23,11 +24,6 @@ UTC = UTC
 @pytest.fixture
 def poster(campaign) -> Placement:
     return Placement.objects.create(campaign=campaign, name="Poster")
-
-
-def rows(placement: Placement, dimension: str = "") -> dict:
-    return {(row.day, row.value): (row.scans, row.visitors)
-            for row in ScanRollup.objects.filter(placement=placement, dimension=dimension)}
 
 
 @pytest.mark.django_db
@@ -39,7 +35,7 @@ class TestAdd:
         store_events([event(poster, noon + timedelta(hours=2)),  # a visitor of an earlier batch
                       event(poster, noon + timedelta(days=1))])  # the same key the next day: a new visitor
 
-        assert rows(poster) == {(date(2026, 3, 10), ""): (4, 2), (date(2026, 3, 11), ""): (1, 1)}
+        assert placement_rows(poster) == {(date(2026, 3, 10), ""): (4, 2), (date(2026, 3, 11), ""): (1, 1)}
         total = ScanRollup.objects.get(placement=poster, dimension="", day=date(2026, 3, 10))
         assert (total.first_scan, total.last_scan) == (noon, noon + timedelta(hours=2))
 
@@ -49,8 +45,8 @@ class TestAdd:
         store_events([again, event(poster, noon, visitor="c" * 32, is_bot=True, device_class="bot")])
         store_events([again])  # delivered twice
 
-        assert rows(poster) == {(date(2026, 3, 10), ""): (1, 1)}
-        assert rows(poster, "device") == {(date(2026, 3, 10), "mobile"): (1, 1)}
+        assert placement_rows(poster) == {(date(2026, 3, 10), ""): (1, 1)}
+        assert placement_rows(poster, "device") == {(date(2026, 3, 10), "mobile"): (1, 1)}
 
     def test_it_counts_days_and_hours_in_the_team_time_zone(self, poster, team_users):
         team_users.team.time_zone = "America/New_York"
@@ -59,8 +55,8 @@ class TestAdd:
 
         store_events([event(poster, late)])
 
-        assert rows(poster) == {(date(2026, 3, 10), ""): (1, 1)}
-        assert rows(poster, "hour") == {(date(2026, 3, 10), "23"): (1, 0)}
+        assert placement_rows(poster) == {(date(2026, 3, 10), ""): (1, 1)}
+        assert placement_rows(poster, "hour") == {(date(2026, 3, 10), "23"): (1, 0)}
 
     def test_it_counts_each_dimension_with_its_visitors(self, poster):
         noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -68,10 +64,10 @@ class TestAdd:
                                                  browser="Firefox", country="", accept_language="de-DE")])
 
         day = date(2026, 3, 10)
-        assert rows(poster, "device") == {(day, "mobile"): (1, 1), (day, "desktop"): (1, 1)}
-        assert rows(poster, "country") == {(day, "FR"): (1, 1), (day, ""): (1, 1)}
-        assert rows(poster, "language") == {(day, "fr"): (1, 1), (day, "de"): (1, 1)}
-        assert rows(poster, "os") == {(day, "iOS"): (1, 1), (day, "Windows"): (1, 1)}
+        assert placement_rows(poster, "device") == {(day, "mobile"): (1, 1), (day, "desktop"): (1, 1)}
+        assert placement_rows(poster, "country") == {(day, "FR"): (1, 1), (day, ""): (1, 1)}
+        assert placement_rows(poster, "language") == {(day, "fr"): (1, 1), (day, "de"): (1, 1)}
+        assert placement_rows(poster, "os") == {(day, "iOS"): (1, 1), (day, "Windows"): (1, 1)}
 
     def test_it_counts_the_rules_that_sent_scans_with_their_visitors(self, poster):
         noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -83,64 +79,15 @@ class TestAdd:
                       event(poster, noon + timedelta(hours=1), visitor="d" * 32, rule="after_end")])
 
         day = date(2026, 3, 10)
-        assert rows(poster, "rule") == {(day, "ab:0"): (2, 1), (day, "ab:1"): (1, 1), (day, "ios"): (1, 1),
-                                        (day, "after_end"): (1, 0)}
-        assert rows(poster) == {(day, ""): (6, 4)}  # no row for "": the main destination is the rest
+        assert placement_rows(poster, "rule") == {(day, "ab:0"): (2, 1), (day, "ab:1"): (1, 1), (day, "ios"): (1, 1),
+                                                  (day, "after_end"): (1, 0)}
+        assert placement_rows(poster) == {(day, ""): (6, 4)}  # no row for "": the main destination is the rest
 
     def test_it_counts_a_scan_without_a_visitor_key_as_its_own_visitor(self, poster):
         noon = datetime(2026, 3, 10, 12, tzinfo=UTC)
         store_events([event(poster, noon, visitor=""), event(poster, noon, visitor="")])
 
-        assert rows(poster) == {(date(2026, 3, 10), ""): (2, 2)}
-
-
-@pytest.mark.django_db
-class TestRebuild:
-    def test_it_rebuilds_exactly_what_the_drainer_counted(self, campaign, poster):
-        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
-        start = datetime(2026, 3, 1, 8, tzinfo=UTC)
-        for batch in range(4):
-            store_events([event(place, start + timedelta(hours=7 * n + batch), visitor=f"{n % 5:032d}",
-                                country=("FR", "DE")[n % 2], is_bot=n % 7 == 0,
-                                rule=("", "ab:0", "ab:1", "ios", "after_end")[(n + batch) % 5])
-                          for n in range(12) for place in (poster, flyer)])
-        counted = all_rows()
-        assert {row[2] for row in counted} >= {"rule"}  # the rules were counted, so their rebuild is compared
-
-        done = rollups.rebuild(Placement.objects.all())
-
-        assert all_rows() == counted
-        assert (done.placements, done.scans) == (2, ScanEvent.objects.filter(is_bot=False).count())
-        assert campaign_rows() == added_up()
-
-    def test_it_recounts_days_in_a_new_time_zone(self, poster, team_users):
-        store_events([event(poster, datetime(2026, 3, 11, 3, 30, tzinfo=UTC))])
-        assert rows(poster) == {(date(2026, 3, 11), ""): (1, 1)}
-        team_users.team.time_zone = "America/New_York"
-        team_users.team.save()
-
-        rollups.rebuild(Placement.objects.all())
-
-        assert rows(poster) == {(date(2026, 3, 10), ""): (1, 1)}
-
-    def test_it_keeps_the_days_whose_scans_are_gone(self, poster):
-        store_events([event(poster, datetime(2026, 3, day, hour, tzinfo=UTC), visitor=f"{hour:032d}")
-                      for day, hour in ((1, 12), (2, 10), (2, 16), (5, 12))])
-        ScanEvent.objects.filter(time__lt=datetime(2026, 3, 2, 13, tzinfo=UTC)).delete()  # retention, mid-day
-        ScanRollup.objects.filter(day=date(2026, 3, 5)).update(scans=99)  # wrong: to be recounted
-
-        rollups.rebuild(Placement.objects.all())
-
-        assert rows(poster) == {(date(2026, 3, 1), ""): (1, 1), (date(2026, 3, 2), ""): (2, 2),
-                                (date(2026, 3, 5), ""): (1, 1)}
-
-    def test_it_keeps_every_row_when_no_scan_is_left(self, poster):
-        store_events([event(poster, datetime(2026, 3, 1, 12, tzinfo=UTC))])
-        ScanEvent.objects.all().delete()
-
-        rollups.rebuild(Placement.objects.all())
-
-        assert rows(poster) == {(date(2026, 3, 1), ""): (1, 1)}
+        assert placement_rows(poster) == {(date(2026, 3, 10), ""): (2, 2)}
 
 
 @pytest.mark.django_db
@@ -160,7 +107,7 @@ class TestCampaignRows:
         day = campaign_rows()
         assert day == added_up()
         assert day[(campaign.pk, date(2026, 3, 10), "", "")][0] == sum(
-            rows(place)[(date(2026, 3, 10), "")][0] for place in (poster, flyer))
+            placement_rows(place)[(date(2026, 3, 10), "")][0] for place in (poster, flyer))
         assert {key[0] for key in day} == {campaign.pk, other.pk}
 
     def test_the_drainer_reads_each_placements_campaign_with_its_lock(self, campaign, poster):
@@ -184,7 +131,7 @@ class TestCampaignRows:
         CampaignRollup.objects.update(scans=99)  # wrong: to be recounted
         CampaignRollup.objects.create(campaign=campaign, day=date(2026, 1, 1), scans=5)  # a day with no scans
 
-        rollups.rebuild(Placement.objects.filter(pk=poster.pk))
+        rollup_rebuilds.rebuild(Placement.objects.filter(pk=poster.pk))
 
         assert campaign_rows() == added_up()
         assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (1, 1)
@@ -220,12 +167,12 @@ class TestCampaignRows:
         late = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
         store_events([event(first, late), event(second, late)])
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")  # its days move
-        rebuild_placement = rollups.rebuild_placement
-        monkeypatch.setattr(rollups, "rebuild_placement", lambda pk: rebuild_placement(pk) if pk != second.pk
+        rebuild_placement = rollup_rebuilds.rebuild_placement
+        monkeypatch.setattr(rollup_rebuilds, "rebuild_placement", lambda pk: rebuild_placement(pk) if pk != second.pk
                             else (_ for _ in ()).throw(DatabaseError("the database went away")))
 
         with pytest.raises(DatabaseError):
-            rollups.rebuild(Placement.objects.filter(campaign=campaign))
+            rollup_rebuilds.rebuild(Placement.objects.filter(campaign=campaign))
 
         assert campaign_rows() == added_up()
 
@@ -262,7 +209,7 @@ class TestUpsert:
         assert sorted(write for write in writes if write.split()[-1] in tables) == sorted(
             f"INSERT INTO {table}" for table in tables)
         assert ScanRollup.objects.filter(dimension="browser", value=odd).count() == 50
-        assert rows(poster)[(date(2026, 3, 10), "")] == (2, 1)
+        assert placement_rows(poster)[(date(2026, 3, 10), "")] == (2, 1)
         assert campaign_rows() == added_up()
         assert team_rows() == team_added_up()
 
@@ -335,58 +282,6 @@ class TestCampaignRowsConcurrently:
         assert errors == []
         assert campaign_rows() == added_up()
         assert ScanRollup.objects.filter(placement=new).exists()
-
-
-@pytest.mark.django_db
-class TestRebuildAfterRetentionInAnotherZone:
-    """Retention deleted a placement's early scans, then its team changed time zone: the kept rows count days of
-    the old zone, the recount days of the new one, and no scan may be counted twice or lost at the seam."""
-
-    START = datetime(2026, 11, 2, tzinfo=UTC)
-
-    def scan_every_50_minutes(self, poster: Placement, days: int) -> int:
-        """Scans from START on, one bot in five; returns how many were by people."""
-        moments = [self.START + timedelta(minutes=50 * n) for n in range(days * 24 * 60 // 50)]
-        store_events([event(poster, when, visitor=f"{n % 7:032d}", is_bot=n % 5 == 0,
-                            device_class="bot" if n % 5 == 0 else "mobile") for n, when in enumerate(moments)])
-        return sum(1 for n in range(len(moments)) if n % 5)
-
-    def purge_before(self, team, cut: datetime) -> None:
-        Team.objects.filter(pk=team.pk).update(scan_retention_days=30)  # update(): the zones stay as they are
-        assert retention.purge(now=cut + timedelta(days=30)).total > 0
-
-    def total_after_moving_to(self, team, zone: str) -> int:
-        Team.objects.filter(pk=team.pk).update(time_zone=zone)
-        assert maintenance.recount_changed_zones() == [team.name]
-        return sum(ScanRollup.objects.filter(dimension="").values_list("scans", flat=True))
-
-    def test_it_counts_every_scan_once_whatever_the_zone_moves(self, team_users, poster):
-        team = team_users.team
-        Team.objects.filter(pk=team.pk).update(time_zone="America/New_York", counted_time_zone="America/New_York")
-        people = self.scan_every_50_minutes(poster, days=6)
-        self.purge_before(team, datetime(2026, 11, 4, 4, 10, tzinfo=UTC))  # 23:10 in New York, 05:10 in Berlin
-        moves = ["Europe/Berlin", "America/Los_Angeles", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
-        totals = {zone: self.total_after_moving_to(team, zone) for zone in moves}
-        # Retention again, now that the early days are a patchwork of zones, then the big jump back.
-        self.purge_before(team, datetime(2026, 11, 5, 10, 40, tzinfo=UTC))
-        totals |= {f"{zone} again": self.total_after_moving_to(team, zone)
-                   for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York")}
-
-        assert totals == dict.fromkeys(totals, people)
-        devices = ScanRollup.objects.filter(dimension="device").values_list("scans", flat=True)
-        assert sum(devices) == people  # every dimension's rows moved with the totals
-        assert campaign_rows() == added_up()  # and the campaign's with them
-
-    def test_it_keeps_a_deleted_scan_whose_old_day_starts_after_the_new_zones_cut(self, team_users, poster):
-        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Europe/Berlin", counted_time_zone="Europe/Berlin")
-        # 00:10 and 00:30 on 5 November in Berlin, 15:10 and 15:30 on the 4th in Los Angeles.
-        store_events([event(poster, datetime(2026, 11, 4, 23, 10, tzinfo=UTC)),
-                      event(poster, datetime(2026, 11, 4, 23, 30, tzinfo=UTC))])
-        ScanEvent.objects.filter(time__lt=datetime(2026, 11, 4, 23, 20, tzinfo=UTC)).delete()  # retention
-
-        self.total_after_moving_to(team_users.team, "America/Los_Angeles")
-
-        assert rows(poster) == {(date(2026, 11, 5), ""): (2, 1)}  # the kept Berlin day, the whole of it
 
 
 @pytest.mark.parametrize(("header", "language"), [

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns import rollups
+from campaigns import rollup_rebuilds
 from campaigns.models import Placement, ScanEvent
 from tests.clients import api_as
 
@@ -42,7 +42,7 @@ class TestScans:
         event = ScanEvent.objects.create(placement=placement, os=os, device_class=device, is_bot=is_bot, **fields)
         # `time` is auto_now_add: move it back afterwards.
         ScanEvent.objects.filter(pk=event.pk).update(time=timezone.now() - timedelta(days=days_ago))
-        rollups.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
+        rollup_rebuilds.rebuild(Placement.objects.all())  # what the drainer keeps as it stores scans
 
     def test_it_counts_people_by_day_device_and_os_and_leaves_bots_out(self, team_users, placement):
         self.scan(placement, 0, "iOS", "mobile", visitor_key="a" * 32)

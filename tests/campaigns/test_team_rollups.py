@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
-from campaigns import rollups, stats, team_rollups
+from campaigns import rollup_rebuilds, rollups, stats, team_rollups
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, TeamRollup
 from qartsite.models import Team
@@ -61,7 +61,7 @@ def history(team_users) -> dict[str, Campaign]:
     Placement.objects.filter(pk=moved.pk).update(campaign=made["Spring"])
     rollups.refresh_campaigns([made["Old"].pk, made["Spring"].pk])
     Team.objects.filter(pk=acme.pk).update(time_zone="Europe/Paris")
-    rollups.rebuild(Placement.objects.filter(campaign__team=acme))
+    rollup_rebuilds.rebuild(Placement.objects.filter(campaign__team=acme))
     store_events([event(place, NOON + timedelta(days=3, hours=n), visitor=f"{n % 2:032d}")
                   for n in range(3) for place in Placement.objects.all()])
     return made
@@ -127,7 +127,7 @@ class TestTeamRows:
         store_events([event(poster, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")
 
-        rollups.rebuild(Placement.objects.all())
+        rollup_rebuilds.rebuild(Placement.objects.all())
 
         assert team_rows() == team_added_up()
         assert {key[2] for key in team_rows()} == {date(2026, 3, 11)}

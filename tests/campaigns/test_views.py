@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import dashboard, rollups, stats
+from campaigns import dashboard, rollup_rebuilds, rollups, stats
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
@@ -716,7 +716,7 @@ class TestTimesInTheTeamsZone:
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Pacific/Kiritimati")  # UTC+14
         scanned = datetime(2026, 3, 10, 12, tzinfo=UTC)  # 02:00 on 11 March in Kiritimati
         ScanEvent.objects.create(placement=placement, device_class="mobile", time=scanned)
-        rollups.rebuild(Placement.objects.all())
+        rollup_rebuilds.rebuild(Placement.objects.all())
         ReportShare.objects.create(campaign=campaign, token_hash="x" * 64, label="Agency",
                                    expires=datetime(2027, 1, 3, 10, 15, tzinfo=UTC))
         client.force_login(team_users.owner)

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.db.models import F
 
-from campaigns import rollups
+from campaigns import rollup_rebuilds
 from campaigns.models import Campaign, Placement
 from qartsite.models import Team
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No campaign with id {campaign}.")
             placements = placements.filter(campaign_id=campaign)
         try:
-            done = rollups.rebuild(placements)
+            done = rollup_rebuilds.rebuild(placements)
         except DatabaseError as exc:
             raise CommandError(f"The database cannot be reached ({exc}); run it again once it is back.") from None
         if campaign is None:  # counted in today's zones: the worker's maintenance need not recount them again

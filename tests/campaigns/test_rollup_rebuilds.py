@@ -1,0 +1,115 @@
+"""Daily rollups rebuilt from the stored scans (`campaigns.rollup_rebuilds`): the same rows the drainer counted,
+days recounted in a team's new time zone, and the days whose scans retention deleted kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from campaigns import maintenance, retention, rollup_rebuilds
+from campaigns.drainer import store_events
+from campaigns.models import Placement, ScanEvent, ScanRollup
+from qartsite.models import Team
+from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event, placement_rows
+
+
+@pytest.mark.django_db
+class TestRebuild:
+    def test_it_rebuilds_exactly_what_the_drainer_counted(self, campaign, placement):
+        flyer = Placement.objects.create(campaign=campaign, name="Flyer")
+        start = datetime(2026, 3, 1, 8, tzinfo=UTC)
+        for batch in range(4):
+            store_events([event(place, start + timedelta(hours=7 * n + batch), visitor=f"{n % 5:032d}",
+                                country=("FR", "DE")[n % 2], is_bot=n % 7 == 0,
+                                rule=("", "ab:0", "ab:1", "ios", "after_end")[(n + batch) % 5])
+                          for n in range(12) for place in (placement, flyer)])
+        counted = all_rows()
+        assert {row[2] for row in counted} >= {"rule"}  # the rules were counted, so their rebuild is compared
+
+        done = rollup_rebuilds.rebuild(Placement.objects.all())
+
+        assert all_rows() == counted
+        assert (done.placements, done.scans) == (2, ScanEvent.objects.filter(is_bot=False).count())
+        assert campaign_rows() == added_up()
+
+    def test_it_recounts_days_in_a_new_time_zone(self, placement, team_users):
+        store_events([event(placement, datetime(2026, 3, 11, 3, 30, tzinfo=UTC))])
+        assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
+        team_users.team.time_zone = "America/New_York"
+        team_users.team.save()
+
+        rollup_rebuilds.rebuild(Placement.objects.all())
+
+        assert placement_rows(placement) == {(date(2026, 3, 10), ""): (1, 1)}
+
+    def test_it_keeps_the_days_whose_scans_are_gone(self, placement):
+        store_events([event(placement, datetime(2026, 3, day, hour, tzinfo=UTC), visitor=f"{hour:032d}")
+                      for day, hour in ((1, 12), (2, 10), (2, 16), (5, 12))])
+        ScanEvent.objects.filter(time__lt=datetime(2026, 3, 2, 13, tzinfo=UTC)).delete()  # retention, mid-day
+        ScanRollup.objects.filter(day=date(2026, 3, 5)).update(scans=99)  # wrong: to be recounted
+
+        rollup_rebuilds.rebuild(Placement.objects.all())
+
+        assert placement_rows(placement) == {(date(2026, 3, 1), ""): (1, 1), (date(2026, 3, 2), ""): (2, 2),
+                                (date(2026, 3, 5), ""): (1, 1)}
+
+    def test_it_keeps_every_row_when_no_scan_is_left(self, placement):
+        store_events([event(placement, datetime(2026, 3, 1, 12, tzinfo=UTC))])
+        ScanEvent.objects.all().delete()
+
+        rollup_rebuilds.rebuild(Placement.objects.all())
+
+        assert placement_rows(placement) == {(date(2026, 3, 1), ""): (1, 1)}
+
+
+@pytest.mark.django_db
+class TestRebuildAfterRetentionInAnotherZone:
+    """Retention deleted a placement's early scans, then its team changed time zone: the kept rows count days of
+    the old zone, the recount days of the new one, and no scan may be counted twice or lost at the seam."""
+
+    START = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def scan_every_50_minutes(self, placement: Placement, days: int) -> int:
+        """Scans from START on, one bot in five; returns how many were by people."""
+        moments = [self.START + timedelta(minutes=50 * n) for n in range(days * 24 * 60 // 50)]
+        store_events([event(placement, when, visitor=f"{n % 7:032d}", is_bot=n % 5 == 0,
+                            device_class="bot" if n % 5 == 0 else "mobile") for n, when in enumerate(moments)])
+        return sum(1 for n in range(len(moments)) if n % 5)
+
+    def purge_before(self, team, cut: datetime) -> None:
+        Team.objects.filter(pk=team.pk).update(scan_retention_days=30)  # update(): the zones stay as they are
+        assert retention.purge(now=cut + timedelta(days=30)).total > 0
+
+    def total_after_moving_to(self, team, zone: str) -> int:
+        Team.objects.filter(pk=team.pk).update(time_zone=zone)
+        assert maintenance.recount_changed_zones() == [team.name]
+        return sum(ScanRollup.objects.filter(dimension="").values_list("scans", flat=True))
+
+    def test_it_counts_every_scan_once_whatever_the_zone_moves(self, team_users, placement):
+        team = team_users.team
+        Team.objects.filter(pk=team.pk).update(time_zone="America/New_York", counted_time_zone="America/New_York")
+        people = self.scan_every_50_minutes(placement, days=6)
+        self.purge_before(team, datetime(2026, 11, 4, 4, 10, tzinfo=UTC))  # 23:10 in New York, 05:10 in Berlin
+        moves = ["Europe/Berlin", "America/Los_Angeles", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
+        totals = {zone: self.total_after_moving_to(team, zone) for zone in moves}
+        # Retention again, now that the early days are a patchwork of zones, then the big jump back.
+        self.purge_before(team, datetime(2026, 11, 5, 10, 40, tzinfo=UTC))
+        totals |= {f"{zone} again": self.total_after_moving_to(team, zone)
+                   for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York")}
+
+        assert totals == dict.fromkeys(totals, people)
+        devices = ScanRollup.objects.filter(dimension="device").values_list("scans", flat=True)
+        assert sum(devices) == people  # every dimension's rows moved with the totals
+        assert campaign_rows() == added_up()  # and the campaign's with them
+
+    def test_it_keeps_a_deleted_scan_whose_old_day_starts_after_the_new_zones_cut(self, team_users, placement):
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Europe/Berlin", counted_time_zone="Europe/Berlin")
+        # 00:10 and 00:30 on 5 November in Berlin, 15:10 and 15:30 on the 4th in Los Angeles.
+        store_events([event(placement, datetime(2026, 11, 4, 23, 10, tzinfo=UTC)),
+                      event(placement, datetime(2026, 11, 4, 23, 30, tzinfo=UTC))])
+        ScanEvent.objects.filter(time__lt=datetime(2026, 11, 4, 23, 20, tzinfo=UTC)).delete()  # retention
+
+        self.total_after_moving_to(team_users.team, "America/Los_Angeles")
+
+        assert placement_rows(placement) == {(date(2026, 11, 5), ""): (2, 1)}  # the kept Berlin day, the whole of it
