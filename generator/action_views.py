@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +25,7 @@ from generator import jobs, placement_picker
 from generator.models import GenerationJob
 from generator.views import pk_or_404, visible_candidates
 from qartsite.access import get_for_user_or_404, require_editor
+from qartsite.models import Team
 from qartsite.numbers import whole
 from qartsite.responses import not_found
 
@@ -57,11 +59,28 @@ def delete_job(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("generator:jobs")
 
 
-def names_chosen(offered, chosen: str | None, typed: str) -> bool:
-    """Whether the search box's text `typed` still names the placement whose id `chosen` came with it."""
+def typed_placement(offered: QuerySet[Placement], chosen: str | None, typed: str, team: Team) -> Placement:
+    """The placement the search box chose: the one whose id `chosen` came with its text `typed` while the text still
+    names it, else the one the text names (a browser restoring a form may keep an old hidden id), as on the
+    generation page.
+
+    Args:
+        offered: the placements the box offers (`placement_picker.offered`), whole rows: the one found is used.
+        chosen: the hidden id sent with the text, if any.
+        typed: the box's text, not empty.
+        team: the job's team.
+
+    Returns:
+        the placement, read once.
+
+    Raises:
+        ValidationError: the text names none of `team`'s placements, or several (`placement_picker.named`).
+    """
     pk = whole(chosen)
-    placement = None if pk is None else offered.select_related("campaign").filter(pk=pk).first()
-    return placement is not None and placement_picker.still_names(placement, typed)
+    placement = None if pk is None else offered.filter(pk=pk).first()
+    if placement is not None and placement_picker.still_names(placement, typed):
+        return placement
+    return placement_picker.named(offered, typed, team)
 
 
 @login_required
@@ -75,22 +94,23 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     require_editor(request.user, job.team)
     chosen = job.placement_id or request.POST.get("placement")
     typed = request.POST.get("placement_name", "").strip()
-    offered = placement_picker.offered(request.user, [job.team])
-    if not job.placement_id and typed and not names_chosen(offered, chosen, typed):
-        # The search box of a team past the select's limit (`job_detail`): its text decides once it no longer names
-        # the id it came with (a browser restoring a form may keep an old hidden id), as on the generation page.
+    # Only a placement of the job's own team: the picture carries that team's link.
+    if not job.placement_id and typed:
+        # The search box of a team past the select's limit (`job_detail`). Whole rows: the placement it finds is the
+        # one used, not read again (a query more on every click).
+        offered = placement_picker.offered(request.user, [job.team]).defer(None)
         try:
-            chosen = placement_picker.named(offered, typed, job.team).pk
+            placement = typed_placement(offered, chosen, typed, job.team)
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
             return redirect("generator:job", pk=job.pk)
-    if not chosen:
+    elif not chosen:
         messages.error(request, "Choose the placement this picture is for.")
         return redirect("generator:job", pk=job.pk)
-    # Only a placement of the job's own team: the picture carries that team's link.
-    placement = get_for_user_or_404(
-        Placement.objects.filter(campaign__team=job.team).select_related("campaign"), pk=pk_or_404(str(chosen))
-    )
+    else:
+        placement = get_for_user_or_404(
+            Placement.objects.filter(campaign__team=job.team).select_related("campaign"), pk=pk_or_404(str(chosen))
+        )
     asked_restamp = request.POST.get("restamp") == "1"
     asked_anyway = request.POST.get("print_anyway") == "1"
     reason = request.POST.get("print_anyway_reason", "")[:1000] if asked_anyway else ""

@@ -8,6 +8,8 @@ import time
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import webhooks
@@ -192,6 +194,35 @@ class TestUseThisOne:
         kept = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": str(old.pk),
                                                                          "placement_name": "Spring / Poster 7"})
         assert kept.status_code == 200 and "Poster 7" in kept.content.decode()
+
+    def test_past_the_selects_limit_the_text_costs_no_second_read_of_the_placement(self, team_users, done_job,
+                                                                                  django_assert_num_queries):
+        # The text's check read the placement the id names, then the view read it again for its own team: a query
+        # more on every click. Now one read: the id alone and the id with the text naming it cost the same, and
+        # text naming another placement costs only the search for it.
+        from generator import placement_picker
+
+        spring = many_placements(team_users.team, placement_picker.SELECT_MAX)
+        old = spring.placements.get(name="Poster 7")
+        placement = placement_of(team_users.team)
+        for_placement(done_job, placement)
+        candidate = done_job.candidates.get(rank=1)
+        client = logged_in(team_users.owner)
+
+        def use(sent: dict[str, str]) -> None:
+            Placement.objects.filter(pk=placement.pk).update(artwork=None)
+            response = client.post(f"/generate/candidates/{candidate.pk}/use/", sent)
+            placement.refresh_from_db()
+            assert response.status_code == 302 and placement.artwork == candidate, sent
+
+        by_id = {"placement": str(placement.pk)}
+        use(by_id)  # the first request of a client reads what later ones find cached
+        with CaptureQueriesContext(connection) as alone:
+            use(by_id)
+        with django_assert_num_queries(len(alone)):
+            use({**by_id, "placement_name": "Acme spring / Station Poster"})
+        with django_assert_num_queries(len(alone) + 1):
+            use({"placement": str(old.pk), "placement_name": placement.slug})
 
     def test_past_the_selects_limit_another_teams_placement_is_neither_offered_nor_accepted(self, team_users,
                                                                                             done_job):
