@@ -745,7 +745,9 @@ class TestJobList:
         cards = {job.pk: html[html.index(f'href="/generate/jobs/{job.pk}/"'):] for job in (by_link, for_poster)}
         cards = {pk: card[:card.index("</a>")] for pk, card in cards.items()}
         assert f"Job {by_link.pk} ·" in cards[by_link.pk] and f"Job {for_poster.pk} ·" in cards[for_poster.pk]
-        assert f'<span class="mono">{long_link[:49]}…</span>' in cards[by_link.pk]  # shortened, as on the job page
+        # Shortened, as on the job page, without its "https://", and broken only after its slashes.
+        caption = long_link.removeprefix("https://")[:49].replace("/", "/<wbr>")
+        assert f'<span class="mono">{caption}…</span>' in cards[by_link.pk]
         assert long_link not in html
         assert "for Acme spring: Station Poster" in cards[for_poster.pk] and CONTENT not in cards[for_poster.pk]
 
