@@ -35,6 +35,7 @@ from campaigns.models import (
 )
 from qartsite import form_fields
 from qartsite.access import editable_teams
+from qartsite.admin_columns import ClippedColumns
 from qartsite.numbers import whole
 from qartsite.plurals import counted
 from qartsite.scoped_admin import OwnersOnly, TeamScopedAdmin, TeamScopedInline, may_change
@@ -142,58 +143,6 @@ class CampaignAdminForm(SeenVersion, form_fields.ModelForm):
         data = super().clean()
         names.refuse_taken_campaign_name(self, data)
         return data
-
-
-class ClippedColumns:
-    """Lists whose names and addresses run long (campaigns, placements, destination changes and share links; scans,
-    rollups and alerts by "campaign: placement"): those columns one line clipped to a width (static/qart/admin.css,
-    which templates/admin/base_site.html loads on every admin page), the whole of each in a title. A long one-word
-    name or address pushed the last columns off a 1280 px screen."""
-
-    @staticmethod
-    def clipped(value) -> str | None:
-        """`value` in one clipped line; None (the admin's "-") when there is none."""
-        if value is None or value == "":
-            return None
-        shown = str(value)
-        return format_html('<span class="clipped" title="{}">{}</span>', shown, shown)
-
-    @admin.display(description="name", ordering="name")
-    def name_cell(self, obj) -> str | None:
-        return self.clipped(obj.name)
-
-    @admin.display(description="campaign", ordering="campaign")
-    def campaign_cell(self, obj) -> str | None:
-        return self.clipped(obj.campaign)
-
-    @admin.display(description="placement", ordering="placement")
-    def placement_cell(self, obj) -> str | None:
-        return self.clipped(obj.placement)
-
-    @admin.display(description="campaign: placement", ordering="campaign")
-    def where_cell(self, obj) -> str | None:
-        """A change's placement ("campaign: placement"), else its campaign: one column for what two said twice."""
-        return self.clipped(obj.placement or obj.campaign)
-
-    @admin.display(description="location", ordering="location")
-    def location_cell(self, obj) -> str | None:
-        return self.clipped(obj.location)
-
-    @admin.display(description="destination", ordering="destination")
-    def destination_cell(self, obj) -> str | None:
-        return self.clipped(obj.destination)
-
-    @admin.display(description="before")
-    def before_cell(self, obj) -> str | None:
-        return self.clipped(obj.before)
-
-    @admin.display(description="after")
-    def after_cell(self, obj) -> str | None:
-        return self.clipped(obj.after)
-
-    @admin.display(description="label", ordering="label")
-    def label_cell(self, obj) -> str | None:
-        return self.clipped(obj.label)
 
 
 @admin.register(Campaign)

@@ -32,6 +32,7 @@ from generator.models import (
 )
 from qartsite import form_fields
 from qartsite.access import require_editor
+from qartsite.admin_columns import ClippedColumns, clipped
 from qartsite.models import Team
 from qartsite.scoped_admin import PlainFields, TeamScopedAdmin, TeamScopedInline, visible_to
 
@@ -146,9 +147,10 @@ class GenerationJobForm(form_fields.ModelForm):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
-    list_display = ("id", "preview", "prompt", "content", "status", "scannable", "progress", "total_seconds",
-                    "owner", "created")
+class GenerationJobAdmin(ClippedColumns, KeepsPrintedArtwork, TeamScopedAdmin):
+    # Beside its filters a 1280 px window leaves the list ~900 px: the prompt, link and owner clipped, and a job's
+    # progress and timing left to its page (its status says whether it runs), else the list scrolled sideways.
+    list_display = ("id", "preview", "prompt_cell", "content_cell", "status", "scannable", "owner_cell", "created")
     list_filter = ("status", "scannable", "scheduler", "engine")
     search_fields = ("prompt__text", "content", "owner__username")
     readonly_fields = ("status", "stage", "progress", "attempts", "worker_stops", "rq_job_id", "batches", "scannable",
@@ -213,14 +215,25 @@ FIGURE_RANGES = {"scan_probability": ("Scan probability", 0.0, 1.0), "pixels_cha
 
 
 @admin.register(Candidate)
-class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
-    list_display = ("preview", "job", "rank", "verdict", "scan_probability", "aesthetic_score", "fidelity_ssim",
-                    "color_error", "variant", "misread", "repaired", "seed")
+class CandidateAdmin(ClippedColumns, KeepsPrintedArtwork, TeamScopedAdmin):
+    # All twelve columns (the halftone engine's three figures, empty for a diffusion candidate, among them) were
+    # wider than the ~900 px a 1280 px window leaves beside the filters: the halftone figures are shown in a list of
+    # halftone jobs' candidates (the engine's filter), in place of what only diffusion gives (an aesthetic score, a
+    # repair).
+    list_display = ("preview", "job_cell", "rank", "verdict", "scan_probability", "aesthetic_score", "misread",
+                    "repaired", "seed")
+    halftone_list_display = ("preview", "job_cell", "rank", "verdict", "scan_probability", *HALFTONE_FIELDS, "seed")
     list_filter = ("verdict", "misread", "repaired", "job__engine")
     list_select_related = ("job__prompt",)
     raw_id_fields = ("job",)
     # The image is the engine's (never uploaded here: uploads are checked and re-encoded, uploads.py)
     readonly_fields = ("large_preview", "image", *HALFTONE_FIELDS)
+
+    def get_list_display(self, request):
+        engine = request.GET.get("job__engine__exact", request.GET.get("job__engine"))
+        if engine == GenerationJob.Engine.HALFTONE:
+            return self.halftone_list_display
+        return super().get_list_display(request)
 
     def get_readonly_fields(self, request, obj=None):
         # The engine measured these; they are shown for halftone candidates and hidden where empty.
@@ -266,8 +279,9 @@ class CandidateAdmin(KeepsPrintedArtwork, TeamScopedAdmin):
 
 
 @admin.register(LabelingSession)
-class LabelingSessionAdmin(TeamScopedAdmin):
-    list_display = ("name", "team", "created_by", "display_size_px", "created")
+class LabelingSessionAdmin(ClippedColumns, TeamScopedAdmin):
+    list_display = ("name_cell", "team", "created_by_cell", "display_size_px", "created")
+    list_select_related = ("team", "created_by")  # the clipped columns' rows, one query for the page
     list_filter = ("team",)
     search_fields = ("name", "notes", "created_by__username")
     raw_id_fields = ("candidates",)  # every candidate of the team's jobs, eight more a job, as a two-list picker
@@ -281,9 +295,11 @@ class LabelingSessionAdmin(TeamScopedAdmin):
 
 
 @admin.register(HumanScanResult)
-class HumanScanResultAdmin(TeamScopedAdmin):
-    list_display = ("id", "session", "candidate", "image_name", "labeler", "device", "app", "scanned",
-                    "seconds", "aesthetic_vote", "created")
+class HumanScanResultAdmin(ClippedColumns, TeamScopedAdmin):
+    # The session is a filter of this list, not a column: with it, the label's candidate and image name in two
+    # columns, the list was ~240 px too wide for a 1280 px window.
+    list_display = ("id", "image_cell", "labeler_cell", "device", "app", "scanned", "seconds", "aesthetic_vote",
+                    "created")
     list_filter = ("scanned", "device", "app", "session")
     search_fields = ("image_name", "device", "app", "notes", "labeler__username")
     raw_id_fields = ("candidate",)
@@ -293,6 +309,11 @@ class HumanScanResultAdmin(TeamScopedAdmin):
     def get_queryset(self, request):
         # A result reaches a team through its session or through its candidate's job (team_paths); either will do.
         return super().get_queryset(request).select_related("candidate", "labeler", "session")
+
+    @admin.display(description="image", ordering="image_name")
+    def image_cell(self, obj: HumanScanResult) -> str | None:
+        """What was scanned: the image's file name, else its candidate (as the label names itself)."""
+        return clipped(obj.image_name or obj.candidate)
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -310,8 +331,9 @@ class HumanScanResultAdmin(TeamScopedAdmin):
 
 
 @admin.register(LabelingItem)
-class LabelingItemAdmin(TeamScopedAdmin):
-    list_display = ("session", "position", "candidate", "shown_at", "hit_at", "result")
+class LabelingItemAdmin(ClippedColumns, TeamScopedAdmin):
+    list_display = ("session_cell", "position", "candidate_cell", "shown_at", "hit_at", "result_cell")
+    list_select_related = ("session", "candidate", "result")
     list_filter = ("session",)
     raw_id_fields = ("candidate", "result")
     readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent", "image")  # the labeling flow stores the image
@@ -329,18 +351,20 @@ class EvalSampleInline(TeamScopedInline):
 
 
 @admin.register(EvalRun)
-class EvalRunAdmin(TeamScopedAdmin):
-    list_display = ("name", "team", "created_by", "candidates_per_sample", "code_version", "created")
+class EvalRunAdmin(ClippedColumns, TeamScopedAdmin):
+    list_display = ("name_cell", "team", "created_by_cell", "candidates_per_sample", "code_version_cell", "created")
+    list_select_related = ("team", "created_by")
     search_fields = ("name", "notes")
     readonly_fields = ("created", "code_version", "engine_label")
     inlines = [EvalSampleInline]
 
 
 @admin.register(EvalSample)
-class EvalSampleAdmin(TeamScopedAdmin):
+class EvalSampleAdmin(ClippedColumns, TeamScopedAdmin):
     """Read-only: a sample is a measurement the sweep wrote (its `scores` name image files the reports open)."""
 
-    list_display = ("run", "config_key", "prompt", "content", "status", "total_seconds")
+    list_display = ("run_cell", "config_key_cell", "prompt", "content_cell", "status", "total_seconds")
+    list_select_related = ("run",)
     list_filter = ("status", "run")
     readonly_fields = [field.name for field in EvalSample._meta.fields if field.name != "id"]
 
@@ -349,8 +373,9 @@ class EvalSampleAdmin(TeamScopedAdmin):
 
 
 @admin.register(GenerationPreset)
-class GenerationPresetAdmin(TeamScopedAdmin):
-    list_display = ("name", "team", "is_default", "source_run", "created")
+class GenerationPresetAdmin(ClippedColumns, TeamScopedAdmin):
+    list_display = ("name_cell", "team", "is_default", "source_run_cell", "created")
+    list_select_related = ("team", "source_run")
     list_filter = ("team", "is_default")
     raw_id_fields = ("source_run",)
 

@@ -128,3 +128,65 @@ def test_the_admins_menu_starts_open_on_a_wide_screen(new_page, team_users):
     page.goto("/admin/campaigns/campaign/")
     assert page.locator("#nav-sidebar").is_visible()  # Django's own default where a list has room beside it
     assert failures == []
+
+
+@pytest.mark.browser
+def test_long_prompts_links_and_names_leave_every_column_of_the_generator_and_eval_lists_in_view(new_page,
+                                                                                              team_users):
+    # Foreign keys and dates kept on one line: with a 30-letter prompt and a short link the job list scrolled
+    # sideways by 186 px and the candidate list by 326 px (beside their filters, ~900 px); a long prompt, link, name
+    # or username pushed every list but the prompts' and the models' past its box.
+    from django.utils import timezone
+
+    from generator.models import (
+        Candidate,
+        EvalRun,
+        EvalSample,
+        GenerationJob,
+        GenerationPreset,
+        HumanScanResult,
+        LabelingItem,
+        LabelingSession,
+        Prompt,
+    )
+    from qartsite.models import Membership
+    from tests.conftest import make_staff
+    from tests.generator.factories import solid_png
+
+    make_staff(team_users.owner)
+    person = team_users.teammate
+    person.username = "marketing.lead.berlin@agency-example.com"  # usernames may be e-mail addresses
+    person.save(update_fields=["username"])
+    team, now = team_users.team, timezone.now()
+    text = "A lighthouse on a rocky coast at dawn, watercolour, soft light, gulls over the water"
+    link = f"https://qart.example/r/AbC12345?utm_source=poster&utm_campaign={NAME}"
+    prompt = Prompt.objects.create(owner=person, team=team, text=text)
+    job = GenerationJob.objects.create(owner=person, team=team, prompt=prompt, content=link, status="done",
+                                       scannable=True, progress=1.0, total_seconds=123.456, engine="halftone")
+    candidate = Candidate.objects.create(job=job, index=0, seed=123456789012, image=solid_png("black", 64), rank=1,
+                                         scan_probability=0.876543, verdict="pass", aesthetic_score=6.54321,
+                                         fidelity_ssim=0.912345, color_error=12.3456, variant="centre 0.33, dots")
+    session = LabelingSession.objects.create(name=NAME, team=team, created_by=person, display_size_px=600)
+    label = HumanScanResult.objects.create(session=session, candidate=candidate, labeler=person, scanned=True,
+                                           image_name=f"{NAME}.png", device="Samsung Galaxy S23 Ultra",
+                                           app="Google Lens", seconds=2.345, aesthetic_vote=1)
+    LabelingItem.objects.create(session=session, candidate=candidate, position=3, shown_at=now, hit_at=now,
+                                result=label)
+    run = EvalRun.objects.create(name=NAME, team=team, created_by=person, code_version="8d97770a1b2c" * 3)
+    EvalSample.objects.create(run=run, prompt=text, content=link, status="done", total_seconds=98.7654,
+                              config_key="conditioning_scale=1.3,control_start=0.15,guidance_scale=3.5")
+    GenerationPreset.objects.create(team=team, name=NAME, is_default=True, source_run=run, created_by=person)
+    # A member of two teams' sessions: the lists' team and session filters shown, ~900 px left beside them
+    Membership.objects.create(team=team_users.other_team, user=team_users.owner, role="viewer")
+    LabelingSession.objects.create(name="Rival's sitting", team=team_users.other_team)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner")
+    for url in ("/admin/generator/generationjob/", "/admin/generator/candidate/",
+                "/admin/generator/candidate/?job__engine__exact=halftone", "/admin/generator/humanscanresult/",
+                "/admin/generator/labelingsession/", "/admin/generator/labelingitem/", "/admin/generator/evalrun/",
+                "/admin/generator/evalsample/", "/admin/generator/generationpreset/"):
+        assert every_column_in_view(page, url), url
+        assert page.locator("#result_list .clipped").count() >= 1, url
+    page.goto("/admin/generator/generationjob/")
+    assert page.locator("#result_list .clipped").first.get_attribute("title") == str(prompt)
+    assert failures == []
