@@ -63,6 +63,26 @@ class TestHumanScanResultAdmin:
 
 
 @pytest.mark.django_db
+class TestLabelingItemAdmin:
+    def test_it_shows_the_items_link_token_to_superusers_only(self, client, team_users, admin_user):
+        from generator.models import LabelingItem
+        from tests.conftest import make_staff
+
+        make_staff(team_users.owner, team_users.viewer)
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,))
+        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
+        item = LabelingItem.objects.create(session=session, candidate=job.candidates.get(), position=1)
+        url = f"/admin/generator/labelingitem/{item.pk}/change/"
+        for user in (team_users.viewer, team_users.owner):  # the key that records the item's scan, to any holder
+            client.force_login(user)
+            response = client.get(url)
+            assert response.status_code == 200 and "ours sitting" in response.content.decode()
+            assert item.token not in response.content.decode() and "field-token" not in response.content.decode()
+        client.force_login(admin_user)
+        assert item.token in client.get(url).content.decode()
+
+
+@pytest.mark.django_db
 class TestCandidateAdminLabelingAction:
     def test_it_creates_a_labeling_session_from_the_selected_candidates(self, client, team_users):
         user = team_users.owner
