@@ -17,6 +17,14 @@ class TestApiDocs:
         assert '<a href="/campaigns/">Campaigns</a>' in html and "<title>API · qart</title>" in html
         assert '<div id="swagger-ui"></div>' in html and 'url: "/api/schema/"' in html
 
+    def test_it_leaves_how_to_send_a_token_to_the_schemas_description(self, client, team_users):
+        # Swagger UI draws the description under the intro: both said "Authorization: Token <token>".
+        client.force_login(team_users.owner)
+        html = client.get("/api/docs/").content.decode()
+        assert "Authorization: Token" not in html and '<a href="/accounts/">your account page</a>' in html
+        schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+        assert schema["info"]["description"].count("Authorization: Token <token>") == 1
+
     def test_it_sends_the_csrf_token_with_the_sessions_requests(self, client, team_users):
         client.force_login(team_users.owner)
         html = client.get("/api/docs/").content.decode()
