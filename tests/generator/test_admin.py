@@ -81,6 +81,27 @@ class TestLabelingItemAdmin:
         client.force_login(admin_user)
         assert item.token in client.get(url).content.decode()
 
+    def test_its_list_costs_the_same_for_more_items(self, client, admin_user, team_users):
+        # Its session, candidate and label columns are clipped cells: without list_select_related each row's
+        # session and label were a query of their own.
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from generator.models import LabelingItem
+
+        client.force_login(admin_user)
+        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
+        counts = []
+        for ranks in ((1,), (1, 2, 3, 4)):
+            job = job_with_ranks(team_users.team, team_users.owner, ranks=ranks)
+            for position, candidate in enumerate(job.candidates.all()):
+                label = HumanScanResult.objects.create(session=session, candidate=candidate, scanned=True)
+                LabelingItem.objects.create(session=session, candidate=candidate, position=position, result=label)
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get("/admin/generator/labelingitem/").status_code == 200
+            counts.append(len(queries))
+        assert counts[0] == counts[1]
+
 
 @pytest.mark.django_db
 class TestCandidateAdminLabelingAction:
