@@ -338,12 +338,18 @@ class LabelingItemAdmin(ClippedColumns, TeamScopedAdmin):
     raw_id_fields = ("candidate", "result")
     readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent", "image")  # the labeling flow stores the image
 
+    # What holds the key of the item's one-time link (/l/<token>): the token, and the image, which is that link drawn
+    # as a code (`evals.sessions.render_item`): any phone that scans it reads the token.
+    HOLDS_THE_TOKEN = ("token", "image")
+
     def get_fields(self, request, obj=None):
-        # The token is the key of the item's one-time link (/l/<token>): whoever holds it records the item's scan, a
-        # label the verifier learns from. Only a superuser reads it here; the team's staff, viewers among them, see
-        # the item without it (no list filters on it either: `scoped_admin.HIDDEN_LOOKUPS`).
+        # Whoever holds the token records the item's scan, a label the verifier learns from. Only a superuser reads
+        # it here; the team's staff, viewers among them, see the item without it (no list filters on it either:
+        # `scoped_admin.HIDDEN_LOOKUPS`).
         fields = super().get_fields(request, obj)
-        return fields if request.user.is_superuser else [name for name in fields if name != "token"]
+        if request.user.is_superuser:
+            return fields
+        return [name for name in fields if name not in self.HOLDS_THE_TOKEN]
 
 
 class EvalSampleInline(TeamScopedInline):

@@ -81,6 +81,28 @@ class TestLabelingItemAdmin:
         client.force_login(admin_user)
         assert item.token in client.get(url).content.decode()
 
+    def test_it_shows_the_items_code_to_superusers_only(self, client, team_users, admin_user):
+        # The item's image is its one-time link drawn as a code (`evals.sessions.render_item`): a viewer who opened
+        # it from the item's page and scanned it read the token the page leaves out, and could record the item's
+        # scan.
+        from generator.models import LabelingItem
+        from tests.conftest import make_staff
+        from tests.generator.factories import solid_png
+
+        make_staff(team_users.owner, team_users.viewer)
+        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,))
+        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
+        item = LabelingItem.objects.create(session=session, candidate=job.candidates.get(), position=1)
+        item.image.save(f"{session.pk}-1.png", solid_png("white"))
+        url = f"/admin/generator/labelingitem/{item.pk}/change/"
+        for user in (team_users.viewer, team_users.owner):
+            client.force_login(user)
+            page = client.get(url).content.decode()
+            assert "ours sitting" in page and "field-hit_at" in page
+            assert item.image.url not in page and "field-image" not in page
+        client.force_login(admin_user)
+        assert item.image.url in client.get(url).content.decode()
+
     def test_its_list_costs_the_same_for_more_items(self, client, admin_user, team_users):
         # Its session, candidate and label columns are clipped cells: without list_select_related each row's
         # session and label were a query of their own.
