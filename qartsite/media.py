@@ -26,12 +26,13 @@ import logging
 import mimetypes
 import posixpath
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import Storage
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import content_disposition_header
@@ -41,6 +42,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from generator.models import Candidate, GenerationJob, LabelingItem
 from qartsite import file_responses
+from qartsite.access import editable_teams
 from qartsite.authentication import TokenAuthentication
 from qartsite.file_responses import StoredFile
 from qartsite.models import Team
@@ -62,11 +64,13 @@ UNAVAILABLE_SVG = (
 
 @dataclass(frozen=True)
 class MediaOwner:
-    """A file field whose files are served, and the lookup from its model to the team that owns them."""
+    """A file field whose files are served, the lookup from its model to the team that owns them, and which of a
+    user's teams see them (all of theirs unless said)."""
 
     model: type[Model]
     field: str
     team_lookup: str
+    teams: Callable[[object], QuerySet[Team]] = Team.for_user
 
     @property
     def storage(self) -> Storage:
@@ -76,7 +80,7 @@ class MediaOwner:
         """Whether an object this user may see names the file `name` in this field."""
         objects = self.model._default_manager.filter(**{self.field: name})
         if not user.is_superuser:
-            objects = objects.filter(**{f"{self.team_lookup}__in": Team.for_user(user)})
+            objects = objects.filter(**{f"{self.team_lookup}__in": self.teams(user)})
         return objects.exists()
 
 
@@ -88,7 +92,10 @@ OWNERS = (
     MediaOwner(GenerationJob, "control_image", "team"),
     MediaOwner(GenerationJob, "init_image", "team"),
     MediaOwner(GenerationJob, "logo", "team"),
-    MediaOwner(LabelingItem, "image", "session__team"),
+    # A labeling item's image is its one-time link drawn as a code (`evals.sessions.render_item`), the key that records
+    # its scan: the team's editors', as the one page that shows it (`labeling_views.session_run`). Its name is
+    # "labeling/<session>-<position>.png": a viewer could ask for each.
+    MediaOwner(LabelingItem, "image", "session__team", teams=editable_teams),
 )
 
 

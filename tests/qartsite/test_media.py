@@ -37,8 +37,11 @@ def client_as(user) -> Client:
     return client
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("kind", KINDS)
+# A labeling item's code is its editors' alone: test_it_shows_a_labeling_items_code_to_the_teams_editors_only.
+MEMBERS_FILES = [(role, kind) for role in ROLES for kind in KINDS if (role, kind) != ("viewer", "labeling")]
+
+
+@pytest.mark.parametrize(("role", "kind"), MEMBERS_FILES)
 def test_it_shows_every_member_their_teams_files(team_users, files, role, kind):
     field = files.fields[kind]
     response = client_as(getattr(team_users, role)).get(field.url)
@@ -49,6 +52,15 @@ def test_it_shows_every_member_their_teams_files(team_users, files, role, kind):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cache-Control"] == "private"
     assert response["Content-Disposition"] == f'inline; filename="{field.name.rsplit("/", 1)[-1]}"'
+
+
+def test_it_shows_a_labeling_items_code_to_the_teams_editors_only(team_users, files):
+    # The item's image is its one-time link drawn as a code (its name, "labeling/<session>-<position>.png", is easily
+    # guessed): a viewer who scanned it held the key that records the item's scan, which the labeling pages show
+    # editors only.
+    url = files.fields["labeling"].url
+    assert_not_found(client_as(team_users.viewer).get(url))
+    assert [client_as(user).get(url).status_code for user in (team_users.owner, team_users.teammate)] == [200, 200]
 
 
 @pytest.mark.parametrize("kind", KINDS)
