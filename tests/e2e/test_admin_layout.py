@@ -131,6 +131,23 @@ def test_the_admins_menu_starts_open_on_a_wide_screen(new_page, team_users):
 
 
 @pytest.mark.browser
+def test_the_menu_folded_for_a_narrow_window_is_no_choice_kept_for_a_wide_one(new_page, team_users):
+    # The fold was saved as if the person had chosen it: the same browser on a wide screen later kept the menu folded.
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", next_url="/admin/")
+    page.goto("/admin/campaigns/campaign/")
+    assert not page.locator("#nav-sidebar").is_visible()
+    assert page.evaluate("localStorage.getItem('django.admin.navSidebarIsOpen')") is None
+    page.set_viewport_size({"width": 1680, "height": 1050})
+    page.reload()
+    assert page.locator("#nav-sidebar").is_visible()
+    assert failures == []
+
+
+@pytest.mark.browser
 def test_long_prompts_links_and_names_leave_every_column_of_the_generator_and_eval_lists_in_view(new_page,
                                                                                               team_users):
     # Foreign keys and dates kept on one line: with a 30-letter prompt and a short link the job list scrolled
