@@ -47,20 +47,21 @@ NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headl
                 "guzzlehttp", "postmanruntime", "insomnia", "dart:io")
 
 
-# What a sentence puts after a link written in it ("…/r/AbC12345." or "(…/r/AbC12345)"), and the space a copy takes
-# with it (%20, a no-break space): no slug holds any of these (`new_slug` draws letters and digits only), so a slug
-# that ends in them is read without them.
-SENTENCE_ENDS = ".,;:!?)]}>'\"\u2026\u00bb\u201d\u2019 \t\u00a0"
+# What a sentence puts after a link written in it ("…/r/AbC12345." or "(…/r/AbC12345)"), the space a copy takes
+# with it (%20, a no-break space), and a stray slash typed back from a print ("…/r/AbC12345/." or "…//"): no slug
+# holds any of these (`new_slug` draws letters and digits only), so a slug that ends in them is read without them.
+SENTENCE_ENDS = ".,;:!?)]}>'\"\u2026\u00bb\u201d\u2019 \t\u00a0/"
 
 
 def slug_in(path_part: str) -> str:
-    """The slug a short link's last path part names, without what a sentence wrote after it (SENTENCE_ENDS).
+    """The slug a short link's path names, without what a sentence or a stray slash added after it (SENTENCE_ENDS).
 
     Args:
-        path_part: the text after `/r/`, as Django decoded it.
+        path_part: the text after `/r/`, as Django decoded it (slashes included).
 
     Returns:
-        `path_part` less any trailing sentence punctuation; unchanged when it ends in a letter or digit.
+        `path_part` less any trailing sentence punctuation and slashes; unchanged when it ends in a letter or digit.
+        A slash left inside ("AbC12345/x") is no slug's: `campaigns.redirects.could_be_slug` says so.
     """
     return path_part.rstrip(SENTENCE_ENDS)
 

@@ -297,10 +297,11 @@ def store_event(event: dict, buffered: OSError) -> None:
 
 
 def could_be_slug(slug: str) -> bool:
-    """Whether `slug` could be a stored one: no longer than the column. A longer one is no link, said without asking
-    the database. (A NUL never gets here: `qartsite.paths` answers 404 first. PostgreSQL refuses one in a text
-    parameter, a DataError that `resolve` took for a database that is away.)"""
-    return len(slug) <= SLUG_MAX_LENGTH
+    """Whether `slug` could be a stored one: not empty, no slash, no longer than the column. Any other is no link,
+    said without asking the database ("/r/AbC12345/x": which of two slugs was meant is anyone's guess). (A NUL never
+    gets here: `qartsite.paths` answers 404 first. PostgreSQL refuses one in a text parameter, a DataError that
+    `resolve` took for a database that is away.)"""
+    return 0 < len(slug) <= SLUG_MAX_LENGTH and "/" not in slug
 
 
 SLUG_MAX_LENGTH = Placement._meta.get_field("slug").max_length
@@ -320,7 +321,7 @@ def scanner_query(request: HttpRequest) -> str:
 @csrf_exempt
 @require_safe
 def short_link(request: HttpRequest, slug: str) -> HttpResponse:
-    slug = links.slug_in(slug)  # a link copied with the full stop of the sentence it ended
+    slug = links.slug_in(slug)  # a link copied with the full stop of the sentence it ended, or a stray slash
     if not could_be_slug(slug):
         return render(request, "campaigns/unknown_link.html", status=404)
     try:

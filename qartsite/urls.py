@@ -21,9 +21,10 @@ urlpatterns = [
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(site_admin.view_on_site),
          name="admin_view_on_site"),
     path("admin/", admin.site.urls),
-    # With a trailing slash too: a link typed back from a print, or pasted by a tool that adds one, is still the
-    # link (it was the generic 404). Reversed without it.
-    re_path(r"^r/(?P<slug>[^/]+)/?$", redirects.short_link, name="short_link"),
+    # Whatever follows /r/, slashes included: a link typed back from a print with a stray slash or dot ("/r/x/.",
+    # "/r/x//"), or pasted by a tool that adds one, is still the link, and anything else is the unknown link's page
+    # (it was the generic 404). `links.slug_in` reads the slug out of it. Reversed with the slug alone.
+    re_path(r"^r/(?P<slug>.+)$", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),

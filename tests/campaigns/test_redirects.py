@@ -47,6 +47,23 @@ class TestShortLink:
         assert drain_once().stored == 2
         assert client.get(f"/r/{placement.slug}/x").status_code == 404
 
+    def test_a_stray_slash_or_dot_after_the_slug_is_the_same_link(self, client, placement):
+        # "/r/AbC12345/." was Django's generic 404: the route took no slash but a last one.
+        expected = client.get(f"/r/{placement.slug}")["Location"]
+        for tail in ["/.", "//", "/./", "./", "/%20", "/)."]:
+            response = client.get(f"/r/{placement.slug}{tail}")
+            assert response.status_code == 302 and response["Location"] == expected, tail
+        assert drain_once().stored == 7
+
+    def test_a_slug_with_more_path_after_it_is_the_unknown_links_page_without_a_query(self, client, placement):
+        # Which slug "/r/AbC12345/x" meant is anyone's guess: the page that asks to check the link, not the site's 404.
+        for path in [f"/r/{placement.slug}/x", f"/r/{placement.slug}/x/", f"/r/x/{placement.slug}", "/r//", "/r/./"]:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(path)
+            assert response.status_code == 404 and "isn't active" in response.content.decode(), path
+            assert not [query for query in queries if "campaigns_placement" in query["sql"]], path
+        assert drain_once().stored == 0
+
     def test_it_redirects_to_the_destination_with_utm_and_records_one_scan(self, client, placement):
         response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, HTTP_ACCEPT_LANGUAGE="de-DE,de",
                               REMOTE_ADDR="198.51.100.23", HTTP_REFERER="https://t.co/x")
