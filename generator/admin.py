@@ -34,7 +34,7 @@ from qartsite import form_fields
 from qartsite.access import require_editor
 from qartsite.admin_columns import ClippedColumns, clipped
 from qartsite.models import Team
-from qartsite.scoped_admin import PlainFields, TeamScopedAdmin, TeamScopedInline, visible_to
+from qartsite.scoped_admin import PlainFields, SuperusersOnlyFields, TeamScopedAdmin, TeamScopedInline, visible_to
 
 
 def thumbnail(image_field, size: int = 96) -> str:
@@ -331,7 +331,7 @@ class HumanScanResultAdmin(ClippedColumns, TeamScopedAdmin):
 
 
 @admin.register(LabelingItem)
-class LabelingItemAdmin(ClippedColumns, TeamScopedAdmin):
+class LabelingItemAdmin(ClippedColumns, SuperusersOnlyFields, TeamScopedAdmin):
     list_display = ("session_cell", "position", "candidate_cell", "shown_at", "hit_at", "result_cell")
     list_select_related = ("session", "candidate", "result")
     list_filter = ("session",)
@@ -339,17 +339,9 @@ class LabelingItemAdmin(ClippedColumns, TeamScopedAdmin):
     readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent", "image")  # the labeling flow stores the image
 
     # What holds the key of the item's one-time link (/l/<token>): the token, and the image, which is that link drawn
-    # as a code (`evals.sessions.render_item`): any phone that scans it reads the token.
-    HOLDS_THE_TOKEN = ("token", "image")
-
-    def get_fields(self, request, obj=None):
-        # Whoever holds the token records the item's scan, a label the verifier learns from. Only a superuser reads
-        # it here; the team's staff, viewers among them, see the item without it (no list filters on it either:
-        # `scoped_admin.HIDDEN_LOOKUPS`).
-        fields = super().get_fields(request, obj)
-        if request.user.is_superuser:
-            return fields
-        return [name for name in fields if name not in self.HOLDS_THE_TOKEN]
+    # as a code (`evals.sessions.render_item`): any phone that scans it reads the token. Whoever holds the token
+    # records the item's scan, a label the verifier learns from: only a superuser reads it here.
+    superusers_only = ("token", "image")
 
 
 class EvalSampleInline(TeamScopedInline):

@@ -1,6 +1,7 @@
-"""What the admin's team isolation is built of: `TeamScopedAdmin` (with `OwnersOnly` for what only owners see) and
-`TeamScopedInline`, the choices, list filters, forms and fields they scope, and the helpers that say which teams a
-row belongs to and who may change it (`visible_to`, `in_teams`, `teams_of`, `may_change`).
+"""What the admin's team isolation is built of: `TeamScopedAdmin` (with `OwnersOnly` for what only owners see and
+`SuperusersOnlyFields` for fields only superusers read) and `TeamScopedInline`, the choices, list filters, forms and
+fields they scope, and the helpers that say which teams a row belongs to and who may change it (`visible_to`,
+`in_teams`, `teams_of`, `may_change`).
 
 Every app's admin builds on these (`campaigns.admin`, `generator.admin`); `qartsite.admin` registers qartsite's own
 models with them, replaces the admins Django and the packages register themselves, and says what the isolation
@@ -394,6 +395,44 @@ class OwnersOnly:
     see and change only the rows of the teams they own."""
 
     seeing_teams = changing_teams = staticmethod(owned_teams)
+
+
+class SuperusersOnlyFields:
+    """Put before `TeamScopedAdmin` for fields only a superuser reads (`superusers_only`): the team's staff, viewers
+    among them, see the rows without them, on the detail page, in the list's columns, its search and its filters,
+    and a lookup on one in the list's URL is refused (`?client_hash__startswith=c0` showing a row or not would spell
+    the value out one guess at a time)."""
+
+    superusers_only: tuple[str, ...] = ()
+
+    def _shown(self, request: HttpRequest, names) -> list:
+        """`names` (fields, columns, search fields as "=field__part", filters as a name or a (name, class) pair)
+        less those that read a superusers-only field, for anyone but a superuser."""
+        if request.user.is_superuser:
+            return list(names)
+        return [name for name in names if not self._reads_hidden(name)]
+
+    def _reads_hidden(self, name) -> bool:
+        if isinstance(name, (tuple, list)):
+            name = name[0]
+        return isinstance(name, str) and name.lstrip("=^@").split(LOOKUP_SEP)[0] in self.superusers_only
+
+    def get_fields(self, request, obj=None):
+        return self._shown(request, super().get_fields(request, obj))
+
+    def get_list_display(self, request):
+        return self._shown(request, super().get_list_display(request))
+
+    def get_search_fields(self, request):
+        return self._shown(request, super().get_search_fields(request))
+
+    def get_list_filter(self, request):
+        return self._shown(request, super().get_list_filter(request))
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if request is not None and not request.user.is_superuser and self._reads_hidden(lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
 
 class ColumnNamedFields(forms.BaseFormSet):

@@ -16,10 +16,10 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import strip_tags
 
-from campaigns.models import Campaign, Placement, ReportShare, WebhookEndpoint
+from campaigns.models import Campaign, Placement, ReportShare, ScanEvent, WebhookEndpoint
 from generator.models import GenerationPreset, LabelingItem, LabelingSession
 from qartsite.models import Invitation, Membership, Team
-from qartsite.scoped_admin import TeamScopedAdmin
+from qartsite.scoped_admin import SuperusersOnlyFields, TeamScopedAdmin
 from tests.qartsite.admin_pages import choices_on, scoped_admins, team_rows, url
 
 
@@ -182,6 +182,28 @@ class TestSecrets:
         Membership.objects.filter(team=cast.team, user=cast.viewer).update(role="viewer")
         client.force_login(cast.owner)
         assert client.get(url(model) + "?" + lookup).status_code == 400
+
+
+@pytest.mark.django_db
+class TestSuperusersOnlyFields:
+    def test_it_leaves_the_fields_out_of_every_part_of_the_page_but_for_superusers(self, cast):
+        # Columns, search and filters too, not only the detail page: one admin that lists such a field must not show
+        # it to the team's staff in any of them.
+        class Admin(SuperusersOnlyFields, TeamScopedAdmin):
+            superusers_only = ("client_hash",)
+            list_display = ("time", "client_hash", "os")
+            search_fields = ("os", "=client_hash", "client_hash__startswith")
+            list_filter = ("is_bot", "client_hash", ("client_hash", admin.EmptyFieldListFilter))
+
+        model_admin = Admin(ScanEvent, admin.site)
+        staff, root = RequestFactory().get("/"), RequestFactory().get("/")
+        staff.user, root.user = cast.owner, get_user_model()(username="root", is_superuser=True)
+        assert model_admin.get_list_display(staff) == ["time", "os"]
+        assert model_admin.get_search_fields(staff) == ["os"]
+        assert model_admin.get_list_filter(staff) == ["is_bot"]
+        assert "client_hash" not in model_admin.get_fields(staff) and "os" in model_admin.get_fields(staff)
+        assert len(model_admin.get_list_filter(root)) == 3 and "client_hash" in model_admin.get_fields(root)
+        assert model_admin.get_search_fields(root) == ["os", "=client_hash", "client_hash__startswith"]
 
 
 @pytest.mark.django_db
