@@ -380,7 +380,7 @@ class WebhookOutboxAdmin(OwnersOnly, ReadOnlyTeamAdmin):
 class DestinationChangeAdmin(ClippedColumns, ReadOnlyTeamAdmin):
     """The history of where codes lead: read here, reverted on the campaign and placement pages."""
 
-    list_display = ("changed_at", "where_cell", "field", "before_cell", "after_cell", "changed_by")
+    list_display = ("changed_at", "where_cell", "field", "before_cell", "after_cell", "changed_by_cell")
     list_filter = ("field",)
     search_fields = ("campaign__name", "placement__name", "placement__slug", "before", "after")
     date_hierarchy = "changed_at"
@@ -396,7 +396,7 @@ class DestinationChangeAdmin(ClippedColumns, ReadOnlyTeamAdmin):
 
 @admin.register(PlacementAlert)
 class PlacementAlertAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin):
-    list_display = ("created", "placement_cell", "kind", "day", "message", "dismissed_at", "dismissed_by")
+    list_display = ("created", "placement_cell", "kind", "day", "message", "dismissed_at", "dismissed_by_cell")
     list_filter = ("kind", ("dismissed_at", admin.EmptyFieldListFilter))
     search_fields = ("placement__name", "placement__slug", "placement__campaign__name")
     date_hierarchy = "created"
@@ -420,7 +420,7 @@ class ReportShareAdmin(ClippedColumns, ArchiveInsteadOfDelete, ReadOnlyTeamAdmin
     """Share links, by label and campaign: the token is shown once when made and only its hash is kept, so the
     admin shows neither."""
 
-    list_display = ("created", "campaign_cell", "label_cell", "expires", "revoked_at", "created_by")
+    list_display = ("created", "campaign_cell", "label_cell", "expires", "revoked_at", "created_by_cell")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("label", "campaign__name")
     exclude = ("token_hash",)

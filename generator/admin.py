@@ -45,8 +45,8 @@ def thumbnail(image_field, size: int = 96) -> str:
 
 
 @admin.register(Prompt)
-class PromptAdmin(TeamScopedAdmin):
-    list_display = ("text", "owner", "times_used", "last_used")
+class PromptAdmin(ClippedColumns, TeamScopedAdmin):
+    list_display = ("text", "owner_cell", "times_used", "last_used")
     list_select_related = ("owner",)
     search_fields = ("text", "negative_text", "owner__username")
     readonly_fields = ("created", "last_used", "times_used")

@@ -52,14 +52,17 @@ def clipped_column(field: str, description: str | None = None, ordering: str | N
 
 
 class ClippedColumns:
-    """The clipped columns of the lists whose names, addresses and related rows run long: campaigns, placements,
-    destination changes and share links; scans, rollups and alerts by "campaign: placement"; the generator's jobs,
-    candidates, labels and sweeps by their prompts, links and people."""
+    """The clipped columns of the lists whose names, addresses, people and related rows run long: campaigns,
+    placements, destination changes, alerts and share links; scans, rollups and alerts by "campaign: placement"; the
+    generator's prompts, jobs, candidates, labels and sweeps by their prompts, links and people."""
 
     clipped = staticmethod(clipped)
     name_cell = clipped_column("name")
     owner_cell = clipped_column("owner", ordering="owner__username")
+    # People: a username may be a long e-mail address, one unbroken word.
     created_by_cell = clipped_column("created_by", ordering="created_by__username")
+    changed_by_cell = clipped_column("changed_by", ordering="changed_by__username")
+    dismissed_by_cell = clipped_column("dismissed_by", ordering="dismissed_by__username")
     labeler_cell = clipped_column("labeler", ordering="labeler__username")
     campaign_cell = clipped_column("campaign")
     placement_cell = clipped_column("placement")

@@ -209,3 +209,43 @@ def test_long_prompts_links_and_names_leave_every_column_of_the_generator_and_ev
     page.goto("/admin/generator/generationjob/")
     assert page.locator("#result_list .clipped").first.get_attribute("title") == str(prompt)
     assert failures == []
+
+
+# An e-mail address as a username, as long as a team's tool makes them: one unbroken word.
+LONG_PERSON = "marketing.lead.spring.campaign.berlin.office.2026@a-very-long-agency-domain-name.example.com"
+
+
+@pytest.mark.browser
+def test_a_long_username_leaves_every_column_of_the_campaigns_people_lists_in_view(new_page, team_users):
+    # The "changed by", "dismissed by" and "created by" cells of the changes', alerts' and shares' lists (and the
+    # prompts' "owner") were not clipped: such a name widened each list past its box at 1280 px.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, DestinationChange, Placement, PlacementAlert, ReportShare
+    from generator.models import Prompt
+    from tests.conftest import make_staff
+
+    make_staff(team_users.owner)
+    person = team_users.owner
+    person.username = LONG_PERSON
+    person.set_password(f"pw-{LONG_PERSON}-1")  # what sign_in types
+    person.save(update_fields=["username", "password"])
+    Prompt.remember(person, "A lighthouse at dawn", "", team=team_users.team)
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://example.com/a")
+    placement = Placement.objects.create(campaign=campaign, name="Poster")
+    DestinationChange.objects.create(campaign=campaign, placement=placement, field="destination_override",
+                                     before="https://example.com/a", after="https://example.com/b",
+                                     changed_by=person)
+    PlacementAlert.objects.create(placement=placement, kind="stopped", day=timezone.now().date(),
+                                  message="No scans for 7 days", dismissed_at=timezone.now(), dismissed_by=person)
+    ReportShare.objects.create(campaign=campaign, token_hash="a" * 64, label="Agency",
+                               expires=timezone.now() + timedelta(days=7), created_by=person)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, LONG_PERSON)
+    for url in ("/admin/campaigns/destinationchange/", "/admin/campaigns/placementalert/",
+                "/admin/campaigns/reportshare/", "/admin/generator/prompt/"):
+        assert every_column_in_view(page, url), url
+        assert page.locator(f'#result_list .clipped[title="{LONG_PERSON}"]').count() == 1, url
+    assert failures == []

@@ -36,3 +36,33 @@ def test_a_long_one_word_name_wraps_and_every_figure_stays_in_view(new_page, tea
     assert page.locator("h1").first.evaluate(WITHIN)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # was 1535 px wide
     assert failures == []
+
+
+# An e-mail address as a username, as long as a team's tool makes them: one unbroken word.
+LONG_PERSON = ("marketing.lead.spring.campaign.berlin.office.2026.q2.outdoor.posters.team"
+               "@a-very-long-agency-domain-name-for-berlin.example.com")
+
+
+@pytest.mark.browser
+def test_a_long_username_is_clipped_in_the_lists_that_name_people_with_the_whole_in_a_title(new_page, team_users):
+    # The labeling sessions' "By" and the eval runs' "Started … by" cells took the name whole: one unbroken word
+    # that widened the table past its card at 1280 px (by 79 and 87 px), the row's buttons cut off.
+    from generator.models import EvalRun, LabelingSession
+    from tests.conftest import make_staff
+
+    person = team_users.owner
+    person.username = LONG_PERSON
+    person.set_password(f"pw-{LONG_PERSON}-1")  # what sign_in types
+    person.save(update_fields=["username", "password"])
+    make_staff(person)  # the eval pages are staff's
+    LabelingSession.objects.create(name="Office sitting", team=team_users.team, created_by=person)
+    EvalRun.objects.create(name="Sweep", team=team_users.team, created_by=person)
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, LONG_PERSON)
+    for url in ("/evals/labeling/", "/evals/runs/"):
+        page.goto(url)
+        table = page.locator("table.table").first
+        assert table.evaluate("(el) => el.scrollWidth <= el.parentElement.clientWidth"), url
+        assert table.locator("td").last.evaluate(WITHIN), url
+        assert table.locator(f'.person[title="{LONG_PERSON}"]').count() == 1, url
+    assert failures == []
