@@ -1,3 +1,7 @@
+"""The admin of generation: prompts, jobs and their candidates (the artwork a placement printed kept from deletion).
+The evals' records have theirs in `generator.evals.admin`, the verifier's models in `generator.verifier_admin`;
+both are imported here, since Django imports each app's `admin` module only."""
+
 from __future__ import annotations
 
 import copy
@@ -6,35 +10,21 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.forms.models import construct_instance
-from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
-from django.views.decorators.http import require_POST
 
-from generator import job_parameters, verifier_models
-from generator.core.codes import decision
-from generator.evals import label_csv, sessions
+from generator import job_parameters, verifier_admin  # noqa: F401 (registers the verifier's models)
+from generator.evals import admin as evals_admin  # noqa: F401 (registers the evals' records)
+from generator.evals import sessions
 from generator.forms import bounds_kwargs, field_for_message, range_kwargs
-from generator.models import (
-    Candidate,
-    EvalRun,
-    EvalSample,
-    GenerationJob,
-    GenerationPreset,
-    HumanScanResult,
-    LabelingItem,
-    LabelingSession,
-    Prompt,
-    VerifierModel,
-)
+from generator.models import Candidate, GenerationJob, HumanScanResult, Prompt
 from qartsite import form_fields
 from qartsite.access import require_editor
-from qartsite.admin_columns import ClippedColumns, clipped
+from qartsite.admin_columns import ClippedColumns
 from qartsite.models import Team
-from qartsite.scoped_admin import PlainFields, SuperusersOnlyFields, TeamScopedAdmin, TeamScopedInline, visible_to
+from qartsite.scoped_admin import TeamScopedAdmin, TeamScopedInline, visible_to
 
 
 def thumbnail(image_field, size: int = 96) -> str:
@@ -276,212 +266,3 @@ class CandidateAdmin(ClippedColumns, KeepsPrintedArtwork, TeamScopedAdmin):
     @admin.display(description="image")
     def large_preview(self, obj: Candidate) -> str:
         return thumbnail(obj.image, 384)
-
-
-@admin.register(LabelingSession)
-class LabelingSessionAdmin(ClippedColumns, TeamScopedAdmin):
-    list_display = ("name_cell", "team", "created_by_cell", "display_size_px", "created")
-    list_select_related = ("team", "created_by")  # the clipped columns' rows, one query for the page
-    list_filter = ("team",)
-    search_fields = ("name", "notes", "created_by__username")
-    raw_id_fields = ("candidates",)  # every candidate of the team's jobs, eight more a job, as a two-list picker
-    readonly_fields = ("created",)
-
-    def delete_model(self, request, obj) -> None:
-        sessions.delete_sessions(LabelingSession.objects.filter(pk=obj.pk))  # with a label written at that moment
-
-    def delete_queryset(self, request, queryset) -> None:
-        sessions.delete_sessions(queryset)
-
-
-@admin.register(HumanScanResult)
-class HumanScanResultAdmin(ClippedColumns, TeamScopedAdmin):
-    # The session is a filter of this list, not a column: with it, the label's candidate and image name in two
-    # columns, the list was ~240 px too wide for a 1280 px window.
-    list_display = ("id", "image_cell", "labeler_cell", "device", "app", "scanned", "seconds", "aesthetic_vote",
-                    "created")
-    list_filter = ("scanned", "device", "app", "session")
-    search_fields = ("image_name", "device", "app", "notes", "labeler__username")
-    raw_id_fields = ("candidate",)
-    readonly_fields = ("created",)
-    actions = ["export_csv"]
-
-    def get_queryset(self, request):
-        # A result reaches a team through its session or through its candidate's job (team_paths); either will do.
-        return super().get_queryset(request).select_related("candidate", "labeler", "session")
-
-    @admin.display(description="image", ordering="image_name")
-    def image_cell(self, obj: HumanScanResult) -> str | None:
-        """What was scanned: the image's file name, else its candidate (as the label names itself)."""
-        return clipped(obj.image_name or obj.candidate)
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        item = sessions.attach_to_item(obj)
-        if item is not None:
-            self.message_user(request, f"It answers the session's item {item}: the session counts it as labelled.")
-
-    @admin.action(description="Export selected results as CSV")
-    def export_csv(self, request, queryset) -> HttpResponse:
-        # The charset said, as the other CSV exports do: notes and names in any script are written as UTF-8.
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="human-scan-results.csv"'
-        label_csv.export_csv(queryset.select_related("candidate", "labeler"), response)
-        return response
-
-
-@admin.register(LabelingItem)
-class LabelingItemAdmin(ClippedColumns, SuperusersOnlyFields, TeamScopedAdmin):
-    list_display = ("session_cell", "position", "candidate_cell", "shown_at", "hit_at", "result_cell")
-    list_select_related = ("session", "candidate", "result")
-    list_filter = ("session",)
-    raw_id_fields = ("candidate", "result")
-    readonly_fields = ("token", "shown_at", "hit_at", "hit_user_agent", "image")  # the labeling flow stores the image
-
-    # What holds the key of the item's one-time link (/l/<token>): the token, and the image, which is that link drawn
-    # as a code (`evals.sessions.render_item`): any phone that scans it reads the token. Whoever holds the token
-    # records the item's scan, a label the verifier learns from: only a superuser reads it here.
-    superusers_only = ("token", "image")
-
-
-class EvalSampleInline(TeamScopedInline):
-    model = EvalSample
-    extra = 0
-    can_delete = False
-    fields = ("config_key", "prompt", "content", "status", "total_seconds")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(EvalRun)
-class EvalRunAdmin(ClippedColumns, TeamScopedAdmin):
-    list_display = ("name_cell", "team", "created_by_cell", "candidates_per_sample", "code_version_cell", "created")
-    list_select_related = ("team", "created_by")
-    search_fields = ("name", "notes")
-    readonly_fields = ("created", "code_version", "engine_label")
-    inlines = [EvalSampleInline]
-
-
-@admin.register(EvalSample)
-class EvalSampleAdmin(ClippedColumns, TeamScopedAdmin):
-    """Read-only: a sample is a measurement the sweep wrote (its `scores` name image files the reports open)."""
-
-    list_display = ("run_cell", "config_key_cell", "prompt", "content_cell", "status", "total_seconds")
-    list_select_related = ("run",)
-    list_filter = ("status", "run")
-    readonly_fields = [field.name for field in EvalSample._meta.fields if field.name != "id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-
-@admin.register(GenerationPreset)
-class GenerationPresetAdmin(ClippedColumns, TeamScopedAdmin):
-    list_display = ("name_cell", "team", "is_default", "source_run_cell", "created")
-    list_select_related = ("team", "source_run")
-    list_filter = ("team", "is_default")
-    raw_id_fields = ("source_run",)
-
-
-def figure(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
-@admin.register(VerifierModel)
-class VerifierModelAdmin(PlainFields, admin.ModelAdmin):
-    """Global, not a team's: the active model judges every team's candidates (`qartsite.admin` lists the admins
-    that are not team-scoped). Staff read every model and its figures; only superusers activate one or roll back,
-    by POST (the admin's CSRF check); a staff member who tries gets one message saying so. Models are made by
-    `manage.py qart_calibrate`, never here."""
-
-    list_display = ("model_id", "is_active", "label_count", "scanned_count", "cross_validated_balanced_accuracy",
-                    "current_balanced_accuracy", "created_by", "created", "activated_by", "activated_at")
-    list_filter = ("is_active", "form")
-    fields = ("model_id", "form", "bias", "weights", "is_active", "activated_by", "activated_at", "created_by",
-              "created", "source", "label_count", "scanned_count", "figures", "labels")
-    readonly_fields = fields
-    actions = ["activate", "activate_anyway"]
-    change_list_template = "admin/generator/verifiermodel/change_list.html"
-
-    # What a model was fitted to names the labelling sessions and images of every team whose labels it used: for
-    # superusers only (the figures are everyone's). Not shown, and not filterable either (a row shown or not for
-    # `?labels__icontains=` would name them one guess at a time).
-    SUPERUSER_FIELDS = frozenset({"source", "labels"})
-
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        return fields if request.user.is_superuser else [f for f in fields if f not in self.SUPERUSER_FIELDS]
-
-    def lookup_allowed(self, lookup, value, request=None) -> bool:
-        if (request is None or not request.user.is_superuser) and lookup.split("__")[0] in self.SUPERUSER_FIELDS:
-            return False
-        return super().lookup_allowed(lookup, value, request)
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Deleting the active model would silently hand judging back to the shipped one, and deleting one a rollback
-        # may return to would skip it: roll back past it first.
-        return request.user.is_superuser and not (obj is not None and verifier_models.in_use(obj))
-
-    @admin.display(description="balanced accuracy (cross-validated)")
-    def cross_validated_balanced_accuracy(self, obj: VerifierModel) -> str:
-        return figure((obj.figures or {}).get("cross_validated", {}).get("balanced_accuracy"))
-
-    @admin.display(description="balanced accuracy of the model it was compared with")
-    def current_balanced_accuracy(self, obj: VerifierModel) -> str:
-        return figure((obj.figures or {}).get("current", {}).get("balanced_accuracy"))
-
-    @admin.action(description="Activate the selected model (every team's jobs will use it)")
-    def activate(self, request, queryset, force: bool = False) -> None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one model to activate.", messages.ERROR)
-            return
-        row = queryset.get()
-        try:
-            verifier_models.activate(row, request.user, force=force)
-        except (PermissionDenied, ValueError) as exc:
-            few = not force and request.user.is_superuser and verifier_models.activation_refusal(row)
-            hint = " “Activate anyway” activates it on purpose." if few else ""
-            self.message_user(request, f"{exc}{hint}", messages.ERROR)
-            return
-        self.message_user(request, f"Activated {row.model_id}: every team's jobs use it from their next start.",
-                          messages.SUCCESS)
-
-    @admin.action(description="Activate anyway (fitted on few labels)")
-    def activate_anyway(self, request, queryset) -> None:
-        self.activate(request, queryset, force=True)
-
-    def get_urls(self):
-        rollback = self.admin_site.admin_view(require_POST(self.rollback_view))
-        return [path("rollback/", rollback, name="generator_verifiermodel_rollback"), *super().get_urls()]
-
-    def rollback_view(self, request) -> HttpResponse:
-        try:
-            restored = verifier_models.rollback(request.user)
-        except (PermissionDenied, ValueError) as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            now = restored.model_id if restored is not None else "The shipped default model"
-            self.message_user(request, f"Rolled back: {now} judges again.", messages.SUCCESS)
-        return redirect("admin:generator_verifiermodel_changelist")
-
-    def changelist_view(self, request, extra_context=None):
-        active = verifier_models.active_row()
-        extra_context = {**(extra_context or {}), "active_model": active,
-                         "shipped_model": decision.MODEL, "can_roll_back": request.user.is_superuser,
-                         "rolls_back_to": verifier_models.rollback_target() if active else None,
-                         "history": verifier_models.history()}
-        return super().changelist_view(request, extra_context)

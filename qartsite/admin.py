@@ -9,8 +9,8 @@ read; editors change their teams' objects; owners change teams and members, and 
 
 Every registered admin is a `TeamScopedAdmin` (`qartsite.scoped_admin`: it and what it is built of), or one of the
 scoped replacements at the bottom of this module for the admins Django and the packages register themselves (users,
-groups, API tokens, sign-in attempts), or global on purpose (`generator.admin.VerifierModelAdmin`: the one verifier
-model every team's jobs use, read by staff); `tests/qartsite/test_admin.py` walks the registry and proves it.
+groups, API tokens, sign-in attempts), or global on purpose (`generator.verifier_admin.VerifierModelAdmin`: the one
+verifier model every team's jobs use, read by staff); `tests/qartsite/test_admin.py` walks the registry and proves it.
 """
 
 from __future__ import annotations

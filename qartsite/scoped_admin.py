@@ -398,10 +398,11 @@ class OwnersOnly:
 
 
 class SuperusersOnlyFields:
-    """Put before `TeamScopedAdmin` for fields only a superuser reads (`superusers_only`): the team's staff, viewers
-    among them, see the rows without them, on the detail page, in the list's columns, its search and its filters,
-    and a lookup on one in the list's URL is refused (`?client_hash__startswith=c0` showing a row or not would spell
-    the value out one guess at a time)."""
+    """Put before `TeamScopedAdmin` (or any `ModelAdmin`) for fields only a superuser reads (`superusers_only`): staff,
+    viewers among them, see the rows without them, on the detail page, in the list's columns, its search and its
+    filters, and a lookup on one in the list's URL is refused (`?client_hash__startswith=c0` showing a row or not
+    would spell the value out one guess at a time). The one home of such rules: a labeling item's token, old scans'
+    visitor hash, what a verifier model was fitted to."""
 
     superusers_only: tuple[str, ...] = ()
 
@@ -430,7 +431,7 @@ class SuperusersOnlyFields:
         return self._shown(request, super().get_list_filter(request))
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        if request is not None and not request.user.is_superuser and self._reads_hidden(lookup):
+        if (request is None or not request.user.is_superuser) and self._reads_hidden(lookup):
             return False
         return super().lookup_allowed(lookup, value, request)
 

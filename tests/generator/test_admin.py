@@ -1,9 +1,7 @@
-"""Admin for human scan labels: team isolation and the CSV export action."""
+"""The admin of generation (generator/admin.py): prompts, jobs and candidates: team-scoped choices, a labeling
+session from candidates, parameter ranges, started jobs kept as they ran, printed and labelled artwork kept."""
 
 from __future__ import annotations
-
-import csv
-import io
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,116 +11,6 @@ from campaigns.models import Campaign, Placement
 from generator.models import Candidate, EvalRun, GenerationJob, HumanScanResult, LabelingSession, Prompt
 from tests.generator.factories import job_of_clean_codes, job_with_ranks
 from tests.qartsite.admin_pages import team_rows
-
-
-@pytest.fixture
-def staff_owner(team_users):
-    user = team_users.owner
-    user.is_staff = True
-    user.save()
-    user.user_permissions.set(Permission.objects.filter(codename__in=["view_humanscanresult",
-                                                                       "view_labelingsession"]))
-    return user
-
-
-@pytest.fixture
-def labels(team_users):
-    ours = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
-    theirs = LabelingSession.objects.create(name="theirs sitting", team=team_users.other_team)
-    return {
-        "ours": HumanScanResult.objects.create(session=ours, image_name="ours.png", device="iPhone", scanned=True),
-        "theirs": HumanScanResult.objects.create(session=theirs, image_name="theirs.png", scanned=False),
-        "loose": HumanScanResult.objects.create(image_name="loose.png", scanned=False),
-    }
-
-
-@pytest.mark.django_db
-class TestHumanScanResultAdmin:
-    def test_it_shows_staff_only_their_teams_results(self, client, staff_owner, labels):
-        client.force_login(staff_owner)
-        body = client.get("/admin/generator/humanscanresult/").content.decode()
-        assert "ours.png" in body and "theirs.png" not in body and "loose.png" not in body
-        sessions = client.get("/admin/generator/labelingsession/").content.decode()
-        assert "ours sitting" in sessions and "theirs sitting" not in sessions
-
-    def test_it_filters_by_scanned_and_device(self, client, admin_user, labels):
-        client.force_login(admin_user)
-        body = client.get("/admin/generator/humanscanresult/?scanned__exact=1&device=iPhone").content.decode()
-        assert "ours.png" in body and "theirs.png" not in body
-
-    def test_it_exports_selected_results_as_csv(self, client, admin_user, labels):
-        client.force_login(admin_user)
-        HumanScanResult.objects.filter(pk=labels["ours"].pk).update(notes="Büro, 東京")
-        response = client.post("/admin/generator/humanscanresult/", {
-            "action": "export_csv", "_selected_action": [labels["ours"].pk, labels["loose"].pk]})
-        # It said "text/csv" alone: the UTF-8 of a note was for a reader to guess.
-        assert response["Content-Type"] == "text/csv; charset=utf-8"
-        rows = list(csv.DictReader(io.StringIO(response.content.decode(response.charset))))
-        assert sorted((r["image"], r["scanned"]) for r in rows) == [("loose.png", "no"), ("ours.png", "yes")]
-        assert {r["notes"] for r in rows} == {"Büro, 東京", ""}
-
-
-@pytest.mark.django_db
-class TestLabelingItemAdmin:
-    def test_it_shows_the_items_link_token_to_superusers_only(self, client, team_users, admin_user):
-        from generator.models import LabelingItem
-        from tests.conftest import make_staff
-
-        make_staff(team_users.owner, team_users.viewer)
-        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,))
-        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
-        item = LabelingItem.objects.create(session=session, candidate=job.candidates.get(), position=1)
-        url = f"/admin/generator/labelingitem/{item.pk}/change/"
-        for user in (team_users.viewer, team_users.owner):  # the key that records the item's scan, to any holder
-            client.force_login(user)
-            response = client.get(url)
-            assert response.status_code == 200 and "ours sitting" in response.content.decode()
-            assert item.token not in response.content.decode() and "field-token" not in response.content.decode()
-        client.force_login(admin_user)
-        assert item.token in client.get(url).content.decode()
-
-    def test_it_shows_the_items_code_to_superusers_only(self, client, team_users, admin_user):
-        # The item's image is its one-time link drawn as a code (`evals.sessions.render_item`): a viewer who opened
-        # it from the item's page and scanned it read the token the page leaves out, and could record the item's
-        # scan.
-        from generator.models import LabelingItem
-        from tests.conftest import make_staff
-        from tests.generator.factories import solid_png
-
-        make_staff(team_users.owner, team_users.viewer)
-        job = job_with_ranks(team_users.team, team_users.owner, ranks=(1,))
-        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
-        item = LabelingItem.objects.create(session=session, candidate=job.candidates.get(), position=1)
-        item.image.save(f"{session.pk}-1.png", solid_png("white"))
-        url = f"/admin/generator/labelingitem/{item.pk}/change/"
-        for user in (team_users.viewer, team_users.owner):
-            client.force_login(user)
-            page = client.get(url).content.decode()
-            assert "ours sitting" in page and "field-hit_at" in page
-            assert item.image.url not in page and "field-image" not in page
-        client.force_login(admin_user)
-        assert item.image.url in client.get(url).content.decode()
-
-    def test_its_list_costs_the_same_for_more_items(self, client, admin_user, team_users):
-        # Its session, candidate and label columns are clipped cells: without list_select_related each row's
-        # session and label were a query of their own.
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        from generator.models import LabelingItem
-
-        client.force_login(admin_user)
-        session = LabelingSession.objects.create(name="ours sitting", team=team_users.team)
-        counts = []
-        for ranks in ((1,), (1, 2, 3, 4)):
-            job = job_with_ranks(team_users.team, team_users.owner, ranks=ranks)
-            for position, candidate in enumerate(job.candidates.all()):
-                label = HumanScanResult.objects.create(session=session, candidate=candidate, scanned=True)
-                LabelingItem.objects.create(session=session, candidate=candidate, position=position, result=label)
-            with CaptureQueriesContext(connection) as queries:
-                assert client.get("/admin/generator/labelingitem/").status_code == 200
-            counts.append(len(queries))
-        assert counts[0] == counts[1]
 
 
 @pytest.mark.django_db
@@ -258,133 +146,6 @@ class TestDeletingPrintedArtwork:
         response = client.post(f"/admin/generator/candidate/{art.pk}/delete/", {"post": "yes"})
         assert response.status_code == 200 and "printed as its artwork" in response.content.decode()
         assert Candidate.objects.filter(pk=art.pk).exists()
-
-
-@pytest.mark.django_db
-class TestVerifierModelAdmin:
-    URL = "/admin/generator/verifiermodel/"
-
-    @pytest.fixture
-    def fitted(self, admin_user):
-        from generator.core.codes import decision
-        from generator.models import VerifierModel
-
-        def make(model_id: str, scanned: int = 40) -> VerifierModel:
-            return VerifierModel.objects.create(
-                model_id=model_id, form=decision.DEFAULT_MODEL.form, bias=-4.0, weights=[["o_any", 1.0]],
-                created_by=admin_user, source="sessions #1 Friday", label_count=scanned + 40, scanned_count=scanned,
-                figures={"current": {"model": "logistic-v1-old", "balanced_accuracy": 0.71},
-                         "cross_validated": {"balanced_accuracy": 0.86}})
-        return make
-
-    @pytest.fixture
-    def staff(self, team_users):
-        user = team_users.viewer  # staff with no Django permission at all: the models are still shown
-        user.is_staff = True
-        user.save()
-        return user
-
-    def activate(self, client, row, action: str = "activate"):
-        return client.post(self.URL, {"action": action, "_selected_action": [row.pk]}, follow=True)
-
-    def test_it_shows_staff_every_model_and_its_figures_read_only(self, client, staff, fitted):
-        row = fitted("logistic-v1-aaaa1111")
-        client.force_login(staff)
-        body = client.get(self.URL).content.decode()
-        assert "logistic-v1-aaaa1111" in body and "0.860" in body and "0.710" in body
-        assert "the shipped default model" in body and "Roll back" not in body
-        page = client.get(f"{self.URL}{row.pk}/change/")
-        assert page.status_code == 200 and "0.86" in page.content.decode()
-        assert client.post(f"{self.URL}{row.pk}/change/", {"bias": "9"}).status_code == 403
-        assert client.get(f"{self.URL}add/").status_code == 403
-
-    def test_which_labels_it_was_fitted_to_are_for_superusers_only(self, client, staff, admin_user, fitted):
-        # The labels name other teams' sessions and images; staff neither see them nor filter on them.
-        row = fitted("logistic-v1-aaaa1111")
-        row.labels = ["Rival-poster.png"]
-        row.save()
-        client.force_login(staff)
-        page = client.get(f"{self.URL}{row.pk}/change/").content.decode()
-        assert "sessions #1 Friday" not in page and "Rival-poster.png" not in page
-        assert client.get(f"{self.URL}?labels__icontains=Rival").status_code == 400
-        assert client.get(f"{self.URL}?source__startswith=s").status_code == 400
-        client.force_login(admin_user)
-        page = client.get(f"{self.URL}{row.pk}/change/").content.decode()
-        assert "sessions #1 Friday" in page and "Rival-poster.png" in page
-
-    def test_it_refuses_staff_an_activation_with_one_message(self, client, staff, fitted):
-        row = fitted("logistic-v1-aaaa1111")
-        client.force_login(staff)
-        body = self.activate(client, row).content.decode()
-        assert "Only a superuser activates or rolls back a verifier model" in body
-        row.refresh_from_db()
-        assert not row.is_active
-
-    def test_a_superuser_activates_and_rolls_back(self, client, admin_user, fitted):
-        from generator import verifier_models
-
-        first, second = fitted("logistic-v1-aaaa1111"), fitted("logistic-v1-bbbb2222")
-        client.force_login(admin_user)
-        self.activate(client, first)
-        body = self.activate(client, second).content.decode()
-        assert "Activated logistic-v1-bbbb2222: every team" in body
-        assert verifier_models.active_row() == second and "Roll back" in client.get(self.URL).content.decode()
-        assert client.get(f"{self.URL}rollback/").status_code == 405  # a change: POST only
-        page = client.get(self.URL).content.decode()
-        assert "A rollback returns to <strong>logistic-v1-aaaa1111</strong>" in page and 'id="verifier-history"' in page
-        body = client.post(f"{self.URL}rollback/", follow=True).content.decode()
-        assert "Rolled back: logistic-v1-aaaa1111 judges again" in body and verifier_models.active_row() == first
-        assert "rolled back by admin" in body and "A rollback returns to the shipped default model" in body
-
-    def test_it_needs_the_csrf_token_to_roll_back(self, admin_user, fitted):
-        from django.test import Client
-
-        from generator import verifier_models
-
-        row = fitted("logistic-v1-aaaa1111")
-        verifier_models.activate(row, admin_user)
-        client = Client(enforce_csrf_checks=True)
-        client.force_login(admin_user)
-        assert client.post(f"{self.URL}rollback/").status_code == 403
-        assert verifier_models.active_row() == row
-
-    def test_it_activates_a_model_fitted_on_few_labels_only_anyway(self, client, admin_user, fitted):
-        row = fitted("logistic-v1-aaaa1111", scanned=20)
-        client.force_login(admin_user)
-        body = self.activate(client, row).content.decode()
-        assert "fewer than 30 of a class" in body and "Activate anyway" in body
-        row.refresh_from_db()
-        assert not row.is_active
-        self.activate(client, row, "activate_anyway")
-        row.refresh_from_db()
-        assert row.is_active
-
-    def test_it_refuses_to_delete_the_active_model(self, client, admin_user, fitted):
-        from generator import verifier_models
-
-        row = fitted("logistic-v1-aaaa1111")
-        verifier_models.activate(row, admin_user)
-        client.force_login(admin_user)
-        client.post(f"{self.URL}{row.pk}/delete/", {"post": "yes"})
-        assert verifier_models.active_row() == row
-
-    def test_it_refuses_to_delete_a_model_a_rollback_would_return_to(self, client, admin_user, fitted):
-        from generator import verifier_models
-        from generator.models import VerifierModel
-
-        first, second, unused = (fitted(f"logistic-v1-{c * 8}") for c in "abc")
-        verifier_models.activate(first, admin_user)
-        verifier_models.activate(second, admin_user)
-        client.force_login(admin_user)
-        assert client.post(f"{self.URL}{first.pk}/delete/", {"post": "yes"}).status_code == 403
-        selected = {"action": "delete_selected", "_selected_action": [first.pk, unused.pk], "post": "yes"}
-        assert client.post(self.URL, selected).status_code == 403  # Django's answer: one of them may not go
-        assert VerifierModel.objects.filter(pk__in=[first.pk, unused.pk]).count() == 2
-        client.post(self.URL, {**selected, "_selected_action": [unused.pk]})
-        assert not VerifierModel.objects.filter(pk=unused.pk).exists()
-        verifier_models.rollback(admin_user)  # second rolled back: no rollback returns to it, so it may go
-        client.post(f"{self.URL}{second.pk}/delete/", {"post": "yes"})
-        assert not VerifierModel.objects.filter(pk=second.pk).exists()
 
 
 def change_form_data(response) -> dict:
@@ -639,58 +400,6 @@ def test_a_job_whose_candidates_people_labelled_is_not_deleted_with_its_labels(c
 
 
 @pytest.mark.django_db
-def test_a_label_added_in_the_admin_answers_its_sessions_item(client, team_users):
-    # It stayed loose: the done page and "label the remaining codes" still counted the item as unanswered.
-    from generator.evals import sessions
-
-    job = job_with_ranks(team_users.team, team_users.owner, ranks=(1, 2))
-    first, second = job.candidates.order_by("rank")
-    session = sessions.create_session(team_users.team, team_users.owner, "sitting", [first, second], 300, seed=1)
-    item = session.items.get(candidate=first)
-    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
-    response = client.post("/admin/generator/humanscanresult/add/", {
-        "session": session.pk, "candidate": first.pk, "device": "Pixel 8", "scanned": "on",
-        "created": ""}, follow=True)
-    assert response.status_code == 200, response.content.decode()[:2000]
-    label = HumanScanResult.objects.get()
-    item.refresh_from_db()
-    assert item.result == label and "the session counts it as labelled" in response.content.decode()
-    assert sessions.next_item(session).candidate == second
-    # Saved again, or another label of the same candidate: no item is answered twice, none taken from another label.
-    response = client.post(f"/admin/generator/humanscanresult/{label.pk}/change/", {
-        "session": session.pk, "candidate": first.pk, "device": "Pixel 8", "scanned": ""}, follow=True)
-    assert "counts it as labelled" not in response.content.decode()
-    client.post("/admin/generator/humanscanresult/add/", {"session": session.pk, "candidate": first.pk,
-                                                          "scanned": "on"})
-    item.refresh_from_db()
-    assert HumanScanResult.objects.count() == 2 and item.result == label
-    assert session.items.filter(result__isnull=False).count() == 1
-    # Its candidate changed: the old item is open again, the new candidate's item answered.
-    response = client.post(f"/admin/generator/humanscanresult/{label.pk}/change/", {
-        "session": session.pk, "candidate": second.pk, "device": "Pixel 8", "scanned": "on"}, follow=True)
-    assert response.status_code == 200
-    item.refresh_from_db()
-    assert item.result is None and session.items.get(candidate=second).result == label
-
-
-@pytest.mark.django_db
-def test_a_label_of_nothing_is_refused_with_one_message(client, team_users):
-    # The admin saved "candidate None: not scanned (unknown device)".
-    session = LabelingSession.objects.create(name="sitting", team=team_users.team)
-    client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
-    response = client.post("/admin/generator/humanscanresult/add/", {"session": session.pk, "candidate": "",
-                                                                     "image_name": " ", "scanned": ""})
-    assert response.status_code == 200
-    form = response.context["adminform"].form
-    assert form.errors == {"__all__": ["Choose the candidate that was scanned, or give the image's file name."]}
-    assert "Choose the candidate that was scanned" in response.content.decode()
-    assert not HumanScanResult.objects.exists()
-    response = client.post("/admin/generator/humanscanresult/add/", {"session": session.pk,
-                                                                     "image_name": "poster-3.png", "scanned": ""})
-    assert response.status_code == 302 and HumanScanResult.objects.get().image_name == "poster-3.png"
-
-
-@pytest.mark.django_db
 def test_not_even_a_superuser_points_a_teams_job_at_another_teams_placement(client, team_users):
     # The superuser skipped the per-field check: team A's job pages then named team B's placement and its link.
 
@@ -704,4 +413,3 @@ def test_not_even_a_superuser_points_a_teams_job_at_another_teams_placement(clie
     assert response.status_code == 200 and "this is another team" in response.content.decode()
     job.refresh_from_db()
     assert job.placement is None
-

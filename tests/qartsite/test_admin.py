@@ -26,10 +26,10 @@ from campaigns.models import (
     Campaign,
     Placement,
 )
-from generator.admin import VerifierModelAdmin
 from generator.models import (
     VerifierModel,
 )
+from generator.verifier_admin import VerifierModelAdmin
 from qartsite.admin import (
     OwnTokenAdmin,
     SuperuserAccessAttemptAdmin,
