@@ -110,6 +110,37 @@ stop_group() {
     wait "$pid" 2>/dev/null || true
 }
 
+# stop_services LAST PID NAME [PID NAME...]: stop the services' process groups (stop_group), every one at once but
+# the one named LAST, which is stopped once the others are gone (Redis: a worker finishing its job and the drainer its
+# batch still write to it). One after another, `make run`'s took 9.5-12.3 s idle (the web server 0.9 s, the drainer
+# 2.8, each RQ worker 4.0); at once, the slowest one's time (2.8-4.6 s).
+stop_services() {
+    local last=$1 last_pid="" pid name stoppers=() stopped=()
+    shift
+    while [ $# -ge 2 ]; do
+        pid=$1 name=$2
+        shift 2
+        if [ "$name" = "$last" ]; then
+            last_pid=$pid
+            continue
+        fi
+        stop_group "$pid" "$name" &
+        stoppers+=("$!")
+        stopped+=("$pid")
+    done
+    if [ ${#stoppers[@]} -gt 0 ]; then
+        wait "${stoppers[@]}"
+        # Reaped here: stop_group's own wait ran in a subshell, which is not their parent.
+        for pid in "${stopped[@]}"; do
+            wait "$pid" 2>/dev/null || true
+        done
+    fi
+    if [ -n "$last_pid" ]; then
+        stop_group "$last_pid" "$last"
+    fi
+    return 0
+}
+
 # pg_start DIR: a throwaway PostgreSQL cluster in DIR on a free loopback port (exported as PG_PORT), database
 # "qart" owned by user "qart", no durability (tests and benchmarks only). PostgreSQL refuses to run as root: as
 # root the cluster runs as the postgres user (made by the Debian package), or as a system user made for it.

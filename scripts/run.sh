@@ -51,10 +51,12 @@ cleanup() {
     set +e
     if [ ${#PIDS[@]} -gt 0 ]; then
         say "stopping ${NAMES[*]}"
-        # Reverse order: the web server first, Redis last.
-        for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-            stop_group "${PIDS[i]}" "${NAMES[i]}"
+        # All at once, Redis last (stop_services).
+        local services=()
+        for i in "${!PIDS[@]}"; do
+            services+=("${PIDS[i]}" "${NAMES[i]}")
         done
+        stop_services redis "${services[@]}"
         say "stopped"
     fi
     exit "$rc"
