@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import tzinfo
+from datetime import date, tzinfo
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
@@ -59,6 +59,10 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
         days = dashboard.range_for(team, asked, placements)
     except stats.RangeError as exc:
         return plain_400(str(exc))
+    if days.key == "lifetime" and (first := first_stored_day(placements, team.zone)) and first < days.start:
+        # The pages' lifetime starts on the first day people scanned (the rollups count no bot); every stored scan
+        # includes the link previews before it, and those of a placement only bots ever fetched.
+        days = stats.DateRange(first, days.end, "lifetime")
     start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
     # The name's first 60 characters (`csv_download`): long campaign and placement names made names of ~220.
     response = csv_download(request, scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone), name,
@@ -66,6 +70,15 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
     if note := retention.export_gap(team, placements, days):
         response[EXPORT_NOTE_HEADER] = note
     return response
+
+
+def first_stored_day(placements: QuerySet[Placement], zone: tzinfo) -> date | None:
+    """The local day of the first stored scan of `placements`, bots' included (None when there is none): one index
+    lookup per placement ((placement, time)), not a pass over the campaign's scans."""
+    firsts = placements.annotate(first=Subquery(
+        ScanEvent.objects.filter(placement=OuterRef("pk")).order_by("time").values("time")[:1]))
+    first = firsts.aggregate(earliest=Min("first"))["earliest"]
+    return first.astimezone(zone).date() if first else None
 
 
 @login_required

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.drainer import drain_once
+from campaigns.drainer import drain_once, store_events
 from campaigns.models import Campaign, Placement, ScanEvent
+from campaigns.scan_buffer import scan_event
 from tests.campaigns.conftest import body
 
 
@@ -59,6 +60,27 @@ class TestCsvExport:
                          "language": "de-DE", "visitor": "", "is_bot": "false", "referer": "https://t.co/x",
                          "rule": "ios", "is_repeat": "false", "local_time": phone["local_time"]}
         assert [row["is_bot"] for row in rows].count("true") == 1
+
+    def test_every_stored_scan_is_exported_bots_before_the_first_person_too(self, client, team_users, campaign,
+                                                                              placement):
+        # Lifetime started at the first day people scanned (the rollups' first day, which count no bot): a link
+        # preview the day before, and every scan of a placement only bots had fetched, were left out of the export
+        # that promises every stored scan.
+        quiet = Placement.objects.create(campaign=campaign, name="Quiet")
+        now = timezone.now()
+        store_events([scan_event(placement.pk, now - timedelta(days=3), is_bot=True, device_class="bot"),
+                      scan_event(placement.pk, now - timedelta(days=1), visitor_key="0" * 32),
+                      scan_event(quiet.pk, now - timedelta(days=5), is_bot=True, device_class="bot")])
+        client.force_login(team_users.viewer)
+        for url, expected in ((f"/campaigns/{campaign.pk}/scans.csv", 3),
+                              (f"/campaigns/{campaign.pk}/scans.csv?range=lifetime", 3),
+                              (f"/api/campaigns/{campaign.pk}/scans/export/", 3),
+                              (f"/campaigns/placements/{placement.pk}/scans.csv", 2),
+                              (f"/campaigns/placements/{quiet.pk}/scans.csv?range=lifetime", 1)):
+            response = client.get(url)
+            first = (now - timedelta(days=5 if expected != 2 else 3)).astimezone(team_users.team.zone).date()
+            assert len(list(csv.DictReader(io.StringIO(body(response))))) == expected, url
+            assert f"scans-{first}-to-" in response["Content-Disposition"], url
 
     def test_it_never_exports_client_addresses_or_their_old_hashes(self, client, team_users, campaign, placement):
         client.force_login(team_users.owner)
