@@ -1,0 +1,167 @@
+"""Every road to a campaign's figures agrees with the stored scans: the pages (campaign list and its overview, a
+campaign's, a placement's, the shared report), the API's scan summaries and the CSV exports, on the hand-worked
+fixture of `tests.campaigns.figure_data` (its docstring derives each expected number from the raw scans)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from campaigns import rollup_rebuilds, shares
+from campaigns.drainer import store_events
+from campaigns.models import Placement, ScanEvent
+from tests.campaigns.conftest import body
+from tests.campaigns.figure_data import figure_data, utc
+from tests.campaigns.rollup_data import all_rows, campaign_rows, event, team_added_up, team_rows
+from tests.clients import api_as, logged_in
+from tests.conftest import make_staff
+
+DST_RANGE = "from=2026-10-24&to=2026-10-26"  # the 24 h day before, the 25 h day, the day after
+ONE_DAY = "from=2026-10-25&to=2026-10-25"
+
+
+@pytest.fixture
+def data(team_users):
+    return figure_data(team_users.team)
+
+
+def csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(body(response))))
+
+
+@pytest.mark.django_db
+class TestFigures:
+    def test_the_drainers_batches_equal_a_rebuild(self, data):
+        stored = (all_rows(), campaign_rows(), team_rows())
+        rollup_rebuilds.rebuild(Placement.objects.all())
+        assert (all_rows(), campaign_rows(), team_rows()) == stored
+        assert team_rows() == team_added_up()
+
+    def test_the_campaign_page_counts_each_local_day_of_a_dst_range(self, team_users, data):
+        page = logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/?{DST_RANGE}").context
+        assert page["daily"] == [(date(2026, 10, 24), 1, 1), (date(2026, 10, 25), 17, 5), (date(2026, 10, 26), 1, 1)]
+        assert (page["range_scans"], page["range_visitors"]) == (19, 7)
+        assert page["chart"]["datasets"][0]["data"] == [1, 17, 1]
+        # a: 23, b: 00, c and d: 02 (twice that night), flyer: 11 (CET by then), the burst: 13, e: 23, f: 00
+        hours = page["hours_chart"]["datasets"][0]["data"]
+        assert {hour: count for hour, count in enumerate(hours) if count} == {0: 2, 2: 2, 11: 1, 13: 12, 23: 2}
+        # Sat 24, Sun 25, Mon 26
+        assert page["weekdays_chart"]["datasets"][0]["data"] == [1, 0, 0, 0, 0, 1, 17]
+        assert [(row["label"], row["count"]) for row in page["devices"]] == [("Mobile", 17), ("Desktop", 2)]
+        figures = {row.placement.name: (row.figures.scans, row.figures.visitors, row.figures.trend)
+                   for row in page["rows"]}
+        assert figures == {"Poster": (18, 6, [1, 16, 1]), "Flyer": (1, 1, [0, 1, 0])}
+
+    def test_a_one_day_range_is_that_local_day_only(self, team_users, data):
+        page = logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/?{ONE_DAY}").context
+        assert (page["range_scans"], page["range_visitors"]) == (17, 5)
+        placement = logged_in(team_users.viewer).get(f"/campaigns/placements/{data.poster.pk}/?{ONE_DAY}").context
+        assert (placement["range_scans"], placement["range_visitors"]) == (16, 4)
+
+    def test_the_api_says_what_the_pages_say(self, team_users, data):
+        campaign = api_as(team_users.viewer).get(f"/api/campaigns/{data.autumn.pk}/scans/?{DST_RANGE}").json()
+        assert (campaign["total"], campaign["unique"]) == (19, 7)
+        assert [(day["day"], day["count"], day["unique"]) for day in campaign["by_day"]] == [
+            ("2026-10-24", 1, 1), ("2026-10-25", 17, 5), ("2026-10-26", 1, 1)]
+        assert sum(campaign["by_hour"]) == sum(campaign["by_weekday"]) == 19
+        assert {row["name"]: (row["scans"], row["unique"]) for row in campaign["placements"]} == {
+            "Poster": (18, 6), "Flyer": (1, 1)}
+        poster = api_as(team_users.viewer).get(f"/api/placements/{data.poster.pk}/scans/?{DST_RANGE}").json()
+        assert (poster["total"], poster["unique"]) == (18, 6)
+
+    def test_the_scans_export_holds_the_rows_the_pages_count(self, team_users, data):
+        rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}"))
+        people = [row for row in rows if row["is_bot"] == "false"]
+        per_day: dict[str, int] = {}
+        for row in people:
+            per_day[row["local_time"][:10]] = per_day.get(row["local_time"][:10], 0) + 1
+        assert per_day == {"2026-10-24": 1, "2026-10-25": 17, "2026-10-26": 1}
+        assert len(rows) - len(people) == 2  # the link preview and the embedding page, marked
+        assert sum(row["is_repeat"] == "true" for row in rows) == 2  # counted among the scans, marked
+
+    def test_the_campaign_list_and_its_overview_add_up(self, team_users, data):
+        client = logged_in(team_users.viewer)
+        active = client.get(f"/campaigns/?{DST_RANGE}").context
+        assert {campaign.name: (figures.scans, figures.visitors) for campaign, figures in active["campaigns"]} == {
+            "Autumn": (19, 7)}
+        assert (active["range_scans"], active["range_visitors"]) == (19, 7)
+        archived = client.get(f"/campaigns/?archived=1&{DST_RANGE}").context
+        assert {campaign.name: (figures.scans, figures.visitors) for campaign, figures in archived["campaigns"]} == {
+            "Archived": (3, 2)}
+        assert (archived["range_scans"], archived["range_visitors"]) == (3, 2)
+
+    def test_the_shared_report_says_what_the_campaign_page_says(self, team_users, data):
+        _, token = shares.create(data.autumn, team_users.owner)
+        report = logged_in(team_users.outsider).get(f"/campaigns/shared/{token}/?{DST_RANGE}").context
+        assert report["daily"] == [(date(2026, 10, 24), 1, 1), (date(2026, 10, 25), 17, 5),
+                                   (date(2026, 10, 26), 1, 1)]
+        assert {placement.name: (figures.scans, figures.visitors) for placement, figures in report["rows"]} == {
+            "Poster": (18, 6), "Flyer": (1, 1)}
+
+    def test_the_campaigns_export_counts_ever_as_the_list_does(self, team_users, data):
+        rows = csv_rows(logged_in(team_users.viewer).get("/campaigns/campaigns.csv"))
+        assert {row["name"]: (row["scans"], row["daily_unique_visitors"]) for row in rows} == {
+            "Autumn": ("19", "7"), "Archived": ("3", "2")}
+
+    def test_the_stored_scans_are_what_the_fixture_says(self, data):
+        assert ScanEvent.objects.filter(is_bot=False, placement=data.poster).count() == 18
+        assert ScanEvent.objects.filter(is_repeat=True).count() == 2
+
+    def test_a_placement_moved_into_the_archived_campaign_counts_there_everywhere(self, team_users, data):
+        make_staff(team_users.owner)
+        admin = logged_in(team_users.owner)
+        moved = admin.post(f"/admin/campaigns/placement/{data.flyer.pk}/change/",
+                           {"campaign": data.archived.pk, "name": "Flyer", "kind": "flyer", "active": "on"})
+        assert moved.status_code == 302
+        client = logged_in(team_users.viewer)
+        active, archived = (client.get(f"/campaigns/?{query}{DST_RANGE}").context for query in ("", "archived=1&"))
+        # Autumn less the flyer's scan of day 25 (visitor A counted there once); Archived plus it
+        assert (active["range_scans"], active["range_visitors"]) == (18, 6)
+        assert (archived["range_scans"], archived["range_visitors"]) == (4, 3)
+        assert [figures.scans for _, figures in archived["campaigns"]] == [4]
+        stored = (campaign_rows(), team_rows())
+        rollup_rebuilds.rebuild(Placement.objects.all())
+        assert (campaign_rows(), team_rows()) == stored
+
+
+@pytest.mark.django_db
+class TestDays:
+    def test_today_is_the_teams_day_east_of_utc(self, team_users, placement, monkeypatch):
+        team = team_users.team
+        team.time_zone = "Pacific/Auckland"  # NZDT, UTC+13, from 2026-09-27
+        team.save()
+        # 10-25 11:00 UTC is 10-26 00:00 in Auckland: one scan on each side of its midnight
+        store_events([event(placement, utc(2026, 10, 25, 10, 59, 59), "a" * 32),
+                      event(placement, utc(2026, 10, 25, 11, 0, 0), "b" * 32)])
+        monkeypatch.setattr(timezone, "now", lambda: utc(2026, 10, 25, 11, 30))  # 00:30 in Auckland, 10-26
+        page = logged_in(team_users.viewer).get(f"/campaigns/placements/{placement.pk}/?range=7d").context
+        assert page["daily"][-2:] == [(date(2026, 10, 25), 1, 1), (date(2026, 10, 26), 1, 1)]
+        assert page["chart"]["partial_last"]
+        summary = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/?range=7d").json()
+        assert (summary["range"]["end"], summary["total"], summary["last_7_days"]) == ("2026-10-26", 2, 2)
+        one_day = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/?from=2026-10-26&to=2026-10-26")
+        assert one_day.json()["total"] == 1
+        export = logged_in(team_users.viewer).get(f"/campaigns/placements/{placement.pk}/scans.csv?range=lifetime")
+        rows = csv_rows(export)
+        assert [row["local_time"][:10] for row in rows] == ["2026-10-25", "2026-10-26"]
+
+    def test_a_range_ending_on_the_short_spring_day_ends_at_its_midnight(self, team_users, placement):
+        team = team_users.team
+        team.time_zone = "Europe/Berlin"  # 2026-03-29 is 23 hours long: 03-28 23:00 to 03-29 22:00 UTC
+        team.save()
+        store_events([event(placement, utc(2026, 3, 28, 22, 59, 59), "a" * 32),  # 03-28 23:59:59 CET
+                      event(placement, utc(2026, 3, 28, 23, 0, 0), "a" * 32),  # 03-29 00:00 CET
+                      event(placement, utc(2026, 3, 29, 1, 0, 0), "b" * 32),  # 03-29 03:00 CEST (02:00 never was)
+                      event(placement, utc(2026, 3, 29, 21, 59, 59), "b" * 32),  # 03-29 23:59:59 CEST
+                      event(placement, utc(2026, 3, 29, 22, 0, 0), "b" * 32)])  # 03-30 00:00 CEST
+        query = "from=2026-03-29&to=2026-03-29"
+        summary = api_as(team_users.viewer).get(f"/api/placements/{placement.pk}/scans/?{query}").json()
+        assert (summary["total"], summary["unique"]) == (3, 2)
+        assert {hour: count for hour, count in enumerate(summary["by_hour"]) if count} == {0: 1, 3: 1, 23: 1}
+        rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/placements/{placement.pk}/scans.csv?{query}"))
+        assert [row["local_time"] for row in rows] == ["2026-03-29T00:00:00+01:00", "2026-03-29T03:00:00+02:00",
+                                                       "2026-03-29T23:59:59+02:00"]
