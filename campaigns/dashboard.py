@@ -122,6 +122,8 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(scope, days, shared),
         "time_zone": team.time_zone,
+        "scans_counted": stats.SCANS_COUNTED,
+        "scans_explained": stats.SCANS_EXPLAINED,
         "unique_counted": stats.UNIQUE_COUNTED,
         "unique_explained": stats.UNIQUE_EXPLAINED,
         **pattern_charts(scope, days),

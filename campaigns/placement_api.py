@@ -331,7 +331,7 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
     # `format`: the router also routes scans.json / scans.api here (format suffixes).
     def scans(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Scans and unique visitors in a date range, by day, hour, weekday, device, OS, browser, country and
-        language (bots and link previews left out). A range that cannot be read is a 400 saying why."""
+        language: people's scans, repeats counted (see `total`). A range that cannot be read is a 400 saying why."""
         placement = self.get_object()
         one = Placement.objects.filter(pk=placement.pk)
         team = placement.campaign.team

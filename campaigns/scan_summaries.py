@@ -63,7 +63,7 @@ class DayCountSerializer(serializers.Serializer):
 # docstring: drf-spectacular gives a serializer's docstring, inherited too, to the API's readers as its description.
 class ScanFiguresSerializer(serializers.Serializer):
     range = RangeSerializer()
-    total = serializers.IntegerField(help_text="Scans by people in the range (bots and link previews left out)")
+    total = serializers.IntegerField(help_text=f"Scans in the range, {stats.SCANS_COUNTED}. {stats.SCANS_EXPLAINED}")
     unique = serializers.IntegerField(help_text=UNIQUE_HELP)
     last_7_days = serializers.IntegerField(help_text="Scans by people in the last 7 local days, whatever the range")
     by_day = DayCountSerializer(many=True, help_text="Each day of the range, oldest first")

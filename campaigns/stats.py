@@ -42,6 +42,15 @@ UNIQUE_COUNTED_ONE = "counted once a day"  # on one placement's page
 UNIQUE_EXPLAINED_ONE = "Someone who scans this code on two days counts twice."
 UNIQUE_EXPLAINED = ("Each person is counted once a day on each placement they scan, and these counts are added "
                     "up: someone who scans two placements, or on two days, counts more than once.")
+# What a scan figure counts, in the words every page, the shared report and the API's schema use. A browser's
+# prefetch and a page that loads the link as an image or frame are stored as bots (`redirects.visit_of`), so the
+# rollups leave them out with the link previews; repeat scans (`repeats.py`) are people's and counted, as link
+# products count every click: they are only flagged, in the CSV export and the webhooks. The pages said "people only
+# (link previews and bots left out)" and nothing of repeats, which a reader of the export's is_repeat column took for
+# left out too.
+SCANS_COUNTED = "people only (link previews, bots and pages that embed the link left out; repeat scans counted)"
+SCANS_EXPLAINED = ("A repeat scan is one of more than 10 in a minute by one person of one code: counted, and marked "
+                   "in the CSV export (is_repeat).")
 # Device classes as `campaigns.links.describe_agent` stores them, as people read them.
 DEVICE_NAMES = {"mobile": "Mobile", "tablet": "Tablet", "desktop": "Desktop", "other": "Other", "bot": "Bot"}
 

@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from campaigns import rollup_rebuilds, shares
 from campaigns.drainer import store_events
@@ -165,3 +166,19 @@ class TestDays:
         rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/placements/{placement.pk}/scans.csv?{query}"))
         assert [row["local_time"] for row in rows] == ["2026-03-29T00:00:00+01:00", "2026-03-29T03:00:00+02:00",
                                                        "2026-03-29T23:59:59+02:00"]
+
+
+@pytest.mark.django_db
+def test_every_scan_figure_says_what_it_counts_in_the_same_words(team_users, data):
+    # The pages said "people only (link previews and bots left out)" and nothing of the repeat scans they count
+    # (the burst's 11th and 12th scans are among the 19), while the export marks them: a reader took them for left out.
+    said = "people only (link previews, bots and pages that embed the link left out; repeat scans counted)"
+    client = logged_in(team_users.viewer)
+    _, token = shares.create(data.autumn, team_users.owner)
+    for url in (f"/campaigns/?{DST_RANGE}", f"/campaigns/{data.autumn.pk}/?{DST_RANGE}",
+                f"/campaigns/placements/{data.poster.pk}/?{DST_RANGE}", f"/campaigns/shared/{token}/?{DST_RANGE}"):
+        page = client.get(url).content.decode()
+        assert f"data-scans-counted>{said}</span>" in page, url
+        assert "more than 10 in a minute by one person of one code" in page, url
+    schema = APIClient().get("/api/schema/?format=json").json()["components"]["schemas"]
+    assert said in schema["ScanSummary"]["properties"]["total"]["description"]
