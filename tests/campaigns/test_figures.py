@@ -129,6 +129,12 @@ class TestFigures:
         assert (campaign_rows(), team_rows()) == stored
 
 
+    def test_a_deleted_campaign_leaves_the_overview_and_the_team_rows(self, team_users, data):
+        data.archived.delete()  # a superuser's delete in the admin, the only one there is
+        archived = logged_in(team_users.viewer).get(f"/campaigns/?archived=1&{DST_RANGE}").context
+        assert (archived["range_scans"], archived["range_visitors"]) == (0, 0)
+        assert team_rows() == team_added_up()
+
 @pytest.mark.django_db
 class TestDays:
     def test_today_is_the_teams_day_east_of_utc(self, team_users, placement, monkeypatch):

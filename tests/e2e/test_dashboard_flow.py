@@ -159,3 +159,31 @@ def test_a_teams_overview_never_scanned_says_what_to_do_next_instead_of_empty_ch
     expect(page.get_by_role("link", name="Harbour festival")).to_be_in_viewport()
     page.screenshot(path=tmp_path / "overview-never-scanned.png", full_page=True)
     assert not errors and not failures, (errors, failures)
+
+
+@pytest.mark.browser
+def test_a_dst_ranges_chart_has_its_local_days_and_the_tables_and_tiles_totals(live_server, team_users, new_page):
+    """Berlin's 25-hour day of 2026-10-25 between its neighbours (`tests.campaigns.figure_data`, which derives each
+    figure from the raw scans): the chart Chart.js drew holds one bar per local day, the per-day table's counts and
+    the tiles' totals."""
+    from tests.campaigns.figure_data import figure_data
+
+    data = figure_data(team_users.team)
+    page, failures = new_page(viewport={"width": 1280, "height": 1000})
+    sign_in(page, "viewer")
+    page.goto(f"/campaigns/{data.autumn.pk}/?from=2026-10-24&to=2026-10-26")
+    drawn = page.evaluate("""() => {
+        const chart = window.Chart.getChart(document.querySelector('canvas[data-chart="scan-chart"]'));
+        return {labels: chart.data.labels, scans: chart.data.datasets[0].data, unique: chart.data.datasets[1].data};
+    }""")
+    assert drawn == {"labels": ["24 Oct", "25 Oct", "26 Oct"], "scans": [1, 17, 1], "unique": [1, 5, 1]}
+    table = page.evaluate("""() => [...document.querySelector('details.daily tbody').rows].map(
+        row => [...row.cells].map(cell => cell.textContent.trim()))""")  # the first: scans per day, newest first
+    assert table == [["26 Oct 2026", "1", "1"], ["25 Oct 2026", "17", "5"], ["24 Oct 2026", "1", "1"]], table
+    tiles = [page.locator(f'[data-tile="{name}"]').text_content() for name in ("scans", "unique")]
+    assert tiles == [str(sum(drawn["scans"])), str(sum(drawn["unique"]))] == ["19", "7"]
+    # The 25-hour day's two 02:30s in one hour's bar; every scan in one hour and on one weekday
+    patterns = page.evaluate("""() => ['hours-chart', 'weekdays-chart'].map(name => window.Chart.getChart(
+        document.querySelector(`canvas[data-chart="${name}"]`)).data.datasets[0].data)""")
+    assert patterns[0][2] == 2 and sum(patterns[0]) == sum(patterns[1]) == 19, patterns
+    assert not failures, failures
