@@ -103,10 +103,12 @@ class TestFigures:
         assert {placement.name: (figures.scans, figures.visitors) for placement, figures in report["rows"]} == {
             "Poster": (18, 6), "Flyer": (1, 1)}
 
-    def test_the_campaigns_export_counts_ever_as_the_list_does(self, team_users, data):
+    def test_the_campaigns_and_placements_exports_count_ever_as_the_pages_do(self, team_users, data):
         rows = csv_rows(logged_in(team_users.viewer).get("/campaigns/campaigns.csv"))
         assert {row["name"]: (row["scans"], row["daily_unique_visitors"]) for row in rows} == {
             "Autumn": ("19", "7"), "Archived": ("3", "2")}
+        placements = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/placements.csv"))
+        assert {row["name"]: row["scans"] for row in placements} == {"Poster": "18", "Flyer": "1"}
 
     def test_the_stored_scans_are_what_the_fixture_says(self, data):
         assert ScanEvent.objects.filter(is_bot=False, placement=data.poster).count() == 18
