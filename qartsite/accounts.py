@@ -229,7 +229,10 @@ def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
     lost = retention.newly_expired(team, kept_days, new_days)
     if lost and request.POST.get("confirm_retention") != str(new_days):
         # Shortening the retention deletes scans for good at the next daily pass: said, with the count, first.
-        warning = {"count": lost, "days": new_days, "before": timezone.localdate() - timedelta(days=new_days)}
+        # The day in the team's zone (the form's, if it changes too), as every date of its scans is: the server's
+        # (UTC) date was a day early east of it, and said a day was kept whose scans go.
+        before = timezone.localdate(timezone.now() - timedelta(days=new_days), timezone=team.zone)
+        warning = {"count": lost, "days": new_days, "before": before}
         return team_page_response(request, team, settings_form=form, status=409, retention_warning=warning)
     zone_changed = "time_zone" in form.changed_data
     form.save()

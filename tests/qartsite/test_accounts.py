@@ -779,6 +779,25 @@ class TestTeamSettings:
         response = client.post(url, {**data, "scan_retention_days": "60"})
         assert response.status_code == 409 and re.search(r"deletes\s+1 scan from before", response.content.decode())
 
+    def test_the_retention_warnings_date_is_the_teams_day(self, client, team_users, monkeypatch):
+        # It was the server's (UTC) date: at 09:00 on 7 Dec in Auckland (20:00 on 6 Dec UTC) 30 days deleted the
+        # scans from before 09:00 on 7 Nov there, which it called "from before 6 Nov", as if 6 Nov's were kept.
+        from datetime import UTC, datetime
+
+        from campaigns.drainer import store_events
+        from campaigns.models import Campaign, Placement
+
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://shop.example/")
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        now = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+        store_events([event(poster, now - timedelta(days=31))])  # 6 Nov, 09:00 in Auckland
+        monkeypatch.setattr(timezone, "now", lambda: now)
+        client.force_login(team_users.owner)
+        response = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
+                               {"name": "Acme", "time_zone": "Pacific/Auckland", "scan_retention_days": "30"})
+        assert response.status_code == 409
+        assert re.search(r"deletes\s+1 scan from before\s+7 Nov 2026", response.content.decode())
+
     def test_the_zone_choices_are_places(self, client, team_users):
         client.force_login(team_users.owner)
         page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
