@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns import rollup_rebuilds, shares
+from campaigns import maintenance, rollup_rebuilds, shares
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from tests.campaigns.conftest import body
@@ -105,6 +105,13 @@ class TestFigures:
         assert {campaign.name: (figures.scans, figures.visitors) for campaign, figures in archived["campaigns"]} == {
             "Archived": (3, 2)}
         assert (archived["range_scans"], archived["range_visitors"]) == (3, 2)
+        # A scan of the archived campaign's code stored now (they still redirect) counts in the archived set: E again
+        # on day 26, one more scan and no new visitor
+        store_events([event(data.banner, utc(2026, 10, 26, 12), "e" * 32)])
+        archived = client.get(f"/campaigns/?archived=1&{DST_RANGE}").context
+        assert (archived["range_scans"], archived["range_visitors"]) == (4, 2)
+        assert [(figures.scans, figures.visitors) for _, figures in archived["campaigns"]] == [(4, 2)]
+        assert team_rows() == team_added_up()
 
     def test_the_shared_report_says_what_the_campaign_page_says(self, team_users, data):
         _, token = shares.create(data.autumn, team_users.owner)
@@ -147,6 +154,19 @@ class TestFigures:
         archived = logged_in(team_users.viewer).get(f"/campaigns/?archived=1&{DST_RANGE}").context
         assert (archived["range_scans"], archived["range_visitors"]) == (0, 0)
         assert team_rows() == team_added_up()
+
+    def test_after_a_time_zone_change_the_recount_puts_every_figure_in_the_new_days(self, team_users, data):
+        team = data.autumn.team
+        team.time_zone = "America/Los_Angeles"  # PDT, UTC-7, until 11-01
+        team.save()
+        assert maintenance.recount_changed_zones() == [team.name]
+        # In Los Angeles: a, b (10-24 15:00), c (10-24 17:30), d (18:30), the flyer (03:00 on 10-25), the burst (05:00
+        # on 10-25), e (15:59:59), f (16:00): 10-24: a, b, c, d = 4 scans by A, B; 10-25: 12 + e + f + flyer = 15
+        # scans by D, C (e and f: one visitor now) and A on the flyer
+        page = logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/?{DST_RANGE}").context
+        assert page["daily"] == [(date(2026, 10, 24), 4, 2), (date(2026, 10, 25), 15, 3), (date(2026, 10, 26), 0, 0)]
+        rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}"))
+        assert [row["local_time"][:10] for row in rows if row["is_bot"] == "false"].count("2026-10-24") == 4
 
 @pytest.mark.django_db
 class TestDays:
