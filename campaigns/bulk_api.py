@@ -282,7 +282,9 @@ class CampaignBulkActions:
         """The campaign's raw scan events in a date range (the dashboard's; default: every stored scan), streamed
         as CSV (`is_repeat` and `local_time`, in the team's zone, are the last columns); a range that cannot be read
         is a 400 saying why, in JSON like every other API error. When raw scans of the range are no longer kept
-        (retention) while the dashboard still counts them, the `X-Qart-Export-Note` header says so."""
+        (retention) while the dashboard still counts them, the `X-Qart-Export-Note` header says so. `visitor` is the
+        day's visitor key: one person's is the same on every placement of the team that day and another the next
+        day, so the dashboard's unique visitors are its distinct keys per placement and local day, added up."""
         campaign = self.get_object()
         if {"range", "from", "to"} & set(request.query_params):
             asked_range(request, campaign.team, stats.Campaigns.one(campaign))  # raises the 400

@@ -221,3 +221,16 @@ def test_every_scan_figure_says_what_it_counts_in_the_same_words(team_users, dat
         assert "more than 10 in a minute by one person of one code" in page, url
     schema = APIClient().get("/api/schema/?format=json").json()["components"]["schemas"]
     assert said in schema["ScanSummary"]["properties"]["total"]["description"]
+
+
+@pytest.mark.django_db
+def test_the_scans_export_says_how_its_visitor_keys_make_the_unique_visitors(team_users, data):
+    # The pages' 7 unique visitors of 24-26 Oct are not the export's 4 distinct keys (A scanned on two days and two
+    # placements, C on two days); the API's description said nothing of how the one comes from the other.
+    rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}"))
+    people = [row for row in rows if row["is_bot"] == "false"]
+    assert len({row["visitor"] for row in people}) == 4
+    assert len({(row["placement"], row["local_time"][:10], row["visitor"]) for row in people}) == 7
+    paths = APIClient().get("/api/schema/?format=json").json()["paths"]
+    described = paths["/api/campaigns/{id}/scans/export/"]["get"]["description"]
+    assert "unique visitors are its distinct keys per placement and local day, added up" in " ".join(described.split())
