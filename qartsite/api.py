@@ -1,5 +1,6 @@
 """The REST API's team plumbing, shared by every app's API (`campaigns.api`, `generator.api`), the 4xx answers
-every operation's schema documents (`document_error_answers`), and serializers that refuse unknown body fields
+every operation's schema documents and the JSON body of each refusal (`document_error_answers`), blank-or-URL fields
+that validators can read (`blank_or_formatted_as_any_of`), and serializers that refuse unknown body fields
 (`KnownFieldsOnly`; the query's yes/no filters and orderings are as strict: `qartsite.filters`).
 
 Every queryset is narrowed with `.for_user(user)`, so another team's object answers 404 (never a 403 that
@@ -460,4 +461,32 @@ def document_error_answers(result: dict, generator, request, public) -> dict:
         for method, operation in item.items():
             for code in error_answers(operation, method):
                 operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{ERROR_ANSWERS[code][0]}"})
+            # The refusals a view (or the Idempotency-Key) documents in words alone are answered in the same JSON:
+            # without a body's schema, a client generated from the schema read their `detail` as nothing.
+            for code, answer in operation["responses"].items():
+                if code[0] in "45" and "$ref" not in answer and "content" not in answer:
+                    body = "FieldErrors" if code == "400" else "ErrorDetail"
+                    answer["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+    return result
+
+
+def blank_or_formatted_as_any_of(result: dict, generator, request, public) -> dict:
+    """drf-spectacular's postprocessing hook: a field that is blank or a URL (`fallback_url`,
+    `destination_override`) as `anyOf`, where drf-spectacular writes `oneOf: [{format: uri, ...}, {maxLength: 0}]`.
+
+    A `format` is an annotation to JSON Schema and to most OpenAPI 3.0 validators, so "" matched both branches and
+    `oneOf` (exactly one) refused it: every campaign and placement we answer failed its own schema there."""
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            branches = node.get("oneOf")
+            if isinstance(branches, list) and {"type": "string", "maxLength": 0} in branches:
+                node["anyOf"] = node.pop("oneOf")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(result.get("components", {}))
     return result

@@ -137,6 +137,12 @@ DESCRIPTION = (f"Retry safely: the same key, query and body answer the first ans
 PARAMETER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False, description=DESCRIPTION)
 
 
+# Both 409s: a share's or a webhook's create, retried once it is done, is one too (`keep_body` False).
+CONFLICT = ("The first request with this key is still running: ask again after Retry-After. Or, where the first answer "
+            "carried a secret shown once (a share's link, a webhook's signing secret), it was carried out already: "
+            "`id` names what it made and Location its address.")
+
+
 def document_idempotency_key(result: dict, generator, request, public) -> dict:
     """drf-spectacular's postprocessing hook: the header on every create (a POST to a collection; actions' POSTs,
     whose paths name an object, are named `..._create` too)."""
@@ -146,6 +152,6 @@ def document_idempotency_key(result: dict, generator, request, public) -> dict:
         operation = item.get("post")
         if operation and "{" not in path and operation.get("operationId", "").endswith("_create"):
             operation.setdefault("parameters", []).append(parameter)
-            operation["responses"].setdefault("409", {"description": "The first request with this key is running."})
+            operation["responses"].setdefault("409", {"description": CONFLICT})
             operation["responses"].setdefault("422", {"description": "This key was used for another body."})
     return result

@@ -4,6 +4,7 @@ ordering: test_filters.py)."""
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.validation import validate_schema
@@ -13,7 +14,7 @@ from campaigns.models import Campaign, Placement
 from generator.models import GenerationJob
 from qartsite.api import document_error_answers, error_answers, field_errors
 from qartsite.echoes import ECHO_CHARS
-from tests.clients import signed_in
+from tests.clients import api_as, signed_in
 from tests.generator.factories import job_with_ranks
 from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses
 
@@ -86,6 +87,39 @@ class TestErrorAnswers:
                              ("put", "/api/teams/{id}/"), ("post", "/api/generations/{id}/cancel/"),
                              ("post", "/api/campaigns/{id}/import-placements/")):
             assert answers(schema, method, path)["415"] == unsupported, (method, path)
+
+    def test_every_refusal_documents_its_json_body(self, schema):
+        # The views' own 409s, 429s and 503s and the Idempotency-Key's 409 and 422 were words alone: a client built
+        # from the schema read their `detail` as nothing.
+        shared = schema["components"]["responses"]
+        for path, item in schema["paths"].items():
+            for method, operation in item.items():
+                for code, answer in operation["responses"].items():
+                    answer = shared[answer["$ref"].rsplit("/", 1)[1]] if "$ref" in answer else answer
+                    if code[0] in "45":
+                        assert "application/json" in answer.get("content", {}), (method, path, code)
+        created = answers(schema, "post", "/api/generations/")
+        assert created["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        assert created["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        assert created["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
+
+    def test_a_blank_or_url_field_takes_the_blank_we_answer(self, team_users, schema):
+        # drf-spectacular's `oneOf: [{format: uri}, {maxLength: 0}]`: a format is an annotation to JSON Schema, so
+        # "" matched both, and every campaign and placement answered failed its own schema.
+        campaign = api_as(team_users.owner).post("/api/campaigns/", {"name": "Spring", "destination": "https://a.example/"},
+                                                 format="json").json()
+        fields = schema["components"]["schemas"]["Campaign"]["properties"]
+        assert campaign["fallback_url"] == ""
+        jsonschema.validate(campaign["fallback_url"], fields["fallback_url"])
+        jsonschema.validate("https://b.example/", fields["fallback_url"])
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate("x" * 2001, fields["fallback_url"])
+        blank_or_url = {f"{name}.{field}": spec for name, component in schema["components"]["schemas"].items()
+                        for field, spec in component.get("properties", {}).items()
+                        if {"type": "string", "maxLength": 0} in spec.get("anyOf", []) + spec.get("oneOf", [])}
+        assert blank_or_url.keys() >= {"Placement.destination_override", "PatchedCampaignRequest.fallback_url"}
+        for spec in blank_or_url.values():
+            jsonschema.validate("", spec)  # raises for a oneOf of both
 
     def test_it_refuses_to_replace_a_component_of_the_same_name(self):
         result = {"paths": {}, "components": {"schemas": {"ErrorDetail": {"type": "string"}}}}

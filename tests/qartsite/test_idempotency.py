@@ -144,6 +144,14 @@ def test_the_schema_offers_the_header_on_every_create_bulk_generate_and_import_o
                        "/api/campaigns/{id}/generate/", "/api/campaigns/{id}/import-placements/"}
 
 
+def test_the_schema_documents_the_409_a_retried_secret_gets(schema):
+    # It said only "The first request with this key is running.", while a retried share or webhook, done, is a 409
+    # too, with the `id` of what it made.
+    for path in ("/api/shares/", "/api/webhooks/"):
+        conflict = schema["paths"][path]["post"]["responses"]["409"]
+        assert "carried out already" in conflict["description"] and "`id`" in conflict["description"]
+
+
 def test_a_retried_bulk_generate_starts_its_jobs_once(team_users, enqueued, fresh_cache, schema):
     from campaigns.models import Placement
 
