@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -258,8 +258,10 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
 
     @extend_schema(
         parameters=[PrintQuerySerializer], filters=False,
-        responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
-                   (200, "image/tiff"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.BINARY,
+        # 206 and 304 as the description says: a client held to the schema refused a resumed download.
+        responses={**{(code, kind): OpenApiTypes.BINARY for code in (200, 206)
+                      for kind in ("application/pdf", "image/png", "image/tiff", "image/svg+xml")},
+                   304: OpenApiResponse(description="If-None-Match named the file's ETag: it has not changed."),
                    202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
                    422: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         description=(

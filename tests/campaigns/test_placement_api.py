@@ -450,3 +450,12 @@ class TestPrintAndPreflight:
         client = api_as(team_users.outsider)
         assert client.get(f"/api/placements/{placement.pk}/print/?width=20cm").status_code == 404
         assert client.get(f"/api/placements/{placement.pk}/preflight/?width=20cm").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_print_files_schema_documents_the_resumed_and_unchanged_answers(team_users):
+    # Its description promised 206 and 304, its answers did not list them: a client held to the schema refused both.
+    schema = api_as(team_users.owner).get("/api/schema/?format=json").json()
+    answers = schema["paths"]["/api/placements/{id}/print/"]["get"]["responses"]
+    assert answers["206"]["content"].keys() == answers["200"]["content"].keys() >= {"application/pdf", "image/png"}
+    assert "content" not in answers["304"] and "ETag" in answers["304"]["description"]
