@@ -79,8 +79,10 @@ class SplitDestinationSerializer(serializers.Serializer):
 
 
 class RulesSchemaSerializer(serializers.Serializer):
-    """What `rules` holds (for the schema; `campaigns.rules.clean_rules` checks it)."""
+    """Destination rules by kind: devices (`ios`, `android`, `other`), a schedule (`starts_at`, `ends_at`) and an
+    A/B `split`; each kind may be left out."""
 
+    # The docstring is the schema's; `campaigns.rules.clean_rules` checks what is sent.
     ios = serializers.URLField(required=False, help_text="Where iOS devices go")
     android = serializers.URLField(required=False, help_text="Where Android devices go")
     other = serializers.URLField(required=False, help_text="Where every other system goes")
@@ -214,8 +216,9 @@ class CampaignFilter(filters.FilterSet):
 
 
 class CampaignViewSet(CreatedLocation, IdempotentCreate, OneAtATime, CampaignBulkActions, viewsets.ModelViewSet):
-    """Your teams' campaigns. Creating one needs editor rights in its team; bulk import, generation and CSV
-    exports: `campaigns.bulk_api`."""
+    """Your teams' campaigns. Creating one needs editor rights in its team. A campaign's placements are imported from
+    CSV (`import-placements`) and generated for at once (`generate`); campaigns, placements and scans are exported
+    as CSV (`export`)."""
 
     # A retried bulk generate must not start every job twice, nor a retried import answer that its names are taken.
     idempotent_actions = ("create", "generate", "import_placements")

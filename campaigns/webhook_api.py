@@ -125,8 +125,9 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
     """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again.
 
     A member of the endpoint's team who is not an owner gets 403 on each of its actions; anyone else, 404. A PATCH
-    works on the endpoint as stored, locked (`OneAtATime`): one that a delivery job switched off meanwhile stays
-    off."""
+    works on the endpoint as stored: one that a delivery job switched off meanwhile stays off."""
+
+    # The docstring above is the API docs' text: the lock that keeps a PATCH on the stored endpoint is `OneAtATime`.
 
     idempotent_keeps_body = False  # the create answer carries a secret shown once
 

@@ -48,6 +48,9 @@ from qartsite.api import (
 from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 
+POLLING = ("queued, running and scoring: on its way (GET the generation again every few seconds; `progress` and "
+           "`stage` say how far it has come); done, failed and cancelled: final, its `candidates` complete.")
+
 
 class ScanReasonSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="e.g. finder_damaged, low_contrast, quiet_zone, not_found")
@@ -147,6 +150,9 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             ("control_start", "Control start"), ("control_end", "Control end"), ("size", "Size"),
             ("candidates_per_batch", "Candidates per batch"), ("seed", "Seed"))} | {
             "max_batches": bounds_kwargs("The batch budget", 1, ranking.MAX_BATCH_BUDGET),
+            # Which statuses are final was nowhere to be read: a client polling until "running" ended stopped at
+            # "scoring", with no candidates yet.
+            "status": {"help_text": POLLING},
             # Above 0, which a minimum cannot say: the core refuses 0 in its own words.
             "strength": {
                 "max_value": 1.0,
@@ -289,8 +295,8 @@ class GenerationFilter(filters.FilterSet):
 )
 class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMixin, mixins.ListModelMixin,
                         mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Your teams' generations: create one (editors), follow its progress, read its ranked candidates, delete a
-    finished one (editors) with its images and uploads."""
+    """Your teams' generations: create one (editors), follow its progress (poll it until `status` is done, failed
+    or cancelled), read its ranked candidates, delete a finished one (editors) with its images and uploads."""
 
     serializer_class = GenerationSerializer
     permission_classes = [permissions.IsAuthenticated, TeamRolePermission]

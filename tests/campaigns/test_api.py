@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -241,3 +242,12 @@ class TestCampaigns:
         first = client.get("/api/campaigns/").json()
         assert first["count"] == 51 and len(first["results"]) == 50 and first["next"].endswith("?page=2")
         assert len(client.get(first["next"]).json()["results"]) == 1
+
+
+@pytest.mark.django_db
+def test_the_docs_name_no_python_module(team_users):
+    # The campaigns' description sent integrators to "`campaigns.bulk_api`", the rules' to
+    # "`campaigns.rules.clean_rules`", the webhooks' to "`OneAtATime`": our code, which they cannot open.
+    text = api_as(team_users.owner).get("/api/schema/?format=json").content.decode()
+    assert "Destination rules by kind" in text
+    assert not re.findall(r"`(?:campaigns|generator|qartsite)\.\w+|OneAtATime", text)

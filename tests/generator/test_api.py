@@ -134,6 +134,15 @@ class TestCreateGeneration:
         steps = schema["components"]["schemas"]["GenerationRequest"]["properties"]["steps"]
         assert (steps["minimum"], steps["maximum"]) == (1, 150)
 
+    def test_its_schema_says_which_statuses_are_final(self, team_users):
+        # Nothing said so: a client polling until "running" ended stopped at "scoring", with no candidates yet.
+        schema = api_as(team_users.owner).get("/api/schema/?format=json").json()
+        status = schema["components"]["schemas"]["Generation"]["properties"]["status"]["description"]
+        on_its_way, final = status.split("\n\n")[0].split("); ")
+        assert [word for word in GenerationJob.Status.values if word in on_its_way] == ["queued", "running", "scoring"]
+        assert [word for word in GenerationJob.Status.values if word in final] == list(GenerationJob.FINISHED)
+        assert "every few seconds" in on_its_way
+
     def test_it_takes_the_fewstep_scheduler_only_with_a_fewstep_lora(self, team_users, enqueued, settings):
         body = {"prompt": "a misty forest", "content": SHORT_LINK, "scheduler": "lcm", "steps": 4}
         settings.QART = dict(settings.QART, FEWSTEP_LORA="")
