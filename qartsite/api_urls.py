@@ -72,6 +72,7 @@ urlpatterns = [
     *router.urls,
     # Any other address under /api/ is the API's "Not found." in JSON, under DEBUG too (`make run`), where Django
     # answers an address no route takes with its HTML debug page instead of the site's handler404. Exempt from CSRF
-    # as the API's views are: a POST there is a 404 like a GET, not a CSRF page.
-    re_path(r"^(?P<path>.*)$", csrf_exempt(views.api_address_not_found), name="api_not_found"),
+    # as the API's views are: a POST there is a 404 like a GET, not a CSRF page. Any character, a line break (%0A)
+    # included, which `.` does not match: such a path was Django's HTML page again.
+    re_path(r"^(?P<path>[\s\S]*)$", csrf_exempt(views.api_address_not_found), name="api_not_found"),
 ]

@@ -103,7 +103,8 @@ def test_the_docs_page_answers_options_in_json(team_users):
 
 @pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
 @pytest.mark.parametrize("path", ["/api/nope/", "/api/campaigns/abc/", "/api/campaigns//1/", "/api/teams/01/",
-                                  "/api/campaigns/1/nope"])
+                                  "/api/campaigns/1/nope", "/api/shares/a%0Ab/revoke/", "/api/nope%0A",
+                                  "/api/%0D%0A"])
 def test_an_address_no_route_takes_is_the_apis_json_404_under_debug_too(team_users, settings, method, path):
     # `make run` runs with DEBUG on, where Django answered these with its HTML debug page (its handler404 is for DEBUG
     # off), and a POST with the HTML CSRF page.
