@@ -157,6 +157,11 @@ def imported(request: Request, checked: bulk.CheckedFile, placements: list[Place
             for p in placements]
 
 
+def either(*components: str) -> dict:
+    """A body's schema that is one of these components (`anyOf`: an object may fit more than one)."""
+    return {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in components]}
+
+
 class CampaignBulkActions:
     """Bulk actions of `CampaignViewSet`: `self.get_object()` scopes the campaign to your teams (404 otherwise), and
     its `TeamRolePermission` lets only owners and editors POST (viewers get 403)."""
@@ -170,13 +175,13 @@ class CampaignBulkActions:
                    filters=False, responses={
                        200: OpenApiResponse(ImportResultSerializer, description="Dry run: every row passes."),
                        201: OpenApiResponse(ImportResultSerializer, description="Every row stored."),
-                       400: OpenApiResponse(ImportResultSerializer, description="Some row failed (or the file); "
-                                                                                "nothing was stored."),
-                       409: OpenApiResponse(ImportResultSerializer, description="Another import took some "
-                                                                                "names meanwhile; nothing stored. "
-                                                                                "(Or the first request with this "
-                                                                                "Idempotency-Key is still running: "
-                                                                                "`detail` only.)"),
+                       # Either body: the rows' result, or the API's own refusal (a field, the query, the key).
+                       400: OpenApiResponse(either("ImportResult", "FieldErrors"), description=(
+                           "Some row failed (or the file): the result, with every row's errors; or a field or the "
+                           "query cannot be used: each one's messages. Nothing was stored.")),
+                       409: OpenApiResponse(either("ImportResult", "ErrorDetail"), description=(
+                           "Another import took some names meanwhile: the result; nothing stored. Or the first "
+                           "request with this Idempotency-Key is still running: `detail` only.")),
                        422: OpenApiResponse(description="This Idempotency-Key was used for another query or "
                                                         "body.")})
     @action(detail=True, methods=["post"], url_path="import-placements",

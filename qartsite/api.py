@@ -417,9 +417,15 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
                                        "last."),
     "406": ("NotAcceptable", "ErrorDetail", "`Accept` or `?format=` asks for a format this answer is not made in "
                                             "(`detail` says so, naming the formats there are for `?format=`)."),
+    "411": ("LengthRequired", "ErrorDetail", "The body came in chunks (no Content-Length), which this server cannot "
+                                             "read (the development server; gunicorn and uvicorn can): send its "
+                                             "length; nothing was changed."),
+    "413": ("ContentTooLarge", "ErrorDetail", "The body is over the upload cap (QART_MAX_UPLOAD_BYTES, files "
+                                              "included; `detail` says both sizes); nothing was read or changed."),
     "415": ("UnsupportedMediaType", "ErrorDetail", "The body's Content-Type is not one this operation reads, or it has "
                                                    "none (`detail` names those it reads); nothing was changed."),
 }
+ANY_OBJECT = {"type": "object", "additionalProperties": {}}  # drf-spectacular's OpenApiTypes.OBJECT
 QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
 
@@ -441,7 +447,7 @@ def error_answers(operation: dict, method: str = "get") -> list[str]:
     if made <= {"application/json"}:
         codes.append("406")
     if "requestBody" in operation or method in ("post", "put", "patch"):  # a body it cannot read (`no_body` too)
-        codes.append("415")
+        codes += ["411", "413", "415"]  # `qartsite.limits`, before the view
     return codes
 
 
@@ -461,12 +467,15 @@ def document_error_answers(result: dict, generator, request, public) -> dict:
         for method, operation in item.items():
             for code in error_answers(operation, method):
                 operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{ERROR_ANSWERS[code][0]}"})
-            # The refusals a view (or the Idempotency-Key) documents in words alone are answered in the same JSON:
-            # without a body's schema, a client generated from the schema read their `detail` as nothing.
+            # The refusals a view (or the Idempotency-Key) documents in words alone, or as any object, are answered
+            # in the same JSON: without a body's schema, a client generated from the schema read `detail` as nothing.
             for code, answer in operation["responses"].items():
-                if code[0] in "45" and "$ref" not in answer and "content" not in answer:
-                    body = "FieldErrors" if code == "400" else "ErrorDetail"
-                    answer["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+                if code[0] not in "45" or "$ref" in answer:
+                    continue
+                body = {"$ref": "#/components/schemas/" + ("FieldErrors" if code == "400" else "ErrorDetail")}
+                content = answer.setdefault("content", {"application/json": {"schema": body}})
+                if content.get("application/json", {}).get("schema") == ANY_OBJECT:
+                    content["application/json"]["schema"] = body
     return result
 
 

@@ -113,10 +113,17 @@ class TestImport:
         assert Placement.objects.count() == 0
 
     def test_it_refuses_a_bad_dry_run_value(self, team_users, campaign):
-        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe",
-                                                    upload(GOOD), format="multipart")
+        client = signed_in(team_users.owner)
+        response = client.post(f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=maybe", upload(GOOD),
+                               format="multipart")
         assert response.status_code == 400 and "dry_run" in response.json()
         assert Placement.objects.count() == 0
+        # A refusal of the query, not the rows' result: the schema said a 400 was always the latter (`rows`,
+        # `errors` required), and a client validating against it refused this one.
+        documented = client.get("/api/schema/?format=json").json()["paths"][
+            "/api/campaigns/{id}/import-placements/"]["post"]["responses"]["400"]["content"]["application/json"]
+        assert "rows" not in response.json() and {"$ref": "#/components/schemas/FieldErrors"} in documented[
+            "schema"]["anyOf"]
 
     @pytest.mark.parametrize("query, body", [("", {"dryrun": "true"}), ("", {"dry-run": "1"}), ("?dryrun=1", {})])
     def test_a_misspelt_dry_run_is_refused_not_taken_for_an_import(self, team_users, campaign, query, body):

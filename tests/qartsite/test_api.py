@@ -27,7 +27,7 @@ def answers(schema: dict, method: str, path: str) -> dict:
 
 class TestErrorAnswers:
     @pytest.mark.parametrize("operation, codes", [
-        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406", "415"]),
+        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406", "411", "413", "415"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404", "406"]),
         # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
         ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404", "406"]),
@@ -45,7 +45,7 @@ class TestErrorAnswers:
 
     def test_a_post_with_no_body_documented_can_answer_400_for_one_sent(self, schema):
         operation = {"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}
-        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406", "415"]  # `no_body`
+        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406", "411", "413", "415"]
         assert "requestBody" not in schema["paths"]["/api/alerts/{id}/dismiss/"]["post"]
         assert answers(schema, "post", "/api/alerts/{id}/dismiss/")["400"] == {
             "$ref": "#/components/responses/BadRequest"}
@@ -54,7 +54,7 @@ class TestErrorAnswers:
         validate_schema(schema)
         responses = schema["components"]["responses"]
         assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound", "NotAcceptable",
-                                  "UnsupportedMediaType"}
+                                  "LengthRequired", "ContentTooLarge", "UnsupportedMediaType"}
         assert answers(schema, "patch", "/api/webhooks/{id}/").keys() >= {"200", "400", "401", "403", "404"}
         assert answers(schema, "patch", "/api/webhooks/{id}/")["404"] == {"$ref": "#/components/responses/NotFound"}
         for item in schema["paths"].values():
@@ -102,6 +102,25 @@ class TestErrorAnswers:
         assert created["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
         assert created["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
         assert created["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
+
+    def test_every_body_it_reads_may_be_refused_for_its_size_or_chunks(self, team_users, schema, settings):
+        # `qartsite.limits` answers 413 and 411 before any view, and no operation but the generations' said so.
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+        refused = signed_in(team_users.owner).post("/api/campaigns/", {"name": "x" * 70_000}, format="json")
+        assert refused.status_code == 413 and set(refused.json()) == {"detail"}
+        for method, path in (("post", "/api/campaigns/"), ("patch", "/api/placements/{id}/"),
+                             ("post", "/api/campaigns/{id}/import-placements/")):
+            assert answers(schema, method, path)["413"] == {"$ref": "#/components/responses/ContentTooLarge"}
+            assert answers(schema, method, path)["411"] == {"$ref": "#/components/responses/LengthRequired"}
+        assert "413" not in answers(schema, "get", "/api/campaigns/")
+        assert "ErrorDetail" in str(answers(schema, "post", "/api/generations/")["413"])  # its own words, our body
+
+    def test_a_refusal_documented_as_any_object_is_the_apis_shape(self, schema):
+        print_answers = answers(schema, "get", "/api/placements/{id}/print/")
+        assert print_answers["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorDetail"}
+        assert print_answers["400"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/FieldErrors"}
 
     def test_a_blank_or_url_field_takes_the_blank_we_answer(self, team_users, schema):
         # drf-spectacular's `oneOf: [{format: uri}, {maxLength: 0}]`: a format is an annotation to JSON Schema, so
