@@ -127,6 +127,8 @@ MIDDLEWARE = [
     "qartsite.limits.RequestSizeMiddleware",
     # A database that is away answers 503 with a page that says so, not a 500 (qartsite.outage).
     "qartsite.outage.DatabaseUnavailableMiddleware",
+    # Absolute links under SITE_ROOT when it is set, the API's included (qartsite.site).
+    "qartsite.site.SiteRootMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -35,6 +35,23 @@ def absolute_url(request: HttpRequest, path: str) -> str:
     return site_root(request) + path
 
 
+class SiteRootMiddleware:
+    """With SITE_ROOT set, every absolute link a request builds starts with it, as `site_root`'s do: the API's
+    Location, its pages' next and previous, its images' and its root's links (DRF builds them all with
+    `request.build_absolute_uri`). They named the host the request came to: behind a proxy that does not pass the
+    public Host, an address no client can reach, beside short links that were right."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if settings.SITE_ROOT:
+            # What Django's `build_absolute_uri` starts a path with (a cached property of the request). Only links:
+            # the host checks (ALLOWED_HOSTS, CSRF) still read the request's own Host.
+            request._current_scheme_host = settings.SITE_ROOT
+        return self.get_response(request)
+
+
 def is_own_link(url: str) -> bool:
     """Whether `url` leads to this site: SITE_ROOT's host when it is set, else a host this site answers to
     (ALLOWED_HOSTS, which Django checks every request against). Art made on a staging or old host carries a link

@@ -31,6 +31,26 @@ def test_it_keeps_a_secure_request_secure(rf, settings):
     assert site_root(rf.get("/", secure=True)) == "https://testserver"
 
 
+@pytest.mark.django_db
+def test_the_apis_links_start_with_the_site_root_too(team_users, settings):
+    # Location, next and previous, the root's links: the host the request came to (here "testserver"), while the
+    # short links in the same answers started with SITE_ROOT.
+    from campaigns.models import Campaign
+    from tests.clients import api_as
+
+    settings.SITE_ROOT = "https://qart.example"
+    Campaign.objects.bulk_create(Campaign(team=team_users.team, name=f"C{i}", destination="https://a.example/")
+                                 for i in range(51))
+    client = api_as(team_users.owner)
+    created = client.post("/api/campaigns/", {"name": "New", "destination": "https://a.example/"}, format="json")
+    second = client.get("/api/campaigns/?page=2").json()
+    links = [created["Location"], client.get("/api/campaigns/").json()["next"], second["previous"],
+             *client.get("/api/").json().values()]
+    assert [link for link in links if not link.startswith("https://qart.example/api/")] == []
+    settings.SITE_ROOT = ""
+    assert client.get("/api/campaigns/").json()["next"] == "http://testserver/api/campaigns/?page=2"
+
+
 class TestClientAddress:
     @pytest.fixture
     def trusted(self, settings):
