@@ -281,7 +281,11 @@ class GenerationFilter(filters.FilterSet):
         "prompt": "a misty forest at dawn, volumetric light", "content": "https://qart.example/r/AbC12345",
         "steps": 25, "seed": 42, "style": "rounded",
     })], responses={
-        201: GenerationSerializer,
+        # Sent since the rate was counted, said nowhere: an integrator could not pace a batch by them.
+        201: OpenApiResponse(GenerationSerializer, description=(
+            "Created and queued. RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds until the oldest "
+            "counted generation leaves the window) say the team's generation rate; poll the generation (Location) "
+            "until its `status` is final.")),
         400: OpenApiResponse(description="A bad parameter: the message says which and why."),
         413: OpenApiResponse(description="The body is over the upload cap (QART_MAX_UPLOAD_BYTES); nothing was read."),
         429: OpenApiResponse(description="The team's generation rate, shared with the generation page, is used up; "

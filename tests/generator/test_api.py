@@ -617,6 +617,10 @@ def test_a_created_generation_says_what_is_left_of_the_teams_rate(team_users, en
     second = client.post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK}, format="json")
     assert (first["RateLimit-Limit"], first["RateLimit-Remaining"]) == ("3", "2")
     assert second["RateLimit-Remaining"] == "1" and 3590 <= int(second["RateLimit-Reset"]) <= 3600
+    # Said in the docs: the 201 was documented as the generation alone.
+    documented = client.get("/api/schema/?format=json").json()["paths"]["/api/generations/"]["post"]["responses"]
+    sent = [header for header in first.headers if header.startswith("RateLimit-")]
+    assert len(sent) == 3 and all(header in documented["201"]["description"] for header in sent)
 
 
 @pytest.mark.django_db(transaction=True)  # the job is queued when its transaction commits
