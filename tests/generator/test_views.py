@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
 from PIL import Image
+from rq.job import Job
 
 from campaigns.models import Campaign, Placement
 from generator import jobs, reconcile, uploads, views
 from generator.core.codes import qr
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 from tests.clients import logged_in
+from tests.conftest import live_queue
 from tests.generator.factories import (
     CONTENT,
     VALID,
@@ -629,7 +632,13 @@ class TestStatus:
         from generator import engine_status
 
         client = logged_in(team_users.viewer)
-        job = job_with_candidates(team_users.team, team_users.owner, status="queued")  # nothing of it in Redis
+        connection = live_queue(jobs.QUEUE).connection  # `lost` asks the real Redis; skipped without one
+        # An RQ id of its own: the pk-based one ("qart-generation-1") is every test database's first job's, and a
+        # record left under it in the shared Redis (another test's queueing, `make run`'s worker) made this job
+        # look queued, failing the test by what Redis held.
+        rq_id = f"qart-generation-test-{uuid.uuid4().hex[:12]}"
+        job = job_with_candidates(team_users.team, team_users.owner, status="queued", rq_job_id=rq_id)
+        connection.hset(Job.key_for(jobs.rq_job_id(job.pk)), "status", "queued")  # such a leftover, not this job's
 
         def said() -> str:
             return client.get(f"/generate/jobs/{job.pk}/status.json").json()["stage_label"]
@@ -643,12 +652,11 @@ class TestStatus:
         GenerationJob.objects.filter(pk=job.pk).update(stage=reconcile.REQUEUED)
         assert said() == ("The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued "
                           "once. It is ended as failed once a worker starts.")
-        connection = django_rq.get_connection(jobs.QUEUE)
-        connection.set(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk), "gpu-worker-1", ex=60)  # a worker took it
+        connection.set(reconcile.LEASE_PREFIX + rq_id, "gpu-worker-1", ex=60)  # a worker took it
         try:
             assert said() == views.STAGES[reconcile.REQUEUED]
         finally:
-            connection.delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk))
+            connection.delete(reconcile.LEASE_PREFIX + rq_id, Job.key_for(jobs.rq_job_id(job.pk)))
 
     def test_it_is_never_cached(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner)
