@@ -402,10 +402,10 @@ SPECTACULAR_SETTINGS = {
     # a control that keyboards and screen readers cannot use (axe's nested-interactive, tests/e2e/test_accessibility).
     "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     # drf-spectacular's default hook, blank-or-URL fields a validator can read, the Idempotency-Key's header and
-    # answers, then the 4xx answers every operation documents and the JSON body of each (one place: qartsite.api).
+    # answers, then the 4xx answers every operation documents and the JSON body of each (qartsite.api_schema).
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums", "qartsite.api.blank_or_formatted_as_any_of",
-        "qartsite.idempotency.document_idempotency_key", "qartsite.api.document_error_answers",
+        "drf_spectacular.hooks.postprocess_schema_enums", "qartsite.api_schema.blank_or_formatted_as_any_of",
+        "qartsite.idempotency.document_idempotency_key", "qartsite.api_schema.document_error_answers",
     ],
 }
 

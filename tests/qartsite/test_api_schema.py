@@ -1,0 +1,145 @@
+"""The API schema's postprocessing hooks (`qartsite.api_schema`): the 4xx answers the schema documents for every
+operation and their JSON bodies, and blank-or-URL fields a validator reads; checked against what the API answers."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+from qartsite.api_schema import document_error_answers, error_answers
+from tests.clients import api_as, signed_in
+
+SIGNED_IN = [{"tokenAuth": []}, {"cookieAuth": []}]
+
+
+def answers(schema: dict, method: str, path: str) -> dict:
+    return schema["paths"][path][method]["responses"]
+
+
+class TestErrorAnswers:
+    @pytest.mark.parametrize("operation, codes", [
+        ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406", "411", "413", "415"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404", "406"]),
+        # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
+        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404", "406"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}, {"name": "ordering", "in": "query"}]},
+         ["400", "401", "403", "404", "406"]),
+        ({"security": SIGNED_IN, "parameters": [{"name": "team", "in": "query"}]}, ["400", "401", "403", "406"]),
+        ({"security": [*SIGNED_IN, {}]}, ["406"]),  # anonymous requests let in: no 401 or 403
+        ({}, ["406"]),
+        # A file in one format whatever is asked (a CSV export, a print file): never a 406.
+        ({"responses": {"200": {"content": {"text/csv": {}}}}}, []),
+        ({"responses": {"200": {"content": {"application/json": {}}}, "204": {}}}, ["406"]),
+    ])
+    def test_it_picks_the_answers_an_operation_can_give(self, operation, codes):
+        assert error_answers(operation) == codes
+
+    def test_a_post_with_no_body_documented_can_answer_400_for_one_sent(self, schema):
+        operation = {"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}
+        assert error_answers(operation, "post") == ["400", "401", "403", "404", "406", "411", "413", "415"]
+        assert "requestBody" not in schema["paths"]["/api/alerts/{id}/dismiss/"]["post"]
+        assert answers(schema, "post", "/api/alerts/{id}/dismiss/")["400"] == {
+            "$ref": "#/components/responses/BadRequest"}
+
+    def test_it_documents_them_on_every_operation_through_shared_components(self, schema):
+        validate_schema(schema)
+        responses = schema["components"]["responses"]
+        assert set(responses) == {"BadRequest", "Unauthenticated", "Forbidden", "NotFound", "NotAcceptable",
+                                  "LengthRequired", "ContentTooLarge", "UnsupportedMediaType"}
+        assert answers(schema, "patch", "/api/webhooks/{id}/").keys() >= {"200", "400", "401", "403", "404"}
+        assert answers(schema, "patch", "/api/webhooks/{id}/")["404"] == {"$ref": "#/components/responses/NotFound"}
+        for item in schema["paths"].values():
+            for operation in item.values():
+                assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthenticated"}
+                for answer in operation["responses"].values():
+                    if "$ref" in answer:
+                        assert answer["$ref"].removeprefix("#/components/responses/") in responses
+
+    def test_it_keeps_the_answers_a_view_documents_itself(self, schema):
+        refused = answers(schema, "post", "/api/webhooks/{id}/send-test/")["403"]
+        assert refused["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TestRefused"}
+        assert "$ref" not in answers(schema, "post", "/api/generations/")["429"]
+
+    def test_it_leaves_out_answers_an_operation_cannot_give(self, schema):
+        assert "404" not in answers(schema, "post", "/api/campaigns/")  # no id, no page
+        assert "400" not in answers(schema, "get", "/api/campaigns/{id}/")  # no body, no query
+        assert "429" not in answers(schema, "get", "/api/campaigns/")  # no rate but the generations'
+        assert "406" not in answers(schema, "get", "/api/campaigns/export/")  # text/csv whatever is asked
+        assert "406" not in answers(schema, "get", "/api/placements/{id}/print/")
+        assert answers(schema, "get", "/api/campaigns/{id}/")["406"] == {"$ref": "#/components/responses/NotAcceptable"}
+        assert "415" not in answers(schema, "get", "/api/campaigns/") and "415" not in answers(
+            schema, "delete", "/api/campaigns/{id}/")  # no body read
+
+    def test_it_documents_415_wherever_a_body_is_read(self, schema):
+        # A body in a type the operation does not read (text/plain, none at all) answered 415, which no operation
+        # documented.
+        unsupported = {"$ref": "#/components/responses/UnsupportedMediaType"}
+        for method, path in (("post", "/api/campaigns/"), ("patch", "/api/placements/{id}/"),
+                             ("put", "/api/teams/{id}/"), ("post", "/api/generations/{id}/cancel/"),
+                             ("post", "/api/campaigns/{id}/import-placements/")):
+            assert answers(schema, method, path)["415"] == unsupported, (method, path)
+
+    def test_every_refusal_documents_its_json_body(self, schema):
+        # The views' own 409s, 429s and 503s and the Idempotency-Key's 409 and 422 were words alone: a client built
+        # from the schema read their `detail` as nothing.
+        shared = schema["components"]["responses"]
+        for path, item in schema["paths"].items():
+            for method, operation in item.items():
+                for code, answer in operation["responses"].items():
+                    answer = shared[answer["$ref"].rsplit("/", 1)[1]] if "$ref" in answer else answer
+                    if code[0] in "45":
+                        assert "application/json" in answer.get("content", {}), (method, path, code)
+        created = answers(schema, "post", "/api/generations/")
+        assert created["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        assert created["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        assert created["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
+
+    def test_every_body_it_reads_may_be_refused_for_its_size_or_chunks(self, team_users, schema, settings):
+        # `qartsite.limits` answers 413 and 411 before any view, and no operation but the generations' said so.
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+        refused = signed_in(team_users.owner).post("/api/campaigns/", {"name": "x" * 70_000}, format="json")
+        assert refused.status_code == 413 and set(refused.json()) == {"detail"}
+        for method, path in (("post", "/api/campaigns/"), ("patch", "/api/placements/{id}/"),
+                             ("post", "/api/campaigns/{id}/import-placements/")):
+            assert answers(schema, method, path)["413"] == {"$ref": "#/components/responses/ContentTooLarge"}
+            assert answers(schema, method, path)["411"] == {"$ref": "#/components/responses/LengthRequired"}
+        assert "413" not in answers(schema, "get", "/api/campaigns/")
+        assert "ErrorDetail" in str(answers(schema, "post", "/api/generations/")["413"])  # its own words, our body
+
+    def test_a_refusal_documented_as_any_object_is_the_apis_shape(self, schema):
+        print_answers = answers(schema, "get", "/api/placements/{id}/print/")
+        assert print_answers["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorDetail"}
+        assert print_answers["400"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/FieldErrors"}
+
+    def test_a_blank_or_url_field_takes_the_blank_we_answer(self, team_users, schema):
+        # drf-spectacular's `oneOf: [{format: uri}, {maxLength: 0}]`: a format is an annotation to JSON Schema, so
+        # "" matched both, and every campaign and placement answered failed its own schema.
+        campaign = api_as(team_users.owner).post("/api/campaigns/", {"name": "Spring", "destination": "https://a.example/"},
+                                                 format="json").json()
+        fields = schema["components"]["schemas"]["Campaign"]["properties"]
+        assert campaign["fallback_url"] == ""
+        jsonschema.validate(campaign["fallback_url"], fields["fallback_url"])
+        jsonschema.validate("https://b.example/", fields["fallback_url"])
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate("x" * 2001, fields["fallback_url"])
+        blank_or_url = {f"{name}.{field}": spec for name, component in schema["components"]["schemas"].items()
+                        for field, spec in component.get("properties", {}).items()
+                        if {"type": "string", "maxLength": 0} in spec.get("anyOf", []) + spec.get("oneOf", [])}
+        assert blank_or_url.keys() >= {"Placement.destination_override", "PatchedCampaignRequest.fallback_url"}
+        for spec in blank_or_url.values():
+            jsonschema.validate("", spec)  # raises for a oneOf of both
+
+    def test_it_refuses_to_replace_a_component_of_the_same_name(self):
+        result = {"paths": {}, "components": {"schemas": {"ErrorDetail": {"type": "string"}}}}
+        with pytest.raises(ImproperlyConfigured, match="ErrorDetail"):
+            document_error_answers(result, None, None, True)
+
+    def test_the_documented_body_is_the_one_answered(self, team_users, schema):
+        detail = schema["components"]["schemas"]["ErrorDetail"]
+        body = APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION="Token nope").json()
+        assert set(body) == set(detail["properties"]) == set(detail["required"]) == {"detail"}
