@@ -239,3 +239,18 @@ def test_the_webhooks_header_names_stay_whole_on_a_phone(live_server, team_users
     assert all(lines == 1 for _, lines in names), names
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # and nothing scrolls sideways
     assert not failures
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("query", ["", "?from=2026-03-01&to=2026-03-31"], ids=["last-30-days", "chosen-range"])
+def test_the_scans_charts_head_says_what_it_counts_in_two_lines_at_most(new_page, team_users, poster, query):
+    # "people only (link previews, bots and pages that embed the link left out; repeat scans counted)" made three
+    # lines of small print between the heading and the chart on a phone.
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "viewer")
+    for url in (f"/campaigns/placements/{poster.pk}/{query}", f"/campaigns/{poster.campaign_id}/{query}"):
+        page.goto(url)
+        lines = page.locator(".card-head > span:has([data-scans-counted])").evaluate(
+            "span => Math.round(span.getBoundingClientRect().height / parseFloat(getComputedStyle(span).lineHeight))")
+        assert lines <= 2, url
+    assert failures == []
