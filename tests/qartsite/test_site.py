@@ -51,6 +51,54 @@ def test_the_apis_links_start_with_the_site_root_too(team_users, settings):
     assert client.get("/api/campaigns/").json()["next"] == "http://testserver/api/campaigns/?page=2"
 
 
+class TestSiteRootMiddleware:
+    """SiteRootMiddleware sets Django's private `request._current_scheme_host`, what `build_absolute_uri` starts a
+    path with: these fail if Django stops reading it, and hold that the request's own host still rules every check
+    (CSRF, sign-in redirects), with SITE_ROOT on another host than the request's."""
+
+    @pytest.fixture(autouse=True)
+    def elsewhere(self, settings):
+        settings.SITE_ROOT = "https://qart.example"
+
+    @pytest.mark.parametrize("factory", ["rf", "async_rf"])
+    def test_links_start_with_the_site_root_and_the_host_stays_the_requests(self, request, factory):
+        from qartsite.site import SiteRootMiddleware
+
+        seen = {}
+
+        def view(req):
+            seen.update(link=req.build_absolute_uri("/api/?page=2"), here=req.build_absolute_uri(),
+                        host=req.get_host(), scheme=req.scheme)
+
+        # WSGI's request and ASGI's alike (uvicorn serves `qartsite.asgi`).
+        SiteRootMiddleware(view)(request.getfixturevalue(factory).get("/api/campaigns/?page=3"))
+        assert seen == {"link": "https://qart.example/api/?page=2", "here": "https://qart.example/api/campaigns/?page=3",
+                        "host": "testserver", "scheme": "http"}
+
+    @pytest.mark.django_db
+    def test_a_browsers_https_form_on_the_requests_host_passes_csrf(self, team_users):
+        from django.test import Client
+
+        client = Client(enforce_csrf_checks=True)
+        client.get("/accounts/login/", secure=True)
+        sent = {"username": "owner", "password": "pw-owner-1",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+        origin = {"HTTP_ORIGIN": "https://testserver", "HTTP_REFERER": "https://testserver/accounts/login/"}
+        assert client.post("/accounts/login/", sent, secure=True, **origin).status_code == 302
+        # Another site's page posting here is refused: the checks read the request's host, not SITE_ROOT's links.
+        other = Client(enforce_csrf_checks=True)
+        other.get("/accounts/login/", secure=True)
+        sent["csrfmiddlewaretoken"] = other.cookies["csrftoken"].value
+        assert other.post("/accounts/login/", sent, secure=True, HTTP_ORIGIN="https://evil.example").status_code == 403
+
+    @pytest.mark.django_db
+    def test_sign_in_redirects_stay_on_the_site(self, client, team_users):
+        assert client.get("/campaigns/")["Location"] == "/accounts/login/?next=/campaigns/"  # a path, not a host
+        signed = client.post("/accounts/login/?next=https://evil.example/", {"username": "owner",
+                                                                               "password": "pw-owner-1"})
+        assert signed.status_code == 302 and signed["Location"] == "/campaigns/"
+
+
 class TestClientAddress:
     @pytest.fixture
     def trusted(self, settings):
