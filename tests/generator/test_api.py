@@ -621,6 +621,9 @@ def test_a_created_generation_says_what_is_left_of_the_teams_rate(team_users, en
     documented = client.get("/api/schema/?format=json").json()["paths"]["/api/generations/"]["post"]["responses"]
     sent = [header for header in first.headers if header.startswith("RateLimit-")]
     assert len(sent) == 3 and all(header in documented["201"]["description"] for header in sent)
+    # As the 201's headers too, which a client made from the schema reads (in words alone, it had none).
+    headers = documented["201"].get("headers", {})
+    assert {name: headers[name]["schema"]["type"] for name in sent if name in headers} == dict.fromkeys(sent, "integer")
 
 
 @pytest.mark.django_db(transaction=True)  # the job is queued when its transaction commits
