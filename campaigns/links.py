@@ -47,10 +47,11 @@ NON_BROWSERS = ("curl/", "wget/", "python-", "python/", "go-http-client", "headl
                 "guzzlehttp", "postmanruntime", "insomnia", "dart:io")
 
 
-# What a sentence puts after a link written in it ("…/r/AbC12345." or "(…/r/AbC12345)"), the space a copy takes
-# with it (%20, a no-break space), and a stray slash typed back from a print ("…/r/AbC12345/." or "…//"): no slug
-# holds any of these (`new_slug` draws letters and digits only), so a slug that ends in them is read without them.
-SENTENCE_ENDS = ".,;:!?)]}>'\"\u2026\u00bb\u201d\u2019 \t\u00a0/"
+# What a sentence puts after a link written in it ("…/r/AbC12345." or "(…/r/AbC12345)"), the space or line break a
+# copy takes with it (%20, a no-break space, %0A), and a stray slash typed back from a print ("…/r/AbC12345/." or
+# "…//"): no slug holds any of these (`new_slug` draws letters and digits only), so a slug that ends in them is read
+# without them.
+SENTENCE_ENDS = ".,;:!?)]}>'\"\u2026\u00bb\u201d\u2019 \t\r\n\u00a0/"
 
 
 def slug_in(path_part: str) -> str:

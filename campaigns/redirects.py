@@ -297,11 +297,12 @@ def store_event(event: dict, buffered: OSError) -> None:
 
 
 def could_be_slug(slug: str) -> bool:
-    """Whether `slug` could be a stored one: not empty, no slash, no longer than the column. Any other is no link,
-    said without asking the database ("/r/AbC12345/x": which of two slugs was meant is anyone's guess). (A NUL never
-    gets here: `qartsite.paths` answers 404 first. PostgreSQL refuses one in a text parameter, a DataError that
-    `resolve` took for a database that is away.)"""
-    return 0 < len(slug) <= SLUG_MAX_LENGTH and "/" not in slug
+    """Whether `slug` could be a stored one: not empty, no slash or white space (`links.new_slug` draws letters and
+    digits), no longer than the column. Any other is no link, said without asking the database ("/r/AbC12345/x" or
+    "/r/AbC12345%0Ax": which of two slugs was meant is anyone's guess). (A NUL never gets here: `qartsite.paths`
+    answers 404 first. PostgreSQL refuses one in a text parameter, a DataError that `resolve` took for a database
+    that is away.)"""
+    return 0 < len(slug) <= SLUG_MAX_LENGTH and "/" not in slug and not any(char.isspace() for char in slug)
 
 
 SLUG_MAX_LENGTH = Placement._meta.get_field("slug").max_length

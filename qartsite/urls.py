@@ -23,8 +23,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Whatever follows /r/, slashes included: a link typed back from a print with a stray slash or dot ("/r/x/.",
     # "/r/x//"), or pasted by a tool that adds one, is still the link, and anything else is the unknown link's page
-    # (it was the generic 404). `links.slug_in` reads the slug out of it. Reversed with the slug alone.
-    re_path(r"^r/(?P<slug>.+)$", redirects.short_link, name="short_link"),
+    # (it was the generic 404). `links.slug_in` reads the slug out of it. Reversed with the slug alone. Any character,
+    # a line break (%0A) included, which `.` does not match: such a path was the site's plain 404 again.
+    re_path(r"^r/(?P<slug>[\s\S]+)$", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),
