@@ -8,12 +8,13 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[2] / "scripts" / "lib.sh"
 
 # A service that takes `$2` seconds to stop cleanly after SIGTERM (a worker finishing its job, the drainer its batch),
-# writing "<name> term <time>" to the log when the signal comes and "<name> stopped <time>" as it goes; started in its
-# own process group, as run.sh starts them.
+# writing "<name> ready <time>" once its trap is set, "<name> term <time>" to the log when the signal comes and
+# "<name> stopped <time>" as it goes; started in its own process group, as run.sh starts them.
 SERVICE = """
 service() {
     setsid bash -c 'trap "echo \\"$1 term \\$(date +%s.%N)\\" >> \\"$3\\"; sleep $2;
                           echo \\"$1 stopped \\$(date +%s.%N)\\" >> \\"$3\\"; exit 0" TERM
+                    echo "$1 ready $(date +%s.%N)" >> "$3"
                     while :; do sleep 0.05; done' service "$1" "$2" "$3" </dev/null &
 }
 """
@@ -30,16 +31,18 @@ service worker 1.5 {log}; worker=$!
 service drainer 1.5 {log}; drainer=$!
 service web 1.5 {log}; web=$!
 service redis 0 {log}; redis=$!
-sleep 0.3  # their traps set
+# Their traps set: a signal before that killed a service without a line (a fixed 0.3 s wait raced a loaded machine).
+until [ "$(grep -c ' ready ' {log} 2>/dev/null)" = 4 ]; do sleep 0.05; done
 stop_services redis "$redis" redis "$worker" worker "$drainer" drainer "$web" web
+# Every one gone, and reaped. (`! kill -0` does not stop a `set -e` script: bash exempts a command under `!`.)
 for pid in "$worker" "$drainer" "$web" "$redis"; do
-    ! kill -0 "$pid" 2>/dev/null
+    if kill -0 "$pid" 2>/dev/null; then echo "$pid is still running" >&2; exit 1; fi
 done
 """
     subprocess.run(["bash", "-c", script], check=True, timeout=30)
     events = {(name, what): float(at) for name, what, at in (line.split() for line in log.read_text().splitlines())}
     others = ("worker", "drainer", "web")
-    assert set(events) == {(name, what) for name in (*others, "redis") for what in ("term", "stopped")}
+    assert set(events) == {(name, what) for name in (*others, "redis") for what in ("ready", "term", "stopped")}
     # At once: every service was told to stop before any of them had finished stopping (one after another, the next
     # is told only once the one before has stopped, 1.5 s later).
     assert max(events[name, "term"] for name in others) < min(events[name, "stopped"] for name in others)
