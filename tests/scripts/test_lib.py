@@ -31,6 +31,8 @@ service worker 1.5 {log}; worker=$!
 service drainer 1.5 {log}; drainer=$!
 service web 1.5 {log}; web=$!
 service redis 0 {log}; redis=$!
+# Whatever happens below, no service outlives the test (one that did kept running on a developer's machine).
+trap 'kill -KILL "$worker" "$drainer" "$web" "$redis" 2>/dev/null || true' EXIT
 # Their traps set: a signal before that killed a service without a line (a fixed 0.3 s wait raced a loaded machine).
 until [ "$(grep -c ' ready ' {log} 2>/dev/null)" = 4 ]; do sleep 0.05; done
 stop_services redis "$redis" redis "$worker" worker "$drainer" drainer "$web" web
