@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
@@ -52,10 +55,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     # The web tier's health depends only on its database: Redis or the GPU workers being down must not
     # take the site (and later the short-link redirect) with them. Scans waiting to be counted ("scans", this
     # host's view: campaigns.scan_backlog) never fail it either: they are kept meanwhile, and a web host taken out
-    # of the balancer would only stop taking scans; a monitor alerts on scans.behind instead, and on "redis" and
-    # "media" that are not "ok": generations are refused while either is away, but short links keep working.
+    # of the balancer would only stop taking scans; a monitor alerts on scans.behind instead, and on "redis",
+    # "spool" and "media" that are not "ok": generations are refused while Redis or media is away, scans lose their
+    # first buffer while the spool is, but short links keep working.
     scans = scan_backlog.backlog().to_dict()
-    others = {"scans": scans, "redis": redis_health(), "media": media_health()}
+    others = {"scans": scans, "redis": redis_health(), "spool": spool_health(), "media": media_health()}
     try:
         with connection.cursor() as cursor:
             # A table, not SELECT 1: SQLite answers that from the empty file it makes where its file went missing,
@@ -82,6 +86,25 @@ def redis_health() -> str:
         return "not answering (a moment ago)"
     except RedisError as exc:
         return queues.why_refused(exc)
+    return "ok"
+
+
+def spool_health() -> str:
+    """"ok" when this host's spool folder takes a new file (a probe made and deleted), else why not.
+
+    A spool that cannot be written (a full or read-only disk, its permissions) sent every scan to the Redis stream,
+    or while Redis was away too to the database's own thread, and /healthz said nothing of it (a fault drill): the
+    monitor learnt of it only when Redis went too. A process that failed to append a moment ago says so at once."""
+    folder = Path(settings.QART["SPOOL_DIR"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)  # no scans-* name: no drainer reads it
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc}): scans go to Redis, or to the database while Redis is away"
+    if scan_buffer.spool_outage.known():
+        return "refused a scan a moment ago: scans go to Redis, or to the database while Redis is away"
     return "ok"
 
 

@@ -191,6 +191,14 @@ class RedisServer:
         self.stop()
         self.start()
 
+    def stop_keeping_data(self) -> None:
+        """Stop as a Redis with persistence stops: its data saved (SHUTDOWN SAVE), loaded again by `start`."""
+        from redis import Redis
+
+        Redis.from_url(self.url).shutdown(save=True)
+        self.process.wait(timeout=30)
+        self.process = None
+
 
 @pytest.fixture
 def redis_server(tmp_path):

@@ -62,6 +62,25 @@ class TestHome:
         assert answer["status"] == "ok" and answer["scans"]["behind"] is False
         assert answer["scans"]["spool_files_here"] == 0 and answer["scans"]["last_drained"] is None
         assert answer["redis"] == "ok" and answer["media"] is None  # media on the filesystem: not checked
+        assert answer["spool"] == "ok"
+
+    def test_it_says_the_spool_cannot_be_written_without_failing(self, client, settings, tmp_path):
+        # A read-only or full spool sent every scan to Redis (or the database) and /healthz said nothing (a drill).
+        from campaigns import scan_buffer
+
+        (tmp_path / "disk").write_text("")
+        settings.QART = {**settings.QART, "SPOOL_DIR": tmp_path / "disk" / "spool"}  # no folder can be made there
+        response = client.get("/healthz")
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+        assert response.json()["spool"] == ("cannot be written (Not a directory): scans go to Redis, or to the "
+                                            "database while Redis is away")
+        settings.QART = {**settings.QART, "SPOOL_DIR": tmp_path / "spool"}
+        scan_buffer.spool_outage.begin()  # an append failed a moment ago (a full disk takes a new empty file)
+        try:
+            assert client.get("/healthz").json()["spool"].startswith("refused a scan a moment ago")
+        finally:
+            scan_buffer.spool_outage.end()
+        assert client.get("/healthz").json()["spool"] == "ok"
 
     def test_a_database_without_its_tables_is_not_healthy(self, client, monkeypatch):
         # SQLite makes an empty file where its file went missing: SELECT 1 answered there while every page said 503
