@@ -89,12 +89,19 @@ def redis_health() -> str:
     return "ok"
 
 
+SPOOL_ELSEWHERE = "scans it does not take go to Redis, or to the database while Redis is away"
+
+
 def spool_health() -> str:
     """"ok" when this host's spool folder takes a new file (a probe made and deleted), else why not.
 
     A spool that cannot be written (a full or read-only disk, its permissions) sent every scan to the Redis stream,
     or while Redis was away too to the database's own thread, and /healthz said nothing of it (a fault drill): the
-    monitor learnt of it only when Redis went too. A process that failed to append a moment ago says so at once."""
+    monitor learnt of it only when Redis went too. A process that failed to append a moment ago says so at once.
+
+    Returns:
+        "ok", or what is wrong and where the scans go meanwhile.
+    """
     folder = Path(settings.QART["SPOOL_DIR"])
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -102,9 +109,11 @@ def spool_health() -> str:
         os.close(descriptor)
         os.unlink(probe)
     except OSError as exc:
-        return f"cannot be written ({exc.strerror or exc}): scans go to Redis, or to the database while Redis is away"
+        # A process's open spool file may still take scans (a folder made read-only leaves it writable), but no new
+        # file can be made nor claimed by the drainer: where a scan cannot be spooled it goes elsewhere, said here.
+        return f"cannot be written ({exc.strerror or exc}): {SPOOL_ELSEWHERE}"
     if scan_buffer.spool_outage.known():
-        return "refused a scan a moment ago: scans go to Redis, or to the database while Redis is away"
+        return f"refused a scan a moment ago: {SPOOL_ELSEWHERE}"
     return "ok"
 
 

@@ -114,3 +114,41 @@ def test_scans_are_kept_once_when_the_spool_cannot_be_written_with_and_without_r
     for answer in (with_redis, without_redis):
         assert answer["status"] == "ok" and answer["spool"].startswith("cannot be written"), answer
     assert with_redis["redis"] == "ok" and without_redis["redis"] != "ok"
+
+
+def test_a_spool_made_read_only_under_running_processes_keeps_its_scans_until_it_can_be_drained(
+        start_web, start_process, service_env, settings):
+    # The folder made read-only while the web processes hold their spool files open: they still append to them, but
+    # the drainer can rename (claim) none; it says so once, drains the stream meanwhile, and takes them once it can.
+    placement = Placement.objects.create(campaign=Campaign.objects.create(
+        team=Team.objects.create(name="Drill"), name="Drill", destination="https://shop.example.com/offer"),
+        name="Poster")
+    spool = Path(settings.QART["SPOOL_DIR"])
+    base = start_web()
+    drainer = start_process("drainer", sys.executable, "manage.py", "qart_drain_scans", env=service_env)
+    phones = Phones(base, f"/r/{placement.slug}")
+    warm_up = [phones.scan_once(timeout=60) for _ in range(2)]
+    with phones:
+        time.sleep(0.5)
+        with read_only(spool):
+            time.sleep(SCANNING)
+            blocked = stored(placement)
+            time.sleep(SCANNING)
+            assert stored(placement) == blocked  # nothing drained from the spool meanwhile
+            answer = health(base)
+        time.sleep(0.5)
+    answers = phones.answers
+    redirects = len(warm_up) + sum(1 for status, *_ in answers if status == 302)
+    deadline = time.monotonic() + 60
+    while stored(placement) < redirects and time.monotonic() < deadline and drainer.poll() is None:
+        time.sleep(0.2)
+    assert stop(drainer) == 0, log_tail(drainer)
+
+    failures = Counter(status for status, *_ in [*warm_up, *answers] if status != 302)
+    assert not failures, f"{sum(failures.values())} of {len(answers)} scans were not redirected: {dict(failures)}"
+    assert stored(placement) == redirects, log_tail(drainer)
+    assert answer["status"] == "ok" and answer["spool"].startswith("cannot be written"), answer
+    assert answer["scans"]["spool_files_here"] > 0
+    log = log_tail(drainer, chars=100_000)
+    assert log.count("The spool cannot be drained") == 1 and "The spool can be drained again" in log, log
+    assert "Traceback" not in log

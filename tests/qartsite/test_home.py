@@ -72,8 +72,8 @@ class TestHome:
         settings.QART = {**settings.QART, "SPOOL_DIR": tmp_path / "disk" / "spool"}  # no folder can be made there
         response = client.get("/healthz")
         assert response.status_code == 200 and response.json()["status"] == "ok"
-        assert response.json()["spool"] == ("cannot be written (Not a directory): scans go to Redis, or to the "
-                                            "database while Redis is away")
+        assert response.json()["spool"] == ("cannot be written (Not a directory): scans it does not take go to Redis, "
+                                            "or to the database while Redis is away")
         settings.QART = {**settings.QART, "SPOOL_DIR": tmp_path / "spool"}
         scan_buffer.spool_outage.begin()  # an append failed a moment ago (a full disk takes a new empty file)
         try:
