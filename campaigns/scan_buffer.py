@@ -65,6 +65,7 @@ class Outage:
     def __init__(self, pause: float) -> None:
         self.pause = pause
         self.until = 0.0
+        self.told = False  # its warning was logged, and nothing has answered since (see `add_to_stream`)
 
     def known(self) -> bool:
         return monotonic() < self.until
@@ -74,6 +75,7 @@ class Outage:
 
     def end(self) -> None:
         self.until = 0.0
+        self.told = False
 
 
 redis_outage = Outage(REDIS_RETRY_AFTER)
@@ -142,11 +144,18 @@ def add_to_stream(line: str) -> bool:
         return False
     try:
         redis_client().xadd(stream_key(), {"event": line})
-        return True
     except RedisError as exc:
         redis_outage.begin()
-        log.warning("Redis is away (%s): scans go to the spool in %s", exc, settings.QART["SPOOL_DIR"])
+        # Said once an outage: tried again every REDIS_RETRY_AFTER, it was a line a second per web process (16 in an
+        # 8 s drill of Redis stopped, with two workers).
+        if not redis_outage.told:
+            log.warning("Redis is away (%s): scans go to the spool in %s", exc, settings.QART["SPOOL_DIR"])
+            redis_outage.told = True
         return False
+    if redis_outage.told:
+        log.warning("Redis takes scans again")
+        redis_outage.told = False
+    return True
 
 
 def spool_path() -> Path:

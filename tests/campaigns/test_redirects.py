@@ -293,6 +293,20 @@ class TestShortLink:
         assert ScanEvent.objects.count() == 0  # never written in the request
         assert drain_once().stored == 1 and ScanEvent.objects.get().event_id.hex == event["id"]
 
+    def test_redis_being_away_is_logged_once_an_outage(self, client, placement, settings, caplog):
+        # Tried again every second, it was a line a second per web process (16 in an 8 s drill of Redis stopped).
+        settings.QART = {**settings.QART, "SCAN_BUFFER": "stream"}
+        redis_url, settings.REDIS_URL = settings.REDIS_URL, "redis://127.0.0.1:1/0"  # nothing listens there
+        for _ in range(3):
+            assert client.get(f"/r/{placement.slug}").status_code == 302
+            scan_buffer.redis_outage.until = 0.0  # its pause is over: the next scan tries Redis again
+        away = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Redis is away")]
+        assert len(away) == 1 and len(spooled()) == 3
+        settings.REDIS_URL = redis_url
+        assert client.get(f"/r/{placement.slug}").status_code == 302
+        assert "Redis takes scans again" in caplog.text
+        assert drain_once().stored == 4
+
     @pytest.mark.parametrize("buffer", ["spool", "stream"])
     def test_it_buffers_one_event_with_the_request_time_and_no_address(self, client, placement, scan_redis,
                                                                        settings, buffer):
