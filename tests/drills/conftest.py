@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from redis.exceptions import RedisError
 
+from campaigns.models import Placement, ScanEvent
 from tests.conftest import free_port
 from tests.generator import conftest as generation
 
@@ -45,6 +46,19 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: f
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def stored(placement: Placement) -> int:
+    """How many scans of `placement` the database holds."""
+    return ScanEvent.objects.filter(placement=placement).count()
+
+
+def wait_stored(placement: Placement, count: int, drainer: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait until `count` scans of `placement` are stored, at most `seconds` and only while `drainer` runs: the
+    drill's asserts that follow say what was missing."""
+    deadline = time.monotonic() + seconds
+    while stored(placement) < count and time.monotonic() < deadline and drainer.poll() is None:
+        time.sleep(0.2)
 
 
 def log_tail(process: subprocess.Popen, chars: int = 3000) -> str:

@@ -22,17 +22,13 @@ from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_models import CampaignRollup, ScanRollup, TeamRollup
 from qartsite.models import Team
-from tests.drills.conftest import log_tail, required, stop
+from tests.drills.conftest import log_tail, required, stop, stored, wait_stored
 from tests.drills.phones import Phones
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the web processes read committed rows
 
 KILLS = 4
 BACKLOG = 1.5  # seconds of scans with no drainer before each start: a batch to be killed in the middle of
-
-
-def stored(placement: Placement) -> int:
-    return ScanEvent.objects.filter(placement=placement).count()
 
 
 def rollups() -> dict[str, set[tuple]]:
@@ -88,9 +84,7 @@ def test_a_drainer_killed_mid_batch_loses_and_doubles_nothing(start_web, start_p
     redirects = len(warm_up) + sum(1 for status, *_ in answers if status == 302)
 
     # 3. The last drainer, taking over the killed ones' pending entries at once, catches up with every scan.
-    deadline = time.monotonic() + 60
-    while stored(placement) < redirects and time.monotonic() < deadline and last.poll() is None:
-        time.sleep(0.2)
+    wait_stored(placement, redirects, last)
     assert stop(last) == 0, log_tail(last)
 
     failures = Counter(status for status, *_ in answers if status != 302)

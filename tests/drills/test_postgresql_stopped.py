@@ -18,7 +18,7 @@ import pytest
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.models import Team
-from tests.drills.conftest import log_tail, stop
+from tests.drills.conftest import log_tail, stop, stored, wait_stored
 from tests.drills.phones import Phones
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the web processes read committed rows
@@ -27,10 +27,6 @@ STOP_AFTER = 2.0  # seconds of scans before PostgreSQL stops
 OUTAGE = 10.0
 AFTER = 2.0  # seconds of scans once it is back
 SLOWEST = 3.0
-
-
-def stored(placement: Placement) -> int:
-    return ScanEvent.objects.filter(placement=placement).count()
 
 
 def test_short_links_answer_and_count_exactly_once_while_postgresql_restarts(postgresql_cluster, start_web,
@@ -62,9 +58,7 @@ def test_short_links_answer_and_count_exactly_once_while_postgresql_restarts(pos
 
     # 3. The drainer catches up by itself (it retries with back-off while the database is away); whatever a stopped
     # drainer would have left, a pass after it stores, as a restarted drainer would.
-    deadline = time.monotonic() + 60
-    while stored(placement) < redirects and time.monotonic() < deadline and drainer.poll() is None:
-        time.sleep(0.5)
+    wait_stored(placement, redirects, drainer)
     assert stop(drainer) == 0, log_tail(drainer)
     drain_once(claim_idle_ms=0)
 

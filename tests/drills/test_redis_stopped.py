@@ -24,7 +24,7 @@ from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from generator import jobs
 from generator.models import GenerationJob
-from tests.drills.conftest import log_tail, stop
+from tests.drills.conftest import log_tail, stop, stored, wait_stored
 from tests.drills.phones import Phones
 from tests.generator.factories import VALID
 
@@ -69,10 +69,6 @@ class Browser:
         return self.request("POST", "/generate/", {**form, "csrfmiddlewaretoken": token})
 
 
-def stored(placement: Placement) -> int:
-    return ScanEvent.objects.filter(placement=placement).count()
-
-
 def test_scans_are_kept_and_generations_refused_plainly_while_redis_is_stopped(
         redis_server, start_web, start_process, service_env, settings, team_users):
     # 1. A committed link; gunicorn streaming scans, and the drainer, on the drill's Redis.
@@ -102,9 +98,7 @@ def test_scans_are_kept_and_generations_refused_plainly_while_redis_is_stopped(
     redirects = len(warm_up) + sum(1 for status, *_ in answers if status == 302)
 
     # 3. The drainer stores the spool's and the stream's scans; the generate page works again.
-    deadline = time.monotonic() + 60
-    while stored(placement) < redirects and time.monotonic() < deadline and drainer.poll() is None:
-        time.sleep(0.2)
+    wait_stored(placement, redirects, drainer)
     made = browser.generate(form)
     assert stop(drainer) == 0, log_tail(drainer)
     drain_once(claim_idle_ms=0)

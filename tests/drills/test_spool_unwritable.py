@@ -26,7 +26,7 @@ import pytest
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent
 from qartsite.models import Team
-from tests.drills.conftest import log_tail, required, stop
+from tests.drills.conftest import log_tail, required, stop, stored, wait_stored
 from tests.drills.phones import Phones
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the web processes read committed rows
@@ -64,10 +64,6 @@ def health(base: str) -> dict:
         return json.loads(response.read())
 
 
-def stored(placement: Placement) -> int:
-    return ScanEvent.objects.filter(placement=placement).count()
-
-
 def test_scans_are_kept_once_when_the_spool_cannot_be_written_with_and_without_redis(
         redis_server, start_web, start_process, service_env, settings):
     # 1. A committed link; a read-only spool folder; gunicorn and the drainer on the drill's Redis.
@@ -98,9 +94,7 @@ def test_scans_are_kept_once_when_the_spool_cannot_be_written_with_and_without_r
         redis_server.start()
 
         # 3. The drainer stores the stream's scans; the store thread stored the rest.
-        deadline = time.monotonic() + 60
-        while stored(placement) < redirects and time.monotonic() < deadline and drainer.poll() is None:
-            time.sleep(0.2)
+        wait_stored(placement, redirects, drainer)
     assert stop(drainer) == 0, log_tail(drainer)
     drain_once(claim_idle_ms=0)
 
@@ -140,9 +134,7 @@ def test_a_spool_made_read_only_under_running_processes_keeps_its_scans_until_it
         time.sleep(0.5)
     answers = phones.answers
     redirects = len(warm_up) + sum(1 for status, *_ in answers if status == 302)
-    deadline = time.monotonic() + 60
-    while stored(placement) < redirects and time.monotonic() < deadline and drainer.poll() is None:
-        time.sleep(0.2)
+    wait_stored(placement, redirects, drainer)
     assert stop(drainer) == 0, log_tail(drainer)
 
     failures = Counter(status for status, *_ in [*warm_up, *answers] if status != 302)
