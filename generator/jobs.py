@@ -358,7 +358,8 @@ def generation_failed(rq_job, connection, exc_type, exc_value, tb) -> None:
         )
         return
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
-        reason = "The worker running this job stopped unexpectedly, twice (it was retried once)."
+        # "twice" was wrong where the first try was lost another way (a Redis restart, the storage): this one is sure.
+        reason = "The worker running this job stopped unexpectedly on its last try (it had been retried once)."
     elif isinstance(exc_value, WorkerStopped):
         # Put back MAX_WORKER_STOPS times already, so its stops count (it said "The job failed twice (SystemExit: )").
         reason = "The worker was stopped while it ran this job, on its last try (it had been retried once)."

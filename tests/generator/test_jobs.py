@@ -481,7 +481,8 @@ def test_a_job_failed_by_its_dead_worker_sends_its_webhook(monkeypatch):
     jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, AbandonedJobError,
                            AbandonedJobError(), None)
     job.refresh_from_db()
-    assert job.status == "failed" and "stopped unexpectedly, twice" in job.error and sent == [(job.pk, "failed")]
+    assert job.status == "failed" and "stopped unexpectedly on its last try" in job.error
+    assert sent == [(job.pk, "failed")]
     jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=0), None, AbandonedJobError,
                            AbandonedJobError(), None)
     assert sent == [(job.pk, "failed")]  # an ended job is not ended, nor announced, again
