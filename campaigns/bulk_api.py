@@ -28,6 +28,7 @@ from generator.api import GenerationSerializer
 from generator.throttles import refused
 from qartsite import idempotency, parsers
 from qartsite.api import MAX_UNKNOWN, AsciiIntegerField, KnownFieldsOnly
+from qartsite.api_schema import either
 from qartsite.responses import csv_download
 
 CSV_ACTIONS = ("export", "export_placements", "export_scans")
@@ -155,11 +156,6 @@ def imported(request: Request, checked: bulk.CheckedFile, placements: list[Place
         return [{"id": None, "short_url": None, **form.cleaned_data} for form in checked.forms]
     return [{"id": p.pk, "short_url": p.short_url(request), **{column: getattr(p, column) for column in bulk.COLUMNS}}
             for p in placements]
-
-
-def either(*components: str) -> dict:
-    """A body's schema that is one of these components (`anyOf`: an object may fit more than one)."""
-    return {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in components]}
 
 
 class CampaignBulkActions:

@@ -40,6 +40,16 @@ ANY_OBJECT = {"type": "object", "additionalProperties": {}}  # drf-spectacular's
 QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
 
 
+def component(name: str) -> dict:
+    """A reference to the schema component `name` (ERROR_COMPONENTS' or a serializer's)."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def either(*names: str) -> dict:
+    """A body's schema that is one of these components (`anyOf`: an object may fit more than one)."""
+    return {"anyOf": [component(name) for name in names]}
+
+
 def error_answers(operation: dict, method: str = "get") -> list[str]:
     """The status codes of `ERROR_ANSWERS` that `operation` (a schema's operation object, for `method`) can
     answer. A POST with no body documented refuses one (`no_body`)."""
@@ -67,12 +77,12 @@ def document_error_answers(result: dict, generator, request, public) -> dict:
     as references to shared response components, keeping any answer the view documents itself."""
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for name, component in ERROR_COMPONENTS.items():
-        if schemas.setdefault(name, component) != component:  # a serializer of that name: say so, replace nothing
+    for name, shape in ERROR_COMPONENTS.items():
+        if schemas.setdefault(name, shape) != shape:  # a serializer of that name: say so, replace nothing
             raise ImproperlyConfigured(f"Two schema components are named {name}: rename the serializer.")
     components.setdefault("responses", {}).update({
         name: {"description": description,
-               "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+               "content": {"application/json": {"schema": component(schema)}}}
         for name, schema, description in ERROR_ANSWERS.values()})
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
@@ -83,7 +93,7 @@ def document_error_answers(result: dict, generator, request, public) -> dict:
             for code, answer in operation["responses"].items():
                 if code[0] not in "45" or "$ref" in answer:
                     continue
-                body = {"$ref": "#/components/schemas/" + ("FieldErrors" if code == "400" else "ErrorDetail")}
+                body = component("FieldErrors" if code == "400" else "ErrorDetail")
                 content = answer.setdefault("content", {"application/json": {"schema": body}})
                 if content.get("application/json", {}).get("schema") == ANY_OBJECT:
                     content["application/json"]["schema"] = body
