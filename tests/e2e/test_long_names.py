@@ -66,3 +66,29 @@ def test_a_long_username_is_clipped_in_the_lists_that_name_people_with_the_whole
         assert table.locator("td").last.evaluate(WITHIN), url
         assert table.locator(f'.person[title="{LONG_PERSON}"]').count() == 1, url
     assert failures == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_long_username_in_the_header_is_clipped_with_the_whole_in_its_title(new_page, team_users, viewport):
+    # The header's account link took a 127-character username whole: one unbroken word that filled the nav's line
+    # on a desktop (the links wrapped under it) and ran past a phone's screen in the open menu.
+    person = team_users.owner
+    person.username = LONG_PERSON
+    person.set_password(f"pw-{LONG_PERSON}-1")  # what sign_in types
+    person.save(update_fields=["username", "password"])
+    page, failures = new_page(viewport=viewport)
+    sign_in(page, LONG_PERSON)
+    page.goto("/campaigns/")
+    if viewport == PHONE:
+        page.click("#nav-toggle")
+    who = page.locator("a.who")
+    assert LONG_PERSON in who.get_attribute("title")
+    assert who.evaluate(WITHIN)
+    assert who.evaluate("(el) => el.scrollWidth > el.clientWidth")  # clipped, not laid out whole
+    if viewport == DESKTOP:
+        tops = page.locator("#main-nav > a, #main-nav > form").evaluate_all(
+            "(els) => els.map((el) => Math.round(el.getBoundingClientRect().top))")
+        assert max(tops) - min(tops) <= 4, tops  # the links, the name and "Sign out" on one line
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert failures == []
