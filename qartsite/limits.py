@@ -238,10 +238,12 @@ class ASGIBodies:
 
     async def refuse(self, scope: dict, send, size: int) -> None:
         """Has the application answer a body of `size` bytes from its length alone: the middleware's 413, with none
-        (or no more) of the body read, and `Connection: close`, as the rest of it is left on the connection."""
+        (or no more) of the body read, and `Connection: close` over HTTP/1, as the rest of it is left on the
+        connection (HTTP/2 forbids the header: its server ends the stream alone)."""
+        http1 = scope.get("http_version", "1.1") in ("1.0", "1.1")
 
         async def closing(message: dict) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and http1:
                 message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 

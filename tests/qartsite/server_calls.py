@@ -63,7 +63,7 @@ class Answer:
 
 
 def asgi_call(application, method: str, path: str, chunks: Iterable[bytes], headers: dict[str, str], *,
-              disconnect: bool = False) -> Answer:
+              disconnect: bool = False, http_version: str = "1.1") -> Answer:
     """One request through an ASGI application, run from the calling thread (a test's database connection is that
     thread's).
 
@@ -75,6 +75,7 @@ def asgi_call(application, method: str, path: str, chunks: Iterable[bytes], head
             more (a generator can stand for gigabytes).
         headers: the request's headers as sent, names in any case (Content-Length, Transfer-Encoding included).
         disconnect: the client goes away after its last part, instead of ending the body there.
+        http_version: the scope's "1.0", "1.1" or "2".
 
     Returns:
         The `Answer`.
@@ -102,8 +103,8 @@ def asgi_call(application, method: str, path: str, chunks: Iterable[bytes], head
         else:
             answer.body += message.get("body", b"")
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": http_version, "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
              "client": ("127.0.0.1", 40000), "server": ("testserver", 80)}
     with kept_connection():

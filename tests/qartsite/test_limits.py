@@ -305,6 +305,14 @@ class TestASGIBodies:
         assert answer.headers["content-type"].startswith(kind) and answer.headers["connection"] == "close"
         assert ("over 1 KB" if kind == "text/html" else "What you sent is 20 MB; up to 1 KB") in answer.body.decode()
 
+    def test_its_413_over_http2_carries_no_connection_header(self, patch):
+        # HTTP/2 forbids connection-specific headers (RFC 9113, 8.2.2): an HTTP/2 server fails the stream that sends
+        # one, so the client got a reset instead of the 413. The server ends that stream, not the connection.
+        answer, campaign = patch(chunks(20 * 1024 * 1024), {"Content-Length": str(20 * 1024 * 1024)},
+                                 http_version="2")
+        assert answer.status == 413 and answer.read == 0 and campaign.name == "Spring"
+        assert "connection" not in answer.headers
+
     def test_it_reads_a_body_sent_in_chunks(self, patch):
         # The middleware answered 411 to every body sent in chunks (no Content-Length), as to a WSGI server's.
         answer, campaign = patch([b'{"name": ', b'"Renamed"}'], {"Transfer-Encoding": "chunked"})
