@@ -106,6 +106,16 @@ def rule_rows(scope: stats.Scope, days: stats.DateRange, shared: bool = False) -
             for share in stats.rule_breakdown(scope, days, named=not shared)]
 
 
+def recount_note(team: Team) -> str:
+    """One line while a change of `team`'s time zone is being recounted ("" otherwise): every figure keeps the old
+    zone's days until the recount commits, and says so rather than show either zone's days over the other's
+    counts."""
+    if not team.recounting:
+        return ""
+    return (f"The figures are being recounted in {team.time_zone}, the team's new time zone; until that is done "
+            f"(usually within a few minutes) they count the days of {team.counted_time_zone}.")
+
+
 def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bool = False) -> dict:
     """Everything `_scans.html` shows for `scope` in `days`; `shared`: for a report shared outside the team
     (aggregates only: no destination addresses)."""
@@ -121,7 +131,8 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days), regions=True),
         "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(scope, days, shared),
-        "time_zone": team.time_zone,
+        "time_zone": team.counted_time_zone,
+        "recount_note": recount_note(team),
         "scans_counted": stats.SCANS_COUNTED,
         "scans_explained": stats.SCANS_EXPLAINED,
         "unique_counted": stats.UNIQUE_COUNTED,

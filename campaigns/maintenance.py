@@ -4,8 +4,9 @@ files made a day ago (`campaigns.print_builds`) and media no row names (`qartsit
 placements' scans for alerts (`campaigns.alerts`).
 
 Several workers share the work through Redis: a day's retention runs in whichever worker takes the day's key first,
-and a team's recount is claimed by setting its `counted_time_zone` only once the recount is done (a second worker
-that recounts it meanwhile does the same work twice, harmlessly: a rebuild is idempotent).
+and a team's recount is claimed by setting its `counted_time_zone` in the transaction that commits it (a second
+worker that recounts it meanwhile waits for the first's locks, then does the same work again, harmlessly: a rebuild
+is idempotent).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from django.db.models import F
 from redis import Redis, RedisError
 
 from campaigns import alerts, print_builds, retention, rollup_rebuilds
-from campaigns.models import Placement
 from qartsite import media_sweep
 from qartsite.models import Team
 
@@ -29,14 +29,14 @@ RETENTION_EVERY = 24 * 3600  # seconds: daily is enough for a period counted in 
 
 
 def recount_changed_zones() -> list[str]:
-    """Rebuild the rollups of every team whose time zone changed since they were counted; returns their names."""
+    """Recount the rollups of every team whose time zone changed since they were counted
+    (`rollup_rebuilds.recount_team`); returns their names."""
     done = []
     for team in Team.objects.exclude(counted_time_zone=F("time_zone")).order_by("pk"):
-        zone = team.time_zone
-        rebuilt = rollup_rebuilds.rebuild(Placement.objects.filter(campaign__team=team))
-        # Only if nobody changed it again meanwhile: otherwise the next pass recounts in the newer zone.
-        Team.objects.filter(pk=team.pk, time_zone=zone).update(counted_time_zone=zone)
-        log.info("Days of %s now count in %s: %s", team.name, zone, rebuilt)
+        rebuilt = rollup_rebuilds.recount_team(team.pk, team.time_zone)
+        if rebuilt is None:
+            continue  # changed again meanwhile: the next pass recounts in the newer zone
+        log.info("Days of %s now count in %s: %s", team.name, team.time_zone, rebuilt)
         done.append(team.name)
     return done
 

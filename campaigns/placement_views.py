@@ -112,7 +112,7 @@ def placement_page(request: HttpRequest, placement: Placement,
         "refresh_seconds": print_builds.RETRY_SECONDS if making else None,
         # Served at the print URL too (a refusal): the date range must lead back to the page, not to a download.
         "range_path": reverse("campaigns:placement", args=[placement.pk]),
-        "backlog_note": backlog.note(team.zone),
+        "backlog_note": backlog.note(team.counted_zone),
         "export_note": retention.export_gap(team, just_this, days),
         **picker,
         "picker_in_scans": True,  # the placement page's own template stays the print panels' (another change's)

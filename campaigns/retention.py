@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns import stats
 from campaigns.models import Placement, ScanEvent
-from qartsite.models import Team, zone_named
+from qartsite.models import Team
 
 BATCH = 5000
 
@@ -79,9 +79,14 @@ def export_gap(team: Team, placements: QuerySet[Placement], days: stats.DateRang
     none): people's scans were counted (the rollups) on days of the range before the oldest raw scan still kept.
     Plain ASCII: it travels in a response header too."""
     oldest = ScanEvent.objects.filter(placement__in=placements).aggregate(first=Min("time"))["first"]
+    if team.scan_retention_days:
+        # A scan that reached the drainer late, after retention had deleted its day's others, is no proof that the
+        # days after it are whole: the retention says which are.
+        cutoff = timezone.now() - timedelta(days=team.scan_retention_days)
+        oldest = max(oldest, cutoff) if oldest else None
     # The rollups' days are those of the zone they were counted in: after a change of zone, the old one's until the
     # workers recount them (the new one's midnight made a kept scan look a day past the oldest kept).
-    kept_from = oldest.astimezone(zone_named(team.counted_time_zone)).date() if oldest else None
+    kept_from = oldest.astimezone(team.counted_zone).date() if oldest else None
     counted = stats.rollups_of(placements, stats.Dimension.TOTAL, days).filter(scans__gt=0)
     if kept_from is not None:
         counted = counted.filter(day__lt=kept_from)

@@ -3,6 +3,10 @@ zone): `rebuild` recounts placements' rows (`ScanRollup`) by the drainer's own `
 agree, then their campaigns' rows and their teams' from them (`rollups.refresh_campaigns`,
 `team_rollups.refresh_teams`).
 
+A change of a team's time zone is recounted in one transaction that also switches the zone its figures count in
+(`recount_team`); until it commits every figure keeps to the old zone's days (`Team.counted_time_zone`), and a team
+with nothing counted switches at once (`team_saved`).
+
 Days whose scans retention has deleted keep their rows, in the zone they were counted in (`kept_rows`).
 One difference from the drainer: where one visitor's scans of a day reach the drainer out of time order, the drainer
 counts the visitor under the values of the first scan it stored, the rebuild under the earliest; totals agree either
@@ -34,6 +38,7 @@ from campaigns.rollups import (
     tally,
     write,
 )
+from qartsite.models import Team, zone_named
 from qartsite.plurals import counted
 from qartsite.sql import copy_rows
 
@@ -57,16 +62,19 @@ class Rebuilt:
                 f"{counted(self.rows, 'rollup row')}.")
 
 
-def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
-    """Recount the rollups of `placements` from their stored scans, each in its team's current time zone.
+def rebuild(placements: QuerySet[Placement], zone: str | None = None) -> Rebuilt:
+    """Recount the rollups of `placements` from their stored scans in the zone `zone` names, or (None, a repair)
+    each in the zone its team's figures are counted in (`Team.counted_time_zone`). A change of zone is a team's
+    recount in one transaction (`recount_team`), which also switches that zone.
 
-    A placement whose earliest counted scans are gone (retention deleted them) keeps the rows that count them, and
-    any that share their time (`kept_rows`): those days stay days of the zone they were counted in. Only the stored
-    scans after the last one those rows count are recounted, so totals are exact whatever the zone was and is; a
-    recounted day that is also a kept day (the zone moved west) is added to the kept rows. On that one seam day a
-    visitor with scans on both sides of the cut counts twice among unique visitors. One transaction per placement,
-    which holds the drainer off that placement meanwhile; each campaign's rows are recounted from its placements'
-    once they are done, and their teams' rows from their campaigns' at the end (a repair recounts everything).
+    A placement whose earliest counted scans are gone or may be (retention deleted them, or will: they are older
+    than its team's retention) keeps the rows that count them, and any that share their time (`kept_rows`): those
+    days stay days of the zone they were counted in. Only the stored scans after the last one those rows count are
+    recounted, so totals are exact whatever the zone was and is; a recounted day that is also a kept day (the zone
+    moved west) is added to the kept rows. On that one seam day a visitor with scans on both sides of the cut counts
+    twice among unique visitors. One transaction per placement (savepoints inside `recount_team`'s), which holds
+    the drainer off that placement meanwhile; each campaign's rows are recounted from its placements' once they are
+    done, and their teams' rows from their campaigns' at the end (a repair recounts everything).
     """
     done = Rebuilt()
     by_campaign: dict[int, list[int]] = {}
@@ -79,7 +87,7 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
         for campaign_id, pks in by_campaign.items():
             try:
                 for pk in pks:
-                    done += rebuild_placement(pk)
+                    done += rebuild_placement(pk, zone)
             finally:  # also when one fails: the campaign's rows add up to whatever its placements' rows now are
                 refresh_campaigns([campaign_id])
     finally:
@@ -87,15 +95,65 @@ def rebuild(placements: QuerySet[Placement]) -> Rebuilt:
     return done
 
 
-def rebuild_placement(placement_id: int) -> Rebuilt:
+def recount_team(team_id: int, zone: str) -> Rebuilt | None:
+    """Recount a team's rollups in `zone` (its new time zone) and make it the zone its figures count in, in one
+    transaction: the pages, the API, the exports and the drainer read the old zone's days over the old rows until
+    it commits, the new zone's over the new rows after, never a mix. None (and nothing changed) when the team's
+    zone is no longer `zone` by the end.
+
+    The team's placements are locked first, in the drainer's order (by id): its batches of them wait for the commit
+    (their scans wait in the buffer; redirects do not) and then count in the new zone. A big team holds them a
+    while (a million scans took about four minutes to rebuild, bench/RESULTS.md), which a change of zone, rare
+    and asked for, is worth; the team page says meanwhile that the recount runs.
+    """
+    with transaction.atomic():
+        placements = Placement.objects.filter(campaign__team_id=team_id)
+        rebuilt, done = Rebuilt(), set()
+        # A placement made meanwhile was not locked, and a batch may have counted its first scans in the old zone:
+        # recounted too, until none is left.
+        while todo := set(placements.exclude(pk__in=done).values_list("pk", flat=True)):
+            lock_placements(todo)
+            rebuilt += rebuild(Placement.objects.filter(pk__in=todo), zone)
+            done |= todo
+        if not Team.objects.filter(pk=team_id, time_zone=zone).update(counted_time_zone=zone):
+            transaction.set_rollback(True)
+            return None
+    return rebuilt
+
+
+def team_saved(sender: type, instance: Team, **kwargs) -> None:
+    """Signal receiver (post_save of a team): a team whose figures count no scan yet takes a new time zone at once,
+    there being nothing to recount; one with counted days keeps the old zone's until `recount_team` commits.
+
+    Its placements are locked while it looks, as the drainer's batches lock theirs: a batch that counted first scans
+    in the old zone committed before (and the team then waits for its recount), or one waits and counts in the new.
+    """
+    if instance.counted_time_zone == instance.time_zone:
+        return
+    with transaction.atomic():
+        placements = Placement.objects.filter(campaign__team_id=instance.pk)
+        lock_placements(placements.values_list("pk", flat=True))
+        if ScanRollup.objects.filter(placement__in=placements).exists():
+            return
+        if Team.objects.filter(pk=instance.pk, time_zone=instance.time_zone).update(
+                counted_time_zone=instance.time_zone):
+            instance.counted_time_zone = instance.time_zone
+
+
+def rebuild_placement(placement_id: int, zone: str | None = None) -> Rebuilt:
     """Recount one placement's rollups (see `rebuild`) in one transaction, its placement locked."""
     with transaction.atomic():
-        zones = lock_placements([placement_id]).zones
-        if not zones:
+        locked = lock_placements([placement_id])
+        if not locked.zones:
             return Rebuilt()  # deleted meanwhile
+        zones = {placement_id: zone_named(zone)} if zone else locked.zones
         people = ScanEvent.objects.filter(placement_id=placement_id, is_bot=False)
         rows = ScanRollup.objects.filter(placement_id=placement_id)
-        earliest_stored = people.aggregate(first=Min("time"))["first"]
+        # Scans older than the retention are as good as gone (the next daily pass deletes them): a late one the
+        # drainer stored after its day's other scans were deleted is no proof that the day's rows count it alone.
+        kept_from = locked.kept_from[placement_id]
+        earliest_stored = (people.filter(time__gte=kept_from) if kept_from else people).aggregate(
+            first=Min("time"))["first"]
         kept_days, counted_until = kept_rows(rows, earliest_stored)
         if earliest_stored is None and kept_days:
             return Rebuilt()  # every counted scan is gone: the rows are all that is left
@@ -128,9 +186,9 @@ def kept_rows(rows: QuerySet[ScanRollup], earliest_stored: datetime | None) -> t
     """The days whose rows a rebuild keeps, and the time of the last scan they count (None when none is kept).
 
     A day's rows are kept when they count a scan older than the earliest stored one (retention deleted it, so it
-    cannot be recounted), and then every day whose first scan is no later than the last scan kept so far: the kept
-    rows hold exactly the scans up to that time, whatever zones their days were counted in, and the recount takes
-    the stored scans after it.
+    cannot be recounted; `earliest_stored` is the earliest within the retention), and then every day whose first
+    scan is no later than the last scan kept so far: the kept rows hold exactly the scans up to that time, whatever
+    zones their days were counted in, and the recount takes the stored scans after it.
     """
     kept: set[date] = set()
     counted_until: datetime | None = None

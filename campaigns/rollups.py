@@ -3,7 +3,10 @@
 The drainer calls `add` with each batch of new scans, in the batch's transaction and before the batch is inserted:
 what a batch adds to each (placement, day, dimension, value) row is summed in Python and written with one upsert
 that adds to the stored counts. A visitor is new on a day when no stored scan of that placement that day has their
-visitor key (the index on placement, visitor key and time answers that) and no earlier scan of the batch has it.
+visitor key (the index on placement, visitor key and time answers that) and no earlier scan of the batch has it;
+a late scan on a day whose rows count scans retention may have deleted never adds a visitor (`unknowable_visitors`).
+Days are those of the zone the team's figures are counted in (`Team.counted_time_zone`), the old one until the
+recount after a change of zone commits.
 Two drainers could both take a visitor for new: `lock_placements` makes a batch wait for another's commit on the
 same placements.
 
@@ -19,12 +22,14 @@ them afterwards (`refresh_campaigns`, after a rebuild), and a deleted placement'
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 from campaigns import team_rollups
 from campaigns.models import CampaignRollup, Placement, ScanEvent, ScanRollup, TeamRollup
@@ -36,6 +41,7 @@ UPSERT_BATCH = 500  # rows per INSERT on SQLite (and per bulk_create): 8 paramet
 Dimension = ScanRollup.Dimension
 VALUE_MAX = ScanRollup._meta.get_field("value").max_length
 Key = tuple[int, date, str, str]  # placement, day, dimension, value
+LONGEST_DAY = timedelta(hours=26)  # a local day lasts 25 hours at most (a DST change); a scan's began no earlier
 
 
 class Scan(Protocol):
@@ -133,30 +139,39 @@ def tally(scans: Iterable[Scan], zones: Mapping[int, tzinfo], seen: set[tuple[in
 
 @dataclass(frozen=True)
 class LockedPlacements:
-    """The placements `lock_placements` locked: each one's team's time zone, its campaign, its team and its slug
-    (the drainer's rollups read the first two, its `scan.created` webhooks the last three)."""
+    """The placements `lock_placements` locked: the zone their team's figures count days in, their campaign, team,
+    slug and the time before which their raw scans may be gone (`kept_from`, None while a team keeps them all). The
+    drainer's rollups read the zones, campaigns and `kept_from`, its `scan.created` webhooks the rest."""
 
     zones: dict[int, tzinfo]
     campaign_of: dict[int, int]
     team_of: dict[int, int]
     slug_of: dict[int, str]
+    kept_from: dict[int, datetime | None] = dataclasses.field(default_factory=dict)
 
 
 def lock_placements(placement_ids: Iterable[int]) -> LockedPlacements:
-    """Lock the placements that exist among `placement_ids` for this transaction; answer each one's time zone,
-    campaign, team and slug (read by the locking query, so the drainer's `add` and webhooks need not ask again).
+    """Lock the placements that exist among `placement_ids` for this transaction; answer what `LockedPlacements`
+    holds of each, so the drainer's `add` and webhooks need not ask again.
 
     The lock (FOR NO KEY UPDATE on PostgreSQL; SQLite locks the whole database for a writer anyway) keeps two
     drainers from counting one visitor as new twice: the second waits for the first's commit, then sees its scans.
-    Ordered by id, so two batches never wait on each other.
+    Ordered by id, so two batches never wait on each other. The rest is read by a second query, once the locks are
+    held: a batch that waited for a team's recount (`rollup_rebuilds.recount_team`, which holds the team's
+    placements) must see the zone that recount committed, and the locking query's joined team row is the one of
+    its own start (PostgreSQL re-reads only the locked rows).
     """
-    rows = (Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
-            .select_for_update(no_key=True, of=("self",))
-            .values_list("pk", "campaign_id", "campaign__team__time_zone", "campaign__team_id", "slug"))
+    ids = list(Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
+               .select_for_update(no_key=True, of=("self",)).values_list("pk", flat=True))
+    rows = Placement.objects.filter(pk__in=ids).values_list(
+        "pk", "campaign_id", "campaign__team__counted_time_zone", "campaign__team_id", "slug",
+        "campaign__team__scan_retention_days")
+    now = timezone.now()
     locked = LockedPlacements({}, {}, {}, {})
-    for pk, campaign_id, name, team_id, slug in rows:
+    for pk, campaign_id, name, team_id, slug, retention_days in rows:
         locked.zones[pk], locked.campaign_of[pk] = zone_named(name), campaign_id
         locked.team_of[pk], locked.slug_of[pk] = team_id, slug
+        locked.kept_from[pk] = now - timedelta(days=retention_days) if retention_days else None
     return locked
 
 
@@ -219,12 +234,40 @@ def stored_visitors_postgresql(wanted: Mapping[tuple[int, date, str, str], tuple
     return seen
 
 
+def unknowable_visitors(scans: list[Scan], locked: LockedPlacements) -> set[tuple[int, date, str]]:
+    """(placement, day, visitor) of late `scans` whose day's unique visitors can no longer be told: the day's
+    rollup already counts a scan from before the placement's `kept_from`, whose raw row retention may have deleted,
+    so a visitor missing from the stored scans may still be among those counted. `tally` takes them as seen: such a
+    late scan adds a scan and never a visitor (an unknown visitor is under-counted rather than anyone counted
+    twice). A day whose rows count only scans still kept, or that has none, is counted exactly, as ever.
+
+    No query unless a scan is within a day of its placement's `kept_from` (one then, for all of them): the drainer
+    stores scans seconds old, and a retention is at least 30 days.
+    """
+    late: dict[tuple[int, date], list[str]] = {}
+    for scan in scans:
+        kept_from = locked.kept_from.get(scan.placement_id)
+        if kept_from is None or scan.time >= kept_from + LONGEST_DAY or not (visitor := visitor_of(scan)):
+            continue  # its day began after kept_from (its scans are all stored), or it is its own visitor
+        late.setdefault((scan.placement_id, scan.time.astimezone(locked.zones[scan.placement_id]).date()),
+                        []).append(visitor)
+    if not late:
+        return set()
+    rows = ScanRollup.objects.filter(placement_id__in={placement_id for placement_id, _ in late},
+                                     day__in={day for _, day in late}, dimension=Dimension.TOTAL)
+    unknowable = {(placement_id, day) for placement_id, day, first_scan in rows.values_list(
+        "placement_id", "day", "first_scan") if first_scan < locked.kept_from[placement_id]}
+    return {(placement_id, day, visitor) for (placement_id, day), visitors in late.items()
+            if (placement_id, day) in unknowable for visitor in visitors}
+
+
 def add(scans: list[Scan], locked: LockedPlacements) -> None:
     """Add new scans to the rollups, the placements' and their campaigns': call in the transaction that stores them,
     before they are inserted, with their placements locked (`locked`, what `lock_placements` answered)."""
     people = [scan for scan in scans if not scan.is_bot]
     if people:
-        tallies = tally(people, locked.zones, stored_visitors(people, locked.zones))
+        seen = stored_visitors(people, locked.zones) | unknowable_visitors(people, locked)
+        tallies = tally(people, locked.zones, seen)
         write(tallies)
         write_campaigns(tallies, locked.campaign_of)
 

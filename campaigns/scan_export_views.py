@@ -59,13 +59,14 @@ def csv_response(request: HttpRequest, team: Team, scans: QuerySet[ScanEvent], p
         days = dashboard.range_for(team, asked, placements)
     except stats.RangeError as exc:
         return plain_400(str(exc))
-    if days.key == "lifetime" and (first := first_stored_day(placements, team.zone)) and first < days.start:
+    if days.key == "lifetime" and (first := first_stored_day(placements, team.counted_zone)) and first < days.start:
         # The pages' lifetime starts on the first day people scanned (the rollups count no bot); every stored scan
         # includes the link previews before it, and those of a placement only bots ever fetched.
         days = stats.DateRange(first, days.end, "lifetime")
-    start, end = rollups.day_bounds(days.start, team.zone)[0], rollups.day_bounds(days.end, team.zone)[1]
+    zone = team.counted_zone  # the days of the pages' figures, the old zone's while a change of zone is recounted
+    start, end = rollups.day_bounds(days.start, zone)[0], rollups.day_bounds(days.end, zone)[1]
     # The name's first 60 characters (`csv_download`): long campaign and placement names made names of ~220.
-    response = csv_download(request, scan_rows(scans.filter(time__gte=start, time__lt=end), team.zone), name,
+    response = csv_download(request, scan_rows(scans.filter(time__gte=start, time__lt=end), zone), name,
                             f"scans-{days.start}-to-{days.end}.csv")
     if note := retention.export_gap(team, placements, days):
         response[EXPORT_NOTE_HEADER] = note

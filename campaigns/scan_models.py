@@ -92,9 +92,9 @@ class ScanRollup(DailyCounts):
     """Scans by people of one placement on one day, in all or for one value of one dimension: what every
     dashboard figure is summed from, so a page costs O(placements x days), never O(scans).
 
-    `day` is a day of the team's time zone (`Team.time_zone`). Kept up to date by the drainer as it stores scans
-    (`campaigns.rollups.add`) and kept when retention deletes the scans themselves (`campaigns.retention`); rebuilt
-    from the stored scans by `manage.py qart_rollups`. Bots are not counted.
+    `day` is a day of the zone the team's figures count in (`Team.counted_time_zone`). Kept up to date by the
+    drainer as it stores scans (`campaigns.rollups.add`) and kept when retention deletes the scans themselves
+    (`campaigns.retention`); rebuilt from the stored scans by `manage.py qart_rollups`. Bots are not counted.
 
     `visitors` counts the day's distinct visitor keys (which change daily, so a range's unique visitors are the sum
     of its days'); a visitor is counted under the dimension values of their first scan of the day. Hours have no

@@ -29,7 +29,9 @@ class RangeSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="7d, 30d, 90d, lifetime or custom")
     start = serializers.DateField()
     end = serializers.DateField()
-    time_zone = serializers.CharField(help_text="The team's time zone, in which the days are counted")
+    time_zone = serializers.CharField(help_text=(
+        "The time zone the days are counted in: the team's, or its old one until the recount that follows a "
+        "change of zone is done (minutes)"))
 
 
 class CountSerializer(serializers.Serializer):
@@ -129,7 +131,8 @@ def scan_summary(scope: stats.Scope, team, days: stats.DateRange) -> dict:
     daily = stats.daily(scope, days)
     week = stats.parse_range({"range": "7d"}, stats.local_today(team), None)
     return {
-        "range": {**days.query(), "key": days.key, "start": days.start, "end": days.end, "time_zone": team.time_zone},
+        "range": {**days.query(), "key": days.key, "start": days.start, "end": days.end,
+                  "time_zone": team.counted_time_zone},
         "total": sum(daily.scans),
         "unique": sum(daily.visitors),
         "last_7_days": sum(stats.daily(scope, week).scans),

@@ -1,7 +1,8 @@
 """Dashboard figures for a date range, summed in the database from the daily rollups (`ScanRollup`).
 
-Every figure is people only: bots (link previews, crawlers) are never counted into the rollups. Days are the team's
-(`Team.time_zone`): a range is a span of its local days, both ends included, and the rollups were counted in it.
+Every figure is people only: bots (link previews, crawlers) are never counted into the rollups. Days are those of
+the zone the team's rollups were counted in (`Team.counted_time_zone`: its time zone, or the old one while a change
+of zone is recounted): a range is a span of its local days, both ends included.
 Queries are grouped in the database and return O(placements), O(days) or O(values) rows, never one per scan; the
 pages and the API ask for the same functions, so they always agree.
 
@@ -104,7 +105,7 @@ class DateRange:
 
 
 def local_today(team: Team, now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(team.zone).date()
+    return (now or timezone.now()).astimezone(team.counted_zone).date()
 
 
 def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) -> DateRange:

@@ -77,7 +77,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
                  if editable.exists() else None),
         "teams": teams,
         "overview_team": team,
-        "backlog_note": backlog.note(team.zone),  # the overview's totals lag as the pages' do
+        "backlog_note": backlog.note(team.counted_zone),  # the overview's totals lag as the pages' do
         # Never scanned: one line saying what to do next instead of empty charts (the tiles stay)
         "nothing_scanned": dashboard.never_scanned(stats.scans_ever(overview), backlog),
         "overview_listed": any(campaign.team_id == team.pk for campaign in listed),
@@ -85,9 +85,9 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         **picker,
         **dashboard.scan_cards(overview, days, team),
     }
-    if len({campaign.team.time_zone for campaign in listed} | {team.time_zone}) > 1:
+    if len({campaign.team.counted_time_zone for campaign in listed} | {team.counted_time_zone}) > 1:
         # Each row counts its days in its own team's zone: the range's label named the overview team's alone.
-        ctx["time_zone"] = f"each team's own time zone ({team.name}: {team.time_zone})"
+        ctx["time_zone"] = f"each team's own time zone ({team.name}: {team.counted_time_zone})"
     return render(request, "campaigns/campaign_list.html", ctx, status=400 if picker["range_error"] else 200)
 
 
@@ -134,7 +134,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "alerts": shown_alerts,
         "alerts_more": alerts.count() - len(shown_alerts) if len(shown_alerts) == dashboard.ALERTS_SHOWN else 0,
         "destination_changes": history.latest(campaign),
-        "backlog_note": backlog.note(campaign.team.zone),
+        "backlog_note": backlog.note(campaign.team.counted_zone),
         "export_note": retention.export_gap(campaign.team, placements, days),
         "nothing_scanned": dashboard.never_scanned(stats.scans_ever(whole), backlog),
         **picker,

@@ -241,11 +241,20 @@ def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
         # only it had been saved.
         if set(form.changed_data) - {"time_zone"}:
             messages.success(request, "Team settings saved.")
-        messages.success(request, f"Days now count in {team.time_zone}. Earlier days are recounted within a few "
-                                  "minutes; days whose single scans were deleted keep their old boundaries.")
+        team.refresh_from_db(fields=["counted_time_zone"])  # switched at once when nothing was counted yet
+        messages.success(request, zone_change_said(team))
     else:
         messages.success(request, "Team settings saved.")
     return redirect("team", team_id=team.pk)
+
+
+def zone_change_said(team: Team) -> str:
+    """What a change of the team's time zone does to its figures, said as it is saved."""
+    if not team.recounting:
+        return f"Days now count in {team.time_zone}."
+    return (f"Days will count in {team.time_zone} once the figures are recounted, usually within a few minutes; "
+            f"until then every page, export and API answer keeps the days of {team.counted_time_zone} (the pages "
+            "say so). Days whose single scans were deleted keep their old boundaries.")
 
 
 @login_required

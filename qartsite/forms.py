@@ -48,7 +48,10 @@ class MemberRoleForm(forms.Form):
 
 
 class TeamSettingsForm(form_fields.ModelForm):
-    time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text)
+    # What a change does to the figures, said before it is made (`campaigns.rollup_rebuilds.recount_team`).
+    time_zone = forms.ChoiceField(help_text=Team._meta.get_field("time_zone").help_text + (
+        " Changing it recounts every daily figure in the new zone, usually within a few minutes; until that is done "
+        "the pages, exports and API keep the old zone's days."))
     # Its one lower bound: the model field's own "at least 0" (a positive integer) answered -1 before the 30.
     scan_retention_days = form_fields.IntegerField(
         required=False, min_value=Team.MIN_RETENTION_DAYS, max_value=Team.MAX_RETENTION_DAYS,

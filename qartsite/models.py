@@ -94,7 +94,9 @@ class Team(models.Model):
         help_text="Single scan events older than this are deleted each day; the daily counts on the dashboards "
                   "are kept. Empty: keep them all.")
     # The zone the dashboards' daily counts were counted in: while it differs from time_zone, the worker's
-    # maintenance recounts them (`campaigns.maintenance`).
+    # maintenance recounts them (`campaigns.rollup_rebuilds.recount_team`), and every figure (pages, API, CSV,
+    # shared report) and the drainer keep to this zone's days, so no page shows days of one zone over counts of
+    # another; the recount sets it to time_zone in the transaction that commits the recounted rows.
     counted_time_zone = models.CharField(max_length=64, default="UTC", editable=False)
 
     class Meta:
@@ -103,9 +105,31 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # counted_time_zone is written only by what recounts the figures (`campaigns.rollup_rebuilds`), in the
+        # transaction that commits them: a team read before a recount committed and saved after it (the settings
+        # form) wrote the old zone back over rows counted in the new one.
+        if self._state.adding:
+            self.counted_time_zone = self.time_zone  # nothing counted yet
+        elif kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name != "counted_time_zone"]
+        super().save(*args, **kwargs)
+
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
+        """The zone the team chose: destination rules' dates and the settings read it."""
         return zone_named(self.time_zone)
+
+    @property
+    def counted_zone(self) -> zoneinfo.ZoneInfo:
+        """The zone of the days the figures are counted in (`counted_time_zone`): every figure's days are its."""
+        return zone_named(self.counted_time_zone)
+
+    @property
+    def recounting(self) -> bool:
+        """The time zone changed and the figures still count days in the old one until the recount commits."""
+        return self.counted_time_zone != self.time_zone
 
     @classmethod
     def for_user(cls, user) -> models.QuerySet[Team]:

@@ -58,8 +58,9 @@ RETENTION_409 = OpenApiResponse(description="A shorter `scan_retention_days` wou
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                   viewsets.GenericViewSet):
     """Your teams, with your role. Owners PATCH `name` (one line), `time_zone` (an IANA name; earlier days are
-    recounted within a few minutes) and `scan_retention_days` (30 to 3660, or null to keep every scan; the daily
-    counts are always kept)."""
+    recounted within a few minutes, and until then every figure keeps the old zone's days: the scan summaries'
+    `range.time_zone` names the zone their days are in) and `scan_retention_days` (30 to 3660, or null to keep
+    every scan; the daily counts are always kept)."""
 
     queryset = Team.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = TeamSerializer

@@ -39,6 +39,25 @@ class FigureData:
     Flyer: day 25: 1 scan, 1 visitor.
     Autumn: day 24: 1/1, day 25: 17/5, day 26: 1/1; 24-26: 19 scans, 7 visitors (a sum of days and placements).
     Archived: day 25: 2 scans, 1 visitor; day 26: 1/1.
+
+    Moved to Los Angeles (PDT, UTC-7, until 11-01): a, b (10-24 15:00), c (10-24 17:30), d (18:30), the flyer
+    (03:00 on 10-25), the burst (05:00 on 10-25), e (15:59:59), f (16:00). Until the recount commits every figure
+    keeps Berlin's days, and a scan drained meanwhile counts in them: `WHILE_RECOUNTING`, visitor C on the poster
+    at 10-26 06:00 UTC (07:00 on 10-26 in Berlin, 23:00 on 10-25 in Los Angeles):
+      Berlin days:  Autumn 24: 1/1, 25: 17/5, 26: 2/1 (C already counted that day, by f)
+      after the recount, Los Angeles days: 24: a, b, c, d = 4 scans by A, B: 4/2; 25: the burst, e, f, the flyer
+      and C's new scan = 16 scans by D, C (e, f and the new one: one visitor now) and A on the flyer: 16/3; 26: 0/0.
+
+    Late scans past retention (`LATE`): the team keeps raw scans 30 days, and on 12-01 retention deleted every scan
+    above; then three scans of those days reach the drainer late:
+      A on the poster at 10-24 20:00 UTC (22:00 local, day 24): A is counted on day 24 already. The day's raw scans
+        are gone, so nobody can tell: a late scan on a day whose counted scans retention may have deleted adds a
+        scan and never a visitor. Day 24: 2 scans, still 1 visitor (A), which is right.
+      G on the poster at 10-25 15:00 UTC (day 25): G is new, but for the same reason counts no visitor: poster day
+        25: 17 scans, 4 visitors (one short, never one too many).
+      G on the flyer at 10-26 10:00 UTC (day 26): the flyer counted no scan on day 26, so the day's visitors are
+        all in the batch: G is new, 1 scan, 1 visitor.
+      Autumn: 24: 2/1, 25: 18/5, 26: 2/2; 24-26: 22 scans, 8 visitors. Poster 24-26: 20 scans, 6 visitors.
     """
 
     autumn: Campaign
@@ -88,3 +107,14 @@ def figure_data(team) -> FigureData:
     archived.save()
     doomed.delete()
     return FigureData(autumn, archived, poster, flyer, banner)
+
+
+WHILE_RECOUNTING = utc(2026, 10, 26, 6, 0)  # visitor C on the poster (see `FigureData`)
+RETENTION_RAN = utc(2026, 12, 1)  # retention (30 days) deleted every scan of the fixture
+
+
+def late(data: FigureData) -> list[dict]:
+    """The scans that reach the drainer after retention deleted their days' scans (`FigureData`, "Late scans")."""
+    return [event(data.poster, utc(2026, 10, 24, 20, 0), "a" * 32),
+            event(data.poster, utc(2026, 10, 25, 15, 0), "g" * 32),
+            event(data.flyer, utc(2026, 10, 26, 10, 0), "g" * 32)]

@@ -13,11 +13,12 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns import maintenance, rollup_rebuilds, shares
+from campaigns import maintenance, retention, rollup_rebuilds, shares
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
+from qartsite.models import Team
 from tests.campaigns.conftest import body
-from tests.campaigns.figure_data import figure_data, utc
+from tests.campaigns.figure_data import RETENTION_RAN, WHILE_RECOUNTING, figure_data, late, utc
 from tests.campaigns.rollup_data import all_rows, campaign_rows, event, team_added_up, team_rows
 from tests.clients import api_as, logged_in
 from tests.conftest import make_staff
@@ -167,6 +168,102 @@ class TestFigures:
         assert page["daily"] == [(date(2026, 10, 24), 4, 2), (date(2026, 10, 25), 15, 3), (date(2026, 10, 26), 0, 0)]
         rows = csv_rows(logged_in(team_users.viewer).get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}"))
         assert [row["local_time"][:10] for row in rows if row["is_bot"] == "false"].count("2026-10-24") == 4
+
+@pytest.mark.django_db
+class TestTimeZoneChange:
+    """A team changes its time zone: until the recount commits every road keeps the old zone's days (and says so),
+    the new zone's after it, never one's days over the other's counts (`FigureData`, "Moved to Los Angeles")."""
+
+    BERLIN = [(date(2026, 10, 24), 1, 1), (date(2026, 10, 25), 17, 5), (date(2026, 10, 26), 2, 1)]
+    LOS_ANGELES = [(date(2026, 10, 24), 4, 2), (date(2026, 10, 25), 16, 3), (date(2026, 10, 26), 0, 0)]
+
+    def roads(self, team_users, data) -> dict:
+        """The campaign's days as the page, the API, the CSV export and the shared report give them."""
+        client = logged_in(team_users.viewer)
+        page = client.get(f"/campaigns/{data.autumn.pk}/?{DST_RANGE}")
+        api = api_as(team_users.viewer).get(f"/api/campaigns/{data.autumn.pk}/scans/?{DST_RANGE}").json()
+        rows = csv_rows(client.get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}"))
+        per_day: dict[date, int] = {}
+        for row in rows:
+            if row["is_bot"] == "false":
+                day = date.fromisoformat(row["local_time"][:10])
+                per_day[day] = per_day.get(day, 0) + 1
+        _, token = shares.create(data.autumn, team_users.owner)
+        return {
+            "page": page.context["daily"],
+            "api": [(date.fromisoformat(day["day"]), day["count"], day["unique"]) for day in api["by_day"]],
+            "csv": [(day, per_day.get(day, 0)) for day, _, _ in page.context["daily"]],
+            "shared": logged_in(team_users.outsider).get(f"/campaigns/shared/{token}/?{DST_RANGE}").context["daily"],
+            "zones": {page.context["time_zone"], api["range"]["time_zone"]},
+            "note": page.context["recount_note"],
+        }
+
+    def test_every_road_keeps_the_old_days_until_the_recount_commits(self, team_users, data):
+        saved = logged_in(team_users.owner).post(f"/accounts/team/{team_users.team.pk}/settings/", {
+            "name": team_users.team.name, "time_zone": "America/Los_Angeles", "scan_retention_days": ""}, follow=True)
+        said = saved.content.decode()
+        assert "until then every page, export and API answer keeps the days of Europe/Berlin" in said
+        assert "data-recount" in said  # the settings form says the recount runs
+        store_events([event(data.poster, WHILE_RECOUNTING, "c" * 32)])  # drained meanwhile: a Berlin day
+
+        before = self.roads(team_users, data)
+        assert before["page"] == before["api"] == before["shared"] == self.BERLIN
+        assert before["csv"] == [(day, scans) for day, scans, _ in self.BERLIN]
+        assert before["zones"] == {"Europe/Berlin"}
+        assert "being recounted in America/Los_Angeles" in before["note"]
+
+        assert maintenance.recount_changed_zones() == [team_users.team.name]
+
+        after = self.roads(team_users, data)
+        assert after["page"] == after["api"] == after["shared"] == self.LOS_ANGELES
+        assert after["csv"] == [(day, scans) for day, scans, _ in self.LOS_ANGELES]
+        assert after["zones"] == {"America/Los_Angeles"} and after["note"] == ""
+        stored = (all_rows(), campaign_rows(), team_rows())
+        call_command("qart_rollups", stdout=io.StringIO())  # the drainer's scan and the recount agree
+        assert (all_rows(), campaign_rows(), team_rows()) == stored
+
+    def test_a_team_saved_after_its_recount_keeps_the_recounted_zone(self, team_users, data):
+        Team.objects.filter(pk=team_users.team.pk).update(counted_time_zone="Europe/Berlin")  # as the fixture left it
+        team = Team.objects.get(pk=team_users.team.pk)
+        team.time_zone = "America/Los_Angeles"
+        team.save()
+        assert Team.objects.get(pk=team.pk).counted_time_zone == "Europe/Berlin"  # counted days: recounted later
+        assert maintenance.recount_changed_zones() == [team.name]
+        team.scan_retention_days = 90  # a form that read the team before the recount committed
+        team.save()
+        assert Team.objects.get(pk=team.pk).counted_time_zone == "America/Los_Angeles"
+
+
+@pytest.mark.django_db
+class TestLateScans:
+    """Scans that reach the drainer after retention deleted their days' scans (`FigureData`, "Late scans")."""
+
+    def test_a_late_scan_past_retention_never_counts_a_visitor_twice_and_every_road_agrees(
+            self, team_users, data, monkeypatch):
+        Team.objects.filter(pk=team_users.team.pk).update(scan_retention_days=30)
+        monkeypatch.setattr(timezone, "now", lambda: RETENTION_RAN)
+        assert retention.purge().total > 0 and not ScanEvent.objects.filter(is_bot=False).exists()
+
+        store_events(late(data))
+
+        client = logged_in(team_users.viewer)
+        page = client.get(f"/campaigns/{data.autumn.pk}/?{DST_RANGE}").context
+        days = [(date(2026, 10, 24), 2, 1), (date(2026, 10, 25), 18, 5), (date(2026, 10, 26), 2, 2)]
+        assert page["daily"] == days
+        assert (page["range_scans"], page["range_visitors"]) == (22, 8)
+        api = api_as(team_users.viewer).get(f"/api/campaigns/{data.autumn.pk}/scans/?{DST_RANGE}").json()
+        assert [(date.fromisoformat(day["day"]), day["count"], day["unique"]) for day in api["by_day"]] == days
+        assert {row["name"]: (row["scans"], row["unique"]) for row in api["placements"]} == {
+            "Poster": (20, 6), "Flyer": (2, 2)}
+        _, token = shares.create(data.autumn, team_users.owner)
+        assert logged_in(team_users.outsider).get(f"/campaigns/shared/{token}/?{DST_RANGE}").context["daily"] == days
+        export = client.get(f"/campaigns/{data.autumn.pk}/scans.csv?{DST_RANGE}")
+        assert len(csv_rows(export)) == 3 and "no longer kept" in export["X-Qart-Export-Note"]
+        # A rebuild keeps the days retention emptied as they were counted, the late scans with them
+        stored = (all_rows(), campaign_rows(), team_rows())
+        call_command("qart_rollups", stdout=io.StringIO())
+        assert (all_rows(), campaign_rows(), team_rows()) == stored
+
 
 @pytest.mark.django_db
 class TestDays:

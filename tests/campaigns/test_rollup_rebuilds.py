@@ -38,10 +38,13 @@ class TestRebuild:
         assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
         team_users.team.time_zone = "America/New_York"
         team_users.team.save()
+        rollup_rebuilds.rebuild(Placement.objects.all())  # a repair keeps the zone the figures count in
+        assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
 
-        rollup_rebuilds.rebuild(Placement.objects.all())
+        rollup_rebuilds.recount_team(team_users.team.pk, "America/New_York")
 
         assert placement_rows(placement) == {(date(2026, 3, 10), ""): (1, 1)}
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "America/New_York"
 
     def test_it_keeps_the_days_whose_scans_are_gone(self, placement):
         store_events([event(placement, datetime(2026, 3, day, hour, tzinfo=UTC), visitor=f"{hour:032d}")

@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from campaigns import rollup_rebuilds, rollups
+from campaigns import rollup_rebuilds, rollups, team_rollups
 from campaigns.drainer import scan_row, store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanRollup, TeamRollup
 from qartsite.models import Team
@@ -126,6 +127,21 @@ class TestCampaignRows:
         assert campaign_rows() == added_up()
         assert campaign_rows()[(campaign.pk, date(2026, 3, 10), "", "")] == (2, 2)
 
+    def test_fresh_scans_of_a_team_that_keeps_them_a_while_ask_no_more_of_the_rows(self, campaign, poster):
+        # Only a scan within a day of its retention's cut-off looks at its day's rows (`unknowable_visitors`).
+        Team.objects.filter(pk=campaign.team_id).update(scan_retention_days=30)
+        now = timezone.now()
+        scans = [scan_row(event(poster, now - timedelta(minutes=n), visitor=f"{n:032d}")) for n in range(50)]
+
+        with transaction.atomic():
+            locked = rollups.lock_placements([poster.pk])
+            with CaptureQueriesContext(connection) as done:
+                rollups.add(scans, locked)
+
+        assert not [query for query in done.captured_queries if query["sql"].startswith("SELECT")
+                    and f'FROM "{ScanRollup._meta.db_table}"' in query["sql"]]
+        assert placement_rows(poster)[(now.date(), "")][0] == sum(scan.time.date() == now.date() for scan in scans)
+
     def test_a_rebuild_recounts_them(self, campaign, poster):
         store_events([event(poster, datetime(2026, 3, 10, 12, tzinfo=UTC))])
         CampaignRollup.objects.update(scans=99)  # wrong: to be recounted
@@ -168,11 +184,11 @@ class TestCampaignRows:
         store_events([event(first, late), event(second, late)])
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")  # its days move
         rebuild_placement = rollup_rebuilds.rebuild_placement
-        monkeypatch.setattr(rollup_rebuilds, "rebuild_placement", lambda pk: rebuild_placement(pk) if pk != second.pk
-                            else (_ for _ in ()).throw(DatabaseError("the database went away")))
+        monkeypatch.setattr(rollup_rebuilds, "rebuild_placement", lambda pk, zone: rebuild_placement(pk, zone)
+                            if pk != second.pk else (_ for _ in ()).throw(DatabaseError("the database went away")))
 
         with pytest.raises(DatabaseError):
-            rollup_rebuilds.rebuild(Placement.objects.filter(campaign=campaign))
+            rollup_rebuilds.rebuild(Placement.objects.filter(campaign=campaign), "Asia/Tokyo")
 
         assert campaign_rows() == added_up()
 
@@ -283,6 +299,39 @@ class TestCampaignRowsConcurrently:
         assert campaign_rows() == added_up()
         assert ScanRollup.objects.filter(placement=new).exists()
 
+
+    def test_a_batch_that_waited_for_its_teams_recount_counts_in_the_new_zone(self, team_users, campaign,
+                                                                               monkeypatch):
+        # The batch's locking query read the team's zone as of its own start, before the recount committed: its
+        # scan went into a day of the old zone among rows of the new one.
+        poster = Placement.objects.create(campaign=campaign, name="Poster")
+        store_events([event(poster, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])  # 3-10 in UTC, 3-11 in Tokyo
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")
+        rebuilt, go, errors = threading.Event(), threading.Event(), []
+        refresh_teams = team_rollups.refresh_teams
+
+        def pausing(teams):  # the recount, its rows rebuilt, before its commit
+            if threading.current_thread().name == "recount":
+                rebuilt.set()
+                go.wait(10)
+            refresh_teams(teams)
+
+        monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
+        recount = threading.Thread(target=self.run_catching, name="recount", args=(
+            errors, rollup_rebuilds.recount_team, team_users.team.pk, "Asia/Tokyo"))
+        recount.start()
+        assert rebuilt.wait(10)
+        drain = threading.Thread(target=self.run_catching, args=(errors, store_events, [
+            event(poster, datetime(2026, 3, 11, 16, tzinfo=UTC), visitor="b" * 32)]))  # 3-11 UTC, 3-12 Tokyo
+        drain.start()
+        time.sleep(0.5)  # the batch now waits for the recount
+        go.set()
+        recount.join()
+        drain.join()
+
+        assert errors == []
+        assert placement_rows(poster) == {(date(2026, 3, 11), ""): (1, 1), (date(2026, 3, 12), ""): (1, 1)}
+        assert campaign_rows() == added_up() and team_rows() == team_added_up()
 
 @pytest.mark.parametrize(("header", "language"), [
     ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("EN_us", "en"), ("de", "de"), ("*", ""), ("", ""), ("i-klingon", ""),

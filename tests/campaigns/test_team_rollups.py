@@ -127,7 +127,7 @@ class TestTeamRows:
         store_events([event(poster, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])
         Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")
 
-        rollup_rebuilds.rebuild(Placement.objects.all())
+        rollup_rebuilds.recount_team(team_users.team.pk, "Asia/Tokyo")
 
         assert team_rows() == team_added_up()
         assert {key[2] for key in team_rows()} == {date(2026, 3, 11)}

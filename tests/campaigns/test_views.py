@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import dashboard, rollup_rebuilds, rollups, stats
+from campaigns import dashboard, maintenance, rollup_rebuilds, rollups, stats
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanEvent
 from campaigns.scan_buffer import scan_event
@@ -662,6 +662,7 @@ class TestDateRanges:
     def test_it_counts_days_in_the_teams_time_zone(self, client, team_users, campaign, placement, scans):
         team_users.team.time_zone = "Pacific/Kiritimati"  # UTC+14: its today is never UTC's yesterday
         team_users.team.save()
+        maintenance.recount_changed_zones()  # its scans were counted in UTC: the pages keep UTC's days until then
         client.force_login(team_users.owner)
         html = body(client.get(f"/campaigns/{campaign.pk}/?range=7d"))
         local_today = timezone.now().astimezone(team_users.team.zone).date()
@@ -714,7 +715,8 @@ class TestTimesInTheTeamsZone:
     def test_first_scans_and_share_expiry_read_in_the_teams_zone(self, client, team_users, campaign, placement):
         from campaigns.models import ReportShare
 
-        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Pacific/Kiritimati")  # UTC+14
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Pacific/Kiritimati",  # UTC+14
+                                                          counted_time_zone="Pacific/Kiritimati")
         scanned = datetime(2026, 3, 10, 12, tzinfo=UTC)  # 02:00 on 11 March in Kiritimati
         ScanEvent.objects.create(placement=placement, device_class="mobile", time=scanned)
         rollup_rebuilds.rebuild(Placement.objects.all())

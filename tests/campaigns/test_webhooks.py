@@ -329,7 +329,7 @@ class TestHooks:
             drainer.store_events([scan(placement)])
         placement_queries = [q["sql"] for q in done.captured_queries
                              if f'FROM "{Placement._meta.db_table}"' in q["sql"]]
-        assert len(placement_queries) == 1  # the drainer's lock
+        assert len(placement_queries) == 2  # the drainer's lock, and its read once the lock is held
         [(_, _, [(_, data)])] = queued
         assert (data["campaign"], data["placement"], data["slug"]) == (
             placement.campaign_id, placement.pk, placement.slug)

@@ -717,7 +717,7 @@ class TestTeamSettings:
                                follow=True)
         team_users.team.refresh_from_db()
         assert (team_users.team.time_zone, team_users.team.scan_retention_days) == ("Europe/Paris", 90)
-        assert team_users.team.counted_time_zone == "UTC"  # recounted by the worker's maintenance
+        assert team_users.team.counted_time_zone == "Europe/Paris"  # nothing counted yet: nothing to recount
         assert "Days now count in Europe/Paris" in response.content.decode()
         assert "Team settings saved." in response.content.decode()  # the retention changed too
         response = client.post(f"/accounts/team/{team_users.team.pk}/settings/",
