@@ -42,6 +42,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generator.core.codes.amounts import amount, over_cap
+from qartsite.responses import is_api_path
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
 # form of the site fits in far less.
@@ -63,7 +64,7 @@ class RequestTooLarge(MultiPartParserError):
 def refusal_body(path: str, message: str) -> tuple[str, bytes]:
     """(content type, body) of a refusal made before any view: DRF's `{"detail": ...}` under /api/ (an integrator's
     client reads JSON), plain text elsewhere."""
-    if path.startswith("/api/"):
+    if is_api_path(path):
         return "application/json", json.dumps({"detail": message}).encode()
     return "text/plain; charset=utf-8", message.encode()
 
@@ -76,7 +77,7 @@ def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
 def wants_page(request: HttpRequest) -> bool:
     """A form a browser sent, which takes a page: not the API, and HTML accepted (a browser's navigation asks for it;
     the pages' scripts, curl and API clients do not)."""
-    return not request.path.startswith("/api/") and "text/html" in request.META.get("HTTP_ACCEPT", "")
+    return not is_api_path(request.path) and "text/html" in request.META.get("HTTP_ACCEPT", "")
 
 
 def too_large_page(request: HttpRequest) -> HttpResponse:

@@ -22,6 +22,8 @@ from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+from qartsite.responses import is_api_path
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
@@ -71,7 +73,7 @@ class DatabaseUnavailableMiddleware:
         message, retry = (CONTENTION, CONTENTION_RETRY_SECONDS) if raced else (MESSAGE, RETRY_AFTER_SECONDS)
         log.warning("%s (%s): %s %s answered with 503", "A write lost a race" if raced else "The database is away",
                     exception, request.method, request.path)
-        if request.path.startswith("/api/"):
+        if is_api_path(request.path):
             response: HttpResponse = JsonResponse({"detail": message}, status=503)
         else:
             response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)

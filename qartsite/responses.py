@@ -11,6 +11,19 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.text import slugify
 
 
+def is_api_path(path: str) -> bool:
+    """Whether an address is the API's, whose every answer, a refusal or a 404 included, is JSON.
+
+    Args:
+        path: the request's path (`request.path`).
+
+    Returns:
+        True for /api and anything after it: "/api/...", but also "/api%0A", "/api.json" or "/apiv2/...", which an
+        integrator's client sent and read the site's HTML 404 from. No page of the site has an address so begun.
+    """
+    return path.startswith("/api")
+
+
 def plain_400(message: str) -> HttpResponseBadRequest:
     """A 400 whose body is `message` as plain text: for requests made by the pages' scripts, which show it."""
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

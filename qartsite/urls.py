@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from campaigns import redirects
 from qartsite import admin as site_admin
@@ -24,8 +25,9 @@ urlpatterns = [
     # Whatever follows /r/, slashes included: a link typed back from a print with a stray slash or dot ("/r/x/.",
     # "/r/x//"), or pasted by a tool that adds one, is still the link, and anything else is the unknown link's page
     # (it was the generic 404). `links.slug_in` reads the slug out of it. Reversed with the slug alone. Any character,
-    # a line break (%0A) included, which `.` does not match: such a path was the site's plain 404 again.
-    re_path(r"^r/(?P<slug>[\s\S]+)$", redirects.short_link, name="short_link"),
+    # a line break (%0A) included, which `.` does not match: such a path was the site's plain 404 again. Nothing at
+    # all too: "/r/" alone (a link cut short) is the unknown link's page, as an unknown slug is.
+    re_path(r"^r/(?P<slug>[\s\S]*)$", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),
@@ -33,6 +35,9 @@ urlpatterns = [
     path("evals/", include("generator.evals.urls")),
     path("api/", include("qartsite.api_urls")),
     re_path(r"^api$", api_urls.root_unslashed, name="api_root_unslashed"),  # every API path answers without its slash
+    # "/api%0A", "/api.json", "/apiv2/campaigns": the API's JSON 404 as under /api/ (`responses.is_api_path`), not the
+    # site's HTML page (Django's debug page under DEBUG).
+    re_path(r"^api(?!/)[\s\S]+$", csrf_exempt(views.api_address_not_found), name="api_near_miss"),
     # Uploads and generated images, in every mode, each answered only to its owner's team (qartsite.media).
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),
 ]

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from campaigns import scan_backlog, scan_buffer
 from generator.core.codes import qr
 from qartsite import parsers, queues
+from qartsite.responses import is_api_path
 from qartsite.sql import not_migrated
 from qartsite.storage import S3MediaStorage
 
@@ -141,13 +142,13 @@ def bad_request_message(exception: Exception | None) -> str:
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """400 for what Django refuses before a view runs (a bad Host header, too many fields): JSON under /api/."""
     message = bad_request_message(exception)
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return JsonResponse({"detail": message}, status=400)
     return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return JsonResponse({"detail": str(exception or "") or "You do not have permission to do this."}, status=403)
     return render(request, "403.html", {"exception": str(exception or "")}, status=403)
 
@@ -160,25 +161,27 @@ CSRF_REFUSED = ("This form could not be sent: its security token is missing or o
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: a refused form gets the site's page and a reason a person can act on, where Django's own
     page spoke of DEBUG=True (a fault drill). DRF's views answer their own CSRF refusals in JSON."""
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
     return render(request, "403.html", {"exception": CSRF_REFUSED, "title": "Form not sent"}, status=403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """404: the site's page, or under /api/ DRF's JSON answer (an unknown API address is an integrator's)."""
-    if request.path.startswith("/api/"):
+    """404: the site's page, or at the API's addresses (`is_api_path`) DRF's JSON answer (an unknown API address is
+    an integrator's)."""
+    if is_api_path(request.path):
         return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
 
 
 def api_address_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    """Any address under /api/ that no route takes (the last of `api_urls`): the API's JSON 404."""
+    """Any address of the API's that no route takes (the last of `api_urls`, and /api followed by anything but a
+    slash in `qartsite.urls`): the API's JSON 404."""
     return not_found(request)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return JsonResponse({"detail": "Server error: something went wrong on our side. Try again later."},
                             status=500)
     return render(request, "500.html", status=500)

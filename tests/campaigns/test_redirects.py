@@ -58,8 +58,9 @@ class TestShortLink:
 
     def test_a_slug_with_more_path_after_it_is_the_unknown_links_page_without_a_query(self, client, placement):
         # Which slug "/r/AbC12345/x" meant is anyone's guess: the page that asks to check the link, not the site's 404.
+        # "/r/" alone (a link cut short) was the site's generic 404.
         for path in [f"/r/{placement.slug}/x", f"/r/{placement.slug}/x/", f"/r/x/{placement.slug}", "/r//", "/r/./",
-                     f"/r/{placement.slug}%0Ax"]:
+                     f"/r/{placement.slug}%0Ax", "/r/", "/r/%0A"]:
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(path)
             assert response.status_code == 404 and "isn't active" in response.content.decode(), path

@@ -112,3 +112,14 @@ def test_an_address_no_route_takes_is_the_apis_json_404_under_debug_too(team_use
     response = getattr(signed_in(team_users.owner), method)(path)
     assert response.status_code == 404 and response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", ["/api%0A", "/api%0D%0A", "/api%20", "/api.json", "/apiv2/campaigns/", "/api;x"])
+def test_an_address_just_past_api_is_the_apis_json_404(team_users, settings, debug, method, path):
+    # Outside /api/, these were the site's HTML 404 (Django's debug page under DEBUG) where a client reads JSON.
+    settings.DEBUG = debug
+    response = getattr(signed_in(team_users.owner), method)(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}

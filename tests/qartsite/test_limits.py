@@ -61,6 +61,12 @@ class TestRequestSizeMiddleware:
                                              "together, a picture and a logo alike). Send a smaller file, or less at "
                                              "once, and try again."}
 
+    @pytest.mark.parametrize("path", ["/api", "/api.json", "/api%0A"])
+    def test_it_answers_any_address_of_the_apis_in_json(self, team_users, path):
+        # Outside /api/, these were answered in plain text, where the API's 404 that follows is JSON.
+        response = logged_in(team_users.owner).post(path, {"picture": picture(100 * 1024)})
+        assert response.status_code == 413 and response.json()["detail"].startswith("What you sent is 100 KB;")
+
     def test_it_answers_415_to_a_compressed_body_before_any_parser_reads_it(self, team_users, view_calls):
         # Nothing decodes a content coding: a gzipped JSON body was "JSON parse error - the body is not UTF-8 text".
         client = logged_in(team_users.owner)
