@@ -6,11 +6,18 @@ Access follows the rest of the API (`qartsite.api`): another team's endpoint ans
 every action of an endpoint (read, change, delete, rotate, test) and on creating one, as on the page. Lists show
 only the teams you own.
 
-The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again.
+`team` defaults to the team you own when you own exactly one (`team_for_create`, as a campaign's defaults to the
+team you edit in).
+
+The signing secret is in the answer to the POST that makes an endpoint and to `rotate_secret`, never again. Such an
+answer sent back as a PUT or PATCH is taken: `secret` unchanged passes (and changes nothing), a different one is
+refused (400 naming `rotate-secret`), as the API's other read-only fields are known and left as stored.
 `send_test` is the page's "Send a test" (`webhook_pings.queue_ping`).
 """
 
 from __future__ import annotations
+
+import hmac
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -36,6 +43,7 @@ from qartsite.api import (
     ScopedField,
     no_body,
     request_user,
+    team_for_create,
     user_teams,
 )
 from qartsite.filters import IdFilter, TrueFalseFilter
@@ -47,21 +55,34 @@ def owned_team_scope(request: Request | None):
     return owned_teams(request_user(request))
 
 
+SECRET_MADE_HERE = "The signing secret is made by the server and shown in this POST's answer: leave it out."
+SECRET_UNCHANGED = ("The signing secret cannot be set: send it unchanged or leave it out. POST "
+                    "/api/webhooks/{id}/rotate-secret/ for a new one.")
+
+
 class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     serializer_field_mapping = MODEL_FIELD_MAPPING
-    team = ScopedField(user_teams, help_text="A team you own.")
+    team = ScopedField(user_teams, required=False,
+                       help_text="A team you own. Defaults to your team when you own exactly one.")
     events = serializers.ListField(child=BriefChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
+    # Write-only: answers never show it (but the create's and rotate-secret's), and a client that stored one of those
+    # and sends it back as a PUT must not be refused for it (it was an unknown field). Trimmed: a secret is compared.
+    secret = serializers.CharField(write_only=True, required=False, trim_whitespace=False, help_text=(
+        "Only for sending back an answer that showed it: the stored secret passes and changes nothing; any other "
+        "is refused (rotate-secret makes a new one), and so is any on create."))
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "team", "url", "events", "active", "failing_since", "disabled_reason", "created"]
+        fields = ["id", "team", "url", "events", "active", "failing_since", "disabled_reason", "created", "secret"]
         read_only_fields = ["failing_since", "disabled_reason", "created"]
 
-    def validate_team(self, team: Team) -> Team:
-        # Your own team, without the owner's role: 403 saying so (another team's id already failed as missing).
-        require_owner(request_user(self.context.get("request")), team, OWNERS_ONLY)
-        return team
+    def validate_secret(self, secret: str) -> str:
+        if self.instance is None:
+            raise serializers.ValidationError(SECRET_MADE_HERE)
+        if not hmac.compare_digest(secret.encode(), self.instance.secret.encode()):
+            raise serializers.ValidationError(SECRET_UNCHANGED.format(id=self.instance.pk))
+        return secret
 
     def validate_events(self, events: list[str]) -> list[str]:
         return list(dict.fromkeys(events))  # each once, in the order given: a repeat would not send twice
@@ -74,7 +95,12 @@ class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         return url
 
     def validate(self, attrs: dict) -> dict:
-        if self.instance is not None and "team" in attrs and attrs["team"] != self.instance.team:
+        attrs.pop("secret", None)  # the stored one, checked above
+        if self.instance is None:
+            # Your own team, without the owner's role: 403 saying so (another team's id already failed as missing).
+            attrs["team"] = team_for_create(request_user(self.context.get("request")), attrs.get("team"),
+                                            owners_only=OWNERS_ONLY)
+        elif "team" in attrs and attrs["team"] != self.instance.team:
             raise serializers.ValidationError({"team": ["An endpoint stays in the team that made it."]})
         team = attrs.get("team") or getattr(self.instance, "team", None)
         url = attrs.get("url")
@@ -87,9 +113,6 @@ class WebhookEndpointSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
     secret = serializers.CharField(read_only=True, help_text="The whsec_ signing secret: shown this once.")
-
-    class Meta(WebhookEndpointSerializer.Meta):
-        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

@@ -31,7 +31,14 @@ from rest_framework.settings import api_settings
 from rest_framework.utils import humanize_datetime
 
 from qartsite import parsers
-from qartsite.access import VIEWERS_CANNOT_CHANGE, cannot_create, editable_teams, require_editor
+from qartsite.access import (
+    VIEWERS_CANNOT_CHANGE,
+    cannot_create,
+    editable_teams,
+    owned_teams,
+    require_editor,
+    require_owner,
+)
 from qartsite.echoes import echo
 from qartsite.models import Team, named
 from qartsite.numbers import plain_date, plainly_written
@@ -370,17 +377,33 @@ class TeamRolePermission(permissions.BasePermission):
         return True
 
 
-def team_for_create(user, team: Team | None) -> Team:
-    """The team a new object belongs to: the one asked for (the user must edit there, else 403), or, when
-    none is named, the user's only editable team."""
+def team_for_create(user, team: Team | None, owners_only: str = "") -> Team:
+    """The team a new object belongs to: the one asked for, or, when none is named, the user's only team where they
+    may make it.
+
+    Args:
+        user: the requesting user.
+        team: the team the body names, or None.
+        owners_only: for what only a team's owners make (webhooks), the 403's message; the team must then be one the
+            user owns, and the default is the only team they own. Else the user must edit in the team.
+
+    Returns:
+        The team. Raises PermissionDenied (403) where the user may not make it there, or has no team to default to;
+        a 400 under `team` where they could in several and named none.
+    """
     if team is not None:
-        require_editor(user, team)
+        if owners_only:
+            require_owner(user, team, owners_only)
+        else:
+            require_editor(user, team)
         return team
-    teams = list(editable_teams(user)[:2])
+    teams = list((owned_teams(user) if owners_only else editable_teams(user))[:2])
     if not teams:
-        raise PermissionDenied(cannot_create(user))
+        in_a_team = owners_only and Team.for_user(user).exists()
+        raise PermissionDenied(owners_only if in_a_team else cannot_create(user))
     if len(teams) > 1:
-        raise serializers.ValidationError({"team": ["You are in more than one team: choose one."]})
+        own = "own" if owners_only else "are in"
+        raise serializers.ValidationError({"team": [f"You {own} more than one team: choose one."]})
     return teams[0]
 
 

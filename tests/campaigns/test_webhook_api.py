@@ -147,6 +147,53 @@ class TestWebhookApi:
         assert response.status_code == 200 and response.json()["secret"] == WebhookEndpoint.objects.get().secret
         assert response.json()["secret"] != endpoint.secret
 
+    def test_it_makes_an_endpoint_in_the_only_team_the_owner_owns(self, team_users):
+        # As a campaign is made in the caller's only team: `team` was required here alone.
+        team_users.owner.memberships.create(team=team_users.other_team, role="editor")  # not owned: no choice
+        response = api(team_users.owner).post("/api/webhooks/", {
+            "url": "https://hooks.example.com/a", "events": ["scan.created"]}, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["team"] == team_users.team.pk == WebhookEndpoint.objects.get().team_id
+
+    def test_it_asks_for_a_team_when_the_owner_owns_several(self, team_users):
+        team_users.owner.memberships.create(team=team_users.other_team, role="owner")
+        body = {"url": "https://hooks.example.com/a", "events": ["scan.created"]}
+        response = api(team_users.owner).post("/api/webhooks/", body, format="json")
+        assert response.status_code == 400 and response.json() == {"team": ["You own more than one team: choose one."]}
+        chosen = api(team_users.owner).post("/api/webhooks/", {**body, "team": team_users.other_team.pk}, format="json")
+        assert chosen.status_code == 201 and WebhookEndpoint.objects.get().team == team_users.other_team
+
+    def test_it_refuses_a_member_who_owns_no_team_without_a_team_named_with_a_403(self, team_users):
+        response = api(team_users.teammate).post("/api/webhooks/", {
+            "url": "https://hooks.example.com/a", "events": ["scan.created"]}, format="json")
+        assert response.status_code == 403 and "Only a team owner" in response.json()["detail"]
+        assert not WebhookEndpoint.objects.exists()
+
+    @pytest.mark.parametrize("method", ["put", "patch"])
+    def test_the_create_answer_sent_back_as_a_put_changes_nothing_of_its_secret(self, team_users, method):
+        # A client that keeps the create's answer (secret included) and sends it back edited: "Unknown field."
+        client = api(team_users.owner)
+        made = client.post("/api/webhooks/", {"url": "https://hooks.example.com/a", "events": ["scan.created"]},
+                           format="json").json()
+        response = getattr(client, method)(f"/api/webhooks/{made['id']}/", {**made, "active": False}, format="json")
+        assert response.status_code == 200, response.content
+        assert "secret" not in response.json() and response.json()["active"] is False
+        assert WebhookEndpoint.objects.values_list("secret", "active").get() == (made["secret"], False)
+
+    def test_it_refuses_a_changed_secret_naming_rotate_secret(self, team_users, endpoint):
+        client = api(team_users.owner)
+        sent = {**client.get(f"/api/webhooks/{endpoint.pk}/").json(), "secret": webhooks.new_secret()}
+        response = client.put(f"/api/webhooks/{endpoint.pk}/", sent, format="json")
+        assert response.status_code == 400 and list(response.json()) == ["secret"]
+        assert f"/api/webhooks/{endpoint.pk}/rotate-secret/" in response.json()["secret"][0]
+        assert WebhookEndpoint.objects.get().secret == endpoint.secret
+
+    def test_it_refuses_a_secret_on_create(self, team_users):
+        response = api(team_users.owner).post("/api/webhooks/", {
+            "url": "https://hooks.example.com/a", "events": ["scan.created"], "secret": "whsec_mine"}, format="json")
+        assert response.status_code == 400 and "made by the server" in response.json()["secret"][0]
+        assert not WebhookEndpoint.objects.exists()
+
     def test_it_switches_a_disabled_endpoint_on_with_a_fresh_start(self, team_users, endpoint):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False, disabled_reason="failed")
         response = api(team_users.owner).patch(f"/api/webhooks/{endpoint.pk}/", {"active": True}, format="json")
