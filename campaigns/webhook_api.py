@@ -132,6 +132,14 @@ class TestRefusedSerializer(serializers.Serializer):
     message_id = serializers.CharField(required=False, help_text="The test still waiting (409 only)")
 
 
+def with_secret(endpoint: WebhookEndpoint, status: int = 200) -> Response:
+    """The answer that shows an endpoint's secret, kept by no cache, as the page's and a share link's are: a proxy's
+    or a client library's copy would hand the secret to whoever asked next."""
+    response = Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class OwnersEndpoint:
     """A view set mixin: the endpoint, like the page: 404 outside the user's teams, 403 for a member who is not an
     owner."""
@@ -167,7 +175,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = serializer.save(secret=webhooks.new_secret())
-        return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=201)
+        return with_secret(endpoint, status=201)
 
     def perform_destroy(self, instance: WebhookEndpoint) -> None:
         webhooks.delete_endpoint(instance)  # with a delivery being logged at that moment
@@ -180,7 +188,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
         endpoint = self.get_object()
         endpoint.secret = webhooks.new_secret()
         endpoint.save(update_fields=["secret"])
-        return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
+        return with_secret(endpoint)
 
     @extend_schema(request=None, responses={202: TestQueuedSerializer, 403: TestRefusedSerializer,
                                             409: TestRefusedSerializer, 503: TestRefusedSerializer})

@@ -147,6 +147,14 @@ class TestWebhookApi:
         assert response.status_code == 200 and response.json()["secret"] == WebhookEndpoint.objects.get().secret
         assert response.json()["secret"] != endpoint.secret
 
+    def test_no_cache_keeps_an_answer_that_shows_the_secret(self, team_users, endpoint):
+        # A share's link and the page's secret were no-store; the API's create and rotate answers were cacheable.
+        client = api(team_users.owner)
+        made = client.post("/api/webhooks/", {"url": "https://hooks.example.com/a", "events": ["scan.created"]},
+                           format="json")
+        rotated = client.post(f"/api/webhooks/{endpoint.pk}/rotate-secret/")
+        assert [(r.status_code, r["Cache-Control"]) for r in (made, rotated)] == [(201, "no-store"), (200, "no-store")]
+
     def test_it_makes_an_endpoint_in_the_only_team_the_owner_owns(self, team_users):
         # As a campaign is made in the caller's only team: `team` was required here alone.
         team_users.owner.memberships.create(team=team_users.other_team, role="editor")  # not owned: no choice
