@@ -39,6 +39,7 @@ from qartsite.access import (
     require_editor,
     require_owner,
 )
+from qartsite.authentication import other_scheme
 from qartsite.echoes import echo
 from qartsite.models import Team, named
 from qartsite.numbers import plain_date, plainly_written
@@ -95,11 +96,15 @@ def exception_handler(exc: Exception, context: dict):
       acceptable, and DRF's fallback, the view's first one, drew it as its own format would;
     - a field's messages as a list of strings (`field_messages`), a list field's items' and a nested object's
       included, which DRF answers as objects keyed by position or name;
-    - a 415 naming the content types the endpoint reads (`unsupported_media_type`).
+    - a 415 naming the content types the endpoint reads (`unsupported_media_type`);
+    - a 401 for credentials sent under a scheme the API does not read (Basic) that says so (`other_scheme`).
     """
     request = context.get("request")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.NotAuthenticated) and request is not None and other_scheme(request):
+        # In place: DRF has set the exception's WWW-Authenticate already.
+        exc.detail = exceptions.ErrorDetail(other_scheme(request), code=exc.default_code)
     if isinstance(exc, exceptions.UnsupportedMediaType) and request is not None:
         exc = exceptions.UnsupportedMediaType(request.content_type, detail=unsupported_media_type(request))
     response = views.exception_handler(exc, context)

@@ -8,6 +8,10 @@ An expired token answers "Token expired: make a new one …" (`TOKEN_EXPIRED`) o
 a token that never existed. Knox deletes an expired token lazily, the first time a token with its prefix is presented
 (and a user's other expired tokens whenever one of theirs is), and keeps nothing to tell a deleted token from one
 that never was: only that first use, by someone holding the whole token, can be told it expired.
+
+Credentials under any other scheme (Basic, a password) are passed over, so a session still signs in beside them; the
+401 of a request that had nothing else says which schemes are taken (`other_scheme`, through
+`qartsite.api.exception_handler`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,33 @@ from knox.models import AuthToken
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from qartsite.echoes import echo
+
 TOKEN_EXPIRED = "Token expired: make a new one on your account page (/accounts/) or with `manage.py qart_token`."
+
+
+TOKEN_SCHEMES = {b"token", b"bearer"}
+OTHER_SCHEME = ("`Authorization: {scheme}` is not taken here: send `Authorization: Token <token>` (or "
+                "`Bearer <token>`), a token made on your account page (/accounts/) or with `manage.py qart_token`.")
+
+
+def other_scheme(request) -> str:
+    """Why a request that sent credentials under a scheme this API does not read was not authenticated, else "".
+
+    Such a header is passed over, not refused, so a signed-in session still works behind a proxy that asks for its
+    own (Basic) password; but a client that sent it alone was told "Authentication credentials were not provided."
+    with its password in the header.
+
+    Args:
+        request: the DRF or Django request.
+
+    Returns:
+        `OTHER_SCHEME` naming the scheme sent (shortened), or "" where none was sent or it was Token or Bearer.
+    """
+    scheme = (get_authorization_header(request).split() or [b""])[0]
+    if not scheme or scheme.lower() in TOKEN_SCHEMES:
+        return ""
+    return OTHER_SCHEME.format(scheme=echo(scheme.decode("latin-1")))
 
 
 class TokenAuthentication(KnoxTokenAuthentication):

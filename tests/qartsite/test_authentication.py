@@ -86,3 +86,21 @@ def test_it_answers_a_token_that_is_not_utf8_with_401(team_users):
     response = get_campaigns(f"Token {token[:15]}\xe9")
     assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
     assert Client().get("/api/campaigns/", HTTP_AUTHORIZATION="Token \xe9").status_code == 401
+
+
+@pytest.mark.parametrize("authorization, scheme", [("Basic YWRtaW46cWFydC1kZW1v", "Basic"), ("Digest x=1", "Digest"),
+                                                   ("Api-Key abc", "Api-Key")])
+def test_it_answers_credentials_under_another_scheme_with_the_schemes_it_takes(team_users, authorization, scheme):
+    # It said "Authentication credentials were not provided." to a client that had sent its password.
+    response = get_campaigns(authorization)
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"detail": f"`Authorization: {scheme}` is not taken here: send `Authorization: Token "
+                                         "<token>` (or `Bearer <token>`), a token made on your account page "
+                                         "(/accounts/) or with `manage.py qart_token`."}
+
+
+def test_a_session_still_signs_in_beside_another_scheme(team_users):
+    # A staging site behind a proxy's Basic password: the browser sends it with every request, the API's included.
+    client = APIClient()
+    client.force_login(team_users.owner)
+    assert client.get("/api/campaigns/", HTTP_AUTHORIZATION="Basic YWRtaW46cWFydC1kZW1v").status_code == 200
