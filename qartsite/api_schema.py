@@ -37,7 +37,8 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
                                                    "none (`detail` names those it reads); nothing was changed."),
 }
 ANY_OBJECT = {"type": "object", "additionalProperties": {}}  # drf-spectacular's OpenApiTypes.OBJECT
-QUERY_NEVER_400 = {"page"}  # a bad `page` is a 404 ("Invalid page."); an unknown `ordering` is a 400 (qartsite.filters)
+# A bad `page` is a 404 ("Invalid page “9”: …"); an unknown `ordering` is a 400 (qartsite.filters).
+QUERY_NEVER_400 = {"page"}
 
 
 def component(name: str) -> dict:

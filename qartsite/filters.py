@@ -123,10 +123,36 @@ class StrictOrderingFilter(OrderingFilter):
 class PageNumbers(PageNumberPagination):
     """DRF's page numbers, with `?page=` in ASCII digits without underscores (`qartsite.numbers.plainly_written`), as
     the API's integer fields read theirs: Django's paginator reads it with `int()`, and "１" (full width) was page 1,
-    "1_0" page 10. Such a page number is a 404 "Invalid page.", as "one" is."""
+    "1_0" page 10. Such a page number is a 404, as "one" and a page past the last are, whose message says which pages
+    there are (`no_such_page`): DRF's "Invalid page." left a client to guess."""
 
     def get_page_number(self, request, paginator):
         number = super().get_page_number(request, paginator)
         if not plainly_written(number):
             raise NotFound(self.invalid_page_message.format(page_number=number, message=""))
         return number
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            # Counted again only on this error's way: the paginator that counted is DRF's local.
+            size = self.get_page_size(request)
+            pages = self.django_paginator_class(queryset, size).num_pages
+            raise NotFound(no_such_page(request.query_params.get(self.page_query_param, ""), pages, size)) from None
+
+
+def no_such_page(asked: str, pages: int, size: int) -> str:
+    """A bad `?page=`'s message: the page asked for (shortened) and the pages there are.
+
+    Args:
+        asked: `?page=` as sent.
+        pages: how many pages the list has (1 for an empty list: its one page is empty).
+        size: results per page.
+
+    Returns:
+        "Invalid page “9”: this list has pages 1 to 2 (50 results a page) …".
+    """
+    there = "page 1" if pages == 1 else f"pages 1 to {pages}"
+    return (f"Invalid page “{echo(asked)}”: this list has {there} ({size} results a page), numbered in ASCII digits; "
+            "each answer's `next` links the page after it.")

@@ -8,6 +8,7 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from qartsite.echoes import ECHO_CHARS
+from qartsite.filters import PageNumbers
 from tests.clients import signed_in
 from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses
 
@@ -73,13 +74,24 @@ class TestStrictQueries:
         client = signed_in(team_users.owner)
         assert client.get("/api/campaigns/?page=1").status_code == 200
         response = client.get("/api/campaigns/?page=１")
-        assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
+        assert response.status_code == 404 and response.json()["detail"].startswith("Invalid page “１”: ")
 
     def test_a_page_numbered_with_underscores_is_not_found(self, team_users):
         # int() reads "0_1" as 1: page 1 at another address.
         Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
         response = signed_in(team_users.owner).get("/api/campaigns/?page=0_1")
-        assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
+        assert response.status_code == 404 and response.json()["detail"].startswith("Invalid page “0_1”: ")
+
+    @pytest.mark.parametrize("page", ["3", "0", "-1", "two"])
+    def test_a_page_there_is_not_says_which_pages_there_are(self, team_users, monkeypatch, page):
+        # DRF's "Invalid page." said neither how many pages there are nor how to walk them.
+        monkeypatch.setattr(PageNumbers, "page_size", 2)
+        for name in ["A", "B", "C"]:
+            Campaign.objects.create(team=team_users.team, name=name, destination="https://a.example/")
+        response = signed_in(team_users.owner).get(f"/api/campaigns/?page={page}")
+        assert response.status_code == 404 and response.json() == {"detail": (
+            f"Invalid page “{page}”: this list has pages 1 to 2 (2 results a page), numbered in ASCII digits; each "
+            "answer's `next` links the page after it.")}
 
     @pytest.mark.parametrize("written", [
         lambda pk: str(pk).translate(ARABIC_INDIC), lambda pk: str(pk).translate(FULL_WIDTH),
