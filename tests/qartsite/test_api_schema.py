@@ -23,7 +23,7 @@ class TestErrorAnswers:
     @pytest.mark.parametrize("operation, codes", [
         ({"security": SIGNED_IN, "requestBody": {}}, ["400", "401", "403", "406", "411", "413", "415"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "id", "in": "path"}]}, ["401", "403", "404", "406"]),
-        # A bad page is "Invalid page." (404); an unknown ordering and a filter's bad value are a 400.
+        # A bad page is a 404 ("Invalid page “9”: …"); an unknown ordering and a filter's bad value are a 400.
         ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}]}, ["401", "403", "404", "406"]),
         ({"security": SIGNED_IN, "parameters": [{"name": "page", "in": "query"}, {"name": "ordering", "in": "query"}]},
          ["400", "401", "403", "404", "406"]),
