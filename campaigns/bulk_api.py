@@ -22,7 +22,7 @@ from rest_framework.settings import api_settings
 from campaigns import bulk, bulk_generation, stats
 from campaigns.models import Campaign, Placement, ScanEvent
 from campaigns.scan_export_views import csv_response
-from campaigns.scan_summaries import RangeQuerySerializer, asked_range
+from campaigns.scan_summaries import ExportRangeQuerySerializer, asked_range
 from generator import uploads
 from generator.api import GenerationSerializer
 from generator.throttles import refused
@@ -276,7 +276,7 @@ class CampaignBulkActions:
         return csv_download(request, bulk.placement_lines(placements, lambda p: p.short_url(request)), "",
                             "placements.csv")
 
-    @extend_schema(parameters=[RangeQuerySerializer], filters=False,
+    @extend_schema(parameters=[ExportRangeQuerySerializer], filters=False,
                    responses={**CSV_RESPONSE, 400: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], url_path="scans/export", pagination_class=None, filterset_class=None)
     def export_scans(self, request: Request, pk: str | None = None, format: str | None = None):

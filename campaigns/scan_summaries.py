@@ -13,16 +13,27 @@ from qartsite.api import AsciiDateField, BriefChoiceField
 UNIQUE_HELP = f"Unique visitors, {stats.UNIQUE_COUNTED}. {stats.UNIQUE_EXPLAINED}"
 
 
+def range_help(default: str) -> str:
+    return (f"Local days of the team's time zone, ending today: 7d, 30d, 90d, lifetime (from the first scan), or "
+            f"custom (give from and to). Default {default}; from/to alone mean custom.")
+
+
 class RangeQuerySerializer(serializers.Serializer):
-    range = BriefChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=(
-        f"Local days of the team's time zone, ending today: 7d, 30d, 90d, lifetime (from the first scan), or custom "
-        f"(give from and to). Default {stats.DEFAULT_RANGE}; from/to alone mean custom."))
+    range = BriefChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=range_help(stats.DEFAULT_RANGE))
     # `from` is a keyword: the field is named in the schema through the serializer's own declared-fields map.
     to = AsciiDateField(required=False, help_text="A custom range's last day (included), YYYY-MM-DD")
 
 
 RangeQuerySerializer._declared_fields["from"] = AsciiDateField(
     required=False, help_text="A custom range's first day, YYYY-MM-DD")
+
+
+class ExportRangeQuerySerializer(RangeQuerySerializer):
+    """The scans export's query: its default is every stored scan (`scan_export_views.csv_response`), not the
+    dashboard's 30 days, which its schema said."""
+
+    range = BriefChoiceField(choices=stats.RANGE_KEYS, required=False,
+                             help_text=range_help("lifetime: every stored scan"))
 
 
 class RangeSerializer(serializers.Serializer):

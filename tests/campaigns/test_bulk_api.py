@@ -324,6 +324,18 @@ class TestExports:
         assert refused.status_code == 400 and refused.json()["range"][0].startswith("range must be one of")
         assert signed_in(team_users.outsider).get(f"/api/campaigns/{campaign.pk}/scans/export/").status_code == 404
 
+    def test_the_schema_says_the_scans_export_defaults_to_every_stored_scan(self, team_users):
+        # It said "Default 30d", the dashboard's default, while the export without a range has every stored scan.
+        paths = signed_in(team_users.owner).get("/api/schema/?format=json").json()["paths"]
+
+        def range_help(path: str) -> str:
+            [parameter] = [p for p in paths[path]["get"]["parameters"] if p["name"] == "range"]
+            return parameter["description"]
+
+        assert "Default lifetime: every stored scan;" in range_help("/api/campaigns/{id}/scans/export/")
+        assert "Default 30d;" in range_help("/api/campaigns/{id}/scans/")
+        assert {p["name"] for p in paths["/api/campaigns/{id}/scans/export/"]["get"]["parameters"]} >= {"from", "to"}
+
     def test_the_scans_export_carries_repeats_local_times_and_the_retention_note(self, team_users, campaign):
         placement = Placement.objects.create(campaign=campaign, name="Gate")
         ScanEvent.objects.create(placement=placement, os="iOS", is_repeat=True)
