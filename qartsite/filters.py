@@ -10,6 +10,8 @@ its own views load.
 
 from __future__ import annotations
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import ChoiceField, ModelChoiceField
@@ -85,10 +87,23 @@ class FilterBackend(filters.DjangoFilterBackend):
         if not filterset.is_valid():
             # django_filters.utils.translate_validation, with the value shortened
             raise serializers.ValidationError({
-                name: [ErrorDetail(error.message % (shortened(error.params) if error.params else ()), code=error.code)
+                name: [ErrorDetail(filter_message(filterset.form.fields.get(name), error), code=error.code)
                        for error in errors]
                 for name, errors in filterset.errors.as_data().items()})
         return filterset.qs
+
+
+def filter_message(field: forms.Field | None, error: ValidationError) -> str:
+    """A filter's refusal, the value sent quoted shortened; a choice's names the choices there are, as the README
+    promises of every such message: "Select a valid choice. no is not one of the available choices." left a client
+    to guess `false` (`?active=`), a placement's kinds (`?kind=`) or an event's name (`?event=`). An id's does not
+    (`IdFilter`: ids of other teams' objects must not be named)."""
+    message = error.message % (shortened(error.params) if error.params else ())
+    if error.code == "invalid_choice" and isinstance(field, forms.ChoiceField) and \
+            not isinstance(field, forms.ModelChoiceField):
+        values = [str(value) for value, _ in field.choices if value not in EMPTY_VALUES]
+        message = f"{message} Choose one of: {', '.join(values)}."
+    return message
 
 
 def shortened(params: dict) -> dict:

@@ -400,7 +400,8 @@ class TestReadGeneration:
         assert [r["id"] for r in client.get("/api/generations/?scannable=true").json()["results"]] == [good.pk]
         response = client.get("/api/generations/?scannable=yes")  # BooleanFilter listed every job for this
         assert response.status_code == 400
-        assert response.json() == {"scannable": ["Select a valid choice. yes is not one of the available choices."]}
+        assert response.json() == {"scannable": ["Select a valid choice. yes is not one of the available choices. "
+                                                 "Choose one of: true, false."]}
 
     def test_it_answers_a_bad_sweep_value_with_400(self, team_users):
         response = api_as(team_users.owner).get("/api/generations/?sweep=maybe")

@@ -28,7 +28,21 @@ class TestStrictQueries:
         response = signed_in(team_users.owner).get(path)
         assert response.status_code == 400
         value = path.rsplit("=", 1)[1]
-        assert response.json() == {name: [f"Select a valid choice. {value} is not one of the available choices."]}
+        assert response.json() == {name: [f"Select a valid choice. {value} is not one of the available choices. "
+                                          "Choose one of: true, false."]}
+
+    def test_a_refused_choice_names_the_choices_there_are(self, team_users):
+        # "… is not one of the available choices." named none: a client guessed a placement's kinds.
+        response = signed_in(team_users.owner).get("/api/placements/?kind=posterr")
+        assert response.status_code == 400
+        [message] = response.json()["kind"]
+        assert message.startswith("Select a valid choice. posterr is not one of the available choices. Choose one of: ")
+        assert "poster, " in message and message.endswith(".")
+
+    def test_a_refused_id_names_no_choices(self, team_users):
+        # Other teams' ids are never listed: the refusal of an id stays the same for theirs and a missing one.
+        response = signed_in(team_users.owner).get("/api/placements/?campaign=999999")
+        assert response.status_code == 400 and response.json() == {"campaign": [NOT_A_CHOICE]}
 
     def test_true_and_false_still_filter(self, team_users):
         Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/", archived=True)
