@@ -347,7 +347,7 @@ def scanner_query(request: HttpRequest) -> str:
 # the check answered POST, PUT and DELETE with Django's CSRF failure page (403) first.
 @csrf_exempt
 @require_safe
-def short_link(request: HttpRequest, slug: str) -> HttpResponse:
+def short_link(request: HttpRequest, slug: str = "") -> HttpResponse:
     slug = links.slug_in(slug)  # a link copied with the full stop of the sentence it ended, or a stray slash
     if not could_be_slug(slug):
         return render(request, "campaigns/unknown_link.html", status=404)

@@ -58,14 +58,20 @@ class TestShortLink:
 
     def test_a_slug_with_more_path_after_it_is_the_unknown_links_page_without_a_query(self, client, placement):
         # Which slug "/r/AbC12345/x" meant is anyone's guess: the page that asks to check the link, not the site's 404.
-        # "/r/" alone (a link cut short) was the site's generic 404.
+        # "/r/" alone (a link cut short) was the site's generic 404, "/r" a redirect to it.
         for path in [f"/r/{placement.slug}/x", f"/r/{placement.slug}/x/", f"/r/x/{placement.slug}", "/r//", "/r/./",
-                     f"/r/{placement.slug}%0Ax", "/r/", "/r/%0A"]:
+                     f"/r/{placement.slug}%0Ax", "/r/", "/r/%0A", "/r"]:
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(path)
             assert response.status_code == 404 and "isn't active" in response.content.decode(), path
             assert not [query for query in queries if "campaigns_placement" in query["sql"]], path
         assert drain_once().stored == 0
+
+    @pytest.mark.parametrize("method", ["post", "put", "delete"])
+    def test_a_link_cut_short_refuses_other_methods_as_a_link_does_under_debug_too(self, client, settings, method):
+        # "/r" was left to APPEND_SLASH once "/r/" answered: a POST was its RuntimeError under DEBUG (a 500).
+        settings.DEBUG = True
+        assert [getattr(client, method)(path).status_code for path in ("/r", "/r/")] == [405, 405]
 
     def test_it_redirects_to_the_destination_with_utm_and_records_one_scan(self, client, placement):
         response = client.get(f"/r/{placement.slug}", HTTP_USER_AGENT=IPHONE, HTTP_ACCEPT_LANGUAGE="de-DE,de",
