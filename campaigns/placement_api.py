@@ -173,6 +173,11 @@ class PrintQuerySerializer(serializers.Serializer):
     cmyk = serializers.BooleanField(required=False, help_text="CMYK (PDF, TIFF); otherwise the file is RGB")
 
 
+class PrintMakingSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="That the file is being made in the background, and for how long")
+    retry_after = serializers.IntegerField(help_text="Seconds before asking again (the Retry-After header's)")
+
+
 class PreflightQuerySerializer(serializers.Serializer):
     width = serializers.CharField(required=False, help_text="Printed side: 20cm, 8in; default printed_width_cm")
 
@@ -262,7 +267,7 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         responses={**{(code, kind): OpenApiTypes.BINARY for code in (200, 206)
                       for kind in ("application/pdf", "image/png", "image/tiff", "image/svg+xml")},
                    304: OpenApiResponse(description="If-None-Match named the file's ETag: it has not changed."),
-                   202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                   202: PrintMakingSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
                    422: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         description=(
             "A print file at physical size: the artwork's, else the plain code's (vectors in PDF and SVG). Read back "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 
 from campaigns import links
@@ -459,3 +460,18 @@ def test_the_print_files_schema_documents_the_resumed_and_unchanged_answers(team
     answers = schema["paths"]["/api/placements/{id}/print/"]["get"]["responses"]
     assert answers["206"]["content"].keys() == answers["200"]["content"].keys() >= {"application/pdf", "image/png"}
     assert "content" not in answers["304"] and "ETag" in answers["304"]["description"]
+
+
+@pytest.mark.django_db
+def test_a_large_print_files_202_is_the_body_its_schema_documents(team_users, placement, print_queue):
+    # The schema said "any object" of the answer a client polls by: `detail` and `retry_after` went undocumented.
+    client = api_as(team_users.owner)
+    response = client.get(f"/api/placements/{placement.pk}/print/?width=5cm&format=png&dpi=100")
+    assert response.status_code == 202 and response["Retry-After"] == str(response.json()["retry_after"])
+    schema = client.get("/api/schema/?format=json").json()
+    documented = schema["paths"]["/api/placements/{id}/print/"]["get"]["responses"]["202"]["content"][
+        "application/json"]["schema"]
+    assert "$ref" in documented, documented
+    component = schema["components"]["schemas"][documented["$ref"].rsplit("/", 1)[1]]
+    assert sorted(component["required"]) == ["detail", "retry_after"]
+    jsonschema.validate(response.json(), {**component, "additionalProperties": False})
