@@ -152,6 +152,16 @@ class OwnersEndpoint:
         return endpoint
 
 
+class WebhookEndpointFilter(filters.FilterSet):
+    # As a campaign list's `?team=`: an owner of several teams asked for one team's and got every team's endpoints.
+    # Scoped to the teams you own: another team's id fails like one that does not exist.
+    team = IdFilter(queryset=owned_team_scope)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["team"]
+
+
 class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, OwnersEndpoint, viewsets.ModelViewSet):
     """The webhook endpoints of the teams you own. PATCH `active: true` switches a disabled one on again.
 
@@ -165,6 +175,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
     queryset = WebhookEndpoint.objects.none()  # the schema's model; requests use get_queryset
     serializer_class = WebhookEndpointSerializer
     permission_classes = [permissions.IsAuthenticated]
+    filterset_class = WebhookEndpointFilter
     ordering_fields = ["created"]
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:

@@ -314,3 +314,20 @@ def test_an_endpoint_switched_off_by_its_deliveries_stays_off_beside_a_patch(tea
     assert at_once(monkeypatch, paused, patch, switch_off, before=True) == [200, 200]
     endpoint.refresh_from_db()
     assert not endpoint.active and endpoint.events == ["scan.created"]
+
+
+def test_it_lists_one_teams_endpoints_by_team(team_users, endpoint):
+    # `?team=` was ignored: an owner of several teams got every team's endpoints for one team's.
+    team_users.owner.memberships.create(team=team_users.other_team, role="owner")
+    WebhookEndpoint.objects.create(team=team_users.other_team, url="https://hooks.example.com/other",
+                                   events=["scan.created"], secret=webhooks.new_secret())
+    client = api(team_users.owner)
+    listed = client.get(f"/api/webhooks/?team={team_users.team.pk}").json()["results"]
+    assert [row["id"] for row in listed] == [endpoint.pk]
+    assert client.get("/api/webhooks/").json()["count"] == 2
+
+
+def test_it_refuses_a_team_filter_of_a_team_you_do_not_own_like_a_missing_one(team_users, endpoint):
+    client = api(team_users.teammate)  # an editor of the team, not an owner
+    foreign, missing = client.get(f"/api/webhooks/?team={team_users.team.pk}"), client.get("/api/webhooks/?team=999999")
+    assert foreign.status_code == missing.status_code == 400 and foreign.json() == missing.json()
