@@ -25,11 +25,22 @@ Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` 
 with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone. Each
 renewal also notes when it was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page
 counts the worker's silence from it until the reconciler acts (`worker_silence`).
+
+A worker killed on this host (SIGKILL: the out-of-memory killer) is not waited for: the lease names its process too
+(`qart:holder:<RQ job id>`, `process_token`), and a worker on the same host that sees that process gone
+(`holder_gone`) marks the job abandoned at once (`reclaim`), and RQ's cleanup retries it, or fails it on its last
+try, within about RECLAIM_EVERY seconds of the kill instead of the two and a half minutes that the lease, RQ's
+heartbeat and the next pass took. Each generation worker looks when it starts (before its engine loads: a worker
+restarted after the kill finds its predecessor's job), every RECLAIM_EVERY seconds while idle and every RENEWAL seconds
+while it runs a job (marked only: the next idle look of any worker retries it), and the reconciler's pass looks too.
+A holder on another host (or in another container: another PID namespace) cannot be seen, and keeps its lease as
+before; a live holder, however slow, is never taken from.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -60,6 +71,8 @@ RENEWAL = DEFAULT_JOB_MONITORING_INTERVAL  # seconds: a GenerationWorker renews 
 SILENT_AFTER = 2 * RENEWAL  # a running job's worker not heard from for longer has most likely stopped
 ORPHANS_KEY = "qart:reconcile:orphans"  # job pk -> when it first looked orphaned (Unix time)
 LOCK_KEY = "qart:reconcile:lock"
+HOLDER_PREFIX = "qart:holder:"  # <RQ job id> -> the lease holder's process (`process_token`), kept with the lease
+RECLAIM_EVERY = 10  # seconds between an idle worker's looks for jobs whose holder on this host is gone (`reclaim`)
 MAX_ATTEMPTS = 2  # a job's first run and RQ's one retry (jobs.enqueue_generation)
 REQUEUED = "requeued"  # the stage of a row the reconciler put back in the queue
 BATCH = 500
@@ -92,16 +105,133 @@ class Reconciled:
         return f"Jobs {'; '.join(parts)}." if parts else "No orphaned jobs."
 
 
-def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL) -> None:
-    """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now."""
+def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None) -> None:
+    """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now.
+
+    Args:
+        connection (`redis.Redis`): the queue's Redis.
+        rq_job_id (`str`): the job's RQ id.
+        worker (`str`): the name of the worker that runs it.
+        ttl (`int`, *optional*, defaults to LEASE_TTL): seconds the lease lasts unless renewed.
+        process (`str`, *optional*): the worker's process (`process_token`); this process's by default.
+    """
+    process = process_token() if process is None else process
     with connection.pipeline(transaction=False) as pipeline:
         pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
+        if process:  # none where it cannot be told (not Linux): such a holder keeps its lease until it expires
+            pipeline.set(HOLDER_PREFIX + rq_job_id, process, ex=ttl)
         pipeline.set(HEARD_PREFIX + rq_job_id, f"{time.time():.3f} {worker}", ex=HEARD_TTL)
         pipeline.execute()
 
 
 def release(connection: Redis, rq_job_id: str) -> None:
-    connection.delete(LEASE_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
+    connection.delete(LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
+
+
+def process_token(pid: int | str = "self") -> str:
+    """Who process `pid` is, for another process to tell whether it is gone (`holder_gone`): "<boot id> <PID namespace>
+    <pid> <start time>". The boot id and the namespace say where the pid means something: two containers may share a
+    host name (host networking) but not a PID namespace, and a host's pids start again at each boot; the start time
+    tells the process from a later one given its pid. "" where Linux's /proc does not say (then no process can tell).
+
+    Args:
+        pid (`int` or `str`, *optional*, defaults to "self"): the process; this one by default.
+
+    Returns:
+        `str`: the token, or "".
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")  # the namespace in which `pid` is counted: this process's
+        number = os.getpid() if pid == "self" else int(pid)
+        _, started = _process_state(number)
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{boot_id} {namespace} {number} {started}"
+
+
+def holder_gone(token: str) -> bool:
+    """Whether the process that `token` (`process_token`) names is certainly gone: it ran on this boot of this host, in
+    this PID namespace, and no process of that pid and start time runs now (a zombie, killed and not reaped yet, counts
+    as gone). False whenever that cannot be told: a process elsewhere (another host or container), a token of another
+    form, or no /proc here; such a holder keeps its lease until it expires.
+
+    Args:
+        token (`str`): a lease holder's `process_token`.
+
+    Returns:
+        `bool`: True only when the process is gone.
+    """
+    here = process_token()
+    boot_id, namespace, pid, started = (token.split(" ") + ["", "", "", ""])[:4]
+    if not here or here.split(" ")[:2] != [boot_id, namespace] or not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        # Asked of the kernel, not of /proc: a /proc mounted with hidepid (systemd's ProtectProc) hides the processes
+        # of other users, and a worker of another user would have been taken for gone.
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # there, another user's
+    try:
+        state, now_started = _process_state(int(pid))
+    except (OSError, ValueError, IndexError):
+        return False  # hidden from this process, or gone a moment ago: the next look tells
+    return state in ("Z", "X") or now_started != started  # a zombie, or a later process given the same pid
+
+
+def _process_state(pid: int) -> tuple[str, str]:
+    """(state, start time in clock ticks since boot) of process `pid`, from /proc/<pid>/stat.
+
+    Raises:
+        FileNotFoundError: no process has that pid.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()  # after the command's name, which may hold spaces
+    return fields[0], fields[19]  # stat's 3rd and 22nd fields
+
+
+# The lease and its holder deleted only while the holder is still the one found gone: a live worker that took the job
+# since (RQ retried it) keeps its own.
+RELEASE_GONE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) end "
+                "return 0")
+
+
+def reclaim(queue: Queue) -> list[str]:
+    """Mark as abandoned every job that RQ has started and whose lease holder is a process of this host that is gone
+    (`holder_gone`: killed by the out-of-memory killer, say), and drop its lease. RQ's registry cleanup, which the
+    caller runs next, then retries it or fails it on its last try (`jobs.generation_failed`), as it does once a dead
+    worker's heartbeats have expired: the mark is that expiry (its score in RQ's started registry), which came up to
+    90 s later by itself.
+
+    Args:
+        queue (`rq.Queue`): the `gpu` queue.
+
+    Returns:
+        `list[str]`: the RQ ids of the jobs marked.
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    connection, registry = queue.connection, queue.started_job_registry
+    executions = registry.get_job_and_execution_ids(cleanup=False)
+    ids = sorted({job_id for job_id, _ in executions})
+    holders = connection.mget([HOLDER_PREFIX + job_id for job_id in ids]) if ids else []
+    gone = {job_id: holder for job_id, holder in zip(ids, holders, strict=True)
+            if holder is not None and holder_gone(holder.decode())}
+    if not gone:
+        return []
+    # Only these executions, and only while they are there (xx): one that RQ retried since is another.
+    connection.zadd(registry.key, {f"{job_id}:{execution}": 0 for job_id, execution in executions if job_id in gone},
+                    xx=True)
+    release_gone = connection.register_script(RELEASE_GONE)
+    for job_id, holder in gone.items():
+        release_gone(keys=[HOLDER_PREFIX + job_id, LEASE_PREFIX + job_id], args=[holder])
+    log.warning("Jobs %s: their worker's process on this host is gone; RQ's cleanup retries or fails them",
+                ", ".join(gone))
+    return list(gone)
 
 
 def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
@@ -199,8 +329,12 @@ def reconcile_jobs(grace: float = GRACE, queue: Queue | None = None, after_stop:
 
 def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
     connection, done = queue.connection, Reconciled()
-    # 1. RQ's own cleanup first: started jobs whose worker stopped sending heartbeats are retried or failed.
+    # 1. RQ's own cleanup first: started jobs whose worker's process here is gone, or whose worker stopped sending
+    # heartbeats, are retried or failed.
+    handed = reclaim(queue)
     queue.started_job_registry.cleanup()
+    for pk, status in GenerationJob.objects.filter(rq_job_id__in=handed).values_list("pk", "status"):
+        (done.requeued if status == Status.QUEUED else done.failed).append(pk)
     first_seen = {int(pk): float(at) for pk, at in connection.hgetall(ORPHANS_KEY).items()}
     orphans: dict[int, float] = {}
     now = time.time()

@@ -15,6 +15,10 @@ While a job runs, a thread sends the heartbeats RQ's forking worker would send (
 killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
 Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which re-queues or ends jobs nothing
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
+A job whose worker's process on this host is gone (SIGKILLed) is retried sooner (`reconcile.reclaim`, `_reclaim`):
+looked for when the worker starts, every `reconcile.RECLAIM_EVERY` seconds while it is idle (which also retries, then,
+a job whose worker's heartbeats expired), and with each lease renewal while it runs a job (marked there, retried by
+the next idle look of any worker).
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
 at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so
@@ -47,8 +51,44 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
 
     @property
     def dequeue_timeout(self) -> int:
-        # An idle worker waits on the queue this long before its loop, and so its maintenance, comes round again.
-        return min(super().dequeue_timeout, reconcile.INTERVAL)
+        # An idle worker waits on the queue this long before its loop, its heartbeat (and so `_reclaim`) and its
+        # maintenance come round again.
+        return min(super().dequeue_timeout, reconcile.RECLAIM_EVERY)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None:  # the idle loop's, every dequeue_timeout, and one after each job; not a job's heartbeats
+            self._reclaim()
+
+    def _reclaim(self, retry: bool = True) -> None:
+        """Mark abandoned the jobs whose worker's process on this host is gone (`reconcile.reclaim`) and, with `retry`,
+        have RQ's cleanup of started jobs retry or fail whatever is abandoned now rather than at the next maintenance
+        (up to a minute later; a worker on another host that died is taken this way too, once its heartbeats expired).
+        The cleanup runs under RQ's maintenance lock, as its own registry cleaning, so that no job is retried twice;
+        while another worker holds it, the next look (seconds later) tries again. Never raises: it runs in RQ's loop and
+        in the heartbeats' thread.
+
+        Args:
+            retry (`bool`, *optional*, defaults to True): False in the heartbeats' thread, which only marks: RQ runs a
+                job's failure callback under a SIGALRM time limit, which works only in the main thread (and would
+                take the running job's own). The mark is an expired heartbeat, which the next look of any idle worker,
+                of this one after its job, or the reconciler's pass turns into a retry.
+        """
+        try:
+            for queue in self.queues:
+                reconcile.reclaim(queue)
+                registry = queue.started_job_registry
+                if retry and registry.get_expired_job_ids() and queue.acquire_maintenance_lock():
+                    try:
+                        registry.cleanup(exception_handlers=self._exc_handlers)
+                    finally:
+                        queue.release_maintenance_lock()
+        except RedisError:
+            pass  # Redis away: the heartbeat and the dequeue already say so, every few seconds
+        except DatabaseError as exc:  # RQ's cleanup runs the job's failure callback, which writes its row
+            log.warning("Could not retry the jobs of a worker that is gone (%s); trying again in a moment", exc)
+        except Exception:  # a bug: its traceback, and the worker goes on
+            log.exception("Could not retry the jobs of a worker that is gone")
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -124,7 +164,9 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
                 break
 
     def _beat(self, job, stop: threading.Event) -> None:
-        """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats."""
+        """While `job` runs: the job's lease, and the worker's, job's and execution's heartbeats; and the jobs of a
+        worker beside it that was killed marked abandoned (every worker of a host may be busy when the out-of-memory
+        killer comes: an idle worker elsewhere then retries them within seconds)."""
         while not stop.wait(self.job_monitoring_interval):
             self._hold(job)
             try:
@@ -133,6 +175,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
                 self.register_again()  # the heartbeats' pipeline cannot ask whether Redis lost the registration
             except RedisError as exc:
                 log.warning("Could not send the heartbeats of %s: %s", job.id, exc)
+            self._reclaim(retry=False)
 
     def _hold(self, job) -> None:
         try:
@@ -145,6 +188,9 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         from generator.core.engines import devices, parameters
 
         self._device = self._model = ""
+        # Before the engine loads (a minute or more for large weights): a worker restarted after the out-of-memory
+        # killer took it finds the job it was running at once.
+        self._reclaim()
         try:
             spec = warm_engines.engine_spec()
             self._device = ",".join(settings.QART["DEVICES"]) or ("cuda" if warm_engines.cuda_available() else "cpu")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -27,7 +29,7 @@ def queue(gpu_queue):
     gpu_queue.connection.delete(*keys)
     yield gpu_queue
     gpu_queue.connection.delete(*keys)
-    for prefix in (reconcile.LEASE_PREFIX, reconcile.HEARD_PREFIX):
+    for prefix in (reconcile.LEASE_PREFIX, reconcile.HOLDER_PREFIX, reconcile.HEARD_PREFIX):
         for key in gpu_queue.connection.scan_iter(match=prefix + "qart-generation-*"):
             gpu_queue.connection.delete(key)
 
@@ -298,6 +300,95 @@ def test_a_job_whose_worker_is_gone_is_retried_by_rqs_own_cleanup(queue, worker)
     job.refresh_from_db()
     assert job.status == "queued" and job.stage == "retrying"  # jobs.generation_failed, as for any abandoned job
     assert queue.count == 1 and not queue.started_job_registry.get_job_ids(cleanup=False)
+
+
+@pytest.fixture
+def gone_process():
+    """The `process_token` of a process of this host that was killed and reaped: a worker the out-of-memory killer
+    took."""
+    process = subprocess.Popen(["sleep", "60"])
+    token = reconcile.process_token(process.pid)
+    process.kill()
+    process.wait()
+    return token
+
+
+def held_by(worker, queue, process: str) -> GenerationJob:
+    """A running row that `worker` took, its lease naming `process` (`reconcile.process_token`)."""
+    job = taken_by(worker, queue)
+    reconcile.hold(queue.connection, job.rq_job_id, worker.name, process=process)
+    return job
+
+
+def test_a_job_whose_workers_process_here_is_gone_is_retried_at_once(queue, worker, gone_process):
+    # SIGKILLed mid-job: its lease and RQ's record of its heartbeats looked alive for up to 90 s more, and the job's
+    # page said "generating" for up to two and a half minutes before the next pass after that.
+    job = held_by(worker, queue, gone_process)
+    assert reconcile.reconcile_jobs(grace=0).requeued == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and job.stage == "retrying"  # jobs.generation_failed, as for any abandoned job
+    assert queue.fetch_job(job.rq_job_id).get_status() == JobStatus.QUEUED and queue.count == 1
+    assert not queue.started_job_registry.get_job_ids(cleanup=False)
+    assert not queue.connection.exists(reconcile.LEASE_PREFIX + job.rq_job_id,
+                                       reconcile.HOLDER_PREFIX + job.rq_job_id)
+
+
+def test_a_job_whose_workers_process_here_is_gone_on_its_last_try_fails_saying_so(queue, worker, gone_process):
+    job = held_by(worker, queue, gone_process)
+    rq_job = queue.fetch_job(job.rq_job_id)
+    rq_job.retries_left = 0
+    rq_job.save()
+    assert reconcile.reconcile_jobs(grace=0).failed == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "failed" and queue.count == 0
+    assert job.error == "The worker running this job stopped unexpectedly on its last try (it had been retried once)."
+
+
+@pytest.mark.parametrize("where", ["this process", "a process stopped (SIGSTOP)"])
+def test_a_job_whose_workers_process_is_alive_is_left_to_it_however_slow(queue, worker, where):
+    # A 25-step job on a loaded GPU, a long first model load: alive, and never taken from it.
+    process = subprocess.Popen(["sleep", "60"]) if where != "this process" else None
+    try:
+        if process is not None:
+            process.send_signal(signal.SIGSTOP)
+        job = held_by(worker, queue, reconcile.process_token(process.pid if process else "self"))
+        assert reconcile.reclaim(queue) == [] and not reconcile.reconcile_jobs(grace=0)
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+    job.refresh_from_db()
+    assert job.status == "running" and queue.connection.exists(reconcile.LEASE_PREFIX + job.rq_job_id)
+
+
+def test_a_job_whose_worker_runs_elsewhere_keeps_its_lease(queue, worker, gone_process):
+    # Another host, or another container of this host (another PID namespace): its pids mean nothing here, so only
+    # the lease's expiry tells, as before.
+    boot_id, namespace, pid, started = gone_process.split(" ")
+    for elsewhere in (f"another-boot {namespace} {pid} {started}", f"{boot_id} pid:[1] {pid} {started}"):
+        assert not reconcile.holder_gone(elsewhere)
+    job = held_by(worker, queue, f"another-boot {namespace} {pid} {started}")
+    assert not reconcile.reconcile_jobs(grace=0)
+    job.refresh_from_db()
+    assert job.status == "running"
+
+
+def test_a_holder_is_gone_once_its_pid_is_free_a_zombie_or_another_process(gone_process):
+    assert reconcile.holder_gone(gone_process)
+    zombie = subprocess.Popen(["sleep", "60"])
+    token = reconcile.process_token(zombie.pid)
+    zombie.kill()  # not reaped yet: the out-of-memory killer's victim whose parent has not waited for it
+    try:
+        deadline = time.monotonic() + 10
+        while not reconcile.holder_gone(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reconcile.holder_gone(token)
+    finally:
+        zombie.wait()
+    here = reconcile.process_token()
+    assert not reconcile.holder_gone(here)
+    assert reconcile.holder_gone(here.rpartition(" ")[0] + " 1")  # its pid given to a later process
+    assert not reconcile.holder_gone("") and not reconcile.holder_gone("a lease of an older worker")
 
 
 def test_an_orphan_is_left_for_the_grace_period_then_acted_on(queue):

@@ -3,6 +3,7 @@ job. Against the real Redis the suite runs on, in this process (no engine is loa
 
 from __future__ import annotations
 
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -88,6 +89,92 @@ def test_it_opens_the_media_storages_connections_before_its_first_job(worker, mo
 def test_its_maintenance_comes_round_every_interval(worker):
     assert worker.maintenance_interval == reconcile.INTERVAL
     assert worker.dequeue_timeout <= reconcile.INTERVAL  # an idle worker's loop is not stuck on the queue longer
+
+
+def test_it_looks_for_jobs_whose_worker_here_is_gone_at_its_start_before_its_engine_loads(worker, monkeypatch):
+    # Restarted after the out-of-memory killer took it: the job it ran waited for its lease and RQ's heartbeat to
+    # expire (about 90 s), then for the next pass, while a large engine loaded in between.
+    steps = []
+    monkeypatch.setattr(reconcile, "reclaim", lambda queue: steps.append(f"reclaimed on {queue.name}") or [])
+
+    def load(spec):
+        steps.append("engine loaded")
+        return SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set())
+
+    monkeypatch.setattr(warm_engines, "get_engine", load)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(job_files, "open_store_connections", lambda: None)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: True)
+    worker.work()
+    assert steps == ["reclaimed on gpu", "engine loaded"]
+
+
+def test_an_idle_worker_looks_for_them_every_few_seconds(worker, monkeypatch):
+    looks = []
+    monkeypatch.setattr(reconcile, "reclaim", lambda queue: looks.append(queue.name) or [])
+    assert worker.dequeue_timeout <= reconcile.RECLAIM_EVERY  # its loop's heartbeat comes round this often
+    worker.heartbeat()
+    assert looks == ["gpu"]
+    with worker.connection.pipeline() as pipeline:  # a job's heartbeats: its own thread looks (below)
+        worker.heartbeat(pipeline=pipeline)
+    assert looks == ["gpu"]
+
+
+def started_by_a_gone_process(worker, generation, gpu_queue) -> Job:
+    """`generation`'s RQ job, started by `worker` as RQ records it, its lease naming a process that is gone: the job's
+    worker killed (its RQ record says `worker`, for the test)."""
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.prepare_execution(rq_job)
+    worker.prepare_job_execution(rq_job)
+    GenerationJob.objects.filter(pk=generation.pk).update(status="running", stage="generating", attempts=1)
+    gone = subprocess.Popen(["sleep", "60"])
+    token = reconcile.process_token(gone.pid)
+    gone.kill()
+    gone.wait()
+    reconcile.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=token)
+    return rq_job
+
+
+def test_an_idle_worker_retries_at_once_a_job_whose_workers_process_here_is_gone(worker, generation, gpu_queue):
+    started_by_a_gone_process(worker, generation, gpu_queue)
+    worker.heartbeat()  # its idle loop's, RECLAIM_EVERY seconds at most after the kill
+    generation.refresh_from_db()
+    assert (generation.status, generation.stage) == ("queued", "retrying")
+    assert gpu_queue.count == 1 and not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
+
+
+def naps() -> None:
+    """A job that outlasts two heartbeats a second apart."""
+    time.sleep(2.5)
+
+
+def test_a_busy_worker_marks_them_abandoned_for_the_next_idle_look(worker, generation, gpu_queue, caplog):
+    # Every worker of a host may be busy when one of them is killed. Retried from the heartbeats' thread, RQ's failure
+    # callback raised there ("signal only works in main thread": its time limit is a SIGALRM) and would have taken
+    # the running job's own time limit.
+    killed = started_by_a_gone_process(worker, generation, gpu_queue)
+    worker.job_monitoring_interval = 1
+    gpu_queue.enqueue(naps, job_id="naps", job_timeout=600)
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    assert rq_job.get_status() == "finished" and "Traceback" not in caplog.text, caplog.text
+    assert killed.id in gpu_queue.started_job_registry.get_expired_job_ids()  # marked: its heartbeat expired
+    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + killed.id)
+    generation.refresh_from_db()
+    assert generation.status == "running"  # the row is RQ's failure callback's to change, in a main thread
+    worker.heartbeat()  # the next idle look: this worker's after its job, or any other's
+    generation.refresh_from_db()
+    assert (generation.status, generation.stage) == ("queued", "retrying")
+
+
+@pytest.mark.parametrize("failure", [RedisConnectionError("Connection refused."),
+                                     OperationalError("the database is away"), RuntimeError("a bug")])
+def test_a_look_that_fails_does_not_stop_the_worker(worker, monkeypatch, failure):
+    def fail(queue):
+        raise failure
+
+    monkeypatch.setattr(reconcile, "reclaim", fail)
+    worker.heartbeat()  # RQ's loop, or the heartbeats' thread, would stop on an exception from here
 
 
 def test_its_maintenance_runs_the_reconciler(worker, monkeypatch):
