@@ -331,9 +331,12 @@ def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
     connection, done = queue.connection, Reconciled()
     # 1. RQ's own cleanup first: started jobs whose worker's process here is gone, or whose worker stopped sending
     # heartbeats, are retried or failed.
-    handed = reclaim(queue)
-    queue.started_job_registry.cleanup()
-    for pk, status in GenerationJob.objects.filter(rq_job_id__in=handed).values_list("pk", "status"):
+    reclaim(queue)
+    expired = queue.started_job_registry.get_expired_job_ids()
+    if expired and not clean_started(queue):
+        expired = []  # being cleaned by the lock's holder right now: it retries them, this pass does not count them
+    handed = GenerationJob.objects.filter(rq_job_id__in=expired, status__in=[Status.QUEUED, Status.FAILED])
+    for pk, status in handed.values_list("pk", "status"):
         (done.requeued if status == Status.QUEUED else done.failed).append(pk)
     first_seen = {int(pk): float(at) for pk, at in connection.hgetall(ORPHANS_KEY).items()}
     orphans: dict[int, float] = {}
@@ -361,7 +364,10 @@ def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
             if now - seen < _grace_for(row, grace, after_stop):
                 orphans[row.pk] = seen
                 done.orphaned.append(row.pk)
-            elif state == ABANDONED and _abandon(queue, rq_job):
+            elif state == ABANDONED and (abandoned := _abandon(queue, rq_job)) is None:
+                orphans[row.pk] = seen  # another process is cleaning RQ's registry: the next pass looks again
+                done.orphaned.append(row.pk)
+            elif state == ABANDONED and abandoned:
                 row.refresh_from_db(fields=["status"])
                 (done.requeued if row.status == Status.QUEUED else done.failed).append(row.pk)
             else:
@@ -402,16 +408,40 @@ def _state(connection: Redis, rq_job: Job | None) -> str:
     return GONE  # finished, failed, stopped or cancelled in RQ while the row is unfinished: the row never heard
 
 
-def _abandon(queue: Queue, rq_job: Job) -> bool:
+def _abandon(queue: Queue, rq_job: Job) -> bool | None:
     """Expire a dead worker's executions of `rq_job` now, so RQ's cleanup retries or fails it as it does when a
-    worker's heartbeats stop. False when RQ has no execution of it to expire."""
+    worker's heartbeats stop. False when RQ has no execution of it to expire; None when another process holds RQ's
+    maintenance lock (`clean_started`): it retries the job, or the next pass does."""
     registry = queue.started_job_registry
     keys = [f"{job_id}:{execution_id}" for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
             if job_id == rq_job.id]
     if not keys:
         return False
     queue.connection.zadd(registry.key, dict.fromkeys(keys, 0), xx=True)
-    registry.cleanup()
+    return True if clean_started(queue) else None
+
+
+def clean_started(queue: Queue, exception_handlers: list | None = None) -> bool:
+    """RQ's cleanup of `queue`'s started jobs (those whose executions expired are retried, or failed on their last
+    try), under RQ's maintenance lock, as RQ's own registry cleaning runs it: two cleanups at once could both retry a
+    job, its id twice in the queue and two workers running it.
+
+    Args:
+        queue (`rq.Queue`): the queue.
+        exception_handlers (`list`, *optional*): a worker's handlers for a failure callback's error.
+
+    Returns:
+        `bool`: False when another process holds the lock (it is cleaning now), True once cleaned.
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    if not queue.acquire_maintenance_lock():
+        return False
+    try:
+        queue.started_job_registry.cleanup(exception_handlers=exception_handlers)
+    finally:
+        queue.release_maintenance_lock()
     return True
 
 

@@ -77,12 +77,8 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         try:
             for queue in self.queues:
                 reconcile.reclaim(queue)
-                registry = queue.started_job_registry
-                if retry and registry.get_expired_job_ids() and queue.acquire_maintenance_lock():
-                    try:
-                        registry.cleanup(exception_handlers=self._exc_handlers)
-                    finally:
-                        queue.release_maintenance_lock()
+                if retry and queue.started_job_registry.get_expired_job_ids():
+                    reconcile.clean_started(queue, self._exc_handlers)
         except RedisError:
             pass  # Redis away: the heartbeat and the dequeue already say so, every few seconds
         except DatabaseError as exc:  # RQ's cleanup runs the job's failure callback, which writes its row

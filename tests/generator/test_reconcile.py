@@ -333,6 +333,27 @@ def test_a_job_whose_workers_process_here_is_gone_is_retried_at_once(queue, work
                                        reconcile.HOLDER_PREFIX + job.rq_job_id)
 
 
+@pytest.mark.parametrize("how", ["its process gone", "its worker gone"])
+def test_a_pass_retries_only_under_rqs_maintenance_lock_so_no_job_is_retried_twice(queue, worker, gone_process, how):
+    # Every idle worker now runs RQ's cleanup of started jobs under the queue's maintenance lock every few seconds
+    # (GenerationWorker._reclaim), as RQ's own registry cleaning does; the pass ran it without the lock, and the two
+    # could both retry one job: its id twice in the queue, two workers running it at once.
+    job = held_by(worker, queue, gone_process)
+    if how == "its worker gone":
+        queue.connection.delete(reconcile.HOLDER_PREFIX + job.rq_job_id, reconcile.LEASE_PREFIX + job.rq_job_id,
+                                worker.key)
+    assert queue.acquire_maintenance_lock()  # another worker is cleaning right now
+    try:
+        done = reconcile.reconcile_jobs(grace=0)
+        job.refresh_from_db()
+        assert job.status == "running" and queue.count == 0 and not done.requeued and not done.failed
+    finally:
+        queue.release_maintenance_lock()
+    assert reconcile.reconcile_jobs(grace=0).requeued == [job.pk]  # the next pass, the lock free
+    job.refresh_from_db()
+    assert job.status == "queued" and queue.count == 1
+
+
 def test_a_job_whose_workers_process_here_is_gone_on_its_last_try_fails_saying_so(queue, worker, gone_process):
     job = held_by(worker, queue, gone_process)
     rq_job = queue.fetch_job(job.rq_job_id)
