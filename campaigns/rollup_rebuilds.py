@@ -121,18 +121,24 @@ def recount_team(team_id: int, zone: str) -> Rebuilt | None:
     return rebuilt
 
 
-def team_saved(sender: type, instance: Team, **kwargs) -> None:
+def team_saved(sender: type, instance: Team, raw: bool = False, **kwargs) -> None:
     """Signal receiver (post_save of a team): a team whose figures count no scan yet takes a new time zone at once,
     there being nothing to recount; one with counted days keeps the old zone's until `recount_team` commits.
 
     Its placements are locked while it looks, as the drainer's batches lock theirs: a batch that counted first scans
     in the old zone committed before (and the team then waits for its recount), or one waits and counts in the new.
+    It never waits for those locks: where a recount or a batch holds any, the maintenance's recount switches the
+    zone instead. Waiting, a save during a team's recount (minutes) hung until it committed, and one in a
+    transaction (the admin's), which holds the team's row the recount switches at its end, deadlocked with it.
+    A fixture's team (`raw`, loaddata) is left as it came: its placements and rows are loaded after it.
     """
-    if instance.counted_time_zone == instance.time_zone:
+    if raw or instance.counted_time_zone == instance.time_zone:
         return
     with transaction.atomic():
         placements = Placement.objects.filter(campaign__team_id=instance.pk)
-        lock_placements(placements.values_list("pk", flat=True))
+        ids = set(placements.values_list("pk", flat=True))
+        if len(lock_placements(ids, skip_locked=True).zones) < len(ids):
+            return  # held by a recount or a batch (or deleted meanwhile): the maintenance recounts it
         if ScanRollup.objects.filter(placement__in=placements).exists():
             return
         if Team.objects.filter(pk=instance.pk, time_zone=instance.time_zone).update(

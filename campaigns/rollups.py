@@ -150,7 +150,7 @@ class LockedPlacements:
     kept_from: dict[int, datetime | None] = dataclasses.field(default_factory=dict)
 
 
-def lock_placements(placement_ids: Iterable[int]) -> LockedPlacements:
+def lock_placements(placement_ids: Iterable[int], skip_locked: bool = False) -> LockedPlacements:
     """Lock the placements that exist among `placement_ids` for this transaction; answer what `LockedPlacements`
     holds of each, so the drainer's `add` and webhooks need not ask again.
 
@@ -159,10 +159,11 @@ def lock_placements(placement_ids: Iterable[int]) -> LockedPlacements:
     Ordered by id, so two batches never wait on each other. The rest is read by a second query, once the locks are
     held: a batch that waited for a team's recount (`rollup_rebuilds.recount_team`, which holds the team's
     placements) must see the zone that recount committed, and the locking query's joined team row is the one of
-    its own start (PostgreSQL re-reads only the locked rows).
+    its own start (PostgreSQL re-reads only the locked rows). `skip_locked`: answer only those no other
+    transaction holds, without waiting for any (`rollup_rebuilds.team_saved`).
     """
     ids = list(Placement.objects.filter(pk__in=set(placement_ids)).order_by("pk")
-               .select_for_update(no_key=True, of=("self",)).values_list("pk", flat=True))
+               .select_for_update(no_key=True, of=("self",), skip_locked=skip_locked).values_list("pk", flat=True))
     rows = Placement.objects.filter(pk__in=ids).values_list(
         "pk", "campaign_id", "campaign__team__counted_time_zone", "campaign__team_id", "slug",
         "campaign__team__scan_retention_days")

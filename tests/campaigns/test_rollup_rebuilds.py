@@ -3,11 +3,14 @@ days recounted in a team's new time zone, and the days whose scans retention del
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, connections, transaction
 
-from campaigns import maintenance, retention, rollup_rebuilds
+from campaigns import maintenance, retention, rollup_rebuilds, team_rollups
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from qartsite.models import Team
@@ -116,3 +119,72 @@ class TestRebuildAfterRetentionInAnotherZone:
         self.total_after_moving_to(team_users.team, "America/Los_Angeles")
 
         assert placement_rows(placement) == {(date(2026, 11, 5), ""): (2, 1)}  # the kept Berlin day, the whole of it
+
+
+@pytest.mark.django_db
+class TestTeamSaved:
+    def test_a_fixtures_team_keeps_the_zone_its_rows_were_counted_in(self, team_users, placement, tmp_path):
+        # loaddata saves the team before its placements and rows: the receiver found nothing counted and switched a
+        # team whose rows count UTC days to Tokyo's, and the maintenance never recounted them.
+        store_events([event(placement, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])  # 3-10 in UTC, 3-11 in Tokyo
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")  # changed, not yet recounted
+        dump = tmp_path / "teams.json"
+        call_command("dumpdata", "qartsite.team", "campaigns.campaign", "campaigns.placement",
+                     "campaigns.scanrollup", output=str(dump), verbosity=0)
+        Team.objects.filter(pk=team_users.team.pk).delete()
+
+        call_command("loaddata", str(dump), verbosity=0)
+
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "UTC"
+        assert placement_rows(placement) == {(date(2026, 3, 10), ""): (1, 1)}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+class TestTeamSavedDuringItsRecount:
+    def test_a_save_neither_waits_for_the_recount_nor_deadlocks_with_it(self, team_users, placement, monkeypatch):
+        # The receiver waited for the placements the recount holds (minutes for a big team): a settings save hung
+        # until it committed, and the admin's, whose transaction holds the team's row that the recount switches at
+        # its end, deadlocked with it ("deadlock detected", one of the two lost).
+        store_events([event(placement, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")
+        rebuilt, go, errors = threading.Event(), threading.Event(), []
+        refresh_teams = team_rollups.refresh_teams
+
+        def pausing(teams):  # the recount, its rows rebuilt, before its commit
+            if threading.current_thread().name == "recount":
+                rebuilt.set()
+                go.wait(10)
+            refresh_teams(teams)
+
+        def catching(work, *args) -> None:
+            try:
+                work(*args)
+            except DatabaseError as exc:
+                errors.append(str(exc).splitlines()[0])
+            finally:
+                connections.close_all()
+
+        def save_as_the_admin_does() -> None:
+            with transaction.atomic():
+                team = Team.objects.get(pk=team_users.team.pk)
+                team.name = "Renamed"
+                team.save()
+
+        monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
+        recount = threading.Thread(target=catching, name="recount", args=(
+            rollup_rebuilds.recount_team, team_users.team.pk, "Asia/Tokyo"))
+        recount.start()
+        assert rebuilt.wait(10)
+        saving = threading.Thread(target=catching, args=(save_as_the_admin_does,))
+        saving.start()
+        saving.join(5)
+        saved_meanwhile = not saving.is_alive()
+        go.set()
+        recount.join()
+        saving.join()
+
+        assert saved_meanwhile and errors == []
+        team = Team.objects.get(pk=team_users.team.pk)
+        assert (team.name, team.counted_time_zone) == ("Renamed", "Asia/Tokyo")
+        assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
