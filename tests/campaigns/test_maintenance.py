@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from campaigns import maintenance, retention
+from campaigns import alerts, maintenance, retention, rollup_rebuilds
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanRollup
 from campaigns.scan_buffer import scan_event
@@ -24,6 +24,32 @@ class TestRecount:
         assert maintenance.recount_changed_zones() == []  # counted in its zone now
         assert set(ScanRollup.objects.filter(dimension="").values_list("day", flat=True)) == {date(2026, 3, 10)}
         assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "America/New_York"
+
+    def test_a_team_whose_recount_fails_holds_back_neither_the_others_nor_the_retention(self, team_users, campaign,
+                                                                                       scan_redis, monkeypatch):
+        # The failure was raised out of the maintenance: every later pass tried the same team first and failed again,
+        # and no other team was recounted, and no retention or alert check ran, for as long as it kept failing.
+        from django.db import OperationalError
+
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="America/New_York")
+        Team.objects.filter(pk=team_users.other_team.pk).update(time_zone="Asia/Tokyo")
+        recount, purged = rollup_rebuilds.recount_team, []
+
+        def failing_for_acme(team_id: int, zone: str):
+            if team_id == team_users.team.pk:
+                raise OperationalError("deadlock detected")
+            return recount(team_id, zone)
+
+        monkeypatch.setattr(rollup_rebuilds, "recount_team", failing_for_acme)
+        monkeypatch.setattr(retention, "purge", lambda: purged.append(1) or retention.Purged())
+        try:
+            maintenance.run(scan_redis)
+        finally:
+            scan_redis.delete(maintenance.retention_key(), alerts.check_key())
+
+        assert purged == [1]
+        assert Team.objects.get(pk=team_users.other_team.pk).counted_time_zone == "Asia/Tokyo"
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "UTC"  # tried again next time
 
 
 @pytest.mark.django_db
