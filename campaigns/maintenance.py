@@ -44,7 +44,7 @@ def recount_changed_zones() -> list[str]:
                         team.name, team.time_zone, exc)
             continue
         if rebuilt is None:
-            continue  # changed again meanwhile: the next pass recounts in the newer zone
+            continue  # changed again meanwhile (the next pass recounts the newer zone), or another worker has it
         log.info("Days of %s now count in %s: %s", team.name, team.time_zone, rebuilt)
         done.append(team.name)
     return done

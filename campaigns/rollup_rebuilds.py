@@ -43,6 +43,7 @@ from qartsite.plurals import counted
 from qartsite.sql import copy_rows
 
 REPLAY_CHUNK = 5000
+RECOUNT_LOCKS = team_rollups.TEAM_LOCKS + 1  # the advisory locks' first key for a team's recount (`recount_claimed`)
 # The columns `tally` reads, fetched with values_list(named=True) when replaying (far cheaper than model instances).
 STORED_FIELDS = ("placement_id", "time", "is_bot", "visitor_key", "client_hash", "device_class", "os", "browser",
                  "country", "accept_language", "rule")
@@ -99,7 +100,7 @@ def recount_team(team_id: int, zone: str) -> Rebuilt | None:
     """Recount a team's rollups in `zone` (its new time zone) and make it the zone its figures count in, in one
     transaction: the pages, the API, the exports and the drainer read the old zone's days over the old rows until
     it commits, the new zone's over the new rows after, never a mix. None (and nothing changed) when the team's
-    zone is no longer `zone` by the end.
+    zone is no longer `zone` by the end, or when another recount of the team is running (`recount_claimed`).
 
     The team's placements are locked first, in the drainer's order (by id): its batches of them wait for the commit
     (their scans wait in the buffer; redirects do not) and then count in the new zone. A big team holds them a
@@ -107,6 +108,8 @@ def recount_team(team_id: int, zone: str) -> Rebuilt | None:
     and asked for, is worth; the team page says meanwhile that the recount runs.
     """
     with transaction.atomic():
+        if not recount_claimed(team_id):
+            return None
         placements = Placement.objects.filter(campaign__team_id=team_id)
         rebuilt, done = Rebuilt(), set()
         # A placement made meanwhile was not locked, and a batch may have counted its first scans in the old zone:
@@ -119,6 +122,20 @@ def recount_team(team_id: int, zone: str) -> Rebuilt | None:
             transaction.set_rollback(True)
             return None
     return rebuilt
+
+
+def recount_claimed(team_id: int) -> bool:
+    """Take the team's recount for this transaction, without waiting: False while another transaction has it (a
+    PostgreSQL advisory lock; SQLite runs one writer at a time anyway).
+
+    Every worker's maintenance, a minute apart, finds a team still to recount until the recount running commits:
+    each one waited for its placements' locks, then recounted the whole team again, holding the drainer and the
+    team's placement edits as long once more, one worker after another."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [RECOUNT_LOCKS, team_id])
+        return cursor.fetchone()[0]
 
 
 def team_saved(sender: type, instance: Team, raw: bool = False, **kwargs) -> None:

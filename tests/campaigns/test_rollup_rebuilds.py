@@ -141,29 +141,46 @@ class TestTeamSaved:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
-class TestTeamSavedDuringItsRecount:
-    def test_a_save_neither_waits_for_the_recount_nor_deadlocks_with_it(self, team_users, placement, monkeypatch):
-        # The receiver waited for the placements the recount holds (minutes for a big team): a settings save hung
-        # until it committed, and the admin's, whose transaction holds the team's row that the recount switches at
-        # its end, deadlocked with it ("deadlock detected", one of the two lost).
-        store_events([event(placement, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])
-        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo")
+class TestTeamRecountConcurrently:
+    """A team's recount held open, its rows rebuilt, before its commit (`hold_recount`), and what else comes."""
+
+    def hold_recount(self, team: Team, monkeypatch) -> tuple[threading.Thread, threading.Event, list]:
+        """Start the recount of `team` in Tokyo's zone in a thread, paused before its commit until the event is set;
+        answers the thread, the event and the errors of every thread run through `catching`."""
         rebuilt, go, errors = threading.Event(), threading.Event(), []
         refresh_teams = team_rollups.refresh_teams
 
-        def pausing(teams):  # the recount, its rows rebuilt, before its commit
+        def pausing(teams):
             if threading.current_thread().name == "recount":
                 rebuilt.set()
                 go.wait(10)
             refresh_teams(teams)
 
-        def catching(work, *args) -> None:
-            try:
-                work(*args)
-            except DatabaseError as exc:
-                errors.append(str(exc).splitlines()[0])
-            finally:
-                connections.close_all()
+        monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
+        recount = threading.Thread(target=self.catching, name="recount", args=(
+            errors, rollup_rebuilds.recount_team, team.pk, "Asia/Tokyo"))
+        recount.start()
+        assert rebuilt.wait(10)
+        return recount, go, errors
+
+    @staticmethod
+    def catching(errors: list, work, *args) -> None:
+        try:
+            work(*args)
+        except DatabaseError as exc:
+            errors.append(str(exc).splitlines()[0])
+        finally:
+            connections.close_all()
+
+    def scanned_and_moved(self, team: Team, placement: Placement) -> None:
+        store_events([event(placement, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])  # 3-10 in UTC, 3-11 in Tokyo
+        Team.objects.filter(pk=team.pk).update(time_zone="Asia/Tokyo")
+
+    def test_a_save_neither_waits_for_the_recount_nor_deadlocks_with_it(self, team_users, placement, monkeypatch):
+        # The receiver waited for the placements the recount holds (minutes for a big team): a settings save hung
+        # until it committed, and the admin's, whose transaction holds the team's row that the recount switches at
+        # its end, deadlocked with it ("deadlock detected", one of the two lost).
+        self.scanned_and_moved(team_users.team, placement)
 
         def save_as_the_admin_does() -> None:
             with transaction.atomic():
@@ -171,12 +188,8 @@ class TestTeamSavedDuringItsRecount:
                 team.name = "Renamed"
                 team.save()
 
-        monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
-        recount = threading.Thread(target=catching, name="recount", args=(
-            rollup_rebuilds.recount_team, team_users.team.pk, "Asia/Tokyo"))
-        recount.start()
-        assert rebuilt.wait(10)
-        saving = threading.Thread(target=catching, args=(save_as_the_admin_does,))
+        recount, go, errors = self.hold_recount(team_users.team, monkeypatch)
+        saving = threading.Thread(target=self.catching, args=(errors, save_as_the_admin_does))
         saving.start()
         saving.join(5)
         saved_meanwhile = not saving.is_alive()
@@ -187,4 +200,24 @@ class TestTeamSavedDuringItsRecount:
         assert saved_meanwhile and errors == []
         team = Team.objects.get(pk=team_users.team.pk)
         assert (team.name, team.counted_time_zone) == ("Renamed", "Asia/Tokyo")
+        assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
+
+    def test_a_second_workers_recount_leaves_the_team_to_the_first(self, team_users, placement, monkeypatch):
+        # Every worker's maintenance found the team still to recount: the second waited for the first's locks, then
+        # recounted the whole team again, holding the drainer and the team's placement edits as long once more.
+        self.scanned_and_moved(team_users.team, placement)
+        answers = []
+
+        recount, go, errors = self.hold_recount(team_users.team, monkeypatch)
+        second = threading.Thread(target=self.catching, args=(errors, lambda: answers.append(
+            rollup_rebuilds.recount_team(team_users.team.pk, "Asia/Tokyo"))))
+        second.start()
+        second.join(5)
+        left_at_once = not second.is_alive()
+        go.set()
+        recount.join()
+        second.join()
+
+        assert left_at_once and answers == [None] and errors == []
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "Asia/Tokyo"
         assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
