@@ -3,7 +3,8 @@ dashboards read (`ScanRollup`) are kept, so figures do not change, only the CSV 
 
 Run once a day by the worker's maintenance (`campaigns.maintenance`) and by `manage.py qart_retention`. Deletes in
 batches of BATCH rows, each its own short transaction, so a first run over years of scans never holds a long lock
-on the table the drainer writes to.
+on the table the drainer writes to. A team whose days are being recounted in a new time zone is put off to the next
+pass (`rollup_rebuilds.recount_held_off`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from campaigns import stats
+from campaigns import rollup_rebuilds, stats
 from campaigns.models import Placement, ScanEvent
 from qartsite.models import Team
 
@@ -26,16 +27,21 @@ class Purged:
     """Raw scans deleted per team name."""
 
     teams: dict[str, int] = field(default_factory=dict)
+    put_off: list[str] = field(default_factory=list)  # teams whose days were being recounted: the next pass's
 
     @property
     def total(self) -> int:
         return sum(self.teams.values())
 
     def __str__(self) -> str:
+        later = (f" Put off while their days are recounted in a new time zone: {', '.join(self.put_off)}."
+                 if self.put_off else "")
         if not self.teams:
-            return "No team keeps raw scans for a limited time: nothing to delete."
+            return ("No team keeps raw scans for a limited time: nothing to delete." if not self.put_off
+                    else f"Nothing deleted.{later}")
         parts = ", ".join(f"{name}: {count:,}" for name, count in self.teams.items())
-        return f"Deleted {self.total:,} raw scans older than their team's retention ({parts}); daily counts kept."
+        return (f"Deleted {self.total:,} raw scans older than their team's retention ({parts}); daily counts kept."
+                f"{later}")
 
 
 def expired(team: Team, now: datetime | None = None) -> QuerySet[ScanEvent]:
@@ -67,9 +73,13 @@ def purge(now: datetime | None = None, batch: int = BATCH, dry_run: bool = False
         if dry_run:
             done.teams[team.name] = scans.count()
             continue
-        deleted = 0
-        while ids := list(scans.order_by().values_list("pk", flat=True)[:batch]):
-            deleted += ScanEvent.objects.filter(pk__in=ids).delete()[0]
+        with rollup_rebuilds.recount_held_off(team.pk) as free:
+            if not free:
+                done.put_off.append(team.name)
+                continue
+            deleted = 0
+            while ids := list(scans.order_by().values_list("pk", flat=True)[:batch]):
+                deleted += ScanEvent.objects.filter(pk__in=ids).delete()[0]
         done.teams[team.name] = deleted
     return done
 

@@ -18,11 +18,13 @@ The migrations that made the rollups count the scans stored before them with the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, QuerySet
 
 from campaigns import team_rollups
@@ -136,6 +138,30 @@ def recount_claimed(team_id: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [RECOUNT_LOCKS, team_id])
         return cursor.fetchone()[0]
+
+
+@contextmanager
+def recount_held_off(team_id: int) -> Iterator[bool]:
+    """Keep the team's recount from starting while the block runs, without waiting for one that runs: yields
+    False (and holds nothing) while one does. A session's lock, so the block's statements may each commit (retention
+    deletes in batches); SQLite runs one writer at a time anyway.
+
+    Retention deleting a team's scans while its recount reads them (each of its queries sees what has committed)
+    took scans the recount had found still stored out of both the kept rows and the recount: lost from the daily
+    counts, which retention must keep."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RECOUNT_LOCKS, team_id])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            # A connection the database dropped released its locks with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RECOUNT_LOCKS, team_id])
 
 
 def team_saved(sender: type, instance: Team, raw: bool = False, **kwargs) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
 
 from campaigns import maintenance, retention, rollup_rebuilds, team_rollups
 from campaigns.drainer import store_events
@@ -144,19 +145,22 @@ class TestTeamSaved:
 class TestTeamRecountConcurrently:
     """A team's recount held open, its rows rebuilt, before its commit (`hold_recount`), and what else comes."""
 
-    def hold_recount(self, team: Team, monkeypatch) -> tuple[threading.Thread, threading.Event, list]:
-        """Start the recount of `team` in Tokyo's zone in a thread, paused before its commit until the event is set;
-        answers the thread, the event and the errors of every thread run through `catching`."""
+    def hold_recount(self, team: Team, monkeypatch, at: tuple = (team_rollups, "refresh_teams"),
+                     ) -> tuple[threading.Thread, threading.Event, list]:
+        """Start the recount of `team` in Tokyo's zone in a thread, paused as it calls `at` (module, function name;
+        by default once its rows are rebuilt, before its commit) until the event is set; answers the thread, the
+        event and the errors of every thread run through `catching`."""
         rebuilt, go, errors = threading.Event(), threading.Event(), []
-        refresh_teams = team_rollups.refresh_teams
+        module, name = at
+        called = getattr(module, name)
 
-        def pausing(teams):
+        def pausing(*args):
             if threading.current_thread().name == "recount":
                 rebuilt.set()
                 go.wait(10)
-            refresh_teams(teams)
+            return called(*args)
 
-        monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
+        monkeypatch.setattr(module, name, pausing)
         recount = threading.Thread(target=self.catching, name="recount", args=(
             errors, rollup_rebuilds.recount_team, team.pk, "Asia/Tokyo"))
         recount.start()
@@ -221,3 +225,22 @@ class TestTeamRecountConcurrently:
         assert left_at_once and answers == [None] and errors == []
         assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "Asia/Tokyo"
         assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
+
+    def test_retention_leaves_a_team_alone_while_its_recount_reads_its_scans(self, team_users, placement,
+                                                                            monkeypatch):
+        # Retention deleted a scan between the recount's finding it the earliest stored (so no row was kept for it)
+        # and its reading the scans to count: the scan was counted nowhere, its day's figure lost for good.
+        now = timezone.now()
+        store_events([event(placement, now - timedelta(days=30, hours=-1)),
+                      event(placement, now - timedelta(days=29), visitor="b" * 32)])
+        Team.objects.filter(pk=team_users.team.pk).update(time_zone="Asia/Tokyo", scan_retention_days=30)
+
+        recount, go, errors = self.hold_recount(team_users.team, monkeypatch, at=(rollup_rebuilds, "kept_rows"))
+        purged = retention.purge(now=now + timedelta(hours=2))  # the first scan is past the retention by then
+        go.set()
+        recount.join()
+
+        assert errors == []
+        assert sum(ScanRollup.objects.filter(dimension="").values_list("scans", flat=True)) == 2
+        assert purged.put_off == [team_users.team.name]  # deleted at the next daily pass
+        assert str(purged) == "Nothing deleted. Put off while their days are recounted in a new time zone: Acme."
