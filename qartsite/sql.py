@@ -49,15 +49,17 @@ def one_of(model: type[models.Model], field: str, values: Collection[Any]) -> Q 
     return RawSQL(f"{column} = ANY(%s::{array_type}[])", (array_literal(values),), output_field=BooleanField())
 
 
-def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """PostgreSQL only: insert `rows` (values of `columns`, in that order) into `model`'s table with COPY, which
-    costs a tenth of bulk_create's CPU per row (no model instances, no per-value preparation; bench/RESULTS.md).
+def copy_rows(model: type[models.Model] | str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL only: insert `rows` (values of `columns`, in that order) into `model`'s table (or the table `model`
+    names) with COPY, which costs a tenth of bulk_create's CPU per row (no model instances, no per-value
+    preparation; bench/RESULTS.md).
     COPY has no ON CONFLICT: the caller makes sure none of the rows is stored already."""
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+    table = model if isinstance(model, str) else model._meta.db_table
     # The driver's own cursor raises the driver's errors: wrapped as Django's (DatabaseError), as every other query's
     # are, so that the drainer waits for a database that went away mid-COPY instead of stopping.
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN") as copy:
+            f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 

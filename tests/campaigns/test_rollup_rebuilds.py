@@ -15,7 +15,15 @@ from campaigns import maintenance, retention, rollup_rebuilds, team_rollups
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from qartsite.models import Team
-from tests.campaigns.rollup_data import added_up, all_rows, campaign_rows, event, placement_rows
+from tests.campaigns.rollup_data import (
+    added_up,
+    all_rows,
+    campaign_rows,
+    event,
+    placement_rows,
+    team_added_up,
+    team_rows,
+)
 
 
 @pytest.mark.django_db
@@ -225,6 +233,54 @@ class TestTeamRecountConcurrently:
         assert left_at_once and answers == [None] and errors == []
         assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "Asia/Tokyo"
         assert placement_rows(placement) == {(date(2026, 3, 11), ""): (1, 1)}
+
+    def test_a_batch_and_a_placement_edit_go_on_while_the_recount_counts(self, team_users, placement, monkeypatch):
+        # The recount held the team's placements while it counted every scan (minutes for a million): each drainer
+        # batch with one of the team's scans waited, and the team's placement edits past the web's statement timeout.
+        self.scanned_and_moved(team_users.team, placement)
+        late = [event(placement, datetime(2026, 3, 11, 1, tzinfo=UTC)),  # 3-11 in Tokyo, the same visitor
+                event(placement, datetime(2026, 3, 11, 2, tzinfo=UTC), visitor="b" * 32),  # 3-11, another
+                event(placement, datetime(2026, 3, 11, 16, tzinfo=UTC))]  # 3-12 in Tokyo
+
+        def rename() -> None:
+            with transaction.atomic():
+                edited = Placement.objects.get(pk=placement.pk)
+                edited.name = "Renamed"
+                edited.save()
+
+        recount, go, errors = self.hold_recount(team_users.team, monkeypatch, at=(rollup_rebuilds, "count_all"))
+        others = [threading.Thread(target=self.catching, args=(errors, store_events, late)),
+                  threading.Thread(target=self.catching, args=(errors, rename))]
+        for other in others:
+            other.start()
+        for other in others:
+            other.join(5)
+        went_on = [not other.is_alive() for other in others]
+        go.set()
+        recount.join()
+        for other in others:
+            other.join()
+
+        assert went_on == [True, True] and errors == []
+        assert Placement.objects.get(pk=placement.pk).name == "Renamed"
+        assert Team.objects.get(pk=team_users.team.pk).counted_time_zone == "Asia/Tokyo"
+        assert placement_rows(placement) == {(date(2026, 3, 11), ""): (3, 2), (date(2026, 3, 12), ""): (1, 1)}
+        recounted = all_rows()
+        rollup_rebuilds.rebuild(Placement.objects.all())  # all of them, in the zone now counted
+        assert all_rows() == recounted
+        assert campaign_rows() == added_up() and team_rows() == team_added_up()
+
+    def test_a_placement_made_while_the_recount_counts_is_recounted_too(self, team_users, placement, monkeypatch):
+        self.scanned_and_moved(team_users.team, placement)
+        recount, go, errors = self.hold_recount(team_users.team, monkeypatch, at=(rollup_rebuilds, "count_all"))
+        flyer = Placement.objects.create(campaign=placement.campaign, name="Flyer")
+        store_events([event(flyer, datetime(2026, 3, 11, 16, tzinfo=UTC))])  # 3-11 in UTC, counted so; 3-12 in Tokyo
+        go.set()
+        recount.join()
+
+        assert errors == []
+        assert placement_rows(flyer) == {(date(2026, 3, 12), ""): (1, 1)}
+        assert campaign_rows() == added_up() and team_rows() == team_added_up()
 
     def test_retention_leaves_a_team_alone_while_its_recount_reads_its_scans(self, team_users, placement,
                                                                             monkeypatch):
