@@ -35,9 +35,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.utils import now
 
 from campaigns import maintenance as dashboards
-from generator import engine_status, reconcile
+from generator import cleaning, engine_status, reconcile
 from qartsite import queues
 from qartsite.queues import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
 
@@ -64,9 +65,9 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         """Mark abandoned the jobs whose worker's process on this host is gone (`reconcile.reclaim`) and, with `retry`,
         have RQ's cleanup of started jobs retry or fail whatever is abandoned now rather than at the next maintenance
         (up to a minute later; a worker on another host that died is taken this way too, once its heartbeats expired).
-        The cleanup runs under RQ's maintenance lock, as its own registry cleaning, so that no job is retried twice;
-        while another worker holds it, the next look (seconds later) tries again. Never raises: it runs in RQ's loop and
-        in the heartbeats' thread.
+        The cleanup runs under RQ's maintenance lock (`cleaning.clean_started`), as its registry cleaning, so that no
+        job is retried twice; while another worker holds it, the next look (seconds later) tries again. Never raises:
+        it runs in RQ's loop and in the heartbeats' thread.
 
         Args:
             retry (`bool`, *optional*, defaults to True): False in the heartbeats' thread, which only marks: RQ runs a
@@ -78,13 +79,20 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             for queue in self.queues:
                 reconcile.reclaim(queue)
                 if retry and queue.started_job_registry.get_expired_job_ids():
-                    reconcile.clean_started(queue, self._exc_handlers)
+                    cleaning.clean_started(queue, self._exc_handlers)
         except RedisError:
             pass  # Redis away: the heartbeat and the dequeue already say so, every few seconds
         except DatabaseError as exc:  # RQ's cleanup runs the job's failure callback, which writes its row
             log.warning("Could not retry the jobs of a worker that is gone (%s); trying again in a moment", exc)
         except Exception:  # a bug: its traceback, and the worker goes on
             log.exception("Could not retry the jobs of a worker that is gone")
+
+    def clean_registries(self) -> None:
+        # RQ's, under the cleaning lock that names its holder (`generator.cleaning`): RQ's own lock, left by a worker
+        # killed while it cleaned, stopped every retry for 15 minutes.
+        for queue in self.queues:
+            cleaning.clean_registries(queue, self)
+        self.last_cleaned_at = now()
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()

@@ -74,6 +74,26 @@ def forget_everything(queue) -> None:
 
     for key in queue.connection.scan_iter(match=reconcile.HEARD_PREFIX + "*"):
         queue.connection.delete(key)
+    queue.connection.delete(queue.registry_cleaning_key)  # left by a cleaner a test killed
+
+
+@pytest.fixture
+def killed_while_cleaning():
+    """killed_while_cleaning(queue): `queue`'s cleaning lock (RQ's maintenance lock) as a worker killed while it
+    cleaned (SIGKILL: the out-of-memory killer) left it: naming a process of this host that is gone
+    (`generator.cleaning`), for as long as RQ's lock lives (899 s)."""
+    import subprocess
+
+    from generator import reconcile
+
+    def leave(queue) -> None:
+        gone = subprocess.Popen(["sleep", "60"])
+        token = reconcile.process_token(gone.pid)
+        gone.kill()
+        gone.wait()
+        queue.connection.set(queue.registry_cleaning_key, f"{token}#killed", ex=899)
+
+    return leave
 
 
 @pytest.fixture

@@ -354,6 +354,18 @@ def test_a_pass_retries_only_under_rqs_maintenance_lock_so_no_job_is_retried_twi
     assert job.status == "queued" and queue.count == 1
 
 
+def test_a_pass_retries_at_once_though_a_worker_was_killed_while_it_cleaned(queue, worker, gone_process,
+                                                                          killed_while_cleaning):
+    # RQ's maintenance lock, left by a worker killed while it cleaned, stopped every retry for 15 minutes (it lives
+    # 899 s): the lock names its holder now, and one of this host that is gone is taken over.
+    job = held_by(worker, queue, gone_process)
+    killed_while_cleaning(queue)
+    assert reconcile.reconcile_jobs(grace=0).requeued == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and queue.count == 1
+    assert not queue.connection.exists(queue.registry_cleaning_key)  # released after its cleaning
+
+
 def test_a_job_whose_workers_process_here_is_gone_on_its_last_try_fails_saying_so(queue, worker, gone_process):
     job = held_by(worker, queue, gone_process)
     rq_job = queue.fetch_job(job.rq_job_id)

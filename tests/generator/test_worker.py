@@ -143,6 +143,22 @@ def test_an_idle_worker_retries_at_once_a_job_whose_workers_process_here_is_gone
     assert gpu_queue.count == 1 and not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
 
 
+@pytest.mark.parametrize("look", ["idle heartbeat", "maintenance"])
+def test_a_worker_retries_though_another_was_killed_while_it_cleaned(worker, generation, gpu_queue,
+                                                                    killed_while_cleaning, look):
+    # RQ's maintenance lock outlived the worker killed while it held it by 15 minutes, and with it every retry.
+    started_by_a_gone_process(worker, generation, gpu_queue)
+    killed_while_cleaning(gpu_queue)
+    if look == "maintenance":  # RQ's registry cleaning: expired executions only (the mark of `reconcile.reclaim`)
+        reconcile.reclaim(gpu_queue)
+        worker.clean_registries()
+    else:
+        worker.heartbeat()
+    generation.refresh_from_db()
+    assert (generation.status, generation.stage) == ("queued", "retrying")
+    assert gpu_queue.count == 1 and not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
+
+
 def naps() -> None:
     """A job that outlasts two heartbeats a second apart."""
     time.sleep(2.5)
