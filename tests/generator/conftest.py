@@ -75,6 +75,11 @@ def forget_everything(queue) -> None:
     for key in queue.connection.scan_iter(match=reconcile.HEARD_PREFIX + "*"):
         queue.connection.delete(key)
     queue.connection.delete(queue.registry_cleaning_key)  # left by a cleaner a test killed
+    # Jobs a test took off the queue by hand (Queue.dequeue_any) stay in RQ's intermediate list; a minute after a
+    # cleaning first saw them there, the next cleaning (a later test's, or a later run's) retried them into the queue.
+    intermediate = queue.intermediate_queue.key
+    for key in [intermediate, *queue.connection.scan_iter(match=intermediate + ":first_seen:*")]:
+        queue.connection.delete(key)
 
 
 @pytest.fixture
@@ -147,3 +152,18 @@ def start_worker(tiny_spec, settings, tmp_path):
 def done_job(team_users):
     return job_with_candidates(team_users.team, team_users.owner, count=6, status="done", progress=1.0, scannable=True,
                                result_message="3 of 6 candidates scan.", tiny_model=True)
+
+
+@pytest.fixture
+def gone_process():
+    """The `process_token` of a process of this host that was killed and reaped: a worker the out-of-memory killer
+    took."""
+    import subprocess
+
+    from generator import processes
+
+    process = subprocess.Popen(["sleep", "60"])
+    token = processes.process_token(process.pid)
+    process.kill()
+    process.wait()
+    return token

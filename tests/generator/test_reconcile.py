@@ -302,17 +302,6 @@ def test_a_job_whose_worker_is_gone_is_retried_by_rqs_own_cleanup(queue, worker)
     assert queue.count == 1 and not queue.started_job_registry.get_job_ids(cleanup=False)
 
 
-@pytest.fixture
-def gone_process():
-    """The `process_token` of a process of this host that was killed and reaped: a worker the out-of-memory killer
-    took."""
-    process = subprocess.Popen(["sleep", "60"])
-    token = reconcile.process_token(process.pid)
-    process.kill()
-    process.wait()
-    return token
-
-
 def held_by(worker, queue, process: str) -> GenerationJob:
     """A running row that `worker` took, its lease naming `process` (`reconcile.process_token`)."""
     job = taken_by(worker, queue)
@@ -404,24 +393,6 @@ def test_a_job_whose_worker_runs_elsewhere_keeps_its_lease(queue, worker, gone_p
     assert not reconcile.reconcile_jobs(grace=0)
     job.refresh_from_db()
     assert job.status == "running"
-
-
-def test_a_holder_is_gone_once_its_pid_is_free_a_zombie_or_another_process(gone_process):
-    assert reconcile.holder_gone(gone_process)
-    zombie = subprocess.Popen(["sleep", "60"])
-    token = reconcile.process_token(zombie.pid)
-    zombie.kill()  # not reaped yet: the out-of-memory killer's victim whose parent has not waited for it
-    try:
-        deadline = time.monotonic() + 10
-        while not reconcile.holder_gone(token) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert reconcile.holder_gone(token)
-    finally:
-        zombie.wait()
-    here = reconcile.process_token()
-    assert not reconcile.holder_gone(here)
-    assert reconcile.holder_gone(here.rpartition(" ")[0] + " 1")  # its pid given to a later process
-    assert not reconcile.holder_gone("") and not reconcile.holder_gone("a lease of an older worker")
 
 
 def test_an_orphan_is_left_for_the_grace_period_then_acted_on(queue):
