@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns import maintenance, retention, rollup_rebuilds, team_rollups
 from campaigns.drainer import store_events
 from campaigns.models import Placement, ScanEvent, ScanRollup
 from qartsite.models import Team
+from tests.campaigns.concurrently import catching, on_postgresql
 from tests.campaigns.rollup_data import (
     added_up,
     all_rows,
@@ -148,7 +149,7 @@ class TestTeamSaved:
         assert placement_rows(placement) == {(date(2026, 3, 10), ""): (1, 1)}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL's")
+@on_postgresql
 @pytest.mark.django_db(transaction=True)
 class TestTeamRecountConcurrently:
     """A team's recount held open, its rows rebuilt, before its commit (`hold_recount`), and what else comes."""
@@ -169,20 +170,11 @@ class TestTeamRecountConcurrently:
             return called(*args)
 
         monkeypatch.setattr(module, name, pausing)
-        recount = threading.Thread(target=self.catching, name="recount", args=(
+        recount = threading.Thread(target=catching, name="recount", args=(
             errors, rollup_rebuilds.recount_team, team.pk, "Asia/Tokyo"))
         recount.start()
         assert rebuilt.wait(10)
         return recount, go, errors
-
-    @staticmethod
-    def catching(errors: list, work, *args) -> None:
-        try:
-            work(*args)
-        except DatabaseError as exc:
-            errors.append(str(exc).splitlines()[0])
-        finally:
-            connections.close_all()
 
     def scanned_and_moved(self, team: Team, placement: Placement) -> None:
         store_events([event(placement, datetime(2026, 3, 10, 23, 30, tzinfo=UTC))])  # 3-10 in UTC, 3-11 in Tokyo
@@ -201,7 +193,7 @@ class TestTeamRecountConcurrently:
                 team.save()
 
         recount, go, errors = self.hold_recount(team_users.team, monkeypatch)
-        saving = threading.Thread(target=self.catching, args=(errors, save_as_the_admin_does))
+        saving = threading.Thread(target=catching, args=(errors, save_as_the_admin_does))
         saving.start()
         saving.join(5)
         saved_meanwhile = not saving.is_alive()
@@ -221,7 +213,7 @@ class TestTeamRecountConcurrently:
         answers = []
 
         recount, go, errors = self.hold_recount(team_users.team, monkeypatch)
-        second = threading.Thread(target=self.catching, args=(errors, lambda: answers.append(
+        second = threading.Thread(target=catching, args=(errors, lambda: answers.append(
             rollup_rebuilds.recount_team(team_users.team.pk, "Asia/Tokyo"))))
         second.start()
         second.join(5)
@@ -249,8 +241,8 @@ class TestTeamRecountConcurrently:
                 edited.save()
 
         recount, go, errors = self.hold_recount(team_users.team, monkeypatch, at=(rollup_rebuilds, "count_all"))
-        others = [threading.Thread(target=self.catching, args=(errors, store_events, late)),
-                  threading.Thread(target=self.catching, args=(errors, rename))]
+        others = [threading.Thread(target=catching, args=(errors, store_events, late)),
+                  threading.Thread(target=catching, args=(errors, rename))]
         for other in others:
             other.start()
         for other in others:

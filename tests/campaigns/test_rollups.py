@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from campaigns import rollup_rebuilds, rollups, team_rollups
 from campaigns.drainer import scan_row, store_events
 from campaigns.models import Campaign, CampaignRollup, Placement, ScanRollup, TeamRollup
 from qartsite.models import Team
+from tests.campaigns.concurrently import catching, on_postgresql
 from tests.campaigns.rollup_data import added_up, campaign_rows, event, placement_rows, team_added_up, team_rows
 
 UTC = UTC
@@ -201,9 +202,6 @@ class TestCampaignRows:
         assert not CampaignRollup.objects.exists()
 
 
-on_postgresql = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks: PostgreSQL's")
-
-
 @on_postgresql
 @pytest.mark.django_db
 class TestUpsert:
@@ -233,14 +231,6 @@ class TestUpsert:
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 class TestCampaignRowsConcurrently:
-    def run_catching(self, errors: list, work, *args) -> None:
-        try:
-            work(*args)
-        except DatabaseError as exc:
-            errors.append(str(exc).splitlines()[0])
-        finally:
-            connections.close_all()
-
     def test_two_drainers_sharing_campaigns_wait_for_each_other_rather_than_deadlock(self, team_users):
         # Their batches met the campaigns in opposite orders: 9-14 of 60 batches failed with "deadlock detected".
         one, two = (Campaign.objects.create(team=team_users.team, name=name, destination="https://shop.example.com/")
@@ -255,7 +245,7 @@ class TestCampaignRowsConcurrently:
                 batch = [event(place, noon + timedelta(minutes=n), visitor=f"{k:032d}", country=f"C{k % 30}",
                                browser=f"Browser {k}") for place in (first, second) for k in range(120)]
                 together.wait()
-                self.run_catching(errors, store_events, batch)
+                catching(errors, store_events, batch)
 
         threads = [threading.Thread(target=drain, args=pair) for pair in ((a1, a2), (b2, b1))]
         for thread in threads:
@@ -282,12 +272,12 @@ class TestCampaignRowsConcurrently:
             add_up(campaign_id)
 
         monkeypatch.setattr(rollups, "add_up_campaign", pausing)
-        recount = threading.Thread(target=self.run_catching, args=(errors, rollups.refresh_campaigns, [campaign.pk]),
+        recount = threading.Thread(target=catching, args=(errors, rollups.refresh_campaigns, [campaign.pk]),
                                    name="recount")
         recount.start()
         assert deleted.wait(10)
         new = Placement.objects.create(campaign=campaign, name="New")
-        drain = threading.Thread(target=self.run_catching, args=(errors, store_events, [
+        drain = threading.Thread(target=catching, args=(errors, store_events, [
             event(new, datetime(2026, 3, 11, 12, tzinfo=UTC))]))
         drain.start()
         time.sleep(0.5)  # the batch now waits for the recount
@@ -317,11 +307,11 @@ class TestCampaignRowsConcurrently:
             refresh_teams(teams)
 
         monkeypatch.setattr(team_rollups, "refresh_teams", pausing)
-        recount = threading.Thread(target=self.run_catching, name="recount", args=(
+        recount = threading.Thread(target=catching, name="recount", args=(
             errors, rollup_rebuilds.recount_team, team_users.team.pk, "Asia/Tokyo"))
         recount.start()
         assert rebuilt.wait(10)
-        drain = threading.Thread(target=self.run_catching, args=(errors, store_events, [
+        drain = threading.Thread(target=catching, args=(errors, store_events, [
             event(poster, datetime(2026, 3, 11, 16, tzinfo=UTC), visitor="b" * 32)]))  # 3-11 UTC, 3-12 Tokyo
         drain.start()
         time.sleep(0.5)  # the batch now waits for the recount

@@ -7,12 +7,13 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import transaction
 
 from campaigns import rollup_rebuilds, rollups, stats, team_rollups
 from campaigns.drainer import store_events
 from campaigns.models import Campaign, Placement, TeamRollup
 from qartsite.models import Team
+from tests.campaigns.concurrently import catching, on_postgresql
 from tests.campaigns.rollup_data import event, team_added_up, team_rows
 
 NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -157,9 +158,6 @@ class TestTeamRows:
         assert stats.scans_ever(stats.TeamCampaigns.of(team_users.team, False)) > 0
 
 
-on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL's")
-
-
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 class TestTeamRowsConcurrently:
@@ -178,19 +176,13 @@ class TestTeamRowsConcurrently:
             go.wait(10)
             return team_sums(campaign_sums)
 
-        def run(work) -> None:
-            try:
-                work()
-            except DatabaseError as exc:
-                errors.append(str(exc).splitlines()[0])
-            finally:
-                connections.close_all()
-
         monkeypatch.setattr(team_rollups, "team_sums", pausing)
-        drain = threading.Thread(target=run, args=(lambda: store_events([event(poster, NOON, visitor="b" * 32)]),))
+        drain = threading.Thread(target=catching, args=(
+            errors, lambda: store_events([event(poster, NOON, visitor="b" * 32)])))
         drain.start()
         assert sums.wait(10)
-        archive = threading.Thread(target=run, args=(lambda: Campaign.objects.get(pk=campaign.pk).set_archived(True),))
+        archive = threading.Thread(target=catching, args=(
+            errors, lambda: Campaign.objects.get(pk=campaign.pk).set_archived(True)))
         archive.start()
         archive.join(0.5)
         assert archive.is_alive()  # it waits for the batch's commit

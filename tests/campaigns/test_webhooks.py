@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 
 from campaigns import artwork, drainer, scan_buffer, webhooks
 from campaigns.models import Placement, ScanEvent, WebhookDelivery, WebhookEndpoint, WebhookOutbox
+from tests.campaigns.concurrently import on_postgresql
 from tests.campaigns.conftest import make_art
 from tests.campaigns.webhook_receiver import Receiver
 from tests.conftest import at_once
@@ -497,9 +498,6 @@ class TestOutbox:
             assert webhooks.flush_outbox() == 0
         assert kept() == [] and webhooks_queue.queue.count == 0
         assert "dropped 2 of endpoints deleted or switched off" in caplog.text
-
-
-on_postgresql = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks: PostgreSQL's")
 
 
 @on_postgresql
