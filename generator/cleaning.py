@@ -17,6 +17,8 @@ this host keeps its lock for CLEANING_TTL seconds.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rq import Queue, worker_registration
 from rq.registry import clean_registries as rq_clean_registries
@@ -63,6 +65,24 @@ def release(queue: Queue, token: str) -> None:
     queue.connection.register_script(RELEASE)(keys=[queue.registry_cleaning_key], args=[token])
 
 
+@contextmanager
+def held(queue: Queue) -> Iterator[bool]:
+    """`queue`'s cleaning lock for the block (`acquire`, then `release`); the block is told whether it holds it.
+
+    Args:
+        queue (`rq.Queue`): the queue.
+
+    Yields:
+        `bool`: True while this process holds the lock; False while another does (the block cleans nothing).
+    """
+    token = acquire(queue)
+    try:
+        yield token is not None
+    finally:
+        if token is not None:
+            release(queue, token)
+
+
 def clean_started(queue: Queue, exception_handlers: list | None = None) -> bool:
     """RQ's cleanup of `queue`'s started jobs (those whose executions expired are retried, or failed on their last
     try), under the cleaning lock.
@@ -77,14 +97,10 @@ def clean_started(queue: Queue, exception_handlers: list | None = None) -> bool:
     Raises:
         RedisError: Redis cannot be reached.
     """
-    token = acquire(queue)
-    if token is None:
-        return False
-    try:
-        queue.started_job_registry.cleanup(exception_handlers=exception_handlers)
-    finally:
-        release(queue, token)
-    return True
+    with held(queue) as cleaning:
+        if cleaning:
+            queue.started_job_registry.cleanup(exception_handlers=exception_handlers)
+    return cleaning
 
 
 def clean_registries(queue: Queue, worker) -> bool:
@@ -101,14 +117,10 @@ def clean_registries(queue: Queue, worker) -> bool:
     Raises:
         RedisError: Redis cannot be reached.
     """
-    token = acquire(queue)
-    if token is None:
-        return False
-    try:
-        worker.log.info("Worker %s: cleaning registries for queue: %s", worker.name, queue.name)
-        rq_clean_registries(queue, worker._exc_handlers)
-        worker_registration.clean_worker_registry(queue)
-        queue.intermediate_queue.cleanup(worker, queue)
-    finally:
-        release(queue, token)
-    return True
+    with held(queue) as cleaning:
+        if cleaning:
+            worker.log.info("Worker %s: cleaning registries for queue: %s", worker.name, queue.name)
+            rq_clean_registries(queue, worker._exc_handlers)
+            worker_registration.clean_worker_registry(queue)
+            queue.intermediate_queue.cleanup(worker, queue)
+    return cleaning
