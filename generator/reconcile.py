@@ -170,6 +170,29 @@ def reclaim(queue: Queue) -> list[str]:
     return list(gone)
 
 
+def retry_abandoned(queue: Queue, exception_handlers: list | None = None) -> list[str]:
+    """Mark the jobs whose holder here is gone (`reclaim`), then have RQ's cleanup of started jobs retry, or fail on
+    their last try, every job abandoned now (those marked, and those whose worker's heartbeats expired), under the
+    cleaning lock (`cleaning.clean_started`): a worker's look and the reconciler's pass.
+
+    Args:
+        queue (`rq.Queue`): the `gpu` queue.
+        exception_handlers (`list`, *optional*): a worker's handlers for a failure callback's error.
+
+    Returns:
+        `list[str]`: the RQ ids of the jobs handed to the cleanup; none while another process holds the lock (it is
+        cleaning them now).
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    reclaim(queue)
+    expired = queue.started_job_registry.get_expired_job_ids()
+    if expired and clean_started(queue, exception_handlers):
+        return expired
+    return []
+
+
 def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
     """(Unix time, worker) of the last renewal of a lease on the job, which may have expired since; None if none."""
     heard = connection.get(HEARD_PREFIX + rq_job_id)
@@ -267,10 +290,7 @@ def _reconcile(queue: Queue, grace: float, after_stop: bool) -> Reconciled:
     connection, done = queue.connection, Reconciled()
     # 1. RQ's own cleanup first: started jobs whose worker's process here is gone, or whose worker stopped sending
     # heartbeats, are retried or failed.
-    reclaim(queue)
-    expired = queue.started_job_registry.get_expired_job_ids()
-    if expired and not clean_started(queue):
-        expired = []  # being cleaned by the lock's holder right now: it retries them, this pass does not count them
+    expired = retry_abandoned(queue)  # none while another process cleans: it retries them, this pass counts none
     handed = GenerationJob.objects.filter(rq_job_id__in=expired, status__in=[Status.QUEUED, Status.FAILED])
     for pk, status in handed.values_list("pk", "status"):
         (done.requeued if status == Status.QUEUED else done.failed).append(pk)

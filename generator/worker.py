@@ -65,7 +65,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         """Mark abandoned the jobs whose worker's process on this host is gone (`reconcile.reclaim`) and, with `retry`,
         have RQ's cleanup of started jobs retry or fail whatever is abandoned now rather than at the next maintenance
         (up to a minute later; a worker on another host that died is taken this way too, once its heartbeats expired).
-        The cleanup runs under RQ's maintenance lock (`cleaning.clean_started`), as its registry cleaning, so that no
+        The cleanup runs under RQ's maintenance lock (`reconcile.retry_abandoned`), as its registry cleaning, so that no
         job is retried twice; while another worker holds it, the next look (seconds later) tries again. Never raises:
         it runs in RQ's loop and in the heartbeats' thread.
 
@@ -77,9 +77,10 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         """
         try:
             for queue in self.queues:
-                reconcile.reclaim(queue)
-                if retry and queue.started_job_registry.get_expired_job_ids():
-                    cleaning.clean_started(queue, self._exc_handlers)
+                if retry:
+                    reconcile.retry_abandoned(queue, self._exc_handlers)
+                else:
+                    reconcile.reclaim(queue)
         except RedisError:
             pass  # Redis away: the heartbeat and the dequeue already say so, every few seconds
         except DatabaseError as exc:  # RQ's cleanup runs the job's failure callback, which writes its row
