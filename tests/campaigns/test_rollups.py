@@ -289,7 +289,6 @@ class TestCampaignRowsConcurrently:
         assert campaign_rows() == added_up()
         assert ScanRollup.objects.filter(placement=new).exists()
 
-
     def test_a_batch_that_waited_for_its_teams_recount_counts_in_the_new_zone(self, team_users, campaign,
                                                                                monkeypatch):
         # The batch's locking query read the team's zone as of its own start, before the recount committed: its
@@ -322,6 +321,7 @@ class TestCampaignRowsConcurrently:
         assert errors == []
         assert placement_rows(poster) == {(date(2026, 3, 11), ""): (1, 1), (date(2026, 3, 12), ""): (1, 1)}
         assert campaign_rows() == added_up() and team_rows() == team_added_up()
+
 
 @pytest.mark.parametrize(("header", "language"), [
     ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("EN_us", "en"), ("de", "de"), ("*", ""), ("", ""), ("i-klingon", ""),
