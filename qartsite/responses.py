@@ -19,9 +19,10 @@ def is_api_path(path: str) -> bool:
 
     Returns:
         True for /api and anything after it: "/api/...", but also "/api%0A", "/api.json" or "/apiv2/...", which an
-        integrator's client sent and read the site's HTML 404 from. No page of the site has an address so begun.
+        integrator's client sent and read the site's HTML 404 from, and these in any case ("/API/campaigns/"). No
+        page of the site has an address so begun.
     """
-    return path.startswith("/api")
+    return path[:4].lower() == "/api"
 
 
 def plain_400(message: str) -> HttpResponseBadRequest:

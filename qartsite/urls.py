@@ -36,9 +36,12 @@ urlpatterns = [
     path("evals/", include("generator.evals.urls")),
     path("api/", include("qartsite.api_urls")),
     re_path(r"^api$", api_urls.root_unslashed, name="api_root_unslashed"),  # every API path answers without its slash
-    # "/api%0A", "/api.json", "/apiv2/campaigns": the API's JSON 404 as under /api/ (`responses.is_api_path`), not the
-    # site's HTML page (Django's debug page under DEBUG).
-    re_path(r"^api(?!/)[\s\S]+$", csrf_exempt(views.api_address_not_found), name="api_near_miss"),
+    # "/api%0A", "/api.json", "/apiv2/campaigns", "/API/campaigns/": the API's JSON 404 as under /api/
+    # (`responses.is_api_path`), not the site's HTML page (Django's debug page under DEBUG). In any case: "/api" and
+    # "/api/..." in lower case are taken by the two routes above. Classes, not "(?i:api)": `reverse()` of any name
+    # reads every pattern, and refuses that one (ValueError, a 500 on every page that links by name); capitals first,
+    # so that this route's own reverse ("/API", each class's first letter) is an address it takes.
+    re_path(r"^[Aa][Pp][Ii][\s\S]*$", csrf_exempt(views.api_address_not_found), name="api_near_miss"),
     # Uploads and generated images, in every mode, each answered only to its owner's team (qartsite.media).
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.serve, name="media"),
 ]

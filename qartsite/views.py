@@ -170,13 +170,18 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """404: the site's page, or at the API's addresses (`is_api_path`) DRF's JSON answer (an unknown API address is
     an integrator's)."""
     if is_api_path(request.path):
+        if not request.path.startswith("/api"):  # "/API/campaigns/": paths are read as written, in one case
+            return JsonResponse({"detail": API_IN_LOWER_CASE}, status=404)
         return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
 
 
+API_IN_LOWER_CASE = "Not found: the API's addresses are in lower case (/api/campaigns/)."
+
+
 def api_address_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    """Any address of the API's that no route takes (the last of `api_urls`, and /api followed by anything but a
-    slash in `qartsite.urls`): the API's JSON 404."""
+    """Any address of the API's that no route takes (the last of `api_urls`, and /api, in any case, followed by
+    anything but a slash in `qartsite.urls`): the API's JSON 404."""
     return not_found(request)
 
 

@@ -123,3 +123,14 @@ def test_an_address_just_past_api_is_the_apis_json_404(team_users, settings, deb
     response = getattr(signed_in(team_users.owner), method)(path)
     assert response.status_code == 404 and response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", ["/API/campaigns/", "/Api/campaigns", "/API", "/API/", "/aPi/teams/1/", "/API.json"])
+def test_an_api_address_in_capitals_is_the_apis_json_404_saying_so(team_users, settings, debug, method, path):
+    # The site's HTML 404 (Django's debug page under DEBUG) where an integrator's client reads JSON.
+    settings.DEBUG = debug
+    response = getattr(signed_in(team_users.owner), method)(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found: the API's addresses are in lower case (/api/campaigns/)."}
