@@ -1,11 +1,14 @@
 """What the API's schema says beyond what drf-spectacular reads from the views: its postprocessing hooks
 (SPECTACULAR_SETTINGS). The 4xx answers every operation documents and the JSON body of each refusal
-(`document_error_answers`), and blank-or-URL fields that validators can read (`blank_or_formatted_as_any_of`).
+(`document_error_answers`), and blank-or-URL fields that validators can read (`blank_or_formatted_as_any_of`); and
+the schema class that marks every field of a model's answer as always there (`AnswerSchema`).
 The answers themselves come from `qartsite.api` (`exception_handler`) and `qartsite.limits` (411, 413)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 
 # The 4xx answers the schema documents for every operation, in one place rather than on each view. Their bodies are
 # DRF's: `{"detail": "..."}`, or each field's messages under its name for a 400. No default 429: no view has a
@@ -121,3 +124,21 @@ def blank_or_formatted_as_any_of(result: dict, generator, request, public) -> di
 
     visit(result.get("components", {}))
     return result
+
+
+class AnswerSchema(AutoSchema):
+    """drf-spectacular's schema of a view (DEFAULT_SCHEMA_CLASS), where every field of a model serializer's answer is
+    required: it writes each one out, null or blank when there is nothing.
+
+    With COMPONENT_SPLIT_REQUEST drf-spectacular marks an answer's field required only when a request must send it
+    or it is read-only: a campaign's `team`, optional when one is created (it defaults to the user's one team), was
+    optional in every campaign answered too, so clients generated from the schema typed it `team?: number` and made
+    their callers test for a field that is never missing. Plain serializers keep their own say: they describe answers
+    built by hand, where a field they call optional may be left out (a refused webhook test's `message_id`)."""
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and isinstance(serializer, serializers.ModelSerializer) and \
+                schema.get("properties"):
+            schema["required"] = sorted(schema["properties"])
+        return schema

@@ -141,6 +141,12 @@ class PageNumbers(PageNumberPagination):
     "1_0" page 10. Such a page number is a 404, as "one" and a page past the last are, whose message says which pages
     there are (`no_such_page`): DRF's "Invalid page." left a client to guess."""
 
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        """DRF's page, with `next` and `previous` required: every page has both, null at either end."""
+        page = super().get_paginated_response_schema(schema)
+        page["required"] = sorted({*page.get("required", ()), "next", "previous"})
+        return page
+
     def get_page_number(self, request, paginator):
         number = super().get_page_number(request, paginator)
         if not plainly_written(number):

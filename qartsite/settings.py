@@ -358,7 +358,8 @@ REST_FRAMEWORK = {
         "qartsite.filters.FilterBackend",
         "qartsite.filters.StrictOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with every field of a model's answer required (qartsite.api_schema.AnswerSchema).
+    "DEFAULT_SCHEMA_CLASS": "qartsite.api_schema.AnswerSchema",
     # JSON nested too deeply for Python's parser is a 400, not a 500; JSON sent as a form is told so (qartsite.parsers).
     "DEFAULT_PARSER_CLASSES": [
         "qartsite.parsers.JSONParser",
