@@ -4,7 +4,9 @@ The web process never imports torch and never asks its own host about a GPU: the
 Each worker (`generator.worker.GenerationWorker`) records its device, model and readiness in Redis under
 `qart:engine:<worker name>` for REPORT_TTL seconds and a thread of the worker refreshes it every REPORT_REFRESH
 seconds for as long as the worker lives (`kept_alive`); a worker that stops deletes its key, one that dies lets it
-expire within REPORT_TTL. The generation page and the API's default engine read those records here.
+expire within REPORT_TTL (15 s), wherever the reader runs. The report names the worker's process too
+(`processes.process_token`): a reader on the worker's own host drops a killed worker's report at once
+(`processes.holder_gone`). The generation page and the API's default engine read those records here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from redis.exceptions import RedisError
 
 from generator.jobs import QUEUE
 from generator.models import GenerationJob
+from generator.processes import holder_gone, process_token
 from qartsite import queues
 
 log = logging.getLogger(__name__)
@@ -32,11 +35,14 @@ HALFTONE = GenerationJob.Engine.HALFTONE.value
 DIFFUSION = GenerationJob.Engine.DIFFUSION.value
 KEY_PREFIX = "qart:engine:"
 # A worker's report lives this long unless its thread refreshes it: a worker killed while loading (minutes when
-# compiling on a cold cache), while idle or mid-job drops off the pages within REPORT_TTL seconds. (RQ's heartbeat
-# comes only every ~7 minutes on an idle worker: the report it kept alive promised an engine for 8 minutes after a
-# kill.)
-REPORT_TTL = 90
-REPORT_REFRESH = 30
+# compiling on a cold cache), while idle or mid-job drops off the pages within REPORT_TTL seconds, also for a reader on
+# another host, which cannot see its process. (RQ's heartbeat comes only every ~7 minutes on an idle worker: the report
+# it kept alive promised an engine for 8 minutes after a kill; then a 90 s report said "ready" for 60 to 90 s after a
+# SIGKILL, and marketers submitted to a worker that was gone.) The price is one EXPIRE per worker every REPORT_REFRESH
+# seconds; the thread that sends it runs through loading and jobs alike, and two refreshes may be missed (a Redis
+# blip) before the report lapses; a lapsed one is recorded again at the next refresh (`refresh`).
+REPORT_TTL = 15
+REPORT_REFRESH = 5
 NO_WEIGHTS_NOTE = (
     "No worker here has diffusion model weights, so the diffusion engine could only draw noise with its tiny "
     "test model. The halftone engine needs neither a GPU nor weights: it draws the code into your picture."
@@ -60,6 +66,9 @@ class WorkerReport:
     shapes: list[str] = field(default_factory=list)
     # The RQ queues it takes jobs from ("gpu", "default"); empty in reports from before this field.
     queues: list[str] = field(default_factory=list)
+    # Its process (`processes.process_token`), for a reader on its host to tell it killed; "" where /proc does not say
+    # and in reports from before this field (those lapse after REPORT_TTL).
+    process: str = ""
 
     @property
     def gpu(self) -> bool:
@@ -77,6 +86,7 @@ def record(connection, report: WorkerReport, ttl: int) -> None:
     """Store `report` (called by the worker) for `ttl` seconds; its heartbeat extends it with `refresh`."""
     report.since = report.since or timezone.now().isoformat()
     report.host = report.host or socket.gethostname()
+    report.process = report.process or process_token()
     connection.set(KEY_PREFIX + report.worker, json.dumps(asdict(report)), ex=max(1, int(ttl)))
 
 
@@ -90,13 +100,14 @@ def refresh(connection, worker: str, ttl: int, report: Callable[[], WorkerReport
 
 
 @contextmanager
-def kept_alive(connection, worker: str, ttl: int = REPORT_TTL, every: float | None = None,
+def kept_alive(connection, worker: str, ttl: int | None = None, every: float | None = None,
                report: Callable[[], WorkerReport | None] | None = None):
-    """Refresh `worker`'s report every `every` seconds (REPORT_REFRESH by default) while the block runs (the worker's
-    whole life: loading its engine, waiting for jobs and running them). With `report`, a report Redis lost is recorded
-    again: after a Redis restart the page said "No generation worker is running" beside a worker taking jobs, until
-    that worker was restarted."""
+    """Refresh `worker`'s report for `ttl` seconds (REPORT_TTL by default) every `every` seconds (REPORT_REFRESH by
+    default) while the block runs (the worker's whole life: loading its engine, waiting for jobs and running them).
+    With `report`, a report Redis lost is recorded again: after a Redis restart the page said "No generation worker is
+    running" beside a worker taking jobs, until that worker was restarted."""
     stop = threading.Event()
+    ttl = REPORT_TTL if ttl is None else ttl
     every = REPORT_REFRESH if every is None else every
 
     def beat() -> None:
@@ -122,7 +133,8 @@ def forget(connection, worker: str) -> None:
 def live_workers() -> list[WorkerReport] | None:
     """Every live worker's report, by name; None when Redis cannot be reached (then nobody knows). A Redis that did
     not answer is not asked again for a few seconds (`queues.breaker`): the generation page asks four times a
-    render, and a stalled Redis made each wait out its timeout."""
+    render, and a stalled Redis made each wait out its timeout. A report whose worker's process, on this host, is gone
+    (SIGKILLed: the out-of-memory killer) is left out at once rather than when it expires."""
     connection = django_rq.get_connection(QUEUE)
     try:
         with queues.breaker(connection):
@@ -139,9 +151,12 @@ def live_workers() -> list[WorkerReport] | None:
             continue
         try:
             # Known fields only: during a rolling deploy a newer worker's report may carry fields this code lacks.
-            reports.append(WorkerReport(**{k: v for k, v in json.loads(value).items() if k in REPORT_FIELDS}))
+            report = WorkerReport(**{k: v for k, v in json.loads(value).items() if k in REPORT_FIELDS})
         except (TypeError, ValueError, AttributeError):
             log.warning("Ignoring an unreadable worker report: %r", value[:200])
+            continue
+        if not holder_gone(report.process):
+            reports.append(report)
     return reports
 
 

@@ -298,8 +298,9 @@ def stage_label(job: GenerationJob, silence: float | None = None, lost: bool = F
         return f"The job queue lost this job (Redis restarted or was emptied): it is queued again {when}"
     if silence is not None and silence > reconcile.SILENT_AFTER:
         quiet = f"The worker has not answered for {seconds_in_words(silence)}"
-        # Re-queueing is a worker's upkeep: with none but the quiet one, nothing moves. A killed worker's own report
-        # lives on for REPORT_TTL, past SILENT_AFTER: counted, it promised a re-queue nobody would do (a fault drill).
+        # Re-queueing is a worker's upkeep: with none but the quiet one, nothing moves. The quiet worker's own report
+        # may still be there (a hung one's thread refreshes it; a killed one's lived 90 s, past SILENT_AFTER): counted,
+        # it promised a re-queue nobody would do (a fault drill).
         workers, quiet_one = engine_status.live_workers(), reconcile.job_worker(job)
         if workers is not None and all(w.worker == quiet_one for w in workers):
             return f"{quiet}, and no other worker is running: the job is re-queued once one starts"

@@ -8,7 +8,8 @@ Run any number of them, on any number of GPU hosts, against the same Redis, data
 
 Each worker says what it is in Redis (`generator.engine_status`): "loading" while the engine loads, then
 "ready" with its device, model and the shapes it compiled (or "unavailable" with the reason), kept alive by a
-thread for the worker's whole life and deleted when the worker stops. The web process reads that instead of
+thread for the worker's whole life (every few seconds: a killed worker drops off the pages within
+`engine_status.REPORT_TTL` seconds) and deleted when the worker stops. The web process reads that instead of
 importing torch itself.
 
 While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker

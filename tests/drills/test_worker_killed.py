@@ -7,7 +7,8 @@ see is gone: the reconciler's pass, a worker beside it (idle: within `reconcile.
 started after it (at its start) marks the job abandoned at once, and RQ's cleanup retries it, or fails it on its last
 attempt. Before, the job waited for its lease and RQ's heartbeat of it to expire (about 95 s) and for the next pass
 (up to 60 s more): two and a half minutes of "generating". A worker that is alive, however slow, keeps its job. The job
-is finished once, its candidates made once.
+is finished once, its candidates made once. A killed worker leaves the generation page's "1 CPU worker ready" at once
+for a reader on its host (its report names its process), within seconds (`engine_status.REPORT_TTL`) for one elsewhere.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.test import Client
 from rq.job import Job
 from rq.worker import Worker
 
-from generator import jobs, reconcile
+from generator import engine_status, jobs, reconcile
 from generator.models import Candidate, GenerationJob, Prompt
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the worker process reads committed rows
@@ -171,3 +172,26 @@ def test_a_job_whose_worker_was_killed_on_its_last_attempt_fails_saying_so_once_
     client.force_login(team_users.owner)
     page = client.get(f"/generate/jobs/{job.pk}/").content.decode()
     assert job.error in page and "Traceback" not in page
+
+
+@pytest.mark.worker
+def test_a_killed_worker_leaves_the_generation_page_at_once_here_and_within_seconds_elsewhere(
+        drill_queue, start_worker, team_users, monkeypatch):
+    # Its report said "1 GPU worker ready" for 60 to 90 s after a SIGKILL (it lived 90 s), and marketers submitted to
+    # a worker that was gone.
+    killed = start_worker(REDIS_URL=drill_queue)
+    idle([killed])
+    client = Client()
+    client.force_login(team_users.owner)
+    assert "1 CPU worker ready" in client.get("/generate/").content.decode()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    assert engine_status.live_workers() == []  # this host sees its process gone
+    assert "No generation worker is running" in client.get("/generate/").content.decode()
+    # A web process on another host (or container) cannot see its process: its report lapses within REPORT_TTL.
+    monkeypatch.setattr(engine_status, "holder_gone", lambda token: False)
+    assert [report.state for report in engine_status.live_workers()] == ["ready"]
+    deadline = time.monotonic() + 20  # REPORT_TTL and slack for a loaded CI machine
+    while engine_status.live_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert engine_status.live_workers() == []

@@ -135,6 +135,14 @@ def test_it_skips_an_unreadable_report(connection):
     assert [r.worker for r in engine_status.live_workers()] == ["w1"]
 
 
+def test_it_leaves_out_at_once_a_report_whose_workers_process_here_is_gone(connection, gone_process):
+    # SIGKILLed (the out-of-memory killer): its report said "ready" until it expired, and marketers submitted to it.
+    engine_status.record(connection, replace(ready("killed"), process=gone_process), ttl=300)
+    engine_status.record(connection, ready("alive"), ttl=300)  # this process's
+
+    assert [r.worker for r in engine_status.live_workers()] == ["alive"]
+
+
 def test_it_answers_none_when_redis_is_unreachable(no_redis):
     assert engine_status.live_workers() is None
 
@@ -290,7 +298,7 @@ def test_a_refresh_does_not_revive_a_deleted_report(worker, connection):
     assert not connection.exists(key_of(worker.name))
 
 
-def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_minutes_without_it(
+def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_seconds_without_it(
         worker, connection, monkeypatch):
     # RQ's own heartbeat comes every ~7 minutes to an idle worker: a killed worker's report promised an engine for
     # 8 minutes. Now it lives REPORT_TTL seconds, refreshed by a thread for as long as the job loop runs.
@@ -309,6 +317,31 @@ def test_the_report_is_kept_alive_while_the_worker_takes_jobs_and_lives_only_min
 
     assert 0 < seen["ttl"] <= engine_status.REPORT_TTL < worker.worker_ttl
     assert seen["threads"] == ["qart-report-keepalive"]
+
+
+def test_a_worker_loading_or_busy_for_longer_than_its_reports_life_stays_listed(worker, connection, monkeypatch):
+    # The report lives seconds (a killed worker leaves the pages as fast): only the thread's refreshes keep it through
+    # an engine's load of a minute or more and a 30 s job.
+    monkeypatch.setattr(engine_status, "REPORT_TTL", 1)
+    monkeypatch.setattr(engine_status, "REPORT_REFRESH", 0.2)
+    seen = []
+
+    def watch(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            seen.append(tuple(r.state for r in engine_status.live_workers()))
+            time.sleep(0.1)
+
+    def loading(spec):
+        watch(2.5)
+        return SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set())
+
+    monkeypatch.setattr(warm_engines, "get_engine", loading)
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(SimpleWorker, "work", lambda self, *args, **kwargs: watch(2.5) or True)  # a job
+    worker.work()
+
+    assert set(seen) == {("loading",), ("ready",)} and (seen[0], seen[-1]) == (("loading",), ("ready",))
 
 
 def test_a_worker_loading_its_engine_says_which_queues_it_will_take(worker, connection, monkeypatch):
