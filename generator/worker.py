@@ -18,8 +18,9 @@ Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which 
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
 A job whose worker's process on this host is gone (SIGKILLed) is retried sooner (`reconcile.reclaim`, `_reclaim`):
 looked for when the worker starts, every `reconcile.RECLAIM_EVERY` seconds while it is idle (which also retries, then,
-a job whose worker's heartbeats expired), and with each lease renewal while it runs a job (marked there, retried by
-the next idle look of any worker).
+a job whose worker's heartbeats expired, and puts back in the queue a job that a worker killed took and never started:
+`reconcile.put_back_taken`), and with each lease renewal while it runs a job (marked there, retried by the next idle
+look of any worker).
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
 at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so

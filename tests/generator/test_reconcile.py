@@ -395,6 +395,15 @@ def test_a_job_whose_worker_runs_elsewhere_keeps_its_lease(queue, worker, gone_p
     assert job.status == "running"
 
 
+def test_a_lease_whose_holders_process_cannot_be_told_drops_an_earlier_holders_process(queue, gone_process):
+    # Left, the earlier holder's (a worker killed mid-job) would pass for the new holder's, which `put_back_taken`
+    # would have taken for gone while it ran.
+    reconcile.hold(queue.connection, "qart-generation-held", "killed-worker", process=gone_process)
+    reconcile.hold(queue.connection, "qart-generation-held", "worker-without-proc", process="")
+    assert not queue.connection.exists(reconcile.HOLDER_PREFIX + "qart-generation-held")
+    assert queue.connection.get(reconcile.LEASE_PREFIX + "qart-generation-held") == b"worker-without-proc"
+
+
 def test_an_orphan_is_left_for_the_grace_period_then_acted_on(queue):
     job = lost(queue)
     done = reconcile.reconcile_jobs(grace=60)

@@ -159,6 +159,53 @@ def test_a_worker_retries_though_another_was_killed_while_it_cleaned(worker, gen
     assert gpu_queue.count == 1 and not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
 
 
+def taken_not_started(gpu_queue, holder: str, process: str) -> Job:
+    """The queue's next job as a worker leaves it when it dies between taking it and starting it: moved out of the
+    queue into RQ's intermediate list (RQ 2.6's first step), not in the started registry (its second), its lease taken
+    by `holder`, the process `process` (`reconcile.process_token`)."""
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    reconcile.hold(gpu_queue.connection, rq_job.id, holder, process=process)
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
+    return rq_job
+
+
+@pytest.mark.parametrize("gone", ["its process here", "its registration"])
+def test_an_idle_worker_puts_back_at_once_a_job_that_a_killed_worker_took_and_never_started(
+        worker, generation, gpu_queue, gone_process, gone):
+    # Found by RQ's maintenance only, a minute or two later, and then failed ("stuck in intermediate queue"), spending
+    # an attempt of a job that never ran.
+    boot_id, namespace, pid, started = gone_process.split(" ")
+    holder, process = ((worker.name, gone_process) if gone == "its process here"  # RQ still counts it
+                       else ("expired-worker", f"another-boot {namespace} {pid} {started}"))  # elsewhere, unregistered
+    taken = taken_not_started(gpu_queue, holder, process)
+    queued_since = gpu_queue.enqueue(naps, job_id="queued-since")
+    worker.heartbeat()  # its idle loop's, RECLAIM_EVERY seconds at most after the kill
+    assert gpu_queue.job_ids == [taken.id, queued_since.id]  # back at the front, where it was
+    assert not gpu_queue.intermediate_queue.get_job_ids()
+    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + taken.id, reconcile.HEARD_PREFIX + taken.id)
+    taken.refresh()
+    generation.refresh_from_db()
+    assert (taken.get_status(), taken.retries_left) == ("queued", 1)  # not a failure: its retry is still there
+    assert (generation.status, generation.attempts) == ("queued", 0)
+
+
+@pytest.mark.parametrize("case", ["not leased yet", "leased by a live worker", "an earlier run's lease"])
+def test_a_job_that_a_live_worker_took_and_has_not_started_yet_is_left_to_it(worker, generation, gpu_queue,
+                                                                            gone_process, case):
+    # RQ 2.6 moves the job out of the queue, then puts it in the started registry; a GenerationWorker takes its lease
+    # in between, then may wait minutes for its database. Put back meanwhile, the job would run twice.
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    if case == "leased by a live worker":
+        reconcile.hold(gpu_queue.connection, rq_job.id, worker.name)  # this process: alive
+    elif case == "an earlier run's lease":  # its worker killed mid-job; the live one that took the retry not yet
+        reconcile.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=gone_process)
+        earlier = rq_job.enqueued_at.timestamp() - 90
+        gpu_queue.connection.set(reconcile.HEARD_PREFIX + rq_job.id, f"{earlier:.3f} killed-worker")
+    worker.heartbeat()
+    assert reconcile.reconcile_jobs(grace=0).requeued == []
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
+
+
 def naps() -> None:
     """A job that outlasts two heartbeats a second apart."""
     time.sleep(2.5)
