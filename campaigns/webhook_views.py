@@ -62,7 +62,9 @@ def show_secret_next(request: HttpRequest, team: Team, endpoint: WebhookEndpoint
     """Redirect to the list, which shows `endpoint`'s new secret once (kept in the session until then): the page
     answering the POST itself was sent again by a reload, adding a second endpoint or rotating the secret again."""
     request.session[shown_secret_key(team)] = [endpoint.pk, endpoint.secret]
-    return redirect(f"{reverse('campaigns:webhooks', args=[team.pk])}#endpoint-{endpoint.pk}")
+    # No #endpoint-N: a browser ignores autofocus on a page opened at a fragment, and the focus belongs on the secret
+    # (which names its endpoint), not on the endpoint's card further down.
+    return redirect("campaigns:webhooks", team_id=team.pk)
 
 
 @login_required

@@ -1,6 +1,6 @@
 """The site with a keyboard alone, and where focus goes: a refused form starts on its summary, the skip link leads
 past the menu, the phone's menu button says whether it is open, the menus close as menus do, the crop moves with
-the arrow keys, and a choice that sends its form waits for Enter.
+the arrow keys, a choice that sends its form waits for Enter, and a link or secret shown once has the focus.
 
 Headless Chromium (Debian's) against pytest-django's live server.
 """
@@ -197,4 +197,33 @@ def test_the_alignment_pages_session_choice_waits_for_enter_from_the_keyboard(li
 
     page.get_by_label("Session").select_option(str(made[0].pk))  # a pointer's choice is sent at once
     expect(page).to_have_url(f"{live_server.url}/evals/alignment/?session={made[0].pk}")
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_a_new_share_link_and_signing_secret_have_the_focus(live_server, team_users, new_page):
+    """Each is shown once: after "Make link" or "New secret" the focus was back at the page's top, a page of tabs
+    (a phone's screen of scrolling) away from the one thing to copy."""
+    from playwright.sync_api import expect
+
+    from campaigns import webhooks
+    from campaigns.webhook_models import WebhookEndpoint
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Spring fair", destination="https://example.com/")
+    WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/qart",
+                                   events=["scan.created"], secret=webhooks.new_secret())
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "owner")
+    page.goto(f"/campaigns/{campaign.pk}/shares/")
+    page.fill("#id_label", "Agency Blue")
+    page.keyboard.press("Enter")
+    link = page.get_by_label("Share link")
+    expect(link).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Copy")).to_be_focused()
+
+    page.goto(f"/campaigns/teams/{team_users.team.pk}/webhooks/")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Make a new secret? …"
+    page.get_by_role("button", name="New secret").click()
+    expect(page.get_by_label("Signing secret")).to_be_focused()
     assert failures == []
