@@ -727,8 +727,27 @@ class TestTimesInTheTeamsZone:
         detail = body(client.get(f"/campaigns/{campaign.pk}/?range=custom&from=2026-03-11&to=2026-03-11"))
         shares = body(client.get(f"/campaigns/{campaign.pk}/shares/"))
 
-        assert '<td data-label="First scan" class="nowrap">11 Mar 2026</td>' in detail
+        assert '<td data-label="First scan in range" class="nowrap">11 Mar 2026</td>' in detail
         assert "4 Jan 2027 00:15" in shares and "3 Jan 2027 10:15" not in shares
+
+
+@pytest.mark.django_db
+def test_the_first_and_last_scan_columns_say_they_are_the_ranges(client, team_users, campaign, placement, scans):
+    """A poster scanned since March read "First scan 8 Nov" under "Last 30 days": the column is the range's first
+    scan, so it says "in range"; only the lifetime's is the placement's first scan."""
+    from campaigns import shares
+
+    ScanEvent.objects.filter(pk=scans[1].pk).update(time=timezone.now() - timedelta(days=200))
+    rollup_rebuilds.rebuild(Placement.objects.all())
+    _, token = shares.create(campaign, team_users.owner)
+    client.force_login(team_users.owner)
+
+    for url in (f"/campaigns/{campaign.pk}/", f"/campaigns/shared/{token}/"):
+        recent, lifetime = body(client.get(url)), body(client.get(f"{url}?range=lifetime"))
+        for edge in ("First", "Last"):
+            assert f"<th>{edge} scan in range</th>" in recent and f'data-label="{edge} scan in range"' in recent
+            assert f"<th>{edge} scan</th>" in lifetime and f'data-label="{edge} scan"' in lifetime
+        assert "in range" not in lifetime
 
 
 @pytest.mark.django_db

@@ -17,7 +17,8 @@ from tests.e2e.conftest import TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # How many lines each first and last scan's date of the placement comparison is drawn on.
-DATE_LINES = """() => [...document.querySelectorAll('[data-comparison] td[data-label$="scan"]')].map(cell => {
+DATE_LINES = """() => [...document.querySelectorAll(
+    '[data-comparison] td[data-label^="First scan"], [data-comparison] td[data-label^="Last scan"]')].map(cell => {
     const range = document.createRange();
     range.selectNodeContents(cell);
     return new Set([...range.getClientRects()].map(box => Math.round(box.top))).size;
