@@ -49,7 +49,10 @@ def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: 
                for key, count in stats.PRESETS.items()]
     presets.append({"label": "Lifetime", "query": urlencode({**kept, "range": "lifetime"}),
                     "chosen": days.key == "lifetime"})
+    # The period before, which the scans tile compares with (`previous_period`), one click away; the lifetime has none.
+    previous = urlencode({**kept, **days.previous().query()}) if days.key != "lifetime" else ""
     return {"presets": presets, "range": days, "range_query": urlencode({**kept, **days.query()}),
+            "previous_query": previous,
             "range_kept": kept, "range_error": error,
             "range_from": str(typed.get("from") or days.start.isoformat())[:10],
             "range_to": str(typed.get("to") or days.end.isoformat())[:10]}
@@ -131,6 +134,7 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days), regions=True),
         "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(scope, days, shared),
+        "previous": previous_period(scope, days, sum(daily.scans)),
         "time_zone": team.counted_time_zone,
         "recount_note": recount_note(team),
         "scans_counted": stats.SCANS_COUNTED,
@@ -139,6 +143,34 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "unique_explained": stats.UNIQUE_EXPLAINED,
         **pattern_charts(scope, days),
     }
+
+
+def previous_period(scope: stats.Scope, days: stats.DateRange, scans: int) -> dict | None:
+    """The scans tile's comparison: `scope`'s scans in the period before `days` (as many days, `DateRange.previous`)
+    and how `scans`, the range's own, changed from them. A marketer asking "is this month better than the last?" had
+    to open the two ranges and compare the numbers by hand.
+
+    Args:
+        scope: what is counted (a campaign, a team's campaigns, a placement).
+        days: the range shown.
+        scans: its scans.
+
+    Returns:
+        `range` (the period before), `scans` there and `change` in words ("up 12 %", "down less than 1 %", "the
+        same"; empty when there were none before: no percentage of nothing); None for the lifetime, which has no
+        period before.
+    """
+    if days.key == "lifetime":
+        return None
+    before = days.previous()
+    earlier = sum(stats.daily(scope, before).scans)
+    change = ""
+    if earlier:
+        percent = round(abs(scans - earlier) * 100 / earlier)
+        # "the same" only when it is: 20,277 against 20,239 said so, under 0.5 % apart.
+        size = f"{percent} %" if percent else "less than 1 %"
+        change = "the same" if scans == earlier else f"up {size}" if scans > earlier else f"down {size}"
+    return {"range": before, "scans": earlier, "change": change}
 
 
 def never_scanned(scans_ever: int, backlog: scan_backlog.Backlog) -> bool:

@@ -97,6 +97,10 @@ class DateRange:
         span = f"{self.start:%-d %b %Y} – {self.end:%-d %b %Y}"
         return f"Lifetime ({span})" if self.key == "lifetime" else span
 
+    def previous(self) -> DateRange:
+        """The period to compare this one with: as many days, ending the day before this range starts."""
+        return DateRange(self.start - timedelta(days=self.length), self.start - timedelta(days=1))
+
     def query(self) -> dict[str, str]:
         """The query parameters that ask for this range again."""
         if self.key == "custom":

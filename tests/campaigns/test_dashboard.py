@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -71,3 +72,40 @@ def test_the_picker_keeps_the_dates_typed_when_they_could_not_be_read():
                              typed={"from": "2026-12-04", "to": "2026-11-01"})
 
     assert (wrong["range_from"], wrong["range_to"]) == ("2026-12-04", "2026-11-01")
+
+
+def test_the_picker_links_the_period_before_with_the_pages_other_parameters():
+    days = stats.DateRange(date(2026, 3, 8), date(2026, 3, 14), "7d")
+    assert days.previous() == stats.DateRange(date(2026, 3, 1), date(2026, 3, 7))
+    assert dashboard.picker(days, {"archived": "1"})["previous_query"] == \
+        "archived=1&range=custom&from=2026-03-01&to=2026-03-07"
+    assert dashboard.picker(stats.DateRange(date(2026, 1, 1), date(2026, 3, 14), "lifetime"))["previous_query"] == ""
+
+
+@pytest.mark.django_db
+def test_the_scans_tile_compares_the_range_with_as_many_days_before(team_users, campaign):
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    now = timezone.now()
+    store_events([scan_event(poster.pk, now - timedelta(days=days), visitor_key=f"{days:032d}")
+                  for days in (0, 1, 1, 8, 30)])  # 3 in the last 7 days, 1 in the 7 before, 1 long before
+    scope = Placement.objects.filter(pk=poster.pk)
+    week = dashboard.range_for(team_users.team, {"range": "7d"}, scope)
+
+    previous = dashboard.previous_period(scope, week, 3)
+
+    assert previous == {"range": week.previous(), "scans": 1, "change": "up 200 %"}
+    assert dashboard.previous_period(scope, week, 1)["change"] == "the same"
+    assert dashboard.previous_period(scope, week, 0)["change"] == "down 100 %"
+    before_any = stats.DateRange(week.start - timedelta(days=60), week.start - timedelta(days=40))
+    assert dashboard.previous_period(scope, before_any, 0) == {"range": before_any.previous(), "scans": 0,
+                                                               "change": ""}  # no percentage of nothing
+    lifetime = dashboard.range_for(team_users.team, {"range": "lifetime"}, scope)
+    assert dashboard.previous_period(scope, lifetime, 5) is None
+
+
+def test_the_comparison_says_the_same_only_when_it_is(monkeypatch):
+    monkeypatch.setattr(stats, "daily", lambda scope, days: SimpleNamespace(scans=[20_000, 239]))
+    week = stats.DateRange(date(2026, 10, 1), date(2026, 10, 31))
+    assert dashboard.previous_period(None, week, 20_277)["change"] == "up less than 1 %"  # it said "the same"
+    assert dashboard.previous_period(None, week, 20_200)["change"] == "down less than 1 %"
+    assert dashboard.previous_period(None, week, 20_239)["change"] == "the same"

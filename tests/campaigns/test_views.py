@@ -751,6 +751,26 @@ def test_the_first_and_last_scan_columns_say_they_are_the_ranges(client, team_us
 
 
 @pytest.mark.django_db
+def test_the_scans_tile_compares_with_the_period_before_and_links_it(client, team_users, campaign, placement, scans):
+    """Comparing two periods took opening both and reading the numbers side by side; the campaign page, the team's
+    overview and a shared report now say it under the scans tile, and its link shows the period before."""
+    from campaigns import shares
+
+    _, token = shares.create(campaign, team_users.owner)
+    client.force_login(team_users.owner)
+
+    for url in (f"/campaigns/{campaign.pk}/", "/campaigns/", f"/campaigns/shared/{token}/"):
+        week = body(client.get(f"{url}?range=7d"))
+        # One person in the last 7 days (the bot is not counted), one in the 7 before: the scan 10 days ago.
+        note = re.search(r'<span class="tile-note" data-previous>(.*?)</span>', week).group(1)
+        link = re.search(r'href="(\?[^"]+)"', note).group(1).replace("&amp;", "&")
+        assert note.startswith("the same on 1 in ") and "the 7 days before</a>" in note, note
+        before = body(client.get(f"{url}{link}"))
+        assert re.search(r'data-tile="scans">1</span>', before) and "Custom range" in before
+        assert "data-previous" not in body(client.get(f"{url}?range=lifetime"))  # nothing before a lifetime
+
+
+@pytest.mark.django_db
 def test_the_list_of_active_campaigns_says_when_all_are_archived_and_its_overview_follows_the_list(
         client, team_users, campaign, placement, scans):
     campaign.set_archived(True)
