@@ -577,6 +577,23 @@ class TestCampaignPage:
         note = re.search(r"data-no-scans-yet>(.*?)</p>", body(client.get(f"/campaigns/{campaign.pk}/")), re.S)
         assert "an editor adds a placement" in note.group(1) and "#new-placement" not in note.group(1)
 
+    def test_an_archived_campaign_offers_unarchive_where_adding_a_placement_was(self, client, team_users, campaign):
+        """Its "Add placement" button led down the page to a note saying it takes none, and "Unarchive" was under
+        "More actions" at the top: the note now holds the button, and the empty state's "unarchive it" leads there."""
+        campaign.set_archived(True)
+        client.force_login(team_users.teammate)
+        html = body(client.get(f"/campaigns/{campaign.pk}/"))
+        assert '<a class="button small" href="#new-placement">Add placement</a>' not in html
+        assert '<a href="#new-placement">unarchive it</a>' in html
+        there = re.search(r'<form method="post" action="([^"]+)" class="inline-form" id="new-placement">(.*?)</form>',
+                          html, re.S)
+        assert there and 'name="archived" value="0"' in there.group(2) and ">Unarchive</button>" in there.group(2)
+        client.post(there.group(1), {"archived": "0"})
+        campaign.refresh_from_db()
+        assert not campaign.archived
+        assert '<a class="button small" href="#new-placement">Add placement</a>' in body(
+            client.get(f"/campaigns/{campaign.pk}/"))
+
     def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.owner)
         for url in [f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
