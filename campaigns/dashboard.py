@@ -223,6 +223,16 @@ COMPARISON_PAGE = 25
 ALERTS_SHOWN = 20
 
 
+def matching(rows: list[ComparisonRow], asked: str) -> list[ComparisonRow]:
+    """The comparison `rows` whose placement's name or location holds `asked`, in any case; all of them when it is
+    empty."""
+    wanted = asked.strip().casefold()
+    if not wanted:
+        return rows
+    return [row for row in rows
+            if wanted in row.placement.name.casefold() or wanted in row.placement.location.casefold()]
+
+
 def comparison_page(rows: list, number: object) -> dict:
     """One page of a comparison table's `rows` (`?page=`, read leniently: a bad number, or one past 64 bits, shows
     the first page; one past the end the last) and what its links need: `rows_page` (None when one page holds them

@@ -32,10 +32,12 @@ TOP_PLACEMENTS = 5
 
 # Helpers -------------------------------------------------------------------------------------------------
 
-def chosen_range(request: HttpRequest, team: Team, scope: stats.Scope) -> tuple[stats.DateRange, dict]:
-    """The date range the page asks for and the picker's context; a range that cannot be read falls back to the
-    default one, with the reason shown above the figures (the page then answers 400)."""
-    kept = {name: request.GET[name] for name in ("archived", "team") if request.GET.get(name)}
+def chosen_range(request: HttpRequest, team: Team, scope: stats.Scope,
+                 keep: tuple[str, ...] = ("archived", "team")) -> tuple[stats.DateRange, dict]:
+    """The date range the page asks for and the picker's context, whose links keep the page's parameters named in
+    `keep`; a range that cannot be read falls back to the default one, with the reason shown above the figures (the
+    page then answers 400)."""
+    kept = {name: request.GET[name] for name in keep if request.GET.get(name)}
     try:
         days = dashboard.range_for(team, request.GET, scope)
     except stats.RangeError as exc:
@@ -114,11 +116,12 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user).select_related("team"), pk=campaign_id)
     placements = campaign.placements.all()
     whole = stats.Campaigns.one(campaign)
-    days, picker = chosen_range(request, campaign.team, whole)
+    days, picker = chosen_range(request, campaign.team, whole, keep=("q",))  # the placements found stay found
     listed = list(placements.select_related("artwork"))
     figures = stats.placement_figures(placements, days, trends=False)
     rows = dashboard.comparison(listed, figures, {placement.pk: placement.short_url(request) for placement in listed})
-    shown = dashboard.comparison_page(rows, request.GET.get("page"))
+    asked = request.GET.get("q", "").strip()
+    shown = dashboard.comparison_page(dashboard.matching(rows, asked), request.GET.get("page"))
     stats.add_trends(figures, placements.filter(pk__in=[row.placement.pk for row in shown["rows"]]), days)
     editor = can_edit(request.user, campaign.team)
     alerts = PlacementAlert.objects.filter(placement__campaign=campaign, dismissed_at__isnull=True)
@@ -127,6 +130,11 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     ctx = {
         "campaign": campaign,
         **shown,
+        "placements_total": len(rows),
+        # A campaign of 200 placements showed them 25 a page, most scanned first: finding one by name took paging.
+        "placement_query": asked,
+        "placement_search": asked or len(rows) > dashboard.COMPARISON_PAGE,
+        "range_only_query": urlencode(days.query()),
         "top": dashboard.bars([(row.placement.name, row.figures.scans) for row in rows if row.figures.scans]
                               [:TOP_PLACEMENTS]),
         "can_edit": editor,

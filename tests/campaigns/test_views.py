@@ -594,6 +594,29 @@ class TestCampaignPage:
         assert '<a class="button small" href="#new-placement">Add placement</a>' in body(
             client.get(f"/campaigns/{campaign.pk}/"))
 
+    def test_it_finds_a_placement_by_name_or_location_past_one_page(self, client, team_users, campaign):
+        """200 placements were 25 a page, most scanned first: finding one by name took paging through eight pages."""
+        for n in range(dashboard.COMPARISON_PAGE):
+            Placement.objects.create(campaign=campaign, name=f"Poster {n}", location="Station")
+        Placement.objects.create(campaign=campaign, name="Harbour flyer", location="Quay 4")
+        Placement.objects.create(campaign=campaign, name="Window sticker", location="Harbour street")
+        client.force_login(team_users.viewer)
+
+        everything = body(client.get(f"/campaigns/{campaign.pk}/"))
+        found = body(client.get(f"/campaigns/{campaign.pk}/?range=7d&q=+HARBOUR+"))
+        none = body(client.get(f"/campaigns/{campaign.pk}/?range=7d&q=lighthouse"))
+
+        assert 'data-placement-find' in everything and everything.count("<tr data-placement=") == 25
+        assert re.findall(r'<tr data-placement="([^"]+)"', found) == ["Harbour flyer", "Window sticker"]
+        assert 'value="HARBOUR"' in found and 'class="tile-num">27<' in found  # the tile still counts them all
+        assert 'href="?q=+HARBOUR+&amp;range=30d"' in found  # a range's link keeps what was found
+        assert f'href="/campaigns/{campaign.pk}/scans.csv?range=7d"' in found  # the export is the campaign's
+        assert 'href="?range=7d#placements">Show all 27</a>' in found
+        assert "No placement's name or location holds “lighthouse”." in none and "<tr data-placement=" not in none
+        small = Campaign.objects.create(team=team_users.team, name="Small", destination="https://example.com/")
+        Placement.objects.create(campaign=small, name="Poster")
+        assert "data-placement-find" not in body(client.get(f"/campaigns/{small.pk}/"))  # one page: nothing to find
+
     def test_it_loads_chart_js_from_our_own_static_files(self, client, team_users, campaign, placement, scans):
         client.force_login(team_users.owner)
         for url in [f"/campaigns/{campaign.pk}/", f"/campaigns/placements/{placement.pk}/"]:
