@@ -22,12 +22,25 @@ from qartsite.models import Team
 from qartsite.numbers import whole
 
 
+class DestinationField(forms.CharField):
+    """A destination as typed: a host and path without their scheme ("shop.example.com/winter") is read as its
+    https:// address (`links.with_assumed_scheme`), as browsers' address bars and link products read it.
+
+    A text field with the phone's web-address keyboard, not type=url: the browser refused such an address itself
+    with "Please enter a URL." before the form was sent, and no message of ours said what to add.
+    """
+
+    def to_python(self, value: object) -> str:
+        return links.with_assumed_scheme(super().to_python(value))
+
+
 def destination_field(required: bool, help_text: str, label: str | None = None) -> forms.CharField:
     # A CharField, not a URLField: URLField would answer "Enter a valid URL." to javascript: and friends,
     # where our validator says exactly what is wrong and what to type instead.
-    return forms.CharField(
+    return DestinationField(
         max_length=2000, required=required, validators=[links.validate_destination], help_text=help_text, label=label,
-        widget=forms.URLInput(attrs={"placeholder": "https://example.com/offer", "inputmode": "url"}),
+        widget=forms.TextInput(attrs={"placeholder": "https://example.com/offer", "inputmode": "url",
+                                      "autocapitalize": "off", "spellcheck": "false"}),
     )
 
 

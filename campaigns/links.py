@@ -78,7 +78,10 @@ def validate_destination(url: str) -> None:
     except ValueError:
         raise ValidationError("Enter a valid web address.") from None
     if parts.scheme not in ("http", "https"):
-        raise ValidationError("The destination must start with http:// or https://.")
+        # Name the fix where there is one: "shop.example.com/winter" is a host and path without its scheme.
+        assumed = with_assumed_scheme(url)
+        raise ValidationError("The destination must start with http:// or https://"
+                              + (f", like {assumed}." if assumed != url.strip() else "."))
     if not parts.hostname or "." not in parts.hostname.strip(".") and parts.hostname != "localhost":
         raise ValidationError("The destination needs a host name, like https://example.com/offer.")
     if parts.username or parts.password:
@@ -94,6 +97,37 @@ def validate_destination(url: str) -> None:
         port = 0
     if port == 0 and parts.netloc.rpartition("]")[2].count(":"):
         raise ValidationError("The destination's port must be a number from 1 to 65535.")
+
+
+def with_assumed_scheme(text: str) -> str:
+    """`text` with "https://" before it when it is a host name with a dot (or an IP address), perhaps a port and a
+    path, typed without its scheme ("shop.example.com/winter", "www.example.com"), as a browser's address bar reads
+    it; anything else as typed, spaces around it dropped, for `validate_destination` to judge ("javascript:…",
+    "mailto:…" and "localhost:8000" are no host name with a dot, "/offer" is a path alone).
+
+    Args:
+        text: what was typed.
+
+    Returns:
+        The https:// address it stands for, when that address is a valid destination; else `text`, stripped.
+    """
+    text = text.strip()
+    if not text or "://" in text or text.startswith("/"):
+        return text
+    address = f"https://{text}"
+    try:
+        parts = urlsplit(address)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
+    except ValueError:
+        return text
+    if parts.username or parts.password or "." not in host.strip("."):
+        return text
+    try:
+        validate_destination(address)
+    except ValidationError:
+        return text
+    return address
 
 
 HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)", re.IGNORECASE)  # "_" too: browsers open such hosts

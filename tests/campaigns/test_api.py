@@ -191,6 +191,9 @@ class TestCampaigns:
         ("https://user:secret@shop.example.com/", "The destination must not contain a user name or password."),
         ("javascript:alert(1)", "The destination must start with http:// or https://."),
         ("https://shop", "The destination needs a host name, like https://example.com/offer."),
+        # Strict, unlike the pages' forms, which add https:// themselves: a client learns what to send instead.
+        ("shop.example.com/winter", "The destination must start with http:// or https://, like "
+                                    "https://shop.example.com/winter."),
         # DRF's length check added "Ensure this field has no more than 2000 characters." to this one.
         ("https://shop.example.com/" + "x" * 2000, "The destination contains spaces or is too long."),
     ])

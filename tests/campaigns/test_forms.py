@@ -176,3 +176,22 @@ class TestSeenVersion:
         assert client.post(url, posted).status_code == 302
         poster.refresh_from_db()
         assert poster.notes == "by the door" and not poster.active
+
+
+class TestDestinations:
+    def test_a_host_and_path_typed_without_https_is_saved_with_it(self, campaign):
+        # type=url had the browser refuse it ("Please enter a URL.") before any message of ours said what to add.
+        form = CampaignForm(CAMPAIGN | {"destination": "shop.example.com/winter", "rule_ios": "apps.apple.com/app"},
+                            instance=campaign)
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["destination"] == "https://shop.example.com/winter"
+        assert form.cleaned_data["rule_ios"] == "https://apps.apple.com/app"
+        assert 'type="text"' in str(form["destination"]) and 'inputmode="url"' in str(form["destination"])
+        placement = new_placement(campaign, destination_override="www.example.com/b")
+        assert placement.is_valid(), placement.errors
+        assert placement.cleaned_data["destination_override"] == "https://www.example.com/b"
+
+    def test_what_is_no_host_and_path_is_still_refused_with_the_reason(self, campaign):
+        form = CampaignForm(CAMPAIGN | {"destination": "javascript:alert(1)"}, instance=campaign)
+        assert not form.is_valid()
+        assert form.errors["destination"] == ["The destination must start with http:// or https://."]

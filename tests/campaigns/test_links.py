@@ -50,6 +50,32 @@ class TestValidateDestination:
         assert message in str(exc.value)
 
 
+    def test_it_names_the_fix_for_a_host_and_path_without_their_scheme(self):
+        # The API, strict, says what to send; the pages' forms add https:// themselves (tests/campaigns/test_forms.py).
+        with pytest.raises(ValidationError) as exc:
+            links.validate_destination("shop.example.com/winter")
+        assert exc.value.messages == ["The destination must start with http:// or https://, like "
+                                      "https://shop.example.com/winter."]
+
+
+class TestAssumedScheme:
+    @pytest.mark.parametrize("typed, address", [
+        ("shop.example.com/winter", "https://shop.example.com/winter"),
+        ("  www.example.com ", "https://www.example.com"),
+        ("shop.example.com:8080/x?a=1", "https://shop.example.com:8080/x?a=1"),
+        ("1.2.3.4/x", "https://1.2.3.4/x"),
+        ("http://shop.example.com/", "http://shop.example.com/"),
+    ])
+    def test_a_host_and_path_is_read_as_its_https_address(self, typed, address):
+        assert links.with_assumed_scheme(typed) == address
+
+    @pytest.mark.parametrize("typed", ["javascript:alert(1)", "mailto:a@example.com", "localhost:8000", "/offer",
+                                       "banana", "shop.example.com/a b", "example..com/x", "ftp://example.com/",
+                                       "user:pw@example.com/", ""])
+    def test_anything_else_is_left_for_the_destination_check(self, typed):
+        assert links.with_assumed_scheme(typed) == typed.strip()
+
+
 class TestWebAddressProblem:
     """Content meant as a web address: the form's and the API's check (tests/generator/test_forms.py has the cases a
     person types)."""

@@ -46,3 +46,22 @@ def test_a_refused_placement_edit_says_so_at_the_top_and_leads_to_the_field(live
         assert Placement.objects.get(pk=placement.pk).rules == {}
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_destination_typed_without_https_is_saved_with_it(new_page, team_users):
+    # type=url: the browser stopped the form with its own "Please enter a URL.", which said nothing of what to add.
+    from playwright.sync_api import expect
+
+    from campaigns.models import Campaign
+
+    campaign = Campaign.objects.create(team=team_users.team, name="Winter sale",
+                                       destination="https://shop.example.com/")
+    page, failures = new_page(viewport=PHONE)
+    sign_in(page, "teammate", next_url=f"/campaigns/{campaign.pk}/edit/")
+    page.locator("#id_destination").fill("shop.example.com/winter")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_contain_text("Winter sale")
+    expect(page.locator(".page-head")).to_contain_text("https://shop.example.com/winter")
+    assert Campaign.objects.get(pk=campaign.pk).destination == "https://shop.example.com/winter"
+    assert failures == []
