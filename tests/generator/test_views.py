@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import django_rq
@@ -841,15 +841,35 @@ class TestHalftoneOnThePage:
         placed.save()
         page = logged_in(team_users.owner).get("/generate/").content.decode()
         cards = dict(re.findall(r'<label class="earlier" title="Job (\d+): [^"]*">(.*?)</label>', page, re.S))
-        day = ours.job.created.strftime("%-d %b %Y")  # the house date format
+        made = ours.job.created
         link = ours.job.content.removeprefix("https://").replace("/", "/<wbr>")  # a line may break after a "/"
         assert f'value="{ours.pk}"' in cards[str(ours.job_id)]
-        when = f'<span class="nowrap">{day}</span>'  # a date never broken over two lines
+        # When, to the minute in the team's zone (the house formats): the day and the time each kept whole.
+        when = (f'<time datetime="{made.isoformat()}"><span class="nowrap">{made:%-d %b %Y}</span> '
+                f'<span class="nowrap">{made:%H:%M}</span></time>')
+        placed_when = f'<time datetime="{placed.created.isoformat()}"><span class="nowrap">{placed.created:%-d %b %Y}'
         assert f'<span class="earlier-caption small">{link}<span class="muted"> · {when}</span></span>' in cards[
             str(ours.job_id)]
-        assert f'<span class="earlier-caption small">Station Poster<span class="muted"> · {when}' in cards[
+        assert f'<span class="earlier-caption small">Station Poster<span class="muted"> · {placed_when}' in cards[
             str(placed.pk)]
         assert re.search(r'<fieldset class="field earlier-field">\s*<legend>…or one of your team', page)
+
+    def test_two_earlier_codes_of_one_placement_on_one_day_read_apart(self, team_users):
+        # Both read "Flyer 1 · 7 Dec 2026"; and the list said "of this same link" before any placement was chosen.
+        team_users.team.time_zone = "Europe/Berlin"
+        team_users.team.save()
+        placement = placement_of(team_users.team)
+        morning = datetime(2026, 12, 7, 8, 5, tzinfo=UTC)
+        for job, hour in ((job_with_candidates(team_users.team, team_users.owner, count=1), 8),
+                          (job_with_candidates(team_users.team, team_users.owner, count=1), 13)):
+            GenerationJob.objects.filter(pk=job.pk).update(placement=placement,
+                                                           created=morning.replace(hour=hour))
+        page = logged_in(team_users.owner).get("/generate/").content.decode()
+        captions = re.findall(r'<span class="earlier-caption small">(.*?)</span></span>', page, re.S)
+        assert [re.sub(r"<[^>]+>", "", caption) for caption in captions] == [
+            "Station Poster · 7 Dec 2026 14:05", "Station Poster · 7 Dec 2026 09:05"]  # the team's time, newest first
+        legend = page.split('<fieldset class="field earlier-field">')[1].split("</legend>")[0]
+        assert "this same link" not in legend and "made for the link the new code opens" in legend
 
     def test_it_captions_an_earlier_code_without_its_leading_scheme_only(self, team_users):
         # The caption cut every "https://" out: "x.io/in?to=https://y.io" showed as "x.io/in?to=y.io".
