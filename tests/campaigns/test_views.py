@@ -767,7 +767,7 @@ class TestTimesInTheTeamsZone:
         detail = body(client.get(f"/campaigns/{campaign.pk}/?range=custom&from=2026-03-11&to=2026-03-11"))
         shares = body(client.get(f"/campaigns/{campaign.pk}/shares/"))
 
-        assert '<td data-label="First scan in range" class="nowrap">11 Mar 2026</td>' in detail
+        assert '<td data-label="First scan in range" class="nowrap" data-col="first">11 Mar 2026</td>' in detail
         assert "4 Jan 2027 00:15" in shares and "3 Jan 2027 10:15" not in shares
 
 
