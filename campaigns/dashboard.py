@@ -19,6 +19,7 @@ from qartsite.numbers import whole
 
 SPARK_WIDTH, SPARK_HEIGHT = 100, 24
 CARD_ROWS = 8  # values per breakdown card; the rest are summed into "Other"
+WEEKLY_PAST = 60  # days: a longer range's scans chart has a bar per week (`daily_chart`)
 
 
 def bars(rows: Iterable[tuple[str, int]]) -> list[dict]:
@@ -59,12 +60,27 @@ def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: 
 
 
 def daily_chart(daily: stats.Daily, today: date) -> dict:
-    """Chart.js bar data: scans per day with unique visitors as a line; today's bar, a day not over, marked."""
+    """Chart.js bar data: scans per day with unique visitors as a line, or per week past WEEKLY_PAST days; the bar
+    that holds today, a day (or week) not over, marked.
+
+    Args:
+        daily: the range's figures, one per day (`stats.daily`).
+        today: the team's local date.
+
+    Returns:
+        `labels`, `datasets`, `partial_last` and `per` ("day" or "week", for the chart's heading and notes).
+    """
+    # 274 days drew 274 bars into a phone's 300 px, a smear of hairlines; weeks, as the placements' trends switch
+    # to past 31 days. The table under the chart, the CSV and the API keep days.
+    per = "week" if len(daily.days) > WEEKLY_PAST else "day"
+    shown = stats.weekly(daily) if per == "week" else daily
     return {
-        "labels": [day_label(day) for day in daily.days],
-        "datasets": [{"label": "Scans", "data": daily.scans, "type": "bar"},
-                     {"label": "Unique visitors", "data": daily.visitors, "type": "line"}],
+        "labels": [day_label(day) for day in shown.days],
+        "datasets": [{"label": "Scans", "data": shown.scans, "type": "bar"},
+                     {"label": "Unique visitors", "data": shown.visitors, "type": "line"}],
+        # A range ending today: its last bar (today, or this week, today in it) is not over.
         "partial_last": bool(daily.days) and daily.days[-1] == today,
+        "per": per,
     }
 
 

@@ -21,11 +21,12 @@ def range_help(default: str) -> str:
 class RangeQuerySerializer(serializers.Serializer):
     range = BriefChoiceField(choices=stats.RANGE_KEYS, required=False, help_text=range_help(stats.DEFAULT_RANGE))
     # `from` is a keyword: the field is named in the schema through the serializer's own declared-fields map.
-    to = AsciiDateField(required=False, help_text="A custom range's last day (included), YYYY-MM-DD")
+    to = AsciiDateField(required=False, help_text=("A custom range's last day (included), YYYY-MM-DD; one after "
+                                                   "today reads as today (the range's end says so)"))
 
 
 RangeQuerySerializer._declared_fields["from"] = AsciiDateField(
-    required=False, help_text="A custom range's first day, YYYY-MM-DD")
+    required=False, help_text="A custom range's first day, YYYY-MM-DD, today at the latest")
 
 
 class ExportRangeQuerySerializer(RangeQuerySerializer):

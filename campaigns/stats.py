@@ -72,6 +72,7 @@ class DateRange:
     start: date
     end: date
     key: str = "custom"
+    asked_end: date | None = None  # a custom range asked to end after today: the day asked (`end` is today)
 
     @property
     def days(self) -> list[date]:
@@ -114,7 +115,8 @@ def local_today(team: Team, now: datetime | None = None) -> date:
 
 def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) -> DateRange:
     """The range a page or API call asks for: `range` (7d, 30d, 90d, lifetime, custom; default 30d) and, for a
-    custom range, `from` and `to` (YYYY-MM-DD, both included). `from`/`to` without `range` mean custom.
+    custom range, `from` and `to` (YYYY-MM-DD, both included). `from`/`to` without `range` mean custom; a custom
+    range that ends after `today` ends today (its `asked_end` says the day asked).
 
     Args:
         params: the query parameters.
@@ -135,8 +137,14 @@ def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) 
     start, end = parse_day(params, "from"), parse_day(params, "to")
     if end < start:
         raise RangeError(f"The start date, from={start}, is after the end date, to={end}.")
-    if (end - start).days + 1 > MAX_DAYS:
+    if start > today:
+        raise RangeError(f"The start date, from={start}, is after today ({today:%-d %b %Y}): no scans yet.")
+    if (min(end, today) - start).days + 1 > MAX_DAYS:
         raise RangeError(f"A range covers at most {MAX_DAYS} days (ten years).")
+    if end > today:
+        # "1-31 Dec" asked on the 7th: the days to come have no scans, and 24 empty bars read as scans stopping.
+        # Shown up to today, and the page says so (`asked_end`).
+        return DateRange(start, today, "custom", asked_end=end)
     return DateRange(start, end, "custom")
 
 
@@ -298,6 +306,23 @@ class Daily:
     days: list[date]
     scans: list[int]
     visitors: list[int]
+
+
+def weekly(daily: Daily) -> Daily:
+    """`daily`'s figures summed per week, Monday to Sunday, each week dated by its first day in the range (the
+    range's first day may be a Wednesday: that week holds only its days in the range); the visitors are summed as
+    every range's are (`UNIQUE_COUNTED`)."""
+    days: list[date] = []
+    scans: list[int] = []
+    visitors: list[int] = []
+    for day, day_scans, day_visitors in zip(daily.days, daily.scans, daily.visitors, strict=True):
+        if not days or day.weekday() == 0:
+            days.append(day)
+            scans.append(0)
+            visitors.append(0)
+        scans[-1] += day_scans
+        visitors[-1] += day_visitors
+    return Daily(days, scans, visitors)
 
 
 def daily(scope: Scope, days: DateRange) -> Daily:

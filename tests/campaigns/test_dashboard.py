@@ -109,3 +109,47 @@ def test_the_comparison_says_the_same_only_when_it_is(monkeypatch):
     assert dashboard.previous_period(None, week, 20_277)["change"] == "up less than 1 %"  # it said "the same"
     assert dashboard.previous_period(None, week, 20_200)["change"] == "down less than 1 %"
     assert dashboard.previous_period(None, week, 20_239)["change"] == "the same"
+
+
+def test_a_range_past_sixty_days_charts_scans_per_week_from_monday():
+    # 274 days drew 274 bars into a phone's chart: a smear. Weeks, Monday to Sunday, each under its first day.
+    days = stats.DateRange(date(2026, 3, 4), date(2026, 5, 6))  # a Wednesday to a Wednesday: 64 days
+    daily = stats.Daily(days.days, [1] * days.length, [n % 2 for n in range(days.length)])
+    chart = dashboard.daily_chart(daily, today=date(2026, 5, 6))
+    assert chart["per"] == "week" and len(chart["labels"]) == 10
+    assert chart["labels"][:2] == ["4 Mar", "9 Mar"] and chart["labels"][-1] == "4 May"
+    scans = chart["datasets"][0]["data"]
+    assert scans[0] == 5 and scans[1:-1] == [7] * 8 and scans[-1] == 3 and sum(scans) == days.length
+    assert sum(chart["datasets"][1]["data"]) == sum(daily.visitors)
+    assert chart["partial_last"]  # this week, today in it, is not over
+
+
+def test_a_range_of_sixty_days_keeps_a_bar_a_day():
+    days = stats.DateRange(date(2026, 3, 1), date(2026, 4, 29))
+    chart = dashboard.daily_chart(stats.Daily(days.days, [1] * 60, [1] * 60), today=date(2026, 5, 6))
+    assert chart["per"] == "day" and len(chart["labels"]) == 60 and not chart["partial_last"]
+
+
+def test_the_lifetime_page_says_per_week_and_keeps_its_table_of_days(client, team_users, campaign):
+    placement = Placement.objects.create(campaign=campaign, name="Poster")
+    store_events([scan_event(placement.pk, timezone.now() - timedelta(days=100), visitor_key="a" * 32)])
+    client.force_login(team_users.viewer)
+    html = client.get(f"/campaigns/{campaign.pk}/?range=lifetime").content.decode()
+    assert "<h2>Scans per week</h2>" in html and "Bar chart of scans per week, " in html
+    assert "data-weekly-note" in html and "this week's is the week so far" in html
+    assert html.split("Daily totals as a table")[1].split("</tbody>")[0].count("<tr><td>") == 101
+    html = client.get(f"/campaigns/{campaign.pk}/?range=30d").content.decode()
+    assert "<h2>Scans per day</h2>" in html and "data-weekly-note" not in html
+
+
+def test_a_custom_range_into_the_future_is_shown_to_today_and_the_page_says_so(client, team_users, campaign):
+    today = stats.local_today(team_users.team)
+    asked = {"range": "custom", "from": (today - timedelta(days=6)).isoformat(),
+             "to": (today + timedelta(days=24)).isoformat()}
+    client.force_login(team_users.viewer)
+    response = client.get(f"/campaigns/{campaign.pk}/", asked)
+    html = response.content.decode()
+    assert response.status_code == 200 and response.context["range"].end == today
+    assert (f'data-range-clamped>Shown up to today, {today:%-d %b %Y}: the days to '
+            f'{today + timedelta(days=24):%-d %b %Y} are still to come.</p>') in html
+    assert f'name="to" value="{today.isoformat()}"' in html

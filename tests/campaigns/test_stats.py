@@ -61,6 +61,13 @@ class TestParseRange:
         assert days.label == "1 Mar 2026 – 3 Mar 2026"
         assert days.name == "Custom range"  # the picker's fields show its days
 
+    def test_a_custom_range_into_the_future_ends_today_and_keeps_the_day_asked(self):
+        # "1-31 March" asked on the 20th was accepted as it was: eleven empty days read as scans stopping.
+        days = stats.parse_range({"from": "2026-03-01", "to": "2026-03-31"}, TODAY, None)
+        assert days == stats.DateRange(date(2026, 3, 1), TODAY, "custom", asked_end=date(2026, 3, 31))
+        assert days.length == 20 and days.query()["to"] == "2026-03-20"
+        assert stats.parse_range({"from": "2026-03-01", "to": "2026-03-20"}, TODAY, None).asked_end is None
+
     def test_a_ranges_name_leaves_its_days_to_the_date_fields(self):
         assert stats.parse_range({"range": "7d"}, TODAY, None).name == "Last 7 days"
         lifetime = stats.parse_range({"range": "lifetime"}, TODAY, date(2025, 1, 2))
@@ -80,6 +87,8 @@ class TestParseRange:
                                                      "2999."),
         ({"from": "2000-01-01", "to": "3000-01-01"}, "The end date, to=3000-01-01, must be in the years 2000 to 2999."),
         ({"from": "2000-01-01", "to": "2026-03-01"}, "A range covers at most 3660 days (ten years)."),
+        ({"from": "2026-03-21", "to": "2026-03-31"}, "The start date, from=2026-03-21, is after today (20 Mar 2026): "
+                                                     "no scans yet."),
     ])
     def test_it_refuses_what_it_cannot_read_with_one_sentence(self, params, message):
         with pytest.raises(stats.RangeError) as refused:
