@@ -12,6 +12,14 @@ its holder's process (`processes.process_token`): a holder on this host that is 
 (`processes.holder_gone`), and the lock lives CLEANING_TTL seconds, for a holder elsewhere that cannot be told gone. A
 cleaning takes milliseconds (one Redis pipeline, and a row written per job retried); a live holder, however slow, on
 this host keeps its lock for CLEANING_TTL seconds.
+
+RQ's cleanup of its intermediate list (RQ 2.6 takes a job in two steps: off the queue into that list, then into the
+started registry) fails, or retries, a job seen there for more than a minute ("stuck in intermediate queue"). A
+GenerationWorker leases the job between the two steps and may then wait two minutes for its database
+(`queues.wait_for_database`): RQ retried the job into the queue while that worker went on to run it, and another worker
+ran the retry too (two GPU runs, the first one's candidates dropped as superseded). The cleanup here leaves alone the
+jobs that a worker that may be alive leases (`leases.held_by_live_workers`); a job no one leases, or whose holder is
+certainly gone, is cleaned as RQ does (the reconciler's looks put the latter back sooner: `reconcile.put_back_taken`).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rq import Queue, worker_registration
+from rq.intermediate_queue import IntermediateQueue
 from rq.registry import clean_registries as rq_clean_registries
 
+from generator.leases import held_by_live_workers
 from generator.processes import holder_gone, process_token
 
 CLEANING_TTL = 60  # seconds: a cleaning takes milliseconds; a holder on another host found dead waits this long
@@ -122,5 +132,18 @@ def clean_registries(queue: Queue, worker) -> bool:
             worker.log.info("Worker %s: cleaning registries for queue: %s", worker.name, queue.name)
             rq_clean_registries(queue, worker._exc_handlers)
             worker_registration.clean_worker_registry(queue)
-            queue.intermediate_queue.cleanup(worker, queue)
+            UnleasedJobs(queue).cleanup(worker, queue)
     return cleaning
+
+
+class UnleasedJobs(IntermediateQueue):
+    """RQ's intermediate list of a queue, less the jobs that a worker that may be alive leases: RQ's cleanup of the
+    list (`IntermediateQueue.cleanup`) reads it through `get_job_ids`, and so leaves those jobs to their workers."""
+
+    def __init__(self, queue: Queue) -> None:
+        super().__init__(queue.key, queue.connection)
+
+    def get_job_ids(self) -> list[str]:
+        job_ids = super().get_job_ids()
+        leased = held_by_live_workers(self.connection, list(dict.fromkeys(job_ids)))
+        return [job_id for job_id in job_ids if job_id not in leased]

@@ -1,5 +1,5 @@
 """Who a process is, for another process of the same host to tell whether it is gone: a generation worker's lease
-names its holder (`generator.reconcile`), and RQ's registry cleaning lock names its holder too (`generator.cleaning`),
+names its holder (`generator.leases`), and RQ's registry cleaning lock names its holder too (`generator.cleaning`),
 so that a worker killed (SIGKILL: the out-of-memory killer) holding either is not waited for."""
 
 from __future__ import annotations

@@ -21,13 +21,11 @@ periodic maintenance (`GenerationWorker.run_maintenance_tasks`, every INTERVAL s
      (`after_stop`: `make run`, whose Redis keeps nothing) a waiting row is re-queued however often that happened, and a
      running one only after the grace period, whatever was asked: a worker on another host may hold it (`_grace_for`).
 
-Leases: while a `GenerationWorker` runs a job it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed
-with RQ's heartbeats), which it writes again after a Redis restart, when RQ's own records of the job are gone. Each
-renewal also notes when it was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page
-counts the worker's silence from it until the reconciler acts (`worker_silence`).
+Leases (`generator.leases`): while a `GenerationWorker` runs a job it keeps a lease on it, renewed with RQ's heartbeats,
+which it writes again after a Redis restart, when RQ's own records of the job are gone; a leased job is held.
 
 A worker killed on this host (SIGKILL: the out-of-memory killer) is not waited for: the lease names its process too
-(`qart:holder:<RQ job id>`, `process_token`), and a worker on the same host that sees that process gone
+(`qart:holder:<RQ job id>`, `processes.process_token`), and a worker on the same host that sees that process gone
 (`holder_gone`) marks the job abandoned at once (`reclaim`), and RQ's cleanup retries it, or fails it on its last
 try, within about RECLAIM_EVERY seconds of the kill instead of the two and a half minutes that the lease, RQ's
 heartbeat and the next pass took. Each generation worker looks when it starts (before its engine loads: a worker
@@ -49,7 +47,6 @@ import django_rq
 from redis import Redis
 from redis.exceptions import LockError, RedisError
 from rq import Queue
-from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
@@ -57,8 +54,9 @@ from rq.worker import Worker
 
 from generator import jobs
 from generator.cleaning import clean_started, held
+from generator.leases import HEARD_PREFIX, HOLDER_PREFIX, LEASE_PREFIX, LEASE_TTL, RENEWAL, last_heard
 from generator.models import GenerationJob
-from generator.processes import holder_gone, process_token
+from generator.processes import holder_gone
 from qartsite import queues
 
 log = logging.getLogger(__name__)
@@ -66,15 +64,9 @@ Status = GenerationJob.Status
 
 GRACE = 120.0  # seconds a job must look orphaned before it is re-queued or failed: more than a lease renewal
 INTERVAL = 60  # seconds between two passes in a worker (its RQ maintenance interval)
-LEASE_PREFIX = "qart:lease:"
-LEASE_TTL = 90  # renewed every RENEWAL seconds: one missed renewal does not lose it
-HEARD_PREFIX = "qart:heard:"  # <RQ job id> -> "<Unix time> <worker>" of the lease's last renewal
-HEARD_TTL = 3600  # well past the lease's expiry, the reconciler's next pass and its grace
-RENEWAL = DEFAULT_JOB_MONITORING_INTERVAL  # seconds: a GenerationWorker renews its lease with RQ's heartbeats
 SILENT_AFTER = 2 * RENEWAL  # a running job's worker not heard from for longer has most likely stopped
 ORPHANS_KEY = "qart:reconcile:orphans"  # job pk -> when it first looked orphaned (Unix time)
 LOCK_KEY = "qart:reconcile:lock"
-HOLDER_PREFIX = "qart:holder:"  # <RQ job id> -> the lease holder's process (`process_token`), kept with the lease
 RECLAIM_EVERY = 10  # seconds between an idle worker's looks for jobs whose holder on this host is gone (`reclaim`)
 MAX_ATTEMPTS = 2  # a job's first run and RQ's one retry (jobs.enqueue_generation)
 REQUEUED = "requeued"  # the stage of a row the reconciler put back in the queue
@@ -106,31 +98,6 @@ class Reconciled:
                                    ("cancelled", self.cancelled), ("orphaned, within the grace period", self.orphaned))
                  if pks]
         return f"Jobs {'; '.join(parts)}." if parts else "No orphaned jobs."
-
-
-def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None) -> None:
-    """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now.
-
-    Args:
-        connection (`redis.Redis`): the queue's Redis.
-        rq_job_id (`str`): the job's RQ id.
-        worker (`str`): the name of the worker that runs it.
-        ttl (`int`, *optional*, defaults to LEASE_TTL): seconds the lease lasts unless renewed.
-        process (`str`, *optional*): the worker's process (`process_token`); this process's by default.
-    """
-    process = process_token() if process is None else process
-    with connection.pipeline(transaction=False) as pipeline:
-        pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
-        if process:
-            pipeline.set(HOLDER_PREFIX + rq_job_id, process, ex=ttl)
-        else:  # none where it cannot be told (not Linux): such a holder keeps its lease until it expires
-            pipeline.delete(HOLDER_PREFIX + rq_job_id)  # an earlier holder's, which `put_back_taken` would ask about
-        pipeline.set(HEARD_PREFIX + rq_job_id, f"{time.time():.3f} {worker}", ex=HEARD_TTL)
-        pipeline.execute()
-
-
-def release(connection: Redis, rq_job_id: str) -> None:
-    connection.delete(LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
 
 
 # The lease and its holder deleted only while the holder is still the one found gone: a live worker that took the job
@@ -217,7 +184,7 @@ def put_back_taken(queue: Queue) -> list[str]:
     puts it in the started registry. A worker killed between them (a GenerationWorker leases the job there, then may
     wait minutes for its database: `queues.wait_for_database`) left it in neither until RQ's maintenance took it for
     a failure ("stuck in intermediate queue"), 72 s later when measured, its one retry spent. Here it goes back at once
-    where its worker is certainly gone: the worker that leased it (`hold`, after the job was last queued) has its
+    where its worker is certainly gone: the worker that leased it (`leases.hold`, after the job was last queued) has its
     process on this host gone (`holder_gone`), or RQ's registration of it expired. A job not leased yet is left alone:
     its worker may be alive, between the two steps; so is one whose lease is an earlier run's (renewed before the job
     was last queued). The caller holds the cleaning lock (`retry_abandoned`): RQ's cleanup of the list waits meanwhile.
@@ -257,15 +224,6 @@ def put_back_taken(queue: Queue) -> list[str]:
         log.warning("Jobs %s: their worker is gone before it started them; back at the front of the queue",
                     ", ".join(put_back))
     return put_back
-
-
-def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
-    """(Unix time, worker) of the last renewal of a lease on the job, which may have expired since; None if none."""
-    heard = connection.get(HEARD_PREFIX + rq_job_id)
-    if heard is None:
-        return None
-    at, _, worker = heard.decode().partition(" ")
-    return float(at), worker
 
 
 def worker_silence(job: GenerationJob) -> float | None:

@@ -13,7 +13,7 @@ thread for the worker's whole life (every few seconds: a killed worker drops off
 importing torch itself.
 
 While a job runs, a thread sends the heartbeats RQ's forking worker would send (SimpleWorker sends none, so a worker
-killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.reconcile`).
+killed mid-job was noticed only after the job's time limit) and renews the job's lease (`generator.leases`).
 Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which re-queues or ends jobs nothing
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
 A job whose worker's process on this host is gone (SIGKILLed) is retried sooner (`reconcile.reclaim`, `_reclaim`):
@@ -40,7 +40,7 @@ from rq import SimpleWorker
 from rq.utils import now
 
 from campaigns import maintenance as dashboards
-from generator import cleaning, engine_status, reconcile
+from generator import cleaning, engine_status, leases, reconcile
 from qartsite import queues
 from qartsite.queues import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
 
@@ -137,7 +137,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             beat.join()
             self._follow_engine()
             try:
-                reconcile.release(self.connection, job.id)
+                leases.release(self.connection, job.id)
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
 
@@ -186,7 +186,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
 
     def _hold(self, job) -> None:
         try:
-            reconcile.hold(self.connection, job.id, self.name)
+            leases.hold(self.connection, job.id, self.name)
         except RedisError as exc:
             log.warning("Could not renew the lease on %s: %s", job.id, exc)
 

@@ -2,7 +2,7 @@
 one started after it, all on this host.
 
 Real processes: a redis-server of the drill's own and RQ workers on the tiny model. The first worker is killed while
-it draws the candidates. Its lease names its process (`reconcile.process_token`), which every process of this host can
+it draws the candidates. Its lease names its process (`processes.process_token`), which every process of this host can
 see is gone: the reconciler's pass, a worker beside it (idle: within `reconcile.RECLAIM_EVERY` seconds), or a worker
 started after it (at its start) marks the job abandoned at once, and RQ's cleanup retries it, or fails it on its last
 attempt. Before, the job waited for its lease and RQ's heartbeat of it to expire (about 95 s) and for the next pass

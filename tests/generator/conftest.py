@@ -68,12 +68,14 @@ def forget_everything(queue) -> None:
             except ValueError:  # an execution its worker, killed by the test, had half removed: drop the job's key
                 queue.connection.delete(Job.key_for(job_id))
         queue.connection.delete(registry.key)
-    # When a killed worker last renewed its leases outlives them (reconcile.last_heard): a later test's job of the same
-    # id would count its silence from it.
-    from generator import reconcile
+    # When a killed worker last renewed its leases outlives them (leases.last_heard): a later test's job of the same
+    # id would count its silence from it. A lease a test took by hand (a worker that has not started its job yet)
+    # would have a later test's job of the same id held.
+    from generator import leases
 
-    for key in queue.connection.scan_iter(match=reconcile.HEARD_PREFIX + "*"):
-        queue.connection.delete(key)
+    for prefix in (leases.HEARD_PREFIX, leases.LEASE_PREFIX, leases.HOLDER_PREFIX):
+        for key in queue.connection.scan_iter(match=prefix + "*"):
+            queue.connection.delete(key)
     queue.connection.delete(queue.registry_cleaning_key)  # left by a cleaner a test killed
     # Jobs a test took off the queue by hand (Queue.dequeue_any) stay in RQ's intermediate list; a minute after a
     # cleaning first saw them there, the next cleaning (a later test's, or a later run's) retried them into the queue.
@@ -89,11 +91,11 @@ def killed_while_cleaning():
     (`generator.cleaning`), for as long as RQ's lock lives (899 s)."""
     import subprocess
 
-    from generator import reconcile
+    from generator import processes
 
     def leave(queue) -> None:
         gone = subprocess.Popen(["sleep", "60"])
-        token = reconcile.process_token(gone.pid)
+        token = processes.process_token(gone.pid)
         gone.kill()
         gone.wait()
         queue.connection.set(queue.registry_cleaning_key, f"{token}#killed", ex=899)

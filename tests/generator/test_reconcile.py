@@ -15,7 +15,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
 from rq.worker_registration import unregister
 
-from generator import jobs, reconcile
+from generator import jobs, leases, processes, reconcile
 from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
 
@@ -29,7 +29,7 @@ def queue(gpu_queue):
     gpu_queue.connection.delete(*keys)
     yield gpu_queue
     gpu_queue.connection.delete(*keys)
-    for prefix in (reconcile.LEASE_PREFIX, reconcile.HOLDER_PREFIX, reconcile.HEARD_PREFIX):
+    for prefix in (leases.LEASE_PREFIX, leases.HOLDER_PREFIX, leases.HEARD_PREFIX):
         for key in gpu_queue.connection.scan_iter(match=prefix + "qart-generation-*"):
             gpu_queue.connection.delete(key)
 
@@ -129,7 +129,7 @@ def test_after_a_deliberate_stop_a_job_a_worker_elsewhere_runs_is_left_to_it(que
     assert done.orphaned == [running.pk, last_try.pk] and not done.requeued and not done.failed
     assert queue.count == 0
     for job in (running, last_try):  # the worker's next renewal, within RENEWAL seconds of Redis coming back
-        reconcile.hold(queue.connection, job.rq_job_id, "gpu-host-worker")
+        leases.hold(queue.connection, job.rq_job_id, "gpu-host-worker")
     queue.connection.hset(reconcile.ORPHANS_KEY, mapping=dict.fromkeys((running.pk, last_try.pk),
                                                                        time.time() - reconcile.GRACE - 1))
     assert not reconcile.reconcile_jobs()  # the workers' reconciler, the grace period later: held, left alone
@@ -182,7 +182,7 @@ def test_a_job_rq_failed_without_the_row_hearing_is_queued_again(queue):
 def test_a_running_job_whose_worker_holds_its_lease_is_left_alone(queue):
     # Redis restarted under a live worker: RQ forgot the job, but the worker renews its lease.
     job = lost(queue, status="running", stage="generating", attempts=1)
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
     assert not reconcile.reconcile_jobs(grace=0)
     job.refresh_from_db()
     assert job.status == "running" and queue.count == 0
@@ -191,9 +191,9 @@ def test_a_running_job_whose_worker_holds_its_lease_is_left_alone(queue):
 def test_worker_silence_counts_from_the_last_lease_renewal(queue):
     job = lost(queue, status="running", stage="generating", attempts=1)
     assert reconcile.worker_silence(job) is None  # no lease and no RQ job (Redis restarted): nothing to go by
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
     assert 0 <= reconcile.worker_silence(job) < 2
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=reconcile.LEASE_TTL - 75)
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=leases.LEASE_TTL - 75)
     assert 74 < reconcile.worker_silence(job) < 76 and reconcile.worker_silence(job) > reconcile.SILENT_AFTER
     waiting = make_row(enqueue=True)
     assert reconcile.worker_silence(waiting) is None
@@ -219,7 +219,7 @@ def test_worker_silence_is_told_while_the_job_scores_and_repairs(queue):
     # A fault drill: the worker SIGKILLed while the job was scoring (a CPU worker repairs for tens of seconds): the
     # page and the API said nothing of the silent worker, only "Repairing", until the job was re-queued.
     job = lost(queue, status="scoring", stage="repairing", attempts=1)
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=reconcile.LEASE_TTL - 75)
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1", ttl=leases.LEASE_TTL - 75)
     assert 74 < reconcile.worker_silence(job) < 76
 
 
@@ -237,13 +237,13 @@ def test_worker_silence_goes_on_from_the_last_renewal_once_the_lease_expired(que
     # was SIGKILLed. When its lease expired the page and the API went back to "Running" (`worker_silent` null), the
     # progress frozen, for the two minutes until the reconciler re-queued the job.
     job = lost(queue, status="running", stage="generating", attempts=1)
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
-    queue.connection.delete(reconcile.LEASE_PREFIX + job.rq_job_id)  # expired: no renewal for LEASE_TTL seconds
-    later = time.time() + reconcile.LEASE_TTL + 30
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    queue.connection.delete(leases.LEASE_PREFIX + job.rq_job_id)  # expired: no renewal for LEASE_TTL seconds
+    later = time.time() + leases.LEASE_TTL + 30
     monkeypatch.setattr(reconcile.time, "time", lambda: later)
-    assert reconcile.LEASE_TTL + 29 < reconcile.worker_silence(job) < reconcile.LEASE_TTL + 32
+    assert leases.LEASE_TTL + 29 < reconcile.worker_silence(job) < leases.LEASE_TTL + 32
     assert reconcile.job_worker(job) == "gpu-worker-1"  # the page knows whether another worker could re-queue it
-    reconcile.release(queue.connection, job.rq_job_id)  # a worker that ends its job leaves nothing to count from
+    leases.release(queue.connection, job.rq_job_id)  # a worker that ends its job leaves nothing to count from
     assert reconcile.worker_silence(job) is None
 
 
@@ -251,7 +251,7 @@ def test_the_worker_of_a_job_is_its_leases_holder_else_the_one_rq_says_started_i
     # The job page leaves that worker out of those that could re-queue the job once it went quiet.
     job = taken_by(worker, queue)
     assert reconcile.job_worker(job) == worker.name  # no lease (expired): RQ's record
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1")
     assert reconcile.job_worker(job) == "gpu-worker-1"
     assert reconcile.job_worker(lost(queue, status="running", stage="generating", attempts=1)) is None
 
@@ -261,7 +261,7 @@ def test_a_waiting_job_is_lost_when_redis_has_nothing_of_it(queue):
     assert not reconcile.lost(job)
     forget(queue, job)
     assert reconcile.lost(job)
-    reconcile.hold(queue.connection, job.rq_job_id, "gpu-worker-1")  # a worker took it again after Redis restarted
+    leases.hold(queue.connection, job.rq_job_id, "gpu-worker-1")  # a worker took it again after Redis restarted
     assert not reconcile.lost(job)
     assert not reconcile.lost(lost(queue, status="running", stage="generating", attempts=1))  # silence says that
 
@@ -283,7 +283,7 @@ def test_worker_silence_is_unknown_without_redis(queue, monkeypatch):
 
 def test_the_lease_is_renewed_at_the_interval_the_silence_assumes(queue):
     assert GenerationWorker([queue], connection=queue.connection).job_monitoring_interval == reconcile.RENEWAL
-    assert reconcile.RENEWAL < reconcile.SILENT_AFTER < reconcile.LEASE_TTL
+    assert reconcile.RENEWAL < reconcile.SILENT_AFTER < leases.LEASE_TTL
 
 
 def test_a_job_started_on_a_registered_worker_is_left_alone(queue, worker):
@@ -303,9 +303,9 @@ def test_a_job_whose_worker_is_gone_is_retried_by_rqs_own_cleanup(queue, worker)
 
 
 def held_by(worker, queue, process: str) -> GenerationJob:
-    """A running row that `worker` took, its lease naming `process` (`reconcile.process_token`)."""
+    """A running row that `worker` took, its lease naming `process` (`processes.process_token`)."""
     job = taken_by(worker, queue)
-    reconcile.hold(queue.connection, job.rq_job_id, worker.name, process=process)
+    leases.hold(queue.connection, job.rq_job_id, worker.name, process=process)
     return job
 
 
@@ -318,8 +318,8 @@ def test_a_job_whose_workers_process_here_is_gone_is_retried_at_once(queue, work
     assert job.status == "queued" and job.stage == "retrying"  # jobs.generation_failed, as for any abandoned job
     assert queue.fetch_job(job.rq_job_id).get_status() == JobStatus.QUEUED and queue.count == 1
     assert not queue.started_job_registry.get_job_ids(cleanup=False)
-    assert not queue.connection.exists(reconcile.LEASE_PREFIX + job.rq_job_id,
-                                       reconcile.HOLDER_PREFIX + job.rq_job_id)
+    assert not queue.connection.exists(leases.LEASE_PREFIX + job.rq_job_id,
+                                       leases.HOLDER_PREFIX + job.rq_job_id)
 
 
 @pytest.mark.parametrize("how", ["its process gone", "its worker gone"])
@@ -329,7 +329,7 @@ def test_a_pass_retries_only_under_rqs_maintenance_lock_so_no_job_is_retried_twi
     # could both retry one job: its id twice in the queue, two workers running it at once.
     job = held_by(worker, queue, gone_process)
     if how == "its worker gone":
-        queue.connection.delete(reconcile.HOLDER_PREFIX + job.rq_job_id, reconcile.LEASE_PREFIX + job.rq_job_id,
+        queue.connection.delete(leases.HOLDER_PREFIX + job.rq_job_id, leases.LEASE_PREFIX + job.rq_job_id,
                                 worker.key)
     assert queue.acquire_maintenance_lock()  # another worker is cleaning right now
     try:
@@ -373,14 +373,14 @@ def test_a_job_whose_workers_process_is_alive_is_left_to_it_however_slow(queue, 
     try:
         if process is not None:
             process.send_signal(signal.SIGSTOP)
-        job = held_by(worker, queue, reconcile.process_token(process.pid if process else "self"))
+        job = held_by(worker, queue, processes.process_token(process.pid if process else "self"))
         assert reconcile.reclaim(queue) == [] and not reconcile.reconcile_jobs(grace=0)
     finally:
         if process is not None:
             process.kill()
             process.wait()
     job.refresh_from_db()
-    assert job.status == "running" and queue.connection.exists(reconcile.LEASE_PREFIX + job.rq_job_id)
+    assert job.status == "running" and queue.connection.exists(leases.LEASE_PREFIX + job.rq_job_id)
 
 
 def test_a_job_whose_worker_runs_elsewhere_keeps_its_lease(queue, worker, gone_process):
@@ -398,10 +398,10 @@ def test_a_job_whose_worker_runs_elsewhere_keeps_its_lease(queue, worker, gone_p
 def test_a_lease_whose_holders_process_cannot_be_told_drops_an_earlier_holders_process(queue, gone_process):
     # Left, the earlier holder's (a worker killed mid-job) would pass for the new holder's, which `put_back_taken`
     # would have taken for gone while it ran.
-    reconcile.hold(queue.connection, "qart-generation-held", "killed-worker", process=gone_process)
-    reconcile.hold(queue.connection, "qart-generation-held", "worker-without-proc", process="")
-    assert not queue.connection.exists(reconcile.HOLDER_PREFIX + "qart-generation-held")
-    assert queue.connection.get(reconcile.LEASE_PREFIX + "qart-generation-held") == b"worker-without-proc"
+    leases.hold(queue.connection, "qart-generation-held", "killed-worker", process=gone_process)
+    leases.hold(queue.connection, "qart-generation-held", "worker-without-proc", process="")
+    assert not queue.connection.exists(leases.HOLDER_PREFIX + "qart-generation-held")
+    assert queue.connection.get(leases.LEASE_PREFIX + "qart-generation-held") == b"worker-without-proc"
 
 
 def test_an_orphan_is_left_for_the_grace_period_then_acted_on(queue):

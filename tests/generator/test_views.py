@@ -17,7 +17,7 @@ from PIL import Image
 from rq.job import Job
 
 from campaigns.models import Campaign, Placement
-from generator import jobs, reconcile, uploads, views
+from generator import jobs, leases, reconcile, uploads, views
 from generator.core.codes import qr
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, Prompt
 from tests.clients import logged_in
@@ -536,8 +536,8 @@ def leased():
     held = []
 
     def lease(job: GenerationJob, ago: float = 0) -> GenerationJob:
-        held.extend(prefix + jobs.rq_job_id(job.pk) for prefix in (reconcile.LEASE_PREFIX, reconcile.HEARD_PREFIX))
-        reconcile.hold(connection, jobs.rq_job_id(job.pk), "gpu-worker-1", ttl=round(reconcile.LEASE_TTL - ago))
+        held.extend(prefix + jobs.rq_job_id(job.pk) for prefix in (leases.LEASE_PREFIX, leases.HEARD_PREFIX))
+        leases.hold(connection, jobs.rq_job_id(job.pk), "gpu-worker-1", ttl=round(leases.LEASE_TTL - ago))
         return job
 
     yield lease
@@ -567,8 +567,8 @@ class TestStatus:
         assert re.fullmatch(r"The worker has not answered for 7[01] s, and no other worker is running: the job is "
                             r"re-queued once one starts",
                             client.get(f"/generate/jobs/{leased(job, ago=70).pk}/status.json").json()["stage_label"])
-        django_rq.get_connection(jobs.QUEUE).delete(reconcile.LEASE_PREFIX + jobs.rq_job_id(job.pk),
-                                                    reconcile.HEARD_PREFIX + jobs.rq_job_id(job.pk))
+        django_rq.get_connection(jobs.QUEUE).delete(leases.LEASE_PREFIX + jobs.rq_job_id(job.pk),
+                                                    leases.HEARD_PREFIX + jobs.rq_job_id(job.pk))
         data = client.get(f"/generate/jobs/{job.pk}/status.json").json()  # Redis restarted: nothing claimed
         assert data["worker_silent"] is None and data["stage_label"] == "Drawing the candidates"
 
@@ -652,11 +652,11 @@ class TestStatus:
         GenerationJob.objects.filter(pk=job.pk).update(stage=reconcile.REQUEUED)
         assert said() == ("The job queue lost this job twice (Redis restarted or was emptied); it had been re-queued "
                           "once. It is ended as failed once a worker starts.")
-        connection.set(reconcile.LEASE_PREFIX + rq_id, "gpu-worker-1", ex=60)  # a worker took it
+        connection.set(leases.LEASE_PREFIX + rq_id, "gpu-worker-1", ex=60)  # a worker took it
         try:
             assert said() == views.STAGES[reconcile.REQUEUED]
         finally:
-            connection.delete(reconcile.LEASE_PREFIX + rq_id, Job.key_for(jobs.rq_job_id(job.pk)))
+            connection.delete(leases.LEASE_PREFIX + rq_id, Job.key_for(jobs.rq_job_id(job.pk)))
 
     def test_it_is_never_cached(self, team_users):
         job = job_with_candidates(team_users.team, team_users.owner)

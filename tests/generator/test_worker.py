@@ -15,7 +15,7 @@ from rq.job import Job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
-from generator import job_files, jobs, reconcile, warm_engines
+from generator import job_files, jobs, leases, processes, reconcile, warm_engines
 from generator.core.engines.parameters import ModelSpec
 from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
@@ -42,7 +42,7 @@ def lease_and_heartbeat() -> list:
     first, deadline = expires(), time.monotonic() + 30
     while expires() == first and time.monotonic() < deadline:  # the first heartbeat comes after 1 s
         time.sleep(0.1)
-    return [job.connection.get(reconcile.LEASE_PREFIX + job.id).decode(), first - time.time(), expires() - first]
+    return [job.connection.get(leases.LEASE_PREFIX + job.id).decode(), first - time.time(), expires() - first]
 
 
 def stopped_mid_job() -> None:
@@ -128,10 +128,10 @@ def started_by_a_gone_process(worker, generation, gpu_queue) -> Job:
     worker.prepare_job_execution(rq_job)
     GenerationJob.objects.filter(pk=generation.pk).update(status="running", stage="generating", attempts=1)
     gone = subprocess.Popen(["sleep", "60"])
-    token = reconcile.process_token(gone.pid)
+    token = processes.process_token(gone.pid)
     gone.kill()
     gone.wait()
-    reconcile.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=token)
+    leases.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=token)
     return rq_job
 
 
@@ -162,9 +162,9 @@ def test_a_worker_retries_though_another_was_killed_while_it_cleaned(worker, gen
 def taken_not_started(gpu_queue, holder: str, process: str) -> Job:
     """The queue's next job as a worker leaves it when it dies between taking it and starting it: moved out of the
     queue into RQ's intermediate list (RQ 2.6's first step), not in the started registry (its second), its lease taken
-    by `holder`, the process `process` (`reconcile.process_token`)."""
+    by `holder`, the process `process` (`processes.process_token`)."""
     rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
-    reconcile.hold(gpu_queue.connection, rq_job.id, holder, process=process)
+    leases.hold(gpu_queue.connection, rq_job.id, holder, process=process)
     assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
     return rq_job
 
@@ -182,7 +182,7 @@ def test_an_idle_worker_puts_back_at_once_a_job_that_a_killed_worker_took_and_ne
     worker.heartbeat()  # its idle loop's, RECLAIM_EVERY seconds at most after the kill
     assert gpu_queue.job_ids == [taken.id, queued_since.id]  # back at the front, where it was
     assert not gpu_queue.intermediate_queue.get_job_ids()
-    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + taken.id, reconcile.HEARD_PREFIX + taken.id)
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + taken.id, leases.HEARD_PREFIX + taken.id)
     taken.refresh()
     generation.refresh_from_db()
     assert (taken.get_status(), taken.retries_left) == ("queued", 1)  # not a failure: its retry is still there
@@ -196,11 +196,11 @@ def test_a_job_that_a_live_worker_took_and_has_not_started_yet_is_left_to_it(wor
     # in between, then may wait minutes for its database. Put back meanwhile, the job would run twice.
     rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     if case == "leased by a live worker":
-        reconcile.hold(gpu_queue.connection, rq_job.id, worker.name)  # this process: alive
+        leases.hold(gpu_queue.connection, rq_job.id, worker.name)  # this process: alive
     elif case == "an earlier run's lease":  # its worker killed mid-job; the live one that took the retry not yet
-        reconcile.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=gone_process)
+        leases.hold(gpu_queue.connection, rq_job.id, "killed-worker", process=gone_process)
         earlier = rq_job.enqueued_at.timestamp() - 90
-        gpu_queue.connection.set(reconcile.HEARD_PREFIX + rq_job.id, f"{earlier:.3f} killed-worker")
+        gpu_queue.connection.set(leases.HEARD_PREFIX + rq_job.id, f"{earlier:.3f} killed-worker")
     worker.heartbeat()
     assert reconcile.reconcile_jobs(grace=0).requeued == []
     assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
@@ -222,7 +222,7 @@ def test_a_busy_worker_marks_them_abandoned_for_the_next_idle_look(worker, gener
     worker.execute_job(rq_job, queue)
     assert rq_job.get_status() == "finished" and "Traceback" not in caplog.text, caplog.text
     assert killed.id in gpu_queue.started_job_registry.get_expired_job_ids()  # marked: its heartbeat expired
-    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + killed.id)
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + killed.id)
     generation.refresh_from_db()
     assert generation.status == "running"  # the row is RQ's failure callback's to change, in a main thread
     worker.heartbeat()  # the next idle look: this worker's after its job, or any other's
@@ -308,7 +308,7 @@ def test_a_running_job_keeps_its_lease_and_short_heartbeats_then_releases_the_le
     # noticed within a minute and a half, and a live one's is renewed.
     assert 0 < lives_for <= worker.job_monitoring_interval + 60
     assert renewed_by > 0
-    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + rq_job.id)
 
 
 def test_a_redis_gone_when_a_job_ends_does_not_stop_the_worker(worker, gpu_queue, monkeypatch, caplog):
@@ -325,7 +325,7 @@ def test_a_redis_gone_when_a_job_ends_does_not_stop_the_worker(worker, gpu_queue
     rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     worker.execute_job(rq_job, queue)  # returns: the loop goes on to its next dequeue, which waits for Redis
     assert any("Redis went away while redis-gone-probe ended" in r.getMessage() for r in caplog.records)
-    assert not gpu_queue.connection.exists(reconcile.LEASE_PREFIX + rq_job.id)
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + rq_job.id)
 
 
 def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queue, monkeypatch):
@@ -419,3 +419,41 @@ def test_a_systemexit_of_the_jobs_own_code_is_a_crash(worker, gpu_queue, caplog)
     assert any("Traceback" in message and "bad option --foo" in message for message in said)
     assert not any("stopped while running" in message for message in said)
     assert handled == [SystemExit] and rq_job.retries_left == 0  # an attempt spent, as by any crash
+
+
+def sat_in_the_intermediate_list(gpu_queue, rq_job: Job, seconds: float) -> None:
+    """RQ's maintenance first saw `rq_job` in its intermediate list `seconds` ago (`IntermediateQueue.set_first_seen`):
+    past a minute, its cleanup takes the job for stuck."""
+    gpu_queue.connection.set(gpu_queue.intermediate_queue.get_first_seen_key(rq_job.id), time.time() - seconds)
+
+
+@pytest.mark.parametrize("case", ["leased by a live worker", "leased by a worker on another host"])
+def test_rqs_cleanup_leaves_a_job_whose_worker_waits_for_its_database(worker, generation, gpu_queue, case):
+    # A GenerationWorker takes the job's lease, then waits up to two minutes for its database before RQ starts the job
+    # (`queues.wait_for_database`). A minute in, RQ's cleanup took it for stuck and retried it into the queue: another
+    # worker took it there, and both ran it (two GPU batches, the first attempt's candidates dropped as superseded).
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    if case == "leased by a live worker":
+        leases.hold(gpu_queue.connection, rq_job.id, worker.name)  # this process: alive
+    else:  # its process cannot be seen from here; its RQ registration is alive
+        leases.hold(gpu_queue.connection, rq_job.id, worker.name, process="another-boot ns 1 2")
+    sat_in_the_intermediate_list(gpu_queue, rq_job, 90)
+    worker.clean_registries()  # RQ's maintenance, a minute or more after it took the job
+    rq_job.refresh()
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 1)  # not retried: its worker starts it
+
+
+@pytest.mark.parametrize("case", ["not leased", "its holder's process here is gone", "its holder unregistered"])
+def test_rqs_cleanup_still_takes_a_stuck_job_that_no_live_worker_leases(worker, generation, gpu_queue, gone_process,
+                                                                        case):
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    if case == "its holder's process here is gone":
+        leases.hold(gpu_queue.connection, rq_job.id, worker.name, process=gone_process)
+    elif case == "its holder unregistered":
+        leases.hold(gpu_queue.connection, rq_job.id, "expired-worker", process="another-boot ns 1 2")
+    sat_in_the_intermediate_list(gpu_queue, rq_job, 90)
+    worker.clean_registries()
+    rq_job.refresh()
+    assert not gpu_queue.intermediate_queue.get_job_ids() and gpu_queue.job_ids == [rq_job.id]
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 0)  # RQ's retry, as before

@@ -1,0 +1,92 @@
+"""A generation worker's lease on the job it runs, in Redis: who holds it, from which process, and when it was last
+renewed.
+
+While a `GenerationWorker` runs a job (and from the moment it takes it off the queue: it may then wait minutes for its
+database, `queues.wait_for_database`) it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed with
+RQ's heartbeats, every RENEWAL seconds), which it writes again after a Redis restart, when RQ's own records of the job
+are gone. The lease names the worker's process too (`qart:holder:<RQ job id>`, `processes.process_token`), so that a
+process of the same host can tell a holder that was killed (`processes.holder_gone`). Each renewal also notes when it
+was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page counts the worker's
+silence from it (`reconcile.worker_silence`).
+
+Readers: the reconciler (`generator.reconcile`: a leased job is left alone; a gone holder's job is retried) and RQ's
+registry cleaning (`generator.cleaning`: a job a live worker leases is not "stuck in the intermediate queue"). Here,
+rather than in either, because the reconciler runs the cleaning: one module for both, and no import cycle.
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
+from rq.worker import Worker
+
+from generator.processes import holder_gone, process_token
+
+LEASE_PREFIX = "qart:lease:"  # <RQ job id> -> the name of the worker that holds it
+LEASE_TTL = 90  # renewed every RENEWAL seconds: one missed renewal does not lose it
+RENEWAL = DEFAULT_JOB_MONITORING_INTERVAL  # seconds: a GenerationWorker renews its lease with RQ's heartbeats
+HOLDER_PREFIX = "qart:holder:"  # <RQ job id> -> the lease holder's process (`process_token`), kept with the lease
+HEARD_PREFIX = "qart:heard:"  # <RQ job id> -> "<Unix time> <worker>" of the lease's last renewal
+HEARD_TTL = 3600  # well past the lease's expiry, the reconciler's next pass and its grace
+
+
+def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None) -> None:
+    """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now.
+
+    Args:
+        connection (`redis.Redis`): the queue's Redis.
+        rq_job_id (`str`): the job's RQ id.
+        worker (`str`): the name of the worker that runs it.
+        ttl (`int`, *optional*, defaults to LEASE_TTL): seconds the lease lasts unless renewed.
+        process (`str`, *optional*): the worker's process (`process_token`); this process's by default.
+    """
+    process = process_token() if process is None else process
+    with connection.pipeline(transaction=False) as pipeline:
+        pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
+        if process:
+            pipeline.set(HOLDER_PREFIX + rq_job_id, process, ex=ttl)
+        else:  # none where it cannot be told (not Linux): such a holder keeps its lease until it expires
+            pipeline.delete(HOLDER_PREFIX + rq_job_id)  # an earlier holder's, which `put_back_taken` would ask about
+        pipeline.set(HEARD_PREFIX + rq_job_id, f"{time.time():.3f} {worker}", ex=HEARD_TTL)
+        pipeline.execute()
+
+
+def release(connection: Redis, rq_job_id: str) -> None:
+    """Drop the lease on a job its worker has ended, and what it said about its holder and its last renewal."""
+    connection.delete(LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
+
+
+def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
+    """(Unix time, worker) of the last renewal of a lease on the job, which may have expired since; None if none."""
+    heard = connection.get(HEARD_PREFIX + rq_job_id)
+    if heard is None:
+        return None
+    at, _, worker = heard.decode().partition(" ")
+    return float(at), worker
+
+
+def held_by_live_workers(connection: Redis, rq_job_ids: list[str]) -> set[str]:
+    """The jobs among `rq_job_ids` whose lease a worker holds that may be alive: the lease is there, its holder's
+    process is not one of this host that is gone (`holder_gone`), and RQ still has the worker registered. A holder on
+    another host counts as alive while it is registered (its process cannot be seen from here), as does one whose
+    lease is an earlier run's until that lease expires (LEASE_TTL seconds at most).
+
+    Args:
+        connection (`redis.Redis`): the queue's Redis.
+        rq_job_ids (`list[str]`): the jobs' RQ ids.
+
+    Returns:
+        `set[str]`: those held.
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    if not rq_job_ids:
+        return set()
+    workers = connection.mget([LEASE_PREFIX + job_id for job_id in rq_job_ids])
+    holders = connection.mget([HOLDER_PREFIX + job_id for job_id in rq_job_ids])
+    return {job_id for job_id, worker, holder in zip(rq_job_ids, workers, holders, strict=True)
+            if worker is not None and not (holder is not None and holder_gone(holder.decode()))
+            and connection.exists(Worker.redis_worker_namespace_prefix + worker.decode())}
