@@ -46,6 +46,7 @@ from qartsite.api import (
     request_user,
     user_objects,
 )
+from qartsite.api_schema import retry_after
 from qartsite.filters import IdFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.storage import MediaUnavailable
@@ -262,7 +263,7 @@ class PlacementViewSet(CreatedLocation, IdempotentCreate, OneAtATime, viewsets.M
         return Response(self.get_serializer(placement).data)
 
     @extend_schema(
-        parameters=[PrintQuerySerializer], filters=False,
+        parameters=[PrintQuerySerializer, retry_after(202)], filters=False,
         # 206 and 304 as the description says: a client held to the schema refused a resumed download.
         responses={**{(code, kind): OpenApiTypes.BINARY for code in (200, 206)
                       for kind in ("application/pdf", "image/png", "image/tiff", "image/svg+xml")},

@@ -1,14 +1,19 @@
 """What the API's schema says beyond what drf-spectacular reads from the views: its postprocessing hooks
 (SPECTACULAR_SETTINGS). The 4xx answers every operation documents and the JSON body of each refusal
 (`document_error_answers`), and blank-or-URL fields that validators can read (`blank_or_formatted_as_any_of`); and
-the schema class that marks every field of a model's answer as always there (`AnswerSchema`).
+the schema class that marks every field of a model's answer as always there and lists the headers clients act on,
+Location on a created object's 201 and Retry-After on every 429 and 503 (`AnswerSchema`).
 The answers themselves come from `qartsite.api` (`exception_handler`) and `qartsite.limits` (411, 413)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+
+from qartsite.api import CreatedLocation
 
 # The 4xx answers the schema documents for every operation, in one place rather than on each view. Their bodies are
 # DRF's: `{"detail": "..."}`, or each field's messages under its name for a 400. No default 429: no view has a
@@ -42,6 +47,27 @@ ERROR_ANSWERS = {  # status code: (the response component's name, its body's sch
 ANY_OBJECT = {"type": "object", "additionalProperties": {}}  # drf-spectacular's OpenApiTypes.OBJECT
 # A bad `page` is a 404 ("Invalid page “9”: …"); an unknown `ordering` is a 400 (qartsite.filters).
 QUERY_NEVER_400 = {"page"}
+
+
+# The answers' headers that clients act on, documented where they are sent (`AnswerSchema.get_override_parameters`):
+# in the descriptions alone, a client generated from the schema had no field to read them by.
+LOCATION = OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=[201], required=True,
+                            description="The new object's address (its URL): GET it there.")
+RETRY_AFTER_ANSWERS = [429, 503]  # every view's that documents one sends it (a 429 without a known wait excepted)
+
+
+def retry_after(*codes: int) -> OpenApiParameter:
+    """The Retry-After header of the answers `codes` (whole seconds): every 429 and 503 has it (`AnswerSchema`); a
+    view whose other answers send it too documents them with this.
+
+    Args:
+        codes (`int`): the answers' status codes.
+
+    Returns:
+        `OpenApiParameter`: the header, for `extend_schema(parameters=...)`.
+    """
+    return OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=list(codes),
+                            description="Seconds to wait before asking again.")
 
 
 def component(name: str) -> dict:
@@ -135,6 +161,15 @@ class AnswerSchema(AutoSchema):
     optional in every campaign answered too, so clients generated from the schema typed it `team?: number` and made
     their callers test for a field that is never missing. Plain serializers keep their own say: they describe answers
     built by hand, where a field they call optional may be left out (a refused webhook test's `message_id`)."""
+
+    def get_override_parameters(self) -> list:
+        """drf-spectacular's parameters of the operation, with the response headers every view sends alike: Location
+        on a created object's 201 (`CreatedLocation`), Retry-After on each 429 and 503. A view's own
+        (`extend_schema(parameters=...)`) come after, and win."""
+        headers = [retry_after(*RETRY_AFTER_ANSWERS)]
+        if isinstance(self.view, CreatedLocation) and getattr(self.view, "action", None) == "create":
+            headers.append(LOCATION)
+        return [*headers, *super().get_override_parameters()]
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

@@ -7,8 +7,11 @@ import jsonschema
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.validation import validate_schema
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
+from campaigns import webhook_pings
+from campaigns.models import WebhookEndpoint
 from qartsite.api_schema import document_error_answers, error_answers
 from tests.clients import api_as, signed_in
 
@@ -164,3 +167,63 @@ class TestAnswerSchema:
         # A plain serializer describes a body built by hand: a refused webhook test names the waiting one (409) only.
         refused = schema["components"]["schemas"]["TestRefused"]
         assert refused["required"] == ["detail"] and "message_id" in refused["properties"]
+
+
+# The headers clients act on, by the answer that sends them: Location on a created object's 201, Retry-After on every
+# 429 and 503 and on a print file still being made (202). A bulk generate's 201, an import's, a webhook test's 202
+# send neither.
+SENT_HEADERS = {
+    **{("post", path, "201"): {"Location"} for path in ("/api/campaigns/", "/api/generations/", "/api/placements/",
+                                                         "/api/shares/", "/api/webhooks/")},
+    **{("post", "/api/campaigns/{id}/generate/", code): {"Retry-After"} for code in ("429", "503")},
+    **{("post", "/api/generations/", code): {"Retry-After"} for code in ("429", "503")},
+    ("get", "/api/placements/{id}/preflight/", "503"): {"Retry-After"},
+    **{("get", "/api/placements/{id}/print/", code): {"Retry-After"} for code in ("202", "429", "503")},
+    ("post", "/api/webhooks/{id}/send-test/", "503"): {"Retry-After"},
+}
+
+
+def documented_headers(schema: dict, method: str, path: str, code: str) -> set[str]:
+    """The headers among Location and Retry-After that the schema lists on one answer."""
+    return set(answers(schema, method, path).get(code, {}).get("headers", {})) & {"Location", "Retry-After"}
+
+
+def sent_headers(response) -> set[str]:
+    return {name for name in ("Location", "Retry-After") if response.has_header(name)}
+
+
+class TestAnswerHeaders:
+    def test_it_lists_location_and_retry_after_on_the_answers_that_send_them(self, schema):
+        # Said in descriptions only: a client generated from the schema had no field to read either by.
+        listed = {(method, path, code): documented_headers(schema, method, path, code)
+                  for path, item in schema["paths"].items() for method, operation in item.items()
+                  for code in operation["responses"] if documented_headers(schema, method, path, code)}
+        assert listed == SENT_HEADERS
+        location = answers(schema, "post", "/api/campaigns/")["201"]["headers"]["Location"]
+        assert location["required"] and location["schema"] == {"type": "string", "format": "uri"}
+        retry_after = answers(schema, "post", "/api/generations/")["429"]["headers"]["Retry-After"]
+        assert retry_after["schema"] == {"type": "integer"} and "required" not in retry_after
+
+    def test_the_answers_send_what_it_lists(self, team_users, schema, settings, enqueued, fresh_cache, monkeypatch):
+
+
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "1/hour"}}
+        client, body = api_as(team_users.owner), {"prompt": "p", "content": "https://qart.example/r/AbC12345"}
+        created = client.post("/api/campaigns/", {"name": "Spring", "destination": "https://a.example/"},
+                              format="json")
+        generation, refused = (client.post("/api/generations/", body, format="json") for _ in range(2))
+        endpoint = WebhookEndpoint.objects.create(team=team_users.team, url="https://hooks.example.com/qart",
+                                                  events=["scan.created"], secret="s" * 32)
+
+        def queue_away(endpoint):
+            raise RedisConnectionError("refused")
+
+        monkeypatch.setattr(webhook_pings, "queue_ping", queue_away)
+        unsent = client.post(f"/api/webhooks/{endpoint.pk}/send-test/")
+        for response, method, path in ((created, "post", "/api/campaigns/"), (generation, "post", "/api/generations/"),
+                                       (refused, "post", "/api/generations/"),
+                                       (unsent, "post", "/api/webhooks/{id}/send-test/")):
+            assert sent_headers(response) == documented_headers(schema, method, path, str(response.status_code))
+        assert [created.status_code, generation.status_code, refused.status_code, unsent.status_code] == [
+            201, 201, 429, 503]
+        assert client.get(created["Location"]).json()["name"] == "Spring"
