@@ -45,7 +45,7 @@ from qartsite.api import (
     team_for_create,
     user_teams,
 )
-from qartsite.filters import IdFilter, TrueFalseFilter
+from qartsite.filters import TeamFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.numbers import whole
 
@@ -207,7 +207,7 @@ class CampaignSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class CampaignFilter(filters.FilterSet):
-    team = IdFilter(queryset=user_teams)
+    team = TeamFilter(queryset=user_teams)
     archived = TrueFalseFilter()
 
     class Meta:

@@ -46,7 +46,7 @@ from qartsite.api import (
     team_for_create,
     user_teams,
 )
-from qartsite.filters import IdFilter, TrueFalseFilter
+from qartsite.filters import IdFilter, TeamFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 from qartsite.models import Team
 
@@ -155,7 +155,7 @@ class OwnersEndpoint:
 class WebhookEndpointFilter(filters.FilterSet):
     # As a campaign list's `?team=`: an owner of several teams asked for one team's and got every team's endpoints.
     # Scoped to the teams you own: another team's id fails like one that does not exist.
-    team = IdFilter(queryset=owned_team_scope)
+    team = TeamFilter(queryset=owned_team_scope)
 
     class Meta:
         model = WebhookEndpoint

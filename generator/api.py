@@ -46,7 +46,7 @@ from qartsite.api import (
     user_objects,
     user_teams,
 )
-from qartsite.filters import IdFilter, TrueFalseFilter
+from qartsite.filters import IdFilter, TeamFilter, TrueFalseFilter
 from qartsite.idempotency import IdempotentCreate
 
 POLLING = ("queued, running and scoring: on its way (GET the generation again every few seconds; `progress` and "
@@ -259,7 +259,7 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class GenerationFilter(filters.FilterSet):
-    team = IdFilter(queryset=user_teams)
+    team = TeamFilter(queryset=user_teams)
     placement = IdFilter(queryset=user_objects(Placement))
     scannable = TrueFalseFilter()
     # Unset lists every job, as before this filter existed: clients that page through everything keep working.

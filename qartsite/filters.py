@@ -2,7 +2,8 @@
 (`TrueFalseFilter`) and an ordering names a field there is (`StrictOrderingFilter`, every list's through
 `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`); anything else answers 400 saying what would do, where they would list
 everything or the default order without a word. A value refused is quoted shortened (`FilterBackend`), an id is
-written in ASCII digits (`IdFilter`), and so is a page's number (`PageNumbers`).
+written in ASCII digits (`IdFilter`; a refused team names the caller's teams: `TeamFilter`), and so is a page's
+number (`PageNumbers`).
 
 This module imports no app: the settings name `StrictOrderingFilter` and `PageNumbers`, and DRF resolves them while
 its own views load.
@@ -75,6 +76,29 @@ class IdFilter(filters.ModelChoiceFilter):
     field_class = IdField
 
 
+class TeamField(IdField):
+    """An `IdField` of teams, whose refusal says how a team is given and which ones the caller can use
+    (`choosable`): "Select a valid choice." alone left a client that sent `?team=Acme` to guess."""
+
+    LISTED = 20  # teams named in a refusal at most; a person in more is told how many more
+
+    def choosable(self) -> str:
+        """What to send instead: a team's number (id), and the caller's teams that would do (this field's queryset,
+        the filter's scope for the requesting user: naming them tells nobody of another team's)."""
+        teams = list(self.queryset.order_by("pk").values_list("pk", "name")[:self.LISTED + 1])
+        if not teams:
+            return "A team is given by its number (id); you have no team to use here."
+        listed = ", ".join(f"{pk} ({echo(name)})" for pk, name in teams[:self.LISTED])
+        more = self.queryset.count() - self.LISTED if len(teams) > self.LISTED else 0
+        return f"A team is given by its number (id): {listed}{f', and {more} more' if more else ''}."
+
+
+class TeamFilter(IdFilter):
+    """A filter by team (`?team=3`): an `IdFilter` whose refusal names the caller's teams (`TeamField`)."""
+
+    field_class = TeamField
+
+
 class FilterBackend(filters.DjangoFilterBackend):
     """django-filter's backend (every list's, through `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`), whose refusal of
     a value quotes it shortened (`qartsite.echoes.echo`): `?kind=` with 3,000 characters came back whole in "Select a
@@ -97,8 +121,10 @@ def filter_message(field: forms.Field | None, error: ValidationError) -> str:
     """A filter's refusal, the value sent quoted shortened; a choice's names the choices there are, as the README
     promises of every such message: "Select a valid choice. no is not one of the available choices." left a client
     to guess `false` (`?active=`), a placement's kinds (`?kind=`) or an event's name (`?event=`). An id's does not
-    (`IdFilter`: ids of other teams' objects must not be named)."""
+    (`IdFilter`: ids of other teams' objects must not be named), but a team's names the caller's own (`TeamField`)."""
     message = error.message % (shortened(error.params) if error.params else ())
+    if error.code == "invalid_choice" and isinstance(field, TeamField):
+        return f"{message} {field.choosable()}"
     if error.code == "invalid_choice" and isinstance(field, forms.ChoiceField) and \
             not isinstance(field, forms.ModelChoiceField):
         values = [str(value) for value, _ in field.choices if value not in EMPTY_VALUES]

@@ -8,7 +8,8 @@ import pytest
 
 from campaigns.models import Campaign, Placement
 from qartsite.echoes import ECHO_CHARS
-from qartsite.filters import PageNumbers
+from qartsite.filters import PageNumbers, TeamField
+from qartsite.models import Membership, Team
 from tests.clients import signed_in
 from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses
 
@@ -43,6 +44,30 @@ class TestStrictQueries:
         # Other teams' ids are never listed: the refusal of an id stays the same for theirs and a missing one.
         response = signed_in(team_users.owner).get("/api/placements/?campaign=999999")
         assert response.status_code == 400 and response.json() == {"campaign": [NOT_A_CHOICE]}
+
+    @pytest.mark.parametrize("path", ["/api/campaigns/", "/api/generations/", "/api/webhooks/"])
+    @pytest.mark.parametrize("sent", ["abc", "Acme", "999999", "rival"])
+    def test_a_refused_team_says_it_is_given_by_its_number_and_names_the_callers_teams(self, team_users, path, sent):
+        # "Select a valid choice." alone: a client sent the team's name, and guessed on. Another team's id is refused
+        # as one that does not exist: only the caller's own teams are named.
+        Membership.objects.create(team=Team.objects.create(name="Beta"), user=team_users.owner, role="owner")
+        sent = str(team_users.other_team.pk) if sent == "rival" else sent
+        response = signed_in(team_users.owner).get(f"{path}?team={sent}")
+        assert response.status_code == 400
+        beta = Team.objects.get(name="Beta").pk
+        assert response.json() == {"team": [
+            f"{NOT_A_CHOICE} A team is given by its number (id): {team_users.team.pk} (Acme), {beta} (Beta)."]}
+
+    def test_a_refused_team_of_someone_without_a_team_to_use_says_so(self, team_users):
+        response = signed_in(team_users.teammate).get("/api/webhooks/?team=abc")  # webhooks: owners only
+        assert response.json() == {"team": [
+            f"{NOT_A_CHOICE} A team is given by its number (id); you have no team to use here."]}
+
+    def test_a_refused_team_names_at_most_a_few_teams(self, team_users, monkeypatch):
+        monkeypatch.setattr(TeamField, "LISTED", 1)
+        Membership.objects.create(team=Team.objects.create(name="Beta"), user=team_users.owner, role="owner")
+        [message] = signed_in(team_users.owner).get("/api/campaigns/?team=abc").json()["team"]
+        assert message.endswith(f"(id): {team_users.team.pk} (Acme), and 1 more.")
 
     def test_true_and_false_still_filter(self, team_users):
         Campaign.objects.create(team=team_users.team, name="Old", destination="https://a.example/", archived=True)
