@@ -168,15 +168,19 @@ def capacity(content: str, ecc: str = "H", max_version: int = DEFAULT_MAX_VERSIO
 
 
 def encode(
-    content: str | bytes, ecc: str = "H", max_version: int = DEFAULT_MAX_VERSION, mask: int | None = None
+    content: str | bytes, ecc: str = "H", max_version: int = DEFAULT_MAX_VERSION, mask: int | None = None,
+    version: int | None = None,
 ) -> QRCode:
-    """Encode content as a QR code in the smallest version that fits.
+    """Encode content as a QR code in the smallest version that fits (or in `version`).
 
     Args:
         content (`str` or `bytes`): the text the code should carry; bytes must be UTF-8.
         ecc (`str`, *optional*, defaults to "H"): error-correction level, L/M/Q/H (7/15/25/30 % recoverable).
         max_version (`int`, *optional*, defaults to 6): the largest version accepted for art.
         mask (`int`, *optional*): force a mask pattern 0-7; by default the standard penalty rule picks one.
+        version (`int`, *optional*): encode in exactly this version, at least the smallest that fits: a code
+            restamped with a shorter text keeps its art's version (`restamp.encode_at_version`), and the grading
+            looks for it there.
 
     Returns:
         The encoded `QRCode`.
@@ -209,7 +213,11 @@ def encode(
 
     # 3. Fit, choose the mask and build the matrix
     qr = _build(text, level, None, None)
-    version = qr.best_fit()
+    smallest = qr.best_fit()
+    if version is not None and version > smallest:
+        qr = _build(text, level, version, None)
+    else:
+        version = smallest
     chosen_mask = mask if mask is not None else qr.best_mask_pattern()
     qr = _build(text, level, version, chosen_mask)
     qr.make(fit=False)

@@ -146,7 +146,9 @@ def locate(gray: np.ndarray, text: str) -> Located | None:
     for symbol in sorted(symbols, key=lambda s: s.text != text):
         if symbol.text is not None and symbol.text != text:
             continue
-        for code in encodings(text, symbol.ecc, symbol.mask) if symbol.ecc else encodings(text):
+        # Encoded in the symbol's version, which may be larger than the text needs: a code restamped with a shorter
+        # link ("https://QART.EXAMPLE/R/...", alphanumeric) keeps its art's version. (A smaller one cannot hold it.)
+        for code in encodings(text, symbol.ecc, symbol.mask, symbol.version) if symbol.ecc else encodings(text):
             if symbol.version == code.version:
                 src = np.float32([[0, 0], [code.size, 0], [code.size, code.size], [0, code.size]])
                 h = cv2.getPerspectiveTransform(src, np.float32(symbol.corners) - 0.5)  # to pixel centres
@@ -174,18 +176,20 @@ def locate(gray: np.ndarray, text: str) -> Located | None:
     return _sample(gray, code, h, "match")
 
 
-def encodings(text: str, ecc: str | None = None, mask: int | None = None) -> list[qr.QRCode]:
-    """`text` encoded as qr.py does: at `ecc` and `mask` when known, else at each level with qrcode's mask."""
-    codes = [_encoded(text, level, mask) for level in ((ecc,) if ecc else ECC_ORDER)]
+def encodings(text: str, ecc: str | None = None, mask: int | None = None,
+              version: int | None = None) -> list[qr.QRCode]:
+    """`text` encoded as qr.py does: at `ecc` and `mask` when known, else at each level with qrcode's mask; in
+    `version` when given (at least the smallest that holds the text), else in the smallest."""
+    codes = [_encoded(text, level, mask, version) for level in ((ecc,) if ecc else ECC_ORDER)]
     return codes if all(codes) else []
 
 
 @lru_cache(maxsize=32)
-def _encoded(text: str, ecc: str, mask: int | None) -> qr.QRCode | None:
+def _encoded(text: str, ecc: str, mask: int | None, version: int | None = None) -> qr.QRCode | None:
     """`qr.encode` at any version, remembered: choosing the mask is most of a grading's time, and the verifier
     grades many images of one text (a job's candidates, repair's rounds). None for text no QR code carries."""
     try:
-        code = qr.encode(text, ecc, max_version=40, mask=mask)
+        code = qr.encode(text, ecc, max_version=40, mask=mask, version=version)
     except ValueError:  # ContentError too
         return None
     code.matrix.setflags(write=False)  # shared by every caller from now on

@@ -29,6 +29,13 @@ class TestEncode:
         assert code.matrix.shape == (33, 33) and code.matrix.dtype == bool
         assert 0 <= code.mask <= 7
 
+    def test_it_encodes_in_a_larger_version_when_asked_and_never_a_smaller_one(self):
+        # A code restamped with a shorter link keeps its art's version, and the grading re-encodes it there.
+        text = "HTTPS://QART.EXAMPLE/R/K7QW2M9XHT"
+        assert qr.encode(text).version == 3
+        assert qr.encode(text, version=4).version == 4 and qr.encode(text, version=4).size == 33
+        assert qr.encode(text, version=1).version == 3
+
     def test_it_is_deterministic(self):
         a, b = qr.encode("same text"), qr.encode("same text")
         assert np.array_equal(a.matrix, b.matrix) and a.mask == b.mask

@@ -75,6 +75,18 @@ class TestRestamp:
         verdict = scan.verify(result.image, link)
         assert verdict.passed and not verdict.misread  # no reader still sees the old link
 
+    def test_a_link_that_needs_a_smaller_version_is_checked_at_the_codes_version(self, code):
+        # Art made for a lower-case link (version 4) restamped with its placement's link in capitals (alone it
+        # needs version 3): the check found no code of version 3 in it and failed every such restamp.
+        # Dots at 256 px, as art made from a control image: zxing-cpp locates the symbol there without decoding it.
+        capitals = "HTTPS://QART.EXAMPLE/R/K7QW2M9XHT"
+        assert qr.encode(capitals).version < code.version
+        grid = grids.grid_from_control(qr.render_control_image(code, 256))
+        made = restamp.restamp(qr.render_control_image(code, 256, style="dots"), CONTENT, capitals, ecc="H", grid=grid)
+        assert made.code.version == code.version
+        result = scan.verify(made.image, capitals)
+        assert result.passed and result.features["g_found"] == 1.0
+
     def test_it_uses_the_grid_of_a_control_image(self, code, link):
         control = qr.render_control_image(code, 600, border=2, style="dots")
         grid = grids.grid_from_control(control)
