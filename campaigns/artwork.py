@@ -76,9 +76,17 @@ def carries_short_link(content: str, placement) -> bool:
 def carries_path(content: str, placement) -> bool:
     """Whether `content` is a link to this placement's short-link path, on whatever host."""
     try:
-        return urlsplit(content).path == reverse("short_link", args=[placement.slug])
+        return urlsplit(content).path in short_link_paths(placement.slug)
     except ValueError:  # not a URL urlsplit can take apart (a broken IPv6 host): not this link
         return False
+
+
+def short_link_paths(slug: str) -> tuple[str, str]:
+    """The paths a code for `slug` may carry: "/r/<slug>", and "/R/<slug>" (`links.code_link`'s capitals, which art
+    made with either setting carries). The slug itself exactly as stored: never another slug in another case."""
+    path = reverse("short_link", args=[slug])
+    head, _, tail = path.rpartition("/r/")
+    return path, f"{head}/R/{tail}"
 
 
 class ArtworkRefused(Exception):

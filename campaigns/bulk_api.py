@@ -272,7 +272,7 @@ class CampaignBulkActions:
                           format: str | None = None) -> StreamingHttpResponse:
         """The campaign's placements as CSV in the import's columns, plus each short link: the file imports again."""
         campaign = self.get_object()
-        placements = campaign.placements.select_related("campaign").order_by("name", "pk")
+        placements = campaign.placements.select_related("campaign__team").order_by("name", "pk")
         return csv_download(request, bulk.placement_lines(placements, lambda p: p.short_url(request)), "",
                             "placements.csv")
 

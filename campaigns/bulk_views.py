@@ -126,7 +126,7 @@ def placement_import(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def placements_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The campaign's placements in the import's columns (plus each short link): the file imports again."""
     campaign = get_for_user_or_404(Campaign.objects.for_user(request.user), pk=campaign_id)
-    placements = campaign.placements.select_related("campaign").order_by("name", "pk")
+    placements = campaign.placements.select_related("campaign__team").order_by("name", "pk")
     lines = bulk.placement_lines(placements, lambda placement: placement.short_url(request))
     return csv_download(request, lines, campaign.name, "placements.csv")
 

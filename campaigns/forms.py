@@ -11,7 +11,6 @@ from datetime import datetime, tzinfo
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Q, QuerySet, Value, When
-from django.urls import reverse
 
 from campaigns import artwork as artwork_rules
 from campaigns import links, names, restamps, rules, webhooks
@@ -314,8 +313,9 @@ def artwork_choices(team: Team, current: Candidate | None, placement: Placement 
     newest first; the current artwork always."""
     mine = Value(1)
     if placement is not None and placement.slug:
-        path = reverse("short_link", args=[placement.slug])
-        mine = Case(When(Q(job__placement=placement) | Q(job__content__endswith=path), then=Value(0)), default=Value(1))
+        path, capitals = artwork_rules.short_link_paths(placement.slug)
+        mine = Case(When(Q(job__placement=placement) | Q(job__content__endswith=path)
+                         | Q(job__content__endswith=capitals), then=Value(0)), default=Value(1))
     fails = Case(When(verdict=Candidate.Verdict.PASS, misread=False, then=Value(0)), default=Value(1))
     ordered = (Candidate.objects.filter(job__team=team).select_related("job")
                .order_by(mine, fails, "-job__created", "-job_id", "rank", "index"))

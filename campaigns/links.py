@@ -19,12 +19,21 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.core.exceptions import ValidationError
 
-# Letters and digits a person can type back from a print without doubt: no 0/O/o, 1/I/l. Slugs made before
-# 2026-12-04 may hold those (base62) and still answer: a slug is looked up as it is, capitals included. Not folded to
-# one case: two slugs already given out may differ only in case ("AbC12345", "abc12345"), and folding would send one
-# of them to the other's destination; the unknown link's page asks whoever typed one to check the capitals instead.
-SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
-SLUG_LENGTH = 8  # 56**8 = 9.7e13: unguessable at any realistic scan rate
+# Capitals and digits a person can type back from a print without doubt (no 0/O, 1/I), and all of them in QR's
+# alphanumeric mode: a code's link written in capitals (`code_link`) takes 5.5 bits a character there, not byte mode's
+# 8, and its code is often a version smaller (fewer, larger squares: what art needs to scan). Slugs made before
+# 2026-12-07 are 8 characters of mixed case (base62, then this alphabet with its lower case) and still answer: a slug
+# is looked up as it is, capitals included, and an old one is never folded to one case: two given out may differ only
+# in case ("AbC12345", "abc12345"), and folding would send one of them to the other's destination. A new slug is
+# 10 characters long, a length no old one has, so a lower-case copy of it can be read in capitals
+# (`capitalised_slug`) without ever reaching an old slug.
+SLUG_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+SLUG_LENGTH = 10  # 32**10 = 1.1e15 (the mixed-case 56**8 was 9.7e13): unguessable at any realistic scan rate
+# What QR's alphanumeric mode holds (ISO/IEC 18004): digits, capitals, space and $%*+-./:
+QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+# A short link as `Placement.short_url` builds it: scheme, host (a port too) and the `/r/` route's path, no site
+# prefix; anything else (a SITE_ROOT with a path, which a proxy may route by case) keeps its case in codes.
+SHORT_LINK_PARTS = re.compile(r"(?P<scheme>https?)://(?P<host>[^/?#]+)/r/(?P<slug>[^/?#]+)")
 # The longest redirect that takes the scanner's query (`with_scanner_query`): the usual bound for a URL every
 # browser, proxy and server takes (IIS refuses a longer query string by default).
 MAX_PASSED_URL = 2048
@@ -69,6 +78,52 @@ def slug_in(path_part: str) -> str:
 
 def new_slug() -> str:
     return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
+
+
+def capitalised_slug(slug: str) -> str:
+    """The new slug that `slug` names when a person typed it, or copied it, in lower case ("" when it names none).
+
+    Args:
+        slug: a slug as the link gave it, not found as it is.
+
+    Returns:
+        `slug` in capitals when it has a new slug's length and letters (`SLUG_ALPHABET`) and differs from it; else
+        "". No old slug has that length, so this never leads one old slug to another.
+    """
+    capitals = slug.upper()
+    if len(slug) != SLUG_LENGTH or capitals == slug or not set(capitals) <= set(SLUG_ALPHABET):
+        return ""
+    return capitals
+
+
+def code_link(short_url: str, capital_scheme: bool = False) -> str:
+    """The text a code for `short_url` carries: host and path in capitals where QR's alphanumeric mode can hold them,
+    so the encoder packs them at 5.5 bits a character ("https://QART.EXAMPLE/R/ABCDEFGH23"). Scheme and host are
+    case-insensitive (RFC 3986), and `/R/` is routed as `/r/` is.
+
+    The scheme stays lower case unless the team asks (`qartsite.models.Team.capital_scheme`): Google's Pixel Camera
+    app and other Android readers hand "HTTPS://" to no browser (Android matches a scheme's case exactly), and the
+    reports of readers that open no link are all of the scheme's case, none of the host's. In capitals too, the code
+    is often a version smaller still (bench/RESULTS.md, "Short links in capitals").
+
+    Args:
+        short_url: a placement's absolute short link (`Placement.short_url`'s, before this).
+        capital_scheme: write the scheme in capitals too ("HTTPS://").
+
+    Returns:
+        The link in capitals; `short_url` unchanged for an old mixed-case slug, a site prefix before `/r/`, or a host
+        the mode cannot hold (an underscore, an IPv6 address) or that phones would show in its ASCII form (an
+        internationalised name, "xn--").
+    """
+    parts = SHORT_LINK_PARTS.fullmatch(short_url)
+    if parts is None:
+        return short_url
+    host, slug = parts["host"].upper(), parts["slug"]
+    if (slug != slug.upper() or not set(slug) <= QR_ALPHANUMERIC or not set(host) <= QR_ALPHANUMERIC
+            or any(label.startswith("XN--") for label in host.split("."))):
+        return short_url
+    scheme = parts["scheme"].upper() if capital_scheme else parts["scheme"]
+    return f"{scheme}://{host}/R/{slug}"
 
 
 def validate_destination(url: str) -> None:

@@ -264,8 +264,11 @@ class Placement(models.Model):
         return campaign.fallback_destination
 
     def short_url(self, request) -> str:
-        """The absolute short link the printed code carries (`qartsite.site`: SITE_ROOT, else this request's host)."""
-        return absolute_url(request, reverse("short_link", args=[self.slug]))
+        """The absolute short link the printed code carries (`qartsite.site`: SITE_ROOT, else this request's host),
+        in capitals where QR's alphanumeric mode holds it (`links.code_link`, its scheme as the team chose): what
+        codes are made of and checked against, and what the pages, API and exports show as this placement's link."""
+        return links.code_link(absolute_url(request, reverse("short_link", args=[self.slug])),
+                               self.campaign.team.capital_scheme)
 
     def tagged(self, url: str) -> str:
         """`url` with this placement's UTM parameters."""

@@ -113,7 +113,8 @@ def find_link(slug: str) -> Link:
     """The link of `slug` from the database, each statement limited to STATEMENT_TIMEOUT_MS on PostgreSQL.
 
     Archived campaigns' and inactive placements' slugs are found too: printed codes must keep working, and
-    `Placement.redirect_url` sends them to the campaign's fallback.
+    `Placement.redirect_url` sends them to the campaign's fallback. A new slug typed in lower case ("/r/abcdefgh23")
+    is found in capitals when no slug is stored as typed (`links.capitalised_slug`; in the same query).
     """
     # SET LOCAL lasts until the transaction ends: the redirect's queries only. SQLite has no such setting, and its
     # transactions begin IMMEDIATE (qartsite's settings): one there asked for the write lock, so any writer made every
@@ -123,11 +124,10 @@ def find_link(slug: str) -> Link:
         if postgresql:
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS:d}")
-        placement = (
-            Placement.objects.select_related("campaign__team")
-            .filter(slug=slug)
-            .first()
-        )
+        capitals = links.capitalised_slug(slug)
+        found = {placement.slug: placement for placement in Placement.objects.select_related("campaign__team")
+                 .filter(slug__in=[slug, capitals] if capitals else [slug])}
+    placement = found.get(slug) or found.get(capitals)  # as typed first: never one old slug for another
     if placement is None:
         return NO_LINK
     team = placement.campaign.team  # selected with the placement: no query more per lookup

@@ -108,9 +108,9 @@ def use_candidate(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose the placement this picture is for.")
         return redirect("generator:job", pk=job.pk)
     else:
-        placement = get_for_user_or_404(
-            Placement.objects.filter(campaign__team=job.team).select_related("campaign"), pk=pk_or_404(str(chosen))
-        )
+        placement = get_for_user_or_404(  # its team too: its setting writes the link (`Placement.short_url`)
+            Placement.objects.filter(campaign__team=job.team).select_related("campaign__team"),
+            pk=pk_or_404(str(chosen)))
     asked_restamp = request.POST.get("restamp") == "1"
     asked_anyway = request.POST.get("print_anyway") == "1"
     reason = request.POST.get("print_anyway_reason", "")[:1000] if asked_anyway else ""

@@ -39,10 +39,10 @@ def offered(user, teams: QuerySet[Team]) -> QuerySet[Placement]:
     """
     return (
         Placement.objects.for_user(user).filter(campaign__team__in=teams, campaign__archived=False)
-        .select_related("campaign").order_by("campaign__name", "name", "pk")
+        .select_related("campaign__team").order_by("campaign__name", "name", "pk")
         # Whole rows (rules, JSON) of a team's thousands of placements and their campaigns were most of the page's
-        # time.
-        .only("name", "slug", "campaign__name", "campaign__team")
+        # time. The team's setting writes each short link (`Placement.short_url`), without a query per placement.
+        .only("name", "slug", "campaign__name", "campaign__team__capital_scheme")
     )
 
 

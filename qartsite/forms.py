@@ -60,7 +60,7 @@ class TeamSettingsForm(form_fields.ModelForm):
 
     class Meta:
         model = Team
-        fields = ["name", "time_zone", "scan_retention_days"]
+        fields = ["name", "time_zone", "scan_retention_days", "capital_scheme"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

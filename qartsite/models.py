@@ -93,6 +93,13 @@ class Team(models.Model):
         verbose_name="keep raw scans for (days)",
         help_text="Single scan events older than this are deleted each day; the daily counts on the dashboards "
                   "are kept. Empty: keep them all.")
+    # Off by default: Google's Pixel Camera app, and Android scanner apps that pass a link on as it is, open no browser
+    # for "HTTPS://" (`campaigns.links.code_link`); iPhones' camera with Safari does.
+    capital_scheme = models.BooleanField(
+        default=False, verbose_name="codes' links start HTTPS:// in capitals",
+        help_text="Often makes a code one size smaller (fewer, larger squares) than https://, but Google's Pixel "
+                  "Camera app and some scanner apps on Android do not open such a link. Codes made before a change "
+                  "keep working.")
     # The zone the dashboards' daily counts were counted in: while it differs from time_zone, the worker's
     # maintenance recounts them (`campaigns.rollup_rebuilds.recount_team`), and every figure (pages, API, CSV,
     # shared report) and the drainer keep to this zone's days, so no page shows days of one zone over counts of

@@ -26,7 +26,8 @@ class TeamSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["id", "name", "role", "time_zone", "scan_retention_days", "confirm_retention", "created"]
+        fields = ["id", "name", "role", "time_zone", "scan_retention_days", "capital_scheme", "confirm_retention",
+                  "created"]
         read_only_fields = ["created"]
 
     def validate(self, attrs: dict) -> dict:

@@ -27,8 +27,9 @@ urlpatterns = [
     # (it was the generic 404). `links.slug_in` reads the slug out of it. Reversed with the slug alone. Any character,
     # a line break (%0A) included, which `.` does not match: such a path was the site's plain 404 again. Nothing at
     # all too: "/r/" and "/r" (a link cut short) are the unknown link's page, as an unknown slug is; "/r" in this
-    # route, not left to APPEND_SLASH, whose redirect drops a POST (a RuntimeError, a 500, under DEBUG).
-    re_path(r"^r(?:/(?P<slug>[\s\S]*))?$", redirects.short_link, name="short_link"),
+    # route, not left to APPEND_SLASH, whose redirect drops a POST (a RuntimeError, a 500, under DEBUG). "/R/" too:
+    # codes carry the link in capitals (`campaigns.links.code_link`); reversed as "/r/" (a class's first character).
+    re_path(r"^[rR](?:/(?P<slug>[\s\S]*))?$", redirects.short_link, name="short_link"),
     path("accounts/", include("qartsite.account_urls")),
     path("campaigns/", include("campaigns.urls")),
     path("generate/", include("generator.urls")),

@@ -13,7 +13,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from campaigns import redirects, refused_scans, rollup_rebuilds, scan_buffer, webhooks
+from campaigns import links, redirects, refused_scans, rollup_rebuilds, scan_buffer, webhooks
 from campaigns.models import Campaign, Placement, ScanEvent
 from tests.conftest import free_port, live_queue
 
@@ -52,7 +52,8 @@ def body(response) -> str:
 
 
 def own_link(placement: Placement) -> str:
-    return f"http://testserver/r/{placement.slug}"
+    """The placement's link as its codes carry it (`Placement.short_url`: in capitals for a slug in capitals)."""
+    return links.code_link(f"http://testserver/r/{placement.slug}", placement.campaign.team.capital_scheme)
 
 
 PLACEMENT_DATA = {"name": "Window sticker", "kind": "poster", "location": "Shop window", "active": "on"}

@@ -421,7 +421,7 @@ class TestArtworkInTheAdmin:
         assert refused.status_code == 200 and "not this placement&#x27;s short link" in refused.content.decode()
         assert client.post(url, placement_form(placement, artwork=art.pk, restamp="on")).status_code == 302
         placement.refresh_from_db()
-        assert placement.artwork.job.content == f"http://testserver/r/{placement.slug}"
+        assert placement.artwork.job.content == f"http://TESTSERVER/R/{placement.slug}"  # as its codes carry it
 
     def test_it_restamps_before_it_locks_the_placement_and_once_for_a_double_submit(self, client, staff_cast,
                                                                                       campaign, verifications):

@@ -126,7 +126,7 @@ class TestExports:
         assert response["Content-Type"] == "text/csv; charset=utf-8"
         text = streamed(response)
         rows = list(csv.DictReader(io.StringIO(text)))
-        assert rows[0]["name"] == "Gate" and rows[0]["short_url"].endswith(f"/r/{Placement.objects.get().slug}")
+        assert rows[0]["name"] == "Gate" and rows[0]["short_url"] == f"http://TESTSERVER/R/{Placement.objects.get().slug}"
         other = Campaign.objects.create(team=team_users.team, name="Autumn", destination="https://shop.example.com/")
         imported = as_user(team_users.owner).post(f"/campaigns/{other.pk}/placements/import/",
                                                   {"file": csv_file(text), "action": "import"})
@@ -176,7 +176,8 @@ class TestGenerateAll:
         assert response.status_code == 302 and response["Location"] == "/generate/jobs/"
         assert [job.placement.name for job in enqueued] == ["A flyer", "B screen", "C poster"]
         for job in enqueued:
-            assert job.content.endswith(f"/r/{job.placement.slug}") and job.prompt.text == "a koi pond at dawn"
+            assert job.content == f"http://TESTSERVER/R/{job.placement.slug}"
+            assert job.prompt.text == "a koi pond at dawn"
         assert GenerationJob.objects.count() == 3
 
     def test_it_warns_when_phones_cannot_open_the_short_links_its_codes_carry(self, team_users, campaign, three,

@@ -6,6 +6,7 @@ from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import qrcode
 from django.core.exceptions import ValidationError
 
 from campaigns import links
@@ -89,13 +90,57 @@ class TestWebAddressProblem:
         assert "contains a space" in links.web_address_problem(content)
 
 
-def test_slugs_are_unguessable_and_free_of_look_alike_characters():
+def test_slugs_are_unguessable_capitals_free_of_look_alike_characters():
     slugs = {links.new_slug() for _ in range(2000)}
     assert len(slugs) == 2000
     assert all(len(s) == links.SLUG_LENGTH and set(s) <= set(links.SLUG_ALPHABET) for s in slugs)
-    # Typed back from a poster: no 0 and O, no 1, I and l, and no lower-case o either
-    assert not set("0Oo1Il") & set(links.SLUG_ALPHABET) and len(set(links.SLUG_ALPHABET)) == 56
+    # Typed back from a poster: no 0 and O, no 1 and I; capitals and digits only, all in QR's alphanumeric mode
+    assert not set("0O1I") & set(links.SLUG_ALPHABET) and len(set(links.SLUG_ALPHABET)) == 32
+    assert set(links.SLUG_ALPHABET) <= links.QR_ALPHANUMERIC
     assert set("".join(slugs)) == set(links.SLUG_ALPHABET)  # every one of them in use
+    # At least as many slugs as the mixed-case 8 characters gave, and a length no such old slug has
+    assert len(links.SLUG_ALPHABET) ** links.SLUG_LENGTH >= 56 ** 8 and links.SLUG_LENGTH != 8
+
+
+def qr_version(text: str) -> int:
+    """The version the `qrcode` package chooses at level H (as `generator.core.codes.qr.encode` does)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_H)
+    code.add_data(text)
+    return code.best_fit()
+
+
+class TestCodeLink:
+    def test_it_writes_host_and_path_in_capitals_and_the_code_is_a_version_smaller(self):
+        link = "https://go.acme-marketing.com/r/K7QW2M9XHT"
+        assert links.code_link(link) == "https://GO.ACME-MARKETING.COM/R/K7QW2M9XHT"
+        assert (qr_version(link), qr_version(links.code_link(link))) == (5, 4)
+
+    def test_the_scheme_in_capitals_too_when_the_team_asks_makes_more_codes_smaller(self):
+        link = "https://qart.example/r/K7QW2M9XHT"
+        assert links.code_link(link, capital_scheme=True) == "HTTPS://QART.EXAMPLE/R/K7QW2M9XHT"
+        assert (qr_version(link), qr_version(links.code_link(link, capital_scheme=True))) == (4, 3)
+        assert links.code_link("http://127.0.0.1:8140/r/K7QW2M9XHT", True) == "HTTP://127.0.0.1:8140/R/K7QW2M9XHT"
+
+    @pytest.mark.parametrize("link", [
+        "https://qart.example/r/AbC12345",  # an old mixed-case slug: its codes keep their text
+        "https://my_host.example/r/K7QW2M9XHT",  # an underscore: no alphanumeric host
+        "https://xn--bcher-kva.example/r/K7QW2M9XHT",  # an internationalised name: phones would show it as ASCII
+        "https://[2001:db8::1]/r/K7QW2M9XHT",  # brackets
+        "https://qart.example/qart/r/K7QW2M9XHT",  # a site prefix a proxy may route by case
+        "https://qart.example/r/K7QW2M9XHT?src=poster",
+    ])
+    def test_it_keeps_todays_text_where_capitals_cannot_be_written_or_would_change_the_link(self, link):
+        assert links.code_link(link) == link == links.code_link(link, capital_scheme=True)
+
+
+class TestCapitalisedSlug:
+    def test_a_new_slug_typed_in_lower_case_is_read_in_capitals(self):
+        assert links.capitalised_slug("k7qw2m9xht") == links.capitalised_slug("K7qw2M9xHT") == "K7QW2M9XHT"
+
+    @pytest.mark.parametrize("slug", ["K7QW2M9XHT", "abc23456", "AbC23456", "k7qw2m9xh", "k7qw2m9xhto", "k7qw2m9xh1"])
+    def test_an_old_slugs_length_a_new_slug_as_it_is_or_a_letter_no_new_slug_has_is_no_new_slug(self, slug):
+        # 8 characters is an old slug's length: never folded, two old slugs may differ only in case
+        assert links.capitalised_slug(slug) == ""
 
 
 def test_utm_parameters_are_added_without_overriding_the_destinations_own():

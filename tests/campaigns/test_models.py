@@ -26,11 +26,27 @@ def placement(team_users) -> Placement:
 class TestShortUrl:
     def test_it_uses_the_configured_site_root_on_any_host(self, placement, rf, settings):
         settings.SITE_ROOT = "https://go.example"
-        assert placement.short_url(rf.get("/")) == f"https://go.example/r/{placement.slug}"
+        assert placement.short_url(rf.get("/")) == f"https://GO.EXAMPLE/R/{placement.slug}"
 
     def test_it_uses_the_request_host_without_a_site_root(self, placement, rf, settings):
         settings.SITE_ROOT = ""
-        assert placement.short_url(rf.get("/", secure=True)) == f"https://testserver/r/{placement.slug}"
+        assert placement.short_url(rf.get("/", secure=True)) == f"https://TESTSERVER/R/{placement.slug}"
+
+    def test_it_keeps_the_link_as_it_is_for_an_old_slug_or_a_host_qr_cannot_write_in_capitals(self, placement, rf,
+                                                                                              settings):
+        # Codes already printed for an old mixed-case slug carry it as it is; so do new ones.
+        settings.SITE_ROOT = "https://go.example"
+        Placement.objects.filter(pk=placement.pk).update(slug="AbC23456")
+        placement.refresh_from_db()
+        assert placement.short_url(rf.get("/")) == "https://go.example/r/AbC23456"
+        settings.SITE_ROOT = "https://go_links.example"  # an underscore: no alphanumeric host
+        other = Placement.objects.create(campaign=placement.campaign, name="Flyer")
+        assert other.short_url(rf.get("/")) == f"https://go_links.example/r/{other.slug}"
+
+    def test_the_team_may_write_the_scheme_in_capitals_too(self, placement, rf, settings):
+        settings.SITE_ROOT = "https://go.example"
+        placement.campaign.team.capital_scheme = True
+        assert placement.short_url(rf.get("/")) == f"HTTPS://GO.EXAMPLE/R/{placement.slug}"
 
 
 class TestArchivedCampaign:

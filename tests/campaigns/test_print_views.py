@@ -20,7 +20,7 @@ class TestCodeDownloads:
         client.force_login(team_users.viewer)
         response = client.get(f"/campaigns/placements/{placement.pk}/code.svg?download=1")
         svg = body(response)
-        short = f"http://testserver/r/{placement.slug}"
+        short = f"http://TESTSERVER/R/{placement.slug}"  # the link in capitals: QR's alphanumeric mode
         matrix = qr.encode(short).matrix
         assert response["Content-Type"] == "image/svg+xml" and "attachment" in response["Content-Disposition"]
         assert svg.count("<rect ") == int(matrix.sum())
@@ -35,7 +35,7 @@ class TestCodeDownloads:
         response = client.get(f"/campaigns/placements/{placement.pk}/code.png")
         image = Image.open(io.BytesIO(response.content))
         assert response["Content-Type"] == "image/png" and image.size == (2048, 2048)
-        assert decoders.read_zxing(images.to_gray(image)) == [f"http://testserver/r/{placement.slug}"]
+        assert decoders.read_zxing(images.to_gray(image)) == [f"http://TESTSERVER/R/{placement.slug}"]
 
 
 @pytest.mark.django_db

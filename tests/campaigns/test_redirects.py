@@ -11,7 +11,7 @@ from django.test import AsyncRequestFactory, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import redirects, scan_buffer
+from campaigns import links, redirects, scan_buffer
 from campaigns.drainer import drain_once
 from campaigns.models import Campaign, Placement, ScanEvent, ScanRollup
 from tests.clients import IPHONE
@@ -145,11 +145,66 @@ class TestShortLink:
             (True, "bot")] * 4
         assert ScanRollup.objects.get(placement=placement, dimension="").scans == 1
 
-    def test_a_slug_typed_in_another_case_is_unknown_and_the_page_says_capitals_count(self, client, placement):
-        # Slugs are mixed-case and two may differ only in case (`links.SLUG_ALPHABET`): folding case is not safe.
-        response = client.get(f"/r/{placement.slug.swapcase()}")
-        assert response.status_code == 404 and "Capital and small letters" in response.content.decode()
-        assert client.get(f"/r/{placement.slug}").status_code == 302
+    def test_an_old_slug_typed_in_another_case_is_unknown_and_the_page_says_capitals_count(self, client, placement):
+        # Slugs made before 2026-12-07 are mixed-case, and two may differ only in case: folding case is not safe.
+        Placement.objects.filter(pk=placement.pk).update(slug="AbC23456")
+        for typed in ["aBc23456", "abc23456", "ABC23456"]:
+            response = client.get(f"/r/{typed}")
+            assert response.status_code == 404 and "Capital and small letters" in response.content.decode(), typed
+        assert client.get("/r/AbC23456").status_code == client.get("/R/AbC23456").status_code == 302
+
+    def test_two_old_slugs_that_differ_only_in_case_each_lead_to_their_own_placement(self, client, placement):
+        flyer = Placement.objects.create(campaign=placement.campaign, name="Flyer",
+                                         destination_override="https://shop.example.com/flyer")
+        Placement.objects.filter(pk=placement.pk).update(slug="AbC23456")
+        Placement.objects.filter(pk=flyer.pk).update(slug="abc23456")
+        assert client.get("/r/AbC23456")["Location"].startswith("https://shop.example.com/spring?")
+        assert client.get("/r/abc23456")["Location"].startswith("https://shop.example.com/flyer?")
+        drain_once()
+        assert [event.placement_id for event in ScanEvent.objects.order_by("time")] == [placement.pk, flyer.pk]
+
+    def test_a_new_slug_typed_in_lower_case_leads_and_counts_as_the_link(self, client, placement):
+        # Read off a poster and typed by a person, or lower-cased by a tool: new slugs are capitals only.
+        Placement.objects.filter(pk=placement.pk).update(slug="K7QW2M9XHT")
+        expected = client.get("/r/K7QW2M9XHT")["Location"]
+        for typed in ["/r/k7qw2m9xht", "/R/k7qw2m9xht.", "/r/K7qw2m9Xht/"]:
+            response = client.get(typed)
+            assert response.status_code == 302 and response["Location"] == expected, typed
+        assert drain_once().stored == 4 and set(ScanEvent.objects.values_list("placement", flat=True)) == {
+            placement.pk}
+        assert client.get("/r/k7qw2m9xh").status_code == 404  # a character short is no slug
+
+    def test_a_slug_stored_as_typed_wins_over_a_new_slug_in_capitals(self, client, placement):
+        # No slug is drawn in lower case, but one stored so (an import, an admin) is found as it is, as ever.
+        flyer = Placement.objects.create(campaign=placement.campaign, name="Flyer",
+                                         destination_override="https://shop.example.com/flyer")
+        Placement.objects.filter(pk=placement.pk).update(slug="K7QW2M9XHT")
+        Placement.objects.filter(pk=flyer.pk).update(slug="k7qw2m9xht")
+        assert client.get("/r/K7QW2M9XHT")["Location"].startswith("https://shop.example.com/spring?")
+        assert client.get("/r/k7qw2m9xht")["Location"].startswith("https://shop.example.com/flyer?")
+
+    def test_the_link_in_capitals_as_codes_carry_it_answers_and_counts_as_the_link(self, client, placement):
+        assert placement.short_url(RequestFactory().get("/")) == f"http://TESTSERVER/R/{placement.slug}"
+        answers = {}
+        for route in ["r", "R"]:
+            link = f"/{route}/{placement.slug}"
+            answers[route] = [
+                (response.status_code, response.get("Location"), response.get("Cache-Control"))
+                for response in [
+                    client.get(link, HTTP_USER_AGENT=IPHONE),
+                    client.get(f"{link}?src=poster", HTTP_USER_AGENT=IPHONE),  # the scanner's query passed on
+                    client.get(f"{link}).", HTTP_USER_AGENT=IPHONE),  # the end of a sentence
+                    client.head(link, HTTP_USER_AGENT=IPHONE),  # a link checker: not counted
+                    client.get(link, HTTP_USER_AGENT="Slackbot-LinkExpanding 1.0"),  # a bot
+                    client.get(link, HTTP_USER_AGENT=IPHONE, HTTP_SEC_PURPOSE="prefetch"),  # declined: 503
+                    client.get(f"{link}/x"), client.get(f"/{route}/"), client.get(f"/{route}"),  # no link: 404
+                ]]
+        assert answers["R"] == answers["r"]
+        assert [answer[0] for answer in answers["R"]] == [302, 302, 302, 302, 302, 503, 404, 404, 404]
+        assert "src=poster" in answers["R"][1][1]
+        assert drain_once().stored == 10
+        assert sorted(ScanEvent.objects.values_list("is_bot", flat=True)) == [False] * 6 + [True] * 4
+        assert ScanRollup.objects.get(placement=placement, dimension="").scans == 6
 
     def test_a_link_copied_with_the_end_of_its_sentence_still_leads_and_counts(self, client, placement):
         # "Scan or visit qart.link/r/AbC12345." - the full stop, a closing bracket or quote came along with the link.
@@ -541,7 +596,7 @@ class TestDestinationsAreValidatedOnSave:
         placement.name = "Renamed"
         placement.save()
         placement.refresh_from_db()
-        assert placement.slug == slug and len(slug) == 8
+        assert placement.slug == slug and len(slug) == links.SLUG_LENGTH and slug == slug.upper()
         second = Placement.objects.create(campaign=placement.campaign, name="Flyer")
         assert second.slug != slug
 

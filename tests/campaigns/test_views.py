@@ -397,7 +397,7 @@ class TestCampaignPage:
         client.force_login(team_users.viewer)
         html = body(client.get(f"/campaigns/{campaign.pk}/"))
         # The slug is never split over two lines (the table wrapped it mid-slug)
-        assert f'http://testserver/r/<span class="slug">{placement.slug}</span>' in html
+        assert f'http://TESTSERVER/R/<span class="slug">{placement.slug}</span>' in html
         chart = json.loads(re.search(r'<script id="scan-chart" type="application/json">(.*?)</script>', html,
                                      re.S).group(1))
         assert len(chart["labels"]) == 30 and chart["partial_last"]

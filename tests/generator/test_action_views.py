@@ -349,14 +349,14 @@ class TestUseThisOne:
         def restamped(original, target, short_url, user=None):
             job = job_with_candidates(team_users.team, user, count=1, content=short_url, placement=target)
             copy = job.candidates.get()
-            assert original == candidate and short_url == f"http://testserver/r/{placement.slug}"
+            assert original == candidate and short_url == f"http://TESTSERVER/R/{placement.slug}"
             return copy
 
         monkeypatch.setattr("campaigns.restamps.restamp_for", restamped)
         response = client.post(f"/generate/candidates/{candidate.pk}/use/", {"placement": placement.pk,
                                                                                 "restamp": "1"}, follow=True)
         placement.refresh_from_db()
-        assert placement.artwork != candidate and placement.artwork.job.content.endswith(f"/r/{placement.slug}")
+        assert placement.artwork != candidate and placement.artwork.job.content.endswith(f"/R/{placement.slug}")
         # The placement's page, where the new artwork and its print files are, with the message on top: the job's
         # page does not show the restamped copy, and its anchor on the original left the message out of sight.
         assert response.redirect_chain == [(f"/campaigns/placements/{placement.pk}/", 302)]

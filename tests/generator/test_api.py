@@ -51,7 +51,7 @@ class TestCreateGeneration:
             "/api/generations/", {"prompt": "neon city", "placement": placement.pk}, format="json")
         assert response.status_code == 201, response.content
         job = GenerationJob.objects.get()
-        assert job.content == f"http://testserver/r/{placement.slug}"
+        assert job.content == f"http://TESTSERVER/R/{placement.slug}"  # as its codes carry it
         assert (job.team, job.placement) == (team_users.team, placement)
 
     def test_blank_content_is_the_placements_link_or_refused_as_on_the_page(self, team_users, enqueued, placement):
@@ -61,7 +61,7 @@ class TestCreateGeneration:
         assert response.status_code == 400 and "Say what the code carries" in response.json()["content"][0]
         response = client.post("/api/generations/", {"prompt": "fox", "content": " \n ", "placement": placement.pk},
                                format="json")
-        assert response.status_code == 201 and response.json()["content"] == f"http://testserver/r/{placement.slug}"
+        assert response.status_code == 201 and response.json()["content"] == f"http://TESTSERVER/R/{placement.slug}"
 
     def test_it_strips_the_ends_of_the_content_as_the_page_does(self, team_users, enqueued):
         # The API kept them: a pasted "  https://example.com/  " was refused for its spaces, or carried them.

@@ -46,7 +46,7 @@ class TestPlacementSearchView:
             found = client.get(URL, {"q": query}).json()
             assert found == {"more": False, "placements": [{
                 "id": poster.pk, "name": "Station Poster", "campaign": "Acme spring", "slug": poster.slug,
-                "link": f"http://testserver/r/{poster.slug}", "team": team_users.team.pk}]}, query
+                "link": f"http://TESTSERVER/R/{poster.slug}", "team": team_users.team.pk}]}, query
         assert [p["name"] for p in client.get(URL, {"q": "acme spring"}).json()["placements"]] == [
             "Flyer", "Station Poster"]  # by campaign, then name
         assert client.get(URL, {"q": "  "}).json() == {"placements": [], "more": False}

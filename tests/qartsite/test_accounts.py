@@ -725,6 +725,18 @@ class TestTeamSettings:
                                follow=True)
         assert "Team settings saved." not in response.content.decode()  # the time zone alone
 
+    def test_an_owner_writes_the_codes_scheme_in_capitals_and_others_read_it(self, client, team_users):
+        client.force_login(team_users.owner)
+        page = client.get(f"/accounts/team/{team_users.team.pk}/").content.decode()
+        assert 'name="capital_scheme"' in page and "Pixel Camera" in page
+        client.post(f"/accounts/team/{team_users.team.pk}/settings/",
+                    {"name": "Acme", "time_zone": "UTC", "scan_retention_days": "", "capital_scheme": "on"})
+        team_users.team.refresh_from_db()
+        assert team_users.team.capital_scheme is True
+        client.force_login(team_users.viewer)
+        assert "Codes' links start HTTPS:// in capitals." in client.get(
+            f"/accounts/team/{team_users.team.pk}/").content.decode()
+
     @pytest.mark.parametrize(("data", "message"), [
         ({"name": "Acme", "time_zone": "Mars/Olympus", "scan_retention_days": ""}, "Select a valid choice"),
         ({"name": "Acme", "time_zone": "UTC", "scan_retention_days": "7"}, "greater than or equal to 30"),

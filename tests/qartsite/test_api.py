@@ -179,7 +179,8 @@ class TestKnownFieldsOnly:
                                                      format="json")
         assert response.status_code == 400
         assert response.json() == {"timezone": [
-            "Unknown field. Fields you can send: name, time_zone, scan_retention_days, confirm_retention."]}
+            "Unknown field. Fields you can send: name, time_zone, scan_retention_days, capital_scheme, "
+            "confirm_retention."]}
 
     def test_it_names_the_first_unknown_fields_and_counts_the_rest(self, team_users):
         # Each unknown key once got its own entry with the whole list of fields: 500,000 keys made a 100 MB answer.

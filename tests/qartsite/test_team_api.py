@@ -33,6 +33,20 @@ class TestTeamApi:
                                               format="json")
         assert cleared.status_code == 200 and cleared.json()["scan_retention_days"] is None
 
+    def test_an_owner_writes_the_codes_scheme_in_capitals_and_placements_links_follow(self, team_users):
+        # Off by default: Google's Pixel Camera app opens no browser for "HTTPS://" (`campaigns.links.code_link`).
+        from campaigns.models import Campaign, Placement
+
+        placement = Placement.objects.create(name="Poster", campaign=Campaign.objects.create(
+            team=team_users.team, name="Spring", destination="https://shop.example.com/"))
+        link = f"/api/placements/{placement.pk}/"
+        assert api(team_users.owner).get(f"/api/teams/{team_users.team.pk}/").json()["capital_scheme"] is False
+        assert api(team_users.viewer).get(link).json()["short_url"] == f"http://TESTSERVER/R/{placement.slug}"
+        response = api(team_users.owner).patch(f"/api/teams/{team_users.team.pk}/", {"capital_scheme": True},
+                                               format="json")
+        assert response.status_code == 200 and response.json()["capital_scheme"] is True
+        assert api(team_users.viewer).get(link).json()["short_url"] == f"HTTP://TESTSERVER/R/{placement.slug}"
+
     @pytest.mark.parametrize("body, field", [
         ({"scan_retention_days": 29}, "scan_retention_days"), ({"scan_retention_days": 3661}, "scan_retention_days"),
         ({"scan_retention_days": "forever"}, "scan_retention_days"), ({"time_zone": "Mars/Olympus"}, "time_zone"),
