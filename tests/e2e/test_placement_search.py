@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from campaigns import links
 from campaigns.models import Placement
 from generator import placement_picker, views
 from generator.models import GenerationJob
@@ -48,14 +49,14 @@ def test_a_placement_is_chosen_by_typing_and_the_arrow_keys(live_server, team_us
     expect(matches).to_be_hidden()
     expect(box).to_have_value("Summer / Harbour gate")
     expect(page.locator('input[name="placement"]')).to_have_value(str(gate.pk))
-    expect(page.locator("#id_content")).to_have_value(f"{live_server.url}/r/{gate.slug}")
+    expect(page.locator("#id_content")).to_have_value(links.code_link(f"{live_server.url}/r/{gate.slug}"))
 
     page.get_by_label("Drawn from a prompt (GPU)").check()
     page.fill("#id_prompt", "a harbour at dusk")
     page.get_by_role("button", name="Generate candidates").click()
     page.wait_for_url(f"{live_server.url}/generate/jobs/*/")
     job = GenerationJob.objects.get()
-    assert (job.placement, job.content) == (gate, f"{live_server.url}/r/{gate.slug}")
+    assert (job.placement, job.content) == (gate, links.code_link(f"{live_server.url}/r/{gate.slug}"))
     assert failures == []
 
 
