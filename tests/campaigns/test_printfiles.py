@@ -9,9 +9,9 @@ import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from campaigns import printfiles
+from campaigns import printfiles, restamps
 from campaigns.models import Placement
-from generator.core.codes import grids, logos, print_specs, printing, qr, scan
+from generator.core.codes import grids, logos, print_specs, printing, qr, restamp, scan
 from generator.core.engines import halftone_drawing
 from tests.campaigns.conftest import make_art
 
@@ -107,6 +107,22 @@ class TestSources:
         art.variant = "hand-made"
         art.save()
         assert printfiles.halftone_variant(art) is None and printfiles.candidate_source(art).render is None
+
+
+@pytest.mark.django_db
+class TestSubjectFor:
+    def test_restamped_art_is_measured_by_the_code_its_picture_carries(self, team_users, placement):
+        # Art made for a link in byte mode (version 4), restamped with the placement's link in capitals, which
+        # alphanumeric mode holds in version 3: the copy keeps its art's version and the mask nearest its art's.
+        original = make_art(team_users.team, team_users.owner, "http://testserver/r/AbCdEfGh2x")
+        capitals = f"HTTP://TESTSERVER/R/{placement.slug}"
+        copy = restamps.restamp_for(original, placement, capitals)
+        kept = restamp.encode_at_version(capitals, "H", 4, like=qr.encode(original.job.content, max_version=40).matrix)
+        assert qr.encode(capitals, max_version=40).version < kept.version == 4
+        placement.artwork = copy
+        code = printfiles.subject_for(placement, capitals).code
+        assert (code.version, code.mask) == (kept.version, kept.mask)
+        assert (code.matrix == kept.matrix).all()
 
 
 @pytest.mark.django_db

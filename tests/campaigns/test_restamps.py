@@ -50,6 +50,18 @@ class TestRestampFor:
                          "characters like these", str(refused.value)), str(refused.value)
         assert "version" not in str(refused.value)
 
+    def test_a_copy_made_in_a_larger_version_than_its_link_needs_restamps_again(self, team_users, placements):
+        # Art made for a link in byte mode (version 4), restamped with a link in capitals (alphanumeric: version 3
+        # would do), keeps version 4; restamped again, its code was looked for in version 3 and the copy read nothing.
+        poster, flyer = placements
+        original = make_art(team_users.team, team_users.owner, "http://testserver/r/AbCdEfGh2x")
+        copy = restamps.restamp_for(original, poster, f"HTTP://TESTSERVER/R/{poster.slug}")
+        again = restamps.restamp_for(copy, flyer, f"HTTP://TESTSERVER/R/{flyer.slug}")
+        with again.image.open("rb") as stored:
+            result = scan.verify(images.open_image(stored.read()), f"HTTP://TESTSERVER/R/{flyer.slug}")
+        assert result.decoded == [f"HTTP://TESTSERVER/R/{flyer.slug}"] and not result.misread
+        assert again.scan_details["version"] == 4
+
     def test_it_uses_its_copy_again_while_the_model_that_judged_it_is_active(self, team_users, placements):
         # A double submit, or a form shown again for another field's error, made a copy each time.
         poster, flyer = placements

@@ -118,6 +118,7 @@ def restamp(
     ecc: str = "H",
     grid: grids.Grid | None = None,
     border: int = DEFAULT_BORDER,
+    code: qr.QRCode | None = None,
 ) -> Restamped:
     """Re-render QR art so that it carries `new_content`, with each module centre as clear or as weak as before.
 
@@ -129,6 +130,8 @@ def restamp(
         grid (`grids.Grid`, *optional*): where the modules are, from the art's control image
             (`grids.grid_from_control`); without it, the layout of `qr.render_control_image(code, side, border)`.
         border (`int`, *optional*, defaults to 4): quiet zone in modules, used only without `grid`.
+        code (`qr.QRCode`, *optional*): the code the art carries, when it is not `content` as `qr.encode` writes it:
+            art restamped before keeps its version, which may be larger than its text needs, and its mask.
 
     Returns:
         A `Restamped`.
@@ -138,9 +141,9 @@ def restamp(
         grids.RepairError: the image and the grid do not fit together.
     """
     # 1. Check inputs; the original code comes out the same as when the art was made (smallest version, and
-    # the mask the penalty rule picks, both deterministic)
+    # the mask the penalty rule picks, both deterministic), unless `code` says how a restamp changed them
     original = image.convert("RGB")
-    old = qr.encode(content, ecc=ecc, max_version=40)
+    old = code if code is not None else qr.encode(content, ecc=ecc, max_version=40)
     if grid is None:
         if original.width != original.height:
             raise RestampError(f"The image is {original.width}x{original.height}: without its control image, "
