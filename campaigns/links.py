@@ -126,6 +126,30 @@ def code_link(short_url: str, capital_scheme: bool = False) -> str:
     return f"{scheme}://{host}/R/{slug}"
 
 
+# A short link as a code may carry it, in either case (`code_link`): scheme and host are case-insensitive (RFC 3986)
+# and `/R/` is routed as `/r/`; the slug is not.
+SHORT_LINK_ANY_CASE = re.compile(r"(?P<scheme>https?)://(?P<host>[^/?#]+)/r/(?P<slug>[^/?#]+)", re.IGNORECASE)
+
+
+def same_link(text: str, other: str) -> bool:
+    """Whether two texts codes carry open the same address: the same text, or the same short link written in other
+    case (`code_link`, its scheme as a team chose): a code made before a team's owner turned on "HTTPS:// in
+    capitals" still opens its placement's link.
+
+    Args:
+        text: what one code carries.
+        other: what the other carries.
+
+    Returns:
+        True when a phone that scans either reaches the same page.
+    """
+    if text == other:
+        return True
+    one, two = SHORT_LINK_ANY_CASE.fullmatch(text), SHORT_LINK_ANY_CASE.fullmatch(other)
+    return one is not None and two is not None and one["slug"] == two["slug"] and \
+        (one["scheme"].lower(), one["host"].lower()) == (two["scheme"].lower(), two["host"].lower())
+
+
 def validate_destination(url: str) -> None:
     """Refuse anything but an absolute http(s) URL with a host (no javascript:, data:, relative paths)."""
     try:

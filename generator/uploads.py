@@ -28,6 +28,7 @@ from django.db import transaction
 from PIL import Image
 from redis.exceptions import RedisError
 
+from campaigns import links
 from generator.core.codes import decoders, images, logos, qr
 from generator.core.codes.amounts import over_cap
 from generator.core.engines import halftone
@@ -149,13 +150,14 @@ def refuse_other_code(picture: Image.Image, content: str | None, name: str) -> N
     """Refuse a picture (or logo) that already carries a QR code of another text than `content` (None: any code): the
     code drawn into it does not hide that one, so a phone could open the other link (an uploaded code, or an earlier
     candidate made for another placement, scored "excellent" and then misread in print-size captures). One carrying
-    `content` itself (an earlier candidate of the same link) is fine.
+    `content` itself (an earlier candidate of the same link, in any case: `links.same_link`) is fine.
 
     Raises:
         images.ImageError: it carries another code; the message names what that code opens.
     """
     texts = decoders.read_zxing(np.asarray(_scaled(picture, CODE_CHECK_SIDE).convert("L")))
-    other = next((text for text in texts if text != content), None)
+    # The same link in other case is the same link: a team's codes made before and after it chose "HTTPS://".
+    other = next((text for text in texts if content is None or not links.same_link(text, content)), None)
     if other is not None:
         shown = other if len(other) <= 80 else other[:79] + "…"
         raise images.ImageError(f"{name} already carries a QR code that opens “{shown}”: a phone could open that "

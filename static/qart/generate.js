@@ -135,10 +135,15 @@
     // disabled while the content is another link.
     var earlier = form.querySelectorAll("input[name=earlier_candidate][data-content]");
     var earlierNote = form.querySelector("[data-earlier-note]");
+    // A short link in other case is the same link (campaigns.links.same_link): scheme and host in any case, /R/ as /r/.
+    function linkKey(text) {
+      var parts = /^(https?):\/\/([^\/?#]+)\/r\/([^\/?#]+)$/i.exec(text);
+      return parts ? parts[1].toLowerCase() + "://" + parts[2].toLowerCase() + "/r/" + parts[3] : text;
+    }
     function limitEarlier() {
       var wanted = fields.content ? fields.content.value.trim() : "", greyed = 0;
       Array.prototype.forEach.call(earlier, function (radio) {
-        radio.disabled = Boolean(wanted) && radio.dataset.content !== wanted;
+        radio.disabled = Boolean(wanted) && linkKey(radio.dataset.content) !== linkKey(wanted);
         if (radio.disabled) { radio.checked = false; greyed += 1; }
       });
       if (earlierNote) earlierNote.hidden = greyed === 0;  // why some are greyed, said where they are

@@ -270,6 +270,28 @@ def test_the_page_refuses_a_picture_or_an_earlier_candidate_that_carries_another
     assert response.status_code == 302 and len(enqueued) == 1
 
 
+@pytest.mark.django_db
+def test_an_earlier_code_of_the_same_short_link_in_another_case_is_taken(team_users, enqueued, media_storage):
+    # Made before the team's owner turned on "HTTPS:// in capitals" (`Team.capital_scheme`): the same link, which
+    # opens the same page; it was refused as "another link" a phone could open.
+    client = logged_in(team_users.owner)
+    made = "https://QART.EXAMPLE/R/ABCDEFGH23"
+    job = GenerationJob.objects.create(owner=team_users.owner, team=team_users.team, content=made,
+                                       prompt=Prompt.objects.create(owner=team_users.owner, team=team_users.team,
+                                                                    text="old"))
+    earlier = Candidate.objects.create(job=job, index=0, rank=1, seed=1, verdict="pass", scan_probability=0.9,
+                                       image=ContentFile(qr_png(made), name="old.png"))
+    body = {**halftone_post(team_users.team), "earlier_candidate": earlier.pk,
+            "content": "HTTPS://QART.EXAMPLE/R/ABCDEFGH23"}
+    del body["picture"]
+    response = client.post("/generate/", body)
+    assert response.status_code == 302 and len(enqueued) == 1
+    # Another slug, or another path, is another link still.
+    response = client.post("/generate/", {**body, "content": "HTTPS://QART.EXAMPLE/R/ABCDEFGH24"})
+    assert response.status_code == 400 and len(enqueued) == 1
+    assert f"The candidate already carries a QR code that opens “{made}”" in response.content.decode()
+
+
 def test_the_job_page_is_not_kept_by_the_browser(team_users, done_job):
     # Back after deleting the job showed it again from the browser's cache, its Delete button answering 404
     response = logged_in(team_users.teammate).get(f"/generate/jobs/{done_job.pk}/")
