@@ -88,5 +88,20 @@ def held_by_live_workers(connection: Redis, rq_job_ids: list[str]) -> set[str]:
     workers = connection.mget([LEASE_PREFIX + job_id for job_id in rq_job_ids])
     holders = connection.mget([HOLDER_PREFIX + job_id for job_id in rq_job_ids])
     return {job_id for job_id, worker, holder in zip(rq_job_ids, workers, holders, strict=True)
-            if worker is not None and not (holder is not None and holder_gone(holder.decode()))
-            and connection.exists(Worker.redis_worker_namespace_prefix + worker.decode())}
+            if worker is not None and not certainly_gone(connection, worker.decode(), holder)}
+
+
+def certainly_gone(connection: Redis, worker: str, holder: bytes | None) -> bool:
+    """Whether a lease's holder is certainly gone: its process, on this host, is gone (`holder_gone`), or RQ no longer
+    has `worker` registered. A holder on another host that is still registered is not (its process cannot be seen).
+
+    Args:
+        connection (`redis.Redis`): the queue's Redis.
+        worker (`str`): the name of the worker that held the lease.
+        holder (`bytes`, *optional*): its process as the lease noted it (`HOLDER_PREFIX`); None where none was noted.
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    return (holder is not None and holder_gone(holder.decode())) or \
+        not connection.exists(Worker.redis_worker_namespace_prefix + worker)

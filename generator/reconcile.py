@@ -52,7 +52,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
 from rq.worker import Worker
 
-from generator import jobs
+from generator import jobs, leases
 from generator.cleaning import clean_started, held
 from generator.leases import HEARD_PREFIX, HOLDER_PREFIX, LEASE_PREFIX, LEASE_TTL, RENEWAL, last_heard
 from generator.models import GenerationJob
@@ -213,8 +213,7 @@ def put_back_taken(queue: Queue) -> list[str]:
         at, _, worker = renewal.decode().partition(" ")
         if float(at) < rq_job.enqueued_at.timestamp():
             continue  # an earlier run's lease (its worker killed mid-job): the worker that took it now may be alive
-        if not ((holder is not None and holder_gone(holder.decode()))
-                or not connection.exists(Worker.redis_worker_namespace_prefix + worker)):
+        if not leases.certainly_gone(connection, worker, holder):
             continue
         keys = [queue.intermediate_queue_key, queue.key, HEARD_PREFIX + job_id, LEASE_PREFIX + job_id,
                 HOLDER_PREFIX + job_id, queue.intermediate_queue.get_first_seen_key(job_id)]
