@@ -32,8 +32,10 @@ SLUG_LENGTH = 10  # 32**10 = 1.1e15 (the mixed-case 56**8 was 9.7e13): unguessab
 # What QR's alphanumeric mode holds (ISO/IEC 18004): digits, capitals, space and $%*+-./:
 QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 # A short link as `Placement.short_url` builds it: scheme, host (a port too) and the `/r/` route's path, no site
-# prefix; anything else (a SITE_ROOT with a path, which a proxy may route by case) keeps its case in codes.
-SHORT_LINK_PARTS = re.compile(r"(?P<scheme>https?)://(?P<host>[^/?#]+)/r/(?P<slug>[^/?#]+)")
+# prefix; anything else (a SITE_ROOT with a path, which a proxy may route by case) keeps its case in codes. In any
+# case, as a code may carry it (`code_link`, `same_link`): scheme and host are case-insensitive (RFC 3986) and `/R/`
+# is routed as `/r/`; the slug is read as written.
+SHORT_LINK_PARTS = re.compile(r"(?P<scheme>https?)://(?P<host>[^/?#]+)/r/(?P<slug>[^/?#]+)", re.IGNORECASE)
 # The longest redirect that takes the scanner's query (`with_scanner_query`): the usual bound for a URL every
 # browser, proxy and server takes (IIS refuses a longer query string by default).
 MAX_PASSED_URL = 2048
@@ -126,11 +128,6 @@ def code_link(short_url: str, capital_scheme: bool = False) -> str:
     return f"{scheme}://{host}/R/{slug}"
 
 
-# A short link as a code may carry it, in either case (`code_link`): scheme and host are case-insensitive (RFC 3986)
-# and `/R/` is routed as `/r/`; the slug is not.
-SHORT_LINK_ANY_CASE = re.compile(r"(?P<scheme>https?)://(?P<host>[^/?#]+)/r/(?P<slug>[^/?#]+)", re.IGNORECASE)
-
-
 def same_link(text: str, other: str) -> bool:
     """Whether two texts codes carry open the same address: the same text, or the same short link written in other
     case (`code_link`, its scheme as a team chose): a code made before a team's owner turned on "HTTPS:// in
@@ -145,7 +142,7 @@ def same_link(text: str, other: str) -> bool:
     """
     if text == other:
         return True
-    one, two = SHORT_LINK_ANY_CASE.fullmatch(text), SHORT_LINK_ANY_CASE.fullmatch(other)
+    one, two = SHORT_LINK_PARTS.fullmatch(text), SHORT_LINK_PARTS.fullmatch(other)
     return one is not None and two is not None and one["slug"] == two["slug"] and \
         (one["scheme"].lower(), one["host"].lower()) == (two["scheme"].lower(), two["host"].lower())
 
