@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
@@ -51,9 +51,14 @@ def picker(days: stats.DateRange, kept: Mapping[str, str] | None = None, error: 
     presets.append({"label": "Lifetime", "query": urlencode({**kept, "range": "lifetime"}),
                     "chosen": days.key == "lifetime"})
     # The period before, which the scans tile compares with (`previous_period`), one click away; the lifetime has none.
-    previous = urlencode({**kept, **days.previous().query()}) if days.key != "lifetime" else ""
+    # One that starts before any range can (stats.FIRST_DAY) has no link: it led to the picker's refusal.
+    previous, unlinked = "", ""
+    if days.key != "lifetime" and days.previous().start < stats.FIRST_DAY:
+        unlinked = f"it starts before {stats.FIRST_DAY:%-d %b %Y}, the earliest day a range can show"
+    elif days.key != "lifetime":
+        previous = urlencode({**kept, **days.previous().query()})
     return {"presets": presets, "range": days, "range_query": urlencode({**kept, **days.query()}),
-            "previous_query": previous,
+            "previous_query": previous, "previous_unlinked": unlinked,
             "range_kept": kept, "range_error": error,
             "range_from": str(typed.get("from") or days.start.isoformat())[:10],
             "range_to": str(typed.get("to") or days.end.isoformat())[:10]}
@@ -150,7 +155,7 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
         "countries": card(stats.breakdown(scope, stats.Dimension.COUNTRY, days), regions=True),
         "languages": card(stats.breakdown(scope, stats.Dimension.LANGUAGE, days)),
         "rule_rows": rule_rows(scope, days, shared),
-        "previous": previous_period(scope, days, sum(daily.scans)),
+        "previous": previous_period(scope, days, sum(daily.scans), stats.local_now(team)),
         "time_zone": team.counted_time_zone,
         "recount_note": recount_note(team),
         "scans_counted": stats.SCANS_COUNTED,
@@ -161,32 +166,44 @@ def scan_cards(scope: stats.Scope, days: stats.DateRange, team: Team, shared: bo
     }
 
 
-def previous_period(scope: stats.Scope, days: stats.DateRange, scans: int) -> dict | None:
+def previous_period(scope: stats.Scope, days: stats.DateRange, scans: int, now: datetime | None = None) -> dict | None:
     """The scans tile's comparison: `scope`'s scans in the period before `days` (as many days, `DateRange.previous`)
-    and how `scans`, the range's own, changed from them. A marketer asking "is this month better than the last?" had
-    to open the two ranges and compare the numbers by hand.
+    and how the range's own changed from them. A marketer asking "is this month better than the last?" had to open
+    the two ranges and compare the numbers by hand.
+
+    A range that ends today holds the day so far: "last 7 days" seen at 09:00 held 6 days and 9 hours against 7 full
+    days, and read "down 13 %" every Monday morning. Such a range is compared like with like: both periods up to the
+    hour begun now on their last day (the rollups count hours, not minutes: `stats.scans_to_hour`).
 
     Args:
         scope: what is counted (a campaign, a team's campaigns, a placement).
         days: the range shown.
-        scans: its scans.
+        scans: its scans (all of them: the tile's figure).
+        now: the present in the team's counted zone (`stats.local_now`); None compares whole days.
 
     Returns:
-        `range` (the period before), `scans` there and `change` in words ("up 12 %", "down less than 1 %", "the
-        same"; empty when there were none before: no percentage of nothing); None for the lifetime, which has no
-        period before.
+        `range` (the period before), `scans` there, `change` in words ("up 12 %", "down less than 1 %", "the same";
+        empty when there were none before: no percentage of nothing) and `basis`, what was compared when not the
+        whole days, in words ("" when it was); None for the lifetime, which has no period before.
     """
     if days.key == "lifetime":
         return None
     before = days.previous()
-    earlier = sum(stats.daily(scope, before).scans)
+    basis = ""
+    if now is not None and days.end == now.date():
+        earlier, scans = stats.scans_to_hour(scope, before, now.hour), stats.scans_to_hour(scope, days, now.hour)
+        # The range's own figure compared is shown too: the tile's counts the hour begun, which the comparison cannot.
+        basis = (f"both to {now.hour:02d}:00 on their last day ({scans:,} in this range by then)" if now.hour else
+                 f"both without their last day ({scans:,} in this range before today)")
+    else:
+        earlier = sum(stats.daily(scope, before).scans)
     change = ""
     if earlier:
         percent = round(abs(scans - earlier) * 100 / earlier)
         # "the same" only when it is: 20,277 against 20,239 said so, under 0.5 % apart.
         size = f"{percent} %" if percent else "less than 1 %"
         change = "the same" if scans == earlier else f"up {size}" if scans > earlier else f"down {size}"
-    return {"range": before, "scans": earlier, "change": change}
+    return {"range": before, "scans": earlier, "change": change, "basis": basis}
 
 
 def never_scanned(scans_ever: int, backlog: scan_backlog.Backlog) -> bool:

@@ -33,6 +33,7 @@ PRESETS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_RANGE = "30d"
 RANGE_KEYS = (*PRESETS, "lifetime", "custom")
 MAX_DAYS = 3660  # ten years: a custom range longer than this is a typing mistake
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # the days a custom range may start and end on
 BREAKDOWNS = (Dimension.DEVICE, Dimension.OS, Dimension.BROWSER, Dimension.COUNTRY, Dimension.LANGUAGE)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # How unique visitors are counted, in the words every page, the shared report and the API's schema use: a visitor
@@ -109,8 +110,13 @@ class DateRange:
         return {"range": self.key}
 
 
+def local_now(team: Team, now: datetime | None = None) -> datetime:
+    """`now` (the present when None) in the zone `team`'s figures are counted in (`Team.counted_zone`)."""
+    return (now or timezone.now()).astimezone(team.counted_zone)
+
+
 def local_today(team: Team, now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(team.counted_zone).date()
+    return local_now(team, now).date()
 
 
 def parse_range(params: Mapping[str, Any], today: date, first_day: date | None) -> DateRange:
@@ -166,7 +172,7 @@ def parse_day(params: Mapping[str, Any], name: str) -> date:
     day = plain_date(raw)
     if day is None:
         raise RangeError(f"The {words}, {name}=“{raw[:40]}”, is not a date like 2026-03-01.")
-    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+    if not FIRST_DAY <= day <= LAST_DAY:
         raise RangeError(f"The {words}, {name}={day}, must be in the years 2000 to 2999.")
     return day
 
@@ -335,6 +341,24 @@ def daily(scope: Scope, days: DateRange) -> Daily:
             scans[position[row["day"]]] = row["scans_sum"]
             visitors[position[row["day"]]] = row["visitors_sum"]
     return Daily(days.days, scans, visitors)
+
+
+def scans_to_hour(scope: Scope, days: DateRange, hour: int) -> int:
+    """`scope`'s scans in `days`, its last day's only those before local `hour`:00. The rollups count hours of the
+    day (`Dimension.HOUR`, every scan's), not minutes, so a range that ends today is compared with the period before
+    it to the hour begun on both sides (`dashboard.previous_period`).
+
+    Args:
+        scope: what is counted.
+        days: the range; its last day is cut.
+        hour: the local hour (0-23) the last day is counted up to; 0 leaves the last day out.
+
+    Returns:
+        The scans.
+    """
+    whole_days = rollups_of(scope, Dimension.TOTAL).filter(day__gte=days.start, day__lt=days.end)
+    last_day = rollups_of(scope, Dimension.HOUR).filter(day=days.end, value__lt=f"{hour:02d}")  # "00"-"23"
+    return sum(rows.aggregate(scans=Sum("scans"))["scans"] or 0 for rows in (whole_days, last_day))
 
 
 def hours(scope: Scope, days: DateRange) -> list[int]:

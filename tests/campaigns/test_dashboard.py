@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -93,14 +93,69 @@ def test_the_scans_tile_compares_the_range_with_as_many_days_before(team_users, 
 
     previous = dashboard.previous_period(scope, week, 3)
 
-    assert previous == {"range": week.previous(), "scans": 1, "change": "up 200 %"}
+    assert previous == {"range": week.previous(), "scans": 1, "change": "up 200 %", "basis": ""}  # whole days
     assert dashboard.previous_period(scope, week, 1)["change"] == "the same"
     assert dashboard.previous_period(scope, week, 0)["change"] == "down 100 %"
     before_any = stats.DateRange(week.start - timedelta(days=60), week.start - timedelta(days=40))
     assert dashboard.previous_period(scope, before_any, 0) == {"range": before_any.previous(), "scans": 0,
-                                                               "change": ""}  # no percentage of nothing
+                                                               "change": "", "basis": ""}  # no % of nothing
     lifetime = dashboard.range_for(team_users.team, {"range": "lifetime"}, scope)
     assert dashboard.previous_period(scope, lifetime, 5) is None
+
+
+def monday_mornings_scans(team, campaign) -> Placement:
+    """A placement of `team` (in Berlin, UTC+1) scanned at 08:00 and 15:00 every day from Tuesday 17 to Sunday 29
+    November 2026 and at 08:00 on Monday 30: the same two scans a day, the week before and this one."""
+    team.time_zone = "Europe/Berlin"
+    team.save()
+    poster = Placement.objects.create(campaign=campaign, name="Poster")
+    days = [datetime(2026, 11, 17, tzinfo=UTC) + timedelta(days=n) for n in range(14)]
+    store_events([scan_event(poster.pk, day + timedelta(hours=hour), visitor_key=f"{n:030d}{hour:02d}")
+                  for n, day in enumerate(days) for hour in (7, 14)][:-1])  # 08:00 and 15:00 in Berlin
+    return poster
+
+
+@pytest.mark.django_db
+def test_a_range_ending_today_is_compared_with_the_period_before_to_the_same_hour(team_users, campaign, monkeypatch):
+    # Monday at 09:30: the last 7 days held 6 days and 9 hours (13 scans) against 7 full days (14), "down 7 %" for
+    # a week just like the one before. Both are counted to 09:00 on their last day now.
+    poster = monday_mornings_scans(team_users.team, campaign)
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 30, 8, 30, tzinfo=UTC))  # 09:30 in Berlin
+    scope = Placement.objects.filter(pk=poster.pk)
+    week = dashboard.range_for(team_users.team, {"range": "7d"}, scope)
+    cards = dashboard.scan_cards(scope, week, team_users.team)
+
+    assert cards["range_scans"] == 13  # the tile counts every scan so far
+    assert cards["previous"] == {"range": week.previous(), "scans": 13, "change": "the same",
+                                 "basis": "both to 09:00 on their last day (13 in this range by then)"}
+
+
+@pytest.mark.django_db
+def test_a_range_ending_today_seen_before_one_oclock_leaves_both_last_days_out(team_users, campaign, monkeypatch):
+    poster = monday_mornings_scans(team_users.team, campaign)
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 29, 23, 30, tzinfo=UTC))  # Monday 00:30
+    scope = Placement.objects.filter(pk=poster.pk)
+    week = dashboard.range_for(team_users.team, {"range": "7d"}, scope)
+
+    previous = dashboard.scan_cards(scope, week, team_users.team)["previous"]
+
+    assert (previous["scans"], previous["change"]) == (12, "the same")  # it said "down 14 %": 12 against 14
+    assert previous["basis"] == "both without their last day (12 in this range before today)"
+    # A range that ended before today has whole days: nothing to cut.
+    days_before = stats.DateRange(date(2026, 11, 23), date(2026, 11, 29))
+    assert dashboard.scan_cards(scope, days_before, team_users.team)["previous"]["basis"] == ""
+
+
+def test_a_period_before_the_first_day_a_range_can_show_has_no_link_but_a_reason():
+    # Its link led to "The start date, from=1999-12-27, ... must be in the years 2000 to 2999".
+    days = stats.DateRange(date(2000, 1, 3), date(2000, 1, 9))
+    picker = dashboard.picker(days)
+    assert picker["previous_query"] == ""
+    assert picker["previous_unlinked"] == "it starts before 1 Jan 2000, the earliest day a range can show"
+    first = dashboard.picker(stats.DateRange(date(2000, 1, 8), date(2000, 1, 14)))  # its period before: 1-7 Jan
+    assert first["previous_query"] == "range=custom&from=2000-01-01&to=2000-01-07" and not first["previous_unlinked"]
+    with pytest.raises(stats.RangeError):
+        stats.parse_range(days.previous().query(), date(2026, 12, 7), None)
 
 
 def test_the_comparison_says_the_same_only_when_it_is(monkeypatch):

@@ -798,16 +798,24 @@ def test_the_scans_tile_compares_with_the_period_before_and_links_it(client, tea
 
     _, token = shares.create(campaign, team_users.owner)
     client.force_login(team_users.owner)
+    # Yesterday's rather than today's: a range ending today is compared to the hour begun, which today's is in.
+    ScanEvent.objects.filter(pk=scans[0].pk).update(time=timezone.now() - timedelta(days=1))
+    rollup_rebuilds.rebuild(Placement.objects.all())
 
     for url in (f"/campaigns/{campaign.pk}/", "/campaigns/", f"/campaigns/shared/{token}/"):
         week = body(client.get(f"{url}?range=7d"))
         # One person in the last 7 days (the bot is not counted), one in the 7 before: the scan 10 days ago.
         note = re.search(r'<span class="tile-note" data-previous>(.*?)</span>', week).group(1)
         link = re.search(r'href="(\?[^"]+)"', note).group(1).replace("&amp;", "&")
-        assert note.startswith("the same on 1 in ") and "the 7 days before</a>" in note, note
+        assert note.startswith("the same on 1 in ") and "the 7 days before</a>, both " in note, note
+        assert " (1 in this range " in note, note  # what was compared, the range's side too
         before = body(client.get(f"{url}{link}"))
         assert re.search(r'data-tile="scans">1</span>', before) and "Custom range" in before
         assert "data-previous" not in body(client.get(f"{url}?range=lifetime"))  # nothing before a lifetime
+        # No link to a period no range can show: it led to the picker's refusal.
+        early = body(client.get(f"{url}?range=custom&from=2000-01-03&to=2000-01-09"))
+        note = re.search(r'<span class="tile-note" data-previous>(.*?)</span>', early).group(1)
+        assert "href" not in note and "the 7 days before (no link: it starts before 1 Jan 2000" in note, note
 
 
 @pytest.mark.django_db
