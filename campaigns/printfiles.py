@@ -20,7 +20,6 @@ from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
-from campaigns import restamps
 from generator.core.codes import decision, grids, images, logos, preflight, print_specs, printing, qr, restamp
 from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
@@ -108,7 +107,7 @@ def candidate_source(candidate: Candidate) -> printing.PrintSource:
         return printing.PrintSource.raster(art, job.content)
     with job.init_image.open("rb") as stored:
         picture = images.open_picture(stored.read(), max_pixels=settings.QART["MAX_IMAGE_PIXELS"])
-    code = restamps.art_code(candidate)  # drawn again as the art carries it
+    code = candidate.art_code()  # drawn again as the art carries it
     logo = _job_logo(job, code)
 
     def render(side: int):
@@ -147,7 +146,7 @@ def subject_for(placement, short_url: str) -> PrintSubject:
     if placement.artwork is not None:
         candidate = placement.artwork
         source = candidate_source(candidate)
-        code = restamps.art_code(candidate)  # a restamped copy's version and mask, not the smallest's
+        code = candidate.art_code()  # a restamped copy's version and mask, not the smallest's
         return PrintSubject(source, code, source.image, False)
     return subject_for_code(plain_code(short_url))
 

@@ -60,7 +60,7 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
     try:
         art, grid = art_and_grid(candidate)
         # The code as the art carries it: a copy restamped before may keep a larger version than its text needs.
-        made = restamp.restamp(art, job.content, short_url, ecc=job.ecc, grid=grid, code=art_code(candidate))
+        made = restamp.restamp(art, job.content, short_url, ecc=job.ecc, grid=grid, code=candidate.art_code())
     except (OSError, images.ImageError) as exc:
         raise ArtworkRefused(f"This picture cannot be restamped: its image cannot be read ({exc}).", LINK) from None
     except (restamp.RestampError, grids.RepairError, qr.ContentError) as exc:
@@ -82,8 +82,8 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
         row = Candidate(
             job=copy, index=0, batch=0, seed=candidate.seed, aesthetic_score=candidate.aesthetic_score, rank=1,
             variant=candidate.variant, fidelity_ssim=candidate.fidelity_ssim, color_error=candidate.color_error,
-            # The code as restamped (`art_code`): its art's version, which may be larger than the new link needs, and
-            # the mask nearest its art's, which may not be the one `qr.encode` picks.
+            # The code as restamped (`Candidate.art_code` reads it): its art's version, which may be larger than the
+            # new link needs, and the mask nearest its art's, which may not be the one `qr.encode` picks.
             **{**judged, "scan_details": {**judged["scan_details"], "restamped_from": candidate.pk,
                                           "modules_changed": made.modules_changed, "version": made.code.version,
                                           "mask": made.code.mask}},
@@ -91,28 +91,6 @@ def restamp_for(candidate: Candidate, placement, short_url: str, *, user=None) -
         row.image.save(f"restamped-from-{candidate.pk}.png", ContentFile(buffer.getvalue()), save=False)
         row.save()
     return row
-
-
-def art_code(candidate: Candidate) -> qr.QRCode:
-    """The code `candidate`'s picture carries: its job's text as `qr.encode` writes it, or, for a restamped copy, in
-    the version and mask its restamp kept (`restamp_for`). Re-encoded at the smallest version, a link in capitals
-    that restamped art made for a longer link in byte mode measured the art as a smaller code than it is.
-
-    Args:
-        candidate: with its job.
-
-    Returns:
-        The `qr.QRCode`.
-
-    Raises:
-        qr.ContentError: no QR code carries the job's text.
-    """
-    job = candidate.job
-    details = candidate.scan_details if isinstance(candidate.scan_details, dict) else {}
-    version, mask = details.get("version"), details.get("mask")
-    if not (isinstance(version, int) and isinstance(mask, int) and 1 <= version <= 40 and 0 <= mask <= 7):
-        return qr.encode(job.content, ecc=job.ecc, max_version=40)
-    return qr.encode(job.content, ecc=job.ecc, max_version=40, mask=mask, version=version)
 
 
 def restamped_copy(candidate: Candidate, placement, short_url: str, model: decision.DecisionModel) -> Candidate | None:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from generator.core.codes import qr
 from qartsite.models import TeamOwnedQuerySet
 
 # A generation's float parameters: each must be finite (job_parameters.validate_job, GenerationJob.Meta.constraints).
@@ -243,6 +244,25 @@ class Candidate(models.Model):
         # Numbered by rank, as the pages number candidates ("candidate #1"); the drawing order is an internal index.
         number = f"#{self.rank}" if self.rank else f"{self.index} (not ranked yet)"
         return f"Generation #{self.job_id}, candidate {number} ({self.verdict})"
+
+    def art_code(self) -> qr.QRCode:
+        """The code this candidate's picture carries: its job's text as `qr.encode` writes it, or, for a restamped
+        copy (`campaigns.restamps.restamp_for`), in the version and mask its restamp kept. Re-encoded at the smallest
+        version, a link in capitals that restamped art made for a longer link in byte mode measured, printed and
+        restamped the art as a smaller code than it is.
+
+        Returns:
+            The `qr.QRCode`.
+
+        Raises:
+            qr.ContentError: no QR code carries the job's text.
+        """
+        job = self.job
+        details = self.scan_details if isinstance(self.scan_details, dict) else {}
+        version, mask = details.get("version"), details.get("mask")
+        if not (isinstance(version, int) and isinstance(mask, int) and 1 <= version <= 40 and 0 <= mask <= 7):
+            return qr.encode(job.content, ecc=job.ecc, max_version=40)
+        return qr.encode(job.content, ecc=job.ecc, max_version=40, mask=mask, version=version)
 
     @property
     def looks_out_of_ten(self) -> float | None:

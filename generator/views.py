@@ -418,7 +418,8 @@ def candidate_png(request: HttpRequest, pk: int) -> HttpResponse:
 def code_svg(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_for_user_or_404(GenerationJob.objects.for_user(request.user), pk=pk)
     try:
-        # The smallest version that fits, as for the art; no art limit here, the plain code has no picture.
+        # The smallest version that fits, and no art limit: the plain code has no picture (a restamped copy's art
+        # may keep a larger version, `Candidate.art_code`, but larger squares scan better in a plain code).
         code = qr.encode(job.content, ecc=job.ecc, max_version=40)
     except ValueError as exc:
         return plain_400(str(exc))

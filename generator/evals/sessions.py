@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from campaigns import links
 from campaigns.models import Placement
-from generator.core.codes import grids, images, qr, restamp
+from generator.core.codes import grids, images, restamp
 from generator.eval_models import labeling_token
 from generator.models import Candidate, HumanScanResult, LabelingItem, LabelingSession
 from qartsite.sql import lock_rows
@@ -106,10 +106,11 @@ def render_item(item: LabelingItem, root: str) -> bool:
     job = item.candidate.job
     try:
         art, grid = art_and_grid(item.candidate)
-        version = qr.encode(job.content, ecc=job.ecc, max_version=40).version
-        link = fitting_link(item, link_prefix(root), job.ecc, version)
+        # As the art carries it: a restamped copy keeps its art's version and mask, which its text may not need.
+        code = item.candidate.art_code()
+        link = fitting_link(item, link_prefix(root), job.ecc, code.version)
         payload = link or scan_text(item)
-        made = restamp.restamp(art, job.content, payload, ecc=job.ecc, grid=grid)
+        made = restamp.restamp(art, job.content, payload, ecc=job.ecc, grid=grid, code=code)
     except MediaUnavailable:
         raise  # a passing outage: the item keeps its chance of an image (the page says it cannot be shown now)
     except (OSError, ValueError) as exc:  # ImageError, RepairError, RestampError, ContentError, no free token

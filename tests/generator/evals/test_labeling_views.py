@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from PIL import Image
 
+from campaigns import restamps
 from campaigns.models import Campaign, Placement
-from generator.core.codes import decoders
+from generator.core.codes import decoders, qr
 from generator.evals import sessions
 from generator.models import (
     EvalRun,
@@ -23,7 +24,7 @@ from generator.models import (
 )
 from tests.clients import IPHONE
 from tests.conftest import at_once, staff
-from tests.generator.factories import art_png, job_of_clean_codes
+from tests.generator.factories import art_png, job_of_clean_codes, placement_of
 
 pytestmark = pytest.mark.django_db
 CONTENT = "https://qart.example/r/AbC12345"
@@ -239,6 +240,23 @@ class TestRunPage:
         # Same version as the art (so the same grid), carrying text a phone shows without opening anything.
         assert restamped.size == (264, 264) and decoders.read_zxing(np.asarray(restamped)) == ["LABEL 1"]
         assert sessions.scan_mode(item) == "text"
+
+    def test_it_restamps_a_restamped_copy_as_the_code_its_art_carries(self, cast):
+        # Art made for a link in byte mode (version 4), restamped with a short link in capitals (alphanumeric:
+        # version 3 would do), keeps version 4 and its own mask. Its labeling item was re-encoded at version 3 from
+        # the copy's text: the one-time link was cut to version 3's room and painted on a grid the art does not
+        # have, and the labeler's phone read nothing.
+        placement = placement_of(cast.team)
+        original = job_of_clean_codes(cast.team, cast.owner, (0.9,), content="http://testserver/r/AbCdEfGh2x")
+        copy = restamps.restamp_for(original.candidates.get(), placement, f"HTTP://TESTSERVER/R/{placement.slug}")
+        assert copy.scan_details["version"] == 4 and qr.encode(copy.job.content, "H", max_version=40).version == 3
+        session = sessions.create_session(cast.team, cast.owner, "Copies", [copy], 300)
+        item, html = run_page(logged_in(cast.owner), session)
+        link = f"http://testserver/l/{item.token}"
+        assert sessions.scan_mode(item) == "link" and link in html
+        assert len(link) > qr.capacity(link, "H", max_version=3)  # cut to version 4's room, not version 3's
+        with item.image.open("rb") as stored:
+            assert decoders.read_zxing(np.asarray(Image.open(stored).convert("L"))) == [link]
 
     def test_it_shows_the_original_it_cannot_rerender_when_no_campaign_counts_its_scans(self, cast):
         job = job_of_clean_codes(cast.team, cast.owner, (0.9,))
