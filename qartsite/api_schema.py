@@ -2,7 +2,8 @@
 (SPECTACULAR_SETTINGS). The 4xx answers every operation documents and the JSON body of each refusal
 (`document_error_answers`), and blank-or-URL fields that validators can read (`blank_or_formatted_as_any_of`); and
 the schema class that marks every field of a model's answer as always there and lists the headers clients act on,
-Location on a created object's 201 and Retry-After on every 429 and 503 (`AnswerSchema`).
+Location on a created object's 201 and Retry-After on every 429 and 503 (`AnswerSchema`); an Idempotency-Key's 409
+is its own hook's (`qartsite.idempotency.document_idempotency_key`).
 The answers themselves come from `qartsite.api` (`exception_handler`) and `qartsite.limits` (411, 413)."""
 
 from __future__ import annotations

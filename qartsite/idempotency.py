@@ -137,21 +137,56 @@ DESCRIPTION = (f"Retry safely: the same key, query and body answer the first ans
 PARAMETER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False, description=DESCRIPTION)
 
 
-# Both 409s: a share's or a webhook's create, retried once it is done, is one too (`keep_body` False).
-CONFLICT = ("The first request with this key is still running: ask again after Retry-After. Or, where the first answer "
-            "carried a secret shown once (a share's link, a webhook's signing secret), it was carried out already: "
-            "`id` names what it made and Location its address.")
+# The key's 409s. While the first request runs: `detail`, and Retry-After. A create whose answer carried a secret shown
+# once (`keep_body` False), retried once it is done: `detail`, the `id` of what it made, its address in Location
+# (`api.CreatedLocation`), and Idempotent-Replayed. Listed as headers and a body a client generated from the schema
+# reads them by; in the description alone they were nothing to it.
+RUNNING_CONFLICT = "The first request with this key is still running: ask again after Retry-After."
+CONFLICT = (f"{RUNNING_CONFLICT} Or, where the first answer carried a secret shown once (a share's link, a webhook's "
+            "signing secret), it was carried out already: `id` names what it made and Location its address.")
+RETRY_AFTER = {"schema": {"type": "integer"}, "description": "Seconds to wait before asking again (the first request "
+                                                              "still runs)."}
+DONE_HEADERS = {
+    "Location": {"schema": {"type": "string", "format": "uri"},
+                 "description": "The address of what the first request made (it was carried out already)."},
+    "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                            "description": "Sent when the first request was carried out already."},
+}
+DONE_BODY = {"type": "object", "required": ["detail"], "properties": {
+    "detail": {"type": "string"},
+    "id": {"type": "integer", "description": "What the first request made (it was carried out already)."}}}
+
+
+def shown_once_creates(generator) -> set[str]:
+    """The paths whose create answers a secret shown once (`IdempotentCreate.idempotent_keeps_body` False), from
+    drf-spectacular's endpoints; none without a generator."""
+    return {path for path, _, method, callback in getattr(generator, "endpoints", None) or ()
+            if method == "POST" and getattr(callback, "actions", {}).get("post") == "create"
+            and not getattr(getattr(callback, "cls", None), "idempotent_keeps_body", True)}
 
 
 def document_idempotency_key(result: dict, generator, request, public) -> dict:
     """drf-spectacular's postprocessing hook: the header on every create (a POST to a collection; actions' POSTs,
-    whose paths name an object, are named `..._create` too)."""
+    whose paths name an object, are named `..._create` too), and on every operation that takes it (those actions
+    name `PARAMETER` themselves) the 409 as it is sent: its headers, and the body of a retried secret."""
     parameter = {"in": "header", "name": HEADER, "required": False,
                  "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH}, "description": DESCRIPTION}
+    shown_once = shown_once_creates(generator)
     for path, item in result.get("paths", {}).items():
         operation = item.get("post")
-        if operation and "{" not in path and operation.get("operationId", "").endswith("_create"):
+        if not operation:
+            continue
+        if "{" not in path and operation.get("operationId", "").endswith("_create"):
             operation.setdefault("parameters", []).append(parameter)
-            operation["responses"].setdefault("409", {"description": CONFLICT})
+            operation["responses"].setdefault("409", {"description": CONFLICT if path in shown_once
+                                                      else RUNNING_CONFLICT})
             operation["responses"].setdefault("422", {"description": "This key was used for another body."})
+        if not any(p.get("in") == "header" and p.get("name") == HEADER for p in operation.get("parameters", [])):
+            continue
+        conflict = operation["responses"].setdefault("409", {"description": RUNNING_CONFLICT})
+        headers = conflict.setdefault("headers", {})
+        headers.setdefault("Retry-After", RETRY_AFTER)
+        if path in shown_once:
+            headers.update(DONE_HEADERS)
+            conflict["content"] = {"application/json": {"schema": DONE_BODY}}
     return result

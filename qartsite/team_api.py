@@ -50,8 +50,17 @@ class RetentionNotConfirmed(Exception):
         self.lost = lost
 
 
-RETENTION_409 = OpenApiResponse(description="A shorter `scan_retention_days` would delete stored scans: `detail` says "
-                                            "how many and `scans_deleted` counts them; send `confirm_retention`.")
+class RetentionRefusedSerializer(serializers.Serializer):
+    """The 409's body (`TeamViewSet.update`): documented as ErrorDetail, a client built from the schema had no
+    `scans_deleted` to read."""
+
+    detail = serializers.CharField()
+    scans_deleted = serializers.IntegerField(help_text="The stored scans the shorter retention would delete")
+
+
+RETENTION_409 = OpenApiResponse(RetentionRefusedSerializer, description=(
+    "A shorter `scan_retention_days` would delete stored scans: `detail` says how many and `scans_deleted` counts "
+    "them; send `confirm_retention`."))
 
 
 @extend_schema_view(update=extend_schema(responses={200: TeamSerializer, 409: RETENTION_409}),

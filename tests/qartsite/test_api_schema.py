@@ -180,6 +180,12 @@ SENT_HEADERS = {
     ("get", "/api/placements/{id}/preflight/", "503"): {"Retry-After"},
     **{("get", "/api/placements/{id}/print/", code): {"Retry-After"} for code in ("202", "429", "503")},
     ("post", "/api/webhooks/{id}/send-test/", "503"): {"Retry-After"},
+    # An Idempotency-Key's 409 while the first request runs (Retry-After); a create whose answer showed a secret,
+    # retried once it is done, names its object's address (Location).
+    **{("post", path, "409"): {"Retry-After"} for path in ("/api/campaigns/", "/api/generations/", "/api/placements/",
+                                                            "/api/campaigns/{id}/generate/",
+                                                            "/api/campaigns/{id}/import-placements/")},
+    **{("post", path, "409"): {"Retry-After", "Location"} for path in ("/api/shares/", "/api/webhooks/")},
 }
 
 
@@ -227,3 +233,47 @@ class TestAnswerHeaders:
         assert [created.status_code, generation.status_code, refused.status_code, unsent.status_code] == [
             201, 201, 429, 503]
         assert client.get(created["Location"]).json()["name"] == "Spring"
+
+    def test_its_409s_send_what_it_lists(self, team_users, schema, fresh_cache, monkeypatch):
+        # Every 409 was an ErrorDetail without headers: a retried share's names what it made (`id`, Location,
+        # Idempotent-Replayed), a key still running says when to ask again (Retry-After), and a retention that would
+        # delete scans counts them (`scans_deleted`).
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from campaigns.api import CampaignViewSet
+        from campaigns.drainer import store_events
+        from campaigns.models import Campaign, Placement
+        from tests.campaigns.rollup_data import event
+
+        client = api_as(team_users.owner)
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        store_events([event(Placement.objects.create(campaign=campaign, name="Poster"),
+                            timezone.now() - timedelta(days=100))])
+        retention = client.patch(f"/api/teams/{team_users.team.pk}/", {"scan_retention_days": 30}, format="json")
+        share = {"campaign": campaign.pk, "days": 7, "label": "x"}
+        client.post("/api/shares/", share, format="json", HTTP_IDEMPOTENCY_KEY="s1")
+        retried = client.post("/api/shares/", share, format="json", HTTP_IDEMPOTENCY_KEY="s1")
+        running = []
+
+        def post_again_meanwhile(self, serializer):
+            running.append(client.post("/api/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="c1"))
+            serializer.save(team=team_users.team)
+
+        monkeypatch.setattr(CampaignViewSet, "perform_create", post_again_meanwhile)
+        body = {"name": "Autumn", "destination": "https://a.example/"}
+        assert client.post("/api/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="c1").status_code == 201
+        for response, method, path in ((retention, "patch", "/api/teams/{id}/"), (retried, "post", "/api/shares/"),
+                                       (running[0], "post", "/api/campaigns/")):
+            assert response.status_code == 409, (path, response.content)
+            answer = answers(schema, method, path)["409"]
+            documented = answer["content"]["application/json"]["schema"]
+            if "$ref" in documented:
+                documented = schema["components"]["schemas"][documented["$ref"].rsplit("/", 1)[1]]
+            assert set(response.json()) == set(documented["properties"]), path
+            jsonschema.validate(response.json(), {**documented, "components": schema["components"]})
+            sent = {name for name in ("Location", "Retry-After", "Idempotent-Replayed") if response.has_header(name)}
+            assert sent <= set(answer.get("headers", {})), path
+        assert retried.has_header("Location") and retried["Idempotent-Replayed"] == "true"
+        assert running[0].has_header("Retry-After") and retention.json()["scans_deleted"] == 1
