@@ -103,6 +103,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` (what `make run` serves with) leaves static files to WhiteNoise, as production
+    # does. Django's own static handler answered /static/..%2F..%2Fmanage.py with a 500 and its traceback.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",  # intcomma: "12,345" scans
     "rest_framework",

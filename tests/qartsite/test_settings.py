@@ -7,14 +7,20 @@ import ast
 import gzip
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from unittest import mock
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import Client, SimpleTestCase
+
+from tests.conftest import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -380,3 +386,33 @@ def test_static_files_are_sent_gzipped_to_browsers_that_take_it(settings, tmp_pa
     assert int(zipped["Content-Length"]) < int(plain["Content-Length"]) / 2
     assert "Accept-Encoding" in zipped["Vary"] and not plain.has_header("Content-Encoding")
     assert gzip.decompress(b"".join(zipped.streaming_content)) == b"".join(plain.streaming_content)
+
+
+def test_runserver_leaves_static_files_to_whitenoise(tmp_path):
+    # `make run` serves with runserver, whose own static handler (django.contrib.staticfiles) answered a path climbing
+    # out of /static/ with a 500 and the traceback; WhiteNoise, as in production, answers 404.
+    port = free_port()
+    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                              cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "runserver did not start"
+                time.sleep(0.2)
+        statuses = {}
+        for path in ("/static/qart/site.css", "/static/..%2F..%2Fmanage.py", "/static/%2e%2e/%2e%2e/manage.py"):
+            try:
+                statuses[path] = urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).status
+            except HTTPError as error:
+                statuses[path] = error.code
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert statuses == {"/static/qart/site.css": 200, "/static/..%2F..%2Fmanage.py": 404,
+                        "/static/%2e%2e/%2e%2e/manage.py": 404}, output[-2000:]
+    assert "Traceback" not in output
