@@ -19,7 +19,8 @@ GenerationWorker leases the job between the two steps and may then wait two minu
 (`queues.wait_for_database`): RQ retried the job into the queue while that worker went on to run it, and another worker
 ran the retry too (two GPU runs, the first one's candidates dropped as superseded). The cleanup here leaves alone the
 jobs that a worker that may be alive leases (`leases.held_by_live_workers`); a job no one leases, or whose holder is
-certainly gone, is cleaned as RQ does (the reconciler's looks put the latter back sooner: `reconcile.put_back_taken`).
+certainly gone, is cleaned as RQ does (the workers' looks put such jobs back sooner, their retry not spent:
+`claims.put_back_taken`).
 """
 
 from __future__ import annotations

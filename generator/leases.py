@@ -9,9 +9,11 @@ process of the same host can tell a holder that was killed (`processes.holder_go
 was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page counts the worker's
 silence from it (`reconcile.worker_silence`).
 
-Readers: the reconciler (`generator.reconcile`: a leased job is left alone; a gone holder's job is retried) and RQ's
-registry cleaning (`generator.cleaning`: a job a live worker leases is not "stuck in the intermediate queue"). Here,
-rather than in either, because the reconciler runs the cleaning: one module for both, and no import cycle.
+Readers: the reconciler (`generator.reconcile`: a leased job is left alone; a gone holder's job is retried), RQ's
+registry cleaning (`generator.cleaning`: a job a live worker leases is not "stuck in the intermediate queue"), and the
+put-back of a job taken off the queue and never started (`generator.claims`: its holder gone, or its lease lapsed).
+Here, rather than in any of them, because the reconciler runs the cleaning and the put-back: one module for all, and
+no import cycle.
 """
 
 from __future__ import annotations
@@ -53,9 +55,25 @@ def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, p
         pipeline.execute()
 
 
-def release(connection: Redis, rq_job_id: str) -> None:
-    """Drop the lease on a job its worker has ended, and what it said about its holder and its last renewal."""
-    connection.delete(LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id)
+# The lease dropped only while it is still the worker's: one that lost its job to another (`claims.TakenBack`) may have
+# taken the lease after that other did, and must not leave it unleased.
+RELEASE_OWN = ("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end "
+               "return 0")
+
+
+def release(connection: Redis, rq_job_id: str, worker: str | None = None) -> None:
+    """Drop the lease on a job its worker has ended, and what it said about its holder and its last renewal.
+
+    Args:
+        connection (`redis.Redis`): the queue's Redis.
+        rq_job_id (`str`): the job's RQ id.
+        worker (`str`, *optional*): drop it only while this worker holds it; whoever holds it by default.
+    """
+    keys = [LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id]
+    if worker is None:
+        connection.delete(*keys)
+    else:
+        connection.register_script(RELEASE_OWN)(keys=keys, args=[worker])
 
 
 def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:

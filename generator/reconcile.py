@@ -32,9 +32,9 @@ heartbeat and the next pass took. Each generation worker looks when it starts (b
 restarted after the kill finds its predecessor's job), every RECLAIM_EVERY seconds while idle and every RENEWAL seconds
 while it runs a job (marked only: the next idle look of any worker retries it), and the reconciler's pass looks too.
 A holder on another host (or in another container: another PID namespace) cannot be seen, and keeps its lease as
-before; a live holder, however slow, is never taken from. The same looks put back in the queue, at once and without
-spending an attempt, a job that a worker took off the queue and was killed before starting (`put_back_taken`), which
-RQ's maintenance failed a minute or two later.
+before; a live holder, however slow, is never taken from. The same looks put back in the queue, without spending an
+attempt, a job that a worker took off the queue and will not start (`claims.put_back_taken`: its worker was killed
+before it leased the job, or is gone, or its lease lapsed), which RQ's maintenance failed a minute or two later.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
 from rq.worker import Worker
 
-from generator import jobs, leases
+from generator import jobs
+from generator.claims import put_back_taken
 from generator.cleaning import clean_started, held
-from generator.leases import HEARD_PREFIX, HOLDER_PREFIX, LEASE_PREFIX, LEASE_TTL, RENEWAL, last_heard
+from generator.leases import HOLDER_PREFIX, LEASE_PREFIX, LEASE_TTL, RENEWAL, last_heard
 from generator.models import GenerationJob
 from generator.processes import holder_gone
 from qartsite import queues
@@ -144,7 +145,7 @@ def reclaim(queue: Queue) -> list[str]:
 def retry_abandoned(queue: Queue, exception_handlers: list | None = None) -> list[str]:
     """Mark the jobs whose holder here is gone (`reclaim`), then have RQ's cleanup of started jobs retry, or fail on
     their last try, every job abandoned now (those marked, and those whose worker's heartbeats expired), and put back
-    in the queue the jobs a gone worker took and never started (`put_back_taken`), under the cleaning lock
+    in the queue the jobs a worker took and will not start (`claims.put_back_taken`), under the cleaning lock
     (`cleaning.held`): a worker's look and the reconciler's pass.
 
     Args:
@@ -168,61 +169,6 @@ def retry_abandoned(queue: Queue, exception_handlers: list | None = None) -> lis
                 queue.started_job_registry.cleanup(exception_handlers=exception_handlers)
             put_back_taken(queue)
     return expired if cleaning else []
-
-
-# A job a gone worker took off the queue, back at its front, while RQ's intermediate list still has it and its lease's
-# last renewal is still the one found gone; that worker's lease, holder, renewal and RQ's first sight of it dropped.
-PUT_BACK_TAKEN = ("if redis.call('GET', KEYS[3]) ~= ARGV[2] or redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then "
-                  "return 0 end redis.call('LPUSH', KEYS[2], ARGV[1]) redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], "
-                  "KEYS[6]) return 1")
-
-
-def put_back_taken(queue: Queue) -> list[str]:
-    """Put back at the front of the queue every job that a worker took and will never start, its attempt not spent.
-
-    RQ 2.6 takes a job in two steps: the worker moves its id out of the queue into an intermediate list (LMOVE), then
-    puts it in the started registry. A worker killed between them (a GenerationWorker leases the job there, then may
-    wait minutes for its database: `queues.wait_for_database`) left it in neither until RQ's maintenance took it for
-    a failure ("stuck in intermediate queue"), 72 s later when measured, its one retry spent. Here it goes back at once
-    where its worker is certainly gone: the worker that leased it (`leases.hold`, after the job was last queued) has its
-    process on this host gone (`holder_gone`), or RQ's registration of it expired. A job not leased yet is left alone:
-    its worker may be alive, between the two steps; so is one whose lease is an earlier run's (renewed before the job
-    was last queued). The caller holds the cleaning lock (`retry_abandoned`): RQ's cleanup of the list waits meanwhile.
-
-    Args:
-        queue (`rq.Queue`): the `gpu` queue.
-
-    Returns:
-        `list[str]`: the RQ ids of the jobs put back.
-
-    Raises:
-        RedisError: Redis cannot be reached.
-    """
-    connection, started = queue.connection, queue.started_job_registry
-    running = {job_id for job_id, _ in started.get_job_and_execution_ids(cleanup=False)}
-    ids = [job_id for job_id in dict.fromkeys(queue.intermediate_queue.get_job_ids()) if job_id not in running]
-    if not ids:
-        return []
-    heard = connection.mget([HEARD_PREFIX + job_id for job_id in ids])
-    holders = connection.mget([HOLDER_PREFIX + job_id for job_id in ids])
-    put_back, script = [], connection.register_script(PUT_BACK_TAKEN)
-    for job_id, rq_job, renewal, holder in zip(ids, Job.fetch_many(ids, connection=connection), heard, holders,
-                                               strict=True):
-        if rq_job is None or rq_job.enqueued_at is None or renewal is None:
-            continue  # gone from Redis (RQ's cleanup drops it), or not leased yet
-        at, _, worker = renewal.decode().partition(" ")
-        if float(at) < rq_job.enqueued_at.timestamp():
-            continue  # an earlier run's lease (its worker killed mid-job): the worker that took it now may be alive
-        if not leases.certainly_gone(connection, worker, holder):
-            continue
-        keys = [queue.intermediate_queue_key, queue.key, HEARD_PREFIX + job_id, LEASE_PREFIX + job_id,
-                HOLDER_PREFIX + job_id, queue.intermediate_queue.get_first_seen_key(job_id)]
-        if script(keys=keys, args=[job_id, renewal]):
-            put_back.append(job_id)
-    if put_back:
-        log.warning("Jobs %s: their worker is gone before it started them; back at the front of the queue",
-                    ", ".join(put_back))
-    return put_back
 
 
 def worker_silence(job: GenerationJob) -> float | None:

@@ -18,9 +18,10 @@ Every minute (`reconcile.INTERVAL`) RQ's maintenance runs the reconciler, which 
 will finish, and the dashboards' upkeep (`campaigns.maintenance`: recounts after a time zone change, daily retention).
 A job whose worker's process on this host is gone (SIGKILLed) is retried sooner (`reconcile.reclaim`, `_reclaim`):
 looked for when the worker starts, every `reconcile.RECLAIM_EVERY` seconds while it is idle (which also retries, then,
-a job whose worker's heartbeats expired, and puts back in the queue a job that a worker killed took and never started:
-`reconcile.put_back_taken`), and with each lease renewal while it runs a job (marked there, retried by the next idle
-look of any worker).
+a job whose worker's heartbeats expired, and puts back in the queue a job that a worker took and will not start:
+`claims.put_back_taken`), and with each lease renewal while it runs a job (marked there, retried by the next idle
+look of any worker). A job is started only while it is still this worker's to start (`claims.start`): one put back
+while its worker was slow is run once, by the worker that takes it again.
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
 at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so
@@ -40,7 +41,7 @@ from rq import SimpleWorker
 from rq.utils import now
 
 from campaigns import maintenance as dashboards
-from generator import cleaning, engine_status, leases, reconcile
+from generator import claims, cleaning, engine_status, leases, reconcile
 from qartsite import queues
 from qartsite.queues import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
 
@@ -129,17 +130,39 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         beat = threading.Thread(target=self._beat, args=(job, stop), name="qart-job-heartbeat", daemon=True)
         self._hold(job)
         beat.start()
+        taken_back = False
         try:
             wait_for_database()  # its lease renewed meanwhile: the reconciler leaves it be
             super().execute_job(job, queue)  # RedisPatience: a Redis gone when the job ends is logged, not raised
+        except claims.TakenBack:
+            taken_back = True
+            log.warning("Worker %s: %s went back in the queue before this worker started it (its lease was missing "
+                        "too long, or this worker was taken for gone); the worker that takes it now runs it",
+                        self.name, job.id)
         finally:
             stop.set()
             beat.join()
             self._follow_engine()
             try:
-                leases.release(self.connection, job.id)
+                leases.release(self.connection, job.id, worker=self.name if taken_back else None)
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
+
+    def prepare_execution(self, job):
+        # RQ's second step of taking the job, done only while the job is still this worker's to start
+        # (`claims.start`): a job put back while this worker was slow to start it runs once, in the worker that took
+        # it again.
+        if not claims.fenced(self):
+            return super().prepare_execution(job)
+        self.execution = claims.start(self, job)
+        if self.execution is None:
+            raise claims.TakenBack(job.id)
+        return self.execution
+
+    def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
+        # The start took the job out of the intermediate list already (`claims.start`); RQ's own removal here, a moment
+        # later, could take a later enqueue's copy of the same id.
+        super().prepare_job_execution(job, remove_from_intermediate_queue and not claims.fenced(self))
 
     def request_force_stop(self, signum, frame) -> None:
         # RQ's cold shut down (a second SIGTERM or Ctrl-C while a job runs: `make run`'s stop, a service manager's)

@@ -1,5 +1,5 @@
-"""Drill: the generation worker SIGKILLed in the middle of a job (the tiny model), with a worker beside it or a fresh
-one started after it, all on this host.
+"""Drill: the generation worker SIGKILLed in the middle of a job (the tiny model), or between taking it off the queue
+and leasing it, with a worker beside it or a fresh one started after it, all on this host.
 
 Real processes: a redis-server of the drill's own and RQ workers on the tiny model. The first worker is killed while
 it draws the candidates. Its lease names its process (`processes.process_token`), which every process of this host can
@@ -24,7 +24,7 @@ from django.test import Client
 from rq.job import Job
 from rq.worker import Worker
 
-from generator import engine_status, jobs, reconcile
+from generator import claims, engine_status, jobs, reconcile
 from generator.models import Candidate, GenerationJob, Prompt
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the worker process reads committed rows
@@ -195,3 +195,30 @@ def test_a_killed_worker_leaves_the_generation_page_at_once_here_and_within_seco
     while engine_status.live_workers() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert engine_status.live_workers() == []
+
+
+
+@pytest.mark.worker
+def test_a_job_whose_worker_was_killed_before_it_leased_it_runs_within_seconds_its_attempt_not_spent(
+        drill_queue, start_worker, team_users):
+    # RQ takes a job in two steps; a worker killed between the first (the job out of the queue) and its lease left the
+    # job to RQ's maintenance, which failed it a minute or two later, spending its retry. Here the worker waits on the
+    # queue, frozen: Redis hands it the job (its first step, done by Redis for a waiting worker) and it is killed
+    # before it can read it. A fresh worker, started after it, runs the job.
+    killed = start_worker(REDIS_URL=drill_queue)
+    idle([killed])
+    killed.send_signal(signal.SIGSTOP)
+    job = make_job(team_users.owner, team_users.team)
+    queue = django_rq.get_queue(jobs.QUEUE)
+    deadline = time.monotonic() + 10
+    while queue.intermediate_queue.get_job_ids() != [jobs.rq_job_id(job.pk)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue.intermediate_queue.get_job_ids() == [jobs.rq_job_id(job.pk)] and queue.count == 0
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    killed_at = time.monotonic()
+    fresh = start_worker(REDIS_URL=drill_queue)
+    wait_for(job, lambda row: row.status != "queued", fresh, seconds=claims.TAKE_GRACE + RETRIED_WITHIN)
+    print(f"started again {time.monotonic() - killed_at:.1f} s after its worker was killed")
+    wait_for(job, lambda row: row.status == "done", fresh)
+    finished_once(job, attempts=1)

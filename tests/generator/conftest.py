@@ -71,9 +71,9 @@ def forget_everything(queue) -> None:
     # When a killed worker last renewed its leases outlives them (leases.last_heard): a later test's job of the same
     # id would count its silence from it. A lease a test took by hand (a worker that has not started its job yet)
     # would have a later test's job of the same id held.
-    from generator import leases
+    from generator import claims, leases
 
-    for prefix in (leases.HEARD_PREFIX, leases.LEASE_PREFIX, leases.HOLDER_PREFIX):
+    for prefix in (leases.HEARD_PREFIX, leases.LEASE_PREFIX, leases.HOLDER_PREFIX, claims.UNLEASED_PREFIX):
         for key in queue.connection.scan_iter(match=prefix + "*"):
             queue.connection.delete(key)
     queue.connection.delete(queue.registry_cleaning_key)  # left by a cleaner a test killed

@@ -1,0 +1,150 @@
+"""A job that a generation worker took off the queue (RQ's first step) and has not started (its second): put back when
+its worker will not start it, and started by one worker at most. Against the real Redis the suite runs on, with
+GenerationWorkers in this process (no engine is loaded)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue, Retry, get_current_job
+from rq.job import Job
+from rq.worker_registration import unregister
+
+from generator import claims, leases
+from generator.worker import GenerationWorker
+
+RUNS = "test:claims:runs"
+
+
+def counts_a_run() -> None:
+    """A job that counts its runs in Redis."""
+    get_current_job().connection.incr(RUNS)
+
+
+@pytest.fixture
+def workers(gpu_queue, db):  # a job's run first makes sure the database answers (`queues.wait_for_database`)
+    """workers(): a GenerationWorker registered as RQ's work() registers one, taking no jobs by itself."""
+    started = []
+
+    def start() -> GenerationWorker:
+        worker = GenerationWorker([gpu_queue], connection=gpu_queue.connection)
+        worker.register_birth()
+        started.append(worker)
+        return worker
+
+    gpu_queue.connection.delete(RUNS)
+    yield start
+    for worker in started:
+        unregister(worker)
+        gpu_queue.connection.delete(worker.key)
+    gpu_queue.connection.delete(RUNS)
+
+
+def taken(gpu_queue) -> Job:
+    """The queue's next job, moved into RQ's intermediate list by a worker (RQ 2.6's first step), not started."""
+    rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    assert rq_job.id in gpu_queue.intermediate_queue.get_job_ids()
+    return rq_job
+
+
+def runs(gpu_queue) -> int:
+    return int(gpu_queue.connection.get(RUNS) or 0)
+
+
+def test_it_puts_back_a_job_whose_worker_was_killed_before_it_leased_it(workers, gpu_queue, monkeypatch):
+    # Nothing of ours put it back: RQ's maintenance failed it a minute or two later ("stuck in intermediate queue"),
+    # spending the retry of a job that never ran.
+    idle = workers()
+    gpu_queue.enqueue(counts_a_run, job_id="killed-before-its-lease", retry=Retry(max=1))
+    killed = taken(gpu_queue)
+    queued_since = gpu_queue.enqueue(counts_a_run, job_id="queued-since")
+    idle.heartbeat()  # its worker may be between the two steps, for a moment
+    assert gpu_queue.intermediate_queue.get_job_ids() == [killed.id] and gpu_queue.job_ids == [queued_since.id]
+    monkeypatch.setattr(claims, "TAKE_GRACE", 0.2)
+    time.sleep(0.3)
+    idle.heartbeat()  # the next look, TAKE_GRACE later
+    assert gpu_queue.job_ids == [killed.id, queued_since.id]  # back at the front, where it was
+    assert not gpu_queue.intermediate_queue.get_job_ids()
+    killed.refresh()
+    assert (killed.get_status(), killed.retries_left) == ("queued", 1)  # not a failure: its retry is still there
+
+
+@pytest.mark.parametrize("why", ["it never leased it", "its registration expired"])
+def test_a_slow_worker_does_not_run_a_job_put_back_meanwhile(workers, gpu_queue, monkeypatch, why):
+    # A worker alive but slow (paused, or cut off from Redis) past the put-back went on to start the job it had taken,
+    # which was back in the queue: the next worker ran it too.
+    slow, other = workers(), workers()
+    gpu_queue.enqueue(counts_a_run, job_id="taken-by-a-slow-worker", retry=Retry(max=1))
+    rq_job = taken(gpu_queue)
+    if why == "it never leased it":
+        monkeypatch.setattr(claims, "TAKE_GRACE", 0)
+    else:  # its lease says a worker that RQ no longer has registered, on another host
+        leases.hold(gpu_queue.connection, rq_job.id, "expired-worker", process="another-boot ns 1 2")
+    other.heartbeat()  # a look: put back
+    assert gpu_queue.job_ids == [rq_job.id]
+    slow.execute_job(rq_job, gpu_queue)  # it wakes up
+    assert runs(gpu_queue) == 0 and gpu_queue.job_ids == [rq_job.id]
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + rq_job.id)
+    assert not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
+    rq_job.refresh()
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 1)
+    again, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    other.execute_job(again, queue)
+    again.refresh()
+    assert runs(gpu_queue) == 1 and again.get_status() == "finished"
+
+
+def test_of_two_workers_that_took_one_job_one_runs_it(workers, gpu_queue, monkeypatch):
+    # The slow worker wakes after the job went back and another worker took it again, before that one started it:
+    # the slow one starts it (it takes the job's one copy out of the list), and the other finds none.
+    slow, other = workers(), workers()
+    gpu_queue.enqueue(counts_a_run, job_id="taken-twice")
+    first = taken(gpu_queue)
+    monkeypatch.setattr(claims, "TAKE_GRACE", 0)
+    other.heartbeat()  # put back
+    second = taken(gpu_queue)
+    slow.execute_job(first, gpu_queue)
+    other.execute_job(second, gpu_queue)
+    first.refresh()
+    assert runs(gpu_queue) == 1 and first.get_status() == "finished"
+    assert not gpu_queue.intermediate_queue.get_job_ids() and not gpu_queue.job_ids
+
+
+def test_it_puts_back_a_job_whose_lease_lapsed_without_waiting_for_the_registration(workers, gpu_queue, monkeypatch):
+    # Its worker's host is gone: no process there to ask. The job waited for RQ's registration of that worker to
+    # expire (420 s), or for RQ's cleanup to fail it, spending its retry; the lease's lapse already said so.
+    elsewhere, idle = workers(), workers()  # RQ still has `elsewhere` registered
+    gpu_queue.enqueue(counts_a_run, job_id="taken-on-a-host-that-died", retry=Retry(max=1))
+    rq_job = taken(gpu_queue)
+    leases.hold(gpu_queue.connection, rq_job.id, elsewhere.name, process="another-boot ns 1 2")
+    idle.heartbeat()
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id]  # leased: its worker may be waiting
+    gpu_queue.connection.delete(leases.LEASE_PREFIX + rq_job.id, leases.HOLDER_PREFIX + rq_job.id)  # LEASE_TTL later
+    monkeypatch.setattr(claims, "TAKE_GRACE", 0.2)
+    idle.heartbeat()
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id]  # the first look without its lease
+    time.sleep(0.3)
+    idle.heartbeat()
+    assert gpu_queue.job_ids == [rq_job.id] and not gpu_queue.intermediate_queue.get_job_ids()
+    rq_job.refresh()
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 1)
+
+
+def test_a_worker_runs_the_job_it_took_when_redis_lost_it_meanwhile(workers, gpu_queue):
+    # Redis restarted without its data while the worker waited for its database: nothing was put back, and the job,
+    # which nothing else will run before the reconciler's grace period, runs as before.
+    worker = workers()
+    gpu_queue.enqueue(counts_a_run, job_id="lost-by-redis")
+    rq_job = taken(gpu_queue)
+    gpu_queue.connection.delete(rq_job.key, gpu_queue.intermediate_queue_key)
+    worker.execute_job(rq_job, gpu_queue)
+    assert runs(gpu_queue) == 1
+
+
+def test_a_worker_that_lost_its_job_leaves_the_lease_of_the_worker_that_has_it(gpu_queue):
+    leases.hold(gpu_queue.connection, "taken-twice", "the-worker-that-has-it")
+    leases.release(gpu_queue.connection, "taken-twice", worker="the-worker-that-lost-it")
+    assert gpu_queue.connection.get(leases.LEASE_PREFIX + "taken-twice") == b"the-worker-that-has-it"
+    leases.release(gpu_queue.connection, "taken-twice", worker="the-worker-that-has-it")
+    assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + "taken-twice")
