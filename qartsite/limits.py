@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
@@ -42,7 +41,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generator.core.codes.amounts import amount, over_cap
-from qartsite.responses import is_api_path
+from qartsite.responses import is_api_path, json_detail
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
 # form of the site fits in far less.
@@ -65,7 +64,7 @@ def refusal_body(path: str, message: str) -> tuple[str, bytes]:
     """(content type, body) of a refusal made before any view: DRF's `{"detail": ...}` under /api/ (an integrator's
     client reads JSON), plain text elsewhere."""
     if is_api_path(path):
-        return "application/json", json.dumps({"detail": message}).encode()
+        return "application/json", json_detail(message)
     return "text/plain; charset=utf-8", message.encode()
 
 

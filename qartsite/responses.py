@@ -25,6 +25,23 @@ def is_api_path(path: str) -> bool:
     return path[:4].lower() == "/api"
 
 
+def json_detail(message: str) -> bytes:
+    """`{"detail": message}` as the API's views write it (DRF's JSONRenderer: UTF-8, compact), for an answer made
+    before any view. `json.dumps` wrote every character past ASCII escaped ("\\u201cgzip\\u201d").
+
+    Args:
+        message: what the answer says.
+
+    Returns:
+        The JSON body's bytes.
+    """
+    # Imported here: this module is imported while the settings are still being read (the entry points' check of a
+    # bad setting), and DRF's renderer reads them as its class is defined.
+    from rest_framework.renderers import JSONRenderer
+
+    return JSONRenderer().render({"detail": message})
+
+
 def plain_400(message: str) -> HttpResponseBadRequest:
     """A 400 whose body is `message` as plain text: for requests made by the pages' scripts, which show it."""
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

@@ -83,6 +83,16 @@ class TestRequestSizeMiddleware:
                            HTTP_CONTENT_ENCODING="identity").status_code == 204
         assert client.get("/api/generations/", HTTP_CONTENT_ENCODING="gzip").status_code == 200
 
+    def test_its_json_is_written_as_the_apis_views_write_theirs(self, team_users, view_calls):
+        # json.dumps escaped every character past ASCII ("\\u201cgzip\\u201d") where DRF's answers are UTF-8.
+        from rest_framework.renderers import JSONRenderer
+
+        response = logged_in(team_users.owner).post("/api/generations/", gzip.compress(b"{}"),
+                                                    content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+        assert response.status_code == 415 and response["Content-Type"] == "application/json"
+        assert response.content == JSONRenderer().render(response.json())
+        assert "Content-Encoding “gzip”:".encode() in response.content
+
     def test_it_refuses_anonymous_bodies_too_without_reading_them(self, view_calls):
         assert Client().post("/generate/", {"picture": picture(100 * 1024)}).status_code == 413
 
