@@ -30,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.utils import humanize_datetime
 
-from qartsite import parsers
+from qartsite import idempotency, parsers
 from qartsite.access import (
     VIEWERS_CANNOT_CHANGE,
     cannot_create,
@@ -354,7 +354,7 @@ class CreatedLocation:
         response = super().finalize_response(request, response, *args, **kwargs)
         data = getattr(response, "data", None)
         made = response.status_code == 201 or (response.status_code == 409
-                                               and response.has_header("Idempotent-Replayed"))
+                                               and response.has_header(idempotency.REPLAYED))
         if (made and getattr(self, "action", None) == "create" and isinstance(data, Mapping)
                 and data.get("id") is not None and not response.has_header("Location")):
             response["Location"] = self.reverse_action("detail", args=[data["id"]]).rstrip("/") + "/"

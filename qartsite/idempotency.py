@@ -83,7 +83,7 @@ def once(handler, request: Request, key: str, keep_body: bool = True):
             if kept["state"] == RUNNING:
                 return Response({"detail": f"The first request with this {HEADER} is still running: ask again in "
                                            "a moment."}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "2"})
-            headers = {**kept.get("headers", {}), "Idempotent-Replayed": "true"}
+            headers = {**kept.get("headers", {}), REPLAYED: "true"}
             if "data" not in kept:
                 return Response({"detail": "This request was carried out already; what it made is at its address "
                                            "(its secret was shown in the first answer only).", "id": kept.get("id")},
@@ -146,11 +146,16 @@ CONFLICT = (f"{RUNNING_CONFLICT} Or, where the first answer carried a secret sho
             "signing secret), it was carried out already: `id` names what it made and Location its address.")
 RETRY_AFTER = {"schema": {"type": "integer"}, "description": "Seconds to wait before asking again (the first request "
                                                               "still runs)."}
+REPLAYED = "Idempotent-Replayed"
+# On the key's 409 for a secret shown once, and on every 2xx of an operation that takes the key: the answer replayed
+# for a retry (`once`) sends it, which a client reads to know nothing was done again.
+REPLAYED_HEADER = {"schema": {"type": "string", "enum": ["true"]},
+                   "description": "Sent when the first request with this key was carried out already: nothing was "
+                                  "done again."}
 DONE_HEADERS = {
     "Location": {"schema": {"type": "string", "format": "uri"},
                  "description": "The address of what the first request made (it was carried out already)."},
-    "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
-                            "description": "Sent when the first request was carried out already."},
+    REPLAYED: REPLAYED_HEADER,
 }
 DONE_BODY = {"type": "object", "required": ["detail"], "properties": {
     "detail": {"type": "string"},
@@ -168,7 +173,8 @@ def shown_once_creates(generator) -> set[str]:
 def document_idempotency_key(result: dict, generator, request, public) -> dict:
     """drf-spectacular's postprocessing hook: the header on every create (a POST to a collection; actions' POSTs,
     whose paths name an object, are named `..._create` too), and on every operation that takes it (those actions
-    name `PARAMETER` themselves) the 409 as it is sent: its headers, and the body of a retried secret."""
+    name `PARAMETER` themselves) the 409 as it is sent (its headers, and the body of a retried secret) and the
+    Idempotent-Replayed header of a 2xx answered again."""
     parameter = {"in": "header", "name": HEADER, "required": False,
                  "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH}, "description": DESCRIPTION}
     shown_once = shown_once_creates(generator)
@@ -183,6 +189,9 @@ def document_idempotency_key(result: dict, generator, request, public) -> dict:
             operation["responses"].setdefault("422", {"description": "This key was used for another body."})
         if not any(p.get("in") == "header" and p.get("name") == HEADER for p in operation.get("parameters", [])):
             continue
+        for code, answer in operation["responses"].items():
+            if code.startswith("2"):
+                answer.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
         conflict = operation["responses"].setdefault("409", {"description": RUNNING_CONFLICT})
         headers = conflict.setdefault("headers", {})
         headers.setdefault("Retry-After", RETRY_AFTER)

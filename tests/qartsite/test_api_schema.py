@@ -234,6 +234,26 @@ class TestAnswerHeaders:
             201, 201, 429, 503]
         assert client.get(created["Location"]).json()["name"] == "Spring"
 
+    def test_an_answer_replayed_for_its_key_sends_what_it_lists(self, team_users, schema, fresh_cache):
+        # A retry's answer said Idempotent-Replayed: true where the schema listed no such header: a client generated
+        # from it had nothing to tell a replay from a first answer by. A create, and an action that takes the key.
+        from campaigns.models import Campaign
+
+        client = api_as(team_users.owner)
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        sent = (("/api/campaigns/", {"name": "Autumn", "destination": "https://a.example/"}, "json"),
+                (f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1", {"text": "name\nGate\n"}, "multipart"))
+        for (path, body, format), documented_path in zip(sent, ("/api/campaigns/",
+                                                                "/api/campaigns/{id}/import-placements/"),
+                                                         strict=True):
+            first, again = (client.post(path, body, format=format, HTTP_IDEMPOTENCY_KEY="k1") for _ in range(2))
+            assert again.status_code == first.status_code and again.json() == first.json(), path
+            assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed"), path
+            header = answers(schema, "post", documented_path)[str(again.status_code)]["headers"]["Idempotent-Replayed"]
+            jsonschema.validate(again["Idempotent-Replayed"], header["schema"])
+        # Only where the key is taken: an edit has no replay to tell of.
+        assert "Idempotent-Replayed" not in answers(schema, "patch", "/api/campaigns/{id}/")["200"].get("headers", {})
+
     def test_its_409s_send_what_it_lists(self, team_users, schema, fresh_cache, monkeypatch):
         # Every 409 was an ErrorDetail without headers: a retried share's names what it made (`id`, Location,
         # Idempotent-Replayed), a key still running says when to ask again (Retry-After), and a retention that would
