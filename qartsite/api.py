@@ -20,6 +20,7 @@ from operator import attrgetter
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import Http404
@@ -139,6 +140,21 @@ def field_errors(detail) -> dict:
             for name, value in detail.items()}
 
 
+# Django's check that text holds no NUL, which DRF's CharField runs after the field's own rules (one line of text, a
+# time zone's name, a URL's form), each of which refuses a NUL in its own words: "Null characters are not allowed."
+# came second for the one fault. A length says nothing of the characters: beside it alone the NUL's message stays.
+NUL_REFUSED = ProhibitNullCharactersValidator.code
+LENGTH_CODES = ("max_length", "min_length")
+
+
+def one_per_fault(messages: list) -> list:
+    """A field's messages, DRF's refusal of a NUL (`NUL_REFUSED`) left out where another of its rules refused the
+    value too: one message for one fault, every field of every serializer alike."""
+    if any(getattr(message, "code", None) not in (NUL_REFUSED, *LENGTH_CODES) for message in messages):
+        return [message for message in messages if getattr(message, "code", None) != NUL_REFUSED]
+    return messages
+
+
 def field_messages(detail, prefix: str = "") -> list[str]:
     """One field's messages as strings, each saying where it belongs: a list field's item by its number from 1
     ("Item 2: A valid integer is required."), a nested object's field by its name ("url: Enter a valid URL.")."""
@@ -147,7 +163,7 @@ def field_messages(detail, prefix: str = "") -> list[str]:
                 for message in field_messages(value, f"{prefix}{item_name(key)}: ")]
     if isinstance(detail, list | tuple):
         if all(isinstance(value, str) for value in detail):
-            return [f"{prefix}{value}" if prefix else value for value in detail]
+            return [f"{prefix}{value}" if prefix else value for value in one_per_fault(list(detail))]
         # A nested list of objects (`many=True`): the items that passed answer {} and are left out.
         return [message for index, value in enumerate(detail)
                 for message in field_messages(value, f"{prefix}Item {index + 1}: ")]

@@ -1,15 +1,31 @@
-"""What a client sent, as a message repeats it: shortened, so a mistake's answer stays the size of a message.
+"""What a client sent, as a message repeats it: shortened, so a mistake's answer stays the size of a message, and
+with the characters no line of text shows written as escapes, so the message stays one readable line.
 
 A choice field's refusal quotes the value ("“…” is not a valid choice."): 5,000 characters sent as a placement's
-`kind` came back whole in the 400. No application imports: the API's fields, its query filters and the models use it.
+`kind` came back whole in the 400, and a NUL sent as a team's time zone came back raw in its message. No application
+imports: the API's fields, its query filters and the models use it.
 """
 
 from __future__ import annotations
 
+import unicodedata
+
 ECHO_CHARS = 60  # enough to recognise a misspelt word or a pasted address by its start
+
+# Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to
+# show as "fdp.exe". Joiners stay: emoji sequences and several scripts need them.
+REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def breaks_a_line(char: str) -> bool:
+    """Whether `char` is a control character, a line or paragraph separator, or one that turns the text round
+    (`REORDERING`): what one line of text refuses (`qartsite.models.OneLine`), and what `echo` writes as an escape."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in REORDERING
 
 
 def echo(value: object) -> str:
-    """`value` as text, cut to its first `ECHO_CHARS` characters and "…" when longer."""
+    """`value` as text, cut to its first `ECHO_CHARS` characters and "…" when longer; each character that
+    `breaks_a_line` written as its escape (a NUL as \\u0000, a tab as \\u0009), as JSON writes them."""
     text = str(value)
-    return text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}…"
+    shown = text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}…"
+    return "".join(f"\\u{ord(char):04x}" if breaks_a_line(char) else char for char in shown)

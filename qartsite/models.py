@@ -7,7 +7,6 @@ only read. `Team.for_user(user)` and `Membership.role_of(user, team)` are the on
 from __future__ import annotations
 
 import secrets
-import unicodedata
 import zoneinfo
 from functools import cache
 
@@ -19,7 +18,7 @@ from django.db.models import Q
 from django.utils.deconstruct import deconstructible
 from knox.models import AuthToken
 
-from qartsite.echoes import echo
+from qartsite.echoes import breaks_a_line, echo
 
 # Names in the zone database that are no place: this machine's own zone, and a placeholder of the database's builders.
 NOT_PLACES = frozenset({"localtime", "Factory"})
@@ -44,11 +43,6 @@ def validate_time_zone(name: str) -> None:
         raise ValidationError(f"“{echo(name)}” is not a time zone name, like Europe/Paris or America/New_York.")
 
 
-# Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to
-# show as "fdp.exe". Joiners stay: emoji sequences and several scripts need them.
-REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 @deconstructible
 class OneLine:
     """A validator: `what` ("A campaign's name") is one line of text as pages, CSV files and e-mails show it: no line
@@ -58,7 +52,7 @@ class OneLine:
         self.what = what
 
     def __call__(self, value: str) -> None:
-        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in REORDERING for char in value):
+        if any(breaks_a_line(char) for char in value):
             raise ValidationError(f"{self.what} is one line of text: no line breaks, tabs or control characters.",
                                   code="one_line")
 

@@ -318,6 +318,43 @@ class TestFieldErrors:
 
 
 @pytest.mark.django_db
+class TestOneMessagePerFault:
+    """A NUL in a field with a rule of its own was two messages: the rule's, then DRF's "Null characters are not
+    allowed."; a time zone's quoted the NUL back raw."""
+
+    @pytest.mark.parametrize(("method", "what", "field", "message"), [
+        ("post", "campaigns", "name", "A campaign's name is one line of text: no line breaks, tabs or control "
+                                      "characters."),
+        ("patch", "campaign", "utm_source", "A UTM value is one line of text: no line breaks, tabs or control "
+                                            "characters."),
+        ("patch", "placement", "name", "A placement's name is one line of text: no line breaks, tabs or control "
+                                       "characters."),
+        ("patch", "team", "name", "A team's name is one line of text: no line breaks, tabs or control characters."),
+        ("patch", "team", "time_zone", "“Europe/Pa\\u0000ris” is not a time zone name, like Europe/Paris or "
+                                       "America/New_York."),
+        ("patch", "placement", "notes", "Null characters are not allowed."),  # no rule of its own: DRF's says it
+    ])
+    def test_a_nul_is_answered_with_one_message_that_shows_it_escaped(self, team_users, method, what, field,
+                                                                      message):
+        campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
+        placement = Placement.objects.create(campaign=campaign, name="Poster")
+        path = {"campaigns": "/api/campaigns/", "campaign": f"/api/campaigns/{campaign.pk}/",
+                "placement": f"/api/placements/{placement.pk}/", "team": f"/api/teams/{team_users.team.pk}/"}[what]
+        body = {"team": team_users.team.pk, "destination": "https://a.example/"} if method == "post" else {}
+        response = getattr(signed_in(team_users.owner), method)(path, {**body, field: "Europe/Pa\x00ris"},
+                                                               format="json")
+        assert response.status_code == 400 and response.json() == {field: [message]}
+
+    def test_a_length_beside_a_nul_is_another_fault(self):
+        from django.core.validators import ProhibitNullCharactersValidator
+        from rest_framework.exceptions import ErrorDetail
+
+        too_long = ErrorDetail("Ensure this field has no more than 5 characters.", code="max_length")
+        nul = ErrorDetail(ProhibitNullCharactersValidator.message, code=ProhibitNullCharactersValidator.code)
+        assert field_errors({"name": [too_long, nul]}) == {"name": [str(too_long), str(nul)]}
+
+
+@pytest.mark.django_db
 class TestFiniteFloatField:
     def test_it_refuses_true_and_false_as_its_integer_and_decimal_neighbours_do(self, team_users):
         # DRF's FloatField read JSON's true as 1.0: a placement scanned from 1 metre, a job at guidance 1.0.

@@ -12,3 +12,13 @@ def test_it_cuts_a_long_value_to_its_start_and_an_ellipsis():
 def test_a_value_within_the_limit_is_repeated_as_sent():
     assert echo("p" * ECHO_CHARS) == "p" * ECHO_CHARS
     assert echo(12) == "12" and echo(None) == "None"
+
+
+def test_it_writes_what_breaks_a_line_as_its_escape():
+    # A NUL sent as a team's time zone came back raw in the message that quoted it.
+    assert echo("Europe/Pa\x00ris\t\u2028\u202eexe") == "Europe/Pa\\u0000ris\\u0009\\u2028\\u202eexe"
+    assert echo("Design 👩\u200d🎨") == "Design 👩\u200d🎨"  # a joiner is part of the emoji
+
+
+def test_it_cuts_before_it_escapes():
+    assert echo("\x01" * 5000) == "\\u0001" * ECHO_CHARS + "…"
