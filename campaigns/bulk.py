@@ -37,6 +37,7 @@ from campaigns.forms import PlacementForm
 from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement, ScanRollup
 from campaigns.names import name_key
 from generator.core.codes.amounts import amount, over_cap
+from qartsite.echoes import echo
 from qartsite.spreadsheets import csv_cell, csv_value
 
 # A thousand rows with long addresses fit in a fraction of this. 1 MB as every size of the site reads
@@ -151,6 +152,27 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FileRefused("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+
+
+def pasted(text: str) -> bytes:
+    """The bytes of a CSV sent as text (pasted on the page, `text` in the API) rather than as a file.
+
+    Args:
+        text: the rows as sent, the header row first.
+
+    Returns:
+        The text as UTF-8, for `check` to read as it reads a file.
+
+    Raises:
+        FileRefused: the text holds a NUL, said of the text and its line: `decode`'s words for it are a binary
+            file's ("save the sheet as CSV and upload that"), which pasted rows are not.
+    """
+    if "\x00" in text:
+        number, line = next((number, line) for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1)
+                            if "\x00" in line)
+        raise FileRefused(f"Line {number} of the text has a NUL character (\\u0000), which no CSV has: “{echo(line)}”. "
+                          "Remove it and send the rows again.")
+    return text.encode()
 
 
 def column_key(header: str) -> str:

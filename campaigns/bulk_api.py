@@ -50,8 +50,8 @@ class ImportQuerySerializer(serializers.Serializer):
 
 
 class CsvTextField(serializers.CharField):
-    """A CSV's text as sent: a NUL in it is refused by the file's own check (`bulk.decode`), in the import's answer
-    (`errors`), as in an uploaded file; DRF's field refuses it in another shape."""
+    """A CSV's text as sent: a NUL in it is refused by the import's own check (`bulk.pasted`), in the import's answer
+    (`errors`), as a file's faults are; DRF's field refuses it in another shape."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -196,7 +196,7 @@ class CampaignBulkActions:
             if body.validated_data.get("file"):
                 data = bulk.read_upload(body.validated_data["file"])
             elif (body.validated_data.get("text") or "").strip():
-                data = body.validated_data["text"].encode()
+                data = bulk.pasted(body.validated_data["text"])
             else:
                 raise bulk.FileRefused("Send the CSV as `file` (multipart), or its rows as `text`.")
             checked = bulk.check(campaign, data)

@@ -70,14 +70,14 @@ def uploaded_csv(form: ImportForm) -> bytes:
     """The CSV the form carries: the file if one was chosen, else the pasted text.
 
     Raises:
-        bulk.FileRefused: neither, or a file over the cap.
+        bulk.FileRefused: neither, a file over the cap, or text with a NUL (`bulk.pasted`).
     """
     if form.cleaned_data.get("file"):
         return bulk.read_upload(form.cleaned_data["file"])
     text = form.cleaned_data.get("text") or ""
     if not text.strip():
         raise bulk.FileRefused("Choose a CSV file, or paste its rows.")
-    return text.encode()
+    return bulk.pasted(text)
 
 
 @login_required

@@ -78,7 +78,9 @@ class TestImport:
 
     @pytest.mark.parametrize(("body", "message"), [
         ({"file": ContentFile(b"\x89PNG\r\n\x1a\n\x00\x00", name="a.png")}, "This is not a CSV file"),
-        ({"text": "name\nGate\x00poster\n"}, "This is not a CSV file"),  # as the file would be, same shape
+        # The same shape as a file's fault, in words about the text: it is no spreadsheet file to save again
+        ({"text": "name\r\nGate\x00poster\n"}, "Line 2 of the text has a NUL character (\\u0000), which no CSV has: "
+                                                "“Gate\\u0000poster”. Remove it and send the rows again."),
         ({}, "Send the CSV as `file`"),
         # DRF's field error ({"file": ["The submitted file is empty."]}), not the import's answer
         ({"file": ContentFile(b"", name="empty.csv")}, "The file is empty. The first row names the columns"),
