@@ -27,7 +27,7 @@ from generator import uploads
 from generator.api import GenerationSerializer
 from generator.throttles import refused
 from qartsite import idempotency, parsers
-from qartsite.api import MAX_UNKNOWN, AsciiIntegerField, KnownFieldsOnly
+from qartsite.api import MAX_UNKNOWN, AsciiIntegerField, KnownFieldsOnly, OneFileField
 from qartsite.api_schema import either
 from qartsite.responses import csv_download
 
@@ -63,7 +63,7 @@ class PlacementImportSerializer(KnownFieldsOnly, serializers.Serializer):
                                        help_text="true: check every row and store nothing (also as ?dry_run=1)")
     # An empty file is read like any other (`bulk.check` says it is empty, in the import's answer): DRF's own refusal
     # answered a field error, not the `ImportResult` every other unreadable file gets.
-    file = serializers.FileField(required=False, allow_empty_file=True, help_text=(
+    file = OneFileField(required=False, allow_empty_file=True, help_text=(
         f"The CSV (UTF-8, a header row, up to {bulk.cap_in_words()}); columns "
         f"{', '.join(bulk.COLUMNS)}, only name required; an export's own columns ({', '.join(bulk.EXPORT_ONLY)}) "
         "are ignored."))

@@ -38,6 +38,7 @@ from qartsite.api import (
     BriefChoiceField,
     CreatedLocation,
     KnownFieldsOnly,
+    OneFileField,
     ScopedField,
     TeamRolePermission,
     no_body,
@@ -92,11 +93,11 @@ class GenerationSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         help_text="diffusion (a prompt, GPU weights) or halftone (a picture, CPU). Default: halftone when this "
                   "server has no diffusion weights and a picture is given, else diffusion.",
     )
-    picture = serializers.FileField(
+    picture = OneFileField(
         write_only=True, required=False,
         help_text="halftone: the picture or logo (multipart upload; still, at least 64 px a side). Re-encoded as PNG.",
     )
-    logo = serializers.FileField(
+    logo = OneFileField(
         write_only=True, required=False,
         help_text="halftone: a logo for the centre of the code, on a white square (PNG, JPEG or WebP); the code is "
                   "then level H. Refused when the code has no room for it.",

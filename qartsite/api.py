@@ -29,7 +29,7 @@ from rest_framework.fields import empty
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.utils import humanize_datetime
+from rest_framework.utils import html, humanize_datetime
 
 from qartsite import idempotency, parsers
 from qartsite.access import (
@@ -286,6 +286,24 @@ class ModelBooleanField(serializers.BooleanField):
     (The browsable API's forms send "false" for nothing then: untick is not a way to switch off there; PATCH is.)"""
 
     default_empty_html = empty
+
+
+class OneFileField(serializers.FileField):
+    """DRF's FileField, refusing a multipart body that sends more than one part under its name: DRF took the last
+    and dropped the others without a word, so which picture a generation used, or which CSV an import read, was the
+    client library's order. Every file the API reads (an import's CSV, a generation's picture and logo)."""
+
+    default_error_messages = {"several": "Send one file: the body has {count} parts named {name}."}
+
+    def get_value(self, dictionary):
+        parts = dictionary.getlist(self.field_name) if html.is_html_input(dictionary) else []
+        # A tuple, which no parser makes: a JSON body's list stays DRF's "not a file".
+        return tuple(parts) if len(parts) > 1 else super().get_value(dictionary)
+
+    def to_internal_value(self, data):
+        if isinstance(data, tuple):
+            self.fail("several", count=len(data), name=self.field_name)
+        return super().to_internal_value(data)
 
 
 # A model serializer's fields for model fields: integers and dates in ASCII digits only (`AsciiIntegerField`,

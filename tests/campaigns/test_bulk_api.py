@@ -93,6 +93,14 @@ class TestImport:
         [error] = response.json()["errors"]
         assert error["row"] is None and message in error["message"]
 
+    def test_it_refuses_two_files_with_one_message_and_stores_nothing(self, team_users, campaign):
+        # The second `file` part replaced the first without a word: half the placements meant were imported.
+        files = [ContentFile(GOOD.encode(), name="first.csv"), ContentFile(b"name\nTram screen\n", name="second.csv")]
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/",
+                                                    {"file": files}, format="multipart")
+        assert response.status_code == 400 and not campaign.placements.exists()
+        assert response.json() == {"file": ["Send one file: the body has 2 parts named file."]}
+
     def test_it_stores_nothing_when_another_import_took_a_name_meanwhile(self, team_users, campaign, monkeypatch):
         store = bulk.store
 

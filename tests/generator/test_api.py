@@ -492,6 +492,15 @@ class TestHalftoneGeneration:
         with job.init_image.open("rb") as stored:
             assert Image.open(stored).size == (160, 160)
 
+    @pytest.mark.parametrize("field", ["picture", "logo"])
+    def test_it_refuses_two_files_under_one_name(self, team_users, enqueued, field):
+        # The last part was read and the first dropped without a word: which picture a job used was the client's
+        # library's order.
+        body = {"content": SHORT_LINK, "picture": picture_file(), field: [picture_file("a.png"), picture_file("b.png")]}
+        response = api_as(team_users.owner).post("/api/generations/", body, format="multipart")
+        assert response.status_code == 400 and enqueued == [] and not GenerationJob.objects.exists()
+        assert response.json() == {field: [f"Send one file: the body has 2 parts named {field}."]}
+
     def test_a_picture_that_carries_another_code_is_refused(self, team_users, media_storage, enqueued):
         # An uploaded QR code drawn over scored "excellent", then print-size captures read the other link.
 

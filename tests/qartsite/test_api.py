@@ -473,6 +473,21 @@ def test_every_number_and_choice_a_client_sends_is_read_by_the_apis_own_fields()
             assert not any(type(part) in drfs_own for part in parts), f"{serializer_class.__name__}.{name}"
 
 
+def test_every_file_a_client_sends_is_one_file():
+    # DRF's FileField took the last of several parts under its name and dropped the others without a word.
+    from rest_framework import serializers
+
+    from qartsite.api import OneFileField
+
+    files = [(serializer_class.__name__, name, field) for serializer_class in all_serializers()
+             for name, field in serializer_class(context={"request": None}).fields.items()
+             if isinstance(field, serializers.FileField) and not field.read_only]
+    assert {(cls, name) for cls, name, _ in files} >= {("PlacementImportSerializer", "file"),
+                                                       ("GenerationSerializer", "picture"),
+                                                       ("GenerationSerializer", "logo")}
+    assert [(cls, name) for cls, name, field in files if not isinstance(field, OneFileField)] == []
+
+
 @pytest.mark.django_db
 class TestErrorsAnswerInJson:
     """An error of the schema or the docs page is JSON as every API error is: the schema's YAML renderer drew it as
