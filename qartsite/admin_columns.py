@@ -48,6 +48,7 @@ def clipped_column(field: str, description: str | None = None, ordering: str | N
         return clipped(getattr(obj, field))
 
     cell.__name__ = f"{field}_cell"
+    cell.shows = field  # a relation's column names another team's row by its kind (`qartsite.admin_relations`)
     return cell
 
 

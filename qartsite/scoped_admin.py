@@ -26,6 +26,7 @@ from django.utils.text import capfirst
 
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
+from qartsite.admin_relations import OtherTeamsRelations, of_another_team
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
@@ -316,11 +317,13 @@ class OwnTeamsListFilter(admin.RelatedOnlyFieldListFilter):
     include_empty_choice = False
 
 
-class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
-    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams.
-    `seeing_teams` names the teams whose rows the user sees here (all of theirs; their owned ones: `OwnersOnly`)."""
+class TeamScopedAdmin(OtherTeamsRelations, ScopedChoices, admin.ModelAdmin):
+    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams, and
+    relations into another team's rows named by their kind only (`OtherTeamsRelations`). `seeing_teams` names the
+    teams whose rows the user sees here (all of theirs; their owned ones: `OwnersOnly`)."""
 
     seeing_teams = staticmethod(Team.for_user)
+    visible_rows = staticmethod(visible_to)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -363,7 +366,7 @@ class TeamScopedAdmin(ScopedChoices, admin.ModelAdmin):
             opts = obj._meta
             if is_team_owned(type(obj)) and not visible_to(type(obj), request.user).filter(pk=obj.pk).exists():
                 perms_needed.add(opts.verbose_name)
-                return f"{capfirst(opts.verbose_name)}: one of another team"
+                return of_another_team(type(obj))
             if self.admin_site.is_registered(type(obj)):
                 if not self.admin_site.get_model_admin(type(obj)).has_delete_permission(request, obj):
                     perms_needed.add(opts.verbose_name)

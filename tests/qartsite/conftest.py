@@ -1,5 +1,6 @@
 """Shared by the qartsite tests: the API's OpenAPI schema, generated once per module; the admin's cast (every member
-staff) and a row of every team-owned model for each of two teams; one stored media file of each kind (`files`)."""
+staff) and a row of every team-owned model for each of two teams (`linked`: ours pointing into theirs); one stored
+media file of each kind (`files`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,32 @@ def cast(team_users):
 @pytest.fixture
 def rows(cast):
     return {"ours": team_rows(cast.team, cast.owner), "theirs": team_rows(cast.other_team, cast.outsider)}
+
+
+@pytest.fixture
+def linked(rows):
+    """Our rows pointing into the other team's through the relations that do not decide a row's team, as rows made
+    before the admin's one-team forms may: our placement prints their candidate, our started job is for their
+    placement, our session holds their candidate, our sample is their job's, our preset their sweep's."""
+    from campaigns.models import Placement
+    from generator.models import (
+        Candidate,
+        EvalRun,
+        EvalSample,
+        GenerationJob,
+        GenerationPreset,
+        LabelingItem,
+        LabelingSession,
+    )
+
+    ours, theirs = rows["ours"], rows["theirs"]
+    Placement.objects.filter(pk=ours[Placement].pk).update(artwork=theirs[Candidate])
+    GenerationJob.objects.filter(pk=ours[GenerationJob].pk).update(placement=theirs[Placement], status="done")
+    ours[LabelingSession].candidates.add(theirs[Candidate])
+    LabelingItem.objects.create(session=ours[LabelingSession], candidate=theirs[Candidate], position=9)
+    EvalSample.objects.filter(pk=ours[EvalSample].pk).update(job=theirs[GenerationJob])
+    GenerationPreset.objects.filter(pk=ours[GenerationPreset].pk).update(source_run=theirs[EvalRun])
+    return rows
 
 
 def png_bytes(shade: int) -> bytes:

@@ -3,14 +3,17 @@
 A member of two teams could link one team's things to the other's (a candidate in the other team's labeling
 session, a label made in their session on our candidate). Staff of one team must still never read the other's names:
 not in lists, filters, the autocomplete, delete confirmations or the index's recent actions; and the admin no longer
-makes such links. The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs).
+makes such links; the last test sweeps every registered admin's pages and actions for them. The cast and rows are
+tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs).
 """
 
 from __future__ import annotations
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils.html import strip_tags
 
@@ -162,3 +165,40 @@ class TestIndexAndUsers:
         assert "Rival auditors" not in client.get(url(type(cast.owner))).content.decode()
         client.force_login(admin_user)
         assert "Rival auditors" in client.get(url(type(cast.owner))).content.decode()
+
+
+def registered() -> list[type]:
+    return sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", registered(), ids=lambda model: model._meta.label)
+def test_no_admin_page_of_any_model_names_or_touches_the_other_team(client, cast, linked, model):
+    # Every registered admin, as an owner on staff with every permission, our rows pointing into theirs: lists
+    # (searched, faceted, filtered by their ids, as a raw-id popup), our rows' pages, their rows' pages by id, and
+    # every action run on their rows.
+    ours, theirs = linked["ours"].get(model), linked["theirs"].get(model)
+    if model is get_user_model():
+        ours, theirs = cast.teammate, cast.outsider
+    client.force_login(cast.owner)
+    pages = [url(model) + query for query in ("", "?q=Riv", "?q=outs", "?_facets=1", "?_popup=1&_to_field=id")]
+    if theirs is not None:
+        pages += [url(model) + f"?id__exact={theirs.pk}", url(model) + f"?id={theirs.pk}&_facets=1"]
+        pages += [url(model, action, ours) for action in ("change", "delete", "history")]
+        for action in ("change", "delete", "history"):
+            answer = client.get(url(model, action, theirs))
+            assert answer.status_code in (302, 403, 404), (model, action)
+            assert "Rival" not in answer.content.decode()
+    for page in pages:
+        answer = client.get(page)
+        assert answer.status_code in (200, 400, 403), page  # 400: a lookup refused
+        body = answer.content.decode()
+        assert "Rival" not in body and "outsider" not in body, page
+    if theirs is None:
+        return
+    before = list(model.objects.filter(pk=theirs.pk).values())
+    for action in [*admin.site._registry[model].actions, "delete_selected"]:
+        answer = client.post(url(model), {"action": action, "_selected_action": [theirs.pk], "post": "yes"})
+        body = answer.content.decode()
+        assert "Rival" not in body and "outsider" not in body, action
+    assert list(model.objects.filter(pk=theirs.pk).values()) == before

@@ -1,0 +1,137 @@
+"""A team-scoped admin's relations that may lead to another team's rows, named by their kind only to staff.
+
+A row's team is decided by the first step of its model's `team_paths`; its other relations (a placement's artwork,
+a job's placement, a sample's job, a preset's source run, a labeling item's candidate and label, a session's
+candidates) point wherever they pointed when the row was made, and rows made before the admin's one-team forms
+(`scoped_admin.OneTeamForm`) may point into another team. Django shows such a relation by its object's name, with
+a link, in read-only fields (every field, to a viewer) and list columns: our job's page named the other team's
+placement ("Rival campaign: Rival poster"), our preset list its sweep. Here staff see "Placement: one of another
+team" instead, the words the delete confirmations use (`TeamScopedAdmin.get_deleted_objects`).
+
+Editable relations need nothing: their choices and raw-id labels are scoped already (`scoped_admin.ScopedChoices`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db.models import Field, Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest
+from django.utils.text import capfirst
+
+
+def of_another_team(model: type[Model]) -> str:
+    """How a row of `model` that the user may not see is named to them: by its kind only.
+
+    Args:
+        model: the row's model.
+
+    Returns:
+        "<Kind>: one of another team".
+    """
+    return f"{capfirst(model._meta.verbose_name)}: one of another team"
+
+
+class OtherTeamsRelations:
+    """Put in a team-scoped admin (`TeamScopedAdmin` is one): read-only relations and list columns that lead to rows
+    the user may not see name them by their kind (`of_another_team`). `visible_rows(model, user)` says which rows a
+    user sees."""
+
+    def visible_rows(self, model: type[Model], user) -> QuerySet:
+        raise NotImplementedError
+
+    def crossing_relations(self) -> dict[str, Field]:
+        """This model's relations, by name, to team-owned models other than the one that decides its team."""
+        own = {path.split(LOOKUP_SEP)[0] for path in getattr(self.model, "team_paths", ())}
+        return {field.name: field for field in self.model._meta.get_fields()
+                if field.is_relation and field.concrete and field.name not in own
+                and hasattr(field.related_model, "team_paths")}
+
+    def _hidden(self, request: HttpRequest, field: Field, obj: Model) -> bool:
+        """Whether `obj`'s `field` leads to a row (or, many-to-many, any row) the user may not see."""
+        if field.many_to_many:
+            ids = set(getattr(obj, field.name).values_list("pk", flat=True))
+        else:
+            ids = {getattr(obj, field.attname)} - {None}
+        seen = self._seen(request, field.related_model, ids)
+        return not all(seen[pk] for pk in ids)
+
+    def _seen(self, request: HttpRequest, model: type[Model], ids: set) -> dict:
+        """Whether the user sees each row of `model` (by id), asked once a request for any id among `ids`."""
+        seen = request.__dict__.setdefault("_visible_rows", {}).setdefault(model, {})
+        unknown = ids - seen.keys()
+        if unknown:
+            visible = set(self.visible_rows(model, request.user).filter(pk__in=unknown).values_list("pk", flat=True))
+            seen.update({pk: pk in visible for pk in unknown})
+        return seen
+
+    # Read-only fields: on the page as drawn (add, change, or the form again), a hidden relation's read-only field is
+    # replaced by a read-only callable of the same name and label, whatever the admin's own `get_readonly_fields`.
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        adminform = context.get("adminform")
+        if adminform is not None and obj is not None and obj.pk is not None and not request.user.is_superuser:
+            crossing = self.crossing_relations()
+            masks = {name: self._mask(crossing[name]) for name in adminform.readonly_fields
+                     if isinstance(name, str) and name in crossing and self._hidden(request, crossing[name], obj)}
+            if masks:
+                adminform.readonly_fields = [*adminform.readonly_fields, *masks.values()]
+                adminform.fieldsets = [(title, {**options, "fields": masked(options["fields"], masks)})
+                                       for title, options in adminform.fieldsets]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @staticmethod
+    def _mask(field: Field) -> Callable:
+        def shown(obj: Model) -> str:
+            return of_another_team(field.related_model)
+
+        shown.__name__ = field.name  # the row's CSS class and help text are the field's
+        shown.short_description = field.verbose_name
+        return shown
+
+    # List columns: a column of a crossing relation (a field's name, or a `clipped_column` of one) checks its
+    # page's rows in one query per column (`get_changelist_instance`), then names each hidden row's by its kind.
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if request.user.is_superuser:
+            return columns
+        # One callable per column and request: Django finds a list's sortable columns (`get_sortable_by`, which asks
+        # for the columns again) by equality.
+        made = request.__dict__.setdefault("_masked_columns", {})
+        crossing = self.crossing_relations()
+        return [made.setdefault((type(self), column), self._masked_column(request, column, crossing))
+                if isinstance(column, str) else column for column in columns]
+
+    def _masked_column(self, request: HttpRequest, column, crossing: dict[str, Field]):
+        cell = getattr(self, column, None)
+        field = crossing.get(getattr(cell, "shows", None) or column)
+        if field is None or field.many_to_many:
+            return column
+
+        def shown(obj: Model):
+            if self._hidden(request, field, obj):
+                return of_another_team(field.related_model)
+            return cell(obj) if callable(cell) else getattr(obj, field.name)
+
+        shown.__name__ = column
+        shown.crossing = field
+        shown.short_description = getattr(cell, "short_description", field.verbose_name)
+        shown.admin_order_field = getattr(cell, "admin_order_field", field.name)
+        return shown
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        fields = {column.crossing for column in changelist.list_display if hasattr(column, "crossing")}
+        if fields:
+            rows = list(changelist.result_list)  # the page's rows, read once: the template reads them from the cache
+            for field in fields:
+                self._seen(request, field.related_model, {getattr(row, field.attname) for row in rows} - {None})
+        return changelist
+
+
+def masked(names, masks: dict[str, Callable]) -> list:
+    """A fieldset's `names` (nested in rows) with each of `masks` in its field's place."""
+    return [masked(name, masks) if isinstance(name, (list, tuple)) else masks.get(name, name)
+            if isinstance(name, str) else name for name in names]

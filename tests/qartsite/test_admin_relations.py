@@ -1,0 +1,87 @@
+"""Relations into another team's rows in the admin (qartsite.admin_relations): a read-only field or a list column
+that leads to a row the user may not see names it by its kind; staff's own rows and superusers keep the names.
+The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs; `linked`: ours pointing
+into theirs).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils.html import strip_tags
+
+from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset, LabelingItem, LabelingSession
+from tests.qartsite.admin_pages import url
+
+
+def text_of(response) -> str:
+    return " ".join(strip_tags(response.content.decode()).split())
+
+
+@pytest.mark.django_db
+class TestReadOnlyFields:
+    @pytest.mark.parametrize("who", ["owner", "viewer"])
+    def test_it_names_another_teams_row_by_its_kind(self, client, cast, linked, who):
+        # Our started job's placement is read only to everyone, our sample's job too; a viewer reads every field.
+        # Django named their placement ("Rival campaign: Rival poster"), their job (by their prompt) and their sweep.
+        client.force_login(getattr(cast, who))
+        ours = linked["ours"]
+        job = text_of(client.get(url(GenerationJob, "change", ours[GenerationJob])))
+        sample = text_of(client.get(url(EvalSample, "change", ours[EvalSample])))
+        assert "Placement: Placement: one of another team" in job
+        assert "Job: Generation job: one of another team" in sample
+        for page in (job, sample):
+            assert "Rival" not in page
+        if who == "viewer":
+            preset = text_of(client.get(url(GenerationPreset, "change", ours[GenerationPreset])))
+            assert "Source run: Eval run: one of another team" in preset and "Rival" not in preset
+
+    def test_it_still_names_the_teams_own_rows(self, client, cast, linked):
+        ours = linked["ours"]
+        GenerationPreset.objects.filter(pk=ours[GenerationPreset].pk).update(source_run=ours[EvalRun])
+        client.force_login(cast.viewer)
+        page = client.get(url(GenerationPreset, "change", ours[GenerationPreset])).content.decode()
+        assert "Acme sweep" in page and url(EvalRun, "change", ours[EvalRun]) in page
+
+    def test_superusers_see_every_name(self, client, linked):
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        page = text_of(client.get(url(GenerationJob, "change", linked["ours"][GenerationJob])))
+        assert "Rival campaign: Rival poster" in page
+
+
+@pytest.mark.django_db
+class TestListColumns:
+    def test_it_names_another_teams_row_by_its_kind(self, client, cast, linked):
+        client.force_login(cast.owner)
+        page = client.get(url(GenerationPreset))
+        presets = text_of(page)
+        assert "Eval run: one of another team" in presets and "Rival" not in presets
+        assert [header["sortable"] for header in page.context["result_headers"]
+                if header["class_attrib"] == ' class="sortable column-source_run_cell"'] == [True]  # as it was
+        sorted_page = client.get(url(GenerationPreset) + "?o=4")  # by that column (the 0th: the checkboxes)
+        assert "Eval run: one of another team" in text_of(sorted_page)
+        assert 4 in sorted_page.context["cl"].get_ordering_field_columns()
+        items = text_of(client.get(url(LabelingItem)))
+        assert "Candidate: one of another team" in items and "Rival" not in items
+
+    def test_it_asks_once_a_page_whatever_its_rows(self, client, cast, linked):
+        # One query for a column's related rows on the page, not one a row.
+        ours = linked["ours"]
+        job = GenerationJob.objects.get(pk=ours[GenerationJob].pk)
+        for position in range(20):
+            candidate = job.candidates.create(index=position + 1, seed=position, rank=position + 2,
+                                              scan_probability=0.5)
+            LabelingItem.objects.create(session=ours[LabelingSession], candidate=candidate, position=position + 10)
+        client.force_login(cast.owner)
+        with CaptureQueriesContext(connection) as many:
+            client.get(url(LabelingItem))
+        LabelingItem.objects.filter(session=ours[LabelingSession]).exclude(position__in=(0, 9)).delete()
+        with CaptureQueriesContext(connection) as one:
+            client.get(url(LabelingItem))
+        assert len(many) == len(one)
+
+    def test_superusers_see_every_name(self, client, linked):
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        assert "Rival sweep" in text_of(client.get(url(GenerationPreset)))
