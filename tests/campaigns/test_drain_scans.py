@@ -388,6 +388,15 @@ class TestCommand:
             Drainer("test").run(stop)
         assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Stored")] == ["Stored 1 scan"]
 
+    @pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "1e300"])
+    def test_it_refuses_a_claim_idle_that_is_no_time_with_one_message(self, placement, seconds, capsys):
+        # A negative one was refused by Redis and taken for "Redis is away" (the spool drained alone, exit 0); NaN
+        # and infinity were a traceback.
+        to_spool(scan_ago(placement))
+        with pytest.raises(CommandError, match=r"^--claim-idle must be between 0 and 31,536,000 seconds"):
+            call_command("qart_drain_scans", "--once", f"--claim-idle={seconds}")
+        assert len(spool_files()) == 1 and "Redis is away" not in capsys.readouterr().out
+
     def test_it_fails_with_one_message_when_the_database_is_away(self, placement, monkeypatch):
         to_spool(scan_ago(placement))
         monkeypatch.setattr(drainer, "store_events", lambda events: (_ for _ in ()).throw(OperationalError("down")))

@@ -42,3 +42,10 @@ def test_it_says_so_in_one_line_when_redis_cannot_be_reached(monkeypatch):
 def test_it_refuses_a_negative_grace_period():
     with pytest.raises(CommandError, match="--grace must be 0 or more seconds, got -1.0"):
         run("--grace", "-1")
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
+def test_it_refuses_a_grace_that_is_no_time(seconds):
+    # NaN was read as a grace period and the pass ran (every comparison with NaN is false).
+    with pytest.raises(CommandError, match=r"^--grace must be 0 or more seconds"):
+        run(f"--grace={seconds}")

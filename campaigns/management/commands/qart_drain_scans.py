@@ -9,6 +9,7 @@ A scan the database refuses is set aside for `qart_refused_scans`, and the other
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 
@@ -16,6 +17,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.drainer import CLAIM_IDLE_MS, DATABASE_ERRORS, Drainer
 from qartsite.plurals import counted
+
+# The longest --claim-idle: longer than any drainer stays away. Redis reads it as 64-bit milliseconds and refused
+# 1e300 s, which the drainer took for "Redis is away".
+LONGEST_CLAIM_IDLE = 365 * 24 * 3600
 
 
 class Command(BaseCommand):
@@ -33,7 +38,13 @@ class Command(BaseCommand):
                             help="take over entries another drainer has left pending this long (default: %(default)s)")
 
     def handle(self, *args, **options) -> None:
-        drainer = Drainer(claim_idle_ms=int(options["claim_idle"] * 1000))
+        claim_idle = options["claim_idle"]
+        if not (math.isfinite(claim_idle) and 0 <= claim_idle <= LONGEST_CLAIM_IDLE):
+            # Redis refused a negative one too, which the drainer took for "Redis is away" (draining the spool alone,
+            # exit 0); NaN and infinity were a ValueError's and an OverflowError's traceback.
+            raise CommandError(f"--claim-idle must be between 0 and {LONGEST_CLAIM_IDLE:,} seconds (a year), "
+                               f"got {claim_idle}")
+        drainer = Drainer(claim_idle_ms=int(claim_idle * 1000))
         if options["once"]:
             try:
                 drained = drainer.drain_once()

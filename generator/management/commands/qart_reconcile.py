@@ -8,6 +8,8 @@ Every generation worker already runs it each minute; this is for a site whose wo
 
 from __future__ import annotations
 
+import math
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
@@ -26,7 +28,7 @@ class Command(BaseCommand):
                             help="act on a job only once it has looked orphaned this long (default: %(default)s)")
 
     def handle(self, *args, **options) -> None:
-        if options["grace"] < 0:
+        if not math.isfinite(options["grace"]) or options["grace"] < 0:  # NaN, infinity: no number of seconds
             raise CommandError(f"--grace must be 0 or more seconds, got {options['grace']}")
         try:
             done = reconcile.reconcile_jobs(grace=options["grace"])
