@@ -39,8 +39,10 @@ class VerifierModelAdmin(SuperusersOnlyFields, PlainFields, admin.ModelAdmin):
 
     # What a model was fitted to names the labelling sessions and images of every team whose labels it used: for
     # superusers only (the figures are everyone's). Not shown, and not filterable either (a row shown or not for
-    # `?labels__icontains=` would name them one guess at a time).
-    superusers_only = ("source", "labels")
+    # `?labels__icontains=` would name them one guess at a time). Who fitted it too: `qart_calibrate --user` names
+    # anyone, and staff read only their teammates' names (`qartsite.admin.TeammateUserAdmin`); who activated one is
+    # a superuser, as only they activate.
+    superusers_only = ("source", "labels", "created_by")
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -58,6 +58,19 @@ class TestVerifierModelAdmin:
         page = client.get(f"{self.URL}{row.pk}/change/").content.decode()
         assert "sessions #1 Friday" in page and "Rival-poster.png" in page
 
+    def test_who_fitted_it_is_for_superusers_only(self, client, staff, admin_user, fitted, team_users):
+        # `qart_calibrate --user` names anyone: staff of every team read the name of another team's member who fitted
+        # it, in the list and on its page, and `?created_by=<id>` told them which account it was.
+        row = fitted("logistic-v1-aaaa1111")
+        row.created_by = team_users.outsider
+        row.save()
+        client.force_login(staff)
+        assert "outsider" not in client.get(self.URL).content.decode()
+        assert "outsider" not in client.get(f"{self.URL}{row.pk}/change/").content.decode()
+        assert client.get(f"{self.URL}?created_by={team_users.outsider.pk}").status_code == 400
+        client.force_login(admin_user)
+        assert "outsider" in client.get(self.URL).content.decode()
+
     def test_it_refuses_staff_an_activation_with_one_message(self, client, staff, fitted):
         row = fitted("logistic-v1-aaaa1111")
         client.force_login(staff)
