@@ -163,8 +163,16 @@ class GenerationJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        # A halftone job has no prompt: it is named by its engine (the admin listed it as `#1 '' (done)`).
-        what = repr(self.prompt.text[:40]) if self.prompt.text else f"{self.get_engine_display().lower()} engine"
+        # A halftone job has no prompt: it is named by its engine (the admin listed it as `#1 '' (done)`). A prompt of
+        # another team (a row made before the admin's one-team forms) is not quoted: the name is shown wherever the job
+        # is, to its own team's staff too (the admin's titles, breadcrumbs, history, delete pages and log entries). A
+        # prompt of no team (a sweep's, a halftone job's) is no other team's.
+        if self.prompt.team_id is not None and self.prompt.team_id != self.team_id:
+            what = "a prompt of another team"
+        elif self.prompt.text:
+            what = repr(self.prompt.text[:40])
+        else:
+            what = f"{self.get_engine_display().lower()} engine"
         return f"#{self.pk} {what} ({self.status})"
 
     @property

@@ -85,3 +85,18 @@ class TestListColumns:
     def test_superusers_see_every_name(self, client, linked):
         client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
         assert "Rival sweep" in text_of(client.get(url(GenerationPreset)))
+
+
+@pytest.mark.django_db
+class TestNames:
+    @pytest.mark.parametrize("page", ["change", "history", "delete"])
+    def test_it_keeps_another_teams_prompt_out_of_our_jobs_name(self, client, cast, linked, page):
+        # A job is named by its prompt (`GenerationJob.__str__`), on its page's title and breadcrumbs, its history
+        # and its delete confirmation: our job's prompt may be theirs, as its placement may.
+        from generator.models import Prompt
+
+        ours, theirs = linked["ours"], linked["theirs"]
+        GenerationJob.objects.filter(pk=ours[GenerationJob].pk).update(prompt=theirs[Prompt])
+        client.force_login(cast.owner)
+        shown = text_of(client.get(url(GenerationJob, page, ours[GenerationJob])))
+        assert f"#{ours[GenerationJob].pk}" in shown and "Rival" not in shown
