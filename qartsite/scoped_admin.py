@@ -419,7 +419,18 @@ class SuperusersOnlyFields:
     def _reads_hidden(self, name) -> bool:
         if isinstance(name, (tuple, list)):
             name = name[0]
-        return isinstance(name, str) and name.lstrip("=^@").split(LOOKUP_SEP)[0] in self.superusers_only
+        return isinstance(name, str) and name.lstrip("=^@").split(LOOKUP_SEP)[0] in self._hidden_names()
+
+    def _hidden_names(self) -> set[str]:
+        """`superusers_only` and the column of each relation among them: Django allows a lookup on any of the model's
+        own columns (`?created_by_id=7`), which filtered the list by the hidden relation as `?created_by=7` did."""
+        names = set(self.superusers_only)
+        for name in self.superusers_only:
+            try:
+                names.add(self.model._meta.get_field(name).attname)
+            except (FieldDoesNotExist, AttributeError):  # a column's callable, or a reverse relation (no column)
+                pass
+        return names
 
     def get_fields(self, request, obj=None):
         return self._shown(request, super().get_fields(request, obj))

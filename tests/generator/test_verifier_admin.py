@@ -71,6 +71,14 @@ class TestVerifierModelAdmin:
         client.force_login(admin_user)
         assert "outsider" in client.get(self.URL).content.decode()
 
+    @pytest.mark.parametrize("lookup", ["created_by", "created_by_id", "created_by_id__in", "created_by__id"])
+    def test_it_refuses_staff_a_lookup_on_who_fitted_it_by_any_name(self, client, staff, fitted, team_users, lookup):
+        # The column's own name (`created_by_id`) is a lookup Django allows as it allows any of the model's own: the
+        # list shown or empty for `?created_by_id=<id>` said which account fitted which model.
+        fitted("logistic-v1-aaaa1111")
+        client.force_login(staff)
+        assert client.get(f"{self.URL}?{lookup}={team_users.outsider.pk}").status_code == 400
+
     def test_it_refuses_staff_an_activation_with_one_message(self, client, staff, fitted):
         row = fitted("logistic-v1-aaaa1111")
         client.force_login(staff)
