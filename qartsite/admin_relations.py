@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import Field, Model, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.text import capfirst
@@ -129,6 +129,40 @@ class OtherTeamsRelations:
             for field in fields:
                 self._seen(request, field.related_model, {getattr(row, field.attname) for row in rows} - {None})
         return changelist
+
+    # Search: a list's search through a crossing relation (the job list searches its prompts' text) found our row by
+    # the words of another team's row, spelling them out one guess at a time (found or not) where the row's name and
+    # column no longer show them. A row whose relation is hidden is searched without such fields.
+
+    def get_search_results(self, request, queryset, search_term):
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        crossing = self.crossing_relations()
+        through = {first_step(name) for name in self.get_search_fields(request)} & {
+            name for name, field in crossing.items() if not field.many_to_many}
+        if request.user.is_superuser or not search_term or not through:
+            return found, duplicates
+        hidden = Q()
+        for name in through:
+            attname, model = crossing[name].attname, crossing[name].related_model
+            hidden |= Q(**{f"{attname}__isnull": False}) & ~Q(**{f"{attname}__in": self.visible_rows(
+                model, request.user).values("pk")})
+        request._searching_without = through
+        try:
+            narrowed, more = (super().get_search_results(request, queryset.filter(hidden), search_term)
+                              if self.get_search_fields(request) else (queryset.none(), False))
+        finally:
+            del request._searching_without
+        return found.exclude(hidden) | narrowed, duplicates or more
+
+    def get_search_fields(self, request):
+        fields = super().get_search_fields(request)
+        leaving = getattr(request, "_searching_without", ())
+        return [name for name in fields if first_step(name) not in leaving] if leaving else fields
+
+
+def first_step(search_field: str) -> str:
+    """The relation or field a search field ("=prompt__text", "^name") starts from."""
+    return str(search_field).lstrip("=^@").split(LOOKUP_SEP)[0]
 
 
 def masked(names, masks: dict[str, Callable]) -> list:

@@ -26,7 +26,7 @@ from django.utils.text import capfirst
 
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
-from qartsite.admin_relations import OtherTeamsRelations, of_another_team
+from qartsite.admin_relations import OtherTeamsRelations, first_step, of_another_team
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
@@ -419,7 +419,7 @@ class SuperusersOnlyFields:
     def _reads_hidden(self, name) -> bool:
         if isinstance(name, (tuple, list)):
             name = name[0]
-        return isinstance(name, str) and name.lstrip("=^@").split(LOOKUP_SEP)[0] in self._hidden_names()
+        return isinstance(name, str) and first_step(name) in self._hidden_names()
 
     def _hidden_names(self) -> set[str]:
         """`superusers_only` and the column of each relation among them: Django allows a lookup on any of the model's

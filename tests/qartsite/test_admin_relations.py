@@ -100,3 +100,21 @@ class TestNames:
         client.force_login(cast.owner)
         shown = text_of(client.get(url(GenerationJob, page, ours[GenerationJob])))
         assert f"#{ours[GenerationJob].pk}" in shown and "Rival" not in shown
+
+
+@pytest.mark.django_db
+class TestSearch:
+    def test_it_does_not_find_our_row_by_another_teams_row(self, client, cast, linked):
+        # The job list searches its prompts' text: our job whose prompt is theirs was found by their prompt's words,
+        # which spelt that prompt out one guess at a time (found or not), where its name and column no longer show it.
+        from generator.models import Prompt
+
+        ours, theirs = linked["ours"], linked["theirs"]
+        GenerationJob.objects.filter(pk=ours[GenerationJob].pk).update(prompt=theirs[Prompt])
+        client.force_login(cast.owner)
+        assert client.get(url(GenerationJob) + "?q=Rival+prompt").context["cl"].result_count == 0
+        assert client.get(url(GenerationJob) + "?q=x.io/Acme").context["cl"].result_count == 1  # its own fields
+
+    def test_it_still_finds_rows_by_the_teams_own_rows(self, client, cast, linked):
+        client.force_login(cast.owner)
+        assert client.get(url(GenerationJob) + "?q=Acme+prompt").context["cl"].result_count == 1
