@@ -41,6 +41,12 @@ class OtherTeamsRelations:
     def visible_rows(self, model: type[Model], user) -> QuerySet:
         raise NotImplementedError
 
+    def shown_rows(self, model: type[Model], user) -> QuerySet:
+        """The rows of `model` a relation names as they are to `user`: those the user sees, and those of no team (a
+        sweep's or a halftone job's prompt, kept off the team's gallery), which are no other team's."""
+        of_no_team = Q(**{f"{path}__isnull": True for path in model.team_paths})
+        return model.objects.filter(Q(pk__in=self.visible_rows(model, user).values("pk")) | of_no_team)
+
     def crossing_relations(self) -> dict[str, Field]:
         """This model's relations, by name, to team-owned models other than the one that decides its team."""
         own = {path.split(LOOKUP_SEP)[0] for path in getattr(self.model, "team_paths", ())}
@@ -62,7 +68,7 @@ class OtherTeamsRelations:
         seen = request.__dict__.setdefault("_visible_rows", {}).setdefault(model, {})
         unknown = ids - seen.keys()
         if unknown:
-            visible = set(self.visible_rows(model, request.user).filter(pk__in=unknown).values_list("pk", flat=True))
+            visible = set(self.shown_rows(model, request.user).filter(pk__in=unknown).values_list("pk", flat=True))
             seen.update({pk: pk in visible for pk in unknown})
         return seen
 
@@ -144,7 +150,7 @@ class OtherTeamsRelations:
         hidden = Q()
         for name in through:
             attname, model = crossing[name].attname, crossing[name].related_model
-            hidden |= Q(**{f"{attname}__isnull": False}) & ~Q(**{f"{attname}__in": self.visible_rows(
+            hidden |= Q(**{f"{attname}__isnull": False}) & ~Q(**{f"{attname}__in": self.shown_rows(
                 model, request.user).values("pk")})
         request._searching_without = through
         try:

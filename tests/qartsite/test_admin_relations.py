@@ -118,3 +118,20 @@ class TestSearch:
     def test_it_still_finds_rows_by_the_teams_own_rows(self, client, cast, linked):
         client.force_login(cast.owner)
         assert client.get(url(GenerationJob) + "?q=Acme+prompt").context["cl"].result_count == 1
+
+
+@pytest.mark.django_db
+class TestRowsOfNoTeam:
+    def test_it_names_a_row_of_no_team_as_it_is(self, client, cast, linked):
+        # A sweep's jobs and a halftone job draw from prompts of no team (kept off the team's gallery:
+        # `Prompt.remember(team=None)`): no other team's, yet its own team's staff read "Prompt: one of another team"
+        # in the job list, and could not find the job by its prompt.
+        from generator.models import Prompt
+
+        job = linked["ours"][GenerationJob]
+        GenerationJob.objects.filter(pk=job.pk).update(prompt=Prompt.objects.create(text="Misty sweep forest"))
+        client.force_login(cast.owner)
+        listed = text_of(client.get(url(GenerationJob)))
+        assert "Misty sweep forest" in listed and "one of another team" not in listed
+        assert client.get(url(GenerationJob) + "?q=Misty").context["cl"].result_count == 1
+        assert "'Misty sweep forest'" in str(GenerationJob.objects.get(pk=job.pk))
