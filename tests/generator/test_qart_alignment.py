@@ -158,6 +158,27 @@ class TestCsv:
         assert "missing column(s) image, scanned" in err.getvalue()
         assert not HumanScanResult.objects.exists()
 
+    @pytest.mark.parametrize("text", ["image,scanned\n", "image,scanned\n\n\n"])
+    def test_it_refuses_a_sheet_without_rows(self, db, tmp_path, text):
+        sheet = tmp_path / "labels.csv"
+        sheet.write_text(text)
+        err = StringIO()
+        with pytest.raises(CommandError) as exc:
+            call_command("qart_alignment", "--csv-import", str(sheet), stdout=StringIO(), stderr=err)
+        assert exc.value.returncode == 2
+        assert str(exc.value) == f"{sheet}: the file has no rows under its header, nothing to import"
+        assert "imported" not in err.getvalue()
+
+    def test_it_fails_when_every_row_is_bad(self, db, tmp_path):
+        sheet = tmp_path / "labels.csv"
+        sheet.write_text("image,scanned\na.png,maybe\n,yes\n")
+        err = StringIO()
+        with pytest.raises(CommandError) as exc:
+            call_command("qart_alignment", "--csv-import", str(sheet), stdout=StringIO(), stderr=err)
+        assert exc.value.returncode == 2 and str(exc.value) == "2 input(s) could not be used"
+        assert "imported 0 label(s), 0 matched a stored candidate, 2 bad row(s) skipped" in err.getvalue()
+        assert not HumanScanResult.objects.exists()
+
     def test_it_imports_into_a_session(self, session, tmp_path):
         sheet = tmp_path / "labels.csv"
         sheet.write_text("image,scanned\nart1.png,true\n")

@@ -92,6 +92,9 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file", returncode=2) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{path}: cannot read it as UTF-8 CSV ({exc})", returncode=2) from None
+        if not (outcome.created or outcome.errors or outcome.already_stored):
+            # "imported 0 label(s)" and exit 0 read as success: a sheet saved before its rows were typed in.
+            raise CommandError(f"{path}: the file has no rows under its header, nothing to import", returncode=2)
         for error in outcome.errors:
             self.stderr.write(f"{path}: {error}")
         matched = sum(r.candidate_id is not None for r in outcome.created)
