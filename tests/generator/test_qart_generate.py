@@ -65,6 +65,8 @@ class TestQartGenerate:
             (["--control-start", "0.9", "--control-end", "0.2"], "must be before control end"),
             (["-n", "0"], "Candidates per batch must be between 1 and 16"),
             (["--init-image", "x.png"], "--init-image needs --strength"),
+            (["--max-batches", "0"], "The batch budget must be between 1"),
+            (["--max-batches", "-1"], "The batch budget must be between 1"),
         ],
     )
     def test_it_refuses_bad_parameters_before_loading_weights(self, tmp_path, args, message):
@@ -149,6 +151,24 @@ class TestHalftoneEngine:
     def test_it_refuses_bad_halftone_arguments_with_one_line(self, tmp_path, args, message):
         with pytest.raises(CommandError, match=message):
             generate("--content", URL, "-o", str(tmp_path), *args)
+
+    @pytest.mark.parametrize(("args", "message"), [
+        (["--max-batches", "-1"], "does not use --max-batches: it is the diffusion engine's; leave it out."),
+        (["--max-batches", "0"], "does not use --max-batches: it is"),
+        (["--steps", "4", "--guidance", "7"], "does not use --steps, --guidance: they are the diffusion engine's; "
+                                              "leave them out."),
+        (["--no-repair"], "does not use --no-repair"),
+        (["--style", "dots", "--background", "grey"], "does not use --style, --background"),
+        (["--negative", ""], "does not use --negative"),
+        (["--model", "tiny", "--strength", "0.5", "--init-image", "x.png"],
+         "does not use --model, --strength, --init-image"),
+    ])
+    def test_it_refuses_the_diffusion_engines_options(self, tmp_path, args, message):
+        with pytest.raises(CommandError) as exc:
+            generate("--content", URL, "--engine", "halftone", "--image", str(picture(tmp_path)),
+                     "-o", str(tmp_path / "out"), *args)
+        assert str(exc.value).startswith("The halftone engine does not use") and message in str(exc.value)
+        assert not (tmp_path / "out").exists()
 
     def test_it_refuses_an_animated_picture(self, tmp_path):
         frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]

@@ -20,6 +20,13 @@ from generator.core.codes import images, qr
 from generator.core.engines import halftone, parameters, ranking
 from generator.models import GenerationJob
 
+# Options only the diffusion engine reads. They default to None (their defaults come in `diffusion_defaults`), so
+# that the halftone engine can tell one was given and refuse it rather than ignore it: `--max-batches -1` with
+# `--engine halftone` ran as if it were fine.
+DIFFUSION_OPTIONS = ("max_batches", "model", "controlnet", "preset", "steps", "scheduler", "negative", "guidance",
+                     "conditioning_scale", "control_start", "control_end", "strength", "init_image", "style",
+                     "background", "no_repair")
+
 
 class Command(BaseCommand):
     help = (
@@ -38,34 +45,42 @@ class Command(BaseCommand):
         parser.add_argument("--content", required=True, help="what the code carries, ideally a short link")
         parser.add_argument("-o", "--output", required=True, help="folder for the images (created if missing)")
         parser.add_argument("-n", type=int, default=settings.QART["CANDIDATES"], help="candidates per batch")
-        parser.add_argument("--max-batches", type=int, default=settings.QART["MAX_BATCHES"])
+        parser.add_argument("--max-batches", type=int, help=f"default {settings.QART['MAX_BATCHES']}")
         parser.add_argument("--model", help="tiny, a cached hub id, a diffusers folder or a .safetensors file")
         parser.add_argument("--controlnet", help="QR ControlNet hub id (cached) or folder")
         parser.add_argument("--seed", type=int, help="first candidate's seed (random when omitted)")
         parser.add_argument("--preset", choices=list(parameters.PRESETS), help="scheduler and steps together")
         parser.add_argument("--steps", type=int, default=None, help=f"denoising steps (default {defaults.steps})")
         parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(parameters.SCHEDULERS)}")
-        parser.add_argument("--negative", default=defaults.negative_prompt, help="negative prompt")
-        parser.add_argument("--guidance", type=float, default=defaults.guidance_scale)
-        parser.add_argument("--conditioning-scale", type=float, default=defaults.conditioning_scale)
-        parser.add_argument("--control-start", type=float, default=defaults.control_start)
-        parser.add_argument("--control-end", type=float, default=defaults.control_end)
+        parser.add_argument("--negative", help="negative prompt")
+        parser.add_argument("--guidance", type=float, help=f"default {defaults.guidance_scale}")
+        parser.add_argument("--conditioning-scale", type=float, help=f"default {defaults.conditioning_scale}")
+        parser.add_argument("--control-start", type=float, help=f"default {defaults.control_start}")
+        parser.add_argument("--control-end", type=float, help=f"default {defaults.control_end}")
         parser.add_argument("--strength", type=float, help="img2img strength (0-1]; the QR or --init-image")
         parser.add_argument("--init-image", help="picture to start from (img2img, needs --strength)")
         parser.add_argument("--size", type=int, default=defaults.size)
-        parser.add_argument("--style", choices=qr.STYLES, default="square", help="control image module style")
-        parser.add_argument("--background", choices=list(qr.BACKGROUNDS), default="white")
+        parser.add_argument("--style", choices=qr.STYLES, help="control image module style (default square)")
+        parser.add_argument("--background", choices=list(qr.BACKGROUNDS), help="default white")
         parser.add_argument("--no-repair", action="store_true", help="never repair failing candidates")
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
 
     def handle(self, *args, **options) -> None:
         engine = options["engine"] or ("halftone" if options["image"] else "diffusion")
         if engine == "halftone":
+            # `is`, not `in (None, False)`: `--max-batches 0` equals False and would pass unseen.
+            given = [f"--{name.replace('_', '-')}" for name in DIFFUSION_OPTIONS
+                     if options[name] is not None and options[name] is not False]
+            if given:
+                raise CommandError(f"The halftone engine does not use {', '.join(given)}: "
+                                   f"{'it is' if len(given) == 1 else 'they are'} the diffusion engine's; leave "
+                                   f"{'it' if len(given) == 1 else 'them'} out.")
             result, label, seconds = self.halftone(options)
         else:
             if options["image"]:
                 raise CommandError("--image is the halftone engine's picture; for img2img use --init-image.")
-            result, label, seconds = self.diffusion(options)
+            given = {name: options[name] for name in DIFFUSION_OPTIONS if options[name] is not None}
+            result, label, seconds = self.diffusion({**options, **diffusion_defaults(), **given})
         self.report(result, label, seconds, options)
 
     def halftone(self, options: dict) -> tuple[ranking.BestOfNResult, str, float]:
@@ -198,6 +213,15 @@ class Command(BaseCommand):
             stream.flush()
 
         return show
+
+
+def diffusion_defaults() -> dict:
+    """What the diffusion engine's options are when not given (the page's defaults)."""
+    defaults = parameters.GenerationParams(prompt="-")
+    return {"max_batches": settings.QART["MAX_BATCHES"], "negative": defaults.negative_prompt,
+            "guidance": defaults.guidance_scale, "conditioning_scale": defaults.conditioning_scale,
+            "control_start": defaults.control_start, "control_end": defaults.control_end, "style": "square",
+            "background": "white"}
 
 
 def _figure(value: float | None, digits: int = 2) -> str:
