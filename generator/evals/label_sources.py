@@ -81,10 +81,11 @@ def folder_labels(root: Path) -> list[LabelledImage]:
     """Every file under root/valid (scanned) and root/invalid (not scanned), in name order; hidden files skipped.
 
     Raises:
-        LabelSourceError: no such folder, or either subfolder missing.
+        LabelSourceError: no such folder (or a file there), or either subfolder missing.
     """
     if not root.is_dir():
-        raise LabelSourceError(f"{root}: no such folder")
+        # "no such folder" for a file that is there sent people looking for a typo in the name.
+        raise LabelSourceError(f"{root}: is a file, not a folder" if root.exists() else f"{root}: no such folder")
     missing = [name for name in FOLDERS if not (root / name).is_dir()]
     if missing:
         raise LabelSourceError(f"{root}: missing subfolder(s) {', '.join(missing)}; expected valid/ and invalid/")
@@ -133,13 +134,15 @@ def csv_labels(path: Path) -> tuple[list[LabelledImage], list[str]]:
         (labels, one "FILE: line N: why" per bad row).
 
     Raises:
-        LabelSourceError: no such file, not UTF-8 text, or a required column missing.
+        LabelSourceError: no such file, a folder, not UTF-8 text, or a required column missing.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as stream:
             rows, errors = label_csv.read_rows(stream)
     except FileNotFoundError:
         raise LabelSourceError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LabelSourceError(f"{path}: is a folder, not a CSV file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelSourceError(f"{path}: cannot read it as UTF-8 CSV ({exc})") from None
     if not rows and errors and errors[0].startswith("missing column"):

@@ -70,6 +70,8 @@ def read_lines(path: str | Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SweepError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SweepError(f"{path}: is a folder, not a text file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
     lines = [line.strip() for line in text.splitlines()]

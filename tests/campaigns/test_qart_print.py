@@ -56,6 +56,13 @@ def test_a_plain_code_in_cmyk_is_pure_k_and_says_so(tmp_path):
     assert "pure K" in run("--content", CONTENT, "--width", "5cm", "--cmyk", "-o", str(target))
 
 
+def test_it_says_an_output_folder_is_no_file(tmp_path):
+    with pytest.raises(CommandError) as exc:
+        run("--content", CONTENT, "--width", "5cm", "-o", str(tmp_path))
+    assert exc.value.returncode == 1
+    assert str(exc.value) == f"{tmp_path}: is a folder; give the name of the file to write"
+
+
 def test_png_carries_the_dpi(art, tmp_path):
     target = tmp_path / "art.png"
     run(art, "--content", CONTENT, "--width", "5cm", "--dpi", "600", "-o", str(target))

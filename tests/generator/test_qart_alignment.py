@@ -79,6 +79,7 @@ class TestImagesDir:
 
     @pytest.mark.parametrize("make, message", [
         (lambda root: None, "no such folder"),
+        (lambda root: root.write_text("image,scanned\n"), "labels: is a file, not a folder"),
         (lambda root: (root / "valid").mkdir(parents=True), "missing subfolder(s) invalid"),
     ])
     def test_it_names_a_missing_folder(self, tmp_path, make, message):
@@ -178,6 +179,14 @@ class TestCsv:
         assert exc.value.returncode == 2 and str(exc.value) == "2 input(s) could not be used"
         assert "imported 0 label(s), 0 matched a stored candidate, 2 bad row(s) skipped" in err.getvalue()
         assert not HumanScanResult.objects.exists()
+
+    def test_it_says_a_folder_is_no_csv_file(self, db, tmp_path):
+        with pytest.raises(CommandError) as exc:
+            run("--csv-import", str(tmp_path))
+        assert exc.value.returncode == 2 and str(exc.value) == f"{tmp_path}: is a folder, not a CSV file"
+        with pytest.raises(CommandError) as exc:
+            run("--csv-export", str(tmp_path))
+        assert str(exc.value) == f"{tmp_path}: is a folder; give the name of the CSV file to write"
 
     def test_it_imports_into_a_session(self, session, tmp_path):
         sheet = tmp_path / "labels.csv"

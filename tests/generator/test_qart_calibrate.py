@@ -256,6 +256,12 @@ class TestBadInput:
     def test_it_names_a_missing_folder(self, tmp_path):
         assert "no such folder" in refused("--images-dir", str(tmp_path / "nowhere"))
 
+    def test_it_says_a_file_is_no_folder_and_a_folder_no_file(self, tmp_path):
+        sheet = tmp_path / "labels.csv"
+        sheet.write_text("image,scanned\n")
+        assert refused("--images-dir", str(sheet)) == f"{sheet}: is a file, not a folder"
+        assert refused("--csv", str(tmp_path)) == f"{tmp_path}: is a folder, not a CSV file"
+
     @pytest.mark.parametrize("folds, message", [
         ("1", "--folds must be at least 2, got 1"),
         ("abc", "invalid int value: 'abc'"),

@@ -170,6 +170,13 @@ class TestHalftoneEngine:
         assert str(exc.value).startswith("The halftone engine does not use") and message in str(exc.value)
         assert not (tmp_path / "out").exists()
 
+    def test_it_says_an_output_file_is_no_folder(self, tmp_path):
+        target = tmp_path / "out"
+        target.write_text("a file")
+        with pytest.raises(CommandError) as exc:
+            generate("--content", URL, "--image", str(picture(tmp_path)), "-o", str(target))
+        assert str(exc.value) == f"{target}: is a file, not a folder"
+
     def test_it_refuses_an_animated_picture(self, tmp_path):
         frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
         frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:])

@@ -126,6 +126,12 @@ def test_it_refuses_an_unwritable_folder(sweep, tmp_path):
     assert "cannot write the report there" in fails(sweep.name, "-o", str(blocker / "report"))
 
 
+def test_it_says_a_file_is_no_folder(sweep, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert fails(sweep.name, "-o", str(blocker)) == f"{blocker}: is a file, not a folder"
+
+
 def test_it_uses_the_chosen_prompt_and_axes(sweep, tmp_path):
     run(sweep.name, "-o", str(tmp_path), "--prompt", "a koi pond", "--rows", "control_start",
         "--cols", "conditioning_scale")

@@ -88,6 +88,8 @@ class Command(BaseCommand):
         """Whole or not at all (`write_whole`): a reader never sees half a file."""
         try:
             write_whole(output, data)
+        except IsADirectoryError:
+            raise CommandError(f"{output}: is a folder; give the name of the file to write", returncode=1) from None
         except OSError as exc:
             raise CommandError(f"Cannot write {output}: {exc.strerror or exc}", returncode=1) from None
 

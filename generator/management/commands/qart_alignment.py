@@ -90,6 +90,8 @@ class Command(BaseCommand):
                 outcome = label_csv.import_csv(stream, session=sessions[0] if sessions else None)
         except FileNotFoundError:
             raise CommandError(f"{path}: no such file", returncode=2) from None
+        except IsADirectoryError:
+            raise CommandError(f"{path}: is a folder, not a CSV file", returncode=2) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{path}: cannot read it as UTF-8 CSV ({exc})", returncode=2) from None
         if not (outcome.created or outcome.errors or outcome.already_stored):
@@ -108,6 +110,8 @@ class Command(BaseCommand):
         try:
             with open(path, "w", newline="", encoding="utf-8") as stream:
                 count = label_csv.export_csv(results, stream)
+        except IsADirectoryError:
+            raise CommandError(f"{path}: is a folder; give the name of the CSV file to write", returncode=2) from None
         except OSError as exc:
             raise CommandError(f"{path}: cannot write it ({exc.strerror})", returncode=2) from None
         self.stderr.write(f"{path}: exported {count} result(s)")

@@ -107,6 +107,8 @@ class Command(BaseCommand):
         out = Path(options["output"])
         try:
             out.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # exist_ok: only a file there ("cannot create the folder (File exists)" misled)
+            raise CommandError(f"{out}: is a file, not a folder") from None
         except OSError as exc:
             raise CommandError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
         return out

@@ -161,6 +161,8 @@ class Command(BaseCommand):
             for name, data in pictures.items():
                 (out / name).write_bytes(data)
             (out / "index.html").write_text(page, encoding="utf-8")
+        except FileExistsError:  # from mkdir, which takes a folder that is there: a file is
+            raise fail(f"{out}: is a file, not a folder") from None
         except OSError as exc:
             raise fail(f"{out}: cannot write the report there ({exc.strerror or exc})") from None
         return [*pictures, "index.html"]

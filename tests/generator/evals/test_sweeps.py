@@ -41,6 +41,8 @@ def test_it_reads_lines_without_comments_blanks_or_duplicates(tmp_path):
         sweeps.read_lines(path)
     with pytest.raises(sweeps.SweepError, match="no such file"):
         sweeps.read_lines(tmp_path / "missing.txt")
+    with pytest.raises(sweeps.SweepError, match="is a folder, not a text file$"):
+        sweeps.read_lines(tmp_path)
     path.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(sweeps.SweepError, match="cannot read it as UTF-8"):
         sweeps.read_lines(path)
