@@ -19,10 +19,10 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
-from qartsite.responses import is_api_path
+from qartsite.responses import detail_response, is_api_path
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class DatabaseUnavailableMiddleware:
         log.warning("%s (%s): %s %s answered with 503", "A write lost a race" if raced else "The database is away",
                     exception, request.method, request.path)
         if is_api_path(request.path):
-            response: HttpResponse = JsonResponse({"detail": message}, status=503)
+            response = detail_response(message, 503)
         else:
             response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
         response["Retry-After"] = str(retry)

@@ -42,6 +42,21 @@ def json_detail(message: str) -> bytes:
     return JSONRenderer().render({"detail": message})
 
 
+def detail_response(message: str, status: int) -> HttpResponse:
+    """A `{"detail": message}` answer written by `json_detail`, for the API's answers made outside its views (the
+    error handlers, the outage middleware): Django's `JsonResponse` wrote them ASCII-escaped and with spaced
+    separators, unlike every answer of the API's views.
+
+    Args:
+        message: what the answer says.
+        status: the HTTP status.
+
+    Returns:
+        The response, `application/json`.
+    """
+    return HttpResponse(json_detail(message), content_type="application/json", status=status)
+
+
 def plain_400(message: str) -> HttpResponseBadRequest:
     """A 400 whose body is `message` as plain text: for requests made by the pages' scripts, which show it."""
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

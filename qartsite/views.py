@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from campaigns import scan_backlog, scan_buffer
 from generator.core.codes import qr
 from qartsite import parsers, queues
-from qartsite.responses import is_api_path
+from qartsite.responses import detail_response, is_api_path
 from qartsite.sql import not_migrated
 from qartsite.storage import S3MediaStorage
 
@@ -143,13 +143,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     """400 for what Django refuses before a view runs (a bad Host header, too many fields): JSON under /api/."""
     message = bad_request_message(exception)
     if is_api_path(request.path):
-        return JsonResponse({"detail": message}, status=400)
+        return detail_response(message, 400)
     return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_path(request.path):
-        return JsonResponse({"detail": str(exception or "") or "You do not have permission to do this."}, status=403)
+        return detail_response(str(exception or "") or "You do not have permission to do this.", 403)
     return render(request, "403.html", {"exception": str(exception or "")}, status=403)
 
 
@@ -162,7 +162,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: a refused form gets the site's page and a reason a person can act on, where Django's own
     page spoke of DEBUG=True (a fault drill). DRF's views answer their own CSRF refusals in JSON."""
     if is_api_path(request.path):
-        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+        return detail_response(f"CSRF Failed: {reason}", 403)
     return render(request, "403.html", {"exception": CSRF_REFUSED, "title": "Form not sent"}, status=403)
 
 
@@ -171,8 +171,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     an integrator's)."""
     if is_api_path(request.path):
         if not request.path.startswith("/api"):  # "/API/campaigns/": paths are read as written, in one case
-            return JsonResponse({"detail": API_IN_LOWER_CASE}, status=404)
-        return JsonResponse({"detail": "Not found."}, status=404)
+            return detail_response(API_IN_LOWER_CASE, 404)
+        return detail_response("Not found.", 404)
     return render(request, "404.html", status=404)
 
 
@@ -187,6 +187,5 @@ def api_address_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if is_api_path(request.path):
-        return JsonResponse({"detail": "Server error: something went wrong on our side. Try again later."},
-                            status=500)
+        return detail_response("Server error: something went wrong on our side. Try again later.", 500)
     return render(request, "500.html", status=500)

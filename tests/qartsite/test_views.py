@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.test import Client
 
-from qartsite import tokens
+from qartsite import tokens, views
 from tests.database_wrappers import refuse_nul
 
 pytestmark = pytest.mark.django_db
@@ -62,14 +63,26 @@ def test_an_unknown_api_address_is_a_json_404(api):
 
 
 def test_a_permission_refused_outside_drf_is_json_under_the_api(rf):
-    from django.core.exceptions import PermissionDenied
-
-    from qartsite.views import forbidden
-
-    response = forbidden(rf.get("/api/anything/"), PermissionDenied("Owners only."))
-    assert response.status_code == 403 and response.content == b'{"detail": "Owners only."}'
-    page = forbidden(rf.get("/campaigns/"), PermissionDenied("Owners only."))
+    response = views.forbidden(rf.get("/api/anything/"), PermissionDenied("Owners only."))
+    assert response.status_code == 403 and response.content == b'{"detail":"Owners only."}'
+    page = views.forbidden(rf.get("/campaigns/"), PermissionDenied("Owners only."))
     assert page.status_code == 403 and b"<html" in page.content.lower()
+
+
+@pytest.mark.parametrize(("handler", "args", "status", "detail"), [
+    ("bad_request", (DisallowedHost("évil.example"),), 400, "The request's Host header names no site served here."),
+    ("forbidden", (PermissionDenied("Only the team’s owners may do this — ask one."),), 403,
+     "Only the team’s owners may do this — ask one."),
+    ("csrf_failure", ("Origin “évil.example” does not match",), 403,
+     "CSRF Failed: Origin “évil.example” does not match"),
+    ("not_found", (None,), 404, "Not found."),
+    ("server_error", (), 500, "Server error: something went wrong on our side. Try again later."),
+])
+def test_the_api_answers_of_the_error_handlers_are_written_as_its_views_write(rf, handler, args, status, detail):
+    # Django's JsonResponse wrote "\u2019" and ", " / ": "; the API's views (DRF's renderer) write UTF-8, compact
+    response = getattr(views, handler)(rf.get("/api/campaigns/"), *args)
+    assert response.status_code == status and response["Content-Type"] == "application/json"
+    assert response.content == b'{"detail":"' + detail.encode() + b'"}'
 
 
 def test_a_form_sent_without_its_csrf_token_gets_the_sites_page_saying_what_to_do(team_users):
