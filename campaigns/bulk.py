@@ -131,11 +131,12 @@ def cap_in_words() -> str:
     return f"{amount(MAX_BYTES)} ({MAX_ROWS:,} rows)"
 
 
-def too_large(size: int | None) -> str:
+def too_large(size: int | None, what: str = "file") -> str:
     # Sizes by the site's one rule (decimal megabytes here read "The file is 1.0 MB; files up to 1 MB" of a file
     # over the cap), and a size just over the cap in words that differ from the cap's.
-    sent = f"The file is {over_cap(size, MAX_BYTES)[0]}" if size else "The file is too large"
-    return f"{sent}; files up to {cap_in_words()} are accepted. Split it and try again."
+    sent = f"The {what} is {over_cap(size, MAX_BYTES)[0]}" if size else f"The {what} is too large"
+    accepted = f"files up to {cap_in_words()} are" if what == "file" else f"up to {cap_in_words()} is"
+    return f"{sent}; {accepted} accepted. Split it and try again."
 
 
 def decode(data: bytes) -> str:
@@ -145,7 +146,7 @@ def decode(data: bytes) -> str:
         FileRefused: too large, binary, or not UTF-8.
     """
     if len(data) > MAX_BYTES:
-        raise FileRefused(too_large(len(data)))
+        raise FileRefused(too_large(len(data), sent_as(data)))
     if b"\x00" in data:
         raise FileRefused(NOT_CSV)
     try:
@@ -154,14 +155,25 @@ def decode(data: bytes) -> str:
         raise FileRefused("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
 
 
-def pasted(text: str) -> bytes:
+class PastedRows(bytes):
+    """The bytes of CSV rows sent as text (made by `pasted`), not as a file: the import's messages say "the text"
+    of them. A kind of bytes rather than a flag beside them, so that every check of the same rows (the page's and the
+    API's second check after `NamesTaken` included) says it without being told."""
+
+
+def sent_as(data: bytes) -> str:
+    """How the rows came, as the import's messages name it: "text" (`pasted`) or "file"."""
+    return "text" if isinstance(data, PastedRows) else "file"
+
+
+def pasted(text: str) -> PastedRows:
     """The bytes of a CSV sent as text (pasted on the page, `text` in the API) rather than as a file.
 
     Args:
         text: the rows as sent, the header row first.
 
     Returns:
-        The text as UTF-8, for `check` to read as it reads a file.
+        The text as UTF-8 (`PastedRows`), for `check` to read as it reads a file and speak of as text.
 
     Raises:
         FileRefused: the text holds a NUL, said of the text and its line: `decode`'s words for it are a binary
@@ -172,7 +184,7 @@ def pasted(text: str) -> bytes:
                             if "\x00" in line)
         raise FileRefused(f"Line {number} of the text has a NUL character (\\u0000), which no CSV has: “{echo(line)}”. "
                           "Remove it and send the rows again.")
-    return text.encode()
+    return PastedRows(text.encode())
 
 
 def column_key(header: str) -> str:
@@ -188,10 +200,11 @@ def column_of(header: str) -> str | None:
     return next((column for column, names in ALIASES.items() if key in names), None)
 
 
-def csv_problem(error: str, line: int, delimiter: str) -> str:
-    """Python's csv error at `line` in a spreadsheet user's words (it said "field larger than field limit (131072)")."""
+def csv_problem(error: str, line: int, delimiter: str, what: str = "file") -> str:
+    """Python's csv error at `line` in a spreadsheet user's words (it said "field larger than field limit (131072)");
+    `what` is "file" or "text" (`sent_as`)."""
     if error == "unexpected end of data":
-        return "a quoted cell is never closed (a \" with no closing \"), so the file ends inside it"
+        return f"a quoted cell is never closed (a \" with no closing \"), so the {what} ends inside it"
     if error.startswith("field larger than field limit"):
         return f"a cell on line {line} is longer than {csv.field_size_limit():,} characters"
     if error.endswith("expected after '\"'"):
@@ -200,13 +213,17 @@ def csv_problem(error: str, line: int, delimiter: str) -> str:
     return f"{error} (line {line})"
 
 
-def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def records(text: str, what: str = "file") -> tuple[list[str], list[tuple[int, list[str]]]]:
     """(the columns, the data rows) of the CSV text, each row with its number as a spreadsheet shows it (the header
     is row 1; blank rows are skipped but counted, so an error names the row a person sees).
 
+    Args:
+        text: the CSV.
+        what: how it came, as the messages name it: "file" or "text" (`sent_as`).
+
     Raises:
-        FileRefused: no header, an unknown or repeated column, no `name` column, a file csv cannot read, or more
-            than `MAX_ROWS` rows.
+        FileRefused: no header, an unknown or repeated column, no `name` column, a header and no rows, a file csv
+            cannot read, or more than `MAX_ROWS` rows.
     """
     first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
     delimiter = ";" if ";" in first and "," not in first else ","  # Excel's CSV where the decimal mark is a comma
@@ -215,10 +232,10 @@ def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         read = [(number, row) for number, row in enumerate(reader, start=1) if any(cell.strip() for cell in row)]
     except csv.Error as exc:
-        raise FileRefused(f"The file cannot be read as CSV: {csv_problem(str(exc), reader.line_num, delimiter)}."
-                          ) from None
+        raise FileRefused(f"The {what} cannot be read as CSV: "
+                          f"{csv_problem(str(exc), reader.line_num, delimiter, what)}.") from None
     if not read:
-        raise FileRefused(f"The file is empty. The first row names the columns: {', '.join(COLUMNS)}.")
+        raise FileRefused(f"The {what} is empty. The first row names the columns: {', '.join(COLUMNS)}.")
     headers, rows = read[0][1], read[1:]
     width = len(headers)
     while headers and not headers[-1].strip():  # Excel's trailing separator ("name,kind,")
@@ -238,8 +255,10 @@ def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         columns.append(column)
     if "name" not in columns:
         raise FileRefused(f"The first row must name the columns, with at least “name”: {', '.join(COLUMNS)}.")
+    if not rows:  # the page showed "0 problems in 0 of 0 rows", the API its own words: one message for both
+        raise FileRefused(f"The {what} has a header but no rows.")
     if len(rows) > MAX_ROWS:
-        raise FileRefused(f"The file has {len(rows):,} rows; up to {MAX_ROWS:,} are imported at once. Split it.")
+        raise FileRefused(f"The {what} has {len(rows):,} rows; up to {MAX_ROWS:,} are imported at once. Split it.")
     if delimiter == ";":
         decimal = [index for index, column in enumerate(columns) if column in DECIMAL_COLUMNS]
         rows = [(number, [decimal_point(cell) if index in decimal else cell for index, cell in enumerate(row)])
@@ -259,7 +278,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
 
     Args:
         campaign (`Campaign`): where the placements would go.
-        data (`bytes`): the file as uploaded.
+        data (`bytes`): the file as uploaded, or rows sent as text (`pasted`), which the messages call "the text".
 
     Returns:
         `CheckedFile`: the row count, each valid row's form, and every error of every row.
@@ -269,7 +288,7 @@ def check(campaign: Campaign, data: bytes) -> CheckedFile:
     """
     if campaign.archived:
         raise FileRefused(ARCHIVED_NO_PLACEMENTS)
-    columns, rows = records(decode(data))
+    columns, rows = records(decode(data), sent_as(data))
     checked = CheckedFile(rows=len(rows), ignored=[c for c in columns if c in EXPORT_ONLY])
     taken = {name_key(name) for name in campaign.placements.values_list("name", flat=True)}  # read once, not a row
     seen: dict[str, int] = {}

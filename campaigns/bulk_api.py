@@ -206,8 +206,6 @@ class CampaignBulkActions:
         result["rows"] = checked.rows
         result["errors"] = [vars(error) for error in checked.errors]
         if not checked.ok:
-            if not checked.errors:
-                result["errors"] = [{"row": None, "column": "", "message": "The file has a header but no rows."}]
             return Response(ImportResultSerializer(result).data, status=status.HTTP_400_BAD_REQUEST)
         try:
             stored = None if dry_run else bulk.store(checked)

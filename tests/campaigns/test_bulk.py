@@ -214,9 +214,24 @@ class TestCheck:
         # SQLite has no FOR UPDATE (its writers are serialised anyway): the campaign is still read first.
         assert locks and (not connection.features.has_select_for_update or "FOR NO KEY UPDATE" in locks[0])
 
-    def test_it_reports_a_header_without_rows_as_not_ok(self, campaign):
-        checked = bulk.check(campaign, HEADER.encode())
-        assert checked.rows == 0 and not checked.ok
+    def test_it_refuses_a_header_without_rows(self, campaign):
+        # The page said "0 problems in 0 of 0 rows" of it; the API had its own words
+        with pytest.raises(bulk.FileRefused, match=r"^The file has a header but no rows\.$"):
+            bulk.check(campaign, HEADER.encode())
+
+    @pytest.mark.parametrize(("text", "message"), [
+        ("\n\n", "The text is empty. The first row names the columns"),
+        (HEADER, "The text has a header but no rows."),
+        ('name\n"Gate poster\n', "The text cannot be read as CSV: a quoted cell is never closed (a \" with no "
+                                  "closing \"), so the text ends inside it."),
+        ("name\n{many rows}", f"The text has {bulk.MAX_ROWS + 1:,} rows; up to"),
+        ("name\n{too long}", "The text is over 1 MB; up to 1 MB (1,000 rows) is accepted. Split it and try again."),
+    ])
+    def test_it_says_the_text_of_rows_sent_as_text(self, campaign, text, message):
+        text = text.format(**{"many rows": "a\n" * (bulk.MAX_ROWS + 1), "too long": "a" * bulk.MAX_BYTES})
+        with pytest.raises(bulk.FileRefused) as refused:
+            bulk.check(campaign, bulk.pasted(text))
+        assert str(refused.value).startswith(message) and "file" not in str(refused.value)
 
 
 class _Upload:

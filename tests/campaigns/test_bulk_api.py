@@ -85,6 +85,9 @@ class TestImport:
         # DRF's field error ({"file": ["The submitted file is empty."]}), not the import's answer
         ({"file": ContentFile(b"", name="empty.csv")}, "The file is empty. The first row names the columns"),
         ({"text": "colour\nred\n"}, "Unknown column"),
+        ({"text": HEADER}, "The text has a header but no rows."),
+        ({"file": ContentFile(HEADER.encode(), name="a.csv")}, "The file has a header but no rows."),
+        ({"text": 'name\n"Gate poster\n'}, "The text cannot be read as CSV: a quoted cell is never closed"),
     ])
     def test_it_refuses_a_file_with_one_message(self, team_users, campaign, body, message):
         response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/", body,

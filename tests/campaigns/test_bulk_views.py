@@ -90,6 +90,16 @@ class TestImportPage:
         assert response.status_code == 400 and message in response.content.decode()
         assert Placement.objects.count() == 0
 
+    @pytest.mark.parametrize(("text", "message"), [
+        (HEADER, "The text has a header but no rows."),
+        ('name\n"Gate poster\n', "The text cannot be read as CSV: a quoted cell is never closed"),
+    ])
+    def test_it_says_the_text_of_pasted_rows_it_cannot_read(self, team_users, campaign, text, message):
+        response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/import/",
+                                                  {"text": text, "action": "check"})
+        assert response.status_code == 400 and message in response.content.decode()
+        assert "The file" not in response.content.decode()
+
     def test_it_asks_for_a_file_when_none_was_sent(self, team_users, campaign):
         response = as_user(team_users.owner).post(f"/campaigns/{campaign.pk}/placements/import/", {"action": "check"})
         assert response.status_code == 400 and "Choose a CSV file" in response.content.decode()
