@@ -23,6 +23,7 @@ from campaigns import artwork as artwork_rules
 from generator.core.codes import decision, grids, images, logos, preflight, print_specs, printing, qr, restamp
 from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
+from qartsite.echoes import echo
 from qartsite.numbers import whole
 from qartsite.queues import breaker
 from qartsite.storage import MediaUnavailable
@@ -47,9 +48,10 @@ def flag(options: Mapping[str, str], name: str) -> bool:
     Raises:
         print_specs.PrintError: a value that is neither: `cmyk=maybe` printed RGB without a word.
     """
-    value = str(options.get(name, "")).lower()
+    sent = str(options.get(name, ""))
+    value = sent.lower()
     if value not in TRUE_VALUES + FALSE_VALUES:
-        raise print_specs.PrintError(f"{name} must be true or false, got {value[:20]!r}.", name)
+        raise print_specs.PrintError(f"{name} must be true or false, got “{echo(sent)}”.", name)
     return value in TRUE_VALUES
 
 
@@ -72,8 +74,8 @@ def spec_from(options: Mapping[str, str], default_width_cm: float | None = None)
     typed_dpi = str(options.get("dpi") or 300)
     dpi = whole(typed_dpi)
     if dpi is None:
-        raise print_specs.PrintError(f"The resolution must be a whole number of dots per inch, got {typed_dpi[:20]!r}.",
-                                  "dpi")
+        raise print_specs.PrintError(f"The resolution must be a whole number of dots per inch, got "
+                                     f"“{echo(typed_dpi)}”.", "dpi")
     bleed = options.get("bleed") or "0mm"
     return print_specs.PrintSpec(
         width_mm=print_specs.parse_length(width), dpi=dpi, bleed_mm=print_specs.parse_length(bleed, "bleed"),

@@ -41,6 +41,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generator.core.codes.amounts import amount, over_cap
+from qartsite.echoes import echo
 from qartsite.responses import is_api_path, json_detail
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every
@@ -285,7 +286,7 @@ def length_required(request: HttpRequest) -> HttpResponse:
 
 def coded_body(request: HttpRequest) -> HttpResponse:
     """415 for a body with a content coding (RFC 9110, 15.5.16), with the one coding accepted named."""
-    coding = request.META["HTTP_CONTENT_ENCODING"][:40]
+    coding = echo(request.META["HTTP_CONTENT_ENCODING"])
     response = refused(request, f"The body is sent with Content-Encoding “{coding}”: send it uncompressed, "
                                 f"without Content-Encoding.", 415)
     response["Accept-Encoding"] = "identity"

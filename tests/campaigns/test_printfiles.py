@@ -51,6 +51,18 @@ class TestSpecFrom:
         with pytest.raises(print_specs.PrintError, match=words):
             printfiles.spec_from(options)
 
+    @pytest.mark.parametrize(("options", "message"), [
+        ({"width": "20cm", "cmyk": "Ja\x00"}, "cmyk must be true or false, got “Ja\\u0000”."),
+        ({"width": "20cm", "crop_marks": "y" * 100}, f"crop_marks must be true or false, got “{'y' * 60}…”."),
+        ({"width": "20cm", "dpi": "3\n00"},
+         "The resolution must be a whole number of dots per inch, got “3\\u000a00”."),
+    ])
+    def test_it_quotes_a_bad_value_as_every_message_does(self, options, message):
+        # repr wrote '\x00' in straight quotes, and kept the value's case and 20 characters of its own
+        with pytest.raises(print_specs.PrintError) as refused:
+            printfiles.spec_from(options)
+        assert str(refused.value) == message
+
 
 @pytest.mark.django_db
 class TestSources:

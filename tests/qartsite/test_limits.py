@@ -83,6 +83,16 @@ class TestRequestSizeMiddleware:
                            HTTP_CONTENT_ENCODING="identity").status_code == 204
         assert client.get("/api/generations/", HTTP_CONTENT_ENCODING="gzip").status_code == 200
 
+    def test_it_quotes_the_coding_as_every_message_quotes_a_value(self, team_users, view_calls):
+        # Cut at 40 characters of its own, with no "…" to say so, and a tab sent raw
+        response = logged_in(team_users.owner).post("/api/generations/", b"{}", content_type="application/json",
+                                                    HTTP_CONTENT_ENCODING="x-" + "z" * 100 + "\t")
+        assert response.status_code == 415
+        assert response.json()["detail"].startswith(f"The body is sent with Content-Encoding “x-{'z' * 58}…”:")
+        response = logged_in(team_users.owner).post("/api/generations/", b"{}", content_type="application/json",
+                                                    HTTP_CONTENT_ENCODING="gz\tip")
+        assert response.json()["detail"].startswith("The body is sent with Content-Encoding “gz\\u0009ip”:")
+
     def test_its_json_is_written_as_the_apis_views_write_theirs(self, team_users, view_calls):
         # json.dumps escaped every character past ASCII ("\\u201cgzip\\u201d") where DRF's answers are UTF-8.
         from rest_framework.renderers import JSONRenderer
