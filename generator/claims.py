@@ -6,7 +6,8 @@ RQ 2.6 takes a job in two steps: the worker moves its id out of the queue into t
 GenerationWorker takes the job's lease between the two (`leases.hold`, milliseconds after the first step) and may then
 wait minutes for its database (`queues.wait_for_database`), renewing it. A worker killed between the steps left the job
 in neither the queue nor the started registry until RQ's maintenance took it for a failure ("stuck in intermediate
-queue", a minute or two later, a retry spent; `cleaning.UnleasedJobs`). `put_back_taken` puts it back once
+queue", a minute or two later, a retry spent; RQ's cleanup now only drops ids whose record is gone:
+`cleaning.drop_recordless`). `put_back_taken` puts it back once
 - the lease's holder is certainly gone (`leases.certainly_gone`: its process on this host, or its RQ registration);
 - or no lease was seen for TAKE_GRACE seconds: its worker was killed between the first step and the lease, which
   nothing noticed before; or its lease lapsed, not renewed for LEASE_TTL seconds (its host is gone, or it hangs). A job
@@ -134,7 +135,7 @@ def put_back_taken(queue: Queue) -> list[str]:
     for job_id, rq_job, renewal, holder, lease in zip(ids, Job.fetch_many(ids, connection=connection), renewals,
                                                       holders, held, strict=True):
         if rq_job is None or rq_job.enqueued_at is None:
-            continue  # gone from Redis: RQ's cleanup drops it from the list
+            continue  # gone from Redis: the cleaning drops it from the list (`cleaning.drop_recordless`)
         enqueued = f"{rq_job.enqueued_at.timestamp():.6f}"
         if lease is not None:
             at, _, _ = (renewal or b"0").decode().partition(" ")

@@ -14,13 +14,13 @@ cleaning takes milliseconds (one Redis pipeline, and a row written per job retri
 this host keeps its lock for CLEANING_TTL seconds.
 
 RQ's cleanup of its intermediate list (RQ 2.6 takes a job in two steps: off the queue into that list, then into the
-started registry) fails, or retries, a job seen there for more than a minute ("stuck in intermediate queue"). A
-GenerationWorker leases the job between the two steps and may then wait two minutes for its database
-(`queues.wait_for_database`): RQ retried the job into the queue while that worker went on to run it, and another worker
-ran the retry too (two GPU runs, the first one's candidates dropped as superseded). The cleanup here leaves alone the
-jobs that a worker that may be alive leases (`leases.held_by_live_workers`); a job no one leases, or whose holder is
-certainly gone, is cleaned as RQ does (the workers' looks put such jobs back sooner, their retry not spent:
-`claims.put_back_taken`).
+started registry) fails, or retries, a job seen there for more than a minute ("stuck in intermediate queue"): a retry
+spent on a job that never ran, and, for an instant, two copies of one enqueue (the retry's in the queue, before the old
+one leaves the list), which the claims' fence (`claims.start`: one copy per enqueue, one start) does not allow. Every
+job there that has its record is `claims.put_back_taken`'s (every 10 s on an idle worker, and at each reconciler pass):
+back at the front of the queue, its retry kept, once its worker will not start it. RQ's cleanup is left only the ids
+whose record is gone (the job deleted, or expired): `drop_recordless` drops them from the list (a worker that took
+such a job before its record went starts it with or without its copy: `claims.start`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rq import Queue, worker_registration
-from rq.intermediate_queue import IntermediateQueue
 from rq.registry import clean_registries as rq_clean_registries
 
-from generator.leases import held_by_live_workers
 from generator.processes import holder_gone, process_token
 
 CLEANING_TTL = 60  # seconds: a cleaning takes milliseconds; a holder on another host found dead waits this long
@@ -43,6 +41,10 @@ TAKE_OVER = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KE
              "return 1 end return 0")
 # Released only while it is still this holder's: one that expired, and that another process took since, is left to it.
 RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# Every copy of an id dropped from the intermediate list, in the step that finds its record gone: a new enqueue of the
+# same id (a generation's RQ id is its row's, `jobs.rq_job_id`) writes the record first, and its copy is left.
+DROP_RECORDLESS = ("if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
+                   "return redis.call('LREM', KEYS[1], 0, ARGV[1])")
 
 
 def acquire(queue: Queue) -> str | None:
@@ -133,18 +135,25 @@ def clean_registries(queue: Queue, worker) -> bool:
             worker.log.info("Worker %s: cleaning registries for queue: %s", worker.name, queue.name)
             rq_clean_registries(queue, worker._exc_handlers)
             worker_registration.clean_worker_registry(queue)
-            UnleasedJobs(queue).cleanup(worker, queue)
+            drop_recordless(queue)
     return cleaning
 
 
-class UnleasedJobs(IntermediateQueue):
-    """RQ's intermediate list of a queue, less the jobs that a worker that may be alive leases: RQ's cleanup of the
-    list (`IntermediateQueue.cleanup`) reads it through `get_job_ids`, and so leaves those jobs to their workers."""
+def drop_recordless(queue: Queue) -> list[str]:
+    """RQ's cleanup of `queue`'s intermediate list (`IntermediateQueue.cleanup`), less what it did to jobs that have
+    their record: the ids whose record is gone are dropped from the list; every other job there is left to
+    `claims.put_back_taken` (see the module's docstring). The caller holds the cleaning lock.
 
-    def __init__(self, queue: Queue) -> None:
-        super().__init__(queue.key, queue.connection)
+    Args:
+        queue (`rq.Queue`): the queue.
 
-    def get_job_ids(self) -> list[str]:
-        job_ids = super().get_job_ids()
-        leased = held_by_live_workers(self.connection, list(dict.fromkeys(job_ids)))
-        return [job_id for job_id in job_ids if job_id not in leased]
+    Returns:
+        `list[str]`: the ids dropped.
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    connection = queue.connection
+    script = connection.register_script(DROP_RECORDLESS)
+    return [job_id for job_id in dict.fromkeys(queue.intermediate_queue.get_job_ids())
+            if script(keys=[queue.intermediate_queue_key, queue.job_class.key_for(job_id)], args=[job_id])]

@@ -9,11 +9,9 @@ process of the same host can tell a holder that was killed (`processes.holder_go
 was made, and by whom, in `qart:heard:<RQ job id>`, which outlives the lease: the job's page counts the worker's
 silence from it (`reconcile.worker_silence`).
 
-Readers: the reconciler (`generator.reconcile`: a leased job is left alone; a gone holder's job is retried), RQ's
-registry cleaning (`generator.cleaning`: a job a live worker leases is not "stuck in the intermediate queue"), and the
+Readers: the reconciler (`generator.reconcile`: a leased job is left alone; a gone holder's job is retried) and the
 put-back of a job taken off the queue and never started (`generator.claims`: its holder gone, or its lease lapsed).
-Here, rather than in any of them, because the reconciler runs the cleaning and the put-back: one module for all, and
-no import cycle.
+Here, rather than in either, because the reconciler runs the put-back: one module for both, and no import cycle.
 """
 
 from __future__ import annotations
@@ -83,30 +81,6 @@ def last_heard(connection: Redis, rq_job_id: str) -> tuple[float, str] | None:
         return None
     at, _, worker = heard.decode().partition(" ")
     return float(at), worker
-
-
-def held_by_live_workers(connection: Redis, rq_job_ids: list[str]) -> set[str]:
-    """The jobs among `rq_job_ids` whose lease a worker holds that may be alive: the lease is there, its holder's
-    process is not one of this host that is gone (`holder_gone`), and RQ still has the worker registered. A holder on
-    another host counts as alive while it is registered (its process cannot be seen from here), as does one whose
-    lease is an earlier run's until that lease expires (LEASE_TTL seconds at most).
-
-    Args:
-        connection (`redis.Redis`): the queue's Redis.
-        rq_job_ids (`list[str]`): the jobs' RQ ids.
-
-    Returns:
-        `set[str]`: those held.
-
-    Raises:
-        RedisError: Redis cannot be reached.
-    """
-    if not rq_job_ids:
-        return set()
-    workers = connection.mget([LEASE_PREFIX + job_id for job_id in rq_job_ids])
-    holders = connection.mget([HOLDER_PREFIX + job_id for job_id in rq_job_ids])
-    return {job_id for job_id, worker, holder in zip(rq_job_ids, workers, holders, strict=True)
-            if worker is not None and not certainly_gone(connection, worker.decode(), holder)}
 
 
 def certainly_gone(connection: Redis, worker: str, holder: bytes | None) -> bool:

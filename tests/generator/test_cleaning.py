@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from rq import Queue
 
 from generator import cleaning
 
@@ -47,6 +48,16 @@ def test_it_releases_only_its_own_lock(gpu_queue):
     other = cleaning.acquire(gpu_queue)
     cleaning.release(gpu_queue, token)
     assert gpu_queue.connection.get(gpu_queue.registry_cleaning_key).decode() == other
+
+
+def test_it_drops_from_the_intermediate_list_only_the_ids_whose_record_is_gone(gpu_queue):
+    # Every job there that has its record is `claims.put_back_taken`'s; one whose record is gone no look puts back.
+    kept, deleted = gpu_queue.enqueue("time.sleep", 0), gpu_queue.enqueue("time.sleep", 0)
+    for _ in range(2):  # a worker's first step, each: the job moved out of the queue into the intermediate list
+        Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    gpu_queue.connection.delete(deleted.key)
+    assert cleaning.drop_recordless(gpu_queue) == [deleted.id]
+    assert gpu_queue.intermediate_queue.get_job_ids() == [kept.id] and gpu_queue.count == 0
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from rq.job import Job
 from rq.worker_registration import unregister
 
 from campaigns import maintenance as dashboards
-from generator import job_files, jobs, leases, processes, reconcile, warm_engines
+from generator import claims, job_files, jobs, leases, processes, reconcile, warm_engines
 from generator.core.engines.parameters import ModelSpec
 from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
@@ -445,8 +445,10 @@ def test_rqs_cleanup_leaves_a_job_whose_worker_waits_for_its_database(worker, ge
 
 
 @pytest.mark.parametrize("case", ["not leased", "its holder's process here is gone", "its holder unregistered"])
-def test_rqs_cleanup_still_takes_a_stuck_job_that_no_live_worker_leases(worker, generation, gpu_queue, gone_process,
-                                                                        case):
+def test_rqs_cleanup_leaves_a_stuck_job_that_no_live_worker_leases_to_the_put_back(worker, generation, gpu_queue,
+                                                                                   gone_process, case, monkeypatch):
+    # RQ's cleanup failed it ("stuck in intermediate queue", a retry spent on a job that never ran) and queued the retry
+    # before it dropped the old copy from the list: two copies of one enqueue, which `claims.start` does not allow.
     rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     if case == "its holder's process here is gone":
         leases.hold(gpu_queue.connection, rq_job.id, worker.name, process=gone_process)
@@ -455,5 +457,10 @@ def test_rqs_cleanup_still_takes_a_stuck_job_that_no_live_worker_leases(worker, 
     sat_in_the_intermediate_list(gpu_queue, rq_job, 90)
     worker.clean_registries()
     rq_job.refresh()
+    assert gpu_queue.intermediate_queue.get_job_ids() == [rq_job.id] and gpu_queue.count == 0
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 1)
+    monkeypatch.setattr(claims, "TAKE_GRACE", 0)  # a job never leased: its first look without one, 10 s ago
+    worker.heartbeat()  # an idle look: `claims.put_back_taken`
+    rq_job.refresh()
     assert not gpu_queue.intermediate_queue.get_job_ids() and gpu_queue.job_ids == [rq_job.id]
-    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 0)  # RQ's retry, as before
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 1)  # its retry kept
