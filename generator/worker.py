@@ -38,6 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.utils import now
 
 from campaigns import maintenance as dashboards
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 
 class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
+    _max_jobs: int | None = None  # `work`'s max_jobs, counted by `execute_job`
+    _jobs_run = 0  # jobs this worker ran since `work` began, not those lost to another worker
+
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("maintenance_interval", reconcile.INTERVAL)  # RQ's default: every 10 minutes
         super().__init__(*args, **kwargs)
@@ -147,6 +151,11 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
                 leases.release(self.connection, job.id, worker=self.name if taken_back else None)
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
+        if not taken_back:
+            self._jobs_run += 1
+        if self._max_jobs is not None and self._jobs_run >= self._max_jobs:
+            log.info("Worker %s: finished executing %d jobs, quitting", self.name, self._jobs_run)
+            raise StopRequested()  # RQ's loop quits on it, as on its own count reaching max_jobs
 
     def prepare_execution(self, job):
         # RQ's second step of taking the job, done only while the job is still this worker's to start
@@ -213,7 +222,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         except RedisError as exc:
             log.warning("Could not renew the lease on %s: %s", job.id, exc)
 
-    def work(self, *args, **kwargs):
+    def work(self, *args, max_jobs: int | None = None, **kwargs):
         from generator import job_files, warm_engines
         from generator.core.engines import devices, parameters
 
@@ -254,8 +263,12 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         job_files.open_store_connections()  # nine connections to a bucket opened in the first job took ~1 s
         self._engine_report = report
         self._report(report, engine_status.REPORT_TTL)
+        # `max_jobs` (`rqworker --max-jobs`) counted here, in `execute_job`: RQ's loop counts every job it hands to
+        # it, one lost to another worker before it started (`claims.TakenBack`) too, and quit having run none.
+        self._max_jobs, self._jobs_run = max_jobs, 0
         with engine_status.kept_alive(self.connection, self.name, report=self._current_report):
-            return super().work(*args, **kwargs)
+            # RQ's answer, whether any job ran, misses the last one: its loop counts a job after `execute_job`.
+            return super().work(*args, **kwargs) or self._jobs_run > 0
 
     def _current_report(self) -> engine_status.WorkerReport | None:
         """What this worker says about itself now, for a report Redis lost; None once it has stopped."""

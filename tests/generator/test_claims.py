@@ -5,13 +5,15 @@ GenerationWorkers in this process (no engine is loaded)."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 from rq.worker_registration import unregister
 
-from generator import claims, leases
+from generator import claims, job_files, leases, warm_engines
+from generator.core.engines.parameters import ModelSpec
 from generator.worker import GenerationWorker
 
 RUNS = "test:claims:runs"
@@ -148,3 +150,33 @@ def test_a_worker_that_lost_its_job_leaves_the_lease_of_the_worker_that_has_it(g
     assert gpu_queue.connection.get(leases.LEASE_PREFIX + "taken-twice") == b"the-worker-that-has-it"
     leases.release(gpu_queue.connection, "taken-twice", worker="the-worker-that-has-it")
     assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + "taken-twice")
+
+
+def test_a_job_lost_to_another_worker_does_not_count_toward_max_jobs(workers, gpu_queue, monkeypatch):
+    # RQ's loop counts every job that `execute_job` returns from: `rqworker --max-jobs 1` quit after a job it lost
+    # (`claims.TakenBack`), having run none, and the job waited in the queue for another worker.
+    from generator import worker as worker_module
+
+    monkeypatch.setattr(warm_engines, "get_engine",
+                        lambda spec: SimpleNamespace(device="cpu", spec=ModelSpec(), warmed=set()))
+    monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(job_files, "open_store_connections", lambda: None)
+    waits = []
+
+    def slow_database() -> None:  # the first job's wait outlasts its lease: the job goes back meanwhile
+        if not waits:
+            gpu_queue.connection.delete(leases.LEASE_PREFIX + rq_job.id)
+            grace = claims.TAKE_GRACE
+            monkeypatch.setattr(claims, "TAKE_GRACE", 0)  # its lease missing that long
+            assert claims.put_back_taken(gpu_queue) == [rq_job.id]
+            monkeypatch.setattr(claims, "TAKE_GRACE", grace)  # the next take is leased in time
+        waits.append(rq_job.id)
+
+    monkeypatch.setattr(worker_module, "wait_for_database", slow_database)
+    rq_job = gpu_queue.enqueue(counts_a_run, job_id="lost-then-taken-again")
+    worker = GenerationWorker([gpu_queue], connection=gpu_queue.connection)
+    monkeypatch.setattr(worker, "run_maintenance_tasks", lambda: None)  # the reconciler: not this test's
+    assert worker.work(burst=True, max_jobs=1)
+    rq_job.refresh()
+    assert waits == [rq_job.id] * 2 and runs(gpu_queue) == 1 and rq_job.get_status() == "finished"
+    assert not gpu_queue.job_ids and not gpu_queue.intermediate_queue.get_job_ids()
