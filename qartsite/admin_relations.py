@@ -8,17 +8,23 @@ a link, in read-only fields (every field, to a viewer) and list columns: our job
 placement ("Rival campaign: Rival poster"), our preset list its sweep. Here staff see "Placement: one of another
 team" instead, the words the delete confirmations use (`TeamScopedAdmin.get_deleted_objects`).
 
-Editable relations need nothing: their choices and raw-id labels are scoped already (`scoped_admin.ScopedChoices`).
+Editable relations offer the user's own teams' rows only (`scoped_admin.ScopedChoices`), so such a row's current
+value was no choice: saving its page to change another field answered "Select a valid choice" (a raw-id input), or
+cleared the relation without a word (a select, drawn with its empty choice). `KeepsItsRelations` keeps what a row
+holds, named as a read-only field would name it, and still refuses any other row that is no choice of the user's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Field, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.text import capfirst
+
+from qartsite.models import named
 
 
 def of_another_team(model: type[Model]) -> str:
@@ -71,6 +77,14 @@ class OtherTeamsRelations:
             visible = set(self.shown_rows(model, request.user).filter(pk__in=unknown).values_list("pk", flat=True))
             seen.update({pk: pk in visible for pk in unknown})
         return seen
+
+    def kept_names(self, request: HttpRequest, rows: list[Model]) -> list[str]:
+        """How an editable relation names the rows it holds that are no choice of the user's (`KeepsItsRelations`):
+        another team's by their kind, as a read-only field names them; others by their names (a row of no team;
+        someone who left the team, whom the list's column names too). `rows` are of one model."""
+        model = type(rows[0]) if rows else None
+        seen = self._seen(request, model, {row.pk for row in rows}) if hasattr(model, "team_paths") else {}
+        return [str(row) if seen.get(row.pk, True) else of_another_team(model) for row in rows]
 
     # Read-only fields: on the page as drawn (add, change, or the form again), a hidden relation's read-only field is
     # replaced by a read-only callable of the same name and label, whatever the admin's own `get_readonly_fields`.
@@ -175,3 +189,58 @@ def masked(names, masks: dict[str, Callable]) -> list:
     """A fieldset's `names` (nested in rows) with each of `masks` in its field's place."""
     return [masked(name, masks) if isinstance(name, (list, tuple)) else masks.get(name, name)
             if isinstance(name, str) else name for name in names]
+
+
+class KeepsItsRelations:
+    """A change form (`scoped_admin.OneTeamForm` is one) whose relations may keep the rows they hold now, though those
+    are no choice of the user's: another team's row (one made before the one-team forms), someone who left the team.
+
+    Each such row is added to its field's choices, named by `kept_names` (by its kind, when it is another team's: on a
+    select's option and beside a raw-id input), so the page saved as drawn keeps it; the user may still choose one of
+    their own rows, or none where the relation allows none. Any other row outside the choices is refused as before:
+    only what the row already holds is added, and `holds` tells `scoped_admin.OneTeamForm`'s one-team check which
+    values those are."""
+
+    # How the kept rows are named, in their order: `OtherTeamsRelations.kept_names` for the form's request.
+    kept_names: Callable[[list[Model]], list[str]] = staticmethod(lambda rows: [str(row) for row in rows])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: dict[str, set] = {}
+        if self.instance.pk is None:  # a new row (or "save as new") holds nothing yet
+            return
+        for name, field in self.fields.items():
+            try:
+                db_field = self.instance._meta.get_field(name)
+            except FieldDoesNotExist:  # a form's own field (a placement's "print anyway")
+                continue
+            if getattr(field, "queryset", None) is not None and db_field.is_relation and db_field.concrete:
+                self._keep(name, field, db_field)
+
+    def _keep(self, name: str, field, db_field: Field) -> None:
+        key = field.to_field_name or "pk"
+        if db_field.many_to_many:
+            held = set(getattr(self.instance, name).values_list(key, flat=True))
+        else:
+            held = {getattr(self.instance, db_field.attname)} - {None}
+        self._held[name] = held
+        if not held:
+            return
+        choices = field.queryset
+        outside = held - set(choices.filter(**{f"{key}__in": held}).values_list(key, flat=True))
+        if not outside:
+            return
+        model, kept = choices.model, Q(**{f"{key}__in": outside})
+        rows = list(model._base_manager.filter(kept))
+        names = dict(zip([getattr(row, key) for row in rows], self.kept_names(rows), strict=True))
+        field.queryset = named(model._default_manager.filter(Q(pk__in=choices.values("pk")) | kept))
+        label_of = field.label_from_instance
+        field.label_from_instance = lambda row: names.get(getattr(row, key)) or label_of(row)
+        widget = getattr(field.widget, "widget", field.widget)  # a select inside the admin's related-object wrapper
+        if hasattr(widget, "kept"):  # a scoped raw-id input: the label beside it
+            widget.kept = {str(value): label for value, label in names.items()}
+
+    def holds(self, name: str, row: Model) -> bool:
+        """Whether field `name` held `row` when the form was made (so it may keep it whoever's it is)."""
+        key = self.fields[name].to_field_name or "pk"
+        return getattr(row, key) in self._held.get(name, ())

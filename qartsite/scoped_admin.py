@@ -10,6 +10,8 @@ covers.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
@@ -26,7 +28,7 @@ from django.utils.text import capfirst
 
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
-from qartsite.admin_relations import OtherTeamsRelations, first_step, of_another_team
+from qartsite.admin_relations import KeepsItsRelations, OtherTeamsRelations, first_step, of_another_team
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
@@ -120,8 +122,11 @@ class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
     def __init__(self, rel, admin_site, scope: QuerySet, **kwargs):
         super().__init__(rel, admin_site, **kwargs)
         self.scope = scope
+        self.kept: dict[str, str] = {}  # the row's own value outside `scope`, by id, and its name (KeepsItsRelations)
 
     def label_and_url_for_value(self, value):
+        if str(value) in self.kept:
+            return self.kept[str(value)], ""  # no link: the row is not the user's to open
         try:
             visible = self.scope.filter(**{self.rel.get_related_field().name: value}).exists()
         except (ValueError, TypeError, OverflowError, ValidationError):  # not an id at all
@@ -159,7 +164,7 @@ class FiniteJSONField(forms.JSONField):
             return forms.fields.InvalidJSONInput(data)
 
 
-class OneTeamForm(form_fields.ModelForm):
+class OneTeamForm(KeepsItsRelations, form_fields.ModelForm):
     """A team-owned object's admin form (made by `TeamScopedAdmin.get_form`) that keeps it within one team: what it
     points to (a session's candidates, a label's session and candidate, a job's placement) must be its own team's.
 
@@ -190,7 +195,8 @@ class OneTeamForm(form_fields.ModelForm):
             if not owners or model is Team or not hasattr(model, "team_paths") or value in (None, ""):
                 continue
             chosen = value if isinstance(field, forms.ModelMultipleChoiceField) else [value]
-            if any(not {team.pk for team in teams_of(obj)} <= owners for obj in chosen):
+            # What the row already holds stays, whoever's it is (`KeepsItsRelations`): nothing new is linked.
+            if any(not {team.pk for team in teams_of(obj)} <= owners for obj in chosen if not self.holds(name, obj)):
                 self.add_error(name, "Choose one of its own team's: this is another team's.")
 
 
@@ -350,7 +356,7 @@ class TeamScopedAdmin(OtherTeamsRelations, ScopedChoices, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        return type(form.__name__, (OneTeamForm, form), {})
+        return type(form.__name__, (OneTeamForm, form), {"kept_names": staticmethod(partial(self.kept_names, request))})
 
     def get_deleted_objects(self, objs, request):
         # Django's confirmation page names, with a link, every object a delete takes along or is stopped by, whatever

@@ -1,9 +1,10 @@
 """The admin's pages and the rows they show: one object of every team-owned model, a page's URL, the
-team-scoped admins, and the choices a page offers."""
+team-scoped admins, the choices a page offers, and what a browser sends back when its form is saved (`posted_back`)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from html.parser import HTMLParser
 
 from django.contrib import admin
 from django.core.files.base import ContentFile
@@ -105,3 +106,51 @@ def choices_on(response) -> dict:
     # An inline form's hidden primary key is no choice: the formset finds rows only among the parent's own.
     return {name: list(field.queryset) for form in forms for name, field in form.fields.items()
             if hasattr(field, "queryset") and name != form._meta.model._meta.pk.name}
+
+
+class _FormReader(HTMLParser):
+    """The fields of the page's forms as a browser would send them back unchanged (`posted_back`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[str, list[str]] = {}
+        self.select: str | None = None
+        self.options: list[tuple[str, bool]] = []
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file", "image"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.data.setdefault(name, []).append(attrs.get("value") or "")
+        elif tag == "select" and name:
+            self.select, self.options = name, []
+        elif tag == "option" and self.select is not None:
+            self.options.append((attrs.get("value", ""), "selected" in attrs))
+        elif tag == "textarea" and name:
+            self.textarea = name
+            self.data.setdefault(name, []).append("")
+
+    def handle_data(self, data) -> None:
+        if self.textarea is not None:
+            self.data[self.textarea][-1] += data
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "select" and self.select is not None:
+            chosen = [value for value, selected in self.options if selected]
+            # A single select shows its first option when none is selected, and sends that.
+            self.data[self.select] = chosen or [value for value, _ in self.options[:1]]
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+
+
+def posted_back(response) -> dict[str, list[str]]:
+    """What a browser sends when the page's form (an admin change page) is saved as it was drawn: its inputs, checked
+    boxes, textareas and each select's selected option (the first, when none is). A select whose current value is
+    not among its options sends another: what a person saving the page unchanged would save."""
+    reader = _FormReader()
+    reader.feed(response.content.decode())
+    # The textarea's first newline belongs to the markup (Django starts every textarea with one).
+    return {name: [value.removeprefix("\n") for value in values] for name, values in reader.data.items()}

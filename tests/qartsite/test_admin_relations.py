@@ -1,5 +1,6 @@
 """Relations into another team's rows in the admin (qartsite.admin_relations): a read-only field or a list column
-that leads to a row the user may not see names it by its kind; staff's own rows and superusers keep the names.
+that leads to a row the user may not see names it by its kind; an editable relation keeps such
+a row when its page is saved; staff's own rows and superusers keep the names.
 The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs; `linked`: ours pointing
 into theirs).
 """
@@ -12,8 +13,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import strip_tags
 
-from generator.models import EvalRun, EvalSample, GenerationJob, GenerationPreset, LabelingItem, LabelingSession
-from tests.qartsite.admin_pages import url
+from campaigns.models import Placement
+from generator.models import (
+    Candidate,
+    EvalRun,
+    EvalSample,
+    GenerationJob,
+    GenerationPreset,
+    LabelingItem,
+    LabelingSession,
+    Prompt,
+)
+from tests.qartsite.admin_pages import posted_back, url
 
 
 def text_of(response) -> str:
@@ -135,3 +146,106 @@ class TestRowsOfNoTeam:
         assert "Misty sweep forest" in listed and "one of another team" not in listed
         assert client.get(url(GenerationJob) + "?q=Misty").context["cl"].result_count == 1
         assert "'Misty sweep forest'" in str(GenerationJob.objects.get(pk=job.pk))
+
+
+@pytest.fixture
+def kept(cast, linked):
+    """Our rows whose editable relations lead into the other team's (`linked`), by model: a placement's artwork, a
+    preset's source run and a labeling item's candidate (raw-id inputs), a session's candidates (ids in one input),
+    and a job not started yet, whose placement and prompt are still editable."""
+    ours, theirs = linked["ours"], linked["theirs"]
+    job = GenerationJob.objects.create(owner=cast.owner, team=cast.team, prompt=theirs[Prompt],
+                                       placement=theirs[Placement], content="https://x.io/Acme-queued")
+    item = LabelingItem.objects.get(session=ours[LabelingSession], position=9)
+    GenerationPreset.objects.filter(pk=ours[GenerationPreset].pk).update(params={"steps": 20})  # {} is refused
+    return {Placement: ours[Placement], GenerationPreset: ours[GenerationPreset], LabelingItem: item,
+            LabelingSession: ours[LabelingSession], GenerationJob: job}
+
+
+def relation_ids(obj, name: str) -> set:
+    obj = type(obj).objects.get(pk=obj.pk)
+    field = obj._meta.get_field(name)
+    return set(getattr(obj, name).values_list("pk", flat=True)) if field.many_to_many else {getattr(obj, field.attname)}
+
+
+# A field of each page that the staff member changes, and the relations into the other team it must keep.
+EDITS = {
+    Placement: ({"location": "Lobby"}, ["artwork"], "Candidate: one of another team"),
+    GenerationPreset: ({"name": "Acme preset two"}, ["source_run"], "Eval run: one of another team"),
+    LabelingItem: ({"position": "3"}, ["candidate"], "Candidate: one of another team"),
+    LabelingSession: ({"notes": "Second sitting"}, ["candidates"], None),
+    GenerationJob: ({"seed": "7"}, ["placement", "prompt"], "Placement: one of another team"),
+}
+
+
+@pytest.mark.django_db
+class TestEditableRelations:
+    @pytest.mark.parametrize("model", list(EDITS), ids=lambda model: model.__name__)
+    def test_saving_other_fields_keeps_a_relation_into_another_team(self, client, cast, kept, model):
+        # A row made before the one-team forms points into the other team: its current value was no choice of the
+        # user's, and saving the page to change another field answered "Select a valid choice".
+        obj, (changes, names, shown) = kept[model], EDITS[model]
+        before = {name: relation_ids(obj, name) for name in names}
+        client.force_login(cast.owner)
+        page = client.get(url(model, "change", obj))
+        assert "Rival" not in text_of(page)
+        if shown:
+            assert shown in text_of(page)
+        response = client.post(url(model, "change", obj), {**posted_back(page), **changes})
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert {name: relation_ids(obj, name) for name in names} == before
+        field, value = next(iter(changes.items()))
+        assert str(getattr(type(obj).objects.get(pk=obj.pk), field)) == value
+
+    def test_a_select_keeps_someone_who_left_the_team(self, client, cast, rows):
+        # A select of teammates had no option for the prompt's owner, who moved to the other team: the page showed
+        # the empty choice, and saving it cleared the owner without a word.
+        prompt = rows["ours"][Prompt]
+        Prompt.objects.filter(pk=prompt.pk).update(owner=cast.outsider)
+        client.force_login(cast.owner)
+        page = client.get(url(Prompt, "change", prompt))
+        response = client.post(url(Prompt, "change", prompt), {**posted_back(page), "negative_text": "blurry"})
+        assert response.status_code == 302
+        prompt.refresh_from_db()
+        assert prompt.owner == cast.outsider and prompt.negative_text == "blurry"
+
+    def test_it_changes_or_clears_it_within_the_team(self, client, cast, kept, linked):
+        ours = linked["ours"]
+        client.force_login(cast.owner)
+        preset, item = kept[GenerationPreset], kept[LabelingItem]
+        page = posted_back(client.get(url(GenerationPreset, "change", preset)))
+        for value, expected in ((ours[EvalRun].pk, ours[EvalRun].pk), ("", None)):
+            response = client.post(url(GenerationPreset, "change", preset), {**page, "source_run": value})
+            assert response.status_code == 302
+            assert relation_ids(preset, "source_run") == {expected}
+        another = Candidate.objects.create(job=ours[GenerationJob], index=1, seed=2, rank=2, scan_probability=0.5)
+        page = posted_back(client.get(url(LabelingItem, "change", item)))
+        assert client.post(url(LabelingItem, "change", item), {**page, "candidate": another.pk}).status_code == 302
+        assert relation_ids(item, "candidate") == {another.pk}
+
+    def test_it_refuses_any_other_row_of_another_team(self, client, cast, kept, linked):
+        # Only the row it holds is kept: a forged post naming another of theirs is refused, by a select or a list.
+        theirs = linked["theirs"]
+        other_run = EvalRun.objects.create(team=cast.other_team, name="Rival second sweep")
+        other_candidate = Candidate.objects.create(job=theirs[GenerationJob], index=1, seed=2, rank=2,
+                                                   scan_probability=0.5)
+        client.force_login(cast.owner)
+        for model, name, forged in ((GenerationPreset, "source_run", other_run.pk),
+                                    (LabelingItem, "candidate", other_candidate.pk),
+                                    (LabelingSession, "candidates", f"{theirs[Candidate].pk},{other_candidate.pk}")):
+            obj = kept[model]
+            before = relation_ids(obj, name)
+            page = posted_back(client.get(url(model, "change", obj)))
+            response = client.post(url(model, "change", obj), {**page, name: forged})
+            assert response.status_code == 200 and name in response.context["adminform"].form.errors, model
+            assert relation_ids(obj, name) == before
+            assert "Rival" not in text_of(response)
+
+    def test_a_superuser_saves_it_as_it_is(self, client, kept):
+        # Their choices hold every team's rows, and the one-team check refused the relation the row already had.
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        preset = kept[GenerationPreset]
+        before = relation_ids(preset, "source_run")
+        page = client.get(url(GenerationPreset, "change", preset))
+        response = client.post(url(GenerationPreset, "change", preset), {**posted_back(page), "name": "Renamed"})
+        assert response.status_code == 302 and relation_ids(preset, "source_run") == before
