@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Field, Model, Q, QuerySet
+from django.db.models import Case, F, Field, Model, Q, QuerySet, When
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.expressions import OrderBy
 from django.http import HttpRequest
 from django.utils.text import capfirst
 
@@ -138,8 +140,18 @@ class OtherTeamsRelations:
         shown.__name__ = column
         shown.crossing = field
         shown.short_description = getattr(cell, "short_description", field.verbose_name)
-        shown.admin_order_field = getattr(cell, "admin_order_field", field.name)
+        shown.admin_order_field = self._masked_order(request, field, getattr(cell, "admin_order_field", field.name))
         return shown
+
+    def _masked_order(self, request: HttpRequest, field: Field, order):
+        """What sorting by a masked column orders by: `order` (a field path, as Django's `admin_order_field`) for rows
+        whose relation the user sees, nothing for the others, which sort together after every named row (before,
+        Django put another team's sweep among ours by its hidden date, and the order hinted at it)."""
+        if not isinstance(order, str):
+            return order  # not sortable, or an expression of the admin's own: left as it is
+        path, descending = sort_path(self.model, order.lstrip("-"))
+        seen = Q(**{f"{field.attname}__in": self.shown_rows(field.related_model, request.user).values("pk")})
+        return HiddenLast(When(seen, then=F(path)), default=None, reverse=descending ^ order.startswith("-"))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -178,6 +190,47 @@ class OtherTeamsRelations:
         fields = super().get_search_fields(request)
         leaving = getattr(request, "_searching_without", ())
         return [name for name in fields if first_step(name) not in leaving] if leaving else fields
+
+
+class HiddenLast(Case):
+    """A masked column's sort key (`OtherTeamsRelations._masked_order`): empty for the rows whose relation is hidden,
+    which sort last in either direction, on any database (SQLite puts empty values first, PostgreSQL last), so they
+    stay together; `reverse` for a key that its relation's model orders descending (a sweep: newest first)."""
+
+    def __init__(self, *cases, reverse: bool = False, **extra) -> None:
+        super().__init__(*cases, **extra)
+        self.reverse = reverse
+
+    def asc(self, **kwargs) -> OrderBy:
+        return OrderBy(self, descending=self.reverse, nulls_last=True)
+
+    def desc(self, **kwargs) -> OrderBy:
+        return OrderBy(self, descending=not self.reverse, nulls_last=True)
+
+
+def sort_path(model: type[Model], path: str) -> tuple[str, bool]:
+    """The column that ordering `model`'s rows by `path` sorts by, and whether descending: a relation orders by its
+    model's first `Meta.ordering` key, as Django orders by a relation (a candidate: by its job's date, newest first),
+    else by its id.
+
+    Args:
+        model: the rows' model.
+        path: a field path ("source_run", "owner__username"), without a "-".
+
+    Returns:
+        (the path of a column, whether that column sorts descending).
+    """
+    descending = False
+    for _ in range(8):  # a model ordered by a relation to itself, through others, would loop
+        field = get_fields_from_path(model, path)[-1]
+        ordering = field.related_model._meta.ordering if field.is_relation else ()
+        if not field.is_relation:
+            return path, descending
+        if not ordering or not isinstance(ordering[0], str) or ordering[0].lstrip("-") in ("?", "pk"):
+            break
+        descending ^= ordering[0].startswith("-")
+        path = f"{path}{LOOKUP_SEP}{ordering[0].lstrip('-')}"
+    return f"{path}{LOOKUP_SEP}pk", descending
 
 
 def first_step(search_field: str) -> str:

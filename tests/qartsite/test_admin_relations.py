@@ -1,6 +1,6 @@
 """Relations into another team's rows in the admin (qartsite.admin_relations): a read-only field or a list column
-that leads to a row the user may not see names it by its kind; an editable relation keeps such
-a row when its page is saved; staff's own rows and superusers keep the names.
+that leads to a row the user may not see names it by its kind, and sorts it with the others of its kind; an editable
+relation keeps such a row when its page is saved; staff's own rows and superusers keep the names.
 The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs; `linked`: ours pointing
 into theirs).
 """
@@ -76,6 +76,38 @@ class TestListColumns:
         assert 4 in sorted_page.context["cl"].get_ordering_field_columns()
         items = text_of(client.get(url(LabelingItem)))
         assert "Candidate: one of another team" in items and "Rival" not in items
+
+    def test_sorting_by_it_hints_nothing_of_another_teams_rows(self, client, cast, linked):
+        # Sorted by the preset's sweep, Django ordered by the sweeps' dates: our presets of their sweeps sat among
+        # ours by those hidden dates, and moved when they changed. Now they sort together, after the named ones.
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        ours, theirs = linked["ours"], linked["theirs"]
+        start = timezone.now() - timedelta(days=10)
+        runs = {name: EvalRun.objects.create(team=team, name=name) for name, team in (
+            ("Acme first", cast.team), ("Acme second", cast.team), ("Rival second", cast.other_team))}
+        for name, run in runs.items():
+            GenerationPreset.objects.create(team=cast.team, name=f"Preset of {name}", source_run=run)
+        hidden = {ours[GenerationPreset].pk, GenerationPreset.objects.get(name="Preset of Rival second").pk}
+
+        def orders() -> list[list[int]]:
+            return [[preset.pk for preset in client.get(url(GenerationPreset) + query).context["cl"].result_list]
+                    for query in ("?o=4", "?o=-4")]
+
+        def date_runs(days: dict) -> None:
+            for run, day in days.items():
+                EvalRun.objects.filter(pk=run.pk).update(created=start + timedelta(days=day))
+
+        client.force_login(cast.owner)
+        date_runs({runs["Acme first"]: 1, runs["Acme second"]: 3, theirs[EvalRun]: 2, runs["Rival second"]: 4})
+        before = orders()
+        date_runs({theirs[EvalRun]: 5, runs["Rival second"]: 0})
+        assert orders() == before
+        for order in before:
+            assert set(order[-2:]) == hidden  # together, after ours
+        assert before[0][:2] == list(reversed(before[1][:2]))  # ours still sorted, both ways
 
     def test_it_asks_once_a_page_whatever_its_rows(self, client, cast, linked):
         # One query for a column's related rows on the page, not one a row.
