@@ -85,17 +85,43 @@ class PngEncoder:
 
 
 class Superseded(Exception):
-    """The row was handed to a later attempt while this one ran (the reconciler took this worker for gone: its clock
-    jumped, say): this attempt's candidates and verdict are not written over that attempt's."""
+    """The row was handed on while this attempt ran (RQ's cleanup took its worker for gone: cut off from Redis, or
+    paused, its heartbeats expired): back to the queue, ended, or taken by a later attempt. This attempt's progress,
+    candidates and verdict are not written over what the row says now."""
 
 
 def this_attempt(job: GenerationJob) -> dict:
-    """`jobs._finish`'s `expect` for the attempt that `job` (as `jobs.run_generation` started it) is: the row still
-    its."""
+    """The lookups of a row still the attempt's that `job` (as `jobs.run_generation` started it) is, for every write
+    of that attempt (`jobs._finish`'s `expect`, its progress, its candidates).
+
+    Args:
+        job (`GenerationJob`): the row as its attempt started it.
+
+    Returns:
+        `dict`: field lookups for `GenerationJob.objects.filter`.
+    """
     # The count of attempts alone can come back: a stop gives its run's attempt back (`jobs.put_back`), so a stale
     # run's stop and the row's next run made it the superseded attempt's again. Each put back counts a worker stop,
-    # so the two together never repeat.
-    return {"attempts": job.attempts, "worker_stops": job.worker_stops, "finished__isnull": True}
+    # so the two together never repeat. A running status too: RQ's cleanup hands the row back to the queue (its retry,
+    # `jobs.generation_failed`) before the next attempt counts itself, and a run taken for gone that went on (its
+    # worker cut off from Redis) wrote its progress over the queued row ("running" for a job waiting in the queue) and
+    # ran to its end beside the retry; it now stops at its next progress step, having written nothing.
+    return {"attempts": job.attempts, "worker_stops": job.worker_stops, "finished__isnull": True,
+            "status__in": (GenerationJob.Status.RUNNING, GenerationJob.Status.SCORING)}
+
+
+def update_attempt(job: GenerationJob, **fields) -> None:
+    """Write `fields` to `job`'s row while it is still the row of `job`'s attempt (`this_attempt`).
+
+    Args:
+        job (`GenerationJob`): the row as its attempt started it.
+        **fields: the fields to write.
+
+    Raises:
+        Superseded: the row was handed on meanwhile; nothing was written.
+    """
+    if not GenerationJob.objects.filter(pk=job.pk, **this_attempt(job)).update(**fields):
+        raise Superseded()
 
 
 def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder) -> None:
@@ -117,7 +143,7 @@ def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder
         # A bucket away for a moment (a restart, a network blip) does not cost the GPU's work: once more, later.
         again_after = settings.QART["STORE_AGAIN_AFTER"]
         log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, again_after)
-        GenerationJob.objects.filter(pk=job.pk).update(stage="storing_again")
+        update_attempt(job, stage="storing_again")
         time.sleep(again_after)
         _store_files(files)  # a second failure fails the attempt: RQ retries it once
     with transaction.atomic():

@@ -40,7 +40,7 @@ from campaigns.models import Placement
 from generator import job_files, verifier_models, warm_engines
 from generator.core.codes import decision, images, qr
 from generator.core.engines import halftone, parameters, ranking
-from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt
+from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt, update_attempt
 from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
 from qartsite.queues import (
@@ -215,12 +215,13 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
 
 class ProgressWriter:
     """The core's `on_progress(stage, fraction)` for one job: the row (and RQ's `job.meta`) follow it, and a
-    cancel request stops it by raising `Cancelled`."""
+    cancel request stops it by raising `Cancelled`. Given its attempt (`job_files.this_attempt`), the row follows it
+    only while it is that attempt's, and a row handed on stops the run (`Superseded`)."""
 
     INTERVAL = 0.2  # seconds: one cheap UPDATE per step at most this often, plus the cancel check it answers
 
-    def __init__(self, job_pk: int, rq_job=None) -> None:
-        self.job_pk, self.rq_job = job_pk, rq_job
+    def __init__(self, job_pk: int, rq_job=None, attempt: dict | None = None) -> None:
+        self.job_pk, self.rq_job, self.attempt = job_pk, rq_job, attempt or {}
         self.written_at, self.stage = 0.0, ""
 
     def __call__(self, stage: str, fraction: float) -> None:
@@ -229,7 +230,10 @@ class ProgressWriter:
             return
         self.written_at, self.stage = now, stage
         status = Status.SCORING if stage in ("scoring", "repairing") else Status.RUNNING
-        GenerationJob.objects.filter(pk=self.job_pk).update(stage=stage, progress=round(fraction, 4), status=status)
+        # The fence rides on the UPDATE that writes the progress anyway: no query more per step.
+        if not GenerationJob.objects.filter(pk=self.job_pk, **self.attempt).update(
+                stage=stage, progress=round(fraction, 4), status=status) and self.attempt:
+            raise Superseded()
         if self.rq_job is not None:
             self.rq_job.meta.update(stage=stage, progress=fraction)
             try:
@@ -253,14 +257,17 @@ def run_generation(job_pk: int) -> str:
         _finish(job_pk, Status.CANCELLED, stage="cancelled")
         return "cancelled before start"
     started = timezone.now()
-    GenerationJob.objects.filter(pk=job_pk).update(
-        status=Status.RUNNING, stage="loading", started=started, attempts=job.attempts + 1,
-        queue_seconds=(started - job.created).total_seconds(), error="",
-    )
+    # Only the row as it was read: two runs that read it at once (the retry of a run taken for gone, and a retry of
+    # that run's own) would both count themselves the same attempt, and neither fence the other.
+    if not GenerationJob.objects.filter(pk=job_pk, attempts=job.attempts, worker_stops=job.worker_stops,
+                                        finished__isnull=True).update(
+            status=Status.RUNNING, stage="loading", started=started, attempts=job.attempts + 1,
+            queue_seconds=(started - job.created).total_seconds(), error=""):
+        return f"job {job_pk} was started by another run meanwhile"
     job.attempts += 1
     rq_job = get_current_job()
     try:
-        return _run(job, ProgressWriter(job_pk, rq_job))
+        return _run(job, ProgressWriter(job_pk, rq_job, this_attempt(job)))
     except Superseded:
         log.warning("Job %s: attempt %s was superseded by a later one while it ran; its result is dropped", job_pk,
                     job.attempts)
@@ -271,8 +278,9 @@ def run_generation(job_pk: int) -> str:
         # one. (It can also land in `_run`'s own handlers, which is why it is caught out here.)
         db.connection.close()
         limit = rq_job.timeout if rq_job is not None else settings.QART["JOB_TIMEOUT"]
-        # Only a row not ended yet: the limit may land after `_run` ended it (while it sends the webhook, say).
-        _finish(job_pk, Status.FAILED, expect={"finished__isnull": True}, stage="failed",
+        # Only the row still this attempt's: the limit may land after `_run` ended it (while it sends the webhook,
+        # say), or after RQ's cleanup handed it to another run (this one's worker taken for gone).
+        _finish(job_pk, Status.FAILED, expect=this_attempt(job), stage="failed",
                 error=f"Stopped after the {limit} s time limit.")
         return "timed out"
 
@@ -286,9 +294,7 @@ def _run(job: GenerationJob, on_progress: ProgressWriter) -> str:
         if job.engine == GenerationJob.Engine.HALFTONE:
             return _run_halftone(job, on_progress, model)
         engine = warm_engines.get_engine()
-        GenerationJob.objects.filter(pk=job_pk).update(
-            model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating"
-        )
+        update_attempt(job, model_id=engine.spec.base, controlnet_id=engine.spec.controlnet, stage="generating")
         init = stored_picture(job.init_image, images.open_image) if job.init_image else None
         with PngEncoder() as encoder:
             result = ranking.best_of_n(engine, job.content, job_params(job), job_config(job, model), on_progress,
@@ -315,7 +321,7 @@ def _run_halftone(job: GenerationJob, on_progress, model: decision.DecisionModel
     """The CPU engine: no weights to load, the job's picture drawn into the code (`halftone.best_halftones`)."""
     if not job.init_image:
         raise ValueError("The halftone engine needs a picture to draw the code from.")
-    GenerationJob.objects.filter(pk=job.pk).update(model_id="halftone", controlnet_id="", stage="generating")
+    update_attempt(job, model_id="halftone", controlnet_id="", stage="generating")
     picture = stored_picture(job.init_image, images.open_picture)
     # A logo was checked when it was uploaded; stored at most uploads.LOGO_SIDE long, a wordmark's short side can be
     # under a picture's minimum, which a logo (drawn a few modules wide) does not need.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.db.models import F
@@ -20,6 +21,7 @@ from tests.conftest import ON_S3_ONLY
 from tests.generator.factories import CONTENT, halftone_job
 
 pytestmark = pytest.mark.django_db(transaction=True)  # as in test_jobs: on_commit runs at once, as in a worker
+RUNNING = GenerationJob.Status.RUNNING  # a job's files are stored by its running attempt (`job_files.this_attempt`)
 
 
 def stored_names(storage, folder: str) -> list[str]:
@@ -45,7 +47,7 @@ def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_stora
     from generator.models import Candidate
     from qartsite.storage import MediaUnavailable
 
-    job = halftone_job()
+    job = halftone_job(status=RUNNING)
     backend = type(default_storage._wrapped)
     save, saved = backend._save, []
 
@@ -79,7 +81,7 @@ def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypa
     from qartsite import storage
     from qartsite.storage import MediaUnavailable
 
-    job = halftone_job()
+    job = halftone_job(status=RUNNING)
     backend = type(default_storage._wrapped)
     save, waited = backend._save, []
 
@@ -101,7 +103,7 @@ def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypa
 
 
 def test_a_job_whose_picture_is_gone_fails_with_the_reason_and_is_not_retried():
-    job = halftone_job()
+    job = halftone_job(status=RUNNING)
     job.init_image.storage.delete(job.init_image.name)
 
     assert jobs.run_generation(job.pk).startswith("failed: ")
@@ -128,7 +130,7 @@ def test_it_stores_a_jobs_files_side_by_side_on_threads_kept_from_job_to_job(med
     # threads made for each job opened a connection each, which cost more than it saved.
     from django.core.files.storage import default_storage
 
-    first, second = halftone_job(), halftone_job()
+    first, second = halftone_job(status=RUNNING), halftone_job(status=RUNNING)
     backend = type(default_storage._wrapped)
     save, threads = backend._save, []
     together = threading.Barrier(9, timeout=5)
@@ -153,7 +155,7 @@ def test_the_store_threads_connections_are_opened_before_the_first_job(media_sto
     # boto's session and client for a thread hold the GIL ~0.1 s: nine opened by the first job took ~1 s.
     from django.core.files.storage import default_storage
 
-    job = halftone_job()
+    job = halftone_job(status=RUNNING)
     backend = type(default_storage._wrapped)
     job_files.open_store_connections()
     create, opened = backend._create_session, []
@@ -176,7 +178,7 @@ def test_the_stored_image_is_the_one_repair_made(media_storage):
     # and the one handed over is not stored at all.
     from django.core.files.storage import default_storage
 
-    job, result = halftone_job(), made(3)
+    job, result = halftone_job(status=RUNNING), made(3)
     repaired = Image.new("RGB", (64, 64), (0, 0, 255))
     with job_files.PngEncoder() as encoder:
         encoder.start([c.image for c in result.candidates])
@@ -195,7 +197,7 @@ def test_a_superseded_attempt_writes_no_rows_and_leaves_its_files_to_the_media_s
     # it, so deleting this attempt's files could take the later attempt's from under its rows.
     from django.core.files.storage import default_storage
 
-    job = halftone_job()
+    job = halftone_job(status=RUNNING)
     GenerationJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1)  # handed to a later attempt
     with job_files.PngEncoder() as encoder, pytest.raises(job_files.Superseded):
         job_files.store(job, made(), encoder)
@@ -208,7 +210,7 @@ def test_an_attempt_stays_superseded_when_a_stop_gave_an_attempt_back(media_stor
     # A stopped run's attempt is given back (`jobs.put_back`: attempts - 1), so the count alone can come back to a
     # superseded attempt's: this run (attempt 1) was superseded when a stale run's stop put the row back (0) and the
     # row's next run took it (1 again); this run then wrote its candidates over the one that holds the row.
-    job = halftone_job(status=GenerationJob.Status.RUNNING, attempts=1)  # as `run_generation` started this run
+    job = halftone_job(status=RUNNING, attempts=1)  # as `run_generation` started this run
     assert jobs.put_back(job.pk)  # the stale run's stop
     GenerationJob.objects.filter(pk=job.pk).update(status=GenerationJob.Status.RUNNING, attempts=F("attempts") + 1)
 
@@ -228,7 +230,7 @@ def test_a_bucket_just_back_takes_every_file_at_once_not_after_a_wait(media_stor
 
     request, sleep = storage.urllib3.request, time.sleep
     monkeypatch.setattr(storage.urllib3, "request", lambda *a, **kw: sleep(0.3) or request(*a, **kw))  # a far bucket
-    job = halftone_job()  # its picture stored: the storage built
+    job = halftone_job(status=RUNNING)  # its picture stored: the storage built
     backend = default_storage._wrapped
     backend._no_answer("The media storage did not answer: it was restarting")
     backend._away_until = time.monotonic() - 0.01  # the outage's memory just over: the next call probes
@@ -238,3 +240,39 @@ def test_a_bucket_just_back_takes_every_file_at_once_not_after_a_wait(media_stor
         job_files.store(job, made(), encoder)
 
     assert job.candidates.count() == 8 and waited == []
+
+
+@pytest.mark.parametrize("cleanup", ["retried it", "failed it on its last try"])
+def test_a_run_whose_row_rqs_cleanup_handed_on_stops_at_its_next_step_and_writes_nothing(media_storage, monkeypatch,
+                                                                                        cleanup):
+    # A live worker cut off from Redis past its heartbeats' time to live: RQ's cleanup (another worker's, or the
+    # reconciler's) took the job for abandoned and its failure callback handed the row back to the queue, or failed it
+    # on its last try. The run went on: its progress said "running" over the queued row (over the failed row too),
+    # and, ending before the retry started, it wrote its candidates and "done" beside the retry's run.
+    from rq.exceptions import AbandonedJobError
+
+    from generator.core.engines import halftone
+
+    job = halftone_job()
+    best, steps = halftone.best_halftones, []
+
+    def cut_off_meanwhile(picture, content, config, on_progress, **kwargs):
+        retries_left = 1 if cleanup == "retried it" else 0
+        jobs.generation_failed(SimpleNamespace(args=[job.pk], retries_left=retries_left), None, AbandonedJobError,
+                               AbandonedJobError(), None)  # what RQ's cleanup does, in another process
+
+        def step(stage: str, fraction: float) -> None:
+            steps.append(stage)
+            on_progress(stage, fraction)
+
+        return best(picture, content, config, step, **kwargs)
+
+    monkeypatch.setattr(halftone, "best_halftones", cut_off_meanwhile)
+    assert jobs.run_generation(job.pk) == "superseded by a later attempt"
+    job.refresh_from_db()
+    assert len(steps) == 1  # stopped at its first step
+    assert job.candidates.count() == 0 and job.attempts == 1
+    if cleanup == "retried it":
+        assert (job.status, job.stage, job.finished) == ("queued", "retrying", None)
+    else:
+        assert (job.status, job.stage) == ("failed", "failed") and "stopped unexpectedly" in job.error
