@@ -24,8 +24,18 @@ then finds none, and drops it). So a put-back need not be sure that the worker i
 the job to the next. The leases say when to put a job back, not whether that is safe. (A job that Redis lost
 altogether, restarted without its data while the worker waited, has no copy and no record: it runs as before, `start`.)
 
-A job that RQ has started (in the started registry) is not this module's: RQ's cleanup retries it once its heartbeats
-expire (90 s: `GenerationWorker.get_heartbeat_ttl`), or sooner (`reconcile.reclaim`).
+A job that RQ has started (in the started registry) is RQ's cleanup's: it retries the job, or fails it on its last try,
+once its execution's heartbeats expire (70 s: `GenerationWorker.get_heartbeat_ttl`), or sooner (`reconcile.reclaim`).
+A live worker cut off from Redis (or paused) that long loses the job so, and may run on meanwhile: its run is fenced on
+both sides. In the database, the cleanup's failure callback hands the row back to the queue or ends it before the
+execution leaves the registry, and a run writes its progress, candidates and verdict only while the row is still its
+attempt's (`job_files.this_attempt`): the stale run stops at its next progress step and writes nothing. The database
+is the fence because the outcome is written there, in one conditional write: a check in Redis first ("is my execution
+still there?") could be passed a moment before the cleanup takes the job, and the write would follow regardless. In
+Redis, the worker asks once the job's code has returned (`still_started`), and a job taken over is left as the
+cleanup left it (`TakenOver`): RQ's ending of the run (the job marked finished while the retry waits or runs, a
+failure callback and a retry from the stale run's stale count of retries: a third run, which took the row from the
+second) is skipped.
 """
 
 from __future__ import annotations
@@ -63,6 +73,44 @@ PUT_BACK_TAKEN = ("if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] or redis.cal
 
 class TakenBack(Exception):
     """The job a worker took was put back in the queue (or taken by another worker) before this worker started it."""
+
+
+class TakenOver(Exception):
+    """The job a worker ran was retried or failed by RQ's cleanup of started jobs while it ran (its heartbeats did not
+    reach Redis): its run's ending is not recorded in RQ (`still_started`)."""
+
+
+# The execution renewed (its registry entry's score, ARGV[2]) while it is still in the started registry (KEYS[1]), as
+# RQ's heartbeat renews it (ZADD XX); 1 too when the job's record (KEYS[2]) is gone or partial ('origin' is written at
+# each enqueue, with the push): Redis lost it, restarted without its data, and nothing can have taken it over.
+STILL_STARTED = ("if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1]) "
+                 "return 1 end if redis.call('HEXISTS', KEYS[2], 'origin') == 0 then return 1 end return 0")
+
+
+def still_started(worker: BaseWorker, job: Job) -> bool:
+    """Whether `job`, whose code `worker` has just run, is still the worker's execution in RQ's started registry (its
+    entry renewed, in the same step, for the worker's heartbeat time to live: the cleanup cannot take it while the
+    worker records the run's end). False once RQ's cleanup took it (its heartbeats expired: the worker was cut off from
+    Redis, or paused): retried into the queue or failed; an execution, once taken out, is never put back (RQ's
+    heartbeat renews with XX).
+
+    Args:
+        worker (`rq.worker.BaseWorker`): the worker that ran `job`.
+        job (`rq.job.Job`): the job.
+
+    Returns:
+        `bool`: False when the job was taken over; True otherwise (Redis lost the job altogether included).
+
+    Raises:
+        RedisError: Redis cannot be reached.
+    """
+    execution = worker.execution
+    if execution is None:
+        return True
+    registry = job.started_job_registry
+    score = time.time() + worker.get_heartbeat_ttl(job)
+    script = worker.connection.register_script(STILL_STARTED)
+    return bool(script(keys=[registry.key, job.key], args=[execution.composite_key, score]))
 
 
 def fenced(worker: BaseWorker) -> bool:

@@ -32,8 +32,24 @@ HEARD_PREFIX = "qart:heard:"  # <RQ job id> -> "<Unix time> <worker>" of the lea
 HEARD_TTL = 3600  # well past the lease's expiry, the reconciler's next pass and its grace
 
 
-def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None) -> None:
+# A renewal: the lease, its holder and its renewal written only while the lease is `worker`'s or nobody's (lapsed, or
+# lost with a Redis restart), in one step. ARGV: worker, process ("" for none), ttl, "<Unix time> <worker>", HEARD_TTL.
+RENEW_OWN = ("local holder = redis.call('GET', KEYS[1]) if holder and holder ~= ARGV[1] then return 0 end "
+             "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
+             "if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
+             "else redis.call('DEL', KEYS[2]) end "
+             "redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) return 1")
+
+
+def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None,
+         renewal: bool = False) -> bool:
     """Take or renew `worker`'s lease on a job it runs, and note that it was heard from now.
+
+    A renewal leaves a lease that another worker holds: a worker that was paused (SIGSTOP, a long pause of its own) or
+    cut off from Redis past its lease's lapse may have lost the job meanwhile, put back (`claims.put_back_taken`) or
+    retried by RQ's cleanup, and taken by another worker. Its renewal, on waking, wrote its name over the other's lease;
+    then its release (it does not start, or drops, a job it lost) left the job unleased, and the next look put back
+    the job that the other worker was about to start (one needless put-back: that worker lost it too).
 
     Args:
         connection (`redis.Redis`): the queue's Redis.
@@ -41,16 +57,29 @@ def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, p
         worker (`str`): the name of the worker that runs it.
         ttl (`int`, *optional*, defaults to LEASE_TTL): seconds the lease lasts unless renewed.
         process (`str`, *optional*): the worker's process (`process_token`); this process's by default.
+        renewal (`bool`, *optional*, defaults to False): renew only while the lease is `worker`'s or nobody's; False
+            takes it whoever held it (the worker has just taken the job off the queue).
+
+    Returns:
+        `bool`: whether `worker` holds the lease now (False: another worker's renewal was left alone).
     """
     process = process_token() if process is None else process
+    # No holder where it cannot be told (not Linux): such a holder keeps its lease until it expires, and an earlier
+    # holder's process is deleted (`put_back_taken` would ask about it).
+    heard = f"{time.time():.3f} {worker}"
+    if renewal:
+        keys = [LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id]
+        return bool(connection.register_script(RENEW_OWN)(keys=keys, args=[worker, process or "", ttl, heard,
+                                                                            HEARD_TTL]))
     with connection.pipeline(transaction=False) as pipeline:
         pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
         if process:
             pipeline.set(HOLDER_PREFIX + rq_job_id, process, ex=ttl)
-        else:  # none where it cannot be told (not Linux): such a holder keeps its lease until it expires
-            pipeline.delete(HOLDER_PREFIX + rq_job_id)  # an earlier holder's, which `put_back_taken` would ask about
-        pipeline.set(HEARD_PREFIX + rq_job_id, f"{time.time():.3f} {worker}", ex=HEARD_TTL)
+        else:
+            pipeline.delete(HOLDER_PREFIX + rq_job_id)
+        pipeline.set(HEARD_PREFIX + rq_job_id, heard, ex=HEARD_TTL)
         pipeline.execute()
+    return True
 
 
 # The lease dropped only while it is still the worker's: one that lost its job to another (`claims.TakenBack`) may have

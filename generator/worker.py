@@ -21,7 +21,9 @@ looked for when the worker starts, every `reconcile.RECLAIM_EVERY` seconds while
 a job whose worker's heartbeats expired, and puts back in the queue a job that a worker took and will not start:
 `claims.put_back_taken`), and with each lease renewal while it runs a job (marked there, retried by the next idle
 look of any worker). A job is started only while it is still this worker's to start (`claims.start`): one put back
-while its worker was slow is run once, by the worker that takes it again.
+while its worker was slow is run once, by the worker that takes it again. A job that RQ's cleanup retried or failed
+while its worker, cut off from Redis, ran on writes nothing more once its row was handed on (`job_files.this_attempt`),
+and its end is not recorded in RQ (`claims.still_started`).
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
 at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so
@@ -40,6 +42,7 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from campaigns import maintenance as dashboards
 from generator import claims, cleaning, engine_status, leases, reconcile
@@ -143,12 +146,18 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
             log.warning("Worker %s: %s went back in the queue before this worker started it (its lease was missing "
                         "too long, or this worker was taken for gone); the worker that takes it now runs it",
                         self.name, job.id)
+        except claims.TakenOver:
+            log.warning("Worker %s: %s was retried or failed by RQ's cleanup while this worker ran it (its heartbeats "
+                        "did not reach Redis); this run's end is not recorded", self.name, job.id)
+            self._forget_execution()
         finally:
             stop.set()
             beat.join()
             self._follow_engine()
             try:
-                leases.release(self.connection, job.id, worker=self.name if taken_back else None)
+                # Only its own: a worker that lost the job (taken back, or over) leaves the lease of the one that has
+                # it.
+                leases.release(self.connection, job.id, worker=self.name)
             except RedisError as exc:
                 log.warning("Could not release the lease on %s: %s", job.id, exc)
         if not taken_back:
@@ -167,6 +176,26 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         if self.execution is None:
             raise claims.TakenBack(job.id)
         return self.execution
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl: int) -> None:
+        # Right after the job's code returned or raised, before RQ records its end (a success, or a failure callback
+        # and a retry): a job that RQ's cleanup took over meanwhile is left as the cleanup left it (`claims.TakenOver`;
+        # raised here, the run leaves RQ's `perform_job` at once, from its success path and its failure path alike).
+        if not claims.still_started(self, job):
+            raise claims.TakenOver(job.id)
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def _forget_execution(self) -> None:
+        """After a run taken over (`claims.TakenOver`): this worker idle again, as RQ records it after a job; the
+        execution the cleanup took is not deleted again (its record expires with its time to live)."""
+        self.execution = None
+        try:
+            with self.connection.pipeline() as pipeline:
+                self.set_current_job_id(None, pipeline=pipeline)
+                self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+                pipeline.execute()
+        except RedisError as exc:
+            log.warning("Worker %s: could not record itself idle: %s", self.name, exc)
 
     def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
         # The start took the job out of the intermediate list already (`claims.start`); RQ's own removal here, a moment
@@ -207,7 +236,7 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         worker beside it that was killed marked abandoned (every worker of a host may be busy when the out-of-memory
         killer comes: an idle worker elsewhere then retries them within seconds)."""
         while not stop.wait(self.job_monitoring_interval):
-            self._hold(job)
+            self._hold(job, renewal=True)  # another worker's lease, on a job this one lost while paused, is left to it
             try:
                 if self.execution is not None:
                     self.maintain_heartbeats(job)
@@ -216,9 +245,9 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
                 log.warning("Could not send the heartbeats of %s: %s", job.id, exc)
             self._reclaim(retry=False)
 
-    def _hold(self, job) -> None:
+    def _hold(self, job, renewal: bool = False) -> None:
         try:
-            leases.hold(self.connection, job.id, self.name)
+            leases.hold(self.connection, job.id, self.name, renewal=renewal)
         except RedisError as exc:
             log.warning("Could not renew the lease on %s: %s", job.id, exc)
 

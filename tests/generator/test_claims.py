@@ -8,11 +8,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from rq import Queue, Retry, get_current_job
+from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 from rq.worker_registration import unregister
 
-from generator import claims, job_files, leases, warm_engines
+from generator import claims, job_files, leases, processes, warm_engines
 from generator.core.engines.parameters import ModelSpec
 from generator.worker import GenerationWorker
 
@@ -35,12 +35,12 @@ def workers(gpu_queue, db):  # a job's run first makes sure the database answers
         started.append(worker)
         return worker
 
-    gpu_queue.connection.delete(RUNS)
+    gpu_queue.connection.delete(RUNS, FAILURES)
     yield start
     for worker in started:
         unregister(worker)
         gpu_queue.connection.delete(worker.key)
-    gpu_queue.connection.delete(RUNS)
+    gpu_queue.connection.delete(RUNS, FAILURES)
 
 
 def taken(gpu_queue) -> Job:
@@ -52,6 +52,49 @@ def taken(gpu_queue) -> Job:
 
 def runs(gpu_queue) -> int:
     return int(gpu_queue.connection.get(RUNS) or 0)
+
+
+TAKER = "the-worker-that-takes-the-retry"
+FAILURES = "test:claims:failures"
+
+
+def counts_a_failure(job, connection, exc_type, exc_value, tb) -> None:
+    """A failure callback that counts its calls in Redis."""
+    connection.incr(FAILURES)
+
+
+def taken_over_while_it_runs(ends: str) -> str:
+    """A job whose worker is cut off from Redis past its heartbeats' time to live while it runs: RQ's cleanup, in
+    another worker's look, retries it into the queue, and the worker that takes the retry leases it; then the job's
+    code ends (`ends`: "returns" or "raises")."""
+    from generator import reconcile
+
+    job = get_current_job()
+    job.connection.incr(RUNS)
+    registry = job.started_job_registry
+    expired = {key: 0 for key in job.connection.zrange(registry.key, 0, -1) if key.decode().startswith(job.id + ":")}
+    job.connection.zadd(registry.key, expired, xx=True)  # no heartbeat for 70 s
+    assert reconcile.retry_abandoned(Queue(job.origin, connection=job.connection)) == [job.id]
+    leases.hold(job.connection, job.id, TAKER, process="another-boot ns 1 2")
+    if ends == "raises":
+        raise OSError("the image storage refused the write")
+    return "made while cut off"
+
+
+def lease_after_a_renewal() -> str:
+    """A job whose lease another worker takes (its own worker paused meanwhile), returning who holds it after its own
+    worker's next renewal (a second later)."""
+    job = get_current_job()
+    leases.hold(job.connection, job.id, TAKER, process="another-boot ns 1 2")
+
+    def heartbeat() -> float:  # the worker's heartbeats' thread renews the lease, then sends them
+        return max(score for key, score in job.connection.zrange(job.started_job_registry.key, 0, -1, withscores=True)
+                   if key.decode().startswith(job.id + ":"))
+
+    first, deadline = heartbeat(), time.monotonic() + 30
+    while heartbeat() == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job.connection.get(leases.LEASE_PREFIX + job.id).decode()
 
 
 def test_it_puts_back_a_job_whose_worker_was_killed_before_it_leased_it(workers, gpu_queue, monkeypatch):
@@ -180,3 +223,49 @@ def test_a_job_lost_to_another_worker_does_not_count_toward_max_jobs(workers, gp
     rq_job.refresh()
     assert waits == [rq_job.id] * 2 and runs(gpu_queue) == 1 and rq_job.get_status() == "finished"
     assert not gpu_queue.job_ids and not gpu_queue.intermediate_queue.get_job_ids()
+
+
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_a_job_taken_over_while_its_worker_was_cut_off_is_left_as_rqs_cleanup_left_it(workers, gpu_queue, ends):
+    # A live worker cut off from Redis for over a minute while it ran a job: RQ's cleanup retried the job, and the
+    # worker, back, recorded its own end over it: "finished" while the retry waited in the queue, or, from its failure,
+    # the failure callback again and a retry from its stale count (two copies queued: a third run, which took the row
+    # from the second), and it released the lease of the worker that took the retry.
+    cut_off = workers()
+    gpu_queue.enqueue(taken_over_while_it_runs, ends, job_id="taken-over", retry=Retry(max=1),
+                      on_failure=Callback(counts_a_failure))
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    cut_off.execute_job(rq_job, queue)
+    rq_job.refresh()
+    assert runs(gpu_queue) == 1 and gpu_queue.job_ids == [rq_job.id]  # one copy: the cleanup's retry
+    assert (rq_job.get_status(), rq_job.retries_left) == ("queued", 0)
+    assert int(gpu_queue.connection.get(FAILURES) or 0) == 1  # the cleanup's "abandoned", not the stale run's
+    assert gpu_queue.connection.get(leases.LEASE_PREFIX + rq_job.id) == TAKER.encode()
+    assert not gpu_queue.started_job_registry.get_job_ids(cleanup=False)
+    assert cut_off.get_state() == "idle" and cut_off.get_current_job_id() is None
+
+
+def test_a_renewal_leaves_the_lease_of_another_worker(gpu_queue):
+    # A worker paused (SIGSTOP, a long pause) past its lease's lapse, whose job went back and was taken by another
+    # worker: its renewal on waking wrote its name over the other's lease, and its release then left the job unleased
+    # (one needless put-back: the other worker lost the job too, and a third one ran it).
+    connection = gpu_queue.connection
+    leases.hold(connection, "paused", "the-worker-that-took-it-again", process="another-boot ns 1 2")
+    assert not leases.hold(connection, "paused", "the-paused-worker", renewal=True)
+    assert connection.get(leases.LEASE_PREFIX + "paused") == b"the-worker-that-took-it-again"
+    assert connection.get(leases.HOLDER_PREFIX + "paused") == b"another-boot ns 1 2"
+    connection.delete(leases.LEASE_PREFIX + "paused")  # lapsed, or lost with a Redis restart: taken again
+    assert leases.hold(connection, "paused", "the-paused-worker", renewal=True)
+    assert connection.get(leases.LEASE_PREFIX + "paused") == b"the-paused-worker"
+    assert connection.get(leases.HOLDER_PREFIX + "paused") == processes.process_token().encode()
+
+
+def test_a_running_jobs_renewals_leave_the_lease_another_worker_took(workers, gpu_queue):
+    worker = workers()
+    worker.job_monitoring_interval = 1  # a renewal every second
+    gpu_queue.enqueue(lease_after_a_renewal, job_id="lease-taken-meanwhile", job_timeout=600)
+    rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
+    worker.execute_job(rq_job, queue)
+    rq_job.refresh()
+    assert rq_job.return_value() == TAKER
+    assert gpu_queue.connection.get(leases.LEASE_PREFIX + rq_job.id) == TAKER.encode()  # not released either
