@@ -36,6 +36,7 @@ from campaigns.models import (
 from qartsite import form_fields
 from qartsite.access import editable_teams
 from qartsite.admin_columns import ClippedColumns
+from qartsite.admin_relations import shows_relation
 from qartsite.numbers import whole
 from qartsite.plurals import counted
 from qartsite.scoped_admin import OwnersOnly, SuperusersOnlyFields, TeamScopedAdmin, TeamScopedInline, may_change
@@ -281,6 +282,7 @@ class PlacementAdmin(ClippedColumns, ChangesInTurn, WarnsOfDeadCodes, ArchiveIns
         return format_html('<span class="slug">{}</span>', placement.slug)
 
     @admin.display(description="print")
+    @shows_relation("artwork")  # another team's candidate (a row made before the one-team forms): its verdict too
     def print_state(self, placement: Placement) -> str:
         if placement.artwork is None:
             return "plain code"

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from django.contrib import admin
 from django.utils.html import format_html
 
+from qartsite.admin_relations import shows_relation
+
 
 def clipped(value) -> str | None:
     """`value` in one clipped line, whole in its title.
@@ -48,8 +50,7 @@ def clipped_column(field: str, description: str | None = None, ordering: str | N
         return clipped(getattr(obj, field))
 
     cell.__name__ = f"{field}_cell"
-    cell.shows = field  # a relation's column names another team's row by its kind (`qartsite.admin_relations`)
-    return cell
+    return shows_relation(field)(cell)  # a relation's column names another team's row by its kind
 
 
 class ClippedColumns:
@@ -84,6 +85,7 @@ class ClippedColumns:
     code_version_cell = clipped_column("code_version")
 
     @admin.display(description="campaign: placement", ordering="campaign")
+    @shows_relation("placement")  # a placement moved since into another team's campaign is named by its kind
     def where_cell(self, obj) -> str | None:
         """A change's placement ("campaign: placement"), else its campaign: one column for what two said twice."""
         return clipped(obj.placement or obj.campaign)

@@ -6,7 +6,9 @@ candidates) point wherever they pointed when the row was made, and rows made bef
 (`scoped_admin.OneTeamForm`) may point into another team. Django shows such a relation by its object's name, with
 a link, in read-only fields (every field, to a viewer) and list columns: our job's page named the other team's
 placement ("Rival campaign: Rival poster"), our preset list its sweep. Here staff see "Placement: one of another
-team" instead, the words the delete confirmations use (`TeamScopedAdmin.get_deleted_objects`).
+team" instead, the words the delete confirmations use (`TeamScopedAdmin.get_deleted_objects`). So do an admin's own
+methods that read the row beyond such a relation, once they say which (`shows_relation`): our placement list's
+"print" column read the other team's candidate's verdict ("WILL NOT SCAN").
 
 Editable relations offer the user's own teams' rows only (`scoped_admin.ScopedChoices`), so such a row's current
 value was no choice: saving its page to change another field answered "Select a valid choice" (a raw-id input), or
@@ -39,6 +41,24 @@ def of_another_team(model: type[Model]) -> str:
         "<Kind>: one of another team".
     """
     return f"{capfirst(model._meta.verbose_name)}: one of another team"
+
+
+def shows_relation(relation: str) -> Callable[[Callable], Callable]:
+    """Declare that an admin method, a list column or a read-only field, shows something of the row beyond
+    `relation` (a placement's print state is its artwork's verdict): where that row is another team's, the cell
+    names it by its kind instead (`OtherTeamsRelations`), as a column of the relation itself would.
+
+    Args:
+        relation: the name of the model's relation the method follows.
+
+    Returns:
+        A decorator that marks the method and returns it.
+    """
+    def mark(method: Callable) -> Callable:
+        method.shows = relation
+        return method
+
+    return mark
 
 
 class OtherTeamsRelations:
@@ -88,32 +108,41 @@ class OtherTeamsRelations:
         seen = self._seen(request, model, {row.pk for row in rows}) if hasattr(model, "team_paths") else {}
         return [str(row) if seen.get(row.pk, True) else of_another_team(model) for row in rows]
 
-    # Read-only fields: on the page as drawn (add, change, or the form again), a hidden relation's read-only field is
-    # replaced by a read-only callable of the same name and label, whatever the admin's own `get_readonly_fields`.
+    # Read-only fields: on the page as drawn (add, change, or the form again), a hidden relation's read-only field, or
+    # a read-only method that shows one (`shows_relation`), is replaced by a read-only callable of the same name and
+    # label, whatever the admin's own `get_readonly_fields`.
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         adminform = context.get("adminform")
         if adminform is not None and obj is not None and obj.pk is not None and not request.user.is_superuser:
             crossing = self.crossing_relations()
-            masks = {name: self._mask(crossing[name]) for name in adminform.readonly_fields
-                     if isinstance(name, str) and name in crossing and self._hidden(request, crossing[name], obj)}
+            fields = {name: self._relation_shown(name, crossing) for name in adminform.readonly_fields
+                      if isinstance(name, str)}
+            masks = {name: self._mask(field, name, getattr(getattr(self, name, None), "short_description", None))
+                     for name, field in fields.items() if field is not None and self._hidden(request, field, obj)}
             if masks:
                 adminform.readonly_fields = [*adminform.readonly_fields, *masks.values()]
                 adminform.fieldsets = [(title, {**options, "fields": masked(options["fields"], masks)})
                                        for title, options in adminform.fieldsets]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def _relation_shown(self, name: str, crossing: dict[str, Field]) -> Field | None:
+        """The crossing relation a read-only field or a list column named `name` shows: the field of that name, or the
+        one its method declares (`shows_relation`; a `clipped_column` declares its own), else None."""
+        return crossing.get(getattr(getattr(self, name, None), "shows", None) or name)
+
     @staticmethod
-    def _mask(field: Field) -> Callable:
+    def _mask(field: Field, name: str, description: str | None = None) -> Callable:
         def shown(obj: Model) -> str:
             return of_another_team(field.related_model)
 
-        shown.__name__ = field.name  # the row's CSS class and help text are the field's
-        shown.short_description = field.verbose_name
+        shown.__name__ = name  # the row's CSS class and help text are the field's (or the method's)
+        shown.short_description = description or field.verbose_name
         return shown
 
-    # List columns: a column of a crossing relation (a field's name, or a `clipped_column` of one) checks its
-    # page's rows in one query per column (`get_changelist_instance`), then names each hidden row's by its kind.
+    # List columns: a column of a crossing relation (a field's name, a `clipped_column` of one, or a method that
+    # shows something of the row beyond it: `shows_relation`) checks its page's rows in one query per column
+    # (`get_changelist_instance`), then names each hidden row's by its kind.
 
     def get_list_display(self, request):
         columns = super().get_list_display(request)
@@ -128,7 +157,7 @@ class OtherTeamsRelations:
 
     def _masked_column(self, request: HttpRequest, column, crossing: dict[str, Field]):
         cell = getattr(self, column, None)
-        field = crossing.get(getattr(cell, "shows", None) or column)
+        field = self._relation_shown(column, crossing)
         if field is None or field.many_to_many:
             return column
 
@@ -140,7 +169,9 @@ class OtherTeamsRelations:
         shown.__name__ = column
         shown.crossing = field
         shown.short_description = getattr(cell, "short_description", field.verbose_name)
-        shown.admin_order_field = self._masked_order(request, field, getattr(cell, "admin_order_field", field.name))
+        # A method's column sorts as the method says (not at all, without `ordering`); a field's, by the field.
+        order = getattr(cell, "admin_order_field", None) if callable(cell) else field.name
+        shown.admin_order_field = self._masked_order(request, field, order)
         return shown
 
     def _masked_order(self, request: HttpRequest, field: Field, order):

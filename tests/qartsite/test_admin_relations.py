@@ -131,6 +131,84 @@ class TestListColumns:
 
 
 @pytest.mark.django_db
+class TestColumnsOfTheRowBeyond:
+    """An admin's own methods that read the row beyond a relation into another team's (`shows_relation`)."""
+
+    @pytest.fixture
+    def failing(self, cast, linked):
+        """Their candidate, which our placement prints, and one of ours, which our second placement prints, both
+        failing the scan check."""
+        from campaigns.models import Campaign
+
+        ours, theirs = linked["ours"], linked["theirs"]
+        Candidate.objects.filter(pk__in=[ours[Candidate].pk, theirs[Candidate].pk]).update(verdict="fail")
+        Placement.objects.create(campaign=Campaign.objects.get(pk=ours[Placement].campaign_id), name="Acme flyer",
+                                 artwork=ours[Candidate])
+        return linked
+
+    def test_the_print_column_keeps_another_teams_verdict_to_itself(self, client, cast, failing):
+        # Our placement printing their candidate (a row made before the one-team forms) read "WILL NOT SCAN — do not
+        # print" from their candidate's verdict: the column now names it by its kind, as the artwork's own would.
+        client.force_login(cast.owner)
+        page = client.get(url(Placement))
+        listed = text_of(page)
+        assert "Candidate: one of another team" in listed
+        assert listed.count("WILL NOT SCAN") == 1  # our flyer's, of our own candidate
+        assert "print" not in [header["text"] for header in page.context["result_headers"] if header["sortable"]]
+
+    def test_superusers_read_every_verdict(self, client, failing):
+        client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+        assert text_of(client.get(url(Placement) + "?q=Acme")).count("WILL NOT SCAN") == 2
+
+    def test_a_read_only_method_of_it_is_named_by_its_kind(self, client, cast, failing, monkeypatch):
+        from django.contrib import admin
+
+        placements = admin.site._registry[Placement]
+        monkeypatch.setattr(placements, "readonly_fields", (*placements.readonly_fields, "print_state"))
+        client.force_login(cast.owner)
+        ours = failing["ours"][Placement]
+        page = text_of(client.get(url(Placement, "change", ours)))
+        assert "Print: Candidate: one of another team" in page and "WILL NOT SCAN" not in page
+
+    def test_every_method_that_reads_beyond_its_row_says_which_relation(self):
+        # The sweep, kept: a list column or read-only method that reads no relation into another team's rows (its own
+        # fields, its reverse relations, the relation that decides its team) is named here; any other declares the
+        # relation it follows (`shows_relation`), or its cell would show their row unmasked, as "print" did.
+        from django.contrib.admin.utils import flatten
+
+        from tests.qartsite.admin_pages import scoped_admins
+
+        own_rows = {"Campaign.placements_listed", "Placement.slug_cell", "GenerationJob.preview",
+                    "Candidate.preview", "Candidate.large_preview",
+                    "HumanScanResult.image_cell"}  # its candidate decides its team (of two teams: shown to neither)
+        undeclared = set()
+        for model, model_admin in scoped_admins():
+            named = [*flatten(model_admin.list_display), *getattr(model_admin, "halftone_list_display", ()),
+                     *model_admin.readonly_fields]
+            displayed = [name for name in dir(type(model_admin)) if hasattr(getattr(model_admin, name),
+                                                                            "short_description")]
+            for name in {*named, *displayed} - {*(model_admin.actions or ()), "delete_selected"}:
+                method = getattr(model_admin, name, None) if isinstance(name, str) else name
+                if callable(method) and not hasattr(method, "shows"):
+                    undeclared.add(f"{model.__name__}.{getattr(method, '__name__', name)}")
+        assert undeclared == own_rows
+
+    def test_a_history_of_a_placement_moved_to_another_team_names_it_by_its_kind(self, client, cast, linked):
+        # A destination change stays with its campaign; its placement, moved since into their campaign (a superuser
+        # may), was named in the history's "campaign: placement" column by their campaign's name.
+        from campaigns.models import DestinationChange
+
+        ours, theirs = linked["ours"], linked["theirs"]
+        DestinationChange.objects.filter(campaign=ours[Placement].campaign_id).update(placement=theirs[Placement])
+        client.force_login(cast.owner)
+        page = text_of(client.get(url(DestinationChange)))
+        assert "Placement: one of another team" in page and "Rival" not in page
+        by_where = client.get(url(DestinationChange) + "?o=1")  # by that column (no actions: no checkboxes)
+        assert 1 in by_where.context["cl"].get_ordering_field_columns()
+        assert "Placement: one of another team" in text_of(by_where)
+
+
+@pytest.mark.django_db
 class TestNames:
     @pytest.mark.parametrize("page", ["change", "history", "delete"])
     def test_it_keeps_another_teams_prompt_out_of_our_jobs_name(self, client, cast, linked, page):
