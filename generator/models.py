@@ -12,6 +12,7 @@ Every team-owned model answers `objects.for_user(user)` (`qartsite.models.TeamOw
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -31,8 +32,9 @@ class GenerationPreset(models.Model):
 
     team = models.ForeignKey("qartsite.Team", on_delete=models.CASCADE, related_name="generation_presets")
     name = models.CharField(max_length=120)
-    # GenerationJob field names and values: {"conditioning_scale": 1.3, "control_start": 0.15, ...}
-    params = models.JSONField(default=dict)
+    # GenerationJob field names and values: {"conditioning_scale": 1.3, "control_start": 0.15, ...}; {} sets none,
+    # the app's own defaults (a sweep's base configuration without fixed parameters is stored so).
+    params = models.JSONField(default=dict, blank=True)
     is_default = models.BooleanField(default=False)
     source_run = models.ForeignKey(EvalRun, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="presets", help_text="The sweep that justified it")
@@ -48,8 +50,19 @@ class GenerationPreset(models.Model):
                                     name="one_default_preset_per_team"),
         ]
 
+    PARAMS_NOT_AN_OBJECT = ('Give the parameters as a JSON object of generation settings by name, such as '
+                            '{"steps": 30}; {} sets none (the app\'s defaults).')
+
     def __str__(self) -> str:
         return f"{self.team}: {self.name}"
+
+    def clean(self) -> None:
+        # An emptied box (the admin's) is no parameters, not a NULL the database refuses; anything but an object was
+        # stored as it was, and the generation page, which reads parameters by name, failed for the whole team.
+        if self.params is None:
+            self.params = {}
+        if not isinstance(self.params, dict):
+            raise ValidationError({"params": self.PARAMS_NOT_AN_OBJECT})
 
 
 class VerifierModel(models.Model):

@@ -267,7 +267,6 @@ def kept(cast, linked):
     job = GenerationJob.objects.create(owner=cast.owner, team=cast.team, prompt=theirs[Prompt],
                                        placement=theirs[Placement], content="https://x.io/Acme-queued")
     item = LabelingItem.objects.get(session=ours[LabelingSession], position=9)
-    GenerationPreset.objects.filter(pk=ours[GenerationPreset].pk).update(params={"steps": 20})  # {} is refused
     return {Placement: ours[Placement], GenerationPreset: ours[GenerationPreset], LabelingItem: item,
             LabelingSession: ours[LabelingSession], GenerationJob: job}
 

@@ -1,5 +1,6 @@
 """The evals' admin (generator/evals/admin.py): human scan labels (team isolation, the CSV export action, a label
-added there answering its session's item) and labeling items (their one-time link for superusers only)."""
+added there answering its session's item), labeling items (their one-time link for superusers only) and generation
+presets (no parameters: the app's defaults)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from generator.models import HumanScanResult, LabelingSession
+from generator.models import GenerationPreset, HumanScanResult, LabelingSession
 from tests.generator.factories import job_with_ranks
+from tests.qartsite.admin_pages import posted_back
 
 
 @pytest.fixture
@@ -174,3 +176,42 @@ def test_a_label_of_nothing_is_refused_with_one_message(client, team_users):
     response = client.post("/admin/generator/humanscanresult/add/", {"session": session.pk,
                                                                      "image_name": "poster-3.png", "scanned": ""})
     assert response.status_code == 302 and HumanScanResult.objects.get().image_name == "poster-3.png"
+
+
+@pytest.mark.django_db
+class TestGenerationPresetAdmin:
+    @pytest.fixture
+    def boss(self, client):
+        client.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
+
+    def test_it_saves_a_preset_of_no_parameters(self, client, team_users, boss):
+        # A sweep's base configuration with no fixed parameters is stored as `{}` (`report_views.preset_params`): the
+        # app's own defaults. Its page could not be saved, to rename it or make it the default ("This field is
+        # required"), nor could such a preset be added.
+        preset = GenerationPreset.objects.create(team=team_users.team, name="sweep: base", params={})
+        page = client.get(f"/admin/generator/generationpreset/{preset.pk}/change/")
+        response = client.post(f"/admin/generator/generationpreset/{preset.pk}/change/",
+                               {**posted_back(page), "name": "App defaults"})
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        preset.refresh_from_db()
+        assert (preset.name, preset.params) == ("App defaults", {})
+        response = client.post("/admin/generator/generationpreset/add/", {"team": team_users.team.pk,
+                                                                          "name": "Plain", "params": "{}"})
+        assert response.status_code == 302
+        assert GenerationPreset.objects.get(name="Plain").params == {}
+
+    def test_an_emptied_box_is_no_parameters(self, client, team_users, boss):
+        response = client.post("/admin/generator/generationpreset/add/", {"team": team_users.team.pk,
+                                                                          "name": "Plain", "params": ""})
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert GenerationPreset.objects.get().params == {}
+
+    @pytest.mark.parametrize("params", ["[30, 7.5]", '"fast"', "30"])
+    def test_parameters_that_are_no_object_are_refused_with_one_message(self, client, team_users, boss, params):
+        # The generation page reads a preset's parameters by name: a list stored here would have failed it for the
+        # whole team once the preset was its default.
+        response = client.post("/admin/generator/generationpreset/add/", {"team": team_users.team.pk,
+                                                                          "name": "Odd", "params": params})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors == {"params": [GenerationPreset.PARAMS_NOT_AN_OBJECT]}
+        assert not GenerationPreset.objects.exists()
