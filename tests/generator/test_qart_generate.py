@@ -115,6 +115,36 @@ class TestQartGenerate:
             generate("p", "--content", URL, "--model", "Lykon/DreamShaper", "-o", str(tmp_path / "out"))
         assert "not on this machine" in str(exc.value) and "--model tiny" in str(exc.value)
 
+    @pytest.mark.parametrize(("args", "qart_model", "why"), [
+        ([], "", "without --model the tiny model serves (this machine has no GPU)"),
+        ([], "tiny", "without --model the tiny model serves (QART_MODEL=tiny)"),
+        (["--model", "tiny"], "", "--model tiny is the tiny model"),
+    ])
+    def test_it_refuses_a_controlnet_the_tiny_model_would_ignore(self, settings, tmp_path, monkeypatch, args,
+                                                                  qart_model, why):
+        # The tiny model draws with its own toy ControlNet: the one named was dropped and the run looked configured.
+        settings.QART = {**settings.QART, "MODEL": qart_model}
+        monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+        monkeypatch.setattr(warm_engines, "get_engine", lambda *a, **k: pytest.fail("loaded the engine"))
+        with pytest.raises(CommandError) as exc:
+            generate("p", "--content", URL, "-o", str(tmp_path / "out"), "--controlnet", "my/qr-controlnet", *args)
+        assert str(exc.value) == (f"--controlnet is not used: {why}, which brings its own toy ControlNet. Name a real "
+                                  "base model with --model to use --controlnet, or leave --controlnet out.")
+        assert not (tmp_path / "out").exists()
+
+    def test_a_controlnet_goes_with_a_model_named(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(warm_engines, "cuda_available", lambda: False)
+        specs = []
+
+        def get_engine(spec, optimize):
+            specs.append(spec)
+            raise parameters.EngineUnavailable("stop here")
+
+        monkeypatch.setattr(warm_engines, "get_engine", get_engine)
+        with pytest.raises(CommandError, match="stop here"):
+            generate("p", "--content", URL, "-o", str(tmp_path), "--model", "my/base", "--controlnet", "my/qr")
+        assert [(spec.base, spec.controlnet) for spec in specs] == [("my/base", "my/qr")]
+
 
 def picture(tmp_path: Path, name: str = "pic.png") -> Path:
     path = tmp_path / name

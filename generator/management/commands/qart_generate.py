@@ -150,12 +150,14 @@ class Command(BaseCommand):
                 init = images.open_image(options["init_image"], settings.QART["MAX_IMAGE_PIXELS"])
         except (ValueError, images.ImageError) as exc:
             raise CommandError(str(exc)) from None
+        spec = warm_engines.engine_spec(options["model"], options["controlnet"])
+        if spec.tiny and options["controlnet"]:
+            raise CommandError(unused_controlnet(options["model"]))
         self.output_folder(options)
 
         # 2. Load the engine (one clear message when weights are missing)
         try:
             # One-off: skip the minutes-long compile that a long-lived worker pays once.
-            spec = warm_engines.engine_spec(options["model"], options["controlnet"])
             engine = warm_engines.get_engine(spec, optimize=False)
         except (parameters.EngineUnavailable, ImproperlyConfigured) as exc:  # missing weights, a bad QART_ setting
             raise CommandError(str(exc)) from None
@@ -224,6 +226,26 @@ def diffusion_defaults() -> dict:
             "guidance": defaults.guidance_scale, "conditioning_scale": defaults.conditioning_scale,
             "control_start": defaults.control_start, "control_end": defaults.control_end, "style": "square",
             "background": "white"}
+
+
+def unused_controlnet(model: str | None) -> str:
+    """Why `--controlnet` is refused where the tiny model serves: it draws with its own toy ControlNet, so the one
+    named was ignored and the run looked configured when it was not.
+
+    Args:
+        model: the `--model` given, if any (else the tiny model came from QART_MODEL or the missing GPU).
+
+    Returns:
+        The one-line message.
+    """
+    if model:
+        why = f"--model {model} is the tiny model"
+    elif settings.QART["MODEL"]:
+        why = f"without --model the tiny model serves (QART_MODEL={settings.QART['MODEL']})"
+    else:
+        why = "without --model the tiny model serves (this machine has no GPU)"
+    return (f"--controlnet is not used: {why}, which brings its own toy ControlNet. Name a real base model with "
+            "--model to use --controlnet, or leave --controlnet out.")
 
 
 def _figure(value: float | None, digits: int = 2) -> str:
