@@ -39,7 +39,7 @@ from qartsite.access import (
 )
 from qartsite.models import Team
 from qartsite.numbers import whole
-from qartsite.responses import plain_400, plain_503
+from qartsite.responses import detail_response, plain_400, plain_503
 from qartsite.site import site_root, unreachable_reason
 from qartsite.storage import MediaUnavailable
 
@@ -180,7 +180,7 @@ def picker_placements(form: GenerationForm) -> QuerySet[Placement]:
 @login_required
 @require_safe
 @never_cache
-def placement_search(request: HttpRequest) -> JsonResponse:
+def placement_search(request: HttpRequest) -> HttpResponse:
     """The placement search of the generation page and of the job page's cards: `?q=` the text typed, `?team=` the
     form's team (the job's, on a card). At most `placement_picker.MATCHES` placements of the teams the person makes
     codes for, by campaign and name, each with its short link; `more` when others match too. Another team's
@@ -189,7 +189,7 @@ def placement_search(request: HttpRequest) -> JsonResponse:
     if request.GET.get("team"):
         team = whole(request.GET["team"])
         if team is None:
-            return JsonResponse({"detail": "The team must be a team's number."}, status=400)
+            return detail_response("The team must be a team's number.", 400)
         placements = placements.filter(campaign__team_id=team)
     found = placement_picker.matching(placements, request.GET.get("q", "")[:500])
 

@@ -44,8 +44,9 @@ def json_detail(message: str) -> bytes:
 
 def detail_response(message: str, status: int) -> HttpResponse:
     """A `{"detail": message}` answer written by `json_detail`, for the API's answers made outside its views (the
-    error handlers, the outage middleware): Django's `JsonResponse` wrote them ASCII-escaped and with spaced
-    separators, unlike every answer of the API's views.
+    error handlers, the outage middleware) and the refusals of the JSON the pages' scripts ask for (the placement
+    search): Django's `JsonResponse` wrote them ASCII-escaped and with spaced separators, unlike every answer of the
+    API's views.
 
     Args:
         message: what the answer says.
