@@ -1,5 +1,6 @@
 """What a client sent, as a message repeats it: shortened, so a mistake's answer stays the size of a message, and
-with the characters no line of text shows written as escapes, so the message stays one readable line.
+with the characters no line of text shows written as escapes, so the message stays one readable line (and a
+backslash written twice, so that an escape and the same characters typed read differently).
 
 A choice field's refusal quotes the value ("“…” is not a valid choice."): 5,000 characters sent as a placement's
 `kind` came back whole in the 400, and a NUL sent as a team's time zone came back raw in its message. No application
@@ -23,9 +24,24 @@ def breaks_a_line(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in REORDERING
 
 
+def _escaped(char: str) -> str:
+    if char == "\\":
+        # Written twice, as JSON writes it: else "a\u000ab" typed would read as the "a", newline, "b" that was sent.
+        return "\\\\"
+    return f"\\u{ord(char):04x}" if breaks_a_line(char) else char
+
+
 def echo(value: object) -> str:
-    """`value` as text, cut to its first `ECHO_CHARS` characters and "…" when longer; each character that
-    `breaks_a_line` written as its escape (a NUL as \\u0000, a tab as \\u0009), as JSON writes them."""
+    """`value` as a message quotes it, as JSON writes a string's characters: one reading for each text sent.
+
+    Args:
+        value: what was sent (its `str`).
+
+    Returns:
+        Its first `ECHO_CHARS` characters and "…" when longer, each character that `breaks_a_line` written as its
+        escape (a NUL as \\u0000, a tab as \\u0009) and a backslash as two (\\\\), so that a backslash typed before
+        "u0000" cannot pass for an escape.
+    """
     text = str(value)
     shown = text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}…"
-    return "".join(f"\\u{ord(char):04x}" if breaks_a_line(char) else char for char in shown)
+    return "".join(_escaped(char) for char in shown)

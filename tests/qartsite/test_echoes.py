@@ -22,3 +22,14 @@ def test_it_writes_what_breaks_a_line_as_its_escape():
 
 def test_it_cuts_before_it_escapes():
     assert echo("\x01" * 5000) == "\\u0001" * ECHO_CHARS + "…"
+
+
+def test_it_writes_a_backslash_twice_so_no_text_sent_reads_as_an_escape():
+    # "a\u000ab" typed, backslash and all, read the same as "a", a line feed and "b" sent.
+    typed, sent = echo("a\\u000ab"), echo("a\nb")
+    assert typed == "a\\\\u000ab" and sent == "a\\u000ab" and typed != sent
+    assert echo("C:\\new\\table") == "C:\\\\new\\\\table"
+
+
+def test_it_cuts_before_it_doubles_a_backslash():
+    assert echo("\\" * 5000) == "\\\\" * ECHO_CHARS + "…"
