@@ -37,7 +37,7 @@ from campaigns.forms import PlacementForm
 from campaigns.models import ARCHIVED_NO_PLACEMENTS, Campaign, Placement, ScanRollup
 from campaigns.names import name_key
 from generator.core.codes.amounts import amount, over_cap
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 from qartsite.spreadsheets import csv_cell, csv_value
 
 # A thousand rows with long addresses fit in a fraction of this. 1 MB as every size of the site reads

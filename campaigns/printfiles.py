@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 
 from campaigns import artwork as artwork_rules
 from generator.core.codes import decision, grids, images, logos, preflight, print_specs, printing, qr, restamp
+from generator.core.codes.echoes import echo
 from generator.core.engines import halftone, halftone_drawing
 from generator.models import Candidate, GenerationJob
-from qartsite.echoes import echo
 from qartsite.numbers import whole
 from qartsite.queues import breaker
 from qartsite.storage import MediaUnavailable

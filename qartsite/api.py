@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.utils import html, humanize_datetime
 
+from generator.core.codes.echoes import echo
 from qartsite import idempotency, parsers
 from qartsite.access import (
     VIEWERS_CANNOT_CHANGE,
@@ -41,7 +42,6 @@ from qartsite.access import (
     require_owner,
 )
 from qartsite.authentication import other_scheme
-from qartsite.echoes import echo
 from qartsite.models import Team, named
 from qartsite.numbers import plain_date, plainly_written
 
@@ -207,7 +207,7 @@ class AsciiDateField(serializers.DateField):
 
 
 class BriefChoiceField(serializers.ChoiceField):
-    """DRF's ChoiceField, whose refusal quotes the value sent shortened (`qartsite.echoes.echo`): 5,000 characters
+    """DRF's ChoiceField, whose refusal quotes the value sent shortened (`echo`): 5,000 characters
     sent as a placement's `kind` came back whole in the message. Every choice the API reads, a model's included
     (`serializer_choice_field`)."""
 

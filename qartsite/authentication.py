@@ -28,7 +28,7 @@ from knox.models import AuthToken
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 
 TOKEN_EXPIRED = "Token expired: make a new one on your account page (/accounts/) or with `manage.py qart_token`."
 

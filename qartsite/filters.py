@@ -21,7 +21,7 @@ from rest_framework.exceptions import ErrorDetail, NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 from qartsite.form_fields import plain_id, refuse_unless
 from qartsite.numbers import plainly_written
 
@@ -101,7 +101,7 @@ class TeamFilter(IdFilter):
 
 class FilterBackend(filters.DjangoFilterBackend):
     """django-filter's backend (every list's, through `REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]`), whose refusal of
-    a value quotes it shortened (`qartsite.echoes.echo`): `?kind=` with 3,000 characters came back whole in "Select a
+    a value quotes it shortened (`echo`): `?kind=` with 3,000 characters came back whole in "Select a
     valid choice. … is not one of the available choices."""
 
     def filter_queryset(self, request, queryset, view):

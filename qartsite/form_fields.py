@@ -21,7 +21,7 @@ from django.forms import formsets
 from django.forms.models import ModelFormMetaclass
 from django.utils.functional import cached_property
 
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 from qartsite.numbers import in_ascii, plain_date, plainly_written, whole
 
 

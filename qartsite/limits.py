@@ -41,7 +41,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generator.core.codes.amounts import amount, over_cap
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 from qartsite.responses import is_api_path, json_detail
 
 # Room for the fields beside the file (prompt, content, parameters, CSRF token) and the multipart headers; every

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils.deconstruct import deconstructible
 from knox.models import AuthToken
 
-from qartsite.echoes import breaks_a_line, echo
+from generator.core.codes.echoes import breaks_a_line, echo
 
 # Names in the zone database that are no place: this machine's own zone, and a placeholder of the database's builders.
 NOT_PLACES = frozenset({"localtime", "Factory"})

@@ -15,7 +15,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json as drf_json
 
-from qartsite.echoes import echo
+from generator.core.codes.echoes import echo
 
 # No field of the API holds more: database ids and every count are 64-bit at most.
 LARGEST = 2**63 - 1

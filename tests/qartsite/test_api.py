@@ -8,9 +8,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Placement
+from generator.core.codes.echoes import ECHO_CHARS
 from generator.models import GenerationJob
 from qartsite.api import field_errors
-from qartsite.echoes import ECHO_CHARS
 from tests.clients import signed_in
 from tests.generator.factories import job_with_ranks
 from tests.qartsite.inputs import ARABIC_INDIC, FULL_WIDTH, LISTS, project_subclasses

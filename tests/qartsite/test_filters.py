@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, Placement
-from qartsite.echoes import ECHO_CHARS
+from generator.core.codes.echoes import ECHO_CHARS
 from qartsite.filters import PageNumbers, TeamField
 from qartsite.models import Membership, Team
 from tests.clients import signed_in

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from generator.core.codes import qr
+from generator.core.codes.echoes import echo
 
 # Square print sizes in pixels. Generated images are at most 1024 px, so anything larger is an upscale;
 # 4096 px is the cap because more only adds pixels Lanczos invents, and takes seconds to encode.
@@ -40,7 +41,7 @@ def parse_size(value: str | None) -> int:
     # int() refuses "²", which isdigit passes, and reads "２０４８" (full width) as 2048: digits 0-9 only.
     size = int(value) if value.isdecimal() and value.isascii() and len(value) <= 6 else None
     if size not in PRINT_SIZES:
-        raise ValueError(f"Download sizes are {_sizes()} pixels; {value[:20]!r} is not one of them.")
+        raise ValueError(f"Download sizes are {_sizes()} pixels; “{echo(value)}” is not one of them.")
     return size
 
 

@@ -16,6 +16,8 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+from generator.core.codes.echoes import echo
+
 MM_PER_INCH = 25.4
 PT_PER_MM = 72 / MM_PER_INCH
 FORMATS = ("pdf", "png", "tiff", "svg")
@@ -75,8 +77,8 @@ def parse_length(text: str, what: str = "width") -> float:
     match = _LENGTH.match(typed.removeprefix("+"))
     if not match:
         if typed.startswith("-") and _LENGTH.match(typed[1:]):
-            raise PrintError(f"The {what} cannot be negative, got {str(text).strip()[:30]!r}.", what)
-        raise PrintError(f"The {what} {str(text)[:30]!r} needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
+            raise PrintError(f"The {what} cannot be negative, got “{echo(str(text).strip())}”.", what)
+        raise PrintError(f"The {what} “{echo(text)}” needs a number and a unit, e.g. 20cm, 200mm or 8in.", what)
     return float(match.group(1)) * _UNITS_MM[match.group(2).lower()]
 
 
@@ -111,7 +113,7 @@ class PrintSpec:
         if self.format == "eps":
             raise PrintError(NO_EPS, "format")
         if self.format not in FORMATS:
-            raise PrintError(f"Print formats are {', '.join(FORMATS)}; {str(self.format)[:20]!r} is not one of them.",
+            raise PrintError(f"Print formats are {', '.join(FORMATS)}; “{echo(self.format)}” is not one of them.",
                              "format")
         if not MIN_WIDTH_MM <= self.width_mm <= MAX_WIDTH_MM:
             # Past the range only its side is said: a 300-digit width echoed back is no help.

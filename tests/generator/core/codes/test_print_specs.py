@@ -43,12 +43,27 @@ class TestLengths:
 
     def test_a_negative_length_is_said_to_be_one(self):
         # "-3mm" has a number and a unit: being told it lacks them sends a person looking for the wrong thing.
-        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got '-3mm'"):
+        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got “-3mm”"):
             print_specs.parse_length(" -3mm", "bleed")
         # With a decimal comma too ("-0,5cm" was told it lacked a number and a unit, "+20,5cm" was refused so).
-        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got '-0,5cm'"):
+        with pytest.raises(print_specs.PrintError, match="The bleed cannot be negative, got “-0,5cm”"):
             print_specs.parse_length("-0,5cm", "bleed")
 
     def test_it_describes_a_length_in_cm_and_inches(self):
         assert print_specs.describe_length(200) == "20 cm (7.87 in)"
         assert print_specs.describe_length(2048 / 300 * 25.4) == "17.3 cm (6.83 in)"  # not 17.3397 cm
+
+
+class TestMessages:
+    def test_it_quotes_what_was_typed_as_the_sites_messages_do(self):
+        # repr wrote 'gif' in single quotes and a control character as \x1b, where the site's messages write
+        # “gif” and \u001b (`echoes.echo`): the print pages showed both kinds side by side.
+        with pytest.raises(print_specs.PrintError) as exc:
+            print_specs.parse_length("2\x000cm")
+        assert str(exc.value) == "The width “2\\u00000cm” needs a number and a unit, e.g. 20cm, 200mm or 8in."
+        with pytest.raises(print_specs.PrintError) as exc:
+            print_specs.parse_length("-3\\mm", "bleed")
+        assert str(exc.value) == "The bleed “-3\\\\mm” needs a number and a unit, e.g. 20cm, 200mm or 8in."
+        with pytest.raises(print_specs.PrintError) as exc:
+            print_specs.PrintSpec(width_mm=200, format="gif\x1b").validate(vector=True)
+        assert str(exc.value) == "Print formats are pdf, png, tiff, svg; “gif\\u001b” is not one of them."

@@ -1,8 +1,8 @@
-"""What a client sent, as a message repeats it (`qartsite.echoes`)."""
+"""What a client sent, as a message repeats it (`generator.core.codes.echoes`)."""
 
 from __future__ import annotations
 
-from qartsite.echoes import ECHO_CHARS, echo
+from generator.core.codes.echoes import ECHO_CHARS, echo
 
 
 def test_it_cuts_a_long_value_to_its_start_and_an_ellipsis():

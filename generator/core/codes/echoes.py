@@ -3,8 +3,9 @@ with the characters no line of text shows written as escapes, so the message sta
 backslash written twice, so that an escape and the same characters typed read differently).
 
 A choice field's refusal quotes the value ("“…” is not a valid choice."): 5,000 characters sent as a placement's
-`kind` came back whole in the 400, and a NUL sent as a team's time zone came back raw in its message. No application
-imports: the API's fields, its query filters and the models use it.
+`kind` came back whole in the 400, and a NUL sent as a team's time zone came back raw in its message. In the core,
+importing only the standard library, so that the core's own messages (`print_specs`, `downloads`) quote as the site's
+do, and the site (the API's fields, its query filters, the models, the web process's first middleware) may import it.
 """
 
 from __future__ import annotations
