@@ -145,7 +145,7 @@ def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder
         log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, again_after)
         update_attempt(job, stage="storing_again")
         time.sleep(again_after)
-        _store_files(files)  # a second failure fails the attempt: RQ retries it once
+        _store_files(files, ask_now=True)  # a second failure fails the attempt: RQ retries it once
     with transaction.atomic():
         mine = GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists()
         if mine:
@@ -168,17 +168,18 @@ def _files_to_store(job: GenerationJob, control_png: bytes, rows: list[Candidate
     ]
 
 
-def _store_files(files: list[tuple[FieldFile, str, bytes]]) -> None:
+def _store_files(files: list[tuple[FieldFile, str, bytes]], ask_now: bool = False) -> None:
     """Store each (field file, name, PNG) side by side over `store_pool`, before any row is saved: a row never names
     a file that is not stored. Should a file fail, the others are waited for and what this attempt stored is deleted
     again (as far as the storage lets us), and the first error goes on: the job fails, to be retried, with no candidate
     half stored.
 
     A storage that was away is asked first, here (`reachable`), before the files go side by side: else the first of
-    them probes it and the others, meanwhile, fail at once as if it were still away."""
+    them probes it and the others, meanwhile, fail at once as if it were still away; with `ask_now` (the second try,
+    after its wait) it is asked even within the pause that its first failure started (`reachable`)."""
     reachable = getattr(files[0][0].storage, "reachable", None)
     if reachable is not None:
-        reachable()
+        reachable(ask_now=ask_now)
     futures = [store_pool().submit(file.save, name, ContentFile(png), save=False) for file, name, png in files]
     wait(futures)
     errors = [future.exception() for future in futures if future.exception() is not None]

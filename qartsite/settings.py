@@ -519,8 +519,9 @@ QART = {
     "MAX_BATCHES": envint("QART_MAX_BATCHES", "2"),
     # Seconds a generation job may run before RQ stops it.
     "JOB_TIMEOUT": envint("QART_JOB_TIMEOUT", "600"),
-    # Seconds a GPU worker waits before storing a job's images once more when the bucket did not answer: past the
-    # storage's memory of an outage (qartsite.storage.AWAY_SECONDS), so the second try really asks it.
+    # Seconds a GPU worker waits before storing a job's images once more when the bucket did not answer. The second
+    # try asks the bucket whatever the storage remembers of the outage (qartsite.storage.AWAY_SECONDS): any wait
+    # that outlasts a restart of the bucket's server keeps the job's work.
     "STORE_AGAIN_AFTER": envint("QART_STORE_AGAIN_AFTER", "20"),
     # Short links: trust X-Forwarded-For only behind your own proxy; a header carrying the country code
     # (e.g. CF-IPCountry) when the proxy sets one.

@@ -132,16 +132,22 @@ class S3MediaStorage(S3Storage):
     web = False  # this process serves web requests: WEB_READ_TIMEOUT and WEB_ATTEMPTS (`limit_web_requests`)
     _away_reason = "The media storage did not answer"  # what the call that found it away said
 
-    def reachable(self) -> None:
+    def reachable(self, ask_now: bool = False) -> None:
         """Raise `MediaUnavailable` at once while the bucket is known not to answer. Once `AWAY_SECONDS` have passed,
         one call asks the server with a `PROBE_TIMEOUT` (any HTTP answer will do: it is up), the others failing at
         once meanwhile; calls about to go side by side (`generator.job_files`) ask it first, in their own thread, so
-        that they do not race that one probe."""
+        that they do not race that one probe.
+
+        Args:
+            ask_now: probe at once, the pause or not: for a caller that waited on purpose before trying again (a job's
+                files stored again, `generator.job_files.store`), whose second try otherwise failed unasked while
+                the pause outlasted its wait, and the GPU's work was thrown away (a fault drill).
+        """
         until = self._away_until
         if not until:
             return
         now = time.monotonic()
-        if now < until:
+        if now < until and not ask_now:
             raise MediaUnavailable(f"{self._away_reason} (a moment ago; no call goes to it for the next "
                                    f"{until - now:.0f} s)")
         self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks

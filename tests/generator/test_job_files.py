@@ -102,6 +102,33 @@ def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypa
     assert "storing again in 20 s" in caplog.text
 
 
+@ON_S3_ONLY
+def test_a_store_again_asks_the_bucket_though_its_wait_is_shorter_than_the_storages_pause(media_storage, settings,
+                                                                                         monkeypatch):
+    # The first store timed out on a frozen bucket, which starts the storage's pause (`storage.AWAY_SECONDS`): a
+    # second store sooner than that (QART_STORE_AGAIN_AFTER=3) failed without asking, and the job was retried from the
+    # start, the GPU's work thrown away, though the bucket was back (a fault drill: the S3 server SIGSTOPped).
+    from django.core.files.storage import default_storage
+
+    from qartsite.storage import MediaUnavailable
+
+    job = halftone_job(status=RUNNING)
+    bucket = default_storage._wrapped
+    backend, save = type(bucket), type(bucket)._save
+
+    def frozen(self, name, content):
+        self._no_answer("The media storage did not answer: read timeout")  # as a timed-out call leaves it
+        raise MediaUnavailable(f"The media storage could not store {name!r}: read timeout")
+
+    monkeypatch.setattr(backend, "_save", frozen)
+    monkeypatch.setattr(job_files.time, "sleep", lambda seconds: monkeypatch.setattr(backend, "_save", save))
+    settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 3}
+    assert not jobs.run_generation(job.pk).startswith("failed")
+    job.refresh_from_db()
+    assert job.status == "done" and job.attempts == 1 and job.candidates.count() == 3
+    assert default_storage.exists(job.control_image.name)
+
+
 def test_a_job_whose_picture_is_gone_fails_with_the_reason_and_is_not_retried():
     job = halftone_job(status=RUNNING)
     job.init_image.storage.delete(job.init_image.name)
