@@ -1,7 +1,7 @@
 """The `worker`, `browser` and `s3` markers sit on exactly the tests that start a worker process or Chromium or store
-media on the S3 server, and every fault drill (tests/drills) carries `drill`, so `make test-fast`
-(-m "not worker and not browser and not drill and not s3") leaves out all of those, and make test's SQLite pass
-(-m "not s3") runs the S3 tests no second time."""
+media on an S3 server (make test's, or a drill's own), and every fault drill (tests/drills) carries `drill`, so
+`make test-fast` (-m "not worker and not browser and not drill and not s3") leaves out all of those, and make test's
+SQLite pass (-m "not s3") runs the S3 tests no second time."""
 
 from __future__ import annotations
 
@@ -17,15 +17,18 @@ def drives_browser(item) -> bool:
 
 
 def stores_on_s3(item) -> bool:
+    """On make test's S3 server (`media_storage`'s s3), or on a drill's own (`bucket_server`): the test runs once,
+    in the PostgreSQL pass, as neither depends on the database."""
     callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("media_storage") == "s3"
+    return ("bucket_server" in item.fixturenames
+            or callspec is not None and callspec.params.get("media_storage") == "s3")
 
 
 # marker -> (whether a test does that, what doing it means, said in the message)
 STARTERS = {
     "worker": (starts_worker, "uses start_worker"),
     "browser": (drives_browser, "uses browser"),
-    "s3": (stores_on_s3, "runs on media_storage's s3"),
+    "s3": (stores_on_s3, "runs on media_storage's s3 or bucket_server"),
 }
 
 
@@ -61,13 +64,16 @@ def test_the_check_reports_a_missing_and_a_stray_marker():
         fake("d", ["media_storage"], [], {"media_storage": "s3"}),
         fake("e", ["media_storage"], ["s3"], {"media_storage": "filesystem"}),
         fake("f", ["media_storage"], ["s3"], {"media_storage": "s3"}),
+        fake("g", ["bucket_server"], []),
+        fake("h", ["bucket_server"], ["s3"]),
     ]
     problems = marker_mismatches(items)
     assert problems == [
         "a: uses start_worker without @pytest.mark.worker",
         "b: has @pytest.mark.browser but does not: uses browser",
-        "d: runs on media_storage's s3 without @pytest.mark.s3",
-        "e: has @pytest.mark.s3 but does not: runs on media_storage's s3",
+        "d: runs on media_storage's s3 or bucket_server without @pytest.mark.s3",
+        "e: has @pytest.mark.s3 but does not: runs on media_storage's s3 or bucket_server",
+        "g: runs on media_storage's s3 or bucket_server without @pytest.mark.s3",
     ]
 
 

