@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from campaigns import links
 from campaigns import rules as destination_rules
+from generator.core.codes.echoes import echo
 from qartsite.models import OneLine, Team, TeamOwnedQuerySet
 from qartsite.site import absolute_url
 from qartsite.sql import lock_rows
@@ -449,7 +450,7 @@ class DestinationChange(models.Model):
         ordering = ["-changed_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.field} of {self.placement_id or self.campaign_id}: {self.before!r} → {self.after!r}"
+        return f"{self.field} of {self.placement_id or self.campaign_id}: “{echo(self.before)}” → “{echo(self.after)}”"
 
     def shown(self, value: str) -> str:
         """`before` or `after` for people: rules in words (`campaigns.rules.describe`), addresses as they are."""

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from generator.core.codes.echoes import echo
 from generator.generation_models import Candidate, GenerationJob
 from qartsite.models import TeamOwnedQuerySet
 
@@ -179,7 +180,7 @@ class EvalSample(models.Model):
                                                name="unique_eval_sample")]
 
     def __str__(self) -> str:
-        return f"{self.run} {self.config_key} {self.prompt[:30]!r}"
+        return f"{self.run} {self.config_key} “{echo(self.prompt)}”"
 
     def record(self, job: GenerationJob) -> None:
         """Copy a finished job's status, timings and every candidate's scores onto this sample."""

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from generator.core.codes import qr
+from generator.core.codes.echoes import echo
 from qartsite.models import TeamOwnedQuerySet
 
 # A generation's float parameters: each must be finite (job_parameters.validate_job, GenerationJob.Meta.constraints).
@@ -163,14 +164,14 @@ class GenerationJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        # A halftone job has no prompt: it is named by its engine (the admin listed it as `#1 '' (done)`). A prompt of
+        # A halftone job has no prompt: it is named by its engine (the admin listed it as `#1 “” (done)`). A prompt of
         # another team (a row made before the admin's one-team forms) is not quoted: the name is shown wherever the job
         # is, to its own team's staff too (the admin's titles, breadcrumbs, history, delete pages and log entries). A
         # prompt of no team (a sweep's, a halftone job's) is no other team's.
         if self.prompt.team_id is not None and self.prompt.team_id != self.team_id:
             what = "a prompt of another team"
         elif self.prompt.text:
-            what = repr(self.prompt.text[:40])
+            what = f"“{echo(self.prompt.text)}”"
         else:
             what = f"{self.get_engine_display().lower()} engine"
         return f"#{self.pk} {what} ({self.status})"

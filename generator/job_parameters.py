@@ -12,6 +12,7 @@ import math
 from django.conf import settings
 
 from generator.core.codes import decision, qr
+from generator.core.codes.echoes import echo
 from generator.core.engines import halftone, parameters, ranking
 from generator.generation_models import FLOAT_PARAMETERS
 from generator.models import GenerationJob
@@ -84,8 +85,8 @@ def validate_job(job: GenerationJob) -> None:
         return
     job_params(job).validate()
     if job.scheduler not in schedulers():
-        raise ValueError(f"Scheduler {job.scheduler!r} is not offered here: choose one of {', '.join(schedulers())} "
-                         "(the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA).")
+        raise ValueError(f"Scheduler “{echo(job.scheduler)}” is not offered here: choose one of "
+                         f"{', '.join(schedulers())} (the few-step preset needs a few-step LoRA, QART_FEWSTEP_LORA).")
     job_config(job).validate()
     qr.encode(job.content, ecc=job.ecc, max_version=settings.QART["MAX_VERSION"])
     if job.style not in qr.STYLES:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from generator.core.codes.echoes import echo
 from qartsite.models import OneLine, TokenLabel
 from qartsite.plurals import possessive
 
@@ -73,10 +74,10 @@ def revoke(user, prefix: str) -> str:
     matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
     keys = list(matches.values_list("token_key", flat=True)[:2])
     if not keys:
-        raise TokenRefused(f"{user.get_username()} has no token starting with {prefix!r}.")
+        raise TokenRefused(f"{user.get_username()} has no token starting with “{echo(prefix)}”.")
     if len(keys) > 1:
-        raise TokenRefused(f"Several of {possessive(user.get_username())} tokens start with {prefix!r}: give more of "
-                           "the prefix.")
+        raise TokenRefused(f"Several of {possessive(user.get_username())} tokens start with “{echo(prefix)}”: "
+                           "give more of the prefix.")
     matches.delete()
     return keys[0]
 

@@ -20,6 +20,7 @@ from typing import TextIO
 
 from django.db.models import QuerySet
 
+from generator.core.codes.echoes import echo
 from generator.evals import sessions
 from generator.models import Candidate, HumanScanResult, LabelingSession
 from qartsite.spreadsheets import csv_cell, csv_value
@@ -76,7 +77,7 @@ def parse_scanned(value: str) -> bool:
         return True
     if text in NO:
         return False
-    raise ValueError(f"scanned must be yes/no/true/false/1/0, got {value!r}")
+    raise ValueError(f"scanned must be yes/no/true/false/1/0, got “{echo(value)}”")
 
 
 def candidates_by_file_name(names: Iterable[str], team=None) -> dict[str, Candidate]:
@@ -100,9 +101,9 @@ def seconds_of(text: str) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        raise ValueError(f"seconds must be a number, got {text!r}") from None
+        raise ValueError(f"seconds must be a number, got “{echo(text)}”") from None
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"seconds must be a number of at least 0, got {text!r}")
+        raise ValueError(f"seconds must be a number of at least 0, got “{echo(text)}”")
     return seconds
 
 

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST, require_safe
 from PIL import Image
 
 from generator.core.codes import images
+from generator.core.codes.echoes import echo
 from generator.core.evals import statistics
 from generator.evals import sweeps
 from generator.models import Candidate, EvalRun, EvalSample, GenerationJob, GenerationPreset
@@ -197,7 +198,8 @@ def toast_choice(request: HttpRequest, built: RunReport) -> tuple[str, str | Non
     rows, cols = request.GET.get("rows") or rows, request.GET.get("cols") or cols
     for axis in (rows, cols):
         if axis is not None and axis not in built.swept:
-            raise ValueError(f"{axis!r} is not a swept parameter of this run ({', '.join(built.swept) or 'none'})")
+            raise ValueError(f"“{echo(axis)}” is not a swept parameter of this run "
+                             f"({', '.join(built.swept) or 'none'})")
     if rows is not None and rows == cols:
         raise ValueError("rows and cols must be different parameters")
     return built.prompts[int(index)], rows, cols
@@ -260,7 +262,7 @@ def plot_png(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             return plain_400(str(exc))
         return png(statistics.toast_plot(built.toast(prompt, rows, cols, DEFAULT_MIN_SCAN_RATE), image_loader(run)))
     if name not in statistics.PLOTS:
-        return plain_400(f"No plot called {name!r}; plots: toast, {', '.join(statistics.PLOTS)}")
+        return plain_400(f"No plot called “{echo(name)}”; plots: toast, {', '.join(statistics.PLOTS)}")
     return png(statistics.PLOTS[name](built.summaries))
 
 

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from rq.job import Job
 
 from generator import job_parameters, jobs
+from generator.core.codes.echoes import echo
 from generator.core.engines import parameters
 from generator.core.evals.grid import PARAMETERS, GridError, config_key, expand, sample_seed, value_text
 from generator.models import EvalRun, EvalSample, GenerationJob, Prompt
@@ -146,26 +147,26 @@ def _validate(prompts: list[str], contents: list[str], configs: list[dict], base
     for config in configs:
         check(prompts[0], contents[0], config, f"configuration {config_key(config) or '(base)'}")
     for number, prompt in enumerate(prompts, 1):
-        check(prompt, contents[0], configs[0], f"prompt {number} ({prompt[:40]!r})")
+        check(prompt, contents[0], configs[0], f"prompt {number} (“{echo(prompt)}”)")
     for ecc in dict.fromkeys(c.get("ecc", base.get("ecc")) for c in configs):
         config = next(c for c in configs if c.get("ecc", base.get("ecc")) == ecc)
         for content in contents:
-            check(prompts[0], content, config, f"content {content[:60]!r}")
+            check(prompts[0], content, config, f"content “{echo(content)}”")
 
 
 def _merge_grid(run: EvalRun, grid: dict[str, list], base: dict, candidates: int) -> dict[str, list]:
     """The resumed run's grid with this request's new values added; refuses changes that break comparability."""
     if set(run.grid) != set(grid):
         raise SweepError(
-            f"sweep {run.name!r} swept {', '.join(sorted(run.grid)) or 'nothing'}; this grid sweeps "
+            f"sweep “{echo(run.name)}” swept {', '.join(sorted(run.grid)) or 'nothing'}; this grid sweeps "
             f"{', '.join(sorted(grid)) or 'nothing'}. Use a new --name for a different set of parameters."
         )
     if run.candidates_per_sample != candidates:
-        raise SweepError(f"sweep {run.name!r} draws {run.candidates_per_sample} candidates per sample, not "
+        raise SweepError(f"sweep “{echo(run.name)}” draws {run.candidates_per_sample} candidates per sample, not "
                          f"{candidates}; use the same -n, or a new --name")
     if run.base_params != base:
         changed = sorted(k for k in set(run.base_params) | set(base) if run.base_params.get(k) != base.get(k))
-        raise SweepError(f"sweep {run.name!r} fixed {', '.join(changed)} differently "
+        raise SweepError(f"sweep “{echo(run.name)}” fixed {', '.join(changed)} differently "
                          f"({', '.join(f'{k}={value_text(run.base_params.get(k))}' for k in changed)}); "
                          "use the same --base values, or a new --name")
     merged = {name: list(values) for name, values in run.grid.items()}

@@ -79,7 +79,7 @@ class TestCommand:
     def test_an_unknown_id_is_one_message_and_nothing_is_done(self, refused):
         with pytest.raises(CommandError) as raised:
             run("--discard", hex_id(refused[0]), "not-an-id")
-        assert str(raised.value) == "No refused scan has the id 'not-an-id': run qart_refused_scans to list them."
+        assert str(raised.value) == "No refused scan has the id “not-an-id”: run qart_refused_scans to list them."
         assert run().splitlines()[-1] == "2 refused scans."
 
     def test_a_database_away_during_a_retry_is_one_message(self, refused, monkeypatch):

@@ -442,7 +442,7 @@ def test_a_bad_warm_shapes_setting_stops_the_worker_with_one_line(worker, connec
     with pytest.raises(SystemExit) as stopped:
         worker.work()
 
-    assert str(stopped.value) == ("qart: QART_WARM_SHAPES: '700x8': the size must be a multiple of 64 from 256 to "
+    assert str(stopped.value) == ("qart: QART_WARM_SHAPES: “700x8”: the size must be a multiple of 64 from 256 to "
                                   "1024, got 700.")
     assert engine_status.live_workers() == []  # its "loading" report is gone too
 

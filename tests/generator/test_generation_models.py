@@ -127,7 +127,11 @@ def test_jobs_and_candidates_are_named_as_the_pages_name_them():
                                          content="https://qart.example/r/x")
     halftone = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "", ""),
                                             content="https://qart.example/r/x", engine=GenerationJob.Engine.HALFTONE)
-    assert str(drawn) == f"#{drawn.pk} 'a koi pond at dawn' (queued)"
+    assert str(drawn) == f"#{drawn.pk} “a koi pond at dawn” (queued)"
+    # The admin's titles and messages show this name: repr quoted a prompt with an apostrophe in double quotes.
+    quoted = GenerationJob.objects.create(owner=user, prompt=Prompt.remember(user, "the koi's pond", ""),
+                                          content="https://qart.example/r/x")
+    assert str(quoted) == f"#{quoted.pk} “the koi's pond” (queued)"
     assert str(halftone) == f"#{halftone.pk} halftone engine (queued)"
     ranked = Candidate(job=drawn, index=3, rank=1, verdict="pass")
     assert str(ranked) == f"Generation #{drawn.pk}, candidate #1 (pass)"  # the pages' number, not the index

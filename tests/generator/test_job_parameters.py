@@ -50,3 +50,12 @@ def test_every_engine_refuses_parameters_that_are_not_finite(engine, name, value
     label = name.replace("_", " ").capitalize()
     with pytest.raises(ValueError, match=f"^{label} must be a finite number, got {value}.$"):
         job_parameters.validate_job(job)
+
+
+def test_a_refused_value_is_quoted_as_every_message_quotes_it():
+    # The page and the API show this message: it quoted with repr ("it's\n"), as no other message quotes.
+    user, _ = get_user_model().objects.get_or_create(username="maker")
+    job = GenerationJob(owner=user, prompt=Prompt.remember(user, "a fox", ""), content=URL, scheduler="it's\n")
+    with pytest.raises(ValueError) as exc:
+        job_parameters.validate_job(job)
+    assert str(exc.value).startswith("Unknown scheduler “it's\\u000a”: choose one of ")

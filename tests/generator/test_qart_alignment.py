@@ -145,7 +145,7 @@ class TestCsv:
         err = StringIO()
         with pytest.raises(CommandError):
             call_command("qart_alignment", "--csv-import", str(sheet), stdout=StringIO(), stderr=err)
-        assert "line 3: scanned must be yes/no/true/false/1/0, got 'maybe'" in err.getvalue()
+        assert "line 3: scanned must be yes/no/true/false/1/0, got “maybe”" in err.getvalue()
         assert "line 4: image is empty" in err.getvalue()
         assert "imported 1 label(s), 0 matched a stored candidate, 2 bad row(s) skipped, 0 already stored" \
                in err.getvalue()
@@ -228,10 +228,10 @@ class TestCsv:
         run("--csv-import", str(sheet), "--session", str(session.pk))
         assert session.results.count() == before + 4
 
-    @pytest.mark.parametrize(("seconds", "message"), [("abc", "seconds must be a number, got 'abc'"),
-                                                      ("inf", "seconds must be a number of at least 0, got 'inf'"),
-                                                      ("nan", "seconds must be a number of at least 0, got 'nan'"),
-                                                      ("-1", "seconds must be a number of at least 0, got '-1'")])
+    @pytest.mark.parametrize(("seconds", "message"), [("abc", "seconds must be a number, got “abc”"),
+                                                      ("inf", "seconds must be a number of at least 0, got “inf”"),
+                                                      ("nan", "seconds must be a number of at least 0, got “nan”"),
+                                                      ("-1", "seconds must be a number of at least 0, got “-1”")])
     def test_it_refuses_seconds_that_are_not_a_time(self, db, tmp_path, seconds, message):
         sheet = tmp_path / "labels.csv"
         sheet.write_text(f"image,scanned,seconds\na.png,yes,{seconds}\n")

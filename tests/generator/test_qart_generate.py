@@ -61,7 +61,7 @@ class TestQartGenerate:
             (["--conditioning-scale", "7"], "Conditioning scale must be between"),
             (["--strength", "3"], "Strength must be above 0"),
             (["--size", "4096"], "Size must be between 256 and 1024"),
-            (["--scheduler", "plms"], "Unknown scheduler 'plms'"),
+            (["--scheduler", "plms"], "Unknown scheduler “plms”"),
             (["--control-start", "0.9", "--control-end", "0.2"], "must be before control end"),
             (["-n", "0"], "Candidates per batch must be between 1 and 16"),
             (["--init-image", "x.png"], "--init-image needs --strength"),
@@ -91,7 +91,7 @@ class TestQartGenerate:
         with pytest.raises(CommandError, match="stop here"):
             generate("p", "--content", URL, "-o", str(tmp_path), "--preset", "fewstep")
         assert seen == ["tcd"]
-        with pytest.raises(CommandError, match="Scheduler 'lcm' is not offered here"):  # the LoRA is a TCD one
+        with pytest.raises(CommandError, match="Scheduler “lcm” is not offered here"):  # the LoRA is a TCD one
             generate("p", "--content", URL, "-o", str(tmp_path), "--scheduler", "lcm")
 
     def test_a_bad_warm_shapes_setting_is_one_message(self, settings, tmp_path):

@@ -94,12 +94,13 @@ def test_it_replaces_the_previous_default(sweep, tmp_path, team_users):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["nope"], "no sweep run called 'nope'"),
-    (["spring sweep", "--team", "Nobody"], "no team 'Nobody'"),
-    (["spring sweep", "--prompt", "7"], "--prompt '7': neither a prompt of this run nor an index from 0 to 2"),
-    (["spring sweep", "--rows", "steps"], "--rows 'steps' is not a swept parameter of this run"),
+    (["nope"], "no sweep run called “nope”"),
+    (["spring sweep", "--team", "Nobody"], "no team “Nobody”"),
+    (["spring sweep", "--prompt", "7"], "--prompt “7”: neither a prompt of this run nor an index from 0 to 2"),
+    (["spring sweep", "--rows", "steps"], "--rows “steps” is not a swept parameter of this run"),
+    (["spring sweep", "--rows", "it's\n"], "--rows “it's\\u000a” is not a swept parameter of this run"),
     (["spring sweep", "--rows", "control_start", "--cols", "control_start"], "must be different"),
-    (["spring sweep", "--select", "cs=9"], "--select 'cs=9': no finished configuration with that key"),
+    (["spring sweep", "--select", "cs=9"], "--select “cs=9”: no finished configuration with that key"),
     (["spring sweep", "--min-scan-rate", "2"], "--min-scan-rate must be between 0 and 1"),
 ])
 def test_it_refuses_bad_input_with_one_message(sweep, tmp_path, args, message):
@@ -110,13 +111,13 @@ def test_it_refuses_bad_input_with_one_message(sweep, tmp_path, args, message):
 def test_it_refuses_a_run_without_finished_samples(team_users, tmp_path):
     EvalRun.objects.create(name="fresh", team=team_users.team)
     out = tmp_path / "report"
-    assert "run 'fresh' has no finished samples yet (0 sample(s) in all)" in fails("fresh", "-o", str(out))
+    assert "run “fresh” has no finished samples yet (0 sample(s) in all)" in fails("fresh", "-o", str(out))
     assert not out.exists()
 
 
 def test_it_asks_for_the_team_when_run_names_clash(sweep, team_users, tmp_path):
     make_run(team_users.other_team, name=sweep.name)
-    assert "2 runs are called 'spring sweep' (teams Acme, Rival" in fails(sweep.name, "-o", str(tmp_path))
+    assert "2 runs are called “spring sweep” (teams Acme, Rival" in fails(sweep.name, "-o", str(tmp_path))
     assert "Wrote 7 files" in run(sweep.name, "--team", "Rival", "-o", str(tmp_path))
 
 

@@ -36,7 +36,7 @@ SMALL = ("--name", "smoke", "--team", "Acme", "--user", "owner", "--grid", "cond
 def test_it_runs_a_small_sweep_end_to_end_and_a_rerun_repeats_nothing(team_users, gpu_queue, start_worker, inputs):
     out, err = sweep(*SMALL, inputs=inputs)
     assert "4 samples: 0 already done, 4 enqueued" in out
-    assert "Started sweep 'smoke' of team 'Acme': 2 prompt(s) × 1 content(s) × 2 configuration(s)" in err
+    assert "Started sweep “smoke” of team “Acme”: 2 prompt(s) × 1 content(s) × 2 configuration(s)" in err
     assert "0/4 done (0%), 4 queued" in out and gpu_queue.count == 4
 
     worker = start_worker(burst=True)
@@ -60,7 +60,7 @@ def test_it_runs_a_small_sweep_end_to_end_and_a_rerun_repeats_nothing(team_users
 
     jobs_before = GenerationJob.objects.count()
     out, err = sweep(*SMALL, inputs=inputs)
-    assert "4 samples: 4 already done, 0 enqueued" in out and "Resumed sweep 'smoke'" in err
+    assert "4 samples: 4 already done, 0 enqueued" in out and "Resumed sweep “smoke”" in err
     assert GenerationJob.objects.count() == jobs_before == 4 and gpu_queue.count == 0
 
     out, _ = sweep("--name", "smoke", "--team", "Acme", "--status")
@@ -92,7 +92,7 @@ def test_it_checks_a_dry_run_and_defaults_to_the_shipped_set_and_the_teams_owner
     out, err = sweep("--name", "dry", "--team", str(team_users.team.pk), "--grid", "control_start=0,0.15,0.3",
                      "--limit-prompts", "4", "--limit-contents", "5", "--dry-run")
     assert "60 samples: 0 already done, 60 would be enqueued" in out
-    assert "Checked sweep 'dry' of team 'Acme': 4 prompt(s) × 5 content(s) × 3 configuration(s)" in err
+    assert "Checked sweep “dry” of team “Acme”: 4 prompt(s) × 5 content(s) × 3 configuration(s)" in err
     assert not EvalRun.objects.exists() and not GenerationJob.objects.exists()
 
 
@@ -100,9 +100,9 @@ def test_it_checks_a_dry_run_and_defaults_to_the_shipped_set_and_the_teams_owner
 def test_it_shows_a_sweep_only_to_its_own_team(team_users, gpu_queue, inputs, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         sweep("--name", "theirs", "--team", "Rival", "--user", "outsider", "-n", "2", inputs=inputs)
-    with pytest.raises(CommandError, match="team 'Acme' has no sweep named 'theirs'"):
+    with pytest.raises(CommandError, match="team “Acme” has no sweep named “theirs”"):
         sweep("--name", "theirs", "--team", "Acme", "--status")
-    with pytest.raises(CommandError, match="outsider is not a member of team 'Acme'"):
+    with pytest.raises(CommandError, match="outsider is not a member of team “Acme”"):
         sweep("--name", "theirs", "--team", "Acme", "--user", "outsider", "--status")
     out, _ = sweep("--name", "theirs", "--user", "outsider", "--status")  # the user's only team
     assert "theirs: 0/2 done" in out
@@ -114,13 +114,14 @@ def test_it_shows_a_sweep_only_to_its_own_team(team_users, gpu_queue, inputs, dj
     [
         (["--prompts", "missing.txt"], "missing.txt: no such file"),
         (["--prompts", "{empty}"], "no lines to use (empty, or only # comments)"),
-        (["--grid", "conditioning_scale=1.0,lots"], "'lots' is not a number"),
-        (["--grid", "cfg=1,2"], "unknown parameter 'cfg'"),
+        (["--grid", "conditioning_scale=1.0,lots"], "“lots” is not a number"),
+        (["--grid", "cfg=1,2"], "unknown parameter “cfg”"),
         (["--grid", "conditioning_scale=1.0,5"], "configuration conditioning_scale=5.0: Conditioning scale must"),
-        (["--team", "Nobody"], "no team 'Nobody'"),
-        (["--user", "ghost"], "no user named 'ghost'"),
-        (["--user", "viewer"], "viewer is not an owner or editor of team 'Acme'"),
-        (["--user", "outsider"], "outsider is not a member of team 'Acme'"),
+        (["--team", "Nobody"], "no team “Nobody”"),
+        (["--team", "O'Hara\t"], "no team “O'Hara\\u0009”"),
+        (["--user", "ghost"], "no user named “ghost”"),
+        (["--user", "viewer"], "viewer is not an owner or editor of team “Acme”"),
+        (["--user", "outsider"], "outsider is not a member of team “Acme”"),
         (["-n", "0"], "-n must be at least 1, got 0"),
         (["--limit-prompts", "0"], "--limit-prompts must be at least 1, got 0"),
         (["--redis-down"], "the job queue (Redis) is not reachable"),

@@ -86,4 +86,4 @@ def test_a_bad_warm_shape_stops_the_worker_with_one_message(settings):
     settings.QART = {**settings.QART, "WARM_SHAPES": "768x8,700x8"}
     with pytest.raises(ImproperlyConfigured) as exc:
         warm_engines.warm_shapes()
-    assert str(exc.value) == "QART_WARM_SHAPES: '700x8': the size must be a multiple of 64 from 256 to 1024, got 700."
+    assert str(exc.value) == "QART_WARM_SHAPES: “700x8”: the size must be a multiple of 64 from 256 to 1024, got 700."

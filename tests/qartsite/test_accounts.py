@@ -677,6 +677,9 @@ class TestApiTokens:
         refused = client.post(f"/accounts/tokens/{theirs.token_key}/revoke/")
         assert refused.status_code == 400 and "has no token starting with" in refused.content.decode()
         assert api_status(their_token) == 200
+        # The prefix comes from the address: repr quoted it as Python writes a string, unlike every other message.
+        quoted = client.post("/accounts/tokens/it%27s%09x/revoke/")
+        assert quoted.status_code == 400 and "starting with “it&#x27;s\\u0009x”" in quoted.content.decode()
         revoked = client.post(f"/accounts/tokens/{mine.token_key}/revoke/", follow=True)
         assert "revoked" in revoked.content.decode() and api_status(my_token) == 401
 

@@ -42,7 +42,7 @@ class DemoUserTestCase(TestCase):
     def test_a_first_install_gets_a_demo_team_the_user_owns(self):
         from qartsite.models import Membership, Team
 
-        self.assertIn("Demo team: 'Demo team', owned by admin", run_command())
+        self.assertIn("Demo team: “Demo team”, owned by admin", run_command())
         membership = Membership.objects.get(user__username="admin")
         self.assertEqual((membership.team.name, membership.role), ("Demo team", "owner"))
         self.assertNotIn("Demo team", run_command())  # once any team exists, none is made

@@ -60,7 +60,7 @@ class TestCreate:
     def test_it_refuses_unknown_and_inactive_users_and_long_names(self, team_users):
         team_users.viewer.is_active = False
         team_users.viewer.save()
-        for args, message in ((["nobody"], "No user named 'nobody'"), (["viewer"], "viewer is inactive"),
+        for args, message in ((["nobody"], "No user named “nobody”"), (["viewer"], "viewer is inactive"),
                               (["owner", "--name", "x" * 65], "the most is 64"),
                               (["owner", "--name", "ci\x00"], "A token's name is one line of text")):
             with pytest.raises(CommandError, match=message):
@@ -110,7 +110,7 @@ class TestRevoke:
     def test_it_asks_for_more_of_an_ambiguous_prefix(self, team_users):
         for key in ("abc1", "abc2"):
             AuthToken(user=team_users.owner, token_key=key * 3, digest=key * 32).save()
-        with pytest.raises(CommandError, match="2 of owner's tokens start with 'abc'"):
+        with pytest.raises(CommandError, match="2 of owner's tokens start with “abc”"):
             qart_token("owner", "--revoke", "abc")
         qart_token("owner", "--revoke", "abc2")
         assert list(AuthToken.objects.values_list("token_key", flat=True)) == ["abc1abc1abc1"]

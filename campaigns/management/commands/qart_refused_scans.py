@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from campaigns import refused_scans, scan_buffer
 from campaigns.drainer import DATABASE_ERRORS, REFUSALS, store_events
 from campaigns.refused_scans import Refused
+from generator.core.codes.echoes import echo
 from qartsite.plurals import counted
 
 
@@ -85,7 +86,7 @@ class Command(BaseCommand):
             key = name.strip().lower().replace("-", "")
             (chosen if key in by_id else unknown).append(by_id.get(key, name))
         if unknown:
-            shown = ", ".join(repr(name[:40]) for name in unknown)
+            shown = ", ".join(f"“{echo(name)}”" for name in unknown)
             raise CommandError(f"No refused scan has the id {shown}: run qart_refused_scans to list them.")
         return list({one.event_id: one for one in chosen}.values())
 

@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 
+from generator.core.codes.echoes import echo
 from generator.core.engines.parameters import ATTENTION_CHOICES
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def attention_context(device: str, attention: str = "cudnn"):
     import contextlib
 
     if attention not in ATTENTION_CHOICES:
-        raise ValueError(f"Unknown attention {attention!r}: choose one of {', '.join(ATTENTION_CHOICES)}.")
+        raise ValueError(f"Unknown attention “{echo(attention)}”: choose one of {', '.join(ATTENTION_CHOICES)}.")
     if attention == "default" or not str(device).startswith("cuda"):
         return contextlib.nullcontext()
     try:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from generator.core.codes.echoes import echo
 from generator.core.engines.cuda import attention_context, graph_thread
 from generator.core.engines.decoding import decode
 from generator.core.engines.guidance import halves_shared, share_halves
@@ -58,7 +59,7 @@ def make_scheduler(name: str, config: dict):
         return LCMScheduler.from_config(config)
     if name == "tcd":
         return TCDScheduler.from_config(config)
-    raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS + FEWSTEP_SCHEDULERS)}.")
+    raise ValueError(f"Unknown scheduler “{echo(name)}”: choose one of {', '.join(SCHEDULERS + FEWSTEP_SCHEDULERS)}.")
 
 
 # Schedulers whose timesteps are float32 where the others' are int64 (diffusers): the UNet and ControlNet then take
@@ -269,8 +270,8 @@ class Engine:
         if not params.fewstep:
             return self.txt2img, self.img2img
         if self.fewstep is None:
-            raise ValueError(f"Scheduler {params.scheduler!r} belongs to the few-step preset, which needs a few-step "
-                             "LoRA: set QART_FEWSTEP_LORA.")
+            raise ValueError(f"Scheduler “{echo(params.scheduler)}” belongs to the few-step preset, which needs a "
+                             "few-step LoRA: set QART_FEWSTEP_LORA.")
         return self.fewstep
 
     def score_aesthetics(self, images: list[Image.Image]) -> list[float | None]:

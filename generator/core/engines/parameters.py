@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from generator.core.codes.echoes import echo
+
 DEFAULT_BASE = "Lykon/DreamShaper"
 DEFAULT_CONTROLNET = "monster-labs/control_v1p_sd15_qrcode_monster"
 DEFAULT_CONTROLNET_SUBFOLDER = "v2"
@@ -105,7 +107,7 @@ class GenerationParams:
         if self.size % 64:
             raise ValueError(f"Size must be a multiple of 64 pixels, got {self.size}.")
         if self.scheduler not in SCHEDULERS + FEWSTEP_SCHEDULERS:
-            raise ValueError(f"Unknown scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}.")
+            raise ValueError(f"Unknown scheduler “{echo(self.scheduler)}”: choose one of {', '.join(SCHEDULERS)}.")
 
     @property
     def fewstep(self) -> bool:
@@ -114,7 +116,7 @@ class GenerationParams:
 
     def with_preset(self, name: str) -> GenerationParams:
         if name not in PRESETS:
-            raise ValueError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
+            raise ValueError(f"Unknown preset “{echo(name)}”: choose one of {', '.join(PRESETS)}.")
         return replace(self, **PRESETS[name])
 
 
@@ -139,12 +141,13 @@ def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
             continue
         match = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", item.lower())
         if match is None:
-            raise ValueError(f"{item!r} is not a shape: write size x candidates, comma-separated, e.g. 768x8,512x8.")
+            raise ValueError(f"“{echo(item)}” is not a shape: write size x candidates, comma-separated, "
+                             "e.g. 768x8,512x8.")
         size, batch = int(match[1]), int(match[2])
         if not 256 <= size <= 1024 or size % 64:
-            raise ValueError(f"{item!r}: the size must be a multiple of 64 from 256 to 1024, got {size}.")
+            raise ValueError(f"“{echo(item)}”: the size must be a multiple of 64 from 256 to 1024, got {size}.")
         if not 1 <= batch <= 16:
-            raise ValueError(f"{item!r}: the candidates must be between 1 and 16, got {batch}.")
+            raise ValueError(f"“{echo(item)}”: the candidates must be between 1 and 16, got {batch}.")
         if (size, batch) not in shapes:
             shapes.append((size, batch))
     if not shapes:

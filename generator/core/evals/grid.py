@@ -12,6 +12,7 @@ import hashlib
 import itertools
 
 from generator.core.codes import qr
+from generator.core.codes.echoes import echo
 from generator.core.engines import parameters
 
 
@@ -24,7 +25,7 @@ def _number(kind: type):
         try:
             return kind(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+            raise ValueError(f"“{echo(text)}” is not {'a whole number' if kind is int else 'a number'}") from None
 
     return convert
 
@@ -38,7 +39,7 @@ def _choice(options, upper: bool = False):
     def convert(text: str) -> str:
         value = text.upper() if upper else text
         if value not in options:
-            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+            raise ValueError(f"“{echo(text)}” is not one of {', '.join(options)}")
         return value
 
     return convert
@@ -65,9 +66,10 @@ def _split(spec: str, option: str) -> tuple[str, str]:
     name, sep, values = spec.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise GridError(f"{option} {spec!r}: expected name=value")
+        raise GridError(f"{option} “{echo(spec)}”: expected name=value")
     if name not in PARAMETERS:
-        raise GridError(f"{option} {spec!r}: unknown parameter {name!r}; choose from {', '.join(PARAMETERS)}")
+        raise GridError(f"{option} “{echo(spec)}”: unknown parameter “{echo(name)}”; "
+                        f"choose from {', '.join(PARAMETERS)}")
     return name, values
 
 
@@ -93,9 +95,9 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
             try:
                 value = PARAMETERS[name](item.strip())
             except ValueError as exc:
-                raise GridError(f"--grid {spec!r}: {exc}") from None
+                raise GridError(f"--grid “{echo(spec)}”: {exc}") from None
             if value_text(value) in keys:
-                raise GridError(f"--grid {spec!r}: {value_text(value)} is listed twice")
+                raise GridError(f"--grid “{echo(spec)}”: {value_text(value)} is listed twice")
             keys.add(value_text(value))
             values.append(value)
         grid[name] = values
@@ -116,7 +118,7 @@ def parse_params(specs: list[str]) -> dict:
         try:
             params[name] = PARAMETERS[name](text.strip())
         except ValueError as exc:
-            raise GridError(f"--base {spec!r}: {exc}") from None
+            raise GridError(f"--base “{echo(spec)}”: {exc}") from None
     return params
 
 

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator import job_parameters, warm_engines
 from generator.core.codes import images, qr
+from generator.core.codes.echoes import echo
 from generator.core.engines import halftone, parameters, ranking
 from generator.models import GenerationJob
 
@@ -139,7 +140,7 @@ class Command(BaseCommand):
                 params.scheduler = options["scheduler"]
             params.validate()
             if params.scheduler not in job_parameters.schedulers():  # lcm/tcd: only with the configured few-step LoRA
-                raise ValueError(f"Scheduler {params.scheduler!r} is not offered here: choose one of "
+                raise ValueError(f"Scheduler “{echo(params.scheduler)}” is not offered here: choose one of "
                                  f"{', '.join(job_parameters.schedulers())} (the few-step preset needs "
                                  "QART_FEWSTEP_LORA, and then its QART_FEWSTEP_SCHEDULER).")
             config.validate()

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from generator.core.codes.echoes import echo
 from generator.core.evals import statistics
 from generator.evals import report_views
 from generator.models import EvalRun
@@ -56,13 +57,13 @@ class Command(BaseCommand):
         run = self.find_run(options["run"], options["team"])
         built = report_views.build(run)
         if not built.summaries:
-            raise fail(f"run {run.name!r} has no finished samples yet ({len(built.samples)} sample(s) in all)")
+            raise fail(f"run “{echo(run.name)}” has no finished samples yet ({len(built.samples)} sample(s) in all)")
         prompt = self.pick_prompt(built, options["prompt"])
         rows, cols = self.pick_axes(built, options["rows"], options["cols"])
         choice = statistics.choose(built.summaries, options["min_scan_rate"])
         selected = self.pick_selection(built, options["select"], choice)
         if selected is not None and run.team is None:
-            raise fail(f"run {run.name!r} belongs to no team, so it cannot set a team's default")
+            raise fail(f"run “{echo(run.name)}” belongs to no team, so it cannot set a team's default")
 
         out = Path(options["output"])
         files = self.write(out, built, statistics.toast_grid(built.samples, prompt, rows, cols, choice.summary.config),
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         self.stdout.write(f"\nSuggested default: {choice.summary.config_key or '(base)'}: {choice.reason}")
         if preset is not None:
             how = f" ({choice.reason})" if options["select"] == "best" else ""
-            self.stdout.write(f"Stored {preset.name!r} as {possessive(run.team)} default preset{how}")
+            self.stdout.write(f"Stored “{echo(preset.name)}” as {possessive(run.team)} default preset{how}")
         self.stdout.write(f"Wrote {counted(len(files), 'file')} to {out}: open {out / 'index.html'}")
 
     @staticmethod
@@ -93,17 +94,17 @@ class Command(BaseCommand):
             lookup = {"pk": int(team_value)} if team_value.isdigit() else {"name": team_value}
             team = Team.objects.filter(**lookup).first()
             if team is None:
-                raise fail(f"no team {team_value!r}")
+                raise fail(f"no team “{echo(team_value)}”")
             runs = runs.filter(team=team)
         found = list(runs.filter(name=value))
         if not found and value.isdigit():
             found = list(runs.filter(pk=int(value)))
         if not found:
-            raise fail(f"no sweep run called {value!r}" + (f" in team {team_value!r}" if team_value else "")
+            raise fail(f"no sweep run called “{echo(value)}”" + (f" in team “{echo(team_value)}”" if team_value else "")
                        + " (qart_sweep lists its name when it starts)")
         if len(found) > 1:
             teams = ", ".join(sorted(str(r.team) for r in found))
-            raise fail(f"{len(found)} runs are called {value!r} (teams {teams}): add --team")
+            raise fail(f"{len(found)} runs are called “{echo(value)}” (teams {teams}): add --team")
         return found[0]
 
     @staticmethod
@@ -112,13 +113,14 @@ class Command(BaseCommand):
             return value
         if value.isdigit() and int(value) < len(built.prompts):
             return built.prompts[int(value)]
-        raise fail(f"--prompt {value!r}: neither a prompt of this run nor an index from 0 to {len(built.prompts) - 1}")
+        raise fail(f"--prompt “{echo(value)}”: neither a prompt of this run nor an index from 0 to "
+                   f"{len(built.prompts) - 1}")
 
     @staticmethod
     def pick_axes(built: report_views.RunReport, rows: str | None, cols: str | None) -> tuple[str | None, str | None]:
         for option, name in (("--rows", rows), ("--cols", cols)):
             if name is not None and name not in built.swept:
-                raise fail(f"{option} {name!r} is not a swept parameter of this run "
+                raise fail(f"{option} “{echo(name)}” is not a swept parameter of this run "
                            f"({', '.join(built.swept) or 'nothing was swept'})")
         if rows is None and cols is None:
             return report_views.default_axes(built.swept)
@@ -135,7 +137,7 @@ class Command(BaseCommand):
         summary = built.summary(value)
         if summary is None:
             keys = "; ".join(s.config_key for s in built.summaries)
-            raise fail(f"--select {value!r}: no finished configuration with that key (keys: {keys}, or 'best')")
+            raise fail(f"--select “{echo(value)}”: no finished configuration with that key (keys: {keys}, or 'best')")
         return summary
 
     @staticmethod
@@ -173,7 +175,7 @@ def format_table(built: report_views.RunReport) -> str:
     run = built.run
     header = (f"{'configuration':<44} {'samples':>7} {'cands':>6} {'scan':>7} {'95% interval':>15} "
               f"{'k=4':>7} {'k=8':>7} {'aesth':>6} {'lat s':>7}  pareto")
-    lines = [f"Sweep {run.name!r} ({run.team or 'no team'}): {built.finished_count} finished sample(s) of "
+    lines = [f"Sweep “{echo(run.name)}” ({run.team or 'no team'}): {built.finished_count} finished sample(s) of "
              f"{len(built.samples)}", "", header]
     for row, summary in zip(built.rows, built.summaries, strict=True):
         batch = {k: measured for k, measured, _ in row["batches"]}

@@ -12,6 +12,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generator.core.codes.echoes import echo
 from generator.core.evals.grid import PARAMETERS, GridError, expand, parse_grid, parse_params
 from generator.evals import sweeps
 from generator.models import EvalRun
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             if options["status"]:
                 run = EvalRun.objects.filter(team=team, name=options["name"].strip()).first()
                 if run is None:
-                    raise sweeps.SweepError(f"team {team.name!r} has no sweep named {options['name']!r}")
+                    raise sweeps.SweepError(f"team “{echo(team.name)}” has no sweep named “{echo(options['name'])}”")
             else:
                 run = self.start(team, user, options)
         except GridError as exc:  # sweeps.SweepError too
@@ -78,8 +79,9 @@ class Command(BaseCommand):
                                      dry_run=options["dry_run"])
         configs = len(expand(grid))
         verb = "Checked" if options["dry_run"] else "Started" if outcome.created else "Resumed"
-        self.stderr.write(f"{verb} sweep {outcome.run.name!r} of team {team.name!r}: {len(prompts)} prompt(s) × "
-                          f"{len(contents)} content(s) × {configs} configuration(s), {options['n']} candidates each")
+        self.stderr.write(f"{verb} sweep “{echo(outcome.run.name)}” of team “{echo(team.name)}”: "
+                          f"{len(prompts)} prompt(s) × {len(contents)} content(s) × {configs} configuration(s), "
+                          f"{options['n']} candidates each")
         for note in outcome.notes:
             self.stderr.write(f"Note: {note}")
         self.stdout.write(outcome.summary())
@@ -137,14 +139,14 @@ def resolve_team_and_user(team_text: str | None, username: str | None, editing: 
     if username:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise sweeps.SweepError(f"no user named {username!r}")
+            raise sweeps.SweepError(f"no user named “{echo(username)}”")
     if team_text:
         teams = Team.objects.filter(pk=int(team_text)) if team_text.isdigit() else Team.objects.filter(
             name__iexact=team_text.strip())
         if len(teams) > 1:
-            raise sweeps.SweepError(f"{len(teams)} teams are named {team_text!r}; give the team's id")
+            raise sweeps.SweepError(f"{len(teams)} teams are named “{echo(team_text)}”; give the team's id")
         if not teams:
-            raise sweeps.SweepError(f"no team {team_text!r}")
+            raise sweeps.SweepError(f"no team “{echo(team_text)}”")
         team = teams[0]
     else:
         candidates = list(Team.for_user(user) if user else Team.objects.all()[:2])
@@ -156,11 +158,11 @@ def resolve_team_and_user(team_text: str | None, username: str | None, editing: 
     if user is None:
         owner = team.memberships.filter(role=Membership.Role.OWNER).order_by("joined", "pk").first()
         if owner is None:
-            raise sweeps.SweepError(f"team {team.name!r} has no owner; give --user")
+            raise sweeps.SweepError(f"team “{echo(team.name)}” has no owner; give --user")
         user = owner.user
     role = Membership.role_of(user, team)
     if role is None:
-        raise sweeps.SweepError(f"{user.username} is not a member of team {team.name!r}")
+        raise sweeps.SweepError(f"{user.username} is not a member of team “{echo(team.name)}”")
     if editing and role not in (Membership.Role.OWNER, Membership.Role.EDITOR):
-        raise sweeps.SweepError(f"{user.username} is not an owner or editor of team {team.name!r}")
+        raise sweeps.SweepError(f"{user.username} is not an owner or editor of team “{echo(team.name)}”")
     return team, user

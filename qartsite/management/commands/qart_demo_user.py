@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from generator.core.codes.echoes import echo
 from qartsite.models import Membership, Team
 
 DEFAULT_PASSWORD = "qart-demo"
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         if not password:
             if not settings.DEBUG:
                 raise CommandError(
-                    f"Set {PASSWORD_ENV}: with DEBUG off there is no default demo password for {username!r}."
+                    f"Set {PASSWORD_ENV}: with DEBUG off there is no default demo password for “{echo(username)}”."
                 )
             password = DEFAULT_PASSWORD
 
@@ -82,4 +83,4 @@ class Command(BaseCommand):
         shown = password if password == DEFAULT_PASSWORD else f"(from {PASSWORD_ENV})"
         self.stdout.write(f"Demo admin: user {username} / password {shown}")
         if team is not None:
-            self.stdout.write(f"Demo team: {team.name!r}, owned by {username} (this install had no team yet)")
+            self.stdout.write(f"Demo team: “{echo(team.name)}”, owned by {username} (this install had no team yet)")

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
 
+from generator.core.codes.echoes import echo
 from qartsite import tokens
 
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         try:
             user = User._default_manager.get_by_natural_key(username)
         except User.DoesNotExist:
-            raise CommandError(f"No user named {username!r}.") from None
+            raise CommandError(f"No user named “{echo(username)}”.") from None
         if name and (listing or revoke is not None):
             raise CommandError("--name labels a new token: it goes without --list and --revoke.")
         if listing:
@@ -83,9 +84,9 @@ class Command(BaseCommand):
         matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
         count = matches.count()
         if count == 0:
-            raise CommandError(f"{user.get_username()} has no token starting with {prefix!r} (see --list).")
+            raise CommandError(f"{user.get_username()} has no token starting with “{echo(prefix)}” (see --list).")
         if count > 1:
-            raise CommandError(f"{count} of {user.get_username()}'s tokens start with {prefix!r}: "
+            raise CommandError(f"{count} of {user.get_username()}'s tokens start with “{echo(prefix)}”: "
                                "give more of the prefix.")
         token_key = matches.get().token_key
         matches.delete()

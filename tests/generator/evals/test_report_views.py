@@ -64,10 +64,17 @@ def test_it_draws_the_toast_plot_for_the_chosen_prompt_and_axes(sweep, team_user
     good = client.get(f"{page(sweep)}plots/toast.png?prompt=1&rows=control_start&cols=conditioning_scale")
     assert good.content.startswith(PNG)
     bad = client.get(f"{page(sweep)}plots/toast.png?prompt=1&rows=steps")
-    assert bad.status_code == 400 and b"'steps' is not a swept parameter" in bad.content
+    assert bad.status_code == 400 and "“steps” is not a swept parameter" in bad.content.decode()
     assert client.get(f"{page(sweep)}plots/toast.png?prompt=9").status_code == 400
     assert client.get(f"{page(sweep)}plots/nothing.png").status_code == 400
     assert "prompt must be a number" in client.get(page(sweep) + "?prompt=x").content.decode()
+
+
+def test_it_quotes_a_bad_axis_as_every_message_does(sweep, team_users):
+    # The query string's axis came back as repr writes it ("it's\n"), unlike every other message's quoting.
+    bad = logged_in(team_users.viewer).get(f"{page(sweep)}plots/toast.png?rows=it%27s%0A")
+    assert bad.status_code == 400
+    assert bad.content.decode().startswith("“it's\\u000a” is not a swept parameter of this run")
 
 
 def test_it_is_for_staff_only(sweep, team_users):

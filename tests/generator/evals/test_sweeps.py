@@ -79,8 +79,8 @@ def test_it_creates_one_paired_job_per_sample_and_enqueues_it(team_users, gpu_qu
     "overrides, message",
     [
         ({"grid": {"conditioning_scale": [1.0, 9.0]}}, "configuration conditioning_scale=9.0: Conditioning scale"),
-        ({"contents": CONTENTS + ["x" * 80]}, "content 'xxxx"),
-        ({"prompts": PROMPTS + ["y" * 1200]}, "prompt 3 ('yyyy"),
+        ({"contents": CONTENTS + ["x" * 80]}, "content “xxxx"),
+        ({"prompts": PROMPTS + ["y" * 1200]}, "prompt 3 (“yyyy"),
         ({"candidates": 40}, "Candidates per batch must be between 1 and 16"),
         ({"base": {"size": 100}}, "Size must be between 256 and 1024"),
         ({"grid": {"control_start": [0.5, 1.0]}}, "Control start (1.0) must be before control end"),

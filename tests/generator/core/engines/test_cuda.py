@@ -53,7 +53,7 @@ class TestAttention:
 
     def test_an_unknown_choice_is_refused(self, tiny_engine, control, monkeypatch):
         monkeypatch.setattr(tiny_engine, "attention", "xformers")
-        with pytest.raises(ValueError, match="Unknown attention 'xformers'"):
+        with pytest.raises(ValueError, match="Unknown attention “xformers”"):
             tiny_engine.generate(control, GenerationParams(**FAST), seeds=[0])
 
 

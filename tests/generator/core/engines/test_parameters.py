@@ -29,7 +29,7 @@ class TestParams:
             ({"strength": 1.5}, "Strength must be above 0"),
             ({"size": 2048}, "Size must be between 256 and 1024"),
             ({"size": 300}, "Size must be a multiple of 64"),
-            ({"scheduler": "plms"}, "Unknown scheduler 'plms'"),
+            ({"scheduler": "plms"}, "Unknown scheduler “plms”"),
         ],
     )
     def test_it_refuses_bad_values_with_a_message(self, change, message):
@@ -55,15 +55,15 @@ class TestParseShapes:
     @pytest.mark.parametrize(
         "text, message",
         [
-            ("700x8", "'700x8': the size must be a multiple of 64 from 256 to 1024, got 700."),
+            ("700x8", "“700x8”: the size must be a multiple of 64 from 256 to 1024, got 700."),
             ("192x8", "the size must be a multiple of 64 from 256 to 1024, got 192."),
             ("1088x8", "the size must be a multiple of 64 from 256 to 1024, got 1088."),
-            ("768x0", "'768x0': the candidates must be between 1 and 16, got 0."),
+            ("768x0", "“768x0”: the candidates must be between 1 and 16, got 0."),
             ("768x17", "the candidates must be between 1 and 16, got 17."),
-            ("768", "'768' is not a shape: write size x candidates, comma-separated, e.g. 768x8,512x8."),
-            ("768x8;512x8", "'768x8;512x8' is not a shape"),
-            ("big", "'big' is not a shape"),
-            ("768x-8", "'768x-8' is not a shape"),
+            ("768", "“768” is not a shape: write size x candidates, comma-separated, e.g. 768x8,512x8."),
+            ("768x8;512x8", "“768x8;512x8” is not a shape"),
+            ("big", "“big” is not a shape"),
+            ("768x-8", "“768x-8” is not a shape"),
             ("", "No shape given"),
             (" , ", "No shape given"),
         ],

@@ -18,16 +18,17 @@ def test_it_parses_a_grid_into_typed_values():
 @pytest.mark.parametrize(
     "specs, message",
     [
-        (["seed=1,2"], "unknown parameter 'seed'; choose from conditioning_scale"),
+        (["seed=1,2"], "unknown parameter “seed”; choose from conditioning_scale"),
         (["conditioning_scale"], "expected name=value"),
         (["=1"], "expected name=value"),
-        (["steps=20,twenty"], "'twenty' is not a whole number"),
-        (["guidance_scale=3,x"], "'x' is not a number"),
+        (["steps=20,twenty"], "“twenty” is not a whole number"),
+        (["guidance_scale=3,x"], "“x” is not a number"),
         (["conditioning_scale=1,1.0"], "1.0 is listed twice"),
         (["steps=20", "steps=30"], "steps is given twice"),
-        (["scheduler=fastest"], "'fastest' is not one of ddim"),
-        (["style=hearts"], "'hearts' is not one of square, rounded, dots"),
-        (["conditioning_scale=1.0,"], "'' is not a number"),
+        (["scheduler=fastest"], "“fastest” is not one of ddim"),
+        (["style=hearts"], "“hearts” is not one of square, rounded, dots"),
+        (["conditioning_scale=1.0,"], "“” is not a number"),
+        (["steps=it's\u0000"], "--grid “steps=it's\\u0000”: “it's\\u0000” is not a whole number"),
     ],
 )
 def test_it_refuses_a_bad_grid_with_one_message(specs, message):
@@ -40,7 +41,7 @@ def test_it_parses_fixed_parameters():
     assert grid.parse_params(["steps=2", "size=256", "strength=0.6"]) == {"steps": 2, "size": 256, "strength": 0.6}
     with pytest.raises(grid.GridError, match="--base: steps is given twice"):
         grid.parse_params(["steps=2", "steps=3"])
-    with pytest.raises(grid.GridError, match="--base 'size=big': 'big' is not a whole number"):
+    with pytest.raises(grid.GridError, match="--base “size=big”: “big” is not a whole number"):
         grid.parse_params(["size=big"])
 
 
