@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from knox.models import AuthToken
 
 from generator.core.codes.echoes import echo
 from qartsite import tokens
@@ -81,13 +80,8 @@ class Command(BaseCommand):
     def revoke(self, user, prefix: str) -> None:
         if not prefix:
             raise CommandError("--revoke needs the token's prefix, as --list shows it.")
-        matches = AuthToken.objects.filter(user=user, token_key__startswith=prefix)
-        count = matches.count()
-        if count == 0:
-            raise CommandError(f"{user.get_username()} has no token starting with “{echo(prefix)}” (see --list).")
-        if count > 1:
-            raise CommandError(f"{count} of {user.get_username()}'s tokens start with “{echo(prefix)}”: "
-                               "give more of the prefix.")
-        token_key = matches.get().token_key
-        matches.delete()
+        try:
+            token_key = tokens.revoke(user, prefix)  # one home for the refusals, the account page's too
+        except tokens.TokenRefused as refused:
+            raise CommandError(f"{refused} Their prefixes: --list.") from None
         self.stdout.write(f"Revoked {user.get_username()}'s token {token_key}.")
