@@ -255,7 +255,7 @@ class TestRowsOfNoTeam:
         listed = text_of(client.get(url(GenerationJob)))
         assert "Misty sweep forest" in listed and "one of another team" not in listed
         assert client.get(url(GenerationJob) + "?q=Misty").context["cl"].result_count == 1
-        assert "'Misty sweep forest'" in str(GenerationJob.objects.get(pk=job.pk))
+        assert "“Misty sweep forest”" in str(GenerationJob.objects.get(pk=job.pk))
 
 
 @pytest.fixture
