@@ -177,12 +177,17 @@ class OtherTeamsRelations:
     def _masked_order(self, request: HttpRequest, field: Field, order):
         """What sorting by a masked column orders by: `order` (a field path, as Django's `admin_order_field`) for rows
         whose relation the user sees, nothing for the others, which sort together after every named row (before,
-        Django put another team's sweep among ours by its hidden date, and the order hinted at it)."""
+        Django put another team's sweep among ours by its hidden date, and the order hinted at it). A row without the
+        relation hides nothing: a history's change of a campaign (no placement) sorts by its campaign."""
         if not isinstance(order, str):
             return order  # not sortable, or an expression of the admin's own: left as it is
-        path, descending = sort_path(self.model, order.lstrip("-"))
-        seen = Q(**{f"{field.attname}__in": self.shown_rows(field.related_model, request.user).values("pk")})
-        return HiddenLast(When(seen, then=F(path)), default=None, reverse=descending ^ order.startswith("-"))
+        shown = self.shown_rows(field.related_model, request.user).values("pk")
+        seen = Q(**{f"{field.attname}__isnull": True}) | Q(**{f"{field.attname}__in": shown})
+        return HiddenLast(seen, sort_paths(self.model, order.lstrip("-"), order.startswith("-")))
+
+    def get_changelist(self, request, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+        return type(changelist.__name__, (SortsHiddenLast, changelist), {})
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -224,13 +229,14 @@ class OtherTeamsRelations:
 
 
 class HiddenLast(Case):
-    """A masked column's sort key (`OtherTeamsRelations._masked_order`): empty for the rows whose relation is hidden,
-    which sort last in either direction, on any database (SQLite puts empty values first, PostgreSQL last), so they
-    stay together; `reverse` for a key that its relation's model orders descending (a sweep: newest first)."""
+    """A masked column's sort key (`OtherTeamsRelations._masked_order`): empty for the rows whose relation is hidden
+    (not `seen`), which sort last in either direction, on any database (SQLite puts empty values first, PostgreSQL
+    last), so they stay together. `keys` are the paths it sorts by, each with whether it sorts descending
+    (`sort_paths`); the first is this expression's, the others follow it in the list (`SortsHiddenLast`)."""
 
-    def __init__(self, *cases, reverse: bool = False, **extra) -> None:
-        super().__init__(*cases, **extra)
-        self.reverse = reverse
+    def __init__(self, seen: Q, keys: list[tuple[str, bool]]) -> None:
+        (path, self.reverse), self.seen, self.keys = keys[0], seen, keys
+        super().__init__(When(seen, then=F(path)), default=None)
 
     def asc(self, **kwargs) -> OrderBy:
         return OrderBy(self, descending=self.reverse, nulls_last=True)
@@ -238,30 +244,52 @@ class HiddenLast(Case):
     def desc(self, **kwargs) -> OrderBy:
         return OrderBy(self, descending=not self.reverse, nulls_last=True)
 
+    def order_bys(self, first: OrderBy) -> list[OrderBy]:
+        """`first` (this key as the list asked for it: `asc` or `desc`) and the keys after it, in the same sense."""
+        flipped = first.descending != self.reverse
+        return [first, *(OrderBy(Case(When(self.seen, then=F(path)), default=None), descending=descending ^ flipped,
+                                 nulls_last=True) for path, descending in self.keys[1:])]
 
-def sort_path(model: type[Model], path: str) -> tuple[str, bool]:
-    """The column that ordering `model`'s rows by `path` sorts by, and whether descending: a relation orders by its
-    model's first `Meta.ordering` key, as Django orders by a relation (a candidate: by its job's date, newest first),
-    else by its id.
+
+class SortsHiddenLast:
+    """A team-scoped admin's change list (`OtherTeamsRelations.get_changelist`): a masked column sorts by every key
+    of its relation's ordering (`HiddenLast.keys`), where Django takes one expression per column: sorted by its
+    first key alone, a history sorted by campaign ordered only by `archived`, and labeling items sorted by candidate
+    by their candidates' jobs, not their ranks."""
+
+    def get_ordering(self, request, queryset):
+        return [part for key in super().get_ordering(request, queryset) for part in (
+            key.expression.order_bys(key) if isinstance(key, OrderBy) and isinstance(key.expression, HiddenLast)
+            else [key])]
+
+
+def sort_paths(model: type[Model], path: str, descending: bool = False, depth: int = 0) -> list[tuple[str, bool]]:
+    """The columns that ordering `model`'s rows by `path` sorts by, each with whether descending, as Django orders by
+    a relation: by every key of its model's `Meta.ordering` (a placement: by its campaign's, then its name), else by
+    its id.
 
     Args:
         model: the rows' model.
         path: a field path ("source_run", "owner__username"), without a "-".
+        descending: whether `path` itself sorts descending.
+        depth: how many relations' orderings were followed to `path` (a model ordered by a relation to itself,
+            through others, would loop).
 
     Returns:
-        (the path of a column, whether that column sorts descending).
+        [(the path of a column, whether that column sorts descending), ...].
     """
-    descending = False
-    for _ in range(8):  # a model ordered by a relation to itself, through others, would loop
-        field = get_fields_from_path(model, path)[-1]
-        ordering = field.related_model._meta.ordering if field.is_relation else ()
-        if not field.is_relation:
-            return path, descending
-        if not ordering or not isinstance(ordering[0], str) or ordering[0].lstrip("-") in ("?", "pk"):
-            break
-        descending ^= ordering[0].startswith("-")
-        path = f"{path}{LOOKUP_SEP}{ordering[0].lstrip('-')}"
-    return f"{path}{LOOKUP_SEP}pk", descending
+    field = get_fields_from_path(model, path)[-1]
+    if not field.is_relation:
+        return [(path, descending)]
+    keys = [key for key in field.related_model._meta.ordering if isinstance(key, str) and key.lstrip("-") != "?"]
+    if not keys or depth == 8:
+        return [(f"{path}{LOOKUP_SEP}pk", descending)]
+    paths = []
+    for key in keys:
+        name, flipped = key.lstrip("-"), descending ^ key.startswith("-")
+        paths += ([(f"{path}{LOOKUP_SEP}pk", flipped)] if name == "pk" else
+                  sort_paths(model, f"{path}{LOOKUP_SEP}{name}", flipped, depth + 1))
+    return paths
 
 
 def first_step(search_field: str) -> str:

@@ -208,6 +208,31 @@ class TestColumnsOfTheRowBeyond:
         assert "Placement: one of another team" in text_of(by_where)
 
 
+    def test_sorting_a_history_by_where_orders_it_by_campaign_as_django_does(self, client, cast, rows):
+        # "campaign: placement" sorts by campaign, which Django orders by every key of the campaign's ordering (not
+        # archived, then newest first). Sorted by the first key alone (`archived`), and with the changes of no
+        # placement sorted as if their placement were hidden, the column ordered nothing.
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from campaigns.models import Campaign, DestinationChange
+
+        older = rows["ours"][Campaign]
+        Campaign.objects.filter(pk=older.pk).update(created=timezone.now() - timedelta(days=3))
+        newer = Campaign.objects.create(team=cast.team, name="Acme later campaign", destination="https://example.com")
+        for campaign in (newer, older):
+            DestinationChange.objects.create(campaign=campaign, field="destination", after="https://example.com/b")
+        client.force_login(cast.owner)
+
+        def campaigns(query: str) -> list[int]:
+            listed = client.get(url(DestinationChange) + query).context["cl"].result_list
+            return [change.campaign_id for change in listed]
+
+        assert campaigns("?o=1") == [newer.pk, older.pk, older.pk]
+        assert campaigns("?o=-1") == [older.pk, older.pk, newer.pk]
+
+
 @pytest.mark.django_db
 class TestNames:
     @pytest.mark.parametrize("page", ["change", "history", "delete"])
