@@ -10,32 +10,15 @@ candidates each stored whole under the name its row holds, once.
 
 from __future__ import annotations
 
-import time
-
 import django_rq
 import pytest
-from django.core.files.storage import default_storage
-from PIL import Image
 
-from generator import jobs
-from generator.models import Candidate, GenerationJob, Prompt
-from tests.drills.conftest import log_tail
+from tests.drills.worker_jobs import assert_stored_once, tiny_job, wait_for
 
 # the worker process reads committed rows; `s3`: on a bucket of the drill's own, run once (make test's PostgreSQL pass)
 pytestmark = [pytest.mark.drill, pytest.mark.s3, pytest.mark.django_db(transaction=True)]
 
 CANDIDATES = 2
-
-
-def wait_for(job: GenerationJob, done, worker, seconds: float = 90) -> GenerationJob:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if done(job):
-            return job
-        assert worker.poll() is None, log_tail(worker)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job.pk} still {job.status} {job.stage} after {seconds} s:\n{log_tail(worker)}")
 
 
 @pytest.mark.worker
@@ -46,10 +29,7 @@ def test_a_job_stores_its_candidates_once_the_bucket_is_back(bucket_server, redi
     bucket_server.use_here(settings, monkeypatch)
     worker = start_worker(REDIS_URL=redis_server.url, QART_STORE_AGAIN_AFTER="3", **bucket_server.env)
     owner, team = team_users.owner, team_users.team
-    job = GenerationJob.objects.create(owner=owner, team=team, prompt=Prompt.remember(owner, "a harbour", ""),
-                                       content="https://qart.example/r/AbC123", steps=4, size=256,
-                                       candidates_per_batch=CANDIDATES, max_batches=1, seed=7)
-    jobs.enqueue_generation(job)
+    job = tiny_job(owner, team, CANDIDATES)
 
     # 2. The bucket freezes while the candidates are drawn; it is thawed once the worker waits to store them again.
     wait_for(job, lambda row: row.stage == "generating", worker)
@@ -61,13 +41,4 @@ def test_a_job_stores_its_candidates_once_the_bucket_is_back(bucket_server, redi
 
     # 3. Stored on the second try, the job's first attempt: every candidate whole under its row's name, and nothing
     # else of the job's in the bucket.
-    wait_for(job, lambda row: row.is_finished, worker)
-    assert job.status == "done" and job.attempts == 1, (job.error, log_tail(worker))
-    rows = list(Candidate.objects.filter(job=job))
-    assert len(rows) == CANDIDATES
-    for row in rows:
-        with default_storage.open(row.image.name, "rb") as stored:
-            assert Image.open(stored).size == (256, 256)
-    names = {name for name, _ in default_storage.files_under(f"generations/{job.pk}")}
-    assert names == {row.image.name for row in rows}
-    assert "Traceback" not in log_tail(worker, chars=100_000)
+    assert_stored_once(job, worker, CANDIDATES)

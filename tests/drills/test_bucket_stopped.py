@@ -11,18 +11,14 @@ under its row's name. The images stored before the crash are answered again, wit
 from __future__ import annotations
 
 import io
-import time
 
 import django_rq
 import pytest
-from django.core.files.storage import default_storage
 from PIL import Image
 
-from generator import jobs
-from generator.models import Candidate, GenerationJob, Prompt
 from qartsite import storage
-from tests.drills.conftest import log_tail
 from tests.drills.people import Person
+from tests.drills.worker_jobs import assert_stored_once, tiny_job, wait_for
 from tests.generator.factories import VALID, job_with_candidates
 
 # the other processes read committed rows; `s3`: on a bucket of the drill's own, run once (make test's PostgreSQL pass)
@@ -31,17 +27,6 @@ pytestmark = [pytest.mark.drill, pytest.mark.s3, pytest.mark.django_db(transacti
 CANDIDATES = 2
 STORE_AGAIN_AFTER = 8  # seconds: longer than SeaweedFS takes to start again here (3 s), shorter than AWAY_SECONDS
 ANSWER_WITHIN = 2.0  # seconds: a server that is down refuses connections at once
-
-
-def wait_for(job: GenerationJob, done, worker, seconds: float = 90) -> GenerationJob:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if done(job):
-            return job
-        assert worker.poll() is None, log_tail(worker)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job.pk} still {job.status} {job.stage} after {seconds} s:\n{log_tail(worker)}")
 
 
 def png() -> bytes:
@@ -63,10 +48,7 @@ def test_a_crashed_bucket_costs_no_job_and_no_stored_image(bucket_server, redis_
     person = Person(start_web(**bucket_server.env), owner)
     image = f"/media/{earlier.image.name}"
     assert person.ask("warm", "GET", image).status_code == 200
-    job = GenerationJob.objects.create(owner=owner, team=team, prompt=Prompt.remember(owner, "a harbour", ""),
-                                       content="https://qart.example/r/AbC123", steps=4, size=256,
-                                       candidates_per_batch=CANDIDATES, max_batches=1, seed=7)
-    jobs.enqueue_generation(job)
+    job = tiny_job(owner, team, CANDIDATES)
 
     # 2. The server dies while the candidates are drawn; people ask meanwhile; it starts again once the worker waits
     # to store them again.
@@ -83,15 +65,7 @@ def test_a_crashed_bucket_costs_no_job_and_no_stored_image(bucket_server, redis_
     bucket_server.start()
 
     # 3. The job done on its first attempt, its candidates whole; the earlier image answered again.
-    wait_for(job, lambda row: row.is_finished, worker)
-    assert job.status == "done" and job.attempts == 1, (job.error, log_tail(worker))
-    rows = list(Candidate.objects.filter(job=job))
-    assert len(rows) == CANDIDATES
-    for row in rows:
-        with default_storage.open(row.image.name, "rb") as stored:
-            assert Image.open(stored).size == (256, 256)
-    assert {name for name, _ in default_storage.files_under(f"generations/{job.pk}")} == {row.image.name
-                                                                                           for row in rows}
+    assert_stored_once(job, worker, CANDIDATES)
     answers = {what: (status, seconds, body) for what, status, seconds, body in person.answers}
     assert person.wait_for("after", image, 200, storage.AWAY_SECONDS + 10) == 200
     slow = {what: round(seconds, 2) for what, (_, seconds, _) in answers.items()
@@ -100,4 +74,3 @@ def test_a_crashed_bucket_costs_no_job_and_no_stored_image(bucket_server, redis_
     for what in ("image", "download", "upload"):
         status, _, body = answers[what]
         assert status == 503 and "storage" in body and "Traceback" not in body, (what, status, body[-1000:])
-    assert "Traceback" not in log_tail(worker, chars=100_000)

@@ -26,6 +26,7 @@ from rq.worker import Worker
 
 from generator import claims, engine_status, jobs, reconcile
 from generator.models import Candidate, GenerationJob, Prompt
+from tests.drills.worker_jobs import wait_for
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]  # the worker process reads committed rows
 
@@ -44,18 +45,6 @@ def make_job(owner, team, attempts: int = 0, steps: int = 12) -> GenerationJob:
     # outside a transaction block on_commit runs at once
     jobs.enqueue_generation(job, retries=reconcile.MAX_ATTEMPTS - 1 - attempts)
     return job
-
-
-def wait_for(job: GenerationJob, done, worker, seconds: float = 120) -> GenerationJob:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if done(job):
-            return job
-        assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
-        time.sleep(0.05)
-    raise AssertionError(f"job {job.pk} still {job.status} {job.stage} after {seconds} s:\n"
-                         f"{Path(worker.log_path).read_text()[-3000:]}")
 
 
 def killed_mid_job(job: GenerationJob, worker: subprocess.Popen) -> None:
