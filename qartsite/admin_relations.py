@@ -19,6 +19,7 @@ holds, named as a read-only field would name it, and still refuses any other row
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
@@ -186,8 +187,7 @@ class OtherTeamsRelations:
         return HiddenLast(seen, sort_paths(self.model, order.lstrip("-"), order.startswith("-")))
 
     def get_changelist(self, request, **kwargs):
-        changelist = super().get_changelist(request, **kwargs)
-        return type(changelist.__name__, (SortsHiddenLast, changelist), {})
+        return sorting_hidden_last(super().get_changelist(request, **kwargs))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -249,6 +249,12 @@ class HiddenLast(Case):
         flipped = first.descending != self.reverse
         return [first, *(OrderBy(Case(When(self.seen, then=F(path)), default=None), descending=descending ^ flipped,
                                  nulls_last=True) for path, descending in self.keys[1:])]
+
+
+@cache
+def sorting_hidden_last(changelist: type) -> type:
+    """`changelist` with `SortsHiddenLast` before it: one class per change list class, made once."""
+    return type(changelist.__name__, (SortsHiddenLast, changelist), {})
 
 
 class SortsHiddenLast:
