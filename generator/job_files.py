@@ -90,12 +90,14 @@ class Superseded(Exception):
     candidates and verdict are not written over what the row says now."""
 
 
-def this_attempt(job: GenerationJob) -> dict:
+def this_attempt(job: GenerationJob, running: bool = True) -> dict:
     """The lookups of a row still the attempt's that `job` (as `jobs.run_generation` started it) is, for every write
     of that attempt (`jobs._finish`'s `expect`, its progress, its candidates).
 
     Args:
-        job (`GenerationJob`): the row as its attempt started it.
+        job (`GenerationJob`): the row as its attempt started it, or as read before its start.
+        running (`bool`, *optional*, defaults to True): the row running or scoring too; False for the start itself,
+            which asks for the row as it was read (queued, or left running by a run that stopped).
 
     Returns:
         `dict`: field lookups for `GenerationJob.objects.filter`.
@@ -106,8 +108,10 @@ def this_attempt(job: GenerationJob) -> dict:
     # `jobs.generation_failed`) before the next attempt counts itself, and a run taken for gone that went on (its
     # worker cut off from Redis) wrote its progress over the queued row ("running" for a job waiting in the queue) and
     # ran to its end beside the retry; it now stops at its next progress step, having written nothing.
-    return {"attempts": job.attempts, "worker_stops": job.worker_stops, "finished__isnull": True,
-            "status__in": (GenerationJob.Status.RUNNING, GenerationJob.Status.SCORING)}
+    lookups = {"attempts": job.attempts, "worker_stops": job.worker_stops, "finished__isnull": True}
+    if running:
+        lookups["status__in"] = (GenerationJob.Status.RUNNING, GenerationJob.Status.SCORING)
+    return lookups
 
 
 def update_attempt(job: GenerationJob, **fields) -> None:

@@ -259,8 +259,7 @@ def run_generation(job_pk: int) -> str:
     started = timezone.now()
     # Only the row as it was read: two runs that read it at once (the retry of a run taken for gone, and a retry of
     # that run's own) would both count themselves the same attempt, and neither fence the other.
-    if not GenerationJob.objects.filter(pk=job_pk, attempts=job.attempts, worker_stops=job.worker_stops,
-                                        finished__isnull=True).update(
+    if not GenerationJob.objects.filter(pk=job_pk, **this_attempt(job, running=False)).update(
             status=Status.RUNNING, stage="loading", started=started, attempts=job.attempts + 1,
             queue_seconds=(started - job.created).total_seconds(), error=""):
         return f"job {job_pk} was started by another run meanwhile"

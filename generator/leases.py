@@ -32,13 +32,15 @@ HEARD_PREFIX = "qart:heard:"  # <RQ job id> -> "<Unix time> <worker>" of the lea
 HEARD_TTL = 3600  # well past the lease's expiry, the reconciler's next pass and its grace
 
 
-# A renewal: the lease, its holder and its renewal written only while the lease is `worker`'s or nobody's (lapsed, or
-# lost with a Redis restart), in one step. ARGV: worker, process ("" for none), ttl, "<Unix time> <worker>", HEARD_TTL.
-RENEW_OWN = ("local holder = redis.call('GET', KEYS[1]) if holder and holder ~= ARGV[1] then return 0 end "
-             "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
-             "if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
-             "else redis.call('DEL', KEYS[2]) end "
-             "redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) return 1")
+# The lease, its holder and its renewal written in one step; a renewal (ARGV[6] "1") writes them only while the lease is
+# `worker`'s or nobody's (lapsed, or lost with a Redis restart). ARGV: worker, process ("" for none), ttl,
+# "<Unix time> <worker>", HEARD_TTL, "1" for a renewal or "0" for a take.
+HOLD = ("local holder = redis.call('GET', KEYS[1]) "
+        "if ARGV[6] == '1' and holder and holder ~= ARGV[1] then return 0 end "
+        "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
+        "if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
+        "else redis.call('DEL', KEYS[2]) end "
+        "redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) return 1")
 
 
 def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, process: str | None = None,
@@ -66,20 +68,9 @@ def hold(connection: Redis, rq_job_id: str, worker: str, ttl: int = LEASE_TTL, p
     process = process_token() if process is None else process
     # No holder where it cannot be told (not Linux): such a holder keeps its lease until it expires, and an earlier
     # holder's process is deleted (`put_back_taken` would ask about it).
-    heard = f"{time.time():.3f} {worker}"
-    if renewal:
-        keys = [LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id]
-        return bool(connection.register_script(RENEW_OWN)(keys=keys, args=[worker, process or "", ttl, heard,
-                                                                            HEARD_TTL]))
-    with connection.pipeline(transaction=False) as pipeline:
-        pipeline.set(LEASE_PREFIX + rq_job_id, worker, ex=ttl)
-        if process:
-            pipeline.set(HOLDER_PREFIX + rq_job_id, process, ex=ttl)
-        else:
-            pipeline.delete(HOLDER_PREFIX + rq_job_id)
-        pipeline.set(HEARD_PREFIX + rq_job_id, heard, ex=HEARD_TTL)
-        pipeline.execute()
-    return True
+    keys = [LEASE_PREFIX + rq_job_id, HOLDER_PREFIX + rq_job_id, HEARD_PREFIX + rq_job_id]
+    args = [worker, process or "", ttl, f"{time.time():.3f} {worker}", HEARD_TTL, "1" if renewal else "0"]
+    return bool(connection.register_script(HOLD)(keys=keys, args=args))
 
 
 # The lease dropped only while it is still the worker's: one that lost its job to another (`claims.TakenBack`) may have

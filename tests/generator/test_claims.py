@@ -269,3 +269,15 @@ def test_a_running_jobs_renewals_leave_the_lease_another_worker_took(workers, gp
     rq_job.refresh()
     assert rq_job.return_value() == TAKER
     assert gpu_queue.connection.get(leases.LEASE_PREFIX + rq_job.id) == TAKER.encode()  # not released either
+
+
+def test_a_take_holds_the_lease_whoever_held_it(gpu_queue):
+    # The worker has just taken the job off the queue: an earlier holder's lease (a worker that lost it) is replaced,
+    # with its process, and the renewal noted; a holder that cannot be told (no process) leaves no earlier one's.
+    connection = gpu_queue.connection
+    leases.hold(connection, "taken", "the-worker-that-lost-it", process="another-boot ns 1 2")
+    assert leases.hold(connection, "taken", "the-worker-that-took-it", process="")
+    assert connection.get(leases.LEASE_PREFIX + "taken") == b"the-worker-that-took-it"
+    assert connection.get(leases.HOLDER_PREFIX + "taken") is None
+    assert leases.last_heard(connection, "taken")[1] == "the-worker-that-took-it"
+    assert 0 < connection.ttl(leases.LEASE_PREFIX + "taken") <= leases.LEASE_TTL
