@@ -19,6 +19,11 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+# The one application import: settings load before any application can, and echoes imports only the standard library
+# (tests/qartsite/test_imports.py holds both). A bad value is quoted as every other message quotes one; a URL, which
+# can carry a password, through echo_url.
+from generator.core.codes.echoes import echo, echo_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -31,7 +36,7 @@ def envint(name: str, default: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be a whole number, got “{echo(value)}”") from None
 
 
 def envfloat(name: str, default: str) -> float:
@@ -39,14 +44,16 @@ def envfloat(name: str, default: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be a number, got “{echo(value)}”") from None
 
 
 def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = (os.getenv(name, "").strip() or default).lower()  # set but empty (a blank line in .env): the default
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+    """One of `choices`, whatever the case it was set in, as `choices` writes it."""
+    value = os.getenv(name, "").strip() or default  # set but empty (a blank line in .env): the default
+    chosen = {choice.lower(): choice for choice in choices}.get(value.lower())
+    if chosen is None:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got “{echo(value)}”")
+    return chosen
 
 
 def envdevices(name: str) -> list[str]:
@@ -57,7 +64,8 @@ def envdevices(name: str) -> list[str]:
     devices = [d.strip() for d in os.getenv(name, "").split(",") if d.strip()]
     bad = [d for d in devices if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", d)]
     if bad:
-        raise ImproperlyConfigured(f"{name}: unknown device {bad[0]!r}: use cpu, mps, cuda or cuda:N, comma-separated.")
+        raise ImproperlyConfigured(f"{name}: unknown device “{echo(bad[0])}”: use cpu, mps, cuda or cuda:N, "
+                                   "comma-separated.")
     return devices
 
 
@@ -68,7 +76,8 @@ def envdays(name: str) -> timedelta | None:
         return None
     days = envint(name, value)
     if days < 1:
-        raise ImproperlyConfigured(f"{name} must be a number of days (1 or more), or empty for none; got {value!r}")
+        raise ImproperlyConfigured(f"{name} must be a number of days (1 or more), or empty for none; "
+                                   f"got “{echo(value)}”")
     return timedelta(days=days)
 
 
@@ -95,7 +104,8 @@ CSRF_FAILURE_VIEW = "qartsite.views.csrf_failure"  # the site's page, not Django
 # host (qartsite.site). Checked here so a typo stops the start, not every printed code.
 SITE_ROOT = os.getenv("SITE_ROOT", "").strip().rstrip("/")
 if SITE_ROOT and not re.fullmatch(r"https?://[^/?#\s]+", SITE_ROOT):
-    raise ImproperlyConfigured(f"SITE_ROOT must be a scheme and host such as https://qart.example, got {SITE_ROOT!r}")
+    raise ImproperlyConfigured(f"SITE_ROOT must be a scheme and host such as https://qart.example, "
+                               f"got “{echo_url(SITE_ROOT)}”")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -169,12 +179,20 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.getenv("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'qart.sqlite3'}"),
-        conn_max_age=envint("DB_CONN_MAX_AGE", "60"),
-    )
-}
+
+def database_options() -> dict:
+    """The default database from DATABASE_URL (SQLite in var/ when unset). A function, so that no setting holds the
+    URL: DEBUG's error page lists the settings, and hides DATABASES' PASSWORD but not a password inside a URL."""
+    url = os.getenv("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'qart.sqlite3'}")
+    conn_max_age = envint("DB_CONN_MAX_AGE", "60")
+    try:
+        return dj_database_url.parse(url, conn_max_age=conn_max_age)
+    except ValueError:  # an unknown scheme, a port that is no number: dj-database-url's traceback, not one line
+        raise ImproperlyConfigured(f"DATABASE_URL must be a URL such as postgres://USER:PASSWORD@HOST:5432/NAME or "
+                                   f"sqlite:////path/to/file, got “{echo_url(url)}”") from None
+
+
+DATABASES = {"default": database_options()}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The test database is a file, not memory, so worker processes started by tests can open it too.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(DATABASES["default"]["NAME"]).with_suffix(".test.sqlite3"))}
@@ -229,10 +247,10 @@ def s3_media_options() -> dict:
     endpoint = os.getenv("MEDIA_S3_ENDPOINT_URL", "").strip()
     if endpoint and not re.fullmatch(r"https?://[^/?#\s]+/?", endpoint):
         raise ImproperlyConfigured(f"MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000, "
-                                   f"got {endpoint!r}")
+                                   f"got “{echo_url(endpoint)}”")
     style = os.getenv("MEDIA_S3_ADDRESSING_STYLE", "").strip().lower()
     if style not in ("", "auto", "path", "virtual"):
-        raise ImproperlyConfigured(f"MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto, got {style!r}")
+        raise ImproperlyConfigured(f"MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto, got “{echo(style)}”")
     return {
         "bucket_name": os.getenv("MEDIA_S3_BUCKET", "").strip(),
         "endpoint_url": endpoint or None,
@@ -254,7 +272,7 @@ _MEDIA_STORAGES = {
     "s3": {"BACKEND": "qartsite.storage.S3MediaStorage", "OPTIONS": s3_media_options()},
 }
 if MEDIA_STORAGE not in _MEDIA_STORAGES:
-    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, got {MEDIA_STORAGE!r}")
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, got “{echo(MEDIA_STORAGE)}”")
 if MEDIA_STORAGE == "s3" and not _MEDIA_STORAGES["s3"]["OPTIONS"]["bucket_name"]:
     raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET (and MEDIA_S3_ENDPOINT_URL for anything but "
                                "AWS S3); see .env.example")
@@ -271,7 +289,7 @@ STORAGES = {
 QART_MEDIA_ACCEL_PREFIX = os.getenv("QART_MEDIA_ACCEL_PREFIX", "").strip()
 if QART_MEDIA_ACCEL_PREFIX and not re.fullmatch(r"/[^\s?#%]*/", QART_MEDIA_ACCEL_PREFIX):
     raise ImproperlyConfigured(f"QART_MEDIA_ACCEL_PREFIX must be a path such as /protected-media/, "
-                               f"got {QART_MEDIA_ACCEL_PREFIX!r}")
+                               f"got “{echo(QART_MEDIA_ACCEL_PREFIX)}”")
 if QART_MEDIA_ACCEL_PREFIX and MEDIA_STORAGE != "filesystem":
     raise ImproperlyConfigured("QART_MEDIA_ACCEL_PREFIX hands files in MEDIA_ROOT to nginx; with MEDIA_STORAGE=s3 "
                                "there are none there (Django streams from the bucket): leave it empty")
@@ -292,7 +310,8 @@ FILE_UPLOAD_HANDLERS = [
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     # Checked here: otherwise the site started, /healthz said ok, and every short link answered 500.
-    raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {REDIS_URL!r}")
+    raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, "
+                               f"got “{echo_url(REDIS_URL)}”")
 # A Redis that stops answering (a stalled server, a lost network) must cost a page seconds, not its whole time: without
 # a timeout a read waited until gunicorn killed the worker, and two such pages held every short link's process. RQ's
 # workers raise the read timeout to their own blocking wait (rq.Worker._set_connection).
@@ -323,7 +342,7 @@ def with_timeouts(url: str, timeouts: dict | None = None) -> str:
 # not use it, so scans keep working while Redis is down.
 CACHE_URL = os.getenv("CACHE_URL", "")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, got {CACHE_URL!r}")
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, got “{echo_url(CACHE_URL)}”")
 CACHES = {
     # Django's Redis cache through the queues' breaker: a stalled Redis is skipped at once after a call waited for it
     "default": {"BACKEND": "qartsite.redis_cache.RedisCache", "LOCATION": CACHE_URL,
@@ -475,7 +494,9 @@ AXES_VERBOSE = False
 QART = {
     # Largest QR version accepted for art (version 6 at level H holds 58 bytes).
     "MAX_VERSION": envint("QART_MAX_VERSION", "6"),
-    "DEFAULT_ECC": os.getenv("QART_DEFAULT_ECC", "H"),
+    # The error correction level of the codes qart draws (print files, art), in either case. Checked here: "h" failed
+    # every code the site draws, and the home page answered 500.
+    "DEFAULT_ECC": envchoice("QART_DEFAULT_ECC", "H", ("L", "M", "Q", "H")),
     # Largest image (in pixels) qart opens (uploads, stored candidates, the verifier's and commands' inputs): a guard
     # against decompression bombs.
     "MAX_IMAGE_PIXELS": envint("QART_MAX_IMAGE_PIXELS", str(40_000_000)),

@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import Client, SimpleTestCase
 
+from generator.core.codes import qr
 from tests.conftest import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ class ProductionSettingsTestCase(SimpleTestCase):
         self.assertEqual(result.stdout.strip(), "lcm", result.stderr)
         result = import_settings(QART_FEWSTEP_SCHEDULER="ddim")
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("QART_FEWSTEP_SCHEDULER must be one of lcm, tcd, got 'ddim'", result.stderr)
+        self.assertIn("QART_FEWSTEP_SCHEDULER must be one of lcm, tcd, got “ddim”", result.stderr)
 
     def test_short_links_are_not_sent_to_https_where_the_rest_of_the_site_is(self):
         # Behind a TLS proxy that QART_TRUST_PROXY was not set for, every plain request redirects to itself: printed
@@ -182,7 +183,62 @@ class ProductionSettingsTestCase(SimpleTestCase):
         result = import_settings(QART_DEVICES="cuda:0,gpu1")
 
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("QART_DEVICES: unknown device 'gpu1'", result.stderr)
+        self.assertIn("QART_DEVICES: unknown device “gpu1”", result.stderr)
+
+
+def start_line(**env: str) -> str:
+    """What `manage.py check` says on stderr with `env` (DEBUG=1 unless it says otherwise), asserting it stopped with
+    one line: what a person starting a command, or gunicorn's log (`qartsite.web_process`), shows."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=BASE_DIR, env={**environ, "DEBUG": "1", **env},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no traceback
+    return result.stderr.strip()
+
+
+DATABASE_URL_IS = ("DATABASE_URL must be a URL such as postgres://USER:PASSWORD@HOST:5432/NAME or "
+                   "sqlite:////path/to/file, got")
+
+
+class StartUpLineTestCase(SimpleTestCase):
+    def test_it_quotes_a_bad_value_as_every_message_does(self):
+        # repr wrote '8\n9', and Python's quotes, unlike every other message of the site.
+        self.assertEqual(start_line(QART_CANDIDATES="8\n9"),
+                         "qart: QART_CANDIDATES must be a whole number, got “8\\u000a9”")
+
+    def test_it_never_shows_the_password_of_a_url_it_refuses(self):
+        # A deployment's log (gunicorn's, a CI job's) is read by more people than the secrets are.
+        for env, said in (
+            ({"REDIS_URL": "http://:s3cret@redis.internal:6379/0"},
+             "REDIS_URL must be a redis://, rediss:// or unix:// URL, got “http://:***@redis.internal:6379/0”"),
+            ({"CACHE_URL": "edis://qart:s3cret@redis.internal:6379/1"},
+             "CACHE_URL must be a redis:// URL or empty, got “edis://qart:***@redis.internal:6379/1”"),
+            ({"SITE_ROOT": "https://qart:s3cret@qart.example/app"},
+             "SITE_ROOT must be a scheme and host such as https://qart.example, got “https://qart:***@qart.example/app”"),
+            ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "http://key:s3cret@minio/path"},
+             "MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000, "
+             "got “http://key:***@minio/path”"),
+            # dj-database-url's own errors were a traceback.
+            ({"DATABASE_URL": "postgress://qart:s3cret@db/qart"}, f"{DATABASE_URL_IS} “postgress://qart:***@db/qart”"),
+            ({"DATABASE_URL": "postgres://qart:s3cret@db:port/qart"},
+             f"{DATABASE_URL_IS} “postgres://qart:***@db:port/qart”"),
+        ):
+            with self.subTest(env=env):
+                self.assertEqual(start_line(**env), f"qart: {said}")
+
+
+class DefaultEccTestCase(SimpleTestCase):
+    def test_it_takes_the_level_in_either_case(self):
+        # "h" failed every code the site draws (the core's levels are capitals); the home page answered 500.
+        script = "from qartsite import settings; print(settings.QART['DEFAULT_ECC'])"
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "QART_DEFAULT_ECC": "h"}, timeout=60)
+        self.assertEqual(result.stdout.strip(), "H", result.stderr)
+
+    def test_it_offers_the_levels_the_core_draws_and_refuses_another(self):
+        levels = ", ".join(qr.ECC_LEVELS)
+        self.assertEqual(start_line(QART_DEFAULT_ECC="X"), f"qart: QART_DEFAULT_ECC must be one of {levels}, got “X”")
 
 
 class EnvDevicesTestCase(SimpleTestCase):
@@ -321,7 +377,7 @@ class MediaStorageSettingsTestCase(SimpleTestCase):
 
     def test_it_refuses_what_it_cannot_use(self):
         for env, message in (
-            ({"MEDIA_STORAGE": "ftp"}, "MEDIA_STORAGE must be filesystem or s3, got 'ftp'"),
+            ({"MEDIA_STORAGE": "ftp"}, "MEDIA_STORAGE must be filesystem or s3, got “ftp”"),
             ({"MEDIA_STORAGE": "s3"}, "MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET"),
             ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "minio:9000"},
              "MEDIA_S3_ENDPOINT_URL must be a scheme and host"),

@@ -5,11 +5,13 @@ backslash written twice, so that an escape and the same characters typed read di
 A choice field's refusal quotes the value ("“…” is not a valid choice."): 5,000 characters sent as a placement's
 `kind` came back whole in the 400, and a NUL sent as a team's time zone came back raw in its message. In the core,
 importing only the standard library, so that the core's own messages (`print_specs`, `downloads`) quote as the site's
-do, and the site (the API's fields, its query filters, the models, the web process's first middleware) may import it.
+do, and the site (the API's fields, its query filters, the models, the web process's first middleware, and the
+settings, which load before any application can) may import it.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 ECHO_CHARS = 60  # enough to recognise a misspelt word or a pasted address by its start
@@ -17,6 +19,11 @@ ECHO_CHARS = 60  # enough to recognise a misspelt word or a pasted address by it
 # Characters that break a line or turn the text round (right-to-left overrides and isolates): "exe.pdf" can be made to
 # show as "fdp.exe". Joiners stay: emoji sequences and several scripts need them.
 REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+HIDDEN = "***"  # what a message shows in place of a password
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A query parameter that can carry a secret: redis-py reads a socket's password from `?password=`, libpq from its own.
+SECRET_PARAMETER = re.compile(r"(?P<name>(?:^|[?&])[^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def breaks_a_line(char: str) -> bool:
@@ -46,3 +53,29 @@ def echo(value: object) -> str:
     text = str(value)
     shown = text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}…"
     return "".join(_escaped(char) for char in shown)
+
+
+def without_password(url: str) -> str:
+    """`url` with whatever could be a password in it replaced by `HIDDEN`, however badly the URL is written.
+
+    Args:
+        url: a URL as set (a start-up message quotes the one that is wrong, so it may not parse).
+
+    Returns:
+        `url` with the user part's password hidden (everything before the last "@": a password may hold an unescaped
+        "@", "/" or "?"; a user part without a colon, all of it, as some clients take a lone name for the password)
+        and the value of each query parameter whose name speaks of a password, secret, token or key.
+    """
+    scheme = SCHEME.match(url)
+    head, rest = (url[:scheme.end()], url[scheme.end():]) if scheme else ("", url)
+    user_part, at, host = rest.rpartition("@")
+    if at:
+        name, colon, _ = user_part.partition(":")
+        rest = f"{name}:{HIDDEN}@{host}" if colon else f"{HIDDEN}@{host}"
+    return head + SECRET_PARAMETER.sub(lambda found: found["name"] + HIDDEN, rest)
+
+
+def echo_url(url: str) -> str:
+    """`echo` of `url` without its password (`without_password`): a start-up line or a log must not hand a password
+    to whoever reads it. Hidden first, then shortened, so that a cut can never leave part of a password showing."""
+    return echo(without_password(url))

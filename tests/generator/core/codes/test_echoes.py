@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from generator.core.codes.echoes import ECHO_CHARS, echo
+import pytest
+
+from generator.core.codes.echoes import ECHO_CHARS, echo, echo_url, without_password
 
 
 def test_it_cuts_a_long_value_to_its_start_and_an_ellipsis():
@@ -33,3 +35,25 @@ def test_it_writes_a_backslash_twice_so_no_text_sent_reads_as_an_escape():
 
 def test_it_cuts_before_it_doubles_a_backslash():
     assert echo("\\" * 5000) == "\\\\" * ECHO_CHARS + "…"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret@redis.internal:6379/0", "redis://:***@redis.internal:6379/0"),
+    ("postgres://qart:s3cret@db:5432/qart", "postgres://qart:***@db:5432/qart"),
+    ("redis://s3cret@redis.internal", "redis://***@redis.internal"),  # a lone name: redis-py's password for some
+    # Written wrong (why a message quotes it): an unescaped "@", "/" or "?" in the password, a scheme without "://".
+    ("postgres://qart:p@ss/w?rd@db/qart", "postgres://qart:***@db/qart"),
+    ("redis//:s3cret@host:6379", "redis//:***@host:6379"),
+    ("unix:///run/redis.sock?db=0&password=s3cret", "unix:///run/redis.sock?db=0&password=***"),
+    ("postgres://db/qart?sslmode=require&PASSWORD=s3;cret#x", "postgres://db/qart?sslmode=require&PASSWORD=***#x"),
+    ("https://qart.example/app", "https://qart.example/app"),
+    ("localhost:6379", "localhost:6379"),
+])
+def test_it_hides_what_could_be_a_password_in_a_url(url, shown):
+    assert without_password(url) == shown
+
+
+def test_it_hides_the_password_before_it_cuts():
+    # Cut first, a password past the 60th character would lose its "@" and show its start.
+    url = f"redis://{'u' * 30}:{'s3cret' * 20}@{'h' * 40}"
+    assert echo_url(url) == f"redis://{'u' * 30}:***@{'h' * 40}"[:ECHO_CHARS] + "…"
