@@ -41,6 +41,8 @@ from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+from generator.core.codes.echoes import echo
+
 # How long a request to the bucket may take, and how often it is tried: at most 2 x (connect + read) = 26 s when the
 # bucket does not answer, under gunicorn's 30 s worker timeout (3 x (3 + 20) s was 69 s, and the worker was killed:
 # a plain 500), instead of botocore's default minutes (60 s timeouts).
@@ -100,9 +102,9 @@ def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None
             if bucket_check is not None:
                 bucket_check()
             raise FileNotFoundError(f"{name}: no such object in the bucket") from exc
-        raise MediaUnavailable(f"The media storage refused to {doing} {name!r}: {exc}") from exc
+        raise MediaUnavailable(f"The media storage refused to {doing} “{echo(name)}”: {exc}") from exc
     except (BotoCoreError, Boto3Error) as exc:
-        message = f"The media storage could not {doing} {name!r}: {exc}"
+        message = f"The media storage could not {doing} “{echo(name)}”: {exc}"
         if no_answer is not None and did_not_answer(exc):
             no_answer(message)
         raise MediaUnavailable(message) from exc
@@ -244,8 +246,8 @@ class S3MediaStorage(S3Storage):
             self.connection.meta.client.head_bucket(Bucket=self.bucket_name)
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                raise MediaUnavailable(f"The media storage has no bucket {self.bucket_name!r}: check MEDIA_S3_BUCKET "
-                                       "(and MEDIA_S3_ENDPOINT_URL).") from exc
+                raise MediaUnavailable(f"The media storage has no bucket “{echo(self.bucket_name)}”: check "
+                                       "MEDIA_S3_BUCKET (and MEDIA_S3_ENDPOINT_URL).") from exc
             # Not allowed to ask about the bucket (a policy on objects only): trust the object's 404, and do not
             # ask again for a while (every save asks).
         except (BotoCoreError, Boto3Error) as exc:

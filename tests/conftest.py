@@ -53,6 +53,14 @@ def use_s3(settings, monkeypatch, **variables: str) -> MediaStorage:
     return MediaStorage("s3", env)
 
 
+def use_missing_bucket(media_storage: MediaStorage, settings, monkeypatch) -> str:
+    """`media_storage`'s S3 server with MEDIA_S3_BUCKET naming a bucket that is not there (a typo); returns the name."""
+    bucket = f"typo-{uuid.uuid4().hex[:12]}"
+    server = {name: media_storage.env[f"MEDIA_S3_{name}"] for name in S3_SERVER}
+    use_s3(settings, monkeypatch, **{**server, "BUCKET": bucket})
+    return bucket
+
+
 @pytest.fixture(params=["filesystem", S3])
 def media_storage(request, settings, monkeypatch, _media_root) -> MediaStorage:
     """Each test that uses this runs twice: on the filesystem, and on make test's S3 server (SeaweedFS on loopback),

@@ -53,7 +53,7 @@ def test_a_storage_failing_part_way_leaves_no_half_stored_candidates(media_stora
 
     def fails_on_the_control_image(self, name, content):
         if "/control/" in name:
-            raise MediaUnavailable(f"The media storage could not store {name!r}: it went away")
+            raise MediaUnavailable(f"The media storage could not store “{name}”: it went away")
         time.sleep(0.1)  # still storing when the control image failed: waited for, then deleted
         saved.append(save(self, name, content))
         return saved[-1]
@@ -118,7 +118,7 @@ def test_a_store_again_asks_the_bucket_though_its_wait_is_shorter_than_the_stora
 
     def frozen(self, name, content):
         self._no_answer("The media storage did not answer: read timeout")  # as a timed-out call leaves it
-        raise MediaUnavailable(f"The media storage could not store {name!r}: read timeout")
+        raise MediaUnavailable(f"The media storage could not store “{name}”: read timeout")
 
     monkeypatch.setattr(backend, "_save", frozen)
     monkeypatch.setattr(job_files.time, "sleep", lambda seconds: monkeypatch.setattr(backend, "_save", save))

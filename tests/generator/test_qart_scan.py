@@ -94,6 +94,14 @@ class TestQartScan:
         out, _ = scan(str(code_png), "--expect", URL)
         assert out.startswith(f"{code_png}: PASS p=") and "zxing 7/7" in out and "wechat 1/1" in out
 
+    def test_it_quotes_what_it_read_as_messages_quote(self, tmp_path):
+        # A contact card's line breaks: repr wrote them as Python writes them, in Python's quotes.
+        card, path = "BEGIN:VCARD\nFN:Ada\nEND:VCARD", tmp_path / "card.png"
+        qr.render_control_image(qr.encode(card), 512).save(path)
+        out, _ = scan(str(path), "--expect", card)
+        assert " read “BEGIN:VCARD\\u000aFN:Ada\\u000aEND:VCARD” (" in out
+        assert len(out.strip().splitlines()) == 1
+
     def test_it_reports_each_bad_input_and_keeps_going(self, code_png, tmp_path):
         empty = tmp_path / "empty.png"
         empty.write_bytes(b"")

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from generator.models import Candidate, GenerationJob, LabelingItem, LabelingSession, Prompt
 from qartsite.management.commands import qart_media_copy
 from qartsite.storage import MediaUnavailable
-from tests.conftest import ON_S3_ONLY
+from tests.conftest import ON_S3_ONLY, use_missing_bucket
 
 pytestmark = pytest.mark.django_db
 
@@ -164,13 +164,22 @@ def test_it_needs_a_bucket(settings):
         copy("--to", "s3")
 
 
+@ON_S3_ONLY
+def test_it_names_a_bucket_that_is_not_there(media_storage, on_disk, settings, monkeypatch):
+    # A typo in MEDIA_S3_BUCKET: the command's one message quotes the name as every message quotes a value.
+    bucket = use_missing_bucket(media_storage, settings, monkeypatch)
+    with pytest.raises(CommandError, match=f"^The media storage has no bucket “{bucket}”: check "
+                                           "MEDIA_S3_BUCKET \\(and MEDIA_S3_ENDPOINT_URL\\)\\.\nStopped: "):
+        copy("--to", "s3")
+
+
 def test_it_stops_at_once_when_the_bucket_cannot_be_reached(unreachable_media, team_users):
     prompt = Prompt.objects.create(owner=team_users.owner, team=team_users.team, text="a lighthouse")
     storages["filesystem"].save("generations/init/p.png", ContentFile(b"picture bytes"))
     GenerationJob.objects.create(owner=team_users.owner, prompt=prompt, content="x",
                                  init_image="generations/init/p.png")
 
-    with pytest.raises(CommandError, match="The media storage could not look up 'generations/init/p.png'.*\n"
+    with pytest.raises(CommandError, match="The media storage could not look up “generations/init/p.png”.*\n"
                                            "Stopped: no more files were started. Run the command again once the "
                                            "storage is back; what it copied is kept and not copied again."):
         copy("--to", "s3")

@@ -10,7 +10,6 @@ import io
 import os
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -166,16 +165,15 @@ def test_it_reads_only_the_part_asked_for_and_looks_an_object_up_in_one_request(
 def test_a_missing_bucket_is_an_unavailable_storage_not_a_missing_file(media_storage, settings, monkeypatch):
     # A HEAD's 404 carries no error code: a typo in MEDIA_S3_BUCKET read as "the file is gone", and a worker failed
     # every job for good.
-    from tests.conftest import S3_SERVER, use_s3
+    from tests.conftest import use_missing_bucket
 
-    server = {name: media_storage.env[f"MEDIA_S3_{name}"] for name in S3_SERVER}
-    use_s3(settings, monkeypatch, **{**server, "BUCKET": f"typo-{uuid.uuid4().hex[:12]}"})
+    bucket = use_missing_bucket(media_storage, settings, monkeypatch)
     for ask in (default_storage.exists, default_storage.open, default_storage.size, default_storage.get_modified_time,
                 default_storage.stored_md5):
-        with pytest.raises(MediaUnavailable, match="has no bucket 'typo-.*check MEDIA_S3_BUCKET"):
+        with pytest.raises(MediaUnavailable, match=f"has no bucket “{bucket}”: check MEDIA_S3_BUCKET"):
             ask("generations/1/a.png")
     # Nor does a write make the bucket (SeaweedFS would): the upload is refused, not stored where no host looks.
-    with pytest.raises(MediaUnavailable, match="has no bucket 'typo-"):
+    with pytest.raises(MediaUnavailable, match=f"has no bucket “{bucket}”"):
         default_storage.save("generations/1/a.png", ContentFile(b"x"))
 
 
@@ -204,7 +202,7 @@ def test_it_reads_the_bytes_back_where_the_server_reports_no_plain_md5(media_sto
 def test_it_says_the_storage_is_unavailable_in_one_kind_of_error(unreachable_media, ask):
     arguments = {"save": ("generations/1/a.png", ContentFile(b"x")), "listdir": ("generations",),
                  "open_part": ("generations/1/a.png", 0, 10)}
-    with pytest.raises(MediaUnavailable, match="The media storage could not .* 'generations") as raised:
+    with pytest.raises(MediaUnavailable, match="The media storage could not .* “generations") as raised:
         getattr(default_storage, ask)(*arguments.get(ask, ("generations/1/a.png",)))
     assert isinstance(raised.value, OSError)  # so code that handles a missing or unreadable file handles this too
     assert "Could not connect to the endpoint URL" in str(raised.value)

@@ -10,6 +10,7 @@ from django.db import DatabaseError
 
 from generator import verifier_models
 from generator.core.codes import decision, decoders, images, scan
+from generator.core.codes.echoes import echo
 
 
 class Command(BaseCommand):
@@ -75,7 +76,8 @@ class Command(BaseCommand):
             for name in dict.fromkeys(r.decoder for r in result.reads)
             for mine in [[r for r in result.reads if r.decoder == name]]
         )
-        read = " | ".join(repr(t) for t in result.decoded) or "nothing"
+        # Quoted as messages quote (a vCard's line breaks as \u000a, one line an image); --json has the whole texts.
+        read = " | ".join(f"“{echo(text)}”" for text in result.decoded) or "nothing"
         note = " MISREAD" if result.misread else ""
         why = "".join(f"\n  - {reason['text']}" for reason in result.reasons)
         return (f"{path}: {result.verdict.upper()}{note} p={result.scan_probability:.2f} read {read} "
