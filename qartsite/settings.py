@@ -566,7 +566,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # Checked here: logging's own refusal of an unknown level is a traceback ("Unable to configure root logger").
+    "root": {"handlers": ["console"],
+             "level": envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
     # Django's own default gives its logger a console handler of its own (under DEBUG) that also passes records to
     # the root's: every "Not Found: ..." line printed twice. Here the root's handler prints them, once.
     "loggers": {"django": {"handlers": [], "propagate": True},

@@ -241,6 +241,19 @@ class DefaultEccTestCase(SimpleTestCase):
         self.assertEqual(start_line(QART_DEFAULT_ECC="X"), f"qart: QART_DEFAULT_ECC must be one of {levels}, got “X”")
 
 
+class LogLevelTestCase(SimpleTestCase):
+    def test_it_refuses_an_unknown_level_in_one_line(self):
+        # logging's own refusal was a traceback ("Unable to configure root logger").
+        self.assertEqual(start_line(LOG_LEVEL="LOUD"),
+                         "qart: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got “LOUD”")
+
+    def test_it_takes_a_level_in_either_case(self):
+        script = "from qartsite import settings; print(settings.LOGGING['root']['level'])"
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env={**os.environ, "LOG_LEVEL": "warning"}, timeout=60)
+        self.assertEqual(result.stdout.strip(), "WARNING", result.stderr)
+
+
 class EnvDevicesTestCase(SimpleTestCase):
     def test_it_parses_a_device_list(self):
         from qartsite.settings import envdevices
