@@ -74,6 +74,10 @@ class StoredFile:
         return strong_etag(f"{self.name}\n{self.size}\n{self.modified!r}".encode())
 
     def whole(self) -> IO[bytes]:
+        """The whole file: from a storage that reads parts (a bucket), in one request, its size known from the look-up
+        (django-storages' own file looks the object up twice more before it reads)."""
+        if self.size and hasattr(self.storage, "open_part"):
+            return self.part(0, self.size)
         return self.storage.open(self.name, "rb")
 
     def part(self, start: int, length: int) -> IO[bytes]:

@@ -54,6 +54,12 @@ ATTEMPTS = 2
 # (a fault drill, the S3 server SIGSTOPped). A page fails sooner; a job's files (workers) are worth the longer wait.
 WEB_READ_TIMEOUT = 5
 WEB_ATTEMPTS = 1
+# What a web process waits for the answer to a look-up (a HEAD: an object's size and time, or the bucket's), which comes
+# first in every read: it carries no body, so its time does not grow with the object, and a bucket that has not
+# answered one in this long is taken as not answering. A frozen bucket held the first media request of each web worker
+# WEB_READ_TIMEOUT (a fault drill); the GET that follows keeps WEB_READ_TIMEOUT, so a slow bucket streaming a large
+# print file is not cut short.
+WEB_LOOK_UP_TIMEOUT = 2
 BUCKET_SEEN_SECONDS = 60  # after a 404, the bucket's existence is asked about at most this often
 # After the bucket did not answer, this process's calls to it fail at once for this long; then one quick question
 # (`PROBE_TIMEOUT`, no retry) decides whether calls go to it again. A frozen bucket held every web worker for a
@@ -127,12 +133,30 @@ class S3MediaStorage(S3Storage):
       stored under it, which `qart_media_copy` relies on to check what it copied.
     - Every failure to reach the bucket is a `MediaUnavailable` (see `bucket_errors`), within short timeouts; once
       the bucket has not answered, this process's calls fail at once for `AWAY_SECONDS`, then a quick probe decides
-      (`reachable`).
+      (`reachable`). A web process's reads start with a look-up that waits `WEB_LOOK_UP_TIMEOUT` (`look_up_client`).
     """
 
     _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
     web = False  # this process serves web requests: WEB_READ_TIMEOUT and WEB_ATTEMPTS (`limit_web_requests`)
     _away_reason = "The media storage did not answer"  # what the call that found it away said
+
+    def ask(self) -> None:
+        """Ask the server now, whatever this process knows of it, with a `PROBE_TIMEOUT` (any HTTP answer will do: it is
+        up): for a caller whose next calls would each wait out their timeouts and tries when it does not answer (the
+        media sweep's listing waited 20 s and more on a frozen bucket).
+
+        Raises:
+            MediaUnavailable: the server did not answer; this process's calls then fail at once for `AWAY_SECONDS`.
+        """
+        self._probe("The media storage does not answer", PROBE_TIMEOUT)
+
+    def _probe(self, saying: str, timeout: float) -> None:
+        try:
+            self._ask_server(timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            self._no_answer(f"{saying}: {exc}")
+            raise MediaUnavailable(self._away_reason) from exc
+        self._away_until = 0.0
 
     def reachable(self, ask_now: bool = False) -> None:
         """Raise `MediaUnavailable` at once while the bucket is known not to answer. Once `AWAY_SECONDS` have passed,
@@ -153,12 +177,7 @@ class S3MediaStorage(S3Storage):
             raise MediaUnavailable(f"{self._away_reason} (a moment ago; no call goes to it for the next "
                                    f"{until - now:.0f} s)")
         self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks
-        try:
-            self._ask_server(PROBE_TIMEOUT)
-        except urllib3.exceptions.HTTPError as exc:
-            self._no_answer(f"The media storage still does not answer: {exc}")
-            raise MediaUnavailable(self._away_reason) from exc
-        self._away_until = 0.0
+        self._probe("The media storage still does not answer", PROBE_TIMEOUT)
 
     def _ask_server(self, timeout: float) -> None:
         """One HEAD request to the server, no retry: any HTTP answer will do (it is up). Raises urllib3's HTTPError."""
@@ -179,11 +198,9 @@ class S3MediaStorage(S3Storage):
         if now < self._away_until:
             return f"{self._away_reason} (a moment ago)"
         try:
-            self._ask_server(HEALTH_TIMEOUT)
-        except urllib3.exceptions.HTTPError as exc:
-            self._no_answer(f"The media storage does not answer: {exc}")
+            self._probe("The media storage does not answer", HEALTH_TIMEOUT)
+        except MediaUnavailable:
             return self._away_reason
-        self._away_until = 0.0
         return ""
 
     def _no_answer(self, reason: str) -> None:
@@ -218,7 +235,8 @@ class S3MediaStorage(S3Storage):
     @classmethod
     def limit_web_requests(cls) -> None:
         """Called as a web process loads the application (`qartsite.web_process`), before any storage is built: the
-        buckets it uses are asked once, for at most WEB_READ_TIMEOUT, then `reachable` fails calls at once."""
+        buckets it uses are asked once, for at most WEB_READ_TIMEOUT (a look-up, which every read starts with:
+        WEB_LOOK_UP_TIMEOUT), then `reachable` fails calls at once."""
         cls.web = True
 
     @property
@@ -236,6 +254,19 @@ class S3MediaStorage(S3Storage):
             events.register("before-call.s3", _expect_continue_if_large)
         return connection
 
+    @property
+    def look_up_client(self):
+        """The boto3 client of this thread for look-ups (HEAD requests): in a web process its own, which waits
+        `WEB_LOOK_UP_TIMEOUT` for an answer (botocore has one read timeout per client); elsewhere the connection's."""
+        if not self.web:
+            return self.connection.meta.client
+        client = getattr(self._connections, "look_up_client", None)
+        if client is None:
+            client = self._connections.look_up_client = self._create_session().client(
+                "s3", region_name=self.region_name, use_ssl=self.use_ssl, endpoint_url=self.endpoint_url,
+                config=self.client_config.merge(Config(read_timeout=WEB_LOOK_UP_TIMEOUT)), verify=self.verify)
+        return client
+
     def check_bucket(self) -> None:
         """Raise `MediaUnavailable` when the bucket itself is missing (asked after a 404, see `bucket_errors`); a
         bucket seen within `BUCKET_SEEN_SECONDS` is not asked about again."""
@@ -243,7 +274,7 @@ class S3MediaStorage(S3Storage):
             return
         self.reachable()
         try:
-            self.connection.meta.client.head_bucket(Bucket=self.bucket_name)
+            self.look_up_client.head_bucket(Bucket=self.bucket_name)
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 raise MediaUnavailable(f"The media storage has no bucket “{echo(self.bucket_name)}”: check "
@@ -261,6 +292,9 @@ class S3MediaStorage(S3Storage):
         return urljoin(settings.MEDIA_URL, filepath_to_uri(name))
 
     def _open(self, name, mode="rb"):
+        if self.web and "r" in mode:
+            # Looked up first, within WEB_LOOK_UP_TIMEOUT: django-storages' own look-up waits WEB_READ_TIMEOUT.
+            self._head(name)
         with self._calls("read", name, self.check_bucket):
             stored = super()._open(name, mode)
             if "r" in mode:
@@ -281,7 +315,13 @@ class S3MediaStorage(S3Storage):
 
     def exists(self, name) -> bool:
         with self._calls("look up", name, self.check_bucket):
-            found = super().exists(name)  # django-storages answers a HEAD's 404 with False itself
+            try:
+                self.look_up_client.head_object(Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)))
+                found = True
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+                    raise
+                found = False
         if not found:
             self.check_bucket()
         return found
@@ -314,8 +354,7 @@ class S3MediaStorage(S3Storage):
     def _head(self, name: str) -> dict:
         """The object's metadata, from one HEAD request."""
         with self._calls("look up", name, self.check_bucket):
-            return self.connection.meta.client.head_object(Bucket=self.bucket_name,
-                                                           Key=self._normalize_name(clean_name(name)))
+            return self.look_up_client.head_object(Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)))
 
     def stat(self, name: str) -> tuple[int, float]:
         """The object's size and modification time (POSIX) from one request: `size()` and `get_modified_time()`

@@ -149,6 +149,19 @@ def unreachable_media(settings, monkeypatch) -> MediaStorage:
                   ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
 
 
+@pytest.fixture
+def frozen_bucket(settings, monkeypatch, silent_server) -> Iterator[list[socket.socket]]:
+    """A bucket on a server that takes connections and never answers (`silent_server`); yields the connections it
+    took, a list, once the default storage is built again from settings naming it."""
+    from django.core.files.storage import storages
+
+    port, asked = silent_server
+    use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{port}", BUCKET="qart",
+           ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+    storages._storages.pop("default", None)  # built again (by the test) from the settings just set
+    yield asked
+
+
 @pytest.fixture(autouse=True)
 def _queue_urls_put_back(monkeypatch):
     """The queues' Redis URLs as settings made them, after each test: a test that loads the web process

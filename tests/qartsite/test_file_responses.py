@@ -178,3 +178,19 @@ def test_it_asks_the_bucket_for_the_range_only_and_for_nothing_to_answer_head(im
     assert response.status_code == 206 and body(response) == data[-5:]
     head = client.head(url)
     assert head.status_code == 200 and head["Content-Length"] == str(len(data))
+
+
+@ON_S3_ONLY
+def test_it_asks_the_bucket_twice_for_a_whole_file_a_look_up_and_one_read(image, monkeypatch):
+    # django-storages' file looks the object up twice more before its read: four requests an image, where the look-up
+    # already told the size. A web process's look-up is the brief one (`storage.WEB_LOOK_UP_TIMEOUT`).
+    from django.core.files.storage import default_storage
+
+    url, data, client = image
+    asked = []
+    clients = {id(made): made for made in (default_storage.connection.meta.client, default_storage.look_up_client)}
+    for client_of in clients.values():  # one client, outside a web process
+        client_of.meta.events.register("before-call.s3", lambda model, **kwargs: asked.append(model.name))
+    response = client.get(url)
+    assert response.status_code == 200 and body(response) == data
+    assert asked == ["HeadObject", "GetObject"]

@@ -84,5 +84,18 @@ def test_the_command_lists_then_deletes_and_says_so(files, monkeypatch):
 
 
 def test_the_command_says_the_storage_is_away_in_one_line(unreachable_media):
-    with pytest.raises(CommandError, match="The media storage could not .*Nothing more was deleted"):
+    with pytest.raises(CommandError, match="The media storage does not answer: .*Nothing more was deleted"):
         call_command("qart_media_sweep")
+
+
+def test_it_asks_a_bucket_that_does_not_answer_once_and_briefly(frozen_bucket, monkeypatch):
+    # Its listing waited out a worker's timeouts and tries on a frozen bucket: 22-25 s before the command's one line
+    # (a fault drill). The bucket is asked first, once, within the probe's timeout.
+    from qartsite import storage
+
+    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # a command's storage (an earlier test may load the web)
+    monkeypatch.setattr(storage, "PROBE_TIMEOUT", 0.3)
+    monkeypatch.setattr(storage, "READ_TIMEOUT", 0.3)  # the listing's, were it asked
+    with pytest.raises(CommandError, match="does not answer: .*Read timed out.*Nothing more was deleted"):
+        call_command("qart_media_sweep")
+    assert len(frozen_bucket) == 1  # the probe, and no listing after it

@@ -10,6 +10,8 @@ import io
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -241,21 +243,6 @@ def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_
     assert len(asked) == 1
 
 
-@pytest.fixture
-def frozen_bucket(settings, monkeypatch, silent_server):
-    """A bucket on a server that takes connections and never answers (`silent_server`); yields the connections it
-    took, a list, once the default storage is built again from settings naming it."""
-    from django.core.files.storage import storages
-
-    from tests.conftest import use_s3
-
-    port, asked = silent_server
-    use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{port}", BUCKET="qart",
-           ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
-    storages._storages.pop("default", None)  # built again (by the test) from the settings just set
-    yield asked
-
-
 def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_timeout(frozen_bucket, monkeypatch):
     # botocore's `max_attempts` counts the retries, not the tries: a frozen bucket was asked 3 times, 10 s each, and an
     # image held its web worker 30.1 s, at gunicorn's 30 s timeout (a fault drill: the S3 server stopped, SIGSTOP).
@@ -271,9 +258,29 @@ def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_
     assert len(frozen_bucket) == storage.ATTEMPTS
 
 
-def test_a_web_process_asks_a_bucket_that_does_not_answer_once_and_briefly(frozen_bucket, monkeypatch):
-    # Two sync workers, each held 20 s by a frozen bucket (an image, an upload): every short link waited behind them
-    # (a fault drill). A web process (qartsite.web_process, as gunicorn loads qartsite.wsgi) tries once, briefly.
+@contextmanager
+def bucket_served_by(handler: type[BaseHTTPRequestHandler], settings, monkeypatch) -> Iterator[None]:
+    """`with bucket_served_by(handler, ...):` the default storage is a bucket "qart" of a loopback server answering
+    with `handler`, built again from the settings; the server is stopped after."""
+    from django.core.files.storage import storages
+
+    from tests.conftest import use_s3
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}", BUCKET="qart",
+               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
+        storages._storages.pop("default", None)  # built again from the settings just set
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def web_storage(monkeypatch, **timeouts: float):
+    """The default storage as a web process builds it (qartsite.web_process, as gunicorn loads qartsite.wsgi), with
+    `timeouts` (the storage module's names) set, and boto's clients built before a test's clock starts (0.2-0.9 s)."""
     from django.core.files.storage import storages
 
     from qartsite import storage, web_process
@@ -281,15 +288,77 @@ def test_a_web_process_asks_a_bucket_that_does_not_answer_once_and_briefly(froze
     monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # put back after the test: this process is no server
     web_process.load(lambda: "the application")
     assert storage.S3MediaStorage.web
+    for name, seconds in timeouts.items():
+        monkeypatch.setattr(storage, name, seconds)
+    built = storages["default"]
+    built.connection, built.look_up_client  # noqa: B018
+    return built
+
+
+@pytest.mark.parametrize("ask", ["open", "exists", "stat", "save"])
+def test_a_web_process_gives_a_bucket_that_does_not_answer_one_brief_look_up(frozen_bucket, monkeypatch, ask):
+    # Two sync workers, each held 20 s by a frozen bucket (an image, an upload): every short link waited behind them
+    # (a fault drill). A web process tries once, briefly; and every media request's first call, a look-up (a read's,
+    # or an upload's of its bucket), waits less again: the first of each web worker waited WEB_READ_TIMEOUT.
+    from qartsite import storage
+
     assert storage.WEB_ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.WEB_READ_TIMEOUT) <= 8
-    monkeypatch.setattr(storage, "WEB_READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(storage, "READ_TIMEOUT", 1.0)  # a worker's: told apart by the time it takes
-    web_storage = storages["default"]
-    web_storage.connection  # noqa: B018 -- boto's client built before the clock starts: it took 0.2-0.9 s
+    assert storage.WEB_LOOK_UP_TIMEOUT < storage.WEB_READ_TIMEOUT
+    # A worker's and a web process's reads are told apart from the look-up by the time they take.
+    bucket = web_storage(monkeypatch, WEB_LOOK_UP_TIMEOUT=0.3, WEB_READ_TIMEOUT=1.5, READ_TIMEOUT=3.0)
+    arguments = {"save": ("generations/1/b.png", ContentFile(b"x"))}
     started = time.monotonic()
     with pytest.raises(MediaUnavailable, match="Read timeout"):
-        web_storage.open("generations/1/a.png")
+        getattr(bucket, ask)(*arguments.get(ask, ("generations/1/a.png",)))
     assert len(frozen_bucket) == 1 and time.monotonic() - started < 1.0
+
+
+class _SlowS3(BaseHTTPRequestHandler):
+    """A bucket that is slow but alive, as one busy streaming a large print file: it answers a look-up (HEAD) at once,
+    and a read (GET, whole or a range) only after `PAUSE`, then sends the object in four pieces `PAUSE` apart."""
+
+    protocol_version = "HTTP/1.1"
+    PAUSE = 0.6
+    BODY = bytes(range(256)) * 64
+
+    def _headers(self, status: int, length: int, extra: dict | None = None) -> None:
+        self.send_response(status)
+        for header, value in {"Content-Length": str(length), "ETag": '"slow"', "Content-Type": "image/png",
+                              "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT", **(extra or {})}.items():
+            self.send_header(header, value)
+        self.end_headers()
+
+    def do_HEAD(self):  # noqa: N802 - http.server's names
+        self._headers(200, 0 if self.path.split("?")[0].rstrip("/") == "/qart" else len(self.BODY))
+
+    def do_GET(self):  # noqa: N802
+        body, status, extra = self.BODY, 200, {}
+        if "Range" in self.headers:
+            start, end = (int(at) for at in self.headers["Range"].removeprefix("bytes=").split("-"))
+            body, status = body[start:end + 1], 206
+            extra = {"Content-Range": f"bytes {start}-{end}/{len(self.BODY)}"}
+        time.sleep(self.PAUSE)
+        self._headers(status, len(body), extra)
+        quarter = -(-len(body) // 4)
+        for at in range(0, len(body), quarter):
+            self.wfile.write(body[at:at + quarter])
+            self.wfile.flush()
+            time.sleep(self.PAUSE)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_web_process_reads_a_slow_bucket_whole_past_the_look_ups_timeout(settings, monkeypatch):
+    # The look-up's short wait must not cut short a bucket that answers, only slowly: its first byte and each piece
+    # after come later than WEB_LOOK_UP_TIMEOUT, within WEB_READ_TIMEOUT.
+    with bucket_served_by(_SlowS3, settings, monkeypatch):
+        bucket = web_storage(monkeypatch, WEB_LOOK_UP_TIMEOUT=_SlowS3.PAUSE / 3, WEB_READ_TIMEOUT=_SlowS3.PAUSE * 3)
+        assert bucket.stat("print-files/poster.png")[0] == len(_SlowS3.BODY)
+        with bucket.open("print-files/poster.png") as whole:
+            assert whole.read() == _SlowS3.BODY
+        with bucket.open_part("print-files/poster.png", 100, 5000) as part:
+            assert part.read() == _SlowS3.BODY[100:5100]
 
 
 class _RecordingS3(BaseHTTPRequestHandler):
@@ -320,21 +389,11 @@ class _RecordingS3(BaseHTTPRequestHandler):
 
 def test_uploads_send_their_body_at_once_without_waiting_for_a_continue(settings, monkeypatch):
     # botocore asks for "Expect: 100-continue" on every upload: a round trip more before each file's body.
-    from tests.conftest import use_s3
+    from django.core.files.storage import storages
 
     _RecordingS3.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingS3)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}", BUCKET="qart",
-               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
-        from django.core.files.storage import storages
-
-        storages._storages.pop("default", None)  # built again from the settings just set
+    with bucket_served_by(_RecordingS3, settings, monkeypatch):
         name = storages["default"].save("candidate-00-seed1.png", ContentFile(b"\x89PNG" + bytes(2048)))
-    finally:
-        server.shutdown()
-        server.server_close()
     puts = [headers for method, headers in _RecordingS3.seen if method == "PUT"]
     assert name == "candidate-00-seed1.png" and len(puts) == 1
     assert "Expect" not in puts[0] and int(puts[0]["Content-Length"]) == 2052
