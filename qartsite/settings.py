@@ -89,6 +89,7 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
 # Off unless asked for: `make run` and `make test` turn it on; anything else is production.
 DEBUG = envbool("DEBUG", "0")
+DEFAULT_EXCEPTION_REPORTER_FILTER = "qartsite.logs.SettingsWithoutPasswords"  # a URL's password hidden too
 SECRET_KEY = os.getenv("SECRET_KEY", "").strip() or (DEV_SECRET_KEY if DEBUG else "")
 if not DEBUG and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50):
     # Sessions, password-reset tokens, CSRF and the scan visitor keys all rest on this key.
