@@ -217,8 +217,8 @@ class StartUpLineTestCase(SimpleTestCase):
             ({"SITE_ROOT": "https://qart:s3cret@qart.example/app"},
              "SITE_ROOT must be a scheme and host such as https://qart.example, got “https://qart:***@qart.example/app”"),
             ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "http://key:s3cret@minio/path"},
-             "MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000, "
-             "got “http://key:***@minio/path”"),
+             "MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000 (keys in "
+             "MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY), got “http://key:***@minio/path”"),
             # dj-database-url's own errors were a traceback.
             ({"DATABASE_URL": "postgress://qart:s3cret@db/qart"}, f"{DATABASE_URL_IS} “postgress://qart:***@db/qart”"),
             ({"DATABASE_URL": "postgres://qart:s3cret@db:port/qart"},
@@ -393,6 +393,9 @@ class MediaStorageSettingsTestCase(SimpleTestCase):
             ({"MEDIA_STORAGE": "ftp"}, "MEDIA_STORAGE must be filesystem or s3, got “ftp”"),
             ({"MEDIA_STORAGE": "s3"}, "MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET"),
             ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "minio:9000"},
+             "MEDIA_S3_ENDPOINT_URL must be a scheme and host"),
+            # Keys in the URL: boto never signs with them, and its messages quote the endpoint.
+            ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "http://key:s3cret@minio:9000"},
              "MEDIA_S3_ENDPOINT_URL must be a scheme and host"),
             ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ADDRESSING_STYLE": "dns"},
              "MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto"),
