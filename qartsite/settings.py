@@ -249,8 +249,8 @@ def s3_media_options() -> dict:
     # No user part: boto signs with MEDIA_S3_ACCESS_KEY_ID and its secret, never a URL's, and its messages (the pages'
     # and commands' "media storage could not ...") quote the endpoint.
     if endpoint and not re.fullmatch(r"https?://[^/?#\s@]+/?", endpoint):
-        raise ImproperlyConfigured(f"MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000 (keys "
-                                   f"in MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY), "
+        raise ImproperlyConfigured(f"MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000 "
+                                   f"(keys in MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY), "
                                    f"got “{echo_url(endpoint)}”")
     style = os.getenv("MEDIA_S3_ADDRESSING_STYLE", "").strip().lower()
     if style not in ("", "auto", "path", "virtual"):
