@@ -76,6 +76,7 @@ class Drained:
     read: int = 0
     stored: int = 0
     refused: int = 0
+    redis_away: str = ""  # why the stream was not drained (Redis's error), when it was not
 
     def add(self, read: int, stored: int, refused: int = 0) -> None:
         self.read += read
@@ -210,11 +211,15 @@ class Drainer:
         consumer (`str`, *optional*, defaults to host and process id): the name in the consumer group.
         claim_idle_ms (`int`, *optional*, defaults to CLAIM_IDLE_MS): take over other consumers' entries pending
             this long. Longer than a pass can take, or a live drainer's entries are stored twice (harmlessly).
+        log_outages (`bool`, *optional*, defaults to `True`): log when Redis goes away and comes back, as a running
+            drainer does; `qart_drain_scans --once` says it in its one line instead (`Drained.redis_away`).
     """
 
-    def __init__(self, consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
+    def __init__(self, consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS,
+                 log_outages: bool = True) -> None:
         self.consumer = consumer or default_consumer()
         self.claim_idle_ms = claim_idle_ms
+        self.log_outages = log_outages
         self.stream = scan_buffer.stream_key()
         self.redis_away = False
         self.spool_blocked = False  # the spool folder could not be claimed or read at the last pass
@@ -223,7 +228,7 @@ class Drainer:
         self.flushed_at: float | None = None  # when this drainer last flushed the webhooks' outbox
 
     def client(self) -> Redis:
-        return scan_buffer.redis_client(connect_timeout=2.0, timeout=BLOCK_MS / 1000 + 5.0)
+        return scan_buffer.command_client()
 
     def drain_once(self, block_ms: int | None = None) -> Drained:
         """Store what the stream and the spool hold now. Raises the database's error (nothing acknowledged).
@@ -235,12 +240,14 @@ class Drainer:
         try:
             self.drain_stream(drained, block_ms)
         except RedisError as exc:
-            if not self.redis_away:
+            drained.redis_away = str(exc)
+            if not self.redis_away and self.log_outages:
                 log.warning("Redis is away (%s): draining the spool only", exc)
             self.redis_away = True
         else:
             if self.redis_away:
-                log.warning("Redis is back: draining the stream again")
+                if self.log_outages:
+                    log.warning("Redis is back: draining the stream again")
                 self.flushed_at = None  # and queuing the webhooks it missed
             self.redis_away = False
             self.collect_refused()
@@ -313,8 +320,9 @@ class Drainer:
                 self.store_entries(client, entries, drained)
             if cursor in (b"0-0", "0-0"):
                 break
-        # c. new entries
-        while entries := self.read(client, ">", block_ms):
+        # c. new entries: a blocking read through a client whose read timeout covers the block, for that read alone
+        reader = scan_buffer.command_client(block_ms / 1000) if block_ms else client
+        while entries := self.read(reader, ">", block_ms):
             self.store_entries(client, entries, drained)
             block_ms = None
         # d. now and then: drainers that stopped, once b. has taken what they left

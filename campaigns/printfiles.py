@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ PREFLIGHT_SECONDS = 7 * 24 * 3600  # a preflight depends only on the art, size, 
 # In the cache key with them: raised when the report's words change, so a page does not show last week's cached
 # wording for up to PREFLIGHT_SECONDS (2: the warnings say squares and the white border, not modules and quiet zone).
 PREFLIGHT_WORDING = 2
+# This process's latest reports, answered while the cache cannot be (`preflight_for`): while the cache's Redis hung,
+# each view of a placement page measured its preflight again (a second or three of a core after the cache's wait, a
+# fault drill); reports are small, and a process shows few placements at a time.
+PREFLIGHTS_KEPT = 256
 TRUE_VALUES = ("1", "true", "on", "yes")
 FALSE_VALUES = ("", "0", "false", "off", "no")
 
@@ -358,17 +364,42 @@ def preflight_for(subject: PrintSubject, width_m: float, distance_m: float) -> d
         digest_size=12).hexdigest()
     try:
         cached = cache.get(key)
-    except RedisError:  # the cache (CACHE_URL) is away: measure it again rather than fail the page
-        cached = None
+    except RedisError:  # the cache (CACHE_URL) is away: this process's copy, else measure it again
+        cached = kept_preflights.get(key)
     if cached is not None:
+        kept_preflights.keep(key, cached)
         return cached
     border = printing.QUIET_ZONE if subject.is_plain else ART_BORDER
     report = preflight.preflight(subject.image, subject.source.content, code=subject.code, width_m=width_m,
                                  distance_m=distance_m, border=border,
                                  threshold=settings.QART["SCAN_THRESHOLD"]).to_dict()
+    kept_preflights.keep(key, report)
     with contextlib.suppress(RedisError):
         cache.set(key, report, PREFLIGHT_SECONDS)
     return report
+
+
+class KeptReports:
+    """The last `size` reports this process read or measured, by cache key, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.reports: OrderedDict[str, dict] = OrderedDict()
+        self.lock = threading.Lock()  # an ASGI or threaded server's requests share it
+
+    def get(self, key: str) -> dict | None:
+        with self.lock:
+            return self.reports.get(key)
+
+    def keep(self, key: str, report: dict) -> None:
+        with self.lock:
+            self.reports[key] = report
+            self.reports.move_to_end(key)
+            while len(self.reports) > self.size:
+                self.reports.popitem(last=False)
+
+
+kept_preflights = KeptReports(PREFLIGHTS_KEPT)
 
 
 def placement_preflight(placement, short_url: str, width_cm: float | None = None) -> dict | None:

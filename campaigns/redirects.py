@@ -169,8 +169,8 @@ def share_link(slug: str, link: Link) -> None:
         else:
             shared = [placement_id, url, None if rules is None else rules.to_json(), str(zone), team_id]
             scan_buffer.redis_client().hset(scan_buffer.links_key(), slug, json.dumps(shared))
-    except RedisError:
-        scan_buffer.redis_outage.begin()
+    except RedisError as exc:
+        scan_buffer.redis_outage.begin(exc)
 
 
 def shared_link(slug: str) -> Link | None:
@@ -180,8 +180,8 @@ def shared_link(slug: str) -> Link | None:
         return None
     try:
         raw = scan_buffer.redis_client().hget(scan_buffer.links_key(), slug)
-    except RedisError:
-        scan_buffer.redis_outage.begin()
+    except RedisError as exc:
+        scan_buffer.redis_outage.begin(exc)
         return None
     if not raw:
         return None

@@ -175,8 +175,8 @@ def stream_waiting() -> tuple[int | None, datetime | None, dict, int | None]:
     pipeline.hlen(refused_scans.refused_key())
     try:
         length, first, passes, refused = pipeline.execute()
-    except RedisError:
-        scan_buffer.redis_outage.begin()
+    except RedisError as exc:
+        scan_buffer.redis_outage.begin(exc)
         return None, None, {}, None
     # A stream entry's id starts with the millisecond it was added.
     added = from_unix(int(first[0][0].split(b"-")[0]) / 1000) if first else None

@@ -43,6 +43,7 @@ from django.conf import settings
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -55,30 +56,43 @@ CLAIMED_MODE = 0o400  # owner-write cleared: the drainer has claimed the file (s
 # The redirect's own Redis calls: fail in well under a second, never retry (the spool is the fallback).
 REQUEST_CONNECT_TIMEOUT = 0.25
 REQUEST_TIMEOUT = 0.5
-# After a failure, skip Redis for this long: a Redis that hangs would otherwise cost every scan the timeout.
+# After a refusal, skip Redis for this long: a stopped Redis costs a try nothing, so scans go back to it soon.
 REDIS_RETRY_AFTER = 1.0
+# After a call that timed out (a frozen Redis takes connections and never answers), skip it this long: each try costs
+# a scan the whole REQUEST_TIMEOUT, and with a second's pause a third of each web worker's time went on waiting, the
+# scans queued behind it up to 1.5 s (a fault drill).
+REDIS_SILENT_RETRY_AFTER = 5.0
 
 
 class Outage:
-    """Remembers for a moment that a service failed, so the next requests go straight to the fallback."""
+    """Remembers for a moment that a service failed, so the next requests go straight to the fallback.
 
-    def __init__(self, pause: float) -> None:
+    Args:
+        pause (`float`): seconds to skip the service after a failure.
+        silent_pause (`float`, *optional*, defaults to `pause`): seconds to skip it after a timeout, which cost the
+            caller the whole wait, where a refusal costs nothing.
+    """
+
+    def __init__(self, pause: float, silent_pause: float | None = None) -> None:
         self.pause = pause
+        self.silent_pause = pause if silent_pause is None else silent_pause
         self.until = 0.0
         self.told = False  # its warning was logged, and nothing has answered since (see `add_to_stream`)
 
     def known(self) -> bool:
         return monotonic() < self.until
 
-    def begin(self) -> None:
-        self.until = monotonic() + self.pause
+    def begin(self, failure: BaseException | None = None) -> None:
+        """Skip the service from now: `silent_pause` when `failure` is a timeout, else `pause`."""
+        silent = isinstance(failure, TimeoutError | RedisTimeoutError)
+        self.until = monotonic() + (self.silent_pause if silent else self.pause)
 
     def end(self) -> None:
         self.until = 0.0
         self.told = False
 
 
-redis_outage = Outage(REDIS_RETRY_AFTER)
+redis_outage = Outage(REDIS_RETRY_AFTER, REDIS_SILENT_RETRY_AFTER)
 # After the spool could not be written (a full or read-only disk), scans go to the stream for this long without
 # trying it: each try cost a failed write, and a warning per scan (600 lines in a fault drill).
 SPOOL_RETRY_AFTER = 5.0
@@ -103,6 +117,21 @@ def redis_client(connect_timeout: float = REQUEST_CONNECT_TIMEOUT, timeout: floa
     """The client (and its connection pool) for REDIS_URL with these timeouts, one per process. Same Redis as the
     job queues; its own client because the redirect needs short timeouts and no retries."""
     return _client(settings.REDIS_URL, connect_timeout, timeout)
+
+
+def command_client(block_seconds: float = 0.0) -> Redis:
+    """The client of the drainer and the commands (`qart_drain_scans`, `qart_refused_scans`): the workers' and
+    commands' timeouts (settings.REDIS_TIMEOUTS), no retries.
+
+    A frozen Redis costs each call the whole read timeout: the drainer's 6 s (its blocking read's) on every call held
+    `qart_drain_scans --once` 16 s (a fault drill). Only a blocking read waits longer.
+
+    Args:
+        block_seconds (`float`, *optional*): how long the calls made through it ask Redis to block (XREADGROUP's
+            BLOCK), added to the read timeout.
+    """
+    timeouts = settings.REDIS_TIMEOUTS
+    return redis_client(timeouts["socket_connect_timeout"], timeouts["socket_timeout"] + block_seconds)
 
 
 def scan_event(placement_id: int, time: datetime, **fields: Any) -> dict[str, Any]:
@@ -145,7 +174,7 @@ def add_to_stream(line: str) -> bool:
     try:
         redis_client().xadd(stream_key(), {"event": line})
     except RedisError as exc:
-        redis_outage.begin()
+        redis_outage.begin(exc)
         # Said once an outage: tried again every REDIS_RETRY_AFTER, it was a line a second per web process (16 in an
         # 8 s drill of Redis stopped, with two workers).
         if not redis_outage.told:

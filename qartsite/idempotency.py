@@ -73,8 +73,8 @@ def once(handler, request: Request, key: str, keep_body: bool = True):
             kept = cache.get(name)
             if kept is None and not cache.add(name, {"state": RUNNING, "fingerprint": asked}, RUNNING_SECONDS):
                 kept = cache.get(name) or {"state": RUNNING, "fingerprint": asked}
-        except RedisError:
-            log.warning("Idempotency-Key not checked: the cache cannot be reached", exc_info=True)
+        except RedisError as exc:  # one line, not a traceback per request while the cache is away
+            log.warning("Idempotency-Key not checked: the cache cannot be reached (%s)", exc)
             return handler(request, *args, **kwargs)
         if kept is not None:
             if kept["fingerprint"] != asked:
@@ -105,8 +105,8 @@ def once(handler, request: Request, key: str, keep_body: bool = True):
                     cache.set(name, answer, KEEP_SECONDS)
                 else:
                     cache.delete(name)  # refused or failed: the key may be used again
-            except RedisError:
-                log.warning("Idempotency-Key answer not kept: the cache cannot be reached", exc_info=True)
+            except RedisError as exc:
+                log.warning("Idempotency-Key answer not kept: the cache cannot be reached (%s)", exc)
         return response
 
     return run

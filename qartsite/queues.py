@@ -149,7 +149,7 @@ def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
     except RedisError as exc:
         # Another Redis's skip (a cache on a server of its own, asked inside this block) says nothing of this one
         if did_not_answer(exc) and not isinstance(exc, RedisSkipped):
-            outage.begin()
+            outage.begin(exc)
         raise
 
 

@@ -106,8 +106,8 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
                     self.history, self.now = [], self.timer()
                     return False
                 return super().allow_request(request, view)
-        except RedisError:
-            log.warning("%s served without a rate check: the cache cannot be reached", self.scope, exc_info=True)
+        except RedisError as exc:  # one line, not a traceback per request while the cache is away
+            log.warning("%s served without a rate check: the cache cannot be reached (%s)", self.scope, exc)
             self.history = []
             return True
 

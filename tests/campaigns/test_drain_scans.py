@@ -111,6 +111,17 @@ class TestDrainOnce:
         assert drainer.drain_once().stored == 1
         assert stored_ids() == sorted([streamed["id"], spooled["id"]]) and spool_files() == []
 
+    def test_only_its_blocking_read_waits_longer_than_a_commands_timeouts(self, placement, scan_redis, settings,
+                                                                         monkeypatch):
+        # Every call waited the blocking read's 6 s: a frozen Redis held `qart_drain_scans --once` 16 s (a fault drill).
+        to_stream(scan_ago(placement))
+        made, client = [], scan_buffer._client
+        monkeypatch.setattr(scan_buffer, "_client",
+                            lambda url, *timeouts: made.append(timeouts) or client(url, *timeouts))
+        assert Drainer().drain_once(block_ms=250).stored == 1
+        connect, read = settings.REDIS_TIMEOUTS["socket_connect_timeout"], settings.REDIS_TIMEOUTS["socket_timeout"]
+        assert set(made) == {(connect, read), (connect, read + 0.25)}
+
     @staticmethod
     def two_spool_files(placement) -> tuple[dict, dict]:
         """Two web processes' spool files, "a" sorted before "b"."""
@@ -361,6 +372,19 @@ class TestCommand:
         to_spool(scan_ago(placement), scan_ago(placement))
         call_command("qart_drain_scans", "--once")
         assert "Stored 2 new scans of 2 buffered." in capsys.readouterr().out
+
+    def test_it_says_in_its_one_line_that_redis_did_not_answer(self, placement, settings, silent_server, capsys,
+                                                               caplog):
+        # A frozen Redis: a log line of its own before the count, after waiting the blocking read's 6 s (a fault drill).
+        settings.REDIS_URL = f"redis://127.0.0.1:{silent_server[0]}/0"
+        settings.REDIS_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 0.25}
+        to_spool(scan_ago(placement))
+        with caplog.at_level(logging.INFO, logger="campaigns"):
+            call_command("qart_drain_scans", "--once")
+        said = capsys.readouterr().out
+        assert said.startswith("Stored 1 new scan of 1 buffered; Redis did not answer (Timeout reading from ")
+        assert said.endswith("), so only the spool was drained: run this again once it answers.\n")
+        assert said.count("\n") == 1 and not caplog.records
 
     def test_it_says_how_many_the_database_refused_and_where_they_are(self, placement, monkeypatch, capsys):
         poison = scan_ago(placement)

@@ -198,6 +198,29 @@ class TestPreflight:
         fresh_cache.set(old_key, {"summary": "old", "warnings": ["The quiet zone is 2 modules."]})
         assert printfiles.placement_preflight(placement, link(placement))["summary"] != "old"
 
+    def test_while_the_cache_is_away_a_report_this_process_has_is_not_measured_again(self, placement, monkeypatch,
+                                                                                        cache_away):
+        # While the cache's Redis hung, each view of a placement page measured its preflight again (a fault drill).
+        with cache_away():
+            first = printfiles.placement_preflight(placement, link(placement))
+            monkeypatch.setattr(printfiles.preflight, "preflight", lambda *a, **k: pytest.fail("measured again"))
+            assert printfiles.placement_preflight(placement, link(placement)) == first
+
+    def test_a_report_read_from_the_cache_is_kept_for_when_it_is_away(self, placement, monkeypatch, fresh_cache,
+                                                                      cache_away):
+        first = printfiles.placement_preflight(placement, link(placement))
+        printfiles.kept_preflights.reports.clear()  # as in a process that has only read it from the cache
+        assert printfiles.placement_preflight(placement, link(placement)) == first
+        monkeypatch.setattr(printfiles.preflight, "preflight", lambda *a, **k: pytest.fail("measured again"))
+        with cache_away():
+            assert printfiles.placement_preflight(placement, link(placement)) == first
+
+    def test_the_least_recently_used_report_goes_first(self):
+        kept = printfiles.KeptReports(2)
+        for key in ("a", "b", "a", "c"):  # "a" used again after "b"
+            kept.keep(key, {"key": key})
+        assert [kept.get(key) for key in ("a", "b", "c")] == [{"key": "a"}, None, {"key": "c"}]
+
     def test_without_a_width_there_is_none(self, placement):
         placement.printed_width_cm = None
         assert printfiles.placement_preflight(placement, link(placement)) is None

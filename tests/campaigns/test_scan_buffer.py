@@ -1,14 +1,17 @@
-"""The durable buffer of scans (`campaigns.scan_buffer`): the spool file shared by a web process's threads."""
+"""The durable buffer of scans (`campaigns.scan_buffer`): the spool file shared by a web process's threads, and the
+stream's Redis left alone for a moment after a failure."""
 
 from __future__ import annotations
 
 import errno
 import json
 import logging
+from time import monotonic
 
 import pytest
 
 from campaigns import scan_buffer
+from tests.conftest import free_port
 
 
 def test_it_closes_a_spool_file_that_failed_under_the_thread_lock(monkeypatch):
@@ -74,3 +77,15 @@ def test_a_spool_that_cannot_be_written_is_left_alone_for_a_moment_with_one_warn
 
 def _full():
     raise OSError(28, "No space left on device")
+
+
+def test_a_redis_that_does_not_answer_is_left_alone_longer_than_one_that_refuses(settings, silent_server):
+    # A frozen Redis (SIGSTOP) takes the connection and never answers: each try cost a scan the whole read timeout,
+    # and after the refusal's one-second pause a third of each web worker's time went on waiting (a fault drill).
+    settings.REDIS_URL = f"redis://127.0.0.1:{silent_server[0]}/0"
+    assert not scan_buffer.add_to_stream('{"n": 1}')
+    assert scan_buffer.redis_outage.until - monotonic() > scan_buffer.REDIS_RETRY_AFTER
+    scan_buffer.redis_outage.end()
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: refused at once, tried again soon
+    assert not scan_buffer.add_to_stream('{"n": 2}')
+    assert scan_buffer.redis_outage.until - monotonic() <= scan_buffer.REDIS_RETRY_AFTER

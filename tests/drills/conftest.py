@@ -183,7 +183,8 @@ def postgresql_cluster():
 
 
 class RedisServer:
-    """A redis-server of a drill's own on a free port, without persistence: a restart loses everything."""
+    """A redis-server of a drill's own on a free port, without persistence: a restart loses everything. Frozen
+    (`freeze`: SIGSTOP) and thawed (`thaw`) as `BucketServer` is."""
 
     def __init__(self, folder: Path) -> None:
         self.folder, self.port, self.process = folder, free_port(), None
@@ -199,8 +200,16 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
+            self.thaw()  # a frozen server would take its SIGTERM only once continued
             stop(self.process)
             self.process = None
+
+    def freeze(self) -> None:
+        """Paused (SIGSTOP): its port still takes connections (the kernel's backlog) and nothing ever answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         self.stop()

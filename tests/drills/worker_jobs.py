@@ -13,10 +13,11 @@ from generator.models import Candidate, GenerationJob, Prompt
 from tests.drills.conftest import log_tail
 
 
-def tiny_job(owner, team, candidates: int) -> GenerationJob:
-    """A queued job of `candidates` 256² candidates of the tiny model, 4 steps, one batch."""
+def tiny_job(owner, team, candidates: int, steps: int = 4) -> GenerationJob:
+    """A queued job of `candidates` 256² candidates of the tiny model, `steps` steps (4: well under a second; 12: a
+    few seconds), one batch."""
     job = GenerationJob.objects.create(owner=owner, team=team, prompt=Prompt.remember(owner, "a harbour", ""),
-                                       content="https://qart.example/r/AbC123", steps=4, size=256,
+                                       content="https://qart.example/r/AbC123", steps=steps, size=256,
                                        candidates_per_batch=candidates, max_batches=1, seed=7)
     jobs.enqueue_generation(job)
     return job

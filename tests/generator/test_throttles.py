@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -107,6 +108,15 @@ class TestCacheAway:
                                    format="json")
         assert response.status_code == 201, response.content  # a 500 before
         assert len(enqueued) == 1
+
+    def test_it_says_so_in_one_line_without_a_traceback(self, team_users, cache_away, caplog):
+        # While the cache's Redis hung, each create logged a traceback for a cache it copes without (a fault drill).
+        with cache_away(), caplog.at_level(logging.WARNING, logger="generator.throttles"):
+            throttle = TeamGenerationThrottle(team_users.team)
+            assert throttle.has_room() and throttle.take(1)
+        said = [record for record in caplog.records if record.name == "generator.throttles"]
+        assert [record.exc_info for record in said] == [None, None]  # not checked, then not counted
+        assert all("cannot be reached (" in record.getMessage() for record in said)
 
     def test_the_throttle_allows_and_gives_back_without_raising(self, team_users, cache_away):
         with cache_away():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -166,3 +168,15 @@ def test_a_retried_bulk_generate_starts_its_jobs_once(team_users, enqueued, fres
     assert GenerationJob.objects.count() == 2
     parameters = schema["paths"]["/api/campaigns/{id}/generate/"]["post"]["parameters"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters)
+
+
+def test_a_cache_that_cannot_be_reached_is_said_in_one_line_without_a_traceback(team_users, enqueued, cache_away,
+                                                                                 caplog):
+    # While the cache's Redis hung, each create logged a traceback for a cache it copes without (a fault drill).
+    with cache_away(), caplog.at_level(logging.WARNING, logger="qartsite.idempotency"):
+        response = signed_in(team_users.owner).post("/api/generations/", GENERATION, format="json",
+                                                    HTTP_IDEMPOTENCY_KEY="job-7f3a")
+    assert response.status_code == 201, response.content
+    said = [record for record in caplog.records if record.name == "qartsite.idempotency"]
+    assert [record.exc_info for record in said] == [None]  # not checked (and so not kept)
+    assert all("cannot be reached (" in record.getMessage() for record in said)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.test import RequestFactory
 
@@ -63,3 +65,13 @@ def test_a_counting_lock_another_holds_refuses_and_counts_nothing(settings, fres
     assert not throttle.allow_request(request, None)
     assert cache.get(throttle.get_cache_key(request, None)) is None
     assert throttle.retry_after() == rates.LOCK_TIMEOUT  # not "about 15 minutes", as if the rate were used up
+
+
+def test_a_cache_that_cannot_be_reached_is_said_in_one_line_without_a_traceback(settings, cache_away, caplog):
+    # While the cache's Redis hung, each request logged a traceback for a cache it copes without (a fault drill).
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"invitation_addresses": "3/hour"}}
+    request = RequestFactory().post("/", {"email": "sam@example.com"})
+    with cache_away(), caplog.at_level(logging.WARNING, logger="qartsite.rates"):
+        assert rates.InvitationAddressThrottle().allow_request(request, None)
+    [said] = [record for record in caplog.records if record.name == "qartsite.rates"]
+    assert "cannot be reached (" in said.getMessage() and said.exc_info is None

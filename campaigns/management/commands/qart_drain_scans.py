@@ -44,7 +44,7 @@ class Command(BaseCommand):
             # exit 0); NaN and infinity were a ValueError's and an OverflowError's traceback.
             raise CommandError(f"--claim-idle must be between 0 and {LONGEST_CLAIM_IDLE:,} seconds (a year), "
                                f"got {claim_idle}")
-        drainer = Drainer(claim_idle_ms=int(claim_idle * 1000))
+        drainer = Drainer(claim_idle_ms=int(claim_idle * 1000), log_outages=not options["once"])
         if options["once"]:
             try:
                 drained = drainer.drain_once()
@@ -52,7 +52,11 @@ class Command(BaseCommand):
                 raise CommandError(f"The database is away ({exc}): nothing was acknowledged; run again.") from None
             refused = (f"; the database refused {counted(drained.refused, 'scan')}, set aside (see qart_refused_scans)"
                        if drained.refused else "")
-            self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered{refused}.")
+            # One line, Redis's absence included: it was a log line of its own before the count.
+            away = (f"; Redis did not answer ({drained.redis_away}), so only the spool was drained: run this again "
+                    "once it answers" if drained.redis_away else "")
+            self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered{refused}"
+                              f"{away}.")
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -59,7 +59,7 @@ class Command(BaseCommand):
 
     def redis(self) -> Redis | None:
         """The Redis of the refused scans, after moving this host's files there; None (said so) when it is away."""
-        client = scan_buffer.redis_client(connect_timeout=2.0, timeout=5.0)
+        client = scan_buffer.command_client()
         try:
             client.ping()  # collect asks Redis only when there are files to move
             refused_scans.collect(client)
