@@ -148,7 +148,7 @@ class TestCampaignList:
         Membership.objects.create(team=team_users.other_team, user=team_users.teammate, role="viewer")
         html = body(client.get("/campaigns/"))
         row = re.search(r"<tr>.*?Spring Sale.*?</tr>", html, re.S).group(0)
-        assert "<th>Team</th>" in html and '<td data-label="Team">Acme</td>' in row
+        assert "<th>Team</th>" in html and '<td data-label="Team" class="name">Acme</td>' in row
 
     def test_it_hides_archived_campaigns_behind_a_toggle(self, client, team_users, campaign):
         Campaign.objects.create(team=team_users.team, name="Old Promo", destination="https://example.com/",
