@@ -570,9 +570,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    # Checked here: logging's own refusal of an unknown level is a traceback ("Unable to configure root logger").
+    # Checked here: logging's own refusal of an unknown level is a traceback ("Unable to configure root logger"). Every
+    # name logging takes is taken, its other spellings too (WARN, FATAL, NOTSET): a site set so started before.
     "root": {"handlers": ["console"],
-             "level": envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
+             "level": envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "WARN", "FATAL",
+                                                      "NOTSET"))},
     # Django's own default gives its logger a console handler of its own (under DEBUG) that also passes records to
     # the root's: every "Not Found: ..." line printed twice. Here the root's handler prints them, once.
     "loggers": {"django": {"handlers": [], "propagate": True},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import logging
 import os
 import re
 import socket
@@ -244,8 +245,18 @@ class DefaultEccTestCase(SimpleTestCase):
 class LogLevelTestCase(SimpleTestCase):
     def test_it_refuses_an_unknown_level_in_one_line(self):
         # logging's own refusal was a traceback ("Unable to configure root logger").
-        self.assertEqual(start_line(LOG_LEVEL="LOUD"),
-                         "qart: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got “LOUD”")
+        self.assertEqual(start_line(LOG_LEVEL="LOUD"), "qart: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, "
+                                                       "CRITICAL, WARN, FATAL, NOTSET, got “LOUD”")
+
+    def test_it_takes_every_name_logging_takes(self):
+        # LOG_LEVEL=WARN (FATAL, NOTSET) started the site before the check: refused, such a site stopped at its start.
+        script = ("import importlib, logging, os\nfrom qartsite import settings\n"
+                  "for name in logging.getLevelNamesMapping():\n"
+                  "    os.environ['LOG_LEVEL'] = name\n"
+                  "    print(importlib.reload(settings).LOGGING['root']['level'])")
+        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
+                                env=os.environ, timeout=60)
+        self.assertEqual(result.stdout.split(), list(logging.getLevelNamesMapping()), result.stderr)
 
     def test_it_takes_a_level_in_either_case(self):
         script = "from qartsite import settings; print(settings.LOGGING['root']['level'])"
