@@ -168,7 +168,8 @@ def push(event: dict[str, Any]) -> str:
 
 
 def add_to_stream(line: str) -> bool:
-    """XADD one event's JSON to the stream; False when Redis is away (then it is skipped for REDIS_RETRY_AFTER)."""
+    """XADD one event's JSON to the stream; False when Redis is away (then it is skipped for REDIS_RETRY_AFTER, or
+    REDIS_SILENT_RETRY_AFTER after a call that timed out: `redis_outage`)."""
     if redis_outage.known():
         return False
     try:
