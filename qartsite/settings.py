@@ -102,9 +102,10 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 CSRF_FAILURE_VIEW = "qartsite.views.csrf_failure"  # the site's page, not Django's (which speaks of DEBUG=True)
 # Scheme and host that absolute links (short links, one-time labeling links) start with; empty: the request's
-# host (qartsite.site). Checked here so a typo stops the start, not every printed code.
+# host (qartsite.site). Checked here so a typo stops the start, not every printed code. No user part: a password
+# there went into every short link, page and printed code.
 SITE_ROOT = os.getenv("SITE_ROOT", "").strip().rstrip("/")
-if SITE_ROOT and not re.fullmatch(r"https?://[^/?#\s]+", SITE_ROOT):
+if SITE_ROOT and not re.fullmatch(r"https?://[^/?#\s@]+", SITE_ROOT):
     raise ImproperlyConfigured(f"SITE_ROOT must be a scheme and host such as https://qart.example, "
                                f"got “{echo_url(SITE_ROOT)}”")
 

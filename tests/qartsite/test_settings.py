@@ -217,6 +217,9 @@ class StartUpLineTestCase(SimpleTestCase):
              "CACHE_URL must be a redis:// URL or empty, got “edis://qart:***@redis.internal:6379/1”"),
             ({"SITE_ROOT": "https://qart:s3cret@qart.example/app"},
              "SITE_ROOT must be a scheme and host such as https://qart.example, got “https://qart:***@qart.example/app”"),
+            # A scheme and host with a user part: taken before, and its password written into every printed code.
+            ({"SITE_ROOT": "https://qart:s3cret@qart.example"},
+             "SITE_ROOT must be a scheme and host such as https://qart.example, got “https://qart:***@qart.example”"),
             ({"MEDIA_STORAGE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "http://key:s3cret@minio/path"},
              "MEDIA_S3_ENDPOINT_URL must be a scheme and host such as http://10.0.0.5:9000 (keys in "
              "MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY), got “http://key:***@minio/path”"),
