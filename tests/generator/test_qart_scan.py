@@ -102,6 +102,13 @@ class TestQartScan:
         assert " read “BEGIN:VCARD\\u000aFN:Ada\\u000aEND:VCARD” (" in out
         assert len(out.strip().splitlines()) == 1
 
+    def test_it_prints_a_long_text_whole(self, tmp_path):
+        # A link with its campaign's parameters runs past a message's 60 characters; a misread after them was cut off.
+        link, path = "https://shop.example/spring?utm_source=qr&utm_medium=poster&utm_campaign=ss26", tmp_path / "l.png"
+        qr.render_control_image(qr.encode(link, max_version=10), 512).save(path)
+        out, _ = scan(str(path), "--expect", link)
+        assert f" read “{link}” (" in out
+
     def test_it_reports_each_bad_input_and_keeps_going(self, code_png, tmp_path):
         empty = tmp_path / "empty.png"
         empty.write_bytes(b"")

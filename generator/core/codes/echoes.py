@@ -39,19 +39,21 @@ def _escaped(char: str) -> str:
     return f"\\u{ord(char):04x}" if breaks_a_line(char) else char
 
 
-def echo(value: object) -> str:
+def echo(value: object, limit: int | None = ECHO_CHARS) -> str:
     """`value` as a message quotes it, as JSON writes a string's characters: one reading for each text sent.
 
     Args:
         value: what was sent (its `str`).
+        limit (`int`, *optional*, defaults to `ECHO_CHARS`): the characters shown before "…"; None for all of them,
+            where the whole text is what the reader came for (`qart_scan`'s decoded texts).
 
     Returns:
-        Its first `ECHO_CHARS` characters and "…" when longer, each character that `breaks_a_line` written as its
+        Its first `limit` characters and "…" when longer, each character that `breaks_a_line` written as its
         escape (a NUL as \\u0000, a tab as \\u0009) and a backslash as two (\\\\), so that a backslash typed before
         "u0000" cannot pass for an escape.
     """
     text = str(value)
-    shown = text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}…"
+    shown = text if limit is None or len(text) <= limit else f"{text[:limit]}…"
     return "".join(_escaped(char) for char in shown)
 
 

@@ -76,8 +76,9 @@ class Command(BaseCommand):
             for name in dict.fromkeys(r.decoder for r in result.reads)
             for mine in [[r for r in result.reads if r.decoder == name]]
         )
-        # Quoted as messages quote (a vCard's line breaks as \u000a, one line an image); --json has the whole texts.
-        read = " | ".join(f"“{echo(text)}”" for text in result.decoded) or "nothing"
+        # Quoted as messages quote (a vCard's line breaks as \u000a, one line an image), whole: a misread past a
+        # message's 60 characters (a link's UTM parameters) is what the person running this looks for.
+        read = " | ".join(f"“{echo(text, limit=None)}”" for text in result.decoded) or "nothing"
         note = " MISREAD" if result.misread else ""
         why = "".join(f"\n  - {reason['text']}" for reason in result.reasons)
         return (f"{path}: {result.verdict.upper()}{note} p={result.scan_probability:.2f} read {read} "

@@ -57,3 +57,9 @@ def test_it_hides_the_password_before_it_cuts():
     # Cut first, a password past the 60th character would lose its "@" and show its start.
     url = f"redis://{'u' * 30}:{'s3cret' * 20}@{'h' * 40}"
     assert echo_url(url) == f"redis://{'u' * 30}:***@{'h' * 40}"[:ECHO_CHARS] + "…"
+
+
+def test_it_shows_a_text_whole_when_asked():
+    text = "x" * 70 + "\n"
+    assert echo(text) == "x" * ECHO_CHARS + "…"
+    assert echo(text, limit=None) == "x" * 70 + "\\u000a"
