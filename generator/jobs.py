@@ -3,7 +3,7 @@
 - `enqueue_generation(job)` puts the job's primary key on the `gpu` queue once the transaction commits.
 - `run_generation(pk)` runs best-of-N on the worker's warm engine and stores every candidate.
 - The database row is the source of truth: status, stage, progress, timings and errors live there;
-  progress is mirrored into RQ's `job.meta` for RQ's own tools.
+  progress is mirrored into RQ's `job.meta` for RQ's own tools, by another thread (`ProgressWriter`).
 - A job's files (its picture read back, its candidates' PNGs and rows stored) are in `generator.job_files`; its
   parameters as the core's settings, and the check every new job passes, in `generator.job_parameters`; the worker's
   warm engine in `generator.warm_engines`.
@@ -23,6 +23,7 @@ import errno
 import functools
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import django_rq
 from django import db
@@ -213,6 +214,12 @@ def _finish(pk: int, status: str, expect: dict | None = None, **fields) -> bool:
     return True
 
 
+@functools.cache
+def progress_sender() -> ThreadPoolExecutor:
+    """The thread that sends jobs' progress to RQ (`ProgressWriter`), kept for the life of this process."""
+    return ThreadPoolExecutor(1, thread_name_prefix="qart-progress")
+
+
 class ProgressWriter:
     """The core's `on_progress(stage, fraction)` for one job: the row (and RQ's `job.meta`) follow it, and a
     cancel request stops it by raising `Cancelled`. Given its attempt (`job_files.this_attempt`), the row follows it
@@ -223,6 +230,7 @@ class ProgressWriter:
     def __init__(self, job_pk: int, rq_job=None, attempt: dict | None = None) -> None:
         self.job_pk, self.rq_job, self.attempt = job_pk, rq_job, attempt or {}
         self.written_at, self.stage = 0.0, ""
+        self.sending: Future | None = None  # RQ's copy of the progress, on its way (`progress_sender`)
 
     def __call__(self, stage: str, fraction: float) -> None:
         now = time.monotonic()
@@ -234,18 +242,31 @@ class ProgressWriter:
         if not GenerationJob.objects.filter(pk=self.job_pk, **self.attempt).update(
                 stage=stage, progress=round(fraction, 4), status=status) and self.attempt:
             raise Superseded()
-        if self.rq_job is not None:
-            self.rq_job.meta.update(stage=stage, progress=fraction)
-            try:
-                self.rq_job.save_meta()
-            except RedisError as exc:
-                # RQ's copy of the progress only: the row above is what pages read. A Redis restarted mid-job raised
-                # here, and the job and then its worker stopped (the job waited for the reconciler, 2.5 minutes).
-                # Not asked again this job: a stalled Redis would cost its 3 s timeout at every step.
-                log.warning("Job %s: its progress could not be copied to RQ (%s); it goes on", self.job_pk, exc)
-                self.rq_job = None
+        self._copy_to_rq(stage, fraction)
         if GenerationJob.objects.filter(pk=self.job_pk, cancel_requested=True).exists():
             raise parameters.Cancelled()
+
+    def _copy_to_rq(self, stage: str, fraction: float) -> None:
+        """RQ's copy of the progress, sent by another thread (`progress_sender`): the drawing never waits for Redis. A
+        worker's connection waits 20 s for an answer (RQ raises its read timeout to its dequeue wait plus 10 s): sent
+        here, a frozen Redis held the drawing that long at its next step (a fault drill). A copy due while the last is
+        still on its way is skipped: the next one carries newer progress."""
+        rq_job = self.rq_job
+        if rq_job is None or (self.sending is not None and not self.sending.done()):
+            return
+        rq_job.meta.update(stage=stage, progress=fraction)
+        # Serialized here, in the job's thread: RQ reads and writes the same meta once the job's code has returned.
+        self.sending = progress_sender().submit(self._send, rq_job, rq_job.serializer.dumps(rq_job.meta))
+
+    def _send(self, rq_job, meta: bytes) -> None:
+        try:
+            rq_job.connection.hset(rq_job.key, "meta", meta)  # RQ's `save_meta`, with the meta serialized before
+        except RedisError as exc:
+            # RQ's copy of the progress only: the row is what pages read. A Redis restarted mid-job raised here, and the
+            # job and then its worker stopped (the job waited for the reconciler, 2.5 minutes). Not sent again this
+            # job: a frozen Redis would hold the thread for its timeout each time.
+            log.warning("Job %s: its progress could not be copied to RQ (%s); it goes on", self.job_pk, exc)
+            self.rq_job = None
 
 
 def run_generation(job_pk: int) -> str:

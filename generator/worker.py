@@ -23,7 +23,9 @@ a job whose worker's heartbeats expired, and puts back in the queue a job that a
 look of any worker). A job is started only while it is still this worker's to start (`claims.start`): one put back
 while its worker was slow is run once, by the worker that takes it again. A job that RQ's cleanup retried or failed
 while its worker, cut off from Redis, ran on writes nothing more once its row was handed on (`job_files.this_attempt`),
-and its end is not recorded in RQ (`claims.still_started`).
+and its end is not recorded in RQ (`claims.still_started`). A job needs no Redis while it is drawn (its progress goes to
+RQ from another thread: `jobs.ProgressWriter`); a Redis that does not answer once its code has returned is waited for
+as long as its heartbeats last, and its end recorded once (`handle_execution_ended`).
 
 Stopping the worker (SIGTERM or Ctrl-C: it finishes its job; a second one: it stops now) puts the job it interrupts back
 at the front of the queue without spending one of the job's attempts (`request_force_stop`, `jobs.put_back`), and so
@@ -32,6 +34,7 @@ does a large print file it was making (`campaigns.print_builds`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -181,9 +184,14 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         # Right after the job's code returned or raised, before RQ records its end (a success, or a failure callback
         # and a retry): a job that RQ's cleanup took over meanwhile is left as the cleanup left it (`claims.TakenOver`;
         # raised here, the run leaves RQ's `perform_job` at once, from its success path and its failure path alike).
-        if not claims.still_started(self, job):
+        # Redis is waited for, as long as the job's heartbeats last (they go on meanwhile: nothing takes the job
+        # over): a Redis frozen past the worker's timeout (20 s) failed the run in RQ's eyes, its row's verdict kept,
+        # and RQ logged a traceback, ran the failure callback and the job again (a fault drill).
+        patience, what = self.get_heartbeat_ttl(job), f"record the end of {job.id}"
+        if not self.ask_patiently(what, functools.partial(claims.still_started, self, job), patience):
             raise claims.TakenOver(job.id)
-        super().handle_execution_ended(job, queue, heartbeat_ttl)
+        self.ask_patiently(what, functools.partial(super().handle_execution_ended, job, queue, heartbeat_ttl),
+                           patience)
 
     def _forget_execution(self) -> None:
         """After a run taken over (`claims.TakenOver`): this worker idle again, as RQ records it after a job; the

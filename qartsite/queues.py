@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -24,6 +25,7 @@ from rq.worker_registration import clean_worker_registry
 from campaigns.scan_buffer import Outage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEDULER_CHECK = 30  # seconds: how often an idle worker with a scheduler makes sure the scheduler still runs
 DATABASE_PATIENCE = 120.0  # seconds a worker waits for its database before it runs a job anyway (to fail it)
@@ -248,6 +250,34 @@ class RedisPatience:
             # RQ records the job's end in Redis. The job's own row (a generation's) says how it ended; the next
             # dequeue waits for Redis.
             log.error("Worker %s: Redis went away while %s ended (%s)", self.name, job.id, exc)
+
+    def ask_patiently(self, what: str, call: Callable[[], T], patience: float) -> T:
+        """`call()`, tried again while Redis does not answer (`REDIS_AWAY`), for `patience` seconds at most, and not
+        once the worker was asked to stop (a stop is not held up by Redis): for a call the worker cannot go on without,
+        which may run twice (a frozen Redis may still run a request whose answer timed out, when it wakes).
+
+        Args:
+            what (`str`): what the call does, for the log ("record the end of qart-generation-7").
+            call (`Callable[[], T]`): the call.
+            patience (`float`): seconds after which the last try's error is raised.
+
+        Returns:
+            `T`: what the call returned.
+
+        Raises:
+            redis.exceptions.RedisError: Redis did not answer for `patience` seconds, or refused the call.
+        """
+        deadline, wait = time.monotonic() + patience, 1.0
+        while True:
+            try:
+                return call()
+            except REDIS_AWAY as exc:
+                if self._stop_requested or time.monotonic() + wait > deadline:
+                    raise
+                log.warning("Worker %s: Redis did not answer (%s); it tries to %s again in %.0f s", self.name,
+                            why_refused(exc), what, wait)
+                time.sleep(wait)
+                wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         if timeout is not None and self.scheduler is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from django.db.models import F
 from redis.exceptions import ConnectionError as RedisConnectionError
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from generator import job_parameters, jobs
@@ -543,24 +545,49 @@ def test_a_systemexit_of_the_jobs_own_code_is_a_crash():
 
 def test_progress_goes_on_when_rq_cannot_be_told_of_it(gpu_queue, caplog):
     # A Redis restarted mid-job raised from RQ's copy of the progress: the job stopped, then its worker
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    class UnreachableRqJob:
-        meta: dict = {}
+    class Unreachable:
         asked = 0
 
-        def save_meta(self):
+        def hset(self, *args, **kwargs):
             self.asked += 1
             raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    job, rq_job = make_job(), UnreachableRqJob()
-    writer = jobs.ProgressWriter(job.pk, rq_job)
+    job, redis = make_job(), Unreachable()
+    writer = jobs.ProgressWriter(job.pk, Job.create(time.time, connection=redis))
     writer("generating", 0.25)
+    writer.sending.result(timeout=10)
     writer("scoring", 0.85)
     job.refresh_from_db()
     assert (job.stage, job.progress, job.status) == ("scoring", 0.85, "scoring")
     warnings = [r.getMessage() for r in caplog.records if "could not be copied to RQ" in r.getMessage()]
-    assert len(warnings) == 1 and rq_job.asked == 1  # not asked again: a stalled Redis costs 3 s a time
+    assert len(warnings) == 1 and redis.asked == 1  # not asked again: a frozen Redis holds the copy its timeout
+
+
+def test_the_drawing_goes_on_while_rq_takes_its_progress(gpu_queue):
+    # A worker's Redis calls wait 20 s for an answer: a frozen Redis held the drawing that long at its next step, in
+    # RQ's copy of the progress (a fault drill)
+    asked, answer = threading.Event(), threading.Event()
+
+    class Frozen:
+        def __init__(self) -> None:
+            self.sent = []
+
+        def hset(self, key, field, value):
+            asked.set()
+            answer.wait(timeout=5)  # the old copy, in the job's own thread, waited here
+            self.sent.append(rq_job.serializer.loads(value))
+
+    job, redis = make_job(), Frozen()
+    rq_job = Job.create(time.time, connection=redis)
+    writer = jobs.ProgressWriter(job.pk, rq_job)
+    writer("generating", 0.25)
+    assert asked.wait(timeout=10)
+    writer("scoring", 0.85)  # while the copy of the first still waits: not sent, the next one carries newer progress
+    job.refresh_from_db()
+    assert (job.stage, job.progress) == ("scoring", 0.85) and not redis.sent
+    answer.set()
+    writer.sending.result(timeout=10)
+    assert redis.sent == [{"stage": "generating", "progress": 0.25}]
 
 
 def test_an_attempt_superseded_while_it_ran_writes_neither_candidates_nor_a_verdict(monkeypatch):

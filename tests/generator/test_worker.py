@@ -19,6 +19,7 @@ from generator import claims, job_files, jobs, leases, processes, reconcile, war
 from generator.core.engines.parameters import ModelSpec
 from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
+from qartsite import queues
 
 
 @pytest.fixture
@@ -326,6 +327,29 @@ def test_a_redis_gone_when_a_job_ends_does_not_stop_the_worker(worker, gpu_queue
     worker.execute_job(rq_job, queue)  # returns: the loop goes on to its next dequeue, which waits for Redis
     assert any("Redis went away while redis-gone-probe ended" in r.getMessage() for r in caplog.records)
     assert not gpu_queue.connection.exists(leases.LEASE_PREFIX + rq_job.id)
+
+
+def test_a_jobs_end_waits_for_a_redis_that_did_not_answer(worker, gpu_queue, monkeypatch, caplog):
+    # A Redis frozen past the worker's timeout (20 s) as the job's code returned failed the run in RQ's eyes: a
+    # traceback, the failure callback, and the job run again (a fault drill)
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    asked, still_started = [], claims.still_started
+
+    def frozen_at_first(worker, job):
+        asked.append(job.id)
+        if len(asked) == 1:
+            raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379")
+        return still_started(worker, job)
+
+    monkeypatch.setattr(claims, "still_started", frozen_at_first)
+    monkeypatch.setattr(queues.time, "sleep", lambda seconds: None)  # the wait before it asks again
+    gpu_queue.enqueue(time.time, job_id="frozen-end-probe", retry=Retry(max=1))
+    rq_job = run_next(worker, gpu_queue)
+    assert rq_job.get_status() == "finished" and rq_job.retries_left == 1
+    assert asked == ["frozen-end-probe"] * 2 and not gpu_queue.started_job_registry.get_job_ids()
+    said = [r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert len(said) == 1 and "tries to record the end of frozen-end-probe again" in said[0], said
 
 
 def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queue, monkeypatch):

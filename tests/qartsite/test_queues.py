@@ -116,6 +116,55 @@ def test_a_heartbeat_redis_did_not_answer_does_not_stop_the_worker(monkeypatch, 
     worker.heartbeat()  # logged, not raised
 
 
+class Clock:
+    """`queues.time` whose sleeps pass at once, and count."""
+
+    def __init__(self) -> None:
+        self.now, self.waits = 0.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_a_call_a_worker_cannot_go_on_without_waits_for_redis_as_long_as_it_is_told(monkeypatch, caplog):
+    # A job's end raised on the first call Redis did not answer: a frozen Redis failed the run in RQ's eyes
+    worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
+                                  name="queues-ask-patiently")
+    clock = Clock()
+    monkeypatch.setattr(queues, "time", clock)
+    answers = [RedisTimeoutError("Timeout reading from 127.0.0.1:6379"), RedisConnectionError("Connection reset"),
+               "the answer"]
+
+    def frozen_at_first():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert worker.ask_patiently("record the end of a job", frozen_at_first, patience=10) == "the answer"
+    assert clock.waits == [1.0, 2.0]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all("tries to record the end of a job again" in line for line in said), said
+
+    def frozen():
+        raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    clock.waits.clear()
+    with pytest.raises(RedisTimeoutError):
+        worker.ask_patiently("record the end of a job", frozen, patience=12)
+    assert clock.waits == [1.0, 2.0, 4.0, 5.0]  # then its error, rather than a wait past the patience
+
+    clock.waits.clear()
+    worker._stop_requested = True  # SIGTERM: a service manager's stop is not held up by Redis
+    with pytest.raises(RedisTimeoutError):
+        worker.ask_patiently("record the end of a job", frozen, patience=12)
+    assert clock.waits == []
+
+
 def test_rqworker_uses_the_patient_worker_unless_told_otherwise(settings):
     from django_rq.workers import get_worker_class
 
