@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import IO
 from urllib.parse import urljoin
 
-import urllib3
 from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
@@ -146,14 +145,21 @@ class S3MediaStorage(S3Storage):
         media sweep's listing waited 20 s and more on a frozen bucket).
 
         Raises:
-            MediaUnavailable: the server did not answer; this process's calls then fail at once for `AWAY_SECONDS`.
+            MediaUnavailable: the server did not answer, and this process's calls then fail at once for
+                `AWAY_SECONDS`; or it could not be asked (no credentials, say), which the calls will say too.
         """
         self._probe("The media storage does not answer", PROBE_TIMEOUT)
 
     def _probe(self, saying: str, timeout: float) -> None:
+        """`_ask_server`: an answer ends the pause, none starts it again (`_no_answer`). Raises `MediaUnavailable`."""
         try:
             self._ask_server(timeout)
-        except urllib3.exceptions.HTTPError as exc:
+        except (BotoCoreError, Boto3Error) as exc:
+            if not did_not_answer(exc):
+                # Not asked at all (no credentials found, say): nothing is known of the server. No pause: each call
+                # fails at once on its own with the same reason, sending nothing.
+                self._away_until = 0.0
+                raise MediaUnavailable(f"The media storage could not be asked: {exc}") from exc
             self._no_answer(f"{saying}: {exc}")
             raise MediaUnavailable(self._away_reason) from exc
         self._away_until = 0.0
@@ -180,9 +186,12 @@ class S3MediaStorage(S3Storage):
         self._probe("The media storage still does not answer", PROBE_TIMEOUT)
 
     def _ask_server(self, timeout: float) -> None:
-        """One HEAD request to the server, no retry: any HTTP answer will do (it is up). Raises urllib3's HTTPError."""
-        urllib3.request("HEAD", self.connection.meta.client.meta.endpoint_url, retries=False,
-                        timeout=urllib3.Timeout(connect=timeout, read=timeout))
+        """One HEAD request for the bucket, no retry, through `probe_client`: any HTTP answer will do (it is up, a 403
+        or a 404 included). Raises boto's errors: `did_not_answer` tells those that say it is not up."""
+        try:
+            self.probe_client(timeout).head_bucket(Bucket=self.bucket_name)
+        except ClientError:
+            pass
 
     def answers(self) -> str:
         """For `/healthz`: "" when the bucket's server answers within HEALTH_TIMEOUT, else why not.
@@ -199,8 +208,8 @@ class S3MediaStorage(S3Storage):
             return f"{self._away_reason} (a moment ago)"
         try:
             self._probe("The media storage does not answer", HEALTH_TIMEOUT)
-        except MediaUnavailable:
-            return self._away_reason
+        except MediaUnavailable as exc:
+            return str(exc)
         return ""
 
     def _no_answer(self, reason: str) -> None:
@@ -262,10 +271,47 @@ class S3MediaStorage(S3Storage):
             return self.connection.meta.client
         client = getattr(self._connections, "look_up_client", None)
         if client is None:
-            client = self._connections.look_up_client = self._create_session().client(
-                "s3", region_name=self.region_name, use_ssl=self.use_ssl, endpoint_url=self.endpoint_url,
-                config=self.client_config.merge(Config(read_timeout=WEB_LOOK_UP_TIMEOUT)), verify=self.verify)
+            client = self._connections.look_up_client = self._client(Config(read_timeout=WEB_LOOK_UP_TIMEOUT))
         return client
+
+    def probe_client(self, timeout: float):
+        """The boto3 client of this thread that asks whether the server answers (`_ask_server`): connect and read
+        timeouts of `timeout`, one try. Kept per thread and timeout: /healthz asks on every call.
+
+        Made as the storage's connection is (`_client`): a bare HTTP request to the endpoint knew nothing of a private
+        CA (the storage's `verify`, AWS_CA_BUNDLE) nor of a proxy (its `proxies`, HTTPS_PROXY), so such a bucket never
+        answered it, the process took it for gone and the media sweep never ran.
+
+        Args:
+            timeout (`float`): seconds to wait for the connection, and then for the answer.
+
+        Returns:
+            A botocore S3 client.
+        """
+        clients = getattr(self._connections, "probe_clients", None)
+        if clients is None:
+            clients = self._connections.probe_clients = {}
+        if timeout not in clients:
+            clients[timeout] = self._client(Config(connect_timeout=timeout, read_timeout=timeout,
+                                                   retries={"total_max_attempts": 1, "mode": "standard"}))
+        return clients[timeout]
+
+    def _client(self, config: Config):
+        """A boto3 client of this thread's session made as django-storages makes the storage's connection (endpoint,
+        region, TLS verification, and the client config's proxies and addressing), with `config` over its config."""
+        return self._create_session().client(
+            "s3", region_name=self.region_name, use_ssl=self.use_ssl, endpoint_url=self.endpoint_url,
+            config=self.client_config.merge(config), verify=self.verify)
+
+    def _create_session(self):
+        """django-storages' session (its credentials), made once a thread: the thread's clients share it. A client
+        made from a session that has made one before takes milliseconds, not the tenth of a second and more that a new
+        session takes to load S3's description (a probe's client must not eat /healthz's HEALTH_TIMEOUT). boto3's
+        sessions are not to be shared across threads."""
+        session = getattr(self._connections, "session", None)
+        if session is None:
+            session = self._connections.session = super()._create_session()
+        return session
 
     def check_bucket(self) -> None:
         """Raise `MediaUnavailable` when the bucket itself is missing (asked after a 404, see `bucket_errors`); a

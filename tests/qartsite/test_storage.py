@@ -8,6 +8,9 @@ import errno
 import hashlib
 import io
 import os
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -213,7 +216,7 @@ def test_it_says_the_storage_is_unavailable_in_one_kind_of_error(unreachable_med
 def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_finds_it(unreachable_media,
                                                                                           monkeypatch):
     # A frozen bucket held every web worker 3 x (3 + 20) s per image (a fault drill): short links waited behind them.
-    import urllib3
+    from botocore.stub import Stubber
     from storages.backends.s3 import S3Storage
 
     from qartsite import storage
@@ -235,11 +238,13 @@ def test_once_the_bucket_does_not_answer_calls_fail_at_once_until_a_quick_probe_
     with pytest.raises(MediaUnavailable, match="still does not answer"):
         default_storage.open("generations/1/a.png")
     assert asked == [] and bucket._away_until > storage.time.monotonic() + storage.AWAY_SECONDS - 5
-    # The server answers the probe (any HTTP answer): calls go to the bucket again.
-    monkeypatch.setattr(storage.urllib3, "request", lambda *a, **k: urllib3.HTTPResponse(status=403))
-    bucket._away_until = storage.time.monotonic() - 1
-    with pytest.raises(MediaUnavailable, match="Could not connect to the endpoint URL"):  # asked, and refused
-        default_storage.open("generations/1/a.png")
+    # The server answers the probe (any HTTP answer, a 403 here): calls go to the bucket again.
+    with Stubber(bucket.probe_client(storage.PROBE_TIMEOUT)) as server:
+        server.add_client_error("head_bucket", http_status_code=403, expected_params={"Bucket": "qart"})
+        bucket._away_until = storage.time.monotonic() - 1
+        with pytest.raises(MediaUnavailable, match="Could not connect to the endpoint URL"):  # asked, and refused
+            default_storage.open("generations/1/a.png")
+        server.assert_no_pending_responses()  # the probe asked
     assert len(asked) == 1
 
 
@@ -259,23 +264,39 @@ def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_
 
 
 @contextmanager
-def bucket_served_by(handler: type[BaseHTTPRequestHandler], settings, monkeypatch) -> Iterator[None]:
-    """`with bucket_served_by(handler, ...):` the default storage is a bucket "qart" of a loopback server answering
-    with `handler`, built again from the settings; the server is stopped after."""
+def served_by(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """`with served_by(handler) as url:` a loopback HTTP server answering with `handler` (HTTPS with `tls`, a server
+    context), at `url`; stopped after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def use_bucket_at(url: str, settings, monkeypatch) -> None:
+    """The default storage is the bucket "qart" of the S3 server at `url`, built again from the settings."""
     from django.core.files.storage import storages
 
     from tests.conftest import use_s3
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}", BUCKET="qart",
-               ACCESS_KEY_ID="qart-test", SECRET_ACCESS_KEY="qart-test-secret")
-        storages._storages.pop("default", None)  # built again from the settings just set
+    use_s3(settings, monkeypatch, ENDPOINT_URL=url, BUCKET="qart", ACCESS_KEY_ID="qart-test",
+           SECRET_ACCESS_KEY="qart-test-secret")
+    storages._storages.pop("default", None)  # built again from the settings just set
+
+
+@contextmanager
+def bucket_served_by(handler: type[BaseHTTPRequestHandler], settings, monkeypatch,
+                     tls: ssl.SSLContext | None = None) -> Iterator[None]:
+    """`with bucket_served_by(handler, ...):` the default storage is a bucket "qart" of a loopback server answering
+    with `handler` (`served_by`), built again from the settings; the server is stopped after."""
+    with served_by(handler, tls) as url:
+        use_bucket_at(url, settings, monkeypatch)
         yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def web_storage(monkeypatch, **timeouts: float):
@@ -411,3 +432,157 @@ def test_large_uploads_still_ask_the_server_before_their_body():
     storage._expect_continue_if_large(put, small)
     storage._expect_continue_if_large(put, large)
     assert "Expect" not in small["headers"] and large["headers"]["Expect"] == "100-continue"
+
+
+class _Bucket(BaseHTTPRequestHandler):
+    """A server with the bucket "qart" and nothing in it; each request line noted in `seen` (set by the test). As a
+    proxy it answers for the server it is asked about."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list = []
+
+    def do_HEAD(self):  # noqa: N802 - http.server's names
+        self.seen.append(self.requestline)
+        self.send_response(200 if self.path.split("?")[0].rstrip("/").endswith("/qart") else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Refusing(_Bucket):
+    """A server that refuses every request (403): it is up all the same."""
+
+    def do_HEAD(self):  # noqa: N802
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def private_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 that no public CA signed (it is its own CA, as a company's private one), made by
+    openssl in `folder`: its file, for the client to trust, and a server context that presents it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl here to make a certificate with")
+    certificate, key = folder / "ca.pem", folder / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=qart test CA",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    return certificate, context
+
+
+@pytest.mark.parametrize("trusted_by", ["AWS_S3_VERIFY", "AWS_CA_BUNDLE", None])
+def test_the_probe_trusts_the_ca_boto_is_given(settings, monkeypatch, tmp_path, trusted_by):
+    # The probe was a bare HTTPS request that knew nothing of the private CA boto trusts: /healthz said such a bucket
+    # did not answer, every probe after found it away again, and the media sweep (which asks it first) never ran.
+    from django.core.files.storage import storages
+
+    certificate, tls = private_ca(tmp_path)
+    if trusted_by == "AWS_S3_VERIFY":  # django-storages' setting: the storage's `verify`
+        settings.AWS_S3_VERIFY = str(certificate)
+    elif trusted_by == "AWS_CA_BUNDLE":  # boto's own variable
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate))
+    _Bucket.seen = []
+    with bucket_served_by(_Bucket, settings, monkeypatch, tls=tls):
+        bucket = storages["default"]
+        if trusted_by is None:  # the server's certificate is really checked: trusted by nothing, it is refused
+            assert bucket.answers().startswith("The media storage does not answer: SSL validation failed")
+            assert _Bucket.seen == []
+            return
+        bucket.ask()
+        assert bucket.answers() == "" and _Bucket.seen == ["HEAD /qart HTTP/1.1"] * 2
+
+
+@pytest.mark.parametrize("proxied_by", ["AWS_S3_PROXIES", "HTTP_PROXY"])
+def test_the_probe_goes_through_the_proxy_boto_is_given(settings, monkeypatch, proxied_by):
+    # A bucket reached only through a proxy (no other way out of the network): the bare request went straight to it.
+    from django.core.files.storage import storages
+
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    _Bucket.seen = []
+    with served_by(_Bucket) as proxy:
+        if proxied_by == "AWS_S3_PROXIES":  # django-storages' setting: the storage's client config
+            settings.AWS_S3_PROXIES = {"http": proxy}
+        else:
+            monkeypatch.setenv("HTTP_PROXY", proxy)
+        use_bucket_at("http://s3.invalid:9000", settings, monkeypatch)  # a name no resolver knows (RFC 2606)
+        bucket = storages["default"]
+        bucket.ask()
+        assert bucket.answers() == ""
+    assert _Bucket.seen == ["HEAD http://s3.invalid:9000/qart HTTP/1.1"] * 2
+
+
+def test_a_server_that_refuses_the_probe_is_up(settings, monkeypatch):
+    # Any HTTP answer says the server is up (the keys may not be allowed to ask about the bucket): calls go to it.
+    from django.core.files.storage import storages
+
+    from qartsite import storage
+
+    with bucket_served_by(_Refusing, settings, monkeypatch):
+        bucket = storages["default"]
+        bucket._no_answer("The media storage did not answer: a moment ago")
+        bucket._away_until = storage.time.monotonic() - 1  # the pause over: the next call probes
+        bucket.reachable()
+        assert bucket._away_until == 0.0
+        bucket.ask()
+        assert bucket.answers() == ""
+
+
+def test_a_frozen_server_is_found_away_by_one_try_within_the_probes_timeout(frozen_bucket, monkeypatch):
+    from django.core.files.storage import storages
+
+    from qartsite import storage
+
+    monkeypatch.setattr(storage, "PROBE_TIMEOUT", 0.3)
+    bucket = storages["default"]
+    bucket.probe_client(0.3)  # boto's client built before the clock starts
+    started = time.monotonic()
+    with pytest.raises(MediaUnavailable, match="does not answer: Read timeout on endpoint URL"):
+        bucket.ask()
+    assert time.monotonic() - started < 0.8 and len(frozen_bucket) == 1  # no retry
+    with pytest.raises(MediaUnavailable, match="a moment ago"):  # the other calls fail at once
+        bucket.reachable()
+
+
+def test_a_probe_that_cannot_be_sent_says_why_and_holds_no_call_back(settings, monkeypatch, tmp_path):
+    # No credentials anywhere: boto sends nothing, so nothing is known of the server and no pause starts; each call
+    # says the same itself.
+    from django.core.files.storage import storages
+
+    from tests.conftest import free_port, use_s3
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_s3(settings, monkeypatch, ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", BUCKET="qart")
+    storages._storages.pop("default", None)
+    bucket = storages["default"]
+    with pytest.raises(MediaUnavailable, match="^The media storage could not be asked: Unable to locate credentials$"):
+        bucket.ask()
+    assert bucket._away_until == 0.0
+    assert bucket.answers() == "The media storage could not be asked: Unable to locate credentials"
+
+
+def test_the_probes_client_is_kept_per_thread_and_timeout_and_tries_once(unreachable_media):
+    from django.core.files.storage import storages
+
+    bucket = storages["default"]
+    client = bucket.probe_client(1)
+    assert bucket.probe_client(1) is client and bucket.probe_client(2) is not client
+    config = client.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1, 1, 1)
+    assert client.meta.endpoint_url == bucket.connection.meta.client.meta.endpoint_url
+    other_threads = []
+    thread = threading.Thread(target=lambda: other_threads.append(bucket.probe_client(1)))
+    thread.start()
+    thread.join()
+    assert other_threads[0] is not client  # boto's sessions and clients are not shared across threads
