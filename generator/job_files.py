@@ -3,8 +3,9 @@ back (`stored_picture`), and the candidates it made (`store`): their PNGs encode
 (`PngEncoder`), their images stored side by side (`store_pool`) before their rows, and the rows written only while the
 attempt that made them is still the row's (`this_attempt`; `Superseded` otherwise).
 
-A storage that does not answer is asked once more `QART["STORE_AGAIN_AFTER"]` seconds later; what a failed store wrote
-is deleted again, so that no row names a file that is not stored.
+A storage that does not answer is asked once more `QART["STORE_AGAIN_AFTER"]` seconds later (and, while it answers
+that it failed for a moment, every `STORE_AGAIN_PAUSE` seconds for as long again); what a failed store wrote is deleted
+again, so that no row names a file that is not stored.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # A job's control image and a batch of 8 candidates stored at once: one file's round trips (a HEAD, then a PUT) stand
 # between the last PNG and the rows, not nine files' one after another.
 STORE_THREADS = 9
+STORE_AGAIN_PAUSE = 1.0  # seconds between the second store's tries while the bucket answers a 5xx (`_store_again`)
 
 
 @functools.cache
@@ -149,7 +151,7 @@ def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder
         log.warning("Job %s: the image storage did not answer (%s); storing again in %s s", job.pk, exc, again_after)
         update_attempt(job, stage="storing_again")
         time.sleep(again_after)
-        _store_files(files, ask_now=True)  # a second failure fails the attempt: RQ retries it once
+        _store_again(job, files, patience=again_after)
     with transaction.atomic():
         mine = GenerationJob.objects.select_for_update().filter(pk=job.pk, **this_attempt(job)).exists()
         if mine:
@@ -162,6 +164,24 @@ def store(job: GenerationJob, result: ranking.BestOfNResult, encoder: PngEncoder
         # take it, so a delete here could take the later attempt's file from under its row.
         log.warning("Job %s: this attempt was superseded; its files are left to the media sweep", job.pk)
         raise Superseded()
+
+
+def _store_again(job: GenerationJob, files: list[tuple[FieldFile, str, bytes]], patience: float) -> None:
+    """The second try of `store`: a failure fails the attempt (RQ retries it once), but for a server's "failed for a
+    moment" (`MediaUnavailable.passing`, a 5xx), tried again a second later for up to `patience` seconds. A bucket
+    just back from an outage answers so for a few seconds (SeaweedFS thawed after a freeze: InternalError to the
+    PutObjects; a fault drill), and each such failure cost the GPU's work."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            _store_files(files, ask_now=True)
+            return
+        except MediaUnavailable as exc:
+            if not exc.passing or time.monotonic() + STORE_AGAIN_PAUSE > deadline:
+                raise
+            log.warning("Job %s: the image storage failed for a moment (%s); storing again in %s s", job.pk, exc,
+                        STORE_AGAIN_PAUSE)
+            time.sleep(STORE_AGAIN_PAUSE)
 
 
 def _files_to_store(job: GenerationJob, control_png: bytes, rows: list[Candidate],

@@ -75,7 +75,12 @@ PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 class MediaUnavailable(OSError):
-    """The media storage could not be reached, or refused the request: nothing is known about the file itself."""
+    """The media storage could not be reached, or refused the request: nothing is known about the file itself.
+
+    `passing` is True when the server answered that it failed for a moment (a 5xx: "InternalError ... please try
+    again", "SlowDown", "ServiceUnavailable"), as a bucket just back from an outage may for a few seconds."""
+
+    passing = False
 
 
 def did_not_answer(exc: Exception) -> bool:
@@ -107,7 +112,9 @@ def bucket_errors(doing: str, name: str, bucket_check: Callable[[], None] | None
             if bucket_check is not None:
                 bucket_check()
             raise FileNotFoundError(f"{name}: no such object in the bucket") from exc
-        raise MediaUnavailable(f"The media storage refused to {doing} “{echo(name)}”: {exc}") from exc
+        refused = MediaUnavailable(f"The media storage refused to {doing} “{echo(name)}”: {exc}")
+        refused.passing = isinstance(status, int) and status >= 500
+        raise refused from exc
     except (BotoCoreError, Boto3Error) as exc:
         message = f"The media storage could not {doing} “{echo(name)}”: {exc}"
         if no_answer is not None and did_not_answer(exc):

@@ -102,6 +102,87 @@ def test_a_storage_away_for_a_moment_keeps_the_jobs_work(media_storage, monkeypa
     assert "storing again in 20 s" in caplog.text
 
 
+class Clock:
+    """`job_files`' time: sleeps pass at once and are noted, with the stage the job's row shows meanwhile."""
+
+    def __init__(self, job: GenerationJob, on_sleep=lambda seconds: None) -> None:
+        self.job, self.now, self.slept, self.on_sleep = job, 0.0, [], on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append((seconds, GenerationJob.objects.get(pk=self.job.pk).stage))
+        self.now += seconds
+        self.on_sleep(seconds)
+
+
+def failing_for_a_moment(backend, times: int):
+    """A bucket's `_save` that answers the first `times` calls as a bucket just back from an outage does (a 500,
+    "please try again"), then stores."""
+    from qartsite.storage import MediaUnavailable
+
+    save, calls = backend._save, []
+
+    def _save(self, name, content):
+        calls.append(name)
+        if len(calls) <= times:
+            failed = MediaUnavailable(f"The media storage refused to store “{name}”: InternalError (500)")
+            failed.passing = True
+            raise failed
+        return save(self, name, content)
+
+    return _save
+
+
+def test_a_bucket_just_back_that_fails_for_a_moment_is_tried_again_within_the_wait(media_storage, monkeypatch,
+                                                                                    settings):
+    # SeaweedFS thawed after a freeze answered the second store's PutObjects with a 500 ("InternalError ... please try
+    # again") for a second or two: the attempt failed and RQ ran the whole job again (a fault drill, now and then).
+    from django.core.files.storage import default_storage
+
+    from qartsite.storage import MediaUnavailable
+
+    job = halftone_job(status=RUNNING)
+    backend = type(default_storage._wrapped)
+    # The first store fails (frozen); the second fails for a moment: its first try, and part of its next.
+    frozen_then_failing = failing_for_a_moment(backend, times=3 + 4 + 2)
+    first = [True]
+
+    def _save(self, name, content):
+        if first[0]:
+            first[0] = False
+            raise MediaUnavailable("The media storage could not store it: read timeout")
+        return frozen_then_failing(self, name, content)
+
+    monkeypatch.setattr(backend, "_save", _save)
+    clock = Clock(job)
+    monkeypatch.setattr(job_files, "time", clock)
+    settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 5}
+    assert not jobs.run_generation(job.pk).startswith("failed")
+    job.refresh_from_db()
+    assert job.status == "done" and job.attempts == 1 and job.candidates.count() == 3
+    assert clock.slept == [(5, "storing_again"), (1.0, "storing_again"), (1.0, "storing_again")]
+    assert default_storage.exists(job.control_image.name)
+
+
+def test_a_bucket_failing_past_the_wait_fails_the_attempt(media_storage, monkeypatch, settings):
+    from django.core.files.storage import default_storage
+
+    from qartsite.storage import MediaUnavailable
+
+    job = halftone_job(status=RUNNING)
+    monkeypatch.setattr(type(default_storage._wrapped), "_save",
+                        failing_for_a_moment(type(default_storage._wrapped), times=10_000))
+    clock = Clock(job)
+    monkeypatch.setattr(job_files, "time", clock)
+    settings.QART = {**settings.QART, "STORE_AGAIN_AFTER": 3}
+    with pytest.raises(MediaUnavailable, match="InternalError"):
+        jobs.run_generation(job.pk)  # raised on: RQ retries it once
+    assert clock.slept == [(3, "storing_again"), (1.0, "storing_again"), (1.0, "storing_again"),
+                           (1.0, "storing_again")]
+
+
 @ON_S3_ONLY
 def test_a_store_again_asks_the_bucket_though_its_wait_is_shorter_than_the_storages_pause(media_storage, settings,
                                                                                          monkeypatch):

@@ -586,3 +586,21 @@ def test_the_probes_client_is_kept_per_thread_and_timeout_and_tries_once(unreach
     thread.start()
     thread.join()
     assert other_threads[0] is not client  # boto's sessions and clients are not shared across threads
+
+
+def test_a_server_error_is_told_from_a_refusal():
+    # A bucket just back from an outage answers 500 ("please try again") for a moment; a 403 stays a 403. A job's
+    # second store tries the first again (`job_files._store_again`), not the second.
+    from botocore.exceptions import ClientError
+
+    from qartsite.storage import bucket_errors
+
+    def refused(status: int, code: str) -> MediaUnavailable:
+        error = ClientError({"Error": {"Code": code, "Message": "..."}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                            "PutObject")
+        with pytest.raises(MediaUnavailable) as raised, bucket_errors("store", "generations/1/a.png"):
+            raise error
+        return raised.value
+
+    assert refused(500, "InternalError").passing and refused(503, "SlowDown").passing
+    assert not refused(403, "AccessDenied").passing and not refused(400, "InvalidRequest").passing
