@@ -31,12 +31,13 @@ PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "a-real-production-secret-for-the-test
               "ALLOWED_HOSTS": "qart.example"}
 
 
-def import_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    """`import qartsite.settings` with `env` (DEBUG=1 unless `env` says otherwise, as `make run` and `make test`)."""
+def import_settings(script: str = "import qartsite.settings", **env: str) -> subprocess.CompletedProcess[str]:
+    """`import qartsite.settings` (or `script`) with `env` (DEBUG=1 unless `env` says otherwise, as `make run` and
+    `make test`)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     environ["DEBUG"] = "1"
     return subprocess.run(
-        [sys.executable, "-c", "import qartsite.settings"],
+        [sys.executable, "-c", script],
         cwd=BASE_DIR,
         env={**environ, **env},
         capture_output=True,
@@ -187,6 +188,13 @@ class ProductionSettingsTestCase(SimpleTestCase):
         self.assertIn("QART_DEVICES: unknown device “gpu1”", result.stderr)
 
 
+def setting_read(expression: str, **env: str) -> str:
+    """What `expression` (of `settings`, the module) prints once qartsite.settings is loaded with `env`."""
+    result = import_settings(f"from qartsite import settings; print({expression})", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def start_line(**env: str) -> str:
     """What `manage.py check` says on stderr with `env` (DEBUG=1 unless it says otherwise), asserting it stopped with
     one line: what a person starting a command, or gunicorn's log (`qartsite.web_process`), shows."""
@@ -235,10 +243,7 @@ class StartUpLineTestCase(SimpleTestCase):
 class DefaultEccTestCase(SimpleTestCase):
     def test_it_takes_the_level_in_either_case(self):
         # "h" failed every code the site draws (the core's levels are capitals); the home page answered 500.
-        script = "from qartsite import settings; print(settings.QART['DEFAULT_ECC'])"
-        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
-                                env={**os.environ, "QART_DEFAULT_ECC": "h"}, timeout=60)
-        self.assertEqual(result.stdout.strip(), "H", result.stderr)
+        self.assertEqual(setting_read("settings.QART['DEFAULT_ECC']", QART_DEFAULT_ECC="h"), "H")
 
     def test_it_offers_the_levels_the_core_draws_and_refuses_another(self):
         levels = ", ".join(qr.ECC_LEVELS)
@@ -262,10 +267,7 @@ class LogLevelTestCase(SimpleTestCase):
         self.assertEqual(result.stdout.split(), list(logging.getLevelNamesMapping()), result.stderr)
 
     def test_it_takes_a_level_in_either_case(self):
-        script = "from qartsite import settings; print(settings.LOGGING['root']['level'])"
-        result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True,
-                                env={**os.environ, "LOG_LEVEL": "warning"}, timeout=60)
-        self.assertEqual(result.stdout.strip(), "WARNING", result.stderr)
+        self.assertEqual(setting_read("settings.LOGGING['root']['level']", LOG_LEVEL="warning"), "WARNING")
 
 
 class EnvDevicesTestCase(SimpleTestCase):
