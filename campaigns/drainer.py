@@ -41,6 +41,7 @@ from redis.exceptions import RedisError, ResponseError
 from campaigns import refused_scans, repeats, rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 from qartsite.plurals import counted
+from qartsite.queues import why_refused
 from qartsite.sql import NOT_MIGRATED, copy_rows, not_migrated, one_of
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Drained:
     read: int = 0
     stored: int = 0
     refused: int = 0
-    redis_away: str = ""  # why the stream was not drained (Redis's error), when it was not
+    redis_away: str = ""  # why the stream was not drained (`queues.why_refused`), when it was not
 
     def add(self, read: int, stored: int, refused: int = 0) -> None:
         self.read += read
@@ -240,7 +241,7 @@ class Drainer:
         try:
             self.drain_stream(drained, block_ms)
         except RedisError as exc:
-            drained.redis_away = str(exc)
+            drained.redis_away = why_refused(exc)  # not answering, or refused (a wrong password): which
             if not self.redis_away and self.log_outages:
                 log.warning("Redis is away (%s): draining the spool only", exc)
             self.redis_away = True

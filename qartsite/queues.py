@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connections
+from redis.exceptions import AuthenticationError, OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
@@ -195,6 +195,8 @@ def why_refused(exc: RedisError) -> str:
         return f"full, refuses writes: {exc}"
     if isinstance(exc, ReadOnlyError):
         return f"read-only (a replica), refuses writes: {exc}"
+    if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py, but Redis answered: a wrong password
+        return f"refused: {exc}"
     if did_not_answer(exc):
         return f"not answering: {exc}"
     return f"refused: {exc}"

@@ -382,9 +382,18 @@ class TestCommand:
         with caplog.at_level(logging.INFO, logger="campaigns"):
             call_command("qart_drain_scans", "--once")
         said = capsys.readouterr().out
-        assert said.startswith("Stored 1 new scan of 1 buffered; Redis did not answer (Timeout reading from ")
+        assert said.startswith("Stored 1 new scan of 1 buffered; Redis could not be read (not answering: Timeout "
+                               "reading from ")
         assert said.endswith("), so only the spool was drained: run this again once it answers.\n")
         assert said.count("\n") == 1 and not caplog.records
+
+    def test_it_says_that_redis_refused_it_not_that_it_did_not_answer(self, placement, settings, scan_redis, capsys):
+        # A wrong password read "Redis did not answer": the person running it waited for a Redis that was up.
+        settings.REDIS_URL = settings.REDIS_URL.replace("redis://", "redis://:wrong-password@", 1)  # it has none
+        to_spool(scan_ago(placement))
+        call_command("qart_drain_scans", "--once")
+        said = capsys.readouterr().out
+        assert said.startswith("Stored 1 new scan of 1 buffered; Redis could not be read (refused: "), said
 
     def test_it_says_how_many_the_database_refused_and_where_they_are(self, placement, monkeypatch, capsys):
         poison = scan_ago(placement)

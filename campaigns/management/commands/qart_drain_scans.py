@@ -53,8 +53,8 @@ class Command(BaseCommand):
             refused = (f"; the database refused {counted(drained.refused, 'scan')}, set aside (see qart_refused_scans)"
                        if drained.refused else "")
             # One line, Redis's absence included: it was a log line of its own before the count.
-            away = (f"; Redis did not answer ({drained.redis_away}), so only the spool was drained: run this again "
-                    "once it answers" if drained.redis_away else "")
+            away = (f"; Redis could not be read ({drained.redis_away}), so only the spool was drained: run this "
+                    "again once it answers" if drained.redis_away else "")
             self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered{refused}"
                               f"{away}.")
             return
