@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from generator import verifier_models
 from generator.core.codes import decision
 from generator.models import VerifierModel
+from qartsite.admin_log import TeammatesInHistory
 from qartsite.scoped_admin import PlainFields, SuperusersOnlyFields
 
 
@@ -22,7 +23,7 @@ def figure(value) -> str:
 
 
 @admin.register(VerifierModel)
-class VerifierModelAdmin(SuperusersOnlyFields, PlainFields, admin.ModelAdmin):
+class VerifierModelAdmin(TeammatesInHistory, SuperusersOnlyFields, PlainFields, admin.ModelAdmin):
     """Global, not a team's: the active model judges every team's candidates (`qartsite.admin` lists the admins
     that are not team-scoped). Staff read every model and its figures; only superusers activate one or roll back,
     by POST (the admin's CSRF check); a staff member who tries gets one message saying so. Models are made by

@@ -2,10 +2,11 @@
 
 Pages and the API scope through `Model.objects.for_user(user)` and `qartsite.access`; the admin does the same in
 every place it reads rows: changelists, change pages, foreign-key and many-to-many choices (the autocomplete's too),
-list filters, inlines, delete confirmations and the index's recent actions. A row of two teams (a label made in one
-team's session on another's candidate) is shown to neither team's staff, and the admin's forms make none. Viewers
-read; editors change their teams' objects; owners change teams and members, and alone see invitations and webhooks
-(`OwnersOnly`). Django's permissions still apply on top. Superusers see and change everything.
+list filters, inlines, delete confirmations, and its log: history pages name only the user's teammates, the index's
+recent actions only objects still seen (`qartsite.admin_log`). A row of two teams (a label made in one team's session
+on another's candidate) is shown to neither team's staff, and the admin's forms make none. Viewers read; editors change
+their teams' objects; owners change teams and members, and alone see invitations and webhooks (`OwnersOnly`).
+Django's permissions still apply on top. Superusers see and change everything.
 
 Every registered admin is a `TeamScopedAdmin` (`qartsite.scoped_admin`: it and what it is built of), or one of the
 scoped replacements at the bottom of this module for the admins Django and the packages register themselves (users,
@@ -19,16 +20,12 @@ from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes import views as contenttype_views
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
-from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse
 from knox import admin as knox_admin  # noqa: F401 (registers knox's admin, replaced below)
 from knox.models import AuthToken
@@ -37,6 +34,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from qartsite import members
 from qartsite.access import owned_teams, teammates
+from qartsite.admin_log import TeammatesInHistory, recent_actions
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 from qartsite.scoped_admin import (
     OwnersOnly,
@@ -44,8 +42,6 @@ from qartsite.scoped_admin import (
     ScopedChoices,
     TeamScopedAdmin,
     TeamScopedInline,
-    in_teams,
-    is_team_owned,
 )
 
 NO_OWNER_NAMED = ("A team needs at least one owner: make one of its members an owner, or leave yourself out of the "
@@ -136,7 +132,7 @@ class InvitationAdmin(OwnersOnly, TeamScopedAdmin):
 
 # The admins that Django and the packages register by themselves, replaced by scoped ones.
 
-class SuperusersOnly(PlainFields):
+class SuperusersOnly(TeammatesInHistory, PlainFields):
     """An admin that only superusers see or use."""
 
     def has_module_permission(self, request) -> bool:
@@ -155,7 +151,7 @@ class SuperusersOnly(PlainFields):
         return request.user.is_superuser
 
 
-class TeammateUserAdmin(ScopedChoices, UserAdmin):
+class TeammateUserAdmin(TeammatesInHistory, ScopedChoices, UserAdmin):
     """Staff who are not superusers see the members of their teams, read only and without their password hashes
     or permissions: whoever may change a user may make anyone, themselves included, a superuser. People change
     their own accounts on the site."""
@@ -209,7 +205,7 @@ class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
     """Groups carry permissions across every team: they are a superuser's business."""
 
 
-class OwnTokenAdmin(PlainFields, admin.ModelAdmin):
+class OwnTokenAdmin(TeammatesInHistory, PlainFields, admin.ModelAdmin):
     """An API token (knox's) acts as its user everywhere: staff who are not superusers see only their own.
 
     A row holds the token's prefix and a hash, never the token. Knox's own admin lists the hash first, like a key,
@@ -271,26 +267,6 @@ admin.site.unregister([AccessAttempt, AccessLog, AccessFailureLog])
 admin.site.register(AccessAttempt, SuperuserAccessAttemptAdmin)
 admin.site.register(AccessLog, SuperuserAccessLogAdmin)
 admin.site.register(AccessFailureLog, SuperuserAccessFailureLogAdmin)
-
-
-def recent_actions(request: HttpRequest) -> QuerySet[LogEntry]:
-    """The log entries behind the admin index's "Recent actions" (`AdminSite.get_log_entries`): for staff who are not
-    superusers, only those about objects they still see, in the teams their admin shows them (`seeing_teams`: an
-    invitation's or a webhook's, their owned teams). The sidebar lists one's own actions by the object's name, so
-    someone who left a team, or was moved out of it, kept reading the names of that team's campaigns."""
-    entries = LogEntry.objects.select_related("content_type", "user")
-    if request.user.is_superuser:
-        return entries
-    if not request.user.is_authenticated:  # the sign-in page: nobody's actions (and no teams to ask about)
-        return entries.none()
-    team_owned = [model for model in admin.site._registry if is_team_owned(model)]
-    types = ContentType.objects.get_for_models(*team_owned)
-    shown = ~Q(content_type__in=types.values())
-    for model in team_owned:
-        teams = admin.site._registry[model].seeing_teams(request.user)
-        keys = in_teams(model, teams).annotate(key=Cast("pk", models.TextField())).values("key")
-        shown |= Q(content_type=types[model], object_id__in=keys)
-    return entries.filter(shown)
 
 
 # Django's site, not a subclass of our own: INSTALLED_APPS names "django.contrib.admin", whose default site this is.

@@ -28,6 +28,7 @@ from django.utils.text import capfirst
 
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
+from qartsite.admin_log import TeammatesInHistory
 from qartsite.admin_relations import KeepsItsRelations, OtherTeamsRelations, first_step, of_another_team
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
@@ -323,9 +324,10 @@ class OwnTeamsListFilter(admin.RelatedOnlyFieldListFilter):
     include_empty_choice = False
 
 
-class TeamScopedAdmin(OtherTeamsRelations, ScopedChoices, admin.ModelAdmin):
-    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams, and
-    relations into another team's rows named by their kind only (`OtherTeamsRelations`). `seeing_teams` names the
+class TeamScopedAdmin(TeammatesInHistory, OtherTeamsRelations, ScopedChoices, admin.ModelAdmin):
+    """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams,
+    relations into another team's rows named by their kind only (`OtherTeamsRelations`), and history pages naming
+    only the user's teammates (`TeammatesInHistory`). `seeing_teams` names the
     teams whose rows the user sees here (all of theirs; their owned ones: `OwnersOnly`)."""
 
     seeing_teams = staticmethod(Team.for_user)

@@ -65,7 +65,8 @@ class TestRowsOfTwoTeams:
                     "app_label": model._meta.app_label, "model_name": model._meta.model_name,
                     "field_name": field.name, "term": ""})
                 answered += response.status_code == 200
-                assert "rival" not in response.content.decode().lower(), f"{model.__name__}.{field.name}"
+                body = response.content.decode().lower()
+                assert "rival" not in body and "outsider" not in body, f"{model.__name__}.{field.name}"
         assert answered > 10  # the probe reached the view
 
     def test_a_delete_confirmation_names_no_other_teams_objects(self, client, cast, crossed):
@@ -175,13 +176,18 @@ def registered() -> list[type]:
 @pytest.mark.parametrize("model", registered(), ids=lambda model: model._meta.label)
 def test_no_admin_page_of_any_model_names_or_touches_the_other_team(client, cast, linked, model):
     # Every registered admin, as an owner on staff with every permission, our rows pointing into theirs: lists
-    # (searched, faceted, filtered by their ids, as a raw-id popup), our rows' pages, their rows' pages by id, and
-    # every action run on their rows.
+    # (searched, faceted, filtered by their ids, as a raw-id popup), our rows' pages (their history changed by the
+    # other team's owner too, a member of ours once), their rows' pages by id, the index's recent actions (their
+    # row changed by our owner once), and every action run on their rows.
     ours, theirs = linked["ours"].get(model), linked["theirs"].get(model)
     if model is get_user_model():
         ours, theirs = cast.teammate, cast.outsider
+    for author, obj in ((cast.outsider, ours), (cast.owner, theirs)):
+        if obj is not None:
+            LogEntry.objects.log_actions(author.pk, [obj], CHANGE)
     client.force_login(cast.owner)
     pages = [url(model) + query for query in ("", "?q=Riv", "?q=outs", "?_facets=1", "?_popup=1&_to_field=id")]
+    pages.append("/admin/")
     if theirs is not None:
         pages += [url(model) + f"?id__exact={theirs.pk}", url(model) + f"?id={theirs.pk}&_facets=1"]
         pages += [url(model, action, ours) for action in ("change", "delete", "history")]
