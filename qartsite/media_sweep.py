@@ -11,8 +11,8 @@ The worker's daily upkeep sweeps (`campaigns.maintenance`); `manage.py qart_medi
 The upkeep deletes nothing when orphans are more than `SAFE_SHARE` of the files or the database names none: a process
 pointed at another (or an empty) database sees every file as an orphan, and the person who runs the command by hand
 decides then. On a bucket the folders are listed flat, 1,000 keys a request with their times: the upkeep runs in a
-GPU worker's maintenance, between jobs. The bucket is asked first, briefly (`S3MediaStorage.ask`): one that does not
-answer stops the sweep in a couple of seconds, not after the listing's tries.
+GPU worker's maintenance, between jobs. The bucket is asked first, briefly (`S3MediaStorage.reachable`, asking now):
+one that does not answer stops the sweep in a couple of seconds, not after the listing's tries.
 """
 
 from __future__ import annotations
@@ -90,11 +90,11 @@ def sweep(storage: Storage, delete: bool, *, guard: bool = True, now: datetime |
         MediaUnavailable: the storage cannot be reached (nothing more is deleted).
     """
     now = now or timezone.now()
-    ask = getattr(storage, "ask", None)
-    if ask is not None:
+    reachable = getattr(storage, "reachable", None)
+    if reachable is not None:
         # A bucket that does not answer is found within a probe's timeout: the listing's tries waited 20 s and more on
         # a frozen one before the command's one line (a fault drill).
-        ask()
+        reachable(ask_now=True)
     named = named_files()  # before listing: a file stored after this and named meanwhile is young anyway
     swept = Swept()
     for folder in FOLDERS:

@@ -34,7 +34,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.handlers import add_expect_header
 from botocore.utils import determine_content_length
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, Storage
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils._os import safe_makedirs
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
@@ -143,19 +143,8 @@ class S3MediaStorage(S3Storage):
     """
 
     _away_until = 0.0  # monotonic time before which calls fail at once; 0: the bucket answered last time
-    web = False  # this process serves web requests: WEB_READ_TIMEOUT and WEB_ATTEMPTS (`limit_web_requests`)
+    web = False  # a web process's storage: WEB_READ_TIMEOUT, WEB_ATTEMPTS, reads looked up first (`limit_web_requests`)
     _away_reason = "The media storage did not answer"  # what the call that found it away said
-
-    def ask(self) -> None:
-        """Ask the server now, whatever this process knows of it, with a `PROBE_TIMEOUT` (any HTTP answer will do: it is
-        up): for a caller whose next calls would each wait out their timeouts and tries when it does not answer (the
-        media sweep's listing waited 20 s and more on a frozen bucket).
-
-        Raises:
-            MediaUnavailable: the server did not answer, and this process's calls then fail at once for
-                `AWAY_SECONDS`; or it could not be asked (no credentials, say), which the calls will say too.
-        """
-        self._probe("The media storage does not answer", PROBE_TIMEOUT)
 
     def _probe(self, saying: str, timeout: float) -> None:
         """`_ask_server`: an answer ends the pause, none starts it again (`_no_answer`). Raises `MediaUnavailable`."""
@@ -178,19 +167,29 @@ class S3MediaStorage(S3Storage):
         that they do not race that one probe.
 
         Args:
-            ask_now: probe at once, the pause or not: for a caller that waited on purpose before trying again (a job's
-                files stored again, `generator.job_files.store`), whose second try otherwise failed unasked while
-                the pause outlasted its wait, and the GPU's work was thrown away (a fault drill).
+            ask_now (`bool`, *optional*, defaults to `False`): ask the server now, whatever this process knows of it
+                (the pause, or no outage at all). For a caller whose next calls would each wait out their timeouts and
+                tries when it does not answer (the media sweep's listing waited 20 s and more on a frozen bucket), and
+                for one that waited on purpose before trying again (a job's files stored again,
+                `generator.job_files.store`), whose second try otherwise failed unasked while the pause outlasted its
+                wait, and the GPU's work was thrown away (a fault drill).
+
+        Raises:
+            MediaUnavailable: the server is known not to answer, or did not answer now (this process's calls then
+                fail at once for `AWAY_SECONDS`); or it could not be asked (no credentials, say), which the calls will
+                say too.
         """
         until = self._away_until
-        if not until:
+        if not until and not ask_now:
             return
         now = time.monotonic()
         if now < until and not ask_now:
             raise MediaUnavailable(f"{self._away_reason} (a moment ago; no call goes to it for the next "
                                    f"{until - now:.0f} s)")
-        self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks
-        self._probe("The media storage still does not answer", PROBE_TIMEOUT)
+        if until:
+            self._away_until = now + AWAY_SECONDS  # the other threads, while this one asks
+        self._probe("The media storage still does not answer" if until else "The media storage does not answer",
+                    PROBE_TIMEOUT)
 
     def _ask_server(self, timeout: float) -> None:
         """One HEAD request for the bucket, no retry, through `probe_client`: any HTTP answer will do (it is up, a 403
@@ -237,23 +236,24 @@ class S3MediaStorage(S3Storage):
         options.setdefault("max_memory_size", 8 * 1024 * 1024)
         super().__init__(**options)
         self.client_config = self.client_config.merge(Config(
-            connect_timeout=CONNECT_TIMEOUT, read_timeout=WEB_READ_TIMEOUT if self.web else READ_TIMEOUT,
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
             # The uploads of a job's files side by side share one client (`generator.job_files.STORE_THREADS` of
             # them): a pool smaller than that drops and opens connections every job (botocore's default is 10).
             max_pool_connections=POOL_CONNECTIONS,
             # botocore's `max_attempts` counts the retries after the first try: ATTEMPTS of them made 3 tries, 30 s.
-            retries={"total_max_attempts": WEB_ATTEMPTS if self.web else ATTEMPTS, "mode": "standard"},
+            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
             # Checksums only where S3 requires them: several S3-compatible servers refuse the CRC trailers that
             # newer boto3 adds to every upload by default. qart_media_copy checks its copies itself.
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
         ))
 
-    @classmethod
-    def limit_web_requests(cls) -> None:
-        """Called as a web process loads the application (`qartsite.web_process`), before any storage is built: the
-        buckets it uses are asked once, for at most WEB_READ_TIMEOUT (a look-up, which every read starts with:
-        WEB_LOOK_UP_TIMEOUT), then `reachable` fails calls at once."""
-        cls.web = True
+    def _serve_the_web(self) -> None:
+        """Make this storage a web process's (`limit_web_requests`), before its first call: one try of
+        WEB_READ_TIMEOUT, and every read looked up first (`look_up_client`). Set on this instance, not the class: a
+        storage built afterwards (another test's, another alias's) keeps a worker's waits."""
+        self.web = True
+        self.client_config = self.client_config.merge(Config(
+            read_timeout=WEB_READ_TIMEOUT, retries={"total_max_attempts": WEB_ATTEMPTS, "mode": "standard"}))
 
     @property
     def connection(self):
@@ -367,17 +367,11 @@ class S3MediaStorage(S3Storage):
             super().delete(name)
 
     def exists(self, name) -> bool:
-        with self._calls("look up", name, self.check_bucket):
-            try:
-                self.look_up_client.head_object(Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)))
-                found = True
-            except ClientError as exc:
-                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
-                    raise
-                found = False
-        if not found:
-            self.check_bucket()
-        return found
+        try:
+            self._head(name)
+        except FileNotFoundError:  # the object's 404, once the bucket is known to be there (`bucket_errors`)
+            return False
+        return True
 
     def size(self, name) -> int:
         with self._calls("look up", name, self.check_bucket):
@@ -442,6 +436,16 @@ class S3MediaStorage(S3Storage):
         (multipart uploads, some server-side encryptions)."""
         etag = self._head(name).get("ETag", "").strip('"')
         return etag if PLAIN_MD5.fullmatch(etag) else None
+
+
+def limit_web_requests() -> None:
+    """Called as a web process loads the application (`qartsite.web_process`), never by workers or commands: the
+    media storage (`STORAGES["default"]`, the only one pages use), built now, asks a bucket once, for at most
+    WEB_READ_TIMEOUT (a look-up, which every read and every upload starts with: WEB_LOOK_UP_TIMEOUT), then
+    `reachable` fails calls at once. Media on the filesystem is left as it is."""
+    media = storages["default"]
+    if isinstance(media, S3MediaStorage):
+        media._serve_the_web()
 
 
 class FileSystemMediaStorage(FileSystemStorage):

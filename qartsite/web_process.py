@@ -10,8 +10,7 @@ from typing import TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import get_resolver
 
-from qartsite import outage, queues
-from qartsite.storage import S3MediaStorage
+from qartsite import outage, queues, storage
 
 Application = TypeVar("Application")
 
@@ -41,7 +40,7 @@ def load(make_application: Callable[[], Application]) -> Application:
     # A page's query stuck behind a lock ends in the outage page, not in the server killing the worker; a bucket or a
     # Redis that does not answer holds a page for seconds (a second), not the short links behind it.
     outage.limit_web_statements()
-    S3MediaStorage.limit_web_requests()
+    storage.limit_web_requests()
     queues.limit_web_redis()
 
     from campaigns import geo  # needs the application set up first

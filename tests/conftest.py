@@ -174,18 +174,6 @@ def _queue_urls_put_back(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _media_storage_not_the_web():
-    """The bucket's storage back to a worker's and a command's after each test: a test that loads the web process
-    (`qartsite.wsgi`, `web_process.load`) makes it a web server's for the rest of the process
-    (`S3MediaStorage.limit_web_requests`: shorter waits, and every read looked up first), and a later test of the
-    storage's calls counted them wrong."""
-    yield
-    storage = sys.modules.get("qartsite.storage")
-    if storage is not None:
-        storage.S3MediaStorage.web = False
-
-
-@pytest.fixture(autouse=True)
 def _redis_breakers_shut():
     """Every Redis breaker shut after each test (`queues.redis_outage`): a test whose Redis did not answer must not
     leave the next test's Redis skipped for a few seconds."""

@@ -385,7 +385,7 @@ def test_a_web_process_answers_within_a_second_while_redis_stalls_then_at_once(t
     import django_rq
 
     from generator import jobs
-    from qartsite import storage, web_process
+    from qartsite import web_process
     from qartsite.settings import with_timeouts
     from tests.clients import api_as, logged_in
     from tests.generator.factories import SHORT_LINK
@@ -397,7 +397,6 @@ def test_a_web_process_answers_within_a_second_while_redis_stalls_then_at_once(t
     settings.WEB_REDIS_QUEUE_URL = with_timeouts(stalled, settings.WEB_REDIS_TIMEOUTS)
     for config in django_rq.settings.QUEUES.values():
         monkeypatch.setitem(config, "URL", with_timeouts(stalled))
-    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # put back after the test: this process is no server
     web_process.load(lambda: "the application")
     assert django_rq.settings.QUEUES["default"]["URL"].endswith("socket_connect_timeout=1.0&socket_timeout=1.0")
 

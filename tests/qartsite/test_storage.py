@@ -256,7 +256,6 @@ def test_a_bucket_that_does_not_answer_is_asked_attempts_times_within_gunicorns_
     from qartsite import storage
 
     assert storage.ATTEMPTS * (storage.CONNECT_TIMEOUT + storage.READ_TIMEOUT) < 30
-    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # a worker's storage (an earlier test may load the web)
     monkeypatch.setattr(storage, "READ_TIMEOUT", 0.3)
     with pytest.raises(MediaUnavailable, match="Read timeout"):
         storages["default"].open("generations/1/a.png")
@@ -306,12 +305,11 @@ def web_storage(monkeypatch, **timeouts: float):
 
     from qartsite import storage, web_process
 
-    monkeypatch.setattr(storage.S3MediaStorage, "web", False)  # put back after the test: this process is no server
-    web_process.load(lambda: "the application")
-    assert storage.S3MediaStorage.web
     for name, seconds in timeouts.items():
         monkeypatch.setattr(storage, name, seconds)
+    web_process.load(lambda: "the application")
     built = storages["default"]
+    assert built.web
     built.connection, built.look_up_client  # noqa: B018
     return built
 
@@ -333,6 +331,37 @@ def test_a_web_process_gives_a_bucket_that_does_not_answer_one_brief_look_up(fro
         getattr(bucket, ask)(*arguments.get(ask, ("generations/1/a.png",)))
     assert len(frozen_bucket) == 1 and time.monotonic() - started < 1.0
 
+
+def test_a_web_process_upload_waits_only_the_look_up_while_its_bucket_is_still_seen(frozen_bucket, monkeypatch):
+    # The bucket's own look-up (`check_bucket`) is skipped for BUCKET_SEEN_SECONDS after it answered: a bucket frozen
+    # meanwhile meets the upload's look-up of its name (names are never overwritten) first, and the breaker refuses
+    # the PUT at once, rather than the PUT waiting out WEB_READ_TIMEOUT.
+    bucket = web_storage(monkeypatch, WEB_LOOK_UP_TIMEOUT=0.3, WEB_READ_TIMEOUT=1.5, READ_TIMEOUT=3.0)
+    bucket._bucket_seen_at = time.monotonic()
+    started = time.monotonic()
+    with pytest.raises(MediaUnavailable, match="could not look up “generations/1/b.png”: Read timeout"):
+        bucket.save("generations/1/b.png", ContentFile(b"x"))
+    assert len(frozen_bucket) == 1 and time.monotonic() - started < 1.0
+    with pytest.raises(MediaUnavailable, match="a moment ago"):
+        bucket.save("generations/1/b.png", ContentFile(b"x"))
+    assert len(frozen_bucket) == 1
+
+
+def test_a_storage_built_after_a_web_process_loaded_keeps_a_workers_waits(frozen_bucket, monkeypatch):
+    # The web's waits were a class-wide flag: every storage built after a web process loaded (in a test, every later
+    # test's) had them too, and tests of a worker's storage counted its calls wrong.
+    from django.core.files.storage import storages
+
+    from qartsite import storage
+
+    web = web_storage(monkeypatch)
+    storages._storages.pop("default")  # built again, as the next test's storage is
+    worker = storages["default"]
+    assert web.web and not worker.web and worker.look_up_client is worker.connection.meta.client
+    assert (worker.client_config.read_timeout, worker.client_config.retries["total_max_attempts"]) == (
+        storage.READ_TIMEOUT, storage.ATTEMPTS)
+    assert (web.client_config.read_timeout, web.client_config.retries["total_max_attempts"]) == (
+        storage.WEB_READ_TIMEOUT, storage.WEB_ATTEMPTS)
 
 class _SlowS3(BaseHTTPRequestHandler):
     """A bucket that is slow but alive, as one busy streaming a large print file: it answers a look-up (HEAD) at once,
@@ -493,7 +522,7 @@ def test_the_probe_trusts_the_ca_boto_is_given(settings, monkeypatch, tmp_path, 
             assert bucket.answers().startswith("The media storage does not answer: SSL validation failed")
             assert _Bucket.seen == []
             return
-        bucket.ask()
+        bucket.reachable(ask_now=True)
         assert bucket.answers() == "" and _Bucket.seen == ["HEAD /qart HTTP/1.1"] * 2
 
 
@@ -512,7 +541,7 @@ def test_the_probe_goes_through_the_proxy_boto_is_given(settings, monkeypatch, p
             monkeypatch.setenv("HTTP_PROXY", proxy)
         use_bucket_at("http://s3.invalid:9000", settings, monkeypatch)  # a name no resolver knows (RFC 2606)
         bucket = storages["default"]
-        bucket.ask()
+        bucket.reachable(ask_now=True)
         assert bucket.answers() == ""
     assert _Bucket.seen == ["HEAD http://s3.invalid:9000/qart HTTP/1.1"] * 2
 
@@ -529,7 +558,7 @@ def test_a_server_that_refuses_the_probe_is_up(settings, monkeypatch):
         bucket._away_until = storage.time.monotonic() - 1  # the pause over: the next call probes
         bucket.reachable()
         assert bucket._away_until == 0.0
-        bucket.ask()
+        bucket.reachable(ask_now=True)
         assert bucket.answers() == ""
 
 
@@ -543,7 +572,7 @@ def test_a_frozen_server_is_found_away_by_one_try_within_the_probes_timeout(froz
     bucket.probe_client(0.3)  # boto's client built before the clock starts
     started = time.monotonic()
     with pytest.raises(MediaUnavailable, match="does not answer: Read timeout on endpoint URL"):
-        bucket.ask()
+        bucket.reachable(ask_now=True)
     assert time.monotonic() - started < 0.8 and len(frozen_bucket) == 1  # no retry
     with pytest.raises(MediaUnavailable, match="a moment ago"):  # the other calls fail at once
         bucket.reachable()
@@ -567,7 +596,7 @@ def test_a_probe_that_cannot_be_sent_says_why_and_holds_no_call_back(settings, m
     storages._storages.pop("default", None)
     bucket = storages["default"]
     with pytest.raises(MediaUnavailable, match="^The media storage could not be asked: Unable to locate credentials$"):
-        bucket.ask()
+        bucket.reachable(ask_now=True)
     assert bucket._away_until == 0.0
     assert bucket.answers() == "The media storage could not be asked: Unable to locate credentials"
 
