@@ -23,7 +23,11 @@ REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 HIDDEN = "***"  # what a message shows in place of a password
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # A query parameter that can carry a secret: redis-py reads a socket's password from `?password=`, libpq from its own.
-SECRET_PARAMETER = re.compile(r"(?P<name>(?:^|[?&])[^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
+# Its name starts after a "?" or "&" and stops at the "="; no "/", ":", "?" or "@" in it, so that a host or a path that
+# merely holds such a word ("redis://keystore.internal:6379/0?db=1", "https://passport.example/x?a=1") is no name,
+# and the first parameter after it shows.
+SECRET_PARAMETER = re.compile(r"(?P<name>(?:^|[?&])[^=&#?/:@]*(?:pass|secret|token|key)[^=&#?/:@]*=)[^&#]*",
+                              re.IGNORECASE)
 
 
 def breaks_a_line(char: str) -> bool:

@@ -48,6 +48,11 @@ def test_it_cuts_before_it_doubles_a_backslash():
     ("postgres://db/qart?sslmode=require&PASSWORD=s3;cret#x", "postgres://db/qart?sslmode=require&PASSWORD=***#x"),
     ("https://qart.example/app", "https://qart.example/app"),
     ("localhost:6379", "localhost:6379"),
+    # A host or a path holding "key", "pass", "token" or "secret" hid the first query parameter's value with it.
+    ("redis://keystore.internal:6379/0?db=1", "redis://keystore.internal:6379/0?db=1"),
+    ("https://passport.example/x?a=1", "https://passport.example/x?a=1"),
+    ("https://tokens.example/secret/x?a=1&api_key=k3y", "https://tokens.example/secret/x?a=1&api_key=***"),
+    ("redis://:s3cret@keystore:6379/0?db=1&Token=t0k", "redis://:***@keystore:6379/0?db=1&Token=***"),
 ])
 def test_it_hides_what_could_be_a_password_in_a_url(url, shown):
     assert without_password(url) == shown
