@@ -77,6 +77,9 @@ class Outage:
         self.pause = pause
         self.silent_pause = pause if silent_pause is None else silent_pause
         self.until = 0.0
+        # The pause now in force and what began it, for a skip's message: which pause depends on the failure.
+        self.pause_in_force = 0.0
+        self.failure: BaseException | None = None
         self.told = False  # its warning was logged, and nothing has answered since (see `add_to_stream`)
 
     def known(self) -> bool:
@@ -85,10 +88,12 @@ class Outage:
     def begin(self, failure: BaseException | None = None) -> None:
         """Skip the service from now: `silent_pause` when `failure` is a timeout, else `pause`."""
         silent = isinstance(failure, TimeoutError | RedisTimeoutError)
-        self.until = monotonic() + (self.silent_pause if silent else self.pause)
+        self.pause_in_force, self.failure = (self.silent_pause if silent else self.pause), failure
+        self.until = monotonic() + self.pause_in_force
 
     def end(self) -> None:
         self.until = 0.0
+        self.failure = None
         self.told = False
 
 

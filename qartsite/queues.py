@@ -122,17 +122,33 @@ def redis_outage(connection) -> Outage:
 
 
 class RedisSkipped(RedisConnectionError):
-    """Raised by `breaker` instead of asking a Redis that did not answer a moment ago. A connection error, so that every
-    `except RedisError` that copes with an away Redis copes with this one, and `did_not_answer` says yes."""
+    """Raised by `breaker` instead of asking a Redis that failed a moment ago. A connection error, so that every
+    `except RedisError` that copes with an away Redis copes with this one, and `did_not_answer` says yes.
+
+    `failure` is the error that opened the breaker (None where unknown): a skip by the short links' breaker
+    (`scan_buffer.redis_outage`) may follow a refusal, a full Redis's, as well as a call that was not answered."""
+
+    failure: RedisError | None = None
+
+    @classmethod
+    def for_outage(cls, outage: Outage) -> RedisSkipped:
+        """The skip while `outage` is known: its words give the pause in force (the short links' breaker pauses less
+        after a refusal than after a timeout) and the failure that began it (`why_refused`)."""
+        failure = outage.failure if isinstance(outage.failure, RedisError) else None
+        why = f" ({why_refused(failure)})" if failure is not None else ""
+        skip = cls(f"not asked: it is skipped for {outage.pause_in_force:g} s after a call failed{why}")
+        skip.failure = failure
+        return skip
 
 
 @contextmanager
 def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
     """Around calls to the Redis behind `connection` whose caller copes without them (a web request's, the drainer's
     queuing of webhooks): while it did not answer a moment ago (`redis_outage`) the block does not run and
-    `RedisSkipped` is raised at once; a block whose call did not answer opens the breaker for REDIS_AWAY_FOR. A stalled
-    Redis held each cancel, large print file and webhook's queuing the web timeout (a second) again, and a page asking
-    several times, several seconds.
+    `RedisSkipped` is raised at once; a block whose call did not answer opens the breaker, for REDIS_AWAY_FOR (the
+    short links' breaker for the pause its failure calls for: `scan_buffer.Outage.begin`). A stalled Redis held each
+    cancel, large print file and webhook's queuing the web timeout (a second) again, and a page asking several times,
+    several seconds.
 
     Args:
         connection (`redis.Redis`): the client the block's calls go through (a queue's `connection`).
@@ -141,11 +157,12 @@ def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
 
     Raises:
         RedisSkipped: the breaker is open; nothing was asked.
-        redis.exceptions.RedisError: what the block raised (a full or read-only Redis answers: the breaker stays shut).
+        redis.exceptions.RedisError: what the block raised (a full or read-only Redis answers, and one that refuses the
+            password: the breaker stays shut).
     """
     outage = outage or redis_outage(connection)
     if outage.known():
-        raise RedisSkipped(f"not asked: it did not answer in the last {REDIS_AWAY_FOR:g} s")
+        raise RedisSkipped.for_outage(outage)
     try:
         yield
     except RedisError as exc:
@@ -156,8 +173,9 @@ def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
 
 
 def did_not_answer(exc: RedisError) -> bool:
-    """Whether a Redis error says it did not answer or could not be reached (not that it refused: full, read-only)."""
-    return isinstance(exc, RedisTimeoutError | RedisConnectionError)
+    """Whether a Redis error says it did not answer or could not be reached (not that it refused: full, read-only, or
+    a wrong password: redis-py's AuthenticationError is a ConnectionError, but Redis answered it, in a round trip)."""
+    return isinstance(exc, RedisTimeoutError | RedisConnectionError) and not isinstance(exc, AuthenticationError)
 
 
 # The Redis cache backends whose waits `limit_web_redis` shortens: settings' own (through the breaker) and Django's.
@@ -195,9 +213,7 @@ def why_refused(exc: RedisError) -> str:
         return f"full, refuses writes: {exc}"
     if isinstance(exc, ReadOnlyError):
         return f"read-only (a replica), refuses writes: {exc}"
-    if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py, but Redis answered: a wrong password
-        return f"refused: {exc}"
-    if did_not_answer(exc):
+    if did_not_answer(exc):  # not a wrong password (AuthenticationError): that is a refusal
         return f"not answering: {exc}"
     return f"refused: {exc}"
 

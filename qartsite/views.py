@@ -83,8 +83,10 @@ def redis_health() -> str:
     try:
         with queues.breaker(client, scan_buffer.redis_outage):
             queues.probe_write(client)
-    except queues.RedisSkipped:
-        return "not answering (a moment ago)"
+    except queues.RedisSkipped as skip:
+        # The failure that opened the breaker, which need not be a silence: a scan's refused by a full Redis opens it
+        why = queues.why_refused(skip.failure) if skip.failure is not None else "not answering"
+        return f"{why} (a moment ago)"
     except RedisError as exc:
         return queues.why_refused(exc)
     return "ok"

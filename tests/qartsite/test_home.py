@@ -150,6 +150,20 @@ class TestHealthzDependencies:
         assert answer["redis"] == "full, refuses writes: command not allowed when used memory > 'maxmemory'."
         assert answer["scans"]["stream_entries"] == 0  # reads still answered
 
+    def test_it_says_why_redis_was_skipped_a_moment_ago(self, client):
+        # A scan's XADD refused by a full Redis skips it for a second: /healthz said "not answering" meanwhile
+        from redis.exceptions import OutOfMemoryError
+
+        from campaigns import scan_buffer
+
+        scan_buffer.redis_outage.begin(OutOfMemoryError("command not allowed when used memory > 'maxmemory'."))
+        try:
+            answer = client.get("/healthz").json()
+        finally:
+            scan_buffer.redis_outage.end()
+        assert answer["redis"] == "full, refuses writes: command not allowed when used memory > 'maxmemory'. " \
+                                  "(a moment ago)"
+
     def test_it_says_a_stalled_redis_does_not_answer_within_a_second(self, client, settings, silent_server):
         import time
 

@@ -461,6 +461,42 @@ def test_the_breaker_skips_a_redis_that_did_not_answer_and_not_one_that_refused_
         assert full.ping()
 
 
+def test_a_wrong_password_leaves_the_breaker_shut():
+    # redis-py's AuthenticationError is a ConnectionError, but Redis answered it in a round trip (1.7 ms here): the
+    # breaker skipped a Redis that refuses the password for REDIS_AWAY_FOR, its skip saying it "did not answer".
+    from redis.exceptions import AuthenticationError
+
+    wrong = AuthenticationError("invalid username-password pair or user is disabled.")
+    refusing = live_queue("default").connection
+    with pytest.raises(AuthenticationError), queues.breaker(refusing):
+        raise wrong
+    assert not queues.redis_outage(refusing).known()
+    with queues.breaker(refusing):
+        assert refusing.ping()
+    assert not queues.did_not_answer(wrong) and queues.why_refused(wrong) == f"refused: {wrong}"
+
+
+def test_a_skip_says_the_pause_in_force_and_what_began_it():
+    # The short links' breaker pauses 1 s after a refusal and 5 s after a timeout; the skip said "5 s" after either.
+    from campaigns.scan_buffer import REDIS_RETRY_AFTER, REDIS_SILENT_RETRY_AFTER, Outage
+
+    connection = live_queue("default").connection
+    for failure, pause, why in [
+            (RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), REDIS_RETRY_AFTER,
+             "not answering: Error 111"),
+            (OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), REDIS_RETRY_AFTER,
+             "full, refuses writes: command not allowed"),
+            (RedisTimeoutError("Timeout reading from socket"), REDIS_SILENT_RETRY_AFTER,
+             "not answering: Timeout reading")]:
+        outage = Outage(REDIS_RETRY_AFTER, REDIS_SILENT_RETRY_AFTER)
+        outage.begin(failure)
+        with pytest.raises(queues.RedisSkipped) as skip, queues.breaker(connection, outage):
+            pytest.fail("the block ran")
+        assert f"skipped for {pause:g} s after a call failed ({why}" in str(skip.value), skip.value
+        assert skip.value.failure is failure
+    assert REDIS_RETRY_AFTER != REDIS_SILENT_RETRY_AFTER  # else this test tells nothing
+
+
 @pytest.mark.parametrize("error", AWAY, ids=AWAY_IDS)
 def test_a_worker_started_while_redis_refuses_its_registration_waits_for_it(monkeypatch, caplog, error):
     # Started while Redis was full (maxmemory, noeviction), a worker exited 1 with a traceback at its registration
