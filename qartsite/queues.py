@@ -231,6 +231,10 @@ class RedisPatience:
     """
 
     max_connection_wait_time = 5.0  # seconds between tries while Redis is away: jobs start within 5 s of its return
+    # Seconds a worker asked to stop (a warm stop) still waits for Redis to take a call it cannot go on without (a
+    # finished job's end): the worker then quits by itself, its goodbye said, before the kill that docker and
+    # supervisord send 10 s after their stop, and a Redis that restarts or stalls for a moment takes the end.
+    stop_patience = 5.0
 
     def register_birth(self):
         """RQ's registration, waited for at the worker's start while Redis refuses it or is away. A worker started
@@ -270,9 +274,13 @@ class RedisPatience:
             log.error("Worker %s: Redis went away while %s ended (%s)", self.name, job.id, exc)
 
     def ask_patiently(self, what: str, call: Callable[[], T], patience: float) -> T:
-        """`call()`, tried again while Redis does not answer (`REDIS_AWAY`), for `patience` seconds at most, and not
-        once the worker was asked to stop (a stop is not held up by Redis): for a call the worker cannot go on without,
+        """`call()`, tried again while Redis does not answer (`REDIS_AWAY`), for `patience` seconds at most, and
+        `stop_patience` seconds at most once the worker was asked to stop: for a call the worker cannot go on without,
         which may run twice (a frozen Redis may still run a request whose answer timed out, when it wakes).
+
+        RQ's warm stop (the first SIGTERM or Ctrl-C) lets the job end, and its end recorded is part of that: given up at
+        the stop, a job whose work was done stayed "started" in Redis, to be run again. A cold stop (the second signal)
+        raises out of the wait at once, from its signal handler.
 
         Args:
             what (`str`): what the call does, for the log ("record the end of qart-generation-7").
@@ -285,17 +293,27 @@ class RedisPatience:
         Raises:
             redis.exceptions.RedisError: Redis did not answer for `patience` seconds, or refused the call.
         """
-        deadline, wait = time.monotonic() + patience, 1.0
+        deadline, wait, stopping = time.monotonic() + patience, 1.0, False
         while True:
             try:
                 return call()
             except REDIS_AWAY as exc:
-                if self._stop_requested or time.monotonic() + wait > deadline:
+                if self._stop_requested and not stopping:  # counted from the first try that fails after the stop
+                    stopping, deadline = True, min(deadline, time.monotonic() + self.stop_patience)
+                if time.monotonic() + wait > deadline:
                     raise
-                log.warning("Worker %s: Redis did not answer (%s); it tries to %s again in %.0f s", self.name,
-                            why_refused(exc), what, wait)
+                log.warning("Worker %s: Redis did not take the call (%s); it tries to %s again in %.0f s%s", self.name,
+                            why_refused(exc), what, wait, " before it stops" if stopping else "")
                 time.sleep(wait)
                 wait = min(wait * self.exponential_backoff_factor, self.max_connection_wait_time)
+
+    def set_shutdown_requested_date(self):
+        # Written by RQ's warm stop from its signal handler, in the middle of whatever runs (a job's code, a wait for
+        # Redis in `ask_patiently`): the error of a Redis that did not answer was raised there, into the job.
+        try:
+            super().set_shutdown_requested_date()
+        except REDIS_AWAY as exc:
+            log.warning("Worker %s: could not record that it was asked to stop (%s)", self.name, why_refused(exc))
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         if timeout is not None and self.scheduler is not None:

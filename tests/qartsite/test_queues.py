@@ -130,20 +130,29 @@ class Clock:
         self.now += seconds
 
 
+def answers_in_turn(*answers, before=None):
+    """A call to Redis that raises or returns each of `answers` in turn, calling `before()` first each time."""
+    left = list(answers)
+
+    def call():
+        if before is not None:
+            before()
+        answer = left.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return call
+
+
 def test_a_call_a_worker_cannot_go_on_without_waits_for_redis_as_long_as_it_is_told(monkeypatch, caplog):
     # A job's end raised on the first call Redis did not answer: a frozen Redis failed the run in RQ's eyes
     worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
                                   name="queues-ask-patiently")
     clock = Clock()
     monkeypatch.setattr(queues, "time", clock)
-    answers = [RedisTimeoutError("Timeout reading from 127.0.0.1:6379"), RedisConnectionError("Connection reset"),
-               "the answer"]
-
-    def frozen_at_first():
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    frozen_at_first = answers_in_turn(RedisTimeoutError("Timeout reading from 127.0.0.1:6379"),
+                                      RedisConnectionError("Connection reset"), "the answer")
 
     assert worker.ask_patiently("record the end of a job", frozen_at_first, patience=10) == "the answer"
     assert clock.waits == [1.0, 2.0]
@@ -159,10 +168,57 @@ def test_a_call_a_worker_cannot_go_on_without_waits_for_redis_as_long_as_it_is_t
     assert clock.waits == [1.0, 2.0, 4.0, 5.0]  # then its error, rather than a wait past the patience
 
     clock.waits.clear()
-    worker._stop_requested = True  # SIGTERM: a service manager's stop is not held up by Redis
+    worker._stop_requested = True  # SIGTERM: a service manager's stop is held up by Redis for stop_patience at most
     with pytest.raises(RedisTimeoutError):
         worker.ask_patiently("record the end of a job", frozen, patience=12)
-    assert clock.waits == []
+    assert clock.waits == [1.0, 2.0] and sum(clock.waits) <= worker.stop_patience
+
+
+def test_a_warm_stop_still_waits_a_moment_for_redis_to_record_a_jobs_end(monkeypatch, caplog):
+    # A worker asked to stop while it waited to record a finished job's end gave up at once: the job stayed "started"
+    # in Redis, and was run again.
+    worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
+                                  name="queues-ask-while-stopping")
+    clock = Clock()
+    monkeypatch.setattr(queues, "time", clock)
+
+    def warm_stop():  # RQ's (the first SIGTERM), in the middle of the wait
+        worker._stop_requested = True
+
+    stopped_while_redis_restarts = answers_in_turn(
+        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        RedisTimeoutError("Timeout reading from 127.0.0.1:6379"), "recorded", before=warm_stop)
+    assert worker.ask_patiently("record the end of a job", stopped_while_redis_restarts, patience=60) == "recorded"
+    assert clock.waits == [1.0, 2.0]
+    assert "tries to record the end of a job again in 2 s before it stops" in caplog.text
+
+
+@pytest.fixture
+def stop_handlers():
+    """SIGINT's and SIGTERM's handlers put back after the test: RQ's warm stop installs its cold stop's."""
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def test_a_warm_stop_while_redis_does_not_answer_raises_nothing_into_the_job(silent_server, stop_handlers, caplog):
+    # RQ's warm stop records its date in Redis from its signal handler: with Redis frozen, the handler raised a
+    # TimeoutError into whatever ran, a job's code or the wait to record its end.
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    from rq.worker import WorkerStatus
+
+    port, _ = silent_server
+    worker = queues.PatientWorker(["queues-stop-test"], connection=live_queue("default").connection,
+                                  name="queues-stop-frozen")
+    # Frozen since the worker started (RQ names its connection at the start)
+    worker.connection = Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    worker._state = WorkerStatus.BUSY  # in the middle of a job: RQ's stop waits for its end
+    worker.request_stop(signal.SIGTERM, None)
+    assert worker._stop_requested
+    assert "could not record that it was asked to stop (not answering: Timeout" in caplog.text
 
 
 def test_rqworker_uses_the_patient_worker_unless_told_otherwise(settings):
