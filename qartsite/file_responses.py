@@ -11,7 +11,11 @@ do not: their content changes from one request to the next, and a validator woul
   overwrite), and a name deleted and stored again (a print file made again after its day) has another time. A file
   made in the request gets the hash of its bytes, which it has anyway: never a promise its bytes do not keep.
 - Conditional requests are Django's own evaluation (`get_conditional_response`: If-Match, If-Unmodified-Since,
-  If-None-Match, If-Modified-Since, RFC 9110 13.2.2); a 304 carries the 200's validators and Cache-Control.
+  If-None-Match, If-Modified-Since, RFC 9110 13.2.2); a 304 carries the 200's validators and Cache-Control. A file
+  made in the request has no modification date, so If-Unmodified-Since is ignored (RFC 9110 13.1.4), where Django
+  failed it with a 412 whatever the date.
+- A 412 or 416 says why: in the API's JSON (`{"detail": ...}`) on its addresses (the print files), as every other
+  answer of the API, in plain text on the pages'. Django's 412 was empty and called itself HTML.
 - `Range: bytes=a-b`, `bytes=a-` and `bytes=-n` answer 206 with those bytes only (Django has none of this: its
   step 5, If-Range, is "not supported"); one no byte of the file satisfies, 416 with `Content-Range: bytes */size`;
   several ranges or a header that is not one of those forms, the whole file (RFC 9110 14.2 lets a server ignore
@@ -33,9 +37,16 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
+from qartsite.responses import is_api_path, json_detail
+
 # One range of the forms a download manager or a browser sends. 30 digits at most (far past any file's size):
 # Python refuses to read an integer of more than 4,300 digits, and a longer one is no range anyone meant.
 BYTE_RANGE = re.compile(r"bytes=([0-9]{0,30})-([0-9]{0,30})", re.ASCII | re.IGNORECASE)
+
+
+# The 412's reason: a client that resumes a download names the copy it has; this is another.
+PRECONDITION_FAILED = ("The file is not the one If-Match or If-Unmodified-Since names: it has changed since. Ask "
+                       "again without them for the file as it is now.")
 
 
 class Unsatisfiable(ValueError):
@@ -178,8 +189,10 @@ def send(request: HttpRequest, content: bytes | StoredFile, content_type: str, f
     # 2. The browser's copy is current (304), or a precondition fails (412): Django's own evaluation.
     response = HttpResponse(headers=headers)
     patch_cache_control(response, private=True)
-    answer = get_conditional_response(request, etag=etag, last_modified=None if modified is None else int(modified),
-                                      response=response)
+    answer = get_conditional_response(preconditions(request, modified), etag=etag,
+                                      last_modified=None if modified is None else int(modified), response=response)
+    if answer.status_code == 412:
+        return refusal(request, answer, PRECONDITION_FAILED, headers)
     if answer is not response:
         return answer
 
@@ -189,14 +202,9 @@ def send(request: HttpRequest, content: bytes | StoredFile, content_type: str, f
         try:
             wanted = byte_range(request.META["HTTP_RANGE"], size)
         except Unsatisfiable:
-            # Without Content-Disposition: this message is not the file, and must not be saved under its name.
-            refused = HttpResponse(f"The file has {size} bytes: the range asked for is not in it.\n", status=416,
-                                   content_type="text/plain; charset=utf-8")
-            for header in ("ETag", "Last-Modified", "Accept-Ranges"):
-                if header in headers:
-                    refused[header] = headers[header]
+            refused = refusal(request, HttpResponse(status=416),
+                              f"The file has {size} bytes: the range asked for is not in it.", headers)
             refused["Content-Range"] = f"bytes */{size}"
-            patch_cache_control(refused, private=True)
             return refused
 
     # 4. The bytes: none for a HEAD (nothing read from the storage), else the range or the whole file.
@@ -218,3 +226,41 @@ def send(request: HttpRequest, content: bytes | StoredFile, content_type: str, f
         sent = HttpResponse(content, content_type=content_type, headers=headers)
     patch_cache_control(sent, private=True)
     return sent
+
+
+def preconditions(request: HttpRequest, modified: float | None) -> HttpRequest:
+    """The request whose conditional headers `get_conditional_response` evaluates: `request` itself, or for a file
+    with no modification date (made in the request) a copy of its method, path and headers without
+    If-Unmodified-Since, which RFC 9110 13.1.4 has a server ignore then. Django failed it (412) instead, whatever the
+    date: a download manager that sends it with its resumed request was refused the file."""
+    if modified is not None or "HTTP_IF_UNMODIFIED_SINCE" not in request.META:
+        return request
+    evaluated = HttpRequest()
+    evaluated.method, evaluated.path, evaluated.path_info = request.method, request.path, request.path_info
+    evaluated.META = {name: value for name, value in request.META.items() if name != "HTTP_IF_UNMODIFIED_SINCE"}
+    return evaluated
+
+
+def refusal(request: HttpRequest, response: HttpResponse, message: str, headers: dict[str, str]) -> HttpResponse:
+    """`response` (a 412 or 416) saying `message`: `{"detail": message}` on the API's addresses, as its every answer
+    is JSON, else plain text; with the file's validators and `Accept-Ranges`, but without Content-Disposition: this
+    message is not the file, and must not be saved under its name.
+
+    Args:
+        request: the request refused.
+        response: the refusal, its status set (Django's own 412, already logged, is filled in rather than replaced).
+        message: why it was refused.
+        headers: the file's headers, as its 200 would carry them.
+
+    Returns:
+        `response`, with its body and headers.
+    """
+    if is_api_path(request.path):
+        response.content, response["Content-Type"] = json_detail(message), "application/json"
+    else:
+        response.content, response["Content-Type"] = f"{message}\n", "text/plain; charset=utf-8"
+    for header in ("ETag", "Last-Modified", "Accept-Ranges"):
+        if header in headers:
+            response[header] = headers[header]
+    patch_cache_control(response, private=True)
+    return response

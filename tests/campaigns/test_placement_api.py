@@ -399,6 +399,33 @@ class TestPrintAndPreflight:
         # The same name as the page's download of it (it was "qart-<slug>.svg" here, with the width there).
         assert response["Content-Disposition"] == f'attachment; filename="qart-{placement.slug}-20.32cm.svg"'
 
+    def test_a_failed_precondition_or_a_range_past_the_end_says_why_in_json(self, team_users, placement):
+        # Django's 412 was empty and called itself HTML, the 416 was plain text: the API's every answer is JSON.
+        client = api_as(team_users.viewer)
+        url = f"/api/placements/{placement.pk}/print/?width=8in&format=svg"
+        size = len(client.get(url).content)
+        failed = client.get(url, HTTP_IF_MATCH='"0123456789abcdef0123456789abcdef"')
+        past = client.get(url, HTTP_RANGE=f"bytes={size}-")
+        assert (failed.status_code, past.status_code) == (412, 416)
+        assert "If-Match" in failed.json()["detail"]
+        assert past.json() == {"detail": f"The file has {size} bytes: the range asked for is not in it."}
+        assert past["Content-Range"] == f"bytes */{size}"
+        for refused in (failed, past):  # the message is not the file: never saved under its name
+            assert refused["Content-Type"] == "application/json" and "Content-Disposition" not in refused
+            assert refused["ETag"] == client.get(url)["ETag"]
+
+    def test_if_unmodified_since_is_ignored_for_a_file_made_in_the_request(self, team_users, placement):
+        # The file has no modification date, so RFC 9110 13.1.4 has the header ignored; Django answered 412 to any
+        # date, refusing a download manager that sends it with a resumed request.
+        client = api_as(team_users.viewer)
+        url = f"/api/placements/{placement.pk}/print/?width=8in&format=svg"
+        whole = client.get(url)
+        for date in ("Mon, 01 Jan 1990 00:00:00 GMT", "Fri, 01 Jan 2100 00:00:00 GMT"):
+            response = client.get(url, HTTP_IF_UNMODIFIED_SINCE=date)
+            assert response.status_code == 200 and response.content == whole.content, date
+        resumed = client.get(url, HTTP_IF_UNMODIFIED_SINCE="Mon, 01 Jan 1990 00:00:00 GMT", HTTP_RANGE="bytes=10-")
+        assert resumed.status_code == 206 and resumed.content == whole.content[10:]
+
     @pytest.mark.parametrize(("query", "option", "words"), [
         ("width=huge", "width", "needs a number and a unit"), ("width=20cm&bleed=3", "bleed", "needs a number"),
         ("width=20cm&dpi=many", "dpi", "whole number"), ("width=20cm&dpi=5", "dpi", "between"),

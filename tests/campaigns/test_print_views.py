@@ -353,6 +353,8 @@ class TestPrintDownloads:
         assert tail.status_code == 206 and tail.content == data[-100:]
         assert tail["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
         assert client.get(url, HTTP_RANGE=f"bytes={len(data)}-").status_code == 416
+        # No modification date: If-Unmodified-Since is ignored (RFC 9110 13.1.4), where Django answered 412.
+        assert client.get(url, HTTP_IF_UNMODIFIED_SINCE="Mon, 01 Jan 1990 00:00:00 GMT").content == data
         # Another placement's file, whatever the validators: the same 404 as ever.
         client.force_login(team_users.outsider)
         for headers in ({"HTTP_IF_NONE_MATCH": etag}, {"HTTP_RANGE": "bytes=0-9"}, {"HTTP_IF_NONE_MATCH": "*"}):

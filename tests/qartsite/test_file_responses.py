@@ -156,10 +156,20 @@ def test_outsiders_get_the_same_404_whatever_they_send(team_users, files, image)
     assert logged_in(team_users.outsider).head(url, HTTP_IF_NONE_MATCH=got["ETag"]).status_code == 404
 
 
-def test_a_failed_if_match_is_412(image):
+def test_a_failed_if_match_is_412_saying_why(image):
     url, data, client = image
-    assert client.get(url, HTTP_IF_MATCH='"other"').status_code == 412
+    failed = client.get(url, HTTP_IF_MATCH='"other"')
+    # Django's was empty and called itself HTML.
+    assert failed.status_code == 412 and failed["Content-Type"] == "text/plain; charset=utf-8"
+    assert "If-Match" in failed.content.decode() and "Content-Disposition" not in failed
     assert client.get(url, HTTP_IF_MATCH=client.get(url)["ETag"]).status_code == 200
+
+
+def test_if_unmodified_since_holds_a_stored_file_to_its_date(image):
+    url, data, client = image
+    modified = client.get(url)["Last-Modified"]
+    assert client.get(url, HTTP_IF_UNMODIFIED_SINCE=modified).status_code == 200
+    assert client.get(url, HTTP_IF_UNMODIFIED_SINCE="Sat, 01 Jan 2000 00:00:00 GMT").status_code == 412
 
 
 @ON_S3_ONLY
