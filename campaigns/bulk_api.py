@@ -58,6 +58,9 @@ class CsvTextField(serializers.CharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
+BOTH_CSVS = "Send the CSV once: as `file` or as `text`, not both."
+
+
 class PlacementImportSerializer(KnownFieldsOnly, serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False,
                                        help_text="true: check every row and store nothing (also as ?dry_run=1)")
@@ -68,7 +71,14 @@ class PlacementImportSerializer(KnownFieldsOnly, serializers.Serializer):
         f"{', '.join(bulk.COLUMNS)}, only name required; an export's own columns ({', '.join(bulk.EXPORT_ONLY)}) "
         "are ignored."))
     text = CsvTextField(required=False, allow_blank=True, trim_whitespace=False,
-                        help_text="Instead of a file: the CSV's text.")
+                        help_text="Instead of a file: the CSV's text (not both).")
+
+    def validate(self, attrs: dict) -> dict:
+        # The page takes the file when both come (a file chosen, rows left in the box: one person's form); a client
+        # that sends both has mixed two requests up, and the text was dropped without a word.
+        if attrs.get("file") and (attrs.get("text") or "").strip():
+            raise serializers.ValidationError({"text": [BOTH_CSVS]})
+        return attrs
 
 
 class RowErrorSerializer(serializers.Serializer):

@@ -104,6 +104,17 @@ class TestImport:
         assert response.status_code == 400 and not campaign.placements.exists()
         assert response.json() == {"file": ["Send one file: the body has 2 parts named file."]}
 
+    def test_it_refuses_a_file_and_text_together_and_stores_nothing(self, team_users, campaign):
+        # The file was imported and the text dropped without a word: placements the client meant were missing.
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/",
+                                                    {**upload(GOOD), "text": "name\nTram screen\n"}, format="multipart")
+        assert response.status_code == 400 and not campaign.placements.exists()
+        assert response.json() == {"text": ["Send the CSV once: as `file` or as `text`, not both."]}
+        # Blank text beside a file (an empty box of a form) is no second CSV.
+        taken = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/",
+                                                 {**upload(GOOD), "text": " \n"}, format="multipart")
+        assert taken.status_code == 201 and campaign.placements.count() == 2
+
     def test_it_stores_nothing_when_another_import_took_a_name_meanwhile(self, team_users, campaign, monkeypatch):
         store = bulk.store
 
