@@ -325,8 +325,25 @@ FORM_EXTRAS = {"csrfmiddlewaretoken"}
 MAX_UNKNOWN = 20
 
 
+# Fields that read every value a form body gives their name: the rest take the last and drop the others.
+MANY_VALUED = (serializers.ListField, serializers.MultipleChoiceField, serializers.ManyRelatedField,
+               serializers.ListSerializer, OneFileField)
+
+
+def repeated_in_form(fields: dict[str, serializers.Field], data) -> dict[str, list[str]]:
+    """Each field of one value that a form body (urlencoded or multipart) names more than once, with its message:
+    DRF took the last value without a word (`name=Spring&name=Summer` made "Summer"), where a JSON body naming a key
+    twice is refused (`parsers`). A field of many values is left to itself (`OneFileField` says its own)."""
+    if not html.is_html_input(data):
+        return {}
+    return {name: [f"Sent {count} times in the form: send it once."] for name, field in fields.items()
+            if not field.read_only and not isinstance(field, MANY_VALUED)
+            and (count := len(data.getlist(name))) > 1}
+
+
 # A serializer mixin that refuses fields it does not have (400, each under its name), rather than ignoring them: a
-# misspelt `stepz` would otherwise make a generation with the default steps, and answer 201.
+# misspelt `stepz` would otherwise make a generation with the default steps, and answer 201; and a field a form body
+# names twice (`repeated_in_form`).
 #
 # Read-only fields are known, so an object as GET answers it can be sent back with PUT. Checked before any other
 # validation, so a refused request costs nothing (a generation's rate is not asked, its picture not decoded); the
@@ -337,28 +354,29 @@ MAX_UNKNOWN = 20
 class KnownFieldsOnly:
 
     def to_internal_value(self, data):
-        unknown = {}
+        refused = {}
         if isinstance(data, Mapping):
             writable = ", ".join(name for name, field in self.fields.items() if not field.read_only)
             names = [name for name in data if name not in self.fields and name not in FORM_EXTRAS]
             # The first few by name, the rest counted: half a million unknown keys made a 100 MB answer.
-            unknown = {name: [f"Unknown field. Fields you can send: {writable}."] for name in names[:MAX_UNKNOWN]}
+            refused = {name: [f"Unknown field. Fields you can send: {writable}."] for name in names[:MAX_UNKNOWN]}
             if len(names) > MAX_UNKNOWN:
-                unknown[api_settings.NON_FIELD_ERRORS_KEY] = [
+                refused[api_settings.NON_FIELD_ERRORS_KEY] = [
                     f"{len(names) - MAX_UNKNOWN} more unknown fields are not listed. Fields you can send: "
                     f"{writable}."]
+            refused.update(repeated_in_form(self.fields, data))
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            if unknown and isinstance(exc.detail, dict):
-                merged = {**exc.detail, **unknown}
+            if refused and isinstance(exc.detail, dict):
+                merged = {**exc.detail, **refused}
                 key = api_settings.NON_FIELD_ERRORS_KEY
-                if key in exc.detail and key in unknown:
-                    merged[key] = [*exc.detail[key], *unknown[key]]
+                if key in exc.detail and key in refused:
+                    merged[key] = [*exc.detail[key], *refused[key]]
                 raise serializers.ValidationError(merged) from None
             raise
-        if unknown:
-            raise serializers.ValidationError(unknown)
+        if refused:
+            raise serializers.ValidationError(refused)
         return value
 
 

@@ -156,6 +156,27 @@ class TestKnownFieldsOnly:
         assert response.status_code == 400
         assert set(response.json()) == {"name", "destination", "colour"}
 
+    @pytest.mark.parametrize("format", ["urlencoded", "multipart"])
+    def test_a_field_a_form_names_twice_is_refused_and_nothing_is_made(self, team_users, format):
+        # DRF took the last value without a word ("Summer"), where JSON naming a key twice is refused.
+        client = signed_in(team_users.owner)
+        if format == "urlencoded":
+            response = client.post("/api/campaigns/", "name=Spring&name=Summer&destination=https%3A%2F%2Fa.example%2F",
+                                   content_type="application/x-www-form-urlencoded")
+        else:
+            response = client.post("/api/campaigns/", {"name": ["Spring", "Summer"],
+                                                       "destination": "https://a.example/"}, format="multipart")
+        assert response.status_code == 400
+        assert response.json() == {"name": ["Sent 2 times in the form: send it once."]}
+        assert not Campaign.objects.exists()
+
+    def test_a_field_of_many_values_takes_each_a_form_gives_it(self, team_users):
+        response = signed_in(team_users.owner).post("/api/webhooks/", "url=https%3A%2F%2Fhooks.example.com%2F&"
+                                                    "events=scan.created&events=generation.finished",
+                                                    content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 201, response.content
+        assert response.json()["events"] == ["scan.created", "generation.finished"]
+
     def test_read_only_fields_are_known_so_a_read_object_can_be_sent_back(self, team_users):
         campaign = Campaign.objects.create(team=team_users.team, name="Spring", destination="https://a.example/")
         client = signed_in(team_users.owner)

@@ -145,6 +145,25 @@ def test_every_field_of_the_wrong_type_is_answered_in_json(walk, operation):
             assert_answered(send(client, method, address(path, ours), sent), sent[:80])
 
 
+@pytest.mark.parametrize("operation", [operation for operation in BODIES if "application/x-www-form-urlencoded"
+                                       in SCHEMA["paths"][operation[1]][operation[0]]["requestBody"]["content"]],
+                         ids=ids)
+def test_a_field_a_form_names_twice_is_refused(walk, operation):
+    # A JSON key twice is refused by the parser; a form's field twice was the last value, the others dropped.
+    client, ours, _ = walk
+    method, path = operation
+    body = SCHEMA["paths"][path][method]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    reference = body["schema"]["$ref"].rsplit("/", 1)[1]
+    # Lists take every value; a file twice has its own message (`OneFileField`).
+    single = [name for name, field in SCHEMA["components"]["schemas"][reference]["properties"].items()
+              if not field.get("readOnly") and field.get("type") != "array" and field.get("format") != "binary"]
+    assert single
+    for name in single:
+        response = send(client, method, address(path, ours), f"{name}=1&{name}=2",
+                        "application/x-www-form-urlencoded")
+        assert assert_refused_in_json(response, name).get(name) == ["Sent 2 times in the form: send it once."], name
+
+
 @pytest.mark.parametrize("operation", WITH_ID, ids=ids)
 def test_an_id_that_is_no_id_or_another_teams_is_a_404_in_json(walk, operation):
     client, ours, theirs = walk
