@@ -114,7 +114,9 @@ def test_workers_killed_again_and_again_end_every_job_exactly_once(redis_server,
     print(f"{len(pks)} jobs ({dict(ended)}), {kills} kills, {passes} passes, {time.monotonic() - began:.0f} s;",
           "killed jobs retried or failed after", sorted(round(wait, 1) for wait in waits), "s")
     unfinished = {pk: states for pk, states in history.items() if states[-1][0] not in GenerationJob.FINISHED}
-    assert not unfinished, f"jobs lost: {unfinished}\n{log_tails(workers)}"
+    rows = list(GenerationJob.objects.filter(pk__in=unfinished).values("pk", "status", "stage", "progress", "attempts",
+                                                                        "rq_job_id"))
+    assert not unfinished, f"jobs lost: {unfinished}\nnow: {rows}\nRQ: {busy_pids(queue)}\n{log_tails(workers)}"
     assert kills == KILLS, f"only {kills} kills in 10 minutes:\n{log_tails(workers)}"
     assert not doubles, f"RQ had these jobs twice at once: {doubles}"
     for row in GenerationJob.objects.filter(pk__in=pks):

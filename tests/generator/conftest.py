@@ -134,6 +134,9 @@ def start_worker(tiny_spec, settings, tmp_path):
             QART_MODEL_DIR=str(Path(tiny_spec.base).parent.parent),
             PYTHONUNBUFFERED="1",
         )
+        # One thread for torch's CPU kernels: the tiny model gains nothing from two, and three workers' OpenMP threads
+        # spinning on two cores beside make test's two passes starved each other (a drill's jobs stood still 4 min).
+        env.setdefault("OMP_NUM_THREADS", "1")
         env.update(extra_env)  # the test's own, over the defaults (a MEDIA_ROOT of another host, say)
         command = [sys.executable, "manage.py", "rqworker", "gpu", "--worker-class",
                    "generator.worker.GenerationWorker"] + (["--burst"] if burst else [])
