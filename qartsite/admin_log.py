@@ -22,10 +22,11 @@ SOMEONE_OUTSIDE = "someone outside your teams"
 
 class TeammatesInHistory:
     """An admin whose objects' history pages name who made each change only where they are the user's teammates
-    (`qartsite.access.teammates`, as the user list shows them); anyone else is `SOMEONE_OUTSIDE`. Django's page named
-    everyone by their username and their current full name: a former member's after they left the team, another
-    team's member or a superuser who once changed the object, a superuser who activated the verifier model every team
-    reads. Every admin of the project builds on it (`tests/qartsite/test_admin_log.py` walks the registry)."""
+    (`qartsite.access.teammates`, as the user list shows them) or the user; anyone else is `SOMEONE_OUTSIDE`. Django's
+    page named everyone by their username and their current full name: a former member's after they left the team,
+    another team's member or a superuser who once changed the object, a superuser who activated the verifier model
+    every team reads. Every admin of the project builds on it (`tests/qartsite/test_admin_log.py` walks the
+    registry)."""
 
     def history_view(self, request, object_id, extra_context=None):
         response = super().history_view(request, object_id, extra_context)
@@ -35,7 +36,9 @@ class TeammatesInHistory:
         page = context["action_list"]
         page.object_list = entries = list(page.object_list)
         authors = {entry.user_id for entry in entries}
-        named = set(teammates(request.user).filter(pk__in=authors).values_list("pk", flat=True))
+        # The user themselves too: `teammates` holds them only while they have a team, and one who has none (left
+        # every team, or staff of no team) read their own changes as an outsider's.
+        named = {request.user.pk, *teammates(request.user).filter(pk__in=authors).values_list("pk", flat=True)}
         for entry in entries:
             if entry.user_id not in named:
                 # An unsaved stand-in, never saved: the template asks the entry's user for a username and a full name.

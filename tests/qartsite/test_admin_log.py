@@ -64,6 +64,17 @@ class TestHistory:
             for words in strangers.values():
                 assert not any(word in body for word in words), (model, words)
 
+    def test_ones_own_changes_name_oneself_outside_every_team(self, client, cast):
+        # The owner left every team: the history of their own API token called its author "someone outside your
+        # teams", as if another person had changed it.
+        token, _ = AuthToken.objects.create(cast.owner)
+        Membership.objects.filter(user=cast.owner).delete()
+        api_token = APIToken.objects.get(pk=token.pk)
+        log_change(cast.owner, api_token)
+        client.force_login(cast.owner)
+        body = client.get(url(APIToken, "history", api_token)).content.decode()
+        assert "Changed the name." in body and SOMEONE_OUTSIDE not in body
+
     def test_superusers_read_every_name(self, client, cast, rows, strangers):
         operator = next(user for user in strangers if user.is_superuser)
         campaign = rows["ours"][Campaign]
