@@ -295,12 +295,16 @@ class RedisPatience:
         """
         deadline, wait, stopping = time.monotonic() + patience, 1.0, False
         while True:
+            tried = time.monotonic()
             try:
                 return call()
             except REDIS_AWAY as exc:
+                now = time.monotonic()
                 if self._stop_requested and not stopping:  # counted from the first try that fails after the stop
-                    stopping, deadline = True, min(deadline, time.monotonic() + self.stop_patience)
-                if time.monotonic() + wait > deadline:
+                    stopping, deadline = True, min(deadline, now + self.stop_patience)
+                # Stopping, a try is made only if one as long as the last ends within the stop's patience: against a
+                # frozen Redis each waits the connection's timeout (20 s for a generation worker), past the kill.
+                if now + wait + (now - tried if stopping else 0.0) > deadline:
                     raise
                 log.warning("Worker %s: Redis did not take the call (%s); it tries to %s again in %.0f s%s", self.name,
                             why_refused(exc), what, wait, " before it stops" if stopping else "")

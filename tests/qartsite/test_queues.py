@@ -193,6 +193,26 @@ def test_a_warm_stop_still_waits_a_moment_for_redis_to_record_a_jobs_end(monkeyp
     assert "tries to record the end of a job again in 2 s before it stops" in caplog.text
 
 
+def test_a_warm_stop_makes_no_try_that_would_end_past_its_patience(monkeypatch):
+    # Against a frozen Redis each try waits the connection's timeout (20 s for a generation worker): a try after the
+    # stop ran past stop_patience, and past the kill that docker and supervisord send 10 s after their stop.
+    worker = queues.PatientWorker(["queues-patience-test"], connection=live_queue("default").connection,
+                                  name="queues-ask-while-stopping-frozen")
+    clock = Clock()
+    monkeypatch.setattr(queues, "time", clock)
+    tries = []
+
+    def frozen():
+        tries.append(clock.now)
+        clock.now += 20.0  # the connection's read timeout
+        worker._stop_requested = True
+        raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    with pytest.raises(RedisTimeoutError):
+        worker.ask_patiently("record the end of a job", frozen, patience=60)
+    assert tries == [0.0] and clock.waits == []
+
+
 @pytest.fixture
 def stop_handlers():
     """SIGINT's and SIGTERM's handlers put back after the test: RQ's warm stop installs its cold stop's."""
