@@ -44,6 +44,7 @@ from qartsite.access import (
 from qartsite.authentication import other_scheme
 from qartsite.models import Team, named
 from qartsite.numbers import plain_date, plainly_written
+from qartsite.queries import sent_more_than_once
 
 
 def request_user(request: Request | None):
@@ -333,10 +334,11 @@ MANY_VALUED = (serializers.ListField, serializers.MultipleChoiceField, serialize
 def repeated_in_form(fields: dict[str, serializers.Field], data) -> dict[str, list[str]]:
     """Each field of one value that a form body (urlencoded or multipart) names more than once, with its message:
     DRF took the last value without a word (`name=Spring&name=Summer` made "Summer"), where a JSON body naming a key
-    twice is refused (`parsers`). A field of many values is left to itself (`OneFileField` says its own)."""
+    twice is refused (`parsers`), and a query's parameter twice (`qartsite.queries`). A field of many values is left to
+    itself (`OneFileField` says its own)."""
     if not html.is_html_input(data):
         return {}
-    return {name: [f"Sent {count} times in the form: send it once."] for name, field in fields.items()
+    return {name: [sent_more_than_once(count, "form")] for name, field in fields.items()
             if not field.read_only and not isinstance(field, MANY_VALUED)
             and (count := len(data.getlist(name))) > 1}
 

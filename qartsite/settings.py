@@ -149,6 +149,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's CommonMiddleware, whose APPEND_SLASH redirect keeps a form's POST (a 308; qartsite.paths).
     "qartsite.paths.AppendSlashMiddleware",
+    # The API's query: a parameter of one value sent twice is a 400 under its name, not its last value
+    # (qartsite.queries).
+    "qartsite.queries.OneValueQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -159,6 +159,15 @@ class TestImport:
         assert name in ("dryrun", "dry-run") and ("Unknown field" in messages[0] or "only dry_run" in messages[0])
         assert Placement.objects.count() == 0
 
+    @pytest.mark.parametrize("query", ["?dry_run=1&dry_run=0", "?dry_run=0&dry_run=1", "?dry_run=1&dry_run=1"])
+    def test_a_dry_run_sent_twice_is_refused_and_imports_nothing(self, team_users, campaign, query):
+        # The query's last value was taken without a word: `?dry_run=1&dry_run=0` imported for real (201).
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/import-placements/{query}",
+                                                    upload(GOOD), format="multipart")
+        assert response.status_code == 400
+        assert response.json() == {"dry_run": ["Sent 2 times in the query: send it once."]}
+        assert Placement.objects.count() == 0
+
     def test_the_import_takes_the_format_query_as_every_endpoint_does(self, team_users, campaign):
         response = signed_in(team_users.owner).post(
             f"/api/campaigns/{campaign.pk}/import-placements/?dry_run=1&format=json", upload(GOOD), format="multipart")

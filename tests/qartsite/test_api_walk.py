@@ -1,8 +1,8 @@
 """Every operation of the API's schema, walked as a sloppy integrator and an attacker walk it: bodies of the wrong
-type, shape, encoding or media type, ids and query parameters that are no such thing, another team's ids, missing,
-wrong and expired credentials, a session without its CSRF token, and conditional and range headers. Each answer is
-the API's JSON refusal (`{"detail": "..."}` or each field's messages), never a 500, a page or an empty body, and a
-refusal changes nothing. The operations come from the schema itself, so an endpoint added later is walked too
+type, shape, encoding or media type, ids and query parameters that are no such thing or sent twice, another team's
+ids, missing, wrong and expired credentials, a session without its CSRF token, and conditional and range headers. Each
+answer is the API's JSON refusal (`{"detail": "..."}` or each field's messages), never a 500, a page or an empty body,
+and a refusal changes nothing. The operations come from the schema itself, so an endpoint added later is walked too
 (the schema's fuzzing with generated values: test_schema.py; each refusal's own words: the apps' tests)."""
 
 from __future__ import annotations
@@ -189,6 +189,23 @@ def test_a_query_parameter_that_cannot_be_read_is_answered_in_json(walk, method,
                   "2026-02-30", "9999-12-31", "-id", "password", "team__name", "a" * 3000, str(rival_ids[0])):
         url = f"{address(path, ours)}?{name}={value}"
         assert_answered(send(client, method, url, b"" if method == "post" else None), url[:120])
+
+
+# What an operation needs beside the parameter sent twice, so that the repeat is what a refusal is about.
+NEEDED_BESIDE = {"/api/placements/{id}/print/": {"width": "20cm"}}
+
+
+@pytest.mark.parametrize(("method", "path", "name"), WITH_QUERY, ids=lambda part: part.upper())
+def test_a_query_parameter_sent_twice_is_refused(walk, method, path, name):
+    # Each takes one value: the last was taken without a word, and `?dry_run=1&dry_run=0` imported for real.
+    client, ours, _ = walk
+    before = {model: list(model.objects.values()) for model in (Campaign, Placement, WebhookEndpoint)}
+    beside = "".join(f"{other}={value}&" for other, value in NEEDED_BESIDE.get(path, {}).items() if other != name)
+    for repeated, count in ((f"{name}=1&{name}=2", 2), (f"{name}=&{name}=1", 2), (f"{name}=1&{name}=1&{name}=1", 3)):
+        url = f"{address(path, ours)}?{beside}{repeated}"
+        response = send(client, method, url, b"" if method == "post" else None)
+        assert assert_refused_in_json(response, url) == {name: [f"Sent {count} times in the query: send it once."]}
+    assert {model: list(model.objects.values()) for model in before} == before
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=ids)
