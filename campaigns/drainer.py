@@ -36,12 +36,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, connection, transaction
 from redis import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from campaigns import refused_scans, repeats, rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 from qartsite.plurals import counted
-from qartsite.queues import why_refused
+from qartsite.queues import redis_address, why_refused
 from qartsite.sql import NOT_MIGRATED, copy_rows, not_migrated, one_of
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class Drainer:
         except RedisError as exc:
             drained.redis_away = why_refused(exc)  # not answering, or refused (a wrong password): which
             if not self.redis_away and self.log_outages:
-                log.warning("Redis is away (%s): draining the spool only", exc)
+                self.say_redis_away(exc)
             self.redis_away = True
         else:
             if self.redis_away:
@@ -268,6 +268,18 @@ class Drainer:
         self.flush_webhooks()
         self.record_pass()
         return drained
+
+    def say_redis_away(self, exc: RedisError) -> None:
+        """Log, once per outage, that the stream cannot be read and the spool alone is drained.
+
+        A refused password is not an outage: waiting does not mend it, so it is said as an error, with where Redis is.
+        The drainer goes on all the same, unlike a worker (`queues.PasswordRefused`): the spool's scans need no Redis,
+        and a drainer that ended (and its restarts) would store none of them until the password is put right."""
+        if isinstance(exc, AuthenticationError):
+            log.error("Redis at %s refused the drainer's password (%s): draining the spool only, until REDIS_URL "
+                      "carries the password Redis asks for", redis_address(self.client()), exc)
+        else:
+            log.warning("Redis is away (%s): draining the spool only", exc)
 
     def collect_refused(self) -> None:
         """Move the scans set aside in files while Redis was away into its hash (`refused_scans.collect`)."""

@@ -1,7 +1,7 @@
 """What the site asks of RQ: how many workers listen on a queue, workers that wait out a Redis that stalls (and,
-before a job, a database that is away), a job that a stop of its worker interrupted put back in the queue
-(`put_back_if_stopped`: generations and large print files), and the breaker that skips a Redis that did not answer
-a moment ago (`breaker`)."""
+before a job, a database that is away) and end when it refuses their password (`PasswordRefused`), a job that a stop
+of its worker interrupted put back in the queue (`put_back_if_stopped`: generations and large print files), and the
+breaker that skips a Redis that did not answer a moment ago (`breaker`)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from rq.utils import as_text, now, utcformat
 from rq.worker_registration import clean_worker_registry
 
 from campaigns.scan_buffer import Outage
+from generator.core.codes.echoes import echo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,6 +173,28 @@ def breaker(connection, outage: Outage | None = None) -> Iterator[None]:
         raise
 
 
+def redis_address(connection) -> str:
+    """Where the Redis behind `connection` (a redis-py client) is, for a message: its host and port (or socket path)
+    and database, with the user name it signs in as, if any; never its password."""
+    kwargs = connection.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    user = f"{echo(kwargs['username'])}@" if kwargs.get("username") else ""
+    return f"{user}{where}/{kwargs.get('db', 0)}"
+
+
+class PasswordRefused(SystemExit):
+    """Ends a worker whose password Redis refused (redis-py's `AuthenticationError`: a wrong password, none where Redis
+    asks for one, or one where it asks for none), with exit status 1 and one line. It does not mend while the worker
+    runs, which read REDIS_URL once: waited for as a Redis that is away, the worker said "refused" every few seconds
+    for ever, and its supervisor saw it running. Ended, the supervisor's restarts (and their back-off) show it, and
+    the start after REDIS_URL or Redis's password is put right takes the queue."""
+
+    @classmethod
+    def by(cls, connection, exc: AuthenticationError) -> PasswordRefused:
+        return cls(f"qart: Redis at {redis_address(connection)} refused the worker's password ({exc}): it stops. "
+                   "Start it again once REDIS_URL carries the password Redis asks for.")
+
+
 def did_not_answer(exc: RedisError) -> bool:
     """Whether a Redis error says it did not answer or could not be reached (not that it refused: full, read-only, or
     a wrong password: redis-py's AuthenticationError is a ConnectionError, but Redis answered it, in a round trip)."""
@@ -228,6 +251,9 @@ class RedisPatience:
     RQ doubles its wait between tries up to a minute, and keeps the doubled wait after Redis answers again: after an
     outage of a minute or two a worker slept up to 60 s more before it took the queued jobs. Here a wait is at most
     `max_connection_wait_time`.
+
+    A Redis that refuses the worker's password is not waited for: the worker ends (`PasswordRefused`), wherever its
+    loop meets the refusal (its start, its registration, a heartbeat, a dequeue, a job's end).
     """
 
     max_connection_wait_time = 5.0  # seconds between tries while Redis is away: jobs start within 5 s of its return
@@ -235,6 +261,27 @@ class RedisPatience:
     # finished job's end): the worker then quits by itself, its goodbye said, before the kill that docker and
     # supervisord send 10 s after their stop, and a Redis that restarts or stalls for a moment takes the end.
     stop_patience = 5.0
+    _password_refused = False  # Redis refused this worker's password: it ends without a goodbye (see `teardown`)
+
+    def __init__(self, *args, **kwargs):
+        # RQ names the worker's connection (CLIENT SETNAME) as it makes the worker: a wrong password ended rqworker
+        # there, with Redis's words alone ("invalid username-password pair or user is disabled.").
+        try:
+            super().__init__(*args, **kwargs)
+        except AuthenticationError as exc:
+            self._end_refused(exc)
+
+    def _end_refused(self, exc: RedisError) -> None:
+        """End the worker (`PasswordRefused`) when `exc` says Redis refused its password; else return."""
+        if isinstance(exc, AuthenticationError):
+            self._password_refused = True
+            raise PasswordRefused.by(self.connection, exc) from None
+
+    def teardown(self):
+        if not self._password_refused:
+            super().teardown()
+        elif self.scheduler is not None:  # Redis takes no goodbye from this worker; its scheduler process still ends
+            self.stop_scheduler()
 
     def register_birth(self):
         """RQ's registration, waited for at the worker's start while Redis refuses it or is away. A worker started
@@ -251,6 +298,7 @@ class RedisPatience:
                     return None
                 return super().register_birth()
             except REDIS_AWAY as exc:
+                self._end_refused(exc)
                 # A write that Redis took but did not answer (it stalled, then resumed): the next try finds this
                 # worker's own record, which RQ refuses as another live worker's (a ValueError: the worker exited 1).
                 tried = self.birth_date or tried
@@ -269,6 +317,7 @@ class RedisPatience:
         try:
             return super().execute_job(job, queue)
         except REDIS_AWAY as exc:
+            self._end_refused(exc)
             # RQ records the job's end in Redis. The job's own row (a generation's) says how it ended; the next
             # dequeue waits for Redis.
             log.error("Worker %s: Redis went away while %s ended (%s)", self.name, job.id, exc)
@@ -291,7 +340,8 @@ class RedisPatience:
             `T`: what the call returned.
 
         Raises:
-            redis.exceptions.RedisError: Redis did not answer for `patience` seconds, or refused the call.
+            redis.exceptions.RedisError: Redis did not answer for `patience` seconds, or refused the call (a wrong
+                password at once: `AuthenticationError`).
         """
         deadline, wait, stopping = time.monotonic() + patience, 1.0, False
         while True:
@@ -299,6 +349,8 @@ class RedisPatience:
             try:
                 return call()
             except REDIS_AWAY as exc:
+                if isinstance(exc, AuthenticationError):  # it will not mend: the worker's loop ends it next
+                    raise
                 now = time.monotonic()
                 if self._stop_requested and not stopping:  # counted from the first try that fails after the stop
                     stopping, deadline = True, min(deadline, now + self.stop_patience)
@@ -327,6 +379,7 @@ class RedisPatience:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
             except REDIS_AWAY as exc:
+                self._end_refused(exc)
                 # RQ waits for a refused connection only around its dequeue proper; the idle state it records first
                 # raised out of its loop, and a worker whose job ended while Redis was away quit (a fault drill).
                 log.error("Worker %s: Redis did not answer (%s); trying again in %.0f s", self.name, exc, wait)
@@ -337,18 +390,21 @@ class RedisPatience:
         try:
             super().check_for_suspension(burst)
         except REDIS_AWAY as exc:  # asked again before the next dequeue, which waits for Redis
+            self._end_refused(exc)
             log.warning("Worker %s: could not ask whether workers are suspended (%s)", self.name, exc)
 
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
         except REDIS_AWAY as exc:
+            self._end_refused(exc)
             log.warning("Worker %s: maintenance skipped, Redis did not answer (%s)", self.name, exc)
 
     def heartbeat(self, timeout=None, pipeline=None):
         try:
             super().heartbeat(timeout, pipeline)
         except REDIS_AWAY as exc:  # the next dequeue waits for Redis; the loop must not quit here
+            self._end_refused(exc)  # unless Redis refused its password: that does not mend
             log.warning("Worker %s: heartbeat not sent, Redis did not answer (%s)", self.name, exc)
             return
         if pipeline is None:  # a job's heartbeats go in a pipeline, which cannot be asked; the next idle one asks

@@ -84,6 +84,22 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def password_redis(tmp_path):
+    """A redis-server of the test's own that asks for a password (the drills' `RedisServer`), stopped after the test;
+    skipped without redis-server, except in CI."""
+    import shutil
+
+    from tests.drills.conftest import RedisServer, required
+
+    if shutil.which("redis-server") is None:
+        required("no redis-server here (make test installs it)")
+    server = RedisServer(tmp_path, password=f"right-{uuid.uuid4().hex[:8]}")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
     """A loopback server that takes connections and never answers, as a server stopped mid-way (SIGSTOP in a fault
     drill) does: yields its port and the connections it took, a list; all closed after the test."""

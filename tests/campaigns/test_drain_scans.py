@@ -175,6 +175,21 @@ class TestDrainOnce:
         assert drainer.drain_once().stored == 1 and not drainer.spool_blocked
         assert stored_ids() == sorted([first["id"], second["id"]]) and spool_files() == []
 
+    def test_a_redis_that_refuses_its_password_is_said_once_as_such_and_the_spool_is_still_drained(
+            self, placement, settings, password_redis, caplog):
+        # "Redis is away", a warning: whoever ran the drainer waited for a Redis that was up. Not ended as a worker is:
+        # the spool's scans need no Redis.
+        settings.REDIS_URL = password_redis.url_with("wrong-password")
+        running = Drainer()
+        for _ in range(2):
+            to_spool(scan_ago(placement))
+            with caplog.at_level(logging.WARNING, logger="campaigns.drainer"):
+                assert running.drain_once().stored == 1
+        said = [(r.levelname, r.getMessage()) for r in caplog.records]
+        assert len(said) == 1 and said[0][0] == "ERROR", said
+        assert said[0][1].startswith(f"Redis at 127.0.0.1:{password_redis.port}/0 refused the drainer's password (")
+        assert "wrong-password" not in said[0][1]
+
     def test_it_keeps_the_requests_time_not_the_drains(self, placement):
         made = scan_ago(placement, seconds_ago=3 * 3600)
         to_spool(made)

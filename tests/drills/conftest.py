@@ -184,17 +184,23 @@ def postgresql_cluster():
 
 class RedisServer:
     """A redis-server of a drill's own on a free port, without persistence: a restart loses everything. Frozen
-    (`freeze`: SIGSTOP) and thawed (`thaw`) as `BucketServer` is."""
+    (`freeze`: SIGSTOP) and thawed (`thaw`) as `BucketServer` is. With `password`, it asks for it (`requirepass`),
+    and `url` carries it."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port, self.process = folder, free_port(), None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+    def __init__(self, folder: Path, password: str = "") -> None:
+        self.folder, self.port, self.process, self.password = folder, free_port(), None, password
+        self.url = self.url_with(password)
+
+    def url_with(self, password: str) -> str:
+        """This server's URL with `password` (none when empty), right or wrong."""
+        return f"redis://{f':{password}@' if password else ''}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         log = open(self.folder / "redis.log", "a")
         self.process = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)], stdout=log, stderr=subprocess.STDOUT)
+             "--dir", str(self.folder), *(["--requirepass", self.password] if self.password else [])],
+            stdout=log, stderr=subprocess.STDOUT)
         self.process.log_path = log.name
         wait_for_port(self.port, self.process, seconds=10)
 
@@ -203,6 +209,17 @@ class RedisServer:
             self.thaw()  # a frozen server would take its SIGTERM only once continued
             stop(self.process)
             self.process = None
+
+    def change_password(self) -> str:
+        """Ask for another password and drop every client's connection, as a Redis restarted with a new `requirepass`
+        does: the clients' next calls connect again with the old one. Returns the new one."""
+        from redis import Redis
+
+        admin, new = Redis.from_url(self.url), f"{self.password}-rotated"
+        admin.config_set("requirepass", new)
+        admin.client_kill_filter(_type="normal", skipme=True)
+        admin.close()
+        return new
 
     def freeze(self) -> None:
         """Paused (SIGSTOP): its port still takes connections (the kernel's backlog) and nothing ever answers."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -645,3 +646,91 @@ def test_a_worker_whose_registration_landed_unanswered_is_registered_at_the_next
     finally:
         unregister(worker)
         connection.delete(worker.key)
+
+
+def refused_for_good(exit_: pytest.ExceptionInfo, server) -> None:
+    """`exit_` is the worker's end for a refused password: exit status 1, one line naming Redis, without a password."""
+    said = str(exit_.value.code)  # a message as SystemExit's code: Python prints it and exits with status 1
+    assert said.startswith(f"qart: Redis at 127.0.0.1:{server.port}/0 refused the worker's password ("), said
+    assert "\n" not in said and server.password not in said and "wrong-password" not in said
+
+
+@pytest.fixture
+def no_long_waits(monkeypatch) -> Iterator[list[float]]:
+    """time.sleep, RQ's and the worker's, recorded instead of slept; a fifth wait fails the test: a worker waiting
+    for a Redis that refuses its password waited for ever."""
+    waits = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) > 4:
+            raise AssertionError(f"the worker kept waiting: {waits}")
+
+    with monkeypatch.context() as patched:  # undone before the server's stop, which sleeps while it waits
+        patched.setattr(queues.time, "sleep", wait)
+        yield waits
+
+
+@pytest.mark.parametrize("password", ["wrong-password", ""], ids=["wrong", "none"])
+def test_a_worker_redis_refuses_the_password_of_ends_at_its_start_with_one_line(password_redis, password):
+    # rqworker said only Redis's words ("invalid username-password pair or user is disabled."): neither which Redis
+    # nor that the worker stopped for good.
+    from redis import Redis
+
+    with pytest.raises(SystemExit) as ended:
+        queues.PatientWorker(["queues-password"], connection=Redis.from_url(password_redis.url_with(password)))
+    refused_for_good(ended, password_redis)
+
+
+def test_a_worker_whose_registration_redis_refuses_the_password_of_is_not_waited_for(password_redis, no_long_waits):
+    # Waited for as a Redis that is away: "refused" every few seconds, for ever, and the supervisor saw it running.
+    from redis import Redis
+
+    worker = queues.PatientWorker(["queues-password"], connection=Redis.from_url(password_redis.url),
+                                  name="queues-password-birth")
+    password_redis.change_password()
+    with pytest.raises(SystemExit) as ended:
+        worker.register_birth()
+    refused_for_good(ended, password_redis)
+    assert no_long_waits == []
+
+
+def test_a_listening_worker_ends_once_redis_refuses_its_password(password_redis, no_long_waits):
+    # A Redis restarted with another password: the worker's dequeue said "could not connect" every few seconds for
+    # ever (a password read once from REDIS_URL does not mend), while the worker looked alive to its supervisor.
+    from redis import Redis
+
+    worker = queues.PatientWorker(["queues-password"], connection=Redis.from_url(password_redis.url),
+                                  name="queues-password-listening")
+    worker.register_birth()
+    password_redis.change_password()
+    with pytest.raises(SystemExit) as ended:
+        worker.dequeue_job_and_maintain_ttl(1)
+    refused_for_good(ended, password_redis)
+    assert len(no_long_waits) <= 1  # RQ's own wait, at most, before the heartbeat that ends it
+
+    worker.teardown()  # no goodbye to a Redis that refuses it: nothing raised, nothing asked
+
+
+def test_a_call_redis_refuses_the_password_of_is_not_tried_again(password_redis, no_long_waits):
+    # A job's end waited its patience (90 s for a generation) trying again a call that will never be taken.
+    from redis import Redis
+    from redis.exceptions import AuthenticationError
+
+    worker = queues.PatientWorker(["queues-password"], connection=Redis.from_url(password_redis.url),
+                                  name="queues-password-call")
+    password_redis.change_password()
+    with pytest.raises(AuthenticationError):
+        worker.ask_patiently("record the end of a job", lambda: worker.connection.set("a", "1"), patience=90)
+    assert no_long_waits == []
+
+
+def test_rqworker_ends_with_one_line_when_redis_refuses_its_password(password_redis, monkeypatch):
+    # rqworker catches a connection error and prints it: the refusal must leave it as the worker's own line
+    import django_rq
+    from django.core.management import call_command
+
+    monkeypatch.setitem(django_rq.settings.QUEUES["webhooks"], "URL", password_redis.url_with("wrong-password"))
+    with pytest.raises(SystemExit) as ended:
+        call_command("rqworker", "webhooks")
+    refused_for_good(ended, password_redis)
