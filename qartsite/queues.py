@@ -208,7 +208,12 @@ REDIS_CACHES = ("qartsite.redis_cache.RedisCache", "django.core.cache.backends.r
 def limit_web_redis() -> None:
     """Called as a web process loads the application (`qartsite.web_process`), never by workers or commands: the
     queues' and the cache's Redis clients this process makes from now on wait `settings.WEB_REDIS_TIMEOUTS`, unless
-    REDIS_URL (or CACHE_URL) sets its own. django-rq and Django's cache read these settings each time they make one."""
+    REDIS_URL (or CACHE_URL) sets its own. django-rq and Django's cache read these settings each time they make one.
+
+    The settings are changed in place because that is where every client is made from: django-rq makes a new one from
+    RQ_QUEUES at each `get_queue` or `get_connection` (a dozen calls, in modules the workers run too) and Django's cache
+    a backend per thread from CACHES. There is no one instance to mark, as the media storage's
+    (`storage.limit_web_requests`); a flag read at each call would need a wrapper around each of them instead."""
     for config in settings.RQ_QUEUES.values():
         if config.get("URL") == settings.REDIS_QUEUE_URL:
             config["URL"] = settings.WEB_REDIS_QUEUE_URL

@@ -179,14 +179,18 @@ def frozen_bucket(settings, monkeypatch, silent_server) -> Iterator[list[socket.
 
 
 @pytest.fixture(autouse=True)
-def _queue_urls_put_back(monkeypatch):
-    """The queues' Redis URLs as settings made them, after each test: a test that loads the web process
-    (`qartsite.wsgi`, `web_process.load`) shortens their waits for the rest of the process
-    (`queues.limit_web_redis`)."""
+def _web_redis_waits_put_back(monkeypatch):
+    """The queues' Redis URLs and the cache's options as settings made them, after each test: a test that loads the
+    web process (`qartsite.wsgi`, `web_process.load`) shortens their waits for the rest of the process
+    (`queues.limit_web_redis`). The cache's too: with CACHE_URL set, every later test's cache waited a second."""
     import django_rq
+    from django.conf import settings
 
     for config in django_rq.settings.QUEUES.values():
         monkeypatch.setitem(config, "URL", config["URL"])
+    cache = settings.CACHES["default"]
+    if "OPTIONS" in cache:
+        monkeypatch.setitem(cache, "OPTIONS", cache["OPTIONS"])
 
 
 @pytest.fixture(autouse=True)
