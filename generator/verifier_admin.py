@@ -15,6 +15,7 @@ from generator import verifier_models
 from generator.core.codes import decision
 from generator.models import VerifierModel
 from qartsite.admin_log import TeammatesInHistory
+from qartsite.admin_relations import LinksThatOpen
 from qartsite.scoped_admin import PlainFields, SuperusersOnlyFields
 
 
@@ -23,7 +24,7 @@ def figure(value) -> str:
 
 
 @admin.register(VerifierModel)
-class VerifierModelAdmin(TeammatesInHistory, SuperusersOnlyFields, PlainFields, admin.ModelAdmin):
+class VerifierModelAdmin(TeammatesInHistory, LinksThatOpen, SuperusersOnlyFields, PlainFields, admin.ModelAdmin):
     """Global, not a team's: the active model judges every team's candidates (`qartsite.admin` lists the admins
     that are not team-scoped). Staff read every model and its figures; only superusers activate one or roll back,
     by POST (the admin's CSRF check); a staff member who tries gets one message saying so. Models are made by

@@ -35,6 +35,7 @@ from rest_framework.authtoken.models import TokenProxy
 from qartsite import members
 from qartsite.access import owned_teams, teammates
 from qartsite.admin_log import TeammatesInHistory, recent_actions
+from qartsite.admin_relations import LinksThatOpen
 from qartsite.models import APIToken, Invitation, Membership, Team, TokenLabel
 from qartsite.scoped_admin import (
     OwnersOnly,
@@ -132,7 +133,7 @@ class InvitationAdmin(OwnersOnly, TeamScopedAdmin):
 
 # The admins that Django and the packages register by themselves, replaced by scoped ones.
 
-class SuperusersOnly(TeammatesInHistory, PlainFields):
+class SuperusersOnly(TeammatesInHistory, LinksThatOpen, PlainFields):
     """An admin that only superusers see or use."""
 
     def has_module_permission(self, request) -> bool:
@@ -151,7 +152,7 @@ class SuperusersOnly(TeammatesInHistory, PlainFields):
         return request.user.is_superuser
 
 
-class TeammateUserAdmin(TeammatesInHistory, ScopedChoices, UserAdmin):
+class TeammateUserAdmin(TeammatesInHistory, LinksThatOpen, ScopedChoices, UserAdmin):
     """Staff who are not superusers see the members of their teams, read only and without their password hashes
     or permissions: whoever may change a user may make anyone, themselves included, a superuser. People change
     their own accounts on the site."""
@@ -205,7 +206,7 @@ class SuperuserGroupAdmin(SuperusersOnly, GroupAdmin):
     """Groups carry permissions across every team: they are a superuser's business."""
 
 
-class OwnTokenAdmin(TeammatesInHistory, PlainFields, admin.ModelAdmin):
+class OwnTokenAdmin(TeammatesInHistory, LinksThatOpen, PlainFields, admin.ModelAdmin):
     """An API token (knox's) acts as its user everywhere: staff who are not superusers see only their own.
 
     A row holds the token's prefix and a hash, never the token. Knox's own admin lists the hash first, like a key,

@@ -14,6 +14,9 @@ Editable relations offer the user's own teams' rows only (`scoped_admin.ScopedCh
 value was no choice: saving its page to change another field answered "Select a valid choice" (a raw-id input), or
 cleared the relation without a word (a select, drawn with its empty choice). `KeepsItsRelations` keeps what a row
 holds, named as a read-only field would name it, and still refuses any other row that is no choice of the user's.
+
+Every admin's read-only relations link only to pages their user may open (`LinksThatOpen`); another row is named as
+plain text: a row's maker who has left the team by their username, as the list's column names them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.utils import flatten_fieldsets, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Case, F, Field, Model, Q, QuerySet, When
 from django.db.models.constants import LOOKUP_SEP
@@ -119,27 +122,16 @@ class OtherTeamsRelations:
             crossing = self.crossing_relations()
             fields = {name: self._relation_shown(name, crossing) for name in adminform.readonly_fields
                       if isinstance(name, str)}
-            masks = {name: self._mask(field, name, getattr(getattr(self, name, None), "short_description", None))
-                     for name, field in fields.items() if field is not None and self._hidden(request, field, obj)}
-            if masks:
-                adminform.readonly_fields = [*adminform.readonly_fields, *masks.values()]
-                adminform.fieldsets = [(title, {**options, "fields": masked(options["fields"], masks)})
-                                       for title, options in adminform.fieldsets]
+            put_in_place(adminform, {
+                name: read_only_as(name, getattr(getattr(self, name, None), "short_description", None)
+                                   or field.verbose_name, of_another_team(field.related_model))
+                for name, field in fields.items() if field is not None and self._hidden(request, field, obj)})
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _relation_shown(self, name: str, crossing: dict[str, Field]) -> Field | None:
         """The crossing relation a read-only field or a list column named `name` shows: the field of that name, or the
         one its method declares (`shows_relation`; a `clipped_column` declares its own), else None."""
         return crossing.get(getattr(getattr(self, name, None), "shows", None) or name)
-
-    @staticmethod
-    def _mask(field: Field, name: str, description: str | None = None) -> Callable:
-        def shown(obj: Model) -> str:
-            return of_another_team(field.related_model)
-
-        shown.__name__ = name  # the row's CSS class and help text are the field's (or the method's)
-        shown.short_description = description or field.verbose_name
-        return shown
 
     # List columns: a column of a crossing relation (a field's name, a `clipped_column` of one, or a method that
     # shows something of the row beyond it: `shows_relation`) checks its page's rows in one query per column
@@ -226,6 +218,88 @@ class OtherTeamsRelations:
         fields = super().get_search_fields(request)
         leaving = getattr(request, "_searching_without", ())
         return [name for name in fields if first_step(name) not in leaving] if leaving else fields
+
+
+class LinksThatOpen:
+    """Put in any admin: on a change page, a read-only relation links to its row's page only where that page opens for
+    the user (`opens`); elsewhere it names the row as plain text, by its name, as the list's column does.
+
+    Django links every read-only relation whose model has an admin (`AdminReadonlyField.get_admin_url` asks only
+    whether the address exists, never the related admin's permissions or rows): a change's "changed by", a prompt's
+    owner, who have left the team since, linked staff to a user page that answered "... doesn't exist. Perhaps it was
+    deleted?"; the verifier model's "activated by", a superuser, likewise. A relation into another team's rows is
+    named by its kind before this is asked (`OtherTeamsRelations`, ahead of this class in a `TeamScopedAdmin`)."""
+
+    def opens(self, request: HttpRequest, row: Model) -> bool:
+        """Whether `row`'s change page opens for the request's user, asked as that page asks: its model's admin finds
+        it among the rows it shows them (`get_queryset`) and lets them view or change it.
+
+        Args:
+            request: the request drawing the page that would link to `row`.
+            row: the row a relation of the page's object holds.
+
+        Returns:
+            True where the link would answer the page; False where it would refuse or send the user back to the index
+            (Django draws no link at all for a model without an admin).
+        """
+        model_admin = self.admin_site._registry.get(type(row))
+        return (model_admin is not None and model_admin.get_queryset(request).filter(pk=row.pk).exists()
+                and model_admin.has_view_or_change_permission(request, row))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        adminform = context.get("adminform")
+        if adminform is not None and obj is not None and obj.pk is not None and not request.user.is_superuser:
+            unopened = {}
+            # The fields still drawn: one that `OtherTeamsRelations` names by its kind has its stand-in in its place.
+            drawn = set(flatten_fieldsets(adminform.fieldsets))
+            for name in drawn & set(adminform.readonly_fields):
+                field = self._linked_relation(name)
+                row = getattr(obj, name) if field is not None and getattr(obj, field.attname) is not None else None
+                if row is not None and not self.opens(request, row):
+                    unopened[name] = read_only_as(name, field.verbose_name, str(row))
+            put_in_place(adminform, unopened)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _linked_relation(self, name) -> Field | None:
+        """The model's field that a read-only field named `name` shows where Django would link it (a foreign key or
+        a one-to-one field); None for anything else (a method, a plain field, a many-to-many field: named without
+        links)."""
+        if not isinstance(name, str):
+            return None
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        return field if field.concrete and (field.many_to_one or field.one_to_one) else None
+
+
+def read_only_as(name: str, description: str, text: str) -> Callable[[Model], str]:
+    """A read-only callable that stands in for the read-only field `name` of one object's change page: labelled
+    `description`, showing `text` as plain text (escaped, no link).
+
+    Args:
+        name: the read-only field's (or method's) name.
+        description: its label.
+        text: what the page shows in its place.
+
+    Returns:
+        The callable, to put in the page's fieldsets (`put_in_place`).
+    """
+    def stand_in(obj: Model) -> str:
+        return text
+
+    stand_in.__name__ = name  # the row's CSS class and help text are the field's (or the method's)
+    stand_in.short_description = description
+    return stand_in
+
+
+def put_in_place(adminform, stand_ins: dict[str, Callable]) -> None:
+    """Draw `adminform` (a change page's) with each read-only field named in `stand_ins` replaced by its stand-in,
+    whatever the admin's own `get_readonly_fields`."""
+    if stand_ins:
+        adminform.readonly_fields = [*adminform.readonly_fields, *stand_ins.values()]
+        adminform.fieldsets = [(title, {**options, "fields": masked(options["fields"], stand_ins)})
+                               for title, options in adminform.fieldsets]
 
 
 class HiddenLast(Case):

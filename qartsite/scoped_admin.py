@@ -29,7 +29,13 @@ from django.utils.text import capfirst
 from qartsite import form_fields
 from qartsite.access import VIEWERS_CANNOT_CHANGE, editable_teams, owned_teams, teammates
 from qartsite.admin_log import TeammatesInHistory
-from qartsite.admin_relations import KeepsItsRelations, OtherTeamsRelations, first_step, of_another_team
+from qartsite.admin_relations import (
+    KeepsItsRelations,
+    LinksThatOpen,
+    OtherTeamsRelations,
+    first_step,
+    of_another_team,
+)
 from qartsite.changelists import PlainChangeList
 from qartsite.models import Team, named
 from qartsite.parsers import MAX_DEPTH, NUMBERS_RULE, BoundedDecoder, TooManyDigits, numbers_in_range, too_deep
@@ -324,10 +330,11 @@ class OwnTeamsListFilter(admin.RelatedOnlyFieldListFilter):
     include_empty_choice = False
 
 
-class TeamScopedAdmin(TeammatesInHistory, OtherTeamsRelations, ScopedChoices, admin.ModelAdmin):
+class TeamScopedAdmin(TeammatesInHistory, OtherTeamsRelations, LinksThatOpen, ScopedChoices, admin.ModelAdmin):
     """The admin of a team-owned model (or of teams): rows, choices and changes limited to the user's teams,
-    relations into another team's rows named by their kind only (`OtherTeamsRelations`), and history pages naming
-    only the user's teammates (`TeammatesInHistory`). `seeing_teams` names the
+    relations into another team's rows named by their kind only (`OtherTeamsRelations`), the others linked only where
+    their page opens for the user (`LinksThatOpen`), and history pages naming only the user's teammates
+    (`TeammatesInHistory`). `seeing_teams` names the
     teams whose rows the user sees here (all of theirs; their owned ones: `OwnersOnly`)."""
 
     seeing_teams = staticmethod(Team.for_user)

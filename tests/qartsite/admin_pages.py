@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 from django.contrib import admin
 from django.core.files.base import ContentFile
@@ -154,3 +155,29 @@ def posted_back(response) -> dict[str, list[str]]:
     reader.feed(response.content.decode())
     # The textarea's first newline belongs to the markup (Django starts every textarea with one).
     return {name: [value.removeprefix("\n") for value in values] for name, values in reader.data.items()}
+
+
+class _LinkReader(HTMLParser):
+    """The `href` of every <a> of a page, entities unescaped (`admin_links`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.hrefs.append(href)
+
+
+def admin_links(response, page: str) -> set[str]:
+    """The links of `response` (the answer to `page`, a path) into the admin, each as a path and its query, as a
+    browser follows them: relative ones ("?o=2", a column's sort) resolved against `page`, fragments dropped."""
+    reader = _LinkReader()
+    reader.feed(response.content.decode())
+    links = set()
+    for href in reader.hrefs:
+        parts = urlsplit(urljoin(page, href))
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/admin/"):
+            links.add(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return links

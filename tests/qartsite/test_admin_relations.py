@@ -1,6 +1,7 @@
 """Relations into another team's rows in the admin (qartsite.admin_relations): a read-only field or a list column
 that leads to a row the user may not see names it by its kind, and sorts it with the others of its kind; an editable
-relation keeps such a row when its page is saved; staff's own rows and superusers keep the names.
+relation keeps such a row when its page is saved; staff's own rows and superusers keep the names. A read-only relation
+links only to a page its user may open, and names any other row as plain text (`LinksThatOpen`).
 The cast and rows are tests/qartsite/test_admin.py's ("Acme ..." ours, "Rival ..." theirs; `linked`: ours pointing
 into theirs).
 """
@@ -8,12 +9,13 @@ into theirs).
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import strip_tags
 
-from campaigns.models import Placement
+from campaigns.models import DestinationChange, Placement
 from generator.models import (
     Candidate,
     EvalRun,
@@ -23,7 +25,9 @@ from generator.models import (
     LabelingItem,
     LabelingSession,
     Prompt,
+    VerifierModel,
 )
+from qartsite.admin_relations import LinksThatOpen
 from tests.qartsite.admin_pages import posted_back, url
 
 
@@ -383,3 +387,53 @@ class TestEditableRelations:
         page = client.get(url(GenerationPreset, "change", preset))
         response = client.post(url(GenerationPreset, "change", preset), {**posted_back(page), "name": "Renamed"})
         assert response.status_code == 302 and relation_ids(preset, "source_run") == before
+
+
+@pytest.mark.django_db
+class TestLinksThatOpen:
+    @pytest.fixture
+    def change(self, rows):
+        """Our change of a destination, read only to everyone."""
+        return rows["ours"][DestinationChange]
+
+    def changed_by(self, change, user) -> None:
+        DestinationChange.objects.filter(pk=change.pk).update(changed_by=user)
+
+    def test_someone_who_left_the_team_is_named_without_a_link(self, client, cast, change):
+        # Django linked the field to the user's page, which answered "... doesn't exist. Perhaps it was deleted?".
+        leaver = get_user_model().objects.create_user("leaver", password="pw-leaver-1")
+        self.changed_by(change, leaver)
+        client.force_login(cast.viewer)
+        page = client.get(url(DestinationChange, "change", change))
+        assert "Changed by: leaver" in text_of(page)
+        assert url(get_user_model(), "change", leaver) not in page.content.decode()
+        assert client.get(url(get_user_model(), "change", leaver)).status_code == 302  # the page it led to
+
+    def test_a_teammate_is_still_linked(self, client, cast, change):
+        self.changed_by(change, cast.teammate)
+        client.force_login(cast.viewer)
+        page = client.get(url(DestinationChange, "change", change))
+        assert "Changed by: teammate" in text_of(page)
+        assert url(get_user_model(), "change", cast.teammate) in page.content.decode()
+
+    def test_the_superuser_who_activated_the_verifier_model_is_named_to_staff_without_a_link(self, client, cast):
+        operator = get_user_model().objects.create_superuser("operator", password="pw-operator-1")
+        verifier = VerifierModel.objects.create(model_id="logistic-v1-aaaa1111", form="logistic-v1", bias=-4.0,
+                                                is_active=True, activated_by=operator)
+        client.force_login(cast.owner)
+        page = client.get(url(VerifierModel, "change", verifier))
+        assert "Activated by: operator" in text_of(page)
+        assert url(get_user_model(), "change", operator) not in page.content.decode()
+
+    def test_every_registered_admin_links_only_what_opens(self):
+        # Django links a read-only relation wherever the related model has an admin, so every admin draws them.
+        assert [type(model_admin).__name__ for model_admin in admin.site._registry.values()
+                if not isinstance(model_admin, LinksThatOpen)] == []
+
+    def test_superusers_keep_every_link(self, client, change):
+        root = get_user_model().objects.create_superuser("root", password="pw-root-1")
+        leaver = get_user_model().objects.create_user("leaver", password="pw-leaver-1")
+        self.changed_by(change, leaver)
+        client.force_login(root)
+        assert url(get_user_model(), "change", leaver) in client.get(
+            url(DestinationChange, "change", change)).content.decode()
