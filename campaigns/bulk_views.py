@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns import bulk, bulk_generation
@@ -25,6 +26,7 @@ from qartsite.access import get_for_user_or_404, require_editor
 from qartsite.numbers import whole
 from qartsite.responses import csv_download
 from qartsite.site import site_root, unreachable_reason
+from qartsite.templatetags.words import breaks_in_name
 
 log = logging.getLogger(__name__)
 # The generation form's inputs the bulk page shows; the rest (team, placement, content) it fills in itself.
@@ -44,7 +46,8 @@ class ImportForm(forms.Form):
 
 class PlacementsField(form_fields.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Placement) -> str:
-        return f"{obj.name} ({obj.get_kind_display()})"
+        # A name in one long word wraps after its underscores beside its box, not wherever its line ends.
+        return format_html("{} ({})", breaks_in_name(obj.name), obj.get_kind_display())
 
 
 class PlacementChoiceForm(forms.Form):

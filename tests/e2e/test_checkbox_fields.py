@@ -28,3 +28,17 @@ def test_a_check_box_sits_beside_its_label(new_page, team_users, viewport):
     assert abs(middle(box) - middle(label)) < 4 and box["x"] > label["x"] + label["width"], (label, box)
     assert help_text["y"] >= max(label["y"] + label["height"], box["y"] + box["height"]) - 1, (box, help_text)
     assert not failures, failures
+
+
+@pytest.mark.browser
+def test_a_check_box_beside_a_label_longer_than_a_phones_line_stays_in_its_card(new_page, team_users):
+    # The label's `auto` column took "Codes' links start HTTPS:// in capitals:" whole: the box, in a column of 0 px,
+    # was drawn past the card's edge on the team's page.
+    page, failures = new_page(viewport=PHONE, has_touch=True)
+    sign_in(page, "owner", next_url=f"/accounts/team/{team_users.team.pk}/")
+    box = page.locator("#id_capital_scheme").bounding_box()
+    label = page.locator('label[for="id_capital_scheme"]').bounding_box()
+    field = page.locator("div:has(> #id_capital_scheme)").bounding_box()
+    assert box["x"] + box["width"] <= field["x"] + field["width"], (box, field)
+    assert box["x"] > label["x"] + label["width"] and abs(middle(box) - middle(label)) < 4, (label, box)
+    assert not failures, failures

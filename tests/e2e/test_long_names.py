@@ -101,6 +101,7 @@ def test_a_long_username_in_the_header_is_clipped_with_the_whole_in_its_title(ne
 
 
 TEAM = "Berliner_Verkehrsbetriebe_Marketing_Abteilung_Aussenwerbung_2026"  # 64 characters, one word
+PLACEMENT = "summer_launch_flyer_lobby_north_entrance"
 CAMPAIGN = NAME.removesuffix("_approved")  # 61 characters
 # What is drawn past the screen's right edge: text (a word too long for its line) and boxes (a select as wide as its
 # longest choice, a table's cell), except inside what clips on purpose (an address cut with an ellipsis, a clamped
@@ -165,11 +166,14 @@ def one_word_names(team_users) -> dict[str, str]:
     store_events([scan_event(placement.pk, timezone.now() - timedelta(days=days), visitor_key=f"{days:032d}")
                   for days in (0, 1, 5)])
     job = job_of_clean_codes(team, team_users.owner, [0.9, 0.2])
+    job.prompt.text = "A lighthouse at dusk"  # the factory's names it after the team: a prompt is words, not a name
+    job.prompt.save(update_fields=["text"])
     session = sessions.create_session(team, team_users.owner, f"Labeling_{NAME}", job.candidates.all(), 300)
     for candidate in job.candidates.all():
         HumanScanResult.objects.create(session=session, candidate=candidate, device="iPhone 15", app="Camera",
                                        scanned=candidate.scan_probability > 0.5)
-    EvalRun.objects.create(name=f"Sweep_{NAME}", team=team, created_by=team_users.owner)
+    Placement.objects.create(campaign=campaign, name=PLACEMENT, printed_quantity=500)
+    sweep = EvalRun.objects.create(name=f"Sweep_{NAME}", team=team, created_by=team_users.owner)
     return {"overview": "/campaigns/", "campaign": f"/campaigns/{campaign.pk}/",
             "campaign's edit": f"/campaigns/{campaign.pk}/edit/", "placement": f"/campaigns/placements/{placement.pk}/",
             "placement's edit": f"/campaigns/placements/{placement.pk}/edit/",
@@ -177,7 +181,9 @@ def one_word_names(team_users) -> dict[str, str]:
             "bulk generate": f"/campaigns/{campaign.pk}/generate/", "webhooks": f"/campaigns/teams/{team.pk}/webhooks/",
             "generate": "/generate/", "jobs": "/generate/jobs/", "job": f"/generate/jobs/{job.pk}/",
             "team": f"/accounts/team/{team.pk}/", "account": "/accounts/", "evals": "/evals/",
-            "labeling": "/evals/labeling/", "sweeps": "/evals/runs/", "alignment": "/evals/alignment/"}
+            "labeling": "/evals/labeling/", "labeling's run": f"/evals/labeling/{session.pk}/run/",
+            "labeling's summary": f"/evals/labeling/{session.pk}/done/", "sweeps": "/evals/runs/",
+            "sweep": f"/evals/runs/{sweep.pk}/", "alignment": "/evals/alignment/"}
 
 
 @pytest.mark.browser
@@ -230,4 +236,85 @@ def test_a_one_word_team_name_leaves_a_sweeps_name_its_room_and_the_table_its_ca
     assert run["width"] >= team["width"] / 2, (run, team)
     for cell in (table.locator("td a").first, table.locator('td[data-label="Team"]')):
         assert set(cell.evaluate(LINE_ENDS)) <= {"_"}  # wrapped after its underscores
+    assert failures == []
+
+
+# Where a line of the page's main part breaks between two letters or digits of one word (outside code, fields, web
+# addresses and what is read out only), and what is clipped with an ellipsis without its whole text in a title.
+INSIDE_WORDS = r"""() => {
+    const main = document.querySelector("main"), inside = [], untitled = [];
+    for (const el of main.querySelectorAll("*")) {
+        const whole = el.textContent.trim();
+        if (el.checkVisibility() && getComputedStyle(el).textOverflow === "ellipsis" && el.scrollWidth > el.clientWidth
+            && el.closest("[title]")?.title !== whole) untitled.push(whole.slice(0, 40));
+    }
+    const texts = document.createTreeWalker(main, NodeFilter.SHOW_TEXT), letter = /[\p{L}\p{N}]/u;
+    let last = null;
+    for (let text = texts.nextNode(); text; text = texts.nextNode()) {
+        const parent = text.parentElement;
+        if (!parent.checkVisibility() || parent.closest(".visually-hidden, code, select, textarea, .url-clip"))
+            continue;
+        for (let i = 0; i < text.length; i++) {
+            const range = document.createRange();
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            const box = range.getBoundingClientRect(), char = text.data[i];
+            if (!box.width) {  // a space a line ends with is drawn nowhere: it still ends the word
+                if (last) last.char = char;
+                continue;
+            }
+            // A <wbr> splits a name into text nodes of one parent: a line may end at one, after an underscore.
+            if (last && last.parent === parent && box.top > last.top + 2 && letter.test(last.char) && letter.test(char))
+                inside.push(`${parent.tagName.toLowerCase()} ${text.data.slice(Math.max(0, i - 12), i)}|`
+                            + text.data.slice(i, i + 12));
+            last = {parent, top: box.top, char};
+        }
+    }
+    return {inside, untitled};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_no_dashboard_page_breaks_a_one_word_name_inside_a_word(new_page, team_users, one_word_names, viewport):
+    # `overflow-wrap: anywhere` broke names where their box ended: the crumbs ("..._Alexand" / "erplatz_..."), the
+    # team's name under a campaign's title, a team's page title, the labeling sessions' and the sweeps' names and a
+    # sweep's team. A name wraps after its underscores, or stands on one line clipped, the whole in its title.
+    page, failures = new_page(viewport=viewport, has_touch=viewport == PHONE)
+    sign_in(page, "owner")
+    broken = {}
+    for name, url in one_word_names.items():
+        page.goto(url)
+        found = page.evaluate(INSIDE_WORDS)
+        if found["inside"] or found["untitled"]:
+            broken[name] = found
+    assert broken == {}, broken
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_a_phones_more_actions_stand_two_a_row(new_page, team_users, one_word_names):
+    # Each button's label and note were wider than half the screen: five full-width buttons one a line, 260 px.
+    page, failures = new_page(viewport=PHONE, has_touch=True)
+    sign_in(page, "owner", next_url=one_word_names["campaign"])
+    page.locator("[data-more-actions] > summary").click()
+    buttons = page.locator("[data-more-actions] .actions .button")
+    boxes = [button.bounding_box() for button in buttons.all()]
+    assert len(boxes) == 5, boxes
+    rows = {round(box["y"]) for box in boxes}
+    assert len(rows) == 3, boxes
+    assert all(box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] for box in boxes), boxes
+    assert all(box["height"] >= 44 for box in boxes), boxes  # still a finger's target
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert failures == []
+
+
+@pytest.mark.browser
+def test_a_desktops_comparison_gives_a_placements_name_its_room(new_page, team_users, one_word_names):
+    # Sized by its words, the placement's column was the narrowest of seven (about 170 px of text):
+    # summer_launch_flyer_lobby_north_entrance stood three lines, one part a line.
+    page, failures = new_page(viewport=DESKTOP)
+    sign_in(page, "owner", next_url=one_word_names["campaign"])
+    name = page.locator("[data-comparison] tbody a.strong", has_text=PLACEMENT)
+    assert len(name.evaluate(LINE_ENDS)) <= 1  # two lines at most
     assert failures == []
