@@ -36,12 +36,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, connection, transaction
 from redis import Redis
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from campaigns import refused_scans, repeats, rollups, scan_backlog, scan_buffer, webhooks
 from campaigns.models import ScanEvent
 from qartsite.plurals import counted
-from qartsite.queues import redis_address, why_refused
+from qartsite.queues import PASSWORD_FIX, password_refused, why_refused
 from qartsite.sql import NOT_MIGRATED, copy_rows, not_migrated, one_of
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class Drained:
     stored: int = 0
     refused: int = 0
     redis_away: str = ""  # why the stream was not drained (`queues.why_refused`), when it was not
+    # Redis refused the password (`queues.password_refused`: where, and its words): only a password put right mends it
+    password_refusal: str = ""
 
     def add(self, read: int, stored: int, refused: int = 0) -> None:
         self.read += read
@@ -242,6 +244,7 @@ class Drainer:
             self.drain_stream(drained, block_ms)
         except RedisError as exc:
             drained.redis_away = why_refused(exc)  # not answering, or refused (a wrong password): which
+            drained.password_refusal = password_refused(self.client(), exc) or ""
             if not self.redis_away and self.log_outages:
                 self.say_redis_away(exc)
             self.redis_away = True
@@ -275,9 +278,9 @@ class Drainer:
         A refused password is not an outage: waiting does not mend it, so it is said as an error, with where Redis is.
         The drainer goes on all the same, unlike a worker (`queues.PasswordRefused`): the spool's scans need no Redis,
         and a drainer that ended (and its restarts) would store none of them until the password is put right."""
-        if isinstance(exc, AuthenticationError):
-            log.error("Redis at %s refused the drainer's password (%s): draining the spool only, until REDIS_URL "
-                      "carries the password Redis asks for", redis_address(self.client()), exc)
+        refusal = password_refused(self.client(), exc, "the drainer")
+        if refusal:
+            log.error("%s: draining the spool only, until %s", refusal, PASSWORD_FIX)
         else:
             log.warning("Redis is away (%s): draining the spool only", exc)
 

@@ -191,8 +191,32 @@ class PasswordRefused(SystemExit):
 
     @classmethod
     def by(cls, connection, exc: AuthenticationError) -> PasswordRefused:
-        return cls(f"qart: Redis at {redis_address(connection)} refused the worker's password ({exc}): it stops. "
-                   "Start it again once REDIS_URL carries the password Redis asks for.")
+        return cls(f"qart: {password_refused(connection, exc, 'the worker')}: it stops. Start it again once "
+                   f"{PASSWORD_FIX}.")
+
+
+# What mends a refused password, for the line that says it: waiting does not (Redis refuses it until one is changed).
+PASSWORD_FIX = "REDIS_URL carries the password Redis asks for"
+
+
+def password_refused(connection, exc: RedisError, who: str = "") -> str | None:
+    """The one line for a password that the Redis behind `connection` refused, for a command, a log or a worker's end:
+    "Redis at HOST:PORT/DB refused the password (Redis's words)", where it is (`redis_address`) and never the password
+    itself; None when `exc` is not that refusal. Said as a Redis that is away ("run again once it answers"), a
+    command sent its operator to wait for something no wait mends.
+
+    Args:
+        connection (`redis.Redis`): the client whose call `exc` ended.
+        exc (`redis.exceptions.RedisError`): what the call raised.
+        who (`str`, *optional*): whose password it was ("the worker": "refused the worker's password").
+
+    Returns:
+        `str | None`: the line, without a full stop, or None.
+    """
+    if not isinstance(exc, AuthenticationError):
+        return None
+    whose = f"{who}'s" if who else "the"
+    return f"Redis at {redis_address(connection)} refused {whose} password ({exc})"
 
 
 def did_not_answer(exc: RedisError) -> bool:
@@ -241,7 +265,9 @@ def why_refused(exc: RedisError) -> str:
         return f"full, refuses writes: {exc}"
     if isinstance(exc, ReadOnlyError):
         return f"read-only (a replica), refuses writes: {exc}"
-    if did_not_answer(exc):  # not a wrong password (AuthenticationError): that is a refusal
+    if isinstance(exc, AuthenticationError):  # a ConnectionError, but Redis answered: waiting will not mend it
+        return f"refused the password: {exc}"
+    if did_not_answer(exc):
         return f"not answering: {exc}"
     return f"refused: {exc}"
 

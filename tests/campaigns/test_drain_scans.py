@@ -402,13 +402,19 @@ class TestCommand:
         assert said.endswith("), so only the spool was drained: run this again once it answers.\n")
         assert said.count("\n") == 1 and not caplog.records
 
-    def test_it_says_that_redis_refused_it_not_that_it_did_not_answer(self, placement, settings, scan_redis, capsys):
-        # A wrong password read "Redis did not answer": the person running it waited for a Redis that was up.
-        settings.REDIS_URL = settings.REDIS_URL.replace("redis://", "redis://:wrong-password@", 1)  # it has none
+    def test_it_says_that_redis_refused_its_password_not_that_it_did_not_answer(self, placement, settings,
+                                                                              password_redis, capsys):
+        # A wrong password read "Redis did not answer", then "run this again once it answers": the person running it
+        # waited for a Redis that was up.
+        settings.REDIS_URL = password_redis.url_with("wrong-password")
         to_spool(scan_ago(placement))
         call_command("qart_drain_scans", "--once")
         said = capsys.readouterr().out
-        assert said.startswith("Stored 1 new scan of 1 buffered; Redis could not be read (refused: "), said
+        assert said.startswith(f"Stored 1 new scan of 1 buffered; Redis at 127.0.0.1:{password_redis.port}/0 refused "
+                               "the password ("), said
+        assert said.endswith("), so only the spool was drained: run this again once REDIS_URL carries the password "
+                             "Redis asks for.\n"), said
+        assert "wrong-password" not in said and "once it answers" not in said
 
     def test_it_says_how_many_the_database_refused_and_where_they_are(self, placement, monkeypatch, capsys):
         poison = scan_ago(placement)

@@ -116,6 +116,38 @@ class TestCommand:
         assert str(raised.value) == ("Redis is away (Connection reset by peer): run again once it answers (a scan "
                                      "stored already is not stored twice).")
 
+    def test_a_password_redis_refuses_is_said_as_such_and_this_hosts_files_are_shown(self, placement, settings,
+                                                                                      password_redis):
+        # "Redis is away (invalid username-password pair ...)": no wait mends a wrong password
+        waiting = event(placement, timezone.now())
+        refused_scans.set_aside(waiting, "value too long", None)
+        settings.REDIS_URL = password_redis.url_with("wrong-password")
+        lines = run().splitlines()
+        assert lines[0].startswith(f"Redis at 127.0.0.1:{password_redis.port}/0 refused the password ("), lines[0]
+        assert lines[0].endswith(f"): only the refused scans kept on this host, in {refused_scans.folder()}, are "
+                                 "shown.")
+        assert "wrong-password" not in lines[0] and "away" not in lines[0]
+        assert lines[1].startswith(hex_id(waiting)) and lines[-1] == "1 refused scan."
+
+    def test_a_password_redis_refuses_after_its_first_answer_is_one_message_that_does_not_say_wait(
+            self, placement, settings, password_redis, monkeypatch):
+        # Redis restarted with another requirepass between the command's ping and its listing
+        settings.REDIS_URL = password_redis.url
+        listed = refused_scans.listed
+
+        def password_changed(client):
+            password_redis.change_password()
+            return listed(client)
+
+        monkeypatch.setattr(refused_scans, "listed", password_changed)
+        with pytest.raises(CommandError) as raised:
+            run()
+        said = str(raised.value)
+        assert said.startswith(f"Redis at 127.0.0.1:{password_redis.port}/0 refused the password ("), said
+        assert said.endswith("): run again once REDIS_URL carries the password Redis asks for (a scan stored "
+                             "already is not stored twice).")
+        assert password_redis.password not in said and "once it answers" not in said
+
     def test_redis_failing_during_a_retry_keeps_the_scans_set_aside(self, refused, monkeypatch):
         monkeypatch.undo()  # the cause fixed
         hdel = Redis.hdel

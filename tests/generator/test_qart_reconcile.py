@@ -39,6 +39,19 @@ def test_it_says_so_in_one_line_when_redis_cannot_be_reached(monkeypatch):
         run()
 
 
+def test_it_says_redis_refused_its_password_not_that_redis_cannot_be_reached(monkeypatch, password_redis):
+    # "cannot be reached": its operator waited for a Redis that answered all along, refusing the password
+    refusing, get_queue = Redis.from_url(password_redis.url_with("wrong-password")), jobs.django_rq.get_queue
+    monkeypatch.setattr(reconcile.django_rq, "get_queue", lambda name: get_queue(name, connection=refusing))
+    with pytest.raises(CommandError) as raised:
+        run()
+    said = str(raised.value)
+    assert said == (f"Redis at 127.0.0.1:{password_redis.port}/0 refused the password (invalid username-password "
+                    "pair or user is disabled.); nothing was reconciled. Run it again once REDIS_URL carries the "
+                    "password Redis asks for."), said
+    assert "wrong-password" not in said
+
+
 def test_it_refuses_a_negative_grace_period():
     with pytest.raises(CommandError, match="--grace must be 0 or more seconds, got -1.0"):
         run("--grace", "-1")

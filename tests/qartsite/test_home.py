@@ -150,6 +150,19 @@ class TestHealthzDependencies:
         assert answer["redis"] == "full, refuses writes: command not allowed when used memory > 'maxmemory'."
         assert answer["scans"]["stream_entries"] == 0  # reads still answered
 
+    def test_it_says_redis_refuses_its_password_not_that_it_is_away(self, client, settings, password_redis):
+        # "refused: invalid username-password pair ...": a monitor could not tell it from any other refusal, nor that
+        # only a password put right mends it. Never the password itself: /healthz is public.
+        from campaigns import scan_buffer
+
+        settings.REDIS_URL = password_redis.url_with("wrong-password")
+        try:
+            answer = client.get("/healthz").json()
+        finally:
+            scan_buffer.redis_outage.end()  # the next test's Redis is there
+        assert answer["status"] == "ok" and answer["redis"].startswith("refused the password: "), answer["redis"]
+        assert "wrong-password" not in answer["redis"] and password_redis.password not in answer["redis"]
+
     def test_it_says_why_redis_was_skipped_a_moment_ago(self, client):
         # A scan's XADD refused by a full Redis skips it for a second: /healthz said "not answering" meanwhile
         from redis.exceptions import OutOfMemoryError

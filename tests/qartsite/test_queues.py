@@ -550,7 +550,7 @@ def test_a_wrong_password_leaves_the_breaker_shut():
     assert not queues.redis_outage(refusing).known()
     with queues.breaker(refusing):
         assert refusing.ping()
-    assert not queues.did_not_answer(wrong) and queues.why_refused(wrong) == f"refused: {wrong}"
+    assert not queues.did_not_answer(wrong) and queues.why_refused(wrong) == f"refused the password: {wrong}"
 
 
 def test_a_skip_says_the_pause_in_force_and_what_began_it():

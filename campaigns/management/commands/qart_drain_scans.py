@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.drainer import CLAIM_IDLE_MS, DATABASE_ERRORS, Drainer
 from qartsite.plurals import counted
+from qartsite.queues import PASSWORD_FIX
 
 # The longest --claim-idle: longer than any drainer stays away. Redis reads it as 64-bit milliseconds and refused
 # 1e300 s, which the drainer took for "Redis is away".
@@ -55,6 +56,9 @@ class Command(BaseCommand):
             # One line, Redis's absence included: it was a log line of its own before the count.
             away = (f"; Redis could not be read ({drained.redis_away}), so only the spool was drained: run this "
                     "again once it answers" if drained.redis_away else "")
+            if drained.password_refusal:  # no wait mends it
+                away = (f"; {drained.password_refusal}, so only the spool was drained: run this again once "
+                        f"{PASSWORD_FIX}")
             self.stdout.write(f"Stored {counted(drained.stored, 'new scan')} of {drained.read:,} buffered{refused}"
                               f"{away}.")
             return

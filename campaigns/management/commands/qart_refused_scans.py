@@ -19,6 +19,7 @@ from campaigns.drainer import DATABASE_ERRORS, REFUSALS, store_events
 from campaigns.refused_scans import Refused
 from generator.core.codes.echoes import echo
 from qartsite.plurals import counted
+from qartsite.queues import PASSWORD_FIX, password_refused
 
 
 class Command(BaseCommand):
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         try:
             self.act(retry, discard)
         except RedisError as exc:
+            refusal = password_refused(scan_buffer.command_client(), exc)
+            if refusal:  # no wait mends it
+                raise CommandError(f"{refusal}: run again once {PASSWORD_FIX} (a scan stored already is not "
+                                   "stored twice).") from None
             raise CommandError(f"Redis is away ({exc}): run again once it answers (a scan stored already is not "
                                "stored twice).") from None
         except OSError as exc:
@@ -64,8 +69,9 @@ class Command(BaseCommand):
             client.ping()  # collect asks Redis only when there are files to move
             refused_scans.collect(client)
         except RedisError as exc:
-            self.stderr.write(f"Redis is away ({exc}): only the refused scans kept on this host, in "
-                              f"{refused_scans.folder()}, are shown.")
+            why = password_refused(client, exc) or f"Redis is away ({exc})"
+            self.stderr.write(f"{why}: only the refused scans kept on this host, in {refused_scans.folder()}, are "
+                              "shown.")
             return None
         return client
 

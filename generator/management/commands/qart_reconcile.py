@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 
+import django_rq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from generator import reconcile
+from generator import jobs, reconcile
+from qartsite.queues import PASSWORD_FIX, password_refused
 
 
 class Command(BaseCommand):
@@ -30,9 +32,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not math.isfinite(options["grace"]) or options["grace"] < 0:  # NaN, infinity: no number of seconds
             raise CommandError(f"--grace must be 0 or more seconds, got {options['grace']}")
+        queue = django_rq.get_queue(jobs.QUEUE)
         try:
-            done = reconcile.reconcile_jobs(grace=options["grace"])
+            done = reconcile.reconcile_jobs(grace=options["grace"], queue=queue)
         except RedisError as exc:
+            refusal = password_refused(queue.connection, exc)
+            if refusal:  # not "cannot be reached": no wait mends it
+                raise CommandError(f"{refusal}; nothing was reconciled. Run it again once {PASSWORD_FIX}.") from None
             raise CommandError(f"The job queue (Redis) cannot be reached ({exc}); nothing was reconciled.") from None
         except DatabaseError as exc:
             raise CommandError(f"The database cannot be reached ({exc}); run it again once it is back.") from None
