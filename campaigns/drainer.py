@@ -276,7 +276,7 @@ class Drainer:
         """Log, once per outage, that the stream cannot be read and the spool alone is drained.
 
         A refused password is not an outage: waiting does not mend it, so it is said as an error, with where Redis is.
-        The drainer goes on all the same, unlike a worker (`queues.PasswordRefused`): the spool's scans need no Redis,
+        The drainer goes on all the same, unlike a worker (`workers.PasswordRefused`): the spool's scans need no Redis,
         and a drainer that ended (and its restarts) would store none of them until the password is put right."""
         refusal = password_refused(self.client(), exc, "the drainer")
         if refusal:

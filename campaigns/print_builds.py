@@ -10,7 +10,7 @@ half a minute). Without a worker on the queue (nor one loading its engine to tak
 file is made in the request (`printfiles.checked_file`), as small ones always are; without Redis (away, stalled, full)
 it is refused for the moment (503, `QUEUE_AWAY`), nothing ordered, and a stalled Redis is not asked again for a few
 seconds (`queues.breaker`). A build that a stop of its worker interrupted goes back in the queue, as a generation does
-(`queues.put_back_if_stopped`), and the page says that it waits to be made again.
+(`workers.put_back_if_stopped`), and the page says that it waits to be made again.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from generator import engine_status
 from generator.core.codes import decision, print_specs, printing
 from qartsite import file_responses
 from qartsite.file_responses import StoredFile
-from qartsite.queues import WorkerStopped, breaker, delete_job, did_not_answer, put_back_if_stopped, workers_on
+from qartsite.queues import breaker, delete_job, did_not_answer, workers_on
 from qartsite.storage import MediaUnavailable
+from qartsite.workers import WorkerStopped, put_back_if_stopped
 
 INLINE_PIXELS = 25_000_000  # a raster up to 5,000 px square (42 cm at 300 dpi): a few seconds, made in the request
 QUEUE = "default"

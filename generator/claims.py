@@ -4,7 +4,7 @@ whose worker never started it goes back to the front of the queue, its attempt n
 RQ 2.6 takes a job in two steps: the worker moves its id out of the queue into the queue's intermediate list (BLMOVE,
 `Queue.dequeue_any`), then starts it (`Worker.prepare_execution`: an execution in the started registry). A
 GenerationWorker takes the job's lease between the two (`leases.hold`, milliseconds after the first step) and may then
-wait minutes for its database (`queues.wait_for_database`), renewing it. A worker killed between the steps left the job
+wait minutes for its database (`workers.wait_for_database`), renewing it. A worker killed between the steps left the job
 in neither the queue nor the started registry until RQ's maintenance took it for a failure ("stuck in intermediate
 queue", a minute or two later, a retry spent; RQ's cleanup now only drops ids whose record is gone:
 `cleaning.drop_recordless`). `put_back_taken` puts it back once

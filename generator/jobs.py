@@ -11,7 +11,7 @@
 Retries: RQ retries a job once when it crashed, its worker died or the media storage could not be reached
 (`Retry(max=1)`; before that, a job's images are stored once more `QART["STORE_AGAIN_AFTER"]` seconds later), then
 `generation_failed` marks the row failed with the reason. A run that a stop of its worker interrupted (`WorkerStopped`)
-goes back in the queue without spending an attempt, up to MAX_WORKER_STOPS times (`queues.put_back_if_stopped`).
+goes back in the queue without spending an attempt, up to MAX_WORKER_STOPS times (`workers.put_back_if_stopped`).
 Expected failures (bad parameters, missing weights, cancellation, timeout) are handled here and never retried. Jobs
 nothing will finish (lost when Redis restarted, or whose worker died unnoticed) are re-queued or failed by the
 reconciler (`generator.reconcile`).
@@ -44,17 +44,9 @@ from generator.core.engines import halftone, parameters, ranking
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt, update_attempt
 from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
-from qartsite.queues import (
-    MAX_WORKER_STOPS,
-    REDIS_AWAY,
-    RedisSkipped,
-    WorkerStopped,
-    breaker,
-    drop_dead_connections,
-    probe_write,
-    put_back_if_stopped,
-)
+from qartsite.queues import REDIS_AWAY, RedisSkipped, breaker, probe_write
 from qartsite.storage import MediaUnavailable
+from qartsite.workers import MAX_WORKER_STOPS, WorkerStopped, drop_dead_connections, put_back_if_stopped
 
 log = logging.getLogger(__name__)
 QUEUE = "gpu"

@@ -2,7 +2,7 @@
 renewed.
 
 While a `GenerationWorker` runs a job (and from the moment it takes it off the queue: it may then wait minutes for its
-database, `queues.wait_for_database`) it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed with
+database, `workers.wait_for_database`) it keeps `qart:lease:<RQ job id>` (its name, LEASE_TTL seconds, renewed with
 RQ's heartbeats, every RENEWAL seconds), which it writes again after a Redis restart, when RQ's own records of the job
 are gone. The lease names the worker's process too (`qart:holder:<RQ job id>`, `processes.process_token`), so that a
 process of the same host can tell a holder that was killed (`processes.holder_gone`). Each renewal also notes when it

@@ -49,8 +49,8 @@ from rq.worker import WorkerStatus
 
 from campaigns import maintenance as dashboards
 from generator import claims, cleaning, engine_status, leases, reconcile
-from qartsite import queues
-from qartsite.queues import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
+from qartsite import workers
+from qartsite.workers import PutsBackStopped, RedisPatience, drop_dead_connections, wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +218,17 @@ class GenerationWorker(PutsBackStopped, RedisPatience, SimpleWorker):
         try:
             super().request_force_stop(signum, frame)
         except SystemExit:
-            raise queues.WorkerStopped() from None
+            raise workers.WorkerStopped() from None
 
     def handle_exception(self, job, *exc_info) -> None:
-        if not isinstance(exc_info[1], queues.WorkerStopped):  # a job's own SystemExit included: a crash, as RQ says
+        if not isinstance(exc_info[1], workers.WorkerStopped):  # a job's own SystemExit included: a crash, as RQ says
             super().handle_exception(job, *exc_info)
             return
         # RQ logged the worker's stop as a crash with its traceback, 70 lines of torch frames on every Ctrl-C during a
         # generation. The job was only stopped: it goes back in the queue, its attempt not spent
-        # (`queues.put_back_if_stopped`), or after MAX_WORKER_STOPS such stops is retried like any interrupted job (a
+        # (`workers.put_back_if_stopped`), or after MAX_WORKER_STOPS such stops is retried like any interrupted job (a
         # generation failed with the reason on its last; a print file, which has no retry, failed).
-        if job.meta.get(queues.PUT_BACK):
+        if job.meta.get(workers.PUT_BACK):
             self.log.warning("Worker %s: stopped while running %s; it goes back in the queue, its attempt not spent",
                              self.name, job.id)
         else:

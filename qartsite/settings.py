@@ -366,9 +366,9 @@ RQ_QUEUES = {
     # Webhook deliveries (campaigns.webhooks): light jobs with their own worker, never behind a generation.
     "webhooks": {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 300},
 }
-# Workers wait out a Redis that stalls instead of quitting (qartsite.queues.RedisPatience); GPU workers name their own
+# Workers wait out a Redis that stalls instead of quitting (qartsite.workers.RedisPatience); GPU workers name their own
 # class, which has it too.
-RQ = {"WORKER_CLASS": "qartsite.queues.PatientWorker"}
+RQ = {"WORKER_CLASS": "qartsite.workers.PatientWorker"}
 # Webhooks may go to private and loopback addresses (and plain http): tests and local receivers only.
 QART_WEBHOOKS_ALLOW_PRIVATE = envbool("QART_WEBHOOKS_ALLOW_PRIVATE", "0")
 

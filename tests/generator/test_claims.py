@@ -25,7 +25,7 @@ def counts_a_run() -> None:
 
 
 @pytest.fixture
-def workers(gpu_queue, db):  # a job's run first makes sure the database answers (`queues.wait_for_database`)
+def workers(gpu_queue, db):  # a job's run first makes sure the database answers (`workers.wait_for_database`)
     """workers(): a GenerationWorker registered as RQ's work() registers one, taking no jobs by itself."""
     started = []
 

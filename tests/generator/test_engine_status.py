@@ -42,7 +42,7 @@ def connection(gpu_queue, monkeypatch):
 @pytest.fixture
 def worker(db, connection):
     """A GenerationWorker born as RQ's work() would register it, without loading an engine or taking jobs. With the
-    database: its jobs and its maintenance first ask for it (`queues.wait_for_database`, `close_old_connections`)."""
+    database: its jobs and its maintenance first ask for it (`workers.wait_for_database`, `close_old_connections`)."""
     worker = GenerationWorker(["gpu"], connection=connection)
     worker.register_birth()
     yield worker

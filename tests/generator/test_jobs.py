@@ -501,7 +501,7 @@ def test_a_run_its_workers_stop_interrupted_goes_back_without_spending_an_attemp
     from types import SimpleNamespace
 
     from campaigns import webhooks
-    from qartsite import queues
+    from qartsite import workers
 
     sent = []
     monkeypatch.setattr(webhooks, "generation_finished", lambda job: sent.append(job.pk))
@@ -511,7 +511,7 @@ def test_a_run_its_workers_stop_interrupted_goes_back_without_spending_an_attemp
     job.refresh_from_db()
     assert (job.status, job.stage, job.progress, job.attempts) == ("queued", jobs.INTERRUPTED, 0.0, attempts_after)
     assert job.worker_stops == 1 and job.finished is None and not sent  # not ended: no webhook
-    assert rq_job.meta == {queues.PUT_BACK: True}  # the worker re-queues it without spending RQ's retry
+    assert rq_job.meta == {workers.PUT_BACK: True}  # the worker re-queues it without spending RQ's retry
 
 
 def test_a_job_its_workers_stop_interrupted_too_often_is_retried_then_failed_as_before():

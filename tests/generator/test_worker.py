@@ -19,11 +19,11 @@ from generator import claims, job_files, jobs, leases, processes, reconcile, war
 from generator.core.engines.parameters import ModelSpec
 from generator.models import GenerationJob, Prompt
 from generator.worker import GenerationWorker
-from qartsite import queues
+from qartsite import workers
 
 
 @pytest.fixture
-def worker(gpu_queue, db):  # a job's run first makes sure the database answers (`queues.wait_for_database`)
+def worker(gpu_queue, db):  # a job's run first makes sure the database answers (`workers.wait_for_database`)
     worker = GenerationWorker([gpu_queue], connection=gpu_queue.connection)
     worker.register_birth()
     yield worker
@@ -343,7 +343,7 @@ def test_a_jobs_end_waits_for_a_redis_that_did_not_answer(worker, gpu_queue, mon
         return still_started(worker, job)
 
     monkeypatch.setattr(claims, "still_started", frozen_at_first)
-    monkeypatch.setattr(queues.time, "sleep", lambda seconds: None)  # the wait before it asks again
+    monkeypatch.setattr(workers.time, "sleep", lambda seconds: None)  # the wait before it asks again
     gpu_queue.enqueue(time.time, job_id="frozen-end-probe", retry=Retry(max=1))
     rq_job = run_next(worker, gpu_queue)
     assert rq_job.get_status() == "finished" and rq_job.retries_left == 1
@@ -357,8 +357,6 @@ def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queu
     # the row waited 3 minutes for the reconciler (a fault drill).
     from django.db import OperationalError, connections
 
-    from qartsite import queues
-
     database = type(connections["default"])
     refusals, waits, ensure = [OperationalError("connection refused")] * 2, [], database.ensure_connection
 
@@ -368,7 +366,7 @@ def test_a_job_waits_for_a_database_that_is_away_before_it_runs(worker, gpu_queu
         return ensure(self)
 
     monkeypatch.setattr(database, "ensure_connection", refused_twice)
-    monkeypatch.setattr(queues.time, "sleep", waits.append)
+    monkeypatch.setattr(workers.time, "sleep", waits.append)
     gpu_queue.enqueue(time.time, job_id="database-away-probe")
     rq_job, queue = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     worker.execute_job(rq_job, queue)
@@ -454,7 +452,7 @@ def sat_in_the_intermediate_list(gpu_queue, rq_job: Job, seconds: float) -> None
 @pytest.mark.parametrize("case", ["leased by a live worker", "leased by a worker on another host"])
 def test_rqs_cleanup_leaves_a_job_whose_worker_waits_for_its_database(worker, generation, gpu_queue, case):
     # A GenerationWorker takes the job's lease, then waits up to two minutes for its database before RQ starts the job
-    # (`queues.wait_for_database`). A minute in, RQ's cleanup took it for stuck and retried it into the queue: another
+    # (`workers.wait_for_database`). A minute in, RQ's cleanup took it for stuck and retried it into the queue: another
     # worker took it there, and both ran it (two GPU batches, the first attempt's candidates dropped as superseded).
     rq_job, _ = Queue.dequeue_any([gpu_queue], timeout=None, connection=gpu_queue.connection)
     if case == "leased by a live worker":
