@@ -214,9 +214,11 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
         except webhook_pings.PingPending as pending:
             return Response({"detail": "A test of this endpoint is already queued: send another once its attempt is "
                                        "listed.", "message_id": pending.message_id}, status=409)
-        except RedisError:
-            return Response({"detail": "Test not sent: the delivery queue cannot be reached. Try again in a minute."},
-                            status=503, headers={"Retry-After": "60"})
+        except RedisError as exc:
+            # A refused password: no Retry-After, as no wait mends it
+            if refused := webhook_pings.password_refused(exc, request.user.is_staff):
+                return Response({"detail": refused}, status=503)
+            return Response({"detail": webhook_pings.QUEUE_AWAY}, status=503, headers={"Retry-After": "60"})
         return Response({"message_id": message_id}, status=202)
 
 

@@ -22,10 +22,11 @@ from rq.job import Job, JobStatus
 
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.webhooks import JOB_TIMEOUT, QUEUE, pending_ping_key, ping
-from qartsite.queues import breaker
+from qartsite.queues import breaker, password_refused_on_page
 
 PING_ID = re.compile(r"ping-[0-9a-f]{16}")
 PING_PATIENCE = timedelta(minutes=2)  # a test no worker took by then: the page stops waiting and says why
+QUEUE_AWAY = "Test not sent: the delivery queue cannot be reached. Try again in a minute."
 
 
 class PingPending(Exception):
@@ -65,6 +66,15 @@ def queue_ping(endpoint: WebhookEndpoint) -> str:
         cache.delete(key)
         raise
     return message_id
+
+
+def password_refused(exc: RedisError, staff: bool = False) -> str | None:
+    """Why a test was not sent when `queue_ping` raised `exc` because the delivery queue's Redis refused the site's
+    password (`queues.password_refused_on_page`: where it is, to `staff` only), None for any other failure
+    (`QUEUE_AWAY`). It said "cannot be reached. Try again in a minute", and no minute mends a password."""
+    connection = django_rq.get_queue(QUEUE).connection
+    refused = password_refused_on_page(connection, exc, "the delivery queue", staff)
+    return f"Test not sent: {refused}" if refused else None
 
 
 @dataclass(frozen=True)

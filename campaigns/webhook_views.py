@@ -113,8 +113,8 @@ def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpRe
         message_id = pending.message_id
         messages.info(request, f"A test is already queued for {endpoint.url}: its result appears under Recent "
                                "deliveries; send another once it is there.")
-    except RedisError:
-        messages.error(request, "Test not sent: the delivery queue cannot be reached. Try again in a minute.")
+    except RedisError as exc:
+        messages.error(request, webhook_pings.password_refused(exc, request.user.is_staff) or webhook_pings.QUEUE_AWAY)
         return redirect("campaigns:webhooks", team_id=team.pk)
     else:
         messages.success(request, f"Test queued for {endpoint.url}: its result appears under Recent deliveries in a "

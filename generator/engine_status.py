@@ -135,16 +135,29 @@ def live_workers() -> list[WorkerReport] | None:
     not answer is not asked again for a few seconds (`queues.breaker`): the generation page asks four times a
     render, and a stalled Redis made each wait out its timeout. A report whose worker's process, on this host, is gone
     (SIGKILLed: the out-of-memory killer) is left out at once rather than when it expires."""
+    return read_workers()[0]
+
+
+def read_workers(staff: bool = False) -> tuple[list[WorkerReport] | None, str]:
+    """`live_workers`, and when Redis refused the site's password the page's words for it
+    (`queues.password_refused_on_page`; where Redis is only for `staff`), else "".
+
+    Returns:
+        `tuple[list[WorkerReport] | None, str]`: the reports (None when unknown) and the refusal's words.
+    """
     connection = django_rq.get_connection(QUEUE)
     try:
         with queues.breaker(connection):
             keys = sorted(connection.scan_iter(match=KEY_PREFIX + "*", count=100))
             values = connection.mget(keys) if keys else []
     except queues.RedisSkipped:
-        return None
+        return None, ""
     except RedisError as exc:
-        log.warning("Could not read the workers' reports: %s", exc)
-        return None
+        # A refused password is logged there with where Redis is; it is not "right now": no wait mends it
+        refused = queues.password_refused_on_page(connection, exc, "the job queue (Redis)", staff)
+        if refused is None:
+            log.warning("Could not read the workers' reports: %s", exc)
+        return None, refused or ""
     reports = []
     for value in values:
         if value is None:  # expired between SCAN and MGET
@@ -157,7 +170,7 @@ def live_workers() -> list[WorkerReport] | None:
             continue
         if not holder_gone(report.process):
             reports.append(report)
-    return reports
+    return reports, ""
 
 
 def loading_on(queue: str) -> bool:
@@ -190,10 +203,12 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
-def summary(workers: list[WorkerReport] | None) -> str:
-    """One line for the generation page, e.g. "2 GPU workers ready, Lykon/DreamShaper"."""
+def summary(workers: list[WorkerReport] | None, refused: str = "") -> str:
+    """One line for the generation page, e.g. "2 GPU workers ready, Lykon/DreamShaper"; with no reports (None) and
+    `refused`, the words for a refused password (`read_workers`)."""
     if workers is None:
-        return "Worker status unknown: the job queue (Redis) cannot be reached right now."
+        return f"Worker status unknown: {refused}" if refused else (
+            "Worker status unknown: the job queue (Redis) cannot be reached right now.")
     if not workers:
         return "No generation worker is running: jobs wait in the queue until one starts."
     parts = []
@@ -237,7 +252,9 @@ class EngineStatus:
     diffusion_ready: bool
 
 
-def page_status() -> EngineStatus:
+def page_status(staff: bool = False) -> EngineStatus:
+    """What the generation page says about engines; where Redis is, when it refuses the site's password, only to
+    `staff`."""
     has_weights = diffusion_has_weights()
-    workers = live_workers()
-    return EngineStatus(summary(workers), "" if has_weights else NO_WEIGHTS_NOTE, has_weights)
+    workers, refused = read_workers(staff)
+    return EngineStatus(summary(workers, refused), "" if has_weights else NO_WEIGHTS_NOTE, has_weights)

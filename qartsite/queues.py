@@ -1,11 +1,12 @@
 """What the site asks of RQ's Redis: how many workers listen on a queue (`workers_on`), the breaker that skips a Redis
 that did not answer a moment ago (`breaker`), whether it takes a job now (`probe_write`), and its failures in words
-(`why_refused`; a refused password: `password_refused`), for /healthz, the pages, the commands, the drainer and the
-workers. The workers themselves (their patience, their end on a refused password, a job put back after their stop)
-are in `qartsite.workers`."""
+(`why_refused`; a refused password: `password_refused`, on a page `password_refused_on_page`), for /healthz, the
+pages, the commands, the drainer and the workers. The workers themselves (their patience, their end on a refused
+password, a job put back after their stop) are in `qartsite.workers`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ from rq.worker_registration import clean_worker_registry
 from campaigns.scan_buffer import Outage
 from generator.core.codes.echoes import echo
 
+log = logging.getLogger(__name__)
 
 def delete_job(rq_job: Job) -> None:
     """Delete RQ's record of a job.
@@ -151,6 +153,31 @@ def password_refused(connection, exc: RedisError, who: str = "") -> str | None:
         return None
     whose = f"{who}'s" if who else "the"
     return f"Redis at {redis_address(connection)} refused {whose} password ({exc})"
+
+
+def password_refused_on_page(connection, exc: RedisError, what: str, staff: bool = False) -> str | None:
+    """The sentence a page (or the API) says for a password that the Redis behind `connection` refused, and the full
+    line (`password_refused`) in the log; None when `exc` is not that refusal. A page said "cannot be reached right
+    now" or "try again in a minute", and a marketer waited for what only whoever runs the site mends. Where Redis is
+    and its words are said to staff only: everyone else reads that the site's password is refused.
+
+    Args:
+        connection (`redis.Redis`): the client whose call `exc` ended.
+        exc (`redis.exceptions.RedisError`): what the call raised.
+        what (`str`): what refused, as the page names it ("the job queue (Redis)"), the sentence's start.
+        staff (`bool`, *optional*): the reader is staff (`User.is_staff`).
+
+    Returns:
+        `str | None`: the sentence, with its full stop, or None.
+    """
+    refusal = password_refused(connection, exc)
+    if refusal is None:
+        return None
+    log.error("%s: nothing works through it until %s", refusal, PASSWORD_FIX)
+    said = f"{what} refuses the site's password."
+    if staff:
+        return f"{said} {refusal}: it works again once {PASSWORD_FIX}."
+    return f"{said} Waiting will not mend it: whoever runs the site must put it right."
 
 
 def did_not_answer(exc: RedisError) -> bool:

@@ -248,6 +248,17 @@ class TestSendTest:
         assert "cannot be reached" in response.json()["detail"]
         assert cache.get(webhooks.pending_ping_key(endpoint)) is None  # the next try goes to the queue again
 
+    def test_it_says_the_queue_refuses_the_sites_password_without_a_retry_after(self, team_users, endpoint,
+                                                                                 monkeypatch, password_redis):
+        # "cannot be reached. Try again in a minute" and Retry-After: 60, for what no wait mends
+        refusing = Queue(webhooks.QUEUE, connection=Redis.from_url(password_redis.url_with("wrong-password")))
+        monkeypatch.setattr(webhook_pings.django_rq, "get_queue", lambda name: refusing)
+        response = api(team_users.owner).post(f"/api/webhooks/{endpoint.pk}/send-test/")
+        assert response.status_code == 503 and "Retry-After" not in response
+        assert response.json()["detail"] == ("Test not sent: the delivery queue refuses the site's password. Waiting "
+                                             "will not mend it: whoever runs the site must put it right.")
+        assert cache.get(webhooks.pending_ping_key(endpoint)) is None
+
     def test_it_answers_503_at_once_while_the_queue_stalls(self, team_users, endpoint, stalled_queues):
         # A stalled Redis (SIGSTOP, a fault drill) held each test the web timeout again before its 503
         took = []
