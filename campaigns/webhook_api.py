@@ -216,7 +216,7 @@ class WebhookEndpointViewSet(CreatedLocation, IdempotentCreate, OneAtATime, Owne
                                        "listed.", "message_id": pending.message_id}, status=409)
         except RedisError as exc:
             # A refused password: no Retry-After, as no wait mends it
-            if refused := webhook_pings.password_refused(exc, request.user.is_staff):
+            if refused := webhook_pings.password_refused(exc, request.user.is_superuser):
                 return Response({"detail": refused}, status=503)
             return Response({"detail": webhook_pings.QUEUE_AWAY}, status=503, headers={"Retry-After": "60"})
         return Response({"message_id": message_id}, status=202)

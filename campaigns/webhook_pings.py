@@ -68,12 +68,12 @@ def queue_ping(endpoint: WebhookEndpoint) -> str:
     return message_id
 
 
-def password_refused(exc: RedisError, staff: bool = False) -> str | None:
+def password_refused(exc: RedisError, operator: bool = False) -> str | None:
     """Why a test was not sent when `queue_ping` raised `exc` because the delivery queue's Redis refused the site's
-    password (`queues.password_refused_on_page`: where it is, to `staff` only), None for any other failure
+    password (`queues.password_refused_on_page`: where it is, to an `operator` only), None for any other failure
     (`QUEUE_AWAY`). It said "cannot be reached. Try again in a minute", and no minute mends a password."""
     connection = django_rq.get_queue(QUEUE).connection
-    refused = password_refused_on_page(connection, exc, "the delivery queue", staff)
+    refused = password_refused_on_page(connection, exc, "the delivery queue", operator)
     return f"Test not sent: {refused}" if refused else None
 
 

@@ -114,7 +114,8 @@ def webhook_test(request: HttpRequest, team_id: int, endpoint_id: int) -> HttpRe
         messages.info(request, f"A test is already queued for {endpoint.url}: its result appears under Recent "
                                "deliveries; send another once it is there.")
     except RedisError as exc:
-        messages.error(request, webhook_pings.password_refused(exc, request.user.is_staff) or webhook_pings.QUEUE_AWAY)
+        said = webhook_pings.password_refused(exc, request.user.is_superuser) or webhook_pings.QUEUE_AWAY
+        messages.error(request, said)
         return redirect("campaigns:webhooks", team_id=team.pk)
     else:
         messages.success(request, f"Test queued for {endpoint.url}: its result appears under Recent deliveries in a "

@@ -138,9 +138,9 @@ def live_workers() -> list[WorkerReport] | None:
     return read_workers()[0]
 
 
-def read_workers(staff: bool = False) -> tuple[list[WorkerReport] | None, str]:
+def read_workers(operator: bool = False) -> tuple[list[WorkerReport] | None, str]:
     """`live_workers`, and when Redis refused the site's password the page's words for it
-    (`queues.password_refused_on_page`; where Redis is only for `staff`), else "".
+    (`queues.password_refused_on_page`; where Redis is only for an `operator`), else "".
 
     Returns:
         `tuple[list[WorkerReport] | None, str]`: the reports (None when unknown) and the refusal's words.
@@ -154,7 +154,7 @@ def read_workers(staff: bool = False) -> tuple[list[WorkerReport] | None, str]:
         return None, ""
     except RedisError as exc:
         # A refused password is logged there with where Redis is; it is not "right now": no wait mends it
-        refused = queues.password_refused_on_page(connection, exc, "the job queue (Redis)", staff)
+        refused = queues.password_refused_on_page(connection, exc, "the job queue (Redis)", operator)
         if refused is None:
             log.warning("Could not read the workers' reports: %s", exc)
         return None, refused or ""
@@ -252,9 +252,9 @@ class EngineStatus:
     diffusion_ready: bool
 
 
-def page_status(staff: bool = False) -> EngineStatus:
-    """What the generation page says about engines; where Redis is, when it refuses the site's password, only to
-    `staff`."""
+def page_status(operator: bool = False) -> EngineStatus:
+    """What the generation page says about engines; where Redis is, when it refuses the site's password, only to an
+    `operator` (a superuser)."""
     has_weights = diffusion_has_weights()
-    workers, refused = read_workers(staff)
+    workers, refused = read_workers(operator)
     return EngineStatus(summary(workers, refused), "" if has_weights else NO_WEIGHTS_NOTE, has_weights)

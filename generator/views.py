@@ -133,7 +133,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         "preset": preset,
         "viewer_note": VIEWERS_CANNOT_CHANGE,
         "gallery": Prompt.objects.in_teams(offered).select_related("team")[:GALLERY_SIZE],
-        "engine": engine_status.page_status(request.user.is_staff),
+        "engine": engine_status.page_status(request.user.is_superuser),
         "diffusion_estimate": diffusion_estimate(request.user),
         "halftone_estimate": halftone_estimate(request.user),
         "earlier": Candidate.objects.in_teams(offered).filter(rank=1, verdict=Candidate.Verdict.PASS)

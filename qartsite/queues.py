@@ -155,17 +155,18 @@ def password_refused(connection, exc: RedisError, who: str = "") -> str | None:
     return f"Redis at {redis_address(connection)} refused {whose} password ({exc})"
 
 
-def password_refused_on_page(connection, exc: RedisError, what: str, staff: bool = False) -> str | None:
+def password_refused_on_page(connection, exc: RedisError, what: str, operator: bool = False) -> str | None:
     """The sentence a page (or the API) says for a password that the Redis behind `connection` refused, and the full
     line (`password_refused`) in the log; None when `exc` is not that refusal. A page said "cannot be reached right
     now" or "try again in a minute", and a marketer waited for what only whoever runs the site mends. Where Redis is
-    and its words are said to staff only: everyone else reads that the site's password is refused.
+    and its words are said only to whoever runs the site (a superuser; a team's staff are its own people, not the
+    site's): everyone else reads that the site's password is refused.
 
     Args:
         connection (`redis.Redis`): the client whose call `exc` ended.
         exc (`redis.exceptions.RedisError`): what the call raised.
         what (`str`): what refused, as the page names it ("the job queue (Redis)"), the sentence's start.
-        staff (`bool`, *optional*): the reader is staff (`User.is_staff`).
+        operator (`bool`, *optional*): the reader runs the site (`User.is_superuser`).
 
     Returns:
         `str | None`: the sentence, with its full stop, or None.
@@ -175,7 +176,7 @@ def password_refused_on_page(connection, exc: RedisError, what: str, staff: bool
         return None
     log.error("%s: nothing works through it until %s", refusal, PASSWORD_FIX)
     said = f"{what} refuses the site's password."
-    if staff:
+    if operator:
         return f"{said} {refusal}: it works again once {PASSWORD_FIX}."
     return f"{said} Waiting will not mend it: whoever runs the site must put it right."
 

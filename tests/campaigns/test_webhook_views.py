@@ -207,7 +207,7 @@ class TestWebhookPage:
 
     def test_it_says_the_queue_refuses_the_sites_password_not_to_try_again(self, client, team_users, endpoint,
                                                                             monkeypatch, password_redis):
-        # "cannot be reached. Try again in a minute": no minute mends a password. Where Redis is only to staff.
+        # "cannot be reached. Try again in a minute": no minute mends a password. Where Redis is only to superusers.
         refusing = Queue(webhooks.QUEUE, connection=Redis.from_url(password_redis.url_with("wrong-password")))
         monkeypatch.setattr(webhook_pings.django_rq, "get_queue", lambda name: refusing)
         url = reverse("campaigns:webhook_test", args=[team_users.team.pk, endpoint.pk])
@@ -215,8 +215,11 @@ class TestWebhookPage:
         assert ("Test not sent: the delivery queue refuses the site&#x27;s password. Waiting will not mend it: "
                 "whoever runs the site must put it right.") in page
         assert "Try again in a minute" not in page and f"127.0.0.1:{password_redis.port}" not in page
-        team_users.owner.is_staff = True
+        team_users.owner.is_staff = True  # a team's staff: its own people, not the site's
         team_users.owner.save(update_fields=["is_staff"])
+        assert f"127.0.0.1:{password_redis.port}" not in client.post(url, follow=True).content.decode()
+        team_users.owner.is_superuser = True
+        team_users.owner.save(update_fields=["is_superuser"])
         page = client.post(url, follow=True).content.decode()
         assert f"Redis at 127.0.0.1:{password_redis.port}/0 refused the password" in page
         assert "wrong-password" not in page and password_redis.password not in page

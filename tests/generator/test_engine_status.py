@@ -149,7 +149,7 @@ def test_it_answers_none_when_redis_is_unreachable(no_redis):
 
 def test_it_says_redis_refuses_the_sites_password_not_that_it_cannot_be_reached(monkeypatch, password_redis, caplog):
     # "cannot be reached right now": a marketer waited for what only whoever runs the site mends. Where Redis is goes
-    # to the log and to staff, never the password.
+    # to the log and to whoever runs the site (a superuser), never the password.
     refusing = Redis.from_url(password_redis.url_with("wrong-password"))
     monkeypatch.setattr(engine_status.django_rq, "get_connection", lambda name: refusing)
     assert engine_status.live_workers() is None
@@ -158,7 +158,7 @@ def test_it_says_redis_refuses_the_sites_password_not_that_it_cannot_be_reached(
                     "it: whoever runs the site must put it right."), line
     where = f"Redis at 127.0.0.1:{password_redis.port}/0 refused the password (invalid username-password pair"
     assert where in caplog.text
-    staff_line = engine_status.page_status(staff=True).line
+    staff_line = engine_status.page_status(operator=True).line
     assert staff_line.startswith("Worker status unknown: the job queue (Redis) refuses the site's password. " + where)
     assert staff_line.endswith(": it works again once REDIS_URL carries the password Redis asks for."), staff_line
     for said in (line, staff_line, caplog.text):
