@@ -259,7 +259,8 @@ class CampaignBulkActions:
         except bulk_generation.NotStarted as exc:
             if exc.status == 429:
                 raise refused(exc.retry_after, exc.message) from None
-            headers = {"Retry-After": str(exc.retry_after)} if exc.status == 503 else None  # the queue was away
+            # The queue was away (a refused password: no Retry-After, no wait mends it)
+            headers = {"Retry-After": str(exc.retry_after)} if exc.status == 503 and exc.retry_after else None
             return Response({"detail": exc.message}, status=exc.status, headers=headers)
         except OSError:
             return Response({"detail": uploads.NOT_STORED}, status=status.HTTP_503_SERVICE_UNAVAILABLE,

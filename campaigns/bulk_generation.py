@@ -82,8 +82,9 @@ def start_jobs(placements: Sequence[Placement], make_job: Callable[[Placement], 
             raise NotStarted(f"{placement.name}: {exc} No generation was started.") from None
         built.append(job)
     # 2. A queue that cannot take them: none is made (each would be made and failed at once), nothing is counted.
-    if not jobs.queue_answers():
-        raise NotStarted(f"{jobs.QUEUE_UNAVAILABLE} No generation was started.", status=503, retry_after=60)
+    if refusal := jobs.queue_refusal(user.is_superuser):
+        raise NotStarted(f"{refusal} No generation was started.", status=503,
+                         retry_after=60 if refusal == jobs.QUEUE_UNAVAILABLE else None)  # no wait mends a password
     # 3. Room for all of them, or none starts: counted at once, atomically, so concurrent requests cannot both take
     #    the last room.
     if not throttle.take(len(built)):

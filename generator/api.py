@@ -343,9 +343,9 @@ class GenerationViewSet(CreatedLocation, IdempotentCreate, mixins.CreateModelMix
             # At the field it is about, as the page's form puts it; a message about the job as a whole as "detail".
             field = field_for_message(exc, serializer.fields)
             raise serializers.ValidationError({field: [str(exc)]} if field else {"detail": str(exc)}) from None
-        if not jobs.queue_answers():  # nothing stored or counted
-            return Response({"detail": jobs.QUEUE_UNAVAILABLE}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                            headers={"Retry-After": "60"})
+        if refusal := jobs.queue_refusal(request.user.is_superuser):  # nothing stored or counted
+            retry = {"Retry-After": "60"} if refusal == jobs.QUEUE_UNAVAILABLE else None  # no wait mends a password
+            return Response({"detail": refusal}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
         # Counted only now that the job is accepted (the serializer only asked whether there was room).
         throttle = TeamGenerationThrottle(job.team)
         if not throttle.allow_request(request, self):

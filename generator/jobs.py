@@ -44,7 +44,7 @@ from generator.core.engines import halftone, parameters, ranking
 from generator.job_files import PngEncoder, Superseded, stored_picture, this_attempt, update_attempt
 from generator.job_parameters import halftone_config, job_config, job_params
 from generator.models import EvalSample, GenerationJob, HumanScanResult
-from qartsite.queues import REDIS_AWAY, RedisSkipped, breaker, probe_write
+from qartsite.queues import REDIS_AWAY, RedisSkipped, breaker, password_refused_on_page, probe_write
 from qartsite.storage import MediaUnavailable
 from qartsite.workers import MAX_WORKER_STOPS, WorkerStopped, drop_dead_connections, put_back_if_stopped
 
@@ -57,21 +57,32 @@ QUEUE_UNAVAILABLE = "The job queue is unavailable right now; please try again."
 INTERRUPTED = "interrupted"  # the stage of a row whose run a stop of its worker interrupted, waiting to run again
 
 
-def queue_answers() -> bool:
-    """Whether the `gpu` queue's Redis takes a write now (`queues.probe_write`). Asked before a generation is stored: a
-    job the queue cannot take is refused with nothing made, where it was made and failed at once (`enqueue_generation`:
-    which still covers a Redis that goes away between the two)."""
+def queue_refusal(operator: bool = False) -> str | None:
+    """None when the `gpu` queue's Redis takes a write now (`queues.probe_write`); else why not, as the page and the
+    API say it. Asked before a generation is stored: a job the queue cannot take is refused with nothing made, where
+    it was made and failed at once (`enqueue_generation`: which still covers a Redis that goes away between the two).
+
+    Args:
+        operator (`bool`, *optional*): the reader runs the site (a superuser): a refused password says where Redis is.
+
+    Returns:
+        `str | None`: None, `QUEUE_UNAVAILABLE` (a Redis away, full or read-only: try again later), or that the queue
+        refuses the site's password (`queues.password_refused_on_page`: no wait mends it; "please try again" sent
+        people to retry what only whoever runs the site puts right).
+    """
     connection = django_rq.get_queue(QUEUE).connection
     try:
         # Through the breaker: each create waited out the timeout again while Redis stalled (a fault drill).
         with breaker(connection):
             probe_write(connection)
     except RedisSkipped:
-        return False
+        return QUEUE_UNAVAILABLE
     except RedisError as exc:
+        if refused := password_refused_on_page(connection, exc, "The job queue", operator):
+            return refused
         log.warning("The job queue (Redis) does not answer: %s", exc)
-        return False
-    return True
+        return QUEUE_UNAVAILABLE
+    return None
 
 
 def rq_job_id(pk: int) -> str:

@@ -104,8 +104,8 @@ def generate(request: HttpRequest) -> HttpResponse:
     form.initial.update(report_views.preset_initial(preset, form.fields))
     if request.method == "POST" and form.is_valid():
         require_editor(request.user, form.cleaned_data["team"])
-        if not jobs.queue_answers():  # nothing stored or counted: the form again, with what was typed
-            form.add_error(None, jobs.QUEUE_UNAVAILABLE)
+        if refusal := jobs.queue_refusal(request.user.is_superuser):  # nothing stored or counted: the form again
+            form.add_error(None, refusal)
             status = 503
         # Counted only now that the job is accepted; clean() only asked whether the team had room.
         elif form.has_room(form.cleaned_data["team"], count=True):

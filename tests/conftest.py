@@ -303,10 +303,10 @@ def verifications(db, monkeypatch) -> list[bool]:
 @pytest.fixture
 def enqueued(monkeypatch) -> list:
     """Generation jobs handed to the queue, recorded instead of sent (real queueing: tests/generator/test_jobs.py);
-    the queue answers (`jobs.queue_answers`) without a Redis being asked."""
+    the queue takes them (`jobs.queue_refusal`) without a Redis being asked."""
     calls: list = []
     monkeypatch.setattr("generator.jobs.enqueue_generation", calls.append)
-    monkeypatch.setattr("generator.jobs.queue_answers", lambda: True)
+    monkeypatch.setattr("generator.jobs.queue_refusal", lambda operator=False: None)
     return calls
 
 
@@ -318,6 +318,16 @@ def queue_away(monkeypatch):
 
     monkeypatch.setitem(django_rq.settings.QUEUES["gpu"], "URL",
                         f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1")
+
+
+@pytest.fixture
+def queue_refuses_password(monkeypatch, password_redis):
+    """The generation queue's Redis asks for another password than REDIS_URL's (a real redis-server with
+    `--requirepass`); the server, whose `port` the messages name."""
+    import django_rq
+
+    monkeypatch.setitem(django_rq.settings.QUEUES["gpu"], "URL", password_redis.url_with("wrong-password"))
+    return password_redis
 
 
 @pytest.fixture

@@ -235,6 +235,15 @@ class TestGenerate:
         assert GenerationJob.objects.count() == 0
         assert TeamGenerationThrottle(campaign.team).room() == TeamGenerationThrottle(campaign.team).num_requests
 
+    def test_it_answers_503_with_no_retry_while_the_queue_refuses_the_password(self, team_users, campaign, placements,
+                                                                               queue_refuses_password):
+        response = signed_in(team_users.owner).post(f"/api/campaigns/{campaign.pk}/generate/",
+                                                    {"prompt": "p", "engine": "diffusion"}, format="json")
+        assert response.status_code == 503 and "Retry-After" not in response
+        assert response.json()["detail"] == ("The job queue refuses the site's password. Waiting will not mend it: "
+                                             "whoever runs the site must put it right. No generation was started.")
+        assert GenerationJob.objects.count() == 0
+
     def test_it_offers_no_retry_for_more_placements_than_the_rate(self, team_users, campaign, placements, enqueued,
                                                                   settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "2/hour"}}

@@ -53,7 +53,7 @@ def test_a_worker_waits_out_a_full_redis_and_nothing_is_made_meanwhile(redis_ser
     wait_for(running, {"running", "scoring"}, worker)
     connection.config_set("maxmemory-policy", "noeviction")
     connection.config_set("maxmemory", "1")  # below any use: every write is refused
-    assert not jobs.queue_answers()  # a PING would have answered
+    assert jobs.queue_refusal() == jobs.QUEUE_UNAVAILABLE  # a PING would have answered
     assert wait_for(running, {"done", "failed"}, worker).status == "done"
     time.sleep(2)  # the worker meets the full Redis at the job's end and in its wait for the next
     assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]

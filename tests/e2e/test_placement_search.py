@@ -26,7 +26,7 @@ def test_a_placement_is_chosen_by_typing_and_the_arrow_keys(live_server, team_us
 
     monkeypatch.setattr("generator.engine_status.diffusion_has_weights", lambda: True)
     monkeypatch.setattr(views.jobs, "enqueue_generation", lambda job: None)
-    monkeypatch.setattr(views.jobs, "queue_answers", lambda: True)
+    monkeypatch.setattr(views.jobs, "queue_refusal", lambda operator=False: None)
     many_placements(team_users.team, placement_picker.SELECT_MAX)
     summer = many_placements(team_users.team, 3, campaign="Summer")
     gate = Placement.objects.create(campaign=summer, name="Harbour gate")

@@ -647,7 +647,8 @@ def test_a_generation_the_queue_could_not_take_is_a_503_not_a_201(team_users, mo
         raise RedisConnectionError("Connection refused")
 
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"generations": "3/hour"}}
-    monkeypatch.setattr(jobs, "queue_answers", lambda: True)  # it went away between the check and the commit
+    # It went away between the check and the commit
+    monkeypatch.setattr(jobs, "queue_refusal", lambda operator=False: None)
     monkeypatch.setattr(jobs.django_rq, "get_queue", away)
     response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
                                              format="json")
@@ -670,6 +671,21 @@ def test_a_generation_asked_while_the_queue_does_not_answer_is_a_503_and_makes_n
                                              format="json")
     assert response.status_code == 503 and response["Retry-After"] == "60"
     assert response.json() == {"detail": jobs.QUEUE_UNAVAILABLE}
+    assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
+    throttle = TeamGenerationThrottle(team_users.team)
+    assert throttle.has_room() and throttle.history == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_asked_while_the_queue_refuses_the_password_says_so_with_no_retry(team_users,
+                                                                                       queue_refuses_password,
+                                                                                       fresh_cache):
+    # "The job queue is unavailable right now; please try again." and Retry-After: 60, for what no wait mends
+    response = api_as(team_users.owner).post("/api/generations/", {"prompt": "koi", "content": SHORT_LINK},
+                                             format="json")
+    assert response.status_code == 503 and "Retry-After" not in response
+    assert response.json() == {"detail": "The job queue refuses the site's password. Waiting will not mend it: "
+                                         "whoever runs the site must put it right."}
     assert not GenerationJob.objects.exists() and not Prompt.objects.exists()
     throttle = TeamGenerationThrottle(team_users.team)
     assert throttle.has_room() and throttle.history == []

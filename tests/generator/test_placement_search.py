@@ -132,7 +132,7 @@ class TestGeneratePageWithManyPlacements:
         from generator import jobs
 
         monkeypatch.setattr(jobs, "enqueue_generation", lambda job: None)
-        monkeypatch.setattr(jobs, "queue_answers", lambda: True)
+        monkeypatch.setattr(jobs, "queue_refusal", lambda operator=False: None)
         poster = past_the_select.placements.get(name="Poster 7")
         response = logged_in(team_users.teammate).post("/generate/", {
             **VALID, "team": team_users.team.pk, "placement": "", "placement_name": "spring / poster 7",

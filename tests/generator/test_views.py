@@ -59,7 +59,7 @@ def halftone_post(team) -> dict:
 def enqueued(monkeypatch) -> list[GenerationJob]:
     calls: list[GenerationJob] = []
     monkeypatch.setattr(views.jobs, "enqueue_generation", calls.append)
-    monkeypatch.setattr(views.jobs, "queue_answers", lambda: True)
+    monkeypatch.setattr(views.jobs, "queue_refusal", lambda operator=False: None)
     return calls
 
 
@@ -163,6 +163,20 @@ class TestGeneratePage:
         assert job.content == f"http://TESTSERVER/R/{placement.slug}"
         assert job.prompt.team == team_users.team
         assert enqueued == [job]
+
+    def test_a_queue_that_refuses_the_password_says_so_and_where_only_to_superusers(self, team_users,
+                                                                                    queue_refuses_password):
+        # "please try again": people retried what only whoever runs the site puts right
+        where = f"127.0.0.1:{queue_refuses_password.port}/0"
+        response = logged_in(team_users.teammate).post("/generate/", {**VALID, "team": team_users.team.pk})
+        html = response.content.decode()
+        assert response.status_code == 503 and "The job queue refuses the site&#x27;s password. Waiting" in html
+        assert jobs.QUEUE_UNAVAILABLE not in html and where not in html
+        assert "a koi pond at dawn</textarea>" in html and not GenerationJob.objects.exists()
+        team_users.teammate.is_superuser = True
+        team_users.teammate.save(update_fields=["is_superuser"])
+        html = logged_in(team_users.teammate).post("/generate/", {**VALID, "team": team_users.team.pk}).content.decode()
+        assert f"Redis at {where} refused the password" in html and "wrong-password" not in html
 
     def test_a_queue_that_does_not_answer_keeps_the_form_and_makes_nothing(self, team_users, queue_away):
         # It made the job, failed it at once and showed its page: the prompt was to be typed again, and the team's
